@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import bench
+
+
+def main(argv: list[str]) -> int:
+    only = set(argv)
+    names = sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("bench_"))
+    rows: list[dict] = []
+    failed: list[str] = []
+    for name in names:
+        if only and name not in only and name.removeprefix("bench_") not in only:
+            continue
+        t0 = time.perf_counter()
+        try:
+            mod = importlib.import_module(f"bench.{name}")
+            for row in mod.run():
+                rows.append({"suite": name.removeprefix("bench_"), **row})
+        except Exception:
+            failed.append(name)
+            traceback.print_exc()
+        print(f"[{name}: {time.perf_counter() - t0:.1f} s]", file=sys.stderr)
+    out = {"machine": {"python": platform.python_version(), "platform": platform.platform()},
+           "results": rows, "failed_suites": failed}
+    Path("bench-results.json").write_text(json.dumps(out, indent=2))
+    print(f"{'SUITE':<10} {'NAME':<46} {'VALUE':>12} {'UNIT':<8} {'REFERENCE':>12} {'RATIO':>7}")
+    for r in rows:
+        ref = f"{r['reference']:.4g}" if isinstance(r.get("reference"), (int, float)) else ""
+        ratio = f"{r['ratio']:.3f}" if isinstance(r.get("ratio"), (int, float)) else ""
+        print(f"{r['suite']:<10} {r['name']:<46} {r['value']:>12.4g} {r['unit']:<8} {ref:>12} {ratio:>7}")
+    print("wrote bench-results.json")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

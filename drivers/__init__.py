@@ -1,0 +1,23 @@
+"""Camera drivers: open any source by URI and get immutable Frames.
+
+    cam = drivers.open("sim://?subject=live&lux=300")
+    with cam:
+        frame = cam.read(timeout_s=1.0)
+
+``drivers`` knows devices and nothing else; it never imports ``agent``.
+"""
+
+from .base import (Camera, Capability, DeviceInfo, ParsedUri, UsbIdentity, backends, list_devices,
+                   open, parse_uri, register_backend)
+from .errors import *  # noqa: F401,F403 - the typed errors are part of the public API
+from .frame import (ClockDomain, DistortionModel, Extrinsics, Frame, FrameMetadata, FrameSet,
+                    Intrinsics, PixelFormat, StreamKind, StreamProfile)
+
+# Backends register by scheme; their modules (and vendor SDKs) load on first use.
+register_backend("sim", "drivers.sim", ("sim",), "simulated RGB-IR-depth camera (embedded default)")
+
+__all__ = [
+    "Camera", "Capability", "DeviceInfo", "ParsedUri", "UsbIdentity", "backends", "list_devices", "open",
+    "parse_uri", "register_backend", "ClockDomain", "DistortionModel", "Extrinsics", "Frame",
+    "FrameMetadata", "FrameSet", "Intrinsics", "PixelFormat", "StreamKind", "StreamProfile",
+]

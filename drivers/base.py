@@ -1,0 +1,226 @@
+"""The source contract every backend implements, and the URI registry that opens them.
+
+Discovery (``list_devices``) is kept apart from streaming (``Camera``). A backend module registers
+its URI schemes with :func:`register_backend`; the registry imports the module only when one of its
+schemes is used, so a missing vendor SDK disables that backend with a clear
+:class:`~drivers.errors.BackendUnavailable` instead of breaking the agent.
+
+Contract of :class:`Camera`:
+
+* ``start()`` begins streaming; ``read(timeout_s)`` returns the next :class:`Frame` of any stream in
+  arrival order, or raises ``FrameTimeout`` (nothing arrived in time) or ``DeviceLost`` (the device
+  is gone). ``read`` never blocks longer than ``timeout_s`` plus a small constant.
+* ``stop()`` is idempotent and bounded in time; after it ``read`` raises ``StreamClosed``.
+* Timestamps are in the clock domain the frame says; non-monotonic frames are the matcher's
+  business (``agent.sync``), not the backend's.
+* Optional capabilities (emitter control, illumination, hardware reset) are listed in
+  ``capabilities`` and raise ``CapabilityUnsupported`` when absent.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import importlib
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+from urllib.parse import parse_qsl, urlsplit
+
+from .errors import BackendUnavailable, CapabilityUnsupported, InvalidUri, UnknownScheme
+from .frame import Extrinsics, Frame, StreamKind, StreamProfile
+
+
+class Capability(str, enum.Enum):
+    EMITTER_CONTROL = "emitter_control"            # IR projector on/off per frame
+    ILLUMINATION_CONTROL = "illumination_control"  # screen / lamp illumination per frame
+    HARDWARE_RESET = "hardware_reset"
+    EXPOSURE_CONTROL = "exposure_control"
+    RECORDING = "recording"                        # a playback source, not a live device
+
+
+@dataclass(frozen=True)
+class UsbIdentity:
+    vendor_id: int
+    product_id: int
+    serial: str = ""
+    bcd_device: int = 0
+    bus_path: str = ""                 # e.g. "2-1.3"; empty for a device with no physical USB parent
+
+    def describe(self) -> str:
+        return f"{self.vendor_id:04x}:{self.product_id:04x} serial={self.serial or '-'} bus={self.bus_path or '-'}"
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What discovery and an opened camera know about a device."""
+
+    uri: str
+    backend: str
+    name: str
+    serial: str = ""
+    firmware: str = ""
+    usb: UsbIdentity | None = None
+    streams: tuple[str, ...] = ()
+    is_recording: bool = False
+    allowed: bool | None = None        # allowlist verdict, when a policy has been applied
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "uri": self.uri, "backend": self.backend, "name": self.name, "serial": self.serial,
+            "firmware": self.firmware, "streams": list(self.streams), "is_recording": self.is_recording,
+            "allowed": self.allowed, "note": self.note, "usb": None,
+        }
+        if self.usb is not None:
+            u = self.usb
+            d["usb"] = {"vendor_id": f"{u.vendor_id:04x}", "product_id": f"{u.product_id:04x}",
+                        "serial": u.serial, "bcd_device": f"{u.bcd_device:04x}", "bus_path": u.bus_path}
+        return d
+
+
+@dataclass(frozen=True)
+class ParsedUri:
+    scheme: str
+    target: str                        # host+path part: serial, index, file path, ...
+    query: dict[str, str] = field(default_factory=dict)
+    raw: str = ""
+
+
+def parse_uri(uri: str) -> ParsedUri:
+    if not isinstance(uri, str) or "://" not in uri:
+        raise InvalidUri(f"not a device URI: {uri!r} (expected scheme://target, e.g. sim://)")
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    if not scheme:
+        raise InvalidUri(f"device URI has no scheme: {uri!r}")
+    target = (parts.netloc + parts.path)
+    try:
+        query = dict(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query)))
+    except ValueError as exc:
+        raise InvalidUri(f"malformed query in {uri!r}: {exc}") from None
+    return ParsedUri(scheme=scheme, target=target, query=query, raw=uri)
+
+
+class Camera(abc.ABC):
+    """A source of frames. One owner thread reads it; other threads may call ``stop``."""
+
+    capabilities: frozenset[Capability] = frozenset()
+
+    @property
+    @abc.abstractmethod
+    def info(self) -> DeviceInfo: ...
+
+    @abc.abstractmethod
+    def profiles(self) -> list[StreamProfile]:
+        """The active stream profiles (valid after ``start``)."""
+
+    @abc.abstractmethod
+    def extrinsics(self, src: StreamKind, dst: StreamKind) -> Extrinsics: ...
+
+    @abc.abstractmethod
+    def start(self) -> None: ...
+
+    @abc.abstractmethod
+    def read(self, timeout_s: float = 1.0) -> Frame: ...
+
+    @abc.abstractmethod
+    def stop(self) -> None: ...
+
+    # Optional capabilities --------------------------------------------------------------
+    def set_emitter(self, on: bool) -> None:
+        raise CapabilityUnsupported(f"{self.info.backend} camera cannot switch its IR emitter")
+
+    def set_illumination(self, level: float) -> None:
+        raise CapabilityUnsupported(f"{self.info.backend} camera has no controllable illumination")
+
+    def hardware_reset(self) -> None:
+        raise CapabilityUnsupported(f"{self.info.backend} camera has no hardware reset")
+
+    # Conveniences ------------------------------------------------------------------------
+    def all_extrinsics(self) -> dict[tuple[StreamKind, StreamKind], Extrinsics]:
+        """Extrinsics from every active stream to every other (for building FrameSets)."""
+        kinds = sorted({p.kind for p in self.profiles()}, key=lambda k: k.value)
+        out = {}
+        for i, a in enumerate(kinds):
+            for b in kinds[i + 1:]:
+                out[(a, b)] = self.extrinsics(a, b)
+        return out
+
+    def frames(self, timeout_s: float = 1.0) -> Iterator[Frame]:
+        while True:
+            yield self.read(timeout_s)
+
+    def __enter__(self) -> "Camera":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+Opener = Callable[[ParsedUri], Camera]
+Lister = Callable[[], list[DeviceInfo]]
+
+
+@dataclass
+class _Backend:
+    name: str
+    module: str                       # imported lazily on first use
+    schemes: tuple[str, ...]
+    description: str
+
+
+_BACKENDS: dict[str, _Backend] = {}
+_SCHEMES: dict[str, _Backend] = {}
+_LOADED: dict[str, tuple[Opener, Lister]] = {}
+_LOCK = threading.Lock()
+
+
+def register_backend(name: str, module: str, schemes: tuple[str, ...], description: str) -> None:
+    be = _Backend(name, module, schemes, description)
+    _BACKENDS[name] = be
+    for s in schemes:
+        _SCHEMES[s] = be
+
+
+def _load(be: _Backend) -> tuple[Opener, Lister]:
+    with _LOCK:
+        if be.name not in _LOADED:
+            try:
+                mod = importlib.import_module(be.module)
+            except BackendUnavailable:
+                raise
+            except (ImportError, OSError) as exc:
+                raise BackendUnavailable(f"{be.name} backend unavailable: {exc}") from None
+            _LOADED[be.name] = (mod.open_camera, mod.list_devices)
+        return _LOADED[be.name]
+
+
+def backends() -> list[tuple[str, tuple[str, ...], str]]:
+    return [(b.name, b.schemes, b.description) for b in _BACKENDS.values()]
+
+
+def open(uri: str) -> Camera:  # noqa: A001 - mirrors the builtin on purpose: drivers.open(uri)
+    parsed = parse_uri(uri)
+    be = _SCHEMES.get(parsed.scheme)
+    if be is None:
+        known = ", ".join(sorted(_SCHEMES))
+        raise UnknownScheme(f"unknown device scheme {parsed.scheme!r} in {uri!r}; known schemes: {known}")
+    opener, _ = _load(be)
+    return opener(parsed)
+
+
+def list_devices() -> tuple[list[DeviceInfo], dict[str, str]]:
+    """Devices of every backend, plus ``{backend: reason}`` for backends that could not list."""
+    found: list[DeviceInfo] = []
+    problems: dict[str, str] = {}
+    for be in _BACKENDS.values():
+        try:
+            _, lister = _load(be)
+            found.extend(lister())
+        except BackendUnavailable as exc:
+            problems[be.name] = exc.message
+        except Exception as exc:  # one broken backend must not hide the others
+            problems[be.name] = f"{type(exc).__name__}: {exc}"
+    return found, problems

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Idempotent set-up on a fresh Debian machine: system packages, .venv, editable install, model files.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# libusb: pyrealsense2 and pyusb load it; libopenni2-0: OpenNI2 runtime + Dummy driver;
+# softhsm2: PKCS#11 token for terminal keys in tests.
+DEBS=(libusb-1.0-0 libopenni2-0 softhsm2)
+missing=()
+for p in "${DEBS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "setup: installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  python3 -m venv .venv
+fi
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  echo "setup: installing capture-agent (editable, with test extras)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[test]'
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+
+if [ -f scripts/fetch_models.py ]; then
+  .venv/bin/python scripts/fetch_models.py
+fi
