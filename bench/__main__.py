@@ -32,11 +32,11 @@ def main(argv: list[str]) -> int:
     out = {"machine": {"python": platform.python_version(), "platform": platform.platform()},
            "results": rows, "failed_suites": failed}
     Path("bench-results.json").write_text(json.dumps(out, indent=2))
-    print(f"{'SUITE':<10} {'NAME':<46} {'VALUE':>12} {'UNIT':<8} {'REFERENCE':>12} {'RATIO':>7}")
+    print(f"{'SUITE':<10} {'NAME':<58} {'VALUE':>12} {'UNIT':<8} {'REFERENCE':>12} {'RATIO':>7}")
     for r in rows:
         ref = f"{r['reference']:.4g}" if isinstance(r.get("reference"), (int, float)) else ""
         ratio = f"{r['ratio']:.3f}" if isinstance(r.get("ratio"), (int, float)) else ""
-        print(f"{r['suite']:<10} {r['name']:<46} {r['value']:>12.4g} {r['unit']:<8} {ref:>12} {ratio:>7}")
+        print(f"{r['suite']:<10} {r['name']:<58} {r['value']:>12.4g} {r['unit']:<8} {ref:>12} {ratio:>7}")
     print("wrote bench-results.json")
     return 1 if failed else 0
 

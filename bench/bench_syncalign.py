@@ -1,0 +1,125 @@
+"""Sync and align: our registration against librealsense's ``rs.align`` on the same frames, in the
+same process; alignment accuracy against the simulator's ground truth; matcher throughput and
+added latency."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+import drivers
+from agent.align import align_depth_to_color, align_frameset
+from agent.sync import FrameSetMatcher, framesets
+from drivers.frame import StreamKind
+
+D, C = StreamKind.DEPTH, StreamKind.COLOR
+
+
+def _sim_sets(n: int, query: str = ""):
+    cam = drivers.open("sim://?realtime=0&seed=11" + query)
+    cam.start()
+    sets = list(framesets(cam, n))
+    return cam, sets
+
+
+def _timeit(fn, repeat: int) -> float:
+    fn()
+    best = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(repeat):
+            fn()
+        best.append((time.perf_counter() - t0) / repeat * 1000)
+    return min(best)
+
+
+def align_vs_librealsense() -> list[dict]:
+    import pyrealsense2 as rs
+    from tests.helpers.rs_software import make_rig
+
+    cam, sets = _sim_sets(4)
+    fs = sets[-1]
+    d, c = fs.depth, fs.color
+    e = fs.extrinsics_between(D, C)
+    rig = make_rig(d.intrinsics, c.intrinsics, e, d.depth_scale)
+    aligner = rs.align(rs.stream.color)
+    rows = []
+    try:
+        gt = cam.ground_truth(D, d.frame_number)
+        clean = np.where(np.isfinite(gt), np.round(gt / d.depth_scale), 0).astype(np.uint16)
+        for label, depth in (("sim depth", d.pixels), ("noise-free depth", clean)):
+            composite = rig.pair(depth, c.pixels)
+            ref_ms = _timeit(lambda: np.asanyarray(aligner.process(composite).get_depth_frame().get_data()), 20)
+            ours_ms = _timeit(lambda: align_depth_to_color(depth, d.depth_scale, d.intrinsics, c.intrinsics, e,
+                                                            depth_axis=True), 20)
+            ref = np.asanyarray(aligner.process(composite).get_depth_frame().get_data()).copy()
+            ours = align_depth_to_color(depth, d.depth_scale, d.intrinsics, c.intrinsics, e, depth_axis=True)
+            both = (ours > 0) & (ref > 0)
+            disagree = float((np.abs(ours.astype(int) - ref.astype(int))[both] > 1).mean())
+            rows += [
+                {"name": f"align 640x480 ({label})", "value": ours_ms, "unit": "ms", "reference": ref_ms,
+                 "ratio": ours_ms / ref_ms},
+                {"name": f"pixels disagreeing >1mm with rs.align ({label})", "value": 100 * disagree, "unit": "%"},
+                {"name": f"valid aligned pixels ours/rs ({label})", "value": 100 * float((ours > 0).mean()),
+                 "unit": "%", "reference": 100 * float((ref > 0).mean())},
+            ]
+    finally:
+        rig.close()
+    with_ir_ms = _timeit(lambda: align_frameset(fs), 10)
+    rows.append({"name": "align_frameset (depth + IR carried)", "value": with_ir_ms, "unit": "ms"})
+    cam.stop()
+    return rows
+
+
+def accuracy_on_sim() -> list[dict]:
+    rows = []
+    for label, query in (("live 500 mm", ""), ("live 800 mm yaw 15", "&distance_mm=800&yaw=15"),
+                         ("curved print", "&subject=print_curved")):
+        cam, sets = _sim_sets(3, query)
+        errs, valid_share, face_errs = [], [], []
+        for fs in sets:
+            a = align_frameset(fs)
+            truth = cam.ground_truth(C, fs.color.frame_number)
+            seen = np.isfinite(truth)
+            m = a.valid & seen
+            err = np.abs(a.depth_m[m] - truth[m]) * 1000
+            errs.append(err)
+            valid_share.append(float(a.valid[seen].mean()))
+            face = m & (truth < 0.05 + np.nanmin(truth) + 0.15)
+            face_errs.append(np.abs(a.depth_m[face] - truth[face]) * 1000)
+        err = np.concatenate(errs)
+        ferr = np.concatenate(face_errs)
+        rows += [
+            {"name": f"aligned depth error mean ({label})", "value": float(err.mean()), "unit": "mm"},
+            {"name": f"aligned depth error p95 ({label})", "value": float(np.percentile(err, 95)), "unit": "mm"},
+            {"name": f"aligned face error p95 ({label})", "value": float(np.percentile(ferr, 95)), "unit": "mm"},
+            {"name": f"aligned valid share of visible ({label})", "value": 100 * float(np.mean(valid_share)), "unit": "%"},
+        ]
+        cam.stop()
+    return rows
+
+
+def sync_throughput() -> list[dict]:
+    from tests.syncalign.test_sync import frame, generate  # the same generator the property tests use
+
+    frames, _ = generate(30.0, 3000, 3.0, {D: 0.0, StreamKind.IR: 0.0, C: 4.0}, 0.02, 0.01, 20.0, 7)
+    m = FrameSetMatcher([D, StreamKind.IR, C], 30.0)
+    latencies = []
+    t0 = time.perf_counter()
+    for f in frames:
+        for s in m.push(f):
+            members = max(x.host_time_ns for x in s.frames.values())
+            latencies.append((f.host_time_ns - members) / 1e6)
+    elapsed = time.perf_counter() - t0
+    lat = np.array(latencies)
+    return [
+        {"name": "sync throughput (3 streams)", "value": len(frames) / elapsed, "unit": "frames/s"},
+        {"name": "sync added latency p50", "value": float(np.percentile(lat, 50)), "unit": "ms"},
+        {"name": "sync added latency p95", "value": float(np.percentile(lat, 95)), "unit": "ms"},
+        {"name": "sync max skew", "value": m.stats.max_skew_ms, "unit": "ms"},
+    ]
+
+
+def run() -> list[dict]:
+    return align_vs_librealsense() + accuracy_on_sim() + sync_throughput()
