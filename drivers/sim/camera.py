@@ -26,6 +26,7 @@ COLOR_CLOCK_OFFSET_MS = 4.1         # color is a separate sensor: triggered 4.1 
 COLOR_LATENCY_MS = 9.0
 DEPTH_LATENCY_MS = 6.0
 GT_KEEP = 12
+_PHOTO_POSED = frozenset({"live", "multi", "mask", "head_model", "print_cutout"})
 
 
 @dataclass(frozen=True)
@@ -196,9 +197,15 @@ class SimCamera(Camera):
             dz = 0.0010 * np.sin(2 * np.pi * 0.25 * t + 1.0) + 0.0015 * m.value(t, 5)
             dyaw, dpitch, droll, dx, dy, dz = (v * amplitude for v in (dyaw, dpitch, droll, dx, dy, dz))
         yaw, pitch, roll = c.yaw + dyaw, c.pitch + dpitch, c.roll + droll
-        # Face turned right (positive yaw) rotates about the vertical axis; the camera looks along +z,
-        # the face looks along -z.
-        R = _rotation(np.deg2rad(-pitch), np.deg2rad(-yaw), np.deg2rad(roll))
+        # The face looks along -z. Positive yaw turns it toward the camera's right (+x), positive
+        # pitch drops the chin (the face looks toward +y, down in the image), positive roll tilts it
+        # clockwise in the image.
+        # The portrait's subject looks ~9.5° down and tilts ~3° (FaceMesh reads that on the photo
+        # itself), so the head geometry compensates: the URI pose is the pose a face model perceives.
+        posed = self.cfg.subject in _PHOTO_POSED
+        geo_pitch = pitch - subj.PHOTO_PITCH_DEG if posed else pitch
+        geo_roll = roll - subj.PHOTO_ROLL_DEG if posed else roll
+        R = _rotation(np.deg2rad(geo_pitch), np.deg2rad(-yaw), np.deg2rad(geo_roll))
         T = np.array([dx, dy, c.distance_mm / 1000.0 + dz])
         return R, T, (yaw, pitch, roll)
 

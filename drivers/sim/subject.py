@@ -25,6 +25,8 @@ PHOTO_NOSE = (225.0, 125.0)
 PHOTO_MOUTH = (224.0, 146.0)
 PHOTO_ORIGIN = (224.0, 115.0)   # photo pixel at the head frame's origin (between eyes and nose tip)
 IPD_M = 0.063
+PHOTO_PITCH_DEG = 9.5           # the portrait's head is pitched down by about this much
+PHOTO_ROLL_DEG = 3.0            # and tilted clockwise by about this much (the eye line)
 PHOTO_M_PER_PX = IPD_M / (PHOTO_EYES[1][0] - PHOTO_EYES[0][0])
 
 

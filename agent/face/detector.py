@@ -1,0 +1,120 @@
+"""BlazeFace (MediaPipe short-range face detector) on LiteRT: anchors, decoding, weighted NMS."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from .models import interpreter
+
+MODEL = "face_detection_short_range.tflite"
+INPUT = 128
+STRIDES = (8, 16, 16, 16)
+RAW_SCORE_CLIP = 80.0
+
+
+@dataclass(frozen=True)
+class Detection:
+    bbox: tuple[float, float, float, float]      # x0, y0, x1, y1 in image pixels
+    score: float
+    keypoints: np.ndarray                          # (6, 2): right eye, left eye, nose, mouth, right ear, left ear
+
+    @property
+    def width(self) -> float:
+        return self.bbox[2] - self.bbox[0]
+
+    @property
+    def height(self) -> float:
+        return self.bbox[3] - self.bbox[1]
+
+    @property
+    def centre(self) -> np.ndarray:
+        return np.array([(self.bbox[0] + self.bbox[2]) / 2, (self.bbox[1] + self.bbox[3]) / 2])
+
+
+@lru_cache(maxsize=1)
+def anchors() -> np.ndarray:
+    """SSD anchor centres (normalised) for the 128x128 model: 16x16x2 + 8x8x6 = 896."""
+    out = []
+    i = 0
+    while i < len(STRIDES):
+        stride = STRIDES[i]
+        repeats = 0
+        while i < len(STRIDES) and STRIDES[i] == stride:
+            repeats += 2
+            i += 1
+        n = INPUT // stride
+        ys, xs = np.meshgrid((np.arange(n) + 0.5) / n, (np.arange(n) + 0.5) / n, indexing="ij")
+        grid = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        out.append(np.repeat(grid, repeats, axis=0))
+    return np.concatenate(out).astype(np.float32)
+
+
+def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    x0 = np.maximum(box[0], boxes[:, 0])
+    y0 = np.maximum(box[1], boxes[:, 1])
+    x1 = np.minimum(box[2], boxes[:, 2])
+    y1 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
+    return inter / np.maximum(area(box) + area(boxes) - inter, 1e-9)
+
+
+class FaceDetector:
+    def __init__(self, min_score: float = 0.5, nms_iou: float = 0.3):
+        self.min_score = min_score
+        self.nms_iou = nms_iou
+        self._it = interpreter(MODEL)
+        self._in = self._it.get_input_details()[0]["index"]
+        outs = {d["name"]: d["index"] for d in self._it.get_output_details()}
+        self._boxes = outs["regressors"]
+        self._scores = outs["classificators"]
+
+    def detect(self, bgr: np.ndarray) -> list[Detection]:
+        h, w = bgr.shape[:2]
+        # Letterbox to a square, keeping the aspect ratio, as the model was trained.
+        scale = INPUT / max(h, w)
+        nw, nh = int(round(w * scale)), int(round(h * scale))
+        px, py = (INPUT - nw) // 2, (INPUT - nh) // 2
+        canvas = np.zeros((INPUT, INPUT, 3), np.float32)
+        small = cv2.resize(bgr, (nw, nh), interpolation=cv2.INTER_AREA)
+        canvas[py:py + nh, px:px + nw] = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32) / 127.5 - 1.0
+        self._it.set_tensor(self._in, canvas[None])
+        self._it.invoke()
+        raw = self._it.get_tensor(self._boxes)[0]
+        logits = np.clip(self._it.get_tensor(self._scores)[0, :, 0], -RAW_SCORE_CLIP, RAW_SCORE_CLIP)
+        scores = 1.0 / (1.0 + np.exp(-logits))
+        keep = np.nonzero(scores >= self.min_score)[0]
+        if keep.size == 0:
+            return []
+        a = anchors()[keep]
+        r = raw[keep] / INPUT
+        cx, cy = r[:, 0] + a[:, 0], r[:, 1] + a[:, 1]
+        bw, bh = r[:, 2], r[:, 3]
+        boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
+        kps = r[:, 4:16].reshape(-1, 6, 2) + a[:, None, :]
+        # Back from the letterboxed square to image pixels.
+        boxes = (boxes * INPUT - np.array([px, py, px, py])) / scale
+        kps = (kps * INPUT - np.array([px, py])) / scale
+        return self._weighted_nms(boxes, kps, scores[keep])
+
+    def _weighted_nms(self, boxes, kps, scores) -> list[Detection]:
+        order = np.argsort(-scores)
+        boxes, kps, scores = boxes[order], kps[order], scores[order]
+        used = np.zeros(len(scores), bool)
+        out: list[Detection] = []
+        for i in range(len(scores)):
+            if used[i]:
+                continue
+            group = (~used) & (_iou(boxes[i], boxes) > self.nms_iou)
+            group[i] = True
+            used |= group
+            wts = scores[group][:, None]
+            box = (boxes[group] * wts).sum(0) / wts.sum()
+            kp = (kps[group] * wts[:, :, None]).sum(0) / wts.sum()
+            if box[2] > box[0] and box[3] > box[1]:
+                out.append(Detection(tuple(float(v) for v in box), float(scores[i]), kp))
+        return out

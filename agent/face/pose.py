@@ -1,0 +1,97 @@
+"""Head pose (yaw, pitch, roll in degrees) from landmarks, and from depth where it is available.
+
+Conventions: yaw > 0 when the face turns toward the camera's right, pitch > 0 when the chin drops,
+roll > 0 when the face tilts clockwise in the image. Landmark pose solves PnP against a generic
+face model; depth pose fits a plane to the 3D face points around the eyes, cheeks and mouth, which
+does not depend on the person's face shape.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from drivers.frame import Intrinsics
+
+# Generic face model in camera-like axes (mm; x right, y down, z away from the camera, face
+# looking along -z): nose tip, chin, eye outer corners, mouth corners; indices into the mesh.
+_MODEL_POINTS = np.array([
+    (0.0, 0.0, 0.0),          # 1   nose tip
+    (0.0, 63.6, 12.5),        # 152 chin
+    (-43.3, -32.7, 26.0),     # 33  right eye outer corner (image left)
+    (43.3, -32.7, 26.0),      # 263 left eye outer corner
+    (-28.9, 28.9, 24.1),      # 61  mouth right corner
+    (28.9, 28.9, 24.1),       # 291 mouth left corner
+])
+_MESH_INDEX = [1, 152, 33, 263, 61, 291]
+# Landmarks on the face's broad, near-planar front: forehead, cheeks, temples, chin and mouth area.
+PLANE_LANDMARKS = [10, 109, 338, 67, 297, 50, 280, 205, 425, 123, 352, 152, 175, 18, 200, 101, 330]
+
+
+def roll_from_eyes(right_eye: np.ndarray, left_eye: np.ndarray) -> float:
+    d = left_eye - right_eye
+    return float(np.degrees(np.arctan2(d[1], d[0])))
+
+
+def pose_from_landmarks(landmarks: np.ndarray, intr: Intrinsics) -> tuple[float, float, float]:
+    img = landmarks[_MESH_INDEX, :2].astype(np.float64)
+    k = intr.matrix
+    ok, rvec, _ = cv2.solvePnP(_MODEL_POINTS, img, k, None, flags=cv2.SOLVEPNP_ITERATIVE)
+    if not ok:
+        return float("nan"), float("nan"), float("nan")
+    r, _ = cv2.Rodrigues(rvec)
+    return _angles(-r[:, 2], r[:, 0])
+
+
+def _angles(facing: np.ndarray, right: np.ndarray | None) -> tuple[float, float, float]:
+    """Yaw and pitch of the direction the face looks along; roll of its left-to-right axis."""
+    yaw = float(np.degrees(np.arctan2(facing[0], -facing[2])))
+    pitch = float(np.degrees(np.arctan2(facing[1], -facing[2])))
+    roll = float(np.degrees(np.arctan2(right[1], right[0]))) if right is not None else float("nan")
+    return yaw, pitch, roll
+
+
+def pose_from_mesh(landmarks: np.ndarray) -> tuple[float, float]:
+    """(yaw, pitch) of the plane through FaceMesh's own 3D landmarks (no depth sensor needed)."""
+    p = landmarks[PLANE_LANDMARKS].astype(np.float64)
+    normal = np.linalg.svd(p - p.mean(axis=0), full_matrices=False)[2][-1]
+    if normal[2] > 0:
+        normal = -normal
+    yaw, pitch, _ = _angles(normal, None)
+    return yaw, pitch
+
+
+def head_pose(landmarks: np.ndarray, pupils: tuple[np.ndarray, np.ndarray], depth_m: np.ndarray | None,
+              intr: Intrinsics) -> tuple[float, float, float, str]:
+    """(yaw, pitch, roll, source). Yaw from the measured face surface where depth covers it (it is
+    symmetric and needs no face model); pitch from the landmark mesh (the face's vertical profile
+    is too uneven for a plane fit on depth); roll from the line between the pupils."""
+    mesh_yaw, pitch = pose_from_mesh(landmarks)
+    roll = roll_from_eyes(*pupils)
+    if depth_m is not None:
+        d = pose_from_depth(landmarks, depth_m, intr)
+        if d is not None:
+            return d[0], pitch, roll, "depth+landmarks"
+    return mesh_yaw, pitch, roll, "landmarks"
+
+
+def pose_from_depth(landmarks: np.ndarray, depth_m: np.ndarray, intr: Intrinsics) -> tuple[float, float] | None:
+    """(yaw, pitch) of the face plane fitted to depth at the plane landmarks, or None if too few."""
+    pts = []
+    h, w = depth_m.shape
+    for i in PLANE_LANDMARKS:
+        u, v = int(round(landmarks[i, 0])), int(round(landmarks[i, 1]))
+        if 1 <= u < w - 1 and 1 <= v < h - 1:
+            patch = depth_m[v - 1:v + 2, u - 1:u + 2]
+            z = np.nanmedian(patch) if np.isfinite(patch).any() else np.nan
+            if np.isfinite(z):
+                pts.append(((u - intr.ppx) / intr.fx * z, (v - intr.ppy) / intr.fy * z, z))
+    if len(pts) < 8:
+        return None
+    p = np.array(pts)
+    centred = p - p.mean(axis=0)
+    normal = np.linalg.svd(centred, full_matrices=False)[2][-1]
+    if normal[2] > 0:
+        normal = -normal                      # the direction the face looks: toward the camera
+    yaw, pitch, _ = _angles(normal, None)
+    return yaw, pitch
