@@ -81,7 +81,7 @@ def _check_value(path: str, tp: Any, value: Any) -> Any:
 
 def from_dict(cls: type[T], data: dict[str, Any], path: str = "") -> T:
     """Build dataclass ``cls`` from a TOML table, rejecting unknown keys and wrong types."""
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, localns=_section_types())
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -109,11 +109,23 @@ class LoggingSettings:
     level: typing.Literal["debug", "info", "warning", "error"] = "info"
 
 
+def _quality_settings():
+    from .quality.settings import QualitySettings
+    return QualitySettings
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     terminal_id: str = "terminal-dev-0001"
     camera: CameraSettings = CameraSettings()
     logging: LoggingSettings = LoggingSettings()
+    quality: "QualitySettings" = dataclasses.field(default_factory=lambda: _quality_settings()())
+
+
+def _section_types() -> dict[str, type]:
+    """Section classes that live in their own modules (imported late to keep config import-light)."""
+    from .quality.settings import QualitySettings
+    return {"QualitySettings": QualitySettings}
 
 
 def load(path: str | Path | None) -> Settings:

@@ -20,6 +20,8 @@ IRIS_ROI_SCALE = 2.3
 # Eye corners in the 468-point mesh (subject's right eye = image left for a frontal face).
 RIGHT_EYE_CORNERS = (33, 133)
 LEFT_EYE_CORNERS = (362, 263)
+EYELID_POINTS = 16                 # the iris model's eye contour starts with 16 eyelid points
+EYES_OPEN_FOR_PUPILS = 0.12
 
 
 @dataclass(frozen=True)
@@ -28,10 +30,16 @@ class Mesh:
     presence: float                # the model's face-presence probability
     iris_right: np.ndarray | None  # (5, 2) centre + 4 boundary points, image px
     iris_left: np.ndarray | None
+    openness: tuple[float, float] | None = None   # eyelid opening / eye width, right and left eye
+
+    @property
+    def eyes_open(self) -> bool:
+        return self.openness is None or min(self.openness) >= EYES_OPEN_FOR_PUPILS
 
     @property
     def pupils(self) -> tuple[np.ndarray, np.ndarray]:
-        if self.iris_right is not None and self.iris_left is not None:
+        # Iris centres are precise while the eyes are open; during a blink use the eye corners.
+        if self.iris_right is not None and self.iris_left is not None and self.eyes_open:
             return self.iris_right[0], self.iris_left[0]
         lm = self.landmarks[:, :2]
         return lm[list(RIGHT_EYE_CORNERS)].mean(0), lm[list(LEFT_EYE_CORNERS)].mean(0)
@@ -62,17 +70,23 @@ def face_mesh(bgr: np.ndarray, det: Detection, *, with_iris: bool = True) -> Mes
     pts = raw.reshape(468, 3)
     landmarks = roi.to_image(pts, MESH_INPUT)
     presence = float(1.0 / (1.0 + np.exp(-np.clip(flag.ravel()[0], -80, 80))))
-    ir = il = None
+    ir = il = openness = None
     if with_iris:
-        ir = _iris(rgb, landmarks, RIGHT_EYE_CORNERS, flip=False)
-        il = _iris(rgb, landmarks, LEFT_EYE_CORNERS, flip=True)
-    return Mesh(landmarks, presence, ir, il)
+        ir, open_r = _iris(rgb, landmarks, RIGHT_EYE_CORNERS, flip=False)
+        il, open_l = _iris(rgb, landmarks, LEFT_EYE_CORNERS, flip=True)
+        openness = (open_r, open_l)
+    return Mesh(landmarks, presence, ir, il, openness)
 
 
-def _iris(rgb: np.ndarray, landmarks: np.ndarray, corners: tuple[int, int], *, flip: bool) -> np.ndarray:
+def _iris(rgb: np.ndarray, landmarks: np.ndarray, corners: tuple[int, int], *, flip: bool) -> tuple[np.ndarray, float]:
+    """(iris points in image px, eyelid opening / eye width). The crop is aligned with the eye
+    corners, so in crop coordinates the opening is simply the contour's vertical extent."""
     p0, p1 = landmarks[corners[0], :2], landmarks[corners[1], :2]
     side = float(np.linalg.norm(p1 - p0)) * IRIS_ROI_SCALE
     roi = roi_from_points(p0, p1, (p0 + p1) / 2, side, flip=flip)
     crop = roi.extract(rgb, IRIS_INPUT).astype(np.float32) / 255.0
-    _, iris = _run(IRIS_MODEL, crop)
-    return roi.to_image(iris.reshape(5, 3), IRIS_INPUT)[:, :2]
+    contour, iris = _run(IRIS_MODEL, crop)
+    lids = contour.reshape(-1, 3)[:EYELID_POINTS, :2]
+    width = max(float(np.ptp(lids[:, 0])), 1e-6)
+    openness = float(np.ptp(lids[:, 1])) / width
+    return roi.to_image(iris.reshape(5, 3), IRIS_INPUT)[:, :2], openness

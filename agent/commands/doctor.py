@@ -1,0 +1,155 @@
+"""``capture-agent doctor URI [--json]``: check a camera against T/IIFAA 3001.1 §7.5.
+
+Checks streams, resolution and measured frame rate, measured RGB–depth sync, depth accuracy on a
+flat target at 50 cm (plane-fit RMS), depth completeness on a face, and the response across the
+lux range. On the simulator every check runs (the flat target and the light are scene settings);
+on a real camera the flat-target check needs ``--flat-target`` (a flat board 50 cm in front of the
+camera) and the lux sweep cannot run (nobody can turn the room's light from here): both say so.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import numpy as np
+
+import drivers
+from drivers.frame import StreamKind
+
+from ..align import align_frameset
+from ..quality import QualityGate, QualitySettings, check_stream_spec
+from ..streamstats import StreamStats
+from ..sync import framesets
+
+
+def register(sub) -> None:
+    p = sub.add_parser("doctor", help="check a camera against the capture spec (§7.5) and print a pass/fail table")
+    p.add_argument("uri")
+    p.add_argument("--frames", type=int, default=45, help="framesets to measure (default 45)")
+    p.add_argument("--flat-target", action="store_true",
+                   help="a flat board stands 50 cm in front of the camera: measure depth accuracy on it")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+@dataclass
+class Row:
+    clause: str
+    check: str
+    result: str           # PASS | FAIL | NOT RUN
+    value: str
+    requirement: str
+
+    def to_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+def _with_query(uri: str, **changes) -> str:
+    parts = urlsplit(uri)
+    q = dict(parse_qsl(parts.query))
+    q.update({k: str(v) for k, v in changes.items()})
+    q.setdefault("realtime", "0")
+    return f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(q)}"
+
+
+def _plane_rms_mm(depth_m: np.ndarray) -> tuple[float, float]:
+    """(plane-fit RMS in mm, mean distance in m) over the central 16 % of the image (the target)."""
+    h, w = depth_m.shape
+    roi = depth_m[int(h * 0.42):int(h * 0.58), int(w * 0.42):int(w * 0.58)]
+    v, u = np.nonzero(np.isfinite(roi))
+    z = roi[v, u].astype(np.float64)
+    a = np.c_[u, v, np.ones_like(u)].astype(np.float64)
+    coef, *_ = np.linalg.lstsq(a, z, rcond=None)
+    return float(np.sqrt(np.mean((a @ coef - z) ** 2)) * 1000), float(z.mean())
+
+
+def diagnose(uri: str, n: int, flat_target: bool) -> list[Row]:
+    rows: list[Row] = []
+    settings = QualitySettings()
+    t = settings.thresholds_for()
+    gate = QualityGate(settings)
+    is_sim = uri.startswith("sim://")
+    cam = drivers.open(_with_query(uri) if is_sim else uri)
+    stats: dict[str, StreamStats] = {}
+    skews, face_cov, core_cov = [], [], []
+    with cam:
+        profiles = cam.profiles()
+        for fs in framesets(cam, n, timeout_s=max(20.0, n)):
+            for f in fs.frames.values():
+                stats.setdefault(f.stream.value, StreamStats(f.stream.value)).add(f)
+            skews.append(fs.skew_ms)
+            r = gate.evaluate(align_frameset(fs))
+            if r.face is not None:
+                face_cov.append(r.metrics["depth_face_completeness"])
+                core_cov.append(r.metrics["depth_core_completeness"])
+    fps = {k: s.fps for k, s in stats.items()}
+    for c in check_stream_spec(profiles, t, fps):
+        value = "" if c.value is None else (f"{c.value:.1f}" if "fps" in c.name else "")
+        if c.name.endswith("_resolution"):
+            p = next(p for p in profiles if p.kind.value == c.name.split("_")[0])
+            value = f"{p.width}x{p.height}"
+        rows.append(Row(c.clause, c.name, "PASS" if c.ok else "FAIL", value, c.limit))
+    period = 1000.0 / max(min(p.fps for p in profiles), 1e-6)
+    max_skew = max(skews) if skews else float("inf")
+    rows.append(Row("7.5 g", "rgb_depth_sync", "PASS" if max_skew < period else "FAIL",
+                    f"max {max_skew:.2f} ms over {len(skews)} sets", f"< 1 frame ({period:.1f} ms)"))
+
+    if is_sim or flat_target:
+        target_uri = _with_query(uri, subject="print", distance_mm=500) if is_sim else uri
+        rms, dist = [], []
+        tcam = drivers.open(target_uri)
+        with tcam:
+            for fs in framesets(tcam, 5):
+                r_mm, d_m = _plane_rms_mm(fs.depth.depth_m())
+                rms.append(r_mm)
+                dist.append(d_m)
+        v = float(np.median(rms))
+        rows.append(Row("7.5 h", "depth_accuracy_50cm", "PASS" if v <= 3.0 else "FAIL",
+                        f"plane-fit RMS {v:.2f} mm at {np.mean(dist) * 100:.1f} cm", "<= 3 mm at 50 cm"))
+    else:
+        rows.append(Row("7.5 h", "depth_accuracy_50cm", "NOT RUN", "",
+                        "place a flat board 50 cm away and rerun with --flat-target"))
+
+    if face_cov:
+        fc, cc = float(np.median(face_cov)), float(np.median(core_cov))
+        rows.append(Row("7.5 h", "depth_completeness_face", "PASS" if fc > t.depth_face_completeness_min else "FAIL",
+                        f"{fc:.1%}", f"> {t.depth_face_completeness_min:.0%}"))
+        rows.append(Row("7.5 h", "depth_completeness_eyes_nose_mouth",
+                        "PASS" if cc > t.depth_core_completeness_min else "FAIL", f"{cc:.1%}",
+                        f"> {t.depth_core_completeness_min:.0%}"))
+    else:
+        rows.append(Row("7.5 h", "depth_completeness_face", "NOT RUN", "no face in view", "a face in front of the camera"))
+
+    if is_sim:
+        for lux in (20, 300, 6000):          # inside 15–7500 with margin for the ±3 % estimate
+            g = QualityGate(settings)
+            lcam = drivers.open(_with_query(uri, lux=lux, subject="live"))
+            with lcam:
+                reports = [g.evaluate(align_frameset(fs)) for fs in framesets(lcam, 3)]
+            est = float(np.median([r.metrics.get("lux", np.nan) for r in reports]))
+            share = float(np.median([r.metrics.get("gray_share", np.nan) for r in reports]))
+            ok = reports[-1].ok and abs(est - lux) / lux < 0.25
+            rows.append(Row("7.5 d", f"lux_response_{lux}", "PASS" if ok else "FAIL",
+                            f"estimated {est:.0f} lux, {share:.0%} of face in 85-200",
+                            "face usable, illuminance estimate within 25 %"))
+    else:
+        rows.append(Row("7.5 d", "lux_response", "NOT RUN", "", "needs controlled lighting (20, 300, 6000 lux)"))
+    return rows
+
+
+def run(args) -> int:
+    if args.frames < 5:
+        raise drivers.InvalidUri("--frames must be at least 5")
+    rows = diagnose(args.uri, args.frames, args.flat_target)
+    failed = [r for r in rows if r.result == "FAIL"]
+    if args.json:
+        print(json.dumps({"uri": args.uri, "ok": not failed, "checks": [r.to_dict() for r in rows]}, indent=2))
+    else:
+        print(f"capture-agent doctor {args.uri}")
+        print(f"{'CLAUSE':<7} {'CHECK':<36} {'RESULT':<8} {'VALUE':<44} REQUIREMENT")
+        for r in rows:
+            print(f"§{r.clause:<6} {r.check:<36} {r.result:<8} {r.value:<44} {r.requirement}")
+        print("RESULT: " + ("PASS" if not failed else f"FAIL ({len(failed)} check(s))"))
+    return 1 if failed else 0

@@ -1,0 +1,242 @@
+"""The quality gate: is this frameset a sample the standard accepts, and if not, what to say.
+
+``QualityGate.evaluate`` runs face detection and landmarks on the color frame, measures the main
+face against every threshold using color and aligned depth together, picks one prompt with
+hysteresis, and advances progress. ``check_stream_spec`` checks the streams once when they start.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from drivers.frame import StreamKind, StreamProfile
+
+from ..align import AlignedFrameSet
+from ..errors import SpecViolation
+from ..face import Detection, FaceDetector, Mesh, face_mesh
+from ..face.pose import head_pose
+from . import metrics as M
+from .prompts import PRIORITY, Prompt, PromptSelector
+from .settings import QualitySettings, Thresholds
+
+# lux x (exposure s x gain) per linear skin level. Measured on the sim camera against its set
+# illuminance (`capture-agent doctor sim://` re-checks it); a real camera model gets its own entry in
+# [quality].lux_calibration, measured once with a lux meter.
+DEFAULT_LUX_CALIBRATION = {"SIM0000000001": 18.7}
+DEFAULT_LUX_K = 18.7
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    value: float | None
+    limit: str
+    clause: str
+    prompt: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        v = None if self.value is None or not np.isfinite(self.value) else round(float(self.value), 4)
+        return {"name": self.name, "ok": self.ok, "value": v, "limit": self.limit, "clause": self.clause,
+                "prompt": self.prompt}
+
+
+@dataclass(frozen=True, eq=False)
+class FaceObservation:
+    detection: Detection
+    mesh: Mesh
+    yaw: float
+    pitch: float
+    roll: float
+    pose_source: str
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float]:
+        return self.detection.bbox
+
+
+@dataclass(frozen=True, eq=False)
+class QualityReport:
+    ok: bool
+    checks: list[CheckResult]
+    prompt: Prompt | None                    # the one prompt to show now (with hysteresis)
+    prompts: list[str]                       # every failing prompt code, most useful first
+    progress: int                            # 0..100 across the capture
+    face: FaceObservation | None
+    faces_found: int
+    timing_ms: float
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe summary. Landmarks are biometric and deliberately left out."""
+        return {"ok": self.ok, "prompt": self.prompt.to_dict() if self.prompt else None, "prompts": self.prompts,
+                "progress": self.progress, "faces_found": self.faces_found, "timing_ms": round(self.timing_ms, 3),
+                "checks": [c.to_dict() for c in self.checks],
+                "metrics": {k: (round(v, 4) if v is not None and np.isfinite(v) else None) for k, v in self.metrics.items()}}
+
+
+def check_stream_spec(profiles: list[StreamProfile], t: Thresholds, measured_fps: dict[str, float] | None = None) -> list[CheckResult]:
+    """§7.5 h / §7.5 g / §7.4 checks on the configured streams (and measured rates, when known)."""
+    by_kind = {p.kind: p for p in profiles}
+    out = []
+    for kind in (StreamKind.COLOR, StreamKind.DEPTH, StreamKind.IR):
+        out.append(CheckResult(f"{kind.value}_present", kind in by_kind, None, "present", "7.5 g"))
+    d = by_kind.get(StreamKind.DEPTH)
+    if d is not None:
+        out.append(CheckResult("depth_resolution", d.width >= t.depth_min_width and d.height >= t.depth_min_height,
+                               d.width * d.height, f">= {t.depth_min_width}x{t.depth_min_height}", "7.5 h"))
+        fps = (measured_fps or {}).get("depth", d.fps)
+        out.append(CheckResult("depth_fps", fps >= t.depth_min_fps, fps, f">= {t.depth_min_fps:g}", "7.5 h"))
+    c = by_kind.get(StreamKind.COLOR)
+    if c is not None:
+        out.append(CheckResult("color_resolution", c.width >= t.color_min_width and c.height >= t.color_min_height,
+                               c.width * c.height, f">= {t.color_min_width}x{t.color_min_height}", "7.4"))
+    return out
+
+
+def require_stream_spec(profiles: list[StreamProfile], t: Thresholds) -> None:
+    bad = [c for c in check_stream_spec(profiles, t) if not c.ok]
+    if bad:
+        raise SpecViolation("camera does not meet the capture spec: " +
+                            "; ".join(f"{c.name} (§{c.clause}, needs {c.limit})" for c in bad))
+
+
+class QualityGate:
+    def __init__(self, settings: QualitySettings | None = None, channel: str | None = None,
+                 detector: FaceDetector | None = None):
+        self.settings = settings or QualitySettings()
+        self.thresholds = self.settings.thresholds_for(channel)
+        self.detector = detector or FaceDetector()
+        self.selector = PromptSelector()
+        self.good_frames = 0
+
+    def reset(self) -> None:
+        self.selector.reset()
+        self.good_frames = 0
+
+    @property
+    def progress(self) -> int:
+        return int(round(100 * min(1.0, self.good_frames / max(1, self.thresholds.good_frames_required))))
+
+    @property
+    def complete(self) -> bool:
+        return self.good_frames >= self.thresholds.good_frames_required
+
+    def _lux_k(self, serial: str) -> float:
+        cal = {**DEFAULT_LUX_CALIBRATION, **self.settings.lux_calibration}
+        return cal.get(serial, cal.get("default", DEFAULT_LUX_K))
+
+    def _main_face(self, dets: list[Detection], aligned: AlignedFrameSet) -> tuple[int, list[float]]:
+        h, w = aligned.depth_m.shape
+        scores = []
+        for d in dets:
+            c = d.centre
+            centrality = 1.0 - min(1.0, np.hypot((c[0] - w / 2) / w, (c[1] - h / 2) / h) * 1.5)
+            x0, y0, x1, y1 = (int(v) for v in d.bbox)
+            patch = aligned.depth_m[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)]
+            z = float(np.nanmedian(patch)) if patch.size and np.isfinite(patch).any() else 2.0
+            scores.append(d.width * d.height * (0.5 + centrality) / max(z, 0.2))
+        return int(np.argmax(scores)), scores
+
+    def evaluate(self, aligned: AlignedFrameSet) -> QualityReport:
+        t0 = time.perf_counter()
+        t = self.thresholds
+        color = aligned.color
+        bgr = color.pixels
+        dets = self.detector.detect(bgr)
+        checks: list[CheckResult] = []
+        values: dict[str, float] = {}
+        face = None
+        if not dets:
+            checks.append(CheckResult("face_present", False, 0, ">= 1 face", "6.1.1", "NO_FACE"))
+        else:
+            main, scores = self._main_face(dets, aligned)
+            d = dets[main]
+            others = [dets[i].width * dets[i].height for i in range(len(dets)) if i != main]
+            ratio = max(others) / (d.width * d.height) if others else 0.0
+            checks.append(CheckResult("single_face", ratio < t.second_face_area_ratio, ratio,
+                                      f"other faces < {t.second_face_area_ratio:g} of the main face", "6.1.1",
+                                      "MULTIPLE_FACES"))
+            mesh = face_mesh(bgr, d)
+            yaw, pitch, roll, source = head_pose(mesh.landmarks, mesh.pupils, aligned.depth_m, color.intrinsics)
+            face = FaceObservation(d, mesh, yaw, pitch, roll, source)
+            checks += self._face_checks(aligned, face, values)
+        failing = sorted({c.prompt for c in checks if not c.ok and c.prompt}, key=PRIORITY.__getitem__)
+        ok = all(c.ok for c in checks)
+        if ok:
+            self.good_frames += 1
+        prompt = self.selector.update(failing)
+        if ok:
+            prompt = None
+        return QualityReport(ok, checks, prompt, failing, self.progress, face, len(dets),
+                             (time.perf_counter() - t0) * 1000, values)
+
+    def _face_checks(self, aligned: AlignedFrameSet, f: FaceObservation, v: dict[str, float]) -> list[CheckResult]:
+        t = self.thresholds
+        color = aligned.color
+        lm = f.mesh.landmarks
+        ipd = f.mesh.ipd_px
+        # A turned head shortens the pupil line in the image by cos(yaw); judge distance on the
+        # frontal equivalent, so a turned head is told to turn, not to come closer.
+        ipd_frontal = ipd / max(np.cos(np.deg2rad(min(abs(f.yaw), 45.0))), 0.5)
+        h, w = color.height, color.width
+        gray = cv2.cvtColor(color.pixels, cv2.COLOR_BGR2GRAY)
+        inside = np.all((lm[:, 0] >= 1) & (lm[:, 0] < w - 1) & (lm[:, 1] >= 1) & (lm[:, 1] < h - 1))
+        face_cov, core_cov = M.depth_completeness(aligned.valid, lm, ipd)
+        share, mean_gray = M.gray_share(gray, lm, t.gray_low, t.gray_high)
+        # Eyelid opening from the iris model's eyelid contour (it follows the lids far more closely
+        # than the 468-point mesh); the mesh's eye aspect ratio only when irises were not run.
+        if f.mesh.openness is not None:
+            ear = min(f.mesh.openness)
+        else:
+            ear = min(M.eye_aspect_ratio(lm, M.RIGHT_EYE), M.eye_aspect_ratio(lm, M.LEFT_EYE))
+        mar = M.mouth_open_ratio(lm)
+        smile = M.smile_index(lm, f.roll, ipd)
+        sharp = M.sharpness(gray, f.detection.centre, ipd)
+        md = color.metadata
+        level = M.skin_linear_level(color.pixels, lm, ipd)
+        lux = M.estimate_lux(level, md.exposure_us, md.gain, self._lux_k(color.device_serial))
+        cct = md.white_balance_k
+        distortion = M.lens_distortion(color.intrinsics, f.bbox)
+        v.update(ipd_px=ipd, yaw_deg=f.yaw, pitch_deg=f.pitch, roll_deg=f.roll, presence=f.mesh.presence,
+                 depth_face_completeness=face_cov, depth_core_completeness=core_cov, gray_share=share,
+                 mean_gray=mean_gray, eye_aspect_ratio=ear, mouth_open_ratio=mar, smile_index=smile,
+                 sharpness=sharp, lux=lux if lux is not None else float("nan"),
+                 cct_k=cct if cct is not None else float("nan"), lens_distortion=distortion)
+        C = CheckResult
+        out = [
+            C("face_visible", bool(inside) and f.mesh.presence >= t.presence_min, f.mesh.presence,
+              f"whole face in frame, presence >= {t.presence_min:g}", "6.1.1", "FACE_INCOMPLETE"),
+            C("ipd_min", ipd_frontal >= t.ipd_min_px, ipd_frontal, f">= {t.ipd_min_px:g} px (prefer > {t.ipd_preferred_px:g})", "7.4", "MOVE_CLOSER"),
+            C("ipd_max", ipd_frontal <= t.ipd_max_px, ipd_frontal, f"<= {t.ipd_max_px:g} px", "7.4", "MOVE_BACK"),
+            C("yaw", abs(f.yaw) <= t.max_yaw_deg, f.yaw, f"|yaw| <= {t.max_yaw_deg:g}°", "7.4", "TURN_TO_CAMERA"),
+            C("pitch", abs(f.pitch) <= t.max_pitch_deg, f.pitch, f"|pitch| <= {t.max_pitch_deg:g}°", "7.4", "HEAD_LEVEL"),
+            C("roll", abs(f.roll) <= t.max_roll_deg, f.roll, f"|roll| <= {t.max_roll_deg:g}°", "7.4", "HEAD_UPRIGHT"),
+            C("eyes_open", ear >= t.eye_open_min, ear, f"eyelid opening >= {t.eye_open_min:g} of eye width", "7.4", "OPEN_EYES"),
+            C("mouth_closed", mar <= t.mouth_open_max, mar, f"inner-lip ratio <= {t.mouth_open_max:g}", "7.4", "CLOSE_MOUTH"),
+            C("neutral_expression", smile <= t.smile_max, smile, f"corner lift <= {t.smile_max:g} IPD", "7.4", "NEUTRAL_EXPRESSION"),
+            C("sharpness", sharp >= t.sharpness_min, sharp, f">= {t.sharpness_min:g}", "7.4", "HOLD_STILL"),
+            C("gray_levels", share >= t.gray_share_min, share,
+              f">= {t.gray_share_min:.0%} of face in {t.gray_low:g}-{t.gray_high:g}", "7.4", "POOR_EXPOSURE"),
+            C("lens_distortion", distortion <= t.distortion_max, distortion, f"<= {t.distortion_max:.0%}", "7.4", "MOVE_TO_CENTRE"),
+            C("depth_face_completeness", face_cov >= t.depth_face_completeness_min, face_cov,
+              f">= {t.depth_face_completeness_min:.0%}", "7.5 h", "FACE_OCCLUDED"),
+            C("depth_core_completeness", core_cov >= t.depth_core_completeness_min, core_cov,
+              f">= {t.depth_core_completeness_min:.0%} at eyes, nose, mouth", "7.5 h", "FACE_OCCLUDED"),
+        ]
+        if lux is None:
+            out.append(C("illuminance", True, None, "no exposure metadata: not checked", "7.5 d"))
+        else:
+            out.append(C("illuminance_min", lux >= t.lux_min, lux, f">= {t.lux_min:g} lux", "7.5 d", "TOO_DARK"))
+            out.append(C("illuminance_max", lux <= t.lux_max, lux, f"<= {t.lux_max:g} lux", "7.5 d", "TOO_BRIGHT"))
+        if cct is None:
+            out.append(C("color_temperature", True, None, "no white-balance metadata: not checked", "7.5 d"))
+        else:
+            out.append(C("color_temperature", t.cct_min <= cct <= t.cct_max, cct,
+                         f"{t.cct_min:g}-{t.cct_max:g} K", "7.5 d", "LIGHT_COLOR"))
+        return out

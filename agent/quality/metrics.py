@@ -1,0 +1,125 @@
+"""Measurements of one face in one aligned frameset: pure functions over pixels and landmarks."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from drivers.frame import DistortionModel, Intrinsics
+
+from ..camera_model import distort_normalized
+
+# Mesh landmark sets.
+RIGHT_EYE = (33, 133, 159, 145, 158, 153)     # outer, inner, upper1, lower1, upper2, lower2
+LEFT_EYE = (263, 362, 386, 374, 385, 380)
+MOUTH = (61, 291, 13, 14, 0, 17)              # corners, inner upper/lower, outer upper/lower
+CORE_POINTS = (33, 133, 159, 145, 263, 362, 386, 374, 1, 4, 5, 195, 197, 2, 13, 14, 61, 291, 0, 17)
+SKIN_POINTS = (50, 280, 205, 425, 123, 352, 151, 9, 108, 337)     # cheeks and forehead
+FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
+             152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
+
+
+def eye_aspect_ratio(lm: np.ndarray, eye: tuple[int, ...]) -> float:
+    p = lm[:, :2]
+    o, i, u1, l1, u2, l2 = (p[k] for k in eye)
+    width = np.linalg.norm(o - i)
+    return float((np.linalg.norm(u1 - l1) + np.linalg.norm(u2 - l2)) / (2 * max(width, 1e-6)))
+
+
+def mouth_open_ratio(lm: np.ndarray) -> float:
+    p = lm[:, :2]
+    width = np.linalg.norm(p[MOUTH[0]] - p[MOUTH[1]])
+    return float(np.linalg.norm(p[MOUTH[2]] - p[MOUTH[3]]) / max(width, 1e-6))
+
+
+def smile_index(lm: np.ndarray, roll_deg: float, ipd: float) -> float:
+    """How far the mouth corners sit above the lip centre, in the face's upright frame, per IPD."""
+    p = lm[:, :2]
+    a = np.deg2rad(-roll_deg)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    corners = (p[[MOUTH[0], MOUTH[1]]] @ rot.T)[:, 1].mean()
+    centre = (p[[MOUTH[2], MOUTH[3]]] @ rot.T)[:, 1].mean()
+    return float((centre - corners) / max(ipd, 1e-6))
+
+
+def polygon_mask(shape: tuple[int, int], pts: np.ndarray) -> np.ndarray:
+    m = np.zeros(shape, np.uint8)
+    cv2.fillPoly(m, [np.round(pts).astype(np.int32)], 1)
+    return m.astype(bool)
+
+
+def discs_mask(shape: tuple[int, int], pts: np.ndarray, radius: float) -> np.ndarray:
+    m = np.zeros(shape, np.uint8)
+    r = max(1, int(round(radius)))
+    for x, y in np.round(pts).astype(int):
+        cv2.circle(m, (int(x), int(y)), r, 1, -1)
+    return m.astype(bool)
+
+
+def depth_completeness(valid: np.ndarray, lm: np.ndarray, ipd: float) -> tuple[float, float]:
+    """(share of the face oval with depth, share of the eye/nose/mouth core with depth)."""
+    shape = valid.shape
+    face = polygon_mask(shape, lm[list(FACE_OVAL), :2])
+    core = discs_mask(shape, lm[list(CORE_POINTS), :2], 0.08 * ipd) & face
+    f = float(valid[face].mean()) if face.any() else 0.0
+    c = float(valid[core].mean()) if core.any() else 0.0
+    return f, c
+
+
+def gray_share(gray: np.ndarray, lm: np.ndarray, low: float, high: float) -> tuple[float, float]:
+    """(share of face-oval pixels with gray level in [low, high], mean gray of the face)."""
+    face = polygon_mask(gray.shape, lm[list(FACE_OVAL), :2])
+    vals = gray[face]
+    if vals.size == 0:
+        return 0.0, 0.0
+    return float(((vals >= low) & (vals <= high)).mean()), float(vals.mean())
+
+
+def sharpness(gray: np.ndarray, centre: np.ndarray, ipd: float) -> float:
+    """Laplacian variance of the face scaled to a fixed 60 px IPD, so size does not count as detail."""
+    half = 1.3 * ipd
+    x0, y0 = int(max(centre[0] - half, 0)), int(max(centre[1] - half, 0))
+    x1, y1 = int(min(centre[0] + half, gray.shape[1])), int(min(centre[1] + half, gray.shape[0]))
+    crop = gray[y0:y1, x0:x1]
+    if crop.size < 16:
+        return 0.0
+    s = 60.0 / max(ipd, 1e-6)
+    crop = cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    return float(cv2.Laplacian(crop.astype(np.float32), cv2.CV_32F).var())
+
+
+_SRGB_LUT = np.where(np.arange(256) / 255.0 <= 0.04045, np.arange(256) / 255.0 / 12.92,
+                     ((np.arange(256) / 255.0 + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def skin_linear_level(bgr: np.ndarray, lm: np.ndarray, ipd: float) -> float:
+    """Mean linear-light green level (0..1) over cheek and forehead patches."""
+    mask = discs_mask(bgr.shape[:2], lm[list(SKIN_POINTS), :2], 0.1 * ipd)
+    return float(_SRGB_LUT[bgr[..., 1][mask]].mean()) if mask.any() else 0.0
+
+
+def estimate_lux(level: float, exposure_us: float | None, gain: float | None, k: float) -> float | None:
+    """Illuminance from the sensor's response: lux = k * level / (exposure x gain).
+
+    ``k`` is the device's calibration constant (measured once per camera model against a lux meter,
+    with a mid-reflectance skin reference). Without exposure metadata there is no estimate."""
+    if not exposure_us or not gain or level <= 0:
+        return None
+    return k * level / (exposure_us * 1e-6 * gain)
+
+
+def lens_distortion(intr: Intrinsics, bbox: tuple[float, float, float, float]) -> float:
+    """Largest displacement lens distortion causes at the face box corners, relative to face size."""
+    if intr.model is DistortionModel.NONE or not any(intr.coeffs):
+        return 0.0
+    x0, y0, x1, y1 = bbox
+    u = np.array([x0, x1, x0, x1, (x0 + x1) / 2])
+    v = np.array([y0, y0, y1, y1, (y0 + y1) / 2])
+    xn, yn = (u - intr.ppx) / intr.fx, (v - intr.ppy) / intr.fy
+    if intr.model in (DistortionModel.BROWN_CONRADY, DistortionModel.MODIFIED_BROWN_CONRADY,
+                      DistortionModel.KANNALA_BRANDT4):
+        xd, yd = distort_normalized(xn, yn, intr)
+        shift = np.hypot((xd - xn) * intr.fx, (yd - yn) * intr.fy)
+    else:
+        return 0.0   # inverse models describe rectified streams
+    return float(shift.max() / max(x1 - x0, y1 - y0, 1e-6))

@@ -1,0 +1,80 @@
+"""Quality thresholds: every number is a named setting with its clause of T/IIFAA 3001.1-2021.
+
+``[quality]`` in the config picks the channel and may override any threshold per channel (§6.3 e:
+different thresholds for counter, self-service and electronic channels).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from ..errors import ConfigError
+
+CHANNELS = ("counter", "kiosk", "vtm", "mobile")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    ipd_min_px: float = 60.0              # §7.4: inter-pupil distance >= 60 px
+    ipd_preferred_px: float = 90.0        # §7.4: preferably > 90 px (reported, not enforced)
+    ipd_max_px: float = 220.0             # too close: the face overflows the frame and distorts
+    max_yaw_deg: float = 20.0             # §7.4: yaw within ±20°
+    max_pitch_deg: float = 20.0           # §7.4: pitch within ±20°
+    max_roll_deg: float = 20.0            # §7.4: roll within ±20°
+    gray_low: float = 85.0                # §7.4: face gray levels mostly within 85–200 (of 256)
+    gray_high: float = 200.0
+    gray_share_min: float = 0.60          # "mostly": share of face pixels inside the band
+    lux_min: float = 15.0                 # §7.5 d: face illuminance 15–7500 lux
+    lux_max: float = 7500.0
+    cct_min: float = 2300.0               # §7.5 d: colour temperature 2300–7500 K
+    cct_max: float = 7500.0
+    depth_face_completeness_min: float = 0.80   # §7.5 h: > 80 % of the face region
+    depth_core_completeness_min: float = 0.95   # §7.5 h: > 95 % near eyes, nose and mouth
+    distortion_max: float = 0.10          # §7.4: geometric distortion <= 10 %
+    sharpness_min: float = 20.0           # Laplacian variance on an IPD-normalised face crop (blur)
+    eye_open_min: float = 0.22            # §7.4: eyes open (eyelid opening / eye width; open ~0.4)
+    mouth_open_max: float = 0.30          # §7.4: mouth closed or slightly open (inner-lip ratio)
+    smile_max: float = 0.14               # §7.4: neutral expression (mouth-corner lift / IPD)
+    presence_min: float = 0.5             # landmark model's face-presence probability
+    second_face_area_ratio: float = 0.35  # §6.1.1: another face this large relative to the main one
+    depth_min_width: int = 640            # §7.5 h: depth >= 640x400
+    depth_min_height: int = 400
+    depth_min_fps: float = 10.0           # §7.5 h: >= 10 fps
+    color_min_width: int = 640            # §7.4: panorama >= 640x480
+    color_min_height: int = 480
+    good_frames_required: int = 5         # framesets that must pass before the capture is complete
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    channel: str = "kiosk"
+    thresholds: dict[str, float] = field(default_factory=dict)              # overrides for every channel
+    channels: dict[str, dict[str, float]] = field(default_factory=dict)     # per-channel overrides
+    # Per-device lux calibration: device serial or model name -> lux per (linear level / exposure s x gain).
+    lux_calibration: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.channel not in CHANNELS:
+            raise ConfigError(f"quality.channel must be one of {', '.join(CHANNELS)}, got {self.channel!r}")
+        for ch in self.channels:
+            if ch not in CHANNELS:
+                raise ConfigError(f"quality.channels.{ch}: unknown channel; known: {', '.join(CHANNELS)}")
+        for ch in CHANNELS:
+            self.thresholds_for(ch)           # reject unknown keys and bad values at load time
+
+    def thresholds_for(self, channel: str | None = None) -> Thresholds:
+        ch = channel or self.channel
+        if ch not in CHANNELS:
+            raise ConfigError(f"unknown channel {ch!r}; known: {', '.join(CHANNELS)}")
+        merged = {**self.thresholds, **self.channels.get(ch, {})}
+        names = {f.name: f.type for f in dataclasses.fields(Thresholds)}
+        unknown = sorted(set(merged) - set(names))
+        if unknown:
+            raise ConfigError(f"unknown quality threshold(s) {', '.join(unknown)}")
+        values = {}
+        for k, v in merged.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ConfigError(f"quality threshold {k} must be a number, got {v!r}")
+            values[k] = int(v) if names[k] in (int, "int") else float(v)
+        return Thresholds(**values)

@@ -1,0 +1,29 @@
+import json
+
+from agent.cli import main
+from agent.config import load
+
+
+def test_doctor_on_the_sim_passes_every_clause(capsys):
+    assert main(["doctor", "sim://", "--frames", "10", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    checks = {c["check"]: c for c in out["checks"]}
+    assert out["ok"] is True
+    for name in ("depth_resolution", "depth_fps", "rgb_depth_sync", "depth_accuracy_50cm",
+                 "depth_completeness_face", "depth_completeness_eyes_nose_mouth", "lux_response_300"):
+        assert checks[name]["result"] == "PASS", checks[name]
+    assert checks["depth_accuracy_50cm"]["clause"] == "7.5 h"
+
+
+def test_doctor_fails_a_camera_too_slow_for_the_spec(capsys):
+    assert main(["doctor", "sim://?fps=8", "--frames", "6", "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    checks = {c["check"]: c for c in out["checks"]}
+    assert checks["depth_fps"]["result"] == "FAIL"
+
+
+def test_sample_config_loads_with_quality_section():
+    from pathlib import Path
+    s = load(Path(__file__).resolve().parents[2] / "capture-agent.sample.toml")
+    assert s.quality.channel == "kiosk"
+    assert s.quality.thresholds_for("counter").ipd_min_px == 90

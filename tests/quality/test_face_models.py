@@ -1,0 +1,51 @@
+"""Face models: pinned by SHA-256, verified at load; detection and landmarks on a real photo."""
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from agent.face import FaceDetector, ModelIntegrity, ModelMissing, face_mesh
+from agent.face.models import MANIFEST_PATH, load_verified, models_dir
+
+
+def test_manifest_pins_every_model_and_files_match():
+    m = json.loads(MANIFEST_PATH.read_text())
+    for name, digest in m["models"].items():
+        data = (models_dir() / name).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == digest
+
+
+def test_missing_and_tampered_models_give_typed_errors(tmp_path):
+    name = "face_landmark.tflite"
+    with pytest.raises(ModelMissing) as ei:
+        load_verified(name, tmp_path)
+    assert ei.value.code == "QLT_MODEL_MISSING" and "make setup" in ei.value.message
+    data = bytearray((models_dir() / name).read_bytes())
+    data[1000] ^= 0xFF
+    (tmp_path / name).write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrity) as ei:
+        load_verified(name, tmp_path)
+    assert ei.value.code == "QLT_MODEL_INTEGRITY"
+    with pytest.raises(ModelIntegrity):
+        load_verified("not_pinned.tflite", tmp_path)
+
+
+def test_detection_landmarks_and_irises_on_a_real_photo():
+    from skimage import data
+    img = np.ascontiguousarray(data.astronaut()[:, :, ::-1])
+    dets = FaceDetector().detect(img)
+    assert len(dets) == 1 and dets[0].score > 0.8
+    m = face_mesh(img, dets[0])
+    assert m.landmarks.shape == (468, 3) and m.presence > 0.9
+    right, left = m.pupils
+    # Pupils measured by hand on the photo: about (202, 101) and (246, 103).
+    assert np.linalg.norm(right - (202, 101)) < 4 and np.linalg.norm(left - (246, 103)) < 4
+    assert 38 < m.ipd_px < 48
+
+
+def test_no_face_in_a_photo_without_people():
+    from skimage import data
+    img = np.ascontiguousarray(data.coffee()[:, :, ::-1])
+    assert FaceDetector().detect(img) == []

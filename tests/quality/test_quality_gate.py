@@ -1,0 +1,195 @@
+"""The quality gate on simulated framesets: each check trips at its boundary, prompts are stable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import drivers
+from agent.align import align_frameset
+from agent.config import ConfigError
+from agent.errors import SpecViolation
+from agent.quality import (PromptSelector, QualityGate, QualitySettings, check_stream_spec,
+                           require_stream_spec)
+from agent.sync import framesets
+from drivers.frame import PixelFormat, StreamKind, StreamProfile
+
+
+@pytest.fixture(scope="module")
+def gate():
+    return QualityGate()
+
+
+def evaluate(gate, query: str, n: int = 3):
+    gate.reset()
+    cam = drivers.open("sim://?realtime=0" + query)
+    cam.start()
+    report = None
+    for fs in framesets(cam, n):
+        report = gate.evaluate(align_frameset(fs))
+    cam.stop()
+    return report
+
+
+def failing(report):
+    return {c.name for c in report.checks if not c.ok}
+
+
+def test_a_good_live_capture_passes_every_check(gate):
+    r = evaluate(gate, "", 5)
+    assert r.ok, [c.to_dict() for c in r.checks if not c.ok]
+    assert r.progress == 100 and r.prompt is None
+    assert r.face is not None and 55 < r.metrics["ipd_px"] < 80
+
+
+@pytest.mark.parametrize("query, check, prompt", [
+    ("&yaw=25", "yaw", "TURN_TO_CAMERA"),
+    ("&yaw=-25", "yaw", "TURN_TO_CAMERA"),
+    ("&pitch=25", "pitch", "HEAD_LEVEL"),
+    ("&roll=25", "roll", "HEAD_UPRIGHT"),
+    ("&lux=8", "illuminance_min", "TOO_DARK"),
+    ("&lux=9500", "illuminance_max", "TOO_BRIGHT"),
+    ("&distance_mm=700", "ipd_min", "MOVE_CLOSER"),
+    ("&cct=2000", "color_temperature", "LIGHT_COLOR"),
+])
+def test_each_check_trips_beyond_its_boundary(gate, query, check, prompt):
+    r = evaluate(gate, query)
+    assert check in failing(r)
+    assert r.prompts[0] == prompt            # the most useful prompt comes first
+    assert not r.ok
+
+
+@pytest.mark.parametrize("query", ["&yaw=15", "&yaw=-15", "&pitch=12", "&roll=15", "&lux=300", "&lux=20",
+                                   "&lux=5000", "&distance_mm=450", "&cct=3000"])
+def test_inside_the_boundary_passes(gate, query):
+    r = evaluate(gate, query)
+    assert r.ok, [c.to_dict() for c in r.checks if not c.ok]
+
+
+def test_lux_estimate_follows_the_light(gate):
+    for lux in (20, 300, 3000):
+        r = evaluate(gate, f"&lux={lux}", 2)
+        assert r.metrics["lux"] == pytest.approx(lux, rel=0.15)
+
+
+def test_ipd_boundary_60px(gate):
+    near = evaluate(gate, "&distance_mm=520")      # ~62 px
+    far = evaluate(gate, "&distance_mm=650")       # ~50 px
+    assert near.metrics["ipd_px"] > 60 and "ipd_min" not in failing(near)
+    assert far.metrics["ipd_px"] < 55 and "ipd_min" in failing(far)
+
+
+def test_no_face_and_several_faces(gate):
+    r = evaluate(gate, "&subject=none", 2)
+    assert r.prompts == ["NO_FACE"] and r.face is None
+    r = evaluate(gate, "&subject=multi", 2)
+    assert "MULTIPLE_FACES" in r.prompts
+    # The main face is the nearer, central, larger one.
+    assert r.face.detection.centre[0] < 400
+
+
+def test_closed_eyes_are_caught_during_a_blink(gate):
+    gate.reset()
+    cam = drivers.open("sim://?realtime=0&seed=0")
+    cam.start()
+    seen_closed = False
+    for fs in framesets(cam, 45):
+        r = gate.evaluate(align_frameset(fs))
+        if cam.scene.eyes_closed > 0.9:
+            seen_closed = True
+            assert "eyes_open" in failing(r)
+        if cam.scene.eyes_closed == 0:
+            assert "eyes_open" not in failing(r)
+            assert r.ok
+    assert seen_closed
+
+
+def test_screen_replay_lacks_depth_on_the_face(gate):
+    r = evaluate(gate, "&subject=screen_still")
+    assert "depth_face_completeness" in failing(r)
+    assert "FACE_OCCLUDED" in r.prompts
+
+
+def test_blur_trips_sharpness(gate):
+    import cv2
+    from agent.align import AlignedFrameSet
+    from drivers.frame import Frame
+    gate.reset()
+    cam = drivers.open("sim://?realtime=0")
+    cam.start()
+    fs = next(iter(framesets(cam, 1)))
+    a = align_frameset(fs)
+    c = a.color
+    blurred = Frame(stream=c.stream, pixels=cv2.GaussianBlur(c.pixels, (0, 0), 4), format=c.format,
+                    timestamp_ms=c.timestamp_ms, clock_domain=c.clock_domain, host_time_ns=c.host_time_ns,
+                    frame_number=c.frame_number, intrinsics=c.intrinsics, device_serial=c.device_serial,
+                    metadata=c.metadata)
+    r = gate.evaluate(AlignedFrameSet(fs, blurred, a.depth_m, a.depth_u16, a.ir, a.depth_scale))
+    assert "sharpness" in failing(r)
+
+
+def test_prompt_hysteresis_has_no_flicker():
+    sel = PromptSelector(on_frames=3, off_frames=3)
+    # A problem must persist before it is announced.
+    assert sel.update(["MOVE_CLOSER"]) is None
+    assert sel.update(["MOVE_CLOSER"]) is None
+    assert sel.update(["MOVE_CLOSER"]).code == "MOVE_CLOSER"
+    # It stays through brief recoveries ...
+    assert sel.update([]).code == "MOVE_CLOSER"
+    assert sel.update(["MOVE_CLOSER"]).code == "MOVE_CLOSER"
+    # ... a one-frame blip of something else does not take over ...
+    assert sel.update(["MOVE_CLOSER", "OPEN_EYES"]).code == "MOVE_CLOSER"
+    # ... a persistent, more urgent problem does.
+    for _ in range(2):
+        sel.update(["TOO_DARK", "MOVE_CLOSER"])
+    assert sel.update(["TOO_DARK", "MOVE_CLOSER"]).code == "TOO_DARK"
+    # Once everything is fixed for long enough, the prompt clears.
+    for _ in range(3):
+        last = sel.update([])
+    assert last is None
+
+
+def test_progress_advances_only_on_good_framesets(gate):
+    gate.reset()
+    cam = drivers.open("sim://?realtime=0&yaw=30")
+    cam.start()
+    for fs in framesets(cam, 2):
+        assert gate.evaluate(align_frameset(fs)).progress == 0
+    cam2 = drivers.open("sim://?realtime=0")
+    cam2.start()
+    progress = [gate.evaluate(align_frameset(fs)).progress for fs in framesets(cam2, 5)]
+    assert progress == sorted(progress) and progress[-1] == 100 and progress[0] == 20
+
+
+def test_report_to_dict_has_no_landmarks(gate):
+    r = evaluate(gate, "", 1)
+    d = r.to_dict()
+    assert "landmarks" not in str(d) and d["checks"] and all("clause" in c for c in d["checks"])
+
+
+def test_stream_spec_at_start():
+    t = QualitySettings().thresholds_for()
+    good = [StreamProfile(StreamKind.DEPTH, 640, 480, 30, PixelFormat.Z16),
+            StreamProfile(StreamKind.COLOR, 640, 480, 30, PixelFormat.BGR8),
+            StreamProfile(StreamKind.IR, 640, 480, 30, PixelFormat.Y8)]
+    assert all(c.ok for c in check_stream_spec(good, t))
+    require_stream_spec(good, t)
+    small = [StreamProfile(StreamKind.DEPTH, 480, 270, 30, PixelFormat.Z16), good[1]]
+    bad = {c.name for c in check_stream_spec(small, t) if not c.ok}
+    assert bad == {"depth_resolution", "ir_present"}
+    slow = [StreamProfile(StreamKind.DEPTH, 640, 480, 6, PixelFormat.Z16)] + good[1:]
+    with pytest.raises(SpecViolation, match="depth_fps"):
+        require_stream_spec(slow, t)
+
+
+def test_per_channel_thresholds_and_bad_config():
+    s = QualitySettings(channel="counter", thresholds={"ipd_min_px": 70},
+                        channels={"counter": {"ipd_min_px": 90, "max_yaw_deg": 15}})
+    assert s.thresholds_for().ipd_min_px == 90 and s.thresholds_for().max_yaw_deg == 15
+    assert s.thresholds_for("kiosk").ipd_min_px == 70
+    with pytest.raises(ConfigError):
+        QualitySettings(channels={"kiosk": {"ipd_minimum": 3}})
+    with pytest.raises(ConfigError):
+        QualitySettings(channel="atm")
+    with pytest.raises(ConfigError):
+        QualitySettings(thresholds={"max_yaw_deg": "twenty"})
