@@ -15,6 +15,7 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .devices import DeviceSettings
 from .errors import ConfigError
 
 T = TypeVar("T")
@@ -114,6 +115,7 @@ class Settings:
     terminal_id: str = "terminal-dev-0001"
     camera: CameraSettings = CameraSettings()
     logging: LoggingSettings = LoggingSettings()
+    devices: DeviceSettings = DeviceSettings()
 
 
 def load(path: str | Path | None) -> Settings:
