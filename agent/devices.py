@@ -112,13 +112,11 @@ def check_policy(info: DeviceInfo, settings: DeviceSettings) -> DeviceInfo:
     """Apply the USB allowlist to an opened camera; raise DeviceRefused or return info with ``allowed``."""
     from dataclasses import replace
     if info.usb is None:
-        if info.is_recording or info.backend == "sim":
-            if settings.allow_non_usb_sources:
-                return replace(info, allowed=None)
-            raise DeviceRefused(f"{info.uri} is not a physical USB camera (non-USB sources are disabled)")
-        if settings.refuse_virtual:
-            raise DeviceRefused(f"{info.uri} has no USB identity; refusing it as a possible virtual camera")
-        return replace(info, allowed=None)
+        # sim://, recordings and software devices (OpenNI's Dummy) have no USB identity at all.
+        if settings.allow_non_usb_sources:
+            return replace(info, allowed=None)
+        raise DeviceRefused(f"{info.uri} has no USB identity; only physical USB cameras are allowed "
+                            "(devices.allow_non_usb_sources = false)")
     settings.policy().enforce(info.usb)
     return replace(info, allowed=True)
 
@@ -233,18 +231,26 @@ class Source:
                 return
 
     def _wait_for_frame(self, deadline: float) -> bool:
-        """True once the (re)started camera delivers an advancing frame before ``deadline``."""
+        """True once the (re)started camera shows an advancing counter before ``deadline``.
+
+        The first frame of each stream after a restart is only a baseline (a stuck device can
+        still hand out one stale frame); a second, later counter on the same stream proves it lives.
+        """
+        seen: dict[StreamKind, int] = {}
         while not self._stop.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
             try:
-                self._deliver(self._read_once(min(left, self.settings.read_timeout_s)))
-                return True
+                f = self._read_once(min(left, self.settings.read_timeout_s))
             except FrameTimeout:
                 continue
             except DriverError:
                 return False
+            self._deliver(f)
+            seen[f.stream] = seen.get(f.stream, 0) + 1
+            if seen[f.stream] >= 2:
+                return True
         return False
 
     def _recover(self, cause: DriverError) -> bool:
