@@ -43,6 +43,7 @@ SYSTEM_LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/
 # PrimeSense Carmine / Orbbec Astra nominal FOV, used only when a device does not report its own.
 DEFAULT_HFOV_DEG, DEFAULT_VFOV_DEG = 58.0, 45.0
 _WAIT_SLICE_S = 0.05               # how often a blocked read checks for disconnect/stop
+_STOP_SETTLE_MAX_S = 0.2           # bounded pause between stopping and destroying streams
 
 _redist: Path | None = None
 _init_lock = threading.Lock()
@@ -395,6 +396,16 @@ class OpenNICamera(Camera):
                      metadata=FrameMetadata(frame_counter=index, sensor_timestamp_us=ts_us))
 
     def _teardown(self) -> None:
+        # Stop every stream, let the driver's frame threads finish their current frame, then destroy.
+        # Destroying a just-stopped stream crashes the Dummy driver's thread a moment later (seen here).
+        for st in self._streams.values():
+            try:
+                st.stop()
+            except Exception:
+                pass
+        if self._streams:
+            fps = min((p.fps for p in self._profiles.values() if p.fps > 0), default=30.0)
+            time.sleep(min(_STOP_SETTLE_MAX_S, 2.0 / fps))
         for st in self._streams.values():
             try:
                 st.close()
