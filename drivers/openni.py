@@ -16,6 +16,7 @@ OpenNI2 is initialised once per process and never unloaded: after a Recorder was
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import math
 import os
@@ -43,7 +44,11 @@ SYSTEM_LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/
 # PrimeSense Carmine / Orbbec Astra nominal FOV, used only when a device does not report its own.
 DEFAULT_HFOV_DEG, DEFAULT_VFOV_DEG = 58.0, 45.0
 _WAIT_SLICE_S = 0.05               # how often a blocked read checks for disconnect/stop
-_STOP_SETTLE_MAX_S = 0.2           # bounded pause between stopping and destroying streams
+
+# Software devices whose driver crashes if a stream is destroyed after stop (Debian's DummyDevice):
+# their handles are stopped and parked here for the life of the process instead of destroyed.
+_PARK_INSTEAD_OF_DESTROY = frozenset({b"Dummy"})
+_parked: list = []
 
 _redist: Path | None = None
 _init_lock = threading.Lock()
@@ -103,7 +108,14 @@ def ensure_initialized() -> Path:
                 raise BackendUnavailable(f"OpenNI2 could not be loaded from {d}: {exc}") from None
             _initialized_from = d
             _listener = _Listener()
+            atexit.register(_skip_shutdown)   # runs before openni2's own atexit unload (LIFO)
         return _initialized_from
+
+
+def _skip_shutdown() -> None:
+    # Never run oniShutdown: it segfaults after a Recorder was used and at exit buys nothing.
+    # openni2.unload and every handle's close() check this flag and then skip the C calls.
+    openni2._openni2_initialized = False
 
 
 class _Listener(openni2.DeviceListener):
@@ -396,21 +408,19 @@ class OpenNICamera(Camera):
                      metadata=FrameMetadata(frame_counter=index, sensor_timestamp_us=ts_us))
 
     def _teardown(self) -> None:
-        # Stop every stream, let the driver's frame threads finish their current frame, then destroy.
-        # Destroying a just-stopped stream crashes the Dummy driver's thread a moment later (seen here).
         for st in self._streams.values():
             try:
                 st.stop()
             except Exception:
                 pass
-        if self._streams:
-            fps = min((p.fps for p in self._profiles.values() if p.fps > 0), default=30.0)
-            time.sleep(min(_STOP_SETTLE_MAX_S, 2.0 / fps))
-        for st in self._streams.values():
-            try:
-                st.close()
-            except Exception:
-                pass
+        if self._uri_bytes in _PARK_INSTEAD_OF_DESTROY:
+            _parked.extend(self._streams.values())
+        else:
+            for st in self._streams.values():
+                try:
+                    st.close()
+                except Exception:
+                    pass
         self._streams.clear()
 
     def stop(self) -> None:
@@ -420,6 +430,9 @@ class OpenNICamera(Camera):
         if _listener is not None:
             _listener.unwatch(self._uri_bytes, self)
         self._teardown()
+        if self._uri_bytes in _PARK_INSTEAD_OF_DESTROY:
+            _parked.append(self._device)
+            return
         try:
             self._device.close()
         except Exception:
