@@ -392,13 +392,47 @@ def annotate_devices(found: list[DeviceInfo], settings: DeviceSettings) -> list[
     """Set ``allowed`` on listed devices by the USB policy (for ``capture-agent devices``)."""
     from dataclasses import replace
     policy = settings.policy()
-    out = []
+    return [replace(d, allowed=policy.allows(d.usb)) if d.usb is not None else d for d in found]
+
+
+def inventory(settings: DeviceSettings, usb_backend=None, sysfs=None) -> tuple[list[DeviceInfo], dict[str, str]]:
+    """Every backend's devices, plus USB cameras and /dev/video nodes, with identity and allowlist verdict.
+
+    Backend entries that know their VID/PID are tied to the enumerated USB identity (serial, bus
+    path). USB video devices no backend listed, and video nodes, are shown too: a virtual camera
+    must be visible as refused, not silently absent.
+    """
+    from dataclasses import replace
+    from drivers import usb as usbmod
+    found, problems = drivers.list_devices()
+    try:
+        usb_devs = usbmod.enumerate_video_devices(usb_backend)
+    except DriverError as exc:
+        usb_devs = []
+        problems["usb"] = exc.message
+    tied: set[tuple[int, int, str]] = set()
+    out: list[DeviceInfo] = []
     for d in found:
+        if d.usb is not None and not d.usb.bus_path:
+            ident = usbmod.find_identity(d.usb.vendor_id, d.usb.product_id, d.serial, usb_devs)
+            if ident is not None:
+                d = replace(d, usb=ident)
         if d.usb is not None:
-            out.append(replace(d, allowed=policy.allows(d.usb)))
-        else:
-            out.append(d)
-    return out
+            tied.add((d.usb.vendor_id, d.usb.product_id, d.usb.serial))
+        out.append(d)
+    for u in usb_devs:
+        i = u.identity
+        if (i.vendor_id, i.product_id, i.serial) not in tied:
+            out.append(DeviceInfo(uri=f"usb://{i.bus_path}", backend="usb", name=u.product or u.manufacturer or "USB camera",
+                                  serial=i.serial, usb=i, note=u.reason))
+    fs = sysfs or usbmod.Sysfs()
+    for node in fs.video_nodes():
+        note = "virtual camera (refused)" if node.is_virtual else f"driver {node.driver or '-'}"
+        info = DeviceInfo(uri=f"uvc:///dev/{node.name}", backend="v4l2", name=node.card or node.name,
+                          usb=node.usb, note=note)
+        out.append(replace(info, allowed=False) if node.is_virtual and settings.refuse_virtual else info)
+    return [d if d.allowed is False else annotate_devices([d], settings)[0] for d in out], problems
+
 
 
 __all__ = ["CaptureRig", "DeviceSettings", "Source", "SourceState", "SourceEvent", "SourceFailed",

@@ -114,3 +114,17 @@ def test_fake_sysfs_virtual_camera_refused(tmp_path, node, why):
 def test_fake_sysfs_unknown_node_refused(tmp_path):
     with pytest.raises(DeviceRefused):
         check_video_node("/dev/video7", UsbPolicy(), _fake_sysfs(tmp_path))
+
+
+def test_simulated_usb_bus_inventory_lists_identity_and_allowlist(bus, tmp_path):
+    from agent.devices import DeviceSettings, inventory
+    settings = DeviceSettings(usb_allow=("8086:0b07", "046d:0825"))
+    found, problems = inventory(settings, usb_backend=bus, sysfs=_fake_sysfs(tmp_path))
+    by_uri = {d.uri: d for d in found}
+    assert by_uri["usb://2-1.3"].allowed is True and by_uri["usb://2-1.3"].serial == "843112070001"
+    assert by_uri["usb://1-4"].allowed is False                       # Orbbec not on this allowlist
+    assert by_uri["uvc:///dev/video0"].allowed is True
+    assert by_uri["uvc:///dev/video0"].usb.bus_path == "1-2.1"
+    assert by_uri["uvc:///dev/video10"].allowed is False and "virtual" in by_uri["uvc:///dev/video10"].note
+    assert by_uri["uvc:///dev/video11"].allowed is False
+    assert "usb" not in problems
