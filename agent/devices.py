@@ -108,16 +108,29 @@ class SourceEvent:
     error: str = ""                      # error code that caused the change
 
 
-def check_policy(info: DeviceInfo, settings: DeviceSettings) -> DeviceInfo:
-    """Apply the USB allowlist to an opened camera; raise DeviceRefused or return info with ``allowed``."""
+def check_policy(info: DeviceInfo, settings: DeviceSettings,
+                 usb_lookup: Callable[[], list] | None = None) -> DeviceInfo:
+    """Apply the USB policy to an opened camera; raise DeviceRefused or return info with ``allowed``.
+
+    A camera that knows only its VID/PID (OpenNI reports no bus path) is tied to the enumerated
+    USB device first; one that cannot be tied to a physical USB device is treated as virtual.
+    """
     from dataclasses import replace
+    from drivers import usb as usbmod
     if info.usb is None:
         # sim://, recordings and software devices (OpenNI's Dummy) have no USB identity at all.
         if settings.allow_non_usb_sources:
             return replace(info, allowed=None)
         raise DeviceRefused(f"{info.uri} has no USB identity; only physical USB cameras are allowed "
                             "(devices.allow_non_usb_sources = false)")
-    settings.policy().enforce(info.usb)
+    ident = info.usb
+    if not ident.bus_path:
+        devs = (usb_lookup or usbmod.enumerate_video_devices)()
+        tied = usbmod.find_identity(ident.vendor_id, ident.product_id, ident.serial or info.serial, devs)
+        if tied is not None:
+            ident = tied
+            info = replace(info, usb=tied)
+    settings.policy().enforce(ident)
     return replace(info, allowed=True)
 
 
@@ -125,8 +138,10 @@ class Source:
     """One camera URI with its reader thread, watchdog and reconnection state machine."""
 
     def __init__(self, uri: str, settings: DeviceSettings, out: "queue.Queue[Frame]",
-                 opener: Callable[[str], Camera] = drivers.open, on_event: Callable[[SourceEvent], None] | None = None):
+                 opener: Callable[[str], Camera] = drivers.open, on_event: Callable[[SourceEvent], None] | None = None,
+                 usb_lookup: Callable[[], list] | None = None):
         self.uri = uri
+        self._usb_lookup = usb_lookup
         self.settings = settings
         self._out = out
         self._opener = opener
@@ -173,7 +188,7 @@ class Source:
     def _open_and_start(self) -> None:
         cam = self._opener(self.uri)
         try:
-            self.info = check_policy(cam.info, self.settings)
+            self.info = check_policy(cam.info, self.settings, self._usb_lookup)
             cam.start()
         except BaseException:
             _quiet_stop(cam)
@@ -322,12 +337,12 @@ class CaptureRig:
     """One logical camera from several sources. Not a :class:`drivers.Camera`: it may be degraded."""
 
     def __init__(self, uris: tuple[str, ...] | list[str], settings: DeviceSettings | None = None,
-                 opener: Callable[[str], Camera] = drivers.open):
+                 opener: Callable[[str], Camera] = drivers.open, usb_lookup: Callable[[], list] | None = None):
         if not uris:
             raise RigIncomplete("no camera URIs configured")
         self.settings = settings or DeviceSettings()
         self._queue: queue.Queue = queue.Queue(maxsize=self.settings.queue_frames)
-        self.sources = [Source(u, self.settings, self._queue, opener) for u in uris]
+        self.sources = [Source(u, self.settings, self._queue, opener, usb_lookup=usb_lookup) for u in uris]
         self.owners: dict[StreamKind, Source] = {}
         self._started = False
 

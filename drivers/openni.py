@@ -445,8 +445,18 @@ def open_camera(parsed: ParsedUri) -> Camera:
 
 def list_devices() -> list[DeviceInfo]:
     ensure_initialized()
+    pdevs = ctypes.POINTER(c_api.OniDeviceInfo)()
+    count = ctypes.c_int()
+    c_api.oniGetDeviceList(ctypes.byref(pdevs), ctypes.byref(count))
     out = []
-    for uri in openni2.Device.enumerate_uris():
-        u = bytes(uri).decode(errors="replace")
-        out.append(DeviceInfo(uri=f"openni://{u}", backend="openni", name=u))
+    try:
+        for i in range(count.value):
+            d = pdevs[i]
+            uri = bytes(d.uri).decode(errors="replace")
+            usb = UsbIdentity(int(d.usbVendorId), int(d.usbProductId)) if d.usbVendorId else None
+            name = f"{bytes(d.vendor).decode(errors='replace')} {bytes(d.name).decode(errors='replace')}".strip()
+            out.append(DeviceInfo(uri=f"openni://{uri}", backend="openni", name=name or uri, usb=usb,
+                                  note="streams known once opened"))
+    finally:
+        c_api.oniReleaseDeviceList(pdevs)
     return out

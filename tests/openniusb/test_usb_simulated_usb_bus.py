@@ -128,3 +128,14 @@ def test_simulated_usb_bus_inventory_lists_identity_and_allowlist(bus, tmp_path)
     assert by_uri["uvc:///dev/video10"].allowed is False and "virtual" in by_uri["uvc:///dev/video10"].note
     assert by_uri["uvc:///dev/video11"].allowed is False
     assert "usb" not in problems
+
+
+def test_simulated_usb_bus_ties_openni_vid_pid_to_physical_device(bus):
+    """OpenNI reports VID/PID only; the manager ties it to the bus before the allowlist decides."""
+    from agent.devices import DeviceSettings, check_policy
+    from drivers import DeviceInfo
+    info = DeviceInfo("openni://2bc5/0401@1/2", "openni", "Astra", usb=UsbIdentity(0x2BC5, 0x0401))
+    out = check_policy(info, DeviceSettings(usb_allow=("2bc5:0401",)), lambda: enumerate_video_devices(bus))
+    assert out.allowed is True and out.usb.bus_path == "1-4" and out.usb.serial == "17122730022"
+    with pytest.raises(DeviceRefused):      # same VID/PID but nothing on the bus: virtual/spoofed
+        check_policy(info, DeviceSettings(), lambda: [])
