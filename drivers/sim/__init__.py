@@ -1,0 +1,27 @@
+"""``sim://``: the simulated RGB-IR-depth camera, the embedded default for the demo and the tests.
+
+See ``docs/sim.md`` for the URI keys and the physics. Modules: ``config`` (URI query),
+``optics`` (calibration), ``subject`` (head and attack instruments), ``render`` (ray marching),
+``sensor`` (color/IR/depth sensor models), ``camera`` (timing, motion, controls, delivery).
+"""
+
+from __future__ import annotations
+
+from ..base import DeviceInfo, ParsedUri
+from .camera import SERIAL, SceneState, SimCamera
+from .config import ATTACKS, SUBJECTS, SimConfig
+
+__all__ = ["SimCamera", "SimConfig", "SceneState", "SUBJECTS", "ATTACKS", "open_camera", "list_devices"]
+
+
+def open_camera(parsed: ParsedUri) -> SimCamera:
+    if parsed.target not in ("", "/"):
+        from ..errors import InvalidUri
+        raise InvalidUri(f"sim:// takes no device name, only a query (got {parsed.target!r})")
+    return SimCamera(SimConfig.from_query(parsed.query), uri=parsed.raw or "sim://")
+
+
+def list_devices() -> list[DeviceInfo]:
+    return [DeviceInfo(uri="sim://", backend="sim", name="Simulated RGB-IR-depth camera (D435-class)",
+                       serial=SERIAL, firmware="sim-1.0.0", streams=("color", "depth", "ir"),
+                       note="embedded default; scene set by URI query, e.g. sim://?subject=print&lux=50")]

@@ -1,0 +1,340 @@
+"""The simulated camera: scene motion, active controls, timing, and delivery through the Camera API."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..base import Camera, Capability, DeviceInfo
+from ..errors import FrameTimeout, StreamClosed
+from ..frame import (ClockDomain, Extrinsics, Frame, FrameMetadata, PixelFormat, StreamKind,
+                     StreamProfile)
+from . import subject as subj
+from .config import SimConfig
+from .optics import COLOR_VIEW, DEPTH_INTRINSICS, DEPTH_SCALE, DEPTH_TO_COLOR, DEPTH_VIEW, _rotation
+from .render import Placed, render_view
+from .sensor import (LASER_POWER_MW, AutoExposure, DotPattern, NoiseBank, color_irradiance, depth_image,
+                     expose_color, illuminant_bgr, ir_image, metered_level)
+
+SERIAL = "SIM0000000001"
+FIRMWARE = "sim-1.0.0"
+COLOR_CLOCK_OFFSET_MS = 4.1         # color is a separate sensor: triggered 4.1 ms after depth
+COLOR_LATENCY_MS = 9.0
+DEPTH_LATENCY_MS = 6.0
+GT_KEEP = 12
+
+
+@dataclass(frozen=True)
+class SceneState:
+    """What is really in front of the camera at one tick (for tests and benchmarks)."""
+
+    subject: str
+    distance_m: float
+    yaw_deg: float
+    pitch_deg: float
+    roll_deg: float
+    eyes_closed: float               # 0 open .. 1 closed
+    emitter_on: bool                 # physically on (differs from metadata under inject=replay)
+    illumination: float
+
+
+class _Motion:
+    """Smooth pseudo-random motion: sums of incommensurate sinusoids with random phases."""
+
+    def __init__(self, rng: np.random.Generator, n: int = 3):
+        self.freqs = rng.uniform(0.15, 1.1, (6, n))
+        self.phases = rng.uniform(0, 2 * np.pi, (6, n))
+
+    def value(self, t: float, channel: int) -> float:
+        return float(np.mean(np.sin(2 * np.pi * self.freqs[channel] * t + self.phases[channel])) * np.sqrt(2))
+
+
+class SimCamera(Camera):
+    capabilities = frozenset({Capability.EMITTER_CONTROL, Capability.ILLUMINATION_CONTROL,
+                              Capability.EXPOSURE_CONTROL})
+
+    def __init__(self, cfg: SimConfig, uri: str = "sim://"):
+        self.cfg = cfg
+        self._uri = uri
+        self._rng = np.random.default_rng(cfg.seed)
+        self._motion = _Motion(np.random.default_rng(cfg.seed + 1))
+        self._dots = DotPattern.make(DEPTH_INTRINSICS.width, DEPTH_INTRINSICS.height)
+        self._lock = threading.Lock()
+        self._queue: collections.deque[Frame] = collections.deque()
+        self._started = False
+        self._closed = False
+        self._tick = 0
+        self._t0_wall = 0.0
+        self._t0_hw_ms = float(self._rng.uniform(1e5, 9e5))
+        self._counters = {k: 0 for k in StreamKind}
+        self._emitter_cmd = cfg.emitter
+        self._illum_cmd = 0.0
+        self._replay_rng = np.random.default_rng(cfg.seed + 7777)
+        self._replay_emitter = True
+        self._replay_illum = 0.0
+        self._ae = AutoExposure()
+        self._noise = NoiseBank(np.random.default_rng(cfg.seed + 3))
+        self._awb = np.ones(3, np.float32)
+        self._gt: collections.OrderedDict[tuple[StreamKind, int], np.ndarray] = collections.OrderedDict()
+        self._blinks = self._blink_schedule()
+        self.scene: SceneState | None = None
+
+    # --- Camera API --------------------------------------------------------------------------
+    @property
+    def info(self) -> DeviceInfo:
+        return DeviceInfo(uri=self._uri, backend="sim", name="Simulated RGB-IR-depth camera (D435-class)",
+                          serial=SERIAL, firmware=FIRMWARE, streams=("color", "depth", "ir"))
+
+    def profiles(self) -> list[StreamProfile]:
+        return [
+            StreamProfile(StreamKind.COLOR, COLOR_VIEW.intrinsics.width, COLOR_VIEW.intrinsics.height,
+                          self.cfg.fps, PixelFormat.BGR8, 0, COLOR_VIEW.intrinsics),
+            StreamProfile(StreamKind.DEPTH, DEPTH_INTRINSICS.width, DEPTH_INTRINSICS.height, self.cfg.fps,
+                          PixelFormat.Z16, 0, DEPTH_INTRINSICS),
+            StreamProfile(StreamKind.IR, DEPTH_INTRINSICS.width, DEPTH_INTRINSICS.height, self.cfg.fps,
+                          PixelFormat.Y8, 1, DEPTH_INTRINSICS),
+        ]
+
+    def extrinsics(self, src: StreamKind, dst: StreamKind) -> Extrinsics:
+        geo = {StreamKind.DEPTH: Extrinsics.identity(), StreamKind.IR: Extrinsics.identity(),
+               StreamKind.COLOR: DEPTH_TO_COLOR}
+        # p_dst = E_dst @ E_src^-1 @ p_src, with E_x mapping the depth frame to stream x.
+        return geo[src].inverse().then(geo[dst])
+
+    def start(self) -> None:
+        with self._lock:
+            if self._closed:
+                raise StreamClosed("sim camera was stopped; open a new one")
+            if not self._started:
+                self._started = True
+                self._t0_wall = time.monotonic()
+                self._init_auto_exposure()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._queue.clear()
+
+    def read(self, timeout_s: float = 1.0) -> Frame:
+        deadline = time.monotonic() + max(timeout_s, 0.0)
+        while True:
+            with self._lock:
+                if self._closed:
+                    raise StreamClosed("sim camera is stopped")
+                if not self._started:
+                    raise StreamClosed("sim camera not started; call start() first")
+                if self._queue:
+                    return self._queue.popleft()
+                due = self._t0_wall + self._tick / self.cfg.fps
+            if self.cfg.realtime:
+                wait = due - time.monotonic()
+                if wait > 0:
+                    if time.monotonic() + wait > deadline:
+                        time.sleep(max(0.0, deadline - time.monotonic()))
+                        raise FrameTimeout(f"no sim frame within {timeout_s:.3f} s")
+                    time.sleep(wait)
+            with self._lock:
+                if self._closed:
+                    raise StreamClosed("sim camera is stopped")
+                if not self._queue:
+                    self._produce_tick()
+
+    def set_emitter(self, on: bool) -> None:
+        with self._lock:
+            self._emitter_cmd = bool(on)
+
+    def set_illumination(self, level: float) -> None:
+        if not 0.0 <= level <= 1.0:
+            raise ValueError("illumination level must be within 0..1")
+        with self._lock:
+            self._illum_cmd = float(level)
+
+    def ground_truth(self, stream: StreamKind, frame_number: int) -> np.ndarray:
+        """True depth in metres in the stream's geometry for a recent frame (NaN: no surface)."""
+        key = (StreamKind.DEPTH if stream is StreamKind.IR else stream, frame_number)
+        with self._lock:
+            if key not in self._gt:
+                raise KeyError(f"no ground truth kept for {stream.value} frame {frame_number}")
+            return self._gt[key]
+
+    # --- Scene -----------------------------------------------------------------------------------
+    def _blink_schedule(self) -> list[float]:
+        rng = np.random.default_rng(self.cfg.seed + 2)
+        t, out = float(rng.uniform(0.4, 1.2)), []
+        while t < 3600:
+            out.append(t)
+            t += float(rng.uniform(2.0, 5.0))
+        return out
+
+    def _eyes_closed(self, t: float) -> float:
+        import bisect
+        i = bisect.bisect_right(self._blinks, t) - 1
+        if i < 0:
+            return 0.0
+        dt = t - self._blinks[i]
+        if dt < 0.08:
+            return dt / 0.08
+        if dt < 0.14:
+            return 1.0
+        if dt < 0.30:
+            return 1.0 - (dt - 0.14) / 0.16
+        return 0.0
+
+    def _pose(self, t: float, *, rigid_static: bool, amplitude: float = 1.0) -> tuple[np.ndarray, np.ndarray, tuple]:
+        c = self.cfg
+        m = self._motion
+        if rigid_static:
+            dyaw = dpitch = droll = dx = dy = dz = 0.0
+        else:
+            dyaw, dpitch, droll = 0.6 * m.value(t, 0), 0.5 * m.value(t, 1), 0.3 * m.value(t, 2)
+            dx = 0.0012 * m.value(t, 3)
+            dy = 0.0015 * np.sin(2 * np.pi * 0.25 * t) + 0.0006 * m.value(t, 4)   # breathing
+            dz = 0.0010 * np.sin(2 * np.pi * 0.25 * t + 1.0) + 0.0015 * m.value(t, 5)
+            dyaw, dpitch, droll, dx, dy, dz = (v * amplitude for v in (dyaw, dpitch, droll, dx, dy, dz))
+        yaw, pitch, roll = c.yaw + dyaw, c.pitch + dpitch, c.roll + droll
+        # Face turned right (positive yaw) rotates about the vertical axis; the camera looks along +z,
+        # the face looks along -z.
+        R = _rotation(np.deg2rad(-pitch), np.deg2rad(-yaw), np.deg2rad(roll))
+        T = np.array([dx, dy, c.distance_mm / 1000.0 + dz])
+        return R, T, (yaw, pitch, roll)
+
+    def _objects(self, t: float) -> tuple[list[Placed], SceneState]:
+        c = self.cfg
+        s = c.subject
+        closed = 0.0
+        objs: list[Placed] = []
+
+        def live(identity: int, R, T, oid, t_shift=0.0):
+            nonlocal closed
+            surf = subj.live_head(identity)
+            T = T + np.array([0.0, 0.0, surf.max_height])     # distance is measured to the face's front
+            ec = self._eyes_closed(t + t_shift)
+            if oid == 0:
+                closed = ec
+            albedo = surf.albedo if ec <= 0 else surf.albedo + (surf.albedo_closed - surf.albedo) * (ec * surf.eye_weight)[..., None]
+            jaw = 0.0007 * (1 + np.sin(2 * np.pi * 0.7 * t + 0.3))    # small non-rigid jaw/lip motion
+            return Placed(surf, R, T, albedo.astype(np.float32), oid, jaw_m=float(jaw))
+
+        if s == "none":
+            pass
+        elif s in ("live", "multi"):
+            R, T, _ = self._pose(t, rigid_static=False)
+            objs.append(live(c.identity, R, T, 0))
+            if s == "multi":
+                R2 = _rotation(0.0, np.deg2rad(8.0), 0.0)
+                objs.append(live(c.identity + 1, R2, T + np.array([0.21, 0.02, 0.25]), 1, t_shift=1.7))
+        elif s in ("print", "print_curved", "print_cutout"):
+            shape = {"print": "flat", "print_curved": "curved", "print_cutout": "cutout"}[s]
+            R, T, _ = self._pose(t, rigid_static=False, amplitude=1.6)     # hand-held sway
+            surf = subj.printed_photo(c.identity, shape)
+            objs.append(Placed(surf, R, T, surf.albedo, 0))
+            if s == "print_cutout":
+                # The attacker's own face, 2 cm behind the paper, shows through the holes.
+                Rb, Tb, _ = self._pose(t + 0.37, rigid_static=False)
+                behind = live(c.identity + 101, Rb, Tb + np.array([0, 0, 0.020]), 1)
+                objs.append(behind)
+                closed = self._eyes_closed(t)
+        elif s in ("screen_still", "screen_video"):
+            R, T, _ = self._pose(t, rigid_static=False, amplitude=0.8)
+            surf = subj.screen(c.identity)
+            albedo = surf.albedo
+            if s == "screen_video":
+                ec = self._eyes_closed(t)
+                closed = ec
+                if ec > 0:
+                    albedo = surf.albedo + (surf.albedo_closed - surf.albedo) * (ec * surf.eye_weight)[..., None]
+            objs.append(Placed(surf, R, T, albedo.astype(np.float32), 0))
+        elif s in ("mask", "head_model"):
+            R, T, _ = self._pose(t, rigid_static=(s == "head_model"))
+            surf = subj.rigid_head(c.identity, s)
+            objs.append(Placed(surf, R, T + np.array([0.0, 0.0, surf.max_height]), surf.albedo, 0))
+        _, _, (yaw, pitch, roll) = self._pose(t, rigid_static=s == "head_model")
+        dist = c.distance_mm / 1000.0 if objs else float("nan")
+        state = SceneState(s, dist, yaw, pitch, roll, closed, False, 0.0)
+        return objs, state
+
+    # --- Sensors and delivery ------------------------------------------------------------------------
+    def _init_auto_exposure(self) -> None:
+        objs, _ = self._objects(0.0)
+        maps = render_view(COLOR_VIEW, objs)
+        irr = color_irradiance(maps, self.cfg.lux, self.cfg.cct, 0.0)
+        for _ in range(6):
+            self._ae.update(metered_level(irr, self._ae), rate=1.0)
+        self._update_awb(irr, rate=1.0)
+
+    def _update_awb(self, irr: np.ndarray, rate: float) -> None:
+        # Gray-world white balance that corrects 85 % of the cast, as consumer modules do.
+        light = illuminant_bgr(self.cfg.cct)
+        target = (1.0 / light) ** 0.85
+        target = target / target[1]
+        self._awb = (self._awb * (1 - rate) + target * rate).astype(np.float32)
+
+    def _physical_controls(self) -> tuple[bool, float]:
+        if self.cfg.inject == "replay":
+            # A replayed stream follows whatever pattern was recorded, not today's commands.
+            if self._tick % 3 == 0:
+                self._replay_emitter = bool(self._replay_rng.random() < 0.6)
+                self._replay_illum = float(self._replay_rng.choice([0.0, 0.0, 1.0]))
+            return self._replay_emitter, self._replay_illum
+        return self._emitter_cmd, self._illum_cmd
+
+    def _produce_tick(self) -> None:
+        c = self.cfg
+        k = self._tick
+        self._tick += 1
+        t = k / c.fps
+        period_ms = 1000.0 / c.fps
+        emitter_on, illum = self._physical_controls()
+        objs, state = self._objects(t)
+        self.scene = SceneState(state.subject, state.distance_m, state.yaw_deg, state.pitch_deg, state.roll_deg,
+                                state.eyes_closed, emitter_on, illum)
+
+        dmaps = render_view(DEPTH_VIEW, objs)
+        cmaps = render_view(COLOR_VIEW, objs)
+        ir_y8, ir_e = ir_image(dmaps, c.lux, c.cct, emitter_on, self._dots, self._noise)
+        depth_u16, depth_truth = depth_image(dmaps, ir_e, self._noise)
+        irr = color_irradiance(cmaps, c.lux, c.cct, illum)
+        color = expose_color(irr, self._ae, self._noise, self._awb)
+        exposure_us, gain = self._ae.exposure_s * 1e6, self._ae.gain
+        self._ae.update(metered_level(irr, self._ae), rate=0.25)   # AE reacts over a few frames
+        self._update_awb(irr, rate=0.2)
+
+        host_now = time.monotonic_ns()
+        base_hw = self._t0_hw_ms + k * period_ms
+        jitter = self._rng.normal(0.0, c.jitter_ms, 2) if c.jitter_ms > 0 else np.zeros(2)
+        wb_k = float(c.cct * (1 + self._rng.normal(0, 0.02)))
+        claimed_emitter = self._emitter_cmd          # metadata reports the command (an injector lies)
+        laser_mw = LASER_POWER_MW if claimed_emitter else 0.0
+
+        color_truth = np.where(np.isfinite(cmaps.z) & (cmaps.z <= 3.0), cmaps.z, np.nan).astype(np.float32)
+        self._remember(StreamKind.DEPTH, k, depth_truth)
+        self._remember(StreamKind.COLOR, k, color_truth)
+
+        def deliver(kind, px, fmt, ts, latency_ms, md, index=0, scale=0.0, intr=DEPTH_INTRINSICS):
+            self._counters[kind] += 1
+            if c.drop > 0 and self._rng.random() < c.drop:
+                return
+            self._queue.append(Frame(
+                stream=kind, pixels=px, format=fmt, timestamp_ms=float(ts), clock_domain=ClockDomain.HARDWARE,
+                host_time_ns=host_now + int(latency_ms * 1e6), frame_number=k, intrinsics=intr, index=index,
+                device_serial=SERIAL, depth_scale=scale, metadata=md))
+
+        depth_md = FrameMetadata(exposure_us=8500.0, gain=1.0, emitter_on=claimed_emitter, laser_power_mw=laser_mw,
+                                 frame_counter=k, sensor_timestamp_us=int((base_hw + jitter[0]) * 1000))
+        deliver(StreamKind.DEPTH, depth_u16, PixelFormat.Z16, base_hw + jitter[0], DEPTH_LATENCY_MS, depth_md,
+                scale=DEPTH_SCALE)
+        deliver(StreamKind.IR, ir_y8, PixelFormat.Y8, base_hw + jitter[0], DEPTH_LATENCY_MS, depth_md, index=1)
+        color_md = FrameMetadata(exposure_us=exposure_us, gain=gain, frame_counter=k, white_balance_k=wb_k,
+                                 sensor_timestamp_us=int((base_hw + COLOR_CLOCK_OFFSET_MS + jitter[1]) * 1000),
+                                 extra={"illumination": illum if c.inject == "none" else self._illum_cmd})
+        deliver(StreamKind.COLOR, color, PixelFormat.BGR8, base_hw + COLOR_CLOCK_OFFSET_MS + jitter[1],
+                COLOR_LATENCY_MS, color_md, intr=COLOR_VIEW.intrinsics)
+
+    def _remember(self, kind: StreamKind, k: int, truth: np.ndarray) -> None:
+        self._gt[(kind, k)] = truth
+        while len(self._gt) > 2 * GT_KEEP:
+            self._gt.popitem(last=False)

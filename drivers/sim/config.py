@@ -1,0 +1,88 @@
+"""The sim camera's scene settings, parsed and validated from the ``sim://`` URI query."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ..errors import InvalidUri
+
+SUBJECTS = ("live", "none", "multi", "print", "print_curved", "print_cutout",
+            "screen_still", "screen_video", "mask", "head_model")
+ATTACKS = ("print", "print_curved", "print_cutout", "screen_still", "screen_video", "mask", "head_model")
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    subject: str = "live"
+    distance_mm: float = 500.0
+    yaw: float = 0.0            # degrees, positive turns the face to the camera's right
+    pitch: float = 0.0          # degrees, positive tilts the chin down
+    roll: float = 0.0           # degrees, in-plane
+    lux: float = 300.0          # illuminance on the face
+    cct: float = 5000.0         # colour temperature of the ambient light, kelvin
+    fps: float = 30.0
+    seed: int = 0
+    identity: int = 0           # face texture / geometry variant
+    drop: float = 0.0           # per-frame drop probability, each stream independently
+    jitter_ms: float = 0.3      # timestamp jitter (standard deviation)
+    realtime: bool = True       # pace delivery in wall time like a real device
+    emitter: bool = True        # IR projector initially on
+    inject: str = "none"        # "replay": pixels ignore emitter/illumination commands
+
+    # query key -> (converter, validator description, predicate)
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> "SimConfig":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(query) - fields)
+        if unknown:
+            raise InvalidUri(f"unknown sim:// parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
+        values: dict[str, Any] = {}
+        for key, raw in query.items():
+            values[key] = _convert(key, raw)
+        cfg = cls(**values)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        checks = [
+            (self.subject in SUBJECTS, f"subject must be one of {', '.join(SUBJECTS)}"),
+            (150 <= self.distance_mm <= 3000, "distance_mm must be within 150..3000"),
+            (all(-60 <= a <= 60 for a in (self.yaw, self.pitch, self.roll)), "yaw/pitch/roll must be within ±60°"),
+            (1 <= self.lux <= 10000, "lux must be within 1..10000"),
+            (1500 <= self.cct <= 10000, "cct must be within 1500..10000 K"),
+            (1 <= self.fps <= 90, "fps must be within 1..90"),
+            (0 <= self.drop < 1, "drop must be within [0, 1)"),
+            (0 <= self.jitter_ms <= 10, "jitter_ms must be within 0..10"),
+            (0 <= self.identity < 1000, "identity must be within 0..999"),
+            (self.inject in ("none", "replay"), "inject must be none or replay"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise InvalidUri(f"sim://: {msg}")
+
+
+_BOOLS = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False, "off": False, "no": False}
+
+
+def _convert(key: str, raw: str) -> Any:
+    if key in ("subject", "inject"):
+        return raw
+    if key in ("realtime", "emitter"):
+        v = _BOOLS.get(raw.lower())
+        if v is None:
+            raise InvalidUri(f"sim://: {key} must be on/off (1/0), got {raw!r}")
+        return v
+    if key in ("seed", "identity"):
+        try:
+            return int(raw)
+        except ValueError:
+            raise InvalidUri(f"sim://: {key} must be an integer, got {raw!r}") from None
+    try:
+        v = float(raw)
+    except ValueError:
+        raise InvalidUri(f"sim://: {key} must be a number, got {raw!r}") from None
+    if v != v or v in (float("inf"), float("-inf")):
+        raise InvalidUri(f"sim://: {key} must be finite")
+    return v

@@ -1,0 +1,94 @@
+"""Calibration of the simulated device, modelled on a D435-class active stereo camera.
+
+The left IR imager is the depth reference (depth and IR share intrinsics and geometry). The color
+sensor is a separate module 15 mm to the side with its own lens (Brown–Conrady distortion) and a
+slight rotation; the IR projector sits between the imagers. Per-pixel viewing rays are computed once
+here and reused by the renderer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from ..frame import DistortionModel, Extrinsics, Intrinsics
+
+DEPTH_INTRINSICS = Intrinsics(640, 480, 382.6, 382.6, 319.8, 238.4, DistortionModel.INVERSE_BROWN_CONRADY)
+COLOR_INTRINSICS = Intrinsics(640, 480, 615.3, 615.7, 322.4, 241.1, DistortionModel.BROWN_CONRADY,
+                              (0.071, -0.138, 0.0006, -0.0004, 0.052))
+STEREO_BASELINE_M = 0.050       # left to right imager
+PROJECTOR_OFFSET_M = 0.025      # left imager to projector, along +x
+DEPTH_SCALE = 0.001             # metres per Z16 unit
+DEPTH_MIN_M, DEPTH_MAX_M = 0.20, 3.0
+# Subpixel disparity noise of the stereo matcher (pixels): sets sigma_z = z^2 * SIGMA_D / (f * B).
+SIGMA_DISPARITY_PX = 0.08
+
+
+def _rotation(rx: float, ry: float, rz: float) -> np.ndarray:
+    cx, sx, cy, sy, cz, sz = np.cos(rx), np.sin(rx), np.cos(ry), np.sin(ry), np.cos(rz), np.sin(rz)
+    rot_x = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+    rot_y = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rot_z = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    return rot_z @ rot_y @ rot_x
+
+
+DEPTH_TO_COLOR = Extrinsics.from_arrays(_rotation(np.deg2rad(0.12), np.deg2rad(-0.21), np.deg2rad(0.05)),
+                                        [0.0148, 0.0001, 0.0003])
+
+
+def distort_brown_conrady(xn: np.ndarray, yn: np.ndarray, coeffs) -> tuple[np.ndarray, np.ndarray]:
+    k1, k2, p1, p2, k3 = coeffs
+    r2 = xn * xn + yn * yn
+    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    xd = xn * radial + 2 * p1 * xn * yn + p2 * (r2 + 2 * xn * xn)
+    yd = yn * radial + 2 * p2 * xn * yn + p1 * (r2 + 2 * yn * yn)
+    return xd, yd
+
+
+@dataclass(frozen=True)
+class View:
+    """A camera of the rig: intrinsics, pose in the depth frame, and cached unit-z viewing rays."""
+
+    intrinsics: Intrinsics
+    depth_to_view: Extrinsics
+
+    @cached_property
+    def rays(self) -> np.ndarray:
+        """(H, W, 2) float32 normalised image coordinates (x/z, y/z) of each pixel's ray."""
+        i = self.intrinsics
+        u, v = np.meshgrid(np.arange(i.width, dtype=np.float64), np.arange(i.height, dtype=np.float64))
+        xd, yd = (u - i.ppx) / i.fx, (v - i.ppy) / i.fy
+        if i.model is DistortionModel.BROWN_CONRADY and any(i.coeffs):
+            # Pixels are distorted images of rays: invert the distortion by fixed-point iteration.
+            xn, yn = xd.copy(), yd.copy()
+            for _ in range(8):
+                xe, ye = distort_brown_conrady(xn, yn, i.coeffs)
+                xn, yn = xn - (xe - xd), yn - (ye - yd)
+            xd, yd = xn, yn
+        return np.dstack([xd, yd]).astype(np.float32)
+
+    @cached_property
+    def ray_x(self) -> np.ndarray:
+        return np.ascontiguousarray(self.rays[..., 0])
+
+    @cached_property
+    def ray_y(self) -> np.ndarray:
+        return np.ascontiguousarray(self.rays[..., 1])
+
+    @cached_property
+    def ray_norm(self) -> np.ndarray:
+        return np.sqrt(self.ray_x ** 2 + self.ray_y ** 2 + 1).astype(np.float32)
+
+    def project(self, points_view: np.ndarray) -> np.ndarray:
+        """Project (..., 3) points in this view's frame to (..., 2) pixel coordinates (with distortion)."""
+        i = self.intrinsics
+        xn, yn = points_view[..., 0] / points_view[..., 2], points_view[..., 1] / points_view[..., 2]
+        if i.model is DistortionModel.BROWN_CONRADY and any(i.coeffs):
+            xn, yn = distort_brown_conrady(xn, yn, i.coeffs)
+        return np.stack([xn * i.fx + i.ppx, yn * i.fy + i.ppy], axis=-1)
+
+
+DEPTH_VIEW = View(DEPTH_INTRINSICS, Extrinsics.identity())
+COLOR_VIEW = View(COLOR_INTRINSICS, DEPTH_TO_COLOR)

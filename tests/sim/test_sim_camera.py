@@ -1,0 +1,125 @@
+"""The sim camera as a device: controls, timing, drops, injection mode, URI validation, CLI."""
+
+import json
+
+import numpy as np
+import pytest
+
+import drivers
+from agent.cli import main
+from drivers.frame import ClockDomain, StreamKind
+
+from tests.helpers.sim import dot_energy, grab
+
+D, C, IR = StreamKind.DEPTH, StreamKind.COLOR, StreamKind.IR
+
+
+def test_streams_profiles_and_calibration():
+    cam = drivers.open("sim://?realtime=0")
+    profiles = {p.kind: p for p in cam.profiles()}
+    assert profiles[D].width >= 640 and profiles[D].height >= 400 and profiles[D].fps >= 10
+    assert profiles[C].intrinsics != profiles[D].intrinsics
+    e = cam.extrinsics(D, C)
+    assert 0.010 < np.linalg.norm(e.t) < 0.03             # a real baseline between the sensors
+    assert cam.extrinsics(D, IR).translation == (0.0, 0.0, 0.0)
+    np.testing.assert_allclose(cam.extrinsics(C, D).then(e).R, np.eye(3), atol=1e-12)
+
+
+def test_timestamps_share_the_imager_and_offset_color():
+    sets, _ = grab("sim://?realtime=0&jitter_ms=0.2&seed=3", 5)
+    for s in sets:
+        assert s[D].timestamp_ms == s[IR].timestamp_ms
+        assert 2.5 < s[C].timestamp_ms - s[D].timestamp_ms < 5.7
+        assert s[D].clock_domain is ClockDomain.HARDWARE
+        assert s[D].depth_scale == pytest.approx(0.001)
+    periods = np.diff([s[D].timestamp_ms for s in sets])
+    assert np.allclose(periods, 1000 / 30, atol=1.5) and periods.std() > 0
+
+
+def test_drops_leave_frame_number_gaps():
+    cam = drivers.open("sim://?realtime=0&drop=0.3&seed=9")
+    cam.start()
+    numbers = [f.frame_number for f in (cam.read() for _ in range(60)) if f.stream is D]
+    gaps = np.diff(numbers)
+    assert gaps.min() >= 1 and gaps.max() >= 2
+
+
+def test_injected_replay_ignores_commands_but_metadata_claims_obedience():
+    cam = drivers.open("sim://?realtime=0&inject=replay&seed=4")
+    cam.start()
+    face = None
+    claimed, energy = [], []
+    for i in range(24):
+        cam.set_emitter(i % 2 == 0)
+        sets, _ = grab("", 1, cam)
+        s = sets[0]
+        if face is None:
+            face = cam.ground_truth(D, s[D].frame_number) < 0.6
+        claimed.append(s[IR].metadata.emitter_on)
+        energy.append(dot_energy(s[IR].pixels, face))
+    claimed = np.array(claimed)
+    energy = np.array(energy)
+    physical = energy > np.sqrt(energy.max() * energy.min())
+    # Metadata follows the commands exactly; the pixels do not.
+    assert claimed.tolist() == [i % 2 == 0 for i in range(len(claimed))]
+    agreement = np.mean(physical == claimed)
+    assert agreement < 0.85, agreement
+
+
+def test_honest_camera_follows_emitter_commands():
+    cam = drivers.open("sim://?realtime=0&seed=4")
+    cam.start()
+    sets, _ = grab("", 1, cam)
+    face = cam.ground_truth(D, sets[0][D].frame_number) < 0.6
+    on_e, off_e = [], []
+    for i in range(8):
+        cam.set_emitter(i % 2 == 0)
+        s = grab("", 1, cam)[0][0]
+        (on_e if i % 2 == 0 else off_e).append(dot_energy(s[IR].pixels, face))
+    assert min(on_e) > 2 * max(off_e)
+
+
+@pytest.mark.parametrize("query, fragment", [
+    ("lux=-5", "lux"), ("subject=dragon", "subject"), ("yaw=abc", "yaw"), ("fps=0", "fps"),
+    ("drop=1.5", "drop"), ("colour=red", "unknown"), ("realtime=maybe", "realtime"),
+])
+def test_bad_query_values_raise_invalid_uri(query, fragment):
+    with pytest.raises(drivers.InvalidUri, match=fragment) as ei:
+        drivers.open(f"sim://?{query}")
+    assert ei.value.code == "DRV_INVALID_URI"
+
+
+def test_stop_is_final_and_reads_after_stop_fail():
+    cam = drivers.open("sim://?realtime=0")
+    cam.start()
+    cam.read()
+    cam.stop()
+    cam.stop()
+    with pytest.raises(drivers.StreamClosed):
+        cam.read()
+
+
+def test_realtime_read_honours_timeout():
+    cam = drivers.open("sim://?fps=2")
+    cam.start()
+    for _ in range(3):           # tick 0 is due at once; drain it
+        cam.read(timeout_s=2)
+    with pytest.raises(drivers.FrameTimeout):
+        cam.read(timeout_s=0.05)
+
+
+def test_stream_command_reports_every_stream(capsys):
+    assert main(["stream", "sim://?realtime=0&drop=0.1&seed=1", "--frames", "20", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    streams = out["streams"]
+    assert set(streams) == {"color", "depth", "ir"}
+    for s in streams.values():
+        assert s["frames"] >= 20 and s["resolution"] == "640x480" and s["clock_domain"] == "hardware_clock"
+        assert 27 < s["fps"] < 33      # measured over hardware timestamps, drops included in the span
+    assert sum(s["dropped"] for s in streams.values()) > 0
+
+
+def test_devices_lists_the_sim_camera(capsys):
+    assert main(["devices", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert any(d["uri"] == "sim://" and d["backend"] == "sim" for d in out["devices"])
