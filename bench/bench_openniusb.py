@@ -1,7 +1,8 @@
 """Recovery times of the device manager after a simulated unplug/re-plug (fake cable at the backend boundary).
 
 Rows: time from re-plug to the source being ONLINE again, and from unplug to the typed DeviceLost
-being seen, for a fake camera and for the real OpenNI2 Dummy device behind a fault-injecting wrapper.
+being seen, for a fake camera, the simulated camera (sim://) and the real OpenNI2 Dummy device, the
+latter two behind a fault-injecting wrapper.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def _measure(name: str, opener, cable: FakeCable, n: int = 5) -> list[dict]:
         runs = [_cycle(rig, cable) for _ in range(n)]
     lost = [r[0] * 1000 for r in runs]
     back = [r[1] * 1000 for r in runs]
-    label = name.split(":")[0]
+    label = name.split(":")[0]  # fake | sim | openni
     return [
         {"name": f"{label} unplug→DeviceLost median", "value": statistics.median(lost), "unit": "ms",
          "reference": SETTINGS.read_timeout_s * 1000, "ratio": statistics.median(lost) / (SETTINGS.read_timeout_s * 1000)},
@@ -53,6 +54,8 @@ def _measure(name: str, opener, cable: FakeCable, n: int = 5) -> list[dict]:
 def run() -> list[dict]:
     fake = FakeCable()
     rows = _measure("fake://depth", lambda uri: FakeCamera(fake, uri, fps=30.0), fake)
+    sim = FakeCable()
+    rows += _measure("sim://?fps=30", lambda uri: FaultInjectingCamera(drivers.open(uri), sim), sim)
     try:
         oni = FakeCable()
         rows += _measure("openni://Dummy", lambda uri: FaultInjectingCamera(drivers.open(uri), oni), oni)
