@@ -157,6 +157,8 @@ class Source:
         self._last_advance = time.monotonic()
         self.frames = 0
         self.dropped = 0
+        # Which stream kinds this source feeds into the rig (set by CaptureRig); None = all.
+        self.accept: Callable[[StreamKind], bool] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def open(self) -> None:
@@ -216,6 +218,8 @@ class Source:
 
     def _deliver(self, f: Frame) -> None:
         self.frames += 1
+        if self.accept is not None and not self.accept(f.stream):
+            return          # another source owns this stream; keep the queue for useful frames
         try:
             self._out.put_nowait((self, f))
         except queue.Full:          # a slow consumer loses the oldest frames, never blocks capture
@@ -364,6 +368,7 @@ class CaptureRig:
                 src.stop()
             raise
         for src in self.sources:
+            src.accept = (lambda kind, _src=src: self.owners.get(kind) is _src)
             src.run_in_thread()
         self._started = True
 

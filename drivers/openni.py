@@ -207,6 +207,9 @@ class OpenNICamera(Camera):
         self._closed = False
         self._started = False
         self._frames_left: dict[StreamKind, int] = {}
+        # Held around every SDK call on the streams, so stop() from another thread never destroys a
+        # stream under a wait or read (that crashes the C library). Waits are 50 ms slices.
+        self._io = threading.Lock()
         dev = self._device.get_device_info()
         self.capabilities = frozenset({Capability.RECORDING}) if self._is_file else frozenset()
         self._usb = None
@@ -371,13 +374,16 @@ class OpenNICamera(Camera):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise FrameTimeout(f"no OpenNI frame within {timeout_s:.3f} s")
-            try:
-                ready = openni2.wait_for_any_stream(streams, min(left, _WAIT_SLICE_S))
-            except OpenNIError as exc:
-                raise DeviceLost(f"OpenNI wait failed: {exc}") from None
-            if ready is not None:
-                kind = next(k for k, s in live if s is ready)
-                return self._convert(kind, ready)
+            with self._io:
+                if self._closed:
+                    raise StreamClosed("OpenNI camera was stopped during read")
+                try:
+                    ready = openni2.wait_for_any_stream(streams, min(left, _WAIT_SLICE_S))
+                except OpenNIError as exc:
+                    raise DeviceLost(f"OpenNI wait failed: {exc}") from None
+                if ready is not None:
+                    kind = next(k for k, s in live if s is ready)
+                    return self._convert(kind, ready)
 
     def _convert(self, kind: StreamKind, st) -> Frame:
         try:
@@ -429,7 +435,8 @@ class OpenNICamera(Camera):
         self._closed = True
         if _listener is not None:
             _listener.unwatch(self._uri_bytes, self)
-        self._teardown()
+        with self._io:
+            self._teardown()
         if self._uri_bytes in _PARK_INSTEAD_OF_DESTROY:
             _parked.append(self._device)
             return

@@ -120,3 +120,26 @@ def test_stop_is_idempotent_and_read_after_stop_is_typed(dummy):
         dummy.read(0.1)
     with pytest.raises(StreamClosed):
         dummy.start()
+
+
+def test_stop_from_another_thread_ends_a_blocked_read_with_typed_error():
+    import threading
+    cam = drivers.open("openni://Dummy?streams=depth")
+    cam.start()
+    cam.read(1.0)
+    errors = []
+
+    def reader():
+        try:
+            while True:
+                cam.read(5.0)
+        except drivers.CaptureAgentError as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    time.sleep(0.1)
+    cam.stop()
+    t.join(2.0)
+    assert not t.is_alive()
+    assert isinstance(errors[0], StreamClosed)
