@@ -154,6 +154,7 @@ class Source:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_counter: dict[StreamKind, int] = {}
+        self._advanced_at: dict[StreamKind, float] = {}   # per stream: one dead stream is a stall too
         self._last_advance = time.monotonic()
         self.frames = 0
         self.dropped = 0
@@ -196,8 +197,18 @@ class Source:
             _quiet_stop(cam)
             raise
         self.camera = cam
+        self._reset_watchdog()
+
+    def _reset_watchdog(self) -> None:
         self._last_counter.clear()
+        self._advanced_at.clear()
         self._last_advance = time.monotonic()
+
+    def _stalled_stream(self, now: float) -> StreamKind | None:
+        for kind, t in self._advanced_at.items():
+            if now - t >= self.settings.stall_timeout_s:
+                return kind
+        return None
 
     def _close_camera(self) -> None:
         cam, self.camera = self.camera, None
@@ -212,7 +223,7 @@ class Source:
         prev = self._last_counter.get(f.stream)
         if prev is None or counter > prev:
             self._last_counter[f.stream] = counter
-            self._last_advance = time.monotonic()
+            self._last_advance = self._advanced_at[f.stream] = time.monotonic()
             return f
         raise FrameTimeout(f"{self.uri}: {f.stream.value} frame counter stuck at {counter}")
 
@@ -235,15 +246,19 @@ class Source:
         while not self._stop.is_set():
             try:
                 self._deliver(self._read_once(s.read_timeout_s))
-                continue
+                dead = self._stalled_stream(time.monotonic())
+                if dead is None:
+                    continue
+                cause: DriverError = FrameTimeout(f"{self.uri}: {dead.value} stream stopped advancing")
             except FrameTimeout as exc:
                 if time.monotonic() - self._last_advance < s.stall_timeout_s:
                     continue
-                cause: DriverError = exc
-            except (DeviceLost, StreamClosed) as exc:
                 cause = exc
-            except DriverError as exc:
+            except DriverError as exc:           # DeviceLost, StreamClosed, ...
                 cause = exc
+            except Exception as exc:             # a backend bug must not silently kill the source
+                log.exception("source %s: unexpected error", self.uri)
+                cause = DeviceLost(f"{self.uri}: unexpected {type(exc).__name__}: {exc}")
             if self._stop.is_set():
                 return
             if not self._recover(cause):
@@ -280,7 +295,7 @@ class Source:
             try:
                 self.camera.stop()
                 self.camera.start()
-                self._last_counter.clear()
+                self._reset_watchdog()
                 if self._wait_for_frame(time.monotonic() + s.restart_timeout_s):
                     self._set(SourceState.ONLINE, "restart stream")
                     return True
@@ -319,6 +334,9 @@ class Source:
                 self._close_camera()
             except DriverError:
                 # Not there yet, or refused (a different device on the port never counts as back).
+                self._close_camera()
+            except Exception:
+                log.exception("source %s: unexpected error while re-opening", self.uri)
                 self._close_camera()
             self._stop.wait(min(self.settings.replug_poll_s, max(0.0, deadline - time.monotonic())))
         return False

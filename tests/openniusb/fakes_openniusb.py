@@ -125,6 +125,7 @@ class FakeCable:
         self.plugged = threading.Event()
         self.plugged.set()
         self.frozen = False              # frames keep arriving with a stuck counter
+        self.dead_kinds: set = set()     # streams that stop delivering while others go on
         self.opens = 0
         self.resets = 0
 
@@ -133,11 +134,12 @@ class FakeCamera(Camera):
     """Fake depth camera: 64x48 Z16 frames at ``fps``; unplugging the cable makes read() lose it."""
 
     def __init__(self, cable: FakeCable, uri: str = "fake://depth", fps: float = 60.0, kind=StreamKind.DEPTH,
-                 resettable: bool = True, usb: UsbIdentity | None = None):
+                 resettable: bool = True, usb: UsbIdentity | None = None, extra_kind=None):
         if not cable.plugged.is_set():
             raise DeviceNotFound(f"{uri}: not plugged in")
         cable.opens += 1
         self.cable, self.uri, self.fps, self.kind = cable, uri, fps, kind
+        self.kinds = [kind] + ([extra_kind] if extra_kind is not None else [])
         self.capabilities = frozenset({Capability.HARDWARE_RESET}) if resettable else frozenset()
         self._usb = usb
         self._n = 0
@@ -151,8 +153,8 @@ class FakeCamera(Camera):
         return DeviceInfo(self.uri, "fake", "fake camera", usb=self._usb, streams=(self.kind.value,))
 
     def profiles(self):
-        fmt = PixelFormat.Z16 if self.kind is StreamKind.DEPTH else PixelFormat.Y8
-        return [StreamProfile(self.kind, 64, 48, self.fps, fmt, 0, self._intr)]
+        return [StreamProfile(k, 64, 48, self.fps, PixelFormat.Z16 if k is StreamKind.DEPTH else PixelFormat.Y8,
+                              0, self._intr) for k in self.kinds]
 
     def extrinsics(self, src, dst):
         return Extrinsics.identity()
@@ -187,11 +189,15 @@ class FakeCamera(Camera):
         self._next += 1.0 / self.fps
         if not self.cable.frozen:
             self._n += 1
-        if self.kind is StreamKind.DEPTH:
+        live = [k for k in self.kinds if k not in self.cable.dead_kinds] or [None]
+        kind = live[self._n % len(live)]
+        if kind is None:
+            raise FrameTimeout("all streams dead")
+        if kind is StreamKind.DEPTH:
             px, fmt, scale = np.full((48, 64), 500, np.uint16), PixelFormat.Z16, 0.001
         else:
             px, fmt, scale = np.full((48, 64), 80, np.uint8), PixelFormat.Y8, 0.0
-        return Frame(self.kind, px, fmt, self._n * 1000.0 / self.fps, ClockDomain.HARDWARE, time.monotonic_ns(),
+        return Frame(kind, px, fmt, self._n * 1000.0 / self.fps, ClockDomain.HARDWARE, time.monotonic_ns(),
                      self._n, self._intr, depth_scale=scale, metadata=FrameMetadata(frame_counter=self._n))
 
 

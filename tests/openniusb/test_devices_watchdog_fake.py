@@ -80,6 +80,20 @@ def test_fake_frozen_counter_escalates_to_stream_restart():
         rig.read(2.0)
 
 
+def test_fake_one_dead_stream_of_two_is_a_stall():
+    cable = FakeCable()
+    rig = CaptureRig(["fake://depth"], FAST, lambda uri: FakeCamera(cable, uri, usb=USB, extra_kind=StreamKind.IR))
+    with rig:
+        assert {f.stream for f in _read_n(rig, 6)} == {StreamKind.DEPTH, StreamKind.IR}
+        src = rig.sources[0]
+        cable.dead_kinds.add(StreamKind.IR)       # depth keeps flowing, IR is gone
+        stall = _wait_event(src, lambda e: e.state is SourceState.RECONNECTING)
+        assert stall.error == "DRV_FRAME_TIMEOUT"
+        cable.dead_kinds.clear()
+        back = _wait_event(src, lambda e: e.state is SourceState.ONLINE and e.at > stall.at)
+        assert back.step == "restart stream"
+
+
 def test_fake_stall_then_hardware_reset_step():
     """Restart does not help (still frozen); the reset step clears the freeze like a real reset would."""
     cable = FakeCable()
