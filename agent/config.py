@@ -15,6 +15,7 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .devices import DeviceSettings
 from .errors import ConfigError
 
 T = TypeVar("T")
@@ -120,6 +121,7 @@ class Settings:
     camera: CameraSettings = CameraSettings()
     logging: LoggingSettings = LoggingSettings()
     quality: "QualitySettings" = dataclasses.field(default_factory=lambda: _quality_settings()())
+    devices: DeviceSettings = DeviceSettings()
 
 
 def _section_types() -> dict[str, type]:

@@ -1,20 +1,23 @@
-"""``capture-agent devices``: what can be opened on this machine."""
+"""``capture-agent devices``: what can be opened on this machine, with USB identity and allowlist status."""
 
 from __future__ import annotations
 
 import json
 
-import drivers
+from agent import config
+from agent.devices import inventory
 
 
 def register(sub) -> None:
     p = sub.add_parser("devices", help="list cameras and recordings every backend can open")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--config", default=None, help="settings file (for the [devices] USB allowlist)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    found, problems = drivers.list_devices()
+    settings = config.load(args.config)
+    found, problems = inventory(settings.devices)
     if args.json:
         print(json.dumps({"devices": [d.to_dict() for d in found], "unavailable_backends": problems}, indent=2))
         return 0

@@ -1,0 +1,469 @@
+"""OpenNI2 backend (Orbbec, PrimeSense, ...) over the ``openni`` package: ``openni://URI``, ``openni+file://PATH.oni``.
+
+Query keys (all optional): ``streams`` (comma list of depth, ir, color; default: all the device
+has), ``width``/``height``/``fps`` (mode wanted for every stream; a device without it raises
+UnsupportedMode), ``registration`` (1 default: depth→color where supported), ``hfov``/``vfov``
+(degrees; used only when the device does not report its field of view).
+
+Loading libOpenNI2: ``openni2.initialize(dir)`` wants a dir holding ``libOpenNI2.so`` and the
+core looks for drivers as ``<dir>/OpenNI2/Drivers/lib*.so.0``. Debian ships only
+``libOpenNI2.so.0``, so we build a private dir of symlinks under the user's runtime/cache dir.
+A vendor redistribution can be named with ``CAPTURE_AGENT_OPENNI2_REDIST`` or :func:`configure`.
+
+OpenNI2 is initialised once per process and never unloaded: after a Recorder was used,
+``oniShutdown`` segfaults (seen with Debian's build), so recording belongs in a child process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import math
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .base import Camera, Capability, DeviceInfo, ParsedUri, UsbIdentity
+from .errors import (BackendUnavailable, DeviceLost, DeviceNotFound, FrameTimeout, InvalidUri,
+                     RecordingInvalid, StreamClosed, UnsupportedMode)
+from .frame import (ClockDomain, Extrinsics, Frame, FrameMetadata, Intrinsics, PixelFormat, StreamKind,
+                    StreamProfile)
+
+try:
+    from openni import openni2
+    from openni import _openni2 as c_api
+    from openni.utils import OpenNIError
+except ImportError as exc:  # guarded: a missing SDK disables this backend only
+    raise BackendUnavailable(f"the openni package is not installed: {exc}") from None
+
+SYSTEM_LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/local/lib")
+# PrimeSense Carmine / Orbbec Astra nominal FOV, used only when a device does not report its own.
+DEFAULT_HFOV_DEG, DEFAULT_VFOV_DEG = 58.0, 45.0
+_WAIT_SLICE_S = 0.05               # how often a blocked read checks for disconnect/stop
+
+# Software devices whose driver crashes if a stream is destroyed after stop (Debian's DummyDevice):
+# their handles are stopped and parked here for the life of the process instead of destroyed.
+_PARK_INSTEAD_OF_DESTROY = frozenset({b"Dummy"})
+_parked: list = []
+
+_redist: Path | None = None
+_init_lock = threading.Lock()
+_initialized_from: Path | None = None
+_listener = None
+
+
+def configure(redist_dir: str | os.PathLike[str] | None) -> None:
+    """Use a vendor OpenNI2 redistribution (a dir with ``libOpenNI2.so`` and ``OpenNI2/Drivers``)."""
+    global _redist
+    _redist = Path(redist_dir) if redist_dir else None
+
+
+def _runtime_dir() -> Path:
+    base = os.environ.get("XDG_RUNTIME_DIR") or os.path.join(tempfile.gettempdir(), f"capture-agent-{os.getuid()}")
+    return Path(base) / "openni2"
+
+
+def prepare_library_dir(redist: Path | None = None, lib_dirs: tuple[str, ...] = SYSTEM_LIB_DIRS,
+                        runtime_dir: Path | None = None) -> Path:
+    """A dir that ``openni2.initialize`` accepts: the vendor redist, or symlinks to the system lib."""
+    if redist is not None:
+        if not (redist / "libOpenNI2.so").exists():
+            raise BackendUnavailable(f"OpenNI2 redistribution {redist} has no libOpenNI2.so")
+        return redist
+    for d in lib_dirs:
+        lib = Path(d) / "libOpenNI2.so.0"
+        drivers = Path(d) / "OpenNI2" / "Drivers"
+        if lib.exists() and drivers.is_dir():
+            break
+    else:
+        raise BackendUnavailable("libOpenNI2.so.0 not found (install Debian's libopenni2-0 or set "
+                                 "CAPTURE_AGENT_OPENNI2_REDIST to a vendor redistribution)")
+    out = runtime_dir or _runtime_dir()
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for name, target in (("libOpenNI2.so", lib), ("OpenNI2", Path(d) / "OpenNI2")):
+        link = out / name
+        if link.is_symlink() and os.readlink(link) == str(target):
+            continue
+        tmp = out / f".{name}.{os.getpid()}"
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        tmp.symlink_to(target)
+        os.replace(tmp, link)      # atomic: concurrent agents never see a half-made link
+    return out
+
+
+def ensure_initialized() -> Path:
+    global _initialized_from, _listener
+    with _init_lock:
+        if _initialized_from is None:
+            env = os.environ.get("CAPTURE_AGENT_OPENNI2_REDIST")
+            d = prepare_library_dir(_redist or (Path(env) if env else None))
+            try:
+                openni2.initialize(str(d))
+            except Exception as exc:
+                raise BackendUnavailable(f"OpenNI2 could not be loaded from {d}: {exc}") from None
+            _initialized_from = d
+            _listener = _Listener()
+            atexit.register(_skip_shutdown)   # runs before openni2's own atexit unload (LIFO)
+        return _initialized_from
+
+
+def _skip_shutdown() -> None:
+    # Never run oniShutdown: it segfaults after a Recorder was used and at exit buys nothing.
+    # openni2.unload and every handle's close() check this flag and then skip the C calls.
+    openni2._openni2_initialized = False
+
+
+class _Listener(openni2.DeviceListener):
+    """OpenNI2 connect/disconnect callbacks, fanned out to open cameras by device URI."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._cameras: dict[bytes, set] = {}
+
+    def watch(self, uri: bytes, cam: "OpenNICamera") -> None:
+        with self._lock:
+            self._cameras.setdefault(uri, set()).add(cam)
+
+    def unwatch(self, uri: bytes, cam: "OpenNICamera") -> None:
+        with self._lock:
+            self._cameras.get(uri, set()).discard(cam)
+
+    def on_disconnected(self, devinfo) -> None:
+        with self._lock:
+            cams = list(self._cameras.get(bytes(devinfo.uri), ()))
+        for cam in cams:
+            cam._mark_lost("OpenNI2 reported the device disconnected")
+
+    def on_connected(self, devinfo) -> None:  # hot-plug is observed by the device manager's re-open
+        pass
+
+    def on_state_changed(self, devinfo, state) -> None:
+        if state == c_api.OniDeviceState.ONI_DEVICE_STATE_ERROR:
+            self.on_disconnected(devinfo)
+
+
+_SENSORS = {StreamKind.DEPTH: openni2.SENSOR_DEPTH, StreamKind.IR: openni2.SENSOR_IR,
+            StreamKind.COLOR: openni2.SENSOR_COLOR}
+_PF = c_api.OniPixelFormat
+# OpenNI pixel format -> (our format, bytes per pixel, depth scale in metres per unit)
+_FORMATS = {
+    _PF.ONI_PIXEL_FORMAT_DEPTH_1_MM: (PixelFormat.Z16, 2, 0.001),
+    _PF.ONI_PIXEL_FORMAT_DEPTH_100_UM: (PixelFormat.Z16, 2, 0.0001),
+    _PF.ONI_PIXEL_FORMAT_RGB888: (PixelFormat.BGR8, 3, 0.0),
+    _PF.ONI_PIXEL_FORMAT_GRAY8: (PixelFormat.Y8, 1, 0.0),
+    _PF.ONI_PIXEL_FORMAT_GRAY16: (PixelFormat.Y16, 2, 0.0),
+}
+
+
+def _same_mode(a, b) -> bool:
+    return (a.pixelFormat, a.resolutionX, a.resolutionY, a.fps) == (b.pixelFormat, b.resolutionX, b.resolutionY, b.fps)
+
+
+def intrinsics_from_fov(width: int, height: int, hfov_rad: float, vfov_rad: float) -> Intrinsics:
+    """Pinhole intrinsics from OpenNI's fields of view (OpenNI reports no distortion)."""
+    if not (0 < hfov_rad < math.pi and 0 < vfov_rad < math.pi):
+        raise ValueError(f"field of view out of range: {hfov_rad}, {vfov_rad} rad")
+    fx = (width / 2.0) / math.tan(hfov_rad / 2.0)
+    fy = (height / 2.0) / math.tan(vfov_rad / 2.0)
+    return Intrinsics(width, height, fx, fy, (width - 1) / 2.0, (height - 1) / 2.0)
+
+
+def _q_float(parsed: ParsedUri, key: str, default: float | None) -> float | None:
+    if key not in parsed.query:
+        return default
+    try:
+        return float(parsed.query[key])
+    except ValueError:
+        raise InvalidUri(f"{key}={parsed.query[key]!r} is not a number in {parsed.raw!r}") from None
+
+
+class OpenNICamera(Camera):
+    def __init__(self, parsed: ParsedUri):
+        ensure_initialized()
+        self._parsed = parsed
+        self._is_file = parsed.scheme == "openni+file"
+        unknown = set(parsed.query) - {"streams", "width", "height", "fps", "registration", "hfov", "vfov"}
+        if unknown:
+            raise InvalidUri(f"unknown openni URI keys {sorted(unknown)} in {parsed.raw!r}")
+        self._want = self._wanted_streams(parsed)
+        self._mode = tuple(None if v is None else (int(v) if v == int(v) else v)
+                           for v in (_q_float(parsed, k, None) for k in ("width", "height", "fps")))
+        self._registration = parsed.query.get("registration", "1") not in ("0", "false", "off")
+        self._fov = (math.radians(_q_float(parsed, "hfov", DEFAULT_HFOV_DEG)),
+                     math.radians(_q_float(parsed, "vfov", DEFAULT_VFOV_DEG)))
+        self._device = self._open_device()
+        self._uri_bytes = bytes(self._device.get_device_info().uri)
+        self._streams: dict[StreamKind, object] = {}
+        self._profiles: dict[StreamKind, StreamProfile] = {}
+        self._notes: list[str] = []
+        self._registered = False
+        self._lost: str | None = None
+        self._closed = False
+        self._started = False
+        self._frames_left: dict[StreamKind, int] = {}
+        # Held around every SDK call on the streams, so stop() from another thread never destroys a
+        # stream under a wait or read (that crashes the C library). Waits are 50 ms slices.
+        self._io = threading.Lock()
+        dev = self._device.get_device_info()
+        self.capabilities = frozenset({Capability.RECORDING}) if self._is_file else frozenset()
+        self._usb = None
+        if dev.usbVendorId:
+            self._usb = UsbIdentity(int(dev.usbVendorId), int(dev.usbProductId))
+        self._name = f"{dev.vendor.decode(errors='replace')} {dev.name.decode(errors='replace')}".strip()
+
+    # -- opening --------------------------------------------------------------------------
+    @staticmethod
+    def _wanted_streams(parsed: ParsedUri) -> tuple[StreamKind, ...] | None:
+        if "streams" not in parsed.query:
+            return None
+        out = []
+        for s in parsed.query["streams"].split(","):
+            try:
+                out.append(StreamKind(s.strip().lower()))
+            except ValueError:
+                raise InvalidUri(f"unknown stream {s!r} in {parsed.raw!r} (depth, ir, color)") from None
+        return tuple(out)
+
+    def _open_device(self):
+        target = self._parsed.target
+        if self._is_file:
+            path = Path(target)
+            if not path.is_file():
+                raise RecordingInvalid(f"OpenNI recording {path} does not exist")
+            try:
+                with path.open("rb") as fh:
+                    magic = fh.read(4)
+            except OSError as exc:
+                raise RecordingInvalid(f"cannot read OpenNI recording {path}: {exc.strerror}") from None
+            if magic != b"NI10":   # checked before the SDK sees it: its parser trusts the file
+                raise RecordingInvalid(f"{path} is not an OpenNI recording (bad header)")
+            try:
+                return openni2.Device.open_file(str(path).encode())
+            except OpenNIError as exc:
+                raise RecordingInvalid(f"OpenNI cannot open recording {path}: {exc}") from None
+        if not target:
+            raise InvalidUri("openni:// needs a device URI (e.g. openni://Dummy); see `capture-agent devices`")
+        try:
+            return openni2.Device(target.encode())
+        except OpenNIError as exc:
+            raise DeviceNotFound(f"OpenNI device {target!r} cannot be opened: {exc}") from None
+
+    # -- Camera ----------------------------------------------------------------------------
+    @property
+    def info(self) -> DeviceInfo:
+        kinds = tuple(k.value for k in self._profiles) if self._profiles else (
+            () if self._closed else tuple(k.value for k in self._available()))
+        return DeviceInfo(uri=self._parsed.raw, backend="openni", name=self._name or "OpenNI device",
+                          serial=self._serial(), usb=self._usb, streams=kinds, is_recording=self._is_file,
+                          note="; ".join(self._notes))
+
+    def _serial(self) -> str:
+        try:
+            buf = self._device.get_property(c_api.ONI_DEVICE_PROPERTY_SERIAL_NUMBER, (ctypes.c_char * 64))
+            return bytes(buf).split(b"\0", 1)[0].decode(errors="replace")
+        except Exception:  # Dummy and file devices have no serial
+            return ""
+
+    def _available(self) -> list[StreamKind]:
+        return [k for k, s in _SENSORS.items() if self._device.has_sensor(s)]
+
+    def profiles(self) -> list[StreamProfile]:
+        return list(self._profiles.values())
+
+    def extrinsics(self, src: StreamKind, dst: StreamKind) -> Extrinsics:
+        # Depth and IR come from the same imager. With depth→color registration on, the device has
+        # already re-projected depth into color's geometry. OpenNI2 exposes no calibration otherwise.
+        if src == dst or {src, dst} <= {StreamKind.DEPTH, StreamKind.IR} or self._registered:
+            return Extrinsics.identity()
+        raise UnsupportedMode(f"OpenNI2 reports no {src.value}→{dst.value} calibration without registration")
+
+    def _pick_mode(self, kind: StreamKind, sensor):
+        modes = [m for m in self._device.get_sensor_info(sensor).videoModes if m.pixelFormat in _FORMATS]
+        w, h, fps = self._mode
+        ok = [m for m in modes if (w is None or m.resolutionX == w) and (h is None or m.resolutionY == h)
+              and (fps is None or m.fps == fps)]
+        if not ok:
+            offered = ", ".join(f"{m.resolutionX}x{m.resolutionY}@{m.fps}" for m in modes) or "none"
+            raise UnsupportedMode(f"OpenNI {kind.value} has no mode {w}x{h}@{fps} (offered: {offered})")
+        return max(ok, key=lambda m: (m.resolutionX * m.resolutionY, m.fps))
+
+    def start(self) -> None:
+        if self._closed:
+            raise StreamClosed("OpenNI camera was stopped; open it again")
+        if self._started:
+            return
+        kinds = self._available() if self._want is None else list(self._want)
+        for k in kinds:
+            if not self._device.has_sensor(_SENSORS[k]):
+                raise UnsupportedMode(f"OpenNI device {self._name!r} has no {k.value} sensor")
+        try:
+            for k in kinds:
+                sensor = _SENSORS[k]
+                mode = None if self._is_file else self._pick_mode(k, sensor)
+                st = self._device.create_stream(sensor)
+                if mode is not None and not _same_mode(st.get_video_mode(), mode):
+                    st.set_video_mode(mode)
+                self._try(lambda: st.set_mirroring_enabled(False), f"{k.value}: mirroring cannot be switched off")
+                self._streams[k] = st
+            if self._registration and StreamKind.DEPTH in self._streams and StreamKind.COLOR in self._streams:
+                mode = c_api.OniImageRegistrationMode.ONI_IMAGE_REGISTRATION_DEPTH_TO_COLOR
+                if self._device.is_image_registration_mode_supported(mode):
+                    self._registered = self._try(lambda: self._device.set_image_registration_mode(mode),
+                                                 "depth→color registration failed")
+                else:
+                    self._notes.append("depth→color registration not supported by the device")
+                self._try(lambda: self._device.set_depth_color_sync_enabled(True), "depth-color sync not supported")
+            if self._is_file:
+                self._device.playback.set_repeat_enabled(False)
+            for k, st in self._streams.items():
+                st.start()
+                self._profiles[k] = self._profile(k, st)
+                if self._is_file:
+                    self._frames_left[k] = st.get_number_of_frames()
+        except OpenNIError as exc:
+            self._teardown()
+            raise UnsupportedMode(f"OpenNI cannot start streams {[k.value for k in kinds]}: {exc}") from None
+        _listener.watch(self._uri_bytes, self)
+        self._started = True
+
+    def _try(self, fn, note: str) -> bool:
+        try:
+            fn()
+            return True
+        except OpenNIError:
+            self._notes.append(note)
+            return False
+
+    def _profile(self, kind: StreamKind, st) -> StreamProfile:
+        vm = st.get_video_mode()
+        if vm.pixelFormat not in _FORMATS:
+            raise UnsupportedMode(f"OpenNI {kind.value} pixel format {vm.pixelFormat} is not supported")
+        fmt = _FORMATS[vm.pixelFormat][0]
+        try:
+            hfov, vfov = st.get_horizontal_fov(), st.get_vertical_fov()
+            intr = intrinsics_from_fov(vm.resolutionX, vm.resolutionY, hfov, vfov)
+        except (OpenNIError, ValueError):
+            intr = intrinsics_from_fov(vm.resolutionX, vm.resolutionY, *self._fov)
+            self._notes.append(f"{kind.value}: device reports no field of view; nominal FOV used")
+        return StreamProfile(kind, vm.resolutionX, vm.resolutionY, float(vm.fps), fmt, 0, intr)
+
+    def _mark_lost(self, why: str) -> None:
+        self._lost = why
+
+    def read(self, timeout_s: float = 1.0) -> Frame:
+        if self._closed:
+            raise StreamClosed("OpenNI camera is stopped")
+        if not self._started:
+            raise StreamClosed("OpenNI camera not started")
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        live = [(k, s) for k, s in self._streams.items() if self._frames_left.get(k, 1) > 0]
+        if not live:
+            raise StreamClosed(f"end of OpenNI recording {self._parsed.target}")
+        streams = [s for _, s in live]
+        while True:
+            if self._lost:
+                raise DeviceLost(f"OpenNI device {self._uri_bytes.decode(errors='replace')}: {self._lost}")
+            if self._closed:
+                raise StreamClosed("OpenNI camera was stopped during read")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise FrameTimeout(f"no OpenNI frame within {timeout_s:.3f} s")
+            with self._io:
+                if self._closed:
+                    raise StreamClosed("OpenNI camera was stopped during read")
+                try:
+                    ready = openni2.wait_for_any_stream(streams, min(left, _WAIT_SLICE_S))
+                except OpenNIError as exc:
+                    raise DeviceLost(f"OpenNI wait failed: {exc}") from None
+                if ready is not None:
+                    kind = next(k for k, s in live if s is ready)
+                    return self._convert(kind, ready)
+
+    def _convert(self, kind: StreamKind, st) -> Frame:
+        try:
+            of = st.read_frame()
+        except OpenNIError as exc:
+            raise DeviceLost(f"OpenNI {kind.value} read failed: {exc}") from None
+        try:
+            fmt, bpp, scale = _FORMATS[of.videoMode.pixelFormat]
+            w, h, stride = of.width, of.height, of.stride
+            raw = np.frombuffer(of.get_buffer_as_uint8(), dtype=np.uint8, count=h * stride)
+            rows = raw.reshape(h, stride)[:, : w * bpp]
+            if bpp == 2:
+                px = rows.copy().view(np.uint16).reshape(h, w)
+            elif bpp == 3:
+                px = rows.reshape(h, w, 3)[:, :, ::-1].copy()   # OpenNI RGB888 → our BGR8
+            else:
+                px = rows.copy()
+            ts_us, index = int(of.timestamp), int(of.frameIndex)
+        finally:
+            of.close()   # hand the SDK buffer back at once; our pixels are a copy
+        if kind in self._frames_left:
+            self._frames_left[kind] -= 1
+        prof = self._profiles[kind]
+        intr = prof.intrinsics if (prof.width, prof.height) == (w, h) else prof.intrinsics.scaled(w, h)
+        return Frame(stream=kind, pixels=px, format=fmt, timestamp_ms=ts_us / 1000.0,
+                     clock_domain=ClockDomain.HARDWARE, host_time_ns=time.monotonic_ns(), frame_number=index,
+                     intrinsics=intr, device_serial=self._serial(), depth_scale=scale,
+                     metadata=FrameMetadata(frame_counter=index, sensor_timestamp_us=ts_us))
+
+    def _teardown(self) -> None:
+        for st in self._streams.values():
+            try:
+                st.stop()
+            except Exception:
+                pass
+        if self._uri_bytes in _PARK_INSTEAD_OF_DESTROY:
+            _parked.extend(self._streams.values())
+        else:
+            for st in self._streams.values():
+                try:
+                    st.close()
+                except Exception:
+                    pass
+        self._streams.clear()
+
+    def stop(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if _listener is not None:
+            _listener.unwatch(self._uri_bytes, self)
+        with self._io:
+            self._teardown()
+        if self._uri_bytes in _PARK_INSTEAD_OF_DESTROY:
+            _parked.append(self._device)
+            return
+        try:
+            self._device.close()
+        except Exception:
+            pass
+
+
+def open_camera(parsed: ParsedUri) -> Camera:
+    return OpenNICamera(parsed)
+
+
+def list_devices() -> list[DeviceInfo]:
+    ensure_initialized()
+    pdevs = ctypes.POINTER(c_api.OniDeviceInfo)()
+    count = ctypes.c_int()
+    c_api.oniGetDeviceList(ctypes.byref(pdevs), ctypes.byref(count))
+    out = []
+    try:
+        for i in range(count.value):
+            d = pdevs[i]
+            uri = bytes(d.uri).decode(errors="replace")
+            usb = UsbIdentity(int(d.usbVendorId), int(d.usbProductId)) if d.usbVendorId else None
+            name = f"{bytes(d.vendor).decode(errors='replace')} {bytes(d.name).decode(errors='replace')}".strip()
+            out.append(DeviceInfo(uri=f"openni://{uri}", backend="openni", name=name or uri, usb=usb,
+                                  note="streams known once opened"))
+    finally:
+        c_api.oniReleaseDeviceList(pdevs)
+    return out
