@@ -1,0 +1,156 @@
+"""Physical liveness cues, measured on aligned framesets and the face found by the quality gate.
+
+Every cue is a quantity with a physical meaning, so it can be recalibrated on real sensors:
+
+- **depth geometry** — how far the measured face surface departs from a plane and from a vertical
+  cylinder (a flat or curved print), and how far the nose stands out of the cheek plane (a face's
+  relief is 15–35 mm; paper has none).
+- **scale consistency** — the distance implied by the pupils' spacing in the image (adult IPD
+  ≈ 63 mm) against the measured depth at the eyes: a face shown smaller or larger than life (a
+  screen, a printed photo) disagrees.
+- **IR material** — skin is bright at 850 nm and scatters the projector's laser dots under the
+  surface (softer dots, lower speckle contrast); paper, resin and plaster keep them sharp; screens
+  return almost nothing. Measured on the IR image carried with the depth.
+- **cross-modal** — the RGB face must coincide with a depth surface and a bright IR face.
+- **motion** — living faces never hold still (breathing, micro-saccades) and blink; prints, masks
+  and head models move rigidly or not at all.
+- **sensor noise** — a physical stereo sensor has depth noise; a synthetic/injected stream is often
+  noiseless or too smooth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..align import AlignedFrameSet
+from ..quality.gate import FaceObservation
+from ..quality.metrics import FACE_OVAL, discs_mask, polygon_mask
+
+NOSE_TIP = 4
+CHEEKS = (50, 280, 117, 346, 123, 352, 205, 425)
+EYE_CENTRES = (468, 473)       # not in the 468 mesh: we use the irises instead
+IPD_MEAN_M = 0.063
+SKIN_PATCHES = (50, 280, 205, 425, 151, 9, 108, 337)
+
+
+@dataclass(frozen=True)
+class FrameCues:
+    plane_rms_mm: float
+    cylinder_rms_mm: float
+    nose_prominence_mm: float
+    scale_ratio: float            # depth at the eyes / distance implied by the IPD
+    depth_share: float            # face oval with depth
+    ir_face_level: float          # mean IR on skin patches, distance-compensated (x z^2)
+    ir_face_contrast: float       # IR on the face / IR just outside it
+    speckle_contrast: float       # high-pass IR energy / mean on skin patches
+    eye_openness: float
+    landmarks: np.ndarray         # (468, 2) for motion across frames (kept in memory only)
+    ipd_px: float
+    face_depth_m: float
+
+
+def _points(aligned: AlignedFrameSet, mask: np.ndarray) -> np.ndarray:
+    i = aligned.color.intrinsics
+    v, u = np.nonzero(mask & aligned.valid)
+    z = aligned.depth_m[v, u].astype(np.float64)
+    return np.c_[(u - i.ppx) / i.fx * z, (v - i.ppy) / i.fy * z, z]
+
+
+def _fit_rms(a: np.ndarray, z: np.ndarray) -> float:
+    coef, *_ = np.linalg.lstsq(a, z, rcond=None)
+    return float(np.sqrt(np.mean((a @ coef - z) ** 2)))
+
+
+def frame_cues(aligned: AlignedFrameSet, face: FaceObservation) -> FrameCues | None:
+    lm = face.mesh.landmarks
+    ipd = face.mesh.ipd_px
+    shape = aligned.depth_m.shape
+    oval = polygon_mask(shape, lm[list(FACE_OVAL), :2])
+    # Inner face: shrink the oval so silhouette edges and hair do not count.
+    inner = cv2.erode(oval.astype(np.uint8), np.ones((5, 5), np.uint8), iterations=max(1, int(ipd / 20))) > 0
+    depth_share = float(aligned.valid[oval].mean()) if oval.any() else 0.0
+    p = _points(aligned, inner)
+    if len(p) < 50:
+        return None
+    x, y, z = p[:, 0], p[:, 1], p[:, 2]
+    one = np.ones_like(x)
+    plane = _fit_rms(np.c_[x, y, one], z)
+    # Cylinder about the face's vertical axis (rotate by roll first): z quadratic in x'.
+    a = np.deg2rad(face.roll)
+    xr = np.cos(a) * x + np.sin(a) * y
+    yr = -np.sin(a) * x + np.cos(a) * y
+    cylinder = _fit_rms(np.c_[xr * xr, xr, yr, one], z)
+    # Nose prominence: nose tip against the plane through the cheeks, in mm.
+    cheek = _points(aligned, discs_mask(shape, lm[list(CHEEKS), :2], 0.12 * ipd))
+    nose = _points(aligned, discs_mask(shape, lm[[NOSE_TIP], :2], 0.06 * ipd))
+    if len(cheek) >= 10 and len(nose) >= 1:
+        ca = np.c_[cheek[:, 0], cheek[:, 1], np.ones(len(cheek))]
+        coef, *_ = np.linalg.lstsq(ca, cheek[:, 2], rcond=None)
+        nz = np.array([nose[:, 0].mean(), nose[:, 1].mean(), 1.0]) @ coef
+        prominence = float((nz - np.median(nose[:, 2])) * 1000)
+    else:
+        prominence = float("nan")
+    # Scale: where the eyes really are vs where a life-size face with this IPD would be.
+    i = aligned.color.intrinsics
+    pupils = face.mesh.pupils
+    eye_mask = discs_mask(shape, np.array(pupils), 0.15 * ipd)
+    eye_z = aligned.depth_m[eye_mask & aligned.valid]
+    face_depth = float(np.median(eye_z)) if eye_z.size else float(np.median(z))
+    z_from_ipd = i.fx * IPD_MEAN_M / max(ipd, 1e-6)
+    scale_ratio = face_depth / z_from_ipd
+    # IR on skin.
+    ir_level = ir_contrast = speckle = float("nan")
+    if aligned.ir is not None:
+        ir = aligned.ir.astype(np.float32)
+        skin = discs_mask(shape, lm[list(SKIN_PATCHES), :2], 0.1 * ipd) & aligned.valid
+        if skin.sum() > 20:
+            level = float(ir[skin].mean())
+            ir_level = level * face_depth ** 2 / 0.25          # as if at 0.5 m
+            ring = (cv2.dilate(oval.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(2, int(ipd / 6))) > 0) & ~oval
+            outside = ir[ring & aligned.valid]
+            ir_contrast = level / max(float(outside.mean()), 1.0) if outside.size else float("nan")
+            hp = ir - cv2.GaussianBlur(ir, (0, 0), 2.0)
+            speckle = float(np.std(hp[skin]) / max(level, 1.0))
+    openness = min(face.mesh.openness) if face.mesh.openness is not None else float("nan")
+    return FrameCues(plane * 1000, cylinder * 1000, prominence, scale_ratio, depth_share, ir_level, ir_contrast,
+                     speckle, openness, lm[:, :2].copy(), ipd, face_depth)
+
+
+def motion_cues(cues: list[FrameCues]) -> dict[str, float]:
+    """Across frames: overall motion and non-rigid motion of the landmarks (per IPD), and blinks."""
+    if len(cues) < 3:
+        return {"motion": float("nan"), "nonrigid": float("nan"), "blink": float("nan")}
+    ipd = float(np.median([c.ipd_px for c in cues]))
+    ref = cues[0].landmarks
+    motion, nonrigid = [], []
+    for c in cues[1:]:
+        cur = c.landmarks
+        motion.append(float(np.median(np.linalg.norm(cur - ref, axis=1))) / ipd)
+        # Residual after the best similarity transform: what rigid motion cannot explain.
+        m, _ = cv2.estimateAffinePartial2D(ref.astype(np.float32), cur.astype(np.float32), method=cv2.LMEDS)
+        if m is not None:
+            pred = ref @ m[:, :2].T + m[:, 2]
+            nonrigid.append(float(np.percentile(np.linalg.norm(cur - pred, axis=1), 90)) / ipd)
+    op = np.array([c.eye_openness for c in cues])
+    blink = float(np.nanmax(op) - np.nanmin(op)) if np.isfinite(op).any() else float("nan")
+    return {"motion": float(np.median(motion)), "nonrigid": float(np.median(nonrigid)) if nonrigid else float("nan"),
+            "blink": blink}
+
+
+def depth_noise(aligned_frames: list[AlignedFrameSet]) -> float:
+    """Temporal depth noise (mm) on the static background, normalised to 1 m by the z^2 law."""
+    if len(aligned_frames) < 2:
+        return float("nan")
+    a, b = aligned_frames[-2].depth_m, aligned_frames[-1].depth_m
+    both = np.isfinite(a) & np.isfinite(b)
+    far = both & (a > np.nanmedian(a[both]) + 0.2) if both.any() else both
+    if far.sum() < 200:
+        far = both
+    if far.sum() < 50:
+        return float("nan")
+    z = a[far]
+    d = (a[far] - b[far]) / np.sqrt(2)
+    return float(np.std(d / (z * z)) * 1000)
