@@ -16,6 +16,7 @@ from .frame import (ClockDomain, DistortionModel, Extrinsics, Frame, FrameMetada
 # Backends register by scheme; their modules (and vendor SDKs) load on first use.
 register_backend("sim", "drivers.sim", ("sim",), "simulated RGB-IR-depth camera (embedded default)")
 register_backend("openni", "drivers.openni", ("openni", "openni+file"), "OpenNI2 depth cameras (Orbbec, PrimeSense) and .oni recordings")
+register_backend("realsense", "drivers.realsense", ("realsense", "realsense+file"), "Intel RealSense D4xx devices and .db3/.bag recordings")
 
 __all__ = [
     "Camera", "Capability", "DeviceInfo", "ParsedUri", "UsbIdentity", "backends", "list_devices", "open",

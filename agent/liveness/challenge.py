@@ -1,0 +1,97 @@
+"""The physical challenge: a server nonce decides, frame by frame, when the IR projector is on.
+
+A live camera obeys: its IR images show the dot pattern exactly on the scheduled frames (give or
+take the actuation latency). A recording, or a hijacked stream fed from elsewhere, cannot know the
+schedule in advance — even if it forges the "emitter on" metadata, the pixels give it away.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from drivers.errors import CaptureAgentError
+
+INFO = b"capture-agent/challenge/v1"
+
+
+class ChallengeError(CaptureAgentError):
+    code = "LIV_CHALLENGE_INVALID"
+
+
+@dataclass(frozen=True)
+class Challenge:
+    nonce: bytes
+    emitter: tuple[bool, ...]        # per frame: projector on?
+
+    @classmethod
+    def from_nonce(cls, nonce: bytes, frames: int = 24, min_run: int = 2, max_run: int = 4) -> "Challenge":
+        """Derive an on/off schedule of runs of 2–4 frames (robust to one frame of latency)."""
+        if not isinstance(nonce, (bytes, bytearray)) or len(nonce) < 16:
+            raise ChallengeError("challenge nonce must be at least 16 random bytes")
+        if frames < 8:
+            raise ChallengeError("a challenge needs at least 8 frames")
+        stream = b""
+        counter = 0
+        while len(stream) < frames:
+            stream += hmac.new(bytes(nonce), INFO + counter.to_bytes(4, "big"), hashlib.sha256).digest()
+            counter += 1
+        out: list[bool] = []
+        state = bool(stream[0] & 1)
+        i = 1
+        while len(out) < frames:
+            run = min_run + stream[i % len(stream)] % (max_run - min_run + 1)
+            out.extend([state] * run)
+            state = not state
+            i += 1
+        return cls(bytes(nonce), tuple(out[:frames]))
+
+
+def dot_energy(ir: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """High-frequency energy of an IR image (DN): the projected dots dominate it when present."""
+    x = ir.astype(np.float32)
+    hp = x - cv2.GaussianBlur(x, (0, 0), 2.0)
+    return float(np.std(hp[mask] if mask is not None else hp))
+
+
+@dataclass(frozen=True)
+class ChallengeResult:
+    passed: bool
+    agreement: float          # share of frames whose observed projector state matches the schedule
+    lag_frames: int
+    separation: float         # dot energy when on / when off
+    detail: str
+
+    def to_dict(self) -> dict:
+        return {"passed": self.passed, "agreement": round(self.agreement, 3), "lag_frames": self.lag_frames,
+                "separation": round(self.separation, 2), "detail": self.detail}
+
+
+def verify(challenge: Challenge, energies: list[float], *, max_lag: int = 2, min_agreement: float = 0.9,
+           min_separation: float = 2.0) -> ChallengeResult:
+    """Did the IR frames follow the schedule? ``energies[k]`` is frame k's dot energy."""
+    e = np.asarray(energies, dtype=np.float64)
+    n = min(len(e), len(challenge.emitter))
+    if n < 8:
+        return ChallengeResult(False, 0.0, 0, 0.0, "too few frames to verify the challenge")
+    e = e[:n]
+    # Two-level split of the observed energies (on/off), at the geometric middle of the extremes.
+    lo, hi = np.percentile(e, 10), np.percentile(e, 90)
+    threshold = np.sqrt(max(lo, 1e-6) * max(hi, 1e-6))
+    observed = e > threshold
+    sched = np.array(challenge.emitter[:n])
+    best = (0.0, 0)
+    for lag in range(max_lag + 1):
+        # The projector state commanded for frame k shows up in frame k + lag.
+        agree = float(np.mean(observed[lag:] == sched[:n - lag])) if n - lag >= 8 else 0.0
+        best = max(best, (agree, lag))
+    on, off = e[observed], e[~observed]
+    separation = float(on.mean() / max(off.mean(), 1e-6)) if on.size and off.size else 1.0
+    passed = best[0] >= min_agreement and separation >= min_separation
+    detail = ("frames follow the projector schedule" if passed else
+              "frames do not follow the projector schedule: replayed, injected or not this camera")
+    return ChallengeResult(passed, best[0], best[1], separation, detail)

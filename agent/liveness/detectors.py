@@ -1,0 +1,79 @@
+"""Detectors: each turns physical cues into evidence of a live face, 0 (attack-like) .. 1 (live-like).
+
+Thresholds are named constants with the physics they encode; ramps (not steps) keep the fused
+score informative near a boundary. Which attack each detector answers:
+
+| detector | answers |
+|---|---|
+| depth_geometry | prints (flat, curved, with holes), screens: no nose relief, plane or cylinder fits |
+| cross_modal | screens, video replays: no depth or IR face where RGB shows one; face not life-size |
+| material | masks, head models: resin and plaster keep laser dots sharp (no subsurface scattering) |
+| motion | head models and still images on a stand: a living face never holds perfectly still |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .features import FrameCues, motion_cues
+
+
+def ramp(x: float, lo: float, hi: float) -> float:
+    """0 at or below ``lo``, 1 at or above ``hi`` (reversed if lo > hi); NaN counts as no evidence (0)."""
+    if x is None or not np.isfinite(x):
+        return 0.0
+    t = (x - lo) / (hi - lo)
+    return float(np.clip(t, 0.0, 1.0))
+
+
+# Depth geometry: adult nose tips stand 15–30 mm out of the cheek plane; sensor noise on a flat
+# sheet gives a few mm at most.
+NOSE_FLAT_MM, NOSE_FACE_MM = 7.0, 15.0
+CYLINDER_FLAT_MM, CYLINDER_FACE_MM = 1.5, 3.0
+# Cross-modal: depth on most of the face, and a face brighter in IR than its surroundings.
+DEPTH_SHARE_MIN, DEPTH_SHARE_OK = 0.5, 0.8
+IR_CONTRAST_MIN, IR_CONTRAST_OK = 0.4, 0.8
+SCALE_LOW = (0.6, 0.72)         # eyes measured much nearer than a life-size face would be
+SCALE_HIGH = (1.6, 1.35)
+# Material: speckle contrast of the projected dots on skin vs hard surfaces.
+SPECKLE_SKIN, SPECKLE_HARD = 0.150, 0.168
+# Motion: median landmark displacement per IPD over the window.
+MOTION_STATIC, MOTION_ALIVE = 0.003, 0.006
+
+
+@dataclass(frozen=True)
+class DetectorScores:
+    depth_geometry: float
+    cross_modal: float
+    material: float
+    motion: float
+    cues: dict[str, float]
+
+    def as_dict(self) -> dict[str, float]:
+        return {"depth_geometry": self.depth_geometry, "cross_modal": self.cross_modal,
+                "material": self.material, "motion": self.motion}
+
+
+def _median(cues: list[FrameCues], name: str) -> float:
+    vals = np.array([getattr(c, name) for c in cues], dtype=np.float64)
+    return float(np.nanmedian(vals)) if np.isfinite(vals).any() else float("nan")
+
+
+def score(cues: list[FrameCues], *, emitter_on: list[bool] | None = None) -> DetectorScores:
+    """Scores over a window of frames. Material and depth cues use projector-on frames only."""
+    lit = cues if emitter_on is None else [c for c, on in zip(cues, emitter_on) if on]
+    lit = lit or cues
+    m = {k: _median(lit, k) for k in ("plane_rms_mm", "cylinder_rms_mm", "nose_prominence_mm", "scale_ratio",
+                                       "depth_share", "ir_face_level", "ir_face_contrast", "speckle_contrast")}
+    m.update(motion_cues(cues))
+    geometry = min(ramp(m["nose_prominence_mm"], NOSE_FLAT_MM, NOSE_FACE_MM),
+                   ramp(m["cylinder_rms_mm"], CYLINDER_FLAT_MM, CYLINDER_FACE_MM))
+    scale = m["scale_ratio"]
+    cross = min(ramp(m["depth_share"], DEPTH_SHARE_MIN, DEPTH_SHARE_OK),
+                ramp(m["ir_face_contrast"], IR_CONTRAST_MIN, IR_CONTRAST_OK),
+                ramp(scale, *SCALE_LOW), ramp(scale, *SCALE_HIGH))
+    material = ramp(m["speckle_contrast"], SPECKLE_HARD, SPECKLE_SKIN)
+    motion = ramp(m["motion"], MOTION_STATIC, MOTION_ALIVE)
+    return DetectorScores(geometry, cross, material, motion, m)

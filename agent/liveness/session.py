@@ -1,0 +1,164 @@
+"""One liveness session: frames from a camera, through sync, align and the quality gate, to a verdict.
+
+Runs in-process for offline analysis and the PAD bench; the daemon runs the same judging code in
+its isolated worker. Face data lives only in memory here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from drivers.base import Camera, Capability
+from drivers.frame import FrameSet, StreamKind
+
+from ..align import align_frameset
+from ..face.models import manifest
+from ..quality import QualityGate, QualityReport
+from ..sync import FrameSetMatcher
+from .challenge import Challenge, ChallengeResult, dot_energy, verify
+from .detectors import score
+from .features import FrameCues, depth_noise, frame_cues
+from .fusion import ALGORITHM_VERSION, LivenessVerdict, Thresholds, decide, fuse
+
+MIN_FACE_FRAMES = 5
+
+
+def frameset_digest(fs: FrameSet) -> str:
+    """SHA-256 over the exact pixels judged (color, depth, IR, in that order)."""
+    h = hashlib.sha256()
+    for kind in (StreamKind.COLOR, StreamKind.DEPTH, StreamKind.IR):
+        f = fs.get(kind)
+        if f is not None:
+            h.update(kind.value.encode())
+            h.update(f.pixels.tobytes())
+    return h.hexdigest()
+
+
+def model_versions() -> dict[str, str]:
+    out = {name: digest[:16] for name, digest in manifest()["models"].items()}
+    out["liveness"] = ALGORITHM_VERSION
+    return out
+
+
+@dataclass
+class SessionResult:
+    verdict: LivenessVerdict
+    quality: QualityReport | None
+    max_skew_ms: float
+    timing_ms: dict[str, float] = field(default_factory=dict)
+    framesets: int = 0
+
+
+def collect(cam: Camera, n: int, challenge: Challenge | None, timeout_s: float = 30.0) -> list[FrameSet]:
+    """Read ``n`` framesets, driving the projector by the challenge schedule when there is one."""
+    profiles = cam.profiles()
+    kinds = sorted({p.kind for p in profiles}, key=lambda k: (k is not StreamKind.DEPTH, k.value))
+    matcher = FrameSetMatcher(kinds, min(p.fps for p in profiles), extrinsics=cam.all_extrinsics())
+    out: list[FrameSet] = []
+    deadline = time.monotonic() + timeout_s
+    if challenge is not None:
+        cam.set_emitter(challenge.emitter[0])
+    while len(out) < n and time.monotonic() < deadline:
+        try:
+            frame = cam.read(timeout_s=1.0)
+        except Exception as exc:          # FrameTimeout on a live camera: keep waiting until the deadline
+            from drivers.errors import FrameTimeout
+            if isinstance(exc, FrameTimeout) and not cam.info.is_recording:
+                continue
+            if out:
+                break
+            raise
+        for fs in matcher.push(frame):
+            out.append(fs)
+            if challenge is not None and len(out) < len(challenge.emitter):
+                cam.set_emitter(challenge.emitter[len(out)])
+    return out
+
+
+def injection_signals(sets: list[FrameSet], aligned_noise: float) -> dict:
+    """Signs that frames did not come from a physical sensor streaming now."""
+    numbers = [fs.depth.frame_number for fs in sets if fs.depth is not None]
+    stamps = [fs.depth.timestamp_ms for fs in sets if fs.depth is not None]
+    monotonic = bool(np.all(np.diff(numbers) > 0)) and bool(np.all(np.diff(stamps) > 0)) if len(numbers) > 1 else True
+    noisy = bool(np.isfinite(aligned_noise) and aligned_noise > 0.5)
+    return {"frame_counter_monotonic": monotonic, "depth_noise_per_m2_mm": round(aligned_noise, 3)
+            if np.isfinite(aligned_noise) else None, "sensor_noise_present": noisy,
+            "suspicious": (not monotonic) or (np.isfinite(aligned_noise) and not noisy)}
+
+
+def judge(sets: list[FrameSet], gate: QualityGate, thresholds: Thresholds, *, challenge: Challenge | None,
+          notes: list[str] | None = None) -> SessionResult:
+    notes = list(notes or [])
+    t0 = time.perf_counter()
+    aligned = [align_frameset(fs) for fs in sets]
+    t_align = time.perf_counter()
+    cues: list[FrameCues] = []
+    lit: list[bool] = []
+    energies: list[float] = []
+    last_report: QualityReport | None = None
+    gate.reset()
+    for k, a in enumerate(aligned):
+        report = gate.evaluate(a)
+        last_report = report
+        face_mask = None
+        if report.face is not None:
+            c = frame_cues(a, report.face)
+            if c is not None:
+                cues.append(c)
+                lit.append(challenge.emitter[k] if challenge is not None and k < len(challenge.emitter) else True)
+        if a.ir is not None:
+            energies.append(dot_energy(a.ir, a.valid if a.valid.any() else face_mask))
+    t_quality = time.perf_counter()
+    noise = depth_noise(aligned)
+    injection = injection_signals(sets, noise)
+    digests = [frameset_digest(fs) for fs in sets]
+    ch_result: ChallengeResult | None = None
+    if challenge is not None:
+        ch_result = verify(challenge, energies)
+    if len(cues) < MIN_FACE_FRAMES:
+        verdict = LivenessVerdict("inconclusive", 0.0, {}, digests, model_versions(), challenge is not None,
+                                  ch_result.to_dict() if ch_result else None, injection,
+                                  notes + [f"a face was measured in only {len(cues)} framesets"])
+    else:
+        # Material cues need the projector; with a challenge, judge them on the lit frames only.
+        s = score(cues, emitter_on=lit if challenge is not None else None)
+        detectors = s.as_dict()
+        fused = fuse(detectors)
+        result = decide(fused, thresholds)
+        if challenge is not None and not ch_result.passed:
+            result, fused = "attack", 0.0
+            notes.append("challenge failed: " + ch_result.detail)
+        if injection["suspicious"]:
+            result, fused = "attack", 0.0
+            notes.append("stream does not look like a physical sensor streaming now")
+        verdict = LivenessVerdict(result, fused, detectors, digests, model_versions(), challenge is not None,
+                                  ch_result.to_dict() if ch_result else None, injection, notes, s.cues)
+    t_end = time.perf_counter()
+    timing = {"align": (t_align - t0) * 1000, "quality": (t_quality - t_align) * 1000,
+              "liveness": (t_end - t_quality) * 1000, "total": (t_end - t0) * 1000,
+              "per_frameset": (t_end - t0) * 1000 / max(len(sets), 1)}
+    skew = max((fs.skew_ms for fs in sets), default=float("nan"))
+    return SessionResult(verdict, last_report, skew, timing, len(sets))
+
+
+def run_session(cam: Camera, n: int, *, gate: QualityGate | None = None, thresholds: Thresholds | None = None,
+                nonce: bytes | None = None) -> SessionResult:
+    """Open-and-judge helper: with a nonce (and a camera that can drive its projector) the session
+    is challenged; recordings and cameras without emitter control are judged without one."""
+    gate = gate or QualityGate()
+    thresholds = thresholds or Thresholds()
+    challenge = None
+    notes = []
+    info = cam.info
+    if nonce is not None and Capability.EMITTER_CONTROL in cam.capabilities and not info.is_recording:
+        challenge = Challenge.from_nonce(nonce, frames=n)
+    elif info.is_recording:
+        notes.append("recording: it cannot obey a live challenge, so presentation-attack detection ran without one")
+    elif nonce is not None:
+        notes.append(f"{info.backend} camera cannot drive its projector: no physical challenge")
+    sets = collect(cam, n, challenge)
+    return judge(sets, gate, thresholds, challenge=challenge, notes=notes)

@@ -1,0 +1,295 @@
+"""Intel RealSense backend (pyrealsense2): live devices by serial and ``.db3`` / ``.bag`` recordings.
+
+``realsense://SERIAL`` opens a connected device with depth, IR (left imager) and color in modes that
+meet the capture spec (depth >= 640x400 at >= 10 fps). ``realsense+file:///path/rec.db3`` plays a
+recording back as fast as it can be read (not in real time), with the intrinsics, extrinsics, depth
+scale and metadata the recorder stored. Frames are copied out of SDK buffers at once.
+
+A recording has no meaningful arrival times when played faster than real time, so each frame of one
+SDK frameset gets the same synthetic arrival time (the frameset's recorded position): the matcher
+then groups them as librealsense did.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+import time
+
+import cv2
+import numpy as np
+
+from .base import Camera, Capability, DeviceInfo, ParsedUri
+from .errors import (BackendUnavailable, CapabilityUnsupported, DeviceLost, DeviceNotFound, FrameTimeout,
+                     RecordingInvalid, StreamClosed, UnsupportedMode)
+from .frame import (ClockDomain, DistortionModel, Extrinsics, Frame, FrameMetadata, Intrinsics, PixelFormat,
+                    StreamKind, StreamProfile)
+
+try:
+    import pyrealsense2 as rs
+except (ImportError, OSError) as exc:  # libusb missing, or no wheel for this platform
+    raise BackendUnavailable(f"pyrealsense2 cannot be loaded: {exc}") from None
+
+_MODEL = {
+    rs.distortion.none: DistortionModel.NONE,
+    rs.distortion.brown_conrady: DistortionModel.BROWN_CONRADY,
+    rs.distortion.inverse_brown_conrady: DistortionModel.INVERSE_BROWN_CONRADY,
+    rs.distortion.modified_brown_conrady: DistortionModel.MODIFIED_BROWN_CONRADY,
+    rs.distortion.kannala_brandt4: DistortionModel.KANNALA_BRANDT4,
+}
+_DOMAIN = {
+    rs.timestamp_domain.hardware_clock: ClockDomain.HARDWARE,
+    rs.timestamp_domain.global_time: ClockDomain.GLOBAL,
+    rs.timestamp_domain.system_time: ClockDomain.SYSTEM,
+}
+_KIND = {rs.stream.depth: StreamKind.DEPTH, rs.stream.color: StreamKind.COLOR, rs.stream.infrared: StreamKind.IR}
+# Depth modes that satisfy §7.5 h, best first.
+_DEPTH_MODES = ((640, 480, 30), (848, 480, 30), (1280, 720, 30), (640, 480, 15), (848, 480, 15), (1280, 720, 15))
+
+
+def _intrinsics(i) -> Intrinsics:
+    return Intrinsics(i.width, i.height, i.fx, i.fy, i.ppx, i.ppy, _MODEL.get(i.model, DistortionModel.NONE),
+                      tuple(i.coeffs[:5]))
+
+
+def _extrinsics(e) -> Extrinsics:
+    return Extrinsics.from_arrays(np.array(e.rotation).reshape(3, 3).T, e.translation)   # SDK: column-major
+
+
+def _metadata(f) -> FrameMetadata:
+    def md(key):
+        try:
+            return f.get_frame_metadata(key) if f.supports_frame_metadata(key) else None
+        except RuntimeError:
+            return None
+    M = rs.frame_metadata_value
+    emitter = md(M.frame_emitter_mode)
+    laser = md(M.frame_laser_power)
+    return FrameMetadata(exposure_us=md(M.actual_exposure), gain=md(M.gain_level),
+                         emitter_on=None if emitter is None else bool(emitter),
+                         laser_power_mw=None if laser is None else float(laser),
+                         frame_counter=md(M.frame_counter), sensor_timestamp_us=md(M.sensor_timestamp),
+                         white_balance_k=md(M.white_balance))
+
+
+def _pixels(vf) -> tuple[np.ndarray, PixelFormat]:
+    data = np.asanyarray(vf.get_data())
+    fmt = vf.profile.format()
+    if fmt == rs.format.z16:
+        return data.copy(), PixelFormat.Z16
+    if fmt == rs.format.y8:
+        return data.copy(), PixelFormat.Y8
+    if fmt == rs.format.y16:
+        return data.copy(), PixelFormat.Y16
+    if fmt == rs.format.bgr8:
+        return data.copy(), PixelFormat.BGR8
+    if fmt == rs.format.rgb8:
+        return data[:, :, ::-1].copy(), PixelFormat.BGR8
+    if fmt == rs.format.bgra8:
+        return data[:, :, :3].copy(), PixelFormat.BGR8
+    if fmt == rs.format.rgba8:
+        return data[:, :, 2::-1].copy(), PixelFormat.BGR8
+    if fmt == rs.format.yuyv:
+        return cv2.cvtColor(data.reshape(vf.get_height(), vf.get_width(), 2), cv2.COLOR_YUV2BGR_YUYV), PixelFormat.BGR8
+    raise UnsupportedMode(f"RealSense pixel format {fmt} is not supported")
+
+
+class RealSenseCamera(Camera):
+    def __init__(self, parsed: ParsedUri, recording: bool):
+        self._parsed = parsed
+        self._recording = recording
+        self._target = parsed.target if recording else parsed.target.strip("/")
+        if recording:
+            path = self._target
+            if not os.path.isfile(path):
+                raise RecordingInvalid(f"RealSense recording not found: {path}")
+            if os.path.getsize(path) < 64:
+                raise RecordingInvalid(f"RealSense recording is empty or truncated: {path}")
+        self._pipeline = None
+        self._profiles: list[StreamProfile] = []
+        self._sdk_profiles: dict[StreamKind, object] = {}
+        self._queue: collections.deque[Frame] = collections.deque()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._depth_scale = 0.001
+        self._serial = ""
+        self._name = "Intel RealSense"
+        self._firmware = ""
+        self._sets = 0
+        self._lost: str | None = None
+        self._last: dict[StreamKind, tuple[int, float]] = {}
+        self.capabilities = frozenset({Capability.RECORDING} if recording else
+                                      {Capability.EMITTER_CONTROL, Capability.HARDWARE_RESET,
+                                       Capability.EXPOSURE_CONTROL})
+
+    @property
+    def info(self) -> DeviceInfo:
+        return DeviceInfo(uri=self._parsed.raw, backend="realsense", name=self._name, serial=self._serial,
+                          firmware=self._firmware, streams=tuple(p.kind.value for p in self._profiles),
+                          is_recording=self._recording)
+
+    def profiles(self) -> list[StreamProfile]:
+        return list(self._profiles)
+
+    def extrinsics(self, src: StreamKind, dst: StreamKind) -> Extrinsics:
+        if src == dst:
+            return Extrinsics.identity()
+        try:
+            return _extrinsics(self._sdk_profiles[src].get_extrinsics_to(self._sdk_profiles[dst]))
+        except (KeyError, RuntimeError) as exc:
+            raise UnsupportedMode(f"no extrinsics from {src.value} to {dst.value}: {exc}") from None
+
+    def start(self) -> None:
+        if self._pipeline is not None:
+            return
+        if self._closed:
+            raise StreamClosed("camera was stopped; open it again")
+        pipeline, cfg = rs.pipeline(), rs.config()
+        try:
+            if self._recording:
+                cfg.enable_device_from_file(self._target, repeat_playback=False)
+                cfg.enable_all_streams()
+            else:
+                self._configure_live(cfg)
+            profile = pipeline.start(cfg)
+        except RuntimeError as exc:
+            if self._recording:
+                raise RecordingInvalid(f"cannot play {self._target}: {exc}") from None
+            raise UnsupportedMode(f"RealSense {self._target}: {exc}") from None
+        dev = profile.get_device()
+        if self._recording:
+            dev.as_playback().set_real_time(False)
+        for key, attr in (("_serial", rs.camera_info.serial_number), ("_name", rs.camera_info.name),
+                          ("_firmware", rs.camera_info.firmware_version)):
+            try:
+                if dev.supports(attr):
+                    setattr(self, key, dev.get_info(attr))
+            except RuntimeError:
+                pass
+        try:
+            self._depth_scale = float(dev.first_depth_sensor().get_depth_scale())
+        except RuntimeError:
+            pass
+        self._profiles, self._sdk_profiles = [], {}
+        for sp in profile.get_streams():
+            kind = _KIND.get(sp.stream_type())
+            if kind is None or (kind is StreamKind.IR and sp.stream_index() not in (0, 1)) or kind in self._sdk_profiles:
+                continue
+            v = sp.as_video_stream_profile()
+            intr = _intrinsics(v.get_intrinsics())
+            fmt = {rs.format.z16: PixelFormat.Z16, rs.format.y16: PixelFormat.Y16, rs.format.y8: PixelFormat.Y8}.get(
+                sp.format(), PixelFormat.BGR8)
+            self._sdk_profiles[kind] = sp
+            self._profiles.append(StreamProfile(kind, intr.width, intr.height, float(sp.fps()), fmt,
+                                                sp.stream_index(), intr))
+        if StreamKind.DEPTH not in self._sdk_profiles:
+            pipeline.stop()
+            raise RecordingInvalid(f"{self._target}: no depth stream") if self._recording else \
+                UnsupportedMode("device offers no depth stream")
+        self._pipeline = pipeline
+
+    def _configure_live(self, cfg) -> None:
+        ctx = rs.context()
+        serials = [d.get_info(rs.camera_info.serial_number) for d in ctx.query_devices()]
+        if self._target not in serials:
+            raise DeviceNotFound(f"no RealSense device with serial {self._target!r} (connected: {serials or 'none'})")
+        dev = next(d for d in ctx.query_devices() if d.get_info(rs.camera_info.serial_number) == self._target)
+        offered = {(p.as_video_stream_profile().width(), p.as_video_stream_profile().height(), p.fps())
+                   for s in dev.query_sensors() for p in s.get_stream_profiles()
+                   if p.stream_type() == rs.stream.depth and p.format() == rs.format.z16}
+        mode = next((m for m in _DEPTH_MODES if m in offered), None)
+        if mode is None:
+            raise UnsupportedMode(f"device {self._target} offers no depth mode >= 640x400 at >= 10 fps: {sorted(offered)}")
+        w, h, fps = mode
+        cfg.enable_device(self._target)
+        cfg.enable_stream(rs.stream.depth, w, h, rs.format.z16, fps)
+        cfg.enable_stream(rs.stream.infrared, 1, w, h, rs.format.y8, fps)
+        cfg.enable_stream(rs.stream.color, 640, 480, rs.format.bgr8, fps)
+
+    def read(self, timeout_s: float = 1.0) -> Frame:
+        with self._lock:
+            if self._closed or self._pipeline is None:
+                raise StreamClosed("RealSense camera is not streaming")
+            if self._lost:
+                raise DeviceLost(self._lost)
+            if self._queue:
+                return self._queue.popleft()
+            pipeline = self._pipeline
+        ok, fs = pipeline.try_wait_for_frames(int(max(timeout_s, 0.001) * 1000))
+        if not ok:
+            if self._recording:
+                raise StreamClosed(f"end of recording {self._target}")
+            raise FrameTimeout(f"no RealSense frame within {timeout_s:.3f} s")
+        self._enqueue(fs)
+        with self._lock:
+            if not self._queue:
+                raise FrameTimeout("RealSense frameset carried no usable stream")
+            return self._queue.popleft()
+
+    def _enqueue(self, fs) -> None:
+        self._sets += 1
+        host = time.monotonic_ns()
+        if self._recording:
+            # One synthetic arrival time per SDK frameset (see the module docstring).
+            host = int(self._sets * 1e9 / max(1.0, min(p.fps for p in self._profiles)))
+        for f in fs:
+            kind = _KIND.get(f.profile.stream_type())
+            if kind is None or kind not in self._sdk_profiles or f.profile.unique_id() != self._sdk_profiles[kind].unique_id():
+                continue
+            ident = (int(f.get_frame_number()), float(f.get_timestamp()))
+            if self._last.get(kind) == ident:
+                continue            # the pipeline's syncer repeats a stream's last frame in later framesets
+            self._last[kind] = ident
+            vf = f.as_video_frame()
+            pixels, fmt = _pixels(vf)
+            intr = next(p.intrinsics for p in self._profiles if p.kind is kind)
+            frame = Frame(stream=kind, pixels=pixels, format=fmt, timestamp_ms=float(f.get_timestamp()),
+                          clock_domain=_DOMAIN.get(f.get_frame_timestamp_domain(), ClockDomain.SYSTEM),
+                          host_time_ns=host, frame_number=int(f.get_frame_number()), intrinsics=intr,
+                          index=f.profile.stream_index(), device_serial=self._serial,
+                          depth_scale=self._depth_scale if kind is StreamKind.DEPTH else 0.0,
+                          metadata=_metadata(f))
+            with self._lock:
+                self._queue.append(frame)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._closed = True
+            pipeline, self._pipeline = self._pipeline, None
+            self._queue.clear()
+        if pipeline is not None:
+            try:
+                pipeline.stop()
+            except RuntimeError:
+                pass
+
+    def set_emitter(self, on: bool) -> None:
+        if self._recording or self._pipeline is None:
+            raise CapabilityUnsupported("a recording cannot switch its projector")
+        sensor = self._pipeline.get_active_profile().get_device().first_depth_sensor()
+        if not sensor.supports(rs.option.emitter_enabled):
+            raise CapabilityUnsupported("this RealSense model has no switchable emitter")
+        sensor.set_option(rs.option.emitter_enabled, 1.0 if on else 0.0)
+
+    def hardware_reset(self) -> None:
+        if self._recording or self._pipeline is None:
+            raise CapabilityUnsupported("a recording has no hardware to reset")
+        self._pipeline.get_active_profile().get_device().hardware_reset()
+
+
+def open_camera(parsed: ParsedUri) -> RealSenseCamera:
+    if parsed.scheme == "realsense+file":
+        return RealSenseCamera(parsed, recording=True)
+    if not parsed.target.strip("/"):
+        raise DeviceNotFound("realsense:// needs a serial number, e.g. realsense://123456789012")
+    return RealSenseCamera(parsed, recording=False)
+
+
+def list_devices() -> list[DeviceInfo]:
+    out = []
+    for d in rs.context().query_devices():
+        serial = d.get_info(rs.camera_info.serial_number)
+        out.append(DeviceInfo(uri=f"realsense://{serial}", backend="realsense", name=d.get_info(rs.camera_info.name),
+                              serial=serial, firmware=d.get_info(rs.camera_info.firmware_version)))
+    return out
