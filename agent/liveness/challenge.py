@@ -72,7 +72,7 @@ class ChallengeResult:
 
 
 def verify(challenge: Challenge, energies: list[float], *, max_lag: int = 2, min_agreement: float = 0.9,
-           min_separation: float = 2.0) -> ChallengeResult:
+           min_separation: float = 1.25) -> ChallengeResult:
     """Did the IR frames follow the schedule? ``energies[k]`` is frame k's dot energy."""
     e = np.asarray(energies, dtype=np.float64)
     n = min(len(e), len(challenge.emitter))

@@ -44,7 +44,7 @@ class FrameCues:
     scale_ratio: float            # depth at the eyes / distance implied by the IPD
     depth_share: float            # face oval with depth
     ir_face_level: float          # mean IR on skin patches, distance-compensated (x z^2)
-    ir_face_contrast: float       # IR on the face / IR just outside it
+    ir_face_contrast: float       # IR on the face / the frame's bright end (99th percentile)
     speckle_contrast: float       # high-pass IR energy / mean on skin patches
     eye_openness: float
     landmarks: np.ndarray         # (468, 2) for motion across frames (kept in memory only)
@@ -109,14 +109,38 @@ def frame_cues(aligned: AlignedFrameSet, face: FaceObservation) -> FrameCues | N
         if skin.sum() > 20:
             level = float(ir[skin].mean())
             ir_level = level * face_depth ** 2 / 0.25          # as if at 0.5 m
-            ring = (cv2.dilate(oval.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(2, int(ipd / 6))) > 0) & ~oval
-            outside = ir[ring & aligned.valid]
-            ir_contrast = level / max(float(outside.mean()), 1.0) if outside.size else float("nan")
+            # Skin near the projector is among the brightest things in the IR image; a display
+            # (no NIR from its backlight, dots mirrored away by the glass) is among the darkest.
+            bright = float(np.percentile(ir[aligned.valid], 99)) if aligned.valid.any() else 0.0
+            ir_contrast = level / max(bright, 1.0)
             hp = ir - cv2.GaussianBlur(ir, (0, 0), 2.0)
             speckle = float(np.std(hp[skin]) / max(level, 1.0))
     openness = min(face.mesh.openness) if face.mesh.openness is not None else float("nan")
     return FrameCues(plane * 1000, cylinder * 1000, prominence, scale_ratio, depth_share, ir_level, ir_contrast,
                      speckle, openness, lm[:, :2].copy(), ipd, face_depth)
+
+
+def projector_speckle(lit: AlignedFrameSet, dark: AlignedFrameSet, face: FaceObservation) -> float:
+    """Speckle contrast of the projector's own light on the skin: IR with the projector on minus IR
+    with it off (consecutive frames) cancels ambient NIR exactly, leaving the laser dots as the skin
+    returned them. Skin scatters them under the surface (soft, low contrast); resin and plaster don't."""
+    if lit.ir is None or dark.ir is None:
+        return float("nan")
+    lm = face.mesh.landmarks
+    ipd = face.mesh.ipd_px
+    on = lit.ir.astype(np.float32)
+    off = dark.ir.astype(np.float32)
+    skin = discs_mask(on.shape, lm[list(SKIN_PATCHES), :2], 0.1 * ipd) & lit.valid
+    if skin.sum() < 20:
+        return float("nan")
+    # The projector's share of the light on the skin; the ambient share cancels in the difference.
+    level = float(on[skin].mean() - off[skin].mean())
+    if level <= 2.0:
+        return float("nan")                  # the projector added nothing measurable
+    # Dot texture from the lit frame alone (smooth ambient light adds little to it), relative to
+    # the projector's light only: ambient brightness no longer dilutes the contrast.
+    hp = on - cv2.GaussianBlur(on, (0, 0), 2.0)
+    return float(np.std(hp[skin]) / level)
 
 
 def motion_cues(cues: list[FrameCues]) -> dict[str, float]:

@@ -21,7 +21,7 @@ from ..quality import QualityGate, QualityReport
 from ..sync import FrameSetMatcher
 from .challenge import Challenge, ChallengeResult, dot_energy, verify
 from .detectors import score
-from .features import FrameCues, depth_noise, frame_cues
+from .features import FrameCues, depth_noise, frame_cues, projector_speckle
 from .fusion import ALGORITHM_VERSION, LivenessVerdict, Thresholds, decide, fuse
 
 MIN_FACE_FRAMES = 5
@@ -100,11 +100,13 @@ def judge(sets: list[FrameSet], gate: QualityGate, thresholds: Thresholds, *, ch
     lit: list[bool] = []
     energies: list[float] = []
     last_report: QualityReport | None = None
+    faces = []
     gate.reset()
     for k, a in enumerate(aligned):
         report = gate.evaluate(a)
         last_report = report
         face_mask = None
+        faces.append(report.face)
         if report.face is not None:
             c = frame_cues(a, report.face)
             if c is not None:
@@ -125,7 +127,24 @@ def judge(sets: list[FrameSet], gate: QualityGate, thresholds: Thresholds, *, ch
                                   notes + [f"a face was measured in only {len(cues)} framesets"])
     else:
         # Material cues need the projector; with a challenge, judge them on the lit frames only.
-        s = score(cues, emitter_on=lit if challenge is not None else None)
+        reported = [fs.ir.metadata.emitter_on for fs in sets if fs.ir is not None]
+        projector_seen = not reported or any(r is not False for r in reported)
+        speckles = []
+        if challenge is not None:
+            # Pairs of consecutive frames where the projector went on->off or off->on (after the lag).
+            lag = ch_result.lag_frames if ch_result is not None else 1
+            states = [challenge.emitter[k - lag] if 0 <= k - lag < len(challenge.emitter) else None
+                      for k in range(len(aligned))]
+            for k in range(1, len(aligned)):
+                if states[k] is None or states[k - 1] is None or states[k] == states[k - 1]:
+                    continue
+                on, off = (k, k - 1) if states[k] else (k - 1, k)
+                if faces[on] is not None:
+                    speckles.append(projector_speckle(aligned[on], aligned[off], faces[on]))
+        ps = float(np.nanmedian(speckles)) if speckles and np.isfinite(speckles).any() else None
+        s = score(cues, emitter_on=lit if challenge is not None else None, projector_seen=projector_seen,
+                  projector_speckle=ps)
+        notes.extend(s.notes)
         detectors = s.as_dict()
         fused = fuse(detectors)
         result = decide(fused, thresholds)

@@ -17,7 +17,7 @@ from . import subject as subj
 from .config import SimConfig
 from .optics import COLOR_VIEW, DEPTH_INTRINSICS, DEPTH_SCALE, DEPTH_TO_COLOR, DEPTH_VIEW, _rotation
 from .render import Placed, render_view
-from .sensor import (LASER_POWER_MW, AutoExposure, DotPattern, NoiseBank, color_irradiance, depth_image,
+from .sensor import (LASER_POWER_MW, AutoExposure, DotPattern, NoiseBank, ir_exposure_s, color_irradiance, depth_image,
                      expose_color, illuminant_bgr, ir_image, metered_level)
 
 SERIAL = "SIM0000000001"
@@ -79,6 +79,7 @@ class SimCamera(Camera):
         self._replay_illum = 0.0
         self._ae = AutoExposure()
         self._noise = NoiseBank(np.random.default_rng(cfg.seed + 3))
+        self._ir_exposure = ir_exposure_s(cfg.lux, cfg.cct)
         self._awb = np.ones(3, np.float32)
         self._gt: collections.OrderedDict[tuple[StreamKind, int], np.ndarray] = collections.OrderedDict()
         self._blinks = self._blink_schedule()
@@ -302,7 +303,8 @@ class SimCamera(Camera):
 
         dmaps = render_view(DEPTH_VIEW, objs)
         cmaps = render_view(COLOR_VIEW, objs)
-        ir_y8, ir_e = ir_image(dmaps, c.lux, c.cct, emitter_on, self._dots, self._noise)
+        ir_y8, ir_e = ir_image(dmaps, c.lux, c.cct, emitter_on, self._dots, self._noise,
+                                  exposure_s=self._ir_exposure)
         depth_u16, depth_truth = depth_image(dmaps, ir_e, self._noise)
         irr = color_irradiance(cmaps, c.lux, c.cct, illum)
         color = expose_color(irr, self._ae, self._noise, self._awb)
@@ -330,7 +332,7 @@ class SimCamera(Camera):
                 host_time_ns=host_now + int(latency_ms * 1e6), frame_number=k, intrinsics=intr, index=index,
                 device_serial=SERIAL, depth_scale=scale, metadata=md))
 
-        depth_md = FrameMetadata(exposure_us=8500.0, gain=1.0, emitter_on=claimed_emitter, laser_power_mw=laser_mw,
+        depth_md = FrameMetadata(exposure_us=self._ir_exposure * 1e6, gain=1.0, emitter_on=claimed_emitter, laser_power_mw=laser_mw,
                                  frame_counter=k, sensor_timestamp_us=int((base_hw + jitter[0]) * 1000))
         deliver(StreamKind.DEPTH, depth_u16, PixelFormat.Z16, base_hw + jitter[0], DEPTH_LATENCY_MS, depth_md,
                 scale=DEPTH_SCALE)

@@ -151,8 +151,16 @@ class DotPattern:
         return cls((img / img.max()).astype(np.float32))
 
 
+def ir_exposure_s(lux: float, cct: float) -> float:
+    """IR auto-exposure: shorten the exposure so ambient NIR on skin stays near 40 DN (of 255), leaving
+    headroom for the projector's dots, as D4xx cameras do in daylight."""
+    ambient_dn = lux * nir_share(cct) * 0.58 * 0.9 * 9000.0 * IR_EXPOSURE_S * 255.0 / FULL_WELL_E
+    return IR_EXPOSURE_S * min(1.0, 40.0 / max(ambient_dn, 1e-6))
+
+
 def ir_image(maps: ViewMaps, lux: float, cct: float, emitter_on: bool, dots: DotPattern,
-             noise_bank: NoiseBank, power_mw: float = LASER_POWER_MW) -> tuple[np.ndarray, np.ndarray]:
+             noise_bank: NoiseBank, power_mw: float = LASER_POWER_MW,
+             exposure_s: float = IR_EXPOSURE_S) -> tuple[np.ndarray, np.ndarray]:
     """(Y8 image, noiseless signal in electrons) of the left IR imager."""
     z = np.minimum(maps.z, 10.0)
     shade = 0.3 + 0.7 * maps.shade
@@ -172,7 +180,7 @@ def ir_image(maps: ViewMaps, lux: float, cct: float, emitter_on: bool, dots: Dot
         pattern = sharp * (1 - mix) + (soft * 1.9) * mix    # scattering spreads, not removes, energy
         power = DOT_IRRADIANCE * (power_mw / LASER_POWER_MW) * (0.5 / z) ** 2
         signal = signal + diffuse * shade * power * (0.25 + pattern)
-    electrons = signal.astype(np.float32) * np.float32(9000.0 * IR_EXPOSURE_S)
+    electrons = signal.astype(np.float32) * np.float32(9000.0 * exposure_s)
     noisy = electrons + noise_bank.normal(electrons.shape) * np.sqrt(electrons + READ_NOISE_E ** 2)
     y8 = np.clip(noisy * np.float32(255.0 / FULL_WELL_E), 0, 255).astype(np.uint8)
     return y8, electrons

@@ -1,0 +1,45 @@
+import os
+
+import numpy as np
+import pytest
+
+from agent.liveness.challenge import Challenge, ChallengeError, verify
+
+
+def test_schedule_is_deterministic_per_nonce_and_differs_between_nonces():
+    a = Challenge.from_nonce(b"n" * 32, 24)
+    assert a.emitter == Challenge.from_nonce(b"n" * 32, 24).emitter
+    others = {Challenge.from_nonce(os.urandom(32), 24).emitter for _ in range(20)}
+    assert len(others) > 15
+    # Runs of 2..4 frames, both states present.
+    runs, cur = [], 1
+    for x, y in zip(a.emitter, a.emitter[1:]):
+        if x == y:
+            cur += 1
+        else:
+            runs.append(cur)
+            cur = 1
+    assert all(2 <= r <= 4 for r in runs) and any(a.emitter) and not all(a.emitter)
+
+
+def test_bad_nonces_are_rejected():
+    with pytest.raises(ChallengeError) as ei:
+        Challenge.from_nonce(b"short", 24)
+    assert ei.value.code == "LIV_CHALLENGE_INVALID"
+    with pytest.raises(ChallengeError):
+        Challenge.from_nonce(b"x" * 32, 4)
+
+
+def test_verify_accepts_obedient_frames_with_latency_and_rejects_others():
+    c = Challenge.from_nonce(b"k" * 32, 24)
+    sched = np.array(c.emitter, float)
+    rng = np.random.default_rng(0)
+    obedient = np.r_[[2.0], 2 + 14 * sched[:-1]] + rng.normal(0, 0.3, 24)      # one frame late
+    assert verify(c, list(obedient)).passed
+    other = Challenge.from_nonce(b"z" * 32, 24)
+    replay = 2 + 14 * np.array(other.emitter, float) + rng.normal(0, 0.3, 24)
+    r = verify(c, list(replay))
+    assert not r.passed and r.agreement < 0.9
+    flat = 10 + rng.normal(0, 0.3, 24)                                          # projector ignored
+    assert not verify(c, list(flat)).passed
+    assert not verify(c, [1.0] * 5).passed                                     # too short
