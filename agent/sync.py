@@ -15,7 +15,8 @@ Matching. The first required stream is the reference. Its oldest buffered frame 
 other stream contributes its frame nearest the anchor if within half a period. If a stream has no
 candidate yet, the anchor waits until that stream has delivered a frame more than half a period plus
 the reorder allowance past it (then the match can no longer come) or until the latency bound
-expires. Buffers are bounded; everything discarded is counted by reason.
+expires. An anchor that follows a gap in the reference stream is held for the reorder allowance
+too, since the missing reference frame may still arrive out of order and must be matched first. Buffers are bounded; everything discarded is counted by reason.
 """
 
 from __future__ import annotations
@@ -146,6 +147,7 @@ class FrameSetMatcher:
         self._seen: collections.deque = collections.deque(maxlen=64)
         self._seen_set: set = set()
         self._last_anchor_ms: float | None = None
+        self._last_ref_ms: float | None = None     # newest reference frame emitted or given up
         self.stats = MatcherStats()
 
     # --- time base -----------------------------------------------------------------------------
@@ -204,6 +206,14 @@ class FrameSetMatcher:
         while self._buffers[ref]:
             anchor = self._buffers[ref][0]
             ta = self._time(anchor)
+            overdue = now_host_ms is not None and now_host_ms - anchor.frame.host_time_ns / 1e6 > self.max_latency_ms
+            if (not final and not overdue and self._last_ref_ms is not None
+                    and ta - self._last_ref_ms > 1.5 * self.period_ms
+                    and self._frontier[ref] < ta + self.reorder_ms):
+                # A reference frame is missing before this anchor: it may be dropped, or still on
+                # its way out of order. Hold the anchor (and the frames it would purge) until the
+                # reorder allowance has passed.
+                break
             chosen: dict[StreamKind, _Entry] = {ref: anchor}
             waiting = False
             give_up = False
@@ -220,12 +230,13 @@ class FrameSetMatcher:
                 frontier = self._frontier.get(k, -np.inf)
                 if final or frontier >= ta + self.tolerance_ms + self.reorder_ms:
                     give_up = True
-                elif now_host_ms is not None and now_host_ms - anchor.frame.host_time_ns / 1e6 > self.max_latency_ms:
+                elif overdue:
                     give_up = True
                     self.stats.discarded["timeout"] += 1
                 else:
                     waiting = True
             if give_up:
+                self._last_ref_ms = ta
                 self._buffers[ref].pop(0)
                 self.stats.discarded["unmatched"] += 1
                 continue
@@ -235,7 +246,7 @@ class FrameSetMatcher:
             skew = max(times) - min(times)
             for k, e in chosen.items():
                 self._buffers[k].remove(e)
-            self._last_anchor_ms = ta
+            self._last_anchor_ms = self._last_ref_ms = ta
             if skew >= self.period_ms:          # cannot happen with half-period pairing; kept as a guard
                 self.stats.discarded["skew"] += len(chosen)
                 continue

@@ -63,7 +63,7 @@ class ChallengeResult:
     passed: bool
     agreement: float          # share of frames whose observed projector state matches the schedule
     lag_frames: int
-    separation: float         # dot energy when on / when off
+    separation: float         # d': (mean on - mean off) / pooled std, frames grouped by the schedule
     detail: str
 
     def to_dict(self) -> dict:
@@ -71,9 +71,25 @@ class ChallengeResult:
                 "separation": round(self.separation, 2), "detail": self.detail}
 
 
+def _dprime(e: np.ndarray, on: np.ndarray) -> float:
+    a, b = e[on], e[~on]
+    if a.size < 2 or b.size < 2:
+        return 0.0
+    pooled = np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+    # A floor on the spread: a perfectly repeatable energy (no sensor noise) must not divide by ~0.
+    pooled = max(pooled, 1e-3 * max(abs(a.mean()), abs(b.mean()), 1e-6))
+    return float((a.mean() - b.mean()) / pooled)
+
+
 def verify(challenge: Challenge, energies: list[float], *, max_lag: int = 2, min_agreement: float = 0.9,
-           min_separation: float = 1.25) -> ChallengeResult:
-    """Did the IR frames follow the schedule? ``energies[k]`` is frame k's dot energy."""
+           min_separation: float = 3.0) -> ChallengeResult:
+    """Did the IR frames follow the schedule? ``energies[k]`` is frame k's dot energy.
+
+    Two tests, both at the best lag: the frames split into on/off by their own energy agree with
+    the schedule, and grouped by the schedule their energies differ by ``min_separation`` pooled
+    standard deviations. In sunlight the projector adds little energy (a small on/off ratio) but
+    adds it on every scheduled frame, so d' stays large; a stream that ignores the schedule gives
+    d' near 0 whatever its brightness."""
     e = np.asarray(energies, dtype=np.float64)
     n = min(len(e), len(challenge.emitter))
     if n < 8:
@@ -89,9 +105,9 @@ def verify(challenge: Challenge, energies: list[float], *, max_lag: int = 2, min
         # The projector state commanded for frame k shows up in frame k + lag.
         agree = float(np.mean(observed[lag:] == sched[:n - lag])) if n - lag >= 8 else 0.0
         best = max(best, (agree, lag))
-    on, off = e[observed], e[~observed]
-    separation = float(on.mean() / max(off.mean(), 1e-6)) if on.size and off.size else 1.0
+    lag = best[1]
+    separation = _dprime(e[lag:], sched[:n - lag])
     passed = best[0] >= min_agreement and separation >= min_separation
     detail = ("frames follow the projector schedule" if passed else
               "frames do not follow the projector schedule: replayed, injected or not this camera")
-    return ChallengeResult(passed, best[0], best[1], separation, detail)
+    return ChallengeResult(passed, best[0], lag, separation, detail)

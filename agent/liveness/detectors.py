@@ -39,9 +39,12 @@ SCALE_LOW = (0.6, 0.72)         # eyes measured much nearer than a life-size fac
 SCALE_HIGH = (1.6, 1.35)
 # Material: speckle contrast of the projected dots on skin vs hard surfaces.
 # Tuned with margin toward skin: a live face with sharper dots than our skin model still passes.
-SPECKLE_SKIN, SPECKLE_HARD = 0.158, 0.185
-# The same on the projector-only (on minus off) image, available under a challenge.
-PROJECTOR_SPECKLE_SKIN, PROJECTOR_SPECKLE_HARD = 0.180, 0.192
+# Without a challenge the measure is the dots' sharpness: fine-band (sigma 0.7-2 px) over
+# coarse-band (2-5 px) energy on the skin. It does not depend on the light level, only on how
+# much the surface spreads each dot; ambient texture lowers it a little (toward skin).
+DOT_SHARPNESS_SKIN, DOT_SHARPNESS_HARD = 0.97, 1.10
+# Under a challenge: speckle contrast of the projector-only (on minus off) image.
+PROJECTOR_SPECKLE_SKIN, PROJECTOR_SPECKLE_HARD = 0.205, 0.235
 # Motion: median landmark displacement per IPD over the window.
 MOTION_STATIC, MOTION_ALIVE = 0.003, 0.006
 
@@ -50,10 +53,11 @@ MOTION_STATIC, MOTION_ALIVE = 0.003, 0.006
 class DetectorScores:
     depth_geometry: float
     cross_modal: float
-    material: float | None          # None: not measurable (no IR stream, or the projector was off)
+    material: float | None          # None: not measurable (no IR stream, projector off or drowned)
     motion: float
     cues: dict[str, float]
     notes: tuple[str, ...] = ()
+    material_drowned: bool = False  # IR and projector present, but sunlight swamped the dots
 
     def as_dict(self) -> dict[str, float]:
         out = {"depth_geometry": self.depth_geometry, "cross_modal": self.cross_modal, "motion": self.motion}
@@ -68,7 +72,7 @@ def _median(cues: list[FrameCues], name: str) -> float:
 
 
 def score(cues: list[FrameCues], *, emitter_on: list[bool] | None = None, projector_seen: bool = True,
-          projector_speckle: float | None = None) -> DetectorScores:
+          projector_speckle: float | None = None, projector_share: float | None = None) -> DetectorScores:
     """Scores over a window of frames. Material and depth cues use projector-on frames only.
 
     Without an IR stream, or when the projector was off (reported by the device), the material
@@ -77,7 +81,7 @@ def score(cues: list[FrameCues], *, emitter_on: list[bool] | None = None, projec
     lit = cues if emitter_on is None else [c for c, on in zip(cues, emitter_on) if on]
     lit = lit or cues
     m = {k: _median(lit, k) for k in ("plane_rms_mm", "cylinder_rms_mm", "nose_prominence_mm", "scale_ratio",
-                                       "depth_share", "ir_face_level", "ir_face_contrast", "speckle_contrast")}
+                                       "depth_share", "ir_face_level", "ir_face_contrast", "speckle_contrast", "dot_sharpness")}
     m.update(motion_cues(cues))
     geometry = min(ramp(m["nose_prominence_mm"], NOSE_FLAT_MM, NOSE_FACE_MM),
                    ramp(m["cylinder_rms_mm"], CYLINDER_FLAT_MM, CYLINDER_FACE_MM))
@@ -86,6 +90,7 @@ def score(cues: list[FrameCues], *, emitter_on: list[bool] | None = None, projec
                 ramp(m["ir_face_contrast"], IR_CONTRAST_MIN, IR_CONTRAST_OK),
                 ramp(scale, *SCALE_LOW), ramp(scale, *SCALE_HIGH))
     notes = []
+    drowned = False
     has_ir = np.isfinite(m["speckle_contrast"])
     if not has_ir:
         material = None
@@ -99,7 +104,13 @@ def score(cues: list[FrameCues], *, emitter_on: list[bool] | None = None, projec
         # The on-off difference holds only the projector's light: the cleanest material measure.
         m["projector_speckle"] = projector_speckle
         material = ramp(projector_speckle, PROJECTOR_SPECKLE_HARD, PROJECTOR_SPECKLE_SKIN)
+    elif projector_share is not None and np.isfinite(projector_share):
+        # Under a challenge, but the projector added too little light to the skin to measure.
+        material, drowned = None, True
+        m["projector_share"] = projector_share
+        notes.append(f"ambient NIR drowns the projector (it lights {projector_share:.0%} of the skin): "
+                     "material not measurable, the verdict cannot be live")
     else:
-        material = ramp(m["speckle_contrast"], SPECKLE_HARD, SPECKLE_SKIN)
+        material = ramp(m["dot_sharpness"], DOT_SHARPNESS_HARD, DOT_SHARPNESS_SKIN)
     motion = ramp(m["motion"], MOTION_STATIC, MOTION_ALIVE)
-    return DetectorScores(geometry, cross, material, motion, m, tuple(notes))
+    return DetectorScores(geometry, cross, material, motion, m, tuple(notes), drowned)

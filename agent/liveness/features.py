@@ -46,6 +46,7 @@ class FrameCues:
     ir_face_level: float          # mean IR on skin patches, distance-compensated (x z^2)
     ir_face_contrast: float       # IR on the face / the frame's bright end (99th percentile)
     speckle_contrast: float       # high-pass IR energy / mean on skin patches
+    dot_sharpness: float          # fine-band / coarse-band IR energy on skin patches
     eye_openness: float
     landmarks: np.ndarray         # (468, 2) for motion across frames (kept in memory only)
     ipd_px: float
@@ -64,17 +65,11 @@ def _fit_rms(a: np.ndarray, z: np.ndarray) -> float:
     return float(np.sqrt(np.mean((a @ coef - z) ** 2)))
 
 
-def frame_cues(aligned: AlignedFrameSet, face: FaceObservation) -> FrameCues | None:
+def _geometry(aligned: AlignedFrameSet, face: FaceObservation, p: np.ndarray) -> tuple[float, ...]:
+    """Plane and cylinder fit RMS (m), nose prominence (mm), scale ratio and eye depth (m)."""
     lm = face.mesh.landmarks
     ipd = face.mesh.ipd_px
     shape = aligned.depth_m.shape
-    oval = polygon_mask(shape, lm[list(FACE_OVAL), :2])
-    # Inner face: shrink the oval so silhouette edges and hair do not count.
-    inner = cv2.erode(oval.astype(np.uint8), np.ones((5, 5), np.uint8), iterations=max(1, int(ipd / 20))) > 0
-    depth_share = float(aligned.valid[oval].mean()) if oval.any() else 0.0
-    p = _points(aligned, inner)
-    if len(p) < 50:
-        return None
     x, y, z = p[:, 0], p[:, 1], p[:, 2]
     one = np.ones_like(x)
     plane = _fit_rms(np.c_[x, y, one], z)
@@ -101,8 +96,26 @@ def frame_cues(aligned: AlignedFrameSet, face: FaceObservation) -> FrameCues | N
     face_depth = float(np.median(eye_z)) if eye_z.size else float(np.median(z))
     z_from_ipd = i.fx * IPD_MEAN_M / max(ipd, 1e-6)
     scale_ratio = face_depth / z_from_ipd
+    return plane, cylinder, prominence, scale_ratio, face_depth
+
+
+def frame_cues(aligned: AlignedFrameSet, face: FaceObservation) -> FrameCues | None:
+    lm = face.mesh.landmarks
+    ipd = face.mesh.ipd_px
+    shape = aligned.depth_m.shape
+    oval = polygon_mask(shape, lm[list(FACE_OVAL), :2])
+    # Inner face: shrink the oval so silhouette edges and hair do not count.
+    inner = cv2.erode(oval.astype(np.uint8), np.ones((5, 5), np.uint8), iterations=max(1, int(ipd / 20))) > 0
+    depth_share = float(aligned.valid[oval].mean()) if oval.any() else 0.0
+    p = _points(aligned, inner)
+    nan = float("nan")
+    plane = cylinder = prominence = scale_ratio = face_depth = nan
+    if len(p) >= 50:
+        plane, cylinder, prominence, scale_ratio, face_depth = _geometry(aligned, face, p)
+    # else: a face in colour with (almost) no depth behind it — a screen's glass, say. That is
+    # evidence in itself (low depth_share); geometry stays NaN and counts as no relief.
     # IR on skin.
-    ir_level = ir_contrast = speckle = float("nan")
+    ir_level = ir_contrast = speckle = sharpness = float("nan")
     if aligned.ir is not None:
         ir = aligned.ir.astype(np.float32)
         skin = discs_mask(shape, lm[list(SKIN_PATCHES), :2], 0.1 * ipd) & aligned.valid
@@ -115,32 +128,41 @@ def frame_cues(aligned: AlignedFrameSet, face: FaceObservation) -> FrameCues | N
             ir_contrast = level / max(bright, 1.0)
             hp = ir - cv2.GaussianBlur(ir, (0, 0), 2.0)
             speckle = float(np.std(hp[skin]) / max(level, 1.0))
+            g07, g2, g5 = (cv2.GaussianBlur(ir, (0, 0), s) for s in (0.7, 2.0, 5.0))
+            coarse = float(np.std((g2 - g5)[skin]))
+            sharpness = float(np.std((g07 - g2)[skin]) / coarse) if coarse > 1e-3 else float("nan")
     openness = min(face.mesh.openness) if face.mesh.openness is not None else float("nan")
     return FrameCues(plane * 1000, cylinder * 1000, prominence, scale_ratio, depth_share, ir_level, ir_contrast,
-                     speckle, openness, lm[:, :2].copy(), ipd, face_depth)
+                     speckle, sharpness, openness, lm[:, :2].copy(), ipd, face_depth)
 
 
-def projector_speckle(lit: AlignedFrameSet, dark: AlignedFrameSet, face: FaceObservation) -> float:
-    """Speckle contrast of the projector's own light on the skin: IR with the projector on minus IR
-    with it off (consecutive frames) cancels ambient NIR exactly, leaving the laser dots as the skin
-    returned them. Skin scatters them under the surface (soft, low contrast); resin and plaster don't."""
+# Below this share of the skin's IR coming from the projector, sunlight's shot noise swamps the
+# dots in the on-off difference and no material measure is trustworthy.
+MIN_PROJECTOR_SHARE = 0.5
+
+
+def projector_speckle(lit: AlignedFrameSet, dark: AlignedFrameSet, face: FaceObservation) -> tuple[float, float]:
+    """Speckle contrast of the projector's own light on the skin, and the projector's share of it.
+
+    IR with the projector on minus IR with it off (consecutive frames) cancels ambient NIR, leaving
+    the laser dots as the skin returned them: skin scatters them under the surface (soft, low
+    contrast), resin and plaster don't. The contrast is NaN when the projector's share of the
+    light is under ``MIN_PROJECTOR_SHARE`` (bright sunlight): the difference is then mostly noise."""
     if lit.ir is None or dark.ir is None:
-        return float("nan")
+        return float("nan"), float("nan")
     lm = face.mesh.landmarks
     ipd = face.mesh.ipd_px
     on = lit.ir.astype(np.float32)
-    off = dark.ir.astype(np.float32)
+    diff = on - dark.ir.astype(np.float32)
     skin = discs_mask(on.shape, lm[list(SKIN_PATCHES), :2], 0.1 * ipd) & lit.valid
     if skin.sum() < 20:
-        return float("nan")
-    # The projector's share of the light on the skin; the ambient share cancels in the difference.
-    level = float(on[skin].mean() - off[skin].mean())
-    if level <= 2.0:
-        return float("nan")                  # the projector added nothing measurable
-    # Dot texture from the lit frame alone (smooth ambient light adds little to it), relative to
-    # the projector's light only: ambient brightness no longer dilutes the contrast.
-    hp = on - cv2.GaussianBlur(on, (0, 0), 2.0)
-    return float(np.std(hp[skin]) / level)
+        return float("nan"), float("nan")
+    level = float(diff[skin].mean())
+    share = level / max(float(on[skin].mean()), 1.0)
+    if level <= 2.0 or share < MIN_PROJECTOR_SHARE:
+        return float("nan"), share
+    hp = diff - cv2.GaussianBlur(diff, (0, 0), 2.0)
+    return float(np.std(hp[skin]) / level), share
 
 
 def motion_cues(cues: list[FrameCues]) -> dict[str, float]:

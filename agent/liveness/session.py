@@ -129,7 +129,7 @@ def judge(sets: list[FrameSet], gate: QualityGate, thresholds: Thresholds, *, ch
         # Material cues need the projector; with a challenge, judge them on the lit frames only.
         reported = [fs.ir.metadata.emitter_on for fs in sets if fs.ir is not None]
         projector_seen = not reported or any(r is not False for r in reported)
-        speckles = []
+        speckles, shares = [], []
         if challenge is not None:
             # Pairs of consecutive frames where the projector went on->off or off->on (after the lag).
             lag = ch_result.lag_frames if ch_result is not None else 1
@@ -140,14 +140,19 @@ def judge(sets: list[FrameSet], gate: QualityGate, thresholds: Thresholds, *, ch
                     continue
                 on, off = (k, k - 1) if states[k] else (k - 1, k)
                 if faces[on] is not None:
-                    speckles.append(projector_speckle(aligned[on], aligned[off], faces[on]))
+                    sp, share = projector_speckle(aligned[on], aligned[off], faces[on])
+                    speckles.append(sp)
+                    shares.append(share)
         ps = float(np.nanmedian(speckles)) if speckles and np.isfinite(speckles).any() else None
+        share = float(np.nanmedian(shares)) if shares and np.isfinite(shares).any() else None
         s = score(cues, emitter_on=lit if challenge is not None else None, projector_seen=projector_seen,
-                  projector_speckle=ps)
+                  projector_speckle=ps, projector_share=share)
         notes.extend(s.notes)
         detectors = s.as_dict()
         fused = fuse(detectors)
         result = decide(fused, thresholds)
+        if s.material_drowned and result == "live":
+            result = "inconclusive"
         if challenge is not None and not ch_result.passed:
             result, fused = "attack", 0.0
             notes.append("challenge failed: " + ch_result.detail)

@@ -43,3 +43,25 @@ def test_verify_accepts_obedient_frames_with_latency_and_rejects_others():
     flat = 10 + rng.normal(0, 0.3, 24)                                          # projector ignored
     assert not verify(c, list(flat)).passed
     assert not verify(c, [1.0] * 5).passed                                     # too short
+
+
+def test_sunlight_small_but_consistent_projector_contribution_still_passes():
+    # In sunlight the dots add ~12% to the IR high-pass energy: a weak ratio, but on every
+    # scheduled frame. Grouped by the schedule that is many standard deviations apart.
+    c = Challenge.from_nonce(b"s" * 32, 12)
+    sched = np.array(c.emitter, float)
+    rng = np.random.default_rng(1)
+    sunny = 40 * (1 + 0.12 * sched) + rng.normal(0, 0.6, 12)
+    r = verify(c, list(sunny))
+    assert r.passed and r.separation > 3
+
+
+def test_random_energies_rarely_pass():
+    # A stream that ignores the schedule: energies independent of it, at any brightness.
+    rng = np.random.default_rng(7)
+    passes = 0
+    for k in range(2000):
+        c = Challenge.from_nonce(k.to_bytes(4, "big") * 8, 12)
+        e = rng.lognormal(3.0, rng.uniform(0.05, 1.0), 12)
+        passes += verify(c, list(e)).passed
+    assert passes / 2000 < 0.005

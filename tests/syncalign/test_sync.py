@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from agent.sync import ClockModel, FrameSetMatcher, SyncError, Unwrapper, framesets
@@ -54,6 +54,7 @@ def generate(fps, n, jitter, offsets, drop, dup, reorder, seed):
     return [f for _, f in events], captured
 
 
+@example((15.0, 21, 9.0, {D: 0.0, IR: 0.0, C: 0.0}, 0.0, 0.125, 64.0, 1))   # depth 20 overtook depth 19
 @settings(max_examples=150, deadline=None)
 @given(scenarios())
 def test_sets_never_exceed_one_frame_and_no_in_tolerance_triple_is_lost(sc):
