@@ -464,7 +464,10 @@ def inventory(settings: DeviceSettings, usb_backend=None, sysfs=None) -> tuple[l
             out.append(DeviceInfo(uri=f"usb://{i.bus_path}", backend="usb", name=u.product or u.manufacturer or "USB camera",
                                   serial=i.serial, usb=i, note=u.reason))
     fs = sysfs or usbmod.Sysfs()
+    listed = {d.uri for d in out}
     for node in fs.video_nodes():
+        if f"uvc:///dev/{node.name}" in listed:
+            continue                      # the uvc backend listed it already
         note = "virtual camera (refused)" if node.is_virtual else f"driver {node.driver or '-'}"
         info = DeviceInfo(uri=f"uvc:///dev/{node.name}", backend="v4l2", name=node.card or node.name,
                           usb=node.usb, note=note)

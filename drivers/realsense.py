@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 
 from .base import Camera, Capability, DeviceInfo, ParsedUri
-from .errors import (BackendUnavailable, CapabilityUnsupported, DeviceLost, DeviceNotFound, FrameTimeout,
-                     RecordingInvalid, StreamClosed, UnsupportedMode)
+from .errors import (BackendUnavailable, CapabilityUnsupported, DeviceLost, DeviceNotFound, DriverError,
+                     FrameTimeout, InvalidUri, RecordingInvalid, StreamClosed, UnsupportedMode)
 from .frame import (ClockDomain, DistortionModel, Extrinsics, Frame, FrameMetadata, Intrinsics, PixelFormat,
                     StreamKind, StreamProfile)
 
@@ -95,6 +95,59 @@ def _pixels(vf) -> tuple[np.ndarray, PixelFormat]:
     raise UnsupportedMode(f"RealSense pixel format {fmt} is not supported")
 
 
+class NotificationMonitor:
+    """Maps librealsense sensor notifications (delivered on an SDK thread) to typed errors.
+
+    ``hardware_error`` and any ``error``/``fatal`` severity end the stream: the next ``check()``
+    raises ``DeviceLost``. ``frames_timeout`` and ``frame_corrupted`` are counted (the watchdog and
+    the matcher see their effect); ``firmware_update_recommended`` and the rest become notes."""
+
+    FATAL_CATEGORIES = frozenset({rs.notification_category.hardware_error, rs.notification_category.unknown_error})
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._error: DriverError | None = None
+        self.counts: collections.Counter = collections.Counter()
+        self.notes: list[str] = []
+
+    def attach(self, sensor) -> None:
+        sensor.set_notifications_callback(self.on_notification)
+
+    def on_notification(self, n) -> None:
+        category, severity = n.category, n.severity
+        name = str(category).split(".")[-1]
+        with self._lock:
+            self.counts[name] += 1
+            fatal = category in self.FATAL_CATEGORIES or severity in (rs.log_severity.error, rs.log_severity.fatal)
+            if fatal and category not in (rs.notification_category.frames_timeout,
+                                          rs.notification_category.frame_corrupted):
+                if self._error is None:
+                    self._error = DeviceLost(f"RealSense {name} ({str(severity).split('.')[-1]}): "
+                                             f"{_description(n)}")
+            elif category == rs.notification_category.firmware_update_recommended:
+                self.notes.append("firmware update recommended by the device")
+
+    def device_removed(self, why: str) -> None:
+        with self._lock:
+            if self._error is None:
+                self._error = DeviceLost(why)
+
+    def check(self) -> None:
+        with self._lock:
+            if self._error is not None:
+                raise self._error
+
+
+def _description(n) -> str:
+    # pyrealsense2 can fail to decode a notification's description (seen with software sensors:
+    # UnicodeDecodeError); the error must still be raised, with whatever text is readable.
+    try:
+        text = str(n.description)
+    except (UnicodeDecodeError, RuntimeError):
+        return "(description unreadable)"
+    return "".join(c if c.isprintable() else "?" for c in text)[:200]
+
+
 class RealSenseCamera(Camera):
     def __init__(self, parsed: ParsedUri, recording: bool):
         self._parsed = parsed
@@ -119,6 +172,12 @@ class RealSenseCamera(Camera):
         self._sets = 0
         self._lost: str | None = None
         self._last: dict[StreamKind, tuple[int, float]] = {}
+        self.monitor = NotificationMonitor()
+        self._ctx = None
+        gt = parsed.query.get("global_time", "1")
+        if gt not in ("0", "1"):
+            raise InvalidUri(f"realsense: global_time must be 0 or 1, not {gt!r}")
+        self._global_time = gt == "1"
         self.capabilities = frozenset({Capability.RECORDING} if recording else
                                       {Capability.EMITTER_CONTROL, Capability.HARDWARE_RESET,
                                        Capability.EXPOSURE_CONTROL})
@@ -160,6 +219,12 @@ class RealSenseCamera(Camera):
         dev = profile.get_device()
         if self._recording:
             dev.as_playback().set_real_time(False)
+        else:
+            for sensor in dev.query_sensors():
+                self.monitor.attach(sensor)
+                # Global time maps the device clock onto the host clock inside the SDK.
+                if sensor.supports(rs.option.global_time_enabled):
+                    sensor.set_option(rs.option.global_time_enabled, 1.0 if self._global_time else 0.0)
         for key, attr in (("_serial", rs.camera_info.serial_number), ("_name", rs.camera_info.name),
                           ("_firmware", rs.camera_info.firmware_version)):
             try:
@@ -202,6 +267,13 @@ class RealSenseCamera(Camera):
         if mode is None:
             raise UnsupportedMode(f"device {self._target} offers no depth mode >= 640x400 at >= 10 fps: {sorted(offered)}")
         w, h, fps = mode
+        serial = self._target
+
+        def changed(event) -> None:
+            if event.was_removed(dev):
+                self.monitor.device_removed(f"RealSense {serial} was disconnected")
+        ctx.set_devices_changed_callback(changed)
+        self._ctx = ctx                          # keep the context (and its callback) alive
         cfg.enable_device(self._target)
         cfg.enable_stream(rs.stream.depth, w, h, rs.format.z16, fps)
         cfg.enable_stream(rs.stream.infrared, 1, w, h, rs.format.y8, fps)
@@ -213,10 +285,12 @@ class RealSenseCamera(Camera):
                 raise StreamClosed("RealSense camera is not streaming")
             if self._lost:
                 raise DeviceLost(self._lost)
+            self.monitor.check()
             if self._queue:
                 return self._queue.popleft()
             pipeline = self._pipeline
         ok, fs = pipeline.try_wait_for_frames(int(max(timeout_s, 0.001) * 1000))
+        self.monitor.check()
         if not ok:
             if self._recording:
                 raise StreamClosed(f"end of recording {self._target}")
@@ -271,6 +345,17 @@ class RealSenseCamera(Camera):
         if not sensor.supports(rs.option.emitter_enabled):
             raise CapabilityUnsupported("this RealSense model has no switchable emitter")
         sensor.set_option(rs.option.emitter_enabled, 1.0 if on else 0.0)
+
+    def set_emitter_pattern(self, alternate: bool) -> None:
+        """``alternate``: the projector is on every other frame (the D4xx ``emitter_on_off`` option);
+        the IR frames' ``metadata.emitter_on`` says which. For nonce-driven schedules use
+        :meth:`set_emitter` frame by frame."""
+        if self._recording or self._pipeline is None:
+            raise CapabilityUnsupported("a recording cannot switch its projector")
+        sensor = self._pipeline.get_active_profile().get_device().first_depth_sensor()
+        if not sensor.supports(rs.option.emitter_on_off):
+            raise CapabilityUnsupported("this RealSense model has no per-frame emitter pattern")
+        sensor.set_option(rs.option.emitter_on_off, 1.0 if alternate else 0.0)
 
     def hardware_reset(self) -> None:
         if self._recording or self._pipeline is None:

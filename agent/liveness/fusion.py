@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
-ALGORITHM_VERSION = "physics-pad-1"
+ALGORITHM_VERSION = "physics-pad-2"
+LIVE_MIN_FLOOR = 0.5
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ def calibrate(live_scores: list[float], attack_scores: list[float], target_apcer
     l = np.asarray(live_scores, dtype=np.float64)
     allowed = int(np.floor(target_apcer * len(a)))
     worst = a[len(a) - 1 - allowed] if len(a) > allowed else 0.0
-    live_min = float(min(1.0, worst + 0.02))
+    # Never below 0.5: sessions whose material could not be measured are capped at 0.45.
+    live_min = float(min(1.0, max(LIVE_MIN_FLOOR, worst + 0.02)))
     attack_max = float(min(live_min - 0.01, max(0.0, np.min(l) - 0.02))) if len(l) else 0.2
     return {"live_min": round(live_min, 4), "attack_max": round(max(attack_max, 0.0), 4),
             "calibration_bpcer": float(np.mean(l < live_min)) if len(l) else float("nan"),

@@ -25,6 +25,7 @@ from .features import FrameCues, depth_noise, frame_cues, projector_speckle
 from .fusion import ALGORITHM_VERSION, LivenessVerdict, Thresholds, decide, fuse
 
 MIN_FACE_FRAMES = 5
+DROWNED_SCORE_CAP = 0.45          # material unmeasurable under a challenge (direct sunlight)
 
 
 def frameset_digest(fs: FrameSet) -> str:
@@ -151,8 +152,10 @@ def judge(sets: list[FrameSet], gate: QualityGate, thresholds: Thresholds, *, ch
         detectors = s.as_dict()
         fused = fuse(detectors)
         result = decide(fused, thresholds)
-        if s.material_drowned and result == "live":
-            result = "inconclusive"
+        if s.material_drowned:
+            # Unmeasured is not evidence of life: the score stays below any live threshold.
+            fused = min(fused, DROWNED_SCORE_CAP)
+            result = decide(fused, thresholds)
         if challenge is not None and not ch_result.passed:
             result, fused = "attack", 0.0
             notes.append("challenge failed: " + ch_result.detail)

@@ -90,3 +90,61 @@ def test_unknown_serial_is_not_found():
         drivers.open("realsense://000000000000").start()
     with pytest.raises(drivers.DeviceNotFound):
         drivers.open("realsense://")
+
+
+def _started_software_sensor():
+    import pyrealsense2 as rs
+    dev = rs.software_device()
+    s = dev.add_sensor("Depth")
+    intr = rs.intrinsics()
+    intr.width, intr.height, intr.fx, intr.fy, intr.ppx, intr.ppy = 64, 48, 50, 50, 32, 24
+    vs = rs.video_stream()
+    vs.type, vs.index, vs.uid, vs.width, vs.height, vs.fps, vs.bpp, vs.fmt = (
+        rs.stream.depth, 0, 1, 64, 48, 30, 2, rs.format.z16)
+    vs.intrinsics = intr
+    p = s.add_video_stream(vs)
+    return dev, s, p
+
+
+def _notify(sensor, category, severity):
+    import pyrealsense2 as rs
+    n = rs.software_notification()
+    n.category, n.severity, n.description, n.type, n.serialized_data = category, severity, "test", 0, ""
+    sensor.on_notification(n)
+
+
+def test_sdk_notifications_map_to_typed_errors():
+    """A librealsense software sensor delivers real notifications through the SDK's callback thread."""
+    import time
+    import pyrealsense2 as rs
+    from drivers.realsense import NotificationMonitor
+    from drivers.errors import DeviceLost
+    dev, s, p = _started_software_sensor()
+    mon = NotificationMonitor()
+    mon.attach(s)
+    s.open(p)
+    q = rs.frame_queue(4)
+    s.start(q)
+    try:
+        _notify(s, rs.notification_category.frames_timeout, rs.log_severity.warn)
+        _notify(s, rs.notification_category.firmware_update_recommended, rs.log_severity.info)
+        deadline = time.monotonic() + 5
+        while sum(mon.counts.values()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        mon.check()                                   # not fatal: no error raised
+        assert mon.counts["frames_timeout"] == 1 and mon.notes
+        _notify(s, rs.notification_category.hardware_error, rs.log_severity.error)
+        while sum(mon.counts.values()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with pytest.raises(DeviceLost) as exc:
+            mon.check()
+        assert exc.value.code == "DRV_DEVICE_LOST" and "hardware_error" in exc.value.message
+    finally:
+        s.stop()
+        s.close()
+
+
+def test_bad_global_time_value_is_invalid_uri():
+    from drivers.errors import InvalidUri
+    with pytest.raises(InvalidUri):
+        drivers.open("realsense://123456?global_time=yes")
