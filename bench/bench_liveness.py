@@ -31,7 +31,45 @@ def run() -> list[dict]:
     t0 = time.perf_counter()
     result = judge(sets, gate, Thresholds(), challenge=ch)
     whole_ms = (time.perf_counter() - t0) * 1000 / len(sets)
+    # The same session through the sandboxed worker: frames via the shared-memory ring.
+    import signal
+    from agent.liveness.supervisor import LivenessSupervisor, LivenessWorkerCrashed, LivenessWorkerTimeout, SupervisorSettings
+    with LivenessSupervisor(SupervisorSettings(frame_timeout_s=1.0)) as sup:
+        start_ms = sup.last_start_ms
+        r = sup.judge(sets, nonce=ch.nonce)
+        transfer = sorted(r.transfer_ms)
+        worker_ms = r.worker_ms / len(sets)
+        # Crash: SIGKILL, then time to the typed error, and to a fresh worker's first verdict.
+        sup.kill(signal.SIGKILL)
+        t0 = time.perf_counter()
+        try:
+            sup.judge(sets[:8], nonce=None)
+        except LivenessWorkerCrashed:
+            pass
+        crash_detect_ms = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        sup.start()
+        crash_restart_ms = (time.perf_counter() - t0) * 1000
+        sup.kill(signal.SIGSTOP)
+        t0 = time.perf_counter()
+        try:
+            sup.judge(sets[:8], nonce=None)
+        except LivenessWorkerTimeout:
+            pass
+        hang_detect_ms = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        sup.start()
+        hang_restart_ms = (time.perf_counter() - t0) * 1000
     return [
+        {"name": "frames to worker per frameset (ring write + ack), median", "value": transfer[len(transfer) // 2], "unit": "ms"},
+        {"name": "frames to worker per frameset, max", "value": transfer[-1], "unit": "ms"},
+        {"name": "worker judge per frameset (align + quality + liveness)", "value": worker_ms, "unit": "ms",
+         "reference": whole_ms, "ratio": worker_ms / whole_ms},
+        {"name": "worker start (models + warm-up + sandbox)", "value": start_ms, "unit": "ms"},
+        {"name": "worker crash (SIGKILL) detected", "value": crash_detect_ms, "unit": "ms"},
+        {"name": "worker restart after crash", "value": crash_restart_ms, "unit": "ms"},
+        {"name": "worker hang (SIGSTOP) detected, deadline 1000 ms", "value": hang_detect_ms, "unit": "ms"},
+        {"name": "worker restart after hang", "value": hang_restart_ms, "unit": "ms"},
         {"name": "liveness cues per frameset", "value": cues_ms, "unit": "ms", "reference": 10.0, "ratio": cues_ms / 10.0},
         {"name": "align + quality + liveness per frameset (session)", "value": whole_ms, "unit": "ms"},
         {"name": "session verdict (sanity: 1 = live)", "value": 1.0 if result.verdict.verdict == "live" else 0.0, "unit": ""},

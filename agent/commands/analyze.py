@@ -14,7 +14,8 @@ import time
 import drivers
 
 from ..liveness.fusion import load_thresholds
-from ..liveness.session import run_session
+from ..liveness.session import collect, judge, plan_challenge
+from ..liveness.supervisor import LivenessSupervisor
 from ..quality import QualityGate, QualitySettings
 
 
@@ -23,39 +24,55 @@ def register(sub) -> None:
     p.add_argument("uri")
     p.add_argument("--frames", type=int, default=30, help="framesets to judge (default 30)")
     p.add_argument("--channel", default="kiosk", help="threshold channel: counter, kiosk, vtm, mobile")
+    p.add_argument("--in-process", action="store_true",
+                   help="judge in this process instead of the sandboxed liveness worker (debugging)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
 
-def analyze(uri: str, frames: int, channel: str = "kiosk") -> dict:
+def analyze(uri: str, frames: int, channel: str = "kiosk", *, isolated: bool = True) -> dict:
     t0 = time.perf_counter()
-    gate = QualityGate(QualitySettings(channel=channel))
+    thresholds = load_thresholds(channel)
+    nonce = os.urandom(32)
     cam = drivers.open(uri)
     with cam:
         info = cam.info
-        result = run_session(cam, frames, gate=gate, thresholds=load_thresholds(channel), nonce=os.urandom(32))
-    v = result.verdict
-    q = result.quality
+        challenge, notes = plan_challenge(cam, frames, nonce)
+        sets = collect(cam, frames, challenge)
+    if isolated:
+        # The same judging code, in the sandboxed worker: frames through shared memory, the verdict
+        # bound to their digests. A worker failure is a typed error, never a verdict.
+        with LivenessSupervisor() as sup:
+            r = sup.judge(sets, nonce=nonce if challenge is not None else None, thresholds=thresholds, notes=notes,
+                          channel=channel)
+        v, quality, timing = r.verdict, r.quality, dict(r.timing_ms)
+        skew = r.max_skew_ms
+        timing["to_worker_per_frameset"] = round(sum(r.transfer_ms) / max(len(r.transfer_ms), 1), 3)
+    else:
+        gate = QualityGate(QualitySettings(channel=channel))
+        result = judge(sets, gate, thresholds, challenge=challenge, notes=notes)
+        v, q, timing = result.verdict, result.quality, dict(result.timing_ms)
+        skew = result.max_skew_ms
+        quality = {"ok": gate.complete, "prompts": [] if gate.complete else (q.prompts if q else ["NO_FACE"]),
+                   "progress": gate.progress, "metrics": q.to_dict()["metrics"] if q else {}}
+    d = v.to_dict()
     return {
         "uri": uri,
         "device": {"backend": info.backend, "name": info.name, "serial": info.serial, "recording": info.is_recording},
-        "liveness": {"verdict": v.verdict, "score": v.to_dict()["score"], "detectors": v.to_dict()["detectors"],
+        "liveness": {"verdict": v.verdict, "score": d["score"], "detectors": d["detectors"],
                      "challenge_used": v.challenge_used, "challenge": v.challenge, "injection": v.injection,
-                     "notes": v.notes, "cues": v.to_dict()["cues"], "frame_digests": v.frame_digests,
-                     "model_versions": v.model_versions},
-        # The capture is good when the gate collected its required good framesets (not just the last).
-        "quality": {"ok": gate.complete, "prompts": [] if gate.complete else (q.prompts if q else ["NO_FACE"]),
-                    "progress": gate.progress, "metrics": q.to_dict()["metrics"] if q else {}},
-        "sync": {"framesets": result.framesets, "max_skew_ms": round(result.max_skew_ms, 3)},
-        "timing_ms": {**{k: round(x, 2) for k, x in result.timing_ms.items()},
-                      "wall": round((time.perf_counter() - t0) * 1000, 1)},
+                     "notes": v.notes, "cues": d["cues"], "frame_digests": v.frame_digests,
+                     "model_versions": v.model_versions, "isolated": isolated},
+        "quality": quality,
+        "sync": {"framesets": len(sets), "max_skew_ms": round(skew, 3) if skew is not None and skew == skew else None},
+        "timing_ms": {**{k: round(x, 2) for k, x in timing.items()}, "wall": round((time.perf_counter() - t0) * 1000, 1)},
     }
 
 
 def run(args) -> int:
     if args.frames < 5:
         raise drivers.InvalidUri("--frames must be at least 5")
-    out = analyze(args.uri, args.frames, args.channel)
+    out = analyze(args.uri, args.frames, args.channel, isolated=not args.in_process)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0

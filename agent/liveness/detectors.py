@@ -102,8 +102,11 @@ def score(cues: list[FrameCues], *, emitter_on: list[bool] | None = None, projec
         notes.append("projector off: no laser dots, the material detector did not run")
     elif projector_speckle is not None and np.isfinite(projector_speckle):
         # The on-off difference holds only the projector's light: the cleanest material measure.
+        # Dot sharpness must agree: the two measure the scattering differently (contrast of the
+        # projector-only light vs its spectral shape), and a mask has to fool both.
         m["projector_speckle"] = projector_speckle
-        material = ramp(projector_speckle, PROJECTOR_SPECKLE_HARD, PROJECTOR_SPECKLE_SKIN)
+        material = min(ramp(projector_speckle, PROJECTOR_SPECKLE_HARD, PROJECTOR_SPECKLE_SKIN),
+                       ramp(m["dot_sharpness"], DOT_SHARPNESS_HARD, DOT_SHARPNESS_SKIN))
     elif projector_share is not None and np.isfinite(projector_share):
         # Under a challenge, but the projector added too little light to the skin to measure.
         material, drowned = None, True

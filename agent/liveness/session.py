@@ -172,20 +172,24 @@ def judge(sets: list[FrameSet], gate: QualityGate, thresholds: Thresholds, *, ch
     return SessionResult(verdict, last_report, skew, timing, len(sets))
 
 
-def run_session(cam: Camera, n: int, *, gate: QualityGate | None = None, thresholds: Thresholds | None = None,
-                nonce: bytes | None = None) -> SessionResult:
-    """Open-and-judge helper: with a nonce (and a camera that can drive its projector) the session
-    is challenged; recordings and cameras without emitter control are judged without one."""
-    gate = gate or QualityGate()
-    thresholds = thresholds or Thresholds()
-    challenge = None
-    notes = []
+def plan_challenge(cam: Camera, n: int, nonce: bytes | None) -> tuple[Challenge | None, list[str]]:
+    """With a nonce and a live camera that can drive its projector the session is challenged;
+    recordings and cameras without emitter control are judged without one, and the notes say so."""
     info = cam.info
     if nonce is not None and Capability.EMITTER_CONTROL in cam.capabilities and not info.is_recording:
-        challenge = Challenge.from_nonce(nonce, frames=n)
-    elif info.is_recording:
-        notes.append("recording: it cannot obey a live challenge, so presentation-attack detection ran without one")
-    elif nonce is not None:
-        notes.append(f"{info.backend} camera cannot drive its projector: no physical challenge")
+        return Challenge.from_nonce(nonce, frames=n), []
+    if info.is_recording:
+        return None, ["recording: it cannot obey a live challenge, so presentation-attack detection ran without one"]
+    if nonce is not None:
+        return None, [f"{info.backend} camera cannot drive its projector: no physical challenge"]
+    return None, []
+
+
+def run_session(cam: Camera, n: int, *, gate: QualityGate | None = None, thresholds: Thresholds | None = None,
+                nonce: bytes | None = None) -> SessionResult:
+    """Open-and-judge helper, in this process (offline analysis, the PAD bench)."""
+    gate = gate or QualityGate()
+    thresholds = thresholds or Thresholds()
+    challenge, notes = plan_challenge(cam, n, nonce)
     sets = collect(cam, n, challenge)
     return judge(sets, gate, thresholds, challenge=challenge, notes=notes)

@@ -1,0 +1,232 @@
+"""The daemon's side of the liveness worker: start it, feed it, watch it, restart it.
+
+Every exchange has a deadline. A worker that dies (EOF on the channel, or its process gone) is a
+``LIV_WORKER_CRASHED``; one that misses a deadline is killed and is a ``LIV_WORKER_TIMEOUT``; one
+whose verdict is malformed or not bound to the frames sent is killed and is a
+``LIV_VERDICT_UNBOUND``. The session fails with that typed error; there is never a default pass.
+The next session starts a fresh worker.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from drivers.errors import CaptureAgentError
+from drivers.frame import FrameSet
+
+from .fusion import LivenessVerdict, Thresholds
+from .session import frameset_digest
+from .wire import Ring, WireError, recv, send
+
+VERDICTS = ("live", "attack", "inconclusive")
+
+
+class LivenessWorkerError(CaptureAgentError):
+    code = "LIV_WORKER_ERROR"
+
+
+class LivenessWorkerCrashed(LivenessWorkerError):
+    code = "LIV_WORKER_CRASHED"
+
+
+class LivenessWorkerTimeout(LivenessWorkerError):
+    code = "LIV_WORKER_TIMEOUT"
+
+
+class LivenessVerdictUnbound(LivenessWorkerError):
+    code = "LIV_VERDICT_UNBOUND"
+
+
+@dataclass
+class WorkerResult:
+    verdict: LivenessVerdict
+    quality: dict[str, Any] | None
+    max_skew_ms: float | None
+    timing_ms: dict[str, float]
+    transfer_ms: list[float] = field(default_factory=list)   # per frameset: write to ring + worker's ack
+    worker_ms: float = 0.0
+
+
+@dataclass
+class SupervisorSettings:
+    slots: int = 4
+    slot_bytes: int = 16 << 20            # 1920x1080 BGR + 1280x800 Z16 + 1280x800 Y8 fit with room
+    start_timeout_s: float = 60.0          # model loading on a slow kiosk
+    frame_timeout_s: float = 2.0           # per frameset acknowledgement
+    judge_timeout_s: float = 10.0          # plus judge_per_frameset_s per frameset
+    judge_per_frameset_s: float = 0.5
+
+
+class LivenessSupervisor:
+    def __init__(self, settings: SupervisorSettings | None = None):
+        self.s = settings or SupervisorSettings()
+        self._proc: subprocess.Popen | None = None
+        self._sock: socket.socket | None = None
+        self._ring: Ring | None = None
+        self._lock = threading.Lock()
+        self.hello: dict[str, Any] = {}
+        self.restarts = 0
+        self.last_start_ms = 0.0
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        with self._lock:
+            self._start_locked()
+
+    def _start_locked(self) -> None:
+        if self.alive() and self._sock is not None:
+            return
+        self._teardown()
+        t0 = time.perf_counter()
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ring = Ring(self.s.slots, self.s.slot_bytes)
+        env = {k: v for k, v in os.environ.items()
+               if k in ("PATH", "PYTHONPATH", "LANG", "LC_ALL") or k.startswith("CAPTURE_AGENT_")}
+        cmd = [sys.executable, "-m", "agent.liveness.worker", "--ctrl-fd", str(child.fileno()),
+               "--ring-fd", str(ring.fd), "--slots", str(self.s.slots), "--slot-bytes", str(self.s.slot_bytes)]
+        try:
+            proc = subprocess.Popen(cmd, pass_fds=(child.fileno(), ring.fd), close_fds=True,
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=None if os.environ.get("CAPTURE_AGENT_WORKER_STDERR") else subprocess.DEVNULL,
+                                    env=env, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+        finally:
+            child.close()
+        self._proc, self._sock, self._ring = proc, parent, ring
+        hello = self._expect("hello", self.s.start_timeout_s)
+        self.hello = hello
+        self.last_start_ms = (time.perf_counter() - t0) * 1000
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._sock is not None and self.alive():
+                try:
+                    send(self._sock, {"op": "quit"})
+                    self._proc.wait(timeout=2)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+            self._teardown()
+
+    def _teardown(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        if self._sock is not None:
+            self._sock.close()
+        if self._ring is not None:
+            self._ring.close()
+        self._proc = self._sock = self._ring = None
+
+    def __enter__(self) -> "LivenessSupervisor":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- exchanges -----------------------------------------------------------------------------------
+    def _fail(self, exc: LivenessWorkerError) -> LivenessWorkerError:
+        self._teardown()
+        self.restarts += 1
+        return exc
+
+    def _expect(self, op: str, timeout_s: float) -> dict[str, Any]:
+        assert self._sock is not None
+        self._sock.settimeout(timeout_s)
+        try:
+            msg = recv(self._sock)
+        except socket.timeout:
+            raise self._fail(LivenessWorkerTimeout(
+                f"liveness worker did not answer within {timeout_s:g} s; killed, it will be restarted")) from None
+        except (EOFError, ConnectionError, OSError) as exc:
+            code = self._proc.poll() if self._proc is not None else None
+            raise self._fail(LivenessWorkerCrashed(
+                f"liveness worker died (exit status {code}): {exc}; it will be restarted")) from None
+        except WireError as exc:
+            raise self._fail(LivenessVerdictUnbound(f"liveness worker sent garbage: {exc.message}")) from None
+        if msg["op"] == "error":
+            raise LivenessWorkerError(f"liveness worker refused the request: {msg.get('message', '')}",
+                                      code=str(msg.get("code", "LIV_WORKER_ERROR"))[:64])
+        if msg["op"] != op:
+            raise self._fail(LivenessVerdictUnbound(f"liveness worker answered {msg['op']!r}, expected {op!r}"))
+        return msg
+
+    def _send(self, msg: dict[str, Any]) -> None:
+        try:
+            send(self._sock, msg)
+        except (OSError, AttributeError) as exc:
+            raise self._fail(LivenessWorkerCrashed(f"liveness worker is gone: {exc}")) from None
+
+    def selftest(self, probe_port: int | None = None) -> dict[str, Any]:
+        with self._lock:
+            self._start_locked()
+            self._send({"op": "selftest", "probe_port": probe_port})
+            return self._expect("selftest", self.s.frame_timeout_s)
+
+    def judge(self, sets: list[FrameSet], *, nonce: bytes | None = None, thresholds: Thresholds | None = None,
+              notes: list[str] | None = None, channel: str = "kiosk") -> WorkerResult:
+        """Judge ``sets`` in the worker. ``nonce``: the challenge the frames were captured under."""
+        thresholds = thresholds or Thresholds()
+        with self._lock:
+            self._start_locked()
+            assert self._ring is not None
+            digests = [frameset_digest(fs) for fs in sets]
+            self._send({"op": "begin", "nonce": nonce.hex() if nonce else None, "frames": len(sets),
+                        "live_min": thresholds.live_min, "attack_max": thresholds.attack_max,
+                        "notes": list(notes or []), "channel": channel})
+            self._expect("ready", self.s.frame_timeout_s)
+            transfer = []
+            for k, fs in enumerate(sets):
+                t0 = time.perf_counter()
+                desc = self._ring.write(k % self.s.slots, fs)
+                self._send({"op": "frameset", **desc})
+                ack = self._expect("ack", self.s.frame_timeout_s)
+                if ack.get("slot") != desc["slot"]:
+                    raise self._fail(LivenessVerdictUnbound("liveness worker acknowledged the wrong slot"))
+                transfer.append((time.perf_counter() - t0) * 1000)
+            self._send({"op": "judge"})
+            msg = self._expect("verdict", self.s.judge_timeout_s + self.s.judge_per_frameset_s * len(sets))
+            verdict = self._check_verdict(msg, digests)
+            return WorkerResult(verdict, msg.get("quality"), msg.get("max_skew_ms"), msg.get("timing_ms") or {},
+                                transfer, float(msg.get("worker_ms") or 0.0))
+
+    def _check_verdict(self, msg: dict[str, Any], digests: list[str]) -> LivenessVerdict:
+        lv = msg.get("liveness")
+        try:
+            verdict, score = lv["verdict"], lv["score"]
+            ok = (verdict in VERDICTS and isinstance(score, (int, float)) and 0.0 <= score <= 1.0
+                  and isinstance(lv["detectors"], dict)
+                  and all(isinstance(v, (int, float)) or v is None for v in lv["detectors"].values()))
+        except (KeyError, TypeError):
+            ok = False
+        if not ok:
+            raise self._fail(LivenessVerdictUnbound("liveness worker returned a malformed verdict"))
+        if lv.get("frame_digests") != digests:
+            raise self._fail(LivenessVerdictUnbound(
+                "liveness verdict is not bound to the frames sent (frame digests differ)"))
+        return LivenessVerdict(verdict, float(score), {k: float(v) for k, v in lv["detectors"].items() if v is not None},
+                               list(digests), dict(lv.get("model_versions") or {}), bool(lv.get("challenge_used")),
+                               lv.get("challenge"), dict(lv.get("injection") or {}), list(lv.get("notes") or []),
+                               {k: v for k, v in (lv.get("cues") or {}).items() if v is not None})
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the worker (tests and `doctor` use this to prove recovery)."""
+        if self._proc is not None:
+            os.kill(self._proc.pid, sig)

@@ -1,0 +1,155 @@
+"""What crosses the boundary between the daemon and the liveness worker, and nothing more.
+
+* Control messages: 4-byte big-endian length + UTF-8 JSON, at most ``MAX_MESSAGE`` bytes, over an
+  AF_UNIX socketpair. JSON, not pickle: a compromised worker must not be able to make the daemon
+  run code by what it sends back.
+* Pixels: written by the daemon into a slot of a shared-memory ring (an anonymous ``memfd``
+  handed to the worker as a file descriptor; no name in ``/dev/shm``). The control message says
+  where each frame's bytes are; the worker copies them out and acknowledges the slot.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import socket
+import struct
+from typing import Any
+
+import numpy as np
+
+from drivers.errors import CaptureAgentError
+from drivers.frame import (ClockDomain, DistortionModel, Extrinsics, Frame, FrameMetadata, FrameSet, Intrinsics,
+                           PixelFormat, StreamKind)
+
+MAX_MESSAGE = 1 << 20
+_DTYPES = {"uint8": np.uint8, "uint16": np.uint16}
+
+
+class WireError(CaptureAgentError):
+    """A malformed message or frame description crossed the worker boundary."""
+
+    code = "LIV_WIRE_INVALID"
+
+
+def send(sock: socket.socket, msg: dict[str, Any]) -> None:
+    data = json.dumps(msg, separators=(",", ":"), allow_nan=False).encode()
+    if len(data) > MAX_MESSAGE:
+        raise WireError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE}")
+    sock.sendall(struct.pack(">I", len(data)) + data)
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise EOFError("peer closed the channel")
+        buf += chunk
+    return bytes(buf)
+
+
+def recv(sock: socket.socket) -> dict[str, Any]:
+    (n,) = struct.unpack(">I", _recv_exact(sock, 4))
+    if n > MAX_MESSAGE:
+        raise WireError(f"message length {n} exceeds {MAX_MESSAGE}")
+    try:
+        msg = json.loads(_recv_exact(sock, n))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WireError(f"message is not JSON: {exc}") from None
+    if not isinstance(msg, dict) or not isinstance(msg.get("op"), str):
+        raise WireError("message must be an object with an 'op'")
+    return msg
+
+
+class Ring:
+    """``slots`` fixed-size slots in one anonymous shared mapping."""
+
+    def __init__(self, slots: int, slot_bytes: int, fd: int | None = None):
+        self.slots, self.slot_bytes = slots, slot_bytes
+        self.size = slots * slot_bytes
+        if fd is None:
+            fd = os.memfd_create("capture-agent-liveness-ring", os.MFD_CLOEXEC)
+            os.ftruncate(fd, self.size)
+        elif os.fstat(fd).st_size != self.size:
+            raise WireError("ring descriptor has the wrong size")
+        self.fd = fd
+        self.map = mmap.mmap(fd, self.size)
+
+    def write(self, slot: int, fs: FrameSet) -> dict[str, Any]:
+        """Copy a frameset's pixels into ``slot``; return its JSON description."""
+        base = slot * self.slot_bytes
+        off = 0
+        frames = []
+        for kind, f in fs.frames.items():
+            px = np.ascontiguousarray(f.pixels)
+            if off + px.nbytes > self.slot_bytes:
+                raise WireError(f"frameset of more than {self.slot_bytes} bytes does not fit a ring slot")
+            self.map[base + off:base + off + px.nbytes] = px.tobytes()
+            frames.append(describe_frame(f, off, px))
+            off += px.nbytes
+        ext = [[a.value, b.value, list(e.rotation), list(e.translation)] for (a, b), e in fs.extrinsics.items()]
+        return {"slot": slot, "frames": frames, "extrinsics": ext, "skew_ms": float(fs.skew_ms)}
+
+    def read(self, desc: dict[str, Any]) -> FrameSet:
+        """Rebuild a FrameSet from ``desc`` (validated: every offset and shape stays in its slot)."""
+        try:
+            slot = int(desc["slot"])
+            if not 0 <= slot < self.slots:
+                raise WireError(f"slot {slot} out of range")
+            base = slot * self.slot_bytes
+            frames = {}
+            for d in desc["frames"]:
+                shape = tuple(int(v) for v in d["shape"])
+                dtype = _DTYPES[d["dtype"]]
+                nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+                off = int(d["offset"])
+                if off < 0 or off + nbytes > self.slot_bytes or not 2 <= len(shape) <= 3:
+                    raise WireError("frame bytes fall outside their ring slot")
+                px = np.frombuffer(self.map, dtype=dtype, count=nbytes // np.dtype(dtype).itemsize,
+                                   offset=base + off).reshape(shape)
+                own = px.copy()                    # out of shared memory at once
+                own.flags.writeable = False
+                f = build_frame(d, own)
+                frames[f.stream] = f
+            ext = {(StreamKind(a), StreamKind(b)): Extrinsics(tuple(r), tuple(t)) for a, b, r, t in desc["extrinsics"]}
+            return FrameSet(frames, ext, skew_ms=float(desc["skew_ms"]))
+        except WireError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WireError(f"bad frameset description: {type(exc).__name__}: {exc}") from None
+
+    def close(self) -> None:
+        try:
+            self.map.close()
+        finally:
+            os.close(self.fd)
+
+
+def describe_frame(f: Frame, offset: int, px: np.ndarray) -> dict[str, Any]:
+    i = f.intrinsics
+    m = f.metadata
+    return {"stream": f.stream.value, "format": f.format.value, "shape": list(px.shape), "dtype": str(px.dtype),
+            "offset": offset, "timestamp_ms": f.timestamp_ms, "clock_domain": f.clock_domain.value,
+            "host_time_ns": f.host_time_ns, "frame_number": f.frame_number, "index": f.index,
+            "device_serial": f.device_serial, "depth_scale": f.depth_scale,
+            "intrinsics": [i.width, i.height, i.fx, i.fy, i.ppx, i.ppy, i.model.value, list(i.coeffs)],
+            "metadata": {"exposure_us": m.exposure_us, "gain": m.gain, "emitter_on": m.emitter_on,
+                         "laser_power_mw": m.laser_power_mw, "frame_counter": m.frame_counter,
+                         "sensor_timestamp_us": m.sensor_timestamp_us, "white_balance_k": m.white_balance_k}}
+
+
+def build_frame(d: dict[str, Any], px: np.ndarray) -> Frame:
+    w, h, fx, fy, ppx, ppy, model, coeffs = d["intrinsics"]
+    intr = Intrinsics(int(w), int(h), float(fx), float(fy), float(ppx), float(ppy), DistortionModel(model),
+                      tuple(float(c) for c in coeffs))
+    md = d.get("metadata") or {}
+    allowed = {"exposure_us", "gain", "emitter_on", "laser_power_mw", "frame_counter", "sensor_timestamp_us",
+               "white_balance_k"}
+    meta = FrameMetadata(**{k: v for k, v in md.items() if k in allowed})
+    return Frame(stream=StreamKind(d["stream"]), pixels=px, format=PixelFormat(d["format"]),
+                 timestamp_ms=float(d["timestamp_ms"]), clock_domain=ClockDomain(d["clock_domain"]),
+                 host_time_ns=int(d["host_time_ns"]), frame_number=int(d["frame_number"]), intrinsics=intr,
+                 index=int(d["index"]), device_serial=str(d["device_serial"]), depth_scale=float(d["depth_scale"]),
+                 metadata=meta)

@@ -1,0 +1,214 @@
+"""The liveness worker: a separate OS process that judges framesets and can reach nothing else.
+
+Started by :class:`agent.liveness.supervisor.LivenessSupervisor` as
+``python -m agent.liveness.worker --ctrl-fd N --ring-fd M --slots S --slot-bytes B`` with only
+those two descriptors (and /dev/null on 0–2) open. Before it reads a single frame it:
+
+1. loads the face models and maps the frame ring (the only files it ever needs);
+2. leaves the network: a new, empty network namespace (``unshare(CLONE_NEWNET)``, root only),
+   and in every case replaces Python's socket constructors so no new socket can be made;
+3. sets resource limits: no core dumps, no file writes (``RLIMIT_FSIZE`` 0: face data cannot
+   reach the disk), a bounded number of open files and of address space;
+4. sets ``no_new_privs`` and non-dumpable, and when started as root drops to ``nobody``.
+
+Then it serves the control protocol (see ``wire.py``): ``begin`` a session, ``frameset`` (pixels
+in a ring slot; acknowledged once copied out), ``judge`` (verdict, bound to SHA-256 digests of the
+frames it judged), ``selftest`` (reports its sandbox), ``quit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import resource
+import socket
+import sys
+import time
+from typing import Any
+
+CLONE_NEWNET = 0x40000000
+PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 4, 38
+NOBODY_UID = NOBODY_GID = 65534
+LIMITS = {
+    "RLIMIT_CORE": 0,                 # a core dump would hold face pixels
+    "RLIMIT_FSIZE": 0,                # no file writes at all
+    "RLIMIT_NOFILE": 64,
+    "RLIMIT_AS": 8 << 30,             # the LiteRT interpreter and numpy reserve generously; bounded anyway
+}
+
+
+class SocketRefused(OSError):
+    pass
+
+
+def _refuse_sockets() -> None:
+    def refused(*_a, **_k):
+        raise SocketRefused("the liveness worker has no network access")
+    import _socket
+    for mod in (socket, _socket):
+        mod.socket = refused                      # type: ignore[assignment]
+        if hasattr(mod, "socketpair"):
+            mod.socketpair = refused              # type: ignore[assignment]
+    socket.create_connection = refused            # type: ignore[assignment]
+
+
+def sandbox() -> dict[str, Any]:
+    """Apply the isolation steps that follow model loading; return what was achieved."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    state: dict[str, Any] = {}
+    state["netns"] = libc.unshare(CLONE_NEWNET) == 0
+    if not state["netns"]:
+        state["netns_error"] = os.strerror(ctypes.get_errno())
+    _refuse_sockets()
+    state["sockets_refused"] = True
+    for name, value in LIMITS.items():
+        res = getattr(resource, name)
+        soft, hard = resource.getrlimit(res)
+        new = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(res, (new, new))
+    state["no_new_privs"] = libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    if os.geteuid() == 0:
+        os.setgroups([])
+        os.setgid(NOBODY_GID)
+        os.setuid(NOBODY_UID)
+    state["uid"], state["gid"] = os.getuid(), os.getgid()
+    return state
+
+
+def selftest(sandbox_state: dict[str, Any], probe_port: int | None) -> dict[str, Any]:
+    out = dict(sandbox_state)
+    fds = {}
+    for x in os.listdir("/proc/self/fd"):
+        try:
+            fds[int(x)] = os.readlink(f"/proc/self/fd/{x}")
+        except OSError:
+            pass                                   # the listing's own descriptor, already closed
+    out["open_fds"] = fds
+    out["limits"] = {n: resource.getrlimit(getattr(resource, n))[0] for n in LIMITS}
+    probe = f"/tmp/capture-agent-worker-probe-{os.getpid()}"
+    try:
+        with open(probe, "w") as fh:
+            fh.write("x")
+            fh.flush()
+        out["file_write"] = "allowed"
+    except OSError as exc:
+        out["file_write"] = f"refused: {exc.strerror or exc}"
+    finally:
+        try:
+            os.unlink(probe)
+        except OSError:
+            pass
+    if probe_port is not None:
+        try:
+            socket.create_connection(("127.0.0.1", probe_port), timeout=1).close()
+            out["network"] = "reachable"
+        except OSError as exc:
+            out["network"] = f"refused: {exc}"
+    return out
+
+
+def quality_summary(gate, report) -> dict[str, Any]:
+    """The capture is good when the gate collected its required good framesets (not just the last)."""
+    return {"ok": gate.complete, "prompts": [] if gate.complete else (report.prompts if report else ["NO_FACE"]),
+            "progress": gate.progress, "metrics": report.to_dict()["metrics"] if report else {}}
+
+
+def serve(ctrl: socket.socket, ring, gate, state: dict[str, Any]) -> None:
+    from .challenge import Challenge, ChallengeError
+    from .fusion import Thresholds
+    from .session import judge
+    from .wire import WireError, recv, send
+    from ..quality import QualityGate, QualitySettings
+    from ..quality.settings import CHANNELS
+    gates = {"kiosk": gate}
+    sets: list = []
+    session: dict[str, Any] | None = None
+    while True:
+        try:
+            msg = recv(ctrl)
+        except EOFError:
+            return
+        op = msg["op"]
+        try:
+            if op == "begin":
+                sets = []
+                channel = str(msg.get("channel", "kiosk"))
+                if channel not in CHANNELS:
+                    raise WireError(f"unknown channel {channel[:32]!r}")
+                if channel not in gates:          # interpreters are shared: no model loading here
+                    gates[channel] = QualityGate(QualitySettings(channel=channel))
+                gate = gates[channel]
+                gate.reset()
+                nonce = bytes.fromhex(msg["nonce"]) if msg.get("nonce") else None
+                session = {"challenge": Challenge.from_nonce(nonce, frames=int(msg["frames"])) if nonce else None,
+                           "thresholds": Thresholds(float(msg["live_min"]), float(msg["attack_max"])),
+                           "notes": [str(n) for n in msg.get("notes", [])][:16]}
+                send(ctrl, {"op": "ready"})
+            elif op == "frameset":
+                if session is None:
+                    raise WireError("frameset before begin")
+                sets.append(ring.read(msg))
+                send(ctrl, {"op": "ack", "slot": msg["slot"]})
+            elif op == "judge":
+                if session is None:
+                    raise WireError("judge before begin")
+                t0 = time.perf_counter()
+                r = judge(sets, gate, session["thresholds"], challenge=session["challenge"], notes=session["notes"])
+                send(ctrl, {"op": "verdict", "liveness": r.verdict.to_dict(),
+                            "quality": quality_summary(gate, r.quality),
+                            "max_skew_ms": r.max_skew_ms if r.max_skew_ms == r.max_skew_ms else None,
+                            "timing_ms": {k: round(v, 3) for k, v in r.timing_ms.items()},
+                            "worker_ms": round((time.perf_counter() - t0) * 1000, 3), "framesets": r.framesets})
+                sets, session = [], None            # nothing of the session outlives its verdict
+            elif op == "selftest":
+                send(ctrl, {"op": "selftest", **selftest(state, msg.get("probe_port"))})
+            elif op == "quit":
+                return
+            else:
+                raise WireError(f"unknown op {op!r}")
+        except (WireError, ChallengeError, KeyError, TypeError, ValueError) as exc:
+            code = getattr(exc, "code", "LIV_WIRE_INVALID")
+            send(ctrl, {"op": "error", "code": code, "message": str(exc)[:500]})
+            sets, session = [], None
+
+
+def warm_up(gate) -> None:
+    """Import every module and load every model a session touches, while files can still be read:
+    after the privilege drop the interpreter's own library may be unreadable (and should be)."""
+    import hmac  # noqa: F401
+    import traceback  # noqa: F401
+    from drivers import open as open_camera
+    from .challenge import Challenge
+    from .fusion import Thresholds
+    from .session import collect, judge
+    cam = open_camera("sim://?realtime=0&seed=1")
+    with cam:
+        sets = collect(cam, 6, Challenge.from_nonce(b"warm-up-warm-up-warm-up!", 8))
+    judge(sets, gate, Thresholds(), challenge=Challenge.from_nonce(b"warm-up-warm-up-warm-up!", 8))
+    gate.reset()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="capture-agent-liveness-worker")
+    ap.add_argument("--ctrl-fd", type=int, required=True)
+    ap.add_argument("--ring-fd", type=int, required=True)
+    ap.add_argument("--slots", type=int, required=True)
+    ap.add_argument("--slot-bytes", type=int, required=True)
+    args = ap.parse_args(argv)
+    ctrl = socket.socket(fileno=args.ctrl_fd)         # before sockets are refused
+    from ..quality import QualityGate
+    from .wire import Ring
+    ring = Ring(args.slots, args.slot_bytes, fd=args.ring_fd)
+    gate = QualityGate()                             # loads and verifies the face models
+    warm_up(gate)
+    state = sandbox()
+    from .wire import send
+    send(ctrl, {"op": "hello", "pid": os.getpid(), **{k: v for k, v in state.items() if k != "netns_error"}})
+    serve(ctrl, ring, gate, state)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
