@@ -52,6 +52,8 @@ class SessionResult:
     max_skew_ms: float
     timing_ms: dict[str, float] = field(default_factory=dict)
     framesets: int = 0
+    best_index: int | None = None            # the frameset a probe's crops come from
+    best_face: object | None = None          # its FaceObservation (landmarks stay in memory)
 
 
 def collect(cam: Camera, n: int, challenge: Challenge | None, timeout_s: float = 30.0) -> list[FrameSet]:
@@ -103,9 +105,15 @@ def judge(sets: list[FrameSet], gate: QualityGate, thresholds: Thresholds, *, ch
     last_report: QualityReport | None = None
     faces = []
     gate.reset()
+    best: tuple[tuple, int, object] | None = None
     for k, a in enumerate(aligned):
         report = gate.evaluate(a)
         last_report = report
+        if report.face is not None:
+            # Best: passes the gate, then the most confident detection, then the latest.
+            rank = (report.ok, report.face.detection.score, k)
+            if best is None or rank > best[0]:
+                best = (rank, k, report.face)
         face_mask = None
         faces.append(report.face)
         if report.face is not None:
@@ -120,11 +128,14 @@ def judge(sets: list[FrameSet], gate: QualityGate, thresholds: Thresholds, *, ch
     injection = injection_signals(sets, noise)
     digests = [frameset_digest(fs) for fs in sets]
     ch_result: ChallengeResult | None = None
+    ch_dict = None
     if challenge is not None:
         ch_result = verify(challenge, energies)
+        # Binds the verdict to the server's nonce: the server checks it against the probe header.
+        ch_dict = {**ch_result.to_dict(), "nonce_sha256": hashlib.sha256(challenge.nonce).hexdigest()}
     if len(cues) < MIN_FACE_FRAMES:
         verdict = LivenessVerdict("inconclusive", 0.0, {}, digests, model_versions(), challenge is not None,
-                                  ch_result.to_dict() if ch_result else None, injection,
+                                  ch_dict, injection,
                                   notes + [f"a face was measured in only {len(cues)} framesets"])
     else:
         # Material cues need the projector; with a challenge, judge them on the lit frames only.
@@ -163,13 +174,14 @@ def judge(sets: list[FrameSet], gate: QualityGate, thresholds: Thresholds, *, ch
             result, fused = "attack", 0.0
             notes.append("stream does not look like a physical sensor streaming now")
         verdict = LivenessVerdict(result, fused, detectors, digests, model_versions(), challenge is not None,
-                                  ch_result.to_dict() if ch_result else None, injection, notes, s.cues)
+                                  ch_dict, injection, notes, s.cues)
     t_end = time.perf_counter()
     timing = {"align": (t_align - t0) * 1000, "quality": (t_quality - t_align) * 1000,
               "liveness": (t_end - t_quality) * 1000, "total": (t_end - t0) * 1000,
               "per_frameset": (t_end - t0) * 1000 / max(len(sets), 1)}
     skew = max((fs.skew_ms for fs in sets), default=float("nan"))
-    return SessionResult(verdict, last_report, skew, timing, len(sets))
+    return SessionResult(verdict, last_report, skew, timing, len(sets),
+                         best[1] if best else None, best[2] if best else None)
 
 
 def plan_challenge(cam: Camera, n: int, nonce: bytes | None) -> tuple[Challenge | None, list[str]]:

@@ -53,6 +53,7 @@ class WorkerResult:
     timing_ms: dict[str, float]
     transfer_ms: list[float] = field(default_factory=list)   # per frameset: write to ring + worker's ack
     worker_ms: float = 0.0
+    best: dict[str, Any] | None = None      # {"index", "bbox", "landmarks"} of the best frameset
 
 
 @dataclass
@@ -204,8 +205,12 @@ class LivenessSupervisor:
             self._send({"op": "judge"})
             msg = self._expect("verdict", self.s.judge_timeout_s + self.s.judge_per_frameset_s * len(sets))
             verdict = self._check_verdict(msg, digests)
+            best = msg.get("best")
+            if best is not None and not (isinstance(best, dict) and isinstance(best.get("index"), int)
+                                         and 0 <= best["index"] < len(sets)):
+                raise self._fail(LivenessVerdictUnbound("liveness worker named a frameset that was not sent"))
             return WorkerResult(verdict, msg.get("quality"), msg.get("max_skew_ms"), msg.get("timing_ms") or {},
-                                transfer, float(msg.get("worker_ms") or 0.0))
+                                transfer, float(msg.get("worker_ms") or 0.0), best)
 
     def _check_verdict(self, msg: dict[str, Any], digests: list[str]) -> LivenessVerdict:
         lv = msg.get("liveness")

@@ -115,6 +115,15 @@ def quality_summary(gate, report) -> dict[str, Any]:
             "progress": gate.progress, "metrics": report.to_dict()["metrics"] if report else {}}
 
 
+def best_face(r) -> dict[str, Any] | None:
+    """Where the probe's crops come from: frameset index, face box and landmarks (colour pixels)."""
+    if r.best_index is None or r.best_face is None:
+        return None
+    f = r.best_face
+    return {"index": r.best_index, "bbox": [round(float(v), 2) for v in f.detection.bbox],
+            "landmarks": [[round(float(v), 2) for v in p] for p in f.mesh.landmarks]}
+
+
 def serve(ctrl: socket.socket, ring, gate, state: dict[str, Any]) -> None:
     from .challenge import Challenge, ChallengeError
     from .fusion import Thresholds
@@ -160,7 +169,8 @@ def serve(ctrl: socket.socket, ring, gate, state: dict[str, Any]) -> None:
                             "quality": quality_summary(gate, r.quality),
                             "max_skew_ms": r.max_skew_ms if r.max_skew_ms == r.max_skew_ms else None,
                             "timing_ms": {k: round(v, 3) for k, v in r.timing_ms.items()},
-                            "worker_ms": round((time.perf_counter() - t0) * 1000, 3), "framesets": r.framesets})
+                            "worker_ms": round((time.perf_counter() - t0) * 1000, 3), "framesets": r.framesets,
+                            "best": best_face(r)})
                 sets, session = [], None            # nothing of the session outlives its verdict
             elif op == "selftest":
                 send(ctrl, {"op": "selftest", **selftest(state, msg.get("probe_port"))})
