@@ -173,7 +173,7 @@ class Pkcs11Signer(Signer):
         except Exception:
             raise KeyNotFound(f"PKCS#11 token {token_label!r} not found") from None
         try:
-            self._session = token.open(user_pin=pin)
+            self._session = _open_session(token, pin)
         except pkcs11.exceptions.PinIncorrect:
             raise KeyStoreError(f"PKCS#11 login to token {token_label!r} failed: wrong PIN") from None
         except pkcs11.PKCS11Error as exc:
@@ -216,13 +216,23 @@ class Pkcs11Signer(Signer):
             self._session.close()
 
 
+def _open_session(token, pin: str, rw: bool = False):
+    """Open a session logged in as the user. PKCS#11 login is per application: when another session
+    of this process is already logged in, the new one shares that login (the PIN was checked then)."""
+    import pkcs11
+    try:
+        return token.open(user_pin=pin, rw=rw)
+    except pkcs11.exceptions.UserAlreadyLoggedIn:
+        return token.open(rw=rw)
+
+
 def generate_pkcs11_key(module: str, token_label: str, key_label: str, pin: str, algorithm: str = P256) -> None:
     """Generate a non-extractable key pair on the token (provisioning, tests)."""
     import pkcs11
     from pkcs11 import Attribute, KeyType
     from pkcs11.util.ec import encode_named_curve_parameters
     token = pkcs11.lib(module).get_token(token_label=token_label)
-    with token.open(user_pin=pin, rw=True) as session:
+    with _open_session(token, pin, rw=True) as session:
         if algorithm == P256:
             params = session.create_domain_parameters(
                 KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")}, local=True)
