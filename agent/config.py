@@ -110,6 +110,90 @@ class LoggingSettings:
     level: typing.Literal["debug", "info", "warning", "error"] = "info"
 
 
+@dataclasses.dataclass(frozen=True)
+class SessionSettings:
+    """``[session]``: one capture from consent to receipt (agent/capture.py). Seconds are monotonic."""
+
+    enroll_budget_ms: float = 3000.0       # §7.2: enrolment capture response time
+    verify_budget_ms: float = 2000.0       # §7.2: verification response time
+    quality_timeout_s: float = 20.0        # time the person has to get into position (prompts meanwhile)
+    challenge_window_s: float = 10.0       # the framesets under the projector schedule must arrive within this
+    max_failures: int = 5                  # §8.2.5 d: failed attempts (per terminal, per subject) ...
+    failure_window_s: float = 600.0        # ... within this window lock both out ...
+    lockout_s: float = 900.0               # ... for this long
+
+    def __post_init__(self) -> None:
+        for name in ("enroll_budget_ms", "verify_budget_ms", "quality_timeout_s", "challenge_window_s",
+                     "failure_window_s", "lockout_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
+        if self.max_failures < 1:
+            raise ValueError("max_failures must be at least 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class KeySettings:
+    """``[keys]``: the terminal's signing key (probes and audit checkpoints): ``file:PATH`` (mode 0600)
+    or ``pkcs11:module=...;token=...;object=...;pin-env=VAR`` (see agent/keys.py)."""
+
+    signing_key: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class UplinkConfig:
+    """``[uplink]``: the ingest server(s), mutual TLS (§8.2.3). Paths are relative to the config file."""
+
+    endpoints: tuple[str, ...] = ()        # "host:port", tried in order with failover
+    ca: str = ""                           # the pinned CA that issued the server's certificate
+    cert: str = ""                         # this terminal's client certificate (CN = terminal_id)
+    key: str = ""                          # its private key, mode 0600
+    server_name: str = ""                  # TLS name to verify when endpoints are IP addresses
+    deadline_s: float = 2.0                # per call
+    retries: int = 3                       # UNAVAILABLE / DEADLINE_EXCEEDED only, jittered backoff
+    backoff_base_s: float = 0.05
+    backoff_max_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.deadline_s <= 0 or self.retries < 0 or self.backoff_base_s < 0 or self.backoff_max_s < 0:
+            raise ValueError("uplink deadline must be positive and retries/backoff non-negative")
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalApiSettings:
+    """``[local_api]``: the kiosk app's gRPC endpoint, a Unix socket (agent/localapi.py)."""
+
+    socket: str = "/run/capture-agent/agent.sock"
+    socket_mode: str = "0660"              # octal; the socket's group is socket_group
+    socket_group: str = ""                 # group name or gid owning the socket ("" = the agent's)
+    allowed_uids: tuple[int, ...] = ()     # peers allowed by SO_PEERCRED uid ...
+    allowed_groups: tuple[str, ...] = ()   # ... or by primary/supplementary group (names or gids)
+    max_message_bytes: int = 65536         # requests are small; anything bigger is refused
+    max_connections: int = 16
+
+    def __post_init__(self) -> None:
+        try:
+            mode = int(self.socket_mode, 8)
+        except ValueError:
+            raise ValueError("socket_mode must be an octal string such as \"0660\"") from None
+        if mode & 0o007:
+            raise ValueError("socket_mode must not grant access to others (last octal digit must be 0)")
+        if not 1024 <= self.max_message_bytes <= 1 << 20 or self.max_connections < 1:
+            raise ValueError("max_message_bytes must be 1 KiB-1 MiB and max_connections at least 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditSettings:
+    """``[audit]``: the hash-chained audit log of key operations (§8.2.5; agent/audit.py)."""
+
+    path: str = "/var/lib/capture-agent/audit.jsonl"
+    checkpoint_every: int = 50             # sign the chain head after this many entries ...
+    checkpoint_interval_s: float = 300.0   # ... or this long after the last checkpoint
+
+    def __post_init__(self) -> None:
+        if self.checkpoint_every < 1 or self.checkpoint_interval_s <= 0:
+            raise ValueError("checkpoint_every must be >= 1 and checkpoint_interval_s positive")
+
+
 def _quality_settings():
     from .quality.settings import QualitySettings
     return QualitySettings
@@ -118,10 +202,23 @@ def _quality_settings():
 @dataclasses.dataclass(frozen=True)
 class Settings:
     terminal_id: str = "terminal-dev-0001"
+    state_dir: str = "/var/lib/capture-agent"   # the probe counter (a number); never face data
     camera: CameraSettings = CameraSettings()
     logging: LoggingSettings = LoggingSettings()
     quality: "QualitySettings" = dataclasses.field(default_factory=lambda: _quality_settings()())
     devices: DeviceSettings = DeviceSettings()
+    session: SessionSettings = SessionSettings()
+    keys: KeySettings = KeySettings()
+    uplink: UplinkConfig = UplinkConfig()
+    local_api: LocalApiSettings = LocalApiSettings()
+    audit: AuditSettings = AuditSettings()
+    # Directory relative paths in the file are resolved against (the config file's own directory).
+    base_dir: Path = Path(".")
+
+    def path(self, value: str) -> Path:
+        """A path setting, resolved against the config file's directory."""
+        p = Path(value)
+        return p if p.is_absolute() else (self.base_dir / p)
 
 
 def _section_types() -> dict[str, type]:
@@ -143,4 +240,6 @@ def load(path: str | Path | None) -> Settings:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
-    return from_dict(Settings, data)
+    if "base_dir" in data:
+        raise ConfigError("base_dir is not a setting (relative paths are resolved against the config file)")
+    return dataclasses.replace(from_dict(Settings, data), base_dir=p.resolve().parent)

@@ -1,38 +1,160 @@
-"""``capture-agent demo``: a first end-to-end run on the simulated camera.
+"""``capture-agent demo``: the whole flow on the simulated camera, no hardware needed.
 
-Streams a live subject for two seconds of camera time, then prints what each stream delivered and
-what the scene was. Needs no hardware.
+1. provisions a development CA, a reference ingest server and a terminal in a temporary directory;
+2. starts the reference server (mutual TLS gRPC, in this process) and the daemon
+   (``capture-agent run``, a child process, with its sandboxed liveness worker);
+3. through the local API, as the kiosk app would: an enrolment and a verification, with the
+   prompts and progress the person at the terminal would see;
+4. then three things that must be refused:
+   * a presentation attack (the daemon restarted with a printed photo in front of the camera);
+   * a replayed probe (the verification's sealed probe, submitted again);
+   * an injected stream that ignores the server's challenge (the camera's pixels replayed);
+5. checks the audit log's chain and signatures and prints a summary with timings.
+
+Exit status 0 only when every step came out as it should.
 """
 
 from __future__ import annotations
 
+import re
+import tempfile
 import time
+from pathlib import Path
 
-from .stream import collect
+from .. import audit
+from ..devproc import free_port, start_daemon
+from ..localclient import LocalApiError, LocalClient
+from ..provision import provision_dev
+from ..uplink.client import UplinkClient, UplinkSettings
+from ..uplink.server import serve
+from ..uplink.server_config import build_state, load_server_config
+
+LIVE = "sim://?subject=live&lux=300&distance_mm=500"
+SCENES = {
+    "presentation attack (printed photo)": "sim://?subject=print&lux=300&distance_mm=500",
+    "injected stream ignoring the challenge": "sim://?subject=live&lux=300&distance_mm=500&inject=replay",
+}
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="run the demo on the simulated camera (no hardware needed)")
-    p.add_argument("--uri", default="sim://?subject=live&lux=300&distance_mm=500",
-                   help="source to use (default: the sim camera with a live subject)")
-    p.add_argument("--frames", type=int, default=60, help="frames per stream (default 60 = 2 s at 30 fps)")
+    p = sub.add_parser("demo", help="run the end-to-end demo on the simulated camera (no hardware needed)")
+    p.add_argument("--keep", action="store_true", help="keep the demo directory (keys, configs, audit log)")
     p.set_defaults(func=run)
 
 
+def _capture(sock: Path, purpose: str, consent: str, quiet: bool = False) -> dict:
+    last_prompt = None
+    result: dict = {}
+    with LocalClient(str(sock)) as c:
+        try:
+            for ev in c.capture(purpose, consent, "kiosk", subject_ref="demo-subject-1", business_ref="demo-txn"):
+                if "prompt" in ev and ev["prompt"]["code"] != last_prompt:
+                    last_prompt = ev["prompt"]["code"]
+                    print(f"     prompt: {ev['prompt']['en']}  /  {ev['prompt']['zh']}")
+                elif "progress" in ev and not quiet:
+                    print(f"     progress {ev['progress']['percent']:>3}%  {ev['progress']['stage']}", flush=True)
+                elif "result" in ev:
+                    result = ev["result"]
+                elif "error" in ev:
+                    result = {"accepted": False, "reason": ev["error"]["code"], "detail": ev["error"]["message"],
+                              "timings_ms": {}, "liveness_verdict": ""}
+        except LocalApiError as exc:
+            result = {"accepted": False, "reason": exc.code, "detail": exc.message, "timings_ms": {},
+                      "liveness_verdict": ""}
+    t = result.get("timings_ms", {})
+    print(f"     -> {'ACCEPTED' if result.get('accepted') else 'REJECTED'} ({result.get('reason')}, liveness "
+          f"{result.get('liveness_verdict') or '-'}) in {t.get('total', 0):.0f} ms"
+          + (f": {result['detail'][:120]}" if result.get("detail") and not result.get("accepted") else ""))
+    return result
+
+
+def _set_camera(agent_config: Path, uri: str) -> None:
+    text = agent_config.read_text()
+    agent_config.write_text(re.sub(r"^uris = .*$", f'uris = ["{uri}"]', text, count=1, flags=re.M))
+
+
 def run(args) -> int:
-    print(f"capture-agent demo: streaming {args.frames} frames per stream from {args.uri}")
-    t0 = time.monotonic()
-    info, stats = collect(args.uri, args.frames, timeout_s=max(30.0, args.frames))
-    wall = time.monotonic() - t0
-    print(f"device: {info.name} (backend {info.backend}, serial {info.serial}, firmware {info.firmware})")
-    print(f"{'STREAM':<7} {'FRAMES':>6} {'RESOLUTION':>11} {'FPS':>7} {'DROPPED':>7}  CLOCK")
-    for s in stats.values():
-        d = s.to_dict()
-        print(f"{d['stream']:<7} {d['frames']:>6} {d['resolution']:>11} {d['fps']:>7.2f} {d['dropped']:>7}  {d['clock_domain']}")
-    print(f"wall time {wall:.1f} s")
-    missing = [k for k in ("color", "depth", "ir") if k not in stats or stats[k].count == 0]
-    if missing:
-        print(f"FAILED: no frames on {', '.join(missing)}")
-        return 1
-    print("demo OK: all three streams delivered")
-    return 0
+    t_start = time.monotonic()
+    checks: list[tuple[str, bool, str]] = []
+    tmp = tempfile.mkdtemp(prefix="capture-agent-demo-")
+    p = provision_dev(tmp, port=free_port(), camera_uri=LIVE, retry_window_s=1.0, keep_sealed=4)
+    print(f"capture-agent demo (working directory {tmp})")
+    cfg, base = load_server_config(p.server_config)
+    state, tls = build_state(cfg, base)
+    server, port = serve(state, tls, cfg.listen)
+    print(f"  1. reference ingest server: mutual TLS gRPC on 127.0.0.1:{port}, terminal {p.terminal_id} registered")
+    daemon = None
+    try:
+        t0 = time.monotonic()
+        daemon = start_daemon(p.agent_config)
+        print(f"  2. daemon ready in {time.monotonic() - t0:.1f} s: {daemon.ready_line}")
+        print("  3. enrolment through the local API")
+        enroll = _capture(p.socket, "enroll", "CONSENT-DEMO-0001")
+        checks.append(("enrolment accepted", bool(enroll.get("accepted")), enroll.get("reason", "")))
+        print("     verification")
+        verify = _capture(p.socket, "verify", "CONSENT-DEMO-0002", quiet=True)
+        checks.append(("verification accepted", bool(verify.get("accepted")), verify.get("reason", "")))
+
+        print("  4. what must be refused")
+        print("     a) the verification's sealed probe, replayed to the server")
+        if state.sealed:
+            from proto.capture_agent.v1 import ingest_pb2 as pb
+            replay = pb.SealedProbe.FromString(state.sealed[-1])
+            hdr = pb.ProbeHeader.FromString(replay.header)
+            time.sleep(cfg.retry_window_s + 0.2)               # past the window for honest retries
+            ag = base.parent / "agent"
+            client = UplinkClient(UplinkSettings((f"127.0.0.1:{port}",), (ag / "ca.pem").read_bytes(),
+                                                 (ag / f"{p.terminal_id}.pem").read_bytes(),
+                                                 (ag / f"{p.terminal_id}.key").read_bytes(), p.terminal_id,
+                                                 server_name="ingest.localhost"))
+            rec = client.submit(replay, hdr.probe_id)
+            client.close()
+            print(f"     -> {'ACCEPTED' if rec.accepted else 'REJECTED'} ({rec.reason}: {rec.detail})")
+            checks.append(("replayed probe rejected", not rec.accepted and rec.reason == "REPLAYED", rec.reason))
+        else:
+            checks.append(("replayed probe rejected", False, "no accepted probe to replay"))
+        for k, (label, uri) in enumerate(SCENES.items()):
+            print(f"     {'bc'[k]}) {label}: daemon restarted with camera {uri}")
+            rc = daemon.stop()
+            checks.append((f"daemon stopped cleanly on SIGTERM ({k + 1})", rc == 0, f"exit {rc}"))
+            _set_camera(p.agent_config, uri)
+            daemon = start_daemon(p.agent_config)
+            r = _capture(p.socket, "verify", f"CONSENT-DEMO-00{k + 3}", quiet=True)
+            checks.append((f"{label} rejected", not r.get("accepted") and r.get("reason") == "NOT_LIVE",
+                           r.get("reason", "")))
+        rc = daemon.stop()
+        daemon = None
+        checks.append(("daemon stopped cleanly on SIGTERM (3)", rc == 0, f"exit {rc}"))
+    finally:
+        if daemon is not None:
+            daemon.stop()
+        server.stop(1)
+
+    from cryptography.hazmat.primitives import serialization
+    pub = serialization.load_pem_public_key((base / "terminals" / f"{p.terminal_id}.pub.pem").read_bytes())
+    try:
+        rep = audit.verify(p.audit, pub)
+        checks.append(("audit log chained and signed", rep.unsigned_tail == 0,
+                       f"{rep.entries} entries, {rep.checkpoints} signed checkpoints"))
+    except audit.AuditCorrupt as exc:
+        checks.append(("audit log chained and signed", False, exc.message))
+
+    print("  5. summary")
+    for name, ok, detail in checks:
+        print(f"     {'PASS' if ok else 'FAIL'}  {name:<52} {detail}")
+    for name, r in (("enrolment", enroll), ("verification", verify)):
+        t = r.get("timings_ms", {})
+        if t:
+            print(f"     {name:<13} total {t.get('total', 0):6.0f} ms (budget {t.get('budget', 0):.0f}): "
+                  + ", ".join(f"{k} {t[k]:.0f}" for k in ("camera_open", "quality", "challenge_window", "liveness",
+                                                           "seal", "submit") if k in t)
+                  + f"; last frame to receipt {t.get('after_last_frame', 0):.0f} ms")
+    print(f"     demo wall time {time.monotonic() - t_start:.1f} s")
+    if args.keep:
+        print(f"     kept {tmp}")
+    else:
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
+    ok = all(c[1] for c in checks)
+    print("demo OK" if ok else "demo FAILED")
+    return 0 if ok else 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -56,8 +57,10 @@ class SessionResult:
     best_face: object | None = None          # its FaceObservation (landmarks stay in memory)
 
 
-def collect(cam: Camera, n: int, challenge: Challenge | None, timeout_s: float = 30.0) -> list[FrameSet]:
-    """Read ``n`` framesets, driving the projector by the challenge schedule when there is one."""
+def collect(cam: Camera, n: int, challenge: Challenge | None, timeout_s: float = 30.0,
+            cancelled: Callable[[], bool] | None = None) -> list[FrameSet]:
+    """Read ``n`` framesets, driving the projector by the challenge schedule when there is one.
+    Stops early (with what it has) when ``cancelled()`` turns true or ``timeout_s`` passes."""
     profiles = cam.profiles()
     kinds = sorted({p.kind for p in profiles}, key=lambda k: (k is not StreamKind.DEPTH, k.value))
     matcher = FrameSetMatcher(kinds, min(p.fps for p in profiles), extrinsics=cam.all_extrinsics())
@@ -66,6 +69,8 @@ def collect(cam: Camera, n: int, challenge: Challenge | None, timeout_s: float =
     if challenge is not None:
         cam.set_emitter(challenge.emitter[0])
     while len(out) < n and time.monotonic() < deadline:
+        if cancelled is not None and cancelled():
+            break
         try:
             frame = cam.read(timeout_s=1.0)
         except Exception as exc:          # FrameTimeout on a live camera: keep waiting until the deadline

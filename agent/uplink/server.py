@@ -3,13 +3,15 @@ what a bank's server must check before it believes a probe.
 
 Per ``SubmitProbe``, in order, each failure with its own receipt reason:
 
+0. the message parses at all (``MALFORMED``: parsed here, not by gRPC, so garbage gets a receipt);
 1. the header parses and is version 1 (``MALFORMED``); a probe id seen before returns the same
-   receipt if the bytes are identical (idempotent retries) and ``REPLAYED`` otherwise;
+   receipt if the bytes are identical and it comes within ``retry_window_s`` of the first
+   (idempotent retries after a lost reply), and ``REPLAYED`` otherwise;
 2. the mTLS client certificate's common name is a registered terminal and equals the header's
    terminal id (``UNKNOWN_TERMINAL``);
 3. the terminal's signature over header and ciphertext verifies with its registered key (``TAMPERED``);
 4. the nonce was issued by this server to this terminal (``EXPIRED`` if unknown or past its expiry)
-   and has not been used (``REPLAYED``); it is consumed now;
+   for this session (``UNBOUND``) and has not been used (``REPLAYED``); it is consumed now;
 5. the probe is sealed to a server key this server holds (``WRONG_KEY``) and decrypts with the header
    bound (``TAMPERED``);
 6. the payload parses and is well formed: crop sizes, crop SHA-256s, 468 landmarks, a liveness
@@ -24,6 +26,7 @@ import json
 import os
 import threading
 import time
+from collections import deque
 from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +34,9 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from google.protobuf.message import DecodeError
+
 from proto.capture_agent.v1 import ingest_pb2 as pb
-from proto.capture_agent.v1 import ingest_pb2_grpc as pb_grpc
 
 from ..keys import public_key_id, verify_signature
 from .seal import ProbeRejected, ServerKey, open_sealed, read_header, signed_bytes
@@ -51,6 +55,7 @@ class Terminal:
 @dataclass
 class _Nonce:
     terminal_id: str
+    session_id: str
     expires: float
     used_by: str | None = None
 
@@ -63,15 +68,15 @@ class NonceStore:
         self._items: dict[bytes, _Nonce] = {}
         self._lock = threading.Lock()
 
-    def issue(self, terminal_id: str) -> tuple[bytes, float]:
+    def issue(self, terminal_id: str, session_id: str = "") -> tuple[bytes, float]:
         nonce = os.urandom(32)
         with self._lock:
             self._prune()
             exp = self.clock() + self.ttl_s
-            self._items[nonce] = _Nonce(terminal_id, exp)
+            self._items[nonce] = _Nonce(terminal_id, session_id, exp)
         return nonce, exp
 
-    def consume(self, nonce: bytes, terminal_id: str, probe_id: str) -> None:
+    def consume(self, nonce: bytes, terminal_id: str, probe_id: str, session_id: str = "") -> None:
         with self._lock:
             item = self._items.get(nonce)
             if item is None or item.terminal_id != terminal_id:
@@ -80,7 +85,12 @@ class NonceStore:
                 raise ProbeRejected("REPLAYED", "nonce already used by another probe")
             if self.clock() > item.expires:
                 raise ProbeRejected("EXPIRED", "nonce expired before the probe arrived")
+            if item.session_id != session_id:
+                raise ProbeRejected("UNBOUND", "the nonce was issued for another capture session")
             item.used_by = probe_id
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def _prune(self) -> None:
         now = self.clock()
@@ -96,13 +106,23 @@ class ServerState:
     current_key_id: str
     nonce_ttl_s: float = 30.0
     frames: int = 16
+    retry_window_s: float = 10.0               # identical resubmits within this get the first receipt
+    keep_sealed: int = 0                       # HIL/demo: keep the last N accepted sealed probes (ciphertext)
     nonces: NonceStore = field(init=False)
-    receipts: dict[str, tuple[bytes, pb.Receipt]] = field(default_factory=dict)
-    accepted: list[dict[str, Any]] = field(default_factory=list)   # non-biometric summaries, for tests
+    receipts: dict[str, tuple[bytes, pb.Receipt, float]] = field(default_factory=dict)
+    accepted: deque = field(default_factory=lambda: deque(maxlen=1000))   # non-biometric summaries
+    sealed: deque = field(init=False)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.nonces = NonceStore(self.nonce_ttl_s)
+        self.sealed = deque(maxlen=max(self.keep_sealed, 1))
+
+    def prune_receipts(self, now: float) -> None:
+        # Receipts outlive their nonces by far, so a late replay is still told REPLAYED.
+        horizon = now - 10 * max(self.nonce_ttl_s, self.retry_window_s)
+        for k in [k for k, v in self.receipts.items() if v[2] < horizon]:
+            del self.receipts[k]
 
 
 def peer_terminal(context) -> str | None:
@@ -142,22 +162,52 @@ def validate_payload(payload: pb.ProbePayload) -> dict[str, Any]:
     return lv
 
 
-class Ingest(pb_grpc.ProbeIngestServicer):
+SERVICE = "capture_agent.v1.ProbeIngest"
+
+
+class Ingest:
+    """Servicer; requests arrive as bytes and are parsed here (see ``handler``)."""
+
     def __init__(self, state: ServerState):
         self.s = state
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        ser = lambda m: m.SerializeToString()  # noqa: E731
+        return grpc.method_handlers_generic_handler(SERVICE, {
+            "BeginCapture": grpc.unary_unary_rpc_method_handler(self._begin_raw, response_serializer=ser),
+            "SubmitProbe": grpc.unary_unary_rpc_method_handler(self._submit_raw, response_serializer=ser),
+        })
+
+    def _begin_raw(self, raw: bytes, context):
+        try:
+            request = pb.BeginCaptureRequest.FromString(raw)
+        except DecodeError:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED: not a BeginCaptureRequest")
+        return self.BeginCapture(request, context)
+
+    def _submit_raw(self, raw: bytes, context):
+        try:
+            request = pb.SealedProbe.FromString(raw)
+        except DecodeError:
+            return pb.Receipt(accepted=False, reason="MALFORMED", detail="not a SealedProbe",
+                              received_unix_ms=int(time.time() * 1000))
+        return self.SubmitProbe(request, context)
 
     def BeginCapture(self, request, context):
         peer = peer_terminal(context)
         if peer is None or peer not in self.s.terminals or peer != request.terminal_id:
             context.abort(grpc.StatusCode.PERMISSION_DENIED,
                           "UNKNOWN_TERMINAL: the client certificate does not name this registered terminal")
-        nonce, exp = self.s.nonces.issue(peer)
+        if not request.session_id or len(request.session_id) > 64:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED: session_id must be 1-64 characters")
+        nonce, exp = self.s.nonces.issue(peer, request.session_id)
         key = self.s.keys[self.s.current_key_id]
         return pb.Challenge(nonce=nonce, expires_unix_ms=int(exp * 1000), server_key_id=key.key_id,
                             server_public_key=key.public_bytes, hpke_suite=key.suite, frames=self.s.frames)
 
     def SubmitProbe(self, request, context):
-        now_ms = int(time.time() * 1000)
+        now = time.time()
+        now_ms = int(now * 1000)
         raw = request.SerializeToString(deterministic=True)
         digest = hashlib.sha256(raw).digest()
         probe_id = ""
@@ -167,9 +217,10 @@ class Ingest(pb_grpc.ProbeIngestServicer):
             with self.s.lock:
                 seen = self.s.receipts.get(probe_id)
             if seen is not None:
-                if seen[0] == digest:
-                    return seen[1]                      # idempotent retry
-                raise ProbeRejected("REPLAYED", "probe id already used with different content")
+                if seen[0] == digest and now - seen[2] <= self.s.retry_window_s:
+                    return seen[1]                      # idempotent retry after a lost reply
+                raise ProbeRejected("REPLAYED", "this probe was submitted before" if seen[0] == digest
+                                    else "probe id already used with different content")
             peer = peer_terminal(context)
             term = self.s.terminals.get(header.terminal_id)
             if term is None or peer != header.terminal_id:
@@ -180,7 +231,7 @@ class Ingest(pb_grpc.ProbeIngestServicer):
             if not verify_signature(term.public_key, header.signature_algorithm,
                                     signed_bytes(request.header, request.ciphertext), request.signature):
                 raise ProbeRejected("TAMPERED", "terminal signature does not verify over header and ciphertext")
-            self.s.nonces.consume(header.nonce, header.terminal_id, probe_id)
+            self.s.nonces.consume(header.nonce, header.terminal_id, probe_id, header.session_id)
             payload = open_sealed(request, header, self.s.keys)
             lv = validate_payload(payload)
             challenge = lv.get("challenge") or {}
@@ -196,13 +247,16 @@ class Ingest(pb_grpc.ProbeIngestServicer):
                                         "session_id": header.session_id, "counter": header.counter,
                                         "purpose": pb.Purpose.Name(header.purpose), "device": payload.device.backend,
                                         "color_crop": [payload.color.width, payload.color.height]})
+                if self.s.keep_sealed:
+                    self.s.sealed.append(raw)
             payload.Clear()
         except ProbeRejected as exc:
             receipt = pb.Receipt(probe_id=probe_id, accepted=False, reason=exc.reason, detail=exc.message[:300],
                                  received_unix_ms=now_ms)
         if probe_id:
             with self.s.lock:
-                self.s.receipts.setdefault(probe_id, (digest, receipt))
+                self.s.prune_receipts(now)
+                self.s.receipts.setdefault(probe_id, (digest, receipt, now))
         return receipt
 
 
@@ -218,7 +272,7 @@ def serve(state: ServerState, tls: ServerTLS, address: str = "127.0.0.1:0", work
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
                          options=[("grpc.max_receive_message_length", MAX_MESSAGE),
                                   ("grpc.max_send_message_length", 1 << 20)])
-    pb_grpc.add_ProbeIngestServicer_to_server(Ingest(state), server)
+    server.add_generic_rpc_handlers((Ingest(state).handler(),))
     hs = health.HealthServicer()
     hs.set("", health_pb2.HealthCheckResponse.SERVING)
     hs.set("capture_agent.v1.ProbeIngest", health_pb2.HealthCheckResponse.SERVING)

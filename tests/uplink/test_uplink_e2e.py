@@ -259,3 +259,42 @@ def test_liveness_under_another_nonce_is_unbound(world, live_session):
     assert not rec.accepted and rec.reason == "UNBOUND"
     lv_nonce = live_session[3].verdict.challenge["nonce_sha256"]
     assert lv_nonce != hashlib.sha256(ch.nonce).hexdigest()
+
+
+def test_garbage_bytes_over_the_wire_get_a_malformed_receipt(world):
+    c = world["client"]()
+    c._stub(c.s.endpoints[0])
+    channel = c._channels[c.s.endpoints[0]]
+    call = channel.unary_unary("/capture_agent.v1.ProbeIngest/SubmitProbe", request_serializer=lambda b: b,
+                               response_deserializer=pb.Receipt.FromString)
+    rec = call(b"\xff\xff\xff\x07garbage", timeout=5)
+    assert not rec.accepted and rec.reason == "MALFORMED"
+    begin = channel.unary_unary("/capture_agent.v1.ProbeIngest/BeginCapture", request_serializer=lambda b: b,
+                                response_deserializer=pb.Challenge.FromString)
+    with pytest.raises(grpc.RpcError) as exc:
+        begin(b"\xff\xff", timeout=5)
+    assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "MALFORMED" in exc.value.details()
+
+
+def test_identical_resubmit_after_the_retry_window_is_a_replay(world, live_session):
+    st = world["state"]
+    c, ch, sets, r = capture(world, QualityGate())
+    sealed = probe(world, ch, sets, r)
+    pid = header_of(sealed).probe_id
+    assert c.submit(sealed, pid).accepted
+    real = st.retry_window_s
+    st.retry_window_s = 0.0
+    try:
+        time.sleep(0.05)
+        rec = c.submit(sealed, pid)
+    finally:
+        st.retry_window_s = real
+    assert not rec.accepted and rec.reason == "REPLAYED"
+
+
+def test_a_nonce_is_bound_to_the_session_it_was_issued_for(world, live_session):
+    c, _, sets, r = live_session
+    ch = c.begin("another-session", pb.VERIFY)
+    sealed = probe(world, ch, sets, r)                 # the header says session "sess-1"
+    rec = c.submit(sealed, header_of(sealed).probe_id)
+    assert not rec.accepted and rec.reason == "UNBOUND" and "session" in rec.detail

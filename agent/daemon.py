@@ -1,0 +1,142 @@
+"""The daemon: wires settings into the parts and owns their lifecycle (``capture-agent run``).
+
+Start order: signing key → audit log → uplink client → liveness worker → local API. Readiness is
+signalled only when all of them are up (systemd ``READY=1`` when ``NOTIFY_SOCKET`` is set, and a
+line on stdout). ``stop(grace)`` reverses it: the local API stops taking calls and cancels a running
+capture, which reports its error event; then the worker, the uplink and the audit log (whose close
+writes a signed checkpoint) are closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+
+from .audit import AuditLog
+from .capture import Agent, ProbeCounter
+from .config import Settings
+from .errors import ConfigError
+from .keys import check_private_file, load_signer
+from .liveness.supervisor import LivenessSupervisor
+from .localapi import LocalApiServer
+from .uplink.client import UplinkClient, UplinkSettings
+
+log = logging.getLogger(__name__)
+
+
+def sd_notify(state: str) -> bool:
+    """Tell systemd (Type=notify) about our state; a no-op outside systemd."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return False
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.connect(addr)
+        s.sendall(state.encode())
+    return True
+
+
+def uplink_settings(settings: Settings) -> UplinkSettings:
+    u = settings.uplink
+    if not u.endpoints:
+        raise ConfigError("[uplink] endpoints is empty: the agent has no ingest server to send probes to")
+
+    def read(name: str) -> bytes:
+        v = getattr(u, name)
+        if not v:
+            raise ConfigError(f"[uplink] {name} is not set")
+        try:
+            return settings.path(v).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read [uplink] {name} {settings.path(v)}: {exc.strerror}") from None
+
+    if u.key:
+        check_private_file(settings.path(u.key))
+    return UplinkSettings(endpoints=tuple(u.endpoints), ca_pem=read("ca"), cert_pem=read("cert"), key_pem=read("key"),
+                          terminal_id=settings.terminal_id, deadline_s=u.deadline_s, retries=u.retries,
+                          backoff_base_s=u.backoff_base_s, backoff_max_s=u.backoff_max_s,
+                          server_name=u.server_name or None)
+
+
+def signer_spec(settings: Settings) -> str:
+    spec = settings.keys.signing_key
+    if not spec:
+        raise ConfigError("[keys] signing_key is not set (file:PATH or pkcs11:...)")
+    if spec.startswith("pkcs11:"):
+        return spec
+    path = spec[len("file:"):] if spec.startswith("file:") else spec
+    return "file:" + str(settings.path(path))
+
+
+class Daemon:
+    def __init__(self, settings: Settings, config_digest: str = ""):
+        self.settings = settings
+        self.config_digest = config_digest          # SHA-256 of the config file, for the audit log
+        self.audit: AuditLog | None = None
+        self.uplink: UplinkClient | None = None
+        self.supervisor: LivenessSupervisor | None = None
+        self.api: LocalApiServer | None = None
+        self.agent: Agent | None = None
+
+    def start(self) -> None:
+        s = self.settings
+        if len(s.camera.uris) != 1:
+            raise ConfigError("the daemon captures from one camera URI ([camera] uris must have exactly one entry)")
+        signer = load_signer(signer_spec(s))
+        state = s.path(s.state_dir)
+        state.mkdir(parents=True, exist_ok=True, mode=0o750)
+        self.audit = AuditLog(s.path(s.audit.path), signer, checkpoint_every=s.audit.checkpoint_every,
+                              checkpoint_interval_s=s.audit.checkpoint_interval_s)
+        try:
+            self.uplink = UplinkClient(uplink_settings(s))
+            self.supervisor = LivenessSupervisor()
+            self.supervisor.start()
+            self.agent = Agent(terminal_id=s.terminal_id, camera_uri=s.camera.uris[0], uplink=self.uplink,
+                               signer=signer, supervisor=self.supervisor, audit=self.audit, settings=s.session,
+                               quality=s.quality, devices=s.devices, counter=ProbeCounter(state / "probe-counter"))
+            self.agent.gate(s.quality.channel)              # load the face models before declaring ready
+            la = s.local_api
+            self.api = LocalApiServer(self.agent, str(s.path(la.socket)), allowed_uids=la.allowed_uids,
+                                      allowed_groups=la.allowed_groups, mode=int(la.socket_mode, 8),
+                                      group=la.socket_group, max_message_bytes=la.max_message_bytes,
+                                      max_connections=la.max_connections, record=self.audit.record)
+            self.api.start()
+        except BaseException:
+            self.stop(0)
+            raise
+        self.audit.record("agent_start", terminal_id=s.terminal_id, camera=s.camera.uris[0][:200],
+                          socket=str(s.path(s.local_api.socket))[:200], worker_pid=self.supervisor.pid,
+                          config_sha256=self.config_digest or None)
+        self._note_config_change(state / "config-sha256")
+        sd_notify("READY=1")
+
+    def _note_config_change(self, marker: Path) -> None:
+        if not self.config_digest:
+            return
+        old = marker.read_text().strip() if marker.exists() else ""
+        if old != self.config_digest:
+            self.audit.record("config_changed", previous_sha256=old or None, config_sha256=self.config_digest)
+            marker.write_text(self.config_digest + "\n")
+
+    def stop(self, grace: float = 5.0) -> None:
+        sd_notify("STOPPING=1")
+        if self.api is not None:
+            self.api.stop(grace)
+            self.api = None
+        if self.supervisor is not None:
+            self.supervisor.stop()
+            self.supervisor = None
+        if self.uplink is not None:
+            self.uplink.close()
+            self.uplink = None
+        if self.audit is not None:
+            self.audit.record("agent_stop")
+            self.audit.close()
+            self.audit = None
+
+    @property
+    def socket_path(self) -> Path:
+        return self.settings.path(self.settings.local_api.socket)
