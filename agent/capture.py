@@ -245,19 +245,23 @@ def run_capture(agent: Agent, req: CaptureRequest, cancel: threading.Event | Non
             check_cancel()
             stage = "challenge_window"
             challenge = Challenge.from_nonce(ch.nonce, frames=ch.frames)
-            sets = collect(cam, ch.frames, challenge, timeout_s=agent.settings.challenge_window_s,
-                           cancelled=cancel.is_set)
-            t_last_frame = time.perf_counter()
-            t = mark("challenge_window", t)
-        check_cancel()
-        if len(sets) < ch.frames:
-            raise StageTimeout(f"only {len(sets)} of {ch.frames} framesets arrived within "
-                               f"{agent.settings.challenge_window_s:g} s of the challenge window")
-        stage = "liveness"
-        yield {"progress": {"percent": 70, "stage": "liveness"}}
-        r = agent.supervisor.judge(sets, nonce=ch.nonce, thresholds=load_thresholds(req.channel),
-                                   channel=req.channel)
-        t = mark("liveness", t)
+            # Each frameset goes to the liveness worker as it arrives, so the worker judges while
+            # the camera is still capturing; after the last frame only fusion remains.
+            with agent.supervisor.session(frames=ch.frames, nonce=ch.nonce, thresholds=load_thresholds(req.channel),
+                                          channel=req.channel) as worker:
+                sets = collect(cam, ch.frames, challenge, timeout_s=agent.settings.challenge_window_s,
+                               cancelled=cancel.is_set, on_frameset=worker.add)
+                t_last_frame = time.perf_counter()
+                cam.stop()                                    # every frame needed is in (stop is idempotent)
+                t = mark("challenge_window", t)
+                check_cancel()
+                if len(sets) < ch.frames:
+                    raise StageTimeout(f"only {len(sets)} of {ch.frames} framesets arrived within "
+                                       f"{agent.settings.challenge_window_s:g} s of the challenge window")
+                stage = "liveness"
+                yield {"progress": {"percent": 70, "stage": "liveness"}}
+                r = worker.finish()
+                t = mark("liveness", t)
         v = r.verdict
         if v.verdict != "live" or r.best is None:
             sets.clear()

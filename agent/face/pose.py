@@ -8,6 +8,8 @@ does not depend on the person's face shape.
 
 from __future__ import annotations
 
+import warnings
+
 import cv2
 import numpy as np
 
@@ -77,15 +79,19 @@ def head_pose(landmarks: np.ndarray, pupils: tuple[np.ndarray, np.ndarray], dept
 
 def pose_from_depth(landmarks: np.ndarray, depth_m: np.ndarray, intr: Intrinsics) -> tuple[float, float] | None:
     """(yaw, pitch) of the face plane fitted to depth at the plane landmarks, or None if too few."""
-    pts = []
+    # The 3x3 depth patch around every plane landmark at once; the median of its valid values.
     h, w = depth_m.shape
-    for i in PLANE_LANDMARKS:
-        u, v = int(round(landmarks[i, 0])), int(round(landmarks[i, 1]))
-        if 1 <= u < w - 1 and 1 <= v < h - 1:
-            patch = depth_m[v - 1:v + 2, u - 1:u + 2]
-            z = np.nanmedian(patch) if np.isfinite(patch).any() else np.nan
-            if np.isfinite(z):
-                pts.append(((u - intr.ppx) / intr.fx * z, (v - intr.ppy) / intr.fy * z, z))
+    uv = np.rint(landmarks[list(PLANE_LANDMARKS), :2]).astype(int)
+    inside = (uv[:, 0] >= 1) & (uv[:, 0] < w - 1) & (uv[:, 1] >= 1) & (uv[:, 1] < h - 1)
+    u, v = uv[inside, 0], uv[inside, 1]
+    off = np.arange(-1, 2)
+    patches = depth_m[v[:, None, None] + off[None, :, None], u[:, None, None] + off[None, None, :]].reshape(len(u), 9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)          # all-NaN patches give NaN, dropped below
+        z = np.nanmedian(patches, axis=1) if len(u) else np.zeros(0)
+    good = np.isfinite(z)
+    u, v, z = u[good], v[good], z[good]
+    pts = np.c_[(u - intr.ppx) / intr.fx * z, (v - intr.ppy) / intr.fy * z, z]
     if len(pts) < 8:
         return None
     p = np.array(pts)

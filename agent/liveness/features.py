@@ -53,11 +53,50 @@ class FrameCues:
     face_depth_m: float
 
 
-def _points(aligned: AlignedFrameSet, mask: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class FaceRoi:
+    """The face's neighbourhood in an aligned frameset: every cue is measured inside it. Its margin
+    exceeds the widest Gaussian kernel used here (σ 5 → radius 20 px), so filtered values on the
+    face are the same as on the whole frame, at a fraction of the cost."""
+
+    x0: int
+    y0: int
+    valid: np.ndarray             # views into the aligned arrays
+    depth_m: np.ndarray
+    ir: np.ndarray | None
+    ppx: float                    # color intrinsics, shifted to the ROI
+    ppy: float
+    fx: float
+    fy: float
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.valid.shape
+
+    def local(self, pts: np.ndarray) -> np.ndarray:
+        return pts - np.array([self.x0, self.y0], dtype=pts.dtype)
+
+
+ROI_MARGIN_PX = 24
+
+
+def face_roi(aligned: AlignedFrameSet, face: FaceObservation) -> FaceRoi:
+    lm = face.mesh.landmarks[:, :2]
+    h, w = aligned.depth_m.shape
+    margin = max(ROI_MARGIN_PX, int(0.25 * face.mesh.ipd_px))
+    x0, y0 = (int(max(np.floor(v) - margin, 0)) for v in lm.min(axis=0))
+    x1 = int(min(np.ceil(lm[:, 0].max()) + margin + 1, w))
+    y1 = int(min(np.ceil(lm[:, 1].max()) + margin + 1, h))
     i = aligned.color.intrinsics
-    v, u = np.nonzero(mask & aligned.valid)
-    z = aligned.depth_m[v, u].astype(np.float64)
-    return np.c_[(u - i.ppx) / i.fx * z, (v - i.ppy) / i.fy * z, z]
+    return FaceRoi(x0, y0, aligned.valid[y0:y1, x0:x1], aligned.depth_m[y0:y1, x0:x1],
+                   aligned.ir[y0:y1, x0:x1] if aligned.ir is not None else None,
+                   i.ppx - x0, i.ppy - y0, i.fx, i.fy)
+
+
+def _points(roi: FaceRoi, mask: np.ndarray) -> np.ndarray:
+    v, u = np.nonzero(mask & roi.valid)
+    z = roi.depth_m[v, u].astype(np.float64)
+    return np.c_[(u - roi.ppx) / roi.fx * z, (v - roi.ppy) / roi.fy * z, z]
 
 
 def _fit_rms(a: np.ndarray, z: np.ndarray) -> float:
@@ -65,11 +104,11 @@ def _fit_rms(a: np.ndarray, z: np.ndarray) -> float:
     return float(np.sqrt(np.mean((a @ coef - z) ** 2)))
 
 
-def _geometry(aligned: AlignedFrameSet, face: FaceObservation, p: np.ndarray) -> tuple[float, ...]:
+def _geometry(roi: FaceRoi, face: FaceObservation, p: np.ndarray) -> tuple[float, ...]:
     """Plane and cylinder fit RMS (m), nose prominence (mm), scale ratio and eye depth (m)."""
-    lm = face.mesh.landmarks
+    lm = roi.local(face.mesh.landmarks[:, :2])
     ipd = face.mesh.ipd_px
-    shape = aligned.depth_m.shape
+    shape = roi.shape
     x, y, z = p[:, 0], p[:, 1], p[:, 2]
     one = np.ones_like(x)
     plane = _fit_rms(np.c_[x, y, one], z)
@@ -79,8 +118,8 @@ def _geometry(aligned: AlignedFrameSet, face: FaceObservation, p: np.ndarray) ->
     yr = -np.sin(a) * x + np.cos(a) * y
     cylinder = _fit_rms(np.c_[xr * xr, xr, yr, one], z)
     # Nose prominence: nose tip against the plane through the cheeks, in mm.
-    cheek = _points(aligned, discs_mask(shape, lm[list(CHEEKS), :2], 0.12 * ipd))
-    nose = _points(aligned, discs_mask(shape, lm[[NOSE_TIP], :2], 0.06 * ipd))
+    cheek = _points(roi, discs_mask(shape, lm[list(CHEEKS)], 0.12 * ipd))
+    nose = _points(roi, discs_mask(shape, lm[[NOSE_TIP]], 0.06 * ipd))
     if len(cheek) >= 10 and len(nose) >= 1:
         ca = np.c_[cheek[:, 0], cheek[:, 1], np.ones(len(cheek))]
         coef, *_ = np.linalg.lstsq(ca, cheek[:, 2], rcond=None)
@@ -89,51 +128,65 @@ def _geometry(aligned: AlignedFrameSet, face: FaceObservation, p: np.ndarray) ->
     else:
         prominence = float("nan")
     # Scale: where the eyes really are vs where a life-size face with this IPD would be.
-    i = aligned.color.intrinsics
-    pupils = face.mesh.pupils
-    eye_mask = discs_mask(shape, np.array(pupils), 0.15 * ipd)
-    eye_z = aligned.depth_m[eye_mask & aligned.valid]
+    pupils = roi.local(np.array(face.mesh.pupils, dtype=np.float64))
+    eye_mask = discs_mask(shape, pupils, 0.15 * ipd)
+    eye_z = roi.depth_m[eye_mask & roi.valid]
     face_depth = float(np.median(eye_z)) if eye_z.size else float(np.median(z))
-    z_from_ipd = i.fx * IPD_MEAN_M / max(ipd, 1e-6)
+    z_from_ipd = roi.fx * IPD_MEAN_M / max(ipd, 1e-6)
     scale_ratio = face_depth / z_from_ipd
     return plane, cylinder, prominence, scale_ratio, face_depth
 
 
+def bright_end(ir: np.ndarray, valid: np.ndarray, q: float = 99.0) -> float:
+    """``np.percentile(ir[valid], q)`` (linear interpolation), from a histogram: IR is integer."""
+    vals = ir[valid]
+    n = vals.size
+    if n == 0:
+        return 0.0
+    counts = np.bincount(vals.ravel(), minlength=1)
+    cum = np.cumsum(counts)
+    pos = q / 100.0 * (n - 1)
+    lo, frac = int(np.floor(pos)), pos - np.floor(pos)
+    a = int(np.searchsorted(cum, lo + 1))           # value of the lo-th order statistic (0-based)
+    b = int(np.searchsorted(cum, min(lo + 2, n)))
+    return float(a + (b - a) * frac)
+
+
 def frame_cues(aligned: AlignedFrameSet, face: FaceObservation) -> FrameCues | None:
-    lm = face.mesh.landmarks
+    roi = face_roi(aligned, face)
+    lm = roi.local(face.mesh.landmarks[:, :2])
     ipd = face.mesh.ipd_px
-    shape = aligned.depth_m.shape
-    oval = polygon_mask(shape, lm[list(FACE_OVAL), :2])
+    shape = roi.shape
+    oval = polygon_mask(shape, lm[list(FACE_OVAL)])
     # Inner face: shrink the oval so silhouette edges and hair do not count.
     inner = cv2.erode(oval.astype(np.uint8), np.ones((5, 5), np.uint8), iterations=max(1, int(ipd / 20))) > 0
-    depth_share = float(aligned.valid[oval].mean()) if oval.any() else 0.0
-    p = _points(aligned, inner)
+    depth_share = float(roi.valid[oval].mean()) if oval.any() else 0.0
+    p = _points(roi, inner)
     nan = float("nan")
     plane = cylinder = prominence = scale_ratio = face_depth = nan
     if len(p) >= 50:
-        plane, cylinder, prominence, scale_ratio, face_depth = _geometry(aligned, face, p)
+        plane, cylinder, prominence, scale_ratio, face_depth = _geometry(roi, face, p)
     # else: a face in colour with (almost) no depth behind it — a screen's glass, say. That is
     # evidence in itself (low depth_share); geometry stays NaN and counts as no relief.
     # IR on skin.
     ir_level = ir_contrast = speckle = sharpness = float("nan")
-    if aligned.ir is not None:
-        ir = aligned.ir.astype(np.float32)
-        skin = discs_mask(shape, lm[list(SKIN_PATCHES), :2], 0.1 * ipd) & aligned.valid
+    if roi.ir is not None:
+        ir = roi.ir.astype(np.float32)
+        skin = discs_mask(shape, lm[list(SKIN_PATCHES)], 0.1 * ipd) & roi.valid
         if skin.sum() > 20:
             level = float(ir[skin].mean())
             ir_level = level * face_depth ** 2 / 0.25          # as if at 0.5 m
             # Skin near the projector is among the brightest things in the IR image; a display
             # (no NIR from its backlight, dots mirrored away by the glass) is among the darkest.
-            bright = float(np.percentile(ir[aligned.valid], 99)) if aligned.valid.any() else 0.0
+            bright = bright_end(aligned.ir, aligned.valid) if aligned.valid.any() else 0.0
             ir_contrast = level / max(bright, 1.0)
-            hp = ir - cv2.GaussianBlur(ir, (0, 0), 2.0)
-            speckle = float(np.std(hp[skin]) / max(level, 1.0))
             g07, g2, g5 = (cv2.GaussianBlur(ir, (0, 0), s) for s in (0.7, 2.0, 5.0))
+            speckle = float(np.std((ir - g2)[skin]) / max(level, 1.0))
             coarse = float(np.std((g2 - g5)[skin]))
             sharpness = float(np.std((g07 - g2)[skin]) / coarse) if coarse > 1e-3 else float("nan")
     openness = min(face.mesh.openness) if face.mesh.openness is not None else float("nan")
     return FrameCues(plane * 1000, cylinder * 1000, prominence, scale_ratio, depth_share, ir_level, ir_contrast,
-                     speckle, sharpness, openness, lm[:, :2].copy(), ipd, face_depth)
+                     speckle, sharpness, openness, face.mesh.landmarks[:, :2].copy(), ipd, face_depth)
 
 
 # Below this share of the skin's IR coming from the projector, sunlight's shot noise swamps the
@@ -150,11 +203,13 @@ def projector_speckle(lit: AlignedFrameSet, dark: AlignedFrameSet, face: FaceObs
     light is under ``MIN_PROJECTOR_SHARE`` (bright sunlight): the difference is then mostly noise."""
     if lit.ir is None or dark.ir is None:
         return float("nan"), float("nan")
-    lm = face.mesh.landmarks
+    roi = face_roi(lit, face)
+    ys, xs = slice(roi.y0, roi.y0 + roi.shape[0]), slice(roi.x0, roi.x0 + roi.shape[1])
+    lm = roi.local(face.mesh.landmarks[:, :2])
     ipd = face.mesh.ipd_px
-    on = lit.ir.astype(np.float32)
-    diff = on - dark.ir.astype(np.float32)
-    skin = discs_mask(on.shape, lm[list(SKIN_PATCHES), :2], 0.1 * ipd) & lit.valid
+    on = roi.ir.astype(np.float32)
+    diff = on - dark.ir[ys, xs].astype(np.float32)
+    skin = discs_mask(on.shape, lm[list(SKIN_PATCHES)], 0.1 * ipd) & roi.valid
     if skin.sum() < 20:
         return float("nan"), float("nan")
     level = float(diff[skin].mean())

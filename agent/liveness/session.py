@@ -58,9 +58,11 @@ class SessionResult:
 
 
 def collect(cam: Camera, n: int, challenge: Challenge | None, timeout_s: float = 30.0,
-            cancelled: Callable[[], bool] | None = None) -> list[FrameSet]:
+            cancelled: Callable[[], bool] | None = None,
+            on_frameset: Callable[[FrameSet], None] | None = None) -> list[FrameSet]:
     """Read ``n`` framesets, driving the projector by the challenge schedule when there is one.
-    Stops early (with what it has) when ``cancelled()`` turns true or ``timeout_s`` passes."""
+    Stops early (with what it has) when ``cancelled()`` turns true or ``timeout_s`` passes.
+    ``on_frameset`` sees each frameset as it is matched (to stream it to the liveness worker)."""
     profiles = cam.profiles()
     kinds = sorted({p.kind for p in profiles}, key=lambda k: (k is not StreamKind.DEPTH, k.value))
     matcher = FrameSetMatcher(kinds, min(p.fps for p in profiles), extrinsics=cam.all_extrinsics())
@@ -81,9 +83,13 @@ def collect(cam: Camera, n: int, challenge: Challenge | None, timeout_s: float =
                 break
             raise
         for fs in matcher.push(frame):
+            if len(out) >= n:
+                break
             out.append(fs)
             if challenge is not None and len(out) < len(challenge.emitter):
                 cam.set_emitter(challenge.emitter[len(out)])
+            if on_frameset is not None:
+                on_frameset(fs)
     return out
 
 
@@ -98,95 +104,132 @@ def injection_signals(sets: list[FrameSet], aligned_noise: float) -> dict:
             "suspicious": (not monotonic) or (np.isfinite(aligned_noise) and not noisy)}
 
 
-def judge(sets: list[FrameSet], gate: QualityGate, thresholds: Thresholds, *, challenge: Challenge | None,
-          notes: list[str] | None = None) -> SessionResult:
-    notes = list(notes or [])
-    t0 = time.perf_counter()
-    aligned = [align_frameset(fs) for fs in sets]
-    t_align = time.perf_counter()
-    cues: list[FrameCues] = []
-    lit: list[bool] = []
-    energies: list[float] = []
-    last_report: QualityReport | None = None
-    faces = []
-    gate.reset()
-    best: tuple[tuple, int, object] | None = None
-    for k, a in enumerate(aligned):
-        report = gate.evaluate(a)
-        last_report = report
+class Judge:
+    """One session judged a frameset at a time, as the frames arrive, then decided by ``finish``.
+
+    ``add`` does the per-frameset work (alignment, the quality gate, the physical cues, the
+    projector's dot energy, the digest), so a caller that feeds frames during the capture only waits
+    for the last frameset and the fusion at the end. ``judge`` is the batch form of the same thing.
+    """
+
+    def __init__(self, gate: QualityGate, thresholds: Thresholds, *, challenge: Challenge | None,
+                 notes: list[str] | None = None):
+        self.gate, self.thresholds, self.challenge = gate, thresholds, challenge
+        self.notes = list(notes or [])
+        self.sets: list[FrameSet] = []
+        self.aligned: list = []
+        self.faces: list = []
+        self.cues: list[FrameCues] = []
+        self.lit: list[bool] = []
+        self.energies: list[float] = []
+        self.digests: list[str] = []
+        self.last_report: QualityReport | None = None
+        self.best: tuple[tuple, int, object] | None = None
+        self.ms = {"align": 0.0, "quality": 0.0, "liveness": 0.0}
+        gate.reset()
+
+    def add(self, fs: FrameSet) -> None:
+        k = len(self.sets)
+        t0 = time.perf_counter()
+        a = align_frameset(fs)
+        t1 = time.perf_counter()
+        report = self.gate.evaluate(a)
+        t2 = time.perf_counter()
+        self.last_report = report
         if report.face is not None:
             # Best: passes the gate, then the most confident detection, then the latest.
             rank = (report.ok, report.face.detection.score, k)
-            if best is None or rank > best[0]:
-                best = (rank, k, report.face)
-        face_mask = None
-        faces.append(report.face)
-        if report.face is not None:
+            if self.best is None or rank > self.best[0]:
+                self.best = (rank, k, report.face)
             c = frame_cues(a, report.face)
             if c is not None:
-                cues.append(c)
-                lit.append(challenge.emitter[k] if challenge is not None and k < len(challenge.emitter) else True)
+                self.cues.append(c)
+                ch = self.challenge
+                self.lit.append(ch.emitter[k] if ch is not None and k < len(ch.emitter) else True)
+        self.faces.append(report.face)
         if a.ir is not None:
-            energies.append(dot_energy(a.ir, a.valid if a.valid.any() else face_mask))
-    t_quality = time.perf_counter()
-    noise = depth_noise(aligned)
-    injection = injection_signals(sets, noise)
-    digests = [frameset_digest(fs) for fs in sets]
-    ch_result: ChallengeResult | None = None
-    ch_dict = None
-    if challenge is not None:
-        ch_result = verify(challenge, energies)
-        # Binds the verdict to the server's nonce: the server checks it against the probe header.
-        ch_dict = {**ch_result.to_dict(), "nonce_sha256": hashlib.sha256(challenge.nonce).hexdigest()}
-    if len(cues) < MIN_FACE_FRAMES:
-        verdict = LivenessVerdict("inconclusive", 0.0, {}, digests, model_versions(), challenge is not None,
-                                  ch_dict, injection,
-                                  notes + [f"a face was measured in only {len(cues)} framesets"])
-    else:
-        # Material cues need the projector; with a challenge, judge them on the lit frames only.
-        reported = [fs.ir.metadata.emitter_on for fs in sets if fs.ir is not None]
-        projector_seen = not reported or any(r is not False for r in reported)
-        speckles, shares = [], []
+            self.energies.append(dot_energy(a.ir, a.valid if a.valid.any() else None))
+        self.digests.append(frameset_digest(fs))
+        self.sets.append(fs)
+        self.aligned.append(a)
+        t3 = time.perf_counter()
+        self.ms["align"] += (t1 - t0) * 1000
+        self.ms["quality"] += (t2 - t1) * 1000
+        self.ms["liveness"] += (t3 - t2) * 1000
+
+    def finish(self) -> SessionResult:
+        t0 = time.perf_counter()
+        sets, aligned, faces, challenge, notes = self.sets, self.aligned, self.faces, self.challenge, self.notes
+        noise = depth_noise(aligned)
+        injection = injection_signals(sets, noise)
+        digests = list(self.digests)
+        ch_result: ChallengeResult | None = None
+        ch_dict = None
         if challenge is not None:
-            # Pairs of consecutive frames where the projector went on->off or off->on (after the lag).
-            lag = ch_result.lag_frames if ch_result is not None else 1
-            states = [challenge.emitter[k - lag] if 0 <= k - lag < len(challenge.emitter) else None
-                      for k in range(len(aligned))]
-            for k in range(1, len(aligned)):
-                if states[k] is None or states[k - 1] is None or states[k] == states[k - 1]:
-                    continue
-                on, off = (k, k - 1) if states[k] else (k - 1, k)
-                if faces[on] is not None:
-                    sp, share = projector_speckle(aligned[on], aligned[off], faces[on])
-                    speckles.append(sp)
-                    shares.append(share)
-        ps = float(np.nanmedian(speckles)) if speckles and np.isfinite(speckles).any() else None
-        share = float(np.nanmedian(shares)) if shares and np.isfinite(shares).any() else None
-        s = score(cues, emitter_on=lit if challenge is not None else None, projector_seen=projector_seen,
-                  projector_speckle=ps, projector_share=share)
-        notes.extend(s.notes)
-        detectors = s.as_dict()
-        fused = fuse(detectors)
-        result = decide(fused, thresholds)
-        if s.material_drowned:
-            # Unmeasured is not evidence of life: the score stays below any live threshold.
-            fused = min(fused, DROWNED_SCORE_CAP)
-            result = decide(fused, thresholds)
-        if challenge is not None and not ch_result.passed:
-            result, fused = "attack", 0.0
-            notes.append("challenge failed: " + ch_result.detail)
-        if injection["suspicious"]:
-            result, fused = "attack", 0.0
-            notes.append("stream does not look like a physical sensor streaming now")
-        verdict = LivenessVerdict(result, fused, detectors, digests, model_versions(), challenge is not None,
-                                  ch_dict, injection, notes, s.cues)
-    t_end = time.perf_counter()
-    timing = {"align": (t_align - t0) * 1000, "quality": (t_quality - t_align) * 1000,
-              "liveness": (t_end - t_quality) * 1000, "total": (t_end - t0) * 1000,
-              "per_frameset": (t_end - t0) * 1000 / max(len(sets), 1)}
-    skew = max((fs.skew_ms for fs in sets), default=float("nan"))
-    return SessionResult(verdict, last_report, skew, timing, len(sets),
-                         best[1] if best else None, best[2] if best else None)
+            ch_result = verify(challenge, self.energies)
+            # Binds the verdict to the server's nonce: the server checks it against the probe header.
+            ch_dict = {**ch_result.to_dict(), "nonce_sha256": hashlib.sha256(challenge.nonce).hexdigest()}
+        if len(self.cues) < MIN_FACE_FRAMES:
+            verdict = LivenessVerdict("inconclusive", 0.0, {}, digests, model_versions(), challenge is not None,
+                                      ch_dict, injection,
+                                      notes + [f"a face was measured in only {len(self.cues)} framesets"])
+        else:
+            # Material cues need the projector; with a challenge, judge them on the lit frames only.
+            reported = [fs.ir.metadata.emitter_on for fs in sets if fs.ir is not None]
+            projector_seen = not reported or any(r is not False for r in reported)
+            speckles, shares = [], []
+            if challenge is not None:
+                # Pairs of consecutive frames where the projector went on->off or off->on (after the lag).
+                lag = ch_result.lag_frames if ch_result is not None else 1
+                states = [challenge.emitter[k - lag] if 0 <= k - lag < len(challenge.emitter) else None
+                          for k in range(len(aligned))]
+                for k in range(1, len(aligned)):
+                    if states[k] is None or states[k - 1] is None or states[k] == states[k - 1]:
+                        continue
+                    on, off = (k, k - 1) if states[k] else (k - 1, k)
+                    if faces[on] is not None:
+                        sp, share = projector_speckle(aligned[on], aligned[off], faces[on])
+                        speckles.append(sp)
+                        shares.append(share)
+            ps = float(np.nanmedian(speckles)) if speckles and np.isfinite(speckles).any() else None
+            share = float(np.nanmedian(shares)) if shares and np.isfinite(shares).any() else None
+            s = score(self.cues, emitter_on=self.lit if challenge is not None else None,
+                      projector_seen=projector_seen, projector_speckle=ps, projector_share=share)
+            notes.extend(s.notes)
+            detectors = s.as_dict()
+            fused = fuse(detectors)
+            result = decide(fused, self.thresholds)
+            if s.material_drowned:
+                # Unmeasured is not evidence of life: the score stays below any live threshold.
+                fused = min(fused, DROWNED_SCORE_CAP)
+                result = decide(fused, self.thresholds)
+            if challenge is not None and not ch_result.passed:
+                result, fused = "attack", 0.0
+                notes.append("challenge failed: " + ch_result.detail)
+            if injection["suspicious"]:
+                result, fused = "attack", 0.0
+                notes.append("stream does not look like a physical sensor streaming now")
+            verdict = LivenessVerdict(result, fused, detectors, digests, model_versions(), challenge is not None,
+                                      ch_dict, injection, notes, s.cues)
+        n = max(len(sets), 1)
+        finish_ms = (time.perf_counter() - t0) * 1000
+        liveness_ms = self.ms["liveness"] + finish_ms
+        total = self.ms["align"] + self.ms["quality"] + liveness_ms
+        timing = {"align": self.ms["align"], "quality": self.ms["quality"], "liveness": liveness_ms,
+                  "finish": finish_ms, "total": total, "per_frameset": total / n}
+        skew = max((fs.skew_ms for fs in sets), default=float("nan"))
+        best = self.best
+        return SessionResult(verdict, self.last_report, skew, timing, len(sets),
+                             best[1] if best else None, best[2] if best else None)
+
+
+def judge(sets: list[FrameSet], gate: QualityGate, thresholds: Thresholds, *, challenge: Challenge | None,
+          notes: list[str] | None = None) -> SessionResult:
+    """Judge a whole session at once (offline analysis, the PAD bench)."""
+    j = Judge(gate, thresholds, challenge=challenge, notes=notes)
+    for fs in sets:
+        j.add(fs)
+    return j.finish()
 
 
 def plan_challenge(cam: Camera, n: int, nonce: bytes | None) -> tuple[Challenge | None, list[str]]:

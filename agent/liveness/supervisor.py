@@ -181,36 +181,19 @@ class LivenessSupervisor:
             self._send({"op": "selftest", "probe_port": probe_port})
             return self._expect("selftest", self.s.frame_timeout_s)
 
+    def session(self, *, frames: int, nonce: bytes | None = None, thresholds: Thresholds | None = None,
+                notes: list[str] | None = None, channel: str = "kiosk") -> "WorkerSession":
+        """Open a session in the worker; feed it with ``add`` as frames arrive, then ``finish``.
+        Use it as a context manager: the worker is exclusively this session's until it exits."""
+        return WorkerSession(self, frames, nonce, thresholds or Thresholds(), list(notes or []), channel)
+
     def judge(self, sets: list[FrameSet], *, nonce: bytes | None = None, thresholds: Thresholds | None = None,
               notes: list[str] | None = None, channel: str = "kiosk") -> WorkerResult:
         """Judge ``sets`` in the worker. ``nonce``: the challenge the frames were captured under."""
-        thresholds = thresholds or Thresholds()
-        with self._lock:
-            self._start_locked()
-            assert self._ring is not None
-            digests = [frameset_digest(fs) for fs in sets]
-            self._send({"op": "begin", "nonce": nonce.hex() if nonce else None, "frames": len(sets),
-                        "live_min": thresholds.live_min, "attack_max": thresholds.attack_max,
-                        "notes": list(notes or []), "channel": channel})
-            self._expect("ready", self.s.frame_timeout_s)
-            transfer = []
-            for k, fs in enumerate(sets):
-                t0 = time.perf_counter()
-                desc = self._ring.write(k % self.s.slots, fs)
-                self._send({"op": "frameset", **desc})
-                ack = self._expect("ack", self.s.frame_timeout_s)
-                if ack.get("slot") != desc["slot"]:
-                    raise self._fail(LivenessVerdictUnbound("liveness worker acknowledged the wrong slot"))
-                transfer.append((time.perf_counter() - t0) * 1000)
-            self._send({"op": "judge"})
-            msg = self._expect("verdict", self.s.judge_timeout_s + self.s.judge_per_frameset_s * len(sets))
-            verdict = self._check_verdict(msg, digests)
-            best = msg.get("best")
-            if best is not None and not (isinstance(best, dict) and isinstance(best.get("index"), int)
-                                         and 0 <= best["index"] < len(sets)):
-                raise self._fail(LivenessVerdictUnbound("liveness worker named a frameset that was not sent"))
-            return WorkerResult(verdict, msg.get("quality"), msg.get("max_skew_ms"), msg.get("timing_ms") or {},
-                                transfer, float(msg.get("worker_ms") or 0.0), best)
+        with self.session(frames=len(sets), nonce=nonce, thresholds=thresholds, notes=notes, channel=channel) as s:
+            for fs in sets:
+                s.add(fs)
+            return s.finish()
 
     def _check_verdict(self, msg: dict[str, Any], digests: list[str]) -> LivenessVerdict:
         lv = msg.get("liveness")
@@ -235,3 +218,83 @@ class LivenessSupervisor:
         """Signal the worker (tests and `doctor` use this to prove recovery)."""
         if self._proc is not None:
             os.kill(self._proc.pid, sig)
+
+
+class WorkerSession:
+    """One session in the worker, fed frame by frame. Framesets go into the ring's slots in turn; a
+    slot is written again only after the worker acknowledged copying its previous frameset out, so
+    the daemon waits for an acknowledgement only when it is ``slots`` framesets ahead. Meanwhile
+    the worker judges each frameset as it comes."""
+
+    def __init__(self, sup: LivenessSupervisor, frames: int, nonce: bytes | None, thresholds: Thresholds,
+                 notes: list[str], channel: str):
+        self.sup, self.frames, self.nonce, self.thresholds = sup, frames, nonce, thresholds
+        self.notes, self.channel = notes, channel
+        self.sent = self.acked = 0
+        self.digests: list[str] = []
+        self.transfer_ms: list[float] = []
+        self.done = False
+
+    def __enter__(self) -> "WorkerSession":
+        sup = self.sup
+        sup._lock.acquire()
+        try:
+            sup._start_locked()
+            sup._send({"op": "begin", "nonce": self.nonce.hex() if self.nonce else None, "frames": self.frames,
+                       "live_min": self.thresholds.live_min, "attack_max": self.thresholds.attack_max,
+                       "notes": self.notes, "channel": self.channel})
+            sup._expect("ready", sup.s.frame_timeout_s)
+        except BaseException:
+            sup._lock.release()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if not self.done and self.sup._sock is not None:
+                # Abandoned mid-session (camera error, cancel): collect the outstanding
+                # acknowledgements, then tell the worker to drop what it has.
+                try:
+                    self._await_acks(self.sent)
+                    self.sup._send({"op": "abort"})
+                except LivenessWorkerError:
+                    pass                                # already torn down by _fail
+        finally:
+            self.sup._lock.release()
+
+    def _await_acks(self, upto: int) -> None:
+        sup = self.sup
+        while self.acked < upto:
+            ack = sup._expect("ack", sup.s.frame_timeout_s)
+            if ack.get("slot") != self.acked % sup.s.slots:
+                raise sup._fail(LivenessVerdictUnbound("liveness worker acknowledged the wrong slot"))
+            self.acked += 1
+
+    def add(self, fs: FrameSet) -> None:
+        sup = self.sup
+        if self.sent >= sup.s.slots:
+            self._await_acks(self.sent - sup.s.slots + 1)   # the slot we are about to reuse is free
+        t0 = time.perf_counter()
+        assert sup._ring is not None
+        desc = sup._ring.write(self.sent % sup.s.slots, fs)
+        sup._send({"op": "frameset", **desc})
+        self.transfer_ms.append((time.perf_counter() - t0) * 1000)
+        self.sent += 1
+        self.digests.append(frameset_digest(fs))
+
+    def finish(self) -> WorkerResult:
+        sup = self.sup
+        self._await_acks(self.sent)
+        sup._send({"op": "judge"})
+        msg = sup._expect("verdict", sup.s.judge_timeout_s + sup.s.judge_per_frameset_s * self.sent)
+        self.done = True
+        verdict = sup._check_verdict(msg, self.digests)
+        best = msg.get("best")
+        if best is not None and not (isinstance(best, dict) and isinstance(best.get("index"), int)
+                                     and 0 <= best["index"] < self.sent):
+            raise sup._fail(LivenessVerdictUnbound("liveness worker named a frameset that was not sent"))
+        timing = dict(msg.get("timing_ms") or {})
+        if isinstance(msg.get("finish_ms"), (int, float)):
+            timing["worker_finish"] = float(msg["finish_ms"])
+        return WorkerResult(verdict, msg.get("quality"), msg.get("max_skew_ms"), timing, self.transfer_ms,
+                            float(msg.get("worker_ms") or 0.0), best)

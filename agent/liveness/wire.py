@@ -86,7 +86,8 @@ class Ring:
             px = np.ascontiguousarray(f.pixels)
             if off + px.nbytes > self.slot_bytes:
                 raise WireError(f"frameset of more than {self.slot_bytes} bytes does not fit a ring slot")
-            self.map[base + off:base + off + px.nbytes] = px.tobytes()
+            dst = np.frombuffer(self.map, dtype=np.uint8, count=px.nbytes, offset=base + off)
+            np.copyto(dst, px.reshape(-1).view(np.uint8))            # one copy, straight into the slot
             frames.append(describe_frame(f, off, px))
             off += px.nbytes
         ext = [[a.value, b.value, list(e.rotation), list(e.translation)] for (a, b), e in fs.extrinsics.items()]

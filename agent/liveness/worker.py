@@ -125,63 +125,116 @@ def best_face(r) -> dict[str, Any] | None:
 
 
 def serve(ctrl: socket.socket, ring, gate, state: dict[str, Any]) -> None:
+    """Two threads: the reader takes control messages, copies each frameset out of its ring slot
+    and acknowledges it at once (the daemon may then reuse the slot); the judge works through the
+    framesets in order while the capture goes on, so at ``judge`` only the last one and the fusion
+    remain. Replies from both threads go out under one lock."""
+    import queue
+    import threading
+    from .wire import WireError, recv, send
+
+    out_lock = threading.Lock()
+    work: queue.Queue = queue.Queue()
+    # A new session (or an abort) makes every frameset still queued from the old one stale, so the
+    # judge skips them instead of working through a backlog nobody will ask about.
+    generation = [0]
+
+    def reply(msg: dict[str, Any]) -> None:
+        with out_lock:
+            send(ctrl, msg)
+
+    def reader() -> None:
+        while True:
+            try:
+                msg = recv(ctrl)
+            except (EOFError, OSError):
+                work.put(("quit", {}))
+                return
+            except WireError as exc:
+                work.put(("error", exc))
+                continue
+            if msg["op"] == "frameset":
+                try:
+                    fs = ring.read(msg)
+                except WireError as exc:
+                    work.put(("error", exc))      # refused instead of acknowledged
+                    continue
+                reply({"op": "ack", "slot": msg["slot"]})
+                work.put(("frameset", (generation[0], fs)))
+            else:
+                if msg["op"] in ("begin", "abort"):
+                    generation[0] += 1
+                work.put((msg["op"], msg))
+            if msg["op"] == "quit":
+                return
+
+    threading.Thread(target=reader, name="liveness-reader", daemon=True).start()
+    judge_loop(work, reply, gate, state, generation)
+
+
+def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) -> None:
     from .challenge import Challenge, ChallengeError
     from .fusion import Thresholds
-    from .session import judge
-    from .wire import WireError, recv, send
+    from .session import Judge
+    from .wire import WireError
     from ..quality import QualityGate, QualitySettings
     from ..quality.settings import CHANNELS
+
     gates = {"kiosk": gate}
-    sets: list = []
-    session: dict[str, Any] | None = None
+    session: Judge | None = None
+    failed = False                                # a session that went wrong takes no more frames
     while True:
+        op, msg = work.get()
         try:
-            msg = recv(ctrl)
-        except EOFError:
-            return
-        op = msg["op"]
-        try:
+            if op == "error":
+                session, failed = None, True
+                raise msg
             if op == "begin":
-                sets = []
+                failed = False
                 channel = str(msg.get("channel", "kiosk"))
                 if channel not in CHANNELS:
                     raise WireError(f"unknown channel {channel[:32]!r}")
                 if channel not in gates:          # interpreters are shared: no model loading here
                     gates[channel] = QualityGate(QualitySettings(channel=channel))
                 gate = gates[channel]
-                gate.reset()
                 nonce = bytes.fromhex(msg["nonce"]) if msg.get("nonce") else None
-                session = {"challenge": Challenge.from_nonce(nonce, frames=int(msg["frames"])) if nonce else None,
-                           "thresholds": Thresholds(float(msg["live_min"]), float(msg["attack_max"])),
-                           "notes": [str(n) for n in msg.get("notes", [])][:16]}
-                send(ctrl, {"op": "ready"})
+                challenge = Challenge.from_nonce(nonce, frames=int(msg["frames"])) if nonce else None
+                session = Judge(gate, Thresholds(float(msg["live_min"]), float(msg["attack_max"])),
+                                challenge=challenge, notes=[str(n) for n in msg.get("notes", [])][:16])
+                reply({"op": "ready"})
             elif op == "frameset":
+                gen, fs = msg
+                if gen != generation[0]:
+                    continue                          # from a session that was aborted or replaced
                 if session is None:
-                    raise WireError("frameset before begin")
-                sets.append(ring.read(msg))
-                send(ctrl, {"op": "ack", "slot": msg["slot"]})
+                    if not failed:
+                        raise WireError("frameset before begin")
+                    continue
+                session.add(fs)
+            elif op == "abort":
+                session = None
             elif op == "judge":
                 if session is None:
                     raise WireError("judge before begin")
                 t0 = time.perf_counter()
-                r = judge(sets, gate, session["thresholds"], challenge=session["challenge"], notes=session["notes"])
-                send(ctrl, {"op": "verdict", "liveness": r.verdict.to_dict(),
-                            "quality": quality_summary(gate, r.quality),
-                            "max_skew_ms": r.max_skew_ms if r.max_skew_ms == r.max_skew_ms else None,
-                            "timing_ms": {k: round(v, 3) for k, v in r.timing_ms.items()},
-                            "worker_ms": round((time.perf_counter() - t0) * 1000, 3), "framesets": r.framesets,
-                            "best": best_face(r)})
-                sets, session = [], None            # nothing of the session outlives its verdict
+                r = session.finish()
+                reply({"op": "verdict", "liveness": r.verdict.to_dict(),
+                       "quality": quality_summary(session.gate, r.quality),
+                       "max_skew_ms": r.max_skew_ms if r.max_skew_ms == r.max_skew_ms else None,
+                       "timing_ms": {k: round(v, 3) for k, v in r.timing_ms.items()},
+                       "worker_ms": round(r.timing_ms["total"], 3), "finish_ms": round((time.perf_counter() - t0) * 1000, 3),
+                       "framesets": r.framesets, "best": best_face(r)})
+                session = None                      # nothing of the session outlives its verdict
             elif op == "selftest":
-                send(ctrl, {"op": "selftest", **selftest(state, msg.get("probe_port"))})
+                reply({"op": "selftest", **selftest(state, msg.get("probe_port"))})
             elif op == "quit":
                 return
             else:
                 raise WireError(f"unknown op {op!r}")
         except (WireError, ChallengeError, KeyError, TypeError, ValueError) as exc:
             code = getattr(exc, "code", "LIV_WIRE_INVALID")
-            send(ctrl, {"op": "error", "code": code, "message": str(exc)[:500]})
-            sets, session = [], None
+            reply({"op": "error", "code": code, "message": str(exc)[:500]})
+            session = None
 
 
 def warm_up(gate) -> None:

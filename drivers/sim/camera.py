@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass
@@ -54,6 +55,28 @@ class _Motion:
         return float(np.mean(np.sin(2 * np.pi * self.freqs[channel] * t + self.phases[channel])) * np.sqrt(2))
 
 
+@dataclass
+class _Rendered:
+    """One tick's pixels for one emitter state, and what produced them."""
+
+    depth_u16: np.ndarray
+    ir_y8: np.ndarray
+    color: np.ndarray
+    depth_truth: np.ndarray
+    color_truth: np.ndarray
+    state: "SceneState"
+    exposure_us: float
+    gain: float
+
+    def freeze(self) -> None:
+        for a in (self.depth_u16, self.ir_y8, self.color, self.depth_truth, self.color_truth):
+            a.flags.writeable = False
+
+
+_PRERENDERED: dict = {}
+_PRERENDER_LOCK = threading.Lock()
+
+
 class SimCamera(Camera):
     capabilities = frozenset({Capability.EMITTER_CONTROL, Capability.ILLUMINATION_CONTROL,
                               Capability.EXPOSURE_CONTROL})
@@ -78,12 +101,13 @@ class SimCamera(Camera):
         self._replay_emitter = True
         self._replay_illum = 0.0
         self._ae = AutoExposure()
-        self._noise = NoiseBank(np.random.default_rng(cfg.seed + 3))
+        self._noise = NoiseBank.for_seed(cfg.seed + 3)
         self._ir_exposure = ir_exposure_s(cfg.lux, cfg.cct)
         self._awb = np.ones(3, np.float32)
         self._gt: collections.OrderedDict[tuple[StreamKind, int], np.ndarray] = collections.OrderedDict()
         self._blinks = self._blink_schedule()
         self.scene: SceneState | None = None
+        self._prerendered: list | None = None
 
     # --- Camera API --------------------------------------------------------------------------
     @property
@@ -113,8 +137,10 @@ class SimCamera(Camera):
                 raise StreamClosed("sim camera was stopped; open a new one")
             if not self._started:
                 self._started = True
-                self._t0_wall = time.monotonic()
                 self._init_auto_exposure()
+                if self.cfg.prerender:
+                    self._prerender()
+                self._t0_wall = time.monotonic()
 
     def stop(self) -> None:
         with self._lock:
@@ -290,27 +316,61 @@ class SimCamera(Camera):
             return self._replay_emitter, self._replay_illum
         return self._emitter_cmd, self._illum_cmd
 
-    def _produce_tick(self) -> None:
+    def _render_tick(self, k: int, emitters: tuple[bool, ...], illum: float) -> dict[bool, "_Rendered"]:
+        """Render tick ``k``: the scene once, the IR imager and depth for each emitter state asked
+        for (the noise is drawn in the same order as a single render, so seeds reproduce)."""
         c = self.cfg
-        k = self._tick
-        self._tick += 1
-        t = k / c.fps
-        period_ms = 1000.0 / c.fps
-        emitter_on, illum = self._physical_controls()
-        objs, state = self._objects(t)
-        self.scene = SceneState(state.subject, state.distance_m, state.yaw_deg, state.pitch_deg, state.roll_deg,
-                                state.eyes_closed, emitter_on, illum)
-
+        objs, state = self._objects(k / c.fps)
         dmaps = render_view(DEPTH_VIEW, objs)
         cmaps = render_view(COLOR_VIEW, objs)
-        ir_y8, ir_e = ir_image(dmaps, c.lux, c.cct, emitter_on, self._dots, self._noise,
-                                  exposure_s=self._ir_exposure)
-        depth_u16, depth_truth = depth_image(dmaps, ir_e, self._noise)
+        sensed = {}
+        for e in emitters:
+            ir_y8, ir_e = ir_image(dmaps, c.lux, c.cct, e, self._dots, self._noise, exposure_s=self._ir_exposure)
+            sensed[e] = (ir_y8, *depth_image(dmaps, ir_e, self._noise))
         irr = color_irradiance(cmaps, c.lux, c.cct, illum)
         color = expose_color(irr, self._ae, self._noise, self._awb)
         exposure_us, gain = self._ae.exposure_s * 1e6, self._ae.gain
         self._ae.update(metered_level(irr, self._ae), rate=0.25)   # AE reacts over a few frames
         self._update_awb(irr, rate=0.2)
+        color_truth = np.where(np.isfinite(cmaps.z) & (cmaps.z <= 3.0), cmaps.z, np.nan).astype(np.float32)
+        return {e: _Rendered(depth_u16, ir_y8, color, depth_truth, color_truth, state, exposure_us, gain)
+                for e, (ir_y8, depth_u16, depth_truth) in sensed.items()}
+
+    def _prerender(self) -> None:
+        """``prerender=N``: render N ticks for both emitter states before streaming, then play them
+        back and forth (0..N-1..0, so motion never jumps) at the frame rate: a camera whose pixels
+        cost the host nothing, as a real one's do. Kept per process for the same scene."""
+        key = dataclasses.replace(self.cfg, realtime=True, prerender=0)
+        with _PRERENDER_LOCK:
+            hit = _PRERENDERED.get(key)
+            if hit is None:
+                ticks = []
+                for k in range(self.cfg.prerender):
+                    r = self._render_tick(k, (True, False), 0.0)
+                    for v in r.values():
+                        v.freeze()
+                    ticks.append(r)
+                _PRERENDERED.clear()                       # one scene at a time: bounded memory
+                _PRERENDERED[key] = hit = ticks
+        self._prerendered = hit
+
+    def _produce_tick(self) -> None:
+        c = self.cfg
+        k = self._tick
+        self._tick += 1
+        period_ms = 1000.0 / c.fps
+        emitter_on, illum = self._physical_controls()
+        if self._prerendered is not None and illum == 0.0:
+            n = len(self._prerendered)
+            j = k % max(2 * n - 2, 1)
+            r = self._prerendered[j if j < n else 2 * n - 2 - j][emitter_on]
+        else:
+            r = self._render_tick(k, (emitter_on,), illum)[emitter_on]
+        state = r.state
+        self.scene = SceneState(state.subject, state.distance_m, state.yaw_deg, state.pitch_deg, state.roll_deg,
+                                state.eyes_closed, emitter_on, illum)
+        depth_u16, ir_y8, color = r.depth_u16, r.ir_y8, r.color
+        exposure_us, gain = r.exposure_us, r.gain
 
         host_now = time.monotonic_ns()
         base_hw = self._t0_hw_ms + k * period_ms
@@ -319,9 +379,8 @@ class SimCamera(Camera):
         claimed_emitter = self._emitter_cmd          # metadata reports the command (an injector lies)
         laser_mw = LASER_POWER_MW if claimed_emitter else 0.0
 
-        color_truth = np.where(np.isfinite(cmaps.z) & (cmaps.z <= 3.0), cmaps.z, np.nan).astype(np.float32)
-        self._remember(StreamKind.DEPTH, k, depth_truth)
-        self._remember(StreamKind.COLOR, k, color_truth)
+        self._remember(StreamKind.DEPTH, k, r.depth_truth)
+        self._remember(StreamKind.COLOR, k, r.color_truth)
 
         def deliver(kind, px, fmt, ts, latency_ms, md, index=0, scale=0.0, intr=DEPTH_INTRINSICS):
             self._counters[kind] += 1

@@ -30,6 +30,7 @@ class SimConfig:
     realtime: bool = True       # pace delivery in wall time like a real device
     emitter: bool = True        # IR projector initially on
     inject: str = "none"        # "replay": pixels ignore emitter/illumination commands
+    prerender: int = 0          # render this many ticks (both emitter states) at start, then play them
 
     # query key -> (converter, validator description, predicate)
     @classmethod
@@ -57,6 +58,7 @@ class SimConfig:
             (0 <= self.jitter_ms <= 10, "jitter_ms must be within 0..10"),
             (0 <= self.identity < 1000, "identity must be within 0..999"),
             (self.inject in ("none", "replay"), "inject must be none or replay"),
+            (0 <= self.prerender <= 300, "prerender must be within 0..300 ticks"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -74,7 +76,7 @@ def _convert(key: str, raw: str) -> Any:
         if v is None:
             raise InvalidUri(f"sim://: {key} must be on/off (1/0), got {raw!r}")
         return v
-    if key in ("seed", "identity"):
+    if key in ("seed", "identity", "prerender"):
         try:
             return int(raw)
         except ValueError:

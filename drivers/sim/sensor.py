@@ -11,6 +11,8 @@ silhouettes (seen by one imager only), and outside the working range.
 
 from __future__ import annotations
 
+import collections
+
 from dataclasses import dataclass
 
 import cv2
@@ -43,10 +45,30 @@ class NoiseBank:
     """
 
     SIZE = 1 << 24
+    _CACHE: "collections.OrderedDict[int, tuple[np.ndarray, dict]]" = collections.OrderedDict()
 
     def __init__(self, rng: np.random.Generator):
         self._rng = rng
         self._buf = rng.standard_normal(self.SIZE + 1_000_000, dtype=np.float32)
+
+    @classmethod
+    def for_seed(cls, seed: int) -> "NoiseBank":
+        """The bank ``NoiseBank(np.random.default_rng(seed))`` would make, draw for draw; the
+        68 MB buffer is kept for the last two seeds (the daemon reopens its camera every session)."""
+        hit = cls._CACHE.get(seed)
+        if hit is None:
+            bank = cls(np.random.default_rng(seed))
+            bank._buf.flags.writeable = False
+            cls._CACHE[seed] = (bank._buf, bank._rng.bit_generator.state)
+            while len(cls._CACHE) > 2:
+                cls._CACHE.popitem(last=False)
+            return bank
+        cls._CACHE.move_to_end(seed)
+        bank = cls.__new__(cls)
+        bank._buf = hit[0]
+        bank._rng = np.random.default_rng()
+        bank._rng.bit_generator.state = hit[1]
+        return bank
 
     def normal(self, shape: tuple[int, ...]) -> np.ndarray:
         n = int(np.prod(shape))

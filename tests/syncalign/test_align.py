@@ -145,16 +145,23 @@ def _frames(depth, ir, color):
 
 def test_align_frameset_carries_ir_with_its_depth_pixel():
     depth = analytic_depth()
-    ir = (np.arange(480 * 640) % 251).astype(np.uint8).reshape(480, 640)
+    # IR as a function of depth: if IR travels with its depth pixel, the aligned IR is that
+    # function of the aligned (depth-axis) value wherever there is one, ties of equal depth included.
+    ir = (depth % 251).astype(np.uint8)
     fs = _frames(depth, ir, np.zeros((480, 640, 3), np.uint8))
     a = align_frameset(fs)
     assert a.depth_u16.shape == a.ir.shape == (480, 640)
     assert np.all(a.ir[~a.valid] == 0)
-    # IR and depth travel together: where the aligned IR came from pixel i, the depth did too.
+    along_depth_axis = align_depth_to_color(depth, 0.001, DEPTH_INTRINSICS, COLOR_INTRINSICS, DEPTH_TO_COLOR,
+                                            depth_axis=True)
+    assert np.array_equal(a.valid, along_depth_axis > 0)
+    assert np.array_equal(a.ir[a.valid], (along_depth_axis[a.valid] % 251).astype(np.uint8))
+    # The index form names a depth pixel that carries exactly that depth.
     _, index = __import__("agent.align", fromlist=["x"]).align_depth_to_color_with_index(
         depth, 0.001, DEPTH_INTRINSICS, COLOR_INTRINSICS, DEPTH_TO_COLOR)
     m = index >= 0
-    assert np.array_equal(a.ir[m], ir.ravel()[index[m]])
+    assert np.array_equal(m, a.valid)
+    assert np.array_equal(depth.ravel()[index[m]], along_depth_axis[m])
     pts = deproject_aligned(a)
     truth, visible = analytic_color_truth()
     good = a.valid & visible

@@ -73,12 +73,48 @@ def test_sets_never_exceed_one_frame_and_no_in_tolerance_triple_is_lost(sc):
         key = tuple(sorted((k.value, f.frame_number) for k, f in s.frames.items()))
         assert key not in emitted                                # no frame used twice
         emitted.add(key)
-    # Every tick whose three frames all exist and lie within tolerance must come out as a set.
+    # Every tick whose three frames all exist, lie within tolerance, and are each the nearest frame
+    # of their stream to the depth frame must come out as a set. (Matching is by timestamp: when
+    # jitter puts another tick's frame nearer, pairing with that one is the right answer, so the
+    # tick's own triple is not owed.)
     for k in range(n):
         if all((kind, k) in captured for kind in (D, IR, C)):
             td = captured[(D, k)]
-            if all(abs(captured[(kind, k)] - td) < period / 2 for kind in (IR, C)):
+
+            def nearest(kind):
+                own = abs(captured[(kind, k)] - td)
+                others = [abs(t - td) for (kk, j), t in captured.items() if kk is kind and j != k]
+                return own < period / 2 and all(own < o for o in others)
+            if all(nearest(kind) for kind in (IR, C)):
                 assert (("color", k), ("depth", k), ("ir", k)) in emitted, (k, m.stats.discarded)
+
+
+@example((60.0, 19, 3.25, {D: 0.0, IR: 0.0, C: 3.3125}, 0.0, 0.0, 0.0, 28))   # color 17 nearer to depth 18
+@settings(max_examples=60, deadline=None)
+@given(scenarios())
+def test_every_depth_frame_with_partners_in_tolerance_is_emitted(sc):
+    # Whatever the jitter, a depth frame whose own IR and colour frames lie within half a period
+    # is not dropped.
+    fps, n, jitter, offsets, drop, dup, reorder, seed = sc
+    period = 1000.0 / fps
+    frames, captured = generate(*sc)
+    m = FrameSetMatcher([D, IR, C], fps)
+    sets = [s for f in frames for s in m.push(f)] + m.flush()
+    anchors = {s.depth.frame_number for s in sets}
+    for k in range(n):
+        if (D, k) not in captured:
+            continue
+        td = captured[(D, k)]
+        own = [captured.get((kind, k)) for kind in (IR, C)]
+        if all(t is not None and abs(t - td) < period / 2 for t in own):
+            # Its own partners were in tolerance: it gets a set, with these or nearer partners,
+            # unless a neighbouring depth frame took one of them (it was nearer to that one).
+            assert k in anchors or _taken_by_neighbour(sets, k), (k, m.stats.discarded)
+
+
+def _taken_by_neighbour(sets, k) -> bool:
+    return any(s.depth.frame_number in (k - 1, k + 1) and any(f.frame_number == k for f in s.frames.values())
+               for s in sets)
 
 
 def test_duplicates_and_late_frames_are_counted_not_emitted():
