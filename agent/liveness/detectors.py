@@ -72,7 +72,8 @@ def _median(cues: list[FrameCues], name: str) -> float:
 
 
 def score(cues: list[FrameCues], *, emitter_on: list[bool] | None = None, projector_seen: bool = True,
-          projector_speckle: float | None = None, projector_share: float | None = None) -> DetectorScores:
+          projector_speckle: float | None = None, projector_share: float | None = None,
+          motion: dict[str, float] | None = None) -> DetectorScores:
     """Scores over a window of frames. Material and depth cues use projector-on frames only.
 
     Without an IR stream, or when the projector was off (reported by the device), the material
@@ -82,7 +83,7 @@ def score(cues: list[FrameCues], *, emitter_on: list[bool] | None = None, projec
     lit = lit or cues
     m = {k: _median(lit, k) for k in ("plane_rms_mm", "cylinder_rms_mm", "nose_prominence_mm", "scale_ratio",
                                        "depth_share", "ir_face_level", "ir_face_contrast", "speckle_contrast", "dot_sharpness")}
-    m.update(motion_cues(cues))
+    m.update(motion if motion is not None else motion_cues(cues))
     geometry = min(ramp(m["nose_prominence_mm"], NOSE_FLAT_MM, NOSE_FACE_MM),
                    ramp(m["cylinder_rms_mm"], CYLINDER_FLAT_MM, CYLINDER_FACE_MM))
     scale = m["scale_ratio"]

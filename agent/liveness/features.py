@@ -220,25 +220,36 @@ def projector_speckle(lit: AlignedFrameSet, dark: AlignedFrameSet, face: FaceObs
     return float(np.std(hp[skin]) / level), share
 
 
-def motion_cues(cues: list[FrameCues]) -> dict[str, float]:
-    """Across frames: overall motion and non-rigid motion of the landmarks (per IPD), and blinks."""
+def motion_step(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
+    """Landmark motion from ``ref`` to ``cur`` in pixels: overall (median displacement) and
+    non-rigid (90th percentile residual after the best similarity transform; NaN if none fits)."""
+    motion = float(np.median(np.linalg.norm(cur - ref, axis=1)))
+    m, _ = cv2.estimateAffinePartial2D(ref.astype(np.float32), cur.astype(np.float32), method=cv2.LMEDS)
+    if m is None:
+        return motion, float("nan")
+    pred = ref @ m[:, :2].T + m[:, 2]
+    return motion, float(np.percentile(np.linalg.norm(cur - pred, axis=1), 90))
+
+
+def motion_from_steps(cues: list[FrameCues], steps: list[tuple[float, float]]) -> dict[str, float]:
+    """Across frames: overall and non-rigid motion of the landmarks (per IPD), and blinks, from the
+    steps of every frame against the first (see :func:`motion_step`)."""
     if len(cues) < 3:
         return {"motion": float("nan"), "nonrigid": float("nan"), "blink": float("nan")}
     ipd = float(np.median([c.ipd_px for c in cues]))
-    ref = cues[0].landmarks
-    motion, nonrigid = [], []
-    for c in cues[1:]:
-        cur = c.landmarks
-        motion.append(float(np.median(np.linalg.norm(cur - ref, axis=1))) / ipd)
-        # Residual after the best similarity transform: what rigid motion cannot explain.
-        m, _ = cv2.estimateAffinePartial2D(ref.astype(np.float32), cur.astype(np.float32), method=cv2.LMEDS)
-        if m is not None:
-            pred = ref @ m[:, :2].T + m[:, 2]
-            nonrigid.append(float(np.percentile(np.linalg.norm(cur - pred, axis=1), 90)) / ipd)
+    motion = [m / ipd for m, _ in steps]
+    nonrigid = [n / ipd for _, n in steps if n == n]
     op = np.array([c.eye_openness for c in cues])
     blink = float(np.nanmax(op) - np.nanmin(op)) if np.isfinite(op).any() else float("nan")
     return {"motion": float(np.median(motion)), "nonrigid": float(np.median(nonrigid)) if nonrigid else float("nan"),
             "blink": blink}
+
+
+def motion_cues(cues: list[FrameCues]) -> dict[str, float]:
+    """Across frames: overall motion and non-rigid motion of the landmarks (per IPD), and blinks."""
+    if len(cues) < 3:
+        return motion_from_steps(cues, [])
+    return motion_from_steps(cues, [motion_step(cues[0].landmarks, c.landmarks) for c in cues[1:]])
 
 
 def depth_noise(aligned_frames: list[AlignedFrameSet]) -> float:
@@ -247,7 +258,8 @@ def depth_noise(aligned_frames: list[AlignedFrameSet]) -> float:
         return float("nan")
     a, b = aligned_frames[-2].depth_m, aligned_frames[-1].depth_m
     both = np.isfinite(a) & np.isfinite(b)
-    far = both & (a > np.nanmedian(a[both]) + 0.2) if both.any() else both
+    # "Background": 20 cm behind the scene's median depth (a subsample is plenty for a median).
+    far = both & (a > np.median(a[both][::7]) + 0.2) if both.any() else both
     if far.sum() < 200:
         far = both
     if far.sum() < 50:

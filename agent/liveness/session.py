@@ -22,7 +22,7 @@ from ..quality import QualityGate, QualityReport
 from ..sync import FrameSetMatcher
 from .challenge import Challenge, ChallengeResult, dot_energy, verify
 from .detectors import score
-from .features import FrameCues, depth_noise, frame_cues, projector_speckle
+from .features import FrameCues, depth_noise, frame_cues, motion_from_steps, motion_step, projector_speckle
 from .fusion import ALGORITHM_VERSION, LivenessVerdict, Thresholds, decide, fuse
 
 MIN_FACE_FRAMES = 5
@@ -36,7 +36,7 @@ def frameset_digest(fs: FrameSet) -> str:
         f = fs.get(kind)
         if f is not None:
             h.update(kind.value.encode())
-            h.update(f.pixels.tobytes())
+            h.update(np.ascontiguousarray(f.pixels).data)       # the array's own bytes, no copy
     return h.hexdigest()
 
 
@@ -120,6 +120,7 @@ class Judge:
         self.aligned: list = []
         self.faces: list = []
         self.cues: list[FrameCues] = []
+        self.motion_steps: list[tuple[float, float]] = []
         self.lit: list[bool] = []
         self.energies: list[float] = []
         self.digests: list[str] = []
@@ -143,6 +144,8 @@ class Judge:
                 self.best = (rank, k, report.face)
             c = frame_cues(a, report.face)
             if c is not None:
+                if self.cues:                    # motion against the first face frame, as it comes
+                    self.motion_steps.append(motion_step(self.cues[0].landmarks, c.landmarks))
                 self.cues.append(c)
                 ch = self.challenge
                 self.lit.append(ch.emitter[k] if ch is not None and k < len(ch.emitter) else True)
@@ -194,7 +197,8 @@ class Judge:
             ps = float(np.nanmedian(speckles)) if speckles and np.isfinite(speckles).any() else None
             share = float(np.nanmedian(shares)) if shares and np.isfinite(shares).any() else None
             s = score(self.cues, emitter_on=self.lit if challenge is not None else None,
-                      projector_seen=projector_seen, projector_speckle=ps, projector_share=share)
+                      projector_seen=projector_seen, projector_speckle=ps, projector_share=share,
+                      motion=motion_from_steps(self.cues, self.motion_steps))
             notes.extend(s.notes)
             detectors = s.as_dict()
             fused = fuse(detectors)
