@@ -67,9 +67,9 @@ class FaceDetector:
     def __init__(self, min_score: float = 0.5, nms_iou: float = 0.3):
         self.min_score = min_score
         self.nms_iou = nms_iou
-        self._it = interpreter(MODEL)
-        self._in = self._it.get_input_details()[0]["index"]
-        outs = {d["name"]: d["index"] for d in self._it.get_output_details()}
+        it = interpreter(MODEL)              # verifies the model now; each thread runs its own copy
+        self._in = it.get_input_details()[0]["index"]
+        outs = {d["name"]: d["index"] for d in it.get_output_details()}
         self._boxes = outs["regressors"]
         self._scores = outs["classificators"]
 
@@ -82,10 +82,11 @@ class FaceDetector:
         canvas = np.zeros((INPUT, INPUT, 3), np.float32)
         small = cv2.resize(bgr, (nw, nh), interpolation=cv2.INTER_AREA)
         canvas[py:py + nh, px:px + nw] = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32) / 127.5 - 1.0
-        self._it.set_tensor(self._in, canvas[None])
-        self._it.invoke()
-        raw = self._it.get_tensor(self._boxes)[0]
-        logits = np.clip(self._it.get_tensor(self._scores)[0, :, 0], -RAW_SCORE_CLIP, RAW_SCORE_CLIP)
+        it = interpreter(MODEL)
+        it.set_tensor(self._in, canvas[None])
+        it.invoke()
+        raw = it.get_tensor(self._boxes)[0]
+        logits = np.clip(it.get_tensor(self._scores)[0, :, 0], -RAW_SCORE_CLIP, RAW_SCORE_CLIP)
         scores = 1.0 / (1.0 + np.exp(-logits))
         keep = np.nonzero(scores >= self.min_score)[0]
         if keep.size == 0:

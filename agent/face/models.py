@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -57,10 +58,24 @@ def load_verified(name: str, directory: Path | None = None) -> bytes:
     return data
 
 
-@lru_cache(maxsize=None)
+_PER_THREAD = threading.local()
+
+
 def interpreter(name: str):
-    """A ready LiteRT interpreter for ``name`` (one per model per process; not thread-safe)."""
-    from ai_edge_litert.interpreter import Interpreter
-    it = Interpreter(model_content=load_verified(name), num_threads=1)
-    it.allocate_tensors()
+    """A ready LiteRT interpreter for ``name``: one per model per thread (an interpreter is not
+    thread-safe, so threads that judge framesets side by side each get their own)."""
+    cache = getattr(_PER_THREAD, "interpreters", None)
+    if cache is None:
+        cache = _PER_THREAD.interpreters = {}
+    it = cache.get(name)
+    if it is None:
+        from ai_edge_litert.interpreter import Interpreter
+        it = Interpreter(model_content=_model_bytes(name), num_threads=1)
+        it.allocate_tensors()
+        cache[name] = it
     return it
+
+
+@lru_cache(maxsize=None)
+def _model_bytes(name: str) -> bytes:
+    return load_verified(name)

@@ -8,8 +8,6 @@ does not depend on the person's face shape.
 
 from __future__ import annotations
 
-import warnings
-
 import cv2
 import numpy as np
 
@@ -86,9 +84,12 @@ def pose_from_depth(landmarks: np.ndarray, depth_m: np.ndarray, intr: Intrinsics
     u, v = uv[inside, 0], uv[inside, 1]
     off = np.arange(-1, 2)
     patches = depth_m[v[:, None, None] + off[None, :, None], u[:, None, None] + off[None, None, :]].reshape(len(u), 9)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)          # all-NaN patches give NaN, dropped below
-        z = np.nanmedian(patches, axis=1) if len(u) else np.zeros(0)
+    # nanmedian per patch without its all-NaN warning (not thread-safe to silence): NaNs sort last.
+    srt = np.sort(patches, axis=1)
+    n = np.isfinite(patches).sum(axis=1)
+    rows = np.arange(len(u))
+    lo, hi = np.maximum(n - 1, 0) // 2, np.maximum(n, 1) // 2
+    z = np.where(n > 0, (srt[rows, lo] + srt[rows, hi]) / 2, np.nan)
     good = np.isfinite(z)
     u, v, z = u[good], v[good], z[good]
     pts = np.c_[(u - intr.ppx) / intr.fx * z, (v - intr.ppy) / intr.fy * z, z]

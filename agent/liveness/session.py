@@ -6,8 +6,12 @@ its isolated worker. Face data lives only in memory here.
 
 from __future__ import annotations
 
+import collections
 import hashlib
+import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -104,18 +108,49 @@ def injection_signals(sets: list[FrameSet], aligned_noise: float) -> dict:
             "suspicious": (not monotonic) or (np.isfinite(aligned_noise) and not noisy)}
 
 
+JUDGE_THREADS = max(1, min(2, os.cpu_count() or 1))
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def judge_pool() -> ThreadPoolExecutor:
+    """The process's threads for measuring framesets side by side (two, or one on a single core).
+    The heavy work (alignment, the face models, filters) runs in numpy, OpenCV and LiteRT, which
+    release the GIL, and each thread has its own interpreters."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=JUDGE_THREADS, thread_name_prefix="liveness-judge")
+        return _POOL
+
+
+@dataclass
+class _Measured:
+    aligned: object
+    measurement: object
+    cues: FrameCues | None
+    energy: float | None
+    digest: str
+    ms: tuple[float, float, float]       # align, quality, liveness
+
+
 class Judge:
     """One session judged a frameset at a time, as the frames arrive, then decided by ``finish``.
 
-    ``add`` does the per-frameset work (alignment, the quality gate, the physical cues, the
-    projector's dot energy, the digest), so a caller that feeds frames during the capture only waits
-    for the last frameset and the fusion at the end. ``judge`` is the batch form of the same thing.
+    ``add`` hands the per-frameset work (alignment, the quality gate's checks, the physical cues,
+    the projector's dot energy, the digest) to the judge threads, so framesets are measured side by
+    side while the capture goes on; their results are folded in strictly in arrival order (the
+    gate's progress and prompts, motion against the first face frame). A caller that feeds frames
+    during the capture only waits for the last ones and the fusion at the end. ``judge`` is the
+    batch form of the same thing.
     """
 
     def __init__(self, gate: QualityGate, thresholds: Thresholds, *, challenge: Challenge | None,
-                 notes: list[str] | None = None):
+                 notes: list[str] | None = None, pool: ThreadPoolExecutor | None = None):
         self.gate, self.thresholds, self.challenge = gate, thresholds, challenge
         self.notes = list(notes or [])
+        self.pool = pool
+        self._pending: collections.deque = collections.deque()
         self.sets: list[FrameSet] = []
         self.aligned: list = []
         self.faces: list = []
@@ -129,20 +164,40 @@ class Judge:
         self.ms = {"align": 0.0, "quality": 0.0, "liveness": 0.0}
         gate.reset()
 
-    def add(self, fs: FrameSet) -> None:
-        k = len(self.sets)
+    def _measure(self, fs: FrameSet) -> _Measured:
         t0 = time.perf_counter()
         a = align_frameset(fs)
         t1 = time.perf_counter()
-        report = self.gate.evaluate(a)
+        m = self.gate.measure(a)
         t2 = time.perf_counter()
+        c = frame_cues(a, m.face) if m.face is not None else None
+        e = dot_energy(a.ir, a.valid if a.valid.any() else None) if a.ir is not None else None
+        digest = frameset_digest(fs)
+        t3 = time.perf_counter()
+        return _Measured(a, m, c, e, digest, ((t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000))
+
+    def add(self, fs: FrameSet) -> None:
+        if self.pool is None:
+            self._fold(fs, self._measure(fs))
+            return
+        self._pending.append((fs, self.pool.submit(self._measure, fs)))
+        self._drain(block=False)
+
+    def _drain(self, block: bool) -> None:
+        while self._pending and (block or self._pending[0][1].done()):
+            fs, fut = self._pending.popleft()
+            self._fold(fs, fut.result())
+
+    def _fold(self, fs: FrameSet, r: _Measured) -> None:
+        k = len(self.sets)
+        report = self.gate.apply(r.measurement)
         self.last_report = report
         if report.face is not None:
             # Best: passes the gate, then the most confident detection, then the latest.
             rank = (report.ok, report.face.detection.score, k)
             if self.best is None or rank > self.best[0]:
                 self.best = (rank, k, report.face)
-            c = frame_cues(a, report.face)
+            c = r.cues
             if c is not None:
                 if self.cues:                    # motion against the first face frame, as it comes
                     self.motion_steps.append(motion_step(self.cues[0].landmarks, c.landmarks))
@@ -150,17 +205,16 @@ class Judge:
                 ch = self.challenge
                 self.lit.append(ch.emitter[k] if ch is not None and k < len(ch.emitter) else True)
         self.faces.append(report.face)
-        if a.ir is not None:
-            self.energies.append(dot_energy(a.ir, a.valid if a.valid.any() else None))
-        self.digests.append(frameset_digest(fs))
+        if r.energy is not None:
+            self.energies.append(r.energy)
+        self.digests.append(r.digest)
         self.sets.append(fs)
-        self.aligned.append(a)
-        t3 = time.perf_counter()
-        self.ms["align"] += (t1 - t0) * 1000
-        self.ms["quality"] += (t2 - t1) * 1000
-        self.ms["liveness"] += (t3 - t2) * 1000
+        self.aligned.append(r.aligned)
+        for name, v in zip(("align", "quality", "liveness"), r.ms):
+            self.ms[name] += v
 
     def finish(self) -> SessionResult:
+        self._drain(block=True)
         t0 = time.perf_counter()
         sets, aligned, faces, challenge, notes = self.sets, self.aligned, self.faces, self.challenge, self.notes
         noise = depth_noise(aligned)
@@ -230,7 +284,7 @@ class Judge:
 def judge(sets: list[FrameSet], gate: QualityGate, thresholds: Thresholds, *, challenge: Challenge | None,
           notes: list[str] | None = None) -> SessionResult:
     """Judge a whole session at once (offline analysis, the PAD bench)."""
-    j = Judge(gate, thresholds, challenge=challenge, notes=notes)
+    j = Judge(gate, thresholds, challenge=challenge, notes=notes, pool=judge_pool())
     for fs in sets:
         j.add(fs)
     return j.finish()

@@ -175,7 +175,7 @@ def serve(ctrl: socket.socket, ring, gate, state: dict[str, Any]) -> None:
 def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) -> None:
     from .challenge import Challenge, ChallengeError
     from .fusion import Thresholds
-    from .session import Judge
+    from .session import Judge, judge_pool
     from .wire import WireError
     from ..quality import QualityGate, QualitySettings
     from ..quality.settings import CHANNELS
@@ -200,7 +200,8 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
                 nonce = bytes.fromhex(msg["nonce"]) if msg.get("nonce") else None
                 challenge = Challenge.from_nonce(nonce, frames=int(msg["frames"])) if nonce else None
                 session = Judge(gate, Thresholds(float(msg["live_min"]), float(msg["attack_max"])),
-                                challenge=challenge, notes=[str(n) for n in msg.get("notes", [])][:16])
+                                challenge=challenge, notes=[str(n) for n in msg.get("notes", [])][:16],
+                                pool=judge_pool())
                 reply({"op": "ready"})
             elif op == "frameset":
                 gen, fs = msg
@@ -245,10 +246,22 @@ def warm_up(gate) -> None:
     from drivers import open as open_camera
     from .challenge import Challenge
     from .fusion import Thresholds
-    from .session import collect, judge
+    import threading
+    from ..align import align_frameset
+    from .session import JUDGE_THREADS, collect, judge, judge_pool
     cam = open_camera("sim://?realtime=0&seed=1")
     with cam:
         sets = collect(cam, 6, Challenge.from_nonce(b"warm-up-warm-up-warm-up!", 8))
+    # Every judge thread measures a frameset once now (its own face interpreters, every code path),
+    # held at a barrier so that each thread of the pool takes one.
+    pool = judge_pool()
+    barrier = threading.Barrier(JUDGE_THREADS)
+
+    def warm(fs):
+        barrier.wait(timeout=30)
+        return gate.measure(align_frameset(fs))
+    for f in [pool.submit(warm, sets[k % len(sets)]) for k in range(JUDGE_THREADS)]:
+        f.result()
     judge(sets, gate, Thresholds(), challenge=Challenge.from_nonce(b"warm-up-warm-up-warm-up!", 8))
     gate.reset()
 

@@ -61,6 +61,19 @@ class FaceObservation:
 
 
 @dataclass(frozen=True, eq=False)
+class Measurement:
+    """One frameset's checks before they are folded into a capture (see ``QualityGate.apply``)."""
+
+    ok: bool
+    checks: list[CheckResult]
+    failing: list[str]
+    face: FaceObservation | None
+    faces_found: int
+    values: dict[str, float]
+    timing_ms: float
+
+
+@dataclass(frozen=True, eq=False)
 class QualityReport:
     ok: bool
     checks: list[CheckResult]
@@ -144,6 +157,12 @@ class QualityGate:
         return int(np.argmax(scores)), scores
 
     def evaluate(self, aligned: AlignedFrameSet) -> QualityReport:
+        return self.apply(self.measure(aligned))
+
+    def measure(self, aligned: AlignedFrameSet) -> "Measurement":
+        """Every check on one frameset, without touching the gate's state: safe to run for several
+        framesets at once on different threads (the face models are per thread), then ``apply``
+        them in order."""
         t0 = time.perf_counter()
         t = self.thresholds
         color = aligned.color
@@ -167,14 +186,18 @@ class QualityGate:
             face = FaceObservation(d, mesh, yaw, pitch, roll, source)
             checks += self._face_checks(aligned, face, values)
         failing = sorted({c.prompt for c in checks if not c.ok and c.prompt}, key=PRIORITY.__getitem__)
-        ok = all(c.ok for c in checks)
-        if ok:
+        return Measurement(all(c.ok for c in checks), checks, failing, face, len(dets), values,
+                           (time.perf_counter() - t0) * 1000)
+
+    def apply(self, m: "Measurement") -> QualityReport:
+        """Fold one measured frameset into the capture: progress, and the prompt (with hysteresis)."""
+        if m.ok:
             self.good_frames += 1
-        prompt = self.selector.update(failing)
-        if ok:
+        prompt = self.selector.update(m.failing)
+        if m.ok:
             prompt = None
-        return QualityReport(ok, checks, prompt, failing, self.progress, face, len(dets),
-                             (time.perf_counter() - t0) * 1000, values)
+        return QualityReport(m.ok, m.checks, prompt, m.failing, self.progress, m.face, m.faces_found, m.timing_ms,
+                             m.values)
 
     def _face_checks(self, aligned: AlignedFrameSet, f: FaceObservation, v: dict[str, float]) -> list[CheckResult]:
         t = self.thresholds

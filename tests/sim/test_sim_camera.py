@@ -123,3 +123,40 @@ def test_devices_lists_the_sim_camera(capsys):
     assert main(["devices", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert any(d["uri"] == "sim://" and d["backend"] == "sim" for d in out["devices"])
+
+
+def test_prerendered_camera_plays_back_and_forth_and_obeys_the_projector():
+    import numpy as np
+    import drivers
+    from drivers.frame import StreamKind
+    uri = "sim://?realtime=0&seed=9&prerender=4"
+    cam = drivers.open(uri)
+    cam.start()
+    ticks = {}
+    for k in range(8):
+        cam.set_emitter(k not in (5,))             # the projector off on tick 5
+        got = {}
+        while len(got) < 3:
+            f = cam.read()
+            got[f.stream] = f
+        ticks[k] = got
+    cam.stop()
+    # 0 1 2 3 2 1 0 1: tick 4 replays tick 2's pixels, tick 6 tick 0's; numbers and times go on.
+    same = lambda a, b, s: np.array_equal(ticks[a][s].pixels, ticks[b][s].pixels)  # noqa: E731
+    assert same(4, 2, StreamKind.COLOR) and same(6, 0, StreamKind.DEPTH) and same(7, 1, StreamKind.IR)
+    assert not same(1, 2, StreamKind.COLOR)
+    assert [ticks[k][StreamKind.DEPTH].frame_number for k in range(8)] == list(range(8))
+    stamps = [ticks[k][StreamKind.DEPTH].timestamp_ms for k in range(8)]
+    assert all(b > a for a, b in zip(stamps, stamps[1:]))
+    # Tick 5 replays tick 1 but with the projector off: its IR differs, its colour does not.
+    assert same(5, 1, StreamKind.COLOR) and not same(5, 1, StreamKind.IR)
+    hp = lambda f: float(np.std(f.pixels.astype(float) - np.roll(f.pixels.astype(float), 1, axis=1)))  # noqa: E731
+    assert hp(ticks[5][StreamKind.IR]) < 0.7 * hp(ticks[1][StreamKind.IR])
+    # Frames from the shared prerender cannot be modified by a consumer.
+    assert not ticks[0][StreamKind.COLOR].pixels.flags.writeable
+    # A second camera on the same scene reuses the rendering.
+    again = drivers.open(uri)
+    again.start()
+    f = again.read()
+    again.stop()
+    assert np.array_equal(f.pixels, ticks[0][f.stream].pixels)
