@@ -25,7 +25,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from drivers.frame import StreamKind
+
 from ..align import AlignedFrameSet
+from ..camera_model import deproject, project
 from ..quality.gate import FaceObservation
 from ..quality.metrics import FACE_OVAL, discs_mask, polygon_mask
 
@@ -189,35 +192,144 @@ def frame_cues(aligned: AlignedFrameSet, face: FaceObservation) -> FrameCues | N
                      speckle, sharpness, openness, face.mesh.landmarks[:, :2].copy(), ipd, face_depth)
 
 
-# Below this share of the skin's IR coming from the projector, sunlight's shot noise swamps the
-# dots in the on-off difference and no material measure is trustworthy.
+# A projector's light is measurable on the skin when, per pixel, it stands this many noise standard
+# deviations above the on-off difference's noise (photon shot noise of ambient plus dots). Direct
+# sunlight drives it below 1; warm indoor light with lots of NIR still leaves it well above.
+MIN_PROJECTOR_SNR = 5.0
+# Without a same-state pair to measure the noise, fall back to the projector's share of the light.
 MIN_PROJECTOR_SHARE = 0.5
 
 
-def projector_speckle(lit: AlignedFrameSet, dark: AlignedFrameSet, face: FaceObservation) -> tuple[float, float]:
-    """Speckle contrast of the projector's own light on the skin, and the projector's share of it.
+@dataclass(frozen=True)
+class ProjectorLight:
+    """The projector's own light on the skin, from an on-off pair of consecutive IR frames."""
+    speckle: float        # speckle contrast of that light, shot noise removed; NaN if not measurable
+    sharpness: float      # fine-band over coarse-band energy of that light, shot noise removed
+    share: float          # its share of all the IR light on the skin
+    snr: float            # its mean over the per-pixel noise of the difference; NaN without a noise pair
 
-    IR with the projector on minus IR with it off (consecutive frames) cancels ambient NIR, leaving
-    the laser dots as the skin returned them: skin scatters them under the surface (soft, low
-    contrast), resin and plaster don't. The contrast is NaN when the projector's share of the
-    light is under ``MIN_PROJECTOR_SHARE`` (bright sunlight): the difference is then mostly noise."""
-    if lit.ir is None or dark.ir is None:
-        return float("nan"), float("nan")
-    roi = face_roi(lit, face)
-    ys, xs = slice(roi.y0, roi.y0 + roi.shape[0]), slice(roi.x0, roi.x0 + roi.shape[1])
-    lm = roi.local(face.mesh.landmarks[:, :2])
-    ipd = face.mesh.ipd_px
-    on = roi.ir.astype(np.float32)
-    diff = on - dark.ir[ys, xs].astype(np.float32)
-    skin = discs_mask(on.shape, lm[list(SKIN_PATCHES)], 0.1 * ipd) & roi.valid
-    if skin.sum() < 20:
-        return float("nan"), float("nan")
-    level = float(diff[skin].mean())
-    share = level / max(float(on[skin].mean()), 1.0)
-    if level <= 2.0 or share < MIN_PROJECTOR_SHARE:
-        return float("nan"), share
-    hp = diff - cv2.GaussianBlur(diff, (0, 0), 2.0)
-    return float(np.std(hp[skin]) / level), share
+
+def to_ir_pixels(aligned: AlignedFrameSet, pts: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """Color-image points (N, 2) to the IR imager's own pixels, through the aligned depth there.
+
+    IR shares depth's imager, so two IR frames are registered pixel for pixel in that geometry;
+    after alignment to color they are not (each frame is carried by its own noisy depth, and
+    where a frame has no depth its IR has no place at all). Returns the points and the pixel
+    scale from color to IR, or None when the points have no depth around them."""
+    fs = aligned.frameset
+    if fs.ir is None or fs.depth is None:
+        return None
+    h, w = aligned.depth_m.shape
+    z = np.full(len(pts), np.nan)
+    for n, (x, y) in enumerate(np.round(pts).astype(int)):
+        win = aligned.depth_m[max(y - 3, 0):min(y + 4, h), max(x - 3, 0):min(x + 4, w)]
+        if np.isfinite(win).any():
+            z[n] = np.nanmedian(win)
+    if not np.isfinite(z).any():
+        return None
+    z = np.where(np.isfinite(z), z, np.nanmedian(z))
+    ci, di = aligned.color.intrinsics, fs.depth.intrinsics
+    cam = deproject(pts[:, 0].astype(np.float64), pts[:, 1].astype(np.float64), z, ci)
+    native = project(fs.extrinsics_between(StreamKind.COLOR, StreamKind.DEPTH).apply(cam), di)
+    return native, di.fx / ci.fx
+
+
+SATURATED_DN = 250                  # of an 8-bit IR image
+# Clipped dots have lost their profile (and leaving them out would keep only the dim ones): above
+# this share of clipped skin pixels the projector's speckle is not measured.
+MAX_CLIPPED_SHARE = 0.02
+
+
+@dataclass(frozen=True)
+class IrSkin:
+    """The skin patches of a face in the IR imager's own pixels: a box and a mask inside it."""
+    box: tuple[slice, slice]
+    mask: np.ndarray
+    clipped: float                # share of the mask at or above SATURATED_DN
+
+    def of(self, fs: AlignedFrameSet) -> np.ndarray:
+        return fs.frameset.ir.pixels[self.box].astype(np.float32)
+
+
+def ir_skin(aligned: AlignedFrameSet, face: FaceObservation) -> IrSkin | None:
+    """Where the face's skin patches (cheeks, forehead) are in the IR imager's pixels, with room
+    around them for the band-pass filters; only pixels with depth in this frame count."""
+    if aligned.frameset.ir is None:
+        return None
+    mapped = to_ir_pixels(aligned, face.mesh.landmarks[list(SKIN_PATCHES), :2])
+    if mapped is None:
+        return None
+    centres, scale = mapped
+    radius = max(0.1 * face.mesh.ipd_px * scale, 2.0)
+    h, w = aligned.frameset.ir.pixels.shape
+    pad = radius + 12                     # room for the sigma-5 band-pass around the patches
+    x0, y0 = (int(max(np.floor(v - pad), 0)) for v in centres.min(axis=0))
+    x1, y1 = int(min(np.ceil(centres[:, 0].max() + pad) + 1, w)), int(min(np.ceil(centres[:, 1].max() + pad) + 1, h))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    box = (slice(y0, y1), slice(x0, x1))
+    mask = discs_mask((y1 - y0, x1 - x0), centres - np.array([x0, y0]), radius)
+    mask &= aligned.frameset.depth.pixels[box] > 0
+    if mask.sum() < 20:
+        return None
+    return IrSkin(box, mask, float((aligned.frameset.ir.pixels[box][mask] >= SATURATED_DN).mean()))
+
+
+def projector_light(lit: AlignedFrameSet, dark: AlignedFrameSet, face: FaceObservation,
+                    same: tuple[AlignedFrameSet, AlignedFrameSet] | None = None) -> ProjectorLight:
+    """Speckle contrast of the projector's own light on the skin, its share and its SNR.
+
+    IR with the projector on minus IR with it off (consecutive frames, in the IR imager's own
+    pixels) cancels ambient NIR, leaving the laser dots as the skin returned them: skin scatters
+    them under the surface (soft, low contrast), resin and plaster don't. The difference also
+    carries the shot noise of everything both frames saw, which inflates the contrast once
+    ambient NIR is strong. ``same`` — two consecutive frames with the projector in one state —
+    measures that noise on the same skin, with the same filter; it is scaled to the on-off pair
+    by the photon-transfer law (variance proportional to signal) and removed. The contrast is
+    NaN when the projector's light is under ``MIN_PROJECTOR_SNR`` noise deviations (direct
+    sunlight): the difference is then mostly noise."""
+    nan = float("nan")
+    if dark.frameset.ir is None or (patch := ir_skin(lit, face)) is None:
+        return ProjectorLight(nan, nan, nan, nan)
+    skin, ir = patch.mask, patch.of
+    on, off = ir(lit), ir(dark)
+    level = float((on - off)[skin].mean())
+    m_on, m_off = float(on[skin].mean()), float(off[skin].mean())
+    share = level / max(m_on, 1.0)
+    if patch.clipped > MAX_CLIPPED_SHARE:
+        return ProjectorLight(nan, nan, share, nan)
+    bands = _bands(on - off, skin)
+    if same is not None and same[0].frameset.ir is not None and same[1].frameset.ir is not None:
+        a, b = ir(same[0]), ir(same[1])
+        m_same = float((a[skin].mean() + b[skin].mean()) / 2)
+        scale = (m_on + m_off) / max(2.0 * m_same, 1.0)
+        pair_bands = _bands(a - b, skin)
+        noise = [v * scale for v in pair_bands]
+        snr = level / np.sqrt(noise[0]) if noise[0] > 0 else float("inf")
+        if level <= 2.0 or snr < MIN_PROJECTOR_SNR:
+            return ProjectorLight(nan, nan, share, snr)
+        hp, fine, coarse = (max(v - n, 0.0) for v, n in zip(bands, noise))
+        # The projector's light is the skin's NIR albedo times the dots: the albedo's own texture
+        # (pores, brows, freckles) adds to the contrast. The unlit frame shows that texture under
+        # ambient light; with its noise removed (half the pair's, at the unlit level) it comes out.
+        off_noise = pair_bands[0] / 2 * m_off / max(m_same, 1.0)
+        albedo = max(_bands(off, skin)[0] - off_noise, 0.0) / max(m_off, 1.0) ** 2 if m_off > 2.0 else 0.0
+        contrast2 = max(hp / level ** 2 - albedo, 0.0) / (1.0 + albedo)
+    else:
+        snr = nan
+        if level <= 2.0 or share < MIN_PROJECTOR_SHARE:
+            return ProjectorLight(nan, nan, share, snr)
+        hp, fine, coarse = bands
+        contrast2 = hp / level ** 2
+    sharpness = float(np.sqrt(fine / coarse)) if coarse > 1e-6 else nan
+    return ProjectorLight(float(np.sqrt(contrast2)), sharpness, share, snr)
+
+
+def _bands(x: np.ndarray, mask: np.ndarray) -> tuple[float, float, float]:
+    """Variances on ``mask`` of: the high-pass (x - G2), the fine band (G0.7 - G2), the coarse
+    band (G2 - G5) of ``x``. Sigmas in pixels."""
+    g07, g2, g5 = (cv2.GaussianBlur(x, (0, 0), s) for s in (0.7, 2.0, 5.0))
+    return float(np.var((x - g2)[mask])), float(np.var((g07 - g2)[mask])), float(np.var((g2 - g5)[mask]))
 
 
 def motion_step(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:

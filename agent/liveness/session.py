@@ -26,7 +26,7 @@ from ..quality import QualityGate, QualityReport
 from ..sync import FrameSetMatcher
 from .challenge import Challenge, ChallengeResult, dot_energy, verify
 from .detectors import score
-from .features import FrameCues, depth_noise, frame_cues, motion_from_steps, motion_step, projector_speckle
+from .features import FrameCues, depth_noise, frame_cues, motion_from_steps, motion_step, projector_light
 from .fusion import ALGORITHM_VERSION, LivenessVerdict, Thresholds, decide, fuse
 
 MIN_FACE_FRAMES = 5
@@ -234,33 +234,51 @@ class Judge:
             # Material cues need the projector; with a challenge, judge them on the lit frames only.
             reported = [fs.ir.metadata.emitter_on for fs in sets if fs.ir is not None]
             projector_seen = not reported or any(r is not False for r in reported)
-            speckles, shares = [], []
+            speckles, sharps, shares, snrs = [], [], [], []
             if challenge is not None:
                 # Pairs of consecutive frames where the projector went on->off or off->on (after the lag).
                 lag = ch_result.lag_frames if ch_result is not None else 1
                 states = [challenge.emitter[k - lag] if 0 <= k - lag < len(challenge.emitter) else None
                           for k in range(len(aligned))]
+
+                def same_pair(k: int):
+                    # The nearest two consecutive frames in one projector state measure the noise.
+                    # Dark pairs first: a lit pair also differs by the dots moving with the face.
+                    near = sorted(range(1, len(aligned)), key=lambda j: abs(j - k))
+                    for want in (False, True):
+                        for j in near[:6]:
+                            if states[j] == want and states[j - 1] == want:
+                                return aligned[j - 1], aligned[j]
+                    return None
+
                 for k in range(1, len(aligned)):
                     if states[k] is None or states[k - 1] is None or states[k] == states[k - 1]:
                         continue
                     on, off = (k, k - 1) if states[k] else (k - 1, k)
                     if faces[on] is not None:
-                        sp, share = projector_speckle(aligned[on], aligned[off], faces[on])
-                        speckles.append(sp)
-                        shares.append(share)
+                        light = projector_light(aligned[on], aligned[off], faces[on], same_pair(k))
+                        speckles.append(light.speckle)
+                        sharps.append(light.sharpness)
+                        shares.append(light.share)
+                        snrs.append(light.snr)
             ps = float(np.nanmedian(speckles)) if speckles and np.isfinite(speckles).any() else None
+            sharp = float(np.nanmedian(sharps)) if sharps and np.isfinite(sharps).any() else None
             share = float(np.nanmedian(shares)) if shares and np.isfinite(shares).any() else None
+            snr = float(np.nanmedian(snrs)) if snrs and np.isfinite(snrs).any() else None
             s = score(self.cues, emitter_on=self.lit if challenge is not None else None,
                       projector_seen=projector_seen, projector_speckle=ps, projector_share=share,
+                      projector_sharpness=sharp, projector_snr=snr,
                       motion=motion_from_steps(self.cues, self.motion_steps))
             notes.extend(s.notes)
             detectors = s.as_dict()
             fused = fuse(detectors)
             result = decide(fused, self.thresholds)
             if s.material_drowned:
-                # Unmeasured is not evidence of life: the score stays below any live threshold.
+                # Unmeasured is not evidence of life, nor of an attack: the score stays below any
+                # live threshold and, unless another detector already says attack, the verdict
+                # is inconclusive (the person is asked to retry out of direct light).
+                result = "attack" if result == "attack" else "inconclusive"
                 fused = min(fused, DROWNED_SCORE_CAP)
-                result = decide(fused, self.thresholds)
             if challenge is not None and not ch_result.passed:
                 result, fused = "attack", 0.0
                 notes.append("challenge failed: " + ch_result.detail)
