@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .features import FrameCues, motion_cues
+from .features import MAX_CLIPPED_SHARE, FrameCues, motion_cues
 
 
 def ramp(x: float, lo: float, hi: float) -> float:
@@ -83,6 +83,7 @@ def _median(cues: list[FrameCues], name: str) -> float:
 def score(cues: list[FrameCues], *, emitter_on: list[bool] | None = None, projector_seen: bool = True,
           projector_speckle: float | None = None, projector_share: float | None = None,
           projector_sharpness: float | None = None, projector_snr: float | None = None,
+          projector_clipped: float | None = None,
           motion: dict[str, float] | None = None) -> DetectorScores:
     """Scores over a window of frames. Material and depth cues use projector-on frames only.
 
@@ -126,12 +127,17 @@ def score(cues: list[FrameCues], *, emitter_on: list[bool] | None = None, projec
         # Under a challenge, but the projector added too little light to the skin to measure.
         material, drowned = None, True
         m["projector_share"] = projector_share
-        seen = f"it lights {projector_share:.0%} of the skin"
-        if projector_snr is not None:
-            m["projector_snr"] = projector_snr
-            seen += f", {projector_snr:.1f} noise deviations"
-        notes.append(f"ambient NIR drowns the projector ({seen}): "
-                     "material not measurable, the verdict cannot be live")
+        if projector_clipped is not None and projector_clipped > MAX_CLIPPED_SHARE:
+            m["projector_clipped"] = projector_clipped
+            notes.append(f"the projector's dots saturate the IR image on the face ({projector_clipped:.0%} of "
+                         "the skin clipped): material not measurable, the verdict cannot be live")
+        else:
+            seen = f"it lights {projector_share:.0%} of the skin"
+            if projector_snr is not None:
+                m["projector_snr"] = projector_snr
+                seen += f", {projector_snr:.1f} noise deviations"
+            notes.append(f"ambient NIR drowns the projector ({seen}): "
+                         "material not measurable, the verdict cannot be live")
     elif np.isfinite(m["dot_sharpness"]):
         material = ramp(m["dot_sharpness"], DOT_SHARPNESS_HARD, DOT_SHARPNESS_SKIN)
     else:

@@ -207,6 +207,7 @@ class ProjectorLight:
     sharpness: float      # fine-band over coarse-band energy of that light, shot noise removed
     share: float          # its share of all the IR light on the skin
     snr: float            # its mean over the per-pixel noise of the difference; NaN without a noise pair
+    clipped: float = 0.0  # share of the lit skin pixels at saturation
 
 
 def to_ir_pixels(aligned: AlignedFrameSet, pts: np.ndarray) -> tuple[np.ndarray, float] | None:
@@ -297,7 +298,7 @@ def projector_light(lit: AlignedFrameSet, dark: AlignedFrameSet, face: FaceObser
     m_on, m_off = float(on[skin].mean()), float(off[skin].mean())
     share = level / max(m_on, 1.0)
     if patch.clipped > MAX_CLIPPED_SHARE:
-        return ProjectorLight(nan, nan, share, nan)
+        return ProjectorLight(nan, nan, share, nan, patch.clipped)
     bands = _bands(on - off, skin)
     if same is not None and same[0].frameset.ir is not None and same[1].frameset.ir is not None:
         a, b = ir(same[0]), ir(same[1])

@@ -234,7 +234,7 @@ class Judge:
             # Material cues need the projector; with a challenge, judge them on the lit frames only.
             reported = [fs.ir.metadata.emitter_on for fs in sets if fs.ir is not None]
             projector_seen = not reported or any(r is not False for r in reported)
-            speckles, sharps, shares, snrs = [], [], [], []
+            speckles, sharps, shares, snrs, clips = [], [], [], [], []
             if challenge is not None:
                 # Pairs of consecutive frames where the projector went on->off or off->on (after the lag).
                 lag = ch_result.lag_frames if ch_result is not None else 1
@@ -261,6 +261,7 @@ class Judge:
                         sharps.append(light.sharpness)
                         shares.append(light.share)
                         snrs.append(light.snr)
+                        clips.append(light.clipped)
             ps = float(np.nanmedian(speckles)) if speckles and np.isfinite(speckles).any() else None
             sharp = float(np.nanmedian(sharps)) if sharps and np.isfinite(sharps).any() else None
             share = float(np.nanmedian(shares)) if shares and np.isfinite(shares).any() else None
@@ -268,6 +269,7 @@ class Judge:
             s = score(self.cues, emitter_on=self.lit if challenge is not None else None,
                       projector_seen=projector_seen, projector_speckle=ps, projector_share=share,
                       projector_sharpness=sharp, projector_snr=snr,
+                      projector_clipped=float(np.median(clips)) if clips else None,
                       motion=motion_from_steps(self.cues, self.motion_steps))
             notes.extend(s.notes)
             detectors = s.as_dict()

@@ -102,3 +102,12 @@ def test_bright_daylight_indoors_still_measures_material(gate):
     mask = session(gate, "&subject=mask&seed=34&lux=5000").verdict
     assert "material" in live.detectors and "material" in mask.detectors
     assert live.verdict == "live" and mask.verdict == "attack"
+
+
+def test_clipped_dots_are_reported_as_clipping_not_as_sunlight(gate):
+    # White paper at 50 cm returns so much of the projector that its dots clip in the IR image:
+    # the speckle is not measured, and the verdict says why (the flat depth still calls it attack).
+    v = session(gate, "&subject=print&lux=300&distance_mm=500").verdict
+    assert v.verdict == "attack"
+    assert v.cues["projector_clipped"] > 0.02
+    assert any("saturate" in n for n in v.notes) and not any("drowns" in n for n in v.notes)
