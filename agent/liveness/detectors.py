@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .features import MAX_CLIPPED_SHARE, FrameCues, motion_cues
+from .features import MAX_CLIPPED_SHARE, FrameCues, ProjectorLight, motion_cues
 
 
 def ramp(x: float, lo: float, hi: float) -> float:
@@ -46,10 +46,9 @@ DOT_SHARPNESS_SKIN, DOT_SHARPNESS_HARD = 0.97, 1.10
 # Under a challenge: speckle contrast of the projector-only (on minus off) image, in the IR
 # imager's own pixels with shot noise and the skin's own NIR texture removed; on its own, because
 # it holds still across light (40-2500 lux, 3000-6500 K in the simulator: skin 0.17-0.24, resin
-# masks 0.24-0.33, plaster heads 0.27-0.36), while dot sharpness and the projector-only band ratio
-# swing with ambient NIR and overlap (live 0.64-1.18 vs masks 0.92-1.47). Skin and resin touch
-# at the edges: the ramp stays soft and pad-eval's calibration fits the fused threshold above
-# every attack it saw.
+# masks 0.24-0.33, plaster heads 0.27-0.36), while dot sharpness swings with ambient NIR and
+# overlaps (live 0.64-1.18 vs masks 0.92-1.47). Skin and resin touch at the edges: the ramp
+# stays soft and pad-eval's calibration fits the fused threshold above every attack it saw.
 PROJECTOR_SPECKLE_SKIN, PROJECTOR_SPECKLE_HARD = 0.235, 0.250
 # Beside it, a veto on dot sharpness placed above every live face seen (<= 1.18 across light):
 # (hard, skin) ends of its ramp.
@@ -81,9 +80,7 @@ def _median(cues: list[FrameCues], name: str) -> float:
 
 
 def score(cues: list[FrameCues], *, emitter_on: list[bool] | None = None, projector_seen: bool = True,
-          projector_speckle: float | None = None, projector_share: float | None = None,
-          projector_sharpness: float | None = None, projector_snr: float | None = None,
-          projector_clipped: float | None = None,
+          projector: ProjectorLight | None = None,
           motion: dict[str, float] | None = None) -> DetectorScores:
     """Scores over a window of frames. Material and depth cues use projector-on frames only.
 
@@ -103,7 +100,7 @@ def score(cues: list[FrameCues], *, emitter_on: list[bool] | None = None, projec
                 ramp(scale, *SCALE_LOW), ramp(scale, *SCALE_HIGH))
     notes = []
     drowned = False
-    has_ir = np.isfinite(m["ir_face_contrast"])
+    has_ir = np.isfinite(m["speckle_contrast"])
     if not has_ir:
         material = None
         notes.append("no IR stream: the material detector did not run, masks are only checked by motion")
@@ -112,37 +109,31 @@ def score(cues: list[FrameCues], *, emitter_on: list[bool] | None = None, projec
     elif not projector_seen:
         material = None
         notes.append("projector off: no laser dots, the material detector did not run")
-    elif projector_speckle is not None and np.isfinite(projector_speckle):
+    elif projector is not None and np.isfinite(projector.speckle):
         # The on-off difference holds only the projector's light: the cleanest material measure.
-        m["projector_speckle"] = projector_speckle
-        if projector_snr is not None:
-            m["projector_snr"] = projector_snr
-        if projector_sharpness is not None and np.isfinite(projector_sharpness):
-            m["projector_sharpness"] = projector_sharpness       # reported for recalibration only
+        m["projector_speckle"] = projector.speckle
+        if np.isfinite(projector.snr):
+            m["projector_snr"] = projector.snr
         # Dot sharpness vetoes what is clearly hard: skin and resin touch in speckle contrast in some
         # scenes where the resin's dots are still plainly sharper than any skin's.
-        material = min(ramp(projector_speckle, PROJECTOR_SPECKLE_HARD, PROJECTOR_SPECKLE_SKIN),
+        material = min(ramp(projector.speckle, PROJECTOR_SPECKLE_HARD, PROJECTOR_SPECKLE_SKIN),
                        ramp(m["dot_sharpness"], *CHALLENGE_DOT_SHARPNESS_VETO))
-    elif projector_share is not None and np.isfinite(projector_share):
-        # Under a challenge, but the projector added too little light to the skin to measure.
+    elif projector is not None and np.isfinite(projector.share):
+        # Under a challenge, but the projector's light on the skin could not be measured.
         material, drowned = None, True
-        m["projector_share"] = projector_share
-        if projector_clipped is not None and projector_clipped > MAX_CLIPPED_SHARE:
-            m["projector_clipped"] = projector_clipped
-            notes.append(f"the projector's dots saturate the IR image on the face ({projector_clipped:.0%} of "
+        m["projector_share"] = projector.share
+        if projector.clipped > MAX_CLIPPED_SHARE:
+            m["projector_clipped"] = projector.clipped
+            notes.append(f"the projector's dots saturate the IR image on the face ({projector.clipped:.0%} of "
                          "the skin clipped): material not measurable, the verdict cannot be live")
         else:
-            seen = f"it lights {projector_share:.0%} of the skin"
-            if projector_snr is not None:
-                m["projector_snr"] = projector_snr
-                seen += f", {projector_snr:.1f} noise deviations"
+            seen = f"it lights {projector.share:.0%} of the skin"
+            if np.isfinite(projector.snr):
+                m["projector_snr"] = projector.snr
+                seen += f", {projector.snr:.1f} noise deviations"
             notes.append(f"ambient NIR drowns the projector ({seen}): "
                          "material not measurable, the verdict cannot be live")
-    elif np.isfinite(m["dot_sharpness"]):
-        material = ramp(m["dot_sharpness"], DOT_SHARPNESS_HARD, DOT_SHARPNESS_SKIN)
     else:
-        # IR on the face, but no skin patch with depth to judge the dots on: unmeasured, not live.
-        material, drowned = None, True
-        notes.append("the projector's dots could not be measured on the skin: the verdict cannot be live")
+        material = ramp(m["dot_sharpness"], DOT_SHARPNESS_HARD, DOT_SHARPNESS_SKIN)
     motion = ramp(m["motion"], MOTION_STATIC, MOTION_ALIVE)
     return DetectorScores(geometry, cross, material, motion, m, tuple(notes), drowned)

@@ -204,10 +204,17 @@ MIN_PROJECTOR_SHARE = 0.5
 class ProjectorLight:
     """The projector's own light on the skin, from an on-off pair of consecutive IR frames."""
     speckle: float        # speckle contrast of that light, shot noise removed; NaN if not measurable
-    sharpness: float      # fine-band over coarse-band energy of that light, shot noise removed
     share: float          # its share of all the IR light on the skin
     snr: float            # its mean over the per-pixel noise of the difference; NaN without a noise pair
     clipped: float = 0.0  # share of the lit skin pixels at saturation
+
+    @classmethod
+    def median(cls, lights: "list[ProjectorLight]") -> "ProjectorLight":
+        """Per-field median over a session's pairs, ignoring pairs where a field was not measured."""
+        def med(name: str) -> float:
+            v = np.array([getattr(x, name) for x in lights], dtype=np.float64)
+            return float(np.median(v[np.isfinite(v)])) if np.isfinite(v).any() else float("nan")
+        return cls(med("speckle"), med("share"), med("snr"), med("clipped"))
 
 
 def to_ir_pixels(aligned: AlignedFrameSet, pts: np.ndarray) -> tuple[np.ndarray, float] | None:
@@ -291,46 +298,38 @@ def projector_light(lit: AlignedFrameSet, dark: AlignedFrameSet, face: FaceObser
     sunlight): the difference is then mostly noise."""
     nan = float("nan")
     if dark.frameset.ir is None or (patch := ir_skin(lit, face)) is None:
-        return ProjectorLight(nan, nan, nan, nan)
+        return ProjectorLight(nan, nan, nan)
     skin, ir = patch.mask, patch.of
     on, off = ir(lit), ir(dark)
     level = float((on - off)[skin].mean())
     m_on, m_off = float(on[skin].mean()), float(off[skin].mean())
     share = level / max(m_on, 1.0)
     if patch.clipped > MAX_CLIPPED_SHARE:
-        return ProjectorLight(nan, nan, share, nan, patch.clipped)
-    bands = _bands(on - off, skin)
+        return ProjectorLight(nan, share, nan, patch.clipped)
+    hp = _highpass_var(on - off, skin)
     if same is not None and same[0].frameset.ir is not None and same[1].frameset.ir is not None:
         a, b = ir(same[0]), ir(same[1])
         m_same = float((a[skin].mean() + b[skin].mean()) / 2)
-        scale = (m_on + m_off) / max(2.0 * m_same, 1.0)
-        pair_bands = _bands(a - b, skin)
-        noise = [v * scale for v in pair_bands]
-        snr = level / np.sqrt(noise[0]) if noise[0] > 0 else float("inf")
+        pair = _highpass_var(a - b, skin)
+        noise = pair * (m_on + m_off) / max(2.0 * m_same, 1.0)
+        snr = level / np.sqrt(noise) if noise > 0 else float("inf")
         if level <= 2.0 or snr < MIN_PROJECTOR_SNR:
-            return ProjectorLight(nan, nan, share, snr)
-        hp, fine, coarse = (max(v - n, 0.0) for v, n in zip(bands, noise))
+            return ProjectorLight(nan, share, snr)
         # The projector's light is the skin's NIR albedo times the dots: the albedo's own texture
         # (pores, brows, freckles) adds to the contrast. The unlit frame shows that texture under
         # ambient light; with its noise removed (half the pair's, at the unlit level) it comes out.
-        off_noise = pair_bands[0] / 2 * m_off / max(m_same, 1.0)
-        albedo = max(_bands(off, skin)[0] - off_noise, 0.0) / max(m_off, 1.0) ** 2 if m_off > 2.0 else 0.0
-        contrast2 = max(hp / level ** 2 - albedo, 0.0) / (1.0 + albedo)
-    else:
-        snr = nan
-        if level <= 2.0 or share < MIN_PROJECTOR_SHARE:
-            return ProjectorLight(nan, nan, share, snr)
-        hp, fine, coarse = bands
-        contrast2 = hp / level ** 2
-    sharpness = float(np.sqrt(fine / coarse)) if coarse > 1e-6 else nan
-    return ProjectorLight(float(np.sqrt(contrast2)), sharpness, share, snr)
+        off_noise = pair / 2 * m_off / max(m_same, 1.0)
+        albedo = max(_highpass_var(off, skin) - off_noise, 0.0) / max(m_off, 1.0) ** 2 if m_off > 2.0 else 0.0
+        contrast2 = max((hp - noise) / level ** 2 - albedo, 0.0) / (1.0 + albedo)
+        return ProjectorLight(float(np.sqrt(contrast2)), share, snr)
+    if level <= 2.0 or share < MIN_PROJECTOR_SHARE:
+        return ProjectorLight(nan, share, nan)
+    return ProjectorLight(float(np.sqrt(hp) / level), share, nan)
 
 
-def _bands(x: np.ndarray, mask: np.ndarray) -> tuple[float, float, float]:
-    """Variances on ``mask`` of: the high-pass (x - G2), the fine band (G0.7 - G2), the coarse
-    band (G2 - G5) of ``x``. Sigmas in pixels."""
-    g07, g2, g5 = (cv2.GaussianBlur(x, (0, 0), s) for s in (0.7, 2.0, 5.0))
-    return float(np.var((x - g2)[mask])), float(np.var((g07 - g2)[mask])), float(np.var((g2 - g5)[mask]))
+def _highpass_var(x: np.ndarray, mask: np.ndarray) -> float:
+    """Variance on ``mask`` of ``x`` minus its sigma-2 px Gaussian blur."""
+    return float(np.var((x - cv2.GaussianBlur(x, (0, 0), 2.0))[mask]))
 
 
 def motion_step(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:

@@ -26,7 +26,8 @@ from ..quality import QualityGate, QualityReport
 from ..sync import FrameSetMatcher
 from .challenge import Challenge, ChallengeResult, dot_energy, verify
 from .detectors import score
-from .features import FrameCues, depth_noise, frame_cues, motion_from_steps, motion_step, projector_light
+from .features import (FrameCues, ProjectorLight, depth_noise, frame_cues, motion_from_steps, motion_step,
+                       projector_light)
 from .fusion import ALGORITHM_VERSION, LivenessVerdict, Thresholds, decide, fuse
 
 MIN_FACE_FRAMES = 5
@@ -234,7 +235,7 @@ class Judge:
             # Material cues need the projector; with a challenge, judge them on the lit frames only.
             reported = [fs.ir.metadata.emitter_on for fs in sets if fs.ir is not None]
             projector_seen = not reported or any(r is not False for r in reported)
-            speckles, sharps, shares, snrs, clips = [], [], [], [], []
+            lights = []
             if challenge is not None:
                 # Pairs of consecutive frames where the projector went on->off or off->on (after the lag).
                 lag = ch_result.lag_frames if ch_result is not None else 1
@@ -256,20 +257,10 @@ class Judge:
                         continue
                     on, off = (k, k - 1) if states[k] else (k - 1, k)
                     if faces[on] is not None:
-                        light = projector_light(aligned[on], aligned[off], faces[on], same_pair(k))
-                        speckles.append(light.speckle)
-                        sharps.append(light.sharpness)
-                        shares.append(light.share)
-                        snrs.append(light.snr)
-                        clips.append(light.clipped)
-            ps = float(np.nanmedian(speckles)) if speckles and np.isfinite(speckles).any() else None
-            sharp = float(np.nanmedian(sharps)) if sharps and np.isfinite(sharps).any() else None
-            share = float(np.nanmedian(shares)) if shares and np.isfinite(shares).any() else None
-            snr = float(np.nanmedian(snrs)) if snrs and np.isfinite(snrs).any() else None
+                        lights.append(projector_light(aligned[on], aligned[off], faces[on], same_pair(k)))
             s = score(self.cues, emitter_on=self.lit if challenge is not None else None,
-                      projector_seen=projector_seen, projector_speckle=ps, projector_share=share,
-                      projector_sharpness=sharp, projector_snr=snr,
-                      projector_clipped=float(np.median(clips)) if clips else None,
+                      projector_seen=projector_seen,
+                      projector=ProjectorLight.median(lights) if lights else None,
                       motion=motion_from_steps(self.cues, self.motion_steps))
             notes.extend(s.notes)
             detectors = s.as_dict()

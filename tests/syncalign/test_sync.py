@@ -54,15 +54,20 @@ def generate(fps, n, jitter, offsets, drop, dup, reorder, seed):
     return [f for _, f in events], captured
 
 
+def match(sc):
+    """Run a generated scenario through a depth+IR+color matcher: (period ms, tick count,
+    captured timestamps, emitted sets, matcher)."""
+    fps, n = sc[0], sc[1]
+    frames, captured = generate(*sc)
+    m = FrameSetMatcher([D, IR, C], fps)
+    return 1000.0 / fps, n, captured, [s for f in frames for s in m.push(f)] + m.flush(), m
+
+
 @example((15.0, 21, 9.0, {D: 0.0, IR: 0.0, C: 0.0}, 0.0, 0.125, 64.0, 1))   # depth 20 overtook depth 19
 @settings(max_examples=150, deadline=None)
 @given(scenarios())
 def test_sets_never_exceed_one_frame_and_no_in_tolerance_triple_is_lost(sc):
-    fps, n, jitter, offsets, drop, dup, reorder, seed = sc
-    period = 1000.0 / fps
-    frames, captured = generate(*sc)
-    m = FrameSetMatcher([D, IR, C], fps)
-    sets = [s for f in frames for s in m.push(f)] + m.flush()
+    period, n, captured, sets, m = match(sc)
     emitted = set()
     for s in sets:
         ts = [f.timestamp_ms for f in s.frames.values()]
@@ -95,11 +100,7 @@ def test_sets_never_exceed_one_frame_and_no_in_tolerance_triple_is_lost(sc):
 def test_every_depth_frame_with_partners_in_tolerance_is_emitted(sc):
     # Whatever the jitter, a depth frame whose own IR and colour frames lie within half a period
     # is not dropped.
-    fps, n, jitter, offsets, drop, dup, reorder, seed = sc
-    period = 1000.0 / fps
-    frames, captured = generate(*sc)
-    m = FrameSetMatcher([D, IR, C], fps)
-    sets = [s for f in frames for s in m.push(f)] + m.flush()
+    period, n, captured, sets, m = match(sc)
     anchors = {s.depth.frame_number for s in sets}
     for k in range(n):
         if (D, k) not in captured:
