@@ -40,6 +40,7 @@ from .config import SessionSettings
 from .devices import DeviceSettings, check_policy
 from .liveness.challenge import Challenge
 from .liveness.fusion import load_thresholds
+from .liveness.laser import LaserPlanner
 from .liveness.session import collect
 from .quality import QualityGate, QualitySettings
 from .quality.gate import require_stream_spec
@@ -240,7 +241,10 @@ def run_capture(agent: Agent, req: CaptureRequest, cancel: threading.Event | Non
             device = check_policy(cam.info, agent.devices)       # allowlist, virtual cameras refused
             require_stream_spec(cam.profiles(), gate.thresholds)  # §7.5 h before anyone is asked to pose
             t = mark("camera_open", t)
-            yield from _quality_loop(agent, cam, gate, cancel)
+            # The projector's power for the challenge is set on the quality phase's frames.
+            planner = LaserPlanner(cam)
+            planner.start()
+            yield from _quality_loop(agent, cam, gate, cancel, planner)
             t = mark("quality", t)
             check_cancel()
             stage = "challenge_window"
@@ -252,6 +256,7 @@ def run_capture(agent: Agent, req: CaptureRequest, cancel: threading.Event | Non
                 sets = collect(cam, ch.frames, challenge, timeout_s=agent.settings.challenge_window_s,
                                cancelled=cancel.is_set, on_frameset=worker.add)
                 t_last_frame = time.perf_counter()
+                planner.restore()                             # the device keeps its power across sessions
                 cam.stop()                                    # every frame needed is in (stop is idempotent)
                 t = mark("challenge_window", t)
                 check_cancel()
@@ -314,7 +319,8 @@ def run_capture(agent: Agent, req: CaptureRequest, cancel: threading.Event | Non
                      elapsed_ms=round((time.perf_counter() - t0) * 1000, 1))
 
 
-def _quality_loop(agent: Agent, cam, gate: QualityGate, cancel: threading.Event) -> Iterator[dict[str, Any]]:
+def _quality_loop(agent: Agent, cam, gate: QualityGate, cancel: threading.Event,
+                  planner: LaserPlanner | None = None) -> Iterator[dict[str, Any]]:
     """Frames through sync, align and the gate until it has its good framesets: one prompt at a time,
     repeated only when it changes (the gate's hysteresis keeps it from flickering)."""
     profiles = cam.profiles()
@@ -335,7 +341,10 @@ def _quality_loop(agent: Agent, cam, gate: QualityGate, cancel: threading.Event)
         except FrameTimeout:
             continue                       # the deadline above bounds the wait
         for fs in matcher.push(frame):
-            report = gate.evaluate(align_frameset(fs))
+            aligned = align_frameset(fs)
+            report = gate.evaluate(aligned)
+            if planner is not None:
+                planner.observe(aligned, report.face)
             code = report.prompt.code if report.prompt else None
             if code != last_prompt and report.prompt is not None:
                 yield {"prompt": report.prompt.to_dict()}

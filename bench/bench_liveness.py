@@ -15,6 +15,31 @@ from agent.liveness.fusion import Thresholds
 from agent.quality import QualityGate
 
 
+def blind_challenge_pass_rate(frames: int, trials: int = 4000, seed: int = 11) -> float:
+    """How often a stream that does not know the nonce passes ``verify``: its projector runs of
+    2-4 frames (the schedule's own structure, the best a blind injector can do) against fresh
+    nonces, energies cleanly two-level as a physical camera's would be. This is the challenge's
+    false-accept rate against injection on its own, before any other signal."""
+    import os
+
+    import numpy as np
+
+    from agent.liveness.challenge import Challenge, verify
+
+    rng = np.random.default_rng(seed)
+    passed = 0
+    for _ in range(trials):
+        ch = Challenge.from_nonce(os.urandom(32), frames=frames)
+        states: list[bool] = []
+        s = bool(rng.integers(2))
+        while len(states) < frames:
+            states += [s] * int(rng.integers(2, 5))
+            s = not s
+        e = np.where(np.array(states[:frames]), 10.0, 4.0) + rng.normal(0, 0.2, frames)
+        passed += verify(ch, list(e)).passed
+    return passed / trials
+
+
 def run() -> list[dict]:
     gate = QualityGate()
     cam = drivers.open("sim://?realtime=0&seed=12")
@@ -72,5 +97,7 @@ def run() -> list[dict]:
         {"name": "worker restart after hang", "value": hang_restart_ms, "unit": "ms"},
         {"name": "liveness cues per frameset", "value": cues_ms, "unit": "ms", "reference": 10.0, "ratio": cues_ms / 10.0},
         {"name": "align + quality + liveness per frameset (session)", "value": whole_ms, "unit": "ms"},
+        *({"name": f"blind stream passes a {n}-frame challenge (false accept, 4000 nonces)",
+           "value": 100 * blind_challenge_pass_rate(n), "unit": "%"} for n in (16, 24, 32, 48)),
         {"name": "session verdict (sanity: 1 = live)", "value": 1.0 if result.verdict.verdict == "live" else 0.0, "unit": ""},
     ]

@@ -22,12 +22,14 @@ from __future__ import annotations
 import abc
 import enum
 import importlib
+import math
+import numbers
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 from urllib.parse import parse_qsl, urlsplit
 
-from .errors import BackendUnavailable, CapabilityUnsupported, InvalidUri, UnknownScheme
+from .errors import BackendUnavailable, CapabilityUnsupported, InvalidSetting, InvalidUri, UnknownScheme
 from .frame import Extrinsics, Frame, StreamKind, StreamProfile
 
 
@@ -36,7 +38,28 @@ class Capability(str, enum.Enum):
     ILLUMINATION_CONTROL = "illumination_control"  # screen / lamp illumination per frame
     HARDWARE_RESET = "hardware_reset"
     EXPOSURE_CONTROL = "exposure_control"
+    LASER_POWER = "laser_power"                    # IR projector power settable (mW)
     RECORDING = "recording"                        # a playback source, not a live device
+
+
+@dataclass(frozen=True)
+class LaserPowerRange:
+    """A projector's power setting, in mW: ``minimum``..``maximum`` in steps of ``step``."""
+    minimum: float
+    maximum: float
+    step: float
+    default: float
+
+    def snap(self, mw: float, *, down: bool = False) -> float:
+        """The nearest settable power to ``mw`` (with ``down``, the nearest not above it), within
+        the range."""
+        if isinstance(mw, bool) or not isinstance(mw, numbers.Real) or not math.isfinite(mw):
+            raise InvalidSetting(f"laser power must be a finite number of mW, not {mw!r}")
+        v = min(max(float(mw), self.minimum), self.maximum)
+        if self.step > 0:
+            steps = (v - self.minimum) / self.step
+            v = self.minimum + (math.floor(steps + 1e-9) if down else round(steps)) * self.step
+        return float(min(v, self.maximum))
 
 
 @dataclass(frozen=True)
@@ -136,6 +159,15 @@ class Camera(abc.ABC):
 
     def hardware_reset(self) -> None:
         raise CapabilityUnsupported(f"{self.info.backend} camera has no hardware reset")
+
+    def laser_power_range(self) -> LaserPowerRange:
+        """The projector's settable power, in mW."""
+        raise CapabilityUnsupported(f"{self.info.backend} camera cannot set its projector's power")
+
+    def set_laser_power(self, mw: float) -> float:
+        """Set the projector's power (taking effect on the next frames, like ``set_emitter``);
+        returns the power actually applied, snapped to the device's step."""
+        raise CapabilityUnsupported(f"{self.info.backend} camera cannot set its projector's power")
 
     # Conveniences ------------------------------------------------------------------------
     def all_extrinsics(self) -> dict[tuple[StreamKind, StreamKind], Extrinsics]:

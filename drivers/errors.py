@@ -87,6 +87,12 @@ class CapabilityUnsupported(DriverError):
     code = "DRV_CAPABILITY_UNSUPPORTED"
 
 
+class InvalidSetting(DriverError):
+    """A control value that is not a number the device can take (NaN, infinite, wrong type)."""
+
+    code = "DRV_INVALID_SETTING"
+
+
 class StreamClosed(DriverError):
     """The camera was used after ``stop()`` or ``close()``."""
 

@@ -20,7 +20,7 @@ import time
 import cv2
 import numpy as np
 
-from .base import Camera, Capability, DeviceInfo, ParsedUri
+from .base import Camera, Capability, DeviceInfo, LaserPowerRange, ParsedUri
 from .errors import (BackendUnavailable, CapabilityUnsupported, DeviceLost, DeviceNotFound, DriverError,
                      FrameTimeout, InvalidUri, RecordingInvalid, StreamClosed, UnsupportedMode)
 from .frame import (ClockDomain, DistortionModel, Extrinsics, Frame, FrameMetadata, Intrinsics, PixelFormat,
@@ -180,7 +180,7 @@ class RealSenseCamera(Camera):
         self._global_time = gt == "1"
         self.capabilities = frozenset({Capability.RECORDING} if recording else
                                       {Capability.EMITTER_CONTROL, Capability.HARDWARE_RESET,
-                                       Capability.EXPOSURE_CONTROL})
+                                       Capability.EXPOSURE_CONTROL, Capability.LASER_POWER})
 
     @property
     def info(self) -> DeviceInfo:
@@ -357,6 +357,17 @@ class RealSenseCamera(Camera):
             raise CapabilityUnsupported("this RealSense model has no per-frame emitter pattern")
         sensor.set_option(rs.option.emitter_on_off, 1.0 if alternate else 0.0)
 
+    def _live_depth_sensor(self, what: str):
+        if self._recording or self._pipeline is None:
+            raise CapabilityUnsupported(f"a recording cannot {what}")
+        return self._pipeline.get_active_profile().get_device().first_depth_sensor()
+
+    def laser_power_range(self) -> LaserPowerRange:
+        return laser_power_range(self._live_depth_sensor("set its projector's power"))
+
+    def set_laser_power(self, mw: float) -> float:
+        return set_laser_power(self._live_depth_sensor("set its projector's power"), mw)
+
     def hardware_reset(self) -> None:
         if self._recording or self._pipeline is None:
             raise CapabilityUnsupported("a recording has no hardware to reset")
@@ -378,3 +389,21 @@ def list_devices() -> list[DeviceInfo]:
         out.append(DeviceInfo(uri=f"realsense://{serial}", backend="realsense", name=d.get_info(rs.camera_info.name),
                               serial=serial, firmware=d.get_info(rs.camera_info.firmware_version)))
     return out
+
+
+def laser_power_range(sensor) -> LaserPowerRange:
+    """The depth sensor's ``laser_power`` option as a range in mW (D4xx: 0-360 in steps of 30)."""
+    if not sensor.supports(rs.option.laser_power):
+        raise CapabilityUnsupported("this RealSense model cannot set its projector's power")
+    r = sensor.get_option_range(rs.option.laser_power)
+    return LaserPowerRange(float(r.min), float(r.max), float(r.step), float(r.default))
+
+
+def set_laser_power(sensor, mw: float) -> float:
+    """Set the projector's power, snapped into the sensor's range; returns what was applied."""
+    v = laser_power_range(sensor).snap(mw)
+    try:
+        sensor.set_option(rs.option.laser_power, v)
+    except RuntimeError as exc:
+        raise CapabilityUnsupported(f"the camera refused laser power {v:g} mW: {exc}") from None
+    return v

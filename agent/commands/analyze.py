@@ -14,7 +14,7 @@ import time
 import drivers
 
 from ..liveness.fusion import load_thresholds
-from ..liveness.session import collect, judge, plan_challenge
+from ..liveness.session import capture_challenged, judge
 from ..liveness.supervisor import LivenessSupervisor
 from ..quality import QualityGate, QualitySettings
 
@@ -37,8 +37,7 @@ def analyze(uri: str, frames: int, channel: str = "kiosk", *, isolated: bool = T
     cam = drivers.open(uri)
     with cam:
         info = cam.info
-        challenge, notes = plan_challenge(cam, frames, nonce)
-        sets = collect(cam, frames, challenge)
+        challenge, notes, sets = capture_challenged(cam, frames, nonce, QualityGate(QualitySettings(channel=channel)))
     if isolated:
         # The same judging code, in the sandboxed worker: frames through shared memory, the verdict
         # bound to their digests. A worker failure is a typed error, never a verdict.

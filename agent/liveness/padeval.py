@@ -8,7 +8,7 @@ Injection is measured separately: replayed streams that ignore the challenge mus
 
 from __future__ import annotations
 
-import os
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,20 +53,26 @@ def presentations(split: str, per_species: int, live: int, injection: int = 0) -
     return out
 
 
+def presentation_nonce(p: Presentation) -> bytes:
+    """The challenge nonce for one presentation: fixed by its scene, so the same command gives the
+    same table (the server draws fresh random nonces in service; a bench must be repeatable)."""
+    return hashlib.sha256(b"capture-agent/pad-eval/v1\0" + p.uri.encode()).digest()
+
+
 def run_split(items: list[Presentation], frames: int, gate: QualityGate, thresholds: Thresholds,
               progress=None) -> list[tuple[str, float, str]]:
     results = []
     for k, p in enumerate(items):
         cam = drivers.open(p.uri)
         with cam:
-            r = run_session(cam, frames, gate=gate, thresholds=thresholds, nonce=os.urandom(32))
+            r = run_session(cam, frames, gate=gate, thresholds=thresholds, nonce=presentation_nonce(p))
         results.append((p.species, r.verdict.score, r.verdict.verdict))
         if progress:
             progress(k + 1, len(items), p, r.verdict)
     return results
 
 
-def evaluate(per_species: int = 6, live: int = 12, frames: int = 16, injection: int = 4, progress=None) -> dict:
+def evaluate(per_species: int = 6, live: int = 12, frames: int = 24, injection: int = 4, progress=None) -> dict:
     gate = QualityGate()
     provisional = Thresholds()
     cal = run_split(presentations("calibration", per_species, live), frames, gate, provisional, progress)

@@ -23,14 +23,16 @@ from drivers.frame import FrameSet, StreamKind
 from ..align import align_frameset
 from ..face.models import manifest
 from ..quality import QualityGate, QualityReport
-from ..sync import FrameSetMatcher
+from ..sync import FrameSetMatcher, framesets
 from .challenge import Challenge, ChallengeResult, dot_energy, verify
 from .detectors import score
 from .features import (FrameCues, ProjectorLight, depth_noise, frame_cues, motion_from_steps, motion_step,
                        projector_light)
 from .fusion import ALGORITHM_VERSION, LivenessVerdict, Thresholds, decide, fuse
+from .laser import LaserPlanner
 
 MIN_FACE_FRAMES = 5
+PREROLL_MAX = 8                   # lit framesets before a challenge to set the projector's power
 DROWNED_SCORE_CAP = 0.45          # material unmeasurable under a challenge (direct sunlight)
 
 
@@ -172,7 +174,9 @@ class Judge:
         m = self.gate.measure(a)
         t2 = time.perf_counter()
         c = frame_cues(a, m.face) if m.face is not None else None
-        e = dot_energy(a.ir, a.valid if a.valid.any() else None) if a.ir is not None else None
+        # In the IR imager's own pixels: one fixed geometry for every frame (aligned IR has holes
+        # wherever that frame's depth has none, and unlit frames have far fewer depth pixels).
+        e = dot_energy(fs.ir.pixels) if fs.ir is not None else None
         digest = frameset_digest(fs)
         t3 = time.perf_counter()
         return _Measured(a, m, c, e, digest, ((t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000))
@@ -252,11 +256,20 @@ class Judge:
                                 return aligned[j - 1], aligned[j]
                     return None
 
+                # A power change that landed inside the window (a camera's latency) must not mix
+                # powers within the session's pairs: lit frames at another power are left out.
+                power = [fs.ir.metadata.laser_power_mw if fs.ir is not None else None for fs in sets]
+                lit_power = [p for p, st in zip(power, states) if st and p]
+                usual = float(np.median(lit_power)) if lit_power else None
+
+                def usual_power(k: int) -> bool:
+                    return usual is None or power[k] is None or abs(power[k] - usual) <= 0.5
+
                 for k in range(1, len(aligned)):
                     if states[k] is None or states[k - 1] is None or states[k] == states[k - 1]:
                         continue
                     on, off = (k, k - 1) if states[k] else (k - 1, k)
-                    if faces[on] is not None:
+                    if faces[on] is not None and usual_power(on):
                         lights.append(projector_light(aligned[on], aligned[off], faces[on], same_pair(k)))
             s = score(self.cues, emitter_on=self.lit if challenge is not None else None,
                       projector_seen=projector_seen,
@@ -314,11 +327,43 @@ def plan_challenge(cam: Camera, n: int, nonce: bytes | None) -> tuple[Challenge 
     return None, []
 
 
+def preroll(cam: Camera, gate: QualityGate, planner: LaserPlanner, max_sets: int = PREROLL_MAX) -> None:
+    """Lit framesets before the challenge, until the projector's power suits this face and light
+    (in the daemon the quality phase's own framesets do this)."""
+    if not planner.enabled:
+        return
+    if Capability.EMITTER_CONTROL in cam.capabilities:
+        cam.set_emitter(True)
+    for fs in framesets(cam, max_sets):
+        a = align_frameset(fs)
+        planner.observe(a, gate.measure(a).face)
+        if planner.settled:
+            break
+
+
+def capture_challenged(cam: Camera, n: int, nonce: bytes | None,
+                       gate: QualityGate) -> tuple[Challenge | None, list[str], list[FrameSet]]:
+    """Plan the challenge, set the projector's power for it, and read its ``n`` framesets; the
+    projector is back at its default power afterwards."""
+    challenge, notes = plan_challenge(cam, n, nonce)
+    planner = LaserPlanner(cam) if challenge is not None else None
+    if planner is None or not planner.enabled:
+        return challenge, notes, collect(cam, n, challenge)
+    planner.start()
+    try:
+        preroll(cam, gate, planner)
+        if planner.power != planner.range.default:
+            notes.append(f"projector at {planner.power:g} mW for the challenge (default "
+                         f"{planner.range.default:g} mW), from the skin's IR headroom")
+        return challenge, notes, collect(cam, n, challenge)
+    finally:
+        planner.restore()
+
+
 def run_session(cam: Camera, n: int, *, gate: QualityGate | None = None, thresholds: Thresholds | None = None,
                 nonce: bytes | None = None) -> SessionResult:
     """Open-and-judge helper, in this process (offline analysis, the PAD bench)."""
     gate = gate or QualityGate()
     thresholds = thresholds or Thresholds()
-    challenge, notes = plan_challenge(cam, n, nonce)
-    sets = collect(cam, n, challenge)
+    challenge, notes, sets = capture_challenged(cam, n, nonce, gate)
     return judge(sets, gate, thresholds, challenge=challenge, notes=notes)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..base import Camera, Capability, DeviceInfo
+from ..base import Camera, Capability, DeviceInfo, LaserPowerRange
 from ..errors import FrameTimeout, StreamClosed
 from ..frame import (ClockDomain, Extrinsics, Frame, FrameMetadata, PixelFormat, StreamKind,
                      StreamProfile)
@@ -79,7 +79,9 @@ _PRERENDER_LOCK = threading.Lock()
 
 class SimCamera(Camera):
     capabilities = frozenset({Capability.EMITTER_CONTROL, Capability.ILLUMINATION_CONTROL,
-                              Capability.EXPOSURE_CONTROL})
+                              Capability.EXPOSURE_CONTROL, Capability.LASER_POWER})
+    # A D435's projector: 0-360 mW in 30 mW steps, 150 mW by default.
+    LASER_RANGE = LaserPowerRange(0.0, 360.0, 30.0, LASER_POWER_MW)
 
     def __init__(self, cfg: SimConfig, uri: str = "sim://"):
         self.cfg = cfg
@@ -96,6 +98,7 @@ class SimCamera(Camera):
         self._t0_hw_ms = float(self._rng.uniform(1e5, 9e5))
         self._counters = {k: 0 for k in StreamKind}
         self._emitter_cmd = cfg.emitter
+        self._laser_cmd = LASER_POWER_MW
         self._illum_cmd = 0.0
         self._replay_rng = np.random.default_rng(cfg.seed + 7777)
         self._replay_emitter = True
@@ -174,6 +177,15 @@ class SimCamera(Camera):
     def set_emitter(self, on: bool) -> None:
         with self._lock:
             self._emitter_cmd = bool(on)
+
+    def laser_power_range(self) -> LaserPowerRange:
+        return self.LASER_RANGE
+
+    def set_laser_power(self, mw: float) -> float:
+        v = self.LASER_RANGE.snap(mw)
+        with self._lock:
+            self._laser_cmd = v
+        return v
 
     def set_illumination(self, level: float) -> None:
         if not 0.0 <= level <= 1.0:
@@ -307,16 +319,18 @@ class SimCamera(Camera):
         target = target / target[1]
         self._awb = (self._awb * (1 - rate) + target * rate).astype(np.float32)
 
-    def _physical_controls(self) -> tuple[bool, float]:
+    def _physical_controls(self) -> tuple[bool, float, float]:
+        """(projector on, illumination level, projector power mW) as the sensor experiences them."""
         if self.cfg.inject == "replay":
             # A replayed stream follows whatever pattern was recorded, not today's commands.
             if self._tick % 3 == 0:
                 self._replay_emitter = bool(self._replay_rng.random() < 0.6)
                 self._replay_illum = float(self._replay_rng.choice([0.0, 0.0, 1.0]))
-            return self._replay_emitter, self._replay_illum
-        return self._emitter_cmd, self._illum_cmd
+            return self._replay_emitter, self._replay_illum, LASER_POWER_MW
+        return self._emitter_cmd, self._illum_cmd, self._laser_cmd
 
-    def _render_tick(self, k: int, emitters: tuple[bool, ...], illum: float) -> dict[bool, "_Rendered"]:
+    def _render_tick(self, k: int, emitters: tuple[bool, ...], illum: float,
+                     laser_mw: float = LASER_POWER_MW) -> dict[bool, "_Rendered"]:
         """Render tick ``k``: the scene once, the IR imager and depth for each emitter state asked
         for (the noise is drawn in the same order as a single render, so seeds reproduce)."""
         c = self.cfg
@@ -325,7 +339,8 @@ class SimCamera(Camera):
         cmaps = render_view(COLOR_VIEW, objs)
         sensed = {}
         for e in emitters:
-            ir_y8, ir_e = ir_image(dmaps, c.lux, c.cct, e, self._dots, self._noise, exposure_s=self._ir_exposure)
+            ir_y8, ir_e = ir_image(dmaps, c.lux, c.cct, e, self._dots, self._noise, power_mw=laser_mw,
+                                   exposure_s=self._ir_exposure)
             sensed[e] = (ir_y8, *depth_image(dmaps, ir_e, self._noise))
         irr = color_irradiance(cmaps, c.lux, c.cct, illum)
         color = expose_color(irr, self._ae, self._noise, self._awb)
@@ -359,13 +374,13 @@ class SimCamera(Camera):
         k = self._tick
         self._tick += 1
         period_ms = 1000.0 / c.fps
-        emitter_on, illum = self._physical_controls()
-        if self._prerendered is not None and illum == 0.0:
+        emitter_on, illum, power = self._physical_controls()
+        if self._prerendered is not None and illum == 0.0 and power == LASER_POWER_MW:
             n = len(self._prerendered)
             j = k % max(2 * n - 2, 1)
             r = self._prerendered[j if j < n else 2 * n - 2 - j][emitter_on]
         else:
-            r = self._render_tick(k, (emitter_on,), illum)[emitter_on]
+            r = self._render_tick(k, (emitter_on,), illum, power)[emitter_on]
         state = r.state
         self.scene = SceneState(state.subject, state.distance_m, state.yaw_deg, state.pitch_deg, state.roll_deg,
                                 state.eyes_closed, emitter_on, illum)
@@ -377,7 +392,7 @@ class SimCamera(Camera):
         jitter = self._rng.normal(0.0, c.jitter_ms, 2) if c.jitter_ms > 0 else np.zeros(2)
         wb_k = float(c.cct * (1 + self._rng.normal(0, 0.02)))
         claimed_emitter = self._emitter_cmd          # metadata reports the command (an injector lies)
-        laser_mw = LASER_POWER_MW if claimed_emitter else 0.0
+        laser_mw = self._laser_cmd if claimed_emitter else 0.0
 
         self._remember(StreamKind.DEPTH, k, r.depth_truth)
         self._remember(StreamKind.COLOR, k, r.color_truth)

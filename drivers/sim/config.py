@@ -51,7 +51,7 @@ class SimConfig:
             (self.subject in SUBJECTS, f"subject must be one of {', '.join(SUBJECTS)}"),
             (150 <= self.distance_mm <= 3000, "distance_mm must be within 150..3000"),
             (all(-60 <= a <= 60 for a in (self.yaw, self.pitch, self.roll)), "yaw/pitch/roll must be within ±60°"),
-            (1 <= self.lux <= 10000, "lux must be within 1..10000"),
+            (1 <= self.lux <= 100000, "lux must be within 1..100000 (direct sunlight)"),
             (1500 <= self.cct <= 10000, "cct must be within 1500..10000 K"),
             (1 <= self.fps <= 90, "fps must be within 1..90"),
             (0 <= self.drop < 1, "drop must be within [0, 1)"),

@@ -79,6 +79,32 @@ def test_honest_camera_follows_emitter_commands():
     assert min(on_e) > 2 * max(off_e)
 
 
+def test_projector_power_scales_the_dots_and_is_reported():
+    # On the face in dim light the dots are most of the IR signal: their on-off difference grows
+    # with the laser's power, the frames report the power they were taken at, and the settable
+    # range is a D435's.
+    cam = drivers.open("sim://?realtime=0&seed=4&lux=50")
+    cam.start()
+    r = cam.laser_power_range()
+    assert (r.minimum, r.maximum, r.step, r.default) == (0.0, 360.0, 30.0, 150.0)
+    face = cam.ground_truth(D, grab("", 1, cam)[0][0][D].frame_number) < 0.6
+    level = {}
+    for mw in (60, 150, 300):
+        assert cam.set_laser_power(mw) == mw
+        cam.set_emitter(True)
+        lit = grab("", 1, cam)[0][0]
+        cam.set_emitter(False)
+        dark = grab("", 1, cam)[0][0]
+        assert lit[IR].metadata.laser_power_mw == mw and dark[IR].metadata.laser_power_mw == 0.0
+        level[mw] = float((lit[IR].pixels.astype(float) - dark[IR].pixels)[face].mean())
+    assert 1.7 < level[150] / level[60] < 2.8 and 1.6 < level[300] / level[150] < 2.3
+    assert cam.set_laser_power(1000) == 360.0 and cam.set_laser_power(97) == 90.0    # clamped, snapped
+    with pytest.raises(drivers.InvalidSetting) as ei:
+        cam.set_laser_power(float("nan"))
+    assert ei.value.code == "DRV_INVALID_SETTING"
+    cam.stop()
+
+
 @pytest.mark.parametrize("query, fragment", [
     ("lux=-5", "lux"), ("subject=dragon", "subject"), ("yaw=abc", "yaw"), ("fps=0", "fps"),
     ("drop=1.5", "drop"), ("colour=red", "unknown"), ("realtime=maybe", "realtime"),

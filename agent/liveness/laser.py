@@ -1,0 +1,138 @@
+"""The projector's power for the challenge, chosen from the IR image's headroom on the skin.
+
+Under a challenge the material detector measures the projector's own light on the skin (on minus
+off). When ambient NIR is strong — warm indoor light of a couple of thousand lux — the IR exposure
+is short and the dots stand only a few shot-noise deviations above the difference's noise. The
+dots' signal grows with the laser's power while the ambient's noise does not, so the cure is
+physical: more power. Near the camera in dim light the opposite happens: the dots fill the IR
+range and clip, and less power brings them back.
+
+Without an unlit frame (the quality phase keeps the projector on) the split between ambient and
+projector is unknown, so the rule is the worst case: all the skin's IR light is the projector's.
+Scaling the power by ``TARGET_DN / bright_end`` then never pushes the skin's bright end above
+``TARGET_DN`` — ambient light does not grow with the power. Between ``RAISE_BELOW_DN`` and
+``LOWER_ABOVE_DN`` the power is left alone: the dots already use the range well, and every change
+also changes the depth stream's texture (and a real camera's auto-exposure would chase it).
+
+The planner runs on lit framesets of the quality phase (the daemon) or of a short pre-roll
+(``run_session``), then stays fixed through the challenge window, so every on/off pair of the
+challenge sees one power. Each session starts from the device's default power and ends on it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from drivers.base import Camera, Capability, LaserPowerRange
+
+from ..align import AlignedFrameSet
+from ..quality.gate import FaceObservation
+from .features import SATURATED_DN, ir_skin
+
+log = logging.getLogger(__name__)
+
+BRIGHT_PERCENTILE = 99.0
+TARGET_DN = 200.0            # where the skin's bright end is put (of 255; clipping starts at 250)
+RAISE_BELOW_DN = 110.0       # dimmer than this: the dots are using less than half the range
+LOWER_ABOVE_DN = 235.0       # brighter than this: the brightest dots are about to clip
+MAX_STEP_UP = 2.5            # per observation, so one odd frame cannot jump to full power
+STEP_DOWN_SATURATED = 0.7    # when the bright end is clipped its true level is unknown
+MIN_POWER_SHARE = 1 / 3      # of the default: below it the depth stream loses its texture
+SETTLE_FRAMES = 2            # frames to skip after a change when frames do not report the power
+
+
+def skin_bright_end(aligned: AlignedFrameSet, face: FaceObservation) -> float | None:
+    """The ``BRIGHT_PERCENTILE`` of the face's skin patches in the IR imager's own pixels (DN)."""
+    patch = ir_skin(aligned, face)
+    if patch is None:
+        return None
+    return float(np.percentile(aligned.frameset.ir.pixels[patch.box][patch.mask], BRIGHT_PERCENTILE))
+
+
+class LaserPlanner:
+    """Steers a camera's projector power toward the skin's headroom (see the module doc).
+
+    ``enabled`` is false for cameras that cannot set their power (OpenNI, UVC, recordings): every
+    method is then a no-op and the challenge runs at whatever power the device has."""
+
+    def __init__(self, cam: Camera):
+        self.cam = cam
+        self.range: LaserPowerRange | None = None
+        self.power: float | None = None
+        self.observations = 0
+        self.changes = 0
+        self._skip = 0
+        self._steady = False
+        if Capability.LASER_POWER in cam.capabilities and not cam.info.is_recording:
+            self.range = cam.laser_power_range()
+
+    @property
+    def enabled(self) -> bool:
+        return self.range is not None
+
+    @property
+    def settled(self) -> bool:
+        """The last observation, taken at the current power, asked for no change."""
+        return self._steady
+
+    def start(self) -> None:
+        """Put the projector at its default power (a failed earlier session may have left it elsewhere)."""
+        if self.enabled:
+            self._apply(self.range.default)
+            self.changes = 0
+
+    def restore(self) -> None:
+        if self.enabled and self.power != self.range.default:
+            self._apply(self.range.default)
+
+    def _apply(self, mw: float) -> None:
+        self.power = self.cam.set_laser_power(mw)
+        self._skip = SETTLE_FRAMES
+        self._steady = False
+        self.changes += 1
+
+    def propose(self, bright_end: float) -> float:
+        """The power to use next, given the skin's bright end at the current power."""
+        p, r = self.power, self.range
+        if bright_end >= SATURATED_DN:
+            new = p * STEP_DOWN_SATURATED
+        elif bright_end > LOWER_ABOVE_DN:
+            new = p * TARGET_DN / bright_end
+        elif bright_end < RAISE_BELOW_DN:
+            new = p * min(TARGET_DN / max(bright_end, 1.0), MAX_STEP_UP)
+        else:
+            return p
+        # Rounded down to the device's step: a raise stays under the target, a cut is a real cut.
+        return max(r.snap(new, down=True), r.snap(r.default * MIN_POWER_SHARE))
+
+    def observe(self, aligned: AlignedFrameSet, face: FaceObservation | None) -> None:
+        """One frameset of the quality phase. Unlit frames, frames taken at an earlier power and
+        frames without a face on the IR imager are not evidence and are skipped."""
+        if not self.enabled or self.power is None or face is None:
+            return
+        ir = aligned.frameset.ir
+        if ir is None or ir.metadata.emitter_on is False:
+            return
+        reported = ir.metadata.laser_power_mw
+        if reported is not None:
+            if abs(reported - self.power) > 0.5:
+                return
+        elif self._skip > 0:
+            self._skip -= 1
+            return
+        bright = skin_bright_end(aligned, face)
+        if bright is None:
+            return
+        self.observations += 1
+        new = self.propose(bright)
+        if new != self.power:
+            log.debug("projector power %.0f -> %.0f mW (skin bright end %.0f DN)", self.power, new, bright)
+            self._apply(new)
+        else:
+            self._steady = True
+
+    def to_dict(self) -> dict:
+        return {"power_mw": self.power, "default_mw": self.range.default if self.range else None,
+                "changes": self.changes, "observations": self.observations}
