@@ -19,6 +19,7 @@ and audited without biometric data. Nothing is written to disk but the audit log
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import drivers
+from drivers.base import Capability
 from drivers.errors import CaptureAgentError, FrameTimeout
 from drivers.frame import StreamKind
 from proto.capture_agent.v1 import ingest_pb2 as pb
@@ -45,7 +47,7 @@ from .liveness.session import collect
 from .quality import QualityGate, QualitySettings
 from .quality.gate import require_stream_spec
 from .quality.settings import CHANNELS
-from .sync import FrameSetMatcher
+from .sync import FrameSetMatcher, framesets
 from .uplink.probe import build_payload, seal_probe
 
 CONSENT_RE = re.compile(r"^[A-Za-z0-9._:/-]{4,128}$")
@@ -237,14 +239,23 @@ def run_capture(agent: Agent, req: CaptureRequest, cancel: threading.Event | Non
         yield {"progress": {"percent": 5, "stage": "capture"}}
         gate = agent.gate(req.channel)
         cam = drivers.open(agent.camera_uri)
-        with cam:                                                 # starts the streams
+        with cam, contextlib.ExitStack() as stack:                # starts the streams
             device = check_policy(cam.info, agent.devices)       # allowlist, virtual cameras refused
             require_stream_spec(cam.profiles(), gate.thresholds)  # §7.5 h before anyone is asked to pose
             t = mark("camera_open", t)
-            # The projector's power for the challenge is set on the quality phase's frames.
+            # The projector's power for the challenge is set on the quality phase's frames, and
+            # put back to the default on every way out of the session (the device keeps it).
             planner = LaserPlanner(cam)
             planner.start()
+            stack.callback(planner.restore)
+            if Capability.EMITTER_CONTROL in cam.capabilities:
+                cam.set_emitter(True)                 # the last challenge may have left it off
             yield from _quality_loop(agent, cam, gate, cancel, planner)
+            planner.wait_applied(framesets(cam, 8, timeout_s=agent.settings.quality_timeout_s))
+            if planner.enabled:
+                agent.record("projector", session_id=sid, power_mw=planner.power,
+                             default_mw=planner.range.default if planner.range else None,
+                             changes=planner.changes)
             t = mark("quality", t)
             check_cancel()
             stage = "challenge_window"
@@ -256,7 +267,7 @@ def run_capture(agent: Agent, req: CaptureRequest, cancel: threading.Event | Non
                 sets = collect(cam, ch.frames, challenge, timeout_s=agent.settings.challenge_window_s,
                                cancelled=cancel.is_set, on_frameset=worker.add)
                 t_last_frame = time.perf_counter()
-                planner.restore()                             # the device keeps its power across sessions
+                planner.restore()
                 cam.stop()                                    # every frame needed is in (stop is idempotent)
                 t = mark("challenge_window", t)
                 check_cancel()

@@ -83,7 +83,7 @@ key = "server.key"
 client_ca = "../ca.pem"
 current_suite = {_toml(suite)}
 nonce_ttl_s = {nonce_ttl_s}
-frames = 24
+frames = 32
 retry_window_s = {retry_window_s}
 keep_sealed = {keep_sealed}
 

@@ -14,7 +14,7 @@ def register(sub) -> None:
     p = sub.add_parser("pad-eval", help="APCER per attack species, BPCER, BPCER at APCER 0.1 %, injection rejection")
     p.add_argument("--per-species", type=int, default=6, help="sessions per attack species per split (default 6)")
     p.add_argument("--live", type=int, default=12, help="live sessions per split (default 12)")
-    p.add_argument("--frames", type=int, default=24, help="framesets per session (default 24, as the server asks)")
+    p.add_argument("--frames", type=int, default=32, help="framesets per session (default 32, as the server asks)")
     p.add_argument("--injection", type=int, default=4, help="injected-replay sessions (default 4)")
     p.add_argument("--write-calibration", action="store_true",
                    help=f"store the fitted thresholds in {CALIBRATION_PATH.name} for every channel")

@@ -26,6 +26,7 @@ import logging
 import numpy as np
 
 from drivers.base import Camera, Capability, LaserPowerRange
+from drivers.errors import CaptureAgentError, CapabilityUnsupported
 
 from ..align import AlignedFrameSet
 from ..quality.gate import FaceObservation
@@ -66,7 +67,10 @@ class LaserPlanner:
         self._skip = 0
         self._steady = False
         if Capability.LASER_POWER in cam.capabilities and not cam.info.is_recording:
-            self.range = cam.laser_power_range()
+            try:
+                self.range = cam.laser_power_range()
+            except CapabilityUnsupported:      # a model of a family that has the option, without it
+                self.range = None
 
     @property
     def enabled(self) -> bool:
@@ -84,14 +88,37 @@ class LaserPlanner:
             self.changes = 0
 
     def restore(self) -> None:
-        if self.enabled and self.power != self.range.default:
-            self._apply(self.range.default)
+        """Back to the default power; safe on any path out of a session (a lost or stopped camera
+        is left as it is: the next session starts from the default anyway)."""
+        if self.enabled and self.power is not None and self.power != self.range.default:
+            try:
+                self._apply(self.range.default)
+            except CaptureAgentError as exc:
+                log.warning("projector power not restored: %s", exc.code)
 
     def _apply(self, mw: float) -> None:
-        self.power = self.cam.set_laser_power(mw)
+        try:
+            self.power = self.cam.set_laser_power(mw)
+        except CapabilityUnsupported:
+            self.range, self.power = None, None      # the device refused: run at its own power
+            return
         self._skip = SETTLE_FRAMES
         self._steady = False
         self.changes += 1
+
+    def wait_applied(self, sets) -> None:
+        """Read framesets from ``sets`` (an iterator) until one shows the current power: a lit IR
+        frame that reports it, or ``SETTLE_FRAMES`` framesets when frames do not report power. So
+        that the challenge window that follows sees one power from its first frame."""
+        if not self.enabled or self.power is None or self._steady:
+            return
+        for n, fs in enumerate(sets, 1):
+            md = fs.ir.metadata if fs.ir is not None else None
+            if md is not None and md.laser_power_mw is not None and md.emitter_on is not False:
+                if abs(md.laser_power_mw - self.power) <= 0.5:
+                    return
+            elif n >= SETTLE_FRAMES and (md is None or md.laser_power_mw is None):
+                return
 
     def propose(self, bright_end: float) -> float:
         """The power to use next, given the skin's bright end at the current power."""

@@ -72,7 +72,7 @@ def run_split(items: list[Presentation], frames: int, gate: QualityGate, thresho
     return results
 
 
-def evaluate(per_species: int = 6, live: int = 12, frames: int = 24, injection: int = 4, progress=None) -> dict:
+def evaluate(per_species: int = 6, live: int = 12, frames: int = 32, injection: int = 4, progress=None) -> dict:
     gate = QualityGate()
     provisional = Thresholds()
     cal = run_split(presentations("calibration", per_species, live), frames, gate, provisional, progress)

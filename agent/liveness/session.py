@@ -339,6 +339,7 @@ def preroll(cam: Camera, gate: QualityGate, planner: LaserPlanner, max_sets: int
         planner.observe(a, gate.measure(a).face)
         if planner.settled:
             break
+    planner.wait_applied(framesets(cam, PREROLL_MAX))
 
 
 def capture_challenged(cam: Camera, n: int, nonce: bytes | None,

@@ -105,7 +105,7 @@ class ServerState:
     keys: dict[str, ServerKey]                 # by key id
     current_key_id: str
     nonce_ttl_s: float = 30.0
-    frames: int = 24
+    frames: int = 32
     retry_window_s: float = 10.0               # identical resubmits within this get the first receipt
     keep_sealed: int = 0                       # HIL/demo: keep the last N accepted sealed probes (ciphertext)
     nonces: NonceStore = field(init=False)

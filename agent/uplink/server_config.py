@@ -8,7 +8,7 @@ One TOML file; unknown keys are errors; relative paths are resolved against the 
     client_ca = "ca.pem"            # CA that issued the terminals' client certificates
     current_suite = "x25519"        # HPKE suite offered in challenges: x25519 | mlkem768-x25519
     nonce_ttl_s = 30.0              # a challenge's lifetime
-    frames = 24                     # framesets the terminal captures under the projector schedule
+    frames = 32                     # framesets the terminal captures under the projector schedule
     retry_window_s = 10.0           # identical resubmits within this get the first receipt
     [[hpke_keys]]                   # the server's HPKE private keys (hex of the raw key, mode 0600)
     suite = "x25519"
@@ -57,7 +57,7 @@ class ServerConfig:
     client_ca: str = ""
     current_suite: str = "x25519"
     nonce_ttl_s: float = 30.0
-    frames: int = 24
+    frames: int = 32
     retry_window_s: float = 10.0
     keep_sealed: int = 0
     workers: int = 8

@@ -65,3 +65,24 @@ def test_random_energies_rarely_pass():
         e = rng.lognormal(3.0, rng.uniform(0.05, 1.0), 12)
         passes += verify(c, list(e)).passed
     assert passes / 2000 < 0.005
+
+
+def test_one_disagreeing_frame_per_32_and_no_more():
+    # At most one frame per 32 compared may show the other state: a 32-frame window forgives one
+    # flipped frame, not two; a 24-frame window forgives none.
+    rng = np.random.default_rng(3)
+    for n, flips, ok in ((32, 0, True), (32, 1, True), (32, 2, False), (24, 1, False), (24, 0, True)):
+        c = Challenge.from_nonce(b"m" * 32, n)
+        state = np.array(c.emitter, bool)
+        for k in rng.choice(np.arange(4, n - 4), flips, replace=False):
+            state[k] = not state[k]
+        e = 2 + 14 * state + rng.normal(0, 0.3, n)
+        assert verify(c, list(e), max_lag=0).passed is ok, (n, flips)
+
+
+def test_a_blind_stream_with_the_schedules_own_rhythm_rarely_passes_32_frames():
+    # The best a stream without the nonce can do: runs of 2-4 frames like the schedule's, clean
+    # two-level energies. Against the server's 32-frame window it must pass well under 0.1 %.
+    from bench.bench_liveness import blind_challenge_pass_rate
+    assert blind_challenge_pass_rate(32, trials=3000, seed=5) < 0.001
+    assert blind_challenge_pass_rate(16, trials=3000, seed=5) > 0.002    # why the window is long
