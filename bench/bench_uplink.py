@@ -83,7 +83,7 @@ def e2e_rows(tmp: Path) -> list[dict]:
     signer = generate_file_key(tmp / "terminal.pem")
     key = ServerKey.generate("x25519")
     state = ServerState(terminals={"kiosk-bench": Terminal("kiosk-bench", signer.public_key())},
-                        keys={key.key_id: key}, current_key_id=key.key_id, frames=16)
+                        keys={key.key_id: key}, current_key_id=key.key_id)   # the server default: 32 frames
     server, port = serve(state, ServerTLS(server_cert.cert_pem, server_cert.key_pem, ca.cert_pem))
     uplink = UplinkClient(UplinkSettings((f"127.0.0.1:{port}",), ca.cert_pem, term.cert_pem, term.key_pem,
                                          "kiosk-bench", server_name="ingest.bench"))
