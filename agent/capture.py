@@ -253,9 +253,7 @@ def run_capture(agent: Agent, req: CaptureRequest, cancel: threading.Event | Non
             yield from _quality_loop(agent, cam, gate, cancel, planner)
             planner.wait_applied(framesets(cam, 8, timeout_s=agent.settings.quality_timeout_s))
             if planner.enabled:
-                agent.record("projector", session_id=sid, power_mw=planner.power,
-                             default_mw=planner.range.default if planner.range else None,
-                             changes=planner.changes)
+                agent.record("projector", session_id=sid, **planner.to_dict())
             t = mark("quality", t)
             check_cancel()
             stage = "challenge_window"

@@ -339,9 +339,7 @@ class RealSenseCamera(Camera):
                 pass
 
     def set_emitter(self, on: bool) -> None:
-        if self._recording or self._pipeline is None:
-            raise CapabilityUnsupported("a recording cannot switch its projector")
-        sensor = self._pipeline.get_active_profile().get_device().first_depth_sensor()
+        sensor = self._live_depth_sensor("switch its projector")
         if not sensor.supports(rs.option.emitter_enabled):
             raise CapabilityUnsupported("this RealSense model has no switchable emitter")
         sensor.set_option(rs.option.emitter_enabled, 1.0 if on else 0.0)
@@ -350,9 +348,7 @@ class RealSenseCamera(Camera):
         """``alternate``: the projector is on every other frame (the D4xx ``emitter_on_off`` option);
         the IR frames' ``metadata.emitter_on`` says which. For nonce-driven schedules use
         :meth:`set_emitter` frame by frame."""
-        if self._recording or self._pipeline is None:
-            raise CapabilityUnsupported("a recording cannot switch its projector")
-        sensor = self._pipeline.get_active_profile().get_device().first_depth_sensor()
+        sensor = self._live_depth_sensor("switch its projector")
         if not sensor.supports(rs.option.emitter_on_off):
             raise CapabilityUnsupported("this RealSense model has no per-frame emitter pattern")
         sensor.set_option(rs.option.emitter_on_off, 1.0 if alternate else 0.0)

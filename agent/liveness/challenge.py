@@ -117,8 +117,8 @@ def verify(challenge: Challenge, energies: list[float], *, max_lag: int = 2,
         m = n - lag
         if m < 8:
             continue
-        agree = float(np.mean(observed[lag:] == sched[:m]))
         mismatches = int(np.sum(observed[lag:] != sched[:m]))
+        agree = 1.0 - mismatches / m
         ok = agree >= min_agreement if min_agreement is not None else mismatches <= m // FRAMES_PER_ALLOWED_MISMATCH
         best = max(best, (agree, lag, ok), key=lambda t: (t[2], t[0]))
     lag, agreed = best[1], best[2]

@@ -44,6 +44,11 @@ MIN_POWER_SHARE = 1 / 3      # of the default: below it the depth stream loses i
 SETTLE_FRAMES = 2            # frames to skip after a change when frames do not report the power
 
 
+def same_power(a: float, b: float) -> bool:
+    """Two powers (mW) one setting apart at most by rounding in metadata."""
+    return abs(a - b) <= 0.5
+
+
 def skin_bright_end(aligned: AlignedFrameSet, face: FaceObservation) -> float | None:
     """The ``BRIGHT_PERCENTILE`` of the face's skin patches in the IR imager's own pixels (DN)."""
     patch = ir_skin(aligned, face)
@@ -115,7 +120,7 @@ class LaserPlanner:
         for n, fs in enumerate(sets, 1):
             md = fs.ir.metadata if fs.ir is not None else None
             if md is not None and md.laser_power_mw is not None and md.emitter_on is not False:
-                if abs(md.laser_power_mw - self.power) <= 0.5:
+                if same_power(md.laser_power_mw, self.power):
                     return
             elif n >= SETTLE_FRAMES and (md is None or md.laser_power_mw is None):
                 return
@@ -144,7 +149,7 @@ class LaserPlanner:
             return
         reported = ir.metadata.laser_power_mw
         if reported is not None:
-            if abs(reported - self.power) > 0.5:
+            if not same_power(reported, self.power):
                 return
         elif self._skip > 0:
             self._skip -= 1

@@ -29,7 +29,7 @@ from .detectors import score
 from .features import (FrameCues, ProjectorLight, depth_noise, frame_cues, motion_from_steps, motion_step,
                        projector_light)
 from .fusion import ALGORITHM_VERSION, LivenessVerdict, Thresholds, decide, fuse
-from .laser import LaserPlanner
+from .laser import LaserPlanner, same_power
 
 MIN_FACE_FRAMES = 5
 PREROLL_MAX = 8                   # lit framesets before a challenge to set the projector's power
@@ -263,7 +263,7 @@ class Judge:
                 usual = float(np.median(lit_power)) if lit_power else None
 
                 def usual_power(k: int) -> bool:
-                    return usual is None or power[k] is None or abs(power[k] - usual) <= 0.5
+                    return usual is None or power[k] is None or same_power(power[k], usual)
 
                 for k in range(1, len(aligned)):
                     if states[k] is None or states[k - 1] is None or states[k] == states[k - 1]:
