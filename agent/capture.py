@@ -42,7 +42,7 @@ from .config import SessionSettings
 from .devices import DeviceSettings, check_policy
 from .liveness.challenge import Challenge
 from .liveness.fusion import load_thresholds
-from .liveness.laser import LaserPlanner
+from .liveness.laser import ProjectorPlanner
 from .liveness.session import collect
 from .quality import QualityGate, QualitySettings
 from .quality.gate import require_stream_spec
@@ -245,11 +245,11 @@ def run_capture(agent: Agent, req: CaptureRequest, cancel: threading.Event | Non
             t = mark("camera_open", t)
             # The projector's power for the challenge is set on the quality phase's frames, and
             # put back to the default on every way out of the session (the device keeps it).
-            planner = LaserPlanner(cam)
+            planner = ProjectorPlanner(cam)
             planner.start()
             stack.callback(planner.restore)
-            if Capability.EMITTER_CONTROL in cam.capabilities:
-                cam.set_emitter(True)                 # the last challenge may have left it off
+            if Capability.PROJECTOR_CONTROL in cam.capabilities:
+                cam.set_projector(True)                 # the last challenge may have left it off
             yield from _quality_loop(agent, cam, gate, cancel, planner)
             planner.wait_applied(framesets(cam, 8, timeout_s=agent.settings.quality_timeout_s))
             if planner.enabled:
@@ -329,7 +329,7 @@ def run_capture(agent: Agent, req: CaptureRequest, cancel: threading.Event | Non
 
 
 def _quality_loop(agent: Agent, cam, gate: QualityGate, cancel: threading.Event,
-                  planner: LaserPlanner | None = None) -> Iterator[dict[str, Any]]:
+                  planner: ProjectorPlanner | None = None) -> Iterator[dict[str, Any]]:
     """Frames through sync, align and the gate until it has its good framesets: one prompt at a time,
     repeated only when it changes (the gate's hysteresis keeps it from flickering)."""
     profiles = cam.profiles()

@@ -13,7 +13,7 @@ Contract of :class:`Camera`:
 * ``stop()`` is idempotent and bounded in time; after it ``read`` raises ``StreamClosed``.
 * Timestamps are in the clock domain the frame says; non-monotonic frames are the matcher's
   business (``agent.sync``), not the backend's.
-* Optional capabilities (emitter control, illumination, hardware reset) are listed in
+* Optional capabilities (projector control, illumination, hardware reset) are listed in
   ``capabilities`` and raise ``CapabilityUnsupported`` when absent.
 """
 
@@ -26,7 +26,7 @@ import math
 import numbers
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from .errors import BackendUnavailable, CapabilityUnsupported, InvalidSetting, InvalidUri, UnknownScheme
@@ -34,16 +34,16 @@ from .frame import Extrinsics, Frame, StreamKind, StreamProfile
 
 
 class Capability(str, enum.Enum):
-    EMITTER_CONTROL = "emitter_control"            # IR projector on/off per frame
+    PROJECTOR_CONTROL = "projector_control"            # IR projector on/off per frame
     ILLUMINATION_CONTROL = "illumination_control"  # screen / lamp illumination per frame
     HARDWARE_RESET = "hardware_reset"
     EXPOSURE_CONTROL = "exposure_control"
-    LASER_POWER = "laser_power"                    # IR projector power settable (mW)
+    PROJECTOR_POWER = "projector_power"                    # IR projector power settable (mW)
     RECORDING = "recording"                        # a playback source, not a live device
 
 
 @dataclass(frozen=True)
-class LaserPowerRange:
+class ProjectorPowerRange:
     """A projector's power setting, in mW: ``minimum``..``maximum`` in steps of ``step``."""
     minimum: float
     maximum: float
@@ -54,7 +54,7 @@ class LaserPowerRange:
         """The nearest settable power to ``mw`` (with ``down``, the nearest not above it), within
         the range."""
         if isinstance(mw, bool) or not isinstance(mw, numbers.Real) or not math.isfinite(mw):
-            raise InvalidSetting(f"laser power must be a finite number of mW, not {mw!r}")
+            raise InvalidSetting(f"projector power must be a finite number of mW, not {mw!r}")
         v = min(max(float(mw), self.minimum), self.maximum)
         if self.step > 0:
             steps = (v - self.minimum) / self.step
@@ -151,8 +151,8 @@ class Camera(abc.ABC):
     def stop(self) -> None: ...
 
     # Optional capabilities --------------------------------------------------------------
-    def set_emitter(self, on: bool) -> None:
-        raise CapabilityUnsupported(f"{self.info.backend} camera cannot switch its IR emitter")
+    def set_projector(self, on: bool) -> None:
+        raise CapabilityUnsupported(f"{self.info.backend} camera cannot switch its IR projector")
 
     def set_illumination(self, level: float) -> None:
         raise CapabilityUnsupported(f"{self.info.backend} camera has no controllable illumination")
@@ -160,12 +160,12 @@ class Camera(abc.ABC):
     def hardware_reset(self) -> None:
         raise CapabilityUnsupported(f"{self.info.backend} camera has no hardware reset")
 
-    def laser_power_range(self) -> LaserPowerRange:
+    def projector_power_range(self) -> ProjectorPowerRange:
         """The projector's settable power, in mW."""
         raise CapabilityUnsupported(f"{self.info.backend} camera cannot set its projector's power")
 
-    def set_laser_power(self, mw: float) -> float:
-        """Set the projector's power (taking effect on the next frames, like ``set_emitter``);
+    def set_projector_power(self, mw: float) -> float:
+        """Set the projector's power (taking effect on the next frames, like ``set_projector``);
         returns the power actually applied, snapped to the device's step."""
         raise CapabilityUnsupported(f"{self.info.backend} camera cannot set its projector's power")
 
@@ -178,10 +178,6 @@ class Camera(abc.ABC):
             for b in kinds[i + 1:]:
                 out[(a, b)] = self.extrinsics(a, b)
         return out
-
-    def frames(self, timeout_s: float = 1.0) -> Iterator[Frame]:
-        while True:
-            yield self.read(timeout_s)
 
     def __enter__(self) -> "Camera":
         self.start()

@@ -82,7 +82,7 @@ class DeviceRefused(DriverError):
 
 
 class CapabilityUnsupported(DriverError):
-    """The device cannot do what was asked (for example emitter control on a UVC camera)."""
+    """The device cannot do what was asked (for example projector control on a UVC camera)."""
 
     code = "DRV_CAPABILITY_UNSUPPORTED"
 

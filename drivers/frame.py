@@ -145,8 +145,8 @@ class FrameMetadata:
 
     exposure_us: float | None = None
     gain: float | None = None
-    emitter_on: bool | None = None
-    laser_power_mw: float | None = None
+    projector_on: bool | None = None
+    projector_power_mw: float | None = None
     frame_counter: int | None = None          # the sensor's own counter (watchdog, continuity)
     sensor_timestamp_us: int | None = None    # mid-exposure timestamp where the device has one
     white_balance_k: float | None = None

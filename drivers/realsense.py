@@ -20,7 +20,7 @@ import time
 import cv2
 import numpy as np
 
-from .base import Camera, Capability, DeviceInfo, LaserPowerRange, ParsedUri
+from .base import Camera, Capability, DeviceInfo, ProjectorPowerRange, ParsedUri
 from .errors import (BackendUnavailable, CapabilityUnsupported, DeviceLost, DeviceNotFound, DriverError,
                      FrameTimeout, InvalidUri, RecordingInvalid, StreamClosed, UnsupportedMode)
 from .frame import (ClockDomain, DistortionModel, Extrinsics, Frame, FrameMetadata, Intrinsics, PixelFormat,
@@ -67,8 +67,8 @@ def _metadata(f) -> FrameMetadata:
     emitter = md(M.frame_emitter_mode)
     laser = md(M.frame_laser_power)
     return FrameMetadata(exposure_us=md(M.actual_exposure), gain=md(M.gain_level),
-                         emitter_on=None if emitter is None else bool(emitter),
-                         laser_power_mw=None if laser is None else float(laser),
+                         projector_on=None if emitter is None else bool(emitter),
+                         projector_power_mw=None if laser is None else float(laser),
                          frame_counter=md(M.frame_counter), sensor_timestamp_us=md(M.sensor_timestamp),
                          white_balance_k=md(M.white_balance))
 
@@ -179,8 +179,8 @@ class RealSenseCamera(Camera):
             raise InvalidUri(f"realsense: global_time must be 0 or 1, not {gt!r}")
         self._global_time = gt == "1"
         self.capabilities = frozenset({Capability.RECORDING} if recording else
-                                      {Capability.EMITTER_CONTROL, Capability.HARDWARE_RESET,
-                                       Capability.EXPOSURE_CONTROL, Capability.LASER_POWER})
+                                      {Capability.PROJECTOR_CONTROL, Capability.HARDWARE_RESET,
+                                       Capability.EXPOSURE_CONTROL, Capability.PROJECTOR_POWER})
 
     @property
     def info(self) -> DeviceInfo:
@@ -338,31 +338,22 @@ class RealSenseCamera(Camera):
             except RuntimeError:
                 pass
 
-    def set_emitter(self, on: bool) -> None:
+    def set_projector(self, on: bool) -> None:
         sensor = self._live_depth_sensor("switch its projector")
         if not sensor.supports(rs.option.emitter_enabled):
-            raise CapabilityUnsupported("this RealSense model has no switchable emitter")
+            raise CapabilityUnsupported("this RealSense model has no switchable projector")
         sensor.set_option(rs.option.emitter_enabled, 1.0 if on else 0.0)
-
-    def set_emitter_pattern(self, alternate: bool) -> None:
-        """``alternate``: the projector is on every other frame (the D4xx ``emitter_on_off`` option);
-        the IR frames' ``metadata.emitter_on`` says which. For nonce-driven schedules use
-        :meth:`set_emitter` frame by frame."""
-        sensor = self._live_depth_sensor("switch its projector")
-        if not sensor.supports(rs.option.emitter_on_off):
-            raise CapabilityUnsupported("this RealSense model has no per-frame emitter pattern")
-        sensor.set_option(rs.option.emitter_on_off, 1.0 if alternate else 0.0)
 
     def _live_depth_sensor(self, what: str):
         if self._recording or self._pipeline is None:
             raise CapabilityUnsupported(f"a recording cannot {what}")
         return self._pipeline.get_active_profile().get_device().first_depth_sensor()
 
-    def laser_power_range(self) -> LaserPowerRange:
-        return laser_power_range(self._live_depth_sensor("set its projector's power"))
+    def projector_power_range(self) -> ProjectorPowerRange:
+        return projector_power_range(self._live_depth_sensor("set its projector's power"))
 
-    def set_laser_power(self, mw: float) -> float:
-        return set_laser_power(self._live_depth_sensor("set its projector's power"), mw)
+    def set_projector_power(self, mw: float) -> float:
+        return set_projector_power(self._live_depth_sensor("set its projector's power"), mw)
 
     def hardware_reset(self) -> None:
         if self._recording or self._pipeline is None:
@@ -387,19 +378,19 @@ def list_devices() -> list[DeviceInfo]:
     return out
 
 
-def laser_power_range(sensor) -> LaserPowerRange:
+def projector_power_range(sensor) -> ProjectorPowerRange:
     """The depth sensor's ``laser_power`` option as a range in mW (D4xx: 0-360 in steps of 30)."""
     if not sensor.supports(rs.option.laser_power):
         raise CapabilityUnsupported("this RealSense model cannot set its projector's power")
     r = sensor.get_option_range(rs.option.laser_power)
-    return LaserPowerRange(float(r.min), float(r.max), float(r.step), float(r.default))
+    return ProjectorPowerRange(float(r.min), float(r.max), float(r.step), float(r.default))
 
 
-def set_laser_power(sensor, mw: float) -> float:
+def set_projector_power(sensor, mw: float) -> float:
     """Set the projector's power, snapped into the sensor's range; returns what was applied."""
-    v = laser_power_range(sensor).snap(mw)
+    v = projector_power_range(sensor).snap(mw)
     try:
         sensor.set_option(rs.option.laser_power, v)
     except RuntimeError as exc:
-        raise CapabilityUnsupported(f"the camera refused laser power {v:g} mW: {exc}") from None
+        raise CapabilityUnsupported(f"the camera refused projector power {v:g} mW: {exc}") from None
     return v

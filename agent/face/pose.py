@@ -1,29 +1,17 @@
 """Head pose (yaw, pitch, roll in degrees) from landmarks, and from depth where it is available.
 
 Conventions: yaw > 0 when the face turns toward the camera's right, pitch > 0 when the chin drops,
-roll > 0 when the face tilts clockwise in the image. Landmark pose solves PnP against a generic
-face model; depth pose fits a plane to the 3D face points around the eyes, cheeks and mouth, which
+roll > 0 when the face tilts clockwise in the image. Landmark pose fits a plane to FaceMesh's own
+3D landmarks; depth pose fits a plane to the 3D face points around the eyes, cheeks and mouth, which
 does not depend on the person's face shape.
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from drivers.frame import Intrinsics
 
-# Generic face model in camera-like axes (mm; x right, y down, z away from the camera, face
-# looking along -z): nose tip, chin, eye outer corners, mouth corners; indices into the mesh.
-_MODEL_POINTS = np.array([
-    (0.0, 0.0, 0.0),          # 1   nose tip
-    (0.0, 63.6, 12.5),        # 152 chin
-    (-43.3, -32.7, 26.0),     # 33  right eye outer corner (image left)
-    (43.3, -32.7, 26.0),      # 263 left eye outer corner
-    (-28.9, 28.9, 24.1),      # 61  mouth right corner
-    (28.9, 28.9, 24.1),       # 291 mouth left corner
-])
-_MESH_INDEX = [1, 152, 33, 263, 61, 291]
 # Landmarks on the face's broad, near-planar front: forehead, cheeks, temples, chin and mouth area.
 PLANE_LANDMARKS = [10, 109, 338, 67, 297, 50, 280, 205, 425, 123, 352, 152, 175, 18, 200, 101, 330]
 
@@ -31,16 +19,6 @@ PLANE_LANDMARKS = [10, 109, 338, 67, 297, 50, 280, 205, 425, 123, 352, 152, 175,
 def roll_from_eyes(right_eye: np.ndarray, left_eye: np.ndarray) -> float:
     d = left_eye - right_eye
     return float(np.degrees(np.arctan2(d[1], d[0])))
-
-
-def pose_from_landmarks(landmarks: np.ndarray, intr: Intrinsics) -> tuple[float, float, float]:
-    img = landmarks[_MESH_INDEX, :2].astype(np.float64)
-    k = intr.matrix
-    ok, rvec, _ = cv2.solvePnP(_MODEL_POINTS, img, k, None, flags=cv2.SOLVEPNP_ITERATIVE)
-    if not ok:
-        return float("nan"), float("nan"), float("nan")
-    r, _ = cv2.Rodrigues(rvec)
-    return _angles(-r[:, 2], r[:, 0])
 
 
 def _angles(facing: np.ndarray, right: np.ndarray | None) -> tuple[float, float, float]:

@@ -2,7 +2,7 @@
 
 A live camera obeys: its IR images show the dot pattern exactly on the scheduled frames (give or
 take the actuation latency). A recording, or a hijacked stream fed from elsewhere, cannot know the
-schedule in advance — even if it forges the "emitter on" metadata, the pixels give it away.
+schedule in advance — even if it forges the "projector on" metadata, the pixels give it away.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class ChallengeError(CaptureAgentError):
 @dataclass(frozen=True)
 class Challenge:
     nonce: bytes
-    emitter: tuple[bool, ...]        # per frame: projector on?
+    schedule: tuple[bool, ...]       # per frame: projector on?
 
     @classmethod
     def from_nonce(cls, nonce: bytes, frames: int = 24, min_run: int = 2, max_run: int = 4) -> "Challenge":
@@ -102,7 +102,7 @@ def verify(challenge: Challenge, energies: list[float], *, max_lag: int = 2,
     adds it on every scheduled frame, so d' stays large; a stream that ignores the schedule gives
     d' near 0 whatever its brightness."""
     e = np.asarray(energies, dtype=np.float64)
-    n = min(len(e), len(challenge.emitter))
+    n = min(len(e), len(challenge.schedule))
     if n < 8:
         return ChallengeResult(False, 0.0, 0, 0.0, "too few frames to verify the challenge")
     e = e[:n]
@@ -110,7 +110,7 @@ def verify(challenge: Challenge, energies: list[float], *, max_lag: int = 2,
     lo, hi = np.percentile(e, 10), np.percentile(e, 90)
     threshold = np.sqrt(max(lo, 1e-6) * max(hi, 1e-6))
     observed = e > threshold
-    sched = np.array(challenge.emitter[:n])
+    sched = np.array(challenge.schedule[:n])
     best = (0.0, 0, False)
     for lag in range(max_lag + 1):
         # The projector state commanded for frame k shows up in frame k + lag.

@@ -7,7 +7,7 @@ score informative near a boundary. Which attack each detector answers:
 |---|---|
 | depth_geometry | prints (flat, curved, with holes), screens: no nose relief, plane or cylinder fits |
 | cross_modal | screens, video replays: no depth or IR face where RGB shows one; face not life-size |
-| material | masks, head models: resin and plaster keep laser dots sharp (no subsurface scattering) |
+| material | masks, head models: resin and plaster keep projected dots sharp (no subsurface scattering) |
 | motion | head models and still images on a stand: a living face never holds perfectly still |
 """
 
@@ -79,7 +79,7 @@ def _median(cues: list[FrameCues], name: str) -> float:
     return float(np.nanmedian(vals)) if np.isfinite(vals).any() else float("nan")
 
 
-def score(cues: list[FrameCues], *, emitter_on: list[bool] | None = None, projector_seen: bool = True,
+def score(cues: list[FrameCues], *, projector_on: list[bool] | None = None, projector_seen: bool = True,
           projector: ProjectorLight | None = None,
           motion: dict[str, float] | None = None) -> DetectorScores:
     """Scores over a window of frames. Material and depth cues use projector-on frames only.
@@ -87,7 +87,7 @@ def score(cues: list[FrameCues], *, emitter_on: list[bool] | None = None, projec
     Without an IR stream, or when the projector was off (reported by the device), the material
     detector cannot measure anything: it is left out and the verdict says so — it never turns a
     missing measurement into evidence either way."""
-    lit = cues if emitter_on is None else [c for c, on in zip(cues, emitter_on) if on]
+    lit = cues if projector_on is None else [c for c, on in zip(cues, projector_on) if on]
     lit = lit or cues
     m = {k: _median(lit, k) for k in ("plane_rms_mm", "cylinder_rms_mm", "nose_prominence_mm", "scale_ratio",
                                        "depth_share", "ir_face_level", "ir_face_contrast", "speckle_contrast", "dot_sharpness")}
@@ -108,7 +108,7 @@ def score(cues: list[FrameCues], *, emitter_on: list[bool] | None = None, projec
                     ramp(scale, *SCALE_HIGH))
     elif not projector_seen:
         material = None
-        notes.append("projector off: no laser dots, the material detector did not run")
+        notes.append("projector off: no projected dots, the material detector did not run")
     elif projector is not None and np.isfinite(projector.speckle):
         # The on-off difference holds only the projector's light: the cleanest material measure.
         m["projector_speckle"] = projector.speckle

@@ -8,7 +8,7 @@ Every cue is a quantity with a physical meaning, so it can be recalibrated on re
 - **scale consistency** — the distance implied by the pupils' spacing in the image (adult IPD
   ≈ 63 mm) against the measured depth at the eyes: a face shown smaller or larger than life (a
   screen, a printed photo) disagrees.
-- **IR material** — skin is bright at 850 nm and scatters the projector's laser dots under the
+- **IR material** — skin is bright at 850 nm and scatters the projector's dots under the
   surface (softer dots, lower speckle contrast); paper, resin and plaster keep them sharp; screens
   return almost nothing. Measured on the IR image carried with the depth.
 - **cross-modal** — the RGB face must coincide with a depth surface and a bright IR face.
@@ -288,7 +288,7 @@ def projector_light(lit: AlignedFrameSet, dark: AlignedFrameSet, face: FaceObser
     """Speckle contrast of the projector's own light on the skin, its share and its SNR.
 
     IR with the projector on minus IR with it off (consecutive frames, in the IR imager's own
-    pixels) cancels ambient NIR, leaving the laser dots as the skin returned them: skin scatters
+    pixels) cancels ambient NIR, leaving the projector's dots as the skin returned them: skin scatters
     them under the surface (soft, low contrast), resin and plaster don't. The difference also
     carries the shot noise of everything both frames saw, which inflates the contrast once
     ambient NIR is strong. ``same`` — two consecutive frames with the projector in one state —

@@ -3,7 +3,7 @@
 Under a challenge the material detector measures the projector's own light on the skin (on minus
 off). When ambient NIR is strong — warm indoor light of a couple of thousand lux — the IR exposure
 is short and the dots stand only a few shot-noise deviations above the difference's noise. The
-dots' signal grows with the laser's power while the ambient's noise does not, so the cure is
+dots' signal grows with the projector's power while the ambient's noise does not, so the cure is
 physical: more power. Near the camera in dim light the opposite happens: the dots fill the IR
 range and clip, and less power brings them back.
 
@@ -25,7 +25,7 @@ import logging
 
 import numpy as np
 
-from drivers.base import Camera, Capability, LaserPowerRange
+from drivers.base import Camera, Capability, ProjectorPowerRange
 from drivers.errors import CaptureAgentError, CapabilityUnsupported
 
 from ..align import AlignedFrameSet
@@ -57,7 +57,7 @@ def skin_bright_end(aligned: AlignedFrameSet, face: FaceObservation) -> float | 
     return float(np.percentile(aligned.frameset.ir.pixels[patch.box][patch.mask], BRIGHT_PERCENTILE))
 
 
-class LaserPlanner:
+class ProjectorPlanner:
     """Steers a camera's projector power toward the skin's headroom (see the module doc).
 
     ``enabled`` is false for cameras that cannot set their power (OpenNI, UVC, recordings): every
@@ -65,15 +65,15 @@ class LaserPlanner:
 
     def __init__(self, cam: Camera):
         self.cam = cam
-        self.range: LaserPowerRange | None = None
+        self.range: ProjectorPowerRange | None = None
         self.power: float | None = None
         self.observations = 0
         self.changes = 0
         self._skip = 0
         self._steady = False
-        if Capability.LASER_POWER in cam.capabilities and not cam.info.is_recording:
+        if Capability.PROJECTOR_POWER in cam.capabilities and not cam.info.is_recording:
             try:
-                self.range = cam.laser_power_range()
+                self.range = cam.projector_power_range()
             except CapabilityUnsupported:      # a model of a family that has the option, without it
                 self.range = None
 
@@ -103,7 +103,7 @@ class LaserPlanner:
 
     def _apply(self, mw: float) -> None:
         try:
-            self.power = self.cam.set_laser_power(mw)
+            self.power = self.cam.set_projector_power(mw)
         except CapabilityUnsupported:
             self.range, self.power = None, None      # the device refused: run at its own power
             return
@@ -119,10 +119,10 @@ class LaserPlanner:
             return
         for n, fs in enumerate(sets, 1):
             md = fs.ir.metadata if fs.ir is not None else None
-            if md is not None and md.laser_power_mw is not None and md.emitter_on is not False:
-                if same_power(md.laser_power_mw, self.power):
+            if md is not None and md.projector_power_mw is not None and md.projector_on is not False:
+                if same_power(md.projector_power_mw, self.power):
                     return
-            elif n >= SETTLE_FRAMES and (md is None or md.laser_power_mw is None):
+            elif n >= SETTLE_FRAMES and (md is None or md.projector_power_mw is None):
                 return
 
     def propose(self, bright_end: float) -> float:
@@ -145,9 +145,9 @@ class LaserPlanner:
         if not self.enabled or self.power is None or face is None:
             return
         ir = aligned.frameset.ir
-        if ir is None or ir.metadata.emitter_on is False:
+        if ir is None or ir.metadata.projector_on is False:
             return
-        reported = ir.metadata.laser_power_mw
+        reported = ir.metadata.projector_power_mw
         if reported is not None:
             if not same_power(reported, self.power):
                 return

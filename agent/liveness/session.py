@@ -29,7 +29,7 @@ from .detectors import score
 from .features import (FrameCues, ProjectorLight, depth_noise, frame_cues, motion_from_steps, motion_step,
                        projector_light)
 from .fusion import ALGORITHM_VERSION, LivenessVerdict, Thresholds, decide, fuse
-from .laser import LaserPlanner, same_power
+from .laser import ProjectorPlanner, same_power
 
 MIN_FACE_FRAMES = 5
 PREROLL_MAX = 8                   # lit framesets before a challenge to set the projector's power
@@ -76,7 +76,7 @@ def collect(cam: Camera, n: int, challenge: Challenge | None, timeout_s: float =
     out: list[FrameSet] = []
     deadline = time.monotonic() + timeout_s
     if challenge is not None:
-        cam.set_emitter(challenge.emitter[0])
+        cam.set_projector(challenge.schedule[0])
     while len(out) < n and time.monotonic() < deadline:
         if cancelled is not None and cancelled():
             break
@@ -93,8 +93,8 @@ def collect(cam: Camera, n: int, challenge: Challenge | None, timeout_s: float =
             if len(out) >= n:
                 break
             out.append(fs)
-            if challenge is not None and len(out) < len(challenge.emitter):
-                cam.set_emitter(challenge.emitter[len(out)])
+            if challenge is not None and len(out) < len(challenge.schedule):
+                cam.set_projector(challenge.schedule[len(out)])
             if on_frameset is not None:
                 on_frameset(fs)
     return out
@@ -208,7 +208,7 @@ class Judge:
                     self.motion_steps.append(motion_step(self.cues[0].landmarks, c.landmarks))
                 self.cues.append(c)
                 ch = self.challenge
-                self.lit.append(ch.emitter[k] if ch is not None and k < len(ch.emitter) else True)
+                self.lit.append(ch.schedule[k] if ch is not None and k < len(ch.schedule) else True)
         self.faces.append(report.face)
         if r.energy is not None:
             self.energies.append(r.energy)
@@ -237,13 +237,13 @@ class Judge:
                                       notes + [f"a face was measured in only {len(self.cues)} framesets"])
         else:
             # Material cues need the projector; with a challenge, judge them on the lit frames only.
-            reported = [fs.ir.metadata.emitter_on for fs in sets if fs.ir is not None]
+            reported = [fs.ir.metadata.projector_on for fs in sets if fs.ir is not None]
             projector_seen = not reported or any(r is not False for r in reported)
             lights = []
             if challenge is not None:
                 # Pairs of consecutive frames where the projector went on->off or off->on (after the lag).
                 lag = ch_result.lag_frames if ch_result is not None else 1
-                states = [challenge.emitter[k - lag] if 0 <= k - lag < len(challenge.emitter) else None
+                states = [challenge.schedule[k - lag] if 0 <= k - lag < len(challenge.schedule) else None
                           for k in range(len(aligned))]
 
                 def same_pair(k: int):
@@ -258,7 +258,7 @@ class Judge:
 
                 # A power change that landed inside the window (a camera's latency) must not mix
                 # powers within the session's pairs: lit frames at another power are left out.
-                power = [fs.ir.metadata.laser_power_mw if fs.ir is not None else None for fs in sets]
+                power = [fs.ir.metadata.projector_power_mw if fs.ir is not None else None for fs in sets]
                 lit_power = [p for p, st in zip(power, states) if st and p]
                 usual = float(np.median(lit_power)) if lit_power else None
 
@@ -271,7 +271,7 @@ class Judge:
                     on, off = (k, k - 1) if states[k] else (k - 1, k)
                     if faces[on] is not None and usual_power(on):
                         lights.append(projector_light(aligned[on], aligned[off], faces[on], same_pair(k)))
-            s = score(self.cues, emitter_on=self.lit if challenge is not None else None,
+            s = score(self.cues, projector_on=self.lit if challenge is not None else None,
                       projector_seen=projector_seen,
                       projector=ProjectorLight.median(lights) if lights else None,
                       motion=motion_from_steps(self.cues, self.motion_steps))
@@ -316,9 +316,9 @@ def judge(sets: list[FrameSet], gate: QualityGate, thresholds: Thresholds, *, ch
 
 def plan_challenge(cam: Camera, n: int, nonce: bytes | None) -> tuple[Challenge | None, list[str]]:
     """With a nonce and a live camera that can drive its projector the session is challenged;
-    recordings and cameras without emitter control are judged without one, and the notes say so."""
+    recordings and cameras without projector control are judged without one, and the notes say so."""
     info = cam.info
-    if nonce is not None and Capability.EMITTER_CONTROL in cam.capabilities and not info.is_recording:
+    if nonce is not None and Capability.PROJECTOR_CONTROL in cam.capabilities and not info.is_recording:
         return Challenge.from_nonce(nonce, frames=n), []
     if info.is_recording:
         return None, ["recording: it cannot obey a live challenge, so presentation-attack detection ran without one"]
@@ -327,13 +327,13 @@ def plan_challenge(cam: Camera, n: int, nonce: bytes | None) -> tuple[Challenge 
     return None, []
 
 
-def preroll(cam: Camera, gate: QualityGate, planner: LaserPlanner, max_sets: int = PREROLL_MAX) -> None:
+def preroll(cam: Camera, gate: QualityGate, planner: ProjectorPlanner, max_sets: int = PREROLL_MAX) -> None:
     """Lit framesets before the challenge, until the projector's power suits this face and light
     (in the daemon the quality phase's own framesets do this)."""
     if not planner.enabled:
         return
-    if Capability.EMITTER_CONTROL in cam.capabilities:
-        cam.set_emitter(True)
+    if Capability.PROJECTOR_CONTROL in cam.capabilities:
+        cam.set_projector(True)
     for fs in framesets(cam, max_sets):
         a = align_frameset(fs)
         planner.observe(a, gate.measure(a).face)
@@ -347,7 +347,7 @@ def capture_challenged(cam: Camera, n: int, nonce: bytes | None,
     """Plan the challenge, set the projector's power for it, and read its ``n`` framesets; the
     projector is back at its default power afterwards."""
     challenge, notes = plan_challenge(cam, n, nonce)
-    planner = LaserPlanner(cam) if challenge is not None else None
+    planner = ProjectorPlanner(cam) if challenge is not None else None
     if planner is None or not planner.enabled:
         return challenge, notes, collect(cam, n, challenge)
     planner.start()

@@ -136,8 +136,8 @@ def describe_frame(f: Frame, offset: int, px: np.ndarray) -> dict[str, Any]:
             "host_time_ns": f.host_time_ns, "frame_number": f.frame_number, "index": f.index,
             "device_serial": f.device_serial, "depth_scale": f.depth_scale,
             "intrinsics": [i.width, i.height, i.fx, i.fy, i.ppx, i.ppy, i.model.value, list(i.coeffs)],
-            "metadata": {"exposure_us": m.exposure_us, "gain": m.gain, "emitter_on": m.emitter_on,
-                         "laser_power_mw": m.laser_power_mw, "frame_counter": m.frame_counter,
+            "metadata": {"exposure_us": m.exposure_us, "gain": m.gain, "projector_on": m.projector_on,
+                         "projector_power_mw": m.projector_power_mw, "frame_counter": m.frame_counter,
                          "sensor_timestamp_us": m.sensor_timestamp_us, "white_balance_k": m.white_balance_k}}
 
 
@@ -146,7 +146,7 @@ def build_frame(d: dict[str, Any], px: np.ndarray) -> Frame:
     intr = Intrinsics(int(w), int(h), float(fx), float(fy), float(ppx), float(ppy), DistortionModel(model),
                       tuple(float(c) for c in coeffs))
     md = d.get("metadata") or {}
-    allowed = {"exposure_us", "gain", "emitter_on", "laser_power_mw", "frame_counter", "sensor_timestamp_us",
+    allowed = {"exposure_us", "gain", "projector_on", "projector_power_mw", "frame_counter", "sensor_timestamp_us",
                "white_balance_k"}
     meta = FrameMetadata(**{k: v for k, v in md.items() if k in allowed})
     return Frame(stream=StreamKind(d["stream"]), pixels=px, format=PixelFormat(d["format"]),

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..base import Camera, Capability, DeviceInfo, LaserPowerRange
+from ..base import Camera, Capability, DeviceInfo, ProjectorPowerRange
 from ..errors import FrameTimeout, StreamClosed
 from ..frame import (ClockDomain, Extrinsics, Frame, FrameMetadata, PixelFormat, StreamKind,
                      StreamProfile)
@@ -18,7 +18,7 @@ from . import subject as subj
 from .config import SimConfig
 from .optics import COLOR_VIEW, DEPTH_INTRINSICS, DEPTH_SCALE, DEPTH_TO_COLOR, DEPTH_VIEW, _rotation
 from .render import Placed, render_view
-from .sensor import (LASER_POWER_MW, AutoExposure, DotPattern, NoiseBank, ir_exposure_s, color_irradiance, depth_image,
+from .sensor import (PROJECTOR_POWER_MW, AutoExposure, DotPattern, NoiseBank, ir_exposure_s, color_irradiance, depth_image,
                      expose_color, illuminant_bgr, ir_image, metered_level)
 
 SERIAL = "SIM0000000001"
@@ -40,7 +40,7 @@ class SceneState:
     pitch_deg: float
     roll_deg: float
     eyes_closed: float               # 0 open .. 1 closed
-    emitter_on: bool                 # physically on (differs from metadata under inject=replay)
+    projector_on: bool                 # physically on (differs from metadata under inject=replay)
     illumination: float
 
 
@@ -57,7 +57,7 @@ class _Motion:
 
 @dataclass
 class _Rendered:
-    """One tick's pixels for one emitter state, and what produced them."""
+    """One tick's pixels for one projector state, and what produced them."""
 
     depth_u16: np.ndarray
     ir_y8: np.ndarray
@@ -78,10 +78,10 @@ _PRERENDER_LOCK = threading.Lock()
 
 
 class SimCamera(Camera):
-    capabilities = frozenset({Capability.EMITTER_CONTROL, Capability.ILLUMINATION_CONTROL,
-                              Capability.EXPOSURE_CONTROL, Capability.LASER_POWER})
+    capabilities = frozenset({Capability.PROJECTOR_CONTROL, Capability.ILLUMINATION_CONTROL,
+                              Capability.EXPOSURE_CONTROL, Capability.PROJECTOR_POWER})
     # A D435's projector: 0-360 mW in 30 mW steps, 150 mW by default.
-    LASER_RANGE = LaserPowerRange(0.0, 360.0, 30.0, LASER_POWER_MW)
+    POWER_RANGE = ProjectorPowerRange(0.0, 360.0, 30.0, PROJECTOR_POWER_MW)
 
     def __init__(self, cfg: SimConfig, uri: str = "sim://"):
         self.cfg = cfg
@@ -97,11 +97,11 @@ class SimCamera(Camera):
         self._t0_wall = 0.0
         self._t0_hw_ms = float(self._rng.uniform(1e5, 9e5))
         self._counters = {k: 0 for k in StreamKind}
-        self._emitter_cmd = cfg.emitter
-        self._laser_cmd = LASER_POWER_MW
+        self._projector_cmd = cfg.projector
+        self._power_cmd = PROJECTOR_POWER_MW
         self._illum_cmd = 0.0
         self._replay_rng = np.random.default_rng(cfg.seed + 7777)
-        self._replay_emitter = True
+        self._replay_projector = True
         self._replay_illum = 0.0
         self._ae = AutoExposure()
         self._noise = NoiseBank.for_seed(cfg.seed + 3)
@@ -174,17 +174,17 @@ class SimCamera(Camera):
                 if not self._queue:
                     self._produce_tick()
 
-    def set_emitter(self, on: bool) -> None:
+    def set_projector(self, on: bool) -> None:
         with self._lock:
-            self._emitter_cmd = bool(on)
+            self._projector_cmd = bool(on)
 
-    def laser_power_range(self) -> LaserPowerRange:
-        return self.LASER_RANGE
+    def projector_power_range(self) -> ProjectorPowerRange:
+        return self.POWER_RANGE
 
-    def set_laser_power(self, mw: float) -> float:
-        v = self.LASER_RANGE.snap(mw)
+    def set_projector_power(self, mw: float) -> float:
+        v = self.POWER_RANGE.snap(mw)
         with self._lock:
-            self._laser_cmd = v
+            self._power_cmd = v
         return v
 
     def set_illumination(self, level: float) -> None:
@@ -324,22 +324,22 @@ class SimCamera(Camera):
         if self.cfg.inject == "replay":
             # A replayed stream follows whatever pattern was recorded, not today's commands.
             if self._tick % 3 == 0:
-                self._replay_emitter = bool(self._replay_rng.random() < 0.6)
+                self._replay_projector = bool(self._replay_rng.random() < 0.6)
                 self._replay_illum = float(self._replay_rng.choice([0.0, 0.0, 1.0]))
-            return self._replay_emitter, self._replay_illum, LASER_POWER_MW
-        return self._emitter_cmd, self._illum_cmd, self._laser_cmd
+            return self._replay_projector, self._replay_illum, PROJECTOR_POWER_MW
+        return self._projector_cmd, self._illum_cmd, self._power_cmd
 
-    def _render_tick(self, k: int, emitters: tuple[bool, ...], illum: float,
-                     laser_mw: float = LASER_POWER_MW) -> dict[bool, "_Rendered"]:
-        """Render tick ``k``: the scene once, the IR imager and depth for each emitter state asked
+    def _render_tick(self, k: int, states: tuple[bool, ...], illum: float,
+                     power_mw: float = PROJECTOR_POWER_MW) -> dict[bool, "_Rendered"]:
+        """Render tick ``k``: the scene once, the IR imager and depth for each projector state asked
         for (the noise is drawn in the same order as a single render, so seeds reproduce)."""
         c = self.cfg
         objs, state = self._objects(k / c.fps)
         dmaps = render_view(DEPTH_VIEW, objs)
         cmaps = render_view(COLOR_VIEW, objs)
         sensed = {}
-        for e in emitters:
-            ir_y8, ir_e = ir_image(dmaps, c.lux, c.cct, e, self._dots, self._noise, power_mw=laser_mw,
+        for e in states:
+            ir_y8, ir_e = ir_image(dmaps, c.lux, c.cct, e, self._dots, self._noise, power_mw=power_mw,
                                    exposure_s=self._ir_exposure)
             sensed[e] = (ir_y8, *depth_image(dmaps, ir_e, self._noise))
         irr = color_irradiance(cmaps, c.lux, c.cct, illum)
@@ -352,7 +352,7 @@ class SimCamera(Camera):
                 for e, (ir_y8, depth_u16, depth_truth) in sensed.items()}
 
     def _prerender(self) -> None:
-        """``prerender=N``: render N ticks for both emitter states before streaming, then play them
+        """``prerender=N``: render N ticks for both projector states before streaming, then play them
         back and forth (0..N-1..0, so motion never jumps) at the frame rate: a camera whose pixels
         cost the host nothing, as a real one's do. Kept per process for the same scene."""
         key = dataclasses.replace(self.cfg, realtime=True, prerender=0)
@@ -374,16 +374,16 @@ class SimCamera(Camera):
         k = self._tick
         self._tick += 1
         period_ms = 1000.0 / c.fps
-        emitter_on, illum, power = self._physical_controls()
-        if self._prerendered is not None and illum == 0.0 and power == LASER_POWER_MW:
+        projector_on, illum, power = self._physical_controls()
+        if self._prerendered is not None and illum == 0.0 and power == PROJECTOR_POWER_MW:
             n = len(self._prerendered)
             j = k % max(2 * n - 2, 1)
-            r = self._prerendered[j if j < n else 2 * n - 2 - j][emitter_on]
+            r = self._prerendered[j if j < n else 2 * n - 2 - j][projector_on]
         else:
-            r = self._render_tick(k, (emitter_on,), illum, power)[emitter_on]
+            r = self._render_tick(k, (projector_on,), illum, power)[projector_on]
         state = r.state
         self.scene = SceneState(state.subject, state.distance_m, state.yaw_deg, state.pitch_deg, state.roll_deg,
-                                state.eyes_closed, emitter_on, illum)
+                                state.eyes_closed, projector_on, illum)
         depth_u16, ir_y8, color = r.depth_u16, r.ir_y8, r.color
         exposure_us, gain = r.exposure_us, r.gain
 
@@ -391,8 +391,8 @@ class SimCamera(Camera):
         base_hw = self._t0_hw_ms + k * period_ms
         jitter = self._rng.normal(0.0, c.jitter_ms, 2) if c.jitter_ms > 0 else np.zeros(2)
         wb_k = float(c.cct * (1 + self._rng.normal(0, 0.02)))
-        claimed_emitter = self._emitter_cmd          # metadata reports the command (an injector lies)
-        laser_mw = self._laser_cmd if claimed_emitter else 0.0
+        claimed_projector = self._projector_cmd          # metadata reports the command (an injector lies)
+        power_mw = self._power_cmd if claimed_projector else 0.0
 
         self._remember(StreamKind.DEPTH, k, r.depth_truth)
         self._remember(StreamKind.COLOR, k, r.color_truth)
@@ -406,7 +406,7 @@ class SimCamera(Camera):
                 host_time_ns=host_now + int(latency_ms * 1e6), frame_number=k, intrinsics=intr, index=index,
                 device_serial=SERIAL, depth_scale=scale, metadata=md))
 
-        depth_md = FrameMetadata(exposure_us=self._ir_exposure * 1e6, gain=1.0, emitter_on=claimed_emitter, laser_power_mw=laser_mw,
+        depth_md = FrameMetadata(exposure_us=self._ir_exposure * 1e6, gain=1.0, projector_on=claimed_projector, projector_power_mw=power_mw,
                                  frame_counter=k, sensor_timestamp_us=int((base_hw + jitter[0]) * 1000))
         deliver(StreamKind.DEPTH, depth_u16, PixelFormat.Z16, base_hw + jitter[0], DEPTH_LATENCY_MS, depth_md,
                 scale=DEPTH_SCALE)

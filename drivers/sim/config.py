@@ -10,6 +10,8 @@ from ..errors import InvalidUri
 
 SUBJECTS = ("live", "none", "multi", "print", "print_curved", "print_cutout",
             "screen_still", "screen_video", "mask", "head_model")
+# Older spellings of query keys, accepted at the door and never used inside.
+ALIASES = {"emitter": "projector"}
 ATTACKS = ("print", "print_curved", "print_cutout", "screen_still", "screen_video", "mask", "head_model")
 
 
@@ -28,13 +30,13 @@ class SimConfig:
     drop: float = 0.0           # per-frame drop probability, each stream independently
     jitter_ms: float = 0.3      # timestamp jitter (standard deviation)
     realtime: bool = True       # pace delivery in wall time like a real device
-    emitter: bool = True        # IR projector initially on
-    inject: str = "none"        # "replay": pixels ignore emitter/illumination commands
-    prerender: int = 0          # render this many ticks (both emitter states) at start, then play them
+    projector: bool = True      # IR projector initially on
+    inject: str = "none"        # "replay": pixels ignore projector/illumination commands
+    prerender: int = 0          # render this many ticks (both projector states) at start, then play them
 
-    # query key -> (converter, validator description, predicate)
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> "SimConfig":
+        query = {ALIASES.get(k, k): v for k, v in query.items()}
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(query) - fields)
         if unknown:
@@ -71,7 +73,7 @@ _BOOLS = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false":
 def _convert(key: str, raw: str) -> Any:
     if key in ("subject", "inject"):
         return raw
-    if key in ("realtime", "emitter"):
+    if key in ("realtime", "projector"):
         v = _BOOLS.get(raw.lower())
         if v is None:
             raise InvalidUri(f"sim://: {key} must be on/off (1/0), got {raw!r}")

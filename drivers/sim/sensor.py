@@ -5,7 +5,7 @@ gain, photon shot noise and read noise in electrons, partial auto white balance,
 IR: 850 nm reflectance x (ambient NIR + the projector's dot pattern, which shifts with depth by the
 projector parallax and is blurred by subsurface scattering in skin), fixed exposure.
 Depth: stereo noise sigma_z = z^2 * sigma_d / (f * B); holes where the stereo matcher has no texture
-(low IR contrast: dark or specular surfaces, emitter off in dim light), at occlusion bands beside
+(low IR contrast: dark or specular surfaces, projector off in dim light), at occlusion bands beside
 silhouettes (seen by one imager only), and outside the working range.
 """
 
@@ -33,7 +33,7 @@ AE_TARGET = 0.18                # linear mean of the metered region (~118 after 
 SCREEN_LUMINANCE_LUX = 260.0    # a tablet at typical brightness, as lux-equivalent on the sensor
 LAMP_LUX_AT_50CM = 160.0        # challenge illumination (screen flash / front lamp) at full level
 IR_EXPOSURE_S = 0.0085
-LASER_POWER_MW = 150.0
+PROJECTOR_POWER_MW = 150.0
 DOT_IRRADIANCE = 300.0         # projector dot irradiance at 0.5 m, lux-equivalent in the NIR band
 
 
@@ -180,8 +180,8 @@ def ir_exposure_s(lux: float, cct: float) -> float:
     return IR_EXPOSURE_S * min(1.0, 40.0 / max(ambient_dn, 1e-6))
 
 
-def ir_image(maps: ViewMaps, lux: float, cct: float, emitter_on: bool, dots: DotPattern,
-             noise_bank: NoiseBank, power_mw: float = LASER_POWER_MW,
+def ir_image(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: DotPattern,
+             noise_bank: NoiseBank, power_mw: float = PROJECTOR_POWER_MW,
              exposure_s: float = IR_EXPOSURE_S) -> tuple[np.ndarray, np.ndarray]:
     """(Y8 image, noiseless signal in electrons) of the left IR imager."""
     z = np.minimum(maps.z, 10.0)
@@ -189,7 +189,7 @@ def ir_image(maps: ViewMaps, lux: float, cct: float, emitter_on: bool, dots: Dot
     diffuse = maps.nir * (1.0 - maps.specular)
     ambient = lux * nir_share(cct) * diffuse * shade
     signal = ambient
-    if emitter_on:
+    if projector_on:
         f = DEPTH_INTRINSICS.fx
         h, w = z.shape
         # A dot leaving the projector at column u lands, seen from the left imager, at u + f*b/z.
@@ -200,7 +200,7 @@ def ir_image(maps: ViewMaps, lux: float, cct: float, emitter_on: bool, dots: Dot
         soft = cv2.GaussianBlur(sharp, (0, 0), 1.6)
         mix = np.clip((maps.dot_blur - 0.35) / (1.6 - 0.35), 0, 1)
         pattern = sharp * (1 - mix) + (soft * 1.9) * mix    # scattering spreads, not removes, energy
-        power = DOT_IRRADIANCE * (power_mw / LASER_POWER_MW) * (0.5 / z) ** 2
+        power = DOT_IRRADIANCE * (power_mw / PROJECTOR_POWER_MW) * (0.5 / z) ** 2
         signal = signal + diffuse * shade * power * (0.25 + pattern)
     electrons = signal.astype(np.float32) * np.float32(9000.0 * exposure_s)
     noisy = electrons + noise_bank.normal(electrons.shape) * np.sqrt(electrons + READ_NOISE_E ** 2)

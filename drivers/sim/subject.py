@@ -12,7 +12,7 @@ right eye (247, 103), nose tip (225, 125), mouth centre (224, 146), chin (225, 1
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
@@ -304,7 +304,3 @@ def rigid_head(identity: int = 0, kind: str = "mask") -> Surface:
     base = 0.50 if kind == "mask" else 0.80
     nir = (base * (0.88 + 0.12 * np.clip(lum / 0.5, 0, 1))).astype(np.float32)
     return Surface(height, albedo, nir, float(gx[0, 0]), float(gy[0, 0]), RESIN if kind == "mask" else PLASTER)
-
-
-def with_identity_texture(surface: Surface, albedo: np.ndarray) -> Surface:
-    return replace(surface, albedo=albedo)

@@ -8,18 +8,18 @@ from agent.liveness.challenge import Challenge, ChallengeError, verify
 
 def test_schedule_is_deterministic_per_nonce_and_differs_between_nonces():
     a = Challenge.from_nonce(b"n" * 32, 24)
-    assert a.emitter == Challenge.from_nonce(b"n" * 32, 24).emitter
-    others = {Challenge.from_nonce(os.urandom(32), 24).emitter for _ in range(20)}
+    assert a.schedule == Challenge.from_nonce(b"n" * 32, 24).schedule
+    others = {Challenge.from_nonce(os.urandom(32), 24).schedule for _ in range(20)}
     assert len(others) > 15
     # Runs of 2..4 frames, both states present.
     runs, cur = [], 1
-    for x, y in zip(a.emitter, a.emitter[1:]):
+    for x, y in zip(a.schedule, a.schedule[1:]):
         if x == y:
             cur += 1
         else:
             runs.append(cur)
             cur = 1
-    assert all(2 <= r <= 4 for r in runs) and any(a.emitter) and not all(a.emitter)
+    assert all(2 <= r <= 4 for r in runs) and any(a.schedule) and not all(a.schedule)
 
 
 def test_bad_nonces_are_rejected():
@@ -32,12 +32,12 @@ def test_bad_nonces_are_rejected():
 
 def test_verify_accepts_obedient_frames_with_latency_and_rejects_others():
     c = Challenge.from_nonce(b"k" * 32, 24)
-    sched = np.array(c.emitter, float)
+    sched = np.array(c.schedule, float)
     rng = np.random.default_rng(0)
     obedient = np.r_[[2.0], 2 + 14 * sched[:-1]] + rng.normal(0, 0.3, 24)      # one frame late
     assert verify(c, list(obedient)).passed
     other = Challenge.from_nonce(b"z" * 32, 24)
-    replay = 2 + 14 * np.array(other.emitter, float) + rng.normal(0, 0.3, 24)
+    replay = 2 + 14 * np.array(other.schedule, float) + rng.normal(0, 0.3, 24)
     r = verify(c, list(replay))
     assert not r.passed and r.agreement < 0.9
     flat = 10 + rng.normal(0, 0.3, 24)                                          # projector ignored
@@ -49,7 +49,7 @@ def test_sunlight_small_but_consistent_projector_contribution_still_passes():
     # In sunlight the dots add ~12% to the IR high-pass energy: a weak ratio, but on every
     # scheduled frame. Grouped by the schedule that is many standard deviations apart.
     c = Challenge.from_nonce(b"s" * 32, 12)
-    sched = np.array(c.emitter, float)
+    sched = np.array(c.schedule, float)
     rng = np.random.default_rng(1)
     sunny = 40 * (1 + 0.12 * sched) + rng.normal(0, 0.6, 12)
     r = verify(c, list(sunny))
@@ -73,7 +73,7 @@ def test_one_disagreeing_frame_per_32_and_no_more():
     rng = np.random.default_rng(3)
     for n, flips, ok in ((32, 0, True), (32, 1, True), (32, 2, False), (24, 1, False), (24, 0, True)):
         c = Challenge.from_nonce(b"m" * 32, n)
-        state = np.array(c.emitter, bool)
+        state = np.array(c.schedule, bool)
         for k in rng.choice(np.arange(4, n - 4), flips, replace=False):
             state[k] = not state[k]
         e = 2 + 14 * state + rng.normal(0, 0.3, n)

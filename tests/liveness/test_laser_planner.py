@@ -6,7 +6,7 @@ import pytest
 
 import drivers
 from agent.align import align_frameset
-from agent.liveness.laser import (LOWER_ABOVE_DN, MAX_STEP_UP, RAISE_BELOW_DN, TARGET_DN, LaserPlanner,
+from agent.liveness.laser import (LOWER_ABOVE_DN, MAX_STEP_UP, RAISE_BELOW_DN, TARGET_DN, ProjectorPlanner,
                                   skin_bright_end)
 from agent.quality import QualityGate
 from agent.sync import framesets
@@ -16,7 +16,7 @@ from drivers.base import Capability
 @pytest.fixture()
 def planner():
     cam = drivers.open("sim://?realtime=0&seed=8")
-    p = LaserPlanner(cam)
+    p = ProjectorPlanner(cam)
     cam.start()
     p.start()
     yield p
@@ -46,7 +46,7 @@ def test_headroom_rules(planner):
 def test_observation_steers_the_camera_and_skips_stale_frames():
     cam = drivers.open("sim://?realtime=0&seed=8&lux=2400&cct=3300")
     gate = QualityGate()
-    p = LaserPlanner(cam)
+    p = ProjectorPlanner(cam)
     with cam:
         p.start()
         fs = next(framesets(cam, 1))
@@ -60,13 +60,13 @@ def test_observation_steers_the_camera_and_skips_stale_frames():
         p.observe(a, face)
         assert p.observations == 1
         later = [align_frameset(f) for f in framesets(cam, 3)]
-        assert later[-1].frameset.ir.metadata.laser_power_mw == 360.0
+        assert later[-1].frameset.ir.metadata.projector_power_mw == 360.0
         p.observe(later[-1], gate.measure(later[-1]).face)
         assert p.settled and p.power == 360.0
         p.restore()
         assert p.power == 150.0
         # An unlit frame says nothing about the dots.
-        cam.set_emitter(False)
+        cam.set_projector(False)
         dark = [align_frameset(f) for f in framesets(cam, 3)][-1]
         n = p.observations
         p.observe(dark, gate.measure(dark).face)
@@ -75,8 +75,8 @@ def test_observation_steers_the_camera_and_skips_stale_frames():
 
 def test_cameras_without_power_control_are_left_alone():
     cam = drivers.open("sim://?realtime=0&seed=8")
-    cam.capabilities = cam.capabilities - {Capability.LASER_POWER}
-    p = LaserPlanner(cam)
+    cam.capabilities = cam.capabilities - {Capability.PROJECTOR_POWER}
+    p = ProjectorPlanner(cam)
     assert not p.enabled
     p.start()
     p.restore()

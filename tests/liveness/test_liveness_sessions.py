@@ -74,7 +74,7 @@ def fixed_power_session(gate, query: str, *, frames=12):
     """A session on a camera whose projector power cannot be set (as on OpenNI devices): the
     challenge runs at the default power, whatever the light."""
     cam = drivers.open("sim://?realtime=0" + query)
-    cam.capabilities = cam.capabilities - {Capability.LASER_POWER}
+    cam.capabilities = cam.capabilities - {Capability.PROJECTOR_POWER}
     with cam:
         return run_session(cam, frames, gate=gate, nonce=NONCE)
 

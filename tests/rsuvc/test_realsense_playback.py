@@ -150,21 +150,21 @@ def test_bad_global_time_value_is_invalid_uri():
         drivers.open("realsense://123456?global_time=yes")
 
 
-def test_laser_power_goes_through_the_sdk_option():
+def test_projector_power_goes_through_the_sdk_option():
     # The depth sensor's laser_power option, on a librealsense software sensor with a D4xx's range:
     # requests are snapped to its step and clamped; a sensor without the option says so.
     import pyrealsense2 as rs
 
-    from drivers.realsense import laser_power_range, set_laser_power
+    from drivers.realsense import projector_power_range, set_projector_power
     dev = rs.software_device()
     sensor = dev.add_sensor("Stereo Module")
     r = rs.option_range()
     r.min, r.max, r.step, r.default = 0.0, 360.0, 30.0, 150.0
     sensor.add_option(rs.option.laser_power, r, True)
-    got = laser_power_range(sensor)
+    got = projector_power_range(sensor)
     assert (got.minimum, got.maximum, got.step, got.default) == (0.0, 360.0, 30.0, 150.0)
-    assert set_laser_power(sensor, 200) == 210.0 and sensor.get_option(rs.option.laser_power) == 210.0
-    assert set_laser_power(sensor, 999) == 360.0 and sensor.get_option(rs.option.laser_power) == 360.0
+    assert set_projector_power(sensor, 200) == 210.0 and sensor.get_option(rs.option.laser_power) == 210.0
+    assert set_projector_power(sensor, 999) == 360.0 and sensor.get_option(rs.option.laser_power) == 360.0
     bare = dev.add_sensor("RGB Camera")
     with pytest.raises(drivers.CapabilityUnsupported):
-        set_laser_power(bare, 150)
+        set_projector_power(bare, 150)

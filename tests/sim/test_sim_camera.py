@@ -50,12 +50,12 @@ def test_injected_replay_ignores_commands_but_metadata_claims_obedience():
     face = None
     claimed, energy = [], []
     for i in range(24):
-        cam.set_emitter(i % 2 == 0)
+        cam.set_projector(i % 2 == 0)
         sets, _ = grab("", 1, cam)
         s = sets[0]
         if face is None:
             face = cam.ground_truth(D, s[D].frame_number) < 0.6
-        claimed.append(s[IR].metadata.emitter_on)
+        claimed.append(s[IR].metadata.projector_on)
         energy.append(dot_energy(s[IR].pixels, face))
     claimed = np.array(claimed)
     energy = np.array(energy)
@@ -66,14 +66,14 @@ def test_injected_replay_ignores_commands_but_metadata_claims_obedience():
     assert agreement < 0.85, agreement
 
 
-def test_honest_camera_follows_emitter_commands():
+def test_honest_camera_follows_projector_commands():
     cam = drivers.open("sim://?realtime=0&seed=4")
     cam.start()
     sets, _ = grab("", 1, cam)
     face = cam.ground_truth(D, sets[0][D].frame_number) < 0.6
     on_e, off_e = [], []
     for i in range(8):
-        cam.set_emitter(i % 2 == 0)
+        cam.set_projector(i % 2 == 0)
         s = grab("", 1, cam)[0][0]
         (on_e if i % 2 == 0 else off_e).append(dot_energy(s[IR].pixels, face))
     assert min(on_e) > 2 * max(off_e)
@@ -81,26 +81,26 @@ def test_honest_camera_follows_emitter_commands():
 
 def test_projector_power_scales_the_dots_and_is_reported():
     # On the face in dim light the dots are most of the IR signal: their on-off difference grows
-    # with the laser's power, the frames report the power they were taken at, and the settable
+    # with the projector's power, the frames report the power they were taken at, and the settable
     # range is a D435's.
     cam = drivers.open("sim://?realtime=0&seed=4&lux=50")
     cam.start()
-    r = cam.laser_power_range()
+    r = cam.projector_power_range()
     assert (r.minimum, r.maximum, r.step, r.default) == (0.0, 360.0, 30.0, 150.0)
     face = cam.ground_truth(D, grab("", 1, cam)[0][0][D].frame_number) < 0.6
     level = {}
     for mw in (60, 150, 300):
-        assert cam.set_laser_power(mw) == mw
-        cam.set_emitter(True)
+        assert cam.set_projector_power(mw) == mw
+        cam.set_projector(True)
         lit = grab("", 1, cam)[0][0]
-        cam.set_emitter(False)
+        cam.set_projector(False)
         dark = grab("", 1, cam)[0][0]
-        assert lit[IR].metadata.laser_power_mw == mw and dark[IR].metadata.laser_power_mw == 0.0
+        assert lit[IR].metadata.projector_power_mw == mw and dark[IR].metadata.projector_power_mw == 0.0
         level[mw] = float((lit[IR].pixels.astype(float) - dark[IR].pixels)[face].mean())
     assert 1.7 < level[150] / level[60] < 2.8 and 1.6 < level[300] / level[150] < 2.3
-    assert cam.set_laser_power(1000) == 360.0 and cam.set_laser_power(97) == 90.0    # clamped, snapped
+    assert cam.set_projector_power(1000) == 360.0 and cam.set_projector_power(97) == 90.0    # clamped, snapped
     with pytest.raises(drivers.InvalidSetting) as ei:
-        cam.set_laser_power(float("nan"))
+        cam.set_projector_power(float("nan"))
     assert ei.value.code == "DRV_INVALID_SETTING"
     cam.stop()
 
@@ -160,7 +160,7 @@ def test_prerendered_camera_plays_back_and_forth_and_obeys_the_projector():
     cam.start()
     ticks = {}
     for k in range(8):
-        cam.set_emitter(k not in (5,))             # the projector off on tick 5
+        cam.set_projector(k not in (5,))             # the projector off on tick 5
         got = {}
         while len(got) < 3:
             f = cam.read()

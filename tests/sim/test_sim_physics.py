@@ -54,17 +54,17 @@ def test_depth_noise_grows_as_distance_squared():
         assert 0.5 * q < s < 2.0 * q, (z, s, q)
 
 
-def test_ir_dots_only_when_emitter_on_and_switch_on_next_tick():
+def test_ir_dots_only_when_projector_on_and_switch_on_next_tick():
     sets, cam = grab("sim://?realtime=0&seed=2", 2)
     gt = cam.ground_truth(D, sets[-1][D].frame_number)
     face = gt < 0.65
     on = dot_energy(sets[-1][IR].pixels, face)
-    cam.set_emitter(False)
+    cam.set_projector(False)
     sets_off, _ = grab("", 2, cam)
     off = dot_energy(sets_off[0][IR].pixels, face)
-    assert sets_off[0][IR].metadata.emitter_on is False
+    assert sets_off[0][IR].metadata.projector_on is False
     assert on > 2.5 * off, (on, off)
-    cam.set_emitter(True)
+    cam.set_projector(True)
     sets_on, _ = grab("", 1, cam)
     assert dot_energy(sets_on[0][IR].pixels, face) > 2.5 * off
 
