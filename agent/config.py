@@ -13,10 +13,13 @@ import tomllib
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .devices import DeviceSettings
-from .errors import ConfigError
+from agent.devices.policy import DeviceSettings
+from agent.errors import ConfigError
+
+if TYPE_CHECKING:                    # imported late at run time: config stays import-light
+    from agent.quality.settings import QualitySettings
 
 T = TypeVar("T")
 
@@ -140,7 +143,7 @@ class KeySettings:
 
 
 @dataclasses.dataclass(frozen=True)
-class UplinkConfig:
+class UplinkSettings:
     """``[uplink]``: the ingest server(s), mutual TLS (§8.2.3). Paths are relative to the config file."""
 
     endpoints: tuple[str, ...] = ()        # "host:port", tried in order with failover
@@ -195,7 +198,7 @@ class AuditSettings:
 
 
 def _quality_settings():
-    from .quality.settings import QualitySettings
+    from agent.quality.settings import QualitySettings
     return QualitySettings
 
 
@@ -205,11 +208,11 @@ class Settings:
     state_dir: str = "/var/lib/capture-agent"   # the probe counter (a number); never face data
     camera: CameraSettings = CameraSettings()
     logging: LoggingSettings = LoggingSettings()
-    quality: "QualitySettings" = dataclasses.field(default_factory=lambda: _quality_settings()())
+    quality: QualitySettings = dataclasses.field(default_factory=lambda: _quality_settings()())
     devices: DeviceSettings = DeviceSettings()
     session: SessionSettings = SessionSettings()
     keys: KeySettings = KeySettings()
-    uplink: UplinkConfig = UplinkConfig()
+    uplink: UplinkSettings = UplinkSettings()
     local_api: LocalApiSettings = LocalApiSettings()
     audit: AuditSettings = AuditSettings()
     # Directory relative paths in the file are resolved against (the config file's own directory).
@@ -223,7 +226,7 @@ class Settings:
 
 def _section_types() -> dict[str, type]:
     """Section classes that live in their own modules (imported late to keep config import-light)."""
-    from .quality.settings import QualitySettings
+    from agent.quality.settings import QualitySettings
     return {"QualitySettings": QualitySettings}
 
 

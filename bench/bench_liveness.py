@@ -7,12 +7,15 @@ import os
 import time
 
 import drivers
-from agent.align import align_frameset
 from agent.liveness.challenge import Challenge
-from agent.liveness.session import collect, judge
 from agent.liveness.features import frame_cues
-from agent.liveness.fusion import Thresholds
+from agent.liveness.fusion import VerdictThresholds
+from agent.liveness.judge import judge
+from agent.pipeline.align import align_frameset
+from agent.pipeline.frames import FramesetReader
 from agent.quality import QualityGate
+from agent.session.projector import Projector
+from agent.session.window import collect
 
 
 def blind_challenge_pass_rate(frames: int, trials: int = 4000, seed: int = 11) -> float:
@@ -45,7 +48,7 @@ def run() -> list[dict]:
     cam = drivers.open("sim://?realtime=0&seed=12")
     with cam:
         ch = Challenge.from_nonce(os.urandom(32), 24)
-        sets = collect(cam, 24, ch)
+        sets = collect(FramesetReader(cam), 24, ch, Projector(cam))
     aligned = [align_frameset(fs) for fs in sets]
     reports = [gate.evaluate(a) for a in aligned]
     t0 = time.perf_counter()
@@ -54,11 +57,17 @@ def run() -> list[dict]:
             frame_cues(a, r.face)
     cues_ms = (time.perf_counter() - t0) * 1000 / (3 * len(aligned))
     t0 = time.perf_counter()
-    result = judge(sets, gate, Thresholds(), challenge=ch)
+    result = judge(sets, gate, VerdictThresholds(), challenge=ch)
     whole_ms = (time.perf_counter() - t0) * 1000 / len(sets)
     # The same session through the sandboxed worker: frames via the shared-memory ring.
     import signal
-    from agent.liveness.supervisor import LivenessSupervisor, LivenessWorkerCrashed, LivenessWorkerTimeout, SupervisorSettings
+
+    from agent.liveness.supervisor import (
+        LivenessSupervisor,
+        LivenessWorkerCrashed,
+        LivenessWorkerTimeout,
+        SupervisorSettings,
+    )
     with LivenessSupervisor(SupervisorSettings(frame_timeout_s=1.0)) as sup:
         start_ms = sup.last_start_ms
         r = sup.judge(sets, nonce=ch.nonce)

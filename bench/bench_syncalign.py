@@ -9,8 +9,8 @@ import time
 import numpy as np
 
 import drivers
-from agent.align import align_depth_to_color, align_frameset
-from agent.sync import FrameSetMatcher, framesets
+from agent.pipeline.align import align_depth_to_color, align_frameset
+from agent.pipeline.sync import FrameSetMatcher, framesets
 from drivers.frame import StreamKind
 
 D, C = StreamKind.DEPTH, StreamKind.COLOR
@@ -53,7 +53,8 @@ def _interleaved(ref, ours, n: int = 150) -> tuple[float, float]:
 
 def align_vs_librealsense() -> list[dict]:
     import pyrealsense2 as rs
-    from tests.helpers.rs_software import make_rig
+
+    from hil.realsense_rig import make_rig
 
     cam, sets = _sim_sets(4)
     fs = sets[-1]
@@ -118,7 +119,7 @@ def accuracy_on_sim() -> list[dict]:
 
 
 def sync_throughput() -> list[dict]:
-    from tests.syncalign.test_sync import frame, generate  # the same generator the property tests use
+    from hil.sync_scenarios import generate  # the same generator the property tests use
 
     frames, _ = generate(30.0, 3000, 3.0, {D: 0.0, StreamKind.IR: 0.0, C: 4.0}, 0.02, 0.01, 20.0, 7)
     m = FrameSetMatcher([D, StreamKind.IR, C], 30.0)

@@ -16,12 +16,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import numpy as np
 
 import drivers
-from drivers.frame import StreamKind
-
-from ..align import align_frameset
-from ..quality import QualityGate, QualitySettings, check_stream_spec
-from ..streamstats import StreamStats
-from ..sync import framesets
+from agent.pipeline.align import align_frameset
+from agent.pipeline.streamstats import StreamStats
+from agent.pipeline.frames import framesets
+from agent.quality import QualityGate, QualitySettings, check_stream_spec
 
 
 def register(sub) -> None:

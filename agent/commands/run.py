@@ -8,12 +8,13 @@ closed with a signed checkpoint, and the exit status is 0.
 from __future__ import annotations
 
 import hashlib
+import logging
 import signal
 import threading
 from pathlib import Path
 
-from .. import config
-from ..daemon import Daemon
+from agent import config
+from agent.daemon import Daemon
 
 
 def register(sub) -> None:
@@ -39,6 +40,8 @@ def wait_for_signal() -> str:
 
 def run(args) -> int:
     settings = config.load(args.config)
+    if getattr(args, "log_level", None) is None:
+        logging.getLogger().setLevel(settings.logging.level.upper())
     digest = hashlib.sha256(Path(args.config).read_bytes()).hexdigest()
     d = Daemon(settings, config_digest=digest)
     d.start()

@@ -12,10 +12,9 @@ import cv2
 import numpy as np
 
 import drivers
+from agent.errors import UsageError
 from drivers.frame import StreamKind
 from drivers.sim import ATTACKS
-
-from ..errors import UsageError
 
 
 def register(sub) -> None:

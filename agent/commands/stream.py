@@ -6,9 +6,8 @@ import json
 import time
 
 import drivers
+from agent.pipeline.streamstats import StreamStats
 from drivers.errors import FrameTimeout
-
-from ..streamstats import StreamStats
 
 
 def register(sub) -> None:

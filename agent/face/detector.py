@@ -8,7 +8,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from .models import interpreter
+from agent.face.models import interpreter
 
 MODEL = "face_detection_short_range.tflite"
 INPUT = 128

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .detector import Detection
-from .models import interpreter
-from .roi import Roi, roi_from_points
+from agent.face.detector import Detection
+from agent.face.models import interpreter
+from agent.face.roi import Roi, roi_from_points
 
 MESH_MODEL = "face_landmark.tflite"
 IRIS_MODEL = "iris_landmark.tflite"

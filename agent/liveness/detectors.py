@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .features import MAX_CLIPPED_SHARE, FrameCues, ProjectorLight, motion_cues
+from agent.liveness.features import MAX_CLIPPED_SHARE, FrameCues, ProjectorLight, motion_cues
 
 
 def ramp(x: float, lo: float, hi: float) -> float:

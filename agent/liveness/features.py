@@ -25,12 +25,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from agent.pipeline.align import AlignedFrameSet
+from agent.pipeline.camera_model import deproject, project
+from agent.quality.gate import FaceObservation
+from agent.quality.metrics import FACE_OVAL, discs_mask, polygon_mask
 from drivers.frame import StreamKind
-
-from ..align import AlignedFrameSet
-from ..camera_model import deproject, project
-from ..quality.gate import FaceObservation
-from ..quality.metrics import FACE_OVAL, discs_mask, polygon_mask
 
 NOSE_TIP = 4
 CHEEKS = (50, 280, 117, 346, 123, 352, 205, 425)
@@ -209,7 +208,7 @@ class ProjectorLight:
     clipped: float = 0.0  # share of the lit skin pixels at saturation
 
     @classmethod
-    def median(cls, lights: "list[ProjectorLight]") -> "ProjectorLight":
+    def median(cls, lights: list[ProjectorLight]) -> ProjectorLight:
         """Per-field median over a session's pairs, ignoring pairs where a field was not measured."""
         def med(name: str) -> float:
             v = np.array([getattr(x, name) for x in lights], dtype=np.float64)
@@ -257,6 +256,11 @@ class IrSkin:
 
     def of(self, fs: AlignedFrameSet) -> np.ndarray:
         return fs.frameset.ir.pixels[self.box].astype(np.float32)
+
+
+def same_power(a: float, b: float) -> bool:
+    """Two projector powers (mW) one setting apart at most by rounding in metadata."""
+    return abs(a - b) <= 0.5
 
 
 def ir_skin(aligned: AlignedFrameSet, face: FaceObservation) -> IrSkin | None:

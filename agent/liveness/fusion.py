@@ -21,18 +21,18 @@ LIVE_MIN_FLOOR = 0.5
 
 
 @dataclass(frozen=True)
-class Thresholds:
+class VerdictThresholds:
     live_min: float = 0.5
     attack_max: float = 0.2
 
 
-def load_thresholds(channel: str = "kiosk", path: Path = CALIBRATION_PATH) -> Thresholds:
+def load_thresholds(channel: str = "kiosk", path: Path = CALIBRATION_PATH) -> VerdictThresholds:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        return Thresholds()
+        return VerdictThresholds()
     ch = data.get("channels", {}).get(channel, data.get("default", {}))
-    return Thresholds(float(ch.get("live_min", 0.5)), float(ch.get("attack_max", 0.2)))
+    return VerdictThresholds(float(ch.get("live_min", 0.5)), float(ch.get("attack_max", 0.2)))
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def fuse(detectors: dict[str, float]) -> float:
     return float(min(detectors.values())) if detectors else 0.0
 
 
-def decide(score: float, t: Thresholds) -> str:
+def decide(score: float, t: VerdictThresholds) -> str:
     if score >= t.live_min:
         return "live"
     if score <= t.attack_max:

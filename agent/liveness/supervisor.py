@@ -19,12 +19,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.liveness.fusion import LivenessVerdict, VerdictThresholds
+from agent.liveness.judge import frameset_digest
+from agent.liveness.wire import Ring, WireError, recv, send
 from drivers.errors import CaptureAgentError
 from drivers.frame import FrameSet
-
-from .fusion import LivenessVerdict, Thresholds
-from .session import frameset_digest
-from .wire import Ring, WireError, recv, send
 
 VERDICTS = ("live", "attack", "inconclusive")
 
@@ -135,7 +134,7 @@ class LivenessSupervisor:
             self._ring.close()
         self._proc = self._sock = self._ring = None
 
-    def __enter__(self) -> "LivenessSupervisor":
+    def __enter__(self) -> LivenessSupervisor:
         self.start()
         return self
 
@@ -153,7 +152,7 @@ class LivenessSupervisor:
         self._sock.settimeout(timeout_s)
         try:
             msg = recv(self._sock)
-        except socket.timeout:
+        except TimeoutError:
             raise self._fail(LivenessWorkerTimeout(
                 f"liveness worker did not answer within {timeout_s:g} s; killed, it will be restarted")) from None
         except (EOFError, ConnectionError, OSError) as exc:
@@ -181,16 +180,16 @@ class LivenessSupervisor:
             self._send({"op": "selftest", "probe_port": probe_port})
             return self._expect("selftest", self.s.frame_timeout_s)
 
-    def session(self, *, frames: int, nonce: bytes | None = None, thresholds: Thresholds | None = None,
-                notes: list[str] | None = None, channel: str = "kiosk") -> "WorkerSession":
+    def open_judge(self, *, frames: int, nonce: bytes | None = None, thresholds: VerdictThresholds | None = None,
+                notes: list[str] | None = None, channel: str = "kiosk") -> RemoteJudge:
         """Open a session in the worker; feed it with ``add`` as frames arrive, then ``finish``.
         Use it as a context manager: the worker is exclusively this session's until it exits."""
-        return WorkerSession(self, frames, nonce, thresholds or Thresholds(), list(notes or []), channel)
+        return RemoteJudge(self, frames, nonce, thresholds or VerdictThresholds(), list(notes or []), channel)
 
-    def judge(self, sets: list[FrameSet], *, nonce: bytes | None = None, thresholds: Thresholds | None = None,
+    def judge(self, sets: list[FrameSet], *, nonce: bytes | None = None, thresholds: VerdictThresholds | None = None,
               notes: list[str] | None = None, channel: str = "kiosk") -> WorkerResult:
         """Judge ``sets`` in the worker. ``nonce``: the challenge the frames were captured under."""
-        with self.session(frames=len(sets), nonce=nonce, thresholds=thresholds, notes=notes, channel=channel) as s:
+        with self.open_judge(frames=len(sets), nonce=nonce, thresholds=thresholds, notes=notes, channel=channel) as s:
             for fs in sets:
                 s.add(fs)
             return s.finish()
@@ -220,13 +219,13 @@ class LivenessSupervisor:
             os.kill(self._proc.pid, sig)
 
 
-class WorkerSession:
+class RemoteJudge:
     """One session in the worker, fed frame by frame. Framesets go into the ring's slots in turn; a
     slot is written again only after the worker acknowledged copying its previous frameset out, so
     the daemon waits for an acknowledgement only when it is ``slots`` framesets ahead. Meanwhile
     the worker judges each frameset as it comes."""
 
-    def __init__(self, sup: LivenessSupervisor, frames: int, nonce: bytes | None, thresholds: Thresholds,
+    def __init__(self, sup: LivenessSupervisor, frames: int, nonce: bytes | None, thresholds: VerdictThresholds,
                  notes: list[str], channel: str):
         self.sup, self.frames, self.nonce, self.thresholds = sup, frames, nonce, thresholds
         self.notes, self.channel = notes, channel
@@ -235,7 +234,7 @@ class WorkerSession:
         self.transfer_ms: list[float] = []
         self.done = False
 
-    def __enter__(self) -> "WorkerSession":
+    def __enter__(self) -> RemoteJudge:
         sup = self.sup
         sup._lock.acquire()
         try:

@@ -20,8 +20,17 @@ from typing import Any
 import numpy as np
 
 from drivers.errors import CaptureAgentError
-from drivers.frame import (ClockDomain, DistortionModel, Extrinsics, Frame, FrameMetadata, FrameSet, Intrinsics,
-                           PixelFormat, StreamKind)
+from drivers.frame import (
+    ClockDomain,
+    DistortionModel,
+    Extrinsics,
+    Frame,
+    FrameMetadata,
+    FrameSet,
+    Intrinsics,
+    PixelFormat,
+    StreamKind,
+)
 
 MAX_MESSAGE = 1 << 20
 _DTYPES = {"uint8": np.uint8, "uint16": np.uint16}

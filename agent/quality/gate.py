@@ -14,15 +14,14 @@ from typing import Any
 import cv2
 import numpy as np
 
+from agent.errors import SpecViolation
+from agent.face import Detection, FaceDetector, Mesh, face_mesh
+from agent.face.pose import head_pose
+from agent.pipeline.align import AlignedFrameSet
+from agent.quality import metrics as M
+from agent.quality.prompts import PRIORITY, Prompt, PromptSelector
+from agent.quality.settings import QualitySettings, QualityThresholds
 from drivers.frame import StreamKind, StreamProfile
-
-from ..align import AlignedFrameSet
-from ..errors import SpecViolation
-from ..face import Detection, FaceDetector, Mesh, face_mesh
-from ..face.pose import head_pose
-from . import metrics as M
-from .prompts import PRIORITY, Prompt, PromptSelector
-from .settings import QualitySettings, Thresholds
 
 # lux x (exposure s x gain) per linear skin level. Measured on the sim camera against its set
 # illuminance (`capture-agent doctor sim://` re-checks it); a real camera model gets its own entry in
@@ -93,7 +92,7 @@ class QualityReport:
                 "metrics": {k: (round(v, 4) if v is not None and np.isfinite(v) else None) for k, v in self.metrics.items()}}
 
 
-def check_stream_spec(profiles: list[StreamProfile], t: Thresholds, measured_fps: dict[str, float] | None = None) -> list[CheckResult]:
+def check_stream_spec(profiles: list[StreamProfile], t: QualityThresholds, measured_fps: dict[str, float] | None = None) -> list[CheckResult]:
     """§7.5 h / §7.5 g / §7.4 checks on the configured streams (and measured rates, when known)."""
     by_kind = {p.kind: p for p in profiles}
     out = []
@@ -112,7 +111,7 @@ def check_stream_spec(profiles: list[StreamProfile], t: Thresholds, measured_fps
     return out
 
 
-def require_stream_spec(profiles: list[StreamProfile], t: Thresholds) -> None:
+def require_stream_spec(profiles: list[StreamProfile], t: QualityThresholds) -> None:
     bad = [c for c in check_stream_spec(profiles, t) if not c.ok]
     if bad:
         raise SpecViolation("camera does not meet the capture spec: " +
@@ -159,7 +158,7 @@ class QualityGate:
     def evaluate(self, aligned: AlignedFrameSet) -> QualityReport:
         return self.apply(self.measure(aligned))
 
-    def measure(self, aligned: AlignedFrameSet) -> "Measurement":
+    def measure(self, aligned: AlignedFrameSet) -> Measurement:
         """Every check on one frameset, without touching the gate's state: safe to run for several
         framesets at once on different threads (the face models are per thread), then ``apply``
         them in order."""
@@ -189,7 +188,7 @@ class QualityGate:
         return Measurement(all(c.ok for c in checks), checks, failing, face, len(dets), values,
                            (time.perf_counter() - t0) * 1000)
 
-    def apply(self, m: "Measurement") -> QualityReport:
+    def apply(self, m: Measurement) -> QualityReport:
         """Fold one measured frameset into the capture: progress, and the prompt (with hysteresis)."""
         if m.ok:
             self.good_frames += 1

@@ -5,9 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from agent.pipeline.camera_model import distort_normalized
 from drivers.frame import DistortionModel, Intrinsics
-
-from ..camera_model import distort_normalized
 
 # Mesh landmark sets.
 RIGHT_EYE = (33, 133, 159, 145, 158, 153)     # outer, inner, upper1, lower1, upper2, lower2

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import grpc
 
+from agent.purpose import Purpose
+from agent.uplink.seal import SUITES, load_public_key
 from drivers.errors import CaptureAgentError
 from proto.capture_agent.v1 import ingest_pb2 as pb
 from proto.capture_agent.v1 import ingest_pb2_grpc as pb_grpc
-
-from .seal import SUITES, load_public_key
 
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
@@ -47,7 +47,7 @@ class ChallengeInvalid(UplinkError):
 
 
 @dataclass(frozen=True)
-class UplinkSettings:
+class UplinkConnection:
     endpoints: tuple[str, ...]
     ca_pem: bytes
     cert_pem: bytes
@@ -61,7 +61,7 @@ class UplinkSettings:
 
 
 class UplinkClient:
-    def __init__(self, s: UplinkSettings):
+    def __init__(self, s: UplinkConnection):
         if not s.endpoints:
             raise UplinkError("no uplink endpoints configured")
         self.s = s
@@ -103,9 +103,9 @@ class UplinkClient:
         raise UplinkUnavailable(f"{method}: no ingest server answered after {self.s.retries + 1} attempts "
                                 f"({last.code().name if last else '?'}); nothing was stored") from None
 
-    def begin(self, session_id: str, purpose: int) -> pb.Challenge:
+    def begin(self, session_id: str, purpose: Purpose) -> pb.Challenge:
         ch = self._call("BeginCapture", pb.BeginCaptureRequest(terminal_id=self.s.terminal_id, session_id=session_id,
-                                                               purpose=purpose))
+                                                               purpose=pb.Purpose.Value(purpose.name)))
         self.validate_challenge(ch)
         return ch
 
