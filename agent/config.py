@@ -103,9 +103,13 @@ def from_dict(cls: type[T], data: dict[str, Any], path: str = "") -> T:
 
 @dataclasses.dataclass(frozen=True)
 class CameraSettings:
-    # Device URIs composing one capture rig; the simulated camera is the embedded default.
+    # The daemon captures from exactly one device URI; the simulated camera is the embedded default.
     uris: tuple[str, ...] = ("sim://",)
-    read_timeout_s: float = 1.0
+    read_timeout_s: float = 1.0           # one wait for a frame (the session's stage deadlines bound the rest)
+
+    def __post_init__(self) -> None:
+        if not self.read_timeout_s > 0:
+            raise ValueError("read_timeout_s must be positive")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,7 +119,7 @@ class LoggingSettings:
 
 @dataclasses.dataclass(frozen=True)
 class SessionSettings:
-    """``[session]``: one capture from consent to receipt (agent/capture.py). Seconds are monotonic."""
+    """``[session]``: one capture from consent to receipt (agent/session/capture.py). Seconds are monotonic."""
 
     enroll_budget_ms: float = 3000.0       # §7.2: enrolment capture response time
     verify_budget_ms: float = 2000.0       # §7.2: verification response time
@@ -163,7 +167,7 @@ class UplinkSettings:
 
 @dataclasses.dataclass(frozen=True)
 class LocalApiSettings:
-    """``[local_api]``: the kiosk app's gRPC endpoint, a Unix socket (agent/localapi.py)."""
+    """``[local_api]``: the kiosk app's gRPC endpoint, a Unix socket (agent/localapi/)."""
 
     socket: str = "/run/capture-agent/agent.sock"
     socket_mode: str = "0660"              # octal; the socket's group is socket_group
@@ -186,7 +190,7 @@ class LocalApiSettings:
 
 @dataclasses.dataclass(frozen=True)
 class AuditSettings:
-    """``[audit]``: the hash-chained audit log of key operations (§8.2.5; agent/audit.py)."""
+    """``[audit]``: the hash-chained audit log of key operations (§8.2.5; agent/security/audit.py)."""
 
     path: str = "/var/lib/capture-agent/audit.jsonl"
     checkpoint_every: int = 50             # sign the chain head after this many entries ...

@@ -2,7 +2,7 @@
 
 * seal + sign of one probe (budget 2 ms): HPKE to the server key and the terminal's signature, per
   suite and signature algorithm, on a real probe payload (crops, landmarks, reports);
-* verification latency with the sim camera at 30 fps: the daemon's session code (agent/capture.py)
+* verification latency with the sim camera at 30 fps: the daemon's session code (agent/session/capture.py)
   against the reference server over loopback mutual TLS, liveness in the sandboxed worker. The
   camera is ``prerender=60``: its pixels are rendered before the run, so the camera costs the host
   what a real camera does (nothing), and it delivers a true 30 fps;

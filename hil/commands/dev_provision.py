@@ -1,5 +1,5 @@
 """``capture-agent dev-provision DIR``: a development CA, reference server and terminal, with configs
-(see ``agent/provision.py``). Not for production: a bank issues certificates and keys from its PKI."""
+(see ``hil/provision.py``). Not for production: a bank issues certificates and keys from its PKI."""
 
 from __future__ import annotations
 

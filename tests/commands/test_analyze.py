@@ -1,4 +1,8 @@
+"""`capture-agent analyze` and `pad-eval` from the command line."""
+
 import json
+
+import pytest
 
 from agent.cli import main
 
@@ -30,6 +34,7 @@ def test_analyze_on_a_realsense_recording_says_no_challenge(tmp_path, capsys):
     assert out["liveness"]["verdict"] == "attack"
 
 
+@pytest.mark.slow
 def test_pad_eval_small_run(capsys):
     assert main(["pad-eval", "--per-species", "1", "--live", "1", "--frames", "8", "--injection", "1", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

@@ -22,6 +22,8 @@ from agent.security import audit
 from hil.devproc import ChildFailed, free_port, start_daemon, start_server
 from hil.provision import provision_dev
 
+pytestmark = pytest.mark.slow                 # real processes: server, daemon and its worker
+
 
 def snapshot(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}

@@ -86,7 +86,7 @@ def test_recorded_oni_read_is_bounded_and_typed(oni_file):
 
 
 @pytest.mark.xfail(strict=False, reason="Debian libOniFile: the player thread delivers no frames and seek() "
-                   "blocks forever for Recorder-written files here; see docs/openniusb.md")
+                   "blocks forever for Recorder-written files here; see docs/drivers.md")
 def test_recorded_oni_plays_back_frames(oni_file):
     with drivers.open(f"openni+file://{oni_file}") as cam:
         f = cam.read(2.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from agent.pipeline.frames import framesets
@@ -37,7 +37,6 @@ def match(sc):
 
 
 @example((15.0, 21, 9.0, {D: 0.0, IR: 0.0, C: 0.0}, 0.0, 0.125, 64.0, 1))   # depth 20 overtook depth 19
-@settings(max_examples=150, deadline=None)
 @given(scenarios())
 def test_sets_never_exceed_one_frame_and_no_in_tolerance_triple_is_lost(sc):
     period, n, captured, sets, m = match(sc)
@@ -68,7 +67,6 @@ def test_sets_never_exceed_one_frame_and_no_in_tolerance_triple_is_lost(sc):
 
 
 @example((60.0, 19, 3.25, {D: 0.0, IR: 0.0, C: 3.3125}, 0.0, 0.0, 0.0, 28))   # color 17 nearer to depth 18
-@settings(max_examples=60, deadline=None)
 @given(scenarios())
 def test_every_depth_frame_with_partners_in_tolerance_is_emitted(sc):
     # Whatever the jitter, a depth frame whose own IR and colour frames lie within half a period
