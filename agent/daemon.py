@@ -19,7 +19,7 @@ from agent.errors import ConfigError
 from agent.liveness.supervisor import LivenessSupervisor
 from agent.localapi.service import LocalApiServer
 from agent.security.audit import AuditLog
-from agent.security.keys import check_private_file, load_signer
+from agent.security.keys import load_signer, read_private_file
 from agent.session.capture import SessionDeps
 from agent.session.counter import ProbeCounter
 from agent.uplink.client import UplinkClient, UplinkConnection
@@ -54,9 +54,10 @@ def uplink_settings(settings: Settings) -> UplinkConnection:
         except OSError as exc:
             raise ConfigError(f"cannot read [uplink] {name} {settings.path(v)}: {exc.strerror}") from None
 
-    if u.key:
-        check_private_file(settings.path(u.key))
-    return UplinkConnection(endpoints=tuple(u.endpoints), ca_pem=read("ca"), cert_pem=read("cert"), key_pem=read("key"),
+    if not u.key:
+        raise ConfigError("[uplink] key is not set")
+    return UplinkConnection(endpoints=tuple(u.endpoints), ca_pem=read("ca"), cert_pem=read("cert"),
+                          key_pem=read_private_file(settings.path(u.key)),
                           terminal_id=settings.terminal_id, deadline_s=u.deadline_s, retries=u.retries,
                           backoff_base_s=u.backoff_base_s, backoff_max_s=u.backoff_max_s,
                           server_name=u.server_name or None)

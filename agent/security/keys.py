@@ -15,6 +15,7 @@ Two sources, one interface (:class:`Signer`):
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -97,28 +98,51 @@ class Signer:
         return f"{type(self).__name__}(algorithm={self.algorithm!r}, key_id={self.key_id!r})"
 
 
-def check_private_file(path: Path) -> None:
-    """0600 or stricter, owned by us, a regular file: checked before reading."""
+def _open_private(path: str | os.PathLike[str]) -> int:
+    """Open a private file and check, on the open descriptor itself, that it is a regular file of
+    ours with mode 0600 or stricter. The last path component must not be a symbolic link
+    (``O_NOFOLLOW``), and what is checked is what is read: no window between check and read."""
     try:
-        st = os.stat(path)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
         raise KeyNotFound(f"key file {path} does not exist") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise KeyStoreError(f"key file {path} is not a regular file")
-    mode = stat.S_IMODE(st.st_mode)
-    if mode & 0o077:
-        raise KeyPermissionError(f"key file {path} has mode {mode:04o}; it must be 0600 or stricter "
-                                 f"(chmod 600 {path})")
-    if st.st_uid != os.geteuid():
-        raise KeyPermissionError(f"key file {path} is owned by uid {st.st_uid}, not by the agent (uid {os.geteuid()})")
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise KeyStoreError(f"key file {path} is a symbolic link; name the file itself") from None
+        raise KeyStoreError(f"cannot open key file {path}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise KeyStoreError(f"key file {path} is not a regular file")
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & 0o077:
+            raise KeyPermissionError(f"key file {path} has mode {mode:04o}; it must be 0600 or stricter "
+                                     f"(chmod 600 {path})")
+        if st.st_uid != os.geteuid():
+            raise KeyPermissionError(f"key file {path} is owned by uid {st.st_uid}, not by the agent "
+                                     f"(uid {os.geteuid()})")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def check_private_file(path: str | os.PathLike[str]) -> None:
+    """0600 or stricter, owned by us, a regular file and not a symbolic link."""
+    os.close(_open_private(path))
+
+
+def read_private_file(path: str | os.PathLike[str]) -> bytes:
+    """The contents of a private file, read from the descriptor its checks ran on."""
+    with os.fdopen(_open_private(path), "rb") as fh:
+        return fh.read()
 
 
 class FileSigner(Signer):
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
-        check_private_file(self.path)
         try:
-            key = serialization.load_pem_private_key(self.path.read_bytes(), password=None)
+            key = serialization.load_pem_private_key(read_private_file(self.path), password=None)
         except (ValueError, TypeError):
             raise KeyUnsupported(f"key file {self.path} is not an unencrypted PEM private key") from None
         if isinstance(key, ed25519.Ed25519PrivateKey):
@@ -266,8 +290,7 @@ def load_signer(spec: str) -> Signer:
             if pin is None:
                 raise KeyStoreError(f"PIN environment variable {p['pin-env']} is not set")
         elif "pin-file" in p:
-            check_private_file(Path(p["pin-file"]))
-            pin = Path(p["pin-file"]).read_text().strip()
+            pin = read_private_file(Path(p["pin-file"])).decode("utf-8", "replace").strip()
         else:
             raise KeyStoreError("pkcs11: key spec needs pin-env=VAR or pin-file=PATH")
         return Pkcs11Signer(p["module"], p["token"], p["object"], pin)

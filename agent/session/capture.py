@@ -4,11 +4,14 @@ Stages, in order, each with its own deadline (``[session]`` config):
 
 1. ``consent``   — a ``consent_ref`` is required (PIPL: separate, explicit consent before capture);
                    the terminal and the subject must not be locked out (§8.2.5 d);
-2. ``challenge`` — ``BeginCapture`` on the uplink: nonce, expiry, server key;
-3. ``capture``   — quality loop: framesets through align and the gate, one prompt at a time and
+2. ``capture``   — quality loop: framesets through align and the gate, one prompt at a time and
                    progress until the gate has its good framesets (their lit IR also sets the
-                   projector's power); then the challenge window: the projector follows the
-                   nonce's schedule for ``challenge.frames`` framesets;
+                   projector's power);
+3. ``challenge`` — ``BeginCapture`` on the uplink: nonce, expiry, server key; asked for after the
+                   quality loop, so however long the person takes to pose, the nonce's lifetime
+                   only has to cover the window, liveness and the submit. Then the challenge
+                   window: the projector follows the nonce's schedule for ``challenge.frames``
+                   framesets;
 4. ``liveness``  — the window is judged in the sandboxed worker as it arrives; the verdict is bound
                    to the frames;
 5. ``probe``     — crops of the best frameset, landmarks, reports, attestation, timings;
@@ -125,11 +128,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
                     business_ref=req.business_ref or None)
         deps.record("consent", session_id=sid, consent_ref=req.consent_ref)
         yield Progress(0, "consent")
-        stage = "challenge"
         t = time.perf_counter()
-        ch = deps.uplink.begin(sid, req.purpose)
-        t = mark("challenge", t)
-        check_cancel()
         stage = "capture"
         yield Progress(5, "capture")
         gate = deps.gate(req.channel)
@@ -153,6 +152,11 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
                 deps.record("projector", session_id=sid, **projector.to_dict())
             t = mark("quality", t)
             check_cancel()
+            # The nonce is asked for only now, so its lifetime is spent on the window, not on posing.
+            stage = "challenge"
+            ch = deps.uplink.begin(sid, req.purpose,
+                                   min_lifetime_s=deps.settings.challenge_window_s + deps.supervisor.s.judge_timeout_s)
+            t = mark("challenge", t)
             stage = "challenge_window"
             challenge = Challenge.from_nonce(ch.nonce, frames=ch.frames)
             # Each frameset goes to the liveness worker as it arrives, so the worker judges while

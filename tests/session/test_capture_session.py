@@ -60,7 +60,7 @@ def test_enrolment_has_its_own_budget_and_the_counter_is_monotonic(make_deps, in
     assert first["accepted"] and second["accepted"]
     assert first["timings_ms"]["budget"] == 3000.0
     counters = [a["counter"] for a in list(ingest["state"].accepted)[-2:]]
-    assert counters == [1, 2]
+    assert counters[1] == counters[0] + 1 and counters[0] >= 1
 
 
 def test_presentation_attack_is_refused_and_failures_lock_out(make_deps):

@@ -27,20 +27,22 @@ class BeginCaptureRequest(_message.Message):
     def __init__(self, terminal_id: _Optional[str] = ..., session_id: _Optional[str] = ..., purpose: _Optional[_Union[Purpose, str]] = ...) -> None: ...
 
 class Challenge(_message.Message):
-    __slots__ = ("nonce", "expires_unix_ms", "server_key_id", "server_public_key", "hpke_suite", "frames")
+    __slots__ = ("nonce", "expires_unix_ms", "server_key_id", "server_public_key", "hpke_suite", "frames", "issued_unix_ms")
     NONCE_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     SERVER_KEY_ID_FIELD_NUMBER: _ClassVar[int]
     SERVER_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     HPKE_SUITE_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     nonce: bytes
     expires_unix_ms: int
     server_key_id: str
     server_public_key: bytes
     hpke_suite: str
     frames: int
-    def __init__(self, nonce: _Optional[bytes] = ..., expires_unix_ms: _Optional[int] = ..., server_key_id: _Optional[str] = ..., server_public_key: _Optional[bytes] = ..., hpke_suite: _Optional[str] = ..., frames: _Optional[int] = ...) -> None: ...
+    issued_unix_ms: int
+    def __init__(self, nonce: _Optional[bytes] = ..., expires_unix_ms: _Optional[int] = ..., server_key_id: _Optional[str] = ..., server_public_key: _Optional[bytes] = ..., hpke_suite: _Optional[str] = ..., frames: _Optional[int] = ..., issued_unix_ms: _Optional[int] = ...) -> None: ...
 
 class ProbeHeader(_message.Message):
     __slots__ = ("version", "probe_id", "terminal_id", "session_id", "counter", "nonce", "server_key_id", "hpke_suite", "created_unix_ms", "signer_key_id", "signature_algorithm", "purpose")
