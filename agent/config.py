@@ -154,7 +154,8 @@ class UplinkSettings:
     ca: str = ""                           # the pinned CA that issued the server's certificate
     cert: str = ""                         # this terminal's client certificate (CN = terminal_id)
     key: str = ""                          # its private key, mode 0600
-    server_name: str = ""                  # TLS name to verify when endpoints are IP addresses
+    server_name: str = ""                  # name the server certificate must carry when endpoints are addresses
+    suites: tuple[str, ...] = ("x25519", "mlkem768-x25519")   # HPKE suites accepted in a challenge
     deadline_s: float = 2.0                # per call
     retries: int = 3                       # UNAVAILABLE / DEADLINE_EXCEEDED only, jittered backoff
     backoff_base_s: float = 0.05
@@ -163,6 +164,8 @@ class UplinkSettings:
     def __post_init__(self) -> None:
         if self.deadline_s <= 0 or self.retries < 0 or self.backoff_base_s < 0 or self.backoff_max_s < 0:
             raise ValueError("uplink deadline must be positive and retries/backoff non-negative")
+        if not self.suites or any(s not in ("x25519", "mlkem768-x25519") for s in self.suites):
+            raise ValueError("uplink suites must be one or more of x25519, mlkem768-x25519")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -60,7 +60,7 @@ def uplink_settings(settings: Settings) -> UplinkConnection:
                           key_pem=read_private_file(settings.path(u.key)),
                           terminal_id=settings.terminal_id, deadline_s=u.deadline_s, retries=u.retries,
                           backoff_base_s=u.backoff_base_s, backoff_max_s=u.backoff_max_s,
-                          server_name=u.server_name or None)
+                          server_name=u.server_name or None, suites=tuple(u.suites))
 
 
 def signer_spec(settings: Settings) -> str:

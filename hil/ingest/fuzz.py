@@ -32,7 +32,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from agent.security.keys import generate_file_key
 from agent.uplink.seal import SUITES, ServerKey, load_public_key, signed_bytes
@@ -202,7 +202,7 @@ def _mutate_header(rng: random.Random, h: pb.ProbeHeader) -> None:
     elif name == "nonce":
         h.nonce = rng.randbytes(rng.choice([0, 1, 31, 33, 64, 32]))
     elif name == "purpose":
-        setattr(h, "purpose", rng.choice([0, 3, 99, -5, 2**31 - 1]))     # values no enum member has
+        h.purpose = cast(pb.Purpose, rng.choice([0, 3, 99, -5, 2**31 - 1]))      # values no enum member has
     elif name == "version":
         h.version = rng.choice([0, 2, 2**32 - 1])
     elif name == "counter":

@@ -13,8 +13,14 @@ import pytest
 from hil.ingest.redis_store import RedisStore
 from hil.ingest.store import MemoryStore, NonceRecord, Outcome, StoreLimits, StoreUnavailable
 
-T0 = int(time.time() * 1000)    # ms; Redis expires keys by its own (real) clock
+T0 = 0                          # ms, set to now before each test: Redis expires keys by its own clock
 TTL = 60_000
+
+
+@pytest.fixture(autouse=True)
+def _now():
+    global T0
+    T0 = int(time.time() * 1000)
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -34,13 +40,14 @@ def make_store(request):
         s.close()
 
 
-def rec(terminal="k1", session="s1", issued=T0, ttl=TTL) -> NonceRecord:
+def rec(terminal="k1", session="s1", issued=None, ttl=TTL) -> NonceRecord:
+    issued = T0 if issued is None else issued
     return NonceRecord(terminal, session, 2, "key-1", issued, issued + ttl)
 
 
-def use(store, nonce, *, terminal="k1", probe="p-1", digest=b"d" * 32, counter=1, receipt=b"R", now=T0 + 10):
+def use(store, nonce, *, terminal="k1", probe="p-1", digest=b"d" * 32, counter=1, receipt=b"R", now=None):
     return store.use_nonce(nonce, terminal_id=terminal, probe_id=probe, digest=digest, counter=counter,
-                           receipt=receipt, now_ms=now)
+                           receipt=receipt, now_ms=T0 + 10 if now is None else now)
 
 
 def test_a_nonce_is_used_once_and_the_same_probe_finds_its_receipt(make_store):

@@ -17,9 +17,11 @@ from agent.security.keys import (
     KeyStoreError,
     KeyUnsupported,
     Pkcs11Signer,
+    check_private_file,
     generate_file_key,
     generate_pkcs11_key,
     load_signer,
+    read_private_file,
     verify_signature,
 )
 
@@ -46,6 +48,43 @@ def test_readable_key_file_is_refused_before_reading(tmp_path):
     with pytest.raises(KeyPermissionError) as exc:
         FileSigner(tmp_path / "k.pem")
     assert exc.value.code == "KEY_PERMISSIONS" and "0644" in exc.value.message
+
+
+def test_a_key_file_reached_through_a_symbolic_link_is_refused(tmp_path):
+    generate_file_key(tmp_path / "real.pem")
+    (tmp_path / "link.pem").symlink_to(tmp_path / "real.pem")
+    with pytest.raises(KeyStoreError, match="symbolic link"):
+        FileSigner(tmp_path / "link.pem")
+    with pytest.raises(KeyStoreError, match="symbolic link"):
+        check_private_file(tmp_path / "link.pem")
+
+
+def test_a_fifo_in_place_of_a_key_is_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "k.pem", 0o600)                   # opening it for reading would wait for a writer
+    with pytest.raises(KeyStoreError, match="not a regular file"):
+        read_private_file(tmp_path / "k.pem")
+
+
+def test_the_key_read_is_the_file_that_was_checked(tmp_path, monkeypatch):
+    # Someone swaps the key file right after it passed its checks: what is loaded must still be the
+    # file that was checked (read from the same descriptor), not the swapped-in one.
+    key = tmp_path / "k.pem"
+    mine = generate_file_key(key)
+    theirs = generate_file_key(tmp_path / "theirs.pem")
+    real_stat, real_fstat, swapped = os.stat, os.fstat, []
+
+    def swap_after(real):
+        def call(*args, **kwargs):
+            result = real(*args, **kwargs)
+            if not swapped:
+                swapped.append(True)
+                os.replace(tmp_path / "theirs.pem", key)
+            return result
+        return call
+    monkeypatch.setattr(os, "stat", swap_after(real_stat))
+    monkeypatch.setattr(os, "fstat", swap_after(real_fstat))
+    loaded = FileSigner(key)
+    assert swapped and loaded.key_id == mine.key_id != theirs.key_id
 
 
 def test_missing_unsupported_and_no_overwrite(tmp_path):
