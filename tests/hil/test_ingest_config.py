@@ -56,8 +56,9 @@ def test_a_terminal_must_be_pinned_by_its_certificate_key(dev):
 
 
 def test_a_previous_key_needs_an_end_with_a_zone(dev):
-    _with(dev.server_config, "", **{'public_key = "terminals/': 'previous_public_key = "terminals/kiosk-dev-0001.pub.pem"\n'
-                                    'previous_key_until = "2030-01-01T00:00:00"\npublic_key = "terminals/'})
+    rotation = ('previous_public_key = "terminals/kiosk-dev-0001.pub.pem"\n'
+                'previous_key_until = "2030-01-01T00:00:00"\npublic_key = "terminals/')
+    _with(dev.server_config, "", **{'public_key = "terminals/': rotation})
     cfg, base = load_server_config(dev.server_config)
     with pytest.raises(ConfigError, match="RFC 3339"):
         build_state(cfg, base)
