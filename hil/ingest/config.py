@@ -109,8 +109,8 @@ class ServerConfig:
         _ranged("retry_window_s", self.retry_window_s, 0, 600)
         _ranged("clock_skew_s", self.clock_skew_s, 0, 3600)
         _ranged("failure_window_s", self.failure_window_s, 1, 86400)
-        if not 0 <= self.keep_sealed <= 1000:
-            raise ValueError("keep_sealed must be 0-1000")
+        if not 0 <= self.keep_sealed <= 64:
+            raise ValueError("keep_sealed must be 0-64 (each kept probe is up to a few MiB)")
         if self.current_suite not in SUITES:
             raise ValueError(f"current_suite must be one of {', '.join(SUITES)}")
         if self.store != "memory" and not self.store.startswith(("redis://", "rediss://", "unix://")):

@@ -208,12 +208,12 @@ def test_idle_connections_are_closed_by_the_server(tmp_path):
     try:
         c = rig.client()
         c.begin("sess-1", Purpose.VERIFY)
-        channel = c._channels[c.s.endpoints[0]]
-        assert channel._channel.check_connectivity_state(False) == 2          # READY
+        states: list[grpc.ChannelConnectivity] = []
+        c._channels[c.s.endpoints[0]].subscribe(states.append, try_to_connect=False)
         deadline = time.monotonic() + 5
-        while channel._channel.check_connectivity_state(False) == 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert channel._channel.check_connectivity_state(False) != 2, "the idle connection was never closed"
+        while grpc.ChannelConnectivity.IDLE not in states and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert states[0] is grpc.ChannelConnectivity.READY and grpc.ChannelConnectivity.IDLE in states, states
         assert len(c.begin("sess-2", Purpose.VERIFY).nonce) == 32              # and the client reconnects
     finally:
         rig.close()
