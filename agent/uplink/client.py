@@ -27,6 +27,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import grpc
 
@@ -127,8 +128,10 @@ class UplinkClient:
         """A challenge for this session. ``min_lifetime_s``: how long the session needs the nonce
         before it submits (challenge window and liveness); the submit's own deadlines and retries
         are added here."""
+        # The stubs type EnumTypeWrapper.Value() as int; it is the pb.Purpose of that name.
+        value = cast("pb.Purpose", pb.Purpose.Value(purpose.name))
         ch = self._call("BeginCapture", pb.BeginCaptureRequest(terminal_id=self.s.terminal_id, session_id=session_id,
-                                                               purpose=pb.Purpose.Value(purpose.name)))
+                                                               purpose=value))
         self.validate_challenge(ch, min_lifetime_s + self.submit_allowance_s())
         return ch
 

@@ -52,7 +52,7 @@ class Made:
         return self.header.probe_id
 
 
-def make_probe(ch: pb.Challenge, signer, *, terminal_id: str, session_id: str, purpose: int = pb.VERIFY,
+def make_probe(ch: pb.Challenge, signer, *, terminal_id: str, session_id: str, purpose: pb.Purpose = pb.VERIFY,
                counter: int | None = None, verdict: str = "live", passed: bool = True,
                liveness: Callable[[dict], Any] | None = None, payload: Callable[[pb.ProbePayload], None] | None = None,
                header: Callable[[pb.ProbeHeader], None] | None = None, liveness_json: str | None = None) -> Made:

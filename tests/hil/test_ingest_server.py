@@ -174,7 +174,7 @@ def test_a_junk_flood_is_bounded_in_memory(tmp_path):
 def _raw_submit(port: int, rig: Rig, made, timeout: float = 5.0):
     creds = grpc.ssl_channel_credentials(rig.ca.cert_pem, rig.certs[A].key_pem, rig.certs[A].cert_pem)
     ch = grpc.secure_channel(f"127.0.0.1:{port}", creds, options=[("grpc.default_authority", "ingest.test")])
-    call = ch.unary_unary("/capture_agent.v1.ProbeIngest/SubmitProbe",
+    call: grpc.UnaryUnaryMultiCallable = ch.unary_unary("/capture_agent.v1.ProbeIngest/SubmitProbe",
                           request_serializer=lambda m: m.SerializeToString(),
                           response_deserializer=pb.Receipt.FromString)
     return ch, call
@@ -208,7 +208,7 @@ def test_idle_connections_are_closed_by_the_server(tmp_path):
     try:
         c = rig.client()
         c.begin("sess-1", Purpose.VERIFY)
-        states: list[grpc.ChannelConnectivity] = []
+        states = []
         c._channels[c.s.endpoints[0]].subscribe(states.append, try_to_connect=False)
         deadline = time.monotonic() + 5
         while grpc.ChannelConnectivity.IDLE not in states and time.monotonic() < deadline:
@@ -347,8 +347,10 @@ def _crl(ca: pki.Issued, serials: list[int]) -> bytes:
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
     ca_key = serialization.load_pem_private_key(ca.key_pem, None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)          # hil.pki makes P-256 CAs
     now = dt.datetime.now(dt.UTC)
     b = (x509.CertificateRevocationListBuilder().issuer_name(ca_cert.subject).last_update(now)
          .next_update(now + dt.timedelta(days=1)))

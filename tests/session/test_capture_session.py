@@ -57,8 +57,8 @@ def test_the_nonce_is_asked_for_after_the_quality_loop_with_the_lifetime_the_ses
     # However long the person takes to pose, the nonce's lifetime is spent only on the challenge
     # window, liveness and the submit: it is asked for once the quality loop is done.
     deps = make_deps()
-    order: list[str] = []
-    asked: dict = {}
+    order = []
+    asked = {}
     gate, uplink = deps.gate("kiosk"), deps.uplink
     real_evaluate, real_begin = gate.evaluate, uplink.begin
 
@@ -70,7 +70,7 @@ def test_the_nonce_is_asked_for_after_the_quality_loop_with_the_lifetime_the_ses
         order.append("begin")
         asked.update(kwargs)
         return real_begin(*args, **kwargs)
-    gate.evaluate, uplink.begin = evaluate, begin          # type: ignore[method-assign]
+    gate.evaluate, uplink.begin = evaluate, begin
     r = result(events(deps))["result"]
     assert r["accepted"], r
     assert order.count("begin") == 1 and order[-1] == "begin" and order.count("quality") >= 1
