@@ -1,7 +1,7 @@
 """The ingest server under 10^5 structure-aware fuzzed inputs (``hil/ingest/fuzz.py``): crashes
 (any exception out of a handler) and nonces used by refused input must both be 0, and every retry
-of a valid probe must be answered with its first receipt. Seeded, so a run repeats exactly;
-``BENCH_FUZZ_N`` changes the count (``python -m bench fuzz``)."""
+of a valid probe must be answered with its first receipt. The mutations are seeded (nonces and
+probe ids are fresh); ``BENCH_FUZZ_N`` changes the count (``python -m bench fuzz``)."""
 
 from __future__ import annotations
 

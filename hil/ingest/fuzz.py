@@ -19,7 +19,9 @@ Each input gets a fresh challenge, then one of:
 
 The servicer is called the way gRPC calls it, with a context whose authentication properties are
 what TLS hands over for a registered terminal's real certificate; only the socket is left out, so
-10^5 inputs take minutes (the e2e tests cover the transport). Seeded: a run repeats exactly.
+10^5 inputs take minutes (the e2e tests cover the transport). The choice of inputs and mutations is
+seeded; the server's nonces and the probe ids are fresh random values, so a rerun makes the same
+kinds of input and its answer counts differ by a handful in 10^5.
 """
 
 from __future__ import annotations
