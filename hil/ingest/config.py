@@ -15,7 +15,12 @@ One TOML file; unknown keys are errors; relative paths are resolved against the 
     file = "server-x25519.hpke"
     [[terminals]]                   # registered terminals: id = certificate CN, and signing key
     id = "kiosk-0001"
-    public_key = "kiosk-0001.pub.pem"
+    public_key = "kiosk-0001.pub.pem" # Ed25519, P-256, or SM2 for the GM profile
+    attestation = ""                # optional: the registration `capture-agent keys tpm-enrol` wrote
+                                    # (attestation key + PCR values); then every probe needs a TPM quote
+
+``current_suite = "sm2-sm4-gcm"`` with an ``[[hpke_keys]]`` entry of that suite (hex of the SM2
+scalar followed by the public point) makes the server offer the GM profile's envelope.
 """
 
 from __future__ import annotations
@@ -24,12 +29,11 @@ import dataclasses
 import tomllib
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-
 from agent.config import from_dict
 from agent.errors import ConfigError
-from agent.security.keys import algorithm_of, check_private_file
+from agent.security.keys import KeyStoreError, check_private_file, load_public_key_pem
 from agent.uplink.seal import SUITES, ServerKey
+from hil.ingest.attestation import AttestationPolicy
 from hil.ingest.server import ServerState, ServerTLS, Terminal
 
 
@@ -47,6 +51,7 @@ class HpkeKeyEntry:
 class TerminalEntry:
     id: str = ""
     public_key: str = ""
+    attestation: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,11 +128,16 @@ def build_state(cfg: ServerConfig, base: Path) -> tuple[ServerState, ServerTLS]:
         if not t.id:
             raise ConfigError("every [[terminals]] entry needs an id")
         try:
-            pub = serialization.load_pem_public_key(read(t.public_key, f"public key of terminal {t.id}"))
-            algorithm_of(pub)
-        except ValueError:
-            raise ConfigError(f"terminal {t.id}: public_key is not a PEM public key") from None
-        terminals[t.id] = Terminal(t.id, pub)
+            pub = load_public_key_pem(read(t.public_key, f"public key of terminal {t.id}"))
+        except KeyStoreError:
+            raise ConfigError(f"terminal {t.id}: public_key is not a PEM Ed25519, P-256 or SM2 public key") from None
+        policy = None
+        if t.attestation:
+            try:
+                policy = AttestationPolicy.load(at(t.attestation))
+            except ValueError as exc:
+                raise ConfigError(f"terminal {t.id}: {exc}") from None
+        terminals[t.id] = Terminal(t.id, pub, policy)
     state = ServerState(terminals=terminals, keys=keys, current_key_id=current[-1].key_id,
                         nonce_ttl_s=cfg.nonce_ttl_s, frames=cfg.frames, retry_window_s=cfg.retry_window_s,
                         keep_sealed=cfg.keep_sealed)

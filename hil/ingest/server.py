@@ -12,9 +12,12 @@ Per ``SubmitProbe``, in order, each failure with its own receipt reason:
 3. the terminal's signature over header and ciphertext verifies with its registered key (``TAMPERED``);
 4. the nonce was issued by this server to this terminal (``EXPIRED`` if unknown or past its expiry)
    for this session (``UNBOUND``) and has not been used (``REPLAYED``); it is consumed now;
+   a terminal registered with an attestation policy must carry a TPM quote of its registered PCR
+   values made for this nonce (``ATTESTATION_FAILED``, ``hil/ingest/attestation.py``);
 5. the probe is sealed to a server key this server holds (``WRONG_KEY``) and decrypts with the header
    bound (``TAMPERED``);
-6. the payload parses and is well formed: crop sizes, crop SHA-256s, 468 landmarks, a liveness
+6. the payload parses and is well formed: crop sizes, crop digests (SHA-256, or SM3 under the GM
+   suite), 468 landmarks, a liveness
    report whose frame digests include the crops' frameset (``MALFORMED`` / ``UNBOUND``);
 7. the liveness verdict is ``live`` under a passed challenge (``NOT_LIVE`` otherwise).
 """
@@ -36,7 +39,8 @@ from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from agent.security.keys import public_key_id, verify_signature
-from agent.uplink.seal import ProbeRejected, ServerKey, open_sealed, read_header, signed_bytes
+from agent.uplink.seal import ProbeRejected, ServerKey, crop_digest_matches, open_sealed, read_header, signed_bytes
+from hil.ingest.attestation import AttestationPolicy, check_quote
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
 MAX_MESSAGE = 16 << 20
@@ -47,7 +51,8 @@ LANDMARKS = 468
 @dataclass
 class Terminal:
     terminal_id: str
-    public_key: Any                 # the terminal's signing key (cryptography public key)
+    public_key: Any                 # the terminal's signing key (cryptography public key, or gm.Sm2PublicKey)
+    attestation: AttestationPolicy | None = None   # when set, every probe must carry a matching TPM quote
 
 
 @dataclass
@@ -128,7 +133,7 @@ def peer_terminal(context) -> str | None:
     return names[0].decode() if names else None
 
 
-def validate_payload(payload: pb.ProbePayload) -> dict[str, Any]:
+def validate_payload(payload: pb.ProbePayload, suite: str = "x25519") -> dict[str, Any]:
     """Schema and binding checks of a decrypted payload; returns the liveness report."""
     for name in ("color", "depth", "ir"):
         c = getattr(payload, name)
@@ -140,7 +145,7 @@ def validate_payload(payload: pb.ProbePayload) -> dict[str, Any]:
             raise ProbeRejected("MALFORMED", f"{name} crop has a bad format or size")
         if len(c.pixels) != c.width * c.height * FORMATS[c.format]:
             raise ProbeRejected("MALFORMED", f"{name} crop pixel count does not match its size")
-        if hashlib.sha256(c.pixels).digest() != c.sha256:
+        if not crop_digest_matches(c, suite):
             raise ProbeRejected("TAMPERED", f"{name} crop does not match its digest")
     if (payload.depth.width, payload.depth.height) != (payload.color.width, payload.color.height):
         raise ProbeRejected("MALFORMED", "depth crop is not aligned to the colour crop")
@@ -230,8 +235,10 @@ class Ingest:
                                     signed_bytes(request.header, request.ciphertext), request.signature):
                 raise ProbeRejected("TAMPERED", "terminal signature does not verify over header and ciphertext")
             self.s.nonces.consume(header.nonce, header.terminal_id, probe_id, header.session_id)
+            if term.attestation is not None:
+                check_quote(term.attestation, header)
             payload = open_sealed(request, header, self.s.keys)
-            lv = validate_payload(payload)
+            lv = validate_payload(payload, header.hpke_suite)
             challenge = lv.get("challenge") or {}
             if challenge and challenge.get("nonce_sha256") != hashlib.sha256(header.nonce).hexdigest():
                 raise ProbeRejected("UNBOUND", "liveness ran under another challenge than this probe's nonce")

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.security.keys import generate_file_key
-from agent.uplink.seal import INFO_PREFIX, SUITES, ServerKey, signed_bytes
+from agent.uplink.seal import HPKE_SUITES, INFO_PREFIX, ServerKey, signed_bytes
 from hil.ingest.server import Ingest, ServerState, Terminal
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
@@ -76,7 +76,7 @@ def test_validly_sealed_and_signed_garbage_payloads(plain, salt):
     # Past signature, nonce and decryption: the payload parser and validator get arbitrary bytes.
     nonce, _ = STATE.nonces.issue("t1", "s")
     h = _header(nonce, hashlib.sha256(plain + salt.to_bytes(8, "big")).hexdigest()).SerializeToString()
-    ct = SUITES["x25519"].encrypt(plain, _pub(), info=INFO_PREFIX + h)
+    ct = HPKE_SUITES["x25519"].encrypt(plain, _pub(), info=INFO_PREFIX + h)
     r = submit(pb.SealedProbe(header=h, ciphertext=ct, signature=SIGNER.sign(signed_bytes(h, ct))))
     assert not r.accepted and r.reason in {"MALFORMED", "TAMPERED", "UNBOUND", "NOT_LIVE"}
 
@@ -94,7 +94,7 @@ def test_structured_payloads(color, depth, lm, lv, fd):
     payload = pb.ProbePayload(color=color, depth=depth, landmarks=lm, liveness_json=lv, frame_digest=fd)
     plain = payload.SerializeToString()
     h = _header(nonce, hashlib.sha256(plain + nonce).hexdigest()).SerializeToString()
-    ct = SUITES["x25519"].encrypt(plain, _pub(), info=INFO_PREFIX + h)
+    ct = HPKE_SUITES["x25519"].encrypt(plain, _pub(), info=INFO_PREFIX + h)
     r = submit(pb.SealedProbe(header=h, ciphertext=ct, signature=SIGNER.sign(signed_bytes(h, ct))))
     assert not r.accepted
 
