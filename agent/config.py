@@ -142,10 +142,23 @@ class SessionSettings:
 
 @dataclasses.dataclass(frozen=True)
 class KeySettings:
-    """``[keys]``: the terminal's signing key (probes and audit checkpoints): ``file:PATH`` (mode 0600)
-    or ``pkcs11:module=...;token=...;object=...;pin-env=VAR`` (see agent/keys.py)."""
+    """``[keys]`` (agent/security/keys.py, tpm.py, gm.py).
+
+    ``signing_key`` signs probes and audit checkpoints: ``file:PATH`` (mode 0600),
+    ``pkcs11:module=...;token=...;object=...;pin-env=VAR`` or ``tpm:key=PATH[;tcti=...]``.
+    ``profile``: ``standard`` (Ed25519 or P-256 signatures, HPKE suites x25519 / mlkem768-x25519) or
+    ``gm`` (SM2-with-SM3 signatures from an SM2 key file, the sm2-sm4-gcm envelope, SM3 digests);
+    a challenge naming a suite outside the profile is refused.
+    ``attestation``: ``tpm:key=PATH[;tcti=...]``, the TPM attestation key whose quote of the enrolled
+    PCRs goes with every probe ("" = no quotes)."""
 
     signing_key: str = ""
+    profile: typing.Literal["standard", "gm"] = "standard"
+    attestation: str = ""
+
+    def __post_init__(self) -> None:
+        if self.attestation and not self.attestation.startswith("tpm:"):
+            raise ValueError("attestation must be a tpm:key=PATH spec (or empty)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,7 +168,7 @@ class UplinkSettings:
     endpoints: tuple[str, ...] = ()        # "host:port", tried in order with failover
     ca: str = ""                           # the pinned CA that issued the server's certificate
     cert: str = ""                         # this terminal's client certificate (CN = terminal_id)
-    key: str = ""                          # its private key, mode 0600
+    key: str = ""                          # its private key: a file (mode 0600), or pkcs11:... / tpm:... (P-256)
     server_name: str = ""                  # TLS name to verify when endpoints are IP addresses
     deadline_s: float = 2.0                # per call
     retries: int = 3                       # UNAVAILABLE / DEADLINE_EXCEEDED only, jittered backoff

@@ -34,6 +34,7 @@ from drivers.errors import CaptureAgentError
 
 ED25519, P256, SM2 = "ed25519", "ecdsa-p256-sha256", "sm2-sm3"
 ALGORITHMS = (ED25519, P256, SM2)
+PROFILE_ALGORITHMS = {"standard": (ED25519, P256), "gm": (SM2,)}    # [keys] profile -> signing algorithms
 
 
 class KeyStoreError(CaptureAgentError):

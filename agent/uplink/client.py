@@ -1,7 +1,8 @@
 """Uplink client: mutual TLS to the ingest server(s), deadlines, bounded retries, failover.
 
 * TLS: the server must present a certificate from the pinned CA (``ca_pem``: only that CA is
-  trusted, not the system store); the agent presents the terminal's certificate.
+  trusted, not the system store); the agent presents the terminal's certificate, with its key from
+  a file or held by a PKCS#11 token or TPM (``client_key``; ``tls.py``).
 * Every call has a deadline. ``UNAVAILABLE`` and ``DEADLINE_EXCEEDED`` are retried up to ``retries``
   times with exponential backoff and full jitter, moving to the next endpoint each time (failover);
   anything else is final. ``SubmitProbe`` is idempotent by probe id, so a retry after a lost reply
@@ -21,7 +22,9 @@ from typing import cast
 import grpc
 
 from agent.purpose import Purpose
-from agent.uplink.seal import SUITES, load_public_key
+from agent.security.keys import Signer
+from agent.uplink.seal import STANDARD_SUITES, SUITES, load_public_key
+from agent.uplink.tls import client_credentials
 from drivers.errors import CaptureAgentError
 from proto.capture_agent.v1 import ingest_pb2 as pb
 from proto.capture_agent.v1 import ingest_pb2_grpc as pb_grpc
@@ -59,15 +62,18 @@ class UplinkConnection:
     backoff_base_s: float = 0.05
     backoff_max_s: float = 1.0
     server_name: str | None = None       # TLS name to verify, when endpoints are IP addresses
+    client_key: Signer | None = None     # the mTLS key held by PKCS#11 or a TPM (then key_pem is empty)
+    suites: tuple[str, ...] = STANDARD_SUITES  # suites this terminal accepts in a challenge ([keys] profile)
 
 
 class UplinkClient:
     def __init__(self, s: UplinkConnection):
         if not s.endpoints:
             raise UplinkError("no uplink endpoints configured")
+        if not s.suites or any(x not in SUITES for x in s.suites):
+            raise UplinkError(f"uplink suites must be one or more of {', '.join(SUITES)}")
         self.s = s
-        self._creds = grpc.ssl_channel_credentials(root_certificates=s.ca_pem, private_key=s.key_pem,
-                                                   certificate_chain=s.cert_pem)
+        self._creds, self._handshake = client_credentials(s.ca_pem, s.cert_pem, s.client_key or s.key_pem)
         self._channels: dict[str, grpc.Channel] = {}
         self._preferred = 0
         self._lock = threading.Lock()
@@ -87,6 +93,8 @@ class UplinkClient:
 
     def _call(self, method: str, request):
         eps = self.s.endpoints
+        if self._handshake is not None:
+            self._handshake.last_error = None
         last: grpc.RpcError | None = None
         for attempt in range(self.s.retries + 1):
             idx = (self._preferred + attempt) % len(eps)
@@ -102,6 +110,8 @@ class UplinkClient:
             if attempt < self.s.retries:
                 cap = min(self.s.backoff_max_s, self.s.backoff_base_s * (2 ** attempt))
                 time.sleep(random.uniform(0, cap))          # full jitter
+        if self._handshake is not None and self._handshake.last_error is not None:
+            raise self._handshake.last_error                # the held key refused: say why, not just "unavailable"
         raise UplinkUnavailable(f"{method}: no ingest server answered after {self.s.retries + 1} attempts "
                                 f"({last.code().name if last else '?'}); nothing was stored") from None
 
@@ -113,14 +123,14 @@ class UplinkClient:
         self.validate_challenge(ch)
         return ch
 
-    @staticmethod
-    def validate_challenge(ch: pb.Challenge) -> None:
+    def validate_challenge(self, ch: pb.Challenge) -> None:
         if len(ch.nonce) != 32:
             raise ChallengeInvalid("challenge nonce is not 32 bytes")
         if ch.expires_unix_ms <= int(time.time() * 1000):
             raise ChallengeInvalid("challenge already expired")
-        if ch.hpke_suite not in SUITES or not ch.server_key_id:
-            raise ChallengeInvalid(f"challenge names an unknown suite {ch.hpke_suite[:40]!r}")
+        if ch.hpke_suite not in self.s.suites or not ch.server_key_id:
+            raise ChallengeInvalid(f"challenge names the suite {ch.hpke_suite[:40]!r}; this terminal accepts "
+                                   f"{', '.join(self.s.suites)}")
         if not 8 <= ch.frames <= 120:
             raise ChallengeInvalid("challenge asks for an unreasonable number of frames")
         try:
@@ -139,3 +149,5 @@ class UplinkClient:
             for ch in self._channels.values():
                 ch.close()
             self._channels.clear()
+        if self._handshake is not None:
+            self._handshake.close()

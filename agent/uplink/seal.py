@@ -53,6 +53,7 @@ GM_SUITE = "sm2-sm4-gcm"
 STANDARD_SUITES = tuple(HPKE_SUITES)             # what a terminal of the standard profile accepts
 GM_SUITES = (GM_SUITE,)                          # ... and of the GM profile
 SUITES = STANDARD_SUITES + GM_SUITES
+PROFILE_SUITES = {"standard": STANDARD_SUITES, "gm": GM_SUITES}     # [keys] profile -> accepted suites
 MAX_HEADER = 4096
 MAX_CIPHERTEXT = 8 << 20
 
