@@ -32,10 +32,12 @@ server trusts the AK it was given at registration.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,7 +216,11 @@ class KeyBlob:
 
 
 class _LoadedKey:
-    """A blob loaded into the TPM through a shared connection."""
+    """A blob loaded once, then kept as a saved context outside the TPM and loaded only for each use.
+
+    A TPM has few transient object slots (three in swtpm, often three on hardware) and a socket TPM
+    has no resource manager to swap them: a terminal's three keys plus the storage primary do not
+    fit at once. Context save/load is that swapping, cheap and without re-deriving the primary."""
 
     def __init__(self, conn: TpmConnection, blob: KeyBlob, path: Path):
         tss = _tss()
@@ -231,21 +237,33 @@ class _LoadedKey:
             except tss.TSS2_Exception as exc:
                 raise _tss_error("creating the storage primary (owner authorisation?)", exc) from None
             try:
-                self.handle = conn.esapi.load(parent, priv, pub)
+                handle = conn.esapi.load(parent, priv, pub)
             except tss.TSS2_Exception as exc:
                 raise TpmError(f"the TPM cannot load {path}: it was made by another TPM, or this TPM was "
                                f"cleared since ({exc})") from None
             finally:
-                conn.esapi.flush_context(parent)     # transient slots are few; the child stays loaded
+                conn.esapi.flush_context(parent)
+            try:
+                self._context = conn.esapi.context_save(handle)
+            finally:
+                conn.esapi.flush_context(handle)
         self.public_key = serialization.load_pem_public_key(pub.to_pem())
         if algorithm_of(self.public_key) != P256:
             raise KeyUnsupported(f"{path}: only ECDSA P-256 TPM keys are supported")
 
-    def unload(self) -> None:
+    @contextlib.contextmanager
+    def loaded(self) -> Iterator[Any]:
+        """The key's handle for one use; the caller holds ``conn.lock``."""
         tss = _tss()
-        with self.conn.lock:
+        try:
+            handle = self.conn.esapi.context_load(self._context)
+        except tss.TSS2_Exception as exc:
+            raise TpmError(f"the TPM cannot reload a key it loaded before (was it reset?): {exc}") from None
+        try:
+            yield handle
+        finally:
             try:
-                self.conn.esapi.flush_context(self.handle)
+                self.conn.esapi.flush_context(handle)
             except tss.TSS2_Exception:
                 pass
 
@@ -283,8 +301,9 @@ class TpmSigner(Signer):
                                                         "aes128cfb", c.TPM2_ALG.SHA256)
                 try:
                     conn.esapi.policy_pcr(session, b"", str(sel))
-                    return _der(conn.esapi.sign(self._key.handle, digest, t.TPMT_SIG_SCHEME(scheme=c.TPM2_ALG.NULL),
-                                                ticket, session1=session))
+                    with self._key.loaded() as handle:
+                        return _der(conn.esapi.sign(handle, digest, t.TPMT_SIG_SCHEME(scheme=c.TPM2_ALG.NULL),
+                                                    ticket, session1=session))
                 except tss.TSS2_Exception as exc:
                     if exc.error == c.TPM2_RC.PCR_CHANGED and attempt == 1:
                         continue                     # a PCR moved between PolicyPCR and Sign: once more
@@ -301,7 +320,6 @@ class TpmSigner(Signer):
         raise TpmError("signing failed: the PCRs kept changing")
 
     def close(self) -> None:
-        self._key.unload()
         self._key.conn.release()
 
 
@@ -325,8 +343,9 @@ class TpmAttestor:
         conn = self._key.conn
         with conn.lock:
             try:
-                attest, sig = conn.esapi.quote(self._key.handle, str(self.pcrs), quote_qualifier(nonce),
-                                               t.TPMT_SIG_SCHEME(scheme=c.TPM2_ALG.NULL))
+                with self._key.loaded() as handle:
+                    attest, sig = conn.esapi.quote(handle, str(self.pcrs), quote_qualifier(nonce),
+                                                   t.TPMT_SIG_SCHEME(scheme=c.TPM2_ALG.NULL))
                 values = conn.read_pcrs(self.pcrs)
             except tss.TSS2_Exception as exc:
                 raise _tss_error("quote", exc) from None
@@ -334,7 +353,6 @@ class TpmAttestor:
                                 pcrs=list(self.pcrs.indices), pcr_values=values)
 
     def close(self) -> None:
-        self._key.unload()
         self._key.conn.release()
 
 

@@ -1,13 +1,13 @@
-"""A software TPM 2.0 (swtpm, the libtpms emulator) for tests: started in a temp dir on loopback
-ports, stopped and removed afterwards. Its PCRs 0-7 read as zeros (no firmware measured them);
+"""A software TPM 2.0 (swtpm, the libtpms emulator) for tests: started in a temp dir on Unix
+sockets, stopped and removed afterwards. Its PCRs 0-7 read as zeros (no firmware measured them);
 PCR 16 (debug) can be extended and reset from locality 0, which is what the tests use to change
 the machine's "measured state"."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -17,49 +17,29 @@ from contextlib import contextmanager
 import pytest
 
 
-def _free_port_pair() -> int:
-    """A port p with p+1 free too (the swtpm TCTI always finds the control channel at port + 1)."""
-    for _ in range(50):
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-            with socket.socket() as b:
-                try:
-                    b.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-        return port
-    raise RuntimeError("no free loopback port pair for swtpm")
-
-
 @contextmanager
 def swtpm() -> Iterator[str]:
-    """Run a fresh swtpm; yields its TCTI string (``swtpm:host=127.0.0.1,port=N``)."""
+    """Run a fresh swtpm on Unix sockets in a temp dir; yields its TCTI string (``swtpm:path=...``).
+
+    Unix sockets, not loopback ports: a port picked as free can be taken by another process before
+    swtpm binds it, and the TSS would then wait forever on whatever answers there."""
     if shutil.which("swtpm") is None:
         pytest.skip("swtpm is not installed (make setup installs swtpm)")
     pytest.importorskip("tpm2_pytss", reason="tpm2-pytss is not installed (make setup installs it)")
     state = tempfile.mkdtemp(prefix="swtpm-")
-    for _attempt in range(3):
-        port = _free_port_pair()
-        proc = subprocess.Popen(["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={state}",
-                                 "--server", f"type=tcp,port={port},bindaddr=127.0.0.1",
-                                 "--ctrl", f"type=tcp,port={port + 1},bindaddr=127.0.0.1",
-                                 "--flags", "not-need-init,startup-clear"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-                break
-            except OSError:
-                time.sleep(0.02)
-        if proc.poll() is None:
-            break
-    else:
-        shutil.rmtree(state, ignore_errors=True)
-        raise RuntimeError("swtpm did not start")
+    sock = os.path.join(state, "tpm")
+    proc = subprocess.Popen(["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={state}",
+                             "--server", f"type=unixio,path={sock}",
+                             "--ctrl", f"type=unixio,path={sock}.ctrl",          # the TCTI's convention
+                             "--flags", "not-need-init,startup-clear"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        yield f"swtpm:host=127.0.0.1,port={port}"
+        deadline = time.monotonic() + 5
+        while not (os.path.exists(sock) and os.path.exists(sock + ".ctrl")):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("swtpm did not start")
+            time.sleep(0.01)
+        yield f"swtpm:path={sock}"
     finally:
         proc.terminate()
         try:
