@@ -150,3 +150,24 @@ def client_credentials(ca_pem: bytes, cert_pem: bytes, key: bytes | Signer
         warnings.simplefilter("ignore", getattr(_experimental(), "ExperimentalApiWarning", Warning))
         creds = make(private_key_sign_fn=hs, root_certificates=ca_pem, certificate_chain=cert_pem)
     return creds, hs
+
+
+def certificate_request(signer: Signer, common_name: str, organization: str = "capture-agent") -> bytes:
+    """A PKCS#10 CSR (PEM) for the held mTLS key, signed by it, for the bank's CA to issue the
+    terminal certificate from (CN = terminal id). ``cryptography`` builds CSRs from private keys it
+    holds only, so the request is assembled here and only its signature comes from the token or TPM."""
+    from asn1crypto import csr, keys, pem
+    from asn1crypto import x509 as asn1_x509
+    if signer.algorithm != P256:
+        raise KeyUnsupported("a CSR is made for the mTLS key, which must be ECDSA P-256")
+    spki = signer.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    info = csr.CertificationRequestInfo({
+        "version": "v1",
+        "subject": asn1_x509.Name.build({"organization_name": organization, "common_name": common_name}),
+        "subject_pk_info": keys.PublicKeyInfo.load(spki),
+        "attributes": [],
+    })
+    request = csr.CertificationRequest({"certification_request_info": info,
+                                        "signature_algorithm": {"algorithm": "sha256_ecdsa"},
+                                        "signature": signer.sign(info.dump())})
+    return pem.armor("CERTIFICATE REQUEST", request.dump())
