@@ -1,53 +1,27 @@
-"""A software TPM 2.0 (swtpm, the libtpms emulator) for tests: started in a temp dir on Unix
-sockets, stopped and removed afterwards. Its PCRs 0-7 read as zeros (no firmware measured them);
-PCR 16 (debug) can be extended and reset from locality 0, which is what the tests use to change
+"""A software TPM 2.0 for tests (``hil/swtpmproc.py``). Its PCRs 0-7 read as zeros (no firmware
+measured them); PCR 16 (debug) can be extended and reset from locality 0, which is what the tests use to change
 the machine's "measured state"."""
 
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 
+from hil import swtpmproc
+
 
 @contextmanager
 def swtpm() -> Iterator[str]:
-    """Run a fresh swtpm on Unix sockets in a temp dir; yields its TCTI string (``swtpm:path=...``).
-
-    Unix sockets, not loopback ports: a port picked as free can be taken by another process before
-    swtpm binds it, and the TSS would then wait forever on whatever answers there."""
-    if shutil.which("swtpm") is None:
-        pytest.skip("swtpm is not installed (make setup installs swtpm)")
+    """A fresh swtpm (``hil/swtpmproc.py``); the test is skipped where swtpm or tpm2-pytss is missing."""
     pytest.importorskip("tpm2_pytss", reason="tpm2-pytss is not installed (make setup installs it)")
-    state = tempfile.mkdtemp(prefix="swtpm-")
-    sock = os.path.join(state, "tpm")
-    proc = subprocess.Popen(["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={state}",
-                             "--server", f"type=unixio,path={sock}",
-                             "--ctrl", f"type=unixio,path={sock}.ctrl",          # the TCTI's convention
-                             "--flags", "not-need-init,startup-clear"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 5
-        while not (os.path.exists(sock) and os.path.exists(sock + ".ctrl")):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("swtpm did not start")
-            time.sleep(0.01)
-        yield f"swtpm:path={sock}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(state, ignore_errors=True)
+        with swtpmproc.swtpm() as tcti:
+            yield tcti
+    except swtpmproc.SwtpmUnavailable as exc:
+        pytest.skip(str(exc))
 
 
 def extend_pcr16(tcti: str, what: bytes = b"a change the terminal did not enrol") -> None:
