@@ -19,8 +19,8 @@ is no standardised HPKE with SM2 (no SM2 KEM or SM4 AEAD in the HPKE registry, a
 Python library exposes SM2 key agreement), so it is a GM/T 0010-style digital envelope instead:
 a fresh 16-byte SM4 key is SM2-encrypted to the server's SM2 key (GM/T 0003.4, C1C3C2 DER) and the
 payload is SM4-GCM under it with ``aad = INFO_PREFIX || header || wrapped key``. The ciphertext is
-``u16be(len(wrapped)) || wrapped || iv(12) || SM4-GCM ciphertext || tag(16)``. Unlike HPKE it has no
-forward secrecy beyond the server key's life, as with HPKE's base mode. The crop digests in the
+``u16be(len(wrapped)) || wrapped || iv(12) || SM4-GCM ciphertext || tag(16)``. As with HPKE's base
+mode, a probe stays secret as long as the server's private key does. The crop digests in the
 payload are SM3 (``Crop.sm3``) under this suite, and the terminal signs with SM2-with-SM3
 (``agent/security/gm.py``); the mTLS transport stays ECDSA P-256 (gRPC's BoringSSL has no SM suites).
 

@@ -105,3 +105,18 @@ def test_uplink_key_may_be_held(tmp_path, softhsm, monkeypatch):
     os.chmod(tmp_path / "t.key", 0o644)
     with pytest.raises(KeyPermissionError):
         uplink_settings(from_file)
+
+
+def test_audit_log_signed_by_an_sm2_key_verifies(tmp_path, capsys):
+    from agent.security.audit import AuditLog
+    from agent.security.keys import generate_file_key
+    s = generate_file_key(tmp_path / "sm2.pem", "sm2-sm3")
+    (tmp_path / "pub.pem").write_bytes(s.public_key_pem())
+    log = AuditLog(tmp_path / "audit.jsonl", s, checkpoint_every=1)
+    log.record("agent_start")
+    log.close()
+    assert main(["audit-verify", str(tmp_path / "audit.jsonl"), "--public-key", str(tmp_path / "pub.pem")]) == 0
+    assert "unsigned" in capsys.readouterr().out
+    other = generate_file_key(tmp_path / "other.pem", "sm2-sm3")
+    (tmp_path / "other.pub.pem").write_bytes(other.public_key_pem())
+    assert main(["audit-verify", str(tmp_path / "audit.jsonl"), "--public-key", str(tmp_path / "other.pub.pem")]) == 2

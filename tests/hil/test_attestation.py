@@ -177,3 +177,33 @@ def test_bad_registrations_are_refused(doc, env):
     good["pcrs"] = {"0": "00" * 31}
     with pytest.raises(ValueError):
         AttestationPolicy.from_registration(good)
+
+
+def test_server_config_registers_sm2_terminals_attestation_and_the_gm_key(env, tmp_path):
+    from hil.ingest.config import build_state, load_server_config, write_hpke_key
+    ca = pki.make_ca()
+    cert = pki.issue(ca, "ingest.test", server=True)
+    (tmp_path / "server.pem").write_bytes(cert.cert_pem)
+    pki.write_private(tmp_path / "server.key", cert.key_pem)
+    (tmp_path / "ca.pem").write_bytes(ca.cert_pem)
+    write_hpke_key(tmp_path / "gm.hpke", ServerKey.generate("sm2-sm4-gcm"))
+    sm2 = generate_file_key(tmp_path / "t.sm2.pem", "sm2-sm3")
+    (tmp_path / "t.pub.pem").write_bytes(sm2.public_key_pem())
+    (tmp_path / "t.attestation.json").write_text(json.dumps(env["registration"]))
+    (tmp_path / "server.toml").write_text("""cert = "server.pem"
+key = "server.key"
+client_ca = "ca.pem"
+current_suite = "sm2-sm4-gcm"
+[[hpke_keys]]
+suite = "sm2-sm4-gcm"
+file = "gm.hpke"
+[[terminals]]
+id = "kiosk-gm-cfg"
+public_key = "t.pub.pem"
+attestation = "t.attestation.json"
+""")
+    state, _ = build_state(*load_server_config(tmp_path / "server.toml"))
+    term = state.terminals["kiosk-gm-cfg"]
+    assert term.public_key == sm2.public_key() and term.attestation is not None
+    assert term.attestation.pcrs == (0, 7, 16)
+    assert state.keys[state.current_key_id].suite == "sm2-sm4-gcm"
