@@ -142,10 +142,23 @@ class SessionSettings:
 
 @dataclasses.dataclass(frozen=True)
 class KeySettings:
-    """``[keys]``: the terminal's signing key (probes and audit checkpoints): ``file:PATH`` (mode 0600)
-    or ``pkcs11:module=...;token=...;object=...;pin-env=VAR`` (see agent/keys.py)."""
+    """``[keys]`` (agent/security/keys.py, tpm.py, gm.py).
+
+    ``signing_key`` signs probes and audit checkpoints: ``file:PATH`` (mode 0600),
+    ``pkcs11:module=...;token=...;object=...;pin-env=VAR`` or ``tpm:key=PATH[;tcti=...]``.
+    ``profile``: ``standard`` (Ed25519 or P-256 signatures, HPKE suites x25519 / mlkem768-x25519) or
+    ``gm`` (SM2-with-SM3 signatures from an SM2 key file, the sm2-sm4-gcm envelope, SM3 digests);
+    a challenge naming a suite outside the profile is refused.
+    ``attestation``: ``tpm:key=PATH[;tcti=...]``, the TPM attestation key whose quote of the enrolled
+    PCRs goes with every probe ("" = no quotes)."""
 
     signing_key: str = ""
+    profile: typing.Literal["standard", "gm"] = "standard"
+    attestation: str = ""
+
+    def __post_init__(self) -> None:
+        if self.attestation and not self.attestation.startswith("tpm:"):
+            raise ValueError("attestation must be a tpm:key=PATH spec (or empty)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,9 +168,9 @@ class UplinkSettings:
     endpoints: tuple[str, ...] = ()        # "host:port", tried in order with failover
     ca: str = ""                           # the pinned CA that issued the server's certificate
     cert: str = ""                         # this terminal's client certificate (CN = terminal_id)
-    key: str = ""                          # its private key, mode 0600
+    key: str = ""                          # its private key: a file (mode 0600), or pkcs11:... / tpm:... (P-256)
     server_name: str = ""                  # name the server certificate must carry when endpoints are addresses
-    suites: tuple[str, ...] = ("x25519", "mlkem768-x25519")   # HPKE suites accepted in a challenge
+    suites: tuple[str, ...] = ()           # suites accepted in a challenge; empty = every suite of [keys] profile
     deadline_s: float = 2.0                # per call
     retries: int = 3                       # UNAVAILABLE / DEADLINE_EXCEEDED only, jittered backoff
     backoff_base_s: float = 0.05
@@ -166,8 +179,10 @@ class UplinkSettings:
     def __post_init__(self) -> None:
         if self.deadline_s <= 0 or self.retries < 0 or self.backoff_base_s < 0 or self.backoff_max_s < 0:
             raise ValueError("uplink deadline must be positive and retries/backoff non-negative")
-        if not self.suites or any(s not in ("x25519", "mlkem768-x25519") for s in self.suites):
-            raise ValueError("uplink suites must be one or more of x25519, mlkem768-x25519")
+        known = ("x25519", "mlkem768-x25519", "sm2-sm4-gcm")
+        if any(s not in known for s in self.suites) or len(set(self.suites)) != len(self.suites):
+            raise ValueError(f"uplink suites must be distinct names from {', '.join(known)} (the daemon also "
+                             "checks them against [keys] profile)")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,16 +13,22 @@ import logging
 import os
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.config import Settings
 from agent.errors import ConfigError
 from agent.liveness.supervisor import LivenessSupervisor
 from agent.localapi.service import LocalApiServer
 from agent.security.audit import AuditLog
-from agent.security.keys import load_signer, read_private_file
+from agent.security.keys import PROFILE_ALGORITHMS, Signer, load_signer
 from agent.session.capture import SessionDeps
 from agent.session.counter import ProbeCounter
 from agent.uplink.client import UplinkClient, UplinkConnection
+from agent.uplink.seal import PROFILE_SUITES
+from agent.uplink.tls import load_client_key
+
+if TYPE_CHECKING:
+    from agent.security.tpm import TpmAttestor
 
 log = logging.getLogger(__name__)
 
@@ -56,21 +62,36 @@ def uplink_settings(settings: Settings) -> UplinkConnection:
 
     if not u.key:
         raise ConfigError("[uplink] key is not set")
+    key = load_client_key(u.key, settings.base_dir)        # a 0600 file, or held by PKCS#11 / a TPM
+    allowed = PROFILE_SUITES[settings.keys.profile]
+    suites = tuple(u.suites) or allowed
+    if any(s not in allowed for s in suites):
+        raise ConfigError(f"[uplink] suites {', '.join(suites)} are not all suites of the "
+                          f"{settings.keys.profile!r} profile ({', '.join(allowed)})")
     return UplinkConnection(endpoints=tuple(u.endpoints), ca_pem=read("ca"), cert_pem=read("cert"),
-                          key_pem=read_private_file(settings.path(u.key)),
+                          key_pem=key if isinstance(key, bytes) else b"",
+                          client_key=None if isinstance(key, bytes) else key,
                           terminal_id=settings.terminal_id, deadline_s=u.deadline_s, retries=u.retries,
                           backoff_base_s=u.backoff_base_s, backoff_max_s=u.backoff_max_s,
-                          server_name=u.server_name or None, suites=tuple(u.suites))
+                          server_name=u.server_name or None, suites=suites)
 
 
 def signer_spec(settings: Settings) -> str:
     spec = settings.keys.signing_key
     if not spec:
-        raise ConfigError("[keys] signing_key is not set (file:PATH or pkcs11:...)")
-    if spec.startswith("pkcs11:"):
+        raise ConfigError("[keys] signing_key is not set (file:PATH, pkcs11:... or tpm:...)")
+    if spec.startswith(("pkcs11:", "tpm:")):
         return spec
     path = spec[len("file:"):] if spec.startswith("file:") else spec
     return "file:" + str(settings.path(path))
+
+
+def check_profile(settings: Settings, signer: Signer) -> None:
+    """The signing key's algorithm belongs to the configured profile (an SM2 key for ``gm``)."""
+    allowed = PROFILE_ALGORITHMS[settings.keys.profile]
+    if signer.algorithm not in allowed:
+        raise ConfigError(f"[keys] profile {settings.keys.profile!r} signs with {' or '.join(allowed)}, but "
+                          f"signing_key is a {signer.algorithm} key")
 
 
 class Daemon:
@@ -82,24 +103,29 @@ class Daemon:
         self.supervisor: LivenessSupervisor | None = None
         self.api: LocalApiServer | None = None
         self.deps: SessionDeps | None = None
+        self.attestor: TpmAttestor | None = None
 
     def start(self) -> None:
         s = self.settings
         if len(s.camera.uris) != 1:
             raise ConfigError("the daemon captures from one camera URI ([camera] uris must have exactly one entry)")
         signer = load_signer(signer_spec(s))
+        check_profile(s, signer)
         state = s.path(s.state_dir)
         state.mkdir(parents=True, exist_ok=True, mode=0o750)
         self.audit = AuditLog(s.path(s.audit.path), signer, checkpoint_every=s.audit.checkpoint_every,
                               checkpoint_interval_s=s.audit.checkpoint_interval_s)
         try:
             self.uplink = UplinkClient(uplink_settings(s))
+            if s.keys.attestation:
+                from agent.security.tpm import load_attestor
+                self.attestor = load_attestor(s.keys.attestation)
             self.supervisor = LivenessSupervisor()
             self.supervisor.start()
             self.deps = SessionDeps(terminal_id=s.terminal_id, camera_uri=s.camera.uris[0], uplink=self.uplink,
                                     signer=signer, supervisor=self.supervisor, audit=self.audit, settings=s.session,
                                     quality=s.quality, devices=s.devices, counter=ProbeCounter(state / "probe-counter"),
-                                    read_timeout_s=s.camera.read_timeout_s)
+                                    read_timeout_s=s.camera.read_timeout_s, attestor=self.attestor)
             self.deps.gate(s.quality.channel)              # load the face models before declaring ready
             la = s.local_api
             self.api = LocalApiServer(self.deps, str(s.path(la.socket)), allowed_uids=la.allowed_uids,
@@ -135,6 +161,9 @@ class Daemon:
         if self.uplink is not None:
             self.uplink.close()
             self.uplink = None
+        if self.attestor is not None:
+            self.attestor.close()
+            self.attestor = None
         if self.audit is not None:
             self.audit.record("agent_stop")
             self.audit.close()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import subprocess
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -72,6 +74,26 @@ def ingest(tmp_path_factory):
            "ca": ca, "term": term, "other_cert": other, "rogue_cert": rogue, "key": key, "hybrid": hybrid,
            "counter": ProbeCounter(), "server_cert": server_cert}
     server.stop(0)
+
+
+SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory):
+    """One SoftHSM2 token for the whole run (the PKCS#11 module reads its configuration once per
+    process, so every test that needs a token shares this one and makes keys with its own labels).
+    Returns ``(module, token_label, pin)``."""
+    if not (os.path.exists(SOFTHSM) and shutil.which("softhsm2-util")):
+        pytest.skip("SoftHSM2 is not installed (make setup installs softhsm2)")
+    d = tmp_path_factory.mktemp("softhsm")
+    (d / "tokens").mkdir()
+    conf = d / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {d / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    os.environ["SOFTHSM2_CONF"] = str(conf)          # before the module is first loaded
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "capture-agent-test",
+                    "--pin", "1234", "--so-pin", "5678"], check=True, capture_output=True)
+    return SOFTHSM, "capture-agent-test", "1234"
 
 
 @pytest.fixture(scope="session")

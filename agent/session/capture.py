@@ -31,7 +31,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import drivers
 from agent.config import SessionSettings
@@ -57,6 +57,9 @@ from agent.uplink.client import UplinkClient
 from agent.uplink.probe import build_payload, seal_probe
 from drivers.errors import CaptureAgentError
 
+if TYPE_CHECKING:
+    from agent.security.tpm import TpmAttestor
+
 SETTLE_SETS = 8                   # framesets the projector may take to show its planned power
 
 
@@ -76,6 +79,7 @@ class SessionDeps:
     counter: ProbeCounter = field(default_factory=ProbeCounter)
     lockout: Lockout | None = None
     read_timeout_s: float = 1.0       # one wait for a camera frame ([camera] read_timeout_s)
+    attestor: TpmAttestor | None = None   # TPM quote of the measured state for each challenge ([keys] attestation)
     _gates: dict[str, QualityGate] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -158,6 +162,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
             stage = "challenge"
             ch = deps.uplink.begin(sid, req.purpose,
                                    min_lifetime_s=deps.settings.challenge_window_s + deps.supervisor.s.judge_timeout_s)
+            quote = deps.attestor.quote(ch.nonce) if deps.attestor is not None else None   # TPM quote over the nonce
             t = mark("challenge", t)
             stage = "challenge_window"
             challenge = Challenge.from_nonce(ch.nonce, frames=ch.frames)
@@ -193,13 +198,14 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         yield Progress(85, "seal")
         best: AlignedFrameSet = align_frameset(sets[r.best["index"]])
         payload = build_payload(best, r.best, quality=r.quality, liveness=v.to_dict(), device=device,
-                                timings_ms=timings, frame_digest=v.frame_digests[r.best["index"]])
+                                timings_ms=timings, frame_digest=v.frame_digests[r.best["index"]],
+                                suite=ch.hpke_suite)
         del best
         sets.clear()                                   # face frames leave memory with this session
         t = mark("probe", t)
         stage = "seal"
         sealed = seal_probe(ch, payload, terminal_id=deps.terminal_id, session_id=sid, counter=deps.counter.next(),
-                            signer=deps.signer, purpose=req.purpose)   # wipes the payload buffer
+                            signer=deps.signer, purpose=req.purpose, quote=quote)   # wipes the payload buffer
         t = mark("seal", t)
         stage = "submit"
         yield Progress(95, "submit")

@@ -4,7 +4,8 @@
   trusted, not the system store) whose SANs name the server: the endpoint's host, or
   ``server_name`` when endpoints are addresses (sent as the call's authority and TLS server name,
   and verified against the certificate; never by turning name checking off). The agent presents
-  the terminal's certificate.
+  the terminal's certificate, with its key from a file or held by a PKCS#11 token or TPM
+  (``client_key``; ``tls.py``).
 * The challenge is checked before anything is captured under it: a 32-byte nonce, one of the HPKE
   suites this terminal allows (``suites``; a server offering another is refused, not obeyed), a
   valid public key for it, a sane frame count, and a lifetime that covers what the session still
@@ -32,7 +33,9 @@ from typing import cast
 import grpc
 
 from agent.purpose import Purpose
-from agent.uplink.seal import SUITES, load_public_key
+from agent.security.keys import Signer
+from agent.uplink.seal import STANDARD_SUITES, SUITES, load_public_key
+from agent.uplink.tls import client_credentials
 from drivers.errors import CaptureAgentError
 from proto.capture_agent.v1 import ingest_pb2 as pb
 from proto.capture_agent.v1 import ingest_pb2_grpc as pb_grpc
@@ -71,7 +74,8 @@ class UplinkConnection:
     backoff_base_s: float = 0.05
     backoff_max_s: float = 1.0
     server_name: str | None = None       # the name the server certificate must carry, when endpoints are addresses
-    suites: tuple[str, ...] = tuple(SUITES)  # HPKE suites this terminal accepts in a challenge
+    client_key: Signer | None = None     # the mTLS key held by PKCS#11 or a TPM (then key_pem is empty)
+    suites: tuple[str, ...] = STANDARD_SUITES  # suites this terminal accepts in a challenge ([keys] profile)
 
 
 class UplinkClient:
@@ -81,8 +85,7 @@ class UplinkClient:
         if not s.suites or any(x not in SUITES for x in s.suites):
             raise UplinkError(f"uplink suites must be one or more of {', '.join(SUITES)}")
         self.s = s
-        self._creds = grpc.ssl_channel_credentials(root_certificates=s.ca_pem, private_key=s.key_pem,
-                                                   certificate_chain=s.cert_pem)
+        self._creds, self._handshake = client_credentials(s.ca_pem, s.cert_pem, s.client_key or s.key_pem)
         self._channels: dict[str, grpc.Channel] = {}
         self._preferred = 0
         self._lock = threading.Lock()
@@ -106,6 +109,8 @@ class UplinkClient:
 
     def _call(self, method: str, request):
         eps = self.s.endpoints
+        if self._handshake is not None:
+            self._handshake.last_error = None
         last: grpc.RpcError | None = None
         for attempt in range(self.s.retries + 1):
             idx = (self._preferred + attempt) % len(eps)
@@ -121,6 +126,8 @@ class UplinkClient:
             if attempt < self.s.retries:
                 cap = min(self.s.backoff_max_s, self.s.backoff_base_s * (2 ** attempt))
                 time.sleep(random.uniform(0, cap))          # full jitter
+        if self._handshake is not None and self._handshake.last_error is not None:
+            raise self._handshake.last_error                # the held key refused: say why, not just "unavailable"
         raise UplinkUnavailable(f"{method}: no ingest server answered after {self.s.retries + 1} attempts "
                                 f"({last.code().name if last else '?'}); nothing was stored") from None
 
@@ -172,3 +179,5 @@ class UplinkClient:
             for ch in self._channels.values():
                 ch.close()
             self._channels.clear()
+        if self._handshake is not None:
+            self._handshake.close()

@@ -8,14 +8,13 @@ a crop that does not match its digest) and does not use its nonce.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
 from typing import Any
 
 from agent.security.keys import ALGORITHMS
-from agent.uplink.seal import ProbeRejected
+from agent.uplink.seal import ProbeRejected, crop_digest_matches
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
 FORMATS = {"bgr8": 3, "z16": 2, "y8": 1}
@@ -63,17 +62,17 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def _check_crop(payload: pb.ProbePayload, name: str) -> None:
+def _check_crop(payload: pb.ProbePayload, name: str, suite: str) -> None:
     c = getattr(payload, name)
     if c.format not in FORMATS or not (8 <= c.width <= 4096 and 8 <= c.height <= 4096):
         raise ProbeRejected("MALFORMED", f"{name} crop has a bad format or size")
     if len(c.pixels) != c.width * c.height * FORMATS[c.format]:
         raise ProbeRejected("MALFORMED", f"{name} crop pixel count does not match its size")
-    if len(c.sha256) != 32:
-        raise ProbeRejected("MALFORMED", f"{name} crop digest is not a SHA-256")
+    if len(c.sha256 or c.sm3) != 32:
+        raise ProbeRejected("MALFORMED", f"{name} crop digest is not 32 bytes (SHA-256, or SM3 under the GM suite)")
     if name == "depth" and not (math.isfinite(c.depth_scale) and c.depth_scale > 0):
         raise ProbeRejected("MALFORMED", "depth crop has no positive depth scale")
-    if hashlib.sha256(c.pixels).digest() != c.sha256:
+    if not crop_digest_matches(c, suite):
         raise ProbeRejected("TAMPERED", f"{name} crop does not match its digest")
 
 
@@ -97,14 +96,15 @@ def liveness_report(payload: pb.ProbePayload) -> dict[str, Any]:
     return lv
 
 
-def validate_payload(payload: pb.ProbePayload) -> dict[str, Any]:
-    """Schema and binding checks of a decrypted payload; returns the liveness report."""
+def validate_payload(payload: pb.ProbePayload, suite: str = "x25519") -> dict[str, Any]:
+    """Schema and binding checks of a decrypted payload sealed under ``suite`` (whose crop digest it
+    must carry: SHA-256, or SM3 under the GM suite); returns the liveness report."""
     for name in ("color", "depth", "ir"):
         if not payload.HasField(name):
             if name == "ir":
                 continue
             raise ProbeRejected("MALFORMED", f"probe has no {name} crop")
-        _check_crop(payload, name)
+        _check_crop(payload, name, suite)
     if (payload.depth.width, payload.depth.height) != (payload.color.width, payload.color.height):
         raise ProbeRejected("MALFORMED", "depth crop is not aligned to the colour crop")
     if payload.HasField("ir") and (payload.ir.width, payload.ir.height) != (payload.color.width, payload.color.height):

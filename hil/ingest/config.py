@@ -32,6 +32,12 @@ without a restart (the store and the listening socket stay)::
     public_key = "kiosk-0001.pub.pem"   # its signing key
     previous_public_key = ""        # during a key rotation: the key being retired ...
     previous_key_until = ""         # ... accepted until this RFC 3339 time, e.g. "2026-03-01T00:00:00Z"
+    attestation = ""                # optional: the registration `capture-agent keys tpm-enrol` wrote
+                                    # (attestation key + PCR values); then every probe needs a TPM quote
+
+``public_key`` may be Ed25519, P-256, or SM2 for the GM profile. ``current_suite = "sm2-sm4-gcm"``
+with an ``[[hpke_keys]]`` entry of that suite (hex of the SM2 scalar followed by the public point)
+makes the server offer the GM profile's envelope.
 """
 
 from __future__ import annotations
@@ -43,12 +49,12 @@ from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from agent.config import from_dict
 from agent.errors import ConfigError
-from agent.security.keys import algorithm_of, read_private_file
+from agent.security.keys import KeyStoreError, algorithm_of, load_public_key_pem, read_private_file
 from agent.uplink.seal import SUITES, ServerKey
+from hil.ingest.attestation import AttestationPolicy
 from hil.ingest.identity import Registry, Revocation, Terminal
 from hil.ingest.limits import FailureLimits
 from hil.ingest.server import ServeOptions, ServerState, ServerTLS
@@ -72,6 +78,7 @@ class TerminalEntry:
     public_key: str = ""
     previous_public_key: str = ""
     previous_key_until: str = ""
+    attestation: str = ""                  # the registration `capture-agent keys tpm-enrol` wrote, if any
 
 
 def _ranged(name: str, value: float, lo: float, hi: float) -> None:
@@ -164,10 +171,10 @@ class _Files:
 
     def public_key(self, v: str, what: str):
         try:
-            pub = serialization.load_pem_public_key(self.read(v, what))
+            pub = load_public_key_pem(self.read(v, what))
             algorithm_of(pub)
-        except ValueError:
-            raise ConfigError(f"{what} is not a PEM public key") from None
+        except (ValueError, KeyStoreError):
+            raise ConfigError(f"{what} is not a PEM Ed25519, P-256 or SM2 public key") from None
         return pub
 
 
@@ -207,8 +214,14 @@ def build_registry(cfg: ServerConfig, base: Path) -> Registry:
             if not t.previous_key_until:
                 raise ConfigError(f"terminal {t.id}: previous_public_key needs previous_key_until")
             until = _until_ms(t.previous_key_until, t.id)
+        policy = None
+        if t.attestation:
+            try:
+                policy = AttestationPolicy.load(files.at(t.attestation))
+            except ValueError as exc:
+                raise ConfigError(f"terminal {t.id}: {exc}") from None
         try:
-            terminals.append(Terminal(t.id, current, pins, previous, until))
+            terminals.append(Terminal(t.id, current, pins, previous, until, policy))
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     issuer = x509.load_pem_x509_certificate(files.read(cfg.client_ca, "client_ca")) if cfg.crl else None

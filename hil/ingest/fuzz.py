@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from agent.security.keys import generate_file_key
-from agent.uplink.seal import SUITES, ServerKey, load_public_key, signed_bytes
+from agent.uplink.seal import HPKE_SUITES, ServerKey, load_public_key, signed_bytes
 from hil import pki
 from hil.ingest.identity import Registry, Terminal, spki_sha256
 from hil.ingest.limits import FailureLimits
@@ -169,7 +169,7 @@ def _header(w: World, ch: pb.Challenge) -> pb.ProbeHeader:
 
 def _seal(w: World, ch: pb.Challenge, h: pb.ProbeHeader, plain: bytes) -> pb.SealedProbe:
     hdr = h.SerializeToString()
-    ct = SUITES[ch.hpke_suite].encrypt(plain, load_public_key(ch.hpke_suite, ch.server_public_key),
+    ct = HPKE_SUITES[ch.hpke_suite].encrypt(plain, load_public_key(ch.hpke_suite, ch.server_public_key),
                                info=b"capture-agent/probe/v1\x00" + hdr)
     return pb.SealedProbe(header=hdr, ciphertext=ct, signature=w.signer.sign(signed_bytes(hdr, ct)))
 

@@ -20,9 +20,11 @@ remembered with the terminal, session, purpose and the HPKE key offered (``store
    else is ``REPLAYED``. It must have been issued for this session and purpose (``UNBOUND``), the
    probe must be sealed to the key that challenge offered (``WRONG_KEY``), created within its
    lifetime (``UNBOUND``), and carry a counter above the terminal's last (``REPLAYED``);
-5. the ciphertext decrypts with the header bound (``TAMPERED``, ``WRONG_KEY``) and the payload is
-   well formed (``MALFORMED``; a crop that does not match its digest is ``TAMPERED``); the liveness
-   report judged the crops' frameset under this nonce (``UNBOUND``);
+5. a terminal registered with an attestation policy carries a TPM quote of its registered PCR
+   values made for this nonce (``ATTESTATION_FAILED``, ``hil/ingest/attestation.py``);
+   the ciphertext decrypts with the header bound (``TAMPERED``, ``WRONG_KEY``) and the payload is
+   well formed (``MALFORMED``; a crop that does not match its digest — SHA-256, or SM3 under the GM
+   suite — is ``TAMPERED``); the liveness report judged the crops' frameset under this nonce (``UNBOUND``);
 6. the verdict: ``live`` under a passed challenge is ``OK``, anything else ``NOT_LIVE``;
 7. only now is the nonce used, atomically, together with the receipt and the terminal's counter.
    A probe stopped at steps 1-5 leaves its nonce unused. A ``NOT_LIVE`` probe counts toward the
@@ -49,6 +51,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from agent.security.keys import algorithm_of, verify_signature
 from agent.uplink.seal import ProbeRejected, ServerKey, open_sealed, read_header, signed_bytes
+from hil.ingest.attestation import check_quote
 from hil.ingest.checks import IDENT, PROBE_ID, PURPOSES, check_header, validate_payload
 from hil.ingest.identity import PeerRefused, Registry, Terminal
 from hil.ingest.limits import FailureLimits, terminal_key
@@ -218,9 +221,11 @@ class Ingest:
                                 "(or the terminal's clock is off by more than the server allows)")
         if header.counter <= store.last_counter(term.terminal_id):
             raise ProbeRejected("REPLAYED", "the terminal's probe counter did not increase")
+        if term.attestation is not None:           # the terminal's measured state, quoted for this nonce
+            check_quote(term.attestation, header)
         payload = open_sealed(request, header, self.s.keys)
         try:
-            lv = validate_payload(payload)
+            lv = validate_payload(payload, header.hpke_suite)
             challenge = lv.get("challenge")
             if challenge is not None and challenge["nonce_sha256"] != hashlib.sha256(header.nonce).hexdigest():
                 raise ProbeRejected("UNBOUND", "liveness ran under another challenge than this probe's nonce")

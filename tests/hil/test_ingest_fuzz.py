@@ -13,7 +13,7 @@ import os
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.uplink.seal import INFO_PREFIX, SUITES, load_public_key, signed_bytes
+from agent.uplink.seal import HPKE_SUITES, INFO_PREFIX, load_public_key, signed_bytes
 from hil.ingest import fuzz
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
@@ -52,7 +52,7 @@ def _sealed(plain: bytes, ch: pb.Challenge) -> pb.SealedProbe:
                        server_key_id=ch.server_key_id, hpke_suite=ch.hpke_suite,
                        created_unix_ms=W.state.now_ms(), signer_key_id=W.signer.key_id,
                        signature_algorithm=W.signer.algorithm, purpose=pb.VERIFY).SerializeToString()
-    ct = SUITES["x25519"].encrypt(plain, load_public_key("x25519", ch.server_public_key), info=INFO_PREFIX + h)
+    ct = HPKE_SUITES["x25519"].encrypt(plain, load_public_key("x25519", ch.server_public_key), info=INFO_PREFIX + h)
     return pb.SealedProbe(header=h, ciphertext=ct, signature=W.signer.sign(signed_bytes(h, ct)))
 
 

@@ -93,11 +93,11 @@ def test_a_retry_after_deadline_exceeded_gets_the_original_receipt_and_no_second
     # while the server is still working on the first. Both must end with the first's receipt.
     real, calls = server_mod.validate_payload, []
 
-    def slow_first(payload):
+    def slow_first(payload, *args):
         calls.append(1)
         if len(calls) == 1:
             time.sleep(1.2)
-        return real(payload)
+        return real(payload, *args)
     monkeypatch.setattr(server_mod, "validate_payload", slow_first)
     c = rig.client(deadline_s=0.5, retries=3, backoff_max_s=0.05)
     ch = c.begin("sess-1", Purpose.VERIFY)
@@ -182,7 +182,7 @@ def _raw_submit(port: int, rig: Rig, made, timeout: float = 5.0):
 
 def test_concurrent_calls_beyond_the_limit_are_shed(tmp_path, monkeypatch):
     real = server_mod.validate_payload
-    monkeypatch.setattr(server_mod, "validate_payload", lambda p: (time.sleep(1.0), real(p))[1])
+    monkeypatch.setattr(server_mod, "validate_payload", lambda p, *a: (time.sleep(1.0), real(p, *a))[1])
     rig = Rig(tmp_path, options=ServeOptions(workers=2, max_concurrent_rpcs=2))
     try:
         c = rig.client()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -25,7 +23,7 @@ from agent.security.keys import (
     verify_signature,
 )
 
-SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
+SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"      # the shared token: tests/conftest.py ``softhsm``
 
 
 @pytest.mark.parametrize("alg", ["ed25519", "ecdsa-p256-sha256"])
@@ -105,19 +103,11 @@ def test_missing_unsupported_and_no_overwrite(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def token(tmp_path_factory):
-    if not (os.path.exists(SOFTHSM) and shutil.which("softhsm2-util")):
-        pytest.skip("SoftHSM2 is not installed (make setup installs softhsm2)")
-    d = tmp_path_factory.mktemp("softhsm")
-    (d / "tokens").mkdir()
-    conf = d / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {d / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
-    os.environ["SOFTHSM2_CONF"] = str(conf)          # before the module is first loaded
-    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "capture-agent-test",
-                    "--pin", "1234", "--so-pin", "5678"], check=True, capture_output=True)
-    generate_pkcs11_key(SOFTHSM, "capture-agent-test", "terminal-p256", "1234", "ecdsa-p256-sha256")
-    generate_pkcs11_key(SOFTHSM, "capture-agent-test", "terminal-ed25519", "1234", "ed25519")
-    return "capture-agent-test"
+def token(softhsm):
+    module, label, pin = softhsm
+    generate_pkcs11_key(module, label, "terminal-p256", pin, "ecdsa-p256-sha256")
+    generate_pkcs11_key(module, label, "terminal-ed25519", pin, "ed25519")
+    return label
 
 
 def test_wrong_pin_is_a_typed_error_without_the_pin(token):
@@ -146,3 +136,18 @@ def test_missing_key_and_bad_specs(token):
         load_signer("pkcs11:module=x;token=y")
     with pytest.raises(KeyStoreError):
         load_signer(f"pkcs11:module={SOFTHSM};token={token};object=terminal-p256")   # no PIN source
+
+
+def test_pin_comes_from_a_private_file_or_the_environment_only(token, tmp_path, monkeypatch):
+    pin = tmp_path / "pin"
+    fd = os.open(pin, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, b"1234\n")
+    os.close(fd)
+    s = load_signer(f"pkcs11:module={SOFTHSM};token={token};object=terminal-p256;pin-file={pin}")
+    assert "1234" not in repr(s)
+    os.chmod(pin, 0o640)
+    with pytest.raises(KeyPermissionError):
+        load_signer(f"pkcs11:module={SOFTHSM};token={token};object=terminal-p256;pin-file={pin}")
+    monkeypatch.delenv("CA_TEST_NO_PIN", raising=False)
+    with pytest.raises(KeyStoreError, match="CA_TEST_NO_PIN is not set"):
+        load_signer(f"pkcs11:module={SOFTHSM};token={token};object=terminal-p256;pin-env=CA_TEST_NO_PIN")
