@@ -23,6 +23,8 @@ from agent.security.keys import check_private_file, load_signer
 from agent.session.capture import SessionDeps
 from agent.session.counter import ProbeCounter
 from agent.uplink.client import UplinkClient, UplinkConnection
+from firmware import runtime as firmware_runtime
+from firmware.maintenance import MaintenanceLock
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,11 @@ class Daemon:
                                     signer=signer, supervisor=self.supervisor, audit=self.audit, settings=s.session,
                                     quality=s.quality, devices=s.devices, counter=ProbeCounter(state / "probe-counter"),
                                     read_timeout_s=s.camera.read_timeout_s)
+            # Firmware: the manifest is verified now (a bad one stops the start); updates that did not
+            # finish are audited and their cameras refused at open.
+            self.deps.firmware = firmware_runtime.build_gate(s.firmware, state, s.path, alert=self.audit.record)
+            self.deps.maintenance = MaintenanceLock(state)
+            firmware_runtime.report_interrupted(state, self.audit.record)
             self.deps.gate(s.quality.channel)              # load the face models before declaring ready
             la = s.local_api
             self.api = LocalApiServer(self.deps, str(s.path(la.socket)), allowed_uids=la.allowed_uids,

@@ -190,7 +190,9 @@ class Match:
     def runtime(self, dev: Any, serial: str) -> bool:
         if self.bus_path and _bus_path(dev) != self.bus_path:
             return False
-        if self.vendor_id and (dev.idVendor, dev.idProduct) != (self.vendor_id, self.product_id):
+        if self.vendor_id and dev.idVendor != self.vendor_id:
+            return False
+        if self.product_id and dev.idProduct != self.product_id:
             return False
         return not self.serial or serial == self.serial
 
@@ -274,11 +276,12 @@ class DfuTarget(FirmwareTarget):
         found = self._find()
         if found is None:
             raise TargetNotFound(f"no USB device with a DFU interface matches {self._describe_match()}")
-        dev, _ = found
-        # Pin the match to what survives re-enumeration: vendor, serial, port.
+        dev, in_dfu = found
+        # Pin the match to what survives re-enumeration: vendor, serial, port (and the product id
+        # in service, when the camera was found in service).
         serial = _string(dev, dev.iSerialNumber)
-        self.match = Match(match.vendor_id or dev.idVendor, match.product_id, match.serial or serial,
-                           match.bus_path or _bus_path(dev))
+        self.match = Match(match.vendor_id or dev.idVendor, match.product_id or (0 if in_dfu else dev.idProduct),
+                           match.serial or serial, match.bus_path or _bus_path(dev))
         fd = _dfu_interface(dev)
         self.can_backup = bool(fd and fd[2].can_upload)
 

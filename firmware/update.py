@@ -244,10 +244,10 @@ class FirmwareService:
     # -- update ----------------------------------------------------------------------------------
     def update(self, uri: str, image_path: str, *, allow_downgrade: bool = False,
                progress: Progress = no_progress) -> dict[str, Any]:
-        image = Image.read(image_path, self.limits.max_image_bytes)
         with self.lock.update():
             self.record("firmware_maintenance_begin", device=uri[:200])
             try:
+                image = Image.read(image_path, self.limits.max_image_bytes)
                 return self._update(uri, image, allow_downgrade, progress)
             except FirmwareError as exc:
                 self.record("firmware_update_failed", device=uri[:200], code=exc.code, message=exc.message[:200])
