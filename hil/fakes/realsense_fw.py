@@ -195,12 +195,12 @@ def _as_image(fw_image: Any, method: str) -> bytes:
 
 class updatable:  # noqa: N801
     def __init__(self, dev: device):
-        p = dev._p
-        self._p = p if not p.recovery else None
-        if self._p is None:
-            self.enter_update_state = self.create_flash_backup = self.check_firmware_compatibility = _null  # type: ignore
+        # A device without the interface gives an object whose calls fail (after argument conversion).
+        self._p = dev._p if not dev._p.recovery else None
 
     def enter_update_state(self) -> None:
+        if self._p is None:
+            _null()
         assert self._p is not None
         self._p._check()
         cam = self._p.cam
@@ -210,6 +210,8 @@ class updatable:  # noqa: N801
         self._p.bus._leave(cam, come_back_as="none" if cam.no_recovery_device else "recovery")
 
     def create_flash_backup(self, callback: Any = None) -> list[int]:
+        if self._p is None:
+            _null()
         assert self._p is not None
         self._p._check()
         cam = self._p.cam
@@ -221,9 +223,11 @@ class updatable:  # noqa: N801
         return out
 
     def check_firmware_compatibility(self, image: Any) -> bool:
+        data = _as_image(image, "check_firmware_compatibility")
+        if self._p is None:
+            _null()
         assert self._p is not None
         self._p._check()
-        data = _as_image(image, "check_firmware_compatibility")
         if len(data) != SIGNED_IMAGE_SIZE:
             raise RuntimeError(f"Unsupported firmware binary image provided - {len(data)} bytes")
         v = _image_version(data)
@@ -235,11 +239,11 @@ class update_device:  # noqa: N801
         self._p = dev._p if dev._p.recovery else None
 
     def update(self, fw_image: Any, callback: Any = None) -> None:
+        data = _as_image(fw_image, "update")
         if self._p is None:
             _null()
         assert self._p is not None
         self._p._check()
-        data = _as_image(fw_image, "update")
         cam = self._p.cam
         cam.log.append("update")
         for k in range(1, 21):
