@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib
 import os
 import threading
 import time
@@ -49,10 +50,9 @@ MAX_STAGES = 3                  # two-stage updates need 2; a device asking for 
 
 def _load_sdk() -> Any:
     try:
-        import pyorbbecsdk as ob
+        return importlib.import_module("pyorbbecsdk")
     except (ImportError, OSError) as exc:
         raise UpdateUnsupported(f"the Orbbec SDK (pyorbbecsdk2) cannot be loaded: {exc}") from None
-    return ob
 
 
 @contextmanager
@@ -72,14 +72,13 @@ def sealed_image(image: bytes) -> Iterator[str]:
 
 
 def _attrs(obj: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
-    out = []
+    out: list[Any] = []
     for n in names:
-        v = getattr(obj, n, None)
+        v: Any = getattr(obj, n, None)
         try:
-            v = tuple(round(float(x), 6) for x in v) if hasattr(v, "__iter__") else round(float(v), 6)
+            out.append(tuple(round(float(x), 6) for x in v) if hasattr(v, "__iter__") else round(float(v), 6))
         except (TypeError, ValueError):
-            v = repr(v)
-        out.append(v)
+            out.append(repr(v))
     return tuple(out)
 
 
@@ -164,10 +163,11 @@ class OrbbecTarget(FirmwareTarget):
                 final: list[Any] = []
                 lock = threading.Lock()
 
-                def callback(state: Any, message: str, percent: int, _final: list[Any] = final) -> None:
-                    with lock:
+                def callback(state: Any, message: str, percent: int, _final: list[Any] = final,
+                             _lock: threading.Lock = lock, _phase: str = f"flash {stage}") -> None:
+                    with _lock:
                         _final.append((state, str(message)[:200]))
-                    progress(f"flash {stage}", max(0, min(100, int(percent))) / 100)
+                    progress(_phase, max(0, min(100, int(percent))) / 100)
 
                 try:
                     dev.update_firmware(path, callback, async_update=False)

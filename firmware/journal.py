@@ -149,7 +149,8 @@ class History:
 
     def record(self, serial: str, from_version: str, to_version: str, downgrade: bool, image_sha256: str) -> None:
         data = _read(self.path)
-        items = data.get(serial) if isinstance(data.get(serial), list) else []
+        old = data.get(serial)
+        items: list[Any] = old if isinstance(old, list) else []
         items.append({"at": _now(), "from": from_version, "to": to_version, "downgrade": downgrade,
                       "image_sha256": image_sha256})
         data[serial] = items[-200:]

@@ -116,7 +116,8 @@ class Manifest:
     sha256: str                           # of the signed payload: which manifest a decision used
     key_id: str
 
-    def model_for(self, *, backend: str = "", name: str = "", vendor_id: int = 0, product_id: int = 0) -> ModelEntry | None:
+    def model_for(self, *, backend: str = "", name: str = "", vendor_id: int = 0,
+                  product_id: int = 0) -> ModelEntry | None:
         """The model a device belongs to: by USB ID (in service or recovery mode) where known, else by
         backend and the exact name the SDK reports."""
         if vendor_id:

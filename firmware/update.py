@@ -142,12 +142,13 @@ class FirmwareService:
     """``check``, ``backup`` and ``update`` of one camera, given the terminal's firmware state."""
 
     def __init__(self, manifest: mf.Manifest, state_dir: str | os.PathLike[str], *, audit: Audit | None = None,
-                 limits: Limits = Limits(), opener: Opener = open_target, target_options: dict[str, Any] | None = None):
+                 limits: Limits | None = None, opener: Opener = open_target,
+                 target_options: dict[str, Any] | None = None):
         self.manifest = manifest
         self.journal = Journal(state_dir)
         self.history = History(state_dir)
         self.lock = MaintenanceLock(state_dir)
-        self.limits = limits
+        self.limits = limits or Limits()
         self._audit = audit
         self._open = opener
         self._options = dict(target_options or {})
@@ -172,7 +173,8 @@ class FirmwareService:
         with self._target(uri, entry) as target:
             ident = target.identity()
             entry = entry or self._entry_for(uri, ident)
-            out: dict[str, Any] = {"device": uri, "identity": ident.to_dict(), "manifest_sequence": self.manifest.sequence}
+            out: dict[str, Any] = {"device": uri, "identity": ident.to_dict(),
+                                   "manifest_sequence": self.manifest.sequence}
             if entry is not None:
                 try:
                     self._verify(ident, entry)
@@ -189,7 +191,8 @@ class FirmwareService:
             model = model_of(self.manifest, ident)
             out["model"] = model.id
             if ident.recovery:
-                out["verdict"] = {"approved": False, "detail": "the camera is in recovery/DFU mode (no firmware running)"}
+                out["verdict"] = {"approved": False,
+                                  "detail": "the camera is in recovery/DFU mode (no firmware running)"}
             else:
                 try:
                     model.require_approved(ident.firmware, f"{model.vendor} {model.model}")
@@ -203,7 +206,8 @@ class FirmwareService:
                 target.check_image(image.data)
                 out["image"] = p.to_dict()
             self.record("firmware_check", device=uri[:200], serial=ident.serial[:64], firmware=ident.firmware[:64],
-                        approved=bool(out["verdict"]["approved"]), image_sha256=(out.get("image") or {}).get("image_sha256"))
+                        approved=bool(out["verdict"]["approved"]),
+                        image_sha256=(out.get("image") or {}).get("image_sha256"))
             return out
 
     def _journal_entry_for_uri(self, uri: str) -> JournalEntry | None:
@@ -213,7 +217,8 @@ class FirmwareService:
     def backup(self, uri: str, out_path: str | None = None, progress: Progress = no_progress) -> dict[str, Any]:
         with self.lock.update(), self._target(uri) as target:
             ident = target.identity()
-            self.record("firmware_backup_begin", device=uri[:200], serial=ident.serial[:64], firmware=ident.firmware[:64])
+            self.record("firmware_backup_begin", device=uri[:200], serial=ident.serial[:64],
+                        firmware=ident.firmware[:64])
             try:
                 path = self._backup(target, ident, out_path, progress)
             except FirmwareError as exc:
@@ -227,7 +232,8 @@ class FirmwareService:
         sha = hashlib.sha256(data).hexdigest()
         if out_path is None:
             if not self.limits.backup_dir:
-                raise FirmwareError("no backup directory is configured ([firmware] backup_dir)", code="FW_BACKUP_FAILED")
+                raise FirmwareError("no backup directory is configured ([firmware] backup_dir)",
+                                    code="FW_BACKUP_FAILED")
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
             safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in (ident.serial or ident.update_id))[:64]
             out_path = str(Path(self.limits.backup_dir) / f"{safe}-{ident.firmware or 'recovery'}-{stamp}.bin")
@@ -281,13 +287,15 @@ class FirmwareService:
                 except FirmwareError:
                     pass
             if p.current and entry is None:
-                self.record("firmware_update_skipped", device=uri[:200], serial=serial[:64], version=before.firmware[:64])
+                self.record("firmware_update_skipped", device=uri[:200], serial=serial[:64],
+                            version=before.firmware[:64])
                 return {"device": uri, "result": "already_current", "plan": p.to_dict(), "identity": before.to_dict()}
             target.check_image(image.data)
             progress("verified", 1.0)
             if entry is None:
                 entry = self.journal.write(JournalEntry(
-                    device=uri, serial=before.serial, update_id=before.update_id, model=p.model.id, backend=before.backend,
+                    device=uri, serial=before.serial, update_id=before.update_id, model=p.model.id,
+                    backend=before.backend,
                     from_version=before.firmware, to_version=str(p.image.version), image_sha256=image.sha256,
                     image_path=image.path, calibration_sha256=before.calibration_sha256))
             if target.can_backup and not before.recovery and self.limits.backup_dir:

@@ -178,7 +178,8 @@ class device:  # noqa: N801 - pyrealsense2's spelling
         cam = self._p.cam
         depth = _Intrinsics(848, 480, 425.0, 425.0, 424.0, 240.0)
         color = _Intrinsics(640, 480, cam.fx, cam.fx, 320.0, 240.0)
-        return [_Sensor([_Profile("depth", depth, cam.baseline_m)]), _Sensor([_Profile("color", color, cam.baseline_m)])]
+        return [_Sensor([_Profile("depth", depth, cam.baseline_m)]),
+                _Sensor([_Profile("color", color, cam.baseline_m)])]
 
 
 def _null(*_: Any, **__: Any) -> Any:

@@ -62,7 +62,8 @@ def test_refusals_reach_the_user_as_codes(configured, capsys, dfu_cam):
     (configured / "other.bin").write_bytes(b"not an image the bank released")
     code, events, err = run(capsys, "update", "--device", "dfu://2bdf:0102", "--config", cfg,
                             "--image", str(configured / "other.bin"), "--json")
-    assert code == 2 and "error[FW_IMAGE_HASH_MISMATCH]" in err and events[-1]["error"]["code"] == "FW_IMAGE_HASH_MISMATCH"
+    assert code == 2 and "error[FW_IMAGE_HASH_MISMATCH]" in err
+    assert events[-1]["error"]["code"] == "FW_IMAGE_HASH_MISMATCH"
     assert "Traceback" not in err
     code, _, err = run(capsys, "check", "--device", "sim://", "--config", cfg)
     assert code == 2 and "error[FW_UNSUPPORTED]" in err

@@ -28,7 +28,8 @@ def gate(tmp_path, release_key, state, mode="refuse", alerts=None):
     if not path.exists():
         path.write_bytes(mf.sign(body(), release_key))
     source = ManifestSource(path, release_key.public_key(), mf.SequenceFloor(state / "floor"))
-    return FirmwareGate(source, Journal(state), mode, (lambda e, **d: alerts.append(e)) if alerts is not None else None), path
+    alert = (lambda e, **d: alerts.append(e)) if alerts is not None else None
+    return FirmwareGate(source, Journal(state), mode, alert), path
 
 
 def info(firmware="5.16.0.1", **kw):

@@ -14,7 +14,6 @@ from firmware.errors import (
     DowngradeNotRequested,
     DowngradeRefused,
     FlashFailed,
-    IdentityMismatch,
     ImageHashMismatch,
     ImageInvalid,
     MaintenanceActive,

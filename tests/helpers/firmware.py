@@ -7,7 +7,6 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-
 from firmware import manifest as mf
 from firmware.update import FirmwareService, Limits
 from hil.fakes.dfu import sim_image
