@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from agent.devices.policy import DeviceSettings
 from agent.errors import ConfigError
+from firmware.settings import FirmwareSettings
 
 if TYPE_CHECKING:                    # imported late at run time: config stays import-light
     from _typeshed import DataclassInstance
@@ -239,6 +240,7 @@ class Settings:
     uplink: UplinkSettings = UplinkSettings()
     local_api: LocalApiSettings = LocalApiSettings()
     audit: AuditSettings = AuditSettings()
+    firmware: FirmwareSettings = FirmwareSettings()
     # Directory relative paths in the file are resolved against (the config file's own directory).
     base_dir: Path = Path(".")
 

@@ -26,6 +26,8 @@ from agent.session.counter import ProbeCounter
 from agent.uplink.client import UplinkClient, UplinkConnection
 from agent.uplink.seal import PROFILE_SUITES
 from agent.uplink.tls import load_client_key
+from firmware import runtime as firmware_runtime
+from firmware.maintenance import MaintenanceLock
 
 if TYPE_CHECKING:
     from agent.security.tpm import TpmAttestor
@@ -126,6 +128,11 @@ class Daemon:
                                     signer=signer, supervisor=self.supervisor, audit=self.audit, settings=s.session,
                                     quality=s.quality, devices=s.devices, counter=ProbeCounter(state / "probe-counter"),
                                     read_timeout_s=s.camera.read_timeout_s, attestor=self.attestor)
+            # Firmware: the manifest is verified now (a bad one stops the start); updates that did not
+            # finish are audited and their cameras refused at open.
+            self.deps.firmware = firmware_runtime.build_gate(s.firmware, state, s.path, alert=self.audit.record)
+            self.deps.maintenance = MaintenanceLock(state)
+            firmware_runtime.report_interrupted(state, self.audit.record)
             self.deps.gate(s.quality.channel)              # load the face models before declaring ready
             la = s.local_api
             self.api = LocalApiServer(self.deps, str(s.path(la.socket)), allowed_uids=la.allowed_uids,

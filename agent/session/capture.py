@@ -56,6 +56,9 @@ from agent.session.window import collect
 from agent.uplink.client import UplinkClient
 from agent.uplink.probe import build_payload, seal_probe
 from drivers.errors import CaptureAgentError
+from firmware.errors import FirmwareError
+from firmware.maintenance import MaintenanceLock
+from firmware.policy import FirmwareGate
 
 if TYPE_CHECKING:
     from agent.security.tpm import TpmAttestor
@@ -80,6 +83,10 @@ class SessionDeps:
     lockout: Lockout | None = None
     read_timeout_s: float = 1.0       # one wait for a camera frame ([camera] read_timeout_s)
     attestor: TpmAttestor | None = None   # TPM quote of the measured state for each challenge ([keys] attestation)
+    # Firmware: the manifest's verdict at device open, and the maintenance lock a session shares with
+    # firmware updates (the daemon owns both; None in tests and tools without them).
+    firmware: FirmwareGate | None = None
+    maintenance: MaintenanceLock | None = None
     _gates: dict[str, QualityGate] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -90,6 +97,10 @@ class SessionDeps:
         if channel not in self._gates:
             self._gates[channel] = QualityGate(self.quality, channel=channel)
         return self._gates[channel]
+
+    def camera_window(self) -> contextlib.AbstractContextManager[None]:
+        """Held for the session: ``FW_MAINTENANCE`` while a firmware update holds the camera."""
+        return self.maintenance.session() if self.maintenance is not None else contextlib.nullcontext()
 
     def record(self, event: str, **data: Any) -> None:
         if self.audit is not None:
@@ -115,6 +126,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
     assert lockout is not None                     # SessionDeps.__post_init__ always sets one
     sets: list = []
     t_last_frame = t0
+    window = contextlib.ExitStack()                # the maintenance lock, released with the session
 
     def mark(name: str, since: float) -> float:
         now = time.perf_counter()
@@ -129,6 +141,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         validate(req)
         assert isinstance(req.purpose, Purpose)
         lockout.check(*keys)
+        window.enter_context(deps.camera_window())  # no capture while a firmware update runs
         deps.record("session_start", session_id=sid, purpose=req.purpose.value, channel=req.channel,
                     subject=_subject_key(req.subject_ref) if req.subject_ref else None,
                     business_ref=req.business_ref or None)
@@ -140,7 +153,8 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         gate = deps.gate(req.channel)
         cam = drivers.open(deps.camera_uri)
         with cam, contextlib.ExitStack() as stack:                # starts the streams
-            device = check_policy(cam.info, deps.devices)        # allowlist, virtual cameras refused
+            device = check_policy(cam.info, deps.devices,        # allowlist, virtual cameras refused,
+                                  firmware=deps.firmware)        # firmware approved by the manifest
             require_stream_spec(cam.profiles(), gate.thresholds)  # §7.5 h before anyone is asked to pose
             t = mark("camera_open", t)
             reader = FramesetReader(cam, read_timeout_s=deps.read_timeout_s)
@@ -224,11 +238,13 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
                      receipt.detail, timings)
     except CaptureAgentError as exc:
         sets.clear()
-        if not isinstance(exc, (ConsentRequired, BadRequest, LockedOut, Cancelled)):
+        if not isinstance(exc, (ConsentRequired, BadRequest, LockedOut, Cancelled, FirmwareError)):
+            # (firmware refusals are the terminal's state, not a failed presentation)
             lockout.fail(*keys)
         deps.record("error", session_id=sid, stage=stage, code=exc.code, message=exc.message[:200])
         yield Error(exc.code, exc.message)
     finally:
+        window.close()
         sets.clear()
         deps.record("session_end", session_id=sid, stage=stage,
                     elapsed_ms=round((time.perf_counter() - t0) * 1000, 1))
