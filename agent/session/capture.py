@@ -207,7 +207,8 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         timings["budget"] = budget
         (lockout.succeed if receipt.accepted else lockout.fail)(*keys)
         deps.record("result", session_id=sid, accepted=receipt.accepted, reason=receipt.reason,
-                    probe_id=sealed.probe_id, counter=sealed.counter, verdict=v.verdict, total_ms=timings["total"],
+                    probe_id=sealed.probe_id, counter=sealed.counter, verdict=v.verdict, score=round(v.score, 3),
+                    total_ms=timings["total"],
                     within_budget=timings["total"] <= budget)
         yield Progress(100, "done")
         yield Result(receipt.accepted, receipt.reason, sealed.probe_id, receipt.liveness_verdict or v.verdict,
