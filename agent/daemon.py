@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from dataclasses import replace
 from pathlib import Path
 
-from agent.config import Settings
+from agent.config import RecordSettings, Settings
 from agent.errors import ConfigError
 from agent.liveness.supervisor import LivenessSupervisor
 from agent.localapi.service import LocalApiServer
@@ -98,7 +99,7 @@ class Daemon:
             self.deps = SessionDeps(terminal_id=s.terminal_id, camera_uri=s.camera.uris[0], uplink=self.uplink,
                                     signer=signer, supervisor=self.supervisor, audit=self.audit, settings=s.session,
                                     quality=s.quality, devices=s.devices, counter=ProbeCounter(state / "probe-counter"),
-                                    read_timeout_s=s.camera.read_timeout_s)
+                                    read_timeout_s=s.camera.read_timeout_s, record=self._record_settings())
             self.deps.gate(s.quality.channel)              # load the face models before declaring ready
             la = s.local_api
             self.api = LocalApiServer(self.deps, str(s.path(la.socket)), allowed_uids=la.allowed_uids,
@@ -111,9 +112,16 @@ class Daemon:
             raise
         self.audit.record("agent_start", terminal_id=s.terminal_id, camera=s.camera.uris[0][:200],
                           socket=str(s.path(s.local_api.socket))[:200], worker_pid=self.supervisor.pid,
-                          config_sha256=self.config_digest or None)
+                          config_sha256=self.config_digest or None,
+                          record=f"{s.record.format}:{s.path(s.record.dir)}"[:200] if s.record.dir else None)
+        if s.record.dir:
+            log.warning("lab record mode: every session's raw frames are written to %s", s.path(s.record.dir))
         self._note_config_change(self.audit, state / "config-sha256")
         sd_notify("READY=1")
+
+    def _record_settings(self) -> RecordSettings:
+        r = self.settings.record
+        return replace(r, dir=str(self.settings.path(r.dir))) if r.dir else r
 
     def _note_config_change(self, audit: AuditLog, marker: Path) -> None:
         if not self.config_digest:

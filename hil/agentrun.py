@@ -62,7 +62,7 @@ class AgentUnderTest:
         text = head + "\n" + top + sep.lstrip("\n") + rest
         policy = self.rig.device_policy()
         text += "\n[devices]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in policy.items())
-        session = {"max_failures": o.max_failures}
+        session: dict[str, Any] = {**self.rig.session_settings(), "max_failures": o.max_failures}
         if o.challenge_window_s is not None:
             session["challenge_window_s"] = o.challenge_window_s
         if o.quality_timeout_s is not None:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import drivers
-from agent.config import SessionSettings
+from agent.config import RecordSettings, SessionSettings
 from agent.devices.policy import DeviceSettings, check_policy
 from agent.liveness.challenge import Challenge
 from agent.liveness.fusion import load_thresholds
@@ -48,6 +48,7 @@ from agent.session.errors import BadRequest, Cancelled, ConsentRequired, LockedO
 from agent.session.events import CaptureEvent, Error, Progress, Result
 from agent.session.lockout import Lockout
 from agent.session.projector import Projector
+from agent.session.record import open_recording
 from agent.session.request import CaptureRequest, validate
 from agent.session.window import collect
 from agent.uplink.client import UplinkClient
@@ -73,6 +74,7 @@ class SessionDeps:
     counter: ProbeCounter = field(default_factory=ProbeCounter)
     lockout: Lockout | None = None
     read_timeout_s: float = 1.0       # one wait for a camera frame ([camera] read_timeout_s)
+    record: RecordSettings = field(default_factory=RecordSettings)   # lab-only raw recording
     _gates: dict[str, QualityGate] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -135,7 +137,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         stage = "capture"
         yield Progress(5, "capture")
         gate = deps.gate(req.channel)
-        cam = drivers.open(deps.camera_uri)
+        cam = open_recording(drivers.open(deps.camera_uri), deps.record, sid)
         with cam, contextlib.ExitStack() as stack:                # starts the streams
             device = check_policy(cam.info, deps.devices)        # allowlist, virtual cameras refused
             require_stream_spec(cam.profiles(), gate.thresholds)  # §7.5 h before anyone is asked to pose

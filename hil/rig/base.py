@@ -49,6 +49,10 @@ class Rig(abc.ABC):
         """The agent's ``[devices]`` settings for this rig: the genuine camera on the allowlist,
         virtual cameras refused, as in production."""
 
+    def session_settings(self) -> dict[str, Any]:
+        """``[session]`` settings this rig needs unless the run sets them (a slow camera's window)."""
+        return {}
+
     def species(self) -> tuple[str, ...]:
         """Attack species this rig can present beyond the simulator's (its instrument table)."""
         return ()

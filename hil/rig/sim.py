@@ -82,6 +82,11 @@ class SimRig(Rig):
         return {"usb_allow": [f"{g['vendor_id']:04x}:{g['product_id']:04x}:{g['serial']}"],
                 "refuse_virtual": True, "allow_non_usb_sources": False}
 
+    def session_settings(self) -> dict[str, Any]:
+        # The simulator renders 3-11 framesets a second on a shared 2-core machine, not a camera's
+        # 30: the challenge window gets the time a slow renderer needs (the agent's default is 10 s).
+        return {"challenge_window_s": 45.0}
+
     def scene(self, s: Scenario, repetition: int) -> tuple[str, dict[str, Any]]:
         """The ``sim://`` URI and the device presented for one session of ``s``."""
         device, inject = INJECTION_SCENES.get(s.injection, (GENUINE, {}))
