@@ -99,7 +99,7 @@ class Daemon:
             self.deps = SessionDeps(terminal_id=s.terminal_id, camera_uri=s.camera.uris[0], uplink=self.uplink,
                                     signer=signer, supervisor=self.supervisor, audit=self.audit, settings=s.session,
                                     quality=s.quality, devices=s.devices, counter=ProbeCounter(state / "probe-counter"),
-                                    read_timeout_s=s.camera.read_timeout_s, record=self._record_settings())
+                                    read_timeout_s=s.camera.read_timeout_s, recording=self._record_settings())
             self.deps.gate(s.quality.channel)              # load the face models before declaring ready
             la = s.local_api
             self.api = LocalApiServer(self.deps, str(s.path(la.socket)), allowed_uids=la.allowed_uids,

@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quality-timeout-s", type=float, help="the agent's [session] quality_timeout_s")
     r.add_argument("--sim", action="append", default=[], metavar="KEY=VALUE",
                    help="sim rig: a sim:// key every scene gets unless its scenario sets it (e.g. realtime=0)")
+    r.add_argument("--sim-dir", type=Path, help="sim rig: the directory its camera reads the scene and plug from")
+    r.add_argument("--usb-port", metavar="LOCATION:PORT",
+                   help="sim rig: cycle this uhubctl hub port for unplug cycles (default: the rig's own plug)")
     r.add_argument("--record-dir", type=Path, help="lab only: record every session's raw frames here")
     r.add_argument("--record-format", choices=("db3", "oni"), default="db3")
     r.add_argument("--keep", action="store_true", help="keep the provisioned terminal (keys, configs, audit log)")
@@ -67,7 +70,14 @@ def _sim_defaults(pairs: list[str]) -> dict[str, str]:
 def make_rig(args: argparse.Namespace) -> Rig:
     if args.rig == "sim":
         from hil.rig.sim import SimRig
-        return SimRig(defaults=_sim_defaults(args.sim))
+        usb = None
+        if args.usb_port:
+            from hil.rig.usbpower import UhubctlPower
+            loc, sep, port = args.usb_port.rpartition(":")
+            if not sep or not port.isdigit():
+                raise RigConfigInvalid(f"--usb-port wants LOCATION:PORT (e.g. 1-1:2), got {args.usb_port!r}")
+            usb = UhubctlPower(loc, int(port))
+        return SimRig(args.sim_dir, defaults=_sim_defaults(args.sim), usb=usb)
     if args.rig_file is None:
         raise RigConfigInvalid("--rig serial needs --rig-file (ports, camera, instruments)")
     from hil.rig.serialrig import SerialRig, load_rig_file

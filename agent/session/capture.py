@@ -74,7 +74,7 @@ class SessionDeps:
     counter: ProbeCounter = field(default_factory=ProbeCounter)
     lockout: Lockout | None = None
     read_timeout_s: float = 1.0       # one wait for a camera frame ([camera] read_timeout_s)
-    record: RecordSettings = field(default_factory=RecordSettings)   # lab-only raw recording
+    recording: RecordSettings = field(default_factory=RecordSettings)   # lab-only raw session recording
     _gates: dict[str, QualityGate] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -137,7 +137,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         stage = "capture"
         yield Progress(5, "capture")
         gate = deps.gate(req.channel)
-        cam = open_recording(drivers.open(deps.camera_uri), deps.record, sid)
+        cam = open_recording(drivers.open(deps.camera_uri), deps.recording, sid)
         with cam, contextlib.ExitStack() as stack:                # starts the streams
             device = check_policy(cam.info, deps.devices)        # allowlist, virtual cameras refused
             require_stream_spec(cam.profiles(), gate.thresholds)  # §7.5 h before anyone is asked to pose
