@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 from cryptography.hazmat.primitives import serialization
 
 from agent.security import audit
@@ -40,12 +41,12 @@ def _toml(v: Any) -> str:
 
 
 class AgentUnderTest:
-    def __init__(self, rig: Rig, options: AgentOptions = AgentOptions(), workdir: str | Path | None = None):
-        self.rig, self.options = rig, options
+    def __init__(self, rig: Rig, options: AgentOptions | None = None, workdir: str | Path | None = None):
+        self.rig, self.options = rig, options or AgentOptions()
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="hil-agent-"))
         self.p: Provisioned | None = None
         self.daemon: Child | None = None
-        self._server = None
+        self._server: grpc.Server | None = None
 
     def start(self) -> None:
         o = self.options
@@ -74,12 +75,14 @@ class AgentUnderTest:
         p.agent_config.write_text(text)
         cfg, base = load_server_config(p.server_config)
         state, tls = build_state(cfg, base)
-        self._server, _ = serve(state, tls, cfg.listen)
+        server, _ = serve(state, tls, cfg.listen)
+        self._server = server
         try:
             self.daemon = Child(["run", "--config", str(p.agent_config)], "capture-agent: ready",
                                 module="hil.rig.agentproc")
         except BaseException:
-            self._server.stop(0)
+            server.stop(0)
+            self._server = None
             raise
 
     @property

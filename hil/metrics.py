@@ -186,8 +186,8 @@ def lux_sweep(records: list[SessionRecord]) -> list[dict[str, Any]]:
             groups[float(r.conditions.get("lux_set", 0))].append(r)
     out = []
     for lux, rs in sorted(groups.items()):
-        measured = [r.conditions.get("lux_measured") for r in rs if r.conditions.get("lux_measured") is not None]
-        sc = [r.score for r in rs if r.score is not None]
+        measured = [float(r.conditions["lux_measured"]) for r in rs if r.conditions.get("lux_measured") is not None]
+        sc = [float(r.score) for r in rs if r.score is not None]
         out.append({"lux": lux, "n": len(rs), "lux_measured": float(np.mean(measured)) if measured else None,
                     "accepted": rate(sum(r.outcome == "accepted" for r in rs), len(rs)).to_dict(),
                     "not_acquired": sum(r.outcome == "not_acquired" for r in rs),

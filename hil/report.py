@@ -65,7 +65,7 @@ RATE_HEAD = "<th>rate</th><th>errors/n</th><th>95 % CI (Clopper–Pearson)</th><
 
 
 def _table(tid: str, head: str, rows: Iterable[str], caption: str = "") -> str:
-    body = "".join(rows) or f'<tr><td colspan="12" class="note">none in this run</td></tr>'
+    body = "".join(rows) or '<tr><td colspan="12" class="note">none in this run</td></tr>'
     cap = f"<caption>{_e(caption)}</caption>" if caption else ""
     return f'<table id="{tid}">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 

@@ -4,8 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libusb: pyrealsense2 and pyusb load it; libopenni2-0: OpenNI2 runtime + Dummy driver;
-# softhsm2: PKCS#11 token for terminal keys in tests.
-DEBS=(libusb-1.0-0 libopenni2-0 softhsm2)
+# softhsm2: PKCS#11 token for terminal keys in tests; chromium: the HIL report's screenshot test
+# (headless); uhubctl: USB port power on HIL rigs (its tests check the fake against the real CLI).
+DEBS=(libusb-1.0-0 libopenni2-0 softhsm2 chromium uhubctl)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -23,6 +23,7 @@ from drivers.frame import Extrinsics, StreamProfile
 def session_path(settings: RecordSettings, session_id: str) -> Path:
     d = Path(settings.dir)
     d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    d.chmod(0o700)                     # the directory is what keeps others out while the SDK writes
     return d / f"{session_id}.{settings.format}"
 
 
@@ -47,8 +48,6 @@ class RecordingCamera(Camera):
 
     def start(self) -> None:
         self.inner.start()
-        # Created empty and private before any frame is in it.
-        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
         if self.fmt == "oni":
             record_to = getattr(self.inner, "record_to", None)
             if record_to is None:
@@ -57,6 +56,13 @@ class RecordingCamera(Camera):
         else:
             from drivers.realsense_record import Recorder
             self._recorder = Recorder(self.inner, str(self.path))
+        self._private()
+
+    def _private(self) -> None:
+        # The SDKs create the file with the process umask; in the 0700 directory no one else can
+        # reach it meanwhile, and it is 0600 before the first frame and after the last.
+        if self.path.exists():
+            os.chmod(self.path, 0o600)
 
     def read(self, timeout_s: float = 1.0) -> Frame:
         f = self.inner.read(timeout_s)
@@ -72,6 +78,7 @@ class RecordingCamera(Camera):
             if self._finish is not None:
                 self._finish()
                 self._finish = None
+            self._private()
         finally:
             self.inner.stop()
 

@@ -65,5 +65,5 @@ class Rig(abc.ABC):
     def prepare(self, scenario: Scenario, repetition: int) -> Conditions:
         """Set the bench up for one session of ``scenario``."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most rigs have something to leave safe; the default is nothing
         """Leave the bench safe (lamp off, turntable home, port powered)."""

@@ -108,7 +108,8 @@ class SimRig(Rig):
         try:
             SimConfig.from_query(parse_uri(uri).query)
         except InvalidUri as exc:
-            raise ScenarioInvalid(f"scenario {scenario.name!r}: the simulator refuses its scene: {exc.message}") from None
+            raise ScenarioInvalid(f"scenario {scenario.name!r}: the simulator refuses its scene: "
+                                  f"{exc.message}") from None
 
     def prepare(self, scenario: Scenario, repetition: int) -> Conditions:
         uri, device = self.scene(scenario, repetition)
