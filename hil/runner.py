@@ -17,6 +17,7 @@ from agent.localapi.client import LocalApiError, LocalClient
 from agent.quality.prompts import Prompt
 from agent.session.events import Error, Progress, Result
 from agent.session.request import CaptureRequest
+from drivers.errors import CaptureAgentError
 from hil import records
 from hil.agentrun import AgentUnderTest
 from hil.errors import RigUnsupported
@@ -126,8 +127,15 @@ def run(sets: list[ScenarioSet], rig: Rig, agent: AgentUnderTest, *, progress: P
     if out_jsonl is not None:
         out_jsonl.write_text("")
     for i, (sset, s, k) in enumerate(plan):
-        cond = rig.prepare(s, k)
-        seen = unplug_cycle(rig, agent.socket, s, k) if s.unplug is not None else capture(agent.socket, s, k)
+        try:
+            cond = rig.prepare(s, k)
+            seen = unplug_cycle(rig, agent.socket, s, k) if s.unplug is not None else capture(agent.socket, s, k)
+        except CaptureAgentError as exc:
+            # The bench, not the agent, failed this session (lamp out of reach, uhubctl refused...):
+            # recorded as an error with the rig's code, and the run goes on.
+            cond = Conditions(s.lux, None, s.cct, s.distance_mm, s.yaw, {"rig_error": exc.code})
+            seen = {"started_at": time.time(), "outcome": "error", "code": exc.code, "detail": exc.message,
+                    "session_id": "", "verdict": "", "prompts": [], "progress": [], "timings_ms": {}, "wall_ms": 0.0}
         rec = _record(sset, s, k, cond, seen)
         rec.unplug = seen.get("unplug")
         result.sessions.append(rec)

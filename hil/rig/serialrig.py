@@ -134,7 +134,7 @@ class SerialRig(Rig):
 
     def _needs_hands(self, s: Scenario) -> list[str]:
         why = []
-        if s.subject == BONA_FIDE and not s.unplug:
+        if s.subject == BONA_FIDE:              # an unplug cycle too: it ends on an accepted capture
             why.append("a bona fide subject in the chair")
         if s.injection:
             why.append(f"the {s.injection.replace('_', ' ')} cabled in place of the camera")
