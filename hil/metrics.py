@@ -197,6 +197,45 @@ def lux_sweep(records: list[SessionRecord]) -> list[dict[str, Any]]:
     return out
 
 
+def _band(value: float, edges: tuple[float, ...], unit: str) -> str:
+    lo = max((e for e in edges if e <= value), default=None)
+    hi = min((e for e in edges if e > value), default=None)
+    if lo is None:
+        return f"< {hi:g} {unit}"
+    return f"≥ {lo:g} {unit}" if hi is None else f"{lo:g}–{hi:g} {unit}"
+
+
+BANDS: dict[str, tuple[str, tuple[float, ...], str]] = {
+    "lux": ("lux_set", (0, 50, 200, 1000, 3000), "lux"),
+    "distance": ("distance_mm", (0, 400, 550, 700), "mm"),
+    "yaw": ("yaw", (-90, -10, 10), "°"),
+}
+
+
+def breakdown(records: list[SessionRecord]) -> list[dict[str, Any]]:
+    """Bona fide and attack outcomes by light, distance, yaw and channel: an average can hide a
+    condition where everything fails (PAD-EVAL "Conditions")."""
+    rows: dict[tuple[str, str], list[SessionRecord]] = defaultdict(list)
+    for r in records:
+        if r.kind not in ("bona_fide", "attack"):
+            continue
+        for dim, (key, edges, unit) in BANDS.items():
+            v = r.conditions.get(key)
+            if v is not None:
+                rows[(dim, _band(float(v), edges, unit))].append(r)
+        rows[("channel", r.channel)].append(r)
+    out = []
+    for (dim, band), rs in sorted(rows.items(), key=lambda kv: (list(BANDS).index(kv[0][0])
+                                                                if kv[0][0] in BANDS else 99, kv[0][1])):
+        bona = [r for r in rs if r.kind == "bona_fide"]
+        att = [r for r in rs if r.kind == "attack"]
+        out.append({"dimension": dim, "band": band,
+                    "bona_fide": len(bona), "bona_fide_accepted": sum(r.outcome == "accepted" for r in bona),
+                    "bona_fide_not_acquired": sum(r.outcome == "not_acquired" for r in bona),
+                    "attacks": len(att), "attacks_accepted": sum(r.outcome == "accepted" for r in att)})
+    return out
+
+
 def recovery(records: list[SessionRecord]) -> dict[str, Any]:
     cycles = [r.unplug for r in records if r.unplug is not None]
     times = [c["recovered_s"] for c in cycles if c.get("recovered_s") is not None]
@@ -221,7 +260,8 @@ def errors(records: list[SessionRecord]) -> dict[str, int]:
 def summarize(records: list[SessionRecord]) -> dict[str, Any]:
     return {"sessions": len(records), "presentations": presentation_table(records),
             "bpcer_at_apcer": bpcer_at_apcer(records), "injection": injection_table(records),
-            "latency": latency(records), "quality_refusals": quality_refusals(records),
+            "conditions": breakdown(records), "latency": latency(records),
+            "quality_refusals": quality_refusals(records),
             "lux_sweep": lux_sweep(records), "recovery": recovery(records), "scenarios": scenarios_table(records),
             "errors": errors(records),
             "distinct_scenes": len({json.dumps(r.conditions.get("scene", {}), sort_keys=True) for r in records})}

@@ -236,6 +236,15 @@ def render(records: list[SessionRecord], *, title: str, run_info: dict[str, Any]
     parts.append(_figure("det", det_figure(records), "DET curves: one per attack species against the bona fide "
                                                      "sessions, from the terminal's liveness scores"))
 
+    parts.append(_table("conditions", "<th>condition</th><th>band</th><th>bona fide</th><th>accepted</th>"
+                        "<th>not acquired</th><th>attacks</th><th>attacks accepted</th>",
+                        (f"<tr><td>{_e(r['dimension'])}</td><td>{_e(r['band'])}</td>"
+                         f"<td class=num>{r['bona_fide']}</td><td class=num>{r['bona_fide_accepted']}</td>"
+                         f"<td class=num>{r['bona_fide_not_acquired']}</td><td class=num>{r['attacks']}</td>"
+                         f"<td class='num {'bad' if r['attacks_accepted'] else ''}'>{r['attacks_accepted']}</td></tr>"
+                         for r in s["conditions"]),
+                        "Outcomes by condition: an average can hide a condition where everything fails"))
+
     parts.append("<h2>Injection attacks (camera link)</h2>")
     parts.append(_table("injection", "<th>attack</th><th>n</th>" + RATE_HEAD.replace("rate", "accepted", 1)
                         + "<th>how refused</th>",

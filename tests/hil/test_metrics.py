@@ -101,3 +101,15 @@ def test_lux_sweep_latency_refusals_and_recovery():
     assert metrics.quality_refusals(rs) == {"bona_fide": {"TOO_DARK": 1}}
     assert metrics.recovery(rs) == {"cycles": 1, "recovered": 1, "times_s": [3.5], "while_off": {"DRV_DEVICE_LOST": 1},
                                     "p50_s": 3.5, "max_s": 3.5}
+
+
+def test_breakdown_by_condition_shows_where_things_fail():
+    rs = ([rec("live", "accepted", 0.9, conditions={"lux_set": 300.0, "distance_mm": 500.0, "yaw": 0.0})] * 3
+          + [rec("live", "not_acquired", conditions={"lux_set": 15.0, "distance_mm": 500.0, "yaw": 15.0})] * 2
+          + [rec("mask", "accepted", 0.8, conditions={"lux_set": 15.0, "distance_mm": 800.0, "yaw": 0.0})])
+    rows = {(r["dimension"], r["band"]): r for r in metrics.breakdown(rs)}
+    dim = rows[("lux", "0–50 lux")]
+    assert dim["bona_fide_not_acquired"] == 2 and dim["attacks_accepted"] == 1
+    assert rows[("lux", "200–1000 lux")]["bona_fide_accepted"] == 3
+    assert rows[("distance", "≥ 700 mm")]["attacks"] == 1 and rows[("yaw", "≥ 10 °")]["bona_fide"] == 2
+    assert rows[("channel", "kiosk")]["bona_fide"] == 5

@@ -20,8 +20,8 @@ from hil.records import SessionRecord
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (scripts/setup.sh)")
 
-TABLES = ("run", "scenarios", "apcer", "bpcer", "bpcer-at-apcer", "injection", "latency", "quality-refusals",
-          "lux-sweep", "recovery", "errors", "sessions")
+TABLES = ("run", "scenarios", "apcer", "bpcer", "bpcer-at-apcer", "conditions", "injection", "latency",
+          "quality-refusals", "lux-sweep", "recovery", "errors", "sessions")
 FIGURES = ("det", "latency-histogram", "quality-refusals-chart", "lux-sweep-chart", "recovery-chart")
 
 
