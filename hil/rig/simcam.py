@@ -15,7 +15,8 @@ turntable brings a mask round, a hub port loses power. The simulated rig does th
   the marker layout of ``hil/fakes/usbcam.py``'s fake bus, so the fake ``uhubctl`` drives both.
 
 Like a real device: opening an unplugged camera is ``DRV_DEVICE_NOT_FOUND``; a read after the plug
-went, or after it came back (a handle from before a re-plug is dead), is ``DRV_DEVICE_LOST``.
+went, or after it came back (a handle from before a re-plug is dead), is ``DRV_DEVICE_LOST``. An open
+camera follows a new scene from its next frame; a new device identity loses it.
 The agent's daemon sees this backend only when started by the HIL runner (``hil.rig.agentproc``);
 the production daemon never registers it.
 """
@@ -85,11 +86,9 @@ class RigSimCamera(Camera):
         if not self._plug.plugged:
             raise DeviceNotFound(f"{self._uri}: no device (the rig's USB port is off)")
         self._enumeration = self._plug.enumeration
-        try:
-            scene = json.loads((self._plug.dir / "scene.json").read_text())
-        except (OSError, ValueError) as exc:
-            raise DeviceNotFound(f"{self._uri}: the rig has set no scene ({exc})") from None
+        scene = self._read_scene()
         dev: dict[str, Any] = scene.get("device") or {}
+        self._device = dev
         self._streams = tuple(dev.get("streams") or ("color", "depth", "ir"))
         self._inner = drivers.open(scene["uri"])
         inner_info = self._inner.info
@@ -105,6 +104,32 @@ class RigSimCamera(Camera):
         if "ir" not in self._streams:             # a colour-only device (an HDMI grabber) has no projector
             caps = caps - _PROJECTOR
         self.capabilities = caps
+
+    def _read_scene(self) -> dict[str, Any]:
+        path = self._plug.dir / "scene.json"
+        try:
+            self._scene_mtime = path.stat().st_mtime_ns
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise DeviceNotFound(f"{self._uri}: the rig has set no scene ({exc})") from None
+
+    def _follow_scene(self) -> None:
+        """The rig changed the scene in front of an open camera (a caller that keeps its camera open
+        between sessions): the new scene from the next frame on, as a lamp or a turntable acts on a
+        live camera. A different device identity is a different device: the old one is lost."""
+        try:
+            changed = (self._plug.dir / "scene.json").stat().st_mtime_ns != self._scene_mtime
+        except OSError:
+            changed = False
+        if not changed:
+            return
+        scene = self._read_scene()
+        if (scene.get("device") or {}) != self._device:
+            raise DeviceLost(f"{self._uri}: another device is on the rig's port now")
+        inner = drivers.open(scene["uri"])
+        inner.start()
+        old, self._inner = self._inner, inner
+        old.stop()
 
     @property
     def info(self) -> DeviceInfo:
@@ -129,6 +154,7 @@ class RigSimCamera(Camera):
         deadline = time.monotonic() + timeout_s
         while True:
             self._check_plug()
+            self._follow_scene()
             f = self._inner.read(max(0.01, deadline - time.monotonic()))
             if f.stream.value in self._streams:
                 return f
