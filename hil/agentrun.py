@@ -51,7 +51,7 @@ class AgentUnderTest:
     def start(self) -> None:
         o = self.options
         p = provision_dev(self.workdir / "terminal", port=free_port(), camera_uri=self.rig.camera_uri,
-                          retry_window_s=1.0)
+                          retry_window_s=1.0, **self.rig.server_settings())
         self.p = p
         server_toml = p.server_config.read_text()
         p.server_config.write_text(re.sub(r"^frames = \d+$", f"frames = {int(o.frames)}", server_toml, flags=re.M))

@@ -53,6 +53,10 @@ class Rig(abc.ABC):
         """``[session]`` settings this rig needs unless the run sets them (a slow camera's window)."""
         return {}
 
+    def server_settings(self) -> dict[str, Any]:
+        """Reference server settings this rig needs (``provision_dev`` keywords, e.g. ``nonce_ttl_s``)."""
+        return {}
+
     def species(self) -> tuple[str, ...]:
         """Attack species this rig can present beyond the simulator's (its instrument table)."""
         return ()

@@ -87,6 +87,11 @@ class SimRig(Rig):
         # 30: the challenge window gets the time a slow renderer needs (the agent's default is 10 s).
         return {"challenge_window_s": 45.0}
 
+    def server_settings(self) -> dict[str, Any]:
+        # For the same reason a session can outlast the server's 30 s nonce (seen: EXPIRED at 30 lux
+        # on a loaded machine); the rig gives the nonce the session's whole worst case.
+        return {"nonce_ttl_s": 120.0}
+
     def scene(self, s: Scenario, repetition: int) -> tuple[str, dict[str, Any]]:
         """The ``sim://`` URI and the device presented for one session of ``s``."""
         device, inject = INJECTION_SCENES.get(s.injection, (GENUINE, {}))
