@@ -16,6 +16,9 @@ from typing import Any
 # The quality loop's timeout names the capture spec (agent/session/capture.py: _quality_loop).
 _NOT_ACQUIRED_PREFIX = "the capture spec was not met"
 _DEVICE_REFUSED = ("DRV_DEVICE_REFUSED", "AGT_SPEC_VIOLATION")
+# Receipt reasons about the protocol, not the presentation (docs/uplink.md): a probe refused for
+# these is an error of the run (a late nonce, a replay), never a PAD decision in BPCER or APCER.
+PROTOCOL_REASONS = frozenset({"EXPIRED", "REPLAYED", "UNBOUND", "TAMPERED", "MALFORMED", "UNKNOWN_TERMINAL"})
 
 
 @dataclass
@@ -62,10 +65,13 @@ class SessionRecord:
 
 
 def outcome_of(accepted: bool | None, code: str, message: str) -> str:
-    """accepted | not_live | rejected | not_acquired | device_refused | error."""
+    """accepted | not_live | rejected | not_acquired | device_refused | error. ``accepted`` is the
+    result's flag (None: an error event), ``code`` its reason or the error's code."""
     if accepted:
         return "accepted"
     if accepted is False:
+        if code in PROTOCOL_REASONS:
+            return "error"
         return "not_live" if code == "NOT_LIVE" else "rejected"
     if code == "SES_STAGE_TIMEOUT" and message.startswith(_NOT_ACQUIRED_PREFIX):
         return "not_acquired"

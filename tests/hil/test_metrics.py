@@ -39,7 +39,8 @@ def test_no_errors_gives_the_three_over_n_bound():
 def test_outcomes_as_the_kiosk_app_sees_them():
     assert outcome_of(True, "OK", "") == "accepted"
     assert outcome_of(False, "NOT_LIVE", "") == "not_live"
-    assert outcome_of(False, "LIVENESS_MISMATCH", "") == "rejected"
+    assert outcome_of(False, "LIVENESS_MISMATCH", "") == "rejected"       # the server's own PAD decision
+    assert outcome_of(False, "EXPIRED", "nonce expired before the probe arrived") == "error"   # not a PAD decision
     assert outcome_of(None, "SES_STAGE_TIMEOUT", "the capture spec was not met within 20 s") == "not_acquired"
     assert outcome_of(None, "SES_STAGE_TIMEOUT", "only 3 of 32 framesets arrived") == "error"
     assert outcome_of(None, "DRV_DEVICE_REFUSED", "") == "device_refused"
