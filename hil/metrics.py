@@ -79,7 +79,10 @@ def presentation_table(records: list[SessionRecord]) -> dict[str, Any]:
             "apnrr": rate(sum(r.outcome == "not_acquired" for r in rs), len(rs)).to_dict(),
             "errors": sum(r.outcome in ("error", "device_refused") for r in rs),
         }
-    worst = max(species.items(), key=lambda kv: _nan_low(kv[1]["apcer"]["rate"]), default=None)
+    # The headline is the worst species; among equal rates, the one whose bound is widest (fewest
+    # decided presentations), so a tie never hides the least-tested species.
+    worst = max(species.items(), key=lambda kv: (_nan_low(kv[1]["apcer"]["rate"]),
+                                                 _nan_low(kv[1]["apcer"]["upper_one_sided"])), default=None)
     return {
         "bpcer": rate(sum(r.outcome != "accepted" for r in decided_bona), len(decided_bona)).to_dict(),
         "bpnrr": rate(sum(r.outcome == "not_acquired" for r in bona), len(bona)).to_dict(),

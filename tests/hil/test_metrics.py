@@ -114,3 +114,8 @@ def test_breakdown_by_condition_shows_where_things_fail():
     assert rows[("lux", "200–1000 lux")]["bona_fide_accepted"] == 3
     assert rows[("distance", "≥ 700 mm")]["attacks"] == 1 and rows[("yaw", "≥ 10 °")]["bona_fide"] == 2
     assert rows[("channel", "kiosk")]["bona_fide"] == 5
+
+
+def test_a_tie_at_zero_names_the_least_tested_species():
+    rs = [rec("print", "not_live", 0.1)] * 10 + [rec("mask", "not_live", 0.1)] * 3
+    assert metrics.presentation_table(rs)["max_apcer"]["species"] == "mask"
