@@ -222,6 +222,16 @@ class AuditSettings:
             raise ValueError("checkpoint_every must be >= 1 and checkpoint_interval_s positive")
 
 
+@dataclasses.dataclass(frozen=True)
+class RecordSettings:
+    """``[record]``: lab-only raw session recording (agent/session/record.py). Every session's frames
+    go to ``dir`` as a RealSense ``.db3`` (any camera) or an OpenNI ``.oni`` (``openni://`` cameras).
+    This writes face data to disk: only a config with ``lab = true`` may set it (§8.2.4 a)."""
+
+    dir: str = ""                          # empty: off
+    format: typing.Literal["db3", "oni"] = "db3"
+
+
 def _quality_settings():
     from agent.quality.settings import QualitySettings
     return QualitySettings
@@ -241,8 +251,20 @@ class Settings:
     local_api: LocalApiSettings = LocalApiSettings()
     audit: AuditSettings = AuditSettings()
     firmware: FirmwareSettings = FirmwareSettings()
+    # A lab rig, not a production terminal: the only kind of config that may record raw sessions.
+    lab: bool = False
+    record: RecordSettings = RecordSettings()
     # Directory relative paths in the file are resolved against (the config file's own directory).
     base_dir: Path = Path(".")
+
+    def __post_init__(self) -> None:
+        if self.record.dir and not self.lab:
+            raise ValueError("[record] writes raw face frames to disk: a production config refuses it "
+                             "(only a lab rig's config, with lab = true, may record)")
+        if self.record.dir and self.record.format == "oni" and not all(
+                u.startswith("openni://") for u in self.camera.uris):
+            raise ValueError("[record] format = \"oni\" records OpenNI devices only (openni:// cameras); "
+                             "use \"db3\" for other cameras")
 
     def path(self, value: str) -> Path:
         """A path setting, resolved against the config file's directory."""

@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.config import Settings
+from agent.config import RecordSettings, Settings
 from agent.errors import ConfigError
 from agent.liveness.supervisor import LivenessSupervisor
 from agent.localapi.service import LocalApiServer
@@ -127,7 +128,8 @@ class Daemon:
             self.deps = SessionDeps(terminal_id=s.terminal_id, camera_uri=s.camera.uris[0], uplink=self.uplink,
                                     signer=signer, supervisor=self.supervisor, audit=self.audit, settings=s.session,
                                     quality=s.quality, devices=s.devices, counter=ProbeCounter(state / "probe-counter"),
-                                    read_timeout_s=s.camera.read_timeout_s, attestor=self.attestor)
+                                    read_timeout_s=s.camera.read_timeout_s, attestor=self.attestor,
+                                    recording=self._record_settings())
             # Firmware: the manifest is verified now (a bad one stops the start); updates that did not
             # finish are audited and their cameras refused at open.
             self.deps.firmware = firmware_runtime.build_gate(s.firmware, state, s.path, alert=self.audit.record)
@@ -145,9 +147,16 @@ class Daemon:
             raise
         self.audit.record("agent_start", terminal_id=s.terminal_id, camera=s.camera.uris[0][:200],
                           socket=str(s.path(s.local_api.socket))[:200], worker_pid=self.supervisor.pid,
-                          config_sha256=self.config_digest or None)
+                          config_sha256=self.config_digest or None,
+                          record=f"{s.record.format}:{s.path(s.record.dir)}"[:200] if s.record.dir else None)
+        if s.record.dir:
+            log.warning("lab record mode: every session's raw frames are written to %s", s.path(s.record.dir))
         self._note_config_change(self.audit, state / "config-sha256")
         sd_notify("READY=1")
+
+    def _record_settings(self) -> RecordSettings:
+        r = self.settings.record
+        return replace(r, dir=str(self.settings.path(r.dir))) if r.dir else r
 
     def _note_config_change(self, audit: AuditLog, marker: Path) -> None:
         if not self.config_digest:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import drivers
-from agent.config import SessionSettings
+from agent.config import RecordSettings, SessionSettings
 from agent.devices.policy import DeviceSettings, check_policy
 from agent.liveness.challenge import Challenge
 from agent.liveness.fusion import load_thresholds
@@ -51,6 +51,7 @@ from agent.session.errors import BadRequest, Cancelled, ConsentRequired, LockedO
 from agent.session.events import CaptureEvent, Error, Progress, Result
 from agent.session.lockout import Lockout
 from agent.session.projector import Projector
+from agent.session.record import open_recording
 from agent.session.request import CaptureRequest, validate
 from agent.session.window import collect
 from agent.uplink.client import UplinkClient
@@ -87,6 +88,7 @@ class SessionDeps:
     # firmware updates (the daemon owns both; None in tests and tools without them).
     firmware: FirmwareGate | None = None
     maintenance: MaintenanceLock | None = None
+    recording: RecordSettings = field(default_factory=RecordSettings)   # lab-only raw session recording
     _gates: dict[str, QualityGate] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -151,7 +153,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         stage = "capture"
         yield Progress(5, "capture")
         gate = deps.gate(req.channel)
-        cam = drivers.open(deps.camera_uri)
+        cam = open_recording(drivers.open(deps.camera_uri), deps.recording, sid)
         with cam, contextlib.ExitStack() as stack:                # starts the streams
             device = check_policy(cam.info, deps.devices,        # allowlist, virtual cameras refused,
                                   firmware=deps.firmware)        # firmware approved by the manifest
@@ -231,7 +233,8 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         timings["budget"] = budget
         (lockout.succeed if receipt.accepted else lockout.fail)(*keys)
         deps.record("result", session_id=sid, accepted=receipt.accepted, reason=receipt.reason,
-                    probe_id=sealed.probe_id, counter=sealed.counter, verdict=v.verdict, total_ms=timings["total"],
+                    probe_id=sealed.probe_id, counter=sealed.counter, verdict=v.verdict, score=round(v.score, 3),
+                    total_ms=timings["total"],
                     within_budget=timings["total"] <= budget)
         yield Progress(100, "done")
         yield Result(receipt.accepted, receipt.reason, sealed.probe_id, receipt.liveness_verdict or v.verdict,
