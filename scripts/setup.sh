@@ -4,8 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libusb: pyrealsense2 and pyusb load it; libopenni2-0: OpenNI2 runtime + Dummy driver;
-# softhsm2: PKCS#11 token for terminal keys in tests.
-DEBS=(libusb-1.0-0 libopenni2-0 softhsm2)
+# softhsm2: PKCS#11 token for terminal keys in tests; libseccomp2: the liveness worker's seccomp
+# filter (through pyseccomp); systemd: systemd-analyze, which checks the shipped unit's exposure.
+DEBS=(libusb-1.0-0 libopenni2-0 softhsm2 libseccomp2 systemd)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
