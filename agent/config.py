@@ -175,7 +175,9 @@ class LocalApiSettings:
     allowed_uids: tuple[int, ...] = ()     # peers allowed by SO_PEERCRED uid ...
     allowed_groups: tuple[str, ...] = ()   # ... or by primary/supplementary group (names or gids)
     max_message_bytes: int = 65536         # requests are small; anything bigger is refused
-    max_connections: int = 16
+    max_connections: int = 16              # allowed peers at once (refused peers have their own, small pool)
+    max_connections_per_uid: int = 8       # ... of which one uid may hold this many
+    idle_timeout_s: float = 300.0          # a connection with no bytes either way is closed
 
     def __post_init__(self) -> None:
         try:
@@ -186,6 +188,8 @@ class LocalApiSettings:
             raise ValueError("socket_mode must not grant access to others (last octal digit must be 0)")
         if not 1024 <= self.max_message_bytes <= 1 << 20 or self.max_connections < 1:
             raise ValueError("max_message_bytes must be 1 KiB-1 MiB and max_connections at least 1")
+        if self.max_connections_per_uid < 1 or not self.idle_timeout_s > 0:
+            raise ValueError("max_connections_per_uid must be at least 1 and idle_timeout_s positive")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -104,7 +104,9 @@ class Daemon:
             self.api = LocalApiServer(self.deps, str(s.path(la.socket)), allowed_uids=la.allowed_uids,
                                       allowed_groups=la.allowed_groups, mode=int(la.socket_mode, 8),
                                       group=la.socket_group, max_message_bytes=la.max_message_bytes,
-                                      max_connections=la.max_connections, record=self.audit.record)
+                                      max_connections=la.max_connections,
+                                      max_connections_per_uid=la.max_connections_per_uid,
+                                      idle_timeout_s=la.idle_timeout_s, record=self.audit.record)
             self.api.start()
         except BaseException:
             self.stop(0)
