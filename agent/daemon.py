@@ -73,9 +73,10 @@ def signer_spec(settings: Settings) -> str:
 
 
 class Daemon:
-    def __init__(self, settings: Settings, config_digest: str = ""):
+    def __init__(self, settings: Settings, config_digest: str = "", hardening: dict[str, object] | None = None):
         self.settings = settings
         self.config_digest = config_digest          # SHA-256 of the config file, for the audit log
+        self.hardening = hardening or {}            # agent.security.process.harden_daemon()'s report
         self.audit: AuditLog | None = None
         self.uplink: UplinkClient | None = None
         self.supervisor: LivenessSupervisor | None = None
@@ -111,9 +112,14 @@ class Daemon:
         except BaseException:
             self.stop(0)
             raise
+        hello = self.supervisor.hello
         self.audit.record("agent_start", terminal_id=s.terminal_id, camera=s.camera.uris[0][:200],
                           socket=str(s.path(s.local_api.socket))[:200], worker_pid=self.supervisor.pid,
-                          config_sha256=self.config_digest or None)
+                          config_sha256=self.config_digest or None, uid=os.getuid(),
+                          dumpable=self.hardening.get("dumpable"), core_limit=self.hardening.get("core_limit"),
+                          worker_uid=hello.get("uid"), worker_userns=hello.get("userns"),
+                          worker_netns=hello.get("netns"), worker_landlock_abi=hello.get("landlock_abi"),
+                          worker_seccomp=hello.get("seccomp"))
         self._note_config_change(state / "config-sha256")
         sd_notify("READY=1")
 

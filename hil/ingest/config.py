@@ -69,6 +69,8 @@ class ServerConfig:
             raise ValueError("frames must be 8-120")
         if self.nonce_ttl_s <= 0 or self.retry_window_s < 0:
             raise ValueError("nonce_ttl_s must be positive and retry_window_s non-negative")
+        if not 1 <= self.workers <= 256:
+            raise ValueError(f"workers must be 1-256, not {self.workers}")
 
 
 def write_hpke_key(path: Path, key: ServerKey) -> None:
