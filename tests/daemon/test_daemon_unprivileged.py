@@ -19,8 +19,17 @@ from cryptography.hazmat.primitives import serialization
 from agent.security import audit
 from hil.devproc import Child, free_port, start_server
 from hil.provision import provision_dev
-from tests.helpers.users import (DAEMON_USER, KIOSK_USER, OUTSIDER_USER, ROOT, ensure_user, interpreter_for_others,
-                                 need_root, run_as, shared_tmp)
+from tests.helpers.users import (
+    DAEMON_USER,
+    KIOSK_USER,
+    OUTSIDER_USER,
+    ROOT,
+    ensure_user,
+    interpreter_for_others,
+    need_root,
+    run_as,
+    shared_tmp,
+)
 
 pytestmark = pytest.mark.slow
 UNIT = ROOT / "packaging" / "systemd" / "capture-agent.service"
