@@ -20,8 +20,10 @@ from agent.liveness.supervisor import LivenessSupervisor
 from agent.localapi.service import LocalApiServer
 from agent.security.audit import AuditLog
 from agent.security.keys import check_private_file, load_signer
+from agent.security.pseudonym import Pseudonymizer
 from agent.session.capture import SessionDeps
 from agent.session.counter import ProbeCounter
+from agent.session.lockout import Lockout
 from agent.uplink.client import UplinkClient, UplinkConnection
 
 log = logging.getLogger(__name__)
@@ -89,7 +91,7 @@ class Daemon:
             raise ConfigError("the daemon captures from one camera URI ([camera] uris must have exactly one entry)")
         signer = load_signer(signer_spec(s))
         state = s.path(s.state_dir)
-        state.mkdir(parents=True, exist_ok=True, mode=0o750)
+        state.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.audit = AuditLog(s.path(s.audit.path), signer, checkpoint_every=s.audit.checkpoint_every,
                               checkpoint_interval_s=s.audit.checkpoint_interval_s)
         try:
@@ -99,6 +101,8 @@ class Daemon:
             self.deps = SessionDeps(terminal_id=s.terminal_id, camera_uri=s.camera.uris[0], uplink=self.uplink,
                                     signer=signer, supervisor=self.supervisor, audit=self.audit, settings=s.session,
                                     quality=s.quality, devices=s.devices, counter=ProbeCounter(state / "probe-counter"),
+                                    lockout=Lockout(s.session, path=state / "lockout.json"),
+                                    pseudonym=Pseudonymizer.load_or_create(state),
                                     read_timeout_s=s.camera.read_timeout_s)
             self.deps.gate(s.quality.channel)              # load the face models before declaring ready
             la = s.local_api

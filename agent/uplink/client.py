@@ -42,6 +42,13 @@ class UplinkRefused(UplinkError):
     code = "UPL_REFUSED"
 
 
+class UplinkLockedOut(UplinkRefused):
+    """The server refused a challenge because the subject or the terminal is locked out by its own
+    failure count (``LOCKED_OUT`` in the status details)."""
+
+    code = "UPL_LOCKED_OUT"
+
+
 class ChallengeInvalid(UplinkError):
     code = "UPL_CHALLENGE_INVALID"
 
@@ -96,6 +103,8 @@ class UplinkClient:
             except grpc.RpcError as exc:
                 last = exc
                 if exc.code() not in RETRYABLE:
+                    if (exc.details() or "").startswith("LOCKED_OUT:"):
+                        raise UplinkLockedOut(f"{method}: {exc.details()[:300]}") from None
                     raise UplinkRefused(f"{method} refused by {eps[idx]}: {exc.code().name}: {exc.details()}") from None
             if attempt < self.s.retries:
                 cap = min(self.s.backoff_max_s, self.s.backoff_base_s * (2 ** attempt))
@@ -103,9 +112,11 @@ class UplinkClient:
         raise UplinkUnavailable(f"{method}: no ingest server answered after {self.s.retries + 1} attempts "
                                 f"({last.code().name if last else '?'}); nothing was stored") from None
 
-    def begin(self, session_id: str, purpose: Purpose) -> pb.Challenge:
+    def begin(self, session_id: str, purpose: Purpose, subject_ref: str = "") -> pb.Challenge:
+        """A challenge for one session; ``subject_ref`` lets the server apply its failure limits per subject."""
         ch = self._call("BeginCapture", pb.BeginCaptureRequest(terminal_id=self.s.terminal_id, session_id=session_id,
-                                                               purpose=pb.Purpose.Value(purpose.name)))
+                                                               purpose=pb.Purpose.Value(purpose.name),
+                                                               subject_ref=subject_ref))
         self.validate_challenge(ch)
         return ch
 

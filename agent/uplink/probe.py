@@ -20,6 +20,7 @@ import numpy as np
 
 from agent.pipeline.align import AlignedFrameSet
 from agent.purpose import Purpose
+from agent.security.audit import Anchor
 from agent.uplink.seal import load_public_key, seal
 from drivers.base import DeviceInfo
 from proto.capture_agent.v1 import ingest_pb2 as pb
@@ -78,11 +79,20 @@ def build_payload(a: AlignedFrameSet, best: dict[str, Any], *, quality: dict[str
 
 
 def build_header(*, terminal_id: str, session_id: str, counter: int, nonce: bytes, server_key_id: str, suite: str,
-                 signer, purpose: Purpose) -> pb.ProbeHeader:
-    return pb.ProbeHeader(version=1, probe_id=str(uuid.uuid4()), terminal_id=terminal_id, session_id=session_id,
-                          counter=counter, nonce=nonce, server_key_id=server_key_id, hpke_suite=suite,
-                          created_unix_ms=int(time.time() * 1000), signer_key_id=signer.key_id,
-                          signature_algorithm=signer.algorithm, purpose=pb.Purpose.Value(purpose.name))
+                 signer, purpose: Purpose, audit_anchor: Anchor | None = None) -> pb.ProbeHeader:
+    header = pb.ProbeHeader(version=1, probe_id=str(uuid.uuid4()), terminal_id=terminal_id, session_id=session_id,
+                            counter=counter, nonce=nonce, server_key_id=server_key_id, hpke_suite=suite,
+                            created_unix_ms=int(time.time() * 1000), signer_key_id=signer.key_id,
+                            signature_algorithm=signer.algorithm, purpose=pb.Purpose.Value(purpose.name))
+    if audit_anchor is not None:
+        header.audit_anchor.CopyFrom(anchor_to_proto(audit_anchor))
+    return header
+
+
+def anchor_to_proto(a: Anchor) -> pb.AuditAnchor:
+    """The audit log's signed checkpoint as it travels in the probe header (kept off the terminal)."""
+    return pb.AuditAnchor(seq=a.seq, head=bytes.fromhex(a.head), signature=a.signature,
+                          log_id=bytes.fromhex(a.log_id) if a.log_id else b"")
 
 
 @dataclass(frozen=True)
@@ -95,9 +105,9 @@ class SealedProbe:
 
 
 def seal_probe(challenge: pb.Challenge, payload: bytearray, *, terminal_id: str, session_id: str, counter: int,
-               signer, purpose: Purpose) -> SealedProbe:
+               signer, purpose: Purpose, audit_anchor: Anchor | None = None) -> SealedProbe:
     header = build_header(terminal_id=terminal_id, session_id=session_id, counter=counter, nonce=challenge.nonce,
                           server_key_id=challenge.server_key_id, suite=challenge.hpke_suite, signer=signer,
-                          purpose=purpose)
+                          purpose=purpose, audit_anchor=audit_anchor)
     message = seal(header, payload, load_public_key(challenge.hpke_suite, challenge.server_public_key), signer)
     return SealedProbe(message, header.probe_id, counter)

@@ -36,7 +36,10 @@ from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from agent.security.keys import public_key_id, verify_signature
+from agent.session.request import REF_RE
 from agent.uplink.seal import ProbeRejected, ServerKey, open_sealed, read_header, signed_bytes
+from hil.ingest.anchors import AnchorStore
+from hil.ingest.limits import FailureLimits, Locked
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
 MAX_MESSAGE = 16 << 20
@@ -111,6 +114,8 @@ class ServerState:
     accepted: deque = field(default_factory=lambda: deque(maxlen=1000))   # non-biometric summaries
     sealed: deque = field(init=False)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    anchors: AnchorStore = field(default_factory=AnchorStore)       # audit-log anchors per terminal
+    limits: FailureLimits = field(default_factory=FailureLimits)    # failure limits per subject and terminal
 
     def __post_init__(self) -> None:
         self.nonces = NonceStore(self.nonce_ttl_s)
@@ -198,6 +203,13 @@ class Ingest:
                           "UNKNOWN_TERMINAL: the client certificate does not name this registered terminal")
         if not request.session_id or len(request.session_id) > 64:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED: session_id must be 1-64 characters")
+        if not REF_RE.fullmatch(request.subject_ref):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED: subject_ref must be at most 128 characters "
+                          "of letters, digits, . _ : / -")
+        try:
+            self.s.limits.begin(peer, request.session_id, request.subject_ref)
+        except Locked as exc:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"LOCKED_OUT: {exc}")
         nonce, exp = self.s.nonces.issue(peer, request.session_id)
         key = self.s.keys[self.s.current_key_id]
         return pb.Challenge(nonce=nonce, expires_unix_ms=int(exp * 1000), server_key_id=key.key_id,
@@ -209,6 +221,7 @@ class Ingest:
         raw = request.SerializeToString(deterministic=True)
         digest = hashlib.sha256(raw).digest()
         probe_id = ""
+        fresh: pb.ProbeHeader | None = None          # set once the probe is authenticated and its nonce used
         try:
             header = read_header(request)
             probe_id = header.probe_id
@@ -230,6 +243,8 @@ class Ingest:
                                     signed_bytes(request.header, request.ciphertext), request.signature):
                 raise ProbeRejected("TAMPERED", "terminal signature does not verify over header and ciphertext")
             self.s.nonces.consume(header.nonce, header.terminal_id, probe_id, header.session_id)
+            fresh = header
+            self.s.anchors.observe(header.terminal_id, header, term.public_key)
             payload = open_sealed(request, header, self.s.keys)
             lv = validate_payload(payload)
             challenge = lv.get("challenge") or {}
@@ -251,6 +266,8 @@ class Ingest:
         except ProbeRejected as exc:
             receipt = pb.Receipt(probe_id=probe_id, accepted=False, reason=exc.reason, detail=exc.message[:300],
                                  received_unix_ms=now_ms)
+        if fresh is not None:
+            self.s.limits.observe(fresh.terminal_id, fresh.session_id, receipt.reason)
         if probe_id:
             with self.s.lock:
                 self.s.prune_receipts(now)

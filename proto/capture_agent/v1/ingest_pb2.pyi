@@ -17,14 +17,16 @@ ENROLL: Purpose
 VERIFY: Purpose
 
 class BeginCaptureRequest(_message.Message):
-    __slots__ = ("terminal_id", "session_id", "purpose")
+    __slots__ = ("terminal_id", "session_id", "purpose", "subject_ref")
     TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_REF_FIELD_NUMBER: _ClassVar[int]
     terminal_id: str
     session_id: str
     purpose: Purpose
-    def __init__(self, terminal_id: _Optional[str] = ..., session_id: _Optional[str] = ..., purpose: _Optional[_Union[Purpose, str]] = ...) -> None: ...
+    subject_ref: str
+    def __init__(self, terminal_id: _Optional[str] = ..., session_id: _Optional[str] = ..., purpose: _Optional[_Union[Purpose, str]] = ..., subject_ref: _Optional[str] = ...) -> None: ...
 
 class Challenge(_message.Message):
     __slots__ = ("nonce", "expires_unix_ms", "server_key_id", "server_public_key", "hpke_suite", "frames")
@@ -43,7 +45,7 @@ class Challenge(_message.Message):
     def __init__(self, nonce: _Optional[bytes] = ..., expires_unix_ms: _Optional[int] = ..., server_key_id: _Optional[str] = ..., server_public_key: _Optional[bytes] = ..., hpke_suite: _Optional[str] = ..., frames: _Optional[int] = ...) -> None: ...
 
 class ProbeHeader(_message.Message):
-    __slots__ = ("version", "probe_id", "terminal_id", "session_id", "counter", "nonce", "server_key_id", "hpke_suite", "created_unix_ms", "signer_key_id", "signature_algorithm", "purpose")
+    __slots__ = ("version", "probe_id", "terminal_id", "session_id", "counter", "nonce", "server_key_id", "hpke_suite", "created_unix_ms", "signer_key_id", "signature_algorithm", "purpose", "audit_anchor")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PROBE_ID_FIELD_NUMBER: _ClassVar[int]
     TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +58,7 @@ class ProbeHeader(_message.Message):
     SIGNER_KEY_ID_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_ANCHOR_FIELD_NUMBER: _ClassVar[int]
     version: int
     probe_id: str
     terminal_id: str
@@ -68,7 +71,20 @@ class ProbeHeader(_message.Message):
     signer_key_id: str
     signature_algorithm: str
     purpose: Purpose
-    def __init__(self, version: _Optional[int] = ..., probe_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., session_id: _Optional[str] = ..., counter: _Optional[int] = ..., nonce: _Optional[bytes] = ..., server_key_id: _Optional[str] = ..., hpke_suite: _Optional[str] = ..., created_unix_ms: _Optional[int] = ..., signer_key_id: _Optional[str] = ..., signature_algorithm: _Optional[str] = ..., purpose: _Optional[_Union[Purpose, str]] = ...) -> None: ...
+    audit_anchor: AuditAnchor
+    def __init__(self, version: _Optional[int] = ..., probe_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., session_id: _Optional[str] = ..., counter: _Optional[int] = ..., nonce: _Optional[bytes] = ..., server_key_id: _Optional[str] = ..., hpke_suite: _Optional[str] = ..., created_unix_ms: _Optional[int] = ..., signer_key_id: _Optional[str] = ..., signature_algorithm: _Optional[str] = ..., purpose: _Optional[_Union[Purpose, str]] = ..., audit_anchor: _Optional[_Union[AuditAnchor, _Mapping]] = ...) -> None: ...
+
+class AuditAnchor(_message.Message):
+    __slots__ = ("seq", "head", "signature", "log_id")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    HEAD_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    LOG_ID_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    head: bytes
+    signature: bytes
+    log_id: bytes
+    def __init__(self, seq: _Optional[int] = ..., head: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., log_id: _Optional[bytes] = ...) -> None: ...
 
 class SealedProbe(_message.Message):
     __slots__ = ("header", "ciphertext", "signature")
