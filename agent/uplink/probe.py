@@ -2,14 +2,13 @@
 and liveness reports, device attestation and timings; then seal it (``seal.py``).
 
 The session hands over the best frameset already aligned (``agent.pipeline.align``); this module
-only cuts and packs. Face pixels exist only in memory: the serialized payload lives in a
-``bytearray`` that sealing overwrites, and the crops are copies that go out of scope with the
-payload message.
+only cuts and packs. Face pixels exist only in memory, and only once outside the frames: the crops
+and landmarks are copied straight into the serialized payload's ``bytearray`` (``plaintext.py``),
+which sealing encrypts without another copy and then zeroes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import uuid
@@ -21,6 +20,7 @@ import numpy as np
 from agent.pipeline.align import AlignedFrameSet
 from agent.purpose import Purpose
 from agent.security.audit import Anchor
+from agent.uplink.plaintext import CropSource, serialize
 from agent.uplink.seal import load_public_key, seal
 from drivers.base import DeviceInfo
 from proto.capture_agent.v1 import ingest_pb2 as pb
@@ -36,13 +36,6 @@ def crop_box(bbox, width: int, height: int) -> tuple[int, int, int, int]:
     if cx1 - cx0 < 8 or cy1 - cy0 < 8:
         raise ValueError("face box too small to crop")
     return cx0, cy0, cx1, cy1
-
-
-def _crop(arr: np.ndarray, box, fmt: str, x: int, y: int, depth_scale: float = 0.0) -> pb.Crop:
-    x0, y0, x1, y1 = box
-    px = np.ascontiguousarray(arr[y0:y1, x0:x1]).tobytes()
-    return pb.Crop(width=x1 - x0, height=y1 - y0, format=fmt, pixels=px, x=x, y=y,
-                   sha256=hashlib.sha256(px).digest(), depth_scale=depth_scale)
 
 
 def attestation(info: DeviceInfo) -> pb.DeviceAttestation:
@@ -62,20 +55,21 @@ def build_payload(a: AlignedFrameSet, best: dict[str, Any], *, quality: dict[str
     box = crop_box(best["bbox"], w, h)
     x0, y0 = box[0], box[1]
     lm = np.asarray(best["landmarks"], dtype=np.float32)
-    lm_crop = (lm - np.array([x0, y0, 0], dtype=np.float32)).reshape(-1)
+    lm_crop = lm - np.array([x0, y0, 0], dtype=np.float32)
+    # Everything but the face data; crops and landmarks are written straight into the buffer.
     payload = pb.ProbePayload(
-        color=_crop(a.color.pixels, box, "bgr8", x0, y0),
-        depth=_crop(a.depth_u16, box, "z16", x0, y0, a.depth_scale),
-        ir=_crop(a.ir, box, "y8", x0, y0) if a.ir is not None else None,
-        landmarks=lm_crop.tolist(),
         quality_json=json.dumps(quality or {}, separators=(",", ":")),
         liveness_json=json.dumps(liveness, separators=(",", ":")),
         device=attestation(device),
         timings_ms={k: float(v) for k, v in timings_ms.items()},
         frame_digest=frame_digest)
-    out = bytearray(payload.SerializeToString())
-    payload.Clear()
-    return out
+    crops = [CropSource(1, a.color.pixels, box, "bgr8"), CropSource(2, a.depth_u16, box, "z16", a.depth_scale)]
+    if a.ir is not None:
+        crops.append(CropSource(3, a.ir, box, "y8"))
+    try:
+        return serialize(payload, crops, lm_crop)
+    finally:
+        lm_crop.fill(0)
 
 
 def build_header(*, terminal_id: str, session_id: str, counter: int, nonce: bytes, server_key_id: str, suite: str,

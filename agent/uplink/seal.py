@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey, 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from google.protobuf.message import DecodeError
 
+from agent.uplink import plaintext
 from drivers.errors import CaptureAgentError
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
@@ -119,7 +120,8 @@ def seal(header: pb.ProbeHeader, payload: bytearray, server_public_key, signer) 
         raise ProbeRejected("WRONG_KEY", f"unknown HPKE suite {header.hpke_suite!r}")
     hdr = header.SerializeToString(deterministic=True)
     try:
-        ct = SUITES[header.hpke_suite].encrypt(bytes(payload), server_public_key, info=INFO_PREFIX + hdr)
+        # The bytearray itself: bytes(payload) would be a copy of the face nobody could wipe.
+        ct = SUITES[header.hpke_suite].encrypt(payload, server_public_key, info=INFO_PREFIX + hdr)
     finally:
         wipe(payload)
     sig = signer.sign(signed_bytes(hdr, ct))
@@ -127,8 +129,8 @@ def seal(header: pb.ProbeHeader, payload: bytearray, server_public_key, signer) 
 
 
 def wipe(buf: bytearray) -> None:
-    """Overwrite a buffer that held face data (best effort in Python: the bytearray itself)."""
-    buf[:] = b"\0" * len(buf)
+    """Zero a buffer that held face data, in place."""
+    plaintext.wipe(buf)
 
 
 def read_header(sealed: pb.SealedProbe) -> pb.ProbeHeader:
