@@ -85,8 +85,8 @@ def require_single_thread(step: str) -> None:
 
 # --- namespaces -------------------------------------------------------------------------------------
 
-def _capset_zero() -> None:
-    """Drop every capability (effective, permitted, inheritable) of this thread."""
+def _capset_zero(nr: int) -> None:
+    """Drop every capability (effective, permitted, inheritable) of this thread (``nr``: capset)."""
     class Header(ctypes.Structure):
         _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
@@ -95,7 +95,7 @@ def _capset_zero() -> None:
                     ("inheritable", ctypes.c_uint32)]
     header = Header(0x20080522, 0)                     # _LINUX_CAPABILITY_VERSION_3
     data = (Data * 2)()
-    _check(_libc.syscall(_SYS["capset"], ctypes.byref(header), ctypes.byref(data)), "capset")
+    _check(_libc.syscall(nr, ctypes.byref(header), ctypes.byref(data)), "capset")
 
 
 def enter_namespaces() -> dict[str, Any]:
@@ -103,6 +103,7 @@ def enter_namespaces() -> dict[str, Any]:
     achieved; a kernel or container that forbids both leaves the worker in the daemon's network
     namespace, which seccomp's socket rules still cover (the report says so)."""
     require_single_thread("unshare")
+    capset = _seccomp().resolve_syscall(_seccomp().Arch.NATIVE, "capset")   # libseccomp loaded before unshare
     if os.geteuid() == 0 and _libc.unshare(CLONE_NEWNET) == 0:
         return {"userns": False, "netns": True}
     uid, gid = os.getuid(), os.getgid()
@@ -113,7 +114,7 @@ def enter_namespaces() -> dict[str, Any]:
     for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
         with open(f"/proc/self/{name}", "w") as fh:
             fh.write(text)
-    _capset_zero()                                       # the new namespace granted all; keep none
+    _capset_zero(capset)                                 # the new namespace granted all; keep none
     return {"userns": True, "netns": True}
 
 
@@ -200,9 +201,6 @@ def worker_read_paths(extra: Iterable[str | os.PathLike[str]] = ()) -> list[str]
 
 
 # --- seccomp ------------------------------------------------------------------------------------------
-
-_SYS = {"capset": 126}          # x86_64; replaced by libseccomp's resolution below when available
-
 
 def _seccomp():
     try:
@@ -366,16 +364,3 @@ def limit_resources(*, other_tasks: int, spare_tasks: int = 2) -> dict[str, int]
         new = value if hard == resource.RLIM_INFINITY else min(value, hard)
         resource.setrlimit(res, (new, new))
     return {n: resource.getrlimit(getattr(resource, n))[0] for n in limits}
-
-
-def _resolve_capset() -> None:
-    try:
-        sc = _seccomp()
-        nr = sc.resolve_syscall(sc.Arch.NATIVE, "capset")
-        if nr >= 0:
-            _SYS["capset"] = nr
-    except SandboxError:
-        pass
-
-
-_resolve_capset()
