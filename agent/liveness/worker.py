@@ -37,7 +37,6 @@ def sandbox_start(read_paths: list[str]) -> dict[str, Any]:
     from agent.security import sandbox
     state: dict[str, Any] = dict(sandbox.enter_namespaces())
     sandbox.set_nondumpable()
-    state["other_tasks"] = sandbox.other_tasks(own_user_namespace=state["userns"])
     state["landlock_abi"] = sandbox.restrict_filesystem(sandbox.worker_read_paths(read_paths))
     sandbox.load_seccomp("start")
     return state
@@ -48,7 +47,7 @@ def sandbox_serve(state: dict[str, Any]) -> dict[str, Any]:
     from agent.security import sandbox
     sandbox.drop_to_nobody()
     sandbox.set_nondumpable()                    # a change of credentials may reset it
-    limits = sandbox.limit_resources(other_tasks=int(state.pop("other_tasks")))
+    limits = sandbox.limit_resources(own_user_namespace=bool(state["userns"]))
     sandbox.load_seccomp("serve")
     return {**state, "limits": limits, "uid": os.getuid(), "gid": os.getgid(), "seccomp": sandbox.seccomp_mode(),
             "no_new_privs": sandbox.no_new_privs(), "dumpable": sandbox.dumpable()}

@@ -22,7 +22,8 @@ likely to be taken over. What stops a taken-over worker is the kernel, not Pytho
   worker has loaded everything: no ``set*id``/``capset`` either.
 * **resource limits** (:func:`limit_resources`): no core files, no file growth, a bounded number
   of descriptors and of tasks (``RLIMIT_NPROC``: in the worker's own user namespace it counts the
-  worker's own threads only; otherwise every task of the uid).
+  worker's own threads only, and is set to exactly what it needs; otherwise it counts every task
+  of the uid and can only be a loose bound).
 
 The old Python-level socket refusal (patching ``socket.socket``) is gone: it was never a barrier,
 since any C extension or ``ctypes`` call reaches the kernel directly.
@@ -326,38 +327,20 @@ WORKER_LIMITS = {
 }
 
 
-def tasks_of_uid(uid: int) -> int:
-    """Tasks (threads) whose real uid is ``uid``, as far as /proc shows them."""
-    n = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            if os.stat(f"/proc/{pid}").st_uid == uid:
-                n += len(os.listdir(f"/proc/{pid}/task"))
-        except OSError:
-            continue
-    return n
+SHARED_UID_HEADROOM = 256          # RLIMIT_NPROC above the worker's threads when its uid's count is shared
 
 
-def other_tasks(*, own_user_namespace: bool) -> int:
-    """Tasks that will count against the worker's RLIMIT_NPROC besides its own: none in its own user
-    namespace; otherwise those of the uid it serves as (nobody, when started as root). Read while
-    /proc is still readable (before Landlock)."""
-    if own_user_namespace:
-        return 0
-    uid = NOBODY if os.geteuid() == 0 else os.getuid()
-    return tasks_of_uid(uid) - (thread_count() if uid == os.getuid() else 0)
-
-
-def limit_resources(*, other_tasks: int, spare_tasks: int = 2) -> dict[str, int]:
-    """Apply WORKER_LIMITS and RLIMIT_NPROC = the worker's threads now + ``other_tasks`` (see
-    :func:`other_tasks`) + ``spare_tasks``. Root (CAP_SYS_RESOURCE) is exempt from NPROC, so root
-    drops to nobody before this."""
+def limit_resources(*, own_user_namespace: bool, spare_tasks: int = 2) -> dict[str, int]:
+    """Apply WORKER_LIMITS and RLIMIT_NPROC. In the worker's own user namespace the kernel counts
+    only the worker's tasks, so the limit is its threads now + ``spare_tasks``: not one process or
+    thread more. Without one (root, or namespaces forbidden) the count is every task of the uid,
+    system-wide (the daemon's, and as nobody every other nobody process): a tight limit would race
+    them and kill the worker, so it is ``SHARED_UID_HEADROOM`` above; seccomp still refuses new
+    processes. Root (CAP_SYS_RESOURCE) is exempt from NPROC altogether, so root drops to nobody first."""
     import signal
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)        # a write past FSIZE fails instead of killing
     limits = dict(WORKER_LIMITS)
-    limits["RLIMIT_NPROC"] = thread_count() + other_tasks + spare_tasks
+    limits["RLIMIT_NPROC"] = thread_count() + (spare_tasks if own_user_namespace else SHARED_UID_HEADROOM)
     for name, value in limits.items():
         res = getattr(resource, name)
         _, hard = resource.getrlimit(res)

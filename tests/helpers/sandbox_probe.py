@@ -105,10 +105,12 @@ def main() -> None:
         out["cap_eff"] = [line.split()[1] for line in open("/proc/self/status") if line.startswith("CapEff")][0]
         out["tcp_connect"] = attempt(lambda: tcp(cfg["tcp_port"]))
     elif control == "nproc":
-        others = sandbox.other_tasks(own_user_namespace=False)
-        sandbox.drop_to_nobody()                  # root is exempt from RLIMIT_NPROC; the worker drops
-        out["uid_after_drop"] = os.getuid()
-        limits = sandbox.limit_resources(other_tasks=others, spare_tasks=2)
+        # As the worker does: unprivileged in its own user namespace (the kernel counts only its
+        # tasks: a tight limit); root drops to nobody (root is exempt), whose count is shared.
+        own = os.geteuid() != 0 and sandbox.enter_namespaces()["userns"]
+        sandbox.drop_to_nobody()
+        out["uid_after_drop"], out["own_user_namespace"] = os.getuid(), own
+        limits = sandbox.limit_resources(own_user_namespace=own)
         out["nproc"] = limits["RLIMIT_NPROC"]
         started: list[threading.Thread] = []
         stop = threading.Event()

@@ -111,6 +111,8 @@ def test_rlimit_nproc_stops_new_tasks(world):
     who, user, uid, cfg = world
     r = probe(user, "nproc", cfg)
     assert r["uid_after_drop"] != 0                       # root drops to nobody, or NPROC would not bind
+    if who == "unprivileged":
+        assert r["own_user_namespace"] is True and r["nproc"] <= 8   # its own threads + 2: tight
     assert r["threads_within_limit"] == "allowed"
     assert r["threads_beyond_limit"] == "refused: can't start new thread"
     assert r["fork_at_limit"] == "refused: EAGAIN"
