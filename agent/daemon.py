@@ -124,15 +124,15 @@ class Daemon:
                           worker_uid=hello.get("uid"), worker_userns=hello.get("userns"),
                           worker_netns=hello.get("netns"), worker_landlock_abi=hello.get("landlock_abi"),
                           worker_seccomp=hello.get("seccomp"))
-        self._note_config_change(state / "config-sha256")
+        self._note_config_change(self.audit, state / "config-sha256")
         sd_notify("READY=1")
 
-    def _note_config_change(self, marker: Path) -> None:
+    def _note_config_change(self, audit: AuditLog, marker: Path) -> None:
         if not self.config_digest:
             return
         old = marker.read_text().strip() if marker.exists() else ""
         if old != self.config_digest:
-            self.audit.record("config_changed", previous_sha256=old or None, config_sha256=self.config_digest)
+            audit.record("config_changed", previous_sha256=old or None, config_sha256=self.config_digest)
             marker.write_text(self.config_digest + "\n")
 
     def stop(self, grace: float = 5.0) -> None:

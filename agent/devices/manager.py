@@ -84,7 +84,7 @@ class SourceEvent:
 class Source:
     """One camera URI with its reader thread, watchdog and reconnection state machine."""
 
-    def __init__(self, uri: str, settings: DeviceSettings, out: queue.Queue[Frame],
+    def __init__(self, uri: str, settings: DeviceSettings, out: queue.Queue[tuple[Source, Frame]],
                  opener: Callable[[str], Camera] = drivers.open, on_event: Callable[[SourceEvent], None] | None = None,
                  usb_lookup: Callable[[], list] | None = None):
         self.uri = uri
@@ -310,7 +310,7 @@ class CaptureRig:
         if not uris:
             raise RigIncomplete("no camera URIs configured")
         self.settings = settings or DeviceSettings()
-        self._queue: queue.Queue = queue.Queue(maxsize=self.settings.queue_frames)
+        self._queue: queue.Queue[tuple[Source, Frame]] = queue.Queue(maxsize=self.settings.queue_frames)
         self.sources = [Source(u, self.settings, self._queue, opener, usb_lookup=usb_lookup) for u in uris]
         self.owners: dict[StreamKind, Source] = {}
         self._started = False

@@ -29,7 +29,10 @@ import os
 import socket
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:                   # the worker imports the agent's modules late (see warm_up)
+    from drivers.frame import FrameSet
 
 
 def sandbox_start(read_paths: list[str]) -> dict[str, Any]:
@@ -230,7 +233,8 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
                        "quality": quality_summary(current.gate, r.quality),
                        "max_skew_ms": r.max_skew_ms if r.max_skew_ms == r.max_skew_ms else None,
                        "timing_ms": {k: round(v, 3) for k, v in r.timing_ms.items()},
-                       "worker_ms": round(r.timing_ms["total"], 3), "finish_ms": round((time.perf_counter() - t0) * 1000, 3),
+                       "worker_ms": round(r.timing_ms["total"], 3),
+                       "finish_ms": round((time.perf_counter() - t0) * 1000, 3),
                        "framesets": r.framesets, "best": best_face(r)})
                 current = None                      # nothing of the session outlives its verdict
             elif op == "selftest":
@@ -262,7 +266,7 @@ def warm_up(gate) -> None:
     cam = open_camera("sim://?realtime=0&seed=1")
     with cam:
         reader = FramesetReader(cam)
-        sets = []
+        sets: list[FrameSet] = []
         for on in challenge.schedule[:6]:             # lit and unlit frames: every code path
             cam.set_projector(on)
             sets += reader.take(1)

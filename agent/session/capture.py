@@ -105,6 +105,8 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
     subject = deps.pseudonym("subject", req.subject_ref) if req.subject_ref else None
     keys = (f"terminal:{deps.terminal_id}",) + ((subject,) if subject else ())
     stage = "consent"
+    lockout = deps.lockout
+    assert lockout is not None                     # SessionDeps.__post_init__ always sets one
     sets: list = []
     t_last_frame = t0
 
@@ -120,7 +122,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
     try:
         validate(req)
         assert isinstance(req.purpose, Purpose)
-        deps.lockout.check(*keys)
+        lockout.check(*keys)
         deps.record("session_start", session_id=sid, purpose=req.purpose.value, channel=req.channel,
                     subject=subject, business_ref=deps.pseudonym("business", req.business_ref) if req.business_ref
                     else None)
@@ -177,7 +179,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         v = r.verdict
         if v.verdict != "live" or r.best is None:
             sets.clear()
-            deps.lockout.fail(*keys)
+            lockout.fail(*keys)
             why = (v.challenge or {}).get("detail") if v.challenge and not v.challenge.get("passed") else None
             deps.record("result", session_id=sid, accepted=False, reason="NOT_LIVE", verdict=v.verdict,
                         score=round(v.score, 3), challenge_passed=bool(v.challenge and v.challenge.get("passed")))
@@ -206,9 +208,9 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         budget = deps.settings.enroll_budget_ms if req.purpose is Purpose.ENROLL else deps.settings.verify_budget_ms
         timings["budget"] = budget
         if receipt.accepted:
-            deps.lockout.succeed(*keys)
+            lockout.succeed(*keys)
         elif receipt.reason in PRESENTATION_FAILURES:
-            deps.lockout.fail(*keys)                   # the server judged the presentation itself
+            lockout.fail(*keys)                   # the server judged the presentation itself
         deps.record("result", session_id=sid, accepted=receipt.accepted, reason=receipt.reason,
                     probe_id=sealed.probe_id, counter=sealed.counter, verdict=v.verdict, total_ms=timings["total"],
                     within_budget=timings["total"] <= budget)

@@ -16,6 +16,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import grpc
 
@@ -83,7 +84,8 @@ class UplinkClient:
         with self._lock:
             ch = self._channels.get(endpoint)
             if ch is None:
-                opts = [("grpc.max_send_message_length", 16 << 20), ("grpc.max_receive_message_length", 1 << 20)]
+                opts: list[tuple[str, int | str]] = [("grpc.max_send_message_length", 16 << 20),
+                                                     ("grpc.max_receive_message_length", 1 << 20)]
                 if self.s.server_name:
                     opts.append(("grpc.ssl_target_name_override", self.s.server_name))
                 ch = grpc.secure_channel(endpoint, self._creds, options=opts)
@@ -103,8 +105,9 @@ class UplinkClient:
             except grpc.RpcError as exc:
                 last = exc
                 if exc.code() not in RETRYABLE:
-                    if (exc.details() or "").startswith("LOCKED_OUT:"):
-                        raise UplinkLockedOut(f"{method}: {exc.details()[:300]}") from None
+                    details = exc.details() or ""
+                    if details.startswith("LOCKED_OUT:"):
+                        raise UplinkLockedOut(f"{method}: {details[:300]}") from None
                     raise UplinkRefused(f"{method} refused by {eps[idx]}: {exc.code().name}: {exc.details()}") from None
             if attempt < self.s.retries:
                 cap = min(self.s.backoff_max_s, self.s.backoff_base_s * (2 ** attempt))
@@ -114,9 +117,10 @@ class UplinkClient:
 
     def begin(self, session_id: str, purpose: Purpose, subject_ref: str = "") -> pb.Challenge:
         """A challenge for one session; ``subject_ref`` lets the server apply its failure limits per subject."""
+        # The stubs type EnumTypeWrapper.Value() as int; it is the pb.Purpose of that name.
+        value = cast("pb.Purpose", pb.Purpose.Value(purpose.name))
         ch = self._call("BeginCapture", pb.BeginCaptureRequest(terminal_id=self.s.terminal_id, session_id=session_id,
-                                                               purpose=pb.Purpose.Value(purpose.name),
-                                                               subject_ref=subject_ref))
+                                                               purpose=value, subject_ref=subject_ref))
         self.validate_challenge(ch)
         return ch
 

@@ -51,6 +51,7 @@ def main() -> None:
                                 liveness={"verdict": "live"}, device=cam.info, timings_ms={"total": 1.0},
                                 frame_digest="0" * 64)
         if pause:
+            assert raw.color is not None and a.ir is not None
             for arr in (a.color.pixels, a.depth_u16, a.ir, raw.color.pixels):
                 ctypes.memset(arr.ctypes.data, 0, arr.nbytes)       # the face now only in the payload
             print("built", flush=True)

@@ -87,8 +87,11 @@ def main() -> None:
         out["unshare_user"] = attempt(lambda: libc_call("unshare", sandbox.CLONE_NEWUSER))
         out["memfd_create"] = attempt(lambda: os.close(os.memfd_create("x")))
         out["io_uring_setup"] = attempt(lambda: libc_call("syscall", 425, 1, ctypes.create_string_buffer(120)))
-        th = threading.Thread(target=lambda: None)
-        out["thread"] = attempt(lambda: (th.start(), th.join()))
+        def one_thread() -> None:
+            th = threading.Thread(target=lambda: None)
+            th.start()
+            th.join()
+        out["thread"] = attempt(one_thread)
     elif control == "landlock":
         paths = sandbox.worker_read_paths([cfg["allowed_dir"]])
         out["abi"] = sandbox.restrict_filesystem(paths)
@@ -120,7 +123,7 @@ def main() -> None:
                 th = threading.Thread(target=stop.wait, args=(5,))
                 th.start()
                 started.append(th)
-        out["threads_within_limit"] = attempt(lambda: [threading.Thread(target=stop.wait, args=(0,)).start()])
+        out["threads_within_limit"] = attempt(threading.Thread(target=stop.wait, args=(0,)).start)
         out["threads_beyond_limit"] = attempt(many)
         out["fork_at_limit"] = attempt(lambda: os._exit(0) if os.fork() == 0 else None)
         stop.set()

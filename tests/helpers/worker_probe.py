@@ -27,6 +27,7 @@ def main() -> None:
     with LivenessSupervisor(SupervisorSettings(frame_timeout_s=10.0)) as sup:
         verdict = sup.judge(sets, nonce=NONCE).verdict.verdict
         st = sup.selftest(**probes)
+        assert sup._ring is not None
         ring_zero = not sup._ring.map[:].strip(b"\0")    # wiped after the session
     print(json.dumps({"verdict": verdict, "selftest": st, "daemon_uid": os.getuid(),
                       "daemon_netns": os.readlink("/proc/self/ns/net"), "ring_wiped": ring_zero}))
