@@ -9,9 +9,12 @@ threshold comes from. ``capture-agent.sample.toml`` at the repository root docum
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import tomllib
 import types
 import typing
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,6 +28,31 @@ if TYPE_CHECKING:                    # imported late at run time: config stays i
     from agent.quality.settings import QualitySettings
 
 T = TypeVar("T", bound="DataclassInstance")
+
+# A terminal id is a certificate CN and a file name: letters, digits, dot, dash, underscore.
+TERMINAL_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# Characters no setting may hold: C0/C1 controls (a newline forges log lines), format characters
+# (U+202E RIGHT-TO-LEFT OVERRIDE shows "kiosk-1\u202eexe.sys" as something else), line separators.
+_BAD_TEXT_CATEGORIES = ("Cc", "Cf", "Zl", "Zp")
+
+
+def check_text(path: str, value: str) -> str:
+    """``value`` unless it holds a control, format or line-separator character."""
+    for c in value:
+        if unicodedata.category(c) in _BAD_TEXT_CATEGORIES:
+            raise ConfigError(f"{path}: contains the control or formatting character U+{ord(c):04X} "
+                              f"({unicodedata.name(c, 'unnamed')}), which no setting may hold")
+    return value
+
+
+def check_terminal_id(value: str, path: str = "terminal_id") -> str:
+    """A terminal id: 1-64 of letters, digits, ``.``, ``_``, ``-``, starting with a letter or digit
+    (no path separators, no ``..``, nothing a certificate CN or a file name would mangle)."""
+    check_text(path, value)
+    if not TERMINAL_ID_RE.fullmatch(value):
+        raise ConfigError(f"{path}: {value[:80]!r} is not a terminal id (1-64 letters, digits, '.', '_' or '-', "
+                          "starting with a letter or digit)")
+    return value
 
 
 def _check_value(path: str, tp: Any, value: Any) -> Any:
@@ -62,6 +90,8 @@ def _check_value(path: str, tp: Any, value: Any) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{path}: expected a finite number, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -74,11 +104,11 @@ def _check_value(path: str, tp: Any, value: Any) -> Any:
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{path}: expected a string, got {value!r}")
-        return value
+        return check_text(path, value)
     if isinstance(tp, type) and issubclass(tp, Path):
         if not isinstance(value, str):
             raise ConfigError(f"{path}: expected a path string, got {value!r}")
-        return Path(value)
+        return Path(check_text(path, value))
     if typing.get_origin(tp) is typing.Literal:
         if value not in args:
             raise ConfigError(f"{path}: {value!r} is not one of {', '.join(map(repr, args))}")
@@ -196,17 +226,20 @@ class LocalApiSettings:
     allowed_uids: tuple[int, ...] = ()     # peers allowed by SO_PEERCRED uid ...
     allowed_groups: tuple[str, ...] = ()   # ... or by primary/supplementary group (names or gids)
     max_message_bytes: int = 65536         # requests are small; anything bigger is refused
-    max_connections: int = 16
+    max_connections: int = 16              # allowed peers at once (refused peers have their own, small pool)
+    max_connections_per_uid: int = 8       # ... of which one uid may hold this many
+    idle_timeout_s: float = 300.0          # a connection with no bytes either way is closed
 
     def __post_init__(self) -> None:
-        try:
-            mode = int(self.socket_mode, 8)
-        except ValueError:
-            raise ValueError("socket_mode must be an octal string such as \"0660\"") from None
+        if not re.fullmatch(r"0?[0-7]{3}", self.socket_mode):
+            raise ValueError(f"socket_mode must be an octal mode such as \"0660\", not {self.socket_mode[:16]!r}")
+        mode = int(self.socket_mode, 8)
         if mode & 0o007:
             raise ValueError("socket_mode must not grant access to others (last octal digit must be 0)")
         if not 1024 <= self.max_message_bytes <= 1 << 20 or self.max_connections < 1:
             raise ValueError("max_message_bytes must be 1 KiB-1 MiB and max_connections at least 1")
+        if self.max_connections_per_uid < 1 or not self.idle_timeout_s > 0:
+            raise ValueError("max_connections_per_uid must be at least 1 and idle_timeout_s positive")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -258,6 +291,7 @@ class Settings:
     base_dir: Path = Path(".")
 
     def __post_init__(self) -> None:
+        check_terminal_id(self.terminal_id)
         if self.record.dir and not self.lab:
             raise ValueError("[record] writes raw face frames to disk: a production config refuses it "
                              "(only a lab rig's config, with lab = true, may record)")

@@ -22,8 +22,10 @@ from agent.liveness.supervisor import LivenessSupervisor
 from agent.localapi.service import LocalApiServer
 from agent.security.audit import AuditLog
 from agent.security.keys import PROFILE_ALGORITHMS, Signer, load_signer
+from agent.security.pseudonym import Pseudonymizer
 from agent.session.capture import SessionDeps
 from agent.session.counter import ProbeCounter
+from agent.session.lockout import Lockout
 from agent.uplink.client import UplinkClient, UplinkConnection
 from agent.uplink.seal import PROFILE_SUITES
 from agent.uplink.tls import load_client_key
@@ -98,9 +100,10 @@ def check_profile(settings: Settings, signer: Signer) -> None:
 
 
 class Daemon:
-    def __init__(self, settings: Settings, config_digest: str = ""):
+    def __init__(self, settings: Settings, config_digest: str = "", hardening: dict[str, object] | None = None):
         self.settings = settings
         self.config_digest = config_digest          # SHA-256 of the config file, for the audit log
+        self.hardening = hardening or {}            # agent.security.process.harden_daemon()'s report
         self.audit: AuditLog | None = None
         self.uplink: UplinkClient | None = None
         self.supervisor: LivenessSupervisor | None = None
@@ -115,7 +118,7 @@ class Daemon:
         signer = load_signer(signer_spec(s))
         check_profile(s, signer)
         state = s.path(s.state_dir)
-        state.mkdir(parents=True, exist_ok=True, mode=0o750)
+        state.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.audit = AuditLog(s.path(s.audit.path), signer, checkpoint_every=s.audit.checkpoint_every,
                               checkpoint_interval_s=s.audit.checkpoint_interval_s)
         try:
@@ -128,6 +131,8 @@ class Daemon:
             self.deps = SessionDeps(terminal_id=s.terminal_id, camera_uri=s.camera.uris[0], uplink=self.uplink,
                                     signer=signer, supervisor=self.supervisor, audit=self.audit, settings=s.session,
                                     quality=s.quality, devices=s.devices, counter=ProbeCounter(state / "probe-counter"),
+                                    lockout=Lockout(s.session, path=state / "lockout.json"),
+                                    pseudonym=Pseudonymizer.load_or_create(state),
                                     read_timeout_s=s.camera.read_timeout_s, attestor=self.attestor,
                                     recording=self._record_settings())
             # Firmware: the manifest is verified now (a bad one stops the start); updates that did not
@@ -140,14 +145,21 @@ class Daemon:
             self.api = LocalApiServer(self.deps, str(s.path(la.socket)), allowed_uids=la.allowed_uids,
                                       allowed_groups=la.allowed_groups, mode=int(la.socket_mode, 8),
                                       group=la.socket_group, max_message_bytes=la.max_message_bytes,
-                                      max_connections=la.max_connections, record=self.audit.record)
+                                      max_connections=la.max_connections,
+                                      max_connections_per_uid=la.max_connections_per_uid,
+                                      idle_timeout_s=la.idle_timeout_s, record=self.audit.record)
             self.api.start()
         except BaseException:
             self.stop(0)
             raise
+        hello = self.supervisor.hello
         self.audit.record("agent_start", terminal_id=s.terminal_id, camera=s.camera.uris[0][:200],
                           socket=str(s.path(s.local_api.socket))[:200], worker_pid=self.supervisor.pid,
-                          config_sha256=self.config_digest or None,
+                          config_sha256=self.config_digest or None, uid=os.getuid(),
+                          dumpable=self.hardening.get("dumpable"), core_limit=self.hardening.get("core_limit"),
+                          worker_uid=hello.get("uid"), worker_userns=hello.get("userns"),
+                          worker_netns=hello.get("netns"), worker_landlock_abi=hello.get("landlock_abi"),
+                          worker_seccomp=hello.get("seccomp"),
                           record=f"{s.record.format}:{s.path(s.record.dir)}"[:200] if s.record.dir else None)
         if s.record.dir:
             log.warning("lab record mode: every session's raw frames are written to %s", s.path(s.record.dir))

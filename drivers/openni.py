@@ -72,17 +72,89 @@ def configure(redist_dir: str | os.PathLike[str] | None) -> None:
     _redist = Path(redist_dir) if redist_dir else None
 
 
-def _runtime_dir() -> Path:
-    base = os.environ.get("XDG_RUNTIME_DIR") or os.path.join(tempfile.gettempdir(), f"capture-agent-{os.getuid()}")
-    return Path(base) / "openni2"
+class UnsafeLibraryDir(BackendUnavailable):
+    """The directory OpenNI2 would be loaded from is not private to this user (planted by another
+    uid, writable by others, or a symlink): loading a library from it would run their code."""
+
+    code = "DRV_UNSAFE_LIBRARY_DIR"
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _check_private(fd: int, shown: str) -> None:
+    st = os.fstat(fd)
+    if st.st_uid != os.geteuid():
+        raise UnsafeLibraryDir(f"{shown} belongs to uid {st.st_uid}, not to this process (uid {os.geteuid()}); "
+                               "refusing to load OpenNI2 from it (remove it, or set XDG_RUNTIME_DIR)")
+    if st.st_mode & 0o022:
+        raise UnsafeLibraryDir(f"{shown} has mode {st.st_mode & 0o777:04o}; refusing to load OpenNI2 from a "
+                               "directory others can write (it must be 0700)")
+    if st.st_mode & 0o077:
+        os.fchmod(fd, 0o700)                       # ours and unchanged by others, only too open: tighten
+
+
+def _private_dir(trusted: Path, names: tuple[str, ...]) -> tuple[Path, int]:
+    """``trusted/names[0]/names[1]/...``, each created 0700 if absent and each checked through an
+    open descriptor: a directory (``O_NOFOLLOW``: not a symlink), owned by us, no access for group
+    or others. ``trusted`` itself is taken as it is (``/tmp``: root's and sticky, so no one else can
+    rename or replace what we own in it). Returns the path and an open descriptor of the last one."""
+    fd = os.open(trusted, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    path = trusted
+    try:
+        for name in names:
+            path = path / name
+            try:
+                os.mkdir(name, 0o700, dir_fd=fd)
+            except FileExistsError:
+                pass
+            try:
+                child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:                     # ELOOP: a symlink; ENOTDIR: a file
+                raise UnsafeLibraryDir(f"{path} is not a directory of ours ({exc.strerror}); refusing to load "
+                                       "OpenNI2 from it") from None
+            os.close(fd)
+            fd = child
+            _check_private(fd, str(path))
+    except BaseException:
+        os.close(fd)
+        raise
+    return path, fd
+
+
+def _runtime_dir() -> tuple[Path, tuple[str, ...]]:
+    """Where the link directory lives: ``$XDG_RUNTIME_DIR/openni2`` when that is ours and private,
+    else ``<tmp>/capture-agent-<uid>/openni2``."""
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg:
+        try:
+            st = os.stat(xdg)
+            if st.st_uid == os.geteuid() and not st.st_mode & 0o077 and os.path.isdir(xdg):
+                return Path(xdg), ("openni2",)
+        except OSError:
+            pass
+    return Path(tempfile.gettempdir()), (f"capture-agent-{os.getuid()}", "openni2")
+
+
+def _check_redist(redist: Path) -> None:
+    """A vendor redistribution is loaded as it is: it must be root's or ours, and no one else's to change."""
+    for p in (redist, redist / "libOpenNI2.so"):
+        st = os.stat(p)
+        if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o022:
+            raise UnsafeLibraryDir(f"{p} is owned by uid {st.st_uid} with mode {st.st_mode & 0o777:04o}; an OpenNI2 "
+                                   "redistribution must belong to root or this user and not be writable by others")
 
 
 def prepare_library_dir(redist: Path | None = None, lib_dirs: tuple[str, ...] = SYSTEM_LIB_DIRS,
                         runtime_dir: Path | None = None) -> Path:
-    """A dir that ``openni2.initialize`` accepts: the vendor redist, or symlinks to the system lib."""
+    """A dir that ``openni2.initialize`` accepts: the vendor redist, or symlinks to the system lib
+    in a private directory (``runtime_dir``: created there, its parent trusted; default
+    :func:`_runtime_dir`). A directory another uid made, or one others may write, is refused with
+    ``DRV_UNSAFE_LIBRARY_DIR``: ``dlopen`` would run whatever library it holds."""
     if redist is not None:
         if not (redist / "libOpenNI2.so").exists():
             raise BackendUnavailable(f"OpenNI2 redistribution {redist} has no libOpenNI2.so")
+        _check_redist(redist)
         return redist
     for d in lib_dirs:
         lib = Path(d) / "libOpenNI2.so.0"
@@ -92,17 +164,24 @@ def prepare_library_dir(redist: Path | None = None, lib_dirs: tuple[str, ...] = 
     else:
         raise BackendUnavailable("libOpenNI2.so.0 not found (install Debian's libopenni2-0 or set "
                                  "CAPTURE_AGENT_OPENNI2_REDIST to a vendor redistribution)")
-    out = runtime_dir or _runtime_dir()
-    out.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for name, target in (("libOpenNI2.so", lib), ("OpenNI2", Path(d) / "OpenNI2")):
-        link = out / name
-        if link.is_symlink() and os.readlink(link) == str(target):
-            continue
-        tmp = out / f".{name}.{os.getpid()}"
-        if tmp.is_symlink() or tmp.exists():
-            tmp.unlink()
-        tmp.symlink_to(target)
-        os.replace(tmp, link)      # atomic: concurrent agents never see a half-made link
+    trusted, names = (runtime_dir.parent, (runtime_dir.name,)) if runtime_dir is not None else _runtime_dir()
+    out, fd = _private_dir(trusted, names)
+    try:
+        for name, target in (("libOpenNI2.so", lib), ("OpenNI2", Path(d) / "OpenNI2")):
+            try:
+                if os.readlink(name, dir_fd=fd) == str(target):
+                    continue
+            except OSError:
+                pass                                   # absent, or not a link: replaced below
+            tmp = f".{name}.{os.getpid()}"
+            try:
+                os.unlink(tmp, dir_fd=fd)
+            except FileNotFoundError:
+                pass
+            os.symlink(target, tmp, dir_fd=fd)
+            os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)   # atomic: concurrent agents never see half a link
+    finally:
+        os.close(fd)
     return out
 
 

@@ -33,11 +33,14 @@ class Child:
     """A ``capture-agent`` sub-command in its own process; its output is kept for diagnostics."""
 
     def __init__(self, args: list[str], ready: str, *, timeout_s: float = 120.0, env: dict | None = None,
-                 cwd: str | os.PathLike[str] | None = None, module: str = "agent.cli"):
-        # ``module``: the command line to run; HIL rigs use one that registers their camera first.
-        cmd = [sys.executable, "-m", module, *args]
+                 cwd: str | os.PathLike[str] | None = None, module: str = "agent.cli",
+                 command: list[str] | None = None, clean_env: bool = False):
+        # ``module``: the command line to run (HIL rigs use one that registers their camera first);
+        # ``command``: what runs it (default: this interpreter), e.g. wrapped in setpriv;
+        # ``clean_env``: ``env`` is the whole environment rather than additions to ours.
+        cmd = [*(command or [sys.executable]), "-m", module, *args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                     env={**os.environ, **(env or {})}, cwd=cwd)
+                                     env=dict(env or {}) if clean_env else {**os.environ, **(env or {})}, cwd=cwd)
         self.lines: list[str] = []
         self._q: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()

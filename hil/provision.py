@@ -21,6 +21,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.config import check_terminal_id
 from agent.security.keys import generate_file_key
 from agent.uplink.seal import ServerKey
 from hil import pki
@@ -47,7 +48,11 @@ def _toml(v) -> str:
 def provision_dev(root: str | os.PathLike[str], *, terminal_id: str = "kiosk-dev-0001", port: int = 8443,
                   camera_uri: str = "sim://?subject=live&lux=300&distance_mm=500", suite: str = "x25519",
                   nonce_ttl_s: float = 60.0, retry_window_s: float = 10.0, keep_sealed: int = 0,
-                  allowed_uids: tuple[int, ...] | None = None, overwrite: bool = False) -> Provisioned:
+                  allowed_uids: tuple[int, ...] | None = None, allowed_groups: tuple[str, ...] = (),
+                  overwrite: bool = False) -> Provisioned:
+    # The terminal id names files below: no separators, no "..", no control characters
+    # (AGT_CONFIG_INVALID before anything is written).
+    check_terminal_id(terminal_id, "terminal id")
     root = Path(root).resolve()
     if root.exists() and any(root.iterdir()):
         if not overwrite:
@@ -70,6 +75,9 @@ def provision_dev(root: str | os.PathLike[str], *, terminal_id: str = "kiosk-dev
         write_hpke_key(srv / f"server-{s}.hpke", ServerKey.generate(s))
 
     ag = root / "agent"
+    for p in (ag / f"{terminal_id}.pem", srv / "terminals" / f"{terminal_id}.pub.pem"):
+        if p.resolve().parent != p.parent.resolve():           # belt and braces after the id check
+            raise ValueError(f"{p} would be written outside its directory")
     (ag / "ca.pem").write_bytes(ca.cert_pem)
     client = pki.issue(ca, terminal_id, server=False, days=365)
     (ag / f"{terminal_id}.pem").write_bytes(client.cert_pem)
@@ -124,6 +132,7 @@ server_name = "ingest.localhost"
 [local_api]
 socket = {_toml(str(root / 'run' / 'agent.sock'))}
 allowed_uids = {_toml(uids)}
+allowed_groups = {_toml(list(allowed_groups))}
 
 [audit]
 path = "../state/audit.jsonl"

@@ -9,9 +9,10 @@ cd "$(dirname "$0")/.."
 # swtpm + swtpm-tools: the software TPM 2.0 the TPM tests start; libtss2-dev, gcc, pkg-config: to build
 # tpm2-pytss (no binary wheel on PyPI); openssl: the SM2 interoperability tests check against its CLI;
 # chromium: the HIL report's screenshot test (headless); uhubctl: USB port power on HIL rigs (its
-# tests check the fake against the real CLI).
+# tests check the fake against the real CLI); libseccomp2: the liveness worker's seccomp filter
+# (through pyseccomp); systemd: systemd-analyze, which checks the shipped unit's exposure.
 DEBS=(libusb-1.0-0 libopenni2-0 softhsm2 redis-server swtpm swtpm-tools libtss2-dev gcc pkg-config openssl
-      chromium uhubctl)
+      chromium uhubctl libseccomp2 systemd)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from agent import config
 from agent.daemon import Daemon
+from agent.security.process import harden_daemon
 
 
 def register(sub) -> None:
@@ -39,11 +40,12 @@ def wait_for_signal() -> str:
 
 
 def run(args) -> int:
+    hardening = harden_daemon()                  # before any key, PIN or face is in memory
     settings = config.load(args.config)
     if getattr(args, "log_level", None) is None:
         logging.getLogger().setLevel(settings.logging.level.upper())
     digest = hashlib.sha256(Path(args.config).read_bytes()).hexdigest()
-    d = Daemon(settings, config_digest=digest)
+    d = Daemon(settings, config_digest=digest, hardening=hardening)
     d.start()
     assert d.supervisor is not None                # start() returns only with every part up
     print(f"capture-agent: ready; terminal {settings.terminal_id}; local API on {d.socket_path}; "

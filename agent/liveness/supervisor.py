@@ -17,8 +17,10 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from agent.face.models import models_dir
 from agent.liveness.fusion import LivenessVerdict, VerdictThresholds
 from agent.liveness.judge import frameset_digest
 from agent.liveness.wire import Ring, WireError, recv, send
@@ -65,6 +67,27 @@ class SupervisorSettings:
     judge_per_frameset_s: float = 0.5
 
 
+def worker_environment() -> dict[str, str]:
+    """The worker's whole environment: locale, the import path and where the face models are. No
+    ``CAPTURE_AGENT_*`` variable of the daemon's (an HSM PIN may be one) and nothing else."""
+    env = {k: os.environ[k] for k in ("LANG", "LC_ALL", "PYTHONPATH") if k in os.environ}
+    env["CAPTURE_AGENT_MODELS"] = str(models_dir().resolve())
+    env["PYTHONDONTWRITEBYTECODE"] = "1"            # it could not write them anyway
+    return env
+
+
+def worker_read_dirs() -> list[str]:
+    """Beyond the interpreter and its import path: the face models and this project's packages
+    (an editable install finds them outside sys.path)."""
+    import agent
+    import drivers
+    import proto
+    dirs = [str(models_dir().resolve())]
+    for pkg in (agent, drivers, proto):
+        dirs += [str(Path(p).resolve()) for p in pkg.__path__]
+    return dirs
+
+
 class LivenessSupervisor:
     def __init__(self, settings: SupervisorSettings | None = None):
         self.s = settings or SupervisorSettings()
@@ -95,20 +118,23 @@ class LivenessSupervisor:
         t0 = time.perf_counter()
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         ring = Ring(self.s.slots, self.s.slot_bytes)
-        env = {k: v for k, v in os.environ.items()
-               if k in ("PATH", "PYTHONPATH", "LANG", "LC_ALL") or k.startswith("CAPTURE_AGENT_")}
         cmd = [sys.executable, "-m", "agent.liveness.worker", "--ctrl-fd", str(child.fileno()),
                "--ring-fd", str(ring.fd), "--slots", str(self.s.slots), "--slot-bytes", str(self.s.slot_bytes)]
+        for d in worker_read_dirs():
+            cmd += ["--read", d]
         try:
             proc = subprocess.Popen(cmd, pass_fds=(child.fileno(), ring.fd), close_fds=True,
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=(None if os.environ.get("CAPTURE_AGENT_WORKER_STDERR")
                                             else subprocess.DEVNULL),
-                                    env=env, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+                                    env=worker_environment(), cwd="/")
         finally:
             child.close()
         self._proc, self._sock, self._ring = proc, parent, ring
-        hello = self._expect("hello", self.s.start_timeout_s)
+        try:
+            hello = self._expect("hello", self.s.start_timeout_s)
+        except LivenessWorkerError as exc:
+            raise self._fail(exc) from None             # e.g. LIV_SANDBOX_FAILED: it never serves
         self.hello = hello
         self.last_start_ms = (time.perf_counter() - t0) * 1000
 
@@ -177,11 +203,13 @@ class LivenessSupervisor:
         except (OSError, AttributeError) as exc:
             raise self._fail(LivenessWorkerCrashed(f"liveness worker is gone: {exc}")) from None
 
-    def selftest(self, probe_port: int | None = None) -> dict[str, Any]:
+    def selftest(self, **probes: Any) -> dict[str, Any]:
+        """The worker's sandbox report, and what it got when it tried what it must not do (see
+        ``agent.liveness.worker.selftest`` for ``probes``)."""
         with self._lock:
             self._start_locked()
-            self._send({"op": "selftest", "probe_port": probe_port})
-            return self._expect("selftest", self.s.frame_timeout_s)
+            self._send({"op": "selftest", "probes": probes})
+            return self._expect("selftest", self.s.frame_timeout_s + 5.0)
 
     def open_judge(self, *, frames: int, nonce: bytes | None = None, thresholds: VerdictThresholds | None = None,
                 notes: list[str] | None = None, channel: str = "kiosk") -> RemoteJudge:
@@ -265,7 +293,11 @@ class RemoteJudge:
                 except LivenessWorkerError:
                     pass                                # already torn down by _fail
         finally:
-            self.sup._lock.release()
+            try:
+                if self.sup._ring is not None:
+                    self.sup._ring.wipe()               # no face pixels stay in shared memory
+            finally:
+                self.sup._lock.release()
 
     def _await_acks(self, upto: int) -> None:
         sup = self.sup

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import json
 import mmap
 import os
@@ -73,19 +75,48 @@ def recv(sock: socket.socket) -> dict[str, Any]:
     return msg
 
 
-class Ring:
-    """``slots`` fixed-size slots in one anonymous shared mapping."""
+F_ADD_SEALS, F_GET_SEALS = 1033, 1034
+F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_FUTURE_WRITE = 0x1, 0x2, 0x4, 0x10
+RING_SEALS = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL
 
-    def __init__(self, slots: int, slot_bytes: int, fd: int | None = None):
+
+class Ring:
+    """``slots`` fixed-size slots in one anonymous shared mapping.
+
+    The daemon creates it (``writable=True``): a ``memfd`` mapped once for writing, then sealed
+    (no shrinking or growing, and ``F_SEAL_FUTURE_WRITE``: no new writable mapping and no
+    ``write()``; the daemon's own mapping keeps working), so the worker it is handed to can only
+    map it read-only. Both sides mark the mapping ``MADV_DONTDUMP`` (no face pixels in a core),
+    and the daemon zeroes every byte it wrote with :meth:`wipe` after each session."""
+
+    def __init__(self, slots: int, slot_bytes: int, fd: int | None = None, *, writable: bool = True):
         self.slots, self.slot_bytes = slots, slot_bytes
         self.size = slots * slot_bytes
+        self.writable = writable
         if fd is None:
-            fd = os.memfd_create("capture-agent-liveness-ring", os.MFD_CLOEXEC)
+            if not writable:
+                raise ValueError("a new ring is the daemon's and writable")
+            fd = os.memfd_create("capture-agent-liveness-ring", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
             os.ftruncate(fd, self.size)
-        elif os.fstat(fd).st_size != self.size:
-            raise WireError("ring descriptor has the wrong size")
+            self.map = mmap.mmap(fd, self.size)
+            fcntl.fcntl(fd, F_ADD_SEALS, RING_SEALS)
+        else:
+            if os.fstat(fd).st_size != self.size:
+                raise WireError("ring descriptor has the wrong size")
+            if not writable and fcntl.fcntl(fd, F_GET_SEALS) & RING_SEALS != RING_SEALS:
+                raise WireError("ring descriptor is not sealed against writes and resizing")
+            self.map = mmap.mmap(fd, self.size, prot=mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0))
         self.fd = fd
-        self.map = mmap.mmap(fd, self.size)
+        self.map.madvise(mmap.MADV_DONTDUMP)
+        self._dirty = [0] * slots                 # bytes written into each slot since the last wipe
+
+    def wipe(self) -> None:
+        """Zero every byte written since the last wipe (in place: no temporary buffer of zeros)."""
+        base = ctypes.addressof(ctypes.c_char.from_buffer(self.map))
+        for slot, n in enumerate(self._dirty):
+            if n:
+                ctypes.memset(base + slot * self.slot_bytes, 0, n)
+                self._dirty[slot] = 0
 
     def write(self, slot: int, fs: FrameSet) -> dict[str, Any]:
         """Copy a frameset's pixels into ``slot``; return its JSON description."""
@@ -100,6 +131,7 @@ class Ring:
             np.copyto(dst, px.reshape(-1).view(np.uint8))            # one copy, straight into the slot
             frames.append(describe_frame(f, off, px))
             off += px.nbytes
+            self._dirty[slot] = max(self._dirty[slot], off)
         ext = [[a.value, b.value, list(e.rotation), list(e.translation)] for (a, b), e in fs.extrinsics.items()]
         return {"slot": slot, "frames": frames, "extrinsics": ext, "skew_ms": float(fs.skew_ms)}
 
@@ -133,6 +165,8 @@ class Ring:
 
     def close(self) -> None:
         try:
+            if self.writable:
+                self.wipe()
             self.map.close()
         finally:
             os.close(self.fd)

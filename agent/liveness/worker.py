@@ -1,87 +1,80 @@
 """The liveness worker: a separate OS process that judges framesets and can reach nothing else.
 
 Started by :class:`agent.liveness.supervisor.LivenessSupervisor` as
-``python -m agent.liveness.worker --ctrl-fd N --ring-fd M --slots S --slot-bytes B`` with only
-those two descriptors (and /dev/null on 0–2) open. Before it reads a single frame it:
+``python -m agent.liveness.worker --ctrl-fd N --ring-fd M --slots S --slot-bytes B --read DIR ...``
+with only those two descriptors (and /dev/null on 0–2) open, an environment without secrets, and
+``/`` as its working directory. The order matters (``agent/security/sandbox.py`` says why):
 
-1. loads the face models and maps the frame ring (the only files it ever needs);
-2. leaves the network: a new, empty network namespace (``unshare(CLONE_NEWNET)``, root only),
-   and in every case replaces Python's socket constructors so no new socket can be made;
-3. sets resource limits: no core dumps, no file writes (``RLIMIT_FSIZE`` 0: face data cannot
-   reach the disk), a bounded number of open files and of address space;
-4. sets ``no_new_privs`` and non-dumpable, and when started as root drops to ``nobody``.
+1. first, while the process has one thread and before anything that starts threads is imported
+   (numpy's BLAS pool would): a new network namespace (with a user namespace when unprivileged),
+   non-dumpable, Landlock (read-only beneath the interpreter, the packages, the ``--read`` dirs and
+   a few system files; nothing writable), then the ``start`` seccomp filter (no sockets, no exec,
+   no processes, no writes, no ptrace, ...);
+2. load and verify the face models, map the frame ring read-only, and run one warm-up session, so
+   every module and interpreter a session needs is loaded;
+3. as root, drop to ``nobody``; resource limits (no cores, no file growth, bounded descriptors,
+   address space and tasks); the ``serve`` seccomp filter (no set*id any more).
 
 Then it serves the control protocol (see ``wire.py``): ``begin`` a session, ``frameset`` (pixels
 in a ring slot; acknowledged once copied out), ``judge`` (verdict, bound to SHA-256 digests of the
-frames it judged), ``selftest`` (reports its sandbox), ``quit``.
+frames it judged), ``selftest`` (reports its sandbox and tries what it must not be able to do),
+``quit``. A sandbox step that fails is reported as ``LIV_SANDBOX_FAILED`` and the worker exits.
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
+import errno
 import os
-import resource
 import socket
 import sys
 import time
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:                   # the worker imports the agent's modules late (see warm_up)
     from drivers.frame import FrameSet
 
-CLONE_NEWNET = 0x40000000
-PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 4, 38
-NOBODY_UID = NOBODY_GID = 65534
-LIMITS = {
-    "RLIMIT_CORE": 0,                 # a core dump would hold face pixels
-    "RLIMIT_FSIZE": 0,                # no file writes at all
-    "RLIMIT_NOFILE": 64,
-    "RLIMIT_AS": 8 << 30,             # the LiteRT interpreter and numpy reserve generously; bounded anyway
-}
 
-
-class SocketRefused(OSError):
-    pass
-
-
-def _refuse_sockets() -> None:
-    def refused(*_a: Any, **_k: Any) -> NoReturn:
-        raise SocketRefused("the liveness worker has no network access")
-    import _socket
-    # Replacing module functions: ``mod`` is one of two modules, typed as their common ModuleType.
-    for mod in (socket, _socket):
-        mod.socket = refused                      # type: ignore[attr-defined]
-        if hasattr(mod, "socketpair"):
-            mod.socketpair = refused              # type: ignore[attr-defined]
-    socket.create_connection = refused
-
-
-def sandbox() -> dict[str, Any]:
-    """Apply the isolation steps that follow model loading; return what was achieved."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    state: dict[str, Any] = {}
-    state["netns"] = libc.unshare(CLONE_NEWNET) == 0
-    if not state["netns"]:
-        state["netns_error"] = os.strerror(ctypes.get_errno())
-    _refuse_sockets()
-    state["sockets_refused"] = True
-    for name, value in LIMITS.items():
-        res = getattr(resource, name)
-        soft, hard = resource.getrlimit(res)
-        new = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(res, (new, new))
-    state["no_new_privs"] = libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
-    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    if os.geteuid() == 0:
-        os.setgroups([])
-        os.setgid(NOBODY_GID)
-        os.setuid(NOBODY_UID)
-    state["uid"], state["gid"] = os.getuid(), os.getgid()
+def sandbox_start(read_paths: list[str]) -> dict[str, Any]:
+    """Step 1 (see the module docstring). Imports nothing that starts a thread."""
+    from agent.security import sandbox
+    state: dict[str, Any] = dict(sandbox.enter_namespaces())
+    sandbox.set_nondumpable()
+    state["landlock_abi"] = sandbox.restrict_filesystem(sandbox.worker_read_paths(read_paths))
+    sandbox.load_seccomp("start")
     return state
 
 
-def selftest(sandbox_state: dict[str, Any], probe_port: int | None) -> dict[str, Any]:
+def sandbox_serve(state: dict[str, Any]) -> dict[str, Any]:
+    """Step 3: after everything is loaded, before the first frame."""
+    from agent.security import sandbox
+    sandbox.drop_to_nobody()
+    sandbox.set_nondumpable()                    # a change of credentials may reset it
+    limits = sandbox.limit_resources(own_user_namespace=bool(state["userns"]))
+    sandbox.load_seccomp("serve")
+    return {**state, "limits": limits, "uid": os.getuid(), "gid": os.getgid(), "seccomp": sandbox.seccomp_mode(),
+            "no_new_privs": sandbox.no_new_privs(), "dumpable": sandbox.dumpable()}
+
+
+def _attempt(fn) -> str:
+    """``allowed`` or ``refused: ERRNO`` for one thing the sandbox must stop."""
+    try:
+        fn()
+        return "allowed"
+    except OSError as exc:
+        return f"refused: {errno.errorcode.get(exc.errno or 0, exc.errno)}"
+    except RuntimeError as exc:                # threading: "can't start new thread"
+        return f"refused: {exc}"
+    except Exception as exc:                   # anything else is not the sandbox speaking
+        return f"error: {type(exc).__name__}: {exc}"[:200]
+
+
+def selftest(sandbox_state: dict[str, Any], probes: dict[str, Any]) -> dict[str, Any]:
+    """The sandbox's state, and what happens when the worker tries what it must not do. ``probes``
+    (from the supervisor): ``tcp_port`` (a listener on 127.0.0.1), ``unix_path`` (a filesystem
+    socket), ``read_path`` (a file the worker's uid could read without Landlock)."""
+    import threading
+
     out = dict(sandbox_state)
     fds = {}
     for x in os.listdir("/proc/self/fd"):
@@ -90,26 +83,38 @@ def selftest(sandbox_state: dict[str, Any], probe_port: int | None) -> dict[str,
         except OSError:
             pass                                   # the listing's own descriptor, already closed
     out["open_fds"] = fds
-    out["limits"] = {n: resource.getrlimit(getattr(resource, n))[0] for n in LIMITS}
-    probe = f"/tmp/capture-agent-worker-probe-{os.getpid()}"
-    try:
-        with open(probe, "w") as fh:
-            fh.write("x")
-            fh.flush()
-        out["file_write"] = "allowed"
-    except OSError as exc:
-        out["file_write"] = f"refused: {exc.strerror or exc}"
-    finally:
+    out["netns_inode"] = os.readlink("/proc/self/ns/net")
+    out["environ"] = sorted(os.environ)
+    out["file_write"] = _attempt(lambda: open(f"/tmp/capture-agent-worker-probe-{os.getpid()}", "w").close())
+    out["socket"] = _attempt(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close())
+    out["exec"] = _attempt(lambda: os.execv("/bin/true", ["true"]))
+    out["fork"] = _attempt(lambda: os._exit(0) if os.fork() == 0 else None)
+    out["signal_parent"] = _attempt(lambda: os.kill(os.getppid(), 0))
+
+    def many_threads() -> None:                    # RLIMIT_NPROC: more tasks than the limit allows
+        started = []
         try:
-            os.unlink(probe)
-        except OSError:
-            pass
-    if probe_port is not None:
-        try:
-            socket.create_connection(("127.0.0.1", probe_port), timeout=1).close()
-            out["network"] = "reachable"
-        except OSError as exc:
-            out["network"] = f"refused: {exc}"
+            for _ in range(int(out["limits"]["RLIMIT_NPROC"]) + 1):
+                t = threading.Thread(target=time.sleep, args=(0.2,), daemon=True)
+                t.start()
+                started.append(t)
+        finally:
+            for t in started:
+                t.join()
+    out["threads_beyond_nproc"] = _attempt(many_threads)
+    if probes.get("tcp_port") is not None:
+        def tcp() -> None:                         # no name lookup: the address is numeric
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.settimeout(1)
+                s.connect(("127.0.0.1", int(probes["tcp_port"])))
+        out["network"] = _attempt(tcp)
+    if probes.get("unix_path"):
+        def unix() -> None:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.connect(str(probes["unix_path"]))
+        out["unix_connect"] = _attempt(unix)
+    if probes.get("read_path"):
+        out["read_file"] = _attempt(lambda: open(str(probes["read_path"]), "rb").close())
     return out
 
 
@@ -233,7 +238,7 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
                        "framesets": r.framesets, "best": best_face(r)})
                 current = None                      # nothing of the session outlives its verdict
             elif op == "selftest":
-                reply({"op": "selftest", **selftest(state, msg.get("probe_port"))})
+                reply({"op": "selftest", **selftest(state, msg.get("probes") or {})})
             elif op == "quit":
                 return
             else:
@@ -285,16 +290,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ring-fd", type=int, required=True)
     ap.add_argument("--slots", type=int, required=True)
     ap.add_argument("--slot-bytes", type=int, required=True)
+    ap.add_argument("--read", action="append", default=[], help="a directory the worker may read (models)")
     args = ap.parse_args(argv)
-    ctrl = socket.socket(fileno=args.ctrl_fd)         # before sockets are refused
-    from agent.liveness.wire import Ring
+    ctrl = socket.socket(fileno=args.ctrl_fd)         # inherited: the worker can make no socket itself
+    from agent.security.sandbox import SandboxError
+    try:
+        state = sandbox_start(args.read)
+    except SandboxError as exc:
+        from agent.liveness.wire import send
+        send(ctrl, {"op": "error", "code": exc.code, "message": exc.message[:500]})
+        return 3
+    from agent.liveness.wire import Ring, send
     from agent.quality import QualityGate
-    ring = Ring(args.slots, args.slot_bytes, fd=args.ring_fd)
+    ring = Ring(args.slots, args.slot_bytes, fd=args.ring_fd, writable=False)
     gate = QualityGate()                             # loads and verifies the face models
     warm_up(gate)
-    state = sandbox()
-    from agent.liveness.wire import send
-    send(ctrl, {"op": "hello", "pid": os.getpid(), **{k: v for k, v in state.items() if k != "netns_error"}})
+    try:
+        state = sandbox_serve(state)
+    except SandboxError as exc:
+        send(ctrl, {"op": "error", "code": exc.code, "message": exc.message[:500]})
+        return 3
+    send(ctrl, {"op": "hello", "pid": os.getpid(), **state})
     serve(ctrl, ring, gate, state)
     return 0
 

@@ -11,17 +11,36 @@ of two private gRPC servers whose sockets sit in a 0700 directory only the agent
 
 The socket file itself is created with the configured mode and group (defence in depth: the
 kernel refuses ``connect`` to users outside the group before the allowlist is even consulted).
+
+A local user must not be able to lock the kiosk app out by holding connections open, so:
+
+* credentials are read in the accept loop, before a connection takes a slot; allowed and refused
+  peers draw from separate pools, so a refused uid can never hold a slot the kiosk app needs;
+* a refused peer gets at most ``refused_per_uid`` connections (of ``max_refused`` in all), each
+  closed after ``refused_lifetime_s`` whatever it does (long enough to read its
+  ``PERMISSION_DENIED``);
+* an allowed uid gets at most ``max_per_uid`` of the ``max_connections`` slots;
+* the splice has deadlines: a connection with no bytes either way for ``idle_timeout_s`` is closed,
+  and a peer that stops reading is cut off after ``send_timeout_s``.
+
+Groups come from ``SO_PEERGROUPS`` (the kernel's record of the peer's supplementary groups at
+``connect``), not from /proc, which a unit with ``ProtectProc=invisible`` hides and whose pid may
+have been reused.
 """
 
 from __future__ import annotations
 
+import array
+import errno
 import grp
 import logging
 import os
+import selectors
 import socket
 import struct
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +48,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 _UCRED = struct.Struct("3i")          # struct ucred: pid, uid, gid
+SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)
 
 
 @dataclass(frozen=True)
@@ -41,6 +61,22 @@ class Peer:
 def peer_of(conn: socket.socket) -> Peer:
     pid, uid, gid = _UCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))
     return Peer(pid, uid, gid)
+
+
+def peer_groups(conn: socket.socket, pid: int) -> set[int]:
+    """The peer's supplementary groups as the kernel recorded them at ``connect`` (SO_PEERGROUPS,
+    Linux 4.13+); /proc only where the kernel lacks it."""
+    for size in (4 * 256, 4 * 65536):
+        try:
+            raw = conn.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, size)
+        except OSError as exc:
+            if exc.errno == errno.ERANGE:
+                continue
+            if exc.errno in (errno.ENOPROTOOPT, errno.EINVAL):
+                return supplementary_groups(pid)
+            raise
+        return set(array.array("I", raw[: len(raw) - len(raw) % 4]))
+    return set()
 
 
 def supplementary_groups(pid: int) -> set[int]:
@@ -72,26 +108,70 @@ class PeerPolicy:
     def from_settings(cls, uids, groups) -> PeerPolicy:
         return cls(frozenset(int(u) for u in uids), frozenset(resolve_group(g) for g in groups))
 
-    def allows(self, peer: Peer) -> bool:
+    def allows(self, peer: Peer, groups: set[int] | frozenset[int] = frozenset()) -> bool:
         if peer.uid in self.uids or peer.gid in self.gids:
             return True
-        return bool(self.gids) and bool(self.gids & supplementary_groups(peer.pid))
+        return bool(self.gids & set(groups))
 
 
-def _pump(src: socket.socket, dst: socket.socket) -> None:
-    try:
-        while True:
-            data = src.recv(65536)
-            if not data:
-                break
-            dst.sendall(data)
-    except OSError:
-        pass
-    finally:
-        try:
-            dst.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
+@dataclass(frozen=True)
+class GateLimits:
+    """How many connections, for how long (see the module docstring)."""
+
+    max_connections: int = 16          # allowed peers, all uids together
+    max_per_uid: int = 8               # allowed peers, one uid
+    max_refused: int = 4               # refused peers, all uids together
+    refused_per_uid: int = 1
+    refused_lifetime_s: float = 5.0
+    idle_timeout_s: float = 300.0      # no bytes either way
+    send_timeout_s: float = 10.0       # a peer that does not read what it asked for
+
+
+def splice(a: socket.socket, b: socket.socket, *, idle_timeout_s: float, send_timeout_s: float,
+           deadline: float | None = None) -> str:
+    """Copy bytes both ways until both sides are done, nothing moved for ``idle_timeout_s``, the
+    monotonic ``deadline`` passes, or a send blocks for ``send_timeout_s``. Returns why it ended."""
+    for s in (a, b):
+        s.settimeout(send_timeout_s)                  # bounds sendall(); reads wait in select
+    peer_of_ = {a: b, b: a}
+    open_reads = {a, b}
+    last = time.monotonic()
+    with selectors.DefaultSelector() as sel:
+        for s in open_reads:
+            sel.register(s, selectors.EVENT_READ)
+        while open_reads:
+            now = time.monotonic()
+            wait = last + idle_timeout_s - now
+            if deadline is not None:
+                wait = min(wait, deadline - now)
+            if wait <= 0:
+                return "deadline" if deadline is not None and now >= deadline else "idle"
+            for key, _ in sel.select(timeout=min(wait, 1.0)):
+                src = key.fileobj
+                assert isinstance(src, socket.socket)
+                try:
+                    data = src.recv(65536)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    return "error"
+                dst = peer_of_[src]
+                if not data:                          # half-close: pass it on, keep the other way open
+                    sel.unregister(src)
+                    open_reads.discard(src)
+                    try:
+                        dst.shutdown(socket.SHUT_WR)
+                    except OSError:
+                        pass
+                    continue
+                try:
+                    dst.sendall(data)
+                except TimeoutError:
+                    return "send_timeout"
+                except OSError:
+                    return "error"
+                last = time.monotonic()
+    return "closed"
 
 
 def bind_unix(path: str, mode: int, group: int | None) -> socket.socket:
@@ -119,20 +199,45 @@ class PeerGate:
     """Accept on the public socket; route each connection by its peer credentials."""
 
     def __init__(self, public_path: str, allowed_backend: str, refused_backend: str, policy: PeerPolicy, *,
-                 mode: int = 0o660, group: int | None = None, max_connections: int = 16,
+                 mode: int = 0o660, group: int | None = None, limits: GateLimits | None = None,
                  on_refused: Callable[[Peer], None] | None = None):
         self.public_path, self.allowed_backend, self.refused_backend = public_path, allowed_backend, refused_backend
-        self.policy, self.max_connections, self.on_refused = policy, max_connections, on_refused
+        self.policy, self.limits, self.on_refused = policy, limits or GateLimits(), on_refused
         self._listener = bind_unix(public_path, mode, group)
-        self._slots = threading.BoundedSemaphore(max_connections)
+        self._held: Counter[tuple[bool, int]] = Counter()     # (allowed, uid) -> open connections
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._stopping = False
         self._thread = threading.Thread(target=self._accept_loop, name="local-api-gate", daemon=True)
         self.refused = 0
+        self.dropped = 0                    # connections closed at once: over a limit
+
+    @property
+    def max_connections(self) -> int:
+        return self.limits.max_connections
 
     def start(self) -> None:
         self._thread.start()
+
+    def held(self, allowed: bool) -> int:
+        with self._lock:
+            return sum(n for (a, _), n in self._held.items() if a is allowed)
+
+    def _take_slot(self, allowed: bool, uid: int) -> bool:
+        lim = self.limits
+        total, per_uid = (lim.max_connections, lim.max_per_uid) if allowed else (lim.max_refused, lim.refused_per_uid)
+        with self._lock:
+            pool = sum(n for (a, _), n in self._held.items() if a is allowed)
+            if pool >= total or self._held[(allowed, uid)] >= per_uid:
+                return False
+            self._held[(allowed, uid)] += 1
+            return True
+
+    def _release_slot(self, allowed: bool, uid: int) -> None:
+        with self._lock:
+            self._held[(allowed, uid)] -= 1
+            if self._held[(allowed, uid)] <= 0:
+                del self._held[(allowed, uid)]
 
     def _accept_loop(self) -> None:
         while not self._stopping:
@@ -140,28 +245,37 @@ class PeerGate:
                 conn, _ = self._listener.accept()
             except OSError:
                 break
-            if not self._slots.acquire(blocking=False):
-                conn.close()                            # bounded: a local flood cannot exhaust threads
+            try:
+                # The credentials decide the pool before the connection holds anything.
+                peer = peer_of(conn)
+                allowed = self.policy.allows(peer, peer_groups(conn, peer.pid))
+            except OSError as exc:
+                log.debug("local API connection without credentials: %s", exc)
+                conn.close()
                 continue
-            threading.Thread(target=self._serve, args=(conn,), name="local-api-conn", daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        backend = None
-        try:
-            peer = peer_of(conn)
-            allowed = self.policy.allows(peer)
             if not allowed:
                 self.refused += 1
                 if self.on_refused is not None:
                     self.on_refused(peer)
+            if not self._take_slot(allowed, peer.uid):
+                self.dropped += 1
+                conn.close()                            # bounded: a local flood cannot exhaust threads
+                continue
+            threading.Thread(target=self._serve, args=(conn, peer, allowed), name="local-api-conn",
+                             daemon=True).start()
+
+    def _serve(self, conn: socket.socket, peer: Peer, allowed: bool) -> None:
+        backend = None
+        lim = self.limits
+        try:
             backend = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             backend.connect(self.allowed_backend if allowed else self.refused_backend)
             with self._lock:
                 self._conns.update((conn, backend))
-            t = threading.Thread(target=_pump, args=(backend, conn), daemon=True)
-            t.start()
-            _pump(conn, backend)
-            t.join()
+            deadline = None if allowed else time.monotonic() + lim.refused_lifetime_s
+            why = splice(conn, backend, idle_timeout_s=lim.idle_timeout_s, send_timeout_s=lim.send_timeout_s,
+                         deadline=deadline)
+            log.debug("local API connection of uid %d ended: %s", peer.uid, why)
         except OSError as exc:
             log.debug("local API connection ended: %s", exc)
         finally:
@@ -171,7 +285,7 @@ class PeerGate:
             for s in (conn, backend):
                 if s is not None:
                     s.close()
-            self._slots.release()
+            self._release_slot(allowed, peer.uid)
 
     def close_listener(self) -> None:
         """Take no new connections (the socket file goes away); connections in progress continue."""

@@ -36,7 +36,7 @@ from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from agent.localapi.convert import event_to_proto, request_from_proto
-from agent.localapi.peergate import PeerGate, PeerPolicy, RateLimitedLog, resolve_group
+from agent.localapi.peergate import GateLimits, PeerGate, PeerPolicy, RateLimitedLog, resolve_group
 from agent.session.capture import SessionDeps, run_capture
 from agent.session.errors import BadRequest, Busy, ConsentRequired
 from agent.session.request import validate
@@ -134,6 +134,7 @@ class LocalApiServer:
 
     def __init__(self, deps: SessionDeps, socket_path: str, *, allowed_uids=(), allowed_groups=(), mode: int = 0o660,
                  group: str = "", max_message_bytes: int = 65536, max_connections: int = 16,
+                 max_connections_per_uid: int = 8, idle_timeout_s: float = 300.0,
                  record: Callable[..., object] | None = None):
         self.service = CaptureService(deps)
         self._dir = tempfile.mkdtemp(prefix="ca-lapi-")        # 0700: only the agent reaches the backends
@@ -154,8 +155,10 @@ class LocalApiServer:
         policy = PeerPolicy.from_settings(allowed_uids, allowed_groups)
         on_refused = RateLimitedLog(record) if record is not None else None
         self._gate = PeerGate(socket_path, allowed, refused, policy, mode=mode,
-                              group=resolve_group(group) if group else None, max_connections=max_connections,
-                              on_refused=on_refused)
+                              group=resolve_group(group) if group else None, on_refused=on_refused,
+                              limits=GateLimits(max_connections=max_connections,
+                                                max_per_uid=min(max_connections_per_uid, max_connections),
+                                                idle_timeout_s=idle_timeout_s))
         self.socket_path = socket_path
 
     def start(self) -> None:

@@ -12,6 +12,15 @@ a ``checkpoint`` entry carries the terminal key's signature over ``seq || hash``
 it: whoever holds the terminal's public key can tell that the chain up to there is the terminal's,
 so an attacker who rewrites the whole file (recomputing hashes) is caught at the first checkpoint.
 
+What a checkpoint cannot show is what came after it: entries cut off the end, or a log deleted and
+started afresh. So checkpoints also leave the terminal: :meth:`AuditLog.anchor` (a fresh
+checkpoint, its signature and the log's identity, the hash of its first entry) travels in every
+probe's header, and the server keeps the last anchor per terminal (``hil/ingest/anchors.py``),
+flagging a log that went backwards, was rewritten or replaced. ``verify`` requires checkpoints and
+a signature on each, refuses a long unsigned tail, and with the server's anchors
+(``audit-verify --anchor SEQ:HEAD``) refuses a log that does not contain them: removed
+checkpoints, removed entries with the chain recomputed, and truncation all exit non-zero.
+
 What may be logged is enforced here, not left to callers: ``data`` is a flat table of short
 scalars (strings ≤ 256 characters, numbers, booleans, null) whose keys are not names of biometric
 fields. Images, crops, landmarks and templates cannot pass, whatever a caller tries.
@@ -27,6 +36,7 @@ import os
 import struct
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +62,29 @@ class AuditRefused(AuditError):
 
 class AuditCorrupt(AuditError):
     code = "AUD_CORRUPT"
+
+
+class AuditUnsigned(AuditCorrupt):
+    """No signed checkpoint at all, or more entries after the last one than the cadence allows."""
+
+    code = "AUD_UNSIGNED"
+
+
+class AuditTruncated(AuditCorrupt):
+    """The log does not contain a checkpoint the server holds as an anchor (cut or replaced)."""
+
+    code = "AUD_TRUNCATED"
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A signed checkpoint as it leaves the terminal (``AuditAnchor`` in the probe header)."""
+
+    seq: int              # the last entry the checkpoint covers
+    head: str             # that entry's hash, hex
+    signature: bytes      # the terminal key over checkpoint_message(seq, head)
+    algorithm: str
+    log_id: str           # the hash of the log's first entry, hex
 
 
 def _canonical(obj: dict[str, Any]) -> bytes:
@@ -94,6 +127,8 @@ class AuditLog:
         self.every, self.interval_s, self.clock = checkpoint_every, checkpoint_interval_s, clock
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._log_id = ""
+        self._last_anchor: Anchor | None = None
         self._seq, self._head = self._resume()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._fh = os.fdopen(fd, "a", encoding="utf-8")
@@ -117,11 +152,30 @@ class AuditLog:
         if not ok:
             raise AuditCorrupt(f"the last entry of {self.path} is damaged; run 'capture-agent audit-verify' "
                                "and move the file aside before starting")
+        with open(self.path, "rb") as fh:
+            try:
+                self._log_id = str(json.loads(fh.readline())["hash"])
+            except (ValueError, KeyError, TypeError):
+                raise AuditCorrupt(f"the first entry of {self.path} is damaged") from None
         return int(entry["seq"]), entry["hash"]
 
     @property
     def head(self) -> tuple[int, str]:
         return self._seq, self._head
+
+    @property
+    def log_id(self) -> str:
+        return self._log_id
+
+    def anchor(self) -> Anchor | None:
+        """The latest signed checkpoint, made now if entries were added since the last one (so it
+        covers everything logged so far); None without a signer."""
+        with self._lock:
+            if self.signer is None:
+                return None
+            if self._last_anchor is None or self._since_checkpoint:
+                self._checkpoint()
+            return self._last_anchor
 
     def record(self, event: str, **data: Any) -> dict[str, Any]:
         if not isinstance(event, str) or not event or len(event) > 64:
@@ -146,12 +200,18 @@ class AuditLog:
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._seq, self._head = entry["seq"], entry["hash"]
+        if entry["seq"] == 0:
+            self._log_id = entry["hash"]
         return entry
 
     def _checkpoint(self) -> None:
-        sig = self.signer.sign(checkpoint_message(self._seq, self._head))
-        self._append("checkpoint", {"signed_seq": self._seq, "key_id": self.signer.key_id,
+        if self._seq < 0:
+            self._append("log_start", {})             # a checkpoint signs an entry: there is one
+        seq, head = self._seq, self._head
+        sig = self.signer.sign(checkpoint_message(seq, head))
+        self._append("checkpoint", {"signed_seq": seq, "key_id": self.signer.key_id,
                                     "algorithm": self.signer.algorithm, "signature": base64.b64encode(sig).decode()})
+        self._last_anchor = Anchor(seq, head, sig, self.signer.algorithm, self._log_id)
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
 
@@ -174,17 +234,44 @@ class AuditLog:
 class VerifyReport:
     entries: int
     checkpoints: int
-    last_signed_seq: int          # the last entry a verified checkpoint covers; -1 when none
+    last_signed_seq: int          # the last entry a verified checkpoint covers
     unsigned_tail: int            # entries after it that no checkpoint covers yet
+    log_id: str = ""              # the hash of the first entry
+    anchors_checked: int = 0      # server-held anchors found in the log
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | str]:
         return dict(self.__dict__)
 
 
-def verify(path: str | os.PathLike[str], public_key=None) -> VerifyReport:
-    """Check the chain of every line, and each checkpoint's signature when ``public_key`` is given.
-    Raises AuditCorrupt at the first broken entry, naming its line."""
-    prev, seq, checkpoints, last_signed, tail = GENESIS, -1, 0, -1, 0
+DEFAULT_MAX_UNSIGNED = 50         # the daemon's default checkpoint_every
+
+
+def parse_anchor(text: str) -> tuple[int, str]:
+    """``SEQ:HEAD`` (as the server's anchor store shows it) -> (seq, head)."""
+    seq, _, head = text.partition(":")
+    try:
+        if len(head) != 64:
+            raise ValueError
+        bytes.fromhex(head)
+        return int(seq), head.lower()
+    except ValueError:
+        raise AuditError(f"an anchor is SEQ:HEAD (a number, a colon, 64 hex digits), not {text[:80]!r}") from None
+
+
+def verify(path: str | os.PathLike[str], public_key, *, anchors: Iterable[tuple[int, str]] = (),
+           max_unsigned_tail: int = DEFAULT_MAX_UNSIGNED) -> VerifyReport:
+    """Check the chain of every line and every checkpoint's signature by ``public_key``; require at
+    least one checkpoint, at most ``max_unsigned_tail`` entries after the last, and that every
+    anchor ``(seq, head)`` the server holds is a checkpointed entry of this log. Raises
+    ``AuditCorrupt`` (``AUD_CORRUPT``, ``AUD_UNSIGNED``, ``AUD_TRUNCATED``) naming the first problem."""
+    if public_key is None:
+        raise AuditError("verifying an audit log needs the terminal's public key: without it anyone can "
+                         "recompute the chain")
+    prev, log_id = GENESIS, ""
+    seq, checkpoints, last_signed, tail = -1, 0, -1, 0
+    hashes: dict[int, str] = {}
+    signed: set[int] = set()
+    wanted = {int(s): h.lower() for s, h in anchors}
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             try:
@@ -197,18 +284,35 @@ def verify(path: str | os.PathLike[str], public_key=None) -> VerifyReport:
                                    "removed or reordered")
             if e["event"] == "checkpoint":
                 checkpoints += 1
-                if public_key is not None:
-                    d = e["data"]
-                    try:
-                        sig = base64.b64decode(d["signature"], validate=True)
-                        ok = d["signed_seq"] == seq and verify_signature(
-                            public_key, d["algorithm"], checkpoint_message(seq, prev), sig)
-                    except (KeyError, ValueError, TypeError):
-                        ok = False
-                    if not ok:
-                        raise AuditCorrupt(f"audit checkpoint at line {lineno} is not signed by this terminal's key")
-                    last_signed, tail = seq, 0
+                d = e["data"]
+                try:
+                    sig = base64.b64decode(d["signature"], validate=True)
+                    ok = d["signed_seq"] == seq and verify_signature(
+                        public_key, d["algorithm"], checkpoint_message(seq, prev), sig)
+                except (KeyError, ValueError, TypeError, CaptureAgentError):
+                    ok = False
+                if not ok:
+                    raise AuditCorrupt(f"audit checkpoint at line {lineno} is not signed by this terminal's key")
+                last_signed, tail = seq, 0
+                signed.add(seq)
             else:
                 tail += 1
+            if seq == -1:
+                log_id = e["hash"]
             prev, seq = e["hash"], e["seq"]
-    return VerifyReport(seq + 1, checkpoints, last_signed, tail if public_key is not None else seq + 1)
+            if seq in wanted:
+                hashes[seq] = prev
+    if checkpoints == 0:
+        raise AuditUnsigned("the audit log has no signed checkpoint: its entries cannot be told from a "
+                            "recomputed chain (were the checkpoints removed?)")
+    if tail > max_unsigned_tail:
+        raise AuditUnsigned(f"{tail} entries follow the last signed checkpoint (at most {max_unsigned_tail} "
+                            "expected): checkpoints were removed, or the daemon stopped without one")
+    for s, h in sorted(wanted.items()):
+        if s > seq:
+            raise AuditTruncated(f"the server holds an anchor at entry {s}, but the log ends at entry {seq}: "
+                                 "it was truncated or replaced")
+        if hashes.get(s) != h or s not in signed:
+            raise AuditTruncated(f"entry {s} is not the checkpointed entry the server holds as an anchor: "
+                                 "the log was rewritten or replaced")
+    return VerifyReport(seq + 1, checkpoints, last_signed, tail, log_id, len(wanted))

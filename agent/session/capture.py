@@ -18,14 +18,16 @@ Stages, in order, each with its own deadline (``[session]`` config):
 6. ``seal``      — HPKE to the server key, signed by the terminal key; face buffers overwritten;
 7. ``submit``    — to the ingest server; the receipt is the result.
 
-Failures are typed (``SES_*``, plus the uplink's and the worker's codes), counted toward lockout,
-and audited without biometric data. Nothing is written to disk but the audit log.
+Failures are typed (``SES_*``, plus the uplink's and the worker's codes) and audited without
+biometric data; only presentation failures (not live, a failed challenge, a receipt saying so)
+count toward lockout. References reach the audit log and lockout only as keyed pseudonyms
+(``agent/security/pseudonym.py``). The probe carries the audit log's latest signed checkpoint
+(an anchor the server keeps). Nothing is written to disk but the audit log and the lockout state.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import threading
 import time
 import uuid
@@ -46,10 +48,11 @@ from agent.quality import QualityGate, QualityReport, QualitySettings
 from agent.quality.gate import require_stream_spec
 from agent.security.audit import AuditLog
 from agent.security.keys import Signer
+from agent.security.pseudonym import Pseudonymizer
 from agent.session.counter import ProbeCounter
-from agent.session.errors import BadRequest, Cancelled, ConsentRequired, LockedOut, StageTimeout
+from agent.session.errors import Cancelled, StageTimeout
 from agent.session.events import CaptureEvent, Error, Progress, Result
-from agent.session.lockout import Lockout
+from agent.session.lockout import PRESENTATION_FAILURES, Lockout
 from agent.session.projector import Projector
 from agent.session.record import open_recording
 from agent.session.request import CaptureRequest, validate
@@ -57,7 +60,6 @@ from agent.session.window import collect
 from agent.uplink.client import UplinkClient
 from agent.uplink.probe import build_payload, seal_probe
 from drivers.errors import CaptureAgentError
-from firmware.errors import FirmwareError
 from firmware.maintenance import MaintenanceLock
 from firmware.policy import FirmwareGate
 
@@ -82,6 +84,7 @@ class SessionDeps:
     devices: DeviceSettings = field(default_factory=DeviceSettings)
     counter: ProbeCounter = field(default_factory=ProbeCounter)
     lockout: Lockout | None = None
+    pseudonym: Pseudonymizer = field(default_factory=Pseudonymizer.ephemeral)   # the daemon's: from state_dir
     read_timeout_s: float = 1.0       # one wait for a camera frame ([camera] read_timeout_s)
     attestor: TpmAttestor | None = None   # TPM quote of the measured state for each challenge ([keys] attestation)
     # Firmware: the manifest's verdict at device open, and the maintenance lock a session shares with
@@ -109,11 +112,6 @@ class SessionDeps:
             self.audit.record(event, **data)
 
 
-def _subject_key(subject_ref: str) -> str:
-    # Lockout and audit use a digest: the subject reference itself is not kept or logged.
-    return "subject:" + hashlib.sha256(subject_ref.encode()).hexdigest()[:16]
-
-
 def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event | None = None,
                 session_id: str | None = None) -> Iterator[CaptureEvent]:
     """Yield ``Prompt`` and ``Progress`` events, then one ``Result`` or ``Error``. Never raises for a
@@ -122,7 +120,9 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
     cancel = cancel or threading.Event()
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    keys = (f"terminal:{deps.terminal_id}",) + ((_subject_key(req.subject_ref),) if req.subject_ref else ())
+    # Lockout and audit see the subject only as a keyed pseudonym, never the reference itself.
+    subject = deps.pseudonym("subject", req.subject_ref) if req.subject_ref else None
+    keys = (f"terminal:{deps.terminal_id}",) + ((subject,) if subject else ())
     stage = "consent"
     lockout = deps.lockout
     assert lockout is not None                     # SessionDeps.__post_init__ always sets one
@@ -145,9 +145,9 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         lockout.check(*keys)
         window.enter_context(deps.camera_window())  # no capture while a firmware update runs
         deps.record("session_start", session_id=sid, purpose=req.purpose.value, channel=req.channel,
-                    subject=_subject_key(req.subject_ref) if req.subject_ref else None,
-                    business_ref=req.business_ref or None)
-        deps.record("consent", session_id=sid, consent_ref=req.consent_ref)
+                    subject=subject, business_ref=deps.pseudonym("business", req.business_ref) if req.business_ref
+                    else None)
+        deps.record("consent", session_id=sid, consent_ref=deps.pseudonym("consent", req.consent_ref))
         yield Progress(0, "consent")
         t = time.perf_counter()
         stage = "capture"
@@ -176,7 +176,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
             check_cancel()
             # The nonce is asked for only now, so its lifetime is spent on the window, not on posing.
             stage = "challenge"
-            ch = deps.uplink.begin(sid, req.purpose,
+            ch = deps.uplink.begin(sid, req.purpose, subject_ref=req.subject_ref,
                                    min_lifetime_s=deps.settings.challenge_window_s + deps.supervisor.s.judge_timeout_s)
             quote = deps.attestor.quote(ch.nonce) if deps.attestor is not None else None   # TPM quote over the nonce
             t = mark("challenge", t)
@@ -220,8 +220,10 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         sets.clear()                                   # face frames leave memory with this session
         t = mark("probe", t)
         stage = "seal"
+        anchor = deps.audit.anchor() if deps.audit is not None else None   # covers this session so far
         sealed = seal_probe(ch, payload, terminal_id=deps.terminal_id, session_id=sid, counter=deps.counter.next(),
-                            signer=deps.signer, purpose=req.purpose, quote=quote)   # wipes the payload buffer
+                            signer=deps.signer, purpose=req.purpose, audit_anchor=anchor,
+                            quote=quote)   # wipes the payload buffer
         t = mark("seal", t)
         stage = "submit"
         yield Progress(95, "submit")
@@ -231,7 +233,10 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         timings["total"] = round((t - t0) * 1000, 2)
         budget = deps.settings.enroll_budget_ms if req.purpose is Purpose.ENROLL else deps.settings.verify_budget_ms
         timings["budget"] = budget
-        (lockout.succeed if receipt.accepted else lockout.fail)(*keys)
+        if receipt.accepted:
+            lockout.succeed(*keys)
+        elif receipt.reason in PRESENTATION_FAILURES:
+            lockout.fail(*keys)                   # the server judged the presentation itself
         deps.record("result", session_id=sid, accepted=receipt.accepted, reason=receipt.reason,
                     probe_id=sealed.probe_id, counter=sealed.counter, verdict=v.verdict, score=round(v.score, 3),
                     total_ms=timings["total"],
@@ -241,9 +246,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
                      receipt.detail, timings)
     except CaptureAgentError as exc:
         sets.clear()
-        if not isinstance(exc, (ConsentRequired, BadRequest, LockedOut, Cancelled, FirmwareError)):
-            # (firmware refusals are the terminal's state, not a failed presentation)
-            lockout.fail(*keys)
+        # An outage, a worker fault, a camera error or a timeout is not the person's failure: no strike.
         deps.record("error", session_id=sid, stage=stage, code=exc.code, message=exc.message[:200])
         yield Error(exc.code, exc.message)
     finally:

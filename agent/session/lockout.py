@@ -1,23 +1,48 @@
-"""Failed attempts per terminal and per subject; too many within the window lock both out
-(T/IIFAA 3001.1 §8.2.5 d)."""
+"""Failed presentations per terminal and per subject; too many within the window lock both out
+(T/IIFAA 3001.1 §8.2.5 d).
+
+Only presentation failures count: a capture judged not live (including a failed challenge) on the
+terminal, or a receipt whose reason is one of ``PRESENTATION_FAILURES``. A server outage, a worker
+fault, a camera error or a timeout says nothing about the person and counts for nothing (five
+``UPL_UNAVAILABLE`` used to lock the next, different subject out).
+
+The counts persist across restarts in ``<state_dir>/lockout.json`` (written to a temporary file,
+fsynced and renamed over the old one, mode 0600), keyed by ``terminal:<id>`` and by the subject's
+keyed pseudonym (``agent/security/pseudonym.py``): nothing biometric, no subject reference in the
+clear. Times are wall-clock seconds so that they mean something after a restart. A state file that
+cannot be read is an error at start (``SES_LOCKOUT_STATE``), not a silent reset.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
+from pathlib import Path
 
 from agent.config import SessionSettings
-from agent.session.errors import LockedOut
+from agent.session.errors import LockedOut, SessionError
+
+PRESENTATION_FAILURES = frozenset({"NOT_LIVE"})   # receipt reasons that are the person's failure
+MAX_KEYS = 10_000                                   # subjects remembered at once; the oldest go first
+
+
+class LockoutStateError(SessionError):
+    code = "SES_LOCKOUT_STATE"
 
 
 class Lockout:
-    def __init__(self, s: SessionSettings, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, s: SessionSettings, clock: Callable[[], float] = time.time, path: Path | None = None):
         self.s, self.clock = s, clock
+        self.path = Path(path) if path is not None else None
         self._fails: dict[str, deque] = defaultdict(deque)
         self._until: dict[str, float] = {}
         self._lock = threading.Lock()
+        if self.path is not None and self.path.exists():
+            self._load()
 
     def check(self, *keys: str) -> None:
         now = self.clock()
@@ -28,6 +53,7 @@ class Lockout:
                                     f"{int(self._until[k] - now)} s")
 
     def fail(self, *keys: str) -> None:
+        """One failed presentation for each of ``keys``."""
         now = self.clock()
         with self._lock:
             for k in keys:
@@ -38,8 +64,49 @@ class Lockout:
                 if len(q) >= self.s.max_failures:
                     self._until[k] = now + self.s.lockout_s
                     q.clear()
+            self._save(now)
 
     def succeed(self, *keys: str) -> None:
         with self._lock:
-            for k in keys:
-                self._fails.pop(k, None)
+            changed = [self._fails.pop(k, None) for k in keys]
+            if any(q is not None for q in changed):
+                self._save(self.clock())
+
+    # --- persistence ---------------------------------------------------------------------------------
+    def _load(self) -> None:
+        assert self.path is not None
+        try:
+            data = json.loads(self.path.read_text())
+            if data.get("version") != 1:
+                raise ValueError("unknown version")
+            for k, ts in data["fails"].items():
+                self._fails[str(k)] = deque(float(t) for t in ts)
+            self._until = {str(k): float(t) for k, t in data["until"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise LockoutStateError(f"lockout state {self.path} cannot be read ({type(exc).__name__}); "
+                                    "move it aside to start with no failures counted") from None
+
+    def _save(self, now: float) -> None:
+        if self.path is None:
+            return
+        # Forget what no longer matters, and bound what is kept.
+        for k in [k for k, t in self._until.items() if t <= now]:
+            del self._until[k]
+        for k in [k for k, q in self._fails.items() if not q or q[-1] < now - self.s.failure_window_s]:
+            del self._fails[k]
+        if len(self._fails) > MAX_KEYS:
+            for k in sorted(self._fails, key=lambda k: self._fails[k][-1])[:len(self._fails) - MAX_KEYS]:
+                del self._fails[k]
+        data = {"version": 1, "fails": {k: list(q) for k, q in self._fails.items()}, "until": self._until}
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, separators=(",", ":"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        dfd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)                               # the rename itself survives a power cut
+        finally:
+            os.close(dfd)

@@ -9,8 +9,9 @@ from agent.purpose import Purpose
 from agent.quality.settings import CHANNELS
 from agent.session.errors import BadRequest, ConsentRequired
 
-CONSENT_RE = re.compile(r"^[A-Za-z0-9._:/-]{4,128}$")
-REF_RE = re.compile(r"^[A-Za-z0-9._:/-]{0,128}$")
+# Matched with fullmatch: a pattern ending in "$" also accepts a trailing newline.
+CONSENT_RE = re.compile(r"[A-Za-z0-9._:/-]{4,128}")
+REF_RE = re.compile(r"[A-Za-z0-9._:/-]{0,128}")
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,9 @@ def validate(req: CaptureRequest) -> None:
         raise BadRequest("purpose must be ENROLL or VERIFY")
     if req.channel not in CHANNELS:
         raise BadRequest(f"channel must be one of {', '.join(CHANNELS)}")
-    if not req.consent_ref or not CONSENT_RE.match(req.consent_ref):
+    if not req.consent_ref or not CONSENT_RE.fullmatch(req.consent_ref):
         raise ConsentRequired("a consent_ref (4-128 characters: letters, digits, . _ : / -) is required "
                               "before any capture")
     for name in ("subject_ref", "business_ref"):
-        if not REF_RE.match(getattr(req, name)):
+        if not REF_RE.fullmatch(getattr(req, name)):
             raise BadRequest(f"{name} must be at most 128 characters of letters, digits, . _ : / -")

@@ -58,6 +58,13 @@ class UplinkRefused(UplinkError):
     code = "UPL_REFUSED"
 
 
+class UplinkLockedOut(UplinkRefused):
+    """The server refused a challenge because the subject or the terminal is locked out by its own
+    failure count (``LOCKED_OUT`` in the status details)."""
+
+    code = "UPL_LOCKED_OUT"
+
+
 class ChallengeInvalid(UplinkError):
     code = "UPL_CHALLENGE_INVALID"
 
@@ -122,6 +129,9 @@ class UplinkClient:
             except grpc.RpcError as exc:
                 last = exc
                 if exc.code() not in RETRYABLE:
+                    details = exc.details() or ""
+                    if details.startswith("LOCKED_OUT:"):
+                        raise UplinkLockedOut(f"{method}: {details[:300]}") from None
                     raise UplinkRefused(f"{method} refused by {eps[idx]}: {exc.code().name}: {exc.details()}") from None
             if attempt < self.s.retries:
                 cap = min(self.s.backoff_max_s, self.s.backoff_base_s * (2 ** attempt))
@@ -131,14 +141,16 @@ class UplinkClient:
         raise UplinkUnavailable(f"{method}: no ingest server answered after {self.s.retries + 1} attempts "
                                 f"({last.code().name if last else '?'}); nothing was stored") from None
 
-    def begin(self, session_id: str, purpose: Purpose, min_lifetime_s: float = 0.0) -> pb.Challenge:
+    def begin(self, session_id: str, purpose: Purpose, min_lifetime_s: float = 0.0,
+              subject_ref: str = "") -> pb.Challenge:
         """A challenge for this session. ``min_lifetime_s``: how long the session needs the nonce
         before it submits (challenge window and liveness); the submit's own deadlines and retries
-        are added here."""
+        are added here. ``subject_ref`` (keyed pseudonym) lets the server apply its failure limits
+        per subject."""
         # The stubs type EnumTypeWrapper.Value() as int; it is the pb.Purpose of that name.
         value = cast("pb.Purpose", pb.Purpose.Value(purpose.name))
         ch = self._call("BeginCapture", pb.BeginCaptureRequest(terminal_id=self.s.terminal_id, session_id=session_id,
-                                                               purpose=value))
+                                                               purpose=value, subject_ref=subject_ref))
         self.validate_challenge(ch, min_lifetime_s + self.submit_allowance_s())
         return ch
 

@@ -2,9 +2,9 @@
 and liveness reports, device attestation and timings; then seal it (``seal.py``).
 
 The session hands over the best frameset already aligned (``agent.pipeline.align``); this module
-only cuts and packs. Face pixels exist only in memory: the serialized payload lives in a
-``bytearray`` that sealing overwrites, and the crops are copies that go out of scope with the
-payload message.
+only cuts and packs. Face pixels exist only in memory, and only once outside the frames: the crops
+and landmarks are copied straight into the serialized payload's ``bytearray`` (``plaintext.py``),
+which sealing encrypts without another copy and then zeroes.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import numpy as np
 
 from agent.pipeline.align import AlignedFrameSet
 from agent.purpose import Purpose
+from agent.security.audit import Anchor
+from agent.uplink.plaintext import CropSource, serialize
 from agent.uplink.seal import crop_digest, digest_field, load_public_key, seal
 from drivers.base import DeviceInfo
 from proto.capture_agent.v1 import ingest_pb2 as pb
@@ -34,14 +36,6 @@ def crop_box(bbox, width: int, height: int) -> tuple[int, int, int, int]:
     if cx1 - cx0 < 8 or cy1 - cy0 < 8:
         raise ValueError("face box too small to crop")
     return cx0, cy0, cx1, cy1
-
-
-def _crop(arr: np.ndarray, box, fmt: str, x: int, y: int, depth_scale: float = 0.0, suite: str = "x25519") -> pb.Crop:
-    x0, y0, x1, y1 = box
-    px = np.ascontiguousarray(arr[y0:y1, x0:x1]).tobytes()
-    crop = pb.Crop(width=x1 - x0, height=y1 - y0, format=fmt, pixels=px, x=x, y=y, depth_scale=depth_scale)
-    setattr(crop, digest_field(suite), crop_digest(suite, px))   # SHA-256, or SM3 under the GM suite
-    return crop
 
 
 def attestation(info: DeviceInfo) -> pb.DeviceAttestation:
@@ -62,30 +56,42 @@ def build_payload(a: AlignedFrameSet, best: dict[str, Any], *, quality: dict[str
     box = crop_box(best["bbox"], w, h)
     x0, y0 = box[0], box[1]
     lm = np.asarray(best["landmarks"], dtype=np.float32)
-    lm_crop = (lm - np.array([x0, y0, 0], dtype=np.float32)).reshape(-1)
+    lm_crop = lm - np.array([x0, y0, 0], dtype=np.float32)
+    # Everything but the face data; crops and landmarks are written straight into the buffer.
     payload = pb.ProbePayload(
-        color=_crop(a.color.pixels, box, "bgr8", x0, y0, suite=suite),
-        depth=_crop(a.depth_u16, box, "z16", x0, y0, a.depth_scale, suite=suite),
-        ir=_crop(a.ir, box, "y8", x0, y0, suite=suite) if a.ir is not None else None,
-        landmarks=lm_crop.tolist(),
         quality_json=json.dumps(quality or {}, separators=(",", ":")),
         liveness_json=json.dumps(liveness, separators=(",", ":")),
         device=attestation(device),
         timings_ms={k: float(v) for k, v in timings_ms.items()},
         frame_digest=frame_digest)
-    out = bytearray(payload.SerializeToString())
-    payload.Clear()
-    return out
+    crops = [CropSource(1, a.color.pixels, box, "bgr8"), CropSource(2, a.depth_u16, box, "z16", a.depth_scale)]
+    if a.ir is not None:
+        crops.append(CropSource(3, a.ir, box, "y8"))
+    try:
+        return serialize(payload, crops, lm_crop, digest=lambda px: crop_digest(suite, px),
+                         digest_field=digest_field(suite))
+    finally:
+        lm_crop.fill(0)
 
 
 def build_header(*, terminal_id: str, session_id: str, counter: int, nonce: bytes, server_key_id: str, suite: str,
-                 signer, purpose: Purpose, quote: pb.PlatformQuote | None = None) -> pb.ProbeHeader:
+                 signer, purpose: Purpose, audit_anchor: Anchor | None = None,
+                 quote: pb.PlatformQuote | None = None) -> pb.ProbeHeader:
     # The stubs type EnumTypeWrapper.Value() as int; it is the pb.Purpose of that name.
     value = cast("pb.Purpose", pb.Purpose.Value(purpose.name))
-    return pb.ProbeHeader(version=1, probe_id=str(uuid.uuid4()), terminal_id=terminal_id, session_id=session_id,
-                          counter=counter, nonce=nonce, server_key_id=server_key_id, hpke_suite=suite,
-                          created_unix_ms=int(time.time() * 1000), signer_key_id=signer.key_id,
-                          signature_algorithm=signer.algorithm, purpose=value, platform_quote=quote)
+    header = pb.ProbeHeader(version=1, probe_id=str(uuid.uuid4()), terminal_id=terminal_id, session_id=session_id,
+                            counter=counter, nonce=nonce, server_key_id=server_key_id, hpke_suite=suite,
+                            created_unix_ms=int(time.time() * 1000), signer_key_id=signer.key_id,
+                            signature_algorithm=signer.algorithm, purpose=value, platform_quote=quote)
+    if audit_anchor is not None:
+        header.audit_anchor.CopyFrom(anchor_to_proto(audit_anchor))
+    return header
+
+
+def anchor_to_proto(a: Anchor) -> pb.AuditAnchor:
+    """The audit log's signed checkpoint as it travels in the probe header (kept off the terminal)."""
+    return pb.AuditAnchor(seq=a.seq, head=bytes.fromhex(a.head), signature=a.signature,
+                          log_id=bytes.fromhex(a.log_id) if a.log_id else b"")
 
 
 @dataclass(frozen=True)
@@ -98,10 +104,12 @@ class SealedProbe:
 
 
 def seal_probe(challenge: pb.Challenge, payload: bytearray, *, terminal_id: str, session_id: str, counter: int,
-               signer, purpose: Purpose, quote: pb.PlatformQuote | None = None) -> SealedProbe:
-    """Seal and sign; ``quote``: the TPM's quote for this challenge (``agent/security/tpm.py``), if any."""
+               signer, purpose: Purpose, audit_anchor: Anchor | None = None,
+               quote: pb.PlatformQuote | None = None) -> SealedProbe:
+    """Seal and sign; ``audit_anchor``: the audit log's latest signed checkpoint; ``quote``: the TPM's
+    quote for this challenge (``agent/security/tpm.py``), if any."""
     header = build_header(terminal_id=terminal_id, session_id=session_id, counter=counter, nonce=challenge.nonce,
                           server_key_id=challenge.server_key_id, suite=challenge.hpke_suite, signer=signer,
-                          purpose=purpose, quote=quote)
+                          purpose=purpose, audit_anchor=audit_anchor, quote=quote)
     message = seal(header, payload, load_public_key(challenge.hpke_suite, challenge.server_public_key), signer)
     return SealedProbe(message, header.probe_id, counter)

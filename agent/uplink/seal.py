@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from google.protobuf.message import DecodeError
 
 from agent.security import gm
+from agent.uplink import plaintext
 from drivers.errors import CaptureAgentError
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
@@ -147,7 +148,7 @@ def load_public_key(suite: str, raw: bytes):
     raise ProbeRejected("WRONG_KEY", f"server public key is not a valid {suite!r} key")
 
 
-def gm_seal(plaintext: bytes, server_key: gm.Sm2PublicKey, info: bytes) -> bytes:
+def gm_seal(plaintext: bytes | bytearray, server_key: gm.Sm2PublicKey, info: bytes) -> bytes:
     """The GM suite's envelope (see the module docstring)."""
     key, iv = os.urandom(gm.SM4_KEY), os.urandom(gm.GCM_IV)
     wrapped = server_key.encrypt(key)
@@ -194,10 +195,12 @@ def seal(header: pb.ProbeHeader, payload: bytearray, server_public_key, signer) 
         raise ProbeRejected("WRONG_KEY", f"unknown HPKE suite {header.hpke_suite!r}")
     hdr = header.SerializeToString(deterministic=True)
     try:
+        # The bytearray itself where the library takes it: bytes(payload) would be a copy of the face
+        # nobody could wipe.
         if header.hpke_suite == GM_SUITE:
-            ct = gm_seal(bytes(payload), server_public_key, INFO_PREFIX + hdr)
+            ct = gm_seal(payload, server_public_key, INFO_PREFIX + hdr)
         else:
-            ct = HPKE_SUITES[header.hpke_suite].encrypt(bytes(payload), server_public_key, info=INFO_PREFIX + hdr)
+            ct = HPKE_SUITES[header.hpke_suite].encrypt(payload, server_public_key, info=INFO_PREFIX + hdr)
     finally:
         wipe(payload)
     sig = signer.sign(signed_bytes(hdr, ct))
@@ -205,8 +208,8 @@ def seal(header: pb.ProbeHeader, payload: bytearray, server_public_key, signer) 
 
 
 def wipe(buf: bytearray) -> None:
-    """Overwrite a buffer that held face data (best effort in Python: the bytearray itself)."""
-    buf[:] = b"\0" * len(buf)
+    """Zero a buffer that held face data, in place."""
+    plaintext.wipe(buf)
 
 
 def read_header(sealed: pb.SealedProbe) -> pb.ProbeHeader:

@@ -3,12 +3,15 @@ within a window, and the server stops issuing it challenges until the window has
 
 Only a probe that used its nonce and was judged ``NOT_LIVE`` counts: outages, retries, malformed or
 unauthenticated input never do. The counts live in the shared store, so every server process sees
-them. Keys are strings (``terminal:<id>``); a per-subject key needs the subject's keyed reference in
-the request, which the protocol does not carry yet.
+them. Keys are strings: ``terminal:<id>``, and ``subject:<SHA-256 of the bank's subject reference>``
+when the terminal's ``BeginCapture`` named one (the subject is counted across terminals; the
+terminal keeps its own lockout too, but a terminal that was reset or tampered with must not hold
+the only count).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -31,14 +34,20 @@ class FailureLimits:
     def locked(self, store: Store, keys: Iterable[str], now_ms: int) -> str | None:
         """The first key at its limit, or None."""
         for key in keys:
-            if store.failures(key, now_ms, self.window_ms) >= self.max_failures:
+            if key and store.failures(key, now_ms, self.window_ms) >= self.max_failures:
                 return key
         return None
 
     def record(self, store: Store, keys: Iterable[str], now_ms: int) -> None:
         for key in keys:
-            store.add_failure(key, now_ms, self.window_ms)
+            if key:
+                store.add_failure(key, now_ms, self.window_ms)
 
 
 def terminal_key(terminal_id: str) -> str:
     return f"terminal:{terminal_id}"
+
+
+def subject_key(subject_ref: str) -> str:
+    """The subject's failure key ("" when the request named no subject: nothing is counted)."""
+    return "subject:" + hashlib.sha256(subject_ref.encode()).hexdigest() if subject_ref else ""

@@ -50,11 +50,13 @@ from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from agent.security.keys import algorithm_of, verify_signature
+from agent.session.request import REF_RE
 from agent.uplink.seal import ProbeRejected, ServerKey, open_sealed, read_header, signed_bytes
+from hil.ingest.anchors import AnchorStore
 from hil.ingest.attestation import check_quote
 from hil.ingest.checks import IDENT, PROBE_ID, PURPOSES, check_header, validate_payload
 from hil.ingest.identity import PeerRefused, Registry, Terminal
-from hil.ingest.limits import FailureLimits, terminal_key
+from hil.ingest.limits import FailureLimits, subject_key, terminal_key
 from hil.ingest.store import MemoryStore, NonceRecord, Outcome, Store, StoreUnavailable
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
@@ -80,6 +82,7 @@ class ServerState:
     clock: Callable[[], float] = time.time
     accepted: deque = field(default_factory=lambda: deque(maxlen=1000))   # non-biometric summaries
     sealed: deque = field(init=False)
+    anchors: AnchorStore = field(default_factory=AnchorStore)       # audit-log anchors per terminal
 
     def __post_init__(self) -> None:
         self.sealed = deque(maxlen=max(self.keep_sealed, 1))
@@ -147,15 +150,21 @@ class Ingest:
         if request.purpose not in PURPOSES:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED: purpose must be ENROLL or VERIFY")
         now_ms = self.s.now_ms()
+        if not REF_RE.fullmatch(request.subject_ref):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED: subject_ref must be at most 128 characters "
+                          "of letters, digits, . _ : / -")
         key = self.s.keys[self.s.current_key_id]
         nonce = os.urandom(32)
+        subject = subject_key(request.subject_ref)
         record = NonceRecord(term.terminal_id, request.session_id, request.purpose, key.key_id, now_ms,
-                             now_ms + int(self.s.nonce_ttl_s * 1000))
+                             now_ms + int(self.s.nonce_ttl_s * 1000), subject=subject)
         try:
-            if self.s.limits.locked(self.s.store, (terminal_key(term.terminal_id),), now_ms):
+            locked = self.s.limits.locked(self.s.store, (terminal_key(term.terminal_id), subject), now_ms)
+            if locked:
+                who = "this subject" if locked == subject else "this terminal"
                 context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                               f"LOCKED_OUT: {self.s.limits.max_failures} presentation failures within "
-                              f"{self.s.limits.window_s:g} s; this terminal gets no challenge for now")
+                              f"{self.s.limits.window_s:g} s; {who} gets no challenge for now")
             self.s.store.add_nonce(nonce, record, now_ms)
         except StoreUnavailable as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"STORE_UNAVAILABLE: {exc}")
@@ -223,6 +232,9 @@ class Ingest:
             raise ProbeRejected("REPLAYED", "the terminal's probe counter did not increase")
         if term.attestation is not None:           # the terminal's measured state, quoted for this nonce
             check_quote(term.attestation, header)
+        # The terminal's audit log, anchored off the terminal: a log that does not extend the last
+        # anchor is flagged for the bank (never a refusal: the probe itself may be genuine).
+        self.s.anchors.observe(term.terminal_id, header, self.s.registry.terminals[term.terminal_id].public_key)
         payload = open_sealed(request, header, self.s.keys)
         try:
             lv = validate_payload(payload, header.hpke_suite)
@@ -249,8 +261,8 @@ class Ingest:
         if use.outcome is Outcome.USED:
             if receipt.accepted:
                 self.s.note_accepted(summary, request.SerializeToString() if self.s.keep_sealed else None)
-            else:
-                self.s.limits.record(store, (terminal_key(term.terminal_id),), now_ms)
+            else:                                   # a presentation failure: the terminal's and the subject's
+                self.s.limits.record(store, (terminal_key(term.terminal_id), rec.subject), now_ms)
             return receipt
         if use.outcome is Outcome.SAME_PROBE and use.record is not None:
             return pb.Receipt.FromString(use.record.receipt)          # a retry that overtook the first call
@@ -296,8 +308,8 @@ class ServeOptions:
     max_connection_age_grace_s: float = 30.0
 
     def __post_init__(self) -> None:
-        if self.workers < 1 or self.max_concurrent_rpcs < self.workers:
-            raise ValueError("workers must be at least 1 and max_concurrent_rpcs at least workers")
+        if not 1 <= self.workers <= 256 or self.max_concurrent_rpcs < self.workers:
+            raise ValueError("workers must be 1-256 and max_concurrent_rpcs at least workers")
         for name in ("keepalive_time_s", "keepalive_timeout_s", "min_client_ping_interval_s",
                      "max_connection_idle_s", "max_connection_age_s", "max_connection_age_grace_s"):
             if not getattr(self, name) > 0:

@@ -65,6 +65,7 @@ class NonceRecord:
     digest: bytes = b""           # ... the SHA-256 of that probe's SealedProbe bytes ...
     receipt: bytes = b""          # ... the serialized Receipt it got ...
     used_ms: int = 0              # ... and when
+    subject: str = ""             # the subject's failure key (limits.subject_key), "" when none was named
 
     @property
     def used(self) -> bool:

@@ -90,9 +90,10 @@ def test_sigterm_stops_gracefully_and_nothing_biometric_was_written(deployment):
     # its TMPDIR/HOME are exactly the audit log, the probe counter and the config digest.
     after = snapshot(root)
     changed = sorted(k for k in after if before_differs(deployment["before"], after, k))
-    assert changed == ["dev/state/audit.jsonl", "dev/state/camera-maintenance.lock", "dev/state/config-sha256",
-                       "dev/state/probe-counter"], changed
+    assert changed == ["dev/state/audit-hmac.key", "dev/state/audit.jsonl", "dev/state/camera-maintenance.lock",
+                       "dev/state/config-sha256", "dev/state/probe-counter"], changed
     assert (root / "dev/state/camera-maintenance.lock").stat().st_size == 0      # a lock, never data
+    assert re.fullmatch(rb"[0-9a-f]{64}\n", after["dev/state/audit-hmac.key"])   # the pseudonym key, 0600
     leftovers = sorted(str(x.relative_to(tmp)) for x in tmp.rglob("*") if x.name != "notify.sock")
     assert leftovers == [], leftovers
     assert re.fullmatch(rb"\d+", after["dev/state/probe-counter"]) and after["dev/state/probe-counter"] == b"1"
@@ -124,7 +125,7 @@ def test_sigterm_stops_gracefully_and_nothing_biometric_was_written(deployment):
             assert not isinstance(v, (list, dict)), (e["event"], k)
             if isinstance(v, str) and len(v) > 100:
                 assert e["event"] == "checkpoint" and k == "signature", (e["event"], k)
-    assert b"cust-77" not in log
+    assert b"cust-77" not in log and b"CONSENT-D-CLI" not in log          # keyed pseudonyms only
 
 
 def before_differs(before: dict[str, bytes], after: dict[str, bytes], k: str) -> bool:

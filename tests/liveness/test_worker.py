@@ -3,14 +3,20 @@ supervisor that turns crashes, hangs and tampering into typed errors and recover
 
 from __future__ import annotations
 
+import fcntl
+import json
+import mmap
 import os
+import shutil
 import signal
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
 import drivers
+from agent.liveness import wire
 from agent.liveness.challenge import Challenge
 from agent.liveness.fusion import VerdictThresholds
 from agent.liveness.judge import frameset_digest, judge
@@ -24,8 +30,10 @@ from agent.liveness.supervisor import (
 )
 from agent.pipeline.frames import FramesetReader
 from agent.quality import QualityGate
+from agent.security import sandbox
 from agent.session.projector import Projector
 from agent.session.window import collect
+from tests.helpers.users import ROOT, WORKER_USER, ensure_user, run_as, shared_tmp
 
 NONCE = bytes.fromhex("a11ce5" * 10 + "0000")
 
@@ -56,22 +64,44 @@ def test_worker_verdict_equals_in_process_and_is_bound_to_the_frames(sup, sets):
     assert len(r.transfer_ms) == len(sets)
 
 
-def test_worker_is_sandboxed(sup):
+@pytest.fixture
+def probes():
+    """What the worker must not reach: a TCP listener, a filesystem Unix socket anyone may use (as
+    /dev/log is), and a 0600 file of the user the worker runs as (nobody under root)."""
+    d = shared_tmp("ca-worker-")
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
-    try:
-        st = sup.selftest(probe_port=listener.getsockname()[1])
-    finally:
-        listener.close()
-    assert st["network"].startswith("refused")
-    assert st["sockets_refused"] is True
-    assert st["file_write"].startswith("refused")
+    unix = socket.socket(socket.AF_UNIX)
+    unix.bind(str(d / "log.sock"))
+    os.chmod(d / "log.sock", 0o666)
+    unix.listen()
+    yield d, {"tcp_port": listener.getsockname()[1], "unix_path": str(d / "log.sock")}
+    listener.close()
+    unix.close()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def secret_of(d, uid: int, gid: int) -> str:
+    p = d / "secret"
+    p.write_text("the daemon's key")
+    os.chown(p, uid, gid)
+    os.chmod(p, 0o600)
+    return str(p)
+
+
+def check_sandboxed(st: dict, *, uid: int, daemon_netns: str, userns: bool) -> None:
+    assert (st["uid"], st["userns"], st["netns"]) == (uid, userns, True)
+    assert st["netns_inode"] != daemon_netns                      # an empty network namespace of its own
+    assert st["seccomp"] == 2 and st["no_new_privs"] is True and st["dumpable"] is False
+    assert st["landlock_abi"] >= 1 or sandbox.landlock_abi() == 0
+    for what in ("network", "unix_connect", "socket", "file_write", "exec", "fork", "signal_parent"):
+        assert st[what] == "refused: EPERM", (what, st[what])
+    if st["landlock_abi"]:
+        assert st["read_file"] == "refused: EACCES"            # its own uid's 0600 file: Landlock
+    assert st["threads_beyond_nproc"] == "refused: can't start new thread"
     assert st["limits"]["RLIMIT_CORE"] == 0 and st["limits"]["RLIMIT_FSIZE"] == 0
-    assert st["no_new_privs"] is True
-    if os.geteuid() == 0:
-        assert st["netns"] is True                       # root can unshare the network namespace
-        assert (st["uid"], st["gid"]) == (65534, 65534)  # and drops to nobody
+    assert not [k for k in st["environ"] if k.startswith("CAPTURE_AGENT_") and k != "CAPTURE_AGENT_MODELS"]
     # No inherited descriptors: /dev/null on 0-2, the control socket, the frame ring (and mmap's dup).
     kinds = set()
     for fd, target in st["open_fds"].items():
@@ -84,6 +114,51 @@ def test_worker_is_sandboxed(sup):
         else:
             pytest.fail(f"unexpected descriptor {fd} -> {target} in the worker")
     assert kinds == {"socket", "ring"}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the daemon side runs as root here")
+def test_worker_started_by_root_is_sandboxed_and_runs_as_nobody(sup, probes):
+    d, pr = probes
+    st = sup.selftest(**pr, read_path=secret_of(d, 65534, 65534))
+    check_sandboxed(st, uid=65534, daemon_netns=os.readlink("/proc/self/ns/net"), userns=False)
+
+
+@pytest.mark.slow
+def test_worker_started_by_an_unprivileged_daemon_is_sandboxed_and_judges(probes):
+    d, pr = probes
+    user = WORKER_USER if os.geteuid() == 0 else None
+    uid, gid = ensure_user(WORKER_USER) if user else (os.getuid(), os.getgid())
+    out = run_as(user, [str(ROOT / "tests" / "helpers" / "worker_probe.py"),
+                        json.dumps({**pr, "read_path": secret_of(d, uid, gid)})], timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["daemon_uid"] == uid != 0 and r["verdict"] == "live" and r["ring_wiped"] is True
+    check_sandboxed(r["selftest"], uid=uid, daemon_netns=r["daemon_netns"], userns=True)
+
+
+def test_the_worker_environment_carries_no_secrets_of_the_daemon(monkeypatch):
+    monkeypatch.setenv("CAPTURE_AGENT_HSM_PIN", "123456")
+    monkeypatch.setenv("CAPTURE_AGENT_OPENNI2_REDIST", "/opt/vendor")
+    with LivenessSupervisor() as s:
+        environ = Path(f"/proc/{s.pid}/environ").read_bytes().split(b"\0")
+    names = sorted(e.split(b"=", 1)[0].decode() for e in environ if e)
+    assert "CAPTURE_AGENT_HSM_PIN" not in names and "CAPTURE_AGENT_OPENNI2_REDIST" not in names
+    assert set(names) <= {"LANG", "LC_ALL", "PYTHONPATH", "CAPTURE_AGENT_MODELS", "PYTHONDONTWRITEBYTECODE"}
+
+
+def test_the_ring_is_wiped_after_each_session_and_read_only_for_the_worker(sup, sets):
+    sup.judge(sets[:6], nonce=None)
+    assert not sup._ring.map[:].strip(b"\0")                    # no face pixels left in shared memory
+    seals = fcntl.fcntl(sup._ring.fd, wire.F_GET_SEALS)
+    assert seals & wire.RING_SEALS == wire.RING_SEALS
+    with pytest.raises(PermissionError):                          # what the worker gets: no writable map
+        mmap.mmap(sup._ring.fd, sup._ring.size)
+    with pytest.raises(PermissionError):
+        os.pwrite(sup._ring.fd, b"x", 0)
+    # An aborted session is wiped too.
+    with sup.open_judge(frames=6) as j:
+        j.add(sets[0])
+    assert not sup._ring.map[:].strip(b"\0")
 
 
 def test_crash_is_a_typed_error_and_the_next_session_recovers(sets):

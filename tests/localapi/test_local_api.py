@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from agent.localapi.client import LocalApiError, LocalClient
 from agent.localapi.service import LocalApiServer
 from tests.helpers.requests import dicts, request
+from tests.helpers.users import popen_as
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -130,6 +132,61 @@ def test_the_socket_mode_keeps_other_users_out_before_the_allowlist(api):
     srv = api(allowed_uids=(65534,))                        # allowed, but not in the socket's group
     out = run_as_nobody(srv.socket_path)
     assert json.loads(out.stdout.strip().splitlines()[-1])["code"] == "LAPI_UNAVAILABLE"   # connect: EACCES
+
+
+HOLDER = """
+import socket, sys, time
+conns = []
+for _ in range(int(sys.argv[2])):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    conns.append(s)
+print("holding", flush=True)
+time.sleep(float(sys.argv[3]))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a client as another user")
+def test_a_refused_uid_holding_16_idle_connections_does_not_lock_out_the_kiosk_app(api):
+    # nobody may connect (the socket's group is nogroup) but is not allowed; the kiosk app (root
+    # here) is. Before the fix nobody's 16 idle connections took every slot for as long as they
+    # stayed open, and the app's connections were closed at once.
+    srv = api(allowed_uids=(0,), group="65534")
+    holder = popen_as("nobody", ["-c", HOLDER, srv.socket_path, "16", "20"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        t0 = time.monotonic()
+        with grpc.insecure_channel(f"unix:{srv.socket_path}") as ch:
+            resp = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+        assert resp.status == health_pb2.HealthCheckResponse.SERVING and time.monotonic() - t0 < 5
+        gate = srv._gate
+        assert gate.held(False) <= gate.limits.refused_per_uid and gate.dropped >= 15
+        # The refused connection that got a slot is closed after refused_lifetime_s.
+        deadline = time.monotonic() + gate.limits.refused_lifetime_s + 3
+        while gate.held(False) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert gate.held(False) == 0
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_an_idle_connection_is_closed_and_one_uid_cannot_take_every_slot(api):
+    srv = api(idle_timeout_s=1.0, max_connections=4, max_connections_per_uid=2)
+    held = []
+    for _ in range(3):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(srv.socket_path)
+        held.append(s)
+    time.sleep(0.3)
+    assert srv._gate.held(True) == 2 and srv._gate.dropped == 1         # the third is over the uid's share
+    held[0].settimeout(5)
+    t0 = time.monotonic()
+    while held[0].recv(4096):                 # the server's HTTP/2 settings, then nothing either way
+        pass
+    assert 0.5 < time.monotonic() - t0 < 4    # idle: closed by the gate
+    for s in held:
+        s.close()
 
 
 def _raw_call(path: str, method: str, payload: bytes, stream: bool):

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from agent.devices.policy import DeviceSettings
+from agent.liveness.supervisor import LivenessSupervisor, SupervisorSettings
 from agent.purpose import Purpose
 from agent.security.audit import AuditLog, verify
 from agent.session.capture import run_capture
@@ -47,10 +50,14 @@ def test_live_verification_is_accepted_with_prompts_progress_and_timings(make_de
     rep = verify(tmp_path / "audit.jsonl", ingest["signer"].public_key())
     assert rep.unsigned_tail == 0
     text = (tmp_path / "audit.jsonl").read_text()
-    for needed in ('"event":"session_start"', '"event":"consent"', '"consent_ref":"CONSENT-T-0001"',
-                   '"event":"result"', '"event":"session_end"', r["probe_id"]):
-        assert needed in text
-    assert "cust-1" not in text                  # the subject reference is logged only as a digest
+    for needed in ('"event":"session_start"', '"event":"consent"', '"event":"result"', '"event":"session_end"',
+                   r["probe_id"], f'"consent_ref":"{deps.pseudonym("consent", "CONSENT-T-0001")}"',
+                   f'"subject":"{deps.pseudonym("subject", "cust-1")}"'):
+        assert needed in text, needed
+    # References only as keyed pseudonyms: not in the clear, and not as the unkeyed digest that
+    # anyone could recompute from a guess.
+    assert "cust-1" not in text and "CONSENT-T-0001" not in text
+    assert __import__("hashlib").sha256(b"cust-1").hexdigest()[:16] not in text
 
 
 def test_the_nonce_is_asked_for_after_the_quality_loop_with_the_lifetime_the_session_needs(make_deps):
@@ -151,3 +158,23 @@ def test_unreachable_server_fails_cleanly_and_nothing_is_kept(make_deps, ingest)
     deps = make_deps(uplink=ingest["uplink"](endpoints=(dead,), retries=1, deadline_s=0.5))
     e = result(events(deps))["error"]
     assert e["code"] == "UPL_UNAVAILABLE" and "nothing was stored" in e["message"]
+
+
+@pytest.mark.slow                              # two fresh worker processes
+def test_outages_and_worker_faults_are_not_the_persons_failures(make_deps, ingest):
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    dead = f"127.0.0.1:{s.getsockname()[1]}"
+    s.close()
+    deps = make_deps(uplink=ingest["uplink"](endpoints=(dead,), retries=0, deadline_s=0.3), max_failures=2)
+    for _ in range(3):
+        assert result(events(deps, subject="cust-outage"))["error"]["code"] == "UPL_UNAVAILABLE"
+    with LivenessSupervisor(SupervisorSettings(judge_timeout_s=0.001, judge_per_frameset_s=0.0)) as hung:
+        deps.uplink, deps.supervisor = ingest["uplink"](), hung
+        for _ in range(2):
+            assert result(events(deps, subject="cust-outage"))["error"]["code"] in ("LIV_WORKER_TIMEOUT",
+                                                                                    "LIV_WORKER_CRASHED")
+    deps.lockout.check(f"terminal:{deps.terminal_id}", deps.pseudonym("subject", "cust-outage"))   # no strike
+    deps.supervisor = make_deps().supervisor
+    assert result(events(deps, subject="the-next-person"))["result"]["accepted"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from agent.config import SessionSettings
 from agent.session.errors import LockedOut
-from agent.session.lockout import Lockout
+from agent.session.lockout import Lockout, LockoutStateError
 
 
 class FakeClock:
@@ -70,3 +72,29 @@ def test_a_new_strike_count_starts_after_a_lockout(lock):
     clock.now += 301.0
     lockout.fail("terminal:t")                                # the locked-out strikes were cleared
     lockout.check("terminal:t")
+
+
+def test_the_counts_survive_a_restart_in_a_private_file_without_references(tmp_path):
+    clock = FakeClock()
+    path = tmp_path / "lockout.json"
+    s = SessionSettings(max_failures=3, failure_window_s=60.0, lockout_s=300.0)
+    first = Lockout(s, clock=clock, path=path)
+    first.fail("terminal:t", "subject:3f9a")
+    first.fail("terminal:t", "subject:3f9a")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    restarted = Lockout(s, clock=clock, path=path)           # the daemon restarted
+    restarted.fail("terminal:t", "subject:3f9a")
+    with pytest.raises(LockedOut):
+        Lockout(s, clock=clock, path=path).check("subject:3f9a")
+    data = json.loads(path.read_text())
+    assert set(data) == {"version", "fails", "until"} and set(data["until"]) == {"terminal:t", "subject:3f9a"}
+    clock.now += 301.0
+    Lockout(s, clock=clock, path=path).check("terminal:t", "subject:3f9a")
+
+
+def test_a_damaged_state_file_is_an_error_not_a_reset(tmp_path):
+    path = tmp_path / "lockout.json"
+    path.write_text("{not json")
+    with pytest.raises(LockoutStateError) as exc:
+        Lockout(SessionSettings(), path=path)
+    assert exc.value.code == "SES_LOCKOUT_STATE"

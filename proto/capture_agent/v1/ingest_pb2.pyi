@@ -17,14 +17,16 @@ ENROLL: Purpose
 VERIFY: Purpose
 
 class BeginCaptureRequest(_message.Message):
-    __slots__ = ("terminal_id", "session_id", "purpose")
+    __slots__ = ("terminal_id", "session_id", "purpose", "subject_ref")
     TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_REF_FIELD_NUMBER: _ClassVar[int]
     terminal_id: str
     session_id: str
     purpose: Purpose
-    def __init__(self, terminal_id: _Optional[str] = ..., session_id: _Optional[str] = ..., purpose: _Optional[_Union[Purpose, str]] = ...) -> None: ...
+    subject_ref: str
+    def __init__(self, terminal_id: _Optional[str] = ..., session_id: _Optional[str] = ..., purpose: _Optional[_Union[Purpose, str]] = ..., subject_ref: _Optional[str] = ...) -> None: ...
 
 class Challenge(_message.Message):
     __slots__ = ("nonce", "expires_unix_ms", "server_key_id", "server_public_key", "hpke_suite", "frames", "issued_unix_ms")
@@ -45,7 +47,7 @@ class Challenge(_message.Message):
     def __init__(self, nonce: _Optional[bytes] = ..., expires_unix_ms: _Optional[int] = ..., server_key_id: _Optional[str] = ..., server_public_key: _Optional[bytes] = ..., hpke_suite: _Optional[str] = ..., frames: _Optional[int] = ..., issued_unix_ms: _Optional[int] = ...) -> None: ...
 
 class ProbeHeader(_message.Message):
-    __slots__ = ("version", "probe_id", "terminal_id", "session_id", "counter", "nonce", "server_key_id", "hpke_suite", "created_unix_ms", "signer_key_id", "signature_algorithm", "purpose", "platform_quote")
+    __slots__ = ("version", "probe_id", "terminal_id", "session_id", "counter", "nonce", "server_key_id", "hpke_suite", "created_unix_ms", "signer_key_id", "signature_algorithm", "purpose", "audit_anchor", "platform_quote")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PROBE_ID_FIELD_NUMBER: _ClassVar[int]
     TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +60,7 @@ class ProbeHeader(_message.Message):
     SIGNER_KEY_ID_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_ANCHOR_FIELD_NUMBER: _ClassVar[int]
     PLATFORM_QUOTE_FIELD_NUMBER: _ClassVar[int]
     version: int
     probe_id: str
@@ -71,8 +74,9 @@ class ProbeHeader(_message.Message):
     signer_key_id: str
     signature_algorithm: str
     purpose: Purpose
+    audit_anchor: AuditAnchor
     platform_quote: PlatformQuote
-    def __init__(self, version: _Optional[int] = ..., probe_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., session_id: _Optional[str] = ..., counter: _Optional[int] = ..., nonce: _Optional[bytes] = ..., server_key_id: _Optional[str] = ..., hpke_suite: _Optional[str] = ..., created_unix_ms: _Optional[int] = ..., signer_key_id: _Optional[str] = ..., signature_algorithm: _Optional[str] = ..., purpose: _Optional[_Union[Purpose, str]] = ..., platform_quote: _Optional[_Union[PlatformQuote, _Mapping]] = ...) -> None: ...
+    def __init__(self, version: _Optional[int] = ..., probe_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., session_id: _Optional[str] = ..., counter: _Optional[int] = ..., nonce: _Optional[bytes] = ..., server_key_id: _Optional[str] = ..., hpke_suite: _Optional[str] = ..., created_unix_ms: _Optional[int] = ..., signer_key_id: _Optional[str] = ..., signature_algorithm: _Optional[str] = ..., purpose: _Optional[_Union[Purpose, str]] = ..., audit_anchor: _Optional[_Union[AuditAnchor, _Mapping]] = ..., platform_quote: _Optional[_Union[PlatformQuote, _Mapping]] = ...) -> None: ...
 
 class PlatformQuote(_message.Message):
     __slots__ = ("attest", "signature", "pcr_bank", "pcrs", "pcr_values")
@@ -87,6 +91,18 @@ class PlatformQuote(_message.Message):
     pcrs: _containers.RepeatedScalarFieldContainer[int]
     pcr_values: _containers.RepeatedScalarFieldContainer[bytes]
     def __init__(self, attest: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., pcr_bank: _Optional[str] = ..., pcrs: _Optional[_Iterable[int]] = ..., pcr_values: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class AuditAnchor(_message.Message):
+    __slots__ = ("seq", "head", "signature", "log_id")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    HEAD_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    LOG_ID_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    head: bytes
+    signature: bytes
+    log_id: bytes
+    def __init__(self, seq: _Optional[int] = ..., head: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., log_id: _Optional[bytes] = ...) -> None: ...
 
 class SealedProbe(_message.Message):
     __slots__ = ("header", "ciphertext", "signature")

@@ -1,0 +1,106 @@
+"""The server's copy of each terminal's audit-log anchor: the last signed checkpoint a probe
+carried (``ProbeHeader.audit_anchor``, built by ``agent.security.audit.AuditLog.anchor``).
+
+A terminal's audit log is hash-chained and its checkpoints are signed, but whoever holds the
+terminal can still cut entries off the end or start a fresh log. The anchor leaves the terminal
+with every probe, so the server knows how far the log had got. Per probe (authenticated and
+fresh: after the signature and nonce checks) ``observe`` flags, and does not advance past:
+
+* ``MISSING``     — the probe carries no anchor;
+* ``FORGED``      — the anchor's signature is not the terminal key's over ``(seq, head)``;
+* ``REPLACED``    — the log's identity (hash of its first entry) changed;
+* ``ROLLED_BACK`` — the log is shorter than the anchor already held;
+* ``REWRITTEN``   — same length as the anchor held, different head.
+
+A flag does not refuse the probe (the person in front of the kiosk did nothing wrong); it is the
+bank's signal to fetch the terminal's log and run ``capture-agent audit-verify --anchor SEQ:HEAD``
+with :meth:`AnchorStore.cli_anchor`, which proves whether entries were removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from agent.security.audit import checkpoint_message
+from agent.security.keys import verify_signature
+from drivers.errors import CaptureAgentError
+from proto.capture_agent.v1 import ingest_pb2 as pb
+
+log = logging.getLogger(__name__)
+FLAGS = ("MISSING", "FORGED", "REPLACED", "ROLLED_BACK", "REWRITTEN")
+
+
+@dataclass(frozen=True)
+class HeldAnchor:
+    seq: int
+    head: str                 # hex
+    log_id: str               # hex
+    received_unix_ms: int
+
+
+@dataclass(frozen=True)
+class AnchorFlag:
+    terminal_id: str
+    reason: str               # one of FLAGS
+    detail: str
+    probe_id: str
+    at_unix_ms: int
+
+
+class AnchorStore:
+    def __init__(self, max_flags: int = 1000, clock=time.time):
+        self._held: dict[str, HeldAnchor] = {}
+        self.flags: deque[AnchorFlag] = deque(maxlen=max_flags)
+        self._lock = threading.Lock()
+        self.clock = clock
+
+    def held(self, terminal_id: str) -> HeldAnchor | None:
+        with self._lock:
+            return self._held.get(terminal_id)
+
+    def cli_anchor(self, terminal_id: str) -> str | None:
+        """``SEQ:HEAD`` for ``capture-agent audit-verify --anchor``."""
+        a = self.held(terminal_id)
+        return f"{a.seq}:{a.head}" if a else None
+
+    def observe(self, terminal_id: str, header: pb.ProbeHeader, public_key) -> str | None:
+        """Check ``header``'s anchor against the one held for ``terminal_id``; keep it if it extends
+        that one. Returns the flag raised, or None."""
+        now_ms = int(self.clock() * 1000)
+        if not header.HasField("audit_anchor"):
+            return self._flag(terminal_id, "MISSING", "the probe carries no audit anchor", header, now_ms)
+        a = header.audit_anchor
+        try:
+            ok = len(a.head) == 32 and verify_signature(public_key, header.signature_algorithm,
+                                                        checkpoint_message(a.seq, a.head.hex()), a.signature)
+        except (CaptureAgentError, ValueError):
+            ok = False
+        if not ok:
+            return self._flag(terminal_id, "FORGED", "the anchor is not signed by the terminal's key", header, now_ms)
+        new = HeldAnchor(int(a.seq), a.head.hex(), a.log_id.hex(), now_ms)
+        with self._lock:
+            old = self._held.get(terminal_id)
+            why = None
+            if old is not None:
+                if new.log_id != old.log_id:
+                    why = ("REPLACED", f"log {new.log_id[:16]} is not log {old.log_id[:16]} held at entry {old.seq}")
+                elif new.seq < old.seq:
+                    why = ("ROLLED_BACK", f"the log reaches entry {new.seq}; entry {old.seq} was anchored before")
+                elif new.seq == old.seq and new.head != old.head:
+                    why = ("REWRITTEN", f"entry {new.seq} has another hash than when it was anchored")
+            if why is None:
+                if old is None or new.seq > old.seq:
+                    self._held[terminal_id] = new
+                return None
+        return self._flag(terminal_id, why[0], why[1], header, now_ms)
+
+    def _flag(self, terminal_id: str, reason: str, detail: str, header: pb.ProbeHeader, now_ms: int) -> str:
+        flag = AnchorFlag(terminal_id, reason, detail, header.probe_id[:64], now_ms)
+        with self._lock:
+            self.flags.append(flag)
+        log.warning("audit anchor of terminal %s: %s: %s", terminal_id, reason, detail)
+        return reason

@@ -1,0 +1,159 @@
+"""The reference server's own failure limits per subject and per terminal (``hil/ingest/limits.py``)
+and its copy of each terminal's audit anchor (``hil/ingest/anchors.py``), over the real mTLS
+server of the shared ``ingest`` fixture with sealed, signed probes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import drivers
+from agent.liveness.challenge import Challenge
+from agent.liveness.fusion import VerdictThresholds
+from agent.liveness.judge import frameset_digest, judge
+from agent.pipeline.align import align_frameset
+from agent.pipeline.frames import FramesetReader
+from agent.purpose import Purpose
+from agent.security.audit import AuditLog
+from agent.security.keys import generate_file_key
+from agent.session.projector import Projector
+from agent.session.window import collect
+from agent.uplink.client import UplinkLockedOut
+from agent.uplink.probe import build_header, build_payload, seal_probe
+from hil.ingest.anchors import AnchorStore
+from hil.ingest.limits import FailureLimits, subject_key, terminal_key
+from hil.ingest.store import MemoryStore
+from tests.helpers.terminals import OTHER_TERMINAL, TERMINAL
+
+
+def test_limits_count_presentation_failures_per_terminal_and_subject():
+    store, lim = MemoryStore(), FailureLimits(max_failures=2, window_s=60)
+    now = 1_000_000_000
+    t1, t2, cust9 = terminal_key("t1"), terminal_key("t2"), subject_key("cust-9")
+    assert cust9.startswith("subject:") and "cust-9" not in cust9       # a digest, not the reference
+    assert subject_key("") == ""                                        # no subject named: nothing counted
+    for k in range(2):
+        assert lim.locked(store, (t1, cust9), now + k) is None
+        lim.record(store, (t1, cust9), now + k)
+    assert lim.locked(store, (t1, ""), now + 2) == t1
+    assert lim.locked(store, (t2, cust9), now + 2) == cust9              # the subject, on another terminal
+    assert lim.locked(store, (t2, subject_key("cust-10")), now + 2) is None
+    assert lim.locked(store, (t1, cust9), now + 61_000) is None          # the window has moved on
+
+
+def capture(ingest, gate, subject, begin):
+    cam = drivers.open(f"sim://?realtime=0&seed=21&identity=3&lux=150&subject={subject}")
+    with cam:
+        challenge = Challenge.from_nonce(begin.nonce, begin.frames)
+        sets = collect(FramesetReader(cam), begin.frames, challenge, Projector(cam))
+    return sets, judge(sets, gate, VerdictThresholds(), challenge=challenge)
+
+
+def sealed(ingest, ch, sets, r, session_id, *, signer=None, anchor=None, terminal=TERMINAL):
+    best = {"index": r.best_index, "bbox": list(r.best_face.detection.bbox),
+            "landmarks": r.best_face.mesh.landmarks.tolist()}
+    payload = build_payload(align_frameset(sets[r.best_index]), best, quality={"ok": True},
+                            liveness=r.verdict.to_dict(), device=drivers.open("sim://?realtime=0").info,
+                            timings_ms={"capture": 1.0}, frame_digest=frameset_digest(sets[r.best_index]))
+    return seal_probe(ch, payload, terminal_id=terminal, session_id=session_id, counter=ingest["counter"].next(),
+                      signer=signer or ingest["signer"], purpose=Purpose.VERIFY, audit_anchor=anchor)
+
+
+@pytest.fixture
+def strict_limits(ingest):
+    # A store of its own too: the failures counted here must not lock the shared test terminal later.
+    state = ingest["state"]
+    saved = state.limits, state.store
+    state.limits, state.store = FailureLimits(max_failures=2, window_s=600), MemoryStore()
+    yield state.limits
+    state.limits, state.store = saved
+
+
+def test_the_server_locks_out_a_subject_after_failed_presentations_over_mtls(ingest, gate, strict_limits):
+    c = ingest["uplink"]()
+    for k in range(2):
+        ch = c.begin(f"lim-{k}", Purpose.VERIFY, subject_ref="cust-attacked")
+        sets, r = capture(ingest, gate, "print", ch)
+        p = sealed(ingest, ch, sets, r, f"lim-{k}")
+        assert c.submit(p.message, p.probe_id).reason == "NOT_LIVE"
+    with pytest.raises(UplinkLockedOut) as exc:
+        c.begin("lim-2", Purpose.VERIFY, subject_ref="cust-attacked")
+    assert exc.value.code == "UPL_LOCKED_OUT" and "LOCKED_OUT" in exc.value.message
+    other = ingest["uplink"](cert=ingest["other_cert"], terminal=OTHER_TERMINAL)
+    with pytest.raises(UplinkLockedOut, match="subject"):
+        other.begin("lim-3", Purpose.VERIFY, subject_ref="cust-attacked")     # on every terminal
+    assert other.begin("lim-4", Purpose.VERIFY, subject_ref="cust-other").nonce   # others are served
+    c.close()
+    other.close()
+
+
+def test_an_anchor_that_goes_back_is_flagged_and_audit_verify_proves_the_cut(ingest, gate, tmp_path):
+    store: AnchorStore = ingest["state"].anchors
+    log = AuditLog(tmp_path / "audit.jsonl", ingest["signer"], checkpoint_every=5)
+    c = ingest["uplink"]()
+
+    def submit(session_id, anchor):
+        ch = c.begin(session_id, Purpose.VERIFY)
+        sets, r = capture(ingest, gate, "live", ch)
+        p = sealed(ingest, ch, sets, r, session_id, anchor=anchor)
+        return c.submit(p.message, p.probe_id)
+
+    for i in range(12):
+        log.record("result", n=i)
+    first = log.anchor()
+    flags_before = len(store.flags)
+    assert submit("anc-1", first).accepted                        # a flag never refuses the probe
+    assert store.cli_anchor(TERMINAL) == f"{first.seq}:{first.head}" and len(store.flags) == flags_before
+    # The log is cut back before the anchor and goes on from there (the rewritten entries are
+    # signed with the terminal's key: whoever did it held the terminal).
+    log.close()
+    lines = (tmp_path / "audit.jsonl").read_text().splitlines(keepends=True)[:6]
+    (tmp_path / "audit.jsonl").write_text("".join(lines))
+    cut = AuditLog(tmp_path / "audit.jsonl", ingest["signer"], checkpoint_every=5)
+    cut.record("result", n=99)
+    assert submit("anc-2", cut.anchor()).accepted
+    assert store.flags[-1].reason == "ROLLED_BACK" and store.flags[-1].terminal_id == TERMINAL
+    cut.close()
+    pub = tmp_path / "t.pub.pem"
+    pub.write_bytes(ingest["signer"].public_key_pem())
+    out = subprocess.run([sys.executable, "-m", "agent.cli", "audit-verify", str(tmp_path / "audit.jsonl"),
+                          "--public-key", str(pub), "--anchor", store.cli_anchor(TERMINAL)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "error[AUD_TRUNCATED]" in out.stderr, out.stdout + out.stderr
+    c.close()
+
+
+def test_anchor_flags_for_missing_forged_replaced_and_rewritten(ingest, tmp_path):
+    store = AnchorStore()
+    signer = ingest["signer"]
+    log = AuditLog(tmp_path / "a.jsonl", signer)
+    log.record("x")
+    log.record("y")
+
+    def header(anchor, signer_=signer):
+        return build_header(terminal_id=TERMINAL, session_id="s", counter=1, nonce=b"\0" * 32, server_key_id="k",
+                            suite="x25519", signer=signer_, purpose=Purpose.VERIFY, audit_anchor=anchor)
+    assert store.observe(TERMINAL, header(None), signer.public_key()) == "MISSING"
+    a = log.anchor()
+    assert store.observe(TERMINAL, header(a), signer.public_key()) is None
+    # The same log (same first entry) rewritten from entry 1: same length, another head.
+    (tmp_path / "r.jsonl").write_text((tmp_path / "a.jsonl").read_text().splitlines(keepends=True)[0])
+    rewritten = AuditLog(tmp_path / "r.jsonl", signer)
+    rewritten.record("not y")
+    r = rewritten.anchor()
+    assert (r.seq, r.log_id) == (a.seq, a.log_id) and r.head != a.head
+    assert store.observe(TERMINAL, header(r), signer.public_key()) == "REWRITTEN"
+    stranger = generate_file_key(tmp_path / "stranger.pem")
+    forged = AuditLog(tmp_path / "f.jsonl", stranger)
+    forged.record("x")
+    fa = forged.anchor()
+    assert store.observe(TERMINAL, header(fa), signer.public_key()) == "FORGED"
+    other = AuditLog(tmp_path / "b.jsonl", signer)               # a second log, same key
+    for i in range(5):
+        other.record("y", n=i)
+    assert store.observe(TERMINAL, header(other.anchor()), signer.public_key()) == "REPLACED"
+    tampered = type(a)(a.seq, "ab" * 32, a.signature, a.algorithm, a.log_id)
+    assert store.observe(TERMINAL, header(tampered), signer.public_key()) == "FORGED"
+    assert store.held(TERMINAL).seq == a.seq                      # nothing flagged was taken

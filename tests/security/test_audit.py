@@ -1,0 +1,133 @@
+"""``audit-verify`` against the ways a log is doctored by someone who can rewrite the file but not
+sign with the terminal's key: checkpoints removed, entries removed with the chain recomputed, the
+end cut off, the whole log replaced. Each exits non-zero with its code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from agent.security import audit
+from agent.security.audit import GENESIS, AuditLog, entry_hash
+from agent.security.keys import generate_file_key
+
+
+@pytest.fixture
+def signed_log(tmp_path):
+    """A log of 40 entries with a checkpoint every 10, closed (so it ends with a checkpoint)."""
+    signer = generate_file_key(tmp_path / "terminal.pem")
+    log = AuditLog(tmp_path / "audit.jsonl", signer, checkpoint_every=10)
+    anchors = []
+    for i in range(40):
+        log.record("error" if i % 7 == 3 else "result", n=i)
+        if i == 24:
+            anchors.append(log.anchor())                  # as a probe would carry it
+    log.close()
+    pub = tmp_path / "terminal.pub.pem"
+    pub.write_bytes(signer.public_key_pem())
+    return tmp_path / "audit.jsonl", signer, pub, anchors
+
+
+def lines(path):
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def rewrite(path, entries) -> None:
+    """What an attacker without the key can do: re-number, re-chain and re-hash every entry."""
+    prev = GENESIS
+    out = []
+    for seq, e in enumerate(entries):
+        e = {k: v for k, v in e.items() if k != "hash"}
+        e["seq"], e["prev"] = seq, prev
+        e["hash"] = prev = entry_hash(e)
+        out.append(json.dumps(e, sort_keys=True, separators=(",", ":")))
+    path.write_text("\n".join(out) + "\n")
+
+
+def cli(path, pub, *extra):
+    return subprocess.run([sys.executable, "-m", "agent.cli", "audit-verify", str(path), "--public-key", str(pub),
+                           *extra], capture_output=True, text=True, timeout=60)
+
+
+def test_an_intact_log_verifies_with_its_anchor(signed_log):
+    path, signer, pub, anchors = signed_log
+    a = anchors[0]
+    rep = audit.verify(path, signer.public_key(), anchors=[(a.seq, a.head)], max_unsigned_tail=0)
+    assert rep.checkpoints >= 4 and rep.unsigned_tail == 0 and rep.anchors_checked == 1
+    assert rep.log_id == lines(path)[0]["hash"] == a.log_id
+    out = cli(path, pub, "--anchor", f"{a.seq}:{a.head}", "--max-unsigned", "0")
+    assert out.returncode == 0 and "audit log intact" in out.stdout, out.stderr
+
+
+def test_checkpoints_and_errors_removed_with_the_chain_recomputed(signed_log):
+    path, signer, pub, _ = signed_log
+    rewrite(path, [e for e in lines(path) if e["event"] not in ("checkpoint", "error")])
+    out = cli(path, pub)
+    assert out.returncode == 2 and "error[AUD_UNSIGNED]" in out.stderr, out.stdout + out.stderr
+    with pytest.raises(audit.AuditUnsigned):
+        audit.verify(path, signer.public_key())
+
+
+def test_entries_removed_with_the_chain_recomputed_and_checkpoints_kept(signed_log):
+    path, _, pub, _ = signed_log
+    rewrite(path, [e for e in lines(path) if e["event"] != "error"])
+    out = cli(path, pub)
+    assert out.returncode == 2 and "error[AUD_CORRUPT]" in out.stderr and "not signed" in out.stderr
+
+
+def test_the_end_cut_off_is_caught_by_the_servers_anchor(signed_log):
+    path, signer, pub, anchors = signed_log
+    a = anchors[0]
+    kept = lines(path)[: a.seq - 3]                     # cut before the anchored entry
+    path.write_text("".join(json.dumps(e, sort_keys=True, separators=(",", ":")) + "\n" for e in kept))
+    out = cli(path, pub, "--anchor", f"{a.seq}:{a.head}")
+    assert out.returncode == 2 and "error[AUD_TRUNCATED]" in out.stderr, out.stdout + out.stderr
+    # Without the anchor only the unsigned tail gives it away, and only beyond the allowed length.
+    with pytest.raises(audit.AuditUnsigned):
+        audit.verify(path, signer.public_key(), max_unsigned_tail=0)
+
+
+def test_a_replaced_log_does_not_hold_the_anchor(signed_log, tmp_path):
+    path, signer, pub, anchors = signed_log
+    path.unlink()
+    fresh = AuditLog(path, signer, checkpoint_every=10)      # started afresh, signed with the real key
+    for i in range(40):
+        fresh.record("result", n=i)
+    fresh.close()
+    a = anchors[0]
+    assert audit.verify(path, signer.public_key()).log_id != a.log_id
+    out = cli(path, pub, "--anchor", f"{a.seq}:{a.head}")
+    assert out.returncode == 2 and "error[AUD_TRUNCATED]" in out.stderr
+
+
+def test_a_long_unsigned_tail_and_a_missing_key_are_refused(signed_log, tmp_path):
+    path, signer, pub, _ = signed_log
+    log = AuditLog(path, None)                             # entries appended without a signer
+    for i in range(5):
+        log.record("result", n=i)
+    log.close()
+    assert audit.verify(path, signer.public_key()).unsigned_tail == 5
+    out = cli(path, pub, "--max-unsigned", "4")
+    assert out.returncode == 2 and "error[AUD_UNSIGNED]" in out.stderr
+    out = subprocess.run([sys.executable, "-m", "agent.cli", "audit-verify", str(path)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2 and "--public-key" in out.stderr       # a chain alone proves nothing
+    out = cli(path, pub, "--anchor", "12:nothex")
+    assert out.returncode == 2 and "error[AUD_ERROR]" in out.stderr
+
+
+def test_an_anchor_covers_everything_logged_so_far(tmp_path):
+    signer = generate_file_key(tmp_path / "k.pem")
+    log = AuditLog(tmp_path / "a.jsonl", signer, checkpoint_every=1000)
+    assert log.anchor().seq == 0                            # an empty log gets a first entry to sign
+    log.record("session_start", session_id="s")
+    a = log.anchor()
+    assert (a.seq, a.head) == (2, lines(tmp_path / "a.jsonl")[2]["hash"])
+    assert log.anchor() == a                                # nothing new: the same checkpoint
+    log.close()
+    resumed = AuditLog(tmp_path / "a.jsonl", signer)
+    assert resumed.log_id == a.log_id and resumed.anchor().seq > a.seq
+    resumed.close()

@@ -1,0 +1,103 @@
+"""Settings and identifiers that must be refused with a clear message and a stable code, never
+accepted and never a traceback: non-finite numbers, a negative or malformed socket mode, control
+and bidirectional-override characters in ids, ``workers = 0``, a terminal id that walks out of
+dev-provision's directory, and references with a trailing newline (a ``$`` pattern accepts one)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from agent import config
+from agent.errors import ConfigError
+from agent.session.errors import BadRequest, ConsentRequired
+from agent.session.request import validate
+from hil.ingest.config import load_server_config
+from tests.helpers.requests import request
+
+
+def load_text(tmp_path, text: str):
+    p = tmp_path / "agent.toml"
+    p.write_text(text, encoding="utf-8")
+    return config.load(p)
+
+
+@pytest.mark.parametrize("toml, where", [
+    ("[uplink]\ndeadline_s = nan\n", "uplink.deadline_s"),
+    ("[uplink]\nbackoff_max_s = inf\n", "uplink.backoff_max_s"),
+    ("[camera]\nread_timeout_s = -inf\n", "camera.read_timeout_s"),
+    ("[session]\nlockout_s = nan\n", "session.lockout_s"),
+    ("[audit]\ncheckpoint_interval_s = inf\n", "audit.checkpoint_interval_s"),
+])
+def test_non_finite_numbers_are_refused(tmp_path, toml, where):
+    with pytest.raises(ConfigError, match="finite") as exc:
+        load_text(tmp_path, toml)
+    assert exc.value.code == "AGT_CONFIG_INVALID" and where in exc.value.message
+
+
+@pytest.mark.parametrize("mode", ["-0660", "0o660", "660 ", "+660", "0x1b0", "", "07770", "0666"])
+def test_a_socket_mode_must_be_a_plain_octal_mode_without_access_for_others(tmp_path, mode):
+    with pytest.raises(ConfigError, match="socket_mode") as exc:
+        load_text(tmp_path, f'[local_api]\nsocket_mode = "{mode}"\n')
+    assert exc.value.code == "AGT_CONFIG_INVALID"
+
+
+@pytest.mark.parametrize("tid, shown", [
+    ("kiosk-1\\nforged line", "U+000A"), ("kiosk-1\\u202eexe.sys", "U+202E"), ("kiosk\\u200d1", "U+200D"),
+    ("kiosk\\u0085", "U+0085"), ("../../etc", "not a terminal id"), ("kiosk 1", "not a terminal id"),
+    ("", "not a terminal id"), ("x" * 65, "not a terminal id"), ("-kiosk", "not a terminal id"),
+])
+def test_terminal_ids_are_plain(tmp_path, tid, shown):
+    with pytest.raises(ConfigError, match=re.escape(shown)) as exc:
+        load_text(tmp_path, f'terminal_id = "{tid}"\n')
+    assert exc.value.code == "AGT_CONFIG_INVALID"
+
+
+def test_no_setting_holds_control_or_bidi_characters(tmp_path):
+    with pytest.raises(ConfigError, match=re.escape("U+202E")):
+        load_text(tmp_path, '[uplink]\nserver_name = "ingest\\u202e.example"\n')
+    with pytest.raises(ConfigError, match=re.escape("U+0000")):
+        load_text(tmp_path, '[audit]\npath = "/var/lib/x\\u0000y"\n')
+    assert load_text(tmp_path, 'terminal_id = "kiosk-7.branch_3"\n').terminal_id == "kiosk-7.branch_3"
+
+
+@pytest.mark.parametrize("line, shown", [
+    ("nonce_ttl_s = nan", "finite"), ("retry_window_s = inf", "finite"), ("workers = 0", "workers"),
+    ("workers = -3", "workers"), ('listen = "127.0.0.1:8443\\u202e"', "U+202E"),
+])
+def test_server_config_refuses_the_same(tmp_path, line, shown):
+    p = tmp_path / "server.toml"
+    p.write_text(line + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(shown)) as exc:
+        load_server_config(p)
+    assert exc.value.code == "AGT_CONFIG_INVALID"
+
+
+def test_workers_zero_is_an_error_code_not_a_traceback(tmp_path):
+    p = tmp_path / "server.toml"
+    p.write_text("workers = 0\n")
+    out = subprocess.run([sys.executable, "-m", "agent.cli", "server", "--config", str(p)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2 and "error[AGT_CONFIG_INVALID]" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_dev_provision_refuses_a_terminal_id_that_leaves_its_directory(tmp_path):
+    target = tmp_path / "a" / "b" / "dev"
+    out = subprocess.run([sys.executable, "-m", "agent.cli", "dev-provision", str(target), "--terminal-id",
+                          "../../X"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "error[AGT_CONFIG_INVALID]" in out.stderr and "Traceback" not in out.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == []          # nothing written anywhere
+
+
+@pytest.mark.parametrize("field", ["consent", "subject_ref", "business_ref"])
+def test_references_with_a_trailing_newline_are_refused(field):
+    if field == "consent":
+        req, err = request("verify", "CONSENT-T-0001\n"), ConsentRequired
+    else:
+        req, err = request("verify", "CONSENT-T-0001", **{field: "cust-42\n"}), BadRequest
+    with pytest.raises(err):
+        validate(req)
+    validate(request("verify", "CONSENT-T-0001", subject_ref="cust-42", business_ref="TXN:2026/11-7"))
