@@ -53,7 +53,7 @@ def deployment():
     ensure_user(OUTSIDER_USER)
     d = shared_tmp("ca-unit-")
     p = provision_dev(d / "dev", port=free_port(), camera_uri="sim://?seed=21&identity=3&lux=150",
-                      allowed_uids=(), allowed_groups=(DAEMON_USER,))
+                      allowed_uids=(), allowed_groups=(DAEMON_USER,), nonce_ttl_s=120.0)
     # Two cores shared with other work: generous stage deadlines (timing is not what this tests).
     with open(p.agent_config, "a") as fh:
         fh.write("\n[session]\nchallenge_window_s = 40.0\nquality_timeout_s = 60.0\n")

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from agent import cli
 from agent.commands import firmware as cmd
 from agent.security import audit
+from agent.security.keys import generate_file_key, load_signer
 from drivers.update import open_target
 from firmware import manifest as mf
 from tests.helpers.firmware import FAST, Images, body
@@ -23,8 +24,9 @@ def configured(tmp_path, release_key, bus, monkeypatch):
     (tmp_path / "release.pem").write_bytes(release_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     (tmp_path / "fw.bin").write_bytes(Images.dfu_200)
+    generate_file_key(tmp_path / "signing.pem")          # the firmware tool's audit chain is signed
     (tmp_path / "agent.toml").write_text(
-        'state_dir = "state"\n[audit]\npath = "state/audit.jsonl"\n'
+        'state_dir = "state"\n[audit]\npath = "state/audit.jsonl"\n[keys]\nsigning_key = "file:signing.pem"\n'
         '[firmware]\nmanifest = "manifest.json"\nrelease_key = "release.pem"\nreenumerate_timeout_s = 2.0\n')
     # The USB bus is simulated: the update path is opened with it (and short poll intervals).
     monkeypatch.setattr(cmd, "open_target", functools.partial(open_target, usb_backend=bus, poll_s=FAST["poll_s"]))
@@ -52,9 +54,10 @@ def test_check_update_and_backup_through_the_command(configured, capsys, dfu_cam
     code, events, _ = run(capsys, "backup", "--device", "dfu://2bdf:0102", "--config", cfg, "--output", str(out))
     assert code == 0 and out.read_bytes() == Images.dfu_200 and (out.stat().st_mode & 0o777) == 0o600
     log = configured / "state" / "firmware-audit.jsonl"
-    assert audit.verify(log).entries > 10
+    pub = load_signer("file:" + str(configured / "signing.pem")).public_key()
+    assert audit.verify(log, pub).entries > 10
     names = [json.loads(line)["event"] for line in log.read_text().splitlines()]
-    assert "firmware_update_done" in names and "firmware_backup" in names and names[-1] == "firmware_tool_end"
+    assert "firmware_update_done" in names and "firmware_backup" in names and [n for n in names if n != "checkpoint"][-1] == "firmware_tool_end"
 
 
 def test_refusals_reach_the_user_as_codes(configured, capsys, dfu_cam):
