@@ -57,7 +57,8 @@ def test_check_update_and_backup_through_the_command(configured, capsys, dfu_cam
     pub = load_signer("file:" + str(configured / "signing.pem")).public_key()
     assert audit.verify(log, pub).entries > 10
     names = [json.loads(line)["event"] for line in log.read_text().splitlines()]
-    assert "firmware_update_done" in names and "firmware_backup" in names and [n for n in names if n != "checkpoint"][-1] == "firmware_tool_end"
+    assert "firmware_update_done" in names and "firmware_backup" in names
+    assert [n for n in names if n != "checkpoint"][-1] == "firmware_tool_end"
 
 
 def test_refusals_reach_the_user_as_codes(configured, capsys, dfu_cam):
