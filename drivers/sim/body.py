@@ -1,9 +1,10 @@
 """A person's shoulders and torso under the head, in clothing: what a kiosk camera sees below a face.
 
-The torso is a height field in the head's neutral frame (same origin and axes as ``head.py``): a
-chest that stands a few centimetres ahead of the neck, curving back toward the arms, with rounded
-shoulder tops (the camera, at face height, sees a little of them) and a trapezius slope to the neck.
-It is smooth and large, so it is sampled on a coarser grid and marched with fewer steps than a face.
+The torso is drawn as a cut-out bent around a vertical axis (``render.Plane`` with a bend): an
+elliptic cylinder as wide as the shoulders whose outline is the neck base, the trapezius slope and
+the rounded deltoids, standing a few centimetres ahead of the neck. It is large and smooth and far
+from the face, so the closed-form cylinder replaces ray marching (a marched torso cost more than the
+whole face); what it leaves out: the shoulder tops do not curve away in depth.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import numpy as np
 
 from .head import clothing
 from .identity import Identity
-from .subject import CLOTH, MISS, Surface, grid, value_noise
+from .render import Plane
+from .subject import CLOTH, MISS, grid, value_noise
 
 TORSO_RES_M = 0.0015
 TORSO_X = (-0.27, 0.27)
@@ -43,8 +45,14 @@ def torso_height(ident: Identity, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
     return np.where(inside, rounded, MISS).astype(np.float32)
 
 
+# Chest: the cylinder's front stands this far ahead of the head frame's z = 0 plane and curves back
+# by BEND_C at the arms (the head frame's face front is ~0.11 m ahead of z = 0).
+CHEST_FRONT_M = 0.045
+BEND_C = 0.09
+
+
 @lru_cache(maxsize=8)
-def torso(ident: Identity) -> Surface:
+def torso(ident: Identity) -> Plane:
     gx, gy = grid(TORSO_X, TORSO_Y, TORSO_RES_M)
     h = torso_height(ident, gx, gy)
     bgr, nir_base, name = clothing(ident)
@@ -59,5 +67,7 @@ def torso(ident: Identity) -> Surface:
         v = np.abs(gx) < 0.07 * np.clip((gy - neck_base) / 0.16, 0.15, 1)
         albedo = np.where(v[..., None], np.array([0.68, 0.70, 0.69], np.float32) * shade[..., None], albedo)
         nir = np.where(v, 0.80, nir)
-    return Surface(h, albedo.astype(np.float32), nir.astype(np.float32), float(gx[0, 0]), float(gy[0, 0]), CLOTH,
-                   res=TORSO_RES_M, march_steps=(5, 3))
+    alpha = (h > MISS / 2).astype(np.float32)
+    return Plane(alpha, albedo.astype(np.float32), nir.astype(np.float32), TORSO_RES_M,
+                 float(gx[0, 0]), float(gy[0, 0]), CLOTH.dot_blur_px,
+                 bend_a=float(-TORSO_X[0]), bend_c=BEND_C)

@@ -16,6 +16,7 @@ from ..frame import (ClockDomain, Extrinsics, Frame, FrameMetadata, PixelFormat,
                      StreamProfile)
 from .config import SimConfig
 from .optics import views_for
+from .families import camera_for
 from .profiles import get_profile
 from .render import Lights, Placed, render_view
 from .scene import LAMP_DIR, LAMP_RADIUS_RAD, LAMP_SHARE, Scene, ambient_nir_share
@@ -76,7 +77,7 @@ class SimCamera(Camera):
         self.cfg = cfg
         self._uri = uri
         # The camera profile decides geometry, noise, projector and what the device can be asked to do.
-        self.profile = get_profile(cfg.camera)
+        self.profile = get_profile(camera_for(cfg.family, cfg.identity, cfg.camera))
         self._depth_view, self._color_view = views_for(self.profile)
         caps = {Capability.ILLUMINATION_CONTROL, Capability.EXPOSURE_CONTROL}
         if self.profile.has_projector:
@@ -265,11 +266,12 @@ class SimCamera(Camera):
         cmaps = self._render(self._color_view, objs, planes, projector=False)
         sensed = {}
         for e in states:
-            pattern: list = []
+            pattern: list | None = [] if self.profile.structured_light else None
             ir_y8, ir_e = ir_image(dmaps, c.lux, c.cct, e, self._dots, self._noise, power_mw=power_mw,
                                    exposure_s=self._ir_exposure, profile=self.profile, share=self._nir_share,
                                    pattern_out=pattern)
-            sensed[e] = (ir_y8, *depth_image(dmaps, ir_e, self._noise, profile=self.profile, pattern_e=pattern[0]))
+            sensed[e] = (ir_y8, *depth_image(dmaps, ir_e, self._noise, profile=self.profile,
+                                             pattern_e=pattern[0] if pattern else None))
         irr = color_irradiance(cmaps, c.lux, c.cct, illum)
         color = expose_color(irr, self._ae, self._noise, self._awb)
         exposure_us, gain = self._ae.exposure_s * 1e6, self._ae.gain

@@ -41,7 +41,7 @@ class SimConfig:
     inject: str = "none"        # "replay": pixels ignore projector/illumination commands
     prerender: int = 0          # render this many ticks (both projector states) at start, then play them
     # --- Scene, identity and camera profile (SIM-SCENE). ``None``: drawn from ``identity``/``family``.
-    camera: str = "d435"        # device profile (drivers/sim/profiles.py)
+    camera: str | None = None   # device profile (drivers/sim/profiles.py); None: d435, or the family's pick
     family: str = "any"         # "train"/"heldout": disjoint pools of identities, instruments, lights, cameras
     skin: int | None = None     # Fitzpatrick type 1..6
     nose_mm: float | None = None     # nose relief over the cheek plane, 14..32
@@ -84,7 +84,7 @@ class SimConfig:
             (0 <= self.identity < 1000, "identity must be within 0..999"),
             (self.inject in ("none", "replay"), "inject must be none or replay"),
             (0 <= self.prerender <= 300, "prerender must be within 0..300 ticks"),
-            (self.camera in CAMERAS, f"camera must be one of {', '.join(CAMERAS)}"),
+            (self.camera is None or self.camera in CAMERAS, f"camera must be one of {', '.join(CAMERAS)}"),
             (self.family in FAMILIES, f"family must be one of {', '.join(FAMILIES)}"),
             (self.skin is None or 1 <= self.skin <= 6, "skin must be a Fitzpatrick type 1..6"),
             (self.nose_mm is None or 14 <= self.nose_mm <= 32, "nose_mm must be within 14..32"),
@@ -99,6 +99,10 @@ class SimConfig:
         for ok, msg in checks:
             if not ok:
                 raise InvalidUri(f"sim://: {msg}")
+        from .families import check
+        leak = check(self.family, self.camera, self.light)
+        if leak:
+            raise InvalidUri(f"sim://: {leak}")
 
 
 _BOOLS = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False, "off": False, "no": False}

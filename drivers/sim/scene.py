@@ -17,6 +17,7 @@ import numpy as np
 
 from . import body, head, species
 from .config import SimConfig
+from .families import light_for
 from .identity import Identity, family_salt
 from .profiles import rotation
 from .render import Placed, PlacedPlane, Plane
@@ -40,7 +41,8 @@ _PHOTO_POSED = frozenset({"live", "multi", "mask", "head_model", "print_cutout",
 
 def ambient_nir_share(cfg: SimConfig) -> float | None:
     """NIR share of the ambient light, or None to derive it from the colour temperature."""
-    return LIGHT_NIR_SHARE[cfg.light] if cfg.light else None
+    light = light_for(cfg.family, cfg.identity, cfg.light)
+    return LIGHT_NIR_SHARE[light] if light else None
 
 
 def resolve_identity(cfg: SimConfig) -> Identity:
@@ -258,18 +260,18 @@ class Scene:
         T_head = T + np.array([0.0, 0.0, surf.front_height if face_front else 0.0])
         ec = self.eyes_closed(t + t_shift)
         jaw = 0.0007 * (1 + np.sin(2 * np.pi * 0.7 * (t + t_shift) + 0.3))    # small non-rigid jaw/lip motion
-        out = [Placed(surf, R, T_head, self._blinking(surf, ec), oid, jaw_m=float(jaw))]
-        out += self._torso(ident, R, T_head, oid)
-        return out, ec
+        self._torso(ident, R, T_head, oid)
+        return [Placed(surf, R, T_head, self._blinking(surf, ec), oid, jaw_m=float(jaw))], ec
 
-    def _torso(self, ident: Identity, R_head, T_head, oid: int) -> list[Placed]:
+    def _torso(self, ident: Identity, R_head, T_head, oid: int) -> None:
+        """Add a torso under a head posed at (R_head, T_head) to this tick's planes."""
         if not self.cfg.torso:
-            return []
+            return
         tor = body.torso(ident)
         # The torso follows the head's translation and a fifth of its turn (the neck takes the rest).
         yaw = np.arctan2(R_head[0, 2], R_head[2, 2])
         R_t = rotation(0.0, 0.2 * yaw, 0.0)
-        return [Placed(tor, R_t, T_head, tor.albedo, oid)]
+        self._tick_planes.append(PlacedPlane(tor, R_t, T_head + R_t @ np.array([0.0, 0.0, -body.CHEST_FRONT_M]), oid))
 
     @property
     def scene_seed(self) -> int:
@@ -282,6 +284,7 @@ class Scene:
         ident = self.identity
         closed = 0.0
         objs: list[Placed] = []
+        self._tick_planes: list[PlacedPlane] = []
         if s in ("live", "multi"):
             R, T, _ = self.pose(t, rigid_static=False)
             placed, closed = self._person(ident, R, T, 0, t)
@@ -303,7 +306,7 @@ class Scene:
                 closed = self.eyes_closed(t)
             else:
                 # Whoever holds the print stands behind it: their head is hidden, their body is not.
-                objs += self._torso(holder, Rb, Tb + np.array([0, 0, 0.35 + 0.11]), 1)
+                self._torso(holder, Rb, Tb + np.array([0, 0, 0.35 + 0.11]), 1)
         elif s in ("screen_still", "screen_video"):
             R, T, _ = self.pose(t, rigid_static=False, amplitude=0.8)
             surf = species.screen(ident)
@@ -313,7 +316,7 @@ class Scene:
                 albedo = self._blinking(surf, closed)
             objs.append(Placed(surf, R, T, albedo, 0))
             Rb, Tb, _ = self.pose(t + 0.37, rigid_static=False)
-            objs += self._torso(species.wearer_of(ident), Rb, Tb + np.array([0, 0, 0.35 + 0.11]), 1)
+            self._torso(species.wearer_of(ident), Rb, Tb + np.array([0, 0, 0.35 + 0.11]), 1)
         elif s == "mask":
             R, T, _ = self.pose(t, rigid_static=False)
             surf = species.worn_rigid_mask(ident, self._instance)
@@ -337,6 +340,7 @@ class Scene:
             _, T0, _ = self.pose(t + 2.3, rigid_static=False)
             objs += self._person(b_ident, Rb, T0 + offset, 2, t, t_shift=3.1)[0]
         static, moving = self._background(t)
+        moving = moving + self._tick_planes
         _, _, (yaw, pitch, roll) = self.pose(t, rigid_static=s == "head_model", hand=s == "head_model_hand")
         dist = c.distance_mm / 1000.0 if s != "none" else float("nan")
         return objs, static, moving, Posed(s, dist, yaw, pitch, roll, closed)

@@ -12,6 +12,7 @@ silhouettes (seen by one imager only), and outside the working range.
 from __future__ import annotations
 
 import collections
+import functools
 
 from dataclasses import dataclass
 
@@ -146,9 +147,15 @@ def color_irradiance(maps: ViewMaps, lux: float, cct: float, lamp_level: float) 
 def expose_color(irr: np.ndarray, ae: AutoExposure, noise_bank: NoiseBank, awb_gains: np.ndarray) -> np.ndarray:
     electrons = irr * np.float32(QE_SCALE * ae.exposure_s)
     noise = noise_bank.normal(irr.shape)
-    electrons = electrons + noise * np.sqrt(np.maximum(electrons, 0) + READ_NOISE_E ** 2)
-    lin = electrons * (np.float32(ae.gain * (_LUT_LEVELS - 1) / FULL_WELL_E) * awb_gains)
-    return _ENCODE_LUT[np.clip(lin, 0, _LUT_LEVELS - 1).astype(np.int32)]
+    # In place, in the same order of operations as electrons + noise * sqrt(max(e, 0) + r^2).
+    shot = np.maximum(electrons, 0)
+    shot += READ_NOISE_E ** 2
+    np.sqrt(shot, out=shot)
+    shot *= noise
+    electrons += shot
+    electrons *= np.float32(ae.gain * (_LUT_LEVELS - 1) / FULL_WELL_E) * awb_gains
+    np.clip(electrons, 0, _LUT_LEVELS - 1, out=electrons)
+    return _ENCODE_LUT.take(electrons.astype(np.int32))
 
 
 def metered_level(irr: np.ndarray, ae: AutoExposure) -> float:
@@ -184,6 +191,13 @@ def ir_exposure_s(lux: float, cct: float, *, share: float | None = None) -> floa
     return IR_EXPOSURE_S * min(1.0, 40.0 / max(ambient_dn, 1e-6))
 
 
+@functools.lru_cache(maxsize=4)
+def _row_grid(h: int, w: int) -> np.ndarray:
+    g = np.ascontiguousarray(np.broadcast_to(np.arange(h, dtype=np.float32)[:, None], (h, w)))
+    g.flags.writeable = False
+    return g
+
+
 def ir_image(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: DotPattern,
              noise_bank: NoiseBank, power_mw: float = PROJECTOR_POWER_MW,
              exposure_s: float = IR_EXPOSURE_S, *, profile: CameraProfile = D435,
@@ -210,8 +224,7 @@ def ir_image(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: D
         h, w = z.shape
         # A dot leaving the projector at column u lands, seen from the left imager, at u + f*b/z.
         u = np.arange(w, dtype=np.float32)[None, :] - np.float32(f * profile.projector_offset_m) / z
-        v = np.broadcast_to(np.arange(h, dtype=np.float32)[:, None], z.shape)
-        sharp = cv2.remap(dots.image, u.astype(np.float32), np.ascontiguousarray(v), cv2.INTER_LINEAR,
+        sharp = cv2.remap(dots.image, u.astype(np.float32), _row_grid(h, w), cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_WRAP)
         soft = cv2.GaussianBlur(sharp, (0, 0), 1.6)
         mix = np.clip((maps.dot_blur - 0.35) / (1.6 - 0.35), 0, 1)

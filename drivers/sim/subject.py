@@ -92,6 +92,10 @@ class Surface:
     def valid(self) -> np.ndarray:
         return self.height > MISS / 2
 
+    @cached_property
+    def valid_f32(self) -> np.ndarray:
+        return self.valid.astype(np.float32)
+
     @property
     def front_height(self) -> float:
         return self.max_height if self.front is None else self.front
