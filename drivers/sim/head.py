@@ -118,16 +118,20 @@ def face_height(ident: Identity, gx: np.ndarray, gy: np.ndarray, *, with_neck: b
     mx, my = lm.mouth
     eye_y = ly
     base, u = dome(ident, gx, gy)
+    # nose_m is the tip's relief over the base shape: the tip term plus the bridge's tail there.
+    tip_y, bridge_y = ny - 0.002 * L, 0.5 * (ny + eye_y)
+    amp = ident.nose_m / (1 + 0.55 * float(np.exp(-0.5 * ((tip_y - bridge_y) / (0.016 * L)) ** 2)))
     relief = (
-        ident.nose_m * gauss(gx, gy, nx, ny - 0.002 * L, 0.0085, 0.011 * L)                 # nose tip
-        + 0.55 * ident.nose_m * gauss(gx, gy, nx, 0.5 * (ny + eye_y), 0.0055, 0.016 * L)   # bridge
+        amp * gauss(gx, gy, nx, tip_y, 0.0085, 0.011 * L)                                  # nose tip
+        + 0.55 * amp * gauss(gx, gy, nx, bridge_y, 0.0055, 0.016 * L)                      # bridge
         - 0.011 * (gauss(gx, gy, lx, ly, 0.013, 0.009) + gauss(gx, gy, rx, ry, 0.013, 0.009))
         + ident.brow_m * gauss(gx, gy, 0.0, eye_y - 0.019 * L, 0.035 * k, 0.006)          # brow ridge
         + 0.006 * (gauss(gx, gy, -0.040 * k, ny, 0.014, 0.016) + gauss(gx, gy, 0.040 * k, ny, 0.014, 0.016))
         + 0.004 * gauss(gx, gy, mx, my, 0.013, 0.006)                                       # lips
         + ident.chin_m * gauss(gx, gy, mx, my + 0.040 * L, 0.014, 0.010)                   # chin
     )
-    h = np.where(base > MISS / 2, base + relief * np.clip((1 - u) * 4, 0, 1), MISS)
+    # Relief fades out toward the silhouette, late enough that the chin keeps its full projection.
+    h = np.where(base > MISS / 2, base + relief * np.clip((1 - u) * 8, 0, 1), MISS)
     if with_neck:
         r = 0.055 * k
         # The neck runs down into the collar (the torso covers it from ~0.13 m below the eyes).
@@ -230,7 +234,7 @@ def _hair_layers(ident: Identity, gx, gy, face_h, lm: Landmarks):
     if ident.fringe:
         edge_y = eye_y - (0.020 + 0.008 * rng.random()) * L + 0.003 * value_noise(gx.shape, 3, ident.texture_seed + 24)
         fringe_alpha = np.clip((edge_y - gy) / 0.002, 0, 1) * np.clip((gy - (top - 0.03)) / 0.005, 0, 1) * \
-            np.clip((0.40 * ident.face_width_m - np.abs(gx)) / 0.006, 0, 1) * face
+            np.clip((0.40 * ident.face_width_m - np.abs(gx)) / 0.006, 0, 1) * (face_h > MISS / 2)
     fringe_s = _strands(gx * res_inv, gy * res_inv * 0.3, ident.texture_seed + 25)
 
     beard_alpha = np.zeros_like(gx)

@@ -69,7 +69,7 @@ class Identity:
     index: int
     family: str
     skin: int                      # Fitzpatrick type 1..6
-    nose_m: float                  # nose-tip relief over the face's base shape
+    nose_m: float                  # nose-tip relief over the face's base shape (what depth sees)
     ipd_m: float                   # interpupillary distance
     face_width_m: float            # head width at the cheekbones (the dome's width)
     brow_m: float                  # brow-ridge relief
@@ -95,7 +95,9 @@ class Identity:
 
     @classmethod
     def reference(cls) -> "Identity":
-        return cls(0, "any", 2, 0.024, 0.063, 0.154, 0.004, 0.005, 1.0, False, "light_brown", "short",
+        # Nose relief 32 mm: the geometry the simulator always gave this face (a 24 mm tip term on a
+        # bridge that adds another 9 mm there), now stated as what depth measures.
+        return cls(0, "any", 2, 0.032, 0.063, 0.154, 0.004, 0.005, 1.0, False, "light_brown", "short",
                    0.5, "none", False, False, 0, 0)
 
     @classmethod

@@ -55,6 +55,11 @@ class Plane:
     dot_blur_px: float = 0.5
     bend_a: float = 0.0
     bend_c: float = 0.0
+    shade: np.ndarray | None = None   # (h, w) cosine to the camera axis per texel (bent planes), precomputed
+    specular: float = 0.0
+    emissive: bool = False
+    albedo_closed: np.ndarray | None = None   # a displayed face that can blink (screen_video)
+    eye_weight: np.ndarray | None = None
 
 
 @dataclass
@@ -63,6 +68,7 @@ class PlacedPlane:
     R: np.ndarray
     T: np.ndarray
     object_id: int
+    albedo: np.ndarray | None = None    # this tick's texture when it changes (a blinking displayed face)
 
 
 @dataclass(frozen=True)
@@ -214,15 +220,15 @@ def _draw_plane(view: View, p: PlacedPlane, maps: ViewMaps) -> None:
     az = Rt[2, 0] * rx + Rt[2, 1] * ry + Rt[2, 2]
     b = -(Rt @ T).astype(np.float32)
     if pl.bend_a > 0:
-        # ((t az + bz - c) / c)^2 + ((t ax + bx) / a)^2 = 1, nearest root.
-        a2, c = np.float32(pl.bend_a ** 2), np.float32(pl.bend_c)
-        bzc = b[2] - c
-        qa = az * az / (c * c) + ax * ax / a2
-        qb = 2 * (az * bzc / (c * c) + ax * b[0] / a2)
-        qc = bzc * bzc / (c * c) + b[0] * b[0] / a2 - 1
-        disc = qb * qb - 4 * qa * qc
-        t = (-qb - np.sqrt(np.maximum(disc, 0))) / (2 * qa)
-        t = np.where(disc >= 0, t, np.float32(-1.0))
+        # ((t az + bz - c) / c)^2 + ((t ax + bx) / a)^2 = 1, nearest root: qa t^2 + 2 qh t + qc = 0.
+        ia2, ic2 = np.float32(1.0 / pl.bend_a ** 2), np.float32(1.0 / pl.bend_c ** 2)
+        bzc = b[2] - np.float32(pl.bend_c)
+        qa = az * az * ic2 + ax * ax * ia2
+        qh = az * (bzc * ic2) + ax * (b[0] * ia2)
+        qc = bzc * bzc * ic2 + b[0] * b[0] * ia2 - 1
+        disc = qh * qh - qa * qc
+        t = (-qh - np.sqrt(np.maximum(disc, 0))) / qa
+        t[disc < 0] = -1.0
     else:
         t = -b[2] / np.where(np.abs(az) > 1e-6, az, np.float32(1e-6))
     mx = ((t * ax + b[0] - pl.x0) / pl.res).astype(np.float32)
@@ -233,10 +239,15 @@ def _draw_plane(view: View, p: PlacedPlane, maps: ViewMaps) -> None:
     if not nearer.any():
         return
     np.copyto(region, t.astype(np.float32), where=nearer)
-    albedo = cv2.remap(pl.albedo, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    albedo = cv2.remap(pl.albedo if p.albedo is None else p.albedo, mx, my, cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE)
     np.copyto(maps.albedo[v0:v1, u0:u1], albedo, where=nearer[..., None])
     np.copyto(maps.nir[v0:v1, u0:u1], _sample(pl.nir, mx, my, 0.0), where=nearer)
-    if pl.bend_a > 0:
+    if pl.shade is not None:
+        # Bent planes may carry their shading per texel (the normal against the object's axis; the
+        # rays' own slant and the object's turn, a few degrees on a torso, are left out).
+        cos = _sample(pl.shade, mx, my, 0.0)
+    elif pl.bend_a > 0:
         # Normal of the cylinder in the object frame: (qx / a^2, 0, (qz - c) / c^2), toward the camera.
         qx = t * ax + b[0]
         qz = t * az + b[2] - np.float32(pl.bend_c)
@@ -247,6 +258,8 @@ def _draw_plane(view: View, p: PlacedPlane, maps: ViewMaps) -> None:
     np.copyto(maps.shade[v0:v1, u0:u1], cos, where=nearer)
     maps.object_id[v0:v1, u0:u1][nearer] = p.object_id
     maps.dot_blur[v0:v1, u0:u1][nearer] = pl.dot_blur_px
+    maps.specular[v0:v1, u0:u1][nearer] = pl.specular
+    maps.emissive[v0:v1, u0:u1][nearer] = pl.emissive
 
 
 def _march(view: View, obj: Placed, bbox: tuple[int, int, int, int], maps: ViewMaps,
@@ -276,26 +289,7 @@ def _march(view: View, obj: Placed, bbox: tuple[int, int, int, int], maps: ViewM
     t_far = max(dist + 0.09, dist - s.min_height + 0.01)
     ts = np.linspace(t_near, t_far, n_steps + 1, dtype=np.float32)
 
-    # Bracket search over the whole box: find the first step where the ray passes behind the surface.
-    def f_box(t: np.float32) -> np.ndarray:
-        return t * az + bz + _sample(height, t * axr + bxr, t * ayr + byr, MISS)
-
-    shape = rx.shape
-    lo = np.zeros(shape, np.float32)
-    hi = np.zeros(shape, np.float32)
-    f_lo = np.zeros(shape, np.float32)
-    f_hi = np.zeros(shape, np.float32)
-    f_prev = f_box(ts[0])
-    found = np.zeros(shape, bool)
-    for k in range(1, n_steps + 1):
-        fk = f_box(ts[k])
-        cross = (f_prev < 0) & (fk >= 0) & ~found
-        np.copyto(lo, ts[k - 1], where=cross)
-        np.copyto(hi, ts[k], where=cross)
-        np.copyto(f_lo, f_prev, where=cross)
-        np.copyto(f_hi, fk, where=cross)
-        found |= cross
-        f_prev = fk
+    found, lo, hi, f_lo, f_hi = _bracket(height, ts, axr, ayr, az, bxr, byr, bz)
     if not found.any():
         return
     if found.sum() < 0.75 * found.size:
@@ -344,6 +338,59 @@ def _march(view: View, obj: Placed, bbox: tuple[int, int, int, int], maps: ViewM
         rows, cols = np.nonzero(nearer)
         _glints(view, s, R, mx[rows, cols], my[rows, cols], rx[rows, cols], ry[rows, cols], t_hit[rows, cols],
                 (rows, cols), (v0, v1, u0, u1), maps, lights)
+
+
+def _first_crossing(height, ts, axr, ayr, az, bxr, byr, bz) -> tuple[np.ndarray, np.ndarray]:
+    """(first step k whose sample is behind the surface while step k-1's is in front, 0 if none;
+    the samples f at every step). Arrays of any shape (a box, or packed rays)."""
+    first = np.zeros(axr.shape, np.uint8)
+    fs = np.empty((len(ts),) + axr.shape, np.float32)
+    for k, t in enumerate(ts):
+        fs[k] = t * az + bz + _sample(height, t * axr + bxr, t * ayr + byr, MISS)
+        behind = fs[k] >= 0
+        if k:
+            np.copyto(first, np.uint8(k), where=behind & ~behind_prev & (first == 0))
+        behind_prev = behind
+    return first, fs
+
+
+def _bracket(height, ts, axr, ayr, az, bxr, byr, bz):
+    """Per ray of a box: (found, lo, hi, f_lo, f_hi), the first step of ``ts`` that passes behind the
+    surface. Large boxes search every other ray in each direction first and hand each ray its
+    neighbour's step, checked by sampling that step's two ends; rays whose check fails (silhouettes,
+    hole rims) are searched in full. Small boxes are searched in full."""
+    h, w = axr.shape
+    if h * w < 20000 or h < 8 or w < 8:
+        first, fs = _first_crossing(height, ts, axr, ayr, az, bxr, byr, bz)
+        found = first > 0
+        kk = np.maximum(first, 1).astype(np.intp)[None]
+        return (found, ts[kk[0] - 1], ts[kk[0]], np.take_along_axis(fs, kk - 1, axis=0)[0],
+                np.take_along_axis(fs, kk, axis=0)[0])
+    first_c, _ = _first_crossing(height, ts, np.ascontiguousarray(axr[::2, ::2]), np.ascontiguousarray(ayr[::2, ::2]),
+                                 np.ascontiguousarray(az[::2, ::2]), bxr, byr, bz)
+    near = cv2.dilate((first_c > 0).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    k_f = first_c.repeat(2, axis=0).repeat(2, axis=1)[:h, :w]
+    cand = near.repeat(2, axis=0).repeat(2, axis=1)[:h, :w]
+    # Every ray checks its neighbour's step: the two ends sampled over the whole box (cheaper than
+    # packing when, as usual, most of the box has a neighbour that hit).
+    has = cand & (k_f > 0)
+    k = np.maximum(k_f, 1).astype(np.intp)
+    lo, hi = ts[k - 1], ts[k]
+    f_lo = lo * az + bz + _sample(height, lo * axr + bxr, lo * ayr + byr, MISS)
+    f_hi = hi * az + bz + _sample(height, hi * axr + bxr, hi * ayr + byr, MISS)
+    found = has & (f_lo < 0) & (f_hi >= 0)
+    rest = np.nonzero(cand & ~found)
+    if rest[0].size:
+        pack, unpack = _packer(rest)
+        first, fs = _first_crossing(height, ts, pack(axr), pack(ayr), pack(az), bxr, byr, bz)
+        kk = np.maximum(first, 1).astype(np.intp)[None]
+        hit = unpack(first) > 0
+        sel = (rest[0][hit], rest[1][hit])
+        found[sel] = True
+        lo[sel], hi[sel] = unpack(ts[kk[0] - 1])[hit], unpack(ts[kk[0]])[hit]
+        f_lo[sel] = unpack(np.take_along_axis(fs, kk - 1, axis=0)[0])[hit]
+        f_hi[sel] = unpack(np.take_along_axis(fs, kk, axis=0)[0])[hit]
+    return found, lo, hi, f_lo, f_hi
 
 
 def _regula_falsi(f, lo, hi, f_lo, f_hi, n_refine: int) -> np.ndarray:
@@ -431,18 +478,17 @@ def _glints(view: View, s: Surface, R: np.ndarray, mx, my, rx, ry, t_hit, hits, 
             lights: Lights) -> None:
     """Mirror images of the projector and the overhead lamp in glossy layers (spectacle lenses).
     ``mx``, ``my``: (N,) grid coordinates of the N hit pixels ``hits`` (rows, cols in ``box``)."""
-    mx, my = mx[None], my[None]
-    if mx.shape[1] >= 32767:
-        mx, my = mx.reshape(-1, 1), my.reshape(-1, 1)
-    gloss = _sample(s.gloss, mx, my, 0.0).ravel()
+    pack, unpack = _packer((np.arange(mx.size),))
+    mx, my = pack(mx), pack(my)
+    gloss = unpack(_sample(s.gloss, mx, my, 0.0))
     on = np.nonzero(gloss > 0)[0]
     if not on.size:
         return
     v0, v1, u0, u1 = box
     idx = (hits[0][on], hits[1][on])
     g = gloss[on]
-    sx = _sample(np.ascontiguousarray(s.gloss_slope[..., 0]), mx, my, 0.0).ravel()[on]
-    sy = _sample(np.ascontiguousarray(s.gloss_slope[..., 1]), mx, my, 0.0).ravel()[on]
+    sx = unpack(_sample(np.ascontiguousarray(s.gloss_slope[..., 0]), mx, my, 0.0))[on]
+    sy = unpack(_sample(np.ascontiguousarray(s.gloss_slope[..., 1]), mx, my, 0.0))[on]
     rx, ry, t_hit = rx[on], ry[on], t_hit[on]
     # Outward normal of the glossy layer in the object frame is -(Sx, Sy, 1)/n; into this view.
     n = -(np.stack([sx, sy, np.ones_like(sx)], axis=1) @ R.T)

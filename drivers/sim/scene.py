@@ -145,7 +145,7 @@ def _walker_texture(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, n
     img[:] = cloth
     img[:56] = skin
     img[:30, :] = hair
-    img[:45, 50:] = np.where(np.arange(45)[:, None] < 14, hair, skin)      # hair on top, face in profile
+    img[:45, 50:] = np.where(np.arange(45)[:, None, None] < 14, hair, skin)   # hair on top, face in profile
     img[160:] = cloth * 0.5
     nir = np.where(np.arange(h)[:, None] < 56, 0.5, float(rng.uniform(0.2, 0.7))) * np.ones((h, w))
     return (alpha > 0).astype(np.float32), img, nir.astype(np.float32)
@@ -205,7 +205,7 @@ class Scene:
         side = float(rng.choice([-1.0, 1.0]))
         self._bystander = (Identity.draw(cfg.identity + 53, cfg.family),
                            np.array([side * rng.uniform(0.25, 0.42), rng.uniform(-0.04, 0.04), rng.uniform(0.5, 0.95)]),
-                           -side * float(rng.uniform(5, 20)))
+                           -side * float(rng.uniform(2, 8)))      # turned a little toward the kiosk
         self._hand = Motion(np.random.default_rng(cfg.seed + 5))
         self._instance = cfg.identity
 
@@ -263,11 +263,11 @@ class Scene:
         self._torso(ident, R, T_head, oid)
         return [Placed(surf, R, T_head, self._blinking(surf, ec), oid, jaw_m=float(jaw))], ec
 
-    def _torso(self, ident: Identity, R_head, T_head, oid: int) -> None:
+    def _torso(self, ident: Identity, R_head, T_head, oid: int, bent: bool = True) -> None:
         """Add a torso under a head posed at (R_head, T_head) to this tick's planes."""
         if not self.cfg.torso:
             return
-        tor = body.torso(ident)
+        tor = body.torso(ident, bent)
         # The torso follows the head's translation and a fifth of its turn (the neck takes the rest).
         yaw = np.arctan2(R_head[0, 2], R_head[2, 2])
         R_t = rotation(0.0, 0.2 * yaw, 0.0)
@@ -296,8 +296,7 @@ class Scene:
         elif s in ("print", "print_curved", "print_cutout"):
             shape = {"print": "flat", "print_curved": "curved", "print_cutout": "cutout"}[s]
             R, T, _ = self.pose(t, rigid_static=False, amplitude=1.6)     # hand-held sway
-            surf = species.printed_photo(ident, shape)
-            objs.append(Placed(surf, R, T, surf.albedo, 0))
+            self._tick_planes.append(PlacedPlane(species.printed_photo(ident, shape), R, T, 0))
             Rb, Tb, _ = self.pose(t + 0.37, rigid_static=False)
             holder = species.wearer_of(ident)
             if s == "print_cutout":
@@ -306,17 +305,19 @@ class Scene:
                 closed = self.eyes_closed(t)
             else:
                 # Whoever holds the print stands behind it: their head is hidden, their body is not.
-                self._torso(holder, Rb, Tb + np.array([0, 0, 0.35 + 0.11]), 1)
+                self._torso(holder, Rb, Tb + np.array([0, 0, 0.35 + 0.11]), 1, bent=False)
         elif s in ("screen_still", "screen_video"):
             R, T, _ = self.pose(t, rigid_static=False, amplitude=0.8)
-            surf = species.screen(ident)
-            albedo = surf.albedo
+            scr = species.screen(ident)
+            albedo = None
             if s == "screen_video":
                 closed = self.eyes_closed(t)
-                albedo = self._blinking(surf, closed)
-            objs.append(Placed(surf, R, T, albedo, 0))
+                if closed > 0:
+                    albedo = (scr.albedo + (scr.albedo_closed - scr.albedo) * (closed * scr.eye_weight)[..., None]
+                              ).astype(np.float32)
+            self._tick_planes.append(PlacedPlane(scr, R, T, 0, albedo))
             Rb, Tb, _ = self.pose(t + 0.37, rigid_static=False)
-            self._torso(species.wearer_of(ident), Rb, Tb + np.array([0, 0, 0.35 + 0.11]), 1)
+            self._torso(species.wearer_of(ident), Rb, Tb + np.array([0, 0, 0.35 + 0.11]), 1, bent=False)
         elif s == "mask":
             R, T, _ = self.pose(t, rigid_static=False)
             surf = species.worn_rigid_mask(ident, self._instance)

@@ -38,6 +38,7 @@ import numpy as np
 from .body import torso_height
 from .head import HEAD_X, HEAD_Y, HeadLayers, _glasses, head_layers, landmarks, surface_from_layers
 from .identity import Identity, family_salt
+from .render import Plane
 from .subject import (GRID_RES_M, PAPER, PLASTER, RESIN, SCREEN, SILICONE, MISS, Surface, grid, print_texture,
                       srgb_to_linear)
 
@@ -78,16 +79,13 @@ def portrait(ident: Identity, gx: np.ndarray, gy: np.ndarray) -> tuple[np.ndarra
 
 # --- Species that existed before the identity model ---------------------------------------------
 @lru_cache(maxsize=8)
-def printed_photo(ident: Identity, shape: str = "flat") -> Surface:
-    """A life-size print of the face. ``shape``: flat, curved (around a vertical axis) or cutout."""
+def printed_photo(ident: Identity, shape: str = "flat") -> Plane:
+    """A life-size print of the face. ``shape``: flat, curved (around a vertical axis, 10 cm radius)
+    or cutout (eye and mouth holes). Paper is flat or bent one way: drawn in closed form."""
     gx, gy = grid((-0.090, 0.090), (-0.125, 0.150))
     albedo, _, _ = portrait(ident, gx, gy)
     printed, nir = print_texture(albedo)
-    if shape == "curved":
-        rc = 0.10
-        height = (np.sqrt(np.clip(rc * rc - gx * gx, 0, None)) - rc).astype(np.float32)
-    else:
-        height = np.zeros_like(gx, dtype=np.float32)
+    alpha = np.ones_like(gx, dtype=np.float32)
     if shape == "cutout":
         lm = landmarks(ident)
         (lx, ly), (rx, ry) = lm.eyes
@@ -95,12 +93,14 @@ def printed_photo(ident: Identity, shape: str = "flat") -> Surface:
         holes = (((gx - lx) / 0.013) ** 2 + ((gy - ly) / 0.0075) ** 2 < 1) | \
                 (((gx - rx) / 0.013) ** 2 + ((gy - ry) / 0.0075) ** 2 < 1) | \
                 (((gx - mx) / 0.022) ** 2 + ((gy - my) / 0.008) ** 2 < 1)
-        height = np.where(holes, MISS, height).astype(np.float32)
-    return Surface(height, printed, nir, float(gx[0, 0]), float(gy[0, 0]), PAPER)
+        alpha[holes] = 0.0
+    bend = 0.10 if shape == "curved" else 0.0
+    return Plane(alpha, printed, nir, GRID_RES_M, float(gx[0, 0]), float(gy[0, 0]), PAPER.dot_blur_px,
+                 bend_a=bend, bend_c=bend)
 
 
 @lru_cache(maxsize=8)
-def screen(ident: Identity) -> Surface:
+def screen(ident: Identity) -> Plane:
     """A tablet showing the face. ``albedo`` holds the displayed image (emitted, gamma-encoded by the
     panel); LCD backlights emit no NIR and the glass returns almost no diffuse NIR."""
     gx, gy = grid((-0.075, 0.075), (-0.105, 0.105))
@@ -113,8 +113,9 @@ def screen(ident: Identity) -> Surface:
     disp[bezel] = 0.01
     disp_closed[bezel] = 0.01
     nir = np.full(gx.shape, 0.03, np.float32)
-    return Surface(np.zeros_like(gx, dtype=np.float32), disp, nir, float(gx[0, 0]), float(gy[0, 0]), SCREEN,
-                   disp_closed, eye, None)
+    return Plane(np.ones_like(gx, dtype=np.float32), disp, nir, GRID_RES_M, float(gx[0, 0]), float(gy[0, 0]),
+                 SCREEN.dot_blur_px, specular=SCREEN.specular, emissive=True, albedo_closed=disp_closed,
+                 eye_weight=eye)
 
 
 def _painted_nir(albedo: np.ndarray, base: float) -> np.ndarray:
