@@ -107,7 +107,8 @@ def _wall_texture(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
 _WALL_CACHE: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
 
-def _project_bbox(view: View, placed: Placed) -> tuple[int, int, int, int] | None:
+def _project_bbox(view: View, placed: Placed) -> tuple[int, int, int, int, float, float] | None:
+    """The object's bounding box in this view: pixel box (u0, v0, u1, v1) and its depth range."""
     s = placed.surface
     x0, x1, y0, y1 = s.extent
     corners = np.array([[x, y, z] for x in (x0, x1) for y in (y0, y1) for z in (-s.max_height - 0.01, max(0.12, 0.01 - s.min_height))])
@@ -122,7 +123,7 @@ def _project_bbox(view: View, placed: Placed) -> tuple[int, int, int, int] | Non
     u0, v0, u1, v1 = max(u0, 0), max(v0, 0), min(u1, i.width), min(v1, i.height)
     if u1 <= u0 or v1 <= v0:
         return None
-    return u0, v0, u1, v1
+    return u0, v0, u1, v1, float(pts[:, 2].min()), float(pts[:, 2].max())
 
 
 def _sample(grid: np.ndarray, mx: np.ndarray, my: np.ndarray, border: float, interp=cv2.INTER_LINEAR) -> np.ndarray:
@@ -262,9 +263,9 @@ def _draw_plane(view: View, p: PlacedPlane, maps: ViewMaps) -> None:
     maps.emissive[v0:v1, u0:u1][nearer] = pl.emissive
 
 
-def _march(view: View, obj: Placed, bbox: tuple[int, int, int, int], maps: ViewMaps,
+def _march(view: View, obj: Placed, bbox: tuple[int, int, int, int, float, float], maps: ViewMaps,
            lights: Lights | None = None) -> None:
-    u0, v0, u1, v1 = bbox
+    u0, v0, u1, v1, z_min, z_max = bbox
     s = obj.surface
     rx, ry = view.ray_x[v0:v1, u0:u1], view.ray_y[v0:v1, u0:u1]
     # Object pose in this view's frame.
@@ -283,11 +284,10 @@ def _march(view: View, obj: Placed, bbox: tuple[int, int, int, int], maps: ViewM
     bxr, byr = np.float32((b[0] - s.x0) * inv_res), np.float32((b[1] - s.y0) * inv_res)
     bz = np.float32(b[2])
 
-    dist = float(np.linalg.norm(T))
+    # t is depth along the optical axis: march through the object's box in depth (off-axis
+    # objects are nearer in depth than in distance).
     n_steps, n_refine = s.march_steps
-    t_near = max(dist - s.max_height - 0.03, 0.05)
-    t_far = max(dist + 0.09, dist - s.min_height + 0.01)
-    ts = np.linspace(t_near, t_far, n_steps + 1, dtype=np.float32)
+    ts = np.linspace(max(z_min - 0.01, 0.05), z_max, n_steps + 1, dtype=np.float32)
 
     found, lo, hi, f_lo, f_hi = _bracket(height, ts, axr, ayr, az, bxr, byr, bz)
     if not found.any():

@@ -204,7 +204,8 @@ class Scene:
         rng = np.random.default_rng([self._scene_rng_seed, 91])
         side = float(rng.choice([-1.0, 1.0]))
         self._bystander = (Identity.draw(cfg.identity + 53, cfg.family),
-                           np.array([side * rng.uniform(0.25, 0.42), rng.uniform(-0.04, 0.04), rng.uniform(0.5, 0.95)]),
+                           # Beside and behind the subject, clear of their head (queueing, or looking on).
+                           np.array([side * rng.uniform(0.32, 0.48), rng.uniform(-0.04, 0.04), rng.uniform(0.5, 0.9)]),
                            -side * float(rng.uniform(2, 8)))      # turned a little toward the kiosk
         self._hand = Motion(np.random.default_rng(cfg.seed + 5))
         self._instance = cfg.identity
