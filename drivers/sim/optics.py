@@ -1,9 +1,9 @@
-"""Calibration of the simulated device, modelled on a D435-class active stereo camera.
+"""Views of the simulated device: intrinsics and pose per stream, with per-pixel viewing rays.
 
 The left IR imager is the depth reference (depth and IR share intrinsics and geometry). The color
-sensor is a separate module 15 mm to the side with its own lens (Brown–Conrady distortion) and a
-slight rotation; the IR projector sits between the imagers. Per-pixel viewing rays are computed once
-here and reused by the renderer.
+sensor has its own lens (Brown–Conrady distortion) and pose; the figures come from the camera profile
+(``profiles.py``; the module-level constants are the default D435's). Per-pixel viewing rays are
+computed once per profile here and reused by the renderer.
 """
 
 from __future__ import annotations
