@@ -15,7 +15,7 @@ import numpy as np
 
 from ..frame import DistortionModel, Extrinsics, Intrinsics
 
-from .profiles import D435, CameraProfile, rotation as _rotation
+from .profiles import D435, CameraProfile
 
 # The default profile's figures under their historical names (tests and align benchmarks use them);
 # per-profile geometry lives in ``profiles.py`` and ``views_for()`` below.

@@ -205,7 +205,7 @@ class Scene:
         side = float(rng.choice([-1.0, 1.0]))
         self._bystander = (Identity.draw(cfg.identity + 53, cfg.family),
                            # Beside and behind the subject, clear of their head (queueing, or looking on).
-                           np.array([side * rng.uniform(0.32, 0.48), rng.uniform(-0.04, 0.04), rng.uniform(0.5, 0.9)]),
+                           np.array([side * rng.uniform(0.32, 0.48), rng.uniform(-0.04, 0.04), rng.uniform(0.35, 0.8)]),
                            -side * float(rng.uniform(2, 8)))      # turned a little toward the kiosk
         self._hand = Motion(np.random.default_rng(cfg.seed + 5))
         self._instance = cfg.identity

@@ -36,11 +36,10 @@ import cv2
 import numpy as np
 
 from .body import torso_height
-from .head import HEAD_X, HEAD_Y, HeadLayers, _glasses, head_layers, landmarks, surface_from_layers
+from .head import HEAD_X, HEAD_Y, HeadLayers, clothing, glasses_layers, head_layers, landmarks, surface_from_layers
 from .identity import Identity, family_salt
 from .render import Plane
-from .subject import (GRID_RES_M, PAPER, PLASTER, RESIN, SCREEN, SILICONE, MISS, Surface, grid, print_texture,
-                      srgb_to_linear)
+from .subject import GRID_RES_M, MISS, PAPER, PLASTER, RESIN, SCREEN, SILICONE, Surface, grid, print_texture
 
 WORN = ("mask_eyeholes", "silicone_mask", "paper_mask", "print_eyes", "glasses_print")
 PORTRAIT_BG = np.array([0.42, 0.36, 0.30], np.float32)    # a studio backdrop, blue-grey
@@ -68,7 +67,6 @@ def portrait(ident: Identity, gx: np.ndarray, gy: np.ndarray) -> tuple[np.ndarra
     lay = head_layers(ident)
     inside = _head_sample(lay, (lay.height > MISS / 2).astype(np.float32), gx, gy) > 0.5
     torso = torso_height(ident, gx, gy) > MISS / 2
-    from .head import clothing
     cloth, _, _ = clothing(ident)
     bg = np.where(torso[..., None], cloth, PORTRAIT_BG)
     albedo = np.where(inside[..., None], _head_sample(lay, lay.albedo, gx, gy), bg)
@@ -274,7 +272,7 @@ def glasses_print(target: Identity, instance: int) -> Surface:
     w_ident = wearer_of(target)
     wear = head_layers(w_ident)
     gx, gy = wear.gx, wear.gy
-    frame, frame_h, lens, lens_h, _, optics, _ = _glasses(replace(w_ident, glasses="clear"), gx, gy,
+    frame, frame_h, lens, lens_h, _, optics, _ = glasses_layers(replace(w_ident, glasses="clear"), gx, gy,
                                                         wear.face_height, wear.landmarks)
     printed, nir = print_texture(_aligned_target(tgt, wear, tgt.albedo))
     nir = nir * float(rng.uniform(0.9, 1.05))

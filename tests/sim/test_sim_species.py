@@ -57,35 +57,41 @@ def test_silicone_blurs_projector_dots_like_skin_resin_and_paper_do_not():
     assert resin > 1.2 * live and paper > 1.2 * live
 
 
-def _eye_region_change(subject: str) -> float:
-    """Mean colour change in the eye band between the first frame and the most closed one of the
-    first blink (the wearer's blink, for worn instruments)."""
-    cam = drivers.open(f"sim://?realtime=0&subject={subject}&seed=0&fps=30&identity=3")
+def _blink_contrast(subject: str, k: int | None = None) -> tuple[float, int]:
+    """How much more the eye band changes across the first blink (frame k against 0.3 s before)
+    than across the 0.3 s before that (head motion and noise), and k. The blink schedule follows the
+    seed, so without ``k`` the most closed frame is taken from this scene (a live one) and can be
+    handed to instruments that hide the blink."""
+    # At 10 fps, 14 frames span the first blink (within 1.2 s; 0.3 s long) with a frame well closed.
+    cam = drivers.open(f"sim://?realtime=0&subject={subject}&seed=0&fps=10&identity=3")
     cam.start()
     frames, closure, gt = [], [], None
-    while len(frames) < 36:
+    while len(frames) < 14:
         f = cam.read()
         if f.stream is C:
             frames.append(f.pixels.astype(np.float32))
             closure.append(cam.scene.eyes_closed)
             if gt is None:
                 gt = cam.ground_truth(C, f.frame_number)
-    k = int(np.argmax(closure))
+    if k is None:
+        k = int(np.argmax(closure))
+        assert closure[k] > 0.6 and k >= 6
     v, u = _tip(gt)
-    band = np.zeros(gt.shape, bool)
-    band[v - 55:v - 15, u - 60:u + 60] = True
-    return float(np.abs(frames[k] - frames[0]).sum(axis=2)[band].mean())
+
+    def change(a: int, b: int) -> float:
+        d = cv2.GaussianBlur(np.abs(frames[a] - frames[b]).sum(axis=2), (0, 0), 2)
+        return float(np.percentile(d[v - 55:v - 15, u - 60:u + 60], 99))
+    return change(k, k - 3) / change(k - 3, k - 6), k
 
 
 def test_eye_holes_show_the_wearers_blinking_eyes_a_closed_mask_does_not():
-    holes = _eye_region_change("mask_eyeholes")
-    closed = _eye_region_change("mask")
-    printed = _eye_region_change("print_eyes")
-    glasses = _eye_region_change("glasses_print")
-    live = _eye_region_change("live")
-    assert holes > 3 * closed and holes > 0.3 * live
-    # Printed eyes (a band, or inserts in spectacle frames) never close.
-    assert printed < 0.3 * holes and glasses < 0.3 * holes
+    live, k = _blink_contrast("live")
+    holes, k_holes = _blink_contrast("mask_eyeholes")
+    assert k_holes == k                      # the scene reports the blink it shows
+    assert live > 2.5 and holes > 2.5
+    # A mask without holes, a printed eye band, printed eyes in spectacle frames: no blink to see.
+    for hidden in ("mask", "print_eyes", "glasses_print"):
+        assert _blink_contrast(hidden, k)[0] < 1.5, hidden
 
 
 def test_eye_holes_are_recessed_behind_the_mask_surface():
