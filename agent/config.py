@@ -13,12 +13,17 @@ import tomllib
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .devices import DeviceSettings
-from .errors import ConfigError
+from agent.devices.policy import DeviceSettings
+from agent.errors import ConfigError
 
-T = TypeVar("T")
+if TYPE_CHECKING:                    # imported late at run time: config stays import-light
+    from _typeshed import DataclassInstance
+
+    from agent.quality.settings import QualitySettings
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def _check_value(path: str, tp: Any, value: Any) -> Any:
@@ -36,7 +41,7 @@ def _check_value(path: str, tp: Any, value: Any) -> Any:
             except ConfigError as exc:
                 errors.append(exc.message)
         raise ConfigError(f"{path}: {value!r} matches none of the allowed types")
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: expected a table, got {type(value).__name__}")
         return from_dict(tp, value, path)
@@ -100,9 +105,13 @@ def from_dict(cls: type[T], data: dict[str, Any], path: str = "") -> T:
 
 @dataclasses.dataclass(frozen=True)
 class CameraSettings:
-    # Device URIs composing one capture rig; the simulated camera is the embedded default.
+    # The daemon captures from exactly one device URI; the simulated camera is the embedded default.
     uris: tuple[str, ...] = ("sim://",)
-    read_timeout_s: float = 1.0
+    read_timeout_s: float = 1.0           # one wait for a frame (the session's stage deadlines bound the rest)
+
+    def __post_init__(self) -> None:
+        if not self.read_timeout_s > 0:
+            raise ValueError("read_timeout_s must be positive")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,7 +121,7 @@ class LoggingSettings:
 
 @dataclasses.dataclass(frozen=True)
 class SessionSettings:
-    """``[session]``: one capture from consent to receipt (agent/capture.py). Seconds are monotonic."""
+    """``[session]``: one capture from consent to receipt (agent/session/capture.py). Seconds are monotonic."""
 
     enroll_budget_ms: float = 3000.0       # §7.2: enrolment capture response time
     verify_budget_ms: float = 2000.0       # §7.2: verification response time
@@ -140,7 +149,7 @@ class KeySettings:
 
 
 @dataclasses.dataclass(frozen=True)
-class UplinkConfig:
+class UplinkSettings:
     """``[uplink]``: the ingest server(s), mutual TLS (§8.2.3). Paths are relative to the config file."""
 
     endpoints: tuple[str, ...] = ()        # "host:port", tried in order with failover
@@ -160,7 +169,7 @@ class UplinkConfig:
 
 @dataclasses.dataclass(frozen=True)
 class LocalApiSettings:
-    """``[local_api]``: the kiosk app's gRPC endpoint, a Unix socket (agent/localapi.py)."""
+    """``[local_api]``: the kiosk app's gRPC endpoint, a Unix socket (agent/localapi/)."""
 
     socket: str = "/run/capture-agent/agent.sock"
     socket_mode: str = "0660"              # octal; the socket's group is socket_group
@@ -183,7 +192,7 @@ class LocalApiSettings:
 
 @dataclasses.dataclass(frozen=True)
 class AuditSettings:
-    """``[audit]``: the hash-chained audit log of key operations (§8.2.5; agent/audit.py)."""
+    """``[audit]``: the hash-chained audit log of key operations (§8.2.5; agent/security/audit.py)."""
 
     path: str = "/var/lib/capture-agent/audit.jsonl"
     checkpoint_every: int = 50             # sign the chain head after this many entries ...
@@ -195,7 +204,7 @@ class AuditSettings:
 
 
 def _quality_settings():
-    from .quality.settings import QualitySettings
+    from agent.quality.settings import QualitySettings
     return QualitySettings
 
 
@@ -205,11 +214,11 @@ class Settings:
     state_dir: str = "/var/lib/capture-agent"   # the probe counter (a number); never face data
     camera: CameraSettings = CameraSettings()
     logging: LoggingSettings = LoggingSettings()
-    quality: "QualitySettings" = dataclasses.field(default_factory=lambda: _quality_settings()())
+    quality: QualitySettings = dataclasses.field(default_factory=lambda: _quality_settings()())
     devices: DeviceSettings = DeviceSettings()
     session: SessionSettings = SessionSettings()
     keys: KeySettings = KeySettings()
-    uplink: UplinkConfig = UplinkConfig()
+    uplink: UplinkSettings = UplinkSettings()
     local_api: LocalApiSettings = LocalApiSettings()
     audit: AuditSettings = AuditSettings()
     # Directory relative paths in the file are resolved against (the config file's own directory).
@@ -223,7 +232,7 @@ class Settings:
 
 def _section_types() -> dict[str, type]:
     """Section classes that live in their own modules (imported late to keep config import-light)."""
-    from .quality.settings import QualitySettings
+    from agent.quality.settings import QualitySettings
     return {"QualitySettings": QualitySettings}
 
 

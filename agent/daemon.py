@@ -14,14 +14,15 @@ import os
 import socket
 from pathlib import Path
 
-from .audit import AuditLog
-from .capture import Agent, ProbeCounter
-from .config import Settings
-from .errors import ConfigError
-from .keys import check_private_file, load_signer
-from .liveness.supervisor import LivenessSupervisor
-from .localapi import LocalApiServer
-from .uplink.client import UplinkClient, UplinkSettings
+from agent.config import Settings
+from agent.errors import ConfigError
+from agent.liveness.supervisor import LivenessSupervisor
+from agent.localapi.service import LocalApiServer
+from agent.security.audit import AuditLog
+from agent.security.keys import check_private_file, load_signer
+from agent.session.capture import SessionDeps
+from agent.session.counter import ProbeCounter
+from agent.uplink.client import UplinkClient, UplinkConnection
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def sd_notify(state: str) -> bool:
     return True
 
 
-def uplink_settings(settings: Settings) -> UplinkSettings:
+def uplink_settings(settings: Settings) -> UplinkConnection:
     u = settings.uplink
     if not u.endpoints:
         raise ConfigError("[uplink] endpoints is empty: the agent has no ingest server to send probes to")
@@ -55,7 +56,7 @@ def uplink_settings(settings: Settings) -> UplinkSettings:
 
     if u.key:
         check_private_file(settings.path(u.key))
-    return UplinkSettings(endpoints=tuple(u.endpoints), ca_pem=read("ca"), cert_pem=read("cert"), key_pem=read("key"),
+    return UplinkConnection(endpoints=tuple(u.endpoints), ca_pem=read("ca"), cert_pem=read("cert"), key_pem=read("key"),
                           terminal_id=settings.terminal_id, deadline_s=u.deadline_s, retries=u.retries,
                           backoff_base_s=u.backoff_base_s, backoff_max_s=u.backoff_max_s,
                           server_name=u.server_name or None)
@@ -79,7 +80,7 @@ class Daemon:
         self.uplink: UplinkClient | None = None
         self.supervisor: LivenessSupervisor | None = None
         self.api: LocalApiServer | None = None
-        self.agent: Agent | None = None
+        self.deps: SessionDeps | None = None
 
     def start(self) -> None:
         s = self.settings
@@ -94,12 +95,13 @@ class Daemon:
             self.uplink = UplinkClient(uplink_settings(s))
             self.supervisor = LivenessSupervisor()
             self.supervisor.start()
-            self.agent = Agent(terminal_id=s.terminal_id, camera_uri=s.camera.uris[0], uplink=self.uplink,
-                               signer=signer, supervisor=self.supervisor, audit=self.audit, settings=s.session,
-                               quality=s.quality, devices=s.devices, counter=ProbeCounter(state / "probe-counter"))
-            self.agent.gate(s.quality.channel)              # load the face models before declaring ready
+            self.deps = SessionDeps(terminal_id=s.terminal_id, camera_uri=s.camera.uris[0], uplink=self.uplink,
+                                    signer=signer, supervisor=self.supervisor, audit=self.audit, settings=s.session,
+                                    quality=s.quality, devices=s.devices, counter=ProbeCounter(state / "probe-counter"),
+                                    read_timeout_s=s.camera.read_timeout_s)
+            self.deps.gate(s.quality.channel)              # load the face models before declaring ready
             la = s.local_api
-            self.api = LocalApiServer(self.agent, str(s.path(la.socket)), allowed_uids=la.allowed_uids,
+            self.api = LocalApiServer(self.deps, str(s.path(la.socket)), allowed_uids=la.allowed_uids,
                                       allowed_groups=la.allowed_groups, mode=int(la.socket_mode, 8),
                                       group=la.socket_group, max_message_bytes=la.max_message_bytes,
                                       max_connections=la.max_connections, record=self.audit.record)
@@ -110,15 +112,15 @@ class Daemon:
         self.audit.record("agent_start", terminal_id=s.terminal_id, camera=s.camera.uris[0][:200],
                           socket=str(s.path(s.local_api.socket))[:200], worker_pid=self.supervisor.pid,
                           config_sha256=self.config_digest or None)
-        self._note_config_change(state / "config-sha256")
+        self._note_config_change(self.audit, state / "config-sha256")
         sd_notify("READY=1")
 
-    def _note_config_change(self, marker: Path) -> None:
+    def _note_config_change(self, audit: AuditLog, marker: Path) -> None:
         if not self.config_digest:
             return
         old = marker.read_text().strip() if marker.exists() else ""
         if old != self.config_digest:
-            self.audit.record("config_changed", previous_sha256=old or None, config_sha256=self.config_digest)
+            audit.record("config_changed", previous_sha256=old or None, config_sha256=self.config_digest)
             marker.write_text(self.config_digest + "\n")
 
     def stop(self, grace: float = 5.0) -> None:

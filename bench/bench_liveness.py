@@ -7,12 +7,15 @@ import os
 import time
 
 import drivers
-from agent.align import align_frameset
 from agent.liveness.challenge import Challenge
-from agent.liveness.session import collect, judge
 from agent.liveness.features import frame_cues
-from agent.liveness.fusion import Thresholds
+from agent.liveness.fusion import VerdictThresholds
+from agent.liveness.judge import judge
+from agent.pipeline.align import align_frameset
+from agent.pipeline.frames import FramesetReader
 from agent.quality import QualityGate
+from agent.session.projector import Projector
+from agent.session.window import collect
 
 
 def blind_challenge_pass_rate(frames: int, trials: int = 4000, seed: int = 11) -> float:
@@ -45,25 +48,32 @@ def run() -> list[dict]:
     cam = drivers.open("sim://?realtime=0&seed=12")
     with cam:
         ch = Challenge.from_nonce(os.urandom(32), 24)
-        sets = collect(cam, 24, ch)
+        sets = collect(FramesetReader(cam), 24, ch, Projector(cam))
     aligned = [align_frameset(fs) for fs in sets]
     reports = [gate.evaluate(a) for a in aligned]
     t0 = time.perf_counter()
     for _ in range(3):
-        for a, r in zip(aligned, reports):
-            frame_cues(a, r.face)
+        for a, report in zip(aligned, reports, strict=True):
+            assert report.face is not None          # the sim subject faces the camera in every frameset
+            frame_cues(a, report.face)
     cues_ms = (time.perf_counter() - t0) * 1000 / (3 * len(aligned))
     t0 = time.perf_counter()
-    result = judge(sets, gate, Thresholds(), challenge=ch)
+    result = judge(sets, gate, VerdictThresholds(), challenge=ch)
     whole_ms = (time.perf_counter() - t0) * 1000 / len(sets)
     # The same session through the sandboxed worker: frames via the shared-memory ring.
     import signal
-    from agent.liveness.supervisor import LivenessSupervisor, LivenessWorkerCrashed, LivenessWorkerTimeout, SupervisorSettings
+
+    from agent.liveness.supervisor import (
+        LivenessSupervisor,
+        LivenessWorkerCrashed,
+        LivenessWorkerTimeout,
+        SupervisorSettings,
+    )
     with LivenessSupervisor(SupervisorSettings(frame_timeout_s=1.0)) as sup:
         start_ms = sup.last_start_ms
-        r = sup.judge(sets, nonce=ch.nonce)
-        transfer = sorted(r.transfer_ms)
-        worker_ms = r.worker_ms / len(sets)
+        wr = sup.judge(sets, nonce=ch.nonce)
+        transfer = sorted(wr.transfer_ms)
+        worker_ms = wr.worker_ms / len(sets)
         # Crash: SIGKILL, then time to the typed error, and to a fresh worker's first verdict.
         sup.kill(signal.SIGKILL)
         t0 = time.perf_counter()
@@ -86,7 +96,8 @@ def run() -> list[dict]:
         sup.start()
         hang_restart_ms = (time.perf_counter() - t0) * 1000
     return [
-        {"name": "frames to worker per frameset (ring write + ack), median", "value": transfer[len(transfer) // 2], "unit": "ms"},
+        {"name": "frames to worker per frameset (ring write + ack), median", "value": transfer[len(transfer) // 2],
+         "unit": "ms"},
         {"name": "frames to worker per frameset, max", "value": transfer[-1], "unit": "ms"},
         {"name": "worker judge per frameset (align + quality + liveness)", "value": worker_ms, "unit": "ms",
          "reference": whole_ms, "ratio": worker_ms / whole_ms},
@@ -95,9 +106,11 @@ def run() -> list[dict]:
         {"name": "worker restart after crash", "value": crash_restart_ms, "unit": "ms"},
         {"name": "worker hang (SIGSTOP) detected, deadline 1000 ms", "value": hang_detect_ms, "unit": "ms"},
         {"name": "worker restart after hang", "value": hang_restart_ms, "unit": "ms"},
-        {"name": "liveness cues per frameset", "value": cues_ms, "unit": "ms", "reference": 10.0, "ratio": cues_ms / 10.0},
+        {"name": "liveness cues per frameset", "value": cues_ms, "unit": "ms", "reference": 10.0,
+         "ratio": cues_ms / 10.0},
         {"name": "align + quality + liveness per frameset (session)", "value": whole_ms, "unit": "ms"},
         *({"name": f"blind stream passes a {n}-frame challenge (false accept, 4000 nonces)",
            "value": 100 * blind_challenge_pass_rate(n), "unit": "%"} for n in (16, 24, 32, 48)),
-        {"name": "session verdict (sanity: 1 = live)", "value": 1.0 if result.verdict.verdict == "live" else 0.0, "unit": ""},
+        {"name": "session verdict (sanity: 1 = live)", "value": 1.0 if result.verdict.verdict == "live" else 0.0,
+         "unit": ""},
     ]

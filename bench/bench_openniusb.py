@@ -11,8 +11,9 @@ import statistics
 import time
 
 import drivers
-from agent.devices import CaptureRig, DeviceSettings, SourceState
-from tests.openniusb.fakes_openniusb import FakeCable, FakeCamera, FaultInjectingCamera
+from agent.devices.manager import CaptureRig, SourceState
+from agent.devices.policy import DeviceSettings
+from hil.fakes.cameras import FakeCable, FakeCamera, FaultInjectingCamera
 
 SETTINGS = DeviceSettings(stall_timeout_s=0.5, read_timeout_s=0.2, restart_timeout_s=0.5, reset_timeout_s=0.5,
                           replug_timeout_s=5.0, replug_poll_s=0.05)
@@ -45,7 +46,8 @@ def _measure(name: str, opener, cable: FakeCable, n: int = 5) -> list[dict]:
     label = name.split(":")[0]  # fake | sim | openni
     return [
         {"name": f"{label} unplug→DeviceLost median", "value": statistics.median(lost), "unit": "ms",
-         "reference": SETTINGS.read_timeout_s * 1000, "ratio": statistics.median(lost) / (SETTINGS.read_timeout_s * 1000)},
+         "reference": SETTINGS.read_timeout_s * 1000,
+         "ratio": statistics.median(lost) / (SETTINGS.read_timeout_s * 1000)},
         {"name": f"{label} re-plug→online median", "value": statistics.median(back), "unit": "ms"},
         {"name": f"{label} re-plug→online max", "value": max(back), "unit": "ms"},
     ]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 import drivers
-from agent.align import align_frameset
 from agent.face import FaceDetector, face_mesh
+from agent.pipeline.align import align_frameset
+from agent.pipeline.frames import framesets
 from agent.quality import QualityGate
-from agent.sync import framesets
 
 
 def run() -> list[dict]:

@@ -5,12 +5,14 @@ added latency."""
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import numpy as np
 
 import drivers
-from agent.align import align_depth_to_color, align_frameset
-from agent.sync import FrameSetMatcher, framesets
+from agent.pipeline.align import align_depth_to_color, align_frameset
+from agent.pipeline.frames import framesets
+from agent.pipeline.sync import FrameSetMatcher
 from drivers.frame import StreamKind
 
 D, C = StreamKind.DEPTH, StreamKind.COLOR
@@ -34,6 +36,11 @@ def _timeit(fn, repeat: int) -> float:
     return min(best)
 
 
+def _rs_align(aligner, composite) -> np.ndarray:
+    """librealsense's registration of one depth+color composite (a view of its buffer)."""
+    return np.asanyarray(aligner.process(composite).get_depth_frame().get_data())
+
+
 def _interleaved(ref, ours, n: int = 150) -> tuple[float, float]:
     """Median ms of each, measured alternately so that both see the same machine (ours are shared
     VMs: a neighbour's load shifts both, not one)."""
@@ -53,7 +60,8 @@ def _interleaved(ref, ours, n: int = 150) -> tuple[float, float]:
 
 def align_vs_librealsense() -> list[dict]:
     import pyrealsense2 as rs
-    from tests.helpers.rs_software import make_rig
+
+    from hil.realsense_rig import make_rig
 
     cam, sets = _sim_sets(4)
     fs = sets[-1]
@@ -68,9 +76,9 @@ def align_vs_librealsense() -> list[dict]:
         for label, depth in (("sim depth", d.pixels), ("noise-free depth", clean)):
             composite = rig.pair(depth, c.pixels)
             ref_ms, ours_ms = _interleaved(
-                lambda: np.asanyarray(aligner.process(composite).get_depth_frame().get_data()),
-                lambda: align_depth_to_color(depth, d.depth_scale, d.intrinsics, c.intrinsics, e, depth_axis=True))
-            ref = np.asanyarray(aligner.process(composite).get_depth_frame().get_data()).copy()
+                partial(_rs_align, aligner, composite),
+                partial(align_depth_to_color, depth, d.depth_scale, d.intrinsics, c.intrinsics, e, depth_axis=True))
+            ref = _rs_align(aligner, composite).copy()
             ours = align_depth_to_color(depth, d.depth_scale, d.intrinsics, c.intrinsics, e, depth_axis=True)
             both = (ours > 0) & (ref > 0)
             disagree = float((np.abs(ours.astype(int) - ref.astype(int))[both] > 1).mean())
@@ -111,14 +119,15 @@ def accuracy_on_sim() -> list[dict]:
             {"name": f"aligned depth error mean ({label})", "value": float(err.mean()), "unit": "mm"},
             {"name": f"aligned depth error p95 ({label})", "value": float(np.percentile(err, 95)), "unit": "mm"},
             {"name": f"aligned face error p95 ({label})", "value": float(np.percentile(ferr, 95)), "unit": "mm"},
-            {"name": f"aligned valid share of visible ({label})", "value": 100 * float(np.mean(valid_share)), "unit": "%"},
+            {"name": f"aligned valid share of visible ({label})", "value": 100 * float(np.mean(valid_share)),
+             "unit": "%"},
         ]
         cam.stop()
     return rows
 
 
 def sync_throughput() -> list[dict]:
-    from tests.syncalign.test_sync import frame, generate  # the same generator the property tests use
+    from hil.sync_scenarios import generate  # the same generator the property tests use
 
     frames, _ = generate(30.0, 3000, 3.0, {D: 0.0, StreamKind.IR: 0.0, C: 4.0}, 0.02, 0.01, 20.0, 7)
     m = FrameSetMatcher([D, StreamKind.IR, C], 30.0)

@@ -2,7 +2,7 @@
 
 * seal + sign of one probe (budget 2 ms): HPKE to the server key and the terminal's signature, per
   suite and signature algorithm, on a real probe payload (crops, landmarks, reports);
-* verification latency with the sim camera at 30 fps: the daemon's session code (agent/capture.py)
+* verification latency with the sim camera at 30 fps: the daemon's session code (agent/session/capture.py)
   against the reference server over loopback mutual TLS, liveness in the sandboxed worker. The
   camera is ``prerender=60``: its pixels are rendered before the run, so the camera costs the host
   what a real camera does (nothing), and it delivers a true 30 fps;
@@ -19,18 +19,25 @@ from pathlib import Path
 import numpy as np
 
 import drivers
-from agent.capture import Agent, CaptureRequest, run_capture
-from agent.keys import generate_file_key
 from agent.liveness.challenge import Challenge
-from agent.liveness.fusion import Thresholds
-from agent.liveness.session import collect, frameset_digest, judge
+from agent.liveness.fusion import VerdictThresholds
+from agent.liveness.judge import frameset_digest, judge
 from agent.liveness.supervisor import LivenessSupervisor
+from agent.pipeline.align import align_frameset
+from agent.pipeline.frames import FramesetReader
+from agent.purpose import Purpose
 from agent.quality import QualityGate
-from agent.uplink import pki
-from agent.uplink.client import UplinkClient, UplinkSettings
+from agent.security.keys import generate_file_key
+from agent.session.capture import SessionDeps, run_capture
+from agent.session.events import Result
+from agent.session.projector import Projector
+from agent.session.request import CaptureRequest
+from agent.session.window import collect
+from agent.uplink.client import UplinkClient, UplinkConnection
 from agent.uplink.probe import build_payload, seal_probe
 from agent.uplink.seal import ServerKey
-from agent.uplink.server import ServerState, ServerTLS, Terminal, serve
+from hil import pki
+from hil.ingest.server import ServerState, ServerTLS, Terminal, serve
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
 CAMERA = "sim://?seed=21&identity=3&lux=150&prerender=60"
@@ -45,16 +52,17 @@ def seal_rows(tmp: Path) -> list[dict]:
     cam = drivers.open("sim://?realtime=0&seed=21&identity=3&lux=150")
     nonce = bytes(range(32))
     with cam:
-        sets = collect(cam, 12, Challenge.from_nonce(nonce, 12))
-    r = judge(sets, QualityGate(), Thresholds(), challenge=Challenge.from_nonce(nonce, 12))
+        sets = collect(FramesetReader(cam), 12, Challenge.from_nonce(nonce, 12), Projector(cam))
+    r = judge(sets, QualityGate(), VerdictThresholds(), challenge=Challenge.from_nonce(nonce, 12))
+    assert r.best_index is not None and r.best_face is not None      # the sim subject is in view
     best = {"index": r.best_index, "bbox": list(r.best_face.detection.bbox),
             "landmarks": r.best_face.mesh.landmarks.tolist()}
     fs = sets[r.best_index]
-    args = dict(quality={"ok": True}, liveness=r.verdict.to_dict(), device=cam.info, timings_ms={"x": 1.0},
-                frame_digest=frameset_digest(fs))
+    liveness, digest = r.verdict.to_dict(), frameset_digest(fs)
     t0 = time.perf_counter()
     for _ in range(20):
-        payload = build_payload(fs, best, **args)
+        payload = build_payload(align_frameset(fs), best, quality={"ok": True}, liveness=liveness, device=cam.info,
+                                timings_ms={"x": 1.0}, frame_digest=digest)
     build_ms = (time.perf_counter() - t0) * 1000 / 20
     rows = [{"name": "build probe payload (align best frameset, crops, reports)", "value": build_ms, "unit": "ms"},
             {"name": "probe payload size", "value": len(payload) / 1024, "unit": "KiB"}]
@@ -69,7 +77,7 @@ def seal_rows(tmp: Path) -> list[dict]:
             for i in range(100):
                 buf = bytearray(payload)
                 t0 = time.perf_counter()
-                seal_probe(ch, buf, terminal_id="t", session_id="s", counter=i, signer=signer, purpose="verify")
+                seal_probe(ch, buf, terminal_id="t", session_id="s", counter=i, signer=signer, purpose=Purpose.VERIFY)
                 times.append((time.perf_counter() - t0) * 1000)
             rows.append({"name": f"seal + sign one probe ({suite}, {alg}), median", "value": statistics.median(times),
                          "unit": "ms", "reference": 2.0, "ratio": statistics.median(times) / 2.0})
@@ -85,7 +93,7 @@ def e2e_rows(tmp: Path) -> list[dict]:
     state = ServerState(terminals={"kiosk-bench": Terminal("kiosk-bench", signer.public_key())},
                         keys={key.key_id: key}, current_key_id=key.key_id)   # the server default: 32 frames
     server, port = serve(state, ServerTLS(server_cert.cert_pem, server_cert.key_pem, ca.cert_pem))
-    uplink = UplinkClient(UplinkSettings((f"127.0.0.1:{port}",), ca.cert_pem, term.cert_pem, term.key_pem,
+    uplink = UplinkClient(UplinkConnection((f"127.0.0.1:{port}",), ca.cert_pem, term.cert_pem, term.key_pem,
                                          "kiosk-bench", server_name="ingest.bench"))
     t0 = time.perf_counter()
     warm = drivers.open(CAMERA)
@@ -95,15 +103,16 @@ def e2e_rows(tmp: Path) -> list[dict]:
     results = []
     try:
         with LivenessSupervisor() as sup:
-            agent = Agent(terminal_id="kiosk-bench", camera_uri=CAMERA, uplink=uplink, signer=signer, supervisor=sup)
-            agent.gate("kiosk")
+            deps = SessionDeps(terminal_id="kiosk-bench", camera_uri=CAMERA, uplink=uplink, signer=signer,
+                               supervisor=sup)
+            deps.gate("kiosk")
             for i in range(SESSIONS + 1):
-                evs = list(run_capture(agent, CaptureRequest("verify", "kiosk", f"CONSENT-BENCH-{i:04d}")))
-                last = evs[-1]
-                if "result" not in last or not last["result"]["accepted"]:
+                req = CaptureRequest(Purpose.VERIFY, "kiosk", f"CONSENT-BENCH-{i:04d}")
+                last = list(run_capture(deps, req))[-1]
+                if not isinstance(last, Result) or not last.accepted:
                     raise RuntimeError(f"bench session {i} was not accepted: {last}")
                 if i:                                   # the first one warms caches and the worker
-                    results.append(last["result"]["timings_ms"])
+                    results.append(last.timings_ms)
     finally:
         uplink.close()
         server.stop(0)

@@ -20,11 +20,30 @@ import time
 import cv2
 import numpy as np
 
-from .base import Camera, Capability, DeviceInfo, ProjectorPowerRange, ParsedUri
-from .errors import (BackendUnavailable, CapabilityUnsupported, DeviceLost, DeviceNotFound, DriverError,
-                     FrameTimeout, InvalidUri, RecordingInvalid, StreamClosed, UnsupportedMode)
-from .frame import (ClockDomain, DistortionModel, Extrinsics, Frame, FrameMetadata, Intrinsics, PixelFormat,
-                    StreamKind, StreamProfile)
+from .base import Camera, Capability, DeviceInfo, ParsedUri, ProjectorPowerRange
+from .errors import (
+    BackendUnavailable,
+    CapabilityUnsupported,
+    DeviceLost,
+    DeviceNotFound,
+    DriverError,
+    FrameTimeout,
+    InvalidUri,
+    RecordingInvalid,
+    StreamClosed,
+    UnsupportedMode,
+)
+from .frame import (
+    ClockDomain,
+    DistortionModel,
+    Extrinsics,
+    Frame,
+    FrameMetadata,
+    Intrinsics,
+    PixelFormat,
+    StreamKind,
+    StreamProfile,
+)
 
 try:
     import pyrealsense2 as rs
@@ -161,7 +180,7 @@ class RealSenseCamera(Camera):
                 raise RecordingInvalid(f"RealSense recording is empty or truncated: {path}")
         self._pipeline = None
         self._profiles: list[StreamProfile] = []
-        self._sdk_profiles: dict[StreamKind, object] = {}
+        self._sdk_profiles: dict[StreamKind, rs.stream_profile] = {}
         self._queue: collections.deque[Frame] = collections.deque()
         self._lock = threading.Lock()
         self._closed = False
@@ -239,7 +258,8 @@ class RealSenseCamera(Camera):
         self._profiles, self._sdk_profiles = [], {}
         for sp in profile.get_streams():
             kind = _KIND.get(sp.stream_type())
-            if kind is None or (kind is StreamKind.IR and sp.stream_index() not in (0, 1)) or kind in self._sdk_profiles:
+            if (kind is None or (kind is StreamKind.IR and sp.stream_index() not in (0, 1))
+                    or kind in self._sdk_profiles):
                 continue
             v = sp.as_video_stream_profile()
             intr = _intrinsics(v.get_intrinsics())
@@ -265,7 +285,8 @@ class RealSenseCamera(Camera):
                    if p.stream_type() == rs.stream.depth and p.format() == rs.format.z16}
         mode = next((m for m in _DEPTH_MODES if m in offered), None)
         if mode is None:
-            raise UnsupportedMode(f"device {self._target} offers no depth mode >= 640x400 at >= 10 fps: {sorted(offered)}")
+            raise UnsupportedMode(f"device {self._target} offers no depth mode >= 640x400 at >= 10 fps: "
+                                  f"{sorted(offered)}")
         w, h, fps = mode
         serial = self._target
 
@@ -309,7 +330,8 @@ class RealSenseCamera(Camera):
             host = int(self._sets * 1e9 / max(1.0, min(p.fps for p in self._profiles)))
         for f in fs:
             kind = _KIND.get(f.profile.stream_type())
-            if kind is None or kind not in self._sdk_profiles or f.profile.unique_id() != self._sdk_profiles[kind].unique_id():
+            if (kind is None or kind not in self._sdk_profiles
+                    or f.profile.unique_id() != self._sdk_profiles[kind].unique_id()):
                 continue
             ident = (int(f.get_frame_number()), float(f.get_timestamp()))
             if self._last.get(kind) == ident:
@@ -318,6 +340,7 @@ class RealSenseCamera(Camera):
             vf = f.as_video_frame()
             pixels, fmt = _pixels(vf)
             intr = next(p.intrinsics for p in self._profiles if p.kind is kind)
+            assert intr is not None         # every profile is made with the SDK's intrinsics (start)
             frame = Frame(stream=kind, pixels=pixels, format=fmt, timestamp_ms=float(f.get_timestamp()),
                           clock_domain=_DOMAIN.get(f.get_frame_timestamp_domain(), ClockDomain.SYSTEM),
                           host_time_ns=host, frame_number=int(f.get_frame_number()), intrinsics=intr,

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .base import UsbIdentity
 from .errors import BackendUnavailable, DeviceRefused
@@ -104,7 +105,7 @@ class AllowEntry:
     serial: str = ""                  # empty: any serial of this model
 
     @classmethod
-    def parse(cls, text: str) -> "AllowEntry":
+    def parse(cls, text: str) -> AllowEntry:
         """``"8086:0b07"`` or ``"8086:0b07:SERIAL"`` (hex VID:PID)."""
         parts = text.strip().split(":", 2)
         if len(parts) < 2:
@@ -130,7 +131,7 @@ class UsbPolicy:
     refuse_virtual: bool = True
 
     @classmethod
-    def from_strings(cls, entries: Iterable[str], refuse_virtual: bool = True) -> "UsbPolicy":
+    def from_strings(cls, entries: Iterable[str], refuse_virtual: bool = True) -> UsbPolicy:
         return cls(tuple(AllowEntry.parse(e) for e in entries), refuse_virtual)
 
     def allows(self, ident: UsbIdentity) -> bool:

@@ -35,18 +35,37 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np
 
 from .base import Camera, Capability, DeviceInfo, ParsedUri
-from .errors import (DeviceLost, DeviceNotFound, DeviceRefused, FrameTimeout, InvalidUri, RecordingInvalid,
-                     StreamClosed, UnsupportedMode)
-from .frame import (ClockDomain, DistortionModel, Extrinsics, Frame, FrameMetadata, Intrinsics, PixelFormat,
-                    StreamKind, StreamProfile)
+from .errors import (
+    DeviceLost,
+    DeviceNotFound,
+    DeviceRefused,
+    FrameTimeout,
+    InvalidUri,
+    RecordingInvalid,
+    StreamClosed,
+    UnsupportedMode,
+)
+from .frame import (
+    ClockDomain,
+    DistortionModel,
+    Extrinsics,
+    Frame,
+    FrameMetadata,
+    Intrinsics,
+    PixelFormat,
+    StreamKind,
+    StreamProfile,
+    distortion_coeffs,
+)
 from .usb import Sysfs
 
 DEFAULT_HFOV_DEG = 70.0
@@ -78,7 +97,7 @@ def load_calibration(path: str, width: int, height: int) -> Intrinsics:
         data = json.loads(Path(path).read_text())
         cw, ch = int(data.get("width", width)), int(data.get("height", height))
         model = DistortionModel(data.get("model", "none"))
-        coeffs = tuple(float(c) for c in data.get("coeffs", (0, 0, 0, 0, 0)))
+        coeffs = distortion_coeffs(data.get("coeffs", (0, 0, 0, 0, 0)))
         intr = Intrinsics(cw, ch, float(data["fx"]), float(data["fy"]), float(data["ppx"]), float(data["ppy"]),
                           model, coeffs)
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -151,7 +170,8 @@ class UVCCamera(Camera):
                 raise DeviceRefused(f"uvc: {self._node} ({node.card or 'unnamed'}) is a virtual camera "
                                     f"({node.driver or 'no physical USB parent'}); refused")
             usb, name = node.usb, node.card or name
-        self._serial = q.get("serial") or (usb.serial if usb is not None and usb.serial else os.path.basename(str(self._source)))
+        self._serial = q.get("serial") or (usb.serial if usb is not None and usb.serial
+                                           else os.path.basename(str(self._source)))
         self._info = DeviceInfo(uri=parsed.raw, backend="uvc", name=name, serial=self._serial, usb=usb,
                                 streams=(self._kind.value,), is_recording=self._is_file)
         self._cap: Any = None
@@ -244,7 +264,7 @@ class UVCCamera(Camera):
     def _configure(self, cap) -> None:
         if not self._is_file:
             if self._fourcc:
-                cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*self._fourcc))
+                cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*self._fourcc))
             if self._want_w:
                 cap.set(cv2.CAP_PROP_FRAME_WIDTH, self._want_w)
             if self._want_h:
@@ -344,7 +364,7 @@ class UVCCamera(Camera):
         if self._kind is StreamKind.IR:
             px = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
             if px.dtype != np.uint8:
-                px = (px >> 8).astype(np.uint8) if px.dtype == np.uint16 else px.astype(np.uint8)
+                px = np.right_shift(px, 8).astype(np.uint8) if px.dtype == np.uint16 else px.astype(np.uint8)
         else:
             px = img if img.ndim == 3 else cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
         h, w = px.shape[:2]
@@ -363,6 +383,7 @@ class UVCCamera(Camera):
             exp, gain = float(self._cap.get(cv2.CAP_PROP_EXPOSURE)), float(self._cap.get(cv2.CAP_PROP_GAIN))
             meta = FrameMetadata(exposure_us=exp * 100.0 if exp > 0 else None,   # V4L2: 100 µs units
                                  gain=gain if gain > 0 else None, frame_counter=number, extra={"source": "v4l2"})
+        assert prof.intrinsics is not None          # the stream's profile is made with them (_configure)
         return Frame(stream=self._kind, pixels=px, format=prof.format, timestamp_ms=ts, clock_domain=domain,
                      host_time_ns=host_ns, frame_number=number, intrinsics=prof.intrinsics,
                      device_serial=self._serial, metadata=meta)

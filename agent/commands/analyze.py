@@ -12,11 +12,11 @@ import os
 import time
 
 import drivers
-
-from ..liveness.fusion import load_thresholds
-from ..liveness.session import capture_challenged, judge
-from ..liveness.supervisor import LivenessSupervisor
-from ..quality import QualityGate, QualitySettings
+from agent.liveness.fusion import load_thresholds
+from agent.liveness.judge import judge
+from agent.liveness.supervisor import LivenessSupervisor
+from agent.quality import QualityGate, QualitySettings
+from agent.session import offline
 
 
 def register(sub) -> None:
@@ -37,7 +37,7 @@ def analyze(uri: str, frames: int, channel: str = "kiosk", *, isolated: bool = T
     cam = drivers.open(uri)
     with cam:
         info = cam.info
-        challenge, notes, sets = capture_challenged(cam, frames, nonce, QualityGate(QualitySettings(channel=channel)))
+        challenge, notes, sets = offline.capture(cam, frames, nonce, QualityGate(QualitySettings(channel=channel)))
     if isolated:
         # The same judging code, in the sandboxed worker: frames through shared memory, the verdict
         # bound to their digests. A worker failure is a typed error, never a verdict.
@@ -64,7 +64,8 @@ def analyze(uri: str, frames: int, channel: str = "kiosk", *, isolated: bool = T
                      "model_versions": v.model_versions, "isolated": isolated},
         "quality": quality,
         "sync": {"framesets": len(sets), "max_skew_ms": round(skew, 3) if skew is not None and skew == skew else None},
-        "timing_ms": {**{k: round(x, 2) for k, x in timing.items()}, "wall": round((time.perf_counter() - t0) * 1000, 1)},
+        "timing_ms": {**{k: round(x, 2) for k, x in timing.items()},
+                      "wall": round((time.perf_counter() - t0) * 1000, 1)},
     }
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from .. import audit
-from ..errors import UsageError
+from agent.errors import UsageError
+from agent.security import audit
 
 
 def register(sub) -> None:

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import json
 
-from ..localclient import LocalClient
+from agent.localapi.client import LocalClient
+from agent.purpose import Purpose
+from agent.quality.prompts import Prompt
+from agent.session.events import CaptureEvent, Error, Progress, Result, as_dict
+from agent.session.request import CaptureRequest
 
 
 def register(sub) -> None:
@@ -21,27 +25,26 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def show(ev: dict) -> str:
-    if "prompt" in ev:
-        return f"  prompt   {ev['prompt']['code']:<16} {ev['prompt']['en']} / {ev['prompt']['zh']}"
-    if "progress" in ev:
-        return f"  progress {ev['progress']['percent']:>3}% {ev['progress']['stage']}"
-    if "result" in ev:
-        r = ev["result"]
-        t = r["timings_ms"]
-        return (f"  result   {'ACCEPTED' if r['accepted'] else 'REJECTED'} reason={r['reason']} "
-                f"liveness={r['liveness_verdict']} total={t.get('total', 0):.0f} ms"
-                + (f" ({r['detail']})" if r["detail"] and not r["accepted"] else ""))
-    return f"  error    {ev['error']['code']}: {ev['error']['message']}"
+def show(ev: CaptureEvent) -> str:
+    if isinstance(ev, Prompt):
+        return f"  prompt   {ev.code:<16} {ev.en} / {ev.zh}"
+    if isinstance(ev, Progress):
+        return f"  progress {ev.percent:>3}% {ev.stage}"
+    if isinstance(ev, Result):
+        return (f"  result   {'ACCEPTED' if ev.accepted else 'REJECTED'} reason={ev.reason} "
+                f"liveness={ev.liveness_verdict} total={ev.timings_ms.get('total', 0):.0f} ms"
+                + (f" ({ev.detail})" if ev.detail and not ev.accepted else ""))
+    return f"  error    {ev.code}: {ev.message}"
 
 
 def run(args) -> int:
-    result = None
+    result: Result | None = None
+    req = CaptureRequest(Purpose.from_name(args.purpose), args.channel, args.consent, args.subject, args.business)
     with LocalClient(args.socket) as c:
-        for ev in c.capture(args.purpose, args.consent, args.channel, args.subject, args.business):
-            print(json.dumps(ev) if args.json else show(ev), flush=True)
-            if "result" in ev:
-                result = ev["result"]
-            if "error" in ev:
+        for ev in c.capture(req):
+            print(json.dumps(as_dict(ev)) if args.json else show(ev), flush=True)
+            if isinstance(ev, Result):
+                result = ev
+            if isinstance(ev, Error):
                 return 2
-    return 0 if result and result["accepted"] else 1
+    return 0 if result is not None and result.accepted else 1

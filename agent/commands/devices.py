@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from agent import config
-from agent.devices import inventory
+from agent.devices.policy import inventory
 
 
 def register(sub) -> None:

@@ -8,12 +8,13 @@ closed with a signed checkpoint, and the exit status is 0.
 from __future__ import annotations
 
 import hashlib
+import logging
 import signal
 import threading
 from pathlib import Path
 
-from .. import config
-from ..daemon import Daemon
+from agent import config
+from agent.daemon import Daemon
 
 
 def register(sub) -> None:
@@ -39,9 +40,12 @@ def wait_for_signal() -> str:
 
 def run(args) -> int:
     settings = config.load(args.config)
+    if getattr(args, "log_level", None) is None:
+        logging.getLogger().setLevel(settings.logging.level.upper())
     digest = hashlib.sha256(Path(args.config).read_bytes()).hexdigest()
     d = Daemon(settings, config_digest=digest)
     d.start()
+    assert d.supervisor is not None                # start() returns only with every part up
     print(f"capture-agent: ready; terminal {settings.terminal_id}; local API on {d.socket_path}; "
           f"liveness worker pid {d.supervisor.pid}", flush=True)
     why = wait_for_signal()

@@ -13,10 +13,9 @@ import cv2
 import numpy as np
 
 import drivers
-from drivers.frame import StreamKind
+from agent.errors import UsageError
+from drivers.frame import Frame, StreamKind
 from drivers.sim import ATTACKS
-
-from ..errors import UsageError
 
 
 # Rows after the species: identities (skin tone, glasses, beard, fringe), camera profiles, scenes.
@@ -52,7 +51,7 @@ def render_row(scene: str, query: str) -> np.ndarray:
     scene_q = scene if "=" in scene else f"subject={scene}"
     uri = f"sim://?realtime=0&{scene_q}" + (f"&{query}" if query else "")
     cam = drivers.open(uri)
-    frames: dict[StreamKind, object] = {}
+    frames: dict[StreamKind, Frame] = {}
     with cam:
         # A few ticks so auto-exposure settles; keep the last complete set.
         for _ in range(3 * 4):

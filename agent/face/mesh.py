@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .detector import Detection
-from .models import interpreter
-from .roi import Roi, roi_from_points
+from agent.face.detector import Detection
+from agent.face.models import interpreter
+from agent.face.roi import Roi, roi_from_points
 
 MESH_MODEL = "face_landmark.tflite"
 IRIS_MODEL = "iris_landmark.tflite"
@@ -46,8 +46,8 @@ class Mesh:
 
     @property
     def ipd_px(self) -> float:
-        r, l = self.pupils
-        return float(np.linalg.norm(l - r))
+        right, left = self.pupils
+        return float(np.linalg.norm(left - right))
 
 
 def _run(name: str, crop_rgb01: np.ndarray) -> list[np.ndarray]:

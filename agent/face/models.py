@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import threading
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from drivers.errors import CaptureAgentError
@@ -76,6 +76,6 @@ def interpreter(name: str):
     return it
 
 
-@lru_cache(maxsize=None)
+@cache
 def _model_bytes(name: str) -> bytes:
     return load_verified(name)

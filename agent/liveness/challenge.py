@@ -29,7 +29,7 @@ class Challenge:
     schedule: tuple[bool, ...]       # per frame: projector on?
 
     @classmethod
-    def from_nonce(cls, nonce: bytes, frames: int = 24, min_run: int = 2, max_run: int = 4) -> "Challenge":
+    def from_nonce(cls, nonce: bytes, frames: int = 24, min_run: int = 2, max_run: int = 4) -> Challenge:
         """Derive an on/off schedule of runs of 2–4 frames (robust to one frame of latency)."""
         if not isinstance(nonce, (bytes, bytearray)) or len(nonce) < 16:
             raise ChallengeError("challenge nonce must be at least 16 random bytes")

@@ -19,12 +19,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.liveness.fusion import LivenessVerdict, VerdictThresholds
+from agent.liveness.judge import frameset_digest
+from agent.liveness.wire import Ring, WireError, recv, send
 from drivers.errors import CaptureAgentError
 from drivers.frame import FrameSet
-
-from .fusion import LivenessVerdict, Thresholds
-from .session import frameset_digest
-from .wire import Ring, WireError, recv, send
 
 VERDICTS = ("live", "attack", "inconclusive")
 
@@ -103,7 +102,8 @@ class LivenessSupervisor:
         try:
             proc = subprocess.Popen(cmd, pass_fds=(child.fileno(), ring.fd), close_fds=True,
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=None if os.environ.get("CAPTURE_AGENT_WORKER_STDERR") else subprocess.DEVNULL,
+                                    stderr=(None if os.environ.get("CAPTURE_AGENT_WORKER_STDERR")
+                                            else subprocess.DEVNULL),
                                     env=env, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
         finally:
             child.close()
@@ -114,7 +114,7 @@ class LivenessSupervisor:
 
     def stop(self) -> None:
         with self._lock:
-            if self._sock is not None and self.alive():
+            if self._sock is not None and self._proc is not None and self.alive():
                 try:
                     send(self._sock, {"op": "quit"})
                     self._proc.wait(timeout=2)
@@ -135,7 +135,7 @@ class LivenessSupervisor:
             self._ring.close()
         self._proc = self._sock = self._ring = None
 
-    def __enter__(self) -> "LivenessSupervisor":
+    def __enter__(self) -> LivenessSupervisor:
         self.start()
         return self
 
@@ -153,7 +153,7 @@ class LivenessSupervisor:
         self._sock.settimeout(timeout_s)
         try:
             msg = recv(self._sock)
-        except socket.timeout:
+        except TimeoutError:
             raise self._fail(LivenessWorkerTimeout(
                 f"liveness worker did not answer within {timeout_s:g} s; killed, it will be restarted")) from None
         except (EOFError, ConnectionError, OSError) as exc:
@@ -171,6 +171,8 @@ class LivenessSupervisor:
 
     def _send(self, msg: dict[str, Any]) -> None:
         try:
+            if self._sock is None:
+                raise OSError("not connected")
             send(self._sock, msg)
         except (OSError, AttributeError) as exc:
             raise self._fail(LivenessWorkerCrashed(f"liveness worker is gone: {exc}")) from None
@@ -181,22 +183,24 @@ class LivenessSupervisor:
             self._send({"op": "selftest", "probe_port": probe_port})
             return self._expect("selftest", self.s.frame_timeout_s)
 
-    def session(self, *, frames: int, nonce: bytes | None = None, thresholds: Thresholds | None = None,
-                notes: list[str] | None = None, channel: str = "kiosk") -> "WorkerSession":
+    def open_judge(self, *, frames: int, nonce: bytes | None = None, thresholds: VerdictThresholds | None = None,
+                notes: list[str] | None = None, channel: str = "kiosk") -> RemoteJudge:
         """Open a session in the worker; feed it with ``add`` as frames arrive, then ``finish``.
         Use it as a context manager: the worker is exclusively this session's until it exits."""
-        return WorkerSession(self, frames, nonce, thresholds or Thresholds(), list(notes or []), channel)
+        return RemoteJudge(self, frames, nonce, thresholds or VerdictThresholds(), list(notes or []), channel)
 
-    def judge(self, sets: list[FrameSet], *, nonce: bytes | None = None, thresholds: Thresholds | None = None,
+    def judge(self, sets: list[FrameSet], *, nonce: bytes | None = None, thresholds: VerdictThresholds | None = None,
               notes: list[str] | None = None, channel: str = "kiosk") -> WorkerResult:
         """Judge ``sets`` in the worker. ``nonce``: the challenge the frames were captured under."""
-        with self.session(frames=len(sets), nonce=nonce, thresholds=thresholds, notes=notes, channel=channel) as s:
+        with self.open_judge(frames=len(sets), nonce=nonce, thresholds=thresholds, notes=notes, channel=channel) as s:
             for fs in sets:
                 s.add(fs)
             return s.finish()
 
     def _check_verdict(self, msg: dict[str, Any], digests: list[str]) -> LivenessVerdict:
         lv = msg.get("liveness")
+        if not isinstance(lv, dict):
+            raise self._fail(LivenessVerdictUnbound("liveness worker returned a malformed verdict"))
         try:
             verdict, score = lv["verdict"], lv["score"]
             ok = (verdict in VERDICTS and isinstance(score, (int, float)) and 0.0 <= score <= 1.0
@@ -209,7 +213,8 @@ class LivenessSupervisor:
         if lv.get("frame_digests") != digests:
             raise self._fail(LivenessVerdictUnbound(
                 "liveness verdict is not bound to the frames sent (frame digests differ)"))
-        return LivenessVerdict(verdict, float(score), {k: float(v) for k, v in lv["detectors"].items() if v is not None},
+        detectors = {k: float(v) for k, v in lv["detectors"].items() if v is not None}
+        return LivenessVerdict(verdict, float(score), detectors,
                                list(digests), dict(lv.get("model_versions") or {}), bool(lv.get("challenge_used")),
                                lv.get("challenge"), dict(lv.get("injection") or {}), list(lv.get("notes") or []),
                                {k: v for k, v in (lv.get("cues") or {}).items() if v is not None})
@@ -220,13 +225,13 @@ class LivenessSupervisor:
             os.kill(self._proc.pid, sig)
 
 
-class WorkerSession:
+class RemoteJudge:
     """One session in the worker, fed frame by frame. Framesets go into the ring's slots in turn; a
     slot is written again only after the worker acknowledged copying its previous frameset out, so
     the daemon waits for an acknowledgement only when it is ``slots`` framesets ahead. Meanwhile
     the worker judges each frameset as it comes."""
 
-    def __init__(self, sup: LivenessSupervisor, frames: int, nonce: bytes | None, thresholds: Thresholds,
+    def __init__(self, sup: LivenessSupervisor, frames: int, nonce: bytes | None, thresholds: VerdictThresholds,
                  notes: list[str], channel: str):
         self.sup, self.frames, self.nonce, self.thresholds = sup, frames, nonce, thresholds
         self.notes, self.channel = notes, channel
@@ -235,7 +240,7 @@ class WorkerSession:
         self.transfer_ms: list[float] = []
         self.done = False
 
-    def __enter__(self) -> "WorkerSession":
+    def __enter__(self) -> RemoteJudge:
         sup = self.sup
         sup._lock.acquire()
         try:

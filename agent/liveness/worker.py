@@ -25,7 +25,10 @@ import resource
 import socket
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:                   # the worker imports the agent's modules late (see warm_up)
+    from drivers.frame import FrameSet
 
 CLONE_NEWNET = 0x40000000
 PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 4, 38
@@ -43,14 +46,15 @@ class SocketRefused(OSError):
 
 
 def _refuse_sockets() -> None:
-    def refused(*_a, **_k):
+    def refused(*_a: Any, **_k: Any) -> NoReturn:
         raise SocketRefused("the liveness worker has no network access")
     import _socket
+    # Replacing module functions: ``mod`` is one of two modules, typed as their common ModuleType.
     for mod in (socket, _socket):
-        mod.socket = refused                      # type: ignore[assignment]
+        mod.socket = refused                      # type: ignore[attr-defined]
         if hasattr(mod, "socketpair"):
-            mod.socketpair = refused              # type: ignore[assignment]
-    socket.create_connection = refused            # type: ignore[assignment]
+            mod.socketpair = refused              # type: ignore[attr-defined]
+    socket.create_connection = refused
 
 
 def sandbox() -> dict[str, Any]:
@@ -131,7 +135,8 @@ def serve(ctrl: socket.socket, ring, gate, state: dict[str, Any]) -> None:
     remain. Replies from both threads go out under one lock."""
     import queue
     import threading
-    from .wire import WireError, recv, send
+
+    from agent.liveness.wire import WireError, recv, send
 
     out_lock = threading.Lock()
     work: queue.Queue = queue.Queue()
@@ -173,21 +178,21 @@ def serve(ctrl: socket.socket, ring, gate, state: dict[str, Any]) -> None:
 
 
 def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) -> None:
-    from .challenge import Challenge, ChallengeError
-    from .fusion import Thresholds
-    from .session import Judge, judge_pool
-    from .wire import WireError
-    from ..quality import QualityGate, QualitySettings
-    from ..quality.settings import CHANNELS
+    from agent.liveness.challenge import Challenge, ChallengeError
+    from agent.liveness.fusion import VerdictThresholds
+    from agent.liveness.judge import Judge, judge_pool
+    from agent.liveness.wire import WireError
+    from agent.quality import QualityGate, QualitySettings
+    from agent.quality.settings import CHANNELS
 
     gates = {"kiosk": gate}
-    session: Judge | None = None
+    current: Judge | None = None          # the judge of the session now running
     failed = False                                # a session that went wrong takes no more frames
     while True:
         op, msg = work.get()
         try:
             if op == "error":
-                session, failed = None, True
+                current, failed = None, True
                 raise msg
             if op == "begin":
                 failed = False
@@ -199,7 +204,7 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
                 gate = gates[channel]
                 nonce = bytes.fromhex(msg["nonce"]) if msg.get("nonce") else None
                 challenge = Challenge.from_nonce(nonce, frames=int(msg["frames"])) if nonce else None
-                session = Judge(gate, Thresholds(float(msg["live_min"]), float(msg["attack_max"])),
+                current = Judge(gate, VerdictThresholds(float(msg["live_min"]), float(msg["attack_max"])),
                                 challenge=challenge, notes=[str(n) for n in msg.get("notes", [])][:16],
                                 pool=judge_pool())
                 reply({"op": "ready"})
@@ -207,25 +212,26 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
                 gen, fs = msg
                 if gen != generation[0]:
                     continue                          # from a session that was aborted or replaced
-                if session is None:
+                if current is None:
                     if not failed:
                         raise WireError("frameset before begin")
                     continue
-                session.add(fs)
+                current.add(fs)
             elif op == "abort":
-                session = None
+                current = None
             elif op == "judge":
-                if session is None:
+                if current is None:
                     raise WireError("judge before begin")
                 t0 = time.perf_counter()
-                r = session.finish()
+                r = current.finish()
                 reply({"op": "verdict", "liveness": r.verdict.to_dict(),
-                       "quality": quality_summary(session.gate, r.quality),
+                       "quality": quality_summary(current.gate, r.quality),
                        "max_skew_ms": r.max_skew_ms if r.max_skew_ms == r.max_skew_ms else None,
                        "timing_ms": {k: round(v, 3) for k, v in r.timing_ms.items()},
-                       "worker_ms": round(r.timing_ms["total"], 3), "finish_ms": round((time.perf_counter() - t0) * 1000, 3),
+                       "worker_ms": round(r.timing_ms["total"], 3),
+                       "finish_ms": round((time.perf_counter() - t0) * 1000, 3),
                        "framesets": r.framesets, "best": best_face(r)})
-                session = None                      # nothing of the session outlives its verdict
+                current = None                      # nothing of the session outlives its verdict
             elif op == "selftest":
                 reply({"op": "selftest", **selftest(state, msg.get("probe_port"))})
             elif op == "quit":
@@ -235,23 +241,30 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
         except (WireError, ChallengeError, KeyError, TypeError, ValueError) as exc:
             code = getattr(exc, "code", "LIV_WIRE_INVALID")
             reply({"op": "error", "code": code, "message": str(exc)[:500]})
-            session = None
+            current = None
 
 
 def warm_up(gate) -> None:
     """Import every module and load every model a session touches, while files can still be read:
     after the privilege drop the interpreter's own library may be unreadable (and should be)."""
     import hmac  # noqa: F401
-    import traceback  # noqa: F401
-    from drivers import open as open_camera
-    from .challenge import Challenge
-    from .fusion import Thresholds
     import threading
-    from ..align import align_frameset
-    from .session import JUDGE_THREADS, collect, judge, judge_pool
+    import traceback  # noqa: F401
+
+    from agent.liveness.challenge import Challenge
+    from agent.liveness.fusion import VerdictThresholds
+    from agent.liveness.judge import JUDGE_THREADS, judge, judge_pool
+    from agent.pipeline.align import align_frameset
+    from agent.pipeline.frames import FramesetReader
+    from drivers import open as open_camera
+    challenge = Challenge.from_nonce(b"warm-up-warm-up-warm-up!", 8)
     cam = open_camera("sim://?realtime=0&seed=1")
     with cam:
-        sets = collect(cam, 6, Challenge.from_nonce(b"warm-up-warm-up-warm-up!", 8))
+        reader = FramesetReader(cam)
+        sets: list[FrameSet] = []
+        for on in challenge.schedule[:6]:             # lit and unlit frames: every code path
+            cam.set_projector(on)
+            sets += reader.take(1)
     # Every judge thread measures a frameset once now (its own face interpreters, every code path),
     # held at a barrier so that each thread of the pool takes one.
     pool = judge_pool()
@@ -262,7 +275,7 @@ def warm_up(gate) -> None:
         return gate.measure(align_frameset(fs))
     for f in [pool.submit(warm, sets[k % len(sets)]) for k in range(JUDGE_THREADS)]:
         f.result()
-    judge(sets, gate, Thresholds(), challenge=Challenge.from_nonce(b"warm-up-warm-up-warm-up!", 8))
+    judge(sets, gate, VerdictThresholds(), challenge=challenge)
     gate.reset()
 
 
@@ -274,13 +287,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slot-bytes", type=int, required=True)
     args = ap.parse_args(argv)
     ctrl = socket.socket(fileno=args.ctrl_fd)         # before sockets are refused
-    from ..quality import QualityGate
-    from .wire import Ring
+    from agent.liveness.wire import Ring
+    from agent.quality import QualityGate
     ring = Ring(args.slots, args.slot_bytes, fd=args.ring_fd)
     gate = QualityGate()                             # loads and verifies the face models
     warm_up(gate)
     state = sandbox()
-    from .wire import send
+    from agent.liveness.wire import send
     send(ctrl, {"op": "hello", "pid": os.getpid(), **{k: v for k, v in state.items() if k != "netns_error"}})
     serve(ctrl, ring, gate, state)
     return 0

@@ -14,15 +14,14 @@ from typing import Any
 import cv2
 import numpy as np
 
+from agent.errors import SpecViolation
+from agent.face import Detection, FaceDetector, Mesh, face_mesh
+from agent.face.pose import head_pose
+from agent.pipeline.align import AlignedFrameSet
+from agent.quality import metrics as M
+from agent.quality.prompts import PRIORITY, Prompt, PromptSelector
+from agent.quality.settings import QualitySettings, QualityThresholds
 from drivers.frame import StreamKind, StreamProfile
-
-from ..align import AlignedFrameSet
-from ..errors import SpecViolation
-from ..face import Detection, FaceDetector, Mesh, face_mesh
-from ..face.pose import head_pose
-from . import metrics as M
-from .prompts import PRIORITY, Prompt, PromptSelector
-from .settings import QualitySettings, Thresholds
 
 # lux x (exposure s x gain) per linear skin level. Measured on the sim camera against its set
 # illuminance (`capture-agent doctor sim://` re-checks it); a real camera model gets its own entry in
@@ -90,10 +89,12 @@ class QualityReport:
         return {"ok": self.ok, "prompt": self.prompt.to_dict() if self.prompt else None, "prompts": self.prompts,
                 "progress": self.progress, "faces_found": self.faces_found, "timing_ms": round(self.timing_ms, 3),
                 "checks": [c.to_dict() for c in self.checks],
-                "metrics": {k: (round(v, 4) if v is not None and np.isfinite(v) else None) for k, v in self.metrics.items()}}
+                "metrics": {k: (round(v, 4) if v is not None and np.isfinite(v) else None)
+                            for k, v in self.metrics.items()}}
 
 
-def check_stream_spec(profiles: list[StreamProfile], t: Thresholds, measured_fps: dict[str, float] | None = None) -> list[CheckResult]:
+def check_stream_spec(profiles: list[StreamProfile], t: QualityThresholds,
+                      measured_fps: dict[str, float] | None = None) -> list[CheckResult]:
     """§7.5 h / §7.5 g / §7.4 checks on the configured streams (and measured rates, when known)."""
     by_kind = {p.kind: p for p in profiles}
     out = []
@@ -112,7 +113,7 @@ def check_stream_spec(profiles: list[StreamProfile], t: Thresholds, measured_fps
     return out
 
 
-def require_stream_spec(profiles: list[StreamProfile], t: Thresholds) -> None:
+def require_stream_spec(profiles: list[StreamProfile], t: QualityThresholds) -> None:
     bad = [c for c in check_stream_spec(profiles, t) if not c.ok]
     if bad:
         raise SpecViolation("camera does not meet the capture spec: " +
@@ -159,7 +160,7 @@ class QualityGate:
     def evaluate(self, aligned: AlignedFrameSet) -> QualityReport:
         return self.apply(self.measure(aligned))
 
-    def measure(self, aligned: AlignedFrameSet) -> "Measurement":
+    def measure(self, aligned: AlignedFrameSet) -> Measurement:
         """Every check on one frameset, without touching the gate's state: safe to run for several
         framesets at once on different threads (the face models are per thread), then ``apply``
         them in order."""
@@ -189,7 +190,7 @@ class QualityGate:
         return Measurement(all(c.ok for c in checks), checks, failing, face, len(dets), values,
                            (time.perf_counter() - t0) * 1000)
 
-    def apply(self, m: "Measurement") -> QualityReport:
+    def apply(self, m: Measurement) -> QualityReport:
         """Fold one measured frameset into the capture: progress, and the prompt (with hysteresis)."""
         if m.ok:
             self.good_frames += 1
@@ -235,18 +236,24 @@ class QualityGate:
         out = [
             C("face_visible", bool(inside) and f.mesh.presence >= t.presence_min, f.mesh.presence,
               f"whole face in frame, presence >= {t.presence_min:g}", "6.1.1", "FACE_INCOMPLETE"),
-            C("ipd_min", ipd_frontal >= t.ipd_min_px, ipd_frontal, f">= {t.ipd_min_px:g} px (prefer > {t.ipd_preferred_px:g})", "7.4", "MOVE_CLOSER"),
+            C("ipd_min", ipd_frontal >= t.ipd_min_px, ipd_frontal,
+              f">= {t.ipd_min_px:g} px (prefer > {t.ipd_preferred_px:g})", "7.4", "MOVE_CLOSER"),
             C("ipd_max", ipd_frontal <= t.ipd_max_px, ipd_frontal, f"<= {t.ipd_max_px:g} px", "7.4", "MOVE_BACK"),
             C("yaw", abs(f.yaw) <= t.max_yaw_deg, f.yaw, f"|yaw| <= {t.max_yaw_deg:g}°", "7.4", "TURN_TO_CAMERA"),
-            C("pitch", abs(f.pitch) <= t.max_pitch_deg, f.pitch, f"|pitch| <= {t.max_pitch_deg:g}°", "7.4", "HEAD_LEVEL"),
+            C("pitch", abs(f.pitch) <= t.max_pitch_deg, f.pitch, f"|pitch| <= {t.max_pitch_deg:g}°", "7.4",
+              "HEAD_LEVEL"),
             C("roll", abs(f.roll) <= t.max_roll_deg, f.roll, f"|roll| <= {t.max_roll_deg:g}°", "7.4", "HEAD_UPRIGHT"),
-            C("eyes_open", ear >= t.eye_open_min, ear, f"eyelid opening >= {t.eye_open_min:g} of eye width", "7.4", "OPEN_EYES"),
-            C("mouth_closed", mar <= t.mouth_open_max, mar, f"inner-lip ratio <= {t.mouth_open_max:g}", "7.4", "CLOSE_MOUTH"),
-            C("neutral_expression", smile <= t.smile_max, smile, f"corner lift <= {t.smile_max:g} IPD", "7.4", "NEUTRAL_EXPRESSION"),
+            C("eyes_open", ear >= t.eye_open_min, ear, f"eyelid opening >= {t.eye_open_min:g} of eye width", "7.4",
+              "OPEN_EYES"),
+            C("mouth_closed", mar <= t.mouth_open_max, mar, f"inner-lip ratio <= {t.mouth_open_max:g}", "7.4",
+              "CLOSE_MOUTH"),
+            C("neutral_expression", smile <= t.smile_max, smile, f"corner lift <= {t.smile_max:g} IPD", "7.4",
+              "NEUTRAL_EXPRESSION"),
             C("sharpness", sharp >= t.sharpness_min, sharp, f">= {t.sharpness_min:g}", "7.4", "HOLD_STILL"),
             C("gray_levels", share >= t.gray_share_min, share,
               f">= {t.gray_share_min:.0%} of face in {t.gray_low:g}-{t.gray_high:g}", "7.4", "POOR_EXPOSURE"),
-            C("lens_distortion", distortion <= t.distortion_max, distortion, f"<= {t.distortion_max:.0%}", "7.4", "MOVE_TO_CENTRE"),
+            C("lens_distortion", distortion <= t.distortion_max, distortion, f"<= {t.distortion_max:.0%}", "7.4",
+              "MOVE_TO_CENTRE"),
             C("depth_face_completeness", face_cov >= t.depth_face_completeness_min, face_cov,
               f">= {t.depth_face_completeness_min:.0%}", "7.5 h", "FACE_OCCLUDED"),
             C("depth_core_completeness", core_cov >= t.depth_core_completeness_min, core_cov,

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
-from ..errors import ConfigError
+from agent.errors import ConfigError
 
 CHANNELS = ("counter", "kiosk", "vtm", "mobile")
 
 
 @dataclass(frozen=True)
-class Thresholds:
+class QualityThresholds:
     ipd_min_px: float = 60.0              # §7.4: inter-pupil distance >= 60 px
     ipd_preferred_px: float = 90.0        # §7.4: preferably > 90 px (reported, not enforced)
     ipd_max_px: float = 220.0             # too close: the face overflows the frame and distorts
@@ -63,18 +64,18 @@ class QualitySettings:
         for ch in CHANNELS:
             self.thresholds_for(ch)           # reject unknown keys and bad values at load time
 
-    def thresholds_for(self, channel: str | None = None) -> Thresholds:
+    def thresholds_for(self, channel: str | None = None) -> QualityThresholds:
         ch = channel or self.channel
         if ch not in CHANNELS:
             raise ConfigError(f"unknown channel {ch!r}; known: {', '.join(CHANNELS)}")
         merged = {**self.thresholds, **self.channels.get(ch, {})}
-        names = {f.name: f.type for f in dataclasses.fields(Thresholds)}
+        names = {f.name: f.type for f in dataclasses.fields(QualityThresholds)}
         unknown = sorted(set(merged) - set(names))
         if unknown:
             raise ConfigError(f"unknown quality threshold(s) {', '.join(unknown)}")
-        values = {}
+        values: dict[str, Any] = {}               # each value converted to its field's type below
         for k, v in merged.items():
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise ConfigError(f"quality threshold {k} must be a number, got {v!r}")
             values[k] = int(v) if names[k] in (int, "int") else float(v)
-        return Thresholds(**values)
+        return QualityThresholds(**values)

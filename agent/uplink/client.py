@@ -16,14 +16,15 @@ import random
 import threading
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import grpc
 
+from agent.purpose import Purpose
+from agent.uplink.seal import SUITES, load_public_key
 from drivers.errors import CaptureAgentError
 from proto.capture_agent.v1 import ingest_pb2 as pb
 from proto.capture_agent.v1 import ingest_pb2_grpc as pb_grpc
-
-from .seal import SUITES, load_public_key
 
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
@@ -47,7 +48,7 @@ class ChallengeInvalid(UplinkError):
 
 
 @dataclass(frozen=True)
-class UplinkSettings:
+class UplinkConnection:
     endpoints: tuple[str, ...]
     ca_pem: bytes
     cert_pem: bytes
@@ -61,7 +62,7 @@ class UplinkSettings:
 
 
 class UplinkClient:
-    def __init__(self, s: UplinkSettings):
+    def __init__(self, s: UplinkConnection):
         if not s.endpoints:
             raise UplinkError("no uplink endpoints configured")
         self.s = s
@@ -76,7 +77,8 @@ class UplinkClient:
         with self._lock:
             ch = self._channels.get(endpoint)
             if ch is None:
-                opts = [("grpc.max_send_message_length", 16 << 20), ("grpc.max_receive_message_length", 1 << 20)]
+                opts: list[tuple[str, int | str]] = [("grpc.max_send_message_length", 16 << 20),
+                                                     ("grpc.max_receive_message_length", 1 << 20)]
                 if self.s.server_name:
                     opts.append(("grpc.ssl_target_name_override", self.s.server_name))
                 ch = grpc.secure_channel(endpoint, self._creds, options=opts)
@@ -103,9 +105,11 @@ class UplinkClient:
         raise UplinkUnavailable(f"{method}: no ingest server answered after {self.s.retries + 1} attempts "
                                 f"({last.code().name if last else '?'}); nothing was stored") from None
 
-    def begin(self, session_id: str, purpose: int) -> pb.Challenge:
+    def begin(self, session_id: str, purpose: Purpose) -> pb.Challenge:
+        # The stubs type EnumTypeWrapper.Value() as int; it is the pb.Purpose of that name.
+        value = cast("pb.Purpose", pb.Purpose.Value(purpose.name))
         ch = self._call("BeginCapture", pb.BeginCaptureRequest(terminal_id=self.s.terminal_id, session_id=session_id,
-                                                               purpose=purpose))
+                                                               purpose=value))
         self.validate_challenge(ch)
         return ch
 

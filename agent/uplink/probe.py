@@ -1,8 +1,10 @@
 """Build a probe: the face crops (colour, and depth and IR aligned to colour), landmarks, the quality
 and liveness reports, device attestation and timings; then seal it (``seal.py``).
 
-Face pixels exist only in memory: the serialized payload lives in a ``bytearray`` that sealing
-overwrites, and the crops are copies that go out of scope with the payload message.
+The session hands over the best frameset already aligned (``agent.pipeline.align``); this module
+only cuts and packs. Face pixels exist only in memory: the serialized payload lives in a
+``bytearray`` that sealing overwrites, and the crops are copies that go out of scope with the
+payload message.
 """
 
 from __future__ import annotations
@@ -11,19 +13,18 @@ import hashlib
 import json
 import time
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 
+from agent.pipeline.align import AlignedFrameSet
+from agent.purpose import Purpose
+from agent.uplink.seal import load_public_key, seal
 from drivers.base import DeviceInfo
-from drivers.frame import FrameSet
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
-from ..align import align_frameset
-from .seal import load_public_key, seal
-
 CROP_MARGIN = 0.25          # of the face box, each side
-PURPOSES = {"enroll": pb.ENROLL, "verify": pb.VERIFY}
 
 
 def crop_box(bbox, width: int, height: int) -> tuple[int, int, int, int]:
@@ -51,10 +52,11 @@ def attestation(info: DeviceInfo) -> pb.DeviceAttestation:
                                 recording=info.is_recording)
 
 
-def build_payload(fs: FrameSet, best: dict[str, Any], *, quality: dict[str, Any] | None, liveness: dict[str, Any],
-                  device: DeviceInfo, timings_ms: dict[str, float], frame_digest: str) -> bytearray:
-    """Serialize a ProbePayload into a bytearray (the caller seals and thereby wipes it)."""
-    a = align_frameset(fs)
+def build_payload(a: AlignedFrameSet, best: dict[str, Any], *, quality: dict[str, Any] | None,
+                  liveness: dict[str, Any], device: DeviceInfo, timings_ms: dict[str, float],
+                  frame_digest: str) -> bytearray:
+    """Serialize a ProbePayload of frameset ``a`` into a bytearray (the caller seals and thereby
+    wipes it). ``best``: the face's box and landmarks in colour pixels."""
     h, w = a.depth_m.shape
     box = crop_box(best["bbox"], w, h)
     x0, y0 = box[0], box[1]
@@ -76,16 +78,28 @@ def build_payload(fs: FrameSet, best: dict[str, Any], *, quality: dict[str, Any]
 
 
 def build_header(*, terminal_id: str, session_id: str, counter: int, nonce: bytes, server_key_id: str, suite: str,
-                 signer, purpose: str) -> pb.ProbeHeader:
+                 signer, purpose: Purpose) -> pb.ProbeHeader:
+    # The stubs type EnumTypeWrapper.Value() as int; it is the pb.Purpose of that name.
+    value = cast("pb.Purpose", pb.Purpose.Value(purpose.name))
     return pb.ProbeHeader(version=1, probe_id=str(uuid.uuid4()), terminal_id=terminal_id, session_id=session_id,
                           counter=counter, nonce=nonce, server_key_id=server_key_id, hpke_suite=suite,
                           created_unix_ms=int(time.time() * 1000), signer_key_id=signer.key_id,
-                          signature_algorithm=signer.algorithm, purpose=PURPOSES[purpose])
+                          signature_algorithm=signer.algorithm, purpose=value)
+
+
+@dataclass(frozen=True)
+class SealedProbe:
+    """A sealed probe ready to submit, with what the session needs to know about it."""
+
+    message: pb.SealedProbe
+    probe_id: str
+    counter: int
 
 
 def seal_probe(challenge: pb.Challenge, payload: bytearray, *, terminal_id: str, session_id: str, counter: int,
-               signer, purpose: str) -> pb.SealedProbe:
+               signer, purpose: Purpose) -> SealedProbe:
     header = build_header(terminal_id=terminal_id, session_id=session_id, counter=counter, nonce=challenge.nonce,
                           server_key_id=challenge.server_key_id, suite=challenge.hpke_suite, signer=signer,
                           purpose=purpose)
-    return seal(header, payload, load_public_key(challenge.hpke_suite, challenge.server_public_key), signer)
+    message = seal(header, payload, load_public_key(challenge.hpke_suite, challenge.server_public_key), signer)
+    return SealedProbe(message, header.probe_id, counter)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey, MLKEM768PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -68,7 +69,7 @@ class ServerKey:
         self.key_id = hashlib.sha256(suite.encode() + b"\0" + self.public_bytes).hexdigest()[:16]
 
     @classmethod
-    def generate(cls, suite: str = "x25519") -> "ServerKey":
+    def generate(cls, suite: str = "x25519") -> ServerKey:
         if suite == "x25519":
             return cls(suite, (X25519PrivateKey.generate(),))
         if suite == "mlkem768-x25519":
@@ -80,11 +81,12 @@ class ServerKey:
         return b"".join(p.private_bytes_raw() for p in self._parts)
 
     @classmethod
-    def from_private_bytes(cls, suite: str, raw: bytes) -> "ServerKey":
+    def from_private_bytes(cls, suite: str, raw: bytes) -> ServerKey:
         if suite == "x25519" and len(raw) == 32:
             return cls(suite, (X25519PrivateKey.from_private_bytes(raw),))
         if suite == "mlkem768-x25519" and len(raw) == 96:
-            return cls(suite, (MLKEM768PrivateKey.from_seed_bytes(raw[:64]), X25519PrivateKey.from_private_bytes(raw[64:])))
+            return cls(suite, (MLKEM768PrivateKey.from_seed_bytes(raw[:64]),
+                               X25519PrivateKey.from_private_bytes(raw[64:])))
         raise ProbeRejected("WRONG_KEY", f"bad private key for suite {suite!r}")
 
     def decrypt(self, ciphertext: bytes, info: bytes) -> bytes:

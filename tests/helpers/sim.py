@@ -1,6 +1,6 @@
 import numpy as np
+
 import drivers
-from drivers.frame import StreamKind
 
 
 def grab(uri: str, ticks: int, cam=None):

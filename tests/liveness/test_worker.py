@@ -12,11 +12,20 @@ import pytest
 
 import drivers
 from agent.liveness.challenge import Challenge
-from agent.liveness.fusion import Thresholds
-from agent.liveness.session import collect, frameset_digest, judge
-from agent.liveness.supervisor import (LivenessSupervisor, LivenessVerdictUnbound, LivenessWorkerCrashed,
-                                       LivenessWorkerError, LivenessWorkerTimeout, SupervisorSettings)
+from agent.liveness.fusion import VerdictThresholds
+from agent.liveness.judge import frameset_digest, judge
+from agent.liveness.supervisor import (
+    LivenessSupervisor,
+    LivenessVerdictUnbound,
+    LivenessWorkerCrashed,
+    LivenessWorkerError,
+    LivenessWorkerTimeout,
+    SupervisorSettings,
+)
+from agent.pipeline.frames import FramesetReader
 from agent.quality import QualityGate
+from agent.session.projector import Projector
+from agent.session.window import collect
 
 NONCE = bytes.fromhex("a11ce5" * 10 + "0000")
 
@@ -25,7 +34,7 @@ NONCE = bytes.fromhex("a11ce5" * 10 + "0000")
 def sets():
     cam = drivers.open("sim://?realtime=0&seed=21&identity=3&lux=150")
     with cam:
-        return collect(cam, 12, Challenge.from_nonce(NONCE, 12))
+        return collect(FramesetReader(cam), 12, Challenge.from_nonce(NONCE, 12), Projector(cam))
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +47,7 @@ def sup():
 
 def test_worker_verdict_equals_in_process_and_is_bound_to_the_frames(sup, sets):
     r = sup.judge(sets, nonce=NONCE)
-    ref = judge(sets, QualityGate(), Thresholds(), challenge=Challenge.from_nonce(NONCE, 12)).verdict
+    ref = judge(sets, QualityGate(), VerdictThresholds(), challenge=Challenge.from_nonce(NONCE, 12)).verdict
     assert r.verdict.verdict == ref.verdict == "live"
     assert r.verdict.score == pytest.approx(ref.score, abs=1e-4)          # the wire carries 4 decimals
     assert r.verdict.detectors == pytest.approx(ref.detectors, abs=1e-4)

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import drivers
-from agent.align import align_frameset
 from agent.config import ConfigError
 from agent.errors import SpecViolation
-from agent.quality import (PromptSelector, QualityGate, QualitySettings, check_stream_spec,
-                           require_stream_spec)
-from agent.sync import framesets
+from agent.pipeline.align import align_frameset
+from agent.pipeline.frames import framesets
+from agent.quality import PromptSelector, QualitySettings, check_stream_spec, require_stream_spec
 from drivers.frame import PixelFormat, StreamKind, StreamProfile
-
-
-@pytest.fixture(scope="module")
-def gate():
-    return QualityGate()
 
 
 def evaluate(gate, query: str, n: int = 3):
@@ -112,12 +105,13 @@ def test_screen_replay_lacks_depth_on_the_face(gate):
 
 def test_blur_trips_sharpness(gate):
     import cv2
-    from agent.align import AlignedFrameSet
+
+    from agent.pipeline.align import AlignedFrameSet
     from drivers.frame import Frame
     gate.reset()
     cam = drivers.open("sim://?realtime=0")
     cam.start()
-    fs = next(iter(framesets(cam, 1)))
+    fs = next(framesets(cam, 1))
     a = align_frameset(fs)
     c = a.color
     blurred = Frame(stream=c.stream, pixels=cv2.GaussianBlur(c.pixels, (0, 0), 4), format=c.format,

@@ -1,4 +1,4 @@
-"""The capture state machine (agent/capture.py) end to end on the sim camera: consent, the server's
+"""The capture state machine (agent/session/capture.py) end to end on the sim camera: consent, the server's
 challenge over mutual TLS, the quality loop's prompts and progress, liveness in the sandboxed worker,
 the sealed probe, the receipt; and each way a session can fail, with its stable code."""
 
@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import threading
 
-import pytest
+from agent.devices.policy import DeviceSettings
+from agent.purpose import Purpose
+from agent.security.audit import AuditLog, verify
+from agent.session.capture import run_capture
+from agent.session.events import as_dict
+from agent.session.request import CaptureRequest
 
-from agent.audit import AuditLog, verify
-from agent.capture import CaptureRequest, run_capture
-from agent.devices import DeviceSettings
 
-from .conftest import LIVE
-
-
-def events(agent, purpose="verify", consent="CONSENT-T-0001", subject="cust-1", cancel=None, **kw):
-    req = CaptureRequest(purpose=purpose, channel=kw.pop("channel", "kiosk"), consent_ref=consent, subject_ref=subject)
-    return list(run_capture(agent, req, cancel))
+def events(deps, purpose="verify", consent="CONSENT-T-0001", subject="cust-1", cancel=None, **kw):
+    """The session's typed events, as the JSON dicts ``capture --json`` prints."""
+    req = CaptureRequest(Purpose.from_name(purpose), kw.pop("channel", "kiosk"), consent, subject_ref=subject)
+    return [as_dict(e) for e in run_capture(deps, req, cancel)]
 
 
 def result(evs):
@@ -25,10 +25,10 @@ def result(evs):
     return evs[-1]
 
 
-def test_live_verification_is_accepted_with_prompts_progress_and_timings(make_agent, ingest, tmp_path):
-    agent = make_agent()
-    agent.audit = AuditLog(tmp_path / "audit.jsonl", ingest["signer"])
-    evs = events(agent)
+def test_live_verification_is_accepted_with_prompts_progress_and_timings(make_deps, ingest, tmp_path):
+    deps = make_deps()
+    deps.audit = AuditLog(tmp_path / "audit.jsonl", ingest["signer"])
+    evs = events(deps)
     r = result(evs)["result"]
     assert r["accepted"] and r["reason"] == "OK" and r["liveness_verdict"] == "live", r
     percents = [e["progress"]["percent"] for e in evs if "progress" in e]
@@ -43,7 +43,7 @@ def test_live_verification_is_accepted_with_prompts_progress_and_timings(make_ag
     summary = ingest["state"].accepted[-1]
     assert summary["probe_id"] == r["probe_id"] and summary["purpose"] == "VERIFY"
     # The audit log has the session's key operations, chained and signed, and nothing biometric.
-    agent.audit.close()
+    deps.audit.close()
     rep = verify(tmp_path / "audit.jsonl", ingest["signer"].public_key())
     assert rep.unsigned_tail == 0
     text = (tmp_path / "audit.jsonl").read_text()
@@ -53,77 +53,77 @@ def test_live_verification_is_accepted_with_prompts_progress_and_timings(make_ag
     assert "cust-1" not in text                  # the subject reference is logged only as a digest
 
 
-def test_enrolment_has_its_own_budget_and_the_counter_is_monotonic(make_agent, ingest):
-    agent = make_agent()
-    first = result(events(agent, purpose="enroll"))["result"]
-    second = result(events(agent, purpose="enroll"))["result"]
+def test_enrolment_has_its_own_budget_and_the_counter_is_monotonic(make_deps, ingest):
+    deps = make_deps()
+    first = result(events(deps, purpose="enroll"))["result"]
+    second = result(events(deps, purpose="enroll"))["result"]
     assert first["accepted"] and second["accepted"]
     assert first["timings_ms"]["budget"] == 3000.0
     counters = [a["counter"] for a in list(ingest["state"].accepted)[-2:]]
     assert counters == [1, 2]
 
 
-def test_presentation_attack_is_refused_and_failures_lock_out(make_agent):
-    agent = make_agent("sim://?seed=4&subject=print&lux=150", max_failures=2)
+def test_presentation_attack_is_refused_and_failures_lock_out(make_deps):
+    deps = make_deps("sim://?seed=4&subject=print&lux=150", max_failures=2)
     for _ in range(2):
-        r = result(events(agent, subject="cust-attacked"))["result"]
+        r = result(events(deps, subject="cust-attacked"))["result"]
         assert not r["accepted"] and r["reason"] == "NOT_LIVE" and r["liveness_verdict"] == "attack"
-    e = result(events(agent, subject="cust-attacked"))
+    e = result(events(deps, subject="cust-attacked"))
     assert e["error"]["code"] == "SES_LOCKED_OUT"
     # The lockout holds the terminal too (§8.2.5 d): a different subject is refused as well.
-    assert result(events(agent, subject="someone-else"))["error"]["code"] == "SES_LOCKED_OUT"
+    assert result(events(deps, subject="someone-else"))["error"]["code"] == "SES_LOCKED_OUT"
 
 
-def test_consent_is_required_before_anything_happens(make_agent, ingest):
-    agent = make_agent()
+def test_consent_is_required_before_anything_happens(make_deps, ingest):
+    deps = make_deps()
     issued = len(ingest["state"].nonces)
     for bad in ("", "x", "has space", "ü" * 10):
-        e = result(events(agent, consent=bad))
+        e = result(events(deps, consent=bad))
         assert e["error"]["code"] == "SES_CONSENT_REQUIRED"
     assert len(ingest["state"].nonces) == issued          # no challenge was even asked for
-    assert result(events(agent, purpose="delete"))["error"]["code"] == "SES_BAD_REQUEST"
-    assert result(events(agent, channel="atm"))["error"]["code"] == "SES_BAD_REQUEST"
+    assert result(events(deps, purpose="delete"))["error"]["code"] == "SES_BAD_REQUEST"
+    assert result(events(deps, channel="atm"))["error"]["code"] == "SES_BAD_REQUEST"
 
 
-def test_no_face_times_out_with_the_last_prompt(make_agent):
-    agent = make_agent("sim://?seed=2&subject=none", quality_timeout_s=1.5)
-    evs = events(agent)
+def test_no_face_times_out_with_the_last_prompt(make_deps):
+    deps = make_deps("sim://?seed=2&subject=none", quality_timeout_s=1.5)
+    evs = events(deps)
     assert any(e.get("prompt", {}).get("code") == "NO_FACE" for e in evs)
     e = result(evs)["error"]
     assert e["code"] == "SES_STAGE_TIMEOUT" and "NO_FACE" in e["message"]
 
 
-def test_cancel_stops_the_capture(make_agent):
-    agent = make_agent("sim://?seed=2&subject=none", quality_timeout_s=30)
+def test_cancel_stops_the_capture(make_deps):
+    deps = make_deps("sim://?seed=2&subject=none", quality_timeout_s=30)
     cancel = threading.Event()
     out = []
-    req = CaptureRequest("verify", "kiosk", "CONSENT-T-0002")
-    for ev in run_capture(agent, req, cancel):
-        out.append(ev)
-        if "prompt" in ev:
+    req = CaptureRequest(Purpose.VERIFY, "kiosk", "CONSENT-T-0002")
+    for ev in run_capture(deps, req, cancel):
+        out.append(as_dict(ev))
+        if "prompt" in out[-1]:
             cancel.set()
     assert out[-1]["error"]["code"] == "SES_CANCELLED"
 
 
-def test_a_camera_below_the_capture_spec_is_refused(make_agent):
-    agent = make_agent("sim://?seed=2&fps=8")                      # §7.5 h: depth >= 10 fps
-    e = result(events(agent))["error"]
+def test_a_camera_below_the_capture_spec_is_refused(make_deps):
+    deps = make_deps("sim://?seed=2&fps=8")                      # §7.5 h: depth >= 10 fps
+    e = result(events(deps))["error"]
     assert e["code"] == "AGT_SPEC_VIOLATION" and "depth_fps" in e["message"]
 
 
-def test_a_camera_the_policy_refuses_is_not_used(make_agent):
-    agent = make_agent()
-    agent.devices = DeviceSettings(allow_non_usb_sources=False)
-    e = result(events(agent))["error"]
+def test_a_camera_the_policy_refuses_is_not_used(make_deps):
+    deps = make_deps()
+    deps.devices = DeviceSettings(allow_non_usb_sources=False)
+    e = result(events(deps))["error"]
     assert e["code"] == "DRV_DEVICE_REFUSED"
 
 
-def test_unreachable_server_fails_cleanly_and_nothing_is_kept(make_agent, ingest):
+def test_unreachable_server_fails_cleanly_and_nothing_is_kept(make_deps, ingest):
     import socket
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     dead = f"127.0.0.1:{s.getsockname()[1]}"
     s.close()
-    agent = make_agent(uplink=ingest["uplink"](endpoints=(dead,), retries=1, deadline_s=0.5))
-    e = result(events(agent))["error"]
+    deps = make_deps(uplink=ingest["uplink"](endpoints=(dead,), retries=1, deadline_s=0.5))
+    e = result(events(deps))["error"]
     assert e["code"] == "UPL_UNAVAILABLE" and "nothing was stored" in e["message"]

@@ -1,0 +1,373 @@
+"""Device manager: open the configured cameras, compose one capture rig, keep it alive.
+
+Each configured URI becomes a :class:`Source` with a small reconnection state machine
+(ONLINE → RECONNECTING → ONLINE | FAILED) and its own reader thread. The watchdog demands that the
+frame counter keeps advancing; when it stops (timeouts, a frozen counter) or the device is lost, the
+source escalates, each step under its own monotonic deadline:
+
+1. restart the stream (stop/start the same handle),
+2. hardware reset (when the camera has the capability), then re-open,
+3. wait for re-plug: re-open the URI until ``replug_timeout_s`` runs out (hot-plug).
+
+If every step fails the source is FAILED and the rig raises :class:`SourceFailed`. Nothing waits
+without a deadline; every failure is a typed error.
+
+:class:`CaptureRig` merges sources: each stream kind is owned by the first source (in config order)
+that provides it, e.g. OpenNI depth+IR plus a UVC color camera.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import drivers
+from agent.devices.policy import DeviceSettings, check_policy
+from drivers import Camera, Capability, DeviceInfo, Frame, StreamKind
+from drivers.errors import (
+    CapabilityUnsupported,
+    CaptureAgentError,
+    DeviceLost,
+    DriverError,
+    FrameTimeout,
+    StreamClosed,
+)
+
+log = logging.getLogger(__name__)
+
+
+# -- errors -------------------------------------------------------------------------------------
+class DeviceManagerError(CaptureAgentError):
+    code = "DEV_ERROR"
+
+
+class SourceFailed(DeviceManagerError):
+    """A source could not be recovered: restart, reset and re-plug wait all ran out."""
+
+    code = "DEV_SOURCE_FAILED"
+
+
+class RigIncomplete(DeviceManagerError):
+    """The configured sources do not provide a stream the rig needs."""
+
+    code = "DEV_RIG_INCOMPLETE"
+
+
+class RigTimeout(DeviceManagerError):
+    """No frame from any source within the caller's deadline (sources may be reconnecting)."""
+
+    code = "DEV_RIG_TIMEOUT"
+
+
+class SourceState(str, enum.Enum):
+    STARTING = "starting"
+    ONLINE = "online"
+    RECONNECTING = "reconnecting"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class SourceEvent:
+    uri: str
+    state: SourceState
+    at: float                            # time.monotonic()
+    step: str = ""                       # which recovery step, or why
+    error: str = ""                      # error code that caused the change
+
+
+class Source:
+    """One camera URI with its reader thread, watchdog and reconnection state machine."""
+
+    def __init__(self, uri: str, settings: DeviceSettings, out: queue.Queue[tuple[Source, Frame]],
+                 opener: Callable[[str], Camera] = drivers.open, on_event: Callable[[SourceEvent], None] | None = None,
+                 usb_lookup: Callable[[], list] | None = None):
+        self.uri = uri
+        self._usb_lookup = usb_lookup
+        self.settings = settings
+        self._out = out
+        self._opener = opener
+        self._on_event = on_event
+        self.state = SourceState.STARTING
+        self.camera: Camera | None = None
+        self.info: DeviceInfo | None = None
+        self.error: CaptureAgentError | None = None
+        self.events: list[SourceEvent] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_counter: dict[StreamKind, int] = {}
+        self._advanced_at: dict[StreamKind, float] = {}   # per stream: one dead stream is a stall too
+        self._last_advance = time.monotonic()
+        self.frames = 0
+        self.dropped = 0
+        # Which stream kinds this source feeds into the rig (set by CaptureRig); None = all.
+        self.accept: Callable[[StreamKind], bool] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def open(self) -> None:
+        """Open and start the camera in the caller's thread so configuration errors surface at once."""
+        self._open_and_start()
+        self._set(SourceState.ONLINE, "opened")
+
+    def run_in_thread(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name=f"source:{self.uri}", daemon=True)
+        self._thread.start()
+
+    def stop(self, join_timeout_s: float = 3.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(join_timeout_s)
+        self._close_camera()
+        if self.state is not SourceState.FAILED:
+            self._set(SourceState.STOPPED, "stopped")
+
+    # -- internals ---------------------------------------------------------------------------
+    def _set(self, state: SourceState, step: str = "", error: CaptureAgentError | None = None) -> None:
+        self.state = state
+        ev = SourceEvent(self.uri, state, time.monotonic(), step, error.code if error else "")
+        self.events.append(ev)
+        log.info("source %s: %s (%s) %s", self.uri, state.value, step, ev.error)
+        if self._on_event is not None:
+            self._on_event(ev)
+
+    def _open_and_start(self) -> None:
+        cam = self._opener(self.uri)
+        try:
+            self.info = check_policy(cam.info, self.settings, self._usb_lookup)
+            cam.start()
+        except BaseException:
+            _quiet_stop(cam)
+            raise
+        self.camera = cam
+        self._reset_watchdog()
+
+    def _reset_watchdog(self) -> None:
+        self._last_counter.clear()
+        self._advanced_at.clear()
+        self._last_advance = time.monotonic()
+
+    def _stalled_stream(self, now: float) -> StreamKind | None:
+        for kind, t in self._advanced_at.items():
+            if now - t >= self.settings.stall_timeout_s:
+                return kind
+        return None
+
+    def _close_camera(self) -> None:
+        cam, self.camera = self.camera, None
+        if cam is not None:
+            _quiet_stop(cam)
+
+    def _read_once(self, timeout_s: float) -> Frame:
+        """Read one frame and feed the watchdog; FrameTimeout if the counter did not advance."""
+        assert self.camera is not None
+        f = self.camera.read(timeout_s)
+        counter = f.metadata.frame_counter if f.metadata.frame_counter is not None else f.frame_number
+        prev = self._last_counter.get(f.stream)
+        if prev is None or counter > prev:
+            self._last_counter[f.stream] = counter
+            self._last_advance = self._advanced_at[f.stream] = time.monotonic()
+            return f
+        raise FrameTimeout(f"{self.uri}: {f.stream.value} frame counter stuck at {counter}")
+
+    def _deliver(self, f: Frame) -> None:
+        self.frames += 1
+        if self.accept is not None and not self.accept(f.stream):
+            return          # another source owns this stream; keep the queue for useful frames
+        try:
+            self._out.put_nowait((self, f))
+        except queue.Full:          # a slow consumer loses the oldest frames, never blocks capture
+            try:
+                self._out.get_nowait()
+                self.dropped += 1
+            except queue.Empty:
+                pass
+            self._out.put_nowait((self, f))
+
+    def _loop(self) -> None:
+        s = self.settings
+        while not self._stop.is_set():
+            try:
+                self._deliver(self._read_once(s.read_timeout_s))
+                dead = self._stalled_stream(time.monotonic())
+                if dead is None:
+                    continue
+                cause: DriverError = FrameTimeout(f"{self.uri}: {dead.value} stream stopped advancing")
+            except FrameTimeout as exc:
+                if time.monotonic() - self._last_advance < s.stall_timeout_s:
+                    continue
+                cause = exc
+            except DriverError as exc:           # DeviceLost, StreamClosed, ...
+                cause = exc
+            except Exception as exc:             # a backend bug must not silently kill the source
+                log.exception("source %s: unexpected error", self.uri)
+                cause = DeviceLost(f"{self.uri}: unexpected {type(exc).__name__}: {exc}")
+            if self._stop.is_set():
+                return
+            if not self._recover(cause):
+                return
+
+    def _wait_for_frame(self, deadline: float) -> bool:
+        """True once the (re)started camera shows an advancing counter before ``deadline``.
+
+        The first frame of each stream after a restart is only a baseline (a stuck device can
+        still hand out one stale frame); a second, later counter on the same stream proves it lives.
+        """
+        seen: dict[StreamKind, int] = {}
+        while not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                f = self._read_once(min(left, self.settings.read_timeout_s))
+            except FrameTimeout:
+                continue
+            except DriverError:
+                return False
+            self._deliver(f)
+            seen[f.stream] = seen.get(f.stream, 0) + 1
+            if seen[f.stream] >= 2:
+                return True
+        return False
+
+    def _recover(self, cause: DriverError) -> bool:
+        s = self.settings
+        self._set(SourceState.RECONNECTING, "stalled" if isinstance(cause, FrameTimeout) else "lost", cause)
+        # 1. restart the stream on the same handle.
+        if self.camera is not None and not isinstance(cause, DeviceLost):
+            try:
+                self.camera.stop()
+                self.camera.start()
+                self._reset_watchdog()
+                if self._wait_for_frame(time.monotonic() + s.restart_timeout_s):
+                    self._set(SourceState.ONLINE, "restart stream")
+                    return True
+            except DriverError:
+                pass
+        # 2. hardware reset, then re-open.
+        cam = self.camera
+        if cam is not None and Capability.HARDWARE_RESET in cam.capabilities:
+            try:
+                cam.hardware_reset()
+            except (CapabilityUnsupported, DriverError):
+                pass
+            self._close_camera()
+            if self._reopen_until(time.monotonic() + s.reset_timeout_s):
+                self._set(SourceState.ONLINE, "hardware reset")
+                return True
+        self._close_camera()
+        # 3. wait for re-plug.
+        if self._reopen_until(time.monotonic() + s.replug_timeout_s):
+            self._set(SourceState.ONLINE, "re-plug")
+            return True
+        if self._stop.is_set():
+            return False
+        self.error = SourceFailed(f"{self.uri} did not recover within restart {s.restart_timeout_s:g} s, "
+                                  f"reset {s.reset_timeout_s:g} s and re-plug {s.replug_timeout_s:g} s "
+                                  f"(cause: {cause.code}: {cause.message})")
+        self._set(SourceState.FAILED, "gave up", cause)
+        return False
+
+    def _reopen_until(self, deadline: float) -> bool:
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                self._open_and_start()
+                if self._wait_for_frame(deadline):
+                    return True
+                self._close_camera()
+            except DriverError:
+                # Not there yet, or refused (a different device on the port never counts as back).
+                self._close_camera()
+            except Exception:
+                log.exception("source %s: unexpected error while re-opening", self.uri)
+                self._close_camera()
+            self._stop.wait(min(self.settings.replug_poll_s, max(0.0, deadline - time.monotonic())))
+        return False
+
+
+def _quiet_stop(cam: Camera) -> None:
+    try:
+        cam.stop()
+    except Exception:   # stopping a vanished device may fail; it must not mask the real error
+        pass
+
+
+@dataclass
+class RigStatus:
+    sources: dict[str, SourceState] = field(default_factory=dict)
+    owners: dict[StreamKind, str] = field(default_factory=dict)
+
+
+class CaptureRig:
+    """One logical camera from several sources. Not a :class:`drivers.Camera`: it may be degraded."""
+
+    def __init__(self, uris: tuple[str, ...] | list[str], settings: DeviceSettings | None = None,
+                 opener: Callable[[str], Camera] = drivers.open, usb_lookup: Callable[[], list] | None = None):
+        if not uris:
+            raise RigIncomplete("no camera URIs configured")
+        self.settings = settings or DeviceSettings()
+        self._queue: queue.Queue[tuple[Source, Frame]] = queue.Queue(maxsize=self.settings.queue_frames)
+        self.sources = [Source(u, self.settings, self._queue, opener, usb_lookup=usb_lookup) for u in uris]
+        self.owners: dict[StreamKind, Source] = {}
+        self._started = False
+
+    def start(self) -> None:
+        opened: list[Source] = []
+        try:
+            for src in self.sources:
+                src.open()
+                opened.append(src)
+                assert src.camera is not None
+                for p in src.camera.profiles():
+                    self.owners.setdefault(p.kind, src)
+            missing = [k for k in self.settings.required_streams if StreamKind(k) not in self.owners]
+            if missing:
+                raise RigIncomplete(f"no configured camera provides {', '.join(missing)} "
+                                    f"(have {', '.join(k.value for k in self.owners) or 'nothing'})")
+        except BaseException:
+            for src in opened:
+                src.stop()
+            raise
+        for src in self.sources:
+            src.accept = (lambda kind, _src=src: self.owners.get(kind) is _src)
+            src.run_in_thread()
+        self._started = True
+
+    def read(self, timeout_s: float = 1.0) -> Frame:
+        """Next frame of an owned stream from any source; SourceFailed once a source is given up."""
+        if not self._started:
+            raise StreamClosed("capture rig is not started")
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for src in self.sources:
+                if src.state is SourceState.FAILED:
+                    raise src.error or SourceFailed(f"{src.uri} failed")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                states = ", ".join(f"{s.uri}={s.state.value}" for s in self.sources)
+                raise RigTimeout(f"no frame within {timeout_s:g} s ({states})")
+            try:
+                src, f = self._queue.get(timeout=min(left, 0.1))
+            except queue.Empty:
+                continue
+            if self.owners.get(f.stream) is src:
+                return f
+
+    def status(self) -> RigStatus:
+        return RigStatus({s.uri: s.state for s in self.sources}, {k: s.uri for k, s in self.owners.items()})
+
+    def stop(self) -> None:
+        for src in self.sources:
+            src.stop()
+        self._started = False
+
+    def __enter__(self) -> CaptureRig:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,117 @@
+"""Which cameras may capture: the ``[devices]`` settings, the USB allowlist applied to an opened
+camera (T/IIFAA 3001.1 §8.2.2: approved physical devices only, virtual cameras refused), and the
+device inventory ``capture-agent devices`` shows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import drivers
+from drivers import DeviceInfo, StreamKind
+from drivers import usb as usbmod
+from drivers.errors import DeviceRefused, DriverError
+from drivers.usb import UsbPolicy
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    """``[devices]`` section. Times are seconds on the monotonic clock."""
+
+    stall_timeout_s: float = 2.0        # frame counter not advancing this long = stalled stream
+    read_timeout_s: float = 0.5         # one read from a camera
+    restart_timeout_s: float = 3.0      # step 1: stream restart must yield a frame within this
+    reset_timeout_s: float = 8.0        # step 2: hardware reset + re-open must yield a frame within this
+    replug_timeout_s: float = 60.0      # step 3: wait this long for the device to come back
+    replug_poll_s: float = 0.25         # how often to retry opening while waiting for re-plug
+    queue_frames: int = 64              # bounded hand-off from reader threads to the rig
+    # USB policy (T/IIFAA 3001.1 §8.2.2: capture only from approved physical devices).
+    usb_allow: tuple[str, ...] = ()     # "VID:PID" or "VID:PID:SERIAL" in hex; empty = any physical camera
+    refuse_virtual: bool = True         # refuse cameras with no physical USB parent (v4l2loopback, OBS)
+    allow_non_usb_sources: bool = True  # sim:// and recordings (development, tests); false in production
+    required_streams: tuple[str, ...] = ()  # e.g. ["depth", "ir", "color"]; empty = whatever the rig has
+
+    def __post_init__(self) -> None:
+        for name in ("stall_timeout_s", "read_timeout_s", "restart_timeout_s", "reset_timeout_s",
+                     "replug_timeout_s", "replug_poll_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
+        if self.queue_frames < 1:
+            raise ValueError("queue_frames must be at least 1")
+        self.policy()  # validates allowlist entries
+        for s in self.required_streams:
+            StreamKind(s)
+
+    def policy(self) -> UsbPolicy:
+        return UsbPolicy.from_strings(self.usb_allow, self.refuse_virtual)
+
+
+def check_policy(info: DeviceInfo, settings: DeviceSettings,
+                 usb_lookup: Callable[[], list] | None = None) -> DeviceInfo:
+    """Apply the USB policy to an opened camera; raise DeviceRefused or return info with ``allowed``.
+
+    A camera that knows only its VID/PID (OpenNI reports no bus path) is tied to the enumerated
+    USB device first; one that cannot be tied to a physical USB device is treated as virtual.
+    """
+    if info.usb is None:
+        # sim://, recordings and software devices (OpenNI's Dummy) have no USB identity at all.
+        if settings.allow_non_usb_sources:
+            return replace(info, allowed=None)
+        raise DeviceRefused(f"{info.uri} has no USB identity; only physical USB cameras are allowed "
+                            "(devices.allow_non_usb_sources = false)")
+    ident = info.usb
+    if not ident.bus_path:
+        devs = (usb_lookup or usbmod.enumerate_video_devices)()
+        tied = usbmod.find_identity(ident.vendor_id, ident.product_id, ident.serial or info.serial, devs)
+        if tied is not None:
+            ident = tied
+            info = replace(info, usb=tied)
+    settings.policy().enforce(ident)
+    return replace(info, allowed=True)
+
+
+def annotate_devices(found: list[DeviceInfo], settings: DeviceSettings) -> list[DeviceInfo]:
+    """Set ``allowed`` on listed devices by the USB policy (for ``capture-agent devices``)."""
+    policy = settings.policy()
+    return [replace(d, allowed=policy.allows(d.usb)) if d.usb is not None else d for d in found]
+
+
+def inventory(settings: DeviceSettings, usb_backend=None, sysfs=None) -> tuple[list[DeviceInfo], dict[str, str]]:
+    """Every backend's devices, plus USB cameras and /dev/video nodes, with identity and allowlist verdict.
+
+    Backend entries that know their VID/PID are tied to the enumerated USB identity (serial, bus
+    path). USB video devices no backend listed, and video nodes, are shown too: a virtual camera
+    must be visible as refused, not silently absent.
+    """
+    found, problems = drivers.list_devices()
+    try:
+        usb_devs = usbmod.enumerate_video_devices(usb_backend)
+    except DriverError as exc:
+        usb_devs = []
+        problems["usb"] = exc.message
+    tied: set[tuple[int, int, str]] = set()
+    out: list[DeviceInfo] = []
+    for d in found:
+        if d.usb is not None and not d.usb.bus_path:
+            ident = usbmod.find_identity(d.usb.vendor_id, d.usb.product_id, d.serial, usb_devs)
+            if ident is not None:
+                d = replace(d, usb=ident)
+        if d.usb is not None:
+            tied.add((d.usb.vendor_id, d.usb.product_id, d.usb.serial))
+        out.append(d)
+    for u in usb_devs:
+        i = u.identity
+        if (i.vendor_id, i.product_id, i.serial) not in tied:
+            out.append(DeviceInfo(uri=f"usb://{i.bus_path}", backend="usb",
+                                  name=u.product or u.manufacturer or "USB camera",
+                                  serial=i.serial, usb=i, note=u.reason))
+    fs = sysfs or usbmod.Sysfs()
+    listed = {d.uri for d in out}
+    for node in fs.video_nodes():
+        if f"uvc:///dev/{node.name}" in listed:
+            continue                      # the uvc backend listed it already
+        note = "virtual camera (refused)" if node.is_virtual else f"driver {node.driver or '-'}"
+        info = DeviceInfo(uri=f"uvc:///dev/{node.name}", backend="v4l2", name=node.card or node.name,
+                          usb=node.usb, note=note)
+        out.append(replace(info, allowed=False) if node.is_virtual and settings.refuse_virtual else info)
+    return [d if d.allowed is False else annotate_devices([d], settings)[0] for d in out], problems

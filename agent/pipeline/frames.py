@@ -1,0 +1,77 @@
+"""The one entry from a camera to framesets: read its frames and match them across streams.
+
+Every stage that needs framesets (the session's quality loop, the projector's pre-roll, the
+challenge window, ``doctor``, ``analyze``) reads them through a :class:`FramesetReader`, so the
+stream order (depth first: it is the reference stream), the matching rate (the slowest stream's)
+and the extrinsics are chosen in one place. A reader keeps its matcher across calls: framesets read
+in several stages of one session come from one timeline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+
+from agent.pipeline.sync import FrameSetMatcher, SyncTimeout
+from drivers.base import Camera
+from drivers.errors import FrameTimeout
+from drivers.frame import FrameSet, StreamKind
+
+
+def reference_order(kinds: Iterable[StreamKind]) -> list[StreamKind]:
+    """Depth first (the matcher's reference stream), then the others by name."""
+    return sorted(set(kinds), key=lambda k: (k is not StreamKind.DEPTH, k.value))
+
+
+class FramesetReader:
+    """Matched framesets from a started camera.
+
+    ``read_timeout_s`` bounds each wait for one frame; the deadlines of ``stream`` and ``take``
+    bound the whole read. A live camera that delivers nothing for a moment is waited through; a
+    recording's end (``StreamClosed``) and a lost device (``DeviceLost``) reach the caller."""
+
+    def __init__(self, camera: Camera, *, streams: Iterable[StreamKind] | None = None,
+                 read_timeout_s: float = 1.0):
+        profiles = camera.profiles()
+        kinds = reference_order(streams if streams is not None else (p.kind for p in profiles))
+        fps = min(p.fps for p in profiles if p.kind in kinds)
+        self.camera = camera
+        self.read_timeout_s = read_timeout_s
+        self.matcher = FrameSetMatcher(kinds, fps, extrinsics=camera.all_extrinsics())
+
+    def stream(self, *, timeout_s: float, cancelled: Callable[[], bool] | None = None) -> Iterator[FrameSet]:
+        """Framesets as they complete, until the caller stops, ``cancelled()`` turns true (the
+        iterator ends) or ``timeout_s`` passes (``SyncTimeout``)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if cancelled is not None and cancelled():
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SyncTimeout(f"no complete frameset within {timeout_s:.1f} s "
+                                  f"(discarded: {dict(self.matcher.stats.discarded)})")
+            try:
+                frame = self.camera.read(timeout_s=min(self.read_timeout_s, max(0.01, remaining)))
+            except FrameTimeout:
+                continue
+            yield from self.matcher.push(frame)
+
+    def take(self, count: int, *, timeout_s: float = 10.0) -> Iterator[FrameSet]:
+        """Exactly ``count`` framesets, yielded as they complete; ``SyncTimeout`` saying how many
+        arrived if the rest do not within ``timeout_s``."""
+        made = 0
+        try:
+            for fs in self.stream(timeout_s=timeout_s):
+                yield fs
+                made += 1
+                if made >= count:
+                    return
+        except SyncTimeout:
+            raise SyncTimeout(f"only {made} of {count} framesets within {timeout_s:.1f} s "
+                              f"(discarded: {dict(self.matcher.stats.discarded)})") from None
+
+
+def framesets(camera: Camera, count: int, *, timeout_s: float = 10.0,
+              streams: Iterable[StreamKind] | None = None, read_timeout_s: float = 1.0) -> Iterator[FrameSet]:
+    """``count`` matched framesets from a started camera, as they complete (a reader used once)."""
+    return FramesetReader(camera, streams=streams, read_timeout_s=read_timeout_s).take(count, timeout_s=timeout_s)

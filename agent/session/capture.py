@@ -1,0 +1,275 @@
+"""One capture session, start to receipt: the state machine behind the local API's ``Capture``.
+
+Stages, in order, each with its own deadline (``[session]`` config):
+
+1. ``consent``   — a ``consent_ref`` is required (PIPL: separate, explicit consent before capture);
+                   the terminal and the subject must not be locked out (§8.2.5 d);
+2. ``challenge`` — ``BeginCapture`` on the uplink: nonce, expiry, server key;
+3. ``capture``   — quality loop: framesets through align and the gate, one prompt at a time and
+                   progress until the gate has its good framesets (their lit IR also sets the
+                   projector's power); then the challenge window: the projector follows the
+                   nonce's schedule for ``challenge.frames`` framesets;
+4. ``liveness``  — the window is judged in the sandboxed worker as it arrives; the verdict is bound
+                   to the frames;
+5. ``probe``     — crops of the best frameset, landmarks, reports, attestation, timings;
+6. ``seal``      — HPKE to the server key, signed by the terminal key; face buffers overwritten;
+7. ``submit``    — to the ingest server; the receipt is the result.
+
+Failures are typed (``SES_*``, plus the uplink's and the worker's codes), counted toward lockout,
+and audited without biometric data. Nothing is written to disk but the audit log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import drivers
+from agent.config import SessionSettings
+from agent.devices.policy import DeviceSettings, check_policy
+from agent.liveness.challenge import Challenge
+from agent.liveness.fusion import load_thresholds
+from agent.liveness.supervisor import LivenessSupervisor
+from agent.pipeline.align import AlignedFrameSet, align_frameset
+from agent.pipeline.frames import FramesetReader
+from agent.purpose import Purpose
+from agent.quality import QualityGate, QualityReport, QualitySettings
+from agent.quality.gate import require_stream_spec
+from agent.security.audit import AuditLog
+from agent.security.keys import Signer
+from agent.session.counter import ProbeCounter
+from agent.session.errors import BadRequest, Cancelled, ConsentRequired, LockedOut, StageTimeout
+from agent.session.events import CaptureEvent, Error, Progress, Result
+from agent.session.lockout import Lockout
+from agent.session.projector import Projector
+from agent.session.request import CaptureRequest, validate
+from agent.session.window import collect
+from agent.uplink.client import UplinkClient
+from agent.uplink.probe import build_payload, seal_probe
+from drivers.errors import CaptureAgentError
+
+SETTLE_SETS = 8                   # framesets the projector may take to show its planned power
+
+
+@dataclass
+class SessionDeps:
+    """What a session needs from the daemon (built by ``agent.daemon``, or by tests directly)."""
+
+    terminal_id: str
+    camera_uri: str
+    uplink: UplinkClient
+    signer: Signer
+    supervisor: LivenessSupervisor
+    audit: AuditLog | None = None
+    settings: SessionSettings = field(default_factory=SessionSettings)
+    quality: QualitySettings = field(default_factory=QualitySettings)
+    devices: DeviceSettings = field(default_factory=DeviceSettings)
+    counter: ProbeCounter = field(default_factory=ProbeCounter)
+    lockout: Lockout | None = None
+    read_timeout_s: float = 1.0       # one wait for a camera frame ([camera] read_timeout_s)
+    _gates: dict[str, QualityGate] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.lockout = self.lockout or Lockout(self.settings)
+
+    def gate(self, channel: str) -> QualityGate:
+        # One gate (and one set of loaded face models) per channel; sessions run one at a time.
+        if channel not in self._gates:
+            self._gates[channel] = QualityGate(self.quality, channel=channel)
+        return self._gates[channel]
+
+    def record(self, event: str, **data: Any) -> None:
+        if self.audit is not None:
+            self.audit.record(event, **data)
+
+
+def _subject_key(subject_ref: str) -> str:
+    # Lockout and audit use a digest: the subject reference itself is not kept or logged.
+    return "subject:" + hashlib.sha256(subject_ref.encode()).hexdigest()[:16]
+
+
+def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event | None = None,
+                session_id: str | None = None) -> Iterator[CaptureEvent]:
+    """Yield ``Prompt`` and ``Progress`` events, then one ``Result`` or ``Error``. Never raises for a
+    session failure; the caller validates the request first."""
+    sid = session_id or str(uuid.uuid4())
+    cancel = cancel or threading.Event()
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    keys = (f"terminal:{deps.terminal_id}",) + ((_subject_key(req.subject_ref),) if req.subject_ref else ())
+    stage = "consent"
+    lockout = deps.lockout
+    assert lockout is not None                     # SessionDeps.__post_init__ always sets one
+    sets: list = []
+    t_last_frame = t0
+
+    def mark(name: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[name] = round((now - since) * 1000, 2)
+        return now
+
+    def check_cancel() -> None:
+        if cancel.is_set():
+            raise Cancelled("the capture was cancelled")
+
+    try:
+        validate(req)
+        assert isinstance(req.purpose, Purpose)
+        lockout.check(*keys)
+        deps.record("session_start", session_id=sid, purpose=req.purpose.value, channel=req.channel,
+                    subject=_subject_key(req.subject_ref) if req.subject_ref else None,
+                    business_ref=req.business_ref or None)
+        deps.record("consent", session_id=sid, consent_ref=req.consent_ref)
+        yield Progress(0, "consent")
+        stage = "challenge"
+        t = time.perf_counter()
+        ch = deps.uplink.begin(sid, req.purpose)
+        t = mark("challenge", t)
+        check_cancel()
+        stage = "capture"
+        yield Progress(5, "capture")
+        gate = deps.gate(req.channel)
+        cam = drivers.open(deps.camera_uri)
+        with cam, contextlib.ExitStack() as stack:                # starts the streams
+            device = check_policy(cam.info, deps.devices)        # allowlist, virtual cameras refused
+            require_stream_spec(cam.profiles(), gate.thresholds)  # §7.5 h before anyone is asked to pose
+            t = mark("camera_open", t)
+            reader = FramesetReader(cam, read_timeout_s=deps.read_timeout_s)
+            # The session owns the projector: default power and on for the quality loop, whose lit
+            # framesets set its power for the challenge; back to the default on every way out.
+            projector = Projector(cam)
+            projector.begin()
+            stack.callback(projector.end)
+            prompter = _Prompter()
+            for aligned, report in _quality_loop(deps, reader, gate, cancel):
+                projector.observe(aligned, report.face)
+                yield from prompter.events(report, gate)
+            projector.wait_applied(_limited(reader, SETTLE_SETS, deps.settings.quality_timeout_s))
+            if projector.plans_power:
+                deps.record("projector", session_id=sid, **projector.to_dict())
+            t = mark("quality", t)
+            check_cancel()
+            stage = "challenge_window"
+            challenge = Challenge.from_nonce(ch.nonce, frames=ch.frames)
+            # Each frameset goes to the liveness worker as it arrives, so the worker judges while
+            # the camera is still capturing; after the last frame only fusion remains.
+            with deps.supervisor.open_judge(frames=ch.frames, nonce=ch.nonce, thresholds=load_thresholds(req.channel),
+                                            channel=req.channel) as worker:
+                sets = collect(reader, ch.frames, challenge, projector, timeout_s=deps.settings.challenge_window_s,
+                               cancelled=cancel.is_set, on_frameset=worker.add)
+                t_last_frame = time.perf_counter()
+                projector.end()
+                cam.stop()                                    # every frame needed is in (stop is idempotent)
+                t = mark("challenge_window", t)
+                check_cancel()
+                if len(sets) < ch.frames:
+                    raise StageTimeout(f"only {len(sets)} of {ch.frames} framesets arrived within "
+                                       f"{deps.settings.challenge_window_s:g} s of the challenge window")
+                stage = "liveness"
+                yield Progress(70, "liveness")
+                r = worker.finish()
+                t = mark("liveness", t)
+        v = r.verdict
+        if v.verdict != "live" or r.best is None:
+            sets.clear()
+            lockout.fail(*keys)
+            why = (v.challenge or {}).get("detail") if v.challenge and not v.challenge.get("passed") else None
+            deps.record("result", session_id=sid, accepted=False, reason="NOT_LIVE", verdict=v.verdict,
+                        score=round(v.score, 3), challenge_passed=bool(v.challenge and v.challenge.get("passed")))
+            timings["total"] = round((time.perf_counter() - t0) * 1000, 2)
+            yield Result(False, "NOT_LIVE", "", v.verdict, why or "; ".join(v.notes)[:300], timings)
+            return
+        stage = "probe"
+        yield Progress(85, "seal")
+        best: AlignedFrameSet = align_frameset(sets[r.best["index"]])
+        payload = build_payload(best, r.best, quality=r.quality, liveness=v.to_dict(), device=device,
+                                timings_ms=timings, frame_digest=v.frame_digests[r.best["index"]])
+        del best
+        sets.clear()                                   # face frames leave memory with this session
+        t = mark("probe", t)
+        stage = "seal"
+        sealed = seal_probe(ch, payload, terminal_id=deps.terminal_id, session_id=sid, counter=deps.counter.next(),
+                            signer=deps.signer, purpose=req.purpose)   # wipes the payload buffer
+        t = mark("seal", t)
+        stage = "submit"
+        yield Progress(95, "submit")
+        receipt = deps.uplink.submit(sealed.message, sealed.probe_id)
+        t = mark("submit", t)
+        timings["after_last_frame"] = round((t - t_last_frame) * 1000, 2)
+        timings["total"] = round((t - t0) * 1000, 2)
+        budget = deps.settings.enroll_budget_ms if req.purpose is Purpose.ENROLL else deps.settings.verify_budget_ms
+        timings["budget"] = budget
+        (lockout.succeed if receipt.accepted else lockout.fail)(*keys)
+        deps.record("result", session_id=sid, accepted=receipt.accepted, reason=receipt.reason,
+                    probe_id=sealed.probe_id, counter=sealed.counter, verdict=v.verdict, total_ms=timings["total"],
+                    within_budget=timings["total"] <= budget)
+        yield Progress(100, "done")
+        yield Result(receipt.accepted, receipt.reason, sealed.probe_id, receipt.liveness_verdict or v.verdict,
+                     receipt.detail, timings)
+    except CaptureAgentError as exc:
+        sets.clear()
+        if not isinstance(exc, (ConsentRequired, BadRequest, LockedOut, Cancelled)):
+            lockout.fail(*keys)
+        deps.record("error", session_id=sid, stage=stage, code=exc.code, message=exc.message[:200])
+        yield Error(exc.code, exc.message)
+    finally:
+        sets.clear()
+        deps.record("session_end", session_id=sid, stage=stage,
+                    elapsed_ms=round((time.perf_counter() - t0) * 1000, 1))
+
+
+def _limited(reader: FramesetReader, count: int, timeout_s: float) -> Iterator:
+    """At most ``count`` framesets from ``reader`` within ``timeout_s``."""
+    for k, fs in enumerate(reader.stream(timeout_s=timeout_s), 1):
+        yield fs
+        if k >= count:
+            return
+
+
+def _quality_loop(deps: SessionDeps, reader: FramesetReader, gate: QualityGate,
+                  cancel: threading.Event) -> Iterator[tuple[AlignedFrameSet, QualityReport]]:
+    """Framesets through align and the gate until it has its good framesets (or the person runs out
+    of time: ``SES_STAGE_TIMEOUT`` with the last prompt). A cancel ends the loop quietly; the session
+    checks it next."""
+    timeout_s = deps.settings.quality_timeout_s
+    gate.reset()
+    last_prompt: str | None = None
+    try:
+        for fs in reader.stream(timeout_s=timeout_s, cancelled=cancel.is_set):
+            aligned = align_frameset(fs)
+            report = gate.evaluate(aligned)
+            if report.prompt is not None:
+                last_prompt = report.prompt.code
+            yield aligned, report
+            if gate.complete:
+                return
+    except CaptureAgentError as exc:
+        if exc.code != "SYN_TIMEOUT":
+            raise
+        raise StageTimeout(f"the capture spec was not met within {timeout_s:g} s "
+                           f"(last prompt: {last_prompt or 'none'})") from None
+
+
+class _Prompter:
+    """One prompt at a time, repeated only when it changes (the gate's hysteresis keeps it from
+    flickering), and progress when it moves."""
+
+    def __init__(self) -> None:
+        self.prompt: str | None = None
+        self.percent = -1
+
+    def events(self, report: QualityReport, gate: QualityGate) -> Iterator[CaptureEvent]:
+        code = report.prompt.code if report.prompt else None
+        if code != self.prompt and report.prompt is not None:
+            yield report.prompt
+        self.prompt = code
+        percent = 5 + int(0.6 * gate.progress)
+        if percent != self.percent:
+            yield Progress(percent, "capture")
+            self.percent = percent

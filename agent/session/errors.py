@@ -1,0 +1,36 @@
+"""A capture session's own typed errors (the camera's ``DRV_*``, the uplink's ``UPL_*`` and the
+liveness worker's ``LIV_*`` codes reach the session's caller too)."""
+
+from __future__ import annotations
+
+from drivers.errors import CaptureAgentError
+
+
+class SessionError(CaptureAgentError):
+    code = "SES_ERROR"
+
+
+class ConsentRequired(SessionError):
+    code = "SES_CONSENT_REQUIRED"
+
+
+class LockedOut(SessionError):
+    code = "SES_LOCKED_OUT"
+
+
+class StageTimeout(SessionError):
+    code = "SES_STAGE_TIMEOUT"
+
+
+class Cancelled(SessionError):
+    code = "SES_CANCELLED"
+
+
+class BadRequest(SessionError):
+    code = "SES_BAD_REQUEST"
+
+
+class Busy(SessionError):
+    """Another capture is running: the terminal has one camera and one person in front of it."""
+
+    code = "SES_BUSY"

@@ -1,0 +1,48 @@
+"""What a capture session tells the kiosk app, as typed events.
+
+``run_capture`` yields them; the local API turns them into ``CaptureEvent`` messages and its client
+turns those back into these (``agent.localapi.convert``): one mapping, both ways.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeAlias
+
+from agent.quality.prompts import Prompt
+
+
+@dataclass(frozen=True)
+class Progress:
+    percent: int                      # 0..100 across the whole capture
+    stage: str                        # consent | capture | liveness | seal | submit | done
+
+
+@dataclass(frozen=True)
+class Result:
+    """The capture's outcome: the server's receipt, or ``NOT_LIVE`` judged on the terminal."""
+
+    accepted: bool
+    reason: str
+    probe_id: str
+    liveness_verdict: str
+    detail: str = ""                  # why, when not accepted (never biometric)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Error:
+    """The capture failed before it had a result (stable code, human message)."""
+
+    code: str
+    message: str
+
+
+# One prompt at a time for the person at the terminal (``Prompt``: code, Chinese and English text).
+CaptureEvent: TypeAlias = Prompt | Progress | Result | Error
+KINDS: dict[type, str] = {Prompt: "prompt", Progress: "progress", Result: "result", Error: "error"}
+
+
+def as_dict(event: CaptureEvent) -> dict[str, Any]:
+    """``{"prompt": {...}}`` and so on: the JSON form ``capture --json`` prints."""
+    return {KINDS[type(event)]: asdict(event)}

@@ -1,0 +1,130 @@
+"""Development provisioning: a private CA, a reference server and one terminal, with configs.
+
+``capture-agent dev-provision DIR`` writes everything the demo, the tests and a HIL rig need to run
+``capture-agent server`` and ``capture-agent run`` against each other. A bank provisions terminals
+from its own PKI and HSMs instead; the file layout below is what those configs point at::
+
+    DIR/ca.pem  ca.key
+    DIR/server/  server.toml server.pem server.key server-x25519.hpke server-mlkem768-x25519.hpke
+                 terminals/<id>.pub.pem
+    DIR/agent/   agent.toml ca.pem <id>.pem <id>.key signing.key
+    DIR/run/     the local API socket          DIR/state/  audit log, probe counter
+
+Every private key is written with mode 0600 from its first byte.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.security.keys import generate_file_key
+from agent.uplink.seal import ServerKey
+from hil import pki
+from hil.ingest.config import write_hpke_key
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    root: Path
+    server_config: Path
+    agent_config: Path
+    socket: Path
+    audit: Path
+    terminal_id: str
+    port: int
+
+
+def _toml(v) -> str:
+    # Strings and lists of strings/ints are all this writer needs; json's quoting is valid TOML.
+    return json.dumps(v)
+
+
+def provision_dev(root: str | os.PathLike[str], *, terminal_id: str = "kiosk-dev-0001", port: int = 8443,
+                  camera_uri: str = "sim://?subject=live&lux=300&distance_mm=500", suite: str = "x25519",
+                  nonce_ttl_s: float = 30.0, retry_window_s: float = 10.0, keep_sealed: int = 0,
+                  allowed_uids: tuple[int, ...] | None = None, overwrite: bool = False) -> Provisioned:
+    root = Path(root).resolve()
+    if root.exists() and any(root.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{root} is not empty; refusing to overwrite keys")
+        shutil.rmtree(root)
+    (root / "server" / "terminals").mkdir(parents=True)
+    (root / "agent").mkdir()
+    for d in ("run", "state"):
+        (root / d).mkdir(mode=0o750)
+    ca = pki.make_ca("capture-agent dev CA", days=365)
+    (root / "ca.pem").write_bytes(ca.cert_pem)
+    pki.write_private(root / "ca.key", ca.key_pem)
+
+    srv = root / "server"
+    cert = pki.issue(ca, "ingest.localhost", server=True, days=365,
+                     hosts=("ingest.localhost", "localhost", "127.0.0.1"))
+    (srv / "server.pem").write_bytes(cert.cert_pem)
+    pki.write_private(srv / "server.key", cert.key_pem)
+    for s in ("x25519", "mlkem768-x25519"):
+        write_hpke_key(srv / f"server-{s}.hpke", ServerKey.generate(s))
+
+    ag = root / "agent"
+    (ag / "ca.pem").write_bytes(ca.cert_pem)
+    client = pki.issue(ca, terminal_id, server=False, days=365)
+    (ag / f"{terminal_id}.pem").write_bytes(client.cert_pem)
+    pki.write_private(ag / f"{terminal_id}.key", client.key_pem)
+    signer = generate_file_key(ag / "signing.key")
+    (srv / "terminals" / f"{terminal_id}.pub.pem").write_bytes(signer.public_key_pem())
+
+    server_toml = srv / "server.toml"
+    server_toml.write_text(f"""# Reference ingest server (development). capture-agent server --config {server_toml}
+listen = {_toml(f'127.0.0.1:{port}')}
+cert = "server.pem"
+key = "server.key"
+client_ca = "../ca.pem"
+current_suite = {_toml(suite)}
+nonce_ttl_s = {nonce_ttl_s}
+frames = 32
+retry_window_s = {retry_window_s}
+keep_sealed = {keep_sealed}
+
+[[hpke_keys]]
+suite = "x25519"
+file = "server-x25519.hpke"
+
+[[hpke_keys]]
+suite = "mlkem768-x25519"
+file = "server-mlkem768-x25519.hpke"
+
+[[terminals]]
+id = {_toml(terminal_id)}
+public_key = {_toml(f'terminals/{terminal_id}.pub.pem')}
+""")
+    uids = list(allowed_uids) if allowed_uids is not None else [os.getuid()]
+    agent_toml = ag / "agent.toml"
+    agent_toml.write_text(f"""# capture-agent daemon (development). capture-agent run --config {agent_toml}
+terminal_id = {_toml(terminal_id)}
+state_dir = "../state"
+
+[camera]
+uris = [{_toml(camera_uri)}]
+
+[keys]
+signing_key = "file:signing.key"
+
+[uplink]
+endpoints = [{_toml(f'127.0.0.1:{port}')}]
+ca = "ca.pem"
+cert = {_toml(f'{terminal_id}.pem')}
+key = {_toml(f'{terminal_id}.key')}
+server_name = "ingest.localhost"
+
+[local_api]
+socket = {_toml(str(root / 'run' / 'agent.sock'))}
+allowed_uids = {_toml(uids)}
+
+[audit]
+path = "../state/audit.jsonl"
+""")
+    return Provisioned(root, srv / "server.toml", ag / "agent.toml", root / "run" / "agent.sock",
+                       root / "state" / "audit.jsonl", terminal_id, port)

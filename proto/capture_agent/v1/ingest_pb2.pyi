@@ -1,0 +1,164 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Purpose(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PURPOSE_UNSPECIFIED: _ClassVar[Purpose]
+    ENROLL: _ClassVar[Purpose]
+    VERIFY: _ClassVar[Purpose]
+PURPOSE_UNSPECIFIED: Purpose
+ENROLL: Purpose
+VERIFY: Purpose
+
+class BeginCaptureRequest(_message.Message):
+    __slots__ = ("terminal_id", "session_id", "purpose")
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    terminal_id: str
+    session_id: str
+    purpose: Purpose
+    def __init__(self, terminal_id: _Optional[str] = ..., session_id: _Optional[str] = ..., purpose: _Optional[_Union[Purpose, str]] = ...) -> None: ...
+
+class Challenge(_message.Message):
+    __slots__ = ("nonce", "expires_unix_ms", "server_key_id", "server_public_key", "hpke_suite", "frames")
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    SERVER_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVER_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    HPKE_SUITE_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    nonce: bytes
+    expires_unix_ms: int
+    server_key_id: str
+    server_public_key: bytes
+    hpke_suite: str
+    frames: int
+    def __init__(self, nonce: _Optional[bytes] = ..., expires_unix_ms: _Optional[int] = ..., server_key_id: _Optional[str] = ..., server_public_key: _Optional[bytes] = ..., hpke_suite: _Optional[str] = ..., frames: _Optional[int] = ...) -> None: ...
+
+class ProbeHeader(_message.Message):
+    __slots__ = ("version", "probe_id", "terminal_id", "session_id", "counter", "nonce", "server_key_id", "hpke_suite", "created_unix_ms", "signer_key_id", "signature_algorithm", "purpose")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PROBE_ID_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    COUNTER_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    SERVER_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    HPKE_SUITE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    SIGNER_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    probe_id: str
+    terminal_id: str
+    session_id: str
+    counter: int
+    nonce: bytes
+    server_key_id: str
+    hpke_suite: str
+    created_unix_ms: int
+    signer_key_id: str
+    signature_algorithm: str
+    purpose: Purpose
+    def __init__(self, version: _Optional[int] = ..., probe_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., session_id: _Optional[str] = ..., counter: _Optional[int] = ..., nonce: _Optional[bytes] = ..., server_key_id: _Optional[str] = ..., hpke_suite: _Optional[str] = ..., created_unix_ms: _Optional[int] = ..., signer_key_id: _Optional[str] = ..., signature_algorithm: _Optional[str] = ..., purpose: _Optional[_Union[Purpose, str]] = ...) -> None: ...
+
+class SealedProbe(_message.Message):
+    __slots__ = ("header", "ciphertext", "signature")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CIPHERTEXT_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    header: bytes
+    ciphertext: bytes
+    signature: bytes
+    def __init__(self, header: _Optional[bytes] = ..., ciphertext: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class Crop(_message.Message):
+    __slots__ = ("width", "height", "format", "pixels", "x", "y", "sha256", "depth_scale")
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    PIXELS_FIELD_NUMBER: _ClassVar[int]
+    X_FIELD_NUMBER: _ClassVar[int]
+    Y_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    DEPTH_SCALE_FIELD_NUMBER: _ClassVar[int]
+    width: int
+    height: int
+    format: str
+    pixels: bytes
+    x: int
+    y: int
+    sha256: bytes
+    depth_scale: float
+    def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., format: _Optional[str] = ..., pixels: _Optional[bytes] = ..., x: _Optional[int] = ..., y: _Optional[int] = ..., sha256: _Optional[bytes] = ..., depth_scale: _Optional[float] = ...) -> None: ...
+
+class DeviceAttestation(_message.Message):
+    __slots__ = ("backend", "model", "serial", "usb_id", "usb_bus", "firmware", "recording")
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_FIELD_NUMBER: _ClassVar[int]
+    USB_ID_FIELD_NUMBER: _ClassVar[int]
+    USB_BUS_FIELD_NUMBER: _ClassVar[int]
+    FIRMWARE_FIELD_NUMBER: _ClassVar[int]
+    RECORDING_FIELD_NUMBER: _ClassVar[int]
+    backend: str
+    model: str
+    serial: str
+    usb_id: str
+    usb_bus: str
+    firmware: str
+    recording: bool
+    def __init__(self, backend: _Optional[str] = ..., model: _Optional[str] = ..., serial: _Optional[str] = ..., usb_id: _Optional[str] = ..., usb_bus: _Optional[str] = ..., firmware: _Optional[str] = ..., recording: _Optional[bool] = ...) -> None: ...
+
+class ProbePayload(_message.Message):
+    __slots__ = ("color", "depth", "ir", "landmarks", "quality_json", "liveness_json", "device", "timings_ms", "frame_digest")
+    class TimingsMsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    COLOR_FIELD_NUMBER: _ClassVar[int]
+    DEPTH_FIELD_NUMBER: _ClassVar[int]
+    IR_FIELD_NUMBER: _ClassVar[int]
+    LANDMARKS_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_JSON_FIELD_NUMBER: _ClassVar[int]
+    LIVENESS_JSON_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_MS_FIELD_NUMBER: _ClassVar[int]
+    FRAME_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    color: Crop
+    depth: Crop
+    ir: Crop
+    landmarks: _containers.RepeatedScalarFieldContainer[float]
+    quality_json: str
+    liveness_json: str
+    device: DeviceAttestation
+    timings_ms: _containers.ScalarMap[str, float]
+    frame_digest: str
+    def __init__(self, color: _Optional[_Union[Crop, _Mapping]] = ..., depth: _Optional[_Union[Crop, _Mapping]] = ..., ir: _Optional[_Union[Crop, _Mapping]] = ..., landmarks: _Optional[_Iterable[float]] = ..., quality_json: _Optional[str] = ..., liveness_json: _Optional[str] = ..., device: _Optional[_Union[DeviceAttestation, _Mapping]] = ..., timings_ms: _Optional[_Mapping[str, float]] = ..., frame_digest: _Optional[str] = ...) -> None: ...
+
+class Receipt(_message.Message):
+    __slots__ = ("probe_id", "accepted", "reason", "detail", "received_unix_ms", "liveness_verdict")
+    PROBE_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    LIVENESS_VERDICT_FIELD_NUMBER: _ClassVar[int]
+    probe_id: str
+    accepted: bool
+    reason: str
+    detail: str
+    received_unix_ms: int
+    liveness_verdict: str
+    def __init__(self, probe_id: _Optional[str] = ..., accepted: _Optional[bool] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ..., received_unix_ms: _Optional[int] = ..., liveness_verdict: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,88 @@
+"""Shared fixtures: one quality gate (the face models load once per run), one real reference ingest
+server on a loopback port with mutual TLS, one real liveness worker, and a builder of the daemon's
+``SessionDeps`` around a camera URI: everything a capture session needs.
+
+Hypothesis: the ``dev`` profile runs few examples so ``make test`` stays quick; ``CI=true`` selects
+the ``ci`` profile, which runs many.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from agent.config import SessionSettings
+from agent.liveness.supervisor import LivenessSupervisor
+from agent.quality import QualityGate
+from agent.security.keys import generate_file_key
+from agent.session.capture import SessionDeps
+from agent.uplink.client import UplinkClient, UplinkConnection
+from agent.uplink.seal import ServerKey
+from hil import pki
+from hil.ingest.server import ServerState, ServerTLS, Terminal, serve
+from tests.helpers.terminals import LIVE, OTHER_TERMINAL, TERMINAL
+
+settings.register_profile("dev", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev")
+
+
+
+@pytest.fixture(scope="session")
+def gate() -> QualityGate:
+    """The kiosk channel's gate; tests that use it call ``gate.reset()`` or start a fresh capture."""
+    return QualityGate()
+
+
+@pytest.fixture(scope="session")
+def ingest(tmp_path_factory):
+    """A reference ingest server (12-frame challenges, both HPKE suites, two registered terminals)
+    and clients for it: ``uplink()`` for this terminal, ``uplink(cert=..., terminal=...)`` for others."""
+    d = tmp_path_factory.mktemp("ingest")
+    ca = pki.make_ca()
+    server_cert = pki.issue(ca, "ingest.test", server=True, hosts=("ingest.test", "127.0.0.1", "localhost"))
+    term = pki.issue(ca, TERMINAL, server=False)
+    other = pki.issue(ca, OTHER_TERMINAL, server=False)
+    rogue_ca = pki.make_ca("rogue CA")
+    rogue = pki.issue(rogue_ca, TERMINAL, server=False)
+    signer = generate_file_key(d / "terminal.pem")
+    other_signer = generate_file_key(d / "other.pem", "ecdsa-p256-sha256")
+    key = ServerKey.generate("x25519")
+    hybrid = ServerKey.generate("mlkem768-x25519")
+    state = ServerState(terminals={TERMINAL: Terminal(TERMINAL, signer.public_key()),
+                                   OTHER_TERMINAL: Terminal(OTHER_TERMINAL, other_signer.public_key())},
+                        keys={key.key_id: key, hybrid.key_id: hybrid}, current_key_id=key.key_id, frames=12,
+                        keep_sealed=4)
+    server, port = serve(state, ServerTLS(server_cert.cert_pem, server_cert.key_pem, ca.cert_pem))
+
+    def uplink(endpoints=None, cert=term, terminal=TERMINAL, **kw) -> UplinkClient:
+        return UplinkClient(UplinkConnection(endpoints or (f"127.0.0.1:{port}",), ca.cert_pem, cert.cert_pem,
+                                             cert.key_pem, terminal, server_name="ingest.test", **kw))
+    yield {"state": state, "port": port, "signer": signer, "other_signer": other_signer, "uplink": uplink,
+           "ca": ca, "term": term, "other_cert": other, "rogue_cert": rogue, "key": key, "hybrid": hybrid}
+    server.stop(0)
+
+
+@pytest.fixture(scope="session")
+def supervisor():
+    with LivenessSupervisor() as sup:
+        yield sup
+
+
+@pytest.fixture
+def make_deps(ingest, supervisor):
+    """``make_deps(camera_uri, uplink=None, **session_settings)``: what the daemon gives a session."""
+    made = []
+
+    def make(camera_uri: str = LIVE, uplink=None, **session) -> SessionDeps:
+        deps = SessionDeps(terminal_id=TERMINAL, camera_uri=camera_uri, uplink=uplink or ingest["uplink"](),
+                           signer=ingest["signer"], supervisor=supervisor,
+                           settings=dataclasses.replace(SessionSettings(), **session))
+        made.append(deps)
+        return deps
+    yield make
+    for deps in made:
+        deps.uplink.close()

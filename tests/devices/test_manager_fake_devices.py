@@ -1,0 +1,173 @@
+"""Device manager: unplug/replug and stalls simulated at the backend boundary (fake cable)."""
+
+import time
+
+import pytest
+
+from agent.devices.manager import CaptureRig, RigIncomplete, SourceFailed, SourceState
+from agent.devices.policy import DeviceSettings
+from drivers import StreamKind, UsbIdentity
+from drivers.errors import DeviceNotFound, DeviceRefused, UnknownScheme
+from hil.fakes.cameras import FakeCable, FakeCamera
+
+FAST = DeviceSettings(stall_timeout_s=0.3, read_timeout_s=0.1, restart_timeout_s=0.3, reset_timeout_s=0.3,
+                      replug_timeout_s=3.0, replug_poll_s=0.05)
+USB = UsbIdentity(0x2BC5, 0x0401, "S1", 1, "1-4")
+
+
+def _opener(cables, **kw):
+    def open_(uri):
+        if uri not in cables:
+            raise UnknownScheme(uri)
+        kind = StreamKind.IR if "ir" in uri else StreamKind.DEPTH
+        return FakeCamera(cables[uri], uri, kind=kind, usb=kw.get("usb", USB), resettable=kw.get("resettable", True))
+    return open_
+
+
+def _read_n(rig, n, timeout_s=2.0):
+    return [rig.read(timeout_s) for _ in range(n)]
+
+
+def _wait_event(src, pred, limit_s=5.0):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit_s:
+        hits = [e for e in list(src.events) if pred(e)]
+        if hits:
+            return hits[-1]
+        time.sleep(0.01)
+    raise AssertionError(f"no such event; events: {src.events}")
+
+
+def test_fake_unplug_replug_recovers_through_replug_wait():
+    cable = FakeCable()
+    rig = CaptureRig(["fake://depth"], FAST, _opener({"fake://depth": cable}))
+    with rig:
+        frames = _read_n(rig, 5)
+        assert [f.frame_number for f in frames] == sorted(f.frame_number for f in frames)
+        src = rig.sources[0]
+        t_unplug = time.monotonic()
+        cable.plugged.clear()
+        while src.state is not SourceState.RECONNECTING:
+            assert time.monotonic() - t_unplug < FAST.read_timeout_s + 1.0   # typed loss seen promptly
+            time.sleep(0.01)
+        lost = [e for e in src.events if e.state is SourceState.RECONNECTING][-1]
+        assert lost.error == "DRV_DEVICE_LOST"
+        time.sleep(0.4)
+        t_replug = time.monotonic()
+        cable.plugged.set()
+        back = _wait_event(src, lambda e: e.state is SourceState.ONLINE and e.at > lost.at,
+                           FAST.replug_timeout_s + 1.0)
+        recovered = back.at - t_replug
+        assert back.step == "re-plug"
+        assert rig.read(2.0).stream is StreamKind.DEPTH
+        assert cable.opens >= 2
+        print(f"fake re-plug recovery: {recovered * 1000:.0f} ms")
+
+
+def test_fake_frozen_counter_escalates_to_stream_restart():
+    cable = FakeCable()
+    rig = CaptureRig(["fake://depth"], FAST, _opener({"fake://depth": cable}))
+    with rig:
+        _read_n(rig, 3)
+        src = rig.sources[0]
+        cable.frozen = True            # frames keep coming, the counter does not move
+        stall = _wait_event(src, lambda e: e.state is SourceState.RECONNECTING)
+        assert stall.error == "DRV_FRAME_TIMEOUT" and stall.step == "stalled"
+        cable.frozen = False
+        back = _wait_event(src, lambda e: e.state is SourceState.ONLINE and e.at > stall.at)
+        assert back.step == "restart stream"
+        assert cable.opens == 1        # same handle, no re-open needed
+        rig.read(2.0)
+
+
+def test_fake_one_dead_stream_of_two_is_a_stall():
+    cable = FakeCable()
+    rig = CaptureRig(["fake://depth"], FAST, lambda uri: FakeCamera(cable, uri, usb=USB, extra_kind=StreamKind.IR))
+    with rig:
+        assert {f.stream for f in _read_n(rig, 6)} == {StreamKind.DEPTH, StreamKind.IR}
+        src = rig.sources[0]
+        cable.dead_kinds.add(StreamKind.IR)       # depth keeps flowing, IR is gone
+        stall = _wait_event(src, lambda e: e.state is SourceState.RECONNECTING)
+        assert stall.error == "DRV_FRAME_TIMEOUT"
+        cable.dead_kinds.clear()
+        back = _wait_event(src, lambda e: e.state is SourceState.ONLINE and e.at > stall.at)
+        assert back.step == "restart stream"
+
+
+def test_fake_stall_then_hardware_reset_step():
+    """Restart does not help (still frozen); the reset step clears the freeze like a real reset would."""
+    cable = FakeCable()
+
+    class ResettingCamera(FakeCamera):
+        def hardware_reset(self):
+            super().hardware_reset()
+            self.cable.frozen = False
+
+    rig = CaptureRig(["fake://depth"], FAST, lambda uri: ResettingCamera(cable, uri, usb=USB))
+    with rig:
+        _read_n(rig, 3)
+        cable.frozen = True
+        src = rig.sources[0]
+        t0 = time.monotonic()
+        while not any(e.step == "hardware reset" for e in src.events) and time.monotonic() - t0 < 5:
+            time.sleep(0.02)
+        assert cable.resets == 1
+        assert src.state is SourceState.ONLINE and src.events[-1].step == "hardware reset"
+
+
+def test_fake_device_never_returns_fails_with_typed_error_within_deadline():
+    cable = FakeCable()
+    settings = DeviceSettings(stall_timeout_s=0.2, read_timeout_s=0.1, restart_timeout_s=0.2, reset_timeout_s=0.2,
+                              replug_timeout_s=0.6, replug_poll_s=0.05)
+    rig = CaptureRig(["fake://depth"], settings, _opener({"fake://depth": cable}))
+    with rig:
+        rig.read(1.0)
+        cable.plugged.clear()
+        t0 = time.monotonic()
+        with pytest.raises(SourceFailed) as e:
+            while True:
+                rig.read(5.0)
+        took = time.monotonic() - t0
+        budget = settings.read_timeout_s + settings.reset_timeout_s + settings.replug_timeout_s + 1.0
+        assert took < budget, f"{took:.2f}s > {budget:.2f}s"     # bounded, generous margin
+        assert e.value.code == "DEV_SOURCE_FAILED" and "DRV_DEVICE_LOST" in e.value.message
+        assert rig.sources[0].state is SourceState.FAILED
+
+
+def test_fake_rig_composes_two_sources_by_stream():
+    depth, ir = FakeCable(), FakeCable()
+    settings = DeviceSettings(required_streams=("depth", "ir"))
+    rig = CaptureRig(["fake://depth", "fake://ir"], settings, _opener({"fake://depth": depth, "fake://ir": ir}))
+    with rig:
+        kinds = {f.stream for f in _read_n(rig, 12)}
+        assert kinds == {StreamKind.DEPTH, StreamKind.IR}
+        assert rig.status().owners == {StreamKind.DEPTH: "fake://depth", StreamKind.IR: "fake://ir"}
+
+
+def test_fake_rig_missing_stream_and_bad_sources_are_typed():
+    cable = FakeCable()
+    with pytest.raises(RigIncomplete):
+        CaptureRig(["fake://depth"], DeviceSettings(required_streams=("color",)),
+                   _opener({"fake://depth": cable})).start()
+    with pytest.raises(UnknownScheme):
+        CaptureRig(["nope://x"], FAST, _opener({})).start()
+    cable.plugged.clear()
+    with pytest.raises(DeviceNotFound):
+        CaptureRig(["fake://depth"], FAST, _opener({"fake://depth": cable})).start()
+
+
+def test_fake_rig_refuses_virtual_and_unlisted_cameras():
+    cable = FakeCable()
+    virtual = UsbIdentity(0x1D6B, 0x0104, "", 0, "")       # no bus path: no physical parent
+    with pytest.raises(DeviceRefused):
+        CaptureRig(["fake://depth"], FAST, _opener({"fake://depth": cable}, usb=virtual)).start()
+    strict = DeviceSettings(usb_allow=("8086:0b07",))
+    with pytest.raises(DeviceRefused):
+        CaptureRig(["fake://depth"], strict, _opener({"fake://depth": cable})).start()
+    ok = DeviceSettings(usb_allow=("2bc5:0401:S1",))
+    no_usb = DeviceSettings(allow_non_usb_sources=False)
+    with pytest.raises(DeviceRefused):
+        CaptureRig(["fake://depth"], no_usb, lambda uri: FakeCamera(cable, uri)).start()
+    with CaptureRig(["fake://depth"], ok, _opener({"fake://depth": cable})) as rig:
+        assert rig.sources[0].info.allowed is True
+        rig.read(1.0)

@@ -1,0 +1,41 @@
+"""The device manager over the real OpenNI2 Dummy device, with unplug simulated at the backend boundary."""
+
+import time
+
+import pytest
+
+import drivers
+from agent.devices.manager import CaptureRig, SourceState
+from agent.devices.policy import DeviceSettings
+from drivers import StreamKind
+from hil.fakes.cameras import FakeCable, FaultInjectingCamera
+
+pytest.importorskip("drivers.openni")
+
+
+def test_simulated_unplug_of_openni_dummy_recovers_after_replug():
+    cable = FakeCable()
+    settings = DeviceSettings(stall_timeout_s=0.5, read_timeout_s=0.2, restart_timeout_s=0.5,
+                              reset_timeout_s=0.5, replug_timeout_s=5.0, replug_poll_s=0.05)
+    rig = CaptureRig(["openni://Dummy"], settings, lambda uri: FaultInjectingCamera(drivers.open(uri), cable))
+    with rig:
+        kinds = {rig.read(2.0).stream for _ in range(6)}
+        assert kinds == {StreamKind.DEPTH, StreamKind.COLOR}
+        src = rig.sources[0]
+        t_unplug = time.monotonic()
+        cable.plugged.clear()
+        while src.state is SourceState.ONLINE:
+            assert time.monotonic() - t_unplug < settings.read_timeout_s + 1.0
+            time.sleep(0.01)
+        lost = src.events[-1]
+        assert lost.state is SourceState.RECONNECTING and lost.error == "DRV_DEVICE_LOST"
+        time.sleep(0.3)
+        t_replug = time.monotonic()
+        cable.plugged.set()
+        while not (src.state is SourceState.ONLINE and src.events[-1].at > lost.at):
+            assert time.monotonic() - t_replug < settings.replug_timeout_s
+            time.sleep(0.01)
+        assert src.events[-1].step == "re-plug"
+        print(f"OpenNI Dummy re-plug recovery: {(src.events[-1].at - t_replug) * 1000:.0f} ms")
+        f = rig.read(2.0)
+        assert f.frame_number >= 1 and f.stream in (StreamKind.DEPTH, StreamKind.COLOR)

@@ -1,0 +1,54 @@
+"""The device manager over the simulated camera (sim://) and OpenNI2's Dummy, unplug simulated at the boundary."""
+
+import time
+
+import pytest
+
+import drivers
+from agent.devices.manager import CaptureRig, SourceState
+from agent.devices.policy import DeviceSettings
+from drivers import StreamKind
+from hil.fakes.cameras import FakeCable, FaultInjectingCamera
+
+pytest.importorskip("drivers.sim")
+
+SETTINGS = DeviceSettings(stall_timeout_s=0.5, read_timeout_s=0.2, restart_timeout_s=0.5, reset_timeout_s=0.5,
+                          replug_timeout_s=5.0, replug_poll_s=0.05)
+
+
+def test_simulated_unplug_of_sim_camera_typed_loss_and_recovery():
+    cable = FakeCable()
+    rig = CaptureRig(["sim://?fps=30"], SETTINGS, lambda uri: FaultInjectingCamera(drivers.open(uri), cable))
+    with rig:
+        assert {rig.read(2.0).stream for _ in range(9)} == {StreamKind.COLOR, StreamKind.DEPTH, StreamKind.IR}
+        src = rig.sources[0]
+        t0 = time.monotonic()
+        cable.plugged.clear()
+        while src.state is SourceState.ONLINE:
+            assert time.monotonic() - t0 < SETTINGS.read_timeout_s + 1.0
+            time.sleep(0.01)
+        lost = src.events[-1]
+        assert lost.error == "DRV_DEVICE_LOST"
+        time.sleep(0.2)
+        t1 = time.monotonic()
+        cable.plugged.set()
+        while not (src.state is SourceState.ONLINE and src.events[-1].at > lost.at):
+            assert time.monotonic() - t1 < SETTINGS.replug_timeout_s
+            time.sleep(0.01)
+        print(f"sim re-plug recovery: {(src.events[-1].at - t1) * 1000:.0f} ms")
+        assert rig.read(2.0).stream in (StreamKind.COLOR, StreamKind.DEPTH, StreamKind.IR)
+
+
+def test_rig_composes_openni_depth_with_sim_color_and_ir():
+    pytest.importorskip("drivers.openni")
+    settings = DeviceSettings(required_streams=("depth", "ir", "color"))
+    with CaptureRig(["openni://Dummy?streams=depth", "sim://?fps=30"], settings) as rig:
+        owners = rig.status().owners
+        assert owners[StreamKind.DEPTH] == "openni://Dummy?streams=depth"
+        assert owners[StreamKind.COLOR] == owners[StreamKind.IR] == "sim://?fps=30"
+        got = {}
+        while len(got) < 3:
+            f = rig.read(2.0)
+            got[f.stream] = f
+        assert got[StreamKind.DEPTH].pixels.shape == (240, 320)        # from OpenNI, not sim's 640x480
+        assert got[StreamKind.COLOR].pixels.shape == (480, 640, 3)

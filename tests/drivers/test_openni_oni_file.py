@@ -1,0 +1,114 @@
+"""openni+file:// against real .oni files written by openni2.Recorder (in a child process)."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import drivers
+from drivers import Capability, PixelFormat, StreamKind
+from drivers.errors import FrameTimeout, RecordingInvalid, StreamClosed
+
+openni = pytest.importorskip("drivers.openni")
+ROOT = Path(__file__).resolve().parents[2]
+
+# The child records the Dummy device; it leaves with os._exit because oniShutdown after a Recorder
+# segfaults (Debian build). The parent never touches a Recorder.
+_RECORD = textwrap.dedent("""
+    import os, sys, time
+    from openni import openni2
+    from drivers.openni import ensure_initialized
+    ensure_initialized()
+    dev = openni2.Device(b"Dummy")
+    streams = [dev.create_depth_stream(), dev.create_color_stream()]
+    for s in streams:
+        s.start()
+    rec = openni2.Recorder(sys.argv[1].encode())
+    for s in streams:
+        rec.attach(s)
+    rec.start()
+    n = 0
+    while n < int(sys.argv[2]):
+        ready = openni2.wait_for_any_stream(streams, 1.0)
+        if ready is None:
+            sys.exit(3)
+        ready.read_frame().close()
+        n += 1
+    rec.stop()
+    rec.close()
+    print(n, flush=True)
+    os._exit(0)
+""")
+
+
+@pytest.fixture(scope="module")
+def oni_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("oni") / "dummy.oni"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-c", _RECORD, str(path), "20"], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert path.read_bytes()[:4] == b"NI10"
+    return path
+
+
+def test_recorded_oni_opens_with_recorded_streams(oni_file):
+    cam = drivers.open(f"openni+file://{oni_file}")
+    try:
+        assert cam.info.is_recording and Capability.RECORDING in cam.capabilities
+        assert cam.info.name.startswith("PrimeSense")          # the OniFile player device
+        cam.start()
+        prof = {p.kind: p for p in cam.profiles()}
+        assert set(prof) == {StreamKind.DEPTH, StreamKind.COLOR}
+        assert (prof[StreamKind.DEPTH].width, prof[StreamKind.DEPTH].height) == (320, 240)
+        assert prof[StreamKind.DEPTH].format is PixelFormat.Z16 and prof[StreamKind.COLOR].format is PixelFormat.BGR8
+        frames = sum(cam._frames_left.values())
+        assert 18 <= frames <= 22                               # 20 frames read while recording
+    finally:
+        cam.stop()
+
+
+def test_recorded_oni_read_is_bounded_and_typed(oni_file):
+    """Whatever the player does, read() returns a Frame or a typed error within its timeout."""
+    cam = drivers.open(f"openni+file://{oni_file}")
+    with cam:
+        t0 = time.monotonic()
+        try:
+            f = cam.read(0.5)
+            assert f.stream in (StreamKind.DEPTH, StreamKind.COLOR)
+        except (FrameTimeout, StreamClosed):
+            pass
+        assert time.monotonic() - t0 < 0.5 + 0.3
+
+
+@pytest.mark.xfail(strict=False, reason="Debian libOniFile: the player thread delivers no frames and seek() "
+                   "blocks forever for Recorder-written files here; see docs/drivers.md")
+def test_recorded_oni_plays_back_frames(oni_file):
+    with drivers.open(f"openni+file://{oni_file}") as cam:
+        f = cam.read(2.0)
+        assert f.pixels.shape[:2] == (240, 320)
+
+
+def test_missing_and_corrupt_oni_are_typed(tmp_path, oni_file):
+    with pytest.raises(RecordingInvalid):
+        drivers.open(f"openni+file://{tmp_path}/missing.oni")
+    junk = tmp_path / "junk.oni"
+    junk.write_bytes(b"this is not an oni file" * 100)
+    with pytest.raises(RecordingInvalid):
+        drivers.open(f"openni+file://{junk}")
+    empty = tmp_path / "empty.oni"
+    empty.write_bytes(b"")
+    with pytest.raises(RecordingInvalid):
+        drivers.open(f"openni+file://{empty}")
+    truncated = tmp_path / "truncated.oni"
+    truncated.write_bytes(oni_file.read_bytes()[:64])           # header survives, records do not
+    t0 = time.monotonic()
+    with pytest.raises(RecordingInvalid):
+        drivers.open(f"openni+file://{truncated}")
+    assert time.monotonic() - t0 < 5.0
+    with pytest.raises(RecordingInvalid):
+        drivers.open(f"openni+file://{tmp_path}")               # a directory
