@@ -17,7 +17,6 @@ from agent.errors import UsageError
 from drivers.frame import Frame, StreamKind
 from drivers.sim import ATTACKS
 
-
 # Rows after the species: identities (skin tone, glasses, beard, fringe), camera profiles, scenes.
 VARIANTS = (
     "subject=live&identity=1",                       # Fitzpatrick VI, tinted glasses

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import InvalidUri
 
@@ -58,7 +59,7 @@ class SimConfig:
     light: str | None = None    # light source spectrum: sets the ambient NIR share (None: from cct)
 
     @classmethod
-    def from_query(cls, query: Mapping[str, str]) -> "SimConfig":
+    def from_query(cls, query: Mapping[str, str]) -> SimConfig:
         query = {ALIASES.get(k, k): v for k, v in query.items()}
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(query) - fields)
@@ -122,9 +123,9 @@ def _convert(key: str, raw: str) -> Any:
         except ValueError:
             raise InvalidUri(f"sim://: {key} must be an integer, got {raw!r}") from None
     try:
-        v = float(raw)
+        num = float(raw)
     except ValueError:
         raise InvalidUri(f"sim://: {key} must be a number, got {raw!r}") from None
-    if v != v or v in (float("inf"), float("-inf")):
+    if num != num or num in (float("inf"), float("-inf")):
         raise InvalidUri(f"sim://: {key} must be finite")
-    return v
+    return num

@@ -24,8 +24,23 @@ import numpy as np
 from scipy.interpolate import PchipInterpolator
 
 from .identity import CLOTHING, HAIR_COLOURS, Identity
-from .subject import (FRAME, GRID_RES_M, HAIR, MISS, PHOTO_EYES, PHOTO_M_PER_PX, PHOTO_MOUTH, PHOTO_NOSE,
-                      SKIN, Surface, bald_textures, gauss, grid, photo_skin_bgr, value_noise)
+from .subject import (
+    FRAME,
+    GRID_RES_M,
+    HAIR,
+    MISS,
+    PHOTO_EYES,
+    PHOTO_M_PER_PX,
+    PHOTO_MOUTH,
+    PHOTO_NOSE,
+    SKIN,
+    Surface,
+    bald_textures,
+    gauss,
+    grid,
+    photo_skin_bgr,
+    value_noise,
+)
 
 HEAD_X = (-0.115, 0.115)
 HEAD_Y = (-0.180, 0.215)
@@ -188,10 +203,10 @@ def _skin_detail(ident: Identity, shape: tuple[int, int]) -> tuple[np.ndarray, n
     for n, r_rng, depth in ((n_freckles, (0.6, 1.4), 0.18), (n_moles, (1.6, 2.6), 0.55)):
         if n:
             ys, xs = rng.integers(0, shape[0], n), rng.integers(0, shape[1], n)
-            for y, x, r in zip(ys, xs, rng.uniform(*r_rng, n)):
+            for y, x, r in zip(ys, xs, rng.uniform(*r_rng, n), strict=True):
                 cv2.circle(spots, (int(x), int(y)), max(int(round(r)), 1), float(depth), -1, cv2.LINE_AA)
-    spots = cv2.GaussianBlur(spots, (0, 0), 0.7)
-    return (mottle * (1 - spots)).astype(np.float32), (1 + 0.2 * (mottle - 1)) * (1 - 0.08 * spots)
+    soft = cv2.GaussianBlur(spots, (0, 0), 0.7)
+    return (mottle * (1 - soft)).astype(np.float32), (1 + 0.2 * (mottle - 1)) * (1 - 0.08 * soft)
 
 
 def _hair_layers(ident: Identity, gx, gy, face_h, lm: Landmarks):
@@ -329,8 +344,8 @@ def head_layers(ident: Identity) -> HeadLayers:
     height = skin_h.copy()
 
     # Hair, fringe and beard on top of the skin.
-    hair_bgr, hair_nir = HAIR_COLOURS[ident.hair_colour]
-    hair_bgr = np.array(hair_bgr, np.float32)
+    hair_tone, hair_nir = HAIR_COLOURS[ident.hair_colour]
+    hair_bgr = np.array(hair_tone, np.float32)
     scalp_a, scalp_h, scalp_s, fringe_a, fringe_s, beard_a, beard_s = _hair_layers(ident, gx, gy, skin_h, lm)
     for alpha, strand, dh in ((scalp_a, scalp_s, None), (fringe_a, fringe_s, 0.004), (beard_a, beard_s, 0.006)):
         if not alpha.any():

@@ -94,14 +94,14 @@ class Identity:
         return SKIN_TONES[self.skin][1]
 
     @classmethod
-    def reference(cls) -> "Identity":
+    def reference(cls) -> Identity:
         # Nose relief 32 mm: the geometry the simulator always gave this face (a 24 mm tip term on a
         # bridge that adds another 9 mm there), now stated as what depth measures.
         return cls(0, "any", 2, 0.032, 0.063, 0.154, 0.004, 0.005, 1.0, False, "light_brown", "short",
                    0.5, "none", False, False, 0, 0)
 
     @classmethod
-    def draw(cls, index: int, family: str = "any") -> "Identity":
+    def draw(cls, index: int, family: str = "any") -> Identity:
         """The identity numbered ``index`` in ``family`` (deterministic across processes)."""
         if family not in FAMILIES:
             raise ValueError(f"unknown family {family!r}")
@@ -117,7 +117,8 @@ class Identity:
         chin = float(rng.uniform(0.002, 0.012))
         length = float(rng.uniform(0.93, 1.07))
         dark = skin >= 4
-        hair_p = np.array([0.55, 0.30, 0.10, 0.0, 0.0, 0.05]) if dark else np.array([0.10, 0.22, 0.25, 0.18, 0.15, 0.10])
+        hair_p = (np.array([0.55, 0.30, 0.10, 0.0, 0.0, 0.05]) if dark
+                  else np.array([0.10, 0.22, 0.25, 0.18, 0.15, 0.10]))
         hair = list(HAIR_COLOURS)[int(rng.choice(len(HAIR_COLOURS), p=hair_p))]
         style = HAIR_STYLES[int(rng.choice(3, p=[0.45, 0.35, 0.20]))]
         glasses = GLASSES[int(rng.choice(3, p=[0.60, 0.28, 0.12]))]
@@ -131,7 +132,7 @@ class Identity:
                        ipd_mm: float | None = None, face_width_mm: float | None = None,
                        brow_mm: float | None = None, chin_mm: float | None = None,
                        glasses: str | None = None, beard: bool | None = None,
-                       fringe: bool | None = None) -> "Identity":
+                       fringe: bool | None = None) -> Identity:
         """This identity with the URI's explicit keys applied (``None`` keeps the drawn value)."""
         changes: dict = {}
         if skin is not None:

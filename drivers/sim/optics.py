@@ -14,7 +14,6 @@ from functools import cached_property
 import numpy as np
 
 from ..frame import DistortionModel, Extrinsics, Intrinsics
-
 from .profiles import D435, CameraProfile
 
 # The default profile's figures under their historical names (tests and align benchmarks use them);

@@ -161,7 +161,7 @@ D435 = CameraProfile(
     color_intrinsics=Intrinsics(640, 480, 615.3, 615.7, 322.4, 241.1, DistortionModel.BROWN_CONRADY,
                                 (0.071, -0.138, 0.0006, -0.0004, 0.052)),
     depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(0.12), np.deg2rad(-0.21), np.deg2rad(0.05)),
-                                          [0.0148, 0.0001, 0.0003]),
+                                          np.array([0.0148, 0.0001, 0.0003])),
     stereo_baseline_m=0.050,                     # [DS]: 50 mm
     projector_offset_m=0.025,                    # between the imagers
     sigma_disparity_px=0.08,                     # [DS] depth RMS error <2 % at 2 m; 0.08 px sub-pixel
@@ -193,7 +193,7 @@ D455 = CameraProfile(
                                 (-0.0557, 0.0603, -0.00098, -0.00085, -0.0161)),
     # The colour module sits ~59 mm from the left imager, toward the right imager (typical calibration).
     depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(-0.08), np.deg2rad(0.15), np.deg2rad(-0.04)),
-                                          [-0.0591, 0.0002, 0.0004]),
+                                          np.array([-0.0591, 0.0002, 0.0004])),
     stereo_baseline_m=0.095,                     # [DS]: 95 mm
     projector_offset_m=0.045,                    # between the imagers
     sigma_disparity_px=0.08,
@@ -223,7 +223,7 @@ D415 = CameraProfile(
     color_intrinsics=Intrinsics(640, 480, 612.8, 613.1, 318.9, 243.0, DistortionModel.BROWN_CONRADY,
                                 (0.064, -0.121, 0.0004, -0.0002, 0.041)),     # same OV2740 colour as D435
     depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(0.05), np.deg2rad(0.18), np.deg2rad(-0.03)),
-                                          [0.0150, -0.0001, 0.0002]),
+                                          np.array([0.0150, -0.0001, 0.0002])),
     stereo_baseline_m=0.055,                     # [DS]: 55 mm
     projector_offset_m=0.028,
     # The D415 matches at 1920x1080-class resolution: its 640x480 output has finer sub-pixel noise.
@@ -283,12 +283,13 @@ ASTRA = CameraProfile(
                                 (0.021, -0.062, 0.0010, 0.0006, 0.0)),
     # The colour camera sits between projector and IR camera, ~25 mm from the IR camera (typical).
     depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(0.2), np.deg2rad(0.1), np.deg2rad(0.0)),
-                                          [0.0250, 0.0003, 0.0010]),
+                                          np.array([0.0250, 0.0003, 0.0010])),
     # Triangulation between the projector and the single IR camera: the baseline IS the projector offset.
     stereo_baseline_m=0.075, projector_offset_m=0.075,
     # [ASTRA]: accuracy ±1-3 mm at 1 m -> sigma_d = 0.003 * 554 * 0.075 / 1^2 ~ 0.12 px.
     sigma_disparity_px=0.12,
-    depth_range_m=(0.40, 2.0),                   # [ASTRA] Astra S; the plain Astra starts at 0.6 m (too far for a kiosk)
+    # [ASTRA] Astra S; the plain Astra starts at 0.6 m, too far for a kiosk.
+    depth_range_m=(0.40, 2.0),
     depth_scale=0.001,                           # OpenNI PIXEL_FORMAT_DEPTH_1_MM
     color_ae=AutoExposureSpec(0.16, 0.12, (100e-6, 1 / 30), (1.0, 8.0)),   # typical UVC webcam AE: slower
     # OpenNI2 frames carry no exposure or gain metadata (VideoFrameRef has none).

@@ -9,6 +9,7 @@ the sensor models in ``sensor.py`` turn into pixels.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -111,7 +112,8 @@ def _project_bbox(view: View, placed: Placed) -> tuple[int, int, int, int, float
     """The object's bounding box in this view: pixel box (u0, v0, u1, v1) and its depth range."""
     s = placed.surface
     x0, x1, y0, y1 = s.extent
-    corners = np.array([[x, y, z] for x in (x0, x1) for y in (y0, y1) for z in (-s.max_height - 0.01, max(0.12, 0.01 - s.min_height))])
+    z_front, z_back = -s.max_height - 0.01, max(0.12, 0.01 - s.min_height)
+    corners = np.array([[x, y, z] for x in (x0, x1) for y in (y0, y1) for z in (z_front, z_back)])
     pts = corners @ placed.R.T + placed.T
     pts = view.depth_to_view.apply(pts)
     if np.any(pts[:, 2] <= 0.05):
@@ -180,8 +182,8 @@ def _background(view: View, planes: list[PlacedPlane], static_key: tuple | None)
                     m.dot_blur.copy(), m.specular.copy(), m.emissive.copy())
 
 
-def render_view(view: View, objects: list[Placed], planes: list[PlacedPlane] = (),
-                static_planes: list[PlacedPlane] = (), static_key: tuple | None = ("plain",),
+def render_view(view: View, objects: Sequence[Placed], planes: Sequence[PlacedPlane] = (),
+                static_planes: Sequence[PlacedPlane] = (), static_key: tuple | None = ("plain",),
                 lights: Lights | None = None) -> ViewMaps:
     """Exact z, reflectance and material per pixel of ``view``. ``static_planes`` never move (they are
     drawn once per ``static_key`` and cached with the wall); ``planes`` are drawn every call."""
@@ -345,6 +347,7 @@ def _first_crossing(height, ts, axr, ayr, az, bxr, byr, bz) -> tuple[np.ndarray,
     the samples f at every step). Arrays of any shape (a box, or packed rays)."""
     first = np.zeros(axr.shape, np.uint8)
     fs = np.empty((len(ts),) + axr.shape, np.float32)
+    behind_prev = np.zeros(axr.shape, bool)
     for k, t in enumerate(ts):
         fs[k] = t * az + bz + _sample(height, t * axr + bxr, t * ayr + byr, MISS)
         behind = fs[k] >= 0
@@ -411,7 +414,7 @@ def _regula_falsi(f, lo, hi, f_lo, f_hi, n_refine: int) -> np.ndarray:
     return np.clip(lo - f_lo * (hi - lo) / denom, lo, hi).astype(np.float32)
 
 
-def _packer(idx: tuple[np.ndarray, np.ndarray]):
+def _packer(idx: tuple[np.ndarray, ...]):
     """(pack, unpack) for the elements ``idx`` of an array (box pixels, or a subset of packed rays):
     per-ray arrays as (rows, 512) (OpenCV's remap takes at most 32767 columns), padded with the last ray."""
     n = idx[0].size
@@ -480,6 +483,7 @@ def _glints(view: View, s: Surface, R: np.ndarray, mx, my, rx, ry, t_hit, hits, 
     ``mx``, ``my``: (N,) grid coordinates of the N hit pixels ``hits`` (rows, cols in ``box``)."""
     pack, unpack = _packer((np.arange(mx.size),))
     mx, my = pack(mx), pack(my)
+    assert s.gloss is not None and s.gloss_slope is not None
     gloss = unpack(_sample(s.gloss, mx, my, 0.0))
     on = np.nonzero(gloss > 0)[0]
     if not on.size:
@@ -506,7 +510,8 @@ def _glints(view: View, s: Surface, R: np.ndarray, mx, my, rx, ry, t_hit, hits, 
     if lights.lamp_dir is not None:
         d = e_inv_R @ lights.lamp_dir
         # Equivalent albedo of the lamp's mirror image: R x (lamp radiance) / (face radiance per unit albedo).
-        eq = g * lights.lamp_share / lights.lamp_radius_rad ** 2 * lobe(np.broadcast_to(d, p.shape), lights.lamp_radius_rad / 2)
+        to_lamp = np.broadcast_to(d, p.shape)
+        eq = g * lights.lamp_share / lights.lamp_radius_rad ** 2 * lobe(to_lamp, lights.lamp_radius_rad / 2)
         a = maps.albedo[v0:v1, u0:u1]
         a[idx] += eq[:, None].astype(np.float32)
         maps.nir[v0:v1, u0:u1][idx] += eq.astype(np.float32)

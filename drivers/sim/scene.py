@@ -36,7 +36,8 @@ LAMP_RADIUS_RAD = 0.10
 LAMP_SHARE = 0.3
 
 # Subjects whose geometry carries the portrait's own head pitch and roll (see ``_pose``).
-_PHOTO_POSED = frozenset({"live", "multi", "mask", "head_model", "print_cutout", "head_model_hand"}) | frozenset(species.WORN)
+_PHOTO_POSED = (frozenset({"live", "multi", "mask", "head_model", "print_cutout", "head_model_hand"})
+                | frozenset(species.WORN))
 
 
 def ambient_nir_share(cfg: SimConfig) -> float | None:
@@ -113,7 +114,8 @@ def _poster(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndarray, np.nd
 
 
 def _shelf(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
-    wood = np.array([0.10, 0.18, 0.28], np.float32) * (1 + 0.1 * value_noise((h, w), 2, int(rng.integers(1 << 30))))[..., None]
+    grain = 1 + 0.1 * value_noise((h, w), 2, int(rng.integers(1 << 30)))
+    wood = np.array([0.10, 0.18, 0.28], np.float32) * grain[..., None]
     img = np.ascontiguousarray(wood)
     nir = np.full((h, w), 0.55, np.float32)
     for shelf_y in np.linspace(0.05, 0.95, 5)[:-1]:
@@ -313,7 +315,7 @@ class Scene:
             albedo = None
             if s == "screen_video":
                 closed = self.eyes_closed(t)
-                if closed > 0:
+                if closed > 0 and scr.albedo_closed is not None and scr.eye_weight is not None:
                     albedo = (scr.albedo + (scr.albedo_closed - scr.albedo) * (closed * scr.eye_weight)[..., None]
                               ).astype(np.float32)
             self._tick_planes.append(PlacedPlane(scr, R, T, 0, albedo))

@@ -140,7 +140,8 @@ def rigid_head(ident: Identity, kind: str = "mask", base_nir: float | None = Non
         material, base = PLASTER, 0.80
     base = base if base_nir is None else base_nir
     nir = _painted_nir(lay.albedo, base)
-    return surface_from_layers(lay, material, height=height, nir=nir, dot_blur=np.full_like(height, material.dot_blur_px),
+    return surface_from_layers(lay, material, height=height, nir=nir,
+                               dot_blur=np.full_like(height, material.dot_blur_px),
                                blinks=False, mouth_weight=np.zeros_like(height))
 
 

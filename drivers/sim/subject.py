@@ -152,8 +152,8 @@ def photo_textures() -> tuple[np.ndarray, np.ndarray]:
     mx, my = PHOTO_MOUTH
     mouth = img[int(my) - 9:int(my) + 9, int(mx) - 24:int(mx) + 24]
     hsv = cv2.cvtColor(mouth, cv2.COLOR_BGR2HSV)
-    teeth = ((hsv[..., 1] < 70) & (hsv[..., 2] > 120)).astype(np.uint8) * 255
-    teeth = cv2.dilate(teeth, np.ones((3, 3), np.uint8))
+    bright = ((hsv[..., 1] < 70) & (hsv[..., 2] > 120)).astype(np.uint8) * 255
+    teeth = cv2.dilate(bright, np.ones((3, 3), np.uint8))
     full = np.zeros(img.shape[:2], np.uint8)
     full[int(my) - 9:int(my) + 9, int(mx) - 24:int(mx) + 24] = teeth
     img = cv2.inpaint(img, full, 5, cv2.INPAINT_TELEA)
@@ -208,7 +208,8 @@ def bald_textures() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     far_d = blur(sk, 30)[..., None]
     wgt = np.clip(near_d / 0.3, 0, 1)
     # The skin continuation comes from the open-eye photo for both textures (the eyes are in the core).
-    smooth = blur(weighted, 10) / np.maximum(near_d, 1e-3) * wgt + blur(weighted, 30) / np.maximum(far_d, 1e-3) * (1 - wgt)
+    smooth = (blur(weighted, 10) / np.maximum(near_d, 1e-3) * wgt
+              + blur(weighted, 30) / np.maximum(far_d, 1e-3) * (1 - wgt))
     bald_open = (f_open * alpha + smooth * (1 - alpha)).astype(np.float32)
     bald_closed = (srgb_to_linear(closed_u8) * alpha + smooth * (1 - alpha)).astype(np.float32)
     lum = bald_open @ np.array([0.11, 0.59, 0.30], np.float32)

@@ -9,9 +9,8 @@ import pytest
 
 from agent.face.detector import FaceDetector
 from agent.face.mesh import face_mesh
-from drivers.sim.identity import SKIN_TONES, Identity
 from drivers.frame import StreamKind
-
+from drivers.sim.identity import SKIN_TONES, Identity
 from tests.helpers.sim import grab
 
 D, C, IR = StreamKind.DEPTH, StreamKind.COLOR, StreamKind.IR
@@ -36,7 +35,8 @@ def test_nose_relief_follows_nose_mm_in_ground_truth_depth():
         _, cam, gt = _gt(f"{BASE}&nose_mm={nose}&distance_mm=500")
         v, u = _tip(gt)
         dx = int(round(0.040 * cam.profile.depth_intrinsics.fx / 0.55))
-        cheeks = np.nanmedian(np.r_[gt[v - 2:v + 3, u - dx - 2:u - dx + 3].ravel(), gt[v - 2:v + 3, u + dx - 2:u + dx + 3].ravel()])
+        cheeks = np.nanmedian(np.r_[gt[v - 2:v + 3, u - dx - 2:u - dx + 3].ravel(),
+                                    gt[v - 2:v + 3, u + dx - 2:u + dx + 3].ravel()])
         out[nose] = (float(gt[v, u]), float(cheeks - gt[v, u]))
     assert out[16][0] == pytest.approx(0.500, abs=0.003) and out[30][0] == pytest.approx(0.500, abs=0.003)
     assert out[30][1] - out[16][1] == pytest.approx(0.014, abs=0.002)

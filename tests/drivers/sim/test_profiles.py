@@ -9,7 +9,6 @@ from drivers.errors import CapabilityUnsupported, InvalidUri
 from drivers.frame import StreamKind
 from drivers.sim.families import POOLS, presentation_query
 from drivers.sim.profiles import GAIN_RS16, PROFILES, get_profile
-
 from tests.helpers.sim import dot_energy, grab, plane_fit_rms
 
 D, C, IR = StreamKind.DEPTH, StreamKind.COLOR, StreamKind.IR
@@ -81,7 +80,8 @@ def test_depth_noise_follows_each_profiles_baseline_and_matcher():
 
     def model(name):
         p = get_profile(name)
-        return np.hypot(0.7 ** 2 * p.sigma_disparity_px / (p.depth_intrinsics.fx * p.stereo_baseline_m), 0.001 / np.sqrt(12))
+        sigma = 0.7 ** 2 * p.sigma_disparity_px / (p.depth_intrinsics.fx * p.stereo_baseline_m)
+        return np.hypot(sigma, 0.001 / np.sqrt(12))
     for a, b in (("d435", "d455"), ("astra", "d455")):
         assert rms[a] / rms[b] == pytest.approx(model(a) / model(b), rel=0.35)
 

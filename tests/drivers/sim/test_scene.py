@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 
 import drivers
-
 from agent.face.detector import FaceDetector
 from drivers.frame import StreamKind
+from drivers.sim import SimCamera
 from drivers.sim.scene import LIGHT_NIR_SHARE
-
 from tests.helpers.sim import grab
 
 D, C, IR = StreamKind.DEPTH, StreamKind.COLOR, StreamKind.IR
@@ -72,8 +71,9 @@ def test_clutter_puts_surfaces_between_subject_and_wall():
 
 def _background_over_time(q: str, ticks: int) -> list[np.ndarray]:
     cam = drivers.open(f"sim://?realtime=0&seed=5&torso=0&{q}")
+    assert isinstance(cam, SimCamera)
     cam.start()
-    out = []
+    out: list[np.ndarray] = []
     while len(out) < ticks:
         f = cam.read()
         if f.stream is D:

@@ -6,8 +6,7 @@ import pytest
 
 import drivers
 from drivers.frame import StreamKind
-from drivers.sim import ATTACKS, SUBJECTS
-
+from drivers.sim import ATTACKS, SUBJECTS, SimCamera
 from tests.helpers.sim import grab
 
 D, C, IR = StreamKind.DEPTH, StreamKind.COLOR, StreamKind.IR
@@ -64,12 +63,16 @@ def _blink_contrast(subject: str, k: int | None = None) -> tuple[float, int]:
     handed to instruments that hide the blink."""
     # At 10 fps, 14 frames span the first blink (within 1.2 s; 0.3 s long) with a frame well closed.
     cam = drivers.open(f"sim://?realtime=0&subject={subject}&seed=0&fps=10&identity=3")
+    assert isinstance(cam, SimCamera)
     cam.start()
-    frames, closure, gt = [], [], None
+    frames: list[np.ndarray] = []
+    closure: list[float] = []
+    gt = None
     while len(frames) < 14:
         f = cam.read()
         if f.stream is C:
             frames.append(f.pixels.astype(np.float32))
+            assert cam.scene is not None
             closure.append(cam.scene.eyes_closed)
             if gt is None:
                 gt = cam.ground_truth(C, f.frame_number)
