@@ -1,4 +1,7 @@
-"""Simulator cost: milliseconds to render and expose one tick (color + depth + IR, 640x480 each)."""
+"""Simulator cost: milliseconds to render and expose one tick (color + depth + IR, 640x480 each).
+
+The first three scenes are the ones tracked since the simulator began (live, print, tablet); the
+others show what worn instruments and busy scenes cost."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import drivers
 
 def run() -> list[dict]:
     rows = []
-    for subject in ("live", "print", "screen_still"):
+    for subject in ("live", "print", "screen_still", "mask_eyeholes", "live&bystander=1&background=moving"):
         cam = drivers.open(f"sim://?realtime=0&subject={subject}")
         with cam:
             for _ in range(9):          # warm caches: textures, gradients, rays

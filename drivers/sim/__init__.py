@@ -1,8 +1,12 @@
 """``sim://``: the simulated RGB-IR-depth camera, the embedded default for the demo and the tests.
 
 See ``docs/sim.md`` for the URI keys and the physics. Modules: ``config`` (URI query),
-``optics`` (calibration), ``subject`` (head and attack instruments), ``render`` (ray marching),
-``sensor`` (color/IR/depth sensor models), ``camera`` (timing, motion, controls, delivery).
+``profiles`` (camera profiles: D435, D455, D415, D405, Astra), ``optics`` (views and rays),
+``identity`` (people drawn from a number), ``head`` and ``body`` (a person's head and torso),
+``species`` (attack instruments), ``subject`` (materials, height fields, the face photo),
+``families`` (train/held-out pools), ``scene`` (composition, motion, background, light),
+``render`` (ray marching and cut-outs), ``sensor`` (color/IR/depth sensor models), ``camera``
+(timing, controls, delivery).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ def open_camera(parsed: ParsedUri) -> SimCamera:
 
 
 def list_devices() -> list[DeviceInfo]:
-    return [DeviceInfo(uri="sim://", backend="sim", name="Simulated RGB-IR-depth camera (D435-class)",
+    return [DeviceInfo(uri="sim://", backend="sim", name="Simulated RGB-IR-depth camera (Intel RealSense D435)",
                        serial=SERIAL, firmware="sim-1.0.0", streams=("color", "depth", "ir"),
-                       note="embedded default; scene set by URI query, e.g. sim://?subject=print&lux=50")]
+                       note="embedded default; scene and camera profile set by URI query, "
+                            "e.g. sim://?subject=print&lux=50&camera=d455")]

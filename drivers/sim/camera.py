@@ -11,13 +11,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..base import Camera, Capability, DeviceInfo, ProjectorPowerRange
-from ..errors import FrameTimeout, StreamClosed
+from ..errors import CapabilityUnsupported, FrameTimeout, StreamClosed
 from ..frame import (ClockDomain, Extrinsics, Frame, FrameMetadata, PixelFormat, StreamKind,
                      StreamProfile)
-from . import subject as subj
 from .config import SimConfig
-from .optics import COLOR_VIEW, DEPTH_INTRINSICS, DEPTH_SCALE, DEPTH_TO_COLOR, DEPTH_VIEW, _rotation
-from .render import Placed, render_view
+from .optics import views_for
+from .families import camera_for
+from .profiles import get_profile
+from .render import Lights, Placed, render_view
+from .scene import LAMP_DIR, LAMP_RADIUS_RAD, LAMP_SHARE, Scene, ambient_nir_share
 from .sensor import (PROJECTOR_POWER_MW, AutoExposure, DotPattern, NoiseBank, ir_exposure_s, color_irradiance, depth_image,
                      expose_color, illuminant_bgr, ir_image, metered_level)
 
@@ -27,7 +29,6 @@ COLOR_CLOCK_OFFSET_MS = 4.1         # color is a separate sensor: triggered 4.1 
 COLOR_LATENCY_MS = 9.0
 DEPTH_LATENCY_MS = 6.0
 GT_KEEP = 12
-_PHOTO_POSED = frozenset({"live", "multi", "mask", "head_model", "print_cutout"})
 
 
 @dataclass(frozen=True)
@@ -42,17 +43,6 @@ class SceneState:
     eyes_closed: float               # 0 open .. 1 closed
     projector_on: bool                 # physically on (differs from metadata under inject=replay)
     illumination: float
-
-
-class _Motion:
-    """Smooth pseudo-random motion: sums of incommensurate sinusoids with random phases."""
-
-    def __init__(self, rng: np.random.Generator, n: int = 3):
-        self.freqs = rng.uniform(0.15, 1.1, (6, n))
-        self.phases = rng.uniform(0, 2 * np.pi, (6, n))
-
-    def value(self, t: float, channel: int) -> float:
-        return float(np.mean(np.sin(2 * np.pi * self.freqs[channel] * t + self.phases[channel])) * np.sqrt(2))
 
 
 @dataclass
@@ -86,9 +76,24 @@ class SimCamera(Camera):
     def __init__(self, cfg: SimConfig, uri: str = "sim://"):
         self.cfg = cfg
         self._uri = uri
+        # The camera profile decides geometry, noise, projector and what the device can be asked to do.
+        self.profile = get_profile(camera_for(cfg.family, cfg.identity, cfg.camera))
+        self._depth_view, self._color_view = views_for(self.profile)
+        caps = {Capability.ILLUMINATION_CONTROL, Capability.EXPOSURE_CONTROL}
+        if self.profile.has_projector:
+            caps.add(Capability.PROJECTOR_CONTROL)
+            if self.profile.projector_power is not None:
+                caps.add(Capability.PROJECTOR_POWER)
+                self.POWER_RANGE = self.profile.projector_power
+        self.capabilities = frozenset(caps)
+        self._scene = Scene(cfg)
+        self._nir_share = ambient_nir_share(cfg)
+        self._lights = Lights(
+            projector_pos=np.array([self.profile.projector_offset_m, 0.0, 0.0]) if self.profile.has_projector else None,
+            lamp_dir=LAMP_DIR, lamp_radius_rad=LAMP_RADIUS_RAD, lamp_share=LAMP_SHARE)
         self._rng = np.random.default_rng(cfg.seed)
-        self._motion = _Motion(np.random.default_rng(cfg.seed + 1))
-        self._dots = DotPattern.make(DEPTH_INTRINSICS.width, DEPTH_INTRINSICS.height)
+        di = self.profile.depth_intrinsics
+        self._dots = DotPattern.make(di.width, di.height)
         self._lock = threading.Lock()
         self._queue: collections.deque[Frame] = collections.deque()
         self._started = False
@@ -103,34 +108,35 @@ class SimCamera(Camera):
         self._replay_rng = np.random.default_rng(cfg.seed + 7777)
         self._replay_projector = True
         self._replay_illum = 0.0
-        self._ae = AutoExposure()
+        self._ae = AutoExposure(spec=self.profile.color_ae)
         self._noise = NoiseBank.for_seed(cfg.seed + 3)
-        self._ir_exposure = ir_exposure_s(cfg.lux, cfg.cct)
+        # Imagers behind an IR-cut filter (D405) meter visible light: skin's luminance (~0.35) stands in
+        # for its 850 nm reflectance (0.58) as a share of ~0.6.
+        self._ir_exposure = ir_exposure_s(cfg.lux, cfg.cct,
+                                          share=0.6 if self.profile.ir_band == "visible" else self._nir_share)
         self._awb = np.ones(3, np.float32)
         self._gt: collections.OrderedDict[tuple[StreamKind, int], np.ndarray] = collections.OrderedDict()
-        self._blinks = self._blink_schedule()
         self.scene: SceneState | None = None
         self._prerendered: list | None = None
 
     # --- Camera API --------------------------------------------------------------------------
     @property
     def info(self) -> DeviceInfo:
-        return DeviceInfo(uri=self._uri, backend="sim", name="Simulated RGB-IR-depth camera (D435-class)",
-                          serial=SERIAL, firmware=FIRMWARE, streams=("color", "depth", "ir"))
+        return DeviceInfo(uri=self._uri, backend="sim", name=f"Simulated RGB-IR-depth camera ({self.profile.model})",
+                          serial=SERIAL, firmware=FIRMWARE, streams=("color", "depth", "ir"),
+                          note=f"camera profile {self.profile.name}")
 
     def profiles(self) -> list[StreamProfile]:
+        ci, di = self._color_view.intrinsics, self._depth_view.intrinsics
         return [
-            StreamProfile(StreamKind.COLOR, COLOR_VIEW.intrinsics.width, COLOR_VIEW.intrinsics.height,
-                          self.cfg.fps, PixelFormat.BGR8, 0, COLOR_VIEW.intrinsics),
-            StreamProfile(StreamKind.DEPTH, DEPTH_INTRINSICS.width, DEPTH_INTRINSICS.height, self.cfg.fps,
-                          PixelFormat.Z16, 0, DEPTH_INTRINSICS),
-            StreamProfile(StreamKind.IR, DEPTH_INTRINSICS.width, DEPTH_INTRINSICS.height, self.cfg.fps,
-                          PixelFormat.Y8, 1, DEPTH_INTRINSICS),
+            StreamProfile(StreamKind.COLOR, ci.width, ci.height, self.cfg.fps, PixelFormat.BGR8, 0, ci),
+            StreamProfile(StreamKind.DEPTH, di.width, di.height, self.cfg.fps, PixelFormat.Z16, 0, di),
+            StreamProfile(StreamKind.IR, di.width, di.height, self.cfg.fps, PixelFormat.Y8, 1, di),
         ]
 
     def extrinsics(self, src: StreamKind, dst: StreamKind) -> Extrinsics:
         geo = {StreamKind.DEPTH: Extrinsics.identity(), StreamKind.IR: Extrinsics.identity(),
-               StreamKind.COLOR: DEPTH_TO_COLOR}
+               StreamKind.COLOR: self.profile.depth_to_color}
         # p_dst = E_dst @ E_src^-1 @ p_src, with E_x mapping the depth frame to stream x.
         return geo[src].inverse().then(geo[dst])
 
@@ -175,17 +181,27 @@ class SimCamera(Camera):
                     self._produce_tick()
 
     def set_projector(self, on: bool) -> None:
+        self._require_projector(power=False)
         with self._lock:
             self._projector_cmd = bool(on)
 
     def projector_power_range(self) -> ProjectorPowerRange:
+        self._require_projector(power=True)
         return self.POWER_RANGE
 
     def set_projector_power(self, mw: float) -> float:
+        self._require_projector(power=True)
         v = self.POWER_RANGE.snap(mw)
         with self._lock:
             self._power_cmd = v
         return v
+
+    def _require_projector(self, *, power: bool) -> None:
+        """Refuse what the profiled device cannot do, as its SDK does (no laser options on a D405,
+        on/off only on an Astra)."""
+        cap = Capability.PROJECTOR_POWER if power else Capability.PROJECTOR_CONTROL
+        if cap not in self.capabilities:
+            raise CapabilityUnsupported(f"{self.profile.model} has no {'settable projector power' if power else 'projector'}")
 
     def set_illumination(self, level: float) -> None:
         if not 0.0 <= level <= 1.0:
@@ -202,111 +218,22 @@ class SimCamera(Camera):
             return self._gt[key]
 
     # --- Scene -----------------------------------------------------------------------------------
-    def _blink_schedule(self) -> list[float]:
-        rng = np.random.default_rng(self.cfg.seed + 2)
-        t, out = float(rng.uniform(0.4, 1.2)), []
-        while t < 3600:
-            out.append(t)
-            t += float(rng.uniform(2.0, 5.0))
-        return out
+    def _objects(self, t: float) -> tuple[list[Placed], tuple[list, list], SceneState]:
+        objs, static, moving, p = self._scene.objects(t)
+        return objs, (static, moving), SceneState(p.subject, p.distance_m, p.yaw_deg, p.pitch_deg, p.roll_deg,
+                                                  p.eyes_closed, False, 0.0)
 
-    def _eyes_closed(self, t: float) -> float:
-        import bisect
-        i = bisect.bisect_right(self._blinks, t) - 1
-        if i < 0:
-            return 0.0
-        dt = t - self._blinks[i]
-        if dt < 0.08:
-            return dt / 0.08
-        if dt < 0.14:
-            return 1.0
-        if dt < 0.30:
-            return 1.0 - (dt - 0.14) / 0.16
-        return 0.0
-
-    def _pose(self, t: float, *, rigid_static: bool, amplitude: float = 1.0) -> tuple[np.ndarray, np.ndarray, tuple]:
-        c = self.cfg
-        m = self._motion
-        if rigid_static:
-            dyaw = dpitch = droll = dx = dy = dz = 0.0
-        else:
-            dyaw, dpitch, droll = 0.6 * m.value(t, 0), 0.5 * m.value(t, 1), 0.3 * m.value(t, 2)
-            dx = 0.0012 * m.value(t, 3)
-            dy = 0.0015 * np.sin(2 * np.pi * 0.25 * t) + 0.0006 * m.value(t, 4)   # breathing
-            dz = 0.0010 * np.sin(2 * np.pi * 0.25 * t + 1.0) + 0.0015 * m.value(t, 5)
-            dyaw, dpitch, droll, dx, dy, dz = (v * amplitude for v in (dyaw, dpitch, droll, dx, dy, dz))
-        yaw, pitch, roll = c.yaw + dyaw, c.pitch + dpitch, c.roll + droll
-        # The face looks along -z. Positive yaw turns it toward the camera's right (+x), positive
-        # pitch drops the chin (the face looks toward +y, down in the image), positive roll tilts it
-        # clockwise in the image.
-        # The portrait's subject looks ~9.5° down and tilts ~3° (FaceMesh reads that on the photo
-        # itself), so the head geometry compensates: the URI pose is the pose a face model perceives.
-        posed = self.cfg.subject in _PHOTO_POSED
-        geo_pitch = pitch - subj.PHOTO_PITCH_DEG if posed else pitch
-        geo_roll = roll - subj.PHOTO_ROLL_DEG if posed else roll
-        R = _rotation(np.deg2rad(geo_pitch), np.deg2rad(-yaw), np.deg2rad(geo_roll))
-        T = np.array([dx, dy, c.distance_mm / 1000.0 + dz])
-        return R, T, (yaw, pitch, roll)
-
-    def _objects(self, t: float) -> tuple[list[Placed], SceneState]:
-        c = self.cfg
-        s = c.subject
-        closed = 0.0
-        objs: list[Placed] = []
-
-        def live(identity: int, R, T, oid, t_shift=0.0):
-            nonlocal closed
-            surf = subj.live_head(identity)
-            T = T + np.array([0.0, 0.0, surf.max_height])     # distance is measured to the face's front
-            ec = self._eyes_closed(t + t_shift)
-            if oid == 0:
-                closed = ec
-            albedo = surf.albedo if ec <= 0 else surf.albedo + (surf.albedo_closed - surf.albedo) * (ec * surf.eye_weight)[..., None]
-            jaw = 0.0007 * (1 + np.sin(2 * np.pi * 0.7 * t + 0.3))    # small non-rigid jaw/lip motion
-            return Placed(surf, R, T, albedo.astype(np.float32), oid, jaw_m=float(jaw))
-
-        if s == "none":
-            pass
-        elif s in ("live", "multi"):
-            R, T, _ = self._pose(t, rigid_static=False)
-            objs.append(live(c.identity, R, T, 0))
-            if s == "multi":
-                R2 = _rotation(0.0, np.deg2rad(8.0), 0.0)
-                objs.append(live(c.identity + 1, R2, T + np.array([0.21, 0.02, 0.25]), 1, t_shift=1.7))
-        elif s in ("print", "print_curved", "print_cutout"):
-            shape = {"print": "flat", "print_curved": "curved", "print_cutout": "cutout"}[s]
-            R, T, _ = self._pose(t, rigid_static=False, amplitude=1.6)     # hand-held sway
-            surf = subj.printed_photo(c.identity, shape)
-            objs.append(Placed(surf, R, T, surf.albedo, 0))
-            if s == "print_cutout":
-                # The attacker's own face, 2 cm behind the paper, shows through the holes.
-                Rb, Tb, _ = self._pose(t + 0.37, rigid_static=False)
-                behind = live(c.identity + 101, Rb, Tb + np.array([0, 0, 0.020]), 1)
-                objs.append(behind)
-                closed = self._eyes_closed(t)
-        elif s in ("screen_still", "screen_video"):
-            R, T, _ = self._pose(t, rigid_static=False, amplitude=0.8)
-            surf = subj.screen(c.identity)
-            albedo = surf.albedo
-            if s == "screen_video":
-                ec = self._eyes_closed(t)
-                closed = ec
-                if ec > 0:
-                    albedo = surf.albedo + (surf.albedo_closed - surf.albedo) * (ec * surf.eye_weight)[..., None]
-            objs.append(Placed(surf, R, T, albedo.astype(np.float32), 0))
-        elif s in ("mask", "head_model"):
-            R, T, _ = self._pose(t, rigid_static=(s == "head_model"))
-            surf = subj.rigid_head(c.identity, s)
-            objs.append(Placed(surf, R, T + np.array([0.0, 0.0, surf.max_height]), surf.albedo, 0))
-        _, _, (yaw, pitch, roll) = self._pose(t, rigid_static=s == "head_model")
-        dist = c.distance_mm / 1000.0 if objs else float("nan")
-        state = SceneState(s, dist, yaw, pitch, roll, closed, False, 0.0)
-        return objs, state
+    def _render(self, view, objs: list[Placed], planes: tuple[list, list], projector: bool = True):
+        static, moving = planes
+        lights = self._lights if projector else Lights(None, self._lights.lamp_dir, self._lights.lamp_radius_rad,
+                                                       self._lights.lamp_share)
+        return render_view(view, objs, planes=moving, static_planes=static,
+                           static_key=(self.cfg.background, self._scene.scene_seed), lights=lights)
 
     # --- Sensors and delivery ------------------------------------------------------------------------
     def _init_auto_exposure(self) -> None:
-        objs, _ = self._objects(0.0)
-        maps = render_view(COLOR_VIEW, objs)
+        objs, planes, _ = self._objects(0.0)
+        maps = self._render(self._color_view, objs, planes, projector=False)
         irr = color_irradiance(maps, self.cfg.lux, self.cfg.cct, 0.0)
         for _ in range(6):
             self._ae.update(metered_level(irr, self._ae), rate=1.0)
@@ -334,20 +261,24 @@ class SimCamera(Camera):
         """Render tick ``k``: the scene once, the IR imager and depth for each projector state asked
         for (the noise is drawn in the same order as a single render, so seeds reproduce)."""
         c = self.cfg
-        objs, state = self._objects(k / c.fps)
-        dmaps = render_view(DEPTH_VIEW, objs)
-        cmaps = render_view(COLOR_VIEW, objs)
+        objs, planes, state = self._objects(k / c.fps)
+        dmaps = self._render(self._depth_view, objs, planes)
+        cmaps = self._render(self._color_view, objs, planes, projector=False)
         sensed = {}
         for e in states:
+            pattern: list | None = [] if self.profile.structured_light else None
             ir_y8, ir_e = ir_image(dmaps, c.lux, c.cct, e, self._dots, self._noise, power_mw=power_mw,
-                                   exposure_s=self._ir_exposure)
-            sensed[e] = (ir_y8, *depth_image(dmaps, ir_e, self._noise))
+                                   exposure_s=self._ir_exposure, profile=self.profile, share=self._nir_share,
+                                   pattern_out=pattern)
+            sensed[e] = (ir_y8, *depth_image(dmaps, ir_e, self._noise, profile=self.profile,
+                                             pattern_e=pattern[0] if pattern else None))
         irr = color_irradiance(cmaps, c.lux, c.cct, illum)
         color = expose_color(irr, self._ae, self._noise, self._awb)
         exposure_us, gain = self._ae.exposure_s * 1e6, self._ae.gain
-        self._ae.update(metered_level(irr, self._ae), rate=0.25)   # AE reacts over a few frames
+        self._ae.update(metered_level(irr, self._ae), rate=self.profile.color_ae.speed)   # AE reacts over a few frames
         self._update_awb(irr, rate=0.2)
-        color_truth = np.where(np.isfinite(cmaps.z) & (cmaps.z <= 3.0), cmaps.z, np.nan).astype(np.float32)
+        color_truth = np.where(np.isfinite(cmaps.z) & (cmaps.z <= self.profile.depth_range_m[1]), cmaps.z,
+                               np.nan).astype(np.float32)
         return {e: _Rendered(depth_u16, ir_y8, color, depth_truth, color_truth, state, exposure_us, gain)
                 for e, (ir_y8, depth_u16, depth_truth) in sensed.items()}
 
@@ -397,7 +328,7 @@ class SimCamera(Camera):
         self._remember(StreamKind.DEPTH, k, r.depth_truth)
         self._remember(StreamKind.COLOR, k, r.color_truth)
 
-        def deliver(kind, px, fmt, ts, latency_ms, md, index=0, scale=0.0, intr=DEPTH_INTRINSICS):
+        def deliver(kind, px, fmt, ts, latency_ms, md, index=0, scale=0.0, intr=self._depth_view.intrinsics):
             self._counters[kind] += 1
             if c.drop > 0 and self._rng.random() < c.drop:
                 return
@@ -409,13 +340,13 @@ class SimCamera(Camera):
         depth_md = FrameMetadata(exposure_us=self._ir_exposure * 1e6, gain=1.0, projector_on=claimed_projector, projector_power_mw=power_mw,
                                  frame_counter=k, sensor_timestamp_us=int((base_hw + jitter[0]) * 1000))
         deliver(StreamKind.DEPTH, depth_u16, PixelFormat.Z16, base_hw + jitter[0], DEPTH_LATENCY_MS, depth_md,
-                scale=DEPTH_SCALE)
+                scale=self.profile.depth_scale)
         deliver(StreamKind.IR, ir_y8, PixelFormat.Y8, base_hw + jitter[0], DEPTH_LATENCY_MS, depth_md, index=1)
         color_md = FrameMetadata(exposure_us=exposure_us, gain=gain, frame_counter=k, white_balance_k=wb_k,
                                  sensor_timestamp_us=int((base_hw + COLOR_CLOCK_OFFSET_MS + jitter[1]) * 1000),
                                  extra={"illumination": illum if c.inject == "none" else self._illum_cmd})
         deliver(StreamKind.COLOR, color, PixelFormat.BGR8, base_hw + COLOR_CLOCK_OFFSET_MS + jitter[1],
-                COLOR_LATENCY_MS, color_md, intr=COLOR_VIEW.intrinsics)
+                COLOR_LATENCY_MS, color_md, intr=self._color_view.intrinsics)
 
     def _remember(self, kind: StreamKind, k: int, truth: np.ndarray) -> None:
         self._gt[(kind, k)] = truth

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import InvalidUri
 
-SUBJECTS = ("live", "none", "multi", "print", "print_curved", "print_cutout",
-            "screen_still", "screen_video", "mask", "head_model")
+# Presentation-attack instrument species (ISO/IEC 30107-3): each a distinct way of making an attack.
+ATTACKS = ("print", "print_curved", "print_cutout", "screen_still", "screen_video", "mask", "head_model",
+           "mask_eyeholes", "silicone_mask", "paper_mask", "head_model_hand", "print_eyes", "glasses_print")
+SUBJECTS = ("live", "none", "multi") + ATTACKS
 # Older spellings of query keys, accepted at the door and never used inside.
 ALIASES = {"emitter": "projector"}
-ATTACKS = ("print", "print_curved", "print_cutout", "screen_still", "screen_video", "mask", "head_model")
+# Scene and identity keys (SIM-SCENE): see docs/sim.md.
+CAMERAS = ("d435", "d455", "d415", "d405", "astra")
+BACKGROUNDS = ("plain", "clutter", "moving")
+LIGHTS = ("daylight", "fluorescent", "led", "incandescent", "mixed")
+GLASSES = ("none", "clear", "tinted")
+FAMILIES = ("any", "train", "heldout")
 
 
 @dataclass(frozen=True)
@@ -33,9 +41,25 @@ class SimConfig:
     projector: bool = True      # IR projector initially on
     inject: str = "none"        # "replay": pixels ignore projector/illumination commands
     prerender: int = 0          # render this many ticks (both projector states) at start, then play them
+    # --- Scene, identity and camera profile (SIM-SCENE). ``None``: drawn from ``identity``/``family``.
+    camera: str | None = None   # device profile (drivers/sim/profiles.py); None: d435, or the family's pick
+    family: str = "any"         # "train"/"heldout": disjoint pools of identities, instruments, lights, cameras
+    skin: int | None = None     # Fitzpatrick type 1..6
+    nose_mm: float | None = None     # nose relief over the cheek plane, 14..32
+    ipd_mm: float | None = None      # interpupillary distance, 54..72
+    face_width_mm: float | None = None   # bizygomatic width, 120..160
+    brow_mm: float | None = None     # brow ridge relief, 0..10
+    chin_mm: float | None = None     # chin projection, 0..14
+    glasses: str | None = None  # none, clear or tinted
+    beard: bool | None = None
+    fringe: bool | None = None
+    torso: bool = True          # shoulders, torso and hair volume under the head (0: the old floating head)
+    background: str = "plain"   # plain wall, clutter (shelves, posters) or moving (people passing)
+    bystander: bool = False     # a second person 0.5-1 m behind the subject
+    light: str | None = None    # light source spectrum: sets the ambient NIR share (None: from cct)
 
     @classmethod
-    def from_query(cls, query: Mapping[str, str]) -> "SimConfig":
+    def from_query(cls, query: Mapping[str, str]) -> SimConfig:
         query = {ALIASES.get(k, k): v for k, v in query.items()}
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(query) - fields)
@@ -61,32 +85,47 @@ class SimConfig:
             (0 <= self.identity < 1000, "identity must be within 0..999"),
             (self.inject in ("none", "replay"), "inject must be none or replay"),
             (0 <= self.prerender <= 300, "prerender must be within 0..300 ticks"),
+            (self.camera is None or self.camera in CAMERAS, f"camera must be one of {', '.join(CAMERAS)}"),
+            (self.family in FAMILIES, f"family must be one of {', '.join(FAMILIES)}"),
+            (self.skin is None or 1 <= self.skin <= 6, "skin must be a Fitzpatrick type 1..6"),
+            (self.nose_mm is None or 14 <= self.nose_mm <= 32, "nose_mm must be within 14..32"),
+            (self.ipd_mm is None or 54 <= self.ipd_mm <= 72, "ipd_mm must be within 54..72"),
+            (self.face_width_mm is None or 120 <= self.face_width_mm <= 160, "face_width_mm must be within 120..160"),
+            (self.brow_mm is None or 0 <= self.brow_mm <= 10, "brow_mm must be within 0..10"),
+            (self.chin_mm is None or 0 <= self.chin_mm <= 14, "chin_mm must be within 0..14"),
+            (self.glasses is None or self.glasses in GLASSES, f"glasses must be one of {', '.join(GLASSES)}"),
+            (self.background in BACKGROUNDS, f"background must be one of {', '.join(BACKGROUNDS)}"),
+            (self.light is None or self.light in LIGHTS, f"light must be one of {', '.join(LIGHTS)}"),
         ]
         for ok, msg in checks:
             if not ok:
                 raise InvalidUri(f"sim://: {msg}")
+        from .families import check
+        leak = check(self.family, self.camera, self.light)
+        if leak:
+            raise InvalidUri(f"sim://: {leak}")
 
 
 _BOOLS = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False, "off": False, "no": False}
 
 
 def _convert(key: str, raw: str) -> Any:
-    if key in ("subject", "inject"):
+    if key in ("subject", "inject", "camera", "family", "glasses", "background", "light"):
         return raw
-    if key in ("realtime", "projector"):
+    if key in ("realtime", "projector", "beard", "fringe", "torso", "bystander"):
         v = _BOOLS.get(raw.lower())
         if v is None:
             raise InvalidUri(f"sim://: {key} must be on/off (1/0), got {raw!r}")
         return v
-    if key in ("seed", "identity", "prerender"):
+    if key in ("seed", "identity", "prerender", "skin"):
         try:
             return int(raw)
         except ValueError:
             raise InvalidUri(f"sim://: {key} must be an integer, got {raw!r}") from None
     try:
-        v = float(raw)
+        num = float(raw)
     except ValueError:
         raise InvalidUri(f"sim://: {key} must be a number, got {raw!r}") from None
-    if v != v or v in (float("inf"), float("-inf")):
+    if num != num or num in (float("inf"), float("-inf")):
         raise InvalidUri(f"sim://: {key} must be finite")
-    return v
+    return num

@@ -12,6 +12,7 @@ silhouettes (seen by one imager only), and outside the working range.
 from __future__ import annotations
 
 import collections
+import functools
 
 from dataclasses import dataclass
 
@@ -19,17 +20,18 @@ import cv2
 import numpy as np
 from scipy.ndimage import maximum_filter1d
 
-from .optics import (DEPTH_INTRINSICS, DEPTH_MAX_M, DEPTH_MIN_M, DEPTH_SCALE, PROJECTOR_OFFSET_M,
-                     SIGMA_DISPARITY_PX, STEREO_BASELINE_M)
+from .profiles import D435, AutoExposureSpec, CameraProfile
 from .render import ViewMaps
 
 FULL_WELL_E = 9000.0
 READ_NOISE_E = 4.0
 # Electrons per (lux x reflectance x second): 300 lux on skin at ~10 ms sits mid-range.
 QE_SCALE = 1500.0
-EXPOSURE_RANGE_S = (50e-6, 1 / 30)
-GAIN_RANGE = (1.0, 16.0)
-AE_TARGET = 0.18                # linear mean of the metered region (~118 after encoding)
+# The default colour auto-exposure (D435 profile): 50 µs-33 ms, then gain 1-16, target linear 0.18
+# (~118 after encoding). Other profiles carry their own (``profiles.AutoExposureSpec``).
+EXPOSURE_RANGE_S = D435.color_ae.exposure_range_s
+GAIN_RANGE = D435.color_ae.gain_range
+AE_TARGET = D435.color_ae.target
 SCREEN_LUMINANCE_LUX = 260.0    # a tablet at typical brightness, as lux-equivalent on the sensor
 LAMP_LUX_AT_50CM = 160.0        # challenge illumination (screen flash / front lamp) at full level
 IR_EXPOSURE_S = 0.0085
@@ -96,14 +98,15 @@ def nir_share(cct: float) -> float:
 class AutoExposure:
     exposure_s: float = 0.01
     gain: float = 1.0
+    spec: AutoExposureSpec = D435.color_ae       # the camera profile's limits, target and speed
 
     @property
     def product(self) -> float:
         return self.exposure_s * self.gain
 
     def set_product(self, p: float) -> None:
-        emin, emax = EXPOSURE_RANGE_S
-        gmin, gmax = GAIN_RANGE
+        emin, emax = self.spec.exposure_range_s
+        gmin, gmax = self.spec.gain_range
         p = float(np.clip(p, emin * gmin, emax * gmax))
         if p <= emax * gmin:
             self.exposure_s, self.gain = max(p, emin), gmin
@@ -115,7 +118,7 @@ class AutoExposure:
         if metered_linear <= 1e-6:
             self.set_product(self.product * 4)
             return
-        self.set_product(self.product * (AE_TARGET / metered_linear) ** rate)
+        self.set_product(self.product * (self.spec.target / metered_linear) ** rate)
 
 
 def srgb_encode(lin: np.ndarray) -> np.ndarray:
@@ -144,9 +147,15 @@ def color_irradiance(maps: ViewMaps, lux: float, cct: float, lamp_level: float) 
 def expose_color(irr: np.ndarray, ae: AutoExposure, noise_bank: NoiseBank, awb_gains: np.ndarray) -> np.ndarray:
     electrons = irr * np.float32(QE_SCALE * ae.exposure_s)
     noise = noise_bank.normal(irr.shape)
-    electrons = electrons + noise * np.sqrt(np.maximum(electrons, 0) + READ_NOISE_E ** 2)
-    lin = electrons * (np.float32(ae.gain * (_LUT_LEVELS - 1) / FULL_WELL_E) * awb_gains)
-    return _ENCODE_LUT[np.clip(lin, 0, _LUT_LEVELS - 1).astype(np.int32)]
+    # In place, in the same order of operations as electrons + noise * sqrt(max(e, 0) + r^2).
+    shot = np.maximum(electrons, 0)
+    shot += READ_NOISE_E ** 2
+    np.sqrt(shot, out=shot)
+    shot *= noise
+    electrons += shot
+    electrons *= np.float32(ae.gain * (_LUT_LEVELS - 1) / FULL_WELL_E) * awb_gains
+    np.clip(electrons, 0, _LUT_LEVELS - 1, out=electrons)
+    return _ENCODE_LUT.take(electrons.astype(np.int32))
 
 
 def metered_level(irr: np.ndarray, ae: AutoExposure) -> float:
@@ -173,65 +182,117 @@ class DotPattern:
         return cls((img / img.max()).astype(np.float32))
 
 
-def ir_exposure_s(lux: float, cct: float) -> float:
+def ir_exposure_s(lux: float, cct: float, *, share: float | None = None) -> float:
     """IR auto-exposure: shorten the exposure so ambient NIR on skin stays near 40 DN (of 255), leaving
-    headroom for the projector's dots, as D4xx cameras do in daylight."""
-    ambient_dn = lux * nir_share(cct) * 0.58 * 0.9 * 9000.0 * IR_EXPOSURE_S * 255.0 / FULL_WELL_E
+    headroom for the projector's dots, as D4xx cameras do in daylight. ``share``: the ambient NIR
+    share when the light source sets it (``light=``), else derived from ``cct``."""
+    share = nir_share(cct) if share is None else share
+    ambient_dn = lux * share * 0.58 * 0.9 * 9000.0 * IR_EXPOSURE_S * 255.0 / FULL_WELL_E
     return IR_EXPOSURE_S * min(1.0, 40.0 / max(ambient_dn, 1e-6))
+
+
+@functools.lru_cache(maxsize=4)
+def _row_grid(h: int, w: int) -> np.ndarray:
+    g = np.ascontiguousarray(np.broadcast_to(np.arange(h, dtype=np.float32)[:, None], (h, w)))
+    g.flags.writeable = False
+    return g
 
 
 def ir_image(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: DotPattern,
              noise_bank: NoiseBank, power_mw: float = PROJECTOR_POWER_MW,
-             exposure_s: float = IR_EXPOSURE_S) -> tuple[np.ndarray, np.ndarray]:
-    """(Y8 image, noiseless signal in electrons) of the left IR imager."""
+             exposure_s: float = IR_EXPOSURE_S, *, profile: CameraProfile = D435,
+             share: float | None = None, pattern_out: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(Y8 image, noiseless signal in electrons) of the left IR imager.
+
+    ``share``: ambient NIR per lux (None: from ``cct``). ``pattern_out``: if given, the projector's
+    share of the signal (electrons) is appended to it (structured-light depth needs it). A profile
+    whose imagers have an IR-cut filter (``ir_band == "visible"``, D405) sees visible luminance and
+    no NIR at all (no dots, whatever projects them)."""
     z = np.minimum(maps.z, 10.0)
     shade = 0.3 + 0.7 * maps.shade
-    diffuse = maps.nir * (1.0 - maps.specular)
-    ambient = lux * nir_share(cct) * diffuse * shade
+    visible = profile.ir_band == "visible"
+    if visible:
+        diffuse = (maps.albedo @ np.array([0.11, 0.59, 0.30], np.float32)) * (1.0 - maps.specular)
+        ambient = lux * diffuse * shade
+    else:
+        diffuse = maps.nir * (1.0 - maps.specular)
+        ambient = lux * (nir_share(cct) if share is None else share) * diffuse * shade
     signal = ambient
-    if projector_on:
-        f = DEPTH_INTRINSICS.fx
+    pattern_e = None
+    if projector_on and profile.has_projector and not visible:
+        f = profile.depth_intrinsics.fx
         h, w = z.shape
         # A dot leaving the projector at column u lands, seen from the left imager, at u + f*b/z.
-        u = np.arange(w, dtype=np.float32)[None, :] - np.float32(f * PROJECTOR_OFFSET_M) / z
-        v = np.broadcast_to(np.arange(h, dtype=np.float32)[:, None], z.shape)
-        sharp = cv2.remap(dots.image, u.astype(np.float32), np.ascontiguousarray(v), cv2.INTER_LINEAR,
+        u = np.arange(w, dtype=np.float32)[None, :] - np.float32(f * profile.projector_offset_m) / z
+        sharp = cv2.remap(dots.image, u.astype(np.float32), _row_grid(h, w), cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_WRAP)
         soft = cv2.GaussianBlur(sharp, (0, 0), 1.6)
         mix = np.clip((maps.dot_blur - 0.35) / (1.6 - 0.35), 0, 1)
         pattern = sharp * (1 - mix) + (soft * 1.9) * mix    # scattering spreads, not removes, energy
         power = DOT_IRRADIANCE * (power_mw / PROJECTOR_POWER_MW) * (0.5 / z) ** 2
-        signal = signal + diffuse * shade * power * (0.25 + pattern)
+        dots_signal = diffuse * shade * power * (0.25 + pattern)
+        if maps.glint is not None:
+            # The projector mirrored in a spectacle lens: a spot far brighter than any skin.
+            dots_signal = dots_signal + maps.glint * power
+        signal = signal + dots_signal
+        if pattern_out is not None:
+            pattern_e = dots_signal.astype(np.float32) * np.float32(9000.0 * exposure_s)
+    if pattern_out is not None:
+        pattern_out.append(pattern_e)
     electrons = signal.astype(np.float32) * np.float32(9000.0 * exposure_s)
     noisy = electrons + noise_bank.normal(electrons.shape) * np.sqrt(electrons + READ_NOISE_E ** 2)
     y8 = np.clip(noisy * np.float32(255.0 / FULL_WELL_E), 0, 255).astype(np.uint8)
     return y8, electrons
 
 
-def depth_image(maps: ViewMaps, ir_electrons: np.ndarray, noise_bank: NoiseBank) -> tuple[np.ndarray, np.ndarray]:
-    """(Z16 depth, noiseless ground-truth metres with NaN where the sensor cannot see)."""
+def depth_image(maps: ViewMaps, ir_electrons: np.ndarray, noise_bank: NoiseBank, *,
+                profile: CameraProfile = D435, pattern_e: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(Z16 depth in the profile's units, noiseless ground-truth metres with NaN where the sensor
+    cannot see).
+
+    Active stereo (D4xx) matches any texture, the projector's or the scene's; structured light
+    (``profile.structured_light``) matches only its own pattern, so it needs ``pattern_e`` (the
+    projector's electrons, None when the projector is off: no depth at all)."""
     z = maps.z.astype(np.float32)
-    f, b = DEPTH_INTRINSICS.fx, STEREO_BASELINE_M
-    # Stereo matching needs local texture well above the noise in a 7x7 window.
+    f, b = profile.depth_intrinsics.fx, profile.stereo_baseline_m
     e = ir_electrons
     mean = cv2.boxFilter(e, -1, (7, 7))
-    var = np.maximum(cv2.boxFilter(e * e, -1, (7, 7)) - mean * mean, 0)
-    snr = np.sqrt(var) / np.sqrt(mean + READ_NOISE_E ** 2)
+    if profile.structured_light:
+        # Pattern contrast against all the light's shot noise in a 7x7 window.
+        if pattern_e is None:
+            snr = np.zeros_like(e)
+        else:
+            pm = cv2.boxFilter(pattern_e, -1, (7, 7))
+            pvar = np.maximum(cv2.boxFilter(pattern_e * pattern_e, -1, (7, 7)) - pm * pm, 0)
+            snr = np.sqrt(pvar) / np.sqrt(mean + READ_NOISE_E ** 2)
+    else:
+        # Stereo matching needs local texture well above the noise in a 7x7 window.
+        var = np.maximum(cv2.boxFilter(e * e, -1, (7, 7)) - mean * mean, 0)
+        snr = np.sqrt(var) / np.sqrt(mean + READ_NOISE_E ** 2)
     textured = snr > 1.2
-    # Occlusion: a pixel is hidden from the right imager if a nearer pixel to its right covers it.
+    if maps.glint is not None:
+        # A mirrored light source is in a different place for each imager (or for projector and
+        # camera): nothing to match where it clips.
+        glint_clip = (e >= FULL_WELL_E) & (maps.glint > 0.5)
+        textured &= ~(cv2.dilate(glint_clip.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
+    # Occlusion: a pixel is hidden from the right imager (or, for structured light, from the
+    # projector) if a nearer pixel to its right covers it.
     disp = np.float32(f * b) / z
     cols = np.arange(z.shape[1], dtype=np.float32)[None, :]
     g = disp - cols                                     # pixel x lands at column x - disp in the right view
-    right_max = maximum_filter1d(g[:, ::-1], size=96, axis=1, origin=47, mode="constant", cval=-1e9)[:, ::-1]
+    window = int(min(max(np.ceil(f * b / profile.depth_range_m[0]) + 1, 96), 255))   # the largest disparity
+    right_max = maximum_filter1d(g[:, ::-1], size=window, axis=1, origin=(window - 1) // 2, mode="constant",
+                                 cval=-1e9)[:, ::-1]
     occluded = right_max > g + 0.5
     # Columns whose match would fall left of the right imager's field of view have no depth.
     occluded |= (cols - disp) < 0
-    in_range = (z >= DEPTH_MIN_M) & (z <= DEPTH_MAX_M)
+    zmin, zmax = profile.depth_range_m
+    in_range = (z >= zmin) & (z <= zmax)
     valid = textured & ~occluded & in_range
     truth = np.where(in_range & ~occluded, z, np.nan).astype(np.float32)
     # Matching noise: correlated over the matching window; worse where texture is marginal.
     noise = cv2.GaussianBlur(noise_bank.normal(z.shape), (0, 0), 0.8) * np.float32(2.2)
-    sigma_d = SIGMA_DISPARITY_PX * np.clip(3.0 / np.maximum(snr, 1e-3), 1.0, 2.5)
+    sigma_d = profile.sigma_disparity_px * np.clip(3.0 / np.maximum(snr, 1e-3), 1.0, 2.5)
     zn = z + z * z * sigma_d / np.float32(f * b) * noise
-    out = np.where(valid, np.round(zn / DEPTH_SCALE), 0).clip(0, 65535).astype(np.uint16)
+    out = np.where(valid, np.round(zn / profile.depth_scale), 0).clip(0, 65535).astype(np.uint16)
     return out, truth
