@@ -7,7 +7,7 @@
 ``drivers`` knows devices and nothing else; it never imports ``agent``.
 """
 
-from .base import (Camera, Capability, DeviceInfo, ProjectorPowerRange, ParsedUri, UsbIdentity, backends, list_devices,
+from .base import (Camera, Capability, DeviceInfo, ExposureSetting, ProjectorPowerRange, ParsedUri, UsbIdentity, backends, list_devices,
                    open, parse_uri, register_backend)
 from .errors import *  # noqa: F401,F403 - the typed errors are part of the public API
 from .frame import (ClockDomain, DistortionModel, Extrinsics, Frame, FrameMetadata, FrameSet,
@@ -20,7 +20,7 @@ register_backend("uvc", "drivers.uvc", ("uvc", "uvc+file"), "UVC RGB/IR cameras 
 register_backend("realsense", "drivers.realsense", ("realsense", "realsense+file"), "Intel RealSense D4xx devices and .db3/.bag recordings")
 
 __all__ = [
-    "Camera", "Capability", "DeviceInfo", "ProjectorPowerRange", "ParsedUri", "UsbIdentity", "backends", "list_devices", "open",
+    "Camera", "Capability", "DeviceInfo", "ExposureSetting", "ProjectorPowerRange", "ParsedUri", "UsbIdentity", "backends", "list_devices", "open",
     "parse_uri", "register_backend", "ClockDomain", "DistortionModel", "Extrinsics", "Frame",
     "FrameMetadata", "FrameSet", "Intrinsics", "PixelFormat", "StreamKind", "StreamProfile",
 ]

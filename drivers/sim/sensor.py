@@ -3,7 +3,8 @@
 Color: irradiance (lux) x reflectance, colour of the light from its temperature, auto-exposure and
 gain, photon shot noise and read noise in electrons, partial auto white balance, sRGB-like encoding.
 IR: 850 nm reflectance x (ambient NIR + the projector's dot pattern, which shifts with depth by the
-projector parallax and is blurred by subsurface scattering in skin), fixed exposure.
+projector parallax and is blurred by subsurface scattering in skin), at the exposure and gain the
+IR auto-exposure (``exposure.py``) or a lock sets.
 Depth: stereo noise sigma_z = z^2 * sigma_d / (f * B); holes where the stereo matcher has no texture
 (low IR contrast: dark or specular surfaces, projector off in dim light), at occlusion bands beside
 silhouettes (seen by one imager only), and outside the working range.
@@ -31,7 +32,6 @@ EXPOSURE_RANGE_S = (50e-6, 1 / 30)
 GAIN_RANGE = (1.0, 16.0)
 AE_TARGET = 0.18                # linear mean of the metered region (~118 after encoding)
 SCREEN_LUMINANCE_LUX = 260.0    # a tablet at typical brightness, as lux-equivalent on the sensor
-LAMP_LUX_AT_50CM = 160.0        # challenge illumination (screen flash / front lamp) at full level
 IR_EXPOSURE_S = 0.0085
 PROJECTOR_POWER_MW = 150.0
 DOT_IRRADIANCE = 300.0         # projector dot irradiance at 0.5 m, lux-equivalent in the NIR band
@@ -128,16 +128,21 @@ _LUT_LEVELS = 8192
 _ENCODE_LUT = (srgb_encode(np.arange(_LUT_LEVELS, dtype=np.float64) / (_LUT_LEVELS - 1)) * 255 + 0.5).astype(np.uint8)
 
 
-def color_irradiance(maps: ViewMaps, lux: float, cct: float, lamp_level: float) -> np.ndarray:
-    """Per-pixel, per-channel irradiance on the color sensor (lux-equivalent)."""
+def color_irradiance(maps: ViewMaps, lux: float, cct: float, screen_bgr: np.ndarray | None = None) -> np.ndarray:
+    """Per-pixel, per-channel irradiance on the color sensor (lux-equivalent).
+
+    ``screen_bgr`` is the kiosk screen's light on each pixel's surface (``screen.screen_irradiance``:
+    it carries its own distance and angle terms), or None when the screen adds nothing."""
     light = illuminant_bgr(cct)
     shade = (0.35 + 0.65 * maps.shade)[..., None]
-    lamp = LAMP_LUX_AT_50CM * lamp_level * (0.5 / np.maximum(maps.z, 0.1)) ** 2
-    irr = maps.albedo * shade * (lux * light + lamp[..., None])
+    irr = maps.albedo * (shade * (lux * light))
+    if screen_bgr is not None:
+        irr = irr + maps.albedo * screen_bgr
     if maps.emissive.any():
         # A display shines by itself; its glass only reflects a few percent of the room light.
         e = maps.emissive
-        irr[e] = maps.albedo[e] * SCREEN_LUMINANCE_LUX + 0.04 * (lux * light + lamp[e][..., None])
+        room = lux * light + (screen_bgr[e] if screen_bgr is not None else 0.0)
+        irr[e] = maps.albedo[e] * SCREEN_LUMINANCE_LUX + 0.04 * room
     return irr.astype(np.float32)
 
 
@@ -163,10 +168,12 @@ class DotPattern:
     image: np.ndarray
 
     @classmethod
-    def make(cls, width: int, height: int, seed: int = 7) -> "DotPattern":
+    def make(cls, width: int, height: int, seed: int = 7, fx: float = DEPTH_INTRINSICS.fx) -> "DotPattern":
+        """The pattern as the left imager sees it at focal length ``fx``: the projector sends a fixed
+        number of dots into a fixed angle, so a longer focal length spreads them over more pixels."""
         rng = np.random.default_rng(seed)
         img = np.zeros((height, width), np.float32)
-        n = int(width * height * 0.055)
+        n = int(width * height * 0.055 * (DEPTH_INTRINSICS.fx / fx) ** 2)
         ys, xs = rng.integers(0, height, n), rng.integers(0, width, n)
         img[ys, xs] = rng.uniform(0.6, 1.0, n).astype(np.float32)
         img = cv2.GaussianBlur(img, (0, 0), 0.55)
@@ -174,26 +181,25 @@ class DotPattern:
 
 
 def ir_exposure_s(lux: float, cct: float) -> float:
-    """IR auto-exposure: shorten the exposure so ambient NIR on skin stays near 40 DN (of 255), leaving
+    """Starting point of the IR auto-exposure: shorten the exposure so ambient NIR on skin stays near 40 DN (of 255), leaving
     headroom for the projector's dots, as D4xx cameras do in daylight."""
     ambient_dn = lux * nir_share(cct) * 0.58 * 0.9 * 9000.0 * IR_EXPOSURE_S * 255.0 / FULL_WELL_E
     return IR_EXPOSURE_S * min(1.0, 40.0 / max(ambient_dn, 1e-6))
 
 
-def ir_image(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: DotPattern,
-             noise_bank: NoiseBank, power_mw: float = PROJECTOR_POWER_MW,
-             exposure_s: float = IR_EXPOSURE_S) -> tuple[np.ndarray, np.ndarray]:
-    """(Y8 image, noiseless signal in electrons) of the left IR imager."""
+def ir_signal(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: DotPattern,
+              power_mw: float = PROJECTOR_POWER_MW, fx: float = DEPTH_INTRINSICS.fx) -> np.ndarray:
+    """Noiseless NIR irradiance on the left IR imager (lux-equivalent, before exposure): ambient
+    NIR plus, with the projector on, its dots shifted by the projector parallax."""
     z = np.minimum(maps.z, 10.0)
     shade = 0.3 + 0.7 * maps.shade
     diffuse = maps.nir * (1.0 - maps.specular)
     ambient = lux * nir_share(cct) * diffuse * shade
     signal = ambient
     if projector_on:
-        f = DEPTH_INTRINSICS.fx
         h, w = z.shape
         # A dot leaving the projector at column u lands, seen from the left imager, at u + f*b/z.
-        u = np.arange(w, dtype=np.float32)[None, :] - np.float32(f * PROJECTOR_OFFSET_M) / z
+        u = np.arange(w, dtype=np.float32)[None, :] - np.float32(fx * PROJECTOR_OFFSET_M) / z
         v = np.broadcast_to(np.arange(h, dtype=np.float32)[:, None], z.shape)
         sharp = cv2.remap(dots.image, u.astype(np.float32), np.ascontiguousarray(v), cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_WRAP)
@@ -202,16 +208,33 @@ def ir_image(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: D
         pattern = sharp * (1 - mix) + (soft * 1.9) * mix    # scattering spreads, not removes, energy
         power = DOT_IRRADIANCE * (power_mw / PROJECTOR_POWER_MW) * (0.5 / z) ** 2
         signal = signal + diffuse * shade * power * (0.25 + pattern)
+    return signal.astype(np.float32)
+
+
+def expose_ir(signal: np.ndarray, exposure_s: float, gain: float, noise_bank: NoiseBank | None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """(Y8 image, noiseless signal in electrons) of the IR imager at an exposure and gain; without
+    a noise bank the image is noiseless (for metering)."""
     electrons = signal.astype(np.float32) * np.float32(9000.0 * exposure_s)
-    noisy = electrons + noise_bank.normal(electrons.shape) * np.sqrt(electrons + READ_NOISE_E ** 2)
-    y8 = np.clip(noisy * np.float32(255.0 / FULL_WELL_E), 0, 255).astype(np.uint8)
+    noisy = electrons if noise_bank is None else \
+        electrons + noise_bank.normal(electrons.shape) * np.sqrt(electrons + READ_NOISE_E ** 2)
+    y8 = np.clip(noisy * np.float32(gain * 255.0 / FULL_WELL_E), 0, 255).astype(np.uint8)
     return y8, electrons
 
 
-def depth_image(maps: ViewMaps, ir_electrons: np.ndarray, noise_bank: NoiseBank) -> tuple[np.ndarray, np.ndarray]:
+def ir_image(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: DotPattern,
+             noise_bank: NoiseBank, power_mw: float = PROJECTOR_POWER_MW,
+             exposure_s: float = IR_EXPOSURE_S, gain: float = 1.0,
+             fx: float = DEPTH_INTRINSICS.fx) -> tuple[np.ndarray, np.ndarray]:
+    """(Y8 image, noiseless signal in electrons) of the left IR imager."""
+    return expose_ir(ir_signal(maps, lux, cct, projector_on, dots, power_mw, fx), exposure_s, gain, noise_bank)
+
+
+def depth_image(maps: ViewMaps, ir_electrons: np.ndarray, noise_bank: NoiseBank,
+                fx: float = DEPTH_INTRINSICS.fx) -> tuple[np.ndarray, np.ndarray]:
     """(Z16 depth, noiseless ground-truth metres with NaN where the sensor cannot see)."""
     z = maps.z.astype(np.float32)
-    f, b = DEPTH_INTRINSICS.fx, STEREO_BASELINE_M
+    f, b = fx, STEREO_BASELINE_M
     # Stereo matching needs local texture well above the noise in a 7x7 window.
     e = ir_electrons
     mean = cv2.boxFilter(e, -1, (7, 7))
