@@ -15,27 +15,19 @@ import numpy as np
 
 from ..frame import DistortionModel, Extrinsics, Intrinsics
 
-DEPTH_INTRINSICS = Intrinsics(640, 480, 382.6, 382.6, 319.8, 238.4, DistortionModel.INVERSE_BROWN_CONRADY)
-COLOR_INTRINSICS = Intrinsics(640, 480, 615.3, 615.7, 322.4, 241.1, DistortionModel.BROWN_CONRADY,
-                              (0.071, -0.138, 0.0006, -0.0004, 0.052))
-STEREO_BASELINE_M = 0.050       # left to right imager
-PROJECTOR_OFFSET_M = 0.025      # left imager to projector, along +x
-DEPTH_SCALE = 0.001             # metres per Z16 unit
-DEPTH_MIN_M, DEPTH_MAX_M = 0.20, 3.0
-# Subpixel disparity noise of the stereo matcher (pixels): sets sigma_z = z^2 * SIGMA_D / (f * B).
-SIGMA_DISPARITY_PX = 0.08
+from .profiles import D435, CameraProfile, rotation as _rotation
 
-
-def _rotation(rx: float, ry: float, rz: float) -> np.ndarray:
-    cx, sx, cy, sy, cz, sz = np.cos(rx), np.sin(rx), np.cos(ry), np.sin(ry), np.cos(rz), np.sin(rz)
-    rot_x = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
-    rot_y = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    rot_z = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
-    return rot_z @ rot_y @ rot_x
-
-
-DEPTH_TO_COLOR = Extrinsics.from_arrays(_rotation(np.deg2rad(0.12), np.deg2rad(-0.21), np.deg2rad(0.05)),
-                                        [0.0148, 0.0001, 0.0003])
+# The default profile's figures under their historical names (tests and align benchmarks use them);
+# per-profile geometry lives in ``profiles.py`` and ``views_for()`` below.
+DEPTH_INTRINSICS = D435.depth_intrinsics
+COLOR_INTRINSICS = D435.color_intrinsics
+STEREO_BASELINE_M = D435.stereo_baseline_m      # left to right imager
+PROJECTOR_OFFSET_M = D435.projector_offset_m    # left imager to projector, along +x
+DEPTH_SCALE = D435.depth_scale                  # metres per Z16 unit
+DEPTH_MIN_M, DEPTH_MAX_M = D435.depth_range_m
+# Subpixel disparity noise of the stereo matcher (pixels): sets sigma_z = z^2 * SIGMA_DISPARITY_PX / (f * B).
+SIGMA_DISPARITY_PX = D435.sigma_disparity_px
+DEPTH_TO_COLOR = D435.depth_to_color
 
 
 def distort_brown_conrady(xn: np.ndarray, yn: np.ndarray, coeffs) -> tuple[np.ndarray, np.ndarray]:
@@ -92,3 +84,13 @@ class View:
 
 DEPTH_VIEW = View(DEPTH_INTRINSICS, Extrinsics.identity())
 COLOR_VIEW = View(COLOR_INTRINSICS, DEPTH_TO_COLOR)
+_VIEWS: dict[str, tuple[View, View]] = {D435.name: (DEPTH_VIEW, COLOR_VIEW)}
+
+
+def views_for(profile: CameraProfile) -> tuple[View, View]:
+    """(depth view, colour view) of a profile; built once per process (rays are cached on them)."""
+    hit = _VIEWS.get(profile.name)
+    if hit is None:
+        hit = _VIEWS[profile.name] = (View(profile.depth_intrinsics, Extrinsics.identity()),
+                                      View(profile.color_intrinsics, profile.depth_to_color))
+    return hit

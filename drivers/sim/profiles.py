@@ -1,0 +1,318 @@
+"""Camera profiles: the devices the simulator can pretend to be (``sim://?camera=NAME``).
+
+A profile holds what differs between real RGB-IR-depth cameras and matters to the pipeline: lens
+geometry (intrinsics, distortion, the colour module's pose), depth geometry (stereo baseline,
+projector offset, matching noise, working range, depth units), the colour auto-exposure, the units in
+which the device reports exposure and gain, the projector, and the stream modes it offers.
+
+The simulator renders every profile at 640x480 (every device below offers that mode; rendering
+cost must not grow with the profile). Intrinsics are therefore the 640x480 ones.
+
+Sources (figures cited per profile below):
+- [DS] Intel RealSense D400 Series Product Family Datasheet, doc. 337029 (rev. 009, June 2020 and
+  rev. 017, Sept. 2023): depth FOV, baselines, shutter types, colour sensors, min-Z, projector.
+- [LRS-8243] librealsense issue #8243: the D400 colour exposure control has 100 µs granularity,
+  range 1..10000; [LRS-6384] #6384: the depth sensor's exposure is in µs, 1..165000, default 8500.
+- [LRS-GAIN] librealsense option description "Gain limits ranges from 16 to 248" (depth gain,
+  16 = 1x), quoted in UZ-SLAMLab/ORB_SLAM3 issue #944.
+- [LRS-8946] librealsense PR #8946: the D405's default depth units are 0.0001 m (others 0.001 m).
+- [LRS-10351], [LRS-13036] librealsense issues: the D405 has no projector and an IR-cut filter on
+  its imagers, so it cannot see NIR dots (not even another camera's).
+- [D405-DK] DigiKey tech forum "The Intel RealSense Depth Camera D405": D401 module, ideal range
+  7-50 cm, min-Z 70 mm at 848x480, colour from the left imager (depth and colour coincide).
+- [ASTRA] Orbbec Astra / Astra S product pages and datasheets: structured light, 640x480@30 depth,
+  60° H x 49.5° V FOV, 0.6-8 m (Astra) / 0.4-2 m (Astra S); 75 mm projector-to-IR-camera baseline
+  as given in the brief (not found in a datasheet reachable from here: treat as approximate).
+- [D455-CAL] a D455's factory colour calibration published with the ABC-iRobotics/Hand_Tools data
+  set (1280x800: fx 629.6, fy 628.9, ppx 629.1, ppy 397.5; Brown-Conrady k1 -0.0557 k2 0.0603
+  p1 -0.00098 p2 -0.00085 k3 -0.0161).
+
+Figures that no datasheet publishes (auto-exposure target and speed, projector switching latency,
+the exact 640x480 focal length of a given unit, the colour module's exact offset) are typical
+values, marked "typical" where they appear; every unit differs by its factory calibration anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..base import ProjectorPowerRange
+from ..errors import InvalidUri
+from ..frame import DistortionModel, Extrinsics, Intrinsics, StreamKind
+
+GAIN_MULTIPLIER = "multiplier"   # gain reported as a plain factor, 1.0 = unity
+GAIN_RS16 = "rs16"               # RealSense depth/IR: 16..248, 16 = 1x (value / 16 = factor)
+GAIN_NONE = "none"               # the device puts no gain in its frame metadata
+
+
+def rotation(rx: float, ry: float, rz: float) -> np.ndarray:
+    """R = Rz @ Ry @ Rx for angles in radians (x right, y down, z forward)."""
+    cx, sx, cy, sy, cz, sz = np.cos(rx), np.sin(rx), np.cos(ry), np.sin(ry), np.cos(rz), np.sin(rz)
+    rot_x = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+    rot_y = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rot_z = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    return rot_z @ rot_y @ rot_x
+
+
+@dataclass(frozen=True)
+class AutoExposureSpec:
+    """How a colour sensor's auto-exposure behaves.
+
+    ``target``: linear mean of the metered (centre-weighted) region it steers to; ``speed``: share of
+    the log-exposure error corrected per frame (1 = in one frame); exposure limits in seconds (the
+    upper one is the frame time at 30 fps unless the device lowers the frame rate); gain limits as
+    factors (1 = unity) over which the sensor raises gain once exposure is at its limit.
+    """
+
+    target: float
+    speed: float
+    exposure_range_s: tuple[float, float]
+    gain_range: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class MetadataUnits:
+    """How one stream reports exposure and gain in its frame metadata."""
+
+    gain: str                        # GAIN_MULTIPLIER, GAIN_RS16 or GAIN_NONE
+    exposure_us: float | None        # µs per reported unit (1: µs; 100: 100 µs); None: not reported
+
+    def report_gain(self, factor: float) -> float | None:
+        if self.gain == GAIN_NONE:
+            return None
+        return float(factor) * 16.0 if self.gain == GAIN_RS16 else float(factor)
+
+    def report_exposure(self, seconds: float) -> float | None:
+        if self.exposure_us is None:
+            return None
+        return round(seconds * 1e6 / self.exposure_us) if self.exposure_us > 1 else seconds * 1e6
+
+
+@dataclass(frozen=True)
+class CameraProfile:
+    """One device model as the simulator renders it. Lengths in metres, angles in degrees."""
+
+    name: str                                    # URI value: camera=NAME
+    model: str                                   # human name
+    depth_intrinsics: Intrinsics                 # depth and IR (left imager), 640x480
+    color_intrinsics: Intrinsics                 # colour stream, 640x480, with distortion
+    depth_to_color: Extrinsics
+    stereo_baseline_m: float                     # imager to imager (structured light: projector to imager)
+    projector_offset_m: float                    # left imager to projector, along +x
+    sigma_disparity_px: float                    # sub-pixel matching noise, sets sigma_z = z^2 s / (f B)
+    depth_range_m: tuple[float, float]
+    depth_scale: float                           # metres per Z16 unit
+    color_ae: AutoExposureSpec
+    color_units: MetadataUnits
+    ir_units: MetadataUnits
+    ir_exposure_default_s: float
+    ir_exposure_range_s: tuple[float, float]
+    ir_gain_default: float                       # factor
+    projector: str | None                        # description, or None for a camera without one
+    projector_power: ProjectorPowerRange | None  # None: on/off only (or no projector)
+    projector_nominal_mw: float                  # optical power the dots' brightness is scaled to
+    projector_latency_frames: int                # typical frames from command to effect
+    projector_jitter: float                      # typical probability the effect lands one frame later
+    structured_light: bool                       # depth from projector-camera triangulation only
+    ir_band: str                                 # "nir" (850 nm) or "visible" (IR-cut imagers, D405)
+    depth_shutter: str                           # "global" or "rolling"
+    color_shutter: str
+    color_from_depth_imager: bool                # colour comes from the left imager (no separate module)
+    stream_modes: tuple[tuple[str, int, int, int], ...]   # (kind, width, height, fps)
+
+    @property
+    def hfov_deg(self) -> float:
+        i = self.depth_intrinsics
+        return float(np.degrees(2 * np.arctan(i.width / 2 / i.fx)))
+
+    @property
+    def color_hfov_deg(self) -> float:
+        i = self.color_intrinsics
+        return float(np.degrees(2 * np.arctan(i.width / 2 / i.fx)))
+
+    @property
+    def has_projector(self) -> bool:
+        return self.projector is not None
+
+    def units(self, stream: StreamKind) -> MetadataUnits:
+        return self.color_units if stream is StreamKind.COLOR else self.ir_units
+
+    def offers(self, kind: str, width: int, height: int, fps: int) -> bool:
+        return (kind, width, height, fps) in self.stream_modes
+
+
+def _modes(spec: dict[str, list[tuple[int, int, tuple[int, ...]]]]) -> tuple[tuple[str, int, int, int], ...]:
+    return tuple((kind, w, h, fps) for kind, sizes in spec.items() for w, h, rates in sizes for fps in rates)
+
+
+_RS_COLOR_UNITS = MetadataUnits(GAIN_MULTIPLIER, 100.0)   # [LRS-8243]: colour exposure in 100 µs units
+_RS_IR_UNITS = MetadataUnits(GAIN_RS16, 1.0)              # [LRS-6384], [LRS-GAIN]
+_RS_POWER = ProjectorPowerRange(0.0, 360.0, 30.0, 150.0)  # laser_power option 0..360 mW, step 30, default 150
+_D4_FAST = (6, 15, 30, 60, 90)
+
+D435 = CameraProfile(
+    name="d435", model="Intel RealSense D435",
+    # [DS]: depth FOV 87°x58° (1280x720), OV9282 global-shutter imagers; the 640x480 mode is the
+    # 1280x800 sensor scaled by 0.6 and cropped, fx ~ 383 (80° horizontally). Values of one unit.
+    depth_intrinsics=Intrinsics(640, 480, 382.6, 382.6, 319.8, 238.4, DistortionModel.INVERSE_BROWN_CONRADY),
+    # [DS]: colour OV2740 rolling shutter, 69°x42° at 1920x1080; fx ~ 615 at 640x480.
+    color_intrinsics=Intrinsics(640, 480, 615.3, 615.7, 322.4, 241.1, DistortionModel.BROWN_CONRADY,
+                                (0.071, -0.138, 0.0006, -0.0004, 0.052)),
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(0.12), np.deg2rad(-0.21), np.deg2rad(0.05)),
+                                          [0.0148, 0.0001, 0.0003]),
+    stereo_baseline_m=0.050,                     # [DS]: 50 mm
+    projector_offset_m=0.025,                    # between the imagers
+    sigma_disparity_px=0.08,                     # [DS] depth RMS error <2 % at 2 m; 0.08 px sub-pixel
+    depth_range_m=(0.20, 3.0),                   # [DS] min-Z 195 mm at 848x480; 3 m kept for a kiosk
+    depth_scale=0.001,
+    color_ae=AutoExposureSpec(0.18, 0.25, (50e-6, 1 / 30), (1.0, 16.0)),   # typical
+    color_units=_RS_COLOR_UNITS, ir_units=_RS_IR_UNITS,
+    ir_exposure_default_s=0.0085, ir_exposure_range_s=(1e-6, 0.165), ir_gain_default=1.0,   # [LRS-6384]
+    projector="850 nm VCSEL dot projector, 86°x57° field of projection", projector_power=_RS_POWER,
+    projector_nominal_mw=150.0,
+    projector_latency_frames=1, projector_jitter=0.05,    # typical: the next frame, rarely one later
+    structured_light=False, ir_band="nir", depth_shutter="global", color_shutter="rolling",
+    color_from_depth_imager=False,
+    stream_modes=_modes({
+        "depth": [(1280, 720, (6, 15, 30)), (848, 480, _D4_FAST), (640, 480, _D4_FAST), (640, 360, _D4_FAST)],
+        "ir": [(1280, 720, (6, 15, 30)), (848, 480, _D4_FAST), (640, 480, _D4_FAST)],
+        "color": [(1920, 1080, (6, 15, 30)), (1280, 720, (6, 15, 30)), (848, 480, (6, 15, 30, 60)),
+                  (640, 480, (6, 15, 30, 60))],
+    }),
+)
+
+D455 = CameraProfile(
+    name="d455", model="Intel RealSense D455",
+    # [DS]: depth FOV 87°x58° like the D435 (same imagers), global-shutter colour OV9782 at 90°x65°:
+    # the wider field is the colour one. Depth 640x480 fx ~ 390 (typical unit).
+    depth_intrinsics=Intrinsics(640, 480, 390.6, 390.6, 321.4, 237.9, DistortionModel.INVERSE_BROWN_CONRADY),
+    # [D455-CAL] 1280x800 colour calibration scaled by 0.6 and cropped to 640x480 (fx 629.6*0.6).
+    color_intrinsics=Intrinsics(640, 480, 377.7, 377.4, 313.5, 238.5, DistortionModel.BROWN_CONRADY,
+                                (-0.0557, 0.0603, -0.00098, -0.00085, -0.0161)),
+    # The colour module sits ~59 mm from the left imager, toward the right imager (typical calibration).
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(-0.08), np.deg2rad(0.15), np.deg2rad(-0.04)),
+                                          [-0.0591, 0.0002, 0.0004]),
+    stereo_baseline_m=0.095,                     # [DS]: 95 mm
+    projector_offset_m=0.045,                    # between the imagers
+    sigma_disparity_px=0.08,
+    depth_range_m=(0.40, 6.0),                   # [DS]: min-Z ~420 mm at 848x480 (52 cm at 1280x720), ideal 0.6-6 m
+    depth_scale=0.001,
+    color_ae=AutoExposureSpec(0.17, 0.30, (20e-6, 1 / 30), (1.0, 8.0)),   # typical; global-shutter sensor
+    color_units=_RS_COLOR_UNITS, ir_units=_RS_IR_UNITS,
+    ir_exposure_default_s=0.0085, ir_exposure_range_s=(1e-6, 0.2), ir_gain_default=1.0,
+    projector="850 nm VCSEL dot projector, 90°x63° field of projection", projector_power=_RS_POWER,
+    projector_nominal_mw=150.0,
+    projector_latency_frames=1, projector_jitter=0.05,
+    structured_light=False, ir_band="nir", depth_shutter="global", color_shutter="global",
+    color_from_depth_imager=False,
+    stream_modes=_modes({
+        "depth": [(1280, 720, (5, 15, 30)), (848, 480, (5, 15, 30, 60, 90)), (640, 480, (5, 15, 30, 60, 90))],
+        "ir": [(1280, 800, (5, 15, 30)), (848, 480, (5, 15, 30, 60, 90)), (640, 480, (5, 15, 30, 60, 90))],
+        "color": [(1280, 800, (5, 15, 30)), (1280, 720, (5, 15, 30)), (848, 480, (5, 15, 30, 60)),
+                  (640, 480, (5, 15, 30, 60))],
+    }),
+)
+
+D415 = CameraProfile(
+    name="d415", model="Intel RealSense D415",
+    # [DS]: depth FOV 65°x40° (1280x720), OV2740 rolling-shutter imagers: the narrow camera.
+    # 640x480 fx ~ 593 (56° horizontally; typical unit).
+    depth_intrinsics=Intrinsics(640, 480, 593.0, 593.0, 318.6, 241.2, DistortionModel.INVERSE_BROWN_CONRADY),
+    color_intrinsics=Intrinsics(640, 480, 612.8, 613.1, 318.9, 243.0, DistortionModel.BROWN_CONRADY,
+                                (0.064, -0.121, 0.0004, -0.0002, 0.041)),     # same OV2740 colour as D435
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(0.05), np.deg2rad(0.18), np.deg2rad(-0.03)),
+                                          [0.0150, -0.0001, 0.0002]),
+    stereo_baseline_m=0.055,                     # [DS]: 55 mm
+    projector_offset_m=0.028,
+    # The D415 matches at 1920x1080-class resolution: its 640x480 output has finer sub-pixel noise.
+    sigma_disparity_px=0.06,
+    depth_range_m=(0.30, 3.0),                   # [DS]: min-Z ~310 mm at 848x480 (45 cm at 1280x720)
+    depth_scale=0.001,
+    color_ae=AutoExposureSpec(0.18, 0.25, (50e-6, 1 / 30), (1.0, 16.0)),   # typical
+    color_units=_RS_COLOR_UNITS, ir_units=_RS_IR_UNITS,
+    # Rolling-shutter imagers integrate longer by default (33 ms at 30 fps; typical).
+    ir_exposure_default_s=0.033, ir_exposure_range_s=(1e-6, 0.165), ir_gain_default=1.0,
+    projector="850 nm VCSEL dot projector, 67°x41° field of projection", projector_power=_RS_POWER,
+    projector_nominal_mw=150.0,
+    projector_latency_frames=1, projector_jitter=0.10,   # typical; rolling readout straddles frames more often
+    structured_light=False, ir_band="nir", depth_shutter="rolling", color_shutter="rolling",
+    color_from_depth_imager=False,
+    stream_modes=_modes({
+        "depth": [(1280, 720, (6, 15, 30)), (848, 480, _D4_FAST), (640, 480, _D4_FAST)],
+        "ir": [(1280, 720, (6, 15, 30)), (848, 480, _D4_FAST), (640, 480, _D4_FAST)],
+        "color": [(1920, 1080, (6, 15, 30)), (1280, 720, (6, 15, 30)), (848, 480, (6, 15, 30, 60)),
+                  (640, 480, (6, 15, 30, 60))],
+    }),
+)
+
+D405 = CameraProfile(
+    name="d405", model="Intel RealSense D405",
+    # [D405-DK], [DS]: D401 module, 87°x58°, 18 mm baseline, no projector, no separate colour module:
+    # colour is the left imager's RGB image through the ISP, so depth and colour share one geometry.
+    depth_intrinsics=Intrinsics(640, 480, 386.9, 386.9, 320.6, 239.4, DistortionModel.INVERSE_BROWN_CONRADY),
+    color_intrinsics=Intrinsics(640, 480, 386.9, 386.9, 320.6, 239.4, DistortionModel.BROWN_CONRADY),
+    depth_to_color=Extrinsics.identity(),
+    stereo_baseline_m=0.018,
+    projector_offset_m=0.009,                    # unused (no projector); kept so geometry stays defined
+    sigma_disparity_px=0.08,
+    depth_range_m=(0.07, 1.5),                   # [D405-DK] ideal 7-50 cm; it still measures, noisily, further
+    depth_scale=0.0001,                          # [LRS-8946]
+    color_ae=AutoExposureSpec(0.18, 0.30, (20e-6, 1 / 30), (1.0, 8.0)),   # typical
+    color_units=_RS_COLOR_UNITS, ir_units=_RS_IR_UNITS,
+    ir_exposure_default_s=0.033, ir_exposure_range_s=(1e-6, 0.2), ir_gain_default=1.0,
+    projector=None, projector_power=None, projector_nominal_mw=0.0,
+    projector_latency_frames=0, projector_jitter=0.0,
+    structured_light=False,
+    ir_band="visible",                            # [LRS-10351], [LRS-13036]: IR-cut filter on the imagers
+    depth_shutter="global", color_shutter="global", color_from_depth_imager=True,
+    stream_modes=_modes({
+        "depth": [(1280, 720, (5, 15, 30)), (848, 480, (5, 15, 30, 60, 90)), (640, 480, (5, 15, 30, 60, 90))],
+        "ir": [(1280, 720, (5, 15, 30)), (848, 480, (5, 15, 30, 60, 90)), (640, 480, (5, 15, 30, 60, 90))],
+        "color": [(1280, 720, (5, 15, 30)), (848, 480, (5, 15, 30, 60, 90)), (640, 480, (5, 15, 30, 60, 90))],
+    }),
+)
+
+ASTRA = CameraProfile(
+    name="astra", model="Orbbec Astra S (structured light)",
+    # [ASTRA]: 60° H x 49.5° V at 640x480 -> fx = 320 / tan(30°) = 554 (square pixels; the quoted V
+    # field implies slightly non-square ones, a rounding we do not copy).
+    depth_intrinsics=Intrinsics(640, 480, 554.3, 554.3, 319.5, 239.5, DistortionModel.NONE),
+    color_intrinsics=Intrinsics(640, 480, 538.0, 538.0, 316.2, 243.9, DistortionModel.BROWN_CONRADY,
+                                (0.021, -0.062, 0.0010, 0.0006, 0.0)),
+    # The colour camera sits between projector and IR camera, ~25 mm from the IR camera (typical).
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(0.2), np.deg2rad(0.1), np.deg2rad(0.0)),
+                                          [0.0250, 0.0003, 0.0010]),
+    # Triangulation between the projector and the single IR camera: the baseline IS the projector offset.
+    stereo_baseline_m=0.075, projector_offset_m=0.075,
+    # [ASTRA]: accuracy ±1-3 mm at 1 m -> sigma_d = 0.003 * 554 * 0.075 / 1^2 ~ 0.12 px.
+    sigma_disparity_px=0.12,
+    depth_range_m=(0.40, 2.0),                   # [ASTRA] Astra S; the plain Astra starts at 0.6 m (too far for a kiosk)
+    depth_scale=0.001,                           # OpenNI PIXEL_FORMAT_DEPTH_1_MM
+    color_ae=AutoExposureSpec(0.16, 0.12, (100e-6, 1 / 30), (1.0, 8.0)),   # typical UVC webcam AE: slower
+    # OpenNI2 frames carry no exposure or gain metadata (VideoFrameRef has none).
+    color_units=MetadataUnits(GAIN_NONE, None), ir_units=MetadataUnits(GAIN_NONE, None),
+    ir_exposure_default_s=0.0085, ir_exposure_range_s=(0.0085, 0.0085), ir_gain_default=1.0,
+    projector="830 nm laser with diffractive speckle pattern (on/off only)", projector_power=None,
+    projector_nominal_mw=150.0,
+    projector_latency_frames=2, projector_jitter=0.30,   # typical: a USB property write, not a per-frame GPIO
+    structured_light=True, ir_band="nir", depth_shutter="global", color_shutter="rolling",
+    color_from_depth_imager=False,
+    stream_modes=_modes({
+        "depth": [(640, 480, (30,)), (320, 240, (30, 60))],
+        "ir": [(640, 480, (30,)), (320, 240, (30,))],
+        "color": [(640, 480, (30,)), (1280, 720, (10,))],
+    }),
+)
+
+PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA)}
+DEFAULT = "d435"
+
+
+def get_profile(name: str) -> CameraProfile:
+    """The profile called ``name``; ``DRV_INVALID_URI`` for anything else."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise InvalidUri(f"sim://: camera must be one of {', '.join(PROFILES)}, got {name!r}") from None
