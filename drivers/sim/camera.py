@@ -27,8 +27,9 @@ from . import subject as subj
 from .config import SimConfig
 from .exposure import ExposureLimits, IrAutoExposure
 from .injection import BLACK, Injector, ProjectorState, Rgb, make_injector
-from .modes import D435_DEPTH_MODES, depth_mode, rectified_intrinsics, native_from_mode, NATIVE_SIZE
+from .modes import color_rate, depth_intrinsics, depth_mode
 from .optics import COLOR_VIEW, DEPTH_INTRINSICS, DEPTH_SCALE, DEPTH_TO_COLOR, DEPTH_VIEW, View, _rotation
+from .profiles import DEFAULT, CameraProfile, get_profile
 from .render import Placed, render_view
 from .screen import ScreenGeometry, screen_irradiance
 from .sensor import (PROJECTOR_POWER_MW, AutoExposure, DotPattern, NoiseBank, color_irradiance, depth_image,
@@ -42,8 +43,14 @@ COLOR_LATENCY_MS = 9.0
 DEPTH_LATENCY_MS = 6.0
 GT_KEEP = 12
 _PHOTO_POSED = frozenset({"live", "multi", "mask", "head_model", "print_cutout"})
-NATIVE_DEPTH = native_from_mode(DEPTH_INTRINSICS, *NATIVE_SIZE)
 SCREEN = ScreenGeometry()
+
+
+def named_profile(cfg: SimConfig) -> CameraProfile | None:
+    """The profile the URI names with ``camera=``, or None when it names none (the D435-class
+    default geometry then runs with no actuation latency, as the simulator always did)."""
+    name = getattr(cfg, "camera", None)
+    return get_profile(name) if name else None
 
 
 @dataclass(frozen=True)
@@ -117,15 +124,14 @@ class SimCamera(Camera):
     def __init__(self, cfg: SimConfig, uri: str = "sim://"):
         self.cfg = cfg
         self._uri = uri
-        self._mode = depth_mode(cfg.depth_mode, cfg.fps, D435_DEPTH_MODES)
+        named = named_profile(cfg)
+        profile = named or get_profile(DEFAULT)
+        self._mode = depth_mode(cfg.depth_mode, cfg.fps, profile)
         self._depth_fps = self._mode.fps
-        self._color_fps = cfg.color_fps if cfg.color_fps is not None else cfg.fps
-        if (self._mode.width, self._mode.height) == (DEPTH_INTRINSICS.width, DEPTH_INTRINSICS.height):
-            self._depth_intr = DEPTH_INTRINSICS
-            self._depth_view = DEPTH_VIEW
-        else:
-            self._depth_intr = rectified_intrinsics(NATIVE_DEPTH, self._mode.width, self._mode.height)
-            self._depth_view = View(self._depth_intr, Extrinsics.identity())
+        self._color_fps = color_rate(cfg.color_fps, cfg.fps, profile)
+        self._depth_intr = depth_intrinsics(profile, self._mode)
+        self._depth_view = DEPTH_VIEW if self._depth_intr == DEPTH_INTRINSICS else \
+            View(self._depth_intr, Extrinsics.identity())
         self._rng = np.random.default_rng(cfg.seed)
         self._motion = _Motion(np.random.default_rng(cfg.seed + 1))
         self._dots = DotPattern.make(self._depth_intr.width, self._depth_intr.height, fx=self._depth_intr.fx)
@@ -138,8 +144,11 @@ class SimCamera(Camera):
         self._t0_wall = 0.0
         self._t0_hw_ms = float(self._rng.uniform(1e5, 9e5))
         # Controls: the last command, and when each command reaches the hardware.
-        latency = cfg.projector_latency if cfg.projector_latency is not None else 0
-        jitter = cfg.projector_jitter if cfg.projector_jitter is not None else 0.0
+        # URI keys override; a named camera brings its typical latency and jitter; none: 0.
+        latency = cfg.projector_latency if cfg.projector_latency is not None else \
+            (named.projector_latency_frames if named else 0)
+        jitter = cfg.projector_jitter if cfg.projector_jitter is not None else \
+            (named.projector_jitter if named else 0.0)
         self._commanded: ProjectorState = (cfg.projector, PROJECTOR_POWER_MW)
         self._projector: Timeline[ProjectorState] = Timeline(
             self._commanded, latency, jitter, np.random.default_rng(cfg.seed + 31))
@@ -150,7 +159,8 @@ class SimCamera(Camera):
         self._ae = AutoExposure()
         self._awb = np.ones(3, np.float32)
         self._color_lock: ExposureSetting | None = None
-        self._ir_ae = IrAutoExposure(ExposureLimits().for_fps(self._depth_fps), ir_exposure_s(cfg.lux, cfg.cct))
+        self._ir_ae = IrAutoExposure(ExposureLimits.of(profile).for_fps(self._depth_fps),
+                                     ir_exposure_s(cfg.lux, cfg.cct))
         self._ir_lock: ExposureSetting | None = None
         self._noise = NoiseBank.for_seed(cfg.seed + 3)
         self._gt: collections.OrderedDict[tuple[StreamKind, int], np.ndarray] = collections.OrderedDict()

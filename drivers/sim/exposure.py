@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .profiles import CameraProfile
+
 IR_AE_SETPOINT_DN = 34.4        # mean of the 8-bit IR image the AE aims for
 IR_AE_RATE = 0.35               # share of the (log) error corrected per frame: converges in ~6-8 frames
 IR_AE_DEAD_BAND = 0.05          # no change within ±5 % of the setpoint (no hunting on noise)
@@ -29,6 +31,13 @@ class ExposureLimits:
 
     exposure_s: tuple[float, float] = (20e-6, 0.0325)
     gain: tuple[float, float] = (1.0, 15.5)
+
+    @classmethod
+    def of(cls, profile: CameraProfile) -> "ExposureLimits":
+        """A profile's IR exposure range, gain 1-15.5x (a D4xx's 16-248); a camera with one fixed
+        exposure (no IR auto-exposure, e.g. OpenNI structured light) gets no gain range either."""
+        lo, hi = profile.ir_exposure_range_s
+        return cls((lo, hi), (1.0, 1.0) if lo == hi else (1.0, 15.5))
 
     def for_fps(self, fps: float) -> "ExposureLimits":
         """The same limits with the exposure capped by the frame period (no exposure longer than

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..errors import InvalidUri
 from ..frame import Intrinsics
+from .profiles import CameraProfile
 
 _MODE = re.compile(r"^\s*(\d{2,5})\s*x\s*(\d{2,5})\s*@\s*(\d{1,3}(?:\.\d+)?)\s*$")
 
@@ -56,27 +57,52 @@ def native_from_mode(mode_intrinsics: Intrinsics, native_width: int, native_heig
                       (i.ppx + 0.5) / s - 0.5 + off_x, (i.ppy + 0.5) / s - 0.5 + off_y, i.model, i.coeffs)
 
 
-# The depth/IR modes of a D435-class camera over USB 3 (resolution -> frame rates), until a camera
-# profile names its own.
-D435_DEPTH_MODES: dict[tuple[int, int], tuple[float, ...]] = {
-    (1280, 720): (6, 15, 30),
-    (848, 480): (6, 15, 30, 60, 90),
-    (640, 480): (6, 15, 30, 60, 90),
-    (640, 360): (6, 15, 30, 60, 90),
-    (480, 270): (6, 15, 30, 60, 90),
-    (424, 240): (6, 15, 30, 60, 90),
-}
-NATIVE_SIZE = (1280, 800)
+# Native rectified size of each profile's depth imager (the calibration every mode derives from).
+NATIVE_SIZE = {"d435": (1280, 800), "d455": (1280, 800), "d405": (1280, 800),
+               "d415": (1920, 1080),     # OV2740 imagers: 1920x1080, depth up to 1280x720
+               "astra": (640, 480)}      # 320x240 is the 640x480 image binned
 
 
-def depth_mode(text: str, fps: float, offered: dict[tuple[int, int], tuple[float, ...]]) -> StreamMode:
+def offered_depth_modes(profile: CameraProfile) -> dict[tuple[int, int], tuple[float, ...]]:
+    """Depth/IR modes a profile offers: resolutions and rates where both depth and IR stream (one
+    imager gives both)."""
+    depth = {(w, h, f) for kind, w, h, f in profile.stream_modes if kind == "depth"}
+    ir = {(w, h, f) for kind, w, h, f in profile.stream_modes if kind == "ir"}
+    out: dict[tuple[int, int], list[float]] = {}
+    for w, h, f in sorted(depth & ir):
+        out.setdefault((w, h), []).append(float(f))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def depth_mode(text: str, fps: float, profile: CameraProfile) -> StreamMode:
     """The depth/IR mode a URI asks for: ``text`` (``WxH@FPS``, checked against the modes the camera
     offers) or, when empty, 640x480 at the URI's ``fps`` (any rate, as the simulator always allowed)."""
     if not text:
         return StreamMode(640, 480, fps)
     mode = StreamMode.parse(text)
-    rates = offered.get((mode.width, mode.height), ())
-    if mode.fps not in rates:
+    offered = offered_depth_modes(profile)
+    if mode.fps not in offered.get((mode.width, mode.height), ()):
         listed = ", ".join(f"{w}x{h}@{'/'.join(f'{r:g}' for r in rs)}" for (w, h), rs in offered.items())
-        raise InvalidUri(f"sim://: depth_mode {mode} is not offered by this camera (offered: {listed})")
+        raise InvalidUri(f"sim://: depth_mode {mode} is not offered by the {profile.model} (offered: {listed})")
     return mode
+
+
+def color_rate(requested: float | None, fps: float, profile: CameraProfile) -> float:
+    """The colour frame rate: ``color_fps`` when given (a rate the camera offers for 640x480 colour),
+    else the URI's ``fps``."""
+    if requested is None:
+        return fps
+    rates = sorted({float(f) for kind, w, h, f in profile.stream_modes if kind == "color" and (w, h) == (640, 480)})
+    if requested not in rates:
+        raise InvalidUri(f"sim://: color_fps {requested:g} is not offered by the {profile.model} at 640x480 "
+                         f"(offered: {', '.join(f'{r:g}' for r in rates)})")
+    return requested
+
+
+def depth_intrinsics(profile: CameraProfile, mode: StreamMode) -> Intrinsics:
+    """Intrinsics of a depth/IR mode of a profile, derived from its native rectified calibration."""
+    base = profile.depth_intrinsics
+    if (mode.width, mode.height) == (base.width, base.height):
+        return base
+    native = native_from_mode(base, *NATIVE_SIZE.get(profile.name, (1280, 800)))
+    return rectified_intrinsics(native, mode.width, mode.height)
