@@ -1,13 +1,17 @@
 """Auto-exposure of the IR imager, and exposure locks for both imagers.
 
-A D4xx meters its own IR image and moves exposure (then gain) toward a setpoint over a few frames.
-The image includes the projector's dots, so when the projector switches off the image darkens and
-the auto-exposure lengthens the exposure; when it switches back on, it shortens it again. During
-a projector challenge this drift is part of what the agent sees unless it locks the exposure.
+A D4xx meters its own IR image (the whole image unless an AE region is set) and moves the exposure
+toward a setpoint over a few frames. The image includes the projector's dots, so when the projector
+switches off the image darkens and the auto-exposure lengthens the exposure; when it switches back
+on, it shortens it again. During a projector challenge this drift is part of what the agent sees
+unless it locks the exposure.
 
-The setpoint is the level today's reference scene (300 lux, 5000 K, 0.5 m, projector on at 150 mW)
-meters at the exposure the simulator used before it had an IR auto-exposure (8.5 ms), so that
-scene keeps its exposure; brighter rooms shorten it as before, darker rooms now lengthen it.
+Limits: a D435's depth auto-exposure is reported not to go above its 8.5 ms default in low light,
+leaving the image dark rather than raising gain (realsense-ros issue #1428), so the loop works on
+the exposure alone, up to 8.5 ms (or the frame period, if shorter). The setpoint is the mean the
+reference scene (300 lux, 5000 K, 0.5 m, projector on at 150 mW) shows at 8.5 ms, so that scene and
+darker ones keep the exposure the simulator always used with the projector on; brighter rooms get
+shorter exposures, and there the exposure chases every projector toggle.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ import numpy as np
 from .profiles import CameraProfile
 
 IR_AE_SETPOINT_DN = 34.4        # mean of the 8-bit IR image the AE aims for
+AE_EXPOSURE_CEILING_S = 0.0085  # a D435's depth AE stays at or below its default exposure (see above)
 IR_AE_RATE = 0.35               # share of the (log) error corrected per frame: converges in ~6-8 frames
-IR_AE_DEAD_BAND = 0.05          # no change within ±5 % of the setpoint (no hunting on noise)
+IR_AE_DEAD_BAND = 0.02          # no change within ±2 % of the setpoint (no hunting on noise)
 READOUT_S = 0.0015              # part of each frame period the imager needs to read out
 
 
@@ -34,10 +39,11 @@ class ExposureLimits:
 
     @classmethod
     def of(cls, profile: CameraProfile) -> "ExposureLimits":
-        """A profile's IR exposure range, gain 1-15.5x (a D4xx's 16-248); a camera with one fixed
-        exposure (no IR auto-exposure, e.g. OpenNI structured light) gets no gain range either."""
+        """What the auto-exposure may use on a profile: its IR exposure range up to the AE ceiling,
+        at the profile's default gain (a camera with one fixed exposure has no IR auto-exposure)."""
         lo, hi = profile.ir_exposure_range_s
-        return cls((lo, hi), (1.0, 1.0) if lo == hi else (1.0, 15.5))
+        g = profile.ir_gain_default
+        return cls((lo, min(hi, max(lo, AE_EXPOSURE_CEILING_S))), (g, g))
 
     def for_fps(self, fps: float) -> "ExposureLimits":
         """The same limits with the exposure capped by the frame period (no exposure longer than
