@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..base import Camera, Capability, DeviceInfo, ExposureSetting, ProjectorPowerRange
-from ..errors import CapabilityUnsupported, FrameTimeout, InvalidSetting, StreamClosed
+from ..errors import FrameTimeout, InvalidSetting, StreamClosed
 from ..frame import (ClockDomain, Extrinsics, Frame, FrameMetadata, PixelFormat, StreamKind,
                      StreamProfile)
 from . import subject as subj
@@ -30,7 +30,7 @@ from .injection import BLACK, Injector, ProjectorState, Rgb, make_injector
 from .modes import color_rate, depth_intrinsics, depth_mode
 from .optics import COLOR_VIEW, DEPTH_INTRINSICS, DEPTH_SCALE, DEPTH_TO_COLOR, DEPTH_VIEW, View, _rotation
 from .profiles import DEFAULT, CameraProfile, get_profile
-from .render import Placed, render_view
+from .render import Placed, ViewMaps, render_view
 from .screen import ScreenGeometry, screen_irradiance
 from .sensor import (PROJECTOR_POWER_MW, AutoExposure, DotPattern, NoiseBank, color_irradiance, depth_image,
                      expose_color, expose_ir, illuminant_bgr, ir_exposure_s, ir_signal, metered_level)
@@ -249,7 +249,7 @@ class SimCamera(Camera):
         panel shows it ``screen_latency`` colour frames after the next one."""
         if isinstance(rgb, (str, bytes)) or not hasattr(rgb, "__len__") or len(rgb) != 3:
             raise InvalidSetting(f"illumination is an (r, g, b) colour, each 0..1, not {rgb!r}")
-        vals = []
+        vals: list[float] = []
         for v in rgb:
             if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or not 0 <= v <= 1:
                 raise InvalidSetting(f"illumination channels must be numbers within 0..1, not {rgb!r}")
@@ -453,7 +453,7 @@ class SimCamera(Camera):
         target = target / target[1]
         self._awb = (self._awb * (1 - rate) + target * rate).astype(np.float32)
 
-    def _render_depth(self, t: float, on: bool, power_mw: float) -> tuple[_DepthTick, object]:
+    def _render_depth(self, t: float, on: bool, power_mw: float) -> tuple[_DepthTick, ViewMaps]:
         """A depth tick's light and scene (depth is computed once the exposure is known)."""
         objs, state = self._scene_at(t)
         dmaps = render_view(self._depth_view, objs)
