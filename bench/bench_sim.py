@@ -27,12 +27,18 @@ def run() -> list[dict]:
     for subject in ("live", "print", "screen_still"):
         plain[subject] = ms = _ms_per_tick(f"sim://?realtime=0&subject={subject}")
         rows.append({"name": f"sim tick ({subject}), 3 streams 640x480", "value": ms, "unit": "ms"})
-    lit = _ms_per_tick("sim://?realtime=0&subject=live", lit=True)
-    rows.append({"name": "sim tick (live), kiosk screen lit", "value": lit, "unit": "ms",
-                 "reference": plain["live"], "ratio": lit / plain["live"]})
-    # 848x480 at 90 fps with colour at 30: per 1/30 s, three depth/IR ticks and one colour frame.
-    fast = _ms_per_tick("sim://?realtime=0&subject=live&depth_mode=848x480@90&color_fps=30",
-                        reads_per_tick=7, n_ticks=10)
-    rows.append({"name": "sim 1/30 s at depth 848x480@90 + colour @30", "value": fast, "unit": "ms",
-                 "reference": plain["live"], "ratio": fast / plain["live"]})
+    # Ratios against the plain live tick, measured alternately (best of three each: the machine is
+    # shared, and the fastest run is the one least disturbed).
+    live, lit, fast = [], [], []
+    for _ in range(3):
+        live.append(_ms_per_tick("sim://?realtime=0&subject=live", n_ticks=10))
+        lit.append(_ms_per_tick("sim://?realtime=0&subject=live", lit=True, n_ticks=10))
+        # 848x480 at 90 fps with colour at 30: per 1/30 s, three depth/IR ticks and one colour frame.
+        fast.append(_ms_per_tick("sim://?realtime=0&subject=live&depth_mode=848x480@90&color_fps=30",
+                                 reads_per_tick=7, n_ticks=5))
+    ref = min(live)
+    rows.append({"name": "sim tick (live), kiosk screen lit", "value": min(lit), "unit": "ms",
+                 "reference": ref, "ratio": min(lit) / ref})
+    rows.append({"name": "sim 1/30 s at depth 848x480@90 + colour @30", "value": min(fast), "unit": "ms",
+                 "reference": ref, "ratio": min(fast) / ref})
     return rows

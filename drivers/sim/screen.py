@@ -42,8 +42,10 @@ class ScreenGeometry:
     width_m: float = 0.420
     height_m: float = 0.236
     top_below_camera_m: float = 0.030
-    patches_x: int = 4
-    patches_y: int = 3
+    # 3 x 2 patches of 14 x 12 cm: on a face at 0.5 m the light differs from an 8 x 6 subdivision
+    # by ~1 % (median; 1.7 % at the 99th percentile), and the error falls as (size / distance)^2.
+    patches_x: int = 3
+    patches_y: int = 2
 
     def patches(self) -> tuple[np.ndarray, np.ndarray, float]:
         """(centres (N, 3), normal (3,), area of one patch in m²) in the device frame."""
@@ -67,15 +69,15 @@ def white_lux_field(points: np.ndarray, normals: np.ndarray, nits: float, geomet
     centres, normal, area = geometry.patches()
     centres = to_view.apply(centres).astype(np.float32)
     normal = (to_view.R @ normal).astype(np.float32)
-    field = np.zeros(points.shape, np.float32)
+    pts = points.reshape(-1, 3).astype(np.float32)
+    field = np.zeros(pts.shape, np.float32)
     for q in centres:
-        d = q[None, :] - points.reshape(-1, 3)                 # surface -> patch
-        d2 = np.einsum("ij,ij->i", d, d)
-        inv_d = 1.0 / np.sqrt(np.maximum(d2, 1e-6))
+        d = q[None, :] - pts                                    # surface -> patch
+        inv_d = 1.0 / np.sqrt(np.maximum(np.einsum("ij,ij->i", d, d), 1e-6))
         cos_screen = np.maximum(-(d @ normal) * inv_d, 0.0)     # the patch emits along +normal
-        w = (np.float32(nits * area) * cos_screen * inv_d * inv_d * inv_d)[:, None]
-        field.reshape(-1, 3)[:] += w * d
-    lux = np.einsum("...k,...k->...", normals, field)
+        w = np.float32(nits * area) * cos_screen * (inv_d * inv_d * inv_d)
+        field += w[:, None] * d
+    lux = np.einsum("...k,...k->...", normals, field.reshape(points.shape))
     return np.maximum(lux, 0.0).astype(np.float32)
 
 
@@ -116,21 +118,21 @@ def screen_irradiance(z: np.ndarray, view: View, rgb: tuple[float, float, float]
     if nits <= 0 or max(rgb) <= 0:
         return None
     h, w = z.shape
+    rays = _pixel_rays(view)
     zf = np.where(np.isfinite(z), z, 10.0).astype(np.float32)
-    points = _pixel_rays(view) * zf[..., None]
     if region is None:
         region = (0, 0, w, h)
     u0, v0, u1, v1 = region
-    out = np.zeros((h, w), np.float32)
-    # Background: a wall facing the camera (the renderer's), lit by the panel at its own distance.
-    wall_normal = np.broadcast_to(np.array([0.0, 0.0, -1.0], np.float32), points.shape)
+    # Background: a wall facing the camera (the renderer's), lit by the panel at its own distance,
+    # on a coarse grid (it is smooth there).
     step = 4
-    coarse = white_lux_field(points[::step, ::step], wall_normal[::step, ::step], nits, geometry, device_to_view)
-    out[:] = np.kron(coarse, np.ones((step, step), np.float32))[:h, :w]
+    coarse_pts = rays[::step, ::step] * zf[::step, ::step, None]
+    wall_normal = np.broadcast_to(np.array([0.0, 0.0, -1.0], np.float32), coarse_pts.shape)
+    coarse = white_lux_field(coarse_pts, wall_normal, nits, geometry, device_to_view)
+    out = np.repeat(np.repeat(coarse, step, axis=0), step, axis=1)[:h, :w]
     if u1 > u0 and v1 > v0:
         # Objects: exact per pixel, with normals from the depth (one pixel of margin for the differences).
         a0, b0, a1, b1 = max(u0 - 1, 0), max(v0 - 1, 0), min(u1 + 1, w), min(v1 + 1, h)
-        pts = points[b0:b1, a0:a1]
-        normals = surface_normals(pts)
-        out[b0:b1, a0:a1] = white_lux_field(pts, normals, nits, geometry, device_to_view)
+        pts = rays[b0:b1, a0:a1] * zf[b0:b1, a0:a1, None]
+        out[b0:b1, a0:a1] = white_lux_field(pts, surface_normals(pts), nits, geometry, device_to_view)
     return out[..., None] * camera_response(rgb)[None, None, :]
