@@ -499,7 +499,9 @@ class SimCamera(Camera):
                         d, dmaps = self._render_depth(k / self._depth_fps, on, PROJECTOR_POWER_MW)
                         _, electrons = expose_ir(d.ir_signal, exposure_s, gain, None)
                         d.depth_u16, d.depth_truth = depth_image(dmaps, electrons, self._noise, self._depth_intr.fx)
-                        d.ir_signal = d.ir_signal.astype(np.float16)
+                        if not on:
+                            d.depth_truth = tick[True].depth_truth      # the truth does not see the projector
+                        d.ir_signal = d.ir_signal.astype(np.float16)    # light, not pixels: half the bytes
                         _freeze(d.ir_signal, d.depth_u16, d.depth_truth)
                         tick[on] = d
                     depth.append(tick)
