@@ -1,7 +1,8 @@
 """``capture-agent sim-preview OUT.png``: a montage of what the simulator renders.
 
-One row per scene (a live subject, then each presentation-attack species), three columns:
-color | depth (colormap, black = no depth) | IR (with the projector's dots).
+One row per scene — a live subject, each presentation-attack species, then a few identities,
+camera profiles and busy scenes (``VARIANTS``) — and three columns: color | depth (colormap,
+black = no depth) | IR (with the projector's dots).
 """
 
 from __future__ import annotations
@@ -18,8 +19,21 @@ from drivers.sim import ATTACKS
 from ..errors import UsageError
 
 
+# Rows after the species: identities (skin tone, glasses, beard, fringe), camera profiles, scenes.
+VARIANTS = (
+    "subject=live&identity=1",                       # Fitzpatrick VI, tinted glasses
+    "subject=live&identity=2",                       # IV, clear glasses with projector glints, beard
+    "subject=live&identity=9",                       # V, fringe
+    "subject=live&camera=d455",                      # wide colour FOV, 95 mm baseline
+    "subject=live&camera=d405",                      # no projector, IR-cut imagers
+    "subject=live&camera=astra",                     # structured light
+    "subject=live&background=moving&bystander=1&light=incandescent",
+)
+
+
 def register(sub) -> None:
-    p = sub.add_parser("sim-preview", help="write a color|depth|IR montage of the sim's live subject and attacks")
+    p = sub.add_parser("sim-preview", help="write a color|depth|IR montage of the sim's live subject, attacks, "
+                                           "identities, camera profiles and scenes")
     p.add_argument("out", help="output PNG path")
     p.add_argument("--query", default="", help="extra sim:// query applied to every row, e.g. lux=50&yaw=10")
     p.add_argument("--scale", type=float, default=0.5, help="scale of each tile (default 0.5)")
@@ -33,8 +47,10 @@ def depth_colormap(depth_u16: np.ndarray, near_mm: float = 300, far_mm: float = 
     return img
 
 
-def render_row(subject: str, query: str) -> np.ndarray:
-    uri = f"sim://?realtime=0&subject={subject}" + (f"&{query}" if query else "")
+def render_row(scene: str, query: str) -> np.ndarray:
+    """One montage row; ``scene`` is a species name or a sim:// query."""
+    scene_q = scene if "=" in scene else f"subject={scene}"
+    uri = f"sim://?realtime=0&{scene_q}" + (f"&{query}" if query else "")
     cam = drivers.open(uri)
     frames: dict[StreamKind, object] = {}
     with cam:
@@ -43,11 +59,13 @@ def render_row(subject: str, query: str) -> np.ndarray:
             f = cam.read(timeout_s=5)
             frames[f.stream] = f
     color = frames[StreamKind.COLOR].pixels.copy()
-    depth = depth_colormap(frames[StreamKind.DEPTH].pixels)
+    d = frames[StreamKind.DEPTH]
+    depth = depth_colormap(np.round(d.pixels * (d.depth_scale * 1000.0)).astype(np.uint16))
     ir = cv2.cvtColor(frames[StreamKind.IR].pixels, cv2.COLOR_GRAY2BGR)
     row = np.hstack([color, depth, ir])
-    cv2.putText(row, subject, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 3, cv2.LINE_AA)
-    cv2.putText(row, subject, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 0, 0), 1, cv2.LINE_AA)
+    label = scene.removeprefix("subject=")
+    cv2.putText(row, label, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 3, cv2.LINE_AA)
+    cv2.putText(row, label, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 0, 0), 1, cv2.LINE_AA)
     return row
 
 
@@ -57,9 +75,11 @@ def run(args) -> int:
         raise UsageError("sim-preview writes a PNG: give a path ending in .png")
     if not 0.1 <= args.scale <= 2:
         raise UsageError("--scale must be within 0.1..2")
-    rows = [render_row(s, args.query) for s in ("live",) + ATTACKS]
+    scenes = ("live",) + ATTACKS + VARIANTS
+    rows = [render_row(s, args.query) for s in scenes]
     montage = cv2.resize(np.vstack(rows), None, fx=args.scale, fy=args.scale, interpolation=cv2.INTER_AREA)
     if not cv2.imwrite(str(out), montage):
         raise UsageError(f"cannot write {out}")
-    print(f"wrote {out}: {len(rows)} rows (live, {', '.join(ATTACKS)}); columns color | depth | IR")
+    print(f"wrote {out}: {len(rows)} rows (live, {', '.join(ATTACKS)}, then {len(VARIANTS)} identity/camera/scene "
+          "variants); columns color | depth | IR")
     return 0

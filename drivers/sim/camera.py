@@ -20,17 +20,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..base import Camera, Capability, DeviceInfo, ExposureSetting, ProjectorPowerRange
-from ..errors import FrameTimeout, InvalidSetting, StreamClosed
+from ..errors import CapabilityUnsupported, FrameTimeout, InvalidSetting, StreamClosed
 from ..frame import (ClockDomain, Extrinsics, Frame, FrameMetadata, PixelFormat, StreamKind,
                      StreamProfile)
-from . import subject as subj
 from .config import SimConfig
 from .exposure import ExposureLimits, IrAutoExposure
 from .injection import BLACK, Injector, ProjectorState, Rgb, make_injector
+from .families import camera_for
 from .modes import color_rate, depth_intrinsics, depth_mode
-from .optics import COLOR_VIEW, DEPTH_INTRINSICS, DEPTH_SCALE, DEPTH_TO_COLOR, DEPTH_VIEW, View, _rotation
-from .profiles import DEFAULT, CameraProfile, get_profile
-from .render import Placed, ViewMaps, render_view
+from .optics import View, views_for
+from .profiles import CameraProfile, get_profile
+from .render import Lights, Placed, ViewMaps, render_view
+from .scene import LAMP_DIR, LAMP_RADIUS_RAD, LAMP_SHARE, Scene, ambient_nir_share
 from .screen import ScreenGeometry, screen_irradiance
 from .sensor import (PROJECTOR_POWER_MW, AutoExposure, DotPattern, NoiseBank, color_irradiance, depth_image,
                      expose_color, expose_ir, illuminant_bgr, ir_exposure_s, ir_signal, metered_level)
@@ -42,13 +43,12 @@ COLOR_CLOCK_OFFSET_MS = 4.1         # color is a separate sensor: triggered 4.1 
 COLOR_LATENCY_MS = 9.0
 DEPTH_LATENCY_MS = 6.0
 GT_KEEP = 12
-_PHOTO_POSED = frozenset({"live", "multi", "mask", "head_model", "print_cutout"})
 SCREEN = ScreenGeometry()
 
 
 def named_profile(cfg: SimConfig) -> CameraProfile | None:
     """The profile the URI names with ``camera=``, or None when it names none (the D435-class
-    default geometry then runs with no actuation latency, as the simulator always did)."""
+    default, or a family's pick, then runs with no actuation latency, as the simulator always did)."""
     name = getattr(cfg, "camera", None)
     return get_profile(name) if name else None
 
@@ -69,17 +69,6 @@ class SceneState:
     illumination: Rgb
 
 
-class _Motion:
-    """Smooth pseudo-random motion: sums of incommensurate sinusoids with random phases."""
-
-    def __init__(self, rng: np.random.Generator, n: int = 3):
-        self.freqs = rng.uniform(0.15, 1.1, (6, n))
-        self.phases = rng.uniform(0, 2 * np.pi, (6, n))
-
-    def value(self, t: float, channel: int) -> float:
-        return float(np.mean(np.sin(2 * np.pi * self.freqs[channel] * t + self.phases[channel])) * np.sqrt(2))
-
-
 @dataclass
 class _DepthTick:
     """One depth/IR tick for one projector state: the IR imager's light before exposure (so any
@@ -89,6 +78,7 @@ class _DepthTick:
     depth_u16: np.ndarray
     depth_truth: np.ndarray
     state: SceneState
+    dots_signal: np.ndarray | None = None    # the projector's part of the light (structured light)
 
 
 @dataclass
@@ -116,24 +106,39 @@ def _ping_pong(k: int, n: int) -> int:
 
 
 class SimCamera(Camera):
-    capabilities = frozenset({Capability.PROJECTOR_CONTROL, Capability.ILLUMINATION_CONTROL,
-                              Capability.EXPOSURE_CONTROL, Capability.PROJECTOR_POWER})
-    # A D435's projector: 0-360 mW in 30 mW steps, 150 mW by default.
+    # A D435's projector: 0-360 mW in 30 mW steps, 150 mW by default (a profile may say otherwise).
     POWER_RANGE = ProjectorPowerRange(0.0, 360.0, 30.0, PROJECTOR_POWER_MW)
 
     def __init__(self, cfg: SimConfig, uri: str = "sim://"):
         self.cfg = cfg
         self._uri = uri
+        # The camera profile decides geometry, noise, projector and what the device can be asked to do.
         named = named_profile(cfg)
-        profile = named or get_profile(DEFAULT)
-        self._mode = depth_mode(cfg.depth_mode, cfg.fps, profile)
+        self.profile = get_profile(camera_for(cfg.family, cfg.identity, cfg.camera))
+        depth_view, self._color_view = views_for(self.profile)
+        caps = {Capability.ILLUMINATION_CONTROL, Capability.EXPOSURE_CONTROL}
+        if self.profile.has_projector:
+            caps.add(Capability.PROJECTOR_CONTROL)
+            if self.profile.projector_power is not None:
+                caps.add(Capability.PROJECTOR_POWER)
+                self.POWER_RANGE = self.profile.projector_power
+        self.capabilities = frozenset(caps)
+        self._scene = Scene(cfg)
+        self._nir_share = ambient_nir_share(cfg)
+        self._lights = Lights(
+            projector_pos=np.array([self.profile.projector_offset_m, 0.0, 0.0]) if self.profile.has_projector else None,
+            lamp_dir=LAMP_DIR, lamp_radius_rad=LAMP_RADIUS_RAD, lamp_share=LAMP_SHARE)
+        # Stream modes: the depth/IR mode renders through a view (and a profile) with its intrinsics.
+        self._mode = depth_mode(cfg.depth_mode, cfg.fps, self.profile)
         self._depth_fps = self._mode.fps
-        self._color_fps = color_rate(cfg.color_fps, cfg.fps, profile)
-        self._depth_intr = depth_intrinsics(profile, self._mode)
-        self._depth_view = DEPTH_VIEW if self._depth_intr == DEPTH_INTRINSICS else \
-            View(self._depth_intr, Extrinsics.identity())
+        self._color_fps = color_rate(cfg.color_fps, cfg.fps, self.profile)
+        self._depth_intr = depth_intrinsics(self.profile, self._mode)
+        if self._depth_intr == depth_view.intrinsics:
+            self._depth_view, self._sensing = depth_view, self.profile
+        else:
+            self._depth_view = View(self._depth_intr, Extrinsics.identity())
+            self._sensing = dataclasses.replace(self.profile, depth_intrinsics=self._depth_intr)
         self._rng = np.random.default_rng(cfg.seed)
-        self._motion = _Motion(np.random.default_rng(cfg.seed + 1))
         self._dots = DotPattern.make(self._depth_intr.width, self._depth_intr.height, fx=self._depth_intr.fx)
         self._lock = threading.Lock()
         self._queue: collections.deque[Frame] = collections.deque()
@@ -149,23 +154,24 @@ class SimCamera(Camera):
             (named.projector_latency_frames if named else 0)
         jitter = cfg.projector_jitter if cfg.projector_jitter is not None else \
             (named.projector_jitter if named else 0.0)
-        self._commanded: ProjectorState = (cfg.projector, PROJECTOR_POWER_MW)
+        self._commanded: ProjectorState = (cfg.projector and self.profile.has_projector, self.POWER_RANGE.default)
         self._projector: Timeline[ProjectorState] = Timeline(
             self._commanded, latency, jitter, np.random.default_rng(cfg.seed + 31))
         self._screen: Timeline[Rgb] = Timeline(BLACK, cfg.screen_latency, 0.0)
-        self._injector: Injector | None = make_injector(cfg.inject, self._commanded, latency,
-                                                        PROJECTOR_POWER_MW, cfg.seed)
+        default_mw = self.POWER_RANGE.default
+        self._injector: Injector | None = make_injector(cfg.inject, self._commanded, latency, default_mw, cfg.seed)
         # Exposure: colour AE and white balance, IR AE; a lock freezes them (and is what metadata claims).
-        self._ae = AutoExposure()
+        self._ae = AutoExposure(spec=self.profile.color_ae)
         self._awb = np.ones(3, np.float32)
         self._color_lock: ExposureSetting | None = None
-        self._ir_ae = IrAutoExposure(ExposureLimits.of(profile).for_fps(self._depth_fps),
-                                     ir_exposure_s(cfg.lux, cfg.cct))
+        # Imagers behind an IR-cut filter (D405) meter visible light: skin's luminance (~0.35) stands in
+        # for its 850 nm reflectance (0.58) as a share of ~0.6.
+        start_s = ir_exposure_s(cfg.lux, cfg.cct, share=0.6 if self.profile.ir_band == "visible" else self._nir_share)
+        self._ir_ae = IrAutoExposure(ExposureLimits.of(self.profile).for_fps(self._depth_fps), start_s)
         self._ir_lock: ExposureSetting | None = None
         self._noise = NoiseBank.for_seed(cfg.seed + 3)
         self._gt: collections.OrderedDict[tuple[StreamKind, int], np.ndarray] = collections.OrderedDict()
-        self._blinks = self._blink_schedule()
-        self._scene_cache: tuple[float, list[Placed], SceneState] | None = None
+        self._scene_cache: tuple[float, list[Placed], tuple[list, list], SceneState] | None = None
         self.scene: SceneState | None = None
         self._pre_depth: list[dict[bool, _DepthTick]] | None = None
         self._pre_color: list[_ColorFrame] | None = None
@@ -173,21 +179,21 @@ class SimCamera(Camera):
     # --- Camera API --------------------------------------------------------------------------
     @property
     def info(self) -> DeviceInfo:
-        return DeviceInfo(uri=self._uri, backend="sim", name="Simulated RGB-IR-depth camera (D435-class)",
-                          serial=SERIAL, firmware=FIRMWARE, streams=("color", "depth", "ir"))
+        return DeviceInfo(uri=self._uri, backend="sim", name=f"Simulated RGB-IR-depth camera ({self.profile.model})",
+                          serial=SERIAL, firmware=FIRMWARE, streams=("color", "depth", "ir"),
+                          note=f"camera profile {self.profile.name}")
 
     def profiles(self) -> list[StreamProfile]:
-        d = self._depth_intr
+        d, ci = self._depth_intr, self._color_view.intrinsics
         return [
-            StreamProfile(StreamKind.COLOR, COLOR_VIEW.intrinsics.width, COLOR_VIEW.intrinsics.height,
-                          self._color_fps, PixelFormat.BGR8, 0, COLOR_VIEW.intrinsics),
+            StreamProfile(StreamKind.COLOR, ci.width, ci.height, self._color_fps, PixelFormat.BGR8, 0, ci),
             StreamProfile(StreamKind.DEPTH, d.width, d.height, self._depth_fps, PixelFormat.Z16, 0, d),
             StreamProfile(StreamKind.IR, d.width, d.height, self._depth_fps, PixelFormat.Y8, 1, d),
         ]
 
     def extrinsics(self, src: StreamKind, dst: StreamKind) -> Extrinsics:
         geo = {StreamKind.DEPTH: Extrinsics.identity(), StreamKind.IR: Extrinsics.identity(),
-               StreamKind.COLOR: DEPTH_TO_COLOR}
+               StreamKind.COLOR: self.profile.depth_to_color}
         # p_dst = E_dst @ E_src^-1 @ p_src, with E_x mapping the depth frame to stream x.
         return geo[src].inverse().then(geo[dst])
 
@@ -232,17 +238,27 @@ class SimCamera(Camera):
                     self._produce_next()
 
     def set_projector(self, on: bool) -> None:
+        self._require_projector(power=False)
         with self._lock:
             self._command_projector((bool(on), self._commanded[1]))
 
     def projector_power_range(self) -> ProjectorPowerRange:
+        self._require_projector(power=True)
         return self.POWER_RANGE
 
     def set_projector_power(self, mw: float) -> float:
+        self._require_projector(power=True)
         v = self.POWER_RANGE.snap(mw)
         with self._lock:
             self._command_projector((self._commanded[0], v))
         return v
+
+    def _require_projector(self, *, power: bool) -> None:
+        """Refuse what the profiled device cannot do, as its SDK does (no laser options on a D405,
+        on/off only on an Astra)."""
+        cap = Capability.PROJECTOR_POWER if power else Capability.PROJECTOR_CONTROL
+        if cap not in self.capabilities:
+            raise CapabilityUnsupported(f"{self.profile.model} has no {'settable projector power' if power else 'projector'}")
 
     def set_illumination(self, rgb: tuple[float, float, float]) -> None:
         """The colour the kiosk screen shows from now on, each channel 0..1 of full white. The
@@ -319,120 +335,31 @@ class SimCamera(Camera):
         return self._screen.state_at(color_tick)
 
     # --- Scene -----------------------------------------------------------------------------------
-    def _blink_schedule(self) -> list[float]:
-        rng = np.random.default_rng(self.cfg.seed + 2)
-        t, out = float(rng.uniform(0.4, 1.2)), []
-        while t < 3600:
-            out.append(t)
-            t += float(rng.uniform(2.0, 5.0))
-        return out
+    def _objects(self, t: float) -> tuple[list[Placed], tuple[list, list], SceneState]:
+        objs, static, moving, p = self._scene.objects(t)
+        return objs, (static, moving), SceneState(p.subject, p.distance_m, p.yaw_deg, p.pitch_deg, p.roll_deg,
+                                                  p.eyes_closed, False, BLACK)
 
-    def _eyes_closed(self, t: float) -> float:
-        import bisect
-        i = bisect.bisect_right(self._blinks, t) - 1
-        if i < 0:
-            return 0.0
-        dt = t - self._blinks[i]
-        if dt < 0.08:
-            return dt / 0.08
-        if dt < 0.14:
-            return 1.0
-        if dt < 0.30:
-            return 1.0 - (dt - 0.14) / 0.16
-        return 0.0
-
-    def _pose(self, t: float, *, rigid_static: bool, amplitude: float = 1.0) -> tuple[np.ndarray, np.ndarray, tuple]:
-        c = self.cfg
-        m = self._motion
-        if rigid_static:
-            dyaw = dpitch = droll = dx = dy = dz = 0.0
-        else:
-            dyaw, dpitch, droll = 0.6 * m.value(t, 0), 0.5 * m.value(t, 1), 0.3 * m.value(t, 2)
-            dx = 0.0012 * m.value(t, 3)
-            dy = 0.0015 * np.sin(2 * np.pi * 0.25 * t) + 0.0006 * m.value(t, 4)   # breathing
-            dz = 0.0010 * np.sin(2 * np.pi * 0.25 * t + 1.0) + 0.0015 * m.value(t, 5)
-            dyaw, dpitch, droll, dx, dy, dz = (v * amplitude for v in (dyaw, dpitch, droll, dx, dy, dz))
-        yaw, pitch, roll = c.yaw + dyaw, c.pitch + dpitch, c.roll + droll
-        # The face looks along -z. Positive yaw turns it toward the camera's right (+x), positive
-        # pitch drops the chin (the face looks toward +y, down in the image), positive roll tilts it
-        # clockwise in the image.
-        # The portrait's subject looks ~9.5° down and tilts ~3° (FaceMesh reads that on the photo
-        # itself), so the head geometry compensates: the URI pose is the pose a face model perceives.
-        posed = self.cfg.subject in _PHOTO_POSED
-        geo_pitch = pitch - subj.PHOTO_PITCH_DEG if posed else pitch
-        geo_roll = roll - subj.PHOTO_ROLL_DEG if posed else roll
-        R = _rotation(np.deg2rad(geo_pitch), np.deg2rad(-yaw), np.deg2rad(geo_roll))
-        T = np.array([dx, dy, c.distance_mm / 1000.0 + dz])
-        return R, T, (yaw, pitch, roll)
-
-    def _objects(self, t: float) -> tuple[list[Placed], SceneState]:
-        c = self.cfg
-        s = c.subject
-        closed = 0.0
-        objs: list[Placed] = []
-
-        def live(identity: int, R, T, oid, t_shift=0.0):
-            nonlocal closed
-            surf = subj.live_head(identity)
-            T = T + np.array([0.0, 0.0, surf.max_height])     # distance is measured to the face's front
-            ec = self._eyes_closed(t + t_shift)
-            if oid == 0:
-                closed = ec
-            albedo = surf.albedo if ec <= 0 else surf.albedo + (surf.albedo_closed - surf.albedo) * (ec * surf.eye_weight)[..., None]
-            jaw = 0.0007 * (1 + np.sin(2 * np.pi * 0.7 * t + 0.3))    # small non-rigid jaw/lip motion
-            return Placed(surf, R, T, albedo.astype(np.float32), oid, jaw_m=float(jaw))
-
-        if s == "none":
-            pass
-        elif s in ("live", "multi"):
-            R, T, _ = self._pose(t, rigid_static=False)
-            objs.append(live(c.identity, R, T, 0))
-            if s == "multi":
-                R2 = _rotation(0.0, np.deg2rad(8.0), 0.0)
-                objs.append(live(c.identity + 1, R2, T + np.array([0.21, 0.02, 0.25]), 1, t_shift=1.7))
-        elif s in ("print", "print_curved", "print_cutout"):
-            shape = {"print": "flat", "print_curved": "curved", "print_cutout": "cutout"}[s]
-            R, T, _ = self._pose(t, rigid_static=False, amplitude=1.6)     # hand-held sway
-            surf = subj.printed_photo(c.identity, shape)
-            objs.append(Placed(surf, R, T, surf.albedo, 0))
-            if s == "print_cutout":
-                # The attacker's own face, 2 cm behind the paper, shows through the holes.
-                Rb, Tb, _ = self._pose(t + 0.37, rigid_static=False)
-                behind = live(c.identity + 101, Rb, Tb + np.array([0, 0, 0.020]), 1)
-                objs.append(behind)
-                closed = self._eyes_closed(t)
-        elif s in ("screen_still", "screen_video"):
-            R, T, _ = self._pose(t, rigid_static=False, amplitude=0.8)
-            surf = subj.screen(c.identity)
-            albedo = surf.albedo
-            if s == "screen_video":
-                ec = self._eyes_closed(t)
-                closed = ec
-                if ec > 0:
-                    albedo = surf.albedo + (surf.albedo_closed - surf.albedo) * (ec * surf.eye_weight)[..., None]
-            objs.append(Placed(surf, R, T, albedo.astype(np.float32), 0))
-        elif s in ("mask", "head_model"):
-            R, T, _ = self._pose(t, rigid_static=(s == "head_model"))
-            surf = subj.rigid_head(c.identity, s)
-            objs.append(Placed(surf, R, T + np.array([0.0, 0.0, surf.max_height]), surf.albedo, 0))
-        _, _, (yaw, pitch, roll) = self._pose(t, rigid_static=s == "head_model")
-        dist = c.distance_mm / 1000.0 if objs else float("nan")
-        state = SceneState(s, dist, yaw, pitch, roll, closed, False, BLACK)
-        return objs, state
-
-    def _scene_at(self, t: float) -> tuple[list[Placed], SceneState]:
+    def _scene_at(self, t: float) -> tuple[list[Placed], tuple[list, list], SceneState]:
         """The scene at time ``t`` (s), shared by the depth tick and colour frame of one instant."""
         hit = self._scene_cache
         if hit is None or abs(hit[0] - t) > 1e-9:
-            objs, state = self._objects(t)
-            hit = self._scene_cache = (t, objs, state)
-        return hit[1], hit[2]
+            objs, planes, state = self._objects(t)
+            hit = self._scene_cache = (t, objs, planes, state)
+        return hit[1], hit[2], hit[3]
+
+    def _render(self, view: View, objs: list[Placed], planes: tuple[list, list], projector: bool = True) -> ViewMaps:
+        static, moving = planes
+        lights = self._lights if projector else Lights(None, self._lights.lamp_dir, self._lights.lamp_radius_rad,
+                                                       self._lights.lamp_share)
+        return render_view(view, objs, planes=moving, static_planes=static,
+                           static_key=(self.cfg.background, self._scene.scene_seed), lights=lights)
 
     # --- Sensors ---------------------------------------------------------------------------------
     def _init_auto_exposure(self) -> None:
         c = self.cfg
-        objs, _ = self._objects(0.0)
-        irr = color_irradiance(render_view(COLOR_VIEW, objs), c.lux, c.cct)
+        objs, planes, _ = self._objects(0.0)
+        irr = color_irradiance(self._render(self._color_view, objs, planes, projector=False), c.lux, c.cct)
         for _ in range(6):
             self._ae.update(metered_level(irr, self._ae), rate=1.0)
         self._update_awb(rate=1.0)
@@ -440,8 +367,8 @@ class SimCamera(Camera):
         # was recorded at the exposure the camera settles on with its projector on).
         pixels_on = True if self._injector is not None and self._injector.fixed_ir_exposure \
             else self._projector_at(0)[0][0]
-        signal = ir_signal(render_view(self._depth_view, objs), c.lux, c.cct, pixels_on, self._dots,
-                           PROJECTOR_POWER_MW, self._depth_intr.fx)
+        signal, _ = ir_signal(self._render(self._depth_view, objs, planes), c.lux, c.cct, pixels_on, self._dots,
+                              self.POWER_RANGE.default, profile=self._sensing, share=self._nir_share)
         for _ in range(12):
             self._ir_ae.update(expose_ir(signal, *self._ir_ae.setting, None)[0], rate=1.0)
         self._ir_ae.locked = self._injector is not None and self._injector.fixed_ir_exposure
@@ -455,28 +382,38 @@ class SimCamera(Camera):
 
     def _render_depth(self, t: float, on: bool, power_mw: float) -> tuple[_DepthTick, ViewMaps]:
         """A depth tick's light and scene (depth is computed once the exposure is known)."""
-        objs, state = self._scene_at(t)
-        dmaps = render_view(self._depth_view, objs)
-        signal = ir_signal(dmaps, self.cfg.lux, self.cfg.cct, on, self._dots, power_mw, self._depth_intr.fx)
-        return _DepthTick(signal, np.empty(0, np.uint16), np.empty(0, np.float32), state), dmaps
+        objs, planes, state = self._scene_at(t)
+        dmaps = self._render(self._depth_view, objs, planes)
+        signal, dots = ir_signal(dmaps, self.cfg.lux, self.cfg.cct, on, self._dots, power_mw,
+                                 profile=self._sensing, share=self._nir_share)
+        return _DepthTick(signal, np.empty(0, np.uint16), np.empty(0, np.float32), state, dots), dmaps
+
+    def _depth(self, dmaps: ViewMaps, tick: "_DepthTick", electrons: np.ndarray, exposure_s: float
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Depth from the exposed IR (structured light matches only the projector's own pattern)."""
+        pattern = None
+        if self.profile.structured_light and tick.dots_signal is not None:
+            pattern = tick.dots_signal.astype(np.float32) * np.float32(9000.0 * exposure_s)
+        return depth_image(dmaps, electrons, self._noise, profile=self._sensing, pattern_e=pattern)
 
     def _render_color(self, t: float, rgb: Rgb, update_ae: bool) -> _ColorFrame:
         c = self.cfg
-        objs, state = self._scene_at(t)
-        cmaps = render_view(COLOR_VIEW, objs)
+        objs, planes, state = self._scene_at(t)
+        cmaps = self._render(self._color_view, objs, planes, projector=False)
         screen = None
         if c.screen_nits > 0 and max(rgb) > 0:
             rows, cols = np.nonzero(np.any(cmaps.object_id >= 0, axis=1))[0], np.nonzero(np.any(cmaps.object_id >= 0, axis=0))[0]
             region = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1) if rows.size else None
-            screen = screen_irradiance(cmaps.z, COLOR_VIEW, rgb, c.screen_nits, SCREEN, DEPTH_TO_COLOR,
-                                       region if region is not None else (0, 0, 0, 0))
+            screen = screen_irradiance(cmaps.z, self._color_view, rgb, c.screen_nits, SCREEN,
+                                       self.profile.depth_to_color, region if region is not None else (0, 0, 0, 0))
         irr = color_irradiance(cmaps, c.lux, c.cct, screen)
         color = expose_color(irr, self._ae, self._noise, self._awb)
         exposure_us, gain = self._ae.exposure_s * 1e6, self._ae.gain
         if update_ae:
-            self._ae.update(metered_level(irr, self._ae), rate=0.25)   # AE reacts over a few frames
+            self._ae.update(metered_level(irr, self._ae), rate=self.profile.color_ae.speed)   # over a few frames
             self._update_awb(rate=0.2)
-        truth = np.where(np.isfinite(cmaps.z) & (cmaps.z <= 3.0), cmaps.z, np.nan).astype(np.float32)
+        truth = np.where(np.isfinite(cmaps.z) & (cmaps.z <= self.profile.depth_range_m[1]), cmaps.z,
+                         np.nan).astype(np.float32)
         return _ColorFrame(color, truth, state, exposure_us, gain)
 
     def _prerender(self) -> None:
@@ -496,12 +433,13 @@ class SimCamera(Camera):
                 for k in range(c.prerender):
                     tick = {}
                     for on in (True, False):
-                        d, dmaps = self._render_depth(k / self._depth_fps, on, PROJECTOR_POWER_MW)
+                        d, dmaps = self._render_depth(k / self._depth_fps, on, self.POWER_RANGE.default)
                         _, electrons = expose_ir(d.ir_signal, exposure_s, gain, None)
-                        d.depth_u16, d.depth_truth = depth_image(dmaps, electrons, self._noise, self._depth_intr.fx)
+                        d.depth_u16, d.depth_truth = self._depth(dmaps, d, electrons, exposure_s)
                         if not on:
                             d.depth_truth = tick[True].depth_truth      # the truth does not see the projector
                         d.ir_signal = d.ir_signal.astype(np.float16)    # light, not pixels: half the bytes
+                        d.dots_signal = None                            # depth is already made
                         _freeze(d.ir_signal, d.depth_u16, d.depth_truth)
                         tick[on] = d
                     depth.append(tick)
@@ -542,7 +480,7 @@ class SimCamera(Camera):
         (on, power), (claimed_on, claimed_power) = self._projector_at(k)
         exposure_s, gain = self._ir_ae.setting
         pre = None
-        if self._pre_depth is not None and (not on or power == PROJECTOR_POWER_MW):
+        if self._pre_depth is not None and (not on or power == self.POWER_RANGE.default):
             pre = self._pre_depth[_ping_pong(k, len(self._pre_depth))][on]
         if pre is not None:
             tick = pre
@@ -552,7 +490,7 @@ class SimCamera(Camera):
             t = (_ping_pong(k, len(self._pre_depth)) if self._pre_depth else k) / self._depth_fps
             tick, dmaps = self._render_depth(t, on, power)
             ir_y8, electrons = expose_ir(tick.ir_signal, exposure_s, gain, self._noise)
-            depth_u16, truth = depth_image(dmaps, electrons, self._noise, self._depth_intr.fx)
+            depth_u16, truth = self._depth(dmaps, tick, electrons, exposure_s)
         self._ir_ae.update(ir_y8)
         self._projector.forget_before(k - 2)
         if self._injector is not None:
@@ -568,7 +506,7 @@ class SimCamera(Camera):
                            projector_power_mw=claimed_power if claimed_on else 0.0,
                            frame_counter=k, sensor_timestamp_us=int(ts * 1000))
         self._deliver(StreamKind.DEPTH, depth_u16, PixelFormat.Z16, ts, DEPTH_LATENCY_MS, k, md, self._depth_intr,
-                      scale=DEPTH_SCALE)
+                      scale=self.profile.depth_scale)
         self._deliver(StreamKind.IR, ir_y8, PixelFormat.Y8, ts, DEPTH_LATENCY_MS, k, md, self._depth_intr, index=1)
 
     def _produce_color(self) -> None:
@@ -594,7 +532,7 @@ class SimCamera(Camera):
         md = FrameMetadata(exposure_us=claim.exposure_us, gain=claim.gain, frame_counter=k, white_balance_k=wb_k,
                            sensor_timestamp_us=int(ts * 1000))
         self._deliver(StreamKind.COLOR, f.color, PixelFormat.BGR8, ts, COLOR_LATENCY_MS, k, md,
-                      COLOR_VIEW.intrinsics)
+                      self._color_view.intrinsics)
 
     def _remember(self, kind: StreamKind, k: int, truth: np.ndarray) -> None:
         self._gt[(kind, k)] = truth

@@ -8,11 +8,18 @@ from typing import Any, Mapping
 
 from ..errors import InvalidUri
 
-SUBJECTS = ("live", "none", "multi", "print", "print_curved", "print_cutout",
-            "screen_still", "screen_video", "mask", "head_model")
+# Presentation-attack instrument species (ISO/IEC 30107-3): each a distinct way of making an attack.
+ATTACKS = ("print", "print_curved", "print_cutout", "screen_still", "screen_video", "mask", "head_model",
+           "mask_eyeholes", "silicone_mask", "paper_mask", "head_model_hand", "print_eyes", "glasses_print")
+SUBJECTS = ("live", "none", "multi") + ATTACKS
 # Older spellings of query keys, accepted at the door and never used inside.
 ALIASES = {"emitter": "projector", "emitter_latency": "projector_latency", "emitter_jitter": "projector_jitter"}
-ATTACKS = ("print", "print_curved", "print_cutout", "screen_still", "screen_video", "mask", "head_model")
+# Scene and identity keys (SIM-SCENE): see docs/sim.md.
+CAMERAS = ("d435", "d455", "d415", "d405", "astra")
+BACKGROUNDS = ("plain", "clutter", "moving")
+LIGHTS = ("daylight", "fluorescent", "led", "incandescent", "mixed")
+GLASSES = ("none", "clear", "tinted")
+FAMILIES = ("any", "train", "heldout")
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,22 @@ class SimConfig:
     projector: bool = True      # IR projector initially on
     inject: str = "none"        # an injected stream (see injection.py): replay, splice or render
     prerender: int = 0          # render this many ticks (both projector states) at start, then play them
+    # --- Scene, identity and camera profile (SIM-SCENE). ``None``: drawn from ``identity``/``family``.
+    camera: str | None = None   # device profile (drivers/sim/profiles.py); None: d435, or the family's pick
+    family: str = "any"         # "train"/"heldout": disjoint pools of identities, instruments, lights, cameras
+    skin: int | None = None     # Fitzpatrick type 1..6
+    nose_mm: float | None = None     # nose relief over the cheek plane, 14..32
+    ipd_mm: float | None = None      # interpupillary distance, 54..72
+    face_width_mm: float | None = None   # bizygomatic width, 120..160
+    brow_mm: float | None = None     # brow ridge relief, 0..10
+    chin_mm: float | None = None     # chin projection, 0..14
+    glasses: str | None = None  # none, clear or tinted
+    beard: bool | None = None
+    fringe: bool | None = None
+    torso: bool = True          # shoulders, torso and hair volume under the head (0: the old floating head)
+    background: str = "plain"   # plain wall, clutter (shelves, posters) or moving (people passing)
+    bystander: bool = False     # a second person 0.5-1 m behind the subject
+    light: str | None = None    # light source spectrum: sets the ambient NIR share (None: from cct)
     # Timing, screen light and stream modes (docs/sim.md). None: the camera profile's value.
     projector_latency: int | None = None     # frames before a projector command shows (0-3)
     projector_jitter: float | None = None    # chance that an edge lands one frame later
@@ -69,6 +92,17 @@ class SimConfig:
             (0 <= self.identity < 1000, "identity must be within 0..999"),
             (self.inject in ("none", "replay", "splice", "render"), "inject must be none, replay, splice or render"),
             (0 <= self.prerender <= 300, "prerender must be within 0..300 ticks"),
+            (self.camera is None or self.camera in CAMERAS, f"camera must be one of {', '.join(CAMERAS)}"),
+            (self.family in FAMILIES, f"family must be one of {', '.join(FAMILIES)}"),
+            (self.skin is None or 1 <= self.skin <= 6, "skin must be a Fitzpatrick type 1..6"),
+            (self.nose_mm is None or 14 <= self.nose_mm <= 32, "nose_mm must be within 14..32"),
+            (self.ipd_mm is None or 54 <= self.ipd_mm <= 72, "ipd_mm must be within 54..72"),
+            (self.face_width_mm is None or 120 <= self.face_width_mm <= 160, "face_width_mm must be within 120..160"),
+            (self.brow_mm is None or 0 <= self.brow_mm <= 10, "brow_mm must be within 0..10"),
+            (self.chin_mm is None or 0 <= self.chin_mm <= 14, "chin_mm must be within 0..14"),
+            (self.glasses is None or self.glasses in GLASSES, f"glasses must be one of {', '.join(GLASSES)}"),
+            (self.background in BACKGROUNDS, f"background must be one of {', '.join(BACKGROUNDS)}"),
+            (self.light is None or self.light in LIGHTS, f"light must be one of {', '.join(LIGHTS)}"),
             (self.projector_latency is None or 0 <= self.projector_latency <= 3,
              "projector_latency must be within 0..3 frames"),
             (self.projector_jitter is None or 0 <= self.projector_jitter <= 1, "projector_jitter must be within 0..1"),
@@ -80,20 +114,24 @@ class SimConfig:
         for ok, msg in checks:
             if not ok:
                 raise InvalidUri(f"sim://: {msg}")
+        from .families import check
+        leak = check(self.family, self.camera, self.light)
+        if leak:
+            raise InvalidUri(f"sim://: {leak}")
 
 
 _BOOLS = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False, "off": False, "no": False}
 
 
 def _convert(key: str, raw: str) -> Any:
-    if key in ("subject", "inject", "depth_mode"):
+    if key in ("subject", "inject", "camera", "family", "glasses", "background", "light", "depth_mode"):
         return raw
-    if key in ("realtime", "projector"):
+    if key in ("realtime", "projector", "beard", "fringe", "torso", "bystander"):
         v = _BOOLS.get(raw.lower())
         if v is None:
             raise InvalidUri(f"sim://: {key} must be on/off (1/0), got {raw!r}")
         return v
-    if key in ("seed", "identity", "prerender", "projector_latency", "projector_md_lag", "screen_latency"):
+    if key in ("seed", "identity", "prerender", "skin", "projector_latency", "projector_md_lag", "screen_latency"):
         try:
             return int(raw)
         except ValueError:

@@ -15,11 +15,14 @@ import cv2
 import numpy as np
 
 from .optics import View
-from .subject import MISS, Material, Surface
+from .subject import MISS, Material, Surface  # noqa: F401  (Surface in annotations)
 
-N_STEPS = 7
-N_BISECT = 4
 WALL_Z_M = 1.6
+_PACK = 512                     # row length of packed per-ray arrays in the march
+# Glints: a spectacle lens mirrors a light source into the camera where its normal bisects the
+# directions to the source and to the camera. The projector is small: its mirror image is a spot of
+# ~2° (the lens' curvature spreads it); an overhead lamp is ~6° across.
+PROJECTOR_GLINT_SIGMA_RAD = 0.03
 
 
 @dataclass
@@ -34,6 +37,44 @@ class Placed:
     jaw_m: float = 0.0          # non-rigid jaw/lip displacement this tick (moves the mouth region back)
 
 
+@dataclass(frozen=True, eq=False)
+class Plane:
+    """A textured cut-out, flat or bent around a vertical axis (poster, shelf, a torso, a person
+    walking past far behind): drawn in closed form, so cheap. Exact for flat things; a torso becomes an
+    elliptic cylinder with the outline of shoulders and arms. Texel (0, 0) sits at (x0, y0).
+
+    Bent (``bend_a`` > 0): the surface is z = c (1 - sqrt(1 - x^2 / a^2)) in the object frame (z away
+    from the camera), the front half of an elliptic cylinder with half-width a and depth c."""
+
+    alpha: np.ndarray           # (h, w) float32, > 0.5 where the plane exists
+    albedo: np.ndarray          # (h, w, 3) float32
+    nir: np.ndarray             # (h, w) float32
+    res: float                  # metres per texel
+    x0: float
+    y0: float
+    dot_blur_px: float = 0.5
+    bend_a: float = 0.0
+    bend_c: float = 0.0
+
+
+@dataclass
+class PlacedPlane:
+    plane: Plane
+    R: np.ndarray
+    T: np.ndarray
+    object_id: int
+
+
+@dataclass(frozen=True)
+class Lights:
+    """Where the light sources are that spectacle lenses can mirror (depth-camera frame)."""
+
+    projector_pos: np.ndarray | None = None      # the projector's position (None: no projector)
+    lamp_dir: np.ndarray | None = None           # unit vector from the scene toward an overhead lamp
+    lamp_radius_rad: float = 0.1
+    lamp_share: float = 0.3                      # share of the ambient light the lamp gives
+
+
 @dataclass
 class ViewMaps:
     z: np.ndarray               # (H, W) float32 metres along the optical axis; inf where nothing
@@ -44,6 +85,9 @@ class ViewMaps:
     dot_blur: np.ndarray        # (H, W) float32 material dot blur
     specular: np.ndarray        # (H, W) float32
     emissive: np.ndarray        # (H, W) bool
+    # Projector glint as an equivalent albedo (None: nothing glossy in view). Lamp glints are already
+    # added to ``albedo`` and ``nir``.
+    glint: np.ndarray | None = None
 
 
 def _wall_texture(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
@@ -60,7 +104,7 @@ _WALL_CACHE: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 def _project_bbox(view: View, placed: Placed) -> tuple[int, int, int, int] | None:
     s = placed.surface
     x0, x1, y0, y1 = s.extent
-    corners = np.array([[x, y, z] for x in (x0, x1) for y in (y0, y1) for z in (-s.max_height - 0.01, 0.12)])
+    corners = np.array([[x, y, z] for x in (x0, x1) for y in (y0, y1) for z in (-s.max_height - 0.01, max(0.12, 0.01 - s.min_height))])
     pts = corners @ placed.R.T + placed.T
     pts = view.depth_to_view.apply(pts)
     if np.any(pts[:, 2] <= 0.05):
@@ -94,32 +138,119 @@ def _gradients(s: Surface) -> tuple[np.ndarray, np.ndarray]:
     return hit[1], hit[2]
 
 
-def render_view(view: View, objects: list[Placed]) -> ViewMaps:
-    i = view.intrinsics
-    h, w = i.height, i.width
-    rays = view.rays
-    if (h, w) not in _WALL_CACHE:
-        _WALL_CACHE[(h, w)] = _wall_texture(h, w)
-    wall_albedo, wall_nir = _WALL_CACHE[(h, w)]
+_BACKGROUND_CACHE: dict[tuple, tuple] = {}
 
-    # The wall: a plane z_depth = WALL_Z_M behind the subject.
-    e_inv = view.depth_to_view.inverse()
-    rd = rays[..., 0:1] * e_inv.R[2, 0] + rays[..., 1:2] * e_inv.R[2, 1] + e_inv.R[2, 2]
-    t_wall = ((WALL_Z_M - e_inv.t[2]) / rd[..., 0]).astype(np.float32)
-    maps = ViewMaps(
-        z=t_wall, albedo=wall_albedo.copy(), nir=wall_nir.copy(), shade=np.full((h, w), 0.9, np.float32),
-        object_id=np.full((h, w), -1, np.int8), dot_blur=np.full((h, w), 0.5, np.float32),
-        specular=np.zeros((h, w), np.float32), emissive=np.zeros((h, w), bool))
 
+def _background(view: View, planes: list[PlacedPlane], static_key: tuple | None) -> ViewMaps:
+    """The wall (and any static planes in front of it): cached per view and scene when static."""
+    key = (id(view), view.intrinsics, static_key) if static_key is not None else None
+    hit = _BACKGROUND_CACHE.get(key) if key is not None else None
+    if hit is None or hit[0] is not view:
+        i = view.intrinsics
+        h, w = i.height, i.width
+        if (h, w) not in _WALL_CACHE:
+            _WALL_CACHE[(h, w)] = _wall_texture(h, w)
+        wall_albedo, wall_nir = _WALL_CACHE[(h, w)]
+        # The wall: a plane z_depth = WALL_Z_M behind the subject.
+        e_inv = view.depth_to_view.inverse()
+        rays = view.rays
+        rd = rays[..., 0:1] * e_inv.R[2, 0] + rays[..., 1:2] * e_inv.R[2, 1] + e_inv.R[2, 2]
+        t_wall = ((WALL_Z_M - e_inv.t[2]) / rd[..., 0]).astype(np.float32)
+        maps = ViewMaps(
+            z=t_wall, albedo=wall_albedo.copy(), nir=wall_nir.copy(), shade=np.full((h, w), 0.9, np.float32),
+            object_id=np.full((h, w), -1, np.int8), dot_blur=np.full((h, w), 0.5, np.float32),
+            specular=np.zeros((h, w), np.float32), emissive=np.zeros((h, w), bool))
+        for p in planes:
+            _draw_plane(view, p, maps)
+        if key is None:
+            return maps
+        hit = (view, maps)
+        _BACKGROUND_CACHE[key] = hit
+        while len(_BACKGROUND_CACHE) > 8:
+            _BACKGROUND_CACHE.pop(next(iter(_BACKGROUND_CACHE)))
+    m = hit[1]
+    return ViewMaps(m.z.copy(), m.albedo.copy(), m.nir.copy(), m.shade.copy(), m.object_id.copy(),
+                    m.dot_blur.copy(), m.specular.copy(), m.emissive.copy())
+
+
+def render_view(view: View, objects: list[Placed], planes: list[PlacedPlane] = (),
+                static_planes: list[PlacedPlane] = (), static_key: tuple | None = ("plain",),
+                lights: Lights | None = None) -> ViewMaps:
+    """Exact z, reflectance and material per pixel of ``view``. ``static_planes`` never move (they are
+    drawn once per ``static_key`` and cached with the wall); ``planes`` are drawn every call."""
+    maps = _background(view, list(static_planes), static_key)
+    for p in planes:
+        _draw_plane(view, p, maps)
     for obj in objects:
         bbox = _project_bbox(view, obj)
         if bbox is None:
             continue
-        _march(view, obj, bbox, maps)
+        _march(view, obj, bbox, maps, lights)
     return maps
 
 
-def _march(view: View, obj: Placed, bbox: tuple[int, int, int, int], maps: ViewMaps) -> None:
+def _draw_plane(view: View, p: PlacedPlane, maps: ViewMaps) -> None:
+    """Closed-form ray-plane intersection over the plane's projected bounding box."""
+    pl = p.plane
+    h, w = pl.alpha.shape
+    corners = np.array([[pl.x0 + a * w * pl.res, pl.y0 + b * h * pl.res, z] for a in (0, 1) for b in (0, 1)
+                        for z in (0.0, pl.bend_c)])
+    pts = view.depth_to_view.apply(corners @ p.R.T + p.T)
+    if np.any(pts[:, 2] <= 0.05):
+        return
+    uv = view.project(pts)
+    i = view.intrinsics
+    u0, v0 = np.floor(uv.min(axis=0)).astype(int) - 2
+    u1, v1 = np.ceil(uv.max(axis=0)).astype(int) + 2
+    u0, v0, u1, v1 = max(u0, 0), max(v0, 0), min(u1, i.width), min(v1, i.height)
+    if u1 <= u0 or v1 <= v0:
+        return
+    R = view.depth_to_view.R @ p.R
+    T = view.depth_to_view.R @ p.T + view.depth_to_view.t
+    Rt = R.T.astype(np.float32)
+    rx, ry = view.ray_x[v0:v1, u0:u1], view.ray_y[v0:v1, u0:u1]
+    ax = Rt[0, 0] * rx + Rt[0, 1] * ry + Rt[0, 2]
+    ay = Rt[1, 0] * rx + Rt[1, 1] * ry + Rt[1, 2]
+    az = Rt[2, 0] * rx + Rt[2, 1] * ry + Rt[2, 2]
+    b = -(Rt @ T).astype(np.float32)
+    if pl.bend_a > 0:
+        # ((t az + bz - c) / c)^2 + ((t ax + bx) / a)^2 = 1, nearest root.
+        a2, c = np.float32(pl.bend_a ** 2), np.float32(pl.bend_c)
+        bzc = b[2] - c
+        qa = az * az / (c * c) + ax * ax / a2
+        qb = 2 * (az * bzc / (c * c) + ax * b[0] / a2)
+        qc = bzc * bzc / (c * c) + b[0] * b[0] / a2 - 1
+        disc = qb * qb - 4 * qa * qc
+        t = (-qb - np.sqrt(np.maximum(disc, 0))) / (2 * qa)
+        t = np.where(disc >= 0, t, np.float32(-1.0))
+    else:
+        t = -b[2] / np.where(np.abs(az) > 1e-6, az, np.float32(1e-6))
+    mx = ((t * ax + b[0] - pl.x0) / pl.res).astype(np.float32)
+    my = ((t * ay + b[1] - pl.y0) / pl.res).astype(np.float32)
+    inside = (_sample(pl.alpha, mx, my, 0.0) > 0.5) & (t > 0.05)
+    region = maps.z[v0:v1, u0:u1]
+    nearer = inside & (t < region)
+    if not nearer.any():
+        return
+    np.copyto(region, t.astype(np.float32), where=nearer)
+    albedo = cv2.remap(pl.albedo, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    np.copyto(maps.albedo[v0:v1, u0:u1], albedo, where=nearer[..., None])
+    np.copyto(maps.nir[v0:v1, u0:u1], _sample(pl.nir, mx, my, 0.0), where=nearer)
+    if pl.bend_a > 0:
+        # Normal of the cylinder in the object frame: (qx / a^2, 0, (qz - c) / c^2), toward the camera.
+        qx = t * ax + b[0]
+        qz = t * az + b[2] - np.float32(pl.bend_c)
+        nx, nz = qx / np.float32(pl.bend_a ** 2), qz / np.float32(pl.bend_c ** 2)
+        cos = np.abs(nx * ax + nz * az) / (np.sqrt(nx * nx + nz * nz) * view.ray_norm[v0:v1, u0:u1])
+    else:
+        cos = np.abs(az) / view.ray_norm[v0:v1, u0:u1]
+    np.copyto(maps.shade[v0:v1, u0:u1], cos, where=nearer)
+    maps.object_id[v0:v1, u0:u1][nearer] = p.object_id
+    maps.dot_blur[v0:v1, u0:u1][nearer] = pl.dot_blur_px
+
+
+def _march(view: View, obj: Placed, bbox: tuple[int, int, int, int], maps: ViewMaps,
+           lights: Lights | None = None) -> None:
     u0, v0, u1, v1 = bbox
     s = obj.surface
     rx, ry = view.ray_x[v0:v1, u0:u1], view.ray_y[v0:v1, u0:u1]
@@ -139,24 +270,25 @@ def _march(view: View, obj: Placed, bbox: tuple[int, int, int, int], maps: ViewM
     bxr, byr = np.float32((b[0] - s.x0) * inv_res), np.float32((b[1] - s.y0) * inv_res)
     bz = np.float32(b[2])
 
-    def f(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        mx = t * axr + bxr
-        my = t * ayr + byr
-        return t * az + bz + _sample(height, mx, my, MISS), mx, my
-
     dist = float(np.linalg.norm(T))
+    n_steps, n_refine = s.march_steps
     t_near = max(dist - s.max_height - 0.03, 0.05)
-    t_far = dist + 0.09
-    ts = np.linspace(t_near, t_far, N_STEPS + 1, dtype=np.float32)
+    t_far = max(dist + 0.09, dist - s.min_height + 0.01)
+    ts = np.linspace(t_near, t_far, n_steps + 1, dtype=np.float32)
+
+    # Bracket search over the whole box: find the first step where the ray passes behind the surface.
+    def f_box(t: np.float32) -> np.ndarray:
+        return t * az + bz + _sample(height, t * axr + bxr, t * ayr + byr, MISS)
+
     shape = rx.shape
-    lo = np.full(shape, ts[0], np.float32)
-    hi = np.full(shape, ts[1], np.float32)
+    lo = np.zeros(shape, np.float32)
+    hi = np.zeros(shape, np.float32)
     f_lo = np.zeros(shape, np.float32)
     f_hi = np.zeros(shape, np.float32)
-    f_prev, _, _ = f(np.full(shape, ts[0], np.float32))
+    f_prev = f_box(ts[0])
     found = np.zeros(shape, bool)
-    for k in range(1, N_STEPS + 1):
-        fk, _, _ = f(np.full(shape, ts[k], np.float32))
+    for k in range(1, n_steps + 1):
+        fk = f_box(ts[k])
         cross = (f_prev < 0) & (fk >= 0) & ~found
         np.copyto(lo, ts[k - 1], where=cross)
         np.copyto(hi, ts[k], where=cross)
@@ -166,24 +298,21 @@ def _march(view: View, obj: Placed, bbox: tuple[int, int, int, int], maps: ViewM
         f_prev = fk
     if not found.any():
         return
-    # Refine inside the bracket by regula falsi (Illinois variant): the surface is smooth and
-    # nearly perpendicular to the rays, so a few steps reach sub-0.1 mm.
-    side = np.zeros(shape, np.int8)
-    for _ in range(N_BISECT):
-        denom = np.where(f_hi - f_lo > 1e-9, f_hi - f_lo, np.float32(1.0))
-        mid = np.clip(lo - f_lo * (hi - lo) / denom, lo, hi)
-        fm, _, _ = f(mid)
-        behind = fm >= 0
-        hi = np.where(behind, mid, hi)
-        f_hi = np.where(behind, fm, np.where(side == 1, f_hi * np.float32(0.5), f_hi))
-        lo = np.where(behind, lo, mid)
-        f_lo = np.where(behind, np.where(side == -1, f_lo * np.float32(0.5), f_lo), fm)
-        side = np.where(behind, np.int8(-1), np.int8(1)).astype(np.int8)
-    denom = np.where(f_hi - f_lo > 1e-9, f_hi - f_lo, np.float32(1.0))
-    t_hit = np.clip(lo - f_lo * (hi - lo) / denom, lo, hi).astype(np.float32)
+    if found.sum() < 0.75 * found.size:
+        _refine_and_shade_packed(view, obj, s, R, (v0, v1, u0, u1), maps, lights, found, lo, hi, f_lo, f_hi,
+                                 axr, ayr, az, ax, ay, bxr, byr, bz, rx, ry)
+        return
+    # Most of the box hit: refine and shade the box as a whole.
+
+    def f(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        mx = t * axr + bxr
+        my = t * ayr + byr
+        return t * az + bz + _sample(height, mx, my, MISS), mx, my
+
+    t_hit = _regula_falsi(f, lo, hi, f_lo, f_hi, n_refine)
     _, mx, my = f(t_hit)
     # Reject hits on the interpolation skirt at silhouette edges and hole rims.
-    valid = _sample(s.valid.astype(np.float32), mx, my, 0.0) > 0.999
+    valid = _sample(s.valid_f32, mx, my, 0.0) > 0.999
     hit = found & valid
     region = maps.z[v0:v1, u0:u1]
     nearer = hit & (t_hit < region)
@@ -205,6 +334,141 @@ def _march(view: View, obj: Placed, bbox: tuple[int, int, int, int], maps: ViewM
     np.copyto(maps.shade[v0:v1, u0:u1], np.clip(cos, 0.0, 1.0), where=nearer)
     m: Material = s.material
     maps.object_id[v0:v1, u0:u1][nearer] = obj.object_id
-    maps.dot_blur[v0:v1, u0:u1][nearer] = m.dot_blur_px
+    if s.dot_blur is not None:
+        np.copyto(maps.dot_blur[v0:v1, u0:u1], _sample(s.dot_blur, mx, my, m.dot_blur_px), where=nearer)
+    else:
+        maps.dot_blur[v0:v1, u0:u1][nearer] = m.dot_blur_px
     maps.specular[v0:v1, u0:u1][nearer] = m.specular
     maps.emissive[v0:v1, u0:u1][nearer] = m.emissive
+    if s.gloss is not None and lights is not None:
+        rows, cols = np.nonzero(nearer)
+        _glints(view, s, R, mx[rows, cols], my[rows, cols], rx[rows, cols], ry[rows, cols], t_hit[rows, cols],
+                (rows, cols), (v0, v1, u0, u1), maps, lights)
+
+
+def _regula_falsi(f, lo, hi, f_lo, f_hi, n_refine: int) -> np.ndarray:
+    """Refine inside the bracket by regula falsi (Illinois variant): the surface is smooth and
+    nearly perpendicular to the rays, so a few steps reach sub-0.1 mm."""
+    side = np.zeros(lo.shape, np.int8)
+    for _ in range(n_refine):
+        denom = np.where(f_hi - f_lo > 1e-9, f_hi - f_lo, np.float32(1.0))
+        mid = np.clip(lo - f_lo * (hi - lo) / denom, lo, hi)
+        fm, _, _ = f(mid)
+        behind = fm >= 0
+        hi = np.where(behind, mid, hi)
+        f_hi = np.where(behind, fm, np.where(side == 1, f_hi * np.float32(0.5), f_hi))
+        lo = np.where(behind, lo, mid)
+        f_lo = np.where(behind, np.where(side == -1, f_lo * np.float32(0.5), f_lo), fm)
+        side = np.where(behind, np.int8(-1), np.int8(1)).astype(np.int8)
+    denom = np.where(f_hi - f_lo > 1e-9, f_hi - f_lo, np.float32(1.0))
+    return np.clip(lo - f_lo * (hi - lo) / denom, lo, hi).astype(np.float32)
+
+
+def _packer(idx: tuple[np.ndarray, np.ndarray]):
+    """(pack, unpack) for the elements ``idx`` of an array (box pixels, or a subset of packed rays):
+    per-ray arrays as (rows, 512) (OpenCV's remap takes at most 32767 columns), padded with the last ray."""
+    n = idx[0].size
+    pad = (-n) % _PACK
+
+    def pack(a: np.ndarray) -> np.ndarray:
+        v = a[idx]
+        return np.concatenate([v, np.repeat(v[-1:], pad)]).reshape(-1, _PACK) if pad else v.reshape(-1, _PACK)
+
+    def unpack(a: np.ndarray) -> np.ndarray:
+        return a.reshape(-1, *a.shape[2:])[:n]
+    return pack, unpack
+
+
+def _refine_and_shade_packed(view: View, obj: Placed, s: Surface, R, box, maps: ViewMaps, lights, found,
+                             lo, hi, f_lo, f_hi, axr, ayr, az, ax, ay, bxr, byr, bz, rx, ry) -> None:
+    """The march's second half for boxes the object covers only partly (heads: corners, hair gaps):
+    only the rays that found a bracket, packed; the same arithmetic per ray as the box path."""
+    v0, v1, u0, u1 = box
+    sel = np.nonzero(found)
+    pack, unpack = _packer(sel)
+    axr_s, ayr_s, az_s = pack(axr), pack(ayr), pack(az)
+    height = s.height
+
+    def f(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        mx = t * axr_s + bxr
+        my = t * ayr_s + byr
+        return t * az_s + bz + _sample(height, mx, my, MISS), mx, my
+
+    t_hit = _regula_falsi(f, pack(lo), pack(hi), pack(f_lo), pack(f_hi), s.march_steps[1])
+    _, mx, my = f(t_hit)
+    region = maps.z[v0:v1, u0:u1]
+    keep = (unpack(_sample(s.valid_f32, mx, my, 0.0)) > 0.999) & (unpack(t_hit) < region[sel])
+    if not keep.any():
+        return
+    k1 = np.nonzero(keep)[0]
+    rows, cols = sel[0][k1], sel[1][k1]
+    pack2, unpack2 = _packer((k1,))
+    t_hit, mx, my, az_k = (pack2(unpack(a)) for a in (t_hit, mx, my, az_s))
+    if obj.jaw_m and s.mouth_weight is not None:
+        t_hit = t_hit + np.float32(obj.jaw_m) * _sample(s.mouth_weight, mx, my, 0.0) / np.maximum(az_k, 0.1)
+    gx_, gy_ = _gradients(s)
+    sx = unpack2(_sample(gx_, mx, my, 0.0))
+    sy = unpack2(_sample(gy_, mx, my, 0.0))
+    cos = (sx * ax[rows, cols] + sy * ay[rows, cols] + az[rows, cols]) / \
+        (np.sqrt(1 + sx * sx + sy * sy) * view.ray_norm[v0:v1, u0:u1][rows, cols])
+    region[rows, cols] = unpack2(t_hit)
+    maps.albedo[v0:v1, u0:u1][rows, cols] = unpack2(cv2.remap(obj.albedo, mx, my, cv2.INTER_LINEAR,
+                                                              borderMode=cv2.BORDER_REFLECT))
+    maps.nir[v0:v1, u0:u1][rows, cols] = unpack2(_sample(s.nir, mx, my, 0.0))
+    maps.shade[v0:v1, u0:u1][rows, cols] = np.clip(cos, 0.0, 1.0)
+    m: Material = s.material
+    maps.object_id[v0:v1, u0:u1][rows, cols] = obj.object_id
+    maps.dot_blur[v0:v1, u0:u1][rows, cols] = (unpack2(_sample(s.dot_blur, mx, my, m.dot_blur_px))
+                                               if s.dot_blur is not None else m.dot_blur_px)
+    maps.specular[v0:v1, u0:u1][rows, cols] = m.specular
+    maps.emissive[v0:v1, u0:u1][rows, cols] = m.emissive
+    if s.gloss is not None and lights is not None:
+        _glints(view, s, R, unpack2(mx), unpack2(my), rx[rows, cols], ry[rows, cols], unpack2(t_hit), (rows, cols),
+                box, maps, lights)
+
+
+def _glints(view: View, s: Surface, R: np.ndarray, mx, my, rx, ry, t_hit, hits, box, maps: ViewMaps,
+            lights: Lights) -> None:
+    """Mirror images of the projector and the overhead lamp in glossy layers (spectacle lenses).
+    ``mx``, ``my``: (N,) grid coordinates of the N hit pixels ``hits`` (rows, cols in ``box``)."""
+    mx, my = mx[None], my[None]
+    if mx.shape[1] >= 32767:
+        mx, my = mx.reshape(-1, 1), my.reshape(-1, 1)
+    gloss = _sample(s.gloss, mx, my, 0.0).ravel()
+    on = np.nonzero(gloss > 0)[0]
+    if not on.size:
+        return
+    v0, v1, u0, u1 = box
+    idx = (hits[0][on], hits[1][on])
+    g = gloss[on]
+    sx = _sample(np.ascontiguousarray(s.gloss_slope[..., 0]), mx, my, 0.0).ravel()[on]
+    sy = _sample(np.ascontiguousarray(s.gloss_slope[..., 1]), mx, my, 0.0).ravel()[on]
+    rx, ry, t_hit = rx[on], ry[on], t_hit[on]
+    # Outward normal of the glossy layer in the object frame is -(Sx, Sy, 1)/n; into this view.
+    n = -(np.stack([sx, sy, np.ones_like(sx)], axis=1) @ R.T)
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    p = np.stack([rx, ry, np.ones_like(sx)], axis=1) * t_hit[:, None]
+    to_cam = -p / np.linalg.norm(p, axis=1, keepdims=True)
+
+    def lobe(to_light: np.ndarray, sigma: float) -> np.ndarray:
+        h = to_light + to_cam
+        h /= np.linalg.norm(h, axis=1, keepdims=True)
+        cos = np.clip(np.sum(n * h, axis=1), -1, 1)
+        return np.exp(-(1 - cos) / (sigma * sigma))   # ~ exp(-theta^2 / (2 sigma^2))
+
+    e_inv_R = view.depth_to_view.R
+    if lights.lamp_dir is not None:
+        d = e_inv_R @ lights.lamp_dir
+        # Equivalent albedo of the lamp's mirror image: R x (lamp radiance) / (face radiance per unit albedo).
+        eq = g * lights.lamp_share / lights.lamp_radius_rad ** 2 * lobe(np.broadcast_to(d, p.shape), lights.lamp_radius_rad / 2)
+        a = maps.albedo[v0:v1, u0:u1]
+        a[idx] += eq[:, None].astype(np.float32)
+        maps.nir[v0:v1, u0:u1][idx] += eq.astype(np.float32)
+    if lights.projector_pos is not None:
+        src = view.depth_to_view.apply(lights.projector_pos[None, :])[0]
+        to_src = src - p
+        to_src /= np.linalg.norm(to_src, axis=1, keepdims=True)
+        eq = g / (4 * PROJECTOR_GLINT_SIGMA_RAD ** 2) * lobe(to_src, PROJECTOR_GLINT_SIGMA_RAD)
+        if maps.glint is None:
+            maps.glint = np.zeros(maps.z.shape, np.float32)
+        maps.glint[v0:v1, u0:u1][idx] = eq.astype(np.float32)

@@ -13,6 +13,7 @@ silhouettes (seen by one imager only), and outside the working range.
 from __future__ import annotations
 
 import collections
+import functools
 
 from dataclasses import dataclass
 
@@ -20,17 +21,18 @@ import cv2
 import numpy as np
 from scipy.ndimage import maximum_filter1d
 
-from .optics import (DEPTH_INTRINSICS, DEPTH_MAX_M, DEPTH_MIN_M, DEPTH_SCALE, PROJECTOR_OFFSET_M,
-                     SIGMA_DISPARITY_PX, STEREO_BASELINE_M)
+from .profiles import D435, AutoExposureSpec, CameraProfile
 from .render import ViewMaps
 
 FULL_WELL_E = 9000.0
 READ_NOISE_E = 4.0
 # Electrons per (lux x reflectance x second): 300 lux on skin at ~10 ms sits mid-range.
 QE_SCALE = 1500.0
-EXPOSURE_RANGE_S = (50e-6, 1 / 30)
-GAIN_RANGE = (1.0, 16.0)
-AE_TARGET = 0.18                # linear mean of the metered region (~118 after encoding)
+# The default colour auto-exposure (D435 profile): 50 µs-33 ms, then gain 1-16, target linear 0.18
+# (~118 after encoding). Other profiles carry their own (``profiles.AutoExposureSpec``).
+EXPOSURE_RANGE_S = D435.color_ae.exposure_range_s
+GAIN_RANGE = D435.color_ae.gain_range
+AE_TARGET = D435.color_ae.target
 SCREEN_LUMINANCE_LUX = 260.0    # a tablet at typical brightness, as lux-equivalent on the sensor
 IR_EXPOSURE_S = 0.0085
 PROJECTOR_POWER_MW = 150.0
@@ -96,14 +98,15 @@ def nir_share(cct: float) -> float:
 class AutoExposure:
     exposure_s: float = 0.01
     gain: float = 1.0
+    spec: AutoExposureSpec = D435.color_ae       # the camera profile's limits, target and speed
 
     @property
     def product(self) -> float:
         return self.exposure_s * self.gain
 
     def set_product(self, p: float) -> None:
-        emin, emax = EXPOSURE_RANGE_S
-        gmin, gmax = GAIN_RANGE
+        emin, emax = self.spec.exposure_range_s
+        gmin, gmax = self.spec.gain_range
         p = float(np.clip(p, emin * gmin, emax * gmax))
         if p <= emax * gmin:
             self.exposure_s, self.gain = max(p, emin), gmin
@@ -115,7 +118,7 @@ class AutoExposure:
         if metered_linear <= 1e-6:
             self.set_product(self.product * 4)
             return
-        self.set_product(self.product * (AE_TARGET / metered_linear) ** rate)
+        self.set_product(self.product * (self.spec.target / metered_linear) ** rate)
 
 
 def srgb_encode(lin: np.ndarray) -> np.ndarray:
@@ -149,9 +152,15 @@ def color_irradiance(maps: ViewMaps, lux: float, cct: float, screen_bgr: np.ndar
 def expose_color(irr: np.ndarray, ae: AutoExposure, noise_bank: NoiseBank, awb_gains: np.ndarray) -> np.ndarray:
     electrons = irr * np.float32(QE_SCALE * ae.exposure_s)
     noise = noise_bank.normal(irr.shape)
-    electrons = electrons + noise * np.sqrt(np.maximum(electrons, 0) + READ_NOISE_E ** 2)
-    lin = electrons * (np.float32(ae.gain * (_LUT_LEVELS - 1) / FULL_WELL_E) * awb_gains)
-    return _ENCODE_LUT[np.clip(lin, 0, _LUT_LEVELS - 1).astype(np.int32)]
+    # In place, in the same order of operations as electrons + noise * sqrt(max(e, 0) + r^2).
+    shot = np.maximum(electrons, 0)
+    shot += READ_NOISE_E ** 2
+    np.sqrt(shot, out=shot)
+    shot *= noise
+    electrons += shot
+    electrons *= np.float32(ae.gain * (_LUT_LEVELS - 1) / FULL_WELL_E) * awb_gains
+    np.clip(electrons, 0, _LUT_LEVELS - 1, out=electrons)
+    return _ENCODE_LUT.take(electrons.astype(np.int32))
 
 
 def metered_level(irr: np.ndarray, ae: AutoExposure) -> float:
@@ -168,47 +177,72 @@ class DotPattern:
     image: np.ndarray
 
     @classmethod
-    def make(cls, width: int, height: int, seed: int = 7, fx: float = DEPTH_INTRINSICS.fx) -> "DotPattern":
+    def make(cls, width: int, height: int, seed: int = 7, fx: float = D435.depth_intrinsics.fx) -> "DotPattern":
         """The pattern as the left imager sees it at focal length ``fx``: the projector sends a fixed
         number of dots into a fixed angle, so a longer focal length spreads them over more pixels."""
         rng = np.random.default_rng(seed)
         img = np.zeros((height, width), np.float32)
-        n = int(width * height * 0.055 * (DEPTH_INTRINSICS.fx / fx) ** 2)
+        n = int(width * height * 0.055 * (D435.depth_intrinsics.fx / fx) ** 2)
         ys, xs = rng.integers(0, height, n), rng.integers(0, width, n)
         img[ys, xs] = rng.uniform(0.6, 1.0, n).astype(np.float32)
         img = cv2.GaussianBlur(img, (0, 0), 0.55)
         return cls((img / img.max()).astype(np.float32))
 
 
-def ir_exposure_s(lux: float, cct: float) -> float:
-    """Starting point of the IR auto-exposure: shorten the exposure so ambient NIR on skin stays near 40 DN (of 255), leaving
-    headroom for the projector's dots, as D4xx cameras do in daylight."""
-    ambient_dn = lux * nir_share(cct) * 0.58 * 0.9 * 9000.0 * IR_EXPOSURE_S * 255.0 / FULL_WELL_E
+def ir_exposure_s(lux: float, cct: float, *, share: float | None = None) -> float:
+    """Starting point of the IR auto-exposure: shorten the exposure so ambient NIR on skin stays near
+    40 DN (of 255), leaving headroom for the projector's dots, as D4xx cameras do in daylight.
+    ``share``: the ambient NIR share when the light source sets it (``light=``), else from ``cct``."""
+    share = nir_share(cct) if share is None else share
+    ambient_dn = lux * share * 0.58 * 0.9 * 9000.0 * IR_EXPOSURE_S * 255.0 / FULL_WELL_E
     return IR_EXPOSURE_S * min(1.0, 40.0 / max(ambient_dn, 1e-6))
 
 
+@functools.lru_cache(maxsize=4)
+def _row_grid(h: int, w: int) -> np.ndarray:
+    g = np.ascontiguousarray(np.broadcast_to(np.arange(h, dtype=np.float32)[:, None], (h, w)))
+    g.flags.writeable = False
+    return g
+
+
 def ir_signal(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: DotPattern,
-              power_mw: float = PROJECTOR_POWER_MW, fx: float = DEPTH_INTRINSICS.fx) -> np.ndarray:
-    """Noiseless NIR irradiance on the left IR imager (lux-equivalent, before exposure): ambient
-    NIR plus, with the projector on, its dots shifted by the projector parallax."""
+              power_mw: float = PROJECTOR_POWER_MW, *, profile: CameraProfile = D435,
+              share: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(light on the left IR imager, the projector's part of it or None), noiseless, lux-equivalent
+    before exposure: ambient NIR plus, with the projector on, its dots shifted by the projector
+    parallax. The exposure (``expose_ir``) comes later, so any auto-exposure can act on it.
+
+    ``share``: ambient NIR per lux (None: from ``cct``). A profile whose imagers have an IR-cut
+    filter (``ir_band == "visible"``, D405) sees visible luminance and no NIR at all (no dots,
+    whatever projects them)."""
     z = np.minimum(maps.z, 10.0)
     shade = 0.3 + 0.7 * maps.shade
-    diffuse = maps.nir * (1.0 - maps.specular)
-    ambient = lux * nir_share(cct) * diffuse * shade
+    visible = profile.ir_band == "visible"
+    if visible:
+        diffuse = (maps.albedo @ np.array([0.11, 0.59, 0.30], np.float32)) * (1.0 - maps.specular)
+        ambient = lux * diffuse * shade
+    else:
+        diffuse = maps.nir * (1.0 - maps.specular)
+        ambient = lux * (nir_share(cct) if share is None else share) * diffuse * shade
     signal = ambient
-    if projector_on:
+    dots_signal = None
+    if projector_on and profile.has_projector and not visible:
+        f = profile.depth_intrinsics.fx
         h, w = z.shape
         # A dot leaving the projector at column u lands, seen from the left imager, at u + f*b/z.
-        u = np.arange(w, dtype=np.float32)[None, :] - np.float32(fx * PROJECTOR_OFFSET_M) / z
-        v = np.broadcast_to(np.arange(h, dtype=np.float32)[:, None], z.shape)
-        sharp = cv2.remap(dots.image, u.astype(np.float32), np.ascontiguousarray(v), cv2.INTER_LINEAR,
+        u = np.arange(w, dtype=np.float32)[None, :] - np.float32(f * profile.projector_offset_m) / z
+        sharp = cv2.remap(dots.image, u.astype(np.float32), _row_grid(h, w), cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_WRAP)
         soft = cv2.GaussianBlur(sharp, (0, 0), 1.6)
         mix = np.clip((maps.dot_blur - 0.35) / (1.6 - 0.35), 0, 1)
         pattern = sharp * (1 - mix) + (soft * 1.9) * mix    # scattering spreads, not removes, energy
         power = DOT_IRRADIANCE * (power_mw / PROJECTOR_POWER_MW) * (0.5 / z) ** 2
-        signal = signal + diffuse * shade * power * (0.25 + pattern)
-    return signal.astype(np.float32)
+        dots_signal = diffuse * shade * power * (0.25 + pattern)
+        if maps.glint is not None:
+            # The projector mirrored in a spectacle lens: a spot far brighter than any skin.
+            dots_signal = dots_signal + maps.glint * power
+        signal = signal + dots_signal
+    return signal.astype(np.float32), None if dots_signal is None else dots_signal.astype(np.float32)
 
 
 def expose_ir(signal: np.ndarray, exposure_s: float, gain: float, noise_bank: NoiseBank | None
@@ -224,37 +258,65 @@ def expose_ir(signal: np.ndarray, exposure_s: float, gain: float, noise_bank: No
 
 def ir_image(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: DotPattern,
              noise_bank: NoiseBank, power_mw: float = PROJECTOR_POWER_MW,
-             exposure_s: float = IR_EXPOSURE_S, gain: float = 1.0,
-             fx: float = DEPTH_INTRINSICS.fx) -> tuple[np.ndarray, np.ndarray]:
-    """(Y8 image, noiseless signal in electrons) of the left IR imager."""
-    return expose_ir(ir_signal(maps, lux, cct, projector_on, dots, power_mw, fx), exposure_s, gain, noise_bank)
+             exposure_s: float = IR_EXPOSURE_S, *, gain: float = 1.0, profile: CameraProfile = D435,
+             share: float | None = None, pattern_out: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(Y8 image, noiseless signal in electrons) of the left IR imager: ``ir_signal`` exposed.
+    ``pattern_out``: if given, the projector's share of the signal (electrons, or None) is appended
+    to it (structured-light depth needs it)."""
+    signal, dots_signal = ir_signal(maps, lux, cct, projector_on, dots, power_mw, profile=profile, share=share)
+    if pattern_out is not None:
+        pattern_out.append(None if dots_signal is None else dots_signal * np.float32(9000.0 * exposure_s))
+    return expose_ir(signal, exposure_s, gain, noise_bank)
 
 
-def depth_image(maps: ViewMaps, ir_electrons: np.ndarray, noise_bank: NoiseBank,
-                fx: float = DEPTH_INTRINSICS.fx) -> tuple[np.ndarray, np.ndarray]:
-    """(Z16 depth, noiseless ground-truth metres with NaN where the sensor cannot see)."""
+def depth_image(maps: ViewMaps, ir_electrons: np.ndarray, noise_bank: NoiseBank, *,
+                profile: CameraProfile = D435, pattern_e: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(Z16 depth in the profile's units, noiseless ground-truth metres with NaN where the sensor
+    cannot see).
+
+    Active stereo (D4xx) matches any texture, the projector's or the scene's; structured light
+    (``profile.structured_light``) matches only its own pattern, so it needs ``pattern_e`` (the
+    projector's electrons, None when the projector is off: no depth at all)."""
     z = maps.z.astype(np.float32)
-    f, b = fx, STEREO_BASELINE_M
-    # Stereo matching needs local texture well above the noise in a 7x7 window.
+    f, b = profile.depth_intrinsics.fx, profile.stereo_baseline_m
     e = ir_electrons
     mean = cv2.boxFilter(e, -1, (7, 7))
-    var = np.maximum(cv2.boxFilter(e * e, -1, (7, 7)) - mean * mean, 0)
-    snr = np.sqrt(var) / np.sqrt(mean + READ_NOISE_E ** 2)
+    if profile.structured_light:
+        # Pattern contrast against all the light's shot noise in a 7x7 window.
+        if pattern_e is None:
+            snr = np.zeros_like(e)
+        else:
+            pm = cv2.boxFilter(pattern_e, -1, (7, 7))
+            pvar = np.maximum(cv2.boxFilter(pattern_e * pattern_e, -1, (7, 7)) - pm * pm, 0)
+            snr = np.sqrt(pvar) / np.sqrt(mean + READ_NOISE_E ** 2)
+    else:
+        # Stereo matching needs local texture well above the noise in a 7x7 window.
+        var = np.maximum(cv2.boxFilter(e * e, -1, (7, 7)) - mean * mean, 0)
+        snr = np.sqrt(var) / np.sqrt(mean + READ_NOISE_E ** 2)
     textured = snr > 1.2
-    # Occlusion: a pixel is hidden from the right imager if a nearer pixel to its right covers it.
+    if maps.glint is not None:
+        # A mirrored light source is in a different place for each imager (or for projector and
+        # camera): nothing to match where it clips.
+        glint_clip = (e >= FULL_WELL_E) & (maps.glint > 0.5)
+        textured &= ~(cv2.dilate(glint_clip.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
+    # Occlusion: a pixel is hidden from the right imager (or, for structured light, from the
+    # projector) if a nearer pixel to its right covers it.
     disp = np.float32(f * b) / z
     cols = np.arange(z.shape[1], dtype=np.float32)[None, :]
     g = disp - cols                                     # pixel x lands at column x - disp in the right view
-    right_max = maximum_filter1d(g[:, ::-1], size=96, axis=1, origin=47, mode="constant", cval=-1e9)[:, ::-1]
+    window = int(min(max(np.ceil(f * b / profile.depth_range_m[0]) + 1, 96), 255))   # the largest disparity
+    right_max = maximum_filter1d(g[:, ::-1], size=window, axis=1, origin=(window - 1) // 2, mode="constant",
+                                 cval=-1e9)[:, ::-1]
     occluded = right_max > g + 0.5
     # Columns whose match would fall left of the right imager's field of view have no depth.
     occluded |= (cols - disp) < 0
-    in_range = (z >= DEPTH_MIN_M) & (z <= DEPTH_MAX_M)
+    zmin, zmax = profile.depth_range_m
+    in_range = (z >= zmin) & (z <= zmax)
     valid = textured & ~occluded & in_range
     truth = np.where(in_range & ~occluded, z, np.nan).astype(np.float32)
     # Matching noise: correlated over the matching window; worse where texture is marginal.
     noise = cv2.GaussianBlur(noise_bank.normal(z.shape), (0, 0), 0.8) * np.float32(2.2)
-    sigma_d = SIGMA_DISPARITY_PX * np.clip(3.0 / np.maximum(snr, 1e-3), 1.0, 2.5)
+    sigma_d = profile.sigma_disparity_px * np.clip(3.0 / np.maximum(snr, 1e-3), 1.0, 2.5)
     zn = z + z * z * sigma_d / np.float32(f * b) * noise
-    out = np.where(valid, np.round(zn / DEPTH_SCALE), 0).clip(0, 65535).astype(np.uint16)
+    out = np.where(valid, np.round(zn / profile.depth_scale), 0).clip(0, 65535).astype(np.uint16)
     return out, truth

@@ -1,4 +1,6 @@
-"""Scene objects: a 3D head built around a real face photo, and presentation-attack instruments.
+"""Scene objects' common parts: materials, textured height fields, and the face photo.
+
+People are built in ``head.py`` and ``body.py``, presentation-attack instruments in ``species.py``.
 
 Every object is a textured height field in its own frame (metres; x right, y down, z away from the
 camera): the visible surface is ``z = -S(x, y)``, so ``S`` is how far a point stands out toward the
@@ -13,7 +15,7 @@ right eye (247, 103), nose tip (225, 125), mouth centre (224, 146), chin (225, 1
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import cv2
 import numpy as np
@@ -45,11 +47,21 @@ class Material:
     emissive: bool = False
 
 
+# Dot blur: how far subsurface (or fibre) scattering spreads a laser dot. Skin scatters 850 nm light
+# millimetres deep (Anderson & Parrish 1981), hair and fabric scatter among fibres, paper, resin and
+# plaster return it from their surface. Silicone for masks is made translucent on purpose to look
+# like skin, and at 850 nm it scatters like skin too: that is why NIR-only PAD struggles with it and
+# multispectral systems go to SWIR (Steiner et al., "Reliable face anti-spoofing using multispectral
+# SWIR imaging", ICB 2016).
 SKIN = Material("skin", dot_blur_px=0.9)
+HAIR = Material("hair", dot_blur_px=0.7)
+CLOTH = Material("cloth", dot_blur_px=0.6)
 PAPER = Material("paper", dot_blur_px=0.35)
 SCREEN = Material("screen", dot_blur_px=0.3, specular=0.93, emissive=True)
 RESIN = Material("resin", dot_blur_px=0.55)
 PLASTER = Material("plaster", dot_blur_px=0.4)
+SILICONE = Material("silicone", dot_blur_px=0.85)
+FRAME = Material("frame", dot_blur_px=0.4)        # spectacle frames: acetate or metal
 WALL = Material("wall", dot_blur_px=0.5)
 
 
@@ -67,15 +79,36 @@ class Surface:
     eye_weight: np.ndarray | None = None      # (gh, gw) 0..1, where eyelids move
     mouth_weight: np.ndarray | None = None    # (gh, gw) 0..1, where the jaw moves the surface
     res: float = GRID_RES_M
+    # Per-cell material where one object is made of several (hair on skin, a mask over a face):
+    dot_blur: np.ndarray | None = None        # (gh, gw) dot blur in pixels, overrides material.dot_blur_px
+    # Glossy transparent layers (spectacle lenses): specular reflectance and the layer's own slopes
+    # (dS/dx, dS/dy), which decide where light sources are mirrored into the camera (glints).
+    gloss: np.ndarray | None = None           # (gh, gw) 0..1, 0 where not glossy
+    gloss_slope: np.ndarray | None = None     # (gh, gw, 2)
+    march_steps: tuple[int, int] = (7, 4)     # bracket steps and refinements (smooth large surfaces need fewer)
+    front: float | None = None                # height of the point ``distance_mm`` is measured to (None: max)
 
-    @property
+    @cached_property
     def valid(self) -> np.ndarray:
         return self.height > MISS / 2
 
+    @cached_property
+    def valid_f32(self) -> np.ndarray:
+        return self.valid.astype(np.float32)
+
     @property
+    def front_height(self) -> float:
+        return self.max_height if self.front is None else self.front
+
+    @cached_property
     def max_height(self) -> float:
         h = self.height[self.valid]
         return float(h.max()) if h.size else 0.0
+
+    @cached_property
+    def min_height(self) -> float:
+        h = self.height[self.valid]
+        return float(h.min()) if h.size else 0.0
 
     @property
     def extent(self) -> tuple[float, float, float, float]:
@@ -83,13 +116,14 @@ class Surface:
         return self.x0, self.x0 + (gw - 1) * self.res, self.y0, self.y0 + (gh - 1) * self.res
 
 
-def _grid(x_range: tuple[float, float], y_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
-    xs = np.arange(x_range[0], x_range[1] + 1e-9, GRID_RES_M, dtype=np.float32)
-    ys = np.arange(y_range[0], y_range[1] + 1e-9, GRID_RES_M, dtype=np.float32)
+def grid(x_range: tuple[float, float], y_range: tuple[float, float],
+         res: float = GRID_RES_M) -> tuple[np.ndarray, np.ndarray]:
+    xs = np.arange(x_range[0], x_range[1] + 1e-9, res, dtype=np.float32)
+    ys = np.arange(y_range[0], y_range[1] + 1e-9, res, dtype=np.float32)
     return np.meshgrid(xs, ys)
 
 
-def _srgb_to_linear(img_u8: np.ndarray) -> np.ndarray:
+def srgb_to_linear(img_u8: np.ndarray) -> np.ndarray:
     c = img_u8.astype(np.float32) / 255.0
     return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
@@ -137,104 +171,64 @@ def photo_textures() -> tuple[np.ndarray, np.ndarray]:
     return img, closed
 
 
-@dataclass(frozen=True)
-class Identity:
-    """A face variant: skin tone, head size, nose prominence and mirroring differ per identity."""
 
-    tone: tuple[float, float, float]
-    scale: float
-    nose_m: float
-    mirror: bool
-
-    @classmethod
-    def from_index(cls, index: int) -> "Identity":
-        if index == 0:
-            return cls((1.0, 1.0, 1.0), 1.0, 0.024, False)
-        rng = np.random.default_rng(10_000 + index)
-        darkness = rng.uniform(0.45, 1.15)
-        tone = tuple(float(darkness * rng.uniform(0.92, 1.08)) for _ in range(3))
-        return cls(tone, float(rng.uniform(0.92, 1.08)), float(rng.uniform(0.018, 0.030)), bool(index % 2))
+# The photo's face core (eyes, brows, nose, mouth, cheeks), in photo pixels: kept as photographed.
+PHOTO_CORE = ((224.0, 132.0), (37.0, 50.0))
 
 
-def _sample_photo(tex_bgr: np.ndarray, gx: np.ndarray, gy: np.ndarray, ident: Identity, scale_m_per_px: float) -> np.ndarray:
-    ox, oy = PHOTO_ORIGIN
-    sx = -gx if ident.mirror else gx
-    map_x = (ox + sx / scale_m_per_px).astype(np.float32)
-    map_y = (oy + gy / scale_m_per_px).astype(np.float32)
-    return cv2.remap(tex_bgr, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+@lru_cache(maxsize=1)
+def bald_textures() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The photo with everything but skin replaced by skin, as linear float BGR (open, closed eyes),
+    plus the photo's relative luminance (1 = its mean skin) and a 0..1 map of where the photo shows
+    the face core.
+
+    Outside the face core, hair, helmet and background give way to a smooth continuation of the
+    person's own skin (normalised convolution of the skin pixels), so a head of any shape, hairline
+    or hair style can be textured from one portrait; hair, beards and fringes are painted on top.
+    """
+    open_u8, closed_u8 = photo_textures()
+    ycc = cv2.cvtColor(open_u8, cv2.COLOR_BGR2YCrCb).astype(np.int32)
+    h, w = ycc.shape[:2]
+    yy, xx = np.mgrid[:h, :w]
+    (cx, cy), (ax, ay) = PHOTO_CORE
+    core = ((xx - cx) / ax) ** 2 + ((yy - cy) / ay) ** 2 < 1
+    skin = ((ycc[..., 1] >= 146) & (ycc[..., 0] > 110) & (ycc[..., 2] > 100)) | core
+    sk = skin.astype(np.float32)
+    alpha = cv2.GaussianBlur(sk, (0, 0), 1.5)[..., None]
+
+    def fill(img_u8: np.ndarray) -> np.ndarray:
+        f = srgb_to_linear(img_u8)
+        near_n = cv2.GaussianBlur(f * sk[..., None], (0, 0), 10)
+        near_d = cv2.GaussianBlur(sk, (0, 0), 10)[..., None]
+        far_n = cv2.GaussianBlur(f * sk[..., None], (0, 0), 30)
+        far_d = cv2.GaussianBlur(sk, (0, 0), 30)[..., None]
+        wgt = np.clip(near_d / 0.3, 0, 1)
+        smooth = near_n / np.maximum(near_d, 1e-3) * wgt + far_n / np.maximum(far_d, 1e-3) * (1 - wgt)
+        return (f * alpha + smooth * (1 - alpha)).astype(np.float32)
+
+    bald_open, bald_closed = fill(open_u8), fill(closed_u8)
+    lum = bald_open @ np.array([0.11, 0.59, 0.30], np.float32)
+    cheeks = core & skin & (np.abs(yy - 125) < 12) & (np.abs(np.abs(xx - cx) - 24) < 8)
+    rel = (lum / float(lum[cheeks].mean())).astype(np.float32)
+    core_w = np.clip(1.0 - (((xx - cx) / ax) ** 2 + ((yy - cy) / ay) ** 2 - 0.7) / 0.3, 0, 1).astype(np.float32)
+    return bald_open, bald_closed, rel, core_w
 
 
-def _photo_point(px: tuple[float, float], ident: Identity) -> tuple[float, float]:
-    s = PHOTO_M_PER_PX * ident.scale
-    x = (px[0] - PHOTO_ORIGIN[0]) * s
-    return (-x if ident.mirror else x), (px[1] - PHOTO_ORIGIN[1]) * s
+@lru_cache(maxsize=1)
+def photo_skin_bgr() -> np.ndarray:
+    """Mean linear BGR of the portrait's cheek skin (the reference for recolouring to another tone)."""
+    open_lin = srgb_to_linear(photo_textures()[0])
+    (cx, _), _ = PHOTO_CORE
+    patch = np.concatenate([open_lin[118:132, int(cx) - 32:int(cx) - 16].reshape(-1, 3),
+                            open_lin[118:132, int(cx) + 16:int(cx) + 32].reshape(-1, 3)])
+    return patch.mean(axis=0).astype(np.float32)
 
 
-def _gauss(gx, gy, cx, cy, sx, sy):
+def gauss(gx, gy, cx, cy, sx, sy) -> np.ndarray:
     return np.exp(-0.5 * (((gx - cx) / sx) ** 2 + ((gy - cy) / sy) ** 2)).astype(np.float32)
 
 
-def _face_textures(ident: Identity, gx: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    open_u8, closed_u8 = photo_textures()
-    s = PHOTO_M_PER_PX * ident.scale
-    tone = np.array(ident.tone, np.float32)
-    albedo = np.clip(_srgb_to_linear(_sample_photo(open_u8, gx, gy, ident, s)) * 0.9 * tone, 0, 1)
-    closed = np.clip(_srgb_to_linear(_sample_photo(closed_u8, gx, gy, ident, s)) * 0.9 * tone, 0, 1)
-    lum = albedo @ np.array([0.11, 0.59, 0.30], np.float32)
-    # Skin is bright and smooth at 850 nm whatever its visible tone; hair, brows and pupils stay darker.
-    nir = 0.58 * (0.72 + 0.28 * np.clip(lum / max(float(np.percentile(lum, 90)), 1e-3), 0, 1.3))
-    return albedo.astype(np.float32), closed.astype(np.float32), nir.astype(np.float32)
-
-
-def head_height(gx: np.ndarray, gy: np.ndarray, ident: Identity, *, with_neck: bool = True) -> np.ndarray:
-    """Front surface of a head: a flattened ellipsoid plus facial relief, in metres."""
-    k = ident.scale
-    a, b, c, yc = 0.077 * k, 0.112 * k, 0.090 * k, -0.020 * k
-    u = np.abs(gx / a) ** 2.3 + np.abs((gy - yc) / b) ** 2
-    dome = np.where(u < 1, c * np.power(np.clip(1 - u, 0, 1), 1 / 2.3), MISS).astype(np.float32)
-    (lx, ly), (rx, ry) = _photo_point(PHOTO_EYES[0], ident), _photo_point(PHOTO_EYES[1], ident)
-    nx, ny = _photo_point(PHOTO_NOSE, ident)
-    mx, my = _photo_point(PHOTO_MOUTH, ident)
-    eye_y = 0.5 * (ly + ry)
-    relief = (
-        ident.nose_m * _gauss(gx, gy, nx, ny - 0.002 * k, 0.0085 * k, 0.011 * k)              # nose tip
-        + 0.55 * ident.nose_m * _gauss(gx, gy, nx, 0.5 * (ny + eye_y), 0.0055 * k, 0.016 * k)  # bridge
-        - 0.011 * (_gauss(gx, gy, lx, ly, 0.013 * k, 0.009 * k) + _gauss(gx, gy, rx, ry, 0.013 * k, 0.009 * k))
-        + 0.004 * _gauss(gx, gy, 0.0, eye_y - 0.019 * k, 0.035 * k, 0.006 * k)                # brow ridge
-        + 0.006 * (_gauss(gx, gy, -0.040 * k, ny, 0.014 * k, 0.016 * k)
-                   + _gauss(gx, gy, 0.040 * k, ny, 0.014 * k, 0.016 * k))                      # cheeks
-        + 0.004 * _gauss(gx, gy, mx, my, 0.013 * k, 0.006 * k)                                  # lips
-        + 0.005 * _gauss(gx, gy, mx, my + 0.040 * k, 0.014 * k, 0.010 * k)                      # chin
-    )
-    h = np.where(dome > MISS / 2, dome + relief * np.clip((1 - u) * 4, 0, 1), MISS)
-    if with_neck:
-        r = 0.055 * k
-        neck = np.where((np.abs(gx) < r) & (gy > 0.05 * k), np.sqrt(np.clip(r * r - gx * gx, 0, None)) - 0.035, MISS)
-        h = np.maximum(h, neck)
-    return h.astype(np.float32)
-
-
-def _eye_mouth_weights(gx, gy, ident: Identity) -> tuple[np.ndarray, np.ndarray]:
-    k = ident.scale
-    (lx, ly), (rx, ry) = _photo_point(PHOTO_EYES[0], ident), _photo_point(PHOTO_EYES[1], ident)
-    mx, my = _photo_point(PHOTO_MOUTH, ident)
-    eye = np.clip(_gauss(gx, gy, lx, ly, 0.012 * k, 0.007 * k) + _gauss(gx, gy, rx, ry, 0.012 * k, 0.007 * k), 0, 1)
-    eye = np.clip(eye * 2.2, 0, 1)
-    mouth = _gauss(gx, gy, mx, my + 0.012 * k, 0.022 * k, 0.014 * k)
-    return eye.astype(np.float32), mouth.astype(np.float32)
-
-
-@lru_cache(maxsize=16)
-def live_head(identity: int = 0) -> Surface:
-    ident = Identity.from_index(identity)
-    gx, gy = _grid((-0.095, 0.095), (-0.150, 0.200))
-    height = head_height(gx, gy, ident)
-    albedo, closed, nir = _face_textures(ident, gx, gy)
-    eye, mouth = _eye_mouth_weights(gx, gy, ident)
-    return Surface(height, albedo, nir, float(gx[0, 0]), float(gy[0, 0]), SKIN, closed, eye, mouth)
-
-
-def _print_texture(albedo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def print_texture(albedo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ink on paper: a compressed, slightly desaturated gamut; at 850 nm colour inks are nearly
     transparent, so only the dark (carbon) share of the image shows in NIR."""
     lum = albedo @ np.array([0.11, 0.59, 0.30], np.float32)
@@ -244,63 +238,8 @@ def _print_texture(albedo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return printed.astype(np.float32), nir.astype(np.float32)
 
 
-@lru_cache(maxsize=16)
-def printed_photo(identity: int = 0, shape: str = "flat") -> Surface:
-    """A life-size print of the face. ``shape``: flat, curved (around a vertical axis) or cutout."""
-    ident = Identity.from_index(identity)
-    gx, gy = _grid((-0.090, 0.090), (-0.125, 0.150))
-    albedo, _, _ = _face_textures(ident, gx, gy)
-    printed, nir = _print_texture(albedo)
-    if shape == "curved":
-        rc = 0.10
-        height = (np.sqrt(np.clip(rc * rc - gx * gx, 0, None)) - rc).astype(np.float32)
-    else:
-        height = np.zeros_like(gx, dtype=np.float32)
-    if shape == "cutout":
-        (lx, ly), (rx, ry) = _photo_point(PHOTO_EYES[0], ident), _photo_point(PHOTO_EYES[1], ident)
-        mx, my = _photo_point(PHOTO_MOUTH, ident)
-        holes = (((gx - lx) / 0.013) ** 2 + ((gy - ly) / 0.0075) ** 2 < 1) | \
-                (((gx - rx) / 0.013) ** 2 + ((gy - ry) / 0.0075) ** 2 < 1) | \
-                (((gx - mx) / 0.022) ** 2 + ((gy - my) / 0.008) ** 2 < 1)
-        height = np.where(holes, MISS, height).astype(np.float32)
-    return Surface(height, printed, nir, float(gx[0, 0]), float(gy[0, 0]), PAPER)
-
-
-@lru_cache(maxsize=16)
-def screen(identity: int = 0) -> Surface:
-    """A tablet showing the face. ``albedo`` holds the displayed image (emitted, gamma-encoded by the
-    panel); LCD backlights emit no NIR and the glass returns almost no diffuse NIR."""
-    ident = Identity.from_index(identity)
-    gx, gy = _grid((-0.075, 0.075), (-0.105, 0.105))
-    display_scale = 0.8       # the face appears a little smaller than life on a 10" tablet
-    albedo, closed, _ = _face_textures(ident, gx / display_scale, gy / display_scale)
-    eye, _ = _eye_mouth_weights(gx / display_scale, gy / display_scale, ident)
-    # Panel gamma differs from the scene's: displayed = content^(1.25) and a raised black level.
-    disp = (0.02 + 0.95 * np.power(albedo / 0.9, 1.25)).astype(np.float32)
-    disp_closed = (0.02 + 0.95 * np.power(closed / 0.9, 1.25)).astype(np.float32)
-    bezel = (np.abs(gx) > 0.068) | (np.abs(gy) > 0.098)
-    disp[bezel] = 0.01
-    disp_closed[bezel] = 0.01
-    nir = np.full(gx.shape, 0.03, np.float32)
-    return Surface(np.zeros_like(gx, dtype=np.float32), disp, nir, float(gx[0, 0]), float(gy[0, 0]), SCREEN,
-                   disp_closed, eye, None)
-
-
-@lru_cache(maxsize=16)
-def rigid_head(identity: int = 0, kind: str = "mask") -> Surface:
-    """A rigid 3D mask (worn: face only, no neck) or a head model on a stand (plaster, with neck).
-
-    The painted face is the same photo; the eyes are painted open. In NIR the paint is nearly
-    transparent, so the base material shows: resin (mask) or plaster (head model)."""
-    ident = Identity.from_index(identity)
-    gx, gy = _grid((-0.095, 0.095), (-0.150, 0.200))
-    height = head_height(gx, gy, ident, with_neck=(kind == "head_model"))
-    if kind == "mask":
-        # A mask covers the face, not the hair and ears: cut it to the face oval.
-        face = ((gx / 0.070) ** 2 + ((gy - 0.005) / 0.105) ** 2) < 1
-        height = np.where(face, height, MISS).astype(np.float32)
-    albedo, _, _ = _face_textures(ident, gx, gy)
-    lum = albedo @ np.array([0.11, 0.59, 0.30], np.float32)
-    base = 0.50 if kind == "mask" else 0.80
-    nir = (base * (0.88 + 0.12 * np.clip(lum / 0.5, 0, 1))).astype(np.float32)
-    return Surface(height, albedo, nir, float(gx[0, 0]), float(gy[0, 0]), RESIN if kind == "mask" else PLASTER)
+def value_noise(shape: tuple[int, int], sigma: float, seed: int) -> np.ndarray:
+    """Smooth zero-mean unit-variance noise with correlation length ``sigma`` cells."""
+    rng = np.random.default_rng(seed)
+    n = cv2.GaussianBlur(rng.standard_normal(shape).astype(np.float32), (0, 0), max(sigma, 0.3))
+    return (n / (n.std() + 1e-6)).astype(np.float32)

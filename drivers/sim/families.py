@@ -1,0 +1,97 @@
+"""Train and held-out families: simulated populations that differ the way the field differs from the lab.
+
+``family=train`` and ``family=heldout`` (URI key) select disjoint pools:
+
+- identities: each family draws people from its own random stream (``identity.family_salt``), so
+  ``family=train&identity=5`` and ``family=heldout&identity=5`` are different people, and neither
+  equals ``identity=5`` (family ``any``, the default);
+- camera profiles: train sees D435 and D415, held-out sees D455 and the structured-light Astra;
+- light sources: train is lit by fluorescent tubes and LEDs (an office lab), held-out by daylight,
+  incandescent lamps and mixed light (a bank lobby, a mall, a window);
+- attack instruments: every instrument (mask resin, paper, curvature, holes, silicone, head-model
+  material) is drawn from the family's stream, so the two families present different objects.
+
+A URI that names a camera or light outside its family's pool is refused (``DRV_INVALID_URI``): a
+split cannot leak by accident. Without ``camera``/``light`` keys a family URI takes the pool's
+member chosen by the identity number. ``presentation_query`` draws whole presentations across the
+capture envelope for evaluation (the pad-eval owner decides how many and which species).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .identity import family_salt
+
+
+@dataclass(frozen=True)
+class FamilyPool:
+    cameras: tuple[str, ...]
+    lights: tuple[str, ...]
+
+
+POOLS: dict[str, FamilyPool] = {
+    "train": FamilyPool(cameras=("d435", "d415"), lights=("fluorescent", "led")),
+    "heldout": FamilyPool(cameras=("d455", "astra"), lights=("daylight", "incandescent", "mixed")),
+}
+# Colour temperature ranges that belong with each light source (K).
+LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700, 6500),
+             "incandescent": (2400, 3100), "mixed": (3500, 5500)}
+# The capture envelope of issue 14 (distance to the face front, pose, illuminance).
+ENVELOPE = {"lux": (15.0, 7500.0), "distance_mm": (350.0, 520.0), "yaw": (-18.0, 18.0), "pitch": (-15.0, 15.0)}
+
+
+def camera_for(family: str, identity: int, camera: str | None) -> str:
+    """The camera profile a URI uses: its own ``camera`` key, or its family's pick."""
+    if camera is not None:
+        return camera
+    if family == "any":
+        return "d435"
+    pool = POOLS[family].cameras
+    return pool[identity % len(pool)]
+
+
+def light_for(family: str, identity: int, light: str | None) -> str | None:
+    """The light source a URI uses (None: the legacy NIR share from ``cct``)."""
+    if light is not None or family == "any":
+        return light
+    pool = POOLS[family].lights
+    return pool[(identity // 2) % len(pool)]
+
+
+def check(family: str, camera: str | None, light: str | None) -> str | None:
+    """Why a URI's explicit camera/light breaks its family's pool (None: it does not)."""
+    if family == "any":
+        return None
+    pool = POOLS[family]
+    if camera is not None and camera not in pool.cameras:
+        return f"camera {camera} is not in the {family} family (its cameras: {', '.join(pool.cameras)})"
+    if light is not None and light not in pool.lights:
+        return f"light {light} is not in the {family} family (its lights: {', '.join(pool.lights)})"
+    return None
+
+
+def presentation_query(family: str, species: str, index: int) -> dict[str, str]:
+    """sim:// query keys for presentation ``index`` of ``species`` ("live" or an attack) in
+    ``family``, sampled across the capture envelope; deterministic in its arguments."""
+    if family not in POOLS:
+        raise ValueError(f"family must be train or heldout, got {family!r}")
+    rng = np.random.default_rng([family_salt(family), zlib.crc32(species.encode()), index, 314])
+    pool = POOLS[family]
+    identity = int(rng.integers(1, 1000))
+    light = str(rng.choice(pool.lights))
+    lo, hi = LIGHT_CCT[light]
+    q = {
+        "subject": species, "family": family, "identity": identity, "seed": int(rng.integers(0, 2**31 - 1)),
+        "camera": str(rng.choice(pool.cameras)), "light": light, "cct": round(float(rng.uniform(lo, hi))),
+        "lux": round(float(np.exp(rng.uniform(*np.log(ENVELOPE["lux"])))), 1),
+        "distance_mm": round(float(rng.uniform(*ENVELOPE["distance_mm"]))),
+        "yaw": round(float(rng.uniform(*ENVELOPE["yaw"])), 1),
+        "pitch": round(float(rng.uniform(*ENVELOPE["pitch"])), 1),
+        "background": str(rng.choice(["plain", "clutter", "moving"], p=[0.4, 0.4, 0.2])),
+        "realtime": 0,
+    }
+    return {k: str(v) for k, v in q.items()}

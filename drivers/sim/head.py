@@ -1,0 +1,409 @@
+"""A person's head, built from an ``Identity``: shape, skin, hair, beard, fringe and glasses.
+
+Geometry is a height field in the head frame (metres; x right, y down, origin between the eyes and
+the nose tip; the visible surface is ``z = -S(x, y)``): a flattened ellipsoid as wide as the face,
+with nose, eye sockets, brow, cheeks, lips and chin whose sizes come from the identity, a hair shell
+for the style, and a neck. The face texture is the one portrait we may ship
+(``skimage.data.astronaut()``, public domain), warped so its eyes land at the identity's IPD and its
+cheeks at the identity's face width, recoloured to the identity's Fitzpatrick type, and given
+per-person skin detail; everything outside the face core (hair, helmet, background) is replaced by
+the person's own skin and then painted with procedural hair, beard, fringe and spectacles.
+
+What a single portrait cannot give: truly different facial features (eye shape, lips, the bone
+structure of another person) — identities differ in proportions, relief, tone and accessories, not
+in who they are. ``docs/sim.md`` says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+from scipy.interpolate import PchipInterpolator
+
+from .identity import CLOTHING, HAIR_COLOURS, Identity
+from .subject import (FRAME, GRID_RES_M, HAIR, MISS, PHOTO_EYES, PHOTO_M_PER_PX, PHOTO_MOUTH, PHOTO_NOSE,
+                      SKIN, Surface, bald_textures, gauss, grid, photo_skin_bgr, value_noise)
+
+HEAD_X = (-0.115, 0.115)
+HEAD_Y = (-0.180, 0.215)
+REF_IPD_M = 0.063
+REF_WIDTH_M = 0.154
+_PHOTO_EYE_MID = (0.5 * (PHOTO_EYES[0][0] + PHOTO_EYES[1][0]), 0.5 * (PHOTO_EYES[0][1] + PHOTO_EYES[1][1]))
+_PHOTO_Y0 = 115.0          # photo row at the head frame's y = 0
+
+
+@dataclass(frozen=True)
+class Landmarks:
+    """Key points of one head in its own frame (metres), after mirroring."""
+
+    eyes: tuple[tuple[float, float], tuple[float, float]]
+    nose: tuple[float, float]
+    mouth: tuple[float, float]
+    chin_y: float
+    face_top_y: float
+    lens_centres: tuple[tuple[float, float], tuple[float, float]] | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class HeadLayers:
+    """Everything known about one identity's head on the common head grid."""
+
+    gx: np.ndarray
+    gy: np.ndarray
+    height: np.ndarray          # final surface (hair, beard, frames included), MISS outside
+    face_height: np.ndarray     # skin surface only (dome, relief, neck): what a mask is fitted over
+    albedo: np.ndarray
+    closed: np.ndarray
+    nir: np.ndarray
+    eye_weight: np.ndarray
+    mouth_weight: np.ndarray
+    dot_blur: np.ndarray
+    gloss: np.ndarray | None
+    gloss_slope: np.ndarray | None
+    landmarks: Landmarks
+    identity: Identity
+
+
+def head_grid() -> tuple[np.ndarray, np.ndarray]:
+    return grid(HEAD_X, HEAD_Y)
+
+
+def landmarks(ident: Identity) -> Landmarks:
+    L = ident.length
+    m = PHOTO_M_PER_PX * L
+    eye_y = (_PHOTO_EYE_MID[1] - _PHOTO_Y0) * m
+    nose = (0.0, (PHOTO_NOSE[1] - _PHOTO_Y0) * m)
+    mouth = (0.0, (PHOTO_MOUTH[1] - _PHOTO_Y0) * m)
+    half = ident.ipd_m / 2
+    return Landmarks(((-half, eye_y), (half, eye_y)), nose, mouth, chin_y=(181.0 - _PHOTO_Y0) * m,
+                     face_top_y=eye_y - (0.036 + 0.022 * ident.hairline) * L)
+
+
+def _photo_map(ident: Identity, gx: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Photo pixel coordinates for head-frame points: the photo's eyes land at the identity's IPD and
+    its cheeks at the identity's face width, with a smooth monotone warp in between."""
+    w_half, ref_w_half = ident.face_width_m / 2, REF_WIDTH_M / 2
+    knots_x = [0.0, ident.ipd_m / 2, w_half, w_half + 0.06]
+    knots_p = [0.0, REF_IPD_M / 2, ref_w_half, ref_w_half + 0.06 * ref_w_half / w_half]
+    warp = PchipInterpolator(knots_x, knots_p, extrapolate=True)
+    sx = -gx if ident.mirror else gx
+    px = _PHOTO_EYE_MID[0] + np.sign(sx) * warp(np.abs(sx)) / PHOTO_M_PER_PX
+    py = _PHOTO_Y0 + gy / (PHOTO_M_PER_PX * ident.length)
+    return px.astype(np.float32), py.astype(np.float32)
+
+
+def _sample(img: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    return cv2.remap(img, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def dome(ident: Identity, gx: np.ndarray, gy: np.ndarray, grow: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(height, u) of the head's base ellipsoid, optionally grown by ``grow`` metres; u < 1 inside."""
+    L = ident.length
+    a = ident.face_width_m / 2 + grow
+    b, c, yc = 0.112 * L + grow, 0.090 * (ident.face_width_m / REF_WIDTH_M) ** 0.5 + grow, -0.020 * L
+    u = np.abs(gx / a) ** 2.3 + np.abs((gy - yc) / b) ** 2
+    return np.where(u < 1, c * np.power(np.clip(1 - u, 0, 1), 1 / 2.3), MISS).astype(np.float32), u
+
+
+def face_height(ident: Identity, gx: np.ndarray, gy: np.ndarray, *, with_neck: bool = True) -> np.ndarray:
+    """Skin surface: the ellipsoid plus facial relief sized by the identity, and the neck."""
+    k = ident.face_width_m / REF_WIDTH_M
+    L = ident.length
+    lm = landmarks(ident)
+    (lx, ly), (rx, ry) = lm.eyes
+    nx, ny = lm.nose
+    mx, my = lm.mouth
+    eye_y = ly
+    base, u = dome(ident, gx, gy)
+    relief = (
+        ident.nose_m * gauss(gx, gy, nx, ny - 0.002 * L, 0.0085, 0.011 * L)                 # nose tip
+        + 0.55 * ident.nose_m * gauss(gx, gy, nx, 0.5 * (ny + eye_y), 0.0055, 0.016 * L)   # bridge
+        - 0.011 * (gauss(gx, gy, lx, ly, 0.013, 0.009) + gauss(gx, gy, rx, ry, 0.013, 0.009))
+        + ident.brow_m * gauss(gx, gy, 0.0, eye_y - 0.019 * L, 0.035 * k, 0.006)          # brow ridge
+        + 0.006 * (gauss(gx, gy, -0.040 * k, ny, 0.014, 0.016) + gauss(gx, gy, 0.040 * k, ny, 0.014, 0.016))
+        + 0.004 * gauss(gx, gy, mx, my, 0.013, 0.006)                                       # lips
+        + ident.chin_m * gauss(gx, gy, mx, my + 0.040 * L, 0.014, 0.010)                   # chin
+    )
+    h = np.where(base > MISS / 2, base + relief * np.clip((1 - u) * 4, 0, 1), MISS)
+    if with_neck:
+        r = 0.055 * k
+        # The neck runs down into the collar (the torso covers it from ~0.13 m below the eyes).
+        neck = np.where((np.abs(gx) < r) & (gy > 0.05 * L) & (gy < 0.165 * L),
+                        np.sqrt(np.clip(r * r - gx * gx, 0, None)) - 0.035, MISS)
+        h = np.maximum(h, neck)
+    return h.astype(np.float32)
+
+
+def eye_mouth_weights(ident: Identity, gx: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lm = landmarks(ident)
+    (lx, ly), (rx, ry) = lm.eyes
+    mx, my = lm.mouth
+    eye = np.clip(gauss(gx, gy, lx, ly, 0.012, 0.007) + gauss(gx, gy, rx, ry, 0.012, 0.007), 0, 1)
+    eye = np.clip(eye * 2.2, 0, 1)
+    mouth = gauss(gx, gy, mx, my + 0.012 * ident.length, 0.022, 0.014)
+    return eye.astype(np.float32), mouth.astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _strand_noise() -> np.ndarray:
+    """Noise stretched along one axis: sampled along a hair's direction it looks like strands."""
+    rng = np.random.default_rng(4242)
+    fine = cv2.GaussianBlur(rng.standard_normal((1024, 1024)).astype(np.float32), (0, 0), sigmaX=0.9, sigmaY=40)
+    clumps = cv2.GaussianBlur(rng.standard_normal((1024, 1024)).astype(np.float32), (0, 0), sigmaX=6, sigmaY=60)
+    n = fine / (fine.std() + 1e-6) + 0.8 * clumps / (clumps.std() + 1e-6)
+    return np.clip(0.5 + 0.17 * n, 0, 1).astype(np.float32)
+
+
+def _strands(u: np.ndarray, v: np.ndarray, seed: int) -> np.ndarray:
+    """Strand texture: ``u`` across the hair (cells), ``v`` along it (cells)."""
+    n = _strand_noise()
+    off = np.random.default_rng(seed).uniform(0, 400, 2).astype(np.float32)
+    return cv2.remap(n, (u + off[0]).astype(np.float32), (v + off[1]).astype(np.float32), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_WRAP)
+
+
+def _soft_superellipse(gx, gy, cx, cy, ax, ay, p, edge) -> np.ndarray:
+    r = (np.abs((gx - cx) / ax) ** p + np.abs((gy - cy) / ay) ** p) ** (1 / p)
+    return np.clip((1 - r) / edge, 0, 1).astype(np.float32)
+
+
+def _skin_detail(ident: Identity, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-person skin variation: (visible factor, NIR factor). Melanin spots (freckles, moles)
+    that are obvious in the visible all but vanish at 850 nm."""
+    rng = np.random.default_rng(ident.texture_seed + 11)
+    mottle = 1 + 0.035 * value_noise(shape, 14, ident.texture_seed + 12)
+    spots = np.zeros(shape, np.float32)
+    n_freckles = int(rng.integers(150, 500)) if ident.skin <= 2 and rng.random() < 0.5 else 0
+    n_moles = int(rng.integers(0, 4))
+    for n, r_rng, depth in ((n_freckles, (0.6, 1.4), 0.18), (n_moles, (1.6, 2.6), 0.55)):
+        if n:
+            ys, xs = rng.integers(0, shape[0], n), rng.integers(0, shape[1], n)
+            for y, x, r in zip(ys, xs, rng.uniform(*r_rng, n)):
+                cv2.circle(spots, (int(x), int(y)), max(int(round(r)), 1), float(depth), -1, cv2.LINE_AA)
+    spots = cv2.GaussianBlur(spots, (0, 0), 0.7)
+    return (mottle * (1 - spots)).astype(np.float32), (1 + 0.2 * (mottle - 1)) * (1 - 0.08 * spots)
+
+
+def _hair_layers(ident: Identity, gx, gy, face_h, lm: Landmarks):
+    """(alpha, height, strand value) of scalp hair, fringe and beard; alpha 0..1."""
+    L = ident.length
+    k = ident.face_width_m / REF_WIDTH_M
+    res_inv = 1.0 / GRID_RES_M
+    nx, ny = lm.nose
+    mx, my = lm.mouth
+    eye_y = lm.eyes[0][1]
+    rng = np.random.default_rng(ident.texture_seed + 21)
+    # Face oval: where the photo's skin shows; hair everywhere else on the skull above the ears.
+    top = lm.face_top_y
+    bottom = lm.chin_y + 0.01
+    face = _soft_superellipse(gx, gy, 0.0, 0.5 * (top + bottom), 0.43 * ident.face_width_m, 0.5 * (bottom - top),
+                              2.4, 0.06)
+    thick = {"short": (0.007, 0.006), "medium": (0.014, 0.012), "long": (0.018, 0.016)}[ident.hair_style]
+    ear_y = ny + {"short": 0.0, "medium": 0.035, "long": 0.20}[ident.hair_style] * L
+    ragged = 0.004 * value_noise(gx.shape, 6, ident.texture_seed + 22)
+    below = np.clip((ear_y + ragged - gy) / 0.008, 0, 1)
+    sides = np.clip((np.abs(gx) - 0.30 * ident.face_width_m) / 0.01, 0, 1)
+    scalp_alpha = (1 - face) * np.where(gy < eye_y, 1.0, below * sides)
+    shell, _ = dome(ident, gx, gy, grow=thick[1])
+    base, _ = dome(ident, gx, gy)
+    long_curtain = np.zeros_like(gx)
+    if ident.hair_style == "long":
+        # Hair falling beside the face and neck to the shoulders, about as far forward as the cheeks.
+        lat = np.clip((np.abs(gx) - 0.36 * ident.face_width_m) / 0.01, 0, 1) * \
+            np.clip((ident.face_width_m / 2 + thick[1] - np.abs(gx)) / 0.008, 0, 1)
+        long_curtain = lat * np.clip((0.20 - gy) / 0.02, 0, 1) * (gy > 0).astype(np.float32)
+        scalp_alpha = np.maximum(scalp_alpha, long_curtain)
+    scalp_h = np.where(base > MISS / 2, base + thick[0], MISS)
+    scalp_h = np.maximum(scalp_h, shell)
+    scalp_h = np.where(long_curtain > 0, np.maximum(scalp_h, 0.018 + 0.01 * (1 - np.abs(gx) / 0.1)), scalp_h)
+    scalp_h = np.maximum(scalp_h, face_h)
+    # Strands flow outward and down from the crown.
+    crown = (0.0, top - 0.05 * L)
+    theta = np.arctan2(gx - crown[0], gy - crown[1])
+    rad = np.hypot(gx - crown[0], gy - crown[1])
+    scalp_s = _strands(theta * 900.0, rad * res_inv, ident.texture_seed + 23)
+
+    fringe_alpha = np.zeros_like(gx)
+    if ident.fringe:
+        edge_y = eye_y - (0.020 + 0.008 * rng.random()) * L + 0.003 * value_noise(gx.shape, 3, ident.texture_seed + 24)
+        fringe_alpha = np.clip((edge_y - gy) / 0.002, 0, 1) * np.clip((gy - (top - 0.03)) / 0.005, 0, 1) * \
+            np.clip((0.40 * ident.face_width_m - np.abs(gx)) / 0.006, 0, 1) * face
+    fringe_s = _strands(gx * res_inv, gy * res_inv * 0.3, ident.texture_seed + 25)
+
+    beard_alpha = np.zeros_like(gx)
+    if ident.beard:
+        density = float(rng.uniform(0.55, 0.97))
+        lips = _soft_superellipse(gx, gy, mx, my, 0.026 * k, 0.0075 * L, 2.0, 0.3)
+        jaw = np.clip((gy - (ny + 0.010 * L)) / 0.006, 0, 1) * np.clip((lm.chin_y + 0.025 - gy) / 0.01, 0, 1)
+        cheek_edge = np.clip((gy - (ny - 0.004)) / 0.02, 0, 1)
+        inside = np.clip((0.47 * ident.face_width_m - np.abs(gx)) / 0.008, 0, 1)
+        patchy = np.clip(0.5 + 0.8 * value_noise(gx.shape, 4, ident.texture_seed + 26), 0, 1)
+        beard_alpha = density * jaw * cheek_edge * inside * (1 - lips) * (0.6 + 0.4 * patchy)
+        beard_alpha = np.where(gy > 0.05 * L, beard_alpha * (np.abs(gx) < 0.06), beard_alpha)
+    beard_s = _strands(gx * res_inv, gy * res_inv * 0.5, ident.texture_seed + 27)
+    return scalp_alpha.astype(np.float32), scalp_h, scalp_s, fringe_alpha.astype(np.float32), fringe_s, \
+        beard_alpha.astype(np.float32), beard_s
+
+
+def _glasses(ident: Identity, gx, gy, face_h, lm: Landmarks):
+    """Spectacles: (frame mask, frame height, lens mask, lens height, lens slopes, optics)."""
+    rng = np.random.default_rng(ident.texture_seed + 31)
+    round_frame = rng.random() < 0.35
+    lw, lh = (0.021, 0.020) if round_frame else (float(rng.uniform(0.023, 0.027)), float(rng.uniform(0.015, 0.020)))
+    p = 2.0 if round_frame else 4.0
+    eye_y = lm.eyes[0][1]
+    cy = eye_y + 0.002
+    centres = ((-ident.ipd_m / 2 - 0.001, cy), (ident.ipd_m / 2 + 0.001, cy))
+    # The lens plane sits a little in front of the nose bridge, wrapped 6° around the face and
+    # tilted 8° (pantoscopic: the lower rim nearer the cheeks), each lens a sphere of ~100 mm radius.
+    j, i = int(round((eye_y - HEAD_Y[0]) / GRID_RES_M)), int(round(-HEAD_X[0] / GRID_RES_M))
+    h_bridge = float(face_h[j, i])
+    wrap, panto, radius = np.tan(np.deg2rad(6.0)), np.tan(np.deg2rad(8.0)), 0.10
+    lens = np.zeros_like(gx)
+    rim = np.zeros_like(gx)
+    h_lens = np.full_like(gx, MISS)
+    slope = np.zeros(gx.shape + (2,), np.float32)
+    for cx, cyy in centres:
+        r = (np.abs((gx - cx) / lw) ** p + np.abs((gy - cyy) / lh) ** p) ** (1 / p)
+        inside = r < 1.0
+        ring = (r >= 1.0) & (r < 1.12)
+        dx, dy = gx - cx, gy - cyy
+        h = h_bridge + 0.004 - wrap * np.abs(gx) - panto * dy - (dx * dx + dy * dy) / (2 * radius)
+        sel = inside | ring
+        h_lens = np.where(sel, h, h_lens)
+        lens = np.where(inside, 1.0, lens)
+        rim = np.where(ring, 1.0, rim)
+        slope[..., 0] = np.where(inside, -wrap * np.sign(gx) - dx / radius, slope[..., 0])
+        slope[..., 1] = np.where(inside, -panto - dy / radius, slope[..., 1])
+    bridge = (np.abs(gx) < ident.ipd_m / 2 - lw + 0.002) & (np.abs(gy - (eye_y - 0.005)) < 0.0018)
+    temples = (np.abs(gx) > ident.ipd_m / 2 + lw) & (np.abs(gy - (eye_y - 0.003)) < 0.0015) & \
+        (np.abs(gx) < ident.face_width_m / 2 + 0.004)
+    frame = (rim > 0) | bridge | temples
+    frame_h = np.where(rim > 0, h_lens + 0.0015, MISS)
+    frame_h = np.where(bridge, h_bridge + 0.0045, frame_h)
+    frame_h = np.where(temples, face_h + 0.004, frame_h)
+    tinted = ident.glasses == "tinted"
+    optics = {
+        # Dyed (CR-39 / polycarbonate) sunglass tints block most visible light but pass most 850 nm
+        # light; clear lenses pass ~92 % of both. Uncoated lenses mirror ~4 % per surface, coated ~0.8 %.
+        "t_vis": np.array(rng.choice([(0.20, 0.22, 0.24), (0.14, 0.22, 0.30), (0.16, 0.26, 0.20)]), np.float32)
+        if tinted else np.full(3, 0.92, np.float32),
+        "t_nir": float(rng.uniform(0.75, 0.92)) if tinted else 0.92,
+        "gloss": 0.016 if rng.random() < 0.5 else 0.08,
+        "frame_bgr": np.array(rng.choice([(0.02, 0.02, 0.02), (0.03, 0.05, 0.09), (0.30, 0.30, 0.32)]), np.float32),
+        "frame_nir": float(rng.uniform(0.10, 0.60)),
+    }
+    return frame, frame_h.astype(np.float32), lens, h_lens.astype(np.float32), slope, optics, centres
+
+
+@lru_cache(maxsize=8)
+def head_layers(ident: Identity) -> HeadLayers:
+    gx, gy = head_grid()
+    lm = landmarks(ident)
+    skin_h = face_height(ident, gx, gy)
+    px, py = _photo_map(ident, gx, gy)
+    bald_open, bald_closed, rel, _ = bald_textures()
+    eye_w, mouth_w = eye_mouth_weights(ident, gx, gy)
+
+    # Skin recoloured to the identity's tone; the whites of the eyes keep their own colour.
+    ratio = ident.skin_bgr / photo_skin_bgr()
+    sclera = np.clip(gauss(gx, gy, lm.eyes[0][0], lm.eyes[0][1], 0.009, 0.004)
+                     + gauss(gx, gy, lm.eyes[1][0], lm.eyes[1][1], 0.009, 0.004), 0, 1)[..., None] * 0.8
+    ratio_map = ratio[None, None, :] * (1 - sclera) + sclera
+    vis_detail, nir_detail = _skin_detail(ident, gx.shape)
+    albedo = np.clip(_sample(bald_open, px, py) * ratio_map * vis_detail[..., None], 0, 1)
+    closed = np.clip(_sample(bald_closed, px, py) * ratio_map * vis_detail[..., None], 0, 1)
+    rel_s = _sample(rel, px, py)
+    nir = ident.skin_nir * np.clip(0.72 + 0.28 * rel_s, 0.15, 1.15) * nir_detail
+    dot_blur = np.full(gx.shape, SKIN.dot_blur_px, np.float32)
+    height = skin_h.copy()
+
+    # Hair, fringe and beard on top of the skin.
+    hair_bgr, hair_nir = HAIR_COLOURS[ident.hair_colour]
+    hair_bgr = np.array(hair_bgr, np.float32)
+    scalp_a, scalp_h, scalp_s, fringe_a, fringe_s, beard_a, beard_s = _hair_layers(ident, gx, gy, skin_h, lm)
+    for alpha, strand, dh in ((scalp_a, scalp_s, None), (fringe_a, fringe_s, 0.004), (beard_a, beard_s, 0.006)):
+        if not alpha.any():
+            continue
+        a3 = alpha[..., None]
+        tex = hair_bgr * (0.35 + 1.3 * strand[..., None])
+        albedo = albedo * (1 - a3) + tex * a3
+        closed = closed * (1 - a3) + tex * a3
+        nir = nir * (1 - alpha) + hair_nir * (0.6 + 0.8 * strand) * alpha
+        dot_blur = dot_blur * (1 - alpha) + HAIR.dot_blur_px * alpha
+        if dh is None:
+            height = np.where(alpha > 0.02, np.maximum(height, scalp_h), height)
+        else:
+            raised = np.where(skin_h > MISS / 2, skin_h + dh * np.clip(alpha * 1.5, 0, 1), MISS)
+            height = np.where(alpha > 0.05, np.maximum(height, raised), height)
+    eye_w = eye_w * (1 - np.clip(fringe_a * 2, 0, 1))
+
+    gloss = gloss_slope = None
+    lens_centres = None
+    if ident.glasses != "none":
+        frame, frame_h, lens, _, slope, optics, lens_centres = _glasses(ident, gx, gy, skin_h, lm)
+        l3 = lens[..., None]
+        # Through the lens and back: the eye region is seen at T^2, plus the room mirrored in the lens.
+        albedo = albedo * (1 - l3) + (albedo * optics["t_vis"] ** 2 + 0.6 * optics["gloss"]) * l3
+        closed = closed * (1 - l3) + (closed * optics["t_vis"] ** 2 + 0.6 * optics["gloss"]) * l3
+        nir = nir * (1 - lens) + (nir * optics["t_nir"] ** 2 + 0.6 * optics["gloss"]) * lens
+        gloss = (lens * optics["gloss"]).astype(np.float32)
+        gloss_slope = slope
+        f3 = frame[..., None]
+        albedo = np.where(f3, optics["frame_bgr"], albedo)
+        closed = np.where(f3, optics["frame_bgr"], closed)
+        nir = np.where(frame, optics["frame_nir"], nir)
+        dot_blur = np.where(frame, FRAME.dot_blur_px, dot_blur)
+        height = np.where(frame & (frame_h > MISS / 2), np.maximum(height, frame_h), height)
+    lm = Landmarks(lm.eyes, lm.nose, lm.mouth, lm.chin_y, lm.face_top_y, lens_centres)
+    return HeadLayers(gx, gy, height.astype(np.float32), skin_h, albedo.astype(np.float32),
+                      closed.astype(np.float32), nir.astype(np.float32), eye_w.astype(np.float32),
+                      mouth_w, dot_blur.astype(np.float32), gloss, gloss_slope, lm, ident)
+
+
+def _crop(*arrays: np.ndarray, height: np.ndarray, margin: int = 3) -> tuple[slice, slice]:
+    rows = np.nonzero((height > MISS / 2).any(axis=1))[0]
+    cols = np.nonzero((height > MISS / 2).any(axis=0))[0]
+    r0, r1 = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, height.shape[0])
+    c0, c1 = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, height.shape[1])
+    return slice(r0, r1), slice(c0, c1)
+
+
+def surface_from_layers(layers: HeadLayers, material=SKIN, *, height: np.ndarray | None = None,
+                        albedo: np.ndarray | None = None, closed: np.ndarray | None = None,
+                        nir: np.ndarray | None = None, eye_weight: np.ndarray | None = None,
+                        mouth_weight: np.ndarray | None = None, dot_blur: np.ndarray | None = None,
+                        gloss: np.ndarray | None = None, gloss_slope: np.ndarray | None = None,
+                        blinks: bool = True, front_is_face: bool = False) -> Surface:
+    """A renderable Surface from head-grid layers (any of them replaced), cropped to what exists."""
+    h = layers.height if height is None else height
+    rs, cs = _crop(height=h)
+    gloss = layers.gloss if gloss is None else gloss
+    gloss_slope = layers.gloss_slope if gloss_slope is None else gloss_slope
+
+    def c(a):
+        return None if a is None else np.ascontiguousarray(a[rs, cs])
+    gx, gy = layers.gx, layers.gy
+    return Surface(c(h), c(layers.albedo if albedo is None else albedo),
+                   c(layers.nir if nir is None else nir), float(gx[0, cs.start]), float(gy[rs.start, 0]), material,
+                   c(layers.closed if closed is None else closed) if blinks else None,
+                   c(layers.eye_weight if eye_weight is None else eye_weight) if blinks else None,
+                   c(layers.mouth_weight if mouth_weight is None else mouth_weight),
+                   dot_blur=c(layers.dot_blur if dot_blur is None else dot_blur),
+                   gloss=c(gloss) if gloss is not None and np.any(gloss) else None,
+                   gloss_slope=c(gloss_slope) if gloss is not None and np.any(gloss) else None,
+                   front=float(layers.face_height.max()) if front_is_face else None)
+
+
+@lru_cache(maxsize=8)
+def live_head(ident: Identity) -> Surface:
+    # distance_mm is measured to the face (the nose tip), not to spectacle frames or a beard.
+    return surface_from_layers(head_layers(ident), front_is_face=True)
+
+
+def clothing(ident: Identity) -> tuple[np.ndarray, float, str]:
+    name, bgr, nir = CLOTHING[ident.clothing]
+    return np.array(bgr, np.float32), nir, name

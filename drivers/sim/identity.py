@@ -1,0 +1,159 @@
+"""Identities: who stands in front of the simulated camera, drawn deterministically from a number.
+
+``Identity.draw(n, family)`` draws head shape (nose relief, face width, IPD, brow and chin depth,
+face length), skin tone (Fitzpatrick I-VI), hair, glasses, beard, fringe, clothing and a texture
+seed from ``n``. ``identity=0`` is the reference person: the portrait's own proportions (IPD 63 mm,
+nose 24 mm), Fitzpatrick II, no glasses, beard or fringe. Every field can be overridden by a URI key.
+
+Skin reflectance by Fitzpatrick type. Melanin absorbs strongly in the visible and weakly at 850 nm,
+so visible reflectance falls ~5x from type I to VI while 850 nm reflectance falls only ~1.4x.
+Figures are read off published spectra: Jacquez et al., "Spectral reflectance of human skin in the
+region 0.7-2.6 µm", J. Appl. Physiol. 8 (1955) (pigment differences only below ~1 µm);
+Anderson & Parrish, "The optics of human skin", J. Invest. Dermatol. 77 (1981) (light vs dark skin,
+250-1000 nm); Cooksey et al., NIST skin reflectance data (2015-2017). Visible values are linear
+reflectance per channel (B, G, R) at roughly 450/550/600 nm; NIR is at 850 nm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+# Fitzpatrick type -> (B, G, R) linear visible reflectance, 850 nm reflectance.
+SKIN_TONES: dict[int, tuple[tuple[float, float, float], float]] = {
+    1: ((0.42, 0.47, 0.62), 0.62),
+    2: ((0.33, 0.39, 0.55), 0.58),   # the reference portrait's skin
+    3: ((0.24, 0.30, 0.45), 0.56),
+    4: ((0.14, 0.19, 0.31), 0.52),
+    5: ((0.075, 0.10, 0.17), 0.48),
+    6: ((0.045, 0.058, 0.095), 0.43),
+}
+
+# Hair: (B, G, R) linear reflectance and 850 nm reflectance. Eumelanin absorbs far less at 850 nm,
+# so even black hair is several times brighter in NIR than in the visible.
+HAIR_COLOURS: dict[str, tuple[tuple[float, float, float], float]] = {
+    "black": ((0.012, 0.013, 0.016), 0.12),
+    "dark_brown": ((0.020, 0.028, 0.045), 0.18),
+    "brown": ((0.045, 0.070, 0.110), 0.27),
+    "light_brown": ((0.090, 0.150, 0.220), 0.36),   # the reference portrait's hair
+    "blond": ((0.180, 0.290, 0.400), 0.45),
+    "grey": ((0.250, 0.260, 0.270), 0.42),
+}
+HAIR_STYLES = ("short", "medium", "long")
+GLASSES = ("none", "clear", "tinted")
+
+# Clothing: visible colours (B, G, R linear) and their NIR reflectance. Textile dyes are often
+# transparent at 850 nm (a navy jacket can be bright in NIR); carbon-black fabric is not.
+CLOTHING: tuple[tuple[str, tuple[float, float, float], float], ...] = (
+    ("navy suit", (0.060, 0.030, 0.020), 0.55),
+    ("charcoal suit", (0.035, 0.035, 0.035), 0.15),
+    ("white shirt", (0.70, 0.72, 0.70), 0.80),
+    ("light blue shirt", (0.55, 0.42, 0.30), 0.75),
+    ("red sweater", (0.05, 0.05, 0.35), 0.65),
+    ("green jacket", (0.05, 0.12, 0.06), 0.50),
+    ("beige coat", (0.30, 0.40, 0.48), 0.70),
+    ("black t-shirt", (0.020, 0.020, 0.022), 0.35),
+)
+
+FAMILIES = ("any", "train", "heldout")
+# The identity stream for each family is salted so that family=train&identity=5 and
+# family=heldout&identity=5 are different people, and neither equals family=any&identity=5.
+_FAMILY_SALT = {"any": 10_000, "train": 2_000_003, "heldout": 7_000_019}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One simulated person. Lengths in metres."""
+
+    index: int
+    family: str
+    skin: int                      # Fitzpatrick type 1..6
+    nose_m: float                  # nose-tip relief over the face's base shape
+    ipd_m: float                   # interpupillary distance
+    face_width_m: float            # head width at the cheekbones (the dome's width)
+    brow_m: float                  # brow-ridge relief
+    chin_m: float                  # chin projection
+    length: float                  # vertical scale of the face (1 = the portrait's)
+    mirror: bool
+    hair_colour: str
+    hair_style: str
+    hairline: float                # how high the hairline sits, 0 (low) .. 1 (receding)
+    glasses: str
+    beard: bool
+    fringe: bool
+    clothing: int                  # index into CLOTHING
+    texture_seed: int              # freckles, mottling, blemishes, frame shape
+
+    @property
+    def skin_bgr(self) -> np.ndarray:
+        return np.array(SKIN_TONES[self.skin][0], np.float32)
+
+    @property
+    def skin_nir(self) -> float:
+        return SKIN_TONES[self.skin][1]
+
+    @classmethod
+    def reference(cls) -> "Identity":
+        return cls(0, "any", 2, 0.024, 0.063, 0.154, 0.004, 0.005, 1.0, False, "light_brown", "short",
+                   0.5, "none", False, False, 0, 0)
+
+    @classmethod
+    def draw(cls, index: int, family: str = "any") -> "Identity":
+        """The identity numbered ``index`` in ``family`` (deterministic across processes)."""
+        if family not in FAMILIES:
+            raise ValueError(f"unknown family {family!r}")
+        if index == 0 and family == "any":
+            return cls.reference()
+        rng = np.random.default_rng([_FAMILY_SALT[family], index])
+        skin = int(rng.integers(1, 7))
+        ipd = float(np.clip(rng.normal(0.0630, 0.0036), 0.054, 0.072))
+        # Wider heads tend to have wider-set eyes; the rest is individual.
+        width = float(np.clip(0.154 + 1.6 * (ipd - 0.063) + rng.normal(0, 0.007), 0.120, 0.160))
+        nose = float(rng.uniform(0.014, 0.032))
+        brow = float(rng.uniform(0.001, 0.008))
+        chin = float(rng.uniform(0.002, 0.012))
+        length = float(rng.uniform(0.93, 1.07))
+        dark = skin >= 4
+        hair_p = np.array([0.55, 0.30, 0.10, 0.0, 0.0, 0.05]) if dark else np.array([0.10, 0.22, 0.25, 0.18, 0.15, 0.10])
+        hair = list(HAIR_COLOURS)[int(rng.choice(len(HAIR_COLOURS), p=hair_p))]
+        style = HAIR_STYLES[int(rng.choice(3, p=[0.45, 0.35, 0.20]))]
+        glasses = GLASSES[int(rng.choice(3, p=[0.60, 0.28, 0.12]))]
+        beard = bool(rng.random() < 0.18)
+        fringe = bool(rng.random() < 0.25)
+        return cls(index, family, skin, nose, ipd, width, brow, chin, length, bool(index % 2), hair, style,
+                   float(rng.uniform(0.2, 0.9)), glasses, beard, fringe, int(rng.integers(len(CLOTHING))),
+                   int(rng.integers(1, 2**31 - 1)))
+
+    def with_overrides(self, *, skin: int | None = None, nose_mm: float | None = None,
+                       ipd_mm: float | None = None, face_width_mm: float | None = None,
+                       brow_mm: float | None = None, chin_mm: float | None = None,
+                       glasses: str | None = None, beard: bool | None = None,
+                       fringe: bool | None = None) -> "Identity":
+        """This identity with the URI's explicit keys applied (``None`` keeps the drawn value)."""
+        changes: dict = {}
+        if skin is not None:
+            changes["skin"] = int(skin)
+        if nose_mm is not None:
+            changes["nose_m"] = nose_mm / 1000.0
+        if ipd_mm is not None:
+            changes["ipd_m"] = ipd_mm / 1000.0
+        if face_width_mm is not None:
+            changes["face_width_m"] = face_width_mm / 1000.0
+        if brow_mm is not None:
+            changes["brow_m"] = brow_mm / 1000.0
+        if chin_mm is not None:
+            changes["chin_m"] = chin_mm / 1000.0
+        if glasses is not None:
+            changes["glasses"] = glasses
+        if beard is not None:
+            changes["beard"] = bool(beard)
+        if fringe is not None:
+            changes["fringe"] = bool(fringe)
+        return replace(self, **changes) if changes else self
+
+
+def family_salt(family: str) -> int:
+    """The seed salt of a family (identities, instruments and scenes of different families never share
+    a random stream)."""
+    return _FAMILY_SALT[family]

@@ -1,0 +1,362 @@
+"""What stands in front of the simulated camera at time t: people, instruments, background, light.
+
+``Scene(cfg)`` resolves the URI's identity keys into an ``Identity`` and builds, per tick, the posed
+objects the renderer draws: the subject (a live person, or an attack instrument and whoever holds or
+wears it) with shoulders and torso, an optional bystander, and the background (a plain wall, clutter
+in front of it, or clutter with people walking past). Light sources set the ambient NIR share.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from . import body, head, species
+from .config import SimConfig
+from .families import light_for
+from .identity import Identity, family_salt
+from .profiles import rotation
+from .render import Placed, PlacedPlane, Plane
+from .subject import PHOTO_PITCH_DEG, PHOTO_ROLL_DEG, Surface, value_noise
+
+# Ambient NIR (850 nm band) per visible lux, by light source, on the scale of ``sensor.nir_share``
+# (which gives 0.35 for 3000 K). Black-body ratios of 850 nm radiance to luminance (Planck):
+# 2856 K : 5800 K = 1.25 : 0.28, so incandescent 0.40 and daylight 0.09. Phosphor-converted white
+# LEDs emit essentially nothing beyond ~780 nm; triphosphor fluorescent tubes add only weak argon and
+# mercury lines near 810-850 nm. "mixed" is LED ceiling light with a third of daylight from a window.
+LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incandescent": 0.40, "mixed": 0.032}
+# Overhead lamp as seen from the subject: 35° above the line to the camera, ~6° across; it gives a
+# third of the light on the face. Spectacle lenses mirror it (glints).
+LAMP_DIR = np.array([0.0, -np.sin(np.deg2rad(35.0)), -np.cos(np.deg2rad(35.0))])
+LAMP_RADIUS_RAD = 0.10
+LAMP_SHARE = 0.3
+
+# Subjects whose geometry carries the portrait's own head pitch and roll (see ``_pose``).
+_PHOTO_POSED = frozenset({"live", "multi", "mask", "head_model", "print_cutout", "head_model_hand"}) | frozenset(species.WORN)
+
+
+def ambient_nir_share(cfg: SimConfig) -> float | None:
+    """NIR share of the ambient light, or None to derive it from the colour temperature."""
+    light = light_for(cfg.family, cfg.identity, cfg.light)
+    return LIGHT_NIR_SHARE[light] if light else None
+
+
+def resolve_identity(cfg: SimConfig) -> Identity:
+    return Identity.draw(cfg.identity, cfg.family).with_overrides(
+        skin=cfg.skin, nose_mm=cfg.nose_mm, ipd_mm=cfg.ipd_mm, face_width_mm=cfg.face_width_mm,
+        brow_mm=cfg.brow_mm, chin_mm=cfg.chin_mm, glasses=cfg.glasses, beard=cfg.beard, fringe=cfg.fringe)
+
+
+class Motion:
+    """Smooth pseudo-random motion: sums of incommensurate sinusoids with random phases."""
+
+    def __init__(self, rng: np.random.Generator, n: int = 3):
+        self.freqs = rng.uniform(0.15, 1.1, (6, n))
+        self.phases = rng.uniform(0, 2 * np.pi, (6, n))
+
+    def value(self, t: float, channel: int) -> float:
+        return float(np.mean(np.sin(2 * np.pi * self.freqs[channel] * t + self.phases[channel])) * np.sqrt(2))
+
+
+def blink_schedule(seed: int) -> list[float]:
+    rng = np.random.default_rng(seed)
+    t, out = float(rng.uniform(0.4, 1.2)), []
+    while t < 3600:
+        out.append(t)
+        t += float(rng.uniform(2.0, 5.0))
+    return out
+
+
+def eyes_closed_at(blinks: list[float], t: float) -> float:
+    i = bisect.bisect_right(blinks, t) - 1
+    if i < 0:
+        return 0.0
+    dt = t - blinks[i]
+    if dt < 0.08:
+        return dt / 0.08
+    if dt < 0.14:
+        return 1.0
+    if dt < 0.30:
+        return 1.0 - (dt - 0.14) / 0.16
+    return 0.0
+
+
+@dataclass(frozen=True)
+class Posed:
+    """The subject's true state at one tick."""
+
+    subject: str
+    distance_m: float
+    yaw_deg: float
+    pitch_deg: float
+    roll_deg: float
+    eyes_closed: float
+
+
+# --- Background ------------------------------------------------------------------------------------
+def _poster(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+    img = np.full((h, w, 3), rng.uniform(0.1, 0.7, 3), np.float32)
+    for _ in range(int(rng.integers(3, 8))):
+        x0, y0 = int(rng.integers(0, w - 4)), int(rng.integers(0, h - 4))
+        x1, y1 = int(rng.integers(x0 + 2, w)), int(rng.integers(y0 + 2, h))
+        img[y0:y1, x0:x1] = rng.uniform(0.02, 0.8, 3)
+    for _ in range(int(rng.integers(2, 6))):          # lines of "text"
+        y = int(rng.integers(0, h - 3))
+        img[y:y + 2, int(0.1 * w):int(rng.uniform(0.3, 0.9) * w)] = rng.uniform(0.0, 0.1)
+    # Printing inks are transparent in NIR: a poster is paper-bright except for black ink.
+    nir = 0.75 - 0.5 * np.clip(1 - img.max(axis=2) / 0.3, 0, 1)
+    return img, nir.astype(np.float32)
+
+
+def _shelf(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+    wood = np.array([0.10, 0.18, 0.28], np.float32) * (1 + 0.1 * value_noise((h, w), 2, int(rng.integers(1 << 30))))[..., None]
+    img = np.ascontiguousarray(wood)
+    nir = np.full((h, w), 0.55, np.float32)
+    for shelf_y in np.linspace(0.05, 0.95, 5)[:-1]:
+        y = int(shelf_y * h)
+        x = 2
+        while x < w - 4:
+            bw = int(rng.integers(3, 12))
+            bh = int(rng.integers(h // 10, h // 5))
+            colour = rng.uniform(0.03, 0.7, 3)
+            img[max(y + h // 4 - bh, 0):y + h // 4, x:x + bw] = colour
+            nir[max(y + h // 4 - bh, 0):y + h // 4, x:x + bw] = rng.uniform(0.2, 0.8)
+            x += bw + int(rng.integers(0, 3))
+        img[y + h // 4:y + h // 4 + 2] = 0.08
+    return img, nir
+
+
+def _walker_texture(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A person seen from the side (walking past), 0.5 x 1.8 m at 5 mm per texel: alpha, colour, NIR."""
+    w, h = 100, 360
+    alpha = np.zeros((h, w), np.uint8)
+    cv2.ellipse(alpha, (50, 22), (17, 22), 0, 0, 360, 255, -1)              # head
+    cv2.rectangle(alpha, (42, 40), (58, 56), 255, -1)                       # neck
+    cv2.ellipse(alpha, (50, 110), (26, 60), 0, 0, 360, 255, -1)             # torso
+    cv2.rectangle(alpha, (30, 160), (70, 350), 255, -1)                     # legs
+    cloth = rng.uniform(0.03, 0.6, 3).astype(np.float32)
+    skin = np.array(rng.choice([(0.33, 0.39, 0.55), (0.14, 0.19, 0.31), (0.06, 0.08, 0.13)]), np.float32)
+    hair = np.array(rng.choice([(0.015, 0.016, 0.02), (0.05, 0.07, 0.11)]), np.float32)
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = cloth
+    img[:56] = skin
+    img[:30, :] = hair
+    img[:45, 50:] = np.where(np.arange(45)[:, None] < 14, hair, skin)      # hair on top, face in profile
+    img[160:] = cloth * 0.5
+    nir = np.where(np.arange(h)[:, None] < 56, 0.5, float(rng.uniform(0.2, 0.7))) * np.ones((h, w))
+    return (alpha > 0).astype(np.float32), img, nir.astype(np.float32)
+
+
+@lru_cache(maxsize=4)
+def clutter_planes(seed: int) -> tuple[tuple[Plane, np.ndarray, np.ndarray], ...]:
+    """Static clutter in front of the wall: posters, a shelf, a door. (plane, R, T) in the depth frame."""
+    rng = np.random.default_rng([seed, 77])
+    out = []
+    for k in range(int(rng.integers(3, 6))):
+        kind = "shelf" if k == 0 else "poster"
+        res = 0.01
+        if kind == "shelf":
+            w, h = int(rng.uniform(60, 100)), int(rng.uniform(100, 160))
+            img, nir = _shelf(rng, w, h)
+            z = float(rng.uniform(1.20, 1.45))
+        else:
+            w, h = int(rng.uniform(30, 60)), int(rng.uniform(40, 90))
+            img, nir = _poster(rng, w, h)
+            z = float(rng.uniform(1.40, 1.58))
+        x = float(rng.uniform(-0.9, 0.9))
+        y = float(rng.uniform(-0.6, 0.3))
+        # Keep clutter out from behind the subject's face so the scene stays a kiosk, not a wall of faces.
+        if abs(x) < 0.25:
+            x = np.sign(x or 1.0) * float(rng.uniform(0.3, 0.9))
+        plane = Plane(np.ones((h, w), np.float32), img.astype(np.float32), nir, res, -w * res / 2, -h * res / 2)
+        R = rotation(0.0, np.deg2rad(float(rng.uniform(-25, 25))), 0.0)
+        out.append((plane, R, np.array([x, y, z])))
+    return tuple(out)
+
+
+@lru_cache(maxsize=4)
+def walkers(seed: int) -> tuple[tuple[Plane, float, float, float, float], ...]:
+    """People walking past behind the subject: (plane, depth, speed m/s, phase s, period s)."""
+    rng = np.random.default_rng([seed, 78])
+    out = []
+    for _ in range(2):
+        alpha, img, nir = _walker_texture(rng)
+        plane = Plane(alpha, img, nir, 0.005, -0.25, -0.05)
+        out.append((plane, float(rng.uniform(1.15, 1.5)), float(rng.uniform(0.6, 1.3)) * float(rng.choice([-1, 1])),
+                    float(rng.uniform(0, 8)), float(rng.uniform(6, 12))))
+    return tuple(out)
+
+
+# --- The scene ------------------------------------------------------------------------------------
+class Scene:
+    """Posed objects per tick for one ``SimConfig``."""
+
+    def __init__(self, cfg: SimConfig):
+        self.cfg = cfg
+        self.identity = resolve_identity(cfg)
+        self._motion = Motion(np.random.default_rng(cfg.seed + 1))
+        self._blinks = blink_schedule(cfg.seed + 2)
+        self._scene_rng_seed = family_salt(cfg.family) + cfg.seed
+        rng = np.random.default_rng([self._scene_rng_seed, 91])
+        side = float(rng.choice([-1.0, 1.0]))
+        self._bystander = (Identity.draw(cfg.identity + 53, cfg.family),
+                           np.array([side * rng.uniform(0.25, 0.42), rng.uniform(-0.04, 0.04), rng.uniform(0.5, 0.95)]),
+                           -side * float(rng.uniform(5, 20)))
+        self._hand = Motion(np.random.default_rng(cfg.seed + 5))
+        self._instance = cfg.identity
+
+    def eyes_closed(self, t: float) -> float:
+        return eyes_closed_at(self._blinks, t)
+
+    def pose(self, t: float, *, rigid_static: bool, amplitude: float = 1.0,
+             hand: bool = False) -> tuple[np.ndarray, np.ndarray, tuple]:
+        c = self.cfg
+        m = self._motion
+        if rigid_static:
+            dyaw = dpitch = droll = dx = dy = dz = 0.0
+        elif hand:
+            # A head model held in a hand: no breathing, slow drift of the arm and physiological
+            # tremor (8-12 Hz, a few tenths of a millimetre).
+            h = self._hand
+            tremor = np.sin(2 * np.pi * np.array([9.1, 10.3, 8.7]) * t + np.array([0.3, 1.9, 4.1]))
+            dyaw, dpitch, droll = 1.5 * h.value(t, 0), 1.2 * h.value(t, 1), 1.0 * h.value(t, 2)
+            dyaw, dpitch, droll = dyaw + 0.15 * tremor[0], dpitch + 0.15 * tremor[1], droll + 0.1 * tremor[2]
+            dx = 0.004 * h.value(t, 3) + 0.0003 * tremor[0]
+            dy = 0.004 * h.value(t, 4) + 0.0003 * tremor[1]
+            dz = 0.005 * h.value(t, 5) + 0.0003 * tremor[2]
+        else:
+            dyaw, dpitch, droll = 0.6 * m.value(t, 0), 0.5 * m.value(t, 1), 0.3 * m.value(t, 2)
+            dx = 0.0012 * m.value(t, 3)
+            dy = 0.0015 * np.sin(2 * np.pi * 0.25 * t) + 0.0006 * m.value(t, 4)   # breathing
+            dz = 0.0010 * np.sin(2 * np.pi * 0.25 * t + 1.0) + 0.0015 * m.value(t, 5)
+            dyaw, dpitch, droll, dx, dy, dz = (v * amplitude for v in (dyaw, dpitch, droll, dx, dy, dz))
+        yaw, pitch, roll = c.yaw + dyaw, c.pitch + dpitch, c.roll + droll
+        # The face looks along -z. Positive yaw turns it toward the camera's right (+x), positive
+        # pitch drops the chin (the face looks toward +y, down in the image), positive roll tilts it
+        # clockwise in the image.
+        # The portrait's subject looks ~9.5° down and tilts ~3° (FaceMesh reads that on the photo
+        # itself), so the head geometry compensates: the URI pose is the pose a face model perceives.
+        posed = c.subject in _PHOTO_POSED
+        geo_pitch = pitch - PHOTO_PITCH_DEG if posed else pitch
+        geo_roll = roll - PHOTO_ROLL_DEG if posed else roll
+        R = rotation(np.deg2rad(geo_pitch), np.deg2rad(-yaw), np.deg2rad(geo_roll))
+        T = np.array([dx, dy, c.distance_mm / 1000.0 + dz])
+        return R, T, (yaw, pitch, roll)
+
+    # --- Pieces ----------------------------------------------------------------------------------
+    def _blinking(self, surf: Surface, ec: float) -> np.ndarray:
+        if ec <= 0 or surf.albedo_closed is None or surf.eye_weight is None:
+            return surf.albedo
+        return (surf.albedo + (surf.albedo_closed - surf.albedo) * (ec * surf.eye_weight)[..., None]).astype(np.float32)
+
+    def _person(self, ident: Identity, R, T, oid: int, t: float, t_shift: float = 0.0,
+                surf: Surface | None = None, face_front: bool = True) -> tuple[list[Placed], float]:
+        """A head (or a worn instrument on one) and its torso. ``T`` puts the face front at its z."""
+        surf = surf or head.live_head(ident)
+        T_head = T + np.array([0.0, 0.0, surf.front_height if face_front else 0.0])
+        ec = self.eyes_closed(t + t_shift)
+        jaw = 0.0007 * (1 + np.sin(2 * np.pi * 0.7 * (t + t_shift) + 0.3))    # small non-rigid jaw/lip motion
+        self._torso(ident, R, T_head, oid)
+        return [Placed(surf, R, T_head, self._blinking(surf, ec), oid, jaw_m=float(jaw))], ec
+
+    def _torso(self, ident: Identity, R_head, T_head, oid: int) -> None:
+        """Add a torso under a head posed at (R_head, T_head) to this tick's planes."""
+        if not self.cfg.torso:
+            return
+        tor = body.torso(ident)
+        # The torso follows the head's translation and a fifth of its turn (the neck takes the rest).
+        yaw = np.arctan2(R_head[0, 2], R_head[2, 2])
+        R_t = rotation(0.0, 0.2 * yaw, 0.0)
+        self._tick_planes.append(PlacedPlane(tor, R_t, T_head + R_t @ np.array([0.0, 0.0, -body.CHEST_FRONT_M]), oid))
+
+    @property
+    def scene_seed(self) -> int:
+        return self._scene_rng_seed
+
+    def objects(self, t: float) -> tuple[list[Placed], list[PlacedPlane], list[PlacedPlane], Posed]:
+        """(posed objects, static background planes, moving background planes, the subject's state)."""
+        c = self.cfg
+        s = c.subject
+        ident = self.identity
+        closed = 0.0
+        objs: list[Placed] = []
+        self._tick_planes: list[PlacedPlane] = []
+        if s in ("live", "multi"):
+            R, T, _ = self.pose(t, rigid_static=False)
+            placed, closed = self._person(ident, R, T, 0, t)
+            objs += placed
+            if s == "multi":
+                R2 = rotation(0.0, np.deg2rad(8.0), 0.0)
+                objs += self._person(Identity.draw(c.identity + 1, c.family), R2, T + np.array([0.21, 0.02, 0.25]),
+                                     1, t, t_shift=1.7)[0]
+        elif s in ("print", "print_curved", "print_cutout"):
+            shape = {"print": "flat", "print_curved": "curved", "print_cutout": "cutout"}[s]
+            R, T, _ = self.pose(t, rigid_static=False, amplitude=1.6)     # hand-held sway
+            surf = species.printed_photo(ident, shape)
+            objs.append(Placed(surf, R, T, surf.albedo, 0))
+            Rb, Tb, _ = self.pose(t + 0.37, rigid_static=False)
+            holder = species.wearer_of(ident)
+            if s == "print_cutout":
+                # The attacker's own face, 2 cm behind the paper, shows through the holes.
+                objs += self._person(holder, Rb, Tb + np.array([0, 0, 0.020]), 1, t)[0]
+                closed = self.eyes_closed(t)
+            else:
+                # Whoever holds the print stands behind it: their head is hidden, their body is not.
+                self._torso(holder, Rb, Tb + np.array([0, 0, 0.35 + 0.11]), 1)
+        elif s in ("screen_still", "screen_video"):
+            R, T, _ = self.pose(t, rigid_static=False, amplitude=0.8)
+            surf = species.screen(ident)
+            albedo = surf.albedo
+            if s == "screen_video":
+                closed = self.eyes_closed(t)
+                albedo = self._blinking(surf, closed)
+            objs.append(Placed(surf, R, T, albedo, 0))
+            Rb, Tb, _ = self.pose(t + 0.37, rigid_static=False)
+            self._torso(species.wearer_of(ident), Rb, Tb + np.array([0, 0, 0.35 + 0.11]), 1)
+        elif s == "mask":
+            R, T, _ = self.pose(t, rigid_static=False)
+            surf = species.worn_rigid_mask(ident, self._instance)
+            objs += self._person(species.wearer_of(ident), R, T, 0, t, surf=surf, face_front=True)[0]
+        elif s in ("head_model", "head_model_hand"):
+            hand = s == "head_model_hand"
+            R, T, _ = self.pose(t, rigid_static=not hand, hand=hand)
+            base = species.head_model_nir(ident, self._instance) if hand else None
+            surf = species.rigid_head(ident, "head_model", base)
+            objs.append(Placed(surf, R, T + np.array([0.0, 0.0, surf.max_height]), surf.albedo, 0))
+        elif s in species.WORN:
+            R, T, _ = self.pose(t, rigid_static=False)
+            surf = species.NEW_WORN[s](ident, self._instance)
+            placed, ec = self._person(species.wearer_of(ident), R, T, 0, t, surf=surf)
+            objs += placed
+            # Eyes are "closed" in the ground truth only where a real eye can be seen closing.
+            closed = ec if surf.eye_weight is not None and float(surf.eye_weight.max()) > 0.5 else 0.0
+        if c.bystander and s != "none":
+            b_ident, offset, b_yaw = self._bystander
+            Rb = rotation(0.0, np.deg2rad(b_yaw), 0.0)
+            _, T0, _ = self.pose(t + 2.3, rigid_static=False)
+            objs += self._person(b_ident, Rb, T0 + offset, 2, t, t_shift=3.1)[0]
+        static, moving = self._background(t)
+        moving = moving + self._tick_planes
+        _, _, (yaw, pitch, roll) = self.pose(t, rigid_static=s == "head_model", hand=s == "head_model_hand")
+        dist = c.distance_mm / 1000.0 if s != "none" else float("nan")
+        return objs, static, moving, Posed(s, dist, yaw, pitch, roll, closed)
+
+    def _background(self, t: float) -> tuple[list[PlacedPlane], list[PlacedPlane]]:
+        bg = self.cfg.background
+        if bg == "plain":
+            return [], []
+        static = [PlacedPlane(p, R, T, -1) for p, R, T in clutter_planes(self._scene_rng_seed)]
+        out: list[PlacedPlane] = []
+        if bg == "moving":
+            for p, z, v, phase, period in walkers(self._scene_rng_seed):
+                # Each walker crosses the field of view once per period and is off-screen otherwise.
+                span = 2.2 * z
+                x = -np.sign(v) * span / 2 + v * ((t + phase) % period)
+                bob = 0.015 * np.sin(2 * np.pi * 1.8 * (t + phase))
+                out.append(PlacedPlane(p, np.eye(3), np.array([x, -0.12 + bob, z]), -1))
+        return static, out
+
