@@ -173,26 +173,25 @@ def test_same_uri_and_commands_give_identical_frames():
 
 
 def test_a_named_camera_brings_its_typical_timing_and_uri_keys_override():
-    # ``camera=`` is parsed by the profile work; a config carrying it stands in for the URI here.
-    from dataclasses import dataclass
-
-    from drivers.sim import SimCamera, SimConfig
     from drivers.sim.profiles import ASTRA, D435
 
-    @dataclass(frozen=True)
-    class Named(SimConfig):
-        camera: str = "d435"
-
-    d435 = SimCamera(Named(realtime=False))
+    d435 = drivers.open("sim://?realtime=0&camera=d435")
     assert (d435._projector.latency, d435._projector.jitter) == (D435.projector_latency_frames, D435.projector_jitter)
-    astra = SimCamera(Named(realtime=False, camera="astra"))
+    astra = drivers.open("sim://?realtime=0&camera=astra")
     assert (astra._projector.latency, astra._projector.jitter) == (ASTRA.projector_latency_frames, ASTRA.projector_jitter)
     with pytest.raises(drivers.InvalidUri):                          # the Astra has no 90 fps depth
-        SimCamera(Named(realtime=False, camera="astra", depth_mode="848x480@90"))
-    assert SimCamera(Named(realtime=False, camera="astra", projector_latency=0, projector_jitter=0.0)
-                     )._projector.latency == 0
+        drivers.open("sim://?camera=astra&depth_mode=848x480@90")
+    assert drivers.open("sim://?camera=astra&projector_latency=0&emitter_jitter=0")._projector.latency == 0
     # Without a named camera the simulator keeps no latency, as before.
     plain = drivers.open("sim://?realtime=0")
     assert (plain._projector.latency, plain._projector.jitter) == (0, 0.0)
     with pytest.raises(drivers.InvalidUri):
         drivers.open("sim://?color_fps=45")
+
+
+def test_a_named_camera_lands_its_edges_a_frame_late():
+    cam = drivers.open(f"{FAST}&camera=d435&projector_jitter=0&seed=2")
+    cam.start()
+    got = ticks(cam, {2: False, 5: True}, 9)
+    assert [g["physical"] for g in got] == [True, True, True, False, False, False, True, True, True]
+    cam.stop()
