@@ -11,6 +11,7 @@ from .base import (
     Camera,
     Capability,
     DeviceInfo,
+    ExposureSetting,
     ParsedUri,
     ProjectorPowerRange,
     UsbIdentity,
@@ -43,7 +44,7 @@ register_backend("realsense", "drivers.realsense", ("realsense", "realsense+file
                  "Intel RealSense D4xx devices and .db3/.bag recordings")
 
 __all__ = [
-    "Camera", "Capability", "DeviceInfo", "ProjectorPowerRange", "ParsedUri", "UsbIdentity", "backends", "list_devices",
-    "open", "parse_uri", "register_backend", "ClockDomain", "DistortionModel", "Extrinsics", "Frame",
-    "FrameMetadata", "FrameSet", "Intrinsics", "PixelFormat", "StreamKind", "StreamProfile",
+    "Camera", "Capability", "DeviceInfo", "ExposureSetting", "ProjectorPowerRange", "ParsedUri", "UsbIdentity",
+    "backends", "list_devices", "open", "parse_uri", "register_backend", "ClockDomain", "DistortionModel",
+    "Extrinsics", "Frame", "FrameMetadata", "FrameSet", "Intrinsics", "PixelFormat", "StreamKind", "StreamProfile",
 ]

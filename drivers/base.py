@@ -13,8 +13,8 @@ Contract of :class:`Camera`:
 * ``stop()`` is idempotent and bounded in time; after it ``read`` raises ``StreamClosed``.
 * Timestamps are in the clock domain the frame says; non-monotonic frames are the matcher's
   business (``agent.sync``), not the backend's.
-* Optional capabilities (projector control, illumination, hardware reset) are listed in
-  ``capabilities`` and raise ``CapabilityUnsupported`` when absent.
+* Optional capabilities (projector control, illumination, exposure locks, hardware reset) are
+  listed in ``capabilities`` and raise ``CapabilityUnsupported`` when absent.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ import importlib
 import math
 import numbers
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .errors import BackendUnavailable, CapabilityUnsupported, InvalidSetting, InvalidUri, UnknownScheme
@@ -35,8 +36,11 @@ from .frame import Extrinsics, Frame, StreamKind, StreamProfile
 
 class Capability(str, enum.Enum):
     PROJECTOR_CONTROL = "projector_control"            # IR projector on/off per frame
-    ILLUMINATION_CONTROL = "illumination_control"  # screen / lamp illumination per frame
+    # The colour the kiosk screen shows, set through the camera: ``set_illumination((r, g, b))``.
+    # Only a simulated kiosk routes it through the camera; on a real terminal the kiosk app shows it.
+    ILLUMINATION_CONTROL = "illumination_control"
     HARDWARE_RESET = "hardware_reset"
+    # Auto-exposure can be frozen and resumed per imager: ``lock_exposure`` / ``unlock_exposure``.
     EXPOSURE_CONTROL = "exposure_control"
     PROJECTOR_POWER = "projector_power"                    # IR projector power settable (mW)
     RECORDING = "recording"                        # a playback source, not a live device
@@ -60,6 +64,13 @@ class ProjectorPowerRange:
             steps = (v - self.minimum) / self.step
             v = self.minimum + (math.floor(steps + 1e-9) if down else round(steps)) * self.step
         return float(min(v, self.maximum))
+
+
+@dataclass(frozen=True)
+class ExposureSetting:
+    """An imager's exposure (microseconds) and gain, in the units its frame metadata reports."""
+    exposure_us: float
+    gain: float
 
 
 @dataclass(frozen=True)
@@ -154,8 +165,18 @@ class Camera(abc.ABC):
     def set_projector(self, on: bool) -> None:
         raise CapabilityUnsupported(f"{self.info.backend} camera cannot switch its IR projector")
 
-    def set_illumination(self, level: float) -> None:
+    def set_illumination(self, rgb: tuple[float, float, float]) -> None:
+        """Show this colour on the kiosk screen from now on: (r, g, b), each 0..1 of full white."""
         raise CapabilityUnsupported(f"{self.info.backend} camera has no controllable illumination")
+
+    def lock_exposure(self, stream: StreamKind) -> ExposureSetting:
+        """Freeze the auto-exposure of the imager behind ``stream`` (IR and depth share one) at the
+        exposure and gain it has now, from the next frames on; returns them. Idempotent."""
+        raise CapabilityUnsupported(f"{self.info.backend} camera cannot lock its exposure")
+
+    def unlock_exposure(self, stream: StreamKind) -> None:
+        """Give the imager behind ``stream`` back the exposure control it had before the lock."""
+        raise CapabilityUnsupported(f"{self.info.backend} camera cannot lock its exposure")
 
     def hardware_reset(self) -> None:
         raise CapabilityUnsupported(f"{self.info.backend} camera has no hardware reset")
@@ -179,7 +200,7 @@ class Camera(abc.ABC):
                 out[(a, b)] = self.extrinsics(a, b)
         return out
 
-    def __enter__(self) -> "Camera":
+    def __enter__(self) -> Camera:
         self.start()
         return self
 

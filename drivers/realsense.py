@@ -16,11 +16,12 @@ import collections
 import os
 import threading
 import time
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from .base import Camera, Capability, DeviceInfo, ParsedUri, ProjectorPowerRange
+from .base import Camera, Capability, DeviceInfo, ExposureSetting, ParsedUri, ProjectorPowerRange
 from .errors import (
     BackendUnavailable,
     CapabilityUnsupported,
@@ -28,6 +29,7 @@ from .errors import (
     DeviceNotFound,
     DriverError,
     FrameTimeout,
+    InvalidSetting,
     InvalidUri,
     RecordingInvalid,
     StreamClosed,
@@ -193,6 +195,8 @@ class RealSenseCamera(Camera):
         self._last: dict[StreamKind, tuple[int, float]] = {}
         self.monitor = NotificationMonitor()
         self._ctx = None
+        self._ir_measured: ExposureSetting | None = None     # from the latest depth/IR frame's metadata
+        self._ir_saved: SavedExposure | None = None          # what unlock_exposure restores
         gt = parsed.query.get("global_time", "1")
         if gt not in ("0", "1"):
             raise InvalidUri(f"realsense: global_time must be 0 or 1, not {gt!r}")
@@ -341,12 +345,15 @@ class RealSenseCamera(Camera):
             pixels, fmt = _pixels(vf)
             intr = next(p.intrinsics for p in self._profiles if p.kind is kind)
             assert intr is not None         # every profile is made with the SDK's intrinsics (start)
+            md = _metadata(f)
+            if kind is not StreamKind.COLOR and md.exposure_us is not None and md.gain is not None:
+                self._ir_measured = ExposureSetting(float(md.exposure_us), float(md.gain))
             frame = Frame(stream=kind, pixels=pixels, format=fmt, timestamp_ms=float(f.get_timestamp()),
                           clock_domain=_DOMAIN.get(f.get_frame_timestamp_domain(), ClockDomain.SYSTEM),
                           host_time_ns=host, frame_number=int(f.get_frame_number()), intrinsics=intr,
                           index=f.profile.stream_index(), device_serial=self._serial,
                           depth_scale=self._depth_scale if kind is StreamKind.DEPTH else 0.0,
-                          metadata=_metadata(f))
+                          metadata=md)
             with self._lock:
                 self._queue.append(frame)
 
@@ -377,6 +384,29 @@ class RealSenseCamera(Camera):
 
     def set_projector_power(self, mw: float) -> float:
         return set_projector_power(self._live_depth_sensor("set its projector's power"), mw)
+
+    def lock_exposure(self, stream: StreamKind) -> ExposureSetting:
+        """Depth/IR: auto-exposure off at the exposure and gain the latest frame reports (the
+        values the auto-exposure had reached), so the image does not jump. Colour: not offered (the
+        RGB sensor's exposure units differ by model)."""
+        sensor = self._exposure_sensor(stream)
+        setting, saved = lock_sensor_exposure(sensor, self._ir_measured)
+        if self._ir_saved is None:               # a second lock keeps the first state to restore
+            self._ir_saved = saved
+        return setting
+
+    def unlock_exposure(self, stream: StreamKind) -> None:
+        sensor = self._exposure_sensor(stream)
+        if self._ir_saved is not None:
+            restore_sensor_exposure(sensor, self._ir_saved)
+            self._ir_saved = None
+
+    def _exposure_sensor(self, stream: StreamKind):
+        if stream is StreamKind.COLOR:
+            raise CapabilityUnsupported("RealSense: exposure locks are offered for the depth/IR imager only")
+        if not isinstance(stream, StreamKind):
+            raise InvalidSetting(f"not a stream: {stream!r}")
+        return self._live_depth_sensor("lock its exposure")
 
     def hardware_reset(self) -> None:
         if self._recording or self._pipeline is None:
@@ -417,3 +447,50 @@ def set_projector_power(sensor, mw: float) -> float:
     except RuntimeError as exc:
         raise CapabilityUnsupported(f"the camera refused projector power {v:g} mW: {exc}") from None
     return v
+
+
+@dataclass(frozen=True)
+class SavedExposure:
+    """A sensor's exposure control before a lock: auto-exposure on or off, and its manual values."""
+    auto_exposure: float
+    exposure: float
+    gain: float
+
+
+def _snap(sensor, option, value: float) -> float:
+    r = sensor.get_option_range(option)
+    v = min(max(float(value), float(r.min)), float(r.max))
+    if r.step > 0:
+        v = float(r.min) + round((v - float(r.min)) / float(r.step)) * float(r.step)
+    return min(v, float(r.max))
+
+
+def lock_sensor_exposure(sensor, measured: ExposureSetting | None) -> tuple[ExposureSetting, SavedExposure]:
+    """Turn the sensor's auto-exposure off at ``measured`` (or, with no frame seen yet, at its
+    current manual values); returns what was set and what to restore."""
+    options = (rs.option.enable_auto_exposure, rs.option.exposure, rs.option.gain)
+    if not all(sensor.supports(o) for o in options):
+        raise CapabilityUnsupported("this RealSense sensor has no auto-exposure to lock")
+    saved = SavedExposure(*(float(sensor.get_option(o)) for o in options))
+    want = measured or ExposureSetting(saved.exposure, saved.gain)
+    exposure = _snap(sensor, rs.option.exposure, want.exposure_us)
+    gain = _snap(sensor, rs.option.gain, want.gain)
+    try:
+        # Exposure first: on a D4xx writing it switches auto-exposure off at once, at this value,
+        # so no frame is taken at a stale manual exposure in between.
+        sensor.set_option(rs.option.exposure, exposure)
+        sensor.set_option(rs.option.gain, gain)
+        sensor.set_option(rs.option.enable_auto_exposure, 0.0)
+    except RuntimeError as exc:
+        raise CapabilityUnsupported(f"the camera refused the exposure lock: {exc}") from None
+    return ExposureSetting(exposure, gain), saved
+
+
+def restore_sensor_exposure(sensor, saved: SavedExposure) -> None:
+    """Put back the exposure control a lock replaced: the manual values, then auto-exposure."""
+    try:
+        sensor.set_option(rs.option.exposure, saved.exposure)
+        sensor.set_option(rs.option.gain, saved.gain)
+        sensor.set_option(rs.option.enable_auto_exposure, saved.auto_exposure)
+    except RuntimeError as exc:
+        raise CapabilityUnsupported(f"the camera refused to restore its exposure control: {exc}") from None

@@ -85,8 +85,8 @@ class RecordingCamera(Camera):
     def set_projector(self, on: bool) -> None:
         self.inner.set_projector(on)
 
-    def set_illumination(self, level: float) -> None:
-        self.inner.set_illumination(level)
+    def set_illumination(self, rgb: tuple[float, float, float]) -> None:
+        self.inner.set_illumination(rgb)
 
     def hardware_reset(self) -> None:
         self.inner.hardware_reset()

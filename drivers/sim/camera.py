@@ -1,27 +1,52 @@
-"""The simulated camera: scene motion, active controls, timing, and delivery through the Camera API."""
+"""The simulated camera: scene motion, active controls, timing, and delivery through the Camera API.
+
+Two clocks drive it: depth/IR ticks at the depth mode's rate and colour frames at the colour rate,
+both stamped on one hardware clock (colour triggered 4.1 ms after a depth tick it coincides with).
+Controls are commands on timelines (``timing.py``): the projector's land after the configured
+latency and jitter, the screen's after the panel's latency; an injector (``injection.py``) replaces
+what the pixels show and what the metadata claims.
+"""
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import math
+import numbers
 import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..base import Camera, Capability, DeviceInfo, ProjectorPowerRange
-from ..errors import CapabilityUnsupported, FrameTimeout, StreamClosed
-from ..frame import (ClockDomain, Extrinsics, Frame, FrameMetadata, PixelFormat, StreamKind,
-                     StreamProfile)
+from ..base import Camera, Capability, DeviceInfo, ExposureSetting, ProjectorPowerRange
+from ..errors import CapabilityUnsupported, FrameTimeout, InvalidSetting, StreamClosed
+from ..frame import ClockDomain, Extrinsics, Frame, FrameMetadata, PixelFormat, StreamKind, StreamProfile
 from .config import SimConfig
-from .optics import views_for
+from .exposure import ExposureLimits, IrAutoExposure
 from .families import camera_for
-from .profiles import get_profile
-from .render import Lights, Placed, render_view
+from .injection import BLACK, Injector, ProjectorState, Rgb, make_injector
+from .modes import color_rate, depth_intrinsics, depth_mode
+from .optics import View, views_for
+from .profiles import CameraProfile, get_profile
+from .render import Lights, Placed, ViewMaps, render_view
 from .scene import LAMP_DIR, LAMP_RADIUS_RAD, LAMP_SHARE, Scene, ambient_nir_share
-from .sensor import (PROJECTOR_POWER_MW, AutoExposure, DotPattern, NoiseBank, ir_exposure_s, color_irradiance, depth_image,
-                     expose_color, illuminant_bgr, ir_image, metered_level)
+from .screen import ScreenGeometry, screen_irradiance
+from .sensor import (
+    PROJECTOR_POWER_MW,
+    AutoExposure,
+    DotPattern,
+    NoiseBank,
+    color_irradiance,
+    depth_image,
+    expose_color,
+    expose_ir,
+    illuminant_bgr,
+    ir_exposure_s,
+    ir_signal,
+    metered_level,
+)
+from .timing import Timeline
 
 SERIAL = "SIM0000000001"
 FIRMWARE = "sim-1.0.0"
@@ -29,11 +54,21 @@ COLOR_CLOCK_OFFSET_MS = 4.1         # color is a separate sensor: triggered 4.1 
 COLOR_LATENCY_MS = 9.0
 DEPTH_LATENCY_MS = 6.0
 GT_KEEP = 12
+SCREEN = ScreenGeometry()
+
+
+def named_profile(cfg: SimConfig) -> CameraProfile | None:
+    """The profile the URI names with ``camera=``, or None when it names none (the D435-class
+    default, or a family's pick, then runs with no actuation latency, as the simulator always did)."""
+    name = getattr(cfg, "camera", None)
+    return get_profile(name) if name else None
 
 
 @dataclass(frozen=True)
 class SceneState:
-    """What is really in front of the camera at one tick (for tests and benchmarks)."""
+    """What is really in front of the camera (for tests and benchmarks): the pose at the latest
+    frame, the projector state its IR pixels show and the screen colour its colour pixels were lit
+    by (both can differ from commands and metadata: latency, injection)."""
 
     subject: str
     distance_m: float
@@ -41,44 +76,57 @@ class SceneState:
     pitch_deg: float
     roll_deg: float
     eyes_closed: float               # 0 open .. 1 closed
-    projector_on: bool                 # physically on (differs from metadata under inject=replay)
-    illumination: float
+    projector_on: bool
+    illumination: Rgb
 
 
 @dataclass
-class _Rendered:
-    """One tick's pixels for one projector state, and what produced them."""
+class _DepthTick:
+    """One depth/IR tick for one projector state: the IR imager's light before exposure (so any
+    exposure can be applied later), the depth it gave, and the truth."""
 
+    ir_signal: np.ndarray
     depth_u16: np.ndarray
-    ir_y8: np.ndarray
-    color: np.ndarray
     depth_truth: np.ndarray
+    state: SceneState
+    dots_signal: np.ndarray | None = None    # the projector's part of the light (structured light)
+
+
+@dataclass
+class _ColorFrame:
+    color: np.ndarray
     color_truth: np.ndarray
-    state: "SceneState"
+    state: SceneState
     exposure_us: float
     gain: float
-
-    def freeze(self) -> None:
-        for a in (self.depth_u16, self.ir_y8, self.color, self.depth_truth, self.color_truth):
-            a.flags.writeable = False
 
 
 _PRERENDERED: dict = {}
 _PRERENDER_LOCK = threading.Lock()
 
 
+def _freeze(*arrays: np.ndarray) -> None:
+    for a in arrays:
+        a.flags.writeable = False
+
+
+def _ping_pong(k: int, n: int) -> int:
+    """0, 1, ..., n-1, n-2, ..., 1, 0, 1, ...: a clip played back and forth, so motion never jumps."""
+    j = k % max(2 * n - 2, 1)
+    return j if j < n else 2 * n - 2 - j
+
+
 class SimCamera(Camera):
-    capabilities = frozenset({Capability.PROJECTOR_CONTROL, Capability.ILLUMINATION_CONTROL,
-                              Capability.EXPOSURE_CONTROL, Capability.PROJECTOR_POWER})
-    # A D435's projector: 0-360 mW in 30 mW steps, 150 mW by default.
+    # A D435's projector: 0-360 mW in 30 mW steps, 150 mW by default (a profile may say otherwise).
     POWER_RANGE = ProjectorPowerRange(0.0, 360.0, 30.0, PROJECTOR_POWER_MW)
 
     def __init__(self, cfg: SimConfig, uri: str = "sim://"):
         self.cfg = cfg
         self._uri = uri
         # The camera profile decides geometry, noise, projector and what the device can be asked to do.
+        named = named_profile(cfg)
         self.profile = get_profile(camera_for(cfg.family, cfg.identity, cfg.camera))
-        self._depth_view, self._color_view = views_for(self.profile)
+        depth_view, self._color_view = views_for(self.profile)
         caps = {Capability.ILLUMINATION_CONTROL, Capability.EXPOSURE_CONTROL}
         if self.profile.has_projector:
             caps.add(Capability.PROJECTOR_CONTROL)
@@ -91,33 +139,53 @@ class SimCamera(Camera):
         self._lights = Lights(
             projector_pos=np.array([self.profile.projector_offset_m, 0.0, 0.0]) if self.profile.has_projector else None,
             lamp_dir=LAMP_DIR, lamp_radius_rad=LAMP_RADIUS_RAD, lamp_share=LAMP_SHARE)
+        # Stream modes: the depth/IR mode renders through a view (and a profile) with its intrinsics.
+        self._mode = depth_mode(cfg.depth_mode, cfg.fps, self.profile)
+        self._depth_fps = self._mode.fps
+        self._color_fps = color_rate(cfg.color_fps, cfg.fps, self.profile)
+        self._depth_intr = depth_intrinsics(self.profile, self._mode)
+        if self._depth_intr == depth_view.intrinsics:
+            self._depth_view, self._sensing = depth_view, self.profile
+        else:
+            self._depth_view = View(self._depth_intr, Extrinsics.identity())
+            self._sensing = dataclasses.replace(self.profile, depth_intrinsics=self._depth_intr)
         self._rng = np.random.default_rng(cfg.seed)
-        di = self.profile.depth_intrinsics
-        self._dots = DotPattern.make(di.width, di.height)
+        self._dots = DotPattern.make(self._depth_intr.width, self._depth_intr.height, fx=self._depth_intr.fx)
         self._lock = threading.Lock()
         self._queue: collections.deque[Frame] = collections.deque()
         self._started = False
         self._closed = False
-        self._tick = 0
+        self._depth_tick = 0                 # next depth/IR tick to produce
+        self._color_tick = 0                 # next colour frame to produce
         self._t0_wall = 0.0
         self._t0_hw_ms = float(self._rng.uniform(1e5, 9e5))
-        self._counters = {k: 0 for k in StreamKind}
-        self._projector_cmd = cfg.projector
-        self._power_cmd = PROJECTOR_POWER_MW
-        self._illum_cmd = 0.0
-        self._replay_rng = np.random.default_rng(cfg.seed + 7777)
-        self._replay_projector = True
-        self._replay_illum = 0.0
+        # Controls: the last command, and when each command reaches the hardware.
+        # URI keys override; a named camera brings its typical latency and jitter; none: 0.
+        latency = cfg.projector_latency if cfg.projector_latency is not None else \
+            (named.projector_latency_frames if named else 0)
+        jitter = cfg.projector_jitter if cfg.projector_jitter is not None else \
+            (named.projector_jitter if named else 0.0)
+        self._commanded: ProjectorState = (cfg.projector and self.profile.has_projector, self.POWER_RANGE.default)
+        self._projector: Timeline[ProjectorState] = Timeline(
+            self._commanded, latency, jitter, np.random.default_rng(cfg.seed + 31))
+        self._screen: Timeline[Rgb] = Timeline(BLACK, cfg.screen_latency, 0.0)
+        default_mw = self.POWER_RANGE.default
+        self._injector: Injector | None = make_injector(cfg.inject, self._commanded, latency, default_mw, cfg.seed)
+        # Exposure: colour AE and white balance, IR AE; a lock freezes them (and is what metadata claims).
         self._ae = AutoExposure(spec=self.profile.color_ae)
-        self._noise = NoiseBank.for_seed(cfg.seed + 3)
+        self._awb = np.ones(3, np.float32)
+        self._color_lock: ExposureSetting | None = None
         # Imagers behind an IR-cut filter (D405) meter visible light: skin's luminance (~0.35) stands in
         # for its 850 nm reflectance (0.58) as a share of ~0.6.
-        self._ir_exposure = ir_exposure_s(cfg.lux, cfg.cct,
-                                          share=0.6 if self.profile.ir_band == "visible" else self._nir_share)
-        self._awb = np.ones(3, np.float32)
+        start_s = ir_exposure_s(cfg.lux, cfg.cct, share=0.6 if self.profile.ir_band == "visible" else self._nir_share)
+        self._ir_ae = IrAutoExposure(ExposureLimits.of(self.profile).for_fps(self._depth_fps), start_s)
+        self._ir_lock: ExposureSetting | None = None
+        self._noise = NoiseBank.for_seed(cfg.seed + 3)
         self._gt: collections.OrderedDict[tuple[StreamKind, int], np.ndarray] = collections.OrderedDict()
+        self._scene_cache: tuple[float, list[Placed], tuple[list, list], SceneState] | None = None
         self.scene: SceneState | None = None
-        self._prerendered: list | None = None
+        self._pre_depth: list[dict[bool, _DepthTick]] | None = None
+        self._pre_color: list[_ColorFrame] | None = None
 
     # --- Camera API --------------------------------------------------------------------------
     @property
@@ -127,11 +195,11 @@ class SimCamera(Camera):
                           note=f"camera profile {self.profile.name}")
 
     def profiles(self) -> list[StreamProfile]:
-        ci, di = self._color_view.intrinsics, self._depth_view.intrinsics
+        d, ci = self._depth_intr, self._color_view.intrinsics
         return [
-            StreamProfile(StreamKind.COLOR, ci.width, ci.height, self.cfg.fps, PixelFormat.BGR8, 0, ci),
-            StreamProfile(StreamKind.DEPTH, di.width, di.height, self.cfg.fps, PixelFormat.Z16, 0, di),
-            StreamProfile(StreamKind.IR, di.width, di.height, self.cfg.fps, PixelFormat.Y8, 1, di),
+            StreamProfile(StreamKind.COLOR, ci.width, ci.height, self._color_fps, PixelFormat.BGR8, 0, ci),
+            StreamProfile(StreamKind.DEPTH, d.width, d.height, self._depth_fps, PixelFormat.Z16, 0, d),
+            StreamProfile(StreamKind.IR, d.width, d.height, self._depth_fps, PixelFormat.Y8, 1, d),
         ]
 
     def extrinsics(self, src: StreamKind, dst: StreamKind) -> Extrinsics:
@@ -166,7 +234,7 @@ class SimCamera(Camera):
                     raise StreamClosed("sim camera not started; call start() first")
                 if self._queue:
                     return self._queue.popleft()
-                due = self._t0_wall + self._tick / self.cfg.fps
+                due = self._t0_wall + self._next_event_s()
             if self.cfg.realtime:
                 wait = due - time.monotonic()
                 if wait > 0:
@@ -178,12 +246,12 @@ class SimCamera(Camera):
                 if self._closed:
                     raise StreamClosed("sim camera is stopped")
                 if not self._queue:
-                    self._produce_tick()
+                    self._produce_next()
 
     def set_projector(self, on: bool) -> None:
         self._require_projector(power=False)
         with self._lock:
-            self._projector_cmd = bool(on)
+            self._command_projector((bool(on), self._commanded[1]))
 
     def projector_power_range(self) -> ProjectorPowerRange:
         self._require_projector(power=True)
@@ -193,7 +261,7 @@ class SimCamera(Camera):
         self._require_projector(power=True)
         v = self.POWER_RANGE.snap(mw)
         with self._lock:
-            self._power_cmd = v
+            self._command_projector((self._commanded[0], v))
         return v
 
     def _require_projector(self, *, power: bool) -> None:
@@ -201,13 +269,52 @@ class SimCamera(Camera):
         on/off only on an Astra)."""
         cap = Capability.PROJECTOR_POWER if power else Capability.PROJECTOR_CONTROL
         if cap not in self.capabilities:
-            raise CapabilityUnsupported(f"{self.profile.model} has no {'settable projector power' if power else 'projector'}")
+            what = "settable projector power" if power else "projector"
+            raise CapabilityUnsupported(f"{self.profile.model} has no {what}")
 
-    def set_illumination(self, level: float) -> None:
-        if not 0.0 <= level <= 1.0:
-            raise ValueError("illumination level must be within 0..1")
+    def set_illumination(self, rgb: tuple[float, float, float]) -> None:
+        """The colour the kiosk screen shows from now on, each channel 0..1 of full white. The
+        panel shows it ``screen_latency`` colour frames after the next one."""
+        if isinstance(rgb, (str, bytes)) or not hasattr(rgb, "__len__") or len(rgb) != 3:
+            raise InvalidSetting(f"illumination is an (r, g, b) colour, each 0..1, not {rgb!r}")
+        vals: list[float] = []
+        for v in rgb:
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or not 0 <= v <= 1:
+                raise InvalidSetting(f"illumination channels must be numbers within 0..1, not {rgb!r}")
+            vals.append(float(v))
         with self._lock:
-            self._illum_cmd = float(level)
+            self._screen.command((vals[0], vals[1], vals[2]), self._color_tick)
+
+    def lock_exposure(self, stream: StreamKind) -> ExposureSetting:
+        """Freeze the auto-exposure of the imager behind ``stream`` (IR and depth share one) at its
+        current exposure and gain, from the next frame on; returns them. Locking the colour imager
+        holds its white balance too."""
+        with self._lock:
+            if self._imager(stream) == "ir":
+                if self._ir_lock is None:
+                    exposure_s, gain = self._ir_ae.setting
+                    self._ir_lock = ExposureSetting(exposure_s * 1e6, gain)
+                    if self._injector is None or self._injector.obeys_exposure_lock:
+                        self._ir_ae.locked = True
+                return self._ir_lock
+            if self._color_lock is None:
+                self._color_lock = ExposureSetting(self._ae.exposure_s * 1e6, self._ae.gain)
+            return self._color_lock
+
+    def unlock_exposure(self, stream: StreamKind) -> None:
+        """Let the auto-exposure of the imager behind ``stream`` run again."""
+        with self._lock:
+            if self._imager(stream) == "ir":
+                self._ir_lock = None
+                self._ir_ae.locked = self._injector is not None and self._injector.fixed_ir_exposure
+            else:
+                self._color_lock = None
+
+    @staticmethod
+    def _imager(stream: StreamKind) -> str:
+        if not isinstance(stream, StreamKind):
+            raise InvalidSetting(f"not a stream: {stream!r}")
+        return "color" if stream is StreamKind.COLOR else "ir"
 
     def ground_truth(self, stream: StreamKind, frame_number: int) -> np.ndarray:
         """True depth in metres in the stream's geometry for a recent frame (NaN: no surface)."""
@@ -217,136 +324,229 @@ class SimCamera(Camera):
                 raise KeyError(f"no ground truth kept for {stream.value} frame {frame_number}")
             return self._gt[key]
 
+    # --- Controls --------------------------------------------------------------------------------
+    def _command_projector(self, state: ProjectorState) -> None:
+        # Issued at the next depth tick; the timeline adds the device's latency and jitter.
+        self._commanded = state
+        self._projector.command(state, self._depth_tick)
+        if self._injector is not None:
+            self._injector.command(state, self._depth_tick)
+
+    def _projector_at(self, tick: int) -> tuple[ProjectorState, ProjectorState]:
+        """(state the IR/depth pixels show, state the frame's metadata reports) at a depth tick."""
+        if self._injector is not None:
+            shown = self._injector.shown(tick)
+            return shown.pixels, shown.claimed
+        # A D4xx reports what its projector did, except that the report can be a frame off.
+        return self._projector.state_at(tick), self._projector.state_at(tick - self.cfg.projector_md_lag)
+
+    def _screen_at(self, color_tick: int) -> Rgb:
+        """The screen colour lighting the colour pixels of a colour frame."""
+        if self._injector is not None:
+            return self._injector.screen(color_tick)
+        return self._screen.state_at(color_tick)
+
     # --- Scene -----------------------------------------------------------------------------------
     def _objects(self, t: float) -> tuple[list[Placed], tuple[list, list], SceneState]:
         objs, static, moving, p = self._scene.objects(t)
         return objs, (static, moving), SceneState(p.subject, p.distance_m, p.yaw_deg, p.pitch_deg, p.roll_deg,
-                                                  p.eyes_closed, False, 0.0)
+                                                  p.eyes_closed, False, BLACK)
 
-    def _render(self, view, objs: list[Placed], planes: tuple[list, list], projector: bool = True):
+    def _scene_at(self, t: float) -> tuple[list[Placed], tuple[list, list], SceneState]:
+        """The scene at time ``t`` (s), shared by the depth tick and colour frame of one instant."""
+        hit = self._scene_cache
+        if hit is None or abs(hit[0] - t) > 1e-9:
+            objs, planes, state = self._objects(t)
+            hit = self._scene_cache = (t, objs, planes, state)
+        return hit[1], hit[2], hit[3]
+
+    def _render(self, view: View, objs: list[Placed], planes: tuple[list, list], projector: bool = True) -> ViewMaps:
         static, moving = planes
         lights = self._lights if projector else Lights(None, self._lights.lamp_dir, self._lights.lamp_radius_rad,
                                                        self._lights.lamp_share)
         return render_view(view, objs, planes=moving, static_planes=static,
                            static_key=(self.cfg.background, self._scene.scene_seed), lights=lights)
 
-    # --- Sensors and delivery ------------------------------------------------------------------------
+    # --- Sensors ---------------------------------------------------------------------------------
     def _init_auto_exposure(self) -> None:
+        c = self.cfg
         objs, planes, _ = self._objects(0.0)
-        maps = self._render(self._color_view, objs, planes, projector=False)
-        irr = color_irradiance(maps, self.cfg.lux, self.cfg.cct, 0.0)
+        irr = color_irradiance(self._render(self._color_view, objs, planes, projector=False), c.lux, c.cct)
         for _ in range(6):
             self._ae.update(metered_level(irr, self._ae), rate=1.0)
-        self._update_awb(irr, rate=1.0)
+        self._update_awb(rate=1.0)
+        # The IR auto-exposure starts settled on what the imager sees at start (a spliced stream
+        # was recorded at the exposure the camera settles on with its projector on).
+        pixels_on = True if self._injector is not None and self._injector.fixed_ir_exposure \
+            else self._projector_at(0)[0][0]
+        signal, _ = ir_signal(self._render(self._depth_view, objs, planes), c.lux, c.cct, pixels_on, self._dots,
+                              self.POWER_RANGE.default, profile=self._sensing, share=self._nir_share)
+        for _ in range(12):
+            self._ir_ae.update(expose_ir(signal, *self._ir_ae.setting, None)[0], rate=1.0)
+        self._ir_ae.locked = self._injector is not None and self._injector.fixed_ir_exposure
 
-    def _update_awb(self, irr: np.ndarray, rate: float) -> None:
-        # Gray-world white balance that corrects 85 % of the cast, as consumer modules do.
+    def _update_awb(self, rate: float) -> None:
+        # White balance that corrects 85 % of the light's cast, as consumer modules do.
         light = illuminant_bgr(self.cfg.cct)
         target = (1.0 / light) ** 0.85
         target = target / target[1]
         self._awb = (self._awb * (1 - rate) + target * rate).astype(np.float32)
 
-    def _physical_controls(self) -> tuple[bool, float, float]:
-        """(projector on, illumination level, projector power mW) as the sensor experiences them."""
-        if self.cfg.inject == "replay":
-            # A replayed stream follows whatever pattern was recorded, not today's commands.
-            if self._tick % 3 == 0:
-                self._replay_projector = bool(self._replay_rng.random() < 0.6)
-                self._replay_illum = float(self._replay_rng.choice([0.0, 0.0, 1.0]))
-            return self._replay_projector, self._replay_illum, PROJECTOR_POWER_MW
-        return self._projector_cmd, self._illum_cmd, self._power_cmd
-
-    def _render_tick(self, k: int, states: tuple[bool, ...], illum: float,
-                     power_mw: float = PROJECTOR_POWER_MW) -> dict[bool, "_Rendered"]:
-        """Render tick ``k``: the scene once, the IR imager and depth for each projector state asked
-        for (the noise is drawn in the same order as a single render, so seeds reproduce)."""
-        c = self.cfg
-        objs, planes, state = self._objects(k / c.fps)
+    def _render_depth(self, t: float, on: bool, power_mw: float) -> tuple[_DepthTick, ViewMaps]:
+        """A depth tick's light and scene (depth is computed once the exposure is known)."""
+        objs, planes, state = self._scene_at(t)
         dmaps = self._render(self._depth_view, objs, planes)
+        signal, dots = ir_signal(dmaps, self.cfg.lux, self.cfg.cct, on, self._dots, power_mw,
+                                 profile=self._sensing, share=self._nir_share)
+        return _DepthTick(signal, np.empty(0, np.uint16), np.empty(0, np.float32), state, dots), dmaps
+
+    def _depth(self, dmaps: ViewMaps, tick: _DepthTick, electrons: np.ndarray, exposure_s: float
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Depth from the exposed IR (structured light matches only the projector's own pattern)."""
+        pattern = None
+        if self.profile.structured_light and tick.dots_signal is not None:
+            pattern = tick.dots_signal.astype(np.float32) * np.float32(9000.0 * exposure_s)
+        return depth_image(dmaps, electrons, self._noise, profile=self._sensing, pattern_e=pattern)
+
+    def _render_color(self, t: float, rgb: Rgb, update_ae: bool) -> _ColorFrame:
+        c = self.cfg
+        objs, planes, state = self._scene_at(t)
         cmaps = self._render(self._color_view, objs, planes, projector=False)
-        sensed = {}
-        for e in states:
-            pattern: list | None = [] if self.profile.structured_light else None
-            ir_y8, ir_e = ir_image(dmaps, c.lux, c.cct, e, self._dots, self._noise, power_mw=power_mw,
-                                   exposure_s=self._ir_exposure, profile=self.profile, share=self._nir_share,
-                                   pattern_out=pattern)
-            sensed[e] = (ir_y8, *depth_image(dmaps, ir_e, self._noise, profile=self.profile,
-                                             pattern_e=pattern[0] if pattern else None))
-        irr = color_irradiance(cmaps, c.lux, c.cct, illum)
+        screen = None
+        if c.screen_nits > 0 and max(rgb) > 0:
+            seen = cmaps.object_id >= 0
+            rows, cols = np.nonzero(np.any(seen, axis=1))[0], np.nonzero(np.any(seen, axis=0))[0]
+            region = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1) if rows.size else None
+            screen = screen_irradiance(cmaps.z, self._color_view, rgb, c.screen_nits, SCREEN,
+                                       self.profile.depth_to_color, region if region is not None else (0, 0, 0, 0))
+        irr = color_irradiance(cmaps, c.lux, c.cct, screen)
         color = expose_color(irr, self._ae, self._noise, self._awb)
         exposure_us, gain = self._ae.exposure_s * 1e6, self._ae.gain
-        self._ae.update(metered_level(irr, self._ae), rate=self.profile.color_ae.speed)   # AE reacts over a few frames
-        self._update_awb(irr, rate=0.2)
-        color_truth = np.where(np.isfinite(cmaps.z) & (cmaps.z <= self.profile.depth_range_m[1]), cmaps.z,
-                               np.nan).astype(np.float32)
-        return {e: _Rendered(depth_u16, ir_y8, color, depth_truth, color_truth, state, exposure_us, gain)
-                for e, (ir_y8, depth_u16, depth_truth) in sensed.items()}
+        if update_ae:
+            self._ae.update(metered_level(irr, self._ae), rate=self.profile.color_ae.speed)   # over a few frames
+            self._update_awb(rate=0.2)
+        truth = np.where(np.isfinite(cmaps.z) & (cmaps.z <= self.profile.depth_range_m[1]), cmaps.z,
+                         np.nan).astype(np.float32)
+        return _ColorFrame(color, truth, state, exposure_us, gain)
 
     def _prerender(self) -> None:
-        """``prerender=N``: render N ticks for both projector states before streaming, then play them
-        back and forth (0..N-1..0, so motion never jumps) at the frame rate: a camera whose pixels
-        cost the host nothing, as a real one's do. Kept per process for the same scene."""
-        key = dataclasses.replace(self.cfg, realtime=True, prerender=0)
+        """``prerender=N``: render N depth ticks for both projector states (and the colour frames
+        of the same span) before streaming, then play them back and forth (0..N-1..0, so motion
+        never jumps): a camera whose pixels cost the host nothing, as a real one's do. IR keeps
+        its light before exposure, so the auto-exposure still acts on what is played. Kept per
+        process for the same scene."""
+        c = self.cfg
+        key = (dataclasses.replace(c, realtime=True, prerender=0, inject="none"), c.prerender)
         with _PRERENDER_LOCK:
             hit = _PRERENDERED.get(key)
             if hit is None:
-                ticks = []
-                for k in range(self.cfg.prerender):
-                    r = self._render_tick(k, (True, False), 0.0)
-                    for v in r.values():
-                        v.freeze()
-                    ticks.append(r)
+                n_color = max(1, round(c.prerender * self._color_fps / self._depth_fps))
+                depth, color = [], []
+                exposure_s, gain = self._ir_ae.setting
+                for k in range(c.prerender):
+                    tick: dict[bool, _DepthTick] = {}
+                    for on in (True, False):
+                        d, dmaps = self._render_depth(k / self._depth_fps, on, self.POWER_RANGE.default)
+                        _, electrons = expose_ir(d.ir_signal, exposure_s, gain, None)
+                        d.depth_u16, d.depth_truth = self._depth(dmaps, d, electrons, exposure_s)
+                        if not on:
+                            d.depth_truth = tick[True].depth_truth      # the truth does not see the projector
+                        d.ir_signal = d.ir_signal.astype(np.float16)    # light, not pixels: half the bytes
+                        d.dots_signal = None                            # depth is already made
+                        _freeze(d.ir_signal, d.depth_u16, d.depth_truth)
+                        tick[on] = d
+                    depth.append(tick)
+                for k in range(n_color):
+                    f = self._render_color(k / self._color_fps, BLACK, update_ae=True)
+                    _freeze(f.color, f.color_truth)
+                    color.append(f)
                 _PRERENDERED.clear()                       # one scene at a time: bounded memory
-                _PRERENDERED[key] = hit = ticks
-        self._prerendered = hit
+                _PRERENDERED[key] = hit = (depth, color)
+        self._pre_depth, self._pre_color = hit
 
-    def _produce_tick(self) -> None:
+    # --- Delivery --------------------------------------------------------------------------------
+    def _next_event_s(self) -> float:
+        return min(self._depth_tick / self._depth_fps, self._color_tick / self._color_fps)
+
+    def _produce_next(self) -> None:
+        """Produce the next event(s) in hardware time: a depth tick, a colour frame, or both when
+        they fall on the same instant."""
+        td, tc = self._depth_tick / self._depth_fps, self._color_tick / self._color_fps
+        if td <= tc + 1e-9:
+            self._produce_depth()
+        if tc <= td + 1e-9:
+            self._produce_color()
+
+    def _deliver(self, kind: StreamKind, px: np.ndarray, fmt: PixelFormat, ts: float, latency_ms: float,
+                 number: int, md: FrameMetadata, intr, index: int = 0, scale: float = 0.0) -> None:
+        if self.cfg.drop > 0 and self._rng.random() < self.cfg.drop:
+            return
+        self._queue.append(Frame(
+            stream=kind, pixels=px, format=fmt, timestamp_ms=float(ts), clock_domain=ClockDomain.HARDWARE,
+            host_time_ns=time.monotonic_ns() + int(latency_ms * 1e6), frame_number=number, intrinsics=intr,
+            index=index, device_serial=SERIAL, depth_scale=scale, metadata=md))
+
+    def _produce_depth(self) -> None:
         c = self.cfg
-        k = self._tick
-        self._tick += 1
-        period_ms = 1000.0 / c.fps
-        projector_on, illum, power = self._physical_controls()
-        if self._prerendered is not None and illum == 0.0 and power == PROJECTOR_POWER_MW:
-            n = len(self._prerendered)
-            j = k % max(2 * n - 2, 1)
-            r = self._prerendered[j if j < n else 2 * n - 2 - j][projector_on]
+        k = self._depth_tick
+        self._depth_tick += 1
+        (on, power), (claimed_on, claimed_power) = self._projector_at(k)
+        exposure_s, gain = self._ir_ae.setting
+        pre = None
+        if self._pre_depth is not None and (not on or power == self.POWER_RANGE.default):
+            pre = self._pre_depth[_ping_pong(k, len(self._pre_depth))][on]
+        if pre is not None:
+            tick = pre
+            ir_y8, _ = expose_ir(pre.ir_signal, exposure_s, gain, self._noise)
+            depth_u16, truth = pre.depth_u16, pre.depth_truth
         else:
-            r = self._render_tick(k, (projector_on,), illum, power)[projector_on]
-        state = r.state
-        self.scene = SceneState(state.subject, state.distance_m, state.yaw_deg, state.pitch_deg, state.roll_deg,
-                                state.eyes_closed, projector_on, illum)
-        depth_u16, ir_y8, color = r.depth_u16, r.ir_y8, r.color
-        exposure_us, gain = r.exposure_us, r.gain
+            t = (_ping_pong(k, len(self._pre_depth)) if self._pre_depth else k) / self._depth_fps
+            tick, dmaps = self._render_depth(t, on, power)
+            ir_y8, electrons = expose_ir(tick.ir_signal, exposure_s, gain, self._noise)
+            depth_u16, truth = self._depth(dmaps, tick, electrons, exposure_s)
+        self._ir_ae.update(ir_y8)
+        self._projector.forget_before(k - 2)
+        if self._injector is not None:
+            self._injector.forget_before(k - 2)
+        st = tick.state
+        illum = self.scene.illumination if self.scene is not None else BLACK
+        self.scene = dataclasses.replace(st, projector_on=on, illumination=illum)
+        self._remember(StreamKind.DEPTH, k, truth)
 
-        host_now = time.monotonic_ns()
-        base_hw = self._t0_hw_ms + k * period_ms
-        jitter = self._rng.normal(0.0, c.jitter_ms, 2) if c.jitter_ms > 0 else np.zeros(2)
+        jitter = self._rng.normal(0.0, c.jitter_ms) if c.jitter_ms > 0 else 0.0
+        ts = self._t0_hw_ms + k * 1000.0 / self._depth_fps + jitter
+        claim = self._ir_lock or ExposureSetting(exposure_s * 1e6, gain)
+        md = FrameMetadata(exposure_us=claim.exposure_us, gain=claim.gain, projector_on=claimed_on,
+                           projector_power_mw=claimed_power if claimed_on else 0.0,
+                           frame_counter=k, sensor_timestamp_us=int(ts * 1000))
+        self._deliver(StreamKind.DEPTH, depth_u16, PixelFormat.Z16, ts, DEPTH_LATENCY_MS, k, md, self._depth_intr,
+                      scale=self.profile.depth_scale)
+        self._deliver(StreamKind.IR, ir_y8, PixelFormat.Y8, ts, DEPTH_LATENCY_MS, k, md, self._depth_intr, index=1)
+
+    def _produce_color(self) -> None:
+        c = self.cfg
+        k = self._color_tick
+        self._color_tick += 1
+        rgb = self._screen_at(k)
+        lit = c.screen_nits > 0 and max(rgb) > 0
+        if self._pre_color is not None and not lit:
+            f = self._pre_color[_ping_pong(k, len(self._pre_color))]
+        else:
+            t = (_ping_pong(k, len(self._pre_color)) if self._pre_color else k) / self._color_fps
+            f = self._render_color(t, rgb, update_ae=self._color_lock is None)
+        self._screen.forget_before(k - 1)
+        projector_on = self.scene.projector_on if self.scene is not None else False
+        self.scene = dataclasses.replace(f.state, projector_on=projector_on, illumination=rgb)
+        self._remember(StreamKind.COLOR, k, f.color_truth)
+
+        ts = (self._t0_hw_ms + k * 1000.0 / self._color_fps + COLOR_CLOCK_OFFSET_MS
+              + (self._rng.normal(0.0, c.jitter_ms) if c.jitter_ms > 0 else 0.0))
         wb_k = float(c.cct * (1 + self._rng.normal(0, 0.02)))
-        claimed_projector = self._projector_cmd          # metadata reports the command (an injector lies)
-        power_mw = self._power_cmd if claimed_projector else 0.0
-
-        self._remember(StreamKind.DEPTH, k, r.depth_truth)
-        self._remember(StreamKind.COLOR, k, r.color_truth)
-
-        def deliver(kind, px, fmt, ts, latency_ms, md, index=0, scale=0.0, intr=self._depth_view.intrinsics):
-            self._counters[kind] += 1
-            if c.drop > 0 and self._rng.random() < c.drop:
-                return
-            self._queue.append(Frame(
-                stream=kind, pixels=px, format=fmt, timestamp_ms=float(ts), clock_domain=ClockDomain.HARDWARE,
-                host_time_ns=host_now + int(latency_ms * 1e6), frame_number=k, intrinsics=intr, index=index,
-                device_serial=SERIAL, depth_scale=scale, metadata=md))
-
-        depth_md = FrameMetadata(exposure_us=self._ir_exposure * 1e6, gain=1.0, projector_on=claimed_projector, projector_power_mw=power_mw,
-                                 frame_counter=k, sensor_timestamp_us=int((base_hw + jitter[0]) * 1000))
-        deliver(StreamKind.DEPTH, depth_u16, PixelFormat.Z16, base_hw + jitter[0], DEPTH_LATENCY_MS, depth_md,
-                scale=self.profile.depth_scale)
-        deliver(StreamKind.IR, ir_y8, PixelFormat.Y8, base_hw + jitter[0], DEPTH_LATENCY_MS, depth_md, index=1)
-        color_md = FrameMetadata(exposure_us=exposure_us, gain=gain, frame_counter=k, white_balance_k=wb_k,
-                                 sensor_timestamp_us=int((base_hw + COLOR_CLOCK_OFFSET_MS + jitter[1]) * 1000),
-                                 extra={"illumination": illum if c.inject == "none" else self._illum_cmd})
-        deliver(StreamKind.COLOR, color, PixelFormat.BGR8, base_hw + COLOR_CLOCK_OFFSET_MS + jitter[1],
-                COLOR_LATENCY_MS, color_md, intr=self._color_view.intrinsics)
+        claim = self._color_lock or ExposureSetting(f.exposure_us, f.gain)
+        md = FrameMetadata(exposure_us=claim.exposure_us, gain=claim.gain, frame_counter=k, white_balance_k=wb_k,
+                           sensor_timestamp_us=int(ts * 1000))
+        self._deliver(StreamKind.COLOR, f.color, PixelFormat.BGR8, ts, COLOR_LATENCY_MS, k, md,
+                      self._color_view.intrinsics)
 
     def _remember(self, kind: StreamKind, k: int, truth: np.ndarray) -> None:
         self._gt[(kind, k)] = truth

@@ -14,7 +14,7 @@ ATTACKS = ("print", "print_curved", "print_cutout", "screen_still", "screen_vide
            "mask_eyeholes", "silicone_mask", "paper_mask", "head_model_hand", "print_eyes", "glasses_print")
 SUBJECTS = ("live", "none", "multi") + ATTACKS
 # Older spellings of query keys, accepted at the door and never used inside.
-ALIASES = {"emitter": "projector"}
+ALIASES = {"emitter": "projector", "emitter_latency": "projector_latency", "emitter_jitter": "projector_jitter"}
 # Scene and identity keys (SIM-SCENE): see docs/sim.md.
 CAMERAS = ("d435", "d455", "d415", "d405", "astra")
 BACKGROUNDS = ("plain", "clutter", "moving")
@@ -39,7 +39,7 @@ class SimConfig:
     jitter_ms: float = 0.3      # timestamp jitter (standard deviation)
     realtime: bool = True       # pace delivery in wall time like a real device
     projector: bool = True      # IR projector initially on
-    inject: str = "none"        # "replay": pixels ignore projector/illumination commands
+    inject: str = "none"        # an injected stream (see injection.py): replay, splice or render
     prerender: int = 0          # render this many ticks (both projector states) at start, then play them
     # --- Scene, identity and camera profile (SIM-SCENE). ``None``: drawn from ``identity``/``family``.
     camera: str | None = None   # device profile (drivers/sim/profiles.py); None: d435, or the family's pick
@@ -57,6 +57,14 @@ class SimConfig:
     background: str = "plain"   # plain wall, clutter (shelves, posters) or moving (people passing)
     bystander: bool = False     # a second person 0.5-1 m behind the subject
     light: str | None = None    # light source spectrum: sets the ambient NIR share (None: from cct)
+    # Timing, screen light and stream modes (docs/sim.md). None: the camera profile's value.
+    projector_latency: int | None = None     # frames before a projector command shows (0-3)
+    projector_jitter: float | None = None    # chance that an edge lands one frame later
+    projector_md_lag: int = 0                # frames the per-frame projector metadata trails (+) or leads (-)
+    screen_nits: float = 300.0               # kiosk screen luminance at full white (0: no screen light)
+    screen_latency: int = 1                  # colour frames before the panel shows a new colour
+    depth_mode: str = ""                     # depth/IR "WxH@FPS"; empty: 640x480 at fps
+    color_fps: float | None = None           # colour frame rate; None: fps
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> SimConfig:
@@ -83,7 +91,7 @@ class SimConfig:
             (0 <= self.drop < 1, "drop must be within [0, 1)"),
             (0 <= self.jitter_ms <= 10, "jitter_ms must be within 0..10"),
             (0 <= self.identity < 1000, "identity must be within 0..999"),
-            (self.inject in ("none", "replay"), "inject must be none or replay"),
+            (self.inject in ("none", "replay", "splice", "render"), "inject must be none, replay, splice or render"),
             (0 <= self.prerender <= 300, "prerender must be within 0..300 ticks"),
             (self.camera is None or self.camera in CAMERAS, f"camera must be one of {', '.join(CAMERAS)}"),
             (self.family in FAMILIES, f"family must be one of {', '.join(FAMILIES)}"),
@@ -96,6 +104,13 @@ class SimConfig:
             (self.glasses is None or self.glasses in GLASSES, f"glasses must be one of {', '.join(GLASSES)}"),
             (self.background in BACKGROUNDS, f"background must be one of {', '.join(BACKGROUNDS)}"),
             (self.light is None or self.light in LIGHTS, f"light must be one of {', '.join(LIGHTS)}"),
+            (self.projector_latency is None or 0 <= self.projector_latency <= 3,
+             "projector_latency must be within 0..3 frames"),
+            (self.projector_jitter is None or 0 <= self.projector_jitter <= 1, "projector_jitter must be within 0..1"),
+            (-1 <= self.projector_md_lag <= 1, "projector_md_lag must be -1, 0 or 1 frame"),
+            (0 <= self.screen_nits <= 2000, "screen_nits must be within 0..2000"),
+            (0 <= self.screen_latency <= 3, "screen_latency must be within 0..3 frames"),
+            (self.color_fps is None or 1 <= self.color_fps <= 90, "color_fps must be within 1..90"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -110,14 +125,14 @@ _BOOLS = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false":
 
 
 def _convert(key: str, raw: str) -> Any:
-    if key in ("subject", "inject", "camera", "family", "glasses", "background", "light"):
+    if key in ("subject", "inject", "camera", "family", "glasses", "background", "light", "depth_mode"):
         return raw
     if key in ("realtime", "projector", "beard", "fringe", "torso", "bystander"):
         v = _BOOLS.get(raw.lower())
         if v is None:
             raise InvalidUri(f"sim://: {key} must be on/off (1/0), got {raw!r}")
         return v
-    if key in ("seed", "identity", "prerender", "skin"):
+    if key in ("seed", "identity", "prerender", "skin", "projector_latency", "projector_md_lag", "screen_latency"):
         try:
             return int(raw)
         except ValueError:

@@ -3,7 +3,8 @@
 Color: irradiance (lux) x reflectance, colour of the light from its temperature, auto-exposure and
 gain, photon shot noise and read noise in electrons, partial auto white balance, sRGB-like encoding.
 IR: 850 nm reflectance x (ambient NIR + the projector's dot pattern, which shifts with depth by the
-projector parallax and is blurred by subsurface scattering in skin), fixed exposure.
+projector parallax and is blurred by subsurface scattering in skin), at the exposure and gain the
+IR auto-exposure (``exposure.py``) or a lock sets.
 Depth: stereo noise sigma_z = z^2 * sigma_d / (f * B); holes where the stereo matcher has no texture
 (low IR contrast: dark or specular surfaces, projector off in dim light), at occlusion bands beside
 silhouettes (seen by one imager only), and outside the working range.
@@ -13,8 +14,9 @@ from __future__ import annotations
 
 import collections
 import functools
-
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -33,7 +35,6 @@ EXPOSURE_RANGE_S = D435.color_ae.exposure_range_s
 GAIN_RANGE = D435.color_ae.gain_range
 AE_TARGET = D435.color_ae.target
 SCREEN_LUMINANCE_LUX = 260.0    # a tablet at typical brightness, as lux-equivalent on the sensor
-LAMP_LUX_AT_50CM = 160.0        # challenge illumination (screen flash / front lamp) at full level
 IR_EXPOSURE_S = 0.0085
 PROJECTOR_POWER_MW = 150.0
 DOT_IRRADIANCE = 300.0         # projector dot irradiance at 0.5 m, lux-equivalent in the NIR band
@@ -47,14 +48,14 @@ class NoiseBank:
     """
 
     SIZE = 1 << 24
-    _CACHE: "collections.OrderedDict[int, tuple[np.ndarray, dict]]" = collections.OrderedDict()
+    _CACHE: collections.OrderedDict[int, tuple[np.ndarray, Mapping[str, Any]]] = collections.OrderedDict()
 
     def __init__(self, rng: np.random.Generator):
         self._rng = rng
         self._buf = rng.standard_normal(self.SIZE + 1_000_000, dtype=np.float32)
 
     @classmethod
-    def for_seed(cls, seed: int) -> "NoiseBank":
+    def for_seed(cls, seed: int) -> NoiseBank:
         """The bank ``NoiseBank(np.random.default_rng(seed))`` would make, draw for draw; the
         68 MB buffer is kept for the last two seeds (the daemon reopens its camera every session)."""
         hit = cls._CACHE.get(seed)
@@ -131,16 +132,21 @@ _LUT_LEVELS = 8192
 _ENCODE_LUT = (srgb_encode(np.arange(_LUT_LEVELS, dtype=np.float64) / (_LUT_LEVELS - 1)) * 255 + 0.5).astype(np.uint8)
 
 
-def color_irradiance(maps: ViewMaps, lux: float, cct: float, lamp_level: float) -> np.ndarray:
-    """Per-pixel, per-channel irradiance on the color sensor (lux-equivalent)."""
+def color_irradiance(maps: ViewMaps, lux: float, cct: float, screen_bgr: np.ndarray | None = None) -> np.ndarray:
+    """Per-pixel, per-channel irradiance on the color sensor (lux-equivalent).
+
+    ``screen_bgr`` is the kiosk screen's light on each pixel's surface (``screen.screen_irradiance``:
+    it carries its own distance and angle terms), or None when the screen adds nothing."""
     light = illuminant_bgr(cct)
     shade = (0.35 + 0.65 * maps.shade)[..., None]
-    lamp = LAMP_LUX_AT_50CM * lamp_level * (0.5 / np.maximum(maps.z, 0.1)) ** 2
-    irr = maps.albedo * shade * (lux * light + lamp[..., None])
+    irr = maps.albedo * (shade * (lux * light))
+    if screen_bgr is not None:
+        irr = irr + maps.albedo * screen_bgr
     if maps.emissive.any():
         # A display shines by itself; its glass only reflects a few percent of the room light.
         e = maps.emissive
-        irr[e] = maps.albedo[e] * SCREEN_LUMINANCE_LUX + 0.04 * (lux * light + lamp[e][..., None])
+        room = lux * light + (screen_bgr[e] if screen_bgr is not None else 0.0)
+        irr[e] = maps.albedo[e] * SCREEN_LUMINANCE_LUX + 0.04 * room
     return irr.astype(np.float32)
 
 
@@ -172,20 +178,22 @@ class DotPattern:
     image: np.ndarray
 
     @classmethod
-    def make(cls, width: int, height: int, seed: int = 7) -> "DotPattern":
+    def make(cls, width: int, height: int, seed: int = 7, fx: float = D435.depth_intrinsics.fx) -> DotPattern:
+        """The pattern as the left imager sees it at focal length ``fx``: the projector sends a fixed
+        number of dots into a fixed angle, so a longer focal length spreads them over more pixels."""
         rng = np.random.default_rng(seed)
         img = np.zeros((height, width), np.float32)
-        n = int(width * height * 0.055)
+        n = int(width * height * 0.055 * (D435.depth_intrinsics.fx / fx) ** 2)
         ys, xs = rng.integers(0, height, n), rng.integers(0, width, n)
         img[ys, xs] = rng.uniform(0.6, 1.0, n).astype(np.float32)
-        img = cv2.GaussianBlur(img, (0, 0), 0.55)
-        return cls((img / img.max()).astype(np.float32))
+        blurred = cv2.GaussianBlur(img, (0, 0), 0.55)
+        return cls((blurred / blurred.max()).astype(np.float32))
 
 
 def ir_exposure_s(lux: float, cct: float, *, share: float | None = None) -> float:
-    """IR auto-exposure: shorten the exposure so ambient NIR on skin stays near 40 DN (of 255), leaving
-    headroom for the projector's dots, as D4xx cameras do in daylight. ``share``: the ambient NIR
-    share when the light source sets it (``light=``), else derived from ``cct``."""
+    """Starting point of the IR auto-exposure: shorten the exposure so ambient NIR on skin stays near
+    40 DN (of 255), leaving headroom for the projector's dots, as D4xx cameras do in daylight.
+    ``share``: the ambient NIR share when the light source sets it (``light=``), else from ``cct``."""
     share = nir_share(cct) if share is None else share
     ambient_dn = lux * share * 0.58 * 0.9 * 9000.0 * IR_EXPOSURE_S * 255.0 / FULL_WELL_E
     return IR_EXPOSURE_S * min(1.0, 40.0 / max(ambient_dn, 1e-6))
@@ -198,16 +206,16 @@ def _row_grid(h: int, w: int) -> np.ndarray:
     return g
 
 
-def ir_image(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: DotPattern,
-             noise_bank: NoiseBank, power_mw: float = PROJECTOR_POWER_MW,
-             exposure_s: float = IR_EXPOSURE_S, *, profile: CameraProfile = D435,
-             share: float | None = None, pattern_out: list | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(Y8 image, noiseless signal in electrons) of the left IR imager.
+def ir_signal(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: DotPattern,
+              power_mw: float = PROJECTOR_POWER_MW, *, profile: CameraProfile = D435,
+              share: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(light on the left IR imager, the projector's part of it or None), noiseless, lux-equivalent
+    before exposure: ambient NIR plus, with the projector on, its dots shifted by the projector
+    parallax. The exposure (``expose_ir``) comes later, so any auto-exposure can act on it.
 
-    ``share``: ambient NIR per lux (None: from ``cct``). ``pattern_out``: if given, the projector's
-    share of the signal (electrons) is appended to it (structured-light depth needs it). A profile
-    whose imagers have an IR-cut filter (``ir_band == "visible"``, D405) sees visible luminance and
-    no NIR at all (no dots, whatever projects them)."""
+    ``share``: ambient NIR per lux (None: from ``cct``). A profile whose imagers have an IR-cut
+    filter (``ir_band == "visible"``, D405) sees visible luminance and no NIR at all (no dots,
+    whatever projects them)."""
     z = np.minimum(maps.z, 10.0)
     shade = 0.3 + 0.7 * maps.shade
     visible = profile.ir_band == "visible"
@@ -218,7 +226,7 @@ def ir_image(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: D
         diffuse = maps.nir * (1.0 - maps.specular)
         ambient = lux * (nir_share(cct) if share is None else share) * diffuse * shade
     signal = ambient
-    pattern_e = None
+    dots_signal = None
     if projector_on and profile.has_projector and not visible:
         f = profile.depth_intrinsics.fx
         h, w = z.shape
@@ -235,14 +243,31 @@ def ir_image(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: D
             # The projector mirrored in a spectacle lens: a spot far brighter than any skin.
             dots_signal = dots_signal + maps.glint * power
         signal = signal + dots_signal
-        if pattern_out is not None:
-            pattern_e = dots_signal.astype(np.float32) * np.float32(9000.0 * exposure_s)
-    if pattern_out is not None:
-        pattern_out.append(pattern_e)
+    return signal.astype(np.float32), None if dots_signal is None else dots_signal.astype(np.float32)
+
+
+def expose_ir(signal: np.ndarray, exposure_s: float, gain: float, noise_bank: NoiseBank | None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """(Y8 image, noiseless signal in electrons) of the IR imager at an exposure and gain; without
+    a noise bank the image is noiseless (for metering)."""
     electrons = signal.astype(np.float32) * np.float32(9000.0 * exposure_s)
-    noisy = electrons + noise_bank.normal(electrons.shape) * np.sqrt(electrons + READ_NOISE_E ** 2)
-    y8 = np.clip(noisy * np.float32(255.0 / FULL_WELL_E), 0, 255).astype(np.uint8)
+    noisy = electrons if noise_bank is None else \
+        electrons + noise_bank.normal(electrons.shape) * np.sqrt(electrons + READ_NOISE_E ** 2)
+    y8 = np.clip(noisy * np.float32(gain * 255.0 / FULL_WELL_E), 0, 255).astype(np.uint8)
     return y8, electrons
+
+
+def ir_image(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: DotPattern,
+             noise_bank: NoiseBank, power_mw: float = PROJECTOR_POWER_MW,
+             exposure_s: float = IR_EXPOSURE_S, *, gain: float = 1.0, profile: CameraProfile = D435,
+             share: float | None = None, pattern_out: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(Y8 image, noiseless signal in electrons) of the left IR imager: ``ir_signal`` exposed.
+    ``pattern_out``: if given, the projector's share of the signal (electrons, or None) is appended
+    to it (structured-light depth needs it)."""
+    signal, dots_signal = ir_signal(maps, lux, cct, projector_on, dots, power_mw, profile=profile, share=share)
+    if pattern_out is not None:
+        pattern_out.append(None if dots_signal is None else dots_signal * np.float32(9000.0 * exposure_s))
+    return expose_ir(signal, exposure_s, gain, noise_bank)
 
 
 def depth_image(maps: ViewMaps, ir_electrons: np.ndarray, noise_bank: NoiseBank, *,

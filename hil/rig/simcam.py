@@ -170,9 +170,9 @@ class RigSimCamera(Camera):
         self._need(Capability.PROJECTOR_CONTROL)
         self._inner.set_projector(on)
 
-    def set_illumination(self, level: float) -> None:
+    def set_illumination(self, rgb: tuple[float, float, float]) -> None:
         self._need(Capability.ILLUMINATION_CONTROL)
-        self._inner.set_illumination(level)
+        self._inner.set_illumination(rgb)
 
     def projector_power_range(self):
         self._need(Capability.PROJECTOR_POWER)

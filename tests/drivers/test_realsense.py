@@ -170,3 +170,56 @@ def test_projector_power_goes_through_the_sdk_option():
     bare = dev.add_sensor("RGB Camera")
     with pytest.raises(drivers.CapabilityUnsupported):
         set_projector_power(bare, 150)
+
+
+def _stereo_sensor_with_exposure_options():
+    # A D4xx depth sensor's exposure controls, on a librealsense software sensor: exposure in µs
+    # (1..165000, step 1), gain 16..248, auto-exposure on by default.
+    import pyrealsense2 as rs
+    dev = rs.software_device()
+    sensor = dev.add_sensor("Stereo Module")
+    for opt, (lo, hi, step, default) in ((rs.option.exposure, (1.0, 165000.0, 1.0, 8500.0)),
+                                         (rs.option.gain, (16.0, 248.0, 1.0, 16.0)),
+                                         (rs.option.enable_auto_exposure, (0.0, 1.0, 1.0, 1.0))):
+        r = rs.option_range()
+        r.min, r.max, r.step, r.default = lo, hi, step, default
+        sensor.add_option(opt, r, True)
+        sensor.set_option(opt, default)
+    return dev, sensor
+
+
+def test_exposure_lock_goes_through_the_sdk_options():
+    # Lock: auto-exposure off at the exposure and gain the latest frame reported (snapped into the
+    # option's range); unlock: the manual values and auto-exposure as they were before the lock.
+    import pyrealsense2 as rs
+
+    from drivers.base import ExposureSetting
+    from drivers.realsense import lock_sensor_exposure, restore_sensor_exposure
+    dev, sensor = _stereo_sensor_with_exposure_options()
+    setting, saved = lock_sensor_exposure(sensor, ExposureSetting(12345.4, 40.2))
+    assert setting == ExposureSetting(12345.0, 40.0)
+    assert sensor.get_option(rs.option.enable_auto_exposure) == 0.0
+    assert (sensor.get_option(rs.option.exposure), sensor.get_option(rs.option.gain)) == (12345.0, 40.0)
+    restore_sensor_exposure(sensor, saved)
+    assert sensor.get_option(rs.option.enable_auto_exposure) == 1.0
+    assert (sensor.get_option(rs.option.exposure), sensor.get_option(rs.option.gain)) == (8500.0, 16.0)
+    # No frame seen yet: the lock holds the sensor's current manual values; out-of-range values clamp.
+    setting, _ = lock_sensor_exposure(sensor, None)
+    assert setting == ExposureSetting(8500.0, 16.0)
+    setting, _ = lock_sensor_exposure(sensor, ExposureSetting(1e9, 1.0))
+    assert setting == ExposureSetting(165000.0, 16.0)
+    # A sensor without the options (an RGB module here) cannot be locked, and says so.
+    bare = dev.add_sensor("RGB Camera")
+    with pytest.raises(drivers.CapabilityUnsupported):
+        lock_sensor_exposure(bare, None)
+
+
+def test_exposure_lock_refuses_recordings_and_colour(recording):
+    from drivers.frame import StreamKind
+    path, _, _ = recording
+    cam = drivers.open(f"realsense+file://{path}")
+    with cam:
+        with pytest.raises(drivers.CapabilityUnsupported):
+            cam.lock_exposure(StreamKind.IR)
+        with pytest.raises(drivers.CapabilityUnsupported):
+            cam.lock_exposure(StreamKind.COLOR)

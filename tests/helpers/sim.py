@@ -1,6 +1,7 @@
 import numpy as np
 
 import drivers
+from drivers.sim.camera import SimCamera
 
 
 def grab(uri: str, ticks: int, cam=None):
@@ -28,3 +29,10 @@ def dot_energy(ir: np.ndarray, mask: np.ndarray) -> float:
     x = ir.astype(np.float32)
     hp = x - cv2.GaussianBlur(x, (0, 0), 2.5)
     return float(np.std(hp[mask]))
+
+
+def sim_camera(uri: str) -> SimCamera:
+    """``drivers.open`` of a ``sim://`` URI, typed as the simulator (tests read its ground truth)."""
+    cam = drivers.open(uri)
+    assert isinstance(cam, SimCamera)
+    return cam
