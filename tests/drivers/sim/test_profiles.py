@@ -131,7 +131,7 @@ def test_structured_light_has_no_depth_without_its_projector():
     face = gt < np.nanmin(gt) + 0.04
     assert (s[D].pixels[face] > 0).mean() > 0.7
     cam.set_projector(False)
-    off, _ = grab("", 2, cam)
+    off, _ = grab("", 5, cam)                 # the Astra's projector lands 2 frames late, +1 with jitter
     assert (off[-1][D].pixels > 0).sum() == 0
     # An active-stereo D435 with its projector off still matches the face's own texture in light.
     d435 = drivers.open("sim://?realtime=0&camera=d435&seed=2&projector=0&lux=1000")
