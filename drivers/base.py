@@ -69,9 +69,11 @@ class UsbIdentity:
     serial: str = ""
     bcd_device: int = 0
     bus_path: str = ""                 # e.g. "2-1.3"; empty for a device with no physical USB parent
+    link: str = ""                     # USB link the device runs at, as its SDK reports it ("3.2", "2.1"); "" unknown
 
     def describe(self) -> str:
-        return f"{self.vendor_id:04x}:{self.product_id:04x} serial={self.serial or '-'} bus={self.bus_path or '-'}"
+        link = f" usb{self.link}" if self.link else ""
+        return f"{self.vendor_id:04x}:{self.product_id:04x} serial={self.serial or '-'} bus={self.bus_path or '-'}{link}"
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,8 @@ class DeviceInfo:
         if self.usb is not None:
             u = self.usb
             d["usb"] = {"vendor_id": f"{u.vendor_id:04x}", "product_id": f"{u.product_id:04x}",
-                        "serial": u.serial, "bcd_device": f"{u.bcd_device:04x}", "bus_path": u.bus_path}
+                        "serial": u.serial, "bcd_device": f"{u.bcd_device:04x}", "bus_path": u.bus_path,
+                        "link": u.link}
         return d
 
 

@@ -5,8 +5,9 @@ Each configured URI becomes a :class:`Source` with a small reconnection state ma
 frame counter keeps advancing; when it stops (timeouts, a frozen counter) or the device is lost, the
 source escalates, each step under its own monotonic deadline:
 
-1. restart the stream (stop/start the same handle),
-2. hardware reset (when the camera has the capability), then re-open,
+1. re-open: a fresh handle on the same device (never ``start()`` after ``stop()``: it is final),
+2. hardware reset through a live handle (when the camera has the capability), then wait, bounded,
+   for the device to enumerate again by serial and open it,
 3. wait for re-plug: re-open the URI until ``replug_timeout_s`` runs out (hot-plug).
 
 If every step fails the source is FAILED and the rig raises :class:`SourceFailed`. Nothing waits
@@ -105,6 +106,10 @@ class Source:
         self._last_advance = time.monotonic()
         self.frames = 0
         self.dropped = 0
+        self.resets = 0
+        self.epoch = 0                      # +1 each time the source comes (back) online
+        self.tick = time.monotonic()        # the loop's last sign of life (the daemon's watchdog reads it)
+        self._caps: frozenset[Capability] = frozenset()
         # Which stream kinds this source feeds into the rig (set by CaptureRig); None = all.
         self.accept: Callable[[StreamKind], bool] | None = None
 
@@ -115,8 +120,21 @@ class Source:
         self._set(SourceState.ONLINE, "opened")
 
     def run_in_thread(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name=f"source:{self.uri}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"source:{self.uri}", daemon=True)
         self._thread.start()
+
+    @property
+    def thread_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:       # never a silently dead source: it is FAILED, with why
+            log.exception("source %s: reader thread crashed", self.uri)
+            self.error = SourceFailed(f"{self.uri}: reader crashed: {type(exc).__name__}: {exc}")
+            self._set(SourceState.FAILED, "crashed")
+            self._close_camera()
 
     def stop(self, join_timeout_s: float = 3.0) -> None:
         self._stop.set()
@@ -128,6 +146,8 @@ class Source:
 
     # -- internals ---------------------------------------------------------------------------
     def _set(self, state: SourceState, step: str = "", error: CaptureAgentError | None = None) -> None:
+        if state is SourceState.ONLINE:
+            self.epoch += 1
         self.state = state
         ev = SourceEvent(self.uri, state, time.monotonic(), step, error.code if error else "")
         self.events.append(ev)
@@ -144,6 +164,7 @@ class Source:
             _quiet_stop(cam)
             raise
         self.camera = cam
+        self._caps = cam.capabilities
         self._reset_watchdog()
 
     def _reset_watchdog(self) -> None:
@@ -191,6 +212,7 @@ class Source:
     def _loop(self) -> None:
         s = self.settings
         while not self._stop.is_set():
+            self.tick = time.monotonic()
             try:
                 self._deliver(self._read_once(s.read_timeout_s))
                 dead = self._stalled_stream(time.monotonic())
@@ -201,8 +223,10 @@ class Source:
                 if time.monotonic() - self._last_advance < s.stall_timeout_s:
                     continue
                 cause = exc
-            except DriverError as exc:           # DeviceLost, StreamClosed, ...
+            except DriverError as exc:           # DeviceLost (incl. a killed camera host), StreamClosed, ...
                 cause = exc
+            except CaptureAgentError as exc:
+                cause = DeviceLost(f"{self.uri}: {exc.code}: {exc.message}")
             except Exception as exc:             # a backend bug must not silently kill the source
                 log.exception("source %s: unexpected error", self.uri)
                 cause = DeviceLost(f"{self.uri}: unexpected {type(exc).__name__}: {exc}")
@@ -222,11 +246,12 @@ class Source:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
+            self.tick = time.monotonic()
             try:
                 f = self._read_once(min(left, self.settings.read_timeout_s))
             except FrameTimeout:
                 continue
-            except DriverError:
+            except CaptureAgentError:
                 return False
             self._deliver(f)
             seen[f.stream] = seen.get(f.stream, 0) + 1
@@ -235,51 +260,63 @@ class Source:
         return False
 
     def _recover(self, cause: DriverError) -> bool:
+        """The recovery ladder. A stopped handle is never started again (``stop()`` is final on
+        RealSense and OpenNI, and the camera host contract makes it final everywhere): each step
+        opens a fresh handle. In a live camera host that re-open keeps the SDK loaded; a host that was
+        killed for a hang is replaced by the opener."""
         s = self.settings
         self._set(SourceState.RECONNECTING, "stalled" if isinstance(cause, FrameTimeout) else "lost", cause)
-        # 1. restart the stream on the same handle.
-        if self.camera is not None and not isinstance(cause, DeviceLost):
-            try:
-                self.camera.stop()
-                self.camera.start()
-                self._reset_watchdog()
-                if self._wait_for_frame(time.monotonic() + s.restart_timeout_s):
-                    self._set(SourceState.ONLINE, "restart stream")
-                    return True
-            except DriverError:
-                pass
-        # 2. hardware reset, then re-open.
-        cam = self.camera
-        if cam is not None and Capability.HARDWARE_RESET in cam.capabilities:
-            try:
-                cam.hardware_reset()
-            except (CapabilityUnsupported, DriverError):
-                pass
-            self._close_camera()
+        if self.camera is not None:
+            self._caps = self.camera.capabilities
+        self._close_camera()
+        # 1. re-open the same device (a new handle; the stream restarts).
+        if self._reopen_until(time.monotonic() + s.restart_timeout_s):
+            self._set(SourceState.ONLINE, "re-open")
+            return True
+        # 2. hardware reset through a live handle, then wait (bounded) for the device to enumerate
+        #    again by its serial (the URI names it) and open it.
+        if Capability.HARDWARE_RESET in self._caps and not self._stop.is_set():
+            self._reset_once()
             if self._reopen_until(time.monotonic() + s.reset_timeout_s):
                 self._set(SourceState.ONLINE, "hardware reset")
                 return True
-        self._close_camera()
         # 3. wait for re-plug.
         if self._reopen_until(time.monotonic() + s.replug_timeout_s):
             self._set(SourceState.ONLINE, "re-plug")
             return True
         if self._stop.is_set():
             return False
-        self.error = SourceFailed(f"{self.uri} did not recover within restart {s.restart_timeout_s:g} s, "
+        self.error = SourceFailed(f"{self.uri} did not recover within re-open {s.restart_timeout_s:g} s, "
                                   f"reset {s.reset_timeout_s:g} s and re-plug {s.replug_timeout_s:g} s "
                                   f"(cause: {cause.code}: {cause.message})")
         self._set(SourceState.FAILED, "gave up", cause)
         return False
 
+    def _reset_once(self) -> None:
+        """Open a handle (not streaming) and reset the device through it. Any failure is noted and
+        the ladder goes on: a device that is gone cannot be reset, and must come back by itself."""
+        cam: Camera | None = None
+        try:
+            cam = self._opener(self.uri)
+            cam.hardware_reset()
+            self.resets += 1
+        except CaptureAgentError as exc:
+            log.info("source %s: hardware reset not possible: %s", self.uri, exc.code)
+        except Exception:
+            log.exception("source %s: unexpected error in hardware reset", self.uri)
+        finally:
+            if cam is not None:
+                _quiet_stop(cam)
+
     def _reopen_until(self, deadline: float) -> bool:
         while not self._stop.is_set() and time.monotonic() < deadline:
+            self.tick = time.monotonic()
             try:
                 self._open_and_start()
                 if self._wait_for_frame(deadline):
                     return True
                 self._close_camera()
-            except DriverError:
+            except CaptureAgentError:
                 # Not there yet, or refused (a different device on the port never counts as back).
                 self._close_camera()
             except Exception:
