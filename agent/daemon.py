@@ -1,10 +1,16 @@
 """The daemon: wires settings into the parts and owns their lifecycle (``capture-agent run``).
 
-Start order: signing key → audit log → uplink client → liveness worker → local API. Readiness is
-signalled only when all of them are up (systemd ``READY=1`` when ``NOTIFY_SOCKET`` is set, and a
-line on stdout). ``stop(grace)`` reverses it: the local API stops taking calls and cancels a running
-capture, which reports its error event; then the worker, the uplink and the audit log (whose close
-writes a signed checkpoint) are closed.
+Start order: signing key → audit log → uplink client → cameras (the device manager, each camera's
+SDK in a camera host process) → liveness worker → local API. Readiness is signalled only when all of
+them are up (systemd ``READY=1`` when ``NOTIFY_SOCKET`` is set, and a line on stdout). ``stop(grace)``
+reverses it: the local API stops taking calls and cancels a running capture, which reports its error
+event; then the worker, the cameras, the uplink and the audit log (whose close writes a signed
+checkpoint) are closed.
+
+Watchdog: under systemd's ``WatchdogSec`` (``WATCHDOG_USEC`` in the environment) the main loop calls
+:meth:`Daemon.tick`, which sends ``WATCHDOG=1`` at half the interval, and only while the device
+manager is healthy (every camera source's thread alive and recently active): a daemon stuck in a way
+no deadline caught is restarted by systemd.
 """
 
 from __future__ import annotations
@@ -12,9 +18,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from pathlib import Path
 
 from agent.config import Settings
+from agent.devices.calibration import RigCalibration
+from agent.devices.lease import DeviceManager
 from agent.errors import ConfigError
 from agent.liveness.supervisor import LivenessSupervisor
 from agent.localapi.service import LocalApiServer
@@ -38,6 +47,18 @@ def sd_notify(state: str) -> bool:
         s.connect(addr)
         s.sendall(state.encode())
     return True
+
+
+def watchdog_interval_s() -> float | None:
+    """systemd's watchdog interval for this process (``WATCHDOG_USEC``, for ``WATCHDOG_PID``), or None."""
+    usec, pid = os.environ.get("WATCHDOG_USEC"), os.environ.get("WATCHDOG_PID")
+    if not usec or (pid and pid != str(os.getpid())):
+        return None
+    try:
+        v = int(usec) / 1e6
+    except ValueError:
+        return None
+    return v if v > 0 else None
 
 
 def uplink_settings(settings: Settings) -> UplinkConnection:
@@ -81,11 +102,13 @@ class Daemon:
         self.supervisor: LivenessSupervisor | None = None
         self.api: LocalApiServer | None = None
         self.deps: SessionDeps | None = None
+        self.devices: DeviceManager | None = None
+        self._watchdog_s = watchdog_interval_s()
+        self._last_ping = 0.0
 
     def start(self) -> None:
         s = self.settings
-        if len(s.camera.uris) != 1:
-            raise ConfigError("the daemon captures from one camera URI ([camera] uris must have exactly one entry)")
+        calibration = RigCalibration.load(s.path(s.camera.calibration)) if s.camera.calibration else None
         signer = load_signer(signer_spec(s))
         state = s.path(s.state_dir)
         state.mkdir(parents=True, exist_ok=True, mode=0o750)
@@ -93,12 +116,14 @@ class Daemon:
                               checkpoint_interval_s=s.audit.checkpoint_interval_s)
         try:
             self.uplink = UplinkClient(uplink_settings(s))
+            self.devices = DeviceManager(s.camera.uris, s.devices, calibration)
+            self.devices.start()
             self.supervisor = LivenessSupervisor()
             self.supervisor.start()
             self.deps = SessionDeps(terminal_id=s.terminal_id, camera_uri=s.camera.uris[0], uplink=self.uplink,
                                     signer=signer, supervisor=self.supervisor, audit=self.audit, settings=s.session,
                                     quality=s.quality, devices=s.devices, counter=ProbeCounter(state / "probe-counter"),
-                                    read_timeout_s=s.camera.read_timeout_s)
+                                    read_timeout_s=s.camera.read_timeout_s, cameras=self.devices)
             self.deps.gate(s.quality.channel)              # load the face models before declaring ready
             la = s.local_api
             self.api = LocalApiServer(self.deps, str(s.path(la.socket)), allowed_uids=la.allowed_uids,
@@ -109,7 +134,8 @@ class Daemon:
         except BaseException:
             self.stop(0)
             raise
-        self.audit.record("agent_start", terminal_id=s.terminal_id, camera=s.camera.uris[0][:200],
+        self.audit.record("agent_start", terminal_id=s.terminal_id, camera=" ".join(s.camera.uris)[:400],
+                          calibration_sha256=calibration.digest if calibration else None,
                           socket=str(s.path(s.local_api.socket))[:200], worker_pid=self.supervisor.pid,
                           config_sha256=self.config_digest or None)
         self._note_config_change(state / "config-sha256")
@@ -131,6 +157,9 @@ class Daemon:
         if self.supervisor is not None:
             self.supervisor.stop()
             self.supervisor = None
+        if self.devices is not None:
+            self.devices.stop()
+            self.devices = None
         if self.uplink is not None:
             self.uplink.close()
             self.uplink = None
@@ -138,6 +167,19 @@ class Daemon:
             self.audit.record("agent_stop")
             self.audit.close()
             self.audit = None
+
+    def tick(self) -> None:
+        """Called by the main loop (at least every 0.5 s): the systemd watchdog's ping."""
+        if self._watchdog_s is None:
+            return
+        now = time.monotonic()
+        if now - self._last_ping < self._watchdog_s / 2:
+            return
+        if self.devices is not None and not self.devices.healthy():
+            log.error("device manager unhealthy (%s): withholding the watchdog ping", self.devices.status())
+            return
+        sd_notify("WATCHDOG=1")
+        self._last_ping = now
 
     @property
     def socket_path(self) -> Path:

@@ -29,17 +29,18 @@ from dataclasses import dataclass, field
 
 import drivers
 from agent.devices.policy import DeviceSettings, check_policy
-from drivers import Camera, Capability, DeviceInfo, Frame, StreamKind
+from drivers import Camera, Capability, DeviceInfo, Extrinsics, Frame, StreamKind, StreamProfile
 from drivers.errors import (
-    CapabilityUnsupported,
     CaptureAgentError,
     DeviceLost,
+    DeviceNotFound,
     DriverError,
     FrameTimeout,
     StreamClosed,
 )
 
 log = logging.getLogger(__name__)
+FAILED_POLL_S = 1.0                 # a persistent source's re-plug poll once it has given up
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -85,10 +86,15 @@ class SourceEvent:
 class Source:
     """One camera URI with its reader thread, watchdog and reconnection state machine."""
 
-    def __init__(self, uri: str, settings: DeviceSettings, out: queue.Queue[Frame],
+    def __init__(self, uri: str, settings: DeviceSettings, out: queue.Queue[tuple[Source, Frame]],
                  opener: Callable[[str], Camera] = drivers.open, on_event: Callable[[SourceEvent], None] | None = None,
-                 usb_lookup: Callable[[], list] | None = None):
+                 usb_lookup: Callable[[], list] | None = None, persistent: bool = False):
         self.uri = uri
+        # A persistent source (the daemon's) keeps waiting for its device after giving up, at a slow
+        # poll, so a camera re-plugged minutes later comes back without restarting the daemon.
+        self.persistent = persistent
+        self.profiles: list[StreamProfile] = []          # of the last handle that opened
+        self.extrinsics: dict[tuple[StreamKind, StreamKind], Extrinsics] = {}
         self._usb_lookup = usb_lookup
         self.settings = settings
         self._out = out
@@ -110,6 +116,7 @@ class Source:
         self.epoch = 0                      # +1 each time the source comes (back) online
         self.tick = time.monotonic()        # the loop's last sign of life (the daemon's watchdog reads it)
         self._caps: frozenset[Capability] = frozenset()
+        self.idle = False                   # between sessions: the camera host reads at the idle pace
         # Which stream kinds this source feeds into the rig (set by CaptureRig); None = all.
         self.accept: Callable[[StreamKind], bool] | None = None
 
@@ -165,7 +172,24 @@ class Source:
             raise
         self.camera = cam
         self._caps = cam.capabilities
+        self._apply_pace(cam)
+        self.profiles = cam.profiles()
+        self.extrinsics = _all_extrinsics(cam)
         self._reset_watchdog()
+
+    def set_idle(self, idle: bool) -> None:
+        self.idle = idle
+        cam = self.camera
+        if cam is not None:
+            try:
+                self._apply_pace(cam)
+            except CaptureAgentError as exc:   # the reader sees the same fault and recovers
+                log.info("source %s: pace: %s", self.uri, exc.code)
+
+    def _apply_pace(self, cam: Camera) -> None:
+        pace = getattr(cam, "pace", None)       # camera hosts only; an in-process camera reads all
+        if pace is not None and self.settings.idle_period_s > 0:
+            pace(min(self.settings.idle_period_s, self.settings.stall_timeout_s / 2) if self.idle else None)
 
     def _reset_watchdog(self) -> None:
         self._last_counter.clear()
@@ -211,6 +235,8 @@ class Source:
 
     def _loop(self) -> None:
         s = self.settings
+        if self.camera is None and not self._recover(DeviceNotFound(f"{self.uri} was not there at start")):
+            return
         while not self._stop.is_set():
             self.tick = time.monotonic()
             try:
@@ -290,6 +316,13 @@ class Source:
                                   f"reset {s.reset_timeout_s:g} s and re-plug {s.replug_timeout_s:g} s "
                                   f"(cause: {cause.code}: {cause.message})")
         self._set(SourceState.FAILED, "gave up", cause)
+        if not self.persistent:
+            return False
+        # Sessions fail fast with DEV_SOURCE_FAILED meanwhile; the device may still come back.
+        if self._reopen_until(float("inf"), poll_s=max(s.replug_poll_s, FAILED_POLL_S)):
+            self.error = None
+            self._set(SourceState.ONLINE, "re-plug after failure")
+            return True
         return False
 
     def _reset_once(self) -> None:
@@ -308,7 +341,7 @@ class Source:
             if cam is not None:
                 _quiet_stop(cam)
 
-    def _reopen_until(self, deadline: float) -> bool:
+    def _reopen_until(self, deadline: float, poll_s: float | None = None) -> bool:
         while not self._stop.is_set() and time.monotonic() < deadline:
             self.tick = time.monotonic()
             try:
@@ -322,8 +355,15 @@ class Source:
             except Exception:
                 log.exception("source %s: unexpected error while re-opening", self.uri)
                 self._close_camera()
-            self._stop.wait(min(self.settings.replug_poll_s, max(0.0, deadline - time.monotonic())))
+            self._stop.wait(min(poll_s or self.settings.replug_poll_s, max(0.0, deadline - time.monotonic())))
         return False
+
+
+def _all_extrinsics(cam: Camera) -> dict[tuple[StreamKind, StreamKind], Extrinsics]:
+    try:
+        return dict(cam.all_extrinsics())
+    except CaptureAgentError:       # a single-stream camera, or one without calibration between streams
+        return {}
 
 
 def _quiet_stop(cam: Camera) -> None:
@@ -343,26 +383,51 @@ class CaptureRig:
     """One logical camera from several sources. Not a :class:`drivers.Camera`: it may be degraded."""
 
     def __init__(self, uris: tuple[str, ...] | list[str], settings: DeviceSettings | None = None,
-                 opener: Callable[[str], Camera] = drivers.open, usb_lookup: Callable[[], list] | None = None):
+                 opener: Callable[[str], Camera] = drivers.open, usb_lookup: Callable[[], list] | None = None,
+                 persistent: bool = False):
         if not uris:
             raise RigIncomplete("no camera URIs configured")
         self.settings = settings or DeviceSettings()
-        self._queue: queue.Queue = queue.Queue(maxsize=self.settings.queue_frames)
-        self.sources = [Source(u, self.settings, self._queue, opener, usb_lookup=usb_lookup) for u in uris]
+        self._queue: queue.Queue[tuple[Source, Frame]] = queue.Queue(maxsize=self.settings.queue_frames)
+        self.sources = [Source(u, self.settings, self._queue, opener, on_event=self._on_event,
+                               usb_lookup=usb_lookup, persistent=persistent) for u in uris]
         self.owners: dict[StreamKind, Source] = {}
         self._started = False
 
-    def start(self) -> None:
+    def _on_event(self, ev: SourceEvent) -> None:
+        if ev.state is SourceState.ONLINE:
+            self._update_owners()
+
+    def _update_owners(self) -> None:
+        # Each stream kind belongs to the first source, in config order, whose device provides it.
+        owners: dict[StreamKind, Source] = {}
+        for src in self.sources:
+            for p in src.profiles:
+                owners.setdefault(p.kind, src)
+        self.owners = owners
+
+    def missing_streams(self) -> list[str]:
+        return [k for k in self.settings.required_streams if StreamKind(k) not in self.owners]
+
+    def start(self, *, tolerate_absent: bool = False) -> None:
+        """Open every source. With ``tolerate_absent`` (the daemon), a device that is not there yet
+        (``DRV_DEVICE_NOT_FOUND``, ``DRV_DEVICE_LOST``, a camera host that died) does not stop the
+        start: its source waits for it like a re-plug. Configuration errors (a bad URI, an unknown
+        scheme, a refused device, a missing SDK) always raise."""
         opened: list[Source] = []
         try:
             for src in self.sources:
-                src.open()
-                opened.append(src)
-                assert src.camera is not None
-                for p in src.camera.profiles():
-                    self.owners.setdefault(p.kind, src)
-            missing = [k for k in self.settings.required_streams if StreamKind(k) not in self.owners]
-            if missing:
+                try:
+                    src.open()
+                    opened.append(src)
+                except (DeviceNotFound, DeviceLost, FrameTimeout) as exc:
+                    if not tolerate_absent:
+                        raise
+                    src.error = exc
+                    src._set(SourceState.RECONNECTING, "absent at start", exc)
+            self._update_owners()
+            missing = self.missing_streams()
+            if missing and len(opened) == len(self.sources):
                 raise RigIncomplete(f"no configured camera provides {', '.join(missing)} "
                                     f"(have {', '.join(k.value for k in self.owners) or 'nothing'})")
         except BaseException:
@@ -373,6 +438,20 @@ class CaptureRig:
             src.accept = (lambda kind, _src=src: self.owners.get(kind) is _src)
             src.run_in_thread()
         self._started = True
+
+    def set_idle(self, idle: bool) -> None:
+        for src in self.sources:
+            src.set_idle(idle)
+
+    def drain(self) -> int:
+        """Drop every queued frame (a session's lease starts with the frames taken after it)."""
+        n = 0
+        while True:
+            try:
+                self._queue.get_nowait()
+                n += 1
+            except queue.Empty:
+                return n
 
     def read(self, timeout_s: float = 1.0) -> Frame:
         """Next frame of an owned stream from any source; SourceFailed once a source is given up."""

@@ -32,6 +32,7 @@ from typing import Any
 
 import drivers
 from agent.config import SessionSettings
+from agent.devices.lease import DeviceManager
 from agent.devices.policy import DeviceSettings, check_policy
 from agent.liveness.challenge import Challenge
 from agent.liveness.fusion import load_thresholds
@@ -52,6 +53,7 @@ from agent.session.request import CaptureRequest, validate
 from agent.session.window import collect
 from agent.uplink.client import UplinkClient
 from agent.uplink.probe import build_payload, seal_probe
+from drivers import Camera
 from drivers.errors import CaptureAgentError
 
 SETTLE_SETS = 8                   # framesets the projector may take to show its planned power
@@ -73,10 +75,16 @@ class SessionDeps:
     counter: ProbeCounter = field(default_factory=ProbeCounter)
     lockout: Lockout | None = None
     read_timeout_s: float = 1.0       # one wait for a camera frame ([camera] read_timeout_s)
+    # The daemon's device manager: cameras kept open between sessions, each session a lease on
+    # them. None (tests, tools): the session opens ``camera_uri`` itself and closes it after.
+    cameras: DeviceManager | None = None
     _gates: dict[str, QualityGate] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.lockout = self.lockout or Lockout(self.settings)
+
+    def open_camera(self) -> Camera:
+        return self.cameras.lease() if self.cameras is not None else drivers.open(self.camera_uri)
 
     def gate(self, channel: str) -> QualityGate:
         # One gate (and one set of loaded face models) per channel; sessions run one at a time.
@@ -133,7 +141,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         stage = "capture"
         yield Progress(5, "capture")
         gate = deps.gate(req.channel)
-        cam = drivers.open(deps.camera_uri)
+        cam = deps.open_camera()
         with cam, contextlib.ExitStack() as stack:                # starts the streams
             device = check_policy(cam.info, deps.devices)        # allowlist, virtual cameras refused
             require_stream_spec(cam.profiles(), gate.thresholds)  # §7.5 h before anyone is asked to pose

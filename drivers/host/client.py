@@ -38,8 +38,16 @@ from typing import Any
 
 from .. import base, errors
 from ..base import Camera, DeviceInfo, ProjectorPowerRange
-from ..errors import (CameraHostCrashed, CameraHostHung, CameraHostProtocol, CaptureAgentError, DeviceLost,
-                      DriverError, FrameTimeout, StreamClosed)
+from ..errors import (
+    CameraHostCrashed,
+    CameraHostHung,
+    CameraHostProtocol,
+    CaptureAgentError,
+    DeviceLost,
+    DriverError,
+    FrameTimeout,
+    StreamClosed,
+)
 from ..frame import Extrinsics, Frame, StreamKind, StreamProfile
 from . import codec
 from .channel import Channel, finite, socketpair
@@ -114,7 +122,7 @@ class _Spawner:
         done.wait()
         if isinstance(out[0], BaseException):
             raise out[0]
-        return out[0]  # type: ignore[no-any-return]
+        return out[0]
 
     def _run(self) -> None:
         while True:
@@ -501,6 +509,12 @@ class HostedCamera(Camera):
             except CaptureAgentError as exc:          # hung: the host was killed, which stops it too
                 log.info("camera %s: stop: %s", self.uri, exc.code)
         self._host.attach(None)
+
+    def pace(self, idle_period_s: float | None) -> None:
+        """Between sessions (``idle_period_s``), the host reads one frame per stream per period
+        instead of every frame; ``None`` restores every frame. The device streams on either way."""
+        if self._host.alive and not self._closed:
+            self._host.call("pace", self._s.call_timeout_s, idle_period_s=idle_period_s)
 
     # -- forwarded capabilities ---------------------------------------------------------------------------
     def _invoke(self, method: str, *args: Any) -> Any:

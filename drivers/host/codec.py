@@ -14,8 +14,15 @@ from typing import Any
 from .. import base
 from ..base import Capability, DeviceInfo, UsbIdentity
 from ..errors import CameraHostProtocol
-from ..frame import (ClockDomain, DistortionModel, Extrinsics, FrameMetadata, Intrinsics, PixelFormat,
-                     StreamKind, StreamProfile)
+from ..frame import (
+    DistortionModel,
+    Extrinsics,
+    FrameMetadata,
+    Intrinsics,
+    PixelFormat,
+    StreamKind,
+    StreamProfile,
+)
 from .channel import finite
 
 MAX_TEXT = 512
@@ -60,7 +67,7 @@ def intrinsics_from(v: Any) -> Intrinsics:
         return Intrinsics(integer(w, "width", 1, 16384), integer(h, "height", 1, 16384), finite(fx, "fx"),
                           finite(fy, "fy"), finite(ppx, "ppx"), finite(ppy, "ppy"),
                           member(DistortionModel, model, "distortion model"),
-                          tuple(finite(c, "distortion coefficient") for c in coeffs))
+                          tuple(finite(c, "distortion coefficient") for c in coeffs))  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:
         raise CameraHostProtocol(f"bad intrinsics: {exc}") from None
 
@@ -86,7 +93,8 @@ def extrinsics_to(e: Extrinsics) -> list[Any]:
 def extrinsics_from(v: Any) -> Extrinsics:
     try:
         r, t = v
-        return Extrinsics(tuple(finite(x, "rotation") for x in r), tuple(finite(x, "translation") for x in t))
+        return Extrinsics(tuple(finite(x, "rotation") for x in r),
+                          tuple(finite(x, "translation") for x in t))  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:
         raise CameraHostProtocol(f"bad extrinsics: {exc}") from None
 
@@ -171,7 +179,7 @@ def value_to(v: Any) -> Any:
         return {"enum": type(v).__name__, "value": v.value}
     if isinstance(v, (list, tuple)):
         return {"tuple": [value_to(x) for x in v]}
-    if dataclasses.is_dataclass(v) and type(v).__name__ in RESULT_TYPES:
+    if dataclasses.is_dataclass(v) and not isinstance(v, type) and type(v).__name__ in RESULT_TYPES:
         return {"type": type(v).__name__, "fields": {k: value_to(x) for k, x in dataclasses.asdict(v).items()}}
     raise CameraHostProtocol(f"cannot send a {type(v).__name__} across the camera host boundary")
 
@@ -189,10 +197,11 @@ def value_from(v: Any, depth: int = 0) -> Any:
         return tuple(value_from(x, depth + 1) for x in v["tuple"])
     if isinstance(v, dict) and set(v) == {"type", "fields"} and v["type"] in RESULT_TYPES:
         cls = getattr(base, v["type"], None)
-        if cls is None or not dataclasses.is_dataclass(cls) or not isinstance(v["fields"], dict):
+        if not isinstance(cls, type) or not dataclasses.is_dataclass(cls) or not isinstance(v["fields"], dict):
             raise CameraHostProtocol(f"unknown result type {v['type']!r}")
+        make: Any = cls
         try:
-            return cls(**{text(k, "field", 64): value_from(x, depth + 1) for k, x in v["fields"].items()})
+            return make(**{text(k, "field", 64): value_from(x, depth + 1) for k, x in v["fields"].items()})
         except TypeError as exc:
             raise CameraHostProtocol(f"bad {v['type']}: {exc}") from None
     raise CameraHostProtocol("value of an unknown shape")

@@ -66,6 +66,8 @@ class Host:
         self._read_since: float | None = None
         self._call: tuple[str, float] | None = None
         self._quit = threading.Event()
+        self._pace = threading.Event()            # set: the pace changed, wake an idle reader
+        self.idle_period_s: float | None = None
         self.frames = 0
         self.dropped = 0
 
@@ -91,7 +93,8 @@ class Host:
         op, ident = msg["op"], msg.get("id")
         self._call = (op, time.monotonic())
         try:
-            value = getattr(self, f"_op_{op}")(msg) if op in ("register", "open", "start", "stop", "call", "warm") \
+            value = getattr(self, f"_op_{op}")(msg) if op in ("register", "open", "start", "stop", "call", "warm",
+                                                             "pace") \
                 else self._unknown(op)
             self.chan.send({"op": "result", "id": ident, "value": value})
         except CaptureAgentError as exc:
@@ -143,6 +146,14 @@ class Host:
     def _op_stop(self, msg: dict[str, Any]) -> None:
         self._close_camera()
 
+    def _op_pace(self, msg: dict[str, Any]) -> None:
+        """``idle_period_s``: read one frame of each stream per period (between sessions: the
+        device keeps streaming, unread frames are dropped by the SDK or driver, and the daemon's
+        watchdog still sees every stream advance); ``None``: every frame."""
+        v = msg.get("idle_period_s")
+        self.idle_period_s = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else None
+        self._pace.set()
+
     def _op_call(self, msg: dict[str, Any]) -> Any:
         method = msg.get("method")
         if method not in CALLS:
@@ -163,7 +174,17 @@ class Host:
         self._reader.start()
 
     def _read_loop(self, cam: Camera, gen: int, recording: bool) -> None:
+        streams = max(1, len(cam.profiles()))
+        burst = 0
+        period_start = time.monotonic()
         while self._reading.is_set():
+            idle = self.idle_period_s
+            if idle is not None and burst >= streams:
+                self._pace.clear()
+                self._pace.wait(max(0.0, period_start + idle - time.monotonic()))
+                burst = 0
+                period_start = time.monotonic()
+                continue
             self._read_since = time.monotonic()
             try:
                 frame = cam.read(READ_SLICE_S)
@@ -188,6 +209,7 @@ class Host:
                 self._end(gen, "DRV_UNSUPPORTED_MODE", str(exc))
                 return
             self.frames += 1
+            burst += 1
             try:
                 self.chan.send({"op": "frame", "gen": gen, **desc})
             except OSError:

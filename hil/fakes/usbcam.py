@@ -36,8 +36,7 @@ import numpy as np
 import drivers
 from drivers import Camera, Capability, DeviceInfo, Frame, FrameMetadata, Intrinsics, PixelFormat, StreamKind
 from drivers.base import Extrinsics, ParsedUri, ProjectorPowerRange, StreamProfile, UsbIdentity
-from drivers.errors import (CapabilityUnsupported, DeviceLost, DeviceNotFound, FrameTimeout, InvalidUri,
-                            StreamClosed)
+from drivers.errors import CapabilityUnsupported, DeviceLost, DeviceNotFound, FrameTimeout, InvalidUri, StreamClosed
 from drivers.frame import ClockDomain
 
 FAULTS = ("hang_read", "hang_read_gil", "hang_stop", "crash_read", "frozen")

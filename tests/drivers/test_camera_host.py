@@ -10,8 +10,14 @@ import time
 import pytest
 
 from drivers import Capability, StreamKind
-from drivers.errors import (CameraHostCrashed, CameraHostHung, CapabilityUnsupported, DeviceLost, DeviceNotFound,
-                            StreamClosed)
+from drivers.errors import (
+    CameraHostCrashed,
+    CameraHostHung,
+    CapabilityUnsupported,
+    DeviceLost,
+    DeviceNotFound,
+    StreamClosed,
+)
 from drivers.host import CameraHostPool, HostSettings
 from hil.fakes import usbcam
 

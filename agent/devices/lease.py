@@ -1,0 +1,285 @@
+"""The daemon's cameras: opened once, kept alive between sessions, lent to one session at a time.
+
+:class:`DeviceManager` owns the configured rig (one or several URIs, each camera's SDK in a camera
+host process, ``drivers/host``) for the life of the daemon. Its sources keep streaming and their
+watchdogs keep working between sessions, so a camera unplugged at night is back before the morning's
+first customer, and a session never pays for opening a device.
+
+A session asks for :meth:`DeviceManager.lease` and gets a :class:`RigCamera`: a
+:class:`drivers.Camera` over the rig, so the session's code (``FramesetReader``, the projector's
+owner) is the same as for a single camera. ``start()`` begins the lease (frames queued before it are
+dropped; a reconnecting camera is waited for, ``lease_wait_s``), ``stop()`` ends it and leaves the
+cameras running. If a source reconnects during the lease, the lease's next read is
+``DRV_DEVICE_LOST``: frames before and after a re-open are not one timeline, and the new handle has
+its projector at its defaults, so a challenge cannot continue across it.
+
+Capabilities are the devices' own, probed per device at open: the projector's (control, power) are
+those of the camera that owns the IR stream, so a D405-like camera without a projector says so and
+the session runs the challenges it can (the illumination challenge), instead of aborting.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import Any
+
+import drivers
+from agent.devices.calibration import RigCalibration
+from agent.devices.manager import CaptureRig, RigIncomplete, RigTimeout, Source, SourceFailed, SourceState
+from agent.devices.policy import DeviceSettings
+from drivers import Camera, Capability, DeviceInfo, Extrinsics, Frame, ProjectorPowerRange, StreamKind, StreamProfile
+from drivers.errors import (
+    CapabilityUnsupported,
+    CaptureAgentError,
+    DeviceLost,
+    FrameTimeout,
+    StreamClosed,
+    UnsupportedMode,
+)
+from drivers.host import CameraHostPool
+
+log = logging.getLogger(__name__)
+
+HEALTH_STALE_S = 30.0      # a source loop silent this long is stuck: the daemon stops its watchdog pings
+# Capabilities that follow the stream they act on (the projector lights the IR imager).
+_IR_CAPABILITIES = (Capability.PROJECTOR_CONTROL, Capability.PROJECTOR_POWER, Capability.EXPOSURE_CONTROL)
+
+
+class LeaseBusy(CaptureAgentError):
+    """Another session holds the cameras (the local API runs one capture at a time, so this is a bug)."""
+
+    code = "DEV_LEASE_BUSY"
+
+
+class DeviceManager:
+    """The configured cameras for the life of the daemon (see the module doc)."""
+
+    def __init__(self, uris: Iterable[str], settings: DeviceSettings | None = None,
+                 calibration: RigCalibration | None = None, opener: Callable[[str], Camera] | None = None):
+        self.settings = settings or DeviceSettings()
+        self.calibration = calibration or RigCalibration()
+        self.pool: CameraHostPool | None = None
+        if opener is None:
+            if self.settings.camera_host:
+                self.pool = CameraHostPool(self.settings.host_settings())
+                opener = self.pool.open
+            else:
+                opener = drivers.open
+        self.rig = CaptureRig(tuple(uris), self.settings, opener, persistent=True)
+        self._lease_lock = threading.Lock()
+        self._started = False
+
+    def start(self) -> None:
+        """Open every camera. A camera that is not plugged in yet does not stop the daemon (its
+        source waits for it; sessions fail with a typed error meanwhile); a wrong URI, a refused
+        device or a missing SDK does."""
+        self.rig.set_idle(True)
+        try:
+            self.rig.start(tolerate_absent=True)
+        except BaseException:
+            if self.pool is not None:
+                self.pool.close()
+            raise
+        self._started = True
+
+    def stop(self) -> None:
+        self.rig.stop()
+        if self.pool is not None:
+            self.pool.close()
+        self._started = False
+
+    def lease(self) -> RigCamera:
+        """The cameras as one :class:`drivers.Camera` for one session (start it to begin)."""
+        if not self._started:
+            raise StreamClosed("the device manager is not running")
+        return RigCamera(self)
+
+    # -- health, for the daemon's watchdog ---------------------------------------------------------------
+    def healthy(self) -> bool:
+        """Every source's thread runs and has shown life recently (all its waits are bounded, so a
+        silent one is stuck: better the daemon be restarted by systemd than sit there)."""
+        now = time.monotonic()
+        return self._started and all(s.thread_alive and now - s.tick < HEALTH_STALE_S for s in self.rig.sources)
+
+    def status(self) -> dict[str, Any]:
+        return {s.uri: {"state": s.state.value, "epoch": s.epoch, "frames": s.frames, "resets": s.resets,
+                        "error": s.error.code if s.error else None} for s in self.rig.sources}
+
+
+class RigCamera(Camera):
+    """A session's lease on the rig: a :class:`drivers.Camera` whose frames come from the manager."""
+
+    def __init__(self, manager: DeviceManager):
+        self._m = manager
+        self._rig = manager.rig
+        self._leased = False
+        self._ended = False
+        self._epochs: dict[Source, int] = {}
+        self.capabilities = self._capabilities()
+
+    # -- the lease ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._ended:
+            raise StreamClosed("this lease has ended; ask the device manager for a new one")
+        if self._leased:
+            return
+        if not self._m._lease_lock.acquire(blocking=False):
+            raise LeaseBusy("the cameras are leased to another session")
+        try:
+            self._wait_online()
+            missing = self._rig.missing_streams()
+            if missing:
+                raise RigIncomplete(f"no camera provides {', '.join(missing)} "
+                                    f"(have {', '.join(k.value for k in self._rig.owners) or 'nothing'})")
+            self._rig.set_idle(False)
+            self._rig.drain()
+            self._epochs = {s: s.epoch for s in self._owning_sources()}
+            self.capabilities = self._capabilities()
+        except BaseException:
+            self._m._lease_lock.release()
+            raise
+        self._leased = True
+
+    def _wait_online(self) -> None:
+        deadline = time.monotonic() + self._m.settings.lease_wait_s
+        while True:
+            failed = [s for s in self._rig.sources if s.state is SourceState.FAILED]
+            if failed:
+                raise failed[0].error or SourceFailed(f"{failed[0].uri} failed")
+            waiting = [s for s in self._rig.sources if s.state is not SourceState.ONLINE]
+            if not waiting:
+                return
+            if time.monotonic() >= deadline:
+                s = waiting[0]
+                raise DeviceLost(f"camera {s.uri} is {s.state.value}"
+                                 + (f" ({s.error.code})" if s.error else "") + "; try again shortly")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self._leased and not self._ended:
+            self._rig.set_idle(True)
+            self._m._lease_lock.release()
+        self._ended = True
+        self._leased = False
+
+    def read(self, timeout_s: float = 1.0) -> Frame:
+        if not self._leased:
+            raise StreamClosed("read() outside a lease (start() first)")
+        self._check_sources()
+        try:
+            return self._rig.read(timeout_s)
+        except RigTimeout as exc:
+            self._check_sources()          # a source that left while we waited says why
+            raise FrameTimeout(exc.message) from None
+
+    def _check_sources(self) -> None:
+        for s, epoch in self._epochs.items():
+            if s.epoch != epoch or s.state is not SourceState.ONLINE:
+                raise DeviceLost(f"camera {s.uri} was {'re-opened' if s.epoch != epoch else s.state.value} "
+                                 "during the session" + (f" ({s.error.code})" if s.error else ""))
+
+    # -- what the rig is ---------------------------------------------------------------------------------
+    def _owning_sources(self) -> list[Source]:
+        return list(dict.fromkeys(self._rig.owners.values()))
+
+    def _owner(self, kind: StreamKind) -> Source | None:
+        return self._rig.owners.get(kind)
+
+    def _primary(self) -> Source:
+        return self._owner(StreamKind.DEPTH) or self._owner(StreamKind.IR) or self._rig.sources[0]
+
+    def _capabilities(self) -> frozenset[Capability]:
+        caps: set[Capability] = set()
+        ir = self._owner(StreamKind.IR) or self._owner(StreamKind.DEPTH)
+        for s in self._owning_sources():
+            have = s.camera.capabilities if s.camera is not None else s._caps
+            caps |= {c for c in have if c in (Capability.RECORDING, Capability.ILLUMINATION_CONTROL)}
+            if s is ir:
+                caps |= {c for c in have if c in _IR_CAPABILITIES}
+        return frozenset(caps)
+
+    @property
+    def info(self) -> DeviceInfo:
+        src = self._primary()
+        info = src.info or DeviceInfo(uri=src.uri, backend="rig", name="camera (not open)")
+        if len(self._rig.sources) == 1:
+            return info
+        parts = ", ".join(f"{k.value}: {s.uri}" for k, s in sorted(self._rig.owners.items(), key=lambda i: i[0].value))
+        note = f"rig of {len(self._rig.sources)} cameras ({parts})"
+        if self._m.calibration.digest:
+            note += f"; calibration sha256 {self._m.calibration.digest[:16]}"
+        return replace(info, streams=tuple(k.value for k in self._rig.owners),
+                       is_recording=any(s.info is not None and s.info.is_recording for s in self._rig.sources),
+                       note="; ".join(x for x in (info.note, note) if x))
+
+    def profiles(self) -> list[StreamProfile]:
+        return [p for s in self._owning_sources() for p in s.profiles if self._owner(p.kind) is s]
+
+    def extrinsics(self, src: StreamKind, dst: StreamKind) -> Extrinsics:
+        if src == dst:
+            return Extrinsics.identity()
+        a, b = self._owner(src), self._owner(dst)
+        if a is not None and a is b:
+            e = a.extrinsics.get((src, dst))
+            if e is not None:
+                return e
+            if (dst, src) in a.extrinsics:
+                return a.extrinsics[(dst, src)].inverse()
+        else:
+            e = self._m.calibration.between(src, dst)
+            if e is not None:
+                return e
+        raise UnsupportedMode(f"no calibration between {src.value} and {dst.value}"
+                              + ("" if a is b else " (different cameras: add them to [camera] calibration)"))
+
+    def all_extrinsics(self) -> dict[tuple[StreamKind, StreamKind], Extrinsics]:
+        out = {}
+        kinds = sorted(self._rig.owners, key=lambda k: k.value)
+        for i, a in enumerate(kinds):
+            for b in kinds[i + 1:]:
+                try:
+                    out[(a, b)] = self.extrinsics(a, b)
+                except UnsupportedMode:
+                    pass               # align then says what it lacks, by the pair it needs
+        return out
+
+    # -- capabilities, forwarded to the camera that has them ------------------------------------------
+    def _camera_for(self, kind: StreamKind, capability: Capability) -> Camera:
+        if capability not in self.capabilities:
+            raise CapabilityUnsupported(f"the camera that owns the {kind.value} stream has no {capability.value}")
+        src = self._owner(kind) or self._owner(StreamKind.DEPTH)
+        cam = src.camera if src is not None else None
+        if cam is None:
+            raise DeviceLost(f"the {kind.value} camera is not open")
+        return cam
+
+    def set_projector(self, on: bool) -> None:
+        self._camera_for(StreamKind.IR, Capability.PROJECTOR_CONTROL).set_projector(on)
+
+    def projector_power_range(self) -> ProjectorPowerRange:
+        return self._camera_for(StreamKind.IR, Capability.PROJECTOR_POWER).projector_power_range()
+
+    def set_projector_power(self, mw: float) -> float:
+        return self._camera_for(StreamKind.IR, Capability.PROJECTOR_POWER).set_projector_power(mw)
+
+    def set_illumination(self, level: Any) -> None:
+        for s in self._owning_sources():
+            if s.camera is not None and Capability.ILLUMINATION_CONTROL in s.camera.capabilities:
+                s.camera.set_illumination(level)
+                return
+        raise CapabilityUnsupported("no camera of the rig controls the illumination")
+
+    def lock_exposure(self, stream: StreamKind) -> Any:
+        cam = self._camera_for(stream, Capability.EXPOSURE_CONTROL)
+        return getattr(cam, "lock_exposure")(stream)  # noqa: B009 - not every Camera declares it yet
+
+    def unlock_exposure(self, stream: StreamKind) -> None:
+        cam = self._camera_for(stream, Capability.EXPOSURE_CONTROL)
+        getattr(cam, "unlock_exposure")(stream)  # noqa: B009 - not every Camera declares it yet
+
+    def hardware_reset(self) -> None:
+        raise CapabilityUnsupported("hardware resets are the device manager's (its recovery ladder), not a session's")
