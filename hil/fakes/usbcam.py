@@ -18,6 +18,9 @@ is opened by the real device manager through a real camera host, and behaves as 
   Python does), ``hang_stop`` (``stop()`` never returns: librealsense on unplug),
   ``crash_read`` (a segmentation fault inside the SDK), ``frozen`` (frames with a stuck counter).
 
+``fakeusb://SERIAL?bus=DIR&inner=URI`` puts a real camera (the simulator, URL-encoded URI) behind
+the fake plug: its frames, streams and controls, with the fake device's unplugs, resets and faults.
+
 ``register()`` adds the ``fakeusb`` scheme to the driver registry (the camera host pool passes it
 on to its hosts).
 """
@@ -30,6 +33,7 @@ import os
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import numpy as np
 
@@ -53,13 +57,17 @@ class FakeUsbDevice:
         self.dir = Path(bus) / serial
         self.dir.mkdir(parents=True, exist_ok=True)
         self.serial = serial
-        self.uri = f"fakeusb://{serial}?bus={Path(bus)}"
+        self.uri = f"fakeusb://{serial}?{urlencode({'bus': str(Path(bus))})}"
         (self.dir / "device.json").write_text(json.dumps({
             "vid": vid, "pid": pid, "serial": serial, "bus_path": bus_path, "link": link, "fps": fps,
             "kinds": list(kinds), "resettable": resettable, "projector": projector, "reset_s": reset_s}))
         _write(self.dir / "enumeration", "0")
         _write(self.dir / "faults", "{}")
         (self.dir / "plugged").touch()
+
+    def behind(self, inner_uri: str) -> str:
+        """The URI of ``inner_uri`` (a real camera) behind this fake plug."""
+        return f"{self.uri}&{urlencode({'inner': inner_uri})}"
 
     def unplug(self) -> None:
         (self.dir / "plugged").unlink(missing_ok=True)
@@ -156,6 +164,12 @@ class FakeUsbCamera(Camera):
         self.capabilities = frozenset(caps)
         self._enumeration = self.state.enumeration()
         self._usb = UsbIdentity(cfg["vid"], cfg["pid"], cfg["serial"], 0x0100, cfg["bus_path"], cfg["link"])
+        self._inner: Camera | None = None
+        if parsed.query.get("inner"):
+            self._inner = drivers.open(parsed.query["inner"])
+            self.kinds = [p.kind for p in self._inner.profiles()] or self.kinds
+            self.capabilities = (self._inner.capabilities - {Capability.RECORDING}) | (
+                {Capability.HARDWARE_RESET} if cfg["resettable"] else set())
         self._intr = Intrinsics(W, H, 60.0, 60.0, (W - 1) / 2, (H - 1) / 2)
         self._started = self._closed = False
         self._next = 0.0
@@ -175,10 +189,14 @@ class FakeUsbCamera(Camera):
                           usb=self._usb, streams=tuple(k.value for k in self.kinds))
 
     def profiles(self) -> list[StreamProfile]:
+        if self._inner is not None:
+            return self._inner.profiles()
         return [StreamProfile(k, W, H, self.fps, PixelFormat.Z16 if k is StreamKind.DEPTH else PixelFormat.Y8,
                               0, self._intr) for k in self.kinds]
 
     def extrinsics(self, src: StreamKind, dst: StreamKind) -> Extrinsics:
+        if self._inner is not None:
+            return self._inner.extrinsics(src, dst)
         return Extrinsics.identity()
 
     def start(self) -> None:
@@ -188,6 +206,8 @@ class FakeUsbCamera(Camera):
             return
         if self._gone():
             raise DeviceLost("fakeusb: device gone")
+        if self._inner is not None:
+            self._inner.start()
         self._started = True
         self._next = time.monotonic()
 
@@ -196,6 +216,8 @@ class FakeUsbCamera(Camera):
             return
         self._closed = True
         self._started = False
+        if self._inner is not None:
+            self._inner.stop()
         _log(self.dev, "stop")
         while self.state.fault("hang_stop"):
             time.sleep(0.05)                     # librealsense's stop() on a vanished device
@@ -209,6 +231,11 @@ class FakeUsbCamera(Camera):
             ctypes.PyDLL(None).sleep(3600)       # blocks without ever giving up the interpreter lock
         while self.state.fault("hang_read"):
             time.sleep(0.05)                     # a blocked transfer: the interpreter runs on
+        if self._inner is not None:
+            if self._gone():
+                time.sleep(min(timeout_s, 0.02))
+                raise DeviceLost("fakeusb: device unplugged")
+            return self._inner.read(timeout_s)
         deadline = time.monotonic() + timeout_s
         while True:
             if self._gone():
@@ -246,16 +273,27 @@ class FakeUsbCamera(Camera):
         _bump(self.dev / "enumeration")
 
     def set_projector(self, on: bool) -> None:
+        if self._inner is not None:
+            return self._inner.set_projector(on)
         if Capability.PROJECTOR_CONTROL not in self.capabilities:
             raise CapabilityUnsupported("fakeusb: no projector")
         self._projector = bool(on)
 
     def projector_power_range(self) -> ProjectorPowerRange:
+        if self._inner is not None:
+            return self._inner.projector_power_range()
         if Capability.PROJECTOR_POWER not in self.capabilities:
             raise CapabilityUnsupported("fakeusb: no projector")
         return ProjectorPowerRange(0.0, 360.0, 30.0, 150.0)
 
+    def set_illumination(self, level: Any) -> None:
+        if self._inner is None:
+            raise CapabilityUnsupported("fakeusb: no illumination")
+        self._inner.set_illumination(level)
+
     def set_projector_power(self, mw: float) -> float:
+        if self._inner is not None:
+            return self._inner.set_projector_power(mw)
         self._power = self.projector_power_range().snap(mw)
         return self._power
 
