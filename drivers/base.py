@@ -90,12 +90,15 @@ class DeviceInfo:
     is_recording: bool = False
     allowed: bool | None = None        # allowlist verdict, when a policy has been applied
     note: str = ""
+    # Per-frame metadata (exposure, projector state, hardware timestamps) delivered by the device:
+    # None when the backend cannot tell. A RealSense on Linux without it loses global time.
+    metadata_enabled: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "uri": self.uri, "backend": self.backend, "name": self.name, "serial": self.serial,
             "firmware": self.firmware, "streams": list(self.streams), "is_recording": self.is_recording,
-            "allowed": self.allowed, "note": self.note, "usb": None,
+            "allowed": self.allowed, "note": self.note, "usb": None, "metadata_enabled": self.metadata_enabled,
         }
         if self.usb is not None:
             u = self.usb

@@ -121,15 +121,15 @@ def info_from(d: Any) -> DeviceInfo:
     streams = d.get("streams", [])
     if not isinstance(streams, list) or len(streams) > 8:
         raise CameraHostProtocol("streams must be a short list")
-    allowed = d.get("allowed")
-    if allowed is not None and not isinstance(allowed, bool):
-        raise CameraHostProtocol("allowed must be a boolean or null")
+    allowed, metadata = d.get("allowed"), d.get("metadata_enabled")
+    if any(v is not None and not isinstance(v, bool) for v in (allowed, metadata)):
+        raise CameraHostProtocol("allowed and metadata_enabled must be booleans or null")
     return DeviceInfo(uri=text(d.get("uri"), "uri", 2048), backend=text(d.get("backend"), "backend", 32),
                       name=text(d.get("name"), "name"), serial=text(d.get("serial", ""), "serial", 128),
                       firmware=text(d.get("firmware", ""), "firmware", 128), usb=ident,
                       streams=tuple(text(s, "stream", 16) for s in streams),
                       is_recording=bool(d.get("is_recording", False)), allowed=allowed,
-                      note=text(d.get("note", ""), "note", 2048))
+                      note=text(d.get("note", ""), "note", 2048), metadata_enabled=metadata)
 
 
 def capabilities_from(v: Any) -> frozenset[Capability]:
