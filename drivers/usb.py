@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .base import UsbIdentity
 from .errors import BackendUnavailable, DeviceRefused
@@ -104,7 +105,7 @@ class AllowEntry:
     serial: str = ""                  # empty: any serial of this model
 
     @classmethod
-    def parse(cls, text: str) -> "AllowEntry":
+    def parse(cls, text: str) -> AllowEntry:
         """``"8086:0b07"`` or ``"8086:0b07:SERIAL"`` (hex VID:PID)."""
         parts = text.strip().split(":", 2)
         if len(parts) < 2:
@@ -130,7 +131,7 @@ class UsbPolicy:
     refuse_virtual: bool = True
 
     @classmethod
-    def from_strings(cls, entries: Iterable[str], refuse_virtual: bool = True) -> "UsbPolicy":
+    def from_strings(cls, entries: Iterable[str], refuse_virtual: bool = True) -> UsbPolicy:
         return cls(tuple(AllowEntry.parse(e) for e in entries), refuse_virtual)
 
     def allows(self, ident: UsbIdentity) -> bool:
@@ -153,6 +154,7 @@ class VideoNode:
     card: str                          # the driver's card name (sysfs ``name``)
     driver: str                        # kernel driver bound to the node's parent, "" if none
     usb: UsbIdentity | None            # None: no physical USB parent
+    index: int = 0                     # sysfs ``index``: 0 the video node, 1+ e.g. a UVC metadata node
 
     @property
     def is_virtual(self) -> bool:
@@ -187,6 +189,10 @@ class Sysfs:
         if not entry.exists():
             raise DeviceRefused(f"/dev/{name} has no sysfs entry; cannot prove it is a physical camera")
         card = self._read(entry / "name")
+        try:
+            index = int(self._read(entry / "index") or "0")
+        except ValueError:
+            index = 0
         dev_link = entry / "device"
         driver = ""
         usb = None
@@ -194,7 +200,7 @@ class Sysfs:
             real = self._resolve(dev_link)
             driver = self._driver_of(real)
             usb = self._usb_parent(real)
-        return VideoNode(name, card, driver, usb)
+        return VideoNode(name, card, driver, usb, index)
 
     def _resolve(self, p: Path) -> Path:
         # Resolve symlinks but keep the result inside our root (fake trees use relative links).
