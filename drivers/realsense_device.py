@@ -19,20 +19,19 @@ authority on the projector is the device's own option list (``probe_capabilities
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from . import modes
 from .base import Capability, UsbIdentity
-from .errors import UnsupportedMode
 from .frame import StreamKind
+from .modes import USB2_BUDGET, Choice, Mode
+
+__all__ = ["USB2_BUDGET", "Choice", "Mode", "MODELS", "choose_modes", "model_of", "usb_identity", "is_usb2",
+           "probe_capabilities", "offered_modes", "bus_path_from_port"]
 
 INTEL_VID = 0x8086
-IPD_M = 0.063
-USB2_BUDGET = 30e6                  # bytes/s the three streams may take together on a USB 2.0 link
-_BPP = {"z16": 2, "y8": 1, "y16": 2, "bgr8": 3, "rgb8": 3, "yuyv": 2, "uyvy": 2, "bgra8": 4, "rgba8": 4}
-COLOR_FORMATS = ("bgr8", "rgb8", "yuyv")
 
 
 @dataclass(frozen=True)
@@ -56,72 +55,12 @@ def model_of(name: str) -> str:
     return m.group(0) if m else ""
 
 
-@dataclass(frozen=True)
-class Mode:
-    kind: StreamKind
-    width: int
-    height: int
-    fps: int
-    format: str
-    index: int = 0
-    fx: float = 0.0                 # colour modes: focal length in pixels (0 = unknown)
-
-    @property
-    def bandwidth(self) -> float:
-        return self.width * self.height * _BPP.get(self.format, 2) * self.fps
-
-    def ipd_px(self, distance_m: float, hfov_deg: float) -> float:
-        fx = self.fx or (self.width / 2) / math.tan(math.radians(hfov_deg) / 2)
-        return fx * IPD_M / distance_m
-
-
-@dataclass(frozen=True)
-class Choice:
-    depth: Mode
-    ir: Mode | None
-    color: Mode | None
-    note: str = ""
-
-
 def choose_modes(offered: list[Mode], *, usb2: bool, model: str = "", distance_m: float = 0.6,
                  ipd_px: float = 60.0, want_color: bool = True, want_ir: bool = True) -> Choice:
-    """The modes to stream (see the module doc); ``UnsupportedMode`` when none fits."""
+    """The modes to stream for this model (see the module doc and ``drivers/modes.py``)."""
     info = MODELS.get(model, ModelInfo(70.0, True))
-    budget = USB2_BUDGET if usb2 else math.inf
-    depths = [m for m in offered if m.kind is StreamKind.DEPTH and m.format == "z16"
-              and m.width >= 640 and m.height >= 400 and m.fps >= 10]
-    if not depths:
-        raise UnsupportedMode("the device offers no depth mode of at least 640x400 at 10 fps (§7.5 h)"
-                              + (" on this USB 2 link" if usb2 else ""))
-    # Highest rate first, then the smallest picture: depth beyond 640x480 buys nothing for a face at 0.6 m.
-    depths.sort(key=lambda m: (-m.fps, m.width * m.height))
-    notes: list[str] = []
-    for d in depths:
-        ir = None
-        if want_ir:
-            ir = next((m for m in offered if m.kind is StreamKind.IR and m.format == "y8" and m.index == 1
-                       and (m.width, m.height, m.fps) == (d.width, d.height, d.fps)), None)
-            if ir is None:
-                continue
-        used = d.bandwidth + (ir.bandwidth if ir else 0.0)
-        if used > budget:
-            continue
-        if not want_color:
-            return Choice(d, ir, None)
-        colours = [m for m in offered if m.kind is StreamKind.COLOR and m.format in COLOR_FORMATS and m.fps == d.fps
-                   and m.width >= 640 and m.height >= 480 and used + m.bandwidth <= budget]
-        if not colours:
-            continue
-        colours.sort(key=lambda m: (m.width * m.height, COLOR_FORMATS.index(m.format)))
-        good = [m for m in colours if m.ipd_px(distance_m, info.color_hfov_deg) >= ipd_px]
-        if good:
-            return Choice(d, ir, good[0], "; ".join(notes))
-        best = colours[-1]
-        notes.append(f"no colour mode keeps {ipd_px:g} px between the eyes at {distance_m:g} m; "
-                     f"{best.width}x{best.height} gives {best.ipd_px(distance_m, info.color_hfov_deg):.0f} px")
-        return Choice(d, ir, best, "; ".join(notes))
-    raise UnsupportedMode("no combination of depth, IR and colour modes fits"
-                          + (f" the USB 2 link ({USB2_BUDGET / 1e6:.0f} MB/s)" if usb2 else ""))
+    return modes.choose_modes(offered, usb2=usb2, color_hfov_deg=info.color_hfov_deg, distance_m=distance_m,
+                              ipd_px=ipd_px, want_color=want_color, want_ir=want_ir, ir_index=1)
 
 
 # -- asking the device ---------------------------------------------------------------------------------

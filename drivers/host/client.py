@@ -141,9 +141,10 @@ _spawner = _Spawner()
 
 
 class _Pending:
-    __slots__ = ("done", "value", "error")
+    __slots__ = ("done", "value", "error", "deadline")
 
-    def __init__(self) -> None:
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
         self.done = threading.Event()
         self.value: Any = None
         self.error: CaptureAgentError | None = None
@@ -209,7 +210,7 @@ class CameraHost:
         if self.dead is not None:
             raise self.dead
         ident = next(self._ids)
-        p = _Pending()
+        p = _Pending(time.monotonic() + timeout_s)
         with self._lock:
             self._pending[ident] = p
         try:
@@ -310,6 +311,13 @@ class CameraHost:
             try:
                 msg = self.chan.recv(s.heartbeat_timeout_s)
             except TimeoutError:
+                # SDK calls such as opening a device may hold the interpreter lock for a second or
+                # more (Orbbec's Context() does): while a command is within its own deadline, that
+                # deadline is the one that counts.
+                with self._lock:
+                    waiting = any(p.deadline > time.monotonic() for p in self._pending.values())
+                if waiting:
+                    continue
                 self.kill(CameraHostHung(f"camera host for {self.label}: no heartbeat for "
                                          f"{s.heartbeat_timeout_s:g} s; killed"))
                 break
