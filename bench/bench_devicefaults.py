@@ -9,7 +9,11 @@ Two paths, ``CAPTURE_AGENT_FAULT_CYCLES`` (default 1000) unplug/re-plug cycles e
   re-open cheap, as a real device's is).
 
 Then ``CAPTURE_AGENT_FAULT_KILLS`` (default 20) cycles each of: SIGSTOP of the camera host, SIGKILL
-of it, an SDK read that hangs holding the interpreter lock, and a segmentation fault in the SDK.
+of it, an SDK read that hangs holding the interpreter lock, and a segmentation fault in the SDK
+(each after the pool's warm spare host is ready again: faults are rare, a bench is not). Recovery
+there is fault to a replacement host online: detection (heartbeat deadline, EOF) + the device's
+open in the spare + two frames; on the sim path the sim's first open in a new process (its scene
+and prerendered frames) dominates.
 
 Every 100 unplug cycles a session-sized lease reads framesets, so recovery is checked end to end.
 Reported: hangs (a cycle not recovered within ``HANG_LIMIT_S``), source threads that died, recovery
@@ -105,8 +109,15 @@ def _unplug_cycle(m: DeviceManager, dev: usbcam.FakeUsbDevice, tally: Tally) -> 
     tally.recovery_ms.append((src.events[-1].at - t1) * 1000)
 
 
+def _spare_ready(m: DeviceManager, uri: str) -> bool:
+    """Real faults are rare: by the next one the pool has its warm spare again. Wait for it, so a
+    cycle measures the replacement of a host, not a bench that kills faster than hosts start."""
+    return _wait(lambda: m.pool is not None and uri in m.pool._spares, 30.0)
+
+
 def _fault_cycle(m: DeviceManager, dev: usbcam.FakeUsbDevice, fault: str, tally: Tally) -> None:
     src = m.rig.sources[0]
+    _spare_ready(m, src.uri)
     epoch = src.epoch
     cam = src.camera
     pid = getattr(cam, "host_pid", None)
