@@ -265,8 +265,8 @@ class OpenNICamera(Camera):
         (``2bc5/0401@1/5``), which changes on re-plug; the serial does not, but OpenNI tells it only
         once a device is open, so each candidate is opened and asked."""
         for uri in _device_uris():
-            if uri == b"Dummy":
-                continue
+            if b"@" not in uri:
+                continue                     # not a USB device (Dummy, an open recording)
             try:
                 dev = openni2.Device(uri)
             except OpenNIError:
