@@ -251,7 +251,8 @@ class OpenNICamera(Camera):
             except OpenNIError as exc:
                 raise RecordingInvalid(f"OpenNI cannot open recording {path}: {exc}") from None
         if not target:
-            raise InvalidUri("openni:// needs a serial or a device URI (e.g. openni://Dummy); see `capture-agent devices`")
+            raise InvalidUri("openni:// needs a serial or a device URI (e.g. openni://Dummy); "
+                             "see `capture-agent devices`")
         if _SERIAL.match(target) and target != "Dummy":
             return self._open_by_serial(target)
         try:
