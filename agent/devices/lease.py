@@ -29,7 +29,7 @@ from typing import Any
 
 import drivers
 from agent.devices.calibration import RigCalibration
-from agent.devices.manager import CaptureRig, RigIncomplete, RigTimeout, Source, SourceFailed, SourceState
+from agent.devices.manager import CaptureRig, RigIncomplete, Source, SourceFailed, SourceState
 from agent.devices.policy import DeviceSettings
 from drivers import Camera, Capability, DeviceInfo, Extrinsics, Frame, ProjectorPowerRange, StreamKind, StreamProfile
 from drivers.errors import (
@@ -119,6 +119,9 @@ class RigCamera(Camera):
         self._leased = False
         self._ended = False
         self._epochs: dict[Source, int] = {}
+        self._lent: list[Source] = []
+        self._faults: dict[Source, CaptureAgentError] = {}     # what this session saw go wrong, by camera
+        self._next = 0
         self.capabilities = self._capabilities()
 
     # -- the lease ----------------------------------------------------------------------------------
@@ -136,13 +139,22 @@ class RigCamera(Camera):
                 raise RigIncomplete(f"no camera provides {', '.join(missing)} "
                                     f"(have {', '.join(k.value for k in self._rig.owners) or 'nothing'})")
             self._rig.set_idle(False)
+            for s in self._owning_sources():
+                s.lend()                  # the session reads the cameras itself: nothing read ahead
+                self._lent.append(s)
             self._rig.drain()
-            self._epochs = {s: s.epoch for s in self._owning_sources()}
+            self._epochs = {s: s.epoch for s in self._lent}
             self.capabilities = self._capabilities()
         except BaseException:
+            self._give_back()
             self._m._lease_lock.release()
             raise
         self._leased = True
+
+    def _give_back(self, faults: dict[Source, CaptureAgentError] | None = None) -> None:
+        for s in self._lent:
+            s.give_back((faults or {}).get(s))
+        self._lent = []
 
     def _wait_online(self) -> None:
         deadline = time.monotonic() + self._m.settings.lease_wait_s
@@ -162,6 +174,7 @@ class RigCamera(Camera):
     def stop(self) -> None:
         if self._leased and not self._ended:
             self._rig.set_idle(True)
+            self._give_back(self._faults)
             self._m._lease_lock.release()
         self._ended = True
         self._leased = False
@@ -170,11 +183,30 @@ class RigCamera(Camera):
         if not self._leased:
             raise StreamClosed("read() outside a lease (start() first)")
         self._check_sources()
-        try:
-            return self._rig.read(timeout_s)
-        except RigTimeout as exc:
-            self._check_sources()          # a source that left while we waited says why
-            raise FrameTimeout(exc.message) from None
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        sources = self._lent
+        while True:
+            self._next = (self._next + 1) % len(sources)
+            src = sources[self._next]
+            cam = src.camera
+            if cam is None:
+                raise DeviceLost(f"camera {src.uri} is not open")
+            left = deadline - time.monotonic()
+            # One camera: wait on it. Several: short turns, so none waits behind another.
+            turn = max(0.0, left) if len(sources) == 1 else min(max(0.0, left), 0.02)
+            try:
+                f = cam.read(turn)
+            except FrameTimeout:
+                if time.monotonic() >= deadline:
+                    self._check_sources()
+                    raise FrameTimeout(f"no frame within {timeout_s:g} s from "
+                                       f"{', '.join(s.uri for s in sources)}") from None
+                continue
+            except CaptureAgentError as exc:
+                self._faults[src] = exc               # the source recovers once the lease ends
+                raise
+            if self._rig.owners.get(f.stream) is src:
+                return f
 
     def _check_sources(self) -> None:
         for s, epoch in self._epochs.items():

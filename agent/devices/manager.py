@@ -117,6 +117,12 @@ class Source:
         self.tick = time.monotonic()        # the loop's last sign of life (the daemon's watchdog reads it)
         self._caps: frozenset[Capability] = frozenset()
         self.idle = False                   # between sessions: the camera host reads at the idle pace
+        # Lent to a session (``lend``): the session reads the camera itself, so nothing is read ahead
+        # of it; this thread neither reads nor watches meanwhile. ``fault``: what the session saw
+        # go wrong, recovered from once the camera is given back.
+        self._lent = False
+        self._read_lock = threading.Lock()
+        self.fault: CaptureAgentError | None = None
         # Which stream kinds this source feeds into the rig (set by CaptureRig); None = all.
         self.accept: Callable[[StreamKind], bool] | None = None
 
@@ -188,8 +194,14 @@ class Source:
 
     def _apply_pace(self, cam: Camera) -> None:
         pace = getattr(cam, "pace", None)       # camera hosts only; an in-process camera reads all
-        if pace is not None and self.settings.idle_period_s > 0:
-            pace(min(self.settings.idle_period_s, self.settings.stall_timeout_s / 2) if self.idle else None)
+        if pace is None:
+            return
+        if self._lent:
+            pace(None, demand=True)
+        elif self.idle and self.settings.idle_period_s > 0:
+            pace(min(self.settings.idle_period_s, self.settings.stall_timeout_s / 2))
+        else:
+            pace(None)
 
     def _reset_watchdog(self) -> None:
         self._last_counter.clear()
@@ -239,27 +251,77 @@ class Source:
             return
         while not self._stop.is_set():
             self.tick = time.monotonic()
-            try:
-                self._deliver(self._read_once(s.read_timeout_s))
-                dead = self._stalled_stream(time.monotonic())
-                if dead is None:
+            if self._lent:
+                self._stop.wait(0.05)
+                continue
+            with self._read_lock:
+                if self._lent:
                     continue
-                cause: DriverError = FrameTimeout(f"{self.uri}: {dead.value} stream stopped advancing")
-            except FrameTimeout as exc:
-                if time.monotonic() - self._last_advance < s.stall_timeout_s:
-                    continue
-                cause = exc
-            except DriverError as exc:           # DeviceLost (incl. a killed camera host), StreamClosed, ...
-                cause = exc
-            except CaptureAgentError as exc:
-                cause = DeviceLost(f"{self.uri}: {exc.code}: {exc.message}")
-            except Exception as exc:             # a backend bug must not silently kill the source
-                log.exception("source %s: unexpected error", self.uri)
-                cause = DeviceLost(f"{self.uri}: unexpected {type(exc).__name__}: {exc}")
+                cause = self._step(s)
+            if cause is None:
+                continue
             if self._stop.is_set():
                 return
             if not self._recover(cause):
                 return
+
+    def _step(self, s: DeviceSettings) -> DriverError | None:
+        """One read and the watchdog's look at it: None while all is well, else why to recover."""
+        fault, self.fault = self.fault, None
+        if fault is not None:                    # seen by the session that had the camera
+            return fault if isinstance(fault, DriverError) else DeviceLost(f"{self.uri}: {fault.code}")
+        try:
+            self._deliver(self._read_once(s.read_timeout_s))
+            dead = self._stalled_stream(time.monotonic())
+            if dead is None:
+                return None
+            return FrameTimeout(f"{self.uri}: {dead.value} stream stopped advancing")
+        except FrameTimeout as exc:
+            if time.monotonic() - self._last_advance < s.stall_timeout_s:
+                return None
+            return exc
+        except DriverError as exc:           # DeviceLost (incl. a killed camera host), StreamClosed, ...
+            return exc
+        except CaptureAgentError as exc:
+            return DeviceLost(f"{self.uri}: {exc.code}: {exc.message}")
+        except Exception as exc:             # a backend bug must not silently kill the source
+            log.exception("source %s: unexpected error", self.uri)
+            return DeviceLost(f"{self.uri}: unexpected {type(exc).__name__}: {exc}")
+
+    # -- lending to a session ---------------------------------------------------------------------
+    def lend(self) -> Camera:
+        """The camera, for a session to read itself; this thread stops reading until ``give_back``.
+        Its camera host (if any) switches to reading on demand."""
+        with self._read_lock:                    # waits out a read in progress (bounded)
+            self._lent = True
+        cam = self.camera
+        if cam is None or self.state is not SourceState.ONLINE:
+            self._lent = False
+            raise DeviceLost(f"camera {self.uri} is {self.state.value}")
+        pace = getattr(cam, "pace", None)
+        if pace is not None:
+            try:
+                pace(None, demand=True)
+            except CaptureAgentError:
+                self._lent = False
+                raise
+        return cam
+
+    def give_back(self, fault: CaptureAgentError | None = None) -> None:
+        """The session is done; ``fault`` is what it saw go wrong with this camera, if anything."""
+        if fault is not None:
+            self.fault = fault
+            # Seen as reconnecting from now on: the next session must not get the dead handle.
+            self._set(SourceState.RECONNECTING, "lost during a session",
+                      fault if isinstance(fault, CaptureAgentError) else None)
+        cam = self.camera
+        if cam is not None and fault is None:
+            try:
+                self._apply_pace(cam)
+            except CaptureAgentError as exc:
+                self.fault = exc
+        self._reset_watchdog()
+        self._lent = False
 
     def _wait_for_frame(self, deadline: float) -> bool:
         """True once the (re)started camera shows an advancing counter before ``deadline``.
@@ -291,7 +353,8 @@ class Source:
         opens a fresh handle. In a live camera host that re-open keeps the SDK loaded; a host that was
         killed for a hang is replaced by the opener."""
         s = self.settings
-        self._set(SourceState.RECONNECTING, "stalled" if isinstance(cause, FrameTimeout) else "lost", cause)
+        if self.state is not SourceState.RECONNECTING:
+            self._set(SourceState.RECONNECTING, "stalled" if isinstance(cause, FrameTimeout) else "lost", cause)
         if self.camera is not None:
             self._caps = self.camera.capabilities
         self._close_camera()

@@ -96,6 +96,16 @@ _ERRORS: dict[str, type[CaptureAgentError]] = {
     if isinstance(c, type) and issubclass(c, CaptureAgentError) and c.__module__ == errors.__name__}
 
 
+# What a camera host inherits from the daemon's environment, and nothing else: the host runs vendor
+# code, and the daemon's environment may hold secrets (a PKCS#11 PIN named by ``pin-env``, say).
+HOST_ENV = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "HOME", "TMPDIR", "XDG_RUNTIME_DIR",
+            "LD_LIBRARY_PATH", "CAPTURE_AGENT_OPENNI2_REDIST", "CAPTURE_AGENT_HOST_STDERR")
+
+
+def host_environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k in HOST_ENV}
+
+
 class _Spawner:
     """Starts every host process from one long-lived thread. A host dies with the daemon through
     ``PR_SET_PDEATHSIG``, which Linux ties to the *thread* that forked it: a host spawned from a
@@ -174,7 +184,7 @@ class CameraHost:
         try:
             self.proc = _spawner.popen(
                 cmd, pass_fds=(child.fileno(), self.ring.fd), close_fds=True, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, env=host_environment(),
                 stderr=None if os.environ.get("CAPTURE_AGENT_HOST_STDERR") else subprocess.DEVNULL)
         except OSError:
             parent.close()
@@ -232,6 +242,14 @@ class CameraHost:
         if self.dead is None:
             try:
                 self.chan.send({"op": "free", "slot": slot})
+            except OSError:
+                pass
+
+    def want(self) -> None:
+        """Ask for one frame (demand mode)."""
+        if self.dead is None:
+            try:
+                self.chan.send({"op": "want"})
             except OSError:
                 pass
 
@@ -390,6 +408,8 @@ class HostedCamera(Camera):
         self._profiles: list[StreamProfile] = []
         self._extrinsics: dict[tuple[StreamKind, StreamKind], Extrinsics] = {}
         self.dropped = 0
+        self._demand = False
+        self._asked = False
         self._apply(v)
         host.attach(self)
 
@@ -434,6 +454,7 @@ class HostedCamera(Camera):
                 self._host.free(old)
                 self.dropped += 1
             self._queue.append((slot, desc))
+            self._asked = False
             self._cv.notify_all()
             return True
 
@@ -490,6 +511,9 @@ class HostedCamera(Camera):
                     break
                 if self._end is not None:
                     raise self._end
+                if self._demand and not self._asked:
+                    self._asked = True
+                    self._host.want()
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise FrameTimeout(f"no frame from {self.uri} within {timeout_s:g} s")
@@ -518,11 +542,21 @@ class HostedCamera(Camera):
                 log.info("camera %s: stop: %s", self.uri, exc.code)
         self._host.attach(None)
 
-    def pace(self, idle_period_s: float | None) -> None:
-        """Between sessions (``idle_period_s``), the host reads one frame per stream per period
-        instead of every frame; ``None`` restores every frame. The device streams on either way."""
-        if self._host.alive and not self._closed:
-            self._host.call("pace", self._s.call_timeout_s, idle_period_s=idle_period_s)
+    def pace(self, idle_period_s: float | None, *, demand: bool = False) -> None:
+        """How the host reads. Between sessions (``idle_period_s``) one frame per stream per period
+        instead of every frame; ``None``: every frame. ``demand``: one frame each time ``read`` finds
+        nothing queued, none read ahead (a session's lease). The device streams on in every mode.
+        Frames already queued are dropped when the mode changes."""
+        if not self._host.alive or self._closed:
+            return
+        self._host.call("pace", self._s.call_timeout_s, idle_period_s=idle_period_s, demand=demand)
+        with self._cv:
+            self._demand = demand
+            self._asked = False
+            held = [slot for slot, _ in self._queue]
+            self._queue.clear()
+        for slot in held:
+            self._host.free(slot)
 
     # -- forwarded capabilities ---------------------------------------------------------------------------
     def _invoke(self, method: str, *args: Any) -> Any:

@@ -68,6 +68,11 @@ class Host:
         self._quit = threading.Event()
         self._pace = threading.Event()            # set: the pace changed, wake an idle reader
         self.idle_period_s: float | None = None
+        # Demand mode (a session's lease): one frame per "want" from the daemon, so the frame a
+        # session reads is taken when it asks, never read ahead (a simulated camera renders it
+        # then, with the projector state just set; a device's SDK hands over its newest).
+        self.demand = False
+        self._credits = 0
         self.frames = 0
         self.dropped = 0
 
@@ -83,6 +88,11 @@ class Host:
             op = msg["op"]
             if op == "free":
                 self._release(msg.get("slot"))
+                continue
+            if op == "want":
+                with self._slots:
+                    self._credits = min(self._credits + 1, self.ring.slots)
+                    self._slots.notify_all()
                 continue
             if op == "quit":
                 break
@@ -152,6 +162,10 @@ class Host:
         watchdog still sees every stream advance); ``None``: every frame."""
         v = msg.get("idle_period_s")
         self.idle_period_s = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else None
+        with self._slots:
+            self.demand = msg.get("demand") is True
+            self._credits = 0
+            self._slots.notify_all()
         self._pace.set()
 
     def _op_call(self, msg: dict[str, Any]) -> Any:
@@ -178,14 +192,17 @@ class Host:
         burst = 0
         period_start = time.monotonic()
         while self._reading.is_set():
+            if self.demand and not self._wait_credit():
+                continue
             idle = self.idle_period_s
-            if idle is not None and burst >= streams:
+            if not self.demand and idle is not None and burst >= streams:
                 self._pace.clear()
                 self._pace.wait(max(0.0, period_start + idle - time.monotonic()))
                 burst = 0
                 period_start = time.monotonic()
                 continue
             self._read_since = time.monotonic()
+            asked = self.demand
             try:
                 frame = cam.read(READ_SLICE_S)
             except FrameTimeout:
@@ -198,6 +215,8 @@ class Host:
                 return
             finally:
                 self._read_since = None
+            if self.demand and not asked:
+                continue                          # read before demand began: not what was asked for
             slot = self._take_slot(wait=recording)
             if slot is None:
                 self.dropped += 1                 # the daemon holds every slot: it is behind
@@ -210,10 +229,19 @@ class Host:
                 return
             self.frames += 1
             burst += 1
+            if self.demand:
+                with self._slots:
+                    self._credits = max(0, self._credits - 1)
             try:
                 self.chan.send({"op": "frame", "gen": gen, **desc})
             except OSError:
                 return
+
+    def _wait_credit(self) -> bool:
+        with self._slots:
+            if self._credits <= 0 and self.demand and self._reading.is_set():
+                self._slots.wait(0.1)
+            return self._credits > 0 or not self.demand
 
     def _end(self, gen: int, code: str, message: str) -> None:
         try:

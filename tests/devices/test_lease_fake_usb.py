@@ -101,11 +101,14 @@ def test_fake_usb_reconnect_during_a_session_fails_it_typed_then_the_next_one_ru
         with pytest.raises(DeviceLost):
             while True:
                 cam.read(0.5)
+        src = m.rig.sources[0]
+        epoch = src.epoch
         dev.plug()
-        _wait(lambda: m.rig.sources[0].state is SourceState.ONLINE, what="recovery")
         with pytest.raises(DeviceLost):
             cam.read(0.5)                              # the session does not continue on a new handle
-        cam.stop()
+        cam.stop()                                     # given back with the fault: recovery starts now
+        assert src.state is SourceState.RECONNECTING
+        _wait(lambda: src.state is SourceState.ONLINE and src.epoch > epoch, what="recovery")
         nxt = m.lease()
         nxt.start()
         _framesets(nxt, 2)
@@ -304,3 +307,21 @@ def test_daemon_watchdog_pings_only_while_the_cameras_are_healthy(tmp_path, monk
     d.tick()
     assert sock.recv(64) == b"WATCHDOG=1"
     sock.close()
+
+
+def test_fake_usb_a_session_reads_nothing_read_ahead_of_it(bus):
+    """During a lease the camera host reads on demand: the frame after a projector switch was taken
+    after it (a host reading ahead would hand over frames taken before)."""
+    dev = usbcam.FakeUsbDevice(bus, fps=60)
+    m = DeviceManager([dev.uri], FAST)
+    m.start()
+    try:
+        cam = m.lease()
+        cam.start()
+        time.sleep(0.3)                                # plenty of time for a read-ahead to build up
+        for on in (False, True, False, True):
+            cam.set_projector(on)
+            assert [cam.read(1.0).metadata.projector_on for _ in range(2)] == [on, on]
+        cam.stop()
+    finally:
+        m.stop()

@@ -193,3 +193,11 @@ def test_sim_camera_in_a_host_process_delivers_its_streams(pool):
     assert got[StreamKind.COLOR].pixels.shape == (480, 640, 3)
     assert cam.extrinsics(StreamKind.DEPTH, StreamKind.COLOR).translation != (0.0, 0.0, 0.0)
     cam.stop()
+
+
+def test_host_environment_carries_no_secrets(monkeypatch):
+    from drivers.host.client import host_environment
+    monkeypatch.setenv("CAPTURE_AGENT_PKCS11_PIN", "1234")
+    monkeypatch.setenv("TOKEN_PIN", "5678")
+    env = host_environment()
+    assert "CAPTURE_AGENT_PKCS11_PIN" not in env and "TOKEN_PIN" not in env and "PATH" in env
