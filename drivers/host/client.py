@@ -150,6 +150,12 @@ class _Spawner:
 _spawner = _Spawner()
 
 
+# Commands during which the SDK may hold the interpreter lock for a while (opening a device):
+# the heartbeat deadline waits for their own. Any other command (``stop``, option calls) does not
+# suspend it: a host stopped or hung under them is killed at the heartbeat deadline.
+_PATIENT = frozenset({"open", "start", "warm", "register"})
+
+
 class _Pending:
     __slots__ = ("done", "value", "error", "deadline")
 
@@ -220,7 +226,7 @@ class CameraHost:
         if self.dead is not None:
             raise self.dead
         ident = next(self._ids)
-        p = _Pending(time.monotonic() + timeout_s)
+        p = _Pending(time.monotonic() + timeout_s if op in _PATIENT else 0.0)
         with self._lock:
             self._pending[ident] = p
         try:

@@ -204,3 +204,19 @@ def test_host_environment_carries_no_secrets(monkeypatch):
     monkeypatch.setenv("TOKEN_PIN", "5678")
     env = host_environment()
     assert "CAPTURE_AGENT_PKCS11_PIN" not in env and "TOKEN_PIN" not in env and "PATH" in env
+
+
+def test_fake_usb_stopped_host_under_a_stop_call_is_killed_at_the_heartbeat_deadline(device):
+    """Only device opens suspend the heartbeat deadline; a host stopped while the daemon waits for
+    its ``stop()`` is killed at the heartbeat deadline, not at the (longer) stop deadline."""
+    usbcam.register()
+    settings = HostSettings(heartbeat_interval_s=0.05, heartbeat_timeout_s=0.5, stop_timeout_s=5.0, spare=False)
+    with CameraHostPool(settings) as pool:
+        cam = pool.open(device.uri)
+        cam.start()
+        _frames(cam, 2)
+        os.kill(cam.host_pid, signal.SIGSTOP)
+        t0 = time.monotonic()
+        cam.stop()
+        assert time.monotonic() - t0 < settings.heartbeat_timeout_s + 1.0
+        assert not cam.host.alive
