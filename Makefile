@@ -1,7 +1,7 @@
 # The README's two commands are `make demo` and `make test`; both run `make setup` first.
 PY := .venv/bin/python
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo lint test bench clean
 
 setup:
 	./scripts/setup.sh
@@ -9,11 +9,15 @@ setup:
 demo: setup
 	.venv/bin/capture-agent demo
 
-test: setup
+# ruff and mypy as configured in pyproject.toml; `make test` runs it first, so a lint failure fails the run.
+lint: setup
+	$(PY) -m ruff check . && $(PY) -m mypy
+
+test: setup lint
 	$(PY) -m pytest -q
 
 bench: setup
 	$(PY) -m bench
 
 clean:
-	rm -rf .venv models bench-results.json .pytest_cache .hypothesis
+	rm -rf .venv models bench-results.json .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -19,9 +19,11 @@ from agent.devices.policy import DeviceSettings
 from agent.errors import ConfigError
 
 if TYPE_CHECKING:                    # imported late at run time: config stays import-light
+    from _typeshed import DataclassInstance
+
     from agent.quality.settings import QualitySettings
 
-T = TypeVar("T")
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def _check_value(path: str, tp: Any, value: Any) -> Any:
@@ -39,7 +41,7 @@ def _check_value(path: str, tp: Any, value: Any) -> Any:
             except ConfigError as exc:
                 errors.append(exc.message)
         raise ConfigError(f"{path}: {value!r} matches none of the allowed types")
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: expected a table, got {type(value).__name__}")
         return from_dict(tp, value, path)

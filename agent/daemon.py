@@ -138,15 +138,15 @@ class Daemon:
                           calibration_sha256=calibration.digest if calibration else None,
                           socket=str(s.path(s.local_api.socket))[:200], worker_pid=self.supervisor.pid,
                           config_sha256=self.config_digest or None)
-        self._note_config_change(state / "config-sha256")
+        self._note_config_change(self.audit, state / "config-sha256")
         sd_notify("READY=1")
 
-    def _note_config_change(self, marker: Path) -> None:
+    def _note_config_change(self, audit: AuditLog, marker: Path) -> None:
         if not self.config_digest:
             return
         old = marker.read_text().strip() if marker.exists() else ""
         if old != self.config_digest:
-            self.audit.record("config_changed", previous_sha256=old or None, config_sha256=self.config_digest)
+            audit.record("config_changed", previous_sha256=old or None, config_sha256=self.config_digest)
             marker.write_text(self.config_digest + "\n")
 
     def stop(self, grace: float = 5.0) -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import signal
-import statistics
 import tempfile
 import threading
 import time

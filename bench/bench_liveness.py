@@ -53,8 +53,9 @@ def run() -> list[dict]:
     reports = [gate.evaluate(a) for a in aligned]
     t0 = time.perf_counter()
     for _ in range(3):
-        for a, r in zip(aligned, reports):
-            frame_cues(a, r.face)
+        for a, report in zip(aligned, reports, strict=True):
+            assert report.face is not None          # the sim subject faces the camera in every frameset
+            frame_cues(a, report.face)
     cues_ms = (time.perf_counter() - t0) * 1000 / (3 * len(aligned))
     t0 = time.perf_counter()
     result = judge(sets, gate, VerdictThresholds(), challenge=ch)
@@ -70,9 +71,9 @@ def run() -> list[dict]:
     )
     with LivenessSupervisor(SupervisorSettings(frame_timeout_s=1.0)) as sup:
         start_ms = sup.last_start_ms
-        r = sup.judge(sets, nonce=ch.nonce)
-        transfer = sorted(r.transfer_ms)
-        worker_ms = r.worker_ms / len(sets)
+        wr = sup.judge(sets, nonce=ch.nonce)
+        transfer = sorted(wr.transfer_ms)
+        worker_ms = wr.worker_ms / len(sets)
         # Crash: SIGKILL, then time to the typed error, and to a fresh worker's first verdict.
         sup.kill(signal.SIGKILL)
         t0 = time.perf_counter()
@@ -95,7 +96,8 @@ def run() -> list[dict]:
         sup.start()
         hang_restart_ms = (time.perf_counter() - t0) * 1000
     return [
-        {"name": "frames to worker per frameset (ring write + ack), median", "value": transfer[len(transfer) // 2], "unit": "ms"},
+        {"name": "frames to worker per frameset (ring write + ack), median", "value": transfer[len(transfer) // 2],
+         "unit": "ms"},
         {"name": "frames to worker per frameset, max", "value": transfer[-1], "unit": "ms"},
         {"name": "worker judge per frameset (align + quality + liveness)", "value": worker_ms, "unit": "ms",
          "reference": whole_ms, "ratio": worker_ms / whole_ms},
@@ -104,9 +106,11 @@ def run() -> list[dict]:
         {"name": "worker restart after crash", "value": crash_restart_ms, "unit": "ms"},
         {"name": "worker hang (SIGSTOP) detected, deadline 1000 ms", "value": hang_detect_ms, "unit": "ms"},
         {"name": "worker restart after hang", "value": hang_restart_ms, "unit": "ms"},
-        {"name": "liveness cues per frameset", "value": cues_ms, "unit": "ms", "reference": 10.0, "ratio": cues_ms / 10.0},
+        {"name": "liveness cues per frameset", "value": cues_ms, "unit": "ms", "reference": 10.0,
+         "ratio": cues_ms / 10.0},
         {"name": "align + quality + liveness per frameset (session)", "value": whole_ms, "unit": "ms"},
         *({"name": f"blind stream passes a {n}-frame challenge (false accept, 4000 nonces)",
            "value": 100 * blind_challenge_pass_rate(n), "unit": "%"} for n in (16, 24, 32, 48)),
-        {"name": "session verdict (sanity: 1 = live)", "value": 1.0 if result.verdict.verdict == "live" else 0.0, "unit": ""},
+        {"name": "session verdict (sanity: 1 = live)", "value": 1.0 if result.verdict.verdict == "live" else 0.0,
+         "unit": ""},
     ]

@@ -46,7 +46,8 @@ def _measure(name: str, opener, cable: FakeCable, n: int = 5) -> list[dict]:
     label = name.split(":")[0]  # fake | sim | openni
     return [
         {"name": f"{label} unplug→DeviceLost median", "value": statistics.median(lost), "unit": "ms",
-         "reference": SETTINGS.read_timeout_s * 1000, "ratio": statistics.median(lost) / (SETTINGS.read_timeout_s * 1000)},
+         "reference": SETTINGS.read_timeout_s * 1000,
+         "ratio": statistics.median(lost) / (SETTINGS.read_timeout_s * 1000)},
         {"name": f"{label} re-plug→online median", "value": statistics.median(back), "unit": "ms"},
         {"name": f"{label} re-plug→online max", "value": max(back), "unit": "ms"},
     ]

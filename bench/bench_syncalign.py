@@ -5,12 +5,14 @@ added latency."""
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import numpy as np
 
 import drivers
 from agent.pipeline.align import align_depth_to_color, align_frameset
-from agent.pipeline.sync import FrameSetMatcher, framesets
+from agent.pipeline.frames import framesets
+from agent.pipeline.sync import FrameSetMatcher
 from drivers.frame import StreamKind
 
 D, C = StreamKind.DEPTH, StreamKind.COLOR
@@ -32,6 +34,11 @@ def _timeit(fn, repeat: int) -> float:
             fn()
         best.append((time.perf_counter() - t0) / repeat * 1000)
     return min(best)
+
+
+def _rs_align(aligner, composite) -> np.ndarray:
+    """librealsense's registration of one depth+color composite (a view of its buffer)."""
+    return np.asanyarray(aligner.process(composite).get_depth_frame().get_data())
 
 
 def _interleaved(ref, ours, n: int = 150) -> tuple[float, float]:
@@ -69,9 +76,9 @@ def align_vs_librealsense() -> list[dict]:
         for label, depth in (("sim depth", d.pixels), ("noise-free depth", clean)):
             composite = rig.pair(depth, c.pixels)
             ref_ms, ours_ms = _interleaved(
-                lambda: np.asanyarray(aligner.process(composite).get_depth_frame().get_data()),
-                lambda: align_depth_to_color(depth, d.depth_scale, d.intrinsics, c.intrinsics, e, depth_axis=True))
-            ref = np.asanyarray(aligner.process(composite).get_depth_frame().get_data()).copy()
+                partial(_rs_align, aligner, composite),
+                partial(align_depth_to_color, depth, d.depth_scale, d.intrinsics, c.intrinsics, e, depth_axis=True))
+            ref = _rs_align(aligner, composite).copy()
             ours = align_depth_to_color(depth, d.depth_scale, d.intrinsics, c.intrinsics, e, depth_axis=True)
             both = (ours > 0) & (ref > 0)
             disagree = float((np.abs(ours.astype(int) - ref.astype(int))[both] > 1).mean())
@@ -112,7 +119,8 @@ def accuracy_on_sim() -> list[dict]:
             {"name": f"aligned depth error mean ({label})", "value": float(err.mean()), "unit": "mm"},
             {"name": f"aligned depth error p95 ({label})", "value": float(np.percentile(err, 95)), "unit": "mm"},
             {"name": f"aligned face error p95 ({label})", "value": float(np.percentile(ferr, 95)), "unit": "mm"},
-            {"name": f"aligned valid share of visible ({label})", "value": 100 * float(np.mean(valid_share)), "unit": "%"},
+            {"name": f"aligned valid share of visible ({label})", "value": 100 * float(np.mean(valid_share)),
+             "unit": "%"},
         ]
         cam.stop()
     return rows

@@ -7,22 +7,45 @@
 ``drivers`` knows devices and nothing else; it never imports ``agent``.
 """
 
-from .base import (Camera, Capability, DeviceInfo, ProjectorPowerRange, ParsedUri, UsbIdentity, backends, list_devices,
-                   open, parse_uri, register_backend)
+from .base import (
+    Camera,
+    Capability,
+    DeviceInfo,
+    ParsedUri,
+    ProjectorPowerRange,
+    UsbIdentity,
+    backends,
+    list_devices,
+    open,
+    parse_uri,
+    register_backend,
+)
 from .errors import *  # noqa: F401,F403 - the typed errors are part of the public API
-from .frame import (ClockDomain, DistortionModel, Extrinsics, Frame, FrameMetadata, FrameSet,
-                    Intrinsics, PixelFormat, StreamKind, StreamProfile)
+from .frame import (
+    ClockDomain,
+    DistortionModel,
+    Extrinsics,
+    Frame,
+    FrameMetadata,
+    FrameSet,
+    Intrinsics,
+    PixelFormat,
+    StreamKind,
+    StreamProfile,
+)
 
 # Backends register by scheme; their modules (and vendor SDKs) load on first use.
 register_backend("sim", "drivers.sim", ("sim",), "simulated RGB-IR-depth camera (embedded default)")
-register_backend("openni", "drivers.openni", ("openni", "openni+file"), "OpenNI2 depth cameras (Orbbec, PrimeSense) and .oni recordings")
+register_backend("openni", "drivers.openni", ("openni", "openni+file"),
+                 "OpenNI2 depth cameras (Orbbec, PrimeSense) and .oni recordings")
 register_backend("uvc", "drivers.uvc", ("uvc", "uvc+file"), "UVC RGB/IR cameras (V4L2) and video files (OpenCV)")
-register_backend("realsense", "drivers.realsense", ("realsense", "realsense+file"), "Intel RealSense D4xx devices and .db3/.bag recordings")
+register_backend("realsense", "drivers.realsense", ("realsense", "realsense+file"),
+                 "Intel RealSense D4xx devices and .db3/.bag recordings")
 register_backend("orbbec", "drivers.orbbec", ("orbbec", "orbbec+file"),
                  "Orbbec cameras on Orbbec SDK v2 (Gemini 330/2, Femto, Astra 2) and their .bag recordings")
 
 __all__ = [
-    "Camera", "Capability", "DeviceInfo", "ProjectorPowerRange", "ParsedUri", "UsbIdentity", "backends", "list_devices", "open",
-    "parse_uri", "register_backend", "ClockDomain", "DistortionModel", "Extrinsics", "Frame",
+    "Camera", "Capability", "DeviceInfo", "ProjectorPowerRange", "ParsedUri", "UsbIdentity", "backends", "list_devices",
+    "open", "parse_uri", "register_backend", "ClockDomain", "DistortionModel", "Extrinsics", "Frame",
     "FrameMetadata", "FrameSet", "Intrinsics", "PixelFormat", "StreamKind", "StreamProfile",
 ]

@@ -12,9 +12,10 @@ nanoseconds of ``time.monotonic_ns()``, translations in metres, depth as raw ``u
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -75,12 +76,21 @@ class Intrinsics:
     def matrix(self) -> np.ndarray:
         return np.array([[self.fx, 0.0, self.ppx], [0.0, self.fy, self.ppy], [0.0, 0.0, 1.0]])
 
-    def scaled(self, width: int, height: int) -> "Intrinsics":
+    def scaled(self, width: int, height: int) -> Intrinsics:
         """The same lens at another resolution (same field of view)."""
         sx, sy = width / self.width, height / self.height
         return Intrinsics(width, height, self.fx * sx, self.fy * sy,
                           (self.ppx + 0.5) * sx - 0.5, (self.ppy + 0.5) * sy - 0.5,
                           self.model, self.coeffs)
+
+
+def distortion_coeffs(values: Iterable[Any]) -> tuple[float, float, float, float, float]:
+    """Lens-distortion coefficients read from a file or message, as the five floats ``Intrinsics``
+    takes; ValueError (with Intrinsics' message) when there are not five."""
+    c = tuple(float(v) for v in values)
+    if len(c) != 5:
+        raise ValueError("distortion needs exactly five coefficients")
+    return c[0], c[1], c[2], c[3], c[4]
 
 
 @dataclass(frozen=True)
@@ -97,11 +107,11 @@ class Extrinsics:
         object.__setattr__(self, "translation", tuple(float(v) for v in self.translation))
 
     @classmethod
-    def identity(cls) -> "Extrinsics":
+    def identity(cls) -> Extrinsics:
         return cls((1, 0, 0, 0, 1, 0, 0, 0, 1), (0, 0, 0))
 
     @classmethod
-    def from_arrays(cls, rotation: np.ndarray, translation: np.ndarray) -> "Extrinsics":
+    def from_arrays(cls, rotation: np.ndarray, translation: np.ndarray) -> Extrinsics:
         return cls(tuple(np.asarray(rotation, float).reshape(9)), tuple(np.asarray(translation, float).reshape(3)))
 
     @property
@@ -112,11 +122,11 @@ class Extrinsics:
     def t(self) -> np.ndarray:
         return np.array(self.translation)
 
-    def inverse(self) -> "Extrinsics":
+    def inverse(self) -> Extrinsics:
         r = self.R
         return Extrinsics.from_arrays(r.T, -r.T @ self.t)
 
-    def then(self, other: "Extrinsics") -> "Extrinsics":
+    def then(self, other: Extrinsics) -> Extrinsics:
         """Apply self, then other."""
         return Extrinsics.from_arrays(other.R @ self.R, other.R @ self.t + other.t)
 

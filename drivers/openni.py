@@ -24,19 +24,28 @@ import re
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 
 from .base import Camera, Capability, DeviceInfo, ParsedUri, UsbIdentity
-from .errors import (BackendUnavailable, DeviceLost, DeviceNotFound, FrameTimeout, InvalidUri,
-                     RecordingInvalid, StreamClosed, UnsupportedMode)
-from .frame import (ClockDomain, Extrinsics, Frame, FrameMetadata, Intrinsics, PixelFormat, StreamKind,
-                    StreamProfile)
+from .errors import (
+    BackendUnavailable,
+    DeviceLost,
+    DeviceNotFound,
+    FrameTimeout,
+    InvalidUri,
+    RecordingInvalid,
+    StreamClosed,
+    UnsupportedMode,
+)
+from .frame import ClockDomain, Extrinsics, Frame, FrameMetadata, Intrinsics, PixelFormat, StreamKind, StreamProfile
 
 try:
-    from openni import openni2
     from openni import _openni2 as c_api
+    from openni import openni2
     from openni.utils import OpenNIError
 except ImportError as exc:  # guarded: a missing SDK disables this backend only
     raise BackendUnavailable(f"the openni package is not installed: {exc}") from None
@@ -129,11 +138,11 @@ class _Listener(openni2.DeviceListener):
         self._lock = threading.Lock()
         self._cameras: dict[bytes, set] = {}
 
-    def watch(self, uri: bytes, cam: "OpenNICamera") -> None:
+    def watch(self, uri: bytes, cam: OpenNICamera) -> None:
         with self._lock:
             self._cameras.setdefault(uri, set()).add(cam)
 
-    def unwatch(self, uri: bytes, cam: "OpenNICamera") -> None:
+    def unwatch(self, uri: bytes, cam: OpenNICamera) -> None:
         with self._lock:
             self._cameras.get(uri, set()).discard(cam)
 
@@ -177,6 +186,10 @@ def intrinsics_from_fov(width: int, height: int, hfov_rad: float, vfov_rad: floa
     return Intrinsics(width, height, fx, fy, (width - 1) / 2.0, (height - 1) / 2.0)
 
 
+@overload
+def _q_float(parsed: ParsedUri, key: str, default: float) -> float: ...
+@overload
+def _q_float(parsed: ParsedUri, key: str, default: None) -> float | None: ...
 def _q_float(parsed: ParsedUri, key: str, default: float | None) -> float | None:
     if key not in parsed.query:
         return default
@@ -202,7 +215,7 @@ class OpenNICamera(Camera):
                      math.radians(_q_float(parsed, "vfov", DEFAULT_VFOV_DEG)))
         self._device = self._open_device()
         self._uri_bytes = bytes(self._device.get_device_info().uri)
-        self._streams: dict[StreamKind, object] = {}
+        self._streams: dict[StreamKind, openni2.VideoStream] = {}
         self._profiles: dict[StreamKind, StreamProfile] = {}
         self._notes: list[str] = []
         self._registered = False
@@ -356,7 +369,7 @@ class OpenNICamera(Camera):
                 st = self._device.create_stream(sensor)
                 if mode is not None and not _same_mode(st.get_video_mode(), mode):
                     st.set_video_mode(mode)
-                self._try(lambda: st.set_mirroring_enabled(False), f"{k.value}: mirroring cannot be switched off")
+                self._try(partial(st.set_mirroring_enabled, False), f"{k.value}: mirroring cannot be switched off")
                 self._streams[k] = st
             if self._registration and StreamKind.DEPTH in self._streams and StreamKind.COLOR in self._streams:
                 mode = c_api.OniImageRegistrationMode.ONI_IMAGE_REGISTRATION_DEPTH_TO_COLOR
@@ -379,6 +392,7 @@ class OpenNICamera(Camera):
                 "; Astra-class devices cannot stream IR and colour together: use streams=depth,ir and a separate "
                 "colour camera in [camera] uris (Astra Pro colour is a UVC camera)")
             raise UnsupportedMode(f"OpenNI cannot start streams {[k.value for k in kinds]}: {exc}{both}") from None
+        assert _listener is not None            # made by ensure_initialized(), which __init__ called
         _listener.watch(self._uri_bytes, self)
         self._started = True
 
@@ -445,6 +459,7 @@ class OpenNICamera(Camera):
             w, h, stride = of.width, of.height, of.stride
             raw = np.frombuffer(of.get_buffer_as_uint8(), dtype=np.uint8, count=h * stride)
             rows = raw.reshape(h, stride)[:, : w * bpp]
+            px: np.ndarray
             if bpp == 2:
                 px = rows.copy().view(np.uint16).reshape(h, w)
             elif bpp == 3:
@@ -457,6 +472,7 @@ class OpenNICamera(Camera):
         if kind in self._frames_left:
             self._frames_left[kind] -= 1
         prof = self._profiles[kind]
+        assert prof.intrinsics is not None      # _profile() gives every stream its intrinsics
         intr = prof.intrinsics if (prof.width, prof.height) == (w, h) else prof.intrinsics.scaled(w, h)
         return Frame(stream=kind, pixels=px, format=fmt, timestamp_ms=ts_us / 1000.0,
                      clock_domain=ClockDomain.HARDWARE, host_time_ns=time.monotonic_ns(), frame_number=index,

@@ -184,7 +184,7 @@ class RealSenseCamera(Camera):
                 raise RecordingInvalid(f"RealSense recording is empty or truncated: {path}")
         self._pipeline = None
         self._profiles: list[StreamProfile] = []
-        self._sdk_profiles: dict[StreamKind, object] = {}
+        self._sdk_profiles: dict[StreamKind, rs.stream_profile] = {}
         self._queue: collections.deque[Frame] = collections.deque()
         self._lock = threading.Lock()
         self._closed = False
@@ -287,7 +287,8 @@ class RealSenseCamera(Camera):
         self._profiles, self._sdk_profiles = [], {}
         for sp in profile.get_streams():
             kind = _KIND.get(sp.stream_type())
-            if kind is None or (kind is StreamKind.IR and sp.stream_index() not in (0, 1)) or kind in self._sdk_profiles:
+            if (kind is None or (kind is StreamKind.IR and sp.stream_index() not in (0, 1))
+                    or kind in self._sdk_profiles):
                 continue
             v = sp.as_video_stream_profile()
             intr = _intrinsics(v.get_intrinsics())
@@ -358,7 +359,8 @@ class RealSenseCamera(Camera):
             host = int(self._sets * 1e9 / max(1.0, min(p.fps for p in self._profiles)))
         for f in fs:
             kind = _KIND.get(f.profile.stream_type())
-            if kind is None or kind not in self._sdk_profiles or f.profile.unique_id() != self._sdk_profiles[kind].unique_id():
+            if (kind is None or kind not in self._sdk_profiles
+                    or f.profile.unique_id() != self._sdk_profiles[kind].unique_id()):
                 continue
             ident = (int(f.get_frame_number()), float(f.get_timestamp()))
             if self._last.get(kind) == ident:
@@ -367,6 +369,7 @@ class RealSenseCamera(Camera):
             vf = f.as_video_frame()
             pixels, fmt = _pixels(vf)
             intr = next(p.intrinsics for p in self._profiles if p.kind is kind)
+            assert intr is not None         # every profile is made with the SDK's intrinsics (start)
             frame = Frame(stream=kind, pixels=pixels, format=fmt, timestamp_ms=float(f.get_timestamp()),
                           clock_domain=_DOMAIN.get(f.get_frame_timestamp_domain(), ClockDomain.SYSTEM),
                           host_time_ns=host, frame_number=int(f.get_frame_number()), intrinsics=intr,

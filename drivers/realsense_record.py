@@ -9,11 +9,11 @@ and by the explicit non-production record mode — never on a production termina
 from __future__ import annotations
 
 import numpy as np
+import pyrealsense2 as rs
 
 from .base import Camera
+from .errors import UnsupportedMode
 from .frame import DistortionModel, Extrinsics, Intrinsics, PixelFormat, StreamKind
-
-import pyrealsense2 as rs
 
 _RS_MODEL = {
     DistortionModel.NONE: rs.distortion.none,
@@ -28,7 +28,7 @@ _STREAM = {StreamKind.DEPTH: (rs.stream.depth, 0), StreamKind.IR: (rs.stream.inf
            StreamKind.COLOR: (rs.stream.color, 0)}
 
 
-def rs_intrinsics(i: Intrinsics) -> "rs.intrinsics":
+def rs_intrinsics(i: Intrinsics) -> rs.intrinsics:
     out = rs.intrinsics()
     out.width, out.height, out.fx, out.fy, out.ppx, out.ppy = i.width, i.height, i.fx, i.fy, i.ppx, i.ppy
     out.model = _RS_MODEL[i.model]
@@ -36,7 +36,7 @@ def rs_intrinsics(i: Intrinsics) -> "rs.intrinsics":
     return out
 
 
-def rs_extrinsics(e: Extrinsics) -> "rs.extrinsics":
+def rs_extrinsics(e: Extrinsics) -> rs.extrinsics:
     out = rs.extrinsics()
     out.rotation = list(e.R.T.reshape(9))        # the SDK stores rotation column-major
     out.translation = list(e.translation)
@@ -54,6 +54,9 @@ def record_camera(camera: Camera, path: str, n_ticks: int, *, depth_scale: float
     uid = 1
     for kind, p in profiles.items():
         sensor = rgb if kind is StreamKind.COLOR else stereo
+        assert sensor is not None                 # rgb is added whenever color is among the profiles
+        if p.intrinsics is None:
+            raise UnsupportedMode(f"{camera.info.uri}: the {kind.value} stream has no intrinsics to record")
         vs = rs.video_stream()
         vs.type, vs.index = _STREAM[kind]
         vs.uid = uid

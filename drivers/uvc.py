@@ -36,6 +36,7 @@ from .frame import (
     PixelFormat,
     StreamKind,
     StreamProfile,
+    distortion_coeffs,
 )
 from .usb import Sysfs
 
@@ -64,7 +65,7 @@ def load_calibration(path: str, width: int, height: int) -> Intrinsics:
         data = json.loads(Path(path).read_text())
         cw, ch = int(data.get("width", width)), int(data.get("height", height))
         model = DistortionModel(data.get("model", "none"))
-        coeffs = tuple(float(c) for c in data.get("coeffs", (0, 0, 0, 0, 0)))
+        coeffs = distortion_coeffs(data.get("coeffs", (0, 0, 0, 0, 0)))
         intr = Intrinsics(cw, ch, float(data["fx"]), float(data["fy"]), float(data["ppx"]), float(data["ppy"]),
                           model, coeffs)
     except (OSError, ValueError, KeyError, TypeError) as exc:

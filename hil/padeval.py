@@ -95,7 +95,8 @@ def evaluate(per_species: int = 6, live: int = 12, frames: int = 32, injection: 
     ordered = dict(sorted(species_apcer.items(), key=lambda kv: -kv[1]["apcer"]))
     # BPCER at APCER 0.1 %: the live threshold that keeps every species' APCER <= 0.1 % on test.
     attack_scores = np.array([s for sp, s, _ in test if sp != "live"])
-    t_01 = max(thresholds.live_min, float(np.quantile(attack_scores, 0.999)) + 1e-9) if attack_scores.size else thresholds.live_min
+    t_01 = (max(thresholds.live_min, float(np.quantile(attack_scores, 0.999)) + 1e-9) if attack_scores.size
+            else thresholds.live_min)
     bpcer_at = float(np.mean([s < t_01 for s, _ in live_res])) if live_res else float("nan")
     return {
         "thresholds": {"fitted_live_min": fitted["live_min"], "calibration_bpcer": fitted["calibration_bpcer"],
@@ -106,6 +107,7 @@ def evaluate(per_species: int = 6, live: int = 12, frames: int = 32, injection: 
                  "counts": {"live": len(live_res), "attacks": int(attack_scores.size)}},
         "injection": {"n": len(inj), "rejected": int(sum(v != "live" for _, _, v in inj)),
                       "all_rejected": all(v != "live" for _, _, v in inj)},
-        "calibration_counts": {"live": sum(sp == "live" for sp, _, _ in cal), "attacks": sum(sp != "live" for sp, _, _ in cal)},
+        "calibration_counts": {"live": sum(sp == "live" for sp, _, _ in cal),
+                               "attacks": sum(sp != "live" for sp, _, _ in cal)},
         "frames_per_session": frames,
     }

@@ -53,6 +53,8 @@ def issue(ca: Issued, cn: str, *, server: bool, hosts: tuple[str, ...] = ("local
           days: int = 30) -> Issued:
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
     ca_key = serialization.load_pem_private_key(ca.key_pem, None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise TypeError("the CA key must be an EC private key (as make_ca makes)")
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     sans: list[x509.GeneralName] = []

@@ -76,7 +76,8 @@ def provision_dev(root: str | os.PathLike[str], *, terminal_id: str = "kiosk-dev
     signer = generate_file_key(ag / "signing.key")
     (srv / "terminals" / f"{terminal_id}.pub.pem").write_bytes(signer.public_key_pem())
 
-    (srv / "server.toml").write_text(f"""# Reference ingest server (development). capture-agent server --config {srv / 'server.toml'}
+    server_toml = srv / "server.toml"
+    server_toml.write_text(f"""# Reference ingest server (development). capture-agent server --config {server_toml}
 listen = {_toml(f'127.0.0.1:{port}')}
 cert = "server.pem"
 key = "server.key"
@@ -100,7 +101,8 @@ id = {_toml(terminal_id)}
 public_key = {_toml(f'terminals/{terminal_id}.pub.pem')}
 """)
     uids = list(allowed_uids) if allowed_uids is not None else [os.getuid()]
-    (ag / "agent.toml").write_text(f"""# capture-agent daemon (development). capture-agent run --config {ag / 'agent.toml'}
+    agent_toml = ag / "agent.toml"
+    agent_toml.write_text(f"""# capture-agent daemon (development). capture-agent run --config {agent_toml}
 terminal_id = {_toml(terminal_id)}
 state_dir = "../state"
 

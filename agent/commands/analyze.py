@@ -64,7 +64,8 @@ def analyze(uri: str, frames: int, channel: str = "kiosk", *, isolated: bool = T
                      "model_versions": v.model_versions, "isolated": isolated},
         "quality": quality,
         "sync": {"framesets": len(sets), "max_skew_ms": round(skew, 3) if skew is not None and skew == skew else None},
-        "timing_ms": {**{k: round(x, 2) for k, x in timing.items()}, "wall": round((time.perf_counter() - t0) * 1000, 1)},
+        "timing_ms": {**{k: round(x, 2) for k, x in timing.items()},
+                      "wall": round((time.perf_counter() - t0) * 1000, 1)},
     }
 
 

@@ -16,9 +16,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import numpy as np
 
 import drivers
+from agent.errors import SpecViolation
 from agent.pipeline.align import align_frameset
-from agent.pipeline.streamstats import StreamStats
 from agent.pipeline.frames import framesets
+from agent.pipeline.streamstats import StreamStats
 from agent.quality import QualityGate, QualitySettings, check_stream_spec
 
 
@@ -104,6 +105,8 @@ def diagnose(uri: str, n: int, flat_target: bool) -> list[Row]:
         tcam = drivers.open(target_uri)
         with tcam:
             for fs in framesets(tcam, 5):
+                if fs.depth is None:
+                    raise SpecViolation(f"{target_uri}: no depth stream to measure the flat target with")
                 r_mm, d_m = _plane_rms_mm(fs.depth.depth_m())
                 rms.append(r_mm)
                 dist.append(d_m)
@@ -122,7 +125,8 @@ def diagnose(uri: str, n: int, flat_target: bool) -> list[Row]:
                         "PASS" if cc > t.depth_core_completeness_min else "FAIL", f"{cc:.1%}",
                         f"> {t.depth_core_completeness_min:.0%}"))
     else:
-        rows.append(Row("7.5 h", "depth_completeness_face", "NOT RUN", "no face in view", "a face in front of the camera"))
+        rows.append(Row("7.5 h", "depth_completeness_face", "NOT RUN", "no face in view",
+                        "a face in front of the camera"))
 
     if is_sim:
         for lux in (20, 300, 6000):          # inside 15–7500 with margin for the ±3 % estimate

@@ -47,6 +47,7 @@ def run(args) -> int:
     digest = hashlib.sha256(Path(args.config).read_bytes()).hexdigest()
     d = Daemon(settings, config_digest=digest)
     d.start()
+    assert d.supervisor is not None                # start() returns only with every part up
     print(f"capture-agent: ready; terminal {settings.terminal_id}; local API on {d.socket_path}; "
           f"liveness worker pid {d.supervisor.pid}", flush=True)
     why = wait_for_signal(d.tick)

@@ -13,7 +13,7 @@ import numpy as np
 
 import drivers
 from agent.errors import UsageError
-from drivers.frame import StreamKind
+from drivers.frame import Frame, StreamKind
 from drivers.sim import ATTACKS
 
 
@@ -35,7 +35,7 @@ def depth_colormap(depth_u16: np.ndarray, near_mm: float = 300, far_mm: float = 
 def render_row(subject: str, query: str) -> np.ndarray:
     uri = f"sim://?realtime=0&subject={subject}" + (f"&{query}" if query else "")
     cam = drivers.open(uri)
-    frames: dict[StreamKind, object] = {}
+    frames: dict[StreamKind, Frame] = {}
     with cam:
         # A few ticks so auto-exposure settles; keep the last complete set.
         for _ in range(3 * 4):

@@ -51,5 +51,6 @@ def run(args) -> int:
     print(f"{'STREAM':<7} {'FRAMES':>6} {'RESOLUTION':>11} {'FPS':>7} {'DROPPED':>7}  CLOCK")
     for s in stats.values():
         d = s.to_dict()
-        print(f"{d['stream']:<7} {d['frames']:>6} {d['resolution']:>11} {d['fps']:>7.2f} {d['dropped']:>7}  {d['clock_domain']}")
+        print(f"{d['stream']:<7} {d['frames']:>6} {d['resolution']:>11} {d['fps']:>7.2f} {d['dropped']:>7}  "
+              f"{d['clock_domain']}")
     return 0

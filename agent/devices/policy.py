@@ -123,7 +123,8 @@ def inventory(settings: DeviceSettings, usb_backend=None, sysfs=None) -> tuple[l
     for u in usb_devs:
         i = u.identity
         if (i.vendor_id, i.product_id, i.serial) not in tied:
-            out.append(DeviceInfo(uri=f"usb://{i.bus_path}", backend="usb", name=u.product or u.manufacturer or "USB camera",
+            out.append(DeviceInfo(uri=f"usb://{i.bus_path}", backend="usb",
+                                  name=u.product or u.manufacturer or "USB camera",
                                   serial=i.serial, usb=i, note=u.reason))
     fs = sysfs or usbmod.Sysfs()
     listed = {d.uri for d in out}

@@ -116,6 +116,7 @@ class FaceDetector:
             wts = scores[group][:, None]
             box = (boxes[group] * wts).sum(0) / wts.sum()
             kp = (kps[group] * wts[:, :, None]).sum(0) / wts.sum()
-            if box[2] > box[0] and box[3] > box[1]:
-                out.append(Detection(tuple(float(v) for v in box), float(scores[i]), kp))
+            x0, y0, x1, y1 = (float(v) for v in box)
+            if x1 > x0 and y1 > y0:
+                out.append(Detection((x0, y0, x1, y1), float(scores[i]), kp))
         return out

@@ -46,8 +46,8 @@ class Mesh:
 
     @property
     def ipd_px(self) -> float:
-        r, l = self.pupils
-        return float(np.linalg.norm(l - r))
+        right, left = self.pupils
+        return float(np.linalg.norm(left - right))
 
 
 def _run(name: str, crop_rgb01: np.ndarray) -> list[np.ndarray]:

@@ -87,10 +87,11 @@ def score(cues: list[FrameCues], *, projector_on: list[bool] | None = None, proj
     Without an IR stream, or when the projector was off (reported by the device), the material
     detector cannot measure anything: it is left out and the verdict says so — it never turns a
     missing measurement into evidence either way."""
-    lit = cues if projector_on is None else [c for c, on in zip(cues, projector_on) if on]
+    lit = cues if projector_on is None else [c for c, on in zip(cues, projector_on, strict=True) if on]
     lit = lit or cues
     m = {k: _median(lit, k) for k in ("plane_rms_mm", "cylinder_rms_mm", "nose_prominence_mm", "scale_ratio",
-                                       "depth_share", "ir_face_level", "ir_face_contrast", "speckle_contrast", "dot_sharpness")}
+                                       "depth_share", "ir_face_level", "ir_face_contrast", "speckle_contrast",
+                                       "dot_sharpness")}
     m.update(motion if motion is not None else motion_cues(cues))
     geometry = min(ramp(m["nose_prominence_mm"], NOSE_FLAT_MM, NOSE_FACE_MM),
                    ramp(m["cylinder_rms_mm"], CYLINDER_FLAT_MM, CYLINDER_FACE_MM))
@@ -135,5 +136,5 @@ def score(cues: list[FrameCues], *, projector_on: list[bool] | None = None, proj
                          "material not measurable, the verdict cannot be live")
     else:
         material = ramp(m["dot_sharpness"], DOT_SHARPNESS_HARD, DOT_SHARPNESS_SKIN)
-    motion = ramp(m["motion"], MOTION_STATIC, MOTION_ALIVE)
-    return DetectorScores(geometry, cross, material, motion, m, tuple(notes), drowned)
+    motion_score = ramp(m["motion"], MOTION_STATIC, MOTION_ALIVE)
+    return DetectorScores(geometry, cross, material, motion_score, m, tuple(notes), drowned)

@@ -180,6 +180,7 @@ def frame_cues(aligned: AlignedFrameSet, face: FaceObservation) -> FrameCues | N
             ir_level = level * face_depth ** 2 / 0.25          # as if at 0.5 m
             # Skin near the projector is among the brightest things in the IR image; a display
             # (no NIR from its backlight, dots mirrored away by the glass) is among the darkest.
+            assert aligned.ir is not None                      # roi.ir is cut from it
             bright = bright_end(aligned.ir, aligned.valid) if aligned.valid.any() else 0.0
             ir_contrast = level / max(bright, 1.0)
             g07, g2, g5 = (cv2.GaussianBlur(ir, (0, 0), s) for s in (0.7, 2.0, 5.0))
@@ -255,7 +256,9 @@ class IrSkin:
     clipped: float                # share of the mask at or above SATURATED_DN
 
     def of(self, fs: AlignedFrameSet) -> np.ndarray:
-        return fs.frameset.ir.pixels[self.box].astype(np.float32)
+        ir = fs.frameset.ir
+        assert ir is not None                 # callers pass framesets with an IR frame only
+        return ir.pixels[self.box].astype(np.float32)
 
 
 def same_power(a: float, b: float) -> bool:
@@ -266,14 +269,15 @@ def same_power(a: float, b: float) -> bool:
 def ir_skin(aligned: AlignedFrameSet, face: FaceObservation) -> IrSkin | None:
     """Where the face's skin patches (cheeks, forehead) are in the IR imager's pixels, with room
     around them for the band-pass filters; only pixels with depth in this frame count."""
-    if aligned.frameset.ir is None:
+    ir, depth = aligned.frameset.ir, aligned.frameset.depth
+    if ir is None or depth is None:           # (to_ir_pixels needs both as well)
         return None
     mapped = to_ir_pixels(aligned, face.mesh.landmarks[list(SKIN_PATCHES), :2])
     if mapped is None:
         return None
     centres, scale = mapped
     radius = max(0.1 * face.mesh.ipd_px * scale, 2.0)
-    h, w = aligned.frameset.ir.pixels.shape
+    h, w = ir.pixels.shape
     pad = radius + 12                     # room for the sigma-5 band-pass around the patches
     x0, y0 = (int(max(np.floor(v - pad), 0)) for v in centres.min(axis=0))
     x1, y1 = int(min(np.ceil(centres[:, 0].max() + pad) + 1, w)), int(min(np.ceil(centres[:, 1].max() + pad) + 1, h))
@@ -281,10 +285,10 @@ def ir_skin(aligned: AlignedFrameSet, face: FaceObservation) -> IrSkin | None:
         return None
     box = (slice(y0, y1), slice(x0, x1))
     mask = discs_mask((y1 - y0, x1 - x0), centres - np.array([x0, y0]), radius)
-    mask &= aligned.frameset.depth.pixels[box] > 0
+    mask &= depth.pixels[box] > 0
     if mask.sum() < 20:
         return None
-    return IrSkin(box, mask, float((aligned.frameset.ir.pixels[box][mask] >= SATURATED_DN).mean()))
+    return IrSkin(box, mask, float((ir.pixels[box][mask] >= SATURATED_DN).mean()))
 
 
 def projector_light(lit: AlignedFrameSet, dark: AlignedFrameSet, face: FaceObservation,

@@ -49,7 +49,10 @@ class LivenessVerdict:
     cues: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        clean = lambda v: None if v is None or (isinstance(v, float) and not np.isfinite(v)) else (round(v, 4) if isinstance(v, float) else v)  # noqa: E731
+        def clean(v: Any) -> Any:
+            if v is None or (isinstance(v, float) and not np.isfinite(v)):
+                return None
+            return round(v, 4) if isinstance(v, float) else v
         return {"verdict": self.verdict, "score": clean(self.score),
                 "detectors": {k: clean(v) for k, v in self.detectors.items()},
                 "frame_digests": self.frame_digests, "model_versions": self.model_versions,
@@ -76,12 +79,12 @@ def calibrate(live_scores: list[float], attack_scores: list[float], target_apcer
     a tie with the worst attack from passing. The attack threshold is the lowest live score
     seen, so no calibration live sample is called an outright attack."""
     a = np.sort(np.asarray(attack_scores, dtype=np.float64))
-    l = np.asarray(live_scores, dtype=np.float64)
+    live = np.asarray(live_scores, dtype=np.float64)
     allowed = int(np.floor(target_apcer * len(a)))
     worst = a[len(a) - 1 - allowed] if len(a) > allowed else 0.0
     # Never below 0.5: sessions whose material could not be measured are capped at 0.45.
     live_min = float(min(1.0, max(LIVE_MIN_FLOOR, worst + 0.02)))
-    attack_max = float(min(live_min - 0.01, max(0.0, np.min(l) - 0.02))) if len(l) else 0.2
+    attack_max = float(min(live_min - 0.01, max(0.0, np.min(live) - 0.02))) if len(live) else 0.2
     return {"live_min": round(live_min, 4), "attack_max": round(max(attack_max, 0.0), 4),
-            "calibration_bpcer": float(np.mean(l < live_min)) if len(l) else float("nan"),
+            "calibration_bpcer": float(np.mean(live < live_min)) if len(live) else float("nan"),
             "calibration_apcer": float(np.mean(a >= live_min)) if len(a) else float("nan")}

@@ -30,8 +30,9 @@ from agent.liveness.features import (
     same_power,
 )
 from agent.liveness.fusion import ALGORITHM_VERSION, LivenessVerdict, VerdictThresholds, decide, fuse
-from agent.pipeline.align import align_frameset
-from agent.quality import QualityGate, QualityReport
+from agent.pipeline.align import AlignedFrameSet, align_frameset
+from agent.quality import FaceObservation, QualityGate, QualityReport
+from agent.quality.gate import Measurement
 from drivers.frame import FrameSet, StreamKind
 
 MIN_FACE_FRAMES = 5
@@ -63,7 +64,7 @@ class JudgeResult:
     timing_ms: dict[str, float] = field(default_factory=dict)
     framesets: int = 0
     best_index: int | None = None            # the frameset a probe's crops come from
-    best_face: object | None = None          # its FaceObservation (landmarks stay in memory)
+    best_face: FaceObservation | None = None  # its face (landmarks stay in memory)
 
 
 def injection_signals(sets: list[FrameSet], aligned_noise: float) -> dict:
@@ -95,8 +96,8 @@ def judge_pool() -> ThreadPoolExecutor:
 
 @dataclass
 class _Measured:
-    aligned: object
-    measurement: object
+    aligned: AlignedFrameSet
+    measurement: Measurement
     cues: FrameCues | None
     energy: float | None
     digest: str
@@ -121,15 +122,15 @@ class Judge:
         self.pool = pool
         self._pending: collections.deque = collections.deque()
         self.sets: list[FrameSet] = []
-        self.aligned: list = []
-        self.faces: list = []
+        self.aligned: list[AlignedFrameSet] = []
+        self.faces: list[FaceObservation | None] = []
         self.cues: list[FrameCues] = []
         self.motion_steps: list[tuple[float, float]] = []
         self.lit: list[bool] = []
         self.energies: list[float] = []
         self.digests: list[str] = []
         self.last_report: QualityReport | None = None
-        self.best: tuple[tuple, int, object] | None = None
+        self.best: tuple[tuple, int, FaceObservation] | None = None
         self.ms = {"align": 0.0, "quality": 0.0, "liveness": 0.0}
         gate.reset()
 
@@ -181,7 +182,7 @@ class Judge:
         self.digests.append(r.digest)
         self.sets.append(fs)
         self.aligned.append(r.aligned)
-        for name, v in zip(("align", "quality", "liveness"), r.ms):
+        for name, v in zip(("align", "quality", "liveness"), r.ms, strict=True):
             self.ms[name] += v
 
     def finish(self) -> JudgeResult:
@@ -225,18 +226,20 @@ class Judge:
                 # A power change that landed inside the window (a camera's latency) must not mix
                 # powers within the session's pairs: lit frames at another power are left out.
                 power = [fs.ir.metadata.projector_power_mw if fs.ir is not None else None for fs in sets]
-                lit_power = [p for p, st in zip(power, states) if st and p]
+                lit_power = [p for p, st in zip(power, states, strict=True) if st and p]
                 usual = float(np.median(lit_power)) if lit_power else None
 
                 def usual_power(k: int) -> bool:
-                    return usual is None or power[k] is None or same_power(power[k], usual)
+                    p = power[k]
+                    return usual is None or p is None or same_power(p, usual)
 
                 for k in range(1, len(aligned)):
                     if states[k] is None or states[k - 1] is None or states[k] == states[k - 1]:
                         continue
                     on, off = (k, k - 1) if states[k] else (k - 1, k)
-                    if faces[on] is not None and usual_power(on):
-                        lights.append(projector_light(aligned[on], aligned[off], faces[on], same_pair(k)))
+                    face = faces[on]
+                    if face is not None and usual_power(on):
+                        lights.append(projector_light(aligned[on], aligned[off], face, same_pair(k)))
             s = score(self.cues, projector_on=self.lit if challenge is not None else None,
                       projector_seen=projector_seen,
                       projector=ProjectorLight.median(lights) if lights else None,
@@ -251,7 +254,7 @@ class Judge:
                 # is inconclusive (the person is asked to retry out of direct light).
                 result = "attack" if result == "attack" else "inconclusive"
                 fused = min(fused, DROWNED_SCORE_CAP)
-            if challenge is not None and not ch_result.passed:
+            if ch_result is not None and not ch_result.passed:     # (set exactly when there is a challenge)
                 result, fused = "attack", 0.0
                 notes.append("challenge failed: " + ch_result.detail)
             if injection["suspicious"]:

@@ -102,7 +102,8 @@ class LivenessSupervisor:
         try:
             proc = subprocess.Popen(cmd, pass_fds=(child.fileno(), ring.fd), close_fds=True,
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=None if os.environ.get("CAPTURE_AGENT_WORKER_STDERR") else subprocess.DEVNULL,
+                                    stderr=(None if os.environ.get("CAPTURE_AGENT_WORKER_STDERR")
+                                            else subprocess.DEVNULL),
                                     env=env, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
         finally:
             child.close()
@@ -113,7 +114,7 @@ class LivenessSupervisor:
 
     def stop(self) -> None:
         with self._lock:
-            if self._sock is not None and self.alive():
+            if self._sock is not None and self._proc is not None and self.alive():
                 try:
                     send(self._sock, {"op": "quit"})
                     self._proc.wait(timeout=2)
@@ -170,6 +171,8 @@ class LivenessSupervisor:
 
     def _send(self, msg: dict[str, Any]) -> None:
         try:
+            if self._sock is None:
+                raise OSError("not connected")
             send(self._sock, msg)
         except (OSError, AttributeError) as exc:
             raise self._fail(LivenessWorkerCrashed(f"liveness worker is gone: {exc}")) from None
@@ -196,6 +199,8 @@ class LivenessSupervisor:
 
     def _check_verdict(self, msg: dict[str, Any], digests: list[str]) -> LivenessVerdict:
         lv = msg.get("liveness")
+        if not isinstance(lv, dict):
+            raise self._fail(LivenessVerdictUnbound("liveness worker returned a malformed verdict"))
         try:
             verdict, score = lv["verdict"], lv["score"]
             ok = (verdict in VERDICTS and isinstance(score, (int, float)) and 0.0 <= score <= 1.0
@@ -208,7 +213,8 @@ class LivenessSupervisor:
         if lv.get("frame_digests") != digests:
             raise self._fail(LivenessVerdictUnbound(
                 "liveness verdict is not bound to the frames sent (frame digests differ)"))
-        return LivenessVerdict(verdict, float(score), {k: float(v) for k, v in lv["detectors"].items() if v is not None},
+        detectors = {k: float(v) for k, v in lv["detectors"].items() if v is not None}
+        return LivenessVerdict(verdict, float(score), detectors,
                                list(digests), dict(lv.get("model_versions") or {}), bool(lv.get("challenge_used")),
                                lv.get("challenge"), dict(lv.get("injection") or {}), list(lv.get("notes") or []),
                                {k: v for k, v in (lv.get("cues") or {}).items() if v is not None})

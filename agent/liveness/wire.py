@@ -30,6 +30,7 @@ from drivers.frame import (
     Intrinsics,
     PixelFormat,
     StreamKind,
+    distortion_coeffs,
 )
 
 MAX_MESSAGE = 1 << 20
@@ -91,7 +92,7 @@ class Ring:
         base = slot * self.slot_bytes
         off = 0
         frames = []
-        for kind, f in fs.frames.items():
+        for f in fs.frames.values():
             px = np.ascontiguousarray(f.pixels)
             if off + px.nbytes > self.slot_bytes:
                 raise WireError(f"frameset of more than {self.slot_bytes} bytes does not fit a ring slot")
@@ -153,7 +154,7 @@ def describe_frame(f: Frame, offset: int, px: np.ndarray) -> dict[str, Any]:
 def build_frame(d: dict[str, Any], px: np.ndarray) -> Frame:
     w, h, fx, fy, ppx, ppy, model, coeffs = d["intrinsics"]
     intr = Intrinsics(int(w), int(h), float(fx), float(fy), float(ppx), float(ppy), DistortionModel(model),
-                      tuple(float(c) for c in coeffs))
+                      distortion_coeffs(coeffs))
     md = d.get("metadata") or {}
     allowed = {"exposure_us", "gain", "projector_on", "projector_power_mw", "frame_counter", "sensor_timestamp_us",
                "white_balance_k"}

@@ -25,7 +25,10 @@ import resource
 import socket
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:                   # the worker imports the agent's modules late (see warm_up)
+    from drivers.frame import FrameSet
 
 CLONE_NEWNET = 0x40000000
 PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 4, 38
@@ -43,14 +46,15 @@ class SocketRefused(OSError):
 
 
 def _refuse_sockets() -> None:
-    def refused(*_a, **_k):
+    def refused(*_a: Any, **_k: Any) -> NoReturn:
         raise SocketRefused("the liveness worker has no network access")
     import _socket
+    # Replacing module functions: ``mod`` is one of two modules, typed as their common ModuleType.
     for mod in (socket, _socket):
-        mod.socket = refused                      # type: ignore[assignment]
+        mod.socket = refused                      # type: ignore[attr-defined]
         if hasattr(mod, "socketpair"):
-            mod.socketpair = refused              # type: ignore[assignment]
-    socket.create_connection = refused            # type: ignore[assignment]
+            mod.socketpair = refused              # type: ignore[attr-defined]
+    socket.create_connection = refused
 
 
 def sandbox() -> dict[str, Any]:
@@ -224,7 +228,8 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
                        "quality": quality_summary(current.gate, r.quality),
                        "max_skew_ms": r.max_skew_ms if r.max_skew_ms == r.max_skew_ms else None,
                        "timing_ms": {k: round(v, 3) for k, v in r.timing_ms.items()},
-                       "worker_ms": round(r.timing_ms["total"], 3), "finish_ms": round((time.perf_counter() - t0) * 1000, 3),
+                       "worker_ms": round(r.timing_ms["total"], 3),
+                       "finish_ms": round((time.perf_counter() - t0) * 1000, 3),
                        "framesets": r.framesets, "best": best_face(r)})
                 current = None                      # nothing of the session outlives its verdict
             elif op == "selftest":
@@ -256,7 +261,7 @@ def warm_up(gate) -> None:
     cam = open_camera("sim://?realtime=0&seed=1")
     with cam:
         reader = FramesetReader(cam)
-        sets = []
+        sets: list[FrameSet] = []
         for on in challenge.schedule[:6]:             # lit and unlit frames: every code path
             cam.set_projector(on)
             sets += reader.take(1)

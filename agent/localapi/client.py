@@ -8,6 +8,7 @@ event on (for ``cancel``). A refused call raises :class:`LocalApiError` with the
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import grpc
 
@@ -21,12 +22,16 @@ from proto.capture_agent.v1 import capture_pb2_grpc as lpb_grpc
 
 class LocalApiError(CaptureAgentError):
     code = "LAPI_ERROR"
+    status: grpc.StatusCode | None = None          # the call's gRPC status
 
 
 def error_from_rpc(exc: grpc.RpcError) -> LocalApiError:
-    code = dict(exc.trailing_metadata() or ()).get("ca-error-code") if hasattr(exc, "trailing_metadata") else None
+    # A client's RpcError is also the failed grpc.Call: its trailing metadata is (key, value) pairs
+    # (types-grpcio describes RpcError.trailing_metadata() otherwise).
+    metadata = dict(cast(grpc.Call, exc).trailing_metadata() or ()) if hasattr(exc, "trailing_metadata") else {}
+    code = metadata.get("ca-error-code")
     details = exc.details() or ""
-    if code is None:
+    if not isinstance(code, str):                  # absent (a binary value is never sent)
         code = f"LAPI_{exc.code().name}"          # transport-level: unreachable socket, size limit, ...
     elif details.startswith(code + ": "):
         details = details[len(code) + 2:]

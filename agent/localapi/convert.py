@@ -6,6 +6,8 @@ The service (``service.py``) turns requests into a ``CaptureRequest`` and events
 
 from __future__ import annotations
 
+from typing import cast
+
 from agent.purpose import Purpose
 from agent.quality.prompts import Prompt
 from agent.session.events import CaptureEvent, Error, Progress, Result
@@ -19,13 +21,16 @@ MAX_MESSAGE = 500
 
 def request_from_proto(msg: lpb.CaptureRequest) -> CaptureRequest:
     """An unknown or unspecified purpose becomes None, which ``validate`` refuses with its code."""
-    purpose = Purpose.from_name(lpb.CapturePurpose.Name(msg.purpose)) if msg.purpose in lpb.CapturePurpose.values() else None
+    purpose = (Purpose.from_name(lpb.CapturePurpose.Name(msg.purpose)) if msg.purpose in lpb.CapturePurpose.values()
+               else None)
     return CaptureRequest(purpose=purpose, channel=msg.channel or DEFAULT_CHANNEL, consent_ref=msg.consent_ref,
                           subject_ref=msg.subject_ref, business_ref=msg.business_ref)
 
 
 def request_to_proto(req: CaptureRequest) -> lpb.CaptureRequest:
-    purpose = lpb.CapturePurpose.Value(req.purpose.name) if req.purpose else lpb.CAPTURE_PURPOSE_UNSPECIFIED
+    # The stubs type EnumTypeWrapper.Value() as int; it is the CapturePurpose of that name.
+    purpose = (cast("lpb.CapturePurpose", lpb.CapturePurpose.Value(req.purpose.name)) if req.purpose
+               else lpb.CAPTURE_PURPOSE_UNSPECIFIED)
     return lpb.CaptureRequest(purpose=purpose, channel=req.channel, consent_ref=req.consent_ref,
                               subject_ref=req.subject_ref, business_ref=req.business_ref)
 

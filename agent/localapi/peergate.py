@@ -203,7 +203,7 @@ class RateLimitedLog:
     """At most one audit entry per uid per ``interval_s`` for refused peers (a local flood must not
     fill the audit log); the count of suppressed refusals is carried in the next entry."""
 
-    def __init__(self, record: Callable[..., None], interval_s: float = 60.0):
+    def __init__(self, record: Callable[..., object], interval_s: float = 60.0):
         self.record, self.interval_s = record, interval_s
         self._last: dict[int, float] = {}
         self._suppressed: dict[int, int] = {}

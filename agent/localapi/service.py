@@ -3,8 +3,9 @@ Unix socket guarded by peer credentials (``peergate.py``).
 
 The servicer only converts protobuf ⇄ domain types (``convert.py``) and calls
 ``agent.session.capture.run_capture``; no capture logic lives here. Requests are parsed here, not
-by gRPC, so that a malformed message gets our own stable code. Every refusal carries its code twice: as the prefix of the status details
-(``"SES_CONSENT_REQUIRED: ..."``) and as the trailing metadata ``ca-error-code``.
+by gRPC, so that a malformed message gets our own stable code. Every refusal carries its code twice:
+as the prefix of the status details (``"SES_CONSENT_REQUIRED: ..."``) and as the trailing metadata
+``ca-error-code``.
 
 | situation | gRPC status | code |
 |---|---|---|
@@ -43,8 +44,9 @@ from drivers.errors import CaptureAgentError
 from proto.capture_agent.v1 import capture_pb2 as lpb
 
 SERVICE = "capture_agent.v1.local.CaptureService"
-STATUS = {ConsentRequired: grpc.StatusCode.FAILED_PRECONDITION, BadRequest: grpc.StatusCode.INVALID_ARGUMENT,
-          Busy: grpc.StatusCode.RESOURCE_EXHAUSTED}
+STATUS: dict[type[CaptureAgentError], grpc.StatusCode] = {
+    ConsentRequired: grpc.StatusCode.FAILED_PRECONDITION, BadRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    Busy: grpc.StatusCode.RESOURCE_EXHAUSTED}
 
 
 def abort(context, status: grpc.StatusCode, code: str, message: str):
@@ -132,7 +134,7 @@ class LocalApiServer:
 
     def __init__(self, deps: SessionDeps, socket_path: str, *, allowed_uids=(), allowed_groups=(), mode: int = 0o660,
                  group: str = "", max_message_bytes: int = 65536, max_connections: int = 16,
-                 record: Callable[..., None] | None = None):
+                 record: Callable[..., object] | None = None):
         self.service = CaptureService(deps)
         self._dir = tempfile.mkdtemp(prefix="ca-lapi-")        # 0700: only the agent reaches the backends
         opts = [("grpc.max_receive_message_length", max_message_bytes), ("grpc.max_send_message_length", 1 << 20)]

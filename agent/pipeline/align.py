@@ -17,7 +17,7 @@ carried through the same z-buffer. ``make bench`` times it against librealsense'
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import cv2
@@ -51,12 +51,12 @@ class AlignmentTable:
     # coefficients, compressed: the per-frame work runs on these only (a wide-angle depth imager
     # sees much that a narrower color camera does not). u0/v0 carry +1.5 so that truncation rounds
     # to nearest, one pixel to the right and down (the z-buffer has a border row and column).
-    cand: np.ndarray = None
-    cu: tuple = None
-    cv: tuple = None
+    cand: np.ndarray = field(init=False)
+    cu: tuple[np.ndarray, np.ndarray, np.ndarray] = field(init=False)
+    cv: tuple[np.ndarray, np.ndarray, np.ndarray] = field(init=False)
     # Depth along the color axis from depth along the depth axis, per color pixel:
     # z_c = (z_d + r3t) * color_axis with r3 = R[:, 2]: X_d = R^T (X_c - t), so z_d = z_c (r3 . ray_c) - r3 . t.
-    color_axis: np.ndarray = None
+    color_axis: np.ndarray
     r3t: float = 0.0
 
     def __post_init__(self) -> None:
@@ -158,6 +158,7 @@ def _splat(depth_u16: np.ndarray, depth_scale: float, table: AlignmentTable, car
     # index, then the carried value. The minimum key is the nearest surface, ties between equal
     # depths broken by pixel index (not by the carried value, which would bias it), and the
     # winner's carried value comes back with it: one scatter, no second pass.
+    kdt: type[np.unsignedinteger]
     if carry is None:
         kdt, shift = np.uint16, 0
     else:

@@ -92,7 +92,8 @@ def project(points: np.ndarray, intr: Intrinsics) -> np.ndarray:
     return np.stack([x * intr.fx + intr.ppx, y * intr.fy + intr.ppy], axis=-1)
 
 
-def pixel_rays(intr: Intrinsics, u: np.ndarray | None = None, v: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def pixel_rays(intr: Intrinsics, u: np.ndarray | None = None,
+               v: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Normalised ray coordinates (X/Z, Y/Z) of pixels (default: every pixel centre of the image)."""
     if u is None or v is None:
         u, v = np.meshgrid(np.arange(intr.width, dtype=np.float64), np.arange(intr.height, dtype=np.float64))

@@ -16,7 +16,8 @@ other stream contributes its frame nearest the anchor if within half a period. I
 candidate yet, the anchor waits until that stream has delivered a frame more than half a period plus
 the reorder allowance past it (then the match can no longer come) or until the latency bound
 expires. An anchor that follows a gap in the reference stream is held for the reorder allowance
-too, since the missing reference frame may still arrive out of order and must be matched first. Buffers are bounded; everything discarded is counted by reason.
+too, since the missing reference frame may still arrive out of order and must be matched first.
+Buffers are bounded; everything discarded is counted by reason.
 """
 
 from __future__ import annotations

@@ -89,10 +89,12 @@ class QualityReport:
         return {"ok": self.ok, "prompt": self.prompt.to_dict() if self.prompt else None, "prompts": self.prompts,
                 "progress": self.progress, "faces_found": self.faces_found, "timing_ms": round(self.timing_ms, 3),
                 "checks": [c.to_dict() for c in self.checks],
-                "metrics": {k: (round(v, 4) if v is not None and np.isfinite(v) else None) for k, v in self.metrics.items()}}
+                "metrics": {k: (round(v, 4) if v is not None and np.isfinite(v) else None)
+                            for k, v in self.metrics.items()}}
 
 
-def check_stream_spec(profiles: list[StreamProfile], t: QualityThresholds, measured_fps: dict[str, float] | None = None) -> list[CheckResult]:
+def check_stream_spec(profiles: list[StreamProfile], t: QualityThresholds,
+                      measured_fps: dict[str, float] | None = None) -> list[CheckResult]:
     """§7.5 h / §7.5 g / §7.4 checks on the configured streams (and measured rates, when known)."""
     by_kind = {p.kind: p for p in profiles}
     out = []
@@ -234,18 +236,24 @@ class QualityGate:
         out = [
             C("face_visible", bool(inside) and f.mesh.presence >= t.presence_min, f.mesh.presence,
               f"whole face in frame, presence >= {t.presence_min:g}", "6.1.1", "FACE_INCOMPLETE"),
-            C("ipd_min", ipd_frontal >= t.ipd_min_px, ipd_frontal, f">= {t.ipd_min_px:g} px (prefer > {t.ipd_preferred_px:g})", "7.4", "MOVE_CLOSER"),
+            C("ipd_min", ipd_frontal >= t.ipd_min_px, ipd_frontal,
+              f">= {t.ipd_min_px:g} px (prefer > {t.ipd_preferred_px:g})", "7.4", "MOVE_CLOSER"),
             C("ipd_max", ipd_frontal <= t.ipd_max_px, ipd_frontal, f"<= {t.ipd_max_px:g} px", "7.4", "MOVE_BACK"),
             C("yaw", abs(f.yaw) <= t.max_yaw_deg, f.yaw, f"|yaw| <= {t.max_yaw_deg:g}°", "7.4", "TURN_TO_CAMERA"),
-            C("pitch", abs(f.pitch) <= t.max_pitch_deg, f.pitch, f"|pitch| <= {t.max_pitch_deg:g}°", "7.4", "HEAD_LEVEL"),
+            C("pitch", abs(f.pitch) <= t.max_pitch_deg, f.pitch, f"|pitch| <= {t.max_pitch_deg:g}°", "7.4",
+              "HEAD_LEVEL"),
             C("roll", abs(f.roll) <= t.max_roll_deg, f.roll, f"|roll| <= {t.max_roll_deg:g}°", "7.4", "HEAD_UPRIGHT"),
-            C("eyes_open", ear >= t.eye_open_min, ear, f"eyelid opening >= {t.eye_open_min:g} of eye width", "7.4", "OPEN_EYES"),
-            C("mouth_closed", mar <= t.mouth_open_max, mar, f"inner-lip ratio <= {t.mouth_open_max:g}", "7.4", "CLOSE_MOUTH"),
-            C("neutral_expression", smile <= t.smile_max, smile, f"corner lift <= {t.smile_max:g} IPD", "7.4", "NEUTRAL_EXPRESSION"),
+            C("eyes_open", ear >= t.eye_open_min, ear, f"eyelid opening >= {t.eye_open_min:g} of eye width", "7.4",
+              "OPEN_EYES"),
+            C("mouth_closed", mar <= t.mouth_open_max, mar, f"inner-lip ratio <= {t.mouth_open_max:g}", "7.4",
+              "CLOSE_MOUTH"),
+            C("neutral_expression", smile <= t.smile_max, smile, f"corner lift <= {t.smile_max:g} IPD", "7.4",
+              "NEUTRAL_EXPRESSION"),
             C("sharpness", sharp >= t.sharpness_min, sharp, f">= {t.sharpness_min:g}", "7.4", "HOLD_STILL"),
             C("gray_levels", share >= t.gray_share_min, share,
               f">= {t.gray_share_min:.0%} of face in {t.gray_low:g}-{t.gray_high:g}", "7.4", "POOR_EXPOSURE"),
-            C("lens_distortion", distortion <= t.distortion_max, distortion, f"<= {t.distortion_max:.0%}", "7.4", "MOVE_TO_CENTRE"),
+            C("lens_distortion", distortion <= t.distortion_max, distortion, f"<= {t.distortion_max:.0%}", "7.4",
+              "MOVE_TO_CENTRE"),
             C("depth_face_completeness", face_cov >= t.depth_face_completeness_min, face_cov,
               f">= {t.depth_face_completeness_min:.0%}", "7.5 h", "FACE_OCCLUDED"),
             C("depth_core_completeness", core_cov >= t.depth_core_completeness_min, core_cov,

@@ -21,13 +21,13 @@ FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365
 def eye_aspect_ratio(lm: np.ndarray, eye: tuple[int, ...]) -> float:
     p = lm[:, :2]
     o, i, u1, l1, u2, l2 = (p[k] for k in eye)
-    width = np.linalg.norm(o - i)
+    width = float(np.linalg.norm(o - i))
     return float((np.linalg.norm(u1 - l1) + np.linalg.norm(u2 - l2)) / (2 * max(width, 1e-6)))
 
 
 def mouth_open_ratio(lm: np.ndarray) -> float:
     p = lm[:, :2]
-    width = np.linalg.norm(p[MOUTH[0]] - p[MOUTH[1]])
+    width = float(np.linalg.norm(p[MOUTH[0]] - p[MOUTH[1]]))
     return float(np.linalg.norm(p[MOUTH[2]] - p[MOUTH[3]]) / max(width, 1e-6))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 from agent.errors import ConfigError
 
@@ -72,7 +73,7 @@ class QualitySettings:
         unknown = sorted(set(merged) - set(names))
         if unknown:
             raise ConfigError(f"unknown quality threshold(s) {', '.join(unknown)}")
-        values = {}
+        values: dict[str, Any] = {}               # each value converted to its field's type below
         for k, v in merged.items():
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise ConfigError(f"quality threshold {k} must be a number, got {v!r}")

@@ -139,8 +139,8 @@ class AuditLog:
         if self._closed:
             raise AuditError("audit log is closed")
         ts = dt.datetime.fromtimestamp(self.clock(), dt.UTC).isoformat(timespec="milliseconds")
-        entry = {"seq": self._seq + 1, "ts": ts.replace("+00:00", "Z"), "event": event, "data": data,
-                 "prev": self._head}
+        entry: dict[str, Any] = {"seq": self._seq + 1, "ts": ts.replace("+00:00", "Z"), "event": event,
+                                 "data": data, "prev": self._head}
         entry["hash"] = entry_hash(entry)
         self._fh.write(_canonical(entry).decode() + "\n")
         self._fh.flush()

@@ -127,19 +127,20 @@ class FileSigner(Signer):
             self.algorithm = P256
         else:
             raise KeyUnsupported(f"key file {self.path} holds a {type(key).__name__}; use Ed25519 or ECDSA P-256")
-        self._key = key
+        self._key: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey = key
 
     def public_key(self):
         return self._key.public_key()
 
     def sign(self, data: bytes) -> bytes:
-        if self.algorithm == ED25519:
+        if isinstance(self._key, ed25519.Ed25519PrivateKey):        # self.algorithm is ED25519
             return self._key.sign(data)
         return self._key.sign(data, ec.ECDSA(hashes.SHA256()))
 
 
 def generate_file_key(path: str | os.PathLike[str], algorithm: str = ED25519) -> FileSigner:
     """Create a new key file with mode 0600 from the first byte; never overwrites."""
+    key: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
     if algorithm == ED25519:
         key = ed25519.Ed25519PrivateKey.generate()
     elif algorithm == P256:

@@ -112,6 +112,8 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
     timings: dict[str, float] = {}
     keys = (f"terminal:{deps.terminal_id}",) + ((_subject_key(req.subject_ref),) if req.subject_ref else ())
     stage = "consent"
+    lockout = deps.lockout
+    assert lockout is not None                     # SessionDeps.__post_init__ always sets one
     sets: list = []
     t_last_frame = t0
 
@@ -127,7 +129,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
     try:
         validate(req)
         assert isinstance(req.purpose, Purpose)
-        deps.lockout.check(*keys)
+        lockout.check(*keys)
         deps.record("session_start", session_id=sid, purpose=req.purpose.value, channel=req.channel,
                     subject=_subject_key(req.subject_ref) if req.subject_ref else None,
                     business_ref=req.business_ref or None)
@@ -184,7 +186,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         v = r.verdict
         if v.verdict != "live" or r.best is None:
             sets.clear()
-            deps.lockout.fail(*keys)
+            lockout.fail(*keys)
             why = (v.challenge or {}).get("detail") if v.challenge and not v.challenge.get("passed") else None
             deps.record("result", session_id=sid, accepted=False, reason="NOT_LIVE", verdict=v.verdict,
                         score=round(v.score, 3), challenge_passed=bool(v.challenge and v.challenge.get("passed")))
@@ -211,7 +213,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         timings["total"] = round((t - t0) * 1000, 2)
         budget = deps.settings.enroll_budget_ms if req.purpose is Purpose.ENROLL else deps.settings.verify_budget_ms
         timings["budget"] = budget
-        (deps.lockout.succeed if receipt.accepted else deps.lockout.fail)(*keys)
+        (lockout.succeed if receipt.accepted else lockout.fail)(*keys)
         deps.record("result", session_id=sid, accepted=receipt.accepted, reason=receipt.reason,
                     probe_id=sealed.probe_id, counter=sealed.counter, verdict=v.verdict, total_ms=timings["total"],
                     within_budget=timings["total"] <= budget)
@@ -221,7 +223,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
     except CaptureAgentError as exc:
         sets.clear()
         if not isinstance(exc, (ConsentRequired, BadRequest, LockedOut, Cancelled)):
-            deps.lockout.fail(*keys)
+            lockout.fail(*keys)
         deps.record("error", session_id=sid, stage=stage, code=exc.code, message=exc.message[:200])
         yield Error(exc.code, exc.message)
     finally:

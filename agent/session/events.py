@@ -7,7 +7,7 @@ turns those back into these (``agent.localapi.convert``): one mapping, both ways
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 from agent.quality.prompts import Prompt
 
@@ -39,7 +39,7 @@ class Error:
 
 
 # One prompt at a time for the person at the terminal (``Prompt``: code, Chinese and English text).
-CaptureEvent = Union[Prompt, Progress, Result, Error]
+CaptureEvent: TypeAlias = Prompt | Progress | Result | Error
 KINDS: dict[type, str] = {Prompt: "prompt", Progress: "progress", Result: "result", Error: "error"}
 
 

@@ -67,7 +67,7 @@ def capture(cam: Camera, n: int, nonce: bytes | None,
     projector.begin()
     try:
         preroll(reader, gate, projector)
-        if projector.power != projector.range.default:
+        if projector.range is not None and projector.power != projector.range.default:
             notes.append(f"projector at {projector.power:g} mW for the challenge (default "
                          f"{projector.range.default:g} mW), from the skin's IR headroom")
         return challenge, notes, collect(reader, n, challenge, projector, timeout_s=WINDOW_TIMEOUT_S)

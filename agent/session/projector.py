@@ -56,10 +56,10 @@ SETTLE_FRAMES = 2            # frames to skip after a change when frames do not 
 
 def skin_bright_end(aligned: AlignedFrameSet, face: FaceObservation) -> float | None:
     """The ``BRIGHT_PERCENTILE`` of the face's skin patches in the IR imager's own pixels (DN)."""
-    patch = ir_skin(aligned, face)
-    if patch is None:
+    patch, ir = ir_skin(aligned, face), aligned.frameset.ir
+    if patch is None or ir is None:           # (a patch is only found on an IR frame)
         return None
-    return float(np.percentile(aligned.frameset.ir.pixels[patch.box][patch.mask], BRIGHT_PERCENTILE))
+    return float(np.percentile(ir.pixels[patch.box][patch.mask], BRIGHT_PERCENTILE))
 
 
 class Projector:
@@ -98,7 +98,7 @@ class Projector:
     # --- lifecycle ----------------------------------------------------------------------------
     def begin(self) -> None:
         """Default power, projector on: where every session starts."""
-        if self.plans_power:
+        if self.range is not None:               # plans_power
             self._apply(self.range.default)
             self.changes = 0
         if self.switchable:
@@ -108,7 +108,7 @@ class Projector:
         """Back to the default power with the projector on; safe on any path out of a session (a
         lost or stopped camera is left as it is: the next session starts from ``begin`` anyway)."""
         try:
-            if self.plans_power and self.power is not None and self.power != self.range.default:
+            if self.range is not None and self.power is not None and self.power != self.range.default:
                 self._apply(self.range.default)
             if self.switchable:
                 self.cam.set_projector(True)
@@ -148,6 +148,7 @@ class Projector:
     def propose(self, bright_end: float) -> float:
         """The power to use next, given the skin's bright end at the current power."""
         p, r = self.power, self.range
+        assert p is not None and r is not None     # only called while planning power (observe checks)
         if bright_end >= SATURATED_DN:
             new = p * STEP_DOWN_SATURATED
         elif bright_end > LOWER_ABOVE_DN:

@@ -16,6 +16,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import grpc
 
@@ -76,7 +77,8 @@ class UplinkClient:
         with self._lock:
             ch = self._channels.get(endpoint)
             if ch is None:
-                opts = [("grpc.max_send_message_length", 16 << 20), ("grpc.max_receive_message_length", 1 << 20)]
+                opts: list[tuple[str, int | str]] = [("grpc.max_send_message_length", 16 << 20),
+                                                     ("grpc.max_receive_message_length", 1 << 20)]
                 if self.s.server_name:
                     opts.append(("grpc.ssl_target_name_override", self.s.server_name))
                 ch = grpc.secure_channel(endpoint, self._creds, options=opts)
@@ -104,8 +106,10 @@ class UplinkClient:
                                 f"({last.code().name if last else '?'}); nothing was stored") from None
 
     def begin(self, session_id: str, purpose: Purpose) -> pb.Challenge:
+        # The stubs type EnumTypeWrapper.Value() as int; it is the pb.Purpose of that name.
+        value = cast("pb.Purpose", pb.Purpose.Value(purpose.name))
         ch = self._call("BeginCapture", pb.BeginCaptureRequest(terminal_id=self.s.terminal_id, session_id=session_id,
-                                                               purpose=pb.Purpose.Value(purpose.name)))
+                                                               purpose=value))
         self.validate_challenge(ch)
         return ch
 

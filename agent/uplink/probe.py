@@ -14,7 +14,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -79,10 +79,12 @@ def build_payload(a: AlignedFrameSet, best: dict[str, Any], *, quality: dict[str
 
 def build_header(*, terminal_id: str, session_id: str, counter: int, nonce: bytes, server_key_id: str, suite: str,
                  signer, purpose: Purpose) -> pb.ProbeHeader:
+    # The stubs type EnumTypeWrapper.Value() as int; it is the pb.Purpose of that name.
+    value = cast("pb.Purpose", pb.Purpose.Value(purpose.name))
     return pb.ProbeHeader(version=1, probe_id=str(uuid.uuid4()), terminal_id=terminal_id, session_id=session_id,
                           counter=counter, nonce=nonce, server_key_id=server_key_id, hpke_suite=suite,
                           created_unix_ms=int(time.time() * 1000), signer_key_id=signer.key_id,
-                          signature_algorithm=signer.algorithm, purpose=pb.Purpose.Value(purpose.name))
+                          signature_algorithm=signer.algorithm, purpose=value)
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,8 @@ class ServerKey:
         if suite == "x25519" and len(raw) == 32:
             return cls(suite, (X25519PrivateKey.from_private_bytes(raw),))
         if suite == "mlkem768-x25519" and len(raw) == 96:
-            return cls(suite, (MLKEM768PrivateKey.from_seed_bytes(raw[:64]), X25519PrivateKey.from_private_bytes(raw[64:])))
+            return cls(suite, (MLKEM768PrivateKey.from_seed_bytes(raw[:64]),
+                               X25519PrivateKey.from_private_bytes(raw[64:])))
         raise ProbeRejected("WRONG_KEY", f"bad private key for suite {suite!r}")
 
     def decrypt(self, ciphertext: bytes, info: bytes) -> bytes:

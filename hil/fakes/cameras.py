@@ -23,11 +23,11 @@ from drivers.frame import ClockDomain
 class FakeCable:
     """Whether the fake device is plugged in; shared by every fake camera opened on it."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.plugged = threading.Event()
         self.plugged.set()
         self.frozen = False              # frames keep arriving with a stuck counter
-        self.dead_kinds: set = set()     # streams that stop delivering while others go on
+        self.dead_kinds: set[StreamKind] = set()  # streams that stop delivering while others go on
         self.opens = 0
         self.resets = 0
         self.enumeration = 0             # +1 per re-plug or reset: handles of an older one are dead

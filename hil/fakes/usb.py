@@ -92,13 +92,15 @@ class SimulatedUsbBackend(usb.backend.IBackend):
 
 
 def realsense_d435(**kw):
-    return SimulatedUsbDevice(0x8086, 0x0B07, 2, (1, 3), 0xEF, (0x0E, 0x0E, 0x0E), "Intel(R) RealSense(TM) Depth Camera 435",
-                              "Intel(R) RealSense(TM) Depth Camera 435", kw.get("serial", "843112070001"), 0x5010)
+    return SimulatedUsbDevice(0x8086, 0x0B07, 2, (1, 3), 0xEF, (0x0E, 0x0E, 0x0E),
+                              "Intel(R) RealSense(TM) Depth Camera 435", "Intel(R) RealSense(TM) Depth Camera 435",
+                              kw.get("serial", "843112070001"), 0x5010)
 
 
 def orbbec_astra(**kw):
     # Orbbec's depth interface is vendor-specific (0xFF): found by its VID, not by class.
-    return SimulatedUsbDevice(0x2BC5, 0x0401, 1, (4,), 0x00, (0xFF,), "Orbbec", "Astra", kw.get("serial", "17122730022"), 0x0001)
+    return SimulatedUsbDevice(0x2BC5, 0x0401, 1, (4,), 0x00, (0xFF,), "Orbbec", "Astra",
+                              kw.get("serial", "17122730022"), 0x0001)
 
 
 def uvc_webcam(**kw):

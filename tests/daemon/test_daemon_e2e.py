@@ -1,7 +1,7 @@
 """``capture-agent server`` and ``capture-agent run`` as real processes, configured by
 ``capture-agent dev-provision``: readiness (stdout and systemd's NOTIFY_SOCKET), a verification
-through ``capture-agent capture`` (the local API's own flow is the demo's test), a graceful SIGTERM, the audit log's chain and signatures, and a
-scan of everything the agent wrote that finds no face data."""
+through ``capture-agent capture`` (the local API's own flow is the demo's test), a graceful SIGTERM,
+the audit log's chain and signatures, and a scan of everything the agent wrote that finds no face data."""
 
 from __future__ import annotations
 

@@ -295,7 +295,7 @@ def test_daemon_watchdog_pings_only_while_the_cameras_are_healthy(tmp_path, monk
     monkeypatch.delenv("WATCHDOG_PID", raising=False)
     from agent.config import Settings
     d = Daemon(Settings())
-    d.devices = _Health()  # type: ignore[assignment]
+    d.devices = _Health()
     d.tick()
     assert sock.recv(64) == b"WATCHDOG=1"
     time.sleep(0.11)

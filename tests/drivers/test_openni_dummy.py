@@ -2,6 +2,7 @@
 
 import math
 import time
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -48,7 +49,7 @@ def test_dummy_device_streams_live_through_backend(dummy):
         nums = [f.frame_number for f in frames]
         assert nums == sorted(nums) and len(set(nums)) == len(nums)
         ts = [f.timestamp_ms for f in frames]
-        assert all(b > a for a, b in zip(ts, ts[1:]))
+        assert all(b > a for a, b in pairwise(ts))
         # device µs → ms: the Dummy stamps frame n at n × 33 ms
         assert all(f.timestamp_ms == pytest.approx(f.frame_number * 33.0) for f in frames)
         assert frames[0].metadata.frame_counter == frames[0].frame_number

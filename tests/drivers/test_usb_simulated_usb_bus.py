@@ -61,7 +61,8 @@ def test_allow_entry_rejects_malformed(bad):
 
 
 def _fake_sysfs(root):
-    """A sysfs tree: video0 = USB webcam (uvcvideo), video10 = v4l2loopback, video11 = OBS under a USB-less platform dev."""
+    """A sysfs tree: video0 = USB webcam (uvcvideo), video10 = v4l2loopback, video11 = OBS under a
+    USB-less platform dev."""
     sysd = root / "sys"
     usbdev = sysd / "devices/pci0000:00/0000:00:14.0/usb1/1-2/1-2.1"
     intf = usbdev / "1-2.1:1.0"
@@ -85,7 +86,8 @@ def _fake_sysfs(root):
     os.symlink(os.path.relpath(plat, plat / "video4linux/video11"), plat / "video4linux/video11/device")
     cls = sysd / "class/video4linux"
     cls.mkdir(parents=True)
-    for name, target in (("video0", intf / "video4linux/video0"), ("video10", virt), ("video11", plat / "video4linux/video11")):
+    for name, target in (("video0", intf / "video4linux/video0"), ("video10", virt),
+                         ("video11", plat / "video4linux/video11")):
         os.symlink(os.path.relpath(target, cls), cls / name)
     return Sysfs(root)
 

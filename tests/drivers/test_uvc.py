@@ -68,7 +68,7 @@ def test_video_file_plays_back_every_frame_with_timeline_and_model(video):
     assert np.allclose(np.diff(ts), 1000 / FPS, atol=1.0)
     assert all(f.clock_domain is ClockDomain.HARDWARE for f in frames)
     # MJPEG is lossy: the pixels that come out are the ones that went in, up to compression.
-    err = [float(np.mean(np.abs(f.pixels.astype(int) - s.astype(int)))) for f, s in zip(frames, sent)]
+    err = [float(np.mean(np.abs(f.pixels.astype(int) - s.astype(int)))) for f, s in zip(frames, sent, strict=True)]
     assert max(err) < 6.0
     intr = frames[0].intrinsics
     assert intr.fx == pytest.approx((W / 2) / np.tan(np.radians(35)), rel=1e-6)

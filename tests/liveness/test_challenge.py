@@ -1,4 +1,5 @@
 import os
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ def test_schedule_is_deterministic_per_nonce_and_differs_between_nonces():
     assert len(others) > 15
     # Runs of 2..4 frames, both states present.
     runs, cur = [], 1
-    for x, y in zip(a.schedule, a.schedule[1:]):
+    for x, y in pairwise(a.schedule):
         if x == y:
             cur += 1
         else:

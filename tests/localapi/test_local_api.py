@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import cast
 
 import grpc
 import pytest
@@ -51,8 +52,9 @@ def api(make_deps, sockdir):
         s.stop(1)
 
 
-def code_of(exc: grpc.RpcError) -> str:
-    return dict(exc.trailing_metadata())["ca-error-code"]
+def code_of(exc: grpc.RpcError) -> str | bytes:
+    # A client's RpcError is also the failed grpc.Call, whose trailing metadata is (key, value) pairs.
+    return dict(cast(grpc.Call, exc).trailing_metadata())["ca-error-code"]
 
 
 def test_allowed_peer_captures_with_prompts_progress_and_result(api, sockdir):
@@ -133,12 +135,12 @@ def test_the_socket_mode_keeps_other_users_out_before_the_allowlist(api):
 def _raw_call(path: str, method: str, payload: bytes, stream: bool):
     with grpc.insecure_channel(f"unix:{path}") as ch:
         if stream:
-            call = ch.unary_stream(f"/capture_agent.v1.local.CaptureService/{method}",
-                                   request_serializer=lambda b: b, response_deserializer=lambda b: b)
-            return list(call(payload, timeout=10))
-        call = ch.unary_unary(f"/capture_agent.v1.local.CaptureService/{method}",
-                              request_serializer=lambda b: b, response_deserializer=lambda b: b)
-        return call(payload, timeout=10)
+            streaming = ch.unary_stream(f"/capture_agent.v1.local.CaptureService/{method}",
+                                        request_serializer=lambda b: b, response_deserializer=lambda b: b)
+            return list(streaming(payload, timeout=10))
+        unary = ch.unary_unary(f"/capture_agent.v1.local.CaptureService/{method}",
+                               request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        return unary(payload, timeout=10)
 
 
 def test_malformed_and_oversized_requests_get_distinct_codes(api):

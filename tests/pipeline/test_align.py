@@ -190,7 +190,8 @@ def test_agreement_with_librealsense_align_on_the_same_frames():
     color = np.zeros((480, 640, 3), np.uint8)
     rig = make_rig(DEPTH_INTRINSICS, COLOR_INTRINSICS, DEPTH_TO_COLOR, 0.001)
     try:
-        ref = np.asanyarray(rs.align(rs.stream.color).process(rig.pair(depth, color)).get_depth_frame().get_data()).copy()
+        aligned = rs.align(rs.stream.color).process(rig.pair(depth, color))
+        ref = np.asanyarray(aligned.get_depth_frame().get_data()).copy()
     finally:
         rig.close()
     ours = align_depth_to_color(depth, 0.001, DEPTH_INTRINSICS, COLOR_INTRINSICS, DEPTH_TO_COLOR, depth_axis=True)

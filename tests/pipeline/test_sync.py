@@ -50,20 +50,19 @@ def test_sets_never_exceed_one_frame_and_no_in_tolerance_triple_is_lost(sc):
         key = tuple(sorted((k.value, f.frame_number) for k, f in s.frames.items()))
         assert key not in emitted                                # no frame used twice
         emitted.add(key)
+    def nearest(kind, k):
+        td = captured[(D, k)]
+        own = abs(captured[(kind, k)] - td)
+        others = [abs(t - td) for (kk, j), t in captured.items() if kk is kind and j != k]
+        return own < period / 2 and all(own < o for o in others)
+
     # Every tick whose three frames all exist, lie within tolerance, and are each the nearest frame
     # of their stream to the depth frame must come out as a set. (Matching is by timestamp: when
     # jitter puts another tick's frame nearer, pairing with that one is the right answer, so the
     # tick's own triple is not owed.)
     for k in range(n):
-        if all((kind, k) in captured for kind in (D, IR, C)):
-            td = captured[(D, k)]
-
-            def nearest(kind):
-                own = abs(captured[(kind, k)] - td)
-                others = [abs(t - td) for (kk, j), t in captured.items() if kk is kind and j != k]
-                return own < period / 2 and all(own < o for o in others)
-            if all(nearest(kind) for kind in (IR, C)):
-                assert (("color", k), ("depth", k), ("ir", k)) in emitted, (k, m.stats.discarded)
+        if all((kind, k) in captured for kind in (D, IR, C)) and all(nearest(kind, k) for kind in (IR, C)):
+            assert (("color", k), ("depth", k), ("ir", k)) in emitted, (k, m.stats.discarded)
 
 
 @example((60.0, 19, 3.25, {D: 0.0, IR: 0.0, C: 3.3125}, 0.0, 0.0, 0.0, 28))   # color 17 nearer to depth 18

@@ -42,7 +42,8 @@ def capture(ingest, gate, subject="live", begin=None):
 def probe(ingest, ch, sets, r, counter=1, signer=None):
     best = {"index": r.best_index, "bbox": list(r.best_face.detection.bbox),
             "landmarks": r.best_face.mesh.landmarks.tolist()}
-    payload = build_payload(align_frameset(sets[r.best_index]), best, quality={"ok": True}, liveness=r.verdict.to_dict(),
+    payload = build_payload(align_frameset(sets[r.best_index]), best, quality={"ok": True},
+                            liveness=r.verdict.to_dict(),
                             device=drivers.open("sim://?realtime=0").info, timings_ms={"capture": 1.0},
                             frame_digest=frameset_digest(sets[r.best_index]))
     return seal_probe(ch, payload, terminal_id=TERMINAL, session_id="sess-1", counter=counter,
@@ -216,8 +217,8 @@ def test_health_service_over_mtls(ingest):
     c = ingest["uplink"]()
     ch = c._stub(c.s.endpoints[0])   # opens the mTLS channel
     channel = c._channels[c.s.endpoints[0]]
-    resp = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="capture_agent.v1.ProbeIngest"),
-                                                    timeout=2)
+    resp = health_pb2_grpc.HealthStub(channel).Check(
+        health_pb2.HealthCheckRequest(service="capture_agent.v1.ProbeIngest"), timeout=2)
     assert resp.status == health_pb2.HealthCheckResponse.SERVING and ch is not None
 
 

@@ -1,6 +1,7 @@
 """The sim camera as a device: controls, timing, drops, injection mode, URI validation, CLI."""
 
 import json
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -173,7 +174,7 @@ def test_prerendered_camera_plays_back_and_forth_and_obeys_the_projector():
     assert not same(1, 2, StreamKind.COLOR)
     assert [ticks[k][StreamKind.DEPTH].frame_number for k in range(8)] == list(range(8))
     stamps = [ticks[k][StreamKind.DEPTH].timestamp_ms for k in range(8)]
-    assert all(b > a for a, b in zip(stamps, stamps[1:]))
+    assert all(b > a for a, b in pairwise(stamps))
     # Tick 5 replays tick 1 but with the projector off: its IR differs, its colour does not.
     assert same(5, 1, StreamKind.COLOR) and not same(5, 1, StreamKind.IR)
     hp = lambda f: float(np.std(f.pixels.astype(float) - np.roll(f.pixels.astype(float), 1, axis=1)))  # noqa: E731

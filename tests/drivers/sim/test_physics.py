@@ -41,14 +41,15 @@ def test_depth_noise_grows_as_distance_squared():
             m = np.abs(gt - dist / 1000) < 0.01
             m &= np.isfinite(z)
             v, u = np.nonzero(m)
-            core = m & (np.abs(np.arange(m.shape[0])[:, None] - v.mean()) < 25) & (np.abs(np.arange(m.shape[1])[None, :] - u.mean()) < 25)
+            core = (m & (np.abs(np.arange(m.shape[0])[:, None] - v.mean()) < 25)
+                    & (np.abs(np.arange(m.shape[1])[None, :] - u.mean()) < 25))
             res.append(plane_fit_rms(z, core))
         zs.append(dist / 1000)
         sig.append(float(np.mean(res)))
     slope = np.polyfit(np.log(zs), np.log(sig), 1)[0]
     assert 1.6 < slope < 2.5, (zs, sig)
     # Magnitude: the measured scatter sits within a factor two of the model (1 mm steps add a floor).
-    for z, s in zip(zs, sig):
+    for z, s in zip(zs, sig, strict=True):
         q = np.sqrt(sigma_model(z) ** 2 + 0.001 ** 2 / 12)
         assert 0.5 * q < s < 2.0 * q, (z, s, q)
 
