@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from agent.devices.policy import DeviceSettings
 from agent.errors import ConfigError
+from firmware.settings import FirmwareSettings
 
 if TYPE_CHECKING:                    # imported late at run time: config stays import-light
     from _typeshed import DataclassInstance
@@ -150,10 +151,23 @@ class SessionSettings:
 
 @dataclasses.dataclass(frozen=True)
 class KeySettings:
-    """``[keys]``: the terminal's signing key (probes and audit checkpoints): ``file:PATH`` (mode 0600)
-    or ``pkcs11:module=...;token=...;object=...;pin-env=VAR`` (see agent/keys.py)."""
+    """``[keys]`` (agent/security/keys.py, tpm.py, gm.py).
+
+    ``signing_key`` signs probes and audit checkpoints: ``file:PATH`` (mode 0600),
+    ``pkcs11:module=...;token=...;object=...;pin-env=VAR`` or ``tpm:key=PATH[;tcti=...]``.
+    ``profile``: ``standard`` (Ed25519 or P-256 signatures, HPKE suites x25519 / mlkem768-x25519) or
+    ``gm`` (SM2-with-SM3 signatures from an SM2 key file, the sm2-sm4-gcm envelope, SM3 digests);
+    a challenge naming a suite outside the profile is refused.
+    ``attestation``: ``tpm:key=PATH[;tcti=...]``, the TPM attestation key whose quote of the enrolled
+    PCRs goes with every probe ("" = no quotes)."""
 
     signing_key: str = ""
+    profile: typing.Literal["standard", "gm"] = "standard"
+    attestation: str = ""
+
+    def __post_init__(self) -> None:
+        if self.attestation and not self.attestation.startswith("tpm:"):
+            raise ValueError("attestation must be a tpm:key=PATH spec (or empty)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,8 +177,9 @@ class UplinkSettings:
     endpoints: tuple[str, ...] = ()        # "host:port", tried in order with failover
     ca: str = ""                           # the pinned CA that issued the server's certificate
     cert: str = ""                         # this terminal's client certificate (CN = terminal_id)
-    key: str = ""                          # its private key, mode 0600
-    server_name: str = ""                  # TLS name to verify when endpoints are IP addresses
+    key: str = ""                          # its private key: a file (mode 0600), or pkcs11:... / tpm:... (P-256)
+    server_name: str = ""                  # name the server certificate must carry when endpoints are addresses
+    suites: tuple[str, ...] = ()           # suites accepted in a challenge; empty = every suite of [keys] profile
     deadline_s: float = 2.0                # per call
     retries: int = 3                       # UNAVAILABLE / DEADLINE_EXCEEDED only, jittered backoff
     backoff_base_s: float = 0.05
@@ -173,6 +188,10 @@ class UplinkSettings:
     def __post_init__(self) -> None:
         if self.deadline_s <= 0 or self.retries < 0 or self.backoff_base_s < 0 or self.backoff_max_s < 0:
             raise ValueError("uplink deadline must be positive and retries/backoff non-negative")
+        known = ("x25519", "mlkem768-x25519", "sm2-sm4-gcm")
+        if any(s not in known for s in self.suites) or len(set(self.suites)) != len(self.suites):
+            raise ValueError(f"uplink suites must be distinct names from {', '.join(known)} (the daemon also "
+                             "checks them against [keys] profile)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,6 +230,16 @@ class AuditSettings:
             raise ValueError("checkpoint_every must be >= 1 and checkpoint_interval_s positive")
 
 
+@dataclasses.dataclass(frozen=True)
+class RecordSettings:
+    """``[record]``: lab-only raw session recording (agent/session/record.py). Every session's frames
+    go to ``dir`` as a RealSense ``.db3`` (any camera) or an OpenNI ``.oni`` (``openni://`` cameras).
+    This writes face data to disk: only a config with ``lab = true`` may set it (§8.2.4 a)."""
+
+    dir: str = ""                          # empty: off
+    format: typing.Literal["db3", "oni"] = "db3"
+
+
 def _quality_settings():
     from agent.quality.settings import QualitySettings
     return QualitySettings
@@ -229,8 +258,21 @@ class Settings:
     uplink: UplinkSettings = UplinkSettings()
     local_api: LocalApiSettings = LocalApiSettings()
     audit: AuditSettings = AuditSettings()
+    firmware: FirmwareSettings = FirmwareSettings()
+    # A lab rig, not a production terminal: the only kind of config that may record raw sessions.
+    lab: bool = False
+    record: RecordSettings = RecordSettings()
     # Directory relative paths in the file are resolved against (the config file's own directory).
     base_dir: Path = Path(".")
+
+    def __post_init__(self) -> None:
+        if self.record.dir and not self.lab:
+            raise ValueError("[record] writes raw face frames to disk: a production config refuses it "
+                             "(only a lab rig's config, with lab = true, may record)")
+        if self.record.dir and self.record.format == "oni" and not all(
+                u.startswith("openni://") for u in self.camera.uris):
+            raise ValueError("[record] format = \"oni\" records OpenNI devices only (openni:// cameras); "
+                             "use \"db3\" for other cameras")
 
     def path(self, value: str) -> Path:
         """A path setting, resolved against the config file's directory."""

@@ -19,19 +19,28 @@ import logging
 import os
 import socket
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from agent.config import Settings
+from agent.config import RecordSettings, Settings
 from agent.devices.calibration import RigCalibration
 from agent.devices.lease import DeviceManager
 from agent.errors import ConfigError
 from agent.liveness.supervisor import LivenessSupervisor
 from agent.localapi.service import LocalApiServer
 from agent.security.audit import AuditLog
-from agent.security.keys import check_private_file, load_signer
+from agent.security.keys import PROFILE_ALGORITHMS, Signer, load_signer
 from agent.session.capture import SessionDeps
 from agent.session.counter import ProbeCounter
 from agent.uplink.client import UplinkClient, UplinkConnection
+from agent.uplink.seal import PROFILE_SUITES
+from agent.uplink.tls import load_client_key
+from firmware import runtime as firmware_runtime
+from firmware.maintenance import MaintenanceLock
+
+if TYPE_CHECKING:
+    from agent.security.tpm import TpmAttestor
 
 log = logging.getLogger(__name__)
 
@@ -75,22 +84,38 @@ def uplink_settings(settings: Settings) -> UplinkConnection:
         except OSError as exc:
             raise ConfigError(f"cannot read [uplink] {name} {settings.path(v)}: {exc.strerror}") from None
 
-    if u.key:
-        check_private_file(settings.path(u.key))
-    return UplinkConnection(endpoints=tuple(u.endpoints), ca_pem=read("ca"), cert_pem=read("cert"), key_pem=read("key"),
+    if not u.key:
+        raise ConfigError("[uplink] key is not set")
+    key = load_client_key(u.key, settings.base_dir)        # a 0600 file, or held by PKCS#11 / a TPM
+    allowed = PROFILE_SUITES[settings.keys.profile]
+    suites = tuple(u.suites) or allowed
+    if any(s not in allowed for s in suites):
+        raise ConfigError(f"[uplink] suites {', '.join(suites)} are not all suites of the "
+                          f"{settings.keys.profile!r} profile ({', '.join(allowed)})")
+    return UplinkConnection(endpoints=tuple(u.endpoints), ca_pem=read("ca"), cert_pem=read("cert"),
+                          key_pem=key if isinstance(key, bytes) else b"",
+                          client_key=None if isinstance(key, bytes) else key,
                           terminal_id=settings.terminal_id, deadline_s=u.deadline_s, retries=u.retries,
                           backoff_base_s=u.backoff_base_s, backoff_max_s=u.backoff_max_s,
-                          server_name=u.server_name or None)
+                          server_name=u.server_name or None, suites=suites)
 
 
 def signer_spec(settings: Settings) -> str:
     spec = settings.keys.signing_key
     if not spec:
-        raise ConfigError("[keys] signing_key is not set (file:PATH or pkcs11:...)")
-    if spec.startswith("pkcs11:"):
+        raise ConfigError("[keys] signing_key is not set (file:PATH, pkcs11:... or tpm:...)")
+    if spec.startswith(("pkcs11:", "tpm:")):
         return spec
     path = spec[len("file:"):] if spec.startswith("file:") else spec
     return "file:" + str(settings.path(path))
+
+
+def check_profile(settings: Settings, signer: Signer) -> None:
+    """The signing key's algorithm belongs to the configured profile (an SM2 key for ``gm``)."""
+    allowed = PROFILE_ALGORITHMS[settings.keys.profile]
+    if signer.algorithm not in allowed:
+        raise ConfigError(f"[keys] profile {settings.keys.profile!r} signs with {' or '.join(allowed)}, but "
+                          f"signing_key is a {signer.algorithm} key")
 
 
 class Daemon:
@@ -105,11 +130,13 @@ class Daemon:
         self.devices: DeviceManager | None = None
         self._watchdog_s = watchdog_interval_s()
         self._last_ping = 0.0
+        self.attestor: TpmAttestor | None = None
 
     def start(self) -> None:
         s = self.settings
         calibration = RigCalibration.load(s.path(s.camera.calibration)) if s.camera.calibration else None
         signer = load_signer(signer_spec(s))
+        check_profile(s, signer)
         state = s.path(s.state_dir)
         state.mkdir(parents=True, exist_ok=True, mode=0o750)
         self.audit = AuditLog(s.path(s.audit.path), signer, checkpoint_every=s.audit.checkpoint_every,
@@ -118,12 +145,21 @@ class Daemon:
             self.uplink = UplinkClient(uplink_settings(s))
             self.devices = DeviceManager(s.camera.uris, s.devices, calibration)
             self.devices.start()
+            if s.keys.attestation:
+                from agent.security.tpm import load_attestor
+                self.attestor = load_attestor(s.keys.attestation)
             self.supervisor = LivenessSupervisor()
             self.supervisor.start()
             self.deps = SessionDeps(terminal_id=s.terminal_id, camera_uri=s.camera.uris[0], uplink=self.uplink,
                                     signer=signer, supervisor=self.supervisor, audit=self.audit, settings=s.session,
                                     quality=s.quality, devices=s.devices, counter=ProbeCounter(state / "probe-counter"),
-                                    read_timeout_s=s.camera.read_timeout_s, cameras=self.devices)
+                                    read_timeout_s=s.camera.read_timeout_s, cameras=self.devices,
+                                    attestor=self.attestor, recording=self._record_settings())
+            # Firmware: the manifest is verified now (a bad one stops the start); updates that did not
+            # finish are audited and their cameras refused at open.
+            self.deps.firmware = firmware_runtime.build_gate(s.firmware, state, s.path, alert=self.audit.record)
+            self.deps.maintenance = MaintenanceLock(state)
+            firmware_runtime.report_interrupted(state, self.audit.record)
             self.deps.gate(s.quality.channel)              # load the face models before declaring ready
             la = s.local_api
             self.api = LocalApiServer(self.deps, str(s.path(la.socket)), allowed_uids=la.allowed_uids,
@@ -137,9 +173,16 @@ class Daemon:
         self.audit.record("agent_start", terminal_id=s.terminal_id, camera=" ".join(s.camera.uris)[:400],
                           calibration_sha256=calibration.digest if calibration else None,
                           socket=str(s.path(s.local_api.socket))[:200], worker_pid=self.supervisor.pid,
-                          config_sha256=self.config_digest or None)
+                          config_sha256=self.config_digest or None,
+                          record=f"{s.record.format}:{s.path(s.record.dir)}"[:200] if s.record.dir else None)
+        if s.record.dir:
+            log.warning("lab record mode: every session's raw frames are written to %s", s.path(s.record.dir))
         self._note_config_change(self.audit, state / "config-sha256")
         sd_notify("READY=1")
+
+    def _record_settings(self) -> RecordSettings:
+        r = self.settings.record
+        return replace(r, dir=str(self.settings.path(r.dir))) if r.dir else r
 
     def _note_config_change(self, audit: AuditLog, marker: Path) -> None:
         if not self.config_digest:
@@ -163,6 +206,9 @@ class Daemon:
         if self.uplink is not None:
             self.uplink.close()
             self.uplink = None
+        if self.attestor is not None:
+            self.attestor.close()
+            self.attestor = None
         if self.audit is not None:
             self.audit.record("agent_stop")
             self.audit.close()

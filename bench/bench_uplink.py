@@ -37,7 +37,8 @@ from agent.uplink.client import UplinkClient, UplinkConnection
 from agent.uplink.probe import build_payload, seal_probe
 from agent.uplink.seal import ServerKey
 from hil import pki
-from hil.ingest.server import ServerState, ServerTLS, Terminal, serve
+from hil.ingest.identity import Registry, Terminal, spki_sha256
+from hil.ingest.server import ServerState, ServerTLS, serve
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
 CAMERA = "sim://?seed=21&identity=3&lux=150&prerender=60"
@@ -90,8 +91,8 @@ def e2e_rows(tmp: Path) -> list[dict]:
     term = pki.issue(ca, "kiosk-bench", server=False)
     signer = generate_file_key(tmp / "terminal.pem")
     key = ServerKey.generate("x25519")
-    state = ServerState(terminals={"kiosk-bench": Terminal("kiosk-bench", signer.public_key())},
-                        keys={key.key_id: key}, current_key_id=key.key_id)   # the server default: 32 frames
+    registry = Registry([Terminal("kiosk-bench", signer.public_key(), frozenset({spki_sha256(term.cert_pem)}))])
+    state = ServerState(registry=registry, keys={key.key_id: key}, current_key_id=key.key_id)   # default: 32 frames
     server, port = serve(state, ServerTLS(server_cert.cert_pem, server_cert.key_pem, ca.cert_pem))
     uplink = UplinkClient(UplinkConnection((f"127.0.0.1:{port}",), ca.cert_pem, term.cert_pem, term.key_pem,
                                          "kiosk-bench", server_name="ingest.bench"))

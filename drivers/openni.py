@@ -24,6 +24,7 @@ import re
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import overload
@@ -395,6 +396,24 @@ class OpenNICamera(Camera):
         assert _listener is not None            # made by ensure_initialized(), which __init__ called
         _listener.watch(self._uri_bytes, self)
         self._started = True
+
+    def record_to(self, path: str) -> Callable[[], None]:
+        """Record the started streams into an ``.oni`` file with OpenNI's own Recorder (the agent's
+        lab-only record mode); returns the function that finishes the file. After a Recorder was
+        used oniShutdown segfaults here: this module never runs it."""
+        if not self._started:
+            raise StreamClosed("start the OpenNI camera before recording it")
+        rec = openni2.Recorder(path.encode())
+        with self._io:
+            for st in self._streams.values():
+                rec.attach(st)
+            rec.start()
+
+        def finish() -> None:
+            with self._io:
+                rec.stop()
+                rec.close()
+        return finish
 
     def _try(self, fn, note: str) -> bool:
         try:

@@ -13,7 +13,7 @@ import pyrealsense2 as rs
 
 from .base import Camera
 from .errors import UnsupportedMode
-from .frame import DistortionModel, Extrinsics, Intrinsics, PixelFormat, StreamKind
+from .frame import DistortionModel, Extrinsics, Frame, Intrinsics, PixelFormat, StreamKind
 
 _RS_MODEL = {
     DistortionModel.NONE: rs.distortion.none,
@@ -43,80 +43,84 @@ def rs_extrinsics(e: Extrinsics) -> rs.extrinsics:
     return out
 
 
-def record_camera(camera: Camera, path: str, n_ticks: int, *, depth_scale: float | None = None) -> int:
-    """Record ``n_ticks`` frames per stream of a started ``camera`` into ``path``; returns frames written."""
-    profiles = {p.kind: p for p in camera.profiles() if p.kind in _STREAM}
-    dev = rs.software_device()
-    sensors, sdk_profiles = {}, {}
-    # Depth and IR come from one imager: one "Stereo Module" sensor; color is its own sensor.
-    stereo = dev.add_sensor("Stereo Module")
-    rgb = dev.add_sensor("RGB Camera") if StreamKind.COLOR in profiles else None
-    uid = 1
-    for kind, p in profiles.items():
-        sensor = rgb if kind is StreamKind.COLOR else stereo
-        assert sensor is not None                 # rgb is added whenever color is among the profiles
-        if p.intrinsics is None:
-            raise UnsupportedMode(f"{camera.info.uri}: the {kind.value} stream has no intrinsics to record")
-        vs = rs.video_stream()
-        vs.type, vs.index = _STREAM[kind]
-        vs.uid = uid
-        uid += 1
-        vs.width, vs.height, vs.fps = p.width, p.height, int(round(p.fps))
-        vs.fmt, vs.bpp = _FMT[p.format]
-        vs.intrinsics = rs_intrinsics(p.intrinsics)
-        sdk_profiles[kind] = sensor.add_video_stream(vs).as_video_stream_profile()
-        sensors[kind] = sensor
-    kinds = list(sdk_profiles)
-    for i, a in enumerate(kinds):
-        for b in kinds[i + 1:]:
-            sdk_profiles[a].register_extrinsics_to(sdk_profiles[b], rs_extrinsics(camera.extrinsics(a, b)))
-    dev.register_info(rs.camera_info.serial_number, camera.info.serial or "000000000000")
-    dev.register_info(rs.camera_info.name, f"capture-agent recording of {camera.info.name}")
-    written = 0
-    scale = depth_scale
-    rec = rs.recorder(path, dev)
-    try:
-        queue = rs.frame_queue(1000)
-        opened = set()
+class Recorder:
+    """Frames in, a RealSense recording out: ``write`` each frame of ``camera``'s streams as it is
+    read, ``close`` to finish the file. The camera's profiles must be valid (it is started)."""
+
+    def __init__(self, camera: Camera, path: str, *, depth_scale: float | None = None):
+        profiles = {p.kind: p for p in camera.profiles() if p.kind in _STREAM}
+        self._dev = dev = rs.software_device()
+        self._sensors: dict[StreamKind, rs.software_sensor] = {}
+        self._profiles: dict[StreamKind, rs.video_stream_profile] = {}
+        # Depth and IR come from one imager: one "Stereo Module" sensor; color is its own sensor.
+        self._stereo = dev.add_sensor("Stereo Module")
+        rgb = dev.add_sensor("RGB Camera") if StreamKind.COLOR in profiles else None
+        uid = 1
+        for kind, p in profiles.items():
+            sensor = rgb if kind is StreamKind.COLOR else self._stereo
+            assert sensor is not None                 # rgb is added whenever color is among the profiles
+            if p.intrinsics is None:
+                raise UnsupportedMode(f"{camera.info.uri}: the {kind.value} stream has no intrinsics to record")
+            vs = rs.video_stream()
+            vs.type, vs.index = _STREAM[kind]
+            vs.uid = uid
+            uid += 1
+            vs.width, vs.height, vs.fps = p.width, p.height, int(round(p.fps))
+            vs.fmt, vs.bpp = _FMT[p.format]
+            vs.intrinsics = rs_intrinsics(p.intrinsics)
+            self._profiles[kind] = sensor.add_video_stream(vs).as_video_stream_profile()
+            self._sensors[kind] = sensor
+        kinds = list(self._profiles)
+        for i, a in enumerate(kinds):
+            for b in kinds[i + 1:]:
+                self._profiles[a].register_extrinsics_to(self._profiles[b], rs_extrinsics(camera.extrinsics(a, b)))
+        dev.register_info(rs.camera_info.serial_number, camera.info.serial or "000000000000")
+        dev.register_info(rs.camera_info.name, f"capture-agent recording of {camera.info.name}")
+        self.kinds = tuple(kinds)
+        self.written = 0
+        self._scale = depth_scale
+        self._rec = rs.recorder(path, dev)
+        self._queue = rs.frame_queue(1000)
+        self._started: set[int] = set()
+        self._first_depth = True
+        opened: set[int] = set()
         for kind in kinds:
-            s = sensors[kind]
-            if id(s) in opened:
-                continue
-            s.open([sdk_profiles[k] for k in kinds if sensors[k] is s])
-            opened.add(id(s))
-        first_depth = True
-        started = set()
-        seen = {k: 0 for k in kinds}
-        while min(seen.values()) < n_ticks:
-            f = camera.read(timeout_s=5.0)
-            if f.stream not in sdk_profiles or seen[f.stream] >= n_ticks:
-                continue
-            sensor = sensors[f.stream]
-            if f.stream is StreamKind.DEPTH and first_depth:
-                scale = scale or f.depth_scale
-                stereo.add_read_only_option(rs.option.depth_units, scale)
-                first_depth = False
-            if id(sensor) not in started:
-                sensor.start(queue)
-                started.add(id(sensor))
-            sf = rs.software_video_frame()
-            fmt, bpp = _FMT[f.format]
-            sf.pixels = bytearray(np.ascontiguousarray(f.pixels).tobytes())
-            sf.stride = f.width * bpp
-            sf.bpp = bpp
-            sf.timestamp = f.timestamp_ms
-            sf.domain = rs.timestamp_domain.hardware_clock
-            sf.frame_number = f.frame_number
-            sf.profile = sdk_profiles[f.stream]
-            if f.stream is StreamKind.DEPTH:
-                sf.depth_units = scale
-            sensor.on_video_frame(sf)
-            seen[f.stream] += 1
-            written += 1
-            while queue.poll_for_frame():
-                pass
-    finally:
-        for s in {id(v): v for v in sensors.values()}.values():
+            s = self._sensors[kind]
+            if id(s) not in opened:
+                s.open([self._profiles[k] for k in kinds if self._sensors[k] is s])
+                opened.add(id(s))
+
+    def write(self, f: Frame) -> bool:
+        """Record one frame; False for a stream the recording does not carry."""
+        if f.stream not in self._profiles:
+            return False
+        sensor = self._sensors[f.stream]
+        if f.stream is StreamKind.DEPTH and self._first_depth:
+            self._scale = self._scale or f.depth_scale
+            self._stereo.add_read_only_option(rs.option.depth_units, self._scale)
+            self._first_depth = False
+        if id(sensor) not in self._started:
+            sensor.start(self._queue)
+            self._started.add(id(sensor))
+        sf = rs.software_video_frame()
+        _, bpp = _FMT[f.format]
+        sf.pixels = bytearray(np.ascontiguousarray(f.pixels).tobytes())
+        sf.stride = f.width * bpp
+        sf.bpp = bpp
+        sf.timestamp = f.timestamp_ms
+        sf.domain = rs.timestamp_domain.hardware_clock
+        sf.frame_number = f.frame_number
+        sf.profile = self._profiles[f.stream]
+        if f.stream is StreamKind.DEPTH:
+            sf.depth_units = self._scale
+        sensor.on_video_frame(sf)
+        self.written += 1
+        while self._queue.poll_for_frame():
+            pass
+        return True
+
+    def close(self) -> None:
+        for s in {id(v): v for v in self._sensors.values()}.values():
             try:
                 s.stop()
             except RuntimeError:
@@ -125,5 +129,18 @@ def record_camera(camera: Camera, path: str, n_ticks: int, *, depth_scale: float
                 s.close()
             except RuntimeError:
                 pass
-        del rec
-    return written
+        del self._rec                                  # the recorder finishes the file when released
+
+
+def record_camera(camera: Camera, path: str, n_ticks: int, *, depth_scale: float | None = None) -> int:
+    """Record ``n_ticks`` frames per stream of a started ``camera`` into ``path``; returns frames written."""
+    rec = Recorder(camera, path, depth_scale=depth_scale)
+    seen = {k: 0 for k in rec.kinds}
+    try:
+        while min(seen.values()) < n_ticks:
+            f = camera.read(timeout_s=5.0)
+            if f.stream in seen and seen[f.stream] < n_ticks and rec.write(f):
+                seen[f.stream] += 1
+    finally:
+        rec.close()
+    return rec.written

@@ -33,8 +33,9 @@ class Child:
     """A ``capture-agent`` sub-command in its own process; its output is kept for diagnostics."""
 
     def __init__(self, args: list[str], ready: str, *, timeout_s: float = 120.0, env: dict | None = None,
-                 cwd: str | os.PathLike[str] | None = None):
-        cmd = [sys.executable, "-m", "agent.cli", *args]
+                 cwd: str | os.PathLike[str] | None = None, module: str = "agent.cli"):
+        # ``module``: the command line to run; HIL rigs use one that registers their camera first.
+        cmd = [sys.executable, "-m", module, *args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
                                      env={**os.environ, **(env or {})}, cwd=cwd)
         self.lines: list[str] = []

@@ -50,12 +50,14 @@ def make_ca(cn: str = "capture-agent test CA", days: int = 30) -> Issued:
 
 
 def issue(ca: Issued, cn: str, *, server: bool, hosts: tuple[str, ...] = ("localhost", "127.0.0.1"),
-          days: int = 30) -> Issued:
+          days: int = 30, public_key=None) -> Issued:
+    """A certificate for a new key, or for ``public_key`` when the private key is held elsewhere (a
+    PKCS#11 token, a TPM): then ``key_pem`` is empty."""
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
     ca_key = serialization.load_pem_private_key(ca.key_pem, None)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise TypeError("the CA key must be an EC private key (as make_ca makes)")
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = ec.generate_private_key(ec.SECP256R1()) if public_key is None else None
     now = dt.datetime.now(dt.UTC)
     sans: list[x509.GeneralName] = []
     for h in hosts if server else ():
@@ -63,7 +65,8 @@ def issue(ca: Issued, cn: str, *, server: bool, hosts: tuple[str, ...] = ("local
             sans.append(x509.IPAddress(ipaddress.ip_address(h)))
         except ValueError:
             sans.append(x509.DNSName(h))
-    b = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(ca_cert.subject).public_key(key.public_key())
+    b = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(ca_cert.subject)
+         .public_key(key.public_key() if key is not None else public_key)
          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
          .not_valid_after(now + dt.timedelta(days=days))
          .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -72,7 +75,7 @@ def issue(ca: Issued, cn: str, *, server: bool, hosts: tuple[str, ...] = ("local
     if sans:
         b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     cert = b.sign(ca_key, hashes.SHA256())
-    return Issued(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+    return Issued(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key) if key is not None else b"")
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -25,6 +25,7 @@ from agent.security.keys import generate_file_key
 from agent.uplink.seal import ServerKey
 from hil import pki
 from hil.ingest.config import write_hpke_key
+from hil.ingest.identity import spki_sha256
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def _toml(v) -> str:
 
 def provision_dev(root: str | os.PathLike[str], *, terminal_id: str = "kiosk-dev-0001", port: int = 8443,
                   camera_uri: str = "sim://?subject=live&lux=300&distance_mm=500", suite: str = "x25519",
-                  nonce_ttl_s: float = 30.0, retry_window_s: float = 10.0, keep_sealed: int = 0,
+                  nonce_ttl_s: float = 60.0, retry_window_s: float = 10.0, keep_sealed: int = 0,
                   allowed_uids: tuple[int, ...] | None = None, overwrite: bool = False) -> Provisioned:
     root = Path(root).resolve()
     if root.exists() and any(root.iterdir()):
@@ -98,6 +99,7 @@ file = "server-mlkem768-x25519.hpke"
 
 [[terminals]]
 id = {_toml(terminal_id)}
+certificate_spki_sha256 = [{_toml(spki_sha256(client.cert_pem))}]
 public_key = {_toml(f'terminals/{terminal_id}.pub.pem')}
 """)
     uids = list(allowed_uids) if allowed_uids is not None else [os.getuid()]

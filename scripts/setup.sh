@@ -4,8 +4,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libusb: pyrealsense2 and pyusb load it; libopenni2-0: OpenNI2 runtime + Dummy driver;
-# softhsm2: PKCS#11 token for terminal keys in tests.
-DEBS=(libusb-1.0-0 libopenni2-0 softhsm2)
+# softhsm2: PKCS#11 token for terminal keys in tests; redis-server: the reference ingest server's shared
+# store (the tests start their own instance on a Unix socket; the package's system service is not used);
+# swtpm + swtpm-tools: the software TPM 2.0 the TPM tests start; libtss2-dev, gcc, pkg-config: to build
+# tpm2-pytss (no binary wheel on PyPI); openssl: the SM2 interoperability tests check against its CLI;
+# chromium: the HIL report's screenshot test (headless); uhubctl: USB port power on HIL rigs (its
+# tests check the fake against the real CLI).
+DEBS=(libusb-1.0-0 libopenni2-0 softhsm2 redis-server swtpm swtpm-tools libtss2-dev gcc pkg-config openssl
+      chromium uhubctl)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import subprocess
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -19,10 +21,14 @@ from agent.liveness.supervisor import LivenessSupervisor
 from agent.quality import QualityGate
 from agent.security.keys import generate_file_key
 from agent.session.capture import SessionDeps
+from agent.session.counter import ProbeCounter
 from agent.uplink.client import UplinkClient, UplinkConnection
 from agent.uplink.seal import ServerKey
 from hil import pki
-from hil.ingest.server import ServerState, ServerTLS, Terminal, serve
+from hil.ingest.identity import Registry, Terminal, spki_sha256
+from hil.ingest.limits import FailureLimits
+from hil.ingest.server import ServerState, ServerTLS, serve
+from hil.redisproc import start_redis
 from tests.helpers.terminals import LIVE, OTHER_TERMINAL, TERMINAL
 
 settings.register_profile("dev", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -39,8 +45,9 @@ def gate() -> QualityGate:
 
 @pytest.fixture(scope="session")
 def ingest(tmp_path_factory):
-    """A reference ingest server (12-frame challenges, both HPKE suites, two registered terminals)
-    and clients for it: ``uplink()`` for this terminal, ``uplink(cert=..., terminal=...)`` for others."""
+    """A reference ingest server (12-frame challenges, both HPKE suites, two registered terminals
+    pinned by their certificates' keys) and clients for it: ``uplink()`` for this terminal,
+    ``uplink(cert=..., terminal=...)`` for others."""
     d = tmp_path_factory.mktemp("ingest")
     ca = pki.make_ca()
     server_cert = pki.issue(ca, "ingest.test", server=True, hosts=("ingest.test", "127.0.0.1", "localhost"))
@@ -52,18 +59,49 @@ def ingest(tmp_path_factory):
     other_signer = generate_file_key(d / "other.pem", "ecdsa-p256-sha256")
     key = ServerKey.generate("x25519")
     hybrid = ServerKey.generate("mlkem768-x25519")
-    state = ServerState(terminals={TERMINAL: Terminal(TERMINAL, signer.public_key()),
-                                   OTHER_TERMINAL: Terminal(OTHER_TERMINAL, other_signer.public_key())},
-                        keys={key.key_id: key, hybrid.key_id: hybrid}, current_key_id=key.key_id, frames=12,
-                        keep_sealed=4)
+    registry = Registry([Terminal(TERMINAL, signer.public_key(), frozenset({spki_sha256(term.cert_pem)})),
+                         Terminal(OTHER_TERMINAL, other_signer.public_key(), frozenset({spki_sha256(other.cert_pem)}))])
+    # The whole run is one terminal's life: its probe counter only grows (the server checks), and
+    # the many attacks the suite presents must not reach the server's failure limit (tested on its own).
+    state = ServerState(registry=registry, keys={key.key_id: key, hybrid.key_id: hybrid}, current_key_id=key.key_id,
+                        frames=12, keep_sealed=4, limits=FailureLimits(max_failures=10_000))
     server, port = serve(state, ServerTLS(server_cert.cert_pem, server_cert.key_pem, ca.cert_pem))
 
     def uplink(endpoints=None, cert=term, terminal=TERMINAL, **kw) -> UplinkClient:
         return UplinkClient(UplinkConnection(endpoints or (f"127.0.0.1:{port}",), ca.cert_pem, cert.cert_pem,
                                              cert.key_pem, terminal, server_name="ingest.test", **kw))
     yield {"state": state, "port": port, "signer": signer, "other_signer": other_signer, "uplink": uplink,
-           "ca": ca, "term": term, "other_cert": other, "rogue_cert": rogue, "key": key, "hybrid": hybrid}
+           "ca": ca, "term": term, "other_cert": other, "rogue_cert": rogue, "key": key, "hybrid": hybrid,
+           "counter": ProbeCounter(), "server_cert": server_cert}
     server.stop(0)
+
+
+SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory):
+    """One SoftHSM2 token for the whole run (the PKCS#11 module reads its configuration once per
+    process, so every test that needs a token shares this one and makes keys with its own labels).
+    Returns ``(module, token_label, pin)``."""
+    if not (os.path.exists(SOFTHSM) and shutil.which("softhsm2-util")):
+        pytest.skip("SoftHSM2 is not installed (make setup installs softhsm2)")
+    d = tmp_path_factory.mktemp("softhsm")
+    (d / "tokens").mkdir()
+    conf = d / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {d / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    os.environ["SOFTHSM2_CONF"] = str(conf)          # before the module is first loaded
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "capture-agent-test",
+                    "--pin", "1234", "--so-pin", "5678"], check=True, capture_output=True)
+    return SOFTHSM, "capture-agent-test", "1234"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A private redis-server for the run, on a Unix socket (started by the first test that asks)."""
+    proc = start_redis(tmp_path_factory.mktemp("redis"))
+    yield proc.url
+    proc.stop()
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +117,7 @@ def make_deps(ingest, supervisor):
 
     def make(camera_uri: str = LIVE, uplink=None, **session) -> SessionDeps:
         deps = SessionDeps(terminal_id=TERMINAL, camera_uri=camera_uri, uplink=uplink or ingest["uplink"](),
-                           signer=ingest["signer"], supervisor=supervisor,
+                           signer=ingest["signer"], supervisor=supervisor, counter=ingest["counter"],
                            settings=dataclasses.replace(SessionSettings(), **session))
         made.append(deps)
         return deps

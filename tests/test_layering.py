@@ -1,4 +1,4 @@
-"""The packages import downward only: hil -> agent -> drivers (docs/architecture.md)."""
+"""The packages import downward only: hil -> agent -> firmware -> drivers (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FORBIDDEN = {"drivers": ("agent", "hil"), "agent": ("hil",)}
+FORBIDDEN = {"drivers": ("agent", "hil", "firmware"), "firmware": ("agent", "hil"), "agent": ("hil",)}
 
 
 def imported_packages(path: Path) -> set[str]:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-
 from agent.errors import UsageError
 from agent.security import audit
+from agent.security.keys import KeyStoreError, load_public_key_pem
 
 
 def register(sub) -> None:
@@ -24,8 +23,8 @@ def run(args) -> int:
     key = None
     if args.public_key:
         try:
-            key = serialization.load_pem_public_key(Path(args.public_key).read_bytes())
-        except (OSError, ValueError) as exc:
+            key = load_public_key_pem(Path(args.public_key).read_bytes())     # Ed25519, P-256 or SM2
+        except (OSError, KeyStoreError) as exc:
             raise UsageError(f"cannot load public key {args.public_key}: {exc}") from None
     try:
         rep = audit.verify(args.file, key)

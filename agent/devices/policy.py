@@ -13,6 +13,7 @@ from drivers import usb as usbmod
 from drivers.errors import DeviceRefused, DriverError
 from drivers.host.client import HostSettings
 from drivers.usb import UsbPolicy
+from firmware.policy import FirmwareGate
 
 
 @dataclass(frozen=True)
@@ -68,16 +69,17 @@ class DeviceSettings:
 
 
 def check_policy(info: DeviceInfo, settings: DeviceSettings,
-                 usb_lookup: Callable[[], list] | None = None) -> DeviceInfo:
+                 usb_lookup: Callable[[], list] | None = None, firmware: FirmwareGate | None = None) -> DeviceInfo:
     """Apply the USB policy to an opened camera; raise DeviceRefused or return info with ``allowed``.
 
     A camera that knows only its VID/PID (OpenNI reports no bus path) is tied to the enumerated
     USB device first; one that cannot be tied to a physical USB device is treated as virtual.
+    Then ``firmware`` (the signed manifest's verdict on the running firmware, firmware/policy.py).
     """
     if info.usb is None:
         # sim://, recordings and software devices (OpenNI's Dummy) have no USB identity at all.
         if settings.allow_non_usb_sources:
-            return replace(info, allowed=None)
+            return _firmware(replace(info, allowed=None), firmware)
         raise DeviceRefused(f"{info.uri} has no USB identity; only physical USB cameras are allowed "
                             "(devices.allow_non_usb_sources = false)")
     ident = info.usb
@@ -88,7 +90,11 @@ def check_policy(info: DeviceInfo, settings: DeviceSettings,
             ident = tied
             info = replace(info, usb=tied)
     settings.policy().enforce(ident)
-    return replace(info, allowed=True)
+    return _firmware(replace(info, allowed=True), firmware)
+
+
+def _firmware(info: DeviceInfo, gate: FirmwareGate | None) -> DeviceInfo:
+    return gate.check(info) if gate is not None else info
 
 
 def annotate_devices(found: list[DeviceInfo], settings: DeviceSettings) -> list[DeviceInfo]:

@@ -1,20 +1,25 @@
-"""The terminal's signing key: it signs every sealed probe (and the audit log's checkpoints).
+"""The terminal's keys: the signing key (every sealed probe, the audit log's checkpoints) and, when it
+is not a file, the mTLS client key (``agent/uplink/tls.py`` signs the TLS handshake through it).
 
-Two sources, one interface (:class:`Signer`):
+Three sources, one interface (:class:`Signer`):
 
-* a PEM file (unencrypted PKCS#8, Ed25519 or ECDSA P-256). The file must be mode 0600 or stricter
-  and owned by the agent's user; that is checked *before* it is read, so a key that others could
-  read is refused rather than used (``KEY_PERMISSIONS``);
-* a PKCS#11 token (an HSM, a TPM's PKCS#11 interface, or SoftHSM2 in tests), where the private key
-  is generated on the token and never leaves it.
+* a PEM file (unencrypted PKCS#8: Ed25519, ECDSA P-256, or SM2 for the GM profile). The file must
+  be mode 0600 or stricter and owned by the agent's user; that is checked *before* it is read, so a
+  key that others could read is refused rather than used (``KEY_PERMISSIONS``);
+* a PKCS#11 token (an HSM, or SoftHSM2 in tests), where the private key is generated on the token
+  and never leaves it;
+* a TPM 2.0 (``agent/security/tpm.py``): a key wrapped by the TPM, usable only while the machine's
+  measured state (PCRs) is the one it was bound to.
 
-``load_signer(spec)`` takes ``file:/path/key.pem`` (or a bare path) or
+``load_signer(spec)`` takes ``file:/path/key.pem`` (or a bare path),
 ``pkcs11:module=/usr/lib/softhsm/libsofthsm2.so;token=LABEL;object=KEYLABEL;pin-env=VAR``
-(or ``pin-file=/path``, itself 0600). Key material and PINs never appear in messages or reprs.
+(or ``pin-file=/path``, itself 0600), or ``tpm:key=/path/signing.tpmkey[;tcti=device:/dev/tpmrm0]``.
+Key material and PINs never appear in messages or reprs.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -25,10 +30,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from agent.security.gm import GmError, Sm2PrivateKey, Sm2PublicKey, is_sm2_pem
 from drivers.errors import CaptureAgentError
 
-ED25519, P256 = "ed25519", "ecdsa-p256-sha256"
-ALGORITHMS = (ED25519, P256)
+ED25519, P256, SM2 = "ed25519", "ecdsa-p256-sha256", "sm2-sm3"
+ALGORITHMS = (ED25519, P256, SM2)
+PROFILE_ALGORITHMS = {"standard": (ED25519, P256), "gm": (SM2,)}    # [keys] profile -> signing algorithms
 
 
 class KeyStoreError(CaptureAgentError):
@@ -47,6 +54,12 @@ class KeyUnsupported(KeyStoreError):
     code = "KEY_UNSUPPORTED"
 
 
+class KeyMismatch(KeyStoreError):
+    """A certificate names another public key than the private key it is paired with."""
+
+    code = "KEY_MISMATCH"
+
+
 def public_key_id(public_key) -> str:
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(der).hexdigest()[:16]
@@ -57,7 +70,24 @@ def algorithm_of(public_key) -> str:
         return ED25519
     if isinstance(public_key, ec.EllipticCurvePublicKey) and isinstance(public_key.curve, ec.SECP256R1):
         return P256
-    raise KeyUnsupported("only Ed25519 and ECDSA P-256 keys are supported")
+    if isinstance(public_key, Sm2PublicKey):
+        return SM2
+    raise KeyUnsupported("only Ed25519, ECDSA P-256 and SM2 keys are supported")
+
+
+def load_public_key_pem(data: bytes):
+    """A PEM SubjectPublicKeyInfo of a supported kind (Ed25519, P-256, SM2) as a public key object."""
+    if is_sm2_pem(data):
+        try:
+            return Sm2PublicKey.from_pem(data)
+        except GmError as exc:
+            raise KeyUnsupported(exc.message) from None
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError):
+        raise KeyUnsupported("not a PEM public key") from None
+    algorithm_of(key)
+    return key
 
 
 def verify_signature(public_key, algorithm: str, data: bytes, signature: bytes) -> bool:
@@ -71,6 +101,8 @@ def verify_signature(public_key, algorithm: str, data: bytes, signature: bytes) 
         if algorithm == P256 and isinstance(public_key, ec.EllipticCurvePublicKey):
             public_key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
             return True
+        if algorithm == SM2 and isinstance(public_key, Sm2PublicKey):
+            return public_key.verify(signature, data)
     except (InvalidSignature, ValueError):
         return False
     return False
@@ -97,37 +129,67 @@ class Signer:
         return f"{type(self).__name__}(algorithm={self.algorithm!r}, key_id={self.key_id!r})"
 
 
-def check_private_file(path: Path) -> None:
-    """0600 or stricter, owned by us, a regular file: checked before reading."""
+def _open_private(path: str | os.PathLike[str]) -> int:
+    """Open a private file and check, on the open descriptor itself, that it is a regular file of
+    ours with mode 0600 or stricter. The last path component must not be a symbolic link
+    (``O_NOFOLLOW``), and what is checked is what is read: no window between check and read."""
     try:
-        st = os.stat(path)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
         raise KeyNotFound(f"key file {path} does not exist") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise KeyStoreError(f"key file {path} is not a regular file")
-    mode = stat.S_IMODE(st.st_mode)
-    if mode & 0o077:
-        raise KeyPermissionError(f"key file {path} has mode {mode:04o}; it must be 0600 or stricter "
-                                 f"(chmod 600 {path})")
-    if st.st_uid != os.geteuid():
-        raise KeyPermissionError(f"key file {path} is owned by uid {st.st_uid}, not by the agent (uid {os.geteuid()})")
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise KeyStoreError(f"key file {path} is a symbolic link; name the file itself") from None
+        raise KeyStoreError(f"cannot open key file {path}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise KeyStoreError(f"key file {path} is not a regular file")
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & 0o077:
+            raise KeyPermissionError(f"key file {path} has mode {mode:04o}; it must be 0600 or stricter "
+                                     f"(chmod 600 {path})")
+        if st.st_uid != os.geteuid():
+            raise KeyPermissionError(f"key file {path} is owned by uid {st.st_uid}, not by the agent "
+                                     f"(uid {os.geteuid()})")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def check_private_file(path: str | os.PathLike[str]) -> None:
+    """0600 or stricter, owned by us, a regular file and not a symbolic link."""
+    os.close(_open_private(path))
+
+
+def read_private_file(path: str | os.PathLike[str]) -> bytes:
+    """The contents of a private file, read from the descriptor its checks ran on."""
+    with os.fdopen(_open_private(path), "rb") as fh:
+        return fh.read()
 
 
 class FileSigner(Signer):
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
-        check_private_file(self.path)
-        try:
-            key = serialization.load_pem_private_key(self.path.read_bytes(), password=None)
-        except (ValueError, TypeError):
-            raise KeyUnsupported(f"key file {self.path} is not an unencrypted PEM private key") from None
-        if isinstance(key, ed25519.Ed25519PrivateKey):
-            self.algorithm = ED25519
-        elif isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
-            self.algorithm = P256
+        data = read_private_file(self.path)
+        key: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | Sm2PrivateKey
+        if is_sm2_pem(data):                        # cryptography has no SM2 curve: the GM module reads it
+            try:
+                key = Sm2PrivateKey.from_pkcs8_pem(data)
+            except GmError as exc:
+                raise KeyUnsupported(f"key file {self.path}: {exc.message}") from None
         else:
-            raise KeyUnsupported(f"key file {self.path} holds a {type(key).__name__}; use Ed25519 or ECDSA P-256")
-        self._key: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey = key
+            try:
+                loaded = serialization.load_pem_private_key(data, password=None)
+            except (ValueError, TypeError):
+                raise KeyUnsupported(f"key file {self.path} is not an unencrypted PEM private key") from None
+            if not isinstance(loaded, (ed25519.Ed25519PrivateKey, ec.EllipticCurvePrivateKey)):
+                raise KeyUnsupported(f"key file {self.path} holds a {type(loaded).__name__}; "
+                                     "use Ed25519, ECDSA P-256 or SM2")
+            key = loaded
+        self.algorithm = algorithm_of(key.public_key())
+        self._key = key
 
     def public_key(self):
         return self._key.public_key()
@@ -135,20 +197,25 @@ class FileSigner(Signer):
     def sign(self, data: bytes) -> bytes:
         if isinstance(self._key, ed25519.Ed25519PrivateKey):        # self.algorithm is ED25519
             return self._key.sign(data)
+        if isinstance(self._key, Sm2PrivateKey):                    # SM2 with SM3 and the default ID
+            return self._key.sign(data)
         return self._key.sign(data, ec.ECDSA(hashes.SHA256()))
 
 
 def generate_file_key(path: str | os.PathLike[str], algorithm: str = ED25519) -> FileSigner:
     """Create a new key file with mode 0600 from the first byte; never overwrites."""
     key: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
-    if algorithm == ED25519:
-        key = ed25519.Ed25519PrivateKey.generate()
-    elif algorithm == P256:
-        key = ec.generate_private_key(ec.SECP256R1())
+    if algorithm == SM2:
+        pem = Sm2PrivateKey.generate().pkcs8_pem()
     else:
-        raise KeyUnsupported(f"unknown algorithm {algorithm!r}")
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+        if algorithm == ED25519:
+            key = ed25519.Ed25519PrivateKey.generate()
+        elif algorithm == P256:
+            key = ec.generate_private_key(ec.SECP256R1())
+        else:
+            raise KeyUnsupported(f"unknown algorithm {algorithm!r}")
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -246,14 +313,35 @@ def generate_pkcs11_key(module: str, token_label: str, key_label: str, pin: str,
                                 private_template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False})
 
 
-def _parse_pkcs11(spec: str) -> dict[str, str]:
+def parse_spec(spec: str, scheme: str) -> dict[str, str]:
+    """``scheme:k=v;k=v`` as a dict (values may contain ``=`` and ``:``, as TCTI strings do)."""
     out = {}
-    for part in spec[len("pkcs11:"):].split(";"):
+    for part in spec[len(scheme) + 1:].split(";"):
         if "=" not in part:
-            raise KeyStoreError("malformed pkcs11: key spec (expected key=value pairs separated by ';')")
+            raise KeyStoreError(f"malformed {scheme}: key spec (expected key=value pairs separated by ';')")
         k, v = part.split("=", 1)
         out[k.strip()] = v.strip()
     return out
+
+
+def _parse_pkcs11(spec: str) -> dict[str, str]:
+    return parse_spec(spec, "pkcs11")
+
+
+def read_secret(p: dict[str, str], what: str, env_key: str = "pin-env", file_key: str = "pin-file",
+                required: bool = True) -> str | None:
+    """A PIN or authorisation value from the environment variable or the 0600 file a spec names;
+    never from the spec itself (it sits in a config file others may read)."""
+    if env_key in p:
+        value = os.environ.get(p[env_key])
+        if value is None:
+            raise KeyStoreError(f"{what} environment variable {p[env_key]} is not set")
+        return value
+    if file_key in p:
+        return read_private_file(Path(p[file_key])).decode("utf-8", "replace").strip()
+    if required:
+        raise KeyStoreError(f"the key spec needs {env_key}=VAR or {file_key}=PATH for the {what}")
+    return None
 
 
 def load_signer(spec: str) -> Signer:
@@ -262,16 +350,12 @@ def load_signer(spec: str) -> Signer:
         missing = {"module", "token", "object"} - set(p)
         if missing:
             raise KeyStoreError(f"pkcs11: key spec lacks {', '.join(sorted(missing))}")
-        if "pin-env" in p:
-            pin = os.environ.get(p["pin-env"])
-            if pin is None:
-                raise KeyStoreError(f"PIN environment variable {p['pin-env']} is not set")
-        elif "pin-file" in p:
-            check_private_file(Path(p["pin-file"]))
-            pin = Path(p["pin-file"]).read_text().strip()
-        else:
-            raise KeyStoreError("pkcs11: key spec needs pin-env=VAR or pin-file=PATH")
+        pin = read_secret(p, "PIN")
+        assert pin is not None
         return Pkcs11Signer(p["module"], p["token"], p["object"], pin)
+    if spec.startswith("tpm:"):
+        from agent.security.tpm import load_tpm_signer
+        return load_tpm_signer(spec)
     path = spec[len("file:"):] if spec.startswith("file:") else spec
     if not path:
         raise KeyStoreError("empty key spec")

@@ -4,11 +4,14 @@ Stages, in order, each with its own deadline (``[session]`` config):
 
 1. ``consent``   — a ``consent_ref`` is required (PIPL: separate, explicit consent before capture);
                    the terminal and the subject must not be locked out (§8.2.5 d);
-2. ``challenge`` — ``BeginCapture`` on the uplink: nonce, expiry, server key;
-3. ``capture``   — quality loop: framesets through align and the gate, one prompt at a time and
+2. ``capture``   — quality loop: framesets through align and the gate, one prompt at a time and
                    progress until the gate has its good framesets (their lit IR also sets the
-                   projector's power); then the challenge window: the projector follows the
-                   nonce's schedule for ``challenge.frames`` framesets;
+                   projector's power);
+3. ``challenge`` — ``BeginCapture`` on the uplink: nonce, expiry, server key; asked for after the
+                   quality loop, so however long the person takes to pose, the nonce's lifetime
+                   only has to cover the window, liveness and the submit. Then the challenge
+                   window: the projector follows the nonce's schedule for ``challenge.frames``
+                   framesets;
 4. ``liveness``  — the window is judged in the sandboxed worker as it arrives; the verdict is bound
                    to the frames;
 5. ``probe``     — crops of the best frameset, landmarks, reports, attestation, timings;
@@ -28,10 +31,10 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import drivers
-from agent.config import SessionSettings
+from agent.config import RecordSettings, SessionSettings
 from agent.devices.lease import DeviceManager
 from agent.devices.policy import DeviceSettings, check_policy
 from agent.liveness.challenge import Challenge
@@ -49,12 +52,19 @@ from agent.session.errors import BadRequest, Cancelled, ConsentRequired, LockedO
 from agent.session.events import CaptureEvent, Error, Progress, Result
 from agent.session.lockout import Lockout
 from agent.session.projector import Projector
+from agent.session.record import open_recording
 from agent.session.request import CaptureRequest, validate
 from agent.session.window import collect
 from agent.uplink.client import UplinkClient
 from agent.uplink.probe import build_payload, seal_probe
 from drivers import Camera
 from drivers.errors import CaptureAgentError
+from firmware.errors import FirmwareError
+from firmware.maintenance import MaintenanceLock
+from firmware.policy import FirmwareGate
+
+if TYPE_CHECKING:
+    from agent.security.tpm import TpmAttestor
 
 SETTLE_SETS = 8                   # framesets the projector may take to show its planned power
 
@@ -78,6 +88,12 @@ class SessionDeps:
     # The daemon's device manager: cameras kept open between sessions, each session a lease on
     # them. None (tests, tools): the session opens ``camera_uri`` itself and closes it after.
     cameras: DeviceManager | None = None
+    attestor: TpmAttestor | None = None   # TPM quote of the measured state for each challenge ([keys] attestation)
+    # Firmware: the manifest's verdict at device open, and the maintenance lock a session shares with
+    # firmware updates (the daemon owns both; None in tests and tools without them).
+    firmware: FirmwareGate | None = None
+    maintenance: MaintenanceLock | None = None
+    recording: RecordSettings = field(default_factory=RecordSettings)   # lab-only raw session recording
     _gates: dict[str, QualityGate] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -91,6 +107,10 @@ class SessionDeps:
         if channel not in self._gates:
             self._gates[channel] = QualityGate(self.quality, channel=channel)
         return self._gates[channel]
+
+    def camera_window(self) -> contextlib.AbstractContextManager[None]:
+        """Held for the session: ``FW_MAINTENANCE`` while a firmware update holds the camera."""
+        return self.maintenance.session() if self.maintenance is not None else contextlib.nullcontext()
 
     def record(self, event: str, **data: Any) -> None:
         if self.audit is not None:
@@ -116,6 +136,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
     assert lockout is not None                     # SessionDeps.__post_init__ always sets one
     sets: list = []
     t_last_frame = t0
+    window = contextlib.ExitStack()                # the maintenance lock, released with the session
 
     def mark(name: str, since: float) -> float:
         now = time.perf_counter()
@@ -130,22 +151,20 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         validate(req)
         assert isinstance(req.purpose, Purpose)
         lockout.check(*keys)
+        window.enter_context(deps.camera_window())  # no capture while a firmware update runs
         deps.record("session_start", session_id=sid, purpose=req.purpose.value, channel=req.channel,
                     subject=_subject_key(req.subject_ref) if req.subject_ref else None,
                     business_ref=req.business_ref or None)
         deps.record("consent", session_id=sid, consent_ref=req.consent_ref)
         yield Progress(0, "consent")
-        stage = "challenge"
         t = time.perf_counter()
-        ch = deps.uplink.begin(sid, req.purpose)
-        t = mark("challenge", t)
-        check_cancel()
         stage = "capture"
         yield Progress(5, "capture")
         gate = deps.gate(req.channel)
-        cam = deps.open_camera()
+        cam = open_recording(deps.open_camera(), deps.recording, sid)
         with cam, contextlib.ExitStack() as stack:                # starts the streams
-            device = check_policy(cam.info, deps.devices)        # allowlist, virtual cameras refused
+            device = check_policy(cam.info, deps.devices,        # allowlist, virtual cameras refused,
+                                  firmware=deps.firmware)        # firmware approved by the manifest
             require_stream_spec(cam.profiles(), gate.thresholds)  # §7.5 h before anyone is asked to pose
             t = mark("camera_open", t)
             reader = FramesetReader(cam, read_timeout_s=deps.read_timeout_s)
@@ -163,6 +182,12 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
                 deps.record("projector", session_id=sid, **projector.to_dict())
             t = mark("quality", t)
             check_cancel()
+            # The nonce is asked for only now, so its lifetime is spent on the window, not on posing.
+            stage = "challenge"
+            ch = deps.uplink.begin(sid, req.purpose,
+                                   min_lifetime_s=deps.settings.challenge_window_s + deps.supervisor.s.judge_timeout_s)
+            quote = deps.attestor.quote(ch.nonce) if deps.attestor is not None else None   # TPM quote over the nonce
+            t = mark("challenge", t)
             stage = "challenge_window"
             challenge = Challenge.from_nonce(ch.nonce, frames=ch.frames)
             # Each frameset goes to the liveness worker as it arrives, so the worker judges while
@@ -197,13 +222,14 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         yield Progress(85, "seal")
         best: AlignedFrameSet = align_frameset(sets[r.best["index"]])
         payload = build_payload(best, r.best, quality=r.quality, liveness=v.to_dict(), device=device,
-                                timings_ms=timings, frame_digest=v.frame_digests[r.best["index"]])
+                                timings_ms=timings, frame_digest=v.frame_digests[r.best["index"]],
+                                suite=ch.hpke_suite)
         del best
         sets.clear()                                   # face frames leave memory with this session
         t = mark("probe", t)
         stage = "seal"
         sealed = seal_probe(ch, payload, terminal_id=deps.terminal_id, session_id=sid, counter=deps.counter.next(),
-                            signer=deps.signer, purpose=req.purpose)   # wipes the payload buffer
+                            signer=deps.signer, purpose=req.purpose, quote=quote)   # wipes the payload buffer
         t = mark("seal", t)
         stage = "submit"
         yield Progress(95, "submit")
@@ -215,18 +241,21 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         timings["budget"] = budget
         (lockout.succeed if receipt.accepted else lockout.fail)(*keys)
         deps.record("result", session_id=sid, accepted=receipt.accepted, reason=receipt.reason,
-                    probe_id=sealed.probe_id, counter=sealed.counter, verdict=v.verdict, total_ms=timings["total"],
+                    probe_id=sealed.probe_id, counter=sealed.counter, verdict=v.verdict, score=round(v.score, 3),
+                    total_ms=timings["total"],
                     within_budget=timings["total"] <= budget)
         yield Progress(100, "done")
         yield Result(receipt.accepted, receipt.reason, sealed.probe_id, receipt.liveness_verdict or v.verdict,
                      receipt.detail, timings)
     except CaptureAgentError as exc:
         sets.clear()
-        if not isinstance(exc, (ConsentRequired, BadRequest, LockedOut, Cancelled)):
+        if not isinstance(exc, (ConsentRequired, BadRequest, LockedOut, Cancelled, FirmwareError)):
+            # (firmware refusals are the terminal's state, not a failed presentation)
             lockout.fail(*keys)
         deps.record("error", session_id=sid, stage=stage, code=exc.code, message=exc.message[:200])
         yield Error(exc.code, exc.message)
     finally:
+        window.close()
         sets.clear()
         deps.record("session_end", session_id=sid, stage=stage,
                     elapsed_ms=round((time.perf_counter() - t0) * 1000, 1))

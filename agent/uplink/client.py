@@ -1,7 +1,19 @@
 """Uplink client: mutual TLS to the ingest server(s), deadlines, bounded retries, failover.
 
 * TLS: the server must present a certificate from the pinned CA (``ca_pem``: only that CA is
-  trusted, not the system store); the agent presents the terminal's certificate.
+  trusted, not the system store) whose SANs name the server: the endpoint's host, or
+  ``server_name`` when endpoints are addresses (sent as the call's authority and TLS server name,
+  and verified against the certificate; never by turning name checking off). The agent presents
+  the terminal's certificate, with its key from a file or held by a PKCS#11 token or TPM
+  (``client_key``; ``tls.py``).
+* The challenge is checked before anything is captured under it: a 32-byte nonce, one of the HPKE
+  suites this terminal allows (``suites``; a server offering another is refused, not obeyed), a
+  valid public key for it, a sane frame count, and a lifetime that covers what the session still
+  has to do (the challenge window, liveness and the submit with its retries).
+* Keepalive: the client never pings an idle connection and pings a busy one at most every
+  ``KEEPALIVE_S`` (above the server's minimum, so the server never cuts it off for pinging);
+  a dead server is noticed by the call's deadline, and the server's own keepalive and idle timeout
+  close connections a terminal left behind.
 * Every call has a deadline. ``UNAVAILABLE`` and ``DEADLINE_EXCEEDED`` are retried up to ``retries``
   times with exponential backoff and full jitter, moving to the next endpoint each time (failover);
   anything else is final. ``SubmitProbe`` is idempotent by probe id, so a retry after a lost reply
@@ -21,12 +33,15 @@ from typing import cast
 import grpc
 
 from agent.purpose import Purpose
-from agent.uplink.seal import SUITES, load_public_key
+from agent.security.keys import Signer
+from agent.uplink.seal import STANDARD_SUITES, SUITES, load_public_key
+from agent.uplink.tls import client_credentials
 from drivers.errors import CaptureAgentError
 from proto.capture_agent.v1 import ingest_pb2 as pb
 from proto.capture_agent.v1 import ingest_pb2_grpc as pb_grpc
 
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+KEEPALIVE_S = 30.0          # the reference server refuses pings closer than 20 s (hil/ingest/server.py)
 
 
 class UplinkError(CaptureAgentError):
@@ -58,16 +73,19 @@ class UplinkConnection:
     retries: int = 3
     backoff_base_s: float = 0.05
     backoff_max_s: float = 1.0
-    server_name: str | None = None       # TLS name to verify, when endpoints are IP addresses
+    server_name: str | None = None       # the name the server certificate must carry, when endpoints are addresses
+    client_key: Signer | None = None     # the mTLS key held by PKCS#11 or a TPM (then key_pem is empty)
+    suites: tuple[str, ...] = STANDARD_SUITES  # suites this terminal accepts in a challenge ([keys] profile)
 
 
 class UplinkClient:
     def __init__(self, s: UplinkConnection):
         if not s.endpoints:
             raise UplinkError("no uplink endpoints configured")
+        if not s.suites or any(x not in SUITES for x in s.suites):
+            raise UplinkError(f"uplink suites must be one or more of {', '.join(SUITES)}")
         self.s = s
-        self._creds = grpc.ssl_channel_credentials(root_certificates=s.ca_pem, private_key=s.key_pem,
-                                                   certificate_chain=s.cert_pem)
+        self._creds, self._handshake = client_credentials(s.ca_pem, s.cert_pem, s.client_key or s.key_pem)
         self._channels: dict[str, grpc.Channel] = {}
         self._preferred = 0
         self._lock = threading.Lock()
@@ -77,16 +95,22 @@ class UplinkClient:
         with self._lock:
             ch = self._channels.get(endpoint)
             if ch is None:
-                opts: list[tuple[str, int | str]] = [("grpc.max_send_message_length", 16 << 20),
-                                                     ("grpc.max_receive_message_length", 1 << 20)]
+                opts: list[tuple[str, int | str]] = [
+                    ("grpc.max_send_message_length", 16 << 20), ("grpc.max_receive_message_length", 1 << 20),
+                    ("grpc.keepalive_time_ms", int(KEEPALIVE_S * 1000)),
+                    ("grpc.keepalive_timeout_ms", int(max(self.s.deadline_s, 1.0) * 1000)),
+                    ("grpc.keepalive_permit_without_calls", 0)]
                 if self.s.server_name:
-                    opts.append(("grpc.ssl_target_name_override", self.s.server_name))
+                    # The authority (HTTP/2 :authority, TLS SNI) the certificate is verified against.
+                    opts.append(("grpc.default_authority", self.s.server_name))
                 ch = grpc.secure_channel(endpoint, self._creds, options=opts)
                 self._channels[endpoint] = ch
         return pb_grpc.ProbeIngestStub(ch)
 
     def _call(self, method: str, request):
         eps = self.s.endpoints
+        if self._handshake is not None:
+            self._handshake.last_error = None
         last: grpc.RpcError | None = None
         for attempt in range(self.s.retries + 1):
             idx = (self._preferred + attempt) % len(eps)
@@ -102,27 +126,43 @@ class UplinkClient:
             if attempt < self.s.retries:
                 cap = min(self.s.backoff_max_s, self.s.backoff_base_s * (2 ** attempt))
                 time.sleep(random.uniform(0, cap))          # full jitter
+        if self._handshake is not None and self._handshake.last_error is not None:
+            raise self._handshake.last_error                # the held key refused: say why, not just "unavailable"
         raise UplinkUnavailable(f"{method}: no ingest server answered after {self.s.retries + 1} attempts "
                                 f"({last.code().name if last else '?'}); nothing was stored") from None
 
-    def begin(self, session_id: str, purpose: Purpose) -> pb.Challenge:
+    def begin(self, session_id: str, purpose: Purpose, min_lifetime_s: float = 0.0) -> pb.Challenge:
+        """A challenge for this session. ``min_lifetime_s``: how long the session needs the nonce
+        before it submits (challenge window and liveness); the submit's own deadlines and retries
+        are added here."""
         # The stubs type EnumTypeWrapper.Value() as int; it is the pb.Purpose of that name.
         value = cast("pb.Purpose", pb.Purpose.Value(purpose.name))
         ch = self._call("BeginCapture", pb.BeginCaptureRequest(terminal_id=self.s.terminal_id, session_id=session_id,
                                                                purpose=value))
-        self.validate_challenge(ch)
+        self.validate_challenge(ch, min_lifetime_s + self.submit_allowance_s())
         return ch
 
-    @staticmethod
-    def validate_challenge(ch: pb.Challenge) -> None:
+    def submit_allowance_s(self) -> float:
+        """The longest a submit can take: every attempt to its deadline, every backoff at its cap."""
+        return (self.s.retries + 1) * self.s.deadline_s + self.s.retries * self.s.backoff_max_s
+
+    def validate_challenge(self, ch: pb.Challenge, min_lifetime_s: float = 0.0) -> None:
         if len(ch.nonce) != 32:
             raise ChallengeInvalid("challenge nonce is not 32 bytes")
-        if ch.expires_unix_ms <= int(time.time() * 1000):
+        now_ms = int(time.time() * 1000)
+        if ch.expires_unix_ms <= now_ms:
             raise ChallengeInvalid("challenge already expired")
-        if ch.hpke_suite not in SUITES or not ch.server_key_id:
-            raise ChallengeInvalid(f"challenge names an unknown suite {ch.hpke_suite[:40]!r}")
+        if ch.hpke_suite not in self.s.suites or not ch.server_key_id:
+            raise ChallengeInvalid(f"challenge names the suite {ch.hpke_suite[:40]!r}; this terminal accepts "
+                                   f"{', '.join(self.s.suites)}")
         if not 8 <= ch.frames <= 120:
             raise ChallengeInvalid("challenge asks for an unreasonable number of frames")
+        # The lifetime by the server's own clock when it says when it issued the nonce (no skew).
+        lifetime_ms = ch.expires_unix_ms - (ch.issued_unix_ms or now_ms)
+        if lifetime_ms < min_lifetime_s * 1000:
+            raise ChallengeInvalid(f"challenge lives {lifetime_ms / 1000:g} s; this session needs "
+                                   f"{min_lifetime_s:g} s to capture, judge and submit under it "
+                                   "(raise the server's nonce_ttl_s)")
         try:
             load_public_key(ch.hpke_suite, ch.server_public_key)
         except CaptureAgentError as exc:
@@ -139,3 +179,5 @@ class UplinkClient:
             for ch in self._channels.values():
                 ch.close()
             self._channels.clear()
+        if self._handshake is not None:
+            self._handshake.close()

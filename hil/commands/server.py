@@ -1,22 +1,23 @@
 """``capture-agent server --config FILE``: the reference probe ingest server (tests, demo, HIL rigs).
 
-It checks, in order, what a bank's server must check: the client certificate against the terminal
-id, the terminal's signature, the nonce (fresh, used once, this session's), decryption with the
-header bound, the payload schema, and the liveness report's binding to the probe's frames
-(``agent/uplink/server.py``). Prints ``ingest server: ready on HOST:PORT`` when listening; stops
-on SIGTERM.
+It checks, in order, what a bank's server must check (``hil/ingest/server.py``, ``docs/uplink.md``).
+Prints ``ingest server: ready on HOST:PORT`` when listening. SIGHUP re-reads the config (terminals,
+pins, signing keys, revocations, HPKE keys) without dropping a connection; SIGTERM or SIGINT stop it.
 """
 
 from __future__ import annotations
 
-from agent.commands.run import wait_for_signal
-from hil.ingest.config import build_state, load_server_config
+import signal
+import threading
+
+from drivers.errors import CaptureAgentError
+from hil.ingest.config import build_state, load_server_config, reload
 from hil.ingest.server import serve
 
 
 def register(sub) -> None:
     p = sub.add_parser("server", help="run the reference ingest server (mutual TLS gRPC)")
-    p.add_argument("--config", required=True, help="server TOML (see agent/uplink/server_config.py)")
+    p.add_argument("--config", required=True, help="server TOML (see hil/ingest/config.py)")
     p.add_argument("--grace", type=float, default=2.0)
     p.set_defaults(func=run)
 
@@ -24,11 +25,34 @@ def register(sub) -> None:
 def run(args) -> int:
     cfg, base = load_server_config(args.config)
     state, tls = build_state(cfg, base)
-    server, port = serve(state, tls, cfg.listen, workers=cfg.workers)
+    server, port = serve(state, tls, cfg.listen, cfg.transport)
     host = cfg.listen.rsplit(":", 1)[0]
-    print(f"ingest server: ready on {host}:{port}; {len(state.terminals)} terminal(s); "
-          f"suite {cfg.current_suite}", flush=True)
-    why = wait_for_signal()
+    print(f"ingest server: ready on {host}:{port}; {len(state.registry.terminals)} terminal(s); "
+          f"suite {cfg.current_suite}; store {cfg.store.split('://')[0]}", flush=True)
+    wake = threading.Event()
+    got: list[str] = []
+
+    def handler(signum, _frame):
+        got.append(signal.Signals(signum).name)
+        wake.set()
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, handler)
+    why = ""
+    while not why:
+        wake.wait(0.5)
+        wake.clear()
+        while got:
+            name = got.pop(0)
+            if name != "SIGHUP":
+                why = name
+                break
+            try:
+                reload(state, args.config)
+                print(f"ingest server: reloaded; {len(state.registry.terminals)} terminal(s)", flush=True)
+            except CaptureAgentError as exc:
+                print(f"ingest server: reload refused, still running the previous config: "
+                      f"error[{exc.code}]: {exc.message}", flush=True)
     server.stop(args.grace).wait(args.grace + 1)
+    state.store.close()
     print(f"ingest server: stopped ({why})", flush=True)
     return 0

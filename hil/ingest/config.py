@@ -1,36 +1,64 @@
 """Configuration of the reference ingest server (``capture-agent server --config FILE``).
 
-One TOML file; unknown keys are errors; relative paths are resolved against the file's directory::
+One TOML file; unknown keys are errors; relative paths are resolved against the file's directory.
+The server re-reads it on SIGHUP: terminals, their keys and pins, revocations and HPKE keys change
+without a restart (the store and the listening socket stay)::
 
     listen = "127.0.0.1:8443"
-    cert = "server.pem"             # TLS certificate the terminals verify (pinned CA)
+    cert = "server.pem"             # TLS certificate the terminals verify (pinned CA); its SANs name the server
     key = "server.key"              # mode 0600
     client_ca = "ca.pem"            # CA that issued the terminals' client certificates
     current_suite = "x25519"        # HPKE suite offered in challenges: x25519 | mlkem768-x25519
-    nonce_ttl_s = 30.0              # a challenge's lifetime
+    nonce_ttl_s = 60.0              # a challenge's lifetime: the challenge window, liveness and submit retries
     frames = 32                     # framesets the terminal captures under the projector schedule
     retry_window_s = 10.0           # identical resubmits within this get the first receipt
+    clock_skew_s = 120.0            # a probe's created_unix_ms may differ this much from the server's clock
+    store = "memory"                # or redis://HOST:PORT/DB or unix:///PATH/redis.sock (shared by several servers)
+    store_prefix = "ca:"            # key prefix in a shared store
+    nonces_per_terminal = 8         # a terminal asking for more evicts its oldest
+    max_failures = 5                # presentation failures (NOT_LIVE) per terminal ...
+    failure_window_s = 600.0        # ... within this window: no more challenges for it until it moves on
+    revoked_serials = []            # client certificate serials, hex ("5c:e9:..." or "5ce9...")
+    crl = ""                        # a CRL file (PEM or DER) from client_ca, re-read when it changes
+    [transport]                     # gRPC policy (hil/ingest/server.py ServeOptions)
+    workers = 8
+    max_concurrent_rpcs = 64
     [[hpke_keys]]                   # the server's HPKE private keys (hex of the raw key, mode 0600)
     suite = "x25519"
     file = "server-x25519.hpke"
-    [[terminals]]                   # registered terminals: id = certificate CN, and signing key
-    id = "kiosk-0001"
-    public_key = "kiosk-0001.pub.pem"
+    [[terminals]]                   # registered terminals
+    id = "kiosk-0001"               # the client certificate's CN
+    certificate_spki_sha256 = ["..."]   # SHA-256 of its certificate's public key (one, or two while replacing it)
+    public_key = "kiosk-0001.pub.pem"   # its signing key
+    previous_public_key = ""        # during a key rotation: the key being retired ...
+    previous_key_until = ""         # ... accepted until this RFC 3339 time, e.g. "2026-03-01T00:00:00Z"
+    attestation = ""                # optional: the registration `capture-agent keys tpm-enrol` wrote
+                                    # (attestation key + PCR values); then every probe needs a TPM quote
+
+``public_key`` may be Ed25519, P-256, or SM2 for the GM profile. ``current_suite = "sm2-sm4-gcm"``
+with an ``[[hpke_keys]]`` entry of that suite (hex of the SM2 scalar followed by the public point)
+makes the server offer the GM profile's envelope.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
+from datetime import datetime
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
 
 from agent.config import from_dict
 from agent.errors import ConfigError
-from agent.security.keys import algorithm_of, check_private_file
+from agent.security.keys import KeyStoreError, algorithm_of, load_public_key_pem, read_private_file
 from agent.uplink.seal import SUITES, ServerKey
-from hil.ingest.server import ServerState, ServerTLS, Terminal
+from hil.ingest.attestation import AttestationPolicy
+from hil.ingest.identity import Registry, Revocation, Terminal
+from hil.ingest.limits import FailureLimits
+from hil.ingest.server import ServeOptions, ServerState, ServerTLS
+from hil.ingest.store import MemoryStore, Store, StoreLimits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +74,16 @@ class HpkeKeyEntry:
 @dataclasses.dataclass(frozen=True)
 class TerminalEntry:
     id: str = ""
+    certificate_spki_sha256: tuple[str, ...] = ()
     public_key: str = ""
+    previous_public_key: str = ""
+    previous_key_until: str = ""
+    attestation: str = ""                  # the registration `capture-agent keys tpm-enrol` wrote, if any
+
+
+def _ranged(name: str, value: float, lo: float, hi: float) -> None:
+    if not (math.isfinite(value) and lo <= value <= hi):
+        raise ValueError(f"{name} must be a number from {lo:g} to {hi:g}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,19 +93,40 @@ class ServerConfig:
     key: str = ""
     client_ca: str = ""
     current_suite: str = "x25519"
-    nonce_ttl_s: float = 30.0
+    nonce_ttl_s: float = 60.0
     frames: int = 32
     retry_window_s: float = 10.0
+    clock_skew_s: float = 120.0
     keep_sealed: int = 0
-    workers: int = 8
+    store: str = "memory"
+    store_prefix: str = "ca:"
+    nonces_per_terminal: int = 8
+    max_failures: int = 5
+    failure_window_s: float = 600.0
+    revoked_serials: tuple[str, ...] = ()
+    crl: str = ""
+    transport: ServeOptions = ServeOptions()
     hpke_keys: tuple[HpkeKeyEntry, ...] = ()
     terminals: tuple[TerminalEntry, ...] = ()
 
     def __post_init__(self) -> None:
         if not 8 <= self.frames <= 120:
             raise ValueError("frames must be 8-120")
-        if self.nonce_ttl_s <= 0 or self.retry_window_s < 0:
-            raise ValueError("nonce_ttl_s must be positive and retry_window_s non-negative")
+        _ranged("nonce_ttl_s", self.nonce_ttl_s, 5, 3600)
+        _ranged("retry_window_s", self.retry_window_s, 0, 600)
+        _ranged("clock_skew_s", self.clock_skew_s, 0, 3600)
+        _ranged("failure_window_s", self.failure_window_s, 1, 86400)
+        if not 0 <= self.keep_sealed <= 64:
+            raise ValueError("keep_sealed must be 0-64 (each kept probe is up to a few MiB)")
+        if self.current_suite not in SUITES:
+            raise ValueError(f"current_suite must be one of {', '.join(SUITES)}")
+        if self.store != "memory" and not self.store.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("store must be \"memory\", redis://HOST:PORT[/DB] or unix:///PATH")
+
+    def store_limits(self) -> StoreLimits:
+        # Used nonces are remembered well past their lifetime so a late replay is told REPLAYED.
+        return StoreLimits(nonces_per_terminal=self.nonces_per_terminal,
+                           keep_used_s=max(self.retry_window_s, 10 * self.nonce_ttl_s))
 
 
 def write_hpke_key(path: Path, key: ServerKey) -> None:
@@ -77,9 +135,8 @@ def write_hpke_key(path: Path, key: ServerKey) -> None:
 
 
 def read_hpke_key(path: Path, suite: str) -> ServerKey:
-    check_private_file(path)
     try:
-        raw = bytes.fromhex(path.read_text().strip())
+        raw = bytes.fromhex(read_private_file(path).decode("ascii", "replace").strip())
     except ValueError:
         raise ConfigError(f"{path} is not a hex-encoded HPKE private key") from None
     return ServerKey.from_private_bytes(suite, raw)
@@ -96,39 +153,131 @@ def load_server_config(path: str | Path) -> tuple[ServerConfig, Path]:
     return from_dict(ServerConfig, data), p.resolve().parent
 
 
-def build_state(cfg: ServerConfig, base: Path) -> tuple[ServerState, ServerTLS]:
-    def at(v: str) -> Path:
-        q = Path(v)
-        return q if q.is_absolute() else base / q
+class _Files:
+    def __init__(self, base: Path):
+        self.base = base
 
-    def read(v: str, what: str) -> bytes:
+    def at(self, v: str) -> Path:
+        q = Path(v)
+        return q if q.is_absolute() else self.base / q
+
+    def read(self, v: str, what: str) -> bytes:
         if not v:
             raise ConfigError(f"server config needs {what}")
         try:
-            return at(v).read_bytes()
+            return self.at(v).read_bytes()
         except OSError as exc:
-            raise ConfigError(f"cannot read {what} {at(v)}: {exc.strerror}") from None
+            raise ConfigError(f"cannot read {what} {self.at(v)}: {exc.strerror}") from None
 
-    check_private_file(at(cfg.key))
-    tls = ServerTLS(read(cfg.cert, "cert"), read(cfg.key, "key"), read(cfg.client_ca, "client_ca"))
+    def public_key(self, v: str, what: str):
+        try:
+            pub = load_public_key_pem(self.read(v, what))
+            algorithm_of(pub)
+        except (ValueError, KeyStoreError):
+            raise ConfigError(f"{what} is not a PEM Ed25519, P-256 or SM2 public key") from None
+        return pub
+
+
+def _serial(text: str) -> int:
+    try:
+        return int(text.replace(":", "").removeprefix("0x"), 16)
+    except ValueError:
+        raise ConfigError(f"revoked_serials: {text!r} is not a hexadecimal serial number") from None
+
+
+def _until_ms(text: str, terminal: str) -> int:
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        t = None
+    if t is None or t.tzinfo is None:
+        raise ConfigError(f"terminal {terminal}: previous_key_until must be an RFC 3339 time with a zone, "
+                          "e.g. \"2026-03-01T00:00:00Z\"")
+    return int(t.timestamp() * 1000)
+
+
+def build_registry(cfg: ServerConfig, base: Path) -> Registry:
+    """Terminals (pins, signing keys) and revocation, from the config (read again on SIGHUP)."""
+    files = _Files(base)
+    terminals = []
+    for t in cfg.terminals:
+        if not t.id:
+            raise ConfigError("every [[terminals]] entry needs an id")
+        pins = frozenset(p.lower().replace(":", "") for p in t.certificate_spki_sha256)
+        if not pins:
+            raise ConfigError(f"terminal {t.id}: certificate_spki_sha256 is required (the SHA-256 of its client "
+                              "certificate's public key; docs/uplink.md shows how to compute it)")
+        current = files.public_key(t.public_key, f"public key of terminal {t.id}")
+        previous, until = None, 0
+        if t.previous_public_key:
+            previous = files.public_key(t.previous_public_key, f"previous public key of terminal {t.id}")
+            if not t.previous_key_until:
+                raise ConfigError(f"terminal {t.id}: previous_public_key needs previous_key_until")
+            until = _until_ms(t.previous_key_until, t.id)
+        policy = None
+        if t.attestation:
+            try:
+                policy = AttestationPolicy.load(files.at(t.attestation))
+            except ValueError as exc:
+                raise ConfigError(f"terminal {t.id}: {exc}") from None
+        try:
+            terminals.append(Terminal(t.id, current, pins, previous, until, policy))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    issuer = x509.load_pem_x509_certificate(files.read(cfg.client_ca, "client_ca")) if cfg.crl else None
+    revocation = Revocation((_serial(s) for s in cfg.revoked_serials), files.at(cfg.crl) if cfg.crl else None, issuer)
+    try:
+        return Registry(terminals, revocation)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def build_keys(cfg: ServerConfig, base: Path) -> tuple[dict[str, ServerKey], str]:
+    """The server's HPKE keys by key id, and the id of the one challenges offer."""
+    files = _Files(base)
     keys = {}
     for entry in cfg.hpke_keys:
-        k = read_hpke_key(at(entry.file), entry.suite)
+        k = read_hpke_key(files.at(entry.file), entry.suite)
         keys[k.key_id] = k
     current = [k for k in keys.values() if k.suite == cfg.current_suite]
     if not current:
         raise ConfigError(f"no hpke_keys entry for current_suite {cfg.current_suite!r}")
-    terminals = {}
-    for t in cfg.terminals:
-        if not t.id:
-            raise ConfigError("every [[terminals]] entry needs an id")
-        try:
-            pub = serialization.load_pem_public_key(read(t.public_key, f"public key of terminal {t.id}"))
-            algorithm_of(pub)
-        except ValueError:
-            raise ConfigError(f"terminal {t.id}: public_key is not a PEM public key") from None
-        terminals[t.id] = Terminal(t.id, pub)
-    state = ServerState(terminals=terminals, keys=keys, current_key_id=current[-1].key_id,
-                        nonce_ttl_s=cfg.nonce_ttl_s, frames=cfg.frames, retry_window_s=cfg.retry_window_s,
-                        keep_sealed=cfg.keep_sealed)
+    return keys, current[-1].key_id
+
+
+def build_store(cfg: ServerConfig) -> Store:
+    if cfg.store == "memory":
+        return MemoryStore(cfg.store_limits())
+    from hil.ingest.redis_store import RedisStore
+    return RedisStore.from_url(cfg.store, cfg.store_limits(), prefix=cfg.store_prefix)
+
+
+def build_state(cfg: ServerConfig, base: Path, store: Store | None = None) -> tuple[ServerState, ServerTLS]:
+    files = _Files(base)
+    if not cfg.key:
+        raise ConfigError("server config needs key")
+    tls = ServerTLS(files.read(cfg.cert, "cert"), read_private_file(files.at(cfg.key)),
+                    files.read(cfg.client_ca, "client_ca"))
+    keys, current = build_keys(cfg, base)
+    state = ServerState(registry=build_registry(cfg, base), keys=keys, current_key_id=current,
+                        store=store or build_store(cfg), nonce_ttl_s=cfg.nonce_ttl_s, frames=cfg.frames,
+                        retry_window_s=cfg.retry_window_s, clock_skew_s=cfg.clock_skew_s,
+                        limits=FailureLimits(cfg.max_failures, cfg.failure_window_s), keep_sealed=cfg.keep_sealed)
     return state, tls
+
+
+def reload(state: ServerState, path: str | Path) -> ServerConfig:
+    """Re-read the config into a running server: terminals, revocation, HPKE keys and the policy
+    numbers. The store, TLS credentials and the listening address stay as they were started."""
+    cfg, base = load_server_config(path)
+    registry = build_registry(cfg, base)
+    keys, current = build_keys(cfg, base)
+    # Each assignment is atomic; a call sees either the old or the new registry, never a mix of one.
+    state.keys = {**state.keys, **keys}
+    state.current_key_id = current
+    state.keys = keys
+    state.registry = registry
+    state.nonce_ttl_s, state.frames, state.retry_window_s = cfg.nonce_ttl_s, cfg.frames, cfg.retry_window_s
+    state.clock_skew_s = cfg.clock_skew_s
+    state.limits = FailureLimits(cfg.max_failures, cfg.failure_window_s)
+    return cfg

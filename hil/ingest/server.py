@@ -1,32 +1,46 @@
 """Reference probe ingest server (tests, the demo, HIL rigs) — and the specification, in code, of
-what a bank's server must check before it believes a probe.
+what a bank's server must check before it believes a probe (``docs/uplink.md``).
 
-Per ``SubmitProbe``, in order, each failure with its own receipt reason:
+``BeginCapture``: the caller's client certificate must be a registered terminal's (its key pinned,
+its name the terminal's, not revoked; ``identity.py``), asking for itself, for a session id and a
+purpose; a terminal at its failure limit is refused (``limits.py``). The challenge's nonce is
+remembered with the terminal, session, purpose and the HPKE key offered (``store.py``).
 
-0. the message parses at all (``MALFORMED``: parsed here, not by gRPC, so garbage gets a receipt);
-1. the header parses and is version 1 (``MALFORMED``); a probe id seen before returns the same
-   receipt if the bytes are identical and it comes within ``retry_window_s`` of the first
-   (idempotent retries after a lost reply), and ``REPLAYED`` otherwise;
-2. the mTLS client certificate's common name is a registered terminal and equals the header's
-   terminal id (``UNKNOWN_TERMINAL``);
-3. the terminal's signature over header and ciphertext verifies with its registered key (``TAMPERED``);
-4. the nonce was issued by this server to this terminal (``EXPIRED`` if unknown or past its expiry)
-   for this session (``UNBOUND``) and has not been used (``REPLAYED``); it is consumed now;
-5. the probe is sealed to a server key this server holds (``WRONG_KEY``) and decrypts with the header
-   bound (``TAMPERED``);
-6. the payload parses and is well formed: crop sizes, crop SHA-256s, 468 landmarks, a liveness
-   report whose frame digests include the crops' frameset (``MALFORMED`` / ``UNBOUND``);
-7. the liveness verdict is ``live`` under a passed challenge (``NOT_LIVE`` otherwise).
+``SubmitProbe``, in order, each failure with its own receipt reason:
+
+1. the message and its header parse, version 1, every field well formed (``MALFORMED``);
+2. the caller is a registered, unrevoked terminal (``UNKNOWN_TERMINAL``, ``REVOKED``) and the
+   header names it;
+3. the header names one of the terminal's registered signing keys (the current one, or the previous
+   one until its rotation ends) with that key's algorithm, and the signature over header and
+   ciphertext verifies (``TAMPERED``). Nothing before this point is remembered: unauthenticated
+   input costs the server no memory and cannot claim another terminal's probe id;
+4. the nonce was issued to this terminal and is unexpired (``EXPIRED``). If it was used already,
+   the same probe (id and bytes) within ``retry_window_s`` gets its first receipt back, anything
+   else is ``REPLAYED``. It must have been issued for this session and purpose (``UNBOUND``), the
+   probe must be sealed to the key that challenge offered (``WRONG_KEY``), created within its
+   lifetime (``UNBOUND``), and carry a counter above the terminal's last (``REPLAYED``);
+5. a terminal registered with an attestation policy carries a TPM quote of its registered PCR
+   values made for this nonce (``ATTESTATION_FAILED``, ``hil/ingest/attestation.py``);
+   the ciphertext decrypts with the header bound (``TAMPERED``, ``WRONG_KEY``) and the payload is
+   well formed (``MALFORMED``; a crop that does not match its digest — SHA-256, or SM3 under the GM
+   suite — is ``TAMPERED``); the liveness report judged the crops' frameset under this nonce (``UNBOUND``);
+6. the verdict: ``live`` under a passed challenge is ``OK``, anything else ``NOT_LIVE``;
+7. only now is the nonce used, atomically, together with the receipt and the terminal's counter.
+   A probe stopped at steps 1-5 leaves its nonce unused. A ``NOT_LIVE`` probe counts toward the
+   terminal's failure limit; a retry never does.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import logging
 import os
+import struct
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,132 +49,58 @@ import grpc
 from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from agent.security.keys import public_key_id, verify_signature
+from agent.security.keys import algorithm_of, verify_signature
 from agent.uplink.seal import ProbeRejected, ServerKey, open_sealed, read_header, signed_bytes
+from hil.ingest.attestation import check_quote
+from hil.ingest.checks import IDENT, PROBE_ID, PURPOSES, check_header, validate_payload
+from hil.ingest.identity import PeerRefused, Registry, Terminal
+from hil.ingest.limits import FailureLimits, terminal_key
+from hil.ingest.store import MemoryStore, NonceRecord, Outcome, Store, StoreUnavailable
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
+__all__ = ["Ingest", "ServeOptions", "ServerState", "ServerTLS", "Terminal", "serve", "validate_payload"]
+
+log = logging.getLogger(__name__)
 MAX_MESSAGE = 16 << 20
-FORMATS = {"bgr8": 3, "z16": 2, "y8": 1}
-LANDMARKS = 468
-
-
-@dataclass
-class Terminal:
-    terminal_id: str
-    public_key: Any                 # the terminal's signing key (cryptography public key)
-
-
-@dataclass
-class _Nonce:
-    terminal_id: str
-    session_id: str
-    expires: float
-    used_by: str | None = None
-
-
-class NonceStore:
-    """Issued nonces with expiry; each can be consumed once (anti-replay)."""
-
-    def __init__(self, ttl_s: float, clock=time.time):
-        self.ttl_s, self.clock = ttl_s, clock
-        self._items: dict[bytes, _Nonce] = {}
-        self._lock = threading.Lock()
-
-    def issue(self, terminal_id: str, session_id: str = "") -> tuple[bytes, float]:
-        nonce = os.urandom(32)
-        with self._lock:
-            self._prune()
-            exp = self.clock() + self.ttl_s
-            self._items[nonce] = _Nonce(terminal_id, session_id, exp)
-        return nonce, exp
-
-    def consume(self, nonce: bytes, terminal_id: str, probe_id: str, session_id: str = "") -> None:
-        with self._lock:
-            item = self._items.get(nonce)
-            if item is None or item.terminal_id != terminal_id:
-                raise ProbeRejected("EXPIRED", "nonce was not issued to this terminal or has been purged")
-            if item.used_by is not None:
-                raise ProbeRejected("REPLAYED", "nonce already used by another probe")
-            if self.clock() > item.expires:
-                raise ProbeRejected("EXPIRED", "nonce expired before the probe arrived")
-            if item.session_id != session_id:
-                raise ProbeRejected("UNBOUND", "the nonce was issued for another capture session")
-            item.used_by = probe_id
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def _prune(self) -> None:
-        now = self.clock()
-        # Keep used nonces until long after expiry so a replay is told REPLAYED, not EXPIRED.
-        for k in [k for k, v in self._items.items() if now > v.expires + 10 * self.ttl_s]:
-            del self._items[k]
+SERVICE = "capture_agent.v1.ProbeIngest"
 
 
 @dataclass
 class ServerState:
-    terminals: dict[str, Terminal]
+    registry: Registry
     keys: dict[str, ServerKey]                 # by key id
-    current_key_id: str
-    nonce_ttl_s: float = 30.0
+    current_key_id: str                        # the key challenges offer
+    store: Store = field(default_factory=MemoryStore)
+    nonce_ttl_s: float = 60.0                  # covers the session's stages after the quality loop
     frames: int = 32
-    retry_window_s: float = 10.0               # identical resubmits within this get the first receipt
+    retry_window_s: float = 10.0               # an identical resubmit within this gets the first receipt
+    clock_skew_s: float = 120.0                # tolerated difference between terminal and server clocks
+    limits: FailureLimits = field(default_factory=FailureLimits)
     keep_sealed: int = 0                       # HIL/demo: keep the last N accepted sealed probes (ciphertext)
-    nonces: NonceStore = field(init=False)
-    receipts: dict[str, tuple[bytes, pb.Receipt, float]] = field(default_factory=dict)
+    clock: Callable[[], float] = time.time
     accepted: deque = field(default_factory=lambda: deque(maxlen=1000))   # non-biometric summaries
     sealed: deque = field(init=False)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.nonces = NonceStore(self.nonce_ttl_s)
         self.sealed = deque(maxlen=max(self.keep_sealed, 1))
+        self._lock = threading.Lock()
 
-    def prune_receipts(self, now: float) -> None:
-        # Receipts outlive their nonces by far, so a late replay is still told REPLAYED.
-        horizon = now - 10 * max(self.nonce_ttl_s, self.retry_window_s)
-        for k in [k for k, v in self.receipts.items() if v[2] < horizon]:
-            del self.receipts[k]
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
 
-
-def peer_terminal(context) -> str | None:
-    names = context.auth_context().get("x509_common_name") or []
-    return names[0].decode() if names else None
-
-
-def validate_payload(payload: pb.ProbePayload) -> dict[str, Any]:
-    """Schema and binding checks of a decrypted payload; returns the liveness report."""
-    for name in ("color", "depth", "ir"):
-        c = getattr(payload, name)
-        if not payload.HasField(name):
-            if name == "ir":
-                continue
-            raise ProbeRejected("MALFORMED", f"probe has no {name} crop")
-        if c.format not in FORMATS or not (8 <= c.width <= 4096 and 8 <= c.height <= 4096):
-            raise ProbeRejected("MALFORMED", f"{name} crop has a bad format or size")
-        if len(c.pixels) != c.width * c.height * FORMATS[c.format]:
-            raise ProbeRejected("MALFORMED", f"{name} crop pixel count does not match its size")
-        if hashlib.sha256(c.pixels).digest() != c.sha256:
-            raise ProbeRejected("TAMPERED", f"{name} crop does not match its digest")
-    if (payload.depth.width, payload.depth.height) != (payload.color.width, payload.color.height):
-        raise ProbeRejected("MALFORMED", "depth crop is not aligned to the colour crop")
-    if len(payload.landmarks) != 3 * LANDMARKS:
-        raise ProbeRejected("MALFORMED", f"probe needs {LANDMARKS} landmarks")
-    try:
-        lv = json.loads(payload.liveness_json)
-        json.loads(payload.quality_json or "{}")
-        digests = lv["frame_digests"]
-        ok = isinstance(lv["verdict"], str) and isinstance(digests, list) and all(isinstance(d, str) for d in digests)
-    except (ValueError, KeyError, TypeError):
-        ok = False
-    if not ok:
-        raise ProbeRejected("MALFORMED", "liveness report is missing or malformed")
-    if payload.frame_digest not in digests:
-        raise ProbeRejected("UNBOUND", "the crops' frameset is not among the frames liveness judged")
-    return lv
+    def note_accepted(self, summary: dict[str, Any], raw: bytes | None) -> None:
+        with self._lock:
+            self.accepted.append(summary)
+            if self.keep_sealed and raw is not None:
+                self.sealed.append(raw)
 
 
-SERVICE = "capture_agent.v1.ProbeIngest"
+def probe_digest(sealed: pb.SealedProbe) -> bytes:
+    """SHA-256 of a probe's exact bytes: an identical resubmit has the same digest."""
+    h = hashlib.sha256(struct.pack(">III", len(sealed.header), len(sealed.ciphertext), len(sealed.signature)))
+    for part in (sealed.header, sealed.ciphertext, sealed.signature):
+        h.update(part)
+    return h.digest()
 
 
 class Ingest:
@@ -188,74 +128,147 @@ class Ingest:
             request = pb.SealedProbe.FromString(raw)
         except DecodeError:
             return pb.Receipt(accepted=False, reason="MALFORMED", detail="not a SealedProbe",
-                              received_unix_ms=int(time.time() * 1000))
+                              received_unix_ms=self.s.now_ms())
         return self.SubmitProbe(request, context)
 
-    def BeginCapture(self, request, context):
-        peer = peer_terminal(context)
-        if peer is None or peer not in self.s.terminals or peer != request.terminal_id:
+    # -- BeginCapture ------------------------------------------------------------------------------
+
+    def BeginCapture(self, request: pb.BeginCaptureRequest, context) -> pb.Challenge:
+        try:
+            term = self.s.registry.identify(context.auth_context())
+        except PeerRefused as exc:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{exc.reason}: {exc.message}")
+        if request.terminal_id != term.terminal_id:
             context.abort(grpc.StatusCode.PERMISSION_DENIED,
                           "UNKNOWN_TERMINAL: the client certificate does not name this registered terminal")
-        if not request.session_id or len(request.session_id) > 64:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED: session_id must be 1-64 characters")
-        nonce, exp = self.s.nonces.issue(peer, request.session_id)
+        if not IDENT.fullmatch(request.session_id):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          "MALFORMED: session_id must be 1-64 printable ASCII characters")
+        if request.purpose not in PURPOSES:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED: purpose must be ENROLL or VERIFY")
+        now_ms = self.s.now_ms()
         key = self.s.keys[self.s.current_key_id]
-        return pb.Challenge(nonce=nonce, expires_unix_ms=int(exp * 1000), server_key_id=key.key_id,
-                            server_public_key=key.public_bytes, hpke_suite=key.suite, frames=self.s.frames)
+        nonce = os.urandom(32)
+        record = NonceRecord(term.terminal_id, request.session_id, request.purpose, key.key_id, now_ms,
+                             now_ms + int(self.s.nonce_ttl_s * 1000))
+        try:
+            if self.s.limits.locked(self.s.store, (terminal_key(term.terminal_id),), now_ms):
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                              f"LOCKED_OUT: {self.s.limits.max_failures} presentation failures within "
+                              f"{self.s.limits.window_s:g} s; this terminal gets no challenge for now")
+            self.s.store.add_nonce(nonce, record, now_ms)
+        except StoreUnavailable as exc:
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"STORE_UNAVAILABLE: {exc}")
+        return pb.Challenge(nonce=nonce, expires_unix_ms=record.expires_ms, server_key_id=key.key_id,
+                            server_public_key=key.public_bytes, hpke_suite=key.suite, frames=self.s.frames,
+                            issued_unix_ms=now_ms)
 
-    def SubmitProbe(self, request, context):
-        now = time.time()
-        now_ms = int(now * 1000)
-        raw = request.SerializeToString(deterministic=True)
-        digest = hashlib.sha256(raw).digest()
+    # -- SubmitProbe -------------------------------------------------------------------------------
+
+    def SubmitProbe(self, request: pb.SealedProbe, context) -> pb.Receipt:
+        now_ms = self.s.now_ms()
         probe_id = ""
         try:
             header = read_header(request)
-            probe_id = header.probe_id
-            with self.s.lock:
-                seen = self.s.receipts.get(probe_id)
-            if seen is not None:
-                if seen[0] == digest and now - seen[2] <= self.s.retry_window_s:
-                    return seen[1]                      # idempotent retry after a lost reply
-                raise ProbeRejected("REPLAYED", "this probe was submitted before" if seen[0] == digest
-                                    else "probe id already used with different content")
-            peer = peer_terminal(context)
-            term = self.s.terminals.get(header.terminal_id)
-            if term is None or peer != header.terminal_id:
-                raise ProbeRejected("UNKNOWN_TERMINAL", "terminal is not registered or is not the certificate's")
-            if header.signer_key_id != public_key_id(term.public_key):
-                raise ProbeRejected("TAMPERED", "probe names a signing key the terminal is not registered with")
-            # Signature before the nonce, so garbage cannot burn nonces; the nonce before decryption.
-            if not verify_signature(term.public_key, header.signature_algorithm,
-                                    signed_bytes(request.header, request.ciphertext), request.signature):
-                raise ProbeRejected("TAMPERED", "terminal signature does not verify over header and ciphertext")
-            self.s.nonces.consume(header.nonce, header.terminal_id, probe_id, header.session_id)
-            payload = open_sealed(request, header, self.s.keys)
-            lv = validate_payload(payload)
-            challenge = lv.get("challenge") or {}
-            if challenge and challenge.get("nonce_sha256") != hashlib.sha256(header.nonce).hexdigest():
-                raise ProbeRejected("UNBOUND", "liveness ran under another challenge than this probe's nonce")
-            if lv["verdict"] != "live" or not lv.get("challenge_used") or not challenge.get("passed"):
-                raise ProbeRejected("NOT_LIVE", f"liveness verdict {lv['verdict']!r}"
-                                    f"{'' if challenge.get('passed') else ', challenge not passed'}")
-            receipt = pb.Receipt(probe_id=probe_id, accepted=True, reason="OK", received_unix_ms=now_ms,
-                                 liveness_verdict=lv["verdict"])
-            with self.s.lock:
-                self.s.accepted.append({"probe_id": probe_id, "terminal_id": header.terminal_id,
-                                        "session_id": header.session_id, "counter": header.counter,
-                                        "purpose": pb.Purpose.Name(header.purpose), "device": payload.device.backend,
-                                        "color_crop": [payload.color.width, payload.color.height]})
-                if self.s.keep_sealed:
-                    self.s.sealed.append(raw)
-            payload.Clear()
+            probe_id = header.probe_id if PROBE_ID.fullmatch(header.probe_id) else ""
+            check_header(header)
+            term = self._authenticate(request, header, context, now_ms)
+            return self._judge(request, header, term, now_ms)
         except ProbeRejected as exc:
-            receipt = pb.Receipt(probe_id=probe_id, accepted=False, reason=exc.reason, detail=exc.message[:300],
-                                 received_unix_ms=now_ms)
-        if probe_id:
-            with self.s.lock:
-                self.s.prune_receipts(now)
-                self.s.receipts.setdefault(probe_id, (digest, receipt, now))
-        return receipt
+            log.debug("probe rejected: %s", exc.reason)
+            return pb.Receipt(probe_id=probe_id, accepted=False, reason=exc.reason, detail=exc.message[:300],
+                              received_unix_ms=now_ms)
+        except StoreUnavailable as exc:
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"STORE_UNAVAILABLE: {exc}")
+            raise                                                  # not reached: abort raises
+
+    def _authenticate(self, request: pb.SealedProbe, header: pb.ProbeHeader, context, now_ms: int) -> Terminal:
+        """Steps 2-3: the caller is the header's terminal and its registered key signed the probe."""
+        try:
+            term = self.s.registry.identify(context.auth_context())
+        except PeerRefused as exc:
+            raise ProbeRejected(exc.reason, exc.message) from None
+        if header.terminal_id != term.terminal_id:
+            raise ProbeRejected("UNKNOWN_TERMINAL", "the header names another terminal than the client certificate")
+        key = term.signing_key(header.signer_key_id, now_ms)
+        if key is None:
+            raise ProbeRejected("TAMPERED", "probe names a signing key the terminal is not registered with "
+                                "(or one whose rotation has ended)")
+        if header.signature_algorithm != algorithm_of(key):
+            raise ProbeRejected("TAMPERED", "probe names another signature algorithm than its key's")
+        if not verify_signature(key, header.signature_algorithm, signed_bytes(request.header, request.ciphertext),
+                                request.signature):
+            raise ProbeRejected("TAMPERED", "terminal signature does not verify over header and ciphertext")
+        return term
+
+    def _judge(self, request: pb.SealedProbe, header: pb.ProbeHeader, term: Terminal, now_ms: int) -> pb.Receipt:
+        """Steps 4-7, for an authenticated probe."""
+        store, digest = self.s.store, probe_digest(request)
+        rec = store.get_nonce(header.nonce, now_ms)
+        if rec is None or rec.terminal_id != term.terminal_id:
+            raise ProbeRejected("EXPIRED", "nonce was not issued to this terminal, has expired or was purged")
+        if rec.used:
+            return self._again(rec, header, digest, now_ms)
+        if rec.session_id != header.session_id:
+            raise ProbeRejected("UNBOUND", "the nonce was issued for another capture session")
+        if rec.purpose != header.purpose:
+            raise ProbeRejected("UNBOUND", "the nonce was issued for another purpose")
+        if header.server_key_id != rec.server_key_id:
+            raise ProbeRejected("WRONG_KEY", "probe is sealed to another key than the one its challenge offered")
+        skew_ms = int(self.s.clock_skew_s * 1000)
+        if not rec.issued_ms - skew_ms <= header.created_unix_ms <= now_ms + skew_ms:
+            raise ProbeRejected("UNBOUND", "probe's creation time is outside its challenge's lifetime "
+                                "(or the terminal's clock is off by more than the server allows)")
+        if header.counter <= store.last_counter(term.terminal_id):
+            raise ProbeRejected("REPLAYED", "the terminal's probe counter did not increase")
+        if term.attestation is not None:           # the terminal's measured state, quoted for this nonce
+            check_quote(term.attestation, header)
+        payload = open_sealed(request, header, self.s.keys)
+        try:
+            lv = validate_payload(payload, header.hpke_suite)
+            challenge = lv.get("challenge")
+            if challenge is not None and challenge["nonce_sha256"] != hashlib.sha256(header.nonce).hexdigest():
+                raise ProbeRejected("UNBOUND", "liveness ran under another challenge than this probe's nonce")
+            passed = bool(challenge and challenge["passed"])
+            if lv["verdict"] == "live" and lv.get("challenge_used") is True and passed:
+                receipt = pb.Receipt(probe_id=header.probe_id, accepted=True, reason="OK", received_unix_ms=now_ms,
+                                     liveness_verdict="live")
+            else:
+                receipt = pb.Receipt(probe_id=header.probe_id, accepted=False, reason="NOT_LIVE",
+                                     received_unix_ms=now_ms, liveness_verdict=lv["verdict"],
+                                     detail=f"liveness verdict {lv['verdict']!r}"
+                                            f"{'' if passed else ', challenge not passed'}"[:300])
+            summary = {"probe_id": header.probe_id, "terminal_id": term.terminal_id, "session_id": header.session_id,
+                       "counter": header.counter, "purpose": pb.Purpose.Name(header.purpose),
+                       "device": payload.device.backend[:64],
+                       "color_crop": [payload.color.width, payload.color.height]}
+        finally:
+            payload.Clear()
+        use = store.use_nonce(header.nonce, terminal_id=term.terminal_id, probe_id=header.probe_id, digest=digest,
+                              counter=header.counter, receipt=receipt.SerializeToString(), now_ms=now_ms)
+        if use.outcome is Outcome.USED:
+            if receipt.accepted:
+                self.s.note_accepted(summary, request.SerializeToString() if self.s.keep_sealed else None)
+            else:
+                self.s.limits.record(store, (terminal_key(term.terminal_id),), now_ms)
+            return receipt
+        if use.outcome is Outcome.SAME_PROBE and use.record is not None:
+            return pb.Receipt.FromString(use.record.receipt)          # a retry that overtook the first call
+        if use.outcome is Outcome.STALE_COUNTER:
+            raise ProbeRejected("REPLAYED", "the terminal's probe counter did not increase")
+        if use.outcome is Outcome.REPLAYED:
+            raise ProbeRejected("REPLAYED", "nonce or probe id already used by another probe")
+        raise ProbeRejected("EXPIRED", "nonce expired before the probe arrived")
+
+    def _again(self, rec: NonceRecord, header: pb.ProbeHeader, digest: bytes, now_ms: int) -> pb.Receipt:
+        """A nonce already used: the identical probe's retry gets its receipt, anything else is a replay."""
+        if rec.probe_id != header.probe_id:
+            raise ProbeRejected("REPLAYED", "nonce already used by another probe")
+        if rec.digest != digest:
+            raise ProbeRejected("REPLAYED", "probe id already used with different content")
+        if now_ms - rec.used_ms > int(self.s.retry_window_s * 1000):
+            raise ProbeRejected("REPLAYED", "this probe was submitted before (outside the retry window)")
+        return pb.Receipt.FromString(rec.receipt)
 
 
 @dataclass
@@ -265,15 +278,53 @@ class ServerTLS:
     client_ca_pem: bytes
 
 
-def serve(state: ServerState, tls: ServerTLS, address: str = "127.0.0.1:0", workers: int = 8):
+@dataclass(frozen=True)
+class ServeOptions:
+    """gRPC transport policy. Concurrency is bounded (excess calls get ``RESOURCE_EXHAUSTED`` instead
+    of queueing without limit); idle and old connections are closed so a restarted or added server
+    gets its share; the server pings quiet connections to find dead terminals, and a client that
+    pings more often than ``min_client_ping_interval_s`` without calls is disconnected."""
+
+    workers: int = 8
+    max_concurrent_rpcs: int = 64
+    keepalive_time_s: float = 60.0
+    keepalive_timeout_s: float = 20.0
+    min_client_ping_interval_s: float = 20.0
+    max_ping_strikes: int = 2
+    max_connection_idle_s: float = 300.0
+    max_connection_age_s: float = 3600.0
+    max_connection_age_grace_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.workers < 1 or self.max_concurrent_rpcs < self.workers:
+            raise ValueError("workers must be at least 1 and max_concurrent_rpcs at least workers")
+        for name in ("keepalive_time_s", "keepalive_timeout_s", "min_client_ping_interval_s",
+                     "max_connection_idle_s", "max_connection_age_s", "max_connection_age_grace_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
+
+    def grpc_options(self) -> list[tuple[str, int]]:
+        ms = lambda s: int(s * 1000)  # noqa: E731
+        return [("grpc.max_receive_message_length", MAX_MESSAGE),
+                ("grpc.max_send_message_length", 1 << 20),
+                ("grpc.keepalive_time_ms", ms(self.keepalive_time_s)),
+                ("grpc.keepalive_timeout_ms", ms(self.keepalive_timeout_s)),
+                ("grpc.http2.min_recv_ping_interval_without_data_ms", ms(self.min_client_ping_interval_s)),
+                ("grpc.http2.max_ping_strikes", self.max_ping_strikes),
+                ("grpc.max_connection_idle_ms", ms(self.max_connection_idle_s)),
+                ("grpc.max_connection_age_ms", ms(self.max_connection_age_s)),
+                ("grpc.max_connection_age_grace_ms", ms(self.max_connection_age_grace_s))]
+
+
+def serve(state: ServerState, tls: ServerTLS, address: str = "127.0.0.1:0", options: ServeOptions | None = None):
     """Start the server; returns ``(server, port)``. Mutual TLS is required; there is no plaintext port."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
-                         options=[("grpc.max_receive_message_length", MAX_MESSAGE),
-                                  ("grpc.max_send_message_length", 1 << 20)])
+    o = options or ServeOptions()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=o.workers), options=o.grpc_options(),
+                         maximum_concurrent_rpcs=o.max_concurrent_rpcs)
     server.add_generic_rpc_handlers((Ingest(state).handler(),))
     hs = health.HealthServicer()
     hs.set("", health_pb2.HealthCheckResponse.SERVING)
-    hs.set("capture_agent.v1.ProbeIngest", health_pb2.HealthCheckResponse.SERVING)
+    hs.set(SERVICE, health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(hs, server)
     creds = grpc.ssl_server_credentials([(tls.key_pem, tls.cert_pem)], root_certificates=tls.client_ca_pem,
                                         require_client_auth=True)

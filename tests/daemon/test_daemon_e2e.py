@@ -90,7 +90,9 @@ def test_sigterm_stops_gracefully_and_nothing_biometric_was_written(deployment):
     # its TMPDIR/HOME are exactly the audit log, the probe counter and the config digest.
     after = snapshot(root)
     changed = sorted(k for k in after if before_differs(deployment["before"], after, k))
-    assert changed == ["dev/state/audit.jsonl", "dev/state/config-sha256", "dev/state/probe-counter"], changed
+    assert changed == ["dev/state/audit.jsonl", "dev/state/camera-maintenance.lock", "dev/state/config-sha256",
+                       "dev/state/probe-counter"], changed
+    assert (root / "dev/state/camera-maintenance.lock").stat().st_size == 0      # a lock, never data
     leftovers = sorted(str(x.relative_to(tmp)) for x in tmp.rglob("*") if x.name != "notify.sock")
     assert leftovers == [], leftovers
     assert re.fullmatch(rb"\d+", after["dev/state/probe-counter"]) and after["dev/state/probe-counter"] == b"1"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -17,13 +15,15 @@ from agent.security.keys import (
     KeyStoreError,
     KeyUnsupported,
     Pkcs11Signer,
+    check_private_file,
     generate_file_key,
     generate_pkcs11_key,
     load_signer,
+    read_private_file,
     verify_signature,
 )
 
-SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
+SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"      # the shared token: tests/conftest.py ``softhsm``
 
 
 @pytest.mark.parametrize("alg", ["ed25519", "ecdsa-p256-sha256"])
@@ -48,6 +48,43 @@ def test_readable_key_file_is_refused_before_reading(tmp_path):
     assert exc.value.code == "KEY_PERMISSIONS" and "0644" in exc.value.message
 
 
+def test_a_key_file_reached_through_a_symbolic_link_is_refused(tmp_path):
+    generate_file_key(tmp_path / "real.pem")
+    (tmp_path / "link.pem").symlink_to(tmp_path / "real.pem")
+    with pytest.raises(KeyStoreError, match="symbolic link"):
+        FileSigner(tmp_path / "link.pem")
+    with pytest.raises(KeyStoreError, match="symbolic link"):
+        check_private_file(tmp_path / "link.pem")
+
+
+def test_a_fifo_in_place_of_a_key_is_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "k.pem", 0o600)                   # opening it for reading would wait for a writer
+    with pytest.raises(KeyStoreError, match="not a regular file"):
+        read_private_file(tmp_path / "k.pem")
+
+
+def test_the_key_read_is_the_file_that_was_checked(tmp_path, monkeypatch):
+    # Someone swaps the key file right after it passed its checks: what is loaded must still be the
+    # file that was checked (read from the same descriptor), not the swapped-in one.
+    key = tmp_path / "k.pem"
+    mine = generate_file_key(key)
+    theirs = generate_file_key(tmp_path / "theirs.pem")
+    real_stat, real_fstat, swapped = os.stat, os.fstat, []
+
+    def swap_after(real):
+        def call(*args, **kwargs):
+            result = real(*args, **kwargs)
+            if not swapped:
+                swapped.append(True)
+                os.replace(tmp_path / "theirs.pem", key)
+            return result
+        return call
+    monkeypatch.setattr(os, "stat", swap_after(real_stat))
+    monkeypatch.setattr(os, "fstat", swap_after(real_fstat))
+    loaded = FileSigner(key)
+    assert swapped and loaded.key_id == mine.key_id != theirs.key_id
+
+
 def test_missing_unsupported_and_no_overwrite(tmp_path):
     with pytest.raises(KeyNotFound):
         FileSigner(tmp_path / "none.pem")
@@ -66,19 +103,11 @@ def test_missing_unsupported_and_no_overwrite(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def token(tmp_path_factory):
-    if not (os.path.exists(SOFTHSM) and shutil.which("softhsm2-util")):
-        pytest.skip("SoftHSM2 is not installed (make setup installs softhsm2)")
-    d = tmp_path_factory.mktemp("softhsm")
-    (d / "tokens").mkdir()
-    conf = d / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {d / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
-    os.environ["SOFTHSM2_CONF"] = str(conf)          # before the module is first loaded
-    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "capture-agent-test",
-                    "--pin", "1234", "--so-pin", "5678"], check=True, capture_output=True)
-    generate_pkcs11_key(SOFTHSM, "capture-agent-test", "terminal-p256", "1234", "ecdsa-p256-sha256")
-    generate_pkcs11_key(SOFTHSM, "capture-agent-test", "terminal-ed25519", "1234", "ed25519")
-    return "capture-agent-test"
+def token(softhsm):
+    module, label, pin = softhsm
+    generate_pkcs11_key(module, label, "terminal-p256", pin, "ecdsa-p256-sha256")
+    generate_pkcs11_key(module, label, "terminal-ed25519", pin, "ed25519")
+    return label
 
 
 def test_wrong_pin_is_a_typed_error_without_the_pin(token):
@@ -107,3 +136,18 @@ def test_missing_key_and_bad_specs(token):
         load_signer("pkcs11:module=x;token=y")
     with pytest.raises(KeyStoreError):
         load_signer(f"pkcs11:module={SOFTHSM};token={token};object=terminal-p256")   # no PIN source
+
+
+def test_pin_comes_from_a_private_file_or_the_environment_only(token, tmp_path, monkeypatch):
+    pin = tmp_path / "pin"
+    fd = os.open(pin, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, b"1234\n")
+    os.close(fd)
+    s = load_signer(f"pkcs11:module={SOFTHSM};token={token};object=terminal-p256;pin-file={pin}")
+    assert "1234" not in repr(s)
+    os.chmod(pin, 0o640)
+    with pytest.raises(KeyPermissionError):
+        load_signer(f"pkcs11:module={SOFTHSM};token={token};object=terminal-p256;pin-file={pin}")
+    monkeypatch.delenv("CA_TEST_NO_PIN", raising=False)
+    with pytest.raises(KeyStoreError, match="CA_TEST_NO_PIN is not set"):
+        load_signer(f"pkcs11:module={SOFTHSM};token={token};object=terminal-p256;pin-env=CA_TEST_NO_PIN")

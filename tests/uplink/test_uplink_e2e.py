@@ -39,13 +39,14 @@ def capture(ingest, gate, subject="live", begin=None):
     return c, ch, sets, r
 
 
-def probe(ingest, ch, sets, r, counter=1, signer=None):
+def probe(ingest, ch, sets, r, counter=None, signer=None):
     best = {"index": r.best_index, "bbox": list(r.best_face.detection.bbox),
             "landmarks": r.best_face.mesh.landmarks.tolist()}
     payload = build_payload(align_frameset(sets[r.best_index]), best, quality={"ok": True},
                             liveness=r.verdict.to_dict(),
                             device=drivers.open("sim://?realtime=0").info, timings_ms={"capture": 1.0},
                             frame_digest=frameset_digest(sets[r.best_index]))
+    counter = counter if counter is not None else ingest["counter"].next()
     return seal_probe(ch, payload, terminal_id=TERMINAL, session_id="sess-1", counter=counter,
                       signer=signer or ingest["signer"], purpose=Purpose.VERIFY).message
 
@@ -85,7 +86,7 @@ def test_replayed_nonce_with_a_new_probe_id_is_rejected(ingest, gate):
     c, ch, sets, r = capture(ingest, gate)
     first = probe(ingest, ch, sets, r)
     assert c.submit(first, header_of(first).probe_id).accepted
-    second = probe(ingest, ch, sets, r, counter=2)            # same nonce, new probe id
+    second = probe(ingest, ch, sets, r)                       # same nonce, new probe id
     rec = c.submit(second, header_of(second).probe_id)
     assert not rec.accepted and rec.reason == "REPLAYED"
 
@@ -166,12 +167,12 @@ def test_tampering_gets_its_reason_code(ingest, live_session, how, reason):
 def test_expired_nonce(ingest, live_session):
     st = ingest["state"]
     c, ch, sealed = fresh(ingest, live_session)
-    real = st.nonces.clock
-    st.nonces.clock = lambda: real() + 3600
+    real = st.clock
+    st.clock = lambda: real() + 3600
     try:
         rec = c.submit(sealed, header_of(sealed).probe_id)
     finally:
-        st.nonces.clock = real
+        st.clock = real
     assert not rec.accepted and rec.reason == "EXPIRED"
 
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63\x61pture_agent/v1/ingest.proto\x12\x10\x63\x61pture_agent.v1\"j\n\x13\x42\x65ginCaptureRequest\x12\x13\n\x0bterminal_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12*\n\x07purpose\x18\x03 \x01(\x0e\x32\x19.capture_agent.v1.Purpose\"\x89\x01\n\tChallenge\x12\r\n\x05nonce\x18\x01 \x01(\x0c\x12\x17\n\x0f\x65xpires_unix_ms\x18\x02 \x01(\x03\x12\x15\n\rserver_key_id\x18\x03 \x01(\t\x12\x19\n\x11server_public_key\x18\x04 \x01(\x0c\x12\x12\n\nhpke_suite\x18\x05 \x01(\t\x12\x0e\n\x06\x66rames\x18\x06 \x01(\r\"\x9d\x02\n\x0bProbeHeader\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x10\n\x08probe_id\x18\x02 \x01(\t\x12\x13\n\x0bterminal_id\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\x0f\n\x07\x63ounter\x18\x05 \x01(\x04\x12\r\n\x05nonce\x18\x06 \x01(\x0c\x12\x15\n\rserver_key_id\x18\x07 \x01(\t\x12\x12\n\nhpke_suite\x18\x08 \x01(\t\x12\x17\n\x0f\x63reated_unix_ms\x18\t \x01(\x03\x12\x15\n\rsigner_key_id\x18\n \x01(\t\x12\x1b\n\x13signature_algorithm\x18\x0b \x01(\t\x12*\n\x07purpose\x18\x0c \x01(\x0e\x32\x19.capture_agent.v1.Purpose\"D\n\x0bSealedProbe\x12\x0e\n\x06header\x18\x01 \x01(\x0c\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"\x80\x01\n\x04\x43rop\x12\r\n\x05width\x18\x01 \x01(\r\x12\x0e\n\x06height\x18\x02 \x01(\r\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\x12\x0e\n\x06pixels\x18\x04 \x01(\x0c\x12\t\n\x01x\x18\x05 \x01(\x05\x12\t\n\x01y\x18\x06 \x01(\x05\x12\x0e\n\x06sha256\x18\x07 \x01(\x0c\x12\x13\n\x0b\x64\x65pth_scale\x18\x08 \x01(\x02\"\x89\x01\n\x11\x44\x65viceAttestation\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0e\n\x06serial\x18\x03 \x01(\t\x12\x0e\n\x06usb_id\x18\x04 \x01(\t\x12\x0f\n\x07usb_bus\x18\x05 \x01(\t\x12\x10\n\x08\x66irmware\x18\x06 \x01(\t\x12\x11\n\trecording\x18\x07 \x01(\x08\"\x80\x03\n\x0cProbePayload\x12%\n\x05\x63olor\x18\x01 \x01(\x0b\x32\x16.capture_agent.v1.Crop\x12%\n\x05\x64\x65pth\x18\x02 \x01(\x0b\x32\x16.capture_agent.v1.Crop\x12\"\n\x02ir\x18\x03 \x01(\x0b\x32\x16.capture_agent.v1.Crop\x12\x11\n\tlandmarks\x18\x04 \x03(\x02\x12\x14\n\x0cquality_json\x18\x05 \x01(\t\x12\x15\n\rliveness_json\x18\x06 \x01(\t\x12\x33\n\x06\x64\x65vice\x18\x07 \x01(\x0b\x32#.capture_agent.v1.DeviceAttestation\x12\x41\n\ntimings_ms\x18\x08 \x03(\x0b\x32-.capture_agent.v1.ProbePayload.TimingsMsEntry\x12\x14\n\x0c\x66rame_digest\x18\t \x01(\t\x1a\x30\n\x0eTimingsMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x81\x01\n\x07Receipt\x12\x10\n\x08probe_id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\x12\x18\n\x10received_unix_ms\x18\x05 \x01(\x03\x12\x18\n\x10liveness_verdict\x18\x06 \x01(\t*:\n\x07Purpose\x12\x17\n\x13PURPOSE_UNSPECIFIED\x10\x00\x12\n\n\x06\x45NROLL\x10\x01\x12\n\n\x06VERIFY\x10\x02\x32\xaa\x01\n\x0bProbeIngest\x12R\n\x0c\x42\x65ginCapture\x12%.capture_agent.v1.BeginCaptureRequest\x1a\x1b.capture_agent.v1.Challenge\x12G\n\x0bSubmitProbe\x12\x1d.capture_agent.v1.SealedProbe\x1a\x19.capture_agent.v1.Receiptb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63\x61pture_agent/v1/ingest.proto\x12\x10\x63\x61pture_agent.v1\"j\n\x13\x42\x65ginCaptureRequest\x12\x13\n\x0bterminal_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12*\n\x07purpose\x18\x03 \x01(\x0e\x32\x19.capture_agent.v1.Purpose\"\xa1\x01\n\tChallenge\x12\r\n\x05nonce\x18\x01 \x01(\x0c\x12\x17\n\x0f\x65xpires_unix_ms\x18\x02 \x01(\x03\x12\x15\n\rserver_key_id\x18\x03 \x01(\t\x12\x19\n\x11server_public_key\x18\x04 \x01(\x0c\x12\x12\n\nhpke_suite\x18\x05 \x01(\t\x12\x0e\n\x06\x66rames\x18\x06 \x01(\r\x12\x16\n\x0eissued_unix_ms\x18\x32 \x01(\x03\"\xd6\x02\n\x0bProbeHeader\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x10\n\x08probe_id\x18\x02 \x01(\t\x12\x13\n\x0bterminal_id\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\x0f\n\x07\x63ounter\x18\x05 \x01(\x04\x12\r\n\x05nonce\x18\x06 \x01(\x0c\x12\x15\n\rserver_key_id\x18\x07 \x01(\t\x12\x12\n\nhpke_suite\x18\x08 \x01(\t\x12\x17\n\x0f\x63reated_unix_ms\x18\t \x01(\x03\x12\x15\n\rsigner_key_id\x18\n \x01(\t\x12\x1b\n\x13signature_algorithm\x18\x0b \x01(\t\x12*\n\x07purpose\x18\x0c \x01(\x0e\x32\x19.capture_agent.v1.Purpose\x12\x37\n\x0eplatform_quote\x18< \x01(\x0b\x32\x1f.capture_agent.v1.PlatformQuote\"f\n\rPlatformQuote\x12\x0e\n\x06\x61ttest\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x10\n\x08pcr_bank\x18\x03 \x01(\t\x12\x0c\n\x04pcrs\x18\x04 \x03(\r\x12\x12\n\npcr_values\x18\x05 \x03(\x0c\"D\n\x0bSealedProbe\x12\x0e\n\x06header\x18\x01 \x01(\x0c\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"\x8d\x01\n\x04\x43rop\x12\r\n\x05width\x18\x01 \x01(\r\x12\x0e\n\x06height\x18\x02 \x01(\r\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\x12\x0e\n\x06pixels\x18\x04 \x01(\x0c\x12\t\n\x01x\x18\x05 \x01(\x05\x12\t\n\x01y\x18\x06 \x01(\x05\x12\x0e\n\x06sha256\x18\x07 \x01(\x0c\x12\x13\n\x0b\x64\x65pth_scale\x18\x08 \x01(\x02\x12\x0b\n\x03sm3\x18< \x01(\x0c\"\x89\x01\n\x11\x44\x65viceAttestation\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0e\n\x06serial\x18\x03 \x01(\t\x12\x0e\n\x06usb_id\x18\x04 \x01(\t\x12\x0f\n\x07usb_bus\x18\x05 \x01(\t\x12\x10\n\x08\x66irmware\x18\x06 \x01(\t\x12\x11\n\trecording\x18\x07 \x01(\x08\"\x80\x03\n\x0cProbePayload\x12%\n\x05\x63olor\x18\x01 \x01(\x0b\x32\x16.capture_agent.v1.Crop\x12%\n\x05\x64\x65pth\x18\x02 \x01(\x0b\x32\x16.capture_agent.v1.Crop\x12\"\n\x02ir\x18\x03 \x01(\x0b\x32\x16.capture_agent.v1.Crop\x12\x11\n\tlandmarks\x18\x04 \x03(\x02\x12\x14\n\x0cquality_json\x18\x05 \x01(\t\x12\x15\n\rliveness_json\x18\x06 \x01(\t\x12\x33\n\x06\x64\x65vice\x18\x07 \x01(\x0b\x32#.capture_agent.v1.DeviceAttestation\x12\x41\n\ntimings_ms\x18\x08 \x03(\x0b\x32-.capture_agent.v1.ProbePayload.TimingsMsEntry\x12\x14\n\x0c\x66rame_digest\x18\t \x01(\t\x1a\x30\n\x0eTimingsMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x81\x01\n\x07Receipt\x12\x10\n\x08probe_id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\x12\x18\n\x10received_unix_ms\x18\x05 \x01(\x03\x12\x18\n\x10liveness_verdict\x18\x06 \x01(\t*:\n\x07Purpose\x12\x17\n\x13PURPOSE_UNSPECIFIED\x10\x00\x12\n\n\x06\x45NROLL\x10\x01\x12\n\n\x06VERIFY\x10\x02\x32\xaa\x01\n\x0bProbeIngest\x12R\n\x0c\x42\x65ginCapture\x12%.capture_agent.v1.BeginCaptureRequest\x1a\x1b.capture_agent.v1.Challenge\x12G\n\x0bSubmitProbe\x12\x1d.capture_agent.v1.SealedProbe\x1a\x19.capture_agent.v1.Receiptb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,26 +33,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PROBEPAYLOAD_TIMINGSMSENTRY']._loaded_options = None
   _globals['_PROBEPAYLOAD_TIMINGSMSENTRY']._serialized_options = b'8\001'
-  _globals['_PURPOSE']._serialized_start=1447
-  _globals['_PURPOSE']._serialized_end=1505
+  _globals['_PURPOSE']._serialized_start=1645
+  _globals['_PURPOSE']._serialized_end=1703
   _globals['_BEGINCAPTUREREQUEST']._serialized_start=51
   _globals['_BEGINCAPTUREREQUEST']._serialized_end=157
   _globals['_CHALLENGE']._serialized_start=160
-  _globals['_CHALLENGE']._serialized_end=297
-  _globals['_PROBEHEADER']._serialized_start=300
-  _globals['_PROBEHEADER']._serialized_end=585
-  _globals['_SEALEDPROBE']._serialized_start=587
-  _globals['_SEALEDPROBE']._serialized_end=655
-  _globals['_CROP']._serialized_start=658
-  _globals['_CROP']._serialized_end=786
-  _globals['_DEVICEATTESTATION']._serialized_start=789
-  _globals['_DEVICEATTESTATION']._serialized_end=926
-  _globals['_PROBEPAYLOAD']._serialized_start=929
-  _globals['_PROBEPAYLOAD']._serialized_end=1313
-  _globals['_PROBEPAYLOAD_TIMINGSMSENTRY']._serialized_start=1265
-  _globals['_PROBEPAYLOAD_TIMINGSMSENTRY']._serialized_end=1313
-  _globals['_RECEIPT']._serialized_start=1316
-  _globals['_RECEIPT']._serialized_end=1445
-  _globals['_PROBEINGEST']._serialized_start=1508
-  _globals['_PROBEINGEST']._serialized_end=1678
+  _globals['_CHALLENGE']._serialized_end=321
+  _globals['_PROBEHEADER']._serialized_start=324
+  _globals['_PROBEHEADER']._serialized_end=666
+  _globals['_PLATFORMQUOTE']._serialized_start=668
+  _globals['_PLATFORMQUOTE']._serialized_end=770
+  _globals['_SEALEDPROBE']._serialized_start=772
+  _globals['_SEALEDPROBE']._serialized_end=840
+  _globals['_CROP']._serialized_start=843
+  _globals['_CROP']._serialized_end=984
+  _globals['_DEVICEATTESTATION']._serialized_start=987
+  _globals['_DEVICEATTESTATION']._serialized_end=1124
+  _globals['_PROBEPAYLOAD']._serialized_start=1127
+  _globals['_PROBEPAYLOAD']._serialized_end=1511
+  _globals['_PROBEPAYLOAD_TIMINGSMSENTRY']._serialized_start=1463
+  _globals['_PROBEPAYLOAD_TIMINGSMSENTRY']._serialized_end=1511
+  _globals['_RECEIPT']._serialized_start=1514
+  _globals['_RECEIPT']._serialized_end=1643
+  _globals['_PROBEINGEST']._serialized_start=1706
+  _globals['_PROBEINGEST']._serialized_end=1876
 # @@protoc_insertion_point(module_scope)

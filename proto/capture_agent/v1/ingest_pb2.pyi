@@ -27,23 +27,25 @@ class BeginCaptureRequest(_message.Message):
     def __init__(self, terminal_id: _Optional[str] = ..., session_id: _Optional[str] = ..., purpose: _Optional[_Union[Purpose, str]] = ...) -> None: ...
 
 class Challenge(_message.Message):
-    __slots__ = ("nonce", "expires_unix_ms", "server_key_id", "server_public_key", "hpke_suite", "frames")
+    __slots__ = ("nonce", "expires_unix_ms", "server_key_id", "server_public_key", "hpke_suite", "frames", "issued_unix_ms")
     NONCE_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     SERVER_KEY_ID_FIELD_NUMBER: _ClassVar[int]
     SERVER_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     HPKE_SUITE_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     nonce: bytes
     expires_unix_ms: int
     server_key_id: str
     server_public_key: bytes
     hpke_suite: str
     frames: int
-    def __init__(self, nonce: _Optional[bytes] = ..., expires_unix_ms: _Optional[int] = ..., server_key_id: _Optional[str] = ..., server_public_key: _Optional[bytes] = ..., hpke_suite: _Optional[str] = ..., frames: _Optional[int] = ...) -> None: ...
+    issued_unix_ms: int
+    def __init__(self, nonce: _Optional[bytes] = ..., expires_unix_ms: _Optional[int] = ..., server_key_id: _Optional[str] = ..., server_public_key: _Optional[bytes] = ..., hpke_suite: _Optional[str] = ..., frames: _Optional[int] = ..., issued_unix_ms: _Optional[int] = ...) -> None: ...
 
 class ProbeHeader(_message.Message):
-    __slots__ = ("version", "probe_id", "terminal_id", "session_id", "counter", "nonce", "server_key_id", "hpke_suite", "created_unix_ms", "signer_key_id", "signature_algorithm", "purpose")
+    __slots__ = ("version", "probe_id", "terminal_id", "session_id", "counter", "nonce", "server_key_id", "hpke_suite", "created_unix_ms", "signer_key_id", "signature_algorithm", "purpose", "platform_quote")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PROBE_ID_FIELD_NUMBER: _ClassVar[int]
     TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +58,7 @@ class ProbeHeader(_message.Message):
     SIGNER_KEY_ID_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_QUOTE_FIELD_NUMBER: _ClassVar[int]
     version: int
     probe_id: str
     terminal_id: str
@@ -68,7 +71,22 @@ class ProbeHeader(_message.Message):
     signer_key_id: str
     signature_algorithm: str
     purpose: Purpose
-    def __init__(self, version: _Optional[int] = ..., probe_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., session_id: _Optional[str] = ..., counter: _Optional[int] = ..., nonce: _Optional[bytes] = ..., server_key_id: _Optional[str] = ..., hpke_suite: _Optional[str] = ..., created_unix_ms: _Optional[int] = ..., signer_key_id: _Optional[str] = ..., signature_algorithm: _Optional[str] = ..., purpose: _Optional[_Union[Purpose, str]] = ...) -> None: ...
+    platform_quote: PlatformQuote
+    def __init__(self, version: _Optional[int] = ..., probe_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., session_id: _Optional[str] = ..., counter: _Optional[int] = ..., nonce: _Optional[bytes] = ..., server_key_id: _Optional[str] = ..., hpke_suite: _Optional[str] = ..., created_unix_ms: _Optional[int] = ..., signer_key_id: _Optional[str] = ..., signature_algorithm: _Optional[str] = ..., purpose: _Optional[_Union[Purpose, str]] = ..., platform_quote: _Optional[_Union[PlatformQuote, _Mapping]] = ...) -> None: ...
+
+class PlatformQuote(_message.Message):
+    __slots__ = ("attest", "signature", "pcr_bank", "pcrs", "pcr_values")
+    ATTEST_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    PCR_BANK_FIELD_NUMBER: _ClassVar[int]
+    PCRS_FIELD_NUMBER: _ClassVar[int]
+    PCR_VALUES_FIELD_NUMBER: _ClassVar[int]
+    attest: bytes
+    signature: bytes
+    pcr_bank: str
+    pcrs: _containers.RepeatedScalarFieldContainer[int]
+    pcr_values: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, attest: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., pcr_bank: _Optional[str] = ..., pcrs: _Optional[_Iterable[int]] = ..., pcr_values: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class SealedProbe(_message.Message):
     __slots__ = ("header", "ciphertext", "signature")
@@ -81,7 +99,7 @@ class SealedProbe(_message.Message):
     def __init__(self, header: _Optional[bytes] = ..., ciphertext: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class Crop(_message.Message):
-    __slots__ = ("width", "height", "format", "pixels", "x", "y", "sha256", "depth_scale")
+    __slots__ = ("width", "height", "format", "pixels", "x", "y", "sha256", "depth_scale", "sm3")
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
@@ -90,6 +108,7 @@ class Crop(_message.Message):
     Y_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
     DEPTH_SCALE_FIELD_NUMBER: _ClassVar[int]
+    SM3_FIELD_NUMBER: _ClassVar[int]
     width: int
     height: int
     format: str
@@ -98,7 +117,8 @@ class Crop(_message.Message):
     y: int
     sha256: bytes
     depth_scale: float
-    def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., format: _Optional[str] = ..., pixels: _Optional[bytes] = ..., x: _Optional[int] = ..., y: _Optional[int] = ..., sha256: _Optional[bytes] = ..., depth_scale: _Optional[float] = ...) -> None: ...
+    sm3: bytes
+    def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., format: _Optional[str] = ..., pixels: _Optional[bytes] = ..., x: _Optional[int] = ..., y: _Optional[int] = ..., sha256: _Optional[bytes] = ..., depth_scale: _Optional[float] = ..., sm3: _Optional[bytes] = ...) -> None: ...
 
 class DeviceAttestation(_message.Message):
     __slots__ = ("backend", "model", "serial", "usb_id", "usb_bus", "firmware", "recording")

@@ -1,0 +1,105 @@
+"""``capture-agent keys``: create and inspect the terminal's keys.
+
+* ``keys generate PATH [--algorithm ed25519|ecdsa-p256-sha256|sm2-sm3]``: a new 0600 key file
+  (``sm2-sm3`` for the GM profile); prints its public key (PEM) for the server's registration.
+* ``keys public SPEC``: the public key and key id of any key spec (``file:``, ``pkcs11:``, ``tpm:``).
+* ``keys csr SPEC --cn TERMINAL_ID``: a certificate request for a held mTLS key (P-256), signed by it.
+* ``keys tpm-enrol DIR [--tcti T] [--pcrs sha256:0,...,7] [--owner-auth-env VAR]``: create the TPM's
+  signing, mTLS and attestation keys bound to the PCRs as they are now; writes the blobs, their
+  public keys, and ``registration.json`` (attestation key and PCR values) for the server.
+
+Nothing secret is printed: public keys, key ids, paths.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from agent.errors import UsageError
+from agent.security.keys import ALGORITHMS, ED25519, KeyStoreError, generate_file_key, load_signer
+
+
+def register(sub) -> None:
+    p = sub.add_parser("keys", help="create and inspect the terminal's keys (file, PKCS#11, TPM 2.0, SM2)")
+    ks = p.add_subparsers(dest="keys_command", metavar="ACTION")
+    g = ks.add_parser("generate", help="a new 0600 key file; prints its public key")
+    g.add_argument("path")
+    g.add_argument("--algorithm", default=ED25519, choices=ALGORITHMS)
+    g.set_defaults(func=generate)
+    pub = ks.add_parser("public", help="the public key and key id of a key spec")
+    pub.add_argument("spec", help="file:PATH, pkcs11:..., or tpm:key=PATH[;tcti=...]")
+    pub.set_defaults(func=public)
+    c = ks.add_parser("csr", help="a certificate request for a held mTLS key (P-256), signed by it")
+    c.add_argument("spec")
+    c.add_argument("--cn", required=True, help="the terminal id (the certificate's common name)")
+    c.set_defaults(func=csr)
+    t = ks.add_parser("tpm-enrol", help="create the TPM keys bound to the current PCR values")
+    t.add_argument("directory")
+    t.add_argument("--tcti", default="device:/dev/tpmrm0")
+    t.add_argument("--pcrs", default="sha256:0,1,2,3,4,5,6,7", help="PCR bank and indices to bind and quote")
+    t.add_argument("--owner-auth-env", default=None, help="environment variable holding the owner hierarchy's auth")
+    t.set_defaults(func=tpm_enrol)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _close(signer) -> None:
+    close = getattr(signer, "close", None)
+    if close is not None:
+        close()
+
+
+def generate(args) -> int:
+    s = generate_file_key(args.path, args.algorithm)
+    print(f"# key id {s.key_id} ({s.algorithm}); private key in {args.path} (mode 0600)")
+    print(s.public_key_pem().decode(), end="")
+    return 0
+
+
+def public(args) -> int:
+    s = load_signer(args.spec)
+    try:
+        print(f"# key id {s.key_id} ({s.algorithm})")
+        print(s.public_key_pem().decode(), end="")
+    finally:
+        _close(s)
+    return 0
+
+
+def csr(args) -> int:
+    from agent.uplink.tls import certificate_request
+    s = load_signer(args.spec)
+    try:
+        print(certificate_request(s, args.cn).decode(), end="")
+    finally:
+        _close(s)
+    return 0
+
+
+def tpm_enrol(args) -> int:
+    from agent.security.tpm import enrol
+    auth = None
+    if args.owner_auth_env:
+        auth = os.environ.get(args.owner_auth_env)
+        if auth is None:
+            raise UsageError(f"environment variable {args.owner_auth_env} is not set")
+    d = Path(args.directory)
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    reg = d / "registration.json"
+    if reg.exists():
+        raise KeyStoreError(f"{reg} already exists; refusing to overwrite it")
+    e = enrol(d, tcti=args.tcti, pcrs=args.pcrs, owner_auth=auth)
+    spec = f"tpm:key={{}};tcti={args.tcti}"
+    for name, path in (("signing", e.signing), ("mtls", e.mtls)):
+        s = load_signer(spec.format(path))
+        try:
+            (d / f"{name}.pub.pem").write_bytes(s.public_key_pem())
+        finally:
+            _close(s)
+    reg.write_text(json.dumps(e.registration, indent=1) + "\n")
+    print(json.dumps({"signing_key": spec.format(e.signing), "mtls_key": spec.format(e.mtls),
+                      "attestation": spec.format(e.attestation), "signing_public_key": str(d / "signing.pub.pem"),
+                      "mtls_public_key": str(d / "mtls.pub.pem"), "registration": str(reg),
+                      "pcrs": args.pcrs}, indent=1))
+    return 0

@@ -1,0 +1,469 @@
+"""Keys in a TPM 2.0, bound to the machine's measured state, and quotes of that state.
+
+What the TPM gives a bank terminal that a file or an HSM does not: a key that works only while the
+machine booted what it was enrolled with. Each key here is created under the owner hierarchy's
+storage primary (the ``tpm2_createprimary -C o -G ecc`` template, so the TPM re-derives the same
+parent on every start) and stored as a *blob*: its public part and its private part encrypted by
+that parent. The blob is useless on another TPM or after the TPM is cleared.
+
+* **Signing and mTLS keys** (ECDSA P-256) carry ``authPolicy = PolicyPCR(selection, values at
+  enrolment)`` and no ``userWithAuth``: the TPM signs only inside a policy session whose PolicyPCR
+  matches the current PCR values. After a firmware, bootloader or kernel change the TPM refuses
+  (``KEY_PCR_MISMATCH``) and the terminal must be re-enrolled; a production fleet would use
+  PolicyAuthorize (a policy the bank signs) instead, so that updates do not brick keys.
+* **The attestation key (AK)** is a restricted signing key: it signs only data the TPM itself
+  produced, so it cannot be made to sign a forged quote. ``quote(nonce)`` returns a TPM2_Quote over
+  the enrolled PCRs, qualified by ``SHA-256("capture-agent/quote/v1\\0" || challenge nonce)``, with
+  the PCR values; the server checks it against the terminal's registered AK and expected values
+  (``hil/ingest/attestation.py``).
+
+Specs (``[keys] signing_key``, ``[uplink] key``, ``[keys] attestation``)::
+
+    tpm:key=/var/lib/capture-agent/signing.tpmkey[;tcti=device:/dev/tpmrm0][;owner-auth-env=VAR|owner-auth-file=PATH]
+
+``tcti`` defaults to the kernel's resource manager, ``device:/dev/tpmrm0``; tests use
+``swtpm:host=127.0.0.1,port=N``. The owner hierarchy's authorisation, if it has one, comes only from
+the environment or a 0600 file. ``enrol`` (``capture-agent keys tpm-enrol``) creates the blobs.
+
+Not done here: tying the AK to the TPM's endorsement key (EK certificate, MakeCredential /
+ActivateCredential), which is what proves to a server that the AK lives in a genuine TPM. The
+server trusts the AK it was given at registration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from agent.security.keys import (
+    P256,
+    KeyNotFound,
+    KeyStoreError,
+    KeyUnsupported,
+    Signer,
+    algorithm_of,
+    check_private_file,
+    parse_spec,
+    read_secret,
+)
+from proto.capture_agent.v1 import ingest_pb2 as pb
+
+DEFAULT_TCTI = "device:/dev/tpmrm0"
+BLOB_FORMAT = "capture-agent/tpm-key/1"
+QUOTE_PREFIX = b"capture-agent/quote/v1\x00"
+BANKS = ("sha1", "sha256", "sha384")
+MAX_PCRS = 24
+
+
+class TpmError(KeyStoreError):
+    code = "KEY_TPM"
+
+
+class PcrPolicyRefused(KeyStoreError):
+    """The TPM refused a key because the PCRs differ from the values it was bound to."""
+
+    code = "KEY_PCR_MISMATCH"
+
+
+def _tss() -> Any:
+    try:
+        import tpm2_pytss
+    except ImportError:
+        raise KeyUnsupported("TPM keys need tpm2-pytss (pip install 'capture-agent[tpm]', "
+                             "which needs libtss2-dev to build)") from None
+    return tpm2_pytss
+
+
+@dataclass(frozen=True)
+class PcrSelection:
+    """A PCR bank and indices, written ``sha256:0,1,2,3,7``."""
+
+    bank: str
+    indices: tuple[int, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> PcrSelection:
+        bank, sep, rest = text.partition(":")
+        try:
+            indices = tuple(sorted({int(i) for i in rest.split(",")})) if sep and rest else ()
+        except ValueError:
+            indices = ()
+        if bank not in BANKS or not indices or not all(0 <= i < MAX_PCRS for i in indices):
+            raise KeyStoreError(f"bad PCR selection {text[:60]!r}: expected BANK:i,j,... with BANK one of "
+                                f"{', '.join(BANKS)} and indices 0-{MAX_PCRS - 1}")
+        return cls(bank, indices)
+
+    def __str__(self) -> str:
+        return f"{self.bank}:{','.join(map(str, self.indices))}"
+
+
+def quote_qualifier(nonce: bytes) -> bytes:
+    """What a quote's ``extraData`` must be for a challenge nonce (domain-separated from other uses)."""
+    return hashlib.sha256(QUOTE_PREFIX + nonce).digest()
+
+
+class TpmConnection:
+    """One ESAPI context per TCTI in this process, shared by the keys that use it (a socket TPM
+    serves one connection at a time, and ESAPI contexts are not thread-safe: every use holds
+    ``lock``)."""
+
+    _open: dict[str, TpmConnection] = {}
+    _open_lock = threading.Lock()
+
+    def __init__(self, tcti: str):
+        tss = _tss()
+        try:
+            self.esapi = tss.ESAPI(tcti)
+        except (tss.TSS2_Exception, RuntimeError) as exc:
+            raise TpmError(f"cannot open the TPM at {tcti!r}: {exc}") from None
+        self.tcti = tcti
+        self.lock = threading.RLock()
+        self._refs = 0
+
+    @classmethod
+    def get(cls, tcti: str) -> TpmConnection:
+        with cls._open_lock:
+            conn = cls._open.get(tcti)
+            if conn is None:
+                conn = cls._open[tcti] = cls(tcti)
+            conn._refs += 1
+            return conn
+
+    def release(self) -> None:
+        with TpmConnection._open_lock:
+            self._refs -= 1
+            if self._refs <= 0 and TpmConnection._open.get(self.tcti) is self:
+                del TpmConnection._open[self.tcti]
+                with self.lock:
+                    self.esapi.close()
+
+    def set_owner_auth(self, auth: str | None) -> None:
+        if auth:
+            tss = _tss()
+            with self.lock:
+                self.esapi.tr_set_auth(tss.constants.ESYS_TR.OWNER, auth.encode())
+
+    def storage_primary(self):
+        """The owner hierarchy's ECC storage primary (deterministic; the caller flushes it)."""
+        tss = _tss()
+        c, t = tss.constants, tss.types
+        template = t.TPM2B_PUBLIC(t.TPMT_PUBLIC.parse(
+            "ecc256:aes128cfb", objectAttributes=c.TPMA_OBJECT.DEFAULT_TPM2_TOOLS_CREATEPRIMARY_ATTRS))
+        handle, *_ = self.esapi.create_primary(t.TPM2B_SENSITIVE_CREATE(), template, c.ESYS_TR.OWNER)
+        return handle
+
+    def read_pcrs(self, sel: PcrSelection) -> list[bytes]:
+        """The values of ``sel``'s PCRs in index order (TPM2_PCR_Read returns at most 8 per call)."""
+        out: dict[int, bytes] = {}
+        for k in range(0, len(sel.indices), 8):
+            chunk = PcrSelection(sel.bank, sel.indices[k:k + 8])
+            _, got, values = self.esapi.pcr_read(str(chunk))
+            read = [i for s in got.pcrSelections[:got.count] for i in _selected(bytes(s.pcrSelect)[:s.sizeofSelect])]
+            if read != list(chunk.indices):
+                raise TpmError(f"the TPM has no {sel.bank} bank for PCRs {chunk} (it returned {read})")
+            out.update(zip(read, (bytes(d) for d in values.digests[:values.count]), strict=True))
+        return [out[i] for i in sel.indices]
+
+
+def _selected(bitmap: bytes) -> list[int]:
+    return [8 * byte + bit for byte, v in enumerate(bitmap) for bit in range(8) if v >> bit & 1]
+
+
+def _tss_error(what: str, exc: Exception) -> TpmError:
+    return TpmError(f"TPM {what} failed: {exc}")
+
+
+# --- key blobs ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KeyBlob:
+    use: str                    # "signing" (also the mTLS key) or "attestation"
+    public: bytes               # TPM2B_PUBLIC, marshalled
+    private: bytes              # TPM2B_PRIVATE, marshalled (encrypted by the storage primary)
+    pcrs: PcrSelection          # signing: the policy's PCRs; attestation: the PCRs it quotes
+
+    def write(self, path: Path) -> None:
+        doc = {"format": BLOB_FORMAT, "use": self.use, "public": self.public.hex(), "private": self.private.hex(),
+               "pcrs": str(self.pcrs)}
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise KeyStoreError(f"TPM key blob {path} already exists; refusing to overwrite it") from None
+        with os.fdopen(fd, "w") as fh:
+            json.dump(doc, fh, indent=1)
+
+    @classmethod
+    def read(cls, path: Path) -> KeyBlob:
+        check_private_file(path)
+        try:
+            doc = json.loads(path.read_text())
+            if doc["format"] != BLOB_FORMAT or doc["use"] not in ("signing", "attestation"):
+                raise ValueError("format")
+            return cls(doc["use"], bytes.fromhex(doc["public"]), bytes.fromhex(doc["private"]),
+                       PcrSelection.parse(doc["pcrs"]))
+        except (ValueError, KeyError, TypeError):
+            raise KeyStoreError(f"{path} is not a capture-agent TPM key blob ({BLOB_FORMAT})") from None
+
+
+class _LoadedKey:
+    """A blob loaded once, then kept as a saved context outside the TPM and loaded only for each use.
+
+    A TPM has few transient object slots (three in swtpm, often three on hardware) and a socket TPM
+    has no resource manager to swap them: a terminal's three keys plus the storage primary do not
+    fit at once. Context save/load is that swapping, cheap and without re-deriving the primary."""
+
+    def __init__(self, conn: TpmConnection, blob: KeyBlob, path: Path):
+        tss = _tss()
+        t = tss.types
+        self.conn, self.blob = conn, blob
+        try:
+            pub, _ = t.TPM2B_PUBLIC.unmarshal(blob.public)
+            priv, _ = t.TPM2B_PRIVATE.unmarshal(blob.private)
+        except Exception:
+            raise KeyStoreError(f"{path}: the key blob does not unmarshal") from None
+        with conn.lock:
+            try:
+                parent = conn.storage_primary()
+            except tss.TSS2_Exception as exc:
+                raise _tss_error("creating the storage primary (owner authorisation?)", exc) from None
+            try:
+                handle = conn.esapi.load(parent, priv, pub)
+            except tss.TSS2_Exception as exc:
+                raise TpmError(f"the TPM cannot load {path}: it was made by another TPM, or this TPM was "
+                               f"cleared since ({exc})") from None
+            finally:
+                conn.esapi.flush_context(parent)
+            try:
+                self._context = conn.esapi.context_save(handle)
+            finally:
+                conn.esapi.flush_context(handle)
+        self.public_key = serialization.load_pem_public_key(pub.to_pem())
+        if algorithm_of(self.public_key) != P256:
+            raise KeyUnsupported(f"{path}: only ECDSA P-256 TPM keys are supported")
+
+    @contextlib.contextmanager
+    def loaded(self) -> Iterator[Any]:
+        """The key's handle for one use; the caller holds ``conn.lock``."""
+        tss = _tss()
+        try:
+            handle = self.conn.esapi.context_load(self._context)
+        except tss.TSS2_Exception as exc:
+            raise TpmError(f"the TPM cannot reload a key it loaded before (was it reset?): {exc}") from None
+        try:
+            yield handle
+        finally:
+            try:
+                self.conn.esapi.flush_context(handle)
+            except tss.TSS2_Exception:
+                pass
+
+
+def _der(sig) -> bytes:
+    e = sig.signature.ecdsa
+    return encode_dss_signature(int.from_bytes(bytes(e.signatureR), "big"), int.from_bytes(bytes(e.signatureS), "big"))
+
+
+class TpmSigner(Signer):
+    """An ECDSA P-256 key in the TPM, usable only while its PCR policy holds."""
+
+    algorithm = P256
+
+    def __init__(self, conn: TpmConnection, path: Path):
+        blob = KeyBlob.read(path)
+        if blob.use != "signing":
+            raise KeyStoreError(f"{path} is an attestation key, not a signing key")
+        self.path = path
+        self._key = _LoadedKey(conn, blob, path)
+
+    def public_key(self):
+        return self._key.public_key
+
+    def sign(self, data: bytes) -> bytes:
+        tss = _tss()
+        c, t = tss.constants, tss.types
+        conn, sel = self._key.conn, self._key.blob.pcrs
+        digest = t.TPM2B_DIGEST(hashlib.sha256(data).digest())
+        # NULL-hierarchy ticket: the digest was computed outside the TPM (allowed for unrestricted keys).
+        ticket = t.TPMT_TK_HASHCHECK(tag=c.TPM2_ST.HASHCHECK, hierarchy=c.TPM2_RH.NULL)
+        with conn.lock:
+            for attempt in (1, 2):
+                session = conn.esapi.start_auth_session(c.ESYS_TR.NONE, c.ESYS_TR.NONE, c.TPM2_SE.POLICY,
+                                                        "aes128cfb", c.TPM2_ALG.SHA256)
+                try:
+                    conn.esapi.policy_pcr(session, b"", str(sel))
+                    with self._key.loaded() as handle:
+                        return _der(conn.esapi.sign(handle, digest, t.TPMT_SIG_SCHEME(scheme=c.TPM2_ALG.NULL),
+                                                    ticket, session1=session))
+                except tss.TSS2_Exception as exc:
+                    if exc.error == c.TPM2_RC.PCR_CHANGED and attempt == 1:
+                        continue                     # a PCR moved between PolicyPCR and Sign: once more
+                    if exc.error == c.TPM2_RC.POLICY_FAIL:
+                        raise PcrPolicyRefused(f"the TPM refused key {self.path.name}: PCRs {sel} differ from the "
+                                               "values it was bound to (the terminal booted something else; "
+                                               "re-enrol it if the change was intended)") from None
+                    raise _tss_error("signing", exc) from None
+                finally:
+                    try:
+                        conn.esapi.flush_context(session)
+                    except tss.TSS2_Exception:
+                        pass                         # already gone
+        raise TpmError("signing failed: the PCRs kept changing")
+
+    def close(self) -> None:
+        self._key.conn.release()
+
+
+class TpmAttestor:
+    """The attestation key: quotes of the enrolled PCRs for a challenge nonce."""
+
+    def __init__(self, conn: TpmConnection, path: Path):
+        blob = KeyBlob.read(path)
+        if blob.use != "attestation":
+            raise KeyStoreError(f"{path} is a signing key, not an attestation key")
+        self.path = path
+        self.pcrs = blob.pcrs
+        self._key = _LoadedKey(conn, blob, path)
+
+    def public_key(self):
+        return self._key.public_key
+
+    def quote(self, nonce: bytes) -> pb.PlatformQuote:
+        tss = _tss()
+        c, t = tss.constants, tss.types
+        conn = self._key.conn
+        with conn.lock:
+            try:
+                with self._key.loaded() as handle:
+                    attest, sig = conn.esapi.quote(handle, str(self.pcrs), quote_qualifier(nonce),
+                                                   t.TPMT_SIG_SCHEME(scheme=c.TPM2_ALG.NULL))
+                values = conn.read_pcrs(self.pcrs)
+            except tss.TSS2_Exception as exc:
+                raise _tss_error("quote", exc) from None
+        return pb.PlatformQuote(attest=bytes(attest), signature=_der(sig), pcr_bank=self.pcrs.bank,
+                                pcrs=list(self.pcrs.indices), pcr_values=values)
+
+    def close(self) -> None:
+        self._key.conn.release()
+
+
+def _open(spec: str) -> tuple[TpmConnection, Path]:
+    p = parse_spec(spec, "tpm")
+    unknown = set(p) - {"key", "tcti", "owner-auth-env", "owner-auth-file"}
+    if unknown or "key" not in p:
+        raise KeyStoreError("tpm: key spec is key=PATH[;tcti=...][;owner-auth-env=VAR|owner-auth-file=PATH]"
+                            + (f" (unknown: {', '.join(sorted(unknown))})" if unknown else ""))
+    path = Path(p["key"])
+    if not path.exists():
+        raise KeyNotFound(f"TPM key blob {path} does not exist (create it with capture-agent keys tpm-enrol)")
+    auth = read_secret(p, "TPM owner authorisation", "owner-auth-env", "owner-auth-file", required=False)
+    conn = TpmConnection.get(p.get("tcti") or DEFAULT_TCTI)
+    try:
+        conn.set_owner_auth(auth)
+    except BaseException:
+        conn.release()
+        raise
+    return conn, path
+
+
+def load_tpm_signer(spec: str) -> TpmSigner:
+    conn, path = _open(spec)
+    try:
+        return TpmSigner(conn, path)
+    except BaseException:
+        conn.release()
+        raise
+
+
+def load_attestor(spec: str) -> TpmAttestor:
+    if not spec.startswith("tpm:"):
+        raise KeyStoreError("the attestation key must be a tpm: spec")
+    conn, path = _open(spec)
+    try:
+        return TpmAttestor(conn, path)
+    except BaseException:
+        conn.release()
+        raise
+
+
+# --- enrolment -----------------------------------------------------------------------------------
+
+def _create(conn: TpmConnection, use: str, pcrs: PcrSelection) -> KeyBlob:
+    tss = _tss()
+    c, t = tss.constants, tss.types
+    attrs = c.TPMA_OBJECT.SIGN_ENCRYPT | c.TPMA_OBJECT.FIXEDTPM | c.TPMA_OBJECT.FIXEDPARENT | \
+        c.TPMA_OBJECT.SENSITIVEDATAORIGIN
+    with conn.lock:
+        if use == "signing":
+            trial = conn.esapi.start_auth_session(c.ESYS_TR.NONE, c.ESYS_TR.NONE, c.TPM2_SE.TRIAL, "aes128cfb",
+                                                  c.TPM2_ALG.SHA256)
+            try:
+                conn.esapi.policy_pcr(trial, b"", str(pcrs))          # the current values
+                policy = bytes(conn.esapi.policy_get_digest(trial))
+            finally:
+                conn.esapi.flush_context(trial)
+            # No USERWITHAUTH: the key is usable through its PCR policy only.
+            template = t.TPM2B_PUBLIC(t.TPMT_PUBLIC.parse("ecc256:ecdsa-sha256", objectAttributes=attrs,
+                                                          authPolicy=policy))
+        else:
+            template = t.TPM2B_PUBLIC(t.TPMT_PUBLIC.parse(
+                "ecc256:ecdsa-sha256", objectAttributes=attrs | c.TPMA_OBJECT.RESTRICTED | c.TPMA_OBJECT.USERWITHAUTH))
+            template.publicArea.parameters.eccDetail.symmetric.algorithm = c.TPM2_ALG.NULL   # a signing AK
+        parent = conn.storage_primary()
+        try:
+            priv, pub, *_ = conn.esapi.create(parent, t.TPM2B_SENSITIVE_CREATE(), template)
+        finally:
+            conn.esapi.flush_context(parent)
+    return KeyBlob(use, bytes(pub.marshal()), bytes(priv.marshal()), pcrs)
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """What ``enrol`` wrote, and what the bank registers for the terminal."""
+
+    signing: Path
+    mtls: Path
+    attestation: Path
+    registration: dict[str, Any]     # attestation key PEM and PCR values (hil/ingest/attestation.py reads it)
+
+
+def enrol(directory: str | os.PathLike[str], *, tcti: str = DEFAULT_TCTI, pcrs: str = "sha256:0,1,2,3,4,5,6,7",
+          owner_auth: str | None = None) -> Enrolment:
+    """Create the signing key, the mTLS key (both bound to ``pcrs`` as they are now) and the
+    attestation key (quoting ``pcrs``) as blobs in ``directory``; never overwrites."""
+    tss = _tss()
+    sel = PcrSelection.parse(pcrs)
+    d = Path(directory)
+    paths = {name: d / f"{name}.tpmkey" for name in ("signing", "mtls", "attestation")}
+    for p in paths.values():
+        if p.exists():
+            raise KeyStoreError(f"TPM key blob {p} already exists; refusing to overwrite it")
+    conn = TpmConnection.get(tcti)
+    try:
+        conn.set_owner_auth(owner_auth)
+        try:
+            blobs = {name: _create(conn, "attestation" if name == "attestation" else "signing", sel)
+                     for name in paths}
+            values = conn.read_pcrs(sel)
+        except tss.TSS2_Exception as exc:
+            raise _tss_error("enrolment", exc) from None
+        for name, blob in blobs.items():
+            blob.write(paths[name])
+        ak = TpmAttestor(TpmConnection.get(tcti), paths["attestation"])     # holds its own reference
+        ak_pem = ak.public_key().public_bytes(serialization.Encoding.PEM,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        ak.close()
+    finally:
+        conn.release()
+    registration = {"attestation_key": ak_pem, "pcr_bank": sel.bank,
+                    "pcrs": {str(i): v.hex() for i, v in zip(sel.indices, values, strict=True)}}
+    return Enrolment(paths["signing"], paths["mtls"], paths["attestation"], registration)

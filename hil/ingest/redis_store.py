@@ -1,0 +1,181 @@
+"""The ingest server's store in Redis, so several server processes share nonces, receipts, counters
+and failure counts (the interface and the bounds: ``hil/ingest/store.py``).
+
+Every operation is one Lua script, which Redis runs atomically: two processes handed the same nonce
+at the same moment cannot both use it. Expiry is Redis's own (``PEXPIREAT``/``PEXPIRE``), so
+pruning costs the server nothing; each terminal's nonces are also listed in a sorted set by issue
+time, which enforces the per-terminal cap. The scripts name keys they derive from their arguments,
+which a single Redis (or a primary with replicas) allows and Redis Cluster does not.
+
+Keys (``prefix`` first, ``ca:`` by default): ``n:<nonce hex>`` a hash (the nonce record),
+``t:<terminal>`` a sorted set (the terminal's nonces), ``p:<terminal>:<probe id>`` (a used probe
+id), ``c:<terminal>`` (the last counter), ``f:<key>`` a sorted set (failure times).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from hil.ingest.store import NonceRecord, Outcome, StoreLimits, StoreUnavailable, Use
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_ADD = """
+-- KEYS: nonce hash, terminal set.
+-- ARGV: now, cap, horizon, member, expires, t, s, pu, k, i, prefix, the terminal set's lifetime (ms)
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 't', ARGV[6], 's', ARGV[7], 'pu', ARGV[8], 'k', ARGV[9], 'i', ARGV[10], 'e', ARGV[5])
+redis.call('PEXPIREAT', KEYS[1], ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[10], ARGV[4])
+local n = redis.call('ZCARD', KEYS[2])
+while n > tonumber(ARGV[2]) do
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+  redis.call('ZREM', KEYS[2], oldest)
+  local nk = ARGV[11] .. 'n:' .. oldest
+  local pid = redis.call('HGET', nk, 'pid')
+  if pid then redis.call('DEL', ARGV[11] .. 'p:' .. ARGV[6] .. ':' .. pid) end
+  redis.call('DEL', nk)
+  n = n - 1
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[12])
+return n
+"""
+
+_USE = """
+-- KEYS: nonce hash, probe id key, counter key, terminal set.
+-- ARGV: terminal, probe id, digest, counter, receipt, now, keep_used_ms, member
+local h = redis.call('HMGET', KEYS[1], 't', 'e', 'pid', 'd')
+if not h[1] or h[1] ~= ARGV[1] then return 'unknown' end
+if h[3] then
+  if h[3] == ARGV[2] and h[4] == ARGV[3] then return 'same_probe' end
+  return 'replayed'
+end
+if tonumber(h[2]) < tonumber(ARGV[6]) then return 'unknown' end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'replayed' end
+local last = redis.call('GET', KEYS[3])
+if last and tonumber(ARGV[4]) <= tonumber(last) then return 'stale_counter' end
+redis.call('HSET', KEYS[1], 'pid', ARGV[2], 'd', ARGV[3], 'r', ARGV[5], 'u', ARGV[6])
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+redis.call('SET', KEYS[2], ARGV[8], 'PX', ARGV[7])
+redis.call('SET', KEYS[3], ARGV[4])
+return 'used'
+"""
+
+_FAIL = """
+-- KEYS: failure set. ARGV: now, window_ms, member, max kept
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
+local n = redis.call('ZCARD', KEYS[1])
+if n > tonumber(ARGV[4]) then
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - tonumber(ARGV[4]) - 1)
+  n = tonumber(ARGV[4])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return n
+"""
+
+
+def connect_url(url: str):
+    """A Redis client for ``redis://HOST:PORT/DB`` or ``unix:///path/redis.sock``."""
+    import redis
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("store must be \"memory\", redis://HOST:PORT[/DB] or unix:///PATH")
+    return redis.Redis.from_url(url, decode_responses=False, socket_timeout=2.0, socket_connect_timeout=2.0,
+                                health_check_interval=30)
+
+
+def _guarded(fn: F) -> F:
+    """Redis connection and server errors become :class:`StoreUnavailable` (the call is retried)."""
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        import redis
+        try:
+            return fn(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable(f"redis: {type(exc).__name__}") from None
+    return call  # type: ignore[return-value]
+
+
+class RedisStore:
+    def __init__(self, client, limits: StoreLimits | None = None, prefix: str = "ca:"):
+        self.limits = limits or StoreLimits()
+        self.r = client
+        self.prefix = prefix
+        self._add = client.register_script(_ADD)
+        self._use = client.register_script(_USE)
+        self._fail = client.register_script(_FAIL)
+
+    @classmethod
+    def from_url(cls, url: str, limits: StoreLimits | None = None, prefix: str = "ca:") -> RedisStore:
+        return cls(connect_url(url), limits, prefix)
+
+    def _k(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    @_guarded
+    def add_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int) -> None:
+        keep_ms = int(self.limits.keep_used_s * 1000)
+        life_ms = max(record.expires_ms - record.issued_ms, 0)
+        # A set member older than a lifetime plus the used retention names a record Redis has dropped.
+        horizon = now_ms - life_ms - keep_ms
+        self._add(keys=[self._k("n", nonce.hex()), self._k("t", record.terminal_id)],
+                  args=[now_ms, self.limits.nonces_per_terminal, horizon, nonce.hex(), record.expires_ms,
+                        record.terminal_id, record.session_id, record.purpose, record.server_key_id,
+                        record.issued_ms, self.prefix, life_ms + keep_ms])
+
+    @_guarded
+    def get_nonce(self, nonce: bytes, now_ms: int) -> NonceRecord | None:
+        h = self.r.hgetall(self._k("n", nonce.hex()))
+        if not h or b"t" not in h:
+            return None
+        rec = NonceRecord(terminal_id=h[b"t"].decode(), session_id=h[b"s"].decode(), purpose=int(h[b"pu"]),
+                          server_key_id=h[b"k"].decode(), issued_ms=int(h[b"i"]), expires_ms=int(h[b"e"]),
+                          probe_id=h.get(b"pid", b"").decode(), digest=h.get(b"d", b""), receipt=h.get(b"r", b""),
+                          used_ms=int(h.get(b"u", b"0")))
+        if not rec.used and now_ms > rec.expires_ms:
+            return None
+        return rec
+
+    @_guarded
+    def use_nonce(self, nonce: bytes, *, terminal_id: str, probe_id: str, digest: bytes, counter: int,
+                  receipt: bytes, now_ms: int) -> Use:
+        if not 0 < counter < 2**53:           # Lua compares numbers as doubles
+            raise ValueError("counter out of range")
+        keep_ms = int(self.limits.keep_used_s * 1000)
+        got = self._use(keys=[self._k("n", nonce.hex()), self._k("p", terminal_id, probe_id),
+                              self._k("c", terminal_id), self._k("t", terminal_id)],
+                        args=[terminal_id, probe_id, digest, counter, receipt, now_ms, keep_ms, nonce.hex()])
+        outcome = Outcome(got.decode() if isinstance(got, bytes) else got)
+        if outcome is Outcome.UNKNOWN:
+            return Use(outcome)
+        return Use(outcome, self.get_nonce(nonce, now_ms))
+
+    @_guarded
+    def last_counter(self, terminal_id: str) -> int:
+        v = self.r.get(self._k("c", terminal_id))
+        return int(v) if v else 0
+
+    @_guarded
+    def add_failure(self, key: str, now_ms: int, window_ms: int) -> int:
+        member = f"{now_ms}:{os.urandom(6).hex()}"
+        return int(self._fail(keys=[self._k("f", key)],
+                              args=[now_ms, window_ms, member, self.limits.max_failures_kept]))
+
+    @_guarded
+    def failures(self, key: str, now_ms: int, window_ms: int) -> int:
+        return int(self.r.zcount(self._k("f", key), f"({now_ms - window_ms}", "+inf"))
+
+    @_guarded
+    def nonce_count(self, terminal_id: str) -> int:
+        """Nonce records listed for a terminal (tests and benches)."""
+        return int(self.r.zcard(self._k("t", terminal_id)))
+
+    def close(self) -> None:
+        self.r.close()

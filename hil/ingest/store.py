@@ -1,0 +1,233 @@
+"""What the ingest server remembers between calls: issued nonces (each with the receipt of the one
+probe that used it), the last probe counter per terminal, and failure counters.
+
+One interface (:class:`Store`), two implementations: :class:`MemoryStore` here (one server
+process, tests) and :class:`hil.ingest.redis_store.RedisStore` (several server processes sharing
+state). Every method is atomic, so two processes that receive the same nonce at once cannot both
+use it.
+
+A receipt is stored with the nonce its probe used, and only then: a probe that never got that far
+(not authenticated, malformed, unbound) is not remembered, so junk costs the server nothing to
+keep. What the store holds is bounded by count, not by traffic:
+
+* nonces: at most ``nonces_per_terminal`` per terminal, used or not (issuing one more evicts that
+  terminal's oldest); unused ones leave at expiry, used ones ``keep_used_s`` after use (they answer
+  an identical retry with its first receipt and anything else with ``REPLAYED``);
+* probe ids: one per used nonce, with it;
+* counters: one integer per terminal that ever had a probe accepted or judged;
+* failures: at most ``max_failures_kept`` timestamps per key, at most ``max_failure_keys`` keys.
+
+Pruning walks only what has expired: records sit in lists ordered by expiry (one nonce lifetime per
+store; one retention for used nonces), so each prune pops from the front until it meets a record
+still alive.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import threading
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached (a shared store's server is down): the call is answered
+    ``UNAVAILABLE`` so the terminal retries, perhaps at another server."""
+
+
+@dataclass(frozen=True)
+class StoreLimits:
+    nonces_per_terminal: int = 8            # a terminal runs one capture at a time; a few spare for retries
+    keep_used_s: float = 600.0              # a used nonce (and its receipt) is remembered this long after use
+    max_failures_kept: int = 64             # per key: enough for any sane limit, bounded for an insane one
+    max_failure_keys: int = 100_000         # terminals (and, later, subjects) with recent failures
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.nonces_per_terminal <= 1024:
+            raise ValueError("nonces_per_terminal must be 1-1024")
+        if not self.keep_used_s > 0 or self.max_failures_kept < 1 or self.max_failure_keys < 1:
+            raise ValueError("keep_used_s, max_failures_kept and max_failure_keys must be positive")
+
+
+@dataclass(frozen=True)
+class NonceRecord:
+    """A nonce as issued (the first six fields never change) and, once used, by which probe."""
+
+    terminal_id: str
+    session_id: str
+    purpose: int                  # capture_agent.v1.Purpose value
+    server_key_id: str            # the HPKE key the challenge offered
+    issued_ms: int
+    expires_ms: int
+    probe_id: str = ""            # set when a probe uses the nonce ...
+    digest: bytes = b""           # ... the SHA-256 of that probe's SealedProbe bytes ...
+    receipt: bytes = b""          # ... the serialized Receipt it got ...
+    used_ms: int = 0              # ... and when
+
+    @property
+    def used(self) -> bool:
+        return bool(self.probe_id)
+
+
+class Outcome(enum.Enum):
+    USED = "used"                      # this probe now holds the nonce; its receipt is stored
+    SAME_PROBE = "same_probe"          # the same probe (id and bytes) used it before: ``record.receipt``
+    REPLAYED = "replayed"              # another probe used it, or this probe id was used under another nonce
+    UNKNOWN = "unknown"                # not issued to this terminal, expired, or evicted
+    STALE_COUNTER = "stale_counter"    # the terminal's probe counter did not increase
+
+
+@dataclass(frozen=True)
+class Use:
+    outcome: Outcome
+    record: NonceRecord | None = None
+
+
+class Store(Protocol):
+    limits: StoreLimits
+
+    def add_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int) -> None:
+        """Remember an issued nonce (evicting the terminal's oldest past the per-terminal cap)."""
+
+    def get_nonce(self, nonce: bytes, now_ms: int) -> NonceRecord | None:
+        """The record if the nonce is unused and unexpired, or used and still remembered."""
+
+    def use_nonce(self, nonce: bytes, *, terminal_id: str, probe_id: str, digest: bytes, counter: int,
+                  receipt: bytes, now_ms: int) -> Use:
+        """Atomically: if the nonce is this terminal's, unused and unexpired, the probe id is new
+        for the terminal and ``counter`` exceeds the terminal's last, mark it used by this probe with
+        this receipt and advance the counter (``USED``). Otherwise say why, without changing anything."""
+
+    def last_counter(self, terminal_id: str) -> int:
+        """The highest probe counter that used a nonce for this terminal (0 if none)."""
+
+    def add_failure(self, key: str, now_ms: int, window_ms: int) -> int:
+        """Count one failure for ``key``; return the failures within the last ``window_ms``."""
+
+    def failures(self, key: str, now_ms: int, window_ms: int) -> int:
+        """Failures of ``key`` within the last ``window_ms``."""
+
+    def close(self) -> None:
+        """Release connections (nothing for the in-memory store)."""
+
+
+class MemoryStore:
+    """The store of one server process. One lock; every operation is O(1) plus what it prunes."""
+
+    def __init__(self, limits: StoreLimits | None = None):
+        self.limits = limits or StoreLimits()
+        self._lock = threading.Lock()
+        # Issue order is expiry order (one lifetime per server), use order is retention order.
+        self._unused: OrderedDict[bytes, NonceRecord] = OrderedDict()
+        self._used: OrderedDict[bytes, NonceRecord] = OrderedDict()
+        self._per_terminal: dict[str, OrderedDict[bytes, None]] = {}
+        self._probe_ids: dict[tuple[str, str], bytes] = {}
+        self._counters: dict[str, int] = {}
+        self._failures: OrderedDict[str, tuple[deque[int], int]] = OrderedDict()   # key -> (times, window)
+
+    # -- nonces ----------------------------------------------------------------------------------
+
+    def add_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int) -> None:
+        with self._lock:
+            self._prune(now_ms)
+            self._forget(nonce)
+            self._unused[nonce] = record
+            mine = self._per_terminal.setdefault(record.terminal_id, OrderedDict())
+            mine[nonce] = None
+            while len(mine) > self.limits.nonces_per_terminal:
+                self._forget(next(iter(mine)))
+
+    def get_nonce(self, nonce: bytes, now_ms: int) -> NonceRecord | None:
+        with self._lock:
+            self._prune(now_ms)
+            rec = self._used.get(nonce) or self._unused.get(nonce)
+            if rec is None or (not rec.used and now_ms > rec.expires_ms):
+                return None
+            return rec
+
+    def use_nonce(self, nonce: bytes, *, terminal_id: str, probe_id: str, digest: bytes, counter: int,
+                  receipt: bytes, now_ms: int) -> Use:
+        with self._lock:
+            self._prune(now_ms)
+            used = self._used.get(nonce)
+            if used is not None:
+                if used.terminal_id != terminal_id:
+                    return Use(Outcome.UNKNOWN)
+                same = used.probe_id == probe_id and used.digest == digest
+                return Use(Outcome.SAME_PROBE if same else Outcome.REPLAYED, used)
+            rec = self._unused.get(nonce)
+            if rec is None or rec.terminal_id != terminal_id or now_ms > rec.expires_ms:
+                return Use(Outcome.UNKNOWN)
+            if (terminal_id, probe_id) in self._probe_ids:
+                return Use(Outcome.REPLAYED, rec)
+            if counter <= self._counters.get(terminal_id, 0):
+                return Use(Outcome.STALE_COUNTER, rec)
+            done = dataclasses.replace(rec, probe_id=probe_id, digest=digest, receipt=receipt, used_ms=now_ms)
+            del self._unused[nonce]
+            self._used[nonce] = done
+            self._probe_ids[(terminal_id, probe_id)] = nonce
+            self._counters[terminal_id] = counter
+            return Use(Outcome.USED, done)
+
+    def last_counter(self, terminal_id: str) -> int:
+        with self._lock:
+            return self._counters.get(terminal_id, 0)
+
+    def __len__(self) -> int:
+        """Nonce records held (used and unused)."""
+        with self._lock:
+            return len(self._unused) + len(self._used)
+
+    def _forget(self, nonce: bytes) -> None:
+        rec = self._unused.pop(nonce, None) or self._used.pop(nonce, None)
+        if rec is None:
+            return
+        mine = self._per_terminal.get(rec.terminal_id)
+        if mine is not None:
+            mine.pop(nonce, None)
+            if not mine:
+                del self._per_terminal[rec.terminal_id]
+        if rec.used:
+            self._probe_ids.pop((rec.terminal_id, rec.probe_id), None)
+
+    def _prune(self, now_ms: int) -> None:
+        keep_ms = int(self.limits.keep_used_s * 1000)
+        while self._unused:
+            nonce, rec = next(iter(self._unused.items()))
+            if rec.expires_ms >= now_ms:
+                break
+            self._forget(nonce)
+        while self._used:
+            nonce, rec = next(iter(self._used.items()))
+            if rec.used_ms + keep_ms >= now_ms:
+                break
+            self._forget(nonce)
+
+    # -- failures ------------------------------------------------------------------------------------
+
+    def add_failure(self, key: str, now_ms: int, window_ms: int) -> int:
+        with self._lock:
+            self._prune_failures(now_ms)
+            times, _ = self._failures.pop(key, (deque(maxlen=self.limits.max_failures_kept), window_ms))
+            times.append(now_ms)
+            self._failures[key] = (times, window_ms)          # most recently failed last
+            while len(self._failures) > self.limits.max_failure_keys:
+                self._failures.popitem(last=False)
+            return sum(1 for t in times if t > now_ms - window_ms)
+
+    def failures(self, key: str, now_ms: int, window_ms: int) -> int:
+        with self._lock:
+            times, _ = self._failures.get(key, ((), 0))
+            return sum(1 for t in times if t > now_ms - window_ms)
+
+    def _prune_failures(self, now_ms: int) -> None:
+        while self._failures:
+            times, window = next(iter(self._failures.values()))
+            if times and times[-1] > now_ms - window:
+                break
+            self._failures.popitem(last=False)
+
+    def close(self) -> None:
+        pass

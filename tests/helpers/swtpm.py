@@ -1,0 +1,52 @@
+"""A software TPM 2.0 for tests (``hil/swtpmproc.py``). Its PCRs 0-7 read as zeros (no firmware
+measured them); PCR 16 (debug) can be extended and reset from locality 0, which is what the tests use to change
+the machine's "measured state"."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from hil import swtpmproc
+
+
+@contextmanager
+def swtpm() -> Iterator[str]:
+    """A fresh swtpm (``hil/swtpmproc.py``); the test is skipped where swtpm or tpm2-pytss is missing."""
+    pytest.importorskip("tpm2_pytss", reason="tpm2-pytss is not installed (make setup installs it)")
+    try:
+        with swtpmproc.swtpm() as tcti:
+            yield tcti
+    except swtpmproc.SwtpmUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+def extend_pcr16(tcti: str, what: bytes = b"a change the terminal did not enrol") -> None:
+    """Measure something new into PCR 16, as a changed boot component would into PCRs 0-7."""
+    from tpm2_pytss.constants import ESYS_TR, TPM2_ALG
+    from tpm2_pytss.types import TPML_DIGEST_VALUES, TPMT_HA
+
+    from agent.security.tpm import TpmConnection
+    ha = TPMT_HA(hashAlg=TPM2_ALG.SHA256)
+    ha.digest.sha256 = hashlib.sha256(what).digest()
+    conn = TpmConnection.get(tcti)
+    try:
+        with conn.lock:
+            conn.esapi.pcr_extend(ESYS_TR.PCR16, TPML_DIGEST_VALUES([ha]))
+    finally:
+        conn.release()
+
+
+def reset_pcr16(tcti: str) -> None:
+    from tpm2_pytss.constants import ESYS_TR
+
+    from agent.security.tpm import TpmConnection
+    conn = TpmConnection.get(tcti)
+    try:
+        with conn.lock:
+            conn.esapi.pcr_reset(ESYS_TR.PCR16)
+    finally:
+        conn.release()

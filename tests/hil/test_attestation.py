@@ -1,0 +1,217 @@
+"""The reference server's check of TPM quotes (hil/ingest/attestation.py), over real mTLS, with quotes
+from a real software TPM (swtpm). The probes carry synthetic crops (noise): these tests are about
+the quote; tests/uplink/test_keys_e2e.py sends real captures from a TPM-keyed terminal."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import time
+import uuid
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agent.purpose import Purpose
+from agent.security.keys import generate_file_key
+from agent.security.tpm import enrol, load_attestor
+from agent.uplink.client import UplinkClient, UplinkConnection
+from agent.uplink.seal import ProbeRejected, ServerKey, load_public_key, seal
+from hil import pki
+from hil.ingest.attestation import AttestationPolicy, check_quote, parse_quote
+from hil.ingest.identity import Registry, Terminal, spki_sha256
+from hil.ingest.server import ServerState, ServerTLS, serve
+from proto.capture_agent.v1 import ingest_pb2 as pb
+from tests.helpers.swtpm import extend_pcr16, reset_pcr16, swtpm
+
+TPM_TERMINAL, PLAIN_TERMINAL = "kiosk-attest-0001", "kiosk-attest-0002"
+
+
+def synthetic_payload(nonce: bytes) -> bytearray:
+    """A well-formed payload (noise crops with their digests, a live verdict bound to the nonce)."""
+    def crop(fmt: str, bpp: int) -> pb.Crop:
+        px = os.urandom(16 * 16 * bpp)
+        return pb.Crop(width=16, height=16, format=fmt, pixels=px, sha256=hashlib.sha256(px).digest(),
+                       depth_scale=0.001 if fmt == "z16" else 0.0)
+    fd = hashlib.sha256(os.urandom(8)).hexdigest()
+    lv = {"verdict": "live", "frame_digests": [fd], "challenge_used": True,
+          "challenge": {"passed": True, "nonce_sha256": hashlib.sha256(nonce).hexdigest()}}
+    p = pb.ProbePayload(color=crop("bgr8", 3), depth=crop("z16", 2), landmarks=[0.5] * (3 * 468),
+                        liveness_json=json.dumps(lv), frame_digest=fd)
+    return bytearray(p.SerializeToString())
+
+
+COUNTER = itertools.count(1)          # the server wants each terminal's counter to increase
+
+
+def make_probe(ch: pb.Challenge, signer, terminal: str, session: str, quote: pb.PlatformQuote | None):
+    h = pb.ProbeHeader(version=1, probe_id=str(uuid.uuid4()), terminal_id=terminal, session_id=session,
+                       counter=next(COUNTER),
+                       nonce=ch.nonce, server_key_id=ch.server_key_id, hpke_suite=ch.hpke_suite,
+                       created_unix_ms=int(time.time() * 1000), signer_key_id=signer.key_id,
+                       signature_algorithm=signer.algorithm, purpose=pb.VERIFY, platform_quote=quote)
+    sealed = seal(h, synthetic_payload(ch.nonce), load_public_key(ch.hpke_suite, ch.server_public_key), signer)
+    return sealed, h
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    d = tmp_path_factory.mktemp("attest")
+    with swtpm() as tcti:
+        (d / "tpm").mkdir()
+        (d / "other").mkdir()
+        e = enrol(d / "tpm", tcti=tcti, pcrs="sha256:0,7,16")
+        other = enrol(d / "other", tcti=tcti, pcrs="sha256:0,7,16")       # a second attestation key
+        ca = pki.make_ca()
+        server_cert = pki.issue(ca, "ingest.test", server=True, hosts=("ingest.test", "127.0.0.1"))
+        certs = {t: pki.issue(ca, t, server=False) for t in (TPM_TERMINAL, PLAIN_TERMINAL)}
+        signer = generate_file_key(d / "signing.pem")
+        key = ServerKey.generate("x25519")
+        policy = AttestationPolicy.from_registration(e.registration)
+        pins = {t: frozenset({spki_sha256(c.cert_pem)}) for t, c in certs.items()}
+        registry = Registry([Terminal(TPM_TERMINAL, signer.public_key(), pins[TPM_TERMINAL], attestation=policy),
+                             Terminal(PLAIN_TERMINAL, signer.public_key(), pins[PLAIN_TERMINAL])])
+        state = ServerState(registry=registry, keys={key.key_id: key}, current_key_id=key.key_id, frames=12)
+        server, port = serve(state, ServerTLS(server_cert.cert_pem, server_cert.key_pem, ca.cert_pem))
+        clients = {t: UplinkClient(UplinkConnection((f"127.0.0.1:{port}",), ca.cert_pem, c.cert_pem, c.key_pem, t,
+                                                    server_name="ingest.test")) for t, c in certs.items()}
+        ak = load_attestor(f"tpm:key={e.attestation};tcti={tcti}")
+        other_ak = load_attestor(f"tpm:key={other.attestation};tcti={tcti}")
+        yield {"tcti": tcti, "signer": signer, "clients": clients, "ak": ak, "other_ak": other_ak,
+               "registration": e.registration}
+        ak.close()
+        other_ak.close()
+        for c in clients.values():
+            c.close()
+        server.stop(0)
+
+
+def submit(env, terminal=TPM_TERMINAL, quote_for=lambda ch: None, session="s-att"):
+    c = env["clients"][terminal]
+    ch = c.begin(session, Purpose.VERIFY)
+    sealed, h = make_probe(ch, env["signer"], terminal, session, quote_for(ch))
+    return c.submit(sealed, h.probe_id)
+
+
+def test_a_quote_of_the_registered_state_for_this_challenge_is_accepted(env):
+    r = submit(env, quote_for=lambda ch: env["ak"].quote(ch.nonce))
+    assert r.accepted and r.reason == "OK", r.detail
+
+
+def test_a_registered_terminal_must_send_a_quote(env):
+    r = submit(env)
+    assert not r.accepted and r.reason == "ATTESTATION_FAILED" and "has none" in r.detail
+
+
+def test_a_quote_from_an_earlier_challenge_is_refused(env):
+    earlier = env["clients"][TPM_TERMINAL].begin("s-earlier", Purpose.VERIFY)
+    old = env["ak"].quote(earlier.nonce)
+    r = submit(env, quote_for=lambda ch: old)
+    assert r.reason == "ATTESTATION_FAILED" and "another challenge" in r.detail
+
+
+def test_a_changed_measured_state_is_refused_and_named(env):
+    extend_pcr16(env["tcti"])
+    try:
+        r = submit(env, quote_for=lambda ch: env["ak"].quote(ch.nonce))
+        assert r.reason == "ATTESTATION_FAILED" and "PCR [16]" in r.detail, r.detail
+
+        def lie(ch):                       # the real quote, but the registered values claimed alongside
+            q = env["ak"].quote(ch.nonce)
+            del q.pcr_values[:]
+            q.pcr_values.extend(bytes.fromhex(env["registration"]["pcrs"][str(i)]) for i in q.pcrs)
+            return q
+        r = submit(env, quote_for=lie)
+        assert r.reason == "ATTESTATION_FAILED" and "do not match the quoted digest" in r.detail
+    finally:
+        reset_pcr16(env["tcti"])
+
+
+def test_a_quote_by_another_attestation_key_is_refused(env):
+    r = submit(env, quote_for=lambda ch: env["other_ak"].quote(ch.nonce))
+    assert r.reason == "ATTESTATION_FAILED" and "not signed by this terminal's attestation key" in r.detail
+
+
+def test_a_terminal_registered_without_a_policy_is_not_asked_for_one(env):
+    assert submit(env, terminal=PLAIN_TERMINAL).accepted
+    assert submit(env, terminal=PLAIN_TERMINAL, quote_for=lambda ch: env["ak"].quote(ch.nonce)).accepted
+
+
+def test_parser_reads_what_the_tpm_marshalled(env):
+    from tpm2_pytss.types import TPMS_ATTEST
+    nonce = os.urandom(32)
+    q = env["ak"].quote(nonce)
+    ours = parse_quote(q.attest)
+    theirs, _ = TPMS_ATTEST.unmarshal(q.attest)
+    assert ours.extra_data == bytes(theirs.extraData)
+    assert ours.pcr_digest == bytes(theirs.attested.quote.pcrDigest)
+    assert ours.clock_ms == theirs.clockInfo.clock and ours.reset_count == theirs.clockInfo.resetCount
+    with pytest.raises(ProbeRejected, match="trailing"):
+        parse_quote(q.attest + b"\0")
+
+
+@given(st.data())
+def test_malformed_quotes_are_refused_never_crash(env, data):
+    """Truncated, bit-flipped or random quotes: the check refuses each with ATTESTATION_FAILED, and the
+    parser itself (which runs only after the signature verifies) either parses or refuses, never crashes."""
+    real = env.setdefault("real_quote", env["ak"].quote(b"\x01" * 32))
+    blob = data.draw(st.one_of(
+        st.binary(max_size=300),
+        st.integers(0, len(real.attest) - 1).map(lambda n: real.attest[:n]),
+        st.tuples(st.integers(0, len(real.attest) - 1), st.integers(1, 255)).map(
+            lambda t: real.attest[:t[0]] + bytes([real.attest[t[0]] ^ t[1]]) + real.attest[t[0] + 1:])))
+    header = pb.ProbeHeader(nonce=b"\x01" * 32, platform_quote=pb.PlatformQuote(
+        attest=blob, signature=real.signature, pcr_bank="sha256", pcrs=real.pcrs, pcr_values=real.pcr_values))
+    policy = AttestationPolicy.from_registration(env["registration"])
+    with pytest.raises(ProbeRejected) as exc:
+        check_quote(policy, header)
+    assert exc.value.reason == "ATTESTATION_FAILED"
+    try:
+        parse_quote(blob)
+    except ProbeRejected as refused:
+        assert refused.reason == "ATTESTATION_FAILED"
+
+
+@pytest.mark.parametrize("doc", [{}, {"attestation_key": "x", "pcr_bank": "sha256", "pcrs": {"0": "00" * 32}},
+                                 {"attestation_key": None, "pcr_bank": "sha256", "pcrs": {}}])
+def test_bad_registrations_are_refused(doc, env):
+    with pytest.raises(ValueError):
+        AttestationPolicy.from_registration(doc)
+    good = dict(env["registration"])
+    good["pcrs"] = {"0": "00" * 31}
+    with pytest.raises(ValueError):
+        AttestationPolicy.from_registration(good)
+
+
+def test_server_config_registers_sm2_terminals_attestation_and_the_gm_key(env, tmp_path):
+    from hil.ingest.config import build_state, load_server_config, write_hpke_key
+    ca = pki.make_ca()
+    cert = pki.issue(ca, "ingest.test", server=True)
+    (tmp_path / "server.pem").write_bytes(cert.cert_pem)
+    pki.write_private(tmp_path / "server.key", cert.key_pem)
+    (tmp_path / "ca.pem").write_bytes(ca.cert_pem)
+    write_hpke_key(tmp_path / "gm.hpke", ServerKey.generate("sm2-sm4-gcm"))
+    sm2 = generate_file_key(tmp_path / "t.sm2.pem", "sm2-sm3")
+    (tmp_path / "t.pub.pem").write_bytes(sm2.public_key_pem())
+    (tmp_path / "t.attestation.json").write_text(json.dumps(env["registration"]))
+    (tmp_path / "server.toml").write_text("""cert = "server.pem"
+key = "server.key"
+client_ca = "ca.pem"
+current_suite = "sm2-sm4-gcm"
+[[hpke_keys]]
+suite = "sm2-sm4-gcm"
+file = "gm.hpke"
+[[terminals]]
+id = "kiosk-gm-cfg"
+certificate_spki_sha256 = ["@PIN@"]
+public_key = "t.pub.pem"
+attestation = "t.attestation.json"
+""".replace("@PIN@", spki_sha256(cert.cert_pem)))
+    state, _ = build_state(*load_server_config(tmp_path / "server.toml"))
+    term = state.registry.terminals["kiosk-gm-cfg"]
+    assert term.public_key == sm2.public_key() and term.attestation is not None
+    assert term.attestation.pcrs == (0, 7, 16)
+    assert state.keys[state.current_key_id].suite == "sm2-sm4-gcm"

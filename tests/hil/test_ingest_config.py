@@ -1,0 +1,132 @@
+"""The reference server's config: values checked, terminals pinned, and re-read on SIGHUP by a real
+``capture-agent server`` process (key rotation and revocation without a restart)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from agent.errors import ConfigError
+from agent.purpose import Purpose
+from agent.security.keys import generate_file_key, load_signer
+from agent.uplink.client import UplinkClient, UplinkConnection, UplinkRefused
+from hil.devproc import free_port, start_server
+from hil.ingest.config import build_state, build_store, load_server_config
+from hil.ingest.redis_store import RedisStore
+from hil.provision import provision_dev
+from tests.helpers.probes import make_probe
+
+
+@pytest.fixture
+def dev(tmp_path):
+    return provision_dev(tmp_path / "dev", port=free_port())
+
+
+def _with(config: Path, text: str, **replace: str) -> Path:
+    body = config.read_text()
+    for old, new in replace.items():
+        assert old in body
+        body = body.replace(old, new)
+    config.write_text(text + body)
+    return config
+
+
+@pytest.mark.parametrize("line", ["nonce_ttl_s = nan", "nonce_ttl_s = inf", "retry_window_s = inf",
+                                  "clock_skew_s = -1.0", "failure_window_s = nan", "nonce_ttl_s = 1.0",
+                                  'store = "http://redis:6379"', 'current_suite = "rsa"', "keep_sealed = -1"])
+def test_bad_values_are_refused(dev, line):
+    key = line.split(" = ")[0]
+    body = "\n".join(ln for ln in dev.server_config.read_text().splitlines() if not ln.startswith(key + " "))
+    dev.server_config.write_text(line + "\n" + body)
+    with pytest.raises(ConfigError):
+        load_server_config(dev.server_config)
+
+
+def test_a_terminal_must_be_pinned_by_its_certificate_key(dev):
+    text = dev.server_config.read_text()
+    pin_line = next(ln for ln in text.splitlines() if ln.startswith("certificate_spki_sha256"))
+    dev.server_config.write_text(text.replace(pin_line + "\n", ""))
+    cfg, base = load_server_config(dev.server_config)
+    with pytest.raises(ConfigError, match="certificate_spki_sha256 is required"):
+        build_state(cfg, base)
+
+
+def test_a_previous_key_needs_an_end_with_a_zone(dev):
+    rotation = ('previous_public_key = "terminals/kiosk-dev-0001.pub.pem"\n'
+                'previous_key_until = "2030-01-01T00:00:00"\npublic_key = "terminals/')
+    _with(dev.server_config, "", **{'public_key = "terminals/': rotation})
+    cfg, base = load_server_config(dev.server_config)
+    with pytest.raises(ConfigError, match="RFC 3339"):
+        build_state(cfg, base)
+
+
+def test_the_provisioned_config_builds_and_a_redis_url_builds_a_shared_store(dev, tmp_path):
+    cfg, base = load_server_config(dev.server_config)
+    state, _ = build_state(cfg, base)
+    assert list(state.registry.terminals) == [dev.terminal_id] and cfg.nonce_ttl_s == 60.0
+    cfg2, _ = load_server_config(_with(dev.server_config, f'store = "unix://{tmp_path}/r.sock"\n'))
+    store = build_store(cfg2)
+    assert isinstance(store, RedisStore) and store.limits.keep_used_s == 600.0
+    store.close()
+
+
+def _client(dev) -> UplinkClient:
+    ag = dev.agent_config.parent
+    return UplinkClient(UplinkConnection((f"127.0.0.1:{dev.port}",), (ag / "ca.pem").read_bytes(),
+                                         (ag / f"{dev.terminal_id}.pem").read_bytes(),
+                                         (ag / f"{dev.terminal_id}.key").read_bytes(), dev.terminal_id,
+                                         server_name="ingest.localhost"))
+
+
+def _hup(child, n_reloads: int) -> None:
+    child.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while sum("reloaded" in ln for ln in child.lines) < n_reloads:
+        assert time.monotonic() < deadline, child.output()
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_sighup_rotates_a_terminal_key_with_overlap_and_revokes_without_a_restart(dev):
+    child = start_server(dev.server_config, timeout_s=60)
+    client = _client(dev)
+    try:
+        old = load_signer(f"file:{dev.agent_config.parent / 'signing.key'}")
+        new = generate_file_key(dev.agent_config.parent / "signing-2.key")
+        srv = dev.server_config.parent
+        (srv / "terminals" / "new.pub.pem").write_bytes(new.public_key_pem())
+
+        def probe(signer):
+            ch = client.begin("sess-1", Purpose.VERIFY)
+            made = make_probe(ch, signer, terminal_id=dev.terminal_id, session_id="sess-1")
+            return client.submit(made.message, made.probe_id)
+        assert probe(old).accepted
+        assert probe(new).reason == "TAMPERED"                 # not registered yet
+        until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+        text = dev.server_config.read_text().replace(
+            f'public_key = "terminals/{dev.terminal_id}.pub.pem"',
+            f'previous_public_key = "terminals/{dev.terminal_id}.pub.pem"\nprevious_key_until = "{until}"\n'
+            'public_key = "terminals/new.pub.pem"')
+        dev.server_config.write_text(text)
+        _hup(child, 1)
+        assert probe(new).accepted and probe(old).accepted      # both during the overlap
+        serial = x509.load_pem_x509_certificate(
+            (dev.agent_config.parent / f"{dev.terminal_id}.pem").read_bytes()).serial_number
+        dev.server_config.write_text(f'revoked_serials = ["{serial:x}"]\n' + text)
+        _hup(child, 2)
+        with pytest.raises(UplinkRefused, match="REVOKED"):    # the same client, its connection still open
+            client.begin("sess-1", Purpose.VERIFY)
+        dev.server_config.write_text("nonce_ttl_s = nan\n" + text)
+        child.proc.send_signal(signal.SIGHUP)                  # a broken config is refused, the server runs on
+        deadline = time.monotonic() + 10
+        while not any("reload refused" in ln for ln in child.lines):
+            assert time.monotonic() < deadline, child.output()
+            time.sleep(0.05)
+        assert child.proc.poll() is None
+    finally:
+        client.close()
+        assert child.stop() == 0

@@ -1,0 +1,246 @@
+"""The ingest server's store contract, run against both implementations: the in-memory store and the
+Redis store on a real, private redis-server (``redis_url`` fixture)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+
+import pytest
+
+from hil.ingest.redis_store import RedisStore
+from hil.ingest.store import MemoryStore, NonceRecord, Outcome, StoreLimits, StoreUnavailable
+
+T0 = 0                          # ms, set to now before each test: Redis expires keys by its own clock
+TTL = 60_000
+
+
+@pytest.fixture(autouse=True)
+def _now():
+    global T0
+    T0 = int(time.time() * 1000)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def make_store(request):
+    made = []
+
+    def make(**limits):
+        lim = StoreLimits(**limits)
+        if request.param == "memory":
+            s = MemoryStore(lim)
+        else:
+            s = RedisStore.from_url(request.getfixturevalue("redis_url"), lim, prefix=f"t{uuid.uuid4().hex[:8]}:")
+        made.append(s)
+        return s
+    yield make
+    for s in made:
+        s.close()
+
+
+def rec(terminal="k1", session="s1", issued=None, ttl=TTL) -> NonceRecord:
+    issued = T0 if issued is None else issued
+    return NonceRecord(terminal, session, 2, "key-1", issued, issued + ttl)
+
+
+def use(store, nonce, *, terminal="k1", probe="p-1", digest=b"d" * 32, counter=1, receipt=b"R", now=None):
+    return store.use_nonce(nonce, terminal_id=terminal, probe_id=probe, digest=digest, counter=counter,
+                           receipt=receipt, now_ms=T0 + 10 if now is None else now)
+
+
+def test_a_nonce_is_used_once_and_the_same_probe_finds_its_receipt(make_store):
+    s = make_store()
+    n = os.urandom(32)
+    s.add_nonce(n, rec(), T0)
+    got = s.get_nonce(n, T0 + 1)
+    assert got is not None and not got.used and got.session_id == "s1" and got.server_key_id == "key-1"
+    first = use(s, n, receipt=b"first receipt")
+    assert first.outcome is Outcome.USED and first.record is not None and first.record.receipt == b"first receipt"
+    again = use(s, n, receipt=b"second receipt", counter=2)
+    assert again.outcome is Outcome.SAME_PROBE and again.record is not None and again.record.receipt == b"first receipt"
+    other = use(s, n, probe="p-2", counter=3)
+    assert other.outcome is Outcome.REPLAYED
+    changed = use(s, n, digest=b"e" * 32, counter=4)               # same id, other bytes
+    assert changed.outcome is Outcome.REPLAYED
+    assert use(s, n, terminal="k2").outcome is Outcome.UNKNOWN     # another terminal learns nothing
+    assert s.last_counter("k1") == 1
+
+
+def test_unknown_expired_and_foreign_nonces_are_refused_without_change(make_store):
+    s = make_store()
+    n = os.urandom(32)
+    s.add_nonce(n, rec(), T0)
+    assert use(s, os.urandom(32)).outcome is Outcome.UNKNOWN
+    assert use(s, n, terminal="k2").outcome is Outcome.UNKNOWN
+    assert use(s, n, now=T0 + TTL + 1).outcome is Outcome.UNKNOWN
+    assert s.get_nonce(n, T0 + TTL + 1) is None
+    assert s.last_counter("k1") == 0
+
+
+def test_the_counter_must_increase_and_a_stale_one_leaves_the_nonce_unused(make_store):
+    s = make_store()
+    a, b = os.urandom(32), os.urandom(32)
+    s.add_nonce(a, rec(), T0)
+    s.add_nonce(b, rec(), T0)
+    assert use(s, a, counter=7).outcome is Outcome.USED
+    stale = use(s, b, probe="p-2", counter=7)
+    assert stale.outcome is Outcome.STALE_COUNTER
+    left = s.get_nonce(b, T0 + 20)
+    assert left is not None and not left.used
+    assert use(s, b, probe="p-2", counter=8).outcome is Outcome.USED and s.last_counter("k1") == 8
+
+
+def test_a_probe_id_cannot_be_used_under_a_second_nonce(make_store):
+    s = make_store()
+    a, b = os.urandom(32), os.urandom(32)
+    s.add_nonce(a, rec(), T0)
+    s.add_nonce(b, rec(), T0)
+    assert use(s, a, probe="same-id").outcome is Outcome.USED
+    assert use(s, b, probe="same-id", counter=2).outcome is Outcome.REPLAYED
+    # Probe ids are per terminal: another terminal's probe id says nothing about this one.
+    c = os.urandom(32)
+    s.add_nonce(c, rec(terminal="k2"), T0)
+    assert use(s, c, terminal="k2", probe="same-id").outcome is Outcome.USED
+
+
+def test_each_terminal_holds_at_most_its_cap_and_evicts_its_oldest(make_store):
+    s = make_store(nonces_per_terminal=4)
+    mine = [os.urandom(32) for _ in range(10)]
+    theirs = os.urandom(32)
+    s.add_nonce(theirs, rec(terminal="k2"), T0)
+    for i, n in enumerate(mine):
+        s.add_nonce(n, rec(issued=T0 + i), T0 + i)
+    alive = [n for n in mine if s.get_nonce(n, T0 + 20) is not None]
+    assert alive == mine[-4:]
+    assert s.get_nonce(theirs, T0 + 20) is not None             # one terminal's flood never evicts another's
+    if isinstance(s, MemoryStore):
+        assert len(s) == 5
+    else:
+        assert s.nonce_count("k1") == 4
+
+
+def test_used_nonces_are_forgotten_after_the_retention(make_store):
+    s = make_store(keep_used_s=1.0)
+    t0 = int(time.time() * 1000)                                 # Redis expires keys by its own clock
+    n = os.urandom(32)
+    s.add_nonce(n, rec(issued=t0, ttl=500), t0)
+    assert use(s, n, now=t0 + 10).outcome is Outcome.USED
+    kept = s.get_nonce(n, t0 + 600)                              # past its expiry, still remembered
+    assert kept is not None and kept.used
+    time.sleep(max(0.0, (t0 + 1300) / 1000 - time.time()))
+    assert s.get_nonce(n, t0 + 10 + 1001) is None
+
+
+def test_failures_count_within_a_sliding_window_and_are_bounded(make_store):
+    s = make_store(max_failures_kept=5)
+    w = 1000
+    assert [s.add_failure("terminal:k1", T0 + i, w) for i in range(3)] == [1, 2, 3]
+    assert s.failures("terminal:k1", T0 + 10, w) == 3
+    assert s.failures("terminal:k2", T0 + 10, w) == 0
+    assert s.failures("terminal:k1", T0 + 1000, w) == 2           # the first has left the window
+    for i in range(20):
+        s.add_failure("terminal:k1", T0 + 100 + i, w)
+    assert s.failures("terminal:k1", T0 + 200, w) == 5            # kept at most max_failures_kept
+
+
+def test_one_use_wins_when_many_arrive_at_once(make_store):
+    s = make_store()
+    n = os.urandom(32)
+    s.add_nonce(n, rec(), T0)
+    # Each thread its own store object (for Redis: its own connection), as several servers would.
+    stores = [s] + ([make_store() for _ in range(3)] if isinstance(s, MemoryStore) else [
+        RedisStore(type(s.r)(connection_pool=s.r.connection_pool), s.limits, s.prefix) for _ in range(3)])
+    if isinstance(s, MemoryStore):
+        stores = [s] * 4
+    outcomes = []
+    gate = threading.Barrier(8)
+
+    def go(k):
+        gate.wait()
+        outcomes.append(use(stores[k % 4], n, probe=f"p-{k}", counter=100 + k).outcome)
+    threads = [threading.Thread(target=go, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count(Outcome.USED) == 1 and outcomes.count(Outcome.REPLAYED) == 7
+
+
+def test_two_redis_clients_share_one_state(redis_url):
+    a = RedisStore.from_url(redis_url, prefix="share:")
+    b = RedisStore.from_url(redis_url, prefix="share:")
+    n = os.urandom(32)
+    a.add_nonce(n, rec(), T0)
+    assert use(b, n).outcome is Outcome.USED
+    assert use(a, n, probe="p-2", counter=2).outcome is Outcome.REPLAYED
+    assert a.add_failure("terminal:k1", T0, 1000) == 1 and b.add_failure("terminal:k1", T0 + 1, 1000) == 2
+    a.close()
+    b.close()
+
+
+def test_an_unreachable_redis_is_store_unavailable(tmp_path):
+    s = RedisStore.from_url(f"unix://{tmp_path / 'nobody-listens.sock'}")
+    with pytest.raises(StoreUnavailable):
+        s.add_nonce(os.urandom(32), rec(), T0)
+    with pytest.raises(StoreUnavailable):
+        s.get_nonce(os.urandom(32), T0)
+
+
+class CountingInt(int):
+    """An int that counts how often it is compared or added to: how much of a table a prune reads."""
+
+    reads = 0
+
+    def _count(self):
+        CountingInt.reads += 1
+
+    def __ge__(self, other):
+        self._count()
+        return int(self) >= other
+
+    def __lt__(self, other):
+        self._count()
+        return int(self) < other
+
+    def __gt__(self, other):
+        self._count()
+        return int(self) > other
+
+    def __le__(self, other):
+        self._count()
+        return int(self) <= other
+
+    def __add__(self, other):
+        self._count()
+        return int(self) + other
+
+
+def test_memory_pruning_reads_only_what_has_expired():
+    # 20,000 live nonces (2,000 terminals at their cap of 10) and 3 expired ones: issuing one more
+    # must read the 3 and stop at the first live record, not walk the table.
+    s = MemoryStore(StoreLimits(nonces_per_terminal=10))
+    old = [os.urandom(32) for _ in range(3)]
+    for i, n in enumerate(old):
+        s.add_nonce(n, NonceRecord("old", "s", 2, "k", T0, CountingInt(T0 + 10 + i)), T0)
+    for i in range(20_000):
+        s.add_nonce(os.urandom(32), NonceRecord(f"k{i % 2000}", "s", 2, "k", T0 + 100,
+                                                CountingInt(T0 + 100 + TTL)), T0 + 100)
+    CountingInt.reads = 0
+    s.add_nonce(os.urandom(32), rec(terminal="fresh", issued=T0 + 200), T0 + 200)
+    assert all(s.get_nonce(n, T0 + 200) is None for n in old)
+    assert len(s) == 20_001
+    reads_after_issue = CountingInt.reads
+    assert reads_after_issue <= 3 + 1 + 3          # the expired, the first live, the 3 lookups above
+    # Used nonces: 5,000 used, retention 600 s; 2 used long ago. Pruning reads those 2 and one more.
+    s2 = MemoryStore(StoreLimits(nonces_per_terminal=10, keep_used_s=600))
+    for i in range(5_002):
+        n = os.urandom(32)
+        s2.add_nonce(n, rec(terminal=f"t{i}", issued=T0, ttl=10**9), T0)
+        when = CountingInt(T0 + (1 if i < 2 else 500_000))
+        assert s2.use_nonce(n, terminal_id=f"t{i}", probe_id="p", digest=b"d", counter=1, receipt=b"r",
+                            now_ms=when).outcome is Outcome.USED
+    CountingInt.reads = 0
+    s2.add_nonce(os.urandom(32), rec(issued=T0 + 700_000, ttl=TTL), T0 + 700_000)
+    assert CountingInt.reads <= 3 and len(s2) == 5_001
