@@ -36,6 +36,8 @@ from drivers.errors import (
     CapabilityUnsupported,
     CaptureAgentError,
     DeviceLost,
+    DeviceRefused,
+    DriverError,
     FrameTimeout,
     StreamClosed,
     UnsupportedMode,
@@ -121,6 +123,7 @@ class RigCamera(Camera):
         self._epochs: dict[Source, int] = {}
         self._lent: list[Source] = []
         self._faults: dict[Source, CaptureAgentError] = {}     # what this session saw go wrong, by camera
+        self._pending: list[tuple[Source, Frame]] = []          # first frames, read at start
         self._next = 0
         self.capabilities = self._capabilities()
 
@@ -133,17 +136,33 @@ class RigCamera(Camera):
         if not self._m._lease_lock.acquire(blocking=False):
             raise LeaseBusy("the cameras are leased to another session")
         try:
-            self._wait_online()
-            missing = self._rig.missing_streams()
-            if missing:
-                raise RigIncomplete(f"no camera provides {', '.join(missing)} "
-                                    f"(have {', '.join(k.value for k in self._rig.owners) or 'nothing'})")
-            self._rig.set_idle(False)
-            for s in self._owning_sources():
-                s.lend()                  # the session reads the cameras itself: nothing read ahead
-                self._lent.append(s)
-            self._rig.drain()
-            self._epochs = {s: s.epoch for s in self._lent}
+            for attempt in (1, 2):
+                # The second time a camera has just been found lost: its re-open step gets its time.
+                self._wait_online(0.0 if attempt == 1 else self._m.settings.restart_timeout_s)
+                missing = self._rig.missing_streams()
+                if missing:
+                    raise RigIncomplete(f"no camera provides {', '.join(missing)} "
+                                        f"(have {', '.join(k.value for k in self._rig.owners) or 'nothing'})")
+                self._rig.set_idle(False)
+                lost: dict[Source, CaptureAgentError] = {}
+                for s in self._owning_sources():
+                    try:
+                        s.lend()          # the session reads the cameras itself: nothing read ahead
+                        self._lent.append(s)
+                    except CaptureAgentError as exc:     # it left `online` since we looked
+                        lost[s] = exc
+                self._rig.drain()
+                self._epochs = {s: s.epoch for s in self._lent}
+                # A camera lost since its source last looked (between two idle reads: unplugged, or
+                # another device on its port) is found now, not in the session's first read: it is
+                # given back to recover, and the lease waits for it once more (or for its refusal).
+                if not lost:
+                    lost = self._first_frames()
+                if not lost:
+                    break
+                self._give_back(lost)
+                if attempt == 2:
+                    raise next(iter(lost.values()))
             self.capabilities = self._capabilities()
         except BaseException:
             self._give_back()
@@ -151,13 +170,30 @@ class RigCamera(Camera):
             raise
         self._leased = True
 
+    def _first_frames(self) -> dict[Source, CaptureAgentError]:
+        """One frame from each lent camera (kept for ``read``), or what went wrong, by camera."""
+        lost: dict[Source, CaptureAgentError] = {}
+        for src in self._lent:
+            cam = src.camera
+            try:
+                if cam is None:
+                    raise DeviceLost(f"camera {src.uri} is not open")
+                self._pending.append((src, cam.read(self._m.settings.lease_wait_s)))
+            except FrameTimeout:
+                continue                  # slow to deliver is the session's stage deadline's business
+            except CaptureAgentError as exc:
+                lost[src] = exc
+        if lost:
+            self._pending.clear()
+        return lost
+
     def _give_back(self, faults: dict[Source, CaptureAgentError] | None = None) -> None:
         for s in self._lent:
             s.give_back((faults or {}).get(s))
         self._lent = []
 
-    def _wait_online(self) -> None:
-        deadline = time.monotonic() + self._m.settings.lease_wait_s
+    def _wait_online(self, extra_s: float = 0.0) -> None:
+        deadline = time.monotonic() + self._m.settings.lease_wait_s + extra_s
         while True:
             failed = [s for s in self._rig.sources if s.state is SourceState.FAILED]
             if failed:
@@ -165,8 +201,15 @@ class RigCamera(Camera):
             waiting = [s for s in self._rig.sources if s.state is not SourceState.ONLINE]
             if not waiting:
                 return
+            # The device now on a camera's port is refused (a virtual camera, one off the allowlist):
+            # that, not a wait, is the session's answer.
+            refused = [s.attempt_error for s in waiting if isinstance(s.attempt_error, DeviceRefused)]
+            if refused:
+                raise refused[0]
             if time.monotonic() >= deadline:
                 s = waiting[0]
+                if isinstance(s.attempt_error, DriverError):
+                    raise s.attempt_error          # what its last re-open met: not found, refused, ...
                 raise DeviceLost(f"camera {s.uri} is {s.state.value}"
                                  + (f" ({s.error.code})" if s.error else "") + "; try again shortly")
             time.sleep(0.02)
@@ -183,6 +226,10 @@ class RigCamera(Camera):
         if not self._leased:
             raise StreamClosed("read() outside a lease (start() first)")
         self._check_sources()
+        while self._pending:
+            src, f = self._pending.pop(0)
+            if self._rig.owners.get(f.stream) is src:
+                return f
         deadline = time.monotonic() + max(0.0, timeout_s)
         sources = self._lent
         while True:
@@ -290,15 +337,18 @@ class RigCamera(Camera):
         return cam
 
     def set_projector(self, on: bool) -> None:
+        self._pending.clear()                 # frames taken before a control change are not handed out
         self._camera_for(StreamKind.IR, Capability.PROJECTOR_CONTROL).set_projector(on)
 
     def projector_power_range(self) -> ProjectorPowerRange:
         return self._camera_for(StreamKind.IR, Capability.PROJECTOR_POWER).projector_power_range()
 
     def set_projector_power(self, mw: float) -> float:
+        self._pending.clear()
         return self._camera_for(StreamKind.IR, Capability.PROJECTOR_POWER).set_projector_power(mw)
 
     def set_illumination(self, level: Any) -> None:
+        self._pending.clear()
         for s in self._owning_sources():
             if s.camera is not None and Capability.ILLUMINATION_CONTROL in s.camera.capabilities:
                 s.camera.set_illumination(level)

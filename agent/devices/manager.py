@@ -123,6 +123,7 @@ class Source:
         self._lent = False
         self._read_lock = threading.Lock()
         self.fault: CaptureAgentError | None = None
+        self.attempt_error: CaptureAgentError | None = None   # why the last re-open failed
         # Which stream kinds this source feeds into the rig (set by CaptureRig); None = all.
         self.accept: Callable[[StreamKind], bool] | None = None
 
@@ -410,10 +411,12 @@ class Source:
             try:
                 self._open_and_start()
                 if self._wait_for_frame(deadline):
+                    self.attempt_error = None
                     return True
                 self._close_camera()
-            except CaptureAgentError:
+            except CaptureAgentError as exc:
                 # Not there yet, or refused (a different device on the port never counts as back).
+                self.attempt_error = exc
                 self._close_camera()
             except Exception:
                 log.exception("source %s: unexpected error while re-opening", self.uri)
