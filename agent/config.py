@@ -136,13 +136,21 @@ def from_dict(cls: type[T], data: dict[str, Any], path: str = "") -> T:
 
 @dataclasses.dataclass(frozen=True)
 class CameraSettings:
-    # The daemon captures from exactly one device URI; the simulated camera is the embedded default.
+    # The cameras the daemon captures from: one URI, or a rig of several (e.g. Orbbec depth+IR and a
+    # UVC colour camera; each stream comes from the first URI that provides it). The simulated camera
+    # is the embedded default.
     uris: tuple[str, ...] = ("sim://",)
     read_timeout_s: float = 1.0           # one wait for a frame (the session's stage deadlines bound the rest)
+    # Rig calibration JSON: extrinsics between separate cameras (agent/devices/calibration.py).
+    calibration: str = ""
 
     def __post_init__(self) -> None:
         if not self.read_timeout_s > 0:
             raise ValueError("read_timeout_s must be positive")
+        if not self.uris:
+            raise ValueError("uris must name at least one camera")
+        if len(set(self.uris)) != len(self.uris):
+            raise ValueError("uris must not name a camera twice")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,10 +1,16 @@
 """The daemon: wires settings into the parts and owns their lifecycle (``capture-agent run``).
 
-Start order: signing key → audit log → uplink client → liveness worker → local API. Readiness is
-signalled only when all of them are up (systemd ``READY=1`` when ``NOTIFY_SOCKET`` is set, and a
-line on stdout). ``stop(grace)`` reverses it: the local API stops taking calls and cancels a running
-capture, which reports its error event; then the worker, the uplink and the audit log (whose close
-writes a signed checkpoint) are closed.
+Start order: signing key → audit log → uplink client → cameras (the device manager, each camera's
+SDK in a camera host process) → liveness worker → local API. Readiness is signalled only when all of
+them are up (systemd ``READY=1`` when ``NOTIFY_SOCKET`` is set, and a line on stdout). ``stop(grace)``
+reverses it: the local API stops taking calls and cancels a running capture, which reports its error
+event; then the worker, the cameras, the uplink and the audit log (whose close writes a signed
+checkpoint) are closed.
+
+Watchdog: under systemd's ``WatchdogSec`` (``WATCHDOG_USEC`` in the environment) the main loop calls
+:meth:`Daemon.tick`, which sends ``WATCHDOG=1`` at half the interval, and only while the device
+manager is healthy (every camera source's thread alive and recently active): a daemon stuck in a way
+no deadline caught is restarted by systemd.
 """
 
 from __future__ import annotations
@@ -12,11 +18,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.config import RecordSettings, Settings
+from agent.devices.calibration import RigCalibration
+from agent.devices.lease import DeviceManager
 from agent.errors import ConfigError
 from agent.liveness.supervisor import LivenessSupervisor
 from agent.localapi.service import LocalApiServer
@@ -49,6 +58,18 @@ def sd_notify(state: str) -> bool:
         s.connect(addr)
         s.sendall(state.encode())
     return True
+
+
+def watchdog_interval_s() -> float | None:
+    """systemd's watchdog interval for this process (``WATCHDOG_USEC``, for ``WATCHDOG_PID``), or None."""
+    usec, pid = os.environ.get("WATCHDOG_USEC"), os.environ.get("WATCHDOG_PID")
+    if not usec or (pid and pid != str(os.getpid())):
+        return None
+    try:
+        v = int(usec) / 1e6
+    except ValueError:
+        return None
+    return v if v > 0 else None
 
 
 def uplink_settings(settings: Settings) -> UplinkConnection:
@@ -109,12 +130,14 @@ class Daemon:
         self.supervisor: LivenessSupervisor | None = None
         self.api: LocalApiServer | None = None
         self.deps: SessionDeps | None = None
+        self.devices: DeviceManager | None = None
+        self._watchdog_s = watchdog_interval_s()
+        self._last_ping = 0.0
         self.attestor: TpmAttestor | None = None
 
     def start(self) -> None:
         s = self.settings
-        if len(s.camera.uris) != 1:
-            raise ConfigError("the daemon captures from one camera URI ([camera] uris must have exactly one entry)")
+        calibration = RigCalibration.load(s.path(s.camera.calibration)) if s.camera.calibration else None
         signer = load_signer(signer_spec(s))
         check_profile(s, signer)
         state = s.path(s.state_dir)
@@ -123,6 +146,8 @@ class Daemon:
                               checkpoint_interval_s=s.audit.checkpoint_interval_s)
         try:
             self.uplink = UplinkClient(uplink_settings(s))
+            self.devices = DeviceManager(s.camera.uris, s.devices, calibration)
+            self.devices.start()
             if s.keys.attestation:
                 from agent.security.tpm import load_attestor
                 self.attestor = load_attestor(s.keys.attestation)
@@ -133,8 +158,8 @@ class Daemon:
                                     quality=s.quality, devices=s.devices, counter=ProbeCounter(state / "probe-counter"),
                                     lockout=Lockout(s.session, path=state / "lockout.json"),
                                     pseudonym=Pseudonymizer.load_or_create(state),
-                                    read_timeout_s=s.camera.read_timeout_s, attestor=self.attestor,
-                                    recording=self._record_settings())
+                                    read_timeout_s=s.camera.read_timeout_s, cameras=self.devices,
+                                    attestor=self.attestor, recording=self._record_settings())
             # Firmware: the manifest is verified now (a bad one stops the start); updates that did not
             # finish are audited and their cameras refused at open.
             self.deps.firmware = firmware_runtime.build_gate(s.firmware, state, s.path, alert=self.audit.record)
@@ -153,7 +178,8 @@ class Daemon:
             self.stop(0)
             raise
         hello = self.supervisor.hello
-        self.audit.record("agent_start", terminal_id=s.terminal_id, camera=s.camera.uris[0][:200],
+        self.audit.record("agent_start", terminal_id=s.terminal_id, camera=" ".join(s.camera.uris)[:400],
+                          calibration_sha256=calibration.digest if calibration else None,
                           socket=str(s.path(s.local_api.socket))[:200], worker_pid=self.supervisor.pid,
                           config_sha256=self.config_digest or None, uid=os.getuid(),
                           dumpable=self.hardening.get("dumpable"), core_limit=self.hardening.get("core_limit"),
@@ -186,6 +212,9 @@ class Daemon:
         if self.supervisor is not None:
             self.supervisor.stop()
             self.supervisor = None
+        if self.devices is not None:
+            self.devices.stop()
+            self.devices = None
         if self.uplink is not None:
             self.uplink.close()
             self.uplink = None
@@ -196,6 +225,19 @@ class Daemon:
             self.audit.record("agent_stop")
             self.audit.close()
             self.audit = None
+
+    def tick(self) -> None:
+        """Called by the main loop (at least every 0.5 s): the systemd watchdog's ping."""
+        if self._watchdog_s is None:
+            return
+        now = time.monotonic()
+        if now - self._last_ping < self._watchdog_s / 2:
+            return
+        if self.devices is not None and not self.devices.healthy():
+            log.error("device manager unhealthy (%s): withholding the watchdog ping", self.devices.status())
+            return
+        sd_notify("WATCHDOG=1")
+        self._last_ping = now
 
     @property
     def socket_path(self) -> Path:

@@ -24,13 +24,13 @@ def _cycle(rig: CaptureRig, cable: FakeCable) -> tuple[float, float]:
     for _ in range(3):
         rig.read(2.0)
     t0 = time.monotonic()
-    cable.plugged.clear()
+    cable.unplug()
     while src.state is SourceState.ONLINE:
         time.sleep(0.002)
     lost_at = src.events[-1].at
     time.sleep(0.2)
     t1 = time.monotonic()
-    cable.plugged.set()
+    cable.replug()
     while not (src.state is SourceState.ONLINE and src.events[-1].at > lost_at):
         if time.monotonic() - t1 > SETTINGS.replug_timeout_s:
             raise RuntimeError("did not recover")

@@ -39,9 +39,11 @@ from .frame import (
 register_backend("sim", "drivers.sim", ("sim",), "simulated RGB-IR-depth camera (embedded default)")
 register_backend("openni", "drivers.openni", ("openni", "openni+file"),
                  "OpenNI2 depth cameras (Orbbec, PrimeSense) and .oni recordings")
-register_backend("uvc", "drivers.uvc", ("uvc", "uvc+file"), "UVC RGB/IR cameras (V4L2 via OpenCV) and video files")
+register_backend("uvc", "drivers.uvc", ("uvc", "uvc+file"), "UVC RGB/IR cameras (V4L2) and video files (OpenCV)")
 register_backend("realsense", "drivers.realsense", ("realsense", "realsense+file"),
                  "Intel RealSense D4xx devices and .db3/.bag recordings")
+register_backend("orbbec", "drivers.orbbec", ("orbbec", "orbbec+file"),
+                 "Orbbec cameras on Orbbec SDK v2 (Gemini 330/2, Femto, Astra 2) and their .bag recordings")
 
 __all__ = [
     "Camera", "Capability", "DeviceInfo", "ExposureSetting", "ProjectorPowerRange", "ParsedUri", "UsbIdentity",

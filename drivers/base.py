@@ -80,9 +80,12 @@ class UsbIdentity:
     serial: str = ""
     bcd_device: int = 0
     bus_path: str = ""                 # e.g. "2-1.3"; empty for a device with no physical USB parent
+    link: str = ""                     # USB link the device runs at, as its SDK reports it ("3.2", "2.1"); "" unknown
 
     def describe(self) -> str:
-        return f"{self.vendor_id:04x}:{self.product_id:04x} serial={self.serial or '-'} bus={self.bus_path or '-'}"
+        link = f" usb{self.link}" if self.link else ""
+        ident = f"{self.vendor_id:04x}:{self.product_id:04x}"
+        return f"{ident} serial={self.serial or '-'} bus={self.bus_path or '-'}{link}"
 
 
 @dataclass(frozen=True)
@@ -99,17 +102,21 @@ class DeviceInfo:
     is_recording: bool = False
     allowed: bool | None = None        # allowlist verdict, when a policy has been applied
     note: str = ""
+    # Per-frame metadata (exposure, projector state, hardware timestamps) delivered by the device:
+    # None when the backend cannot tell. A RealSense on Linux without it loses global time.
+    metadata_enabled: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "uri": self.uri, "backend": self.backend, "name": self.name, "serial": self.serial,
             "firmware": self.firmware, "streams": list(self.streams), "is_recording": self.is_recording,
-            "allowed": self.allowed, "note": self.note, "usb": None,
+            "allowed": self.allowed, "note": self.note, "usb": None, "metadata_enabled": self.metadata_enabled,
         }
         if self.usb is not None:
             u = self.usb
             d["usb"] = {"vendor_id": f"{u.vendor_id:04x}", "product_id": f"{u.product_id:04x}",
-                        "serial": u.serial, "bcd_device": f"{u.bcd_device:04x}", "bus_path": u.bus_path}
+                        "serial": u.serial, "bcd_device": f"{u.bcd_device:04x}", "bus_path": u.bus_path,
+                        "link": u.link}
         return d
 
 

@@ -97,3 +97,23 @@ class StreamClosed(DriverError):
     """The camera was used after ``stop()`` or ``close()``."""
 
     code = "DRV_STREAM_CLOSED"
+
+
+class CameraHostCrashed(DeviceLost):
+    """The camera host process (which owns the vendor SDK) died; the device manager replaces it."""
+
+    code = "DRV_HOST_CRASHED"
+
+
+class CameraHostHung(DeviceLost):
+    """The camera host process missed a deadline (no heartbeat, or an SDK call that did not return
+    in time) and was killed; the device manager replaces it."""
+
+    code = "DRV_HOST_HUNG"
+
+
+class CameraHostProtocol(DeviceLost):
+    """The camera host process sent something that is not a valid message or frame description; it
+    was killed (a compromised or corrupted SDK process is never trusted further)."""
+
+    code = "DRV_HOST_PROTOCOL"

@@ -20,6 +20,7 @@ import atexit
 import ctypes
 import math
 import os
+import re
 import tempfile
 import threading
 import time
@@ -54,6 +55,8 @@ SYSTEM_LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/
 # PrimeSense Carmine / Orbbec Astra nominal FOV, used only when a device does not report its own.
 DEFAULT_HFOV_DEG, DEFAULT_VFOV_DEG = 58.0, 45.0
 _WAIT_SLICE_S = 0.05               # how often a blocked read checks for disconnect/stop
+# ``openni://SERIAL`` (letters and digits) rather than a bus-address URI such as ``2bc5/0401@1/5``.
+_SERIAL = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
 
 # Software devices whose driver crashes if a stream is destroyed after stop (Debian's DummyDevice):
 # their handles are stopped and parked here for the life of the process instead of destroyed.
@@ -341,11 +344,34 @@ class OpenNICamera(Camera):
             except OpenNIError as exc:
                 raise RecordingInvalid(f"OpenNI cannot open recording {path}: {exc}") from None
         if not target:
-            raise InvalidUri("openni:// needs a device URI (e.g. openni://Dummy); see `capture-agent devices`")
+            raise InvalidUri("openni:// needs a serial or a device URI (e.g. openni://Dummy); "
+                             "see `capture-agent devices`")
+        if _SERIAL.match(target) and target != "Dummy":
+            return self._open_by_serial(target)
         try:
             return openni2.Device(target.encode())
         except OpenNIError as exc:
             raise DeviceNotFound(f"OpenNI device {target!r} cannot be opened: {exc}") from None
+
+    @staticmethod
+    def _open_by_serial(serial: str):
+        """The connected device with this serial. OpenNI names devices by bus address
+        (``2bc5/0401@1/5``), which changes on re-plug; the serial does not, but OpenNI tells it only
+        once a device is open, so each candidate is opened and asked."""
+        for uri in _device_uris():
+            if b"@" not in uri:
+                continue                     # not a USB device (Dummy, an open recording)
+            try:
+                dev = openni2.Device(uri)
+            except OpenNIError:
+                continue                     # busy or gone since it was listed
+            if _serial_of(dev) == serial:
+                return dev
+            try:
+                dev.close()
+            except Exception:
+                pass
+        raise DeviceNotFound(f"no OpenNI device with serial {serial!r} is connected")
 
     # -- Camera ----------------------------------------------------------------------------
     @property
@@ -357,11 +383,7 @@ class OpenNICamera(Camera):
                           note="; ".join(self._notes))
 
     def _serial(self) -> str:
-        try:
-            buf = self._device.get_property(c_api.ONI_DEVICE_PROPERTY_SERIAL_NUMBER, (ctypes.c_char * 64))
-            return bytes(buf).split(b"\0", 1)[0].decode(errors="replace")
-        except Exception:  # Dummy and file devices have no serial
-            return ""
+        return _serial_of(self._device)
 
     def _available(self) -> list[StreamKind]:
         return [k for k, s in _SENSORS.items() if self._device.has_sensor(s)]
@@ -376,7 +398,12 @@ class OpenNICamera(Camera):
             return Extrinsics.identity()
         raise UnsupportedMode(f"OpenNI2 reports no {src.value}→{dst.value} calibration without registration")
 
-    def _pick_mode(self, kind: StreamKind, sensor):
+    def _pick_mode(self, kind: StreamKind, sensor, like=None):
+        """The mode for one stream. Depth: the URI's mode, else one that meets §7.5 h (≥ 640×400,
+        ≥ 10 fps) at the highest rate up to 30 fps and the smallest size (the largest mode is often
+        a slow one: an Embedded S gives depth at 7 fps in its largest); a device with none gets its
+        best and a note. The other streams (``like`` = depth's mode): depth's size and rate where
+        offered, so registration and the matcher work on equal frames."""
         modes = [m for m in self._device.get_sensor_info(sensor).videoModes if m.pixelFormat in _FORMATS]
         w, h, fps = self._mode
         ok = [m for m in modes if (w is None or m.resolutionX == w) and (h is None or m.resolutionY == h)
@@ -384,7 +411,23 @@ class OpenNICamera(Camera):
         if not ok:
             offered = ", ".join(f"{m.resolutionX}x{m.resolutionY}@{m.fps}" for m in modes) or "none"
             raise UnsupportedMode(f"OpenNI {kind.value} has no mode {w}x{h}@{fps} (offered: {offered})")
-        return max(ok, key=lambda m: (m.resolutionX * m.resolutionY, m.fps))
+        if like is not None:
+            same = [m for m in ok if (m.resolutionX, m.resolutionY, m.fps) == (like.resolutionX, like.resolutionY,
+                                                                                like.fps)]
+            if same:
+                return same[0]
+            rate = [m for m in ok if m.fps == like.fps] or ok
+            pick = min(rate, key=lambda m: abs(m.resolutionX * m.resolutionY - like.resolutionX * like.resolutionY))
+            self._notes.append(f"{kind.value} {pick.resolutionX}x{pick.resolutionY}@{pick.fps} differs from depth's "
+                               f"{like.resolutionX}x{like.resolutionY}@{like.fps}")
+            return pick
+        spec = [m for m in ok if m.resolutionX >= 640 and m.resolutionY >= 400 and m.fps >= 10]
+        if spec:
+            return min(spec, key=lambda m: (-min(m.fps, 30), m.resolutionX * m.resolutionY))
+        best = max(ok, key=lambda m: (m.fps >= 10, m.resolutionX * m.resolutionY, m.fps))
+        self._notes.append(f"no {kind.value} mode meets 640x400 at 10 fps (§7.5 h); using "
+                           f"{best.resolutionX}x{best.resolutionY}@{best.fps}")
+        return best
 
     def start(self) -> None:
         if self._closed:
@@ -392,13 +435,17 @@ class OpenNICamera(Camera):
         if self._started:
             return
         kinds = self._available() if self._want is None else list(self._want)
+        kinds.sort(key=lambda k: k is not StreamKind.DEPTH)         # depth's mode sets the others'
         for k in kinds:
             if not self._device.has_sensor(_SENSORS[k]):
                 raise UnsupportedMode(f"OpenNI device {self._name!r} has no {k.value} sensor")
+        depth_mode = None
         try:
             for k in kinds:
                 sensor = _SENSORS[k]
-                mode = None if self._is_file else self._pick_mode(k, sensor)
+                mode = None if self._is_file else self._pick_mode(k, sensor, like=depth_mode)
+                if k is StreamKind.DEPTH:
+                    depth_mode = mode
                 st = self._device.create_stream(sensor)
                 if mode is not None and not _same_mode(st.get_video_mode(), mode):
                     st.set_video_mode(mode)
@@ -421,7 +468,10 @@ class OpenNICamera(Camera):
                     self._frames_left[k] = st.get_number_of_frames()
         except OpenNIError as exc:
             self._teardown()
-            raise UnsupportedMode(f"OpenNI cannot start streams {[k.value for k in kinds]}: {exc}") from None
+            both = "" if not {StreamKind.IR, StreamKind.COLOR} <= set(kinds) else (
+                "; Astra-class devices cannot stream IR and colour together: use streams=depth,ir and a separate "
+                "colour camera in [camera] uris (Astra Pro colour is a UVC camera)")
+            raise UnsupportedMode(f"OpenNI cannot start streams {[k.value for k in kinds]}: {exc}{both}") from None
         assert _listener is not None            # made by ensure_initialized(), which __init__ called
         _listener.watch(self._uri_bytes, self)
         self._started = True
@@ -558,6 +608,24 @@ class OpenNICamera(Camera):
             self._device.close()
         except Exception:
             pass
+
+
+def _serial_of(dev) -> str:
+    try:
+        buf = dev.get_property(c_api.ONI_DEVICE_PROPERTY_SERIAL_NUMBER, (ctypes.c_char * 64))
+        return bytes(buf).split(b"\0", 1)[0].decode(errors="replace")
+    except Exception:  # Dummy and file devices have no serial
+        return ""
+
+
+def _device_uris() -> list[bytes]:
+    pdevs = ctypes.POINTER(c_api.OniDeviceInfo)()
+    count = ctypes.c_int()
+    c_api.oniGetDeviceList(ctypes.byref(pdevs), ctypes.byref(count))
+    try:
+        return [bytes(pdevs[i].uri) for i in range(count.value)]
+    finally:
+        c_api.oniReleaseDeviceList(pdevs)
 
 
 def open_camera(parsed: ParsedUri) -> Camera:

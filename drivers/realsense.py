@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .base import Camera, Capability, DeviceInfo, ExposureSetting, ParsedUri, ProjectorPowerRange
+from .base import Camera, Capability, DeviceInfo, ExposureSetting, ParsedUri, ProjectorPowerRange, UsbIdentity
 from .errors import (
     BackendUnavailable,
     CapabilityUnsupported,
@@ -52,6 +52,8 @@ try:
 except (ImportError, OSError) as exc:  # libusb missing, or no wheel for this platform
     raise BackendUnavailable(f"pyrealsense2 cannot be loaded: {exc}") from None
 
+from . import realsense_device as rsdev  # noqa: E402 - needs the SDK above
+
 _MODEL = {
     rs.distortion.none: DistortionModel.NONE,
     rs.distortion.brown_conrady: DistortionModel.BROWN_CONRADY,
@@ -65,8 +67,10 @@ _DOMAIN = {
     rs.timestamp_domain.system_time: ClockDomain.SYSTEM,
 }
 _KIND = {rs.stream.depth: StreamKind.DEPTH, rs.stream.color: StreamKind.COLOR, rs.stream.infrared: StreamKind.IR}
-# Depth modes that satisfy §7.5 h, best first.
-_DEPTH_MODES = ((640, 480, 30), (848, 480, 30), (1280, 720, 30), (640, 480, 15), (848, 480, 15), (1280, 720, 15))
+_QUERY_KEYS = frozenset({"global_time", "distance_m", "ipd_px"})
+_METADATA_NOTE = ("frame metadata is not enabled (Linux: a kernel without the RealSense UVC metadata patch, "
+                  "and not the RSUSB backend): no exposure, projector state or hardware timestamps per frame, "
+                  "and global time falls back to host arrival")
 
 
 def _intrinsics(i) -> Intrinsics:
@@ -197,19 +201,38 @@ class RealSenseCamera(Camera):
         self._ctx = None
         self._ir_measured: ExposureSetting | None = None     # from the latest depth/IR frame's metadata
         self._ir_saved: SavedExposure | None = None          # what unlock_exposure restores
+        unknown = set(parsed.query) - _QUERY_KEYS
+        if unknown:
+            raise InvalidUri(f"realsense: unknown query key(s) {', '.join(sorted(unknown))}; "
+                             f"known: {', '.join(sorted(_QUERY_KEYS))}")
         gt = parsed.query.get("global_time", "1")
         if gt not in ("0", "1"):
             raise InvalidUri(f"realsense: global_time must be 0 or 1, not {gt!r}")
         self._global_time = gt == "1"
-        self.capabilities = frozenset({Capability.RECORDING} if recording else
-                                      {Capability.PROJECTOR_CONTROL, Capability.HARDWARE_RESET,
-                                       Capability.EXPOSURE_CONTROL, Capability.PROJECTOR_POWER})
+        self._distance_m = _q_number(parsed, "distance_m", 0.6, 0.15, 3.0)
+        self._ipd_px = _q_number(parsed, "ipd_px", 60.0, 10.0, 400.0)
+        self._usb: UsbIdentity | None = None
+        self._notes: list[str] = []
+        self._metadata: bool | None = None
+        self._model = ""
+        self.capabilities = frozenset({Capability.RECORDING})
+        if not recording:
+            # Asked of the device at open: a D405 has no projector, and a camera that is not
+            # there is DRV_DEVICE_NOT_FOUND now, not at start.
+            dev = _find_device(self._target)
+            self._usb = rsdev.usb_identity(dev, rs)
+            self.capabilities = rsdev.probe_capabilities(dev, rs)
+            for key, attr in (("_serial", "serial_number"), ("_name", "name"), ("_firmware", "firmware_version")):
+                value = rsdev._info(dev, rs, attr)
+                if value:
+                    setattr(self, key, value)
+            self._model = rsdev.model_of(self._name)
 
     @property
     def info(self) -> DeviceInfo:
         return DeviceInfo(uri=self._parsed.raw, backend="realsense", name=self._name, serial=self._serial,
-                          firmware=self._firmware, streams=tuple(p.kind.value for p in self._profiles),
-                          is_recording=self._recording)
+                          firmware=self._firmware, usb=self._usb, streams=tuple(p.kind.value for p in self._profiles),
+                          is_recording=self._recording, note="; ".join(self._notes), metadata_enabled=self._metadata)
 
     def profiles(self) -> list[StreamProfile]:
         return list(self._profiles)
@@ -240,6 +263,12 @@ class RealSenseCamera(Camera):
                 raise RecordingInvalid(f"cannot play {self._target}: {exc}") from None
             raise UnsupportedMode(f"RealSense {self._target}: {exc}") from None
         dev = profile.get_device()
+        try:
+            self._metadata = bool(dev.is_metadata_enabled())
+        except (RuntimeError, AttributeError):
+            self._metadata = None
+        if self._metadata is False and not self._recording:
+            self._notes.append(_METADATA_NOTE)
         if self._recording:
             dev.as_playback().set_real_time(False)
         else:
@@ -280,18 +309,14 @@ class RealSenseCamera(Camera):
 
     def _configure_live(self, cfg) -> None:
         ctx = rs.context()
-        serials = [d.get_info(rs.camera_info.serial_number) for d in ctx.query_devices()]
-        if self._target not in serials:
-            raise DeviceNotFound(f"no RealSense device with serial {self._target!r} (connected: {serials or 'none'})")
-        dev = next(d for d in ctx.query_devices() if d.get_info(rs.camera_info.serial_number) == self._target)
-        offered = {(p.as_video_stream_profile().width(), p.as_video_stream_profile().height(), p.fps())
-                   for s in dev.query_sensors() for p in s.get_stream_profiles()
-                   if p.stream_type() == rs.stream.depth and p.format() == rs.format.z16}
-        mode = next((m for m in _DEPTH_MODES if m in offered), None)
-        if mode is None:
-            raise UnsupportedMode(f"device {self._target} offers no depth mode >= 640x400 at >= 10 fps: "
-                                  f"{sorted(offered)}")
-        w, h, fps = mode
+        dev = _find_device(self._target, ctx)
+        usb2 = rsdev.is_usb2(self._usb)
+        choice = rsdev.choose_modes(rsdev.offered_modes(dev, rs), usb2=usb2, model=self._model,
+                                    distance_m=self._distance_m, ipd_px=self._ipd_px)
+        if choice.note:
+            self._notes.append(choice.note)
+        if usb2:
+            self._notes.append(f"USB {self._usb.link if self._usb else '2'} link: modes limited to what USB 2 carries")
         serial = self._target
 
         def changed(event) -> None:
@@ -300,9 +325,13 @@ class RealSenseCamera(Camera):
         ctx.set_devices_changed_callback(changed)
         self._ctx = ctx                          # keep the context (and its callback) alive
         cfg.enable_device(self._target)
-        cfg.enable_stream(rs.stream.depth, w, h, rs.format.z16, fps)
-        cfg.enable_stream(rs.stream.infrared, 1, w, h, rs.format.y8, fps)
-        cfg.enable_stream(rs.stream.color, 640, 480, rs.format.bgr8, fps)
+        d = choice.depth
+        cfg.enable_stream(rs.stream.depth, d.width, d.height, rs.format.z16, d.fps)
+        if choice.ir is not None:
+            cfg.enable_stream(rs.stream.infrared, 1, d.width, d.height, rs.format.y8, d.fps)
+        if choice.color is not None:
+            c = choice.color
+            cfg.enable_stream(rs.stream.color, c.width, c.height, getattr(rs.format, c.format), c.fps)
 
     def read(self, timeout_s: float = 1.0) -> Frame:
         with self._lock:
@@ -409,9 +438,43 @@ class RealSenseCamera(Camera):
         return self._live_depth_sensor("lock its exposure")
 
     def hardware_reset(self) -> None:
-        if self._recording or self._pipeline is None:
+        """Reset the device through a handle of its own (no pipeline needed: the device manager
+        resets a device whose stream is already stopped). It drops off the bus and enumerates again;
+        the manager waits for it by serial."""
+        if self._recording:
             raise CapabilityUnsupported("a recording has no hardware to reset")
-        self._pipeline.get_active_profile().get_device().hardware_reset()
+        try:
+            _find_device(self._target).hardware_reset()
+        except DeviceNotFound as exc:
+            raise DeviceLost(f"RealSense {self._target}: cannot reset a device that is not there ({exc.message})") \
+                from None
+        except RuntimeError as exc:
+            raise DeviceLost(f"RealSense {self._target}: hardware reset failed: {exc}") from None
+
+
+def _q_number(parsed: ParsedUri, key: str, default: float, lo: float, hi: float) -> float:
+    if key not in parsed.query:
+        return default
+    try:
+        v = float(parsed.query[key])
+    except ValueError:
+        raise InvalidUri(f"realsense: {key}={parsed.query[key]!r} is not a number") from None
+    if not lo <= v <= hi:
+        raise InvalidUri(f"realsense: {key} must be within {lo:g}..{hi:g}")
+    return v
+
+
+def _find_device(serial: str, ctx=None):
+    """The connected device with this serial, from a context of its own (or ``ctx``)."""
+    ctx = ctx or rs.context()
+    try:
+        devices = list(ctx.query_devices())
+        serials = [d.get_info(rs.camera_info.serial_number) for d in devices]
+    except RuntimeError as exc:
+        raise DeviceNotFound(f"RealSense devices cannot be listed: {exc}") from None
+    if serial not in serials:
+        raise DeviceNotFound(f"no RealSense device with serial {serial!r} (connected: {serials or 'none'})")
+    return devices[serials.index(serial)]
 
 
 def open_camera(parsed: ParsedUri) -> RealSenseCamera:
@@ -426,8 +489,11 @@ def list_devices() -> list[DeviceInfo]:
     out = []
     for d in rs.context().query_devices():
         serial = d.get_info(rs.camera_info.serial_number)
+        caps = rsdev.probe_capabilities(d, rs)
         out.append(DeviceInfo(uri=f"realsense://{serial}", backend="realsense", name=d.get_info(rs.camera_info.name),
-                              serial=serial, firmware=d.get_info(rs.camera_info.firmware_version)))
+                              serial=serial, firmware=d.get_info(rs.camera_info.firmware_version),
+                              usb=rsdev.usb_identity(d, rs),
+                              note="" if Capability.PROJECTOR_CONTROL in caps else "no projector control"))
     return out
 
 

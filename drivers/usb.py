@@ -154,6 +154,7 @@ class VideoNode:
     card: str                          # the driver's card name (sysfs ``name``)
     driver: str                        # kernel driver bound to the node's parent, "" if none
     usb: UsbIdentity | None            # None: no physical USB parent
+    index: int = 0                     # sysfs ``index``: 0 the video node, 1+ e.g. a UVC metadata node
 
     @property
     def is_virtual(self) -> bool:
@@ -188,6 +189,10 @@ class Sysfs:
         if not entry.exists():
             raise DeviceRefused(f"/dev/{name} has no sysfs entry; cannot prove it is a physical camera")
         card = self._read(entry / "name")
+        try:
+            index = int(self._read(entry / "index") or "0")
+        except ValueError:
+            index = 0
         dev_link = entry / "device"
         driver = ""
         usb = None
@@ -195,7 +200,7 @@ class Sysfs:
             real = self._resolve(dev_link)
             driver = self._driver_of(real)
             usb = self._usb_parent(real)
-        return VideoNode(name, card, driver, usb)
+        return VideoNode(name, card, driver, usb, index)
 
     def _resolve(self, p: Path) -> Path:
         # Resolve symlinks but keep the result inside our root (fake trees use relative links).

@@ -28,11 +28,15 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   python3 -m venv .venv
 fi
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+stamp=.venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   echo "setup: installing capture-agent (editable, with test extras)"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e '.[test]'
+  # Orbbec SDK v2's binding, without its declared dependencies: they are for its examples (open3d,
+  # pygame, opencv-python, numpy<2) and would replace our numpy and OpenCV. The binding itself needs
+  # only numpy.
+  .venv/bin/python -m pip install -q --no-deps 'pyorbbecsdk2==2.1.2'
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

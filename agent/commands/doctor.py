@@ -90,6 +90,10 @@ def diagnose(uri: str, n: int, flat_target: bool) -> list[Row]:
             p = next(p for p in profiles if p.kind.value == c.name.split("_")[0])
             value = f"{p.width}x{p.height}"
         rows.append(Row(c.clause, c.name, "PASS" if c.ok else "FAIL", value, c.limit))
+    md = cam.info.metadata_enabled
+    rows.append(Row("7.5 g", "frame_metadata", "NOT RUN" if md is None else ("PASS" if md else "FAIL"),
+                    "unknown to this backend" if md is None else ("enabled" if md else "not enabled"),
+                    "per-frame exposure, projector state and hardware timestamps"))
     period = 1000.0 / max(min(p.fps for p in profiles), 1e-6)
     max_skew = max(skews) if skews else float("inf")
     rows.append(Row("7.5 g", "rgb_depth_sync", "PASS" if max_skew < period else "FAIL",

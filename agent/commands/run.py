@@ -25,7 +25,8 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def wait_for_signal() -> str:
+def wait_for_signal(tick=None) -> str:
+    """Block until SIGTERM or SIGINT; ``tick()`` runs every half second meanwhile (the watchdog)."""
     stop = threading.Event()
     got: list[str] = []
 
@@ -35,7 +36,8 @@ def wait_for_signal() -> str:
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
     while not stop.wait(0.5):
-        pass
+        if tick is not None:
+            tick()
     return got[0]
 
 
@@ -50,7 +52,7 @@ def run(args) -> int:
     assert d.supervisor is not None                # start() returns only with every part up
     print(f"capture-agent: ready; terminal {settings.terminal_id}; local API on {d.socket_path}; "
           f"liveness worker pid {d.supervisor.pid}", flush=True)
-    why = wait_for_signal()
+    why = wait_for_signal(d.tick)
     d.stop(args.grace)
     print(f"capture-agent: stopped ({why})", flush=True)
     return 0

@@ -5,8 +5,9 @@ Each configured URI becomes a :class:`Source` with a small reconnection state ma
 frame counter keeps advancing; when it stops (timeouts, a frozen counter) or the device is lost, the
 source escalates, each step under its own monotonic deadline:
 
-1. restart the stream (stop/start the same handle),
-2. hardware reset (when the camera has the capability), then re-open,
+1. re-open: a fresh handle on the same device (never ``start()`` after ``stop()``: it is final),
+2. hardware reset through a live handle (when the camera has the capability), then wait, bounded,
+   for the device to enumerate again by serial and open it,
 3. wait for re-plug: re-open the URI until ``replug_timeout_s`` runs out (hot-plug).
 
 If every step fails the source is FAILED and the rig raises :class:`SourceFailed`. Nothing waits
@@ -28,17 +29,18 @@ from dataclasses import dataclass, field
 
 import drivers
 from agent.devices.policy import DeviceSettings, check_policy
-from drivers import Camera, Capability, DeviceInfo, Frame, StreamKind
+from drivers import Camera, Capability, DeviceInfo, Extrinsics, Frame, StreamKind, StreamProfile
 from drivers.errors import (
-    CapabilityUnsupported,
     CaptureAgentError,
     DeviceLost,
+    DeviceNotFound,
     DriverError,
     FrameTimeout,
     StreamClosed,
 )
 
 log = logging.getLogger(__name__)
+FAILED_POLL_S = 1.0                 # a persistent source's re-plug poll once it has given up
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -86,8 +88,13 @@ class Source:
 
     def __init__(self, uri: str, settings: DeviceSettings, out: queue.Queue[tuple[Source, Frame]],
                  opener: Callable[[str], Camera] = drivers.open, on_event: Callable[[SourceEvent], None] | None = None,
-                 usb_lookup: Callable[[], list] | None = None):
+                 usb_lookup: Callable[[], list] | None = None, persistent: bool = False):
         self.uri = uri
+        # A persistent source (the daemon's) keeps waiting for its device after giving up, at a slow
+        # poll, so a camera re-plugged minutes later comes back without restarting the daemon.
+        self.persistent = persistent
+        self.profiles: list[StreamProfile] = []          # of the last handle that opened
+        self.extrinsics: dict[tuple[StreamKind, StreamKind], Extrinsics] = {}
         self._usb_lookup = usb_lookup
         self.settings = settings
         self._out = out
@@ -105,6 +112,18 @@ class Source:
         self._last_advance = time.monotonic()
         self.frames = 0
         self.dropped = 0
+        self.resets = 0
+        self.epoch = 0                      # +1 each time the source comes (back) online
+        self.tick = time.monotonic()        # the loop's last sign of life (the daemon's watchdog reads it)
+        self._caps: frozenset[Capability] = frozenset()
+        self.idle = False                   # between sessions: the camera host reads at the idle pace
+        # Lent to a session (``lend``): the session reads the camera itself, so nothing is read ahead
+        # of it; this thread neither reads nor watches meanwhile. ``fault``: what the session saw
+        # go wrong, recovered from once the camera is given back.
+        self._lent = False
+        self._read_lock = threading.Lock()
+        self.fault: CaptureAgentError | None = None
+        self.attempt_error: CaptureAgentError | None = None   # why the last re-open failed
         # Which stream kinds this source feeds into the rig (set by CaptureRig); None = all.
         self.accept: Callable[[StreamKind], bool] | None = None
 
@@ -115,8 +134,21 @@ class Source:
         self._set(SourceState.ONLINE, "opened")
 
     def run_in_thread(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name=f"source:{self.uri}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"source:{self.uri}", daemon=True)
         self._thread.start()
+
+    @property
+    def thread_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:       # never a silently dead source: it is FAILED, with why
+            log.exception("source %s: reader thread crashed", self.uri)
+            self.error = SourceFailed(f"{self.uri}: reader crashed: {type(exc).__name__}: {exc}")
+            self._set(SourceState.FAILED, "crashed")
+            self._close_camera()
 
     def stop(self, join_timeout_s: float = 3.0) -> None:
         self._stop.set()
@@ -128,6 +160,8 @@ class Source:
 
     # -- internals ---------------------------------------------------------------------------
     def _set(self, state: SourceState, step: str = "", error: CaptureAgentError | None = None) -> None:
+        if state is SourceState.ONLINE:
+            self.epoch += 1
         self.state = state
         ev = SourceEvent(self.uri, state, time.monotonic(), step, error.code if error else "")
         self.events.append(ev)
@@ -144,7 +178,31 @@ class Source:
             _quiet_stop(cam)
             raise
         self.camera = cam
+        self._caps = cam.capabilities
+        self._apply_pace(cam)
+        self.profiles = cam.profiles()
+        self.extrinsics = _all_extrinsics(cam)
         self._reset_watchdog()
+
+    def set_idle(self, idle: bool) -> None:
+        self.idle = idle
+        cam = self.camera
+        if cam is not None:
+            try:
+                self._apply_pace(cam)
+            except CaptureAgentError as exc:   # the reader sees the same fault and recovers
+                log.info("source %s: pace: %s", self.uri, exc.code)
+
+    def _apply_pace(self, cam: Camera) -> None:
+        pace = getattr(cam, "pace", None)       # camera hosts only; an in-process camera reads all
+        if pace is None:
+            return
+        if self._lent:
+            pace(None, demand=True)
+        elif self.idle and self.settings.idle_period_s > 0:
+            pace(min(self.settings.idle_period_s, self.settings.stall_timeout_s / 2))
+        else:
+            pace(None)
 
     def _reset_watchdog(self) -> None:
         self._last_counter.clear()
@@ -190,26 +248,81 @@ class Source:
 
     def _loop(self) -> None:
         s = self.settings
+        if self.camera is None and not self._recover(DeviceNotFound(f"{self.uri} was not there at start")):
+            return
         while not self._stop.is_set():
-            try:
-                self._deliver(self._read_once(s.read_timeout_s))
-                dead = self._stalled_stream(time.monotonic())
-                if dead is None:
+            self.tick = time.monotonic()
+            if self._lent:
+                self._stop.wait(0.05)
+                continue
+            with self._read_lock:
+                if self._lent:
                     continue
-                cause: DriverError = FrameTimeout(f"{self.uri}: {dead.value} stream stopped advancing")
-            except FrameTimeout as exc:
-                if time.monotonic() - self._last_advance < s.stall_timeout_s:
-                    continue
-                cause = exc
-            except DriverError as exc:           # DeviceLost, StreamClosed, ...
-                cause = exc
-            except Exception as exc:             # a backend bug must not silently kill the source
-                log.exception("source %s: unexpected error", self.uri)
-                cause = DeviceLost(f"{self.uri}: unexpected {type(exc).__name__}: {exc}")
+                cause = self._step(s)
+            if cause is None:
+                continue
             if self._stop.is_set():
                 return
             if not self._recover(cause):
                 return
+
+    def _step(self, s: DeviceSettings) -> DriverError | None:
+        """One read and the watchdog's look at it: None while all is well, else why to recover."""
+        fault, self.fault = self.fault, None
+        if fault is not None:                    # seen by the session that had the camera
+            return fault if isinstance(fault, DriverError) else DeviceLost(f"{self.uri}: {fault.code}")
+        try:
+            self._deliver(self._read_once(s.read_timeout_s))
+            dead = self._stalled_stream(time.monotonic())
+            if dead is None:
+                return None
+            return FrameTimeout(f"{self.uri}: {dead.value} stream stopped advancing")
+        except FrameTimeout as exc:
+            if time.monotonic() - self._last_advance < s.stall_timeout_s:
+                return None
+            return exc
+        except DriverError as exc:           # DeviceLost (incl. a killed camera host), StreamClosed, ...
+            return exc
+        except CaptureAgentError as exc:
+            return DeviceLost(f"{self.uri}: {exc.code}: {exc.message}")
+        except Exception as exc:             # a backend bug must not silently kill the source
+            log.exception("source %s: unexpected error", self.uri)
+            return DeviceLost(f"{self.uri}: unexpected {type(exc).__name__}: {exc}")
+
+    # -- lending to a session ---------------------------------------------------------------------
+    def lend(self) -> Camera:
+        """The camera, for a session to read itself; this thread stops reading until ``give_back``.
+        Its camera host (if any) switches to reading on demand."""
+        with self._read_lock:                    # waits out a read in progress (bounded)
+            self._lent = True
+        cam = self.camera
+        if cam is None or self.state is not SourceState.ONLINE:
+            self._lent = False
+            raise DeviceLost(f"camera {self.uri} is {self.state.value}")
+        pace = getattr(cam, "pace", None)
+        if pace is not None:
+            try:
+                pace(None, demand=True)
+            except CaptureAgentError:
+                self._lent = False
+                raise
+        return cam
+
+    def give_back(self, fault: CaptureAgentError | None = None) -> None:
+        """The session is done; ``fault`` is what it saw go wrong with this camera, if anything."""
+        if fault is not None:
+            self.fault = fault
+            # Seen as reconnecting from now on: the next session must not get the dead handle.
+            self._set(SourceState.RECONNECTING, "lost during a session",
+                      fault if isinstance(fault, CaptureAgentError) else None)
+        cam = self.camera
+        if cam is not None and fault is None:
+            try:
+                self._apply_pace(cam)
+            except CaptureAgentError as exc:
+                self.fault = exc
+        self._reset_watchdog()
+        self._lent = False
 
     def _wait_for_frame(self, deadline: float) -> bool:
         """True once the (re)started camera shows an advancing counter before ``deadline``.
@@ -222,11 +335,12 @@ class Source:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
+            self.tick = time.monotonic()
             try:
                 f = self._read_once(min(left, self.settings.read_timeout_s))
             except FrameTimeout:
                 continue
-            except DriverError:
+            except CaptureAgentError:
                 return False
             self._deliver(f)
             seen[f.stream] = seen.get(f.stream, 0) + 1
@@ -235,58 +349,87 @@ class Source:
         return False
 
     def _recover(self, cause: DriverError) -> bool:
+        """The recovery ladder. A stopped handle is never started again (``stop()`` is final on
+        RealSense and OpenNI, and the camera host contract makes it final everywhere): each step
+        opens a fresh handle. In a live camera host that re-open keeps the SDK loaded; a host that was
+        killed for a hang is replaced by the opener."""
         s = self.settings
-        self._set(SourceState.RECONNECTING, "stalled" if isinstance(cause, FrameTimeout) else "lost", cause)
-        # 1. restart the stream on the same handle.
-        if self.camera is not None and not isinstance(cause, DeviceLost):
-            try:
-                self.camera.stop()
-                self.camera.start()
-                self._reset_watchdog()
-                if self._wait_for_frame(time.monotonic() + s.restart_timeout_s):
-                    self._set(SourceState.ONLINE, "restart stream")
-                    return True
-            except DriverError:
-                pass
-        # 2. hardware reset, then re-open.
-        cam = self.camera
-        if cam is not None and Capability.HARDWARE_RESET in cam.capabilities:
-            try:
-                cam.hardware_reset()
-            except (CapabilityUnsupported, DriverError):
-                pass
-            self._close_camera()
+        if self.state is not SourceState.RECONNECTING:
+            self._set(SourceState.RECONNECTING, "stalled" if isinstance(cause, FrameTimeout) else "lost", cause)
+        if self.camera is not None:
+            self._caps = self.camera.capabilities
+        self._close_camera()
+        # 1. re-open the same device (a new handle; the stream restarts).
+        if self._reopen_until(time.monotonic() + s.restart_timeout_s):
+            self._set(SourceState.ONLINE, "re-open")
+            return True
+        # 2. hardware reset through a live handle, then wait (bounded) for the device to enumerate
+        #    again by its serial (the URI names it) and open it.
+        if Capability.HARDWARE_RESET in self._caps and not self._stop.is_set():
+            self._reset_once()
             if self._reopen_until(time.monotonic() + s.reset_timeout_s):
                 self._set(SourceState.ONLINE, "hardware reset")
                 return True
-        self._close_camera()
         # 3. wait for re-plug.
         if self._reopen_until(time.monotonic() + s.replug_timeout_s):
             self._set(SourceState.ONLINE, "re-plug")
             return True
         if self._stop.is_set():
             return False
-        self.error = SourceFailed(f"{self.uri} did not recover within restart {s.restart_timeout_s:g} s, "
+        self.error = SourceFailed(f"{self.uri} did not recover within re-open {s.restart_timeout_s:g} s, "
                                   f"reset {s.reset_timeout_s:g} s and re-plug {s.replug_timeout_s:g} s "
                                   f"(cause: {cause.code}: {cause.message})")
         self._set(SourceState.FAILED, "gave up", cause)
+        if not self.persistent:
+            return False
+        # Sessions fail fast with DEV_SOURCE_FAILED meanwhile; the device may still come back.
+        if self._reopen_until(float("inf"), poll_s=max(s.replug_poll_s, FAILED_POLL_S)):
+            self.error = None
+            self._set(SourceState.ONLINE, "re-plug after failure")
+            return True
         return False
 
-    def _reopen_until(self, deadline: float) -> bool:
+    def _reset_once(self) -> None:
+        """Open a handle (not streaming) and reset the device through it. Any failure is noted and
+        the ladder goes on: a device that is gone cannot be reset, and must come back by itself."""
+        cam: Camera | None = None
+        try:
+            cam = self._opener(self.uri)
+            cam.hardware_reset()
+            self.resets += 1
+        except CaptureAgentError as exc:
+            log.info("source %s: hardware reset not possible: %s", self.uri, exc.code)
+        except Exception:
+            log.exception("source %s: unexpected error in hardware reset", self.uri)
+        finally:
+            if cam is not None:
+                _quiet_stop(cam)
+
+    def _reopen_until(self, deadline: float, poll_s: float | None = None) -> bool:
         while not self._stop.is_set() and time.monotonic() < deadline:
+            self.tick = time.monotonic()
             try:
                 self._open_and_start()
                 if self._wait_for_frame(deadline):
+                    self.attempt_error = None
                     return True
                 self._close_camera()
-            except DriverError:
+            except CaptureAgentError as exc:
                 # Not there yet, or refused (a different device on the port never counts as back).
+                self.attempt_error = exc
                 self._close_camera()
             except Exception:
                 log.exception("source %s: unexpected error while re-opening", self.uri)
                 self._close_camera()
-            self._stop.wait(min(self.settings.replug_poll_s, max(0.0, deadline - time.monotonic())))
+            self._stop.wait(min(poll_s or self.settings.replug_poll_s, max(0.0, deadline - time.monotonic())))
         return False
+
+
+def _all_extrinsics(cam: Camera) -> dict[tuple[StreamKind, StreamKind], Extrinsics]:
+    try:
+        return dict(cam.all_extrinsics())
+    except CaptureAgentError:       # a single-stream camera, or one without calibration between streams
+        return {}
 
 
 def _quiet_stop(cam: Camera) -> None:
@@ -306,26 +449,51 @@ class CaptureRig:
     """One logical camera from several sources. Not a :class:`drivers.Camera`: it may be degraded."""
 
     def __init__(self, uris: tuple[str, ...] | list[str], settings: DeviceSettings | None = None,
-                 opener: Callable[[str], Camera] = drivers.open, usb_lookup: Callable[[], list] | None = None):
+                 opener: Callable[[str], Camera] = drivers.open, usb_lookup: Callable[[], list] | None = None,
+                 persistent: bool = False):
         if not uris:
             raise RigIncomplete("no camera URIs configured")
         self.settings = settings or DeviceSettings()
         self._queue: queue.Queue[tuple[Source, Frame]] = queue.Queue(maxsize=self.settings.queue_frames)
-        self.sources = [Source(u, self.settings, self._queue, opener, usb_lookup=usb_lookup) for u in uris]
+        self.sources = [Source(u, self.settings, self._queue, opener, on_event=self._on_event,
+                               usb_lookup=usb_lookup, persistent=persistent) for u in uris]
         self.owners: dict[StreamKind, Source] = {}
         self._started = False
 
-    def start(self) -> None:
+    def _on_event(self, ev: SourceEvent) -> None:
+        if ev.state is SourceState.ONLINE:
+            self._update_owners()
+
+    def _update_owners(self) -> None:
+        # Each stream kind belongs to the first source, in config order, whose device provides it.
+        owners: dict[StreamKind, Source] = {}
+        for src in self.sources:
+            for p in src.profiles:
+                owners.setdefault(p.kind, src)
+        self.owners = owners
+
+    def missing_streams(self) -> list[str]:
+        return [k for k in self.settings.required_streams if StreamKind(k) not in self.owners]
+
+    def start(self, *, tolerate_absent: bool = False) -> None:
+        """Open every source. With ``tolerate_absent`` (the daemon), a device that is not there yet
+        (``DRV_DEVICE_NOT_FOUND``, ``DRV_DEVICE_LOST``, a camera host that died) does not stop the
+        start: its source waits for it like a re-plug. Configuration errors (a bad URI, an unknown
+        scheme, a refused device, a missing SDK) always raise."""
         opened: list[Source] = []
         try:
             for src in self.sources:
-                src.open()
-                opened.append(src)
-                assert src.camera is not None
-                for p in src.camera.profiles():
-                    self.owners.setdefault(p.kind, src)
-            missing = [k for k in self.settings.required_streams if StreamKind(k) not in self.owners]
-            if missing:
+                try:
+                    src.open()
+                    opened.append(src)
+                except (DeviceNotFound, DeviceLost, FrameTimeout) as exc:
+                    if not tolerate_absent:
+                        raise
+                    src.error = exc
+                    src._set(SourceState.RECONNECTING, "absent at start", exc)
+            self._update_owners()
+            missing = self.missing_streams()
+            if missing and len(opened) == len(self.sources):
                 raise RigIncomplete(f"no configured camera provides {', '.join(missing)} "
                                     f"(have {', '.join(k.value for k in self.owners) or 'nothing'})")
         except BaseException:
@@ -336,6 +504,20 @@ class CaptureRig:
             src.accept = (lambda kind, _src=src: self.owners.get(kind) is _src)
             src.run_in_thread()
         self._started = True
+
+    def set_idle(self, idle: bool) -> None:
+        for src in self.sources:
+            src.set_idle(idle)
+
+    def drain(self) -> int:
+        """Drop every queued frame (a session's lease starts with the frames taken after it)."""
+        n = 0
+        while True:
+            try:
+                self._queue.get_nowait()
+                n += 1
+            except queue.Empty:
+                return n
 
     def read(self, timeout_s: float = 1.0) -> Frame:
         """Next frame of an owned stream from any source; SourceFailed once a source is given up."""

@@ -11,6 +11,7 @@ import drivers
 from drivers import DeviceInfo, StreamKind
 from drivers import usb as usbmod
 from drivers.errors import DeviceRefused, DriverError
+from drivers.host.client import HostSettings
 from drivers.usb import UsbPolicy
 from firmware.policy import FirmwareGate
 
@@ -31,20 +32,40 @@ class DeviceSettings:
     refuse_virtual: bool = True         # refuse cameras with no physical USB parent (v4l2loopback, OBS)
     allow_non_usb_sources: bool = True  # sim:// and recordings (development, tests); false in production
     required_streams: tuple[str, ...] = ()  # e.g. ["depth", "ir", "color"]; empty = whatever the rig has
+    # Camera host processes (drivers/host): each camera's SDK runs in a process of its own, killed
+    # and replaced when it misses a deadline.
+    camera_host: bool = True            # false: SDKs inside the daemon (debugging only)
+    host_heartbeat_timeout_s: float = 1.0   # no heartbeat this long: the host is hung (or stopped)
+    host_read_hang_s: float = 1.5       # one SDK read may take this long
+    host_open_timeout_s: float = 10.0   # open/start a device (SDK load, firmware handshake)
+    host_spare: bool = True             # keep a warm spare host per camera (faster replacement)
+    lease_wait_s: float = 3.0           # a session waits this long for a reconnecting camera
+    # Between sessions a camera host reads one frame per stream per this period, at most half of
+    # stall_timeout_s (the device keeps streaming; the watchdog still sees every stream advance);
+    # 0: every frame, always.
+    idle_period_s: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("stall_timeout_s", "read_timeout_s", "restart_timeout_s", "reset_timeout_s",
-                     "replug_timeout_s", "replug_poll_s"):
+                     "replug_timeout_s", "replug_poll_s", "host_heartbeat_timeout_s", "host_read_hang_s",
+                     "host_open_timeout_s", "lease_wait_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
+        if not self.idle_period_s >= 0:
+            raise ValueError("idle_period_s must be 0 or more")
         if self.queue_frames < 1:
             raise ValueError("queue_frames must be at least 1")
         self.policy()  # validates allowlist entries
+        self.host_settings()
         for s in self.required_streams:
             StreamKind(s)
 
     def policy(self) -> UsbPolicy:
         return UsbPolicy.from_strings(self.usb_allow, self.refuse_virtual)
+
+    def host_settings(self) -> HostSettings:
+        return HostSettings(heartbeat_timeout_s=self.host_heartbeat_timeout_s, read_hang_s=self.host_read_hang_s,
+                            open_timeout_s=self.host_open_timeout_s, spare=self.host_spare)
 
 
 def check_policy(info: DeviceInfo, settings: DeviceSettings,

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import drivers
 from agent.config import RecordSettings, SessionSettings
+from agent.devices.lease import DeviceManager
 from agent.devices.policy import DeviceSettings, check_policy
 from agent.liveness.challenge import Challenge
 from agent.liveness.fusion import load_thresholds
@@ -59,6 +60,7 @@ from agent.session.request import CaptureRequest, validate
 from agent.session.window import collect
 from agent.uplink.client import UplinkClient
 from agent.uplink.probe import build_payload, seal_probe
+from drivers import Camera
 from drivers.errors import CaptureAgentError
 from firmware.maintenance import MaintenanceLock
 from firmware.policy import FirmwareGate
@@ -86,6 +88,9 @@ class SessionDeps:
     lockout: Lockout | None = None
     pseudonym: Pseudonymizer = field(default_factory=Pseudonymizer.ephemeral)   # the daemon's: from state_dir
     read_timeout_s: float = 1.0       # one wait for a camera frame ([camera] read_timeout_s)
+    # The daemon's device manager: cameras kept open between sessions, each session a lease on
+    # them. None (tests, tools): the session opens ``camera_uri`` itself and closes it after.
+    cameras: DeviceManager | None = None
     attestor: TpmAttestor | None = None   # TPM quote of the measured state for each challenge ([keys] attestation)
     # Firmware: the manifest's verdict at device open, and the maintenance lock a session shares with
     # firmware updates (the daemon owns both; None in tests and tools without them).
@@ -96,6 +101,9 @@ class SessionDeps:
 
     def __post_init__(self) -> None:
         self.lockout = self.lockout or Lockout(self.settings)
+
+    def open_camera(self) -> Camera:
+        return self.cameras.lease() if self.cameras is not None else drivers.open(self.camera_uri)
 
     def gate(self, channel: str) -> QualityGate:
         # One gate (and one set of loaded face models) per channel; sessions run one at a time.
@@ -153,7 +161,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         stage = "capture"
         yield Progress(5, "capture")
         gate = deps.gate(req.channel)
-        cam = open_recording(drivers.open(deps.camera_uri), deps.recording, sid)
+        cam = open_recording(deps.open_camera(), deps.recording, sid)
         with cam, contextlib.ExitStack() as stack:                # starts the streams
             device = check_policy(cam.info, deps.devices,        # allowlist, virtual cameras refused,
                                   firmware=deps.firmware)        # firmware approved by the manifest

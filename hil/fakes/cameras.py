@@ -1,6 +1,11 @@
 """Cameras that fail on purpose: a fake cable that can be unplugged and replugged, a fake camera
 behind it, and a wrapper that injects the cable's faults into any real backend (the sim, OpenNI's
-Dummy). Only the act of unplugging is faked; the backends behind the wrapper are real."""
+Dummy). Only the act of unplugging is faked; the backends behind the wrapper are real.
+
+The fakes refuse what the real SDKs refuse: a stopped handle does not start again (``stop()`` is
+final on RealSense and OpenNI), a handle opened before an unplug or a hardware reset is dead even
+after the device is back (the device enumerated anew), and a device that is not there cannot be
+reset. In-process only; ``hil/fakes/usbcam.py`` is the same device for camera host processes."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import numpy as np
 
 from drivers import Camera, Capability, DeviceInfo, Frame, FrameMetadata, Intrinsics, PixelFormat, StreamKind
 from drivers.base import Extrinsics, StreamProfile, UsbIdentity
-from drivers.errors import DeviceLost, DeviceNotFound, FrameTimeout, StreamClosed
+from drivers.errors import CapabilityUnsupported, DeviceLost, DeviceNotFound, FrameTimeout, StreamClosed
 from drivers.frame import ClockDomain
 
 
@@ -25,6 +30,14 @@ class FakeCable:
         self.dead_kinds: set[StreamKind] = set()  # streams that stop delivering while others go on
         self.opens = 0
         self.resets = 0
+        self.enumeration = 0             # +1 per re-plug or reset: handles of an older one are dead
+
+    def unplug(self) -> None:
+        self.plugged.clear()
+
+    def replug(self) -> None:
+        self.enumeration += 1
+        self.plugged.set()
 
 
 class FakeCamera(Camera):
@@ -43,6 +56,7 @@ class FakeCamera(Camera):
         self._started = False
         self._closed = False
         self._next = 0.0
+        self._enumeration = cable.enumeration
         self._intr = Intrinsics(64, 48, 60.0, 60.0, 31.5, 23.5)
 
     @property
@@ -56,26 +70,37 @@ class FakeCamera(Camera):
     def extrinsics(self, src, dst):
         return Extrinsics.identity()
 
+    def _gone(self) -> bool:
+        return not self.cable.plugged.is_set() or self.cable.enumeration != self._enumeration
+
     def start(self):
         if self._closed:
-            raise StreamClosed("stopped")
-        if not self.cable.plugged.is_set():
+            raise StreamClosed("stopped; a stopped stream does not restart (open the device again)")
+        if self._started:
+            return
+        if self._gone():
             raise DeviceLost(f"{self.uri}: gone")
         self._started = True
         self._next = time.monotonic()
 
     def stop(self):
         self._started = False
+        self._closed = True
 
     def hardware_reset(self):
+        if Capability.HARDWARE_RESET not in self.capabilities:
+            raise CapabilityUnsupported("no hardware reset")
+        if self._gone():
+            raise DeviceLost(f"{self.uri}: cannot reset a device that is not there")
         self.cable.resets += 1
+        self.cable.enumeration += 1      # the device drops off the bus and enumerates again
 
     def read(self, timeout_s=1.0):
         if not self._started:
             raise StreamClosed("not started")
         deadline = time.monotonic() + timeout_s
         while True:
-            if not self.cable.plugged.is_set():
+            if self._gone():
                 raise DeviceLost(f"{self.uri}: device unplugged")
             now = time.monotonic()
             if now >= self._next:
@@ -106,6 +131,7 @@ class FaultInjectingCamera(Camera):
             inner.stop()
             raise DeviceNotFound("device not plugged in")
         self.inner, self.cable = inner, cable
+        self._enumeration = cable.enumeration
         self.capabilities = inner.capabilities
 
     @property
@@ -118,8 +144,11 @@ class FaultInjectingCamera(Camera):
     def extrinsics(self, src, dst):
         return self.inner.extrinsics(src, dst)
 
+    def _gone(self) -> bool:
+        return not self.cable.plugged.is_set() or self.cable.enumeration != self._enumeration
+
     def start(self):
-        if not self.cable.plugged.is_set():
+        if self._gone():
             raise DeviceLost("gone")
         self.inner.start()
 
@@ -127,7 +156,7 @@ class FaultInjectingCamera(Camera):
         self.inner.stop()
 
     def read(self, timeout_s=1.0):
-        if not self.cable.plugged.is_set():
+        if self._gone():
             # what a real unplug looks like: the SDK's wait returns nothing, then the device is lost
             time.sleep(min(timeout_s, 0.05))
             raise DeviceLost("device unplugged (simulated)")

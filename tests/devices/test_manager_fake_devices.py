@@ -7,7 +7,7 @@ import pytest
 from agent.devices.manager import CaptureRig, RigIncomplete, SourceFailed, SourceState
 from agent.devices.policy import DeviceSettings
 from drivers import StreamKind, UsbIdentity
-from drivers.errors import DeviceNotFound, DeviceRefused, UnknownScheme
+from drivers.errors import DeviceLost, DeviceNotFound, DeviceRefused, StreamClosed, UnknownScheme
 from hil.fakes.cameras import FakeCable, FakeCamera
 
 FAST = DeviceSettings(stall_timeout_s=0.3, read_timeout_s=0.1, restart_timeout_s=0.3, reset_timeout_s=0.3,
@@ -46,15 +46,15 @@ def test_fake_unplug_replug_recovers_through_replug_wait():
         assert [f.frame_number for f in frames] == sorted(f.frame_number for f in frames)
         src = rig.sources[0]
         t_unplug = time.monotonic()
-        cable.plugged.clear()
+        cable.unplug()
         while src.state is not SourceState.RECONNECTING:
             assert time.monotonic() - t_unplug < FAST.read_timeout_s + 1.0   # typed loss seen promptly
             time.sleep(0.01)
         lost = [e for e in src.events if e.state is SourceState.RECONNECTING][-1]
         assert lost.error == "DRV_DEVICE_LOST"
-        time.sleep(0.4)
+        time.sleep(FAST.restart_timeout_s + FAST.reset_timeout_s + 0.2)     # past re-open and reset
         t_replug = time.monotonic()
-        cable.plugged.set()
+        cable.replug()
         back = _wait_event(src, lambda e: e.state is SourceState.ONLINE and e.at > lost.at,
                            FAST.replug_timeout_s + 1.0)
         recovered = back.at - t_replug
@@ -64,7 +64,7 @@ def test_fake_unplug_replug_recovers_through_replug_wait():
         print(f"fake re-plug recovery: {recovered * 1000:.0f} ms")
 
 
-def test_fake_frozen_counter_escalates_to_stream_restart():
+def test_fake_frozen_counter_escalates_to_reopen_with_a_fresh_handle():
     cable = FakeCable()
     rig = CaptureRig(["fake://depth"], FAST, _opener({"fake://depth": cable}))
     with rig:
@@ -75,9 +75,38 @@ def test_fake_frozen_counter_escalates_to_stream_restart():
         assert stall.error == "DRV_FRAME_TIMEOUT" and stall.step == "stalled"
         cable.frozen = False
         back = _wait_event(src, lambda e: e.state is SourceState.ONLINE and e.at > stall.at)
-        assert back.step == "restart stream"
-        assert cable.opens == 1        # same handle, no re-open needed
+        assert back.step == "re-open"
+        assert cable.opens == 2        # a stopped handle never starts again: a fresh one was opened
         rig.read(2.0)
+
+
+def test_fake_stopped_handle_refuses_to_start_again_like_the_real_sdks():
+    cable = FakeCable()
+    cam = FakeCamera(cable)
+    cam.start()
+    cam.read(1.0)
+    cam.stop()
+    with pytest.raises(StreamClosed):
+        cam.start()
+    with pytest.raises(StreamClosed):
+        cam.read(0.1)
+
+
+def test_fake_handle_opened_before_a_replug_stays_dead():
+    cable = FakeCable()
+    cam = FakeCamera(cable)
+    cam.start()
+    cable.unplug()
+    with pytest.raises(DeviceNotFound):
+        FakeCamera(cable)
+    with pytest.raises(DeviceLost):
+        cam.hardware_reset()              # nothing on the bus to reset
+    cable.replug()
+    with pytest.raises(DeviceLost):
+        cam.read(0.2)                     # the device is back, this handle is not
+    fresh = FakeCamera(cable)
+    fresh.start()
+    assert fresh.read(1.0).frame_number >= 1
 
 
 def test_fake_one_dead_stream_of_two_is_a_stall():
@@ -91,7 +120,7 @@ def test_fake_one_dead_stream_of_two_is_a_stall():
         assert stall.error == "DRV_FRAME_TIMEOUT"
         cable.dead_kinds.clear()
         back = _wait_event(src, lambda e: e.state is SourceState.ONLINE and e.at > stall.at)
-        assert back.step == "restart stream"
+        assert back.step == "re-open"
 
 
 def test_fake_stall_then_hardware_reset_step():
@@ -122,7 +151,7 @@ def test_fake_device_never_returns_fails_with_typed_error_within_deadline():
     rig = CaptureRig(["fake://depth"], settings, _opener({"fake://depth": cable}))
     with rig:
         rig.read(1.0)
-        cable.plugged.clear()
+        cable.unplug()
         t0 = time.monotonic()
         with pytest.raises(SourceFailed) as e:
             while True:
@@ -151,7 +180,7 @@ def test_fake_rig_missing_stream_and_bad_sources_are_typed():
                    _opener({"fake://depth": cable})).start()
     with pytest.raises(UnknownScheme):
         CaptureRig(["nope://x"], FAST, _opener({})).start()
-    cable.plugged.clear()
+    cable.unplug()
     with pytest.raises(DeviceNotFound):
         CaptureRig(["fake://depth"], FAST, _opener({"fake://depth": cable})).start()
 

@@ -23,7 +23,7 @@ def test_simulated_unplug_of_sim_camera_typed_loss_and_recovery():
         assert {rig.read(2.0).stream for _ in range(9)} == {StreamKind.COLOR, StreamKind.DEPTH, StreamKind.IR}
         src = rig.sources[0]
         t0 = time.monotonic()
-        cable.plugged.clear()
+        cable.unplug()
         while src.state is SourceState.ONLINE:
             assert time.monotonic() - t0 < SETTINGS.read_timeout_s + 1.0
             time.sleep(0.01)
@@ -31,7 +31,7 @@ def test_simulated_unplug_of_sim_camera_typed_loss_and_recovery():
         assert lost.error == "DRV_DEVICE_LOST"
         time.sleep(0.2)
         t1 = time.monotonic()
-        cable.plugged.set()
+        cable.replug()
         while not (src.state is SourceState.ONLINE and src.events[-1].at > lost.at):
             assert time.monotonic() - t1 < SETTINGS.replug_timeout_s
             time.sleep(0.01)

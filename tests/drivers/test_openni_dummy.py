@@ -144,3 +144,18 @@ def test_stop_from_another_thread_ends_a_blocked_read_with_typed_error():
     t.join(2.0)
     assert not t.is_alive()
     assert isinstance(errors[0], StreamClosed)
+
+
+def test_dummy_below_the_spec_streams_with_a_note_and_equal_sizes():
+    cam = drivers.open("openni://Dummy")
+    with cam:
+        sizes = {(p.width, p.height, p.fps) for p in cam.profiles()}
+        assert len(sizes) == 1                         # colour at depth's size and rate
+        assert "no depth mode meets 640x400 at 10 fps" in cam.info.note
+
+
+def test_serial_uri_looks_for_a_usb_device_by_serial():
+    # No USB device here: the serial is searched among OpenNI's USB devices only (never Dummy or
+    # an open recording) and is not found.
+    with pytest.raises(DeviceNotFound, match="serial"):
+        drivers.open("openni://17122730022")

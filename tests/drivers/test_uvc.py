@@ -1,9 +1,10 @@
-"""UVC backend: videos written with cv2.VideoWriter read back through the real OpenCV capture path;
-unplug behaviour (OpenCV keeps returning the last buffer) through a capture wrapper that behaves as
-OpenCV does after an unplug, since there is no USB bus or /dev/video* here."""
+"""UVC backend: videos written with cv2.VideoWriter read back through the real OpenCV file path;
+devices through the V4L2 backend over fake V4L2 nodes, since there is no USB bus or /dev/video*
+here (``hil/fakes/v4l2.py``: the kernel's side is faked, the backend is real)."""
 
 from __future__ import annotations
 
+import os
 import time
 
 import cv2
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 import drivers
+from drivers import uvc
 from drivers.base import parse_uri
 from drivers.errors import (
     DeviceLost,
@@ -25,6 +27,7 @@ from drivers.errors import (
 from drivers.frame import ClockDomain, PixelFormat, StreamKind
 from drivers.usb import Sysfs
 from drivers.uvc import UVCCamera
+from hil.fakes.v4l2 import FakeUvcCamera, FakeV4L2Bus
 
 W, H, FPS, N = 640, 480, 15.0, 24
 
@@ -121,127 +124,149 @@ def test_device_uri_forms_are_checked():
         drivers.open("uvc:///dev/video97")      # no such node on this machine
 
 
-# --- devices, through a capture with OpenCV's interface --------------------------------------------
-
-class UnpluggableCapture:
-    """A real cv2.VideoCapture on a file, standing in for a V4L2 device. After ``unplug_after``
-    frames it behaves as OpenCV does after a USB unplug: read() still returns True, with the last
-    buffer, and the buffer timestamp stops advancing. ``hang_after`` makes read() block instead."""
-
-    def __init__(self, path, unplug_after=None, hang_after=None):
-        self.cap = cv2.VideoCapture(str(path))
-        self.unplug_after, self.hang_after = unplug_after, hang_after
-        self.n = 0
-        self.last = None
-        self.pos = 0.0
-        self.released = False
-
-    def __call__(self, source, api=None):        # used as the capture factory
-        assert api == cv2.CAP_V4L2
-        return self
-
-    def isOpened(self):
-        return self.cap.isOpened()
-
-    def set(self, prop, value):
-        return False                              # a file cannot be reconfigured, like a fixed-mode camera
-
-    def get(self, prop):
-        if prop == cv2.CAP_PROP_POS_MSEC:
-            return self.pos
-        return self.cap.get(prop)
-
-    def read(self):
-        if self.hang_after is not None and self.n >= self.hang_after:
-            time.sleep(3600)
-        if self.unplug_after is not None and self.n >= self.unplug_after:
-            return True, self.last.copy()
-        ok, img = self.cap.read()
-        if ok:
-            self.n += 1
-            self.last = img
-            self.pos = 1e6 + self.n * 1000 / FPS
-        return ok, img
-
-    def release(self):
-        self.released = True
-        self.cap.release()
-
+# --- devices: the V4L2 backend over fake V4L2 nodes (no /dev/video* here: hil/fakes/v4l2.py) ------
 
 @pytest.fixture
-def fake_sysfs(tmp_path):
-    """/sys for one physical UVC webcam (video0) and one v4l2loopback node (video10)."""
-    root = tmp_path / "root"
-    usbdev = root / "sys/devices/pci0000:00/0000:00:14.0/usb1/1-2"
-    iface = usbdev / "1-2:1.0"
-    (iface / "video4linux").mkdir(parents=True)
-    for k, v in {"idVendor": "046d", "idProduct": "085e", "serial": "ABC123", "bcdDevice": "0013"}.items():
-        (usbdev / k).write_text(v + "\n")
-    drv = root / "sys/bus/usb/drivers/uvcvideo"
-    drv.mkdir(parents=True)
-    (iface / "driver").symlink_to(drv)
-    cls = root / "sys/class/video4linux"
-    (cls / "video0").mkdir(parents=True)
-    (cls / "video0/name").write_text("Logitech BRIO\n")
-    (cls / "video0/device").symlink_to(iface)
-    loop = root / "sys/devices/virtual/video4linux/video10"
+def bus(tmp_path):
+    b = FakeV4L2Bus(tmp_path / "root")
+    cam = b.plug(FakeUvcCamera("ABC123"))
+    loop = b.root / "sys/devices/virtual/video4linux/video40"       # a v4l2loopback node, no USB parent
     loop.mkdir(parents=True)
-    (cls / "video10").mkdir()
-    (cls / "video10/name").write_text("Dummy video device (0x0000)\n")
-    return Sysfs(root)
+    cls = b.root / "sys/class/video4linux/video40"
+    cls.mkdir()
+    (cls / "name").write_text("Dummy video device (0x0000)\n")
+    (cls / "device").symlink_to(loop)
+    (b.root / "dev/video40").touch()
+    return b, cam
 
 
-def device(video_path, sysfs, present, **kw):
-    cap = UnpluggableCapture(video_path, **kw)
-    cam = UVCCamera(parse_uri("uvc:///dev/video0?fps=15"), capture_factory=cap, sysfs=sysfs,
-                    node_exists=lambda node: present["video0"])
-    return cam, cap
+def _open(b, path, query=""):
+    return UVCCamera(parse_uri(f"uvc://{path}{query}"), node_factory=b.open, sysfs=Sysfs(b.root))
 
 
-def test_device_has_usb_identity_and_live_clock(video, fake_sysfs):
-    cam, _ = device(video[0], fake_sysfs, {"video0": True})
-    with cam:
-        f = cam.read(timeout_s=5)
-    assert cam.info.usb.describe() == "046d:085e serial=ABC123 bus=1-2"
-    assert cam.info.serial == "ABC123" and not cam.info.is_recording
-    assert f.clock_domain is ClockDomain.SYSTEM and f.metadata.frame_counter == 0
+def test_fake_v4l2_by_id_camera_streams_with_driver_sequence_and_clock(bus):
+    b, cam = bus
+    with _open(b, b.by_id(cam)) as c:
+        frames = [c.read(timeout_s=2) for _ in range(5)]
+    assert c.info.usb.describe() == "046d:085e serial=ABC123 bus=1-2" and c.info.serial == "ABC123"
+    assert "MJPG 640x480@30" in c.info.note
+    assert [f.frame_number for f in frames] == sorted({f.frame_number for f in frames})
+    assert all(f.metadata.frame_counter == f.frame_number for f in frames)       # the driver's counter
+    assert all(f.clock_domain is ClockDomain.SYSTEM for f in frames)
+    assert abs(frames[-1].timestamp_ms - time.monotonic() * 1000) < 500            # CLOCK_MONOTONIC
+    assert frames[0].pixels.shape == (480, 640, 3) and frames[0].format is PixelFormat.BGR8
+    # 50 Hz anti-flicker on, exposure priority off: set on the device, not assumed.
+    assert cam.controls["power_line_frequency"] == 1 and cam.controls["exposure_dynamic_framerate"] == 0
 
 
-def test_virtual_camera_is_refused(fake_sysfs):
+def test_fake_v4l2_modes_fourcc_and_ir(bus):
+    b, cam = bus
+    with _open(b, b.by_path(cam), "?fourcc=YUYV&width=1280&height=720&fps=10") as c:
+        f = c.read(timeout_s=2)
+    assert f.pixels.shape == (720, 1280, 3) and c.profiles()[0].fps == 10
+    with _open(b, b.by_id(cam), "?kind=ir&fourcc=YUYV") as c:
+        f = c.read(timeout_s=2)
+    assert f.format is PixelFormat.Y8 and f.pixels.ndim == 2
+    with pytest.raises(UnsupportedMode, match="offered"):
+        _open(b, b.by_id(cam), "?width=1920&height=1080").start()
+    with pytest.raises(UnsupportedMode, match="offered"):
+        _open(b, b.by_id(cam), "?kind=ir&fourcc=GREY").start()       # this camera has no GREY mode
+
+
+def test_fake_v4l2_metadata_node_and_virtual_camera_are_not_cameras(bus):
+    b, cam = bus
+    with pytest.raises(UnsupportedMode, match="metadata"):
+        _open(b, str(b.root / "dev/video1"))
     with pytest.raises(DeviceRefused, match="virtual"):
-        UVCCamera(parse_uri("uvc:///dev/video10"), sysfs=fake_sysfs, node_exists=lambda n: True)
+        _open(b, str(b.root / "dev/video40"))
+    listed = uvc.list_devices(Sysfs(b.root))
+    by_id = "uvc:///dev/v4l/by-id/" + os.path.basename(b.by_id(cam))
+    assert [d.uri for d in listed if d.allowed is not False] == [by_id]
+    assert any(d.allowed is False and "virtual" in d.note for d in listed)
 
 
-def test_stale_frames_after_unplug_end_the_stream_with_device_lost(video, fake_sysfs):
-    cam, _ = device(video[0], fake_sysfs, {"video0": True}, unplug_after=5)
-    got = 0
-    with cam:
-        with pytest.raises(DeviceLost, match="stale"):
-            for _ in range(50):
-                cam.read(timeout_s=2)
-                got += 1
-    # 5 real frames, then at most stale_frames - 1 repeats pass before the stream ends.
-    assert 5 <= got <= 5 + 2
+def test_fake_v4l2_unplug_is_device_lost_and_replug_is_found_by_id_under_a_new_node(bus):
+    b, cam = bus
+    c = _open(b, b.by_id(cam))
+    c.start()
+    c.read(timeout_s=2)
+    b.unplug(cam)
+    with pytest.raises(DeviceLost):
+        c.read(timeout_s=2)
+    b.plug(cam)                                   # the old fd is still open: the kernel gives a new minor
+    assert b.node(cam).endswith("/dev/video2")
+    with pytest.raises(DeviceNotFound):
+        _open(b, str(b.root / "dev/video0"))      # the old node name is gone
+    again = _open(b, b.by_id(cam))                # the by-id name follows the camera
+    again.start()
+    assert again.read(timeout_s=2).frame_number >= 0
+    again.stop()
+    c.stop()
 
 
-def test_node_removal_is_device_lost_even_when_the_driver_blocks(video, fake_sysfs):
-    present = {"video0": True}
-    cam, _ = device(video[0], fake_sysfs, present, hang_after=3)
-    with cam:
-        for _ in range(3):
-            cam.read(timeout_s=5)
-        with pytest.raises(FrameTimeout):
-            cam.read(timeout_s=0.3)               # the driver blocks: a bounded timeout, no hang
-        present["video0"] = False                  # udev removes the node on unplug
-        t0 = time.monotonic()
-        with pytest.raises(DeviceLost, match="disappeared"):
-            cam.read(timeout_s=5)
-        assert time.monotonic() - t0 < 1.0
-    t0 = time.monotonic()
-    cam.stop()                                    # idempotent and bounded with a stuck reader
-    assert time.monotonic() - t0 < 0.5
+def test_fake_v4l2_stop_is_final(bus):
+    b, cam = bus
+    c = _open(b, b.by_id(cam))
+    c.start()
+    c.read(timeout_s=2)
+    c.stop()
     with pytest.raises(StreamClosed):
-        cam.read(timeout_s=0.1)
+        c.start()
+    with pytest.raises(StreamClosed):
+        c.read(timeout_s=0.1)
+
+
+def test_fake_v4l2_slow_reader_sees_dropped_frames_not_old_ones(bus):
+    b, cam = bus
+    with _open(b, b.by_id(cam)) as c:
+        first = c.read(timeout_s=2)
+        time.sleep(0.4)                           # 12 frame periods: the 2 buffers overflow
+        nxt = c.read(timeout_s=2)
+        assert nxt.frame_number - first.frame_number >= 10
+        assert time.monotonic() * 1000 - nxt.timestamp_ms < 3 * 1000 / 30 + 50   # at most ~2 frames old
+        assert nxt.metadata.extra["dropped"] >= 8
+
+
+def test_fake_v4l2_frozen_sensor_times_out_bounded(bus):
+    b, cam = bus
+    with _open(b, b.by_id(cam)) as c:
+        c.read(timeout_s=2)
+        cam.frozen = True
+        t0 = time.monotonic()
+        with pytest.raises(FrameTimeout):
+            c.read(timeout_s=0.3)
+        assert time.monotonic() - t0 < 0.6
+
+
+def test_fake_v4l2_camera_recovers_through_the_device_manager_by_id(bus):
+    from agent.devices.manager import CaptureRig, SourceState
+    from agent.devices.policy import DeviceSettings
+    b, cam = bus
+    settings = DeviceSettings(stall_timeout_s=0.5, read_timeout_s=0.1, restart_timeout_s=0.5, reset_timeout_s=0.5,
+                              replug_timeout_s=5.0, replug_poll_s=0.05)
+    uri = f"uvc://{b.by_id(cam)}"
+    with CaptureRig([uri], settings, lambda u: _open(b, parse_uri(u).target)) as rig:
+        rig.read(2.0)
+        src = rig.sources[0]
+        b.unplug(cam)
+        t0 = time.monotonic()
+        while src.state is SourceState.ONLINE:
+            assert time.monotonic() - t0 < 2
+            time.sleep(0.01)
+        b.plug(cam)
+        while src.state is not SourceState.ONLINE:
+            assert time.monotonic() - t0 < 5
+            time.sleep(0.01)
+        assert rig.read(2.0).device_serial == "ABC123"
+
+
+def test_real_v4l2_node_on_a_machine_without_video_devices():
+    """linuxpy's real path as far as it runs here: no /dev/video* on this machine."""
+    from drivers.v4l2 import V4L2Node, control_key
+    with pytest.raises(DeviceNotFound):
+        V4L2Node("/dev/video97")
+    assert control_key("Exposure, Dynamic Framerate") == "exposure_dynamic_framerate"
+    assert control_key("Power Line Frequency") == "power_line_frequency"
 
 
 def test_stream_cli_reads_a_uvc_file(video, capsys):

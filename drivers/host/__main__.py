@@ -1,0 +1,3 @@
+from drivers.host.process import main
+
+raise SystemExit(main())

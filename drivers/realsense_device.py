@@ -1,0 +1,141 @@
+"""What a RealSense device is, asked of the device itself: USB identity and link, capabilities,
+and the stream modes to run it in. Pure functions over pyrealsense2 device objects, so they run
+on ``rs.software_device`` here and on real cameras unchanged.
+
+Mode choice (``choose_modes``). Depth must meet T/IIFAA 3001.1 §7.5 h (≥ 640×400, ≥ 10 fps); IR is
+the left imager at depth's mode (one imager, one mode). Colour is chosen for the face: the inter-pupil
+distance (63 mm) must cover ``ipd_px`` pixels (§7.4: ≥ 60) at the working distance, which depends on
+the colour lens: a D455's wide colour lens at 640×480 keeps 60 px only to about 0.4 m, a D435's to
+about 0.5 m. The smallest colour mode that keeps it is taken (least USB bandwidth), at depth's frame
+rate. On a USB 2 link the three streams must fit what USB 2 carries (``USB2_BUDGET``), so lower
+rates and smaller colour modes are tried before a mode is refused; the link is read from the device
+(``usb_type_descriptor``), never assumed.
+
+Per-model table (``MODELS``): the colour lens's nominal horizontal field of view, used only when
+the device does not report a colour mode's intrinsics, and whether the model has a projector. The
+authority on the projector is the device's own option list (``probe_capabilities``): a D405 has no
+``emitter_enabled`` and is reported without projector control.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from . import modes
+from .base import Capability, UsbIdentity
+from .frame import StreamKind
+from .modes import USB2_BUDGET, Choice, Mode
+
+__all__ = ["USB2_BUDGET", "Choice", "Mode", "MODELS", "choose_modes", "model_of", "usb_identity", "is_usb2",
+           "probe_capabilities", "offered_modes", "bus_path_from_port"]
+
+INTEL_VID = 0x8086
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    color_hfov_deg: float           # nominal; a device's own intrinsics win
+    projector: bool
+
+
+MODELS = {
+    "D405": ModelInfo(87.0, False),     # colour from the depth imagers; no projector, IR-cut filter
+    "D415": ModelInfo(69.4, True),
+    "D435": ModelInfo(69.4, True),      # also D435i/D435f
+    "D455": ModelInfo(90.0, True),      # also D455f/D456
+    "D456": ModelInfo(90.0, True),
+}
+
+
+def model_of(name: str) -> str:
+    """``"Intel RealSense D435I"`` → ``"D435"`` (the table's key), or ``""``."""
+    m = re.search(r"D4\d\d", name.upper())
+    return m.group(0) if m else ""
+
+
+def choose_modes(offered: list[Mode], *, usb2: bool, model: str = "", distance_m: float = 0.6,
+                 ipd_px: float = 60.0, want_color: bool = True, want_ir: bool = True) -> Choice:
+    """The modes to stream for this model (see the module doc and ``drivers/modes.py``)."""
+    info = MODELS.get(model, ModelInfo(70.0, True))
+    return modes.choose_modes(offered, usb2=usb2, color_hfov_deg=info.color_hfov_deg, distance_m=distance_m,
+                              ipd_px=ipd_px, want_color=want_color, want_ir=want_ir, ir_index=1)
+
+
+# -- asking the device ---------------------------------------------------------------------------------
+def _info(dev: Any, rs: Any, key: str) -> str:
+    attr = getattr(rs.camera_info, key)
+    try:
+        return str(dev.get_info(attr)) if dev.supports(attr) else ""
+    except RuntimeError:
+        return ""
+
+
+_BUS_PATH = re.compile(r"/(\d+-\d+(?:\.\d+)*)(?=[:/]|$)")
+
+
+def bus_path_from_port(port: str) -> str:
+    """The USB device's ``bus-port.port`` from librealsense's ``physical_port`` (a sysfs path on
+    Linux: ``.../usb2/2-3/2-3.1/2-3.1:1.0/video4linux/video0`` → ``2-3.1``)."""
+    hits = _BUS_PATH.findall(port or "")
+    return hits[-1] if hits else ""
+
+
+def usb_identity(dev: Any, rs: Any) -> UsbIdentity | None:
+    """The device's USB identity, from what it reports; None when it is not a USB device."""
+    pid_text = _info(dev, rs, "product_id")
+    port = _info(dev, rs, "physical_port")
+    if not pid_text or not port:
+        return None
+    try:
+        pid = int(pid_text, 16)
+    except ValueError:
+        return None
+    return UsbIdentity(INTEL_VID, pid, _info(dev, rs, "serial_number"), 0, bus_path_from_port(port),
+                       _info(dev, rs, "usb_type_descriptor"))
+
+
+def is_usb2(identity: UsbIdentity | None) -> bool:
+    return identity is not None and identity.link.startswith("2")
+
+
+def probe_capabilities(dev: Any, rs: Any) -> frozenset[Capability]:
+    """What this device can do, from its own option list: the depth sensor's ``emitter_enabled``
+    (projector on/off), ``laser_power`` (projector power), ``enable_auto_exposure`` (exposure
+    locks). A live device can always be reset."""
+    caps = {Capability.HARDWARE_RESET}
+    try:
+        sensor = dev.first_depth_sensor()
+    except RuntimeError:
+        return frozenset(caps)
+    for option, cap in ((rs.option.emitter_enabled, Capability.PROJECTOR_CONTROL),
+                        (rs.option.laser_power, Capability.PROJECTOR_POWER),
+                        (rs.option.enable_auto_exposure, Capability.EXPOSURE_CONTROL)):
+        try:
+            if sensor.supports(option):
+                caps.add(cap)
+        except RuntimeError:
+            pass
+    return frozenset(caps)
+
+
+def offered_modes(dev: Any, rs: Any) -> list[Mode]:
+    """Every video mode the device offers, with colour focal lengths where the device reports them."""
+    kinds = {rs.stream.depth: StreamKind.DEPTH, rs.stream.infrared: StreamKind.IR, rs.stream.color: StreamKind.COLOR}
+    out = []
+    for sensor in dev.query_sensors():
+        for p in sensor.get_stream_profiles():
+            kind = kinds.get(p.stream_type())
+            if kind is None or not p.is_video_stream_profile():
+                continue
+            v = p.as_video_stream_profile()
+            fx = 0.0
+            if kind is StreamKind.COLOR:
+                try:
+                    fx = float(v.get_intrinsics().fx)
+                except RuntimeError:
+                    fx = 0.0
+            out.append(Mode(kind, v.width(), v.height(), int(p.fps()), str(p.format()).split(".")[-1],
+                            p.stream_index(), fx))
+    return out
