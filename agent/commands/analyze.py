@@ -37,7 +37,8 @@ def analyze(uri: str, frames: int, channel: str = "kiosk", *, isolated: bool = T
     cam = drivers.open(uri)
     with cam:
         info = cam.info
-        challenge, notes, sets = offline.capture(cam, frames, nonce, QualityGate(QualitySettings(channel=channel)))
+        cap = offline.capture(cam, frames, nonce, QualityGate(QualitySettings(channel=channel)))
+    challenge, notes, sets = cap.challenge, cap.notes, cap.sets
     if isolated:
         # The same judging code, in the sandboxed worker: frames through shared memory, the verdict
         # bound to their digests. A worker failure is a typed error, never a verdict.
