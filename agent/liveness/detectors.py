@@ -91,7 +91,7 @@ def score(cues: list[FrameCues], *, projector_on: list[bool] | None = None, proj
     lit = lit or cues
     m = {k: _median(lit, k) for k in ("plane_rms_mm", "cylinder_rms_mm", "nose_prominence_mm", "scale_ratio",
                                        "depth_share", "ir_face_level", "ir_face_contrast", "speckle_contrast",
-                                       "dot_sharpness")}
+                                       "dot_sharpness", "eye_recess_mm", "eye_dot_sharpness")}
     m.update(motion if motion is not None else motion_cues(cues))
     geometry = min(ramp(m["nose_prominence_mm"], NOSE_FLAT_MM, NOSE_FACE_MM),
                    ramp(m["cylinder_rms_mm"], CYLINDER_FLAT_MM, CYLINDER_FACE_MM))

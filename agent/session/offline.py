@@ -12,6 +12,10 @@ import collections
 import itertools
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from agent.errors import NoDepth, NoFace
+from agent.face import FaceDetector
 from agent.liveness.challenge import Challenge
 from agent.liveness.fusion import VerdictThresholds
 from agent.liveness.judge import JudgeResult, judge
@@ -43,10 +47,13 @@ class QualityPhase:
     framesets: int
     reason: str | None
     failing: dict[str, int] = field(default_factory=dict)     # prompt code -> framesets it failed
+    faces: int = 0                                             # framesets with a face found
+    ipd_px: float = float("nan")                               # median measured IPD over them
 
     def to_dict(self) -> dict:
         return {"ran": self.ran, "complete": self.complete, "framesets": self.framesets, "reason": self.reason,
-                "failing": dict(self.failing)}
+                "failing": dict(self.failing), "faces": self.faces,
+                "ipd_px": round(self.ipd_px, 2) if self.ipd_px == self.ipd_px else None}
 
 
 @dataclass
@@ -78,6 +85,7 @@ def quality_phase(reader: FramesetReader, gate: QualityGate, projector: Projecto
     gate.reset()
     failing: collections.Counter[str] = collections.Counter()
     shown: str | None = None
+    ipds: list[float] = []
     n = 0
     try:
         for fs in itertools.islice(reader.stream(timeout_s=PREROLL_TIMEOUT_S), max_sets):
@@ -85,6 +93,8 @@ def quality_phase(reader: FramesetReader, gate: QualityGate, projector: Projecto
             a = align_frameset(fs)
             report = gate.evaluate(a)
             failing.update(report.prompts)
+            if report.face is not None:
+                ipds.append(report.face.mesh.ipd_px)
             if report.prompt is not None:
                 shown = report.prompt.code
             metering.observe(report.face, a.color.width, a.color.height)
@@ -98,7 +108,8 @@ def quality_phase(reader: FramesetReader, gate: QualityGate, projector: Projecto
     reason = None
     if not gate.complete:
         reason = shown or (failing.most_common(1)[0][0] if failing else "NO_FRAMES")
-    return QualityPhase(True, gate.complete, n, reason, dict(failing))
+    return QualityPhase(True, gate.complete, n, reason, dict(failing), len(ipds),
+                        float(np.median(ipds)) if ipds else float("nan"))
 
 
 def capture(cam: Camera, n: int, nonce: bytes | None, gate: QualityGate, *,
@@ -134,6 +145,19 @@ def capture(cam: Camera, n: int, nonce: bytes | None, gate: QualityGate, *,
         metering.end()
         if projector is not None:
             projector.end()
+
+
+def check_input(sets: list[FrameSet], detector: FaceDetector, *, min_faces: int) -> None:
+    """Refuse input nothing can be judged on, with a typed error instead of a verdict: no
+    framesets, depth that is empty on every frameset, fewer than ``min_faces`` framesets with a
+    face. (A missing stream is refused before capture by the stream spec.)"""
+    if not sets:
+        raise SyncTimeout("no framesets arrived from the source")
+    if not any(fs.depth is not None and bool(fs.depth.pixels.any()) for fs in sets):
+        raise NoDepth(f"depth is empty (all zero) on every one of {len(sets)} framesets: nothing to measure a face on")
+    faces = sum(1 for fs in sets if fs.color is not None and detector.detect(fs.color.pixels))
+    if faces < min_faces:
+        raise NoFace(f"a face shows in {faces} of {len(sets)} framesets; at least {min_faces} are needed to judge")
 
 
 def capture_and_judge(cam: Camera, n: int, *, gate: QualityGate | None = None,

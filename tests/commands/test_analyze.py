@@ -5,6 +5,8 @@ import json
 import pytest
 
 from agent.cli import main
+from drivers.frame import StreamKind
+from tests.helpers.recordings import record
 
 
 def test_analyze_json_fields_on_the_sim(capsys):
@@ -32,6 +34,29 @@ def test_analyze_on_a_realsense_recording_says_no_challenge(tmp_path, capsys):
     assert out["liveness"]["challenge_used"] is False
     assert any("cannot obey a live challenge" in n for n in out["liveness"]["notes"])
     assert out["liveness"]["verdict"] == "attack"
+
+
+@pytest.mark.parametrize("query, edits, code", [
+    ("subject=none&seed=3", {}, "QLT_NO_FACE"),
+    ("seed=3", {"zero": frozenset({StreamKind.DEPTH})}, "QLT_NO_DEPTH"),
+    ("seed=3", {"drop": frozenset({StreamKind.IR})}, "AGT_SPEC_VIOLATION"),
+])
+def test_bad_recordings_get_an_error_never_a_verdict(tmp_path, capsys, query, edits, code):
+    # Genuine .db3 files: no face in them, all-zero depth, the IR stream missing.
+    path = record(str(tmp_path / "bad.db3"), query, **edits)
+    assert main(["analyze", f"realsense+file://{path}", "--frames", "10", "--json", "--in-process"]) == 2
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"error"} and out["error"]["code"] == code        # no report, no verdict
+
+
+def test_analyze_with_a_fixed_nonce_repeats_its_verdict(capsys):
+    uri = "sim://?realtime=0&seed=12&identity=4&lux=400&yaw=6"
+    runs = []
+    for _ in range(2):
+        assert main(["analyze", uri, "--frames", "12", "--json", "--in-process", "--nonce", "ab" * 16]) == 0
+        out = json.loads(capsys.readouterr().out)["liveness"]
+        runs.append((out["verdict"], out["score"], out["detectors"], out["frame_digests"]))
+    assert runs[0] == runs[1]
 
 
 @pytest.mark.slow
