@@ -25,7 +25,7 @@ import hashlib
 import json
 import math
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,9 @@ from typing import Any
 import numpy as np
 
 import drivers
-from agent.liveness.fusion import VerdictThresholds
-from agent.liveness.judge import judge
+from agent.liveness.detectors import Ramp, evaluate
+from agent.liveness.fusion import VerdictThresholds, fuse
+from agent.liveness.judge import DROWNED_SCORE_CAP, judge
 from agent.quality import QualityGate
 from agent.session.offline import capture
 from drivers.errors import CaptureAgentError
@@ -132,12 +133,38 @@ def run_presentation(p: Presentation, *, frames: int, passive: bool, gate: Quali
     rec["in_envelope"] = not (q.ipd_px == q.ipd_px and q.ipd_px < IPD_ENVELOPE_PX)
     if not q.complete:
         return _clean({**rec, "outcome": "not_acquired", "reason": q.reason})
+    if len(cap.sets) < frames:           # a stalled source: never silently a shorter window
+        return _clean({**rec, "outcome": "error", "error": "SYN_TIMEOUT",
+                       "message": f"only {len(cap.sets)} of {frames} framesets in the window"})
     r = judge(cap.sets, gate, thresholds, challenge=cap.challenge, notes=cap.notes)
     v = r.verdict
+    reported = [fs.ir.metadata.projector_on for fs in cap.sets if fs.ir is not None]
     rec.update(outcome="accepted" if v.verdict == "live" else "rejected", verdict=v.verdict, score=v.score,
                detectors=v.detectors, cues=v.cues, notes=v.notes,
-               challenge=v.challenge, injection_signals=v.injection)
+               challenge=v.challenge, injection_signals=v.injection,
+               projector_seen=not reported or any(x is not False for x in reported))
     return _clean(rec)
+
+
+def rescore(rec: dict[str, Any], r: Mapping[str, Ramp]) -> float:
+    """The session score a record's stored cue summary gets under ramps ``r``: the judge's own rules
+    (``agent.liveness.judge.Judge.finish``) on numbers instead of frames, so ramps fitted on a
+    training split can be tried on its records without rendering them again. A test checks it
+    gives the judge's score under the ramps the judge used."""
+    cues = rec.get("cues") or {}
+    if not rec.get("detectors"):
+        return 0.0                                   # too few face frames: inconclusive, score 0
+    m = {k: (float("nan") if v is None else float(v)) for k, v in cues.items()}
+    challenged = any(k in m for k in ("projector_speckle", "projector_share"))
+    s = evaluate(m, challenged=challenged, projector_seen=rec.get("projector_seen", True), r=r)
+    fused = fuse(s.as_dict())
+    if s.material_drowned:
+        fused = min(fused, DROWNED_SCORE_CAP)
+    if (rec.get("challenge") or {}).get("passed") is False:
+        fused = 0.0
+    if (rec.get("injection_signals") or {}).get("suspicious"):
+        fused = 0.0
+    return float(fused)
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -291,7 +318,8 @@ def report(records: list[dict[str, Any]], *, split: str, passive: bool, live_min
             rows.append({"name": name, "apcer": a["rate"], "apcer_upper95": a["upper95"], "n": len(dec),
                          "accepted": a["errors"], "presented": len(rs), "apnrr": nr["rate"],
                          "apnrr_upper95": nr["upper95"],
-                         "apnrr_by_reason": dict(Counter(r.get("reason") for r in rs if r["outcome"] == "not_acquired")),
+                         "apnrr_by_reason": dict(Counter(r.get("reason") for r in rs
+                                                         if r["outcome"] == "not_acquired")),
                          "max_score": round(max(scores), 4) if scores else None})
         # Worst first; among equal APCERs the least tested (widest bound) first.
         return sorted(rows, key=lambda x: (-(x["apcer"] if x["apcer"] is not None else -1), -(x["apcer_upper95"] or 0)))
@@ -324,7 +352,8 @@ def report(records: list[dict[str, Any]], *, split: str, passive: bool, live_min
             "bpcer_at_own_threshold": _clean(float(np.mean(live_scores < own))) if live_scores.size else None,
         },
         "fta": fta["rate"], "fta_upper95": fta["upper95"], "fta_n": fta["n"],
-        "fta_in_envelope": fta_env["rate"], "fta_in_envelope_upper95": fta_env["upper95"], "fta_in_envelope_n": fta_env["n"],
+        "fta_in_envelope": fta_env["rate"], "fta_in_envelope_upper95": fta_env["upper95"],
+        "fta_in_envelope_n": fta_env["n"],
         "fta_by_reason": dict(Counter(r.get("reason") for r in not_acq)),
         "bpnrr": fta["rate"], "bpnrr_upper95": fta["upper95"],
         "refusals_without_prompt": sum(1 for r in records if r["outcome"] == "not_acquired" and not r.get("reason")),

@@ -12,11 +12,10 @@ import os
 import time
 
 import drivers
-from agent.liveness.fusion import load_thresholds
-from agent.liveness.judge import judge
-from agent.liveness.supervisor import LivenessSupervisor
 from agent.errors import UsageError
-from agent.liveness.judge import MIN_FACE_FRAMES
+from agent.liveness.fusion import load_thresholds
+from agent.liveness.judge import MIN_FACE_FRAMES, judge
+from agent.liveness.supervisor import LivenessSupervisor
 from agent.quality import QualityGate, QualitySettings
 from agent.quality.gate import require_stream_spec
 from agent.session import offline

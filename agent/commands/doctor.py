@@ -4,8 +4,9 @@ Checks streams, resolution and measured frame rate, measured RGB–depth sync, d
 flat target at 50 cm (plane-fit RMS), depth completeness on a face, and which §7.5 d judgement
 applies (illuminance on a camera with a measured lux calibration, exposure from the image otherwise)
 with the camera's response across the lux range. On the simulator every check runs (the flat
-target and the light are scene settings); on a real camera the flat-target check needs ``--flat-target`` (a flat board 50 cm in front of the
-camera) and the lux sweep cannot run (nobody can turn the room's light from here): both say so.
+target and the light are scene settings); on a real camera the flat-target check needs
+``--flat-target`` (a flat board 50 cm in front of the camera) and the lux sweep cannot run (nobody
+can turn the room's light from here): both say so.
 """
 
 from __future__ import annotations

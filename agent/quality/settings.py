@@ -26,7 +26,7 @@ class QualityThresholds:
     gray_low: float = 85.0                # §7.4: face gray levels mostly within 85–200 (of 256)
     gray_high: float = 200.0
     gray_share_min: float = 0.60          # "mostly": share of face pixels inside the band
-    face_clipped_max: float = 0.05        # §7.4: face pixels at full scale (clipped highlights)
+    face_clipped_max: float = 0.10        # §7.4: face pixels at full scale (clipped highlights)
     # Uncalibrated cameras: the picture's centre-half mean gray below which an under-exposed face
     # means the camera ran out of exposure (FACE_TOO_DARK), above which an over-exposed one means it
     # cannot shorten it (FACE_TOO_BRIGHT); between, the face is lit unlike the scene (POOR_EXPOSURE).
@@ -42,7 +42,11 @@ class QualityThresholds:
     occluder_share_max: float = 0.03      # §6.1.1: face depth nearer than the nose tip (a surface in front)
     distortion_max: float = 0.10          # §7.4: geometric distortion <= 10 %
     sharpness_min: float = 20.0           # Laplacian variance on an IPD-normalised face crop (blur)
-    eye_open_min: float = 0.22            # §7.4: eyes open (eyelid opening / eye width; open ~0.4)
+    # §7.4 eyes open: the eyelid opening (of the eye's width) against this person's own open eyes
+    # (the 90th percentile over the last framesets; people's open eyes measure 0.16-0.45, less
+    # looking down at a camera from above), never under an absolute floor (closed ~0.1).
+    eye_open_min: float = 0.13
+    eye_open_relative: float = 0.6
     mouth_open_max: float = 0.30          # §7.4: mouth closed or slightly open (inner-lip ratio)
     smile_max: float = 0.14               # §7.4: neutral expression (mouth-corner lift / IPD)
     presence_min: float = 0.5             # landmark model's face-presence probability

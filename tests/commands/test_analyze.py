@@ -57,12 +57,3 @@ def test_analyze_with_a_fixed_nonce_repeats_its_verdict(capsys):
         out = json.loads(capsys.readouterr().out)["liveness"]
         runs.append((out["verdict"], out["score"], out["detectors"], out["frame_digests"]))
     assert runs[0] == runs[1]
-
-
-@pytest.mark.slow
-def test_pad_eval_small_run(capsys):
-    assert main(["pad-eval", "--per-species", "1", "--live", "1", "--frames", "8", "--injection", "1", "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert list(out["test"]["apcer_by_species"]) and out["test"]["counts"]["attacks"] == 7
-    assert out["injection"]["all_rejected"] is True
-    assert out["thresholds"]["live_min"] >= 0.5

@@ -25,7 +25,7 @@ def test_live_person_passes_with_the_challenge(gate):
     assert v.verdict == "live" and v.score >= 0.5
     assert v.challenge_used and v.challenge["passed"]
     assert len(v.frame_digests) == r.framesets and all(len(d) == 64 for d in v.frame_digests)
-    assert set(v.detectors) == {"depth_geometry", "cross_modal", "material", "motion"}
+    assert set(v.detectors) == {"depth_geometry", "cross_modal", "material", "motion", "eye_region", "life_signs"}
 
 
 @pytest.mark.parametrize("species, detector", [

@@ -160,7 +160,7 @@ def test_closed_eyes_are_caught_during_a_blink(gate):
     cam = drivers.open("sim://?realtime=0&seed=0")
     cam.start()
     seen_closed = False
-    for fs in framesets(cam, 45):
+    for fs in framesets(cam, 45, timeout_s=120):      # realtime=0: the timeout only guards a hang
         r = gate.evaluate(align_frameset(fs))
         if cam.scene.eyes_closed > 0.9:
             seen_closed = True
