@@ -51,6 +51,7 @@ RECORD_VERSION = 2
 DEFAULT_PER_SPECIES = 30
 DEFAULT_LIVE = 150
 DEFAULT_INJECTION = 30
+SOURCES = {"sim": "simulator, judged live", "db3": "genuine RealSense .db3 recordings, judged by analyze"}
 IPD_ENVELOPE_PX = 60.0                      # §7.4: the capture envelope's lower bound on the IPD
 
 
@@ -121,7 +122,7 @@ def run_presentation(p: Presentation, *, frames: int, passive: bool, gate: Quali
     """One presentation, as the daemon would run it; a record with no face data in it."""
     rec: dict[str, Any] = {"v": RECORD_VERSION, "key": p.key, "split": p.split, "kind": p.kind,
                            "species": p.species, "index": p.index, "uri": p.uri, "passive": passive,
-                           "frames": frames}
+                           "frames": frames, "source": "sim"}
     try:
         cam = drivers.open(p.uri)
         with cam:
@@ -167,6 +168,76 @@ def rescore(rec: dict[str, Any], r: Mapping[str, Ramp]) -> float:
     return float(fused)
 
 
+RECORD_SETTLE_SETS = 10          # framesets the recording rig lets the exposure settle on the face first
+
+
+def record_presentation(p: Presentation, path: Path, frames: int) -> int:
+    """A genuine RealSense recording of ``p`` (librealsense's own recorder through
+    ``rs.software_device``, ``drivers/realsense_record.py``), made as the agent's lab record mode
+    would make it: the colour exposure metered on the face, the projector left on (nothing to
+    challenge), the framesets after the exposure settled. Returns the framesets written."""
+    from agent.pipeline.align import align_frameset
+    from agent.pipeline.frames import FramesetReader
+    from agent.quality.metering import FaceMetering
+    from drivers.realsense_record import Recorder
+
+    gate = QualityGate()
+    cam = drivers.open(p.uri)
+    written = 0
+    with cam:
+        reader = FramesetReader(cam)
+        metering = FaceMetering(cam)
+        rec = Recorder(cam, str(path))
+        try:
+            for k, fs in enumerate(reader.stream(timeout_s=120.0)):
+                if k < RECORD_SETTLE_SETS:
+                    a = align_frameset(fs)
+                    metering.observe(gate.evaluate(a).face, a.color.width, a.color.height)
+                    continue
+                for f in fs.frames.values():
+                    rec.write(f)
+                written += 1
+                if written >= frames + 2:          # a little more than analyze reads
+                    break
+        finally:
+            rec.close()
+            metering.end()
+    return written
+
+
+def run_recorded(p: Presentation, *, frames: int, workdir: Path) -> dict[str, Any]:
+    """``p`` recorded to a ``.db3`` and judged by ``capture-agent analyze realsense+file://...``
+    (in this process: the same judging code as the sandboxed worker). The file is deleted after."""
+    from agent.commands.analyze import analyze
+
+    rec: dict[str, Any] = {"v": RECORD_VERSION, "key": p.key, "split": p.split, "kind": p.kind,
+                           "species": p.species, "index": p.index, "uri": p.uri, "passive": True,
+                           "frames": frames, "source": "db3"}
+    path = workdir / f"{p.split}-{p.species}-{p.index}.db3"
+    try:
+        record_presentation(p, path, frames)
+        out = analyze(f"realsense+file://{path}", frames, isolated=False)
+    except CaptureAgentError as exc:
+        # Bad input refused by analyze (no face, empty depth, a missing stream) or a source error:
+        # an error with its code, never a verdict.
+        return _clean({**rec, "outcome": "error", "error": exc.code, "message": str(exc)})
+    finally:
+        path.unlink(missing_ok=True)
+    q = out["quality"]
+    lv = out["liveness"]
+    rec["quality"] = {"complete": bool(q["ok"]), "prompts": q.get("prompts", [])}
+    rec["in_envelope"] = True
+    ipd = (q.get("metrics") or {}).get("ipd_px")
+    if ipd is not None:
+        rec["in_envelope"] = ipd >= IPD_ENVELOPE_PX
+    if not q["ok"]:
+        return _clean({**rec, "outcome": "not_acquired", "reason": (q.get("prompts") or ["NO_FACE"])[0]})
+    rec.update(outcome="accepted" if lv["verdict"] == "live" else "rejected", verdict=lv["verdict"],
+               score=lv["score"], detectors=lv["detectors"], cues=lv["cues"], notes=lv["notes"],
+               challenge=None, injection_signals=lv["injection"], projector_seen=True)
+    return _clean(rec)
+
+
 def read_records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -180,22 +251,28 @@ def read_records(path: Path) -> list[dict[str, Any]]:
 
 
 def run(items: list[Presentation], *, frames: int, passive: bool, thresholds: VerdictThresholds,
-        records: Path | None = None, progress: Callable[[int, int, dict], None] | None = None
-        ) -> list[dict[str, Any]]:
+        records: Path | None = None, progress: Callable[[int, int, dict], None] | None = None,
+        recordings: Path | None = None) -> list[dict[str, Any]]:
     """Run ``items`` in order. With ``records``, each record is appended to that JSONL file as it
-    is made, and presentations already in it (same key, mode and window) are not run again: a long
-    evaluation can be split across several invocations and resumed."""
+    is made, and presentations already in it (same key, mode, source and window) are not run again:
+    a long evaluation can be split across several invocations and resumed. With ``recordings`` (a
+    directory for the temporary ``.db3`` files) each presentation is recorded and judged from the
+    recording (passive by nature)."""
+    source = "db3" if recordings is not None else "sim"
     done: dict[str, dict[str, Any]] = {}
     if records is not None:
         for r in read_records(records):
-            if r["passive"] == passive and r["frames"] == frames:
+            if r["passive"] == passive and r["frames"] == frames and r.get("source", "sim") == source:
                 done[r["key"]] = r
     gate = QualityGate()
     out = []
     for k, p in enumerate(items):
         rec = done.get(p.key)
         if rec is None or rec.get("uri") != p.uri:
-            rec = run_presentation(p, frames=frames, passive=passive, gate=gate, thresholds=thresholds)
+            if recordings is not None:
+                rec = run_recorded(p, frames=frames, workdir=recordings)
+            else:
+                rec = run_presentation(p, frames=frames, passive=passive, gate=gate, thresholds=thresholds)
             if records is not None:
                 with records.open("a") as fh:
                     fh.write(json.dumps(rec) + "\n")
@@ -293,9 +370,12 @@ def breakdown(records: list[dict[str, Any]], live_min: float) -> dict[str, list[
 
 
 def report(records: list[dict[str, Any]], *, split: str, passive: bool, live_min: float,
-           threshold_source: str, frames: int) -> dict[str, Any]:
-    """The ISO/IEC 30107-3 report of one split's records at the live threshold ``live_min``."""
-    records = [r for r in records if r["split"] == split and r["passive"] == passive and r["frames"] == frames]
+           threshold_source: str, frames: int, source: str = "sim") -> dict[str, Any]:
+    """The ISO/IEC 30107-3 report of one split's records at the live threshold ``live_min``.
+    ``source``: presentations judged live from the simulator (``sim``) or from genuine RealSense
+    recordings of them (``db3``), reported apart."""
+    records = [r for r in records if r["split"] == split and r["passive"] == passive and r["frames"] == frames
+               and r.get("source", "sim") == source]
     errors = Counter(r.get("error") for r in records if r["outcome"] == "error")
     bona = [r for r in records if r["kind"] == "bona_fide" and r["outcome"] != "error"]
     bona_dec = [r for r in bona if r["outcome"] != "not_acquired"]
@@ -336,6 +416,7 @@ def report(records: list[dict[str, Any]], *, split: str, passive: bool, live_min
     return {
         "split": split,
         "mode": "passive" if passive else "challenged",
+        "source": SOURCES[source],
         "frames_per_session": frames,
         "threshold": {"live_min": live_min, "source": threshold_source},
         "species": species,

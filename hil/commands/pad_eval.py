@@ -27,6 +27,9 @@ def register(sub) -> None:
     p.add_argument("--frames", type=int, default=32, help="framesets per challenge window (default 32)")
     p.add_argument("--passive", action="store_true",
                    help="no challenge: judge as a recording or a camera without projector control is judged")
+    p.add_argument("--recordings", type=Path, metavar="DIR",
+                   help="record each presentation to a genuine RealSense .db3 in DIR (deleted after) and judge "
+                        "it with analyze realsense+file://: the passive path on recordings, reported apart")
     p.add_argument("--records", type=Path,
                    help="append each presentation's record (no face data) to this JSONL file and skip the ones "
                         "already in it; the report covers every record of the split there")
@@ -42,6 +45,8 @@ def run(args) -> int:
         raise UsageError("--per-species, --live and --injection must be >= 0, --frames >= 8")
     if args.write_calibration and args.split != "train":
         raise UsageError("--write-calibration fits on the train split only (--split train)")
+    if args.write_calibration and args.recordings is not None:
+        raise UsageError("--write-calibration fits on live simulator presentations, not on recordings")
     if args.report_only and args.records is None:
         raise UsageError("--report-only needs --records FILE")
     species = None
@@ -51,6 +56,10 @@ def run(args) -> int:
         unknown = sorted(set(species) - known)
         if unknown:
             raise UsageError(f"unknown species {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    if args.recordings is not None:
+        args.passive = True                     # a recording cannot obey a challenge
+        args.recordings.mkdir(mode=0o700, parents=True, exist_ok=True)
+    source = "db3" if args.recordings is not None else "sim"
     mode = "passive" if args.passive else "challenged"
     thresholds = load_thresholds("kiosk", challenged=not args.passive)
 
@@ -65,22 +74,22 @@ def run(args) -> int:
     if args.report_only:
         records = P.read_records(args.records)
     else:
-        P.run(items, frames=args.frames, passive=args.passive, thresholds=thresholds, records=args.records,
-              progress=None if args.json else progress)
-        records = P.read_records(args.records) if args.records is not None else P.run(
-            items, frames=args.frames, passive=args.passive, thresholds=thresholds)
+        made = P.run(items, frames=args.frames, passive=args.passive, thresholds=thresholds, records=args.records,
+                     progress=None if args.json else progress, recordings=args.recordings)
+        records = P.read_records(args.records) if args.records is not None else made
     if args.split == "train":
         fit = P.fit_thresholds([r for r in records if r["split"] == "train" and r["passive"] == args.passive
-                                and r["frames"] == args.frames])
-        live_min, source = fit["live_min"], "fitted on this train split (APCER <= 0.1 % per species, margin 0.02)"
+                                and r["frames"] == args.frames and r.get("source", "sim") == source])
+        live_min = fit["live_min"]
+        threshold_source = "fitted on this train split (APCER <= 0.1 % per species, margin 0.02)"
         if args.write_calibration:
             note = {"split": "train", "mode": mode, "frames": args.frames,
                     "command": "capture-agent " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["pad-eval"] else None}
             CALIBRATION_PATH.write_text(json.dumps(P.with_mode(load_calibration(), mode, fit, note), indent=2) + "\n")
     else:
-        live_min, source = thresholds.live_min, f"{CALIBRATION_PATH.name} ({mode}), fitted on train"
-    out = P.report(records, split=args.split, passive=args.passive, live_min=live_min, threshold_source=source,
-                   frames=args.frames)
+        live_min, threshold_source = thresholds.live_min, f"{CALIBRATION_PATH.name} ({mode}), fitted on train"
+    out = P.report(records, split=args.split, passive=args.passive, live_min=live_min,
+                   threshold_source=threshold_source, frames=args.frames, source=source)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -93,7 +102,7 @@ def _pct(x) -> str:
 
 
 def _print(out: dict) -> None:
-    print(f"split {out['split']}, {out['mode']}, {out['frames_per_session']} framesets per window; "
+    print(f"split {out['split']}, {out['mode']}, {out['source']}, {out['frames_per_session']} framesets per window; "
           f"live threshold {out['threshold']['live_min']:.3f} ({out['threshold']['source']})")
     print(f"{'SPECIES':<16} {'APCER':>7} {'UPPER95':>8} {'N':>4} {'APNRR':>7}  not acquired by reason")
     for s in out["species"] + out["injection"]:
