@@ -108,6 +108,8 @@ def presentation_nonce(p: Presentation) -> bytes:
 
 
 def _clean(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        v = v.item()
     if isinstance(v, float):
         return round(v, 5) if math.isfinite(v) else None
     if isinstance(v, dict):
@@ -284,6 +286,22 @@ def run(items: list[Presentation], *, frames: int, passive: bool, thresholds: Ve
 
 # --- the report ------------------------------------------------------------------------------------
 
+def select(records: list[dict[str, Any]], *, split: str, frames: int, source: str = "sim",
+           passive: bool | None = None) -> list[dict[str, Any]]:
+    return [r for r in records if r["split"] == split and r["frames"] == frames
+            and r.get("source", "sim") == source and (passive is None or r["passive"] == passive)]
+
+
+def rescored(records: list[dict[str, Any]], r: Mapping[str, Ramp]) -> list[dict[str, Any]]:
+    """Records with ``score`` as ramps ``r`` give it (``rescore``), the run's own kept as ``run_score``."""
+    out = []
+    for rec in records:
+        if rec["outcome"] in ("accepted", "rejected"):
+            rec = {**rec, "run_score": rec.get("run_score", rec.get("score")), "score": round(rescore(rec, r), 5)}
+        out.append(rec)
+    return out
+
+
 def accepted(rec: dict[str, Any], live_min: float) -> bool:
     """Accepted at ``live_min``: the session's score reaches it (the verdict's own rule; scores are
     forced to 0 by a failed challenge or a non-physical stream, capped below 0.5 when material was
@@ -309,11 +327,18 @@ def threshold_for_apcer(attack_scores: dict[str, list[float]], target: float) ->
     return t
 
 
+LIVE_MIN_CAP = 0.9          # a live threshold above this would turn away live faces by the score's own noise
+
+
 def fit_thresholds(records: list[dict[str, Any]], target_apcer: float = 0.001, margin: float = 0.02,
                    floor: float = 0.5) -> dict[str, Any]:
     """Verdict thresholds from a training split's records: the live threshold holds every attack
     species' APCER (decided presentations) at ``target_apcer`` with a margin above the deciding
-    score, never below ``floor``; the attack threshold sits under the lowest live score."""
+    score, never below ``floor``; the attack threshold sits under the lowest live score.
+
+    A species that no threshold up to ``LIVE_MIN_CAP`` holds at the target (its attacks score like
+    live faces on every cue) is named in ``not_held`` and left out of the choice: the threshold is
+    then fitted on the others, and every report shows that species' APCER as it is."""
     decided = [r for r in records if r["outcome"] in ("accepted", "rejected")]
     attacks: dict[str, list[float]] = defaultdict(list)
     for r in decided:
@@ -321,10 +346,13 @@ def fit_thresholds(records: list[dict[str, Any]], target_apcer: float = 0.001, m
             attacks[r["species"]].append(r.get("score") or 0.0)
     live = [r.get("score") or 0.0 for r in decided if r["kind"] == "bona_fide"]
     raw = threshold_for_apcer(attacks, target_apcer)
-    live_min = round(float(min(1.0, max(floor, raw + margin))), 4)
+    not_held = sorted(sp for sp, sc in attacks.items() if threshold_for_apcer({sp: sc}, target_apcer) > LIVE_MIN_CAP)
+    held = {sp: sc for sp, sc in attacks.items() if sp not in not_held}
+    live_min = round(float(min(1.0, max(floor, threshold_for_apcer(held, target_apcer) + margin))), 4)
     attack_max = round(float(max(0.0, min(live_min - 0.01, (min(live) - 0.02) if live else 0.2))), 4)
     return {"live_min": live_min, "attack_max": attack_max, "apcer_threshold": round(raw, 4),
-            "target_apcer": target_apcer, "live": len(live), "attacks": sum(map(len, attacks.values()))}
+            "target_apcer": target_apcer, "not_held": not_held,
+            "live": len(live), "attacks": sum(map(len, attacks.values()))}
 
 
 LUX_BANDS = (15.0, 50.0, 200.0, 1000.0, 3000.0, 7500.0)
@@ -449,6 +477,67 @@ def report(records: list[dict[str, Any]], *, split: str, passive: bool, live_min
     }
 
 
+# --- fitting the ramps on train ---------------------------------------------------------------------
+
+LIVE_COST = 0.01            # an "all" ramp may cost at most this share of the training family's live faces
+ANY_MARGIN = 0.25           # an "any" ramp's live end: this far from its attack end toward the live median
+MIN_LIVE, MIN_ATTACKS = 20, 5
+CHALLENGE_ONLY = ("projector_speckle", "challenge_dot_sharpness")
+
+
+def _values(records: list[dict[str, Any]], cue: str, species: Iterable[str] | None) -> np.ndarray:
+    want = None if species is None else set(species)
+    v = [r["cues"].get(cue) for r in records if r.get("cues") and r["outcome"] in ("accepted", "rejected")
+         and (r["kind"] == "bona_fide" if want is None else r["species"] in want)]
+    return np.array([x for x in v if x is not None], dtype=np.float64)
+
+
+def fit_ramp(rule: str, live: np.ndarray, attack: np.ndarray, attack_quantile: float = 1.0
+             ) -> tuple[float, float, str]:
+    """One ramp's (attack, live) ends from the cue's values on live faces and on the attacks it answers.
+
+    - ``all`` (every cue of the detector must look alive): the live end at the live faces' 1st
+      percentile on the attack side (``LIVE_COST``); the attack end at the most live-like attack if
+      they separate (the ramp spans the gap), else just beyond the live end (the cue then stops only
+      what lies beyond 99 % of live faces; other detectors must stop the rest).
+    - ``any`` (one sign of life is enough): every one of the detector's cues must miss an attack for
+      the detector to stop it, so each cue's attack end lies beyond ``attack_quantile`` of the
+      attacks (the detector's own, ``detectors.DETECTORS``); the live end ``ANY_MARGIN`` of the way
+      toward the live median. Attacks left over are other detectors' to stop."""
+    up = float(np.median(live)) > float(np.median(attack))        # live-like values are high
+    sign = 1.0 if up else -1.0
+    worst = float(attack.max() if up else attack.min())           # the most live-like attack
+    if rule == "any":
+        end = float(np.quantile(attack, attack_quantile if up else 1 - attack_quantile))
+        return end, end + ANY_MARGIN * (float(np.median(live)) - end), "any"
+    live_end = float(np.quantile(live, LIVE_COST if up else 1 - LIVE_COST))
+    if sign * (live_end - worst) > 0:
+        return worst, live_end, "separable"
+    width = 0.1 * abs(float(np.median(live)) - live_end) or 1e-3
+    return live_end - sign * width, live_end, "overlap"
+
+
+def fit_ramps(passive: list[dict[str, Any]], challenged: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every ramp refitted on training records (``passive``: all frames lit, the cleanest per-frame
+    cues; ``challenged``: for the projector's own speckle). A ramp keeps its default when its
+    training data is too thin (a species the gate never let through, say), and the result says so."""
+    from agent.liveness.detectors import DETECTORS, RAMPS
+
+    rule_of = {name: (rule, q) for rule, names, q in DETECTORS.values() for name in names}
+    fitted: dict[str, list[float]] = {}
+    notes: dict[str, str] = {}
+    for name, r in RAMPS.items():
+        recs = challenged if name in CHALLENGE_ONLY else passive
+        live, attack = _values(recs, r.cue, None), _values(recs, r.cue, r.answers)
+        if live.size < MIN_LIVE or attack.size < MIN_ATTACKS:
+            notes[name] = f"default kept: {live.size} live, {attack.size} attacks of {', '.join(r.answers)} judged"
+            continue
+        a, li, how = fit_ramp(*rule_of[name][:1], live, attack, rule_of[name][1])
+        fitted[name] = [round(a, 5), round(li, 5)]
+        notes[name] = f"{how}: {live.size} live, {attack.size} attacks"
+    return {"ramps": fitted, "notes": notes}
+
+
 def thresholds_entry(fit: dict[str, Any]) -> dict[str, float]:
     return {"live_min": fit["live_min"], "attack_max": fit["attack_max"]}
 
@@ -458,7 +547,8 @@ def with_mode(calibration: dict[str, Any], mode: str, fit: dict[str, Any], note:
     out = dict(calibration)
     entry = thresholds_entry(fit)
     out[mode] = {"default": entry, "channels": {c: entry for c in ("counter", "kiosk", "vtm", "mobile")},
-                 "fitted": {**note, **{k: fit[k] for k in ("apcer_threshold", "target_apcer", "live", "attacks")}}}
+                 "fitted": {**note, **{k: fit[k] for k in ("apcer_threshold", "target_apcer", "not_held", "live",
+                                                           "attacks")}}}
     for legacy in ("default", "channels"):
         out.pop(legacy, None)
     return out

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from agent.errors import UsageError
+from agent.liveness.detectors import active_ramps, ramps
 from agent.liveness.fusion import CALIBRATION_PATH, load_calibration, load_thresholds
 from drivers.sim import ATTACKS
 from hil import padeval as P
@@ -47,6 +48,8 @@ def run(args) -> int:
         raise UsageError("--write-calibration fits on the train split only (--split train)")
     if args.write_calibration and args.recordings is not None:
         raise UsageError("--write-calibration fits on live simulator presentations, not on recordings")
+    if args.write_calibration and args.records is None:
+        raise UsageError("--write-calibration fits on a --records file's train records")
     if args.report_only and args.records is None:
         raise UsageError("--report-only needs --records FILE")
     species = None
@@ -77,17 +80,21 @@ def run(args) -> int:
         made = P.run(items, frames=args.frames, passive=args.passive, thresholds=thresholds, records=args.records,
                      progress=None if args.json else progress, recordings=args.recordings)
         records = P.read_records(args.records) if args.records is not None else made
+    if args.write_calibration:
+        # Every ramp and both modes' thresholds, from this file's train records (passive ones for
+        # the per-frame cues, challenged ones for the projector's speckle).
+        write_calibration(records, args.frames)
+    # Scores as the current calibration's ramps give them (records keep the score of their run).
+    records = P.rescored(records, active_ramps(refresh=True))
     if args.split == "train":
-        fit = P.fit_thresholds([r for r in records if r["split"] == "train" and r["passive"] == args.passive
-                                and r["frames"] == args.frames and r.get("source", "sim") == source])
+        fit = P.fit_thresholds(P.select(records, split="train", passive=args.passive, frames=args.frames,
+                                        source=source))
         live_min = fit["live_min"]
-        threshold_source = "fitted on this train split (APCER <= 0.1 % per species, margin 0.02)"
-        if args.write_calibration:
-            note = {"split": "train", "mode": mode, "frames": args.frames,
-                    "command": "capture-agent " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["pad-eval"] else None}
-            CALIBRATION_PATH.write_text(json.dumps(P.with_mode(load_calibration(), mode, fit, note), indent=2) + "\n")
+        threshold_source = ("fitted on this train split (APCER <= 0.1 % per species, margin 0.02; "
+                            f"not held: {', '.join(fit['not_held']) or 'none'})")
     else:
-        live_min, threshold_source = thresholds.live_min, f"{CALIBRATION_PATH.name} ({mode}), fitted on train"
+        live_min = load_thresholds("kiosk", challenged=not args.passive).live_min
+        threshold_source = f"{CALIBRATION_PATH.name} ({mode}), fitted on train"
     out = P.report(records, split=args.split, passive=args.passive, live_min=live_min,
                    threshold_source=threshold_source, frames=args.frames, source=source)
     if args.json:
@@ -95,6 +102,26 @@ def run(args) -> int:
         return 0
     _print(out)
     return 0
+
+
+def write_calibration(records: list[dict], frames: int) -> None:
+    train = P.select(records, split="train", frames=frames, source="sim")
+    passive = [r for r in train if r["passive"]]
+    challenged = [r for r in train if not r["passive"]]
+    if not passive:
+        raise UsageError("--write-calibration needs the train family's passive records (pad-eval --split train "
+                         "--passive --records FILE) to fit the cues on")
+    fitted = P.fit_ramps(passive, challenged)
+    r = ramps(fitted["ramps"])
+    cal = {k: v for k, v in load_calibration().items() if k not in ("ramps", "ramps_fit")}
+    cal["note"] = ("fitted by `capture-agent pad-eval --split train --write-calibration` on the simulator's "
+                   "train family only; the held-out family is reported at these values")
+    cal["ramps"], cal["ramps_fit"] = fitted["ramps"], fitted["notes"]
+    for mode, recs in (("passive", passive), ("challenged", challenged)):
+        if recs:
+            fit = P.fit_thresholds(P.rescored(recs, r))
+            cal = P.with_mode(cal, mode, fit, {"split": "train", "frames": frames})
+    CALIBRATION_PATH.write_text(json.dumps(cal, indent=2) + "\n")
 
 
 def _pct(x) -> str:

@@ -38,7 +38,8 @@ def test_report_keys_bounds_and_apart_counts():
     assert set(by["mask"]) >= {"name", "apcer", "apcer_upper95", "n"}
     assert by["mask"]["apcer"] == 0.0 and by["mask"]["n"] == 30
     assert by["mask"]["apcer_upper95"] == pytest.approx(1 - 0.05 ** (1 / 30), abs=1e-4)   # ~3/n
-    assert by["print"]["apcer"] == pytest.approx(1 / 30, abs=1e-4) and out["species"][0]["name"] == "print"   # worst first
+    assert by["print"]["apcer"] == pytest.approx(1 / 30, abs=1e-4)
+    assert out["species"][0]["name"] == "print"                                    # worst first
     # Refused by the gate: APNRR apart, never inside APCER.
     assert by["screen_still"]["n"] == 0 and by["screen_still"]["apnrr"] == 1.0
     assert by["screen_still"]["apnrr_by_reason"] == {"DEPTH_SPARSE": 30}
