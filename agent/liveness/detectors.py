@@ -65,8 +65,10 @@ RAMPS: dict[str, Ramp] = {
     "ir_contrast": Ramp("ir_face_contrast", 0.08, 0.25, SCREENS),
     "scale_low": Ramp("scale_ratio", 0.6, 0.72, SCREENS),
     "scale_high": Ramp("scale_ratio", 1.6, 1.35, SCREENS),
-    # Material without a challenge: the dots' sharpness on the skin (fine over coarse band energy).
+    # Material without a challenge: the dots' sharpness on the skin (fine over coarse band energy),
+    # aligned to colour and in the IR imager's own pixels (their errors differ: both must pass).
     "dot_sharpness": Ramp("dot_sharpness", 1.10, 0.97, HARD_3D),
+    "ir_dot_sharpness": Ramp("ir_dot_sharpness", 1.55, 1.45, HARD_3D),
     # Under a challenge: speckle contrast of the projector-only (on minus off) image, and a veto on
     # dot sharpness above every live face seen.
     "projector_speckle": Ramp("projector_speckle", 0.250, 0.235, HARD_3D),
@@ -93,7 +95,7 @@ RAMPS: dict[str, Ramp] = {
 DETECTORS: dict[str, tuple[str, tuple[str, ...], float]] = {
     "depth_geometry": ("all", ("nose", "cylinder"), 1.0),
     "cross_modal": ("all", ("depth_share", "ir_contrast", "scale_low", "scale_high"), 1.0),
-    "material": ("all", ("dot_sharpness",), 1.0),
+    "material": ("all", ("dot_sharpness", "ir_dot_sharpness"), 1.0),
     "challenge_material": ("all", ("projector_speckle", "challenge_dot_sharpness"), 1.0),
     "motion": ("any", ("motion", "nonrigid"), 0.9),
     "eye_region": ("all", ("eye_recess",), 1.0),
@@ -145,8 +147,8 @@ class DetectorScores:
 
 
 CUE_MEDIANS = ("plane_rms_mm", "cylinder_rms_mm", "nose_prominence_mm", "scale_ratio", "depth_share",
-               "ir_face_level", "ir_face_contrast", "speckle_contrast", "dot_sharpness", "eye_recess_mm",
-               "eye_dot_sharpness")
+               "ir_face_level", "ir_face_contrast", "speckle_contrast", "dot_sharpness", "ir_dot_sharpness",
+               "eye_recess_mm", "eye_dot_sharpness")
 
 
 def _median(cues: list[FrameCues], name: str) -> float:
@@ -213,7 +215,7 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
             notes.append(f"ambient NIR drowns the projector ({seen}): "
                          "material not measurable, the verdict cannot be live")
     else:
-        material = r["dot_sharpness"](m)
+        material = min(r["dot_sharpness"](m), r["ir_dot_sharpness"](m))
     # No depth at the eyes (a screen, say) is no evidence of eyes behind the bridge: 0, like any NaN.
     eye_region = r["eye_recess"](m)
     life = max(r["blink"](m), r["soft_dots"](m)) if has_ir and projector_seen else r["blink"](m)

@@ -49,7 +49,8 @@ class FrameCues:
     ir_face_level: float          # mean IR on skin patches, distance-compensated (x z^2)
     ir_face_contrast: float       # IR on the face / the frame's bright end (99th percentile)
     speckle_contrast: float       # high-pass IR energy / mean on skin patches
-    dot_sharpness: float          # fine-band / coarse-band IR energy on skin patches
+    dot_sharpness: float          # fine-band / coarse-band IR energy on skin patches (aligned to colour)
+    ir_dot_sharpness: float       # the same in the IR imager's own pixels (no resampling)
     eye_openness: float
     eye_recess_mm: float          # how far the eyes sit behind the nose bridge (NaN without depth there)
     eye_dot_sharpness: float      # dot sharpness over the eye region (a printed band, printed lenses)
@@ -193,8 +194,25 @@ def frame_cues(aligned: AlignedFrameSet, face: FaceObservation) -> FrameCues | N
             eye_sharpness = _eye_dot_sharpness(roi, face, ir, (g07, g2, g5))
     openness = min(face.mesh.openness) if face.mesh.openness is not None else float("nan")
     return FrameCues(plane * 1000, cylinder * 1000, prominence, scale_ratio, depth_share, ir_level, ir_contrast,
-                     speckle, sharpness, openness, eye_recess(roi, face), eye_sharpness,
-                     face.mesh.landmarks[:, :2].copy(), ipd, face_depth)
+                     speckle, sharpness, native_dot_sharpness(aligned, face), openness, eye_recess(roi, face),
+                     eye_sharpness, face.mesh.landmarks[:, :2].copy(), ipd, face_depth)
+
+
+def native_dot_sharpness(aligned: AlignedFrameSet, face: FaceObservation) -> float:
+    """Dot sharpness on the skin patches in the IR imager's own pixels. Aligned to colour, each IR
+    pixel is splatted over the colour pixels its depth pixel covers (1.6 of them on a D435, 1.03 on
+    a D415), which blurs the dots by the camera's geometry; in the imager's pixels the dots are as
+    the surface returned them. Clipped pixels (glints) left out."""
+    patch = ir_skin(aligned, face)
+    if patch is None:
+        return float("nan")
+    ir = patch.of(aligned)
+    mask = patch.mask & (ir < SATURATED_DN)
+    if mask.sum() < 20:
+        return float("nan")
+    g07, g2, g5 = (cv2.GaussianBlur(ir, (0, 0), s) for s in (0.7, 2.0, 5.0))
+    coarse = float(np.std((g2 - g5)[mask]))
+    return float(np.std((g07 - g2)[mask]) / coarse) if coarse > 1e-3 else float("nan")
 
 
 def eye_recess(roi: FaceRoi, face: FaceObservation) -> float:
