@@ -19,3 +19,15 @@ class SpecViolation(CaptureAgentError):
     """A camera or stream does not meet the capture specification (T/IIFAA 3001.1 §7.5)."""
 
     code = "AGT_SPEC_VIOLATION"
+
+
+class NoFace(CaptureAgentError):
+    """Offline analysis: too few framesets show a face to judge anything (no verdict is made)."""
+
+    code = "QLT_NO_FACE"
+
+
+class NoDepth(CaptureAgentError):
+    """Offline analysis: the depth stream is empty (all zero) on every frameset (no verdict is made)."""
+
+    code = "QLT_NO_DEPTH"

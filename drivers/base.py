@@ -43,6 +43,8 @@ class Capability(str, enum.Enum):
     # Auto-exposure can be frozen and resumed per imager: ``lock_exposure`` / ``unlock_exposure``.
     EXPOSURE_CONTROL = "exposure_control"
     PROJECTOR_POWER = "projector_power"                    # IR projector power settable (mW)
+    # The colour imager's auto-exposure can meter a region: ``set_exposure_region``.
+    EXPOSURE_REGION = "exposure_region"
     RECORDING = "recording"                        # a playback source, not a live device
 
 
@@ -184,6 +186,14 @@ class Camera(abc.ABC):
     def unlock_exposure(self, stream: StreamKind) -> None:
         """Give the imager behind ``stream`` back the exposure control it had before the lock."""
         raise CapabilityUnsupported(f"{self.info.backend} camera cannot lock its exposure")
+
+    def set_exposure_region(self, stream: StreamKind, region: tuple[int, int, int, int] | None) -> None:
+        """Meter the auto-exposure of the imager behind ``stream`` on ``region`` (x0, y0, x1, y1 in
+        that stream's pixels, x1 and y1 exclusive) from the next frames on; None gives it back its
+        default metering. librealsense offers it as the sensor's auto-exposure ROI
+        (``rs.roi_sensor.set_region_of_interest``); the agent meters the face with it, so a face
+        darker or brighter than its surroundings is exposed for itself."""
+        raise CapabilityUnsupported(f"{self.info.backend} camera cannot meter its exposure on a region")
 
     def hardware_reset(self) -> None:
         raise CapabilityUnsupported(f"{self.info.backend} camera has no hardware reset")

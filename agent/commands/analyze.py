@@ -12,10 +12,12 @@ import os
 import time
 
 import drivers
+from agent.errors import UsageError
 from agent.liveness.fusion import load_thresholds
-from agent.liveness.judge import judge
+from agent.liveness.judge import MIN_FACE_FRAMES, judge
 from agent.liveness.supervisor import LivenessSupervisor
 from agent.quality import QualityGate, QualitySettings
+from agent.quality.gate import require_stream_spec
 from agent.session import offline
 
 
@@ -26,18 +28,28 @@ def register(sub) -> None:
     p.add_argument("--channel", default="kiosk", help="threshold channel: counter, kiosk, vtm, mobile")
     p.add_argument("--in-process", action="store_true",
                    help="judge in this process instead of the sandboxed liveness worker (debugging)")
+    p.add_argument("--nonce", help="challenge nonce as hex (>= 16 bytes) instead of a fresh random one: "
+                                   "the same live-camera session again, for reproducing a verdict")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
 
-def analyze(uri: str, frames: int, channel: str = "kiosk", *, isolated: bool = True) -> dict:
+def analyze(uri: str, frames: int, channel: str = "kiosk", *, isolated: bool = True,
+            nonce: bytes | None = None) -> dict:
     t0 = time.perf_counter()
-    thresholds = load_thresholds(channel)
-    nonce = os.urandom(32)
+    nonce = nonce if nonce is not None else os.urandom(32)
+    settings = QualitySettings(channel=channel)
+    gate = QualityGate(settings)
     cam = drivers.open(uri)
     with cam:
         info = cam.info
-        challenge, notes, sets = offline.capture(cam, frames, nonce, QualityGate(QualitySettings(channel=channel)))
+        # A missing stream (§7.5 g: colour, depth and IR together) is refused before anything is judged.
+        require_stream_spec(cam.profiles(), gate.thresholds)
+        cap = offline.capture(cam, frames, nonce, gate)
+    challenge, notes, sets = cap.challenge, cap.notes, cap.sets
+    # No face, or no depth at all: an error, never a verdict.
+    offline.check_input(sets, gate.detector, min_faces=MIN_FACE_FRAMES)
+    thresholds = load_thresholds(channel, challenged=challenge is not None)
     if isolated:
         # The same judging code, in the sandboxed worker: frames through shared memory, the verdict
         # bound to their digests. A worker failure is a typed error, never a verdict.
@@ -48,7 +60,6 @@ def analyze(uri: str, frames: int, channel: str = "kiosk", *, isolated: bool = T
         skew = r.max_skew_ms
         timing["to_worker_per_frameset"] = round(sum(r.transfer_ms) / max(len(r.transfer_ms), 1), 3)
     else:
-        gate = QualityGate(QualitySettings(channel=channel))
         result = judge(sets, gate, thresholds, challenge=challenge, notes=notes)
         v, q, timing = result.verdict, result.quality, dict(result.timing_ms)
         skew = result.max_skew_ms
@@ -63,6 +74,7 @@ def analyze(uri: str, frames: int, channel: str = "kiosk", *, isolated: bool = T
                      "notes": v.notes, "cues": d["cues"], "frame_digests": v.frame_digests,
                      "model_versions": v.model_versions, "isolated": isolated},
         "quality": quality,
+        "quality_phase": cap.quality.to_dict(),
         "sync": {"framesets": len(sets), "max_skew_ms": round(skew, 3) if skew is not None and skew == skew else None},
         "timing_ms": {**{k: round(x, 2) for k, x in timing.items()},
                       "wall": round((time.perf_counter() - t0) * 1000, 1)},
@@ -72,7 +84,15 @@ def analyze(uri: str, frames: int, channel: str = "kiosk", *, isolated: bool = T
 def run(args) -> int:
     if args.frames < 5:
         raise drivers.InvalidUri("--frames must be at least 5")
-    out = analyze(args.uri, args.frames, args.channel, isolated=not args.in_process)
+    nonce = None
+    if args.nonce is not None:
+        try:
+            nonce = bytes.fromhex(args.nonce)
+        except ValueError:
+            raise UsageError("--nonce must be hex") from None
+        if len(nonce) < 16:
+            raise UsageError("--nonce must be at least 16 bytes (32 hex digits)")
+    out = analyze(args.uri, args.frames, args.channel, isolated=not args.in_process, nonce=nonce)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0

@@ -1,14 +1,17 @@
 """``capture-agent doctor URI [--json]``: check a camera against T/IIFAA 3001.1 §7.5.
 
 Checks streams, resolution and measured frame rate, measured RGB–depth sync, depth accuracy on a
-flat target at 50 cm (plane-fit RMS), depth completeness on a face, and the response across the
-lux range. On the simulator every check runs (the flat target and the light are scene settings);
-on a real camera the flat-target check needs ``--flat-target`` (a flat board 50 cm in front of the
-camera) and the lux sweep cannot run (nobody can turn the room's light from here): both say so.
+flat target at 50 cm (plane-fit RMS), depth completeness on a face, and which §7.5 d judgement
+applies (illuminance on a camera with a measured lux calibration, exposure from the image otherwise)
+with the camera's response across the lux range. On the simulator every check runs (the flat
+target and the light are scene settings); on a real camera the flat-target check needs
+``--flat-target`` (a flat board 50 cm in front of the camera) and the lux sweep cannot run (nobody
+can turn the room's light from here): both say so.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -16,11 +19,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import numpy as np
 
 import drivers
-from agent.errors import SpecViolation
+from agent.errors import SpecViolation, UsageError
 from agent.pipeline.align import align_frameset
 from agent.pipeline.frames import framesets
 from agent.pipeline.streamstats import StreamStats
 from agent.quality import QualityGate, QualitySettings, check_stream_spec
+from agent.quality.metering import FaceMetering
 
 
 def register(sub) -> None:
@@ -29,6 +33,9 @@ def register(sub) -> None:
     p.add_argument("--frames", type=int, default=45, help="framesets to measure (default 45)")
     p.add_argument("--flat-target", action="store_true",
                    help="a flat board stands 50 cm in front of the camera: measure depth accuracy on it")
+    p.add_argument("--config", help="read [quality] (thresholds, lux calibration) from this agent config")
+    p.add_argument("--lux-k", type=float,
+                   help="try a lux calibration constant for this camera (lux x exposure s x gain per linear level)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -64,9 +71,50 @@ def _plane_rms_mm(depth_m: np.ndarray) -> tuple[float, float]:
     return float(np.sqrt(np.mean((a @ coef - z) ** 2)) * 1000), float(z.mean())
 
 
-def diagnose(uri: str, n: int, flat_target: bool) -> list[Row]:
+def _lux_rows(uri: str, settings: QualitySettings, serial: str, is_sim: bool) -> list[Row]:
+    """§7.5 d: which judgement applies to this camera, and (on the simulator, where the light can be
+    set) the camera's response across 20-6000 lux with the exposure metered on the face."""
+    k = QualityGate(settings).lux_k(serial)
+    rows = []
+    if k is None:
+        rows.append(Row("7.5 d", "lux_calibration", "NOT RUN",
+                        f"no measured calibration for {serial}: illuminance not judged, exposure judged from the image",
+                        "measure k with a lux meter into [quality.lux_calibration] to judge 15-7500 lux"))
+    else:
+        rows.append(Row("7.5 d", "lux_calibration", "PASS", f"k = {k:g} for {serial}: illuminance judged 15-7500 lux",
+                        "a measured calibration"))
+    if not is_sim:
+        rows.append(Row("7.5 d", "lux_response", "NOT RUN", "", "needs controlled lighting (20, 300, 6000 lux)"))
+        return rows
+    for lux in (20, 300, 6000):          # inside 15-7500 with margin for the estimate
+        g = QualityGate(settings)
+        lcam = drivers.open(_with_query(uri, lux=lux, subject="live"))
+        with lcam:
+            metering = FaceMetering(lcam)
+            reports = []
+            for fs in framesets(lcam, 6):
+                a = align_frameset(fs)
+                reports.append(g.evaluate(a))
+                metering.observe(reports[-1].face, a.color.width, a.color.height)
+                g.face_metered = metering.active
+            metering.end()
+        usable = reports[-1].ok
+        share = float(np.median([r.metrics.get("gray_share", np.nan) for r in reports[-3:]]))
+        if k is None:
+            rows.append(Row("7.5 d", f"exposure_response_{lux}", "PASS" if usable else "FAIL",
+                            f"{share:.0%} of face in 85-200", "face usable (exposure judged from the image)"))
+            continue
+        est = float(np.median([r.metrics.get("lux", np.nan) for r in reports[-3:]]))
+        ok = usable and abs(est - lux) / lux < 0.25
+        rows.append(Row("7.5 d", f"lux_response_{lux}", "PASS" if ok else "FAIL",
+                        f"estimated {est:.0f} lux, {share:.0%} of face in 85-200",
+                        "face usable, illuminance estimate within 25 %"))
+    return rows
+
+
+def diagnose(uri: str, n: int, flat_target: bool, settings: QualitySettings | None = None) -> list[Row]:
     rows: list[Row] = []
-    settings = QualitySettings()
+    settings = settings or QualitySettings()
     t = settings.thresholds_for()
     gate = QualityGate(settings)
     is_sim = uri.startswith("sim://")
@@ -128,27 +176,24 @@ def diagnose(uri: str, n: int, flat_target: bool) -> list[Row]:
         rows.append(Row("7.5 h", "depth_completeness_face", "NOT RUN", "no face in view",
                         "a face in front of the camera"))
 
-    if is_sim:
-        for lux in (20, 300, 6000):          # inside 15–7500 with margin for the ±3 % estimate
-            g = QualityGate(settings)
-            lcam = drivers.open(_with_query(uri, lux=lux, subject="live"))
-            with lcam:
-                reports = [g.evaluate(align_frameset(fs)) for fs in framesets(lcam, 3)]
-            est = float(np.median([r.metrics.get("lux", np.nan) for r in reports]))
-            share = float(np.median([r.metrics.get("gray_share", np.nan) for r in reports]))
-            ok = reports[-1].ok and abs(est - lux) / lux < 0.25
-            rows.append(Row("7.5 d", f"lux_response_{lux}", "PASS" if ok else "FAIL",
-                            f"estimated {est:.0f} lux, {share:.0%} of face in 85-200",
-                            "face usable, illuminance estimate within 25 %"))
-    else:
-        rows.append(Row("7.5 d", "lux_response", "NOT RUN", "", "needs controlled lighting (20, 300, 6000 lux)"))
+    rows += _lux_rows(uri, settings, cam.info.serial, is_sim)
     return rows
 
 
 def run(args) -> int:
     if args.frames < 5:
         raise drivers.InvalidUri("--frames must be at least 5")
-    rows = diagnose(args.uri, args.frames, args.flat_target)
+    settings = QualitySettings()
+    if args.config:
+        from pathlib import Path
+
+        from agent.config import load
+        settings = load(Path(args.config)).quality
+    if args.lux_k is not None:
+        if not (args.lux_k > 0 and np.isfinite(args.lux_k)):
+            raise UsageError("--lux-k must be a positive number")
+        settings = dataclasses.replace(settings, lux_calibration={**settings.lux_calibration, "default": args.lux_k})
+    rows = diagnose(args.uri, args.frames, args.flat_target, settings)
     failed = [r for r in rows if r.result == "FAIL"]
     if args.json:
         print(json.dumps({"uri": args.uri, "ok": not failed, "checks": [r.to_dict() for r in rows]}, indent=2))

@@ -1,23 +1,31 @@
 """Detectors: each turns physical cues into evidence of a live face, 0 (attack-like) .. 1 (live-like).
 
-Thresholds are named constants with the physics they encode; ramps (not steps) keep the fused
-score informative near a boundary. Which attack each detector answers:
+Every threshold is a :class:`Ramp` between an attack-like and a live-like value of one cue (ramps,
+not steps, keep the fused score informative near a boundary). The values are fitted on the
+simulator's *training* family (``pad-eval --split train --write-calibration`` stores them in
+``calibration.json``; ``fit_ramps`` is the rule) and reported on the held-out family. The defaults
+below are what the fit gave, and apply when the file has none. Which attack each detector answers:
 
 | detector | answers |
 |---|---|
-| depth_geometry | prints (flat, curved, with holes), screens: no nose relief, plane or cylinder fits |
+| depth_geometry | prints (flat, curved, with holes), paper masks: no nose relief, plane or cylinder fits |
 | cross_modal | screens, video replays: no depth or IR face where RGB shows one; face not life-size |
 | material | masks, head models: resin and plaster keep projected dots sharp (no subsurface scattering) |
-| motion | head models and still images on a stand: a living face never holds perfectly still |
+| motion | head models on a stand: a living face never holds still, as a whole or within (lids, lips, jaw) |
+| eye_region | printed eye bands, spectacles with printed eyes: a surface in front of the eyes |
+| life_signs | rigid masks and head models (painted eyes): no blink in the window and dots sharper than skin's |
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from agent.liveness.features import MAX_CLIPPED_SHARE, FrameCues, ProjectorLight, motion_cues
+from agent.liveness.fusion import load_calibration
 
 
 def ramp(x: float, lo: float, hi: float) -> float:
@@ -28,33 +36,93 @@ def ramp(x: float, lo: float, hi: float) -> float:
     return float(np.clip(t, 0.0, 1.0))
 
 
-# Depth geometry: adult nose tips stand 15–30 mm out of the cheek plane; sensor noise on a flat
-# sheet gives a few mm at most.
-NOSE_FLAT_MM, NOSE_FACE_MM = 7.0, 15.0
-CYLINDER_FLAT_MM, CYLINDER_FACE_MM = 1.5, 3.0
-# Cross-modal: depth on most of the face, and a face brighter in IR than its surroundings.
-DEPTH_SHARE_MIN, DEPTH_SHARE_OK = 0.5, 0.8
-IR_CONTRAST_MIN, IR_CONTRAST_OK = 0.08, 0.25     # face IR relative to the frame's bright end
-SCALE_LOW = (0.6, 0.72)         # eyes measured much nearer than a life-size face would be
-SCALE_HIGH = (1.6, 1.35)
-# Material: speckle contrast of the projected dots on skin vs hard surfaces.
-# Tuned with margin toward skin: a live face with sharper dots than our skin model still passes.
-# Without a challenge the measure is the dots' sharpness: fine-band (sigma 0.7-2 px) over
-# coarse-band (2-5 px) energy on the skin. It does not depend on the light level, only on how
-# much the surface spreads each dot; ambient texture lowers it a little (toward skin).
-DOT_SHARPNESS_SKIN, DOT_SHARPNESS_HARD = 0.97, 1.10
-# Under a challenge: speckle contrast of the projector-only (on minus off) image, in the IR
-# imager's own pixels with shot noise and the skin's own NIR texture removed; on its own, because
-# it holds still across light (40-2500 lux, 3000-6500 K in the simulator: skin 0.17-0.24, resin
-# masks 0.24-0.33, plaster heads 0.27-0.36), while dot sharpness swings with ambient NIR and
-# overlaps (live 0.64-1.18 vs masks 0.92-1.47). Skin and resin touch at the edges: the ramp
-# stays soft and pad-eval's calibration fits the fused threshold above every attack it saw.
-PROJECTOR_SPECKLE_SKIN, PROJECTOR_SPECKLE_HARD = 0.235, 0.250
-# Beside it, a veto on dot sharpness placed above every live face seen (<= 1.18 across light):
-# (hard, skin) ends of its ramp.
-CHALLENGE_DOT_SHARPNESS_VETO = (1.30, 1.20)
-# Motion: median landmark displacement per IPD over the window.
-MOTION_STATIC, MOTION_ALIVE = 0.003, 0.006
+@dataclass(frozen=True)
+class Ramp:
+    """Evidence of life from one cue: 0 at ``attack`` (or beyond it), 1 at ``live`` (or beyond)."""
+
+    cue: str
+    attack: float
+    live: float
+    answers: tuple[str, ...] = ()          # the species it is meant to stop (the fit reads these)
+
+    def __call__(self, m: Mapping[str, float]) -> float:
+        return ramp(m.get(self.cue, float("nan")), self.attack, self.live)
+
+
+# The ramps, by name. Physical meaning of each cue in ``features.py``; the numbers are train-family
+# fits (see the module doc) and are replaced by ``calibration.json``'s ``ramps`` when it has them.
+PRINTS = ("print", "print_curved", "print_cutout", "paper_mask")
+SCREENS = ("screen_still", "screen_video")
+HARD_3D = ("mask", "mask_eyeholes", "head_model", "head_model_hand")
+RIGID_NO_BLINK = ("mask", "head_model", "head_model_hand")
+PRINTED_EYES = ("print_eyes", "glasses_print")
+RAMPS: dict[str, Ramp] = {
+    # Depth geometry: adult nose tips stand 15-30 mm out of the cheek plane; a sheet has none.
+    "nose": Ramp("nose_prominence_mm", 7.0, 15.0, PRINTS),
+    "cylinder": Ramp("cylinder_rms_mm", 1.5, 3.0, ("print", "print_curved")),
+    # Cross-modal: depth on most of the face, a face bright in IR, and life-size.
+    "depth_share": Ramp("depth_share", 0.5, 0.8, SCREENS),
+    "ir_contrast": Ramp("ir_face_contrast", 0.08, 0.25, SCREENS),
+    "scale_low": Ramp("scale_ratio", 0.6, 0.72, SCREENS),
+    "scale_high": Ramp("scale_ratio", 1.6, 1.35, SCREENS),
+    # Material without a challenge: the dots' sharpness on the skin (fine over coarse band energy),
+    # aligned to colour and in the IR imager's own pixels (their errors differ: both must pass).
+    "dot_sharpness": Ramp("dot_sharpness", 1.10, 0.97, HARD_3D),
+    "ir_dot_sharpness": Ramp("ir_dot_sharpness", 1.55, 1.45, HARD_3D),
+    # Under a challenge: speckle contrast of the projector-only (on minus off) image, and a veto on
+    # dot sharpness above every live face seen.
+    "projector_speckle": Ramp("projector_speckle", 0.250, 0.235, HARD_3D),
+    "challenge_dot_sharpness": Ramp("dot_sharpness", 1.30, 1.20, HARD_3D),
+    # Motion: the face moves as a whole (median landmark displacement per IPD) or within itself
+    # (non-rigid residual, 90th percentile over the window): either is a living face.
+    "motion": Ramp("motion", 0.003, 0.006, ("head_model",)),
+    "nonrigid": Ramp("nonrigid_peak", 0.012, 0.020, ("head_model",)),
+    # Eye region: eyes sit behind the bridge of the nose; a band or printed lenses do not. (The dots'
+    # sharpness over the eyes is measured and reported, not scored: on the training family printed
+    # eyes showed no sharper dots there than live eyes, 0.79-1.36 against 0.81-1.36.)
+    "eye_recess": Ramp("eye_recess_mm", 4.0, 8.0, PRINTED_EYES),
+    # Life signs: a blink in the window, or dots on the skin as soft as skin makes them. A rigid
+    # instrument (painted eyes) shows neither; a person who does not blink in the window still has
+    # skin (a stricter dot threshold than the material detector's, which must pass every face).
+    "blink": Ramp("blink_drop", 0.2, 0.3, RIGID_NO_BLINK),
+    "soft_dots": Ramp("dot_sharpness", 1.14, 1.11, RIGID_NO_BLINK),
+}
+# How each detector combines its ramps: "all" (the weakest decides: every cue must look alive) or
+# "any" (the strongest decides: one sign of life is enough), and for "any" the share of its training
+# attacks each cue's attack end must lie beyond (``hil.padeval.fit_ramp``). Motion stops head models
+# on a stand; the few of them that jitter like a face are life_signs' (no blink, sharp dots) to stop,
+# so its ends may leave 10 % of them: at every one, three live faces in 57 lost it on train.
+DETECTORS: dict[str, tuple[str, tuple[str, ...], float]] = {
+    "depth_geometry": ("all", ("nose", "cylinder"), 1.0),
+    "cross_modal": ("all", ("depth_share", "ir_contrast", "scale_low", "scale_high"), 1.0),
+    "material": ("all", ("dot_sharpness", "ir_dot_sharpness"), 1.0),
+    "challenge_material": ("all", ("projector_speckle", "challenge_dot_sharpness"), 1.0),
+    "motion": ("any", ("motion", "nonrigid"), 0.9),
+    "eye_region": ("all", ("eye_recess",), 1.0),
+    "life_signs": ("any", ("blink", "soft_dots"), 1.0),
+}
+
+
+def ramps(overrides: Mapping[str, Any] | None = None) -> dict[str, Ramp]:
+    """The ramps with ``overrides`` (name -> [attack, live]) applied: ``calibration.json``'s fit."""
+    out = dict(RAMPS)
+    for name, (attack, live) in (overrides or {}).items():
+        if name in out:
+            r = out[name]
+            out[name] = Ramp(r.cue, float(attack), float(live), r.answers)
+    return out
+
+
+_ACTIVE: dict[str, Ramp] | None = None
+
+
+def active_ramps(*, refresh: bool = False) -> dict[str, Ramp]:
+    """The ramps this process judges with: the defaults, with ``calibration.json``'s fit applied
+    (read once; ``refresh`` reads the file again, after a bench has written it)."""
+    global _ACTIVE
+    if _ACTIVE is None or refresh:
+        _ACTIVE = ramps(load_calibration().get("ramps"))
+    return _ACTIVE
 
 
 @dataclass(frozen=True)
@@ -66,12 +134,21 @@ class DetectorScores:
     cues: dict[str, float]
     notes: tuple[str, ...] = ()
     material_drowned: bool = False  # IR and projector present, but sunlight swamped the dots
+    eye_region: float | None = None
+    life_signs: float | None = None
 
     def as_dict(self) -> dict[str, float]:
         out = {"depth_geometry": self.depth_geometry, "cross_modal": self.cross_modal, "motion": self.motion}
-        if self.material is not None:
-            out["material"] = self.material
+        for name in ("material", "eye_region", "life_signs"):
+            v = getattr(self, name)
+            if v is not None:
+                out[name] = v
         return out
+
+
+CUE_MEDIANS = ("plane_rms_mm", "cylinder_rms_mm", "nose_prominence_mm", "scale_ratio", "depth_share",
+               "ir_face_level", "ir_face_contrast", "speckle_contrast", "dot_sharpness", "ir_dot_sharpness",
+               "eye_recess_mm", "eye_dot_sharpness")
 
 
 def _median(cues: list[FrameCues], name: str) -> float:
@@ -79,62 +156,80 @@ def _median(cues: list[FrameCues], name: str) -> float:
     return float(np.nanmedian(vals)) if np.isfinite(vals).any() else float("nan")
 
 
+def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None,
+                projector: ProjectorLight | None = None, motion: dict[str, float] | None = None) -> dict[str, float]:
+    """A session's cues: per-frame cues as medians over the frames that carry them (projector-lit
+    frames under a challenge), motion over the window, and the projector's own light when measured."""
+    lit = cues if projector_on is None else [c for c, on in zip(cues, projector_on, strict=True) if on]
+    lit = lit or cues
+    m = {k: _median(lit, k) for k in CUE_MEDIANS}
+    m.update(motion if motion is not None else motion_cues(cues))
+    if projector is not None:
+        if np.isfinite(projector.speckle):
+            m["projector_speckle"] = projector.speckle
+        elif np.isfinite(projector.share):
+            m["projector_share"] = projector.share
+        if np.isfinite(projector.snr):
+            m["projector_snr"] = projector.snr
+        if projector.clipped > MAX_CLIPPED_SHARE and not np.isfinite(projector.speckle):
+            m["projector_clipped"] = projector.clipped
+    return m
+
+
+def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool = True,
+             r: Mapping[str, Ramp] | None = None) -> DetectorScores:
+    """Detector evidence from a session's cue summary (``cue_summary``): a pure function of the
+    numbers, so a bench can score stored summaries again under other ramps."""
+    r = r or active_ramps()
+    m = dict(m)
+    geometry = min(r["nose"](m), r["cylinder"](m))
+    cross = min(r["depth_share"](m), r["ir_contrast"](m), r["scale_low"](m), r["scale_high"](m))
+    notes = []
+    drowned = False
+    material: float | None
+    has_ir = np.isfinite(m.get("speckle_contrast", float("nan")))
+    if not has_ir:
+        material = None
+        notes.append("no IR stream: the material detector did not run, masks are only checked by motion")
+        cross = min(r["depth_share"](m), r["scale_low"](m), r["scale_high"](m))
+    elif not projector_seen:
+        material = None
+        notes.append("projector off: no projected dots, the material detector did not run")
+    elif challenged and np.isfinite(m.get("projector_speckle", float("nan"))):
+        # The on-off difference holds only the projector's light: the cleanest material measure.
+        # Dot sharpness vetoes what is clearly hard (skin and resin touch in speckle contrast in
+        # some scenes where the resin's dots are still plainly sharper than any skin's).
+        material = min(r["projector_speckle"](m), r["challenge_dot_sharpness"](m))
+    elif challenged and np.isfinite(m.get("projector_share", float("nan"))):
+        # Under a challenge, but the projector's light on the skin could not be measured.
+        material, drowned = None, True
+        clipped = m.get("projector_clipped", float("nan"))
+        if np.isfinite(clipped):
+            notes.append(f"the projector's dots saturate the IR image on the face ({clipped:.0%} of "
+                         "the skin clipped): material not measurable, the verdict cannot be live")
+        else:
+            seen = f"it lights {m['projector_share']:.0%} of the skin"
+            snr = m.get("projector_snr", float("nan"))
+            if np.isfinite(snr):
+                seen += f", {snr:.1f} noise deviations"
+            notes.append(f"ambient NIR drowns the projector ({seen}): "
+                         "material not measurable, the verdict cannot be live")
+    else:
+        material = min(r["dot_sharpness"](m), r["ir_dot_sharpness"](m))
+    # No depth at the eyes (a screen, say) is no evidence of eyes behind the bridge: 0, like any NaN.
+    eye_region = r["eye_recess"](m)
+    life = max(r["blink"](m), r["soft_dots"](m)) if has_ir and projector_seen else r["blink"](m)
+    motion = max(r["motion"](m), r["nonrigid"](m))
+    return DetectorScores(geometry, cross, material, motion, m, tuple(notes), drowned, eye_region, life)
+
+
 def score(cues: list[FrameCues], *, projector_on: list[bool] | None = None, projector_seen: bool = True,
-          projector: ProjectorLight | None = None,
-          motion: dict[str, float] | None = None) -> DetectorScores:
+          projector: ProjectorLight | None = None, motion: dict[str, float] | None = None,
+          r: Mapping[str, Ramp] | None = None) -> DetectorScores:
     """Scores over a window of frames. Material and depth cues use projector-on frames only.
 
     Without an IR stream, or when the projector was off (reported by the device), the material
     detector cannot measure anything: it is left out and the verdict says so — it never turns a
     missing measurement into evidence either way."""
-    lit = cues if projector_on is None else [c for c, on in zip(cues, projector_on, strict=True) if on]
-    lit = lit or cues
-    m = {k: _median(lit, k) for k in ("plane_rms_mm", "cylinder_rms_mm", "nose_prominence_mm", "scale_ratio",
-                                       "depth_share", "ir_face_level", "ir_face_contrast", "speckle_contrast",
-                                       "dot_sharpness")}
-    m.update(motion if motion is not None else motion_cues(cues))
-    geometry = min(ramp(m["nose_prominence_mm"], NOSE_FLAT_MM, NOSE_FACE_MM),
-                   ramp(m["cylinder_rms_mm"], CYLINDER_FLAT_MM, CYLINDER_FACE_MM))
-    scale = m["scale_ratio"]
-    cross = min(ramp(m["depth_share"], DEPTH_SHARE_MIN, DEPTH_SHARE_OK),
-                ramp(m["ir_face_contrast"], IR_CONTRAST_MIN, IR_CONTRAST_OK),
-                ramp(scale, *SCALE_LOW), ramp(scale, *SCALE_HIGH))
-    notes = []
-    drowned = False
-    has_ir = np.isfinite(m["speckle_contrast"])
-    if not has_ir:
-        material = None
-        notes.append("no IR stream: the material detector did not run, masks are only checked by motion")
-        cross = min(ramp(m["depth_share"], DEPTH_SHARE_MIN, DEPTH_SHARE_OK), ramp(scale, *SCALE_LOW),
-                    ramp(scale, *SCALE_HIGH))
-    elif not projector_seen:
-        material = None
-        notes.append("projector off: no projected dots, the material detector did not run")
-    elif projector is not None and np.isfinite(projector.speckle):
-        # The on-off difference holds only the projector's light: the cleanest material measure.
-        m["projector_speckle"] = projector.speckle
-        if np.isfinite(projector.snr):
-            m["projector_snr"] = projector.snr
-        # Dot sharpness vetoes what is clearly hard: skin and resin touch in speckle contrast in some
-        # scenes where the resin's dots are still plainly sharper than any skin's.
-        material = min(ramp(projector.speckle, PROJECTOR_SPECKLE_HARD, PROJECTOR_SPECKLE_SKIN),
-                       ramp(m["dot_sharpness"], *CHALLENGE_DOT_SHARPNESS_VETO))
-    elif projector is not None and np.isfinite(projector.share):
-        # Under a challenge, but the projector's light on the skin could not be measured.
-        material, drowned = None, True
-        m["projector_share"] = projector.share
-        if projector.clipped > MAX_CLIPPED_SHARE:
-            m["projector_clipped"] = projector.clipped
-            notes.append(f"the projector's dots saturate the IR image on the face ({projector.clipped:.0%} of "
-                         "the skin clipped): material not measurable, the verdict cannot be live")
-        else:
-            seen = f"it lights {projector.share:.0%} of the skin"
-            if np.isfinite(projector.snr):
-                m["projector_snr"] = projector.snr
-                seen += f", {projector.snr:.1f} noise deviations"
-            notes.append(f"ambient NIR drowns the projector ({seen}): "
-                         "material not measurable, the verdict cannot be live")
-    else:
-        material = ramp(m["dot_sharpness"], DOT_SHARPNESS_HARD, DOT_SHARPNESS_SKIN)
-    motion_score = ramp(m["motion"], MOTION_STATIC, MOTION_ALIVE)
-    return DetectorScores(geometry, cross, material, motion_score, m, tuple(notes), drowned)
+    m = cue_summary(cues, projector_on=projector_on, projector=projector, motion=motion)
+    return evaluate(m, challenged=projector is not None, projector_seen=projector_seen, r=r)

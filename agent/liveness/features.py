@@ -32,6 +32,7 @@ from agent.quality.metrics import FACE_OVAL, discs_mask, polygon_mask
 from drivers.frame import StreamKind
 
 NOSE_TIP = 4
+NOSE_BRIDGE = 168              # between the eyes, on the bridge of the nose
 CHEEKS = (50, 280, 117, 346, 123, 352, 205, 425)
 EYE_CENTRES = (468, 473)       # not in the 468 mesh: we use the irises instead
 IPD_MEAN_M = 0.063
@@ -48,8 +49,11 @@ class FrameCues:
     ir_face_level: float          # mean IR on skin patches, distance-compensated (x z^2)
     ir_face_contrast: float       # IR on the face / the frame's bright end (99th percentile)
     speckle_contrast: float       # high-pass IR energy / mean on skin patches
-    dot_sharpness: float          # fine-band / coarse-band IR energy on skin patches
+    dot_sharpness: float          # fine-band / coarse-band IR energy on skin patches (aligned to colour)
+    ir_dot_sharpness: float       # the same in the IR imager's own pixels (no resampling)
     eye_openness: float
+    eye_recess_mm: float          # how far the eyes sit behind the nose bridge (NaN without depth there)
+    eye_dot_sharpness: float      # dot sharpness over the eye region (a printed band, printed lenses)
     landmarks: np.ndarray         # (468, 2) for motion across frames (kept in memory only)
     ipd_px: float
     face_depth_m: float
@@ -171,7 +175,7 @@ def frame_cues(aligned: AlignedFrameSet, face: FaceObservation) -> FrameCues | N
     # else: a face in colour with (almost) no depth behind it — a screen's glass, say. That is
     # evidence in itself (low depth_share); geometry stays NaN and counts as no relief.
     # IR on skin.
-    ir_level = ir_contrast = speckle = sharpness = float("nan")
+    ir_level = ir_contrast = speckle = sharpness = eye_sharpness = float("nan")
     if roi.ir is not None:
         ir = roi.ir.astype(np.float32)
         skin = discs_mask(shape, lm[list(SKIN_PATCHES)], 0.1 * ipd) & roi.valid
@@ -187,9 +191,56 @@ def frame_cues(aligned: AlignedFrameSet, face: FaceObservation) -> FrameCues | N
             speckle = float(np.std((ir - g2)[skin]) / max(level, 1.0))
             coarse = float(np.std((g2 - g5)[skin]))
             sharpness = float(np.std((g07 - g2)[skin]) / coarse) if coarse > 1e-3 else float("nan")
+            eye_sharpness = _eye_dot_sharpness(roi, face, ir, (g07, g2, g5))
     openness = min(face.mesh.openness) if face.mesh.openness is not None else float("nan")
     return FrameCues(plane * 1000, cylinder * 1000, prominence, scale_ratio, depth_share, ir_level, ir_contrast,
-                     speckle, sharpness, openness, face.mesh.landmarks[:, :2].copy(), ipd, face_depth)
+                     speckle, sharpness, native_dot_sharpness(aligned, face), openness, eye_recess(roi, face),
+                     eye_sharpness, face.mesh.landmarks[:, :2].copy(), ipd, face_depth)
+
+
+def native_dot_sharpness(aligned: AlignedFrameSet, face: FaceObservation) -> float:
+    """Dot sharpness on the skin patches in the IR imager's own pixels. Aligned to colour, each IR
+    pixel is splatted over the colour pixels its depth pixel covers (1.6 of them on a D435, 1.03 on
+    a D415), which blurs the dots by the camera's geometry; in the imager's pixels the dots are as
+    the surface returned them. Clipped pixels (glints) left out."""
+    patch = ir_skin(aligned, face)
+    if patch is None:
+        return float("nan")
+    ir = patch.of(aligned)
+    mask = patch.mask & (ir < SATURATED_DN)
+    if mask.sum() < 20:
+        return float("nan")
+    g07, g2, g5 = (cv2.GaussianBlur(ir, (0, 0), s) for s in (0.7, 2.0, 5.0))
+    coarse = float(np.std((g2 - g5)[mask]))
+    return float(np.std((g07 - g2)[mask]) / coarse) if coarse > 1e-3 else float("nan")
+
+
+def eye_recess(roi: FaceRoi, face: FaceObservation) -> float:
+    """How far (mm) the eyes sit behind the bridge of the nose: the median depth on small discs at
+    the pupils minus the depth at the bridge between them. A face's eyes sit in their sockets behind
+    the bridge; a band or spectacle inserts with printed eyes put a surface in front of them, level
+    with the bridge or nearer. Clear lenses pass the projector's light to the eye behind them."""
+    ipd = face.mesh.ipd_px
+    pupils = roi.local(np.array(face.mesh.pupils, dtype=np.float64))
+    eyes = discs_mask(roi.shape, pupils, 0.12 * ipd) & roi.valid
+    bridge = discs_mask(roi.shape, roi.local(face.mesh.landmarks[[NOSE_BRIDGE], :2]), 0.08 * ipd) & roi.valid
+    if eyes.sum() < 6 or bridge.sum() < 3:
+        return float("nan")
+    return float((np.median(roi.depth_m[eyes]) - np.median(roi.depth_m[bridge])) * 1000)
+
+
+def _eye_dot_sharpness(roi: FaceRoi, face: FaceObservation, ir: np.ndarray,
+                       bands: tuple[np.ndarray, np.ndarray, np.ndarray]) -> float:
+    """Dot sharpness (fine over coarse band energy, as on the skin) over discs around both eyes,
+    clipped glints left out. ``bands``: the IR blurred at σ 0.7, 2 and 5 px."""
+    ipd = face.mesh.ipd_px
+    pupils = roi.local(np.array(face.mesh.pupils, dtype=np.float64))
+    region = discs_mask(roi.shape, pupils, 0.3 * ipd) & roi.valid & (ir < SATURATED_DN)
+    if region.sum() < 30:
+        return float("nan")
+    g07, g2, g5 = bands
+    coarse = float(np.std((g2 - g5)[region]))
+    return float(np.std((g07 - g2)[region]) / coarse) if coarse > 1e-3 else float("nan")
 
 
 # A projector's light is measurable on the skin when, per pixel, it stands this many noise standard
@@ -352,17 +403,31 @@ def motion_step(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
 
 
 def motion_from_steps(cues: list[FrameCues], steps: list[tuple[float, float]]) -> dict[str, float]:
-    """Across frames: overall and non-rigid motion of the landmarks (per IPD), and blinks, from the
-    steps of every frame against the first (see :func:`motion_step`)."""
+    """Across frames, from the steps of every frame against the first (see :func:`motion_step`):
+
+    - ``motion``: median landmark displacement per IPD (a face never holds perfectly still);
+    - ``nonrigid``: median, and ``nonrigid_peak`` the 90th percentile over frames, of the landmarks'
+      departure from a rigid (similarity) motion per IPD: lids, jaw and lips move within the face,
+      a print, a rigid mask or a head model only as a whole;
+    - ``blink``: the eyelid opening's range over the window, and ``blink_drop`` how far it fell
+      below its usual (median) opening, 0 (never) to 1 (shut): a blink in the window. Painted or
+      printed eyes never close."""
+    nan = float("nan")
     if len(cues) < 3:
-        return {"motion": float("nan"), "nonrigid": float("nan"), "blink": float("nan")}
+        return {"motion": nan, "nonrigid": nan, "nonrigid_peak": nan, "blink": nan, "blink_drop": nan}
     ipd = float(np.median([c.ipd_px for c in cues]))
     motion = [m / ipd for m, _ in steps]
     nonrigid = [n / ipd for _, n in steps if n == n]
     op = np.array([c.eye_openness for c in cues])
-    blink = float(np.nanmax(op) - np.nanmin(op)) if np.isfinite(op).any() else float("nan")
-    return {"motion": float(np.median(motion)), "nonrigid": float(np.median(nonrigid)) if nonrigid else float("nan"),
-            "blink": blink}
+    blink = drop = nan
+    if np.isfinite(op).sum() >= 3:
+        usual = float(np.nanmedian(op))
+        blink = float(np.nanmax(op) - np.nanmin(op))
+        drop = float(np.clip(1.0 - np.nanmin(op) / usual, 0.0, 1.0)) if usual > 1e-3 else nan
+    return {"motion": float(np.median(motion)),
+            "nonrigid": float(np.median(nonrigid)) if nonrigid else nan,
+            "nonrigid_peak": float(np.percentile(nonrigid, 90)) if nonrigid else nan,
+            "blink": blink, "blink_drop": drop}
 
 
 def motion_cues(cues: list[FrameCues]) -> dict[str, float]:

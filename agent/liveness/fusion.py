@@ -26,12 +26,25 @@ class VerdictThresholds:
     attack_max: float = 0.2
 
 
-def load_thresholds(channel: str = "kiosk", path: Path = CALIBRATION_PATH) -> VerdictThresholds:
+MODES = ("challenged", "passive")
+
+
+def load_calibration(path: Path = CALIBRATION_PATH) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text())
+        return dict(json.loads(path.read_text()))
     except FileNotFoundError:
-        return VerdictThresholds()
-    ch = data.get("channels", {}).get(channel, data.get("default", {}))
+        return {}
+
+
+def load_thresholds(channel: str = "kiosk", *, challenged: bool = True, path: Path = CALIBRATION_PATH
+                    ) -> VerdictThresholds:
+    """The verdict thresholds for a channel, fitted on the training family (``pad-eval --split train
+    --write-calibration``): one pair for challenged sessions (the daemon; live cameras in
+    ``analyze``) and one for the passive path (recordings, cameras that cannot drive a projector),
+    whose scores come from different evidence."""
+    data = load_calibration(path)
+    mode = data.get("challenged" if challenged else "passive", data)     # (older files: one table)
+    ch = mode.get("channels", {}).get(channel, mode.get("default", {}))
     return VerdictThresholds(float(ch.get("live_min", 0.5)), float(ch.get("attack_max", 0.2)))
 
 

@@ -1,12 +1,20 @@
 """The quality gate: is this frameset a sample the standard accepts, and if not, what to say.
 
-``QualityGate.evaluate`` runs face detection and landmarks on the color frame, measures the main
-face against every threshold using color and aligned depth together, picks one prompt with
-hysteresis, and advances progress. ``check_stream_spec`` checks the streams once when they start.
+``QualityGate.measure`` runs face detection and landmarks on the color frame and measures the main
+face against every threshold using color and aligned depth together; ``apply`` folds the measurement
+into the capture: checks judged over a window of framesets (depth completeness), one prompt with
+hysteresis, progress. ``check_stream_spec`` checks the streams once when they start.
+
+Illuminance (§7.5 d) is judged only on a camera with a measured lux calibration
+(``[quality.lux_calibration]``): an estimate from an uncalibrated camera's exposure metadata is off
+by whatever its units and response are (20-40x on real RealSense colour modules, whose exposure is
+reported in 100 µs units). Without one, exposure is judged from the image alone (face gray level,
+clipping, and whether the picture as a whole has run out of light), with its own prompts.
 """
 
 from __future__ import annotations
 
+import collections
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,18 +24,20 @@ import numpy as np
 
 from agent.errors import SpecViolation
 from agent.face import Detection, FaceDetector, Mesh, face_mesh
-from agent.face.pose import head_pose
+from agent.face.pose import POSE_AGREEMENT_DEG, Pose, head_pose
 from agent.pipeline.align import AlignedFrameSet
 from agent.quality import metrics as M
+from agent.quality.depth import FaceDepth, face_depth
 from agent.quality.prompts import PRIORITY, Prompt, PromptSelector
 from agent.quality.settings import QualitySettings, QualityThresholds
 from drivers.frame import StreamKind, StreamProfile
 
-# lux x (exposure s x gain) per linear skin level. Measured on the sim camera against its set
-# illuminance (`capture-agent doctor sim://` re-checks it); a real camera model gets its own entry in
-# [quality].lux_calibration, measured once with a lux meter.
-DEFAULT_LUX_CALIBRATION = {"SIM0000000001": 18.7}
-DEFAULT_LUX_K = 18.7
+# The simulator's colour response: lux x (exposure s x gain) per linear skin level, measured on
+# `sim://` (any camera profile: they share one sensor model) against its set illuminance on the
+# reference identity (type II skin). Not applied unless a configuration names it: a calibration is
+# a measurement of one camera model, and the simulator is one (tests and `doctor --lux-k` use it).
+SIM_LUX_K = 18.7
+EYE_WINDOW = 15                   # framesets of eyelid openings the eyes-open check compares with
 
 
 @dataclass(frozen=True)
@@ -49,10 +59,11 @@ class CheckResult:
 class FaceObservation:
     detection: Detection
     mesh: Mesh
-    yaw: float
+    yaw: float                    # NaN when depth and landmarks disagree (``pose.agreed`` False)
     pitch: float
     roll: float
     pose_source: str
+    pose: Pose | None = None
 
     @property
     def bbox(self) -> tuple[float, float, float, float]:
@@ -61,15 +72,19 @@ class FaceObservation:
 
 @dataclass(frozen=True, eq=False)
 class Measurement:
-    """One frameset's checks before they are folded into a capture (see ``QualityGate.apply``)."""
+    """One frameset's checks before they are folded into a capture (see ``QualityGate.apply``):
+    ``checks`` are this frameset's own; ``depth`` is what the window checks are judged from."""
 
-    ok: bool
     checks: list[CheckResult]
-    failing: list[str]
     face: FaceObservation | None
     faces_found: int
     values: dict[str, float]
     timing_ms: float
+    depth: FaceDepth | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,10 +143,19 @@ class QualityGate:
         self.detector = detector or FaceDetector()
         self.selector = PromptSelector()
         self.good_frames = 0
+        # Set by the session's owner of the camera while its auto-exposure meters the face
+        # (``agent.quality.metering.FaceMetering``): exposure prompts are then read differently.
+        self.face_metered = False
+        self._depth_window: collections.deque[FaceDepth] = collections.deque(
+            maxlen=max(1, self.thresholds.depth_window))
+        self._openness: collections.deque[float] = collections.deque(maxlen=EYE_WINDOW)
 
     def reset(self) -> None:
         self.selector.reset()
         self.good_frames = 0
+        self.face_metered = False
+        self._depth_window.clear()
+        self._openness.clear()
 
     @property
     def progress(self) -> int:
@@ -141,9 +165,11 @@ class QualityGate:
     def complete(self) -> bool:
         return self.good_frames >= self.thresholds.good_frames_required
 
-    def _lux_k(self, serial: str) -> float:
-        cal = {**DEFAULT_LUX_CALIBRATION, **self.settings.lux_calibration}
-        return cal.get(serial, cal.get("default", DEFAULT_LUX_K))
+    def lux_k(self, serial: str) -> float | None:
+        """The camera's measured lux calibration, or None: its illuminance is then not judged."""
+        cal = self.settings.lux_calibration
+        k = cal.get(serial, cal.get("default"))
+        return float(k) if k is not None else None
 
     def _main_face(self, dets: list[Detection], aligned: AlignedFrameSet) -> tuple[int, list[float]]:
         h, w = aligned.depth_m.shape
@@ -172,6 +198,7 @@ class QualityGate:
         checks: list[CheckResult] = []
         values: dict[str, float] = {}
         face = None
+        depth = None
         if not dets:
             checks.append(CheckResult("face_present", False, 0, ">= 1 face", "6.1.1", "NO_FACE"))
         else:
@@ -183,36 +210,79 @@ class QualityGate:
                                       f"other faces < {t.second_face_area_ratio:g} of the main face", "6.1.1",
                                       "MULTIPLE_FACES"))
             mesh = face_mesh(bgr, d)
-            yaw, pitch, roll, source = head_pose(mesh.landmarks, mesh.pupils, aligned.depth_m, color.intrinsics)
-            face = FaceObservation(d, mesh, yaw, pitch, roll, source)
-            checks += self._face_checks(aligned, face, values)
-        failing = sorted({c.prompt for c in checks if not c.ok and c.prompt}, key=PRIORITY.__getitem__)
-        return Measurement(all(c.ok for c in checks), checks, failing, face, len(dets), values,
-                           (time.perf_counter() - t0) * 1000)
+            pose = head_pose(mesh.landmarks, mesh.pupils, aligned.depth_m, color.intrinsics)
+            face = FaceObservation(d, mesh, pose.yaw, pose.pitch, pose.roll, pose.source, pose)
+            depth = face_depth(aligned, mesh.landmarks, mesh.ipd_px)
+            checks += self._face_checks(aligned, face, depth, values)
+        return Measurement(checks, face, len(dets), values, (time.perf_counter() - t0) * 1000, depth)
 
     def apply(self, m: Measurement) -> QualityReport:
-        """Fold one measured frameset into the capture: progress, and the prompt (with hysteresis)."""
-        if m.ok:
+        """Fold one measured frameset into the capture: the checks judged over the window, progress,
+        and the prompt (with hysteresis)."""
+        checks = list(m.checks)
+        values = dict(m.values)
+        if m.depth is not None:
+            self._depth_window.append(m.depth)
+            checks += self._window_checks(values)
+        if "eye_aspect_ratio" in values:
+            checks.append(self._eyes_open(values))
+        ok = all(c.ok for c in checks)
+        failing = sorted({c.prompt for c in checks if not c.ok and c.prompt}, key=PRIORITY.__getitem__)
+        if ok:
             self.good_frames += 1
-        prompt = self.selector.update(m.failing)
-        if m.ok:
+        prompt = self.selector.update(failing)
+        if ok:
             prompt = None
-        return QualityReport(m.ok, m.checks, prompt, m.failing, self.progress, m.face, m.faces_found, m.timing_ms,
-                             m.values)
+        return QualityReport(ok, checks, prompt, failing, self.progress, m.face, m.faces_found, m.timing_ms, values)
 
-    def _face_checks(self, aligned: AlignedFrameSet, f: FaceObservation, v: dict[str, float]) -> list[CheckResult]:
+    def _eyes_open(self, v: dict[str, float]) -> CheckResult:
+        """§7.4 eyes open, against this person's own open eyes: eyelid openings differ from person
+        to person (0.16-0.45 of the eye's width open, less seen from below), so a fixed fraction
+        refuses narrow eyes for ever. Closed is under ``eye_open_relative`` of the 90th percentile
+        over the last framesets, or under the absolute floor whatever the history."""
+        t = self.thresholds
+        ear = v["eye_aspect_ratio"]
+        if np.isfinite(ear):
+            self._openness.append(ear)
+        usual = float(np.percentile(self._openness, 90)) if self._openness else float("nan")
+        need = max(t.eye_open_min, t.eye_open_relative * usual) if np.isfinite(usual) else t.eye_open_min
+        v["eye_open_usual"] = usual
+        return CheckResult("eyes_open", bool(ear >= need), ear,
+                           f"eyelid opening >= {need:.2f} of eye width ({t.eye_open_relative:g} of this person's "
+                           f"open eyes, at least {t.eye_open_min:g})", "7.4", "OPEN_EYES")
+
+    def _window_checks(self, v: dict[str, float]) -> list[CheckResult]:
+        """§7.5 h over the last ``depth_window`` framesets with a face: the median completeness, so
+        one frame's noise neither fails nor passes a capture. A shortfall is the camera's (its own
+        prompt), never an accusation of the person: that needs an occluder (``_face_checks``)."""
+        t = self.thresholds
+        face = float(np.median([d.face for d in self._depth_window]))
+        core = float(np.median([d.core for d in self._depth_window]))
+        v.update(depth_face_completeness_window=face, depth_core_completeness_window=core)
+        n = len(self._depth_window)
+        return [
+            CheckResult("depth_face_completeness", face >= t.depth_face_completeness_min, face,
+                        f">= {t.depth_face_completeness_min:.0%} (median of {n} framesets)", "7.5 h", "DEPTH_SPARSE"),
+            CheckResult("depth_core_completeness", core >= t.depth_core_completeness_min, core,
+                        f">= {t.depth_core_completeness_min:.0%} at eyes, nose, mouth (median of {n} framesets; "
+                        "glint holes left out)", "7.5 h", "DEPTH_SPARSE"),
+        ]
+
+    def _face_checks(self, aligned: AlignedFrameSet, f: FaceObservation, depth: FaceDepth,
+                     v: dict[str, float]) -> list[CheckResult]:
         t = self.thresholds
         color = aligned.color
         lm = f.mesh.landmarks
         ipd = f.mesh.ipd_px
         # A turned head shortens the pupil line in the image by cos(yaw); judge distance on the
-        # frontal equivalent, so a turned head is told to turn, not to come closer.
-        ipd_frontal = ipd / max(np.cos(np.deg2rad(min(abs(f.yaw), 45.0))), 0.5)
+        # frontal equivalent, so a turned head is told to turn, not to come closer. (Landmark yaw
+        # while the pose is being measured again: it only scales a distance.)
+        yaw_for_ipd = f.yaw if np.isfinite(f.yaw) else (f.pose.landmark_yaw if f.pose is not None else 0.0)
+        ipd_frontal = ipd / max(np.cos(np.deg2rad(min(abs(yaw_for_ipd), 45.0))), 0.5)
         h, w = color.height, color.width
         gray = cv2.cvtColor(color.pixels, cv2.COLOR_BGR2GRAY)
         inside = np.all((lm[:, 0] >= 1) & (lm[:, 0] < w - 1) & (lm[:, 1] >= 1) & (lm[:, 1] < h - 1))
-        face_cov, core_cov = M.depth_completeness(aligned.valid, lm, ipd)
-        share, mean_gray = M.gray_share(gray, lm, t.gray_low, t.gray_high)
+        exposure = M.face_exposure(gray, lm, t.gray_low, t.gray_high)
         # Eyelid opening from the iris model's eyelid contour (it follows the lids far more closely
         # than the 468-point mesh); the mesh's eye aspect ratio only when irises were not run.
         if f.mesh.openness is not None:
@@ -223,43 +293,66 @@ class QualityGate:
         smile = M.smile_index(lm, f.roll, ipd)
         sharp = M.sharpness(gray, f.detection.centre, ipd)
         md = color.metadata
-        level = M.skin_linear_level(color.pixels, lm, ipd)
-        lux = M.estimate_lux(level, md.exposure_us, md.gain, self._lux_k(color.device_serial))
+        k = self.lux_k(color.device_serial)
+        lux = None
+        if k is not None:
+            lux = M.estimate_lux(M.skin_linear_level(color.pixels, lm, ipd), md.exposure_us, md.gain, k)
         cct = md.white_balance_k
         distortion = M.lens_distortion(color.intrinsics, f.bbox)
+        pose = f.pose
+        disagreement = abs(pose.depth_yaw - pose.landmark_yaw) if pose is not None else float("nan")
         v.update(ipd_px=ipd, yaw_deg=f.yaw, pitch_deg=f.pitch, roll_deg=f.roll, presence=f.mesh.presence,
-                 depth_face_completeness=face_cov, depth_core_completeness=core_cov, gray_share=share,
-                 mean_gray=mean_gray, eye_aspect_ratio=ear, mouth_open_ratio=mar, smile_index=smile,
+                 landmark_yaw_deg=pose.landmark_yaw if pose is not None else f.yaw,
+                 depth_yaw_deg=pose.depth_yaw if pose is not None else float("nan"),
+                 depth_face_completeness=depth.face, depth_core_completeness=depth.core,
+                 depth_glint_holes=float(depth.glint_holes), in_front_share=depth.in_front,
+                 gray_share=exposure.share, mean_gray=exposure.mean, face_clipped=exposure.clipped,
+                 picture_gray=exposure.picture, eye_aspect_ratio=ear, mouth_open_ratio=mar, smile_index=smile,
                  sharpness=sharp, lux=lux if lux is not None else float("nan"),
-                 cct_k=cct if cct is not None else float("nan"), lens_distortion=distortion)
+                 cct_k=cct if cct is not None else float("nan"), lens_distortion=distortion,
+                 exposure_us=md.exposure_us if md.exposure_us is not None else float("nan"),
+                 gain=md.gain if md.gain is not None else float("nan"))
         C = CheckResult
+        # Which exposure prompt: the picture as a whole tells whether the camera ran out of light
+        # (or of darkness), or merely metered something other than the face.
+        exposure_prompt = M.exposure_prompt(exposure, t, self.face_metered)
+        agreed = pose is None or pose.agreed
         out = [
             C("face_visible", bool(inside) and f.mesh.presence >= t.presence_min, f.mesh.presence,
               f"whole face in frame, presence >= {t.presence_min:g}", "6.1.1", "FACE_INCOMPLETE"),
             C("ipd_min", ipd_frontal >= t.ipd_min_px, ipd_frontal,
               f">= {t.ipd_min_px:g} px (prefer > {t.ipd_preferred_px:g})", "7.4", "MOVE_CLOSER"),
             C("ipd_max", ipd_frontal <= t.ipd_max_px, ipd_frontal, f"<= {t.ipd_max_px:g} px", "7.4", "MOVE_BACK"),
-            C("yaw", abs(f.yaw) <= t.max_yaw_deg, f.yaw, f"|yaw| <= {t.max_yaw_deg:g}°", "7.4", "TURN_TO_CAMERA"),
+            # Depth's yaw and the landmarks' must agree; when they do not, the pose is measured again on
+            # the next frameset (a frontal face measures best), never taken from one of them silently.
+            C("pose_measured", agreed, disagreement,
+              f"depth and landmark yaw within {POSE_AGREEMENT_DEG:g}°"
+              + ("" if agreed or pose is None else f" ({pose.source})"), "7.4", "TURN_TO_CAMERA"),
+            C("yaw", not agreed or abs(f.yaw) <= t.max_yaw_deg, f.yaw, f"|yaw| <= {t.max_yaw_deg:g}°", "7.4",
+              "TURN_TO_CAMERA"),
             C("pitch", abs(f.pitch) <= t.max_pitch_deg, f.pitch, f"|pitch| <= {t.max_pitch_deg:g}°", "7.4",
               "HEAD_LEVEL"),
             C("roll", abs(f.roll) <= t.max_roll_deg, f.roll, f"|roll| <= {t.max_roll_deg:g}°", "7.4", "HEAD_UPRIGHT"),
-            C("eyes_open", ear >= t.eye_open_min, ear, f"eyelid opening >= {t.eye_open_min:g} of eye width", "7.4",
-              "OPEN_EYES"),
             C("mouth_closed", mar <= t.mouth_open_max, mar, f"inner-lip ratio <= {t.mouth_open_max:g}", "7.4",
               "CLOSE_MOUTH"),
             C("neutral_expression", smile <= t.smile_max, smile, f"corner lift <= {t.smile_max:g} IPD", "7.4",
               "NEUTRAL_EXPRESSION"),
             C("sharpness", sharp >= t.sharpness_min, sharp, f">= {t.sharpness_min:g}", "7.4", "HOLD_STILL"),
-            C("gray_levels", share >= t.gray_share_min, share,
-              f">= {t.gray_share_min:.0%} of face in {t.gray_low:g}-{t.gray_high:g}", "7.4", "POOR_EXPOSURE"),
+            C("gray_levels", exposure.share >= t.gray_share_min, exposure.share,
+              f">= {t.gray_share_min:.0%} of face in {t.gray_low:g}-{t.gray_high:g}", "7.4", exposure_prompt),
+            C("face_clipping", exposure.clipped <= t.face_clipped_max, exposure.clipped,
+              f"<= {t.face_clipped_max:.0%} of face at full scale", "7.4", exposure_prompt),
             C("lens_distortion", distortion <= t.distortion_max, distortion, f"<= {t.distortion_max:.0%}", "7.4",
               "MOVE_TO_CENTRE"),
-            C("depth_face_completeness", face_cov >= t.depth_face_completeness_min, face_cov,
-              f">= {t.depth_face_completeness_min:.0%}", "7.5 h", "FACE_OCCLUDED"),
-            C("depth_core_completeness", core_cov >= t.depth_core_completeness_min, core_cov,
-              f">= {t.depth_core_completeness_min:.0%} at eyes, nose, mouth", "7.5 h", "FACE_OCCLUDED"),
+            # Only a surface in front of the face accuses the person of covering it; missing depth is
+            # the camera's (the window's completeness checks in ``apply``).
+            C("not_occluded", depth.in_front <= t.occluder_share_max, depth.in_front,
+              f"<= {t.occluder_share_max:.0%} of the face's depth in front of the nose tip", "6.1.1", "FACE_OCCLUDED"),
         ]
-        if lux is None:
+        if k is None:
+            out.append(C("illuminance", True, None, "camera has no measured lux calibration: not judged; "
+                         "exposure judged from the image (gray_levels, face_clipping)", "7.5 d"))
+        elif lux is None:
             out.append(C("illuminance", True, None, "no exposure metadata: not checked", "7.5 d"))
         else:
             out.append(C("illuminance_min", lux >= t.lux_min, lux, f">= {t.lux_min:g} lux", "7.5 d", "TOO_DARK"))

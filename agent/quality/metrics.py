@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
 
 from agent.pipeline.camera_model import distort_normalized
 from drivers.frame import DistortionModel, Intrinsics
+
+if TYPE_CHECKING:
+    from agent.quality.settings import QualityThresholds
 
 # Mesh landmark sets.
 RIGHT_EYE = (33, 133, 159, 145, 158, 153)     # outer, inner, upper1, lower1, upper2, lower2
@@ -55,23 +61,50 @@ def discs_mask(shape: tuple[int, int], pts: np.ndarray, radius: float) -> np.nda
     return m.astype(bool)
 
 
-def depth_completeness(valid: np.ndarray, lm: np.ndarray, ipd: float) -> tuple[float, float]:
-    """(share of the face oval with depth, share of the eye/nose/mouth core with depth)."""
-    shape = valid.shape
-    face = polygon_mask(shape, lm[list(FACE_OVAL), :2])
-    core = discs_mask(shape, lm[list(CORE_POINTS), :2], 0.08 * ipd) & face
-    f = float(valid[face].mean()) if face.any() else 0.0
-    c = float(valid[core].mean()) if core.any() else 0.0
-    return f, c
+CLIPPED_GRAY = 250             # an 8-bit colour level at or above this has lost the face's detail
 
 
-def gray_share(gray: np.ndarray, lm: np.ndarray, low: float, high: float) -> tuple[float, float]:
-    """(share of face-oval pixels with gray level in [low, high], mean gray of the face)."""
+@dataclass(frozen=True)
+class FaceExposure:
+    share: float          # face-oval pixels with gray level inside the band
+    mean: float           # mean gray of the face oval
+    clipped: float        # face-oval pixels at full scale
+    picture: float        # mean gray of the picture's centre half (what a camera meters by default)
+
+
+def face_exposure(gray: np.ndarray, lm: np.ndarray, low: float, high: float) -> FaceExposure:
+    """The face's exposure as the image shows it, and the picture's around it."""
     face = polygon_mask(gray.shape, lm[list(FACE_OVAL), :2])
     vals = gray[face]
+    h, w = gray.shape
+    picture = float(gray[h // 4: 3 * h // 4: 4, w // 4: 3 * w // 4: 4].mean())
     if vals.size == 0:
-        return 0.0, 0.0
-    return float(((vals >= low) & (vals <= high)).mean()), float(vals.mean())
+        return FaceExposure(0.0, 0.0, 0.0, picture)
+    return FaceExposure(float(((vals >= low) & (vals <= high)).mean()), float(vals.mean()),
+                        float((vals >= CLIPPED_GRAY).mean()), picture)
+
+
+def exposure_prompt(e: FaceExposure, t: QualityThresholds, face_metered: bool) -> str:
+    """What to ask for when the face's exposure fails, judged from the image.
+
+    With the camera's auto-exposure metering the face (``agent.quality.metering``), a face that stays
+    out of band is one the camera has no exposure or gain left for: too little light
+    (``FACE_TOO_DARK``) or too much (``FACE_TOO_BRIGHT``); a transient while it converges lasts a
+    frame or two, under the prompt selector's persistence. Metering the picture instead, an auto-
+    exposure with headroom brings the picture to its target: a dark face in a dark picture means it
+    ran out of exposure (``FACE_TOO_DARK``), a bright or clipped one in a bright picture that it
+    cannot shorten it (``FACE_TOO_BRIGHT``); a face out of band in a well-exposed picture is lit
+    unlike its surroundings (a window behind, a lamp to one side), and ``POOR_EXPOSURE`` asks the
+    person to change position."""
+    dark = e.mean < t.gray_low
+    bright = e.mean > t.gray_high or e.clipped > t.face_clipped_max
+    if face_metered:
+        return "FACE_TOO_DARK" if dark else "FACE_TOO_BRIGHT" if bright else "POOR_EXPOSURE"
+    if dark and e.picture < t.dark_picture_gray:
+        return "FACE_TOO_DARK"
+    if bright and e.picture > t.bright_picture_gray:
+        return "FACE_TOO_BRIGHT"
+    return "POOR_EXPOSURE"
 
 
 def sharpness(gray: np.ndarray, centre: np.ndarray, ipd: float) -> float:

@@ -24,6 +24,9 @@ PROMPTS: tuple[Prompt, ...] = (
     Prompt("MULTIPLE_FACES", "请确保镜头前只有一人", "Only one person in front of the camera, please"),
     Prompt("TOO_DARK", "光线太暗，请到明亮处", "Too dark: please move to a brighter place"),
     Prompt("TOO_BRIGHT", "光线太强，请避开强光", "Too bright: please move out of the strong light"),
+    # The same advice judged from the image on a camera without a lux calibration.
+    Prompt("FACE_TOO_DARK", "面部太暗，请到光线更好的地方", "Your face is too dark: please move to better light"),
+    Prompt("FACE_TOO_BRIGHT", "面部过亮，请避开强光", "Your face is too bright: please move out of the strong light"),
     Prompt("FACE_INCOMPLETE", "请将整个面部置于画面中", "Please keep your whole face in the picture"),
     # Pose before distance: a turned head also looks small, and turning fixes both.
     Prompt("TURN_TO_CAMERA", "请正对摄像头", "Please turn to face the camera directly"),
@@ -39,6 +42,10 @@ PROMPTS: tuple[Prompt, ...] = (
     Prompt("POOR_EXPOSURE", "面部曝光不佳，请调整位置或光线", "Your face is poorly lit: please adjust your position"),
     Prompt("LIGHT_COLOR", "光线颜色异常，请调整照明", "Unusual light colour: please adjust the lighting"),
     Prompt("MOVE_TO_CENTRE", "请移到画面中央", "Please move to the centre of the picture"),
+    # Too little depth on the face: the camera's measurement, not something the person did. Last,
+    # so anything the person can change is asked for first.
+    Prompt("DEPTH_SPARSE", "正在测量面部，请正对摄像头并保持不动",
+           "Measuring your face: please face the camera and hold still"),
 )
 BY_CODE = {p.code: p for p in PROMPTS}
 PRIORITY = {p.code: i for i, p in enumerate(PROMPTS)}

@@ -26,15 +26,27 @@ class QualityThresholds:
     gray_low: float = 85.0                # §7.4: face gray levels mostly within 85–200 (of 256)
     gray_high: float = 200.0
     gray_share_min: float = 0.60          # "mostly": share of face pixels inside the band
-    lux_min: float = 15.0                 # §7.5 d: face illuminance 15–7500 lux
+    face_clipped_max: float = 0.10        # §7.4: face pixels at full scale (clipped highlights)
+    # Uncalibrated cameras: the picture's centre-half mean gray below which an under-exposed face
+    # means the camera ran out of exposure (FACE_TOO_DARK), above which an over-exposed one means it
+    # cannot shorten it (FACE_TOO_BRIGHT); between, the face is lit unlike the scene (POOR_EXPOSURE).
+    dark_picture_gray: float = 60.0
+    bright_picture_gray: float = 200.0
+    lux_min: float = 15.0                 # §7.5 d: face illuminance 15–7500 lux (calibrated cameras only)
     lux_max: float = 7500.0
     cct_min: float = 2300.0               # §7.5 d: colour temperature 2300–7500 K
     cct_max: float = 7500.0
     depth_face_completeness_min: float = 0.80   # §7.5 h: > 80 % of the face region
     depth_core_completeness_min: float = 0.95   # §7.5 h: > 95 % near eyes, nose and mouth
+    depth_window: int = 6                 # §7.5 h judged on the median of this many framesets with a face
+    occluder_share_max: float = 0.03      # §6.1.1: face depth nearer than the nose tip (a surface in front)
     distortion_max: float = 0.10          # §7.4: geometric distortion <= 10 %
     sharpness_min: float = 20.0           # Laplacian variance on an IPD-normalised face crop (blur)
-    eye_open_min: float = 0.22            # §7.4: eyes open (eyelid opening / eye width; open ~0.4)
+    # §7.4 eyes open: the eyelid opening (of the eye's width) against this person's own open eyes
+    # (the 90th percentile over the last framesets; people's open eyes measure 0.16-0.45, less
+    # looking down at a camera from above), never under an absolute floor (closed ~0.1).
+    eye_open_min: float = 0.13
+    eye_open_relative: float = 0.6
     mouth_open_max: float = 0.30          # §7.4: mouth closed or slightly open (inner-lip ratio)
     smile_max: float = 0.14               # §7.4: neutral expression (mouth-corner lift / IPD)
     presence_min: float = 0.5             # landmark model's face-presence probability

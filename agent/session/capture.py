@@ -47,6 +47,7 @@ from agent.pipeline.frames import FramesetReader
 from agent.purpose import Purpose
 from agent.quality import QualityGate, QualityReport, QualitySettings
 from agent.quality.gate import require_stream_spec
+from agent.quality.metering import FaceMetering
 from agent.security.audit import AuditLog
 from agent.security.keys import Signer
 from agent.security.pseudonym import Pseudonymizer
@@ -173,9 +174,14 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
             projector = Projector(cam)
             projector.begin()
             stack.callback(projector.end)
+            # The colour exposure meters the face (every skin tone exposed for itself), until the end.
+            metering = FaceMetering(cam)
+            stack.callback(metering.end)
             prompter = _Prompter()
             for aligned, report in _quality_loop(deps, reader, gate, cancel):
                 projector.observe(aligned, report.face)
+                metering.observe(report.face, aligned.color.width, aligned.color.height)
+                gate.face_metered = metering.active
                 yield from prompter.events(report, gate)
             projector.wait_applied(_limited(reader, SETTLE_SETS, deps.settings.quality_timeout_s))
             if projector.plans_power:

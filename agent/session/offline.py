@@ -1,28 +1,69 @@
 """A capture without a server: ``analyze`` and the PAD bench open a camera, plan the challenge from
-a nonce of their own, set the projector's power on a short pre-roll, read the window and judge it.
+a nonce of their own, run the quality phase (which also meters the face's exposure and sets the
+projector's power), read the window and judge it.
 
-The daemon's sessions (``agent.session.capture``) do the same steps with the server's nonce and the
-quality loop in place of the pre-roll.
+The daemon's sessions (``agent.session.capture``) do the same steps with the server's nonce and its
+own quality loop with prompts for the person.
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
+from dataclasses import dataclass, field
 
+import numpy as np
+
+from agent.errors import NoDepth, NoFace
+from agent.face import FaceDetector
 from agent.liveness.challenge import Challenge
 from agent.liveness.fusion import VerdictThresholds
 from agent.liveness.judge import JudgeResult, judge
 from agent.pipeline.align import align_frameset
 from agent.pipeline.frames import FramesetReader
+from agent.pipeline.sync import SyncTimeout
 from agent.quality import QualityGate
+from agent.quality.metering import FaceMetering
 from agent.session.projector import Projector
 from agent.session.window import collect
 from drivers.base import Camera
 from drivers.frame import FrameSet
 
-PREROLL_MAX = 8                   # lit framesets before a challenge to set the projector's power
-PREROLL_TIMEOUT_S = 10.0
-WINDOW_TIMEOUT_S = 30.0
+QUALITY_MAX_SETS = 30             # framesets the quality phase may take (the daemon gives 20 s)
+PREROLL_MAX = 8                   # pre-roll when the phase's outcome is not needed; projector settling
+# Wall-clock bounds that only a stalled source reaches: a slow renderer on a loaded machine must not
+# cut a phase short, or the same presentation would end differently from run to run.
+PREROLL_TIMEOUT_S = 60.0
+WINDOW_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class QualityPhase:
+    """How the quality phase ended: complete (the gate had its good framesets) or not, and why not.
+
+    ``reason`` is the prompt the person would have been shown last (or the most frequent failing
+    one if the selector showed none), the reason a bench counts the attempt under."""
+
+    ran: bool
+    complete: bool
+    framesets: int
+    reason: str | None
+    failing: dict[str, int] = field(default_factory=dict)     # prompt code -> framesets it failed
+    faces: int = 0                                             # framesets with a face found
+    ipd_px: float = float("nan")                               # median measured IPD over them
+
+    def to_dict(self) -> dict:
+        return {"ran": self.ran, "complete": self.complete, "framesets": self.framesets, "reason": self.reason,
+                "failing": dict(self.failing), "faces": self.faces,
+                "ipd_px": round(self.ipd_px, 2) if self.ipd_px == self.ipd_px else None}
+
+
+@dataclass
+class OfflineCapture:
+    challenge: Challenge | None
+    notes: list[str]
+    sets: list[FrameSet]
+    quality: QualityPhase
 
 
 def plan_challenge(cam: Camera, n: int, nonce: bytes | None) -> tuple[Challenge | None, list[str]]:
@@ -38,46 +79,92 @@ def plan_challenge(cam: Camera, n: int, nonce: bytes | None) -> tuple[Challenge 
     return None, []
 
 
-def preroll(reader: FramesetReader, gate: QualityGate, projector: Projector, max_sets: int = PREROLL_MAX) -> None:
-    """Lit framesets before the challenge, until the projector's power suits this face and light
-    (in the daemon the quality phase's own framesets do this)."""
-    if not projector.plans_power:
-        return
-    if projector.switchable:
-        projector.show(True)
-    for fs in itertools.islice(reader.stream(timeout_s=PREROLL_TIMEOUT_S), max_sets):
-        a = align_frameset(fs)
-        projector.observe(a, gate.measure(a).face)
-        if projector.settled:
-            break
-    projector.wait_applied(itertools.islice(reader.stream(timeout_s=PREROLL_TIMEOUT_S), PREROLL_MAX))
+def quality_phase(reader: FramesetReader, gate: QualityGate, projector: Projector | None, metering: FaceMetering,
+                  max_sets: int = QUALITY_MAX_SETS) -> QualityPhase:
+    """Framesets through the gate until it has its good framesets (at most ``max_sets``), as the
+    daemon's quality loop does; their faces steer the exposure metering, their lit IR the
+    projector's power (in the daemon the same framesets do both)."""
+    gate.reset()
+    failing: collections.Counter[str] = collections.Counter()
+    shown: str | None = None
+    ipds: list[float] = []
+    n = 0
+    try:
+        for fs in itertools.islice(reader.stream(timeout_s=PREROLL_TIMEOUT_S), max_sets):
+            n += 1
+            a = align_frameset(fs)
+            report = gate.evaluate(a)
+            failing.update(report.prompts)
+            if report.face is not None:
+                ipds.append(report.face.mesh.ipd_px)
+            if report.prompt is not None:
+                shown = report.prompt.code
+            metering.observe(report.face, a.color.width, a.color.height)
+            gate.face_metered = metering.active
+            if projector is not None and projector.plans_power:
+                projector.observe(a, report.face)
+            if gate.complete and (projector is None or not projector.plans_power or projector.settled):
+                break
+    except SyncTimeout:
+        pass
+    reason = None
+    if not gate.complete:
+        reason = shown or (failing.most_common(1)[0][0] if failing else "NO_FRAMES")
+    return QualityPhase(True, gate.complete, n, reason, dict(failing), len(ipds),
+                        float(np.median(ipds)) if ipds else float("nan"))
 
 
-def capture(cam: Camera, n: int, nonce: bytes | None,
-            gate: QualityGate) -> tuple[Challenge | None, list[str], list[FrameSet]]:
-    """Plan the challenge, set the projector's power for it, and read its ``n`` framesets; the
-    projector is back at its default afterwards."""
+def capture(cam: Camera, n: int, nonce: bytes | None, gate: QualityGate, *,
+            require_quality: bool = False) -> OfflineCapture:
+    """Plan the challenge, run the quality phase (live cameras; a recording's frames are what they
+    are), and read the window's ``n`` framesets; the projector and the exposure metering are the
+    camera's own again afterwards. With ``require_quality`` a quality phase that does not complete
+    ends the capture there, as the daemon's session would (no window is read)."""
     challenge, notes = plan_challenge(cam, n, nonce)
     reader = FramesetReader(cam)
-    if challenge is None:
-        return None, notes, collect(reader, n, None, None, timeout_s=WINDOW_TIMEOUT_S)
-    projector = Projector(cam)
-    if not projector.plans_power:
-        return challenge, notes, collect(reader, n, challenge, projector, timeout_s=WINDOW_TIMEOUT_S)
-    projector.begin()
+    if cam.info.is_recording:
+        return OfflineCapture(None, notes, collect(reader, n, None, None, timeout_s=WINDOW_TIMEOUT_S),
+                              QualityPhase(False, True, 0, None))
+    projector = Projector(cam) if challenge is not None else None
+    metering = FaceMetering(cam)
+    if projector is not None:
+        projector.begin()
     try:
-        preroll(reader, gate, projector)
-        if projector.range is not None and projector.power != projector.range.default:
-            notes.append(f"projector at {projector.power:g} mW for the challenge (default "
-                         f"{projector.range.default:g} mW), from the skin's IR headroom")
-        return challenge, notes, collect(reader, n, challenge, projector, timeout_s=WINDOW_TIMEOUT_S)
+        # Without a need for its outcome the phase is a pre-roll: enough to meter the face and plan
+        # the projector's power, not the daemon's whole patience.
+        quality = quality_phase(reader, gate, projector, metering,
+                                QUALITY_MAX_SETS if require_quality else PREROLL_MAX)
+        if require_quality and not quality.complete:
+            return OfflineCapture(challenge, notes, [], quality)
+        if projector is not None and projector.plans_power:
+            projector.wait_applied(itertools.islice(reader.stream(timeout_s=PREROLL_TIMEOUT_S), PREROLL_MAX))
+            if projector.range is not None and projector.power != projector.range.default:
+                notes.append(f"projector at {projector.power:g} mW for the challenge (default "
+                             f"{projector.range.default:g} mW), from the skin's IR headroom")
+        sets = collect(reader, n, challenge, projector, timeout_s=WINDOW_TIMEOUT_S)
+        return OfflineCapture(challenge, notes, sets, quality)
     finally:
-        projector.end()
+        metering.end()
+        if projector is not None:
+            projector.end()
+
+
+def check_input(sets: list[FrameSet], detector: FaceDetector, *, min_faces: int) -> None:
+    """Refuse input nothing can be judged on, with a typed error instead of a verdict: no
+    framesets, depth that is empty on every frameset, fewer than ``min_faces`` framesets with a
+    face. (A missing stream is refused before capture by the stream spec.)"""
+    if not sets:
+        raise SyncTimeout("no framesets arrived from the source")
+    if not any(fs.depth is not None and bool(fs.depth.pixels.any()) for fs in sets):
+        raise NoDepth(f"depth is empty (all zero) on every one of {len(sets)} framesets: nothing to measure a face on")
+    faces = sum(1 for fs in sets if fs.color is not None and detector.detect(fs.color.pixels))
+    if faces < min_faces:
+        raise NoFace(f"a face shows in {faces} of {len(sets)} framesets; at least {min_faces} are needed to judge")
 
 
 def capture_and_judge(cam: Camera, n: int, *, gate: QualityGate | None = None,
                       thresholds: VerdictThresholds | None = None, nonce: bytes | None = None) -> JudgeResult:
-    """Capture from an open camera and judge in this process (offline analysis, the PAD bench)."""
+    """Capture from an open camera and judge in this process (offline analysis, tests)."""
     gate = gate or QualityGate()
-    challenge, notes, sets = capture(cam, n, nonce, gate)
-    return judge(sets, gate, thresholds or VerdictThresholds(), challenge=challenge, notes=notes)
+    c = capture(cam, n, nonce, gate)
+    return judge(c.sets, gate, thresholds or VerdictThresholds(), challenge=c.challenge, notes=c.notes)

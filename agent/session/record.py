@@ -97,6 +97,9 @@ class RecordingCamera(Camera):
     def set_projector_power(self, mw: float) -> float:
         return self.inner.set_projector_power(mw)
 
+    def set_exposure_region(self, stream: StreamKind, region: tuple[int, int, int, int] | None) -> None:
+        self.inner.set_exposure_region(stream, region)
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)

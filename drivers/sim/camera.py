@@ -127,7 +127,7 @@ class SimCamera(Camera):
         named = named_profile(cfg)
         self.profile = get_profile(camera_for(cfg.family, cfg.identity, cfg.camera))
         depth_view, self._color_view = views_for(self.profile)
-        caps = {Capability.ILLUMINATION_CONTROL, Capability.EXPOSURE_CONTROL}
+        caps = {Capability.ILLUMINATION_CONTROL, Capability.EXPOSURE_CONTROL, Capability.EXPOSURE_REGION}
         if self.profile.has_projector:
             caps.add(Capability.PROJECTOR_CONTROL)
             if self.profile.projector_power is not None:
@@ -175,6 +175,7 @@ class SimCamera(Camera):
         self._ae = AutoExposure(spec=self.profile.color_ae)
         self._awb = np.ones(3, np.float32)
         self._color_lock: ExposureSetting | None = None
+        self._ae_region: tuple[int, int, int, int] | None = None     # colour metering region (None: centre)
         # Imagers behind an IR-cut filter (D405) meter visible light: skin's luminance (~0.35) stands in
         # for its 850 nm reflectance (0.58) as a share of ~0.6.
         start_s = ir_exposure_s(cfg.lux, cfg.cct, share=0.6 if self.profile.ir_band == "visible" else self._nir_share)
@@ -310,6 +311,24 @@ class SimCamera(Camera):
             else:
                 self._color_lock = None
 
+    def set_exposure_region(self, stream: StreamKind, region: tuple[int, int, int, int] | None) -> None:
+        """Meter the colour auto-exposure on ``region`` (x0, y0, x1, y1, colour pixels) from the next
+        frame on, or on the centre half again with None. The IR imager keeps metering its whole
+        image (the challenge's exposure behaviour is modelled on that)."""
+        if self._imager(stream) != "color":
+            raise CapabilityUnsupported("sim: an exposure region is offered for the colour imager only")
+        if region is not None:
+            w, h = self._color_view.intrinsics.width, self._color_view.intrinsics.height
+            try:
+                x0, y0, x1, y1 = (int(v) for v in region)
+            except (TypeError, ValueError):
+                raise InvalidSetting(f"exposure region is (x0, y0, x1, y1), not {region!r}") from None
+            if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+                raise InvalidSetting(f"exposure region {region!r} is not inside the {w}x{h} colour image")
+            region = (x0, y0, x1, y1)
+        with self._lock:
+            self._ae_region = region
+
     @staticmethod
     def _imager(stream: StreamKind) -> str:
         if not isinstance(stream, StreamKind):
@@ -423,7 +442,8 @@ class SimCamera(Camera):
         color = expose_color(irr, self._ae, self._noise, self._awb)
         exposure_us, gain = self._ae.exposure_s * 1e6, self._ae.gain
         if update_ae:
-            self._ae.update(metered_level(irr, self._ae), rate=self.profile.color_ae.speed)   # over a few frames
+            self._ae.update(metered_level(irr, self._ae, self._ae_region),
+                            rate=self.profile.color_ae.speed)                             # over a few frames
             self._update_awb(rate=0.2)
         truth = np.where(np.isfinite(cmaps.z) & (cmaps.z <= self.profile.depth_range_m[1]), cmaps.z,
                          np.nan).astype(np.float32)

@@ -164,10 +164,15 @@ def expose_color(irr: np.ndarray, ae: AutoExposure, noise_bank: NoiseBank, awb_g
     return _ENCODE_LUT.take(electrons.astype(np.int32))
 
 
-def metered_level(irr: np.ndarray, ae: AutoExposure) -> float:
-    """Centre-weighted linear level the auto-exposure sees (centre half of the frame)."""
+def metered_level(irr: np.ndarray, ae: AutoExposure, region: tuple[int, int, int, int] | None = None) -> float:
+    """Linear level the auto-exposure sees: the centre half of the frame, or ``region``
+    (x0, y0, x1, y1) when the host set one (``Camera.set_exposure_region``)."""
     h, w = irr.shape[:2]
-    c = irr[h // 4: 3 * h // 4: 4, w // 4: 3 * w // 4: 4, 1]
+    if region is not None:
+        x0, y0, x1, y1 = region
+        c = irr[y0:y1:2, x0:x1:2, 1]
+    else:
+        c = irr[h // 4: 3 * h // 4: 4, w // 4: 3 * w // 4: 4, 1]
     return float(c.mean()) * QE_SCALE * ae.product / FULL_WELL_E
 
 

@@ -1,51 +1,143 @@
-"""``capture-agent pad-eval [--json]``: presentation-attack bench on simulated presentations."""
+"""``capture-agent pad-eval``: an ISO/IEC 30107-3 report on the simulator's train or held-out family."""
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from agent.errors import UsageError
-from agent.liveness.fusion import CALIBRATION_PATH
-from hil.padeval import evaluate
+from agent.liveness.detectors import active_ramps, ramps
+from agent.liveness.fusion import CALIBRATION_PATH, load_calibration, load_thresholds
+from drivers.sim import ATTACKS
+from hil import padeval as P
 
 
 def register(sub) -> None:
-    p = sub.add_parser("pad-eval", help="APCER per attack species, BPCER, BPCER at APCER 0.1 %%, injection rejection")
-    p.add_argument("--per-species", type=int, default=6, help="sessions per attack species per split (default 6)")
-    p.add_argument("--live", type=int, default=12, help="live sessions per split (default 12)")
-    p.add_argument("--frames", type=int, default=32, help="framesets per session (default 32, as the server asks)")
-    p.add_argument("--injection", type=int, default=4, help="injected-replay sessions (default 4)")
+    p = sub.add_parser("pad-eval", help="ISO/IEC 30107-3 report: APCER per species with bounds, BPCER, "
+                                        "BPCER at APCER 0.1 %% (threshold fixed on train), FTA by reason, injection")
+    p.add_argument("--split", choices=P.SPLITS, default="heldout",
+                   help="family to present (default heldout); thresholds are fitted on train")
+    p.add_argument("--per-species", type=int, default=P.DEFAULT_PER_SPECIES,
+                   help=f"presentations per attack species (default {P.DEFAULT_PER_SPECIES})")
+    p.add_argument("--live", type=int, default=P.DEFAULT_LIVE,
+                   help=f"bona fide presentations (default {P.DEFAULT_LIVE})")
+    p.add_argument("--injection", type=int, default=P.DEFAULT_INJECTION,
+                   help=f"presentations per injection kind: {', '.join(P.INJECTIONS)} (default {P.DEFAULT_INJECTION})")
+    p.add_argument("--species", help="comma-separated subset to run: live, attack species, injection kinds")
+    p.add_argument("--frames", type=int, default=32, help="framesets per challenge window (default 32)")
+    p.add_argument("--passive", action="store_true",
+                   help="no challenge: judge as a recording or a camera without projector control is judged")
+    p.add_argument("--recordings", type=Path, metavar="DIR",
+                   help="record each presentation to a genuine RealSense .db3 in DIR (deleted after) and judge "
+                        "it with analyze realsense+file://: the passive path on recordings, reported apart")
+    p.add_argument("--records", type=Path,
+                   help="append each presentation's record (no face data) to this JSONL file and skip the ones "
+                        "already in it; the report covers every record of the split there")
+    p.add_argument("--report-only", action="store_true", help="run nothing: report the --records file")
     p.add_argument("--write-calibration", action="store_true",
-                   help=f"store the fitted thresholds in {CALIBRATION_PATH.name} for every channel")
+                   help=f"(--split train) store the fitted thresholds in {CALIBRATION_PATH.name}")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    if min(args.per_species, args.live, args.frames) < 1 or args.frames < 8:
-        raise UsageError("--per-species and --live must be >= 1, --frames >= 8")
+    if min(args.per_species, args.live) < 0 or args.injection < 0 or args.frames < 8:
+        raise UsageError("--per-species, --live and --injection must be >= 0, --frames >= 8")
+    if args.write_calibration and args.split != "train":
+        raise UsageError("--write-calibration fits on the train split only (--split train)")
+    if args.write_calibration and args.recordings is not None:
+        raise UsageError("--write-calibration fits on live simulator presentations, not on recordings")
+    if args.write_calibration and args.records is None:
+        raise UsageError("--write-calibration fits on a --records file's train records")
+    if args.report_only and args.records is None:
+        raise UsageError("--report-only needs --records FILE")
+    species = None
+    if args.species:
+        species = [s.strip() for s in args.species.split(",") if s.strip()]
+        known = {P.LIVE, *ATTACKS, *P.INJECTIONS}
+        unknown = sorted(set(species) - known)
+        if unknown:
+            raise UsageError(f"unknown species {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    if args.recordings is not None:
+        args.passive = True                     # a recording cannot obey a challenge
+        args.recordings.mkdir(mode=0o700, parents=True, exist_ok=True)
+    source = "db3" if args.recordings is not None else "sim"
+    mode = "passive" if args.passive else "challenged"
+    thresholds = load_thresholds("kiosk", challenged=not args.passive)
 
-    def progress(k, n, p, v):
-        print(f"[{k}/{n}] {p.species:<13} {v.verdict:<12} score {v.score:.2f}", file=sys.stderr)
+    def progress(k: int, n: int, rec: dict) -> None:
+        score = rec.get("score")
+        what = rec["outcome"] + (f" ({rec['reason']})" if rec.get("reason") else "")
+        print(f"[{k}/{n}] {rec['species']:<15} {what:<32} score {score if score is not None else '-'}",
+              file=sys.stderr)
 
-    out = evaluate(args.per_species, args.live, args.frames, args.injection, None if args.json else progress)
+    items = P.presentations(args.split, live=args.live, per_species=args.per_species,
+                            injection=0 if args.passive else args.injection, species=species)
+    if args.report_only:
+        records = P.read_records(args.records)
+    else:
+        made = P.run(items, frames=args.frames, passive=args.passive, thresholds=thresholds, records=args.records,
+                     progress=None if args.json else progress, recordings=args.recordings)
+        records = P.read_records(args.records) if args.records is not None else made
     if args.write_calibration:
-        th = out["thresholds"]
-        entry = {"live_min": th["live_min"], "attack_max": th["attack_max"]}
-        CALIBRATION_PATH.write_text(json.dumps({
-            "note": "fitted by `capture-agent pad-eval --write-calibration` on the simulator's calibration split",
-            "default": entry, "channels": {c: entry for c in ("counter", "kiosk", "vtm", "mobile")}}, indent=2) + "\n")
+        # Every ramp and both modes' thresholds, from this file's train records (passive ones for
+        # the per-frame cues, challenged ones for the projector's speckle).
+        write_calibration(records, args.frames)
+    # Scores as the current calibration's ramps give them (records keep the score of their run).
+    records = P.rescored(records, active_ramps(refresh=True))
+    if args.split == "train":
+        fit = P.fit_thresholds(P.select(records, split="train", passive=args.passive, frames=args.frames,
+                                        source=source))
+        live_min = fit["live_min"]
+        threshold_source = ("fitted on this train split (APCER <= 0.1 % per species, margin 0.02; "
+                            f"not held: {', '.join(fit['not_held']) or 'none'})")
+    else:
+        live_min = load_thresholds("kiosk", challenged=not args.passive).live_min
+        threshold_source = f"{CALIBRATION_PATH.name} ({mode}), fitted on train"
+    out = P.report(records, split=args.split, passive=args.passive, live_min=live_min,
+                   threshold_source=threshold_source, frames=args.frames, source=source)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
-    t = out["test"]
-    print(f"thresholds: live >= {out['thresholds']['live_min']:.3f}, attack <= {out['thresholds']['attack_max']:.3f}")
-    print(f"{'SPECIES':<14} {'APCER':>7} {'N':>4}")
-    for sp, v in t["apcer_by_species"].items():
-        print(f"{sp:<14} {v['apcer']:>7.1%} {v['n']:>4}")
-    print(f"BPCER {t['bpcer']:.1%} (n={t['counts']['live']}); BPCER at APCER 0.1 % {t['bpcer_at_apcer_0.1pct']:.1%}; "
-          f"max APCER {t['max_apcer']:.1%} (n={t['counts']['attacks']})")
-    inj = out["injection"]
-    print(f"injection (replay ignoring the challenge): {inj['rejected']}/{inj['n']} rejected")
+    _print(out)
     return 0
+
+
+def write_calibration(records: list[dict], frames: int) -> None:
+    train = P.select(records, split="train", frames=frames, source="sim")
+    passive = [r for r in train if r["passive"]]
+    challenged = [r for r in train if not r["passive"]]
+    if not passive:
+        raise UsageError("--write-calibration needs the train family's passive records (pad-eval --split train "
+                         "--passive --records FILE) to fit the cues on")
+    fitted = P.fit_ramps(passive, challenged)
+    r = ramps(fitted["ramps"])
+    cal = {k: v for k, v in load_calibration().items() if k not in ("ramps", "ramps_fit")}
+    cal["note"] = ("fitted by `capture-agent pad-eval --split train --write-calibration` on the simulator's "
+                   "train family only; the held-out family is reported at these values")
+    cal["ramps"], cal["ramps_fit"] = fitted["ramps"], fitted["notes"]
+    for mode, recs in (("passive", passive), ("challenged", challenged)):
+        if recs:
+            fit = P.fit_thresholds(P.rescored(recs, r))
+            cal = P.with_mode(cal, mode, fit, {"split": "train", "frames": frames})
+    CALIBRATION_PATH.write_text(json.dumps(cal, indent=2) + "\n")
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _print(out: dict) -> None:
+    print(f"split {out['split']}, {out['mode']}, {out['source']}, {out['frames_per_session']} framesets per window; "
+          f"live threshold {out['threshold']['live_min']:.3f} ({out['threshold']['source']})")
+    print(f"{'SPECIES':<16} {'APCER':>7} {'UPPER95':>8} {'N':>4} {'APNRR':>7}  not acquired by reason")
+    for s in out["species"] + out["injection"]:
+        print(f"{s['name']:<16} {_pct(s['apcer']):>7} {_pct(s['apcer_upper95']):>8} {s['n']:>4} "
+              f"{_pct(s['apnrr']):>7}  {s['apnrr_by_reason'] or ''}")
+    print(f"BPCER {_pct(out['bpcer'])} (upper95 {_pct(out['bpcer_upper95'])}, n={out['bpcer_n']}); "
+          f"at APCER <= 0.1 % with the train threshold: max APCER {_pct(out['max_apcer'])}")
+    print(f"FTA {_pct(out['fta'])} (upper95 {_pct(out['fta_upper95'])}, n={out['fta_n']}); inside the envelope "
+          f"{_pct(out['fta_in_envelope'])} (n={out['fta_in_envelope_n']}); by reason {out['fta_by_reason']}")
+    if out["counts"]["errors"]:
+        print(f"errors (in no rate): {out['counts']['errors']}")

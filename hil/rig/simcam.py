@@ -182,6 +182,10 @@ class RigSimCamera(Camera):
         self._need(Capability.PROJECTOR_POWER)
         return self._inner.set_projector_power(mw)
 
+    def set_exposure_region(self, stream: StreamKind, region: tuple[int, int, int, int] | None) -> None:
+        self._need(Capability.EXPOSURE_REGION)
+        self._inner.set_exposure_region(stream, region)
+
     def hardware_reset(self) -> None:
         raise CapabilityUnsupported("the simulated rig's camera has no hardware reset")
 

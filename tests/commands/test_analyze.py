@@ -5,6 +5,8 @@ import json
 import pytest
 
 from agent.cli import main
+from drivers.frame import StreamKind
+from tests.helpers.recordings import record
 
 
 def test_analyze_json_fields_on_the_sim(capsys):
@@ -34,10 +36,27 @@ def test_analyze_on_a_realsense_recording_says_no_challenge(tmp_path, capsys):
     assert out["liveness"]["verdict"] == "attack"
 
 
-@pytest.mark.slow
-def test_pad_eval_small_run(capsys):
-    assert main(["pad-eval", "--per-species", "1", "--live", "1", "--frames", "8", "--injection", "1", "--json"]) == 0
+@pytest.mark.parametrize("query, edits, code", [
+    ("subject=none&seed=3", {}, "QLT_NO_FACE"),
+    ("seed=3", {"zero": frozenset({StreamKind.DEPTH})}, "QLT_NO_DEPTH"),
+    ("seed=3", {"drop": frozenset({StreamKind.IR})}, "AGT_SPEC_VIOLATION"),
+])
+def test_bad_recordings_get_an_error_never_a_verdict(tmp_path, capsys, query, edits, code):
+    # Genuine .db3 files: no face in them, all-zero depth, the IR stream missing.
+    path = record(str(tmp_path / "bad.db3"), query, **edits)
+    assert main(["analyze", f"realsense+file://{path}", "--frames", "10", "--json", "--in-process"]) == 2
     out = json.loads(capsys.readouterr().out)
-    assert list(out["test"]["apcer_by_species"]) and out["test"]["counts"]["attacks"] == 7
-    assert out["injection"]["all_rejected"] is True
-    assert out["thresholds"]["live_min"] >= 0.5
+    assert set(out) == {"error"} and out["error"]["code"] == code        # no report, no verdict
+
+
+@pytest.mark.parametrize("realtime", [0, 1])
+def test_analyze_with_a_fixed_nonce_repeats_its_verdict(capsys, realtime):
+    # Paced at 30 fps in wall time or not, a command lands on the tick after the frames read before
+    # it: the projector's timeline does not depend on the machine's speed.
+    uri = f"sim://?realtime={realtime}&seed=12&identity=4&lux=400&yaw=6"
+    runs = []
+    for _ in range(2):
+        assert main(["analyze", uri, "--frames", "12", "--json", "--in-process", "--nonce", "ab" * 16]) == 0
+        out = json.loads(capsys.readouterr().out)["liveness"]
+        runs.append((out["verdict"], out["score"], out["detectors"], out["frame_digests"]))
+    assert runs[0] == runs[1]

@@ -42,7 +42,8 @@ NONCE = bytes.fromhex("a11ce5" * 10 + "0000")
 def sets():
     cam = drivers.open("sim://?realtime=0&seed=21&identity=3&lux=150")
     with cam:
-        return collect(FramesetReader(cam), 12, Challenge.from_nonce(NONCE, 12), Projector(cam))
+        # A whole window (32 framesets, the server's default): the verdict thresholds are fitted on it.
+        return collect(FramesetReader(cam), 32, Challenge.from_nonce(NONCE, 32), Projector(cam))
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def sup():
 
 def test_worker_verdict_equals_in_process_and_is_bound_to_the_frames(sup, sets):
     r = sup.judge(sets, nonce=NONCE)
-    ref = judge(sets, QualityGate(), VerdictThresholds(), challenge=Challenge.from_nonce(NONCE, 12)).verdict
+    ref = judge(sets, QualityGate(), VerdictThresholds(), challenge=Challenge.from_nonce(NONCE, 32)).verdict
     assert r.verdict.verdict == ref.verdict == "live"
     assert r.verdict.score == pytest.approx(ref.score, abs=1e-4)          # the wire carries 4 decimals
     assert r.verdict.detectors == pytest.approx(ref.detectors, abs=1e-4)

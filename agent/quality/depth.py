@@ -1,0 +1,97 @@
+"""Depth on the face: completeness (T/IIFAA 3001.1 §7.5 h) and evidence of something in front of it.
+
+Two different things that the gate used to report as one (``FACE_OCCLUDED``):
+
+- **completeness** is the camera's: how much of the face carries depth. Holes come from the sensor
+  (little texture, a narrow stereo baseline, a structured-light pattern that misses thin parts),
+  from mirror-like surfaces, or from distance; a person cannot fix them by uncovering their face.
+  Holes that a *specular glint* explains are left out of the count: where a spectacle lens mirrors
+  the projector back into the IR imager the pixels clip, and stereo finds nothing to match there.
+  That is neither the camera's fault nor the person's, and the rest of the face carries the depth.
+  The gate judges completeness over its window of framesets (``QualityGate``), never one frame.
+- **an occluder** is a surface in front of the face: within ±20° of yaw nothing of a face stands
+  nearer to the camera than its nose tip, so depth on the face oval that is markedly nearer than
+  the nose tip is something else (a hand, a phone, a scarf held up). Only that is evidence for
+  ``FACE_OCCLUDED``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from agent.pipeline.align import AlignedFrameSet
+from agent.pipeline.camera_model import deproject, project
+from agent.quality.metrics import CORE_POINTS, FACE_OVAL, discs_mask, polygon_mask
+from drivers.frame import StreamKind
+
+NOSE_TIP = 4
+GLINT_DN = 250                 # an 8-bit IR pixel at or above this is clipped: a specular glint
+GLINT_REACH_PX = 3             # a glint's hole spreads over the stereo matching window around it
+# A face within ±20° yaw has nothing nearer to the camera than its nose tip; a near cheek comes
+# within ~1 mm of it at 20° on a 14 mm nose. Margin for depth noise (~1-3 mm at 0.5 m).
+OCCLUDER_MARGIN_MM = 15.0
+
+
+@dataclass(frozen=True)
+class FaceDepth:
+    """One frameset's depth on the face."""
+
+    face: float                # share of the face oval with depth (glint holes left out)
+    core: float                # share of the eye/nose/mouth discs with depth (glint holes left out)
+    glint_holes: int           # hole pixels explained by a clipped glint in the IR imager
+    in_front: float            # share of the face oval's depth nearer than the nose tip by the margin
+
+
+def glint_mask(aligned: AlignedFrameSet, pixels: np.ndarray, z_m: float) -> np.ndarray:
+    """For colour pixels (N, 2) without depth: does a clipped IR glint lie where they map to in the
+    IR imager? They are mapped at ``z_m`` (the face's depth: a hole has none of its own; a few cm of
+    error move the point by under a pixel at a colour-depth offset of ~15-60 mm)."""
+    fs = aligned.frameset
+    out = np.zeros(len(pixels), bool)
+    if fs.ir is None or fs.depth is None or not len(pixels) or not np.isfinite(z_m):
+        return out
+    clipped = fs.ir.pixels >= GLINT_DN
+    if not clipped.any():
+        return out
+    k = 2 * GLINT_REACH_PX + 1
+    near = cv2.dilate(clipped.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
+    ci, di = aligned.color.intrinsics, fs.depth.intrinsics
+    cam = deproject(pixels[:, 0].astype(np.float64), pixels[:, 1].astype(np.float64),
+                    np.full(len(pixels), z_m), ci)
+    uv = np.rint(project(fs.extrinsics_between(StreamKind.COLOR, StreamKind.DEPTH).apply(cam), di)).astype(int)
+    h, w = near.shape
+    inside = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+    out[inside] = near[uv[inside, 1], uv[inside, 0]]
+    return out
+
+
+def face_depth(aligned: AlignedFrameSet, lm: np.ndarray, ipd: float) -> FaceDepth:
+    """Completeness of the face's depth and the share of it standing in front of the nose tip."""
+    valid, depth_m = aligned.valid, aligned.depth_m
+    shape = valid.shape
+    face = polygon_mask(shape, lm[list(FACE_OVAL), :2])
+    core = discs_mask(shape, lm[list(CORE_POINTS), :2], 0.08 * ipd) & face
+    on_face = depth_m[face & valid]
+    z_face = float(np.median(on_face)) if on_face.size else float("nan")
+    holes = face & ~valid
+    explained = np.zeros(shape, bool)
+    if holes.any():
+        v, u = np.nonzero(holes)
+        hit = glint_mask(aligned, np.c_[u, v], z_face)
+        explained[v[hit], u[hit]] = True
+    counted_face, counted_core = face & ~explained, core & ~explained
+    f = float(valid[counted_face].mean()) if counted_face.any() else 0.0
+    c = float(valid[counted_core].mean()) if counted_core.any() else 0.0
+    return FaceDepth(f, c, int(explained.sum()), _in_front(depth_m, valid, face, lm, ipd))
+
+
+def _in_front(depth_m: np.ndarray, valid: np.ndarray, face: np.ndarray, lm: np.ndarray, ipd: float) -> float:
+    nose = discs_mask(depth_m.shape, lm[[NOSE_TIP], :2], max(0.06 * ipd, 2.0)) & valid
+    if nose.sum() < 3 or not (face & valid).any():
+        return 0.0                       # no nose depth: nothing to compare with, no evidence
+    z_nose = float(np.median(depth_m[nose]))
+    z = depth_m[face & valid]
+    return float((z < z_nose - OCCLUDER_MARGIN_MM / 1000).mean())

@@ -1,0 +1,55 @@
+"""Genuine RealSense recordings (librealsense's own recorder through ``rs.software_device``) of
+simulated scenes, with one stream left out or one stream's pixels emptied: the bad input a new user
+hands to ``analyze``. Only the frames are edited; the file is a real ``.db3``."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+import drivers
+from drivers.base import Camera, DeviceInfo
+from drivers.frame import Extrinsics, Frame, StreamKind, StreamProfile
+from drivers.realsense_record import record_camera
+
+
+class EditedStreams(Camera):
+    """A started camera's frames without the streams in ``drop`` and with ``zero``'s pixels all 0."""
+
+    def __init__(self, inner: Camera, *, drop: frozenset[StreamKind] = frozenset(),
+                 zero: frozenset[StreamKind] = frozenset()):
+        self.inner, self.drop, self.zero = inner, drop, zero
+
+    @property
+    def info(self) -> DeviceInfo:
+        return self.inner.info
+
+    def profiles(self) -> list[StreamProfile]:
+        return [p for p in self.inner.profiles() if p.kind not in self.drop]
+
+    def extrinsics(self, src: StreamKind, dst: StreamKind) -> Extrinsics:
+        return self.inner.extrinsics(src, dst)
+
+    def start(self) -> None:
+        self.inner.start()
+
+    def stop(self) -> None:
+        self.inner.stop()
+
+    def read(self, timeout_s: float = 1.0) -> Frame:
+        while True:
+            f = self.inner.read(timeout_s)
+            if f.stream in self.drop:
+                continue
+            if f.stream in self.zero:
+                f = dataclasses.replace(f, pixels=np.zeros_like(f.pixels))
+            return f
+
+
+def record(path: str, query: str, ticks: int = 12, **edits) -> str:
+    """Record ``ticks`` frames per stream of ``sim://?realtime=0&<query>`` (edited) to ``path``."""
+    cam = EditedStreams(drivers.open("sim://?realtime=0&" + query), **edits)
+    with cam:
+        record_camera(cam, path, ticks)
+    return path

@@ -1,0 +1,103 @@
+"""pad-eval: the 30107-3 report's arithmetic on made-up records, and a few real presentations."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agent.cli import main
+from agent.liveness.detectors import active_ramps
+from agent.liveness.fusion import VerdictThresholds
+from agent.quality import QualityGate
+from hil import padeval as P
+
+
+def rec(kind: str, species: str, outcome: str, score: float | None = None, reason: str | None = None,
+        split: str = "heldout", **extra) -> dict:
+    uri = ("sim://?subject=x&camera=d455&light=daylight&lux=300&distance_mm=450&yaw=3&background=plain")
+    return {"v": P.RECORD_VERSION, "key": f"{split}/{kind}/{species}/{len(extra)}", "split": split, "kind": kind,
+            "species": species, "uri": uri, "passive": False, "frames": 32, "outcome": outcome, "score": score,
+            "reason": reason, **extra}
+
+
+def test_report_keys_bounds_and_apart_counts():
+    records = ([rec("bona_fide", "live", "accepted", 0.9) for _ in range(148)]
+               + [rec("bona_fide", "live", "rejected", 0.3) for _ in range(2)]
+               + [rec("bona_fide", "live", "not_acquired", reason="FACE_TOO_DARK") for _ in range(3)]
+               + [rec("attack", "mask", "rejected", 0.1) for _ in range(30)]
+               + [rec("attack", "print", "rejected", 0.0) for _ in range(29)]
+               + [rec("attack", "print", "accepted", 0.8)]
+               + [rec("attack", "screen_still", "not_acquired", reason="DEPTH_SPARSE") for _ in range(30)]
+               + [rec("injection", "splice", "rejected", 0.0) for _ in range(30)])
+    out = P.report(records, split="heldout", passive=False, live_min=0.6, threshold_source="test", frames=32)
+    assert out["split"] == "heldout"
+    for key in ("bpcer", "bpcer_upper95", "fta", "species"):
+        assert key in out
+    by = {s["name"]: s for s in out["species"]}
+    assert set(by["mask"]) >= {"name", "apcer", "apcer_upper95", "n"}
+    assert by["mask"]["apcer"] == 0.0 and by["mask"]["n"] == 30
+    assert by["mask"]["apcer_upper95"] == pytest.approx(1 - 0.05 ** (1 / 30), abs=1e-4)   # ~3/n
+    assert by["print"]["apcer"] == pytest.approx(1 / 30, abs=1e-4)
+    assert out["species"][0]["name"] == "print"                                    # worst first
+    # Refused by the gate: APNRR apart, never inside APCER.
+    assert by["screen_still"]["n"] == 0 and by["screen_still"]["apnrr"] == 1.0
+    assert by["screen_still"]["apnrr_by_reason"] == {"DEPTH_SPARSE": 30}
+    # FTA apart from BPCER, by reason.
+    assert out["bpcer"] == pytest.approx(2 / 150, abs=1e-4) and out["bpcer_n"] == 150
+    assert out["fta"] == pytest.approx(3 / 153, abs=1e-4) and out["fta_by_reason"] == {"FACE_TOO_DARK": 3}
+    assert out["injection"][0]["name"] == "splice" and out["injection"][0]["apcer"] == 0.0
+    assert out["bpcer_at_apcer_0.1pct"]["threshold_fixed_on"] == "train"
+    assert out["conditions"]["camera"][0]["value"] == "d455"
+
+
+def test_thresholds_are_fitted_above_every_training_attack():
+    records = ([rec("bona_fide", "live", "accepted", s, split="train") for s in (0.9, 0.8, 0.7)]
+               + [rec("attack", "mask", "rejected", s, split="train") for s in (0.1, 0.55, 0.2)]
+               + [rec("attack", "print", "rejected", 0.0, split="train")])
+    fit = P.fit_thresholds(records)
+    assert fit["live_min"] == pytest.approx(0.57, abs=1e-3)          # above the worst attack, margin 0.02
+    assert fit["attack_max"] < fit["live_min"]
+    assert P.threshold_for_apcer({"a": [0.1, 0.3]}, 0.001) == pytest.approx(0.3, abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def presented():
+    gate = QualityGate()
+    items = P.presentations("train", live=1, per_species=1, injection=1, species=["live", "print", "replay"])
+    return items, [P.run_presentation(p, frames=8, passive=False, gate=gate, thresholds=VerdictThresholds())
+                   for p in items]
+
+
+def test_presentations_are_reproducible_for_their_seed(presented):
+    items, records = presented
+    again = P.run_presentation(items[0], frames=8, passive=False, gate=QualityGate(), thresholds=VerdictThresholds())
+    assert again == records[0]                      # the same scene, nonce and folding order: the same record
+
+
+def test_stored_cues_score_as_the_judge_scored_them(presented):
+    _, records = presented
+    judged = [r for r in records if r["outcome"] in ("accepted", "rejected")]
+    assert judged
+    for r in judged:
+        assert P.rescore(r, active_ramps()) == pytest.approx(r["score"], abs=1e-3)
+
+
+def test_injected_replay_is_rejected(presented):
+    _, records = presented
+    inj = next(r for r in records if r["kind"] == "injection")
+    assert inj["species"] == "replay" and "inject=replay" in inj["uri"]
+    assert inj["outcome"] != "accepted"
+
+
+@pytest.mark.slow
+def test_pad_eval_command_writes_a_resumable_record_file(tmp_path, capsys):
+    f = tmp_path / "records.jsonl"
+    args = ["pad-eval", "--split", "train", "--live", "1", "--per-species", "1", "--injection", "0",
+            "--species", "live,mask", "--frames", "8", "--records", str(f), "--json"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["split"] == "train" and [s["name"] for s in first["species"]] == ["mask"]
+    assert len(f.read_text().splitlines()) == 2
+    assert main(args) == 0                           # resumed: nothing new is run
+    assert len(f.read_text().splitlines()) == 2 and json.loads(capsys.readouterr().out) == first
