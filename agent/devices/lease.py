@@ -363,5 +363,8 @@ class RigCamera(Camera):
         cam = self._camera_for(stream, Capability.EXPOSURE_CONTROL)
         getattr(cam, "unlock_exposure")(stream)  # noqa: B009 - not every Camera declares it yet
 
+    def set_exposure_region(self, stream: StreamKind, region: tuple[int, int, int, int] | None) -> None:
+        self._camera_for(stream, Capability.EXPOSURE_REGION).set_exposure_region(stream, region)
+
     def hardware_reset(self) -> None:
         raise CapabilityUnsupported("hardware resets are the device manager's (its recovery ladder), not a session's")

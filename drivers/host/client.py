@@ -601,6 +601,9 @@ class HostedCamera(Camera):
     def unlock_exposure(self, stream: StreamKind) -> None:
         self._invoke("unlock_exposure", stream)
 
+    def set_exposure_region(self, stream: StreamKind, region: tuple[int, int, int, int] | None) -> None:
+        self._invoke("set_exposure_region", stream, region)
+
 
 class CameraHostPool:
     """One host process per URI, reused while it lives, with a warm spare (see the module doc)."""

@@ -40,7 +40,8 @@ from .ring import FrameRing
 READ_SLICE_S = 0.2               # one SDK read; the daemon's hang deadline is measured against it
 # The camera methods the daemon may call through ``call``; nothing else is reachable.
 CALLS = frozenset({"set_projector", "set_projector_power", "projector_power_range", "set_illumination",
-                   "hardware_reset", "lock_exposure", "unlock_exposure"})
+                   "hardware_reset", "lock_exposure", "unlock_exposure",
+                   "set_exposure_region"})
 _PR_SET_PDEATHSIG = 1
 
 
