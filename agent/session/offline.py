@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import itertools
 
-from agent.liveness.challenge import Challenge
+from agent.liveness.challenge import Challenge, Kind
 from agent.liveness.fusion import VerdictThresholds
 from agent.liveness.judge import JudgeResult, judge
 from agent.pipeline.align import align_frameset
 from agent.pipeline.frames import FramesetReader
 from agent.quality import QualityGate
+from agent.session.capabilities import capabilities
 from agent.session.projector import Projector
 from agent.session.window import collect
 from drivers.base import Camera
@@ -26,15 +27,19 @@ WINDOW_TIMEOUT_S = 30.0
 
 
 def plan_challenge(cam: Camera, n: int, nonce: bytes | None) -> tuple[Challenge | None, list[str]]:
-    """With a nonce and a live camera that can switch its projector the capture is challenged;
-    recordings and cameras without projector control are judged without one, and the notes say so."""
+    """With a nonce, a live camera is challenged with every challenge it can take (projector,
+    illumination); recordings and cameras that can take none are judged without one, and the notes
+    say so."""
     info = cam.info
-    if nonce is not None and Projector(cam).switchable:
-        return Challenge.from_nonce(nonce, frames=n), []
+    kinds = capabilities(cam)
+    if nonce is not None and kinds:
+        notes = [] if Kind.PROJECTOR in kinds else [f"{info.backend} camera cannot drive its projector: "
+                                                    "the illumination challenge alone"]
+        return Challenge.from_nonce(nonce, frames=n, kinds=kinds), notes
     if info.is_recording:
         return None, ["recording: it cannot obey a live challenge, so presentation-attack detection ran without one"]
     if nonce is not None:
-        return None, [f"{info.backend} camera cannot drive its projector: no physical challenge"]
+        return None, [f"{info.backend} camera can take no physical challenge (no projector control, no screen)"]
     return None, []
 
 
@@ -61,8 +66,8 @@ def capture(cam: Camera, n: int, nonce: bytes | None,
     reader = FramesetReader(cam)
     if challenge is None:
         return None, notes, collect(reader, n, None, None, timeout_s=WINDOW_TIMEOUT_S)
-    projector = Projector(cam)
-    if not projector.plans_power:
+    projector = Projector(cam) if Kind.PROJECTOR in challenge.kinds else None
+    if projector is None or not projector.plans_power:
         return challenge, notes, collect(reader, n, challenge, projector, timeout_s=WINDOW_TIMEOUT_S)
     projector.begin()
     try:
