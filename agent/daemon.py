@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.config import RecordSettings, Settings
+from agent.devices.policy import is_development_uri
 from agent.errors import ConfigError
 from agent.liveness.supervisor import LivenessSupervisor
 from agent.localapi.service import LocalApiServer
@@ -115,6 +116,10 @@ class Daemon:
         s = self.settings
         if len(s.camera.uris) != 1:
             raise ConfigError("the daemon captures from one camera URI ([camera] uris must have exactly one entry)")
+        if is_development_uri(s.camera.uris[0]) and not s.devices.allow_development_cameras:
+            raise ConfigError(f"[camera] uris names {s.camera.uris[0].split('://', 1)[0]}://, a simulated camera or a "
+                              "recording; a production terminal captures from a physical camera (set [devices] "
+                              "allow_development_cameras = true only for development, tests and the demo)")
         signer = load_signer(signer_spec(s))
         check_profile(s, signer)
         state = s.path(s.state_dir)
@@ -134,7 +139,7 @@ class Daemon:
                                     lockout=Lockout(s.session, path=state / "lockout.json"),
                                     pseudonym=Pseudonymizer.load_or_create(state),
                                     read_timeout_s=s.camera.read_timeout_s, attestor=self.attestor,
-                                    recording=self._record_settings())
+                                    recording=self._record_settings(), challenge=s.challenge)
             # Firmware: the manifest is verified now (a bad one stops the start); updates that did not
             # finish are audited and their cameras refused at open.
             self.deps.firmware = firmware_runtime.build_gate(s.firmware, state, s.path, alert=self.audit.record)
