@@ -32,7 +32,6 @@ from hil import pki
 from hil.ingest.config import write_hpke_key
 from hil.ingest.identity import spki_sha256
 
-
 DEVELOPMENT_DEVICES = """
 [devices]
 # A simulated camera or a recording: development, tests and the demo only (a production config
@@ -108,7 +107,8 @@ key = "server.key"
 client_ca = "../ca.pem"
 current_suite = {_toml(suite)}
 nonce_ttl_s = {nonce_ttl_s}
-frames = 32
+# Framesets of the challenge window; 0: what the challenges demanded need (docs/liveness.md)
+frames = 0
 retry_window_s = {retry_window_s}
 keep_sealed = {keep_sealed}
 

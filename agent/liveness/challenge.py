@@ -60,6 +60,14 @@ ILLUMINATION_MIN_SEPARATION = 3.0
 FRAMES_PER_ALLOWED_MISMATCH = 40
 
 
+def window_frames(kinds: Iterable[str | Kind]) -> int:
+    """The window a set of challenges needs so that a stream that does not know the nonce passes at
+    most ~0.03 % of the time (``python -m bench liveness``, docs/liveness.md: measured with clean
+    blind streams, and the bound derived there): the projector alone 48 framesets (edges tolerated
+    a frame late leave 2/5 per edge), the illumination sequence alone or with the projector 24."""
+    return 24 if Kind.ILLUMINATION in kinds_from(kinds) else 48
+
+
 class ChallengeError(CaptureAgentError):
     code = "LIV_CHALLENGE_INVALID"
 
@@ -265,7 +273,8 @@ def allowed_mismatches(checked: int) -> int:
     return checked // FRAMES_PER_ALLOWED_MISMATCH
 
 
-def verify_projector(schedule: Sequence[bool], energies: Sequence[float], *, max_lag: int = PROJECTOR_MAX_LAG,
+def verify_projector(schedule: Sequence[bool], energies: Sequence[float] | np.ndarray, *,
+                     max_lag: int = PROJECTOR_MAX_LAG,
                      min_separation: float = PROJECTOR_MIN_SEPARATION) -> SequenceResult:
     """Did the IR frames follow the projector schedule? ``energies[k]`` is frame k's dot energy.
 
@@ -308,12 +317,21 @@ def verify_projector(schedule: Sequence[bool], energies: Sequence[float], *, max
     return SequenceResult(kind, r.passed, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation, detail)
 
 
+DRIFT_TERMS = 3                   # the face's own light over the window: a cubic in time
+
+
+def _drift(t: np.ndarray) -> np.ndarray:
+    """Columns 1, t, t^2, t^3 (t in -1..1): the room light on a face that moves, slowly."""
+    u = 2 * t - 1
+    return np.c_[[u ** p for p in range(DRIFT_TERMS + 1)]].T
+
+
 def _fit_channel(y: np.ndarray, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, float]:
-    """Least squares ``y ~ a + b t + g x`` on a channel's settled frames: (a, b, g) and the residual
-    standard deviation (one frame's noise)."""
-    a = np.c_[np.ones_like(t), t, x]
+    """Least squares ``y ~ drift(t) + g x`` on a channel's settled frames: (drift coefficients...,
+    g) and the residual standard deviation."""
+    a = np.c_[_drift(t), x]
     coef, *_ = np.linalg.lstsq(a, y, rcond=None)
-    dof = max(len(y) - 3, 1)
+    dof = max(len(y) - a.shape[1], 1)
     sd = float(np.sqrt(np.sum((y - a @ coef) ** 2) / dof))
     return coef, sd
 
@@ -350,8 +368,8 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     face (NaN where no face was measured), with the colour camera's exposure and white balance
     locked.
 
-    At each lag, per channel, the settled frames are fitted as room light plus a slow drift (the
-    person moving) plus a gain times the commanded channel: the gain over one frame's noise
+    At each lag, per channel, the settled frames are fitted as room light with a slow drift (a cubic
+    in time: the person moving) plus a gain times the commanded channel: the gain over one frame's noise
     (measured between consecutive frames of one step, so the screen's crosstalk between channels
     does not count as noise) is the channel's separation. Then each settled frame, drift removed, is
     decoded to one of the ``PALETTE`` colours (a channel is on above half its gain). Passed: every
@@ -387,9 +405,9 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
         gains = np.zeros(3)
         for c in range(3):
             coef, _ = _fit_channel(yy[care, c], t[care], x[care, c])
-            gains[c] = coef[2]
-            seps.append(coef[2] / max(noise[c], 1e-6 * max(abs(coef[0]), 1e-6)))
-            resid[:, c] = yy[:, c] - coef[0] - coef[1] * t
+            gains[c] = coef[-1]
+            seps.append(coef[-1] / max(noise[c], 1e-6 * max(abs(coef[0]), 1e-6)))
+            resid[:, c] = yy[:, c] - _drift(t) @ coef[:-1]
         sep = float(min(seps))
         # Every settled frame decoded on its own (a channel is on above half its gain) must show the
         # commanded colour: the same rule as the projector's, so an edge may land at the lag or one
@@ -462,7 +480,7 @@ class ChallengeResult:
         return out
 
 
-def verify(challenge: Challenge, energies: Sequence[float] | None = None,
+def verify(challenge: Challenge, energies: Sequence[float] | np.ndarray | None = None,
            rgb: Sequence[Sequence[float]] | np.ndarray | None = None) -> ChallengeResult:
     """Verify each challenge of ``challenge`` on its measurements (energies for the projector,
     face colours for the illumination)."""

@@ -6,10 +6,11 @@ auto-exposure does not chase the projector's on/off (a D4xx meters the lit image
 and the colour imager's (with its white balance), so that the screen's colours are not corrected
 away. Both are given back on every way out of the window, errors included.
 
-Commands for frameset ``k`` are sent as soon as frameset ``k - 1`` has arrived: the projector's
-state, and when an illumination step begins at ``k``, the screen's colour: an ``Illumination``
-event for the kiosk app (yielded to the session, which streams it on the local API) and, on a
-camera that controls the kiosk's light itself (the simulator), ``set_illumination``.
+Commands for frameset ``k`` are sent as soon as frameset ``k - 1`` has arrived, and only when
+something changes there: the projector's state at each edge of its schedule (one control transfer
+per edge, not per frame), and when an illumination step begins at ``k``, the screen's colour: an
+``Illumination`` event for the kiosk app (yielded to the session, which streams it on the local
+API) and, on a camera that controls the kiosk's light itself (the simulator), ``set_illumination``.
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
     Stops early, with what it has, when ``cancelled()`` turns true or ``timeout_s`` passes; the caller
     decides whether that is enough. A camera that fails after the first frameset (a recording that
     ends, a device lost) also ends the window early; one that fails before it raises.
-    ``on_frameset`` sees each frameset as it is matched (to stream it to the liveness worker)."""
+    ``on_frameset`` sees each frameset as it is matched (to stream it to the liveness worker); what
+    it raises ends the window and reaches the caller."""
     out: list[FrameSet] = []
     cam = reader.camera
     kinds = challenge.kinds if challenge is not None else frozenset()
@@ -116,27 +118,30 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
                                    if k in kinds))
     try:
         if schedule and projector is not None:
-            projector.show(schedule[0])
+            projector.show(schedule[0])          # whatever the quality loop left it at
         if screen is not None and (ev := screen.at(0)) is not None:
             yield ev
-        try:
-            for fs in reader.stream(timeout_s=timeout_s, cancelled=cancelled):
-                out.append(fs)
-                k = len(out)
-                if k < n:
-                    if projector is not None and k < len(schedule):
-                        projector.show(schedule[k])
-                    if screen is not None and (ev := screen.at(k)) is not None:
-                        yield ev
-                if on_frameset is not None:
-                    on_frameset(fs)
-                if k >= n:
-                    break
-        except SyncTimeout:
-            pass
-        except CaptureAgentError:
-            if not out:
-                raise
+        frames = reader.stream(timeout_s=timeout_s, cancelled=cancelled)
+        while len(out) < n:
+            try:
+                fs = next(frames)
+            except StopIteration:
+                break
+            except SyncTimeout:
+                break
+            except CaptureAgentError:
+                if not out:
+                    raise
+                break                                  # the camera ended the window early
+            out.append(fs)
+            k = len(out)
+            if k < n:
+                if projector is not None and k < len(schedule) and schedule[k] != schedule[k - 1]:
+                    projector.show(schedule[k])
+                if screen is not None and (ev := screen.at(k)) is not None:
+                    yield ev
+            if on_frameset is not None:
+                on_frameset(fs)                        # its own errors (the worker's) are the caller's
         if screen is not None and (ev := screen.end()) is not None:
             yield ev
     finally:

@@ -10,7 +10,8 @@ without a restart (the store and the listening socket stay)::
     client_ca = "ca.pem"            # CA that issued the terminals' client certificates
     current_suite = "x25519"        # HPKE suite offered in challenges: x25519 | mlkem768-x25519
     nonce_ttl_s = 60.0              # a challenge's lifetime: the challenge window, liveness and submit retries
-    frames = 32                     # framesets the terminal captures under the projector schedule
+    frames = 0                      # framesets of the challenge window; 0: what the challenges demanded need
+                                    # (24 with the illumination challenge, 48 for the projector's alone)
     retry_window_s = 10.0           # identical resubmits within this get the first receipt
     clock_skew_s = 120.0            # a probe's created_unix_ms may differ this much from the server's clock
     store = "memory"                # or redis://HOST:PORT/DB or unix:///PATH/redis.sock (shared by several servers)
@@ -107,7 +108,7 @@ class ServerConfig:
     client_ca: str = ""
     current_suite: str = "x25519"
     nonce_ttl_s: float = 60.0
-    frames: int = 32
+    frames: int = 0
     retry_window_s: float = 10.0
     clock_skew_s: float = 120.0
     keep_sealed: int = 0
@@ -128,8 +129,8 @@ class ServerConfig:
         channels = [p.channel for p in self.challenge_policy]
         if len(set(channels)) != len(channels):
             raise ValueError("challenge_policy names a channel twice")
-        if not 8 <= self.frames <= 120:
-            raise ValueError("frames must be 8-120")
+        if self.frames and not 8 <= self.frames <= 120:
+            raise ValueError("frames must be 0 (from the challenges) or 8-120")
         _ranged("nonce_ttl_s", self.nonce_ttl_s, 5, 3600)
         _ranged("retry_window_s", self.retry_window_s, 0, 600)
         _ranged("clock_skew_s", self.clock_skew_s, 0, 3600)

@@ -52,7 +52,7 @@ import grpc
 from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from agent.liveness.challenge import Kind, kinds_from
+from agent.liveness.challenge import Kind, kinds_from, window_frames
 from agent.security.keys import algorithm_of, verify_signature
 from agent.session.request import REF_RE
 from agent.uplink.seal import ProbeRejected, ServerKey, open_sealed, read_header, signed_bytes
@@ -79,7 +79,7 @@ class ServerState:
     current_key_id: str                        # the key challenges offer
     store: Store = field(default_factory=MemoryStore)
     nonce_ttl_s: float = 60.0                  # covers the session's stages after the quality loop
-    frames: int = 32
+    frames: int = 0                            # framesets per window; 0: what the challenges demanded need
     retry_window_s: float = 10.0               # an identical resubmit within this gets the first receipt
     clock_skew_s: float = 120.0                # tolerated difference between terminal and server clocks
     limits: FailureLimits = field(default_factory=FailureLimits)
@@ -195,7 +195,7 @@ class Ingest:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED: subject_ref must be at most 128 characters "
                           "of letters, digits, . _ : / -")
         policy, kinds = self._demanded(request.channel, request.capabilities, context)
-        frames = policy.frames or self.s.frames
+        frames = policy.frames or self.s.frames or window_frames(kinds)
         key = self.s.keys[self.s.current_key_id]
         nonce = os.urandom(32)
         subject = subject_key(request.subject_ref)
