@@ -211,11 +211,15 @@ def model_from_evidence(query: str, ev: dict[str, Any], challenge: Challenge, re
     xx, yy = x[:len(y) - lag], y[lag:]
     ok = np.all(np.isfinite(yy), axis=1)
     care = _settled(xx) & ok
-    t = np.arange(len(yy), dtype=np.float64) / len(yy)
-    # Per channel, as the verifier fits it (a window's few colours cannot pin down a full 3 x 3
-    # response); the screen's crosstalk between channels as the simulator's panel has it.
-    gains = np.array([np.linalg.lstsq(np.c_[np.ones(care.sum()), t[care], xx[care, c]], yy[care, c],
-                                      rcond=None)[0][2] for c in range(3)])
+    # The response is the skin's reflectance per camera channel times the panel's mixing of its
+    # primaries into the channels (the simulator's, CROSSTALK): one gain per channel, fitted with the
+    # face's own light drifting as a cubic in time. A window's few colours cannot pin down a free
+    # 3 x 3 response, and a wrong one would leave a ghost of this session's sequence in ``base``.
+    t = 2 * np.arange(len(yy), dtype=np.float64) / len(yy) - 1
+    mixed = xx @ CROSSTALK.T
+    drift = np.c_[np.ones(care.sum()), t[care], t[care] ** 2, t[care] ** 3]
+    gains = np.array([np.linalg.lstsq(np.c_[drift, mixed[care, c]], yy[care, c], rcond=None)[0][-1]
+                      for c in range(3)])
     response = gains[:, None] * CROSSTALK
     base = (yy - xx @ response.T)[ok]
     return SessionModel(query, on, off, base, response)

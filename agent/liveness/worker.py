@@ -265,7 +265,7 @@ def warm_up(gate) -> None:
     from agent.pipeline.align import align_frameset
     from agent.pipeline.frames import FramesetReader
     from drivers import open as open_camera
-    challenge = Challenge.from_nonce(b"warm-up-warm-up-warm-up!", 8)
+    challenge = Challenge.from_nonce(b"warm-up-warm-up-warm-up!", 8, kinds=("projector", "illumination"))
     cam = open_camera("sim://?realtime=0&seed=1")
     with cam:
         reader = FramesetReader(cam)
