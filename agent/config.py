@@ -180,6 +180,17 @@ class SessionSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class ChallengeSettings:
+    """``[challenge]``: what the terminal can be challenged with besides its camera (docs/liveness.md).
+    The server's policy per channel says which challenges it demands (hil/ingest/evidence.py)."""
+
+    # The kiosk app shows the illumination challenge's colours full screen when the local API sends
+    # them (``Illumination`` events); false on a terminal whose app cannot (the illumination
+    # challenge is then not offered, and a channel whose policy demands it refuses the terminal).
+    kiosk_screen: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
 class KeySettings:
     """``[keys]`` (agent/security/keys.py, tpm.py, gm.py).
 
@@ -287,6 +298,7 @@ class Settings:
     quality: QualitySettings = dataclasses.field(default_factory=lambda: _quality_settings()())
     devices: DeviceSettings = DeviceSettings()
     session: SessionSettings = SessionSettings()
+    challenge: ChallengeSettings = ChallengeSettings()
     keys: KeySettings = KeySettings()
     uplink: UplinkSettings = UplinkSettings()
     local_api: LocalApiSettings = LocalApiSettings()

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from agent.config import RecordSettings, Settings
 from agent.devices.calibration import RigCalibration
 from agent.devices.lease import DeviceManager
+from agent.devices.policy import is_development_uri
 from agent.errors import ConfigError
 from agent.liveness.supervisor import LivenessSupervisor
 from agent.localapi.service import LocalApiServer
@@ -137,6 +138,11 @@ class Daemon:
 
     def start(self) -> None:
         s = self.settings
+        for uri in s.camera.uris:
+            if is_development_uri(uri) and not s.devices.allow_development_cameras:
+                raise ConfigError(f"[camera] uris names {uri.split('://', 1)[0]}://, a simulated camera or a "
+                                  "recording; a production terminal captures from a physical camera (set [devices] "
+                                  "allow_development_cameras = true only for development, tests and the demo)")
         calibration = RigCalibration.load(s.path(s.camera.calibration)) if s.camera.calibration else None
         signer = load_signer(signer_spec(s))
         check_profile(s, signer)
@@ -159,7 +165,8 @@ class Daemon:
                                     lockout=Lockout(s.session, path=state / "lockout.json"),
                                     pseudonym=Pseudonymizer.load_or_create(state),
                                     read_timeout_s=s.camera.read_timeout_s, cameras=self.devices,
-                                    attestor=self.attestor, recording=self._record_settings())
+                                    attestor=self.attestor, recording=self._record_settings(),
+                                    challenge=s.challenge)
             # Firmware: the manifest is verified now (a bad one stops the start); updates that did not
             # finish are audited and their cameras refused at open.
             self.deps.firmware = firmware_runtime.build_gate(s.firmware, state, s.path, alert=self.audit.record)

@@ -35,6 +35,8 @@ from hil.ingest.server import ServerState, ServerTLS, serve
 from hil.swtpmproc import swtpm
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
+CAPS = pb.ChallengeCapabilities(projector=True, illumination=True)    # a sim camera's
+
 SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
 
 
@@ -158,7 +160,7 @@ def _handshake_rows(tmp: Path, p256, hsm, tpm_mtls) -> list[dict]:
                                                   cert.key_pem if held is None else b"", names[kind],
                                                   server_name="ingest.bench", client_key=held, retries=0))
                 try:
-                    c.begin("s", Purpose.VERIFY)
+                    c.begin("s", Purpose.VERIFY, capabilities=CAPS)
                 finally:
                     c.close()
             connect()

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import drivers
+from agent.devices.policy import DeviceSettings
 from agent.liveness.challenge import Challenge
 from agent.liveness.fusion import VerdictThresholds
 from agent.liveness.judge import frameset_digest, judge
@@ -105,7 +106,7 @@ def e2e_rows(tmp: Path) -> list[dict]:
     try:
         with LivenessSupervisor() as sup:
             deps = SessionDeps(terminal_id="kiosk-bench", camera_uri=CAMERA, uplink=uplink, signer=signer,
-                               supervisor=sup)
+                               supervisor=sup, devices=DeviceSettings(allow_development_cameras=True))
             deps.gate("kiosk")
             for i in range(SESSIONS + 1):
                 req = CaptureRequest(Purpose.VERIFY, "kiosk", f"CONSENT-BENCH-{i:04d}")

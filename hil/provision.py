@@ -6,7 +6,8 @@ from its own PKI and HSMs instead; the file layout below is what those configs p
 
     DIR/ca.pem  ca.key
     DIR/server/  server.toml server.pem server.key server-x25519.hpke server-mlkem768-x25519.hpke
-                 terminals/<id>.pub.pem
+                 terminals/<id>.pub.pem  (the terminal's entry pins its camera: serial, firmware and
+                 calibration digest, read from the camera now, as `capture-agent camera-identity`)
     DIR/agent/   agent.toml ca.pem <id>.pem <id>.key signing.key
     DIR/run/     the local API socket          DIR/state/  audit log, probe counter
 
@@ -21,12 +22,22 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import drivers
 from agent.config import check_terminal_id
+from agent.devices.policy import is_development_uri
 from agent.security.keys import generate_file_key
+from agent.uplink.probe import camera_identity
 from agent.uplink.seal import ServerKey
 from hil import pki
 from hil.ingest.config import write_hpke_key
 from hil.ingest.identity import spki_sha256
+
+DEVELOPMENT_DEVICES = """
+[devices]
+# A simulated camera or a recording: development, tests and the demo only (a production config
+# refuses them).
+allow_development_cameras = true
+"""
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,9 @@ def provision_dev(root: str | os.PathLike[str], *, terminal_id: str = "kiosk-dev
     pki.write_private(ag / f"{terminal_id}.key", client.key_pem)
     signer = generate_file_key(ag / "signing.key")
     (srv / "terminals" / f"{terminal_id}.pub.pem").write_bytes(signer.public_key_pem())
+    cam = drivers.open(camera_uri)
+    with cam:
+        camera = camera_identity(cam)
 
     server_toml = srv / "server.toml"
     server_toml.write_text(f"""# Reference ingest server (development). capture-agent server --config {server_toml}
@@ -93,7 +107,8 @@ key = "server.key"
 client_ca = "../ca.pem"
 current_suite = {_toml(suite)}
 nonce_ttl_s = {nonce_ttl_s}
-frames = 32
+# Framesets of the challenge window; 0: what the challenges demanded need (docs/liveness.md)
+frames = 0
 retry_window_s = {retry_window_s}
 keep_sealed = {keep_sealed}
 
@@ -109,6 +124,12 @@ file = "server-mlkem768-x25519.hpke"
 id = {_toml(terminal_id)}
 certificate_spki_sha256 = [{_toml(spki_sha256(client.cert_pem))}]
 public_key = {_toml(f'terminals/{terminal_id}.pub.pem')}
+
+[terminals.camera]
+# The camera provisioned with this terminal: probes from any other are refused (UNKNOWN_CAMERA).
+serial = {_toml(camera["serial"])}
+firmware = {_toml(camera["firmware"])}
+calibration_sha256 = {_toml(camera["calibration_sha256"])}
 """)
     uids = list(allowed_uids) if allowed_uids is not None else [os.getuid()]
     agent_toml = ag / "agent.toml"
@@ -118,7 +139,7 @@ state_dir = "../state"
 
 [camera]
 uris = [{_toml(camera_uri)}]
-
+{DEVELOPMENT_DEVICES if is_development_uri(camera_uri) else ""}
 [keys]
 signing_key = "file:signing.key"
 

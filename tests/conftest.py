@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from agent.config import SessionSettings
+from agent.devices.policy import DeviceSettings
 from agent.liveness.supervisor import LivenessSupervisor
 from agent.quality import QualityGate
 from agent.security.keys import generate_file_key
@@ -118,7 +119,8 @@ def make_deps(ingest, supervisor):
     def make(camera_uri: str = LIVE, uplink=None, **session) -> SessionDeps:
         deps = SessionDeps(terminal_id=TERMINAL, camera_uri=camera_uri, uplink=uplink or ingest["uplink"](),
                            signer=ingest["signer"], supervisor=supervisor, counter=ingest["counter"],
-                           settings=dataclasses.replace(SessionSettings(), **session))
+                           settings=dataclasses.replace(SessionSettings(), **session),
+                           devices=DeviceSettings(allow_development_cameras=True))    # sim://
         made.append(deps)
         return deps
     yield make

@@ -1,8 +1,9 @@
 """``capture-agent analyze URI [--json] [--frames N]``: one offline liveness session on any source.
 
-sync → align → quality → liveness, then the verdict and every detector's score. On a live camera
-that can drive its projector the session is challenged with a fresh random nonce; a recording cannot
-obey a challenge, so presentation-attack detection runs without one and the output says so.
+sync → align → quality → liveness, then the verdict and every detector's score. A live camera is
+challenged with a fresh random nonce, with every challenge it can take (the projector's, the
+illumination's where the camera lights the kiosk itself); a recording cannot obey a challenge, so
+presentation-attack detection runs without one and the output says so.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def analyze(uri: str, frames: int, channel: str = "kiosk", *, isolated: bool = T
         # bound to their digests. A worker failure is a typed error, never a verdict.
         with LivenessSupervisor() as sup:
             r = sup.judge(sets, nonce=nonce if challenge is not None else None, thresholds=thresholds, notes=notes,
-                          channel=channel)
+                          channel=channel, kinds=tuple(sorted(k.value for k in challenge.kinds)) if challenge else ())
         v, quality, timing = r.verdict, r.quality, dict(r.timing_ms)
         skew = r.max_skew_ms
         timing["to_worker_per_frameset"] = round(sum(r.transfer_ms) / max(len(r.transfer_ms), 1), 3)
@@ -102,8 +103,12 @@ def run(args) -> int:
     for k, s in lv["detectors"].items():
         print(f"  {k:<16} {s}")
     if lv["challenge_used"]:
-        print(f"  challenge        {'passed' if lv['challenge']['passed'] else 'FAILED'} "
-              f"(agreement {lv['challenge']['agreement']})")
+        ch = lv["challenge"]
+        print(f"  challenge        {'passed' if ch['passed'] else 'FAILED'}")
+        for kind in ch.get("kinds", []):
+            r = ch[kind]
+            print(f"    {kind:<14} {'passed' if r['passed'] else 'FAILED'} (lag {r['lag_frames']}, "
+                  f"{r['mismatches']} of {r['checked']} frames disagree, separation {r['separation']})")
     for n in lv["notes"]:
         print(f"  note: {n}")
     print(f"quality: {'ok' if out['quality']['ok'] else 'not ok'}  prompts {out['quality']['prompts']}")

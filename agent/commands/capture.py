@@ -1,15 +1,18 @@
 """``capture-agent capture --socket PATH --purpose verify --consent REF``: one capture through a
-running daemon's local API, as the kiosk app would make it; prompts and progress as they come.
-Exit status: 0 accepted, 1 not accepted, 2 an error (``error[CODE]``)."""
+running daemon's local API, as the kiosk app would make it; prompts and progress as they come, and
+the illumination challenge's colours as the kiosk app would show them full screen (here: one line
+each, a block of the colour on a terminal). Exit status: 0 accepted, 1 not accepted, 2 an error
+(``error[CODE]``)."""
 
 from __future__ import annotations
 
 import json
+import sys
 
 from agent.localapi.client import LocalClient
 from agent.purpose import Purpose
 from agent.quality.prompts import Prompt
-from agent.session.events import CaptureEvent, Error, Progress, Result, as_dict
+from agent.session.events import CaptureEvent, Error, Illumination, Progress, Result, as_dict
 from agent.session.request import CaptureRequest
 
 
@@ -25,7 +28,23 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def show(ev: CaptureEvent) -> str:
+COLOUR_NAMES: dict[tuple[int, ...], str] = {(0, 0, 0): "black", (1, 0, 0): "red", (0, 1, 0): "green", (0, 0, 1): "blue",
+                                             (1, 1, 0): "yellow", (1, 0, 1): "magenta", (0, 1, 1): "cyan",
+                                             (1, 1, 1): "white"}
+
+
+def show_illumination(ev: Illumination, tty: bool = False) -> str:
+    """One line per step; on a terminal, a block painted in the colour (24-bit ANSI background)."""
+    if ev.end:
+        return "  screen   end of the illumination sequence"
+    r, g, b = (round(v * 255) for v in ev.rgb)
+    name = COLOUR_NAMES.get(tuple(round(v) for v in ev.rgb), f"rgb({r},{g},{b})")
+    block = f"\x1b[48;2;{r};{g};{b}m      \x1b[0m " if tty else ""
+    return (f"  screen   {block}step {ev.step} {name:<8} from frame {ev.frame} for {ev.frames} frames "
+            f"({ev.frames * ev.frame_interval_ms:.0f} ms)")
+
+
+def show(ev: CaptureEvent, tty: bool = False) -> str:
     if isinstance(ev, Prompt):
         return f"  prompt   {ev.code:<16} {ev.en} / {ev.zh}"
     if isinstance(ev, Progress):
@@ -34,6 +53,8 @@ def show(ev: CaptureEvent) -> str:
         return (f"  result   {'ACCEPTED' if ev.accepted else 'REJECTED'} reason={ev.reason} "
                 f"liveness={ev.liveness_verdict} total={ev.timings_ms.get('total', 0):.0f} ms"
                 + (f" ({ev.detail})" if ev.detail and not ev.accepted else ""))
+    if isinstance(ev, Illumination):
+        return show_illumination(ev, tty)
     return f"  error    {ev.code}: {ev.message}"
 
 
@@ -42,7 +63,7 @@ def run(args) -> int:
     req = CaptureRequest(Purpose.from_name(args.purpose), args.channel, args.consent, args.subject, args.business)
     with LocalClient(args.socket) as c:
         for ev in c.capture(req):
-            print(json.dumps(as_dict(ev)) if args.json else show(ev), flush=True)
+            print(json.dumps(as_dict(ev)) if args.json else show(ev, sys.stdout.isatty()), flush=True)
             if isinstance(ev, Result):
                 result = ev
             if isinstance(ev, Error):

@@ -30,7 +30,9 @@ class DeviceSettings:
     # USB policy (T/IIFAA 3001.1 §8.2.2: capture only from approved physical devices).
     usb_allow: tuple[str, ...] = ()     # "VID:PID" or "VID:PID:SERIAL" in hex; empty = any physical camera
     refuse_virtual: bool = True         # refuse cameras with no physical USB parent (v4l2loopback, OBS)
-    allow_non_usb_sources: bool = True  # sim:// and recordings (development, tests); false in production
+    # sim://, recordings and software devices (no USB identity): development, tests and the demo only.
+    # Off by default: a production config refuses them (at daemon start and at every camera open).
+    allow_development_cameras: bool = False
     required_streams: tuple[str, ...] = ()  # e.g. ["depth", "ir", "color"]; empty = whatever the rig has
     # Camera host processes (drivers/host): each camera's SDK runs in a process of its own, killed
     # and replaced when it misses a deadline.
@@ -76,12 +78,13 @@ def check_policy(info: DeviceInfo, settings: DeviceSettings,
     USB device first; one that cannot be tied to a physical USB device is treated as virtual.
     Then ``firmware`` (the signed manifest's verdict on the running firmware, firmware/policy.py).
     """
-    if info.usb is None:
-        # sim://, recordings and software devices (OpenNI's Dummy) have no USB identity at all.
-        if settings.allow_non_usb_sources:
+    if info.usb is None or info.is_recording or is_development_uri(info.uri):
+        # sim://, recordings and software devices (OpenNI's Dummy): nothing a person stands in front of.
+        if settings.allow_development_cameras:
             return _firmware(replace(info, allowed=None), firmware)
-        raise DeviceRefused(f"{info.uri} has no USB identity; only physical USB cameras are allowed "
-                            "(devices.allow_non_usb_sources = false)")
+        raise DeviceRefused(f"{info.uri[:200]} is a simulated camera, a recording or a device with no USB "
+                            "identity; only physical USB cameras are allowed "
+                            "(devices.allow_development_cameras = false)")
     ident = info.usb
     if not ident.bus_path:
         devs = (usb_lookup or usbmod.enumerate_video_devices)()
@@ -91,6 +94,15 @@ def check_policy(info: DeviceInfo, settings: DeviceSettings,
             info = replace(info, usb=tied)
     settings.policy().enforce(ident)
     return _firmware(replace(info, allowed=True), firmware)
+
+
+DEVELOPMENT_SCHEMES = ("sim",)      # and every recording scheme (``<backend>+file``)
+
+
+def is_development_uri(uri: str) -> bool:
+    """A URI that opens no physical camera: the simulator or a recording (``realsense+file://``...)."""
+    scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+    return scheme in DEVELOPMENT_SCHEMES or scheme.endswith("+file")
 
 
 def _firmware(info: DeviceInfo, gate: FirmwareGate | None) -> DeviceInfo:

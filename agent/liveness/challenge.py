@@ -1,54 +1,206 @@
-"""The physical challenge: a server nonce decides, frame by frame, when the IR projector is on.
+"""The challenges: a server nonce decides, frame by frame, what a live camera must see.
 
-A live camera obeys: its IR images show the dot pattern exactly on the scheduled frames (give or
-take the actuation latency). A recording, or a hijacked stream fed from elsewhere, cannot know the
-schedule in advance — even if it forges the "projector on" metadata, the pixels give it away.
+Two challenges, each derived from the nonce through HMAC-SHA256 with its own label (the server
+derives the same, ``hil/ingest/evidence.py``):
+
+* **projector** — when the IR projector is on: runs of ``PROJECTOR_RUNS`` framesets. The dots
+  show in the IR image exactly when scheduled. A recording or a stream fed from elsewhere cannot
+  know the schedule; an injector on the camera link sees every projector command, though, and can
+  obey it (``inject=splice|render`` in the simulator).
+* **illumination** — what the kiosk screen shows, full screen: steps of ``ILLUMINATION_STEPS``
+  framesets, each one of the eight colours whose channels are fully on or off (``PALETTE``),
+  never the colour before it. The face reflects the screen into the colour camera; an injector on
+  the camera link never sees the screen. Cameras without projector control get this challenge
+  alone.
+
+**Timing.** A command reaches the device some frames later (a D4xx projector 1–2 frames, not
+always the same: librealsense #9450; a screen the kiosk app paints, a few frames). Each session's
+lag is estimated (0..``max_lag``) and every edge of a sequence may land at that lag or one frame
+later: the first frame of each run or step (at the lag) is not compared. Every other frame must
+show the commanded state. That tolerance costs information: a stream that does not know the nonce
+but copies the sequence's rhythm passes more often than under an exact rule, which is why the runs
+are longer (2–6, not 2–4) and why ``python -m bench liveness`` states the blind pass rate beside
+the window length for each challenge and for both together.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 
 from drivers.errors import CaptureAgentError
 
-INFO = b"capture-agent/challenge/v1"
+LABEL = b"capture-agent/challenge/v2/"
+Rgb = tuple[float, float, float]
+
+# Black, red, green, blue, yellow, magenta, cyan, white: each channel fully on or off, so each step
+# carries three independent bits besides its timing.
+PALETTE: tuple[Rgb, ...] = ((0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0),
+                            (1.0, 1.0, 0.0), (1.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 1.0))
+PROJECTOR_RUNS = (2, 6)           # framesets per projector run, uniform
+ILLUMINATION_STEPS = (3, 6)       # framesets per colour step, uniform
+MIN_FRAMES = 8
+MIN_COMPARED = 6                  # frames compared at a lag (the window less the lag)
+PROJECTOR_MAX_LAG = 3             # frames between a command and the first frame showing it
+ILLUMINATION_MAX_LAG = 4          # the kiosk app paints the screen after it receives the event
+ILLUMINATION_TYPICAL_LAG = 2
+# Per-frame separation required: projector energies grouped by the schedule (d'), and the face's
+# response to each screen channel over the residual noise of that channel.
+PROJECTOR_MIN_SEPARATION = 3.0
+ILLUMINATION_MIN_SEPARATION = 3.0
+# Frames whose state may disagree with the projector schedule (beyond an edge's uncertain frame),
+# per this many frames compared: none in a window of under 40 compared frames.
+FRAMES_PER_ALLOWED_MISMATCH = 40
+
+
+def window_frames(kinds: Iterable[str | Kind]) -> int:
+    """The window a set of challenges needs so that a stream that does not know the nonce passes at
+    most ~0.03 % of the time (``python -m bench liveness``, docs/liveness.md: measured with clean
+    blind streams, and the bound derived there): the projector alone 48 framesets (edges tolerated
+    a frame late leave 2/5 per edge), the illumination sequence alone or with the projector 24."""
+    return 24 if Kind.ILLUMINATION in kinds_from(kinds) else 48
 
 
 class ChallengeError(CaptureAgentError):
     code = "LIV_CHALLENGE_INVALID"
 
 
+class Kind(str, enum.Enum):
+    PROJECTOR = "projector"
+    ILLUMINATION = "illumination"
+
+
+def kinds_from(names: Iterable[str | Kind]) -> frozenset[Kind]:
+    """Challenge kinds by name; an unknown name is a ``ChallengeError``."""
+    out = set()
+    for n in names:
+        try:
+            out.add(Kind(n))
+        except ValueError:
+            raise ChallengeError(f"unknown challenge {str(n)[:32]!r}") from None
+    return frozenset(out)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One colour of the illumination sequence: framesets ``start`` .. ``start + frames - 1``."""
+
+    start: int
+    frames: int
+    rgb: Rgb
+
+
+class _Stream:
+    """Bytes from HMAC-SHA256(nonce, label || counter), drawn one at a time."""
+
+    def __init__(self, nonce: bytes, label: bytes):
+        self.nonce, self.label, self.counter, self.buf = bytes(nonce), label, 0, b""
+
+    def byte(self) -> int:
+        if not self.buf:
+            self.buf = hmac.new(self.nonce, LABEL + self.label + self.counter.to_bytes(4, "big"),
+                                hashlib.sha256).digest()
+            self.counter += 1
+        b, self.buf = self.buf[0], self.buf[1:]
+        return b
+
+    def below(self, n: int) -> int:
+        """Uniform in 0..n-1 (rejection sampling: no modulo bias)."""
+        limit = 256 - 256 % n
+        while True:
+            b = self.byte()
+            if b < limit:
+                return b % n
+
+
+def projector_schedule(nonce: bytes, frames: int) -> tuple[bool, ...]:
+    s = _Stream(nonce, b"projector")
+    lo, hi = PROJECTOR_RUNS
+    out: list[bool] = []
+    state = bool(s.below(2))
+    while len(out) < frames:
+        out.extend([state] * (lo + s.below(hi - lo + 1)))
+        state = not state
+    return tuple(out[:frames])
+
+
+def _compared(steps: list[Step], frames: int, lag: int) -> list[Step]:
+    """The steps that keep a settled frame at ``lag``: their second frame is still compared."""
+    return [st for st in steps if st.frames >= 2 and st.start + 1 < frames - lag]
+
+
+def illumination_steps(nonce: bytes, frames: int) -> tuple[Step, ...]:
+    """Steps of ``ILLUMINATION_STEPS`` framesets, each colour unlike the one before. Drawn again
+    (further along the same stream) until, among the steps still compared at the largest lag
+    (``ILLUMINATION_MAX_LAG``), every screen channel is both on and off (so the face's response to
+    each can be measured), and at a typical lag at least three steps are compared and the last of
+    them shows the first step's colour again (so landmarks can be compared across the window under
+    one light: the liveness judge's motion cue). Windows too short for that (under 10 framesets)
+    drop the second condition, and windows too short to compare two steps the first."""
+    s = _Stream(nonce, b"illumination")
+    lo, hi = ILLUMINATION_STEPS
+    while True:
+        out: list[Step] = []
+        colour = 1 + s.below(len(PALETTE) - 1)      # the first step is never black: it must change the screen
+        start = 0
+        while start < frames:
+            n = min(lo + s.below(hi - lo + 1), frames - start)
+            out.append(Step(start, n, PALETTE[colour]))
+            start += n
+            colour = (colour + 1 + s.below(len(PALETTE) - 1)) % len(PALETTE)      # any other colour
+        seen = np.array([st.rgb for st in _compared(out, frames, ILLUMINATION_MAX_LAG)]).reshape(-1, 3)
+        shown = _compared(out, frames, ILLUMINATION_TYPICAL_LAG)
+        toggles = len(seen) < 2 or bool(np.all(seen.max(axis=0) > seen.min(axis=0)))
+        repeats = (len(shown) >= 3 and shown[-1].rgb == shown[0].rgb) or frames - ILLUMINATION_TYPICAL_LAG < 2 * lo + 2
+        if toggles and repeats:
+            return tuple(out)
+
+
 @dataclass(frozen=True)
 class Challenge:
+    """What the nonce asks of one challenge window of ``frames`` framesets. ``schedule`` is empty
+    without the projector challenge, ``steps`` without the illumination challenge."""
+
     nonce: bytes
-    schedule: tuple[bool, ...]       # per frame: projector on?
+    frames: int
+    kinds: frozenset[Kind]
+    schedule: tuple[bool, ...]       # per frameset: projector on?
+    steps: tuple[Step, ...]          # the illumination sequence
 
     @classmethod
-    def from_nonce(cls, nonce: bytes, frames: int = 24, min_run: int = 2, max_run: int = 4) -> Challenge:
-        """Derive an on/off schedule of runs of 2–4 frames (robust to one frame of latency)."""
+    def from_nonce(cls, nonce: bytes, frames: int = 32,
+                   kinds: Iterable[str | Kind] = (Kind.PROJECTOR,)) -> Challenge:
         if not isinstance(nonce, (bytes, bytearray)) or len(nonce) < 16:
             raise ChallengeError("challenge nonce must be at least 16 random bytes")
-        if frames < 8:
-            raise ChallengeError("a challenge needs at least 8 frames")
-        stream = b""
-        counter = 0
-        while len(stream) < frames:
-            stream += hmac.new(bytes(nonce), INFO + counter.to_bytes(4, "big"), hashlib.sha256).digest()
-            counter += 1
-        out: list[bool] = []
-        state = bool(stream[0] & 1)
-        i = 1
-        while len(out) < frames:
-            run = min_run + stream[i % len(stream)] % (max_run - min_run + 1)
-            out.extend([state] * run)
-            state = not state
-            i += 1
-        return cls(bytes(nonce), tuple(out[:frames]))
+        if not isinstance(frames, int) or frames < MIN_FRAMES:
+            raise ChallengeError(f"a challenge needs at least {MIN_FRAMES} frames")
+        ks = kinds_from(kinds)
+        if not ks:
+            raise ChallengeError("a challenge needs at least one kind (projector, illumination)")
+        return cls(bytes(nonce), frames, ks,
+                   projector_schedule(nonce, frames) if Kind.PROJECTOR in ks else (),
+                   illumination_steps(nonce, frames) if Kind.ILLUMINATION in ks else ())
+
+    def colour_at(self, k: int) -> Rgb | None:
+        """The screen colour commanded for frameset ``k`` (None without the illumination challenge)."""
+        for st in self.steps:
+            if st.start <= k < st.start + st.frames:
+                return st.rgb
+        return None
+
+    def colours(self) -> np.ndarray:
+        """(frames, 3) commanded screen colour per frameset, R, G, B (0 or 1)."""
+        out = np.zeros((self.frames, 3))
+        for st in self.steps:
+            out[st.start:st.start + st.frames] = st.rgb
+        return out
 
 
 def dot_energy(ir: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -59,71 +211,358 @@ def dot_energy(ir: np.ndarray, mask: np.ndarray | None = None) -> float:
 
 
 @dataclass(frozen=True)
-class ChallengeResult:
-    passed: bool
-    agreement: float          # share of frames whose observed projector state matches the schedule
-    lag_frames: int
-    separation: float         # d': (mean on - mean off) / pooled std, frames grouped by the schedule
-    detail: str
+class SequenceResult:
+    """One challenge's verdict. ``checked``: frames compared; ``late_edges``: edges that landed one
+    frame after the lag; ``separation``: d' of the projector's energies, or the weakest screen
+    channel's response over its noise; ``measurable``: false when the response was too weak to tell
+    (strong ambient light), as opposed to a response that contradicts the sequence."""
 
-    def to_dict(self) -> dict:
+    kind: Kind
+    passed: bool
+    lag_frames: int
+    checked: int
+    mismatches: int
+    late_edges: int
+    separation: float
+    detail: str
+    measurable: bool = True
+
+    @property
+    def agreement(self) -> float:
+        return 1.0 - self.mismatches / self.checked if self.checked else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        sep = round(self.separation, 2) if np.isfinite(self.separation) else None
         return {"passed": self.passed, "agreement": round(self.agreement, 3), "lag_frames": self.lag_frames,
-                "separation": round(self.separation, 2), "detail": self.detail}
+                "checked": self.checked, "mismatches": self.mismatches, "late_edges": self.late_edges,
+                "separation": sep, "measurable": self.measurable, "detail": self.detail}
+
+
+def _settled(expected: np.ndarray) -> np.ndarray:
+    """Frames whose expected state is certain: not the first frame (the state before the window is
+    unknown) and not the first frame of a run or step, where the edge may still be one frame late."""
+    care = np.ones(len(expected), bool)
+    care[0] = False
+    if expected.ndim == 1:
+        care[1:] &= expected[1:] == expected[:-1]
+    else:
+        care[1:] &= np.all(expected[1:] == expected[:-1], axis=1)
+    return care
+
+
+def _late_edges(observed: np.ndarray, expected: np.ndarray) -> int:
+    """Edges whose uncertain frame still showed the old state (landed one frame late)."""
+    k = np.nonzero(expected[1:] != expected[:-1])[0] + 1
+    return int(np.sum(observed[k] == expected[k - 1]))
 
 
 def _dprime(e: np.ndarray, on: np.ndarray) -> float:
+    """(mean on - mean off) over the pooled standard deviation of the groups that have one (a short
+    window may hold a single settled frame of one state)."""
     a, b = e[on], e[~on]
-    if a.size < 2 or b.size < 2:
+    if a.size < 1 or b.size < 1 or a.size + b.size < 4:
         return 0.0
-    pooled = np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+    spreads = [g.var(ddof=1) for g in (a, b) if g.size >= 2]
+    pooled = np.sqrt(np.mean(spreads))
     # A floor on the spread: a perfectly repeatable energy (no sensor noise) must not divide by ~0.
     pooled = max(pooled, 1e-3 * max(abs(a.mean()), abs(b.mean()), 1e-6))
     return float((a.mean() - b.mean()) / pooled)
 
 
-# How many frames may show the other projector state than commanded (at the best lag): one per
-# full 32 compared frames. Every allowed mismatch is an attacker's gift: with one frame in ten
-# allowed, a blind stream imitating the schedule's 2-4-frame runs passed a 16-frame challenge 5 %
-# of the time. Now (`python -m bench liveness`, 4000 nonces each): 16 frames (exact) 0.85 %,
-# 24 (exact) 0.075 %, 32 (one allowed, the server's default) ~0.03 %. The one allowed frame
-# absorbs a noisy frame or a projector that lands a frame late at one edge; a camera that is late
-# at many edges needs a longer window, not a looser rule.
-FRAMES_PER_ALLOWED_MISMATCH = 32
+def allowed_mismatches(checked: int) -> int:
+    return checked // FRAMES_PER_ALLOWED_MISMATCH
 
 
-def verify(challenge: Challenge, energies: list[float], *, max_lag: int = 2,
-           min_agreement: float | None = None, min_separation: float = 3.0) -> ChallengeResult:
-    """Did the IR frames follow the schedule? ``energies[k]`` is frame k's dot energy.
+def verify_projector(schedule: Sequence[bool], energies: Sequence[float] | np.ndarray, *,
+                     max_lag: int = PROJECTOR_MAX_LAG,
+                     min_separation: float = PROJECTOR_MIN_SEPARATION) -> SequenceResult:
+    """Did the IR frames follow the projector schedule? ``energies[k]`` is frame k's dot energy.
 
-    Two tests, both at the best lag: the frames split into on/off by their own energy agree with
-    the schedule (at most one disagreeing frame per ``FRAMES_PER_ALLOWED_MISMATCH`` compared, or a
-    share ``min_agreement`` when given), and grouped by the schedule their energies differ by ``min_separation`` pooled
-    standard deviations. In sunlight the projector adds little energy (a small on/off ratio) but
-    adds it on every scheduled frame, so d' stays large; a stream that ignores the schedule gives
-    d' near 0 whatever its brightness."""
+    The frames are split on/off by their own energies (at the geometric middle of the 10th and
+    90th percentiles: no knowledge of the schedule goes into the split). At the best lag every
+    settled frame (see :func:`_settled`) must agree with the schedule, but for one per
+    ``FRAMES_PER_ALLOWED_MISMATCH``, and the energies grouped by the schedule must differ by
+    ``min_separation`` pooled standard deviations. In sunlight the dots add little energy but add
+    it on every scheduled frame, so d' stays large; a stream that ignores the schedule gives d' near
+    0 whatever its brightness."""
+    kind = Kind.PROJECTOR
     e = np.asarray(energies, dtype=np.float64)
-    n = min(len(e), len(challenge.schedule))
-    if n < 8:
-        return ChallengeResult(False, 0.0, 0, 0.0, "too few frames to verify the challenge")
+    n = min(len(e), len(schedule))
+    if n < MIN_FRAMES or not np.all(np.isfinite(e[:n])):
+        return SequenceResult(kind, False, 0, 0, 0, 0, 0.0, "too few measured frames to verify the projector "
+                              "challenge")
     e = e[:n]
-    # Two-level split of the observed energies (on/off), at the geometric middle of the extremes.
-    lo, hi = np.percentile(e, 10), np.percentile(e, 90)
-    threshold = np.sqrt(max(lo, 1e-6) * max(hi, 1e-6))
-    observed = e > threshold
-    sched = np.array(challenge.schedule[:n])
-    best = (0.0, 0, False)
+    observed = projector_states(e)
+    sched = np.asarray(schedule[:n], dtype=bool)
+    best: tuple[tuple, SequenceResult] | None = None
     for lag in range(max_lag + 1):
-        # The projector state commanded for frame k shows up in frame k + lag.
         m = n - lag
-        if m < 8:
+        if m < MIN_COMPARED:
+            break
+        p, o, el = sched[:m], observed[lag:], e[lag:]
+        care = _settled(p)
+        mism = int(np.sum((o != p) & care))
+        checked = int(care.sum())
+        sep = _dprime(el[care], p[care])
+        ok = mism <= allowed_mismatches(checked) and sep >= min_separation
+        r = SequenceResult(kind, ok, lag, checked, mism, _late_edges(o, p), sep, "")
+        key = (ok, -mism, -r.late_edges, sep)         # the lag that has the edges on time is the lag
+        if best is None or key > best[0]:
+            best = (key, r)
+    if best is None:
+        return SequenceResult(kind, False, 0, 0, 0, 0, 0.0, "too few frames to verify the projector challenge")
+    r = best[1]
+    detail = ("IR frames follow the projector schedule" if r.passed else
+              "IR frames do not follow the projector schedule: replayed, injected or not this camera")
+    return SequenceResult(kind, r.passed, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation, detail)
+
+
+DRIFT_TERMS = 1                   # the face's own light over the window: a line in time
+MAX_MODEL_MISS = 0.3              # a settled frame off the fitted model by more than this share of the gain: a miss
+
+
+def _drift(t: np.ndarray) -> np.ndarray:
+    """Columns 1, t, t^2, t^3 (t in -1..1): the room light on a face that moves, slowly."""
+    u = 2 * t - 1
+    return np.c_[[u ** p for p in range(DRIFT_TERMS + 1)]].T
+
+
+def _fit_channel(y: np.ndarray, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, float]:
+    """Least squares ``y ~ drift(t) + g x`` on a channel's settled frames: (drift coefficients...,
+    g) and the residual standard deviation."""
+    a = np.c_[_drift(t), x]
+    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+    dof = max(len(y) - a.shape[1], 1)
+    sd = float(np.sqrt(np.sum((y - a @ coef) ** 2) / dof))
+    return coef, sd
+
+
+def _within_step_noise(y: np.ndarray, care: np.ndarray, step_of: np.ndarray) -> np.ndarray:
+    """One frame's noise per channel, from differences of consecutive settled frames of one step
+    (the screen's colour is the same in both, and slow drift cancels); NaN-free, 0 if none."""
+    pair = care[1:] & care[:-1] & (step_of[1:] == step_of[:-1])
+    if not pair.any():
+        return np.zeros(3)
+    d = (y[1:] - y[:-1])[pair]
+    return np.sqrt(np.mean(d * d, axis=0) / 2.0)
+
+
+def _changes(y: np.ndarray, min_separation: float) -> bool:
+    """Did the face's colour jump from frame to frame well beyond its noise, whatever the sequence?
+    A screen's edge is a jump between two frames; a person moving changes the colour slowly. The
+    90th percentile of a channel's frame-to-frame change (edges are a fifth of the frames) against
+    twice the separation required, in units of one frame's noise (from the median change, which the
+    edges do not move; pure noise reaches ~2.3 of them). A stream the screen never reached does not
+    jump; a replay lit by another sequence does."""
+    if len(y) < MIN_FRAMES:
+        return False
+    d = np.abs(np.diff(y, axis=0))
+    noise = 1.4826 * np.median(d, axis=0) / np.sqrt(2.0)
+    jumps = np.percentile(d, 90, axis=0)
+    return bool(np.any(jumps > 2 * min_separation * np.maximum(noise, 1e-6 * np.abs(np.mean(y, axis=0)))))
+
+
+def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | np.ndarray, *,
+                        max_lag: int = ILLUMINATION_MAX_LAG,
+                        min_separation: float = ILLUMINATION_MIN_SEPARATION) -> SequenceResult:
+    """Did the face's colour follow the screen? ``rgb[k]``: frame k's mean linear (R, G, B) over the
+    face (NaN where no face was measured), with the colour camera's exposure and white balance
+    locked.
+
+    At each lag, per channel, the settled frames are fitted as room light with a slow drift (a cubic
+    in time: the person moving) plus a gain times the commanded channel: the gain over one frame's noise
+    (measured between consecutive frames of one step, so the screen's crosstalk between channels
+    does not count as noise) is the channel's separation. Then each settled frame, drift removed, is
+    decoded to one of the ``PALETTE`` colours (a channel is on above half its gain). Passed: every
+    settled frame shows its commanded colour (but for one per ``FRAMES_PER_ALLOWED_MISMATCH``, as for
+    the projector), every step not cut off by the window's end has a face in a settled frame, and
+    every channel's separation is at least ``min_separation``. A face whose colour did not change
+    beyond its noise (ambient light swamping a 300-nit screen, or a stream the screen never reached)
+    is reported as not measurable; one that changed otherwise contradicts the sequence."""
+    kind = Kind.ILLUMINATION
+    y = np.asarray(rgb, dtype=np.float64).reshape(-1, 3)
+    if not steps:
+        return SequenceResult(kind, False, 0, 0, 0, 0, 0.0, "no illumination sequence to verify")
+    frames = steps[-1].start + steps[-1].frames
+    n = min(len(y), frames)
+    expected = np.zeros((frames, 3))
+    step_of = np.zeros(frames, int)
+    for j, st in enumerate(steps):
+        expected[st.start:st.start + st.frames] = st.rgb
+        step_of[st.start:st.start + st.frames] = j
+    best: tuple[tuple, SequenceResult] | None = None
+    for lag in range(max_lag + 1):
+        m = n - lag
+        if m < MIN_COMPARED:
+            break
+        x, sid, yy = expected[:m], step_of[:m], y[lag:lag + m]
+        settled = _settled(x)
+        care = settled & np.all(np.isfinite(yy), axis=1)
+        if care.sum() < MIN_COMPARED:
             continue
-        mismatches = int(np.sum(observed[lag:] != sched[:m]))
-        agree = 1.0 - mismatches / m
-        ok = agree >= min_agreement if min_agreement is not None else mismatches <= m // FRAMES_PER_ALLOWED_MISMATCH
-        best = max(best, (agree, lag, ok), key=lambda t: (t[2], t[0]))
-    lag, agreed = best[1], best[2]
-    separation = _dprime(e[lag:], sched[:n - lag])
-    passed = agreed and separation >= min_separation
-    detail = ("frames follow the projector schedule" if passed else
-              "frames do not follow the projector schedule: replayed, injected or not this camera")
-    return ChallengeResult(passed, best[0], lag, separation, detail)
+        t = np.arange(m, dtype=np.float64) / m
+        noise = _within_step_noise(yy, care, sid)
+        seps, resid = [], np.zeros((m, 3))
+        gains = np.zeros(3)
+        for c in range(3):
+            coef, _ = _fit_channel(yy[care, c], t[care], x[care, c])
+            gains[c] = coef[-1]
+            seps.append(coef[-1] / max(noise[c], 1e-6 * max(abs(coef[0]), 1e-6)))
+            resid[:, c] = yy[:, c] - _drift(t) @ coef[:-1]
+        sep = float(min(seps))
+        # Every settled frame decoded on its own (a channel is on above half its gain) must show the
+        # commanded colour: the same rule as the projector's, so an edge may land at the lag or one
+        # frame later, never earlier, whatever the response's noise.
+        observed = np.full(m, -1)
+        finite = np.all(np.isfinite(resid), axis=1)
+        observed[finite] = (resid[finite] > gains / 2) @ np.array([4, 2, 1])
+        code = (x > 0.5) @ np.array([4, 2, 1])
+        checked = int(care.sum())
+        wrong = int(np.sum((observed != code) & care)) if np.all(gains > 0) else checked
+        # Each settled frame must also sit near the fitted model (room light, drift, the gain times
+        # the commanded colour): the fit must not explain a different pattern away.
+        model = resid - (x > 0.5) * gains
+        far = np.any(np.abs(model) > MAX_MODEL_MISS * np.maximum(gains, 1e-12), axis=1) & care
+        wrong += int(np.sum(far & (observed == code)))
+        # A step the window's end cuts to its uncertain frame is not compared; every other step
+        # must have a frame with a face.
+        unseen = sum(1 for j in np.unique(sid) if (settled & (sid == j)).any() and not (care & (sid == j)).any())
+        ok = wrong <= allowed_mismatches(checked) and unseen == 0 and sep >= min_separation
+        r = SequenceResult(kind, ok, lag, checked, wrong + unseen, _late_edges(observed, code), sep, "",
+                           measurable=ok or _changes(y[np.all(np.isfinite(y), axis=1)], min_separation))
+        key = (ok, -(wrong + unseen), -r.late_edges, sep)
+        if best is None or key > best[0]:
+            best = (key, r)
+    if best is None:
+        return SequenceResult(kind, False, 0, 0, 0, 0, 0.0, "too few frames with a face to verify the "
+                              "illumination challenge", measurable=False)
+    r = best[1]
+    if r.passed:
+        detail = "the face's colour follows the screen's illumination sequence"
+    elif not r.measurable:
+        detail = ("the screen's light on the face was too weak to measure against the room's light "
+                  "(or the face did not reflect it)")
+    else:
+        detail = "the face's colour does not follow the screen's illumination sequence: injected or not live"
+    return SequenceResult(kind, r.passed, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation,
+                          detail, r.measurable)
+
+
+@dataclass(frozen=True)
+class ChallengeResult:
+    """Every challenge of a window; passed only when each passed."""
+
+    results: tuple[SequenceResult, ...]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.results) and all(r.passed for r in self.results)
+
+    def get(self, kind: Kind) -> SequenceResult | None:
+        return next((r for r in self.results if r.kind is kind), None)
+
+    @property
+    def lag_frames(self) -> int:
+        """The projector's lag (what the pairing of lit and unlit frames needs), else 0."""
+        p = self.get(Kind.PROJECTOR)
+        return p.lag_frames if p is not None else 0
+
+    @property
+    def detail(self) -> str:
+        failed = [r for r in self.results if not r.passed]
+        return "; ".join(r.detail for r in (failed or self.results))
+
+    @property
+    def unmeasurable(self) -> bool:
+        """Failed only because a response was too weak to measure (never an outright contradiction)."""
+        failed = [r for r in self.results if not r.passed]
+        return bool(failed) and all(not r.measurable for r in failed)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"passed": self.passed, "kinds": sorted(r.kind.value for r in self.results),
+                               "detail": self.detail}
+        for r in self.results:
+            out[r.kind.value] = r.to_dict()
+        return out
+
+
+def verify(challenge: Challenge, energies: Sequence[float] | np.ndarray | None = None,
+           rgb: Sequence[Sequence[float]] | np.ndarray | None = None) -> ChallengeResult:
+    """Verify each challenge of ``challenge`` on its measurements (energies for the projector,
+    face colours for the illumination)."""
+    out = []
+    if Kind.PROJECTOR in challenge.kinds:
+        out.append(verify_projector(challenge.schedule, [] if energies is None else list(energies)))
+    if Kind.ILLUMINATION in challenge.kinds:
+        out.append(verify_illumination(challenge.steps, rgb if rgb is not None else np.zeros((0, 3))))
+    return ChallengeResult(tuple(out))
+
+
+def projector_states(energies: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Each frame's projector state as its own IR shows it: energy above the geometric middle of the
+    10th and 90th percentiles (the split :func:`verify_projector` uses). Unmeasured frames are off."""
+    e = np.asarray(energies, dtype=np.float64)
+    if e.size == 0 or not np.isfinite(e).any():
+        return np.zeros(e.size, bool)
+    f = e[np.isfinite(e)]
+    lo, hi = np.percentile(f, 10), np.percentile(f, 90)
+    return np.nan_to_num(e, nan=0.0) > np.sqrt(max(lo, 1e-6) * max(hi, 1e-6))
+
+
+# sRGB-like decoding of 8-bit colour to light on the sensor (up to exposure and gains).
+_LINEAR = np.where(np.arange(256) / 255.0 <= 0.04045, np.arange(256) / 255.0 / 12.92,
+                   ((np.arange(256) / 255.0 + 0.055) / 1.055) ** 2.4).astype(np.float32)
+GRID = 4
+# The part of a face box that is skin on most faces: below the hairline, inside the cheeks' edges.
+BOX_INSET = (0.18, 0.2, 0.18, 0.08)       # left, top, right, bottom shares of the face box
+
+
+def evidence_box(boxes: Sequence[Sequence[float]], shape: tuple[int, ...] | None) -> tuple[int, int, int, int] | None:
+    """One box for a whole window (x0, y0, x1, y1, colour pixels): the median of the face boxes,
+    inset to the skin, clipped to the image; None when no face was found."""
+    if not boxes or shape is None:
+        return None
+    x0, y0, x1, y1 = np.median(np.asarray(boxes, dtype=np.float64), axis=0)
+    w, h = x1 - x0, y1 - y0
+    l_, t_, r_, b_ = BOX_INSET
+    bx0, by0 = int(round(x0 + l_ * w)), int(round(y0 + t_ * h))
+    bx1, by1 = int(round(x1 - r_ * w)), int(round(y1 - b_ * h))
+    bx0, by0 = max(bx0, 0), max(by0, 0)
+    bx1, by1 = min(bx1, shape[1]), min(by1, shape[0])
+    if bx1 - bx0 < 2 * GRID or by1 - by0 < 2 * GRID:
+        return None
+    return bx0, by0, bx1, by1
+
+
+def face_grid(bgr: np.ndarray, box: Sequence[int]) -> np.ndarray:
+    """(GRID, GRID, 3) mean linear R, G, B of ``box`` (x0, y0, x1, y1) in an 8-bit BGR image, cut
+    into GRID x GRID cells (``np.array_split`` along each axis)."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    region = _LINEAR[bgr[y0:y1, x0:x1]]
+    out = np.empty((GRID, GRID, 3), np.float64)
+    for i, rows in enumerate(np.array_split(region, GRID, axis=0)):
+        for j, cell in enumerate(np.array_split(rows, GRID, axis=1)):
+            out[i, j] = cell.reshape(-1, 3).mean(axis=0)[::-1]
+    return out
+
+
+def face_response(grids: np.ndarray | Sequence) -> np.ndarray:
+    """(n, 3) the face's light per frame, R, G, B, from (n, GRID*GRID, 3) cell grids (rows of NaN
+    where a frame has none): each cell relative to its own mean over the window, then the middle
+    half of the cells per frame averaged (an interquartile mean), times the cells' overall level.
+
+    Skin cells answer the screen in proportion (one light, each cell's own albedo); a blink, the jaw
+    or a strand of hair moves a few cells, which the middle half leaves out."""
+    g = np.asarray(grids, dtype=np.float64)
+    if g.size == 0:
+        return np.zeros((0, 3))
+    g = g.reshape(g.shape[0], -1, 3)
+    if not np.isfinite(g).any():
+        return np.full((g.shape[0], 3), np.nan)
+    level = np.nanmean(g, axis=0)                                  # (cells, 3) each cell's mean
+    rel = g / np.where(level > 1e-9, level, np.nan)[None]
+    srt = np.sort(rel, axis=1)                                     # NaN rows stay NaN (sorted last)
+    cells = g.shape[1]
+    q = cells // 4
+    mid = np.mean(srt[:, q:cells - q], axis=1)
+    return mid * np.nanmean(level, axis=0)[None]

@@ -9,6 +9,7 @@ The next session starts a fresh worker.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -55,6 +56,7 @@ class WorkerResult:
     transfer_ms: list[float] = field(default_factory=list)   # per frameset: write to ring + worker's ack
     worker_ms: float = 0.0
     best: dict[str, Any] | None = None      # {"index", "bbox", "landmarks"} of the best frameset
+    evidence: dict[str, Any] | None = None  # per-frame challenge measurements (``check_evidence``)
 
 
 @dataclass
@@ -212,15 +214,20 @@ class LivenessSupervisor:
             return self._expect("selftest", self.s.frame_timeout_s + 5.0)
 
     def open_judge(self, *, frames: int, nonce: bytes | None = None, thresholds: VerdictThresholds | None = None,
-                notes: list[str] | None = None, channel: str = "kiosk") -> RemoteJudge:
+                   notes: list[str] | None = None, channel: str = "kiosk",
+                   kinds: tuple[str, ...] = ("projector",)) -> RemoteJudge:
         """Open a session in the worker; feed it with ``add`` as frames arrive, then ``finish``.
-        Use it as a context manager: the worker is exclusively this session's until it exits."""
-        return RemoteJudge(self, frames, nonce, thresholds or VerdictThresholds(), list(notes or []), channel)
+        Use it as a context manager: the worker is exclusively this session's until it exits.
+        ``kinds``: the challenges the window ran under ``nonce``."""
+        return RemoteJudge(self, frames, nonce, thresholds or VerdictThresholds(), list(notes or []), channel,
+                           tuple(kinds))
 
     def judge(self, sets: list[FrameSet], *, nonce: bytes | None = None, thresholds: VerdictThresholds | None = None,
-              notes: list[str] | None = None, channel: str = "kiosk") -> WorkerResult:
+              notes: list[str] | None = None, channel: str = "kiosk",
+              kinds: tuple[str, ...] = ("projector",)) -> WorkerResult:
         """Judge ``sets`` in the worker. ``nonce``: the challenge the frames were captured under."""
-        with self.open_judge(frames=len(sets), nonce=nonce, thresholds=thresholds, notes=notes, channel=channel) as s:
+        with self.open_judge(frames=len(sets), nonce=nonce, thresholds=thresholds, notes=notes, channel=channel,
+                             kinds=kinds) as s:
             for fs in sets:
                 s.add(fs)
             return s.finish()
@@ -260,9 +267,9 @@ class RemoteJudge:
     the worker judges each frameset as it comes."""
 
     def __init__(self, sup: LivenessSupervisor, frames: int, nonce: bytes | None, thresholds: VerdictThresholds,
-                 notes: list[str], channel: str):
+                 notes: list[str], channel: str, kinds: tuple[str, ...] = ("projector",)):
         self.sup, self.frames, self.nonce, self.thresholds = sup, frames, nonce, thresholds
-        self.notes, self.channel = notes, channel
+        self.notes, self.channel, self.kinds = notes, channel, kinds
         self.sent = self.acked = 0
         self.digests: list[str] = []
         self.transfer_ms: list[float] = []
@@ -275,7 +282,7 @@ class RemoteJudge:
             sup._start_locked()
             sup._send({"op": "begin", "nonce": self.nonce.hex() if self.nonce else None, "frames": self.frames,
                        "live_min": self.thresholds.live_min, "attack_max": self.thresholds.attack_max,
-                       "notes": self.notes, "channel": self.channel})
+                       "notes": self.notes, "channel": self.channel, "kinds": list(self.kinds)})
             sup._expect("ready", sup.s.frame_timeout_s)
         except BaseException:
             sup._lock.release()
@@ -330,8 +337,37 @@ class RemoteJudge:
         if best is not None and not (isinstance(best, dict) and isinstance(best.get("index"), int)
                                      and 0 <= best["index"] < self.sent):
             raise sup._fail(LivenessVerdictUnbound("liveness worker named a frameset that was not sent"))
+        evidence = msg.get("evidence")
+        if evidence is not None and not check_evidence(evidence, self.digests):
+            raise sup._fail(LivenessVerdictUnbound("liveness worker returned challenge evidence that is malformed "
+                                                   "or not bound to the frames sent"))
         timing = dict(msg.get("timing_ms") or {})
         if isinstance(msg.get("finish_ms"), (int, float)):
             timing["worker_finish"] = float(msg["finish_ms"])
         return WorkerResult(verdict, msg.get("quality"), msg.get("max_skew_ms"), timing, self.transfer_ms,
-                            float(msg.get("worker_ms") or 0.0), best)
+                            float(msg.get("worker_ms") or 0.0), best, evidence)
+
+
+def check_evidence(ev: Any, digests: list[str]) -> bool:
+    """Challenge evidence as ``Judge`` makes it: one entry per frameset sent, in order, each bound to
+    that frameset's digest, every number finite (the worker's output is checked like any input)."""
+    if not isinstance(ev, dict) or not isinstance(ev.get("frames"), list) or len(ev["frames"]) != len(digests):
+        return False
+    if not isinstance(ev.get("challenges"), list) or not all(isinstance(k, str) for k in ev["challenges"]):
+        return False
+    box = ev.get("face_box")
+    if not isinstance(box, list) or len(box) not in (0, 4) or not all(isinstance(v, int) for v in box):
+        return False
+    for f, d in zip(ev["frames"], digests, strict=True):
+        if not isinstance(f, dict) or f.get("digest") != d or not isinstance(f.get("face"), bool):
+            return False
+        nums = [f.get(k) for k in ("timestamp_ms", "color_timestamp_ms", "ir_energy")]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in nums):
+            return False
+        if not all(isinstance(f.get(k), int) and f[k] >= 0 for k in ("frame_counter", "color_frame_counter")):
+            return False
+        grid = f.get("face_grid")
+        if not isinstance(grid, list) or len(grid) not in (0, 48) or not all(
+                isinstance(v, (int, float)) and math.isfinite(v) for v in grid):
+            return False
+    return True

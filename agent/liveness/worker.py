@@ -208,7 +208,10 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
                     gates[channel] = QualityGate(QualitySettings(channel=channel))
                 gate = gates[channel]
                 nonce = bytes.fromhex(msg["nonce"]) if msg.get("nonce") else None
-                challenge = Challenge.from_nonce(nonce, frames=int(msg["frames"])) if nonce else None
+                kinds = msg.get("kinds") or ["projector"]
+                if not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
+                    raise WireError("kinds must be a list of challenge names")
+                challenge = Challenge.from_nonce(nonce, frames=int(msg["frames"]), kinds=kinds) if nonce else None
                 current = Judge(gate, VerdictThresholds(float(msg["live_min"]), float(msg["attack_max"])),
                                 challenge=challenge, notes=[str(n) for n in msg.get("notes", [])][:16],
                                 pool=judge_pool())
@@ -235,7 +238,7 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
                        "timing_ms": {k: round(v, 3) for k, v in r.timing_ms.items()},
                        "worker_ms": round(r.timing_ms["total"], 3),
                        "finish_ms": round((time.perf_counter() - t0) * 1000, 3),
-                       "framesets": r.framesets, "best": best_face(r)})
+                       "framesets": r.framesets, "best": best_face(r), "evidence": r.evidence})
                 current = None                      # nothing of the session outlives its verdict
             elif op == "selftest":
                 reply({"op": "selftest", **selftest(state, msg.get("probes") or {})})
@@ -262,7 +265,7 @@ def warm_up(gate) -> None:
     from agent.pipeline.align import align_frameset
     from agent.pipeline.frames import FramesetReader
     from drivers import open as open_camera
-    challenge = Challenge.from_nonce(b"warm-up-warm-up-warm-up!", 8)
+    challenge = Challenge.from_nonce(b"warm-up-warm-up-warm-up!", 8, kinds=("projector", "illumination"))
     cam = open_camera("sim://?realtime=0&seed=1")
     with cam:
         reader = FramesetReader(cam)

@@ -10,7 +10,7 @@ from typing import cast
 
 from agent.purpose import Purpose
 from agent.quality.prompts import Prompt
-from agent.session.events import CaptureEvent, Error, Progress, Result
+from agent.session.events import CaptureEvent, Error, Illumination, Progress, Result
 from agent.session.request import CaptureRequest
 from proto.capture_agent.v1 import capture_pb2 as lpb
 
@@ -47,6 +47,11 @@ def event_to_proto(session_id: str, ev: CaptureEvent) -> lpb.CaptureEvent:
                                        timings_ms={k: float(v) for k, v in ev.timings_ms.items()}))
     elif isinstance(ev, Error):
         out.error.CopyFrom(lpb.Error(code=ev.code, message=ev.message[:MAX_MESSAGE]))
+    elif isinstance(ev, Illumination):
+        r, g, b = ev.rgb
+        out.illumination.CopyFrom(lpb.Illumination(step=ev.step, red=r, green=g, blue=b, frame=ev.frame,
+                                                   frames=ev.frames, frame_interval_ms=ev.frame_interval_ms,
+                                                   end=ev.end))
     else:
         raise TypeError(f"not a capture event: {type(ev).__name__}")
     return out
@@ -63,4 +68,13 @@ def event_from_proto(msg: lpb.CaptureEvent) -> CaptureEvent:
         return Result(r.accepted, r.reason, r.probe_id, r.liveness_verdict, r.detail, dict(r.timings_ms))
     if kind == "error":
         return Error(msg.error.code, msg.error.message)
+    if kind == "illumination":
+        i = msg.illumination
+        return Illumination(i.step, (_unit(i.red), _unit(i.green), _unit(i.blue)), i.frame, i.frames,
+                            i.frame_interval_ms, i.end)
     return Error("LAPI_MALFORMED", "the agent sent an event of no known kind")
+
+
+def _unit(v: float) -> float:
+    """A screen channel as the app may use it: 0..1 (anything else, NaN included, is clamped)."""
+    return min(max(float(v), 0.0), 1.0) if v == v else 0.0

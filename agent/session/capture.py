@@ -7,11 +7,13 @@ Stages, in order, each with its own deadline (``[session]`` config):
 2. ``capture``   — quality loop: framesets through align and the gate, one prompt at a time and
                    progress until the gate has its good framesets (their lit IR also sets the
                    projector's power);
-3. ``challenge`` — ``BeginCapture`` on the uplink: nonce, expiry, server key; asked for after the
-                   quality loop, so however long the person takes to pose, the nonce's lifetime
-                   only has to cover the window, liveness and the submit. Then the challenge
-                   window: the projector follows the nonce's schedule for ``challenge.frames``
-                   framesets;
+3. ``challenge`` — ``BeginCapture`` on the uplink: nonce, expiry, server key, the challenges to
+                   run; asked for after the quality loop, so however long the person takes to pose,
+                   the nonce's lifetime only has to cover the window, liveness and the submit.
+                   (What the camera and screen can be challenged with was checked against the
+                   server's policy right after the camera opened, before the person posed.) Then the
+                   challenge window: the projector and the kiosk screen follow the nonce's
+                   sequences for ``challenge.frames`` framesets, exposures held;
 4. ``liveness``  — the window is judged in the sandboxed worker as it arrives; the verdict is bound
                    to the frames;
 5. ``probe``     — crops of the best frameset, landmarks, reports, attestation, timings;
@@ -36,10 +38,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import drivers
-from agent.config import RecordSettings, SessionSettings
+from agent.config import ChallengeSettings, RecordSettings, SessionSettings
 from agent.devices.lease import DeviceManager
 from agent.devices.policy import DeviceSettings, check_policy
-from agent.liveness.challenge import Challenge
+from agent.liveness.challenge import Challenge, Kind
 from agent.liveness.fusion import load_thresholds
 from agent.liveness.supervisor import LivenessSupervisor
 from agent.pipeline.align import AlignedFrameSet, align_frameset
@@ -51,6 +53,7 @@ from agent.quality.metering import FaceMetering
 from agent.security.audit import AuditLog
 from agent.security.keys import Signer
 from agent.security.pseudonym import Pseudonymizer
+from agent.session.capabilities import capabilities
 from agent.session.counter import ProbeCounter
 from agent.session.errors import Cancelled, StageTimeout
 from agent.session.events import CaptureEvent, Error, Progress, Result
@@ -58,11 +61,12 @@ from agent.session.lockout import PRESENTATION_FAILURES, Lockout
 from agent.session.projector import Projector
 from agent.session.record import open_recording
 from agent.session.request import CaptureRequest, validate
-from agent.session.window import collect
-from agent.uplink.client import UplinkClient
-from agent.uplink.probe import build_payload, seal_probe
-from drivers import Camera
+from agent.session.window import run as run_window
+from agent.uplink.client import ChallengeInvalid, UplinkClient, capabilities_to_proto, challenge_names
+from agent.uplink.probe import build_payload, calibration_digest, seal_probe
+from drivers.base import Camera, Capability
 from drivers.errors import CaptureAgentError
+from drivers.frame import StreamKind
 from firmware.maintenance import MaintenanceLock
 from firmware.policy import FirmwareGate
 
@@ -98,6 +102,7 @@ class SessionDeps:
     firmware: FirmwareGate | None = None
     maintenance: MaintenanceLock | None = None
     recording: RecordSettings = field(default_factory=RecordSettings)   # lab-only raw session recording
+    challenge: ChallengeSettings = field(default_factory=ChallengeSettings)   # the kiosk screen's part
     _gates: dict[str, QualityGate] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -167,7 +172,15 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
             device = check_policy(cam.info, deps.devices,        # allowlist, virtual cameras refused,
                                   firmware=deps.firmware)        # firmware approved by the manifest
             require_stream_spec(cam.profiles(), gate.thresholds)  # §7.5 h before anyone is asked to pose
+            calibration = calibration_digest(cam)                # the server pins the camera by it
             t = mark("camera_open", t)
+            # What this camera and screen can be challenged with, against the server's policy for the
+            # channel, before anyone is asked to pose: a camera that cannot meet it is refused now
+            # (UPL_CAPABILITY_REFUSED: an error, never a failed presentation).
+            offered = capabilities(cam, kiosk_screen=deps.challenge.kiosk_screen)
+            caps = _capabilities_proto(cam, offered)
+            deps.uplink.check_capabilities(req.channel, caps)
+            t = mark("capabilities", t)
             reader = FramesetReader(cam, read_timeout_s=deps.read_timeout_s)
             # The session owns the projector: default power and on for the quality loop, whose lit
             # framesets set its power for the challenge; back to the default on every way out.
@@ -191,17 +204,21 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
             # The nonce is asked for only now, so its lifetime is spent on the window, not on posing.
             stage = "challenge"
             ch = deps.uplink.begin(sid, req.purpose, subject_ref=req.subject_ref,
-                                   min_lifetime_s=deps.settings.challenge_window_s + deps.supervisor.s.judge_timeout_s)
+                                   min_lifetime_s=deps.settings.challenge_window_s + deps.supervisor.s.judge_timeout_s,
+                                   capabilities=caps, channel=req.channel)
             quote = deps.attestor.quote(ch.nonce) if deps.attestor is not None else None   # TPM quote over the nonce
             t = mark("challenge", t)
             stage = "challenge_window"
-            challenge = Challenge.from_nonce(ch.nonce, frames=ch.frames)
+            kinds = _demanded(ch, offered)
+            challenge = Challenge.from_nonce(ch.nonce, frames=ch.frames, kinds=kinds)
             # Each frameset goes to the liveness worker as it arrives, so the worker judges while
             # the camera is still capturing; after the last frame only fusion remains.
             with deps.supervisor.open_judge(frames=ch.frames, nonce=ch.nonce, thresholds=load_thresholds(req.channel),
-                                            channel=req.channel) as worker:
-                sets = collect(reader, ch.frames, challenge, projector, timeout_s=deps.settings.challenge_window_s,
-                               cancelled=cancel.is_set, on_frameset=worker.add)
+                                            channel=req.channel, kinds=tuple(k.value for k in kinds)) as worker:
+                sets = yield from run_window(reader, ch.frames, challenge,
+                                             projector if Kind.PROJECTOR in kinds else None,
+                                             timeout_s=deps.settings.challenge_window_s,
+                                             cancelled=cancel.is_set, on_frameset=worker.add)
                 t_last_frame = time.perf_counter()
                 projector.end()
                 cam.stop()                                    # every frame needed is in (stop is idempotent)
@@ -229,7 +246,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         best: AlignedFrameSet = align_frameset(sets[r.best["index"]])
         payload = build_payload(best, r.best, quality=r.quality, liveness=v.to_dict(), device=device,
                                 timings_ms=timings, frame_digest=v.frame_digests[r.best["index"]],
-                                suite=ch.hpke_suite)
+                                suite=ch.hpke_suite, evidence=r.evidence, calibration=calibration)
         del best
         sets.clear()                                   # face frames leave memory with this session
         t = mark("probe", t)
@@ -268,6 +285,22 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         sets.clear()
         deps.record("session_end", session_id=sid, stage=stage,
                     elapsed_ms=round((time.perf_counter() - t0) * 1000, 1))
+
+
+def _capabilities_proto(cam: Camera, offered: frozenset[Kind]):
+    fps = {p.kind: p.fps for p in cam.profiles()}
+    return capabilities_to_proto(offered, exposure_lock=Capability.EXPOSURE_CONTROL in cam.capabilities,
+                                 depth_fps=float(fps.get(StreamKind.DEPTH, fps.get(StreamKind.IR, 0.0))),
+                                 color_fps=float(fps.get(StreamKind.COLOR, 0.0)))
+
+
+def _demanded(ch, offered: frozenset[Kind]) -> frozenset[Kind]:
+    """The challenges the server's challenge names, each one this terminal offered (the uplink client
+    checked it; checked again here because the window runs them)."""
+    kinds = frozenset(Kind(n) for n in challenge_names(ch.challenges))
+    if not kinds or not kinds <= offered:
+        raise ChallengeInvalid("the challenge demands what this terminal cannot do")
+    return kinds
 
 
 def _limited(reader: FramesetReader, count: int, timeout_s: float) -> Iterator:

@@ -38,9 +38,23 @@ class Error:
     message: str
 
 
+@dataclass(frozen=True)
+class Illumination:
+    """The illumination challenge: the kiosk app shows ``rgb`` full screen from now until the next
+    event. Sent when the step should begin; ``end`` gives the screen back to the app."""
+
+    step: int
+    rgb: tuple[float, float, float]   # each channel 0..1 of full white
+    frame: int                        # the challenge window's frameset the step is meant for
+    frames: int                       # how many framesets it lasts
+    frame_interval_ms: float          # the camera's frame period
+    end: bool = False
+
+
 # One prompt at a time for the person at the terminal (``Prompt``: code, Chinese and English text).
-CaptureEvent: TypeAlias = Prompt | Progress | Result | Error
-KINDS: dict[type, str] = {Prompt: "prompt", Progress: "progress", Result: "result", Error: "error"}
+CaptureEvent: TypeAlias = Prompt | Progress | Result | Error | Illumination
+KINDS: dict[type, str] = {Prompt: "prompt", Progress: "progress", Result: "result", Error: "error",
+                          Illumination: "illumination"}
 
 
 def as_dict(event: CaptureEvent) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from pathlib import Path
 from agent.config import SessionSettings
 from agent.session.errors import LockedOut, SessionError
 
-PRESENTATION_FAILURES = frozenset({"NOT_LIVE"})   # receipt reasons that are the person's failure
+PRESENTATION_FAILURES = frozenset({"NOT_LIVE", "EVIDENCE_FAILED"})   # the server judged the presentation
 MAX_KEYS = 10_000                                   # subjects remembered at once; the oldest go first
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from agent.errors import NoDepth, NoFace
 from agent.face import FaceDetector
-from agent.liveness.challenge import Challenge
+from agent.liveness.challenge import Challenge, Kind
 from agent.liveness.fusion import VerdictThresholds
 from agent.liveness.judge import JudgeResult, judge
 from agent.pipeline.align import align_frameset
@@ -24,6 +24,7 @@ from agent.pipeline.frames import FramesetReader
 from agent.pipeline.sync import SyncTimeout
 from agent.quality import QualityGate
 from agent.quality.metering import FaceMetering
+from agent.session.capabilities import capabilities
 from agent.session.projector import Projector
 from agent.session.window import collect
 from drivers.base import Camera
@@ -67,15 +68,19 @@ class OfflineCapture:
 
 
 def plan_challenge(cam: Camera, n: int, nonce: bytes | None) -> tuple[Challenge | None, list[str]]:
-    """With a nonce and a live camera that can switch its projector the capture is challenged;
-    recordings and cameras without projector control are judged without one, and the notes say so."""
+    """With a nonce, a live camera is challenged with every challenge it can take (projector,
+    illumination); recordings and cameras that can take none are judged without one, and the notes
+    say so."""
     info = cam.info
-    if nonce is not None and Projector(cam).switchable:
-        return Challenge.from_nonce(nonce, frames=n), []
+    kinds = capabilities(cam)
+    if nonce is not None and kinds:
+        notes = [] if Kind.PROJECTOR in kinds else [f"{info.backend} camera cannot drive its projector: "
+                                                    "the illumination challenge alone"]
+        return Challenge.from_nonce(nonce, frames=n, kinds=kinds), notes
     if info.is_recording:
         return None, ["recording: it cannot obey a live challenge, so presentation-attack detection ran without one"]
     if nonce is not None:
-        return None, [f"{info.backend} camera cannot drive its projector: no physical challenge"]
+        return None, [f"{info.backend} camera can take no physical challenge (no projector control, no screen)"]
     return None, []
 
 
@@ -125,7 +130,7 @@ def capture(cam: Camera, n: int, nonce: bytes | None, gate: QualityGate, *,
     if cam.info.is_recording:
         return OfflineCapture(None, notes, collect(reader, n, None, None, timeout_s=WINDOW_TIMEOUT_S),
                               QualityPhase(False, True, 0, None))
-    projector = Projector(cam) if challenge is not None else None
+    projector = Projector(cam) if challenge is not None and Kind.PROJECTOR in challenge.kinds else None
     metering = FaceMetering(cam)
     if projector is not None:
         projector.begin()

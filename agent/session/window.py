@@ -1,42 +1,163 @@
-"""The challenge window: ``n`` framesets read while the projector follows the nonce's schedule."""
+"""The challenge window: ``n`` framesets read while the projector and the kiosk screen follow the
+nonce's sequences.
+
+For the window the camera's exposure is held (``lock_exposure``): the IR imager's, so that its
+auto-exposure does not chase the projector's on/off (a D4xx meters the lit image and keeps running),
+and the colour imager's (with its white balance), so that the screen's colours are not corrected
+away. Both are given back on every way out of the window, errors included.
+
+Commands for frameset ``k`` are sent as soon as frameset ``k - 1`` has arrived, and only when
+something changes there: the projector's state at each edge of its schedule (one control transfer
+per edge, not per frame), and when an illumination step begins at ``k``, the screen's colour: an
+``Illumination`` event for the kiosk app (yielded to the session, which streams it on the local
+API) and, on a camera that controls the kiosk's light itself (the simulator), ``set_illumination``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Generator
 
-from agent.liveness.challenge import Challenge
+from agent.liveness.challenge import Challenge, Kind
 from agent.pipeline.frames import FramesetReader
 from agent.pipeline.sync import SyncTimeout
+from agent.session.events import Illumination
 from agent.session.projector import Projector
+from drivers.base import Camera, Capability
 from drivers.errors import CaptureAgentError
-from drivers.frame import FrameSet
+from drivers.frame import FrameSet, StreamKind
+
+log = logging.getLogger(__name__)
+BLACK = (0.0, 0.0, 0.0)
+
+
+class ExposureHold:
+    """The imagers' exposures held through a window and given back after (idempotent)."""
+
+    def __init__(self, cam: Camera, streams: tuple[StreamKind, ...]):
+        self.cam = cam
+        self.held: list[StreamKind] = []
+        self.settings: dict[str, dict[str, float]] = {}
+        if Capability.EXPOSURE_CONTROL not in cam.capabilities or cam.info.is_recording:
+            return
+        for s in streams:
+            try:
+                got = cam.lock_exposure(s)
+            except CaptureAgentError as exc:       # a device that refuses: the window runs unlocked
+                log.warning("%s exposure not locked: %s", s.value, exc.code)
+                continue
+            self.held.append(s)
+            self.settings[s.value] = {"exposure_us": got.exposure_us, "gain": got.gain}
+
+    def release(self) -> None:
+        while self.held:
+            s = self.held.pop()
+            try:
+                self.cam.unlock_exposure(s)
+            except CaptureAgentError as exc:       # a lost camera keeps nothing: the next session reopens it
+                log.warning("%s exposure not given back: %s", s.value, exc.code)
+
+
+class Screen:
+    """The kiosk screen during the illumination challenge: events for the app and, on a camera that
+    lights the kiosk itself (``Capability.ILLUMINATION_CONTROL``), the camera's own control."""
+
+    def __init__(self, cam: Camera, challenge: Challenge, frame_interval_ms: float):
+        self.cam, self.challenge, self.interval = cam, challenge, frame_interval_ms
+        self.drives_camera = Capability.ILLUMINATION_CONTROL in cam.capabilities
+        self.starts = {st.start: (j, st) for j, st in enumerate(challenge.steps)}
+        self.shown = False
+
+    def at(self, k: int) -> Illumination | None:
+        """The command for frameset ``k``, if a step begins there."""
+        hit = self.starts.get(k)
+        if hit is None:
+            return None
+        j, st = hit
+        if self.drives_camera:
+            self.cam.set_illumination(st.rgb)
+        self.shown = True
+        return Illumination(j, st.rgb, st.start, st.frames, self.interval)
+
+    def end(self) -> Illumination | None:
+        """The screen back to the app (and the simulated kiosk's to black)."""
+        if not self.shown:
+            return None
+        self.shown = False
+        if self.drives_camera:
+            try:
+                self.cam.set_illumination(BLACK)
+            except CaptureAgentError as exc:
+                log.warning("screen not switched off: %s", exc.code)
+        return Illumination(len(self.challenge.steps), BLACK, self.challenge.frames, 0, self.interval, end=True)
+
+
+def frame_interval_ms(cam: Camera) -> float:
+    fps = [p.fps for p in cam.profiles() if p.kind in (StreamKind.DEPTH, StreamKind.IR, StreamKind.COLOR)]
+    return 1000.0 / min(fps) if fps and min(fps) > 0 else 0.0
+
+
+def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: Projector | None, *,
+        timeout_s: float = 30.0, cancelled: Callable[[], bool] | None = None,
+        on_frameset: Callable[[FrameSet], None] | None = None) -> Generator[Illumination, None, list[FrameSet]]:
+    """Read ``n`` framesets, driving the projector and the screen by the challenge; yields the
+    screen's ``Illumination`` events as each step should begin, returns the framesets.
+
+    Stops early, with what it has, when ``cancelled()`` turns true or ``timeout_s`` passes; the caller
+    decides whether that is enough. A camera that fails after the first frameset (a recording that
+    ends, a device lost) also ends the window early; one that fails before it raises.
+    ``on_frameset`` sees each frameset as it is matched (to stream it to the liveness worker); what
+    it raises ends the window and reaches the caller."""
+    out: list[FrameSet] = []
+    cam = reader.camera
+    kinds = challenge.kinds if challenge is not None else frozenset()
+    schedule = challenge.schedule if challenge is not None and projector is not None else ()
+    screen = Screen(cam, challenge, frame_interval_ms(cam)) if challenge is not None and challenge.steps else None
+    held = ExposureHold(cam, tuple(s for s, k in ((StreamKind.IR, Kind.PROJECTOR), (StreamKind.COLOR,
+                                                                                   Kind.ILLUMINATION))
+                                   if k in kinds))
+    try:
+        if schedule and projector is not None:
+            projector.show(schedule[0])          # whatever the quality loop left it at
+        if screen is not None and (ev := screen.at(0)) is not None:
+            yield ev
+        frames = reader.stream(timeout_s=timeout_s, cancelled=cancelled)
+        while len(out) < n:
+            try:
+                fs = next(frames)
+            except StopIteration:
+                break
+            except SyncTimeout:
+                break
+            except CaptureAgentError:
+                if not out:
+                    raise
+                break                                  # the camera ended the window early
+            out.append(fs)
+            k = len(out)
+            if k < n:
+                if projector is not None and k < len(schedule) and schedule[k] != schedule[k - 1]:
+                    projector.show(schedule[k])
+                if screen is not None and (ev := screen.at(k)) is not None:
+                    yield ev
+            if on_frameset is not None:
+                on_frameset(fs)                        # its own errors (the worker's) are the caller's
+        if screen is not None and (ev := screen.end()) is not None:
+            yield ev
+    finally:
+        if screen is not None:
+            screen.end()
+        held.release()
+    return out
 
 
 def collect(reader: FramesetReader, n: int, challenge: Challenge | None, projector: Projector | None, *,
             timeout_s: float = 30.0, cancelled: Callable[[], bool] | None = None,
             on_frameset: Callable[[FrameSet], None] | None = None) -> list[FrameSet]:
-    """Read ``n`` framesets, switching the projector by the challenge's schedule when there is one.
-
-    Stops early, with what it has, when ``cancelled()`` turns true or ``timeout_s`` passes; the caller
-    decides whether that is enough. A camera that fails after the first frameset (a recording that
-    ends, a device lost) also ends the window early; one that fails before it raises.
-    ``on_frameset`` sees each frameset as it is matched (to stream it to the liveness worker)."""
-    out: list[FrameSet] = []
-    schedule = challenge.schedule if challenge is not None else ()
-    if schedule and projector is not None:
-        projector.show(schedule[0])
-    try:
-        for fs in reader.stream(timeout_s=timeout_s, cancelled=cancelled):
-            out.append(fs)
-            if projector is not None and len(out) < len(schedule):
-                projector.show(schedule[len(out)])
-            if on_frameset is not None:
-                on_frameset(fs)
-            if len(out) >= n:
-                break
-    except SyncTimeout:
-        pass
-    except CaptureAgentError:
-        if not out:
-            raise
-    return out
+    """:func:`run` without a kiosk app to show the screen's events (offline analysis, benches)."""
+    gen = run(reader, n, challenge, projector, timeout_s=timeout_s, cancelled=cancelled, on_frameset=on_frameset)
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return list(stop.value)

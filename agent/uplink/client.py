@@ -69,6 +69,14 @@ class ChallengeInvalid(UplinkError):
     code = "UPL_CHALLENGE_INVALID"
 
 
+class CapabilityRefused(UplinkRefused):
+    """The server's policy for this channel demands a challenge this terminal's camera or screen
+    cannot take (``CAPABILITY_MISSING`` in the status details): refused before the person poses,
+    never a failed presentation."""
+
+    code = "UPL_CAPABILITY_REFUSED"
+
+
 @dataclass(frozen=True)
 class UplinkConnection:
     endpoints: tuple[str, ...]
@@ -132,6 +140,8 @@ class UplinkClient:
                     details = exc.details() or ""
                     if details.startswith("LOCKED_OUT:"):
                         raise UplinkLockedOut(f"{method}: {details[:300]}") from None
+                    if details.startswith("CAPABILITY_MISSING:"):
+                        raise CapabilityRefused(f"{method}: {details[:300]}") from None
                     raise UplinkRefused(f"{method} refused by {eps[idx]}: {exc.code().name}: {exc.details()}") from None
             if attempt < self.s.retries:
                 cap = min(self.s.backoff_max_s, self.s.backoff_base_s * (2 ** attempt))
@@ -141,26 +151,46 @@ class UplinkClient:
         raise UplinkUnavailable(f"{method}: no ingest server answered after {self.s.retries + 1} attempts "
                                 f"({last.code().name if last else '?'}); nothing was stored") from None
 
+    def check_capabilities(self, channel: str, capabilities: pb.ChallengeCapabilities) -> tuple[str, ...]:
+        """Before the person poses: the challenges the server will demand on ``channel`` of a terminal
+        with these capabilities (names, e.g. ``("illumination", "projector")``); ``CapabilityRefused``
+        when its policy demands one the terminal cannot take."""
+        reply = self._call("CheckCapabilities", pb.CapabilityCheck(terminal_id=self.s.terminal_id, channel=channel,
+                                                                   capabilities=capabilities))
+        return challenge_names(reply.challenges)
+
     def begin(self, session_id: str, purpose: Purpose, min_lifetime_s: float = 0.0,
-              subject_ref: str = "") -> pb.Challenge:
+              subject_ref: str = "", capabilities: pb.ChallengeCapabilities | None = None,
+              channel: str = "") -> pb.Challenge:
         """A challenge for this session. ``min_lifetime_s``: how long the session needs the nonce
         before it submits (challenge window and liveness); the submit's own deadlines and retries
         are added here. ``subject_ref`` (keyed pseudonym) lets the server apply its failure limits
-        per subject."""
+        per subject. ``capabilities`` and ``channel``: what the terminal can be challenged with and
+        the channel whose policy applies; the challenge's ``challenges`` must be among them."""
         # The stubs type EnumTypeWrapper.Value() as int; it is the pb.Purpose of that name.
         value = cast("pb.Purpose", pb.Purpose.Value(purpose.name))
         ch = self._call("BeginCapture", pb.BeginCaptureRequest(terminal_id=self.s.terminal_id, session_id=session_id,
-                                                               purpose=value, subject_ref=subject_ref))
-        self.validate_challenge(ch, min_lifetime_s + self.submit_allowance_s())
+                                                               purpose=value, subject_ref=subject_ref,
+                                                               capabilities=capabilities, channel=channel))
+        self.validate_challenge(ch, min_lifetime_s + self.submit_allowance_s(), capabilities)
         return ch
 
     def submit_allowance_s(self) -> float:
         """The longest a submit can take: every attempt to its deadline, every backoff at its cap."""
         return (self.s.retries + 1) * self.s.deadline_s + self.s.retries * self.s.backoff_max_s
 
-    def validate_challenge(self, ch: pb.Challenge, min_lifetime_s: float = 0.0) -> None:
+    def validate_challenge(self, ch: pb.Challenge, min_lifetime_s: float = 0.0,
+                           capabilities: pb.ChallengeCapabilities | None = None) -> None:
         if len(ch.nonce) != 32:
             raise ChallengeInvalid("challenge nonce is not 32 bytes")
+        names = challenge_names(ch.challenges)
+        if not names:
+            raise ChallengeInvalid("challenge names no physical challenge to run")
+        if capabilities is not None:
+            can = {"projector": capabilities.projector, "illumination": capabilities.illumination}
+            missing = [n for n in names if not can.get(n)]
+            if missing:
+                raise ChallengeInvalid(f"challenge demands {', '.join(missing)}, which this terminal did not offer")
         now_ms = int(time.time() * 1000)
         if ch.expires_unix_ms <= now_ms:
             raise ChallengeInvalid("challenge already expired")
@@ -193,3 +223,23 @@ class UplinkClient:
             self._channels.clear()
         if self._handshake is not None:
             self._handshake.close()
+
+
+def challenge_names(kinds) -> tuple[str, ...]:
+    """``ChallengeKind`` values as the names ``agent.liveness.challenge.Kind`` uses; an unknown value is
+    ``ChallengeInvalid`` (a server asking for a challenge this agent does not know is not obeyed)."""
+    out = []
+    for k in kinds:
+        if k not in (pb.PROJECTOR, pb.ILLUMINATION):
+            raise ChallengeInvalid(f"the server demands an unknown challenge ({int(k)})")
+        out.append(pb.ChallengeKind.Name(k).lower())
+    return tuple(sorted(set(out)))
+
+
+def capabilities_to_proto(kinds, *, exposure_lock: bool = False, depth_fps: float = 0.0,
+                          color_fps: float = 0.0) -> pb.ChallengeCapabilities:
+    """What a terminal can be challenged with, as ``CheckCapabilities`` and ``BeginCapture`` carry it
+    (``kinds``: challenge names)."""
+    names = {str(getattr(k, "value", k)) for k in kinds}
+    return pb.ChallengeCapabilities(projector="projector" in names, illumination="illumination" in names,
+                                    exposure_lock=exposure_lock, depth_fps=depth_fps, color_fps=color_fps)

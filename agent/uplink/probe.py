@@ -9,7 +9,9 @@ which sealing encrypts without another copy and then zeroes.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from agent.purpose import Purpose
 from agent.security.audit import Anchor
 from agent.uplink.plaintext import CropSource, serialize
 from agent.uplink.seal import crop_digest, digest_field, load_public_key, seal
-from drivers.base import DeviceInfo
+from drivers.base import Camera, DeviceInfo
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
 CROP_MARGIN = 0.25          # of the face box, each side
@@ -38,20 +40,63 @@ def crop_box(bbox, width: int, height: int) -> tuple[int, int, int, int]:
     return cx0, cy0, cx1, cy1
 
 
-def attestation(info: DeviceInfo) -> pb.DeviceAttestation:
+def calibration_digest(cam: Camera) -> str:
+    """SHA-256 (hex) of a started camera's calibration as it streams now: every active stream's size
+    and intrinsics (focal lengths, principal point, distortion) and the extrinsics between them,
+    as canonical JSON with numbers rounded to 1e-6. A unit's factory calibration differs from any
+    other unit's, so the server's registry can pin the camera by it (with its serial and firmware);
+    it changes with the stream mode, so provision the mode the terminal runs."""
+    def num(v: float) -> float | None:
+        return round(float(v), 6) if math.isfinite(v) else None
+    streams = []
+    for p in sorted(cam.profiles(), key=lambda p: (p.kind.value, p.index)):
+        i = p.intrinsics
+        streams.append({"kind": p.kind.value, "index": p.index, "size": [p.width, p.height],
+                        "intrinsics": None if i is None else {
+                            "fx": num(i.fx), "fy": num(i.fy), "ppx": num(i.ppx), "ppy": num(i.ppy),
+                            "model": i.model.value, "coeffs": [num(c) for c in i.coeffs]}})
+    pairs = sorted(cam.all_extrinsics().items(), key=lambda kv: (kv[0][0].value, kv[0][1].value))
+    extrinsics = [{"from": a.value, "to": b.value, "rotation": [num(v) for v in e.rotation],
+                   "translation": [num(v) for v in e.translation]} for (a, b), e in pairs]
+    text = json.dumps({"streams": streams, "extrinsics": extrinsics}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def camera_identity(cam: Camera) -> dict[str, str]:
+    """What the server's terminal registry pins of a started camera (``[terminals.camera]``): its
+    serial, firmware and calibration digest, as every probe from it will carry them."""
+    info = cam.info
+    return {"serial": info.serial, "firmware": info.firmware, "calibration_sha256": calibration_digest(cam)}
+
+
+def attestation(info: DeviceInfo, calibration: str = "") -> pb.DeviceAttestation:
     usb = info.usb
     return pb.DeviceAttestation(backend=info.backend, model=info.name, serial=info.serial,
                                 usb_id=f"{usb.vendor_id:04x}:{usb.product_id:04x}" if usb else "",
                                 usb_bus=usb.bus_path if usb else "", firmware=info.firmware,
-                                recording=info.is_recording)
+                                recording=info.is_recording, calibration_sha256=calibration)
+
+
+def evidence_to_proto(ev: dict[str, Any]) -> pb.ChallengeEvidence:
+    """The judge's challenge evidence (``agent.liveness.judge.FrameSelection.evidence``, checked by
+    the supervisor) as the probe carries it."""
+    kinds = [cast("pb.ChallengeKind", pb.ChallengeKind.Value(k.upper())) for k in ev["challenges"]]
+    out = pb.ChallengeEvidence(challenges=kinds, face_box=[int(v) for v in ev["face_box"]])
+    for f in ev["frames"]:
+        out.frames.add(frame_counter=f["frame_counter"], timestamp_ms=f["timestamp_ms"],
+                       color_frame_counter=f["color_frame_counter"], color_timestamp_ms=f["color_timestamp_ms"],
+                       ir_energy=f["ir_energy"], face_grid=f["face_grid"], digest=f["digest"], face=f["face"])
+    return out
 
 
 def build_payload(a: AlignedFrameSet, best: dict[str, Any], *, quality: dict[str, Any] | None,
                   liveness: dict[str, Any], device: DeviceInfo, timings_ms: dict[str, float],
-                  frame_digest: str, suite: str = "x25519") -> bytearray:
+                  frame_digest: str, suite: str = "x25519", evidence: dict[str, Any] | None = None,
+                  calibration: str = "") -> bytearray:
     """Serialize a ProbePayload of frameset ``a`` into a bytearray (the caller seals and thereby
     wipes it). ``best``: the face's box and landmarks in colour pixels; ``suite``: the challenge's,
-    which decides the crops' digest (SM3 under the GM suite, SHA-256 otherwise)."""
+    which decides the crops' digest (SM3 under the GM suite, SHA-256 otherwise); ``evidence``: the
+    challenge window's per-frame measurements; ``calibration``: the camera's calibration digest."""
     h, w = a.depth_m.shape
     box = crop_box(best["bbox"], w, h)
     x0, y0 = box[0], box[1]
@@ -61,9 +106,11 @@ def build_payload(a: AlignedFrameSet, best: dict[str, Any], *, quality: dict[str
     payload = pb.ProbePayload(
         quality_json=json.dumps(quality or {}, separators=(",", ":")),
         liveness_json=json.dumps(liveness, separators=(",", ":")),
-        device=attestation(device),
+        device=attestation(device, calibration),
         timings_ms={k: float(v) for k, v in timings_ms.items()},
         frame_digest=frame_digest)
+    if evidence is not None:
+        payload.evidence.CopyFrom(evidence_to_proto(evidence))
     crops = [CropSource(1, a.color.pixels, box, "bgr8"), CropSource(2, a.depth_u16, box, "z16", a.depth_scale)]
     if a.ir is not None:
         crops.append(CropSource(3, a.ir, box, "y8"))

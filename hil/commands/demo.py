@@ -4,11 +4,14 @@
 2. starts the reference server (mutual TLS gRPC, in this process) and the daemon
    (``capture-agent run``, a child process, with its sandboxed liveness worker);
 3. through the local API, as the kiosk app would: an enrolment and a verification, with the
-   prompts and progress the person at the terminal would see;
-4. then three things that must be refused:
+   prompts and progress the person at the terminal would see, and the illumination challenge's
+   colours the kiosk app would show full screen (the simulated kiosk lights the face with them);
+4. then four things that must be refused:
    * a presentation attack (the daemon restarted with a printed photo in front of the camera);
    * a replayed probe (the verification's sealed probe, submitted again);
    * an injected stream that ignores the server's challenge (the camera's pixels replayed);
+   * an adaptive injector on the camera link that obeys every projector command but never sees the
+     kiosk screen (``inject=splice``);
 5. checks the audit log's chain and signatures and prints a summary with timings.
 
 Exit status 0 only when every step came out as it should.
@@ -17,15 +20,17 @@ Exit status 0 only when every step came out as it should.
 from __future__ import annotations
 
 import re
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+from agent.commands.capture import show_illumination
 from agent.localapi.client import LocalApiError, LocalClient
 from agent.purpose import Purpose
 from agent.quality.prompts import Prompt
 from agent.security import audit
-from agent.session.events import Error, Progress, Result
+from agent.session.events import Error, Illumination, Progress, Result
 from agent.session.request import CaptureRequest
 from agent.uplink.client import UplinkClient, UplinkConnection
 from hil.devproc import free_port, start_daemon
@@ -37,6 +42,7 @@ LIVE = "sim://?subject=live&lux=300&distance_mm=500"
 SCENES = {
     "presentation attack (printed photo)": "sim://?subject=print&lux=300&distance_mm=500",
     "injected stream ignoring the challenge": "sim://?subject=live&lux=300&distance_mm=500&inject=replay",
+    "adaptive injector obeying the projector": "sim://?subject=live&lux=300&distance_mm=500&inject=splice",
 }
 
 
@@ -58,6 +64,8 @@ def _capture(sock: Path, purpose: Purpose, consent: str, quiet: bool = False) ->
                     print(f"     prompt: {ev.en}  /  {ev.zh}")
                 elif isinstance(ev, Progress) and not quiet:
                     print(f"     progress {ev.percent:>3}%  {ev.stage}", flush=True)
+                elif isinstance(ev, Illumination) and not quiet:
+                    print("   " + show_illumination(ev, sys.stdout.isatty()), flush=True)
                 elif isinstance(ev, Result):
                     result = ev
                 elif isinstance(ev, Error):
@@ -117,7 +125,7 @@ def run(args) -> int:
         else:
             checks.append(("replayed probe rejected", False, "no accepted probe to replay"))
         for k, (label, uri) in enumerate(SCENES.items()):
-            print(f"     {'bc'[k]}) {label}: daemon restarted with camera {uri}")
+            print(f"     {'bcd'[k]}) {label}: daemon restarted with camera {uri}")
             rc = daemon.stop()
             checks.append((f"daemon stopped cleanly on SIGTERM ({k + 1})", rc == 0, f"exit {rc}"))
             _set_camera(p.agent_config, uri)
@@ -126,7 +134,7 @@ def run(args) -> int:
             checks.append((f"{label} rejected", not r.accepted and r.reason == "NOT_LIVE", r.reason))
         rc = daemon.stop()
         daemon = None
-        checks.append(("daemon stopped cleanly on SIGTERM (3)", rc == 0, f"exit {rc}"))
+        checks.append((f"daemon stopped cleanly on SIGTERM ({len(SCENES) + 1})", rc == 0, f"exit {rc}"))
     finally:
         if daemon is not None:
             daemon.stop()

@@ -10,7 +10,8 @@ without a restart (the store and the listening socket stay)::
     client_ca = "ca.pem"            # CA that issued the terminals' client certificates
     current_suite = "x25519"        # HPKE suite offered in challenges: x25519 | mlkem768-x25519
     nonce_ttl_s = 60.0              # a challenge's lifetime: the challenge window, liveness and submit retries
-    frames = 32                     # framesets the terminal captures under the projector schedule
+    frames = 0                      # framesets of the challenge window; 0: what the challenges demanded need
+                                    # (24 with the illumination challenge, 48 for the projector's alone)
     retry_window_s = 10.0           # identical resubmits within this get the first receipt
     clock_skew_s = 120.0            # a probe's created_unix_ms may differ this much from the server's clock
     store = "memory"                # or redis://HOST:PORT/DB or unix:///PATH/redis.sock (shared by several servers)
@@ -34,6 +35,17 @@ without a restart (the store and the listening socket stay)::
     previous_key_until = ""         # ... accepted until this RFC 3339 time, e.g. "2026-03-01T00:00:00Z"
     attestation = ""                # optional: the registration `capture-agent keys tpm-enrol` wrote
                                     # (attestation key + PCR values); then every probe needs a TPM quote
+    [terminals.camera]              # optional: the camera it was provisioned with (dev-provision writes it;
+    serial = "..."                  # `capture-agent camera-identity` prints it); probes from any other
+    firmware = "..."                # camera are UNKNOWN_CAMERA
+    calibration_sha256 = "..."
+    [[challenge_policy]]            # challenges demanded per channel (hil/ingest/evidence.py); default:
+    channel = "*"                   # every channel requires the illumination challenge, and every
+    require = ["illumination"]      # challenge a terminal can take is demanded
+    frames = 0                      # this channel's window (0: `frames` above)
+    [evidence]                      # the server's own thresholds for the challenge evidence
+    projector_min_separation = 3.0
+    illumination_min_separation = 2.0
 
 ``public_key`` may be Ed25519, P-256, or SM2 for the GM profile. ``current_suite = "sm2-sm4-gcm"``
 with an ``[[hpke_keys]]`` entry of that suite (hex of the SM2 scalar followed by the public point)
@@ -55,6 +67,7 @@ from agent.errors import ConfigError
 from agent.security.keys import KeyStoreError, algorithm_of, load_public_key_pem, read_private_file
 from agent.uplink.seal import SUITES, ServerKey
 from hil.ingest.attestation import AttestationPolicy
+from hil.ingest.evidence import DEFAULT_POLICY, CameraPin, ChannelPolicy, EvidenceThresholds
 from hil.ingest.identity import Registry, Revocation, Terminal
 from hil.ingest.limits import FailureLimits
 from hil.ingest.server import ServeOptions, ServerState, ServerTLS
@@ -79,6 +92,7 @@ class TerminalEntry:
     previous_public_key: str = ""
     previous_key_until: str = ""
     attestation: str = ""                  # the registration `capture-agent keys tpm-enrol` wrote, if any
+    camera: CameraPin = CameraPin()        # the camera it was provisioned with (empty: not pinned)
 
 
 def _ranged(name: str, value: float, lo: float, hi: float) -> None:
@@ -94,7 +108,7 @@ class ServerConfig:
     client_ca: str = ""
     current_suite: str = "x25519"
     nonce_ttl_s: float = 60.0
-    frames: int = 32
+    frames: int = 0
     retry_window_s: float = 10.0
     clock_skew_s: float = 120.0
     keep_sealed: int = 0
@@ -108,10 +122,15 @@ class ServerConfig:
     transport: ServeOptions = ServeOptions()
     hpke_keys: tuple[HpkeKeyEntry, ...] = ()
     terminals: tuple[TerminalEntry, ...] = ()
+    challenge_policy: tuple[ChannelPolicy, ...] = DEFAULT_POLICY
+    evidence: EvidenceThresholds = EvidenceThresholds()
 
     def __post_init__(self) -> None:
-        if not 8 <= self.frames <= 120:
-            raise ValueError("frames must be 8-120")
+        channels = [p.channel for p in self.challenge_policy]
+        if len(set(channels)) != len(channels):
+            raise ValueError("challenge_policy names a channel twice")
+        if self.frames and not 8 <= self.frames <= 120:
+            raise ValueError("frames must be 0 (from the challenges) or 8-120")
         _ranged("nonce_ttl_s", self.nonce_ttl_s, 5, 3600)
         _ranged("retry_window_s", self.retry_window_s, 0, 600)
         _ranged("clock_skew_s", self.clock_skew_s, 0, 3600)
@@ -221,7 +240,8 @@ def build_registry(cfg: ServerConfig, base: Path) -> Registry:
             except ValueError as exc:
                 raise ConfigError(f"terminal {t.id}: {exc}") from None
         try:
-            terminals.append(Terminal(t.id, current, pins, previous, until, policy))
+            terminals.append(Terminal(t.id, current, pins, previous, until, policy,
+                                      t.camera if t.camera.pinned else None))
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     issuer = x509.load_pem_x509_certificate(files.read(cfg.client_ca, "client_ca")) if cfg.crl else None
@@ -262,7 +282,8 @@ def build_state(cfg: ServerConfig, base: Path, store: Store | None = None) -> tu
     state = ServerState(registry=build_registry(cfg, base), keys=keys, current_key_id=current,
                         store=store or build_store(cfg), nonce_ttl_s=cfg.nonce_ttl_s, frames=cfg.frames,
                         retry_window_s=cfg.retry_window_s, clock_skew_s=cfg.clock_skew_s,
-                        limits=FailureLimits(cfg.max_failures, cfg.failure_window_s), keep_sealed=cfg.keep_sealed)
+                        limits=FailureLimits(cfg.max_failures, cfg.failure_window_s), keep_sealed=cfg.keep_sealed,
+                        policies=cfg.challenge_policy, evidence=cfg.evidence)
     return state, tls
 
 
@@ -280,4 +301,5 @@ def reload(state: ServerState, path: str | Path) -> ServerConfig:
     state.nonce_ttl_s, state.frames, state.retry_window_s = cfg.nonce_ttl_s, cfg.frames, cfg.retry_window_s
     state.clock_skew_s = cfg.clock_skew_s
     state.limits = FailureLimits(cfg.max_failures, cfg.failure_window_s)
+    state.policies, state.evidence = cfg.challenge_policy, cfg.evidence
     return cfg

@@ -1,6 +1,7 @@
 """A structure-aware fuzzer for the ingest server: ``run(n, seed)`` feeds ``n`` inputs to the real
 servicer and reports crashes (any exception out of a handler) and nonces used by input that did not
-earn it (anything but an ``OK`` or ``NOT_LIVE`` receipt must leave its nonce unused).
+earn it (anything but an ``OK``, ``NOT_LIVE`` or ``EVIDENCE_FAILED`` receipt, the server's judgements
+of a presentation, must leave its nonce unused).
 
 Each input gets a fresh challenge, then one of:
 
@@ -13,8 +14,8 @@ Each input gets a fresh challenge, then one of:
   100 000-deep JSON, wrong JSON types, ``"challenge": "x"``, non-finite numbers, bytes that do not
   parse), sealed and signed correctly;
 * ``ciphertext``/``signature``: flipped, cut or extended, re-signed or not;
-* ``valid``: a well-formed probe (OK or NOT_LIVE), then the identical retry, which must get the
-  identical receipt;
+* ``valid``: a well-formed probe with challenge evidence that meets its challenge (OK or NOT_LIVE),
+  then the identical retry, which must get the identical receipt;
 * ``begin``: random BeginCapture requests, which must get a challenge or a typed refusal.
 
 The servicer is called the way gRPC calls it, with a context whose authentication properties are
@@ -39,14 +40,19 @@ from typing import Any, cast
 from agent.security.keys import generate_file_key
 from agent.uplink.seal import HPKE_SUITES, ServerKey, load_public_key, signed_bytes
 from hil import pki
+from hil.fakes.evidence import for_challenge
 from hil.ingest.identity import Registry, Terminal, spki_sha256
 from hil.ingest.limits import FailureLimits
 from hil.ingest.server import Ingest, ServerState
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
 REASONS = {"OK", "TAMPERED", "EXPIRED", "REPLAYED", "WRONG_KEY", "UNKNOWN_TERMINAL", "REVOKED", "MALFORMED",
-           "NOT_LIVE", "UNBOUND"}
-BEGIN_REFUSALS = {"INVALID_ARGUMENT", "PERMISSION_DENIED"}
+           "NOT_LIVE", "UNBOUND", "EVIDENCE_FAILED", "UNKNOWN_CAMERA"}
+JUDGED = ("OK", "NOT_LIVE", "EVIDENCE_FAILED")       # receipts that use their nonce
+BEGIN_REFUSALS = {"INVALID_ARGUMENT", "PERMISSION_DENIED", "FAILED_PRECONDITION"}
+# What the fuzzer's terminal declares it can be challenged with.
+CAPABILITIES = pb.ChallengeCapabilities(projector=True, illumination=True, exposure_lock=True, depth_fps=30,
+                                        color_fps=30)
 TERMINAL = "kiosk-fuzz-0001"
 KINDS = ("raw", "fields", "header", "payload", "payload", "payload", "ciphertext", "signature", "valid", "begin")
 
@@ -86,7 +92,8 @@ class World:
 
     def challenge(self, session_id: str = "fuzz-session", purpose: pb.Purpose = pb.VERIFY) -> pb.Challenge:
         return self.ingest.BeginCapture(pb.BeginCaptureRequest(terminal_id=TERMINAL, session_id=session_id,
-                                                               purpose=purpose), self.peer)
+                                                               purpose=purpose, capabilities=CAPABILITIES,
+                                                               channel="kiosk"), self.peer)
 
 
 def make_world(tmp: Path | None = None) -> World:
@@ -151,11 +158,14 @@ def _crop(rng: random.Random, fmt: str, w: int = 8, h: int = 8) -> pb.Crop:
                    depth_scale=0.001 if fmt == "z16" else 0.0)
 
 
-def _payload(rng: random.Random, nonce: bytes, verdict: str = "live", passed: bool = True) -> pb.ProbePayload:
-    fd = rng.randbytes(32).hex()
-    p = pb.ProbePayload(color=_crop(rng, "bgr8"), depth=_crop(rng, "z16"), ir=_crop(rng, "y8"),
+def _payload(rng: random.Random, ch: pb.Challenge, verdict: str = "live", passed: bool = True) -> pb.ProbePayload:
+    syn = for_challenge(ch, seed=rng.randrange(1 << 30))
+    fd = syn.frame_digest
+    w, h = syn.color.width, syn.color.height
+    report = {**_report(ch.nonce, fd, verdict, passed), "frame_digests": syn.digests}
+    p = pb.ProbePayload(color=syn.color, depth=_crop(rng, "z16", w, h), ir=_crop(rng, "y8", w, h),
                         landmarks=[0.25] * (3 * 468), quality_json="{}",
-                        liveness_json=json.dumps(_report(nonce, fd, verdict, passed)), frame_digest=fd)
+                        liveness_json=json.dumps(report), frame_digest=fd, evidence=syn.evidence)
     p.device.backend = "sim"
     return p
 
@@ -215,7 +225,7 @@ def _mutate_header(rng: random.Random, h: pb.ProbeHeader) -> None:
 
 def _mutate_payload(rng: random.Random, p: pb.ProbePayload, nonce: bytes) -> bytes | None:
     """Change ``p``; returns replacement bytes when the mutation is below the protobuf level."""
-    what = rng.randrange(12)
+    what = rng.randrange(13)
     crop = getattr(p, rng.choice(["color", "depth", "ir"]))
     if what == 0:
         field_ = rng.choice(["width", "height"])
@@ -257,9 +267,38 @@ def _mutate_payload(rng: random.Random, p: pb.ProbePayload, nonce: bytes) -> byt
         p.quality_json = _nasty_json(rng, nonce, p.frame_digest)
     elif what == 10:
         p.frame_digest = rng.choice(["", "x", p.frame_digest.upper(), p.frame_digest[:-1], "é" * 64])
+    elif what == 11:
+        _mutate_evidence(rng, p.evidence)
     else:
         return _flip(rng, p.SerializeToString())
     return None
+
+
+def _mutate_evidence(rng: random.Random, ev: pb.ChallengeEvidence) -> None:
+    """Hostile challenge evidence: non-finite or huge numbers, grids of the wrong size, unknown
+    challenges, frames dropped or duplicated, digests that do not match."""
+    f = ev.frames[rng.randrange(len(ev.frames))] if ev.frames else ev.frames.add()
+    what = rng.randrange(8)
+    if what == 0:
+        setattr(f, rng.choice(["timestamp_ms", "color_timestamp_ms", "ir_energy"]),
+                rng.choice([float("nan"), float("inf"), -1e300, 0.0]))
+    elif what == 1:
+        vals = list(f.face_grid)
+        f.ClearField("face_grid")
+        f.face_grid.extend(rng.choice([vals[:-1], vals + [0.5], [float("nan")] * len(vals), []]))
+    elif what == 2:
+        ev.challenges.append(cast(pb.ChallengeKind, rng.choice([0, 3, 2**31 - 1])))
+    elif what == 3:
+        del ev.frames[rng.randrange(len(ev.frames)):]
+    elif what == 4:
+        ev.frames.add().CopyFrom(f)
+    elif what == 5:
+        f.digest = rng.choice(["", "x" * 64, f.digest.upper(), "é" * 32])
+    elif what == 6:
+        ev.ClearField("face_box")
+        ev.face_box.extend(rng.choice([[], [1, 2, 3], [-5, -5, 10**6, 10**6], [2**31 - 1] * 4]))
+    else:
+        f.frame_counter = rng.choice([0, 2**64 - 1, f.frame_counter])
 
 
 @dataclass
@@ -308,7 +347,7 @@ def _one(w: World, rng: random.Random, kind: str, report: Report) -> str:
         return "CHALLENGE"
     ch = w.challenge()
     h = _header(w, ch)
-    p = _payload(rng, ch.nonce, verdict=rng.choice(["live", "live", "attack"]))
+    p = _payload(rng, ch, verdict=rng.choice(["live", "live", "attack"]))
     if kind == "raw":
         good = _seal(w, ch, h, p.SerializeToString()).SerializeToString()
         raw = rng.choice([rng.randbytes(rng.randint(0, 512)), _flip(rng, good)])
@@ -352,7 +391,7 @@ def _one(w: World, rng: random.Random, kind: str, report: Report) -> str:
         raise AssertionError(f"unknown receipt reason {receipt.reason!r}")
     rec = w.state.store.get_nonce(ch.nonce, w.state.now_ms())
     used = rec is not None and rec.used
-    if receipt.reason in ("OK", "NOT_LIVE"):
+    if receipt.reason in JUDGED:
         if not used:
             raise AssertionError(f"{receipt.reason} without using its nonce")
     elif used:

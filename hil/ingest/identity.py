@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from agent.security.keys import algorithm_of, public_key_id
 from hil.ingest.attestation import AttestationPolicy
+from hil.ingest.evidence import CameraPin
 
 log = logging.getLogger(__name__)
 _CA_KEYS = (ec.EllipticCurvePublicKey, rsa.RSAPublicKey, ed25519.Ed25519PublicKey)
@@ -60,6 +61,7 @@ class Terminal:
     previous_key: Any = None                     # during a rotation: the key being retired ...
     previous_until_ms: int = 0                   # ... accepted until this time (unix ms)
     attestation: AttestationPolicy | None = None  # when set, every probe must carry a matching TPM quote
+    camera: CameraPin | None = None              # when set, probes must come from this camera
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.spki_sha256) <= 2:

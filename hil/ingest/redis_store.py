@@ -129,8 +129,10 @@ class RedisStore:
                   args=[now_ms, self.limits.nonces_per_terminal, horizon, nonce.hex(), record.expires_ms,
                         record.terminal_id, record.session_id, record.purpose, record.server_key_id,
                         record.issued_ms, self.prefix, life_ms + keep_ms])
-        if record.subject:       # before the challenge leaves BeginCapture: nothing can use it yet
-            self.r.hset(self._k("n", nonce.hex()), "sub", record.subject)
+        extra = {k: v for k, v in (("sub", record.subject), ("ch", record.challenges),
+                                   ("fr", str(record.frames) if record.frames else "")) if v}
+        if extra:                # before the challenge leaves BeginCapture: nothing can use it yet
+            self.r.hset(self._k("n", nonce.hex()), mapping=extra)
 
     @_guarded
     def get_nonce(self, nonce: bytes, now_ms: int) -> NonceRecord | None:
@@ -140,7 +142,8 @@ class RedisStore:
         rec = NonceRecord(terminal_id=h[b"t"].decode(), session_id=h[b"s"].decode(), purpose=int(h[b"pu"]),
                           server_key_id=h[b"k"].decode(), issued_ms=int(h[b"i"]), expires_ms=int(h[b"e"]),
                           probe_id=h.get(b"pid", b"").decode(), digest=h.get(b"d", b""), receipt=h.get(b"r", b""),
-                          used_ms=int(h.get(b"u", b"0")), subject=h.get(b"sub", b"").decode())
+                          used_ms=int(h.get(b"u", b"0")), subject=h.get(b"sub", b"").decode(),
+                          challenges=h.get(b"ch", b"").decode(), frames=int(h.get(b"fr", b"0")))
         if not rec.used and now_ms > rec.expires_ms:
             return None
         return rec

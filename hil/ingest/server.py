@@ -25,7 +25,10 @@ remembered with the terminal, session, purpose and the HPKE key offered (``store
    the ciphertext decrypts with the header bound (``TAMPERED``, ``WRONG_KEY``) and the payload is
    well formed (``MALFORMED``; a crop that does not match its digest — SHA-256, or SM3 under the GM
    suite — is ``TAMPERED``); the liveness report judged the crops' frameset under this nonce (``UNBOUND``);
-6. the verdict: ``live`` under a passed challenge is ``OK``, anything else ``NOT_LIVE``;
+6. the verdict: ``live`` under a passed challenge whose evidence the server verified itself
+   (``evidence.py``: the challenges demanded, the schedule and the screen's sequence from the
+   nonce, bound to the frames and the crop; ``EVIDENCE_FAILED`` otherwise) is ``OK``; anything else
+   ``NOT_LIVE``. The probe's camera must be the terminal's registered one (``UNKNOWN_CAMERA``);
 7. only now is the nonce used, atomically, together with the receipt and the terminal's counter.
    A probe stopped at steps 1-5 leaves its nonce unused. A ``NOT_LIVE`` probe counts toward the
    terminal's failure limit; a retry never does.
@@ -49,9 +52,11 @@ import grpc
 from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from agent.liveness.challenge import Kind, kinds_from, window_frames
 from agent.security.keys import algorithm_of, verify_signature
 from agent.session.request import REF_RE
 from agent.uplink.seal import ProbeRejected, ServerKey, open_sealed, read_header, signed_bytes
+from hil.ingest import evidence
 from hil.ingest.anchors import AnchorStore
 from hil.ingest.attestation import check_quote
 from hil.ingest.checks import IDENT, PROBE_ID, PURPOSES, check_header, validate_payload
@@ -74,7 +79,7 @@ class ServerState:
     current_key_id: str                        # the key challenges offer
     store: Store = field(default_factory=MemoryStore)
     nonce_ttl_s: float = 60.0                  # covers the session's stages after the quality loop
-    frames: int = 32
+    frames: int = 0                            # framesets per window; 0: what the challenges demanded need
     retry_window_s: float = 10.0               # an identical resubmit within this gets the first receipt
     clock_skew_s: float = 120.0                # tolerated difference between terminal and server clocks
     limits: FailureLimits = field(default_factory=FailureLimits)
@@ -83,6 +88,8 @@ class ServerState:
     accepted: deque = field(default_factory=lambda: deque(maxlen=1000))   # non-biometric summaries
     sealed: deque = field(init=False)
     anchors: AnchorStore = field(default_factory=AnchorStore)       # audit-log anchors per terminal
+    policies: tuple[evidence.ChannelPolicy, ...] = evidence.DEFAULT_POLICY   # challenges demanded per channel
+    evidence: evidence.EvidenceThresholds = field(default_factory=evidence.EvidenceThresholds)
 
     def __post_init__(self) -> None:
         self.sealed = deque(maxlen=max(self.keep_sealed, 1))
@@ -117,6 +124,8 @@ class Ingest:
         return grpc.method_handlers_generic_handler(SERVICE, {
             "BeginCapture": grpc.unary_unary_rpc_method_handler(self._begin_raw, response_serializer=ser),
             "SubmitProbe": grpc.unary_unary_rpc_method_handler(self._submit_raw, response_serializer=ser),
+            "CheckCapabilities": grpc.unary_unary_rpc_method_handler(self._capabilities_raw,
+                                                                      response_serializer=ser),
         })
 
     def _begin_raw(self, raw: bytes, context):
@@ -126,6 +135,13 @@ class Ingest:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED: not a BeginCaptureRequest")
         return self.BeginCapture(request, context)
 
+    def _capabilities_raw(self, raw: bytes, context):
+        try:
+            request = pb.CapabilityCheck.FromString(raw)
+        except DecodeError:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED: not a CapabilityCheck")
+        return self.CheckCapabilities(request, context)
+
     def _submit_raw(self, raw: bytes, context):
         try:
             request = pb.SealedProbe.FromString(raw)
@@ -133,6 +149,31 @@ class Ingest:
             return pb.Receipt(accepted=False, reason="MALFORMED", detail="not a SealedProbe",
                               received_unix_ms=self.s.now_ms())
         return self.SubmitProbe(request, context)
+
+    # -- CheckCapabilities ---------------------------------------------------------------------------
+
+    def _demanded(self, channel: str, caps: pb.ChallengeCapabilities, context) -> tuple[evidence.ChannelPolicy,
+                                                                                         frozenset]:
+        if len(channel) > 32 or not all(c.isalnum() or c in "_-" for c in channel):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED: channel must be 0-32 letters, digits, _ or -")
+        policy = evidence.policy_for(self.s.policies, channel or "kiosk")
+        try:
+            return policy, evidence.demanded(policy, caps)
+        except evidence.CapabilityMissing as exc:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"CAPABILITY_MISSING: {exc}")
+            raise                                                  # not reached: abort raises
+
+    def CheckCapabilities(self, request: pb.CapabilityCheck, context) -> pb.CapabilityVerdict:
+        """Before the person poses: the challenges a session on this channel will be asked for."""
+        try:
+            term = self.s.registry.identify(context.auth_context())
+        except PeerRefused as exc:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{exc.reason}: {exc.message}")
+        if request.terminal_id != term.terminal_id:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                          "UNKNOWN_TERMINAL: the client certificate does not name this registered terminal")
+        _, kinds = self._demanded(request.channel, request.capabilities, context)
+        return pb.CapabilityVerdict(challenges=evidence.to_proto(kinds))
 
     # -- BeginCapture ------------------------------------------------------------------------------
 
@@ -153,11 +194,14 @@ class Ingest:
         if not REF_RE.fullmatch(request.subject_ref):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED: subject_ref must be at most 128 characters "
                           "of letters, digits, . _ : / -")
+        policy, kinds = self._demanded(request.channel, request.capabilities, context)
+        frames = policy.frames or self.s.frames or window_frames(kinds)
         key = self.s.keys[self.s.current_key_id]
         nonce = os.urandom(32)
         subject = subject_key(request.subject_ref)
         record = NonceRecord(term.terminal_id, request.session_id, request.purpose, key.key_id, now_ms,
-                             now_ms + int(self.s.nonce_ttl_s * 1000), subject=subject)
+                             now_ms + int(self.s.nonce_ttl_s * 1000), subject=subject,
+                             challenges=evidence.names(kinds), frames=frames)
         try:
             locked = self.s.limits.locked(self.s.store, (terminal_key(term.terminal_id), subject), now_ms)
             if locked:
@@ -169,8 +213,8 @@ class Ingest:
         except StoreUnavailable as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"STORE_UNAVAILABLE: {exc}")
         return pb.Challenge(nonce=nonce, expires_unix_ms=record.expires_ms, server_key_id=key.key_id,
-                            server_public_key=key.public_bytes, hpke_suite=key.suite, frames=self.s.frames,
-                            issued_unix_ms=now_ms)
+                            server_public_key=key.public_bytes, hpke_suite=key.suite, frames=frames,
+                            issued_unix_ms=now_ms, challenges=evidence.to_proto(kinds))
 
     # -- SubmitProbe -------------------------------------------------------------------------------
 
@@ -238,13 +282,21 @@ class Ingest:
         payload = open_sealed(request, header, self.s.keys)
         try:
             lv = validate_payload(payload, header.hpke_suite)
+            evidence.check_shape(payload)
             challenge = lv.get("challenge")
             if challenge is not None and challenge["nonce_sha256"] != hashlib.sha256(header.nonce).hexdigest():
                 raise ProbeRejected("UNBOUND", "liveness ran under another challenge than this probe's nonce")
+            evidence.check_camera(term.camera, payload.device)
             passed = bool(challenge and challenge["passed"])
             if lv["verdict"] == "live" and lv.get("challenge_used") is True and passed:
-                receipt = pb.Receipt(probe_id=header.probe_id, accepted=True, reason="OK", received_unix_ms=now_ms,
-                                     liveness_verdict="live")
+                # The terminal says live; the server believes only what it can check itself.
+                try:
+                    evidence.verify(payload, lv, header.nonce, _kinds(rec.challenges), rec.frames, self.s.evidence)
+                    receipt = pb.Receipt(probe_id=header.probe_id, accepted=True, reason="OK",
+                                         received_unix_ms=now_ms, liveness_verdict="live")
+                except evidence.EvidenceFailed as exc:
+                    receipt = pb.Receipt(probe_id=header.probe_id, accepted=False, reason="EVIDENCE_FAILED",
+                                         received_unix_ms=now_ms, liveness_verdict="live", detail=str(exc)[:300])
             else:
                 receipt = pb.Receipt(probe_id=header.probe_id, accepted=False, reason="NOT_LIVE",
                                      received_unix_ms=now_ms, liveness_verdict=lv["verdict"],
@@ -281,6 +333,12 @@ class Ingest:
         if now_ms - rec.used_ms > int(self.s.retry_window_s * 1000):
             raise ProbeRejected("REPLAYED", "this probe was submitted before (outside the retry window)")
         return pb.Receipt.FromString(rec.receipt)
+
+
+def _kinds(names: str) -> frozenset[Kind]:
+    """The challenges a nonce record demands (records written before there were policies: the
+    projector's, which every challenge then ran)."""
+    return kinds_from(n for n in names.split(",") if n) if names else kinds_from(["projector"])
 
 
 @dataclass

@@ -66,6 +66,8 @@ class NonceRecord:
     receipt: bytes = b""          # ... the serialized Receipt it got ...
     used_ms: int = 0              # ... and when
     subject: str = ""             # the subject's failure key (limits.subject_key), "" when none was named
+    challenges: str = ""          # the challenges demanded, comma-separated names ("illumination,projector")
+    frames: int = 0               # the framesets the challenge asked for
 
     @property
     def used(self) -> bool:

@@ -127,7 +127,7 @@ class SerialRig(Rig):
 
     def device_policy(self) -> dict[str, Any]:
         return {"usb_allow": list(self.cfg.camera.usb_allow), "refuse_virtual": True,
-                "allow_non_usb_sources": False}
+                "allow_development_cameras": False}
 
     def species(self) -> tuple[str, ...]:
         return tuple(k for k in self.cfg.instruments if k != BONA_FIDE)

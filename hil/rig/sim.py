@@ -80,7 +80,7 @@ class SimRig(Rig):
     def device_policy(self) -> dict[str, Any]:
         g = GENUINE
         return {"usb_allow": [f"{g['vendor_id']:04x}:{g['product_id']:04x}:{g['serial']}"],
-                "refuse_virtual": True, "allow_non_usb_sources": False}
+                "refuse_virtual": True, "allow_development_cameras": False}
 
     def session_settings(self) -> dict[str, Any]:
         # The simulator renders 3-11 framesets a second on a shared 2-core machine, not a camera's

@@ -194,7 +194,7 @@ def test_fake_rig_refuses_virtual_and_unlisted_cameras():
     with pytest.raises(DeviceRefused):
         CaptureRig(["fake://depth"], strict, _opener({"fake://depth": cable})).start()
     ok = DeviceSettings(usb_allow=("2bc5:0401:S1",))
-    no_usb = DeviceSettings(allow_non_usb_sources=False)
+    no_usb = DeviceSettings(allow_development_cameras=False)
     with pytest.raises(DeviceRefused):
         CaptureRig(["fake://depth"], no_usb, lambda uri: FakeCamera(cable, uri)).start()
     with CaptureRig(["fake://depth"], ok, _opener({"fake://depth": cable})) as rig:

@@ -112,7 +112,8 @@ def test_a_capture_during_an_update_is_refused_with_fw_maintenance_and_not_count
             events.append((event, data))
     never = SimpleNamespace()                       # uplink, signer, supervisor: not reached
     deps = SessionDeps(terminal_id="t1", camera_uri="sim://", uplink=never, signer=never, supervisor=never,
-                       audit=Audit(), maintenance=MaintenanceLock(state))
+                       audit=Audit(), maintenance=MaintenanceLock(state),
+                       devices=DeviceSettings(allow_development_cameras=True))
     req = CaptureRequest(purpose=Purpose.VERIFY, consent_ref="consent-0001", channel="kiosk")
     held, release = threading.Event(), threading.Event()
 

@@ -1,8 +1,8 @@
 """Synthetic probes for server tests: a well-formed payload (random crops with their digests, 468
-landmarks, a liveness report bound to the challenge's nonce) sealed to the challenge's key and
-signed, so each server check can be reached without a camera. The pixels are noise, not a face:
-these probes test the protocol checks, not liveness (tests/uplink/test_uplink_e2e.py sends real
-captures).
+landmarks, a liveness report bound to the challenge's nonce, and challenge evidence that meets the
+challenge: ``hil/fakes/evidence.py``) sealed to the challenge's key and signed, so each server check
+can be reached without a camera. The pixels are noise, not a face: these probes test the protocol
+checks, not liveness (tests/uplink/test_uplink_e2e.py sends real captures).
 
 ``mutate`` hooks change the payload (``payload=``), the liveness report (``liveness=``) or the
 header (``header=``) before sealing; the probe is still sealed and signed correctly afterwards,
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.uplink.seal import load_public_key, seal
+from hil.fakes.evidence import for_challenge
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
 _COUNTER = itertools.count(10_000)          # per test run, increasing (every terminal's counter must)
@@ -37,8 +38,10 @@ def crop(fmt: str, w: int = 16, h: int = 16) -> pb.Crop:
                    depth_scale=0.001 if fmt == "z16" else 0.0)
 
 
-def liveness_report(nonce: bytes, frame_digest: str, *, verdict: str = "live", passed: bool = True) -> dict[str, Any]:
-    return {"verdict": verdict, "score": 0.9, "frame_digests": [frame_digest, hashlib.sha256(b"x").hexdigest()],
+def liveness_report(nonce: bytes, frame_digest: str, *, verdict: str = "live", passed: bool = True,
+                    digests: list[str] | None = None) -> dict[str, Any]:
+    return {"verdict": verdict, "score": 0.9,
+            "frame_digests": digests or [frame_digest, hashlib.sha256(b"x").hexdigest()],
             "challenge_used": True, "challenge": {"passed": passed, "nonce_sha256": hashlib.sha256(nonce).hexdigest()}}
 
 
@@ -55,14 +58,22 @@ class Made:
 def make_probe(ch: pb.Challenge, signer, *, terminal_id: str, session_id: str, purpose: pb.Purpose = pb.VERIFY,
                counter: int | None = None, verdict: str = "live", passed: bool = True,
                liveness: Callable[[dict], Any] | None = None, payload: Callable[[pb.ProbePayload], None] | None = None,
-               header: Callable[[pb.ProbeHeader], None] | None = None, liveness_json: str | None = None) -> Made:
-    fd = hashlib.sha256(os.urandom(16)).hexdigest()
-    lv: Any = liveness_report(ch.nonce, fd, verdict=verdict, passed=passed)
+               header: Callable[[pb.ProbeHeader], None] | None = None, liveness_json: str | None = None,
+               evidence: bool = True) -> Made:
+    """``evidence``: challenge evidence that meets ``ch`` (and a colour crop consistent with it), or
+    none and noise crops, as a hand-made probe would have."""
+    syn = for_challenge(ch) if evidence and ch.challenges else None
+    fd = syn.frame_digest if syn is not None else hashlib.sha256(os.urandom(16)).hexdigest()
+    lv: Any = liveness_report(ch.nonce, fd, verdict=verdict, passed=passed, digests=syn.digests if syn else None)
     if liveness is not None:
         lv = liveness(lv) or lv
-    p = pb.ProbePayload(color=crop("bgr8"), depth=crop("z16"), ir=crop("y8"), landmarks=[0.5] * (3 * 468),
+    color = syn.color if syn is not None else crop("bgr8")
+    p = pb.ProbePayload(color=color, depth=crop("z16", color.width, color.height),
+                        ir=crop("y8", color.width, color.height), landmarks=[0.5] * (3 * 468),
                         quality_json="{}", liveness_json=liveness_json if liveness_json is not None else json.dumps(lv),
                         frame_digest=fd)
+    if syn is not None:
+        p.evidence.CopyFrom(syn.evidence)
     p.device.backend = "sim"
     if payload is not None:
         payload(p)

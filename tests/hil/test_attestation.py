@@ -21,26 +21,28 @@ from agent.security.tpm import enrol, load_attestor
 from agent.uplink.client import UplinkClient, UplinkConnection
 from agent.uplink.seal import ProbeRejected, ServerKey, load_public_key, seal
 from hil import pki
+from hil.fakes.evidence import for_challenge
 from hil.ingest.attestation import AttestationPolicy, check_quote, parse_quote
 from hil.ingest.identity import Registry, Terminal, spki_sha256
 from hil.ingest.server import ServerState, ServerTLS, serve
 from proto.capture_agent.v1 import ingest_pb2 as pb
 from tests.helpers.swtpm import extend_pcr16, reset_pcr16, swtpm
+from tests.helpers.terminals import CAPS
 
 TPM_TERMINAL, PLAIN_TERMINAL = "kiosk-attest-0001", "kiosk-attest-0002"
 
 
-def synthetic_payload(nonce: bytes) -> bytearray:
-    """A well-formed payload (noise crops with their digests, a live verdict bound to the nonce)."""
-    def crop(fmt: str, bpp: int) -> pb.Crop:
-        px = os.urandom(16 * 16 * bpp)
-        return pb.Crop(width=16, height=16, format=fmt, pixels=px, sha256=hashlib.sha256(px).digest(),
-                       depth_scale=0.001 if fmt == "z16" else 0.0)
-    fd = hashlib.sha256(os.urandom(8)).hexdigest()
-    lv = {"verdict": "live", "frame_digests": [fd], "challenge_used": True,
-          "challenge": {"passed": True, "nonce_sha256": hashlib.sha256(nonce).hexdigest()}}
-    p = pb.ProbePayload(color=crop("bgr8", 3), depth=crop("z16", 2), landmarks=[0.5] * (3 * 468),
-                        liveness_json=json.dumps(lv), frame_digest=fd)
+def synthetic_payload(ch: pb.Challenge) -> bytearray:
+    """A well-formed payload (a colour crop and evidence that meets the challenge, a noise depth
+    crop, a live verdict bound to the nonce)."""
+    syn = for_challenge(ch)
+    px = os.urandom(syn.color.width * syn.color.height * 2)
+    depth = pb.Crop(width=syn.color.width, height=syn.color.height, format="z16", pixels=px,
+                    sha256=hashlib.sha256(px).digest(), depth_scale=0.001)
+    lv = {"verdict": "live", "frame_digests": syn.digests, "challenge_used": True,
+          "challenge": {"passed": True, "nonce_sha256": hashlib.sha256(ch.nonce).hexdigest()}}
+    p = pb.ProbePayload(color=syn.color, depth=depth, landmarks=[0.5] * (3 * 468),
+                        liveness_json=json.dumps(lv), frame_digest=syn.frame_digest, evidence=syn.evidence)
     return bytearray(p.SerializeToString())
 
 
@@ -53,7 +55,7 @@ def make_probe(ch: pb.Challenge, signer, terminal: str, session: str, quote: pb.
                        nonce=ch.nonce, server_key_id=ch.server_key_id, hpke_suite=ch.hpke_suite,
                        created_unix_ms=int(time.time() * 1000), signer_key_id=signer.key_id,
                        signature_algorithm=signer.algorithm, purpose=pb.VERIFY, platform_quote=quote)
-    sealed = seal(h, synthetic_payload(ch.nonce), load_public_key(ch.hpke_suite, ch.server_public_key), signer)
+    sealed = seal(h, synthetic_payload(ch), load_public_key(ch.hpke_suite, ch.server_public_key), signer)
     return sealed, h
 
 
@@ -91,7 +93,7 @@ def env(tmp_path_factory):
 
 def submit(env, terminal=TPM_TERMINAL, quote_for=lambda ch: None, session="s-att"):
     c = env["clients"][terminal]
-    ch = c.begin(session, Purpose.VERIFY)
+    ch = c.begin(session, Purpose.VERIFY, capabilities=CAPS)
     sealed, h = make_probe(ch, env["signer"], terminal, session, quote_for(ch))
     return c.submit(sealed, h.probe_id)
 
@@ -107,7 +109,7 @@ def test_a_registered_terminal_must_send_a_quote(env):
 
 
 def test_a_quote_from_an_earlier_challenge_is_refused(env):
-    earlier = env["clients"][TPM_TERMINAL].begin("s-earlier", Purpose.VERIFY)
+    earlier = env["clients"][TPM_TERMINAL].begin("s-earlier", Purpose.VERIFY, capabilities=CAPS)
     old = env["ak"].quote(earlier.nonce)
     r = submit(env, quote_for=lambda ch: old)
     assert r.reason == "ATTESTATION_FAILED" and "another challenge" in r.detail

@@ -19,6 +19,7 @@ from hil.ingest.config import build_state, build_store, load_server_config
 from hil.ingest.redis_store import RedisStore
 from hil.provision import provision_dev
 from tests.helpers.probes import make_probe
+from tests.helpers.terminals import CAPS
 
 
 @pytest.fixture
@@ -101,7 +102,7 @@ def test_sighup_rotates_a_terminal_key_with_overlap_and_revokes_without_a_restar
         (srv / "terminals" / "new.pub.pem").write_bytes(new.public_key_pem())
 
         def probe(signer):
-            ch = client.begin("sess-1", Purpose.VERIFY)
+            ch = client.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
             made = make_probe(ch, signer, terminal_id=dev.terminal_id, session_id="sess-1")
             return client.submit(made.message, made.probe_id)
         assert probe(old).accepted
@@ -119,7 +120,7 @@ def test_sighup_rotates_a_terminal_key_with_overlap_and_revokes_without_a_restar
         dev.server_config.write_text(f'revoked_serials = ["{serial:x}"]\n' + text)
         _hup(child, 2)
         with pytest.raises(UplinkRefused, match="REVOKED"):    # the same client, its connection still open
-            client.begin("sess-1", Purpose.VERIFY)
+            client.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
         dev.server_config.write_text("nonce_ttl_s = nan\n" + text)
         child.proc.send_signal(signal.SIGHUP)                  # a broken config is refused, the server runs on
         deadline = time.monotonic() + 10

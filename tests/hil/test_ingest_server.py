@@ -25,6 +25,7 @@ from hil.ingest.server import ServeOptions, ServerState, ServerTLS, serve
 from hil.ingest.store import MemoryStore
 from proto.capture_agent.v1 import ingest_pb2 as pb
 from tests.helpers.probes import make_probe, next_counter
+from tests.helpers.terminals import CAPS
 
 A, B = "kiosk-a-0001", "kiosk-b-0002"
 
@@ -100,7 +101,7 @@ def test_a_retry_after_deadline_exceeded_gets_the_original_receipt_and_no_second
         return real(payload, *args)
     monkeypatch.setattr(server_mod, "validate_payload", slow_first)
     c = rig.client(deadline_s=0.5, retries=3, backoff_max_s=0.05)
-    ch = c.begin("sess-1", Purpose.VERIFY)
+    ch = c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
     made = rig.probe(ch, verdict=verdict)
     rec = submit(c, made)
     assert c.attempts >= 3                                   # begin, the timed-out submit, its retry
@@ -114,7 +115,7 @@ def test_a_retry_after_deadline_exceeded_gets_the_original_receipt_and_no_second
 def test_receipts_are_kept_only_for_authenticated_senders(rig):
     # Terminal B holds a copy of A's sealed probe (or just knows its probe id) and submits it first.
     ca, cb = rig.client(A), rig.client(B)
-    ch = ca.begin("sess-1", Purpose.VERIFY)
+    ch = ca.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
     made = rig.probe(ch)
     stolen = cb.submit(made.message, made.probe_id)
     assert not stolen.accepted and stolen.reason == "UNKNOWN_TERMINAL"
@@ -139,7 +140,8 @@ def test_a_junk_flood_is_bounded_in_memory(tmp_path):
         peer_a = TlsPeer(rig.certs[A].cert_pem, A)
         stranger = pki.issue(rig.ca, "kiosk-stranger", server=False)
         peer_x = TlsPeer(stranger.cert_pem, "kiosk-stranger")
-        ch = ingest.BeginCapture(pb.BeginCaptureRequest(terminal_id=A, session_id="s", purpose=pb.VERIFY), peer_a)
+        ch = ingest.BeginCapture(pb.BeginCaptureRequest(terminal_id=A, session_id="s", purpose=pb.VERIFY,
+                                                        capabilities=CAPS), peer_a)
         template = rig.probe(ch, session_id="s")
         store = rig.state.store
         assert isinstance(store, MemoryStore)
@@ -161,7 +163,8 @@ def test_a_junk_flood_is_bounded_in_memory(tmp_path):
                                     signature=rig.signers[A].sign(signed_bytes(hb, b"c" * 64)))
             assert ingest.SubmitProbe(signed, peer_a).reason == "EXPIRED"
             # 4. challenges asked for and never used
-            ingest.BeginCapture(pb.BeginCaptureRequest(terminal_id=A, session_id=f"s{i}", purpose=pb.VERIFY), peer_a)
+            ingest.BeginCapture(pb.BeginCaptureRequest(terminal_id=A, session_id=f"s{i}", purpose=pb.VERIFY,
+                                                             capabilities=CAPS), peer_a)
         grown = tracemalloc.get_traced_memory()[0] - before
         tracemalloc.stop()
         print(f"\njunk flood: 20,000 calls, {len(store)} nonce records kept, traced growth {grown / 1024:.0f} KiB")
@@ -186,7 +189,7 @@ def test_concurrent_calls_beyond_the_limit_are_shed(tmp_path, monkeypatch):
     rig = Rig(tmp_path, options=ServeOptions(workers=2, max_concurrent_rpcs=2))
     try:
         c = rig.client()
-        made = [rig.probe(c.begin("sess-1", Purpose.VERIFY)) for _ in range(6)]
+        made = [rig.probe(c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)) for _ in range(6)]
         channel, call = _raw_submit(rig.port, rig, made[0])
         codes = []
 
@@ -207,14 +210,14 @@ def test_idle_connections_are_closed_by_the_server(tmp_path):
     rig = Rig(tmp_path, options=ServeOptions(max_connection_idle_s=0.5))
     try:
         c = rig.client()
-        c.begin("sess-1", Purpose.VERIFY)
+        c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
         states = []
         c._channels[c.s.endpoints[0]].subscribe(states.append, try_to_connect=False)
         deadline = time.monotonic() + 5
         while grpc.ChannelConnectivity.IDLE not in states and time.monotonic() < deadline:
             time.sleep(0.05)
         assert states[0] is grpc.ChannelConnectivity.READY and grpc.ChannelConnectivity.IDLE in states, states
-        assert len(c.begin("sess-2", Purpose.VERIFY).nonce) == 32              # and the client reconnects
+        assert len(c.begin("sess-2", Purpose.VERIFY, capabilities=CAPS).nonce) == 32    # and the client reconnects
     finally:
         rig.close()
 
@@ -243,19 +246,19 @@ MALFORMED_CASES = {
 @pytest.mark.parametrize("case", sorted(MALFORMED_CASES))
 def test_a_signed_but_malformed_probe_is_malformed_and_leaves_its_nonce_unused(rig, case):
     c = rig.client()
-    ch = c.begin("sess-1", Purpose.VERIFY)
+    ch = c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
     bad = rig.probe(ch, **MALFORMED_CASES[case])
     rec = submit(c, bad)
     assert not rec.accepted and rec.reason == "MALFORMED", (rec.reason, rec.detail)
     good = rig.probe(ch)                                   # the same nonce still serves a good probe
-    assert submit(c, good).reason == "OK"
+    assert submit(c, good).reason == "OK", submit(c, good).detail
 
 
 # -- item 10: suite, key and purpose bound to the challenge ---------------------------------------------
 
 def test_a_probe_sealed_to_another_held_key_is_refused(rig):
     c = rig.client()
-    ch = c.begin("sess-1", Purpose.VERIFY)
+    ch = c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
     assert ch.hpke_suite == "x25519"
     other = pb.Challenge()
     other.CopyFrom(ch)
@@ -269,15 +272,15 @@ def test_a_probe_sealed_to_another_held_key_is_refused(rig):
 def test_the_client_refuses_a_suite_it_does_not_allow(rig):
     c = rig.client(suites=("mlkem768-x25519",))
     with pytest.raises(ChallengeInvalid, match="x25519") as exc:
-        c.begin("sess-1", Purpose.VERIFY)
+        c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
     assert exc.value.code == "UPL_CHALLENGE_INVALID"
     rig.state.current_key_id = rig.hybrid.key_id
-    assert c.begin("sess-1", Purpose.VERIFY).hpke_suite == "mlkem768-x25519"
+    assert c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS).hpke_suite == "mlkem768-x25519"
 
 
 def test_the_signed_purpose_must_be_the_nonces(rig):
     c = rig.client()
-    ch = c.begin("sess-1", Purpose.ENROLL)
+    ch = c.begin("sess-1", Purpose.ENROLL, capabilities=CAPS)
     rec = submit(c, rig.probe(ch, purpose=pb.VERIFY))
     assert not rec.accepted and rec.reason == "UNBOUND" and "purpose" in rec.detail
     assert submit(c, rig.probe(ch, purpose=pb.ENROLL)).accepted
@@ -285,20 +288,20 @@ def test_the_signed_purpose_must_be_the_nonces(rig):
 
 def test_the_counter_must_increase_per_terminal(rig):
     c, cb = rig.client(), rig.client(B)
-    first = rig.probe(c.begin("sess-1", Purpose.VERIFY), counter=50)
+    first = rig.probe(c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS), counter=50)
     assert submit(c, first).accepted
     for stale in (50, 49):
-        rec = submit(c, rig.probe(c.begin("sess-1", Purpose.VERIFY), counter=stale))
+        rec = submit(c, rig.probe(c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS), counter=stale))
         assert not rec.accepted and rec.reason == "REPLAYED" and "counter" in rec.detail
-    assert submit(c, rig.probe(c.begin("sess-1", Purpose.VERIFY), counter=51)).accepted
+    assert submit(c, rig.probe(c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS), counter=51)).accepted
     # Another terminal's counter is its own.
-    assert submit(cb, rig.probe(cb.begin("sess-1", Purpose.VERIFY), terminal=B, counter=1)).accepted
+    assert submit(cb, rig.probe(cb.begin("sess-1", Purpose.VERIFY, capabilities=CAPS), terminal=B, counter=1)).accepted
 
 
 @pytest.mark.parametrize("offset_s", [-3600, 3600])
 def test_the_creation_time_must_fall_within_the_challenge(rig, offset_s):
     c = rig.client()
-    ch = c.begin("sess-1", Purpose.VERIFY)
+    ch = c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
     made = rig.probe(ch, header=lambda h: setattr(h, "created_unix_ms", h.created_unix_ms + offset_s * 1000))
     rec = submit(c, made)
     assert not rec.accepted and rec.reason == "UNBOUND" and "creation time" in rec.detail
@@ -311,17 +314,17 @@ def test_the_client_refuses_a_challenge_that_cannot_cover_the_session(tmp_path):
     try:
         c = rig.client(deadline_s=2.0, retries=3, backoff_max_s=1.0)      # a submit may take 11 s
         assert c.submit_allowance_s() == 11.0
-        assert len(c.begin("s", Purpose.VERIFY, min_lifetime_s=3).nonce) == 32
+        assert len(c.begin("s", Purpose.VERIFY, capabilities=CAPS, min_lifetime_s=3).nonce) == 32
         with pytest.raises(ChallengeInvalid, match="needs 21 s"):
-            c.begin("s", Purpose.VERIFY, min_lifetime_s=10)
+            c.begin("s", Purpose.VERIFY, capabilities=CAPS, min_lifetime_s=10)
     finally:
         rig.close()
 
 
 def test_a_terminal_asking_for_many_challenges_only_evicts_its_own(rig):
     c, cb = rig.client(), rig.client(B)
-    theirs = cb.begin("sess-1", Purpose.VERIFY)
-    mine = [c.begin("sess-1", Purpose.VERIFY) for _ in range(40)]
+    theirs = cb.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
+    mine = [c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS) for _ in range(40)]
     cap = rig.state.store.limits.nonces_per_terminal
     assert len(rig.state.store) == cap + 1
     assert submit(c, rig.probe(mine[0])).reason == "EXPIRED"            # evicted by its own flood
@@ -335,8 +338,8 @@ def test_a_fresh_certificate_for_the_same_name_is_not_the_terminal(rig):
     twin = pki.issue(rig.ca, A, server=False)                 # same CA, same CN, another key
     c = rig.client(cert=twin)
     with pytest.raises(UplinkRefused, match="UNKNOWN_TERMINAL"):
-        c.begin("sess-1", Purpose.VERIFY)
-    ch = rig.client().begin("sess-1", Purpose.VERIFY)
+        c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
+    ch = rig.client().begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
     made = rig.probe(ch)
     rec = c.submit(made.message, made.probe_id)
     assert not rec.accepted and rec.reason == "UNKNOWN_TERMINAL"
@@ -369,7 +372,7 @@ def test_revocation_is_checked_on_every_call_on_an_open_connection(tmp_path):
         rig.state.registry = Registry(rig.state.registry.terminals.values(),
                                       Revocation((), crl, x509.load_pem_x509_certificate(rig.ca.cert_pem)))
         c = rig.client()
-        ch = c.begin("sess-1", Purpose.VERIFY)                 # the connection is open and trusted
+        ch = c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)                 # the connection is open and trusted
         serial = x509.load_pem_x509_certificate(rig.certs[A].cert_pem).serial_number
         crl.write_bytes(_crl(rig.ca, [serial]))
         os.utime(crl, ns=(time.time_ns(), time.time_ns() + 1))
@@ -377,11 +380,11 @@ def test_revocation_is_checked_on_every_call_on_an_open_connection(tmp_path):
         rec = submit(c, made)                                  # same channel, next call
         assert not rec.accepted and rec.reason == "REVOKED"
         with pytest.raises(UplinkRefused, match="REVOKED"):
-            c.begin("sess-2", Purpose.VERIFY)
-        assert rig.client(B).begin("sess-1", Purpose.VERIFY).nonce      # B is not revoked
+            c.begin("sess-2", Purpose.VERIFY, capabilities=CAPS)
+        assert rig.client(B).begin("sess-1", Purpose.VERIFY, capabilities=CAPS).nonce      # B is not revoked
         crl.write_bytes(_crl(foreign_ca, [serial]))            # signed by another CA: fail closed
         with pytest.raises(UplinkRefused, match="REVOKED: the revocation list cannot be used"):
-            rig.client(B).begin("sess-1", Purpose.VERIFY)
+            rig.client(B).begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
     finally:
         rig.close()
 
@@ -393,8 +396,8 @@ def test_revoked_serials_from_the_config_are_refused(tmp_path):
         serial = x509.load_pem_x509_certificate(rig.certs[B].cert_pem).serial_number
         rig.state.registry = Registry(rig.state.registry.terminals.values(), Revocation([serial]))
         with pytest.raises(UplinkRefused, match="REVOKED"):
-            rig.client(B).begin("sess-1", Purpose.VERIFY)
-        assert rig.client(A).begin("sess-1", Purpose.VERIFY).nonce
+            rig.client(B).begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
+        assert rig.client(A).begin("sess-1", Purpose.VERIFY, capabilities=CAPS).nonce
     finally:
         rig.close()
 
@@ -403,19 +406,21 @@ def test_the_previous_key_signs_until_its_rotation_ends(tmp_path):
     rig = Rig(tmp_path, previous_key_until_ms=int(time.time() * 1000) + 3_600_000)
     try:
         c = rig.client()
-        assert submit(c, rig.probe(c.begin("s", Purpose.VERIFY), session_id="s", signer=rig.old_signer)).accepted
-        assert submit(c, rig.probe(c.begin("s", Purpose.VERIFY), session_id="s")).accepted
+        assert submit(c, rig.probe(c.begin("s", Purpose.VERIFY, capabilities=CAPS), session_id="s",
+                                   signer=rig.old_signer)).accepted
+        assert submit(c, rig.probe(c.begin("s", Purpose.VERIFY, capabilities=CAPS), session_id="s")).accepted
         rig.state.registry = rig.registry(previous_key_until_ms=int(time.time() * 1000) - 1)
-        rec = submit(c, rig.probe(c.begin("s", Purpose.VERIFY), session_id="s", signer=rig.old_signer))
+        rec = submit(c, rig.probe(c.begin("s", Purpose.VERIFY, capabilities=CAPS), session_id="s",
+                                  signer=rig.old_signer))
         assert not rec.accepted and rec.reason == "TAMPERED" and "rotation" in rec.detail
     finally:
         rig.close()
 
 
 def test_the_server_name_is_verified_against_the_certificate(rig):
-    assert rig.client(server_name="ingest.test").begin("s", Purpose.VERIFY).nonce
+    assert rig.client(server_name="ingest.test").begin("s", Purpose.VERIFY, capabilities=CAPS).nonce
     with pytest.raises(Exception) as exc:                      # a name the certificate does not carry
-        rig.client(server_name="other.test", retries=0, deadline_s=2).begin("s", Purpose.VERIFY)
+        rig.client(server_name="other.test", retries=0, deadline_s=2).begin("s", Purpose.VERIFY, capabilities=CAPS)
     assert getattr(exc.value, "code", "") in ("UPL_UNAVAILABLE", "UPL_REFUSED")
 
 
@@ -434,13 +439,14 @@ def test_presentation_failures_lock_the_terminal_out_at_the_server(rig):
     c, cb = rig.client(), rig.client(B)
     for _ in range(3):
         # Malformed or unbound input never counts as a presentation failure; NOT_LIVE does.
-        assert submit(c, rig.probe(c.begin("sess-1", Purpose.VERIFY), liveness_json="[")).reason == "MALFORMED"
-        assert submit(c, rig.probe(c.begin("sess-2", Purpose.VERIFY))).reason == "UNBOUND"
-        ch = c.begin("sess-1", Purpose.VERIFY)
+        assert submit(c, rig.probe(c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS),
+                                   liveness_json="[")).reason == "MALFORMED"
+        assert submit(c, rig.probe(c.begin("sess-2", Purpose.VERIFY, capabilities=CAPS))).reason == "UNBOUND"
+        ch = c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
         assert submit(c, rig.probe(ch, verdict="attack")).reason == "NOT_LIVE"
     with pytest.raises(UplinkRefused, match="LOCKED_OUT"):
-        c.begin("sess-1", Purpose.VERIFY)
-    assert cb.begin("sess-1", Purpose.VERIFY).nonce                    # another terminal is not locked out
+        c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
+    assert cb.begin("sess-1", Purpose.VERIFY, capabilities=CAPS).nonce       # another terminal is not locked out
     assert rig.state.store.failures(terminal_key(A), rig.state.now_ms(), 600_000) == 3
 
 
@@ -459,14 +465,14 @@ def test_two_servers_share_nonces_receipts_and_counters_through_redis(tmp_path, 
             at_one = one.client()
             at_two = UplinkClient(UplinkConnection((f"127.0.0.1:{port2}",), one.ca.cert_pem, one.certs[A].cert_pem,
                                                    one.certs[A].key_pem, A, server_name="ingest.test"))
-            ch = at_one.begin("sess-1", Purpose.VERIFY)            # issued by server one ...
+            ch = at_one.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)            # issued by server one ...
             made = one.probe(ch)
             rec = submit(at_two, made)                             # ... used at server two
             assert rec.accepted, rec.detail
             assert submit(at_one, made) == rec                     # the retry elsewhere gets the same receipt
             again = submit(at_one, one.probe(ch))                  # another probe under the used nonce
             assert not again.accepted and again.reason == "REPLAYED"
-            stale = submit(at_one, one.probe(at_one.begin("sess-1", Purpose.VERIFY), counter=1))
+            stale = submit(at_one, one.probe(at_one.begin("sess-1", Purpose.VERIFY, capabilities=CAPS), counter=1))
             assert stale.reason == "REPLAYED" and "counter" in stale.detail
             at_two.close()
         finally:
@@ -482,7 +488,7 @@ def test_a_store_outage_is_unavailable_so_the_client_fails_over(tmp_path):
     rig = Rig(tmp_path, store=RedisStore.from_url(f"unix://{tmp_path / 'no-redis.sock'}"))
     try:
         with pytest.raises(Exception) as exc:
-            rig.client(retries=1, deadline_s=2).begin("s", Purpose.VERIFY)
+            rig.client(retries=1, deadline_s=2).begin("s", Purpose.VERIFY, capabilities=CAPS)
         assert getattr(exc.value, "code", "") == "UPL_UNAVAILABLE"
     finally:
         rig.close()

@@ -20,12 +20,12 @@ from agent.security.audit import AuditLog
 from agent.security.keys import generate_file_key
 from agent.session.projector import Projector
 from agent.session.window import collect
-from agent.uplink.client import UplinkLockedOut
+from agent.uplink.client import UplinkLockedOut, challenge_names
 from agent.uplink.probe import build_header, build_payload, seal_probe
 from hil.ingest.anchors import AnchorStore
 from hil.ingest.limits import FailureLimits, subject_key, terminal_key
 from hil.ingest.store import MemoryStore
-from tests.helpers.terminals import OTHER_TERMINAL, TERMINAL
+from tests.helpers.terminals import CAPS, OTHER_TERMINAL, TERMINAL
 
 
 def test_limits_count_presentation_failures_per_terminal_and_subject():
@@ -46,7 +46,7 @@ def test_limits_count_presentation_failures_per_terminal_and_subject():
 def capture(ingest, gate, subject, begin):
     cam = drivers.open(f"sim://?realtime=0&seed=21&identity=3&lux=150&subject={subject}")
     with cam:
-        challenge = Challenge.from_nonce(begin.nonce, begin.frames)
+        challenge = Challenge.from_nonce(begin.nonce, begin.frames, kinds=challenge_names(begin.challenges))
         sets = collect(FramesetReader(cam), begin.frames, challenge, Projector(cam))
     return sets, judge(sets, gate, VerdictThresholds(), challenge=challenge)
 
@@ -56,7 +56,8 @@ def sealed(ingest, ch, sets, r, session_id, *, signer=None, anchor=None, termina
             "landmarks": r.best_face.mesh.landmarks.tolist()}
     payload = build_payload(align_frameset(sets[r.best_index]), best, quality={"ok": True},
                             liveness=r.verdict.to_dict(), device=drivers.open("sim://?realtime=0").info,
-                            timings_ms={"capture": 1.0}, frame_digest=frameset_digest(sets[r.best_index]))
+                            timings_ms={"capture": 1.0}, frame_digest=frameset_digest(sets[r.best_index]),
+                            evidence=r.evidence)
     return seal_probe(ch, payload, terminal_id=terminal, session_id=session_id, counter=ingest["counter"].next(),
                       signer=signer or ingest["signer"], purpose=Purpose.VERIFY, audit_anchor=anchor)
 
@@ -74,17 +75,17 @@ def strict_limits(ingest):
 def test_the_server_locks_out_a_subject_after_failed_presentations_over_mtls(ingest, gate, strict_limits):
     c = ingest["uplink"]()
     for k in range(2):
-        ch = c.begin(f"lim-{k}", Purpose.VERIFY, subject_ref="cust-attacked")
+        ch = c.begin(f"lim-{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-attacked")
         sets, r = capture(ingest, gate, "print", ch)
         p = sealed(ingest, ch, sets, r, f"lim-{k}")
         assert c.submit(p.message, p.probe_id).reason == "NOT_LIVE"
     with pytest.raises(UplinkLockedOut) as exc:
-        c.begin("lim-2", Purpose.VERIFY, subject_ref="cust-attacked")
+        c.begin("lim-2", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-attacked")
     assert exc.value.code == "UPL_LOCKED_OUT" and "LOCKED_OUT" in exc.value.message
     other = ingest["uplink"](cert=ingest["other_cert"], terminal=OTHER_TERMINAL)
     with pytest.raises(UplinkLockedOut, match="subject"):
-        other.begin("lim-3", Purpose.VERIFY, subject_ref="cust-attacked")     # on every terminal
-    assert other.begin("lim-4", Purpose.VERIFY, subject_ref="cust-other").nonce   # others are served
+        other.begin("lim-3", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-attacked")     # on every terminal
+    assert other.begin("lim-4", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-other").nonce   # others are served
     c.close()
     other.close()
 
@@ -95,7 +96,7 @@ def test_an_anchor_that_goes_back_is_flagged_and_audit_verify_proves_the_cut(ing
     c = ingest["uplink"]()
 
     def submit(session_id, anchor):
-        ch = c.begin(session_id, Purpose.VERIFY)
+        ch = c.begin(session_id, Purpose.VERIFY, capabilities=CAPS)
         sets, r = capture(ingest, gate, "live", ch)
         p = sealed(ingest, ch, sets, r, session_id, anchor=anchor)
         return c.submit(p.message, p.probe_id)

@@ -50,6 +50,30 @@ def test_injected_stream_that_ignores_the_challenge_is_rejected(gate):
     assert v.challenge_used and not v.challenge["passed"]
 
 
+@pytest.mark.parametrize("species", ["splice", "render"])
+def test_adaptive_injectors_obey_the_projector_but_miss_the_screen_and_are_never_live(gate, species):
+    # An injector on the camera link sees every projector command and obeys it; the kiosk screen's
+    # light on the face it never sees (issue 15). The projector challenge passes, the illumination
+    # challenge does not, and the session is not live.
+    v = session(gate, f"&inject={species}&seed=7", frames=24).verdict
+    assert v.verdict != "live" and v.challenge_used and not v.challenge["passed"]
+    assert v.challenge["projector"]["passed"] and not v.challenge["illumination"]["passed"]
+
+
+def test_the_judge_returns_evidence_bound_to_its_frames(gate):
+    from agent.liveness.supervisor import check_evidence
+    r = session(gate, "&seed=21&identity=3&lux=150&yaw=8", frames=12)
+    ev = r.evidence
+    assert ev["challenges"] == ["illumination", "projector"] and len(ev["face_box"]) == 4
+    assert [f["digest"] for f in ev["frames"]] == r.verdict.frame_digests
+    assert all(len(f["face_grid"]) == 48 for f in ev["frames"] if f["face"])
+    assert check_evidence(ev, r.verdict.frame_digests)
+    bad = {**ev, "frames": [dict(ev["frames"][0], ir_energy=float("nan"))] + ev["frames"][1:]}
+    assert not check_evidence(bad, r.verdict.frame_digests)
+    assert not check_evidence(ev, r.verdict.frame_digests[::-1])
+    assert not check_evidence({**ev, "face_box": [1, 2]}, r.verdict.frame_digests)
+
+
 def test_no_face_is_inconclusive_never_live(gate):
     v = session(gate, "&subject=none").verdict
     assert v.verdict == "inconclusive" and v.score == 0.0

@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from agent.localapi.client import LocalApiError, LocalClient
 from agent.localapi.service import LocalApiServer
+from agent.session.events import Illumination, Progress, Result
 from tests.helpers.requests import dicts, request
 from tests.helpers.users import popen_as
 
@@ -264,3 +265,32 @@ def test_stop_cancels_a_running_capture_which_reports_it(api):
         t.join(10)
     assert got[-1]["error"]["code"] == "SES_CANCELLED"
     assert not Path(srv.socket_path).exists()
+
+
+def test_the_illumination_challenge_reaches_the_kiosk_app_as_events_in_time(api):
+    # The kiosk app shows each colour full screen when its event arrives: every step of the nonce's
+    # sequence, in order, before the liveness stage, then the end of the sequence.
+    srv = api("sim://?seed=21&lux=150")
+    with LocalClient(srv.socket_path) as c:
+        evs = list(c.capture(request("verify", "CONSENT-L-0003", subject_ref="c-10")))
+    kinds = [type(e).__name__ for e in evs]
+    shown = [e for e in evs if isinstance(e, Illumination)]
+    assert shown and shown[-1].end and [e.step for e in shown[:-1]] == list(range(len(shown) - 1))
+    assert all(0 <= v <= 1 for e in shown for v in e.rgb) and shown[0].frame == 0 and shown[0].frames >= 3
+    stage = [e.stage for e in evs if isinstance(e, Progress)]
+    assert kinds.index("Illumination") > stage.index("capture") and "liveness" in stage
+    last_shown = max(i for i, k in enumerate(kinds) if k == "Illumination")
+    assert last_shown < next(i for i, e in enumerate(evs) if isinstance(e, Progress) and e.stage == "liveness")
+    assert isinstance(evs[-1], Result) and evs[-1].accepted, evs[-1]
+
+
+def test_illumination_events_map_both_ways_and_the_capture_command_shows_them():
+    from agent.commands.capture import show
+    from agent.localapi.convert import event_from_proto, event_to_proto
+    ev = Illumination(2, (1.0, 0.0, 1.0), 7, 4, 33.25)                  # (a float32 on the wire)
+    msg = event_to_proto("sid", ev)
+    assert msg.WhichOneof("event") == "illumination" and event_from_proto(msg) == ev
+    msg.illumination.red = float("nan")                               # an app never gets more than 0..1
+    assert event_from_proto(msg).rgb == (0.0, 0.0, 1.0)
+    assert "magenta" in show(ev) and "133 ms" in show(ev) and "\x1b[48;2;255;0;255m" in show(ev, tty=True)
+    assert "end" in show(Illumination(5, (0.0, 0.0, 0.0), 24, 0, 33.3, end=True))

@@ -144,7 +144,7 @@ def test_a_camera_below_the_capture_spec_is_refused(make_deps):
 
 def test_a_camera_the_policy_refuses_is_not_used(make_deps):
     deps = make_deps()
-    deps.devices = DeviceSettings(allow_non_usb_sources=False)
+    deps.devices = DeviceSettings(allow_development_cameras=False)
     e = result(events(deps))["error"]
     assert e["code"] == "DRV_DEVICE_REFUSED"
 

@@ -11,6 +11,7 @@ import types
 import pytest
 
 from agent.config import SessionSettings
+from agent.devices.policy import DeviceSettings
 from agent.purpose import Purpose
 from agent.security.keys import (
     SM2,
@@ -33,7 +34,7 @@ from hil.ingest.identity import Registry, Terminal, spki_sha256
 from hil.ingest.server import ServerState, ServerTLS, serve
 from proto.capture_agent.v1 import ingest_pb2 as pb
 from tests.helpers.swtpm import extend_pcr16, reset_pcr16, swtpm
-from tests.helpers.terminals import LIVE
+from tests.helpers.terminals import CAPS, LIVE
 
 TPM_T, GM_T, HSM_T = "kiosk-tpm-0001", "kiosk-gm-0001", "kiosk-hsm-0001"
 
@@ -89,7 +90,8 @@ def capture(deps: SessionDeps):
 
 def deps_for(keyed, supervisor, terminal, uplink, signer, attestor=None) -> SessionDeps:
     return SessionDeps(terminal_id=terminal, camera_uri=LIVE, uplink=uplink, signer=signer, supervisor=supervisor,
-                       settings=dataclasses.replace(SessionSettings()), attestor=attestor)
+                       settings=dataclasses.replace(SessionSettings()), attestor=attestor,
+                       devices=DeviceSettings(allow_development_cameras=True))
 
 
 def last_header(keyed) -> pb.ProbeHeader:
@@ -114,7 +116,7 @@ def test_a_terminal_whose_keys_are_all_in_the_tpm(keyed, supervisor):
         assert isinstance(end, Error) and end.code == "KEY_PCR_MISMATCH", end
         fresh = keyed.client(TPM_T, keyed.tpm_mtls, retries=0)
         with pytest.raises(PcrPolicyRefused):    # a new connection: the mTLS key refuses the handshake
-            fresh.begin("s-after-change", Purpose.VERIFY)
+            fresh.begin("s-after-change", Purpose.VERIFY, capabilities=CAPS)
         fresh.close()
     finally:
         reset_pcr16(keyed.tcti)
@@ -137,10 +139,10 @@ def test_the_gm_profile_end_to_end(keyed, supervisor):
         assert len(p.color.sm3) == 32 and not p.color.sha256      # SM3 crop digests under the GM suite
         # A standard-profile terminal is not talked into the GM suite, nor a GM one out of it.
         with pytest.raises(ChallengeInvalid):
-            keyed.client(GM_T, keyed.certs[GM_T].key_pem).begin("s-std", Purpose.VERIFY)
+            keyed.client(GM_T, keyed.certs[GM_T].key_pem).begin("s-std", Purpose.VERIFY, capabilities=CAPS)
         keyed.state.current_key_id = keyed.x25519.key_id
         with pytest.raises(ChallengeInvalid):
-            uplink.begin("s-gm", Purpose.VERIFY)
+            uplink.begin("s-gm", Purpose.VERIFY, capabilities=CAPS)
     finally:
         keyed.state.current_key_id = keyed.x25519.key_id
         uplink.close()
@@ -149,7 +151,7 @@ def test_the_gm_profile_end_to_end(keyed, supervisor):
 def test_the_mtls_key_on_a_pkcs11_token(keyed):
     uplink = keyed.client(HSM_T, keyed.hsm_mtls)
     try:
-        ch = uplink.begin("s-hsm", Purpose.VERIFY)        # the server saw this terminal's certificate
+        ch = uplink.begin("s-hsm", Purpose.VERIFY, capabilities=CAPS)   # the server saw this terminal's certificate
         assert len(ch.nonce) == 32
         assert uplink._handshake is not None and uplink._handshake.calls >= 1
     finally:
@@ -163,7 +165,7 @@ def test_every_handshake_with_a_held_key_completes(keyed):
     for i in range(50):
         uplink = keyed.client(HSM_T, keyed.hsm_mtls, retries=0, deadline_s=5.0)
         try:
-            assert len(uplink.begin(f"s-hs-{i}", Purpose.VERIFY).nonce) == 32
+            assert len(uplink.begin(f"s-hs-{i}", Purpose.VERIFY, capabilities=CAPS).nonce) == 32
         finally:
             uplink.close()
 

@@ -20,20 +20,20 @@ from agent.pipeline.frames import FramesetReader
 from agent.purpose import Purpose
 from agent.session.projector import Projector
 from agent.session.window import collect
-from agent.uplink.client import UplinkRefused, UplinkUnavailable
+from agent.uplink.client import UplinkRefused, UplinkUnavailable, challenge_names
 from agent.uplink.probe import build_payload, seal_probe
 from agent.uplink.seal import ServerKey
 from proto.capture_agent.v1 import ingest_pb2 as pb
-from tests.helpers.terminals import OTHER_TERMINAL, TERMINAL
+from tests.helpers.terminals import CAPS, OTHER_TERMINAL, TERMINAL
 
 
 def capture(ingest, gate, subject="live", begin=None):
     """A sim session under a fresh server challenge; returns (challenge, sets, judged result)."""
     c = ingest["uplink"]()
-    ch = begin or c.begin("sess-1", Purpose.VERIFY)
+    ch = begin or c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
     cam = drivers.open(f"sim://?realtime=0&seed=21&identity=3&lux=150&subject={subject}")
     with cam:
-        challenge = Challenge.from_nonce(ch.nonce, ch.frames)
+        challenge = Challenge.from_nonce(ch.nonce, ch.frames, kinds=challenge_names(ch.challenges))
         sets = collect(FramesetReader(cam), ch.frames, challenge, Projector(cam))
     r = judge(sets, gate, VerdictThresholds(), challenge=challenge)
     return c, ch, sets, r
@@ -45,7 +45,7 @@ def probe(ingest, ch, sets, r, counter=None, signer=None):
     payload = build_payload(align_frameset(sets[r.best_index]), best, quality={"ok": True},
                             liveness=r.verdict.to_dict(),
                             device=drivers.open("sim://?realtime=0").info, timings_ms={"capture": 1.0},
-                            frame_digest=frameset_digest(sets[r.best_index]))
+                            frame_digest=frameset_digest(sets[r.best_index]), evidence=r.evidence)
     counter = counter if counter is not None else ingest["counter"].next()
     return seal_probe(ch, payload, terminal_id=TERMINAL, session_id="sess-1", counter=counter,
                       signer=signer or ingest["signer"], purpose=Purpose.VERIFY).message
@@ -107,7 +107,7 @@ def live_session(ingest, gate):
 def fresh(ingest, live_session, **kw):
     """A correctly sealed probe under a fresh (unused) nonce, reusing one captured session."""
     c, _, sets, r = live_session
-    ch = c.begin("sess-1", Purpose.VERIFY)
+    ch = c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
     return c, ch, probe(ingest, ch, sets, r, **kw)
 
 
@@ -182,13 +182,13 @@ def test_another_terminals_certificate_cannot_submit_for_this_terminal(ingest, l
     rec = other.submit(sealed, header_of(sealed).probe_id)
     assert not rec.accepted and rec.reason == "UNKNOWN_TERMINAL"
     with pytest.raises(UplinkRefused, match="PERMISSION_DENIED"):
-        ingest["uplink"](cert=ingest["other_cert"], terminal=TERMINAL).begin("s", Purpose.VERIFY)
+        ingest["uplink"](cert=ingest["other_cert"], terminal=TERMINAL).begin("s", Purpose.VERIFY, capabilities=CAPS)
 
 
 def test_certificate_from_another_ca_cannot_connect(ingest):
     c = ingest["uplink"](cert=ingest["rogue_cert"], retries=0, deadline_s=2.0)
     with pytest.raises((UplinkUnavailable, UplinkRefused)):
-        c.begin("s", Purpose.VERIFY)
+        c.begin("s", Purpose.VERIFY, capabilities=CAPS)
 
 
 def test_oversized_message_is_refused_by_the_server(ingest):
@@ -205,12 +205,12 @@ def test_failover_to_the_second_endpoint_and_unavailable_when_none_answers(inges
     dead = f"127.0.0.1:{s.getsockname()[1]}"
     s.close()                                            # nothing listens there
     c = ingest["uplink"](endpoints=(dead, f"127.0.0.1:{ingest['port']}"), deadline_s=1.0)
-    ch = c.begin("s", Purpose.VERIFY)
+    ch = c.begin("s", Purpose.VERIFY, capabilities=CAPS)
     assert len(ch.nonce) == 32 and c.attempts >= 2
     c2 = ingest["uplink"](endpoints=(dead,), retries=2, deadline_s=0.5)
     t0 = time.monotonic()
     with pytest.raises(UplinkUnavailable) as exc:
-        c2.begin("s", Purpose.VERIFY)
+        c2.begin("s", Purpose.VERIFY, capabilities=CAPS)
     assert exc.value.code == "UPL_UNAVAILABLE" and time.monotonic() - t0 < 5
 
 
@@ -267,7 +267,7 @@ def test_identical_resubmit_after_the_retry_window_is_a_replay(ingest, gate, liv
 
 def test_a_nonce_is_bound_to_the_session_it_was_issued_for(ingest, live_session):
     c, _, sets, r = live_session
-    ch = c.begin("another-session", Purpose.VERIFY)
+    ch = c.begin("another-session", Purpose.VERIFY, capabilities=CAPS)
     sealed = probe(ingest, ch, sets, r)                 # the header says session "sess-1"
     rec = c.submit(sealed, header_of(sealed).probe_id)
     assert not rec.accepted and rec.reason == "UNBOUND" and "session" in rec.detail

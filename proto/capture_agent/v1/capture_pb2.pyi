@@ -79,19 +79,41 @@ class Error(_message.Message):
     message: str
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
+class Illumination(_message.Message):
+    __slots__ = ("step", "red", "green", "blue", "frame", "frames", "frame_interval_ms", "end")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    RED_FIELD_NUMBER: _ClassVar[int]
+    GREEN_FIELD_NUMBER: _ClassVar[int]
+    BLUE_FIELD_NUMBER: _ClassVar[int]
+    FRAME_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    FRAME_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    step: int
+    red: float
+    green: float
+    blue: float
+    frame: int
+    frames: int
+    frame_interval_ms: float
+    end: bool
+    def __init__(self, step: _Optional[int] = ..., red: _Optional[float] = ..., green: _Optional[float] = ..., blue: _Optional[float] = ..., frame: _Optional[int] = ..., frames: _Optional[int] = ..., frame_interval_ms: _Optional[float] = ..., end: _Optional[bool] = ...) -> None: ...
+
 class CaptureEvent(_message.Message):
-    __slots__ = ("session_id", "prompt", "progress", "result", "error")
+    __slots__ = ("session_id", "prompt", "progress", "result", "error", "illumination")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    ILLUMINATION_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     prompt: Prompt
     progress: Progress
     result: Result
     error: Error
-    def __init__(self, session_id: _Optional[str] = ..., prompt: _Optional[_Union[Prompt, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+    illumination: Illumination
+    def __init__(self, session_id: _Optional[str] = ..., prompt: _Optional[_Union[Prompt, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., illumination: _Optional[_Union[Illumination, _Mapping]] = ...) -> None: ...
 
 class CancelRequest(_message.Message):
     __slots__ = ("session_id",)

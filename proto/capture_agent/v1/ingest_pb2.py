@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63\x61pture_agent/v1/ingest.proto\x12\x10\x63\x61pture_agent.v1\"\x7f\n\x13\x42\x65ginCaptureRequest\x12\x13\n\x0bterminal_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12*\n\x07purpose\x18\x03 \x01(\x0e\x32\x19.capture_agent.v1.Purpose\x12\x13\n\x0bsubject_ref\x18( \x01(\t\"\xa1\x01\n\tChallenge\x12\r\n\x05nonce\x18\x01 \x01(\x0c\x12\x17\n\x0f\x65xpires_unix_ms\x18\x02 \x01(\x03\x12\x15\n\rserver_key_id\x18\x03 \x01(\t\x12\x19\n\x11server_public_key\x18\x04 \x01(\x0c\x12\x12\n\nhpke_suite\x18\x05 \x01(\t\x12\x0e\n\x06\x66rames\x18\x06 \x01(\r\x12\x16\n\x0eissued_unix_ms\x18\x32 \x01(\x03\"\x8b\x03\n\x0bProbeHeader\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x10\n\x08probe_id\x18\x02 \x01(\t\x12\x13\n\x0bterminal_id\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\x0f\n\x07\x63ounter\x18\x05 \x01(\x04\x12\r\n\x05nonce\x18\x06 \x01(\x0c\x12\x15\n\rserver_key_id\x18\x07 \x01(\t\x12\x12\n\nhpke_suite\x18\x08 \x01(\t\x12\x17\n\x0f\x63reated_unix_ms\x18\t \x01(\x03\x12\x15\n\rsigner_key_id\x18\n \x01(\t\x12\x1b\n\x13signature_algorithm\x18\x0b \x01(\t\x12*\n\x07purpose\x18\x0c \x01(\x0e\x32\x19.capture_agent.v1.Purpose\x12\x33\n\x0c\x61udit_anchor\x18( \x01(\x0b\x32\x1d.capture_agent.v1.AuditAnchor\x12\x37\n\x0eplatform_quote\x18< \x01(\x0b\x32\x1f.capture_agent.v1.PlatformQuote\"f\n\rPlatformQuote\x12\x0e\n\x06\x61ttest\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x10\n\x08pcr_bank\x18\x03 \x01(\t\x12\x0c\n\x04pcrs\x18\x04 \x03(\r\x12\x12\n\npcr_values\x18\x05 \x03(\x0c\"K\n\x0b\x41uditAnchor\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0c\n\x04head\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x12\x0e\n\x06log_id\x18\x04 \x01(\x0c\"D\n\x0bSealedProbe\x12\x0e\n\x06header\x18\x01 \x01(\x0c\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"\x8d\x01\n\x04\x43rop\x12\r\n\x05width\x18\x01 \x01(\r\x12\x0e\n\x06height\x18\x02 \x01(\r\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\x12\x0e\n\x06pixels\x18\x04 \x01(\x0c\x12\t\n\x01x\x18\x05 \x01(\x05\x12\t\n\x01y\x18\x06 \x01(\x05\x12\x0e\n\x06sha256\x18\x07 \x01(\x0c\x12\x13\n\x0b\x64\x65pth_scale\x18\x08 \x01(\x02\x12\x0b\n\x03sm3\x18< \x01(\x0c\"\x89\x01\n\x11\x44\x65viceAttestation\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0e\n\x06serial\x18\x03 \x01(\t\x12\x0e\n\x06usb_id\x18\x04 \x01(\t\x12\x0f\n\x07usb_bus\x18\x05 \x01(\t\x12\x10\n\x08\x66irmware\x18\x06 \x01(\t\x12\x11\n\trecording\x18\x07 \x01(\x08\"\x80\x03\n\x0cProbePayload\x12%\n\x05\x63olor\x18\x01 \x01(\x0b\x32\x16.capture_agent.v1.Crop\x12%\n\x05\x64\x65pth\x18\x02 \x01(\x0b\x32\x16.capture_agent.v1.Crop\x12\"\n\x02ir\x18\x03 \x01(\x0b\x32\x16.capture_agent.v1.Crop\x12\x11\n\tlandmarks\x18\x04 \x03(\x02\x12\x14\n\x0cquality_json\x18\x05 \x01(\t\x12\x15\n\rliveness_json\x18\x06 \x01(\t\x12\x33\n\x06\x64\x65vice\x18\x07 \x01(\x0b\x32#.capture_agent.v1.DeviceAttestation\x12\x41\n\ntimings_ms\x18\x08 \x03(\x0b\x32-.capture_agent.v1.ProbePayload.TimingsMsEntry\x12\x14\n\x0c\x66rame_digest\x18\t \x01(\t\x1a\x30\n\x0eTimingsMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x81\x01\n\x07Receipt\x12\x10\n\x08probe_id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\x12\x18\n\x10received_unix_ms\x18\x05 \x01(\x03\x12\x18\n\x10liveness_verdict\x18\x06 \x01(\t*:\n\x07Purpose\x12\x17\n\x13PURPOSE_UNSPECIFIED\x10\x00\x12\n\n\x06\x45NROLL\x10\x01\x12\n\n\x06VERIFY\x10\x02\x32\xaa\x01\n\x0bProbeIngest\x12R\n\x0c\x42\x65ginCapture\x12%.capture_agent.v1.BeginCaptureRequest\x1a\x1b.capture_agent.v1.Challenge\x12G\n\x0bSubmitProbe\x12\x1d.capture_agent.v1.SealedProbe\x1a\x19.capture_agent.v1.Receiptb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63\x61pture_agent/v1/ingest.proto\x12\x10\x63\x61pture_agent.v1\"\xcf\x01\n\x13\x42\x65ginCaptureRequest\x12\x13\n\x0bterminal_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12*\n\x07purpose\x18\x03 \x01(\x0e\x32\x19.capture_agent.v1.Purpose\x12\x13\n\x0bsubject_ref\x18( \x01(\t\x12=\n\x0c\x63\x61pabilities\x18\x14 \x01(\x0b\x32\'.capture_agent.v1.ChallengeCapabilities\x12\x0f\n\x07\x63hannel\x18\x15 \x01(\t\"}\n\x15\x43hallengeCapabilities\x12\x11\n\tprojector\x18\x01 \x01(\x08\x12\x14\n\x0cillumination\x18\x02 \x01(\x08\x12\x15\n\rexposure_lock\x18\x03 \x01(\x08\x12\x11\n\tdepth_fps\x18\x04 \x01(\x02\x12\x11\n\tcolor_fps\x18\x05 \x01(\x02\"v\n\x0f\x43\x61pabilityCheck\x12\x13\n\x0bterminal_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12=\n\x0c\x63\x61pabilities\x18\x03 \x01(\x0b\x32\'.capture_agent.v1.ChallengeCapabilities\"H\n\x11\x43\x61pabilityVerdict\x12\x33\n\nchallenges\x18\x01 \x03(\x0e\x32\x1f.capture_agent.v1.ChallengeKind\"\xd6\x01\n\tChallenge\x12\r\n\x05nonce\x18\x01 \x01(\x0c\x12\x17\n\x0f\x65xpires_unix_ms\x18\x02 \x01(\x03\x12\x15\n\rserver_key_id\x18\x03 \x01(\t\x12\x19\n\x11server_public_key\x18\x04 \x01(\x0c\x12\x12\n\nhpke_suite\x18\x05 \x01(\t\x12\x0e\n\x06\x66rames\x18\x06 \x01(\r\x12\x16\n\x0eissued_unix_ms\x18\x32 \x01(\x03\x12\x33\n\nchallenges\x18\x14 \x03(\x0e\x32\x1f.capture_agent.v1.ChallengeKind\"\x8b\x03\n\x0bProbeHeader\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x10\n\x08probe_id\x18\x02 \x01(\t\x12\x13\n\x0bterminal_id\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\x0f\n\x07\x63ounter\x18\x05 \x01(\x04\x12\r\n\x05nonce\x18\x06 \x01(\x0c\x12\x15\n\rserver_key_id\x18\x07 \x01(\t\x12\x12\n\nhpke_suite\x18\x08 \x01(\t\x12\x17\n\x0f\x63reated_unix_ms\x18\t \x01(\x03\x12\x15\n\rsigner_key_id\x18\n \x01(\t\x12\x1b\n\x13signature_algorithm\x18\x0b \x01(\t\x12*\n\x07purpose\x18\x0c \x01(\x0e\x32\x19.capture_agent.v1.Purpose\x12\x33\n\x0c\x61udit_anchor\x18( \x01(\x0b\x32\x1d.capture_agent.v1.AuditAnchor\x12\x37\n\x0eplatform_quote\x18< \x01(\x0b\x32\x1f.capture_agent.v1.PlatformQuote\"f\n\rPlatformQuote\x12\x0e\n\x06\x61ttest\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x10\n\x08pcr_bank\x18\x03 \x01(\t\x12\x0c\n\x04pcrs\x18\x04 \x03(\r\x12\x12\n\npcr_values\x18\x05 \x03(\x0c\"K\n\x0b\x41uditAnchor\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0c\n\x04head\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x12\x0e\n\x06log_id\x18\x04 \x01(\x0c\"D\n\x0bSealedProbe\x12\x0e\n\x06header\x18\x01 \x01(\x0c\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"\x8d\x01\n\x04\x43rop\x12\r\n\x05width\x18\x01 \x01(\r\x12\x0e\n\x06height\x18\x02 \x01(\r\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\x12\x0e\n\x06pixels\x18\x04 \x01(\x0c\x12\t\n\x01x\x18\x05 \x01(\x05\x12\t\n\x01y\x18\x06 \x01(\x05\x12\x0e\n\x06sha256\x18\x07 \x01(\x0c\x12\x13\n\x0b\x64\x65pth_scale\x18\x08 \x01(\x02\x12\x0b\n\x03sm3\x18< \x01(\x0c\"\xa5\x01\n\x11\x44\x65viceAttestation\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0e\n\x06serial\x18\x03 \x01(\t\x12\x0e\n\x06usb_id\x18\x04 \x01(\t\x12\x0f\n\x07usb_bus\x18\x05 \x01(\t\x12\x10\n\x08\x66irmware\x18\x06 \x01(\t\x12\x11\n\trecording\x18\x07 \x01(\x08\x12\x1a\n\x12\x63\x61libration_sha256\x18\x14 \x01(\t\"\xb9\x01\n\rFrameEvidence\x12\x15\n\rframe_counter\x18\x01 \x01(\x04\x12\x14\n\x0ctimestamp_ms\x18\x02 \x01(\x01\x12\x1b\n\x13\x63olor_frame_counter\x18\x03 \x01(\x04\x12\x1a\n\x12\x63olor_timestamp_ms\x18\x04 \x01(\x01\x12\x11\n\tir_energy\x18\x05 \x01(\x02\x12\x11\n\tface_grid\x18\x06 \x03(\x02\x12\x0e\n\x06\x64igest\x18\x07 \x01(\t\x12\x0c\n\x04\x66\x61\x63\x65\x18\x08 \x01(\x08\"\x8b\x01\n\x11\x43hallengeEvidence\x12\x33\n\nchallenges\x18\x01 \x03(\x0e\x32\x1f.capture_agent.v1.ChallengeKind\x12\x10\n\x08\x66\x61\x63\x65_box\x18\x02 \x03(\x05\x12/\n\x06\x66rames\x18\x03 \x03(\x0b\x32\x1f.capture_agent.v1.FrameEvidence\"\xb7\x03\n\x0cProbePayload\x12%\n\x05\x63olor\x18\x01 \x01(\x0b\x32\x16.capture_agent.v1.Crop\x12%\n\x05\x64\x65pth\x18\x02 \x01(\x0b\x32\x16.capture_agent.v1.Crop\x12\"\n\x02ir\x18\x03 \x01(\x0b\x32\x16.capture_agent.v1.Crop\x12\x11\n\tlandmarks\x18\x04 \x03(\x02\x12\x14\n\x0cquality_json\x18\x05 \x01(\t\x12\x15\n\rliveness_json\x18\x06 \x01(\t\x12\x33\n\x06\x64\x65vice\x18\x07 \x01(\x0b\x32#.capture_agent.v1.DeviceAttestation\x12\x41\n\ntimings_ms\x18\x08 \x03(\x0b\x32-.capture_agent.v1.ProbePayload.TimingsMsEntry\x12\x14\n\x0c\x66rame_digest\x18\t \x01(\t\x12\x35\n\x08\x65vidence\x18\x14 \x01(\x0b\x32#.capture_agent.v1.ChallengeEvidence\x1a\x30\n\x0eTimingsMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x81\x01\n\x07Receipt\x12\x10\n\x08probe_id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\x12\x18\n\x10received_unix_ms\x18\x05 \x01(\x03\x12\x18\n\x10liveness_verdict\x18\x06 \x01(\t*:\n\x07Purpose\x12\x17\n\x13PURPOSE_UNSPECIFIED\x10\x00\x12\n\n\x06\x45NROLL\x10\x01\x12\n\n\x06VERIFY\x10\x02*P\n\rChallengeKind\x12\x1e\n\x1a\x43HALLENGE_KIND_UNSPECIFIED\x10\x00\x12\r\n\tPROJECTOR\x10\x01\x12\x10\n\x0cILLUMINATION\x10\x02\x32\x87\x02\n\x0bProbeIngest\x12R\n\x0c\x42\x65ginCapture\x12%.capture_agent.v1.BeginCaptureRequest\x1a\x1b.capture_agent.v1.Challenge\x12G\n\x0bSubmitProbe\x12\x1d.capture_agent.v1.SealedProbe\x1a\x19.capture_agent.v1.Receipt\x12[\n\x11\x43heckCapabilities\x12!.capture_agent.v1.CapabilityCheck\x1a#.capture_agent.v1.CapabilityVerdictb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,30 +33,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PROBEPAYLOAD_TIMINGSMSENTRY']._loaded_options = None
   _globals['_PROBEPAYLOAD_TIMINGSMSENTRY']._serialized_options = b'8\001'
-  _globals['_PURPOSE']._serialized_start=1796
-  _globals['_PURPOSE']._serialized_end=1854
-  _globals['_BEGINCAPTUREREQUEST']._serialized_start=51
-  _globals['_BEGINCAPTUREREQUEST']._serialized_end=178
-  _globals['_CHALLENGE']._serialized_start=181
-  _globals['_CHALLENGE']._serialized_end=342
-  _globals['_PROBEHEADER']._serialized_start=345
-  _globals['_PROBEHEADER']._serialized_end=740
-  _globals['_PLATFORMQUOTE']._serialized_start=742
-  _globals['_PLATFORMQUOTE']._serialized_end=844
-  _globals['_AUDITANCHOR']._serialized_start=846
-  _globals['_AUDITANCHOR']._serialized_end=921
-  _globals['_SEALEDPROBE']._serialized_start=923
-  _globals['_SEALEDPROBE']._serialized_end=991
-  _globals['_CROP']._serialized_start=994
-  _globals['_CROP']._serialized_end=1135
-  _globals['_DEVICEATTESTATION']._serialized_start=1138
-  _globals['_DEVICEATTESTATION']._serialized_end=1275
-  _globals['_PROBEPAYLOAD']._serialized_start=1278
-  _globals['_PROBEPAYLOAD']._serialized_end=1662
-  _globals['_PROBEPAYLOAD_TIMINGSMSENTRY']._serialized_start=1614
-  _globals['_PROBEPAYLOAD_TIMINGSMSENTRY']._serialized_end=1662
-  _globals['_RECEIPT']._serialized_start=1665
-  _globals['_RECEIPT']._serialized_end=1794
-  _globals['_PROBEINGEST']._serialized_start=1857
-  _globals['_PROBEINGEST']._serialized_end=2027
+  _globals['_PURPOSE']._serialized_start=2664
+  _globals['_PURPOSE']._serialized_end=2722
+  _globals['_CHALLENGEKIND']._serialized_start=2724
+  _globals['_CHALLENGEKIND']._serialized_end=2804
+  _globals['_BEGINCAPTUREREQUEST']._serialized_start=52
+  _globals['_BEGINCAPTUREREQUEST']._serialized_end=259
+  _globals['_CHALLENGECAPABILITIES']._serialized_start=261
+  _globals['_CHALLENGECAPABILITIES']._serialized_end=386
+  _globals['_CAPABILITYCHECK']._serialized_start=388
+  _globals['_CAPABILITYCHECK']._serialized_end=506
+  _globals['_CAPABILITYVERDICT']._serialized_start=508
+  _globals['_CAPABILITYVERDICT']._serialized_end=580
+  _globals['_CHALLENGE']._serialized_start=583
+  _globals['_CHALLENGE']._serialized_end=797
+  _globals['_PROBEHEADER']._serialized_start=800
+  _globals['_PROBEHEADER']._serialized_end=1195
+  _globals['_PLATFORMQUOTE']._serialized_start=1197
+  _globals['_PLATFORMQUOTE']._serialized_end=1299
+  _globals['_AUDITANCHOR']._serialized_start=1301
+  _globals['_AUDITANCHOR']._serialized_end=1376
+  _globals['_SEALEDPROBE']._serialized_start=1378
+  _globals['_SEALEDPROBE']._serialized_end=1446
+  _globals['_CROP']._serialized_start=1449
+  _globals['_CROP']._serialized_end=1590
+  _globals['_DEVICEATTESTATION']._serialized_start=1593
+  _globals['_DEVICEATTESTATION']._serialized_end=1758
+  _globals['_FRAMEEVIDENCE']._serialized_start=1761
+  _globals['_FRAMEEVIDENCE']._serialized_end=1946
+  _globals['_CHALLENGEEVIDENCE']._serialized_start=1949
+  _globals['_CHALLENGEEVIDENCE']._serialized_end=2088
+  _globals['_PROBEPAYLOAD']._serialized_start=2091
+  _globals['_PROBEPAYLOAD']._serialized_end=2530
+  _globals['_PROBEPAYLOAD_TIMINGSMSENTRY']._serialized_start=2482
+  _globals['_PROBEPAYLOAD_TIMINGSMSENTRY']._serialized_end=2530
+  _globals['_RECEIPT']._serialized_start=2533
+  _globals['_RECEIPT']._serialized_end=2662
+  _globals['_PROBEINGEST']._serialized_start=2807
+  _globals['_PROBEINGEST']._serialized_end=3070
 # @@protoc_insertion_point(module_scope)

@@ -12,24 +12,67 @@ class Purpose(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PURPOSE_UNSPECIFIED: _ClassVar[Purpose]
     ENROLL: _ClassVar[Purpose]
     VERIFY: _ClassVar[Purpose]
+
+class ChallengeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHALLENGE_KIND_UNSPECIFIED: _ClassVar[ChallengeKind]
+    PROJECTOR: _ClassVar[ChallengeKind]
+    ILLUMINATION: _ClassVar[ChallengeKind]
 PURPOSE_UNSPECIFIED: Purpose
 ENROLL: Purpose
 VERIFY: Purpose
+CHALLENGE_KIND_UNSPECIFIED: ChallengeKind
+PROJECTOR: ChallengeKind
+ILLUMINATION: ChallengeKind
 
 class BeginCaptureRequest(_message.Message):
-    __slots__ = ("terminal_id", "session_id", "purpose", "subject_ref")
+    __slots__ = ("terminal_id", "session_id", "purpose", "subject_ref", "capabilities", "channel")
     TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_REF_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
     terminal_id: str
     session_id: str
     purpose: Purpose
     subject_ref: str
-    def __init__(self, terminal_id: _Optional[str] = ..., session_id: _Optional[str] = ..., purpose: _Optional[_Union[Purpose, str]] = ..., subject_ref: _Optional[str] = ...) -> None: ...
+    capabilities: ChallengeCapabilities
+    channel: str
+    def __init__(self, terminal_id: _Optional[str] = ..., session_id: _Optional[str] = ..., purpose: _Optional[_Union[Purpose, str]] = ..., subject_ref: _Optional[str] = ..., capabilities: _Optional[_Union[ChallengeCapabilities, _Mapping]] = ..., channel: _Optional[str] = ...) -> None: ...
+
+class ChallengeCapabilities(_message.Message):
+    __slots__ = ("projector", "illumination", "exposure_lock", "depth_fps", "color_fps")
+    PROJECTOR_FIELD_NUMBER: _ClassVar[int]
+    ILLUMINATION_FIELD_NUMBER: _ClassVar[int]
+    EXPOSURE_LOCK_FIELD_NUMBER: _ClassVar[int]
+    DEPTH_FPS_FIELD_NUMBER: _ClassVar[int]
+    COLOR_FPS_FIELD_NUMBER: _ClassVar[int]
+    projector: bool
+    illumination: bool
+    exposure_lock: bool
+    depth_fps: float
+    color_fps: float
+    def __init__(self, projector: _Optional[bool] = ..., illumination: _Optional[bool] = ..., exposure_lock: _Optional[bool] = ..., depth_fps: _Optional[float] = ..., color_fps: _Optional[float] = ...) -> None: ...
+
+class CapabilityCheck(_message.Message):
+    __slots__ = ("terminal_id", "channel", "capabilities")
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    terminal_id: str
+    channel: str
+    capabilities: ChallengeCapabilities
+    def __init__(self, terminal_id: _Optional[str] = ..., channel: _Optional[str] = ..., capabilities: _Optional[_Union[ChallengeCapabilities, _Mapping]] = ...) -> None: ...
+
+class CapabilityVerdict(_message.Message):
+    __slots__ = ("challenges",)
+    CHALLENGES_FIELD_NUMBER: _ClassVar[int]
+    challenges: _containers.RepeatedScalarFieldContainer[ChallengeKind]
+    def __init__(self, challenges: _Optional[_Iterable[_Union[ChallengeKind, str]]] = ...) -> None: ...
 
 class Challenge(_message.Message):
-    __slots__ = ("nonce", "expires_unix_ms", "server_key_id", "server_public_key", "hpke_suite", "frames", "issued_unix_ms")
+    __slots__ = ("nonce", "expires_unix_ms", "server_key_id", "server_public_key", "hpke_suite", "frames", "issued_unix_ms", "challenges")
     NONCE_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     SERVER_KEY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +80,7 @@ class Challenge(_message.Message):
     HPKE_SUITE_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     ISSUED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGES_FIELD_NUMBER: _ClassVar[int]
     nonce: bytes
     expires_unix_ms: int
     server_key_id: str
@@ -44,7 +88,8 @@ class Challenge(_message.Message):
     hpke_suite: str
     frames: int
     issued_unix_ms: int
-    def __init__(self, nonce: _Optional[bytes] = ..., expires_unix_ms: _Optional[int] = ..., server_key_id: _Optional[str] = ..., server_public_key: _Optional[bytes] = ..., hpke_suite: _Optional[str] = ..., frames: _Optional[int] = ..., issued_unix_ms: _Optional[int] = ...) -> None: ...
+    challenges: _containers.RepeatedScalarFieldContainer[ChallengeKind]
+    def __init__(self, nonce: _Optional[bytes] = ..., expires_unix_ms: _Optional[int] = ..., server_key_id: _Optional[str] = ..., server_public_key: _Optional[bytes] = ..., hpke_suite: _Optional[str] = ..., frames: _Optional[int] = ..., issued_unix_ms: _Optional[int] = ..., challenges: _Optional[_Iterable[_Union[ChallengeKind, str]]] = ...) -> None: ...
 
 class ProbeHeader(_message.Message):
     __slots__ = ("version", "probe_id", "terminal_id", "session_id", "counter", "nonce", "server_key_id", "hpke_suite", "created_unix_ms", "signer_key_id", "signature_algorithm", "purpose", "audit_anchor", "platform_quote")
@@ -137,7 +182,7 @@ class Crop(_message.Message):
     def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., format: _Optional[str] = ..., pixels: _Optional[bytes] = ..., x: _Optional[int] = ..., y: _Optional[int] = ..., sha256: _Optional[bytes] = ..., depth_scale: _Optional[float] = ..., sm3: _Optional[bytes] = ...) -> None: ...
 
 class DeviceAttestation(_message.Message):
-    __slots__ = ("backend", "model", "serial", "usb_id", "usb_bus", "firmware", "recording")
+    __slots__ = ("backend", "model", "serial", "usb_id", "usb_bus", "firmware", "recording", "calibration_sha256")
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     SERIAL_FIELD_NUMBER: _ClassVar[int]
@@ -145,6 +190,7 @@ class DeviceAttestation(_message.Message):
     USB_BUS_FIELD_NUMBER: _ClassVar[int]
     FIRMWARE_FIELD_NUMBER: _ClassVar[int]
     RECORDING_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATION_SHA256_FIELD_NUMBER: _ClassVar[int]
     backend: str
     model: str
     serial: str
@@ -152,10 +198,41 @@ class DeviceAttestation(_message.Message):
     usb_bus: str
     firmware: str
     recording: bool
-    def __init__(self, backend: _Optional[str] = ..., model: _Optional[str] = ..., serial: _Optional[str] = ..., usb_id: _Optional[str] = ..., usb_bus: _Optional[str] = ..., firmware: _Optional[str] = ..., recording: _Optional[bool] = ...) -> None: ...
+    calibration_sha256: str
+    def __init__(self, backend: _Optional[str] = ..., model: _Optional[str] = ..., serial: _Optional[str] = ..., usb_id: _Optional[str] = ..., usb_bus: _Optional[str] = ..., firmware: _Optional[str] = ..., recording: _Optional[bool] = ..., calibration_sha256: _Optional[str] = ...) -> None: ...
+
+class FrameEvidence(_message.Message):
+    __slots__ = ("frame_counter", "timestamp_ms", "color_frame_counter", "color_timestamp_ms", "ir_energy", "face_grid", "digest", "face")
+    FRAME_COUNTER_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
+    COLOR_FRAME_COUNTER_FIELD_NUMBER: _ClassVar[int]
+    COLOR_TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
+    IR_ENERGY_FIELD_NUMBER: _ClassVar[int]
+    FACE_GRID_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    FACE_FIELD_NUMBER: _ClassVar[int]
+    frame_counter: int
+    timestamp_ms: float
+    color_frame_counter: int
+    color_timestamp_ms: float
+    ir_energy: float
+    face_grid: _containers.RepeatedScalarFieldContainer[float]
+    digest: str
+    face: bool
+    def __init__(self, frame_counter: _Optional[int] = ..., timestamp_ms: _Optional[float] = ..., color_frame_counter: _Optional[int] = ..., color_timestamp_ms: _Optional[float] = ..., ir_energy: _Optional[float] = ..., face_grid: _Optional[_Iterable[float]] = ..., digest: _Optional[str] = ..., face: _Optional[bool] = ...) -> None: ...
+
+class ChallengeEvidence(_message.Message):
+    __slots__ = ("challenges", "face_box", "frames")
+    CHALLENGES_FIELD_NUMBER: _ClassVar[int]
+    FACE_BOX_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    challenges: _containers.RepeatedScalarFieldContainer[ChallengeKind]
+    face_box: _containers.RepeatedScalarFieldContainer[int]
+    frames: _containers.RepeatedCompositeFieldContainer[FrameEvidence]
+    def __init__(self, challenges: _Optional[_Iterable[_Union[ChallengeKind, str]]] = ..., face_box: _Optional[_Iterable[int]] = ..., frames: _Optional[_Iterable[_Union[FrameEvidence, _Mapping]]] = ...) -> None: ...
 
 class ProbePayload(_message.Message):
-    __slots__ = ("color", "depth", "ir", "landmarks", "quality_json", "liveness_json", "device", "timings_ms", "frame_digest")
+    __slots__ = ("color", "depth", "ir", "landmarks", "quality_json", "liveness_json", "device", "timings_ms", "frame_digest", "evidence")
     class TimingsMsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -172,6 +249,7 @@ class ProbePayload(_message.Message):
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_MS_FIELD_NUMBER: _ClassVar[int]
     FRAME_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
     color: Crop
     depth: Crop
     ir: Crop
@@ -181,7 +259,8 @@ class ProbePayload(_message.Message):
     device: DeviceAttestation
     timings_ms: _containers.ScalarMap[str, float]
     frame_digest: str
-    def __init__(self, color: _Optional[_Union[Crop, _Mapping]] = ..., depth: _Optional[_Union[Crop, _Mapping]] = ..., ir: _Optional[_Union[Crop, _Mapping]] = ..., landmarks: _Optional[_Iterable[float]] = ..., quality_json: _Optional[str] = ..., liveness_json: _Optional[str] = ..., device: _Optional[_Union[DeviceAttestation, _Mapping]] = ..., timings_ms: _Optional[_Mapping[str, float]] = ..., frame_digest: _Optional[str] = ...) -> None: ...
+    evidence: ChallengeEvidence
+    def __init__(self, color: _Optional[_Union[Crop, _Mapping]] = ..., depth: _Optional[_Union[Crop, _Mapping]] = ..., ir: _Optional[_Union[Crop, _Mapping]] = ..., landmarks: _Optional[_Iterable[float]] = ..., quality_json: _Optional[str] = ..., liveness_json: _Optional[str] = ..., device: _Optional[_Union[DeviceAttestation, _Mapping]] = ..., timings_ms: _Optional[_Mapping[str, float]] = ..., frame_digest: _Optional[str] = ..., evidence: _Optional[_Union[ChallengeEvidence, _Mapping]] = ...) -> None: ...
 
 class Receipt(_message.Message):
     __slots__ = ("probe_id", "accepted", "reason", "detail", "received_unix_ms", "liveness_verdict")

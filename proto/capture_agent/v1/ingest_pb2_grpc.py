@@ -44,6 +44,11 @@ class ProbeIngestStub:
                 request_serializer=capture__agent_dot_v1_dot_ingest__pb2.SealedProbe.SerializeToString,
                 response_deserializer=capture__agent_dot_v1_dot_ingest__pb2.Receipt.FromString,
                 _registered_method=True)
+        self.CheckCapabilities = channel.unary_unary(
+                '/capture_agent.v1.ProbeIngest/CheckCapabilities',
+                request_serializer=capture__agent_dot_v1_dot_ingest__pb2.CapabilityCheck.SerializeToString,
+                response_deserializer=capture__agent_dot_v1_dot_ingest__pb2.CapabilityVerdict.FromString,
+                _registered_method=True)
 
 
 class ProbeIngestServicer:
@@ -61,6 +66,14 @@ class ProbeIngestServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckCapabilities(self, request, context):
+        """Before the person poses: may a session on this channel run with these capabilities?
+        Refused with FAILED_PRECONDITION "CAPABILITY_MISSING: ..." when the channel's policy demands more.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProbeIngestServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +86,11 @@ def add_ProbeIngestServicer_to_server(servicer, server):
                     servicer.SubmitProbe,
                     request_deserializer=capture__agent_dot_v1_dot_ingest__pb2.SealedProbe.FromString,
                     response_serializer=capture__agent_dot_v1_dot_ingest__pb2.Receipt.SerializeToString,
+            ),
+            'CheckCapabilities': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckCapabilities,
+                    request_deserializer=capture__agent_dot_v1_dot_ingest__pb2.CapabilityCheck.FromString,
+                    response_serializer=capture__agent_dot_v1_dot_ingest__pb2.CapabilityVerdict.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +147,33 @@ class ProbeIngest:
             '/capture_agent.v1.ProbeIngest/SubmitProbe',
             capture__agent_dot_v1_dot_ingest__pb2.SealedProbe.SerializeToString,
             capture__agent_dot_v1_dot_ingest__pb2.Receipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckCapabilities(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/capture_agent.v1.ProbeIngest/CheckCapabilities',
+            capture__agent_dot_v1_dot_ingest__pb2.CapabilityCheck.SerializeToString,
+            capture__agent_dot_v1_dot_ingest__pb2.CapabilityVerdict.FromString,
             options,
             channel_credentials,
             insecure,

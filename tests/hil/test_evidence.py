@@ -1,0 +1,264 @@
+"""The server's own view of a capture (hil/ingest/evidence.py), over real gRPC with mutual TLS: the
+challenge evidence it re-verifies before ``OK``, the challenges it demands per channel, the camera
+it pinned. Probes are synthetic (``tests/helpers/probes.py``, evidence from ``hil/fakes/evidence.py``);
+real captures go through the same checks in tests/uplink/test_uplink_e2e.py."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from agent.errors import ConfigError
+from agent.liveness.challenge import Challenge, Kind
+from agent.purpose import Purpose
+from agent.uplink.client import CapabilityRefused
+from hil.fakes.evidence import for_challenge, skin_crop
+from hil.ingest import evidence
+from hil.ingest.evidence import CameraPin, ChannelPolicy
+from hil.ingest.identity import Registry, Terminal
+from proto.capture_agent.v1 import ingest_pb2 as pb
+from tests.helpers.terminals import CAPS
+from tests.hil.test_ingest_server import A, Rig, submit
+
+ILLUMINATION_ONLY = pb.ChallengeCapabilities(illumination=True)
+
+
+@pytest.fixture
+def rig(tmp_path):
+    r = Rig(tmp_path)
+    yield r
+    r.close()
+
+
+def test_the_forged_live_probe_of_the_issue_is_refused(rig):
+    # Exactly the probe of issue 15: random-noise crops, a hand-written "live" with the challenge
+    # "passed", recording=True, purpose ENROLL under a VERIFY nonce, counter 0, signed with the
+    # terminal's file key (root can read it).
+    c = rig.client()
+    ch = c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
+
+    def forged(**kw):
+        args = dict(purpose=pb.ENROLL, counter=0, evidence=False,
+                    payload=lambda p: setattr(p.device, "recording", True))
+        args.update(kw)
+        return rig.probe(ch, **args)
+    rec = submit(c, forged())
+    assert not rec.accepted and rec.reason == "MALFORMED"              # counter 0, the first check it fails
+    rec = submit(c, forged(counter=None))
+    assert not rec.accepted and rec.reason == "UNBOUND"                # ENROLL on a VERIFY nonce
+    # With the header made right, what is left is the hand-written verdict: the server believes only
+    # evidence it checks itself, and there is none.
+    rec = submit(c, forged(counter=None, purpose=pb.VERIFY))
+    assert not rec.accepted and rec.reason == "EVIDENCE_FAILED" and rec.liveness_verdict == "live"
+    assert "recording" in rec.detail
+    ch2 = c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
+    rec = submit(c, rig.probe(ch2, evidence=False))                   # not a recording, still no evidence
+    assert rec.reason == "EVIDENCE_FAILED" and "no challenge evidence" in rec.detail
+    # The server's judgement uses the nonce, like NOT_LIVE (no retrying the same nonce with better lies).
+    assert rig.state.store.get_nonce(ch2.nonce, rig.state.now_ms()).used
+    ch3 = c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
+    assert submit(c, rig.probe(ch3)).reason == "OK"                   # control: evidence that meets it
+
+
+def mutated(ch: pb.Challenge, change) -> Callable[[pb.ProbePayload], None]:
+    def payload(p: pb.ProbePayload) -> None:
+        change(p.evidence, p)
+    return payload
+
+
+def flip_energies(ev, p):
+    for f in ev.frames:
+        f.ir_energy = 20.0 - f.ir_energy                              # every frame the other state
+
+
+def replay_colours(ev, p):
+    other = for_challenge(pb.Challenge(nonce=b"o" * 32, frames=len(ev.frames), challenges=list(ev.challenges)))
+    best = next(k for k, f in enumerate(ev.frames) if f.digest == p.frame_digest)
+    for k, f in enumerate(ev.frames):
+        if k != best:
+            f.ClearField("face_grid")
+            f.face_grid.extend(other.evidence.frames[k].face_grid)
+
+
+def flat_colours(ev, p):
+    rng = np.random.default_rng(1)
+    best = next(k for k, f in enumerate(ev.frames) if f.digest == p.frame_digest)
+    grid = np.array(ev.frames[best].face_grid)
+    for k, f in enumerate(ev.frames):
+        if k != best:                                                 # the crop's frame keeps its own
+            f.ClearField("face_grid")
+            f.face_grid.extend(grid * (1 + rng.normal(0, 0.002)))
+
+
+def another_colour_crop(ev, p):
+    px = skin_crop(seed=9).tobytes()                                  # a crop the evidence was not taken from
+    p.color.pixels, p.color.sha256 = px, hashlib.sha256(px).digest()
+
+
+def stamps_back(ev, p):
+    ev.frames[5].timestamp_ms = ev.frames[4].timestamp_ms - 1
+
+
+def frames_at_200_fps(ev, p):
+    for k, f in enumerate(ev.frames):
+        f.timestamp_ms = 1e6 + 5 * k
+
+
+def a_digest_swapped(ev, p):
+    ev.frames[3].digest = "0" * 64
+
+
+def one_frame_less(ev, p):
+    del ev.frames[-1]
+
+
+def projector_left_out(ev, p):
+    ev.ClearField("challenges")
+    ev.challenges.append(pb.ILLUMINATION)
+
+
+def box_outside_the_crop(ev, p):
+    ev.ClearField("face_box")
+    ev.face_box.extend([0, 0, 40, 40])
+
+
+def few_faces(ev, p):
+    for f in ev.frames[:len(ev.frames) // 2]:
+        f.face = False
+
+
+EVIDENCE_FAILS = {
+    "IR energies against the schedule": flip_energies, "colours of another sequence": replay_colours,
+    "no screen response": flat_colours, "grid unlike the colour crop": another_colour_crop,
+    "timestamps going back": stamps_back, "a camera at 200 fps": frames_at_200_fps,
+    "frames not the judged ones": a_digest_swapped, "a frameset missing": one_frame_less,
+    "a demanded challenge missing": projector_left_out, "face box outside the crop": box_outside_the_crop,
+    "a face in half the frames": few_faces,
+}
+
+
+@pytest.mark.parametrize("case", sorted(EVIDENCE_FAILS))
+def test_evidence_that_does_not_show_the_challenge_met_is_refused(rig, case):
+    # A 32-frameset window: a stream that ignores the nonce passes it far less than once in 10^5
+    # (python -m bench liveness), so each refusal here is the check's, not chance's.
+    rig.state.frames = 32
+    c = rig.client()
+    ch = c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
+    assert set(ch.challenges) == {pb.PROJECTOR, pb.ILLUMINATION}
+    rec = submit(c, rig.probe(ch, payload=mutated(ch, EVIDENCE_FAILS[case])))
+    assert not rec.accepted and rec.reason == "EVIDENCE_FAILED", (rec.reason, rec.detail)
+
+
+@pytest.mark.parametrize("bad", ["nan energy", "short grid", "unknown challenge", "three box values"])
+def test_unreadable_evidence_is_malformed_and_leaves_the_nonce_unused(rig, bad):
+    def change(ev, p):
+        if bad == "nan energy":
+            ev.frames[2].ir_energy = float("nan")
+        elif bad == "short grid":
+            del ev.frames[2].face_grid[-1]
+        elif bad == "unknown challenge":
+            ev.challenges.append(7)
+        else:
+            del ev.face_box[-1]
+    c = rig.client()
+    ch = c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
+    rec = submit(c, rig.probe(ch, payload=mutated(ch, change)))
+    assert rec.reason == "MALFORMED", rec.detail
+    assert not rig.state.store.get_nonce(ch.nonce, rig.state.now_ms()).used
+    assert submit(c, rig.probe(ch)).reason == "OK"
+
+
+def test_the_server_uses_its_own_thresholds(rig):
+    c = rig.client()
+    ch = c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
+    # The synthetic screen response is ~150 noise deviations; a server demanding more refuses it.
+    rig.state.evidence = evidence.EvidenceThresholds(illumination_min_separation=1e6)
+    rec = submit(c, rig.probe(ch))
+    assert rec.reason == "EVIDENCE_FAILED" and "illumination" in rec.detail
+
+
+def test_a_camera_that_cannot_meet_the_channels_policy_is_refused_before_anyone_poses(rig):
+    rig.state.policies = (ChannelPolicy("counter", ("projector", "illumination")), ChannelPolicy("*", ()))
+    c = rig.client()
+    # A camera without projector control (a UVC module, a D405): the counter channel refuses it up
+    # front with a code of its own; the kiosk channel takes it and demands what it offers.
+    with pytest.raises(CapabilityRefused) as ei:
+        c.check_capabilities("counter", ILLUMINATION_ONLY)
+    assert ei.value.code == "UPL_CAPABILITY_REFUSED" and "projector" in ei.value.message
+    with pytest.raises(CapabilityRefused):
+        c.begin("sess-1", Purpose.VERIFY, capabilities=ILLUMINATION_ONLY, channel="counter")
+    assert c.check_capabilities("kiosk", ILLUMINATION_ONLY) == ("illumination",)
+    assert c.check_capabilities("counter", CAPS) == ("illumination", "projector")
+    ch = c.begin("sess-1", Purpose.VERIFY, capabilities=ILLUMINATION_ONLY, channel="kiosk")
+    assert list(ch.challenges) == [pb.ILLUMINATION] and ch.frames == 12
+    assert submit(c, rig.probe(ch)).reason == "OK"
+    # A terminal that can take no challenge at all is refused whatever the policy.
+    with pytest.raises(CapabilityRefused):
+        c.check_capabilities("kiosk", pb.ChallengeCapabilities())
+
+
+def test_the_window_follows_the_challenges_demanded_when_the_server_sets_none(rig):
+    rig.state.frames = 0
+    c = rig.client()
+    assert c.begin("s", Purpose.VERIFY, capabilities=CAPS).frames == 24
+    rig.state.policies = (ChannelPolicy("*", ("projector",)),)
+    assert c.begin("s", Purpose.VERIFY, capabilities=pb.ChallengeCapabilities(projector=True)).frames == 48
+    rig.state.policies = (ChannelPolicy("*", ("projector",), frames=40),)
+    assert c.begin("s", Purpose.VERIFY, capabilities=pb.ChallengeCapabilities(projector=True)).frames == 40
+
+
+def test_a_probe_from_another_camera_than_the_registered_one_is_refused(rig):
+    pin = CameraPin("SIM0000000001", "sim-1.0.0", "a" * 64)
+    old = rig.state.registry.terminals[A]
+    rig.state.registry = Registry([Terminal(A, old.public_key, old.spki_sha256, camera=pin)])
+    c = rig.client()
+
+    def camera(serial: str, calibration: str):
+        def change(p: pb.ProbePayload) -> None:
+            p.device.serial, p.device.firmware, p.device.calibration_sha256 = serial, "sim-1.0.0", calibration
+        return change
+    for serial, calibration in (("SIM0000000002", "a" * 64), ("SIM0000000001", "b" * 64)):
+        ch = c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
+        rec = submit(c, rig.probe(ch, payload=camera(serial, calibration)))
+        assert rec.reason == "UNKNOWN_CAMERA", rec.detail
+        assert not rig.state.store.get_nonce(ch.nonce, rig.state.now_ms()).used
+    ch = c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
+    assert submit(c, rig.probe(ch, payload=camera("SIM0000000001", "a" * 64))).reason == "OK"
+
+
+def test_policy_and_camera_pins_in_the_server_config(tmp_path):
+    from agent.config import from_dict
+    from hil.ingest.config import ServerConfig
+    cfg = from_dict(ServerConfig, {"challenge_policy": [{"channel": "counter", "require": ["projector"], "frames": 48}],
+                                   "terminals": [{"id": "k1", "camera": {"serial": "S1",
+                                                                         "calibration_sha256": "c" * 64}}]})
+    assert evidence.policy_for(cfg.challenge_policy, "counter").frames == 48
+    assert evidence.policy_for(cfg.challenge_policy, "kiosk").require == ("illumination",)      # the default
+    assert cfg.terminals[0].camera == CameraPin("S1", "", "c" * 64)
+    for bad in ({"challenge_policy": [{"require": ["laser"]}]},
+                {"challenge_policy": [{"channel": "kiosk"}, {"channel": "kiosk"}]},
+                {"challenge_policy": [{"frames": 4}]},
+                {"terminals": [{"id": "k1", "camera": {"calibration_sha256": "xyz"}}]}):
+        with pytest.raises(ConfigError):
+            from_dict(ServerConfig, bad)
+
+
+def test_synthetic_evidence_meets_the_servers_check_and_its_own_challenge_only():
+    ch = pb.Challenge(nonce=b"n" * 32, frames=24, challenges=[pb.PROJECTOR, pb.ILLUMINATION])
+    syn = for_challenge(ch)
+    p = pb.ProbePayload(color=syn.color, evidence=syn.evidence, frame_digest=syn.frame_digest)
+    lv = {"frame_digests": syn.digests}
+    kinds = {Kind.PROJECTOR, Kind.ILLUMINATION}
+    assert set(evidence.verify(p, lv, ch.nonce, kinds, 24, evidence.EvidenceThresholds())) == {"projector",
+                                                                                                "illumination"}
+    with pytest.raises(evidence.EvidenceFailed):
+        evidence.verify(p, lv, b"m" * 32, kinds, 24, evidence.EvidenceThresholds())
+    # The evidence's numbers are what the judge measures: IR energy high where the schedule lit.
+    sched = np.array(Challenge.from_nonce(ch.nonce, 24, kinds).schedule)
+    e = np.array([f.ir_energy for f in syn.evidence.frames])
+    assert np.all((e[1:] > 8) == sched[:-1])
+    assert json.loads(json.dumps(lv)) == lv
