@@ -96,7 +96,7 @@ class ReadinessHealth(health.HealthServicer):
         self._min_interval_s = min_interval_s
         self._refreshed = -1e9
         self._refresh_lock = threading.Lock()
-        self._known: set[str] = {""}
+        self._current: dict[str, Status] = {"": SERVING}     # as HealthServicer starts
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.refresh()
@@ -107,10 +107,11 @@ class ReadinessHealth(health.HealthServicer):
             try:
                 statuses = dict(self._statuses())
             except Exception:            # a broken probe is a server that cannot say it is fine
-                statuses = dict.fromkeys(self._known, NOT_SERVING)
-            self._known.update(statuses)
+                statuses = dict.fromkeys(self._current, NOT_SERVING)
             for svc, status in statuses.items():
-                self.set(svc, status)
+                if self._current.get(svc) != status:     # Watch streams hear of changes only
+                    self._current[svc] = status
+                    self.set(svc, status)
 
     def Check(self, request, context):
         if time.monotonic() - self._refreshed >= self._min_interval_s:
