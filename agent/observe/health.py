@@ -129,3 +129,31 @@ class ReadinessHealth(health.HealthServicer):
     def enter_graceful_shutdown(self) -> None:
         self._stop.set()
         super().enter_graceful_shutdown()
+
+
+def probe_local_api(socket_path: str, service: str, timeout_s: float = 2.0) -> dict[str, dict[str, Any]]:
+    """Ask a running daemon's local API how it is (for the diagnostics page): ``{"daemon": {...},
+    "camera (daemon)": {...}}``, each ``{"text", "ok"}``. The socket's peer gate decides whether
+    this user may ask."""
+    import os
+
+    import grpc
+    from grpc_health.v1 import health_pb2_grpc
+
+    if not os.path.exists(socket_path):
+        return {"daemon": {"text": f"not running (no socket at {socket_path})", "ok": None}}
+    names = {SERVING: "SERVING", NOT_SERVING: "NOT_SERVING", UNKNOWN: "UNKNOWN"}
+    out: dict[str, dict[str, Any]] = {}
+    with grpc.insecure_channel(f"unix:{socket_path}") as ch:
+        stub: Any = health_pb2_grpc.HealthStub(ch)      # its stub types lack the methods
+        for label, svc in (("daemon", service), ("camera (daemon)", CAMERA_SERVICE)):
+            try:
+                st = stub.Check(health_pb2.HealthCheckRequest(service=svc), timeout=timeout_s).status
+            except grpc.RpcError as exc:
+                code = exc.code() if isinstance(exc, grpc.Call) else None
+                text = ("running; this user is not allowed to ask it" if code == grpc.StatusCode.PERMISSION_DENIED
+                        else f"no answer ({code.name if code else 'error'})")
+                out[label] = {"text": text, "ok": None}
+                break
+            out[label] = {"text": names.get(st, str(st)), "ok": {SERVING: True, NOT_SERVING: False}.get(st)}
+    return out
