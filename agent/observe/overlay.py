@@ -73,9 +73,9 @@ def ir_view(aligned: AlignedFrameSet, report: QualityReport | None) -> np.ndarra
         cv2.putText(img, "no IR stream", (20, 40), cv2.FONT_HERSHEY_SIMPLEX, 1.0, MARK_BGR, 2)
         return img
     ir = _resize(aligned.ir.astype(np.float32), s)
-    lit = ir[ir > 0]
+    lit = ir[::4, ::4][ir[::4, ::4] > 0]          # percentiles of a 1-in-16 sample: the same stretch, 10x cheaper
     lo, hi = (np.percentile(lit, (1, 99)) if lit.size else (0.0, 1.0))
-    u8 = (255 * np.clip((ir - lo) / max(hi - lo, 1e-6), 0, 1)).astype(np.uint8)
+    u8 = np.clip((ir - np.float32(lo)) * np.float32(255.0 / max(float(hi - lo), 1e-6)), 0, 255).astype(np.uint8)
     view: np.ndarray = cv2.cvtColor(u8, cv2.COLOR_GRAY2BGR)
     _box(view, report, s)
     return view
