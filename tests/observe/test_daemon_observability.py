@@ -10,6 +10,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from typing import Any
 
 import grpc
 import pytest
@@ -46,7 +47,7 @@ def scrape(port: int) -> str:
 
 def health(socket_path, service: str) -> int:
     with grpc.insecure_channel(f"unix:{socket_path}") as ch:
-        stub = health_pb2_grpc.HealthStub(ch)
+        stub: Any = health_pb2_grpc.HealthStub(ch)          # its stub types lack the methods
         return stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
 
 

@@ -219,3 +219,15 @@ def test_the_endpoint_is_loopback_only_and_a_taken_port_is_a_typed_error(metrics
         obs.start(supervisor)
     assert exc.value.code == "OBS_METRICS_LISTEN"
     obs.stop()
+
+
+def test_a_config_that_puts_metrics_on_the_network_is_refused(tmp_path):
+    from agent.config import load
+    from agent.errors import ConfigError
+    (tmp_path / "a.toml").write_text('[metrics]\nenabled = true\nlisten = "0.0.0.0:9464"\n')
+    with pytest.raises(ConfigError) as exc:
+        load(tmp_path / "a.toml")
+    assert exc.value.code == "AGT_CONFIG_INVALID" and "loopback" in exc.value.message
+    (tmp_path / "b.toml").write_text('[metrics]\nenabled = true\nlisten = "127.0.0.1:9464"\n')
+    assert load(tmp_path / "b.toml").metrics == MetricsSettings(enabled=True, listen="127.0.0.1:9464")
+    assert load(None).metrics.enabled is False                          # off by default
