@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from agent.devices.policy import DeviceSettings
 from agent.errors import ConfigError
+from agent.observe.settings import MetricsSettings
 from firmware.settings import FirmwareSettings
 
 if TYPE_CHECKING:                    # imported late at run time: config stays import-light
@@ -307,6 +308,7 @@ class Settings:
     # A lab rig, not a production terminal: the only kind of config that may record raw sessions.
     lab: bool = False
     record: RecordSettings = RecordSettings()
+    metrics: MetricsSettings = MetricsSettings()      # Prometheus endpoint, off by default (agent/observe)
     # Directory relative paths in the file are resolved against (the config file's own directory).
     base_dir: Path = Path(".")
 

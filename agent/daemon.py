@@ -29,7 +29,9 @@ from agent.devices.lease import DeviceManager
 from agent.devices.policy import is_development_uri
 from agent.errors import ConfigError
 from agent.liveness.supervisor import LivenessSupervisor
-from agent.localapi.service import LocalApiServer
+from agent.localapi.service import SERVICE, LocalApiServer
+from agent.observe.daemon import DaemonObservers
+from agent.observe.health import camera_state_of
 from agent.security.audit import AuditLog
 from agent.security.keys import PROFILE_ALGORITHMS, Signer, load_signer
 from agent.security.pseudonym import Pseudonymizer
@@ -135,6 +137,7 @@ class Daemon:
         self._watchdog_s = watchdog_interval_s()
         self._last_ping = 0.0
         self.attestor: TpmAttestor | None = None
+        self.observers: DaemonObservers | None = None     # health, metrics ([metrics]), camera state
 
     def start(self) -> None:
         s = self.settings
@@ -152,13 +155,19 @@ class Daemon:
                               checkpoint_interval_s=s.audit.checkpoint_interval_s)
         try:
             self.uplink = UplinkClient(uplink_settings(s))
-            self.devices = DeviceManager(s.camera.uris, s.devices, calibration)
+            maintenance = MaintenanceLock(state)
+            # Health and metrics see the device manager's sources: their states and every fault and recovery.
+            self.observers = DaemonObservers(s.metrics, SERVICE, maintenance=maintenance.update_running)
+            self.devices = DeviceManager(s.camera.uris, s.devices, calibration, on_event=self.observers.on_source_event)
+            devices = self.devices
+            self.observers.camera_state = lambda: camera_state_of(st["state"] for st in devices.status().values())
             self.devices.start()
             if s.keys.attestation:
                 from agent.security.tpm import load_attestor
                 self.attestor = load_attestor(s.keys.attestation)
             self.supervisor = LivenessSupervisor()
             self.supervisor.start()
+            self.observers.start(self.supervisor)
             self.deps = SessionDeps(terminal_id=s.terminal_id, camera_uri=s.camera.uris[0], uplink=self.uplink,
                                     signer=signer, supervisor=self.supervisor, audit=self.audit, settings=s.session,
                                     quality=s.quality, devices=s.devices, counter=ProbeCounter(state / "probe-counter"),
@@ -166,11 +175,11 @@ class Daemon:
                                     pseudonym=Pseudonymizer.load_or_create(state),
                                     read_timeout_s=s.camera.read_timeout_s, cameras=self.devices,
                                     attestor=self.attestor, recording=self._record_settings(),
-                                    challenge=s.challenge)
+                                    challenge=s.challenge, observer=self.observers.observe)
             # Firmware: the manifest is verified now (a bad one stops the start); updates that did not
             # finish are audited and their cameras refused at open.
             self.deps.firmware = firmware_runtime.build_gate(s.firmware, state, s.path, alert=self.audit.record)
-            self.deps.maintenance = MaintenanceLock(state)
+            self.deps.maintenance = maintenance
             firmware_runtime.report_interrupted(state, self.audit.record)
             self.deps.gate(s.quality.channel)              # load the face models before declaring ready
             la = s.local_api
@@ -179,7 +188,8 @@ class Daemon:
                                       group=la.socket_group, max_message_bytes=la.max_message_bytes,
                                       max_connections=la.max_connections,
                                       max_connections_per_uid=la.max_connections_per_uid,
-                                      idle_timeout_s=la.idle_timeout_s, record=self.audit.record)
+                                      idle_timeout_s=la.idle_timeout_s, record=self.deps.record,
+                                      health_servicer=self.observers.health)
             self.api.start()
         except BaseException:
             self.stop(0)
@@ -197,6 +207,7 @@ class Daemon:
         if s.record.dir:
             log.warning("lab record mode: every session's raw frames are written to %s", s.path(s.record.dir))
         self._note_config_change(self.audit, state / "config-sha256")
+        self.observers.set_ready(True)
         sd_notify("READY=1")
 
     def _record_settings(self) -> RecordSettings:
@@ -213,6 +224,8 @@ class Daemon:
 
     def stop(self, grace: float = 5.0) -> None:
         sd_notify("STOPPING=1")
+        if self.observers is not None:
+            self.observers.set_ready(False)           # health says NOT_SERVING before the API closes
         if self.api is not None:
             self.api.stop(grace)
             self.api = None
@@ -228,6 +241,9 @@ class Daemon:
         if self.attestor is not None:
             self.attestor.close()
             self.attestor = None
+        if self.observers is not None:
+            self.observers.stop()
+            self.observers = None
         if self.audit is not None:
             self.audit.record("agent_stop")
             self.audit.close()

@@ -7,6 +7,11 @@ with the camera's response across the lux range. On the simulator every check ru
 target and the light are scene settings); on a real camera the flat-target check needs
 ``--flat-target`` (a flat board 50 cm in front of the camera) and the lux sweep cannot run (nobody
 can turn the room's light from here): both say so.
+
+The output is a checklist: each check with its clause, its result and value, and for every check that
+failed or could not run, the next step an installer takes (``next_step``). A camera that cannot be
+opened at all is one failed ``camera_open`` item with its next step, then ``error[CODE]``. The same
+checklist appears on the diagnostics page (``capture-agent diagnose --web``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from agent.pipeline.frames import framesets
 from agent.pipeline.streamstats import StreamStats
 from agent.quality import QualityGate, QualitySettings, check_stream_spec
 from agent.quality.metering import FaceMetering
+from drivers.errors import CaptureAgentError
 
 
 def register(sub) -> None:
@@ -40,6 +46,92 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+# What an installer does next, by check: (when it failed, when it could not run).
+NEXT_STEPS: dict[str, tuple[str, str]] = {
+    "color_present": ("the camera gives no colour stream: use an RGB-IR-depth model from the allowlist, or add a "
+                      "colour camera to [camera] uris", ""),
+    "depth_present": ("the camera gives no depth stream: use a depth camera (RealSense D4xx, Orbbec) or check that "
+                      "its depth sensor is enabled", ""),
+    "ir_present": ("the camera gives no IR stream: enable the IR (infrared 1) stream; a camera without one cannot "
+                   "be used for liveness", ""),
+    "depth_resolution": ("depth below the spec: connect the camera to a USB 3 port (blue, on the host, no hub) with "
+                         "its own cable; on USB 2 it falls back to small modes", ""),
+    "depth_fps": ("depth below 10 fps: give the camera a USB 3 port of its own and check the host's CPU load; "
+                  "`capture-agent stream URI --frames 300` shows drops per stream", ""),
+    "color_resolution": ("colour below 640x480: connect to a USB 3 port; check that no other program holds the "
+                         "camera in a smaller mode", ""),
+    "frame_metadata": ("per-frame metadata is not enabled: install the RSUSB build of librealsense or the patched "
+                       "uvcvideo kernel module (realsense-dkms), then re-plug the camera",
+                       "this backend cannot tell whether metadata is enabled: check the vendor's tool"),
+    "rgb_depth_sync": ("colour and depth drift more than one frame apart: enable per-frame metadata (hardware "
+                       "timestamps), keep both streams on one camera, and lower the USB load", ""),
+    "depth_accuracy_50cm": ("depth noisier than 3 mm on a flat board: clean the lenses, make sure the projector is "
+                            "on, and run the camera's on-chip self-calibration (RealSense Depth Quality Tool)",
+                            "place a flat, matte board 50 cm in front of the camera and rerun with --flat-target"),
+    "depth_completeness_face": ("holes in the face's depth: turn the projector on, shade the kiosk from direct "
+                                "sunlight, and check the distance (40-60 cm)",
+                                "stand 40-60 cm in front of the camera, facing it, and rerun"),
+    "depth_completeness_eyes_nose_mouth": ("holes at eyes, nose or mouth: turn the projector on, shade the kiosk "
+                                           "from direct sunlight, remove reflective glasses for the check",
+                                           "stand 40-60 cm in front of the camera, facing it, and rerun"),
+    "lux_response": ("the face is not usable at this light, or the illuminance estimate is off: measure this "
+                     "camera's [quality] lux_calibration with a lux meter (docs/quality.md) and check the "
+                     "exposure metadata",
+                     "needs controlled light: on a rig, run `python -m hil run lux-sweep`; on site, check 20, 300 "
+                     "and 6000 lux with a lux meter"),
+    "lux_calibration": ("", "illuminance (15-7500 lux) is judged only on a camera with a measured lux calibration: "
+                            "measure it with a lux meter and set [quality] lux_calibration (docs/quality.md); until "
+                            "then the face's exposure is judged from the image"),
+}
+
+# When the camera cannot be opened at all, by error code (prefix).
+OPEN_STEPS: tuple[tuple[str, str], ...] = (
+    ("DRV_DEVICE_NOT_FOUND", "no such camera: check the cable and power, then `capture-agent devices`; a stopped "
+                             "daemon frees a camera it held"),
+    ("DRV_DEVICE_LOST", "the camera went away while streaming: re-seat the cable, use a port on the host (no hub)"),
+    ("DRV_DEVICE_REFUSED", "the camera is refused by the USB allowlist or as a virtual camera: add its vendor and "
+                           "product to [devices] allow (docs/devices.md) if it is genuine"),
+    ("DRV_BACKEND_UNAVAILABLE", "the camera's SDK is not installed: run `make setup` (librealsense, OpenNI2)"),
+    ("DRV_UNSUPPORTED_MODE", "the camera has no mode the spec needs: check the model against docs/drivers.md"),
+    ("DRV_FRAME_TIMEOUT", "no frames: another program may hold the camera (stop the daemon: systemctl stop "
+                          "capture-agent), or the USB link is overloaded"),
+    ("DRV_RECORDING_INVALID", "the recording is missing or damaged: check the path, or record it again"),
+    ("DRV_UNSAFE_LIBRARY_DIR", "the OpenNI2 library directory is writable by others: fix its owner and mode"),
+    ("DRV_", "check the URI and `capture-agent devices`"),
+    ("FW_MAINTENANCE", "a firmware update is running: wait for it to end"),
+    ("FW_", "the camera's firmware is not approved: `capture-agent firmware check --device URI` (docs/firmware.md)"),
+    ("SYN_", "streams never formed a frameset: enable hardware timestamps (metadata) and check every stream runs"),
+    ("AGT_SPEC_VIOLATION", "the camera's streams do not meet §7.5: see the checks above, or choose another mode"),
+)
+
+
+def next_step(row: Row) -> str:
+    """What to do about ``row`` ("" when it passed, or when there is nothing to do but read it)."""
+    if row.result == "PASS":
+        return ""
+    if row.check == "camera_open":
+        return next((step for prefix, step in OPEN_STEPS if row.value.startswith(prefix)),
+                    f"see {row.value} in the README's error tables")
+    key = "lux_response" if row.check.startswith(("lux_response", "exposure_response")) else row.check
+    failed, not_run = NEXT_STEPS.get(key, ("", ""))
+    return (failed if row.result == "FAIL" else not_run) or row.requirement
+
+
+def open_failure(exc: CaptureAgentError) -> Row:
+    """The checklist's one item when the camera cannot be opened or streamed at all."""
+    row = Row("7.5", "camera_open", "FAIL", exc.code, "the camera opens and delivers framesets")
+    row.next_step = next_step(row)
+    return row
+
+
+def checklist(uri: str, n: int = 45, flat_target: bool = False, settings: QualitySettings | None = None) -> list[Row]:
+    """``diagnose`` with each item's next step filled in."""
+    rows = diagnose(uri, n, flat_target, settings)
+    for r in rows:
+        r.next_step = next_step(r)
+    return rows
+
+
 @dataclass
 class Row:
     clause: str
@@ -47,6 +139,7 @@ class Row:
     result: str           # PASS | FAIL | NOT RUN
     value: str
     requirement: str
+    next_step: str = ""   # what to do when it failed or did not run (``next_step``)
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -193,14 +286,30 @@ def run(args) -> int:
         if not (args.lux_k > 0 and np.isfinite(args.lux_k)):
             raise UsageError("--lux-k must be a positive number")
         settings = dataclasses.replace(settings, lux_calibration={**settings.lux_calibration, "default": args.lux_k})
-    rows = diagnose(args.uri, args.frames, args.flat_target, settings)
+    try:
+        rows = checklist(args.uri, args.frames, args.flat_target, settings)
+    except CaptureAgentError as exc:
+        if not args.json:                     # the item and its next step, then error[CODE] as always
+            print(f"capture-agent doctor {args.uri}")
+            print_checklist([open_failure(exc)])
+        raise
     failed = [r for r in rows if r.result == "FAIL"]
     if args.json:
         print(json.dumps({"uri": args.uri, "ok": not failed, "checks": [r.to_dict() for r in rows]}, indent=2))
     else:
         print(f"capture-agent doctor {args.uri}")
-        print(f"{'CLAUSE':<7} {'CHECK':<36} {'RESULT':<8} {'VALUE':<44} REQUIREMENT")
-        for r in rows:
-            print(f"§{r.clause:<6} {r.check:<36} {r.result:<8} {r.value:<44} {r.requirement}")
-        print("RESULT: " + ("PASS" if not failed else f"FAIL ({len(failed)} check(s))"))
+        print_checklist(rows)
+        not_run = sum(r.result == "NOT RUN" for r in rows)
+        print("RESULT: " + ("PASS" if not failed else f"FAIL ({len(failed)} check(s))") +
+              (f", {not_run} not run" if not_run else ""))
     return 1 if failed else 0
+
+
+def print_checklist(rows: list[Row]) -> None:
+    """One line per check (result, clause, check, value, requirement), the next step under each that
+    failed or did not run."""
+    for r in rows:
+        mark = {"PASS": "[x]", "FAIL": "[!]"}.get(r.result, "[ ]")
+        print(f"{mark} {r.result:<7} §{r.clause:<6} {r.check:<36} {r.value:<44} {r.requirement}")
+        if r.next_step:
+            print(f"{'':<20}next: {r.next_step}")

@@ -29,7 +29,7 @@ from typing import Any
 
 import drivers
 from agent.devices.calibration import RigCalibration
-from agent.devices.manager import CaptureRig, RigIncomplete, Source, SourceFailed, SourceState
+from agent.devices.manager import CaptureRig, RigIncomplete, Source, SourceEvent, SourceFailed, SourceState
 from agent.devices.policy import DeviceSettings
 from drivers import Camera, Capability, DeviceInfo, Extrinsics, Frame, ProjectorPowerRange, StreamKind, StreamProfile
 from drivers.errors import (
@@ -61,7 +61,8 @@ class DeviceManager:
     """The configured cameras for the life of the daemon (see the module doc)."""
 
     def __init__(self, uris: Iterable[str], settings: DeviceSettings | None = None,
-                 calibration: RigCalibration | None = None, opener: Callable[[str], Camera] | None = None):
+                 calibration: RigCalibration | None = None, opener: Callable[[str], Camera] | None = None,
+                 on_event: Callable[[SourceEvent], None] | None = None):
         self.settings = settings or DeviceSettings()
         self.calibration = calibration or RigCalibration()
         self.pool: CameraHostPool | None = None
@@ -71,7 +72,7 @@ class DeviceManager:
                 opener = self.pool.open
             else:
                 opener = drivers.open
-        self.rig = CaptureRig(tuple(uris), self.settings, opener, persistent=True)
+        self.rig = CaptureRig(tuple(uris), self.settings, opener, persistent=True, on_event=on_event)
         self._lease_lock = threading.Lock()
         self._started = False
 

@@ -450,9 +450,10 @@ class CaptureRig:
 
     def __init__(self, uris: tuple[str, ...] | list[str], settings: DeviceSettings | None = None,
                  opener: Callable[[str], Camera] = drivers.open, usb_lookup: Callable[[], list] | None = None,
-                 persistent: bool = False):
+                 persistent: bool = False, on_event: Callable[[SourceEvent], None] | None = None):
         if not uris:
             raise RigIncomplete("no camera URIs configured")
+        self._listener = on_event                  # the daemon's observers (metrics, health)
         self.settings = settings or DeviceSettings()
         self._queue: queue.Queue[tuple[Source, Frame]] = queue.Queue(maxsize=self.settings.queue_frames)
         self.sources = [Source(u, self.settings, self._queue, opener, on_event=self._on_event,
@@ -463,6 +464,8 @@ class CaptureRig:
     def _on_event(self, ev: SourceEvent) -> None:
         if ev.state is SourceState.ONLINE:
             self._update_owners()
+        if self._listener is not None:
+            self._listener(ev)
 
     def _update_owners(self) -> None:
         # Each stream kind belongs to the first source, in config order, whose device provides it.

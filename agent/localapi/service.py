@@ -135,16 +135,19 @@ class LocalApiServer:
     def __init__(self, deps: SessionDeps, socket_path: str, *, allowed_uids=(), allowed_groups=(), mode: int = 0o660,
                  group: str = "", max_message_bytes: int = 65536, max_connections: int = 16,
                  max_connections_per_uid: int = 8, idle_timeout_s: float = 300.0,
-                 record: Callable[..., object] | None = None):
+                 record: Callable[..., object] | None = None, health_servicer: health.HealthServicer | None = None):
         self.service = CaptureService(deps)
         self._dir = tempfile.mkdtemp(prefix="ca-lapi-")        # 0700: only the agent reaches the backends
         opts = [("grpc.max_receive_message_length", max_message_bytes), ("grpc.max_send_message_length", 1 << 20)]
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="local-api"),
                                    options=opts, maximum_concurrent_rpcs=32)
         self._server.add_generic_rpc_handlers((self.service.handler(),))
-        self.health = health.HealthServicer()
-        self.health.set("", health_pb2.HealthCheckResponse.SERVING)
-        self.health.set(SERVICE, health_pb2.HealthCheckResponse.SERVING)
+        # The daemon's servicer reports readiness and the camera (agent/observe/health.py); without
+        # one, the API says SERVING while it runs.
+        self.health = health_servicer or health.HealthServicer()
+        if health_servicer is None:
+            self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+            self.health.set(SERVICE, health_pb2.HealthCheckResponse.SERVING)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         allowed = os.path.join(self._dir, "allowed.sock")
         refused = os.path.join(self._dir, "refused.sock")

@@ -4,23 +4,55 @@ Every stage that needs framesets (the session's quality loop, the projector's pr
 challenge window, ``doctor``, ``analyze``) reads them through a :class:`FramesetReader`, so the
 stream order (depth first: it is the reference stream), the matching rate (the slowest stream's)
 and the extrinsics are chosen in one place. A reader keeps its matcher across calls: framesets read
-in several stages of one session come from one timeline.
+in several stages of one session come from one timeline. It also counts what it read
+(:class:`ReaderStats`: per-stream frames, drops and measured rate, the framesets' skew), which the
+session hands to the daemon's metrics at its end.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
+from agent.pipeline.streamstats import StreamStats
 from agent.pipeline.sync import FrameSetMatcher, SyncTimeout
 from drivers.base import Camera
 from drivers.errors import FrameTimeout
-from drivers.frame import FrameSet, StreamKind
+from drivers.frame import Frame, FrameSet, StreamKind
 
 
 def reference_order(kinds: Iterable[StreamKind]) -> list[StreamKind]:
     """Depth first (the matcher's reference stream), then the others by name."""
     return sorted(set(kinds), key=lambda k: (k is not StreamKind.DEPTH, k.value))
+
+
+@dataclass
+class ReaderStats:
+    """What one reader has read: per-stream delivery (frames, frame-number gaps, rate over the
+    hardware timestamps) and the skew of each frameset it matched. Counts only, no pixels."""
+
+    streams: dict[str, StreamStats] = field(default_factory=dict)
+    framesets: int = 0
+    skew_max_ms: float = 0.0
+    skew_sum_ms: float = 0.0
+
+    def add_frame(self, frame: Frame) -> None:
+        kind = frame.stream.value
+        if kind not in self.streams:
+            self.streams[kind] = StreamStats(kind)
+        self.streams[kind].add(frame)
+
+    def add_frameset(self, fs: FrameSet) -> None:
+        self.framesets += 1
+        self.skew_sum_ms += fs.skew_ms
+        self.skew_max_ms = max(self.skew_max_ms, fs.skew_ms)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"streams": {k: s.to_dict() for k, s in self.streams.items()}, "framesets": self.framesets,
+                "skew_max_ms": round(self.skew_max_ms, 3),
+                "skew_mean_ms": round(self.skew_sum_ms / self.framesets, 3) if self.framesets else None}
 
 
 class FramesetReader:
@@ -38,6 +70,7 @@ class FramesetReader:
         self.camera = camera
         self.read_timeout_s = read_timeout_s
         self.matcher = FrameSetMatcher(kinds, fps, extrinsics=camera.all_extrinsics())
+        self.stats = ReaderStats()
 
     def stream(self, *, timeout_s: float, cancelled: Callable[[], bool] | None = None) -> Iterator[FrameSet]:
         """Framesets as they complete, until the caller stops, ``cancelled()`` turns true (the
@@ -54,7 +87,10 @@ class FramesetReader:
                 frame = self.camera.read(timeout_s=min(self.read_timeout_s, max(0.01, remaining)))
             except FrameTimeout:
                 continue
-            yield from self.matcher.push(frame)
+            self.stats.add_frame(frame)
+            for fs in self.matcher.push(frame):
+                self.stats.add_frameset(fs)
+                yield fs
 
     def take(self, count: int, *, timeout_s: float = 10.0) -> Iterator[FrameSet]:
         """Exactly ``count`` framesets, yielded as they complete; ``SyncTimeout`` saying how many

@@ -25,15 +25,18 @@ biometric data; only presentation failures (not live, a failed challenge, a rece
 count toward lockout. References reach the audit log and lockout only as keyed pseudonyms
 (``agent/security/pseudonym.py``). The probe carries the audit log's latest signed checkpoint
 (an anchor the server keeps). Nothing is written to disk but the audit log and the lockout state.
+Every audited event, and the session's stream counts (``session_streams``, not audited), also go to
+``SessionDeps.observer`` when the daemon sets one: its metrics and health (``agent/observe``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +76,8 @@ from firmware.policy import FirmwareGate
 if TYPE_CHECKING:
     from agent.security.tpm import TpmAttestor
 
+log = logging.getLogger(__name__)
+
 SETTLE_SETS = 8                   # framesets the projector may take to show its planned power
 
 
@@ -103,6 +108,9 @@ class SessionDeps:
     maintenance: MaintenanceLock | None = None
     recording: RecordSettings = field(default_factory=RecordSettings)   # lab-only raw session recording
     challenge: ChallengeSettings = field(default_factory=ChallengeSettings)   # the kiosk screen's part
+    # Telemetry (agent/observe): called with (event, data) for every audited event and for the
+    # session's stream counts. None: nobody listens (tests, tools).
+    observer: Callable[[str, dict[str, Any]], None] | None = None
     _gates: dict[str, QualityGate] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -122,8 +130,19 @@ class SessionDeps:
         return self.maintenance.session() if self.maintenance is not None else contextlib.nullcontext()
 
     def record(self, event: str, **data: Any) -> None:
+        """Audit ``event`` (key operations, §8.2.5) and tell the observer."""
         if self.audit is not None:
             self.audit.record(event, **data)
+        self.observe(event, **data)
+
+    def observe(self, event: str, **data: Any) -> None:
+        """Tell the observer only (counts that are not audited). A failing observer never fails a session."""
+        if self.observer is None:
+            return
+        try:
+            self.observer(event, data)
+        except Exception:
+            log.exception("session observer failed on %s", event)
 
 
 def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event | None = None,
@@ -141,6 +160,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
     lockout = deps.lockout
     assert lockout is not None                     # SessionDeps.__post_init__ always sets one
     sets: list = []
+    reader: FramesetReader | None = None           # its stream counts go to the observer at the end
     t_last_frame = t0
     window = contextlib.ExitStack()                # the maintenance lock, released with the session
 
@@ -283,8 +303,12 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
     finally:
         window.close()
         sets.clear()
+        # Stage timings (ms, flat: the audit log takes scalars only) for the record and the metrics.
         deps.record("session_end", session_id=sid, stage=stage,
-                    elapsed_ms=round((time.perf_counter() - t0) * 1000, 1))
+                    elapsed_ms=round((time.perf_counter() - t0) * 1000, 1),
+                    **{f"{name}_ms": ms for name, ms in timings.items()})
+        if reader is not None:
+            deps.observe("session_streams", session_id=sid, **reader.stats.to_dict())
 
 
 def _capabilities_proto(cam: Camera, offered: frozenset[Kind]):

@@ -50,7 +50,6 @@ from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from agent.liveness.challenge import Kind, kinds_from, window_frames
 from agent.security.keys import algorithm_of, verify_signature
@@ -60,6 +59,7 @@ from hil.ingest import evidence
 from hil.ingest.anchors import AnchorStore
 from hil.ingest.attestation import check_quote
 from hil.ingest.checks import IDENT, PROBE_ID, PURPOSES, check_header, validate_payload
+from hil.ingest.health import add_health
 from hil.ingest.identity import PeerRefused, Registry, Terminal
 from hil.ingest.limits import FailureLimits, subject_key, terminal_key
 from hil.ingest.store import MemoryStore, NonceRecord, Outcome, Store, StoreUnavailable
@@ -392,10 +392,7 @@ def serve(state: ServerState, tls: ServerTLS, address: str = "127.0.0.1:0", opti
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=o.workers), options=o.grpc_options(),
                          maximum_concurrent_rpcs=o.max_concurrent_rpcs)
     server.add_generic_rpc_handlers((Ingest(state).handler(),))
-    hs = health.HealthServicer()
-    hs.set("", health_pb2.HealthCheckResponse.SERVING)
-    hs.set(SERVICE, health_pb2.HealthCheckResponse.SERVING)
-    health_pb2_grpc.add_HealthServicer_to_server(hs, server)
+    add_health(server, state, SERVICE)            # SERVING while the store answers (hil/ingest/health.py)
     creds = grpc.ssl_server_credentials([(tls.key_pem, tls.cert_pem)], root_certificates=tls.client_ca_pem,
                                         require_client_auth=True)
     port = server.add_secure_port(address, creds)

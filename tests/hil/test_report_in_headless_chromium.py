@@ -6,9 +6,6 @@ the report itself carries no script)."""
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,8 +13,8 @@ import pytest
 
 from hil import report
 from hil.records import SessionRecord
+from tests.helpers.chromium import CHROMIUM, chromium
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (scripts/setup.sh)")
 
 TABLES = ("run", "scenarios", "apcer", "bpcer", "bpcer-at-apcer", "conditions", "injection", "latency",
@@ -54,15 +51,6 @@ def records() -> list[SessionRecord]:
                                                    "while_off": {"outcome": "error", "code": "DRV_DEVICE_NOT_FOUND"}})
     add("live", "bona_fide", "error", code="UPL_UNAVAILABLE")
     return out
-
-
-def chromium(*args: str, tmp: Path) -> subprocess.CompletedProcess:
-    assert CHROMIUM is not None
-    profile = tmp / f"profile-{len(list(tmp.glob('profile-*')))}"      # a fresh profile each start
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-           "--hide-scrollbars", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
 def test_the_report_renders_with_its_tables_and_plots(tmp_path):

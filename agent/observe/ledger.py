@@ -1,0 +1,89 @@
+"""The last sessions' outcomes and timings, read back from the audit log for the diagnostics page.
+
+The audit log already holds what an installer needs to see (``session_start``, ``result``, ``error``
+and ``session_end`` with its stage timings); this reads its tail and keeps only fields that say how
+a session went. References (their keyed pseudonyms too), session and probe ids and scores never
+leave this module: a summary cannot be tied to a person. The log is read, not verified
+(``capture-agent audit-verify`` does that).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TAIL_BYTES = 512 * 1024           # enough for hundreds of sessions; the log itself may be large
+
+
+@dataclass
+class SessionSummary:
+    started: str = ""                 # the session_start entry's time (UTC, ISO 8601)
+    purpose: str = ""
+    channel: str = ""
+    outcome: str = "running"          # accepted | rejected | error | cancelled | abandoned | running
+    reason: str = ""                  # the receipt's reason or the error's code
+    verdict: str = ""
+    ended_in: str = ""                # the stage it ended in
+    within_budget: bool | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _tail_lines(path: Path, max_bytes: int) -> list[str]:
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - max_bytes))
+        data = f.read()
+    lines = data.split(b"\n")
+    if size > max_bytes:
+        lines = lines[1:]             # the first one is cut
+    return [line.decode("utf-8", "replace") for line in lines if line.strip()]
+
+
+def _text(v: Any, limit: int = 64) -> str:
+    return v[:limit] if isinstance(v, str) else ""
+
+
+def last_sessions(path: str | os.PathLike[str], n: int = 10, *, max_bytes: int = TAIL_BYTES) -> list[SessionSummary]:
+    """The last ``n`` sessions in the audit log at ``path``, newest first. ``OSError`` if unreadable."""
+    by_id: dict[str, SessionSummary] = {}
+    order: list[str] = []
+    for line in _tail_lines(Path(path), max_bytes):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        data = entry.get("data") if isinstance(entry, dict) else None
+        if not isinstance(data, dict) or not isinstance(data.get("session_id"), str):
+            continue
+        sid, event = data["session_id"], entry.get("event")
+        if event == "session_start":
+            by_id[sid] = SessionSummary(started=_text(entry.get("ts")), purpose=_text(data.get("purpose")),
+                                        channel=_text(data.get("channel")))
+            order.append(sid)
+            continue
+        s = by_id.get(sid)
+        if s is None:
+            continue                  # started before the tail we read
+        if event == "result":
+            s.outcome = "accepted" if data.get("accepted") is True else "rejected"
+            s.reason, s.verdict = _text(data.get("reason")), _text(data.get("verdict"))
+            if isinstance(data.get("within_budget"), bool):
+                s.within_budget = data["within_budget"]
+        elif event == "error":
+            code = _text(data.get("code"))
+            s.outcome = "cancelled" if code == "SES_CANCELLED" else "error"
+            s.reason = code
+        elif event == "session_end":
+            s.ended_in = _text(data.get("stage"))
+            if s.outcome == "running":
+                s.outcome = "abandoned"
+            for k, v in data.items():
+                if k.endswith("_ms") and isinstance(v, (int, float)) and not isinstance(v, bool):
+                    s.timings_ms[k[:-3]] = float(v)
+    return [by_id[sid] for sid in reversed(order)][:n]

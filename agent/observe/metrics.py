@@ -1,0 +1,285 @@
+"""The daemon's Prometheus metrics (``[metrics]``, off by default, loopback only).
+
+Everything is observed, nothing is instrumented inside other parts:
+
+- the session's audited events and its stream counts arrive through ``SessionDeps.observer``
+  (:meth:`AgentMetrics.observe`): outcomes, verdicts, refusals, errors by stage and code, uplink
+  errors, per-stage latency, fps, drops and sync skew;
+- the liveness supervisor's restart count is read at scrape time (:meth:`AgentMetrics.watch_supervisor`);
+- the device manager's source events (restart, reset, re-plug, given up) arrive through
+  :meth:`AgentMetrics.on_source_event`.
+
+Nothing identifying a person is ever a label: labels are stream kinds, stages, purposes, verdicts
+and stable codes, each checked against its closed set (anything else becomes ``other``), so neither
+a reference, a session id nor a string a compromised worker or server sends can become a label.
+The registry is the daemon's own (not prometheus_client's global one).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeGuard
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import start_http_server
+from prometheus_client.registry import Collector
+
+from agent import __version__
+from agent.observe.settings import loopback_host_port
+
+NS = "capture_agent"
+CODE_RE = re.compile(r"[A-Z][A-Z0-9_]{1,63}")
+OTHER = "other"
+
+# Closed label sets. A value outside its set is counted as ``other``.
+PURPOSES = frozenset({"enroll", "verify"})
+STAGES = frozenset({"consent", "capture", "challenge", "challenge_window", "liveness", "probe", "seal", "submit"})
+TIMED = frozenset({"camera_open", "quality", "challenge", "challenge_window", "liveness", "probe", "seal", "submit",
+                   "after_last_frame"})
+VERDICTS = frozenset({"live", "attack", "inconclusive"})
+REASONS = frozenset({"OK", "NOT_LIVE", "TAMPERED", "EXPIRED", "REPLAYED", "WRONG_KEY", "UNKNOWN_TERMINAL", "REVOKED",
+                     "MALFORMED", "UNBOUND", "ATTESTATION_FAILED"})
+STREAMS = frozenset({"color", "depth", "ir"})
+# The device manager's step names (agent.devices.manager.Source._set) -> label values.
+RECOVERY_STEPS = {"re-open": "reopen", "hardware reset": "hardware_reset", "re-plug": "replug",
+                  "re-plug after failure": "replug"}
+FAULT_CAUSES = {"stalled": "stalled", "lost": "lost", "lost during a session": "lost"}
+SOURCE_STATES = ("starting", "online", "reconnecting", "failed", "stopped")
+MAX_CODES = 64                       # distinct codes per metric before new ones count as ``other``
+MAX_CAMERAS = 8                      # camera index labels before ``other``
+OPEN_SESSIONS = 16                   # sessions whose purpose and outcome are remembered until their end
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0)
+SKEW_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.0167, 0.0333, 0.05, 0.1)
+
+
+def _member(value: Any, allowed: Iterable[str]) -> str:
+    return value if isinstance(value, str) and value in allowed else OTHER
+
+
+class _Codes:
+    """A stable code as a label: the code's own shape, and at most ``MAX_CODES`` distinct ones."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, value: Any) -> str:
+        if not isinstance(value, str) or not CODE_RE.fullmatch(value):
+            return OTHER
+        with self._lock:
+            if value not in self._seen and len(self._seen) >= MAX_CODES:
+                return OTHER
+            self._seen.add(value)
+        return value
+
+
+class _SupervisorCollector(Collector):
+    """The liveness worker's restarts and liveness, read when scraped."""
+
+    def __init__(self, supervisor: Any):
+        self.supervisor = supervisor
+
+    def collect(self) -> Iterable[Any]:
+        restarts = CounterMetricFamily(f"{NS}_liveness_worker_restarts",
+                                       "liveness worker restarts after a crash, hang or unbound verdict")
+        restarts.add_metric([], float(self.supervisor.restarts))
+        up = GaugeMetricFamily(f"{NS}_liveness_worker_up", "1 while the liveness worker process runs")
+        up.add_metric([], 1.0 if self.supervisor.alive() else 0.0)
+        return [restarts, up]
+
+
+class AgentMetrics:
+    """One daemon's metrics. ``observe`` is the session observer; ``exposition()`` the text format."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self._codes = _Codes()
+        # session id -> [purpose, outcome] between its start and its end (a few at most at once)
+        self._open: OrderedDict[str, list[str]] = OrderedDict()
+        self._cameras: dict[str, str] = {}
+        self._lock = threading.Lock()
+        ProcessCollector(registry=r)                              # CPU, RSS, open fds of the daemon
+        Gauge(f"{NS}_info", "the agent's version", ["version"], registry=r).labels(__version__).set(1)
+        self.ready = Gauge(f"{NS}_ready", "1 once the daemon is up and taking captures", registry=r)
+        self.sessions = Counter(f"{NS}_sessions", "finished sessions by purpose and outcome (accepted, "
+                                "rejected, error, cancelled, abandoned: ended without a result or error)",
+                                ["purpose", "outcome"], registry=r)
+        self.results = Counter(f"{NS}_results", "session results by acceptance and receipt reason",
+                               ["accepted", "reason"], registry=r)
+        self.verdicts = Counter(f"{NS}_liveness_verdicts", "liveness verdicts of sessions that reached a result",
+                                ["verdict"], registry=r)
+        self.refusals = Counter(f"{NS}_refusals", "captures refused before they started, by code",
+                                ["code"], registry=r)
+        self.errors = Counter(f"{NS}_session_errors", "sessions that ended with an error, by stage and code",
+                              ["stage", "code"], registry=r)
+        self.uplink_errors = Counter(f"{NS}_uplink_errors", "sessions ended by the uplink, by code", ["code"],
+                                     registry=r)
+        self.over_budget = Counter(f"{NS}_sessions_over_budget", "accepted or rejected sessions slower than their "
+                                   "§7.2 budget", ["purpose"], registry=r)
+        self.stage_seconds = Histogram(f"{NS}_session_stage_seconds", "time per session stage "
+                                       "(after_last_frame: from the last frame to the receipt)", ["stage"],
+                                       buckets=LATENCY_BUCKETS, registry=r)
+        self.session_seconds = Histogram(f"{NS}_session_seconds", "whole session, start to end",
+                                         ["purpose", "outcome"], buckets=LATENCY_BUCKETS, registry=r)
+        self.fps = Gauge(f"{NS}_stream_fps", "measured frame rate per stream in the last session "
+                         "(hardware timestamps)", ["stream"], registry=r)
+        self.frames = Counter(f"{NS}_stream_frames", "frames read by sessions, per stream", ["stream"], registry=r)
+        self.dropped = Counter(f"{NS}_stream_dropped_frames", "frames lost per stream (frame-number gaps)",
+                               ["stream"], registry=r)
+        self.skew = Histogram(f"{NS}_sync_skew_max_seconds", "largest skew among a session's framesets",
+                              buckets=SKEW_BUCKETS, registry=r)
+        self.skew_mean = Gauge(f"{NS}_sync_skew_mean_seconds", "mean frameset skew in the last session",
+                               registry=r)
+        self.device_faults = Counter(f"{NS}_device_faults", "camera faults seen by the device manager "
+                                     "(stalled stream, lost device)", ["cause"], registry=r)
+        self.device_recoveries = Counter(f"{NS}_device_recoveries", "camera recoveries by the step that worked "
+                                         "(reopen, hardware_reset, replug)", ["step"], registry=r)
+        self.device_failures = Counter(f"{NS}_device_failures", "cameras given up after every recovery step",
+                                       registry=r)
+        self.device_state = Gauge(f"{NS}_device_state", "1 for each camera's current state",
+                                  ["camera", "state"], registry=r)
+
+    # -- sources of observations -------------------------------------------------------------------
+    def watch_supervisor(self, supervisor: Any) -> None:
+        """Export ``supervisor.restarts`` and ``supervisor.alive()`` (a LivenessSupervisor) at scrape time."""
+        self.registry.register(_SupervisorCollector(supervisor))
+
+    def observe(self, event: str, data: Mapping[str, Any]) -> None:
+        """``SessionDeps.observer``: one audited event (or ``session_streams``) of a session."""
+        handler = _HANDLERS.get(event)
+        if handler is not None:
+            handler(self, data)
+
+    def on_source_event(self, ev: Any) -> None:
+        """A device manager's ``SourceEvent`` (``agent.devices.manager``): faults, recoveries, give-ups."""
+        state = getattr(ev.state, "value", str(ev.state))
+        camera = self._camera(ev.uri)
+        for s in SOURCE_STATES:
+            self.device_state.labels(camera, s).set(1.0 if s == state else 0.0)
+        if state == "reconnecting":
+            self.device_faults.labels(FAULT_CAUSES.get(ev.step, OTHER)).inc()
+        elif state == "online" and ev.step in RECOVERY_STEPS:
+            self.device_recoveries.labels(RECOVERY_STEPS[ev.step]).inc()
+        elif state == "failed":
+            self.device_failures.inc()
+
+    def _camera(self, uri: str) -> str:
+        # Cameras are labelled by the order they were first seen, never by URI (it may hold a serial
+        # or a file path, and its length is not ours to bound).
+        with self._lock:
+            if uri not in self._cameras:
+                if len(self._cameras) >= MAX_CAMERAS:
+                    return OTHER
+                self._cameras[uri] = str(len(self._cameras))
+            return self._cameras[uri]
+
+    # -- session events ----------------------------------------------------------------------------
+    def _session_start(self, d: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._open[str(d.get("session_id"))] = [_member(d.get("purpose"), PURPOSES), "abandoned"]
+            while len(self._open) > OPEN_SESSIONS:
+                self._open.popitem(last=False)
+
+    def _session(self, d: Mapping[str, Any], outcome: str | None = None, *, end: bool = False) -> list[str]:
+        """[purpose, outcome] of the event's session (``other`` for one never started here)."""
+        sid = str(d.get("session_id"))
+        with self._lock:
+            entry = (self._open.pop(sid, None) if end else self._open.get(sid)) or [OTHER, "abandoned"]
+            if outcome is not None:
+                entry[1] = outcome
+            return entry
+
+    def _result(self, d: Mapping[str, Any]) -> None:
+        accepted = d.get("accepted") is True
+        self.results.labels(str(accepted).lower(), _member(d.get("reason"), REASONS)).inc()
+        self.verdicts.labels(_member(d.get("verdict"), VERDICTS)).inc()
+        purpose, _ = self._session(d, "accepted" if accepted else "rejected")
+        if d.get("within_budget") is False:
+            self.over_budget.labels(purpose).inc()
+
+    def _error(self, d: Mapping[str, Any]) -> None:
+        code = self._codes(d.get("code"))
+        self.errors.labels(_member(d.get("stage"), STAGES), code).inc()
+        if code.startswith("UPL_"):
+            self.uplink_errors.labels(code).inc()
+        self._session(d, "cancelled" if code == "SES_CANCELLED" else "error")
+
+    def _refused(self, d: Mapping[str, Any]) -> None:
+        self.refusals.labels(self._codes(d.get("code"))).inc()
+
+    def _peer_refused(self, d: Mapping[str, Any]) -> None:
+        suppressed = d.get("suppressed")
+        n = 1 + (suppressed if isinstance(suppressed, int) and 0 <= suppressed < 1 << 31 else 0)
+        self.refusals.labels("LAPI_PEER_NOT_ALLOWED").inc(n)
+
+    def _session_end(self, d: Mapping[str, Any]) -> None:
+        purpose, outcome = self._session(d, end=True)
+        self.sessions.labels(purpose, outcome).inc()
+        for name in TIMED:
+            ms = d.get(f"{name}_ms")
+            if _number(ms):
+                self.stage_seconds.labels(name).observe(ms / 1000)
+        if _number(d.get("elapsed_ms")):
+            self.session_seconds.labels(purpose, outcome).observe(d["elapsed_ms"] / 1000)
+
+    def _streams(self, d: Mapping[str, Any]) -> None:
+        streams = d.get("streams")
+        for kind, s in (streams.items() if isinstance(streams, dict) else ()):
+            label = _member(kind, STREAMS)
+            if not isinstance(s, dict):
+                continue
+            if _number(s.get("fps")):
+                self.fps.labels(label).set(s["fps"])
+            for counter, key in ((self.frames, "frames"), (self.dropped, "dropped")):
+                n = s.get(key)
+                if isinstance(n, int) and 0 <= n < 1 << 31:
+                    counter.labels(label).inc(n)
+        if _number(d.get("skew_max_ms")):
+            self.skew.observe(d["skew_max_ms"] / 1000)
+        if _number(d.get("skew_mean_ms")):
+            self.skew_mean.set(d["skew_mean_ms"] / 1000)
+
+    # -- exposition --------------------------------------------------------------------------------
+    def exposition(self) -> bytes:
+        from prometheus_client import generate_latest
+        return generate_latest(self.registry)
+
+    def serve(self, listen: str) -> MetricsServer:
+        """Start ``http://<listen>/metrics`` on a loopback address; ``MetricsServer.stop()`` ends it."""
+        host, port = loopback_host_port(listen, "[metrics] listen")
+        server, thread = start_http_server(port, addr=host, registry=self.registry)
+        return MetricsServer(server, thread)
+
+
+def _number(v: Any) -> TypeGuard[float]:
+    """A plausible count, rate or duration from an event (never a bool, a string, negative or huge)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1e9
+
+
+_HANDLERS: dict[str, Callable[[AgentMetrics, Mapping[str, Any]], None]] = {
+    "session_start": AgentMetrics._session_start,
+    "result": AgentMetrics._result,
+    "error": AgentMetrics._error,
+    "request_refused": AgentMetrics._refused,
+    "local_api_refused": AgentMetrics._peer_refused,
+    "session_end": AgentMetrics._session_end,
+    "session_streams": AgentMetrics._streams,
+}
+
+
+class MetricsServer:
+    """The running endpoint: its bound port and a stop that frees it."""
+
+    def __init__(self, server: Any, thread: threading.Thread):
+        self._server, self._thread = server, thread
+        self.port: int = server.server_address[1]
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)

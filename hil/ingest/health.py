@@ -1,0 +1,38 @@
+"""The ingest server's gRPC health: SERVING only while it could answer a probe now.
+
+Readiness is its store answering (a Redis store can be down while the process runs: every
+``BeginCapture`` would then be ``UNAVAILABLE``) and a current HPKE key to offer. The statuses are
+computed on each ``Check`` (at most twice a second; ``agent/observe/health.py``), so a load
+balancer's health check over mutual TLS sees a store outage within its own check interval.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import grpc
+from grpc_health.v1 import health_pb2_grpc
+
+from agent.observe.health import NOT_SERVING, SERVING, ReadinessHealth, Status
+from hil.ingest.store import StoreUnavailable
+
+if TYPE_CHECKING:
+    from hil.ingest.server import ServerState
+
+PROBE_TERMINAL = "health-probe"       # a read of a counter no terminal has: costs the store one lookup
+
+
+def ingest_statuses(state: ServerState, service: str) -> dict[str, Status]:
+    try:
+        state.store.last_counter(PROBE_TERMINAL)
+        ok = state.current_key_id in state.keys
+    except StoreUnavailable:
+        ok = False
+    status = SERVING if ok else NOT_SERVING
+    return {"": status, service: status}
+
+
+def add_health(server: grpc.Server, state: ServerState, service: str) -> ReadinessHealth:
+    hs = ReadinessHealth(lambda: ingest_statuses(state, service))
+    health_pb2_grpc.add_HealthServicer_to_server(hs, server)
+    return hs

@@ -1,0 +1,233 @@
+"""The daemon's Prometheus metrics (agent/observe/metrics.py) from real sessions on the sim camera,
+a real liveness worker that crashes, a real device source unplugged and re-plugged, scraped over
+its loopback HTTP endpoint; and labels that never carry anything a person or an attacker chose."""
+
+from __future__ import annotations
+
+import queue
+import re
+import signal
+import time
+import urllib.request
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
+
+import drivers
+from agent.devices.manager import Source, SourceState
+from agent.devices.policy import DeviceSettings
+from agent.liveness.challenge import Challenge
+from agent.liveness.supervisor import LivenessSupervisor, LivenessWorkerCrashed
+from agent.observe.errors import MetricsUnavailable
+from agent.observe.metrics import CODE_RE, MAX_CODES, AgentMetrics
+from agent.observe.settings import MetricsSettings
+from agent.pipeline.frames import FramesetReader
+from agent.session.capture import run_capture
+from agent.session.projector import Projector
+from agent.session.window import collect
+from hil.fakes.cameras import FakeCable, FaultInjectingCamera
+from tests.helpers.requests import dicts, request
+
+# A live subject the gate accepts on main since the sim-scene merge (tests.helpers.terminals.LIVE,
+# identity 3 at 150 lux, no longer passes its gray-level and depth checks).
+LIVE_OK = "sim://?seed=21&identity=0&lux=300&subject=live"
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    return samples(text).get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        assert r.status == 200
+        return r.read().decode()
+
+
+@pytest.fixture
+def metrics():
+    m = AgentMetrics()
+    server = m.serve("127.0.0.1:0")
+    yield m, server.port
+    server.stop()
+
+
+def session(deps, purpose="verify", subject="cust-metrics-1"):
+    return dicts(run_capture(deps, request(purpose, "CONSENT-M-0001", subject_ref=subject)))
+
+
+def test_an_accepted_session_is_counted_timed_and_its_streams_measured(make_deps, metrics):
+    m, port = metrics
+    deps = make_deps(LIVE_OK)
+    deps.observer = m.observe
+    evs = session(deps)
+    assert evs[-1].get("result", {}).get("accepted"), evs[-1]
+    text = scrape(port)
+    assert value(text, "capture_agent_sessions_total", purpose="verify", outcome="accepted") == 1
+    assert value(text, "capture_agent_results_total", accepted="true", reason="OK") == 1
+    assert value(text, "capture_agent_liveness_verdicts_total", verdict="live") == 1
+    for stage in ("camera_open", "quality", "challenge", "challenge_window", "liveness", "probe", "seal", "submit",
+                  "after_last_frame"):
+        assert value(text, "capture_agent_session_stage_seconds_count", stage=stage) == 1, stage
+    # the histogram's sum is the session's own timing
+    t = evs[-1]["result"]["timings_ms"]
+    assert value(text, "capture_agent_session_stage_seconds_sum", stage="quality") == pytest.approx(
+        t["quality"] / 1000, abs=1e-4)
+    assert value(text, "capture_agent_session_seconds_count", purpose="verify", outcome="accepted") == 1
+    for kind in ("color", "depth", "ir"):
+        assert 25 <= value(text, "capture_agent_stream_fps", stream=kind) <= 35, kind     # the sim runs at 30
+        assert value(text, "capture_agent_stream_frames_total", stream=kind) >= 12
+        assert value(text, "capture_agent_stream_dropped_frames_total", stream=kind) >= 0
+    assert value(text, "capture_agent_sync_skew_max_seconds_count") == 1
+    assert 0 <= value(text, "capture_agent_sync_skew_mean_seconds") < 1 / 30
+    assert value(text, "process_resident_memory_bytes") > 0
+
+
+def test_attacks_errors_and_refusals_by_reason_and_code(make_deps, metrics, ingest):
+    m, port = metrics
+    deps = make_deps("sim://?seed=22&identity=0&lux=300&subject=print")
+    deps.observer = m.observe
+    evs = session(deps, subject="cust-metrics-2")
+    assert evs[-1]["result"]["reason"] == "NOT_LIVE"
+    # the server is unreachable: an uplink error, not the person's failure
+    dead = make_deps(LIVE_OK, uplink=ingest["uplink"](endpoints=("127.0.0.1:1",), retries=0, deadline_s=0.5))
+    dead.observer = m.observe
+    evs = session(dead, subject="cust-metrics-3")
+    assert evs[-1]["error"]["code"] == "UPL_UNAVAILABLE"
+    deps.record("request_refused", code="SES_CONSENT_REQUIRED")
+    deps.record("local_api_refused", uid=1234, gid=1234, pid=99, suppressed=4)
+    text = scrape(port)
+    assert value(text, "capture_agent_results_total", accepted="false", reason="NOT_LIVE") == 1
+    assert value(text, "capture_agent_liveness_verdicts_total", verdict="attack") + \
+        value(text, "capture_agent_liveness_verdicts_total", verdict="inconclusive") == 1
+    assert value(text, "capture_agent_sessions_total", purpose="verify", outcome="rejected") == 1
+    assert value(text, "capture_agent_sessions_total", purpose="verify", outcome="error") == 1
+    assert value(text, "capture_agent_session_errors_total", stage="challenge", code="UPL_UNAVAILABLE") == 1
+    assert value(text, "capture_agent_uplink_errors_total", code="UPL_UNAVAILABLE") == 1
+    assert value(text, "capture_agent_refusals_total", code="SES_CONSENT_REQUIRED") == 1
+    assert value(text, "capture_agent_refusals_total", code="LAPI_PEER_NOT_ALLOWED") == 5   # 1 + 4 suppressed
+    for secret in ("cust-metrics", "CONSENT-M", "1234"):          # references, peers: never in a label
+        assert secret not in text
+
+
+def test_worker_restarts_are_read_from_the_supervisor(metrics):
+    m, port = metrics
+    nonce = bytes(range(32))
+    cam = drivers.open(LIVE_OK + "&realtime=0")
+    with cam:
+        sets = collect(FramesetReader(cam), 12, Challenge.from_nonce(nonce, 12), Projector(cam))
+    with LivenessSupervisor() as sup:
+        m.watch_supervisor(sup)
+        text = scrape(port)
+        assert value(text, "capture_agent_liveness_worker_up") == 1
+        assert value(text, "capture_agent_liveness_worker_restarts_total") == 0
+        sup.kill(signal.SIGKILL)
+        with pytest.raises(LivenessWorkerCrashed):
+            sup.judge(sets, nonce=nonce)
+        text = scrape(port)
+        assert value(text, "capture_agent_liveness_worker_up") == 0
+        assert value(text, "capture_agent_liveness_worker_restarts_total") == 1
+        sup.judge(sets, nonce=nonce)                      # a fresh worker
+        assert value(scrape(port), "capture_agent_liveness_worker_up") == 1
+
+
+def test_device_faults_and_recoveries_from_a_real_source(metrics):
+    m, port = metrics
+    settings = DeviceSettings(stall_timeout_s=0.5, read_timeout_s=0.2, restart_timeout_s=0.5, reset_timeout_s=0.5,
+                              replug_timeout_s=5.0, replug_poll_s=0.05)
+    cable = FakeCable()
+    src = Source("sim://?fps=30&seed=77", settings, queue.Queue(maxsize=8),
+                 lambda uri: FaultInjectingCamera(drivers.open(uri), cable), on_event=m.on_source_event)
+    src.open()
+    src.run_in_thread()
+    try:
+        assert value(scrape(port), "capture_agent_device_state", camera="0", state="online") == 1
+        cable.plugged.clear()
+        t0 = time.monotonic()
+        while src.state is SourceState.ONLINE:
+            assert time.monotonic() - t0 < 3
+            time.sleep(0.01)
+        text = scrape(port)
+        assert value(text, "capture_agent_device_faults_total", cause="lost") == 1
+        assert value(text, "capture_agent_device_state", camera="0", state="reconnecting") == 1
+        cable.plugged.set()
+        while src.state is not SourceState.ONLINE:
+            assert time.monotonic() - t0 < 8
+            time.sleep(0.01)
+        text = scrape(port)
+        assert value(text, "capture_agent_device_recoveries_total", step="replug") == 1
+        assert value(text, "capture_agent_device_state", camera="0", state="online") == 1
+        assert "sim://" not in text and "seed=77" not in text        # cameras by index, never by URI
+    finally:
+        src.stop()
+
+
+NASTY = st.one_of(st.text(max_size=300), st.integers(), st.floats(allow_nan=True), st.booleans(), st.none(),
+                  st.dictionaries(st.text(max_size=20), st.text(max_size=20), max_size=3))
+EVENTS = st.sampled_from(["session_start", "result", "error", "request_refused", "local_api_refused",
+                          "session_end", "session_streams", "consent", "projector"])
+
+
+@given(st.lists(st.tuples(EVENTS, st.dictionaries(
+    st.sampled_from(["session_id", "purpose", "code", "stage", "reason", "verdict", "accepted", "within_budget",
+                     "elapsed_ms", "quality_ms", "suppressed", "streams", "skew_max_ms", "subject"]), NASTY)),
+    max_size=25))
+def test_no_event_can_put_its_own_strings_into_a_label(events):
+    m = AgentMetrics()
+    for event, data in events:
+        m.observe(event, data)                              # never raises, whatever arrives
+    allowed = re.compile(r"(other|true|false|enroll|verify|accepted|rejected|error|cancelled|abandoned|live|attack|"
+                         r"inconclusive|color|depth|ir|[a-z_]+|\d+\.\d+\.\d+|[0-9]|" + CODE_RE.pattern + r")")
+    for fam in text_string_to_metric_families(m.exposition().decode()):
+        for s in fam.samples:
+            for k, v in s.labels.items():
+                if k in ("le", "quantile"):
+                    continue
+                assert allowed.fullmatch(v), (s.name, k, v)
+                assert len(v) <= 64
+
+
+def test_codes_are_bounded_in_number():
+    m = AgentMetrics()
+    for i in range(MAX_CODES * 3):
+        m.observe("request_refused", {"code": f"SES_FLOOD_{i}"})
+    fam = [f for f in text_string_to_metric_families(m.exposition().decode()) if f.name == "capture_agent_refusals"]
+    codes = {s.labels["code"] for s in fam[0].samples if s.name.endswith("_total")}
+    assert len(codes) == MAX_CODES + 1 and "other" in codes
+    m.observe("request_refused", {"code": "not a code; DROP TABLE"})
+    assert "DROP" not in m.exposition().decode()
+
+
+def test_the_endpoint_is_loopback_only_and_a_taken_port_is_a_typed_error(metrics, supervisor):
+    for bad in ("0.0.0.0:9464", "192.168.1.5:9464", "[::]:9464", "example.org:9464", "9464", "127.0.0.1:99999"):
+        with pytest.raises(ValueError):
+            MetricsSettings(enabled=True, listen=bad)
+    assert MetricsSettings(enabled=True, listen="[::1]:9464").listen == "[::1]:9464"
+    _, port = metrics
+    from agent.observe.daemon import DaemonObservers
+    obs = DaemonObservers(MetricsSettings(enabled=True, listen=f"127.0.0.1:{port}"), "svc")
+    with pytest.raises(MetricsUnavailable) as exc:
+        obs.start(supervisor)
+    assert exc.value.code == "OBS_METRICS_LISTEN"
+    obs.stop()
+
+
+def test_a_config_that_puts_metrics_on_the_network_is_refused(tmp_path):
+    from agent.config import load
+    from agent.errors import ConfigError
+    (tmp_path / "a.toml").write_text('[metrics]\nenabled = true\nlisten = "0.0.0.0:9464"\n')
+    with pytest.raises(ConfigError) as exc:
+        load(tmp_path / "a.toml")
+    assert exc.value.code == "AGT_CONFIG_INVALID" and "loopback" in exc.value.message
+    (tmp_path / "b.toml").write_text('[metrics]\nenabled = true\nlisten = "127.0.0.1:9464"\n')
+    assert load(tmp_path / "b.toml").metrics == MetricsSettings(enabled=True, listen="127.0.0.1:9464")
+    assert load(None).metrics.enabled is False                          # off by default
