@@ -38,8 +38,8 @@ OTHER = "other"
 # Closed label sets. A value outside its set is counted as ``other``.
 PURPOSES = frozenset({"enroll", "verify"})
 STAGES = frozenset({"consent", "capture", "challenge", "challenge_window", "liveness", "probe", "seal", "submit"})
-TIMED = frozenset({"camera_open", "quality", "challenge", "challenge_window", "liveness", "probe", "seal", "submit",
-                   "after_last_frame"})
+TIMED = frozenset({"camera_open", "capabilities", "quality", "challenge", "challenge_window", "liveness", "probe",
+                   "seal", "submit", "after_last_frame"})
 VERDICTS = frozenset({"live", "attack", "inconclusive"})
 REASONS = frozenset({"OK", "NOT_LIVE", "TAMPERED", "EXPIRED", "REPLAYED", "WRONG_KEY", "UNKNOWN_TERMINAL", "REVOKED",
                      "MALFORMED", "UNBOUND", "ATTESTATION_FAILED"})

@@ -12,7 +12,7 @@ from hil.fakes.cameras import FakeCable, FaultInjectingCamera
 
 pytest.importorskip("drivers.sim")
 
-SETTINGS = DeviceSettings(stall_timeout_s=0.5, read_timeout_s=0.2, restart_timeout_s=0.5, reset_timeout_s=0.5,
+SETTINGS = DeviceSettings(allow_development_cameras=True, stall_timeout_s=0.5, read_timeout_s=0.2, restart_timeout_s=0.5, reset_timeout_s=0.5,
                           replug_timeout_s=5.0, replug_poll_s=0.05)
 
 
@@ -41,7 +41,7 @@ def test_simulated_unplug_of_sim_camera_typed_loss_and_recovery():
 
 def test_rig_composes_openni_depth_with_sim_color_and_ir():
     pytest.importorskip("drivers.openni")
-    settings = DeviceSettings(required_streams=("depth", "ir", "color"))
+    settings = DeviceSettings(allow_development_cameras=True, required_streams=("depth", "ir", "color"))
     with CaptureRig(["openni://Dummy?streams=depth", "sim://?fps=30"], settings) as rig:
         owners = rig.status().owners
         assert owners[StreamKind.DEPTH] == "openni://Dummy?streams=depth"

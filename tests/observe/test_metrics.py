@@ -30,8 +30,7 @@ from agent.session.window import collect
 from hil.fakes.cameras import FakeCable, FaultInjectingCamera
 from tests.helpers.requests import dicts, request
 
-# A live subject the gate accepts on main since the sim-scene merge (tests.helpers.terminals.LIVE,
-# identity 3 at 150 lux, no longer passes its gray-level and depth checks).
+# A live subject (another identity and light than tests.helpers.terminals.LIVE).
 LIVE_OK = "sim://?seed=21&identity=0&lux=300&subject=live"
 
 
@@ -75,7 +74,7 @@ def test_an_accepted_session_is_counted_timed_and_its_streams_measured(make_deps
     assert value(text, "capture_agent_sessions_total", purpose="verify", outcome="accepted") == 1
     assert value(text, "capture_agent_results_total", accepted="true", reason="OK") == 1
     assert value(text, "capture_agent_liveness_verdicts_total", verdict="live") == 1
-    for stage in ("camera_open", "quality", "challenge", "challenge_window", "liveness", "probe", "seal", "submit",
+    for stage in ("camera_open", "capabilities", "quality", "challenge", "challenge_window", "liveness", "probe", "seal", "submit",
                   "after_last_frame"):
         assert value(text, "capture_agent_session_stage_seconds_count", stage=stage) == 1, stage
     # the histogram's sum is the session's own timing
@@ -111,7 +110,8 @@ def test_attacks_errors_and_refusals_by_reason_and_code(make_deps, metrics, inge
         value(text, "capture_agent_liveness_verdicts_total", verdict="inconclusive") == 1
     assert value(text, "capture_agent_sessions_total", purpose="verify", outcome="rejected") == 1
     assert value(text, "capture_agent_sessions_total", purpose="verify", outcome="error") == 1
-    assert value(text, "capture_agent_session_errors_total", stage="challenge", code="UPL_UNAVAILABLE") == 1
+    # the first call to the server is the capability check, before anyone is asked to pose
+    assert value(text, "capture_agent_session_errors_total", stage="capture", code="UPL_UNAVAILABLE") == 1
     assert value(text, "capture_agent_uplink_errors_total", code="UPL_UNAVAILABLE") == 1
     assert value(text, "capture_agent_refusals_total", code="SES_CONSENT_REQUIRED") == 1
     assert value(text, "capture_agent_refusals_total", code="LAPI_PEER_NOT_ALLOWED") == 5   # 1 + 4 suppressed
@@ -142,7 +142,7 @@ def test_worker_restarts_are_read_from_the_supervisor(metrics):
 
 def test_device_faults_and_recoveries_from_a_real_source(metrics):
     m, port = metrics
-    settings = DeviceSettings(stall_timeout_s=0.5, read_timeout_s=0.2, restart_timeout_s=0.5, reset_timeout_s=0.5,
+    settings = DeviceSettings(allow_development_cameras=True, stall_timeout_s=0.5, read_timeout_s=0.2, restart_timeout_s=0.5, reset_timeout_s=0.5,
                               replug_timeout_s=5.0, replug_poll_s=0.05)
     cable = FakeCable()
     src = Source("sim://?fps=30&seed=77", settings, queue.Queue(maxsize=8),
