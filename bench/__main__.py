@@ -13,6 +13,9 @@ import bench
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["fleet"] and any(a.startswith("-") for a in argv[1:]):
+        from bench.fleet import main as fleet_main  # fleet sizes and durations as options
+        return fleet_main(argv[1:])
     only = set(argv)
     names = sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("bench_"))
     rows: list[dict] = []
@@ -29,6 +32,11 @@ def main(argv: list[str]) -> int:
             failed.append(name)
             traceback.print_exc()
         print(f"[{name}: {time.perf_counter() - t0:.1f} s]", file=sys.stderr)
+    return write_results(rows, failed)
+
+
+def write_results(rows: list[dict], failed: list[str]) -> int:
+    """``bench-results.json`` and the table on stdout; 1 if a suite failed."""
     out = {"machine": {"python": platform.python_version(), "platform": platform.platform()},
            "results": rows, "failed_suites": failed}
     Path("bench-results.json").write_text(json.dumps(out, indent=2))

@@ -41,7 +41,8 @@ CYCLES = int(os.environ.get("CAPTURE_AGENT_FAULT_CYCLES", "1000"))
 KILLS = int(os.environ.get("CAPTURE_AGENT_FAULT_KILLS", "20"))
 WARMUP = 10
 HANG_LIMIT_S = 15.0
-SETTINGS = DeviceSettings(allow_development_cameras=True, stall_timeout_s=0.5, read_timeout_s=0.05, restart_timeout_s=1.0, reset_timeout_s=1.0,
+SETTINGS = DeviceSettings(allow_development_cameras=True,
+                          stall_timeout_s=0.5, read_timeout_s=0.05, restart_timeout_s=1.0, reset_timeout_s=1.0,
                           replug_timeout_s=HANG_LIMIT_S, replug_poll_s=0.02, host_heartbeat_timeout_s=1.0,
                           host_read_hang_s=1.5, lease_wait_s=3.0, idle_period_s=0.05)
 

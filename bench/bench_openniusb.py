@@ -15,7 +15,8 @@ from agent.devices.manager import CaptureRig, SourceState
 from agent.devices.policy import DeviceSettings
 from hil.fakes.cameras import FakeCable, FakeCamera, FaultInjectingCamera
 
-SETTINGS = DeviceSettings(allow_development_cameras=True, stall_timeout_s=0.5, read_timeout_s=0.2, restart_timeout_s=0.5, reset_timeout_s=0.5,
+SETTINGS = DeviceSettings(allow_development_cameras=True,
+                          stall_timeout_s=0.5, read_timeout_s=0.2, restart_timeout_s=0.5, reset_timeout_s=0.5,
                           replug_timeout_s=5.0, replug_poll_s=0.05)
 
 

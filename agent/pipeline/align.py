@@ -11,8 +11,10 @@ Speed: for a fixed calibration the color position of a depth pixel is a function
 w = 1/z only. :class:`AlignmentTable` precomputes, per depth pixel, the exact quadratic in w through
 z = ∞, 0.5 m and 0.25 m (sub-0.1 px error over 0.2–3 m), so a frame costs a few vector operations
 on the depth pixels that can reach the color image at all, one uint16 z-buffer scatter, and the 2x2
-filter as shifted slices of one flat, bordered buffer. Streams that share depth's imager (IR) are
-carried through the same z-buffer. ``make bench`` times it against librealsense's ``rs.align``.
+filter as shifted slices of one flat, bordered buffer. Selections are written as arithmetic (a
+product with a comparison) rather than masked writes or ``np.where``, which cost several times as
+much on 300k pixels. Streams that share depth's imager (IR) are carried through the same z-buffer.
+``make bench`` times it against librealsense's ``rs.align`` (about 0.45-0.5x its time at 640x480).
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class AlignmentTable:
             reach |= (uc > -3) & (uc < w + 2) & (vc > -3) & (vc < h + 2)
         cand = np.flatnonzero(reach)
         pick = lambda arr: np.ascontiguousarray(arr.ravel()[cand])  # noqa: E731
-        object.__setattr__(self, "cand", cand.astype(np.int32))
+        object.__setattr__(self, "cand", cand.astype(np.intp))
         object.__setattr__(self, "cu", (pick(self.u[0]) + np.float32(1.5), pick(self.u[1]), pick(self.u[2])))
         object.__setattr__(self, "cv", (pick(self.v[0]) + np.float32(1.5), pick(self.v[1]), pick(self.v[2])))
 
@@ -134,8 +136,8 @@ def _splat(depth_u16: np.ndarray, depth_scale: float, table: AlignmentTable, car
     The buffers are bordered (an empty row 0 and column 0) and flat, so the 2x2 neighbourhood of
     every pixel is four contiguous, shifted slices of one array."""
     h, w = table.color.height, table.color.width
-    d = depth_u16.ravel()[table.cand]
-    w_inv = _inverse_depth_lut(depth_scale)[d]
+    d = np.take(depth_u16.ravel(), table.cand)      # np.take: about twice as fast as a[idx] here
+    w_inv = np.take(_inverse_depth_lut(depth_scale), d)
     u0, u1, u2 = table.cu
     v0, v1, v2 = table.cv
     uc = np.multiply(u2, w_inv)                     # in place: fewer temporaries
@@ -151,9 +153,9 @@ def _splat(depth_u16: np.ndarray, depth_scale: float, table: AlignmentTable, car
     ok = (ui >= 1) & (ui <= w) & (vi >= 1) & (vi <= h) & (d > 0)
     wp = w + 1
     n = (h + 1) * wp
+    vi *= wp
+    vi += ui                                        # flat position in the bordered buffer
     target = vi[ok]
-    target *= wp
-    target += ui[ok]
     # One z-buffer key per depth pixel: its depth in the high bits, then (with ``carry``) its pixel
     # index, then the carried value. The minimum key is the nearest surface, ties between equal
     # depths broken by pixel index (not by the carried value, which would bias it), and the
@@ -165,12 +167,13 @@ def _splat(depth_u16: np.ndarray, depth_scale: float, table: AlignmentTable, car
         if carry.dtype.itemsize > 2 and carry.dtype != np.int32:
             raise AlignmentError("only 8/16-bit values or pixel indices can be carried")
         kdt, shift = np.uint64, _INDEX_BITS + 16
-    key = d[ok].astype(kdt)
+    key = d[ok].astype(kdt, copy=False)
     if carry is not None:
+        src = table.cand[ok]
         key <<= kdt(shift)
-        key |= table.cand[ok].astype(kdt) << kdt(16)
+        key |= src.astype(kdt) << kdt(16)
         if carry.dtype.itemsize <= 2:
-            key |= carry.ravel()[table.cand][ok].astype(kdt)
+            key |= np.take(carry.ravel(), src).astype(kdt)
     # Empty: depth field 65535 (decoded as "no depth"), everything below it all ones. One spare
     # cell at the end so the result reshapes to (h, wp).
     zbuf = np.full(n + 1, (65536 << shift) - 1, dtype=kdt)
@@ -182,25 +185,39 @@ def _splat(depth_u16: np.ndarray, depth_scale: float, table: AlignmentTable, car
     # so noise on one surface does not bias the result toward the nearest one.
     c0 = wp + 1                                     # flat position of pixel (0, 0)
     centre = zbuf[c0:n + 1]                         # every pixel from (0, 0) on, plus the spare cell
-    grown = np.minimum(np.minimum(centre, zbuf[c0 - 1:n]), np.minimum(zbuf[1:n - wp + 1], zbuf[0:n - wp]))
+    grown = np.minimum(centre, zbuf[c0 - 1:n])
+    np.minimum(grown, zbuf[1:n - wp + 1], out=grown)
+    np.minimum(grown, zbuf[0:n - wp], out=grown)
+    cd: np.ndarray
+    gd: np.ndarray
     if shift:
-        cu = (centre >> kdt(shift)).astype(np.uint16)
-        take = (grown >> kdt(shift)).astype(np.uint16) < _yield_threshold()[cu]
+        cd = (centre >> kdt(shift)).astype(np.uint16)
+        gd = (grown >> kdt(shift)).astype(np.uint16)
     else:
-        take = grown < _yield_threshold()[centre]
-    won = np.where(take, grown, centre)
-    units = (won >> kdt(shift)).astype(np.int32) if shift else won.astype(np.int32)
-    none = units == 65535
-    units[none] = 0
+        cd, gd = centre, grown
+    # A nearer neighbour wins when it is nearer by more than max(3, c // 50) units (grown <= centre,
+    # so the difference cannot wrap). Arithmetic, not masks: masked writes cost ten times as much.
+    margin = cd // np.uint16(50)
+    np.maximum(margin, np.uint16(3), out=margin)
+    diff = cd - gd
+    take = diff > margin
+    diff *= take
+    units = cd - diff                               # the winner's depth: grown where taken, else centre
+    units *= units != 65535                         # empty (65535) is 0
     units = units.reshape(h, wp)[:, :w]
     if carry is None:
-        return units, None
+        return np.ascontiguousarray(units), None
+    won = centre - grown                            # the winner's key, arithmetically as above
+    won *= take
+    np.subtract(centre, won, out=won)
     if carry.dtype.itemsize <= 2:
         carried = (won & kdt(0xFFFF)).astype(carry.dtype)
     else:                                           # the pixel index itself
         carried = ((won >> kdt(16)) & kdt((1 << _INDEX_BITS) - 1)).astype(np.int32)
-    carried[none] = empty
-    return units, carried.reshape(h, wp)[:, :w]
+    carried = np.ascontiguousarray(carried.reshape(h, wp)[:, :w])
+    units = np.ascontiguousarray(units)
+    carried -= (carried - carried.dtype.type(empty)) * (units == 0)      # ``empty`` where no depth
+    return units, carried
 
 
 def _to_color_axis(units: np.ndarray, depth_scale: float, table: AlignmentTable) -> np.ndarray:
@@ -213,7 +230,7 @@ def _to_color_axis(units: np.ndarray, depth_scale: float, table: AlignmentTable)
     np.rint(z, out=z)
     np.clip(z, 1, 65535, out=z)
     out = z.astype(np.uint16)
-    out[units == 0] = 0
+    out *= units != 0                               # no depth stays 0 (arithmetic: no masked write)
     return out
 
 
@@ -228,7 +245,7 @@ def align_depth_to_color(depth_u16: np.ndarray, depth_scale: float, depth_intr: 
     """
     table = _checked_table(depth_u16, depth_scale, depth_intr, color_intr, depth_to_color)
     units, _ = _splat(depth_u16, depth_scale, table)
-    return units.astype(np.uint16) if depth_axis else _to_color_axis(units, depth_scale, table)
+    return units if depth_axis else _to_color_axis(units, depth_scale, table)
 
 
 def align_depth_to_color_with_index(depth_u16, depth_scale, depth_intr, color_intr, depth_to_color, *,
@@ -237,7 +254,7 @@ def align_depth_to_color_with_index(depth_u16, depth_scale, depth_intr, color_in
     that won (-1 where none): use it to carry streams that share depth's geometry (IR)."""
     table = _checked_table(depth_u16, depth_scale, depth_intr, color_intr, depth_to_color)
     units, index = _splat(depth_u16, depth_scale, table, carry=_pixel_index(depth_u16.shape), empty=-1)
-    out = units.astype(np.uint16) if depth_axis else _to_color_axis(units, depth_scale, table)
+    out = units if depth_axis else _to_color_axis(units, depth_scale, table)
     return out, index
 
 

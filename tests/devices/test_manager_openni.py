@@ -15,7 +15,8 @@ pytest.importorskip("drivers.openni")
 
 def test_simulated_unplug_of_openni_dummy_recovers_after_replug():
     cable = FakeCable()
-    settings = DeviceSettings(allow_development_cameras=True, stall_timeout_s=0.5, read_timeout_s=0.2, restart_timeout_s=0.5,
+    settings = DeviceSettings(allow_development_cameras=True,
+                              stall_timeout_s=0.5, read_timeout_s=0.2, restart_timeout_s=0.5,
                               reset_timeout_s=0.5, replug_timeout_s=5.0, replug_poll_s=0.05)
     rig = CaptureRig(["openni://Dummy"], settings, lambda uri: FaultInjectingCamera(drivers.open(uri), cable))
     with rig:

@@ -12,7 +12,8 @@ from hil.fakes.cameras import FakeCable, FaultInjectingCamera
 
 pytest.importorskip("drivers.sim")
 
-SETTINGS = DeviceSettings(allow_development_cameras=True, stall_timeout_s=0.5, read_timeout_s=0.2, restart_timeout_s=0.5, reset_timeout_s=0.5,
+SETTINGS = DeviceSettings(allow_development_cameras=True,
+                          stall_timeout_s=0.5, read_timeout_s=0.2, restart_timeout_s=0.5, reset_timeout_s=0.5,
                           replug_timeout_s=5.0, replug_poll_s=0.05)
 
 

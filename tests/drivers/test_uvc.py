@@ -242,7 +242,8 @@ def test_fake_v4l2_camera_recovers_through_the_device_manager_by_id(bus):
     from agent.devices.manager import CaptureRig, SourceState
     from agent.devices.policy import DeviceSettings
     b, cam = bus
-    settings = DeviceSettings(allow_development_cameras=True, stall_timeout_s=0.5, read_timeout_s=0.1, restart_timeout_s=0.5, reset_timeout_s=0.5,
+    settings = DeviceSettings(allow_development_cameras=True,
+                              stall_timeout_s=0.5, read_timeout_s=0.1, restart_timeout_s=0.5, reset_timeout_s=0.5,
                               replug_timeout_s=5.0, replug_poll_s=0.05)
     uri = f"uvc://{b.by_id(cam)}"
     with CaptureRig([uri], settings, lambda u: _open(b, parse_uri(u).target)) as rig:

@@ -74,8 +74,8 @@ def test_an_accepted_session_is_counted_timed_and_its_streams_measured(make_deps
     assert value(text, "capture_agent_sessions_total", purpose="verify", outcome="accepted") == 1
     assert value(text, "capture_agent_results_total", accepted="true", reason="OK") == 1
     assert value(text, "capture_agent_liveness_verdicts_total", verdict="live") == 1
-    for stage in ("camera_open", "capabilities", "quality", "challenge", "challenge_window", "liveness", "probe", "seal", "submit",
-                  "after_last_frame"):
+    for stage in ("camera_open", "capabilities", "quality", "challenge", "challenge_window", "liveness", "probe",
+                  "seal", "submit", "after_last_frame"):
         assert value(text, "capture_agent_session_stage_seconds_count", stage=stage) == 1, stage
     # the histogram's sum is the session's own timing
     t = evs[-1]["result"]["timings_ms"]
@@ -142,7 +142,8 @@ def test_worker_restarts_are_read_from_the_supervisor(metrics):
 
 def test_device_faults_and_recoveries_from_a_real_source(metrics):
     m, port = metrics
-    settings = DeviceSettings(allow_development_cameras=True, stall_timeout_s=0.5, read_timeout_s=0.2, restart_timeout_s=0.5, reset_timeout_s=0.5,
+    settings = DeviceSettings(allow_development_cameras=True,
+                              stall_timeout_s=0.5, read_timeout_s=0.2, restart_timeout_s=0.5, reset_timeout_s=0.5,
                               replug_timeout_s=5.0, replug_poll_s=0.05)
     cable = FakeCable()
     src = Source("sim://?fps=30&seed=77", settings, queue.Queue(maxsize=8),

@@ -1,0 +1,127 @@
+"""Memory of the daemon and its liveness worker over many capture sessions.
+
+The daemon's session code (``agent/session/capture.py``) runs in this process, as in the daemon,
+against the reference server on loopback mTLS, with liveness in the sandboxed worker; the sim camera
+runs unpaced (``realtime=0``); a session still takes about 5 s here (the simulator renders every
+frame), so the default count is modest. Figures:
+
+* RSS, PSS and private memory (``/proc/PID/smaps_rollup``) of this process (the daemon's side) and
+  of the worker, after a warm-up session and after the last one;
+* growth over the sessions after the warm-up (target 0 within noise), for both processes;
+* ``tracemalloc`` in the daemon's process over the same sessions: growth of traced Python and numpy
+  allocations, and the three call sites that grew most (where to look, not a verdict).
+
+``SESSIONS`` (env ``CAPTURE_AGENT_BENCH_SESSIONS``, default 40) sets the count; for the issue's
+1,000 sessions: ``CAPTURE_AGENT_BENCH_SESSIONS=1000 nice -n 10 python -m bench memory`` (about 90 min).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+from agent.liveness.supervisor import LivenessSupervisor
+from agent.purpose import Purpose
+from agent.security.keys import generate_file_key
+from agent.session.capture import SessionDeps, run_capture
+from agent.session.events import Result
+from agent.session.request import CaptureRequest
+from agent.uplink.client import UplinkClient, UplinkConnection
+from agent.uplink.seal import ServerKey
+from hil import pki
+from hil.ingest.identity import Registry, Terminal, spki_sha256
+from hil.ingest.limits import FailureLimits
+from hil.ingest.server import ServerState, ServerTLS, serve
+
+CAMERA = "sim://?realtime=0&seed=21&lux=300"
+SESSIONS = int(os.environ.get("CAPTURE_AGENT_BENCH_SESSIONS", "40"))
+WARM = 5
+
+
+def smaps(pid: int | str = "self") -> dict[str, float]:
+    """MiB by field of ``/proc/PID/smaps_rollup`` (Rss, Pss, Private_Clean + Private_Dirty)."""
+    out: dict[str, float] = {}
+    with open(f"/proc/{pid}/smaps_rollup") as fh:
+        for line in fh:
+            parts = line.split()
+            if len(parts) == 3 and parts[2] == "kB":
+                out[parts[0].rstrip(":")] = int(parts[1]) / 1024
+    out["Private"] = out.get("Private_Clean", 0.0) + out.get("Private_Dirty", 0.0)
+    return out
+
+
+def run() -> list[dict]:
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        ca = pki.make_ca()
+        server_cert = pki.issue(ca, "ingest.bench", server=True, hosts=("ingest.bench", "127.0.0.1"))
+        term = pki.issue(ca, "kiosk-bench", server=False)
+        signer = generate_file_key(tmp / "terminal.pem")
+        key = ServerKey.generate("x25519")
+        registry = Registry([Terminal("kiosk-bench", signer.public_key(), frozenset({spki_sha256(term.cert_pem)}))])
+        state = ServerState(registry=registry, keys={key.key_id: key}, current_key_id=key.key_id,
+                            limits=FailureLimits(max_failures=1_000_000))
+        server, port = serve(state, ServerTLS(server_cert.cert_pem, server_cert.key_pem, ca.cert_pem))
+        uplink = UplinkClient(UplinkConnection((f"127.0.0.1:{port}",), ca.cert_pem, term.cert_pem, term.key_pem,
+                                               "kiosk-bench", server_name="ingest.bench"))
+        accepted = 0
+        try:
+            with LivenessSupervisor() as sup:
+                deps = SessionDeps(terminal_id="kiosk-bench", camera_uri=CAMERA, uplink=uplink, signer=signer,
+                                   supervisor=sup)
+                deps.gate("kiosk")
+
+                def session(i: int) -> None:
+                    nonlocal accepted
+                    last = list(run_capture(deps, CaptureRequest(Purpose.VERIFY, "kiosk", f"CONSENT-MEM-{i:05d}")))[-1]
+                    accepted += isinstance(last, Result) and last.accepted
+                for i in range(WARM):
+                    session(i)
+                worker_pid = sup.pid
+                d0, w0 = smaps(), smaps(worker_pid) if worker_pid else {}
+                tracemalloc.start(8)
+                snap0 = tracemalloc.take_snapshot()
+                t0 = time.perf_counter()
+                for i in range(WARM, WARM + SESSIONS):
+                    session(i)
+                elapsed = time.perf_counter() - t0
+                snap1 = tracemalloc.take_snapshot()
+                tracemalloc.stop()
+                d1 = smaps()
+                same_worker = sup.pid == worker_pid
+                w1 = smaps(sup.pid) if sup.pid else {}
+        finally:
+            uplink.close()
+            server.stop(0)
+    stats = snap1.compare_to(snap0, "lineno")
+    growth = sum(s.size_diff for s in stats) / 2**20
+    rows = [
+        {"name": f"sessions run (unpaced sim; accepted {accepted} of {WARM + SESSIONS})", "value": float(SESSIONS),
+         "unit": "sessions"},
+        {"name": "session, mean wall time (tracemalloc on)", "value": 1000 * elapsed / SESSIONS, "unit": "ms"},
+    ]
+    for who, a, b in (("daemon", d0, d1), ("worker", w0, w1)):
+        if not a or not b:
+            continue
+        rows += [
+            {"name": f"{who} RSS after warm-up", "value": a["Rss"], "unit": "MiB"},
+            {"name": f"{who} RSS after {SESSIONS} more sessions", "value": b["Rss"], "unit": "MiB"},
+            {"name": f"{who} PSS / private after {SESSIONS} more sessions", "value": b["Pss"], "unit": "MiB",
+             "reference": b["Private"]},
+            {"name": f"{who} RSS growth over {SESSIONS} sessions", "value": b["Rss"] - a["Rss"], "unit": "MiB"},
+        ]
+    if not same_worker:
+        rows.append({"name": "worker was restarted during the run (growth figures not comparable)",
+                     "value": 1.0, "unit": ""})
+    rows.append({"name": "daemon+worker RSS together (target 300 MiB)", "value": d1["Rss"] + w1.get("Rss", 0.0),
+                 "unit": "MiB", "reference": 300.0, "ratio": (d1["Rss"] + w1.get("Rss", 0.0)) / 300.0})
+    rows.append({"name": f"daemon traced allocations growth over {SESSIONS} sessions", "value": growth,
+                 "unit": "MiB"})
+    for s in stats[:3]:
+        frame = s.traceback[0]
+        rows.append({"name": f"  grew most: {Path(frame.filename).name}:{frame.lineno}", "value": s.size_diff / 1024,
+                     "unit": "KiB"})
+    return rows

@@ -1,0 +1,74 @@
+"""The fleet load generator (``hil/fleet.py``, ``python -m bench fleet``) against the real
+``capture-agent server`` process with its store in a private ``redis-server``: its terminals
+really complete probes over mutual TLS, each as itself, and what fails is counted as failed.
+Correctness only; the bench measures the times."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.security.keys import generate_file_key
+from hil import pki
+from hil.fleet import (
+    FleetServer,
+    FleetTerminal,
+    TerminalKeys,
+    provision_fleet,
+    recovery,
+    run_load,
+    run_until_each_succeeds,
+)
+from hil.redisproc import start_redis
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def fleet(tmp_path):
+    rp = start_redis(tmp_path / "redis")
+    files = provision_fleet(tmp_path / "fleet", 3, store_url=rp.url)
+    server = FleetServer(files)
+    server.start()
+    terminals = [FleetTerminal(k, files, deadline_s=1.0, retries=1) for k in files.terminals]
+    yield files, server, terminals, rp
+    for t in terminals:
+        t.close()
+    server.stop()
+    rp.stop()
+
+
+def test_each_terminal_gets_its_probes_accepted_as_itself_and_failures_are_counted(fleet, tmp_path):
+    import redis
+
+    files, server, terminals, rp = fleet
+    ids = [t.keys.terminal_id for t in terminals]
+    assert len(set(ids)) == 3 and len({t.keys.cert.cert_pem for t in terminals}) == 3
+
+    first = run_until_each_succeeds(terminals, 60.0)
+    assert {r.terminal_id for r in first if r.ok} == set(ids)
+    load = run_load(terminals, 1.0)
+    assert load and all(r.ok for r in load), {r.outcome for r in load}
+    # The server used each probe's nonce and stored each terminal's counter: its last probe's.
+    r = redis.Redis(unix_socket_path=str(rp.socket))
+    try:
+        for t in terminals:
+            assert int(r.get(f"fleet:c:{t.keys.terminal_id}")) == t.counter
+    finally:
+        r.close()
+
+    # A certificate from the fleet's CA for a terminal the server does not know is refused.
+    stranger = pki.issue(files.ca, "kiosk-fleet-stranger", server=False)
+    odd = FleetTerminal(TerminalKeys("kiosk-fleet-stranger", stranger, generate_file_key(tmp_path / "s.key")),
+                        files, retries=0)
+    try:
+        assert odd.probe().outcome == "UPL_REFUSED"
+    finally:
+        odd.close()
+
+    server.stop()
+    down = [t.probe() for t in terminals]
+    assert [d.outcome for d in down] == ["UPL_UNAVAILABLE"] * 3 and not any(d.ok for d in down)
+
+    ready = server.start()
+    rec = recovery(run_until_each_succeeds(terminals, 60.0), ids, ready)
+    assert rec.recovered == 3 and rec.seconds_all is not None
