@@ -275,11 +275,14 @@ class RigCamera(Camera):
     def _capabilities(self) -> frozenset[Capability]:
         caps: set[Capability] = set()
         ir = self._owner(StreamKind.IR) or self._owner(StreamKind.DEPTH)
+        color = self._owner(StreamKind.COLOR)
         for s in self._owning_sources():
             have = s.camera.capabilities if s.camera is not None else s._caps
             caps |= {c for c in have if c in (Capability.RECORDING, Capability.ILLUMINATION_CONTROL)}
             if s is ir:
                 caps |= {c for c in have if c in _IR_CAPABILITIES}
+            if s is color and Capability.EXPOSURE_REGION in have:   # the colour imager meters the face
+                caps.add(Capability.EXPOSURE_REGION)
         return frozenset(caps)
 
     @property

@@ -173,10 +173,11 @@ def metadata_from(d: Any) -> FrameMetadata:
 def value_to(v: Any) -> Any:
     """A call's argument or result as JSON: scalars, enums of ``ARG_ENUMS``, tuples, and the
     dataclasses named in ``RESULT_TYPES``."""
-    if v is None or isinstance(v, (bool, int, float, str)):
-        return v
+    # Enums first: StreamKind and its kin are ``str`` enums, and must arrive as members, not text.
     if isinstance(v, enum.Enum) and type(v).__name__ in ARG_ENUMS:
         return {"enum": type(v).__name__, "value": v.value}
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
     if isinstance(v, (list, tuple)):
         return {"tuple": [value_to(x) for x in v]}
     if dataclasses.is_dataclass(v) and not isinstance(v, type) and type(v).__name__ in RESULT_TYPES:

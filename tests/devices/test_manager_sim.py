@@ -53,3 +53,23 @@ def test_rig_composes_openni_depth_with_sim_color_and_ir():
             got[f.stream] = f
         assert got[StreamKind.DEPTH].pixels.shape == (240, 320)        # from OpenNI, not sim's 640x480
         assert got[StreamKind.COLOR].pixels.shape == (480, 640, 3)
+
+
+@pytest.mark.parametrize("camera_host", [False, True])
+def test_a_lease_meters_the_face_and_locks_exposure_on_the_camera_that_owns_the_stream(camera_host):
+    from agent.devices.lease import DeviceManager
+    from drivers import Capability
+    m = DeviceManager(["sim://?seed=21&identity=3&lux=150"],
+                      DeviceSettings(allow_development_cameras=True, camera_host=camera_host))
+    m.start()
+    try:
+        cam = m.lease()
+        with cam:
+            cam.read(5.0)
+            assert {Capability.EXPOSURE_REGION, Capability.EXPOSURE_CONTROL} <= cam.capabilities
+            cam.set_exposure_region(StreamKind.COLOR, (200, 120, 440, 360))
+            cam.set_exposure_region(StreamKind.COLOR, None)
+            assert cam.lock_exposure(StreamKind.IR).exposure_us > 0
+            cam.unlock_exposure(StreamKind.IR)
+    finally:
+        m.stop()

@@ -220,3 +220,23 @@ def test_fake_usb_stopped_host_under_a_stop_call_is_killed_at_the_heartbeat_dead
         cam.stop()
         assert time.monotonic() - t0 < settings.heartbeat_timeout_s + 1.0
         assert not cam.host.alive
+
+
+def test_sim_camera_in_a_host_process_takes_stream_arguments_as_streams():
+    # StreamKind is a str enum: it must cross the boundary as a member, or the camera in the host
+    # refuses "color" as "not a stream" (the exposure lock of the challenge window and the face's
+    # exposure metering both name a stream).
+    pool = CameraHostPool(HostSettings(spare=False))
+    cam = pool.open("sim://?fps=30&seed=3")
+    cam.start()
+    try:
+        cam.read(5.0)
+        assert Capability.EXPOSURE_REGION in cam.capabilities
+        cam.set_exposure_region(StreamKind.COLOR, (200, 120, 440, 360))
+        cam.set_exposure_region(StreamKind.COLOR, None)
+        setting = cam.lock_exposure(StreamKind.IR)
+        assert setting.exposure_us > 0
+        cam.unlock_exposure(StreamKind.IR)
+    finally:
+        cam.stop()
+        pool.close()
