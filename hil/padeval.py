@@ -518,16 +518,19 @@ def fit_ramp(rule: str, live: np.ndarray, attack: np.ndarray, attack_quantile: f
 
 
 def fit_ramps(passive: list[dict[str, Any]], challenged: list[dict[str, Any]]) -> dict[str, Any]:
-    """Every ramp refitted on training records (``passive``: all frames lit, the cleanest per-frame
-    cues; ``challenged``: for the projector's own speckle). A ramp keeps its default when its
-    training data is too thin (a species the gate never let through, say), and the result says so."""
+    """Every ramp refitted on training records. A ramp serves both modes, so its cue's values are
+    pooled over the ``passive`` records (all frames lit) and the ``challenged`` ones (the cues the
+    judge reads from the frames the challenge left usable: lit frames, same-colour pairs), and the
+    live end holds for live faces of either; the projector's own speckle exists only under the
+    challenge. A ramp keeps its default when its training data is too thin (a species the gate never
+    let through, say), and the result says so."""
     from agent.liveness.detectors import DETECTORS, RAMPS
 
     rule_of = {name: (rule, q) for rule, names, q in DETECTORS.values() for name in names}
     fitted: dict[str, list[float]] = {}
     notes: dict[str, str] = {}
     for name, r in RAMPS.items():
-        recs = challenged if name in CHALLENGE_ONLY else passive
+        recs = challenged if name in CHALLENGE_ONLY else passive + challenged
         live, attack = _values(recs, r.cue, None), _values(recs, r.cue, r.answers)
         if live.size < MIN_LIVE or attack.size < MIN_ATTACKS:
             notes[name] = f"default kept: {live.size} live, {attack.size} attacks of {', '.join(r.answers)} judged"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import drivers
@@ -49,6 +49,7 @@ class Provisioned:
     audit: Path
     terminal_id: str
     port: int
+    camera: dict[str, str] = field(default_factory=dict)   # the pinned camera: serial, firmware, calibration_sha256
 
 
 def _toml(v) -> str:
@@ -159,4 +160,4 @@ allowed_groups = {_toml(list(allowed_groups))}
 path = "../state/audit.jsonl"
 """)
     return Provisioned(root, srv / "server.toml", ag / "agent.toml", root / "run" / "agent.sock",
-                       root / "state" / "audit.jsonl", terminal_id, port)
+                       root / "state" / "audit.jsonl", terminal_id, port, camera)

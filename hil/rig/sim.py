@@ -26,6 +26,7 @@ from drivers.errors import InvalidUri
 from drivers.sim import SimConfig
 from drivers.sim.camera import SERIAL
 from hil.errors import RigUnsupported, ScenarioInvalid
+from hil.rig import simcam
 from hil.rig.base import Conditions, Rig, UsbPower
 from hil.rig.simcam import SCHEME, Plug, write_atomic
 from hil.scenario import Scenario
@@ -72,6 +73,12 @@ class SimRig(Rig):
         self.plug = Plug(self.dir)
         self.plug.plug()
         self.usb = usb if usb is not None else SimPlugPower(self.plug)
+        # The runner opens the rig's camera too (provisioning pins its identity with the server):
+        # until the first scenario, the genuine camera shows an empty bench.
+        simcam.register()
+        if not (self.dir / "scene.json").exists():
+            idle = "sim://?" + urlencode({**self.defaults, "subject": "none"})
+            write_atomic(self.dir / "scene.json", json.dumps({"uri": idle, "device": GENUINE}))
 
     @property
     def camera_uri(self) -> str:
@@ -79,8 +86,10 @@ class SimRig(Rig):
 
     def device_policy(self) -> dict[str, Any]:
         g = GENUINE
+        # The camera's SDK in the daemon itself: ``rigsim://`` is registered only in the HIL daemon's
+        # own process (hil.rig.agentproc), a camera host process would not know the scheme.
         return {"usb_allow": [f"{g['vendor_id']:04x}:{g['product_id']:04x}:{g['serial']}"],
-                "refuse_virtual": True, "allow_development_cameras": False}
+                "refuse_virtual": True, "allow_development_cameras": False, "camera_host": False}
 
     def session_settings(self) -> dict[str, Any]:
         # The simulator renders 3-11 framesets a second on a shared 2-core machine, not a camera's

@@ -101,9 +101,14 @@ def test_sighup_rotates_a_terminal_key_with_overlap_and_revokes_without_a_restar
         srv = dev.server_config.parent
         (srv / "terminals" / "new.pub.pem").write_bytes(new.public_key_pem())
 
+        def from_the_pinned_camera(p):
+            p.device.serial, p.device.firmware = dev.camera["serial"], dev.camera["firmware"]
+            p.device.calibration_sha256 = dev.camera["calibration_sha256"]
+
         def probe(signer):
             ch = client.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
-            made = make_probe(ch, signer, terminal_id=dev.terminal_id, session_id="sess-1")
+            made = make_probe(ch, signer, terminal_id=dev.terminal_id, session_id="sess-1",
+                              payload=from_the_pinned_camera)
             return client.submit(made.message, made.probe_id)
         assert probe(old).accepted
         assert probe(new).reason == "TAMPERED"                 # not registered yet
