@@ -204,7 +204,7 @@ def test_a_camera_that_cannot_meet_the_channels_policy_is_refused_before_anyone_
 def test_the_window_follows_the_challenges_demanded_when_the_server_sets_none(rig):
     rig.state.frames = 0
     c = rig.client()
-    assert c.begin("s", Purpose.VERIFY, capabilities=CAPS).frames == 24
+    assert c.begin("s", Purpose.VERIFY, capabilities=CAPS).frames == 32
     rig.state.policies = (ChannelPolicy("*", ("projector",)),)
     assert c.begin("s", Purpose.VERIFY, capabilities=pb.ChallengeCapabilities(projector=True)).frames == 48
     rig.state.policies = (ChannelPolicy("*", ("projector",), frames=40),)

@@ -29,7 +29,7 @@ S = health_pb2.HealthCheckResponse
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
     root = tmp_path_factory.mktemp("obs-deploy")
-    p = provision_dev(root / "dev", port=free_port(), camera_uri="sim://?seed=21&identity=0&lux=300")
+    p = provision_dev(root / "dev", port=free_port(), camera_uri="sim://?seed=21&identity=3&lux=150")
     metrics_port = free_port()
     with open(p.agent_config, "a") as f:
         f.write(f'\n[metrics]\nenabled = true\nlisten = "127.0.0.1:{metrics_port}"\n')

@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (scripts/setup.sh)")]
 
 ROOT = Path(__file__).resolve().parents[2]
-CAMERA = "sim://?seed=21&identity=0&lux=300&subject=live"
+CAMERA = "sim://?seed=21&identity=3&lux=150&subject=live"
 # The frames' JPEG header (cv2 writes JFIF), raw and in base64 as the page receives it: specific
 # enough that a browser profile's own binary files cannot hold it by chance.
 IMAGE_MAGIC = (b"\xff\xd8\xff\xe0\x00\x10JFIF", b"/9j/4AAQSkZJRg")
@@ -154,7 +154,7 @@ def test_the_page_shows_three_streams_the_checklist_device_and_sessions(deployme
 def test_a_failing_item_shows_its_next_step(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    page = start_diagnose(home, "sim://?fps=8&seed=21&identity=0&lux=300")
+    page = start_diagnose(home, "sim://?fps=8&seed=21&identity=3&lux=150")
     try:
         with Browser(tmp_path, height=1400) as b:
             b.navigate(page.url)

@@ -29,7 +29,7 @@ from hil.redisproc import start_redis
 from tests.helpers.requests import dicts, request
 
 S = health_pb2.HealthCheckResponse
-LIVE_OK = "sim://?seed=21&identity=0&lux=300&subject=live"
+LIVE_OK = "sim://?seed=21&identity=3&lux=150&subject=live"
 
 
 @pytest.fixture

@@ -30,8 +30,8 @@ from agent.session.window import collect
 from hil.fakes.cameras import FakeCable, FaultInjectingCamera
 from tests.helpers.requests import dicts, request
 
-# A live subject (another identity and light than tests.helpers.terminals.LIVE).
-LIVE_OK = "sim://?seed=21&identity=0&lux=300&subject=live"
+# The shared live subject (tests.helpers.terminals.LIVE).
+LIVE_OK = "sim://?seed=21&identity=3&lux=150&subject=live"
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
