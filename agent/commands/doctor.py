@@ -79,9 +79,11 @@ NEXT_STEPS: dict[str, tuple[str, str]] = {
                      "exposure metadata",
                      "needs controlled light: on a rig, run `python -m hil run lux-sweep`; on site, check 20, 300 "
                      "and 6000 lux with a lux meter"),
-    "lux_calibration": ("", "illuminance (15-7500 lux) is judged only on a camera with a measured lux calibration: "
-                            "measure it with a lux meter and set [quality] lux_calibration (docs/quality.md); until "
-                            "then the face's exposure is judged from the image"),
+    "lux_calibration": ("the lux calibration does not fit this camera: measure it again with a lux meter "
+                        "(docs/quality.md) and set [quality] lux_calibration",
+                        "illuminance (15-7500 lux) is judged only on a camera with a measured lux calibration: "
+                        "measure it with a lux meter and set [quality] lux_calibration (docs/quality.md); until "
+                        "then the face's exposure is judged from the image"),
 }
 
 # When the camera cannot be opened at all, by error code (prefix).

@@ -56,7 +56,8 @@ def test_metrics_and_health_of_a_running_daemon(daemon):
     text = scrape(port)
     assert "capture_agent_ready 1.0" in text and "capture_agent_liveness_worker_up 1.0" in text
     assert health(p.socket, "") == health(p.socket, SERVICE) == S.SERVING
-    assert health(p.socket, CAMERA_SERVICE) == S.UNKNOWN                  # no session has used it yet
+    # the device manager opened the camera when the daemon started: online before any session
+    assert health(p.socket, CAMERA_SERVICE) == S.SERVING
     out = subprocess.run([sys.executable, "-m", "agent.cli", "capture", "--socket", str(p.socket), "--purpose",
                           "verify", "--consent", "CONSENT-O-0001", "--subject", "cust-obs-1", "--json"],
                          capture_output=True, text=True, timeout=180)

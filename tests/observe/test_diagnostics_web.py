@@ -20,7 +20,7 @@ from agent.observe.errors import DiagnosticsListen
 from agent.observe.live import LiveView
 from agent.observe.web import COOKIE, MAX_BAD_TOKENS, Checklist, DiagnosticsServer
 
-CAMERA = "sim://?seed=21&identity=3&lux=150&subject=live"
+CAMERA = "sim://?seed=21&identity=0&lux=300&subject=live"
 
 
 @pytest.fixture
