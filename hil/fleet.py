@@ -34,12 +34,16 @@ from agent.uplink.client import UplinkClient, UplinkConnection, UplinkError
 from agent.uplink.probe import seal_probe
 from hil import pki
 from hil.devproc import Child, free_port, start_server
+from hil.fakes.evidence import for_challenge
 from hil.ingest.config import write_hpke_key
 from hil.ingest.identity import spki_sha256
 from hil.provision import _toml
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
 SERVER_NAME = "ingest.fleet"
+# What each terminal offers: a RealSense-class camera with projector control and a kiosk screen.
+CAPABILITIES = pb.ChallengeCapabilities(projector=True, illumination=True, exposure_lock=True, depth_fps=30,
+                                        color_fps=30)
 CROP = (208, 288)            # a face crop at about 500 mm in a 640x480 colour frame, 25 % margin each side
 
 
@@ -179,8 +183,23 @@ class FleetTerminal:
     def payload_size(self) -> int:
         return len(self._payload_for(bytes(32)))
 
-    def _payload_for(self, nonce: bytes) -> bytearray:
-        lv = {"verdict": "live", "score": 0.9, "frame_digests": [self._frame_digest], "challenge_used": True,
+    def _payload_for(self, nonce: bytes, ch: pb.Challenge | None = None) -> bytearray:
+        # The server checks the challenge's evidence itself (hil/ingest/evidence.py): per challenge,
+        # synthetic evidence that meets it and a colour crop consistent with it (hil/fakes/evidence.py),
+        # made on the generator's side like a terminal's capture would be.
+        digests = [self._frame_digest]
+        self._payload.ClearField("evidence")
+        if ch is not None and ch.challenges:
+            syn = for_challenge(ch)
+            digests = syn.digests
+            self._payload.evidence.CopyFrom(syn.evidence)
+            self._payload.color.CopyFrom(syn.color)
+            w, h = syn.color.width, syn.color.height
+            if (self._payload.depth.width, self._payload.depth.height) != (w, h):   # the crops share one box
+                self._payload.depth.CopyFrom(_noise_crop("z16", w, h))
+                self._payload.ir.CopyFrom(_noise_crop("y8", w, h))
+            self._payload.frame_digest = syn.frame_digest
+        lv = {"verdict": "live", "score": 0.9, "frame_digests": digests, "challenge_used": True,
               "challenge": {"passed": True, "nonce_sha256": hashlib.sha256(nonce).hexdigest()}}
         self._payload.liveness_json = json.dumps(lv, separators=(",", ":"))
         return bytearray(self._payload.SerializeToString())
@@ -190,8 +209,8 @@ class FleetTerminal:
         self.counter += 1
         session_id = f"fleet-{uuid.uuid4().hex[:16]}"
         try:
-            ch = self.client.begin(session_id, Purpose.VERIFY)
-            sealed = seal_probe(ch, self._payload_for(ch.nonce), terminal_id=self.keys.terminal_id,
+            ch = self.client.begin(session_id, Purpose.VERIFY, capabilities=CAPABILITIES)
+            sealed = seal_probe(ch, self._payload_for(ch.nonce, ch), terminal_id=self.keys.terminal_id,
                                 session_id=session_id, counter=self.counter, signer=self.keys.signer,
                                 purpose=Purpose.VERIFY)
             receipt = self.client.submit(sealed.message, sealed.probe_id)

@@ -45,7 +45,9 @@ def test_run_on_the_sim_rig_with_a_fake_uhubctl_port(tmp_path):
     assert got["virtual-camera"]["code"] == "DRV_DEVICE_REFUSED"
     cycle = got["unplug"]["unplug"]
     assert cycle["while_off"] == {"outcome": "error", "code": "DRV_DEVICE_NOT_FOUND"}
-    assert cycle["recovered_s"] > 0 and cycle["attempts"] == 1
+    # the runner retries until a session succeeds: a first try may land before the device manager
+    # has re-opened the re-plugged camera (timing on a loaded machine), never more than a few
+    assert cycle["recovered_s"] > 0 and 1 <= cycle["attempts"] <= 3
     hub = json.loads((tmp_path / "hub.json").read_text())
     assert hub["hubs"][0]["ports"]["2"]["power"] is True                 # powered again through uhubctl
     assert (rig / "enumeration").read_text() == "2"                      # plugged at start, re-plugged once

@@ -56,7 +56,7 @@ def test_a_tail_that_cuts_a_session_drops_it(tmp_path):
 
 def test_diagnose_prints_device_checklist_and_sessions(tmp_path, capsys):
     write_sessions(tmp_path / "audit.jsonl", 2)
-    (tmp_path / "agent.toml").write_text('[camera]\nuris = ["sim://?seed=21&identity=3&lux=150"]\n'
+    (tmp_path / "agent.toml").write_text('[camera]\nuris = ["sim://?seed=21&identity=0&lux=300"]\n'
                                          '[audit]\npath = "audit.jsonl"\n[local_api]\nsocket = "none.sock"\n')
     assert main(["diagnose", "--config", str(tmp_path / "agent.toml"), "--frames", "5", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
