@@ -23,18 +23,14 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from agent.devices.policy import DeviceSettings
 from agent.liveness.supervisor import LivenessSupervisor
 from agent.purpose import Purpose
-from agent.security.keys import generate_file_key
 from agent.session.capture import SessionDeps, run_capture
 from agent.session.events import Result
 from agent.session.request import CaptureRequest
-from agent.uplink.client import UplinkClient, UplinkConnection
-from agent.uplink.seal import ServerKey
-from hil import pki
-from hil.ingest.identity import Registry, Terminal, spki_sha256
+from bench import local_terminal
 from hil.ingest.limits import FailureLimits
-from hil.ingest.server import ServerState, ServerTLS, serve
 
 CAMERA = "sim://?realtime=0&seed=21&lux=300"
 SESSIONS = int(os.environ.get("CAPTURE_AGENT_BENCH_SESSIONS", "40"))
@@ -56,22 +52,13 @@ def smaps(pid: int | str = "self") -> dict[str, float]:
 def run() -> list[dict]:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        ca = pki.make_ca()
-        server_cert = pki.issue(ca, "ingest.bench", server=True, hosts=("ingest.bench", "127.0.0.1"))
-        term = pki.issue(ca, "kiosk-bench", server=False)
-        signer = generate_file_key(tmp / "terminal.pem")
-        key = ServerKey.generate("x25519")
-        registry = Registry([Terminal("kiosk-bench", signer.public_key(), frozenset({spki_sha256(term.cert_pem)}))])
-        state = ServerState(registry=registry, keys={key.key_id: key}, current_key_id=key.key_id,
-                            limits=FailureLimits(max_failures=1_000_000))
-        server, port = serve(state, ServerTLS(server_cert.cert_pem, server_cert.key_pem, ca.cert_pem))
-        uplink = UplinkClient(UplinkConnection((f"127.0.0.1:{port}",), ca.cert_pem, term.cert_pem, term.key_pem,
-                                               "kiosk-bench", server_name="ingest.bench"))
+        t = local_terminal.start(tmp, limits=FailureLimits(max_failures=1_000_000))
         accepted = 0
         try:
             with LivenessSupervisor() as sup:
-                deps = SessionDeps(terminal_id="kiosk-bench", camera_uri=CAMERA, uplink=uplink, signer=signer,
-                                   supervisor=sup)
+                deps = SessionDeps(terminal_id=local_terminal.TERMINAL_ID, camera_uri=CAMERA, uplink=t.uplink,
+                                   signer=t.signer, supervisor=sup,
+                                   devices=DeviceSettings(allow_development_cameras=True))      # sim://
                 deps.gate("kiosk")
 
                 def session(i: int) -> None:
@@ -94,8 +81,7 @@ def run() -> list[dict]:
                 same_worker = sup.pid == worker_pid
                 w1 = smaps(sup.pid) if sup.pid else {}
         finally:
-            uplink.close()
-            server.stop(0)
+            t.close()
     stats = snap1.compare_to(snap0, "lineno")
     growth = sum(s.size_diff for s in stats) / 2**20
     rows = [

@@ -34,12 +34,9 @@ from agent.session.events import Result
 from agent.session.projector import Projector
 from agent.session.request import CaptureRequest
 from agent.session.window import collect
-from agent.uplink.client import UplinkClient, UplinkConnection
 from agent.uplink.probe import build_payload, seal_probe
 from agent.uplink.seal import ServerKey
-from hil import pki
-from hil.ingest.identity import Registry, Terminal, spki_sha256
-from hil.ingest.server import ServerState, ServerTLS, serve
+from bench import local_terminal
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
 CAMERA = "sim://?seed=21&identity=3&lux=150&prerender=60"
@@ -87,16 +84,7 @@ def seal_rows(tmp: Path) -> list[dict]:
 
 
 def e2e_rows(tmp: Path) -> list[dict]:
-    ca = pki.make_ca()
-    server_cert = pki.issue(ca, "ingest.bench", server=True, hosts=("ingest.bench", "127.0.0.1"))
-    term = pki.issue(ca, "kiosk-bench", server=False)
-    signer = generate_file_key(tmp / "terminal.pem")
-    key = ServerKey.generate("x25519")
-    registry = Registry([Terminal("kiosk-bench", signer.public_key(), frozenset({spki_sha256(term.cert_pem)}))])
-    state = ServerState(registry=registry, keys={key.key_id: key}, current_key_id=key.key_id)   # default: 32 frames
-    server, port = serve(state, ServerTLS(server_cert.cert_pem, server_cert.key_pem, ca.cert_pem))
-    uplink = UplinkClient(UplinkConnection((f"127.0.0.1:{port}",), ca.cert_pem, term.cert_pem, term.key_pem,
-                                         "kiosk-bench", server_name="ingest.bench"))
+    t = local_terminal.start(tmp)                  # the server's default window (32 framesets)
     t0 = time.perf_counter()
     warm = drivers.open(CAMERA)
     warm.start()                                   # renders the 60 ticks once for this process
@@ -105,8 +93,8 @@ def e2e_rows(tmp: Path) -> list[dict]:
     results = []
     try:
         with LivenessSupervisor() as sup:
-            deps = SessionDeps(terminal_id="kiosk-bench", camera_uri=CAMERA, uplink=uplink, signer=signer,
-                               supervisor=sup, devices=DeviceSettings(allow_development_cameras=True))
+            deps = SessionDeps(terminal_id=local_terminal.TERMINAL_ID, camera_uri=CAMERA, uplink=t.uplink,
+                               signer=t.signer, supervisor=sup, devices=DeviceSettings(allow_development_cameras=True))
             deps.gate("kiosk")
             for i in range(SESSIONS + 1):
                 req = CaptureRequest(Purpose.VERIFY, "kiosk", f"CONSENT-BENCH-{i:04d}")
@@ -116,8 +104,7 @@ def e2e_rows(tmp: Path) -> list[dict]:
                 if i:                                   # the first one warms caches and the worker
                     results.append(last.timings_ms)
     finally:
-        uplink.close()
-        server.stop(0)
+        t.close()
     total = [t["total"] for t in results]
     after = [t["after_last_frame"] for t in results]
     rows = [
