@@ -225,6 +225,63 @@ class Camera(abc.ABC):
         self.stop()
 
 
+class CameraWrapper(Camera):
+    """A camera that is another camera with something added (recording it, cutting its cable): every
+    call goes to ``inner`` through :meth:`_forward`, the optional controls included, so a wrapper
+    never hides a capability its camera advertises (a wrapper that did once left the challenge
+    window's exposure unlocked). A subclass overrides only what it adds."""
+
+    def __init__(self, inner: Camera):
+        self.inner = inner
+        self.capabilities = inner.capabilities
+
+    def _forward(self, name: str, *args: Any) -> Any:
+        return getattr(self.inner, name)(*args)
+
+    @property
+    def info(self) -> DeviceInfo:
+        return self.inner.info
+
+    def profiles(self) -> list[StreamProfile]:
+        return self.inner.profiles()
+
+    def extrinsics(self, src: StreamKind, dst: StreamKind) -> Extrinsics:
+        return self.inner.extrinsics(src, dst)
+
+    def start(self) -> None:
+        self.inner.start()
+
+    def read(self, timeout_s: float = 1.0) -> Frame:
+        return self.inner.read(timeout_s)
+
+    def stop(self) -> None:
+        self.inner.stop()
+
+    def set_projector(self, on: bool) -> None:
+        self._forward("set_projector", on)
+
+    def set_illumination(self, rgb: tuple[float, float, float]) -> None:
+        self._forward("set_illumination", rgb)
+
+    def lock_exposure(self, stream: StreamKind) -> ExposureSetting:
+        return self._forward("lock_exposure", stream)
+
+    def unlock_exposure(self, stream: StreamKind) -> None:
+        self._forward("unlock_exposure", stream)
+
+    def set_exposure_region(self, stream: StreamKind, region: tuple[int, int, int, int] | None) -> None:
+        self._forward("set_exposure_region", stream, region)
+
+    def hardware_reset(self) -> None:
+        self._forward("hardware_reset")
+
+    def projector_power_range(self) -> ProjectorPowerRange:
+        return self._forward("projector_power_range")
+
+    def set_projector_power(self, mw: float) -> float:
+        return self._forward("set_projector_power", mw)
+
+
 Opener = Callable[[ParsedUri], Camera]
 Lister = Callable[[], list[DeviceInfo]]
 

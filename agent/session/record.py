@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import RecordSettings
-from drivers import Camera, Frame, StreamKind
-from drivers.frame import Extrinsics, StreamProfile
+from drivers import Camera, Frame
+from drivers.base import CameraWrapper
 
 
 def session_path(settings: RecordSettings, session_id: str) -> Path:
@@ -27,24 +27,14 @@ def session_path(settings: RecordSettings, session_id: str) -> Path:
     return d / f"{session_id}.{settings.format}"
 
 
-class RecordingCamera(Camera):
+class RecordingCamera(CameraWrapper):
     """``camera`` as the session uses it, with every frame read also recorded to ``path``."""
 
     def __init__(self, camera: Camera, path: Path, fmt: str):
-        self.inner, self.path, self.fmt = camera, path, fmt
-        self.capabilities = camera.capabilities
+        super().__init__(camera)
+        self.path, self.fmt = path, fmt
         self._finish: Callable[[], None] | None = None
         self._recorder: Any = None
-
-    @property
-    def info(self):
-        return self.inner.info
-
-    def profiles(self) -> list[StreamProfile]:
-        return self.inner.profiles()
-
-    def extrinsics(self, src: StreamKind, dst: StreamKind) -> Extrinsics:
-        return self.inner.extrinsics(src, dst)
 
     def start(self) -> None:
         self.inner.start()
@@ -81,24 +71,6 @@ class RecordingCamera(Camera):
             self._private()
         finally:
             self.inner.stop()
-
-    def set_projector(self, on: bool) -> None:
-        self.inner.set_projector(on)
-
-    def set_illumination(self, rgb: tuple[float, float, float]) -> None:
-        self.inner.set_illumination(rgb)
-
-    def hardware_reset(self) -> None:
-        self.inner.hardware_reset()
-
-    def projector_power_range(self):
-        return self.inner.projector_power_range()
-
-    def set_projector_power(self, mw: float) -> float:
-        return self.inner.set_projector_power(mw)
-
-    def set_exposure_region(self, stream: StreamKind, region: tuple[int, int, int, int] | None) -> None:
-        self.inner.set_exposure_region(stream, region)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

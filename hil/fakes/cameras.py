@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import numpy as np
 
 from drivers import Camera, Capability, DeviceInfo, Frame, FrameMetadata, Intrinsics, PixelFormat, StreamKind
-from drivers.base import Extrinsics, StreamProfile, UsbIdentity
+from drivers.base import CameraWrapper, Extrinsics, StreamProfile, UsbIdentity
 from drivers.errors import CapabilityUnsupported, DeviceLost, DeviceNotFound, FrameTimeout, StreamClosed
 from drivers.frame import ClockDomain
 
@@ -123,37 +124,30 @@ class FakeCamera(Camera):
                      self._n, self._intr, depth_scale=scale, metadata=FrameMetadata(frame_counter=self._n))
 
 
-class FaultInjectingCamera(Camera):
-    """Wraps a real camera; ``unplug()`` makes it behave as a vanished device at the backend boundary."""
+class FaultInjectingCamera(CameraWrapper):
+    """Wraps a real camera; ``unplug()`` makes it behave as a vanished device at the backend boundary:
+    reads and every control raise ``DeviceLost``, as an SDK's calls on an unplugged device do."""
 
     def __init__(self, inner: Camera, cable: FakeCable):
         if not cable.plugged.is_set():
             inner.stop()
             raise DeviceNotFound("device not plugged in")
-        self.inner, self.cable = inner, cable
+        super().__init__(inner)
+        self.cable = cable
         self._enumeration = cable.enumeration
-        self.capabilities = inner.capabilities
-
-    @property
-    def info(self):
-        return self.inner.info
-
-    def profiles(self):
-        return self.inner.profiles()
-
-    def extrinsics(self, src, dst):
-        return self.inner.extrinsics(src, dst)
 
     def _gone(self) -> bool:
         return not self.cable.plugged.is_set() or self.cable.enumeration != self._enumeration
+
+    def _forward(self, name: str, *args: Any) -> Any:
+        if self._gone():
+            raise DeviceLost(f"{name}: device unplugged (simulated)")
+        return super()._forward(name, *args)
 
     def start(self):
         if self._gone():
             raise DeviceLost("gone")
         self.inner.start()
-
-    def stop(self):
-        self.inner.stop()
 
     def read(self, timeout_s=1.0):
         if self._gone():

@@ -9,33 +9,21 @@ import dataclasses
 import numpy as np
 
 import drivers
-from drivers.base import Camera, DeviceInfo
-from drivers.frame import Extrinsics, Frame, StreamKind, StreamProfile
+from drivers.base import Camera, CameraWrapper
+from drivers.frame import Frame, StreamKind, StreamProfile
 from drivers.realsense_record import record_camera
 
 
-class EditedStreams(Camera):
+class EditedStreams(CameraWrapper):
     """A started camera's frames without the streams in ``drop`` and with ``zero``'s pixels all 0."""
 
     def __init__(self, inner: Camera, *, drop: frozenset[StreamKind] = frozenset(),
                  zero: frozenset[StreamKind] = frozenset()):
-        self.inner, self.drop, self.zero = inner, drop, zero
-
-    @property
-    def info(self) -> DeviceInfo:
-        return self.inner.info
+        super().__init__(inner)
+        self.drop, self.zero = drop, zero
 
     def profiles(self) -> list[StreamProfile]:
         return [p for p in self.inner.profiles() if p.kind not in self.drop]
-
-    def extrinsics(self, src: StreamKind, dst: StreamKind) -> Extrinsics:
-        return self.inner.extrinsics(src, dst)
-
-    def start(self) -> None:
-        self.inner.start()
-
-    def stop(self) -> None:
-        self.inner.stop()
 
     def read(self, timeout_s: float = 1.0) -> Frame:
         while True:
