@@ -96,9 +96,16 @@ def test_enrolment_has_its_own_budget_and_the_counter_is_monotonic(make_deps, in
 
 def test_presentation_attack_is_refused_and_failures_lock_out(make_deps):
     deps = make_deps("sim://?seed=4&subject=print&lux=150", max_failures=2)
+    seen: list[dict] = []
+    deps.observer = lambda event, data: seen.append(data) if event == "result" else None
     for _ in range(2):
         r = result(events(deps, subject="cust-attacked"))["result"]
         assert not r["accepted"] and r["reason"] == "NOT_LIVE" and r["liveness_verdict"] == "attack"
+    # The audit says which cue refused, as scores only, and at least one of them is an attack's.
+    assert [d["reason"] for d in seen] == ["NOT_LIVE", "NOT_LIVE"]
+    for d in seen:
+        assert d["detectors"] and all(isinstance(x, float) for x in d["detectors"].values())
+        assert min(d["detectors"].values()) == d["score"]
     e = result(events(deps, subject="cust-attacked"))
     assert e["error"]["code"] == "SES_LOCKED_OUT"
     # The lockout holds the terminal too (§8.2.5 d): a different subject is refused as well.
