@@ -30,7 +30,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .errors import BackendUnavailable, CapabilityUnsupported, InvalidSetting, InvalidUri, UnknownScheme
+from .errors import (
+    BackendUnavailable,
+    CapabilityUnsupported,
+    InvalidSetting,
+    InvalidUri,
+    UnknownScheme,
+    UnsupportedMode,
+)
 from .frame import Extrinsics, Frame, StreamKind, StreamProfile
 
 
@@ -223,6 +230,29 @@ class Camera(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class SingleStreamCamera(Camera):
+    """A camera with one stream (a UVC colour or IR camera): the subclass sets ``_info``, ``_kind``
+    and, once started, ``_profile``. It has no extrinsics to another stream; a rig's calibration
+    provides them."""
+
+    _info: DeviceInfo
+    _kind: StreamKind
+    _profile: StreamProfile | None = None
+
+    @property
+    def info(self) -> DeviceInfo:
+        return self._info
+
+    def profiles(self) -> list[StreamProfile]:
+        return [self._profile] if self._profile is not None else []
+
+    def extrinsics(self, src: StreamKind, dst: StreamKind) -> Extrinsics:
+        if src == dst == self._kind:
+            return Extrinsics.identity()
+        raise UnsupportedMode(f"{self._info.backend}: a single-stream camera has no {src.value}->{dst.value} "
+                              "extrinsics; a rig's calibration provides them")
 
 
 class CameraWrapper(Camera):

@@ -24,12 +24,11 @@ from typing import Any
 
 import cv2
 
-from .base import Camera, Capability, DeviceInfo, ParsedUri
+from .base import Camera, Capability, DeviceInfo, ParsedUri, SingleStreamCamera
 from .errors import InvalidUri, RecordingInvalid, StreamClosed, UnsupportedMode
 from .frame import (
     ClockDomain,
     DistortionModel,
-    Extrinsics,
     Frame,
     FrameMetadata,
     Intrinsics,
@@ -78,7 +77,7 @@ def pinhole(width: int, height: int, hfov_deg: float) -> Intrinsics:
     return Intrinsics(width, height, fx, fx, (width - 1) / 2, (height - 1) / 2)
 
 
-class UVCFileCamera(Camera):
+class UVCFileCamera(SingleStreamCamera):
     """A video file played through OpenCV as one UVC stream (colour or IR): tests, demos, and the
     colour half of recorded rigs. Every frame, in order, on the file's own timeline."""
 
@@ -114,19 +113,6 @@ class UVCFileCamera(Camera):
         self._number = 0
         self._last_ts = -math.inf
         self.capabilities = frozenset({Capability.RECORDING})
-
-    @property
-    def info(self) -> DeviceInfo:
-        return self._info
-
-    def profiles(self) -> list[StreamProfile]:
-        return [self._profile] if self._profile is not None else []
-
-    def extrinsics(self, src: StreamKind, dst: StreamKind) -> Extrinsics:
-        if src == dst == self._kind:
-            return Extrinsics.identity()
-        raise UnsupportedMode(f"uvc: a single-stream camera has no {src.value}->{dst.value} extrinsics; "
-                              "a rig's calibration provides them")
 
     def start(self) -> None:
         with self._lock:

@@ -33,9 +33,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .base import Camera, Capability, DeviceInfo, ParsedUri
+from .base import Capability, DeviceInfo, ParsedUri, SingleStreamCamera
 from .errors import DeviceLost, DeviceNotFound, DeviceRefused, FrameTimeout, InvalidUri, StreamClosed, UnsupportedMode
-from .frame import ClockDomain, Extrinsics, Frame, FrameMetadata, PixelFormat, StreamKind, StreamProfile
+from .frame import ClockDomain, Frame, FrameMetadata, PixelFormat, StreamKind, StreamProfile
 from .usb import Sysfs
 from .v4l2 import POWER_LINE, RawBuffer, V4L2Mode, V4L2Node, controls_for_kiosk
 
@@ -69,7 +69,7 @@ def _num(q: dict[str, str], key: str, cast: Callable[[str], Any], lo: float, hi:
     return v
 
 
-class UVCCamera(Camera):
+class UVCCamera(SingleStreamCamera):
     """One UVC stream (colour or IR) from a V4L2 device."""
 
     def __init__(self, parsed: ParsedUri, *, node_factory: NodeFactory | None = None, sysfs: Sysfs | None = None):
@@ -127,19 +127,6 @@ class UVCCamera(Camera):
         self.capabilities = frozenset({Capability.EXPOSURE_CONTROL})
 
     # --- Camera contract ----------------------------------------------------------------------------
-    @property
-    def info(self) -> DeviceInfo:
-        return self._info
-
-    def profiles(self) -> list[StreamProfile]:
-        return [self._profile] if self._profile is not None else []
-
-    def extrinsics(self, src: StreamKind, dst: StreamKind) -> Extrinsics:
-        if src == dst == self._kind:
-            return Extrinsics.identity()
-        raise UnsupportedMode(f"uvc: a single-stream camera has no {src.value}->{dst.value} extrinsics; "
-                              "a rig's calibration provides them")
-
     def start(self) -> None:
         with self._lock:
             if self._closed:
