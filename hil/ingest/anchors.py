@@ -55,6 +55,7 @@ class AnchorStore:
     def __init__(self, max_flags: int = 1000, clock=time.time):
         self._held: dict[str, HeldAnchor] = {}
         self.flags: deque[AnchorFlag] = deque(maxlen=max_flags)
+        self._missing_told: set[str] = set()    # terminals whose missing anchors were logged once
         self._lock = threading.Lock()
         self.clock = clock
 
@@ -93,6 +94,7 @@ class AnchorStore:
                 elif new.seq == old.seq and new.head != old.head:
                     why = ("REWRITTEN", f"entry {new.seq} has another hash than when it was anchored")
             if why is None:
+                self._missing_told.discard(terminal_id)     # anchored again: a new gap is news
                 if old is None or new.seq > old.seq:
                     self._held[terminal_id] = new
                 return None
@@ -102,5 +104,11 @@ class AnchorStore:
         flag = AnchorFlag(terminal_id, reason, detail, header.probe_id[:64], now_ms)
         with self._lock:
             self.flags.append(flag)
-        log.warning("audit anchor of terminal %s: %s: %s", terminal_id, reason, detail)
+            # Every flag is kept; the log warns of a terminal's missing anchors once until it anchors
+            # again (a terminal without an audit log sends none with every probe), of the others always.
+            repeat = reason == "MISSING" and terminal_id in self._missing_told
+            if reason == "MISSING":
+                self._missing_told.add(terminal_id)
+        log.log(logging.DEBUG if repeat else logging.WARNING, "audit anchor of terminal %s: %s: %s",
+                terminal_id, reason, detail)
         return reason

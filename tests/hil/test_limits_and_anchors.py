@@ -158,3 +158,27 @@ def test_anchor_flags_for_missing_forged_replaced_and_rewritten(ingest, tmp_path
     tampered = type(a)(a.seq, "ab" * 32, a.signature, a.algorithm, a.log_id)
     assert store.observe(TERMINAL, header(tampered), signer.public_key()) == "FORGED"
     assert store.held(TERMINAL).seq == a.seq                      # nothing flagged was taken
+
+
+def test_missing_anchors_are_all_flagged_but_warned_once_until_the_terminal_anchors_again(ingest, tmp_path, caplog):
+    store = AnchorStore()
+    signer = ingest["signer"]
+    log = AuditLog(tmp_path / "a.jsonl", signer)
+    log.record("x")
+
+    def header(anchor):
+        return build_header(terminal_id=TERMINAL, session_id="s", counter=1, nonce=b"\0" * 32, server_key_id="k",
+                            suite="x25519", signer=signer, purpose=Purpose.VERIFY, audit_anchor=anchor)
+
+    def warnings() -> int:
+        return sum(r.levelname == "WARNING" and "MISSING" in r.getMessage() for r in caplog.records)
+
+    with caplog.at_level("DEBUG", logger="hil.ingest.anchors"):
+        for _ in range(3):
+            assert store.observe(TERMINAL, header(None), signer.public_key()) == "MISSING"
+        assert warnings() == 1 and [f.reason for f in store.flags] == ["MISSING"] * 3
+        assert store.observe(TERMINAL, header(log.anchor()), signer.public_key()) is None
+        assert store.observe(TERMINAL, header(None), signer.public_key()) == "MISSING"
+        assert warnings() == 2                       # a gap after anchoring again is news
+        assert store.observe("another-terminal", header(None), signer.public_key()) == "MISSING"
+        assert warnings() == 3
