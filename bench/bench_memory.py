@@ -9,7 +9,10 @@ frame), so the default count is modest. Figures:
   of the worker, after a warm-up session and after the last one;
 * growth over the sessions after the warm-up (target 0 within noise), for both processes;
 * ``tracemalloc`` in the daemon's process over the same sessions: growth of traced Python and numpy
-  allocations, and the three call sites that grew most (where to look, not a verdict).
+  allocations, and the three call sites that grew most (where to look, not a verdict);
+* where each process's resident memory is at the end (``/proc/PID/smaps``, by mapping: the
+  allocator's ``[heap]``, anonymous mappings (large numpy buffers, the face models' interpreter
+  arenas), and each shared library), the largest five.
 
 ``SESSIONS`` (env ``CAPTURE_AGENT_BENCH_SESSIONS``, default 40) sets the count; for the issue's
 1,000 sessions: ``CAPTURE_AGENT_BENCH_SESSIONS=1000 nice -n 10 python -m bench memory`` (about 90 min).
@@ -49,6 +52,26 @@ def smaps(pid: int | str = "self") -> dict[str, float]:
     return out
 
 
+def rss_by_mapping(pid: int | str = "self") -> dict[str, float]:
+    """MiB resident per mapping of ``/proc/PID/smaps``, summed by name: ``[heap]``, ``[anon]`` (no
+    name), ``[stack]``, memfd names, and libraries by package and file (``cv2:cv2.abi3.so``)."""
+    out: dict[str, float] = {}
+    name = "[anon]"
+    with open(f"/proc/{pid}/smaps") as fh:
+        for line in fh:
+            parts = line.split()
+            if not parts:
+                continue
+            if not parts[0].endswith(":") and "-" in parts[0]:        # a mapping's header line
+                path = " ".join(parts[5:]) or "[anon]"
+                name = path.rsplit("/", 1)[-1]
+                if "site-packages/" in path:
+                    name = path.split("site-packages/", 1)[1].split("/", 1)[0] + ":" + name
+            elif parts[0] == "Rss:":
+                out[name] = out.get(name, 0.0) + int(parts[1]) / 1024
+    return out
+
+
 def run() -> list[dict]:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -80,6 +103,7 @@ def run() -> list[dict]:
                 d1 = smaps()
                 same_worker = sup.pid == worker_pid
                 w1 = smaps(sup.pid) if sup.pid else {}
+                maps = {"daemon": rss_by_mapping(), "worker": rss_by_mapping(sup.pid) if sup.pid else {}}
         finally:
             t.close()
     stats = snap1.compare_to(snap0, "lineno")
@@ -104,6 +128,9 @@ def run() -> list[dict]:
                      "value": 1.0, "unit": ""})
     rows.append({"name": "daemon+worker RSS together (target 300 MiB)", "value": d1["Rss"] + w1.get("Rss", 0.0),
                  "unit": "MiB", "reference": 300.0, "ratio": (d1["Rss"] + w1.get("Rss", 0.0)) / 300.0})
+    for who, m in maps.items():
+        for name, mib in sorted(m.items(), key=lambda kv: -kv[1])[:5]:
+            rows.append({"name": f"{who} resident in {name}", "value": mib, "unit": "MiB"})
     rows.append({"name": f"daemon traced allocations growth over {SESSIONS} sessions", "value": growth,
                  "unit": "MiB"})
     for s in stats[:3]:
