@@ -1,5 +1,6 @@
 """Simulator cost: milliseconds to render and expose one tick (color + depth + IR, 640x480 each),
-and what the screen light and a fast depth mode add, as ratios to a plain tick in the same run.
+and what the screen light, a fast depth mode and a D455's chosen 1280x720 colour mode add, as
+ratios to a plain tick in the same run.
 
 The first three scenes are the ones tracked since the simulator began (live, print, tablet); the
 others show what worn instruments and busy scenes cost."""
@@ -32,16 +33,22 @@ def run() -> list[dict]:
         rows.append({"name": f"sim tick ({subject}), 3 streams 640x480", "value": ms, "unit": "ms"})
     # Ratios against the plain live tick, measured alternately (best of three each: the machine is
     # shared, and the fastest run is the one least disturbed).
-    live, lit, fast = [], [], []
+    live, lit, fast, d455_small, d455 = [], [], [], [], []
     for _ in range(3):
         live.append(_ms_per_tick("sim://?realtime=0&subject=live", n_ticks=10))
         lit.append(_ms_per_tick("sim://?realtime=0&subject=live", lit=True, n_ticks=10))
         # 848x480 at 90 fps with colour at 30: per 1/30 s, three depth/IR ticks and one colour frame.
         fast.append(_ms_per_tick("sim://?realtime=0&subject=live&depth_mode=848x480@90&color_fps=30",
                                  reads_per_tick=7, n_ticks=5))
+        # A D455 streams the colour mode its driver chooses (1280x720), against the same camera at 640x480.
+        d455_small.append(_ms_per_tick("sim://?realtime=0&subject=live&camera=d455&color_mode=640x480@30",
+                                       n_ticks=10))
+        d455.append(_ms_per_tick("sim://?realtime=0&subject=live&camera=d455", n_ticks=10))
     ref = min(live)
     rows.append({"name": "sim tick (live), kiosk screen lit", "value": min(lit), "unit": "ms",
                  "reference": ref, "ratio": min(lit) / ref})
     rows.append({"name": "sim 1/30 s at depth 848x480@90 + colour @30", "value": min(fast), "unit": "ms",
                  "reference": ref, "ratio": min(fast) / ref})
+    rows.append({"name": "sim tick (live, d455), colour 1280x720 as chosen vs 640x480", "value": min(d455),
+                 "unit": "ms", "reference": min(d455_small), "ratio": min(d455) / min(d455_small)})
     return rows

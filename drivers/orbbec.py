@@ -184,8 +184,8 @@ class OrbbecCamera(Camera):
         if d2c not in ("hw", "off"):
             raise InvalidUri("orbbec: d2c must be hw or off")
         self._d2c = d2c == "hw"
-        self._distance = _number(parsed, "distance_m", 0.6, 0.15, 3.0)
-        self._ipd = _number(parsed, "ipd_px", 60.0, 10.0, 400.0)
+        self._distance = _number(parsed, "distance_m", modes.WORKING_DISTANCE_M, 0.15, 3.0)
+        self._ipd = _number(parsed, "ipd_px", modes.MIN_IPD_PX, 10.0, 400.0)
         gt = parsed.query.get("global_time", "1")
         if gt not in ("0", "1"):
             raise InvalidUri("orbbec: global_time must be 0 or 1")

@@ -46,6 +46,7 @@ from .frame import (
     StreamKind,
     StreamProfile,
 )
+from .modes import MIN_IPD_PX, WORKING_DISTANCE_M
 
 try:
     import pyrealsense2 as rs
@@ -209,8 +210,8 @@ class RealSenseCamera(Camera):
         if gt not in ("0", "1"):
             raise InvalidUri(f"realsense: global_time must be 0 or 1, not {gt!r}")
         self._global_time = gt == "1"
-        self._distance_m = _q_number(parsed, "distance_m", 0.6, 0.15, 3.0)
-        self._ipd_px = _q_number(parsed, "ipd_px", 60.0, 10.0, 400.0)
+        self._distance_m = _q_number(parsed, "distance_m", WORKING_DISTANCE_M, 0.15, 3.0)
+        self._ipd_px = _q_number(parsed, "ipd_px", MIN_IPD_PX, 10.0, 400.0)
         self._usb: UsbIdentity | None = None
         self._notes: list[str] = []
         self._metadata: bool | None = None

@@ -7,8 +7,9 @@ the left imager at depth's mode (one imager, one mode). Colour is chosen for the
 distance (63 mm) must cover ``ipd_px`` pixels (§7.4: ≥ 60) at the working distance, which depends on
 the colour lens: a D455's wide colour lens at 640×480 keeps 60 px only to about 0.4 m, a D435's to
 about 0.5 m. The smallest colour mode that keeps it is taken (least USB bandwidth), at depth's frame
-rate. On a USB 2 link the three streams must fit what USB 2 carries (``USB2_BUDGET``), so lower
-rates and smaller colour modes are tried before a mode is refused; the link is read from the device
+rate, lowering the rate before settling for a colour mode too small for the face. On a USB 2 link
+the three streams must fit what USB 2 carries (``USB2_BUDGET``), so lower rates and smaller colour
+modes are tried before a mode is refused; the link is read from the device
 (``usb_type_descriptor``), never assumed.
 
 Per-model table (``MODELS``): the colour lens's nominal horizontal field of view, used only when
@@ -55,8 +56,8 @@ def model_of(name: str) -> str:
     return m.group(0) if m else ""
 
 
-def choose_modes(offered: list[Mode], *, usb2: bool, model: str = "", distance_m: float = 0.6,
-                 ipd_px: float = 60.0, want_color: bool = True, want_ir: bool = True) -> Choice:
+def choose_modes(offered: list[Mode], *, usb2: bool, model: str = "", distance_m: float = modes.WORKING_DISTANCE_M,
+                 ipd_px: float = modes.MIN_IPD_PX, want_color: bool = True, want_ir: bool = True) -> Choice:
     """The modes to stream for this model (see the module doc and ``drivers/modes.py``)."""
     info = MODELS.get(model, ModelInfo(70.0, True))
     return modes.choose_modes(offered, usb2=usb2, color_hfov_deg=info.color_hfov_deg, distance_m=distance_m,

@@ -231,7 +231,7 @@ def diagnose(uri: str, n: int, flat_target: bool, settings: QualitySettings | No
         value = "" if c.value is None else (f"{c.value:.1f}" if "fps" in c.name else "")
         if c.name.endswith("_resolution"):
             p = next(p for p in profiles if p.kind.value == c.name.split("_")[0])
-            value = f"{p.width}x{p.height}"
+            value = f"{p.width}x{p.height}@{p.fps:g}"       # the mode the camera streams (chosen or forced)
         rows.append(Row(c.clause, c.name, "PASS" if c.ok else "FAIL", value, c.limit))
     md = cam.info.metadata_enabled
     rows.append(Row("7.5 g", "frame_metadata", "NOT RUN" if md is None else ("PASS" if md else "FAIL"),

@@ -2,7 +2,9 @@
 
 One row per scene — a live subject, each presentation-attack species, then a few identities,
 camera profiles and busy scenes (``VARIANTS``) — and three columns: color | depth (colormap,
-black = no depth) | IR (with the projector's dots).
+black = no depth) | IR (with the projector's dots). Each row's label names the colour mode the
+simulated camera chose (``docs/sim.md``: a D455 streams 1280x720 colour, shown here letterboxed
+into the depth tile's size).
 """
 
 from __future__ import annotations
@@ -56,12 +58,24 @@ def render_row(scene: str, query: str) -> np.ndarray:
         for _ in range(3 * 4):
             f = cam.read(timeout_s=5)
             frames[f.stream] = f
-    color = frames[StreamKind.COLOR].pixels.copy()
+    color = frames[StreamKind.COLOR].pixels
     d = frames[StreamKind.DEPTH]
+    # Colour streams in the mode the camera chose (1280x720 on a D455): fitted into a tile of the
+    # depth image's size (letterboxed) so the rows line up, and labelled with its real size.
+    ch, cw = color.shape[:2]
+    th, tw = d.pixels.shape[:2]
+    if (ch, cw) != (th, tw):
+        s = min(tw / cw, th / ch)
+        fitted = cv2.resize(color, (round(cw * s), round(ch * s)), interpolation=cv2.INTER_AREA)
+        color = np.zeros((th, tw, 3), np.uint8)
+        y0, x0 = (th - fitted.shape[0]) // 2, (tw - fitted.shape[1]) // 2
+        color[y0:y0 + fitted.shape[0], x0:x0 + fitted.shape[1]] = fitted
+    else:
+        color = color.copy()
     depth = depth_colormap(np.round(d.pixels * (d.depth_scale * 1000.0)).astype(np.uint16))
     ir = cv2.cvtColor(frames[StreamKind.IR].pixels, cv2.COLOR_GRAY2BGR)
     row = np.hstack([color, depth, ir])
-    label = scene.removeprefix("subject=")
+    label = f"{scene.removeprefix('subject=')} (colour {cw}x{ch})"
     cv2.putText(row, label, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 3, cv2.LINE_AA)
     cv2.putText(row, label, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 0, 0), 1, cv2.LINE_AA)
     return row

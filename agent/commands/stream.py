@@ -48,6 +48,8 @@ def run(args) -> int:
         print(json.dumps({"device": info.to_dict(), "streams": {k: s.to_dict() for k, s in stats.items()}}, indent=2))
         return 0
     print(f"{info.name} ({info.backend}, serial {info.serial or '-'})")
+    if info.note:
+        print(f"note: {info.note}")             # e.g. the colour mode the camera chose, and why
     print(f"{'STREAM':<7} {'FRAMES':>6} {'RESOLUTION':>11} {'FPS':>7} {'DROPPED':>7}  CLOCK")
     for s in stats.values():
         d = s.to_dict()

@@ -1,4 +1,13 @@
-"""BlazeFace (MediaPipe short-range face detector) on LiteRT: anchors, decoding, weighted NMS."""
+"""BlazeFace (MediaPipe short-range face detector) on LiteRT: anchors, decoding, weighted NMS.
+
+The model sees a 128x128 square. A frame is letterboxed into it whole, so a wide frame shrinks every
+face by its width: at 1280x720 a face at 0.5 m from a D455 (about 190 px wide) comes out ~19 px in
+the model's input, below what the short-range model finds, while the same face in a 4:3 frame from
+a D435 is ~37 px. Frames wider than 4:3 are therefore also searched in square tiles of their height
+(left, centre, right, overlapping), where faces keep the scale they have in a 4:3 frame of the same
+height; detections of every pass are merged by one weighted NMS. 4:3 and narrower frames are searched
+whole, once, as before.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +23,8 @@ MODEL = "face_detection_short_range.tflite"
 INPUT = 128
 STRIDES = (8, 16, 16, 16)
 RAW_SCORE_CLIP = 80.0
+TILE_ASPECT = 4 / 3          # frames wider than this are also searched in square tiles of their height
+EDGE_PX = 2.0                # a tile's detection this close to its inner edge is a cut face
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,28 @@ class FaceDetector:
 
     def detect(self, bgr: np.ndarray) -> list[Detection]:
         h, w = bgr.shape[:2]
+        passes = [self._raw(bgr, 0, 0)]
+        if w > h * TILE_ASPECT:
+            # Square tiles of the frame's height, evenly spread, overlapping by at least a third of
+            # a tile: a face that fits in a third of the height lies wholly inside one of them.
+            n = max(2, int(np.ceil((w - h) / (h * 2 / 3))) + 1)
+            for x0 in np.linspace(0, w - h, n).round().astype(int):
+                b, k, sc = self._raw(bgr[:, x0:x0 + h], int(x0), 0)
+                # A face cut by a tile's inner edge is whole in its neighbour (or in the full frame):
+                # a half face must not count as a second one.
+                inside = ((x0 == 0) | (b[:, 0] > x0 + EDGE_PX)) & ((x0 + h == w) | (b[:, 2] < x0 + h - EDGE_PX))
+                passes.append((b[inside], k[inside], sc[inside]))
+        boxes = np.concatenate([p[0] for p in passes])
+        if boxes.size == 0:
+            return []
+        kps = np.concatenate([p[1] for p in passes])
+        scores = np.concatenate([p[2] for p in passes])
+        return self._weighted_nms(boxes, kps, scores)
+
+    def _raw(self, bgr: np.ndarray, ox: int, oy: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes (N, 4), keypoints (N, 6, 2) and scores (N,) above ``min_score`` on one image (the
+        whole frame or a tile at ``ox``, ``oy``), in frame pixels, before NMS."""
+        h, w = bgr.shape[:2]
         # Letterbox to a square, keeping the aspect ratio, as the model was trained.
         scale = INPUT / max(h, w)
         nw, nh = int(round(w * scale)), int(round(h * scale))
@@ -90,7 +123,7 @@ class FaceDetector:
         scores = 1.0 / (1.0 + np.exp(-logits))
         keep = np.nonzero(scores >= self.min_score)[0]
         if keep.size == 0:
-            return []
+            return np.empty((0, 4)), np.empty((0, 6, 2)), np.empty(0)
         a = anchors()[keep]
         r = raw[keep] / INPUT
         cx, cy = r[:, 0] + a[:, 0], r[:, 1] + a[:, 1]
@@ -98,9 +131,9 @@ class FaceDetector:
         boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
         kps = r[:, 4:16].reshape(-1, 6, 2) + a[:, None, :]
         # Back from the letterboxed square to image pixels.
-        boxes = (boxes * INPUT - np.array([px, py, px, py])) / scale
-        kps = (kps * INPUT - np.array([px, py])) / scale
-        return self._weighted_nms(boxes, kps, scores[keep])
+        boxes = (boxes * INPUT - np.array([px, py, px, py])) / scale + np.array([ox, oy, ox, oy])
+        kps = (kps * INPUT - np.array([px, py])) / scale + np.array([ox, oy])
+        return boxes, kps, scores[keep]
 
     def _weighted_nms(self, boxes, kps, scores) -> list[Detection]:
         order = np.argsort(-scores)

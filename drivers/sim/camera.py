@@ -26,8 +26,8 @@ from .config import SimConfig
 from .exposure import ExposureLimits, IrAutoExposure
 from .families import camera_for
 from .injection import BLACK, Injector, ProjectorState, Rgb, make_injector
-from .modes import color_rate, depth_intrinsics, depth_mode
-from .optics import View, views_for
+from .modes import color_mode, depth_intrinsics, depth_mode
+from .optics import View, color_view_for, views_for
 from .profiles import CameraProfile, get_profile
 from .render import Lights, Placed, ViewMaps, render_view
 from .scene import LAMP_DIR, LAMP_RADIUS_RAD, LAMP_SHARE, Scene, ambient_nir_share
@@ -126,7 +126,7 @@ class SimCamera(Camera):
         # The camera profile decides geometry, noise, projector and what the device can be asked to do.
         named = named_profile(cfg)
         self.profile = get_profile(camera_for(cfg.family, cfg.identity, cfg.camera))
-        depth_view, self._color_view = views_for(self.profile)
+        depth_view, _ = views_for(self.profile)
         caps = {Capability.ILLUMINATION_CONTROL, Capability.EXPOSURE_CONTROL, Capability.EXPOSURE_REGION}
         if self.profile.has_projector:
             caps.add(Capability.PROJECTOR_CONTROL)
@@ -142,7 +142,11 @@ class SimCamera(Camera):
         # Stream modes: the depth/IR mode renders through a view (and a profile) with its intrinsics.
         self._mode = depth_mode(cfg.depth_mode, cfg.fps, self.profile)
         self._depth_fps = self._mode.fps
-        self._color_fps = color_rate(cfg.color_fps, cfg.fps, self.profile)
+        # Colour: the mode a RealSense/Orbbec driver would choose for the face (or the URI's), rendered
+        # through a view with that mode's intrinsics.
+        self._color = color_mode(cfg.color_mode, cfg.color_fps, cfg.fps, self.profile)
+        self._color_fps = self._color.mode.fps
+        self._color_view = color_view_for(self.profile, self._color.intrinsics)
         self._depth_intr = depth_intrinsics(self.profile, self._mode)
         if self._depth_intr == depth_view.intrinsics:
             self._depth_view, self._sensing = depth_view, self.profile
@@ -193,7 +197,7 @@ class SimCamera(Camera):
     def info(self) -> DeviceInfo:
         return DeviceInfo(uri=self._uri, backend="sim", name=f"Simulated RGB-IR-depth camera ({self.profile.model})",
                           serial=SERIAL, firmware=FIRMWARE, streams=("color", "depth", "ir"),
-                          note=f"camera profile {self.profile.name}")
+                          note=f"camera profile {self.profile.name}; colour {self._color.mode}: {self._color.why}")
 
     def profiles(self) -> list[StreamProfile]:
         d, ci = self._depth_intr, self._color_view.intrinsics

@@ -65,6 +65,7 @@ class SimConfig:
     screen_latency: int = 1                  # colour frames before the panel shows a new colour
     depth_mode: str = ""                     # depth/IR "WxH@FPS"; empty: 640x480 at fps
     color_fps: float | None = None           # colour frame rate; None: fps
+    color_mode: str = ""                     # colour "WxH@FPS"; empty: chosen as a RealSense driver would
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> SimConfig:
@@ -125,7 +126,7 @@ _BOOLS = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false":
 
 
 def _convert(key: str, raw: str) -> Any:
-    if key in ("subject", "inject", "camera", "family", "glasses", "background", "light", "depth_mode"):
+    if key in ("subject", "inject", "camera", "family", "glasses", "background", "light", "depth_mode", "color_mode"):
         return raw
     if key in ("realtime", "projector", "beard", "fringe", "torso", "bystander"):
         v = _BOOLS.get(raw.lower())

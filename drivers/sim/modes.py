@@ -5,6 +5,13 @@ other depth/IR resolution is the centred crop of that image with the mode's aspe
 the mode's size: the factory writes those per-resolution parameters into the calibration table and
 librealsense reads them back per resolution (``get_intrinsic_by_resolution_coefficients_table``).
 So 640x480 uses the full 800 rows scaled by 0.6, 848x480 a 1280x724 crop scaled by 0.6625.
+
+Colour modes derive from the colour module's native calibration the same way (``COLOR_NATIVE_SIZE``:
+a D455's colour is calibrated at 1280x800, so its 640x480 is that image scaled by 0.6 and its
+1280x720 the centred 1280x720 crop, unscaled). Which colour mode streams is chosen as a RealSense or
+Orbbec driver chooses it (``drivers.modes.choose_color``, the rule inside ``choose_modes``): the
+smallest mode, at the colour frame rate, that keeps 60 px between the eyes at the working distance
+(0.6 m), unless the URI forces one with ``color_mode=WxH@FPS``.
 """
 
 from __future__ import annotations
@@ -12,8 +19,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .. import modes as driver_modes
 from ..errors import InvalidUri
-from ..frame import Intrinsics
+from ..frame import Intrinsics, StreamKind
 from .profiles import CameraProfile
 
 _MODE = re.compile(r"^\s*(\d{2,5})\s*x\s*(\d{2,5})\s*@\s*(\d{1,3}(?:\.\d+)?)\s*$")
@@ -63,6 +71,13 @@ NATIVE_SIZE = {"d435": (1280, 800), "d455": (1280, 800), "d405": (1280, 800),
                "astra": (640, 480)}      # 320x240 is the 640x480 image binned
 
 
+# Native size of each profile's colour calibration (the image every colour mode is a crop and scale of).
+COLOR_NATIVE_SIZE = {"d435": (1920, 1080), "d415": (1920, 1080),   # OV2740: 640x480 is a 1440x1080 crop x 0.444
+                     "d455": (1280, 800),      # OV9782, [D455-CAL] in profiles.py
+                     "d405": (1280, 800),      # colour is the left depth imager's image
+                     "astra": (1280, 960)}     # typical: a 1280x960 sensor, 640x480 binned, 1280x720 cropped
+
+
 def offered_depth_modes(profile: CameraProfile) -> dict[tuple[int, int], tuple[float, ...]]:
     """Depth/IR modes a profile offers: resolutions and rates where both depth and IR stream (one
     imager gives both)."""
@@ -87,16 +102,71 @@ def depth_mode(text: str, fps: float, profile: CameraProfile) -> StreamMode:
     return mode
 
 
+def offered_color_modes(profile: CameraProfile) -> dict[tuple[int, int], tuple[float, ...]]:
+    """Colour modes a profile offers: resolution -> frame rates."""
+    out: dict[tuple[int, int], list[float]] = {}
+    for kind, w, h, f in sorted(profile.stream_modes):
+        if kind == "color":
+            out.setdefault((w, h), []).append(float(f))
+    return {k: tuple(sorted(v)) for k, v in out.items()}
+
+
+def _listed(offered: dict[tuple[int, int], tuple[float, ...]]) -> str:
+    return ", ".join(f"{w}x{h}@{'/'.join(f'{r:g}' for r in rs)}" for (w, h), rs in offered.items())
+
+
 def color_rate(requested: float | None, fps: float, profile: CameraProfile) -> float:
-    """The colour frame rate: ``color_fps`` when given (a rate the camera offers for 640x480 colour),
-    else the URI's ``fps``."""
+    """The colour frame rate when no ``color_mode`` is forced: ``color_fps`` when given (a rate the
+    camera offers for some colour mode), else the URI's ``fps``."""
     if requested is None:
         return fps
-    rates = sorted({float(f) for kind, w, h, f in profile.stream_modes if kind == "color" and (w, h) == (640, 480)})
+    rates = sorted({r for rs in offered_color_modes(profile).values() for r in rs})
     if requested not in rates:
-        raise InvalidUri(f"sim://: color_fps {requested:g} is not offered by the {profile.model} at 640x480 "
+        raise InvalidUri(f"sim://: color_fps {requested:g} is not offered by the {profile.model} "
                          f"(offered: {', '.join(f'{r:g}' for r in rates)})")
     return requested
+
+
+def color_intrinsics(profile: CameraProfile, width: int, height: int) -> Intrinsics:
+    """Intrinsics of a colour mode of a profile, derived from its native colour calibration."""
+    base = profile.color_intrinsics
+    if (width, height) == (base.width, base.height):
+        return base
+    native = native_from_mode(base, *COLOR_NATIVE_SIZE.get(profile.name, (base.width, base.height)))
+    return rectified_intrinsics(native, width, height)
+
+
+@dataclass(frozen=True)
+class ColorChoice:
+    mode: StreamMode
+    intrinsics: Intrinsics
+    why: str                 # how the mode was arrived at, for the camera's info note
+
+
+def color_mode(text: str, color_fps: float | None, fps: float, profile: CameraProfile) -> ColorChoice:
+    """The colour mode to stream: ``text`` (``color_mode=WxH@FPS``, checked against the modes the
+    camera offers), else the driver's choice (``drivers.modes.choose_color``) among the modes offered
+    at the colour rate (``color_rate``); a rate no colour mode offers (the simulator allows any
+    ``fps``) chooses among every offered size at that rate."""
+    offered = offered_color_modes(profile)
+    if text:
+        mode = StreamMode.parse(text)
+        if mode.fps not in offered.get((mode.width, mode.height), ()):
+            raise InvalidUri(f"sim://: color_mode {mode} is not offered by the {profile.model} "
+                             f"(offered: {_listed(offered)})")
+        if color_fps is not None and color_fps != mode.fps:
+            raise InvalidUri(f"sim://: color_fps {color_fps:g} contradicts color_mode {mode}; give one of them")
+        return ColorChoice(mode, color_intrinsics(profile, mode.width, mode.height), "forced by color_mode")
+    rate = color_rate(color_fps, fps, profile)
+    sizes = [wh for wh, rates in offered.items() if rate in rates] or list(offered)
+    # Focal lengths as the device reports them per mode; the rate is the one the session runs at.
+    candidates = [driver_modes.Mode(StreamKind.COLOR, w, h, round(rate), "bgr8",
+                                    fx=color_intrinsics(profile, w, h).fx) for w, h in sizes]
+    chosen, note = driver_modes.choose_color(candidates)
+    mode = StreamMode(chosen.width, chosen.height, rate)
+    why = note or (f"the smallest keeping {driver_modes.MIN_IPD_PX:g} px between the eyes at "
+                   f"{driver_modes.WORKING_DISTANCE_M:g} m")
+    return ColorChoice(mode, color_intrinsics(profile, mode.width, mode.height), why)
 
 
 def depth_intrinsics(profile: CameraProfile, mode: StreamMode) -> Intrinsics:

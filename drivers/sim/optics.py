@@ -93,3 +93,18 @@ def views_for(profile: CameraProfile) -> tuple[View, View]:
         hit = _VIEWS[profile.name] = (View(profile.depth_intrinsics, Extrinsics.identity()),
                                       View(profile.color_intrinsics, profile.depth_to_color))
     return hit
+
+
+def color_view_for(profile: CameraProfile, intrinsics: Intrinsics) -> View:
+    """The colour view of a profile at a colour mode's intrinsics (the profile's own 640x480 view
+    when they are its calibration); built once per process and mode."""
+    if intrinsics == profile.color_intrinsics:
+        return views_for(profile)[1]
+    key = f"{profile.name}:color:{intrinsics.width}x{intrinsics.height}"
+    hit = _COLOR_VIEWS.get(key)
+    if hit is None or hit.intrinsics != intrinsics:
+        hit = _COLOR_VIEWS[key] = View(intrinsics, profile.depth_to_color)
+    return hit
+
+
+_COLOR_VIEWS: dict[str, View] = {}

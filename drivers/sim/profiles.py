@@ -5,8 +5,9 @@ geometry (intrinsics, distortion, the colour module's pose), depth geometry (ste
 projector offset, matching noise, working range, depth units), the colour auto-exposure, the units in
 which the device reports exposure and gain, the projector, and the stream modes it offers.
 
-The simulator renders every profile at 640x480 (every device below offers that mode; rendering
-cost must not grow with the profile). Intrinsics are therefore the 640x480 ones.
+Intrinsics below are each device's 640x480 ones (every device offers that mode). Other modes derive
+from them (``modes.py``: the native calibration's centred crop and scale); the colour mode a camera
+streams is chosen for the face as the RealSense driver chooses it (a D455 streams 1280x720 colour).
 
 Sources (figures cited per profile below):
 - [DS] Intel RealSense D400 Series Product Family Datasheet, doc. 337029 (rev. 009, June 2020 and

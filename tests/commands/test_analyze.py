@@ -60,3 +60,18 @@ def test_analyze_with_a_fixed_nonce_repeats_its_verdict(capsys, realtime):
         out = json.loads(capsys.readouterr().out)["liveness"]
         runs.append((out["verdict"], out["score"], out["detectors"], out["frame_digests"]))
     assert runs[0] == runs[1]
+
+
+def test_a_d455_session_at_half_a_metre_is_not_asked_to_move_closer(capsys):
+    # At 0.5 m the D455's wide colour lens gives ~48 px between the eyes at 640x480 (< 60, §7.4):
+    # the simulated D455 streams 1280x720 colour, as the RealSense driver chooses, and the session
+    # completes its quality phase; the same session forced to 640x480 is asked to move closer.
+    uri = "sim://?realtime=0&camera=d455&subject=live&distance_mm=500&ipd_mm=63&seed=3"
+    assert main(["analyze", uri, "--frames", "16", "--json", "--in-process"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["quality_phase"]["complete"] is True and out["quality_phase"]["reason"] is None
+    assert "MOVE_CLOSER" not in out["quality"]["prompts"] and out["quality"]["metrics"]["ipd_px"] >= 60
+    assert out["liveness"]["verdict"] == "live"
+    main(["analyze", uri + "&color_mode=640x480@30", "--frames", "16", "--json", "--in-process"])
+    small = json.loads(capsys.readouterr().out)
+    assert small["quality_phase"]["reason"] == "MOVE_CLOSER" and small["quality"]["metrics"]["ipd_px"] < 60

@@ -116,6 +116,27 @@ def test_wide_colour_lens_needs_a_larger_mode():
     assert (c.color.width, c.color.height) == (1280, 720)                   # 960x540 keeps only 55 px
 
 
+def test_a_lower_rate_with_a_colour_mode_for_the_face_beats_a_faster_one_without():
+    # A D455 offers 60 fps colour only up to 848x480 (~44 px between the eyes at 0.6 m): depth's
+    # rate is lowered to 30 fps, where 1280x720 keeps 66 px, rather than streaming a face too small.
+    def offers(fx640):
+        out = []
+        for fps in (60, 30):
+            out += [rsdev.Mode(StreamKind.DEPTH, 640, 480, fps, "z16"),
+                    rsdev.Mode(StreamKind.IR, 640, 480, fps, "y8", 1)]
+            out += [rsdev.Mode(StreamKind.COLOR, 640, 480, fps, "bgr8", fx=fx640),
+                    rsdev.Mode(StreamKind.COLOR, 848, 480, fps, "bgr8", fx=fx640 * 0.6625 / 0.6)]
+        return out + [rsdev.Mode(StreamKind.COLOR, 1280, 720, 30, "bgr8", fx=fx640 / 0.6)]
+    c = rsdev.choose_modes(offers(377.7), usb2=False, model="D455", distance_m=0.6)
+    assert (c.depth.fps, c.color.width, c.color.height, c.color.fps) == (30, 1280, 720, 30) and not c.note
+    # A lens that keeps the face at 60 fps keeps the faster rate.
+    fast = rsdev.choose_modes(offers(615.3), usb2=False, model="D435", distance_m=0.6)
+    assert (fast.depth.fps, fast.color.width, fast.color.fps) == (60, 640, 60)
+    # No rate keeps it: the first (fastest) combination, with the largest colour there, and a note.
+    far = rsdev.choose_modes(offers(377.7), usb2=False, model="D455", distance_m=1.2)
+    assert (far.depth.fps, far.color.width) == (60, 848) and "no colour mode keeps 60 px" in far.note
+
+
 def test_usb2_link_fits_the_streams_in_its_bandwidth():
     modes = rsdev.offered_modes(_software_device(projector=True, link="2.1"), rs)
     c = rsdev.choose_modes(modes, usb2=True, model="D435", distance_m=0.6)

@@ -17,7 +17,8 @@ D, C, IR = StreamKind.DEPTH, StreamKind.COLOR, StreamKind.IR
 @pytest.mark.parametrize("name", list(PROFILES))
 def test_each_profile_delivers_its_own_calibration(name):
     prof = get_profile(name)
-    cam = drivers.open(f"sim://?realtime=0&camera={name}")
+    # The profile's colour calibration is its 640x480 one; larger modes are in test_color_modes.py.
+    cam = drivers.open(f"sim://?realtime=0&camera={name}&color_mode=640x480@30")
     cam.start()
     profiles = {p.kind: p for p in cam.profiles()}
     assert profiles[D].intrinsics == prof.depth_intrinsics == profiles[IR].intrinsics
@@ -41,7 +42,7 @@ def test_fields_of_view_differ_as_the_datasheets_say():
     # image's ground truth, at the row of the nose tip.
     widths = {}
     for name in ("d435", "d455"):
-        sets, cam = grab(f"sim://?realtime=0&seed=1&camera={name}&torso=0", 1)
+        sets, cam = grab(f"sim://?realtime=0&seed=1&camera={name}&torso=0&color_mode=640x480@30", 1)
         gt = cam.ground_truth(C, sets[0][C].frame_number)
         v = np.unravel_index(np.nanargmin(gt), gt.shape)[0]
         widths[name] = int((gt[v] < 0.8).sum())
