@@ -93,8 +93,8 @@ def test_an_update_beside_the_running_daemon(tmp_path):
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     (tmp_path / "fw.bin").write_bytes(IMAGE)
     with open(p.agent_config, "a") as fh:
-        fh.write(f'\n[firmware]\nmanifest = "{tmp_path / "manifest.json"}"\nrelease_key = "{tmp_path / "release.pem"}"\n'
-                 'reenumerate_timeout_s = 5.0\nhandover_timeout_s = 5.0\n')
+        fh.write(f'\n[firmware]\nmanifest = "{tmp_path / "manifest.json"}"\n'
+                 f'release_key = "{tmp_path / "release.pem"}"\nreenumerate_timeout_s = 5.0\nhandover_timeout_s = 5.0\n')
     server = start_server(p.server_config)
     daemon = start_daemon(p.agent_config, module=MODULE)
     updater = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -335,3 +336,70 @@ def test_maintenance_files_are_private_and_a_request_alone_changes_nothing(site)
         assert lock.handover_requested() == {"pid": 1}
         os.chmod(site.state / "camera-maintenance.request", 0o666)   # writable by anyone: not trusted
         assert lock.handover_requested() is None
+
+
+ATTACK = r"""
+import fcntl, json, os, subprocess, sys, time
+state, config = sys.argv[1], sys.argv[2]
+out = {}
+fd = os.open(os.path.join(state, "camera-maintenance.lock"), os.O_RDONLY)   # 0640 from an older version
+fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+out["lock"] = "held"
+try:
+    open(os.path.join(state, "camera-maintenance.request"), "w").write('{"pid": 1}')
+    out["request"] = "written"
+except PermissionError:
+    out["request"] = "EACCES"
+try:
+    os.open(os.path.join(state, "camera-holder.lock"), os.O_RDONLY)
+    out["holder"] = "opened"
+except PermissionError:
+    out["holder"] = "EACCES"
+tool = subprocess.run([sys.executable, "-m", "agent.cli", "firmware", "update", "--device", "fakeusb://X?bus=/nonexistent",
+                       "--image", "/dev/null", "--config", config], capture_output=True, text=True)
+out["tool"] = tool.stderr.strip().splitlines()[-1] if tool.stderr.strip() else ""
+print(json.dumps(out), flush=True)
+time.sleep(2.0)                                  # hold the lock across many of the manager's polls
+"""
+
+
+def test_a_local_user_of_the_daemons_group_cannot_make_it_drop_its_camera(site):
+    """The kiosk app's user (a member of the daemon's group) holds the maintenance lock (an older
+    version's 0640 file lets it) and tries to write a request and to run the firmware tool: the
+    daemon keeps its camera."""
+    from tests.helpers.users import DAEMON_USER, KIOSK_USER, ensure_user, popen_as, shared_tmp
+    uid, gid = ensure_user(DAEMON_USER)
+    ensure_user(KIOSK_USER, groups=(DAEMON_USER,))
+    shared = shared_tmp("ca-fw-handover-")
+    state = shared / "state"
+    state.mkdir(mode=0o750)
+    os.chown(state, uid, gid)
+    legacy = state / "camera-maintenance.lock"
+    legacy.touch()
+    os.chown(legacy, uid, gid)
+    os.chmod(legacy, 0o640)
+    for name in ("manifest.json", "release.pem"):
+        (shared / name).write_bytes((site.root / name).read_bytes())
+    (shared / "agent.toml").write_text(f'state_dir = "{state}"\n[firmware]\nmanifest = "{shared / "manifest.json"}"\n'
+                                       f'release_key = "{shared / "release.pem"}"\n')
+    site.state = state
+    m = _manager(site)
+    m.start()
+    try:
+        holder = state / "camera-holder.lock"              # made by the daemon (root here): given to its user
+        assert holder.stat().st_uid == uid and holder.stat().st_mode & 0o777 == 0o600
+        proc = popen_as(KIOSK_USER, ["-c", ATTACK, str(state), str(shared / "agent.toml")],
+                        groups=(DAEMON_USER,), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        seen = json.loads(line) if line else {}
+        assert seen.get("lock") == "held", (line, proc.stderr.read() if proc.stderr else "")
+        assert seen["request"] == "EACCES" and seen["holder"] == "EACCES"
+        assert "error[FW_NOT_PERMITTED]" in seen["tool"], seen
+        time.sleep(1.0)                                    # ten of the manager's polls with the lock held
+        assert not m.in_maintenance and m.handovers == 0 and m.rig.sources[0].camera is not None
+        _lease_frames(m, 2)
+        proc.wait(timeout=30)
+    finally:
+        m.stop()
+        shutil.rmtree(shared, ignore_errors=True)
