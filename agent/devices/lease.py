@@ -242,11 +242,14 @@ class DeviceManager:
         rig.set_idle(True)
         try:
             rig.start(tolerate_absent=True)   # fresh handles; the firmware gate on the new version
-        except CaptureAgentError as exc:
-            # Not the camera configured before (the USB policy refuses it, a stream is missing):
-            # stay closed, say why, try again at the next poll.
+        except BaseException as exc:
+            # Not the camera configured before (the USB policy refuses it, a stream is missing), or a
+            # bug: stay closed and let go of the holder lock (an update must never wait on a leak),
+            # say why, try again at the next poll.
             self._close_pool()
             self._release_hold()
+            if not isinstance(exc, CaptureAgentError):
+                raise
             if self.maintenance_error is None or self.maintenance_error.code != exc.code:
                 log.error("cameras not reopened after the firmware update: %s: %s", exc.code, exc.message)
                 self._tell("camera_reopen_failed", code=exc.code, message=exc.message[:200])
@@ -376,11 +379,13 @@ class RigCamera(Camera):
         deadline = time.monotonic() + self._m.settings.lease_wait_s + extra_s
         while True:
             m = self._m
-            if m.in_maintenance and (m.maintenance is None or m.maintenance.update_running()
-                                     or time.monotonic() >= deadline):
-                raise MaintenanceActive("the cameras are handed over to a firmware update: captures are "
-                                        "refused until it ends" + (f" (reopening failed: {m.maintenance_error.code})"
-                                                                   if m.maintenance_error else ""))
+            if m.in_maintenance:
+                running = m.maintenance is None or m.maintenance.update_running()
+                if m.maintenance_error is not None and not running:
+                    raise m.maintenance_error      # the update is over; its camera would not reopen
+                if running or time.monotonic() >= deadline:
+                    raise MaintenanceActive("the cameras are handed over to a firmware update: captures are "
+                                            "refused until it ends")
             failed = [s for s in self._rig.sources if s.state is SourceState.FAILED]
             if failed:
                 raise failed[0].error or SourceFailed(f"{failed[0].uri} failed")

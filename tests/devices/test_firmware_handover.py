@@ -403,3 +403,33 @@ def test_a_local_user_of_the_daemons_group_cannot_make_it_drop_its_camera(site):
     finally:
         m.stop()
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_a_different_device_found_after_the_update_stays_closed_and_says_why(site):
+    """After the hand-over the port holds a device the USB policy refuses: the manager keeps the
+    cameras closed, audits why, a lease gets DRV_DEVICE_REFUSED; once the right device is back it reopens."""
+    events: list = []
+    allow = (f"{VID:04x}:{PID:04x}",)
+    m = DeviceManager([site.dev.uri], dataclasses.replace(FAST, usb_allow=allow),
+                      maintenance=MaintenanceLock(site.state), firmware=_gate(site),
+                      on_maintenance=lambda e, **d: events.append((e, d)))
+    m.start()
+    cfg = site.dev.dir / "device.json"
+    original = cfg.read_text()
+    try:
+        with MaintenanceLock(site.state, handover_timeout_s=5.0).update(site.dev.uri):
+            cfg.write_text(original.replace(f'"pid": {PID}', '"pid": 1'))      # another model on the port
+        _wait(lambda: any(e == "camera_reopen_failed" for e, _ in events), 10, "the failed reopen")
+        assert m.in_maintenance and m.maintenance_error.code == "DRV_DEVICE_REFUSED"
+        assert not MaintenanceLock(site.state).cameras_held()                   # nothing held meanwhile
+        with pytest.raises(Exception) as e:
+            m.lease().start()
+        assert getattr(e.value, "code", "") == "DRV_DEVICE_REFUSED"
+        cfg.write_text(original)
+        _wait(lambda: not m.in_maintenance and m.rig.sources[0].state is SourceState.ONLINE, 10, "reopen")
+        _lease_frames(m, 2)
+        assert [e for e, _ in events] == ["camera_released_for_update", "camera_reopen_failed",
+                                          "camera_reopened_after_update"]
+    finally:
+        cfg.write_text(original)
+        m.stop()
