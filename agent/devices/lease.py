@@ -222,15 +222,9 @@ class DeviceManager:
                    release_ms=round((time.monotonic() - t0) * 1000, 1))
 
     def _reopen_after_update(self) -> None:
+        # No lease can begin meanwhile: it waits while ``in_maintenance`` holds, which turns false
+        # only once the new rig is in place.
         t0 = time.monotonic()
-        if not self._lease_lock.acquire(blocking=False):
-            return                        # a lease is refusing itself right now: next poll
-        try:
-            self._reopen_locked(t0)
-        finally:
-            self._lease_lock.release()
-
-    def _reopen_locked(self, t0: float) -> None:
         hold = self.maintenance.hold_cameras() if self.maintenance is not None else None
         if hold is None:
             return                        # an update probing right now: next poll
@@ -386,6 +380,8 @@ class RigCamera(Camera):
                 if running or time.monotonic() >= deadline:
                     raise MaintenanceActive("the cameras are handed over to a firmware update: captures are "
                                             "refused until it ends")
+                time.sleep(0.02)                   # the update has ended: the manager is reopening
+                continue
             failed = [s for s in self._rig.sources if s.state is SourceState.FAILED]
             if failed:
                 raise failed[0].error or SourceFailed(f"{failed[0].uri} failed")
