@@ -158,7 +158,13 @@ class Daemon:
             maintenance = MaintenanceLock(state)
             # Health and metrics see the device manager's sources: their states and every fault and recovery.
             self.observers = DaemonObservers(s.metrics, SERVICE, maintenance=maintenance.update_running)
-            self.devices = DeviceManager(s.camera.uris, s.devices, calibration, on_event=self.observers.on_source_event)
+            # Firmware: the manifest is verified now (a bad one stops the start); the device manager's
+            # sources run the gate at every open, sessions at every lease. The maintenance lock is
+            # shared with `capture-agent firmware update`, which the manager hands its cameras over to.
+            firmware_gate = firmware_runtime.build_gate(s.firmware, state, s.path, alert=self.audit.record)
+            self.devices = DeviceManager(s.camera.uris, s.devices, calibration, on_event=self.observers.on_source_event,
+                                         maintenance=maintenance, firmware=firmware_gate,
+                                         on_maintenance=self.audit.record)
             devices = self.devices
             self.observers.camera_state = lambda: camera_state_of(st["state"] for st in devices.status().values())
             self.devices.start()
@@ -176,9 +182,8 @@ class Daemon:
                                     read_timeout_s=s.camera.read_timeout_s, cameras=self.devices,
                                     attestor=self.attestor, recording=self._record_settings(),
                                     challenge=s.challenge, observer=self.observers.observe)
-            # Firmware: the manifest is verified now (a bad one stops the start); updates that did not
-            # finish are audited and their cameras refused at open.
-            self.deps.firmware = firmware_runtime.build_gate(s.firmware, state, s.path, alert=self.audit.record)
+            # Updates that did not finish are audited and their cameras refused at open.
+            self.deps.firmware = firmware_gate
             self.deps.maintenance = maintenance
             firmware_runtime.report_interrupted(state, self.audit.record)
             self.deps.gate(s.quality.channel)              # load the face models before declaring ready

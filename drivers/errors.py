@@ -51,6 +51,13 @@ class DeviceNotFound(DriverError):
     code = "DRV_DEVICE_NOT_FOUND"
 
 
+class DeviceBusy(DriverError):
+    """The device is claimed by another handle or process (``LIBUSB_ERROR_BUSY``, ``EBUSY``): a USB
+    camera has one owner at a time."""
+
+    code = "DRV_DEVICE_BUSY"
+
+
 class DeviceLost(DriverError):
     """The device vanished or stopped delivering while streaming (unplug, USB reset)."""
 

@@ -160,6 +160,11 @@ _TARGETS = {
 }
 
 
+def register_target(scheme: str, module: str) -> None:
+    """Add an update path (tests and benches register their fake devices' paths this way)."""
+    _TARGETS[scheme] = module
+
+
 def open_target(uri: str, *, update_id: str = "", **options: Any) -> FirmwareTarget:
     """The update target for a device URI: ``realsense://SERIAL``, ``orbbec://SERIAL``,
     ``dfu://VID:PID[/SERIAL]``, ``usb://BUS-PORT.PORT`` or ``uvc:///dev/videoN``. ``update_id``

@@ -17,8 +17,9 @@ from drivers.update import (
 __all__ = [
     "BackupFailed", "CameraBusy", "DowngradeBudget", "DowngradeNotRequested", "DowngradeRefused",
     "EnterUpdateFailed", "FirmwareError", "FirmwareNotConfigured", "FlashFailed", "IdentityMismatch",
-    "ImageHashMismatch", "ImageIncompatible", "ImageInvalid", "MaintenanceActive", "ManifestInvalid",
-    "ManifestRollback", "ManifestSignature", "ModelUnknown", "ReenumerationTimeout", "TargetNotFound",
+    "ImageHashMismatch", "ImageIncompatible", "ImageInvalid", "MaintenanceActive", "MaintenanceNotPermitted",
+    "ManifestInvalid", "ManifestRollback", "ManifestSignature", "ModelUnknown", "ReenumerationTimeout",
+    "TargetNotFound",
     "UpdateInterrupted", "UpdateUnsupported", "VersionMismatch", "VersionUnapproved",
 ]
 
@@ -97,7 +98,8 @@ class MaintenanceActive(FirmwareError):
 
 
 class CameraBusy(FirmwareError):
-    """A capture session holds the camera: an update never starts during a capture."""
+    """A capture session holds the camera (an update never starts during a capture), or the daemon did
+    not release it to the update in time."""
 
     code = "FW_CAMERA_BUSY"
 
@@ -120,3 +122,9 @@ class UpdateInterrupted(FirmwareError):
     ``firmware check`` proves it good."""
 
     code = "FW_UPDATE_INTERRUPTED"
+
+
+class MaintenanceNotPermitted(FirmwareError):
+    """Camera maintenance (update, backup) run by a user other than the agent's or root."""
+
+    code = "FW_NOT_PERMITTED"

@@ -59,7 +59,7 @@ def build_gate(settings: FirmwareSettings, state_dir: Path, resolve: Callable[[s
 
 def limits(settings: FirmwareSettings, p: FirmwarePaths) -> Limits:
     return Limits(max_image_bytes=settings.max_image_bytes, max_downgrades=settings.max_downgrades,
-                  backup_dir=str(p.backup_dir))
+                  backup_dir=str(p.backup_dir), handover_timeout_s=settings.handover_timeout_s)
 
 
 def interrupted(state_dir: Path) -> list[JournalEntry]:

@@ -17,6 +17,7 @@ class FirmwareSettings:
     backup_dir: str = ""                # flash backups before updates; "" = <state_dir>/firmware-backups
     audit: str = ""                     # the firmware tool's audit log; "" = <state_dir>/firmware-audit.jsonl
     reenumerate_timeout_s: float = 30.0  # how long a camera may take to come back after detach/reset/reboot
+    handover_timeout_s: float = 5.0     # an update waits this long for the running daemon to release the camera
 
     def __post_init__(self) -> None:
         if bool(self.manifest) != bool(self.release_key):
@@ -29,6 +30,8 @@ class FirmwareSettings:
             raise ValueError("max_image_bytes must be between 1 KiB and 256 MiB")
         if not 1.0 <= self.reenumerate_timeout_s <= 600.0:
             raise ValueError("reenumerate_timeout_s must be 1-600 s")
+        if not 0.1 <= self.handover_timeout_s <= 120.0:
+            raise ValueError("handover_timeout_s must be 0.1-120 s")
 
     @property
     def enabled(self) -> bool:

@@ -2,7 +2,9 @@
 
 An update, in order (each step audited, and journaled before it starts):
 
-1. maintenance window: the camera lock exclusively (``FW_CAMERA_BUSY`` while a session runs);
+1. maintenance window: the camera lock exclusively (``FW_CAMERA_BUSY`` while a session runs), and the
+   camera handed over by the daemon's device manager (``firmware/maintenance.py``; ``FW_CAMERA_BUSY``
+   when it does not let go within ``handover_timeout_s``: the device is not touched);
 2. the device: found through its update API; an open journal entry for it makes this a resume;
 3. the image: read once (these bytes are hashed, checked and flashed; the file is not read again),
    its SHA-256 must be an image the signed manifest lists for this model (``FW_IMAGE_HASH_MISMATCH``),
@@ -60,6 +62,7 @@ class Limits:
     max_image_bytes: int = 64 << 20
     max_downgrades: int = 3                  # D4xx allow ~20 in their life; keep most in reserve
     backup_dir: str = ""                     # "" = no backup kept on disk
+    handover_timeout_s: float = 5.0          # wait this long for the daemon to release the camera
 
 
 @dataclass(frozen=True)
@@ -147,8 +150,8 @@ class FirmwareService:
         self.manifest = manifest
         self.journal = Journal(state_dir)
         self.history = History(state_dir)
-        self.lock = MaintenanceLock(state_dir)
         self.limits = limits or Limits()
+        self.lock = MaintenanceLock(state_dir, handover_timeout_s=self.limits.handover_timeout_s)
         self._audit = audit
         self._open = opener
         self._options = dict(target_options or {})
@@ -215,7 +218,7 @@ class FirmwareService:
 
     # -- backup ----------------------------------------------------------------------------------
     def backup(self, uri: str, out_path: str | None = None, progress: Progress = no_progress) -> dict[str, Any]:
-        with self.lock.update(), self._target(uri) as target:
+        with self.lock.update(uri), self._target(uri) as target:
             ident = target.identity()
             self.record("firmware_backup_begin", device=uri[:200], serial=ident.serial[:64],
                         firmware=ident.firmware[:64])
@@ -250,11 +253,12 @@ class FirmwareService:
     # -- update ----------------------------------------------------------------------------------
     def update(self, uri: str, image_path: str, *, allow_downgrade: bool = False,
                progress: Progress = no_progress) -> dict[str, Any]:
-        with self.lock.update():
-            self.record("firmware_maintenance_begin", device=uri[:200])
+        with self.lock.update(uri):
+            handover_ms = round((self.lock.handover_s or 0.0) * 1000, 1)
+            self.record("firmware_maintenance_begin", device=uri[:200], handover_ms=handover_ms)
             try:
                 image = Image.read(image_path, self.limits.max_image_bytes)
-                return self._update(uri, image, allow_downgrade, progress)
+                return {**self._update(uri, image, allow_downgrade, progress), "handover_ms": handover_ms}
             except FirmwareError as exc:
                 self.record("firmware_update_failed", device=uri[:200], code=exc.code, message=exc.message[:200])
                 raise

@@ -1,7 +1,9 @@
 """``capture-agent firmware check|update|backup --device URI [--image FILE] [--json]``.
 
-Runs as its own process, by an operator, next to a running daemon or not: the maintenance lock in
-the state directory keeps updates and capture sessions apart (``FW_CAMERA_BUSY`` / ``FW_MAINTENANCE``).
+Runs as its own process, by an operator (as the agent's user or root: ``FW_NOT_PERMITTED`` otherwise),
+next to a running daemon or not: the maintenance lock in the state directory keeps updates and capture
+sessions apart (``FW_CAMERA_BUSY`` / ``FW_MAINTENANCE``), and the running daemon hands its cameras over
+to an update and takes them back after it (``firmware/maintenance.py``).
 It needs ``[firmware] manifest`` and ``release_key`` (``--config``). Every step goes to the firmware
 audit log (``[firmware] audit``, hash-chained and signed like the daemon's, verifiable with
 ``capture-agent audit-verify``; a separate file because an audit chain has one writer).
@@ -29,6 +31,7 @@ from agent.security.audit import AuditLog
 from agent.security.keys import load_signer
 from drivers.update import open_target
 from firmware import runtime
+from firmware.maintenance import MaintenanceLock
 from firmware.progress import ProgressPrinter
 from firmware.update import FirmwareService
 
@@ -66,6 +69,9 @@ def run(args) -> int:
         raise UsageError("firmware update needs --image FILE")
     settings = config.load(args.config)
     state = settings.path(settings.state_dir)
+    # The agent's user or root only: the tool writes the terminal's firmware state and audit chain, and
+    # an update takes the cameras from the running daemon (FW_NOT_PERMITTED for anyone else).
+    MaintenanceLock(state).check_operator()
     paths = runtime.paths(settings.firmware, state, settings.path)
     source = runtime.load_manifest_source(paths)
     json_events = bool(args.json) or not sys.stdout.isatty()

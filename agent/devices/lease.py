@@ -16,6 +16,14 @@ its projector at its defaults, so a challenge cannot continue across it.
 Capabilities are the devices' own, probed per device at open: the projector's (control, power) are
 those of the camera that owns the IR stream, so a D405-like camera without a projector says so and
 the session runs the challenges it can (the illumination challenge), instead of aborting.
+
+Firmware updates (``firmware/maintenance.py``): a USB camera has one owner at a time, so a firmware
+update (a separate process) asks the daemon for the camera. The manager's maintenance watch looks
+every ``maintenance_poll_s`` for the update's request (a ``stat``, and an ``flock`` probe once there
+is one); while the update holds the maintenance lock exclusively, the manager closes every camera
+and its camera host processes, drops the holder lock the update waits on, and reports
+``maintenance``. Once the lock is free again it opens every camera afresh (the device re-enumerated:
+new handles, new hosts) and runs the firmware gate on the version it finds.
 """
 
 from __future__ import annotations
@@ -43,12 +51,23 @@ from drivers.errors import (
     UnsupportedMode,
 )
 from drivers.host import CameraHostPool
+from drivers.update import FirmwareError
+from firmware.errors import MaintenanceActive
+from firmware.maintenance import CameraHold, MaintenanceLock
+from firmware.policy import FirmwareGate
 
 log = logging.getLogger(__name__)
 
 HEALTH_STALE_S = 30.0      # a source loop silent this long is stuck: the daemon stops its watchdog pings
+HOLD_WAIT_S = 2.0          # an update probes the holder lock for an instant; taking it waits out the probe
 # Capabilities that follow the stream they act on (the projector lights the IR imager).
 _IR_CAPABILITIES = (Capability.PROJECTOR_CONTROL, Capability.PROJECTOR_POWER, Capability.EXPOSURE_CONTROL)
+
+
+class DeviceManagerBusy(CaptureAgentError):
+    """The camera holder lock is held exclusively by someone else for longer than any update probes it."""
+
+    code = "DEV_HOLDER_LOCKED"
 
 
 class LeaseBusy(CaptureAgentError):
@@ -62,38 +81,188 @@ class DeviceManager:
 
     def __init__(self, uris: Iterable[str], settings: DeviceSettings | None = None,
                  calibration: RigCalibration | None = None, opener: Callable[[str], Camera] | None = None,
-                 on_event: Callable[[SourceEvent], None] | None = None):
+                 on_event: Callable[[SourceEvent], None] | None = None, *,
+                 maintenance: MaintenanceLock | None = None, firmware: FirmwareGate | None = None,
+                 on_maintenance: Callable[..., object] | None = None):
         self.settings = settings or DeviceSettings()
         self.calibration = calibration or RigCalibration()
+        self.uris = tuple(uris)
         self.pool: CameraHostPool | None = None
+        self._own_pool = opener is None and self.settings.camera_host
         if opener is None:
-            if self.settings.camera_host:
-                self.pool = CameraHostPool(self.settings.host_settings())
-                opener = self.pool.open
-            else:
-                opener = drivers.open
-        self.rig = CaptureRig(tuple(uris), self.settings, opener, persistent=True, on_event=on_event)
+            opener = self._host_open if self._own_pool else drivers.open
+        self._opener = opener
+        self._on_event = on_event
+        self.firmware = firmware
+        self.rig = self._new_rig()
         self._lease_lock = threading.Lock()
         self._started = False
+        # The hand-over to firmware updates (None: no state directory, nothing to watch).
+        self.maintenance = maintenance
+        self._on_maintenance = on_maintenance
+        self._hold: CameraHold | None = None
+        self.in_maintenance = False
+        self.maintenance_error: CaptureAgentError | None = None   # why the cameras could not be reopened
+        self._watch_stop = threading.Event()
+        self._watch: threading.Thread | None = None
+        self.watch_tick = time.monotonic()
+        self.handovers = 0
+
+    def _new_rig(self) -> CaptureRig:
+        if self._own_pool:
+            self.pool = CameraHostPool(self.settings.host_settings())
+        return CaptureRig(self.uris, self.settings, self._opener, persistent=True, on_event=self._on_event,
+                          firmware=self.firmware)
+
+    def _host_open(self, uri: str) -> Camera:
+        if self.pool is None:
+            raise StreamClosed("the camera hosts are closed (firmware maintenance)")
+        return self.pool.open(uri)
+
+    def _close_pool(self) -> None:
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.close()
 
     def start(self) -> None:
         """Open every camera. A camera that is not plugged in yet does not stop the daemon (its
         source waits for it; sessions fail with a typed error meanwhile); a wrong URI, a refused
-        device or a missing SDK does."""
-        self.rig.set_idle(True)
+        device or a missing SDK does. A firmware update running now keeps the cameras closed until
+        it ends."""
+        request = None
+        if self.maintenance is not None:
+            # The holder lock first, the request second: an update that writes its request after
+            # this look waits on the holder lock until the watch has seen the request.
+            self._hold = self._take_hold()
+            request = self.maintenance.handover_requested()
         try:
-            self.rig.start(tolerate_absent=True)
+            if request is not None:
+                self._enter_maintenance(request, stop_rig=False)
+            else:
+                self.rig.set_idle(True)
+                self.rig.start(tolerate_absent=True)
         except BaseException:
-            if self.pool is not None:
-                self.pool.close()
+            self._close_pool()
+            self._release_hold()
             raise
         self._started = True
+        if self.maintenance is not None:
+            self._watch_stop.clear()
+            self._watch = threading.Thread(target=self._watch_loop, name="maintenance-watch", daemon=True)
+            self._watch.start()
 
     def stop(self) -> None:
+        self._watch_stop.set()
+        if self._watch is not None:
+            self._watch.join(self.settings.maintenance_poll_s + 10.0)
+            self._watch = None
         self.rig.stop()
-        if self.pool is not None:
-            self.pool.close()
+        self._close_pool()
+        self._release_hold()
         self._started = False
+
+    # -- the hand-over to a firmware update ---------------------------------------------------------------
+    def _take_hold(self) -> CameraHold:
+        assert self.maintenance is not None
+        deadline = time.monotonic() + HOLD_WAIT_S
+        while True:
+            hold = self.maintenance.hold_cameras()
+            if hold is not None:
+                return hold
+            if time.monotonic() >= deadline:
+                raise DeviceManagerBusy(f"{self.maintenance.holder_path} stayed locked exclusively for "
+                                        f"{HOLD_WAIT_S:g} s: another program holds the camera holder lock")
+            time.sleep(0.01)
+
+    def _release_hold(self) -> None:
+        hold, self._hold = self._hold, None
+        if hold is not None:
+            hold.release()
+
+    def _watch_loop(self) -> None:
+        """Every ``maintenance_poll_s``: hand the cameras over while an update asks for them, take
+        them back when it has ended (or died: the kernel dropped its lock)."""
+        assert self.maintenance is not None
+        while not self._watch_stop.wait(self.settings.maintenance_poll_s):
+            self.watch_tick = time.monotonic()
+            try:
+                request = self.maintenance.handover_requested()
+                if request is not None and not self.in_maintenance:
+                    self._release_for_update(request)
+                elif request is None and self.in_maintenance:
+                    self._reopen_after_update()
+            except Exception:            # never a dead watch: the next poll tries again
+                log.exception("maintenance watch")
+
+    def _release_for_update(self, request: dict[str, Any]) -> None:
+        # No session can run now (a session holds the maintenance lock shared, the update holds it
+        # exclusively); a lease that is not a session's (a tool) is waited out, bounded.
+        if not self._lease_lock.acquire(timeout=self.settings.lease_wait_s):
+            log.warning("firmware update asks for the cameras, but they are leased: not released yet")
+            return
+        try:
+            self._enter_maintenance(request, stop_rig=True)
+        finally:
+            self._lease_lock.release()
+
+    def _enter_maintenance(self, request: dict[str, Any], *, stop_rig: bool) -> None:
+        t0 = time.monotonic()
+        self.in_maintenance = True        # a lease from now on is refused (FW_MAINTENANCE)
+        if stop_rig:
+            self.rig.stop()               # every camera closed (stop() is final: new handles later)
+        self._close_pool()                # and the camera hosts gone: nothing of ours holds a device
+        for src in self.rig.sources:
+            src._set(SourceState.MAINTENANCE, "firmware update")
+        self._release_hold()              # the update waits for this
+        self.handovers += 1
+        log.info("cameras released to a firmware update of %s (pid %s) in %.3f s", request.get("device"),
+                 request.get("pid"), time.monotonic() - t0)
+        self._tell("camera_released_for_update", device=str(request.get("device", ""))[:200],
+                   update_pid=request.get("pid") if isinstance(request.get("pid"), int) else None,
+                   release_ms=round((time.monotonic() - t0) * 1000, 1))
+
+    def _reopen_after_update(self) -> None:
+        # No lease can begin meanwhile: it waits while ``in_maintenance`` holds, which turns false
+        # only once the new rig is in place.
+        t0 = time.monotonic()
+        hold = self.maintenance.hold_cameras() if self.maintenance is not None else None
+        if hold is None:
+            return                        # an update probing right now: next poll
+        if self.maintenance is not None and self.maintenance.handover_requested() is not None:
+            hold.release()                # a new update began in between: stay handed over
+            return
+        self._hold = hold
+        rig = self._new_rig()
+        rig.set_idle(True)
+        try:
+            rig.start(tolerate_absent=True)   # fresh handles; the firmware gate on the new version
+        except BaseException as exc:
+            # Not the camera configured before (the USB policy refuses it, a stream is missing), or a
+            # bug: stay closed and let go of the holder lock (an update must never wait on a leak),
+            # say why, try again at the next poll.
+            self._close_pool()
+            self._release_hold()
+            if not isinstance(exc, CaptureAgentError):
+                raise
+            if self.maintenance_error is None or self.maintenance_error.code != exc.code:
+                log.error("cameras not reopened after the firmware update: %s: %s", exc.code, exc.message)
+                self._tell("camera_reopen_failed", code=exc.code, message=exc.message[:200])
+            self.maintenance_error = exc
+            return
+        self.rig = rig
+        self.maintenance_error = None
+        self.in_maintenance = False
+        self._tell("camera_reopened_after_update", reopen_ms=round((time.monotonic() - t0) * 1000, 1),
+                   states=" ".join(f"{s.uri[:80]}={s.state.value}" for s in rig.sources)[:400],
+                   firmware=" ".join(s.info.firmware[:64] for s in rig.sources if s.info is not None)[:200] or None)
+
+    def _tell(self, event: str, **data: Any) -> None:
+        if self._on_maintenance is None:
+            return
+        try:
+            self._on_maintenance(event, **data)
+        except Exception:
+            log.exception("maintenance observer failed on %s", event)
 
     def lease(self) -> RigCamera:
         """The cameras as one :class:`drivers.Camera` for one session (start it to begin)."""
@@ -106,6 +275,10 @@ class DeviceManager:
         """Every source's thread runs and has shown life recently (all its waits are bounded, so a
         silent one is stuck: better the daemon be restarted by systemd than sit there)."""
         now = time.monotonic()
+        if self._watch is not None and not (self._watch.is_alive() and now - self.watch_tick < HEALTH_STALE_S):
+            return False
+        if self.in_maintenance:           # cameras closed on purpose: the watch is what must live
+            return self._started
         return self._started and all(s.thread_alive and now - s.tick < HEALTH_STALE_S for s in self.rig.sources)
 
     def status(self) -> dict[str, Any]:
@@ -118,7 +291,6 @@ class RigCamera(Camera):
 
     def __init__(self, manager: DeviceManager):
         self._m = manager
-        self._rig = manager.rig
         self._leased = False
         self._ended = False
         self._epochs: dict[Source, int] = {}
@@ -127,6 +299,10 @@ class RigCamera(Camera):
         self._pending: list[tuple[Source, Frame]] = []          # first frames, read at start
         self._next = 0
         self.capabilities = self._capabilities()
+
+    @property
+    def _rig(self) -> CaptureRig:
+        return self._m.rig            # a new rig after a firmware update (never during a lease)
 
     # -- the lease ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -196,6 +372,16 @@ class RigCamera(Camera):
     def _wait_online(self, extra_s: float = 0.0) -> None:
         deadline = time.monotonic() + self._m.settings.lease_wait_s + extra_s
         while True:
+            m = self._m
+            if m.in_maintenance:
+                running = m.maintenance is None or m.maintenance.update_running()
+                if m.maintenance_error is not None and not running:
+                    raise m.maintenance_error      # the update is over; its camera would not reopen
+                if running or time.monotonic() >= deadline:
+                    raise MaintenanceActive("the cameras are handed over to a firmware update: captures are "
+                                            "refused until it ends")
+                time.sleep(0.02)                   # the update has ended: the manager is reopening
+                continue
             failed = [s for s in self._rig.sources if s.state is SourceState.FAILED]
             if failed:
                 raise failed[0].error or SourceFailed(f"{failed[0].uri} failed")
@@ -204,7 +390,8 @@ class RigCamera(Camera):
                 return
             # The device now on a camera's port is refused (a virtual camera, one off the allowlist):
             # that, not a wait, is the session's answer.
-            refused = [s.attempt_error for s in waiting if isinstance(s.attempt_error, DeviceRefused)]
+            refused = [s.attempt_error for s in waiting
+                       if isinstance(s.attempt_error, (DeviceRefused, FirmwareError))]
             if refused:
                 raise refused[0]
             if time.monotonic() >= deadline:

@@ -32,12 +32,15 @@ from agent.devices.policy import DeviceSettings, check_policy
 from drivers import Camera, Capability, DeviceInfo, Extrinsics, Frame, StreamKind, StreamProfile
 from drivers.errors import (
     CaptureAgentError,
+    DeviceBusy,
     DeviceLost,
     DeviceNotFound,
     DriverError,
     FrameTimeout,
     StreamClosed,
 )
+from drivers.update import FirmwareError
+from firmware.policy import FirmwareGate
 
 log = logging.getLogger(__name__)
 FAILED_POLL_S = 1.0                 # a persistent source's re-plug poll once it has given up
@@ -72,6 +75,7 @@ class SourceState(str, enum.Enum):
     RECONNECTING = "reconnecting"
     FAILED = "failed"
     STOPPED = "stopped"
+    MAINTENANCE = "maintenance"          # closed and handed over to a firmware update (lease.py)
 
 
 @dataclass(frozen=True)
@@ -88,8 +92,12 @@ class Source:
 
     def __init__(self, uri: str, settings: DeviceSettings, out: queue.Queue[tuple[Source, Frame]],
                  opener: Callable[[str], Camera] = drivers.open, on_event: Callable[[SourceEvent], None] | None = None,
-                 usb_lookup: Callable[[], list] | None = None, persistent: bool = False):
+                 usb_lookup: Callable[[], list] | None = None, persistent: bool = False,
+                 firmware: FirmwareGate | None = None):
         self.uri = uri
+        # The signed manifest's verdict on the running firmware, at every open (the daemon's sources:
+        # after a firmware update the camera is a new device on a new version).
+        self.firmware = firmware
         # A persistent source (the daemon's) keeps waiting for its device after giving up, at a slow
         # poll, so a camera re-plugged minutes later comes back without restarting the daemon.
         self.persistent = persistent
@@ -172,7 +180,7 @@ class Source:
     def _open_and_start(self) -> None:
         cam = self._opener(self.uri)
         try:
-            self.info = check_policy(cam.info, self.settings, self._usb_lookup)
+            self.info = check_policy(cam.info, self.settings, self._usb_lookup, firmware=self.firmware)
             cam.start()
         except BaseException:
             _quiet_stop(cam)
@@ -450,14 +458,15 @@ class CaptureRig:
 
     def __init__(self, uris: tuple[str, ...] | list[str], settings: DeviceSettings | None = None,
                  opener: Callable[[str], Camera] = drivers.open, usb_lookup: Callable[[], list] | None = None,
-                 persistent: bool = False, on_event: Callable[[SourceEvent], None] | None = None):
+                 persistent: bool = False, on_event: Callable[[SourceEvent], None] | None = None,
+                 firmware: FirmwareGate | None = None):
         if not uris:
             raise RigIncomplete("no camera URIs configured")
         self._listener = on_event                  # the daemon's observers (metrics, health)
         self.settings = settings or DeviceSettings()
         self._queue: queue.Queue[tuple[Source, Frame]] = queue.Queue(maxsize=self.settings.queue_frames)
         self.sources = [Source(u, self.settings, self._queue, opener, on_event=self._on_event,
-                               usb_lookup=usb_lookup, persistent=persistent) for u in uris]
+                               usb_lookup=usb_lookup, persistent=persistent, firmware=firmware) for u in uris]
         self.owners: dict[StreamKind, Source] = {}
         self._started = False
 
@@ -480,19 +489,21 @@ class CaptureRig:
 
     def start(self, *, tolerate_absent: bool = False) -> None:
         """Open every source. With ``tolerate_absent`` (the daemon), a device that is not there yet
-        (``DRV_DEVICE_NOT_FOUND``, ``DRV_DEVICE_LOST``, a camera host that died) does not stop the
-        start: its source waits for it like a re-plug. Configuration errors (a bad URI, an unknown
-        scheme, a refused device, a missing SDK) always raise."""
+        (``DRV_DEVICE_NOT_FOUND``, ``DRV_DEVICE_LOST``, a camera host that died), still claimed by
+        another program (``DRV_DEVICE_BUSY``: a firmware update finishing) or on firmware the manifest
+        refuses (``FW_*``: sessions get that code at once) does not stop the start: its source waits
+        for it like a re-plug. Configuration errors (a bad URI, an unknown scheme, a device the USB
+        policy refuses, a missing SDK) always raise."""
         opened: list[Source] = []
         try:
             for src in self.sources:
                 try:
                     src.open()
                     opened.append(src)
-                except (DeviceNotFound, DeviceLost, FrameTimeout) as exc:
+                except (DeviceNotFound, DeviceLost, DeviceBusy, FrameTimeout, FirmwareError) as exc:
                     if not tolerate_absent:
                         raise
-                    src.error = exc
+                    src.error = src.attempt_error = exc
                     src._set(SourceState.RECONNECTING, "absent at start", exc)
             self._update_owners()
             missing = self.missing_streams()

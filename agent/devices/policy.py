@@ -46,11 +46,15 @@ class DeviceSettings:
     # stall_timeout_s (the device keeps streaming; the watchdog still sees every stream advance);
     # 0: every frame, always.
     idle_period_s: float = 1.0
+    # How often the daemon's device manager looks for a firmware update asking for the cameras (a stat
+    # of the request file; firmware/maintenance.py). Well inside the update's wait ([firmware]
+    # handover_timeout_s, 5 s), cheap enough to run all day.
+    maintenance_poll_s: float = 0.2
 
     def __post_init__(self) -> None:
         for name in ("stall_timeout_s", "read_timeout_s", "restart_timeout_s", "reset_timeout_s",
                      "replug_timeout_s", "replug_poll_s", "host_heartbeat_timeout_s", "host_read_hang_s",
-                     "host_open_timeout_s", "lease_wait_s"):
+                     "host_open_timeout_s", "lease_wait_s", "maintenance_poll_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
         if not self.idle_period_s >= 0:

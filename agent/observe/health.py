@@ -50,6 +50,8 @@ def camera_state_of(states: Iterable[str]) -> CameraState:
     seen = {getattr(s, "value", s) for s in states}
     if not seen:
         return CameraState.UNKNOWN
+    if "maintenance" in seen:                # handed over to a firmware update
+        return CameraState.MAINTENANCE
     if seen & {"failed", "stopped"}:
         return CameraState.FAILED
     if seen & {"reconnecting", "starting"}:

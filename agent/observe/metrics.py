@@ -48,7 +48,7 @@ STREAMS = frozenset({"color", "depth", "ir"})
 RECOVERY_STEPS = {"re-open": "reopen", "hardware reset": "hardware_reset", "re-plug": "replug",
                   "re-plug after failure": "replug"}
 FAULT_CAUSES = {"stalled": "stalled", "lost": "lost", "lost during a session": "lost"}
-SOURCE_STATES = ("starting", "online", "reconnecting", "failed", "stopped")
+SOURCE_STATES = ("starting", "online", "reconnecting", "failed", "stopped", "maintenance")
 MAX_CODES = 64                       # distinct codes per metric before new ones count as ``other``
 MAX_CAMERAS = 8                      # camera index labels before ``other``
 OPEN_SESSIONS = 16                   # sessions whose purpose and outcome are remembered until their end

@@ -8,6 +8,10 @@ is opened by the real device manager through a real camera host, and behaves as 
 
 * ``open`` of an absent device is ``DRV_DEVICE_NOT_FOUND``; a read from an unplugged device waits a
   little and is ``DRV_DEVICE_LOST``;
+* a device has one owner: an open handle claims it (as libusb claims the interface) until it is
+  stopped or its process dies, and a second open, from any process, is ``DRV_DEVICE_BUSY``; a claim
+  belongs to one enumeration, so a dead handle from before a re-plug or a reset does not hold the
+  device that came back;
 * ``stop()`` is final: ``start()`` after it is ``DRV_STREAM_CLOSED``;
 * after a re-plug or a hardware reset the device has enumerated anew: a handle opened before is
   dead (``DRV_DEVICE_LOST``) even though the device is back;
@@ -28,6 +32,8 @@ on to its hosts).
 from __future__ import annotations
 
 import ctypes
+import errno
+import fcntl
 import json
 import os
 import time
@@ -40,7 +46,15 @@ import numpy as np
 import drivers
 from drivers import Camera, Capability, DeviceInfo, Frame, FrameMetadata, Intrinsics, PixelFormat, StreamKind
 from drivers.base import Extrinsics, ParsedUri, ProjectorPowerRange, StreamProfile, UsbIdentity
-from drivers.errors import CapabilityUnsupported, DeviceLost, DeviceNotFound, FrameTimeout, InvalidUri, StreamClosed
+from drivers.errors import (
+    CapabilityUnsupported,
+    DeviceBusy,
+    DeviceLost,
+    DeviceNotFound,
+    FrameTimeout,
+    InvalidUri,
+    StreamClosed,
+)
 from drivers.frame import ClockDomain
 
 FAULTS = ("hang_read", "hang_read_gil", "hang_stop", "crash_read", "frozen")
@@ -53,7 +67,7 @@ class FakeUsbDevice:
     def __init__(self, bus: str | os.PathLike[str], serial: str = "FAKE0001", *, vid: int = 0x2BC5,
                  pid: int = 0x0660, bus_path: str = "1-2", link: str = "3.2", fps: float = 30.0,
                  kinds: tuple[str, ...] = ("depth", "ir"), resettable: bool = True, projector: bool = True,
-                 reset_s: float = 0.2):
+                 reset_s: float = 0.2, firmware: str = "1.0.0"):
         self.dir = Path(bus) / serial
         self.dir.mkdir(parents=True, exist_ok=True)
         self.serial = serial
@@ -63,6 +77,7 @@ class FakeUsbDevice:
             "kinds": list(kinds), "resettable": resettable, "projector": projector, "reset_s": reset_s}))
         _write(self.dir / "enumeration", "0")
         _write(self.dir / "faults", "{}")
+        _write(self.dir / "firmware", firmware)
         (self.dir / "plugged").touch()
 
     def behind(self, inner_uri: str) -> str:
@@ -85,6 +100,11 @@ class FakeUsbDevice:
     def clear(self) -> None:
         self.fault()
 
+    @property
+    def firmware(self) -> str:
+        """The firmware version the device runs (an update through ``hil.fakes.usbcam_fw`` changes it)."""
+        return firmware_of(self.dir)
+
     def count(self, event: str) -> int:
         """How often ``open`` / ``reset`` / ``stop`` happened (from every process)."""
         p = self.dir / "log"
@@ -101,6 +121,27 @@ def _bump(path: Path) -> int:
     n = int(path.read_text() or "0") + 1 if path.exists() else 1
     _write(path, str(n))
     return n
+
+
+def firmware_of(dev: Path) -> str:
+    try:
+        return (dev / "firmware").read_text().strip()
+    except OSError:
+        return "1.0.0"
+
+
+def claim(dev: Path, enumeration: int) -> int | None:
+    """Claim the device as it is enumerated now: a descriptor holding the claim, or None when another
+    handle (in any process) holds it. The kernel drops the claim of a process that dies."""
+    fd = os.open(dev / f"claim.{enumeration}", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return None
+        raise
+    return fd
 
 
 def _log(dev: Path, event: str) -> None:
@@ -163,6 +204,26 @@ class FakeUsbCamera(Camera):
             caps |= {Capability.PROJECTOR_CONTROL, Capability.PROJECTOR_POWER}
         self.capabilities = frozenset(caps)
         self._enumeration = self.state.enumeration()
+        self._claim = claim(self.dev, self._enumeration)
+        if self._claim is None:
+            raise DeviceBusy(f"fakeusb: device {parsed.target!r} is claimed by another handle (LIBUSB_ERROR_BUSY)")
+        try:
+            self._setup(parsed, cfg)
+        except BaseException:
+            self._release()
+            raise
+        _log(self.dev, "open")
+
+    def _release(self) -> None:
+        fd, self._claim = getattr(self, "_claim", None), None
+        if fd is not None:
+            os.close(fd)
+
+    def __del__(self) -> None:                   # a handle dropped without stop(): its claim goes with it
+        self._release()
+
+    def _setup(self, parsed: ParsedUri, cfg: dict[str, Any]) -> None:
+        self._firmware = firmware_of(self.dev)
         self._usb = UsbIdentity(cfg["vid"], cfg["pid"], cfg["serial"], 0x0100, cfg["bus_path"], cfg["link"])
         self._inner: Camera | None = None
         if parsed.query.get("inner"):
@@ -178,15 +239,14 @@ class FakeUsbCamera(Camera):
         self._projector = True
         self._power = 150.0
         self._rng = np.random.default_rng(int(self._enumeration) & 0xFFFF)
-        _log(self.dev, "open")
 
     def _gone(self) -> bool:
         return not self.state.plugged() or self.state.enumeration() != self._enumeration
 
     @property
     def info(self) -> DeviceInfo:
-        return DeviceInfo(self.uri, "fakeusb", "Fake USB depth camera", serial=self.cfg["serial"], firmware="1.0.0",
-                          usb=self._usb, streams=tuple(k.value for k in self.kinds))
+        return DeviceInfo(self.uri, "fakeusb", "Fake USB depth camera", serial=self.cfg["serial"],
+                          firmware=self._firmware, usb=self._usb, streams=tuple(k.value for k in self.kinds))
 
     def profiles(self) -> list[StreamProfile]:
         if self._inner is not None:
@@ -221,6 +281,7 @@ class FakeUsbCamera(Camera):
         _log(self.dev, "stop")
         while self.state.fault("hang_stop"):
             time.sleep(0.05)                     # librealsense's stop() on a vanished device
+        self._release()                          # the device is free for another owner
 
     def read(self, timeout_s: float = 1.0) -> Frame:
         if not self._started:

@@ -90,9 +90,12 @@ def test_sigterm_stops_gracefully_and_nothing_biometric_was_written(deployment):
     # its TMPDIR/HOME are exactly the audit log, the probe counter and the config digest.
     after = snapshot(root)
     changed = sorted(k for k in after if before_differs(deployment["before"], after, k))
-    assert changed == ["dev/state/audit-hmac.key", "dev/state/audit.jsonl", "dev/state/camera-maintenance.lock",
-                       "dev/state/config-sha256", "dev/state/probe-counter"], changed
-    assert (root / "dev/state/camera-maintenance.lock").stat().st_size == 0      # a lock, never data
+    assert changed == ["dev/state/audit-hmac.key", "dev/state/audit.jsonl", "dev/state/camera-holder.lock",
+                       "dev/state/camera-maintenance.lock", "dev/state/config-sha256",
+                       "dev/state/probe-counter"], changed
+    for lock in ("camera-maintenance.lock", "camera-holder.lock"):             # locks, never data, 0600
+        st = (root / "dev/state" / lock).stat()
+        assert st.st_size == 0 and st.st_mode & 0o777 == 0o600, lock
     assert re.fullmatch(rb"[0-9a-f]{64}\n", after["dev/state/audit-hmac.key"])   # the pseudonym key, 0600
     leftovers = sorted(str(x.relative_to(tmp)) for x in tmp.rglob("*") if x.name != "notify.sock")
     assert leftovers == [], leftovers

@@ -108,6 +108,7 @@ def test_camera_state_of_a_rig_is_its_worst_source():
     assert camera_state_of([]) is CameraState.UNKNOWN
     assert camera_state_of(["online", "online"]) is CameraState.ONLINE
     assert camera_state_of(["online", "reconnecting"]) is CameraState.RECONNECTING
+    assert camera_state_of(["maintenance", "maintenance"]) is CameraState.MAINTENANCE   # handed to an update
     assert camera_state_of(["starting"]) is CameraState.RECONNECTING
     assert camera_state_of(["reconnecting", "failed"]) is CameraState.FAILED
     from agent.devices.manager import SourceState

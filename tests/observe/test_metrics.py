@@ -140,6 +140,17 @@ def test_worker_restarts_are_read_from_the_supervisor(metrics):
         assert value(scrape(port), "capture_agent_liveness_worker_up") == 1
 
 
+def test_a_camera_handed_to_a_firmware_update_is_labelled_maintenance():
+    from agent.devices.manager import SourceEvent
+    m = AgentMetrics()
+    m.on_source_event(SourceEvent("fakeusb://X", SourceState.ONLINE, 0.0, "opened"))
+    m.on_source_event(SourceEvent("fakeusb://X", SourceState.MAINTENANCE, 1.0, "firmware update"))
+    text = m.exposition().decode()
+    assert value(text, "capture_agent_device_state", camera="0", state="maintenance") == 1
+    assert value(text, "capture_agent_device_state", camera="0", state="online") == 0
+    assert value(text, "capture_agent_device_failures_total") == 0     # a hand-over is not a failure
+
+
 def test_device_faults_and_recoveries_from_a_real_source(metrics):
     m, port = metrics
     settings = DeviceSettings(allow_development_cameras=True,
