@@ -261,8 +261,8 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
             # scores only, nothing of the face (the terminal computes them itself, root learns nothing).
             deps.record("result", session_id=sid, accepted=False, reason="NOT_LIVE", verdict=v.verdict,
                         score=round(v.score, 3), challenge_passed=bool(v.challenge and v.challenge.get("passed")),
-                        detectors={k: round(float(x), 3) for k, x in sorted(v.detectors.items())
-                                   if x is not None and math.isfinite(x)})
+                        **{f"detector_{k}"[:64]: round(float(x), 3) for k, x in sorted(v.detectors.items())
+                           if x is not None and math.isfinite(x)})
             timings["total"] = round((time.perf_counter() - t0) * 1000, 2)
             yield Result(False, "NOT_LIVE", "", v.verdict, why or "; ".join(v.notes)[:300], timings)
             return
