@@ -131,11 +131,12 @@ class MaintenanceLock:
             raise MaintenanceNotPermitted(f"camera maintenance runs as the agent's user (uid {owner}) or root, "
                                           f"not uid {euid}")
 
-    def update_running(self) -> bool:
-        """Whether some process holds the lock exclusively (an update is running now)."""
-        fd = self._open()
+    def _conflicts(self, path: Path, mode: int) -> bool:
+        """Whether another process holds ``path``'s lock so that ``mode`` cannot be had now (probed
+        without waiting, and let go at once)."""
+        fd = self._open(path)
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
             return False
         except OSError as exc:
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
@@ -143,6 +144,10 @@ class MaintenanceLock:
             raise
         finally:
             os.close(fd)
+
+    def update_running(self) -> bool:
+        """Whether some process holds the lock exclusively (an update is running now)."""
+        return self._conflicts(self.path, fcntl.LOCK_SH)
 
     # -- the hand-over: the update's side ----------------------------------------------------------
     def _write_request(self, device: str) -> None:
@@ -166,16 +171,7 @@ class MaintenanceLock:
 
     def cameras_held(self) -> bool:
         """Whether some process (the daemon's device manager) holds a camera open now."""
-        fd = self._open(self.holder_path)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return False
-        except OSError as exc:
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                return True
-            raise
-        finally:
-            os.close(fd)
+        return self._conflicts(self.holder_path, fcntl.LOCK_EX)
 
     def wait_released(self, timeout_s: float) -> float:
         """Wait until no process holds a camera; the seconds it took. ``FW_CAMERA_BUSY`` at the deadline."""
