@@ -55,6 +55,17 @@ HANDOVER_POLL_S = 0.05              # how often an update looks whether the daem
 MAX_REQUEST_BYTES = 4096
 
 
+def try_lock(fd: int, mode: int) -> bool:
+    """``flock`` ``fd`` in ``mode`` without waiting: False when another descriptor's lock is in the way."""
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+        return True
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return False
+        raise
+
+
 class MaintenanceLock:
     def __init__(self, state_dir: str | os.PathLike[str], *, handover_timeout_s: float = 5.0):
         self.state_dir = Path(state_dir)
@@ -90,12 +101,8 @@ class MaintenanceLock:
     def _hold(self, mode: int, busy: FirmwareError, path: Path | None = None) -> Iterator[int]:
         fd = self._open(path)
         try:
-            try:
-                fcntl.flock(fd, mode | fcntl.LOCK_NB)
-            except OSError as exc:
-                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                    raise busy from None
-                raise
+            if not try_lock(fd, mode):
+                raise busy
             yield fd
         finally:
             os.close(fd)            # closing the descriptor releases the lock
@@ -136,12 +143,7 @@ class MaintenanceLock:
         without waiting, and let go at once)."""
         fd = self._open(path)
         try:
-            fcntl.flock(fd, mode | fcntl.LOCK_NB)
-            return False
-        except OSError as exc:
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                return True
-            raise
+            return not try_lock(fd, mode)
         finally:
             os.close(fd)
 
@@ -211,11 +213,11 @@ class MaintenanceLock:
         """The holder lock, shared, for a process that opens cameras; None while an update probes it."""
         fd = self._open(self.holder_path)
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            if not try_lock(fd, fcntl.LOCK_SH):
+                os.close(fd)
                 return None
+        except OSError:
+            os.close(fd)
             raise
         return CameraHold(fd)
 

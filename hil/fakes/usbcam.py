@@ -32,7 +32,6 @@ on to its hosts).
 from __future__ import annotations
 
 import ctypes
-import errno
 import fcntl
 import json
 import os
@@ -56,6 +55,7 @@ from drivers.errors import (
     StreamClosed,
 )
 from drivers.frame import ClockDomain
+from firmware.maintenance import try_lock
 
 FAULTS = ("hang_read", "hang_read_gil", "hang_stop", "crash_read", "frozen")
 W, H = 64, 48
@@ -135,13 +135,13 @@ def claim(dev: Path, enumeration: int) -> int | None:
     handle (in any process) holds it. The kernel drops the claim of a process that dies."""
     fd = os.open(dev / f"claim.{enumeration}", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
+        if try_lock(fd, fcntl.LOCK_EX):
+            return fd
+    except OSError:
         os.close(fd)
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            return None
         raise
-    return fd
+    os.close(fd)
+    return None
 
 
 def _log(dev: Path, event: str) -> None:
