@@ -20,11 +20,13 @@ import numpy as np
 import pytest
 
 from agent.devices.policy import DeviceSettings
+from agent.observe.ledger import last_sessions
 from agent.security.audit import AuditLog
 from agent.session.capture import SessionDeps, run_capture
 from tests.helpers.chromium import CHROMIUM, Browser
+from tests.helpers.live import until_accepted
 from tests.helpers.requests import dicts, request
-from tests.helpers.terminals import TERMINAL
+from tests.helpers.terminals import SIM_SESSION, TERMINAL
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (scripts/setup.sh)")]
@@ -63,17 +65,26 @@ def stop(page: Page) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory, ingest, supervisor):
-    """A terminal's config and an audit log holding two real sessions (one accepted, one attack)."""
+    """A terminal's config and an audit log holding real sessions: one attack, and a live face
+    accepted (after any inconclusive tries, as a kiosk app asks the person again)."""
     home = tmp_path_factory.mktemp("diag-home")
     audit = AuditLog(home / "audit.jsonl", ingest["signer"])
-    attack = CAMERA.replace("subject=live", "subject=print")
-    for uri, consent in ((CAMERA, "CONSENT-P-0001"), (attack, "CONSENT-P-0002")):
+
+    def session(uri: str, consent: str) -> list[dict]:
         deps = SessionDeps(terminal_id=TERMINAL, camera_uri=uri, uplink=ingest["uplink"](), signer=ingest["signer"],
-                           supervisor=supervisor, counter=ingest["counter"], audit=audit,
+                           supervisor=supervisor, counter=ingest["counter"], audit=audit, settings=SIM_SESSION,
                            devices=DeviceSettings(allow_development_cameras=True))       # sim://
-        evs = dicts(run_capture(deps, request("verify", consent, subject_ref="cust-page-1")))
+        try:
+            evs = dicts(run_capture(deps, request("verify", consent, subject_ref="cust-page-1")))
+        finally:
+            deps.uplink.close()
         assert "result" in evs[-1], evs[-1]
-        deps.uplink.close()
+        return evs
+
+    live = until_accepted(lambda k: session(CAMERA, f"CONSENT-P-00{k:02d}"))
+    assert live[-1][-1]["result"]["accepted"] is True, live[-1][-1]
+    attack = session(CAMERA.replace("subject=live", "subject=print"), "CONSENT-P-0100")
+    assert attack[-1]["result"]["accepted"] is False
     audit.close()
     (home / "agent.toml").write_text(f'terminal_id = "{TERMINAL}"\nstate_dir = "state"\n'
                                      f'[camera]\nuris = ["{CAMERA}"]\n[audit]\npath = "audit.jsonl"\n'
@@ -141,7 +152,10 @@ def test_the_page_shows_three_streams_the_checklist_device_and_sessions(deployme
                   "depth_completeness_face", "exposure_response_300"):
         assert results[check] == "PASS", (check, checklist)
     assert all(row[1].startswith("§7") for row in checklist)
-    assert sorted(sessions) == ["accepted", "rejected"]
+    # The page lists the audit log's sessions, newest first: the attack, then the accepted live face
+    # (and any inconclusive tries before it).
+    assert sessions == [s.outcome for s in last_sessions(deployment / "audit.jsonl")]
+    assert sessions[:2] == ["rejected", "accepted"] and set(sessions[2:]) <= {"rejected"}
     assert "SIM0000000001" in device and "enabled" in device and "no USB device" in device
     assert "IPD (px)" in quality and "depth completeness, face" in quality
     assert "not running" in agent
