@@ -6,7 +6,6 @@ refused). The runner talks to it only through its local API socket.
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from agent.security import audit
 from hil.devproc import Child, free_port
 from hil.ingest.config import build_state, load_server_config
 from hil.ingest.server import serve
-from hil.provision import Provisioned, provision_dev
+from hil.provision import Provisioned, provision_dev, toml_value
 from hil.rig.base import Rig
 
 
@@ -36,10 +35,6 @@ class AgentOptions:
     record_format: str = "db3"
 
 
-def _toml(v: Any) -> str:
-    return json.dumps(v)                    # strings, numbers, booleans and lists of them
-
-
 class AgentUnderTest:
     def __init__(self, rig: Rig, options: AgentOptions | None = None, workdir: str | Path | None = None):
         self.rig, self.options = rig, options or AgentOptions()
@@ -50,8 +45,13 @@ class AgentUnderTest:
 
     def start(self) -> None:
         o = self.options
+        session: dict[str, Any] = {**self.rig.session_settings(), "max_failures": o.max_failures}
+        if o.challenge_window_s is not None:
+            session["challenge_window_s"] = o.challenge_window_s
+        if o.quality_timeout_s is not None:
+            session["quality_timeout_s"] = o.quality_timeout_s
         p = provision_dev(self.workdir / "terminal", port=free_port(), camera_uri=self.rig.camera_uri,
-                          retry_window_s=1.0, **self.rig.server_settings())
+                          retry_window_s=1.0, session=session, **self.rig.server_settings())
         self.p = p
         server_toml = p.server_config.read_text()
         p.server_config.write_text(re.sub(r"^frames = \d+$", f"frames = {int(o.frames)}", server_toml, flags=re.M))
@@ -62,16 +62,11 @@ class AgentUnderTest:
             top = "lab = true    # a lab rig: raw sessions are recorded ([record]); refused without it\n"
         text = head + "\n" + top + sep.lstrip("\n") + rest
         policy = self.rig.device_policy()
-        text += "\n[devices]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in policy.items())
-        session: dict[str, Any] = {**self.rig.session_settings(), "max_failures": o.max_failures}
-        if o.challenge_window_s is not None:
-            session["challenge_window_s"] = o.challenge_window_s
-        if o.quality_timeout_s is not None:
-            session["quality_timeout_s"] = o.quality_timeout_s
-        text += "\n[session]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in session.items())
+        text += "\n[devices]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in policy.items())
         if o.record_dir is not None:
             Path(o.record_dir).mkdir(parents=True, exist_ok=True)
-            text += f"\n[record]\ndir = {_toml(str(Path(o.record_dir).resolve()))}\nformat = {_toml(o.record_format)}\n"
+            text += (f"\n[record]\ndir = {toml_value(str(Path(o.record_dir).resolve()))}\n"
+                     f"format = {toml_value(o.record_format)}\n")
         p.agent_config.write_text(text)
         cfg, base = load_server_config(p.server_config)
         state, tls = build_state(cfg, base)

@@ -37,7 +37,7 @@ from hil.devproc import Child, free_port, start_server
 from hil.fakes.evidence import for_challenge
 from hil.ingest.config import write_hpke_key
 from hil.ingest.identity import spki_sha256
-from hil.provision import _toml
+from hil.provision import toml_value
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
 SERVER_NAME = "ingest.fleet"
@@ -87,8 +87,8 @@ def provision_fleet(root: Path, n: int, *, store_url: str, port: int | None = No
     write_hpke_key(srv / "server-x25519.hpke", ServerKey.generate("x25519"))
     port = port or free_port()
     concurrent = max_concurrent_rpcs or max(64, 2 * n)
-    lines = [f"listen = {_toml(f'127.0.0.1:{port}')}", 'cert = "server.pem"', 'key = "server.key"',
-             'client_ca = "../ca.pem"', 'current_suite = "x25519"', f"store = {_toml(store_url)}",
+    lines = [f"listen = {toml_value(f'127.0.0.1:{port}')}", 'cert = "server.pem"', 'key = "server.key"',
+             'client_ca = "../ca.pem"', 'current_suite = "x25519"', f"store = {toml_value(store_url)}",
              'store_prefix = "fleet:"', "max_failures = 1000000", "",
              "[transport]", f"workers = {workers}", f"max_concurrent_rpcs = {concurrent}", "",
              "[[hpke_keys]]", 'suite = "x25519"', 'file = "server-x25519.hpke"', ""]
@@ -98,9 +98,9 @@ def provision_fleet(root: Path, n: int, *, store_url: str, port: int | None = No
         client = pki.issue(ca, tid, server=False)
         signer = generate_file_key(root / "terminals" / f"{tid}.signing.key")
         (srv / "terminals" / f"{tid}.pub.pem").write_bytes(signer.public_key_pem())
-        lines += ["[[terminals]]", f"id = {_toml(tid)}",
-                  f"certificate_spki_sha256 = [{_toml(spki_sha256(client.cert_pem))}]",
-                  f"public_key = {_toml(f'terminals/{tid}.pub.pem')}", ""]
+        lines += ["[[terminals]]", f"id = {toml_value(tid)}",
+                  f"certificate_spki_sha256 = [{toml_value(spki_sha256(client.cert_pem))}]",
+                  f"public_key = {toml_value(f'terminals/{tid}.pub.pem')}", ""]
         terminals.append(TerminalKeys(tid, client, signer))
     server_toml = srv / "server.toml"
     server_toml.write_text("\n".join(lines))

@@ -19,8 +19,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import drivers
 from agent.config import check_terminal_id
@@ -28,6 +30,7 @@ from agent.devices.policy import is_development_uri
 from agent.security.keys import generate_file_key
 from agent.uplink.probe import camera_identity
 from agent.uplink.seal import ServerKey
+from drivers.sim import SIM_CHALLENGE_WINDOW_S
 from hil import pki
 from hil.ingest.config import write_hpke_key
 from hil.ingest.identity import spki_sha256
@@ -38,6 +41,15 @@ DEVELOPMENT_DEVICES = """
 # refuses them).
 allow_development_cameras = true
 """
+
+
+def session_table(camera_uri: str, session: Mapping[str, Any] | None) -> str:
+    """The agent's ``[session]`` table: ``session``'s settings, and on ``sim://`` a challenge window
+    the simulator can fill (it renders slower than a camera's 30 framesets a second on a small
+    machine; a real camera keeps the agent's default 10 s)."""
+    table = {**({"challenge_window_s": SIM_CHALLENGE_WINDOW_S} if camera_uri.startswith("sim:") else {}),
+             **(session or {})}
+    return "\n[session]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in table.items()) if table else ""
 
 
 @dataclass(frozen=True)
@@ -52,7 +64,7 @@ class Provisioned:
     camera: dict[str, str] = field(default_factory=dict)   # the pinned camera: serial, firmware, calibration_sha256
 
 
-def _toml(v) -> str:
+def toml_value(v: Any) -> str:
     # Strings and lists of strings/ints are all this writer needs; json's quoting is valid TOML.
     return json.dumps(v)
 
@@ -61,7 +73,8 @@ def provision_dev(root: str | os.PathLike[str], *, terminal_id: str = "kiosk-dev
                   camera_uri: str = "sim://?subject=live&lux=300&distance_mm=500", suite: str = "x25519",
                   nonce_ttl_s: float = 60.0, retry_window_s: float = 10.0, keep_sealed: int = 0,
                   allowed_uids: tuple[int, ...] | None = None, allowed_groups: tuple[str, ...] = (),
-                  overwrite: bool = False, frames: int = 48) -> Provisioned:
+                  overwrite: bool = False, frames: int = 48, session: Mapping[str, Any] | None = None
+                  ) -> Provisioned:
     # The terminal id names files below: no separators, no "..", no control characters
     # (AGT_CONFIG_INVALID before anything is written).
     check_terminal_id(terminal_id, "terminal id")
@@ -102,11 +115,11 @@ def provision_dev(root: str | os.PathLike[str], *, terminal_id: str = "kiosk-dev
 
     server_toml = srv / "server.toml"
     server_toml.write_text(f"""# Reference ingest server (development). capture-agent server --config {server_toml}
-listen = {_toml(f'127.0.0.1:{port}')}
+listen = {toml_value(f'127.0.0.1:{port}')}
 cert = "server.pem"
 key = "server.key"
 client_ca = "../ca.pem"
-current_suite = {_toml(suite)}
+current_suite = {toml_value(suite)}
 nonce_ttl_s = {nonce_ttl_s}
 # Framesets of the challenge window; 0: what the challenges demanded need (docs/liveness.md). A
 # development terminal gets 48 (1.6 s): in the default 32 a still simulated person is judged
@@ -124,42 +137,42 @@ suite = "mlkem768-x25519"
 file = "server-mlkem768-x25519.hpke"
 
 [[terminals]]
-id = {_toml(terminal_id)}
-certificate_spki_sha256 = [{_toml(spki_sha256(client.cert_pem))}]
-public_key = {_toml(f'terminals/{terminal_id}.pub.pem')}
+id = {toml_value(terminal_id)}
+certificate_spki_sha256 = [{toml_value(spki_sha256(client.cert_pem))}]
+public_key = {toml_value(f'terminals/{terminal_id}.pub.pem')}
 
 [terminals.camera]
 # The camera provisioned with this terminal: probes from any other are refused (UNKNOWN_CAMERA).
-serial = {_toml(camera["serial"])}
-firmware = {_toml(camera["firmware"])}
-calibration_sha256 = {_toml(camera["calibration_sha256"])}
+serial = {toml_value(camera["serial"])}
+firmware = {toml_value(camera["firmware"])}
+calibration_sha256 = {toml_value(camera["calibration_sha256"])}
 """)
     uids = list(allowed_uids) if allowed_uids is not None else [os.getuid()]
     agent_toml = ag / "agent.toml"
     agent_toml.write_text(f"""# capture-agent daemon (development). capture-agent run --config {agent_toml}
-terminal_id = {_toml(terminal_id)}
+terminal_id = {toml_value(terminal_id)}
 state_dir = "../state"
 
 [camera]
-uris = [{_toml(camera_uri)}]
+uris = [{toml_value(camera_uri)}]
 {DEVELOPMENT_DEVICES if is_development_uri(camera_uri) else ""}
 [keys]
 signing_key = "file:signing.key"
 
 [uplink]
-endpoints = [{_toml(f'127.0.0.1:{port}')}]
+endpoints = [{toml_value(f'127.0.0.1:{port}')}]
 ca = "ca.pem"
-cert = {_toml(f'{terminal_id}.pem')}
-key = {_toml(f'{terminal_id}.key')}
+cert = {toml_value(f'{terminal_id}.pem')}
+key = {toml_value(f'{terminal_id}.key')}
 server_name = "ingest.localhost"
 
 [local_api]
-socket = {_toml(str(root / 'run' / 'agent.sock'))}
-allowed_uids = {_toml(uids)}
-allowed_groups = {_toml(list(allowed_groups))}
+socket = {toml_value(str(root / 'run' / 'agent.sock'))}
+allowed_uids = {toml_value(uids)}
+allowed_groups = {toml_value(list(allowed_groups))}
 
 [audit]
 path = "../state/audit.jsonl"
-""")
+{session_table(camera_uri, session)}""")
     return Provisioned(root, srv / "server.toml", ag / "agent.toml", root / "run" / "agent.sock",
                        root / "state" / "audit.jsonl", terminal_id, port, camera)

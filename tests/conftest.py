@@ -16,7 +16,6 @@ import subprocess
 import pytest
 from hypothesis import HealthCheck, settings
 
-from agent.config import SessionSettings
 from agent.devices.policy import DeviceSettings
 from agent.liveness.supervisor import LivenessSupervisor
 from agent.quality import QualityGate
@@ -30,7 +29,7 @@ from hil.ingest.identity import Registry, Terminal, spki_sha256
 from hil.ingest.limits import FailureLimits
 from hil.ingest.server import ServerState, ServerTLS, serve
 from hil.redisproc import start_redis
-from tests.helpers.terminals import LIVE, OTHER_TERMINAL, TERMINAL
+from tests.helpers.terminals import LIVE, OTHER_TERMINAL, SIM_SESSION, TERMINAL
 
 settings.register_profile("dev", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("ci", max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -123,7 +122,7 @@ def make_deps(ingest, supervisor):
     def make(camera_uri: str = LIVE, uplink=None, **session) -> SessionDeps:
         deps = SessionDeps(terminal_id=TERMINAL, camera_uri=camera_uri, uplink=uplink or ingest["uplink"](),
                            signer=ingest["signer"], supervisor=supervisor, counter=ingest["counter"],
-                           settings=dataclasses.replace(SessionSettings(), **session),
+                           settings=dataclasses.replace(SIM_SESSION, **session),
                            devices=DeviceSettings(allow_development_cameras=True))    # sim://
         made.append(deps)
         return deps

@@ -15,7 +15,14 @@ from ..base import DeviceInfo, ParsedUri
 from .camera import SERIAL, SceneState, SimCamera
 from .config import ATTACKS, SUBJECTS, SimConfig
 
-__all__ = ["SimCamera", "SimConfig", "SceneState", "SUBJECTS", "ATTACKS", "open_camera", "list_devices"]
+__all__ = ["SimCamera", "SimConfig", "SceneState", "SUBJECTS", "ATTACKS", "open_camera", "list_devices",
+           "SIM_CHALLENGE_WINDOW_S"]
+
+# The simulator renders 3-15 framesets a second on a shared 2-core machine, not a camera's 30: a
+# 48-frameset challenge window takes it 4-16 s of wall time, past the agent's default 10 s
+# (``[session] challenge_window_s``, sized for real cameras). Sessions on ``sim://`` (development
+# terminals, the HIL sim rig, the tests) get this instead.
+SIM_CHALLENGE_WINDOW_S = 30.0
 
 
 def open_camera(parsed: ParsedUri) -> SimCamera:

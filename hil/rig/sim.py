@@ -23,7 +23,7 @@ from urllib.parse import quote, urlencode
 
 from drivers.base import parse_uri
 from drivers.errors import InvalidUri
-from drivers.sim import SimConfig
+from drivers.sim import SIM_CHALLENGE_WINDOW_S, SimConfig
 from drivers.sim.camera import SERIAL
 from hil.errors import RigUnsupported, ScenarioInvalid
 from hil.rig import simcam
@@ -92,9 +92,8 @@ class SimRig(Rig):
                 "refuse_virtual": True, "allow_development_cameras": False, "camera_host": False}
 
     def session_settings(self) -> dict[str, Any]:
-        # The simulator renders 3-11 framesets a second on a shared 2-core machine, not a camera's
-        # 30: the challenge window gets the time a slow renderer needs (the agent's default is 10 s).
-        return {"challenge_window_s": 45.0}
+        # The simulator renders slower than a camera: the challenge window gets the time it needs.
+        return {"challenge_window_s": SIM_CHALLENGE_WINDOW_S}
 
     def server_settings(self) -> dict[str, Any]:
         # For the same reason a session can outlast the server's 30 s nonce (seen: EXPIRED at 30 lux

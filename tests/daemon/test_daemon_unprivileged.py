@@ -52,11 +52,11 @@ def deployment():
     ensure_user(KIOSK_USER, groups=(DAEMON_USER,))        # the kiosk app's user joins the daemon's group
     ensure_user(OUTSIDER_USER)
     d = shared_tmp("ca-unit-")
+    # Two cores shared with other work: a generous quality deadline (timing is not what this tests;
+    # the sim's challenge window is provisioned for its slow rendering).
     p = provision_dev(d / "dev", port=free_port(), camera_uri="sim://?seed=21&identity=3&lux=150",
-                      allowed_uids=(), allowed_groups=(DAEMON_USER,), nonce_ttl_s=120.0)
-    # Two cores shared with other work: generous stage deadlines (timing is not what this tests).
-    with open(p.agent_config, "a") as fh:
-        fh.write("\n[session]\nchallenge_window_s = 40.0\nquality_timeout_s = 60.0\n")
+                      allowed_uids=(), allowed_groups=(DAEMON_USER,), nonce_ttl_s=120.0,
+                      session={"quality_timeout_s": 60.0})
     # What systemd would make: RuntimeDirectory 0750 and StateDirectory 0700, owned by User:Group;
     # the keys and config installed for the service user (keys 0600).
     for path, mode in ((p.root / "run", 0o750), (p.root / "state", 0o700)):

@@ -5,12 +5,10 @@ crop digests; (3) the mTLS key on a PKCS#11 token (SoftHSM2). And the ways a hel
 
 from __future__ import annotations
 
-import dataclasses
 import types
 
 import pytest
 
-from agent.config import SessionSettings
 from agent.devices.policy import DeviceSettings
 from agent.purpose import Purpose
 from agent.security.keys import (
@@ -34,7 +32,7 @@ from hil.ingest.identity import Registry, Terminal, spki_sha256
 from hil.ingest.server import ServerState, ServerTLS, serve
 from proto.capture_agent.v1 import ingest_pb2 as pb
 from tests.helpers.swtpm import extend_pcr16, reset_pcr16, swtpm
-from tests.helpers.terminals import CAPS, LIVE
+from tests.helpers.terminals import CAPS, LIVE, SIM_SESSION
 
 TPM_T, GM_T, HSM_T = "kiosk-tpm-0001", "kiosk-gm-0001", "kiosk-hsm-0001"
 
@@ -90,7 +88,7 @@ def capture(deps: SessionDeps):
 
 def deps_for(keyed, supervisor, terminal, uplink, signer, attestor=None) -> SessionDeps:
     return SessionDeps(terminal_id=terminal, camera_uri=LIVE, uplink=uplink, signer=signer, supervisor=supervisor,
-                       settings=dataclasses.replace(SessionSettings()), attestor=attestor,
+                       settings=SIM_SESSION, attestor=attestor,
                        devices=DeviceSettings(allow_development_cameras=True))
 
 
