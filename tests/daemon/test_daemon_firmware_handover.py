@@ -25,11 +25,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.localapi.service import SERVICE
 from agent.observe.health import probe_local_api
+from drivers.sim import SIM_CHALLENGE_WINDOW_S
 from firmware import manifest as mf
 from hil.devproc import free_port, start_daemon, start_server
 from hil.fakes import usbcam, usbcam_fw
 from hil.provision import provision_dev
 from tests.helpers.firmware import sha
+from tests.helpers.live import inconclusive
 
 pytestmark = pytest.mark.slow                 # real processes: server, daemon, camera hosts, worker, updater
 
@@ -46,17 +48,20 @@ def _capture(p) -> subprocess.CompletedProcess:
 
 
 def _session_gets_the_camera(p) -> str:
-    """A capture that gets the camera: accepted, or, when a loaded run starves the simulator below the
-    challenge window's frame rate (this machine's 2 cores are shared), one that ran the challenge
-    window on the camera's frames and ran out of time there (SES_STAGE_TIMEOUT). Either way it passed
+    """A capture that gets the camera: accepted, or judged inconclusive on the camera's frames (issue
+    14's open BPCER: a still simulated face now and then), or, when a loaded run starves the simulator
+    below the challenge window's frame rate (this machine's 2 cores are shared), one that ran the
+    challenge window on the camera's frames and ran out of time there (SES_STAGE_TIMEOUT). Each passed
     the maintenance window, the lease, the firmware gate, the capture spec and the quality loop.
     A timeout is tried again, at most twice; the outcome is returned for the log."""
     for _ in range(3):
         out = _capture(p)
-        if out.returncode == 0:
-            events = [json.loads(line) for line in out.stdout.splitlines()]
-            assert events[-1]["result"]["accepted"]
-            return "accepted"
+        if out.returncode in (0, 1):                 # a result: accepted (0) or refused (1)
+            last = [json.loads(line) for line in out.stdout.splitlines()][-1]
+            if last["result"]["accepted"]:
+                return "accepted"
+            assert inconclusive(last), last
+            return "judged inconclusive"
         if "SES_STAGE_TIMEOUT" not in out.stdout:
             break
     events = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
@@ -81,7 +86,8 @@ def test_an_update_beside_the_running_daemon(tmp_path):
     usbcam_fw.register()
     dev = usbcam.FakeUsbDevice(tmp_path / "bus", vid=VID, pid=PID, firmware="1.0.0")
     p = provision_dev(tmp_path / "dev", port=free_port(),
-                      camera_uri=dev.behind("sim://?subject=live&lux=300&distance_mm=500"))
+                      camera_uri=dev.behind("sim://?subject=live&lux=300&distance_mm=500"),
+                      session={"challenge_window_s": SIM_CHALLENGE_WINDOW_S})       # the sim behind the fake
     key = Ed25519PrivateKey.generate()
     model = {"id": "fake-uvc", "vendor": "Test", "model": "Fake USB depth camera", "backend": "uvc",
              "usb_ids": [f"{VID:04x}:{PID:04x}"], "names": ["Fake USB depth camera"], "minimum_version": "1.0.0",
