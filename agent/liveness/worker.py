@@ -92,13 +92,16 @@ def selftest(sandbox_state: dict[str, Any], probes: dict[str, Any]) -> dict[str,
     out["signal_parent"] = _attempt(lambda: os.kill(os.getppid(), 0))
 
     def many_threads() -> None:                    # RLIMIT_NPROC: more tasks than the limit allows
-        started = []
+        # Every thread lives until the last has been tried: threads that ended while a loaded
+        # machine was still starting the others would let the count stay under the limit.
+        started, done = [], threading.Event()
         try:
             for _ in range(int(out["limits"]["RLIMIT_NPROC"]) + 1):
-                t = threading.Thread(target=time.sleep, args=(0.2,), daemon=True)
+                t = threading.Thread(target=done.wait, args=(30,), daemon=True)
                 t.start()
                 started.append(t)
         finally:
+            done.set()
             for t in started:
                 t.join()
     out["threads_beyond_nproc"] = _attempt(many_threads)
