@@ -430,11 +430,74 @@ def motion_from_steps(cues: list[FrameCues], steps: list[tuple[float, float]]) -
             "blink": blink, "blink_drop": drop}
 
 
-def motion_cues(cues: list[FrameCues]) -> dict[str, float]:
-    """Across frames: overall motion and non-rigid motion of the landmarks (per IPD), and blinks."""
+def motion_cues(cues: list[FrameCues], frames: list[int] | None = None, window: int | None = None
+                ) -> dict[str, float]:
+    """Across frames: overall motion and non-rigid motion of the landmarks (per IPD), blinks, and
+    the motion's significance (``motion_snr``) with the whole window under one light. ``frames``
+    are the frameset indices of ``cues`` (default: consecutive), ``window`` the window's length."""
+    frames = list(range(len(cues))) if frames is None else frames
+    window = (frames[-1] + 1 if frames else 0) if window is None else window
+    steps = [motion_step(cues[0].landmarks, c.landmarks) for c in cues[1:]] if len(cues) >= 3 else []
+    out = motion_from_steps(cues, steps)
+    out["motion_snr"] = motion_snr(cues, one_light_runs(frames, window), window)
+    return out
+
+
+# A run: frames measured one after the other under one light, as (cue index, frameset index)
+# pairs with consecutive frameset indices, and that light's code (runs of one code may be compared).
+Run = tuple[int, list[tuple[int, int]]]
+# The face models' landmark jitter between consecutive frames is never below this (per IPD): a
+# window too steady for it (a still image, an injected render) gives no evidence, not a huge ratio.
+MIN_JITTER_IPD = 0.001
+MIN_JITTER_PAIRS = 3
+
+
+def one_light_runs(frames: list[int], window: int) -> list[Run]:
+    """The runs of a window under one light (no illumination sequence): its first and last thirds."""
+    first = [(i, k) for i, k in enumerate(frames) if 3 * k < window]
+    last = [(i, k) for i, k in enumerate(frames) if 3 * k >= 2 * window]
+    return [(0, part) for part in (first, last) if part]
+
+
+def _median_shift(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.median(np.linalg.norm(b - a, axis=1)))
+
+
+def motion_snr(cues: list[FrameCues], runs: list[Run], window: int) -> float:
+    """How far the face moved between two moments under one light, in units of what the session's
+    own landmark jitter could make of a face that did not move (NaN if the window cannot say).
+
+    A still living face drifts slowly (breathing, postural sway), while the face models' landmark
+    jitter changes from frame to frame, and grows tenfold from bright light to dim (a head model
+    on a stand "moves" 0.002 IPD at 500 lux and 0.009 at 35 lux; a still person may move 0.007
+    in a window). So the drift is measured on landmarks averaged over each run (frames in a row
+    under one light: the screen's colour moves the landmarks a little, so only runs of one colour
+    are compared), between runs at least a third of the window apart (median displacement per
+    IPD), and divided by what jitter alone would give for those two averages: the median
+    frame-to-frame displacement within runs, scaled by sqrt((1/n_a + 1/n_b) / 2). About 1 for
+    an object that holds still at any light; several for a face that drifts by more than its
+    landmarks jitter. The median over such run pairs."""
+    nan = float("nan")
     if len(cues) < 3:
-        return motion_from_steps(cues, [])
-    return motion_from_steps(cues, [motion_step(cues[0].landmarks, c.landmarks) for c in cues[1:]])
+        return nan
+    ipd = float(np.median([c.ipd_px for c in cues]))
+    if not ipd > 0:
+        return nan
+    jitter = [_median_shift(cues[a].landmarks, cues[b].landmarks)
+              for _, members in runs for (a, ka), (b, kb) in zip(members, members[1:], strict=False) if kb == ka + 1]
+    if len(jitter) < MIN_JITTER_PAIRS:
+        return nan
+    step = max(float(np.median(jitter)) / ipd, MIN_JITTER_IPD)
+    ratios = []
+    for x, (light_a, a) in enumerate(runs):
+        for light_b, b in runs[x + 1:]:
+            if light_a != light_b or 3 * (np.mean([k for _, k in b]) - np.mean([k for _, k in a])) < window:
+                continue
+            mean_a = np.mean([cues[i].landmarks for i, _ in a], axis=0)
+            mean_b = np.mean([cues[i].landmarks for i, _ in b], axis=0)
+            floor = step * np.sqrt((1 / len(a) + 1 / len(b)) / 2)
+            ratios.append(_median_shift(mean_a, mean_b) / ipd / floor)
+    return float(np.median(ratios)) if ratios else nan
 
 
 def depth_noise(aligned_frames: list[AlignedFrameSet]) -> float:

@@ -34,10 +34,13 @@ from agent.liveness.detectors import score
 from agent.liveness.features import (
     FrameCues,
     ProjectorLight,
+    Run,
     depth_noise,
     frame_cues,
     motion_from_steps,
+    motion_snr,
     motion_step,
+    one_light_runs,
     projector_light,
     same_power,
 )
@@ -251,6 +254,7 @@ class Judge:
                     if face is not None and usual_power(on):
                         lights.append(projector_light(aligned[on], aligned[off], face, same_pair(k)))
             motion = motion_from_steps(self.cues, sel.motion_steps(self.cues, self.cue_frames, self.motion_steps))
+            motion["motion_snr"] = motion_snr(self.cues, sel.light_runs(self.cue_frames), len(sets))
             notes.extend(sel.notes)
             s = score(self.cues, projector_on=[lit[k] for k in self.cue_frames] if lit is not None else None,
                       projector_seen=projector_seen,
@@ -373,6 +377,24 @@ class FrameSelection:
                               "a third of the window apart)")
             return steps
         return out
+
+    def light_runs(self, frames: list[int]) -> list[Run]:
+        """The window's runs for ``motion_snr``: frames in a row the screen showed one colour
+        (the frames at an edge left out), under the illumination challenge; otherwise the whole
+        window is under one light, and its first and last thirds are the runs."""
+        shown = self.shown
+        if shown is None:
+            return one_light_runs(frames, len(self.grids))
+        runs: list[Run] = []
+        for i, k in enumerate(frames):
+            code = shown[k] if k < len(shown) else None
+            if code is None:
+                continue
+            if runs and runs[-1][0] == code and runs[-1][1][-1][1] == k - 1:
+                runs[-1][1].append((i, k))
+            else:
+                runs.append((code, [(i, k)]))
+        return runs
 
     def best(self, ranks: list[tuple[tuple, int, FaceObservation]]) -> tuple[tuple, int, FaceObservation] | None:
         neutral = self.neutral
