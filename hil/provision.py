@@ -123,7 +123,7 @@ current_suite = {toml_value(suite)}
 nonce_ttl_s = {nonce_ttl_s}
 # Framesets of the challenge window; 0: what the challenges demanded need (docs/liveness.md). A
 # development terminal gets 48 (1.6 s): in the default 32 a still simulated person is judged
-# inconclusive about 1 session in 8 (the motion detector; issue 14, docs/liveness.md).
+# inconclusive about 1 session in 8 (the motion detector, measured before motion_snr; issue 14).
 frames = {int(frames)}
 retry_window_s = {retry_window_s}
 keep_sealed = {keep_sealed}

@@ -66,7 +66,7 @@ def ingest(tmp_path_factory):
     # A 48-frameset challenge window (1.6 s; the server's `frames` setting): the plumbing tests need
     # a live face judged live every time, and in the default 32 (1.07 s) a still person's breathing
     # can sit at a turning point: about 1 daemon session in 8 of tests.helpers.terminals.LIVE came out
-    # inconclusive on the motion detector (issue 14's open finding, docs/liveness.md).
+    # inconclusive on the motion detector (measured before motion_snr; issue 14, docs/liveness.md).
     state = ServerState(registry=registry, keys={key.key_id: key, hybrid.key_id: hybrid}, current_key_id=key.key_id,
                         frames=48, keep_sealed=4, limits=FailureLimits(max_failures=10_000))
     server, port = serve(state, ServerTLS(server_cert.cert_pem, server_cert.key_pem, ca.cert_pem))
