@@ -32,7 +32,7 @@ def test_run_on_the_sim_rig_with_a_fake_uhubctl_port(tmp_path):
     report = tmp_path / "out.html"
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     out = subprocess.run([sys.executable, "-m", "hil", "run", str(DATA / "tiny.toml"), "--report", str(report),
-                          "--rig", "sim", "--sim-dir", str(rig), "--usb-port", "1-1:2", "--frames", "12",
+                          "--rig", "sim", "--sim-dir", str(rig), "--usb-port", "1-1:2", "--frames", "32",
                           "--sim", "realtime=0"], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     assert re.search(r"\[#{30}\] 4/4 ", out.stderr)                       # the progress bar reached the end
