@@ -55,7 +55,7 @@ def oni_file(tmp_path_factory):
         path.unlink(missing_ok=True)
         try:
             out = subprocess.run([sys.executable, "-c", _RECORD, str(path), "20"], env=env, capture_output=True,
-                                 text=True, timeout=40)
+                                 text=True, timeout=10)   # a recording takes ~0.6 s
             break
         except subprocess.TimeoutExpired:
             if attempt == 2:
