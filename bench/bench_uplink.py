@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import drivers
+from agent.config import SessionSettings
 from agent.devices.policy import DeviceSettings
 from agent.liveness.challenge import Challenge
 from agent.liveness.fusion import VerdictThresholds
@@ -37,9 +38,13 @@ from agent.session.window import collect
 from agent.uplink.probe import build_payload, seal_probe
 from agent.uplink.seal import ServerKey
 from bench import local_terminal
+from drivers.sim import SIM_CHALLENGE_WINDOW_S
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
-CAMERA = "sim://?seed=21&identity=3&lux=150&prerender=60"
+# Skin type III: the prerendered colour frames keep the picture-metered exposure they were rendered
+# with (the face-metered exposure cannot act on them), and this identity's own type VI skin then
+# stays under the gray band (FACE_TOO_DARK: every session timed out in the quality loop).
+CAMERA = "sim://?seed=21&identity=3&skin=3&lux=150&prerender=60"
 SESSIONS = 10
 
 
@@ -94,7 +99,10 @@ def e2e_rows(tmp: Path) -> list[dict]:
     try:
         with LivenessSupervisor() as sup:
             deps = SessionDeps(terminal_id=local_terminal.TERMINAL_ID, camera_uri=CAMERA, uplink=t.uplink,
-                               signer=t.signer, supervisor=sup, devices=DeviceSettings(allow_development_cameras=True))
+                               signer=t.signer, supervisor=sup, devices=DeviceSettings(allow_development_cameras=True),
+                               # The illumination challenge's lit screen is rendered live (not
+                               # prerendered): the window needs the simulator's time.
+                               settings=SessionSettings(challenge_window_s=SIM_CHALLENGE_WINDOW_S))
             deps.gate("kiosk")
             for i in range(SESSIONS + 1):
                 req = CaptureRequest(Purpose.VERIFY, "kiosk", f"CONSENT-BENCH-{i:04d}")
