@@ -11,6 +11,7 @@ shared, noisy machine; both paths give the same numbers and decisions
 from __future__ import annotations
 
 import contextlib
+import functools
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -63,10 +64,10 @@ def camera_rows(label: str, uri: str) -> list[dict]:
     mesh = [_ms(lambda: face_mesh(img, d)) for _ in range(CALLS)]
     fast, whole = [], []
     for i in range(CALLS):                      # alternating: both paths see the same load
-        a = aligned[i % len(aligned)]
-        fast.append(_ms(lambda a=a: gate.measure(a)))
+        measure = functools.partial(gate.measure, aligned[i % len(aligned)])
+        fast.append(_ms(measure))
         with _whole_frame_path():
-            whole.append(_ms(lambda a=a: gate.measure(a)))
+            whole.append(_ms(measure))
     f, w, models = statistics.median(fast), statistics.median(whole), statistics.median(detect) + \
         statistics.median(mesh)
     return [
