@@ -331,11 +331,20 @@ def _drift(t: np.ndarray) -> np.ndarray:
     return np.stack([u ** p for p in range(DRIFT_TERMS + 1)], axis=1)
 
 
-def _fit_channel(y: np.ndarray, drift: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Least squares ``y ~ drift + g x`` on a channel's settled frames (``drift``: their rows of
-    :func:`_drift`): the drift coefficients, then g."""
-    coef, *_ = np.linalg.lstsq(np.column_stack((drift, x)), y, rcond=None)
-    return coef
+def _fit_channels(y: np.ndarray, drift: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Least squares ``y[:, c] ~ drift + g x[:, c]`` for the three channels at once, on the settled
+    frames (``drift``: their rows of :func:`_drift`): (3, terms) rows of the drift coefficients, then
+    g. The minimum-norm solution, singular values at or below ``eps * max(rows, terms)`` of the largest
+    dropped: what ``np.linalg.lstsq(rcond=None)`` returns per channel, from one stacked SVD."""
+    k, d = drift.shape
+    a = np.empty((3, k, d + 1))
+    a[:, :, :d] = drift
+    a[:, :, d] = x.T
+    u, sv, vt = np.linalg.svd(a, full_matrices=False)
+    keep = sv > np.finfo(np.float64).eps * max(k, d + 1) * sv[:, :1]
+    inv = np.divide(1.0, sv, out=np.zeros_like(sv), where=keep)
+    uty = np.einsum("cki,kc->ci", u, y)
+    return np.einsum("cij,ci->cj", vt, inv * uty)
 
 
 def _within_step_noise(y: np.ndarray, care: np.ndarray, step_of: np.ndarray) -> np.ndarray:
@@ -413,8 +422,8 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
         noise = _within_step_noise(yy, care, sid)
         seps, resid = [], np.zeros((m, 3))
         gains = np.zeros(3)
-        for c in range(3):
-            coef = _fit_channel(yy[care, c], drift[care], x[care, c])
+        coefs = _fit_channels(yy[care], drift[care], x[care])
+        for c, coef in enumerate(coefs):
             gains[c] = coef[-1]
             seps.append(coef[-1] / max(noise[c], 1e-6 * max(abs(coef[0]), 1e-6)))
             resid[:, c] = yy[:, c] - drift @ coef[:-1]
