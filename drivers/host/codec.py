@@ -26,12 +26,12 @@ from ..frame import (
 from .channel import finite
 
 MAX_TEXT = 512
-_META_NUMBERS = ("exposure_us", "gain", "projector_power_mw", "white_balance_k")
+_META_NUMBERS = ("exposure_us", "gain", "projector_power_mw", "white_balance_k", "depth_min_m", "depth_max_m")
 _META_INTS = ("frame_counter", "sensor_timestamp_us")
 MAX_EXTRA_KEYS = 16
 # Results of forwarded camera calls that are dataclasses, by name. Looked up in drivers.base at
 # decode time, so a type another branch adds there (an exposure setting, say) works once it exists.
-RESULT_TYPES = ("ProjectorPowerRange", "ExposureSetting")
+RESULT_TYPES = ("ProjectorPowerRange", "ExposureSetting", "DepthRange")
 ARG_ENUMS = {"StreamKind": StreamKind}
 
 
