@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import base
 from ..base import Capability, DeviceInfo, UsbIdentity
-from ..errors import CameraHostProtocol
+from ..errors import CameraHostProtocol, InvalidSetting
 from ..frame import (
     DistortionModel,
     Extrinsics,
@@ -203,6 +203,6 @@ def value_from(v: Any, depth: int = 0) -> Any:
         make: Any = cls
         try:
             return make(**{text(k, "field", 64): value_from(x, depth + 1) for k, x in v["fields"].items()})
-        except TypeError as exc:
+        except (TypeError, InvalidSetting) as exc:        # a field missing, or a value the type refuses
             raise CameraHostProtocol(f"bad {v['type']}: {exc}") from None
     raise CameraHostProtocol("value of an unknown shape")
