@@ -10,6 +10,7 @@
 from .base import (
     Camera,
     Capability,
+    DepthRange,
     DeviceInfo,
     ExposureSetting,
     ParsedUri,
@@ -46,7 +47,8 @@ register_backend("orbbec", "drivers.orbbec", ("orbbec", "orbbec+file"),
                  "Orbbec cameras on Orbbec SDK v2 (Gemini 330/2, Femto, Astra 2) and their .bag recordings")
 
 __all__ = [
-    "Camera", "Capability", "DeviceInfo", "ExposureSetting", "ProjectorPowerRange", "ParsedUri", "UsbIdentity",
+    "Camera", "Capability", "DepthRange", "DeviceInfo", "ExposureSetting", "ProjectorPowerRange", "ParsedUri",
+    "UsbIdentity",
     "backends", "list_devices", "open", "parse_uri", "register_backend", "ClockDomain", "DistortionModel",
     "Extrinsics", "Frame", "FrameMetadata", "FrameSet", "Intrinsics", "PixelFormat", "StreamKind", "StreamProfile",
 ]

@@ -20,6 +20,7 @@ Contract of :class:`Camera`:
 from __future__ import annotations
 
 import abc
+import dataclasses
 import enum
 import importlib
 import math
@@ -38,7 +39,7 @@ from .errors import (
     UnknownScheme,
     UnsupportedMode,
 )
-from .frame import Extrinsics, Frame, StreamKind, StreamProfile
+from .frame import Extrinsics, Frame, FrameMetadata, StreamKind, StreamProfile
 
 
 class Capability(str, enum.Enum):
@@ -80,6 +81,30 @@ class ExposureSetting:
     """An imager's exposure (microseconds) and gain, in the units its frame metadata reports."""
     exposure_us: float
     gain: float
+
+
+@dataclass(frozen=True)
+class DepthRange:
+    """The distances a depth sensor measures, in metres; None for a bound the camera does not state.
+    Nearer than ``min_m`` a stereo camera finds no match within its disparity search (no depth, or
+    none to trust); beyond ``max_m`` the depth error grows past use. ``source`` says where the
+    figures come from (the device's own option, its product line's datasheet, a profile)."""
+    min_m: float | None
+    max_m: float | None
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("min_m", "max_m"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+                                  or not 0.0 < v <= 100.0):
+                raise InvalidSetting(f"depth range {name} must be a distance in metres in (0, 100], not {v!r}")
+        if self.min_m is not None and self.max_m is not None and self.min_m >= self.max_m:
+            raise InvalidSetting(f"depth range {self.min_m} m..{self.max_m} m is empty")
+
+    def stamp(self, md: FrameMetadata) -> FrameMetadata:
+        """``md`` for a depth frame of this sensor: the range travels with the frame to the gate."""
+        return dataclasses.replace(md, depth_min_m=self.min_m, depth_max_m=self.max_m)
 
 
 @dataclass(frozen=True)
@@ -209,6 +234,13 @@ class Camera(abc.ABC):
         """The projector's settable power, in mW."""
         raise CapabilityUnsupported(f"{self.info.backend} camera cannot set its projector's power")
 
+    def depth_range(self) -> DepthRange | None:
+        """The distances the depth sensor measures, as the SDK states them (a device option, or the
+        product line's documented range); None when the camera does not say (no claim is then made
+        about a face being too near or too far for depth). Depth frames carry the same figures in
+        their metadata (``FrameMetadata.depth_min_m``/``depth_max_m``)."""
+        return None
+
     def set_projector_power(self, mw: float) -> float:
         """Set the projector's power (taking effect on the next frames, like ``set_projector``);
         returns the power actually applied, snapped to the device's step."""
@@ -307,6 +339,9 @@ class CameraWrapper(Camera):
 
     def projector_power_range(self) -> ProjectorPowerRange:
         return self._forward("projector_power_range")
+
+    def depth_range(self) -> DepthRange | None:
+        return self._forward("depth_range")
 
     def set_projector_power(self, mw: float) -> float:
         return self._forward("set_projector_power", mw)

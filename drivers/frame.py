@@ -160,6 +160,10 @@ class FrameMetadata:
     frame_counter: int | None = None          # the sensor's own counter (watchdog, continuity)
     sensor_timestamp_us: int | None = None    # mid-exposure timestamp where the device has one
     white_balance_k: float | None = None
+    # Depth frames: the distances the depth sensor measures, in metres, as the camera states them
+    # (``Camera.depth_range``); None where it does not. A face nearer or further has no depth to trust.
+    depth_min_m: float | None = None
+    depth_max_m: float | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

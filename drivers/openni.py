@@ -31,12 +31,13 @@ from typing import overload
 
 import numpy as np
 
-from .base import Camera, Capability, DeviceInfo, ParsedUri, UsbIdentity
+from .base import Camera, Capability, DepthRange, DeviceInfo, ParsedUri, UsbIdentity
 from .errors import (
     BackendUnavailable,
     DeviceLost,
     DeviceNotFound,
     FrameTimeout,
+    InvalidSetting,
     InvalidUri,
     RecordingInvalid,
     StreamClosed,
@@ -303,6 +304,7 @@ class OpenNICamera(Camera):
         self._closed = False
         self._started = False
         self._frames_left: dict[StreamKind, int] = {}
+        self._depth_range: DepthRange | None = None
         # Held around every SDK call on the streams, so stop() from another thread never destroys a
         # stream under a wait or read (that crashes the C library). Waits are 50 ms slices.
         self._io = threading.Lock()
@@ -464,6 +466,8 @@ class OpenNICamera(Camera):
             for k, st in self._streams.items():
                 st.start()
                 self._profiles[k] = self._profile(k, st)
+                if k is StreamKind.DEPTH:
+                    self._depth_range = self._ask_depth_range(st)
                 if self._is_file:
                     self._frames_left[k] = st.get_number_of_frames()
         except OpenNIError as exc:
@@ -514,6 +518,28 @@ class OpenNICamera(Camera):
             intr = intrinsics_from_fov(vm.resolutionX, vm.resolutionY, *self._fov)
             self._notes.append(f"{kind.value}: device reports no field of view; nominal FOV used")
         return StreamProfile(kind, vm.resolutionX, vm.resolutionY, float(vm.fps), fmt, 0, intr)
+
+    def depth_range(self) -> DepthRange | None:
+        """The depth stream's pixel value range (``getMinPixelValue``/``getMaxPixelValue``) in
+        metres; None when the driver does not report it (the Dummy device, some recordings)."""
+        return self._depth_range
+
+    @staticmethod
+    def _ask_depth_range(st) -> DepthRange | None:
+        try:
+            fmt = _FORMATS.get(st.get_video_mode().pixelFormat)
+            lo, hi = int(st.get_min_pixel_value()), int(st.get_max_pixel_value())
+        except OpenNIError:
+            return None                          # ONI_STATUS_NOT_IMPLEMENTED on drivers that do not say
+        if fmt is None or fmt[0] is not PixelFormat.Z16:
+            return None
+        scale = fmt[2]
+        try:
+            # 0 is "no depth" in OpenNI, not a distance: a minimum of 0 states nothing.
+            return DepthRange(lo * scale if lo > 0 else None, hi * scale if hi > lo else None,
+                              "OpenNI depth stream's min/max pixel value")
+        except InvalidSetting:
+            return None
 
     def _mark_lost(self, why: str) -> None:
         self._lost = why
@@ -572,10 +598,12 @@ class OpenNICamera(Camera):
         prof = self._profiles[kind]
         assert prof.intrinsics is not None      # _profile() gives every stream its intrinsics
         intr = prof.intrinsics if (prof.width, prof.height) == (w, h) else prof.intrinsics.scaled(w, h)
+        md = FrameMetadata(frame_counter=index, sensor_timestamp_us=ts_us)
+        if kind is StreamKind.DEPTH and self._depth_range is not None:
+            md = self._depth_range.stamp(md)
         return Frame(stream=kind, pixels=px, format=fmt, timestamp_ms=ts_us / 1000.0,
                      clock_domain=ClockDomain.HARDWARE, host_time_ns=time.monotonic_ns(), frame_number=index,
-                     intrinsics=intr, device_serial=self._serial(), depth_scale=scale,
-                     metadata=FrameMetadata(frame_counter=index, sensor_timestamp_us=ts_us))
+                     intrinsics=intr, device_serial=self._serial(), depth_scale=scale, metadata=md)
 
     def _teardown(self) -> None:
         for st in self._streams.values():

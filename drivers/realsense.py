@@ -21,7 +21,16 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .base import Camera, Capability, DeviceInfo, ExposureSetting, ParsedUri, ProjectorPowerRange, UsbIdentity
+from .base import (
+    Camera,
+    Capability,
+    DepthRange,
+    DeviceInfo,
+    ExposureSetting,
+    ParsedUri,
+    ProjectorPowerRange,
+    UsbIdentity,
+)
 from .errors import (
     BackendUnavailable,
     CapabilityUnsupported,
@@ -202,6 +211,7 @@ class RealSenseCamera(Camera):
         self._ctx = None
         self._ir_measured: ExposureSetting | None = None     # from the latest depth/IR frame's metadata
         self._ir_saved: SavedExposure | None = None          # what unlock_exposure restores
+        self._depth_range: DepthRange | None = None           # asked of the depth sensor at start
         unknown = set(parsed.query) - _QUERY_KEYS
         if unknown:
             raise InvalidUri(f"realsense: unknown query key(s) {', '.join(sorted(unknown))}; "
@@ -306,7 +316,18 @@ class RealSenseCamera(Camera):
             pipeline.stop()
             raise RecordingInvalid(f"{self._target}: no depth stream") if self._recording else \
                 UnsupportedMode("device offers no depth stream")
+        try:
+            depth_sensor = dev.first_depth_sensor()
+        except RuntimeError:
+            depth_sensor = None
+        depth_width = next(p.width for p in self._profiles if p.kind is StreamKind.DEPTH)
+        self._depth_range = rsdev.depth_range_of(depth_sensor, rs, rsdev.model_of(self._name), depth_width)
         self._pipeline = pipeline
+
+    def depth_range(self) -> DepthRange | None:
+        """The depth sensor's own ``min_distance``/``max_distance`` options, or the model's
+        datasheet range (``realsense_device.depth_range_of``); known once started."""
+        return self._depth_range
 
     def _configure_live(self, cfg) -> None:
         ctx = rs.context()
@@ -376,6 +397,8 @@ class RealSenseCamera(Camera):
             intr = next(p.intrinsics for p in self._profiles if p.kind is kind)
             assert intr is not None         # every profile is made with the SDK's intrinsics (start)
             md = _metadata(f)
+            if kind is StreamKind.DEPTH and self._depth_range is not None:
+                md = self._depth_range.stamp(md)
             if kind is not StreamKind.COLOR and md.exposure_us is not None and md.gain is not None:
                 self._ir_measured = ExposureSetting(float(md.exposure_us), float(md.gain))
             frame = Frame(stream=kind, pixels=pixels, format=fmt, timestamp_ms=float(f.get_timestamp()),

@@ -25,12 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import modes
-from .base import Capability, UsbIdentity
+from .base import Capability, DepthRange, UsbIdentity
+from .errors import InvalidSetting
 from .frame import StreamKind
 from .modes import USB2_BUDGET, Choice, Mode
 
 __all__ = ["USB2_BUDGET", "Choice", "Mode", "MODELS", "choose_modes", "model_of", "usb_identity", "is_usb2",
-           "probe_capabilities", "offered_modes", "bus_path_from_port"]
+           "probe_capabilities", "offered_modes", "bus_path_from_port", "DEPTH_SPECS", "depth_range_of"]
 
 INTEL_VID = 0x8086
 
@@ -48,6 +49,57 @@ MODELS = {
     "D455": ModelInfo(90.0, True),      # also D455f/D456
     "D456": ModelInfo(90.0, True),
 }
+
+
+@dataclass(frozen=True)
+class DepthSpec:
+    """A model's documented depth range (Intel RealSense D400 Series datasheet, 337029): the
+    minimum Z at the 848x480 and 1280x720 depth modes (the disparity search covers a fixed number of
+    pixels, so the nearest measurable distance grows with the depth resolution), and the far end of
+    its ideal range (None where the camera measures on beyond it)."""
+    min_z_848_m: float
+    min_z_1280_m: float
+    max_m: float | None
+
+
+DEPTH_SPECS = {
+    "D405": DepthSpec(0.07, 0.10, None),    # ideal 7-50 cm, but it measures (noisily) further
+    "D415": DepthSpec(0.31, 0.45, 3.0),
+    "D435": DepthSpec(0.195, 0.28, 3.0),
+    "D455": DepthSpec(0.42, 0.52, 6.0),
+    "D456": DepthSpec(0.42, 0.52, 6.0),
+}
+
+
+def depth_range_of(sensor: Any, rs: Any, model: str, depth_width: int) -> DepthRange | None:
+    """The depth sensor's range: its own ``min_distance``/``max_distance`` options where it has
+    them (metres), else the model's datasheet range at this depth width; None for a model the table
+    does not know (no claim is made then)."""
+    own: dict[str, float | None] = {}
+    for key in ("min_distance", "max_distance"):
+        own[key] = None
+        option = getattr(rs.option, key, None)
+        try:
+            if sensor is not None and option is not None and sensor.supports(option):
+                own[key] = round(float(sensor.get_option(option)), 4)   # float32 option: to 0.1 mm
+        except RuntimeError:
+            pass
+    lo, hi = own["min_distance"], own["max_distance"]
+    if lo is not None and lo <= 0:
+        lo = None                                # 0: no minimum stated
+    if lo is not None or hi is not None:
+        try:
+            return DepthRange(lo, hi, "the depth sensor's min_distance/max_distance options")
+        except InvalidSetting:
+            pass                                 # nonsense from the device: fall back to the datasheet
+    spec = DEPTH_SPECS.get(model)
+    if spec is None or depth_width <= 0:
+        return None
+    if depth_width <= 848:
+        z = spec.min_z_848_m * depth_width / 848
+    else:
+        z = spec.min_z_848_m + (spec.min_z_1280_m - spec.min_z_848_m) * (min(depth_width, 1280) - 848) / (1280 - 848)
+    return DepthRange(round(z, 3), spec.max_m, f"{model} datasheet at {depth_width} px wide depth")
 
 
 def model_of(name: str) -> str:

@@ -98,6 +98,12 @@ class Recorder:
         if f.stream is StreamKind.DEPTH and self._first_depth:
             self._scale = self._scale or f.depth_scale
             self._stereo.add_read_only_option(rs.option.depth_units, self._scale)
+            # The recorded camera's depth range, as a device that reports one does: playback (and
+            # the agent's range checks) then see the range of the camera that was recorded.
+            if f.metadata.depth_min_m is not None:
+                self._stereo.add_read_only_option(rs.option.min_distance, f.metadata.depth_min_m)
+            if f.metadata.depth_max_m is not None:
+                self._stereo.add_read_only_option(rs.option.max_distance, f.metadata.depth_max_m)
             self._first_depth = False
         if id(sensor) not in self._started:
             sensor.start(self._queue)

@@ -318,3 +318,106 @@ def recovery(results: Sequence[ProbeResult], terminal_ids: Sequence[str], ready_
     every = waits[-1] if len(first) == len(terminal_ids) and waits else None
     return Recovery(every, waits[len(waits) // 2] if waits else None, len(first),
                     sum(1 for r in results if not r.ok))
+
+
+# -- the fleet across processes ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Share:
+    """What one load process needs to play its terminals (picklable: key files by path)."""
+
+    files: FleetFiles                              # with ``terminals`` left empty
+    terminals: list[tuple[str, pki.Issued, str]]   # id, client certificate, signing key file
+
+
+def _load_process(conn, share: _Share) -> None:
+    """A load process: builds its terminals, then runs each command the parent sends and answers
+    with the results (``FleetProcesses``)."""
+    terminals = [FleetTerminal(TerminalKeys(tid, cert, FileSigner(path)), share.files)
+                 for tid, cert, path in share.terminals]
+    conn.send(terminals[0].payload_size())
+    try:
+        while True:
+            cmd = conn.recv()
+            if cmd[0] == "load":
+                results = run_load(terminals, cmd[1], think_s=cmd[2])
+            elif cmd[0] == "until":
+                results = run_until_each_succeeds(terminals, cmd[1])
+            else:
+                break
+            conn.send([(r.terminal_id, r.started, r.ended, r.outcome) for r in results])
+    finally:
+        for t in terminals:
+            t.close()
+        conn.close()
+
+
+class FleetProcesses:
+    """The fleet's terminals split across ``procs`` load processes, each with its own gRPC channels
+    and its own interpreter (its own GIL), so that sealing, signing and TLS for a thousand terminals
+    are not one core's work. Each terminal still has its own certificate and key. Results come back
+    merged; ``time.monotonic`` is the system-wide monotonic clock on Linux, so the processes' times
+    compare with each other and with the parent's (``recovery`` needs that)."""
+
+    def __init__(self, files: FleetFiles, procs: int):
+        import multiprocessing as mp
+
+        if not 1 <= procs <= len(files.terminals):
+            raise ValueError("procs must be between 1 and the number of terminals")
+        ctx = mp.get_context("spawn")               # a forked child would inherit gRPC's state
+        bare = FleetFiles(files.root, files.ca, files.server_toml, files.port, [])
+        self.terminal_ids = [k.terminal_id for k in files.terminals]
+        self._conns, self._procs = [], []
+        for i in range(procs):
+            mine = [(k.terminal_id, k.cert, str(k.signer.path)) for k in files.terminals[i::procs]]
+            parent, child = ctx.Pipe()
+            p = ctx.Process(target=_load_process, args=(child, _Share(bare, mine)), daemon=True,
+                            name=f"fleet-load-{i}")
+            p.start()
+            child.close()
+            self._conns.append(parent)
+            self._procs.append(p)
+        self.payload_size = [c.recv() for c in self._conns][0]
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._procs if p.pid is not None]
+
+    def _send(self, *cmd) -> None:
+        for c in self._conns:
+            c.send(cmd)
+
+    def collect(self) -> list[ProbeResult]:
+        """The results of the command last sent, from every process."""
+        out: list[ProbeResult] = []
+        for c in self._conns:
+            out += [ProbeResult(*r) for r in c.recv()]
+        return out
+
+    def run_load(self, seconds: float, *, think_s: float = 0.0) -> list[ProbeResult]:
+        """``run_load`` in every process at once."""
+        self._send("load", seconds, think_s)
+        return self.collect()
+
+    def start_until_each_succeeds(self, timeout_s: float) -> None:
+        """``run_until_each_succeeds`` in every process; ``collect()`` waits for the results."""
+        self._send("until", timeout_s)
+
+    def run_until_each_succeeds(self, timeout_s: float) -> list[ProbeResult]:
+        self.start_until_each_succeeds(timeout_s)
+        return self.collect()
+
+    def close(self) -> None:
+        for c in self._conns:
+            try:
+                c.send(("close",))
+            except OSError:
+                pass
+        for p in self._procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+                p.join()
+        for c in self._conns:
+            c.close()

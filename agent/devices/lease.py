@@ -39,7 +39,17 @@ import drivers
 from agent.devices.calibration import RigCalibration
 from agent.devices.manager import CaptureRig, RigIncomplete, Source, SourceEvent, SourceFailed, SourceState
 from agent.devices.policy import DeviceSettings
-from drivers import Camera, Capability, DeviceInfo, Extrinsics, Frame, ProjectorPowerRange, StreamKind, StreamProfile
+from drivers import (
+    Camera,
+    Capability,
+    DepthRange,
+    DeviceInfo,
+    Extrinsics,
+    Frame,
+    ProjectorPowerRange,
+    StreamKind,
+    StreamProfile,
+)
 from drivers.errors import (
     CapabilityUnsupported,
     CaptureAgentError,
@@ -533,6 +543,10 @@ class RigCamera(Camera):
 
     def projector_power_range(self) -> ProjectorPowerRange:
         return self._camera_for(StreamKind.IR, Capability.PROJECTOR_POWER).projector_power_range()
+
+    def depth_range(self) -> DepthRange | None:
+        src = self._owner(StreamKind.DEPTH)
+        return src.camera.depth_range() if src is not None and src.camera is not None else None
 
     def set_projector_power(self, mw: float) -> float:
         self._pending.clear()

@@ -26,7 +26,6 @@ the window length for each challenge and for both together.
 from __future__ import annotations
 
 import enum
-import hashlib
 import hmac
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -104,15 +103,15 @@ class _Stream:
     """Bytes from HMAC-SHA256(nonce, label || counter), drawn one at a time."""
 
     def __init__(self, nonce: bytes, label: bytes):
-        self.nonce, self.label, self.counter, self.buf = bytes(nonce), label, 0, b""
+        self.nonce, self.label, self.counter, self.buf, self.pos = bytes(nonce), label, 0, b"", 0
 
     def byte(self) -> int:
-        if not self.buf:
-            self.buf = hmac.new(self.nonce, LABEL + self.label + self.counter.to_bytes(4, "big"),
-                                hashlib.sha256).digest()
+        if self.pos == len(self.buf):
+            self.buf = hmac.digest(self.nonce, LABEL + self.label + self.counter.to_bytes(4, "big"), "sha256")
             self.counter += 1
-        b, self.buf = self.buf[0], self.buf[1:]
-        return b
+            self.pos = 0
+        self.pos += 1
+        return self.buf[self.pos - 1]
 
     def below(self, n: int) -> int:
         """Uniform in 0..n-1 (rejection sampling: no modulo bias)."""
@@ -134,9 +133,10 @@ def projector_schedule(nonce: bytes, frames: int) -> tuple[bool, ...]:
     return tuple(out[:frames])
 
 
-def _compared(steps: list[Step], frames: int, lag: int) -> list[Step]:
-    """The steps that keep a settled frame at ``lag``: their second frame is still compared."""
-    return [st for st in steps if st.frames >= 2 and st.start + 1 < frames - lag]
+def _compared(steps: list[tuple[int, int, Rgb]], frames: int, lag: int) -> list[Rgb]:
+    """The colours of the steps (start, framesets, colour) that keep a settled frame at ``lag``:
+    their second frame is still compared."""
+    return [rgb for start, n, rgb in steps if n >= 2 and start + 1 < frames - lag]
 
 
 def illumination_steps(nonce: bytes, frames: int) -> tuple[Step, ...]:
@@ -149,21 +149,22 @@ def illumination_steps(nonce: bytes, frames: int) -> tuple[Step, ...]:
     drop the second condition, and windows too short to compare two steps the first."""
     s = _Stream(nonce, b"illumination")
     lo, hi = ILLUMINATION_STEPS
+    # Plain tuples while drawing (the server derives the sequence for every probe it checks).
     while True:
-        out: list[Step] = []
+        out: list[tuple[int, int, Rgb]] = []
         colour = 1 + s.below(len(PALETTE) - 1)      # the first step is never black: it must change the screen
         start = 0
         while start < frames:
             n = min(lo + s.below(hi - lo + 1), frames - start)
-            out.append(Step(start, n, PALETTE[colour]))
+            out.append((start, n, PALETTE[colour]))
             start += n
             colour = (colour + 1 + s.below(len(PALETTE) - 1)) % len(PALETTE)      # any other colour
-        seen = np.array([st.rgb for st in _compared(out, frames, ILLUMINATION_MAX_LAG)]).reshape(-1, 3)
+        seen = _compared(out, frames, ILLUMINATION_MAX_LAG)
         shown = _compared(out, frames, ILLUMINATION_TYPICAL_LAG)
-        toggles = len(seen) < 2 or bool(np.all(seen.max(axis=0) > seen.min(axis=0)))
-        repeats = (len(shown) >= 3 and shown[-1].rgb == shown[0].rgb) or frames - ILLUMINATION_TYPICAL_LAG < 2 * lo + 2
+        toggles = len(seen) < 2 or all(len({rgb[c] for rgb in seen}) > 1 for c in range(3))
+        repeats = (len(shown) >= 3 and shown[-1] == shown[0]) or frames - ILLUMINATION_TYPICAL_LAG < 2 * lo + 2
         if toggles and repeats:
-            return tuple(out)
+            return tuple(Step(*st) for st in out)
 
 
 @dataclass(frozen=True)
@@ -297,13 +298,14 @@ def verify_projector(schedule: Sequence[bool], energies: Sequence[float] | np.nd
     e = e[:n]
     observed = projector_states(e)
     sched = np.asarray(schedule[:n], dtype=bool)
+    settled = _settled(sched)                 # looks only backwards: a shorter window's is a prefix
     best: tuple[tuple, SequenceResult] | None = None
     for lag in range(max_lag + 1):
         m = n - lag
         if m < MIN_COMPARED:
             break
         p, o, el = sched[:m], observed[lag:], e[lag:]
-        care = _settled(p)
+        care = settled[:m]
         mism = int(np.sum((o != p) & care))
         checked = int(care.sum())
         sep = _dprime(el[care], p[care])
@@ -326,17 +328,23 @@ DRIFT_TERMS = 3                   # the face's own light over the window: a cubi
 def _drift(t: np.ndarray) -> np.ndarray:
     """Columns 1, t, t^2, t^3 (t in -1..1): the room light on a face that moves, slowly."""
     u = 2 * t - 1
-    return np.c_[[u ** p for p in range(DRIFT_TERMS + 1)]].T
+    return np.stack([u ** p for p in range(DRIFT_TERMS + 1)], axis=1)
 
 
-def _fit_channel(y: np.ndarray, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, float]:
-    """Least squares ``y ~ drift(t) + g x`` on a channel's settled frames: (drift coefficients...,
-    g) and the residual standard deviation."""
-    a = np.c_[_drift(t), x]
-    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
-    dof = max(len(y) - a.shape[1], 1)
-    sd = float(np.sqrt(np.sum((y - a @ coef) ** 2) / dof))
-    return coef, sd
+def _fit_channels(y: np.ndarray, drift: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Least squares ``y[:, c] ~ drift + g x[:, c]`` for the three channels at once, on the settled
+    frames (``drift``: their rows of :func:`_drift`): (3, terms) rows of the drift coefficients, then
+    g. The minimum-norm solution, singular values at or below ``eps * max(rows, terms)`` of the largest
+    dropped: what ``np.linalg.lstsq(rcond=None)`` returns per channel, from one stacked SVD."""
+    k, d = drift.shape
+    a = np.empty((3, k, d + 1))
+    a[:, :, :d] = drift
+    a[:, :, d] = x.T
+    u, sv, vt = np.linalg.svd(a, full_matrices=False)
+    keep = sv > np.finfo(np.float64).eps * max(k, d + 1) * sv[:, :1]
+    inv = np.divide(1.0, sv, out=np.zeros_like(sv), where=keep)
+    uty = np.einsum("cki,kc->ci", u, y)
+    return np.einsum("cij,ci->cj", vt, inv * uty)
 
 
 def _within_step_noise(y: np.ndarray, care: np.ndarray, step_of: np.ndarray) -> np.ndarray:
@@ -392,25 +400,33 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     for j, st in enumerate(steps):
         expected[st.start:st.start + st.frames] = st.rgb
         step_of[st.start:st.start + st.frames] = j
+    # What does not depend on the lag is worked out once (the server runs this for every probe):
+    # a frame's settledness looks only backwards, so the settled frames of a shorter window are a
+    # prefix of the whole window's.
+    settled_all = _settled(expected)
+    finite_y = np.all(np.isfinite(y), axis=1)
+    code_all = (expected > 0.5) @ np.array([4, 2, 1])
+    changes: bool | None = None                  # _changes(), computed when a lag first needs it
     best: tuple[tuple, SequenceResult] | None = None
     for lag in range(max_lag + 1):
         m = n - lag
         if m < MIN_COMPARED:
             break
         x, sid, yy = expected[:m], step_of[:m], y[lag:lag + m]
-        settled = _settled(x)
-        care = settled & np.all(np.isfinite(yy), axis=1)
+        settled = settled_all[:m]
+        care = settled & finite_y[lag:lag + m]
         if care.sum() < MIN_COMPARED:
             continue
         t = np.arange(m, dtype=np.float64) / m
+        drift = _drift(t)
         noise = _within_step_noise(yy, care, sid)
         seps, resid = [], np.zeros((m, 3))
         gains = np.zeros(3)
-        for c in range(3):
-            coef, _ = _fit_channel(yy[care, c], t[care], x[care, c])
+        coefs = _fit_channels(yy[care], drift[care], x[care])
+        for c, coef in enumerate(coefs):
             gains[c] = coef[-1]
             seps.append(coef[-1] / max(noise[c], 1e-6 * max(abs(coef[0]), 1e-6)))
-            resid[:, c] = yy[:, c] - _drift(t) @ coef[:-1]
+            resid[:, c] = yy[:, c] - drift @ coef[:-1]
         sep = float(min(seps))
         # Every settled frame decoded on its own (a channel is on above half its gain) must show the
         # commanded colour: the same rule as the projector's, so an edge may land at the lag or one
@@ -418,15 +434,17 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
         observed = np.full(m, -1)
         finite = np.all(np.isfinite(resid), axis=1)
         observed[finite] = (resid[finite] > gains / 2) @ np.array([4, 2, 1])
-        code = (x > 0.5) @ np.array([4, 2, 1])
+        code = code_all[:m]
         checked = int(care.sum())
         wrong = int(np.sum((observed != code) & care)) if np.all(gains > 0) else checked
         # A step the window's end cuts to its uncertain frame is not compared; every other step
         # must have a frame with a face.
-        unseen = sum(1 for j in np.unique(sid) if (settled & (sid == j)).any() and not (care & (sid == j)).any())
+        unseen = int(np.sum((np.bincount(sid, weights=settled) > 0) & (np.bincount(sid, weights=care) == 0)))
         ok = wrong <= allowed_mismatches(checked) and unseen == 0 and sep >= min_separation
+        if not ok and changes is None:
+            changes = _changes(y[finite_y], min_separation)
         r = SequenceResult(kind, ok, lag, checked, wrong + unseen, _late_edges(observed, code), sep, "",
-                           measurable=ok or _changes(y[np.all(np.isfinite(y), axis=1)], min_separation))
+                           measurable=ok or bool(changes))
         key = (ok, -(wrong + unseen), -r.late_edges, sep)
         if best is None or key > best[0]:
             best = (key, r)

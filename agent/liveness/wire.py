@@ -182,7 +182,8 @@ def describe_frame(f: Frame, offset: int, px: np.ndarray) -> dict[str, Any]:
             "intrinsics": [i.width, i.height, i.fx, i.fy, i.ppx, i.ppy, i.model.value, list(i.coeffs)],
             "metadata": {"exposure_us": m.exposure_us, "gain": m.gain, "projector_on": m.projector_on,
                          "projector_power_mw": m.projector_power_mw, "frame_counter": m.frame_counter,
-                         "sensor_timestamp_us": m.sensor_timestamp_us, "white_balance_k": m.white_balance_k}}
+                         "sensor_timestamp_us": m.sensor_timestamp_us, "white_balance_k": m.white_balance_k,
+                         "depth_min_m": m.depth_min_m, "depth_max_m": m.depth_max_m}}
 
 
 def build_frame(d: dict[str, Any], px: np.ndarray) -> Frame:
@@ -191,7 +192,7 @@ def build_frame(d: dict[str, Any], px: np.ndarray) -> Frame:
                       distortion_coeffs(coeffs))
     md = d.get("metadata") or {}
     allowed = {"exposure_us", "gain", "projector_on", "projector_power_mw", "frame_counter", "sensor_timestamp_us",
-               "white_balance_k"}
+               "white_balance_k", "depth_min_m", "depth_max_m"}
     meta = FrameMetadata(**{k: v for k, v in md.items() if k in allowed})
     return Frame(stream=StreamKind(d["stream"]), pixels=px, format=PixelFormat(d["format"]),
                  timestamp_ms=float(d["timestamp_ms"]), clock_domain=ClockDomain(d["clock_domain"]),

@@ -33,6 +33,7 @@ GLINT_REACH_PX = 3             # a glint's hole spreads over the stereo matching
 # A face within ±20° yaw has nothing nearer to the camera than its nose tip; a near cheek comes
 # within ~1 mm of it at 20° on a 14 mm nose. Margin for depth noise (~1-3 mm at 0.5 m).
 OCCLUDER_MARGIN_MM = 15.0
+EXTENT_MIN_PX = 50             # depth pixels on the face needed to say where its depth begins and ends
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,11 @@ class FaceDepth:
     core: float                # share of the eye/nose/mouth discs with depth (glint holes left out)
     glint_holes: int           # hole pixels explained by a clipped glint in the IR imager
     in_front: float            # share of the face oval's depth nearer than the nose tip by the margin
+    # The nearest and furthest depth on the face oval (2nd and 98th percentiles, metres); NaN with
+    # fewer than ``EXTENT_MIN_PX`` pixels of depth. A camera reports nothing outside its range, so a
+    # face that reaches past a bound shows its depth ending at that bound (``distance.py``).
+    nearest_m: float = float("nan")
+    furthest_m: float = float("nan")
 
 
 def glint_mask(aligned: AlignedFrameSet, pixels: np.ndarray, z_m: float) -> np.ndarray:
@@ -98,7 +104,9 @@ def face_depth(aligned: AlignedFrameSet, lm: np.ndarray, ipd: float) -> FaceDept
     f = float(valid[counted_face].mean()) if counted_face.any() else 0.0
     c = float(valid[counted_core].mean()) if counted_core.any() else 0.0
     nose = discs_mask(shape, lm[[NOSE_TIP], :2], nose_r, box.origin) & valid
-    return FaceDepth(f, c, int(explained.sum()), _in_front(depth_m, nose, face_valid, on_face))
+    near, far = (float(v) for v in np.percentile(on_face, [2, 98])) if on_face.size >= EXTENT_MIN_PX else (
+        float("nan"), float("nan"))
+    return FaceDepth(f, c, int(explained.sum()), _in_front(depth_m, nose, face_valid, on_face), near, far)
 
 
 def _in_front(depth_m: np.ndarray, nose: np.ndarray, face_valid: np.ndarray, on_face: np.ndarray) -> float:

@@ -27,6 +27,8 @@ from agent.face.pose import POSE_AGREEMENT_DEG, Pose, head_pose
 from agent.pipeline.align import AlignedFrameSet
 from agent.quality import metrics as M
 from agent.quality.depth import FaceDepth, face_depth
+from agent.quality.distance import judge_range, nose_distance_from_colour, stated_range
+from agent.quality.faces import face_evidence
 from agent.quality.prompts import PRIORITY, Prompt, PromptSelector
 from agent.quality.settings import QualitySettings, QualityThresholds
 from drivers.frame import StreamKind, StreamProfile
@@ -182,6 +184,21 @@ class QualityGate:
             scores.append(d.width * d.height * (0.5 + centrality) / max(z, 0.2))
         return int(np.argmax(scores)), scores
 
+    def _second_face(self, dets: list[Detection], main: int, aligned: AlignedFrameSet) -> tuple[float, int]:
+        """The largest other face's area against the main face's, and how many detections large
+        enough to count were not faces (``agent/quality/faces.py``: the same evidence as the main
+        face). Smaller detections are not examined: their size already keeps them from counting."""
+        limit = self.thresholds.second_face_area_ratio
+        area = dets[main].width * dets[main].height
+        others = sorted((o for i, o in enumerate(dets) if i != main), key=lambda o: -o.width * o.height)
+        not_faces = 0
+        for o in others:
+            ratio = o.width * o.height / area
+            if ratio < limit or face_evidence(aligned.color.pixels, o, aligned, self.thresholds.presence_min).is_face:
+                return ratio, not_faces
+            not_faces += 1
+        return 0.0, not_faces
+
     def evaluate(self, aligned: AlignedFrameSet) -> QualityReport:
         return self.apply(self.measure(aligned))
 
@@ -203,17 +220,19 @@ class QualityGate:
         else:
             main, scores = self._main_face(dets, aligned)
             d = dets[main]
-            others = [dets[i].width * dets[i].height for i in range(len(dets)) if i != main]
-            ratio = max(others) / (d.width * d.height) if others else 0.0
+            ratio, not_faces = self._second_face(dets, main, aligned)
+            values["detections_not_faces"] = float(not_faces)
             checks.append(CheckResult("single_face", ratio < t.second_face_area_ratio, ratio,
-                                      f"other faces < {t.second_face_area_ratio:g} of the main face", "6.1.1",
+                                      f"other faces < {t.second_face_area_ratio:g} of the main face (a face: the mesh "
+                                      "model finds one, and where depth exists a face's size and relief)", "6.1.1",
                                       "MULTIPLE_FACES"))
             mesh = face_mesh(bgr, d)
             pose = head_pose(mesh.landmarks, mesh.pupils, aligned.depth_m, color.intrinsics)
             face = FaceObservation(d, mesh, pose.yaw, pose.pitch, pose.roll, pose.source, pose)
             depth = face_depth(aligned, mesh.landmarks, mesh.ipd_px)
             checks += self._face_checks(aligned, face, depth, values)
-        return Measurement(checks, face, len(dets), values, (time.perf_counter() - t0) * 1000, depth)
+        n_faces = len(dets) - int(values.get("detections_not_faces", 0))
+        return Measurement(checks, face, n_faces, values, (time.perf_counter() - t0) * 1000, depth)
 
     def apply(self, m: Measurement) -> QualityReport:
         """Fold one measured frameset into the capture: the checks judged over the window, progress,
@@ -266,6 +285,36 @@ class QualityGate:
                         f">= {t.depth_core_completeness_min:.0%} at eyes, nose, mouth (median of {n} framesets; "
                         "glint holes left out)", "7.5 h", "DEPTH_SPARSE"),
         ]
+
+    def _range_checks(self, aligned: AlignedFrameSet, depth: FaceDepth, ipd_frontal: float,
+                      v: dict[str, float]) -> list[CheckResult]:
+        """§7.5 h: is the face within the distances the depth camera measures (``distance.py``)?
+        Judged only on a camera that states its range, and only when this frameset's depth on the
+        face falls short: a face nearer than the minimum is then told to move back (not that the
+        camera is measuring), one beyond the maximum to come closer."""
+        t = self.thresholds
+        rng = stated_range(aligned)
+        if rng is None:
+            return [CheckResult("depth_range", True, None, "camera states no depth range: not judged", "7.5 h")]
+        colour_z = nose_distance_from_colour(ipd_frontal, aligned.color.intrinsics.fx)
+        v.update(face_distance_colour_m=colour_z, face_depth_nearest_m=depth.nearest_m,
+                 face_depth_furthest_m=depth.furthest_m)
+        short = depth.face < t.depth_face_completeness_min or depth.core < t.depth_core_completeness_min
+        j = judge_range(rng, depth, colour_z, short)
+        how = {"depth": "the face's depth ends at it", "colour": "no depth on the face: placed by its IPD",
+               "": "depth on the face is complete: not judged" if not short else "not placed"}[j.evidence]
+        value = depth.nearest_m if j.evidence == "depth" else colour_z
+        out = []
+        if rng.min_m is not None:
+            out.append(CheckResult("depth_range_min", not j.near, value,
+                                   f"face beyond the camera's minimum depth {rng.min_m:.3g} m ({how})", "7.5 h",
+                                   "MOVE_BACK"))
+        if rng.max_m is not None:
+            value = depth.furthest_m if j.evidence == "depth" else colour_z
+            out.append(CheckResult("depth_range_max", not j.far, value,
+                                   f"face within the camera's maximum depth {rng.max_m:.3g} m ({how})", "7.5 h",
+                                   "MOVE_CLOSER"))
+        return out
 
     def _face_checks(self, aligned: AlignedFrameSet, f: FaceObservation, depth: FaceDepth,
                      v: dict[str, float]) -> list[CheckResult]:
@@ -347,6 +396,7 @@ class QualityGate:
             C("not_occluded", depth.in_front <= t.occluder_share_max, depth.in_front,
               f"<= {t.occluder_share_max:.0%} of the face's depth in front of the nose tip", "6.1.1", "FACE_OCCLUDED"),
         ]
+        out += self._range_checks(aligned, depth, ipd_frontal, v)
         if k is None:
             out.append(C("illuminance", True, None, "camera has no measured lux calibration: not judged; "
                          "exposure judged from the image (gray_levels, face_clipping)", "7.5 d"))

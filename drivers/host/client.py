@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import base, errors
-from ..base import Camera, DeviceInfo, ProjectorPowerRange
+from ..base import Camera, DepthRange, DeviceInfo, ProjectorPowerRange
 from ..errors import (
     CameraHostCrashed,
     CameraHostHung,
@@ -587,6 +587,12 @@ class HostedCamera(Camera):
         v = self._invoke("projector_power_range")
         if not isinstance(v, ProjectorPowerRange):
             raise self._host.kill(CameraHostProtocol("projector_power_range answered with the wrong type"))
+        return v
+
+    def depth_range(self) -> DepthRange | None:
+        v = self._invoke("depth_range")
+        if v is not None and not isinstance(v, DepthRange):
+            raise self._host.kill(CameraHostProtocol("depth_range answered with the wrong type"))
         return v
 
     def set_projector_power(self, mw: float) -> float:

@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import base
 from ..base import Capability, DeviceInfo, UsbIdentity
-from ..errors import CameraHostProtocol
+from ..errors import CameraHostProtocol, InvalidSetting
 from ..frame import (
     DistortionModel,
     Extrinsics,
@@ -26,12 +26,12 @@ from ..frame import (
 from .channel import finite
 
 MAX_TEXT = 512
-_META_NUMBERS = ("exposure_us", "gain", "projector_power_mw", "white_balance_k")
+_META_NUMBERS = ("exposure_us", "gain", "projector_power_mw", "white_balance_k", "depth_min_m", "depth_max_m")
 _META_INTS = ("frame_counter", "sensor_timestamp_us")
 MAX_EXTRA_KEYS = 16
 # Results of forwarded camera calls that are dataclasses, by name. Looked up in drivers.base at
 # decode time, so a type another branch adds there (an exposure setting, say) works once it exists.
-RESULT_TYPES = ("ProjectorPowerRange", "ExposureSetting")
+RESULT_TYPES = ("ProjectorPowerRange", "ExposureSetting", "DepthRange")
 ARG_ENUMS = {"StreamKind": StreamKind}
 
 
@@ -203,6 +203,6 @@ def value_from(v: Any, depth: int = 0) -> Any:
         make: Any = cls
         try:
             return make(**{text(k, "field", 64): value_from(x, depth + 1) for k, x in v["fields"].items()})
-        except TypeError as exc:
+        except (TypeError, InvalidSetting) as exc:        # a field missing, or a value the type refuses
             raise CameraHostProtocol(f"bad {v['type']}: {exc}") from None
     raise CameraHostProtocol("value of an unknown shape")

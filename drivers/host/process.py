@@ -41,7 +41,7 @@ READ_SLICE_S = 0.2               # one SDK read; the daemon's hang deadline is m
 # The camera methods the daemon may call through ``call``; nothing else is reachable.
 CALLS = frozenset({"set_projector", "set_projector_power", "projector_power_range", "set_illumination",
                    "hardware_reset", "lock_exposure", "unlock_exposure",
-                   "set_exposure_region"})
+                   "set_exposure_region", "depth_range"})
 _PR_SET_PDEATHSIG = 1
 
 

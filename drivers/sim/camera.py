@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..base import Camera, Capability, DeviceInfo, ExposureSetting, ProjectorPowerRange
+from ..base import Camera, Capability, DepthRange, DeviceInfo, ExposureSetting, ProjectorPowerRange
 from ..errors import CapabilityUnsupported, FrameTimeout, InvalidSetting, StreamClosed
 from ..frame import ClockDomain, Extrinsics, Frame, FrameMetadata, PixelFormat, StreamKind, StreamProfile
 from .config import SimConfig
@@ -261,6 +261,12 @@ class SimCamera(Camera):
     def projector_power_range(self) -> ProjectorPowerRange:
         self._require_projector(power=True)
         return self.POWER_RANGE
+
+    def depth_range(self) -> DepthRange:
+        """The profiled device's range: the simulated stereo matcher finds nothing outside it
+        (``sensor.py``), as the real device's disparity search does."""
+        lo, hi = self.profile.depth_range_m
+        return DepthRange(lo, hi, f"simulated {self.profile.model}")
 
     def set_projector_power(self, mw: float) -> float:
         self._require_projector(power=True)
@@ -543,7 +549,8 @@ class SimCamera(Camera):
         md = FrameMetadata(exposure_us=claim.exposure_us, gain=claim.gain, projector_on=claimed_on,
                            projector_power_mw=claimed_power if claimed_on else 0.0,
                            frame_counter=k, sensor_timestamp_us=int(ts * 1000))
-        self._deliver(StreamKind.DEPTH, depth_u16, PixelFormat.Z16, ts, DEPTH_LATENCY_MS, k, md, self._depth_intr,
+        self._deliver(StreamKind.DEPTH, depth_u16, PixelFormat.Z16, ts, DEPTH_LATENCY_MS, k,
+                      self.depth_range().stamp(md), self._depth_intr,
                       scale=self.profile.depth_scale)
         self._deliver(StreamKind.IR, ir_y8, PixelFormat.Y8, ts, DEPTH_LATENCY_MS, k, md, self._depth_intr, index=1)
 

@@ -44,7 +44,7 @@ import numpy as np
 
 import drivers
 from drivers import Camera, Capability, DeviceInfo, Frame, FrameMetadata, Intrinsics, PixelFormat, StreamKind
-from drivers.base import Extrinsics, ParsedUri, ProjectorPowerRange, StreamProfile, UsbIdentity
+from drivers.base import DepthRange, Extrinsics, ParsedUri, ProjectorPowerRange, StreamProfile, UsbIdentity
 from drivers.errors import (
     CapabilityUnsupported,
     DeviceBusy,
@@ -67,14 +67,16 @@ class FakeUsbDevice:
     def __init__(self, bus: str | os.PathLike[str], serial: str = "FAKE0001", *, vid: int = 0x2BC5,
                  pid: int = 0x0660, bus_path: str = "1-2", link: str = "3.2", fps: float = 30.0,
                  kinds: tuple[str, ...] = ("depth", "ir"), resettable: bool = True, projector: bool = True,
-                 reset_s: float = 0.2, firmware: str = "1.0.0"):
+                 reset_s: float = 0.2, firmware: str = "1.0.0",
+                 depth_range_m: tuple[float, float] | None = None):
         self.dir = Path(bus) / serial
         self.dir.mkdir(parents=True, exist_ok=True)
         self.serial = serial
         self.uri = f"fakeusb://{serial}?{urlencode({'bus': str(Path(bus))})}"
         (self.dir / "device.json").write_text(json.dumps({
             "vid": vid, "pid": pid, "serial": serial, "bus_path": bus_path, "link": link, "fps": fps,
-            "kinds": list(kinds), "resettable": resettable, "projector": projector, "reset_s": reset_s}))
+            "kinds": list(kinds), "resettable": resettable, "projector": projector, "reset_s": reset_s,
+            "depth_range_m": list(depth_range_m) if depth_range_m is not None else None}))
         _write(self.dir / "enumeration", "0")
         _write(self.dir / "faults", "{}")
         _write(self.dir / "firmware", firmware)
@@ -321,6 +323,9 @@ class FakeUsbCamera(Camera):
             px, fmt, scale = (80 + noise).astype(np.uint8), PixelFormat.Y8, 0.0
         md = FrameMetadata(frame_counter=self._n, projector_on=self._projector if self.cfg["projector"] else None,
                            projector_power_mw=self._power if self.cfg["projector"] else None)
+        rng = self.depth_range()
+        if kind is StreamKind.DEPTH and rng is not None:
+            md = rng.stamp(md)
         return Frame(kind, px, fmt, self._n * 1000.0 / self.fps, ClockDomain.HARDWARE, time.monotonic_ns(), self._n,
                      self._intr, device_serial=self.cfg["serial"], depth_scale=scale, metadata=md)
 
@@ -346,6 +351,14 @@ class FakeUsbCamera(Camera):
         if Capability.PROJECTOR_POWER not in self.capabilities:
             raise CapabilityUnsupported("fakeusb: no projector")
         return ProjectorPowerRange(0.0, 360.0, 30.0, 150.0)
+
+    def depth_range(self) -> DepthRange | None:
+        """The inner camera's, or the range ``device.json`` states (its model's datasheet); None
+        when it states none, as an SDK that does not report one."""
+        if self._inner is not None:
+            return self._inner.depth_range()
+        r = self.cfg.get("depth_range_m")
+        return DepthRange(float(r[0]), float(r[1]), "fake device's profile") if r else None
 
     def set_illumination(self, level: Any) -> None:
         if self._inner is None:

@@ -13,6 +13,8 @@ import math
 import re
 from typing import Any
 
+import numpy as np
+
 from agent.security.keys import ALGORITHMS
 from agent.uplink.seal import ProbeRejected, crop_digest_matches
 from proto.capture_agent.v1 import ingest_pb2 as pb
@@ -109,7 +111,8 @@ def validate_payload(payload: pb.ProbePayload, suite: str = "x25519") -> dict[st
         raise ProbeRejected("MALFORMED", "depth crop is not aligned to the colour crop")
     if payload.HasField("ir") and (payload.ir.width, payload.ir.height) != (payload.color.width, payload.color.height):
         raise ProbeRejected("MALFORMED", "IR crop is not aligned to the colour crop")
-    if len(payload.landmarks) != 3 * LANDMARKS or not all(math.isfinite(v) for v in payload.landmarks):
+    landmarks = np.asarray(payload.landmarks, dtype=np.float64)
+    if landmarks.shape != (3 * LANDMARKS,) or not np.isfinite(landmarks).all():
         raise ProbeRejected("MALFORMED", f"probe needs {LANDMARKS} finite landmarks")
     if payload.quality_json:
         parse_json_object(payload.quality_json, "quality report")

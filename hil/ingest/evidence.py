@@ -182,87 +182,123 @@ class EvidenceFailed(Exception):
     """The evidence does not show the demanded challenges met: ``EVIDENCE_FAILED``."""
 
 
-def check_shape(payload: pb.ProbePayload) -> None:
+@dataclass(frozen=True)
+class Frames:
+    """The evidence's per-frameset fields as arrays, read from the message once (``check_shape``)
+    and used by every later check: no per-frameset Python loop after that."""
+
+    counters: np.ndarray          # (n,) IR/depth frame counters, float64
+    stamps: np.ndarray            # (n,) their timestamps, ms
+    color_counters: np.ndarray    # (n,) colour frame counters
+    color_stamps: np.ndarray      # (n,) their timestamps, ms
+    ir_energy: np.ndarray         # (n,) the IR frames' dot energy
+    grids: np.ndarray             # (n, GRID*GRID, 3) face grids; rows of NaN where no face was measured
+    digests: list[str]            # the framesets' digests, in order
+
+    @property
+    def faces(self) -> int:
+        """Framesets with a measured face (and its grid)."""
+        return int(np.isfinite(self.grids[:, 0, 0]).sum())
+
+
+_CELLS = 3 * GRID * GRID
+
+
+def check_shape(payload: pb.ProbePayload) -> Frames | None:
     """Evidence that parses but cannot be read (non-finite numbers, grids of the wrong size, unknown
-    challenges, too many frames) is ``MALFORMED``, like any other malformed payload field."""
+    challenges, too many frames) is ``MALFORMED``, like any other malformed payload field. Returns
+    the evidence's frames as arrays (None when the probe carries no evidence)."""
     if not payload.HasField("evidence"):
-        return
+        return None
     ev = payload.evidence
     if len(ev.frames) > 240 or len(ev.challenges) > 4:
         raise ProbeRejected("MALFORMED", "challenge evidence has too many frames or challenges")
     if any(c not in NAMES for c in ev.challenges) or len(ev.face_box) not in (0, 4):
         raise ProbeRejected("MALFORMED", "challenge evidence names an unknown challenge or a bad face box")
-    for f in ev.frames:
-        if not (math.isfinite(f.timestamp_ms) and math.isfinite(f.color_timestamp_ms) and math.isfinite(f.ir_energy)):
-            raise ProbeRejected("MALFORMED", "challenge evidence holds a non-finite number")
-        if len(f.face_grid) not in (0, 3 * GRID * GRID) or not all(math.isfinite(v) for v in f.face_grid):
-            raise ProbeRejected("MALFORMED", f"challenge evidence's face grid must be {3 * GRID * GRID} finite values")
-        if len(f.digest) != 64:
-            raise ProbeRejected("MALFORMED", "challenge evidence's frame digest is not SHA-256 hex")
+    frames = ev.frames
+    n = len(frames)
+    scalars = np.array([(f.frame_counter, f.timestamp_ms, f.color_frame_counter, f.color_timestamp_ms,
+                         f.ir_energy, f.face) for f in frames], dtype=np.float64).reshape(n, 6)
+    if not np.isfinite(scalars[:, (1, 3, 4)]).all():
+        raise ProbeRejected("MALFORMED", "challenge evidence holds a non-finite number")
+    raw = np.full((n, _CELLS), np.nan)
+    for k, f in enumerate(frames):
+        if len(f.face_grid):
+            if len(f.face_grid) != _CELLS:
+                raise ProbeRejected("MALFORMED", f"challenge evidence's face grid must be {_CELLS} finite values")
+            raw[k] = np.asarray(f.face_grid, dtype=np.float64)
+    with_grid = np.array([len(f.face_grid) == _CELLS for f in frames], dtype=bool).reshape(n)
+    if not np.isfinite(raw[with_grid]).all():
+        raise ProbeRejected("MALFORMED", f"challenge evidence's face grid must be {_CELLS} finite values")
+    digests = [f.digest for f in frames]
+    if any(len(d) != 64 for d in digests):
+        raise ProbeRejected("MALFORMED", "challenge evidence's frame digest is not SHA-256 hex")
+    raw[scalars[:, 5] == 0] = np.nan                  # a grid counts only where the frameset had a face
+    return Frames(scalars[:, 0], scalars[:, 1], scalars[:, 2], scalars[:, 3], scalars[:, 4],
+                  raw.reshape(n, GRID * GRID, 3), digests)
 
 
 def verify(payload: pb.ProbePayload, liveness: dict[str, Any], nonce: bytes, challenges: Iterable[Kind],
-           frames: int, t: EvidenceThresholds) -> dict[str, Any]:
+           frames: int, t: EvidenceThresholds, read: Frames | None = None) -> dict[str, Any]:
     """Check the evidence of an authenticated, well-formed payload whose terminal said "live" under
-    a passed challenge; returns the server's own challenge results, or raises ``EvidenceFailed``."""
+    a passed challenge; returns the server's own challenge results, or raises ``EvidenceFailed``.
+    ``read``: what ``check_shape`` returned for this payload (read again when not given)."""
     want = frozenset(challenges)
     if payload.device.recording:
         raise EvidenceFailed("the probe says it came from a recording: a recording cannot meet a live challenge")
     if not payload.HasField("evidence") or not payload.evidence.frames:
         raise EvidenceFailed("the probe carries no challenge evidence")
     ev = payload.evidence
+    fr = read if read is not None else check_shape(payload)
+    assert fr is not None                              # the payload has evidence
     got = frozenset(NAMES[c] for c in ev.challenges)
     if got != want:
         raise EvidenceFailed(f"the evidence is for the {names(got) or 'no'} challenge(s), the nonce demanded "
                              f"{names(want)}")
     digests = liveness.get("frame_digests") or []
-    if frames and len(ev.frames) != frames:
-        raise EvidenceFailed(f"the evidence has {len(ev.frames)} framesets, the challenge asked for {frames}")
-    if [f.digest for f in ev.frames] != list(digests):
+    n = len(fr.digests)
+    if frames and n != frames:
+        raise EvidenceFailed(f"the evidence has {n} framesets, the challenge asked for {frames}")
+    if fr.digests != list(digests):
         raise EvidenceFailed("the evidence's framesets are not the ones the liveness report judged")
-    _check_timing(ev, t)
-    faces = sum(f.face and len(f.face_grid) == 3 * GRID * GRID for f in ev.frames)
-    if faces < t.min_face_share * len(ev.frames):
-        raise EvidenceFailed(f"a face was measured in only {faces} of {len(ev.frames)} framesets")
-    challenge = Challenge.from_nonce(nonce, frames=len(ev.frames), kinds=want)
+    _check_timing(fr, t)
+    faces = fr.faces
+    if faces < t.min_face_share * n:
+        raise EvidenceFailed(f"a face was measured in only {faces} of {n} framesets")
+    challenge = Challenge.from_nonce(nonce, frames=n, kinds=want)
     results: dict[str, Any] = {}
     if Kind.PROJECTOR in want:
-        r = verify_projector(challenge.schedule, [f.ir_energy for f in ev.frames], max_lag=t.projector_max_lag,
+        r = verify_projector(challenge.schedule, fr.ir_energy, max_lag=t.projector_max_lag,
                              min_separation=t.projector_min_separation)
         results["projector"] = r.to_dict()
         if not r.passed:
             raise EvidenceFailed(f"projector: {r.detail} (server's check: {r.mismatches} of {r.checked} frames "
                                  f"disagree, separation {r.separation:.1f})")
-    grids = _grids(ev)
     if Kind.ILLUMINATION in want:
-        r = verify_illumination(challenge.steps, face_response(grids), max_lag=t.illumination_max_lag,
+        r = verify_illumination(challenge.steps, face_response(fr.grids), max_lag=t.illumination_max_lag,
                                 min_separation=t.illumination_min_separation)
         results["illumination"] = r.to_dict()
         if not r.passed:
             raise EvidenceFailed(f"illumination: {r.detail} (server's check: {r.mismatches} steps wrong, "
                                  f"separation {r.separation:.1f})")
-    _check_crop(payload, digests, grids, t)
+    _check_crop(payload, digests, fr.grids, t)
     return results
 
 
-def _grids(ev: pb.ChallengeEvidence) -> np.ndarray:
-    out = np.full((len(ev.frames), GRID * GRID, 3), np.nan)
-    for k, f in enumerate(ev.frames):
-        if f.face and len(f.face_grid) == 3 * GRID * GRID:
-            out[k] = np.asarray(f.face_grid, dtype=np.float64).reshape(GRID * GRID, 3)
-    return out
+def _median(v: np.ndarray) -> float:
+    """``np.median`` of a short, finite vector, without its general machinery (the same value)."""
+    s = np.sort(v)
+    k = len(s) // 2
+    return float(s[k]) if len(s) % 2 else float((s[k - 1] + s[k]) / 2)
 
 
-def _check_timing(ev: pb.ChallengeEvidence, t: EvidenceThresholds) -> None:
-    for what, counters, stamps in (
-            ("IR/depth", [f.frame_counter for f in ev.frames], [f.timestamp_ms for f in ev.frames]),
-            ("colour", [f.color_frame_counter for f in ev.frames], [f.color_timestamp_ms for f in ev.frames])):
-        c, s = np.asarray(counters, dtype=np.float64), np.asarray(stamps, dtype=np.float64)
+def _check_timing(fr: Frames, t: EvidenceThresholds) -> None:
+    for what, c, s in (("IR/depth", fr.counters, fr.stamps), ("colour", fr.color_counters, fr.color_stamps)):
         if len(c) > 1 and (np.any(np.diff(c) <= 0) or np.any(np.diff(s) <= 0)):
             raise EvidenceFailed(f"{what} frame counters or timestamps do not increase frame after frame")
         if len(s) > 2:
             d = np.diff(s)
-            period = float(np.median(d / np.diff(c)))        # per counted frame (drops leave gaps)
+            period = _median(d / np.diff(c))                  # per counted frame (drops leave gaps)
             if not 1000.0 / t.max_fps <= period <= 1000.0 / t.min_fps:
                 raise EvidenceFailed(f"{what} frames arrive at {1000.0 / max(period, 1e-9):.1f} fps, not a camera's "
                                      "rate")

@@ -74,6 +74,9 @@ class TlsPeer:
     def auth_context(self) -> dict[str, list[bytes]]:
         return self._auth
 
+    def is_active(self) -> bool:
+        return True
+
     def abort(self, code, details: str):
         raise Aborted(code, details)
 

@@ -26,11 +26,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _ADD = """
 -- KEYS: nonce hash, terminal set.
--- ARGV: now, cap, horizon, member, expires, t, s, pu, k, i, prefix, the terminal set's lifetime (ms)
+-- ARGV: now, cap, horizon, member, expires, t, s, pu, k, i, prefix, the terminal set's lifetime (ms),
+--       sub, ch, fr (each left out of the record when empty)
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 't', ARGV[6], 's', ARGV[7], 'pu', ARGV[8], 'k', ARGV[9], 'i', ARGV[10], 'e', ARGV[5])
+for j, name in ipairs({'sub', 'ch', 'fr'}) do
+  if ARGV[12 + j] ~= '' then redis.call('HSET', KEYS[1], name, ARGV[12 + j]) end
+end
 redis.call('PEXPIREAT', KEYS[1], ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[10], ARGV[4])
 local n = redis.call('ZCARD', KEYS[2])
@@ -50,21 +54,27 @@ return n
 _USE = """
 -- KEYS: nonce hash, probe id key, counter key, terminal set.
 -- ARGV: terminal, probe id, digest, counter, receipt, now, keep_used_ms, member
+-- Returns {outcome, the record's fields and values as HGETALL lists them} (one round trip).
 local h = redis.call('HMGET', KEYS[1], 't', 'e', 'pid', 'd')
-if not h[1] or h[1] ~= ARGV[1] then return 'unknown' end
+if not h[1] or h[1] ~= ARGV[1] then return {'unknown'} end
+local outcome = 'used'
 if h[3] then
-  if h[3] == ARGV[2] and h[4] == ARGV[3] then return 'same_probe' end
-  return 'replayed'
+  outcome = (h[3] == ARGV[2] and h[4] == ARGV[3]) and 'same_probe' or 'replayed'
+elseif tonumber(h[2]) < tonumber(ARGV[6]) then return {'unknown'}
+elseif redis.call('EXISTS', KEYS[2]) == 1 then outcome = 'replayed'
+else
+  local last = redis.call('GET', KEYS[3])
+  if last and tonumber(ARGV[4]) <= tonumber(last) then outcome = 'stale_counter' end
 end
-if tonumber(h[2]) < tonumber(ARGV[6]) then return 'unknown' end
-if redis.call('EXISTS', KEYS[2]) == 1 then return 'replayed' end
-local last = redis.call('GET', KEYS[3])
-if last and tonumber(ARGV[4]) <= tonumber(last) then return 'stale_counter' end
-redis.call('HSET', KEYS[1], 'pid', ARGV[2], 'd', ARGV[3], 'r', ARGV[5], 'u', ARGV[6])
-redis.call('PEXPIRE', KEYS[1], ARGV[7])
-redis.call('SET', KEYS[2], ARGV[8], 'PX', ARGV[7])
-redis.call('SET', KEYS[3], ARGV[4])
-return 'used'
+if outcome == 'used' then
+  redis.call('HSET', KEYS[1], 'pid', ARGV[2], 'd', ARGV[3], 'r', ARGV[5], 'u', ARGV[6])
+  redis.call('PEXPIRE', KEYS[1], ARGV[7])
+  redis.call('SET', KEYS[2], ARGV[8], 'PX', ARGV[7])
+  redis.call('SET', KEYS[3], ARGV[4])
+end
+local out = redis.call('HGETALL', KEYS[1])
+table.insert(out, 1, outcome)
+return out
 """
 
 _FAIL = """
@@ -128,15 +138,23 @@ class RedisStore:
         self._add(keys=[self._k("n", nonce.hex()), self._k("t", record.terminal_id)],
                   args=[now_ms, self.limits.nonces_per_terminal, horizon, nonce.hex(), record.expires_ms,
                         record.terminal_id, record.session_id, record.purpose, record.server_key_id,
-                        record.issued_ms, self.prefix, life_ms + keep_ms])
-        extra = {k: v for k, v in (("sub", record.subject), ("ch", record.challenges),
-                                   ("fr", str(record.frames) if record.frames else "")) if v}
-        if extra:                # before the challenge leaves BeginCapture: nothing can use it yet
-            self.r.hset(self._k("n", nonce.hex()), mapping=extra)
+                        record.issued_ms, self.prefix, life_ms + keep_ms, record.subject, record.challenges,
+                        str(record.frames) if record.frames else ""])
 
     @_guarded
     def get_nonce(self, nonce: bytes, now_ms: int) -> NonceRecord | None:
-        h = self.r.hgetall(self._k("n", nonce.hex()))
+        return self._record(self.r.hgetall(self._k("n", nonce.hex())), now_ms)
+
+    @_guarded
+    def nonce_and_counter(self, nonce: bytes, terminal_id: str, now_ms: int) -> tuple[NonceRecord | None, int]:
+        pipe = self.r.pipeline(transaction=False)          # two reads, one round trip
+        pipe.hgetall(self._k("n", nonce.hex()))
+        pipe.get(self._k("c", terminal_id))
+        h, counter = pipe.execute()
+        return self._record(h, now_ms), int(counter) if counter else 0
+
+    @staticmethod
+    def _record(h: dict[bytes, bytes], now_ms: int) -> NonceRecord | None:
         if not h or b"t" not in h:
             return None
         rec = NonceRecord(terminal_id=h[b"t"].decode(), session_id=h[b"s"].decode(), purpose=int(h[b"pu"]),
@@ -157,10 +175,12 @@ class RedisStore:
         got = self._use(keys=[self._k("n", nonce.hex()), self._k("p", terminal_id, probe_id),
                               self._k("c", terminal_id), self._k("t", terminal_id)],
                         args=[terminal_id, probe_id, digest, counter, receipt, now_ms, keep_ms, nonce.hex()])
-        outcome = Outcome(got.decode() if isinstance(got, bytes) else got)
+        head = got[0]
+        outcome = Outcome(head.decode() if isinstance(head, bytes) else head)
         if outcome is Outcome.UNKNOWN:
             return Use(outcome)
-        return Use(outcome, self.get_nonce(nonce, now_ms))
+        fields = dict(zip(got[1::2], got[2::2], strict=True))
+        return Use(outcome, self._record(fields, now_ms))
 
     @_guarded
     def last_counter(self, terminal_id: str) -> int:

@@ -128,7 +128,17 @@ class Ingest:
                                                                       response_serializer=ser),
         })
 
+    @staticmethod
+    def _skip_if_gone(context) -> None:
+        """A call whose client has gone (its deadline passed while it waited for a worker, or it was
+        cancelled) gets no work: no answer can reach it, and under overload the work would only
+        push the calls behind it past their deadlines too. Nothing is remembered for it, so the
+        terminal's retry of the same probe is judged in full."""
+        if not context.is_active():
+            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the call ended before the server reached it")
+
     def _begin_raw(self, raw: bytes, context):
+        self._skip_if_gone(context)
         try:
             request = pb.BeginCaptureRequest.FromString(raw)
         except DecodeError:
@@ -143,6 +153,7 @@ class Ingest:
         return self.CheckCapabilities(request, context)
 
     def _submit_raw(self, raw: bytes, context):
+        self._skip_if_gone(context)
         try:
             request = pb.SealedProbe.FromString(raw)
         except DecodeError:
@@ -257,7 +268,7 @@ class Ingest:
     def _judge(self, request: pb.SealedProbe, header: pb.ProbeHeader, term: Terminal, now_ms: int) -> pb.Receipt:
         """Steps 4-7, for an authenticated probe."""
         store, digest = self.s.store, probe_digest(request)
-        rec = store.get_nonce(header.nonce, now_ms)
+        rec, last_counter = store.nonce_and_counter(header.nonce, term.terminal_id, now_ms)
         if rec is None or rec.terminal_id != term.terminal_id:
             raise ProbeRejected("EXPIRED", "nonce was not issued to this terminal, has expired or was purged")
         if rec.used:
@@ -272,7 +283,7 @@ class Ingest:
         if not rec.issued_ms - skew_ms <= header.created_unix_ms <= now_ms + skew_ms:
             raise ProbeRejected("UNBOUND", "probe's creation time is outside its challenge's lifetime "
                                 "(or the terminal's clock is off by more than the server allows)")
-        if header.counter <= store.last_counter(term.terminal_id):
+        if header.counter <= last_counter:
             raise ProbeRejected("REPLAYED", "the terminal's probe counter did not increase")
         if term.attestation is not None:           # the terminal's measured state, quoted for this nonce
             check_quote(term.attestation, header)
@@ -282,7 +293,7 @@ class Ingest:
         payload = open_sealed(request, header, self.s.keys)
         try:
             lv = validate_payload(payload, header.hpke_suite)
-            evidence.check_shape(payload)
+            frames = evidence.check_shape(payload)
             challenge = lv.get("challenge")
             if challenge is not None and challenge["nonce_sha256"] != hashlib.sha256(header.nonce).hexdigest():
                 raise ProbeRejected("UNBOUND", "liveness ran under another challenge than this probe's nonce")
@@ -291,7 +302,8 @@ class Ingest:
             if lv["verdict"] == "live" and lv.get("challenge_used") is True and passed:
                 # The terminal says live; the server believes only what it can check itself.
                 try:
-                    evidence.verify(payload, lv, header.nonce, _kinds(rec.challenges), rec.frames, self.s.evidence)
+                    evidence.verify(payload, lv, header.nonce, _kinds(rec.challenges), rec.frames, self.s.evidence,
+                                    frames)
                     receipt = pb.Receipt(probe_id=header.probe_id, accepted=True, reason="OK",
                                          received_unix_ms=now_ms, liveness_verdict="live")
                 except evidence.EvidenceFailed as exc:

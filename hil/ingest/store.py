@@ -106,6 +106,9 @@ class Store(Protocol):
     def last_counter(self, terminal_id: str) -> int:
         """The highest probe counter that used a nonce for this terminal (0 if none)."""
 
+    def nonce_and_counter(self, nonce: bytes, terminal_id: str, now_ms: int) -> tuple[NonceRecord | None, int]:
+        """``get_nonce`` and ``last_counter`` together (a shared store answers both in one round trip)."""
+
     def add_failure(self, key: str, now_ms: int, window_ms: int) -> int:
         """Count one failure for ``key``; return the failures within the last ``window_ms``."""
 
@@ -177,6 +180,9 @@ class MemoryStore:
     def last_counter(self, terminal_id: str) -> int:
         with self._lock:
             return self._counters.get(terminal_id, 0)
+
+    def nonce_and_counter(self, nonce: bytes, terminal_id: str, now_ms: int) -> tuple[NonceRecord | None, int]:
+        return self.get_nonce(nonce, now_ms), self.last_counter(terminal_id)
 
     def __len__(self) -> int:
         """Nonce records held (used and unused)."""

@@ -178,6 +178,9 @@ class RigSimCamera(Camera):
         self._need(Capability.PROJECTOR_POWER)
         return self._inner.projector_power_range()
 
+    def depth_range(self):
+        return self._inner.depth_range() if "depth" in self._streams else None
+
     def set_projector_power(self, mw: float) -> float:
         self._need(Capability.PROJECTOR_POWER)
         return self._inner.set_projector_power(mw)

@@ -325,3 +325,19 @@ def test_fake_usb_a_session_reads_nothing_read_ahead_of_it(bus):
         cam.stop()
     finally:
         m.stop()
+
+
+def test_fake_usb_a_lease_states_the_depth_cameras_range(bus):
+    dev = usbcam.FakeUsbDevice(bus, fps=60, depth_range_m=(0.3, 2.0))
+    m = DeviceManager([dev.uri], FAST)
+    m.start()
+    try:
+        cam = m.lease()
+        cam.start()
+        r = cam.depth_range()
+        assert r is not None and (r.min_m, r.max_m) == (0.3, 2.0)
+        sets = _framesets(cam, 2)
+        assert all(fs.depth.metadata.depth_min_m == 0.3 for fs in sets)
+        cam.stop()
+    finally:
+        m.stop()

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from drivers import Capability, StreamKind
+from drivers import Capability, DepthRange, StreamKind
 from drivers.errors import (
     CameraHostCrashed,
     CameraHostHung,
@@ -240,3 +240,23 @@ def test_sim_camera_in_a_host_process_takes_stream_arguments_as_streams():
     finally:
         cam.stop()
         pool.close()
+
+
+def test_fake_usb_depth_range_crosses_the_process_boundary_in_calls_and_frames(tmp_path, pool):
+    dev = usbcam.FakeUsbDevice(tmp_path / "bus", "RANGED", fps=60, depth_range_m=(0.35, 2.5))
+    cam = pool.open(dev.uri)
+    cam.start()
+    assert cam.depth_range() == DepthRange(0.35, 2.5, "fake device's profile")
+    frames = _frames(cam, 6)
+    depth = [f for f in frames if f.stream is StreamKind.DEPTH]
+    assert depth and all((f.metadata.depth_min_m, f.metadata.depth_max_m) == (0.35, 2.5) for f in depth)
+    assert all(f.metadata.depth_min_m is None for f in frames if f.stream is StreamKind.IR)
+    cam.stop()
+
+
+def test_fake_usb_without_a_stated_range_claims_none(pool, device):
+    cam = pool.open(device.uri)
+    cam.start()
+    assert cam.depth_range() is None
+    assert all(f.metadata.depth_min_m is None and f.metadata.depth_max_m is None for f in _frames(cam, 4))
+    cam.stop()

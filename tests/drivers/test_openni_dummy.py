@@ -159,3 +159,10 @@ def test_serial_uri_looks_for_a_usb_device_by_serial():
     # an open recording) and is not found.
     with pytest.raises(DeviceNotFound, match="serial"):
         drivers.open("openni://17122730022")
+
+
+def test_dummy_device_states_no_depth_range_and_none_is_claimed(dummy):
+    # The Dummy driver answers getMinPixelValue with ONI_STATUS_NOT_IMPLEMENTED, as some real drivers do.
+    assert dummy.depth_range() is None
+    f = next(f for f in iter(lambda: dummy.read(timeout_s=2.0), None) if f.stream is StreamKind.DEPTH)
+    assert f.metadata.depth_min_m is None and f.metadata.depth_max_m is None

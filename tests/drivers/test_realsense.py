@@ -223,3 +223,15 @@ def test_exposure_lock_refuses_recordings_and_colour(recording):
             cam.lock_exposure(StreamKind.IR)
         with pytest.raises(drivers.CapabilityUnsupported):
             cam.lock_exposure(StreamKind.COLOR)
+
+
+def test_the_recorded_cameras_depth_range_plays_back(recording):
+    path, src, _ = recording
+    want = src.depth_range()                              # the simulated D435: 0.20-3.0 m
+    cam = drivers.open(f"realsense+file://{path}")
+    with cam:
+        got = cam.depth_range()
+        assert got is not None and "option" in got.source
+        assert (got.min_m, got.max_m) == (pytest.approx(want.min_m), pytest.approx(want.max_m))
+        depth = next(f for f in iter(lambda: cam.read(timeout_s=2.0), None) if f.stream is D)
+        assert depth.metadata.depth_min_m == pytest.approx(want.min_m)

@@ -155,3 +155,37 @@ def test_colour_too_small_everywhere_is_noted_not_hidden():
              rsdev.Mode(StreamKind.COLOR, 640, 480, 30, "bgr8", fx=300.0)]
     c = rsdev.choose_modes(modes, usb2=False, distance_m=0.8)
     assert c.color is not None and "no colour mode keeps 60 px" in c.note
+
+
+def _depth_sensor(**options):
+    dev = rs.software_device()
+    sensor = dev.add_sensor("Stereo Module")
+    for name, value in options.items():
+        sensor.add_read_only_option(getattr(rs.option, name), value)
+    return dev, sensor
+
+
+def test_depth_range_from_the_sensors_own_options():
+    dev, sensor = _depth_sensor(min_distance=0.28, max_distance=4.0)
+    r = rsdev.depth_range_of(sensor, rs, "D455", 848)          # the device's word beats the datasheet
+    assert (r.min_m, r.max_m) == (pytest.approx(0.28), pytest.approx(4.0))
+    assert "option" in r.source
+
+
+def test_depth_range_from_the_datasheet_scales_with_the_depth_width():
+    dev, sensor = _depth_sensor()                                # a D4xx stereo module has no such options
+    at848 = rsdev.depth_range_of(sensor, rs, "D455", 848)
+    at1280 = rsdev.depth_range_of(sensor, rs, "D455", 1280)
+    at640 = rsdev.depth_range_of(sensor, rs, "D455", 640)
+    assert (at848.min_m, at848.max_m) == (0.42, 6.0) and at1280.min_m == 0.52
+    assert at640.min_m == pytest.approx(0.42 * 640 / 848, abs=1e-3)   # the disparity search is a pixel count
+    assert "datasheet" in at848.source
+    assert rsdev.depth_range_of(sensor, rs, "D405", 848).max_m is None  # it measures on past its ideal range
+
+
+def test_unknown_model_and_nonsense_options_make_no_claim():
+    dev, sensor = _depth_sensor()
+    assert rsdev.depth_range_of(sensor, rs, "", 848) is None
+    dev, sensor = _depth_sensor(min_distance=5.0, max_distance=1.0)   # an empty range is not a range
+    assert rsdev.depth_range_of(sensor, rs, "", 848) is None
+    assert rsdev.depth_range_of(sensor, rs, "D435", 848).min_m == 0.195

@@ -25,7 +25,7 @@ from agent.face.mesh import (
 from agent.face.roi import roi_from_points
 from agent.pipeline.align import AlignedFrameSet
 from agent.pipeline.camera_model import deproject, project
-from agent.quality.depth import GLINT_DN, GLINT_REACH_PX, NOSE_TIP, OCCLUDER_MARGIN_MM, FaceDepth
+from agent.quality.depth import EXTENT_MIN_PX, GLINT_DN, GLINT_REACH_PX, NOSE_TIP, OCCLUDER_MARGIN_MM, FaceDepth
 from agent.quality.metrics import _SRGB_LUT, CLIPPED_GRAY, CORE_POINTS, FACE_OVAL, SKIN_POINTS, FaceExposure
 from drivers.frame import StreamKind
 
@@ -106,6 +106,8 @@ def face_depth(aligned: AlignedFrameSet, lm: np.ndarray, ipd: float) -> FaceDept
     counted_face, counted_core = face & ~explained, core & ~explained
     f = float(valid[counted_face].mean()) if counted_face.any() else 0.0
     c = float(valid[counted_core].mean()) if counted_core.any() else 0.0
+    near, far = (float(v) for v in np.percentile(on_face, [2, 98])) if on_face.size >= EXTENT_MIN_PX else (
+        float("nan"), float("nan"))
     nose = discs_mask(shape, lm[[NOSE_TIP], :2], max(0.06 * ipd, 2.0)) & valid
     if nose.sum() < 3 or not (face & valid).any():
         in_front = 0.0
@@ -113,7 +115,7 @@ def face_depth(aligned: AlignedFrameSet, lm: np.ndarray, ipd: float) -> FaceDept
         z_nose = float(np.median(depth_m[nose]))
         z = depth_m[face & valid]
         in_front = float((z < z_nose - OCCLUDER_MARGIN_MM / 1000).mean())
-    return FaceDepth(f, c, int(explained.sum()), in_front)
+    return FaceDepth(f, c, int(explained.sum()), in_front, near, far)
 
 
 def face_exposure(bgr: np.ndarray, lm: np.ndarray, low: float, high: float) -> FaceExposure:

@@ -16,6 +16,7 @@ from agent.errors import ConfigError
 from agent.liveness.challenge import Challenge, Kind
 from agent.purpose import Purpose
 from agent.uplink.client import CapabilityRefused
+from agent.uplink.seal import ProbeRejected
 from hil.fakes.evidence import for_challenge, skin_crop
 from hil.ingest import evidence
 from hil.ingest.evidence import CameraPin, ChannelPolicy
@@ -262,3 +263,30 @@ def test_synthetic_evidence_meets_the_servers_check_and_its_own_challenge_only()
     e = np.array([f.ir_energy for f in syn.evidence.frames])
     assert np.all((e[1:] > 8) == sched[:-1])
     assert json.loads(json.dumps(lv)) == lv
+
+
+def test_the_evidence_is_read_once_into_arrays_that_say_what_the_frames_say():
+    """``check_shape`` returns the frames as arrays (``Frames``) and ``verify`` judges the same with
+    them as when it reads the message itself; a faceless frameset's grid is a row of NaN, and so is
+    a grid sent for a frameset that says it found no face."""
+    ch = pb.Challenge(nonce=b"r" * 32, frames=24, challenges=[pb.PROJECTOR, pb.ILLUMINATION])
+    syn = for_challenge(ch)
+    p = pb.ProbePayload(color=syn.color, evidence=syn.evidence, frame_digest=syn.frame_digest)
+    p.evidence.frames[3].face = False                              # a grid, but no face: not counted
+    p.evidence.frames[5].ClearField("face_grid")
+    p.evidence.frames[5].face = False
+    fr = evidence.check_shape(p)
+    assert fr is not None and fr.grids.shape == (24, 16, 3) and fr.faces == 22
+    assert np.isnan(fr.grids[[3, 5]]).all() and np.isfinite(np.delete(fr.grids, [3, 5], axis=0)).all()
+    assert fr.digests == syn.digests and fr.ir_energy.tolist() == [f.ir_energy for f in p.evidence.frames]
+    assert fr.color_stamps.tolist() == [f.color_timestamp_ms for f in p.evidence.frames]
+    lv = {"frame_digests": syn.digests}
+    kinds = {Kind.PROJECTOR, Kind.ILLUMINATION}
+    t = evidence.EvidenceThresholds()
+    assert evidence.verify(p, lv, ch.nonce, kinds, 24, t, fr) == evidence.verify(p, lv, ch.nonce, kinds, 24, t)
+    assert evidence.check_shape(pb.ProbePayload()) is None
+    p.evidence.frames[7].face_grid[4] = float("nan")              # a grid of a faceless frameset is still read
+    p.evidence.frames[7].face = False
+    with pytest.raises(ProbeRejected) as exc:
+        evidence.check_shape(p)
+    assert exc.value.reason == "MALFORMED"

@@ -10,6 +10,7 @@ import pytest
 from agent.security.keys import generate_file_key
 from hil import pki
 from hil.fleet import (
+    FleetProcesses,
     FleetServer,
     FleetTerminal,
     TerminalKeys,
@@ -72,3 +73,39 @@ def test_each_terminal_gets_its_probes_accepted_as_itself_and_failures_are_count
     ready = server.start()
     rec = recovery(run_until_each_succeeds(terminals, 60.0), ids, ready)
     assert rec.recovered == 3 and rec.seconds_all is not None
+
+
+def test_load_processes_split_the_fleet_and_their_results_are_merged(tmp_path):
+    """``FleetProcesses``: the terminals are played by separate processes (each terminal still as
+    itself), and the parent gets every terminal's results: each terminal's probes as counted by the
+    server (its counter in Redis, one per probe it sent) are all there."""
+    import os
+
+    import redis
+
+    rp = start_redis(tmp_path / "redis")
+    files = provision_fleet(tmp_path / "fleet", 4, store_url=rp.url)
+    server = FleetServer(files)
+    server.start()
+    fleet = FleetProcesses(files, 2)
+    try:
+        assert len(set(fleet.pids)) == 2 and os.getpid() not in fleet.pids
+        ids = fleet.terminal_ids
+        first = fleet.run_until_each_succeeds(60.0)
+        assert {r.terminal_id for r in first if r.ok} == set(ids)
+        load = fleet.run_load(1.0)
+        assert {r.terminal_id for r in load} == set(ids) and all(r.ok for r in load), {r.outcome for r in load}
+        r = redis.Redis(unix_socket_path=str(rp.socket))
+        try:
+            for tid in ids:
+                sent = sum(1 for x in first + load if x.terminal_id == tid)
+                assert int(r.get(f"fleet:c:{tid}")) == sent
+        finally:
+            r.close()
+        with pytest.raises(ValueError):
+            FleetProcesses(files, 5)                         # more processes than terminals
+    finally:
+        fleet.close()
+        server.stop()
+        rp.stop()
+    assert not any(p.is_alive() for p in fleet._procs)

@@ -492,3 +492,33 @@ def test_a_store_outage_is_unavailable_so_the_client_fails_over(tmp_path):
         assert getattr(exc.value, "code", "") == "UPL_UNAVAILABLE"
     finally:
         rig.close()
+
+
+def test_a_call_whose_client_has_gone_gets_no_work_and_its_retry_is_judged_in_full():
+    """A call that waited past its deadline for a worker is refused before any work
+    (``DEADLINE_EXCEEDED``): no challenge is issued, the probe's nonce stays unused, and the
+    terminal's retry of the same probe is judged as if it were the first."""
+    import random
+
+    from hil.ingest import fuzz
+
+    w = fuzz.make_world()
+
+    class Gone(fuzz.TlsPeer):
+        def is_active(self) -> bool:
+            return False
+
+    gone = Gone(w.peer.auth_context()["x509_pem_cert"][0], fuzz.TERMINAL)
+    with pytest.raises(fuzz.Aborted) as exc:
+        w.ingest._begin_raw(pb.BeginCaptureRequest(terminal_id=fuzz.TERMINAL, session_id="s", purpose=pb.VERIFY,
+                                                   capabilities=fuzz.CAPABILITIES).SerializeToString(), gone)
+    assert exc.value.code == grpc.StatusCode.DEADLINE_EXCEEDED and len(w.state.store) == 0
+
+    ch = w.challenge()
+    sealed = fuzz._seal(w, ch, fuzz._header(w, ch), fuzz._payload(random.Random(3), ch).SerializeToString())
+    with pytest.raises(fuzz.Aborted) as exc:
+        w.ingest._submit_raw(sealed.SerializeToString(), gone)
+    assert exc.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert not w.state.store.get_nonce(ch.nonce, w.state.now_ms()).used
+    receipt = w.ingest._submit_raw(sealed.SerializeToString(), w.peer)
+    assert receipt.accepted and receipt.reason == "OK", receipt

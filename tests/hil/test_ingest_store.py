@@ -244,3 +244,31 @@ def test_memory_pruning_reads_only_what_has_expired():
     CountingInt.reads = 0
     s2.add_nonce(os.urandom(32), rec(issued=T0 + 700_000, ttl=TTL), T0 + 700_000)
     assert CountingInt.reads <= 3 and len(s2) == 5_001
+
+
+def test_the_nonce_and_the_counter_are_read_together(make_store):
+    s = make_store()
+    n = os.urandom(32)
+    assert s.nonce_and_counter(n, "k1", T0) == (None, 0)
+    s.add_nonce(n, rec(), T0)
+    got, counter = s.nonce_and_counter(n, "k1", T0 + 1)
+    assert got == s.get_nonce(n, T0 + 1) and got is not None and not got.used and counter == 0
+    assert use(s, n, counter=7).outcome is Outcome.USED
+    got, counter = s.nonce_and_counter(n, "k1", T0 + 20)
+    assert got is not None and got.used and got.probe_id == "p-1" and counter == 7
+    assert s.nonce_and_counter(n, "k2", T0 + 20)[1] == 0                # another terminal's counter
+    late = os.urandom(32)
+    s.add_nonce(late, rec(), T0)
+    assert s.nonce_and_counter(late, "k1", T0 + TTL + 1) == (None, 7)   # expired and unused: no record
+
+
+def test_the_record_s_optional_fields_survive_the_store(make_store):
+    s = make_store()
+    n = os.urandom(32)
+    full = NonceRecord("k1", "s1", 2, "key-1", T0, T0 + TTL, subject="subject:ab", challenges="illumination,projector",
+                       frames=32)
+    s.add_nonce(n, full, T0)
+    assert s.get_nonce(n, T0 + 1) == full
+    done = use(s, n).record
+    assert done is not None and (done.subject, done.challenges, done.frames) == ("subject:ab",
+                                                                                "illumination,projector", 32)

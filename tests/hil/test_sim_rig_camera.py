@@ -23,6 +23,7 @@ def test_presents_the_genuine_camera_and_follows_the_rigs_scene(tmp_path):
     rig.prepare(scenario(lux=300), 0)
     with drivers.open(rig.camera_uri) as cam:
         assert cam.info.usb is not None and cam.info.usb.bus_path == "2-1.3" and cam.info.backend == "rigsim"
+        assert cam.depth_range() == cam._inner.depth_range()     # the genuine camera's range
         cam.read(5.0)
         assert cam._inner.cfg.lux == 300
         rig.prepare(scenario(lux=40, subject="print"), 0)         # the lamp dims, a print comes round
@@ -40,6 +41,7 @@ def test_an_hdmi_grabber_has_colour_only_and_no_projector(tmp_path):
         assert [p.kind.value for p in cam.profiles()] == ["color"]
         assert {cam.read(5.0).stream.value for _ in range(4)} == {"color"}
         assert not any(c.value.startswith("projector") for c in cam.capabilities)
+        assert cam.depth_range() is None                         # no depth stream: no range
 
 
 def test_unplugged_it_is_not_found_and_an_open_handle_is_lost_even_after_replug(tmp_path):

@@ -1,0 +1,86 @@
+"""Is another detection a face? The multi-face rule's evidence (T/IIFAA 3001.1 §6.1.1).
+
+The rule exists for a person behind or beside the subject. It used to count every detection above
+the detector's score as a face, while the main face had to pass the landmark model and the capture
+checks. On a D455's 1280x720 frames the detector also searches square tiles at ~1.8x the whole
+frame's scale (``agent/face/detector.py``), and there a poster on a textured wall 1.6 m away scored
+0.57-0.59 as a face (the whole-frame pass gives that region nothing at all) and refused a live person
+``MULTIPLE_FACES`` (issue 14). A second face must now be one by the same evidence as the first:
+
+- **size**: large enough to matter (``second_face_area_ratio`` of the main face, as before);
+- **landmarks**: FaceMesh finds a face in it (presence >= ``presence_min``, the main face's limit);
+- **a surface at a face's distance with a face's relief**, where the camera measured depth on it:
+  at its measured depth the detector's box is as wide as a face's (``FACE_BOX_WIDTH_M``; the wall's
+  box was 0.31 m wide), and the nose tip stands nearer than the sides of the face by
+  ``FACE_RELIEF_MIN_MM`` (a wall: ±4 mm; people: 24-50 mm, the bystander included). Without depth on
+  it, size and landmarks decide.
+
+A genuine person behind the subject passes all three (the simulator's bystander: presence 1.0, box
+0.13-0.15 m wide at 0.9-1.0 m, relief 24-38 mm), so the rule still refuses them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from agent.face import Detection, face_mesh
+from agent.pipeline.align import AlignedFrameSet
+
+# The detector's box spans a face from brow to chin and cheek to cheek: 0.11-0.15 m on the
+# simulator's adults at 0.45-1.0 m. Generous bounds: children and large heads are still faces.
+FACE_BOX_WIDTH_M = (0.07, 0.22)
+# A nose tip stands 14-32 mm proud of the cheeks, and the sides of the face further back still;
+# a flat surface (wall, poster) measures within the depth noise (±4 mm at 1.6 m).
+FACE_RELIEF_MIN_MM = 10.0
+DEPTH_EVIDENCE_MIN = 0.5            # share of the box with depth for depth to count as evidence
+NOSE_TIP = 4
+FACE_SIDES = (234, 454, 93, 323)    # FaceMesh points at the sides of the face, level with the nose
+PATCH_PX = 2                        # half-size of the window depth is read from at a landmark
+
+
+@dataclass(frozen=True)
+class FaceEvidence:
+    is_face: bool
+    presence: float                 # FaceMesh's face presence
+    width_m: float                  # the box's width at its measured depth; NaN without depth
+    relief_mm: float                # face sides behind the nose tip; NaN without depth there
+    why: str                        # what decided it
+
+
+def _depth_at(depth_m: np.ndarray, pts: np.ndarray) -> list[float]:
+    h, w = depth_m.shape
+    out = []
+    for u, v in np.rint(pts[:, :2]).astype(int):
+        if 0 <= v < h and 0 <= u < w:
+            win = depth_m[max(v - PATCH_PX, 0):v + PATCH_PX + 1, max(u - PATCH_PX, 0):u + PATCH_PX + 1]
+            if np.isfinite(win).any():
+                out.append(float(np.nanmedian(win)))
+    return out
+
+
+def face_evidence(bgr: np.ndarray, det: Detection, aligned: AlignedFrameSet, presence_min: float) -> FaceEvidence:
+    """Whether ``det`` (a detection other than the main face) is a face: landmarks, and where depth
+    exists on it, a face's size at its distance and a face's relief."""
+    mesh = face_mesh(bgr, det, with_iris=False)
+    if mesh.presence < presence_min:
+        return FaceEvidence(False, mesh.presence, math.nan, math.nan, "no face landmarks")
+    depth_m = aligned.depth_m
+    x0, y0, x1, y1 = (int(round(v)) for v in det.bbox)
+    box = depth_m[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)]
+    if box.size == 0 or np.isfinite(box).mean() < DEPTH_EVIDENCE_MIN:
+        return FaceEvidence(True, mesh.presence, math.nan, math.nan, "landmarks; no depth on it")
+    z = float(np.nanmedian(box))
+    width_m = det.width * z / aligned.color.intrinsics.fx
+    if not FACE_BOX_WIDTH_M[0] <= width_m <= FACE_BOX_WIDTH_M[1]:
+        return FaceEvidence(False, mesh.presence, width_m, math.nan, f"{width_m:.2f} m wide at {z:.2f} m")
+    lm = mesh.landmarks
+    nose, sides = _depth_at(depth_m, lm[[NOSE_TIP]]), _depth_at(depth_m, lm[list(FACE_SIDES)])
+    if not nose or len(sides) < 2:
+        return FaceEvidence(True, mesh.presence, width_m, math.nan, "landmarks and size; no depth at the nose")
+    relief_mm = (float(np.median(sides)) - nose[0]) * 1000
+    if relief_mm < FACE_RELIEF_MIN_MM:
+        return FaceEvidence(False, mesh.presence, width_m, relief_mm, f"flat ({relief_mm:.0f} mm relief)")
+    return FaceEvidence(True, mesh.presence, width_m, relief_mm, "landmarks, size and relief")
