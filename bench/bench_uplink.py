@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import drivers
+from agent.config import SessionSettings
 from agent.devices.policy import DeviceSettings
 from agent.liveness.challenge import Challenge
 from agent.liveness.fusion import VerdictThresholds
@@ -30,17 +31,22 @@ from agent.purpose import Purpose
 from agent.quality import QualityGate
 from agent.security.keys import generate_file_key
 from agent.session.capture import SessionDeps, run_capture
-from agent.session.events import Result
+from agent.session.events import Error, Result
 from agent.session.projector import Projector
 from agent.session.request import CaptureRequest
 from agent.session.window import collect
 from agent.uplink.probe import build_payload, seal_probe
 from agent.uplink.seal import ServerKey
 from bench import local_terminal
+from drivers.sim import SIM_CHALLENGE_WINDOW_S
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
-CAMERA = "sim://?seed=21&identity=3&lux=150&prerender=60"
+# Skin type III: the prerendered colour frames keep the picture-metered exposure they were rendered
+# with (the face-metered exposure cannot act on them), and this identity's own type VI skin then
+# stays under the gray band (FACE_TOO_DARK: every session timed out in the quality loop).
+CAMERA = "sim://?seed=21&identity=3&skin=3&lux=150&prerender=60"
 SESSIONS = 10
+MAX_WINDOW_TIMEOUTS = 5
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -90,19 +96,34 @@ def e2e_rows(tmp: Path) -> list[dict]:
     warm.start()                                   # renders the 60 ticks once for this process
     warm.stop()
     prerender_s = time.perf_counter() - t0
-    results = []
+    results: list[dict[str, float]] = []
+    window_timeouts = 0
+    warmed = False
     try:
         with LivenessSupervisor() as sup:
             deps = SessionDeps(terminal_id=local_terminal.TERMINAL_ID, camera_uri=CAMERA, uplink=t.uplink,
-                               signer=t.signer, supervisor=sup, devices=DeviceSettings(allow_development_cameras=True))
+                               signer=t.signer, supervisor=sup, devices=DeviceSettings(allow_development_cameras=True),
+                               # The illumination challenge's lit screen is rendered live (not
+                               # prerendered): the window needs the simulator's time.
+                               settings=SessionSettings(challenge_window_s=SIM_CHALLENGE_WINDOW_S))
             deps.gate("kiosk")
-            for i in range(SESSIONS + 1):
+            i = 0
+            while len(results) < SESSIONS:
                 req = CaptureRequest(Purpose.VERIFY, "kiosk", f"CONSENT-BENCH-{i:04d}")
                 last = list(run_capture(deps, req))[-1]
+                i += 1
+                if isinstance(last, Error) and last.code == "SES_STAGE_TIMEOUT" and "challenge window" in last.message:
+                    # The simulator renders the lit window live; on a loaded machine it can miss even
+                    # its own window. Not the agent's overhead: counted and reported, then retried.
+                    window_timeouts += 1
+                    if window_timeouts > MAX_WINDOW_TIMEOUTS:
+                        raise RuntimeError(f"{window_timeouts} sessions missed the challenge window: {last}")
+                    continue
                 if not isinstance(last, Result) or not last.accepted:
-                    raise RuntimeError(f"bench session {i} was not accepted: {last}")
-                if i:                                   # the first one warms caches and the worker
+                    raise RuntimeError(f"bench session {i - 1} was not accepted: {last}")
+                if warmed:                              # the first one warms caches and the worker
                     results.append(last.timings_ms)
+                warmed = True
     finally:
         t.close()
     total = [t["total"] for t in results]
@@ -120,6 +141,26 @@ def e2e_rows(tmp: Path) -> list[dict]:
     for stage in ("challenge", "camera_open", "quality", "challenge_window", "liveness", "probe", "seal", "submit"):
         rows.append({"name": f"  stage {stage}, median", "value": statistics.median(t[stage] for t in results),
                      "unit": "ms"})
+    # Where the overhead goes: the camera stopped and the projector given back (the rest of the
+    # window's stage after its last frame), the worker's wait for its last measurements and its
+    # fusion, the ring/socket/checks around them, the probe (the best frameset aligned again, crops,
+    # reports), the seal (with the audit anchor) and the submit's round trip to the server.
+    parts = {
+        "stop camera and projector": [t["after_last_frame"] - sum(t[k] for k in ("liveness", "probe", "seal", "submit"))
+                                      for t in results],
+        "worker: last measurements": [t.get("liveness_drain", float("nan")) for t in results],
+        "worker: fusion": [t.get("liveness_fusion", float("nan")) for t in results],
+        "worker: ring, socket, checks": [t["liveness"] - t.get("liveness_drain", 0.0) - t.get("liveness_fusion", 0.0)
+                                         for t in results],
+        "probe": [t["probe"] for t in results],
+        "seal": [t["seal"] for t in results],
+        "submit (server round trip)": [t["submit"] for t in results],
+    }
+    for part, values in parts.items():
+        rows.append({"name": f"  after last frame: {part}, p50", "value": _pct(values, 50), "unit": "ms"})
+        rows.append({"name": f"  after last frame: {part}, p95", "value": _pct(values, 95), "unit": "ms"})
+    rows.append({"name": "sessions retried: the simulator missed the challenge window", "value": window_timeouts,
+                 "unit": "sessions"})
     rows.append({"name": "sim prerender of 60 ticks (setup, not in the figures above)", "value": prerender_s * 1000,
                  "unit": "ms"})
     return rows

@@ -57,34 +57,40 @@ def _run(name: str, crop_rgb01: np.ndarray) -> list[np.ndarray]:
     return [it.get_tensor(d["index"]) for d in it.get_output_details()]
 
 
+def _rgb01(bgr_crop: np.ndarray) -> np.ndarray:
+    """A model's input from a BGR crop: RGB in 0..1. The crop is taken from the BGR frame and only
+    then reordered: sampling works on each channel alone, so this equals cropping an RGB copy of
+    the whole frame, without making one."""
+    return cv2.cvtColor(bgr_crop, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+
+
 def mesh_roi(det: Detection) -> Roi:
     side = max(det.width, det.height) * MESH_ROI_SCALE
     return roi_from_points(det.keypoints[0], det.keypoints[1], det.centre, side)
 
 
 def face_mesh(bgr: np.ndarray, det: Detection, *, with_iris: bool = True) -> Mesh:
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     roi = mesh_roi(det)
-    crop = roi.extract(rgb, MESH_INPUT).astype(np.float32) / 255.0
+    crop = _rgb01(roi.extract(bgr, MESH_INPUT))
     raw, flag = _run(MESH_MODEL, crop)
     pts = raw.reshape(468, 3)
     landmarks = roi.to_image(pts, MESH_INPUT)
     presence = float(1.0 / (1.0 + np.exp(-np.clip(flag.ravel()[0], -80, 80))))
     ir = il = openness = None
     if with_iris:
-        ir, open_r = _iris(rgb, landmarks, RIGHT_EYE_CORNERS, flip=False)
-        il, open_l = _iris(rgb, landmarks, LEFT_EYE_CORNERS, flip=True)
+        ir, open_r = _iris(bgr, landmarks, RIGHT_EYE_CORNERS, flip=False)
+        il, open_l = _iris(bgr, landmarks, LEFT_EYE_CORNERS, flip=True)
         openness = (open_r, open_l)
     return Mesh(landmarks, presence, ir, il, openness)
 
 
-def _iris(rgb: np.ndarray, landmarks: np.ndarray, corners: tuple[int, int], *, flip: bool) -> tuple[np.ndarray, float]:
+def _iris(bgr: np.ndarray, landmarks: np.ndarray, corners: tuple[int, int], *, flip: bool) -> tuple[np.ndarray, float]:
     """(iris points in image px, eyelid opening / eye width). The crop is aligned with the eye
     corners, so in crop coordinates the opening is simply the contour's vertical extent."""
     p0, p1 = landmarks[corners[0], :2], landmarks[corners[1], :2]
     side = float(np.linalg.norm(p1 - p0)) * IRIS_ROI_SCALE
     roi = roi_from_points(p0, p1, (p0 + p1) / 2, side, flip=flip)
-    crop = roi.extract(rgb, IRIS_INPUT).astype(np.float32) / 255.0
+    crop = _rgb01(roi.extract(bgr, IRIS_INPUT))
     contour, iris = _run(IRIS_MODEL, crop)
     lids = contour.reshape(-1, 3)[:EYELID_POINTS, :2]
     width = max(float(np.ptp(lids[:, 0])), 1e-6)

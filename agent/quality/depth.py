@@ -24,7 +24,7 @@ import numpy as np
 
 from agent.pipeline.align import AlignedFrameSet
 from agent.pipeline.camera_model import deproject, project
-from agent.quality.metrics import CORE_POINTS, FACE_OVAL, discs_mask, polygon_mask
+from agent.quality.metrics import CORE_POINTS, FACE_OVAL, Region, discs_mask, polygon_mask
 from drivers.frame import StreamKind
 
 NOSE_TIP = 4
@@ -54,52 +54,63 @@ class FaceDepth:
 def glint_mask(aligned: AlignedFrameSet, pixels: np.ndarray, z_m: float) -> np.ndarray:
     """For colour pixels (N, 2) without depth: does a clipped IR glint lie where they map to in the
     IR imager? They are mapped at ``z_m`` (the face's depth: a hole has none of its own; a few cm of
-    error move the point by under a pixel at a colour-depth offset of ~15-60 mm)."""
+    error move the point by under a pixel at a colour-depth offset of ~15-60 mm). Only the IR
+    imager's pixels within reach of where they land are looked at."""
     fs = aligned.frameset
     out = np.zeros(len(pixels), bool)
     if fs.ir is None or fs.depth is None or not len(pixels) or not np.isfinite(z_m):
         return out
-    clipped = fs.ir.pixels >= GLINT_DN
-    if not clipped.any():
-        return out
-    k = 2 * GLINT_REACH_PX + 1
-    near = cv2.dilate(clipped.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
     ci, di = aligned.color.intrinsics, fs.depth.intrinsics
     cam = deproject(pixels[:, 0].astype(np.float64), pixels[:, 1].astype(np.float64),
                     np.full(len(pixels), z_m), ci)
     uv = np.rint(project(fs.extrinsics_between(StreamKind.COLOR, StreamKind.DEPTH).apply(cam), di)).astype(int)
-    h, w = near.shape
+    h, w = fs.ir.pixels.shape[:2]
     inside = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
-    out[inside] = near[uv[inside, 1], uv[inside, 0]]
+    if not inside.any():
+        return out
+    # "Within reach of a clipped pixel" is the clipped mask dilated by the reach; a dilation of the
+    # IR around the landing points, grown by the reach, is the whole image's at those points.
+    box = Region.around(uv[inside], GLINT_REACH_PX, (h, w))
+    clipped = box.of(fs.ir.pixels) >= GLINT_DN
+    if not clipped.any():
+        return out
+    k = 2 * GLINT_REACH_PX + 1
+    near = cv2.dilate(clipped.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
+    out[inside] = near[uv[inside, 1] - box.y0, uv[inside, 0] - box.x0]
     return out
 
 
 def face_depth(aligned: AlignedFrameSet, lm: np.ndarray, ipd: float) -> FaceDepth:
-    """Completeness of the face's depth and the share of it standing in front of the nose tip."""
-    valid, depth_m = aligned.valid, aligned.depth_m
+    """Completeness of the face's depth and the share of it standing in front of the nose tip.
+    Everything is measured inside the face oval's box (with the nose tip's disc), never the frame."""
+    oval = lm[list(FACE_OVAL), :2]
+    nose_r = max(0.06 * ipd, 2.0)
+    box = Region.around(np.vstack([oval, lm[[NOSE_TIP], :2]]), max(1, int(round(nose_r))) + 1,
+                        aligned.depth_m.shape)
+    valid, depth_m = box.of(aligned.depth_u16) > 0, box.of(aligned.depth_m)
     shape = valid.shape
-    face = polygon_mask(shape, lm[list(FACE_OVAL), :2])
-    core = discs_mask(shape, lm[list(CORE_POINTS), :2], 0.08 * ipd) & face
-    on_face = depth_m[face & valid]
+    face = polygon_mask(shape, oval, box.origin)
+    core = discs_mask(shape, lm[list(CORE_POINTS), :2], 0.08 * ipd, box.origin) & face
+    face_valid = face & valid
+    on_face = depth_m[face_valid]
     z_face = float(np.median(on_face)) if on_face.size else float("nan")
     holes = face & ~valid
     explained = np.zeros(shape, bool)
     if holes.any():
         v, u = np.nonzero(holes)
-        hit = glint_mask(aligned, np.c_[u, v], z_face)
+        hit = glint_mask(aligned, np.c_[u + box.x0, v + box.y0], z_face)
         explained[v[hit], u[hit]] = True
     counted_face, counted_core = face & ~explained, core & ~explained
     f = float(valid[counted_face].mean()) if counted_face.any() else 0.0
     c = float(valid[counted_core].mean()) if counted_core.any() else 0.0
+    nose = discs_mask(shape, lm[[NOSE_TIP], :2], nose_r, box.origin) & valid
     near, far = (float(v) for v in np.percentile(on_face, [2, 98])) if on_face.size >= EXTENT_MIN_PX else (
         float("nan"), float("nan"))
-    return FaceDepth(f, c, int(explained.sum()), _in_front(depth_m, valid, face, lm, ipd), near, far)
+    return FaceDepth(f, c, int(explained.sum()), _in_front(depth_m, nose, face_valid, on_face), near, far)
 
 
-def _in_front(depth_m: np.ndarray, valid: np.ndarray, face: np.ndarray, lm: np.ndarray, ipd: float) -> float:
-    nose = discs_mask(depth_m.shape, lm[[NOSE_TIP], :2], max(0.06 * ipd, 2.0)) & valid
-    if nose.sum() < 3 or not (face & valid).any():
+def _in_front(depth_m: np.ndarray, nose: np.ndarray, face_valid: np.ndarray, on_face: np.ndarray) -> float:
+    if nose.sum() < 3 or not face_valid.any():
         return 0.0                       # no nose depth: nothing to compare with, no evidence
     z_nose = float(np.median(depth_m[nose]))
-    z = depth_m[face & valid]
-    return float((z < z_nose - OCCLUDER_MARGIN_MM / 1000).mean())
+    return float((on_face < z_nose - OCCLUDER_MARGIN_MM / 1000).mean())

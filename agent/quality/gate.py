@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 
 from agent.errors import SpecViolation
@@ -329,9 +328,8 @@ class QualityGate:
         yaw_for_ipd = f.yaw if np.isfinite(f.yaw) else (f.pose.landmark_yaw if f.pose is not None else 0.0)
         ipd_frontal = ipd / max(np.cos(np.deg2rad(min(abs(yaw_for_ipd), 45.0))), 0.5)
         h, w = color.height, color.width
-        gray = cv2.cvtColor(color.pixels, cv2.COLOR_BGR2GRAY)
         inside = np.all((lm[:, 0] >= 1) & (lm[:, 0] < w - 1) & (lm[:, 1] >= 1) & (lm[:, 1] < h - 1))
-        exposure = M.face_exposure(gray, lm, t.gray_low, t.gray_high)
+        exposure = M.face_exposure(color.pixels, lm, t.gray_low, t.gray_high)
         # Eyelid opening from the iris model's eyelid contour (it follows the lids far more closely
         # than the 468-point mesh); the mesh's eye aspect ratio only when irises were not run.
         if f.mesh.openness is not None:
@@ -340,7 +338,7 @@ class QualityGate:
             ear = min(M.eye_aspect_ratio(lm, M.RIGHT_EYE), M.eye_aspect_ratio(lm, M.LEFT_EYE))
         mar = M.mouth_open_ratio(lm)
         smile = M.smile_index(lm, f.roll, ipd)
-        sharp = M.sharpness(gray, f.detection.centre, ipd)
+        sharp = M.sharpness(color.pixels, f.detection.centre, ipd)
         md = color.metadata
         k = self.lux_k(color.device_serial)
         lux = None

@@ -252,6 +252,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
                 yield Progress(70, "liveness")
                 r = worker.finish()
                 t = mark("liveness", t)
+                timings.update(_liveness_parts(r.timing_ms))
         v = r.verdict
         if v.verdict != "live" or r.best is None:
             sets.clear()
@@ -314,6 +315,24 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
                     **{f"{name}_ms": ms for name, ms in timings.items()})
         if reader is not None:
             deps.observe("session_streams", session_id=sid, **reader.stats.to_dict())
+
+
+def _liveness_parts(worker_ms: dict[str, Any]) -> dict[str, float]:
+    """The liveness stage's parts as the worker timed them (numbers only: it is the worker's word):
+    ``liveness_fusion``, deciding once every frameset is measured, and ``liveness_drain``, waiting
+    for the measurements of the framesets that arrived last. The rest of the stage is the ring, the
+    socket and the verdict's checks."""
+    def number(v: Any) -> float | None:
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v < 1e7
+        return float(v) if ok else None
+
+    fusion, finish = number(worker_ms.get("finish")), number(worker_ms.get("worker_finish"))
+    out: dict[str, float] = {}
+    if fusion is not None:
+        out["liveness_fusion"] = round(fusion, 2)
+        if finish is not None and finish >= fusion:
+            out["liveness_drain"] = round(finish - fusion, 2)
+    return out
 
 
 def _capabilities_proto(cam: Camera, offered: frozenset[Kind]):

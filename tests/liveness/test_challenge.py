@@ -158,6 +158,18 @@ def test_verify_runs_each_challenge_of_the_window():
     assert not flat.passed and flat.unmeasurable and flat.get(Kind.PROJECTOR).passed
 
 
+@pytest.mark.parametrize("box", [(10, 20, 90, 100), (3, 5, 70, 118), (0, 0, 9, 11), (17, 2, 100, 37)])
+def test_face_grid_cells_are_array_splits_cells(box):
+    # Cells of unequal size (the first rows/columns one longer): the same cells, the same means
+    # to the last bit, as cutting the region with np.array_split along each axis.
+    from agent.liveness.challenge import _LINEAR, GRID
+    img = np.random.default_rng(sum(box)).integers(0, 256, (120, 100, 3), dtype=np.uint8)
+    x0, y0, x1, y1 = box
+    want = np.array([[cell.reshape(-1, 3).mean(axis=0)[::-1] for cell in np.array_split(rows, GRID, axis=1)]
+                     for rows in np.array_split(_LINEAR[img[y0:y1, x0:x1]], GRID, axis=0)])
+    assert np.array_equal(face_grid(img, box), want)
+
+
 def test_face_grid_and_response_leave_out_a_few_changing_cells():
     rng = np.random.default_rng(6)
     img = rng.integers(90, 160, (120, 100, 3), dtype=np.uint8)

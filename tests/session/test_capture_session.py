@@ -40,9 +40,11 @@ def test_live_verification_is_accepted_with_prompts_progress_and_timings(make_de
     assert stages.index("capture") < stages.index("liveness") < stages.index("seal") < stages.index("submit")
     t = r["timings_ms"]
     for k in ("challenge", "camera_open", "quality", "challenge_window", "liveness", "probe", "seal", "submit",
-              "after_last_frame", "total", "budget"):
+              "after_last_frame", "total", "budget", "liveness_fusion", "liveness_drain"):
         assert k in t and t[k] >= 0, k
     assert t["budget"] == 2000.0
+    # The worker's fusion and its wait for the last measurements are parts of the liveness stage.
+    assert t["liveness_fusion"] + t["liveness_drain"] <= t["liveness"]
     summary = ingest["state"].accepted[-1]
     assert summary["probe_id"] == r["probe_id"] and summary["purpose"] == "VERIFY"
     # The audit log has the session's key operations, chained and signed, and nothing biometric.
@@ -187,3 +189,13 @@ def test_outages_and_worker_faults_are_not_the_persons_failures(make_deps, inges
     deps.lockout.check(f"terminal:{deps.terminal_id}", deps.pseudonym("subject", "cust-outage"))   # no strike
     deps.supervisor = make_deps().supervisor
     assert result(events(deps, subject="the-next-person"))["result"]["accepted"]
+
+
+def test_the_liveness_stage_parts_take_only_numbers_from_the_worker():
+    from agent.session.capture import _liveness_parts
+    assert _liveness_parts({"finish": 12.345, "worker_finish": 40.0}) == {"liveness_fusion": 12.35,
+                                                                         "liveness_drain": 27.66}
+    assert _liveness_parts({"finish": 12.0}) == {"liveness_fusion": 12.0}
+    for bad in ({"finish": "12"}, {"finish": float("nan")}, {"finish": True}, {"finish": -1.0}, {"finish": 1e12}, {}):
+        assert _liveness_parts(bad) == {}, bad
+    assert _liveness_parts({"finish": 30.0, "worker_finish": 10.0}) == {"liveness_fusion": 30.0}
