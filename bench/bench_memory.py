@@ -32,6 +32,7 @@ the issue's 1,000 sessions: ``CAPTURE_AGENT_BENCH_SESSIONS=1000 nice -n 10 pytho
 
 from __future__ import annotations
 
+import collections
 import os
 import re
 import tempfile
@@ -134,16 +135,24 @@ def maps_scipy(pid: int) -> bool:
         return any("site-packages/scipy" in line for line in fh)       # scipy/ and scipy.libs/
 
 
-def _verify(sock: Path, i: int) -> bool:
+def _verify(sock: Path, i: int, outcomes: collections.Counter[str]) -> bool:
+    """One verification through the local API; its outcome (``ACCEPTED``, the reason, or the error
+    code) is counted in ``outcomes``."""
     from agent.localapi.client import LocalApiError, LocalClient
+    from agent.session.events import Error
     req = CaptureRequest(Purpose.VERIFY, "kiosk", f"CONSENT-MEM-{i:05d}")
     try:
         with LocalClient(str(sock)) as c:
             events = list(c.capture(req))
-    except LocalApiError:
+    except LocalApiError as exc:
+        outcomes[exc.code] += 1
         return False
     last = events[-1] if events else None
-    return isinstance(last, Result) and last.accepted
+    if isinstance(last, Result):
+        outcomes["ACCEPTED" if last.accepted else last.reason] += 1
+        return last.accepted
+    outcomes[last.code if isinstance(last, Error) else "NO_RESULT"] += 1
+    return False
 
 
 def daemon_rows() -> list[dict]:
@@ -159,12 +168,13 @@ def daemon_rows() -> list[dict]:
         daemon = None
         try:
             daemon = start_daemon(p.agent_config)
-            accepted = sum(_verify(p.socket, i) for i in range(WARM))
+            outcomes: collections.Counter[str] = collections.Counter()
+            accepted = sum(_verify(p.socket, i, outcomes) for i in range(WARM))
             procs = daemon_processes(daemon.proc.pid)
             before = {who: [smaps(pid) for pid in pids] for who, pids in procs.items()}
             t0 = time.perf_counter()
             for i in range(WARM, WARM + SESSIONS):
-                accepted += _verify(p.socket, i)
+                accepted += _verify(p.socket, i, outcomes)
             elapsed = time.perf_counter() - t0
             procs_after = daemon_processes(daemon.proc.pid)
             after = {who: [smaps(pid) for pid in pids] for who, pids in procs_after.items()}
@@ -176,7 +186,7 @@ def daemon_rows() -> list[dict]:
             server.stop()
     rows: list[dict] = [
         {"name": f"daemon (own process): verifications accepted of {WARM + SESSIONS}", "value": float(accepted),
-         "unit": "sessions"},
+         "unit": "sessions", "outcomes": dict(outcomes)},
         {"name": "daemon (own process): verification, mean wall time", "value": 1000 * elapsed / SESSIONS,
          "unit": "ms"},
     ]
