@@ -129,10 +129,26 @@ def daemon_processes(daemon_pid: int) -> dict[str, list[int]]:
     return out
 
 
+def sample(procs: dict[str, list[int]]) -> dict[str, list[dict[str, float]]]:
+    """``smaps`` of each process; one that ended meanwhile (a camera host replaced) is left out."""
+    out: dict[str, list[dict[str, float]]] = {}
+    for who, pids in procs.items():
+        out[who] = []
+        for pid in pids:
+            try:
+                out[who].append(smaps(pid))
+            except (ProcessLookupError, FileNotFoundError):
+                pass
+    return out
+
+
 def maps_scipy(pid: int) -> bool:
     """SciPy's shared libraries mapped into ``pid`` (only the simulator imports SciPy)."""
-    with open(f"/proc/{pid}/maps") as fh:
-        return any("site-packages/scipy" in line for line in fh)       # scipy/ and scipy.libs/
+    try:
+        with open(f"/proc/{pid}/maps") as fh:
+            return any("site-packages/scipy" in line for line in fh)   # scipy/ and scipy.libs/
+    except (ProcessLookupError, FileNotFoundError):
+        return False                                                    # ended meanwhile
 
 
 def _verify(sock: Path, i: int, outcomes: collections.Counter[str]) -> bool:
@@ -171,14 +187,19 @@ def daemon_rows() -> list[dict]:
             outcomes: collections.Counter[str] = collections.Counter()
             accepted = sum(_verify(p.socket, i, outcomes) for i in range(WARM))
             procs = daemon_processes(daemon.proc.pid)
-            before = {who: [smaps(pid) for pid in pids] for who, pids in procs.items()}
+            before = sample(procs)
             t0 = time.perf_counter()
             for i in range(WARM, WARM + SESSIONS):
                 accepted += _verify(p.socket, i, outcomes)
             elapsed = time.perf_counter() - t0
             procs_after = daemon_processes(daemon.proc.pid)
-            after = {who: [smaps(pid) for pid in pids] for who, pids in procs_after.items()}
-            maps = {who: rss_by_mapping(procs_after[who][0]) for who in ("daemon", "worker") if procs_after[who]}
+            after = sample(procs_after)
+            maps = {}
+            for who in ("daemon", "worker"):
+                try:
+                    maps[who] = rss_by_mapping(procs_after[who][0]) if procs_after[who] else {}
+                except (ProcessLookupError, FileNotFoundError):
+                    maps[who] = {}                                      # restarted meanwhile
             scipy = {who: any(maps_scipy(pid) for pid in pids) for who, pids in procs_after.items()}
         finally:
             if daemon is not None:
