@@ -38,6 +38,6 @@ def test_a_command_is_found_in_its_own_module_and_plugins_by_their_entry_point()
 
 
 def test_help_still_lists_every_command():
-    names = set(build_parser()._subparsers._group_actions[0].choices)    # type: ignore[union-attr]
+    names = set(build_parser()._subparsers._group_actions[0].choices)
     assert {"run", "analyze", "sim-preview", "keys", "demo", "server", "pad-eval", "dev-provision"} <= names
     assert "hil" in loaded_by(["--help"])             # the full parser: the plugins' modules too
