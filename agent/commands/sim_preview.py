@@ -17,7 +17,6 @@ import numpy as np
 import drivers
 from agent.errors import UsageError
 from drivers.frame import Frame, StreamKind
-from drivers.sim import ATTACKS
 
 # Rows after the species: identities (skin tone, glasses, beard, fringe), camera profiles, scenes.
 VARIANTS = (
@@ -87,6 +86,9 @@ def run(args) -> int:
         raise UsageError("sim-preview writes a PNG: give a path ending in .png")
     if not 0.1 <= args.scale <= 2:
         raise UsageError("--scale must be within 0.1..2")
+    # Here, not at the top: every command module is imported when the CLI starts, the daemon's
+    # `run` included, and the simulator (with SciPy) is ~50 MiB a daemon never needs.
+    from drivers.sim import ATTACKS
     scenes = ("live",) + ATTACKS + VARIANTS
     rows = [render_row(s, args.query) for s in scenes]
     montage = cv2.resize(np.vstack(rows), None, fx=args.scale, fy=args.scale, interpolation=cv2.INTER_AREA)

@@ -10,15 +10,17 @@ with only those two descriptors (and /dev/null on 0–2) open, an environment wi
    non-dumpable, Landlock (read-only beneath the interpreter, the packages, the ``--read`` dirs and
    a few system files; nothing writable), then the ``start`` seccomp filter (no sockets, no exec,
    no processes, no writes, no ptrace, ...);
-2. load and verify the face models, map the frame ring read-only, and run one warm-up session, so
-   every module and interpreter a session needs is loaded;
+2. load and verify the face models, map the frame ring read-only, and run one warm-up session on
+   synthetic framesets (``warmup.py``: no camera, no simulator), so every module and interpreter a
+   session needs is loaded;
 3. as root, drop to ``nobody``; resource limits (no cores, no file growth, bounded descriptors,
    address space and tasks); the ``serve`` seccomp filter (no set*id any more).
 
 Then it serves the control protocol (see ``wire.py``): ``begin`` a session, ``frameset`` (pixels
 in a ring slot; acknowledged once copied out), ``judge`` (verdict, bound to SHA-256 digests of the
-frames it judged), ``selftest`` (reports its sandbox and tries what it must not be able to do),
-``quit``. A sandbox step that fails is reported as ``LIV_SANDBOX_FAILED`` and the worker exits.
+frames it judged), ``selftest`` (reports its sandbox and any module imported since the warm-up or
+of the simulator's, and tries what it must not be able to do), ``quit``. A sandbox step that
+fails is reported as ``LIV_SANDBOX_FAILED`` and the worker exits.
 """
 
 from __future__ import annotations
@@ -29,10 +31,7 @@ import os
 import socket
 import sys
 import time
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:                   # the worker imports the agent's modules late (see warm_up)
-    from drivers.frame import FrameSet
+from typing import Any
 
 
 def sandbox_start(read_paths: list[str]) -> dict[str, Any]:
@@ -85,6 +84,8 @@ def selftest(sandbox_state: dict[str, Any], probes: dict[str, Any]) -> dict[str,
     out["open_fds"] = fds
     out["netns_inode"] = os.readlink("/proc/self/ns/net")
     out["environ"] = sorted(os.environ)
+    out["simulator_modules"] = simulator_modules()
+    out["imported_after_warm_up"] = sorted(set(sys.modules) - _WARM_MODULES)[:50]
     out["file_write"] = _attempt(lambda: open(f"/tmp/capture-agent-worker-probe-{os.getpid()}", "w").close())
     out["socket"] = _attempt(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close())
     out["exec"] = _attempt(lambda: os.execv("/bin/true", ["true"]))
@@ -255,27 +256,46 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
             current = None
 
 
+# Every module the worker had once warm-up ended: a session that imports more found a code path the
+# warm-up missed (an import that may fail after the privilege drop). ``selftest`` reports the difference.
+_WARM_MODULES: frozenset[str] = frozenset()
+
+
+def simulator_modules() -> list[str]:
+    """The simulator's modules (and SciPy, which only it uses) loaded in this process: none in the
+    worker, which warms up on synthetic framesets (``agent.liveness.warmup``)."""
+    return sorted(m for m in sys.modules if m == "drivers.sim" or m.startswith("drivers.sim.")
+                  or m == "scipy" or m.startswith("scipy."))
+
+
 def warm_up(gate) -> None:
-    """Import every module and load every model a session touches, while files can still be read:
-    after the privilege drop the interpreter's own library may be unreadable (and should be)."""
+    """Import every module and start every model interpreter a session touches, while files can
+    still be read: after the privilege drop the interpreter's own library may be unreadable (and
+    should be). On synthetic framesets, not the simulator (``agent.liveness.warmup`` says why)."""
+    global _WARM_MODULES
+    import gc
     import hmac  # noqa: F401
-    import threading
     import traceback  # noqa: F401
 
+    from agent.pipeline.align import forget_calibrations
+    _warm_session(gate)
+    forget_calibrations()             # the synthetic camera's alignment table: sessions bring their own
+    gc.collect()
+    _WARM_MODULES = frozenset(sys.modules)
+
+
+def _warm_session(gate) -> None:
+    import threading
+
+    from agent.liveness import warmup
     from agent.liveness.challenge import Challenge
     from agent.liveness.fusion import VerdictThresholds
     from agent.liveness.judge import JUDGE_THREADS, judge, judge_pool
     from agent.pipeline.align import align_frameset
-    from agent.pipeline.frames import FramesetReader
-    from drivers import open as open_camera
-    challenge = Challenge.from_nonce(b"warm-up-warm-up-warm-up!", 8, kinds=("projector", "illumination"))
-    cam = open_camera("sim://?realtime=0&seed=1")
-    with cam:
-        reader = FramesetReader(cam)
-        sets: list[FrameSet] = []
-        for on in challenge.schedule[:6]:             # lit and unlit frames: every code path
-            cam.set_projector(on)
-            sets += reader.take(1)
+    from agent.quality import QualityGate
+    challenge = Challenge.from_nonce(warmup.NONCE, 8, kinds=("projector", "illumination"))
+    sets = warmup.framesets(challenge, challenge.frames)
+    warm_gate = QualityGate(gate.settings, detector=warmup.WarmUpDetector())
     # Every judge thread measures a frameset once now (its own face interpreters, every code path),
     # held at a barrier so that each thread of the pool takes one.
     pool = judge_pool()
@@ -283,10 +303,11 @@ def warm_up(gate) -> None:
 
     def warm(fs):
         barrier.wait(timeout=30)
-        return gate.measure(align_frameset(fs))
-    for f in [pool.submit(warm, sets[k % len(sets)]) for k in range(JUDGE_THREADS)]:
+        return warm_gate.measure(align_frameset(fs))
+    for f in [pool.submit(warm, sets[1 + k % (len(sets) - 1)]) for k in range(JUDGE_THREADS)]:
         f.result()
-    judge(sets, gate, VerdictThresholds(), challenge=challenge)
+    judge(sets, warm_gate, VerdictThresholds(), challenge=challenge)      # challenged, as a kiosk session
+    judge(sets, warm_gate, VerdictThresholds(), challenge=None)           # and without a challenge
     gate.reset()
 
 

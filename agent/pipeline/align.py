@@ -126,6 +126,14 @@ def _yield_threshold() -> np.ndarray:
     return np.clip(c - np.maximum(3, c // 50), 0, 65535).astype(np.uint16)
 
 
+def forget_calibrations() -> None:
+    """Drop every cached alignment table and pixel index (a camera's calibration held in memory):
+    for a process that aligned frames of a calibration it will not see again (the liveness
+    worker's synthetic warm-up)."""
+    alignment_table.cache_clear()
+    _pixel_index.cache_clear()
+
+
 def _splat(depth_u16: np.ndarray, depth_scale: float, table: AlignmentTable, carry: np.ndarray | None = None,
            empty: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
     """Per color pixel: the winning depth value (units, 0 = none) and, with ``carry`` (an array of

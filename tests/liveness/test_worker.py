@@ -65,6 +65,18 @@ def test_worker_verdict_equals_in_process_and_is_bound_to_the_frames(sup, sets):
     assert len(r.transfer_ms) == len(sets)
 
 
+def test_the_worker_never_imports_the_simulator_and_a_session_imports_nothing_after_warm_up(sup, sets):
+    # The worker warms up on synthetic framesets (agent/liveness/warmup.py), not the simulator: no
+    # drivers.sim and no SciPy in it; and sessions with and without a challenge reach no module the
+    # warm-up did not load (one they did would be a code path the warm-up missed, whose import may
+    # fail once the worker runs as nobody).
+    assert sup.judge(sets, nonce=NONCE).verdict.verdict == "live"
+    sup.judge(sets[:8], nonce=None)
+    st = sup.selftest()
+    assert st["simulator_modules"] == []
+    assert st["imported_after_warm_up"] == []
+
+
 @pytest.fixture
 def probes():
     """What the worker must not reach: a TCP listener, a filesystem Unix socket anyone may use (as
@@ -103,6 +115,7 @@ def check_sandboxed(st: dict, *, uid: int, daemon_netns: str, userns: bool) -> N
     assert st["threads_beyond_nproc"] == "refused: can't start new thread"
     assert st["limits"]["RLIMIT_CORE"] == 0 and st["limits"]["RLIMIT_FSIZE"] == 0
     assert not [k for k in st["environ"] if k.startswith("CAPTURE_AGENT_") and k != "CAPTURE_AGENT_MODELS"]
+    assert st["simulator_modules"] == [] and st["imported_after_warm_up"] == []
     # No inherited descriptors: /dev/null on 0-2, the control socket, the frame ring (and mmap's dup).
     kinds = set()
     for fd, target in st["open_fds"].items():
