@@ -347,7 +347,7 @@ GEMINI335 = CameraProfile(
     projector_nominal_mw=150.0,
     projector_latency_frames=1, projector_jitter=0.15,   # typical: a USB property write, usually the next frame
     structured_light=False, ir_band="nir", depth_shutter="global",
-    color_shutter="rolling",                     # typical for a 1 MP UVC colour module; not checked against the datasheet
+    color_shutter="rolling",                     # typical of a 1 MP UVC colour module; not checked in a datasheet
     color_from_depth_imager=False,
     stream_modes=_modes({
         "depth": [(1280, 800, (5, 10, 15, 30)), (848, 480, (5, 10, 15, 30, 60, 90)),
