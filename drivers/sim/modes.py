@@ -68,14 +68,16 @@ def native_from_mode(mode_intrinsics: Intrinsics, native_width: int, native_heig
 # Native rectified size of each profile's depth imager (the calibration every mode derives from).
 NATIVE_SIZE = {"d435": (1280, 800), "d455": (1280, 800), "d405": (1280, 800),
                "d415": (1920, 1080),     # OV2740 imagers: 1920x1080, depth up to 1280x720
-               "astra": (640, 480)}      # 320x240 is the 640x480 image binned
+               "astra": (640, 480),      # 320x240 is the 640x480 image binned
+               "gemini335": (1280, 800)}  # [G335] in profiles.py
 
 
 # Native size of each profile's colour calibration (the image every colour mode is a crop and scale of).
 COLOR_NATIVE_SIZE = {"d435": (1920, 1080), "d415": (1920, 1080),   # OV2740: 640x480 is a 1440x1080 crop x 0.444
                      "d455": (1280, 800),      # OV9782, [D455-CAL] in profiles.py
                      "d405": (1280, 800),      # colour is the left depth imager's image
-                     "astra": (1280, 960)}     # typical: a 1280x960 sensor, 640x480 binned, 1280x720 cropped
+                     "astra": (1280, 960),     # typical: a 1280x960 sensor, 640x480 binned, 1280x720 cropped
+                     "gemini335": (1280, 800)}  # [G335]: a 1280x800 colour sensor
 
 
 def offered_depth_modes(profile: CameraProfile) -> dict[tuple[int, int], tuple[float, ...]]:

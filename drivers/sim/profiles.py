@@ -24,6 +24,14 @@ Sources (figures cited per profile below):
 - [ASTRA] Orbbec Astra / Astra S product pages and datasheets: structured light, 640x480@30 depth,
   60° H x 49.5° V FOV, 0.6-8 m (Astra) / 0.4-2 m (Astra S); 75 mm projector-to-IR-camera baseline
   as given in the brief (not found in a datasheet reachable from here: treat as approximate).
+- [G335] Orbbec Gemini 335 product page and datasheet (2024): active stereo with an 850 nm dot
+  projector, 50 mm baseline, global-shutter depth imagers 1280x800 with a 90°x65° depth field,
+  depth 0.1-10 m (ideal 0.26-3 m), colour 1280x800 with an 86°x55° field. Quoted from the published
+  spec as recalled: the datasheet itself is not reachable from here, so treat these as approximate.
+- [G330-CS] Orbbec documentation "Gemini 330 series coordinate systems" (orbbec.com/docs/
+  g330-coordinate-systems): on a Gemini 335 the colour origin is 14.00 mm along +x and 2.02 mm along
+  +z from the left IR imager's.
+- [UVC] USB Video Class 1.5, CT_EXPOSURE_TIME_ABSOLUTE_CONTROL: exposure in 100 µs units.
 - [D455-CAL] a D455's factory colour calibration published with the ABC-iRobotics/Hand_Tools data
   set (1280x800: fx 629.6, fy 628.9, ppx 629.1, ppy 397.5; Brown-Conrady k1 -0.0557 k2 0.0603
   p1 -0.00098 p2 -0.00085 k3 -0.0161).
@@ -308,7 +316,50 @@ ASTRA = CameraProfile(
     }),
 )
 
-PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA)}
+GEMINI335 = CameraProfile(
+    name="gemini335", model="Orbbec Gemini 335 (active stereo)",
+    # [G335]: depth 90°x65° at 1280x800 -> fx = 640 / tan(45°) = 640; the 640x480 mode is the
+    # 1280x800 image scaled by 0.6 and cropped (modes.py), fx = 384. Principal point of a typical unit.
+    depth_intrinsics=Intrinsics(640, 480, 384.0, 384.0, 320.9, 238.7, DistortionModel.INVERSE_BROWN_CONRADY),
+    # [G335]: colour 86° horizontally at 1280x800 -> fx = 640 / tan(43°) = 686.3, x0.6 = 411.8 at
+    # 640x480. The distortion is a typical wide-angle module's (barrel, k1 < 0), not a unit's.
+    color_intrinsics=Intrinsics(640, 480, 411.8, 411.6, 318.2, 241.6, DistortionModel.BROWN_CONRADY,
+                                (-0.048, 0.041, 0.0004, -0.0007, -0.009)),
+    # [G330-CS]: colour 14.00 mm along +x and 2.02 mm along +z from the left imager; rotation typical.
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(0.10), np.deg2rad(-0.12), np.deg2rad(0.06)),
+                                          np.array([0.0140, 0.0000, 0.00202])),
+    stereo_baseline_m=0.050,                     # [G335]: 50 mm
+    projector_offset_m=0.032,                    # typical: the projector sits right of the colour module
+    # [G335] depth RMS in the D435's class (<= 2 % at 2 m) through a shorter-focus lens: a little
+    # more sub-pixel noise than the D435's 0.08 px (typical).
+    sigma_disparity_px=0.10,
+    depth_range_m=(0.26, 3.0),                   # [G335]: ideal 0.26-3 m (it reports 0.1-10 m, noisily)
+    depth_scale=0.001,
+    # Typical UVC colour auto-exposure (the depth engine's AE is separate): steers a little slower
+    # and to a darker target than the RealSense colour module.
+    color_ae=AutoExposureSpec(0.16, 0.20, (100e-6, 1 / 30), (1.0, 16.0)),
+    # [UVC]: colour exposure in 100 µs units, gain as a plain factor; IR exposure in µs (typical of
+    # the SDK's frame metadata), gain as a factor.
+    color_units=MetadataUnits(GAIN_MULTIPLIER, 100.0), ir_units=MetadataUnits(GAIN_MULTIPLIER, 1.0),
+    ir_exposure_default_s=0.005, ir_exposure_range_s=(20e-6, 0.1), ir_gain_default=1.0,   # typical
+    # [G335]: 850 nm dot projector; driven on/off through the SDK's laser switch (no mW setting).
+    projector="850 nm VCSEL dot projector (on/off only)", projector_power=None,
+    projector_nominal_mw=150.0,
+    projector_latency_frames=1, projector_jitter=0.15,   # typical: a USB property write, usually the next frame
+    structured_light=False, ir_band="nir", depth_shutter="global",
+    color_shutter="rolling",                     # typical of a 1 MP UVC colour module; not checked in a datasheet
+    color_from_depth_imager=False,
+    stream_modes=_modes({
+        "depth": [(1280, 800, (5, 10, 15, 30)), (848, 480, (5, 10, 15, 30, 60, 90)),
+                  (640, 480, (5, 10, 15, 30, 60, 90)), (640, 400, (5, 10, 15, 30, 60, 90))],
+        "ir": [(1280, 800, (5, 10, 15, 30)), (848, 480, (5, 10, 15, 30, 60, 90)),
+               (640, 480, (5, 10, 15, 30, 60, 90)), (640, 400, (5, 10, 15, 30, 60, 90))],
+        "color": [(1280, 800, (5, 10, 15, 30, 60)), (1280, 720, (5, 10, 15, 30, 60)),
+                  (848, 480, (5, 10, 15, 30, 60)), (640, 480, (5, 10, 15, 30, 60)), (640, 400, (5, 10, 15, 30, 60))],
+    }),
+)
+
+PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335)}
 DEFAULT = "d435"
 
 

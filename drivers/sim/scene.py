@@ -28,7 +28,14 @@ from .subject import PHOTO_PITCH_DEG, PHOTO_ROLL_DEG, Surface, value_noise
 # 2856 K : 5800 K = 1.25 : 0.28, so incandescent 0.40 and daylight 0.09. Phosphor-converted white
 # LEDs emit essentially nothing beyond ~780 nm; triphosphor fluorescent tubes add only weak argon and
 # mercury lines near 810-850 nm. "mixed" is LED ceiling light with a third of daylight from a window.
-LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incandescent": 0.40, "mixed": 0.032}
+# "halogen" (tungsten-halogen spots, 2900-3300 K) is a black body too: Planck at 3100 K on the same
+# scale (the 2856 K ratio mapped to 0.40; 5800 K then comes out at 0.089, the daylight value) gives
+# 0.32. "led_cri95" is a high-CRI LED panel: a nitride red phosphor (peak ~650 nm) added to the YAG
+# one for CRI >= 95 lifts the 850 nm tail 1.4-1.7x over a YAG-only white LED (each emitter a Gaussian
+# band in photon energy, ratio of 850 nm radiance to luminance, over the red shares tried; the upper
+# end taken), so 0.002 x 1.66 = 0.0033.
+LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incandescent": 0.40, "mixed": 0.032,
+                   "halogen": 0.32, "led_cri95": 0.0033}
 # Overhead lamp as seen from the subject: 35° above the line to the camera, ~6° across; it gives a
 # third of the light on the face. Spectacle lenses mirror it (glints).
 LAMP_DIR = np.array([0.0, -np.sin(np.deg2rad(35.0)), -np.cos(np.deg2rad(35.0))])

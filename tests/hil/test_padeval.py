@@ -101,3 +101,24 @@ def test_pad_eval_command_writes_a_resumable_record_file(tmp_path, capsys):
     assert len(f.read_text().splitlines()) == 2
     assert main(args) == 0                           # resumed: nothing new is run
     assert len(f.read_text().splitlines()) == 2 and json.loads(capsys.readouterr().out) == first
+
+
+def test_field_split_presents_its_own_pools_at_the_train_threshold(tmp_path, capsys):
+    from agent.liveness.fusion import load_thresholds
+    from drivers.sim.families import POOLS
+
+    assert "field" in P.SPLITS
+    items = P.presentations("field", live=3, per_species=1, injection=1)
+    assert items and all(p.key.startswith("field/") and "family=field" in p.uri for p in items)
+    assert {p.uri.split("camera=")[1].split("&")[0] for p in items} <= set(POOLS["field"].cameras)
+    assert [p.uri for p in items] == [p.uri for p in P.presentations("field", live=3, per_species=1, injection=1)]
+    # Reported at the threshold calibration.json holds (fitted on train), never one fitted on field.
+    f = tmp_path / "field.jsonl"
+    recs = [rec("bona_fide", "live", "not_acquired", reason="MOVE_CLOSER", split="field"),
+            rec("attack", "print", "rejected", 0.0, split="field", x=1)]
+    f.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert main(["pad-eval", "--split", "field", "--report-only", "--records", str(f), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["split"] == "field" and out["fta_by_reason"] == {"MOVE_CLOSER": 1}
+    assert out["threshold"]["live_min"] == load_thresholds("kiosk", challenged=True).live_min
+    assert "fitted on train" in out["threshold"]["source"]

@@ -219,6 +219,10 @@ def test_face_models_detect_and_landmark_every_kind_of_identity(index):
 def test_identity_draws_are_deterministic_and_families_are_different_people():
     assert Identity.draw(7) == Identity.draw(7)
     assert Identity.draw(7, "train") != Identity.draw(7, "heldout") != Identity.draw(7)
+    field = [Identity.draw(i, "field") for i in range(1, 30)]
+    others = [Identity.draw(i, fam) for i in range(1, 30) for fam in ("any", "train", "heldout")]
+    assert field == [Identity.draw(i, "field") for i in range(1, 30)]
+    assert all(f != o for f in field for o in others)
     skins = {Identity.draw(i).skin for i in range(1, 60)}
     assert skins == {1, 2, 3, 4, 5, 6}
     noses = [Identity.draw(i).nose_m for i in range(1, 200)]

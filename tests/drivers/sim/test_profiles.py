@@ -1,4 +1,6 @@
-"""Camera profiles (``camera=NAME``) and train/held-out families."""
+"""Camera profiles (``camera=NAME``) and the train, held-out and field families."""
+
+import itertools
 
 import numpy as np
 import pytest
@@ -7,7 +9,8 @@ import drivers
 from drivers.base import Capability
 from drivers.errors import CapabilityUnsupported, InvalidUri
 from drivers.frame import StreamKind
-from drivers.sim.families import POOLS, presentation_query
+from drivers.sim.families import LIGHT_CCT, POOLS, presentation_query
+from drivers.sim.modes import StreamMode, color_intrinsics, depth_intrinsics
 from drivers.sim.profiles import GAIN_RS16, PROFILES, get_profile
 from tests.helpers.sim import dot_energy, grab, plane_fit_rms
 
@@ -50,6 +53,22 @@ def test_fields_of_view_differ_as_the_datasheets_say():
     assert widths["d455"] / widths["d435"] == pytest.approx(ratio, rel=0.05)
 
 
+def test_gemini335_fields_of_view_and_colour_offset_are_the_published_ones():
+    g = get_profile("gemini335")
+    # [G335]: 90° depth and 86° colour horizontally at the native 1280x800; the 640x480 modes crop it.
+    native_depth = depth_intrinsics(g, StreamMode(1280, 800, 30))
+    native_color = color_intrinsics(g, 1280, 800)
+    assert np.degrees(2 * np.arctan(640 / native_depth.fx)) == pytest.approx(90.0, abs=0.5)
+    assert np.degrees(2 * np.arctan(640 / native_color.fx)) == pytest.approx(86.0, abs=0.5)
+    assert g.hfov_deg < 90.0 and g.color_hfov_deg < 86.0
+    assert g.stereo_baseline_m == 0.050 and g.has_projector and not g.structured_light
+    # [G330-CS]: colour 14.00 mm right of and 2.02 mm in front of the left imager.
+    t = np.asarray(g.depth_to_color.translation)
+    np.testing.assert_allclose(t, [0.0140, 0.0, 0.00202], atol=1e-6)
+    # Its depth lens is neither the D435's nor the D455's (a different camera, not a renamed one).
+    assert {round(p.depth_intrinsics.fx) for p in (get_profile("d435"), get_profile("d455"), g)} == {383, 391, 384}
+
+
 def test_occlusion_band_beside_the_head_grows_with_the_baseline():
     def band(name):
         sets, cam = grab(f"sim://?realtime=0&seed=1&camera={name}&torso=0&distance_mm=600", 1)
@@ -59,14 +78,16 @@ def test_occlusion_band_beside_the_head_grows_with_the_baseline():
         # Invalid depth (ground truth NaN: seen by one imager only) just left of the head.
         left = np.isnan(gt[v, :head[0]])[::-1]
         return int(np.argmin(left)) if not left.all() else head[0]
-    p435, p455 = get_profile("d435"), get_profile("d455")
-    expected = (p455.depth_intrinsics.fx * p455.stereo_baseline_m) / (p435.depth_intrinsics.fx * p435.stereo_baseline_m)
-    assert band("d455") / band("d435") == pytest.approx(expected, rel=0.2)
+    p435 = get_profile("d435")
+    for name in ("d455", "gemini335"):
+        p = get_profile(name)
+        expected = (p.depth_intrinsics.fx * p.stereo_baseline_m) / (p435.depth_intrinsics.fx * p435.stereo_baseline_m)
+        assert band(name) / band("d435") == pytest.approx(expected, rel=0.2)
 
 
 def test_depth_noise_follows_each_profiles_baseline_and_matcher():
     rms = {}
-    for name in ("d435", "d455", "astra"):
+    for name in ("d435", "d455", "astra", "gemini335"):
         res = []
         sets, cam = grab(f"sim://?realtime=0&subject=print&seed=5&camera={name}&distance_mm=700", 3)
         for s in sets:
@@ -83,7 +104,7 @@ def test_depth_noise_follows_each_profiles_baseline_and_matcher():
         p = get_profile(name)
         sigma = 0.7 ** 2 * p.sigma_disparity_px / (p.depth_intrinsics.fx * p.stereo_baseline_m)
         return np.hypot(sigma, 0.001 / np.sqrt(12))
-    for a, b in (("d435", "d455"), ("astra", "d455")):
+    for a, b in (("d435", "d455"), ("astra", "d455"), ("gemini335", "d455")):
         assert rms[a] / rms[b] == pytest.approx(model(a) / model(b), rel=0.35)
 
 
@@ -155,19 +176,35 @@ def test_metadata_units_of_the_profiles():
 
 
 def test_families_keep_cameras_and_lights_apart():
-    assert not set(POOLS["train"].cameras) & set(POOLS["heldout"].cameras)
-    assert not set(POOLS["train"].lights) & set(POOLS["heldout"].lights)
+    for a, b in itertools.combinations(POOLS, 2):
+        assert not set(POOLS[a].cameras) & set(POOLS[b].cameras), (a, b)
+        assert not set(POOLS[a].lights) & set(POOLS[b].lights), (a, b)
+    for fam in POOLS:
+        assert set(POOLS[fam].cameras) <= set(PROFILES) and set(POOLS[fam].lights) <= set(LIGHT_CCT)
     with pytest.raises(InvalidUri):
         drivers.open("sim://?family=train&camera=d455")
     with pytest.raises(InvalidUri):
         drivers.open("sim://?family=heldout&light=led")
+    # The field family refuses the other families' cameras and lights, and they refuse its own.
+    for uri in ("family=field&camera=d435", "family=field&camera=astra", "family=field&light=daylight",
+                "family=field&light=fluorescent", "family=train&camera=gemini335", "family=heldout&light=halogen"):
+        with pytest.raises(InvalidUri, match="family"):
+            drivers.open(f"sim://?{uri}")
     picked = {drivers.open(f"sim://?family=heldout&identity={i}").profile.name for i in range(4)}
     assert picked == set(POOLS["heldout"].cameras)
+    assert {drivers.open(f"sim://?family=field&identity={i}").profile.name for i in range(4)} == {"gemini335"}
     q1 = presentation_query("train", "mask_eyeholes", 3)
     assert q1 == presentation_query("train", "mask_eyeholes", 3)
     assert q1 != presentation_query("heldout", "mask_eyeholes", 3)
-    for fam in ("train", "heldout"):
+    f1 = presentation_query("field", "mask_eyeholes", 3)
+    assert f1 == presentation_query("field", "mask_eyeholes", 3)
+    assert f1 not in (q1, presentation_query("heldout", "mask_eyeholes", 3))
+    for fam in POOLS:
         for i in range(20):
             q = presentation_query(fam, "live", i)
             assert q["camera"] in POOLS[fam].cameras and q["light"] in POOLS[fam].lights
+            lo, hi = LIGHT_CCT[q["light"]]
+            assert lo <= float(q["cct"]) <= hi
             drivers.open("sim://?" + "&".join(f"{k}={v}" for k, v in q.items()))   # valid URIs
+    with pytest.raises(ValueError, match="field"):
+        presentation_query("lab", "live", 0)

@@ -92,7 +92,8 @@ def test_moving_background_has_people_walking_past():
 
 
 @pytest.mark.parametrize("bright,dim", [("incandescent", "daylight"), ("daylight", "fluorescent"),
-                                        ("fluorescent", "led")])
+                                        ("fluorescent", "led"), ("halogen", "daylight"),
+                                        ("fluorescent", "led_cri95")])
 def test_light_sources_set_the_ambient_nir_share(bright, dim):
     def face_ir(light):
         sets, cam = grab(f"sim://?realtime=0&seed=1&projector=0&lux=3000&light={light}", 2)
@@ -103,6 +104,14 @@ def test_light_sources_set_the_ambient_nir_share(bright, dim):
         return float(s[IR].pixels[m].mean()) / s[IR].metadata.exposure_us
     assert LIGHT_NIR_SHARE[bright] > LIGHT_NIR_SHARE[dim]
     assert face_ir(bright) > 1.5 * face_ir(dim)
+
+
+def test_field_lights_nir_shares_sit_where_their_spectra_put_them():
+    # Halogen (2900-3300 K) is a hotter black body than a 2856 K incandescent lamp and far cooler
+    # than daylight; a high-CRI LED's red phosphor adds a little NIR tail to a plain LED, far below
+    # a fluorescent tube's argon and mercury lines.
+    assert LIGHT_NIR_SHARE["daylight"] < LIGHT_NIR_SHARE["halogen"] < LIGHT_NIR_SHARE["incandescent"]
+    assert LIGHT_NIR_SHARE["led"] < LIGHT_NIR_SHARE["led_cri95"] < 0.5 * LIGHT_NIR_SHARE["fluorescent"]
 
 
 def test_led_light_leaves_the_face_dark_in_nir_while_the_colour_image_is_unchanged():

@@ -171,7 +171,8 @@ def test_instrument_instances_differ_between_families():
     from drivers.sim.species import instrument_rng
     a = instrument_rng("train", "silicone_mask", 3).uniform(size=4)
     b = instrument_rng("heldout", "silicone_mask", 3).uniform(size=4)
-    assert not np.allclose(a, b)
+    c = instrument_rng("field", "silicone_mask", 3).uniform(size=4)
+    assert not np.allclose(a, b) and not np.allclose(a, c) and not np.allclose(b, c)
     np.testing.assert_array_equal(a, instrument_rng("train", "silicone_mask", 3).uniform(size=4))
 
 
