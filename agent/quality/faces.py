@@ -17,6 +17,13 @@ frame's scale (``agent/face/detector.py``), and there a poster on a textured wal
 
 A genuine person behind the subject passes all three (the simulator's bystander: presence 1.0, box
 0.13-0.15 m wide at 0.9-1.0 m, relief 24-38 mm), so the rule still refuses them.
+
+Evidence can only set a detection aside when it is unambiguous. A person half hidden behind the
+subject's head (a coercer looking over a shoulder) has a box whose depth is partly the subject's:
+its median would make it too narrow, its sides nearer than its nose, and FaceMesh may not find the
+half face. So a box whose depth lies at more than one distance (``SINGLE_SURFACE_SPREAD_M``) counts
+as a face whatever its landmarks say, and only a relief near zero (a flat surface) sets a face aside;
+a negative relief is something in front of it, not a wall.
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ FACE_BOX_WIDTH_M = (0.07, 0.22)
 # a flat surface (wall, poster) measures within the depth noise (±4 mm at 1.6 m).
 FACE_RELIEF_MIN_MM = 10.0
 DEPTH_EVIDENCE_MIN = 0.5            # share of the box with depth for depth to count as evidence
+# A face's own depth within its box spans ~0.05-0.08 m (nose tip to cheeks); a wall far less. A box
+# whose 10th-90th percentile depths differ by more straddles two surfaces: a face partly hidden.
+SINGLE_SURFACE_SPREAD_M = 0.10
 NOSE_TIP = 4
 FACE_SIDES = (234, 454, 93, 323)    # FaceMesh points at the sides of the face, level with the nose
 PATCH_PX = 2                        # half-size of the window depth is read from at a landmark
@@ -65,12 +75,18 @@ def face_evidence(bgr: np.ndarray, det: Detection, aligned: AlignedFrameSet, pre
     """Whether ``det`` (a detection other than the main face) is a face: landmarks, and where depth
     exists on it, a face's size at its distance and a face's relief."""
     mesh = face_mesh(bgr, det, with_iris=False)
-    if mesh.presence < presence_min:
-        return FaceEvidence(False, mesh.presence, math.nan, math.nan, "no face landmarks")
     depth_m = aligned.depth_m
     x0, y0, x1, y1 = (int(round(v)) for v in det.bbox)
     box = depth_m[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)]
-    if box.size == 0 or np.isfinite(box).mean() < DEPTH_EVIDENCE_MIN:
+    has_depth = box.size > 0 and np.isfinite(box).mean() >= DEPTH_EVIDENCE_MIN
+    if has_depth:
+        near, far = np.nanpercentile(box, [10, 90])
+        if far - near > SINGLE_SURFACE_SPREAD_M:
+            return FaceEvidence(True, mesh.presence, math.nan, math.nan,
+                                f"depth at {near:.2f} and {far:.2f} m: partly hidden, counted")
+    if mesh.presence < presence_min:
+        return FaceEvidence(False, mesh.presence, math.nan, math.nan, "no face landmarks")
+    if not has_depth:
         return FaceEvidence(True, mesh.presence, math.nan, math.nan, "landmarks; no depth on it")
     z = float(np.nanmedian(box))
     width_m = det.width * z / aligned.color.intrinsics.fx
@@ -81,6 +97,6 @@ def face_evidence(bgr: np.ndarray, det: Detection, aligned: AlignedFrameSet, pre
     if not nose or len(sides) < 2:
         return FaceEvidence(True, mesh.presence, width_m, math.nan, "landmarks and size; no depth at the nose")
     relief_mm = (float(np.median(sides)) - nose[0]) * 1000
-    if relief_mm < FACE_RELIEF_MIN_MM:
+    if abs(relief_mm) < FACE_RELIEF_MIN_MM:
         return FaceEvidence(False, mesh.presence, width_m, relief_mm, f"flat ({relief_mm:.0f} mm relief)")
     return FaceEvidence(True, mesh.presence, width_m, relief_mm, "landmarks, size and relief")
