@@ -147,7 +147,9 @@ class RedisStore:
 
     @_guarded
     def nonce_and_counter(self, nonce: bytes, terminal_id: str, now_ms: int) -> tuple[NonceRecord | None, int]:
-        pipe = self.r.pipeline(transaction=False)          # two reads, one round trip
+        # Two reads in one round trip, as one snapshot (MULTI/EXEC): a resubmit racing its first
+        # call must not see the nonce unused and the counter already advanced.
+        pipe = self.r.pipeline(transaction=True)
         pipe.hgetall(self._k("n", nonce.hex()))
         pipe.get(self._k("c", terminal_id))
         h, counter = pipe.execute()

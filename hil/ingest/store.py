@@ -107,7 +107,7 @@ class Store(Protocol):
         """The highest probe counter that used a nonce for this terminal (0 if none)."""
 
     def nonce_and_counter(self, nonce: bytes, terminal_id: str, now_ms: int) -> tuple[NonceRecord | None, int]:
-        """``get_nonce`` and ``last_counter`` together (a shared store answers both in one round trip)."""
+        """``get_nonce`` and ``last_counter`` as one snapshot (a shared store answers both in one round trip)."""
 
     def add_failure(self, key: str, now_ms: int, window_ms: int) -> int:
         """Count one failure for ``key``; return the failures within the last ``window_ms``."""
@@ -182,7 +182,12 @@ class MemoryStore:
             return self._counters.get(terminal_id, 0)
 
     def nonce_and_counter(self, nonce: bytes, terminal_id: str, now_ms: int) -> tuple[NonceRecord | None, int]:
-        return self.get_nonce(nonce, now_ms), self.last_counter(terminal_id)
+        with self._lock:                                  # one snapshot, as the shared store's MULTI/EXEC
+            self._prune(now_ms)
+            rec = self._used.get(nonce) or self._unused.get(nonce)
+            if rec is not None and not rec.used and now_ms > rec.expires_ms:
+                rec = None
+            return rec, self._counters.get(terminal_id, 0)
 
     def __len__(self) -> int:
         """Nonce records held (used and unused)."""
