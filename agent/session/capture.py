@@ -252,7 +252,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
                 yield Progress(70, "liveness")
                 r = worker.finish()
                 t = mark("liveness", t)
-                timings.update(_liveness_parts(r.timing_ms))
+                timings.update(_liveness_parts(r.timing_ms, timings["liveness"]))
         v = r.verdict
         if v.verdict != "live" or r.best is None:
             sets.clear()
@@ -317,21 +317,23 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
             deps.observe("session_streams", session_id=sid, **reader.stats.to_dict())
 
 
-def _liveness_parts(worker_ms: dict[str, Any]) -> dict[str, float]:
+def _liveness_parts(worker_ms: dict[str, Any], stage_ms: float) -> dict[str, float]:
     """The liveness stage's parts as the worker timed them (numbers only: it is the worker's word):
     ``liveness_fusion``, deciding once every frameset is measured, and ``liveness_drain``, waiting
     for the measurements of the framesets that arrived last. The rest of the stage is the ring, the
-    socket and the verdict's checks."""
+    socket and the verdict's checks. Whole milliseconds, within the stage's own time as the daemon
+    measured it (``stage_ms``): these numbers reach the audit log and the probe, and a compromised
+    worker, which sees the face, must not get a wide channel through them."""
     def number(v: Any) -> float | None:
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v < 1e7
-        return float(v) if ok else None
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= stage_ms
+        return float(round(v)) if ok else None
 
     fusion, finish = number(worker_ms.get("finish")), number(worker_ms.get("worker_finish"))
     out: dict[str, float] = {}
     if fusion is not None:
-        out["liveness_fusion"] = round(fusion, 2)
+        out["liveness_fusion"] = fusion
         if finish is not None and finish >= fusion:
-            out["liveness_drain"] = round(finish - fusion, 2)
+            out["liveness_drain"] = finish - fusion
     return out
 
 

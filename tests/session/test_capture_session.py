@@ -192,10 +192,14 @@ def test_outages_and_worker_faults_are_not_the_persons_failures(make_deps, inges
 
 
 def test_the_liveness_stage_parts_take_only_numbers_from_the_worker():
+    # Whole milliseconds within the stage's own time as the daemon measured it: the worker's numbers
+    # reach the audit log and the probe, and must not be a wide channel out of the sandbox.
     from agent.session.capture import _liveness_parts
-    assert _liveness_parts({"finish": 12.345, "worker_finish": 40.0}) == {"liveness_fusion": 12.35,
-                                                                         "liveness_drain": 27.66}
-    assert _liveness_parts({"finish": 12.0}) == {"liveness_fusion": 12.0}
-    for bad in ({"finish": "12"}, {"finish": float("nan")}, {"finish": True}, {"finish": -1.0}, {"finish": 1e12}, {}):
-        assert _liveness_parts(bad) == {}, bad
-    assert _liveness_parts({"finish": 30.0, "worker_finish": 10.0}) == {"liveness_fusion": 30.0}
+    assert _liveness_parts({"finish": 12.345, "worker_finish": 40.0}, 50.0) == {"liveness_fusion": 12.0,
+                                                                               "liveness_drain": 28.0}
+    assert _liveness_parts({"finish": 12.0}, 50.0) == {"liveness_fusion": 12.0}
+    for bad in ({"finish": "12"}, {"finish": float("nan")}, {"finish": True}, {"finish": -1.0}, {"finish": 1e12},
+                {"finish": 50.5}, {}):
+        assert _liveness_parts(bad, 50.0) == {}, bad
+    assert _liveness_parts({"finish": 30.0, "worker_finish": 10.0}, 50.0) == {"liveness_fusion": 30.0}
+    assert _liveness_parts({"finish": 30.0, "worker_finish": 60.0}, 50.0) == {"liveness_fusion": 30.0}
