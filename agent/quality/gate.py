@@ -40,6 +40,9 @@ from drivers.frame import StreamKind, StreamProfile
 SIM_LUX_K = 18.7
 EYE_WINDOW = 15                   # framesets of eyelid openings the eyes-open check compares with
 
+# Other detections large enough to count that are examined for face evidence (agent/quality/faces.py).
+MAX_EXAMINED_OTHERS = 3
+
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -194,7 +197,10 @@ class QualityGate:
         not_faces = 0
         for o in others:
             ratio = o.width * o.height / area
-            if ratio < limit or face_evidence(aligned.color.pixels, o, aligned, self.thresholds.presence_min).is_face:
+            # A frame full of large face-like things (a poster of faces) is not examined one by one at
+            # the cost of a landmark model each: past MAX_EXAMINED_OTHERS they count as faces.
+            if ratio < limit or not_faces >= MAX_EXAMINED_OTHERS or face_evidence(
+                    aligned.color.pixels, o, aligned, self.thresholds.presence_min).is_face:
                 return ratio, not_faces
             not_faces += 1
         return 0.0, not_faces

@@ -111,3 +111,19 @@ def test_a_person_half_hidden_behind_the_subject_is_still_refused(bystander, mon
     monkeypatch.setattr(faces, "face_mesh", lambda bgr, d, **kw: dataclasses.replace(real(bgr, d, **kw), presence=0.0))
     ev = face_evidence(a.color.pixels, other, hidden, presence_min=0.5)
     assert ev.is_face and "partly hidden" in ev.why
+
+
+def test_a_frame_full_of_face_like_things_costs_at_most_three_landmark_runs(gate, wall, monkeypatch):
+    # A poster of many large faces must not make every frameset run the landmark model once per
+    # face: past three examined detections the rest count as faces (attacker's review).
+    from agent.face import Detection
+    from agent.quality import gate as gate_module
+    examined = []
+
+    def not_a_face(bgr, det, aligned, presence_min):
+        examined.append(det)
+        return faces.FaceEvidence(False, 0.0, float("nan"), float("nan"), "no face landmarks")
+    monkeypatch.setattr(gate_module, "face_evidence", not_a_face)
+    dets = [Detection((100.0 * k, 0.0, 100.0 * k + 90, 90.0), 0.9, np.zeros((6, 2))) for k in range(6)]
+    ratio, not_faces = gate._second_face(dets, 0, wall[0])
+    assert len(examined) == 3 and not_faces == 3 and ratio == 1.0
