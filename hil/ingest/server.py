@@ -330,6 +330,11 @@ class Ingest:
             return receipt
         if use.outcome is Outcome.SAME_PROBE and use.record is not None:
             return pb.Receipt.FromString(use.record.receipt)          # a retry that overtook the first call
+        if not receipt.accepted:
+            # A presentation judged a failure counts even when its nonce was lost to a race (another
+            # probe with a higher counter, or the nonce expired while it was judged): otherwise a
+            # terminal's key holder could try attacks for free by racing each against a second probe.
+            self.s.limits.record(store, (terminal_key(term.terminal_id), rec.subject), now_ms)
         if use.outcome is Outcome.STALE_COUNTER:
             raise ProbeRejected("REPLAYED", "the terminal's probe counter did not increase")
         if use.outcome is Outcome.REPLAYED:

@@ -450,6 +450,23 @@ def test_presentation_failures_lock_the_terminal_out_at_the_server(rig):
     assert rig.state.store.failures(terminal_key(A), rig.state.now_ms(), 600_000) == 3
 
 
+def test_a_failed_presentation_counts_even_when_it_loses_its_nonce_to_a_race(rig, monkeypatch):
+    # A key holder racing each attack against a second probe with a higher counter would otherwise
+    # have the attack judged in full and never counted (attacker's review).
+    from hil.ingest.store import Outcome, Use
+    real = rig.state.store.use_nonce
+
+    def lost(nonce, **kw):
+        real(nonce, **{**kw, "probe_id": "the-racing-probe"})          # the other probe got there first
+        return Use(Outcome.STALE_COUNTER, None)
+    monkeypatch.setattr(rig.state.store, "use_nonce", lost)
+    c = rig.client()
+    for verdict, strikes in (("attack", 1), ("live", 1)):
+        rec = submit(c, rig.probe(c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS), verdict=verdict))
+        assert not rec.accepted and rec.reason == "REPLAYED"
+        assert rig.state.store.failures(terminal_key(A), rig.state.now_ms(), 600_000) == strikes
+
+
 # -- several server processes sharing one store --------------------------------------------------------------
 
 def test_two_servers_share_nonces_receipts_and_counters_through_redis(tmp_path, redis_url):
