@@ -2,12 +2,13 @@
 
 The liveness judge refuses some live faces as ``inconclusive``: before ``motion_snr`` (issue 14,
 docs/liveness.md) about 1 session in 6 of ``sim://?seed=21&identity=0&lux=300&subject=live`` with a
-48-frameset window, on the motion detector; after it 0 of 24 at 48 and 0 of 21 judged at 32, but the
-held-out family's BPCER is still 22 %. A kiosk app answers an inconclusive verdict by asking the
-person to look at the screen again, in a new session. Tests whose subject is plumbing (a page, a
-ledger, a daemon) and that need an accepted session do the same, instead of failing on the judge's
-error rate; the rate itself is measured by ``pad-eval``, not by these tests. An ``attack`` verdict,
-an error or anything else is never retried."""
+48-frameset window, on the motion detector; after it 0 of 24 at 48 (at 32, 0 of 21 for that face but
+2 inconclusive live sessions of other faces in one run of the suite), and the held-out family's
+BPCER is still 22 %. A kiosk app answers an inconclusive verdict by asking the person to look at the
+screen again, in a new session. Tests whose subject is plumbing (a page, a ledger, a daemon) and
+that need an accepted session do the same, instead of failing on the judge's error rate; the rate
+itself is measured by ``pad-eval``, not by these tests. An ``attack`` verdict, an error or anything
+else is never retried."""
 
 from __future__ import annotations
 

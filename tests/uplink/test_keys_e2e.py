@@ -64,7 +64,7 @@ def keyed(tmp_path_factory, softhsm):
             Terminal(GM_T, gm_signer.public_key(), pins[GM_T]),
             Terminal(HSM_T, plain_signer.public_key(), pins[HSM_T])])
         state = ServerState(registry=registry, keys={x25519.key_id: x25519, sm2.key_id: sm2},
-                            current_key_id=x25519.key_id, keep_sealed=4)
+                            current_key_id=x25519.key_id, frames=48, keep_sealed=4)
         server, port = serve(state, ServerTLS(server_cert.cert_pem, server_cert.key_pem, ca.cert_pem))
 
         def client(terminal: str, key, **kw) -> UplinkClient:
