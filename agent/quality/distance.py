@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 from agent.pipeline.align import AlignedFrameSet
 from agent.quality.depth import FaceDepth
+from drivers import DepthRange
+from drivers.errors import InvalidSetting
 
 IPD_MEAN_M = 0.063            # adult mean interpupillary distance
 EYES_BEHIND_NOSE_M = 0.02     # eye plane behind the nose tip (noses stand 14-32 mm proud of the face)
@@ -37,30 +39,19 @@ EYES_BEHIND_NOSE_M = 0.02     # eye plane behind the nose tip (noses stand 14-32
 RANGE_EDGE_M = 0.02
 
 
-@dataclass(frozen=True)
-class CameraDepthRange:
-    """The depth camera's stated range, as its depth frame carries it; None for a bound not stated."""
-
-    min_m: float | None
-    max_m: float | None
-
-
-def stated_range(aligned: AlignedFrameSet) -> CameraDepthRange | None:
-    """The range on this frameset's depth frame; None when the camera states none. Values that are
-    not a distance (from a bad frame description) count as not stated."""
+def stated_range(aligned: AlignedFrameSet) -> DepthRange | None:
+    """The range on this frameset's depth frame; None when the camera states none. A range that is
+    not one (from a bad frame description) is not stated: ``DepthRange`` refuses it."""
     depth = aligned.frameset.depth
     if depth is None:
         return None
-
-    def distance(v: object) -> float | None:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 < v <= 100:
-            return None
-        return float(v)
-
-    lo, hi = distance(depth.metadata.depth_min_m), distance(depth.metadata.depth_max_m)
-    if lo is not None and hi is not None and lo >= hi:
+    lo, hi = depth.metadata.depth_min_m, depth.metadata.depth_max_m
+    if lo is None and hi is None:
         return None
-    return None if lo is None and hi is None else CameraDepthRange(lo, hi)
+    try:
+        return DepthRange(lo, hi)
+    except InvalidSetting:
+        return None
 
 
 def nose_distance_from_colour(ipd_frontal_px: float, fx_px: float) -> float:
@@ -77,7 +68,7 @@ class RangeJudgement:
     evidence: str              # "depth" (where the face's depth ends) or "colour" (IPD) or "" (not judged)
 
 
-def judge_range(rng: CameraDepthRange, depth: FaceDepth, colour_nose_m: float, short: bool) -> RangeJudgement:
+def judge_range(rng: DepthRange, depth: FaceDepth, colour_nose_m: float, short: bool) -> RangeJudgement:
     """Where the face stands against the camera's range, when its depth falls short (``short``)."""
     if not short:
         return RangeJudgement(False, False, "")

@@ -16,11 +16,11 @@ from agent.pipeline.align import align_frameset
 from agent.pipeline.frames import framesets
 from agent.quality.depth import FaceDepth
 from agent.quality.distance import (
-    CameraDepthRange,
     judge_range,
     nose_distance_from_colour,
     stated_range,
 )
+from drivers import DepthRange
 from drivers.frame import FrameSet, StreamKind
 
 
@@ -109,17 +109,17 @@ def face_depth(nearest: float, furthest: float) -> FaceDepth:
     (face_depth(math.nan, math.nan), math.nan, False, False, ""),
 ])
 def test_where_the_face_stands_against_the_range(depth, colour, near, far, evidence):
-    j = judge_range(CameraDepthRange(0.40, 1.5), depth, colour, short=True)
+    j = judge_range(DepthRange(0.40, 1.5), depth, colour, short=True)
     assert (j.near, j.far, j.evidence) == (near, far, evidence)
 
 
 def test_complete_depth_is_never_out_of_range():
-    j = judge_range(CameraDepthRange(0.40, 1.5), face_depth(0.40, 0.42), 0.30, short=False)
+    j = judge_range(DepthRange(0.40, 1.5), face_depth(0.40, 0.42), 0.30, short=False)
     assert not j.near and not j.far
 
 
 def test_an_unstated_bound_is_not_judged():
-    j = judge_range(CameraDepthRange(None, 1.5), face_depth(0.30, 0.35), 0.30, short=True)
+    j = judge_range(DepthRange(None, 1.5), face_depth(0.30, 0.35), 0.30, short=True)
     assert not j.near
 
 
@@ -134,4 +134,4 @@ def test_a_range_that_is_not_a_distance_is_not_stated(too_near):
     for bad in ({"depth_min_m": float("nan"), "depth_max_m": None}, {"depth_min_m": -1.0, "depth_max_m": None},
                 {"depth_min_m": 3.0, "depth_max_m": 1.0}):
         assert stated_range(align_frameset(with_depth(fs, **bad))) is None
-    assert stated_range(align_frameset(fs)) == CameraDepthRange(0.40, 6.0)
+    assert stated_range(align_frameset(fs)) == DepthRange(0.40, 6.0)
