@@ -148,9 +148,35 @@ def _gradients(s: Surface) -> tuple[np.ndarray, np.ndarray]:
 
 
 _BACKGROUND_CACHE: dict[tuple, tuple] = {}
+_MAP_FIELDS = ("z", "albedo", "nir", "shade", "object_id", "dot_blur", "specular", "emissive")
+Box = tuple[int, int, int, int]          # (v0, v1, u0, u1): rows and columns a render drew into
 
 
-def _background(view: View, planes: list[PlacedPlane], static_key: tuple | None) -> ViewMaps:
+class Canvas:
+    """One camera's maps of one view, kept from render to render: the next render restores only the
+    boxes the last one drew into from the cached background, instead of copying all of it. The maps a
+    render returns are valid until the next render on the same canvas."""
+
+    def __init__(self) -> None:
+        self.maps: ViewMaps | None = None
+        self.clean: ViewMaps | None = None      # the cached background ``maps`` started from
+        self.dirty: list[Box] = []
+
+    def reset_to(self, clean: ViewMaps) -> ViewMaps:
+        if self.maps is None or self.clean is not clean:
+            self.maps = ViewMaps(*(getattr(clean, f).copy() for f in _MAP_FIELDS))
+            self.clean = clean
+        else:
+            for v0, v1, u0, u1 in self.dirty:
+                for f in _MAP_FIELDS:
+                    getattr(self.maps, f)[v0:v1, u0:u1] = getattr(clean, f)[v0:v1, u0:u1]
+            self.maps.glint = None
+        self.dirty = []
+        return self.maps
+
+
+def _background(view: View, planes: list[PlacedPlane], static_key: tuple | None,
+                canvas: Canvas | None = None) -> ViewMaps:
     """The wall (and any static planes in front of it): cached per view and scene when static."""
     key = (id(view), view.intrinsics, static_key) if static_key is not None else None
     hit = _BACKGROUND_CACHE.get(key) if key is not None else None
@@ -178,42 +204,52 @@ def _background(view: View, planes: list[PlacedPlane], static_key: tuple | None)
         while len(_BACKGROUND_CACHE) > 8:
             _BACKGROUND_CACHE.pop(next(iter(_BACKGROUND_CACHE)))
     m = hit[1]
-    return ViewMaps(m.z.copy(), m.albedo.copy(), m.nir.copy(), m.shade.copy(), m.object_id.copy(),
-                    m.dot_blur.copy(), m.specular.copy(), m.emissive.copy())
+    if canvas is not None:
+        return canvas.reset_to(m)
+    return ViewMaps(*(getattr(m, f).copy() for f in _MAP_FIELDS))
 
 
 def render_view(view: View, objects: Sequence[Placed], planes: Sequence[PlacedPlane] = (),
                 static_planes: Sequence[PlacedPlane] = (), static_key: tuple | None = ("plain",),
-                lights: Lights | None = None) -> ViewMaps:
+                lights: Lights | None = None, canvas: Canvas | None = None) -> ViewMaps:
     """Exact z, reflectance and material per pixel of ``view``. ``static_planes`` never move (they are
-    drawn once per ``static_key`` and cached with the wall); ``planes`` are drawn every call."""
-    maps = _background(view, list(static_planes), static_key)
+    drawn once per ``static_key`` and cached with the wall); ``planes`` are drawn every call.
+    ``canvas``: draw into that canvas's maps (valid until its next render) instead of new ones."""
+    maps = _background(view, list(static_planes), static_key, canvas)
+    drawn: list[Box] = []
     for p in planes:
-        _draw_plane(view, p, maps)
+        box = _draw_plane(view, p, maps)
+        if box is not None:
+            drawn.append(box)
     for obj in objects:
         bbox = _project_bbox(view, obj)
         if bbox is None:
             continue
+        u0, v0, u1, v1 = bbox[:4]
+        drawn.append((v0, v1, u0, u1))
         _march(view, obj, bbox, maps, lights)
+    if canvas is not None and canvas.maps is maps:
+        canvas.dirty = drawn
     return maps
 
 
-def _draw_plane(view: View, p: PlacedPlane, maps: ViewMaps) -> None:
-    """Closed-form ray-plane intersection over the plane's projected bounding box."""
+def _draw_plane(view: View, p: PlacedPlane, maps: ViewMaps) -> Box | None:
+    """Closed-form ray-plane intersection over the plane's projected bounding box; the box it drew
+    into (None: nothing drawn)."""
     pl = p.plane
     h, w = pl.alpha.shape
     corners = np.array([[pl.x0 + a * w * pl.res, pl.y0 + b * h * pl.res, z] for a in (0, 1) for b in (0, 1)
                         for z in (0.0, pl.bend_c)])
     pts = view.depth_to_view.apply(corners @ p.R.T + p.T)
     if np.any(pts[:, 2] <= 0.05):
-        return
+        return None
     uv = view.project(pts)
     i = view.intrinsics
     u0, v0 = np.floor(uv.min(axis=0)).astype(int) - 2
     u1, v1 = np.ceil(uv.max(axis=0)).astype(int) + 2
     u0, v0, u1, v1 = max(u0, 0), max(v0, 0), min(u1, i.width), min(v1, i.height)
     if u1 <= u0 or v1 <= v0:
-        return
+        return None
     R = view.depth_to_view.R @ p.R
     T = view.depth_to_view.R @ p.T + view.depth_to_view.t
     Rt = R.T.astype(np.float32)
@@ -240,7 +276,7 @@ def _draw_plane(view: View, p: PlacedPlane, maps: ViewMaps) -> None:
     region = maps.z[v0:v1, u0:u1]
     nearer = inside & (t < region)
     if not nearer.any():
-        return
+        return None
     np.copyto(region, t.astype(np.float32), where=nearer)
     albedo = cv2.remap(pl.albedo if p.albedo is None else p.albedo, mx, my, cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_REPLICATE)
@@ -263,6 +299,7 @@ def _draw_plane(view: View, p: PlacedPlane, maps: ViewMaps) -> None:
     maps.dot_blur[v0:v1, u0:u1][nearer] = pl.dot_blur_px
     maps.specular[v0:v1, u0:u1][nearer] = pl.specular
     maps.emissive[v0:v1, u0:u1][nearer] = pl.emissive
+    return v0, v1, u0, u1
 
 
 def _march(view: View, obj: Placed, bbox: tuple[int, int, int, int, float, float], maps: ViewMaps,

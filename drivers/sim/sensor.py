@@ -138,20 +138,29 @@ def color_irradiance(maps: ViewMaps, lux: float, cct: float, screen_bgr: np.ndar
     ``screen_bgr`` is the kiosk screen's light on each pixel's surface (``screen.screen_irradiance``:
     it carries its own distance and angle terms), or None when the screen adds nothing."""
     light = illuminant_bgr(cct)
-    shade = (0.35 + 0.65 * maps.shade)[..., None]
-    irr = maps.albedo * (shade * (lux * light))
+    # In place, with the operations of albedo * ((0.35 + 0.65 shade) * (lux * light)) (+ albedo * screen):
+    # the same products in the same order, without the frame-sized temporaries.
+    shade = np.multiply(maps.shade, 0.65)
+    shade += 0.35
+    irr = np.multiply(shade[..., None], lux * light)
+    irr *= maps.albedo
     if screen_bgr is not None:
-        irr = irr + maps.albedo * screen_bgr
+        irr += np.multiply(maps.albedo, screen_bgr)
     if maps.emissive.any():
         # A display shines by itself; its glass only reflects a few percent of the room light.
         e = maps.emissive
         room = lux * light + (screen_bgr[e] if screen_bgr is not None else 0.0)
         irr[e] = maps.albedo[e] * SCREEN_LUMINANCE_LUX + 0.04 * room
-    return irr.astype(np.float32)
+    return irr.astype(np.float32, copy=False)
 
 
-def expose_color(irr: np.ndarray, ae: AutoExposure, noise_bank: NoiseBank, awb_gains: np.ndarray) -> np.ndarray:
-    electrons = irr * np.float32(QE_SCALE * ae.exposure_s)
+def expose_color(irr: np.ndarray, ae: AutoExposure, noise_bank: NoiseBank, awb_gains: np.ndarray, *,
+                 scratch: bool = False) -> np.ndarray:
+    """8-bit BGR of the colour imager. ``scratch``: ``irr`` (float32) may be overwritten (meter first)."""
+    if scratch and irr.dtype == np.float32:
+        electrons = np.multiply(irr, np.float32(QE_SCALE * ae.exposure_s), out=irr)
+    else:
+        electrons = irr * np.float32(QE_SCALE * ae.exposure_s)
     noise = noise_bank.normal(irr.shape)
     # In place, in the same order of operations as electrons + noise * sqrt(max(e, 0) + r^2).
     shot = np.maximum(electrons, 0)
@@ -161,7 +170,8 @@ def expose_color(irr: np.ndarray, ae: AutoExposure, noise_bank: NoiseBank, awb_g
     electrons += shot
     electrons *= np.float32(ae.gain * (_LUT_LEVELS - 1) / FULL_WELL_E) * awb_gains
     np.clip(electrons, 0, _LUT_LEVELS - 1, out=electrons)
-    return _ENCODE_LUT.take(electrons.astype(np.int32))
+    # Truncation to the LUT's index; as intp, the index type ``take`` would convert any other to.
+    return _ENCODE_LUT.take(electrons.astype(np.intp))
 
 
 def metered_level(irr: np.ndarray, ae: AutoExposure, region: tuple[int, int, int, int] | None = None) -> float:
@@ -221,45 +231,75 @@ def ir_signal(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: 
     ``share``: ambient NIR per lux (None: from ``cct``). A profile whose imagers have an IR-cut
     filter (``ir_band == "visible"``, D405) sees visible luminance and no NIR at all (no dots,
     whatever projects them)."""
+    # Float32 throughout, computed in place where the order of operations allows it (the same
+    # products and sums as the expressions in the comments, so the same pixels).
     z = np.minimum(maps.z, 10.0)
-    shade = 0.3 + 0.7 * maps.shade
+    shade = np.multiply(maps.shade, 0.7)
+    shade += 0.3                                        # 0.3 + 0.7 * shade
     visible = profile.ir_band == "visible"
     if visible:
         diffuse = (maps.albedo @ np.array([0.11, 0.59, 0.30], np.float32)) * (1.0 - maps.specular)
         ambient = lux * diffuse * shade
     else:
-        diffuse = maps.nir * (1.0 - maps.specular)
-        ambient = lux * (nir_share(cct) if share is None else share) * diffuse * shade
+        diffuse = np.subtract(1.0, maps.specular)
+        diffuse *= maps.nir                             # nir * (1 - specular)
+        ambient = np.multiply(diffuse, lux * (nir_share(cct) if share is None else share))
+        ambient *= shade                                # lux * share * diffuse * shade
     signal = ambient
     dots_signal = None
     if projector_on and profile.has_projector and not visible:
         f = profile.depth_intrinsics.fx
         h, w = z.shape
         # A dot leaving the projector at column u lands, seen from the left imager, at u + f*b/z.
-        u = np.arange(w, dtype=np.float32)[None, :] - np.float32(f * profile.projector_offset_m) / z
-        sharp = cv2.remap(dots.image, u.astype(np.float32), _row_grid(h, w), cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_WRAP)
+        u = np.divide(np.float32(f * profile.projector_offset_m), z)
+        np.subtract(np.arange(w, dtype=np.float32)[None, :], u, out=u)
+        sharp = cv2.remap(dots.image, u, _row_grid(h, w), cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
         soft = cv2.GaussianBlur(sharp, (0, 0), 1.6)
-        mix = np.clip((maps.dot_blur - 0.35) / (1.6 - 0.35), 0, 1)
-        pattern = sharp * (1 - mix) + (soft * 1.9) * mix    # scattering spreads, not removes, energy
-        power = DOT_IRRADIANCE * (power_mw / PROJECTOR_POWER_MW) * (0.5 / z) ** 2
-        dots_signal = diffuse * shade * power * (0.25 + pattern)
+        mix = np.subtract(maps.dot_blur, 0.35)
+        mix /= (1.6 - 0.35)
+        np.clip(mix, 0, 1, out=mix)
+        # Scattering spreads, not removes, energy: pattern = sharp * (1 - mix) + (soft * 1.9) * mix.
+        pattern = np.subtract(1, mix)
+        pattern *= sharp
+        soft *= 1.9
+        soft *= mix
+        pattern += soft
+        scale = DOT_IRRADIANCE * (power_mw / PROJECTOR_POWER_MW)
+        power = np.divide(0.5, z)
+        power **= 2
+        if type(scale) is float:
+            power *= scale                              # scale * (0.5 / z) ** 2, in float32
+        else:
+            power = scale * power                       # a numpy scalar keeps its own precision
+        # dots = diffuse * shade * power * (0.25 + pattern)
+        dots_signal = diffuse * shade
+        dots_signal = np.multiply(dots_signal, power, out=dots_signal if power.dtype == np.float32 else None)
+        pattern += 0.25
+        dots_signal *= pattern
         if maps.glint is not None:
             # The projector mirrored in a spectacle lens: a spot far brighter than any skin.
             dots_signal = dots_signal + maps.glint * power
-        signal = signal + dots_signal
-    return signal.astype(np.float32), None if dots_signal is None else dots_signal.astype(np.float32)
+        signal = np.add(signal, dots_signal, out=signal if dots_signal.dtype == signal.dtype else None)
+    dots_f32 = None if dots_signal is None else dots_signal.astype(np.float32, copy=False)
+    return signal.astype(np.float32, copy=False), dots_f32
 
 
 def expose_ir(signal: np.ndarray, exposure_s: float, gain: float, noise_bank: NoiseBank | None
               ) -> tuple[np.ndarray, np.ndarray]:
     """(Y8 image, noiseless signal in electrons) of the IR imager at an exposure and gain; without
     a noise bank the image is noiseless (for metering)."""
-    electrons = signal.astype(np.float32) * np.float32(9000.0 * exposure_s)
-    noisy = electrons if noise_bank is None else \
-        electrons + noise_bank.normal(electrons.shape) * np.sqrt(electrons + READ_NOISE_E ** 2)
-    y8 = np.clip(noisy * np.float32(gain * 255.0 / FULL_WELL_E), 0, 255).astype(np.uint8)
-    return y8, electrons
+    electrons = signal.astype(np.float32, copy=False) * np.float32(9000.0 * exposure_s)
+    # In place: electrons + noise * sqrt(electrons + r^2), then the gain, as the same operations.
+    if noise_bank is None:
+        noisy = np.multiply(electrons, np.float32(gain * 255.0 / FULL_WELL_E))
+    else:
+        noisy = np.add(electrons, READ_NOISE_E ** 2)
+        np.sqrt(noisy, out=noisy)
+        noisy *= noise_bank.normal(electrons.shape)
+        noisy += electrons
+        noisy *= np.float32(gain * 255.0 / FULL_WELL_E)
+    np.clip(noisy, 0, 255, out=noisy)
+    return noisy.astype(np.uint8), electrons
 
 
 def ir_image(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: DotPattern,
@@ -283,7 +323,7 @@ def depth_image(maps: ViewMaps, ir_electrons: np.ndarray, noise_bank: NoiseBank,
     Active stereo (D4xx) matches any texture, the projector's or the scene's; structured light
     (``profile.structured_light``) matches only its own pattern, so it needs ``pattern_e`` (the
     projector's electrons, None when the projector is off: no depth at all)."""
-    z = maps.z.astype(np.float32)
+    z = maps.z.astype(np.float32, copy=False)         # read only
     f, b = profile.depth_intrinsics.fx, profile.stereo_baseline_m
     e = ir_electrons
     mean = cv2.boxFilter(e, -1, (7, 7))
@@ -297,8 +337,13 @@ def depth_image(maps: ViewMaps, ir_electrons: np.ndarray, noise_bank: NoiseBank,
             snr = np.sqrt(pvar) / np.sqrt(mean + READ_NOISE_E ** 2)
     else:
         # Stereo matching needs local texture well above the noise in a 7x7 window.
-        var = np.maximum(cv2.boxFilter(e * e, -1, (7, 7)) - mean * mean, 0)
-        snr = np.sqrt(var) / np.sqrt(mean + READ_NOISE_E ** 2)
+        # snr = sqrt(max(box(e^2) - mean^2, 0)) / sqrt(mean + r^2), in place.
+        var = cv2.boxFilter(e * e, -1, (7, 7))
+        var -= mean * mean
+        np.maximum(var, 0, out=var)
+        snr = np.sqrt(var, out=var)
+        den = np.add(mean, READ_NOISE_E ** 2)
+        snr /= np.sqrt(den, out=den)
     textured = snr > 1.2
     if maps.glint is not None:
         # A mirrored light source is in a different place for each imager (or for projector and
@@ -319,10 +364,23 @@ def depth_image(maps: ViewMaps, ir_electrons: np.ndarray, noise_bank: NoiseBank,
     zmin, zmax = profile.depth_range_m
     in_range = (z >= zmin) & (z <= zmax)
     valid = textured & ~occluded & in_range
-    truth = np.where(in_range & ~occluded, z, np.nan).astype(np.float32)
+    truth = np.where(in_range & ~occluded, z, np.nan).astype(np.float32, copy=False)
     # Matching noise: correlated over the matching window; worse where texture is marginal.
-    noise = cv2.GaussianBlur(noise_bank.normal(z.shape), (0, 0), 0.8) * np.float32(2.2)
-    sigma_d = profile.sigma_disparity_px * np.clip(3.0 / np.maximum(snr, 1e-3), 1.0, 2.5)
-    zn = z + z * z * sigma_d / np.float32(f * b) * noise
-    out = np.where(valid, np.round(zn / profile.depth_scale), 0).clip(0, 65535).astype(np.uint16)
-    return out, truth
+    noise = cv2.GaussianBlur(noise_bank.normal(z.shape), (0, 0), 0.8)
+    noise *= np.float32(2.2)
+    # sigma_d = sigma * clip(3 / max(snr, 1e-3), 1, 2.5); zn = z + z * z * sigma_d / (f b) * noise, in place.
+    sigma_d = np.maximum(snr, 1e-3)
+    np.divide(3.0, sigma_d, out=sigma_d)
+    np.clip(sigma_d, 1.0, 2.5, out=sigma_d)
+    sigma_d *= profile.sigma_disparity_px
+    zn = z * z
+    zn *= sigma_d
+    zn /= np.float32(f * b)
+    zn *= noise
+    zn += z
+    # round(zn / scale) where valid, else 0, clipped to Z16.
+    zn /= profile.depth_scale
+    np.round(zn, out=zn)
+    zn[~valid] = 0
+    np.clip(zn, 0, 65535, out=zn)
+    return zn.astype(np.uint16), truth
