@@ -270,14 +270,14 @@ def _draw_plane(view: View, p: PlacedPlane, maps: ViewMaps) -> Box | None:
         t[disc < 0] = -1.0
     else:
         t = -b[2] / np.where(np.abs(az) > 1e-6, az, np.float32(1e-6))
-    mx = ((t * ax + b[0] - pl.x0) / pl.res).astype(np.float32)
-    my = ((t * ay + b[1] - pl.y0) / pl.res).astype(np.float32)
+    mx = ((t * ax + b[0] - pl.x0) / pl.res).astype(np.float32, copy=False)
+    my = ((t * ay + b[1] - pl.y0) / pl.res).astype(np.float32, copy=False)
     inside = (_sample(pl.alpha, mx, my, 0.0) > 0.5) & (t > 0.05)
     region = maps.z[v0:v1, u0:u1]
     nearer = inside & (t < region)
     if not nearer.any():
         return None
-    np.copyto(region, t.astype(np.float32), where=nearer)
+    np.copyto(region, t, where=nearer)
     albedo = cv2.remap(pl.albedo if p.albedo is None else p.albedo, mx, my, cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_REPLICATE)
     np.copyto(maps.albedo[v0:v1, u0:u1], albedo, where=nearer[..., None])
@@ -295,10 +295,10 @@ def _draw_plane(view: View, p: PlacedPlane, maps: ViewMaps) -> Box | None:
     else:
         cos = np.abs(az) / view.ray_norm[v0:v1, u0:u1]
     np.copyto(maps.shade[v0:v1, u0:u1], cos, where=nearer)
-    maps.object_id[v0:v1, u0:u1][nearer] = p.object_id
-    maps.dot_blur[v0:v1, u0:u1][nearer] = pl.dot_blur_px
-    maps.specular[v0:v1, u0:u1][nearer] = pl.specular
-    maps.emissive[v0:v1, u0:u1][nearer] = pl.emissive
+    np.copyto(maps.object_id[v0:v1, u0:u1], p.object_id, where=nearer)
+    np.copyto(maps.dot_blur[v0:v1, u0:u1], pl.dot_blur_px, where=nearer)
+    np.copyto(maps.specular[v0:v1, u0:u1], pl.specular, where=nearer)
+    np.copyto(maps.emissive[v0:v1, u0:u1], pl.emissive, where=nearer)
     return v0, v1, u0, u1
 
 
@@ -366,13 +366,13 @@ def _march(view: View, obj: Placed, bbox: tuple[int, int, int, int, float, float
     np.copyto(maps.nir[v0:v1, u0:u1], nir, where=nearer)
     np.copyto(maps.shade[v0:v1, u0:u1], np.clip(cos, 0.0, 1.0), where=nearer)
     m: Material = s.material
-    maps.object_id[v0:v1, u0:u1][nearer] = obj.object_id
+    np.copyto(maps.object_id[v0:v1, u0:u1], obj.object_id, where=nearer)
     if s.dot_blur is not None:
         np.copyto(maps.dot_blur[v0:v1, u0:u1], _sample(s.dot_blur, mx, my, m.dot_blur_px), where=nearer)
     else:
-        maps.dot_blur[v0:v1, u0:u1][nearer] = m.dot_blur_px
-    maps.specular[v0:v1, u0:u1][nearer] = m.specular
-    maps.emissive[v0:v1, u0:u1][nearer] = m.emissive
+        np.copyto(maps.dot_blur[v0:v1, u0:u1], m.dot_blur_px, where=nearer)
+    np.copyto(maps.specular[v0:v1, u0:u1], m.specular, where=nearer)
+    np.copyto(maps.emissive[v0:v1, u0:u1], m.emissive, where=nearer)
     if s.gloss is not None and lights is not None:
         rows, cols = np.nonzero(nearer)
         _glints(view, s, R, mx[rows, cols], my[rows, cols], rx[rows, cols], ry[rows, cols], t_hit[rows, cols],
@@ -433,22 +433,38 @@ def _bracket(height, ts, axr, ayr, az, bxr, byr, bz):
     return found, lo, hi, f_lo, f_hi
 
 
+def _secant(lo, hi, f_lo, f_hi) -> np.ndarray:
+    """clip(lo - f_lo * (hi - lo) / denom, lo, hi), denom = f_hi - f_lo where above 1e-9, else 1."""
+    denom = np.subtract(f_hi, f_lo)
+    np.copyto(denom, np.float32(1.0), where=~(denom > 1e-9))
+    mid = np.subtract(hi, lo)
+    mid *= f_lo
+    mid /= denom
+    np.subtract(lo, mid, out=mid)
+    return np.clip(mid, lo, hi, out=mid)
+
+
 def _regula_falsi(f, lo, hi, f_lo, f_hi, n_refine: int) -> np.ndarray:
     """Refine inside the bracket by regula falsi (Illinois variant): the surface is smooth and
-    nearly perpendicular to the rays, so a few steps reach sub-0.1 mm."""
+    nearly perpendicular to the rays, so a few steps reach sub-0.1 mm. Overwrites its float32
+    bracket arrays (each caller passes arrays of its own)."""
     side = np.zeros(lo.shape, np.int8)
+    half = np.float32(0.5)
     for _ in range(n_refine):
-        denom = np.where(f_hi - f_lo > 1e-9, f_hi - f_lo, np.float32(1.0))
-        mid = np.clip(lo - f_lo * (hi - lo) / denom, lo, hi)
+        mid = _secant(lo, hi, f_lo, f_hi)
         fm, _, _ = f(mid)
         behind = fm >= 0
-        hi = np.where(behind, mid, hi)
-        f_hi = np.where(behind, fm, np.where(side == 1, f_hi * np.float32(0.5), f_hi))
-        lo = np.where(behind, lo, mid)
-        f_lo = np.where(behind, np.where(side == -1, f_lo * np.float32(0.5), f_lo), fm)
+        ahead = ~behind
+        # Behind the surface: mid becomes hi (and f_lo is halved if lo was kept last time too);
+        # in front: mid becomes lo (and f_hi is halved if hi was kept last time too).
+        np.copyto(hi, mid, where=behind)
+        np.multiply(f_hi, half, out=f_hi, where=ahead & (side == 1))
+        np.copyto(f_hi, fm, where=behind)
+        np.copyto(lo, mid, where=ahead)
+        np.multiply(f_lo, half, out=f_lo, where=behind & (side == -1))
+        np.copyto(f_lo, fm, where=ahead)
         side = np.where(behind, np.int8(-1), np.int8(1)).astype(np.int8)
-    denom = np.where(f_hi - f_lo > 1e-9, f_hi - f_lo, np.float32(1.0))
-    return np.clip(lo - f_lo * (hi - lo) / denom, lo, hi).astype(np.float32)
+    return _secant(lo, hi, f_lo, f_hi).astype(np.float32, copy=False)
 
 
 def _packer(idx: tuple[np.ndarray, ...]):
@@ -456,14 +472,27 @@ def _packer(idx: tuple[np.ndarray, ...]):
     per-ray arrays as (rows, 512) (OpenCV's remap takes at most 32767 columns), padded with the last ray."""
     n = idx[0].size
     pad = (-n) % _PACK
+    flat: dict[tuple[int, ...], np.ndarray] = {}     # per array shape: the elements' flat indices, padded
 
     def pack(a: np.ndarray) -> np.ndarray:
-        v = a[idx]
-        return np.concatenate([v, np.repeat(v[-1:], pad)]).reshape(-1, _PACK) if pad else v.reshape(-1, _PACK)
+        f = flat.get(a.shape)
+        if f is None:
+            f = np.ravel_multi_index(idx, a.shape) if len(idx) > 1 else idx[0]
+            if pad:
+                f = np.concatenate([f, np.repeat(f[-1:], pad)])
+            flat[a.shape] = f
+        return np.take(a, f).reshape(-1, _PACK)
 
     def unpack(a: np.ndarray) -> np.ndarray:
         return a.reshape(-1, *a.shape[2:])[:n]
     return pack, unpack
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    """A view of an image (H, W[, C]) as (H * W[, C]) pixels; refuses (raises) rather than copy."""
+    v = a.view()
+    v.shape = (-1,) + a.shape[2:]
+    return v
 
 
 def _refine_and_shade_packed(view: View, obj: Placed, s: Surface, R, box, maps: ViewMaps, lights, found,
@@ -483,12 +512,16 @@ def _refine_and_shade_packed(view: View, obj: Placed, s: Surface, R, box, maps: 
 
     t_hit = _regula_falsi(f, pack(lo), pack(hi), pack(f_lo), pack(f_hi), s.march_steps[1])
     _, mx, my = f(t_hit)
-    region = maps.z[v0:v1, u0:u1]
-    keep = (unpack(_sample(s.valid_f32, mx, my, 0.0)) > 0.999) & (unpack(t_hit) < region[sel])
+    # Box pixels as flat indices, into the box's arrays and into the whole image's (maps, rays).
+    w_img = maps.z.shape[1]
+    img_sel = (sel[0] + v0) * w_img + (sel[1] + u0)
+    keep = (unpack(_sample(s.valid_f32, mx, my, 0.0)) > 0.999) & (unpack(t_hit) < _flat(maps.z)[img_sel])
     if not keep.any():
         return
     k1 = np.nonzero(keep)[0]
     rows, cols = sel[0][k1], sel[1][k1]
+    at_box = rows * (u1 - u0) + cols
+    at_img = img_sel[k1]
     pack2, unpack2 = _packer((k1,))
     t_hit, mx, my, az_k = (pack2(unpack(a)) for a in (t_hit, mx, my, az_s))
     if obj.jaw_m and s.mouth_weight is not None:
@@ -496,19 +529,19 @@ def _refine_and_shade_packed(view: View, obj: Placed, s: Surface, R, box, maps: 
     gx_, gy_ = _gradients(s)
     sx = unpack2(_sample(gx_, mx, my, 0.0))
     sy = unpack2(_sample(gy_, mx, my, 0.0))
-    cos = (sx * ax[rows, cols] + sy * ay[rows, cols] + az[rows, cols]) / \
-        (np.sqrt(1 + sx * sx + sy * sy) * view.ray_norm[v0:v1, u0:u1][rows, cols])
-    region[rows, cols] = unpack2(t_hit)
-    maps.albedo[v0:v1, u0:u1][rows, cols] = unpack2(cv2.remap(obj.albedo, mx, my, cv2.INTER_LINEAR,
-                                                              borderMode=cv2.BORDER_REFLECT))
-    maps.nir[v0:v1, u0:u1][rows, cols] = unpack2(_sample(s.nir, mx, my, 0.0))
-    maps.shade[v0:v1, u0:u1][rows, cols] = np.clip(cos, 0.0, 1.0)
+    cos = (sx * np.take(ax, at_box) + sy * np.take(ay, at_box) + np.take(az, at_box)) / \
+        (np.sqrt(1 + sx * sx + sy * sy) * np.take(view.ray_norm, at_img))
+    _flat(maps.z)[at_img] = unpack2(t_hit)
+    _flat(maps.albedo)[at_img] = unpack2(cv2.remap(obj.albedo, mx, my, cv2.INTER_LINEAR,
+                                                   borderMode=cv2.BORDER_REFLECT))
+    _flat(maps.nir)[at_img] = unpack2(_sample(s.nir, mx, my, 0.0))
+    _flat(maps.shade)[at_img] = np.clip(cos, 0.0, 1.0)
     m: Material = s.material
-    maps.object_id[v0:v1, u0:u1][rows, cols] = obj.object_id
-    maps.dot_blur[v0:v1, u0:u1][rows, cols] = (unpack2(_sample(s.dot_blur, mx, my, m.dot_blur_px))
-                                               if s.dot_blur is not None else m.dot_blur_px)
-    maps.specular[v0:v1, u0:u1][rows, cols] = m.specular
-    maps.emissive[v0:v1, u0:u1][rows, cols] = m.emissive
+    _flat(maps.object_id)[at_img] = obj.object_id
+    _flat(maps.dot_blur)[at_img] = (unpack2(_sample(s.dot_blur, mx, my, m.dot_blur_px))
+                                    if s.dot_blur is not None else m.dot_blur_px)
+    _flat(maps.specular)[at_img] = m.specular
+    _flat(maps.emissive)[at_img] = m.emissive
     if s.gloss is not None and lights is not None:
         _glints(view, s, R, unpack2(mx), unpack2(my), rx[rows, cols], ry[rows, cols], unpack2(t_hit), (rows, cols),
                 box, maps, lights)
