@@ -132,6 +132,18 @@ _LUT_LEVELS = 8192
 _ENCODE_LUT = (srgb_encode(np.arange(_LUT_LEVELS, dtype=np.float64) / (_LUT_LEVELS - 1)) * 255 + 0.5).astype(np.uint8)
 
 
+def _times_channels(a: np.ndarray, gains: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``a[..., None] * gains`` for a (H, W) ``a`` (or ``a * gains`` for an (H, W, C) one, in place
+    with ``out=a``): the same products, one strided pass per channel, because numpy's broadcasting
+    over a last axis of 3 runs its inner loop three elements at a time."""
+    gains = np.asarray(gains)
+    if out is None:
+        out = np.empty(a.shape[:2] + gains.shape, np.result_type(a, gains))
+    for k in range(gains.shape[0]):
+        np.multiply(a if a.ndim == 2 else a[..., k], gains[k], out=out[..., k])
+    return out
+
+
 def color_irradiance(maps: ViewMaps, lux: float, cct: float, screen_bgr: np.ndarray | None = None) -> np.ndarray:
     """Per-pixel, per-channel irradiance on the color sensor (lux-equivalent).
 
@@ -142,7 +154,7 @@ def color_irradiance(maps: ViewMaps, lux: float, cct: float, screen_bgr: np.ndar
     # the same products in the same order, without the frame-sized temporaries.
     shade = np.multiply(maps.shade, 0.65)
     shade += 0.35
-    irr = np.multiply(shade[..., None], lux * light)
+    irr = _times_channels(shade, lux * light)
     irr *= maps.albedo
     if screen_bgr is not None:
         irr += np.multiply(maps.albedo, screen_bgr)
@@ -168,7 +180,7 @@ def expose_color(irr: np.ndarray, ae: AutoExposure, noise_bank: NoiseBank, awb_g
     np.sqrt(shot, out=shot)
     shot *= noise
     electrons += shot
-    electrons *= np.float32(ae.gain * (_LUT_LEVELS - 1) / FULL_WELL_E) * awb_gains
+    _times_channels(electrons, np.float32(ae.gain * (_LUT_LEVELS - 1) / FULL_WELL_E) * awb_gains, out=electrons)
     np.clip(electrons, 0, _LUT_LEVELS - 1, out=electrons)
     # Truncation to the LUT's index; as intp, the index type ``take`` would convert any other to.
     return _ENCODE_LUT.take(electrons.astype(np.intp))
