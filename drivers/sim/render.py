@@ -296,24 +296,50 @@ def _draw_plane(view: View, p: PlacedPlane, maps: ViewMaps) -> Box | None:
     T = view.depth_to_view.R @ p.T + view.depth_to_view.t
     Rt = R.T.astype(np.float32)
     rx, ry = view.ray_x[v0:v1, u0:u1], view.ray_y[v0:v1, u0:u1]
-    ax = Rt[0, 0] * rx + Rt[0, 1] * ry + Rt[0, 2]
-    ay = Rt[1, 0] * rx + Rt[1, 1] * ry + Rt[1, 2]
-    az = Rt[2, 0] * rx + Rt[2, 1] * ry + Rt[2, 2]
+    # The expressions in the comments, evaluated in place with one scratch array (the same operations).
+    tmp = np.empty_like(rx)
+
+    def ray(k: int) -> np.ndarray:              # Rt[k, 0] * rx + Rt[k, 1] * ry + Rt[k, 2]
+        a = np.multiply(rx, Rt[k, 0])
+        a += np.multiply(ry, Rt[k, 1], out=tmp)
+        a += Rt[k, 2]
+        return a
+    ax, ay, az = ray(0), ray(1), ray(2)
     b = -(Rt @ T).astype(np.float32)
     if pl.bend_a > 0:
         # ((t az + bz - c) / c)^2 + ((t ax + bx) / a)^2 = 1, nearest root: qa t^2 + 2 qh t + qc = 0.
         ia2, ic2 = np.float32(1.0 / pl.bend_a ** 2), np.float32(1.0 / pl.bend_c ** 2)
         bzc = b[2] - np.float32(pl.bend_c)
-        qa = az * az * ic2 + ax * ax * ia2
-        qh = az * (bzc * ic2) + ax * (b[0] * ia2)
+        qa = np.multiply(az, az)                # az * az * ic2 + ax * ax * ia2
+        qa *= ic2
+        np.multiply(ax, ax, out=tmp)
+        tmp *= ia2
+        qa += tmp
+        qh = np.multiply(az, bzc * ic2)         # az * (bzc * ic2) + ax * (b[0] * ia2)
+        qh += np.multiply(ax, b[0] * ia2, out=tmp)
         qc = bzc * bzc * ic2 + b[0] * b[0] * ia2 - 1
-        disc = qh * qh - qa * qc
-        t = (-qh - np.sqrt(np.maximum(disc, 0))) / qa
+        disc = np.multiply(qh, qh)              # qh * qh - qa * qc
+        disc -= np.multiply(qa, qc, out=tmp)
+        root = np.maximum(disc, 0, out=tmp)     # t = (-qh - sqrt(max(disc, 0))) / qa
+        np.sqrt(root, out=root)
+        t = np.negative(qh, out=qh)
+        t -= root
+        t /= qa
         t[disc < 0] = -1.0
     else:
         t = -b[2] / np.where(np.abs(az) > 1e-6, az, np.float32(1e-6))
-    mx = ((t * ax + b[0] - pl.x0) / pl.res).astype(np.float32, copy=False)
-    my = ((t * ay + b[1] - pl.y0) / pl.res).astype(np.float32, copy=False)
+    if all(type(v) is float for v in (pl.x0, pl.y0, pl.res)):
+        mx = np.multiply(t, ax)                 # (t * ax + b[0] - x0) / res, in float32
+        mx += b[0]
+        mx -= pl.x0
+        mx /= pl.res
+        my = np.multiply(t, ay)
+        my += b[1]
+        my -= pl.y0
+        my /= pl.res
+    else:                                       # numpy scalars keep their own precision
+        mx = ((t * ax + b[0] - pl.x0) / pl.res).astype(np.float32)
+        my = ((t * ay + b[1] - pl.y0) / pl.res).astype(np.float32)
     alpha_s, nir_s, shade_s = _sample_channels(pl, "plane", (pl.alpha, pl.nir, pl.alpha if pl.shade is None
                                                              else pl.shade), (0.0, 0.0, 0.0), mx, my)
     inside = (alpha_s > 0.5) & (t > 0.05)

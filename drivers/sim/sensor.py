@@ -277,7 +277,7 @@ def ir_signal(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: 
         soft *= mix
         pattern += soft
         scale = DOT_IRRADIANCE * (power_mw / PROJECTOR_POWER_MW)
-        power = np.divide(0.5, z)
+        power = np.divide(0.5, z, out=z)                # z is not needed after this
         power **= 2
         if type(scale) is float:
             power *= scale                              # scale * (0.5 / z) ** 2, in float32
@@ -370,7 +370,8 @@ def depth_image(maps: ViewMaps, ir_electrons: np.ndarray, noise_bank: NoiseBank,
     window = int(min(max(np.ceil(f * b / profile.depth_range_m[0]) + 1, 96), 255))   # the largest disparity
     right_max = maximum_filter1d(g[:, ::-1], size=window, axis=1, origin=(window - 1) // 2, mode="constant",
                                  cval=-1e9)[:, ::-1]
-    occluded = right_max > g + 0.5
+    g += 0.5
+    occluded = right_max > g                            # right_max > g + 0.5
     # Columns whose match would fall left of the right imager's field of view have no depth.
     occluded |= (cols - disp) < 0
     zmin, zmax = profile.depth_range_m
@@ -378,14 +379,15 @@ def depth_image(maps: ViewMaps, ir_electrons: np.ndarray, noise_bank: NoiseBank,
     valid = textured & ~occluded & in_range
     truth = np.where(in_range & ~occluded, z, np.nan).astype(np.float32, copy=False)
     # Matching noise: correlated over the matching window; worse where texture is marginal.
-    noise = cv2.GaussianBlur(noise_bank.normal(z.shape), (0, 0), 0.8)
+    # (Arrays no longer needed hold the next results: fewer frame-sized allocations.)
+    noise = cv2.GaussianBlur(noise_bank.normal(z.shape), (0, 0), 0.8, dst=mean)
     noise *= np.float32(2.2)
     # sigma_d = sigma * clip(3 / max(snr, 1e-3), 1, 2.5); zn = z + z * z * sigma_d / (f b) * noise, in place.
-    sigma_d = np.maximum(snr, 1e-3)
+    sigma_d = np.maximum(snr, 1e-3, out=snr)
     np.divide(3.0, sigma_d, out=sigma_d)
     np.clip(sigma_d, 1.0, 2.5, out=sigma_d)
     sigma_d *= profile.sigma_disparity_px
-    zn = z * z
+    zn = np.multiply(z, z, out=disp)
     zn *= sigma_d
     zn /= np.float32(f * b)
     zn *= noise
