@@ -452,12 +452,11 @@ class SimCamera(Camera):
             screen = screen_irradiance(cmaps.z, self._color_view, rgb, c.screen_nits, SCREEN,
                                        self.profile.depth_to_color, region if region is not None else (0, 0, 0, 0))
         irr = color_irradiance(cmaps, c.lux, c.cct, screen)
-        # Metered before exposing: the exposure works in place on ``irr``.
-        level = metered_level(irr, self._ae, self._ae_region) if update_ae else 0.0
-        color = expose_color(irr, self._ae, self._noise, self._awb, scratch=True)
+        color = expose_color(irr, self._ae, self._noise, self._awb)
         exposure_us, gain = self._ae.exposure_s * 1e6, self._ae.gain
         if update_ae:
-            self._ae.update(level, rate=self.profile.color_ae.speed)                     # over a few frames
+            self._ae.update(metered_level(irr, self._ae, self._ae_region),
+                            rate=self.profile.color_ae.speed)                             # over a few frames
             self._update_awb(rate=0.2)
         truth = np.where(np.isfinite(cmaps.z) & (cmaps.z <= self.profile.depth_range_m[1]), cmaps.z,
                          np.nan).astype(np.float32, copy=False)

@@ -144,20 +144,39 @@ def _times_channels(a: np.ndarray, gains: np.ndarray, out: np.ndarray | None = N
     return out
 
 
+_BAND_PIXELS = 16384
+
+
+def _bands(h: int, w: int):
+    """Row slices of about ``_BAND_PIXELS`` pixels: per-pixel arithmetic done band by band keeps its
+    temporaries small and in cache (a frame-sized temporary costs more to allocate than to fill)."""
+    step = max(1, _BAND_PIXELS // max(w, 1))
+    return (slice(r, min(r + step, h)) for r in range(0, h, step))
+
+
 def color_irradiance(maps: ViewMaps, lux: float, cct: float, screen_bgr: np.ndarray | None = None) -> np.ndarray:
     """Per-pixel, per-channel irradiance on the color sensor (lux-equivalent).
 
     ``screen_bgr`` is the kiosk screen's light on each pixel's surface (``screen.screen_irradiance``:
     it carries its own distance and angle terms), or None when the screen adds nothing."""
     light = illuminant_bgr(cct)
-    # In place, with the operations of albedo * ((0.35 + 0.65 shade) * (lux * light)) (+ albedo * screen):
-    # the same products in the same order, without the frame-sized temporaries.
-    shade = np.multiply(maps.shade, 0.65)
-    shade += 0.35
-    irr = _times_channels(shade, lux * light)
-    irr *= maps.albedo
-    if screen_bgr is not None:
-        irr += np.multiply(maps.albedo, screen_bgr)
+    lit = lux * light
+    h, w = maps.shade.shape
+    parts = (maps.shade, maps.albedo, lit) + (() if screen_bgr is None else (screen_bgr,))
+    if any(a.dtype != np.float32 for a in parts):
+        irr = maps.albedo * ((0.35 + 0.65 * maps.shade)[..., None] * lit)
+        if screen_bgr is not None:
+            irr = irr + maps.albedo * screen_bgr
+    else:
+        # Band by band, the operations of albedo * ((0.35 + 0.65 shade) * (lux * light)) (+ albedo * screen).
+        irr = np.empty((h, w, 3), np.float32)
+        for rows in _bands(h, w):
+            shade = np.multiply(maps.shade[rows], 0.65)
+            shade += 0.35
+            band = _times_channels(shade, lit, out=irr[rows])
+            band *= maps.albedo[rows]
+            if screen_bgr is not None:
+                band += np.multiply(maps.albedo[rows], screen_bgr[rows])
     if maps.emissive.any():
         # A display shines by itself; its glass only reflects a few percent of the room light.
         e = maps.emissive
@@ -166,24 +185,24 @@ def color_irradiance(maps: ViewMaps, lux: float, cct: float, screen_bgr: np.ndar
     return irr.astype(np.float32, copy=False)
 
 
-def expose_color(irr: np.ndarray, ae: AutoExposure, noise_bank: NoiseBank, awb_gains: np.ndarray, *,
-                 scratch: bool = False) -> np.ndarray:
-    """8-bit BGR of the colour imager. ``scratch``: ``irr`` (float32) may be overwritten (meter first)."""
-    if scratch and irr.dtype == np.float32:
-        electrons = np.multiply(irr, np.float32(QE_SCALE * ae.exposure_s), out=irr)
-    else:
-        electrons = irr * np.float32(QE_SCALE * ae.exposure_s)
+def expose_color(irr: np.ndarray, ae: AutoExposure, noise_bank: NoiseBank, awb_gains: np.ndarray) -> np.ndarray:
+    k_e = np.float32(QE_SCALE * ae.exposure_s)
     noise = noise_bank.normal(irr.shape)
-    # In place, in the same order of operations as electrons + noise * sqrt(max(e, 0) + r^2).
-    shot = np.maximum(electrons, 0)
-    shot += READ_NOISE_E ** 2
-    np.sqrt(shot, out=shot)
-    shot *= noise
-    electrons += shot
-    _times_channels(electrons, np.float32(ae.gain * (_LUT_LEVELS - 1) / FULL_WELL_E) * awb_gains, out=electrons)
-    np.clip(electrons, 0, _LUT_LEVELS - 1, out=electrons)
-    # Truncation to the LUT's index; as intp, the index type ``take`` would convert any other to.
-    return _ENCODE_LUT.take(electrons.astype(np.intp))
+    gains = np.float32(ae.gain * (_LUT_LEVELS - 1) / FULL_WELL_E) * awb_gains
+    out = np.empty(irr.shape, np.uint8)
+    for rows in _bands(*irr.shape[:2]):
+        electrons = irr[rows] * k_e
+        # In place, in the same order of operations as electrons + noise * sqrt(max(e, 0) + r^2).
+        shot = np.maximum(electrons, 0)
+        shot += READ_NOISE_E ** 2
+        np.sqrt(shot, out=shot)
+        shot *= noise[rows]
+        electrons += shot
+        _times_channels(electrons, gains, out=electrons)
+        np.clip(electrons, 0, _LUT_LEVELS - 1, out=electrons)
+        # Truncated to the LUT's index (always inside it, so "clip" mode only skips a check).
+        np.take(_ENCODE_LUT, electrons.astype(np.intp), out=out[rows], mode="clip")
+    return out
 
 
 def metered_level(irr: np.ndarray, ae: AutoExposure, region: tuple[int, int, int, int] | None = None) -> float:
