@@ -264,10 +264,13 @@ def ir_signal(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: 
     whatever projects them)."""
     # Float32 throughout, computed in place where the order of operations allows it (the same
     # products and sums as the expressions in the comments, so the same pixels).
+    visible = profile.ir_band == "visible"
+    banded = _ir_signal_banded(maps, lux, cct, projector_on, dots, power_mw, profile, share)
+    if banded is not None:
+        return banded
     z = np.minimum(maps.z, 10.0)
     shade = np.multiply(maps.shade, 0.7)
     shade += 0.3                                        # 0.3 + 0.7 * shade
-    visible = profile.ir_band == "visible"
     if visible:
         diffuse = (maps.albedo @ np.array([0.11, 0.59, 0.30], np.float32)) * (1.0 - maps.specular)
         ambient = lux * diffuse * shade
@@ -315,22 +318,86 @@ def ir_signal(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: 
     return signal.astype(np.float32, copy=False), dots_f32
 
 
+def _ir_signal_banded(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: DotPattern,
+                      power_mw: float, profile: CameraProfile, share: float | None
+                      ) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """``ir_signal`` for the usual case (NIR imager, float32 maps, Python-float light and power):
+    the dot pattern's remap and blur over the whole image, then the per-pixel arithmetic band by band
+    (the same operations in the same order). None for any other case."""
+    if profile.ir_band == "visible":
+        return None
+    k_ambient = lux * (nir_share(cct) if share is None else share)
+    scale = DOT_IRRADIANCE * (power_mw / PROJECTOR_POWER_MW)
+    fields = (maps.z, maps.shade, maps.nir, maps.specular, maps.dot_blur) + \
+        (() if maps.glint is None else (maps.glint,))
+    if type(k_ambient) is not float or type(scale) is not float or any(a.dtype != np.float32 for a in fields):
+        return None
+    h, w = maps.z.shape
+    z = np.minimum(maps.z, 10.0)
+    signal = np.empty((h, w), np.float32)
+    dots_signal = None
+    if projector_on and profile.has_projector:
+        f = profile.depth_intrinsics.fx
+        # A dot leaving the projector at column u lands, seen from the left imager, at u + f*b/z.
+        u = np.divide(np.float32(f * profile.projector_offset_m), z)
+        np.subtract(np.arange(w, dtype=np.float32)[None, :], u, out=u)
+        sharp = cv2.remap(dots.image, u, _row_grid(h, w), cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        soft = cv2.GaussianBlur(sharp, (0, 0), 1.6)
+        dots_signal = np.empty((h, w), np.float32)
+    for rows in _bands(h, w):
+        shade = np.multiply(maps.shade[rows], 0.7)
+        shade += 0.3                                    # 0.3 + 0.7 * shade
+        diffuse = np.subtract(1.0, maps.specular[rows])
+        diffuse *= maps.nir[rows]                       # nir * (1 - specular)
+        ambient = np.multiply(diffuse, k_ambient, out=signal[rows])
+        ambient *= shade                                # lux * share * diffuse * shade
+        if dots_signal is None:
+            continue
+        mix = np.subtract(maps.dot_blur[rows], 0.35)
+        mix /= (1.6 - 0.35)
+        np.clip(mix, 0, 1, out=mix)
+        # Scattering spreads, not removes, energy: pattern = sharp * (1 - mix) + (soft * 1.9) * mix.
+        pattern = np.subtract(1, mix)
+        pattern *= sharp[rows]
+        spread = np.multiply(soft[rows], 1.9)
+        spread *= mix
+        pattern += spread
+        power = np.divide(0.5, z[rows])
+        power **= 2
+        power *= scale                                  # scale * (0.5 / z) ** 2
+        band = np.multiply(diffuse, shade, out=dots_signal[rows])
+        band *= power                                   # diffuse * shade * power * (0.25 + pattern)
+        pattern += 0.25
+        band *= pattern
+        if maps.glint is not None:
+            # The projector mirrored in a spectacle lens: a spot far brighter than any skin.
+            band += np.multiply(maps.glint[rows], power)
+        ambient += band
+    return signal, dots_signal
+
+
 def expose_ir(signal: np.ndarray, exposure_s: float, gain: float, noise_bank: NoiseBank | None
               ) -> tuple[np.ndarray, np.ndarray]:
     """(Y8 image, noiseless signal in electrons) of the IR imager at an exposure and gain; without
     a noise bank the image is noiseless (for metering)."""
     electrons = signal.astype(np.float32, copy=False) * np.float32(9000.0 * exposure_s)
-    # In place: electrons + noise * sqrt(electrons + r^2), then the gain, as the same operations.
-    if noise_bank is None:
-        noisy = np.multiply(electrons, np.float32(gain * 255.0 / FULL_WELL_E))
-    else:
-        noisy = np.add(electrons, READ_NOISE_E ** 2)
-        np.sqrt(noisy, out=noisy)
-        noisy *= noise_bank.normal(electrons.shape)
-        noisy += electrons
-        noisy *= np.float32(gain * 255.0 / FULL_WELL_E)
-    np.clip(noisy, 0, 255, out=noisy)
-    return noisy.astype(np.uint8), electrons
+    noise = None if noise_bank is None else noise_bank.normal(electrons.shape)
+    k_gain = np.float32(gain * 255.0 / FULL_WELL_E)
+    y8 = np.empty(electrons.shape, np.uint8)
+    # Band by band: electrons + noise * sqrt(electrons + r^2), then the gain, as the same operations.
+    for rows in _bands(*electrons.shape[:2]):
+        e = electrons[rows]
+        if noise is None:
+            noisy = np.multiply(e, k_gain)
+        else:
+            noisy = np.add(e, READ_NOISE_E ** 2)
+            np.sqrt(noisy, out=noisy)
+            noisy *= noise[rows]
+            noisy += e
+            noisy *= k_gain
+        np.clip(noisy, 0, 255, out=noisy)
+        y8[rows] = noisy                                # float to uint8 truncates, as astype does
+    return y8, electrons
 
 
 def ir_image(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: DotPattern,
