@@ -465,22 +465,31 @@ def depth_image(maps: ViewMaps, ir_electrons: np.ndarray, noise_bank: NoiseBank,
     valid = textured & ~occluded & in_range
     truth = np.where(in_range & ~occluded, z, np.nan).astype(np.float32, copy=False)
     # Matching noise: correlated over the matching window; worse where texture is marginal.
-    # (Arrays no longer needed hold the next results: fewer frame-sized allocations.)
-    noise = cv2.GaussianBlur(noise_bank.normal(z.shape), (0, 0), 0.8, dst=mean)
-    noise *= np.float32(2.2)
-    # sigma_d = sigma * clip(3 / max(snr, 1e-3), 1, 2.5); zn = z + z * z * sigma_d / (f b) * noise, in place.
-    sigma_d = np.maximum(snr, 1e-3, out=snr)
-    np.divide(3.0, sigma_d, out=sigma_d)
-    np.clip(sigma_d, 1.0, 2.5, out=sigma_d)
-    sigma_d *= profile.sigma_disparity_px
-    zn = np.multiply(z, z, out=disp)
-    zn *= sigma_d
-    zn /= np.float32(f * b)
-    zn *= noise
-    zn += z
-    # round(zn / scale) where valid, else 0, clipped to Z16.
-    zn /= profile.depth_scale
-    np.round(zn, out=zn)
-    zn[~valid] = 0
-    np.clip(zn, 0, 65535, out=zn)
-    return zn.astype(np.uint16), truth
+    noise = cv2.GaussianBlur(noise_bank.normal(z.shape), (0, 0), 0.8, dst=mean)   # mean is not needed now
+    sigma_px, scale = profile.sigma_disparity_px, profile.depth_scale
+    if type(sigma_px) is not float or type(scale) is not float or z.dtype != np.float32 or snr.dtype != np.float32:
+        noise *= np.float32(2.2)
+        sigma_d = profile.sigma_disparity_px * np.clip(3.0 / np.maximum(snr, 1e-3), 1.0, 2.5)
+        zn = z + z * z * sigma_d / np.float32(f * b) * noise
+        return np.where(valid, np.round(zn / scale), 0).clip(0, 65535).astype(np.uint16), truth
+    out = np.empty(z.shape, np.uint16)
+    fb = np.float32(f * b)
+    for rows in _bands(*z.shape):
+        # sigma_d = sigma * clip(3 / max(snr, 1e-3), 1, 2.5); zn = z + z * z * sigma_d / (f b) * (noise * 2.2)
+        sigma_d = np.maximum(snr[rows], 1e-3)
+        np.divide(3.0, sigma_d, out=sigma_d)
+        np.clip(sigma_d, 1.0, 2.5, out=sigma_d)
+        sigma_d *= sigma_px
+        zr = z[rows]
+        zn = np.multiply(zr, zr)
+        zn *= sigma_d
+        zn /= fb
+        zn *= np.multiply(noise[rows], np.float32(2.2), out=sigma_d)
+        zn += zr
+        # round(zn / scale) where valid, else 0, clipped to Z16.
+        zn /= scale
+        np.round(zn, out=zn)
+        zn[~valid[rows]] = 0
+        np.clip(zn, 0, 65535, out=zn)
+        out[rows] = zn
+    return out, truth
