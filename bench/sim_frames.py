@@ -18,6 +18,7 @@ import hashlib
 import json
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -91,7 +92,7 @@ def dump(framesets: int) -> dict:
 
     out: dict = {"code": drivers.__file__, "uris": {}}
     for uri in URIS:
-        cam = drivers.open(uri + "&realtime=0")
+        cam: Any = drivers.open(uri + "&realtime=0")       # a SimCamera: ground truth and scene
         frames: list[str] = []
         t0 = time.process_time()
         with cam:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import collections
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,7 +147,7 @@ def _times_channels(a: np.ndarray, gains: np.ndarray, out: np.ndarray | None = N
 _BAND_PIXELS = 16384
 
 
-def _bands(h: int, w: int):
+def _bands(h: int, w: int) -> Iterator[slice]:
     """Row slices of about ``_BAND_PIXELS`` pixels: per-pixel arithmetic done band by band keeps its
     temporaries small and in cache (a frame-sized temporary costs more to allocate than to fill)."""
     step = max(1, _BAND_PIXELS // max(w, 1))
@@ -288,7 +288,7 @@ def ir_signal(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: 
         u = np.divide(np.float32(f * profile.projector_offset_m), z)
         np.subtract(np.arange(w, dtype=np.float32)[None, :], u, out=u)
         sharp = cv2.remap(dots.image, u, _row_grid(h, w), cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-        soft = cv2.GaussianBlur(sharp, (0, 0), 1.6)
+        soft: np.ndarray = cv2.GaussianBlur(sharp, (0, 0), 1.6)
         mix = np.subtract(maps.dot_blur, 0.35)
         mix /= (1.6 - 0.35)
         np.clip(mix, 0, 1, out=mix)
@@ -465,7 +465,7 @@ def depth_image(maps: ViewMaps, ir_electrons: np.ndarray, noise_bank: NoiseBank,
     valid = textured & ~occluded & in_range
     truth = np.where(in_range & ~occluded, z, np.nan).astype(np.float32, copy=False)
     # Matching noise: correlated over the matching window; worse where texture is marginal.
-    noise = cv2.GaussianBlur(noise_bank.normal(z.shape), (0, 0), 0.8, dst=mean)   # mean is not needed now
+    noise: np.ndarray = cv2.GaussianBlur(noise_bank.normal(z.shape), (0, 0), 0.8, dst=mean)   # mean is free now
     sigma_px, scale = profile.sigma_disparity_px, profile.depth_scale
     if type(sigma_px) is not float or type(scale) is not float or z.dtype != np.float32 or snr.dtype != np.float32:
         noise *= np.float32(2.2)
