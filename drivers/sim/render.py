@@ -166,7 +166,7 @@ def _sample_channels(owner: object, what: str, channels: Sequence[np.ndarray], b
         hit = (owner, np.ascontiguousarray(np.dstack(channels)))
         hit[1].flags.writeable = False
         _STACKS[key] = hit
-        while len(_STACKS) > 64:
+        while len(_STACKS) > 32:             # a busy scene stacks ~13 textures; bounded memory
             _STACKS.pop(next(iter(_STACKS)))
     st = cv2.remap(hit[1], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=tuple(borders))
     return [st[..., k] for k in range(len(channels))]
