@@ -1,6 +1,6 @@
 """Simulator cost: milliseconds to render and expose one tick (color + depth + IR, 640x480 each),
 and what the screen light, a fast depth mode and a D455's chosen 1280x720 colour mode add, as
-ratios to a plain tick in the same run.
+ratios to a plain tick in the same run, and the CPU time per frameset of each camera profile.
 
 The first three scenes are the ones tracked since the simulator began (live, print, tablet); the
 others show what worn instruments and busy scenes cost."""
@@ -25,6 +25,21 @@ def _ms_per_tick(uri: str, *, lit: bool = False, reads_per_tick: int = 3, n_tick
         return (time.perf_counter() - t0) * 1000 / n_ticks
 
 
+PROFILES = ("d435", "d415", "d455", "d405", "astra", "gemini335")
+
+
+def _cpu_ms_per_tick(uri: str, *, n_ticks: int) -> float:
+    """CPU time (this process, all threads) per tick of colour, depth and IR, after warm-up."""
+    cam = drivers.open(uri)
+    with cam:
+        for _ in range(9):
+            cam.read()
+        t0 = time.process_time()
+        for _ in range(3 * n_ticks):
+            cam.read()
+        return (time.process_time() - t0) * 1000 / n_ticks
+
+
 def run() -> list[dict]:
     rows = []
     plain = {}
@@ -45,6 +60,14 @@ def run() -> list[dict]:
                                        n_ticks=10))
         d455.append(_ms_per_tick("sim://?realtime=0&subject=live&camera=d455", n_ticks=10))
     ref = min(live)
+    # One row per camera profile (a live subject, each profile's own stream modes): CPU time per
+    # frameset, the figure the test suite's time follows (best of three, alternating profiles).
+    per_profile: dict[str, list[float]] = {p: [] for p in PROFILES}
+    for _ in range(3):
+        for p in PROFILES:
+            per_profile[p].append(_cpu_ms_per_tick(f"sim://?realtime=0&subject=live&seed=21&camera={p}", n_ticks=8))
+    for p, runs in per_profile.items():
+        rows.append({"name": f"sim frameset CPU ({p}, live)", "value": min(runs), "unit": "ms"})
     rows.append({"name": "sim tick (live), kiosk screen lit", "value": min(lit), "unit": "ms",
                  "reference": ref, "ratio": min(lit) / ref})
     rows.append({"name": "sim 1/30 s at depth 848x480@90 + colour @30", "value": min(fast), "unit": "ms",

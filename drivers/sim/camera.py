@@ -29,7 +29,7 @@ from .injection import BLACK, Injector, ProjectorState, Rgb, make_injector
 from .modes import color_mode, depth_intrinsics, depth_mode
 from .optics import View, color_view_for, views_for
 from .profiles import CameraProfile, get_profile
-from .render import Lights, Placed, ViewMaps, render_view
+from .render import Canvas, Lights, Placed, ViewMaps, render_view
 from .scene import LAMP_DIR, LAMP_RADIUS_RAD, LAMP_SHARE, Scene, ambient_nir_share
 from .screen import ScreenGeometry, screen_irradiance
 from .sensor import (
@@ -188,6 +188,8 @@ class SimCamera(Camera):
         self._noise = NoiseBank.for_seed(cfg.seed + 3)
         self._gt: collections.OrderedDict[tuple[StreamKind, int], np.ndarray] = collections.OrderedDict()
         self._scene_cache: tuple[float, list[Placed], tuple[list, list], SceneState] | None = None
+        # Each view renders into its own canvas: a render's maps live until that view's next render.
+        self._canvases = {"color": Canvas(), "depth": Canvas()}
         self.scene: SceneState | None = None
         self._pre_depth: list[dict[bool, _DepthTick]] | None = None
         self._pre_color: list[_ColorFrame] | None = None
@@ -394,7 +396,8 @@ class SimCamera(Camera):
         lights = self._lights if projector else Lights(None, self._lights.lamp_dir, self._lights.lamp_radius_rad,
                                                        self._lights.lamp_share)
         return render_view(view, objs, planes=moving, static_planes=static,
-                           static_key=(self.cfg.background, self._scene.scene_seed), lights=lights)
+                           static_key=(self.cfg.background, self._scene.scene_seed), lights=lights,
+                           canvas=self._canvases["color" if view is self._color_view else "depth"])
 
     # --- Sensors ---------------------------------------------------------------------------------
     def _init_auto_exposure(self) -> None:
@@ -456,7 +459,7 @@ class SimCamera(Camera):
                             rate=self.profile.color_ae.speed)                             # over a few frames
             self._update_awb(rate=0.2)
         truth = np.where(np.isfinite(cmaps.z) & (cmaps.z <= self.profile.depth_range_m[1]), cmaps.z,
-                         np.nan).astype(np.float32)
+                         np.nan).astype(np.float32, copy=False)
         return _ColorFrame(color, truth, state, exposure_us, gain)
 
     def _prerender(self) -> None:

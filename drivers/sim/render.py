@@ -147,10 +147,78 @@ def _gradients(s: Surface) -> tuple[np.ndarray, np.ndarray]:
     return hit[1], hit[2]
 
 
+# Textures sampled at the same coordinates, stacked as channels of one image: OpenCV's remap gives each
+# channel of a 3- or 4-channel float32 image exactly what it gives that channel alone (with its own
+# border value), at about a third of the cost. (Not 2 channels: that path rounds differently.)
+_STACKS: dict[tuple[int, str], tuple[object, np.ndarray]] = {}
+
+
+def _sample_channels(owner: object, what: str, channels: Sequence[np.ndarray], borders: Sequence[float],
+                     mx: np.ndarray, my: np.ndarray) -> list[np.ndarray]:
+    """``[_sample(c, mx, my, b) for c, b in zip(channels, borders)]``, in one remap of the channels
+    stacked (built once per immutable ``owner``, a surface or a plane) when there are 3 or 4 of them,
+    all float32; one remap each otherwise."""
+    if len(channels) not in (3, 4) or any(c.dtype != np.float32 for c in channels):
+        return [_sample(c, mx, my, b) for c, b in zip(channels, borders, strict=True)]
+    key = (id(owner), what)
+    hit = _STACKS.get(key)
+    if hit is None or hit[0] is not owner:
+        hit = (owner, np.ascontiguousarray(np.dstack(channels)))
+        hit[1].flags.writeable = False
+        _STACKS[key] = hit
+        while len(_STACKS) > 32:             # a busy scene stacks ~13 textures; bounded memory
+            _STACKS.pop(next(iter(_STACKS)))
+    st = cv2.remap(hit[1], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=tuple(borders))
+    return [st[..., k] for k in range(len(channels))]
+
+
+def _shading_samples(s: Surface, mx: np.ndarray, my: np.ndarray) -> list[np.ndarray]:
+    """valid, dS/dx, dS/dy and nir of a surface at grid coordinates (mx, my)."""
+    gx, gy = _gradients(s)
+    return _sample_channels(s, "shading", (s.valid_f32, gx, gy, s.nir), (0.0, 0.0, 0.0, 0.0), mx, my)
+
+
+def _material_samples(s: Surface, mx: np.ndarray, my: np.ndarray, jaw: bool
+                      ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(dot blur, mouth weight) at the hits, each None where the surface has none (or no jaw moves)."""
+    blur, mouth = s.dot_blur, s.mouth_weight if jaw else None
+    if blur is not None and mouth is not None:
+        b, m, _ = _sample_channels(s, "material", (blur, mouth, mouth), (s.material.dot_blur_px, 0.0, 0.0), mx, my)
+        return b, m
+    return (None if blur is None else _sample(blur, mx, my, s.material.dot_blur_px),
+            None if mouth is None else _sample(mouth, mx, my, 0.0))
+
+
 _BACKGROUND_CACHE: dict[tuple, tuple] = {}
+_MAP_FIELDS = ("z", "albedo", "nir", "shade", "object_id", "dot_blur", "specular", "emissive")
+Box = tuple[int, int, int, int]          # (v0, v1, u0, u1): rows and columns a render drew into
 
 
-def _background(view: View, planes: list[PlacedPlane], static_key: tuple | None) -> ViewMaps:
+class Canvas:
+    """One camera's maps of one view, kept from render to render: the next render restores only the
+    boxes the last one drew into from the cached background, instead of copying all of it. The maps a
+    render returns are valid until the next render on the same canvas."""
+
+    def __init__(self) -> None:
+        self.maps: ViewMaps | None = None
+        self.clean: ViewMaps | None = None      # the cached background ``maps`` started from
+        self.dirty: list[Box] = []
+
+    def reset_to(self, clean: ViewMaps) -> ViewMaps:
+        if self.maps is None or self.clean is not clean:
+            self.maps = ViewMaps(*(getattr(clean, f).copy() for f in _MAP_FIELDS))
+            self.clean = clean
+        else:
+            for v0, v1, u0, u1 in self.dirty:
+                for f in _MAP_FIELDS:
+                    getattr(self.maps, f)[v0:v1, u0:u1] = getattr(clean, f)[v0:v1, u0:u1]
+            self.maps.glint = None
+        self.dirty = []
+        return self.maps
+
+
+def _background(view: View, planes: list[PlacedPlane], static_key: tuple | None,
+                canvas: Canvas | None = None) -> ViewMaps:
     """The wall (and any static planes in front of it): cached per view and scene when static."""
     key = (id(view), view.intrinsics, static_key) if static_key is not None else None
     hit = _BACKGROUND_CACHE.get(key) if key is not None else None
@@ -178,78 +246,116 @@ def _background(view: View, planes: list[PlacedPlane], static_key: tuple | None)
         while len(_BACKGROUND_CACHE) > 8:
             _BACKGROUND_CACHE.pop(next(iter(_BACKGROUND_CACHE)))
     m = hit[1]
-    return ViewMaps(m.z.copy(), m.albedo.copy(), m.nir.copy(), m.shade.copy(), m.object_id.copy(),
-                    m.dot_blur.copy(), m.specular.copy(), m.emissive.copy())
+    if canvas is not None:
+        return canvas.reset_to(m)
+    return ViewMaps(*(getattr(m, f).copy() for f in _MAP_FIELDS))
 
 
 def render_view(view: View, objects: Sequence[Placed], planes: Sequence[PlacedPlane] = (),
                 static_planes: Sequence[PlacedPlane] = (), static_key: tuple | None = ("plain",),
-                lights: Lights | None = None) -> ViewMaps:
+                lights: Lights | None = None, canvas: Canvas | None = None) -> ViewMaps:
     """Exact z, reflectance and material per pixel of ``view``. ``static_planes`` never move (they are
-    drawn once per ``static_key`` and cached with the wall); ``planes`` are drawn every call."""
-    maps = _background(view, list(static_planes), static_key)
+    drawn once per ``static_key`` and cached with the wall); ``planes`` are drawn every call.
+    ``canvas``: draw into that canvas's maps (valid until its next render) instead of new ones."""
+    maps = _background(view, list(static_planes), static_key, canvas)
+    drawn: list[Box] = []
     for p in planes:
-        _draw_plane(view, p, maps)
+        box = _draw_plane(view, p, maps)
+        if box is not None:
+            drawn.append(box)
     for obj in objects:
         bbox = _project_bbox(view, obj)
         if bbox is None:
             continue
+        u0, v0, u1, v1 = bbox[:4]
+        drawn.append((v0, v1, u0, u1))
         _march(view, obj, bbox, maps, lights)
+    if canvas is not None and canvas.maps is maps:
+        canvas.dirty = drawn
     return maps
 
 
-def _draw_plane(view: View, p: PlacedPlane, maps: ViewMaps) -> None:
-    """Closed-form ray-plane intersection over the plane's projected bounding box."""
+def _draw_plane(view: View, p: PlacedPlane, maps: ViewMaps) -> Box | None:
+    """Closed-form ray-plane intersection over the plane's projected bounding box; the box it drew
+    into (None: nothing drawn)."""
     pl = p.plane
     h, w = pl.alpha.shape
     corners = np.array([[pl.x0 + a * w * pl.res, pl.y0 + b * h * pl.res, z] for a in (0, 1) for b in (0, 1)
                         for z in (0.0, pl.bend_c)])
     pts = view.depth_to_view.apply(corners @ p.R.T + p.T)
     if np.any(pts[:, 2] <= 0.05):
-        return
+        return None
     uv = view.project(pts)
     i = view.intrinsics
     u0, v0 = np.floor(uv.min(axis=0)).astype(int) - 2
     u1, v1 = np.ceil(uv.max(axis=0)).astype(int) + 2
     u0, v0, u1, v1 = max(u0, 0), max(v0, 0), min(u1, i.width), min(v1, i.height)
     if u1 <= u0 or v1 <= v0:
-        return
+        return None
     R = view.depth_to_view.R @ p.R
     T = view.depth_to_view.R @ p.T + view.depth_to_view.t
     Rt = R.T.astype(np.float32)
     rx, ry = view.ray_x[v0:v1, u0:u1], view.ray_y[v0:v1, u0:u1]
-    ax = Rt[0, 0] * rx + Rt[0, 1] * ry + Rt[0, 2]
-    ay = Rt[1, 0] * rx + Rt[1, 1] * ry + Rt[1, 2]
-    az = Rt[2, 0] * rx + Rt[2, 1] * ry + Rt[2, 2]
+    # The expressions in the comments, evaluated in place with one scratch array (the same operations).
+    tmp = np.empty_like(rx)
+
+    def ray(k: int) -> np.ndarray:              # Rt[k, 0] * rx + Rt[k, 1] * ry + Rt[k, 2]
+        a = np.multiply(rx, Rt[k, 0])
+        a += np.multiply(ry, Rt[k, 1], out=tmp)
+        a += Rt[k, 2]
+        return a
+    ax, ay, az = ray(0), ray(1), ray(2)
     b = -(Rt @ T).astype(np.float32)
     if pl.bend_a > 0:
         # ((t az + bz - c) / c)^2 + ((t ax + bx) / a)^2 = 1, nearest root: qa t^2 + 2 qh t + qc = 0.
         ia2, ic2 = np.float32(1.0 / pl.bend_a ** 2), np.float32(1.0 / pl.bend_c ** 2)
         bzc = b[2] - np.float32(pl.bend_c)
-        qa = az * az * ic2 + ax * ax * ia2
-        qh = az * (bzc * ic2) + ax * (b[0] * ia2)
+        qa = np.multiply(az, az)                # az * az * ic2 + ax * ax * ia2
+        qa *= ic2
+        np.multiply(ax, ax, out=tmp)
+        tmp *= ia2
+        qa += tmp
+        qh = np.multiply(az, bzc * ic2)         # az * (bzc * ic2) + ax * (b[0] * ia2)
+        qh += np.multiply(ax, b[0] * ia2, out=tmp)
         qc = bzc * bzc * ic2 + b[0] * b[0] * ia2 - 1
-        disc = qh * qh - qa * qc
-        t = (-qh - np.sqrt(np.maximum(disc, 0))) / qa
+        disc = np.multiply(qh, qh)              # qh * qh - qa * qc
+        disc -= np.multiply(qa, qc, out=tmp)
+        root = np.maximum(disc, 0, out=tmp)     # t = (-qh - sqrt(max(disc, 0))) / qa
+        np.sqrt(root, out=root)
+        t = np.negative(qh, out=qh)
+        t -= root
+        t /= qa
         t[disc < 0] = -1.0
     else:
         t = -b[2] / np.where(np.abs(az) > 1e-6, az, np.float32(1e-6))
-    mx = ((t * ax + b[0] - pl.x0) / pl.res).astype(np.float32)
-    my = ((t * ay + b[1] - pl.y0) / pl.res).astype(np.float32)
-    inside = (_sample(pl.alpha, mx, my, 0.0) > 0.5) & (t > 0.05)
+    if all(type(v) is float for v in (pl.x0, pl.y0, pl.res)):
+        mx = np.multiply(t, ax)                 # (t * ax + b[0] - x0) / res, in float32
+        mx += b[0]
+        mx -= pl.x0
+        mx /= pl.res
+        my = np.multiply(t, ay)
+        my += b[1]
+        my -= pl.y0
+        my /= pl.res
+    else:                                       # numpy scalars keep their own precision
+        mx = ((t * ax + b[0] - pl.x0) / pl.res).astype(np.float32)
+        my = ((t * ay + b[1] - pl.y0) / pl.res).astype(np.float32)
+    alpha_s, nir_s, shade_s = _sample_channels(pl, "plane", (pl.alpha, pl.nir, pl.alpha if pl.shade is None
+                                                             else pl.shade), (0.0, 0.0, 0.0), mx, my)
+    inside = (alpha_s > 0.5) & (t > 0.05)
     region = maps.z[v0:v1, u0:u1]
     nearer = inside & (t < region)
     if not nearer.any():
-        return
-    np.copyto(region, t.astype(np.float32), where=nearer)
+        return None
+    np.copyto(region, t, where=nearer)
     albedo = cv2.remap(pl.albedo if p.albedo is None else p.albedo, mx, my, cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_REPLICATE)
     np.copyto(maps.albedo[v0:v1, u0:u1], albedo, where=nearer[..., None])
-    np.copyto(maps.nir[v0:v1, u0:u1], _sample(pl.nir, mx, my, 0.0), where=nearer)
+    np.copyto(maps.nir[v0:v1, u0:u1], nir_s, where=nearer)
     if pl.shade is not None:
         # Bent planes may carry their shading per texel (the normal against the object's axis; the
         # rays' own slant and the object's turn, a few degrees on a torso, are left out).
-        cos = _sample(pl.shade, mx, my, 0.0)
+        cos = shade_s
     elif pl.bend_a > 0:
         # Normal of the cylinder in the object frame: (qx / a^2, 0, (qz - c) / c^2), toward the camera.
         qx = t * ax + b[0]
@@ -259,10 +365,11 @@ def _draw_plane(view: View, p: PlacedPlane, maps: ViewMaps) -> None:
     else:
         cos = np.abs(az) / view.ray_norm[v0:v1, u0:u1]
     np.copyto(maps.shade[v0:v1, u0:u1], cos, where=nearer)
-    maps.object_id[v0:v1, u0:u1][nearer] = p.object_id
-    maps.dot_blur[v0:v1, u0:u1][nearer] = pl.dot_blur_px
-    maps.specular[v0:v1, u0:u1][nearer] = pl.specular
-    maps.emissive[v0:v1, u0:u1][nearer] = pl.emissive
+    np.copyto(maps.object_id[v0:v1, u0:u1], p.object_id, where=nearer)
+    np.copyto(maps.dot_blur[v0:v1, u0:u1], pl.dot_blur_px, where=nearer)
+    np.copyto(maps.specular[v0:v1, u0:u1], pl.specular, where=nearer)
+    np.copyto(maps.emissive[v0:v1, u0:u1], pl.emissive, where=nearer)
+    return v0, v1, u0, u1
 
 
 def _march(view: View, obj: Placed, bbox: tuple[int, int, int, int, float, float], maps: ViewMaps,
@@ -307,35 +414,33 @@ def _march(view: View, obj: Placed, bbox: tuple[int, int, int, int, float, float
 
     t_hit = _regula_falsi(f, lo, hi, f_lo, f_hi, n_refine)
     _, mx, my = f(t_hit)
+    valid_s, sx, sy, nir = _shading_samples(s, mx, my)
     # Reject hits on the interpolation skirt at silhouette edges and hole rims.
-    valid = _sample(s.valid_f32, mx, my, 0.0) > 0.999
+    valid = valid_s > 0.999
     hit = found & valid
     region = maps.z[v0:v1, u0:u1]
     nearer = hit & (t_hit < region)
     if not nearer.any():
         return
-    if obj.jaw_m and s.mouth_weight is not None:
-        t_hit = t_hit + np.float32(obj.jaw_m) * _sample(s.mouth_weight, mx, my, 0.0) / np.maximum(az, 0.1)
-    gx_, gy_ = _gradients(s)
-    sx = _sample(gx_, mx, my, 0.0)
-    sy = _sample(gy_, mx, my, 0.0)
+    blur, mouth = _material_samples(s, mx, my, bool(obj.jaw_m))
+    if mouth is not None:
+        t_hit = t_hit + np.float32(obj.jaw_m) * mouth / np.maximum(az, 0.1)
     # Outward normal in object frame is -(Sx, Sy, 1)/n; the ray in object frame is A = R^T r, so
     # cos(normal, ray) = (Sx*Ax + Sy*Ay + Az) / (n * |r|).
     cos = (sx * ax + sy * ay + az) / (np.sqrt(1 + sx * sx + sy * sy) * view.ray_norm[v0:v1, u0:u1])
     albedo = cv2.remap(obj.albedo, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    nir = _sample(s.nir, mx, my, 0.0)
     np.copyto(region, t_hit, where=nearer)
     np.copyto(maps.albedo[v0:v1, u0:u1], albedo, where=nearer[..., None])
     np.copyto(maps.nir[v0:v1, u0:u1], nir, where=nearer)
     np.copyto(maps.shade[v0:v1, u0:u1], np.clip(cos, 0.0, 1.0), where=nearer)
     m: Material = s.material
-    maps.object_id[v0:v1, u0:u1][nearer] = obj.object_id
-    if s.dot_blur is not None:
-        np.copyto(maps.dot_blur[v0:v1, u0:u1], _sample(s.dot_blur, mx, my, m.dot_blur_px), where=nearer)
+    np.copyto(maps.object_id[v0:v1, u0:u1], obj.object_id, where=nearer)
+    if blur is not None:
+        np.copyto(maps.dot_blur[v0:v1, u0:u1], blur, where=nearer)
     else:
-        maps.dot_blur[v0:v1, u0:u1][nearer] = m.dot_blur_px
-    maps.specular[v0:v1, u0:u1][nearer] = m.specular
-    maps.emissive[v0:v1, u0:u1][nearer] = m.emissive
+        np.copyto(maps.dot_blur[v0:v1, u0:u1], m.dot_blur_px, where=nearer)
+    np.copyto(maps.specular[v0:v1, u0:u1], m.specular, where=nearer)
+    np.copyto(maps.emissive[v0:v1, u0:u1], m.emissive, where=nearer)
     if s.gloss is not None and lights is not None:
         rows, cols = np.nonzero(nearer)
         _glints(view, s, R, mx[rows, cols], my[rows, cols], rx[rows, cols], ry[rows, cols], t_hit[rows, cols],
@@ -396,22 +501,38 @@ def _bracket(height, ts, axr, ayr, az, bxr, byr, bz):
     return found, lo, hi, f_lo, f_hi
 
 
+def _secant(lo, hi, f_lo, f_hi) -> np.ndarray:
+    """clip(lo - f_lo * (hi - lo) / denom, lo, hi), denom = f_hi - f_lo where above 1e-9, else 1."""
+    denom = np.subtract(f_hi, f_lo)
+    np.copyto(denom, np.float32(1.0), where=~(denom > 1e-9))
+    mid = np.subtract(hi, lo)
+    mid *= f_lo
+    mid /= denom
+    np.subtract(lo, mid, out=mid)
+    return np.clip(mid, lo, hi, out=mid)
+
+
 def _regula_falsi(f, lo, hi, f_lo, f_hi, n_refine: int) -> np.ndarray:
     """Refine inside the bracket by regula falsi (Illinois variant): the surface is smooth and
-    nearly perpendicular to the rays, so a few steps reach sub-0.1 mm."""
+    nearly perpendicular to the rays, so a few steps reach sub-0.1 mm. Overwrites its float32
+    bracket arrays (each caller passes arrays of its own)."""
     side = np.zeros(lo.shape, np.int8)
+    half = np.float32(0.5)
     for _ in range(n_refine):
-        denom = np.where(f_hi - f_lo > 1e-9, f_hi - f_lo, np.float32(1.0))
-        mid = np.clip(lo - f_lo * (hi - lo) / denom, lo, hi)
+        mid = _secant(lo, hi, f_lo, f_hi)
         fm, _, _ = f(mid)
         behind = fm >= 0
-        hi = np.where(behind, mid, hi)
-        f_hi = np.where(behind, fm, np.where(side == 1, f_hi * np.float32(0.5), f_hi))
-        lo = np.where(behind, lo, mid)
-        f_lo = np.where(behind, np.where(side == -1, f_lo * np.float32(0.5), f_lo), fm)
+        ahead = ~behind
+        # Behind the surface: mid becomes hi (and f_lo is halved if lo was kept last time too);
+        # in front: mid becomes lo (and f_hi is halved if hi was kept last time too).
+        np.copyto(hi, mid, where=behind)
+        np.multiply(f_hi, half, out=f_hi, where=ahead & (side == 1))
+        np.copyto(f_hi, fm, where=behind)
+        np.copyto(lo, mid, where=ahead)
+        np.multiply(f_lo, half, out=f_lo, where=behind & (side == -1))
+        np.copyto(f_lo, fm, where=ahead)
         side = np.where(behind, np.int8(-1), np.int8(1)).astype(np.int8)
-    denom = np.where(f_hi - f_lo > 1e-9, f_hi - f_lo, np.float32(1.0))
-    return np.clip(lo - f_lo * (hi - lo) / denom, lo, hi).astype(np.float32)
+    return _secant(lo, hi, f_lo, f_hi).astype(np.float32, copy=False)
 
 
 def _packer(idx: tuple[np.ndarray, ...]):
@@ -419,14 +540,27 @@ def _packer(idx: tuple[np.ndarray, ...]):
     per-ray arrays as (rows, 512) (OpenCV's remap takes at most 32767 columns), padded with the last ray."""
     n = idx[0].size
     pad = (-n) % _PACK
+    flat: dict[tuple[int, ...], np.ndarray] = {}     # per array shape: the elements' flat indices, padded
 
     def pack(a: np.ndarray) -> np.ndarray:
-        v = a[idx]
-        return np.concatenate([v, np.repeat(v[-1:], pad)]).reshape(-1, _PACK) if pad else v.reshape(-1, _PACK)
+        f = flat.get(a.shape)
+        if f is None:
+            f = np.ravel_multi_index(idx, a.shape) if len(idx) > 1 else idx[0]
+            if pad:
+                f = np.concatenate([f, np.repeat(f[-1:], pad)])
+            flat[a.shape] = f
+        return np.take(a, f).reshape(-1, _PACK)
 
     def unpack(a: np.ndarray) -> np.ndarray:
         return a.reshape(-1, *a.shape[2:])[:n]
     return pack, unpack
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    """A view of an image (H, W[, C]) as (H * W[, C]) pixels; refuses (raises) rather than copy."""
+    v = a.view()
+    v.shape = (-1,) + a.shape[2:]
+    return v
 
 
 def _refine_and_shade_packed(view: View, obj: Placed, s: Surface, R, box, maps: ViewMaps, lights, found,
@@ -446,32 +580,35 @@ def _refine_and_shade_packed(view: View, obj: Placed, s: Surface, R, box, maps: 
 
     t_hit = _regula_falsi(f, pack(lo), pack(hi), pack(f_lo), pack(f_hi), s.march_steps[1])
     _, mx, my = f(t_hit)
-    region = maps.z[v0:v1, u0:u1]
-    keep = (unpack(_sample(s.valid_f32, mx, my, 0.0)) > 0.999) & (unpack(t_hit) < region[sel])
+    # Box pixels as flat indices, into the box's arrays and into the whole image's (maps, rays).
+    w_img = maps.z.shape[1]
+    img_sel = (sel[0] + v0) * w_img + (sel[1] + u0)
+    shading = _shading_samples(s, mx, my)               # valid, sx, sy, nir at every bracketed ray
+    keep = (unpack(shading[0]) > 0.999) & (unpack(t_hit) < _flat(maps.z)[img_sel])
     if not keep.any():
         return
     k1 = np.nonzero(keep)[0]
     rows, cols = sel[0][k1], sel[1][k1]
+    at_box = rows * (u1 - u0) + cols
+    at_img = img_sel[k1]
     pack2, unpack2 = _packer((k1,))
     t_hit, mx, my, az_k = (pack2(unpack(a)) for a in (t_hit, mx, my, az_s))
-    if obj.jaw_m and s.mouth_weight is not None:
-        t_hit = t_hit + np.float32(obj.jaw_m) * _sample(s.mouth_weight, mx, my, 0.0) / np.maximum(az_k, 0.1)
-    gx_, gy_ = _gradients(s)
-    sx = unpack2(_sample(gx_, mx, my, 0.0))
-    sy = unpack2(_sample(gy_, mx, my, 0.0))
-    cos = (sx * ax[rows, cols] + sy * ay[rows, cols] + az[rows, cols]) / \
-        (np.sqrt(1 + sx * sx + sy * sy) * view.ray_norm[v0:v1, u0:u1][rows, cols])
-    region[rows, cols] = unpack2(t_hit)
-    maps.albedo[v0:v1, u0:u1][rows, cols] = unpack2(cv2.remap(obj.albedo, mx, my, cv2.INTER_LINEAR,
-                                                              borderMode=cv2.BORDER_REFLECT))
-    maps.nir[v0:v1, u0:u1][rows, cols] = unpack2(_sample(s.nir, mx, my, 0.0))
-    maps.shade[v0:v1, u0:u1][rows, cols] = np.clip(cos, 0.0, 1.0)
+    blur, mouth = _material_samples(s, mx, my, bool(obj.jaw_m))
+    if mouth is not None:
+        t_hit = t_hit + np.float32(obj.jaw_m) * mouth / np.maximum(az_k, 0.1)
+    _, sx, sy, nir = (unpack(a)[k1] for a in shading)  # at the kept hits
+    cos = (sx * np.take(ax, at_box) + sy * np.take(ay, at_box) + np.take(az, at_box)) / \
+        (np.sqrt(1 + sx * sx + sy * sy) * np.take(view.ray_norm, at_img))
+    _flat(maps.z)[at_img] = unpack2(t_hit)
+    _flat(maps.albedo)[at_img] = unpack2(cv2.remap(obj.albedo, mx, my, cv2.INTER_LINEAR,
+                                                   borderMode=cv2.BORDER_REFLECT))
+    _flat(maps.nir)[at_img] = nir
+    _flat(maps.shade)[at_img] = np.clip(cos, 0.0, 1.0)
     m: Material = s.material
-    maps.object_id[v0:v1, u0:u1][rows, cols] = obj.object_id
-    maps.dot_blur[v0:v1, u0:u1][rows, cols] = (unpack2(_sample(s.dot_blur, mx, my, m.dot_blur_px))
-                                               if s.dot_blur is not None else m.dot_blur_px)
-    maps.specular[v0:v1, u0:u1][rows, cols] = m.specular
-    maps.emissive[v0:v1, u0:u1][rows, cols] = m.emissive
+    _flat(maps.object_id)[at_img] = obj.object_id
+    _flat(maps.dot_blur)[at_img] = unpack2(blur) if blur is not None else m.dot_blur_px
+    _flat(maps.specular)[at_img] = m.specular
+    _flat(maps.emissive)[at_img] = m.emissive
     if s.gloss is not None and lights is not None:
         _glints(view, s, R, unpack2(mx), unpack2(my), rx[rows, cols], ry[rows, cols], unpack2(t_hit), (rows, cols),
                 box, maps, lights)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import collections
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,36 +132,77 @@ _LUT_LEVELS = 8192
 _ENCODE_LUT = (srgb_encode(np.arange(_LUT_LEVELS, dtype=np.float64) / (_LUT_LEVELS - 1)) * 255 + 0.5).astype(np.uint8)
 
 
+def _times_channels(a: np.ndarray, gains: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``a[..., None] * gains`` for a (H, W) ``a`` (or ``a * gains`` for an (H, W, C) one, in place
+    with ``out=a``): the same products, one strided pass per channel, because numpy's broadcasting
+    over a last axis of 3 runs its inner loop three elements at a time."""
+    gains = np.asarray(gains)
+    if out is None:
+        out = np.empty(a.shape[:2] + gains.shape, np.result_type(a, gains))
+    for k in range(gains.shape[0]):
+        np.multiply(a if a.ndim == 2 else a[..., k], gains[k], out=out[..., k])
+    return out
+
+
+_BAND_PIXELS = 16384
+
+
+def _bands(h: int, w: int) -> Iterator[slice]:
+    """Row slices of about ``_BAND_PIXELS`` pixels: per-pixel arithmetic done band by band keeps its
+    temporaries small and in cache (a frame-sized temporary costs more to allocate than to fill)."""
+    step = max(1, _BAND_PIXELS // max(w, 1))
+    return (slice(r, min(r + step, h)) for r in range(0, h, step))
+
+
 def color_irradiance(maps: ViewMaps, lux: float, cct: float, screen_bgr: np.ndarray | None = None) -> np.ndarray:
     """Per-pixel, per-channel irradiance on the color sensor (lux-equivalent).
 
     ``screen_bgr`` is the kiosk screen's light on each pixel's surface (``screen.screen_irradiance``:
     it carries its own distance and angle terms), or None when the screen adds nothing."""
     light = illuminant_bgr(cct)
-    shade = (0.35 + 0.65 * maps.shade)[..., None]
-    irr = maps.albedo * (shade * (lux * light))
-    if screen_bgr is not None:
-        irr = irr + maps.albedo * screen_bgr
+    lit = lux * light
+    h, w = maps.shade.shape
+    parts = (maps.shade, maps.albedo, lit) + (() if screen_bgr is None else (screen_bgr,))
+    if any(a.dtype != np.float32 for a in parts):
+        irr = maps.albedo * ((0.35 + 0.65 * maps.shade)[..., None] * lit)
+        if screen_bgr is not None:
+            irr = irr + maps.albedo * screen_bgr
+    else:
+        # Band by band, the operations of albedo * ((0.35 + 0.65 shade) * (lux * light)) (+ albedo * screen).
+        irr = np.empty((h, w, 3), np.float32)
+        for rows in _bands(h, w):
+            shade = np.multiply(maps.shade[rows], 0.65)
+            shade += 0.35
+            band = _times_channels(shade, lit, out=irr[rows])
+            band *= maps.albedo[rows]
+            if screen_bgr is not None:
+                band += np.multiply(maps.albedo[rows], screen_bgr[rows])
     if maps.emissive.any():
         # A display shines by itself; its glass only reflects a few percent of the room light.
         e = maps.emissive
         room = lux * light + (screen_bgr[e] if screen_bgr is not None else 0.0)
         irr[e] = maps.albedo[e] * SCREEN_LUMINANCE_LUX + 0.04 * room
-    return irr.astype(np.float32)
+    return irr.astype(np.float32, copy=False)
 
 
 def expose_color(irr: np.ndarray, ae: AutoExposure, noise_bank: NoiseBank, awb_gains: np.ndarray) -> np.ndarray:
-    electrons = irr * np.float32(QE_SCALE * ae.exposure_s)
+    k_e = np.float32(QE_SCALE * ae.exposure_s)
     noise = noise_bank.normal(irr.shape)
-    # In place, in the same order of operations as electrons + noise * sqrt(max(e, 0) + r^2).
-    shot = np.maximum(electrons, 0)
-    shot += READ_NOISE_E ** 2
-    np.sqrt(shot, out=shot)
-    shot *= noise
-    electrons += shot
-    electrons *= np.float32(ae.gain * (_LUT_LEVELS - 1) / FULL_WELL_E) * awb_gains
-    np.clip(electrons, 0, _LUT_LEVELS - 1, out=electrons)
-    return _ENCODE_LUT.take(electrons.astype(np.int32))
+    gains = np.float32(ae.gain * (_LUT_LEVELS - 1) / FULL_WELL_E) * awb_gains
+    out = np.empty(irr.shape, np.uint8)
+    for rows in _bands(*irr.shape[:2]):
+        electrons = irr[rows] * k_e
+        # In place, in the same order of operations as electrons + noise * sqrt(max(e, 0) + r^2).
+        shot = np.maximum(electrons, 0)
+        shot += READ_NOISE_E ** 2
+        np.sqrt(shot, out=shot)
+        shot *= noise[rows]
+        electrons += shot
+        _times_channels(electrons, gains, out=electrons)
+        np.clip(electrons, 0, _LUT_LEVELS - 1, out=electrons)
+        # Truncated to the LUT's index (always inside it, so "clip" mode only skips a check).
+        np.take(_ENCODE_LUT, electrons.astype(np.intp), out=out[rows], mode="clip")
+    return out
 
 
 def metered_level(irr: np.ndarray, ae: AutoExposure, region: tuple[int, int, int, int] | None = None) -> float:
@@ -221,44 +262,141 @@ def ir_signal(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: 
     ``share``: ambient NIR per lux (None: from ``cct``). A profile whose imagers have an IR-cut
     filter (``ir_band == "visible"``, D405) sees visible luminance and no NIR at all (no dots,
     whatever projects them)."""
-    z = np.minimum(maps.z, 10.0)
-    shade = 0.3 + 0.7 * maps.shade
+    # Float32 throughout, computed in place where the order of operations allows it (the same
+    # products and sums as the expressions in the comments, so the same pixels).
     visible = profile.ir_band == "visible"
+    banded = _ir_signal_banded(maps, lux, cct, projector_on, dots, power_mw, profile, share)
+    if banded is not None:
+        return banded
+    z = np.minimum(maps.z, 10.0)
+    shade = np.multiply(maps.shade, 0.7)
+    shade += 0.3                                        # 0.3 + 0.7 * shade
     if visible:
         diffuse = (maps.albedo @ np.array([0.11, 0.59, 0.30], np.float32)) * (1.0 - maps.specular)
         ambient = lux * diffuse * shade
     else:
-        diffuse = maps.nir * (1.0 - maps.specular)
-        ambient = lux * (nir_share(cct) if share is None else share) * diffuse * shade
+        diffuse = np.subtract(1.0, maps.specular)
+        diffuse *= maps.nir                             # nir * (1 - specular)
+        ambient = np.multiply(diffuse, lux * (nir_share(cct) if share is None else share))
+        ambient *= shade                                # lux * share * diffuse * shade
     signal = ambient
     dots_signal = None
     if projector_on and profile.has_projector and not visible:
         f = profile.depth_intrinsics.fx
         h, w = z.shape
         # A dot leaving the projector at column u lands, seen from the left imager, at u + f*b/z.
-        u = np.arange(w, dtype=np.float32)[None, :] - np.float32(f * profile.projector_offset_m) / z
-        sharp = cv2.remap(dots.image, u.astype(np.float32), _row_grid(h, w), cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_WRAP)
-        soft = cv2.GaussianBlur(sharp, (0, 0), 1.6)
-        mix = np.clip((maps.dot_blur - 0.35) / (1.6 - 0.35), 0, 1)
-        pattern = sharp * (1 - mix) + (soft * 1.9) * mix    # scattering spreads, not removes, energy
-        power = DOT_IRRADIANCE * (power_mw / PROJECTOR_POWER_MW) * (0.5 / z) ** 2
-        dots_signal = diffuse * shade * power * (0.25 + pattern)
+        u = np.divide(np.float32(f * profile.projector_offset_m), z)
+        np.subtract(np.arange(w, dtype=np.float32)[None, :], u, out=u)
+        sharp = cv2.remap(dots.image, u, _row_grid(h, w), cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        soft: np.ndarray = cv2.GaussianBlur(sharp, (0, 0), 1.6)
+        mix = np.subtract(maps.dot_blur, 0.35)
+        mix /= (1.6 - 0.35)
+        np.clip(mix, 0, 1, out=mix)
+        # Scattering spreads, not removes, energy: pattern = sharp * (1 - mix) + (soft * 1.9) * mix.
+        pattern = np.subtract(1, mix)
+        pattern *= sharp
+        soft *= 1.9
+        soft *= mix
+        pattern += soft
+        scale = DOT_IRRADIANCE * (power_mw / PROJECTOR_POWER_MW)
+        power = np.divide(0.5, z, out=z)                # z is not needed after this
+        power **= 2
+        if type(scale) is float:
+            power *= scale                              # scale * (0.5 / z) ** 2, in float32
+        else:
+            power = scale * power                       # a numpy scalar keeps its own precision
+        # dots = diffuse * shade * power * (0.25 + pattern)
+        dots_signal = diffuse * shade
+        dots_signal = np.multiply(dots_signal, power, out=dots_signal if power.dtype == np.float32 else None)
+        pattern += 0.25
+        dots_signal *= pattern
         if maps.glint is not None:
             # The projector mirrored in a spectacle lens: a spot far brighter than any skin.
             dots_signal = dots_signal + maps.glint * power
-        signal = signal + dots_signal
-    return signal.astype(np.float32), None if dots_signal is None else dots_signal.astype(np.float32)
+        signal = np.add(signal, dots_signal, out=signal if dots_signal.dtype == signal.dtype else None)
+    dots_f32 = None if dots_signal is None else dots_signal.astype(np.float32, copy=False)
+    return signal.astype(np.float32, copy=False), dots_f32
+
+
+def _ir_signal_banded(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: DotPattern,
+                      power_mw: float, profile: CameraProfile, share: float | None
+                      ) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """``ir_signal`` for the usual case (NIR imager, float32 maps, Python-float light and power):
+    the dot pattern's remap and blur over the whole image, then the per-pixel arithmetic band by band
+    (the same operations in the same order). None for any other case."""
+    if profile.ir_band == "visible":
+        return None
+    k_ambient = lux * (nir_share(cct) if share is None else share)
+    scale = DOT_IRRADIANCE * (power_mw / PROJECTOR_POWER_MW)
+    fields = (maps.z, maps.shade, maps.nir, maps.specular, maps.dot_blur) + \
+        (() if maps.glint is None else (maps.glint,))
+    if type(k_ambient) is not float or type(scale) is not float or any(a.dtype != np.float32 for a in fields):
+        return None
+    h, w = maps.z.shape
+    z = np.minimum(maps.z, 10.0)
+    signal = np.empty((h, w), np.float32)
+    dots_signal = None
+    if projector_on and profile.has_projector:
+        f = profile.depth_intrinsics.fx
+        # A dot leaving the projector at column u lands, seen from the left imager, at u + f*b/z.
+        u = np.divide(np.float32(f * profile.projector_offset_m), z)
+        np.subtract(np.arange(w, dtype=np.float32)[None, :], u, out=u)
+        sharp = cv2.remap(dots.image, u, _row_grid(h, w), cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        soft = cv2.GaussianBlur(sharp, (0, 0), 1.6)
+        dots_signal = np.empty((h, w), np.float32)
+    for rows in _bands(h, w):
+        shade = np.multiply(maps.shade[rows], 0.7)
+        shade += 0.3                                    # 0.3 + 0.7 * shade
+        diffuse = np.subtract(1.0, maps.specular[rows])
+        diffuse *= maps.nir[rows]                       # nir * (1 - specular)
+        ambient = np.multiply(diffuse, k_ambient, out=signal[rows])
+        ambient *= shade                                # lux * share * diffuse * shade
+        if dots_signal is None:
+            continue
+        mix = np.subtract(maps.dot_blur[rows], 0.35)
+        mix /= (1.6 - 0.35)
+        np.clip(mix, 0, 1, out=mix)
+        # Scattering spreads, not removes, energy: pattern = sharp * (1 - mix) + (soft * 1.9) * mix.
+        pattern = np.subtract(1, mix)
+        pattern *= sharp[rows]
+        spread = np.multiply(soft[rows], 1.9)
+        spread *= mix
+        pattern += spread
+        power = np.divide(0.5, z[rows])
+        power **= 2
+        power *= scale                                  # scale * (0.5 / z) ** 2
+        band = np.multiply(diffuse, shade, out=dots_signal[rows])
+        band *= power                                   # diffuse * shade * power * (0.25 + pattern)
+        pattern += 0.25
+        band *= pattern
+        if maps.glint is not None:
+            # The projector mirrored in a spectacle lens: a spot far brighter than any skin.
+            band += np.multiply(maps.glint[rows], power)
+        ambient += band
+    return signal, dots_signal
 
 
 def expose_ir(signal: np.ndarray, exposure_s: float, gain: float, noise_bank: NoiseBank | None
               ) -> tuple[np.ndarray, np.ndarray]:
     """(Y8 image, noiseless signal in electrons) of the IR imager at an exposure and gain; without
     a noise bank the image is noiseless (for metering)."""
-    electrons = signal.astype(np.float32) * np.float32(9000.0 * exposure_s)
-    noisy = electrons if noise_bank is None else \
-        electrons + noise_bank.normal(electrons.shape) * np.sqrt(electrons + READ_NOISE_E ** 2)
-    y8 = np.clip(noisy * np.float32(gain * 255.0 / FULL_WELL_E), 0, 255).astype(np.uint8)
+    electrons = signal.astype(np.float32, copy=False) * np.float32(9000.0 * exposure_s)
+    noise = None if noise_bank is None else noise_bank.normal(electrons.shape)
+    k_gain = np.float32(gain * 255.0 / FULL_WELL_E)
+    y8 = np.empty(electrons.shape, np.uint8)
+    # Band by band: electrons + noise * sqrt(electrons + r^2), then the gain, as the same operations.
+    for rows in _bands(*electrons.shape[:2]):
+        e = electrons[rows]
+        if noise is None:
+            noisy = np.multiply(e, k_gain)
+        else:
+            noisy = np.add(e, READ_NOISE_E ** 2)
+            np.sqrt(noisy, out=noisy)
+            noisy *= noise[rows]
+            noisy += e
+            noisy *= k_gain
+        np.clip(noisy, 0, 255, out=noisy)
+        y8[rows] = noisy                                # float to uint8 truncates, as astype does
     return y8, electrons
 
 
@@ -283,7 +421,7 @@ def depth_image(maps: ViewMaps, ir_electrons: np.ndarray, noise_bank: NoiseBank,
     Active stereo (D4xx) matches any texture, the projector's or the scene's; structured light
     (``profile.structured_light``) matches only its own pattern, so it needs ``pattern_e`` (the
     projector's electrons, None when the projector is off: no depth at all)."""
-    z = maps.z.astype(np.float32)
+    z = maps.z.astype(np.float32, copy=False)         # read only
     f, b = profile.depth_intrinsics.fx, profile.stereo_baseline_m
     e = ir_electrons
     mean = cv2.boxFilter(e, -1, (7, 7))
@@ -297,8 +435,13 @@ def depth_image(maps: ViewMaps, ir_electrons: np.ndarray, noise_bank: NoiseBank,
             snr = np.sqrt(pvar) / np.sqrt(mean + READ_NOISE_E ** 2)
     else:
         # Stereo matching needs local texture well above the noise in a 7x7 window.
-        var = np.maximum(cv2.boxFilter(e * e, -1, (7, 7)) - mean * mean, 0)
-        snr = np.sqrt(var) / np.sqrt(mean + READ_NOISE_E ** 2)
+        # snr = sqrt(max(box(e^2) - mean^2, 0)) / sqrt(mean + r^2), in place.
+        var = cv2.boxFilter(e * e, -1, (7, 7))
+        var -= mean * mean
+        np.maximum(var, 0, out=var)
+        snr = np.sqrt(var, out=var)
+        den = np.add(mean, READ_NOISE_E ** 2)
+        snr /= np.sqrt(den, out=den)
     textured = snr > 1.2
     if maps.glint is not None:
         # A mirrored light source is in a different place for each imager (or for projector and
@@ -313,16 +456,40 @@ def depth_image(maps: ViewMaps, ir_electrons: np.ndarray, noise_bank: NoiseBank,
     window = int(min(max(np.ceil(f * b / profile.depth_range_m[0]) + 1, 96), 255))   # the largest disparity
     right_max = maximum_filter1d(g[:, ::-1], size=window, axis=1, origin=(window - 1) // 2, mode="constant",
                                  cval=-1e9)[:, ::-1]
-    occluded = right_max > g + 0.5
+    g += 0.5
+    occluded = right_max > g                            # right_max > g + 0.5
     # Columns whose match would fall left of the right imager's field of view have no depth.
     occluded |= (cols - disp) < 0
     zmin, zmax = profile.depth_range_m
     in_range = (z >= zmin) & (z <= zmax)
     valid = textured & ~occluded & in_range
-    truth = np.where(in_range & ~occluded, z, np.nan).astype(np.float32)
+    truth = np.where(in_range & ~occluded, z, np.nan).astype(np.float32, copy=False)
     # Matching noise: correlated over the matching window; worse where texture is marginal.
-    noise = cv2.GaussianBlur(noise_bank.normal(z.shape), (0, 0), 0.8) * np.float32(2.2)
-    sigma_d = profile.sigma_disparity_px * np.clip(3.0 / np.maximum(snr, 1e-3), 1.0, 2.5)
-    zn = z + z * z * sigma_d / np.float32(f * b) * noise
-    out = np.where(valid, np.round(zn / profile.depth_scale), 0).clip(0, 65535).astype(np.uint16)
+    noise: np.ndarray = cv2.GaussianBlur(noise_bank.normal(z.shape), (0, 0), 0.8, dst=mean)   # mean is free now
+    sigma_px, scale = profile.sigma_disparity_px, profile.depth_scale
+    if type(sigma_px) is not float or type(scale) is not float or z.dtype != np.float32 or snr.dtype != np.float32:
+        noise *= np.float32(2.2)
+        sigma_d = profile.sigma_disparity_px * np.clip(3.0 / np.maximum(snr, 1e-3), 1.0, 2.5)
+        zn = z + z * z * sigma_d / np.float32(f * b) * noise
+        return np.where(valid, np.round(zn / scale), 0).clip(0, 65535).astype(np.uint16), truth
+    out = np.empty(z.shape, np.uint16)
+    fb = np.float32(f * b)
+    for rows in _bands(*z.shape):
+        # sigma_d = sigma * clip(3 / max(snr, 1e-3), 1, 2.5); zn = z + z * z * sigma_d / (f b) * (noise * 2.2)
+        sigma_d = np.maximum(snr[rows], 1e-3)
+        np.divide(3.0, sigma_d, out=sigma_d)
+        np.clip(sigma_d, 1.0, 2.5, out=sigma_d)
+        sigma_d *= sigma_px
+        zr = z[rows]
+        zn = np.multiply(zr, zr)
+        zn *= sigma_d
+        zn /= fb
+        zn *= np.multiply(noise[rows], np.float32(2.2), out=sigma_d)
+        zn += zr
+        # round(zn / scale) where valid, else 0, clipped to Z16.
+        zn /= scale
+        np.round(zn, out=zn)
+        zn[~valid[rows]] = 0
+        np.clip(zn, 0, 65535, out=zn)
+        out[rows] = zn
     return out, truth
