@@ -25,16 +25,26 @@ Two parts:
   Python and numpy allocations over the sessions, and the three call sites that grew most (where
   to look, not a verdict).
 
-``SESSIONS`` (env ``CAPTURE_AGENT_BENCH_SESSIONS``, default 40) sets the count of each part; for
-the issue's 1,000 sessions: ``CAPTURE_AGENT_BENCH_SESSIONS=1000 nice -n 10 python -m bench memory``
-(several hours).
+In the daemon part, the daemon's and the worker's RSS and PSS are sampled after every session; the
+rows ``... growth per session, steady state`` fit their slope over the sessions after the warm-up
+(``bench/slope.py``: least squares with an autocorrelation-robust 95 % interval, since the
+allocator's steps make consecutive samples alike), with target 0, the whole series
+(``series``), the warm-up's own growth and the interval's bound over 1,000 sessions.
+
+``SESSIONS`` (env ``CAPTURE_AGENT_BENCH_SESSIONS``, default 40) sets the count of each part after
+``WARM`` warm-up sessions (``CAPTURE_AGENT_BENCH_WARM``, default 5);
+``CAPTURE_AGENT_BENCH_MEMORY_PARTS`` (``daemon,in-process``) which parts run. For the issue's 1,000
+sessions: ``CAPTURE_AGENT_BENCH_SESSIONS=1000 CAPTURE_AGENT_BENCH_MEMORY_PARTS=daemon nice -n 19
+python -m bench memory`` (a session takes 20-35 s on this loaded 2-core machine: about 8 hours).
 """
 
 from __future__ import annotations
 
 import collections
+import math
 import os
 import re
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -46,13 +56,14 @@ from agent.purpose import Purpose
 from agent.session.capture import SessionDeps, run_capture
 from agent.session.events import Result
 from agent.session.request import CaptureRequest
-from bench import local_terminal
+from bench import local_terminal, slope
 from hil.ingest.limits import FailureLimits
 
 CAMERA = "sim://?realtime=0&seed=21&lux=300"
 DAEMON_CAMERA = "sim://?subject=live&lux=300&distance_mm=500&seed=21"
 SESSIONS = int(os.environ.get("CAPTURE_AGENT_BENCH_SESSIONS", "40"))
-WARM = 5
+WARM = int(os.environ.get("CAPTURE_AGENT_BENCH_WARM", "5"))
+PARTS = os.environ.get("CAPTURE_AGENT_BENCH_MEMORY_PARTS", "daemon,in-process").split(",")
 NO_LOCKOUT = 1_000_000            # failed sessions must not lock the bench's terminal out
 TARGET_MIB = 300.0
 
@@ -90,7 +101,8 @@ def rss_by_mapping(pid: int | str = "self") -> dict[str, float]:
 
 
 def run() -> list[dict]:
-    return daemon_rows() + in_process_rows()
+    return ((daemon_rows() if "daemon" in PARTS else [])
+            + (in_process_rows() if "in-process" in PARTS else []))
 
 
 def children(pid: int) -> list[int]:
@@ -185,12 +197,17 @@ def daemon_rows() -> list[dict]:
         try:
             daemon = start_daemon(p.agent_config)
             outcomes: collections.Counter[str] = collections.Counter()
-            accepted = sum(_verify(p.socket, i, outcomes) for i in range(WARM))
+            series = Series()
+            accepted = 0
+            for i in range(WARM):
+                accepted += _verify(p.socket, i, outcomes)
+                series.sample(daemon_processes(daemon.proc.pid))
             procs = daemon_processes(daemon.proc.pid)
             before = sample(procs)
             t0 = time.perf_counter()
             for i in range(WARM, WARM + SESSIONS):
                 accepted += _verify(p.socket, i, outcomes)
+                series.sample(daemon_processes(daemon.proc.pid))
             elapsed = time.perf_counter() - t0
             procs_after = daemon_processes(daemon.proc.pid)
             after = sample(procs_after)
@@ -237,10 +254,62 @@ def daemon_rows() -> list[dict]:
     if "camera host" in total:
         rows.append({"name": "daemon+worker+camera host RSS together", "value": both + total["camera host"],
                      "unit": "MiB", "reference": TARGET_MIB, "ratio": (both + total["camera host"]) / TARGET_MIB})
+    rows += series.rows()
     for who, m in maps.items():
         for name, mib in sorted(m.items(), key=lambda kv: -kv[1])[:5]:
             rows.append({"name": f"{who} resident in {name}", "value": mib, "unit": "MiB"})
     return rows
+
+
+class Series:
+    """RSS and PSS of the daemon and its worker after every session, and their growth per session in
+    the steady state (the sessions after the ``WARM`` warm-up), fitted with an interval that allows
+    for the allocator's steps (``bench/slope.py``). A worker restarted mid-run makes its samples
+    (and the sum's) incomparable: the fit then covers the daemon only."""
+
+    WHO = ("daemon", "worker")
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[float]] = {f"{who} {f}": [] for who in self.WHO for f in ("RSS", "PSS")}
+        self.values["daemon+worker RSS"] = []
+        self.pids: list[tuple[int | None, int | None]] = []
+
+    def sample(self, procs: dict[str, list[int]]) -> None:
+        got = {}
+        for who in self.WHO:
+            pid = procs[who][0] if procs[who] else None
+            try:
+                got[who] = smaps(pid) if pid is not None else None
+            except (ProcessLookupError, FileNotFoundError):
+                got[who] = None                                         # ended meanwhile
+        self.pids.append(tuple(procs[w][0] if procs[w] else None for w in self.WHO))   # type: ignore[arg-type]
+        for who in self.WHO:
+            m = got[who]
+            self.values[f"{who} RSS"].append(m["Rss"] if m else math.nan)
+            self.values[f"{who} PSS"].append(m["Pss"] if m else math.nan)
+        d, w = got["daemon"], got["worker"]
+        self.values["daemon+worker RSS"].append(d["Rss"] + w["Rss"] if d and w else math.nan)
+        # Progress of a run that takes hours, and its series should it not end.
+        print(f"[memory] session {len(self.pids)}: RSS daemon {self.values['daemon RSS'][-1]:.1f}, "
+              f"worker {self.values['worker RSS'][-1]:.1f} MiB", file=sys.stderr, flush=True)
+
+    def rows(self) -> list[dict]:
+        steady = slice(WARM, None)
+        same_worker = len({p[1] for p in self.pids[steady]}) == 1
+        out = []
+        for name, values in self.values.items():
+            ys = values[steady]
+            if ("worker" in name and not same_worker) or len(ys) < 4 or not all(math.isfinite(y) for y in ys):
+                continue
+            s = slope.fit(ys)
+            out.append({"name": f"{name} growth per session, steady state (sessions {WARM + 1}-{len(values)}; "
+                                f"95% interval {s.low:+.3f}..{s.high:+.3f})",
+                        "value": s.per_session, "unit": "MiB/sess", "reference": 0.0,
+                        "ci95": [s.low, s.high], "n": s.n, "newey_west_lag": s.lag,
+                        "bound_over_1000_sessions_mib": s.bound(1000),
+                        "warm_up_growth_mib": values[WARM - 1] - values[0] if WARM >= 2 else None,
+                        "series": [round(v, 2) for v in values]})
+        return out
 
 
 def in_process_rows() -> list[dict]:

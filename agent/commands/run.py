@@ -13,7 +13,7 @@ import signal
 import threading
 from pathlib import Path
 
-from agent import config
+from agent import allocator, config
 from agent.daemon import Daemon
 from agent.security.process import harden_daemon
 
@@ -42,6 +42,7 @@ def wait_for_signal(tick=None) -> str:
 
 
 def run(args) -> int:
+    allocator.limit_arenas()                     # before the daemon's threads allocate (agent/allocator.py)
     hardening = harden_daemon()                  # before any key, PIN or face is in memory
     settings = config.load(args.config)
     if getattr(args, "log_level", None) is None:

@@ -24,6 +24,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -78,6 +79,9 @@ class SourceState(str, enum.Enum):
     MAINTENANCE = "maintenance"          # closed and handed over to a firmware update (lease.py)
 
 
+EVENT_HISTORY = 256                     # state changes a source remembers
+
+
 @dataclass(frozen=True)
 class SourceEvent:
     uri: str
@@ -112,7 +116,9 @@ class Source:
         self.camera: Camera | None = None
         self.info: DeviceInfo | None = None
         self.error: CaptureAgentError | None = None
-        self.events: list[SourceEvent] = []
+        # The latest state changes (tests, diagnostics); observers get every one as it happens. Bounded:
+        # a daemon whose camera faults now and then for months must not keep them all (issue 20).
+        self.events: deque[SourceEvent] = deque(maxlen=EVENT_HISTORY)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_counter: dict[StreamKind, int] = {}

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent import allocator
 from agent.face.models import models_dir
 from agent.liveness.fusion import LivenessVerdict, VerdictThresholds
 from agent.liveness.judge import frameset_digest
@@ -70,11 +71,13 @@ class SupervisorSettings:
 
 
 def worker_environment() -> dict[str, str]:
-    """The worker's whole environment: locale, the import path and where the face models are. No
-    ``CAPTURE_AGENT_*`` variable of the daemon's (an HSM PIN may be one) and nothing else."""
+    """The worker's whole environment: locale, the import path, where the face models are and the
+    allocator's arena cap (``agent/allocator.py``; glibc reads it at start-up, before any thread).
+    No ``CAPTURE_AGENT_*`` variable of the daemon's (an HSM PIN may be one) and nothing else."""
     env = {k: os.environ[k] for k in ("LANG", "LC_ALL", "PYTHONPATH") if k in os.environ}
     env["CAPTURE_AGENT_MODELS"] = str(models_dir().resolve())
     env["PYTHONDONTWRITEBYTECODE"] = "1"            # it could not write them anyway
+    env.update(allocator.ARENA_ENV)
     return env
 
 

@@ -187,6 +187,7 @@ def serve(ctrl: socket.socket, ring, gate, state: dict[str, Any]) -> None:
 
 
 def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) -> None:
+    from agent import allocator
     from agent.liveness.challenge import Challenge, ChallengeError
     from agent.liveness.fusion import VerdictThresholds
     from agent.liveness.judge import Judge, judge_pool
@@ -244,6 +245,8 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
                        "finish_ms": round((time.perf_counter() - t0) * 1000, 3),
                        "framesets": r.framesets, "best": best_face(r), "evidence": r.evidence})
                 current = None                      # nothing of the session outlives its verdict
+                del r
+                allocator.trim()                    # nor its peak: free pages back to the kernel
             elif op == "selftest":
                 reply({"op": "selftest", **selftest(state, msg.get("probes") or {})})
             elif op == "quit":
@@ -277,10 +280,12 @@ def warm_up(gate) -> None:
     import hmac  # noqa: F401
     import traceback  # noqa: F401
 
+    from agent import allocator
     from agent.pipeline.align import forget_calibrations
     _warm_session(gate)
     forget_calibrations()             # the synthetic camera's alignment table: sessions bring their own
     gc.collect()
+    allocator.trim()                  # the warm-up's framesets are gone: their pages too
     _WARM_MODULES = frozenset(sys.modules)
 
 

@@ -35,6 +35,7 @@ import grpc
 from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from agent import allocator
 from agent.localapi.convert import event_to_proto, request_from_proto
 from agent.localapi.peergate import GateLimits, PeerGate, PeerPolicy, RateLimitedLog, resolve_group
 from agent.session.capture import SessionDeps, run_capture
@@ -96,6 +97,10 @@ class CaptureService:
             with self._lock:
                 self._running.pop(sid, None)
             self._busy.release()
+            # The session's peak (its challenge window's framesets) is free now; without this the
+            # allocator keeps it resident, and each arena a later session lands in adds its own.
+            # After the release: a next capture need not wait the few milliseconds this takes.
+            allocator.trim()
 
     def Cancel(self, raw: bytes, context):
         msg = _parse(lpb.CancelRequest, raw, context)

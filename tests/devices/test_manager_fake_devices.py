@@ -1,10 +1,11 @@
 """Device manager: unplug/replug and stalls simulated at the backend boundary (fake cable)."""
 
+import queue
 import time
 
 import pytest
 
-from agent.devices.manager import CaptureRig, RigIncomplete, SourceFailed, SourceState
+from agent.devices.manager import EVENT_HISTORY, CaptureRig, RigIncomplete, Source, SourceFailed, SourceState
 from agent.devices.policy import DeviceSettings
 from drivers import StreamKind, UsbIdentity
 from drivers.errors import DeviceLost, DeviceNotFound, DeviceRefused, StreamClosed, UnknownScheme
@@ -200,3 +201,15 @@ def test_fake_rig_refuses_virtual_and_unlisted_cameras():
     with CaptureRig(["fake://depth"], ok, _opener({"fake://depth": cable})) as rig:
         assert rig.sources[0].info.allowed is True
         rig.read(1.0)
+
+
+def test_a_source_remembers_its_latest_state_changes_only_and_observers_see_every_one():
+    # A daemon runs for months and its camera faults now and then: the source's own history is
+    # bounded (issue 20), the observers (metrics, audit) still get each change as it happens.
+    seen = []
+    src = Source("fake://cam", FAST, queue.Queue(), opener=_opener({}), on_event=seen.append)
+    for k in range(EVENT_HISTORY + 50):
+        src._set(SourceState.ONLINE if k % 2 else SourceState.RECONNECTING, f"step {k}")
+    assert len(seen) == EVENT_HISTORY + 50
+    assert len(src.events) == EVENT_HISTORY
+    assert src.events[-1].step == f"step {EVENT_HISTORY + 49}" and src.events[0].step == "step 50"

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import drivers
+from agent import allocator
 from agent.liveness import wire
 from agent.liveness.challenge import Challenge
 from agent.liveness.fusion import VerdictThresholds
@@ -157,7 +158,9 @@ def test_the_worker_environment_carries_no_secrets_of_the_daemon(monkeypatch):
         environ = Path(f"/proc/{s.pid}/environ").read_bytes().split(b"\0")
     names = sorted(e.split(b"=", 1)[0].decode() for e in environ if e)
     assert "CAPTURE_AGENT_HSM_PIN" not in names and "CAPTURE_AGENT_OPENNI2_REDIST" not in names
-    assert set(names) <= {"LANG", "LC_ALL", "PYTHONPATH", "CAPTURE_AGENT_MODELS", "PYTHONDONTWRITEBYTECODE"}
+    assert set(names) <= {"LANG", "LC_ALL", "PYTHONPATH", "CAPTURE_AGENT_MODELS", "PYTHONDONTWRITEBYTECODE",
+                          "MALLOC_ARENA_MAX"}
+    assert f"MALLOC_ARENA_MAX={allocator.ARENAS}".encode() in environ       # agent/allocator.py
 
 
 def test_the_ring_is_wiped_after_each_session_and_read_only_for_the_worker(sup, sets):
