@@ -13,11 +13,12 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from agent.face import Detection
 from agent.face.models import manifest
 from agent.liveness.challenge import (
     GRID,
@@ -132,6 +133,15 @@ class _Measured:
 
 
 @dataclass(frozen=True)
+class _Seen:
+    detections: list[Detection] | None     # None: no colour frame (alignment refuses the frameset)
+    energy: float | None
+    digest: str
+    detect_ms: float
+    rest_ms: float
+
+
+@dataclass(frozen=True)
 class _Grid:
     """A frame's face grid in one evidence box, and as the evidence carries it."""
     box: tuple[int, int, int, int]
@@ -171,6 +181,8 @@ class Judge:
         self.notes = list(notes or [])
         self.pool = pool
         self._pending: collections.deque = collections.deque()
+        self._submitted: list[tuple[FrameSet, Future[_Measured]]] = []
+        self._last_grids: Future | None = None
         self.sets: list[FrameSet] = []
         self.aligned: list[AlignedFrameSet] = []
         self.faces: list[FaceObservation | None] = []
@@ -194,26 +206,73 @@ class Judge:
         self.ahead_ms = 0.0
         gate.reset()
 
-    def _measure(self, fs: FrameSet) -> _Measured:
+    def _inspect(self, fs: FrameSet) -> _Seen:
+        """What needs no alignment: the face detections on the colour image, the projector's dot
+        energy in the IR imager's own pixels (one fixed geometry for every frame: aligned IR has
+        holes wherever that frame's depth has none, and unlit frames have far fewer depth pixels),
+        and the digest."""
+        t0 = time.perf_counter()
+        dets = self.gate.detector.detect(fs.color.pixels) if fs.color is not None else None
+        t1 = time.perf_counter()
+        e = dot_energy(fs.ir.pixels) if fs.ir is not None else None
+        digest = frameset_digest(fs)
+        t2 = time.perf_counter()
+        return _Seen(dets, e, digest, (t1 - t0) * 1000, (t2 - t1) * 1000)
+
+    def _measure(self, fs: FrameSet, inspected: Future[_Seen] | _Seen) -> _Measured:
         t0 = time.perf_counter()
         a = align_frameset(fs)
         t1 = time.perf_counter()
-        m = self.gate.measure(a)
+        seen = inspected.result() if isinstance(inspected, Future) else inspected
         t2 = time.perf_counter()
-        c, skin = measure_frame(a, m.face) if m.face is not None else (None, None)
-        # In the IR imager's own pixels: one fixed geometry for every frame (aligned IR has holes
-        # wherever that frame's depth has none, and unlit frames have far fewer depth pixels).
-        e = dot_energy(fs.ir.pixels) if fs.ir is not None else None
-        digest = frameset_digest(fs)
+        m = self.gate.measure(a, seen.detections)
         t3 = time.perf_counter()
-        return _Measured(a, m, c, skin, e, digest, ((t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000))
+        c, skin = measure_frame(a, m.face) if m.face is not None else (None, None)
+        t4 = time.perf_counter()
+        return _Measured(a, m, c, skin, seen.energy, seen.digest,
+                         ((t1 - t0) * 1000, seen.detect_ms + (t3 - t2) * 1000, seen.rest_ms + (t4 - t3) * 1000))
 
     def add(self, fs: FrameSet) -> None:
         if self.pool is None:
-            self._fold(fs, self._measure(fs))
+            self._fold(fs, self._measure(fs, self._inspect(fs)))
             return
-        self._pending.append((fs, self.pool.submit(self._measure, fs)))
+        # Two tasks per frameset, so that the last frameset of a window is measured on both threads:
+        # one detects the face (and takes the energy and digest) while the other aligns, then goes
+        # on with the detections. The inspection is queued first, so it has started by the time its
+        # measurement waits for it: no task ever waits for one that no thread has taken.
+        inspected = self.pool.submit(self._inspect, fs)
+        measured = self.pool.submit(self._measure, fs, inspected)
+        self._pending.append((fs, measured))
+        self._submitted.append((fs, measured))
+        ch = self.challenge
+        if ch is not None and len(self._submitted) == ch.frames:
+            # The window's last frameset: while one thread measures it, the other works out every
+            # frame's face grid in the window's final box, as soon as its detections say what it is.
+            self._last_grids = self.pool.submit(self._final_grids, list(self._submitted), inspected)
         self._drain(block=False)
+
+    def _final_grids(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen]
+                     ) -> tuple[tuple[int, int, int, int], list[_Grid | None]] | None:
+        """Every frame's grid in the evidence box of the whole window, or None when the last
+        frameset's face box is not known before its measurement (several detections: which is the
+        face depends on depth). Runs on a judge thread; waits only for tasks queued before it."""
+        try:
+            boxes = [m.measurement.face.detection.bbox for m in (f.result() for _, f in submitted[:-1])
+                     if m.measurement.face is not None]
+            dets = last.result().detections
+            if dets is None or len(dets) > 1:
+                return None
+            box = evidence_box(boxes + [d.bbox for d in dets], _shape(submitted[0][0]))
+            if box is None:
+                return None
+            grids: list[_Grid | None] = []
+            for fs, _ in submitted:
+                grid = face_grid(fs.color.pixels, box) if fs.color is not None else None
+                grids.append(_Grid(box, grid, [round(float(v), 6) for v in grid.reshape(-1)])
+                             if grid is not None else None)
+            return box, grids
+        except Exception:                        # the frameset's own error reaches the caller at its fold
+            return None
 
     def _drain(self, block: bool) -> None:
         while self._pending and (block or self._pending[0][1].done()):
@@ -268,8 +327,7 @@ class Judge:
             self._steps_ahead()
 
     def _box(self) -> tuple[int, int, int, int] | None:
-        return evidence_box(self.boxes, self.sets[0].color.pixels.shape if self.sets and self.sets[0].color is not None
-                            else None)
+        return evidence_box(self.boxes, _shape(self.sets[0]) if self.sets else None)
 
     def _grid(self, k: int, box: tuple[int, int, int, int]) -> _Grid | None:
         """Frame ``k``'s face grid in ``box`` (None without a colour frame), computed once per box."""
@@ -326,6 +384,8 @@ class Judge:
 
     # --- the decision ----------------------------------------------------------------------------------
     def finish(self) -> JudgeResult:
+        backlog = len(self._pending)             # framesets not yet folded when the window ended
+        t_drain = time.perf_counter()
         self._drain(block=True)
         t0 = time.perf_counter()
         sets, aligned, faces, challenge, notes = self.sets, self.aligned, self.faces, self.challenge, self.notes
@@ -398,17 +458,28 @@ class Judge:
         liveness_ms = self.ms["liveness"] + self.ahead_ms + finish_ms
         total = self.ms["align"] + self.ms["quality"] + liveness_ms
         timing = {"align": self.ms["align"], "quality": self.ms["quality"], "liveness": liveness_ms,
-                  "ahead": self.ahead_ms, "finish": finish_ms, "total": total, "per_frameset": total / n}
+                  "ahead": self.ahead_ms, "finish": finish_ms, "total": total, "per_frameset": total / n,
+                  "backlog": float(backlog), "drain": (t0 - t_drain) * 1000}
         return JudgeResult(verdict, self.last_report, skew, timing, len(sets),
                            best[1] if best else None, best[2] if best else None, evidence)
 
     def _selection(self) -> FrameSelection:
         box = self._box()
+        if self._last_grids is not None and (ready := self._last_grids.result()) is not None and ready[0] == box:
+            for k, g in enumerate(ready[1][:len(self.grids)]):
+                mine = self.grids[k]
+                if g is not None and (mine is None or mine.box != box):
+                    self.grids[k] = g
         # Without a challenge nothing reads the grids (no colours to verify, no evidence).
         grids = ([self._grid(k, box) for k in range(len(self.sets))] if box is not None and self.challenge is not None
                  else [None] * len(self.sets))
         return FrameSelection(box, [g.grid if g is not None else None for g in grids], self.energies,
                               [g.listed if g is not None else None for g in grids])
+
+
+def _shape(fs: FrameSet) -> tuple[int, ...] | None:
+    """The colour image's shape (the evidence box is clipped to it)."""
+    return fs.color.pixels.shape if fs.color is not None else None
 
 
 def _edges(lit: list[bool]) -> list[tuple[int, int, int]]:

@@ -23,7 +23,7 @@ import pytest
 import drivers
 from agent.liveness.challenge import Challenge, Kind, face_grid
 from agent.liveness.fusion import VerdictThresholds
-from agent.liveness.judge import Judge, JudgeResult, _Measured
+from agent.liveness.judge import Judge, JudgeResult, _Measured, judge_pool
 from agent.pipeline.frames import FramesetReader
 from agent.session.projector import Projector
 from agent.session.window import collect
@@ -59,7 +59,7 @@ def recorded(gate) -> dict[str, tuple[Challenge, Recorded]]:
                 projector.end()
         assert len(sets) == n
         measurer = Judge(gate, VerdictThresholds(), challenge=challenge)
-        out[name] = (challenge, [(fs, measurer._measure(fs)) for fs in sets])
+        out[name] = (challenge, [(fs, measurer._measure(fs, measurer._inspect(fs))) for fs in sets])
     return out
 
 
@@ -136,6 +136,23 @@ def test_the_fusion_worked_out_ahead_decides_exactly_as_the_fusion_at_the_end(ga
             assert va.verdict == "attack" and va.injection["suspicious"], what
         if name == "no challenge":
             assert a.evidence is None and not va.challenge_used, what
+
+
+def test_framesets_measured_on_the_judge_threads_as_they_arrive_give_the_same_result(gate, recorded):
+    # The daemon's path: each frameset measured by two tasks on the judge threads (detection beside
+    # the alignment), folded as they complete, against the same framesets measured one at a time.
+    challenge, inputs = recorded["mask"]
+    j = Judge(gate, VerdictThresholds(), challenge=challenge, notes=["a note from the session"], pool=judge_pool())
+    for fs, _ in inputs:
+        j.add(fs)
+    threaded = j.finish()
+    # The last frameset's one face box was known from its detections: every grid in the window's
+    # final box was worked out beside its measurement.
+    prepared = j._last_grids.result() if j._last_grids is not None else None
+    assert prepared is not None and list(prepared[0]) == threaded.evidence["face_box"]
+    _, replayed, _ = _both(gate, inputs, challenge, VerdictThresholds())
+    assert _same(threaded.verdict.to_dict(), replayed.verdict.to_dict())
+    assert _same(threaded.evidence, replayed.evidence) and threaded.best_index == replayed.best_index
 
 
 def test_the_scenes_cover_the_fusions_branches(gate, recorded):
