@@ -176,10 +176,14 @@ class Judge:
     """
 
     def __init__(self, gate: QualityGate, thresholds: VerdictThresholds, *, challenge: Challenge | None,
-                 notes: list[str] | None = None, pool: ThreadPoolExecutor | None = None):
+                 notes: list[str] | None = None, pool: ThreadPoolExecutor | None = None,
+                 on_measured: Callable[[], None] | None = None):
         self.gate, self.thresholds, self.challenge = gate, thresholds, challenge
         self.notes = list(notes or [])
         self.pool = pool
+        # Called (on a judge thread) when a frameset's measurement is done: the caller's thread then
+        # calls ``fold_ready`` to fold it at once, not only when the next frameset comes.
+        self.on_measured = on_measured
         self._pending: collections.deque = collections.deque()
         self._submitted: list[tuple[FrameSet, Future[_Measured]]] = []
         self._last_grids: Future | None = None
@@ -242,6 +246,9 @@ class Judge:
         # measurement waits for it: no task ever waits for one that no thread has taken.
         inspected = self.pool.submit(self._inspect, fs)
         measured = self.pool.submit(self._measure, fs, inspected)
+        if self.on_measured is not None:
+            on_measured = self.on_measured
+            measured.add_done_callback(lambda _: on_measured())
         self._pending.append((fs, measured))
         self._submitted.append((fs, measured))
         ch = self.challenge
@@ -273,6 +280,10 @@ class Judge:
             return box, grids
         except Exception:                        # the frameset's own error reaches the caller at its fold
             return None
+
+    def fold_ready(self) -> None:
+        """Fold every frameset measured so far, in order (not waiting for any)."""
+        self._drain(block=False)
 
     def _drain(self, block: bool) -> None:
         while self._pending and (block or self._pending[0][1].done()):
