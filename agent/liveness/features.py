@@ -159,6 +159,13 @@ def bright_end(ir: np.ndarray, valid: np.ndarray, q: float = 99.0) -> float:
 
 
 def frame_cues(aligned: AlignedFrameSet, face: FaceObservation) -> FrameCues | None:
+    return measure_frame(aligned, face)[0]
+
+
+def measure_frame(aligned: AlignedFrameSet, face: FaceObservation) -> tuple[FrameCues, IrSkin | None]:
+    """One frame's cues (:func:`frame_cues`) and its skin patches in the IR imager's pixels
+    (:func:`ir_skin`), which the cues measure and the projector's light on the skin is measured
+    on again when the frame is the lit one of an on-off pair (:func:`projector_light_on`)."""
     roi = face_roi(aligned, face)
     lm = roi.local(face.mesh.landmarks[:, :2])
     ipd = face.mesh.ipd_px
@@ -193,9 +200,10 @@ def frame_cues(aligned: AlignedFrameSet, face: FaceObservation) -> FrameCues | N
             sharpness = float(np.std((g07 - g2)[skin]) / coarse) if coarse > 1e-3 else float("nan")
             eye_sharpness = _eye_dot_sharpness(roi, face, ir, (g07, g2, g5))
     openness = min(face.mesh.openness) if face.mesh.openness is not None else float("nan")
+    patch = ir_skin(aligned, face)
     return FrameCues(plane * 1000, cylinder * 1000, prominence, scale_ratio, depth_share, ir_level, ir_contrast,
-                     speckle, sharpness, native_dot_sharpness(aligned, face), openness, eye_recess(roi, face),
-                     eye_sharpness, face.mesh.landmarks[:, :2].copy(), ipd, face_depth)
+                     speckle, sharpness, _native_dot_sharpness(aligned, patch), openness, eye_recess(roi, face),
+                     eye_sharpness, face.mesh.landmarks[:, :2].copy(), ipd, face_depth), patch
 
 
 def native_dot_sharpness(aligned: AlignedFrameSet, face: FaceObservation) -> float:
@@ -203,7 +211,10 @@ def native_dot_sharpness(aligned: AlignedFrameSet, face: FaceObservation) -> flo
     pixel is splatted over the colour pixels its depth pixel covers (1.6 of them on a D435, 1.03 on
     a D415), which blurs the dots by the camera's geometry; in the imager's pixels the dots are as
     the surface returned them. Clipped pixels (glints) left out."""
-    patch = ir_skin(aligned, face)
+    return _native_dot_sharpness(aligned, ir_skin(aligned, face))
+
+
+def _native_dot_sharpness(aligned: AlignedFrameSet, patch: IrSkin | None) -> float:
     if patch is None:
         return float("nan")
     ir = patch.of(aligned)
@@ -355,8 +366,15 @@ def projector_light(lit: AlignedFrameSet, dark: AlignedFrameSet, face: FaceObser
     by the photon-transfer law (variance proportional to signal) and removed. The contrast is
     NaN when the projector's light is under ``MIN_PROJECTOR_SNR`` noise deviations (direct
     sunlight): the difference is then mostly noise."""
+    return projector_light_on(ir_skin(lit, face) if dark.frameset.ir is not None else None, lit, dark, same)
+
+
+def projector_light_on(patch: IrSkin | None, lit: AlignedFrameSet, dark: AlignedFrameSet,
+                       same: tuple[AlignedFrameSet, AlignedFrameSet] | None = None) -> ProjectorLight:
+    """:func:`projector_light` on the lit frame's skin patches as :func:`ir_skin` found them (None:
+    none found): the judge has them from measuring that frame's cues."""
     nan = float("nan")
-    if dark.frameset.ir is None or (patch := ir_skin(lit, face)) is None:
+    if dark.frameset.ir is None or patch is None:
         return ProjectorLight(nan, nan, nan)
     skin, ir = patch.mask, patch.of
     on, off = ir(lit), ir(dark)

@@ -7,15 +7,18 @@ and the PAD bench). Face data lives only in memory here.
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from agent.face import Detection
 from agent.face.models import manifest
 from agent.liveness.challenge import (
     GRID,
@@ -29,19 +32,21 @@ from agent.liveness.challenge import (
     face_response,
     projector_states,
     verify,
+    verify_illumination,
 )
 from agent.liveness.detectors import score
 from agent.liveness.features import (
     FrameCues,
+    IrSkin,
     ProjectorLight,
     Run,
     depth_noise,
-    frame_cues,
+    measure_frame,
     motion_from_steps,
     motion_snr,
     motion_step,
     one_light_runs,
-    projector_light,
+    projector_light_on,
     same_power,
 )
 from agent.liveness.fusion import ALGORITHM_VERSION, LivenessVerdict, VerdictThresholds, decide, fuse
@@ -66,6 +71,12 @@ def frameset_digest(fs: FrameSet) -> str:
 
 
 def model_versions() -> dict[str, str]:
+    return dict(_model_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _model_versions() -> dict[str, str]:
+    """The manifest is read once: its models are the ones this process loaded and verified."""
     out = {name: digest[:16] for name, digest in manifest()["models"].items()}
     out["liveness"] = ALGORITHM_VERSION
     return out
@@ -115,9 +126,33 @@ class _Measured:
     aligned: AlignedFrameSet
     measurement: Measurement
     cues: FrameCues | None
+    skin: IrSkin | None                  # the face's skin patches in the IR imager's pixels
     energy: float | None
     digest: str
     ms: tuple[float, float, float]       # align, quality, liveness
+
+
+@dataclass(frozen=True)
+class _Seen:
+    detections: list[Detection] | None     # None: no colour frame (alignment refuses the frameset)
+    energy: float | None
+    digest: str
+    detect_ms: float
+    rest_ms: float
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """A frame's face grid in one evidence box, and as the evidence carries it."""
+    box: tuple[int, int, int, int]
+    grid: np.ndarray
+    listed: list[float]
+
+
+# Face grids and the illumination's motion pairs are worked out ahead once a challenged window is
+# this far along (framesets before its end): its evidence box has mostly settled, and the screen's
+# lag is guessed from the frames so far.
+AHEAD_BEFORE_END = 4
 
 
 class Judge:
@@ -129,17 +164,34 @@ class Judge:
     gate's progress and prompts, motion against the first face frame). A caller that feeds frames
     during the capture only waits for the last ones and the fusion at the end. ``judge`` is the
     batch form of the same thing.
+
+    Some of the fusion's inputs depend on the whole window: the evidence box (the median face box)
+    that every frame's face grid is read in, which frames the projector lit (a split between the
+    window's energy percentiles), and the screen's lag (from verifying the whole sequence). Their
+    expensive parts are pure functions of a few frames (a grid in a box, the projector's light on an
+    on-off pair, the landmark motion between two frames), so the fold computes them as each frame
+    comes, with the window's answers as they stand so far, and keeps them by their inputs; ``finish``
+    decides with the whole window exactly as before and computes only what the guesses missed. The
+    result is the same to the last bit (``tests/liveness/test_fusion_equivalence.py``).
     """
 
     def __init__(self, gate: QualityGate, thresholds: VerdictThresholds, *, challenge: Challenge | None,
-                 notes: list[str] | None = None, pool: ThreadPoolExecutor | None = None):
+                 notes: list[str] | None = None, pool: ThreadPoolExecutor | None = None,
+                 on_measured: Callable[[], None] | None = None):
         self.gate, self.thresholds, self.challenge = gate, thresholds, challenge
         self.notes = list(notes or [])
         self.pool = pool
+        # Called (on a judge thread) when a frameset's measurement is done: the caller's thread then
+        # calls ``fold_ready`` to fold it at once, not only when the next frameset comes.
+        self.on_measured = on_measured
         self._pending: collections.deque = collections.deque()
+        self._submitted: list[tuple[FrameSet, Future[_Measured]]] = []
+        self._last_grids: Future | None = None
         self.sets: list[FrameSet] = []
         self.aligned: list[AlignedFrameSet] = []
         self.faces: list[FaceObservation | None] = []
+        self.skins: list[IrSkin | None] = []
+        self.boxes: list = []                    # every face box so far, in order (the evidence box's)
         self.cues: list[FrameCues] = []
         self.motion_steps: list[tuple[float, float]] = []
         self.cue_frames: list[int] = []          # the frameset index of each entry of ``cues``
@@ -148,27 +200,89 @@ class Judge:
         self.last_report: QualityReport | None = None
         self.ranks: list[tuple[tuple, int, FaceObservation]] = []
         self.ms = {"align": 0.0, "quality": 0.0, "liveness": 0.0}
+        # Worked out ahead, by their inputs: a frame's grid (with its box), the projector's light on
+        # (on, off, noise pair) and the motion between two cue frames.
+        self.grids: list[_Grid | None] = []
+        self.lights: dict[tuple[int, int, tuple[int, int] | None], ProjectorLight] = {}
+        self.pair_steps: dict[tuple[int, int], tuple[float, float]] = {}
+        self.lag_guess: int | None = None
+        self._grids_from = 0                     # frames before this have a grid worked out ahead
+        self.ahead_ms = 0.0
         gate.reset()
 
-    def _measure(self, fs: FrameSet) -> _Measured:
+    def _inspect(self, fs: FrameSet) -> _Seen:
+        """What needs no alignment: the face detections on the colour image, the projector's dot
+        energy in the IR imager's own pixels (one fixed geometry for every frame: aligned IR has
+        holes wherever that frame's depth has none, and unlit frames have far fewer depth pixels),
+        and the digest."""
+        t0 = time.perf_counter()
+        dets = self.gate.detector.detect(fs.color.pixels) if fs.color is not None else None
+        t1 = time.perf_counter()
+        e = dot_energy(fs.ir.pixels) if fs.ir is not None else None
+        digest = frameset_digest(fs)
+        t2 = time.perf_counter()
+        return _Seen(dets, e, digest, (t1 - t0) * 1000, (t2 - t1) * 1000)
+
+    def _measure(self, fs: FrameSet, inspected: Future[_Seen] | _Seen) -> _Measured:
         t0 = time.perf_counter()
         a = align_frameset(fs)
         t1 = time.perf_counter()
-        m = self.gate.measure(a)
+        seen = inspected.result() if isinstance(inspected, Future) else inspected
         t2 = time.perf_counter()
-        c = frame_cues(a, m.face) if m.face is not None else None
-        # In the IR imager's own pixels: one fixed geometry for every frame (aligned IR has holes
-        # wherever that frame's depth has none, and unlit frames have far fewer depth pixels).
-        e = dot_energy(fs.ir.pixels) if fs.ir is not None else None
-        digest = frameset_digest(fs)
+        m = self.gate.measure(a, seen.detections)
         t3 = time.perf_counter()
-        return _Measured(a, m, c, e, digest, ((t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000))
+        c, skin = measure_frame(a, m.face) if m.face is not None else (None, None)
+        t4 = time.perf_counter()
+        return _Measured(a, m, c, skin, seen.energy, seen.digest,
+                         ((t1 - t0) * 1000, seen.detect_ms + (t3 - t2) * 1000, seen.rest_ms + (t4 - t3) * 1000))
 
     def add(self, fs: FrameSet) -> None:
         if self.pool is None:
-            self._fold(fs, self._measure(fs))
+            self._fold(fs, self._measure(fs, self._inspect(fs)))
             return
-        self._pending.append((fs, self.pool.submit(self._measure, fs)))
+        # Two tasks per frameset, so that the last frameset of a window is measured on both threads:
+        # one detects the face (and takes the energy and digest) while the other aligns, then goes
+        # on with the detections. The inspection is queued first, so it has started by the time its
+        # measurement waits for it: no task ever waits for one that no thread has taken.
+        inspected = self.pool.submit(self._inspect, fs)
+        measured = self.pool.submit(self._measure, fs, inspected)
+        if self.on_measured is not None:
+            on_measured = self.on_measured
+            measured.add_done_callback(lambda _: on_measured())
+        self._pending.append((fs, measured))
+        self._submitted.append((fs, measured))
+        ch = self.challenge
+        if ch is not None and len(self._submitted) == ch.frames:
+            # The window's last frameset: while one thread measures it, the other works out every
+            # frame's face grid in the window's final box, as soon as its detections say what it is.
+            self._last_grids = self.pool.submit(self._final_grids, list(self._submitted), inspected)
+        self._drain(block=False)
+
+    def _final_grids(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen]
+                     ) -> tuple[tuple[int, int, int, int], list[_Grid | None]] | None:
+        """Every frame's grid in the evidence box of the whole window, or None when the last
+        frameset's face box is not known before its measurement (several detections: which is the
+        face depends on depth). Runs on a judge thread; waits only for tasks queued before it."""
+        try:
+            boxes = [m.measurement.face.detection.bbox for m in (f.result() for _, f in submitted[:-1])
+                     if m.measurement.face is not None]
+            dets = last.result().detections
+            if dets is None or len(dets) > 1:
+                return None
+            box = evidence_box(boxes + [d.bbox for d in dets], _shape(submitted[0][0]))
+            if box is None:
+                return None
+            grids: list[_Grid | None] = []
+            for fs, _ in submitted:
+                grid = face_grid(fs.color.pixels, box) if fs.color is not None else None
+                grids.append(_Grid(box, grid, [round(float(v), 6) for v in grid.reshape(-1)])
+                             if grid is not None else None)
+            return box, grids
+        except Exception:                        # the frameset's own error reaches the caller at its fold
+            return None
+
+    def fold_ready(self) -> None:
+        """Fold every frameset measured so far, in order (not waiting for any)."""
         self._drain(block=False)
 
     def _drain(self, block: bool) -> None:
@@ -184,6 +298,7 @@ class Judge:
             # Ranked now, chosen at ``finish`` (where the challenge's lag says which frames were lit
             # by a neutral screen): passes the gate, then the most confident detection, then the latest.
             self.ranks.append(((report.ok, report.face.detection.score, k), k, report.face))
+            self.boxes.append(report.face.detection.bbox)
             c = r.cues
             if c is not None:
                 if self.cues:                    # motion against the first face frame, as it comes
@@ -191,14 +306,97 @@ class Judge:
                 self.cues.append(c)
                 self.cue_frames.append(k)
         self.faces.append(report.face)
+        self.skins.append(r.skin)
         self.energies.append(r.energy if r.energy is not None else float("nan"))
         self.digests.append(r.digest)
         self.sets.append(fs)
         self.aligned.append(r.aligned)
         for name, v in zip(("align", "quality", "liveness"), r.ms, strict=True):
             self.ms[name] += v
+        t0 = time.perf_counter()
+        self._ahead()
+        self.ahead_ms += (time.perf_counter() - t0) * 1000
 
+    # --- worked out ahead ----------------------------------------------------------------------------
+    def _ahead(self) -> None:
+        """The newest frame's share of the fusion, with the window's answers as they stand. Only a
+        challenged window needs face grids (the illumination's colours, the server's evidence):
+        from a few framesets before its end, when its box has mostly settled, each frame's grid in
+        the box as it stands (every frame's, the first time: the lag's guess reads them)."""
+        self.grids.append(None)
+        ch = self.challenge
+        if ch is None:
+            return
+        n = len(self.sets)
+        if n >= ch.frames - AHEAD_BEFORE_END and (box := self._box()) is not None:
+            for k in range(self._grids_from, n):
+                self._grid(k, box)
+            self._grids_from = n
+        if Kind.PROJECTOR in ch.kinds:
+            self._lights_ahead()
+        if Kind.ILLUMINATION in ch.kinds and ch.steps and n >= ch.frames - AHEAD_BEFORE_END:
+            self._steps_ahead()
+
+    def _box(self) -> tuple[int, int, int, int] | None:
+        return evidence_box(self.boxes, _shape(self.sets[0]) if self.sets else None)
+
+    def _grid(self, k: int, box: tuple[int, int, int, int]) -> _Grid | None:
+        """Frame ``k``'s face grid in ``box`` (None without a colour frame), computed once per box."""
+        color = self.sets[k].color
+        if color is None:
+            return None
+        g = self.grids[k]
+        if g is None or g.box != box:
+            grid = face_grid(color.pixels, box)
+            g = self.grids[k] = _Grid(box, grid, [round(float(v), 6) for v in grid.reshape(-1)])
+        return g
+
+    def _light(self, on: int, off: int, pair: tuple[int, int] | None) -> ProjectorLight:
+        """The projector's light on the pair (on, off), the noise measured on ``pair``."""
+        key = (on, off, pair)
+        light = self.lights.get(key)
+        if light is None:
+            a = self.aligned
+            light = self.lights[key] = projector_light_on(self.skins[on], a[on], a[off],
+                                                          (a[pair[0]], a[pair[1]]) if pair is not None else None)
+        return light
+
+    def _step(self, i: int, j: int) -> tuple[float, float]:
+        """Landmark motion from cue frame ``i`` to cue frame ``j``."""
+        step = self.pair_steps.get((i, j))
+        if step is None:
+            step = self.pair_steps[(i, j)] = motion_step(self.cues[i].landmarks, self.cues[j].landmarks)
+        return step
+
+    def _lights_ahead(self) -> None:
+        """Every on-off pair whose noise pair the window's later frames can no longer change, with
+        the projector's states as the energies so far split them."""
+        n = len(self.sets)
+        lit = [bool(v) for v in projector_states(self.energies)]
+        usual = _usual_power(self.sets, lit)
+        for k, on, off in _edges(lit):
+            if self.faces[on] is None or not usual(on):
+                continue
+            if n not in _near(k, n + 1):            # settled: no later frame can be among the nearest
+                self._light(on, off, _noise_pair(lit, k, n))
+
+    def _steps_ahead(self) -> None:
+        """Motion between frames the screen lit alike, under the lag the frames so far show best:
+        guessed once, a few framesets before the window's end, then each new frame's pairs."""
+        ch = self.challenge
+        assert ch is not None
+        if self.lag_guess is None:
+            rgb = face_response([g.grid.reshape(-1, 3) if g is not None else np.full((GRID * GRID, 3), np.nan)
+                                 for g in self.grids])
+            self.lag_guess = verify_illumination(ch.steps, rgb).lag_frames
+        shown = shown_colours(ch, self.lag_guess, ch.frames)
+        for i, j in same_colour_pairs(shown, self.cue_frames):
+            self._step(i, j)
+
+    # --- the decision ----------------------------------------------------------------------------------
     def finish(self) -> JudgeResult:
+        backlog = len(self._pending)             # framesets not yet folded when the window ended
+        t_drain = time.perf_counter()
         self._drain(block=True)
         t0 = time.perf_counter()
         sets, aligned, faces, challenge, notes = self.sets, self.aligned, self.faces, self.challenge, self.notes
@@ -226,34 +424,14 @@ class Judge:
             if lit is not None:
                 # Pairs of consecutive frames where the projector went on->off or off->on, as the IR
                 # frames themselves show it (an edge that landed a frame late is paired where it landed).
-                def same_pair(k: int):
-                    # The nearest two consecutive frames in one projector state measure the noise.
-                    # Dark pairs first: a lit pair also differs by the dots moving with the face.
-                    near = sorted(range(1, len(aligned)), key=lambda j: abs(j - k))
-                    for want in (False, True):
-                        for j in near[:6]:
-                            if lit[j] == want and lit[j - 1] == want:
-                                return aligned[j - 1], aligned[j]
-                    return None
-
                 # A power change that landed inside the window (a camera's latency) must not mix
                 # powers within the session's pairs: lit frames at another power are left out.
-                power = [fs.ir.metadata.projector_power_mw if fs.ir is not None else None for fs in sets]
-                lit_power = [p for p, on in zip(power, lit, strict=True) if on and p]
-                usual = float(np.median(lit_power)) if lit_power else None
-
-                def usual_power(k: int) -> bool:
-                    p = power[k]
-                    return usual is None or p is None or same_power(p, usual)
-
-                for k in range(1, len(aligned)):
-                    if lit[k] == lit[k - 1]:
-                        continue
-                    on, off = (k, k - 1) if lit[k] else (k - 1, k)
-                    face = faces[on]
-                    if face is not None and usual_power(on):
-                        lights.append(projector_light(aligned[on], aligned[off], face, same_pair(k)))
-            motion = motion_from_steps(self.cues, sel.motion_steps(self.cues, self.cue_frames, self.motion_steps))
+                usual_power = _usual_power(sets, lit)
+                for k, on, off in _edges(lit):
+                    if faces[on] is not None and usual_power(on):
+                        lights.append(self._light(on, off, _noise_pair(lit, k, len(aligned))))
+            motion = motion_from_steps(self.cues, sel.motion_steps(self.cues, self.cue_frames, self.motion_steps,
+                                                                   step=self._step))
             motion["motion_snr"] = motion_snr(self.cues, sel.light_runs(self.cue_frames), len(sets))
             notes.extend(sel.notes)
             s = score(self.cues, projector_on=[lit[k] for k in self.cue_frames] if lit is not None else None,
@@ -284,23 +462,94 @@ class Judge:
             verdict = LivenessVerdict(result, fused, detectors, digests, model_versions(), challenge is not None,
                                       ch_dict, injection, notes, s.cues)
         n = max(len(sets), 1)
-        finish_ms = (time.perf_counter() - t0) * 1000
-        liveness_ms = self.ms["liveness"] + finish_ms
-        total = self.ms["align"] + self.ms["quality"] + liveness_ms
-        timing = {"align": self.ms["align"], "quality": self.ms["quality"], "liveness": liveness_ms,
-                  "finish": finish_ms, "total": total, "per_frameset": total / n}
         skew = max((fs.skew_ms for fs in sets), default=float("nan"))
         best = sel.best(self.ranks)
         evidence = sel.evidence(challenge, sets, self.energies, digests, faces) if challenge is not None else None
+        finish_ms = (time.perf_counter() - t0) * 1000
+        liveness_ms = self.ms["liveness"] + self.ahead_ms + finish_ms
+        total = self.ms["align"] + self.ms["quality"] + liveness_ms
+        timing = {"align": self.ms["align"], "quality": self.ms["quality"], "liveness": liveness_ms,
+                  "ahead": self.ahead_ms, "finish": finish_ms, "total": total, "per_frameset": total / n,
+                  "backlog": float(backlog), "drain": (t0 - t_drain) * 1000}
         return JudgeResult(verdict, self.last_report, skew, timing, len(sets),
                            best[1] if best else None, best[2] if best else None, evidence)
 
     def _selection(self) -> FrameSelection:
-        boxes = [f.detection.bbox for f in self.faces if f is not None]
-        box = evidence_box(boxes, self.sets[0].color.pixels.shape if self.sets and self.sets[0].color is not None
-                           else None)
-        return FrameSelection(box, [face_grid(fs.color.pixels, box) if box is not None and fs.color is not None
-                                    else None for fs in self.sets], self.energies)
+        box = self._box()
+        if self._last_grids is not None and (ready := self._last_grids.result()) is not None and ready[0] == box:
+            for k, g in enumerate(ready[1][:len(self.grids)]):
+                mine = self.grids[k]
+                if g is not None and (mine is None or mine.box != box):
+                    self.grids[k] = g
+        # Without a challenge nothing reads the grids (no colours to verify, no evidence).
+        grids = ([self._grid(k, box) for k in range(len(self.sets))] if box is not None and self.challenge is not None
+                 else [None] * len(self.sets))
+        return FrameSelection(box, [g.grid if g is not None else None for g in grids], self.energies,
+                              [g.listed if g is not None else None for g in grids])
+
+
+def _shape(fs: FrameSet) -> tuple[int, ...] | None:
+    """The colour image's shape (the evidence box is clipped to it)."""
+    return fs.color.pixels.shape if fs.color is not None else None
+
+
+def _edges(lit: list[bool]) -> list[tuple[int, int, int]]:
+    """(k, on, off) for each k where the projector's state changed between frames k - 1 and k."""
+    return [(k, *((k, k - 1) if lit[k] else (k - 1, k))) for k in range(1, len(lit)) if lit[k] != lit[k - 1]]
+
+
+def _near(k: int, n: int) -> list[int]:
+    """The six frames nearest frame ``k`` among 1 .. n - 1, nearest first, earlier first at a tie.
+    (They lie within 6 of k: a stretch of 13 frames around k holds six of them unless the window
+    is shorter, and then it holds all.)"""
+    return sorted(range(max(1, k - 6), min(n, k + 7)), key=lambda j: abs(j - k))[:6]
+
+
+def _noise_pair(lit: list[bool], k: int, n: int) -> tuple[int, int] | None:
+    """The nearest two consecutive frames in one projector state around edge ``k`` of a window of
+    ``n`` framesets: they measure the noise. Dark pairs first: a lit pair also differs by the dots
+    moving with the face."""
+    near = _near(k, n)
+    for want in (False, True):
+        for j in near:
+            if lit[j] == want and lit[j - 1] == want:
+                return j - 1, j
+    return None
+
+
+def _usual_power(sets: list[FrameSet], lit: list[bool]) -> Callable[[int], bool]:
+    """Whether frame k's projector power is the window's usual one for lit frames (unknown: yes)."""
+    power = [fs.ir.metadata.projector_power_mw if fs.ir is not None else None for fs in sets]
+    lit_power = [p for p, on in zip(power, lit, strict=True) if on and p]
+    usual = float(np.median(lit_power)) if lit_power else None
+
+    def usual_power(k: int) -> bool:
+        p = power[k]
+        return usual is None or p is None or same_power(p, usual)
+    return usual_power
+
+
+def shown_colours(challenge: Challenge, lag: int, n: int) -> list[int | None]:
+    """Per frameset of a window of ``n``: the palette index of the screen colour it showed at
+    ``lag``, when certain (the frame before it was commanded the same colour), else None."""
+    shown: list[int | None] = []
+    for k in range(n):
+        j = k - lag
+        c, prev = (challenge.colour_at(j), challenge.colour_at(j - 1)) if j >= 1 else (None, None)
+        shown.append(PALETTE.index(c) if c is not None and c == prev else None)
+    return shown
+
+
+def same_colour_pairs(shown: list[int | None], frames: list[int]) -> list[tuple[int, int]]:
+    """(i, j) cue indices of frames the screen showed one colour, at least a third of the window
+    (``len(shown)``) apart; ``frames``: each cue's frameset index."""
+    groups: dict[int, list[tuple[int, int]]] = {}
+    for i, k in enumerate(frames):
+        code = shown[k] if k < len(shown) else None
+        if code is not None:
+            groups.setdefault(code, []).append((i, k))
+    return [(i, j) for members in groups.values() for a, (i, k) in enumerate(members) for j, m in members[a + 1:]
+            if 3 * (m - k) >= len(shown)]
 
 
 class FrameSelection:
@@ -317,10 +566,13 @@ class FrameSelection:
       colour landed, or under black or white), so a colour cast does not reach the template."""
 
     def __init__(self, box: tuple[int, int, int, int] | None, grids: list[np.ndarray | None],
-                 energies: list[float]):
+                 energies: list[float], listed: list[list[float] | None] | None = None):
         self.box = box
         self.grids = grids
         self.energies = energies
+        # Each grid as the evidence lists it (rounded), when the judge has it already.
+        self.listed = listed if listed is not None else [
+            [round(float(v), 6) for v in g.reshape(-1)] if g is not None else None for g in grids]
         self.rgb = face_response([g.reshape(-1, 3) if g is not None else np.full((GRID * GRID, 3), np.nan)
                                   for g in grids])
         self.lit: list[bool] | None = None
@@ -344,15 +596,10 @@ class FrameSelection:
                 prev = challenge.colour_at(j - 1) if j >= 1 else None
                 neutral.append(j < 0 or (c in ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)) and (prev is None or prev == c)))
             self.neutral = neutral
-            shown: list[int | None] = []
-            for k in range(n):
-                j = k - lag
-                c, prev = (challenge.colour_at(j), challenge.colour_at(j - 1)) if j >= 1 else (None, None)
-                shown.append(PALETTE.index(c) if c is not None and c == prev else None)
-            self.shown = shown
+            self.shown = shown_colours(challenge, lag, n)
 
-    def motion_steps(self, cues: list[FrameCues], frames: list[int],
-                     steps: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    def motion_steps(self, cues: list[FrameCues], frames: list[int], steps: list[tuple[float, float]], *,
+                     step: Callable[[int, int], tuple[float, float]] | None = None) -> list[tuple[float, float]]:
         """Landmark motion between frames the screen lit alike. The face models place landmarks a
         little differently under another colour of light (a head model under the illumination
         sequence "moved" 0.005 IPD, as much as a still person); so under the illumination challenge
@@ -360,18 +607,12 @@ class FrameSelection:
         out, and only pairs at least a third of the window apart count (a living face's drift shows
         over time; the sequence repeats its first colour at its end for this). Without
         the illumination challenge, or without such pairs, ``steps`` (every frame against the
-        first) as measured."""
+        first) as measured. ``step(i, j)``: the motion between cues i and j, if the caller has it."""
         shown = self.shown
         if shown is None:
             return steps
-        groups: dict[int, list[tuple[int, int]]] = {}
-        for i, k in enumerate(frames):
-            code = shown[k] if k < len(shown) else None
-            if code is not None:
-                groups.setdefault(code, []).append((i, k))
-        out = [motion_step(cues[i].landmarks, cues[j].landmarks)
-               for members in groups.values() for a, (i, k) in enumerate(members) for j, m in members[a + 1:]
-               if 3 * (m - k) >= len(shown)]
+        measure = step or (lambda i, j: motion_step(cues[i].landmarks, cues[j].landmarks))
+        out = [measure(i, j) for i, j in same_colour_pairs(shown, frames)]
         if len(out) < 3:
             self.notes.append("motion measured across the screen's colours (too few frames under one colour "
                               "a third of the window apart)")
@@ -408,7 +649,7 @@ class FrameSelection:
         """What the server re-verifies (``hil/ingest/evidence.py``): per frameset its counters,
         timestamps, IR energy and the 4 x 4 linear colour grid of the face box."""
         frames = []
-        for fs, e, d, g, f in zip(sets, energies, digests, self.grids, faces, strict=True):
+        for fs, e, d, g, f in zip(sets, energies, digests, self.listed, faces, strict=True):
             ref = fs.depth or fs.ir
             frames.append({
                 "frame_counter": int(ref.frame_number) if ref is not None else 0,
@@ -416,7 +657,7 @@ class FrameSelection:
                 "color_frame_counter": int(fs.color.frame_number) if fs.color is not None else 0,
                 "color_timestamp_ms": float(fs.color.timestamp_ms) if fs.color is not None else 0.0,
                 "ir_energy": float(e) if np.isfinite(e) else 0.0,
-                "face_grid": [round(float(v), 6) for v in g.reshape(-1)] if g is not None else [],
+                "face_grid": list(g) if g is not None else [],
                 "digest": d, "face": f is not None})
         return {"challenges": sorted(k.value for k in challenge.kinds),
                 "face_box": list(self.box) if self.box is not None else [], "frames": frames}

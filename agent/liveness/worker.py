@@ -217,9 +217,11 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
                 if not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
                     raise WireError("kinds must be a list of challenge names")
                 challenge = Challenge.from_nonce(nonce, frames=int(msg["frames"]), kinds=kinds) if nonce else None
+                # A measured frameset is folded as soon as it is done (its share of the fusion with
+                # it), so that when the window ends only the last one is left to fold.
                 current = Judge(gate, VerdictThresholds(float(msg["live_min"]), float(msg["attack_max"])),
                                 challenge=challenge, notes=[str(n) for n in msg.get("notes", [])][:16],
-                                pool=judge_pool())
+                                pool=judge_pool(), on_measured=lambda: work.put(("fold", None)))
                 reply({"op": "ready"})
             elif op == "frameset":
                 gen, fs = msg
@@ -230,6 +232,9 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
                         raise WireError("frameset before begin")
                     continue
                 current.add(fs)
+            elif op == "fold":
+                if current is not None:
+                    current.fold_ready()
             elif op == "abort":
                 current = None
             elif op == "judge":

@@ -208,15 +208,16 @@ class QualityGate:
     def evaluate(self, aligned: AlignedFrameSet) -> QualityReport:
         return self.apply(self.measure(aligned))
 
-    def measure(self, aligned: AlignedFrameSet) -> Measurement:
+    def measure(self, aligned: AlignedFrameSet, detections: list[Detection] | None = None) -> Measurement:
         """Every check on one frameset, without touching the gate's state: safe to run for several
         framesets at once on different threads (the face models are per thread), then ``apply``
-        them in order."""
+        them in order. ``detections``: ``self.detector.detect`` of the colour image, when the caller
+        ran it already (the liveness judge runs it beside the alignment)."""
         t0 = time.perf_counter()
         t = self.thresholds
         color = aligned.color
         bgr = color.pixels
-        dets = self.detector.detect(bgr)
+        dets = self.detector.detect(bgr) if detections is None else detections
         checks: list[CheckResult] = []
         values: dict[str, float] = {}
         face = None

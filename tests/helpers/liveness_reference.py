@@ -1,0 +1,323 @@
+"""The liveness judge's fusion as it was before it worked ahead while the frames arrive: every
+window-wide step at ``finish``, one face grid per frame on the window's box, every projector pair
+and motion pair measured there (``agent.liveness.judge`` at the commit before). The judge now must
+give the same result, to the last bit, on the same measured framesets
+(``tests/liveness/test_fusion_equivalence.py``). Kept here, not in the package: nothing else runs it.
+The face grid is the cell-by-cell loop the grid had then."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import numpy as np
+
+from agent.liveness.challenge import (
+    _LINEAR,
+    GRID,
+    PALETTE,
+    Challenge,
+    ChallengeResult,
+    Kind,
+    _split_bounds,
+    evidence_box,
+    face_response,
+    projector_states,
+    verify,
+)
+from agent.liveness.detectors import score
+from agent.liveness.features import (
+    FrameCues,
+    ProjectorLight,
+    Run,
+    depth_noise,
+    motion_from_steps,
+    motion_snr,
+    motion_step,
+    one_light_runs,
+    projector_light,
+    same_power,
+)
+from agent.liveness.fusion import LivenessVerdict, VerdictThresholds, decide, fuse
+from agent.liveness.judge import DROWNED_SCORE_CAP, MIN_FACE_FRAMES, JudgeResult, injection_signals, model_versions
+from agent.pipeline.align import AlignedFrameSet
+from agent.quality import FaceObservation, QualityGate, QualityReport
+from drivers.frame import FrameSet
+
+
+def face_grid(bgr: np.ndarray, box) -> np.ndarray:
+    x0, y0, x1, y1 = (int(v) for v in box)
+    region = _LINEAR[bgr[y0:y1, x0:x1]]
+    out = np.empty((GRID, GRID, 3), np.float64)
+    rows, cols = _split_bounds(region.shape[0], GRID), _split_bounds(region.shape[1], GRID)
+    for i in range(GRID):
+        band = region[rows[i]:rows[i + 1]]
+        for j in range(GRID):
+            out[i, j] = band[:, cols[j]:cols[j + 1]].reshape(-1, 3).mean(axis=0)[::-1]
+    return out
+
+
+class ReferenceJudge:
+    """The judge's fold and fusion as they were: ``fold`` each measured frameset (what
+    ``agent.liveness.judge.Judge`` measured for it) in arrival order, then ``finish``."""
+
+    def __init__(self, gate: QualityGate, thresholds: VerdictThresholds, *, challenge: Challenge | None,
+                 notes: list[str] | None = None):
+        self.gate, self.thresholds, self.challenge = gate, thresholds, challenge
+        self.notes = list(notes or [])
+        self.sets: list[FrameSet] = []
+        self.aligned: list[AlignedFrameSet] = []
+        self.faces: list[FaceObservation | None] = []
+        self.cues: list[FrameCues] = []
+        self.motion_steps: list[tuple[float, float]] = []
+        self.cue_frames: list[int] = []          # the frameset index of each entry of ``cues``
+        self.energies: list[float] = []          # per frameset (NaN without an IR frame)
+        self.digests: list[str] = []
+        self.last_report: QualityReport | None = None
+        self.ranks: list[tuple[tuple, int, FaceObservation]] = []
+        self.ms = {"align": 0.0, "quality": 0.0, "liveness": 0.0}
+        gate.reset()
+
+    def fold(self, fs: FrameSet, r) -> None:
+        k = len(self.sets)
+        report = self.gate.apply(r.measurement)
+        self.last_report = report
+        if report.face is not None:
+            # Ranked now, chosen at ``finish`` (where the challenge's lag says which frames were lit
+            # by a neutral screen): passes the gate, then the most confident detection, then the latest.
+            self.ranks.append(((report.ok, report.face.detection.score, k), k, report.face))
+            c = r.cues
+            if c is not None:
+                if self.cues:                    # motion against the first face frame, as it comes
+                    self.motion_steps.append(motion_step(self.cues[0].landmarks, c.landmarks))
+                self.cues.append(c)
+                self.cue_frames.append(k)
+        self.faces.append(report.face)
+        self.energies.append(r.energy if r.energy is not None else float("nan"))
+        self.digests.append(r.digest)
+        self.sets.append(fs)
+        self.aligned.append(r.aligned)
+        for name, v in zip(("align", "quality", "liveness"), r.ms, strict=True):
+            self.ms[name] += v
+
+    def finish(self) -> JudgeResult:
+        t0 = time.perf_counter()
+        sets, aligned, faces, challenge, notes = self.sets, self.aligned, self.faces, self.challenge, self.notes
+        noise = depth_noise(aligned)
+        injection = injection_signals(sets, noise)
+        digests = list(self.digests)
+        sel = self._selection()
+        ch_result: ChallengeResult | None = None
+        ch_dict = None
+        if challenge is not None:
+            ch_result = verify(challenge, self.energies, sel.rgb)
+            # Binds the verdict to the server's nonce: the server checks it against the probe header.
+            ch_dict = {**ch_result.to_dict(), "nonce_sha256": hashlib.sha256(challenge.nonce).hexdigest()}
+            sel.settle(challenge, ch_result)
+        if len(self.cues) < MIN_FACE_FRAMES:
+            verdict = LivenessVerdict("inconclusive", 0.0, {}, digests, model_versions(), challenge is not None,
+                                      ch_dict, injection,
+                                      notes + [f"a face was measured in only {len(self.cues)} framesets"])
+        else:
+            # Material cues need the projector; with a challenge, judge them on the lit frames only.
+            reported = [fs.ir.metadata.projector_on for fs in sets if fs.ir is not None]
+            projector_seen = not reported or any(r is not False for r in reported)
+            lights = []
+            lit = sel.lit
+            if lit is not None:
+                # Pairs of consecutive frames where the projector went on->off or off->on, as the IR
+                # frames themselves show it (an edge that landed a frame late is paired where it landed).
+                def same_pair(k: int):
+                    # The nearest two consecutive frames in one projector state measure the noise.
+                    # Dark pairs first: a lit pair also differs by the dots moving with the face.
+                    near = sorted(range(1, len(aligned)), key=lambda j: abs(j - k))
+                    for want in (False, True):
+                        for j in near[:6]:
+                            if lit[j] == want and lit[j - 1] == want:
+                                return aligned[j - 1], aligned[j]
+                    return None
+
+                # A power change that landed inside the window (a camera's latency) must not mix
+                # powers within the session's pairs: lit frames at another power are left out.
+                power = [fs.ir.metadata.projector_power_mw if fs.ir is not None else None for fs in sets]
+                lit_power = [p for p, on in zip(power, lit, strict=True) if on and p]
+                usual = float(np.median(lit_power)) if lit_power else None
+
+                def usual_power(k: int) -> bool:
+                    p = power[k]
+                    return usual is None or p is None or same_power(p, usual)
+
+                for k in range(1, len(aligned)):
+                    if lit[k] == lit[k - 1]:
+                        continue
+                    on, off = (k, k - 1) if lit[k] else (k - 1, k)
+                    face = faces[on]
+                    if face is not None and usual_power(on):
+                        lights.append(projector_light(aligned[on], aligned[off], face, same_pair(k)))
+            motion = motion_from_steps(self.cues, sel.motion_steps(self.cues, self.cue_frames, self.motion_steps))
+            motion["motion_snr"] = motion_snr(self.cues, sel.light_runs(self.cue_frames), len(sets))
+            notes.extend(sel.notes)
+            s = score(self.cues, projector_on=[lit[k] for k in self.cue_frames] if lit is not None else None,
+                      projector_seen=projector_seen,
+                      projector=ProjectorLight.median(lights) if lights else None,
+                      motion=motion)
+            notes.extend(s.notes)
+            detectors = s.as_dict()
+            fused = fuse(detectors)
+            result = decide(fused, self.thresholds)
+            if s.material_drowned:
+                # Unmeasured is not evidence of life, nor of an attack: the score stays below any
+                # live threshold and, unless another detector already says attack, the verdict
+                # is inconclusive (the person is asked to retry out of direct light).
+                result = "attack" if result == "attack" else "inconclusive"
+                fused = min(fused, DROWNED_SCORE_CAP)
+            if ch_result is not None and not ch_result.passed:     # (set exactly when there is a challenge)
+                if ch_result.unmeasurable:
+                    # Too weak to tell (bright room) is not a contradiction: never live, retry elsewhere.
+                    result = "attack" if result == "attack" else "inconclusive"
+                    fused = min(fused, DROWNED_SCORE_CAP)
+                else:
+                    result, fused = "attack", 0.0
+                notes.append("challenge failed: " + ch_result.detail)
+            if injection["suspicious"]:
+                result, fused = "attack", 0.0
+                notes.append("stream does not look like a physical sensor streaming now")
+            verdict = LivenessVerdict(result, fused, detectors, digests, model_versions(), challenge is not None,
+                                      ch_dict, injection, notes, s.cues)
+        n = max(len(sets), 1)
+        finish_ms = (time.perf_counter() - t0) * 1000
+        liveness_ms = self.ms["liveness"] + finish_ms
+        total = self.ms["align"] + self.ms["quality"] + liveness_ms
+        timing = {"align": self.ms["align"], "quality": self.ms["quality"], "liveness": liveness_ms,
+                  "finish": finish_ms, "total": total, "per_frameset": total / n}
+        skew = max((fs.skew_ms for fs in sets), default=float("nan"))
+        best = sel.best(self.ranks)
+        evidence = sel.evidence(challenge, sets, self.energies, digests, faces) if challenge is not None else None
+        return JudgeResult(verdict, self.last_report, skew, timing, len(sets),
+                           best[1] if best else None, best[2] if best else None, evidence)
+
+    def _selection(self) -> ReferenceSelection:
+        boxes = [f.detection.bbox for f in self.faces if f is not None]
+        box = evidence_box(boxes, self.sets[0].color.pixels.shape if self.sets and self.sets[0].color is not None
+                           else None)
+        return ReferenceSelection(box, [face_grid(fs.color.pixels, box) if box is not None and fs.color is not None
+                                    else None for fs in self.sets], self.energies)
+
+
+class ReferenceSelection:
+    """Which frames of a challenged window carry which cue, and what the server gets of them.
+
+    * The face's colour for the illumination challenge is read from one fixed box (the median face
+      box of the window, shrunk to the skin): the same pixels every frame, so the face's texture
+      does not move in and out of the measurement with each frame's landmarks.
+    * Depth geometry, the cross-modal cues and dot sharpness need the projector: under the
+      projector challenge they use the frames the IR energies show lit (an unlit D4xx frame under
+      LED light has almost no depth on skin). Material pairs are consecutive frames the IR shows
+      in opposite states, wherever each edge landed.
+    * The probe's crops come preferably from a frame the screen lit neutrally (before the first
+      colour landed, or under black or white), so a colour cast does not reach the template."""
+
+    def __init__(self, box: tuple[int, int, int, int] | None, grids: list[np.ndarray | None],
+                 energies: list[float]):
+        self.box = box
+        self.grids = grids
+        self.energies = energies
+        self.rgb = face_response([g.reshape(-1, 3) if g is not None else np.full((GRID * GRID, 3), np.nan)
+                                  for g in grids])
+        self.lit: list[bool] | None = None
+        self.neutral: list[bool] | None = None
+        self.shown: list[int | None] | None = None        # the screen colour each frame showed, if certain
+        self.notes: list[str] = []
+
+    def settle(self, challenge: Challenge, result: ChallengeResult) -> None:
+        n = len(self.grids)
+        if Kind.PROJECTOR in challenge.kinds:
+            self.lit = [bool(v) for v in projector_states(self.energies)]
+        ill = result.get(Kind.ILLUMINATION)
+        if ill is not None and challenge.steps:
+            lag = ill.lag_frames
+            neutral = []
+            for k in range(n):
+                j = k - lag
+                c = challenge.colour_at(j) if j >= 0 else None
+                # Before the first step lands the screen shows the app's own picture; black and white
+                # add no colour. The frame after an edge may still show the previous colour.
+                prev = challenge.colour_at(j - 1) if j >= 1 else None
+                neutral.append(j < 0 or (c in ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)) and (prev is None or prev == c)))
+            self.neutral = neutral
+            shown: list[int | None] = []
+            for k in range(n):
+                j = k - lag
+                c, prev = (challenge.colour_at(j), challenge.colour_at(j - 1)) if j >= 1 else (None, None)
+                shown.append(PALETTE.index(c) if c is not None and c == prev else None)
+            self.shown = shown
+
+    def motion_steps(self, cues: list[FrameCues], frames: list[int],
+                     steps: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        """Landmark motion between frames the screen lit alike. The face models place landmarks a
+        little differently under another colour of light (a head model under the illumination
+        sequence "moved" 0.005 IPD, as much as a still person); so under the illumination challenge
+        frames are compared in pairs shown the same colour, frames at an edge (either colour) left
+        out, and only pairs at least a third of the window apart count (a living face's drift shows
+        over time; the sequence repeats its first colour at its end for this). Without
+        the illumination challenge, or without such pairs, ``steps`` (every frame against the
+        first) as measured."""
+        shown = self.shown
+        if shown is None:
+            return steps
+        groups: dict[int, list[tuple[int, int]]] = {}
+        for i, k in enumerate(frames):
+            code = shown[k] if k < len(shown) else None
+            if code is not None:
+                groups.setdefault(code, []).append((i, k))
+        out = [motion_step(cues[i].landmarks, cues[j].landmarks)
+               for members in groups.values() for a, (i, k) in enumerate(members) for j, m in members[a + 1:]
+               if 3 * (m - k) >= len(shown)]
+        if len(out) < 3:
+            self.notes.append("motion measured across the screen's colours (too few frames under one colour "
+                              "a third of the window apart)")
+            return steps
+        return out
+
+    def light_runs(self, frames: list[int]) -> list[Run]:
+        """The window's runs for ``motion_snr``: frames in a row the screen showed one colour
+        (the frames at an edge left out), under the illumination challenge; otherwise the whole
+        window is under one light, and its first and last thirds are the runs."""
+        shown = self.shown
+        if shown is None:
+            return one_light_runs(frames, len(self.grids))
+        runs: list[Run] = []
+        for i, k in enumerate(frames):
+            code = shown[k] if k < len(shown) else None
+            if code is None:
+                continue
+            if runs and runs[-1][0] == code and runs[-1][1][-1][1] == k - 1:
+                runs[-1][1].append((i, k))
+            else:
+                runs.append((code, [(i, k)]))
+        return runs
+
+    def best(self, ranks: list[tuple[tuple, int, FaceObservation]]) -> tuple[tuple, int, FaceObservation] | None:
+        neutral = self.neutral
+        def key(r: tuple[tuple, int, FaceObservation]) -> tuple:
+            ok, score_, k = r[0]
+            return (ok, bool(neutral[k]) if neutral is not None and k < len(neutral) else True, score_, k)
+        return max(ranks, key=key, default=None)
+
+    def evidence(self, challenge: Challenge, sets: list[FrameSet], energies: list[float], digests: list[str],
+                 faces: list[FaceObservation | None]) -> dict:
+        """What the server re-verifies (``hil/ingest/evidence.py``): per frameset its counters,
+        timestamps, IR energy and the 4 x 4 linear colour grid of the face box."""
+        frames = []
+        for fs, e, d, g, f in zip(sets, energies, digests, self.grids, faces, strict=True):
+            ref = fs.depth or fs.ir
+            frames.append({
+                "frame_counter": int(ref.frame_number) if ref is not None else 0,
+                "timestamp_ms": float(ref.timestamp_ms) if ref is not None else 0.0,
+                "color_frame_counter": int(fs.color.frame_number) if fs.color is not None else 0,
+                "color_timestamp_ms": float(fs.color.timestamp_ms) if fs.color is not None else 0.0,
+                "ir_energy": float(e) if np.isfinite(e) else 0.0,
+                "face_grid": [round(float(v), 6) for v in g.reshape(-1)] if g is not None else [],
+                "digest": d, "face": f is not None})
+        return {"challenges": sorted(k.value for k in challenge.kinds),
+                "face_box": list(self.box) if self.box is not None else [], "frames": frames}

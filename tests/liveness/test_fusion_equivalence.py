@@ -1,0 +1,178 @@
+"""The judge works out most of its fusion while the frames arrive (face grids, the projector's
+on-off pairs, the motion between frames the screen lit alike), with the window's answers as they
+stand, and decides at ``finish`` with the whole window. Its result must be the fusion's as it was
+when everything ran at ``finish`` (``tests/helpers/liveness_reference.py``), to the last bit: the
+verdict, the fused score, every detector and cue, the notes, the challenge's result, the injection
+signals, the evidence for the server and the frame chosen for the probe.
+
+A few short windows are rendered and measured once (a living face under both challenges, a
+mask, a face in direct sunlight, a replayed stream); each is then replayed, measurement by
+measurement, through both fusions under many conditions: as captured, without a challenge, under
+another nonce, one challenge alone, cut short, with faces missed (a few, or all but four), out of
+order, and under thresholds no score meets."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+import drivers
+from agent.liveness.challenge import Challenge, Kind, face_grid
+from agent.liveness.fusion import VerdictThresholds
+from agent.liveness.judge import Judge, JudgeResult, _Measured, judge_pool
+from agent.pipeline.frames import FramesetReader
+from agent.session.projector import Projector
+from agent.session.window import collect
+from drivers.frame import FrameSet
+from tests.helpers import liveness_reference as ref
+
+NONCE = bytes.fromhex("5be1c0de" * 8)
+OTHER_NONCE = bytes.fromhex("0badf00d" * 8)
+BOTH = (Kind.PROJECTOR, Kind.ILLUMINATION)
+SCENES = {                                    # query, framesets
+    "live": ("&seed=21&identity=3&lux=150&yaw=8", 20),
+    "mask": ("&subject=mask&seed=31", 12),
+    "sunlight": ("&subject=live&seed=34&lux=30000", 12),
+    "replayed": ("&inject=replay&seed=5", 12),
+}
+
+Recorded = list[tuple[FrameSet, _Measured]]
+
+
+@pytest.fixture(scope="module")
+def recorded(gate) -> dict[str, tuple[Challenge, Recorded]]:
+    """Each scene's window under the challenge, and what the judge measured for each frameset."""
+    out = {}
+    for name, (query, n) in SCENES.items():
+        challenge = Challenge.from_nonce(NONCE, n, BOTH)
+        cam = drivers.open("sim://?realtime=0" + query)
+        with cam:
+            projector = Projector(cam)
+            projector.begin()
+            try:
+                sets = collect(FramesetReader(cam), n, challenge, projector, timeout_s=120)
+            finally:
+                projector.end()
+        assert len(sets) == n
+        measurer = Judge(gate, VerdictThresholds(), challenge=challenge)
+        out[name] = (challenge, [(fs, measurer._measure(fs, measurer._inspect(fs))) for fs in sets])
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal to the last bit, NaN equal to NaN, through dicts, lists and tuples."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.array_equal(a, b, equal_nan=True)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+def _both(gate, inputs: Recorded, challenge: Challenge | None, thresholds: VerdictThresholds
+          ) -> tuple[JudgeResult, JudgeResult, Judge]:
+    old = ref.ReferenceJudge(gate, thresholds, challenge=challenge, notes=["a note from the session"])
+    for fs, m in inputs:
+        old.fold(fs, m)
+    a = old.finish()
+    new = Judge(gate, thresholds, challenge=challenge, notes=["a note from the session"])
+    for fs, m in inputs:
+        new._fold(fs, m)
+    return a, new.finish(), new
+
+
+def _variants(challenge: Challenge, inputs: Recorded):
+    """(name, inputs, challenge, thresholds): the window replayed under other conditions."""
+    t = VerdictThresholds()
+    n = challenge.frames
+    def faces_missed(missed) -> Recorded:
+        return [(fs, dataclasses.replace(m, measurement=dataclasses.replace(m.measurement, face=None), cues=None,
+                                         skin=None)) if missed(k) else (fs, m) for k, (fs, m) in enumerate(inputs)]
+    yield "as captured", inputs, challenge, t
+    yield "no challenge", inputs, None, t
+    yield "another nonce", inputs, Challenge.from_nonce(OTHER_NONCE, n, BOTH), t
+    yield "projector alone", inputs, Challenge.from_nonce(NONCE, n, (Kind.PROJECTOR,)), t
+    yield "illumination alone", inputs, Challenge.from_nonce(NONCE, n, (Kind.ILLUMINATION,)), t
+    yield "cut short", inputs[:n - 3], challenge, t
+    yield "a third of the faces missed", faces_missed(lambda k: k % 3 == 1), challenge, t
+    yield "a face in four framesets only", faces_missed(lambda k: k >= 4), challenge, t
+    yield "out of order", inputs[::-1], challenge, t
+    yield "thresholds no face meets", inputs, challenge, VerdictThresholds(live_min=1.01, attack_max=0.0)
+
+
+@pytest.mark.parametrize("scene", list(SCENES))
+def test_the_fusion_worked_out_ahead_decides_exactly_as_the_fusion_at_the_end(gate, recorded, scene):
+    challenge, inputs = recorded[scene]
+    for name, replay, ch, thresholds in _variants(challenge, inputs):
+        a, b, new = _both(gate, replay, ch, thresholds)
+        va, vb = a.verdict, b.verdict
+        what = f"{scene}, {name}"
+        assert va.verdict == vb.verdict, what
+        assert _same(va.score, vb.score), what
+        assert _same(va.detectors, vb.detectors), what
+        assert _same(va.cues, vb.cues), what
+        assert va.notes == vb.notes, what
+        assert _same(va.challenge, vb.challenge), what
+        assert _same(va.injection, vb.injection), what
+        assert va.frame_digests == vb.frame_digests and va.model_versions == vb.model_versions, what
+        assert va.challenge_used == vb.challenge_used, what
+        assert _same(a.evidence, b.evidence), what
+        assert a.best_index == b.best_index and a.best_face is b.best_face, what
+        assert _same(a.quality.to_dict() if a.quality else None, b.quality.to_dict() if b.quality else None), what
+        assert a.framesets == b.framesets and _same(a.max_skew_ms, b.max_skew_ms), what
+        # The replays reach the paths they are meant to.
+        if name == "as captured":
+            assert new.lights and new.grids[-1] is not None, what      # worked out while the frames came
+        if name == "a face in four framesets only":
+            assert va.verdict == "inconclusive" and va.notes[-1] == "a face was measured in only 4 framesets", what
+        if name == "out of order":
+            assert va.verdict == "attack" and va.injection["suspicious"], what
+        if name == "no challenge":
+            assert a.evidence is None and not va.challenge_used, what
+
+
+def test_framesets_measured_on_the_judge_threads_as_they_arrive_give_the_same_result(gate, recorded):
+    # The daemon's path: each frameset measured by two tasks on the judge threads (detection beside
+    # the alignment), folded as they complete, against the same framesets measured one at a time.
+    challenge, inputs = recorded["mask"]
+    j = Judge(gate, VerdictThresholds(), challenge=challenge, notes=["a note from the session"], pool=judge_pool())
+    for fs, _ in inputs:
+        j.add(fs)
+    threaded = j.finish()
+    # The last frameset's one face box was known from its detections: every grid in the window's
+    # final box was worked out beside its measurement.
+    prepared = j._last_grids.result() if j._last_grids is not None else None
+    assert prepared is not None and list(prepared[0]) == threaded.evidence["face_box"]
+    _, replayed, _ = _both(gate, inputs, challenge, VerdictThresholds())
+    assert _same(threaded.verdict.to_dict(), replayed.verdict.to_dict())
+    assert _same(threaded.evidence, replayed.evidence) and threaded.best_index == replayed.best_index
+
+
+def test_the_scenes_cover_the_fusions_branches(gate, recorded):
+    seen = {}
+    for scene, (challenge, inputs) in recorded.items():
+        a, _, _ = _both(gate, inputs, challenge, VerdictThresholds())
+        seen[scene] = a.verdict
+    assert seen["mask"].verdict == "attack" and seen["mask"].detectors["material"] < 0.5
+    assert "material" not in seen["sunlight"].detectors
+    assert any("drowns the projector" in n for n in seen["sunlight"].notes)
+    assert seen["replayed"].verdict == "attack" and not seen["replayed"].challenge["passed"]
+    assert seen["live"].challenge["passed"]
+
+
+def test_the_face_grid_sums_its_cells_as_their_means_do():
+    # The grid sums all its cells at once; each cell's mean must be the cell-by-cell loop's to the
+    # last bit, in any box, on frames of a kiosk camera's size.
+    rng = np.random.default_rng(20)
+    img = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    for _ in range(60):
+        x0, y0 = int(rng.integers(0, 600)), int(rng.integers(0, 440))
+        box = (x0, y0, x0 + int(rng.integers(8, 330)), y0 + int(rng.integers(8, 330)))
+        assert np.array_equal(face_grid(img, box), ref.face_grid(img, box)), box
