@@ -31,7 +31,7 @@ from .optics import View, color_view_for, views_for
 from .profiles import CameraProfile, get_profile
 from .render import Canvas, Lights, Placed, ViewMaps, render_view
 from .scene import LAMP_DIR, LAMP_RADIUS_RAD, LAMP_SHARE, Scene, ambient_nir_share
-from .screen import ScreenGeometry, screen_irradiance
+from .screen import ScreenGeometry, ScreenLight
 from .sensor import (
     PROJECTOR_POWER_MW,
     AutoExposure,
@@ -147,6 +147,8 @@ class SimCamera(Camera):
         self._color = color_mode(cfg.color_mode, cfg.color_fps, cfg.fps, self.profile)
         self._color_fps = self._color.mode.fps
         self._color_view = color_view_for(self.profile, self._color.intrinsics)
+        # The kiosk screen's light on the colour view (keeps the background wall's field between frames).
+        self._screen_light = ScreenLight(self._color_view, cfg.screen_nits, SCREEN, self.profile.depth_to_color)
         self._depth_intr = depth_intrinsics(self.profile, self._mode)
         if self._depth_intr == depth_view.intrinsics:
             self._depth_view, self._sensing = depth_view, self.profile
@@ -449,8 +451,7 @@ class SimCamera(Camera):
             seen = cmaps.object_id >= 0
             rows, cols = np.nonzero(np.any(seen, axis=1))[0], np.nonzero(np.any(seen, axis=0))[0]
             region = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1) if rows.size else None
-            screen = screen_irradiance(cmaps.z, self._color_view, rgb, c.screen_nits, SCREEN,
-                                       self.profile.depth_to_color, region if region is not None else (0, 0, 0, 0))
+            screen = self._screen_light.irradiance(cmaps.z, rgb, region if region is not None else (0, 0, 0, 0))
         irr = color_irradiance(cmaps, c.lux, c.cct, screen)
         color = expose_color(irr, self._ae, self._noise, self._awb)
         exposure_us, gain = self._ae.exposure_s * 1e6, self._ae.gain

@@ -5,8 +5,9 @@ import pytest
 
 import drivers
 from drivers.frame import Extrinsics, StreamKind
-from drivers.sim.optics import DEPTH_INTRINSICS
-from drivers.sim.screen import ScreenGeometry, white_lux_field
+from drivers.sim.optics import DEPTH_INTRINSICS, View
+from drivers.sim.profiles import D435
+from drivers.sim.screen import ScreenGeometry, ScreenLight, screen_irradiance, surface_normals, white_lux_field
 from tests.helpers.sim import dot_energy, grab, sim_camera
 
 D, C, IR = StreamKind.DEPTH, StreamKind.COLOR, StreamKind.IR
@@ -240,3 +241,55 @@ def test_modes_the_camera_does_not_offer_are_refused(mode):
     with pytest.raises(drivers.InvalidUri) as ei:
         drivers.open(f"sim://?depth_mode={mode}")
     assert ei.value.code == "DRV_INVALID_URI"
+
+
+def _rows_field(points: np.ndarray, normals: np.ndarray, nits: float, geo: ScreenGeometry, to_view: Extrinsics
+                ) -> np.ndarray:
+    """The panel's light computed on (N, 3) rows, as the simulator first did: the reference the
+    plane-by-plane code must match bit for bit."""
+    centres, normal, area = geo.patches()
+    centres, normal = to_view.apply(centres).astype(np.float32), (to_view.R @ normal).astype(np.float32)
+    pts = points.reshape(-1, 3).astype(np.float32)
+    field = np.zeros(pts.shape, np.float32)
+    for q in centres:
+        d = q[None, :] - pts
+        inv_d = 1.0 / np.sqrt(np.maximum(np.einsum("ij,ij->i", d, d), 1e-6))
+        w = np.float32(nits * area) * np.maximum(-(d @ normal) * inv_d, 0.0) * (inv_d * inv_d * inv_d)
+        field += w[:, None] * d
+    return np.maximum(np.einsum("...k,...k->...", normals, field.reshape(points.shape)), 0.0)
+
+
+def test_screen_light_per_plane_matches_the_row_formulation_bit_for_bit():
+    rng = np.random.default_rng(3)
+    to_view = D435.depth_to_color
+    pts = np.stack([rng.uniform(-0.4, 0.4, (60, 80)), rng.uniform(-0.3, 0.5, (60, 80)),
+                    rng.uniform(0.2, 2.0, (60, 80))], axis=-1).astype(np.float32)
+    normals = surface_normals(pts)
+    # The normals: unit length, toward the camera, as np.cross and np.linalg.norm give them.
+    assert np.all(normals[..., 2] <= 0) and np.allclose(np.linalg.norm(normals, axis=-1), 1.0, atol=1e-5)
+    got = white_lux_field(pts, normals, 350, ScreenGeometry(), to_view)
+    want = _rows_field(pts, normals, 350, ScreenGeometry(), to_view)
+    assert got.dtype == np.float32 and np.array_equal(got.view(np.uint32), want.view(np.uint32))
+    assert (got > 0).mean() > 0.3                                   # not a field of zeros
+
+
+def test_screen_light_kept_between_frames_equals_a_fresh_computation():
+    """The wall's field is reused where its depth did not change: frame after frame, with the
+    objects' box moving and the wall moving, the result is the one computed from scratch."""
+    view = View(DEPTH_INTRINSICS, D435.depth_to_color)
+    h, w = DEPTH_INTRINSICS.height, DEPTH_INTRINSICS.width
+    light = ScreenLight(view, 300, ScreenGeometry(), D435.depth_to_color)
+    v, u = np.mgrid[0:h, 0:w]
+    frames = [(1.5, (200, 120, 420, 400)), (1.5, (210, 118, 431, 405)), (1.5, (0, 0, 0, 0)),
+              (1.6, (197, 121, 640, 480)), (1.6, (0, 0, w, h))]
+    for wall, (u0, v0, u1, v1) in frames:
+        z = np.full((h, w), wall, np.float32)
+        z[:40, :] = np.inf                                          # nothing there: the far default
+        box = (u >= u0) & (u < u1) & (v >= v0) & (v < v1)
+        z[box] = (0.5 + 1e-4 * ((u - 300.0) ** 2 + (v - 250.0) ** 2) ** 0.5)[box].astype(np.float32)
+        got = light.irradiance(z, (1.0, 0.2, 0.2), (u0, v0, u1, v1))
+        want = screen_irradiance(z, view, (1.0, 0.2, 0.2), 300, ScreenGeometry(), D435.depth_to_color,
+                                 (u0, v0, u1, v1))
+        assert got is not None and want is not None
+        assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+    assert light.irradiance(z, (0.0, 0.0, 0.0), (0, 0, w, h)) is None   # a black screen adds nothing
