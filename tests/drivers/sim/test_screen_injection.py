@@ -259,7 +259,7 @@ def _rows_field(points: np.ndarray, normals: np.ndarray, nits: float, geo: Scree
     return np.maximum(np.einsum("...k,...k->...", normals, field.reshape(points.shape)), 0.0)
 
 
-def test_screen_light_per_plane_matches_the_row_formulation_bit_for_bit():
+def test_screen_light_per_plane_matches_the_row_formulation():
     rng = np.random.default_rng(3)
     to_view = D435.depth_to_color
     pts = np.stack([rng.uniform(-0.4, 0.4, (60, 80)), rng.uniform(-0.3, 0.5, (60, 80)),
@@ -269,7 +269,11 @@ def test_screen_light_per_plane_matches_the_row_formulation_bit_for_bit():
     assert np.all(normals[..., 2] <= 0) and np.allclose(np.linalg.norm(normals, axis=-1), 1.0, atol=1e-5)
     got = white_lux_field(pts, normals, 350, ScreenGeometry(), to_view)
     want = _rows_field(pts, normals, 350, ScreenGeometry(), to_view)
-    assert got.dtype == np.float32 and np.array_equal(got.view(np.uint32), want.view(np.uint32))
+    # Bit-for-bit on the machine the rewrite was checked on (numpy/OpenBLAS sum the 3-term float32
+    # dot products as (x + y) + z without FMA there); another CPU's BLAS kernel may round the last
+    # bit differently, so CI asks for float32 precision, which a wrong formula cannot meet.
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-6 * float(np.abs(want).max()))
     assert (got > 0).mean() > 0.3                                   # not a field of zeros
 
 
