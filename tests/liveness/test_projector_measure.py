@@ -1,0 +1,212 @@
+"""The projector's material measure on synthetic on/off pairs: whether it can tell skin from a mask
+is decided by its own confidence interval (more pixels and more pairs measure a weaker projector),
+and clipped dots can only ever say that a surface is hard.
+
+The frames are synthetic IR images in DN: a dot pattern soft like skin's (Gaussian dots of sigma
+2.2 px, speckle contrast about 0.17) or sharp like resin's (1.6 px, about 0.34), on a surface with
+its own NIR texture, ambient light added, photon shot noise at the simulator's full well, clipped
+at 255. No camera or face model is involved (the whole-session behaviour is in test_judge.py)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from agent.liveness.detectors import active_ramps, evaluate, separates
+from agent.liveness.features import MAX_CLIPPED_SHARE, ProjectorLight, ProjectorMeasure, pair_light
+
+FULL_WELL_E = 9000.0             # electrons at 255 DN (the simulator's IR imager)
+SKIN_SIGMA, RESIN_SIGMA = 2.2, 1.6
+
+
+def dot_pattern(shape: tuple[int, int], sigma: float, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = np.zeros(shape, np.float32)
+    n = shape[0] * shape[1] // 14
+    img[rng.integers(0, shape[0], n), rng.integers(0, shape[1], n)] = 1.0
+    blurred = cv2.GaussianBlur(img, (0, 0), sigma)
+    return np.asarray(blurred / blurred.mean(), dtype=np.float32)
+
+
+class Scene:
+    """A surface lit by ``ambient`` DN of NIR and, when lit, the projector's ``dots`` DN (mean)."""
+
+    def __init__(self, ambient: float, dots: float, sigma: float, side: int, seed: int = 0, floor: float = 0.0):
+        shape = (side + 24, side + 24)              # room for the high-pass around the measured skin
+        texture = np.random.default_rng(seed + 7).normal(size=shape).astype(np.float32)
+        self.albedo = 1 + 0.05 * cv2.GaussianBlur(texture, (0, 0), 3)
+        # ``floor``: the projector's light between its dots, as a share of the dots' mean
+        self.pattern = (floor + dot_pattern(shape, sigma)) / (1.0 + floor)
+        self.ambient, self.dots = ambient, dots
+        self.mask = np.zeros(shape, bool)
+        self.mask[12:-12, 12:-12] = True
+        self.rng = np.random.default_rng(seed)
+
+    def frame(self, lit: bool) -> np.ndarray:
+        dn = self.albedo * (self.ambient + (self.dots * self.pattern if lit else 0.0))
+        e = dn * FULL_WELL_E / 255
+        noisy = e + self.rng.normal(size=e.shape) * np.sqrt(e + 16)
+        return np.clip(np.floor(noisy * 255 / FULL_WELL_E), 0, 255).astype(np.float32)
+
+    def pair(self) -> ProjectorLight:
+        return pair_light(self.frame(True), self.frame(False), self.mask, (self.frame(False), self.frame(False)))
+
+    def pairs(self, n: int) -> list[ProjectorLight]:
+        return [self.pair() for _ in range(n)]
+
+    def measure(self, n: int) -> ProjectorMeasure:
+        return ProjectorMeasure.pool(self.pairs(n))
+
+
+def summary(m: ProjectorMeasure) -> dict[str, float]:
+    """The cues a session summary carries for the measure (``cue_summary`` itself), with every other
+    detector's cues at live values."""
+    from agent.liveness.detectors import cue_summary
+
+    cues = {"nose_prominence_mm": 25.0, "cylinder_rms_mm": 6.0, "depth_share": 0.95, "ir_face_contrast": 0.5,
+            "scale_ratio": 1.0, "speckle_contrast": 0.2, "dot_sharpness": 1.0, "ir_dot_sharpness": 1.2}
+    projector = {k: v for k, v in cue_summary([], projector=m, motion={}).items() if k.startswith("projector_")}
+    return {**cues, **projector}
+
+
+def material(m: ProjectorMeasure):
+    return evaluate(summary(m), challenged=True)
+
+
+SPECKLE = active_ramps()["projector_speckle"]
+
+
+def test_the_variance_predicts_how_far_pairs_scatter_under_strong_ambient_light():
+    # Ambient light 20x the projector's on the skin: the pairs' squared contrasts scatter by
+    # photon noise, and the variance each pair states must say by how much (to within a third).
+    for sigma in (SKIN_SIGMA, RESIN_SIGMA):
+        lights = Scene(ambient=200, dots=10, sigma=sigma, side=40).pairs(80)
+        c2 = np.array([x.contrast2 for x in lights])
+        predicted = np.sqrt(np.median([x.variance(float(np.median(c2))) for x in lights]))
+        assert 0.75 < c2.std() / predicted < 1.33, (sigma, c2.std(), predicted)
+
+
+@pytest.mark.parametrize("sigma, live", [(SKIN_SIGMA, True), (RESIN_SIGMA, False)])
+def test_strong_ambient_light_is_unmeasurable_on_one_pair_and_measured_on_many(sigma, live):
+    # Halogen-like light: the projector stands about 2.3 noise deviations above the difference's
+    # noise per pixel (a fixed 5-deviation limit refused every such pair). On one pair of 400 skin
+    # pixels the interval spans skin and resin alike, so material is unmeasurable (never live); 30
+    # pairs narrow it enough to say which it is, for skin (live) and for resin (attack) alike.
+    scene = Scene(ambient=200, dots=8, sigma=sigma, side=20)
+    one = scene.measure(1)
+    assert one.snr < 3.0 and one.pairs == 1
+    assert not separates(summary(one), SPECKLE)
+    s = material(one)
+    assert s.material_drowned and s.material is None
+    assert any("drowns the projector" in n for n in s.notes)
+    many = scene.measure(30)
+    assert many.pairs == 30 and many.high - many.low < (one.high - one.low) / 3
+    s = material(many)
+    assert not s.material_drowned
+    assert s.material == (1.0 if live else 0.0)
+
+
+def test_a_projector_too_weak_for_any_number_of_pairs_here_stays_unmeasurable():
+    # Under a noise deviation per pixel, 30 pairs still leave the interval across the ramp: the
+    # rule does not turn noise into a verdict either way.
+    m = Scene(ambient=250 - 4, dots=3, sigma=SKIN_SIGMA, side=20).measure(30)
+    assert m.snr < 1.0
+    assert material(m).material_drowned
+
+
+def test_the_interval_separates_only_when_it_stays_off_one_end_of_the_ramp():
+    lo_end, hi_end = sorted((SPECKLE.live, SPECKLE.attack))
+
+    def sep(low: float, high: float) -> bool:
+        return separates({"projector_speckle_low": low, "projector_speckle_high": high}, SPECKLE)
+
+    assert sep(0.10, lo_end - 0.001)                  # wholly skin-like
+    assert sep(hi_end + 0.001, 0.40)                  # wholly hard
+    assert sep(lo_end + 0.001, hi_end - 0.001)        # inside the ramp: the ramp scores it
+    assert sep(0.10, hi_end - 0.001) and sep(lo_end + 0.001, 0.40)
+    assert not sep(lo_end, hi_end) and not sep(0.0, 0.5)
+    assert separates({}, SPECKLE)                     # a summary from before intervals were measured
+
+
+@pytest.mark.parametrize("sigma, floor", [(SKIN_SIGMA, 0.0), (RESIN_SIGMA, 0.0), (0.8, 0.25)])
+def test_clipping_only_ever_lowers_the_contrast(sigma, floor):
+    # The physical basis of the rule: a clipped pixel keeps less than its dot gave, so the contrast
+    # with clipped pixels kept lies under the same surface's with dots that fit (skin, resin, and
+    # paper's small sharp dots on an even light), and falls as more clips.
+    fits = Scene(ambient=2, dots=40, sigma=sigma, side=60, floor=floor).measure(4)
+    assert fits.floor_pairs == 0 and fits.pairs == 4
+    floors = []
+    for dots in (140, 200, 300):
+        clips = Scene(ambient=2, dots=dots, sigma=sigma, side=60, floor=floor).measure(4)
+        assert clips.clipped > MAX_CLIPPED_SHARE and clips.pairs == 0 and clips.floor_pairs == 4
+        floors.append(clips.floor)
+    assert fits.low > floors[0] > floors[1] > floors[2]
+
+
+@pytest.mark.parametrize("dots", [110, 140])
+def test_a_hard_surface_that_clips_a_little_is_still_judged_hard(dots):
+    # Resin close to a projector that cannot be dimmed: 4-14 % of its pixels clip. Its contrast with
+    # the clipped pixels kept is still above the ramp's attack end: material 0 (an attack).
+    m = Scene(ambient=2, dots=dots, sigma=RESIN_SIGMA, side=60).measure(8)
+    assert m.floor > SPECKLE.attack
+    s = material(m)
+    assert s.material == 0.0 and not s.material_drowned
+
+
+@pytest.mark.parametrize("sigma, floor", [(SKIN_SIGMA, 0.0), (RESIN_SIGMA, 0.0), (0.8, 0.25)])
+@pytest.mark.parametrize("dots", [140, 200, 300, 600])
+def test_a_clipped_surface_is_never_scored_soft(sigma, floor, dots):
+    # However much clips, clipped pairs never make material read skin-like: hard, or unmeasurable
+    # (the session capped under the live threshold). Skin that clips (the high-CRI LED case) stays
+    # unmeasurable, as before; resin and paper that clip on most of their peaks read softer than
+    # skin once clipped, and are unmeasurable, never live.
+    m = Scene(ambient=2, dots=dots, sigma=sigma, side=60, floor=floor).measure(8)
+    assert m.clipped > MAX_CLIPPED_SHARE
+    s = material(m)
+    assert s.material == 0.0 or (s.material is None and s.material_drowned)
+    if s.material is None:
+        assert any("saturate the IR image" in n for n in s.notes)
+
+
+def test_clipped_pairs_cap_what_unclipped_pairs_say():
+    # A session where some pairs clip and others do not (the face moved nearer): soft-looking
+    # unclipped pairs cannot outvote clipped pairs that are already hard. And clipped pairs that are
+    # soft add no life to unclipped pairs that are hard.
+    soft = Scene(ambient=2, dots=40, sigma=SKIN_SIGMA, side=60).pairs(6)
+    hard_clipped = Scene(ambient=2, dots=120, sigma=RESIN_SIGMA, side=60).pairs(2)
+    m = ProjectorMeasure.pool(soft + hard_clipped)
+    assert m.pairs == 6 and m.floor_pairs == 2 and m.high < SPECKLE.live < SPECKLE.attack < m.floor
+    assert material(m).material == 0.0
+    hard = Scene(ambient=2, dots=40, sigma=RESIN_SIGMA, side=60).pairs(6)
+    soft_clipped = Scene(ambient=2, dots=300, sigma=SKIN_SIGMA, side=60).pairs(2)
+    assert material(ProjectorMeasure.pool(hard + soft_clipped)).material == 0.0
+    # Without clipped pairs the soft pairs alone are skin (the cap is no veto on its own).
+    assert material(ProjectorMeasure.pool(soft)).material == 1.0
+
+
+def test_a_pair_with_nothing_measured_is_left_out_of_the_pool():
+    # A pair whose projector light is not above the unlit frame adds no precision; a session with no
+    # usable pair has no speckle (and no interval) at all.
+    flat = np.full((40, 40), 120, np.float32)
+    blank = pair_light(flat, flat, np.ones((40, 40), bool), (flat, flat))
+    assert np.isnan(blank.contrast2)
+    m = ProjectorMeasure.pool([blank])
+    assert np.isnan(m.speckle) and m.pairs == 0 and m.floor_pairs == 0
+    scene = Scene(ambient=20, dots=40, sigma=SKIN_SIGMA, side=30)
+    good = ProjectorMeasure.pool(scene.pairs(1))
+    both = ProjectorMeasure.pool([blank, *scene.pairs(1)])
+    assert both.pairs == 1 and abs(both.speckle - good.speckle) < 0.02
+
+
+def test_a_noise_pair_in_the_dark_still_leaves_the_pair_its_precision():
+    # Under LED light (no ambient NIR) two unlit frames are black and their difference reads 0:
+    # that is no evidence of a noiseless lit frame. The pair's variance is computed with the 8-bit
+    # rounding's noise at least, so it keeps its place in the pool.
+    scene = Scene(ambient=0, dots=60, sigma=SKIN_SIGMA, side=30)
+    dark = np.zeros_like(scene.frame(False))
+    lights = [pair_light(scene.frame(True), dark, scene.mask, (dark, dark)) for _ in range(4)]
+    assert all(x.noise == 0 and 0 < x.variance(x.contrast2) < np.inf for x in lights)
+    m = ProjectorMeasure.pool(lights)
+    assert m.pairs == 4 and np.isfinite(m.speckle) and m.low < m.speckle < m.high
+    assert material(m).material == 1.0
