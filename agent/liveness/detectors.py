@@ -139,6 +139,9 @@ class DetectorScores:
     material_drowned: bool = False  # under a challenge, the projector's light could not tell skin from resin
     eye_region: float | None = None
     life_signs: float | None = None
+    # The most life a session whose material was not measurable may show (1: no bound): an
+    # uncertain measure may lower the fused score, never raise it. The judge caps the score with it.
+    material_bound: float = 1.0
 
     def as_dict(self) -> dict[str, float]:
         out = {"depth_geometry": self.depth_geometry, "cross_modal": self.cross_modal, "motion": self.motion}
@@ -243,6 +246,7 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
     cross = min(r["depth_share"](m), r["ir_contrast"](m), r["scale_low"](m), r["scale_high"](m))
     notes = []
     drowned = False
+    bound = 1.0
     material: float | None
     has_ir = np.isfinite(m.get("speckle_contrast", float("nan")))
     if not has_ir:
@@ -272,13 +276,20 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
         # neither evidence of life nor of an attack.
         material, drowned = None, True
         notes.append(unmeasured_note(m))
+        # What could not show skin may still lean hard: the speckle's own estimate (with the dot
+        # sharpness veto) and the clipped pairs' floor bound the session's score from above.
+        bound = clipped_cap(m, r["projector_speckle"])
+        if np.isfinite(m.get("projector_speckle", float("nan"))):
+            bound = min(bound, r["projector_speckle"](m), r["challenge_dot_sharpness"](m))
+        if bound < 1.0:
+            notes.append(f"what the projector's light did show leans hard: the score is held at {bound:.2f} at most")
     else:
         material = min(r["dot_sharpness"](m), r["ir_dot_sharpness"](m))
     # No depth at the eyes (a screen, say) is no evidence of eyes behind the bridge: 0, like any NaN.
     eye_region = r["eye_recess"](m)
     life = max(r["blink"](m), r["soft_dots"](m)) if has_ir and projector_seen else r["blink"](m)
     motion = max(r["motion_snr"](m), r["nonrigid"](m))
-    return DetectorScores(geometry, cross, material, motion, m, tuple(notes), drowned, eye_region, life)
+    return DetectorScores(geometry, cross, material, motion, m, tuple(notes), drowned, eye_region, life, bound)
 
 
 def score(cues: list[FrameCues], *, projector_on: list[bool] | None = None, projector_seen: bool = True,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy.special import stdtrit
 
 from agent.pipeline.align import AlignedFrameSet
 from agent.pipeline.camera_model import deproject, project
@@ -318,24 +319,31 @@ class ProjectorLight:
 
 
 def _pooled(lights: list[ProjectorLight]) -> tuple[float, float, int]:
-    """Pairs pooled by their precision: the inverse-variance weighted median of their squared
-    contrasts (a pair the face moved across stays an outlier, not a shift) and the 95 % half-width
-    (the weighted mean's standard error times ``MEDIAN_SE_FACTOR``), and the pairs used. Each pair's
-    variance is taken at the pairs' median contrast, so a pair is not trusted more for reading low."""
+    """A session's pairs pooled: the speckle contrast (the median of the pairs' contrasts, as a
+    single pair's reading would be), the 95 % half-width of its square, and the pairs used.
+
+    The half-width is the larger of two: photon noise alone (the pairs pooled by inverse variance,
+    each pair's variance taken at the pairs' median contrast so a pair is not trusted more for
+    reading low; the weighted mean's standard error times ``MEDIAN_SE_FACTOR``), and the pairs' own
+    scatter (their standard deviation over the root of their number, times the same factor, with
+    Student's t for their number). Pairs differ by more than photon noise (the face moves, the dots
+    fall on other skin), so photon noise alone would claim a precision the pairs do not have."""
     used = [x for x in lights if np.isfinite(x.contrast2)]
     if not used:
         return float("nan"), float("nan"), 0
     ref = float(np.median([x.contrast2 for x in used]))
     var = np.array([x.variance(ref) for x in used])
-    c2 = np.array([x.contrast2 for x in used])
     keep = np.isfinite(var) & (var > 0)
     if not keep.any():
         return float("nan"), float("nan"), 0
-    w, c2 = 1.0 / var[keep], c2[keep]
-    order = np.argsort(c2, kind="stable")
-    cum = np.cumsum(w[order])
-    est = float(c2[order][np.searchsorted(cum, cum[-1] / 2)])
-    return est, CI_Z * MEDIAN_SE_FACTOR / float(np.sqrt(w.sum())), int(keep.sum())
+    c2 = np.array([x.contrast2 for x in used])[keep]
+    est = float(np.median(np.sqrt(np.maximum(c2, 0.0))))
+    half = CI_Z * MEDIAN_SE_FACTOR / float(np.sqrt((1.0 / var[keep]).sum()))
+    k = len(c2)
+    if k >= 2:
+        t = float(stdtrit(k - 1, 0.975))
+        half = max(half, t * MEDIAN_SE_FACTOR * float(np.std(c2, ddof=1)) / np.sqrt(k))
+    return est, half, k
 
 
 @dataclass(frozen=True)
@@ -344,8 +352,8 @@ class ProjectorMeasure:
 
     ``speckle`` and its 95 % confidence interval ``low``..``high`` come from the two-sided pairs
     (at most ``MAX_CLIPPED_SHARE`` of the skin clipped), NaN when none measured anything. ``floor``
-    is the lower end of the 95 % interval of the one-sided pairs' contrast (clipped pixels kept): the
-    surface is at least this hard (NaN without such pairs). ``clipped`` is the median share of
+    is the one-sided pairs' median contrast (clipped pixels kept): the surface is at least this hard,
+    as clipping only lowers the contrast (NaN without such pairs). ``clipped`` is the median share of
     clipped skin pixels over all pairs."""
     speckle: float
     low: float
@@ -364,11 +372,10 @@ class ProjectorMeasure:
             return float(np.median(a[np.isfinite(a)])) if np.isfinite(a).any() else float("nan")
         share, snr, clipped = (med([getattr(x, k) for x in lights]) for k in ("share", "snr", "clipped"))
         est, half, pairs = _pooled([x for x in lights if not x.one_sided])
-        f_est, f_half, f_pairs = _pooled([x for x in lights if x.one_sided])
+        floor, _, f_pairs = _pooled([x for x in lights if x.one_sided])
         nan = float("nan")
-        speckle, low, high = ((_root(est), _root(est - half), _root(est + half)) if pairs else (nan, nan, nan))
-        return cls(speckle, low, high, share, snr, clipped, pairs,
-                   _root(f_est - f_half) if f_pairs else nan, f_pairs)
+        speckle, low, high = ((est, _root(est ** 2 - half), _root(est ** 2 + half)) if pairs else (nan, nan, nan))
+        return cls(speckle, low, high, share, snr, clipped, pairs, floor if f_pairs else nan, f_pairs)
 
 
 def _root(contrast2: float) -> float:

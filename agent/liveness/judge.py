@@ -441,7 +441,7 @@ class Judge:
                       motion=motion)
             notes.extend(s.notes)
             detectors = s.as_dict()
-            fused = fuse(detectors)
+            fused = min(fuse(detectors), s.material_bound)
             result = decide(fused, self.thresholds)
             if s.material_drowned:
                 # Unmeasured is not evidence of life, nor of an attack: the score stays below any

