@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from agent.liveness.detectors import active_ramps, evaluate, separates
-from agent.liveness.features import MAX_CLIPPED_SHARE, ProjectorLight, ProjectorMeasure, pair_light
+from agent.liveness.features import MAX_CLIPPED_SHARE, T975, ProjectorLight, ProjectorMeasure, pair_light
 
 FULL_WELL_E = 9000.0             # electrons at 255 DN (the simulator's IR imager)
 SKIN_SIGMA, RESIN_SIGMA = 2.2, 1.6
@@ -255,3 +255,9 @@ def test_an_unmeasurable_session_may_lean_hard_but_never_soft():
                "projector_clipped_floor": 0.2716}
     assert evaluate(clipped, challenged=True).material_bound == pytest.approx(SPECKLE({"projector_speckle": 0.2716}))
     assert evaluate(base, challenged=True).material_bound == 1.0          # measured: no bound
+
+
+def test_the_t_table_is_students():
+    from scipy.special import stdtrit
+
+    assert [round(float(stdtrit(df, 0.975)), 4) for df in range(1, len(T975) + 1)] == list(T975)
