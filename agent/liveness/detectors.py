@@ -273,7 +273,7 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
                             for k in ("projector_speckle", "projector_share", "projector_clipped_floor")):
         # Under a challenge, but the projector's light on the skin was not measured precisely
         # enough to tell skin from a mask, or only on clipped pairs (which can only say "hard"):
-        # neither evidence of life nor of an attack.
+        # no evidence of life; at most a bound toward an attack (below).
         material, drowned = None, True
         notes.append(unmeasured_note(m))
         # What could not show skin may still lean hard: the speckle's own estimate (with the dot
