@@ -99,13 +99,15 @@ def frame_interval_ms(cam: Camera) -> float:
 
 def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: Projector | None, *,
         timeout_s: float = 30.0, cancelled: Callable[[], bool] | None = None,
-        on_frameset: Callable[[FrameSet], None] | None = None) -> Generator[Illumination, None, list[FrameSet]]:
+        on_frameset: Callable[[FrameSet], None] | None = None,
+        per_frameset: bool = False) -> Generator[Illumination, None, list[FrameSet]]:
     """Read ``n`` framesets, driving the projector and the screen by the challenge; yields the
     screen's ``Illumination`` events as each step should begin, returns the framesets.
 
-    Stops early, with what it has, when ``cancelled()`` turns true or ``timeout_s`` passes; the caller
-    decides whether that is enough. A camera that fails after the first frameset (a recording that
-    ends, a device lost) also ends the window early; one that fails before it raises.
+    Stops early, with what it has, when ``cancelled()`` turns true or ``timeout_s`` passes (with
+    ``per_frameset``: passes without a new frameset); the caller decides whether that is enough.
+    A camera that fails after the first frameset (a recording that ends, a device lost) also ends
+    the window early; one that fails before it raises.
     ``on_frameset`` sees each frameset as it is matched (to stream it to the liveness worker); what
     it raises ends the window and reaches the caller."""
     out: list[FrameSet] = []
@@ -121,7 +123,7 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
             projector.show(schedule[0])          # whatever the quality loop left it at
         if screen is not None and (ev := screen.at(0)) is not None:
             yield ev
-        frames = reader.stream(timeout_s=timeout_s, cancelled=cancelled)
+        frames = reader.stream(timeout_s=timeout_s, cancelled=cancelled, per_frameset=per_frameset)
         while len(out) < n:
             try:
                 fs = next(frames)
@@ -153,9 +155,10 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
 
 def collect(reader: FramesetReader, n: int, challenge: Challenge | None, projector: Projector | None, *,
             timeout_s: float = 30.0, cancelled: Callable[[], bool] | None = None,
-            on_frameset: Callable[[FrameSet], None] | None = None) -> list[FrameSet]:
+            on_frameset: Callable[[FrameSet], None] | None = None, per_frameset: bool = False) -> list[FrameSet]:
     """:func:`run` without a kiosk app to show the screen's events (offline analysis, benches)."""
-    gen = run(reader, n, challenge, projector, timeout_s=timeout_s, cancelled=cancelled, on_frameset=on_frameset)
+    gen = run(reader, n, challenge, projector, timeout_s=timeout_s, cancelled=cancelled, on_frameset=on_frameset,
+              per_frameset=per_frameset)
     while True:
         try:
             next(gen)
