@@ -124,8 +124,9 @@ class UVCCamera(SingleStreamCamera):
         self._last_seq: int | None = None
         self.dropped = 0
         self.corrupt = 0
-        # No EXPOSURE_CONTROL until the V4L2 exposure controls are locked here (exposure_auto to manual
-        # at exposure_absolute): a claim without the lock would tell the server the window's exposure is held.
+        # No exposure lock (EXPOSURE_LOCK_IR/_COLOR) until the V4L2 exposure controls are locked here
+        # (exposure_auto to manual at exposure_absolute): a claim without the lock would tell the
+        # server the window's exposure is held.
         self.capabilities: frozenset[Capability] = frozenset()
 
     # --- Camera contract ----------------------------------------------------------------------------

@@ -66,10 +66,12 @@ def test_a_lease_meters_the_face_and_locks_exposure_on_the_camera_that_owns_the_
         cam = m.lease()
         with cam:
             cam.read(5.0)
-            assert {Capability.EXPOSURE_REGION, Capability.EXPOSURE_CONTROL} <= cam.capabilities
+            assert {Capability.EXPOSURE_REGION, Capability.EXPOSURE_LOCK_IR,
+                    Capability.EXPOSURE_LOCK_COLOR} <= cam.capabilities
             cam.set_exposure_region(StreamKind.COLOR, (200, 120, 440, 360))
             cam.set_exposure_region(StreamKind.COLOR, None)
-            assert cam.lock_exposure(StreamKind.IR).exposure_us > 0
-            cam.unlock_exposure(StreamKind.IR)
+            for kind in (StreamKind.IR, StreamKind.COLOR):
+                assert cam.lock_exposure(kind).exposure_us > 0
+                cam.unlock_exposure(kind)
     finally:
         m.stop()
