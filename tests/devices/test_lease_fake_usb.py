@@ -131,7 +131,7 @@ def test_fake_usb_sdk_hang_during_idle_is_killed_and_replaced_before_the_next_se
         dev.clear()
         _wait(lambda: src.state is SourceState.ONLINE and src.epoch > epoch, what="replacement")
         assert src.camera.host_pid != old
-        assert any(e.error == "DRV_HOST_HUNG" for e in src.events), src.events
+        assert any(e.error == "DRV_HOST_HUNG" for e in src.history()), src.history()
         cam = m.lease()
         cam.start()
         _framesets(cam, 2)
@@ -170,7 +170,7 @@ def test_fake_usb_source_comes_back_after_giving_up(bus):
             m.lease().start()                          # sessions fail fast meanwhile
         dev.plug()
         _wait(lambda: src.state is SourceState.ONLINE, 5.0, "late re-plug")
-        assert src.events[-1].step == "re-plug after failure"
+        assert src.history()[-1].step == "re-plug after failure"
         cam = m.lease()
         cam.start()
         cam.stop()

@@ -28,15 +28,15 @@ def test_simulated_unplug_of_sim_camera_typed_loss_and_recovery():
         while src.state is SourceState.ONLINE:
             assert time.monotonic() - t0 < SETTINGS.read_timeout_s + 1.0
             time.sleep(0.01)
-        lost = src.events[-1]
+        lost = src.history()[-1]
         assert lost.error == "DRV_DEVICE_LOST"
         time.sleep(0.2)
         t1 = time.monotonic()
         cable.replug()
-        while not (src.state is SourceState.ONLINE and src.events[-1].at > lost.at):
+        while not (src.state is SourceState.ONLINE and src.history()[-1].at > lost.at):
             assert time.monotonic() - t1 < SETTINGS.replug_timeout_s
             time.sleep(0.01)
-        print(f"sim re-plug recovery: {(src.events[-1].at - t1) * 1000:.0f} ms")
+        print(f"sim re-plug recovery: {(src.history()[-1].at - t1) * 1000:.0f} ms")
         assert rig.read(2.0).stream in (StreamKind.COLOR, StreamKind.DEPTH, StreamKind.IR)
 
 
