@@ -275,7 +275,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         yield Progress(85, "seal")
         best: AlignedFrameSet = align_frameset(sets[r.best["index"]])
         # The worker's quality report, and the daemon's own word on the window's exposure.
-        quality = {**(r.quality if isinstance(r.quality, dict) else {}), "exposure_lock": holds[0].to_dict()}
+        quality = {**(r.quality or {}), "exposure_lock": holds[0].to_dict()}   # a dict: the supervisor checked
         payload = build_payload(best, r.best, quality=quality, liveness=v.to_dict(), device=device,
                                 timings_ms=timings, frame_digest=v.frame_digests[r.best["index"]],
                                 suite=ch.hpke_suite, evidence=r.evidence, calibration=calibration)
