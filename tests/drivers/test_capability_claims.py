@@ -125,3 +125,4 @@ def test_the_camera_host_forwards_each_claim_and_its_lock():
             cam.stop()
     finally:
         pool.close()
+
