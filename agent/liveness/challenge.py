@@ -156,11 +156,11 @@ def illumination_steps(nonce: bytes, frames: int) -> tuple[Step, ...]:
             out.append((start, n, PALETTE[colour]))
             start += n
             colour = (colour + 1 + s.below(len(PALETTE) - 1)) % len(PALETTE)      # any other colour
-        seen = _compared(out, frames, ILLUMINATION_MAX_LAG)
         shown = _compared(out, frames, ILLUMINATION_TYPICAL_LAG)
-        toggles = len(seen) < 2 or all(len({rgb[c] for rgb in seen}) > 1 for c in range(3))
-        repeats = (len(shown) >= 3 and shown[-1] == shown[0]) or frames - ILLUMINATION_TYPICAL_LAG < 2 * lo + 2
-        if toggles and repeats:
+        if not ((len(shown) >= 3 and shown[-1] == shown[0]) or frames - ILLUMINATION_TYPICAL_LAG < 2 * lo + 2):
+            continue                                   # no repeat of the first colour (checked first: cheaper)
+        seen = _compared(out, frames, ILLUMINATION_MAX_LAG)
+        if len(seen) < 2 or all(len({rgb[c] for rgb in seen}) > 1 for c in range(3)):
             return tuple(Step(*st) for st in out)
 
 
@@ -309,9 +309,8 @@ def verify_projector(schedule: Sequence[bool], energies: Sequence[float] | np.nd
     care = _settled(sched) & inside                   # settledness looks only backwards: a prefix per lag
     mism = np.count_nonzero((o != sched) & care, axis=1)
     checked = np.count_nonzero(care, axis=1)
-    edge = np.zeros(n, bool)
-    edge[1:] = sched[1:] != sched[:-1]
-    late = np.count_nonzero(edge & inside & (o == np.roll(sched, 1)), axis=1)      # _late_edges per lag
+    # Edges (frame k unlike k - 1) whose frame still showed the old state: landed one frame late.
+    late = np.count_nonzero((sched[1:] != sched[:-1]) & inside[:, 1:] & (o[:, 1:] == sched[:-1]), axis=1)
     sep = _dprime_rows(el, care & sched, care & ~sched)
     ok = (mism <= checked // FRAMES_PER_ALLOWED_MISMATCH) & (sep >= min_separation)
     # The lag that has the edges on time is the lag (the first of equal keys).
@@ -449,9 +448,7 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     observed = np.where(finite, on @ _BITS, -1)
     code = (x > 0.5) @ _BITS
     wrong = np.where(np.all(gains > 0, axis=1), np.count_nonzero((observed != code) & care, axis=1), checked)
-    edge = np.zeros(n, bool)
-    edge[1:] = code[1:] != code[:-1]
-    late = np.count_nonzero(edge & inside & (observed == np.roll(code, 1)), axis=1)     # _late_edges per lag
+    late = np.count_nonzero((code[1:] != code[:-1]) & inside[:, 1:] & (observed[:, 1:] == code[:-1]), axis=1)
     # A step the window's end cuts to its uncertain frame is not compared; every other step must
     # have a frame with a face.
     member = sid[:, None] == np.arange(len(steps))                 # (n, steps)
