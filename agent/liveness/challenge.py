@@ -144,18 +144,19 @@ def illumination_steps(nonce: bytes, frames: int) -> tuple[Step, ...]:
     them shows the first step's colour again (so landmarks can be compared across the window under
     one light: the liveness judge's motion cue). Windows too short for that (under 10 framesets)
     drop the second condition, and windows too short to compare two steps the first."""
-    s = _Stream(nonce, b"illumination")
+    below = _Stream(nonce, b"illumination").below
     lo, hi = ILLUMINATION_STEPS
+    others, lengths = len(PALETTE) - 1, hi - lo + 1
     # Plain tuples while drawing (the server derives the sequence for every probe it checks).
     while True:
         out: list[tuple[int, int, Rgb]] = []
-        colour = 1 + s.below(len(PALETTE) - 1)      # the first step is never black: it must change the screen
+        colour = 1 + below(others)                  # the first step is never black: it must change the screen
         start = 0
         while start < frames:
-            n = min(lo + s.below(hi - lo + 1), frames - start)
+            n = min(lo + below(lengths), frames - start)
             out.append((start, n, PALETTE[colour]))
             start += n
-            colour = (colour + 1 + s.below(len(PALETTE) - 1)) % len(PALETTE)      # any other colour
+            colour = (colour + 1 + below(others)) % len(PALETTE)      # any other colour
         shown = _compared(out, frames, ILLUMINATION_TYPICAL_LAG)
         if not ((len(shown) >= 3 and shown[-1] == shown[0]) or frames - ILLUMINATION_TYPICAL_LAG < 2 * lo + 2):
             continue                                   # no repeat of the first colour (checked first: cheaper)
@@ -333,6 +334,9 @@ def _drift(t: np.ndarray) -> np.ndarray:
     return np.stack([u ** p for p in range(DRIFT_TERMS + 1)], axis=-1)
 
 
+_EPS = float(np.finfo(np.float64).eps)
+
+
 def _fit_channels(y: np.ndarray, drift: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Least squares ``y[:, c] ~ drift + g x[:, c]`` for the three channels at once, on the settled
     frames (``drift``: their rows of :func:`_drift`): (3, terms) rows of the drift coefficients, then
@@ -343,7 +347,7 @@ def _fit_channels(y: np.ndarray, drift: np.ndarray, x: np.ndarray) -> np.ndarray
     a[:, :, :d] = drift
     a[:, :, d] = x.T
     u, sv, vt = np.linalg.svd(a, full_matrices=False)
-    keep = sv > np.finfo(np.float64).eps * max(k, d + 1) * sv[:, :1]
+    keep = sv > _EPS * max(k, d + 1) * sv[:, :1]
     inv = np.divide(1.0, sv, out=np.zeros_like(sv), where=keep)
     uty = np.einsum("cki,kc->ci", u, y)
     return np.einsum("cij,ci->cj", vt, inv * uty)
@@ -617,10 +621,13 @@ def face_response(grids: np.ndarray | Sequence) -> np.ndarray:
     g = g.reshape(g.shape[0], -1, 3)
     if not np.isfinite(g).any():
         return np.full((g.shape[0], 3), np.nan)
-    level = np.nanmean(g, axis=0)                                  # (cells, 3) each cell's mean
+    # np.nanmean is np.mean when nothing is NaN (the same sum and division): the server's grids
+    # usually have a face in every frame, so the NaN handling is skipped then.
+    faceless = np.isnan(g).any()
+    level = np.nanmean(g, axis=0) if faceless else g.mean(axis=0)  # (cells, 3) each cell's mean
     rel = g / np.where(level > 1e-9, level, np.nan)[None]
     srt = np.sort(rel, axis=1)                                     # NaN rows stay NaN (sorted last)
     cells = g.shape[1]
     q = cells // 4
     mid = np.mean(srt[:, q:cells - q], axis=1)
-    return mid * np.nanmean(level, axis=0)[None]
+    return mid * (np.nanmean(level, axis=0) if np.isnan(level).any() else level.mean(axis=0))[None]

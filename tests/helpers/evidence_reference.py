@@ -1,9 +1,9 @@
 """The server's evidence check as it was before its lag search was done in one array operation
 (``hil.ingest.evidence.verify`` and ``agent.liveness.challenge``'s ``verify_projector``,
-``verify_illumination`` and ``projector_states`` at the commit before, verbatim but for the names
-they import). The server must give the same verdict, refusal and integer counts on the same
-evidence (``tests/hil/test_evidence_equivalence.py``). Kept here, not in the package: nothing else
-runs it."""
+``verify_illumination``, ``projector_states``, ``face_response`` and the nonce's sequences at the
+commit before, verbatim but for the names they import). The server must give the same verdict,
+refusal and integer counts on the same evidence (``tests/hil/test_evidence_equivalence.py``).
+Kept here, not in the package: nothing else runs it."""
 
 from __future__ import annotations
 
@@ -35,7 +35,6 @@ from agent.liveness.challenge import (
     Step,
     allowed_mismatches,
     face_grid,
-    face_response,
     kinds_from,
 )
 from hil.ingest.evidence import NAMES, EvidenceFailed, EvidenceThresholds, Frames, check_shape, names
@@ -347,6 +346,28 @@ def projector_states(energies: Sequence[float] | np.ndarray) -> np.ndarray:
     f = e[np.isfinite(e)]
     lo, hi = np.percentile(f, 10), np.percentile(f, 90)
     return np.nan_to_num(e, nan=0.0) > np.sqrt(max(lo, 1e-6) * max(hi, 1e-6))
+
+
+def face_response(grids: np.ndarray | Sequence) -> np.ndarray:
+    """(n, 3) the face's light per frame, R, G, B, from (n, GRID*GRID, 3) cell grids (rows of NaN
+    where a frame has none): each cell relative to its own mean over the window, then the middle
+    half of the cells per frame averaged (an interquartile mean), times the cells' overall level.
+
+    Skin cells answer the screen in proportion (one light, each cell's own albedo); a blink, the jaw
+    or a strand of hair moves a few cells, which the middle half leaves out."""
+    g = np.asarray(grids, dtype=np.float64)
+    if g.size == 0:
+        return np.zeros((0, 3))
+    g = g.reshape(g.shape[0], -1, 3)
+    if not np.isfinite(g).any():
+        return np.full((g.shape[0], 3), np.nan)
+    level = np.nanmean(g, axis=0)                                  # (cells, 3) each cell's mean
+    rel = g / np.where(level > 1e-9, level, np.nan)[None]
+    srt = np.sort(rel, axis=1)                                     # NaN rows stay NaN (sorted last)
+    cells = g.shape[1]
+    q = cells // 4
+    mid = np.mean(srt[:, q:cells - q], axis=1)
+    return mid * np.nanmean(level, axis=0)[None]
 
 
 def verify(payload: pb.ProbePayload, liveness: dict[str, Any], nonce: bytes, challenges: Iterable[Kind],

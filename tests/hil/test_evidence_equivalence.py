@@ -247,6 +247,24 @@ def test_the_projector_split_is_numpys_percentile_to_the_last_bit():
                 assert new._percentile(f, q) == np.percentile(f, q)
 
 
+@pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarning")
+def test_the_faces_response_is_what_it_was_to_the_last_bit():
+    rng = np.random.default_rng(23)
+    for k in range(400):
+        n = int(rng.integers(1, 60))
+        g = rng.random((n, GRID * GRID, 3)) * 10.0 ** int(rng.integers(-4, 2))
+        if k % 2:
+            g[rng.random(n) < 0.4] = np.nan                       # frames without a face
+        if k % 5 == 0:
+            g[rng.random(g.shape) < 0.05] = np.nan                # lone cells
+        if k % 7 == 0:
+            g[:, int(rng.integers(0, GRID * GRID))] = np.nan      # a cell never measured
+        if k % 11 == 0:
+            g[:] = np.nan
+        np.testing.assert_array_equal(face_response(g), ref.face_response(g))
+        assert face_response(g).tobytes() == ref.face_response(g).tobytes()
+
+
 def test_the_nonces_sequences_are_what_they_were():
     for k in range(1500):
         nonce = os.urandom(32 if k % 2 else 16)
