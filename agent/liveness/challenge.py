@@ -256,19 +256,19 @@ def allowed_mismatches(checked: int) -> int:
     return checked // FRAMES_PER_ALLOWED_MISMATCH
 
 
-def _dprime_rows(e: np.ndarray, on: np.ndarray, off: np.ndarray) -> np.ndarray:
-    """:func:`_dprime` of each row of ``e`` (lags, frames), its two groups given as masks: the same
-    rule, the sums taken along the row with the other frames as zeros."""
-    na, nb = np.count_nonzero(on, axis=1), np.count_nonzero(off, axis=1)
-    ma = np.where(on, e, 0.0).sum(axis=1) / np.maximum(na, 1)
-    mb = np.where(off, e, 0.0).sum(axis=1) / np.maximum(nb, 1)
-    va = np.where(on, (e - ma[:, None]) ** 2, 0.0).sum(axis=1) / np.maximum(na - 1, 1)
-    vb = np.where(off, (e - mb[:, None]) ** 2, 0.0).sum(axis=1) / np.maximum(nb - 1, 1)
-    ha, hb = na >= 2, nb >= 2
-    pooled = np.sqrt((np.where(ha, va, 0.0) + np.where(hb, vb, 0.0)) / np.maximum(ha.astype(int) + hb, 1))
-    pooled = np.maximum(pooled, 1e-3 * np.maximum(np.maximum(np.abs(ma), np.abs(mb)), 1e-6))
-    usable = (na >= 1) & (nb >= 1) & (na + nb >= 4)
-    return np.where(usable, (ma - mb) / np.where(usable, pooled, 1.0), 0.0)
+def _dprime(a: np.ndarray, b: np.ndarray) -> float:
+    """(mean of ``a`` - mean of ``b``) over the pooled standard deviation of the groups that have one
+    (a short window may hold a single settled frame of one state): ``np.mean`` and ``np.var(ddof=1)``
+    worked out with their own sums (the same numbers, to the bit), without their machinery."""
+    na, nb = a.size, b.size
+    if na < 1 or nb < 1 or na + nb < 4:
+        return 0.0
+    ma, mb = np.add.reduce(a) / na, np.add.reduce(b) / nb
+    spreads = [np.add.reduce(np.square(g - m)) / (k - 1) for g, m, k in ((a, ma, na), (b, mb, nb)) if k >= 2]
+    pooled = np.sqrt(np.add.reduce(np.asarray(spreads)) / len(spreads))
+    # A floor on the spread: a perfectly repeatable energy (no sensor noise) must not divide by ~0.
+    pooled = max(pooled, 1e-3 * max(abs(ma), abs(mb), 1e-6))
+    return float((ma - mb) / pooled)
 
 
 def _lags(max_lag: int, n: int) -> np.ndarray:
@@ -312,7 +312,8 @@ def verify_projector(schedule: Sequence[bool], energies: Sequence[float] | np.nd
     checked = np.count_nonzero(care, axis=1)
     # Edges (frame k unlike k - 1) whose frame still showed the old state: landed one frame late.
     late = np.count_nonzero((sched[1:] != sched[:-1]) & inside[:, 1:] & (o[:, 1:] == sched[:-1]), axis=1)
-    sep = _dprime_rows(el, care & sched, care & ~sched)
+    on, off = care & sched, care & ~sched
+    sep = np.array([_dprime(el[i][on[i]], el[i][off[i]]) for i in range(lags.size)])
     ok = (mism <= checked // FRAMES_PER_ALLOWED_MISMATCH) & (sep >= min_separation)
     # The lag that has the edges on time is the lag (the first of equal keys).
     keys = [(bool(ok[i]), -int(mism[i]), -int(late[i]), float(sep[i])) for i in range(lags.size)]

@@ -1,22 +1,20 @@
 """The server's evidence check works out every lag of a challenge at once; it must refuse and accept
 exactly what the check before it did (``tests/helpers/evidence_reference.py``), in the same process
-on the same evidence.
+on the same evidence, and say so in the same words and numbers.
 
 Windows: evidence that meets its nonce (8-120 framesets, both challenges and each alone, lags 0-4),
 and the same evidence noisy, shuffled, replaced by random numbers, partly or mostly faceless,
 quantised, shifted past the largest lag, with its colour channels in the wrong order, with
-non-finite numbers, cut short, with broken timing or a crop that differs; each through
-``check_shape`` and ``verify`` under the default thresholds and under others. Asserted identical:
-the outcome (accepted, ``MALFORMED`` or ``EVIDENCE_FAILED``) and the refusal's text but for the
-separation it quotes; each challenge's verdict, lag, frames checked, mismatches and whether its
-response was measurable. The separation (a ratio of fitted gain to noise) agrees to 1e-9 of its
-value (1e-6 absolute near zero), so the quoted one to its last digit but at a rounding boundary."""
+non-finite numbers, cut short, with broken timing or a crop that differs, lit by nothing, or with a
+response close to its noise; each through ``check_shape`` and ``verify`` under the default
+thresholds and under others. Asserted identical: the outcome (accepted, ``MALFORMED`` or
+``EVIDENCE_FAILED``), the refusal's text and each challenge's result, every field to the bit (the
+separation too: windows whose response is rounding noise, where the separation is ~1e-13 and
+decides which lag is reported, are among them)."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import re
 
 import numpy as np
 import pytest
@@ -38,7 +36,6 @@ VARIANTS = ("valid", "noisy", "shuffled", "random", "faceless", "mostly_faceless
             "bgr", "nan", "inf", "truncated", "timing", "crop", "flat", "dim")
 OTHER = EvidenceThresholds(projector_min_separation=1.5, illumination_min_separation=6.0, projector_max_lag=1,
                            illumination_max_lag=6, min_face_share=0.5)
-SEP = re.compile(r"separation (-?[0-9.]+|nan|inf)")
 
 
 def _payload(nonce: bytes, kinds: frozenset[Kind], frames: int, lag: int, seed: int,
@@ -111,23 +108,10 @@ def _outcome(verify, p: pb.ProbePayload, lv: dict, nonce: bytes, kinds, frames: 
         return ("EVIDENCE_FAILED", str(exc), None)
 
 
-def _same_results(a: dict | None, b: dict | None) -> None:
-    assert (a is None) == (b is None)
-    for kind in (a or {}):
-        x, y = dict(a[kind]), dict(b[kind])                 # type: ignore[index]
-        sx, sy = x.pop("separation"), y.pop("separation")
-        assert sx == pytest.approx(sy, rel=1e-9, abs=0.0100001)     # rounded to 2 decimals in the result
-        assert x == y
-
-
 def _same(p, lv, nonce, kinds, frames, t) -> str:
     old = _outcome(ref.verify, p, lv, nonce, kinds, frames, t)
     now = _outcome(evidence.verify, p, lv, nonce, kinds, frames, t)
-    assert now[0] == old[0], (now, old)
-    assert SEP.sub("separation #", now[1]) == SEP.sub("separation #", old[1])
-    quoted = [float(m[1]) if (m := SEP.search(s)) else 0.0 for s in (now[1], old[1])]
-    assert quoted[0] == pytest.approx(quoted[1], abs=0.1000001, nan_ok=True)
-    _same_results(now[2], old[2])
+    assert repr(now) == repr(old)               # repr: floats to the bit, NaN equal to NaN
     return now[0]
 
 
@@ -153,10 +137,7 @@ def test_the_server_refuses_and_accepts_what_it_did_before():
 
 
 def _same_sequence(now: new.SequenceResult, old: new.SequenceResult) -> None:
-    a, b = dataclasses.asdict(now), dataclasses.asdict(old)
-    sa, sb = a.pop("separation"), b.pop("separation")
-    assert sa == pytest.approx(sb, rel=1e-9, abs=1e-6)
-    assert a == b
+    assert repr(now) == repr(old)               # every field, the separation to the bit
 
 
 def _windows(nonce: bytes, frames: int, seed: int):
@@ -182,12 +163,21 @@ def _windows(nonce: bytes, frames: int, seed: int):
     yield g[:, :, ::-1], -e
     yield g[: frames // 2], e[: frames // 2]
     yield np.repeat(g[:1], frames, axis=0), np.full(frames, 5.0)
+    # Energies of two or three exact levels that ignore the schedule: d' of rounding size decides the lag.
+    yield np.round(g * 4) / 4, np.where(rng.random(frames) < 0.5, 1 / 3, 1.0)
+    yield g, np.round(rng.random(frames) * 2) / 3 * 7.7
+    # Numbers at the ends of the range: overflowing sums, an infinite colour, vanishing energies.
+    big = g * 1e300
+    big[int(rng.integers(0, frames))] = np.inf
+    yield big, e * 1e-300
+    yield -g, np.where(rng.random(frames) < 0.2, -np.inf, e)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")        # overflow and inf - inf, in both versions
 def test_each_challenges_verdict_is_what_it_was_at_every_lag_bound():
     rng = np.random.default_rng(21)
     results = 0
-    for seed in range(40):
+    for seed in range(24):
         nonce = rng.bytes(32)
         frames = int(rng.choice([8, 9, 10, 16, 32, 32, 60, 120]))
         ch = Challenge.from_nonce(nonce, frames, (Kind.PROJECTOR, Kind.ILLUMINATION))
@@ -195,13 +185,13 @@ def test_each_challenges_verdict_is_what_it_was_at_every_lag_bound():
         for g, e in _windows(nonce, frames, seed):
             rgb = face_response(g)
             for max_lag in (0, 2, 4, 7):
-                for sep in (3.0, 0.5):
+                for sep in (3.0, 0.0):
                     _same_sequence(new.verify_illumination(ch.steps, rgb, max_lag=max_lag, min_separation=sep),
                                    ref.verify_illumination(ch.steps, rgb, max_lag=max_lag, min_separation=sep))
                     _same_sequence(new.verify_projector(ch.schedule, e, max_lag=max_lag, min_separation=sep),
                                    ref.verify_projector(ch.schedule, e, max_lag=max_lag, min_separation=sep))
                     results += 2
-    assert results == 40 * 12 * 4 * 2 * 2
+    assert results == 24 * 16 * 4 * 2 * 2
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
