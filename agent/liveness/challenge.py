@@ -291,7 +291,8 @@ def verify_projector(schedule: Sequence[bool], energies: Sequence[float] | np.nd
 
     Every lag is worked out at once (the server runs this for every probe): row ``l`` of the
     (lags, frames) arrays holds frame ``lag + k`` of the stream against frame ``k`` of the
-    schedule, for the ``n - lag`` frames compared at that lag; the frames after them are masked."""
+    schedule, for the ``n - lag`` frames compared at that lag; the frames after them are masked.
+    Only d' is summed lag by lag, on each lag's own groups (:func:`_dprime`)."""
     kind = Kind.PROJECTOR
     e = np.asarray(energies, dtype=np.float64)
     n = min(len(e), len(schedule))
