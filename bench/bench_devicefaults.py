@@ -106,7 +106,7 @@ def _unplug_cycle(m: DeviceManager, dev: usbcam.FakeUsbDevice, tally: Tally) -> 
     if not _wait(lambda: src.state is SourceState.ONLINE and src.epoch > epoch, HANG_LIMIT_S):
         tally.hangs += 1
         return
-    tally.recovery_ms.append((src.events[-1].at - t1) * 1000)
+    tally.recovery_ms.append((src.history()[-1].at - t1) * 1000)
 
 
 def _spare_ready(m: DeviceManager, uri: str) -> bool:
@@ -139,7 +139,7 @@ def _fault_cycle(m: DeviceManager, dev: usbcam.FakeUsbDevice, fault: str, tally:
     if not _wait(lambda: src.state is SourceState.ONLINE and src.epoch > epoch, HANG_LIMIT_S):
         tally.hangs += 1
         return
-    tally.recovery_ms.append((src.events[-1].at - t0) * 1000)
+    tally.recovery_ms.append((src.history()[-1].at - t0) * 1000)
 
 
 def _pct(v: list[float], q: float) -> float:

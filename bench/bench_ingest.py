@@ -12,12 +12,17 @@ run against a private ``redis-server`` (``hil/redisproc.py``), with the store's 
 probe counted, and once more with the store holding other terminals' nonce records (the store's
 size must not change the cost: every operation touches one terminal's keys).
 
+The same servicer alternates, probe by probe, with one whose evidence check is the one before its
+lags were worked out at once (``tests/helpers/evidence_reference.py``, the same verdicts): the ratio
+of the two on one load.
+
 Rows: CPU per probe (ms) with the target of ``bench/fleet.py`` (4 ms, the server's cost before it
 re-verified the evidence) as the reference, and the 95 % bounds of the mean over the probes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import tempfile
@@ -25,6 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 
@@ -81,6 +87,23 @@ def _run(w: World, n: int) -> tuple[list[float], list[float], list[bytes]]:
         submit.append(ms)
         raws.append(raw)
     return begin, submit, raws
+
+
+def _against_previous(w: World, n: int) -> tuple[list[float], list[float]]:
+    """``n`` probes through the server as it is and ``n`` through the server with the evidence check
+    it had before its lags were worked out at once (``tests/helpers/evidence_reference.py``),
+    alternating probe by probe so both see the same load: CPU per probe (BeginCapture +
+    SubmitProbe) of each."""
+    from tests.helpers import evidence_reference as ref
+    now: list[float] = []
+    before: list[float] = []
+    for i, (begin_ms, raw) in enumerate(_probes(w, 2 * n, seed=7)):
+        with (mock.patch("hil.ingest.evidence.verify", ref.verify) if i % 2 else contextlib.nullcontext()):
+            ms, receipt = _cpu_ms(w.ingest._submit_raw, raw, w.peer)
+        if receipt.reason != "OK":
+            raise RuntimeError(f"a valid probe was refused: {receipt.reason} {receipt.detail}")
+        (before if i % 2 else now).append(begin_ms + ms)
+    return now, before
 
 
 def _parse(raw: bytes) -> tuple[pb.SealedProbe, pb.ProbeHeader]:
@@ -157,6 +180,10 @@ def run() -> list[dict[str, Any]]:
                  _row("ingest: BeginCapture, memory store", begin),
                  _row("ingest: SubmitProbe, memory store", submit)]
         rows += _stages(w, raws[:100])
+        now, before = _against_previous(w, PROBES)
+        rows += [{**_row("ingest: server CPU per probe vs the previous evidence check, alternating", now),
+                  "reference": _mean_bounds(before)[0], "ratio": _mean_bounds(now)[0] / _mean_bounds(before)[0]},
+                 _row("ingest: server CPU per probe with the previous evidence check, alternating", before)]
 
         rp = start_redis(Path(d) / "redis")
         try:

@@ -28,15 +28,15 @@ def _cycle(rig: CaptureRig, cable: FakeCable) -> tuple[float, float]:
     cable.unplug()
     while src.state is SourceState.ONLINE:
         time.sleep(0.002)
-    lost_at = src.events[-1].at
+    lost_at = src.history()[-1].at
     time.sleep(0.2)
     t1 = time.monotonic()
     cable.replug()
-    while not (src.state is SourceState.ONLINE and src.events[-1].at > lost_at):
+    while not (src.state is SourceState.ONLINE and src.history()[-1].at > lost_at):
         if time.monotonic() - t1 > SETTINGS.replug_timeout_s:
             raise RuntimeError("did not recover")
         time.sleep(0.002)
-    return lost_at - t0, src.events[-1].at - t1
+    return lost_at - t0, src.history()[-1].at - t1
 
 
 def _measure(name: str, opener, cable: FakeCable, n: int = 5) -> list[dict]:

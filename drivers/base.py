@@ -48,12 +48,29 @@ class Capability(str, enum.Enum):
     # Only a simulated kiosk routes it through the camera; on a real terminal the kiosk app shows it.
     ILLUMINATION_CONTROL = "illumination_control"
     HARDWARE_RESET = "hardware_reset"
-    # Auto-exposure can be frozen and resumed per imager: ``lock_exposure`` / ``unlock_exposure``.
-    EXPOSURE_CONTROL = "exposure_control"
+    # The auto-exposure of one imager can be frozen and resumed: ``lock_exposure(stream)`` /
+    # ``unlock_exposure(stream)``, for the IR/depth imager (IR and depth share one) and for the
+    # colour imager (its white balance with it) separately. A camera claims only the imagers its
+    # ``lock_exposure`` actually holds: the server is told the exposure is held from these claims.
+    EXPOSURE_LOCK_IR = "exposure_lock_ir"
+    EXPOSURE_LOCK_COLOR = "exposure_lock_color"
     PROJECTOR_POWER = "projector_power"                    # IR projector power settable (mW)
     # The colour imager's auto-exposure can meter a region: ``set_exposure_region``.
     EXPOSURE_REGION = "exposure_region"
     RECORDING = "recording"                        # a playback source, not a live device
+
+
+def exposure_lock_capability(stream: StreamKind) -> Capability:
+    """The capability that says the imager behind ``stream`` can have its exposure locked."""
+    if not isinstance(stream, StreamKind):
+        raise InvalidSetting(f"not a stream: {stream!r}")
+    return Capability.EXPOSURE_LOCK_COLOR if stream is StreamKind.COLOR else Capability.EXPOSURE_LOCK_IR
+
+
+def lockable_streams(capabilities: frozenset[Capability]) -> frozenset[StreamKind]:
+    """The streams (IR stands for the IR/depth imager) whose exposure these capabilities say can be
+    locked."""
+    return frozenset(s for s in (StreamKind.IR, StreamKind.COLOR) if exposure_lock_capability(s) in capabilities)
 
 
 @dataclass(frozen=True)

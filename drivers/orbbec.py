@@ -250,7 +250,7 @@ class OrbbecCamera(Camera):
         caps = {Capability.HARDWARE_RESET}
         if self._has(_P.OB_PROP_LASER_CONTROL_INT) or self._has(_P.OB_PROP_LASER_BOOL):
             caps.add(Capability.PROJECTOR_CONTROL)
-        # No EXPOSURE_CONTROL: the SDK has IR/depth auto-exposure, exposure and gain properties, but
+        # No exposure lock (EXPOSURE_LOCK_IR): the SDK has IR/depth auto-exposure, exposure and gain properties, but
         # this backend does not lock them yet (their units per model are unchecked), and a claim it
         # cannot keep would tell the server the challenge window runs at a held exposure.
         return frozenset(caps)

@@ -155,18 +155,21 @@ def is_usb2(identity: UsbIdentity | None) -> bool:
 
 def probe_capabilities(dev: Any, rs: Any) -> frozenset[Capability]:
     """What this device can do, from its own option list: the depth sensor's ``emitter_enabled``
-    (projector on/off), ``laser_power`` (projector power), ``enable_auto_exposure`` (exposure
-    locks). A live device can always be reset."""
+    (projector on/off), ``laser_power`` (projector power), ``enable_auto_exposure`` with
+    ``exposure`` and ``gain`` (the IR/depth imager's exposure lock: the options the lock sets). No
+    colour exposure lock: ``RealSenseCamera.lock_exposure`` refuses the colour imager (its exposure
+    units differ by model). A live device can always be reset."""
     caps = {Capability.HARDWARE_RESET}
     try:
         sensor = dev.first_depth_sensor()
     except RuntimeError:
         return frozenset(caps)
-    for option, cap in ((rs.option.emitter_enabled, Capability.PROJECTOR_CONTROL),
-                        (rs.option.laser_power, Capability.PROJECTOR_POWER),
-                        (rs.option.enable_auto_exposure, Capability.EXPOSURE_CONTROL)):
+    for options, cap in (((rs.option.emitter_enabled,), Capability.PROJECTOR_CONTROL),
+                         ((rs.option.laser_power,), Capability.PROJECTOR_POWER),
+                         ((rs.option.enable_auto_exposure, rs.option.exposure, rs.option.gain),
+                          Capability.EXPOSURE_LOCK_IR)):
         try:
-            if sensor.supports(option):
+            if all(sensor.supports(o) for o in options):
                 caps.add(cap)
         except RuntimeError:
             pass

@@ -94,6 +94,8 @@ class UVCCamera(SingleStreamCamera):
             raise InvalidUri("uvc: power_line must be 50, 60, off or keep")
         self._exposure = _num(q, "exposure", float, 1, 1e7)
         self._gain = _num(q, "gain", float, 0, 1e4)
+        self._stamp_exposure: float | None = None        # what the device took, set at start
+        self._stamp_gain: float | None = None
         self._hfov = _num(q, "hfov", float, 10, 170) or DEFAULT_HFOV_DEG
         self._calibration = q.get("calibration")
         cal = self._calibration
@@ -124,8 +126,9 @@ class UVCCamera(SingleStreamCamera):
         self._last_seq: int | None = None
         self.dropped = 0
         self.corrupt = 0
-        # No EXPOSURE_CONTROL until the V4L2 exposure controls are locked here (exposure_auto to manual
-        # at exposure_absolute): a claim without the lock would tell the server the window's exposure is held.
+        # No exposure lock (EXPOSURE_LOCK_IR/_COLOR) until the V4L2 exposure controls are locked here
+        # (exposure_auto to manual at exposure_absolute): a claim without the lock would tell the
+        # server the window's exposure is held.
         self.capabilities: frozenset[Capability] = frozenset()
 
     # --- Camera contract ----------------------------------------------------------------------------
@@ -142,7 +145,11 @@ class UVCCamera(SingleStreamCamera):
                 raise UnsupportedMode(f"uvc: {self._path} took {got.width}x{got.height} {got.fourcc.strip()} @ "
                                       f"{got.fps:g} fps, not the {mode.width}x{mode.height} {mode.fourcc.strip()} @ "
                                       f"{mode.fps:g} fps asked")
-            notes = controls_for_kiosk(self._node, self._power_line, self._exposure, self._gain)
+            took = controls_for_kiosk(self._node, self._power_line, self._exposure, self._gain)
+            notes = list(took.notes)
+            # Frames state the exposure and gain the device took (read back), never what the URI
+            # asked: they feed the lux estimate and the quality values sent to the server.
+            self._stamp_exposure, self._stamp_gain = took.exposure_us, took.gain
             self._mode = got
             intr = self._intrinsics_for(got.width, got.height)
             if not self._calibration:
@@ -214,7 +221,7 @@ class UVCCamera(SingleStreamCamera):
         ts_ms = buf.timestamp_ns / 1e6 if buf.monotonic else host_ns / 1e6
         intr = self._profile.intrinsics
         assert intr is not None                  # set with the profile at start
-        meta = FrameMetadata(frame_counter=buf.sequence, exposure_us=self._exposure, gain=self._gain,
+        meta = FrameMetadata(frame_counter=buf.sequence, exposure_us=self._stamp_exposure, gain=self._stamp_gain,
                              extra={"source": "v4l2", "dropped": self.dropped})
         return Frame(stream=self._kind, pixels=px, format=self._profile.format, timestamp_ms=ts_ms,
                      clock_domain=ClockDomain.SYSTEM, host_time_ns=host_ns, frame_number=buf.sequence,

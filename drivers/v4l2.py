@@ -142,8 +142,24 @@ class V4L2Node:
     def has_control(self, key: str) -> bool:
         return key in self._controls
 
+    def get_control(self, key: str) -> int | None:
+        """A control's current value as the driver reports it; None when the device has no such
+        control or does not let it be read."""
+        self._check()
+        cid = self._controls.get(key)
+        if cid is None:
+            return None
+        try:
+            return int(lvd.get_control(self.fd, cid))
+        except OSError as exc:
+            if exc.errno in _GONE:
+                raise self._error(exc, f"G_CTRL {key}") from None
+            return None
+
     def set_control(self, key: str, value: int) -> bool:
-        """Set a control by its normalised name; False when the device has no such control."""
+        """Set a control by its normalised name; False when the device has no such control or
+        refuses the write (uvcvideo clamps an integer into the control's range instead: read the
+        value back with :meth:`get_control`)."""
         self._check()
         cid = self._controls.get(key)
         if cid is None:
@@ -221,23 +237,57 @@ class V4L2Node:
             pass
 
 
-def controls_for_kiosk(node: Any, power_line: str, exposure_us: float | None, gain: float | None) -> list[str]:
-    """Apply the controls a kiosk camera needs; returns notes for what the device could not do.
+@dataclass(frozen=True)
+class KioskControls:
+    """What :func:`controls_for_kiosk` left the device at: notes for what it could not do, and the
+    manual exposure (µs) and gain the device took, read back from it (None when not asked, refused
+    or unreadable): frames are stamped with these, never with what was asked."""
+    notes: list[str]
+    exposure_us: float | None = None
+    gain: float | None = None
+
+
+def controls_for_kiosk(node: Any, power_line: str, exposure_us: float | None, gain: float | None) -> KioskControls:
+    """Apply the controls a kiosk camera needs.
 
     * power-line frequency (50 Hz in China): the anti-flicker filter that stops mains-lit banding;
     * exposure priority off (``exposure_dynamic_framerate = 0``): in dim light the camera lengthens
       exposure by dropping the frame rate otherwise, and the sync and challenge timing break;
-    * manual exposure and gain when asked (V4L2 units: exposure in 100 µs).
+    * manual exposure and gain when asked (V4L2 units: exposure in 100 µs). A manual exposure the
+      device refuses leaves its auto-exposure mode as it was, not manual at a stale value.
     """
     notes = []
     if power_line != "keep" and not node.set_control("power_line_frequency", POWER_LINE[power_line]):
         notes.append(f"power-line frequency {power_line} not settable (banding possible under mains light)")
     if node.has_control("exposure_dynamic_framerate") and not node.set_control("exposure_dynamic_framerate", 0):
         notes.append("exposure priority could not be switched off (the frame rate may drop in dim light)")
+    took_exposure = took_gain = None
     if exposure_us is not None:
-        if not (node.set_control("auto_exposure", 1) and node.set_control("exposure_time_absolute",
-                                                                          round(exposure_us / 100))):
+        mode = node.get_control("auto_exposure")
+        if node.set_control("auto_exposure", 1) and node.set_control("exposure_time_absolute",
+                                                                     round(exposure_us / 100)):
+            took_exposure = _read_back(node, "exposure_time_absolute", 100.0, exposure_us, "exposure", "us", notes)
+        else:
             notes.append("manual exposure not settable")
-    if gain is not None and not node.set_control("gain", round(gain)):
-        notes.append("gain not settable")
-    return notes
+            if mode is not None and mode != 1:
+                node.set_control("auto_exposure", mode)        # back to the device's own exposure
+    if gain is not None:
+        if node.set_control("gain", round(gain)):
+            took_gain = _read_back(node, "gain", 1.0, gain, "gain", "", notes)
+        else:
+            notes.append("gain not settable")
+    return KioskControls(notes, took_exposure, took_gain)
+
+
+def _read_back(node: Any, key: str, unit: float, asked: float, what: str, suffix: str,
+               notes: list[str]) -> float | None:
+    """The value the device holds after a write it accepted (uvcvideo clamps into the control's
+    range and step), in the caller's units; None, with a note, when it cannot be read."""
+    got = node.get_control(key)
+    if got is None:
+        notes.append(f"{what} set but not readable back (frames do not state it)")
+        return None
+    value = float(got) * unit
+    if abs(value - asked) >= unit:
+        notes.append(f"{what} {asked:g}{suffix} asked, the device took {value:g}{suffix}")
+    return value

@@ -193,7 +193,7 @@ def record_presentation(p: Presentation, path: Path, frames: int) -> int:
         metering = FaceMetering(cam)
         rec = Recorder(cam, str(path))
         try:
-            for k, fs in enumerate(reader.stream(timeout_s=120.0)):
+            for k, fs in enumerate(reader.stream(timeout_s=30.0, per_frameset=True)):
                 if k < RECORD_SETTLE_SETS:
                     a = align_frameset(fs)
                     metering.observe(gate.evaluate(a).face, a.color.width, a.color.height)

@@ -44,12 +44,14 @@ from drivers import (
     Capability,
     DepthRange,
     DeviceInfo,
+    ExposureSetting,
     Extrinsics,
     Frame,
     ProjectorPowerRange,
     StreamKind,
     StreamProfile,
 )
+from drivers.base import exposure_lock_capability
 from drivers.errors import (
     CapabilityUnsupported,
     CaptureAgentError,
@@ -70,8 +72,10 @@ log = logging.getLogger(__name__)
 
 HEALTH_STALE_S = 30.0      # a source loop silent this long is stuck: the daemon stops its watchdog pings
 HOLD_WAIT_S = 2.0          # an update probes the holder lock for an instant; taking it waits out the probe
-# Capabilities that follow the stream they act on (the projector lights the IR imager).
-_IR_CAPABILITIES = (Capability.PROJECTOR_CONTROL, Capability.PROJECTOR_POWER, Capability.EXPOSURE_CONTROL)
+# Capabilities that follow the stream they act on (the projector lights the IR imager; each exposure
+# lock holds one imager): the rig has one only if the camera that owns that stream has it.
+_IR_CAPABILITIES = (Capability.PROJECTOR_CONTROL, Capability.PROJECTOR_POWER, Capability.EXPOSURE_LOCK_IR)
+_COLOR_CAPABILITIES = (Capability.EXPOSURE_REGION, Capability.EXPOSURE_LOCK_COLOR)
 
 
 class DeviceManagerBusy(CaptureAgentError):
@@ -478,8 +482,8 @@ class RigCamera(Camera):
             caps |= {c for c in have if c in (Capability.RECORDING, Capability.ILLUMINATION_CONTROL)}
             if s is ir:
                 caps |= {c for c in have if c in _IR_CAPABILITIES}
-            if s is color and Capability.EXPOSURE_REGION in have:   # the colour imager meters the face
-                caps.add(Capability.EXPOSURE_REGION)
+            if s is color:                       # the colour imager meters the face, holds its exposure
+                caps |= {c for c in have if c in _COLOR_CAPABILITIES}
         return frozenset(caps)
 
     @property
@@ -531,7 +535,10 @@ class RigCamera(Camera):
     def _camera_for(self, kind: StreamKind, capability: Capability) -> Camera:
         if capability not in self.capabilities:
             raise CapabilityUnsupported(f"the camera that owns the {kind.value} stream has no {capability.value}")
-        src = self._owner(kind) or self._owner(StreamKind.DEPTH)
+        if capability in _IR_CAPABILITIES:     # from the camera the rig took them from
+            src = self._owner(StreamKind.IR) or self._owner(StreamKind.DEPTH)
+        else:
+            src = self._owner(kind) or self._owner(StreamKind.DEPTH)
         cam = src.camera if src is not None else None
         if cam is None:
             raise DeviceLost(f"the {kind.value} camera is not open")
@@ -560,13 +567,11 @@ class RigCamera(Camera):
                 return
         raise CapabilityUnsupported("no camera of the rig controls the illumination")
 
-    def lock_exposure(self, stream: StreamKind) -> Any:
-        cam = self._camera_for(stream, Capability.EXPOSURE_CONTROL)
-        return getattr(cam, "lock_exposure")(stream)  # noqa: B009 - not every Camera declares it yet
+    def lock_exposure(self, stream: StreamKind) -> ExposureSetting:
+        return self._camera_for(stream, exposure_lock_capability(stream)).lock_exposure(stream)
 
     def unlock_exposure(self, stream: StreamKind) -> None:
-        cam = self._camera_for(stream, Capability.EXPOSURE_CONTROL)
-        getattr(cam, "unlock_exposure")(stream)  # noqa: B009 - not every Camera declares it yet
+        self._camera_for(stream, exposure_lock_capability(stream)).unlock_exposure(stream)
 
     def set_exposure_region(self, stream: StreamKind, region: tuple[int, int, int, int] | None) -> None:
         self._camera_for(stream, Capability.EXPOSURE_REGION).set_exposure_region(stream, region)

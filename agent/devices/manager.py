@@ -116,9 +116,11 @@ class Source:
         self.camera: Camera | None = None
         self.info: DeviceInfo | None = None
         self.error: CaptureAgentError | None = None
-        # The latest state changes (tests, diagnostics); observers get every one as it happens. Bounded:
-        # a daemon whose camera faults now and then for months must not keep them all (issue 20).
-        self.events: deque[SourceEvent] = deque(maxlen=EVENT_HISTORY)
+        # The latest state changes (tests, diagnostics: ``history()``); observers get every one as it
+        # happens. Bounded: a daemon whose camera faults now and then for months must not keep them
+        # all (issue 20). Appended by the source's thread, read by others: under a lock.
+        self._events: deque[SourceEvent] = deque(maxlen=EVENT_HISTORY)
+        self._events_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_counter: dict[StreamKind, int] = {}
@@ -140,6 +142,12 @@ class Source:
         self.attempt_error: CaptureAgentError | None = None   # why the last re-open failed
         # Which stream kinds this source feeds into the rig (set by CaptureRig); None = all.
         self.accept: Callable[[StreamKind], bool] | None = None
+
+    def history(self) -> list[SourceEvent]:
+        """The latest state changes (at most ``EVENT_HISTORY``), oldest first: a copy, safe to iterate
+        while the source's thread goes on recording."""
+        with self._events_lock:
+            return list(self._events)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def open(self) -> None:
@@ -178,7 +186,8 @@ class Source:
             self.epoch += 1
         self.state = state
         ev = SourceEvent(self.uri, state, time.monotonic(), step, error.code if error else "")
-        self.events.append(ev)
+        with self._events_lock:
+            self._events.append(ev)
         log.info("source %s: %s (%s) %s", self.uri, state.value, step, ev.error)
         if self._on_event is not None:
             self._on_event(ev)

@@ -344,11 +344,40 @@ class RemoteJudge:
         if evidence is not None and not check_evidence(evidence, self.digests):
             raise sup._fail(LivenessVerdictUnbound("liveness worker returned challenge evidence that is malformed "
                                                    "or not bound to the frames sent"))
-        timing = dict(msg.get("timing_ms") or {})
-        if isinstance(msg.get("finish_ms"), (int, float)):
-            timing["worker_finish"] = float(msg["finish_ms"])
-        return WorkerResult(verdict, msg.get("quality"), msg.get("max_skew_ms"), timing, self.transfer_ms,
-                            float(msg.get("worker_ms") or 0.0), best, evidence)
+        timing, worker_ms, finish_ms = (check_timings(msg.get("timing_ms")), msg.get("worker_ms"),
+                                        msg.get("finish_ms"))
+        quality, skew = msg.get("quality"), msg.get("max_skew_ms")
+        if (timing is None or not _optional_ms(worker_ms) or not _optional_ms(finish_ms)
+                or not (quality is None or isinstance(quality, dict)) or not (skew is None or _ms(skew))):
+            raise sup._fail(LivenessVerdictUnbound("liveness worker returned malformed timings or reports"))
+        if finish_ms is not None:
+            timing["worker_finish"] = float(finish_ms)
+        return WorkerResult(verdict, quality, None if skew is None else float(skew), timing, self.transfer_ms,
+                            float(worker_ms or 0.0), best, evidence)
+
+
+MAX_TIMINGS = 64          # the worker times a handful of stages; a reply with more is not the worker's
+
+
+def _ms(v: Any) -> bool:
+    """A duration in milliseconds: a finite number, not negative (a bool is not a number here)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+
+
+def _optional_ms(v: Any) -> bool:
+    return v is None or _ms(v)
+
+
+def check_timings(v: Any) -> dict[str, float] | None:
+    """The worker's stage timings as it sends them (``{"stage": ms}``; absent is none), or None when
+    they are anything else: the worker's output is checked like any input."""
+    if v is None:
+        return {}
+    if not isinstance(v, dict) or len(v) > MAX_TIMINGS:
+        return None
+    if not all(isinstance(k, str) and 0 < len(k) <= 64 and _ms(x) for k, x in v.items()):
+        return None
+    return {k: float(x) for k, x in v.items()}
 
 
 def check_evidence(ev: Any, digests: list[str]) -> bool:

@@ -72,16 +72,20 @@ class FramesetReader:
         self.matcher = FrameSetMatcher(kinds, fps, extrinsics=camera.all_extrinsics())
         self.stats = ReaderStats()
 
-    def stream(self, *, timeout_s: float, cancelled: Callable[[], bool] | None = None) -> Iterator[FrameSet]:
+    def stream(self, *, timeout_s: float, cancelled: Callable[[], bool] | None = None,
+               per_frameset: bool = False) -> Iterator[FrameSet]:
         """Framesets as they complete, until the caller stops, ``cancelled()`` turns true (the
-        iterator ends) or ``timeout_s`` passes (``SyncTimeout``)."""
+        iterator ends) or ``timeout_s`` passes (``SyncTimeout``). With ``per_frameset`` the bound is
+        on the wait for each frameset, not on the whole read: only a source that stalls reaches it,
+        however slowly it delivers (offline analysis, where a slow machine must not change the result)."""
         deadline = time.monotonic() + timeout_s
         while True:
             if cancelled is not None and cancelled():
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise SyncTimeout(f"no complete frameset within {timeout_s:.1f} s "
+                since = " of the last" if per_frameset else ""
+                raise SyncTimeout(f"no complete frameset within {timeout_s:.1f} s{since} "
                                   f"(discarded: {dict(self.matcher.stats.discarded)})")
             try:
                 frame = self.camera.read(timeout_s=min(self.read_timeout_s, max(0.01, remaining)))
@@ -91,6 +95,8 @@ class FramesetReader:
             for fs in self.matcher.push(frame):
                 self.stats.add_frameset(fs)
                 yield fs
+                if per_frameset:
+                    deadline = time.monotonic() + timeout_s
 
     def take(self, count: int, *, timeout_s: float = 10.0) -> Iterator[FrameSet]:
         """Exactly ``count`` framesets, yielded as they complete; ``SyncTimeout`` saying how many

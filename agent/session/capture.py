@@ -65,10 +65,11 @@ from agent.session.lockout import PRESENTATION_FAILURES, Lockout
 from agent.session.projector import Projector
 from agent.session.record import open_recording
 from agent.session.request import CaptureRequest, validate
+from agent.session.window import ExposureHold, exposure_lock_declared
 from agent.session.window import run as run_window
 from agent.uplink.client import ChallengeInvalid, UplinkClient, capabilities_to_proto, challenge_names
 from agent.uplink.probe import build_payload, calibration_digest, seal_probe
-from drivers.base import Camera, Capability
+from drivers.base import Camera
 from drivers.errors import CaptureAgentError
 from drivers.frame import StreamKind
 from firmware.maintenance import MaintenanceLock
@@ -236,10 +237,13 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
             # the camera is still capturing; after the last frame only fusion remains.
             with deps.supervisor.open_judge(frames=ch.frames, nonce=ch.nonce, thresholds=load_thresholds(req.channel),
                                             channel=req.channel, kinds=tuple(k.value for k in kinds)) as worker:
+                # Declared held, the exposure is held or the session ends (SES_EXPOSURE_NOT_HELD).
+                holds: list[ExposureHold] = []
                 sets = yield from run_window(reader, ch.frames, challenge,
                                              projector if Kind.PROJECTOR in kinds else None,
                                              timeout_s=deps.settings.challenge_window_s,
-                                             cancelled=cancel.is_set, on_frameset=worker.add)
+                                             cancelled=cancel.is_set, on_frameset=worker.add,
+                                             exposure_required=caps.exposure_lock, on_exposure=holds.append)
                 t_last_frame = time.perf_counter()
                 projector.end()
                 cam.stop()                                    # every frame needed is in (stop is idempotent)
@@ -270,7 +274,9 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         stage = "probe"
         yield Progress(85, "seal")
         best: AlignedFrameSet = align_frameset(sets[r.best["index"]])
-        payload = build_payload(best, r.best, quality=r.quality, liveness=v.to_dict(), device=device,
+        # The worker's quality report, and the daemon's own word on the window's exposure.
+        quality = {**(r.quality or {}), "exposure_lock": holds[0].to_dict()}   # a dict: the supervisor checked
+        payload = build_payload(best, r.best, quality=quality, liveness=v.to_dict(), device=device,
                                 timings_ms=timings, frame_digest=v.frame_digests[r.best["index"]],
                                 suite=ch.hpke_suite, evidence=r.evidence, calibration=calibration)
         del best
@@ -338,8 +344,11 @@ def _liveness_parts(worker_ms: dict[str, Any], stage_ms: float) -> dict[str, flo
 
 
 def _capabilities_proto(cam: Camera, offered: frozenset[Kind]):
+    """What the server is told this terminal can be challenged with. ``exposure_lock`` is true only
+    when the camera claims a lock for every imager the offered challenges need (projector -> IR,
+    illumination -> colour); the window then holds them or the session fails (``window.ExposureHold``)."""
     fps = {p.kind: p.fps for p in cam.profiles()}
-    return capabilities_to_proto(offered, exposure_lock=Capability.EXPOSURE_CONTROL in cam.capabilities,
+    return capabilities_to_proto(offered, exposure_lock=exposure_lock_declared(cam, offered),
                                  depth_fps=float(fps.get(StreamKind.DEPTH, fps.get(StreamKind.IR, 0.0))),
                                  color_fps=float(fps.get(StreamKind.COLOR, 0.0)))
 

@@ -34,3 +34,10 @@ class Busy(SessionError):
     """Another capture is running: the terminal has one camera and one person in front of it."""
 
     code = "SES_BUSY"
+
+
+class ExposureNotHeld(SessionError):
+    """The server was told the challenge window's exposure is held (``exposure_lock``), and the camera
+    refused a lock it claims: the window would run on auto-exposure under that declaration."""
+
+    code = "SES_EXPOSURE_NOT_HELD"

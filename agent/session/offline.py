@@ -32,10 +32,10 @@ from drivers.frame import FrameSet
 
 QUALITY_MAX_SETS = 30             # framesets the quality phase may take (the daemon gives 20 s)
 PREROLL_MAX = 8                   # pre-roll when the phase's outcome is not needed; projector settling
-# Wall-clock bounds that only a stalled source reaches: a slow renderer on a loaded machine must not
-# cut a phase short, or the same presentation would end differently from run to run.
-PREROLL_TIMEOUT_S = 60.0
-WINDOW_TIMEOUT_S = 120.0
+# Wall-clock bounds on the wait for each frameset, which only a stalled source reaches: a slow
+# renderer on a loaded machine must not cut a phase short, or the same presentation would end
+# differently from run to run (a bound on a whole 32-frameset window cut sessions short at load 12-18).
+STALL_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def quality_phase(reader: FramesetReader, gate: QualityGate, projector: Projecto
     ipds: list[float] = []
     n = 0
     try:
-        for fs in itertools.islice(reader.stream(timeout_s=PREROLL_TIMEOUT_S), max_sets):
+        for fs in itertools.islice(reader.stream(timeout_s=STALL_TIMEOUT_S, per_frameset=True), max_sets):
             n += 1
             a = align_frameset(fs)
             report = gate.evaluate(a)
@@ -128,7 +128,7 @@ def capture(cam: Camera, n: int, nonce: bytes | None, gate: QualityGate, *,
     challenge, notes = plan_challenge(cam, n, nonce)
     reader = FramesetReader(cam)
     if cam.info.is_recording:
-        return OfflineCapture(None, notes, collect(reader, n, None, None, timeout_s=WINDOW_TIMEOUT_S),
+        return OfflineCapture(None, notes, collect(reader, n, None, None, timeout_s=STALL_TIMEOUT_S, per_frameset=True),
                               QualityPhase(False, True, 0, None))
     projector = Projector(cam) if challenge is not None and Kind.PROJECTOR in challenge.kinds else None
     metering = FaceMetering(cam)
@@ -142,11 +142,12 @@ def capture(cam: Camera, n: int, nonce: bytes | None, gate: QualityGate, *,
         if require_quality and not quality.complete:
             return OfflineCapture(challenge, notes, [], quality)
         if projector is not None and projector.plans_power:
-            projector.wait_applied(itertools.islice(reader.stream(timeout_s=PREROLL_TIMEOUT_S), PREROLL_MAX))
+            settling = reader.stream(timeout_s=STALL_TIMEOUT_S, per_frameset=True)
+            projector.wait_applied(itertools.islice(settling, PREROLL_MAX))
             if projector.range is not None and projector.power != projector.range.default:
                 notes.append(f"projector at {projector.power:g} mW for the challenge (default "
                              f"{projector.range.default:g} mW), from the skin's IR headroom")
-        sets = collect(reader, n, challenge, projector, timeout_s=WINDOW_TIMEOUT_S)
+        sets = collect(reader, n, challenge, projector, timeout_s=STALL_TIMEOUT_S, per_frameset=True)
         return OfflineCapture(challenge, notes, sets, quality)
     finally:
         metering.end()

@@ -4,7 +4,13 @@ nonce's sequences.
 For the window the camera's exposure is held (``lock_exposure``): the IR imager's, so that its
 auto-exposure does not chase the projector's on/off (a D4xx meters the lit image and keeps running),
 and the colour imager's (with its white balance), so that the screen's colours are not corrected
-away. Both are given back on every way out of the window, errors included.
+away. Both are given back on every way out of the window, errors included. Only the imagers a
+challenge needs are held (projector -> IR, illumination -> colour), and only those the camera claims
+(``Capability.EXPOSURE_LOCK_IR`` / ``EXPOSURE_LOCK_COLOR``). The server was told ``exposure_lock``
+true only when every imager the offered challenges need is claimed (:func:`exposure_lock_declared`);
+then a lock the camera refuses at run time ends the session (``SES_EXPOSURE_NOT_HELD``) instead of
+running the window on auto-exposure under that declaration. What was held is reported
+(:meth:`ExposureHold.to_dict`, in the probe's quality report).
 
 Commands for frameset ``k`` are sent as soon as frameset ``k - 1`` has arrived, and only when
 something changes there: the projector's state at each edge of its schedule (one control transfer
@@ -16,14 +22,16 @@ API) and, on a camera that controls the kiosk's light itself (the simulator), ``
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
+from typing import Any
 
 from agent.liveness.challenge import Challenge, Kind
 from agent.pipeline.frames import FramesetReader
 from agent.pipeline.sync import SyncTimeout
+from agent.session.errors import ExposureNotHeld
 from agent.session.events import Illumination
 from agent.session.projector import Projector
-from drivers.base import Camera, Capability
+from drivers.base import Camera, Capability, lockable_streams
 from drivers.errors import CaptureAgentError
 from drivers.frame import FrameSet, StreamKind
 
@@ -31,23 +39,74 @@ log = logging.getLogger(__name__)
 BLACK = (0.0, 0.0, 0.0)
 
 
-class ExposureHold:
-    """The imagers' exposures held through a window and given back after (idempotent)."""
+# The imager whose exposure each challenge needs held: the IR imager sees the projector's on/off,
+# the colour imager the screen's colours.
+LOCK_FOR = {Kind.PROJECTOR: StreamKind.IR, Kind.ILLUMINATION: StreamKind.COLOR}
 
-    def __init__(self, cam: Camera, streams: tuple[StreamKind, ...]):
+
+def streams_to_lock(kinds: Iterable[Kind]) -> tuple[StreamKind, ...]:
+    """The imagers (IR stands for IR/depth) these challenges need held, IR first."""
+    ks = set(kinds)
+    return tuple(s for k, s in LOCK_FOR.items() if k in ks)
+
+
+def lockable(cam: Camera) -> frozenset[StreamKind]:
+    """The imagers whose exposure this camera claims it can hold through a window: none for a
+    recording (its exposure went wherever its own camera took it)."""
+    if cam.info.is_recording or Capability.RECORDING in cam.capabilities:
+        return frozenset()
+    return lockable_streams(cam.capabilities)
+
+
+def exposure_lock_declared(cam: Camera, kinds: Iterable[Kind]) -> bool:
+    """What the server is told as ``exposure_lock``: true only if this camera claims a lock for every
+    imager the challenges ``kinds`` need (and they need one)."""
+    need = streams_to_lock(kinds)
+    return bool(need) and set(need) <= lockable(cam)
+
+
+class ExposureHold:
+    """The imagers' exposures held through a window and given back after (idempotent).
+
+    Each of ``streams`` the camera claims a lock for is locked; one it does not claim is left on
+    auto-exposure (``unclaimed``). A claimed lock the camera refuses is ``refused``: with
+    ``required`` (the server was told the exposure is held) that raises ``ExposureNotHeld`` after
+    giving back what was taken; without it the window runs with that imager unlocked (logged)."""
+
+    def __init__(self, cam: Camera, streams: tuple[StreamKind, ...], *, required: bool = False):
         self.cam = cam
+        self.required = required
         self.held: list[StreamKind] = []
         self.settings: dict[str, dict[str, float]] = {}
-        if Capability.EXPOSURE_CONTROL not in cam.capabilities or cam.info.is_recording:
-            return
+        self.refused: dict[str, str] = {}
+        can = lockable(cam)
+        self.unclaimed = [s for s in streams if s not in can]
         for s in streams:
+            if s not in can:
+                continue
             try:
                 got = cam.lock_exposure(s)
-            except CaptureAgentError as exc:       # a device that refuses: the window runs unlocked
+            except CaptureAgentError as exc:
                 log.warning("%s exposure not locked: %s", s.value, exc.code)
+                self.refused[s.value] = exc.code
                 continue
             self.held.append(s)
-            self.settings[s.value] = {"exposure_us": got.exposure_us, "gain": got.gain}
+            self.settings[s.value] = {"exposure_us": float(got.exposure_us), "gain": float(got.gain)}
+        if required and (self.refused or self.unclaimed):
+            self.release()
+            missing = sorted([*self.refused, *(s.value for s in self.unclaimed)])
+            raise ExposureNotHeld(f"the server was told the exposure is held, and the camera did not lock the "
+                                  f"{' and '.join(missing)} imager{'s' if len(missing) > 1 else ''}"
+                                  + (f" ({', '.join(sorted(set(self.refused.values())))})" if self.refused else ""))
+
+    def to_dict(self) -> dict[str, Any]:
+        """For the probe's quality report: whether the server was told the exposure is held, the
+        exposure (us) and gain each held imager was locked at, and the imagers that ran on
+        auto-exposure (``unlocked``: not claimed, or refused)."""
+        return {"declared": self.required,
+                "held": {k: {"exposure_us": round(v["exposure_us"], 1), "gain": round(v["gain"], 3)}
+                         for k, v in self.settings.items()},
+                "unlocked": sorted([*self.refused, *(s.value for s in self.unclaimed)])}
 
     def release(self) -> None:
         while self.held:
@@ -99,29 +158,34 @@ def frame_interval_ms(cam: Camera) -> float:
 
 def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: Projector | None, *,
         timeout_s: float = 30.0, cancelled: Callable[[], bool] | None = None,
-        on_frameset: Callable[[FrameSet], None] | None = None) -> Generator[Illumination, None, list[FrameSet]]:
+        on_frameset: Callable[[FrameSet], None] | None = None,
+        per_frameset: bool = False, exposure_required: bool = False,
+        on_exposure: Callable[[ExposureHold], None] | None = None) -> Generator[Illumination, None, list[FrameSet]]:
     """Read ``n`` framesets, driving the projector and the screen by the challenge; yields the
     screen's ``Illumination`` events as each step should begin, returns the framesets.
 
-    Stops early, with what it has, when ``cancelled()`` turns true or ``timeout_s`` passes; the caller
-    decides whether that is enough. A camera that fails after the first frameset (a recording that
-    ends, a device lost) also ends the window early; one that fails before it raises.
+    Stops early, with what it has, when ``cancelled()`` turns true or ``timeout_s`` passes (with
+    ``per_frameset``: passes without a new frameset); the caller decides whether that is enough.
+    A camera that fails after the first frameset (a recording that ends, a device lost) also ends
+    the window early; one that fails before it raises.
     ``on_frameset`` sees each frameset as it is matched (to stream it to the liveness worker); what
-    it raises ends the window and reaches the caller."""
+    it raises ends the window and reaches the caller. ``exposure_required``: the server was told
+    the exposure is held, so a lock the camera refuses raises ``ExposureNotHeld`` before any frame
+    is read; ``on_exposure`` sees the locks as taken."""
     out: list[FrameSet] = []
     cam = reader.camera
     kinds = challenge.kinds if challenge is not None else frozenset()
     schedule = challenge.schedule if challenge is not None and projector is not None else ()
     screen = Screen(cam, challenge, frame_interval_ms(cam)) if challenge is not None and challenge.steps else None
-    held = ExposureHold(cam, tuple(s for s, k in ((StreamKind.IR, Kind.PROJECTOR), (StreamKind.COLOR,
-                                                                                   Kind.ILLUMINATION))
-                                   if k in kinds))
+    held = ExposureHold(cam, streams_to_lock(kinds), required=exposure_required)
     try:
+        if on_exposure is not None:
+            on_exposure(held)
         if schedule and projector is not None:
             projector.show(schedule[0])          # whatever the quality loop left it at
         if screen is not None and (ev := screen.at(0)) is not None:
             yield ev
-        frames = reader.stream(timeout_s=timeout_s, cancelled=cancelled)
+        frames = reader.stream(timeout_s=timeout_s, cancelled=cancelled, per_frameset=per_frameset)
         while len(out) < n:
             try:
                 fs = next(frames)
@@ -153,9 +217,10 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
 
 def collect(reader: FramesetReader, n: int, challenge: Challenge | None, projector: Projector | None, *,
             timeout_s: float = 30.0, cancelled: Callable[[], bool] | None = None,
-            on_frameset: Callable[[FrameSet], None] | None = None) -> list[FrameSet]:
+            on_frameset: Callable[[FrameSet], None] | None = None, per_frameset: bool = False) -> list[FrameSet]:
     """:func:`run` without a kiosk app to show the screen's events (offline analysis, benches)."""
-    gen = run(reader, n, challenge, projector, timeout_s=timeout_s, cancelled=cancelled, on_frameset=on_frameset)
+    gen = run(reader, n, challenge, projector, timeout_s=timeout_s, cancelled=cancelled, on_frameset=on_frameset,
+              per_frameset=per_frameset)
     while True:
         try:
             next(gen)

@@ -127,7 +127,8 @@ class SimCamera(Camera):
         named = named_profile(cfg)
         self.profile = get_profile(camera_for(cfg.family, cfg.identity, cfg.camera))
         depth_view, _ = views_for(self.profile)
-        caps = {Capability.ILLUMINATION_CONTROL, Capability.EXPOSURE_CONTROL, Capability.EXPOSURE_REGION}
+        caps = {Capability.ILLUMINATION_CONTROL, Capability.EXPOSURE_LOCK_IR, Capability.EXPOSURE_LOCK_COLOR,
+                Capability.EXPOSURE_REGION}
         if self.profile.has_projector:
             caps.add(Capability.PROJECTOR_CONTROL)
             if self.profile.projector_power is not None:

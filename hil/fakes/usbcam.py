@@ -44,7 +44,16 @@ import numpy as np
 
 import drivers
 from drivers import Camera, Capability, DeviceInfo, Frame, FrameMetadata, Intrinsics, PixelFormat, StreamKind
-from drivers.base import DepthRange, Extrinsics, ParsedUri, ProjectorPowerRange, StreamProfile, UsbIdentity
+from drivers.base import (
+    DepthRange,
+    ExposureSetting,
+    Extrinsics,
+    ParsedUri,
+    ProjectorPowerRange,
+    StreamProfile,
+    UsbIdentity,
+    exposure_lock_capability,
+)
 from drivers.errors import (
     CapabilityUnsupported,
     DeviceBusy,
@@ -370,6 +379,21 @@ class FakeUsbCamera(Camera):
             return self._inner.set_projector_power(mw)
         self._power = self.projector_power_range().snap(mw)
         return self._power
+
+    # The inner camera's exposure controls, as claimed from it (a device without one claims none).
+    def _inner_for(self, cap: Capability) -> Camera:
+        if self._inner is None or cap not in self.capabilities:
+            raise CapabilityUnsupported(f"fakeusb: no {cap.value}")
+        return self._inner
+
+    def lock_exposure(self, stream: StreamKind) -> ExposureSetting:
+        return self._inner_for(exposure_lock_capability(stream)).lock_exposure(stream)
+
+    def unlock_exposure(self, stream: StreamKind) -> None:
+        self._inner_for(exposure_lock_capability(stream)).unlock_exposure(stream)
+
+    def set_exposure_region(self, stream: StreamKind, region: tuple[int, int, int, int] | None) -> None:
+        self._inner_for(Capability.EXPOSURE_REGION).set_exposure_region(stream, region)
 
 
 def open_camera(parsed: ParsedUri) -> Camera:

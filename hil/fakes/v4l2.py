@@ -14,7 +14,13 @@ refuses:
 * after an unplug, ``DQBUF`` fails with ``ENODEV``: ``DRV_DEVICE_LOST``;
 * while an old fd of an unplugged camera is still open, its minor number stays taken, so the
   re-plugged camera comes back as another ``/dev/videoN`` (the by-id link follows it);
-* two buffers: a reader that falls behind sees gaps in the sequence numbers, not old frames.
+* two buffers: a reader that falls behind sees gaps in the sequence numbers, not old frames;
+* controls as uvcvideo treats them: a control the camera lacks cannot be set or read; a read-only
+  one (no ``SET_CUR``) refuses writes (``EACCES``); a menu control refuses an item its camera does
+  not offer (``EINVAL``; a BRIO's ``auto_exposure`` offers manual and aperture priority only); the
+  exposure time is refused while the camera is in an automatic exposure mode (the UVC request
+  stalls: it is settable in manual and shutter-priority modes only); an integer out of range is
+  clamped into it, which only reading it back shows.
 
 Frames are generated at the mode's rate with sensor-like noise, encoded as the mode's FOURCC
 (MJPG through OpenCV's encoder, YUYV, GREY).
@@ -50,6 +56,12 @@ class FakeUvcCamera:
     controls: dict[str, int] = field(default_factory=lambda: {
         "power_line_frequency": 0, "exposure_dynamic_framerate": 1, "auto_exposure": 3,
         "exposure_time_absolute": 156, "gain": 0})
+    # Integer controls' ranges (a BRIO's), menu controls' items, and controls without SET_CUR.
+    ranges: dict[str, tuple[int, int]] = field(default_factory=lambda: {
+        "power_line_frequency": (0, 2), "exposure_dynamic_framerate": (0, 1),
+        "exposure_time_absolute": (3, 2047), "gain": (0, 255)})
+    menus: dict[str, tuple[int, ...]] = field(default_factory=lambda: {"auto_exposure": (1, 3)})
+    read_only: frozenset[str] = frozenset()
     plugged: bool = False
     minor: int | None = None          # the N of /dev/videoN while plugged
     generation: int = 0               # +1 per plug: a handle of an older plug is dead
@@ -184,11 +196,24 @@ class FakeV4L2Node:
     def has_control(self, key: str) -> bool:
         return key in self.cam.controls
 
+    def get_control(self, key: str) -> int | None:
+        self._check()
+        return self.cam.controls.get(key)
+
     def set_control(self, key: str, value: int) -> bool:
         self._check()
-        if key not in self.cam.controls:
-            return False
-        self.cam.controls[key] = int(value)
+        c = self.cam
+        if key not in c.controls or key in c.read_only:
+            return False                                       # EINVAL / EACCES
+        value = int(value)
+        if key in c.menus and value not in c.menus[key]:
+            return False                                       # EINVAL: not an item of this camera's menu
+        if key == "exposure_time_absolute" and c.controls.get("auto_exposure", 1) not in (1, 2):
+            return False                                       # the camera stalls the request in an auto mode
+        if key in c.ranges:
+            lo, hi = c.ranges[key]
+            value = min(max(value, lo), hi)                    # uvcvideo clamps
+        c.controls[key] = value
         return True
 
     def start(self, buffers: int = 2) -> None:

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import drivers
-from drivers import Camera, Capability, DeviceInfo, Frame, StreamKind, UsbIdentity
-from drivers.base import ParsedUri
+from drivers import Camera, Capability, DeviceInfo, ExposureSetting, Frame, StreamKind, UsbIdentity
+from drivers.base import ParsedUri, exposure_lock_capability
 from drivers.errors import CapabilityUnsupported, DeviceLost, DeviceNotFound, InvalidUri, StreamClosed
 from drivers.frame import Extrinsics, StreamProfile
 
@@ -103,6 +103,10 @@ class RigSimCamera(Camera):
         caps = self._inner.capabilities
         if "ir" not in self._streams:             # a colour-only device (an HDMI grabber) has no projector
             caps = caps - _PROJECTOR
+        if "ir" not in self._streams and "depth" not in self._streams:
+            caps = caps - {Capability.EXPOSURE_LOCK_IR}
+        if "color" not in self._streams:           # nor an IR/depth-only one a colour imager
+            caps = caps - {Capability.EXPOSURE_LOCK_COLOR, Capability.EXPOSURE_REGION}
         self.capabilities = caps
 
     def _read_scene(self) -> dict[str, Any]:
@@ -189,11 +193,20 @@ class RigSimCamera(Camera):
         self._need(Capability.EXPOSURE_REGION)
         self._inner.set_exposure_region(stream, region)
 
+    def lock_exposure(self, stream: StreamKind) -> ExposureSetting:
+        self._need(exposure_lock_capability(stream))
+        return self._inner.lock_exposure(stream)
+
+    def unlock_exposure(self, stream: StreamKind) -> None:
+        self._need(exposure_lock_capability(stream))
+        self._inner.unlock_exposure(stream)
+
     def hardware_reset(self) -> None:
         raise CapabilityUnsupported("the simulated rig's camera has no hardware reset")
 
     def __getattr__(self, name: str) -> Any:
-        # Controls the simulator gains later (exposure locks, ...) pass through unchanged.
+        # Attributes the Camera contract does not declare pass through unchanged (a declared control
+        # never reaches here: it is forwarded above, or refused by ``Camera``).
         if name.startswith("_"):
             raise AttributeError(name)
         return getattr(self._inner, name)

@@ -131,7 +131,7 @@ def test_fake_usb_sdk_hang_during_idle_is_killed_and_replaced_before_the_next_se
         dev.clear()
         _wait(lambda: src.state is SourceState.ONLINE and src.epoch > epoch, what="replacement")
         assert src.camera.host_pid != old
-        assert any(e.error == "DRV_HOST_HUNG" for e in src.events), src.events
+        assert any(e.error == "DRV_HOST_HUNG" for e in src.history()), src.history()
         cam = m.lease()
         cam.start()
         _framesets(cam, 2)
@@ -170,7 +170,7 @@ def test_fake_usb_source_comes_back_after_giving_up(bus):
             m.lease().start()                          # sessions fail fast meanwhile
         dev.plug()
         _wait(lambda: src.state is SourceState.ONLINE, 5.0, "late re-plug")
-        assert src.events[-1].step == "re-plug after failure"
+        assert src.history()[-1].step == "re-plug after failure"
         cam = m.lease()
         cam.start()
         cam.stop()
@@ -239,6 +239,36 @@ def test_fake_usb_rig_of_two_cameras_uses_the_calibration_between_them(bus):
         cam.stop()
     finally:
         m2.stop()
+
+
+def test_fake_usb_rig_claims_each_exposure_lock_from_the_camera_that_owns_its_stream(bus):
+    # IR and depth from a camera that locks both its imagers (the simulator behind the plug), colour
+    # from one that locks none: the rig locks IR and refuses colour, and the server is told the
+    # exposure is held only for a projector-only challenge.
+    from agent.liveness.challenge import Kind
+    from agent.session.window import exposure_lock_declared
+    depth = usbcam.FakeUsbDevice(bus, "SIMCAM1", fps=30)
+    colour = usbcam.FakeUsbDevice(bus, "COLOUR2", kinds=("color",), projector=False, fps=30, bus_path="1-3")
+    m = DeviceManager([colour.uri, depth.behind("sim://?seed=3&realtime=0")], FAST)   # colour from the first URI
+    m.start()
+    try:
+        owners = m.rig.status().owners
+        assert owners[StreamKind.COLOR] == colour.uri and owners[StreamKind.IR] != colour.uri
+        inner = m.rig.sources[1].camera
+        assert {Capability.EXPOSURE_LOCK_IR, Capability.EXPOSURE_LOCK_COLOR} <= inner.capabilities
+        cam = m.lease()
+        with cam:
+            assert Capability.EXPOSURE_LOCK_IR in cam.capabilities
+            assert Capability.EXPOSURE_LOCK_COLOR not in cam.capabilities
+            assert cam.lock_exposure(StreamKind.IR).exposure_us > 0
+            cam.unlock_exposure(StreamKind.IR)
+            with pytest.raises(CapabilityUnsupported):
+                cam.lock_exposure(StreamKind.COLOR)
+            assert exposure_lock_declared(cam, {Kind.PROJECTOR})
+            assert not exposure_lock_declared(cam, {Kind.ILLUMINATION})
+            assert not exposure_lock_declared(cam, {Kind.PROJECTOR, Kind.ILLUMINATION})
+    finally:
+        m.stop()
 
 
 I3 = [1, 0, 0, 0, 1, 0, 0, 0, 1]

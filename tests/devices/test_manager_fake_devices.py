@@ -1,6 +1,7 @@
 """Device manager: unplug/replug and stalls simulated at the backend boundary (fake cable)."""
 
 import queue
+import threading
 import time
 
 import pytest
@@ -32,11 +33,11 @@ def _read_n(rig, n, timeout_s=2.0):
 def _wait_event(src, pred, limit_s=5.0):
     t0 = time.monotonic()
     while time.monotonic() - t0 < limit_s:
-        hits = [e for e in list(src.events) if pred(e)]
+        hits = [e for e in src.history() if pred(e)]
         if hits:
             return hits[-1]
         time.sleep(0.01)
-    raise AssertionError(f"no such event; events: {src.events}")
+    raise AssertionError(f"no such event; events: {src.history()}")
 
 
 def test_fake_unplug_replug_recovers_through_replug_wait():
@@ -51,7 +52,7 @@ def test_fake_unplug_replug_recovers_through_replug_wait():
         while src.state is not SourceState.RECONNECTING:
             assert time.monotonic() - t_unplug < FAST.read_timeout_s + 1.0   # typed loss seen promptly
             time.sleep(0.01)
-        lost = [e for e in src.events if e.state is SourceState.RECONNECTING][-1]
+        lost = [e for e in src.history() if e.state is SourceState.RECONNECTING][-1]
         assert lost.error == "DRV_DEVICE_LOST"
         time.sleep(FAST.restart_timeout_s + FAST.reset_timeout_s + 0.2)     # past re-open and reset
         t_replug = time.monotonic()
@@ -139,10 +140,10 @@ def test_fake_stall_then_hardware_reset_step():
         cable.frozen = True
         src = rig.sources[0]
         t0 = time.monotonic()
-        while not any(e.step == "hardware reset" for e in src.events) and time.monotonic() - t0 < 5:
+        while not any(e.step == "hardware reset" for e in src.history()) and time.monotonic() - t0 < 5:
             time.sleep(0.02)
         assert cable.resets == 1
-        assert src.state is SourceState.ONLINE and src.events[-1].step == "hardware reset"
+        assert src.state is SourceState.ONLINE and src.history()[-1].step == "hardware reset"
 
 
 def test_fake_device_never_returns_fails_with_typed_error_within_deadline():
@@ -211,5 +212,33 @@ def test_a_source_remembers_its_latest_state_changes_only_and_observers_see_ever
     for k in range(EVENT_HISTORY + 50):
         src._set(SourceState.ONLINE if k % 2 else SourceState.RECONNECTING, f"step {k}")
     assert len(seen) == EVENT_HISTORY + 50
-    assert len(src.events) == EVENT_HISTORY
-    assert src.events[-1].step == f"step {EVENT_HISTORY + 49}" and src.events[0].step == "step 50"
+    assert len(src.history()) == EVENT_HISTORY
+    assert src.history()[-1].step == f"step {EVENT_HISTORY + 49}" and src.history()[0].step == "step 50"
+
+
+def test_a_sources_history_can_be_read_while_its_thread_records():
+    # The source's thread records state changes while the daemon (diagnostics, tests) reads them:
+    # iterating the record itself meanwhile raises "deque mutated during iteration"; the history
+    # is a copy, read whole while the thread keeps appending.
+    src = Source("fake://cam", FAST, queue.Queue(), opener=_opener({}))
+    stop = threading.Event()
+
+    def record():
+        k = 0
+        while not stop.is_set():
+            src._set(SourceState.ONLINE if k % 2 else SourceState.RECONNECTING, f"step {k}")
+            k += 1
+    t = threading.Thread(target=record)
+    t.start()
+    try:
+        reads = 0
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            for e in src.history():
+                assert e.step.startswith("step ")
+                time.sleep(0)                    # let the recording thread run mid-iteration
+            reads += 1
+        assert reads > 0 and len(src.history()) == EVENT_HISTORY
+    finally:
+        stop.set()
+        t.join()

@@ -28,15 +28,15 @@ def test_simulated_unplug_of_openni_dummy_recovers_after_replug():
         while src.state is SourceState.ONLINE:
             assert time.monotonic() - t_unplug < settings.read_timeout_s + 1.0
             time.sleep(0.01)
-        lost = src.events[-1]
+        lost = src.history()[-1]
         assert lost.state is SourceState.RECONNECTING and lost.error == "DRV_DEVICE_LOST"
         time.sleep(settings.restart_timeout_s + 0.3)         # past the re-open step (Dummy has no reset)
         t_replug = time.monotonic()
         cable.replug()
-        while not (src.state is SourceState.ONLINE and src.events[-1].at > lost.at):
+        while not (src.state is SourceState.ONLINE and src.history()[-1].at > lost.at):
             assert time.monotonic() - t_replug < settings.replug_timeout_s
             time.sleep(0.01)
-        assert src.events[-1].step == "re-plug"
-        print(f"OpenNI Dummy re-plug recovery: {(src.events[-1].at - t_replug) * 1000:.0f} ms")
+        assert src.history()[-1].step == "re-plug"
+        print(f"OpenNI Dummy re-plug recovery: {(src.history()[-1].at - t_replug) * 1000:.0f} ms")
         f = rig.read(2.0)
         assert f.frame_number >= 1 and f.stream in (StreamKind.DEPTH, StreamKind.COLOR)

@@ -28,15 +28,15 @@ def test_simulated_unplug_of_sim_camera_typed_loss_and_recovery():
         while src.state is SourceState.ONLINE:
             assert time.monotonic() - t0 < SETTINGS.read_timeout_s + 1.0
             time.sleep(0.01)
-        lost = src.events[-1]
+        lost = src.history()[-1]
         assert lost.error == "DRV_DEVICE_LOST"
         time.sleep(0.2)
         t1 = time.monotonic()
         cable.replug()
-        while not (src.state is SourceState.ONLINE and src.events[-1].at > lost.at):
+        while not (src.state is SourceState.ONLINE and src.history()[-1].at > lost.at):
             assert time.monotonic() - t1 < SETTINGS.replug_timeout_s
             time.sleep(0.01)
-        print(f"sim re-plug recovery: {(src.events[-1].at - t1) * 1000:.0f} ms")
+        print(f"sim re-plug recovery: {(src.history()[-1].at - t1) * 1000:.0f} ms")
         assert rig.read(2.0).stream in (StreamKind.COLOR, StreamKind.DEPTH, StreamKind.IR)
 
 
@@ -66,10 +66,12 @@ def test_a_lease_meters_the_face_and_locks_exposure_on_the_camera_that_owns_the_
         cam = m.lease()
         with cam:
             cam.read(5.0)
-            assert {Capability.EXPOSURE_REGION, Capability.EXPOSURE_CONTROL} <= cam.capabilities
+            assert {Capability.EXPOSURE_REGION, Capability.EXPOSURE_LOCK_IR,
+                    Capability.EXPOSURE_LOCK_COLOR} <= cam.capabilities
             cam.set_exposure_region(StreamKind.COLOR, (200, 120, 440, 360))
             cam.set_exposure_region(StreamKind.COLOR, None)
-            assert cam.lock_exposure(StreamKind.IR).exposure_us > 0
-            cam.unlock_exposure(StreamKind.IR)
+            for kind in (StreamKind.IR, StreamKind.COLOR):
+                assert cam.lock_exposure(kind).exposure_us > 0
+                cam.unlock_exposure(kind)
     finally:
         m.stop()

@@ -166,3 +166,14 @@ def test_dummy_device_states_no_depth_range_and_none_is_claimed(dummy):
     assert dummy.depth_range() is None
     f = next(f for f in iter(lambda: dummy.read(timeout_s=2.0), None) if f.stream is StreamKind.DEPTH)
     assert f.metadata.depth_min_m is None and f.metadata.depth_max_m is None
+
+
+def test_dummy_device_claims_no_exposure_lock_and_refuses_one(dummy):
+    # The server is told the window's exposure is held from these claims (the other backends:
+    # tests/drivers/test_capability_claims.py). Checked here, with this file's fixture: a Dummy
+    # opened in-process before this file's first test shows up in that test's frame numbers.
+    from drivers.base import lockable_streams
+    assert lockable_streams(dummy.capabilities) == frozenset()
+    for s in (StreamKind.IR, StreamKind.COLOR):
+        with pytest.raises(drivers.CapabilityUnsupported):
+            dummy.lock_exposure(s)

@@ -17,7 +17,7 @@ PORT = "/sys/devices/pci0000:00/0000:00:14.0/usb2/2-3/2-3.1/2-3.1:1.0/video4linu
 
 
 def _software_device(*, projector: bool, product_id: str | None = "0B07", link: str = "3.2",
-                     name: str = "Intel RealSense D435", color_fx: float = 0.0):
+                     name: str = "Intel RealSense D435", color_fx: float = 0.0, exposure: bool = True):
     dev = rs.software_device()
     depth = dev.add_sensor("Stereo Module")
     depth.add_read_only_option(rs.option.depth_units, 0.001)
@@ -25,6 +25,12 @@ def _software_device(*, projector: bool, product_id: str | None = "0B07", link: 
         depth.add_option(rs.option.emitter_enabled, rs.option_range(0, 1, 1, 1), True)
         depth.add_option(rs.option.laser_power, rs.option_range(0, 360, 30, 150), True)
     depth.add_option(rs.option.enable_auto_exposure, rs.option_range(0, 1, 1, 1), True)
+    if exposure:                                      # what the lock sets (a D4xx stereo module has them)
+        for opt, (lo, hi, step, default) in ((rs.option.exposure, (1.0, 165000.0, 1.0, 8500.0)),
+                                             (rs.option.gain, (16.0, 248.0, 1.0, 16.0))):
+            r = rs.option_range()
+            r.min, r.max, r.step, r.default = lo, hi, step, default
+            depth.add_option(opt, r, True)
     dev.register_info(rs.camera_info.name, name)
     dev.register_info(rs.camera_info.serial_number, "843112070001")
     if product_id:
@@ -63,8 +69,16 @@ def _intr(w, h, fx):
 
 def test_d435_like_device_reports_projector_exposure_and_reset():
     caps = rsdev.probe_capabilities(_software_device(projector=True), rs)
-    assert caps == {Capability.PROJECTOR_CONTROL, Capability.PROJECTOR_POWER, Capability.EXPOSURE_CONTROL,
+    assert caps == {Capability.PROJECTOR_CONTROL, Capability.PROJECTOR_POWER, Capability.EXPOSURE_LOCK_IR,
                     Capability.HARDWARE_RESET}
+    assert Capability.EXPOSURE_LOCK_COLOR not in caps          # the colour imager's lock is refused
+
+
+def test_auto_exposure_without_the_manual_options_claims_no_lock():
+    # The lock sets exposure and gain and turns auto-exposure off: a sensor lacking any of them
+    # cannot be locked, so the capability is not claimed.
+    caps = rsdev.probe_capabilities(_software_device(projector=True, exposure=False), rs)
+    assert Capability.EXPOSURE_LOCK_IR not in caps and Capability.PROJECTOR_CONTROL in caps
 
 
 def test_d405_like_device_without_projector_says_so():

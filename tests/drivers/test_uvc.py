@@ -159,6 +159,57 @@ def test_fake_v4l2_by_id_camera_streams_with_driver_sequence_and_clock(bus):
     assert cam.controls["power_line_frequency"] == 1 and cam.controls["exposure_dynamic_framerate"] == 0
 
 
+def test_the_fake_v4l2_camera_refuses_controls_as_uvcvideo_does(bus):
+    b, cam = bus
+    node = b.open(b.by_id(cam))
+    try:
+        assert node.get_control("brightness") is None and not node.set_control("brightness", 1)   # absent
+        assert not node.set_control("exposure_time_absolute", 80)          # aperture priority: stalls
+        assert not node.set_control("auto_exposure", 0)                     # not an item of a BRIO's menu
+        assert node.set_control("auto_exposure", 1) and node.set_control("exposure_time_absolute", 80)
+        assert node.set_control("exposure_time_absolute", 99999)            # clamped, not refused
+        assert node.get_control("exposure_time_absolute") == 2047
+    finally:
+        node.stop()
+    cam.read_only = frozenset({"gain"})
+    node = b.open(b.by_id(cam))
+    try:
+        assert not node.set_control("gain", 10) and node.get_control("gain") == 0
+    finally:
+        node.stop()
+
+
+def _stamped(b, cam, query):
+    with _open(b, b.by_id(cam), query) as c:
+        f = c.read(timeout_s=2)
+    return f.metadata.exposure_us, f.metadata.gain, c.info.note
+
+
+def test_frames_state_the_exposure_and_gain_the_device_took_not_what_the_uri_asked(bus):
+    # They feed the lux estimate and the quality values sent to the server.
+    b, cam = bus
+    assert _stamped(b, cam, "?exposure=8000&gain=10")[:2] == (8000.0, 10.0)
+    assert (cam.controls["auto_exposure"], cam.controls["exposure_time_absolute"]) == (1, 80)
+    exposure, _, note = _stamped(b, cam, "?exposure=500000")             # beyond the range: clamped
+    assert exposure == 204700.0 and "took 204700us" in note
+    assert _stamped(b, cam, "")[:2] == (None, None)                       # nothing asked, nothing stated
+
+
+@pytest.mark.parametrize("refuse", [
+    {"menus": {"auto_exposure": (3,)}},                 # no manual mode
+    {"read_only": frozenset({"exposure_time_absolute"})},
+    {"read_only": frozenset({"auto_exposure"})},
+])
+def test_a_manual_exposure_the_device_refuses_is_not_stated_and_leaves_its_auto_exposure(tmp_path, refuse):
+    b = FakeV4L2Bus(tmp_path / "root")
+    cam = b.plug(FakeUvcCamera("ABC123", **refuse))
+    cam.read_only = cam.read_only | {"gain"}
+    exposure, gain, note = _stamped(b, cam, "?exposure=8000&gain=10")
+    assert (exposure, gain) == (None, None)
+    assert "manual exposure not settable" in note and "gain not settable" in note
+    assert cam.controls["auto_exposure"] == 3 and cam.controls["exposure_time_absolute"] == 156
+
+
 def test_fake_v4l2_modes_fourcc_and_ir(bus):
     b, cam = bus
     with _open(b, b.by_path(cam), "?fourcc=YUYV&width=1280&height=720&fps=10") as c:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 import drivers
-from drivers.errors import DeviceLost, DeviceNotFound
+from drivers.base import exposure_lock_capability
+from drivers.errors import CapabilityUnsupported, DeviceLost, DeviceNotFound
+from drivers.frame import StreamKind
 from hil.rig import simcam
 from hil.rig.sim import SimRig
 from hil.scenario import parse_set
@@ -16,6 +18,30 @@ simcam.register()
 
 def scenario(**kw):
     return parse_set({"set": {"name": "t"}, "scenario": [{"name": "s", "expect": ["accepted"], **kw}]}).scenarios[0]
+
+
+def _claims_and_locks(cam) -> dict[str, tuple[bool, bool]]:
+    """Per imager: (claimed, locked when asked)."""
+    out = {}
+    for s in (StreamKind.IR, StreamKind.COLOR):
+        try:
+            cam.lock_exposure(s)
+            cam.unlock_exposure(s)
+            locked = True
+        except CapabilityUnsupported:
+            locked = False
+        out[s.value] = (exposure_lock_capability(s) in cam.capabilities, locked)
+    return out
+
+
+def test_its_exposure_locks_are_the_genuine_cameras_for_the_streams_it_has(tmp_path):
+    rig = SimRig(tmp_path, defaults={"realtime": 0})
+    rig.prepare(scenario(), 0)
+    with drivers.open(rig.camera_uri) as cam:
+        assert _claims_and_locks(cam) == {"ir": (True, True), "color": (True, True)}
+    rig.prepare(scenario(injection="hdmi_grabber"), 0)
+    with drivers.open(rig.camera_uri) as cam:
+        assert _claims_and_locks(cam) == {"ir": (False, False), "color": (True, True)}
 
 
 def test_presents_the_genuine_camera_and_follows_the_rigs_scene(tmp_path):

@@ -218,6 +218,44 @@ def test_verdict_not_bound_to_the_frames_is_refused(sup, sets):
         sup._check_verdict(malformed, r.verdict.frame_digests)
 
 
+@pytest.mark.parametrize("field, value", [
+    ("timing_ms", {"total": "fast"}),          # a string where a number belongs
+    ("timing_ms", {"total": float("nan")}),
+    ("timing_ms", {"total": -1.0}),
+    ("timing_ms", {"total": True}),
+    ("timing_ms", [["total", 1.0]]),           # not a mapping
+    ("timing_ms", {str(k): 1.0 for k in range(65)}),
+    ("worker_ms", "12"),
+    ("worker_ms", float("inf")),
+    ("finish_ms", {"ms": 3}),
+    ("quality", "ok"),
+    ("max_skew_ms", "0.5"),
+])
+def test_malformed_timings_or_reports_are_refused_like_any_malformed_reply(sup, sets, monkeypatch, field, value):
+    # A compromised worker's numbers must not raise outside the supervisor's own failure path
+    # (TypeError/ValueError from float() or dict()): they are LIV_VERDICT_UNBOUND, the worker is
+    # torn down, and the next session gets a fresh one.
+    real = sup._expect
+
+    def tampered(op, timeout_s):
+        msg = real(op, timeout_s)
+        return {**msg, field: value} if op == "verdict" else msg
+    monkeypatch.setattr(sup, "_expect", tampered)
+    restarts = sup.restarts
+    with pytest.raises(LivenessVerdictUnbound) as exc:
+        sup.judge(sets[:8], nonce=None)
+    assert exc.value.code == "LIV_VERDICT_UNBOUND" and "malformed" in exc.value.message
+    assert sup.restarts == restarts + 1 and not sup.alive()
+    monkeypatch.undo()
+    assert sup.judge(sets[:8], nonce=None).verdict.verdict in ("live", "attack", "inconclusive")
+
+
+def test_well_formed_timings_come_through_as_numbers(sup, sets):
+    r = sup.judge(sets[:8], nonce=None)
+    assert r.timing_ms and all(isinstance(v, float) and v >= 0 for v in r.timing_ms.values())
+    assert "worker_finish" in r.timing_ms and r.worker_ms > 0 and isinstance(r.quality, dict)
+
+
 def test_bad_frame_description_is_refused_by_the_worker_which_survives(sup, sets):
     sup.start()
     sup._send({"op": "begin", "nonce": None, "frames": 1, "live_min": 0.5, "attack_max": 0.2})

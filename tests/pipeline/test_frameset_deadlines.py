@@ -1,0 +1,85 @@
+"""The reader's deadlines: a bound on the whole read, or (offline analysis) on the wait for each
+frameset, so that a slow but live source is read to the end and only a stalled one is cut off.
+
+The clock is the reader's own (``time.monotonic`` in ``agent.pipeline.frames``), advanced by the
+camera at each read, so the tests do not depend on this machine's speed."""
+
+from __future__ import annotations
+
+import pytest
+
+import agent.pipeline.frames as frames_mod
+import drivers
+from agent.pipeline.frames import FramesetReader
+from agent.pipeline.sync import SyncTimeout
+from drivers.errors import FrameTimeout
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def monotonic(self) -> float:
+        return self.t
+
+
+class SlowCamera:
+    """A real simulated camera whose every read takes ``per_read_s`` of the reader's clock, and
+    which stalls (times out on every read) after ``stall_after`` frames."""
+
+    def __init__(self, cam, clock: Clock, per_read_s: float, stall_after: int | None = None):
+        self._cam, self._clock, self._per_read_s, self._stall_after = cam, clock, per_read_s, stall_after
+        self.reads = 0
+
+    def __getattr__(self, name):
+        return getattr(self._cam, name)
+
+    def read(self, timeout_s: float):
+        self._clock.t += self._per_read_s
+        if self._stall_after is not None and self.reads >= self._stall_after:
+            raise FrameTimeout("stalled")
+        self.reads += 1
+        return self._cam.read(timeout_s=timeout_s)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    c = Clock()
+    monkeypatch.setattr(frames_mod, "time", c)
+    return c
+
+
+@pytest.fixture
+def sim():
+    cam = drivers.open("sim://?realtime=0&seed=3")
+    cam.start()
+    yield cam
+    cam.stop()
+
+
+def test_a_slow_source_is_cut_off_by_a_bound_on_the_whole_read(clock, sim):
+    reader = FramesetReader(SlowCamera(sim, clock, per_read_s=0.2))     # ~0.6 s per frameset
+    got = []
+    with pytest.raises(SyncTimeout, match="within 1.0 s"):
+        for fs in reader.stream(timeout_s=1.0):
+            got.append(fs)
+    assert len(got) < 3
+
+
+def test_a_slow_source_is_read_to_the_end_with_a_bound_per_frameset(clock, sim):
+    reader = FramesetReader(SlowCamera(sim, clock, per_read_s=0.2))
+    got = []
+    for fs in reader.stream(timeout_s=1.0, per_frameset=True):
+        got.append(fs)
+        if len(got) == 10:
+            break
+    assert len(got) == 10                         # ~6 s of the reader's clock, never 1 s without a frameset
+
+
+def test_a_stalled_source_still_ends_with_a_bound_per_frameset(clock, sim):
+    reader = FramesetReader(SlowCamera(sim, clock, per_read_s=0.2, stall_after=12))
+    got = []
+    with pytest.raises(SyncTimeout, match="of the last"):
+        for fs in reader.stream(timeout_s=1.0, per_frameset=True):
+            got.append(fs)
+    assert 1 <= len(got) <= 4                     # 12 frames of three streams, then nothing
