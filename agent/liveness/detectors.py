@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.liveness.features import MAX_CLIPPED_SHARE, FrameCues, ProjectorMeasure, motion_cues
+from agent.liveness.features import MAX_CLIPPED_SHARE, MIN_PROJECTOR_SNR, FrameCues, ProjectorMeasure, motion_cues
 from agent.liveness.fusion import load_calibration
 
 
@@ -191,6 +191,30 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
     return m
 
 
+# Deciding material toward skin takes at least this many two-sided pairs: their scatter is the
+# interval's check on what photon noise alone claims (one or two pairs cannot show it).
+MIN_PROJECTOR_PAIRS = 3
+# No skin reads a projector speckle under this: the train family's live faces read 0.135 at the
+# lowest (39 sessions, pad-eval) and 0.107 (8 challenged at 36 cm under LED); the floor leaves a
+# margin under both. Lower is no surface the simulator models (skin ~0.17, resin ~0.34) but a
+# noise estimate subtracted too large: not measured, never skin (docs/liveness.md).
+SKIN_SPECKLE_FLOOR = 0.10
+
+
+def measurable(m: Mapping[str, float], speckle: Ramp) -> bool:
+    """Whether the projector speckle (``projector_speckle``) may decide material: its interval
+    ``separates``, it comes from at least ``MIN_PROJECTOR_PAIRS`` two-sided pairs
+    (``projector_pairs``; a summary with an interval but no count has none), and it is not under
+    ``SKIN_SPECKLE_FLOOR``. (A summary without an interval, from before it was measured, is
+    measurable as it was then.)"""
+    est = m.get("projector_speckle", float("nan"))
+    if not np.isfinite(est) or est < SKIN_SPECKLE_FLOOR or not separates(m, speckle):
+        return False
+    if not np.isfinite(m.get("projector_speckle_low", float("nan"))):
+        return True
+    return bool(m.get("projector_pairs", 0.0) >= MIN_PROJECTOR_PAIRS)
+
+
 def separates(m: Mapping[str, float], speckle: Ramp) -> bool:
     """Whether the projector speckle's 95 % interval (``projector_speckle_low``..``_high``) can tell
     skin from the attack materials: it must not reach both the ramp's live end and its attack end.
@@ -220,17 +244,24 @@ def unmeasured_note(m: Mapping[str, float]) -> str:
     if np.isfinite(snr := m.get("projector_snr", float("nan"))):
         seen.append(f"{snr:.1f} noise deviations per pixel")
     if np.isfinite(speckle := m.get("projector_speckle", float("nan"))):
+        pairs = int(m.get("projector_pairs", 0))
         seen.append(f"speckle {speckle:.3f}, 95 % interval {m.get('projector_speckle_low', float('nan')):.3f}"
-                    f"-{m.get('projector_speckle_high', float('nan')):.3f} over "
-                    f"{int(m.get('projector_pairs', 0))} pairs")
+                    f"-{m.get('projector_speckle_high', float('nan')):.3f} over {pairs} pairs")
+        if pairs < MIN_PROJECTOR_PAIRS:
+            seen.append(f"fewer than {MIN_PROJECTOR_PAIRS} pairs measured both ways")
+        if speckle < SKIN_SPECKLE_FLOOR:
+            seen.append(f"under any skin's ({SKIN_SPECKLE_FLOOR:.2f}): too much noise subtracted")
     clipped = m.get("projector_clipped", float("nan"))
     if np.isfinite(clipped):
-        seen.append(f"{clipped:.0%} of the skin clipped")
+        seen.append(f"{clipped:.1%} of the skin clipped")
     if np.isfinite(floor := m.get("projector_clipped_floor", float("nan"))):
-        seen.append(f"clipped pairs: at least {floor:.3f}, which says only how hard a surface is")
+        seen.append(f"pairs clipped or under {MIN_PROJECTOR_SNR:.0f} noise deviations: at least {floor:.3f}, "
+                    "which says only how hard a surface is")
     # A session whose pairs were mostly clipped is turned away by the clipping, not by the light.
     if np.isfinite(clipped) and clipped > MAX_CLIPPED_SHARE:
         cause = "the projector's dots saturate the IR image on the face"
+    elif np.isfinite(snr) and snr >= MIN_PROJECTOR_SNR and m.get("projector_pairs", 0.0) < MIN_PROJECTOR_PAIRS:
+        cause = "too few of the projector's on-off pairs in the window"
     else:
         cause = "ambient NIR drowns the projector"
     return f"{cause} ({'; '.join(seen)}): material not measurable, the verdict cannot be live"
@@ -256,7 +287,7 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
     elif not projector_seen:
         material = None
         notes.append("projector off: no projected dots, the material detector did not run")
-    elif challenged and np.isfinite(m.get("projector_speckle", float("nan"))) and separates(m, r["projector_speckle"]):
+    elif challenged and measurable(m, r["projector_speckle"]):
         # The on-off difference holds only the projector's light: the cleanest material measure,
         # scored when its interval can tell skin from resin. Dot sharpness vetoes what is clearly
         # hard (skin and resin touch in speckle contrast in some scenes where the resin's dots are
@@ -276,9 +307,12 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
         # no evidence of life; at most a bound toward an attack (below).
         material, drowned = None, True
         notes.append(unmeasured_note(m))
-        # What could not show skin may still lean hard: the speckle's own estimate (with the dot
-        # sharpness veto) and the clipped pairs' floor bound the session's score from above.
+        # What could not show skin may still lean hard: the speckle's own estimate, the dot
+        # sharpness veto (measured on the lit frames whether or not any pair was two-sided) and the
+        # one-sided pairs' floor bound the session's score from above.
         bound = clipped_cap(m, r["projector_speckle"])
+        if np.isfinite(m.get("dot_sharpness", float("nan"))):
+            bound = min(bound, r["challenge_dot_sharpness"](m))
         if np.isfinite(m.get("projector_speckle", float("nan"))):
             bound = min(bound, r["projector_speckle"](m), r["challenge_dot_sharpness"](m))
         if bound < 1.0:

@@ -37,7 +37,7 @@ OTHER_NONCE = bytes.fromhex("0badf00d" * 8)
 BOTH = (Kind.PROJECTOR, Kind.ILLUMINATION)
 SCENES = {                                    # query, framesets
     "live": ("&seed=21&identity=3&lux=150&yaw=8", 20),
-    "mask": ("&subject=mask&seed=31", 12),
+    "mask": ("&subject=mask&seed=31", 20),         # at least 3 on-off pairs: material measured
     "sunlight": ("&subject=live&seed=34&lux=30000", 12),
     "replayed": ("&inject=replay&seed=5", 12),
     "clipped": ("&subject=print&lux=300&distance_mm=500", 12),

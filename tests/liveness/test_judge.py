@@ -123,25 +123,21 @@ def test_projector_speckle_holds_still_under_warm_bright_indoor_light(gate):
     assert abs(cues[1000]["projector_speckle"] - cues[200]["projector_speckle"]) < 0.02
 
 
-def test_full_projector_power_narrows_the_material_measure_under_warm_bright_light(gate):
+def test_full_projector_power_makes_the_material_measurable_under_warm_bright_light(gate):
     # ~2400 lux of warm light (3300 K) at 54 cm: at the default 150 mW the dots stand under 5 noise
-    # deviations above the on-off difference's shot noise (a fixed limit turned this person away);
-    # over the window's pairs the speckle's interval still tells skin from resin. The planner sees
-    # the skin using a fifth of the IR range and raises the projector to full power for the
-    # challenge: the same person's interval narrows, and the person is judged live both ways.
+    # deviations above the on-off difference's shot noise, so every pair is one-sided (it could show
+    # resin hard, never skin soft): material unmeasurable, not live. The planner sees the skin using
+    # a fifth of the IR range and raises the projector to full power for the challenge: the same
+    # person's pairs are two-sided and the person is judged live.
     q = "&subject=live&seed=202717&identity=47&yaw=-3.0&pitch=4.0&lux=2396&distance_mm=535&cct=3322"
     fixed = fixed_power_session(gate, q, frames=WINDOW).verdict
     planned = session(gate, q, frames=WINDOW).verdict
     assert power_note(planned) is not None and power_note(planned).startswith("projector at 360 mW")
     assert fixed.cues["projector_snr"] < 5.0 <= planned.cues["projector_snr"]
-
-    def width(v):
-        return v.cues["projector_speckle_high"] - v.cues["projector_speckle_low"]
-
-    assert width(planned) < width(fixed) / 1.5
-    assert planned.verdict == "live" and fixed.verdict == "live"
-    for v in (fixed, planned):
-        assert abs(v.cues["projector_speckle"] - 0.21) < 0.03       # where skin sits in dim light
+    assert "projector_speckle" not in fixed.cues and "material" not in fixed.detectors
+    assert fixed.verdict != "live" and fixed.score <= 0.45
+    assert planned.verdict == "live"
+    assert abs(planned.cues["projector_speckle"] - 0.21) < 0.03       # where skin sits in dim light
 
 
 def test_a_mask_under_full_projector_power_is_still_hard(gate):
@@ -164,11 +160,14 @@ def test_sunlight_that_drowns_the_projector_is_never_live(gate, subject):
     assert v.verdict != "live"
     assert v.cues["projector_snr"] < 5.0
     assert power_note(v).startswith("projector at 360 mW")
+    # Under 5 noise deviations every pair is one-sided: no speckle can show skin, and a floor
+    # already harder than the ramp's attack end makes material 0.
+    assert "projector_speckle" not in v.cues
     if subject == "live" or "material" not in v.detectors:
         assert "material" not in v.detectors
         assert any("drowns the projector" in n for n in v.notes)
     else:
-        assert v.detectors["material"] == 0.0 and v.cues["projector_speckle_low"] > 0.275
+        assert v.detectors["material"] == 0.0 and v.cues["projector_clipped_floor"] > 0.25
 
 
 def test_bright_daylight_indoors_still_measures_material(gate):
