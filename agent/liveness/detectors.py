@@ -195,9 +195,10 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
 # interval's check on what photon noise alone claims (one or two pairs cannot show it).
 MIN_PROJECTOR_PAIRS = 3
 # No skin reads a projector speckle under this: the train family's live faces read 0.135 at the
-# lowest (39 sessions, pad-eval) and 0.107 (8 challenged at 36 cm under LED); the floor leaves a
-# margin under both. Lower is no surface the simulator models (skin ~0.17, resin ~0.34) but a
-# noise estimate subtracted too large: not measured, never skin (docs/liveness.md).
+# lowest (39 sessions, pad-eval) and 0.109 (12 challenged at 36 cm, bench.material_sweep clip, on
+# main's measure); the floor leaves a margin under both. Lower is no surface the simulator models
+# (skin ~0.17, resin ~0.34) but a noise estimate subtracted too large: not measured, never skin
+# (docs/liveness.md).
 SKIN_SPECKLE_FLOOR = 0.10
 
 
