@@ -427,9 +427,12 @@ SATURATED_DN = 250                  # of an 8-bit IR image
 # Clipped dots have lost their peaks (and leaving them out would keep only the dim ones): above
 # this share of clipped skin pixels a pair's speckle is only a floor under the surface's
 # (``ProjectorLight.one_sided``). Even a little clipping lowers a hard surface's contrast: the
-# simulator's masks with 0.6-1.9 % of the skin clipped read 0.17-0.23, skin's range (synthetic
-# resin dots: 0.003 per 1 %; at 0.2 % under 0.001). docs/liveness.md has the figures.
-MAX_CLIPPED_SHARE = 0.002
+# simulator's masks with 0.6-1.9 % of the skin clipped read 0.17-0.23, skin's range, and only the
+# dot-sharpness veto holds them (as before this measure). A 0.2 % limit would close that, but
+# simulated live faces clip on 0.3-0.8 % in ordinary light and 12 of 39 train faces lost their
+# measure; until the IR exposure leaves the dots headroom the limit stays at main's 2 %.
+# docs/liveness.md has the figures.
+MAX_CLIPPED_SHARE = 0.02
 
 
 @dataclass(frozen=True)

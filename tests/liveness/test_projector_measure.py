@@ -358,14 +358,15 @@ def test_a_speckle_under_any_skins_is_not_skin():
     assert any("under any skin's" in n for n in s.notes)
 
 
-def test_a_pair_clipped_on_a_tiny_share_of_the_skin_is_only_a_floor():
-    # Clipped pixels lower the contrast (resin 0.338 -> 0.333 at 1.7 % clipped): above 0.2 % a pair
-    # is one-sided, so resin hovering near the old 2 % limit reads hard from its floor, never from a
-    # two-sided contrast lowered by the clipping.
+def test_resin_clipped_on_a_small_share_of_the_skin_still_reads_hard():
+    # Under the 2 % limit a clipped pair stays two-sided, its clipped pixels kept at their clipped
+    # values: on these synthetic dots that lowers resin's contrast by ~0.003 per 1 % (0.338 -> 0.336),
+    # far from skin. (The simulator's rendered masks drop further, into skin's range, and the
+    # dot-sharpness veto holds them: docs/liveness.md; a lower limit waits for exposure headroom.)
     for ambient in (128, 144):
         m = Scene(ambient, 40, RESIN_SIGMA, 80, seed=3).measure(6)
-        assert MAX_CLIPPED_SHARE < m.clipped < 0.02
-        assert m.pairs == 0 and m.floor_pairs == 6 and m.floor > SPECKLE.attack
+        assert 0.0 < m.clipped < MAX_CLIPPED_SHARE
+        assert m.pairs == 6 and m.floor_pairs == 0 and m.low > SPECKLE.attack
         assert material(m).material == 0.0
 
 
