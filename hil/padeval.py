@@ -162,7 +162,7 @@ def rescore(rec: dict[str, Any], r: Mapping[str, Ramp]) -> float:
     m = {k: (float("nan") if v is None else float(v)) for k, v in cues.items()}
     challenged = any(k in m for k in ("projector_speckle", "projector_share"))
     s = evaluate(m, challenged=challenged, projector_seen=rec.get("projector_seen", True), r=r)
-    fused = fuse(s.as_dict())
+    fused = min(fuse(s.as_dict()), s.material_bound)
     if s.material_drowned:
         fused = min(fused, DROWNED_SCORE_CAP)
     if (rec.get("challenge") or {}).get("passed") is False:

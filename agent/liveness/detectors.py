@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.liveness.features import MAX_CLIPPED_SHARE, FrameCues, ProjectorLight, motion_cues
+from agent.liveness.features import MAX_CLIPPED_SHARE, MIN_PROJECTOR_SNR, FrameCues, ProjectorMeasure, motion_cues
 from agent.liveness.fusion import load_calibration
 
 
@@ -136,9 +136,12 @@ class DetectorScores:
     motion: float
     cues: dict[str, float]
     notes: tuple[str, ...] = ()
-    material_drowned: bool = False  # IR and projector present, but sunlight swamped the dots
+    material_drowned: bool = False  # under a challenge, the projector's light could not tell skin from resin
     eye_region: float | None = None
     life_signs: float | None = None
+    # The most life a session whose material was not measurable may show (1: no bound): an
+    # uncertain measure may lower the fused score, never raise it. The judge caps the score with it.
+    material_bound: float = 1.0
 
     def as_dict(self) -> dict[str, float]:
         out = {"depth_geometry": self.depth_geometry, "cross_modal": self.cross_modal, "motion": self.motion}
@@ -160,7 +163,7 @@ def _median(cues: list[FrameCues], name: str) -> float:
 
 
 def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None,
-                projector: ProjectorLight | None = None, motion: dict[str, float] | None = None) -> dict[str, float]:
+                projector: ProjectorMeasure | None = None, motion: dict[str, float] | None = None) -> dict[str, float]:
     """A session's cues: per-frame cues as medians over the frames that carry them (projector-lit
     frames under a challenge), motion over the window, and the projector's own light when measured."""
     lit = cues if projector_on is None else [c for c, on in zip(cues, projector_on, strict=True) if on]
@@ -168,15 +171,101 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
     m = {k: _median(lit, k) for k in CUE_MEDIANS}
     m.update(motion if motion is not None else motion_cues(cues))
     if projector is not None:
+        # The two-sided pairs' speckle with its 95 % interval, the one-sided (clipped) pairs' floor,
+        # and the share of the skin's light always (under a challenge it marks the session as
+        # challenged).
         if np.isfinite(projector.speckle):
             m["projector_speckle"] = projector.speckle
-        elif np.isfinite(projector.share):
+            m["projector_speckle_low"] = projector.low
+            m["projector_speckle_high"] = projector.high
+            m["projector_pairs"] = float(projector.pairs)
+        if np.isfinite(projector.floor):
+            m["projector_clipped_floor"] = projector.floor
+            m["projector_clipped_pairs"] = float(projector.floor_pairs)
+        if np.isfinite(projector.share):
             m["projector_share"] = projector.share
         if np.isfinite(projector.snr):
             m["projector_snr"] = projector.snr
-        if projector.clipped > MAX_CLIPPED_SHARE and not np.isfinite(projector.speckle):
+        if projector.floor_pairs or (np.isfinite(projector.clipped) and projector.clipped > MAX_CLIPPED_SHARE):
             m["projector_clipped"] = projector.clipped
     return m
+
+
+# Deciding material toward skin takes at least this many two-sided pairs: their scatter is the
+# interval's check on what photon noise alone claims (one or two pairs cannot show it).
+MIN_PROJECTOR_PAIRS = 3
+# No skin reads a projector speckle under this: the train family's live faces read 0.135 at the
+# lowest (39 sessions, pad-eval) and 0.109 (12 challenged at 36 cm, bench.material_sweep clip, on
+# main's measure); the floor leaves a margin under both. Lower is no surface the simulator models
+# (skin ~0.17, resin ~0.34) but a noise estimate subtracted too large: not measured, never skin
+# (docs/liveness.md).
+SKIN_SPECKLE_FLOOR = 0.10
+
+
+def measurable(m: Mapping[str, float], speckle: Ramp) -> bool:
+    """Whether the projector speckle (``projector_speckle``) may decide material: its interval
+    ``separates``, it comes from at least ``MIN_PROJECTOR_PAIRS`` two-sided pairs
+    (``projector_pairs``; a summary with an interval but no count has none), and it is not under
+    ``SKIN_SPECKLE_FLOOR``. (A summary without an interval, from before it was measured, is
+    measurable as it was then.)"""
+    est = m.get("projector_speckle", float("nan"))
+    if not np.isfinite(est) or est < SKIN_SPECKLE_FLOOR or not separates(m, speckle):
+        return False
+    if not np.isfinite(m.get("projector_speckle_low", float("nan"))):
+        return True
+    return bool(m.get("projector_pairs", 0.0) >= MIN_PROJECTOR_PAIRS)
+
+
+def separates(m: Mapping[str, float], speckle: Ramp) -> bool:
+    """Whether the projector speckle's 95 % interval (``projector_speckle_low``..``_high``) can tell
+    skin from the attack materials: it must not reach both the ramp's live end and its attack end.
+    An interval wholly on the skin side, wholly on the hard side, or inside the ramp decides; one
+    that spans the ramp could be either. (A summary without an interval, from before it was
+    measured, separates.)"""
+    low, high = m.get("projector_speckle_low", float("nan")), m.get("projector_speckle_high", float("nan"))
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return True
+    lo_end, hi_end = sorted((speckle.live, speckle.attack))
+    return not (low <= lo_end and high >= hi_end)
+
+
+def clipped_cap(m: Mapping[str, float], speckle: Ramp) -> float:
+    """The most life the clipped pairs allow: the surface is at least as hard as their floor
+    (``projector_clipped_floor``), so the speckle ramp at the floor (1 without clipped pairs). It
+    can only lower the material evidence."""
+    return ramp(m.get("projector_clipped_floor", float("nan")), speckle.attack, speckle.live) \
+        if np.isfinite(m.get("projector_clipped_floor", float("nan"))) else 1.0
+
+
+def unmeasured_note(m: Mapping[str, float]) -> str:
+    """Why the projector's material measure could not decide, in the verdict's words."""
+    seen = []
+    if np.isfinite(share := m.get("projector_share", float("nan"))):
+        seen.append(f"it lights {share:.0%} of the skin")
+    if np.isfinite(snr := m.get("projector_snr", float("nan"))):
+        seen.append(f"{snr:.1f} noise deviations per pixel")
+    if np.isfinite(speckle := m.get("projector_speckle", float("nan"))):
+        pairs = int(m.get("projector_pairs", 0))
+        seen.append(f"speckle {speckle:.3f}, 95 % interval {m.get('projector_speckle_low', float('nan')):.3f}"
+                    f"-{m.get('projector_speckle_high', float('nan')):.3f} over {pairs} pairs")
+        if pairs < MIN_PROJECTOR_PAIRS:
+            seen.append(f"fewer than {MIN_PROJECTOR_PAIRS} pairs measured both ways")
+        if speckle < SKIN_SPECKLE_FLOOR:
+            seen.append(f"under any skin's ({SKIN_SPECKLE_FLOOR:.2f}): too much noise subtracted")
+    clipped = m.get("projector_clipped", float("nan"))
+    if np.isfinite(clipped):
+        seen.append(f"{clipped:.1%} of the skin clipped")
+    if np.isfinite(floor := m.get("projector_clipped_floor", float("nan"))):
+        seen.append(f"pairs clipped or under {MIN_PROJECTOR_SNR:.0f} noise deviations: at least {floor:.3f}, "
+                    "which says only how hard a surface is")
+    # A session whose pairs were mostly clipped is turned away by the clipping, not by the light.
+    if np.isfinite(clipped) and clipped > MAX_CLIPPED_SHARE:
+        cause = "the projector's dots saturate the IR image on the face"
+    elif np.isfinite(snr) and snr >= MIN_PROJECTOR_SNR and m.get("projector_pairs", 0.0) < MIN_PROJECTOR_PAIRS:
+        cause = "too few of the projector's on-off pairs in the window"
+    else:
+        cause = "ambient NIR drowns the projector"
+    return f"{cause} ({'; '.join(seen)}): material not measurable, the verdict cannot be live"
 
 
 def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool = True,
@@ -189,6 +278,7 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
     cross = min(r["depth_share"](m), r["ir_contrast"](m), r["scale_low"](m), r["scale_high"](m))
     notes = []
     drowned = False
+    bound = 1.0
     material: float | None
     has_ir = np.isfinite(m.get("speckle_contrast", float("nan")))
     if not has_ir:
@@ -198,36 +288,47 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
     elif not projector_seen:
         material = None
         notes.append("projector off: no projected dots, the material detector did not run")
-    elif challenged and np.isfinite(m.get("projector_speckle", float("nan"))):
-        # The on-off difference holds only the projector's light: the cleanest material measure.
-        # Dot sharpness vetoes what is clearly hard (skin and resin touch in speckle contrast in
-        # some scenes where the resin's dots are still plainly sharper than any skin's).
-        material = min(r["projector_speckle"](m), r["challenge_dot_sharpness"](m))
-    elif challenged and np.isfinite(m.get("projector_share", float("nan"))):
-        # Under a challenge, but the projector's light on the skin could not be measured.
+    elif challenged and measurable(m, r["projector_speckle"]):
+        # The on-off difference holds only the projector's light: the cleanest material measure,
+        # scored when its interval can tell skin from resin. Dot sharpness vetoes what is clearly
+        # hard (skin and resin touch in speckle contrast in some scenes where the resin's dots are
+        # still plainly sharper than any skin's), and so do clipped pairs already harder than skin.
+        material = min(r["projector_speckle"](m), r["challenge_dot_sharpness"](m),
+                       clipped_cap(m, r["projector_speckle"]))
+    elif challenged and clipped_cap(m, r["projector_speckle"]) == 0.0:
+        # Clipped pairs whose contrast, with the clipped peaks kept, is already harder than the
+        # ramp's attack end: the surface is at least that hard, whatever the other pairs say.
+        material = 0.0
+        notes.append(f"the projector's dots clip on the face, and are sharper than skin's even so "
+                     f"(at least {m['projector_clipped_floor']:.3f})")
+    elif challenged and any(np.isfinite(m.get(k, float("nan")))
+                            for k in ("projector_speckle", "projector_share", "projector_clipped_floor")):
+        # Under a challenge, but the projector's light on the skin was not measured precisely
+        # enough to tell skin from a mask, or only on clipped pairs (which can only say "hard"):
+        # no evidence of life; at most a bound toward an attack (below).
         material, drowned = None, True
-        clipped = m.get("projector_clipped", float("nan"))
-        if np.isfinite(clipped):
-            notes.append(f"the projector's dots saturate the IR image on the face ({clipped:.0%} of "
-                         "the skin clipped): material not measurable, the verdict cannot be live")
-        else:
-            seen = f"it lights {m['projector_share']:.0%} of the skin"
-            snr = m.get("projector_snr", float("nan"))
-            if np.isfinite(snr):
-                seen += f", {snr:.1f} noise deviations"
-            notes.append(f"ambient NIR drowns the projector ({seen}): "
-                         "material not measurable, the verdict cannot be live")
+        notes.append(unmeasured_note(m))
+        # What could not show skin may still lean hard: the speckle's own estimate, the dot
+        # sharpness veto (measured on the lit frames whether or not any pair was two-sided) and the
+        # one-sided pairs' floor bound the session's score from above.
+        bound = clipped_cap(m, r["projector_speckle"])
+        if np.isfinite(m.get("dot_sharpness", float("nan"))):
+            bound = min(bound, r["challenge_dot_sharpness"](m))
+        if np.isfinite(m.get("projector_speckle", float("nan"))):
+            bound = min(bound, r["projector_speckle"](m), r["challenge_dot_sharpness"](m))
+        if bound < 1.0:
+            notes.append(f"what the projector's light did show leans hard: the score is held at {bound:.2f} at most")
     else:
         material = min(r["dot_sharpness"](m), r["ir_dot_sharpness"](m))
     # No depth at the eyes (a screen, say) is no evidence of eyes behind the bridge: 0, like any NaN.
     eye_region = r["eye_recess"](m)
     life = max(r["blink"](m), r["soft_dots"](m)) if has_ir and projector_seen else r["blink"](m)
     motion = max(r["motion_snr"](m), r["nonrigid"](m))
-    return DetectorScores(geometry, cross, material, motion, m, tuple(notes), drowned, eye_region, life)
+    return DetectorScores(geometry, cross, material, motion, m, tuple(notes), drowned, eye_region, life, bound)
 
 
 def score(cues: list[FrameCues], *, projector_on: list[bool] | None = None, projector_seen: bool = True,
-          projector: ProjectorLight | None = None, motion: dict[str, float] | None = None,
+          projector: ProjectorMeasure | None = None, motion: dict[str, float] | None = None,
           r: Mapping[str, Ramp] | None = None) -> DetectorScores:
     """Scores over a window of frames. Material and depth cues use projector-on frames only.
 

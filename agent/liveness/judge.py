@@ -39,6 +39,7 @@ from agent.liveness.features import (
     FrameCues,
     IrSkin,
     ProjectorLight,
+    ProjectorMeasure,
     Run,
     depth_noise,
     measure_frame,
@@ -56,7 +57,7 @@ from agent.quality.gate import Measurement
 from drivers.frame import FrameSet, StreamKind
 
 MIN_FACE_FRAMES = 5
-DROWNED_SCORE_CAP = 0.45          # material unmeasurable under a challenge (direct sunlight)
+DROWNED_SCORE_CAP = 0.45          # material unmeasurable under a challenge (sunlight, clipped dots)
 
 
 def frameset_digest(fs: FrameSet) -> str:
@@ -436,11 +437,11 @@ class Judge:
             notes.extend(sel.notes)
             s = score(self.cues, projector_on=[lit[k] for k in self.cue_frames] if lit is not None else None,
                       projector_seen=projector_seen,
-                      projector=ProjectorLight.median(lights) if lights else None,
+                      projector=ProjectorMeasure.pool(lights) if lights else None,
                       motion=motion)
             notes.extend(s.notes)
             detectors = s.as_dict()
-            fused = fuse(detectors)
+            fused = min(fuse(detectors), s.material_bound)
             result = decide(fused, self.thresholds)
             if s.material_drowned:
                 # Unmeasured is not evidence of life, nor of an attack: the score stays below any

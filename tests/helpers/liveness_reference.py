@@ -28,7 +28,7 @@ from agent.liveness.challenge import (
 from agent.liveness.detectors import score
 from agent.liveness.features import (
     FrameCues,
-    ProjectorLight,
+    ProjectorMeasure,
     Run,
     depth_noise,
     motion_from_steps,
@@ -159,11 +159,11 @@ class ReferenceJudge:
             notes.extend(sel.notes)
             s = score(self.cues, projector_on=[lit[k] for k in self.cue_frames] if lit is not None else None,
                       projector_seen=projector_seen,
-                      projector=ProjectorLight.median(lights) if lights else None,
+                      projector=ProjectorMeasure.pool(lights) if lights else None,
                       motion=motion)
             notes.extend(s.notes)
             detectors = s.as_dict()
-            fused = fuse(detectors)
+            fused = min(fuse(detectors), s.material_bound)
             result = decide(fused, self.thresholds)
             if s.material_drowned:
                 # Unmeasured is not evidence of life, nor of an attack: the score stays below any

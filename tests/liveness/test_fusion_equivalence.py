@@ -6,7 +6,8 @@ verdict, the fused score, every detector and cue, the notes, the challenge's res
 signals, the evidence for the server and the frame chosen for the probe.
 
 A few short windows are rendered and measured once (a living face under both challenges, a
-mask, a face in direct sunlight, a replayed stream); each is then replayed, measurement by
+mask, a face in direct sunlight, close paper whose dots clip on a projector that cannot be dimmed,
+a replayed stream); each is then replayed, measurement by
 measurement, through both fusions under many conditions: as captured, without a challenge, under
 another nonce, one challenge alone, cut short, with faces missed (a few, or all but four), out of
 order, and under thresholds no score meets."""
@@ -27,6 +28,7 @@ from agent.liveness.judge import Judge, JudgeResult, _Measured, judge_pool
 from agent.pipeline.frames import FramesetReader
 from agent.session.projector import Projector
 from agent.session.window import collect
+from drivers.base import Capability
 from drivers.frame import FrameSet
 from tests.helpers import liveness_reference as ref
 
@@ -35,10 +37,12 @@ OTHER_NONCE = bytes.fromhex("0badf00d" * 8)
 BOTH = (Kind.PROJECTOR, Kind.ILLUMINATION)
 SCENES = {                                    # query, framesets
     "live": ("&seed=21&identity=3&lux=150&yaw=8", 20),
-    "mask": ("&subject=mask&seed=31", 12),
+    "mask": ("&subject=mask&seed=31", 20),         # at least 3 on-off pairs: material measured
     "sunlight": ("&subject=live&seed=34&lux=30000", 12),
     "replayed": ("&inject=replay&seed=5", 12),
+    "clipped": ("&subject=print&lux=300&distance_mm=500", 12),
 }
+FIXED_POWER = {"clipped"}                     # scenes on a camera whose projector power cannot be set
 
 Recorded = list[tuple[FrameSet, _Measured]]
 
@@ -50,6 +54,8 @@ def recorded(gate) -> dict[str, tuple[Challenge, Recorded]]:
     for name, (query, n) in SCENES.items():
         challenge = Challenge.from_nonce(NONCE, n, BOTH)
         cam = drivers.open("sim://?realtime=0" + query)
+        if name in FIXED_POWER:
+            cam.capabilities = cam.capabilities - {Capability.PROJECTOR_POWER}
         with cam:
             projector = Projector(cam)
             projector.begin()
@@ -164,6 +170,9 @@ def test_the_scenes_cover_the_fusions_branches(gate, recorded):
     assert "material" not in seen["sunlight"].detectors
     assert any("drowns the projector" in n for n in seen["sunlight"].notes)
     assert seen["replayed"].verdict == "attack" and not seen["replayed"].challenge["passed"]
+    # Pairs with clipped dots pooled apart into a floor, which alone decides material here.
+    assert seen["clipped"].cues["projector_clipped_pairs"] >= 1 and "projector_speckle" not in seen["clipped"].cues
+    assert seen["clipped"].detectors["material"] == 0.0
     assert seen["live"].challenge["passed"]
 
 

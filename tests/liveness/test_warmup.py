@@ -44,9 +44,11 @@ def test_the_warm_up_session_reaches_every_face_dependent_path_and_is_not_live(c
     r = judge(sets, gate, VerdictThresholds(), challenge=challenge)
     v = r.verdict
     # A face "found" on every frame but the black one: landmarks, iris, pose, the gate's checks and
-    # the liveness cues ran on each; the projector's light was measured on its lit/unlit pairs.
+    # the liveness cues ran on each; the projector's light was measured on its lit/unlit pairs (8
+    # frames hold too few pairs for it to decide material, which is reported unmeasurable).
     assert r.framesets == len(sets) and r.best_index is not None and r.best_index > 0
-    assert {"depth_geometry", "cross_modal", "motion", "material", "eye_region", "life_signs"} <= set(v.detectors)
+    assert {"depth_geometry", "cross_modal", "motion", "eye_region", "life_signs"} <= set(v.detectors)
+    assert v.cues["projector_pairs"] >= 1 and "projector_speckle" in v.cues
     assert v.challenge is not None and set(v.challenge) >= {"passed", "nonce_sha256"}
     assert r.evidence is not None and sum(f["face"] for f in r.evidence["frames"]) == len(sets) - 1
     assert v.verdict != "live"                               # noise with a made-up face is no person
