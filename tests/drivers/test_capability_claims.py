@@ -18,6 +18,7 @@ from drivers.frame import StreamKind
 from drivers.usb import Sysfs
 from drivers.uvc import UVCCamera
 from hil.fakes.v4l2 import FakeUvcCamera, FakeV4L2Bus
+from tests.helpers.realsense_sw import stereo_device_with_exposure_options
 
 IMAGERS = (StreamKind.IR, StreamKind.COLOR)
 
@@ -79,16 +80,7 @@ def test_a_realsense_device_claims_the_ir_lock_it_takes_and_not_the_colour_one_i
     # is the one thing stood in for (a software device does not stream through a pipeline here).
     rs = pytest.importorskip("pyrealsense2")
     from drivers import realsense
-    dev = rs.software_device()
-    stereo = dev.add_sensor("Stereo Module")
-    stereo.add_read_only_option(rs.option.depth_units, 0.001)
-    for opt, (lo, hi, step, default) in ((rs.option.exposure, (1.0, 165000.0, 1.0, 8500.0)),
-                                         (rs.option.gain, (16.0, 248.0, 1.0, 16.0)),
-                                         (rs.option.enable_auto_exposure, (0.0, 1.0, 1.0, 1.0))):
-        r = rs.option_range()
-        r.min, r.max, r.step, r.default = lo, hi, step, default
-        stereo.add_option(opt, r, True)
-        stereo.set_option(opt, default)
+    dev, stereo = stereo_device_with_exposure_options(depth_units=0.001)
     dev.add_sensor("RGB Camera")
     dev.register_info(rs.camera_info.name, "Intel RealSense D435")
     dev.register_info(rs.camera_info.serial_number, "843112070001")

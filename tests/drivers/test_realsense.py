@@ -9,6 +9,7 @@ import pytest
 import drivers
 from drivers.frame import ClockDomain, StreamKind
 from drivers.realsense_record import record_camera
+from tests.helpers.realsense_sw import stereo_device_with_exposure_options
 
 D, C, IR = StreamKind.DEPTH, StreamKind.COLOR, StreamKind.IR
 
@@ -172,22 +173,6 @@ def test_projector_power_goes_through_the_sdk_option():
         set_projector_power(bare, 150)
 
 
-def _stereo_sensor_with_exposure_options():
-    # A D4xx depth sensor's exposure controls, on a librealsense software sensor: exposure in µs
-    # (1..165000, step 1), gain 16..248, auto-exposure on by default.
-    import pyrealsense2 as rs
-    dev = rs.software_device()
-    sensor = dev.add_sensor("Stereo Module")
-    for opt, (lo, hi, step, default) in ((rs.option.exposure, (1.0, 165000.0, 1.0, 8500.0)),
-                                         (rs.option.gain, (16.0, 248.0, 1.0, 16.0)),
-                                         (rs.option.enable_auto_exposure, (0.0, 1.0, 1.0, 1.0))):
-        r = rs.option_range()
-        r.min, r.max, r.step, r.default = lo, hi, step, default
-        sensor.add_option(opt, r, True)
-        sensor.set_option(opt, default)
-    return dev, sensor
-
-
 def test_exposure_lock_goes_through_the_sdk_options():
     # Lock: auto-exposure off at the exposure and gain the latest frame reported (snapped into the
     # option's range); unlock: the manual values and auto-exposure as they were before the lock.
@@ -195,7 +180,7 @@ def test_exposure_lock_goes_through_the_sdk_options():
 
     from drivers.base import ExposureSetting
     from drivers.realsense import lock_sensor_exposure, restore_sensor_exposure
-    dev, sensor = _stereo_sensor_with_exposure_options()
+    dev, sensor = stereo_device_with_exposure_options()
     setting, saved = lock_sensor_exposure(sensor, ExposureSetting(12345.4, 40.2))
     assert setting == ExposureSetting(12345.0, 40.0)
     assert sensor.get_option(rs.option.enable_auto_exposure) == 0.0
