@@ -20,6 +20,7 @@ from agent.localapi.service import SERVICE
 from agent.observe.health import CAMERA_SERVICE
 from hil.devproc import free_port, start_daemon, start_server
 from hil.provision import provision_dev
+from tests.helpers.live import until_accepted
 
 pytestmark = pytest.mark.slow
 
@@ -58,14 +59,19 @@ def test_metrics_and_health_of_a_running_daemon(daemon):
     assert health(p.socket, "") == health(p.socket, SERVICE) == S.SERVING
     # the device manager opened the camera when the daemon started: online before any session
     assert health(p.socket, CAMERA_SERVICE) == S.SERVING
-    out = subprocess.run([sys.executable, "-m", "agent.cli", "capture", "--socket", str(p.socket), "--purpose",
-                          "verify", "--consent", "CONSENT-O-0001", "--subject", "cust-obs-1", "--json"],
-                         capture_output=True, text=True, timeout=180)
-    events = [json.loads(line) for line in out.stdout.splitlines()]
-    assert events[-1].get("result", {}).get("accepted"), out.stdout[-2000:] + out.stderr[-2000:]
+
+    def attempt(k: int) -> list[dict]:
+        # (A live face judged inconclusive is asked again, as the kiosk app does: tests/helpers/live.py.)
+        out = subprocess.run([sys.executable, "-m", "agent.cli", "capture", "--socket", str(p.socket), "--purpose",
+                              "verify", "--consent", f"CONSENT-O-00{k:02d}", "--subject", "cust-obs-1", "--json"],
+                             capture_output=True, text=True, timeout=180)
+        assert out.returncode in (0, 1), out.stdout[-2000:] + out.stderr[-2000:]
+        return [json.loads(line) for line in out.stdout.splitlines()]
+    runs = until_accepted(attempt)
+    assert runs[-1][-1].get("result", {}).get("accepted"), runs[-1][-1]
     text = scrape(port)
     assert 'capture_agent_sessions_total{outcome="accepted",purpose="verify"} 1.0' in text
-    assert 'capture_agent_session_stage_seconds_count{stage="liveness"} 1.0' in text
+    assert f'capture_agent_session_stage_seconds_count{{stage="liveness"}} {len(runs)}.0' in text
     assert 'capture_agent_stream_frames_total{stream="ir"}' in text
     assert "cust-obs" not in text and "CONSENT-O" not in text
     assert health(p.socket, CAMERA_SERVICE) == S.SERVING

@@ -31,6 +31,7 @@ from hil.ingest.attestation import AttestationPolicy
 from hil.ingest.identity import Registry, Terminal, spki_sha256
 from hil.ingest.server import ServerState, ServerTLS, serve
 from proto.capture_agent.v1 import ingest_pb2 as pb
+from tests.helpers.live import ATTEMPTS
 from tests.helpers.swtpm import extend_pcr16, reset_pcr16, swtpm
 from tests.helpers.terminals import CAPS, LIVE, SIM_SESSION
 
@@ -82,8 +83,14 @@ def keyed(tmp_path_factory, softhsm):
 
 
 def capture(deps: SessionDeps):
+    """The session's last event; a live face judged inconclusive is asked again, as the kiosk app
+    does (tests/helpers/live.py)."""
     req = CaptureRequest(Purpose.VERIFY, "kiosk", "CONSENT-T-0001", subject_ref="cust-keys")
-    return list(run_capture(deps, req))[-1]
+    for _ in range(ATTEMPTS):
+        end = list(run_capture(deps, req))[-1]
+        if not (isinstance(end, Result) and end.reason == "NOT_LIVE" and end.liveness_verdict == "inconclusive"):
+            break
+    return end
 
 
 def deps_for(keyed, supervisor, terminal, uplink, signer, attestor=None) -> SessionDeps:

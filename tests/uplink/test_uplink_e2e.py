@@ -24,18 +24,25 @@ from agent.uplink.client import UplinkRefused, UplinkUnavailable, challenge_name
 from agent.uplink.probe import build_payload, seal_probe
 from agent.uplink.seal import ServerKey
 from proto.capture_agent.v1 import ingest_pb2 as pb
+from tests.helpers.live import ATTEMPTS
 from tests.helpers.terminals import CAPS, OTHER_TERMINAL, TERMINAL
 
 
 def capture(ingest, gate, subject="live", begin=None):
-    """A sim session under a fresh server challenge; returns (challenge, sets, judged result)."""
-    c = ingest["uplink"]()
-    ch = begin or c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
-    cam = drivers.open(f"sim://?realtime=0&seed=21&identity=3&lux=150&subject={subject}")
-    with cam:
-        challenge = Challenge.from_nonce(ch.nonce, ch.frames, kinds=challenge_names(ch.challenges))
-        sets = collect(FramesetReader(cam), ch.frames, challenge, Projector(cam))
-    r = judge(sets, gate, VerdictThresholds(), challenge=challenge)
+    """A sim session under a fresh server challenge; returns (challenge, sets, judged result). A live
+    face judged inconclusive is asked again under a new challenge, as the kiosk app does
+    (tests/helpers/live.py)."""
+    for _ in range(ATTEMPTS):
+        c = ingest["uplink"]()
+        ch = begin or c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
+        cam = drivers.open(f"sim://?realtime=0&seed=21&identity=3&lux=150&subject={subject}")
+        with cam:
+            challenge = Challenge.from_nonce(ch.nonce, ch.frames, kinds=challenge_names(ch.challenges))
+            sets = collect(FramesetReader(cam), ch.frames, challenge, Projector(cam))
+        r = judge(sets, gate, VerdictThresholds(), challenge=challenge)
+        if subject != "live" or begin is not None or r.verdict.verdict != "inconclusive":
+            break
+        c.close()
     return c, ch, sets, r
 
 
