@@ -20,3 +20,26 @@ def test_demo_passes_every_step():
                  "audit log chained and signed"):
         assert line in text, line
     assert "progress 100%" in text and "last frame to receipt" in text
+
+
+@pytest.mark.parametrize("verdicts, calls, accepted", [
+    (["inconclusive", "live"], 2, True),            # a still face asked again, then judged live
+    (["attack"], 1, False),                         # an attack is never asked again
+    (["inconclusive"] * 4, 3, False),               # at most three sessions
+])
+def test_the_demo_asks_again_on_inconclusive_as_a_kiosk_app_does(monkeypatch, capsys, verdicts, calls, accepted):
+    from pathlib import Path
+
+    from agent.purpose import Purpose
+    from agent.session.events import Result
+    from hil.commands import demo
+    seen = []
+
+    def capture(sock, purpose, consent, quiet=False):
+        v = verdicts[len(seen)]
+        seen.append(consent)
+        return Result(v == "live", "OK" if v == "live" else "NOT_LIVE", "", v, "", {})
+    monkeypatch.setattr(demo, "_capture", capture)
+    r = demo._capture_as_kiosk(Path("/nonexistent.sock"), Purpose.VERIFY, "CONSENT-DEMO-0002")
+    assert len(seen) == calls and r.accepted is accepted and set(seen) == {"CONSENT-DEMO-0002"}
+    assert capsys.readouterr().out.count("look at the screen again") == calls - 1
