@@ -188,6 +188,8 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
             m["projector_snr"] = projector.snr
         if projector.floor_pairs or (np.isfinite(projector.clipped) and projector.clipped > MAX_CLIPPED_SHARE):
             m["projector_clipped"] = projector.clipped
+        if projector.patterned:
+            m["projector_patterned_pairs"] = float(projector.patterned)
     return m
 
 
@@ -256,11 +258,17 @@ def unmeasured_note(m: Mapping[str, float]) -> str:
     if np.isfinite(clipped):
         seen.append(f"{clipped:.1%} of the skin clipped")
     if np.isfinite(floor := m.get("projector_clipped_floor", float("nan"))):
-        seen.append(f"pairs clipped or under {MIN_PROJECTOR_SNR:.0f} noise deviations: at least {floor:.3f}, "
-                    "which says only how hard a surface is")
-    # A session whose pairs were mostly clipped is turned away by the clipping, not by the light.
+        seen.append(f"pairs clipped, under {MIN_PROJECTOR_SNR:.0f} noise deviations or under patterned NIR light: "
+                    f"at least {floor:.3f}, which says only how hard a surface is")
+    # A session whose pairs were mostly clipped is turned away by the clipping, not by the light;
+    # one whose one-sided pairs were mostly lit by a patterned NIR light (features.albedo_texture),
+    # by that light.
+    patterned = m.get("projector_patterned_pairs", 0.0)
     if np.isfinite(clipped) and clipped > MAX_CLIPPED_SHARE:
         cause = "the projector's dots saturate the IR image on the face"
+    elif patterned > 0 and 2 * patterned >= m.get("projector_clipped_pairs", 0.0):
+        seen.append(f"{patterned:.0f} pairs under NIR light with a pattern of its own")
+        cause = "NIR light with a fine pattern of its own lies on the face"
     elif np.isfinite(snr) and snr >= MIN_PROJECTOR_SNR and m.get("projector_pairs", 0.0) < MIN_PROJECTOR_PAIRS:
         cause = "too few of the projector's on-off pairs in the window"
     else:

@@ -264,6 +264,19 @@ MIN_PROJECTOR_SNR = 5.0
 MIN_PROJECTOR_SHARE = 0.5
 # A pair whose projector light is at most this (DN, mean over the skin) measures nothing.
 MIN_PROJECTOR_LEVEL_DN = 2.0
+# The surface's own NIR texture is measured on the unlit frame only when it has at least this much
+# ambient light (DN, mean over the skin); in the dark there is none to see and none is subtracted.
+MIN_ALBEDO_LEVEL_DN = 2.0
+# The albedo texture subtracted is never more than this (squared contrast in the speckle's band, as
+# ``albedo_texture`` measures it): about twice the most any simulated live face showed (0.011 in one
+# pair; session medians up to 0.007, train family). Real skin (brows, moles, freckles) is to be
+# measured; a higher value lets a lamp copying the projector's pattern take more off a mask.
+MAX_ALBEDO_TEXTURE = 0.02
+# Unlit texture (squared contrast) beyond what the albedo explains, above which a pair is one-sided:
+# simulated live faces stay within -0.005..0.006 per pair (noise of the two estimates); a lamp
+# pattern adds its own squared contrast (the review's 8-12 DN lamps on 20 DN of ambient light:
+# 0.05-0.09).
+MAX_UNEXPLAINED_TEXTURE = 0.02
 # Variance (DN^2) of the difference of two 8-bit frames from their rounding alone (2 x 1/12): the
 # least noise a pair's precision is computed with (two unlit frames in the dark differ by 0).
 QUANTISATION_VAR = 1.0 / 6.0
@@ -284,28 +297,35 @@ class ProjectorLight:
     """The projector's own light on the skin, from one on-off pair of consecutive IR frames, with
     what its precision depends on (``variance``).
 
-    A pair with more than ``MAX_CLIPPED_SHARE`` of its skin pixels at saturation, or whose light
-    stands under ``MIN_PROJECTOR_SNR`` noise deviations, is *one-sided*: clipping only lowers the
-    brightest values of the dots, and an inflated noise estimate only lowers the contrast it is
-    subtracted from, so its contrast is a floor under the surface's own, evidence that a surface is
-    hard and never that it is soft (``ProjectorMeasure``)."""
+    A pair with more than ``MAX_CLIPPED_SHARE`` of its skin pixels at saturation, whose light
+    stands under ``MIN_PROJECTOR_SNR`` noise deviations, or whose unlit frame has more texture than
+    the surface's albedo explains (``albedo_texture``), is *one-sided*: clipping only lowers the
+    brightest values of the dots, an inflated noise estimate only lowers the contrast it is
+    subtracted from, and so does the unlit frame's whole texture, subtracted as the albedo's, so its
+    contrast is a floor under the surface's own, evidence that a surface is hard and never that it
+    is soft (``ProjectorMeasure``)."""
     contrast2: float      # speckle contrast squared, noise and albedo texture removed (may be < 0); NaN if not measured
     level: float          # mean on-off difference on the skin (DN)
     noise: float          # per-pixel variance of the difference's noise after the high-pass (DN^2)
     pixels: int           # skin pixels measured
     share: float          # the projector's share of all the IR light on the skin
     clipped: float = 0.0  # share of the skin's pixels at saturation in the lit or the unlit frame
-    albedo: float = 0.0   # squared contrast of the skin's own NIR texture (removed from ``contrast2``)
+    albedo: float = 0.0   # squared contrast of the skin's own NIR texture (removed from ``contrast2``;
+                          # a one-sided pair under patterned light: the unlit frame's whole texture)
     noise_measured: bool = True   # False: no same-state pair; ``noise`` is the whole high-pass variance
+    unexplained: float = 0.0      # the unlit frame's texture (squared contrast) the albedo does not explain
 
     @property
     def one_sided(self) -> bool:
         """The contrast is only a floor: more than ``MAX_CLIPPED_SHARE`` of the skin clipped, or the
         projector's light under ``MIN_PROJECTOR_SNR`` noise deviations (the subtracted noise
         estimate then moves the contrast more than skin and resin differ, and only an honest
-        estimate, never an inflated one, leaves it unbiased)."""
+        estimate, never an inflated one, leaves it unbiased), or more than
+        ``MAX_UNEXPLAINED_TEXTURE`` of the unlit frame's texture unexplained by the albedo (light
+        with a pattern of its own: the whole texture was subtracted)."""
         snr = self.snr
-        return self.clipped > MAX_CLIPPED_SHARE or bool(np.isfinite(snr) and snr < MIN_PROJECTOR_SNR)
+        return (self.clipped > MAX_CLIPPED_SHARE or bool(np.isfinite(snr) and snr < MIN_PROJECTOR_SNR)
+                or self.unexplained > MAX_UNEXPLAINED_TEXTURE)
 
     @property
     def snr(self) -> float:
@@ -366,10 +386,13 @@ class ProjectorMeasure:
 
     ``speckle`` and its 95 % confidence interval ``low``..``high`` come from the two-sided pairs
     (at most ``MAX_CLIPPED_SHARE`` of the skin clipped, at least ``MIN_PROJECTOR_SNR`` noise
-    deviations), NaN when none measured anything. ``floor`` is the one-sided pairs' median contrast
-    (clipped pixels kept, the noise estimate subtracted): the surface is at least this hard, as
-    clipping and an inflated noise estimate only lower the contrast (NaN without such pairs).
-    ``clipped`` is the median share of clipped skin pixels over all pairs."""
+    deviations, the unlit frame's texture explained by the albedo), NaN when none measured
+    anything. ``floor`` is the one-sided pairs' median contrast (clipped pixels kept, the noise
+    estimate and the unlit frame's whole texture subtracted): the surface is at least this hard, as
+    clipping and an inflated noise or texture estimate only lower the contrast (NaN without such
+    pairs). ``clipped`` is the median share of clipped skin pixels over all pairs; ``patterned``
+    how many pairs had more unlit texture than the albedo explains (NIR light with a pattern of its
+    own on the face)."""
     speckle: float
     low: float
     high: float
@@ -379,6 +402,7 @@ class ProjectorMeasure:
     pairs: int
     floor: float = float("nan")
     floor_pairs: int = 0
+    patterned: int = 0
 
     @classmethod
     def pool(cls, lights: list[ProjectorLight]) -> ProjectorMeasure:
@@ -390,7 +414,8 @@ class ProjectorMeasure:
         floor, _, f_pairs = _pooled([x for x in lights if x.one_sided])
         nan = float("nan")
         speckle, low, high = ((est, _root(est ** 2 - half), _root(est ** 2 + half)) if pairs else (nan, nan, nan))
-        return cls(speckle, low, high, share, snr, clipped, pairs, floor if f_pairs else nan, f_pairs)
+        patterned = sum(x.unexplained > MAX_UNEXPLAINED_TEXTURE for x in lights if np.isfinite(x.contrast2))
+        return cls(speckle, low, high, share, snr, clipped, pairs, floor if f_pairs else nan, f_pairs, patterned)
 
 
 def _root(contrast2: float) -> float:
@@ -529,22 +554,63 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
         m_same = float((a[skin].mean() + b[skin].mean()) / 2)
         pair = _highpass_var(a - b, skin)
         noise = pair * (m_on + m_off) / max(2.0 * m_same, 1.0)
-        # The projector's light is the skin's NIR albedo times the dots: the albedo's own texture
-        # (pores, brows, freckles) adds to the contrast. The unlit frame shows that texture under
-        # ambient light; with its noise removed (half the pair's, at the unlit level) it comes out.
+        # The unlit frame's own noise (half the pair's, at the unlit level).
         off_noise = pair / 2 * m_off / max(m_same, 1.0)
-        albedo = max(_highpass_var(off, skin) - off_noise, 0.0) / max(m_off, 1.0) ** 2 if m_off > 2.0 else 0.0
+        albedo, unexplained = albedo_texture(on, off, skin, off_noise) if m_off > MIN_ALBEDO_LEVEL_DN else (0.0, 0.0)
         contrast2 = ((hp - noise) / level ** 2 - albedo) / (1.0 + albedo)
-        return ProjectorLight(contrast2, level, noise, npix, share, clipped, albedo)
+        return ProjectorLight(contrast2, level, noise, npix, share, clipped, albedo, unexplained=unexplained)
     if share < MIN_PROJECTOR_SHARE:
         return ProjectorLight(nan, level, nan, npix, share, clipped, noise_measured=False)
     # No noise pair: the noise stays in the contrast (it errs toward hard) and is all its variance.
     return ProjectorLight(hp / level ** 2, level, hp, npix, share, clipped, noise_measured=False)
 
 
+def _highpass(x: np.ndarray) -> np.ndarray:
+    """``x`` minus its sigma-2 px Gaussian blur: the band the speckle contrast is measured in."""
+    return np.asarray(x - cv2.GaussianBlur(x, (0, 0), 2.0))
+
+
 def _highpass_var(x: np.ndarray, mask: np.ndarray) -> float:
     """Variance on ``mask`` of ``x`` minus its sigma-2 px Gaussian blur."""
-    return float(np.var((x - cv2.GaussianBlur(x, (0, 0), 2.0))[mask]))
+    return float(np.var(_highpass(x)[mask]))
+
+
+def albedo_texture(on: np.ndarray, off: np.ndarray, skin: np.ndarray, off_noise: float) -> tuple[float, float]:
+    """The surface's own NIR texture in a pair (squared contrast, subtracted from the dots'), and
+    the unlit frame's texture it does not explain.
+
+    The projector's light on the skin is the skin's NIR albedo times the dots, so the albedo's own
+    texture (pores, brows, freckles) is in the on-off difference as well as the dots' and must come
+    out of the contrast. The unlit frame shows that texture too, under ambient light, but it also
+    shows whatever else the ambient light has: an even lamp shows the albedo alone, a lamp with its
+    own fine pattern (an attacker's second dot projector or a diffuser, on all the time) adds that
+    pattern, which cancels in the difference and in the same-state noise pair. So the albedo is
+    measured as what the two images *share*: the covariance of the unlit frame's and the
+    difference's high-passes, each divided by its mean level. The albedo multiplies both, so it is
+    in the covariance in full; a steady lamp pattern is in the unlit frame only and adds nothing on
+    average, whatever its strength (nor do the dots, which are not in the unlit frame). The unlit frame's
+    noise is in the difference with the opposite sign: its variance (``off_noise``, DN^2 after the
+    high-pass) is added back.
+
+    Returns the albedo texture, at most ``MAX_ALBEDO_TEXTURE`` (no skin has more; a lamp that copied
+    the projector's own pattern, the one thing that could share texture with the difference, can
+    then take off no more than skin's own texture), and the unlit frame's texture beyond the
+    covariance (its whole high-pass variance, noise removed, per squared mean, minus the
+    covariance). That excess is light the difference does not carry. It also blurs the
+    covariance (its product with the dots averages to zero only over many pixels), so above
+    ``MAX_UNEXPLAINED_TEXTURE`` the pair is one-sided (``ProjectorLight.one_sided``) and subtracts
+    the unlit frame's whole texture instead: never less than the surface's own, so its contrast is
+    a floor."""
+    m_off = float(off[skin].mean())
+    level = float((on - off)[skin].mean())
+    x = _highpass(off)[skin] / m_off
+    y = _highpass(on - off)[skin] / level
+    shared = float(np.mean((x - x.mean()) * (y - y.mean()))) + off_noise / (m_off * level)
+    whole = max(float(np.var(x)) - off_noise / m_off ** 2, 0.0)
+    unexplained = whole - max(shared, 0.0)
+    if unexplained > MAX_UNEXPLAINED_TEXTURE:
+        return whole, unexplained
+    return float(np.clip(shared, 0.0, MAX_ALBEDO_TEXTURE)), unexplained
 
 
 def motion_step(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:

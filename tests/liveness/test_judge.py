@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import pytest
 
 import drivers
-from agent.liveness.fusion import VerdictThresholds, calibrate, decide
+import drivers.sim.camera as simcam
+from agent.liveness.fusion import VerdictThresholds, calibrate, decide, load_thresholds
 from agent.session.offline import capture_and_judge
 from drivers.base import Capability
+from drivers.sim.sensor import DOT_IRRADIANCE
+from hil.padeval import Presentation, presentation_nonce, presentation_uri
 
 NONCE = bytes.fromhex("5be1c0de" * 8)
 
@@ -213,3 +218,48 @@ def test_the_planner_lowers_the_projector_so_close_paper_does_not_clip(gate):
     assert note is not None and float(note.split()[2]) < 150
     assert "projector_clipped" not in v.cues and v.cues["projector_speckle"] > 0.28
     assert v.verdict == "attack"
+
+
+def steady_patterned_lamp(ir_signal, *, even: float, patterned: float):
+    """``drivers.sim.camera.ir_signal`` with an attacker's NIR lamp on in every frame: an even light
+    of ``even`` and a fine dot pattern of its own (1 px blur) of ``patterned`` times the projector's
+    dot irradiance, falling off with distance as the projector's does and returned as ambient NIR
+    is (the skin's NIR reflectance, less the specular part, by the shading)."""
+    patterns: dict[tuple[int, int], np.ndarray] = {}
+
+    def lit(maps, *args, **kwargs):
+        signal, dots = ir_signal(maps, *args, **kwargs)
+        if signal.shape not in patterns:
+            rng = np.random.default_rng(99)
+            spots = np.zeros(signal.shape, np.float32)
+            n = signal.size // 14
+            spots[rng.integers(0, signal.shape[0], n), rng.integers(0, signal.shape[1], n)] = 1
+            blurred = cv2.GaussianBlur(spots, (0, 0), 1.0)
+            patterns[signal.shape] = blurred / blurred.mean()
+        reflected = maps.nir * (1.0 - maps.specular) * (0.3 + 0.7 * maps.shade)
+        falloff = (0.5 / np.minimum(maps.z, 10.0)) ** 2
+        lamp = (even + patterned * patterns[signal.shape]) * DOT_IRRADIANCE * falloff * reflected
+        return (signal + lamp).astype(np.float32), dots
+
+    return lit
+
+
+# pad-eval's train presentation of a mask with eye holes that the lamp below made live at 1.0
+A1_MASK = 4
+
+
+def test_a_steady_patterned_nir_lamp_does_not_make_a_mask_live(gate, monkeypatch):
+    # Issue 14, review 3, attack A1 on a whole session: a mask with eye holes (pad-eval's train
+    # presentation, its URI and nonce) under a steady lamp, even at 15 % of the projector's dot
+    # irradiance plus a fine pattern at 5 %. The pattern is in every unlit frame; taken for the
+    # skin's albedo texture and subtracted, it made this mask live at 1.0. Measured as the texture
+    # the unlit frame shares with the on-off difference, it is the mask's own, and the mask is not live.
+    monkeypatch.setattr(simcam, "ir_signal", steady_patterned_lamp(simcam.ir_signal, even=0.15, patterned=0.05))
+    uri = presentation_uri("train", "mask_eyeholes", A1_MASK)
+    with drivers.open(uri) as cam:
+        v = capture_and_judge(cam, WINDOW, gate=gate, thresholds=load_thresholds("kiosk", challenged=True),
+                              nonce=presentation_nonce(Presentation("attack", "mask_eyeholes", "train", A1_MASK, uri))
+                              ).verdict
+    assert v.verdict != "live" and v.score <= 0.45
+    assert v.cues.get("projector_patterned_pairs", 0) >= 1 or v.detectors.get("material", 1.0) == 0.0
+

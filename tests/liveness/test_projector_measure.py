@@ -15,7 +15,14 @@ import pytest
 
 from agent.liveness.challenge import projector_schedule
 from agent.liveness.detectors import MIN_PROJECTOR_PAIRS, SKIN_SPECKLE_FLOOR, active_ramps, evaluate, separates
-from agent.liveness.features import MAX_CLIPPED_SHARE, T975, ProjectorLight, ProjectorMeasure, pair_light
+from agent.liveness.features import (
+    MAX_ALBEDO_TEXTURE,
+    MAX_CLIPPED_SHARE,
+    T975,
+    ProjectorLight,
+    ProjectorMeasure,
+    pair_light,
+)
 from agent.liveness.judge import _edges, _noise_pair
 
 FULL_WELL_E = 9000.0             # electrons at 255 DN (the simulator's IR imager)
@@ -280,13 +287,15 @@ def test_the_t_table_is_students():
 
 class Lamp(Scene):
     """``Scene`` and the attacker's own NIR lamp: a fine pattern of ``extra`` DN (mean), switched
-    at the frame boundaries where the projector does not toggle (``synced``) or every other frame
-    (not synchronised with the projector)."""
+    at the frame boundaries where the projector does not toggle (``switching="noise_pairs"``: it
+    changes inside the same-state pairs that measure the noise, never inside an on-off pair), every
+    other frame (``"alternating"``: not synchronised with the projector), or on in every frame
+    (``"steady"``). ``lamp_pattern``: the lamp's pattern (default: fine dots of its own)."""
 
-    def __init__(self, *args, extra: float, synced: bool, **kw):
+    def __init__(self, *args, extra: float, switching: str, lamp_pattern: np.ndarray | None = None, **kw):
         super().__init__(*args, **kw)
-        self.mine = dot_pattern(self.mask.shape, 1.0, seed=99)
-        self.extra, self.synced = extra, synced
+        self.mine = dot_pattern(self.mask.shape, 1.0, seed=99) if lamp_pattern is None else lamp_pattern
+        self.extra, self.switching = extra, switching
 
     def frame_at(self, k: int, lit: bool, mine: bool) -> np.ndarray:
         dn = self.albedo * (self.ambient + (self.extra * self.mine if mine else 0.0)
@@ -300,7 +309,10 @@ class Lamp(Scene):
         lit = list(projector_schedule(nonce, n))
         mine = [True]
         for k in range(1, n):
-            mine.append(mine[-1] != (lit[k] == lit[k - 1]) if self.synced else k % 2 == 0)
+            if self.switching == "noise_pairs":
+                mine.append(mine[-1] != (lit[k] == lit[k - 1]))
+            else:
+                mine.append(k % 2 == 0 if self.switching == "alternating" else True)
         frames = [self.frame_at(k, lit[k], mine[k]) for k in range(n)]
         out = []
         for k, on, off in _edges(lit):
@@ -312,10 +324,12 @@ class Lamp(Scene):
 
 @pytest.mark.parametrize("extra", [12, 16, 20, 24])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_a_lamp_synced_to_the_projector_cannot_make_resin_read_soft(extra, seed):
-    # The review's repro: resin (0.336) read 0.19-0.22 at 12 DN and 0.000 at 16-24 DN, and scored as
-    # skin. Its pairs stand under 5 noise deviations, so they are floors and show nothing soft.
-    lights = Lamp(60, 40, RESIN_SIGMA, 110, seed=3, extra=extra, synced=True).session(bytes([seed]) * 16)
+def test_a_lamp_switched_where_the_projector_does_not_toggle_cannot_make_resin_read_soft(extra, seed):
+    # The review's repro: the lamp changes only between the two same-state frames that measure the
+    # noise, never within an on-off pair, so the noise estimate is inflated. Resin (0.336) read
+    # 0.19-0.22 at 12 DN and 0.000 at 16-24 DN, and scored as skin. Its pairs stand under 5 noise
+    # deviations, so they are floors and show nothing soft.
+    lights = Lamp(60, 40, RESIN_SIGMA, 110, seed=3, extra=extra, switching="noise_pairs").session(bytes([seed]) * 16)
     assert all(x.snr < 5.0 for x in lights if np.isfinite(x.contrast2))
     m = ProjectorMeasure.pool(lights)
     s = material(m)
@@ -328,13 +342,78 @@ def test_a_single_pair_never_shows_skin(extra, seed):
     # The review's repro for one two-sided pair (its interval was photon noise alone): resin under
     # an alternating lamp scored material 1.0 in about half of the single-pair sessions. Each pair
     # alone, and any two, now show at most that the surface is hard (material 0), never skin.
-    lights = [x for x in Lamp(60, 40, RESIN_SIGMA, 110, seed=3, extra=extra, synced=False)
+    lights = [x for x in Lamp(60, 40, RESIN_SIGMA, 110, seed=3, extra=extra, switching="alternating")
               .session(bytes([seed]) * 16) if np.isfinite(x.contrast2)]
     assert len(lights) >= 4
     for one in lights:
         assert material(ProjectorMeasure.pool([one])).material in (None, 0.0)
     for a, b in zip(lights, lights[1:], strict=False):
         assert material(ProjectorMeasure.pool([a, b])).material in (None, 0.0)
+
+
+# Issue 14, review 3, attack A1: a steady lamp with a fine pattern of its own (a second dot
+# projector or a patterned diffuser, on all the time: no timing at all). Its pattern is in every
+# unlit frame and cancels in the on-off difference and in the noise pair, so no gate sees it; the
+# measure took the unlit frame's whole texture for the skin's albedo and subtracted it, and resin
+# (0.338) read 0.243 / 0.203 / 0.153 at 8 / 10 / 12 DN, material 1.0 over 9 pairs.
+
+
+@pytest.mark.parametrize("extra", [8, 10, 12, 20])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_steady_patterned_lamp_cannot_make_resin_read_soft(extra, seed):
+    # The lamp's pattern is not in the difference: the albedo is what the two share, nothing of the
+    # lamp's, and what the unlit frame shows beyond it makes the pairs one-sided. Never skin.
+    lamp = Lamp(20, 60, RESIN_SIGMA, 80, seed=3, extra=extra, switching="steady")
+    m = ProjectorMeasure.pool(lamp.session(bytes([seed]) * 16))
+    s = material(m)
+    assert s.material in (None, 0.0) and s.material_bound <= 1.0
+    assert not (np.isfinite(m.speckle) and m.speckle < SPECKLE.attack)
+    if s.material is None:
+        assert any("pattern of its own" in n for n in s.notes)
+
+
+@pytest.mark.parametrize("sigma", [RESIN_SIGMA, SKIN_SIGMA])
+def test_a_faint_steady_lamp_leaves_the_contrast_as_it_was(sigma):
+    # Under more ambient light the same kind of lamp at 12 DN leaves the unlit frame's texture
+    # almost all explained: the pairs stay two-sided and read what they read without the lamp
+    # (the whole-texture albedo read resin at 0.306 here).
+    without = ProjectorMeasure.pool(Lamp(60, 60, sigma, 80, seed=3, extra=0, switching="steady").session(b"\0" * 16))
+    lights = Lamp(60, 60, sigma, 80, seed=3, extra=12, switching="steady").session(b"\0" * 16)
+    with_lamp = ProjectorMeasure.pool(lights)
+    assert with_lamp.pairs == without.pairs >= MIN_PROJECTOR_PAIRS and with_lamp.floor_pairs == 0
+    assert abs(with_lamp.speckle - without.speckle) < 0.005
+
+
+def test_the_albedo_texture_is_the_surfaces_own_with_or_without_ambient_structure():
+    # A surface with strong NIR texture of its own (freckles, paint: 20 % relative deviation) under
+    # even ambient light: the albedo measured is its texture, as the unlit frame's whole texture
+    # says, and subtracting it leaves the dots' contrast. Under a patterned steady lamp the albedo
+    # measured stays the surface's own.
+    def textured(extra: float, sigma: float) -> Lamp:
+        scene = Lamp(60, 60, sigma, 80, seed=3, extra=extra, switching="steady")
+        t = cv2.GaussianBlur(np.random.default_rng(11).normal(size=scene.mask.shape).astype(np.float32), (0, 0), 1.2)
+        scene.albedo = np.clip(1 + 0.2 * t / t.std(), 0.2, None).astype(np.float32)
+        return scene
+
+    plain = textured(0, SKIN_SIGMA).pairs(4)
+    albedo = float(np.median([x.albedo for x in plain]))
+    assert 0.01 < albedo < MAX_ALBEDO_TEXTURE
+    assert all(abs(x.unexplained) < 0.002 for x in plain)
+    smooth = ProjectorMeasure.pool(Scene(60, 60, SKIN_SIGMA, 80, seed=3).pairs(4))
+    assert abs(ProjectorMeasure.pool(plain).speckle - smooth.speckle) < 0.02
+    lamp = textured(8, SKIN_SIGMA).pairs(4)
+    assert abs(float(np.median([x.albedo for x in lamp])) - albedo) < 0.004
+
+
+def test_a_lamp_that_copies_the_projectors_pattern_takes_off_no_more_than_skins_texture():
+    # The one lamp whose pattern the difference shares: the projector's own dots, copied and lit
+    # all the time. What it adds to the albedo is capped at skin's most, so resin stays hard.
+    base = Lamp(20, 60, RESIN_SIGMA, 80, seed=3, extra=0, switching="steady")
+    for extra in (10, 20, 40):
+        scene = Lamp(20, 60, RESIN_SIGMA, 80, seed=3, extra=extra, switching="steady", lamp_pattern=base.pattern)
+        lights = scene.session(b"\0" * 16)
+        assert all(x.albedo <= MAX_ALBEDO_TEXTURE for x in lights if np.isfinite(x.contrast2) and not x.one_sided)
+        assert material(ProjectorMeasure.pool(lights)).material in (None, 0.0)
 
 
 def test_skin_needs_three_two_sided_pairs():
