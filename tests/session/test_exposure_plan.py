@@ -17,6 +17,7 @@ from agent.purpose import Purpose
 from agent.quality import QualityGate
 from agent.session import capture as daemon
 from agent.session.capture import run_capture
+from agent.session.errors import ExposureNotHeld
 from agent.session.events import as_dict
 from agent.session.offline import capture
 from agent.session.projector import (
@@ -27,7 +28,9 @@ from agent.session.projector import (
     Projector,
 )
 from agent.session.request import CaptureRequest
+from agent.session.window import ExposureHold
 from drivers.base import CameraWrapper, Capability, ExposureSetting
+from drivers.errors import CapabilityUnsupported
 from drivers.frame import StreamKind
 from tests.helpers.live import until_accepted
 
@@ -165,3 +168,35 @@ def test_the_probes_quality_report_holds_the_planned_ir_exposure(make_deps, monk
     assert lock["declared"] is True and lock["planned"] == ["ir"]
     assert planned and planned[-1]["exposure_us"] < planned[-1]["auto_exposure_us"]
     assert lock["held"]["ir"]["exposure_us"] == pytest.approx(planned[-1]["exposure_us"], abs=0.1)
+
+
+class RefusesSetExposure(CameraWrapper):
+    """A device that takes a lock where its auto-exposure is and refuses one at a given exposure (an
+    option write refused); every lock call written down."""
+
+    def __init__(self, inner):
+        super().__init__(inner)
+        self.calls: list[tuple[str, StreamKind]] = []
+
+    def lock_exposure(self, stream, setting=None):
+        self.calls.append(("lock", stream))
+        if setting is not None:
+            raise CapabilityUnsupported("the camera refused the exposure setting")
+        return super().lock_exposure(stream)
+
+    def unlock_exposure(self, stream):
+        self.calls.append(("unlock", stream))
+        super().unlock_exposure(stream)
+
+
+def test_a_refused_planned_lock_under_a_declared_lock_is_exposure_not_held():
+    planned = {IR: ExposureSetting(4000.0, 1.0)}
+    with RefusesSetExposure(drivers.open(CLIPS)) as cam:
+        # Declared: the window does not run on auto-exposure; what was taken is given back.
+        with pytest.raises(ExposureNotHeld):
+            ExposureHold(cam, (IR, StreamKind.COLOR), required=True, planned=planned)
+        assert cam.calls == [("lock", IR), ("lock", StreamKind.COLOR), ("unlock", StreamKind.COLOR)]
+        # Not declared: the window runs with the IR imager unlocked, and the report says so.
+        hold = ExposureHold(cam, (IR,), planned=planned)
+        assert hold.to_dict()["unlocked"] == ["ir"] and hold.to_dict()["planned"] == []
+        hold.release()
