@@ -99,6 +99,12 @@ class ExposureSetting:
     exposure_us: float
     gain: float
 
+    def __post_init__(self) -> None:
+        for name in ("exposure_us", "gain"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
+                raise InvalidSetting(f"exposure setting {name} must be a finite number >= 0, not {v!r}")
+
 
 @dataclass(frozen=True)
 class DepthRange:
@@ -227,9 +233,12 @@ class Camera(abc.ABC):
         """Show this colour on the kiosk screen from now on: (r, g, b), each 0..1 of full white."""
         raise CapabilityUnsupported(f"{self.info.backend} camera has no controllable illumination")
 
-    def lock_exposure(self, stream: StreamKind) -> ExposureSetting:
-        """Freeze the auto-exposure of the imager behind ``stream`` (IR and depth share one) at the
-        exposure and gain it has now, from the next frames on; returns them. Idempotent."""
+    def lock_exposure(self, stream: StreamKind, setting: ExposureSetting | None = None) -> ExposureSetting:
+        """Turn the auto-exposure of the imager behind ``stream`` (IR and depth share one) off, from
+        the next frames on, and return what was applied. Without ``setting``: frozen at the exposure
+        and gain it has now (idempotent: a second lock returns the first). With ``setting``: at that
+        exposure and gain, clamped to the device's range (and snapped to its step); a lock already
+        held moves to it. ``unlock_exposure`` gives back the control the first lock replaced."""
         raise CapabilityUnsupported(f"{self.info.backend} camera cannot lock its exposure")
 
     def unlock_exposure(self, stream: StreamKind) -> None:
@@ -342,8 +351,8 @@ class CameraWrapper(Camera):
     def set_illumination(self, rgb: tuple[float, float, float]) -> None:
         self._forward("set_illumination", rgb)
 
-    def lock_exposure(self, stream: StreamKind) -> ExposureSetting:
-        return self._forward("lock_exposure", stream)
+    def lock_exposure(self, stream: StreamKind, setting: ExposureSetting | None = None) -> ExposureSetting:
+        return self._forward("lock_exposure", stream, setting)
 
     def unlock_exposure(self, stream: StreamKind) -> None:
         self._forward("unlock_exposure", stream)

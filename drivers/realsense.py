@@ -438,12 +438,13 @@ class RealSenseCamera(Camera):
     def set_projector_power(self, mw: float) -> float:
         return set_projector_power(self._live_depth_sensor("set its projector's power"), mw)
 
-    def lock_exposure(self, stream: StreamKind) -> ExposureSetting:
-        """Depth/IR: auto-exposure off at the exposure and gain the latest frame reports (the
-        values the auto-exposure had reached), so the image does not jump. Colour: not offered (the
-        RGB sensor's exposure units differ by model)."""
+    def lock_exposure(self, stream: StreamKind, setting: ExposureSetting | None = None) -> ExposureSetting:
+        """Depth/IR: auto-exposure off at ``setting`` or, without one, at the exposure and gain the
+        latest frame reports (the values the auto-exposure had reached), so the image does not jump;
+        clamped and snapped to the options' ranges. Colour: not offered (the RGB sensor's exposure
+        units differ by model)."""
         sensor = self._exposure_sensor(stream)
-        setting, saved = lock_sensor_exposure(sensor, self._ir_measured)
+        setting, saved = lock_sensor_exposure(sensor, setting or self._ir_measured)
         if self._ir_saved is None:               # a second lock keeps the first state to restore
             self._ir_saved = saved
         return setting
@@ -557,7 +558,8 @@ def _snap(sensor, option, value: float) -> float:
 
 def lock_sensor_exposure(sensor, measured: ExposureSetting | None) -> tuple[ExposureSetting, SavedExposure]:
     """Turn the sensor's auto-exposure off at ``measured`` (or, with no frame seen yet, at its
-    current manual values); returns what was set and what to restore."""
+    current manual values), each value clamped to its option's range and snapped to its step;
+    returns what was set and what to restore."""
     options = (rs.option.enable_auto_exposure, rs.option.exposure, rs.option.gain)
     if not all(sensor.supports(o) for o in options):
         raise CapabilityUnsupported("this RealSense sensor has no auto-exposure to lock")

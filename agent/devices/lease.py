@@ -567,8 +567,8 @@ class RigCamera(Camera):
                 return
         raise CapabilityUnsupported("no camera of the rig controls the illumination")
 
-    def lock_exposure(self, stream: StreamKind) -> ExposureSetting:
-        return self._camera_for(stream, exposure_lock_capability(stream)).lock_exposure(stream)
+    def lock_exposure(self, stream: StreamKind, setting: ExposureSetting | None = None) -> ExposureSetting:
+        return self._camera_for(stream, exposure_lock_capability(stream)).lock_exposure(stream, setting)
 
     def unlock_exposure(self, stream: StreamKind) -> None:
         self._camera_for(stream, exposure_lock_capability(stream)).unlock_exposure(stream)

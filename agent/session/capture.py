@@ -62,7 +62,7 @@ from agent.session.counter import ProbeCounter
 from agent.session.errors import Cancelled, StageTimeout
 from agent.session.events import CaptureEvent, Error, Progress, Result
 from agent.session.lockout import PRESENTATION_FAILURES, Lockout
-from agent.session.projector import Projector
+from agent.session.projector import ExposurePlan, Projector
 from agent.session.record import open_recording
 from agent.session.request import CaptureRequest, validate
 from agent.session.window import ExposureHold, exposure_lock_declared
@@ -209,18 +209,25 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
             projector = Projector(cam)
             projector.begin()
             stack.callback(projector.end)
+            # The IR exposure, planned from the same framesets when the power cannot cure clipped dots.
+            exposure = ExposurePlan(cam, projector)
+            stack.callback(exposure.end)
             # The colour exposure meters the face (every skin tone exposed for itself), until the end.
             metering = FaceMetering(cam)
             stack.callback(metering.end)
             prompter = _Prompter()
             for aligned, report in _quality_loop(deps, reader, gate, cancel):
                 projector.observe(aligned, report.face)
+                exposure.observe(aligned, report.face)
                 metering.observe(report.face, aligned.color.width, aligned.color.height)
                 gate.face_metered = metering.active
                 yield from prompter.events(report, gate)
             projector.wait_applied(_limited(reader, SETTLE_SETS, deps.settings.quality_timeout_s))
             if projector.plans_power:
                 deps.record("projector", session_id=sid, **projector.to_dict())
+            exposure.wait_applied(_limited(reader, SETTLE_SETS, deps.settings.quality_timeout_s))
+            if exposure.setting is not None:
+                deps.record("ir_exposure", session_id=sid, **exposure.to_dict())
             t = mark("quality", t)
             check_cancel()
             # The nonce is asked for only now, so its lifetime is spent on the window, not on posing.
@@ -233,6 +240,8 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
             stage = "challenge_window"
             kinds = _demanded(ch, offered)
             challenge = Challenge.from_nonce(ch.nonce, frames=ch.frames, kinds=kinds)
+            if Kind.PROJECTOR not in kinds:
+                exposure.end()                 # no material measure to plan for: the IR imager's own AE again
             # Each frameset goes to the liveness worker as it arrives, so the worker judges while
             # the camera is still capturing; after the last frame only fusion remains.
             with deps.supervisor.open_judge(frames=ch.frames, nonce=ch.nonce, thresholds=load_thresholds(req.channel),
@@ -243,7 +252,8 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
                                              projector if Kind.PROJECTOR in kinds else None,
                                              timeout_s=deps.settings.challenge_window_s,
                                              cancelled=cancel.is_set, on_frameset=worker.add,
-                                             exposure_required=caps.exposure_lock, on_exposure=holds.append)
+                                             exposure_required=caps.exposure_lock, on_exposure=holds.append,
+                                             ir_exposure=exposure.setting if Kind.PROJECTOR in kinds else None)
                 t_last_frame = time.perf_counter()
                 projector.end()
                 cam.stop()                                    # every frame needed is in (stop is idempotent)

@@ -1,6 +1,7 @@
 """A capture without a server: ``analyze`` and the PAD bench open a camera, plan the challenge from
 a nonce of their own, run the quality phase (which also meters the face's exposure and sets the
-projector's power), read the window and judge it.
+projector's power, or the IR exposure when the power cannot cure clipped dots), read the window and
+judge it.
 
 The daemon's sessions (``agent.session.capture``) do the same steps with the server's nonce and its
 own quality loop with prompts for the person.
@@ -25,7 +26,7 @@ from agent.pipeline.sync import SyncTimeout
 from agent.quality import QualityGate
 from agent.quality.metering import FaceMetering
 from agent.session.capabilities import capabilities
-from agent.session.projector import Projector
+from agent.session.projector import ExposurePlan, Projector
 from agent.session.window import collect
 from drivers.base import Camera
 from drivers.frame import FrameSet
@@ -85,10 +86,11 @@ def plan_challenge(cam: Camera, n: int, nonce: bytes | None) -> tuple[Challenge 
 
 
 def quality_phase(reader: FramesetReader, gate: QualityGate, projector: Projector | None, metering: FaceMetering,
-                  max_sets: int = QUALITY_MAX_SETS) -> QualityPhase:
+                  max_sets: int = QUALITY_MAX_SETS, exposure: ExposurePlan | None = None) -> QualityPhase:
     """Framesets through the gate until it has its good framesets (at most ``max_sets``), as the
     daemon's quality loop does; their faces steer the exposure metering, their lit IR the
-    projector's power (in the daemon the same framesets do both)."""
+    projector's power and, when that cannot cure clipped dots, the IR exposure (in the daemon the
+    same framesets do all three)."""
     gate.reset()
     failing: collections.Counter[str] = collections.Counter()
     shown: str | None = None
@@ -108,7 +110,10 @@ def quality_phase(reader: FramesetReader, gate: QualityGate, projector: Projecto
             gate.face_metered = metering.active
             if projector is not None and projector.plans_power:
                 projector.observe(a, report.face)
-            if gate.complete and (projector is None or not projector.plans_power or projector.settled):
+            if exposure is not None:
+                exposure.observe(a, report.face)
+            if gate.complete and (projector is None or not projector.plans_power or projector.settled) \
+                    and (exposure is None or exposure.settled):
                 break
     except SyncTimeout:
         pass
@@ -131,14 +136,15 @@ def capture(cam: Camera, n: int, nonce: bytes | None, gate: QualityGate, *,
         return OfflineCapture(None, notes, collect(reader, n, None, None, timeout_s=STALL_TIMEOUT_S, per_frameset=True),
                               QualityPhase(False, True, 0, None))
     projector = Projector(cam) if challenge is not None and Kind.PROJECTOR in challenge.kinds else None
+    exposure = ExposurePlan(cam, projector) if projector is not None else None
     metering = FaceMetering(cam)
     if projector is not None:
         projector.begin()
     try:
         # Without a need for its outcome the phase is a pre-roll: enough to meter the face and plan
-        # the projector's power, not the daemon's whole patience.
+        # the projector's power (or the IR exposure), not the daemon's whole patience.
         quality = quality_phase(reader, gate, projector, metering,
-                                QUALITY_MAX_SETS if require_quality else PREROLL_MAX)
+                                QUALITY_MAX_SETS if require_quality else PREROLL_MAX, exposure)
         if require_quality and not quality.complete:
             return OfflineCapture(challenge, notes, [], quality)
         if projector is not None and projector.plans_power:
@@ -147,10 +153,19 @@ def capture(cam: Camera, n: int, nonce: bytes | None, gate: QualityGate, *,
             if projector.range is not None and projector.power != projector.range.default:
                 notes.append(f"projector at {projector.power:g} mW for the challenge (default "
                              f"{projector.range.default:g} mW), from the skin's IR headroom")
-        sets = collect(reader, n, challenge, projector, timeout_s=STALL_TIMEOUT_S, per_frameset=True)
+        planned = exposure.setting if exposure is not None else None
+        if exposure is not None and planned is not None and exposure.auto is not None:
+            exposure.wait_applied(itertools.islice(reader.stream(timeout_s=STALL_TIMEOUT_S, per_frameset=True),
+                                                   PREROLL_MAX))
+            notes.append(f"IR exposure held at {planned.exposure_us:.0f} us for the challenge (auto-exposure "
+                         f"{exposure.auto.exposure_us:.0f} us), from the skin's IR headroom")
+        sets = collect(reader, n, challenge, projector, timeout_s=STALL_TIMEOUT_S, per_frameset=True,
+                       ir_exposure=planned)
         return OfflineCapture(challenge, notes, sets, quality)
     finally:
         metering.end()
+        if exposure is not None:
+            exposure.end()
         if projector is not None:
             projector.end()
 

@@ -26,6 +26,26 @@ also changes the depth stream's texture (and a real camera's auto-exposure would
 The session feeds ``observe`` with lit framesets of the quality phase (the daemon) or of a short
 pre-roll (offline analysis); the power then stays fixed through the challenge window, so every
 on/off pair of the challenge sees one power.
+
+Exposure (:class:`ExposurePlan`). Some cameras have no power setting (a Gemini 335 switches its
+projector on and off only), and a planned power stops at its floor. When the dots still clip there,
+the other physical cure is a shorter IR exposure: the pixel's charge is (ambient + projector) light
+times exposure, so a shorter exposure brings the bright end down exactly in proportion, dots and
+ambient alike. The auto-exposure cannot be left to find it: it meters the whole image's mean (a
+D4xx's setpoint), which a face near the camera barely moves, and it must be held through the
+window anyway. So the plan is the power rule on the exposure: from the lit quality-phase frames
+with a face, ``exposure x TARGET_DN / bright_end`` (``x STEP_DOWN_SATURATED`` while the bright end
+is clipped), applied as an exposure lock and checked again on the next lit frame taken at it, at
+the gain the auto-exposure had; the challenge window then holds the IR imager at the planned value
+instead of where its auto-exposure was. It only ever lowers the exposure, never below
+``MIN_EXPOSURE_SHARE`` of the auto-exposure's value: the bright end was above ``LOWER_ABOVE_DN``
+(235 DN) to be planned at all, so at the floor the brightest dots still stand near 80 DN and the
+dimmer ones, which give the depth matcher its texture, at a third of what the auto-exposure gave
+them — the share the power planning also allows (``MIN_POWER_SHARE``: a third of the power is a
+third of the dots' charge, as a third of the exposure is). Never raising it also means that light
+an attacker adds cannot make the agent over-expose and wash out a surface's texture: more light
+only shortens the exposure, within the floor. A session whose bright end is at or below
+``LOWER_ABOVE_DN`` is not touched: the window locks where the auto-exposure is, as always.
 """
 
 from __future__ import annotations
@@ -38,9 +58,9 @@ import numpy as np
 from agent.liveness.features import SATURATED_DN, ir_skin, same_power
 from agent.pipeline.align import AlignedFrameSet
 from agent.quality.gate import FaceObservation
-from drivers.base import Camera, Capability, ProjectorPowerRange
+from drivers.base import Camera, Capability, ExposureSetting, ProjectorPowerRange
 from drivers.errors import CapabilityUnsupported, CaptureAgentError
-from drivers.frame import FrameSet
+from drivers.frame import FrameSet, StreamKind
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +72,7 @@ MAX_STEP_UP = 2.5            # per observation, so one odd frame cannot jump to 
 STEP_DOWN_SATURATED = 0.7    # when the bright end is clipped its true level is unknown
 MIN_POWER_SHARE = 1 / 3      # of the default: below it the depth stream loses its texture
 SETTLE_FRAMES = 2            # frames to skip after a change when frames do not report the power
+MIN_EXPOSURE_SHARE = 1 / 3   # of the auto-exposure's IR exposure: the floor of a planned one (module doc)
 
 
 def skin_bright_end(aligned: AlignedFrameSet, face: FaceObservation) -> float | None:
@@ -94,6 +115,12 @@ class Projector:
     def settled(self) -> bool:
         """The last observation, taken at the current power, asked for no change."""
         return self._steady
+
+    @property
+    def at_floor(self) -> bool:
+        """Planning power, and at the lowest power it may plan."""
+        r = self.range
+        return r is not None and self.power is not None and self.power <= r.snap(r.default * MIN_POWER_SHARE)
 
     # --- lifecycle ----------------------------------------------------------------------------
     def begin(self) -> None:
@@ -188,4 +215,122 @@ class Projector:
 
     def to_dict(self) -> dict:
         return {"power_mw": self.power, "default_mw": self.range.default if self.range else None,
+                "changes": self.changes, "observations": self.observations}
+
+
+def _same_exposure(reported_us: float, planned_us: float) -> bool:
+    """A frame's reported exposure is the planned one (within a device's rounding)."""
+    return abs(reported_us - planned_us) <= max(1.0, 0.02 * planned_us)
+
+
+class ExposurePlan:
+    """The IR imager's exposure for the challenge window, planned from the skin's headroom when the
+    projector's power cannot bring clipped dots down (see the module doc).
+
+    Active only on a live camera whose projector the challenge switches and whose IR exposure it
+    claims it can lock. ``setting`` is the planned lock once one is applied (None: the window locks
+    where the auto-exposure is, as without planning); ``end`` gives the auto-exposure back."""
+
+    def __init__(self, cam: Camera, projector: Projector):
+        self.cam, self.projector = cam, projector
+        self.active = (projector.switchable and Capability.EXPOSURE_LOCK_IR in cam.capabilities
+                       and Capability.RECORDING not in cam.capabilities)
+        self.auto: ExposureSetting | None = None      # the auto-exposure's, when the first plan was made
+        self.setting: ExposureSetting | None = None
+        self.observations = 0
+        self.changes = 0
+        self._steady = False
+        self._locked = False
+
+    @property
+    def settled(self) -> bool:
+        """Nothing planned, or the last lit frame taken at the planned exposure asked for no change."""
+        return not self.active or self.setting is None or self._steady
+
+    def _needed(self) -> bool:
+        """The projector's power cannot act: the camera sets none, or it is at its floor, settled."""
+        p = self.projector
+        return not p.plans_power or (p.at_floor and p.settled)
+
+    def propose(self, bright_end: float, exposure_us: float) -> float:
+        """The exposure (us) to use next, given the skin's bright end at ``exposure_us``: only ever
+        lower, never below the floor; ``exposure_us`` itself when no change is asked for."""
+        assert self.auto is not None
+        if bright_end >= SATURATED_DN:
+            new = exposure_us * STEP_DOWN_SATURATED
+        elif bright_end > LOWER_ABOVE_DN:
+            new = exposure_us * TARGET_DN / bright_end
+        else:
+            return exposure_us
+        return min(max(new, self.auto.exposure_us * MIN_EXPOSURE_SHARE), exposure_us, self.auto.exposure_us)
+
+    def observe(self, aligned: AlignedFrameSet, face: FaceObservation | None) -> None:
+        """One frameset of the quality phase. Unlit frames, frames without a face on the IR imager,
+        frames that report no exposure and frames taken before the planned exposure applied are
+        not evidence and are skipped."""
+        if not self.active or face is None or not self._needed():
+            return
+        ir = aligned.frameset.ir
+        if ir is None or ir.metadata.projector_on is False:
+            return
+        md = ir.metadata
+        if md.exposure_us is None or md.gain is None or md.exposure_us <= 0:
+            return
+        if self.setting is not None and not _same_exposure(md.exposure_us, self.setting.exposure_us):
+            return
+        bright = skin_bright_end(aligned, face)
+        if bright is None:
+            return
+        self.observations += 1
+        if self.auto is None:
+            if bright <= LOWER_ABOVE_DN:
+                self._steady = True
+                return
+            self.auto = ExposureSetting(float(md.exposure_us), float(md.gain))
+        new = self.propose(bright, float(md.exposure_us))
+        if new >= md.exposure_us * 0.99:              # within the headroom, or at the floor
+            self._steady = True
+            return
+        try:
+            got = self.cam.lock_exposure(StreamKind.IR, ExposureSetting(new, self.auto.gain))
+        except CaptureAgentError as exc:
+            log.warning("IR exposure not planned: %s", exc.code)
+            self.active = False
+            return
+        self._locked = True
+        if got.exposure_us > self.auto.exposure_us * 1.01:   # a device that would not go lower than that
+            log.warning("IR exposure not planned: the camera set %.0f us, above its auto-exposure's %.0f us",
+                        got.exposure_us, self.auto.exposure_us)
+            self.end()
+            self.active, self.setting = False, None
+            return
+        log.debug("IR exposure %.0f -> %.0f us (skin bright end %.0f DN)", md.exposure_us, got.exposure_us, bright)
+        self.setting = got
+        self.changes += 1
+        self._steady = got.exposure_us >= md.exposure_us * 0.99      # the device goes no lower
+
+    def wait_applied(self, sets: Iterable[FrameSet]) -> None:
+        """Read framesets from ``sets`` until one's IR frame reports the planned exposure (nothing
+        to wait for without a plan, or when the last lit frame already showed it), so the challenge
+        window sees it from its first frame."""
+        if not self.active or self.setting is None or self._steady:
+            return
+        for fs in sets:
+            md = fs.ir.metadata if fs.ir is not None else None
+            if md is None or md.exposure_us is None or _same_exposure(md.exposure_us, self.setting.exposure_us):
+                return
+
+    def end(self) -> None:
+        """The IR auto-exposure back, if a plan took it (safe on any path out of a session)."""
+        if not self._locked:
+            return
+        self._locked = False
+        try:
+            self.cam.unlock_exposure(StreamKind.IR)
+        except CaptureAgentError as exc:
+            log.warning("IR exposure not given back: %s", exc.code)
+
+    def to_dict(self) -> dict:
+        return {"exposure_us": round(self.setting.exposure_us, 1) if self.setting else None,
+                "auto_exposure_us": round(self.auto.exposure_us, 1) if self.auto else None,
                 "changes": self.changes, "observations": self.observations}

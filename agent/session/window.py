@@ -31,7 +31,7 @@ from agent.pipeline.sync import SyncTimeout
 from agent.session.errors import ExposureNotHeld
 from agent.session.events import Illumination
 from agent.session.projector import Projector
-from drivers.base import Camera, Capability, lockable_streams
+from drivers.base import Camera, Capability, ExposureSetting, lockable_streams
 from drivers.errors import CaptureAgentError
 from drivers.frame import FrameSet, StreamKind
 
@@ -73,9 +73,11 @@ class ExposureHold:
     ``required`` (the server was told the exposure is held) that raises ``ExposureNotHeld`` after
     giving back what was taken; without it the window runs with that imager unlocked (logged)."""
 
-    def __init__(self, cam: Camera, streams: tuple[StreamKind, ...], *, required: bool = False):
+    def __init__(self, cam: Camera, streams: tuple[StreamKind, ...], *, required: bool = False,
+                 planned: dict[StreamKind, ExposureSetting] | None = None):
         self.cam = cam
         self.required = required
+        self.planned = {s: v for s, v in (planned or {}).items() if s in streams}
         self.held: list[StreamKind] = []
         self.settings: dict[str, dict[str, float]] = {}
         self.refused: dict[str, str] = {}
@@ -85,7 +87,7 @@ class ExposureHold:
             if s not in can:
                 continue
             try:
-                got = cam.lock_exposure(s)
+                got = cam.lock_exposure(s, self.planned[s]) if s in self.planned else cam.lock_exposure(s)
             except CaptureAgentError as exc:
                 log.warning("%s exposure not locked: %s", s.value, exc.code)
                 self.refused[s.value] = exc.code
@@ -101,11 +103,14 @@ class ExposureHold:
 
     def to_dict(self) -> dict[str, Any]:
         """For the probe's quality report: whether the server was told the exposure is held, the
-        exposure (us) and gain each held imager was locked at, and the imagers that ran on
-        auto-exposure (``unlocked``: not claimed, or refused)."""
+        exposure (us) and gain each held imager was locked at, the imagers locked at a planned
+        exposure rather than where their auto-exposure was (``planned``: the IR imager's, from the
+        skin's headroom, ``projector.ExposurePlan``), and the imagers that ran on auto-exposure
+        (``unlocked``: not claimed, or refused)."""
         return {"declared": self.required,
                 "held": {k: {"exposure_us": round(v["exposure_us"], 1), "gain": round(v["gain"], 3)}
                          for k, v in self.settings.items()},
+                "planned": sorted(s.value for s in self.planned if s.value in self.settings),
                 "unlocked": sorted([*self.refused, *(s.value for s in self.unclaimed)])}
 
     def release(self) -> None:
@@ -160,7 +165,8 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
         timeout_s: float = 30.0, cancelled: Callable[[], bool] | None = None,
         on_frameset: Callable[[FrameSet], None] | None = None,
         per_frameset: bool = False, exposure_required: bool = False,
-        on_exposure: Callable[[ExposureHold], None] | None = None) -> Generator[Illumination, None, list[FrameSet]]:
+        on_exposure: Callable[[ExposureHold], None] | None = None,
+        ir_exposure: ExposureSetting | None = None) -> Generator[Illumination, None, list[FrameSet]]:
     """Read ``n`` framesets, driving the projector and the screen by the challenge; yields the
     screen's ``Illumination`` events as each step should begin, returns the framesets.
 
@@ -171,13 +177,15 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
     ``on_frameset`` sees each frameset as it is matched (to stream it to the liveness worker); what
     it raises ends the window and reaches the caller. ``exposure_required``: the server was told
     the exposure is held, so a lock the camera refuses raises ``ExposureNotHeld`` before any frame
-    is read; ``on_exposure`` sees the locks as taken."""
+    is read; ``on_exposure`` sees the locks as taken. ``ir_exposure``: the IR imager is held at this
+    planned exposure (``projector.ExposurePlan``) instead of where its auto-exposure is."""
     out: list[FrameSet] = []
     cam = reader.camera
     kinds = challenge.kinds if challenge is not None else frozenset()
     schedule = challenge.schedule if challenge is not None and projector is not None else ()
     screen = Screen(cam, challenge, frame_interval_ms(cam)) if challenge is not None and challenge.steps else None
-    held = ExposureHold(cam, streams_to_lock(kinds), required=exposure_required)
+    held = ExposureHold(cam, streams_to_lock(kinds), required=exposure_required,
+                        planned={StreamKind.IR: ir_exposure} if ir_exposure is not None else None)
     try:
         if on_exposure is not None:
             on_exposure(held)
@@ -217,10 +225,11 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
 
 def collect(reader: FramesetReader, n: int, challenge: Challenge | None, projector: Projector | None, *,
             timeout_s: float = 30.0, cancelled: Callable[[], bool] | None = None,
-            on_frameset: Callable[[FrameSet], None] | None = None, per_frameset: bool = False) -> list[FrameSet]:
+            on_frameset: Callable[[FrameSet], None] | None = None, per_frameset: bool = False,
+            ir_exposure: ExposureSetting | None = None) -> list[FrameSet]:
     """:func:`run` without a kiosk app to show the screen's events (offline analysis, benches)."""
     gen = run(reader, n, challenge, projector, timeout_s=timeout_s, cancelled=cancelled, on_frameset=on_frameset,
-              per_frameset=per_frameset)
+              per_frameset=per_frameset, ir_exposure=ir_exposure)
     while True:
         try:
             next(gen)

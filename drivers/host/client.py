@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import base, errors
-from ..base import Camera, DepthRange, DeviceInfo, ProjectorPowerRange
+from ..base import Camera, DepthRange, DeviceInfo, ExposureSetting, ProjectorPowerRange
 from ..errors import (
     CameraHostCrashed,
     CameraHostHung,
@@ -601,8 +601,11 @@ class HostedCamera(Camera):
             raise self._host.kill(CameraHostProtocol("set_projector_power answered with the wrong type"))
         return float(v)
 
-    def lock_exposure(self, stream: StreamKind) -> Any:
-        return self._invoke("lock_exposure", stream)
+    def lock_exposure(self, stream: StreamKind, setting: ExposureSetting | None = None) -> ExposureSetting:
+        v = self._invoke("lock_exposure", stream) if setting is None else self._invoke("lock_exposure", stream, setting)
+        if not isinstance(v, ExposureSetting):
+            raise self._host.kill(CameraHostProtocol("lock_exposure answered with the wrong type"))
+        return v
 
     def unlock_exposure(self, stream: StreamKind) -> None:
         self._invoke("unlock_exposure", stream)

@@ -188,6 +188,10 @@ class SimCamera(Camera):
         start_s = ir_exposure_s(cfg.lux, cfg.cct, share=0.6 if self.profile.ir_band == "visible" else self._nir_share)
         self._ir_ae = IrAutoExposure(ExposureLimits.of(self.profile).for_fps(self._depth_fps), start_s)
         self._ir_lock: ExposureSetting | None = None
+        # What a manual IR lock may set: the imager's whole exposure range (not the AE's ceiling)
+        # within the frame period; the gain stays the profile's (the simulator models no IR gain control).
+        g = self.profile.ir_gain_default
+        self._ir_manual = ExposureLimits(self.profile.ir_exposure_range_s, (g, g)).for_fps(self._depth_fps)
         self._noise = NoiseBank.for_seed(cfg.seed + 3)
         self._gt: collections.OrderedDict[tuple[StreamKind, int], np.ndarray] = collections.OrderedDict()
         self._scene_cache: tuple[float, list[Placed], tuple[list, list], SceneState] | None = None
@@ -301,18 +305,29 @@ class SimCamera(Camera):
         with self._lock:
             self._screen.command((vals[0], vals[1], vals[2]), self._color_tick)
 
-    def lock_exposure(self, stream: StreamKind) -> ExposureSetting:
+    def lock_exposure(self, stream: StreamKind, setting: ExposureSetting | None = None) -> ExposureSetting:
         """Freeze the auto-exposure of the imager behind ``stream`` (IR and depth share one) at its
-        current exposure and gain, from the next frame on; returns them. Locking the colour imager
-        holds its white balance too."""
+        current exposure and gain, or at ``setting`` clamped to the imager's range (IR only: its
+        exposure range up to the frame period; the gain is held at the profile's), from the next
+        frame on; returns what was applied. Locking the colour imager holds its white balance too."""
         with self._lock:
             if self._imager(stream) == "ir":
-                if self._ir_lock is None:
+                if setting is not None:
+                    (emin, emax), (gmin, gmax) = self._ir_manual.exposure_s, self._ir_manual.gain
+                    exposure_us = min(max(float(setting.exposure_us), emin * 1e6), emax * 1e6)
+                    gain = min(max(float(setting.gain), gmin), gmax)
+                    self._ir_lock = ExposureSetting(exposure_us, gain)
+                    if self._injector is None or self._injector.obeys_exposure_lock:
+                        self._ir_ae.exposure_s, self._ir_ae.gain = exposure_us * 1e-6, gain
+                        self._ir_ae.locked = True
+                elif self._ir_lock is None:
                     exposure_s, gain = self._ir_ae.setting
                     self._ir_lock = ExposureSetting(exposure_s * 1e6, gain)
                     if self._injector is None or self._injector.obeys_exposure_lock:
                         self._ir_ae.locked = True
                 return self._ir_lock
+            if setting is not None:
+                raise CapabilityUnsupported("sim: the colour imager is locked where its auto-exposure is")
             if self._color_lock is None:
                 self._color_lock = ExposureSetting(self._ae.exposure_s * 1e6, self._ae.gain)
             return self._color_lock

@@ -386,8 +386,8 @@ class FakeUsbCamera(Camera):
             raise CapabilityUnsupported(f"fakeusb: no {cap.value}")
         return self._inner
 
-    def lock_exposure(self, stream: StreamKind) -> ExposureSetting:
-        return self._inner_for(exposure_lock_capability(stream)).lock_exposure(stream)
+    def lock_exposure(self, stream: StreamKind, setting: ExposureSetting | None = None) -> ExposureSetting:
+        return self._inner_for(exposure_lock_capability(stream)).lock_exposure(stream, setting)
 
     def unlock_exposure(self, stream: StreamKind) -> None:
         self._inner_for(exposure_lock_capability(stream)).unlock_exposure(stream)

@@ -193,9 +193,9 @@ class RigSimCamera(Camera):
         self._need(Capability.EXPOSURE_REGION)
         self._inner.set_exposure_region(stream, region)
 
-    def lock_exposure(self, stream: StreamKind) -> ExposureSetting:
+    def lock_exposure(self, stream: StreamKind, setting: ExposureSetting | None = None) -> ExposureSetting:
         self._need(exposure_lock_capability(stream))
-        return self._inner.lock_exposure(stream)
+        return self._inner.lock_exposure(stream, setting)
 
     def unlock_exposure(self, stream: StreamKind) -> None:
         self._need(exposure_lock_capability(stream))

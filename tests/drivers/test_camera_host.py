@@ -10,6 +10,7 @@ import time
 import pytest
 
 from drivers import Capability, DepthRange, StreamKind
+from drivers.base import ExposureSetting
 from drivers.errors import (
     CameraHostCrashed,
     CameraHostHung,
@@ -236,6 +237,8 @@ def test_sim_camera_in_a_host_process_takes_stream_arguments_as_streams():
         cam.set_exposure_region(StreamKind.COLOR, None)
         setting = cam.lock_exposure(StreamKind.IR)
         assert setting.exposure_us > 0
+        planned = ExposureSetting(round(setting.exposure_us / 2), setting.gain)   # a planned lock crosses too
+        assert cam.lock_exposure(StreamKind.IR, planned) == planned
         cam.unlock_exposure(StreamKind.IR)
     finally:
         cam.stop()

@@ -199,6 +199,35 @@ def test_exposure_lock_goes_through_the_sdk_options():
         lock_sensor_exposure(bare, None)
 
 
+def test_exposure_lock_at_a_setting_goes_through_the_sdk_options(monkeypatch):
+    # A planned lock: auto-exposure off at the given exposure and gain, clamped to the options'
+    # ranges and snapped to their steps (exposure 1..165000 us step 1, gain 16..248 as a D4xx's); a
+    # lock moved while held still gives back, on unlock, what the sensor had before the first lock.
+    # (librealsense's D4xx exposure and gain are auto-disabling controls: a write with auto-exposure
+    # on first moves it to manual, then sets the value; the software sensor has plain options, so
+    # the state after the lock is what is checked.)
+    import pyrealsense2 as rs
+
+    from drivers.base import ExposureSetting
+    from drivers.realsense import RealSenseCamera
+    dev, sensor = stereo_device_with_exposure_options()
+    cam = RealSenseCamera.__new__(RealSenseCamera)            # the lock's logic, on the SDK's own sensor
+    cam._ir_measured, cam._ir_saved = ExposureSetting(8000.0, 16.0), None    # where the AE had got to
+    monkeypatch.setattr(cam, "_live_depth_sensor", lambda what: sensor)
+    assert cam.lock_exposure(IR, ExposureSetting(4971.8, 16.0)) == ExposureSetting(4972.0, 16.0)
+    assert sensor.get_option(rs.option.enable_auto_exposure) == 0.0
+    assert (sensor.get_option(rs.option.exposure), sensor.get_option(rs.option.gain)) == (4972.0, 16.0)
+    assert cam.lock_exposure(D, ExposureSetting(0.2, 400.0)) == ExposureSetting(1.0, 248.0)   # clamped
+    cam.unlock_exposure(IR)
+    assert sensor.get_option(rs.option.enable_auto_exposure) == 1.0
+    assert (sensor.get_option(rs.option.exposure), sensor.get_option(rs.option.gain)) == (8500.0, 16.0)
+    # Without a setting: as before, where the auto-exposure had got to.
+    assert cam.lock_exposure(IR) == ExposureSetting(8000.0, 16.0)
+    cam.unlock_exposure(IR)
+    with pytest.raises(drivers.CapabilityUnsupported):
+        cam.lock_exposure(C, ExposureSetting(1000.0, 16.0))
+
+
 def test_exposure_lock_refuses_recordings_and_colour(recording):
     from drivers.frame import StreamKind
     path, _, _ = recording

@@ -10,7 +10,8 @@ import drivers
 import drivers.sim.camera as simcam
 from agent.liveness.fusion import VerdictThresholds, calibrate, decide, load_thresholds
 from agent.session.offline import capture_and_judge
-from drivers.base import Capability
+from drivers.base import CameraWrapper, Capability
+from drivers.errors import CapabilityUnsupported
 from drivers.sim.sensor import DOT_IRRADIANCE
 from hil.padeval import Presentation, presentation_nonce, presentation_uri
 
@@ -100,11 +101,24 @@ def test_calibration_fits_the_live_threshold_above_the_attacks():
     assert decide(0.5, t) == "live" and decide(0.35, t) == "inconclusive" and decide(0.1, t) == "attack"
 
 
-def fixed_power_session(gate, query: str, *, frames=12):
+class _FreezesExposureOnly(CameraWrapper):
+    """A camera that locks its auto-exposure where it is and refuses a given exposure."""
+
+    def lock_exposure(self, stream, setting=None):
+        if setting is not None:
+            raise CapabilityUnsupported("this device freezes its auto-exposure only")
+        return super().lock_exposure(stream)
+
+
+def fixed_power_session(gate, query: str, *, frames=12, exposure_settable=True):
     """A session on a camera whose projector power cannot be set (as on OpenNI devices): the
-    challenge runs at the default power, whatever the light."""
+    challenge runs at the default power, whatever the light. Without ``exposure_settable`` the
+    camera freezes its IR auto-exposure but refuses to be set to one (so no IR exposure is planned
+    for clipped dots either, and they clip in the window)."""
     cam = drivers.open("sim://?realtime=0" + query)
     cam.capabilities = cam.capabilities - {Capability.PROJECTOR_POWER}
+    if not exposure_settable:
+        cam = _FreezesExposureOnly(cam)
     with cam:
         return capture_and_judge(cam, frames, gate=gate, nonce=NONCE)
 
@@ -185,11 +199,12 @@ def test_bright_daylight_indoors_still_measures_material(gate):
 
 
 def test_paper_whose_dots_clip_is_judged_hard_on_its_clipped_pairs(gate):
-    # White paper at 50 cm returns so much of a fixed-power projector that its dots clip on more
+    # White paper at 50 cm returns so much of a fixed-power projector (on a camera whose IR exposure
+    # cannot be planned either) that its dots clip on more
     # than 2 % of the skin: those pairs can only say how hard the surface is at least (clipping
     # lowers the contrast), and even with its peaks clipped the paper is harder than skin's ramp:
     # material 0, and the verdict says why (the flat depth also calls it attack).
-    v = fixed_power_session(gate, "&subject=print&lux=300&distance_mm=500").verdict
+    v = fixed_power_session(gate, "&subject=print&lux=300&distance_mm=500", exposure_settable=False).verdict
     assert v.verdict == "attack"
     assert v.cues["projector_clipped"] > 0.02 and v.cues["projector_clipped_pairs"] >= 1
     assert "projector_speckle" not in v.cues
@@ -198,13 +213,23 @@ def test_paper_whose_dots_clip_is_judged_hard_on_its_clipped_pairs(gate):
     assert any("clip on the face" in n or "saturate" in n for n in v.notes) and not any("drowns" in n for n in v.notes)
 
 
+def test_the_ir_exposure_plan_takes_close_paper_out_of_clipping_and_it_is_still_hard(gate):
+    # The same print on the fixed-power camera, with the IR exposure planned for the dots' headroom:
+    # its pairs are two-sided now, and the paper's own speckle says it is hard.
+    v = fixed_power_session(gate, "&subject=print&lux=300&distance_mm=500").verdict
+    assert any(n.startswith("IR exposure held at") for n in v.notes)
+    assert "projector_clipped" not in v.cues and v.cues["projector_speckle"] > 0.28
+    assert v.verdict == "attack" and v.detectors.get("material", 0.0) == 0.0
+
+
 def test_skin_whose_dots_clip_is_not_measurable_rather_than_live(gate):
-    # Close, NIR-dark skin under LED light on a fixed-power projector: the dots clip on more than
+    # Close, NIR-dark skin under LED light on a fixed-power projector (and an IR exposure that cannot
+    # be planned): the dots clip on more than
     # 2 % of the skin in every pair. Clipped pairs read softer than the surface is, so they cannot
     # show skin: material is not measurable, the score capped under the live threshold, and the
     # note names the clipping.
     v = fixed_power_session(gate, "&subject=live&identity=12&family=train&light=led&skin=1&lux=2000"
-                                  "&distance_mm=360&seed=102", frames=WINDOW).verdict
+                                  "&distance_mm=360&seed=102", frames=WINDOW, exposure_settable=False).verdict
     assert v.cues["projector_clipped"] > 0.02 and "projector_speckle" not in v.cues
     assert "material" not in v.detectors and v.verdict != "live" and v.score <= 0.45
     assert any("saturate the IR image" in n for n in v.notes)

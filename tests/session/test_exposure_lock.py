@@ -38,11 +38,11 @@ class Device(CameraWrapper):
         self.refuses = set(refuses)
         self.calls: list[tuple[str, StreamKind]] = []
 
-    def lock_exposure(self, stream):
+    def lock_exposure(self, stream, setting=None):
         self.calls.append(("lock", stream))
         if stream in self.refuses or drivers.base.exposure_lock_capability(stream) not in self.capabilities:
             raise CapabilityUnsupported(f"the camera refused the {stream.value} exposure lock")
-        return super().lock_exposure(stream)
+        return super().lock_exposure(stream, setting)
 
     def unlock_exposure(self, stream):
         self.calls.append(("unlock", stream))

@@ -200,3 +200,29 @@ def test_a_named_camera_lands_its_edges_a_frame_late():
     got = ticks(cam, {2: False, 5: True}, 9)
     assert [g["physical"] for g in got] == [True, True, True, False, False, False, True, True, True]
     cam.stop()
+
+
+def test_ir_exposure_locks_at_a_setting_clamped_to_the_imager():
+    # A planned lock: the IR imager at the given exposure from the next frame on (the image darker
+    # for a shorter one), clamped to the profile's range within the frame period, the gain the
+    # profile's; unlocked, the auto-exposure runs again. The colour imager locks where it is only.
+    from drivers.base import ExposureSetting
+    from drivers.errors import CapabilityUnsupported
+    cam = drivers.open("sim://?realtime=0&seed=5&lux=500")
+    cam.start()
+    free = grab("", 2, cam)[0][-1][IR]
+    half = ExposureSetting(free.metadata.exposure_us / 2, 1.0)
+    assert cam.lock_exposure(IR, half) == half
+    s = grab("", 2, cam)[0][-1][IR]
+    assert (s.metadata.exposure_us, s.metadata.gain) == (half.exposure_us, 1.0)
+    assert s.pixels.mean() < 0.7 * free.pixels.mean()
+    assert cam.lock_exposure(StreamKind.DEPTH) == half                 # a lock without a setting keeps it
+    top = cam.lock_exposure(IR, ExposureSetting(1e9, 7.0))
+    assert (top.exposure_us, top.gain) == (pytest.approx(1e6 / 30 - 1500.0), 1.0)    # frame period less readout
+    assert cam.lock_exposure(IR, ExposureSetting(0.0, 1.0)).exposure_us == pytest.approx(1.0)
+    with pytest.raises(CapabilityUnsupported):
+        cam.lock_exposure(StreamKind.COLOR, half)
+    cam.unlock_exposure(IR)
+    exposures = [s[IR].metadata.exposure_us for s in grab("", 6, cam)[0]]
+    assert exposures[-1] > exposures[1] > 1.0                              # the auto-exposure climbs again
+    cam.stop()
