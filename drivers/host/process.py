@@ -228,15 +228,23 @@ class Host:
                 self._release(slot)
                 self._end(gen, "DRV_UNSUPPORTED_MODE", str(exc))
                 return
-            self.frames += 1
-            burst += 1
-            if self.demand:
-                with self._slots:
-                    self._credits = max(0, self._credits - 1)
-            try:
-                self.chan.send({"op": "frame", "gen": gen, **desc})
-            except OSError:
-                return
+            # Checked and sent under the lock ``_op_pace`` changes the pace under: a frame read before
+            # demand began is either on the channel before the pace's answer (the daemon drops what
+            # it queued then) or not sent at all, never handed to a lease as one it asked for. Only a
+            # frame read for a "want" spends its credit.
+            with self._slots:
+                stale = self.demand and not asked
+                if not stale:
+                    if asked:
+                        self._credits = max(0, self._credits - 1)
+                    self.frames += 1
+                    burst += 1
+                    try:
+                        self.chan.send({"op": "frame", "gen": gen, **desc})
+                    except OSError:
+                        return
+            if stale:
+                self._release(slot)
 
     def _wait_credit(self) -> bool:
         with self._slots:
