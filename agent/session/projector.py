@@ -83,6 +83,17 @@ def skin_bright_end(aligned: AlignedFrameSet, face: FaceObservation) -> float | 
     return float(np.percentile(ir.pixels[patch.box][patch.mask], BRIGHT_PERCENTILE))
 
 
+def headroom_cut(bright_end: float) -> float | None:
+    """The factor the dots' light is cut by to bring the skin's bright end back under ``TARGET_DN``
+    (projector power or IR exposure alike): ``STEP_DOWN_SATURATED`` when it is clipped (its true
+    level unknown), ``TARGET_DN / bright_end`` above ``LOWER_ABOVE_DN``; None when it needs no cut."""
+    if bright_end >= SATURATED_DN:
+        return STEP_DOWN_SATURATED
+    if bright_end > LOWER_ABOVE_DN:
+        return TARGET_DN / bright_end
+    return None
+
+
 class Projector:
     """A camera's projector, owned by one session (see the module doc).
 
@@ -176,10 +187,9 @@ class Projector:
         """The power to use next, given the skin's bright end at the current power."""
         p, r = self.power, self.range
         assert p is not None and r is not None     # only called while planning power (observe checks)
-        if bright_end >= SATURATED_DN:
-            new = p * STEP_DOWN_SATURATED
-        elif bright_end > LOWER_ABOVE_DN:
-            new = p * TARGET_DN / bright_end
+        cut = headroom_cut(bright_end)
+        if cut is not None:
+            new = p * cut
         elif bright_end < RAISE_BELOW_DN:
             new = p * min(TARGET_DN / max(bright_end, 1.0), MAX_STEP_UP)
         else:
@@ -256,12 +266,10 @@ class ExposurePlan:
         """The exposure (us) to use next, given the skin's bright end at ``exposure_us``: only ever
         lower, never below the floor; ``exposure_us`` itself when no change is asked for."""
         assert self.auto is not None
-        if bright_end >= SATURATED_DN:
-            new = exposure_us * STEP_DOWN_SATURATED
-        elif bright_end > LOWER_ABOVE_DN:
-            new = exposure_us * TARGET_DN / bright_end
-        else:
+        cut = headroom_cut(bright_end)
+        if cut is None:
             return exposure_us
+        new = exposure_us * cut
         return min(max(new, self.auto.exposure_us * MIN_EXPOSURE_SHARE), exposure_us, self.auto.exposure_us)
 
     def observe(self, aligned: AlignedFrameSet, face: FaceObservation | None) -> None:

@@ -87,7 +87,7 @@ class ExposureHold:
             if s not in can:
                 continue
             try:
-                got = cam.lock_exposure(s, self.planned[s]) if s in self.planned else cam.lock_exposure(s)
+                got = cam.lock_exposure(s, self.planned.get(s))        # None: where its auto-exposure is
             except CaptureAgentError as exc:
                 log.warning("%s exposure not locked: %s", s.value, exc.code)
                 self.refused[s.value] = exc.code
