@@ -18,6 +18,8 @@ else is never retried."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Callable
 from typing import Any
 
@@ -42,3 +44,10 @@ def until_accepted(session: Callable[[int], Events], attempts: int = ATTEMPTS) -
         if not inconclusive(runs[-1][-1]):
             return runs
     raise AssertionError(f"a live face judged inconclusive {attempts} times in a row: {runs[-1][-1]}")
+
+
+def cli_events(out: subprocess.CompletedProcess) -> Events:
+    """The events ``capture-agent capture --json`` printed, for ``until_accepted``: its exit status
+    must be 0 (accepted) or 1 (refused: an inconclusive verdict is asked again), never an error."""
+    assert out.returncode in (0, 1), out.stdout[-2000:] + out.stderr[-2000:]
+    return [json.loads(line) for line in out.stdout.splitlines()]

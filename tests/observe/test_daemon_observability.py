@@ -20,7 +20,7 @@ from agent.localapi.service import SERVICE
 from agent.observe.health import CAMERA_SERVICE
 from hil.devproc import free_port, start_daemon, start_server
 from hil.provision import provision_dev
-from tests.helpers.live import until_accepted
+from tests.helpers.live import cli_events, until_accepted
 
 pytestmark = pytest.mark.slow
 
@@ -65,8 +65,7 @@ def test_metrics_and_health_of_a_running_daemon(daemon):
         out = subprocess.run([sys.executable, "-m", "agent.cli", "capture", "--socket", str(p.socket), "--purpose",
                               "verify", "--consent", f"CONSENT-O-00{k:02d}", "--subject", "cust-obs-1", "--json"],
                              capture_output=True, text=True, timeout=180)
-        assert out.returncode in (0, 1), out.stdout[-2000:] + out.stderr[-2000:]
-        return [json.loads(line) for line in out.stdout.splitlines()]
+        return cli_events(out)
     runs = until_accepted(attempt)
     assert runs[-1][-1].get("result", {}).get("accepted"), runs[-1][-1]
     text = scrape(port)
