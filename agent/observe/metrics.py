@@ -41,6 +41,8 @@ STAGES = frozenset({"consent", "capture", "challenge", "challenge_window", "live
 TIMED = frozenset({"camera_open", "capabilities", "quality", "challenge", "challenge_window", "liveness", "probe",
                    "seal", "submit", "after_last_frame"})
 VERDICTS = frozenset({"live", "attack", "inconclusive"})
+# The liveness detectors whose scores a refused session's ``result`` carries (``detector_<name>``).
+DETECTORS = frozenset({"depth_geometry", "cross_modal", "material", "motion", "eye_region", "life_signs"})
 REASONS = frozenset({"OK", "NOT_LIVE", "TAMPERED", "EXPIRED", "REPLAYED", "WRONG_KEY", "UNKNOWN_TERMINAL", "REVOKED",
                      "MALFORMED", "UNBOUND", "ATTESTATION_FAILED"})
 STREAMS = frozenset({"color", "depth", "ir"})
@@ -55,6 +57,18 @@ OPEN_SESSIONS = 16                   # sessions whose purpose and outcome are re
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0)
 SKEW_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.0167, 0.0333, 0.05, 0.1)
+
+
+def _deciding(d: Mapping[str, Any]) -> list[str]:
+    """The detectors with the lowest score among a result's ``detector_<name>`` fields (the fused
+    score is the weakest detector's), each named from ``DETECTORS`` or ``other``; ``["none"]`` when
+    the result carries no score (the worker sends scores, so their names are checked like any label)."""
+    scores = {k[len("detector_"):]: v for k, v in d.items()
+              if isinstance(k, str) and k.startswith("detector_") and _number(v)}
+    if not scores:
+        return ["none"]
+    low = min(scores.values())
+    return sorted({_member(k, DETECTORS) for k, v in scores.items() if v == low})
 
 
 def _member(value: Any, allowed: Iterable[str]) -> str:
@@ -113,6 +127,10 @@ class AgentMetrics:
                                ["accepted", "reason"], registry=r)
         self.verdicts = Counter(f"{NS}_liveness_verdicts", "liveness verdicts of sessions that reached a result",
                                 ["verdict"], registry=r)
+        self.deciding = Counter(f"{NS}_liveness_refusals_by_detector", "NOT_LIVE sessions by the detector "
+                                "that decided them (the lowest score: fusion takes the weakest; each of a tie "
+                                "counts; none: no detector score, e.g. a failed challenge before scoring)",
+                                ["detector"], registry=r)
         self.refusals = Counter(f"{NS}_refusals", "captures refused before they started, by code",
                                 ["code"], registry=r)
         self.errors = Counter(f"{NS}_session_errors", "sessions that ended with an error, by stage and code",
@@ -198,6 +216,9 @@ class AgentMetrics:
         accepted = d.get("accepted") is True
         self.results.labels(str(accepted).lower(), _member(d.get("reason"), REASONS)).inc()
         self.verdicts.labels(_member(d.get("verdict"), VERDICTS)).inc()
+        if not accepted and d.get("reason") == "NOT_LIVE":
+            for name in _deciding(d):
+                self.deciding.labels(name).inc()
         purpose, _ = self._session(d, "accepted" if accepted else "rejected")
         if d.get("within_budget") is False:
             self.over_budget.labels(purpose).inc()

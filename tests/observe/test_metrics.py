@@ -21,7 +21,7 @@ from agent.devices.policy import DeviceSettings
 from agent.liveness.challenge import Challenge
 from agent.liveness.supervisor import LivenessSupervisor, LivenessWorkerCrashed
 from agent.observe.errors import MetricsUnavailable
-from agent.observe.metrics import CODE_RE, MAX_CODES, AgentMetrics
+from agent.observe.metrics import CODE_RE, DETECTORS, MAX_CODES, AgentMetrics
 from agent.observe.settings import MetricsSettings
 from agent.pipeline.frames import FramesetReader
 from agent.session.capture import run_capture
@@ -125,6 +125,10 @@ def test_attacks_errors_and_refusals_by_reason_and_code(make_deps, metrics, inge
     assert value(text, "capture_agent_liveness_verdicts_total", verdict="attack") + \
         value(text, "capture_agent_liveness_verdicts_total", verdict="inconclusive") == 1
     assert value(text, "capture_agent_sessions_total", purpose="verify", outcome="rejected") == 1
+    # the print was refused by some detector, named from the closed set, and only that session counted
+    deciding = {dict(k[1])["detector"]: v for k, v in samples(text).items()
+                if k[0] == "capture_agent_liveness_refusals_by_detector_total"}
+    assert sum(deciding.values()) >= 1 and set(deciding) <= DETECTORS | {"none"}, deciding
     assert value(text, "capture_agent_sessions_total", purpose="verify", outcome="error") == 1
     # the first call to the server is the capability check, before anyone is asked to pose
     assert value(text, "capture_agent_session_errors_total", stage="capture", code="UPL_UNAVAILABLE") == 1
@@ -209,7 +213,8 @@ EVENTS = st.sampled_from(["session_start", "result", "error", "request_refused",
 
 @given(st.lists(st.tuples(EVENTS, st.dictionaries(
     st.sampled_from(["session_id", "purpose", "code", "stage", "reason", "verdict", "accepted", "within_budget",
-                     "elapsed_ms", "quality_ms", "suppressed", "streams", "skew_max_ms", "subject"]), NASTY)),
+                     "elapsed_ms", "quality_ms", "suppressed", "streams", "skew_max_ms", "subject",
+                     "detector_material", "detector_<script>", "detector_"]), NASTY)),
     max_size=25))
 def test_no_event_can_put_its_own_strings_into_a_label(events):
     m = AgentMetrics()
@@ -224,6 +229,21 @@ def test_no_event_can_put_its_own_strings_into_a_label(events):
                     continue
                 assert allowed.fullmatch(v), (s.name, k, v)
                 assert len(v) <= 64
+
+
+def test_a_refusal_is_counted_by_the_detector_that_decided_it():
+    m = AgentMetrics()
+    base = {"accepted": False, "reason": "NOT_LIVE", "verdict": "attack"}
+    m.observe("result", {**base, "detector_material": 0.1, "detector_motion": 0.9, "detector_depth_geometry": 1.0})
+    m.observe("result", {**base, "detector_motion": 0.3, "detector_eye_region": 0.3})     # a tie: both count
+    m.observe("result", {**base, "detector_made_up": 0.0, "detector_material": 0.5})      # a name not ours
+    m.observe("result", {**base, "detector_material": float("nan"), "detector_motion": "0"})  # no usable score
+    m.observe("result", {"accepted": True, "reason": "OK", "verdict": "live", "detector_material": 0.0})
+    m.observe("result", {"accepted": False, "reason": "EXPIRED", "detector_material": 0.0})  # not a liveness refusal
+    text = m.exposition().decode()
+    got = {dict(k[1])["detector"]: v for k, v in samples(text).items()
+           if k[0] == "capture_agent_liveness_refusals_by_detector_total"}
+    assert got == {"material": 1, "motion": 1, "eye_region": 1, "other": 1, "none": 1}
 
 
 def test_codes_are_bounded_in_number():
