@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from agent.face.detector import Detection
-from agent.face.models import interpreter
+from agent.face.models import interpreter, tensor_indices
 from agent.face.roi import Roi, roi_from_points
 
 MESH_MODEL = "face_landmark.tflite"
@@ -52,9 +52,10 @@ class Mesh:
 
 def _run(name: str, crop_rgb01: np.ndarray) -> list[np.ndarray]:
     it = interpreter(name)
-    it.set_tensor(it.get_input_details()[0]["index"], crop_rgb01[None].astype(np.float32))
+    inp, outs = tensor_indices(name)
+    it.set_tensor(inp, crop_rgb01[None])            # float32 already (``_rgb01``): copied in once
     it.invoke()
-    return [it.get_tensor(d["index"]) for d in it.get_output_details()]
+    return [it.get_tensor(i) for i in outs]
 
 
 def _rgb01(bgr_crop: np.ndarray) -> np.ndarray:

@@ -77,5 +77,13 @@ def interpreter(name: str):
 
 
 @cache
+def tensor_indices(name: str) -> tuple[int, tuple[int, ...]]:
+    """Model ``name``'s input tensor index and its output tensor indices, in the model's order
+    (the same in every interpreter of the model: asked once, not for every frame)."""
+    it = interpreter(name)
+    return it.get_input_details()[0]["index"], tuple(d["index"] for d in it.get_output_details())
+
+
+@cache
 def _model_bytes(name: str) -> bytes:
     return load_verified(name)

@@ -131,6 +131,7 @@ class _Measured:
     energy: float | None
     digest: str
     ms: tuple[float, float, float]       # align, quality, liveness
+    cpu_ms: tuple[float, float, float] = (0.0, 0.0, 0.0)   # the same, the judge threads' CPU time
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,8 @@ class _Seen:
     digest: str
     detect_ms: float
     rest_ms: float
+    detect_cpu_ms: float = 0.0
+    rest_cpu_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -201,6 +204,9 @@ class Judge:
         self.last_report: QualityReport | None = None
         self.ranks: list[tuple[tuple, int, FaceObservation]] = []
         self.ms = {"align": 0.0, "quality": 0.0, "liveness": 0.0}
+        # The same parts in the judge threads' CPU time: on a busy machine the times above (spans on
+        # the judge threads) include waiting for a core, and can be several times these.
+        self.cpu_ms = {"align": 0.0, "quality": 0.0, "liveness": 0.0}
         # Worked out ahead, by their inputs: a frame's grid (with its box), the projector's light on
         # (on, off, noise pair) and the motion between two cue frames.
         self.grids: list[_Grid | None] = []
@@ -216,26 +222,28 @@ class Judge:
         energy in the IR imager's own pixels (one fixed geometry for every frame: aligned IR has
         holes wherever that frame's depth has none, and unlit frames have far fewer depth pixels),
         and the digest."""
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         dets = self.gate.detector.detect(fs.color.pixels) if fs.color is not None else None
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.thread_time()
         e = dot_energy(fs.ir.pixels) if fs.ir is not None else None
         digest = frameset_digest(fs)
-        t2 = time.perf_counter()
-        return _Seen(dets, e, digest, (t1 - t0) * 1000, (t2 - t1) * 1000)
+        t2, c2 = time.perf_counter(), time.thread_time()
+        return _Seen(dets, e, digest, (t1 - t0) * 1000, (t2 - t1) * 1000, (c1 - c0) * 1000, (c2 - c1) * 1000)
 
     def _measure(self, fs: FrameSet, inspected: Future[_Seen] | _Seen) -> _Measured:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         a = align_frameset(fs)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.thread_time()
         seen = inspected.result() if isinstance(inspected, Future) else inspected
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.thread_time()
         m = self.gate.measure(a, seen.detections)
-        t3 = time.perf_counter()
+        t3, c3 = time.perf_counter(), time.thread_time()
         c, skin = measure_frame(a, m.face) if m.face is not None else (None, None)
-        t4 = time.perf_counter()
+        t4, c4 = time.perf_counter(), time.thread_time()
         return _Measured(a, m, c, skin, seen.energy, seen.digest,
-                         ((t1 - t0) * 1000, seen.detect_ms + (t3 - t2) * 1000, seen.rest_ms + (t4 - t3) * 1000))
+                         ((t1 - t0) * 1000, seen.detect_ms + (t3 - t2) * 1000, seen.rest_ms + (t4 - t3) * 1000),
+                         ((c1 - c0) * 1000, seen.detect_cpu_ms + (c3 - c2) * 1000,
+                          seen.rest_cpu_ms + (c4 - c3) * 1000))
 
     def add(self, fs: FrameSet) -> None:
         if self.pool is None:
@@ -312,8 +320,9 @@ class Judge:
         self.digests.append(r.digest)
         self.sets.append(fs)
         self.aligned.append(r.aligned)
-        for name, v in zip(("align", "quality", "liveness"), r.ms, strict=True):
+        for name, v, cpu in zip(("align", "quality", "liveness"), r.ms, r.cpu_ms, strict=True):
             self.ms[name] += v
+            self.cpu_ms[name] += cpu
         t0 = time.perf_counter()
         self._ahead()
         self.ahead_ms += (time.perf_counter() - t0) * 1000
@@ -471,7 +480,9 @@ class Judge:
         total = self.ms["align"] + self.ms["quality"] + liveness_ms
         timing = {"align": self.ms["align"], "quality": self.ms["quality"], "liveness": liveness_ms,
                   "ahead": self.ahead_ms, "finish": finish_ms, "total": total, "per_frameset": total / n,
-                  "backlog": float(backlog), "drain": (t0 - t_drain) * 1000}
+                  "backlog": float(backlog), "drain": (t0 - t_drain) * 1000,
+                  **{f"cpu_{name}": v for name, v in self.cpu_ms.items()},
+                  "cpu_per_frameset": sum(self.cpu_ms.values()) / n}
         return JudgeResult(verdict, self.last_report, skew, timing, len(sets),
                            best[1] if best else None, best[2] if best else None, evidence)
 

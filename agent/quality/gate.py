@@ -175,7 +175,10 @@ class QualityGate:
         k = cal.get(serial, cal.get("default"))
         return float(k) if k is not None else None
 
-    def _main_face(self, dets: list[Detection], aligned: AlignedFrameSet) -> tuple[int, list[float]]:
+    def _main_face(self, dets: list[Detection], aligned: AlignedFrameSet) -> int:
+        """The detection most likely the subject's: large, central and near."""
+        if len(dets) == 1:
+            return 0                         # nothing to rank (its depth median is not needed)
         h, w = aligned.depth_m.shape
         scores = []
         for d in dets:
@@ -185,7 +188,7 @@ class QualityGate:
             patch = aligned.depth_m[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)]
             z = float(np.nanmedian(patch)) if patch.size and np.isfinite(patch).any() else 2.0
             scores.append(d.width * d.height * (0.5 + centrality) / max(z, 0.2))
-        return int(np.argmax(scores)), scores
+        return int(np.argmax(scores))
 
     def _second_face(self, dets: list[Detection], main: int, aligned: AlignedFrameSet) -> tuple[float, int]:
         """The largest other face's area against the main face's, and how many detections large
@@ -225,7 +228,7 @@ class QualityGate:
         if not dets:
             checks.append(CheckResult("face_present", False, 0, ">= 1 face", "6.1.1", "NO_FACE"))
         else:
-            main, scores = self._main_face(dets, aligned)
+            main = self._main_face(dets, aligned)
             d = dets[main]
             ratio, not_faces = self._second_face(dets, main, aligned)
             values["detections_not_faces"] = float(not_faces)

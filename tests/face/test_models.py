@@ -49,3 +49,22 @@ def test_no_face_in_a_photo_without_people():
     from skimage import data
     img = np.ascontiguousarray(data.coffee()[:, :, ::-1])
     assert FaceDetector().detect(img) == []
+
+
+def test_tensor_indices_are_every_interpreters_own():
+    # Asked once per model (not per frame): they must be what each thread's interpreter reports.
+    import threading
+
+    from agent.face.mesh import IRIS_MODEL, MESH_MODEL
+    from agent.face.models import interpreter, tensor_indices
+
+    def details(name: str) -> tuple[int, tuple[int, ...]]:
+        it = interpreter(name)
+        return it.get_input_details()[0]["index"], tuple(d["index"] for d in it.get_output_details())
+    other: dict[str, tuple[int, tuple[int, ...]]] = {}
+    t = threading.Thread(target=lambda: other.update({n: details(n) for n in (MESH_MODEL, IRIS_MODEL)}))
+    t.start()
+    t.join()
+    for name in (MESH_MODEL, IRIS_MODEL):
+        assert tensor_indices(name) == details(name) == other[name]
+        assert len(tensor_indices(name)[1]) == 2

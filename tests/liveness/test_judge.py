@@ -84,6 +84,18 @@ def test_the_judge_returns_evidence_bound_to_its_frames(gate):
     assert not check_evidence({**ev, "face_box": [1, 2]}, r.verdict.frame_digests)
 
 
+def test_the_judge_reports_its_threads_cpu_beside_their_spans(gate):
+    # Each part's CPU time (the judge threads') beside its span on them: the span also counts the
+    # time a thread waited for a core, so CPU never exceeds it (up to the clocks' resolution).
+    r = session(gate, "&seed=21&identity=3&lux=150&yaw=8", frames=12)
+    t = r.timing_ms
+    parts = ("align", "quality", "liveness")
+    assert all(t[f"cpu_{p}"] > 0 for p in parts)
+    assert all(t[f"cpu_{p}"] <= t[p] + 0.01 for p in ("align", "quality"))
+    assert t["cpu_liveness"] <= t["liveness"] - t["ahead"] - t["finish"] + 0.01
+    assert t["cpu_per_frameset"] == sum(t[f"cpu_{p}"] for p in parts) / r.framesets
+
+
 def test_no_face_is_inconclusive_never_live(gate):
     v = session(gate, "&subject=none").verdict
     assert v.verdict == "inconclusive" and v.score == 0.0
