@@ -14,6 +14,12 @@ below are what the fit gave, and apply when the file has none. Which attack each
 | motion | head models on a stand: a face drifts beyond its landmarks' jitter, or moves within (lids, lips) |
 | eye_region | printed eye bands, spectacles with printed eyes: a surface in front of the eyes |
 | life_signs | rigid masks and head models (painted eyes): no blink in the window and dots sharper than skin's |
+
+Under a challenge every reading of the dots comes from the projector's on-off pairs
+(``features.ProjectorMeasure``), never from the lit frames alone: an attacker's steady NIR light
+is in the lit frames and cancels in the difference. Skin needs both the speckle contrast and the
+dots' sharpness of the difference (their shape, which light without the dots cannot move) to say
+so.
 """
 
 from __future__ import annotations
@@ -69,10 +75,12 @@ RAMPS: dict[str, Ramp] = {
     # aligned to colour and in the IR imager's own pixels (their errors differ: both must pass).
     "dot_sharpness": Ramp("dot_sharpness", 1.10, 0.97, HARD_3D),
     "ir_dot_sharpness": Ramp("ir_dot_sharpness", 1.55, 1.45, HARD_3D),
-    # Under a challenge: speckle contrast of the projector-only (on minus off) image, and a veto on
-    # dot sharpness above every live face seen.
+    # Under a challenge: speckle contrast of the projector-only (on minus off) image, and the dots'
+    # sharpness on it (fine over mid band energy, ``features.dot_shape``): both must say skin (the
+    # contrast divides by the difference's mean, which an even light switched with the projector
+    # raises; the sharpness is the dots' shape alone).
     "projector_speckle": Ramp("projector_speckle", 0.250, 0.235, HARD_3D),
-    "challenge_dot_sharpness": Ramp("dot_sharpness", 1.30, 1.20, HARD_3D),
+    "projector_sharpness": Ramp("projector_sharpness", 1.36, 1.34, HARD_3D),
     # Motion: the face moves as a whole by more than its landmarks' own jitter could (``motion_snr``,
     # a ratio: about 1 for an object that holds still, in any light) or within itself (non-rigid
     # residual per IPD, 90th percentile over the window): either is a living face. (The displacement
@@ -89,6 +97,9 @@ RAMPS: dict[str, Ramp] = {
     # skin (a stricter dot threshold than the material detector's, which must pass every face).
     "blink": Ramp("blink_drop", 0.2, 0.3, RIGID_NO_BLINK),
     "soft_dots": Ramp("dot_sharpness", 1.14, 1.11, RIGID_NO_BLINK),
+    # The same under a challenge, on the on-off difference (a steady lamp with a coarse pattern
+    # lowers the lit frames' dot sharpness and cancels in the difference).
+    "challenge_soft_dots": Ramp("projector_sharpness", 1.36, 1.27, RIGID_NO_BLINK),
 }
 # How each detector combines its ramps: "all" (the weakest decides: every cue must look alive) or
 # "any" (the strongest decides: one sign of life is enough), and for "any" the share of its training
@@ -99,10 +110,10 @@ DETECTORS: dict[str, tuple[str, tuple[str, ...], float]] = {
     "depth_geometry": ("all", ("nose", "cylinder"), 1.0),
     "cross_modal": ("all", ("depth_share", "ir_contrast", "scale_low", "scale_high"), 1.0),
     "material": ("all", ("dot_sharpness", "ir_dot_sharpness"), 1.0),
-    "challenge_material": ("all", ("projector_speckle", "challenge_dot_sharpness"), 1.0),
+    "challenge_material": ("all", ("projector_speckle", "projector_sharpness"), 1.0),
     "motion": ("any", ("motion_snr", "nonrigid"), 0.9),
     "eye_region": ("all", ("eye_recess",), 1.0),
-    "life_signs": ("any", ("blink", "soft_dots"), 1.0),
+    "life_signs": ("any", ("blink", "soft_dots", "challenge_soft_dots"), 1.0),
 }
 
 
@@ -190,6 +201,14 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
             m["projector_clipped"] = projector.clipped
         if projector.patterned:
             m["projector_patterned_pairs"] = float(projector.patterned)
+        # The dots' sharpness on the difference: the two-sided pairs' median, the one-sided pairs'
+        # (a floor), and how many pairs had light coarser than the dots switched with the projector.
+        if np.isfinite(projector.sharpness):
+            m["projector_sharpness"] = projector.sharpness
+        if np.isfinite(projector.sharpness_floor):
+            m["projector_sharpness_floor"] = projector.sharpness_floor
+        if projector.coarse:
+            m["projector_coarse_pairs"] = float(projector.coarse)
     return m
 
 
@@ -239,6 +258,15 @@ def clipped_cap(m: Mapping[str, float], speckle: Ramp) -> float:
         if np.isfinite(m.get("projector_clipped_floor", float("nan"))) else 1.0
 
 
+def sharpness_cap(m: Mapping[str, float], sharpness: Ramp) -> float:
+    """The most life the one-sided pairs' dot sharpness allows (``projector_sharpness_floor``): what
+    made them one-sided (clipped peaks, noise subtracted in excess, coarse light switched with the
+    projector) only lowers a sharpness, so the surface's dots are at least that sharp (1 without
+    such pairs). It can only lower the material evidence."""
+    floor = m.get("projector_sharpness_floor", float("nan"))
+    return ramp(floor, sharpness.attack, sharpness.live) if np.isfinite(floor) else 1.0
+
+
 def unmeasured_note(m: Mapping[str, float]) -> str:
     """Why the projector's material measure could not decide, in the verdict's words."""
     seen = []
@@ -264,8 +292,12 @@ def unmeasured_note(m: Mapping[str, float]) -> str:
     # one whose one-sided pairs were mostly lit by a patterned NIR light (features.albedo_texture),
     # by that light.
     patterned = m.get("projector_patterned_pairs", 0.0)
+    coarse = m.get("projector_coarse_pairs", 0.0)
     if np.isfinite(clipped) and clipped > MAX_CLIPPED_SHARE:
         cause = "the projector's dots saturate the IR image on the face"
+    elif coarse > 0 and 2 * coarse >= m.get("projector_clipped_pairs", 0.0):
+        seen.append(f"{coarse:.0f} pairs with coarse NIR light that changes with the projector")
+        cause = "NIR light coarser than the projector's dots changes with it on the face"
     elif patterned > 0 and 2 * patterned >= m.get("projector_clipped_pairs", 0.0):
         seen.append(f"{patterned:.0f} pairs under NIR light with a pattern of its own")
         cause = "NIR light with a fine pattern of its own lies on the face"
@@ -297,12 +329,14 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
         material = None
         notes.append("projector off: no projected dots, the material detector did not run")
     elif challenged and measurable(m, r["projector_speckle"]):
-        # The on-off difference holds only the projector's light: the cleanest material measure,
-        # scored when its interval can tell skin from resin. Dot sharpness vetoes what is clearly
-        # hard (skin and resin touch in speckle contrast in some scenes where the resin's dots are
-        # still plainly sharper than any skin's), and so do clipped pairs already harder than skin.
-        material = min(r["projector_speckle"](m), r["challenge_dot_sharpness"](m),
-                       clipped_cap(m, r["projector_speckle"]))
+        # The on-off difference holds only the light that changes with the projector: the cleanest
+        # material measure, scored when its interval can tell skin from resin. Its contrast divides
+        # by the difference's mean, which light switched with the projector but carrying none of
+        # its dots raises, so the dots' sharpness on the same pairs must say skin too (it also holds
+        # resin whose contrast touches skin's, clipping a little, say), and one-sided pairs already
+        # harder than skin hold the session down.
+        material = min(r["projector_speckle"](m), r["projector_sharpness"](m),
+                       clipped_cap(m, r["projector_speckle"]), sharpness_cap(m, r["projector_sharpness"]))
     elif challenged and clipped_cap(m, r["projector_speckle"]) == 0.0:
         # Clipped pairs whose contrast, with the clipped peaks kept, is already harder than the
         # ramp's attack end: the surface is at least that hard, whatever the other pairs say.
@@ -316,21 +350,28 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
         # no evidence of life; at most a bound toward an attack (below).
         material, drowned = None, True
         notes.append(unmeasured_note(m))
-        # What could not show skin may still lean hard: the speckle's own estimate, the dot
-        # sharpness veto (measured on the lit frames whether or not any pair was two-sided) and the
-        # one-sided pairs' floor bound the session's score from above.
-        bound = clipped_cap(m, r["projector_speckle"])
-        if np.isfinite(m.get("dot_sharpness", float("nan"))):
-            bound = min(bound, r["challenge_dot_sharpness"](m))
+        # What could not show skin may still lean hard: the speckle's and the dots' sharpness's own
+        # estimates and the one-sided pairs' floors of both bound the session's score from above.
+        bound = min(clipped_cap(m, r["projector_speckle"]), sharpness_cap(m, r["projector_sharpness"]))
+        if np.isfinite(m.get("projector_sharpness", float("nan"))):
+            bound = min(bound, r["projector_sharpness"](m))
         if np.isfinite(m.get("projector_speckle", float("nan"))):
-            bound = min(bound, r["projector_speckle"](m), r["challenge_dot_sharpness"](m))
+            bound = min(bound, r["projector_speckle"](m))
         if bound < 1.0:
             notes.append(f"what the projector's light did show leans hard: the score is held at {bound:.2f} at most")
     else:
         material = min(r["dot_sharpness"](m), r["ir_dot_sharpness"](m))
     # No depth at the eyes (a screen, say) is no evidence of eyes behind the bridge: 0, like any NaN.
     eye_region = r["eye_recess"](m)
-    life = max(r["blink"](m), r["soft_dots"](m)) if has_ir and projector_seen else r["blink"](m)
+    if not (has_ir and projector_seen):
+        life = r["blink"](m)
+    elif challenged:
+        # Soft dots on the projector's own pairs (NaN, none two-sided: no evidence), never softer
+        # than the one-sided pairs' floor allows.
+        soft = min(r["challenge_soft_dots"](m), sharpness_cap(m, r["challenge_soft_dots"]))
+        life = max(r["blink"](m), soft)
+    else:
+        life = max(r["blink"](m), r["soft_dots"](m))
     motion = max(r["motion_snr"](m), r["nonrigid"](m))
     return DetectorScores(geometry, cross, material, motion, m, tuple(notes), drowned, eye_region, life, bound)
 

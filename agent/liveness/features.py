@@ -277,6 +277,18 @@ MAX_ALBEDO_TEXTURE = 0.02
 # pattern adds its own squared contrast (the review's 8-12 DN lamps on 20 DN of ambient light:
 # 0.05-0.09).
 MAX_UNEXPLAINED_TEXTURE = 0.02
+# The dots' shape on the on-off difference (``dot_shape``): Gaussian blurs (sigma, px, in the IR
+# imager's own pixels) whose differences are the three bands. The fine band (periods of about
+# 3-9 px) holds the dots' own spots; skin's subsurface scattering (a millimetre or two, 1-2 px at
+# kiosk range) takes it out and leaves the mid band (6-18 px); the low band (12-35 px) holds what is
+# coarser than any dot.
+SHAPE_SIGMAS = (0.7, 1.4, 2.8, 5.6)
+# A pair whose difference has more energy in the low band than this times its mid band's is
+# one-sided (``ProjectorLight.one_sided``): light coarser than the dots changes with the projector
+# (an attacker's lamp with a coarse pattern switched with it) and adds to the mid band, which only
+# lowers the sharpness. Simulated live faces' pairs read up to 1.47 (train, 87 pairs of 12
+# sessions), masks' up to 0.92; blurred dots alone read 0.25 (points) to 0.42 (sigma 1 px).
+MAX_COARSE_ENERGY = 2.0
 # Variance (DN^2) of the difference of two 8-bit frames from their rounding alone (2 x 1/12): the
 # least noise a pair's precision is computed with (two unlit frames in the dark differ by 0).
 QUANTISATION_VAR = 1.0 / 6.0
@@ -297,13 +309,21 @@ class ProjectorLight:
     """The projector's own light on the skin, from one on-off pair of consecutive IR frames, with
     what its precision depends on (``variance``).
 
+    Two readings of the surface: the speckle contrast (``contrast2``: the difference's high-pass
+    energy over its squared mean) and the dots' sharpness (``sharpness``: the difference's fine-band
+    over mid-band energy, ``dot_shape``). Only the second comes from the shape of the dots alone:
+    light that changes with the projector but carries no dots (an attacker's even NIR lamp switched
+    with it) raises the mean and lowers the contrast, and leaves the sharpness as it was.
+
     A pair with more than ``MAX_CLIPPED_SHARE`` of its skin pixels at saturation, whose light
-    stands under ``MIN_PROJECTOR_SNR`` noise deviations, or whose unlit frame has more texture than
-    the surface's albedo explains (``albedo_texture``), is *one-sided*: clipping only lowers the
-    brightest values of the dots, an inflated noise estimate only lowers the contrast it is
-    subtracted from, and so does the unlit frame's whole texture, subtracted as the albedo's, so its
-    contrast is a floor under the surface's own, evidence that a surface is hard and never that it
-    is soft (``ProjectorMeasure``)."""
+    stands under ``MIN_PROJECTOR_SNR`` noise deviations, whose unlit frame has more texture than
+    the surface's albedo explains (``albedo_texture``), or whose difference has more coarse energy
+    than dots make (``MAX_COARSE_ENERGY``), is *one-sided*: clipping only lowers the brightest
+    values of the dots, an inflated noise estimate only lowers the contrast it is subtracted from,
+    and so does the unlit frame's whole texture, subtracted as the albedo's, and coarse light adds
+    to the mid band and the mean, lowering both readings; so its readings are floors under the
+    surface's own, evidence that a surface is hard and never that it is soft
+    (``ProjectorMeasure``)."""
     contrast2: float      # speckle contrast squared, noise and albedo texture removed (may be < 0); NaN if not measured
     level: float          # mean on-off difference on the skin (DN)
     noise: float          # per-pixel variance of the difference's noise after the high-pass (DN^2)
@@ -314,6 +334,8 @@ class ProjectorLight:
                           # a one-sided pair under patterned light: the unlit frame's whole texture)
     noise_measured: bool = True   # False: no same-state pair; ``noise`` is the whole high-pass variance
     unexplained: float = 0.0      # the unlit frame's texture (squared contrast) the albedo does not explain
+    sharpness: float = float("nan")   # the difference's fine- over mid-band energy, noise removed (``dot_shape``)
+    coarse: float = float("nan")      # the difference's low- over mid-band energy, noise removed
 
     @property
     def one_sided(self) -> bool:
@@ -322,10 +344,17 @@ class ProjectorLight:
         estimate then moves the contrast more than skin and resin differ, and only an honest
         estimate, never an inflated one, leaves it unbiased), or more than
         ``MAX_UNEXPLAINED_TEXTURE`` of the unlit frame's texture unexplained by the albedo (light
-        with a pattern of its own: the whole texture was subtracted)."""
+        with a pattern of its own: the whole texture was subtracted), or more coarse energy in the
+        difference than ``MAX_COARSE_ENERGY`` times its mid band's (light coarser than any dot
+        switched with the projector)."""
         snr = self.snr
         return (self.clipped > MAX_CLIPPED_SHARE or bool(np.isfinite(snr) and snr < MIN_PROJECTOR_SNR)
-                or self.unexplained > MAX_UNEXPLAINED_TEXTURE)
+                or self.unexplained > MAX_UNEXPLAINED_TEXTURE or self.coarse_light)
+
+    @property
+    def coarse_light(self) -> bool:
+        """More energy in the difference's low band than ``MAX_COARSE_ENERGY`` times its mid band's."""
+        return bool(np.isfinite(self.coarse) and self.coarse > MAX_COARSE_ENERGY)
 
     @property
     def snr(self) -> float:
@@ -392,7 +421,11 @@ class ProjectorMeasure:
     clipping and an inflated noise or texture estimate only lower the contrast (NaN without such
     pairs). ``clipped`` is the median share of clipped skin pixels over all pairs; ``patterned``
     how many pairs had more unlit texture than the albedo explains (NIR light with a pattern of its
-    own on the face)."""
+    own on the face). ``sharpness`` is the two-sided pairs' median dot sharpness (``dot_shape``),
+    ``sharpness_floor`` the one-sided pairs' (each only lowered by what made its pair one-sided:
+    clipped peaks, over-subtracted noise, coarse light); ``coarse`` how many pairs had more coarse
+    energy in the difference than dots make (light switched with the projector that carries none
+    of its dots)."""
     speckle: float
     low: float
     high: float
@@ -403,6 +436,9 @@ class ProjectorMeasure:
     floor: float = float("nan")
     floor_pairs: int = 0
     patterned: int = 0
+    sharpness: float = float("nan")
+    sharpness_floor: float = float("nan")
+    coarse: int = 0
 
     @classmethod
     def pool(cls, lights: list[ProjectorLight]) -> ProjectorMeasure:
@@ -415,7 +451,12 @@ class ProjectorMeasure:
         nan = float("nan")
         speckle, low, high = ((est, _root(est ** 2 - half), _root(est ** 2 + half)) if pairs else (nan, nan, nan))
         patterned = sum(x.unexplained > MAX_UNEXPLAINED_TEXTURE for x in lights if np.isfinite(x.contrast2))
-        return cls(speckle, low, high, share, snr, clipped, pairs, floor if f_pairs else nan, f_pairs, patterned)
+        # The sharpness of the same pairs the speckle and its floor come from.
+        sharpness = med([x.sharpness for x in lights if np.isfinite(x.contrast2) and not x.one_sided])
+        sharpness_floor = med([x.sharpness for x in lights if np.isfinite(x.contrast2) and x.one_sided])
+        coarse = sum(x.coarse_light for x in lights if np.isfinite(x.contrast2))
+        return cls(speckle, low, high, share, snr, clipped, pairs, floor if f_pairs else nan, f_pairs, patterned,
+                   sharpness, sharpness_floor, coarse)
 
 
 def _root(contrast2: float) -> float:
@@ -553,16 +594,61 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
         a, b = same
         m_same = float((a[skin].mean() + b[skin].mean()) / 2)
         pair = _highpass_var(a - b, skin)
-        noise = pair * (m_on + m_off) / max(2.0 * m_same, 1.0)
+        scale = (m_on + m_off) / max(2.0 * m_same, 1.0)
+        noise = pair * scale
         # The unlit frame's own noise (half the pair's, at the unlit level).
         off_noise = pair / 2 * m_off / max(m_same, 1.0)
         albedo, unexplained = albedo_texture(on, off, skin, off_noise) if m_off > MIN_ALBEDO_LEVEL_DN else (0.0, 0.0)
         contrast2 = ((hp - noise) / level ** 2 - albedo) / (1.0 + albedo)
-        return ProjectorLight(contrast2, level, noise, npix, share, clipped, albedo, unexplained=unexplained)
+        sharpness, coarse = dot_shape(on - off, skin, a - b, scale)
+        return ProjectorLight(contrast2, level, noise, npix, share, clipped, albedo, unexplained=unexplained,
+                              sharpness=sharpness, coarse=coarse)
     if share < MIN_PROJECTOR_SHARE:
         return ProjectorLight(nan, level, nan, npix, share, clipped, noise_measured=False)
-    # No noise pair: the noise stays in the contrast (it errs toward hard) and is all its variance.
-    return ProjectorLight(hp / level ** 2, level, hp, npix, share, clipped, noise_measured=False)
+    # No noise pair: the noise stays in the contrast and the fine band (both err toward hard) and
+    # is all the contrast's variance.
+    sharpness, coarse = dot_shape(on - off, skin)
+    return ProjectorLight(hp / level ** 2, level, hp, npix, share, clipped, noise_measured=False,
+                          sharpness=sharpness, coarse=coarse)
+
+
+def _band_vars(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Variances on ``mask`` of ``x``'s three ``SHAPE_SIGMAS`` bands (fine, mid, low)."""
+    g = [cv2.GaussianBlur(x, (0, 0), s) for s in SHAPE_SIGMAS]
+    return np.array([float(np.var((g[i] - g[i + 1])[mask])) for i in range(3)])
+
+
+def dot_shape(diff: np.ndarray, skin: np.ndarray, noise_diff: np.ndarray | None = None,
+              noise_scale: float = 0.0) -> tuple[float, float]:
+    """How sharp the projector's dots are in an on-off difference, from their shape alone: the
+    difference's fine-band over mid-band energy (``sharpness``), and its low-band over mid-band
+    energy (``coarse``), each band's noise removed (``noise_diff``: the difference of two frames in
+    one projector state, its band energies times ``noise_scale`` as the photon-transfer law scales
+    them to the on-off pair; without one the noise stays, in the fine band most, erring hard).
+
+    The projector's dots are spots a pixel or so wide, a few pixels apart, in random places: their
+    energy spectrum is flat at low frequencies and falls off past the spots' size, so the fine band
+    (``SHAPE_SIGMAS``) over the mid band, about 4 for points, falls as the spots spread. Skin
+    scatters each dot under the surface over a millimetre or two and spreads it (the simulator's
+    train family: live faces 0.69-1.37, median 0.99; resin masks 1.36-2.05, head models up to 2.5).
+    A ratio of two bands of the difference is moved neither by ambient light (cancelled in the
+    difference) nor by the level: an even light switched with the projector raises the difference's
+    mean, which the speckle contrast divides by, and adds to the bands only the surface's own NIR
+    texture it lights (as the projector's light between its dots does; a strongly textured mask
+    under a strong synced light still moves toward skin, docs/liveness.md). Light coarser than the
+    dots switched with it adds to the low band most and to the mid band some, lowering the ratio
+    toward skin's; the low band over the mid band shows it (dots alone about 0.25-0.45, the
+    simulator's live faces up to 1.5, with the face's own shading and NIR texture): over
+    ``MAX_COARSE_ENERGY`` the pair is one-sided. Light with a pattern as fine as skin-blurred dots,
+    switched with the projector, is not told apart.
+
+    NaN when the mid band has no energy left once the noise is removed."""
+    v = _band_vars(diff, skin)
+    if noise_diff is not None:
+        v = v - noise_scale * _band_vars(noise_diff, skin)
+    if not v[1] > 1e-6:
+        return float("nan"), float("nan")
+    return float(max(v[0], 0.0) / v[1]), float(max(v[2], 0.0) / v[1])
 
 
 def _highpass(x: np.ndarray) -> np.ndarray:

@@ -84,7 +84,7 @@ def material(m: ProjectorMeasure):
 
 
 SPECKLE = active_ramps()["projector_speckle"]
-VETO = active_ramps()["challenge_dot_sharpness"]
+SHARPNESS = active_ramps()["projector_sharpness"]
 
 
 def test_the_variance_predicts_how_far_pairs_scatter_under_strong_ambient_light():
@@ -449,10 +449,128 @@ def test_resin_clipped_on_a_small_share_of_the_skin_still_reads_hard():
         assert material(m).material == 0.0
 
 
-def test_the_dot_sharpness_veto_bounds_a_session_without_two_sided_pairs():
-    # Resin whose pairs all clipped a little, with soft floors that say nothing: its dots' sharpness
-    # on the lit frames, plainly harder than any skin's, still holds the session down.
+def test_the_one_sided_pairs_sharpness_bounds_a_session_without_two_sided_pairs():
+    # Resin whose pairs all clipped a little, with soft speckle floors that say nothing: its dots'
+    # sharpness on those pairs, a floor too and plainly harder than any skin's, still holds the
+    # session down. (Before review 3 this was the lit frames' dot sharpness, which a steady lamp
+    # moves: A2 below.)
     m = {**summary(ProjectorMeasure.pool([])), "projector_clipped_floor": 0.18, "projector_share": 0.9}
     assert evaluate(m, challenged=True).material_bound == 1.0
-    s = evaluate({**m, "dot_sharpness": VETO.attack + 0.05}, challenged=True)
+    s = evaluate({**m, "projector_sharpness_floor": SHARPNESS.attack + 0.05}, challenged=True)
     assert s.material is None and s.material_drowned and s.material_bound == 0.0
+    # The lit frames' dot sharpness no longer bounds anything under a challenge.
+    assert evaluate({**m, "dot_sharpness": 3.0}, challenged=True).material_bound == 1.0
+
+
+# Issue 14, review 3, attacks A2 and B: the mask wearer's own NIR light, steady with a coarse
+# pattern (A2: it lowered the lit frames' dot sharpness, the challenge's veto and ``soft_dots``,
+# while it cancels in the on-off difference) or switched on with the projector (B: a photodiode
+# sees its edges; an even light adds to the difference's mean and not to its dots, so the speckle
+# contrast falls by level / (level + lamp)). The readings that can show skin now come from the
+# difference, and its dots' sharpness from their shape alone (``features.dot_shape``).
+#
+# These scenes' dots are the simulator's (``drivers.sim.sensor``): points a pixel wide, some of each
+# dot's light spread by the surface's scattering over sigma 1.6 px, over an even share of the
+# projector's light between them, rather than ``Scene``'s Gaussian blobs, whose shape is far softer
+# than any projector's dots.
+RESIN_SCATTER, SKIN_SCATTER = 0.16, 0.6     # share of each dot's light the surface spreads
+
+
+def projected_dots(shape: tuple[int, int], scatter: float, flood: float = 0.25, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = np.zeros(shape, np.float32)
+    n = int(shape[0] * shape[1] * 0.055)
+    img[rng.integers(0, shape[0], n), rng.integers(0, shape[1], n)] = rng.uniform(0.6, 1.0, n)
+    blurred = cv2.GaussianBlur(img, (0, 0), 0.55)
+    points = np.asarray(blurred / float(blurred.max()), dtype=np.float32)
+    pattern = flood + (1 - scatter) * points + scatter * 1.9 * cv2.GaussianBlur(points, (0, 0), 1.6)
+    return np.asarray(pattern / pattern.mean(), dtype=np.float32)
+
+
+class Projected(Lamp):
+    """``Lamp`` with the simulator's projected dots (``projected_dots``) and an attacker's lamp of
+    ``extra`` DN, even (``lamp_sigma`` 0) or with a pattern of Gaussian blobs of ``lamp_sigma`` px, on
+    in every frame (``switching="steady"``) or exactly in the lit ones (``"synced"``)."""
+
+    def __init__(self, ambient: float, dots: float, scatter: float, side: int, *, extra: float, switching: str,
+                 lamp_sigma: float = 0.0, flood: float = 0.25, seed: int = 3):
+        shape = (side + 24, side + 24)
+        mine = np.ones(shape, np.float32) if lamp_sigma == 0 else dot_pattern(shape, lamp_sigma, seed=99)
+        super().__init__(ambient, dots, RESIN_SIGMA, side, seed=seed, extra=extra, switching=switching,
+                         lamp_pattern=mine)
+        self.pattern = projected_dots(shape, scatter, flood)
+
+    def window(self, nonce: bytes = b"\0" * 16, n: int = 32) -> tuple[list[ProjectorLight], float]:
+        """The judge's pairs over a window, and the lit frames' median dot sharpness (the per-frame
+        cue, ``features.measure_frame``'s formula on these pixels)."""
+        lit = list(projector_schedule(nonce, n))
+        frames = [self.frame_at(k, lit[k], self.extra > 0 and (lit[k] or self.switching == "steady")) for k in range(n)]
+        lights = []
+        for k, on, off in _edges(lit):
+            p = _noise_pair(lit, k, n)
+            lights.append(pair_light(frames[on], frames[off], self.mask,
+                                     (frames[p[0]], frames[p[1]]) if p is not None else None))
+        sharp = []
+        for f, on in zip(frames, lit, strict=True):
+            if on:
+                g07, g2, g5 = (cv2.GaussianBlur(f, (0, 0), s) for s in (0.7, 2.0, 5.0))
+                sharp.append(float(np.std((g07 - g2)[self.mask]) / np.std((g2 - g5)[self.mask])))
+        return lights, float(np.median(sharp))
+
+
+def judged(lights: list[ProjectorLight], lit_sharpness: float):
+    """The session's detectors with the lit frames' own dot sharpness and no blink."""
+    m = ProjectorMeasure.pool(lights)
+    return m, evaluate({**summary(m), "dot_sharpness": lit_sharpness, "blink_drop": 0.0}, challenged=True)
+
+
+def test_the_dots_shape_tells_skin_from_resin():
+    # The shape alone: resin's dots read harder than the ramp's attack end, skin's softer than its
+    # live end, at a strong and a weak projector.
+    for dots in (40, 12):
+        resin = ProjectorMeasure.pool(Projected(20, dots, RESIN_SCATTER, 80, extra=0, switching="steady").window()[0])
+        skin = ProjectorMeasure.pool(Projected(20, dots, SKIN_SCATTER, 80, extra=0, switching="steady").window()[0])
+        assert resin.pairs == skin.pairs == 9
+        assert resin.sharpness > SHARPNESS.attack and skin.sharpness < SHARPNESS.live, (resin.sharpness, skin.sharpness)
+
+
+@pytest.mark.parametrize("extra", [20, 30, 40])
+def test_an_even_light_switched_with_the_projector_cannot_make_resin_read_soft(extra):
+    # Attack B: the speckle contrast falls into skin's range (0.343 -> 0.23 / 0.20 / 0.17; on main
+    # material 1.0), the dots' sharpness stays as it was, and the material is 0.
+    without = ProjectorMeasure.pool(Projected(20, 40, RESIN_SCATTER, 80, extra=0, switching="synced").window()[0])
+    lights, lit_sharpness = Projected(20, 40, RESIN_SCATTER, 80, extra=extra, switching="synced").window()
+    m, s = judged(lights, lit_sharpness)
+    assert m.pairs == 9 and m.speckle < SPECKLE.live < without.speckle
+    assert abs(m.sharpness - without.sharpness) < 0.02 and m.sharpness > SHARPNESS.attack
+    assert s.material == 0.0 and s.life_signs == 0.0
+
+
+@pytest.mark.parametrize("extra", [20, 40])
+def test_a_steady_coarse_lamp_cannot_soften_the_dots_the_challenge_reads(extra):
+    # Attack A2: resin whose speckle reads skin's (more of the projector's light between its dots:
+    # 0.19), held only by its dots' sharpness; a steady lamp with a coarse pattern (sigma 2.5 px)
+    # lowers the lit frames' dot sharpness (2.1 -> 1.06 / 0.75) under every live face's and under
+    # ``soft_dots``' live end, which on main gave material 1.0 and soft dots. The difference does not
+    # hold the lamp: its sharpness is the resin's, material 0 and no soft dots.
+    lights, lit_sharpness = Projected(20, 40, RESIN_SCATTER, 80, extra=extra, switching="steady", lamp_sigma=2.5,
+                                      flood=0.5).window()
+    m, s = judged(lights, lit_sharpness)
+    assert lit_sharpness < active_ramps()["soft_dots"].live and m.pairs == 9 and m.speckle < SPECKLE.live
+    assert m.sharpness > SHARPNESS.attack
+    assert s.material == 0.0 and s.life_signs == 0.0
+
+
+@pytest.mark.parametrize("extra, lamp_sigma, flood", [(80, 3.0, 0.75), (40, 5.0, 0.75)])
+def test_coarse_light_switched_with_the_projector_makes_its_pairs_one_sided(extra, lamp_sigma, flood):
+    # Attack B with a coarse pattern: light coarser than any dot adds to the difference's low band
+    # more than dots can (low over mid band 2.0 against dots' 0.35), so the pairs are one-sided:
+    # their readings are floors (here as soft as skin's, so they say nothing) and the session is
+    # not measurable, never live.
+    lights, lit_sharpness = Projected(20, 40, RESIN_SCATTER, 80, extra=extra, switching="synced",
+                                      lamp_sigma=lamp_sigma, flood=flood).window()
+    assert sum(x.coarse_light for x in lights) >= 8
+    m, s = judged(lights, lit_sharpness)
+    assert m.coarse >= 8 and m.pairs <= 1
+    assert s.material is None and s.material_drowned
+    assert any("coarser than the projector's dots" in n for n in s.notes)
