@@ -9,9 +9,13 @@ Two parts:
   simulated camera renders there, not in the daemon; the daemon's figures are its own (session
   code, face models of its quality gate, uplink), the worker's its own. Figures: RSS, PSS and
   private memory (``/proc/PID/smaps_rollup``) of the daemon, the worker and the camera host(s) after
-  a warm-up and after the last session; growth; daemon + worker against the target (300 MiB); where
-  the daemon's and the worker's resident memory is at the end (``/proc/PID/smaps``, by mapping), the
-  largest five; whether SciPy (which only the simulator uses) is mapped into the daemon or worker.
+  a warm-up, after the last session and at rest (``REST_S`` later: a kiosk's daemon between
+  customers, its cameras read at the idle pace); growth; daemon + worker against the target (300
+  MiB), RSS and, at rest, PSS; where the daemon's and the worker's resident memory is after the
+  last session and at rest (``breakdown``: ``/proc/PID/smaps`` by library package, malloc arenas,
+  Python's object arenas, thread stacks, other anonymous memory, frame rings; RSS, PSS and private
+  each; thread counts); whether SciPy (which only the simulator uses) is mapped into the daemon or
+  worker.
 
   A RealSense recording cannot be this camera: a recording cannot obey a live challenge, so it
   offers none, and the server refuses a terminal that can take no challenge
@@ -32,7 +36,8 @@ allocator's steps make consecutive samples alike), with target 0, the whole seri
 (``series``), the warm-up's own growth and the interval's bound over 1,000 sessions.
 
 ``SESSIONS`` (env ``CAPTURE_AGENT_BENCH_SESSIONS``, default 40) sets the count of each part after
-``WARM`` warm-up sessions (``CAPTURE_AGENT_BENCH_WARM``, default 5);
+``WARM`` warm-up sessions (``CAPTURE_AGENT_BENCH_WARM``, default 5); ``REST_S``
+(``CAPTURE_AGENT_BENCH_REST_S``, default 30) the wait before the at-rest figures;
 ``CAPTURE_AGENT_BENCH_MEMORY_PARTS`` (``daemon,in-process``) which parts run. For the issue's 1,000
 sessions: ``CAPTURE_AGENT_BENCH_SESSIONS=1000 CAPTURE_AGENT_BENCH_MEMORY_PARTS=daemon nice -n 19
 python -m bench memory`` (a session takes 20-35 s on this loaded 2-core machine: about 8 hours).
@@ -64,6 +69,7 @@ DAEMON_CAMERA = "sim://?subject=live&lux=300&distance_mm=500&seed=21"
 SESSIONS = int(os.environ.get("CAPTURE_AGENT_BENCH_SESSIONS", "40"))
 WARM = int(os.environ.get("CAPTURE_AGENT_BENCH_WARM", "5"))
 PARTS = os.environ.get("CAPTURE_AGENT_BENCH_MEMORY_PARTS", "daemon,in-process").split(",")
+REST_S = float(os.environ.get("CAPTURE_AGENT_BENCH_REST_S", "30"))
 NO_LOCKOUT = 1_000_000            # failed sessions must not lock the bench's terminal out
 TARGET_MIB = 300.0
 
@@ -80,24 +86,78 @@ def smaps(pid: int | str = "self") -> dict[str, float]:
     return out
 
 
-def rss_by_mapping(pid: int | str = "self") -> dict[str, float]:
-    """MiB resident per mapping of ``/proc/PID/smaps``, summed by name: ``[heap]``, ``[anon]`` (no
-    name), ``[stack]``, memfd names, and libraries by package and file (``cv2:cv2.abi3.so``)."""
-    out: dict[str, float] = {}
-    name = "[anon]"
+ARENA_HEAP = 64 << 20             # glibc's non-main arenas are heaps at 64 MiB-aligned addresses
+THREAD_STACK = 8 << 20            # a thread's stack: the default 8 MiB (its guard page apart)
+PYMALLOC_ARENA = 1 << 20          # CPython 3.10+ takes its small objects from 1 MiB mmapped arenas
+# Libraries by the package that ships them (a wheel's bundled ``.libs`` with its package).
+PACKAGES = {"opencv_python_headless.libs": "cv2", "numpy.libs": "numpy", "cryptography": "cryptography",
+            "_cffi_backend": "cryptography", "ai_edge_litert": "ai_edge_litert", "grpc": "grpc",
+            "google": "protobuf"}
+
+
+def _category(path: str, start: int, size: int, perms: str) -> str:
+    """Where a mapping of ``/proc/PID/smaps`` belongs in :func:`breakdown`."""
+    if path == "[heap]":
+        return "malloc: main arena ([heap])"
+    if path == "[anon]":
+        if start % ARENA_HEAP == 0 and size <= ARENA_HEAP:
+            return "malloc: other arenas (64 MiB-aligned heaps)"
+        if size == PYMALLOC_ARENA:
+            return "Python objects (1 MiB pymalloc arenas)"
+        if size in (THREAD_STACK, THREAD_STACK - 4096) and "w" in perms:
+            return "thread stacks"
+        return "anonymous: other (mmapped chunks, library buffers)"
+    if path.startswith(("memfd:", "/memfd:")):
+        return "frame rings (memfd, shared with the peer)"
+    if path == "[stack]":
+        return "thread stacks"
+    if "site-packages/" in path:
+        top = path.split("site-packages/", 1)[1].split("/", 1)[0]
+        pkg = PACKAGES.get(top) or PACKAGES.get(top.split(".", 1)[0]) or top.split(".", 1)[0]
+        return f"libraries: {pkg}"
+    if path.startswith("/"):
+        return "libraries: Python and system (libpython, libc, libcrypto, ...)" if ".so" in path \
+            else "other files (locale, ...)"
+    return f"other ({path})"
+
+
+def breakdown(pid: int | str = "self") -> dict[str, dict[str, float]]:
+    """RSS, PSS and private MiB of ``pid`` by what its mappings hold (``/proc/PID/smaps``): each
+    library package, malloc's main arena and its other arenas, Python's small-object arenas, thread
+    stacks, other anonymous memory (large mmapped chunks, library buffers), the frame rings; and the
+    thread count (``threads``, its RSS = the count). The anonymous categories are read from the
+    mappings' shapes (see the constants above), so they are where memory is, not who allocated it."""
+    out: dict[str, dict[str, float]] = collections.defaultdict(lambda: {"Rss": 0.0, "Pss": 0.0, "Private": 0.0})
+    cat = None
     with open(f"/proc/{pid}/smaps") as fh:
         for line in fh:
             parts = line.split()
             if not parts:
                 continue
             if not parts[0].endswith(":") and "-" in parts[0]:        # a mapping's header line
-                path = " ".join(parts[5:]) or "[anon]"
-                name = path.rsplit("/", 1)[-1]
-                if "site-packages/" in path:
-                    name = path.split("site-packages/", 1)[1].split("/", 1)[0] + ":" + name
-            elif parts[0] == "Rss:":
-                out[name] = out.get(name, 0.0) + int(parts[1]) / 1024
-    return out
+                lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                cat = _category(" ".join(parts[5:]) or "[anon]", lo, hi - lo, parts[1])
+            elif cat is not None and len(parts) == 3 and parts[2] == "kB":
+                field = "Private" if parts[0] in ("Private_Clean:", "Private_Dirty:") else parts[0].rstrip(":")
+                if field in ("Rss", "Pss", "Private"):
+                    out[cat][field] += int(parts[1]) / 1024
+    threads = float(len(os.listdir(f"/proc/{pid}/task")))
+    out["threads"] = {"Rss": threads, "Pss": threads, "Private": threads}
+    return dict(out)
+
+
+def breakdown_rows(who: str, when: str, b: dict[str, dict[str, float]]) -> list[dict]:
+    """One row per category of :func:`breakdown`, largest first; PSS and private beside the RSS."""
+    rows = []
+    cats = sorted((k for k in b if k != "threads"), key=lambda k: -b[k]["Rss"])
+    for k in cats:
+        if b[k]["Rss"] < 0.05:
+            continue
+        rows.append({"name": f"{who} {when}: {k}", "value": b[k]["Rss"], "unit": "MiB RSS",
+                     "pss_mib": round(b[k]["Pss"], 2), "private_mib": round(b[k]["Private"], 2)})
+    if "threads" in b:
+        rows.append({"name": f"{who} {when}: threads", "value": b["threads"]["Rss"], "unit": "threads"})
+    return rows
 
 
 def run() -> list[dict]:
@@ -211,13 +271,14 @@ def daemon_rows() -> list[dict]:
             elapsed = time.perf_counter() - t0
             procs_after = daemon_processes(daemon.proc.pid)
             after = sample(procs_after)
-            maps = {}
-            for who in ("daemon", "worker"):
-                try:
-                    maps[who] = rss_by_mapping(procs_after[who][0]) if procs_after[who] else {}
-                except (ProcessLookupError, FileNotFoundError):
-                    maps[who] = {}                                      # restarted meanwhile
+            maps = {"after the last session": breakdowns(procs_after)}
             scipy = {who: any(maps_scipy(pid) for pid in pids) for who, pids in procs_after.items()}
+            # At rest: what a kiosk's daemon holds while it waits for the next customer (its cameras
+            # are read at the idle pace meanwhile).
+            time.sleep(REST_S)
+            procs_rest = daemon_processes(daemon.proc.pid)
+            rest = sample(procs_rest)
+            maps[f"at rest ({REST_S:g} s after)"] = breakdowns(procs_rest)
         finally:
             if daemon is not None:
                 daemon.stop()
@@ -228,9 +289,9 @@ def daemon_rows() -> list[dict]:
         {"name": "daemon (own process): verification, mean wall time", "value": 1000 * elapsed / SESSIONS,
          "unit": "ms"},
     ]
-    total = {}
+    total, total_rest = {}, {}
     for who in ("daemon", "worker", "camera host"):
-        a, b = before.get(who, []), after.get(who, [])
+        a, b, c = before.get(who, []), after.get(who, []), rest.get(who, [])
         if not b:
             continue
         rss_a, rss_b = sum(x["Rss"] for x in a), sum(x["Rss"] for x in b)
@@ -242,23 +303,51 @@ def daemon_rows() -> list[dict]:
             {"name": f"{who}{n} PSS / private after {SESSIONS} more sessions", "value": sum(x["Pss"] for x in b),
              "unit": "MiB", "reference": sum(x["Private"] for x in b)},
             {"name": f"{who}{n} RSS growth over {SESSIONS} sessions", "value": rss_b - rss_a, "unit": "MiB"},
-            {"name": f"{who} maps SciPy (the simulator's)", "value": float(scipy.get(who, False)), "unit": "",
-             **({"reference": 0.0} if who != "camera host" else {})},
         ]
+        if c:
+            total_rest[who] = sum(x["Rss"] for x in c)
+            rows += [
+                {"name": f"{who}{n} RSS at rest, {REST_S:g} s after the last session", "value": total_rest[who],
+                 "unit": "MiB"},
+                {"name": f"{who}{n} PSS / private at rest", "value": sum(x["Pss"] for x in c), "unit": "MiB",
+                 "reference": sum(x["Private"] for x in c)},
+            ]
+        rows.append({"name": f"{who} maps SciPy (the simulator's)", "value": float(scipy.get(who, False)), "unit": "",
+                     **({"reference": 0.0} if who != "camera host" else {})})
     if procs["worker"] != procs_after["worker"]:
         rows.append({"name": "worker was restarted during the run (growth figures not comparable)", "value": 1.0,
                      "unit": ""})
     both = total.get("daemon", 0.0) + total.get("worker", 0.0)
     rows.append({"name": f"daemon+worker RSS together (target {TARGET_MIB:g} MiB)", "value": both, "unit": "MiB",
                  "reference": TARGET_MIB, "ratio": both / TARGET_MIB})
+    if "daemon" in total_rest and "worker" in total_rest:
+        both_rest = total_rest["daemon"] + total_rest["worker"]
+        rows.append({"name": f"daemon+worker RSS together at rest (target {TARGET_MIB:g} MiB)", "value": both_rest,
+                     "unit": "MiB", "reference": TARGET_MIB, "ratio": both_rest / TARGET_MIB})
+        pss = sum(x["Pss"] for who in ("daemon", "worker") for x in rest[who])
+        rows.append({"name": "daemon+worker PSS together at rest (shared pages counted once between them and "
+                             "the camera hosts)", "value": pss, "unit": "MiB", "reference": TARGET_MIB,
+                     "ratio": pss / TARGET_MIB})
     if "camera host" in total:
         rows.append({"name": "daemon+worker+camera host RSS together", "value": both + total["camera host"],
                      "unit": "MiB", "reference": TARGET_MIB, "ratio": (both + total["camera host"]) / TARGET_MIB})
     rows += series.rows()
-    for who, m in maps.items():
-        for name, mib in sorted(m.items(), key=lambda kv: -kv[1])[:5]:
-            rows.append({"name": f"{who} resident in {name}", "value": mib, "unit": "MiB"})
+    for when, by_who in maps.items():
+        for who, parts in by_who.items():
+            rows += breakdown_rows(who, when, parts)
     return rows
+
+
+def breakdowns(procs: dict[str, list[int]]) -> dict[str, dict[str, dict[str, float]]]:
+    """:func:`breakdown` of the daemon and its worker (one that ended meanwhile is left out)."""
+    out = {}
+    for who in ("daemon", "worker"):
+        try:
+            if procs[who]:
+                out[who] = breakdown(procs[who][0])
+        except (ProcessLookupError, FileNotFoundError):
+            pass                                                        # restarted meanwhile
+    return out
 
 
 class Series:

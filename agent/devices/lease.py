@@ -125,8 +125,9 @@ class DeviceManager:
     def _new_rig(self) -> CaptureRig:
         if self._own_pool:
             self.pool = CameraHostPool(self.settings.host_settings())
+        # No frames kept: a lease lends the cameras and the session reads them itself.
         return CaptureRig(self.uris, self.settings, self._opener, persistent=True, on_event=self._on_event,
-                          firmware=self.firmware)
+                          firmware=self.firmware, keep_frames=False)
 
     def _host_open(self, uri: str) -> Camera:
         if self.pool is None:

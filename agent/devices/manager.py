@@ -94,7 +94,7 @@ class SourceEvent:
 class Source:
     """One camera URI with its reader thread, watchdog and reconnection state machine."""
 
-    def __init__(self, uri: str, settings: DeviceSettings, out: queue.Queue[tuple[Source, Frame]],
+    def __init__(self, uri: str, settings: DeviceSettings, out: queue.Queue[tuple[Source, Frame]] | None,
                  opener: Callable[[str], Camera] = drivers.open, on_event: Callable[[SourceEvent], None] | None = None,
                  usb_lookup: Callable[[], list] | None = None, persistent: bool = False,
                  firmware: FirmwareGate | None = None):
@@ -109,7 +109,7 @@ class Source:
         self.extrinsics: dict[tuple[StreamKind, StreamKind], Extrinsics] = {}
         self._usb_lookup = usb_lookup
         self.settings = settings
-        self._out = out
+        self._out = out                 # None: frames are read to watch the camera, then let go
         self._opener = opener
         self._on_event = on_event
         self.state = SourceState.STARTING
@@ -257,6 +257,8 @@ class Source:
 
     def _deliver(self, f: Frame) -> None:
         self.frames += 1
+        if self._out is None:
+            return          # a rig that keeps no frames (the daemon's: sessions read the cameras)
         if self.accept is not None and not self.accept(f.stream):
             return          # another source owns this stream; keep the queue for useful frames
         try:
@@ -469,17 +471,24 @@ class RigStatus:
 
 
 class CaptureRig:
-    """One logical camera from several sources. Not a :class:`drivers.Camera`: it may be degraded."""
+    """One logical camera from several sources. Not a :class:`drivers.Camera`: it may be degraded.
+
+    ``keep_frames=False`` (the daemon's ``DeviceManager``): the sources read only to watch their
+    cameras (watchdog, recovery) and let each frame go at once; nothing is queued, and ``read`` is
+    refused. A session there reads the lent cameras itself, so queued frames would only hold
+    ``queue_frames`` images of whoever stood in front of the kiosk between sessions (issue 20: about
+    40 MiB of the idle daemon's memory)."""
 
     def __init__(self, uris: tuple[str, ...] | list[str], settings: DeviceSettings | None = None,
                  opener: Callable[[str], Camera] = drivers.open, usb_lookup: Callable[[], list] | None = None,
                  persistent: bool = False, on_event: Callable[[SourceEvent], None] | None = None,
-                 firmware: FirmwareGate | None = None):
+                 firmware: FirmwareGate | None = None, keep_frames: bool = True):
         if not uris:
             raise RigIncomplete("no camera URIs configured")
         self._listener = on_event                  # the daemon's observers (metrics, health)
         self.settings = settings or DeviceSettings()
-        self._queue: queue.Queue[tuple[Source, Frame]] = queue.Queue(maxsize=self.settings.queue_frames)
+        self._queue: queue.Queue[tuple[Source, Frame]] | None = (
+            queue.Queue(maxsize=self.settings.queue_frames) if keep_frames else None)
         self.sources = [Source(u, self.settings, self._queue, opener, on_event=self._on_event,
                                usb_lookup=usb_lookup, persistent=persistent, firmware=firmware) for u in uris]
         self.owners: dict[StreamKind, Source] = {}
@@ -541,17 +550,20 @@ class CaptureRig:
     def drain(self) -> int:
         """Drop every queued frame (a session's lease starts with the frames taken after it)."""
         n = 0
-        while True:
+        while self._queue is not None:
             try:
                 self._queue.get_nowait()
                 n += 1
             except queue.Empty:
-                return n
+                break
+        return n
 
     def read(self, timeout_s: float = 1.0) -> Frame:
         """Next frame of an owned stream from any source; SourceFailed once a source is given up."""
         if not self._started:
             raise StreamClosed("capture rig is not started")
+        if self._queue is None:
+            raise StreamClosed("this rig keeps no frames: its cameras are read through a lease")
         deadline = time.monotonic() + timeout_s
         while True:
             for src in self.sources:

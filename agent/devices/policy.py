@@ -26,7 +26,7 @@ class DeviceSettings:
     reset_timeout_s: float = 8.0        # step 2: hardware reset + re-open must yield a frame within this
     replug_timeout_s: float = 60.0      # step 3: wait this long for the device to come back
     replug_poll_s: float = 0.25         # how often to retry opening while waiting for re-plug
-    queue_frames: int = 64              # bounded hand-off from reader threads to the rig
+    queue_frames: int = 64              # bounded hand-off from reader threads to a rig that keeps frames
     # USB policy (T/IIFAA 3001.1 §8.2.2: capture only from approved physical devices).
     usb_allow: tuple[str, ...] = ()     # "VID:PID" or "VID:PID:SERIAL" in hex; empty = any physical camera
     refuse_virtual: bool = True         # refuse cameras with no physical USB parent (v4l2loopback, OBS)

@@ -1,5 +1,6 @@
 """The daemon's observers in one place: the camera's state, the local API's health, and the
-Prometheus metrics when ``[metrics] enabled``.
+Prometheus metrics when ``[metrics] enabled`` (only then is ``prometheus_client`` imported, with the
+HTTP modules it brings: about 4 MiB of a daemon that serves no metrics, issue 20).
 
 ``agent.daemon`` builds one :class:`DaemonObservers`, passes :meth:`DaemonObservers.observe` as the
 session observer and :attr:`DaemonObservers.health` to the local API, calls :meth:`start` once the
@@ -13,12 +14,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.observe.errors import MetricsUnavailable
 from agent.observe.health import CameraFromSessions, CameraState, ReadinessHealth, daemon_statuses
-from agent.observe.metrics import AgentMetrics, MetricsServer
 from agent.observe.settings import MetricsSettings
+
+if TYPE_CHECKING:        # prometheus_client (and its HTTP stack) only when [metrics] is enabled
+    from agent.observe.metrics import AgentMetrics, MetricsServer
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +33,10 @@ class DaemonObservers:
         self._ready = False
         self.sessions_camera = CameraFromSessions(on_change=self.refresh)
         self.camera_state: Callable[[], CameraState] = lambda: self.sessions_camera.state
-        self.metrics = AgentMetrics() if settings.enabled else None
+        self.metrics: AgentMetrics | None = None
+        if settings.enabled:
+            from agent.observe.metrics import AgentMetrics
+            self.metrics = AgentMetrics()
         self.server: MetricsServer | None = None
         self.health = ReadinessHealth(lambda: daemon_statuses(service, ready=lambda: self._ready,
                                                               camera=self.camera_state, maintenance=maintenance))

@@ -38,8 +38,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import drivers
 from agent.config import ChallengeSettings, RecordSettings, SessionSettings
@@ -79,8 +80,30 @@ if TYPE_CHECKING:
     from agent.security.tpm import TpmAttestor
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SETTLE_SETS = 8                   # framesets the projector may take to show its planned power
+
+# The sessions' face models run on one thread of the process. Every thread that runs them gets its
+# own interpreters (``agent/face/models.py``: 14 MiB a set), and the local API runs each capture on
+# whichever of its up to eight threads is free: a kiosk app that checks the daemon's health while it
+# captures had the daemon build a set on each (issue 20: 236 MiB after six sessions, four sets).
+_MODELS: ThreadPoolExecutor | None = None
+_MODELS_LOCK = threading.Lock()
+_MODELS_PREFIX = "session-models"
+
+
+def on_model_thread(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` on the process's one session-model thread (made on first use), its result or its
+    exception; at once when called on that thread."""
+    global _MODELS
+    if threading.current_thread().name.startswith(_MODELS_PREFIX):
+        return fn(*args)
+    with _MODELS_LOCK:
+        if _MODELS is None:
+            _MODELS = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_MODELS_PREFIX)
+        pool = _MODELS
+    return pool.submit(fn, *args).result()
 
 
 @dataclass
@@ -123,8 +146,8 @@ class SessionDeps:
 
     def gate(self, channel: str) -> QualityGate:
         # One gate (and one set of loaded face models) per channel; sessions run one at a time.
-        if channel not in self._gates:
-            self._gates[channel] = QualityGate(self.quality, channel=channel)
+        if channel not in self._gates:   # built where its models run: no detector on this thread
+            self._gates[channel] = on_model_thread(lambda: QualityGate(self.quality, channel=channel))
         return self._gates[channel]
 
     def camera_window(self) -> contextlib.AbstractContextManager[None]:
@@ -391,7 +414,7 @@ def _quality_loop(deps: SessionDeps, reader: FramesetReader, gate: QualityGate,
     try:
         for fs in reader.stream(timeout_s=timeout_s, cancelled=cancel.is_set):
             aligned = align_frameset(fs)
-            report = gate.evaluate(aligned)
+            report = on_model_thread(gate.evaluate, aligned)
             if report.prompt is not None:
                 last_prompt = report.prompt.code
             yield aligned, report

@@ -72,6 +72,28 @@ def test_fake_usb_cameras_stay_open_between_leases(bus):
         m.stop()
 
 
+def test_fake_usb_cameras_read_between_leases_keep_no_frames(bus):
+    # Between sessions the sources read at the idle pace only to watch the cameras: every frame is
+    # let go at once (a session reads its lent cameras itself), so the daemon holds no images of
+    # whoever passes the kiosk, nor their memory (issue 20).
+    dev = usbcam.FakeUsbDevice(bus, fps=60)
+    m = DeviceManager([dev.uri], FAST)
+    m.start()
+    try:
+        src = m.rig.sources[0]
+        _wait(lambda: src.frames >= 8, what="idle reads")          # 0.1 s idle pace: 2 streams
+        assert m.rig.drain() == 0 and src.dropped == 0
+        with pytest.raises(StreamClosed):
+            m.rig.read(0.1)                            # frames come through a lease only
+        cam = m.lease()
+        cam.start()
+        sets = _framesets(cam, 2)
+        assert all(fs.depth is not None and fs.ir is not None for fs in sets)
+        cam.stop()
+    finally:
+        m.stop()
+
+
 def test_fake_usb_one_lease_at_a_time(bus):
     dev = usbcam.FakeUsbDevice(bus)
     m = DeviceManager([dev.uri], FAST)

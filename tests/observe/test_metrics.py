@@ -7,8 +7,11 @@ from __future__ import annotations
 import queue
 import re
 import signal
+import subprocess
+import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -281,3 +284,18 @@ def test_a_config_that_puts_metrics_on_the_network_is_refused(tmp_path):
     (tmp_path / "b.toml").write_text('[metrics]\nenabled = true\nlisten = "127.0.0.1:9464"\n')
     assert load(tmp_path / "b.toml").metrics == MetricsSettings(enabled=True, listen="127.0.0.1:9464")
     assert load(None).metrics.enabled is False                          # off by default
+
+
+def test_a_daemon_without_metrics_does_not_import_prometheus_client():
+    # Its HTTP stack and registry are memory a daemon that serves no metrics would carry (issue 20).
+    probe = ("import sys\n"
+             "import agent.daemon\n"
+             "from agent.observe.daemon import DaemonObservers\n"
+             "from agent.observe.settings import MetricsSettings\n"
+             "DaemonObservers(MetricsSettings(), 'svc')\n"
+             "print('prometheus_client' in sys.modules)\n"
+             "DaemonObservers(MetricsSettings(enabled=True), 'svc')\n"
+             "print('prometheus_client' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.split() == ["False", "True"]

@@ -215,3 +215,35 @@ def test_the_liveness_stage_parts_take_only_numbers_from_the_worker():
         assert _liveness_parts(bad, 50.0) == {}, bad
     assert _liveness_parts({"finish": 30.0, "worker_finish": 10.0}, 50.0) == {"liveness_fusion": 30.0}
     assert _liveness_parts({"finish": 30.0, "worker_finish": 60.0}, 50.0) == {"liveness_fusion": 30.0}
+
+
+def test_sessions_run_the_face_models_on_one_thread_whichever_thread_runs_them(make_deps, monkeypatch):
+    # Every thread that runs the models builds its own interpreters (14 MiB a set): the local API
+    # runs captures on any of its threads, so the models must not follow them (issue 20).
+    from agent.quality import QualityGate
+    seen: list[str] = []
+    evaluate = QualityGate.evaluate
+
+    def recording(self, aligned):
+        seen.append(threading.current_thread().name)
+        return evaluate(self, aligned)
+    monkeypatch.setattr(QualityGate, "evaluate", recording)
+    deps = make_deps("sim://?seed=2&subject=none", quality_timeout_s=0.8)
+    for k in range(2):                               # two sessions, each on a thread of its own
+        t = threading.Thread(target=events, args=(deps,), kwargs={"consent": f"CONSENT-T-01{k}"}, name=f"caller-{k}")
+        t.start()
+        t.join(60)
+    assert seen and len(set(seen)) == 1 and seen[0].startswith("session-models")
+
+
+def test_the_model_thread_returns_results_raises_errors_and_runs_its_own_calls_at_once():
+    from agent.session.capture import on_model_thread
+
+    def where():
+        return threading.current_thread().name
+    first = on_model_thread(where)
+    assert first.startswith("session-models") and first != threading.current_thread().name
+    assert on_model_thread(lambda: on_model_thread(where)) == first      # nested: no deadlock
+    with pytest.raises(ZeroDivisionError):
+        on_model_thread(lambda: 1 / 0)
+    assert on_model_thread(where) == first                               # still the one thread

@@ -1,0 +1,48 @@
+"""The memory bench's breakdown of a process's resident memory (``bench/bench_memory.py``)."""
+
+from __future__ import annotations
+
+import mmap
+import threading
+
+import numpy as np
+
+from bench.bench_memory import ARENA_HEAP, PYMALLOC_ARENA, THREAD_STACK, _category, breakdown, breakdown_rows, smaps
+
+
+def test_categories_follow_the_mappings_shapes():
+    assert _category("[heap]", 0x5000, 4096, "rw-p") == "malloc: main arena ([heap])"
+    assert _category("[anon]", 5 * ARENA_HEAP, 30 << 20, "rw-p").startswith("malloc: other arenas")
+    assert _category("[anon]", 5 * ARENA_HEAP + 4096, PYMALLOC_ARENA, "rw-p").startswith("Python objects")
+    assert _category("[anon]", 5 * ARENA_HEAP + 4096, THREAD_STACK - 4096, "rw-p") == "thread stacks"
+    assert _category("[anon]", 5 * ARENA_HEAP + 4096, 3 << 20, "rw-p").startswith("anonymous: other")
+    assert _category("/memfd:capture-agent-camera-ring (deleted)", 0, 4096, "rw-s").startswith("frame rings")
+    lib = "/x/.venv/lib/python3.11/site-packages/opencv_python_headless.libs/libavcodec-1.so"
+    assert _category(lib, 0, 4096, "r-xp") == "libraries: cv2"                  # a wheel's .libs with its package
+    assert _category("/x/site-packages/cv2/cv2.abi3.so", 0, 4096, "r-xp") == "libraries: cv2"
+    assert _category("/usr/lib/x86_64-linux-gnu/libc.so.6", 0, 4096, "r-xp").startswith("libraries: Python and system")
+
+
+def test_breakdown_adds_up_to_the_process_and_sees_what_it_holds():
+    anon = mmap.mmap(-1, 24 << 20)                     # 24 MiB of anonymous memory, touched
+    anon.write(b"\x01" * len(anon))
+    done = threading.Event()
+    t = threading.Thread(target=done.wait)
+    t.start()
+    try:
+        b = breakdown()
+        total = smaps()
+        rss = sum(v["Rss"] for k, v in b.items() if k != "threads")
+        assert abs(rss - total["Rss"]) < 1.0           # every mapping is counted once
+        assert b["libraries: numpy"]["Rss"] > 1.0 and np.__name__
+        # (at a 64 MiB-aligned address, 1 in 16,384, it would read as a malloc arena's heap)
+        anonymous = [v["Rss"] for k, v in b.items() if k.startswith(("anonymous: other", "malloc: other arenas"))]
+        assert sum(anonymous) >= 24.0
+        assert b["threads"]["Rss"] >= 2
+        rows = breakdown_rows("self", "now", b)
+        assert rows[0]["value"] == max(v["Rss"] for k, v in b.items() if k != "threads")
+        assert rows[-1]["unit"] == "threads"
+    finally:
+        done.set()
+        t.join()
+        anon.close()
