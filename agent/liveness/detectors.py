@@ -267,8 +267,9 @@ def sharpness_cap(m: Mapping[str, float], sharpness: Ramp) -> float:
     return ramp(floor, sharpness.attack, sharpness.live) if np.isfinite(floor) else 1.0
 
 
-def unmeasured_note(m: Mapping[str, float]) -> str:
-    """Why the projector's material measure could not decide, in the verdict's words."""
+def unmeasured_note(m: Mapping[str, float], speckle_ramp: Ramp | None = None) -> str:
+    """Why the projector's material measure could not decide, in the verdict's words (the projector
+    speckle's ramp tells an interval too wide from a light too weak)."""
     seen = []
     if np.isfinite(share := m.get("projector_share", float("nan"))):
         seen.append(f"it lights {share:.0%} of the skin")
@@ -303,6 +304,14 @@ def unmeasured_note(m: Mapping[str, float]) -> str:
         cause = "NIR light with a fine pattern of its own lies on the face"
     elif np.isfinite(snr) and snr >= MIN_PROJECTOR_SNR and m.get("projector_pairs", 0.0) < MIN_PROJECTOR_PAIRS:
         cause = "too few of the projector's on-off pairs in the window"
+    elif np.isfinite(snr) and snr >= MIN_PROJECTOR_SNR and np.isfinite(speckle_est := m.get(
+            "projector_speckle", float("nan"))) and speckle_est < SKIN_SPECKLE_FLOOR:
+        # The light stood well above the noise: what is wrong is the noise estimate, not the light.
+        cause = "the noise estimate takes more than the projector's speckle on the face"
+    elif np.isfinite(snr) and snr >= MIN_PROJECTOR_SNR and speckle_ramp is not None \
+            and not separates(m, speckle_ramp):
+        # Enough pairs, well above the noise, but their scatter leaves skin and a mask both possible.
+        cause = "the projector's light on the face was measured, but its interval spans both skin's and a mask's"
     else:
         cause = "ambient NIR drowns the projector"
     return f"{cause} ({'; '.join(seen)}): material not measurable, the verdict cannot be live"
@@ -349,7 +358,7 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
         # enough to tell skin from a mask, or only on clipped pairs (which can only say "hard"):
         # no evidence of life; at most a bound toward an attack (below).
         material, drowned = None, True
-        notes.append(unmeasured_note(m))
+        notes.append(unmeasured_note(m, r["projector_speckle"]))
         # What could not show skin may still lean hard: the speckle's and the dots' sharpness's own
         # estimates and the one-sided pairs' floors of both bound the session's score from above.
         bound = min(clipped_cap(m, r["projector_speckle"]), sharpness_cap(m, r["projector_sharpness"]))

@@ -272,6 +272,26 @@ def test_an_unmeasurable_session_may_lean_hard_but_never_soft():
     assert evaluate(base, challenged=True).material_bound == 1.0          # measured: no bound
 
 
+def test_the_note_names_what_kept_the_material_unmeasured():
+    # A pair count and a light well above the noise, yet an interval spanning the ramp (a held-out
+    # D455 face at 33 lux read 0.248-0.285 over 7 pairs at 16.8 deviations): the note must say the
+    # interval was too wide, not that ambient light drowned the projector; an estimate under any
+    # skin's, that the noise estimate took too much; a weak light, that ambient NIR drowned it.
+    base = {**summary(ProjectorMeasure.pool([light(0.2 ** 2)] * 3)), "projector_share": 0.99,
+            "projector_pairs": 7.0}
+    lo, hi = sorted((SPECKLE.live, SPECKLE.attack))
+    wide = {**base, "projector_snr": 16.8, "projector_speckle": (lo + hi) / 2,
+            "projector_speckle_low": lo - 0.02, "projector_speckle_high": hi + 0.01}
+    assert not separates(wide, SPECKLE)
+    note = " ".join(evaluate(wide, challenged=True).notes)
+    assert "interval spans both skin's and a mask's" in note and "drowns" not in note
+    low = {**wide, "projector_speckle": SKIN_SPECKLE_FLOOR - 0.02, "projector_speckle_low": 0.05,
+           "projector_speckle_high": 0.11}
+    assert "noise estimate takes more" in " ".join(evaluate(low, challenged=True).notes)
+    weak = {**wide, "projector_snr": 3.0}
+    assert "ambient NIR drowns the projector" in " ".join(evaluate(weak, challenged=True).notes)
+
+
 def test_the_t_table_is_students():
     from scipy.special import stdtrit
 
