@@ -144,10 +144,12 @@ def run_presentation(p: Presentation, *, frames: int, passive: bool, gate: Quali
     r = judge(cap.sets, gate, thresholds, challenge=cap.challenge, notes=cap.notes)
     v = r.verdict
     reported = [fs.ir.metadata.projector_on for fs in cap.sets if fs.ir is not None]
+    claimed_off = bool(reported) and all(x is False for x in reported)
+    projector_checked = "projector" in (v.challenge or {})     # then the dots decide, as in the judge
     rec.update(outcome="accepted" if v.verdict == "live" else "rejected", verdict=v.verdict, score=v.score,
                detectors=v.detectors, cues=v.cues, notes=v.notes,
                challenge=v.challenge, injection_signals=v.injection,
-               projector_seen=not reported or any(x is not False for x in reported))
+               projector_seen=projector_checked or not claimed_off, projector_claimed_off=claimed_off)
     return _clean(rec)
 
 
@@ -167,6 +169,8 @@ def rescore(rec: dict[str, Any], r: Mapping[str, Ramp]) -> float:
         fused = min(fused, DROWNED_SCORE_CAP)
     if (rec.get("challenge") or {}).get("passed") is False:
         fused = 0.0
+    if rec.get("projector_claimed_off") and ((rec.get("challenge") or {}).get("projector") or {}).get("passed"):
+        fused = 0.0                                  # metadata contradicting the dots (the judge's rule)
     if (rec.get("injection_signals") or {}).get("suspicious"):
         fused = 0.0
     return float(fused)

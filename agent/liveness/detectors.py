@@ -331,12 +331,17 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
     material: float | None
     has_ir = np.isfinite(m.get("speckle_contrast", float("nan")))
     if not has_ir:
-        material = None
-        notes.append("no IR stream: the material detector did not run, masks are only checked by motion")
+        # Missing data is never evidence of life: without the material measure (the one detector
+        # that answers masks) the session is unmeasured, capped below any live threshold.
+        material, drowned = None, True
+        notes.append("no IR stream: the material detector did not run, material not measurable, the verdict "
+                     "cannot be live")
         cross = min(r["depth_share"](m), r["scale_low"](m), r["scale_high"](m))
     elif not projector_seen:
-        material = None
-        notes.append("projector off: no projected dots, the material detector did not run")
+        # The frames say the projector was off throughout (an injector on the camera link can write
+        # that into every frame's metadata): unmeasured, never a reason to leave material out.
+        material, drowned = None, True
+        notes.append("projector off: no projected dots, material not measurable, the verdict cannot be live")
     elif challenged and measurable(m, r["projector_speckle"]):
         # The on-off difference holds only the light that changes with the projector: the cleanest
         # material measure, scored when its interval can tell skin from resin. Its contrast divides
@@ -391,7 +396,7 @@ def score(cues: list[FrameCues], *, projector_on: list[bool] | None = None, proj
     """Scores over a window of frames. Material and depth cues use projector-on frames only.
 
     Without an IR stream, or when the projector was off (reported by the device), the material
-    detector cannot measure anything: it is left out and the verdict says so — it never turns a
-    missing measurement into evidence either way."""
+    detector cannot measure anything: it is left out, the session is unmeasured (never live) and
+    the verdict says so — a missing measurement is never evidence either way."""
     m = cue_summary(cues, projector_on=projector_on, projector=projector, motion=motion)
     return evaluate(m, challenged=projector is not None, projector_seen=projector_seen, r=r)

@@ -427,8 +427,14 @@ class Judge:
                                       notes + [f"a face was measured in only {len(self.cues)} framesets"])
         else:
             # Material cues need the projector; with a challenge, judge them on the lit frames only.
+            # Under a projector challenge the frames' own dots say whether it lit them (the check
+            # below), not their metadata, which an injector on the camera link rewrites at will: a
+            # window whose every frame claims the projector off while its dots follow the schedule
+            # is not the camera's own (``claimed_off``).
             reported = [fs.ir.metadata.projector_on for fs in sets if fs.ir is not None]
-            projector_seen = not reported or any(r is not False for r in reported)
+            claimed_off = bool(reported) and all(r is False for r in reported)
+            projector_check = ch_result.get(Kind.PROJECTOR) if ch_result is not None else None
+            projector_seen = projector_check is not None or not claimed_off
             lights = []
             lit = sel.lit
             if lit is not None:
@@ -469,6 +475,10 @@ class Judge:
             if injection["suspicious"]:
                 result, fused = "attack", 0.0
                 notes.append("stream does not look like a physical sensor streaming now")
+            if claimed_off and projector_check is not None and projector_check.passed:
+                result, fused = "attack", 0.0
+                notes.append("the IR frames' metadata says the projector was off, yet their dots follow the "
+                             "challenge's schedule: the frames are not the camera's own")
             verdict = LivenessVerdict(result, fused, detectors, digests, model_versions(), challenge is not None,
                                       ch_dict, injection, notes, s.cues)
         n = max(len(sets), 1)

@@ -300,3 +300,24 @@ def test_a_steady_patterned_nir_lamp_does_not_make_a_mask_live(gate, monkeypatch
     assert v.verdict != "live" and v.score <= 0.45
     assert v.cues.get("projector_patterned_pairs", 0) >= 1 or v.detectors.get("material", 1.0) == 0.0
 
+
+def test_frames_that_claim_the_projector_off_do_not_leave_the_material_out(gate, monkeypatch):
+    # Issue 14, review 4, finding 1: an injector on the camera link rewrites only each IR frame's
+    # metadata to "projector off" (the pixels still follow the schedule). The judge took the claim
+    # and left the material detector out, uncapped: this mask with eye holes (it blinks) went live,
+    # as 9 of 9 did. Under a projector challenge the dots decide, and the contradiction is an attack.
+    real = simcam.SimCamera._projector_at
+
+    def claims_off(self, tick):
+        (on, power), (_, claimed_power) = real(self, tick)
+        return (on, power), (False, claimed_power)
+    monkeypatch.setattr(simcam.SimCamera, "_projector_at", claims_off)
+    uri = presentation_uri("train", "mask_eyeholes", A1_MASK)
+    with drivers.open(uri) as cam:
+        v = capture_and_judge(cam, WINDOW, gate=gate, thresholds=load_thresholds("kiosk", challenged=True),
+                              nonce=presentation_nonce(Presentation("attack", "mask_eyeholes", "train", A1_MASK, uri))
+                              ).verdict
+    assert v.challenge["projector"]["passed"]
+    assert v.verdict == "attack" and v.score == 0.0
+    assert any("metadata says the projector was off" in n for n in v.notes)
+

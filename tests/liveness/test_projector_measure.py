@@ -292,6 +292,17 @@ def test_the_note_names_what_kept_the_material_unmeasured():
     assert "ambient NIR drowns the projector" in " ".join(evaluate(weak, challenged=True).notes)
 
 
+def test_a_session_without_the_projector_or_without_ir_is_never_live():
+    # Passive (no challenge to show the dots): frames that say the projector was off, or no IR at
+    # all, leave the material unmeasured, and unmeasured caps the score below live (review 4,
+    # finding 1: leaving the detector out let the others pass a mask).
+    m = {**summary(ProjectorMeasure.pool([light(0.2 ** 2)] * 3)), "speckle_contrast": 0.2}
+    off = evaluate(m, challenged=False, projector_seen=False)
+    assert off.material is None and off.material_drowned and "material" not in off.as_dict()
+    no_ir = evaluate({**m, "speckle_contrast": float("nan")}, challenged=False)
+    assert no_ir.material is None and no_ir.material_drowned
+
+
 def test_the_t_table_is_students():
     from scipy.special import stdtrit
 
