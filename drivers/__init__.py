@@ -28,6 +28,7 @@ from .frame import (
     DistortionModel,
     Extrinsics,
     Frame,
+    FrameHeader,
     FrameMetadata,
     FrameSet,
     Intrinsics,
@@ -50,5 +51,6 @@ __all__ = [
     "Camera", "Capability", "DepthRange", "DeviceInfo", "ExposureSetting", "ProjectorPowerRange", "ParsedUri",
     "UsbIdentity",
     "backends", "list_devices", "open", "parse_uri", "register_backend", "ClockDomain", "DistortionModel",
-    "Extrinsics", "Frame", "FrameMetadata", "FrameSet", "Intrinsics", "PixelFormat", "StreamKind", "StreamProfile",
+    "Extrinsics", "Frame", "FrameHeader", "FrameMetadata", "FrameSet", "Intrinsics", "PixelFormat", "StreamKind",
+    "StreamProfile",
 ]

@@ -39,7 +39,7 @@ from .errors import (
     UnknownScheme,
     UnsupportedMode,
 )
-from .frame import Extrinsics, Frame, FrameMetadata, StreamKind, StreamProfile
+from .frame import Extrinsics, Frame, FrameHeader, FrameMetadata, StreamKind, StreamProfile
 
 
 class Capability(str, enum.Enum):
@@ -222,6 +222,13 @@ class Camera(abc.ABC):
     @abc.abstractmethod
     def read(self, timeout_s: float = 1.0) -> Frame: ...
 
+    def read_header(self, timeout_s: float = 1.0) -> FrameHeader:
+        """The next frame's header (stream, counters, time) without its pixels: for a reader that only
+        watches the camera and keeps no frames. The same frame, errors and deadline as ``read``; it
+        is consumed. A camera that can describe a frame without copying its pixels (a camera host)
+        does so; any other reads the frame."""
+        return FrameHeader.of(self.read(timeout_s))
+
     @abc.abstractmethod
     def stop(self) -> None: ...
 
@@ -341,6 +348,12 @@ class CameraWrapper(Camera):
 
     def read(self, timeout_s: float = 1.0) -> Frame:
         return self.inner.read(timeout_s)
+
+    def read_header(self, timeout_s: float = 1.0) -> FrameHeader:
+        if type(self).read is not CameraWrapper.read:
+            # A wrapper that adds something to reading (records, edits, cuts the cable) sees every read.
+            return FrameHeader.of(self.read(timeout_s))
+        return self._forward("read_header", timeout_s)
 
     def stop(self) -> None:
         self.inner.stop()

@@ -175,6 +175,23 @@ _DTYPES = {PixelFormat.BGR8: np.uint8, PixelFormat.RGB8: np.uint8, PixelFormat.Y
            PixelFormat.Y16: np.uint16, PixelFormat.Z16: np.uint16}
 
 
+def check_pixels(fmt: PixelFormat, shape: tuple[int, ...], dtype: Any, intrinsics: Intrinsics,
+                 depth_scale: float) -> None:
+    """ValueError unless pixels of ``shape`` and ``dtype`` make a ``fmt`` frame of ``intrinsics``: the
+    checks of :class:`Frame`, for a reader that describes a frame without holding its pixels."""
+    channels = _CHANNELS[fmt]
+    if np.dtype(dtype) != _DTYPES[fmt]:
+        raise ValueError(f"{fmt.value} frame needs {np.dtype(_DTYPES[fmt])} pixels, got {np.dtype(dtype)}")
+    ndim = len(shape)
+    if (ndim == 2 and channels != 1) or (ndim == 3 and shape[2] != channels) or ndim not in (2, 3):
+        raise ValueError(f"{fmt.value} frame has wrong pixel shape {shape}")
+    if (shape[1], shape[0]) != (intrinsics.width, intrinsics.height):
+        raise ValueError(f"pixels {shape[1]}x{shape[0]} do not match intrinsics "
+                         f"{intrinsics.width}x{intrinsics.height}")
+    if fmt is PixelFormat.Z16 and not depth_scale > 0:
+        raise ValueError("depth frames need a positive depth_scale")
+
+
 @dataclass(frozen=True, eq=False)
 class Frame:
     """One image from one stream. Immutable; ``pixels`` is a read-only array owned by the frame."""
@@ -194,16 +211,7 @@ class Frame:
 
     def __post_init__(self) -> None:
         px = self.pixels
-        channels = _CHANNELS[self.format]
-        if px.dtype != _DTYPES[self.format]:
-            raise ValueError(f"{self.format.value} frame needs {np.dtype(_DTYPES[self.format])} pixels, got {px.dtype}")
-        if (px.ndim == 2 and channels != 1) or (px.ndim == 3 and px.shape[2] != channels) or px.ndim not in (2, 3):
-            raise ValueError(f"{self.format.value} frame has wrong pixel shape {px.shape}")
-        if (px.shape[1], px.shape[0]) != (self.intrinsics.width, self.intrinsics.height):
-            raise ValueError(f"pixels {px.shape[1]}x{px.shape[0]} do not match intrinsics "
-                             f"{self.intrinsics.width}x{self.intrinsics.height}")
-        if self.format is PixelFormat.Z16 and not self.depth_scale > 0:
-            raise ValueError("depth frames need a positive depth_scale")
+        check_pixels(self.format, tuple(px.shape), px.dtype, self.intrinsics, self.depth_scale)
         if px.flags.writeable or px.base is not None:
             # Own a private read-only copy: SDK buffers get recycled, callers' arrays get reused.
             px = px.copy()
@@ -225,6 +233,27 @@ class Frame:
         z = self.pixels.astype(np.float32) * np.float32(self.depth_scale)
         z[self.pixels == 0] = np.nan
         return z
+
+
+@dataclass(frozen=True)
+class FrameHeader:
+    """A frame without its pixels: which stream, its counters and its time. What a reader that only
+    watches a camera (is the counter advancing?) needs; ``Camera.read_header`` hands it out."""
+
+    stream: StreamKind
+    frame_number: int
+    timestamp_ms: float
+    frame_counter: int | None = None          # ``metadata.frame_counter``
+    index: int = 0
+
+    @property
+    def counter(self) -> int:
+        """The sensor's own counter where it has one, else the frame number (what the watchdog reads)."""
+        return self.frame_counter if self.frame_counter is not None else self.frame_number
+
+    @classmethod
+    def of(cls, f: Frame) -> FrameHeader:
+        return cls(f.stream, f.frame_number, f.timestamp_ms, f.metadata.frame_counter, f.index)
 
 
 @dataclass(frozen=True, eq=False)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import drivers
 from agent.devices.policy import DeviceSettings, check_policy
-from drivers import Camera, Capability, DeviceInfo, Extrinsics, Frame, StreamKind, StreamProfile
+from drivers import Camera, Capability, DeviceInfo, Extrinsics, Frame, FrameHeader, StreamKind, StreamProfile
 from drivers.errors import (
     CaptureAgentError,
     DeviceBusy,
@@ -109,7 +109,7 @@ class Source:
         self.extrinsics: dict[tuple[StreamKind, StreamKind], Extrinsics] = {}
         self._usb_lookup = usb_lookup
         self.settings = settings
-        self._out = out                 # None: frames are read to watch the camera, then let go
+        self._out = out                 # None: only frame headers are read, to watch the camera
         self._opener = opener
         self._on_event = on_event
         self.state = SourceState.STARTING
@@ -243,11 +243,19 @@ class Source:
         if cam is not None:
             _quiet_stop(cam)
 
-    def _read_once(self, timeout_s: float) -> Frame:
-        """Read one frame and feed the watchdog; FrameTimeout if the counter did not advance."""
+    def _read_once(self, timeout_s: float) -> Frame | FrameHeader:
+        """Read one frame and feed the watchdog; FrameTimeout if the counter did not advance. A source
+        that keeps no frames reads only their headers: a camera host then leaves the pixels in its
+        ring (no copy of a whole frame a second to read its counter); an in-process camera reads the
+        frame as before (``Camera.read_header``)."""
         assert self.camera is not None
-        f = self.camera.read(timeout_s)
-        counter = f.metadata.frame_counter if f.metadata.frame_counter is not None else f.frame_number
+        f: Frame | FrameHeader
+        if self._out is None:
+            f = self.camera.read_header(timeout_s)
+            counter = f.counter
+        else:
+            f = self.camera.read(timeout_s)
+            counter = FrameHeader.of(f).counter
         prev = self._last_counter.get(f.stream)
         if prev is None or counter > prev:
             self._last_counter[f.stream] = counter
@@ -255,9 +263,9 @@ class Source:
             return f
         raise FrameTimeout(f"{self.uri}: {f.stream.value} frame counter stuck at {counter}")
 
-    def _deliver(self, f: Frame) -> None:
+    def _deliver(self, f: Frame | FrameHeader) -> None:
         self.frames += 1
-        if self._out is None:
+        if self._out is None or not isinstance(f, Frame):
             return          # a rig that keeps no frames (the daemon's: sessions read the cameras)
         if self.accept is not None and not self.accept(f.stream):
             return          # another source owns this stream; keep the queue for useful frames

@@ -12,12 +12,12 @@ whole, once, as before.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import cv2
 import numpy as np
 
-from agent.face.models import interpreter
+from agent.face.models import interpreter, verify
 
 MODEL = "face_detection_short_range.tflite"
 INPUT = 128
@@ -74,15 +74,23 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area(box) + area(boxes) - inter, 1e-9)
 
 
+@cache
+def _tensors() -> tuple[int, int, int]:
+    """BlazeFace's input, box and score tensor indices: the same in every interpreter of the model
+    (``tensor_indices``), read once, from the interpreter of the first thread that runs it."""
+    it = interpreter(MODEL)
+    outs = {d["name"]: d["index"] for d in it.get_output_details()}
+    return it.get_input_details()[0]["index"], outs["regressors"], outs["classificators"]
+
+
 class FaceDetector:
     def __init__(self, min_score: float = 0.5, nms_iou: float = 0.3):
         self.min_score = min_score
         self.nms_iou = nms_iou
-        it = interpreter(MODEL)              # verifies the model now; each thread runs its own copy
-        self._in = it.get_input_details()[0]["index"]
-        outs = {d["name"]: d["index"] for d in it.get_output_details()}
-        self._boxes = outs["regressors"]
-        self._scores = outs["classificators"]
+        # The model is verified now (a missing or tampered file fails here), but no interpreter is
+        # built: each thread that runs the model builds its own on first use, and the thread that
+        # makes a detector (the daemon's main thread, at start) may never run it (3.7 MiB idle there).
+        verify(MODEL)
 
     def detect(self, bgr: np.ndarray) -> list[Detection]:
         h, w = bgr.shape[:2]
@@ -116,10 +124,11 @@ class FaceDetector:
         small = cv2.resize(bgr, (nw, nh), interpolation=cv2.INTER_AREA)
         canvas[py:py + nh, px:px + nw] = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32) / 127.5 - 1.0
         it = interpreter(MODEL)
-        it.set_tensor(self._in, canvas[None])
+        inp, box_out, score_out = _tensors()
+        it.set_tensor(inp, canvas[None])
         it.invoke()
-        raw = it.get_tensor(self._boxes)[0]
-        logits = np.clip(it.get_tensor(self._scores)[0, :, 0], -RAW_SCORE_CLIP, RAW_SCORE_CLIP)
+        raw = it.get_tensor(box_out)[0]
+        logits = np.clip(it.get_tensor(score_out)[0, :, 0], -RAW_SCORE_CLIP, RAW_SCORE_CLIP)
         scores = 1.0 / (1.0 + np.exp(-logits))
         keep = np.nonzero(scores >= self.min_score)[0]
         if keep.size == 0:

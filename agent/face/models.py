@@ -76,6 +76,14 @@ def interpreter(name: str):
     return it
 
 
+def verify(name: str) -> None:
+    """Check model ``name``'s file now (``ModelMissing``, ``ModelIntegrity``) without building an
+    interpreter: the verified bytes are kept for the interpreters each thread that runs the model
+    builds on first use. For an object that must refuse a bad model when it is made, on a thread that
+    will not run it."""
+    _model_bytes(name)
+
+
 @cache
 def tensor_indices(name: str) -> tuple[int, tuple[int, ...]]:
     """Model ``name``'s input tensor index and its output tensor indices, in the model's order

@@ -79,7 +79,13 @@ class AlignmentTable:
         object.__setattr__(self, "cv", (pick(self.v[0]) + np.float32(1.5), pick(self.v[1]), pick(self.v[2])))
 
 
-@lru_cache(maxsize=8)
+# The tables a process keeps: 13.8 MiB each at 640x480. Two hold the calibration in use and the one
+# before it (a camera that re-reads its calibration, a second rig); at 8 a camera whose calibration
+# changes now and then piled up ~110 MiB (issue 20). A third calibration evicts the least recently used.
+TABLES_KEPT = 2
+
+
+@lru_cache(maxsize=TABLES_KEPT)
 def alignment_table(depth: Intrinsics, color: Intrinsics, depth_to_color: Extrinsics) -> AlignmentTable:
     x, y = pixel_rays(depth)
     rays = np.stack([x, y, np.ones_like(x)], axis=-1)               # point at depth z is z * ray

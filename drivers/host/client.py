@@ -48,7 +48,7 @@ from ..errors import (
     FrameTimeout,
     StreamClosed,
 )
-from ..frame import Extrinsics, Frame, StreamKind, StreamProfile
+from ..frame import Extrinsics, Frame, FrameHeader, StreamKind, StreamProfile
 from . import codec
 from .channel import Channel, finite, socketpair
 from .ring import FrameRing
@@ -268,6 +268,13 @@ class CameraHost:
             if self._closed:
                 raise StreamClosed("camera host closed")
             return self.ring.read(desc)
+
+    def read_header(self, desc: dict[str, Any]) -> FrameHeader:
+        """The frame's header from its description; its pixels stay in the ring."""
+        with self._ring_lock:
+            if self._closed:
+                raise StreamClosed("camera host closed")
+            return self.ring.read_header(desc)
 
     # -- life and death -------------------------------------------------------------------------------
     def kill(self, why: DeviceLost) -> CaptureAgentError:
@@ -505,6 +512,27 @@ class HostedCamera(Camera):
         self._started = True
 
     def read(self, timeout_s: float = 1.0) -> Frame:
+        slot, desc = self._next(timeout_s)
+        try:
+            return self._host.read_frame(desc)
+        except CameraHostProtocol as exc:
+            raise self._host.kill(exc) from None
+        finally:
+            self._host.free(slot)
+
+    def read_header(self, timeout_s: float = 1.0) -> FrameHeader:
+        """As ``read``, but the frame's pixels are never copied out of the ring: only its description
+        is read (and validated as ``read`` validates it), and the slot is given back."""
+        slot, desc = self._next(timeout_s)
+        try:
+            return self._host.read_header(desc)
+        except CameraHostProtocol as exc:
+            raise self._host.kill(exc) from None
+        finally:
+            self._host.free(slot)
+
+    def _next(self, timeout_s: float) -> tuple[int, dict[str, Any]]:
+        """The next queued frame's slot and description (asking for one in demand mode)."""
         if not self._started:
             raise StreamClosed("read() before start()")
         deadline = time.monotonic() + max(0.0, timeout_s)
@@ -513,8 +541,7 @@ class HostedCamera(Camera):
                 if self._closed:
                     raise StreamClosed("camera stopped")
                 if self._queue:
-                    slot, desc = self._queue.popleft()
-                    break
+                    return self._queue.popleft()
                 if self._end is not None:
                     raise self._end
                 if self._demand and not self._asked:
@@ -524,12 +551,6 @@ class HostedCamera(Camera):
                 if left <= 0:
                     raise FrameTimeout(f"no frame from {self.uri} within {timeout_s:g} s")
                 self._cv.wait(left)
-        try:
-            return self._host.read_frame(desc)
-        except CameraHostProtocol as exc:
-            raise self._host.kill(exc) from None
-        finally:
-            self._host.free(slot)
 
     def stop(self) -> None:
         with self._cv:

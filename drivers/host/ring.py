@@ -3,7 +3,8 @@
 The daemon creates an anonymous ``memfd`` (no name in ``/dev/shm``), maps it read-only, and hands
 the descriptor to the host, which maps it read-write. One frame per slot. The host writes a frame's
 pixels into a free slot and sends its description (:func:`describe`); the daemon copies the pixels
-out (:meth:`FrameRing.read`) and sends the slot back as free. A slot is never written while the
+out (:meth:`FrameRing.read`), or only reads its description (:meth:`FrameRing.read_header`, a
+watchdog's read between sessions), and sends the slot back as free. A slot is never written while the
 daemon holds it, so a frame is never torn.
 
 The same idea as the liveness worker's ring (``agent/liveness/wire.py``), one frame per slot instead
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CameraHostProtocol
-from ..frame import ClockDomain, Frame, PixelFormat, StreamKind
+from ..frame import ClockDomain, Frame, FrameHeader, PixelFormat, StreamKind, check_pixels
 from . import codec
 from .channel import finite
 
@@ -57,6 +58,30 @@ class FrameRing:
     def read(self, desc: Any) -> Frame:
         """The frame ``desc`` describes, with its pixels copied out of shared memory. Every field is
         validated; anything outside its slot or of the wrong type is ``CameraHostProtocol``."""
+        slot, shape, dtype, fields = self._parse(desc)
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        # Out of shared memory at once, and no name left on the mapping: a refused frame's traceback
+        # must not keep the ring from closing.
+        px = np.frombuffer(self.map, dtype=dtype, count=nbytes // np.dtype(dtype).itemsize,
+                           offset=slot * self.slot_bytes).reshape(shape).copy()
+        px.flags.writeable = False
+        try:
+            return Frame(pixels=px, **fields)
+        except ValueError as exc:               # Frame's own checks: shape vs format and intrinsics
+            raise CameraHostProtocol(f"inconsistent frame: {exc}") from None
+
+    def read_header(self, desc: Any) -> FrameHeader:
+        """The header of the frame ``desc`` describes, its pixels left in shared memory (a watchdog's
+        read). The same validation as :meth:`read`, the same ``CameraHostProtocol`` for the same fault."""
+        _, shape, dtype, fields = self._parse(desc)
+        try:
+            check_pixels(fields["format"], shape, dtype, fields["intrinsics"], fields["depth_scale"])
+        except ValueError as exc:
+            raise CameraHostProtocol(f"inconsistent frame: {exc}") from None
+        return FrameHeader(fields["stream"], fields["frame_number"], fields["timestamp_ms"],
+                           fields["metadata"].frame_counter, fields["index"])
+
+    def _parse(self, desc: Any) -> tuple[int, tuple[int, ...], Any, dict[str, Any]]:
         if not isinstance(desc, dict):
             raise CameraHostProtocol("frame description must be an object")
         slot = codec.integer(desc.get("slot"), "slot", 0, self.slots - 1)
@@ -67,27 +92,22 @@ class FrameRing:
         dtype = _DTYPES.get(desc.get("dtype"))  # type: ignore[arg-type]
         if dtype is None:
             raise CameraHostProtocol(f"frame dtype {desc.get('dtype')!r} is not allowed")
-        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-        if nbytes > self.slot_bytes:
+        if int(np.prod(shape)) * np.dtype(dtype).itemsize > self.slot_bytes:
             raise CameraHostProtocol("frame bytes fall outside their ring slot")
-        view = np.frombuffer(self.map, dtype=dtype, count=nbytes // np.dtype(dtype).itemsize,
-                             offset=slot * self.slot_bytes).reshape(shape)
-        px = view.copy()                      # out of shared memory at once
-        px.flags.writeable = False
-        try:
-            return Frame(stream=codec.member(StreamKind, desc.get("stream"), "stream"), pixels=px,
-                         format=codec.member(PixelFormat, desc.get("format"), "format"),
-                         timestamp_ms=finite(desc.get("timestamp_ms"), "timestamp_ms"),
-                         clock_domain=codec.member(ClockDomain, desc.get("clock_domain"), "clock domain"),
-                         host_time_ns=codec.integer(desc.get("host_time_ns"), "host_time_ns", 0),
-                         frame_number=codec.integer(desc.get("frame_number"), "frame_number"),
-                         intrinsics=codec.intrinsics_from(desc.get("intrinsics")),
-                         index=codec.integer(desc.get("index"), "index", 0, 8),
-                         device_serial=codec.text(desc.get("device_serial"), "device_serial", 128),
-                         depth_scale=finite(desc.get("depth_scale"), "depth_scale"),
-                         metadata=codec.metadata_from(desc.get("metadata")))
-        except ValueError as exc:               # Frame's own checks: shape vs format and intrinsics
-            raise CameraHostProtocol(f"inconsistent frame: {exc}") from None
+        get = desc.get
+        fields: dict[str, Any] = {
+            "stream": codec.member(StreamKind, get("stream"), "stream"),
+            "format": codec.member(PixelFormat, get("format"), "format"),
+            "timestamp_ms": finite(get("timestamp_ms"), "timestamp_ms"),
+            "clock_domain": codec.member(ClockDomain, get("clock_domain"), "clock domain"),
+            "host_time_ns": codec.integer(get("host_time_ns"), "host_time_ns", 0),
+            "frame_number": codec.integer(get("frame_number"), "frame_number"),
+            "intrinsics": codec.intrinsics_from(get("intrinsics")),
+            "index": codec.integer(get("index"), "index", 0, 8),
+            "device_serial": codec.text(get("device_serial"), "device_serial", 128),
+            "depth_scale": finite(get("depth_scale"), "depth_scale"),
+            "metadata": codec.metadata_from(get("metadata"))}
+        return slot, shape, dtype, fields
 
     def close(self) -> None:
         try:

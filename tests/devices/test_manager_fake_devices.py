@@ -8,7 +8,7 @@ import pytest
 
 from agent.devices.manager import EVENT_HISTORY, CaptureRig, RigIncomplete, Source, SourceFailed, SourceState
 from agent.devices.policy import DeviceSettings
-from drivers import StreamKind, UsbIdentity
+from drivers import FrameHeader, StreamKind, UsbIdentity
 from drivers.errors import DeviceLost, DeviceNotFound, DeviceRefused, StreamClosed, UnknownScheme
 from hil.fakes.cameras import FakeCable, FakeCamera
 
@@ -242,3 +242,60 @@ def test_a_sources_history_can_be_read_while_its_thread_records():
     finally:
         stop.set()
         t.join()
+
+
+class _CountingCamera(FakeCamera):
+    """A fake camera that tells full reads from header reads (as a camera host does: its headers
+    leave the pixels in the ring)."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.reads = self.headers = 0
+
+    def read(self, timeout_s=1.0):
+        self.reads += 1
+        return super().read(timeout_s)
+
+    def read_header(self, timeout_s=1.0):
+        self.headers += 1
+        return FrameHeader.of(FakeCamera.read(self, timeout_s))
+
+
+def _counting_opener(cable, made):
+    def open_(uri):
+        cam = _CountingCamera(cable, uri, kind=StreamKind.DEPTH, usb=USB, resettable=True)
+        made.append(cam)
+        return cam
+    return open_
+
+
+@pytest.mark.parametrize("keep_frames", [False, True])
+def test_a_rig_that_keeps_no_frames_watches_its_cameras_by_their_headers(keep_frames):
+    cable, made = FakeCable(), []
+    rig = CaptureRig(["fake://depth"], FAST, _counting_opener(cable, made), keep_frames=keep_frames)
+    with rig:
+        src = rig.sources[0]
+        t0 = time.monotonic()
+        while src.frames < 10 and time.monotonic() - t0 < 5.0:
+            time.sleep(0.01)
+        assert src.frames >= 10 and src.state is SourceState.ONLINE
+        cam = made[0]
+        if keep_frames:
+            assert cam.reads >= 10 and cam.headers == 0
+            rig.read(2.0)
+        else:
+            assert cam.headers >= 10 and cam.reads == 0
+
+
+def test_a_frozen_counter_is_a_stall_when_only_headers_are_read():
+    cable, made = FakeCable(), []
+    rig = CaptureRig(["fake://depth"], FAST, _counting_opener(cable, made), keep_frames=False)
+    with rig:
+        src = rig.sources[0]
+        _wait_event(src, lambda e: e.state is SourceState.ONLINE)
+        cable.frozen = True
+        stall = _wait_event(src, lambda e: e.state is SourceState.RECONNECTING)
+        assert stall.error == "DRV_FRAME_TIMEOUT" and stall.step == "stalled"
+        cable.frozen = False
+        back = _wait_event(src, lambda e: e.state is SourceState.ONLINE and e.at > stall.at)
+        assert back.step == "re-open" and len(made) == 2 and made[0].reads == made[1].reads == 0

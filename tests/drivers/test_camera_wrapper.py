@@ -46,3 +46,28 @@ def test_an_unplugged_wrapped_camera_loses_its_controls_too():
             cam.lock_exposure(StreamKind.IR)
         with pytest.raises(DeviceLost):
             cam.set_projector(True)
+
+
+def test_a_wrapper_that_adds_to_reading_sees_its_header_reads_and_a_plain_one_forwards_them():
+    from drivers import FrameHeader
+    from drivers.base import CameraWrapper
+
+    class Inner(CameraWrapper):
+        headers = 0
+
+        def read_header(self, timeout_s=1.0):
+            type(self).headers += 1
+            return super().read_header(timeout_s)
+
+    cable = FakeCable()
+    inner = Inner(drivers.open("sim://?realtime=0"))
+    plain = CameraWrapper(inner)
+    with plain:
+        h = plain.read_header(2.0)
+        assert isinstance(h, FrameHeader) and Inner.headers == 1        # forwarded to the camera's own
+    cam = FaultInjectingCamera(Inner(drivers.open("sim://?realtime=0")), cable)
+    with cam:
+        assert isinstance(cam.read_header(2.0), FrameHeader) and Inner.headers == 1   # through its read
+        cable.unplug()
+        with pytest.raises(DeviceLost):
+            cam.read_header(1.0)

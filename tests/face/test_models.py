@@ -68,3 +68,42 @@ def test_tensor_indices_are_every_interpreters_own():
     for name in (MESH_MODEL, IRIS_MODEL):
         assert tensor_indices(name) == details(name) == other[name]
         assert len(tensor_indices(name)[1]) == 2
+
+
+def test_a_detector_verifies_its_model_when_made_but_builds_no_interpreter_on_that_thread(tmp_path, monkeypatch):
+    import threading
+
+    from agent.face import models
+    from agent.face.detector import MODEL
+
+    def make() -> dict:
+        FaceDetector()
+        return dict(getattr(models._PER_THREAD, "interpreters", {}))
+    made: list = []
+    t = threading.Thread(target=lambda: made.append(make()))
+    t.start()
+    t.join()
+    assert made == [{}]                                  # the making thread holds no interpreter
+    from skimage import data
+    img = np.ascontiguousarray(data.astronaut()[:, :, ::-1])
+    ran: list = []
+    t = threading.Thread(target=lambda: ran.append((len(FaceDetector().detect(img)),
+                                                    MODEL in models._PER_THREAD.interpreters)))
+    t.start()
+    t.join()
+    assert ran == [(1, True)]                            # the running thread builds its own on first use
+
+    # A bad model file still fails the making of a detector, with the same typed errors.
+    bad = bytearray((models_dir() / MODEL).read_bytes())
+    bad[1000] ^= 0xFF
+    monkeypatch.setenv("CAPTURE_AGENT_MODELS", str(tmp_path))
+    models._model_bytes.cache_clear()
+    try:
+        with pytest.raises(ModelMissing):
+            FaceDetector()
+        (tmp_path / MODEL).write_bytes(bytes(bad))
+        with pytest.raises(ModelIntegrity):
+            FaceDetector()
+    finally:
+        monkeypatch.delenv("CAPTURE_AGENT_MODELS")
+        models._model_bytes.cache_clear()

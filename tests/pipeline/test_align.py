@@ -200,3 +200,32 @@ def test_agreement_with_librealsense_align_on_the_same_frames():
     assert both.mean() > 0.9
     assert disagree.mean() < 0.03          # measured ~1-2 %: footprint rounding on slopes and edges
     assert abs((ours > 0).mean() - (ref > 0).mean()) < 0.03
+
+
+def test_alignment_tables_kept_are_bounded_and_a_third_calibration_evicts_the_oldest():
+    import dataclasses
+
+    from agent.pipeline.align import TABLES_KEPT, forget_calibrations
+
+    assert TABLES_KEPT == 2
+    t = DEPTH_TO_COLOR.translation
+    cal = [dataclasses.replace(DEPTH_TO_COLOR, translation=(t[0] + 0.001 * k, t[1], t[2])) for k in range(3)]
+    forget_calibrations()
+    try:
+        first = alignment_table(DEPTH_INTRINSICS, COLOR_INTRINSICS, cal[0])
+        second = alignment_table(DEPTH_INTRINSICS, COLOR_INTRINSICS, cal[1])
+        assert alignment_table(DEPTH_INTRINSICS, COLOR_INTRINSICS, cal[0]) is first     # kept
+        third = alignment_table(DEPTH_INTRINSICS, COLOR_INTRINSICS, cal[2])          # evicts cal[1]
+        assert alignment_table.cache_info().currsize == 2
+        assert alignment_table(DEPTH_INTRINSICS, COLOR_INTRINSICS, cal[2]) is third
+        assert alignment_table(DEPTH_INTRINSICS, COLOR_INTRINSICS, cal[0]) is first
+        again = alignment_table(DEPTH_INTRINSICS, COLOR_INTRINSICS, cal[1])
+        assert again is not second                                                    # built anew
+        for a, b in zip((*second.u, *second.v, second.az, second.cand, second.color_axis),
+                        (*again.u, *again.v, again.az, again.cand, again.color_axis), strict=True):
+            np.testing.assert_array_equal(a, b)                                       # the same table
+        # Least recently used first: cal[2] was last used before cal[0], so cal[1] evicted cal[2].
+        assert alignment_table(DEPTH_INTRINSICS, COLOR_INTRINSICS, cal[0]) is first
+        assert alignment_table(DEPTH_INTRINSICS, COLOR_INTRINSICS, cal[2]) is not third
+    finally:
+        forget_calibrations()
