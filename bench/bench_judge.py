@@ -28,16 +28,13 @@ from typing import Any
 
 import numpy as np
 
-import drivers
-from agent.liveness.challenge import Challenge, Kind, dot_energy
+from agent.liveness.challenge import Challenge, dot_energy
 from agent.liveness.features import measure_frame
 from agent.liveness.fusion import VerdictThresholds
 from agent.liveness.judge import JUDGE_THREADS, Judge, _Measured, frameset_digest
 from agent.pipeline.align import align_frameset
-from agent.pipeline.frames import FramesetReader
 from agent.quality import QualityGate
-from agent.session.projector import Projector
-from agent.session.window import collect
+from bench.windows import challenged_window
 from drivers.frame import FrameSet
 
 SCENE = "sim://?realtime=0&seed=21&identity=3&skin=3&lux=150"
@@ -51,15 +48,7 @@ def _env(name: str, default: int) -> int:
 
 
 def window() -> tuple[Challenge, list[FrameSet]]:
-    challenge = Challenge.from_nonce(NONCE, FRAMES, (Kind.PROJECTOR, Kind.ILLUMINATION))
-    cam = drivers.open(SCENE)
-    with cam:
-        projector = Projector(cam)
-        projector.begin()
-        try:
-            sets = collect(FramesetReader(cam), FRAMES, challenge, projector, timeout_s=300)
-        finally:
-            projector.end()
+    challenge, sets = challenged_window(SCENE, FRAMES, NONCE)
     if len(sets) != FRAMES:
         raise RuntimeError(f"the simulator delivered {len(sets)} of {FRAMES} framesets")
     return challenge, sets

@@ -20,14 +20,10 @@ from typing import Any
 
 import numpy as np
 
-import drivers
-from agent.liveness.challenge import Challenge, Kind
 from agent.liveness.fusion import VerdictThresholds
 from agent.liveness.judge import Judge, judge
-from agent.pipeline.frames import FramesetReader
 from agent.quality import QualityGate
-from agent.session.projector import Projector
-from agent.session.window import collect
+from bench.windows import challenged_window
 
 SCENES = {                                          # query, framesets
     "live32": ("&seed=21&identity=3&skin=3&lux=150", 32),
@@ -83,15 +79,7 @@ def digest(x: Any) -> str:
 
 def scene(name: str, gate: QualityGate) -> dict[str, Any]:
     query, n = SCENES[name]
-    challenge = Challenge.from_nonce(NONCE, n, (Kind.PROJECTOR, Kind.ILLUMINATION))
-    cam = drivers.open("sim://?realtime=0" + query)
-    with cam:
-        projector = Projector(cam)
-        projector.begin()
-        try:
-            sets = collect(FramesetReader(cam), n, challenge, projector, timeout_s=300)
-        finally:
-            projector.end()
+    challenge, sets = challenged_window("sim://?realtime=0" + query, n, NONCE)
     measurer = Judge(gate, VerdictThresholds(), challenge=challenge)
     frames = []
     for fs in sets:
