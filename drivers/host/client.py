@@ -33,8 +33,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import base, errors
 from ..base import Camera, DepthRange, DeviceInfo, ExposureSetting, ProjectorPowerRange
@@ -52,6 +53,8 @@ from ..frame import Extrinsics, Frame, FrameHeader, StreamKind, StreamProfile
 from . import codec
 from .channel import Channel, finite, socketpair
 from .ring import FrameRing
+
+_T = TypeVar("_T")
 
 log = logging.getLogger(__name__)
 _CODE = re.compile(r"^[A-Z][A-Z0-9_]{2,47}$")
@@ -512,20 +515,19 @@ class HostedCamera(Camera):
         self._started = True
 
     def read(self, timeout_s: float = 1.0) -> Frame:
-        slot, desc = self._next(timeout_s)
-        try:
-            return self._host.read_frame(desc)
-        except CameraHostProtocol as exc:
-            raise self._host.kill(exc) from None
-        finally:
-            self._host.free(slot)
+        return self._take(timeout_s, self._host.read_frame)
 
     def read_header(self, timeout_s: float = 1.0) -> FrameHeader:
         """As ``read``, but the frame's pixels are never copied out of the ring: only its description
         is read (and validated as ``read`` validates it), and the slot is given back."""
+        return self._take(timeout_s, self._host.read_header)
+
+    def _take(self, timeout_s: float, take: Callable[[dict[str, Any]], _T]) -> _T:
+        """``take`` on the next queued frame's description; its slot is given back whatever happens,
+        and a frame that breaks the protocol ends the host."""
         slot, desc = self._next(timeout_s)
         try:
-            return self._host.read_header(desc)
+            return take(desc)
         except CameraHostProtocol as exc:
             raise self._host.kill(exc) from None
         finally:
