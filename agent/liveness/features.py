@@ -584,30 +584,32 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     if npix == 0:
         return ProjectorLight(nan, nan, nan, 0, nan)
     clipped = float(((on >= SATURATED_DN) | (off >= SATURATED_DN))[skin].mean())
-    level = float((on - off)[skin].mean())
+    diff = on - off
+    level = float(diff[skin].mean())
     m_on, m_off = float(on[skin].mean()), float(off[skin].mean())
     share = level / max(m_on, 1.0)
     if level <= MIN_PROJECTOR_LEVEL_DN:
         return ProjectorLight(nan, level, nan, npix, share, clipped)
-    hp = _highpass_var(on - off, skin)
+    hp = _highpass_var(diff, skin)
     if same is not None:
         a, b = same
+        same_diff = a - b
         m_same = float((a[skin].mean() + b[skin].mean()) / 2)
-        pair = _highpass_var(a - b, skin)
+        pair = _highpass_var(same_diff, skin)
         scale = (m_on + m_off) / max(2.0 * m_same, 1.0)
         noise = pair * scale
         # The unlit frame's own noise (half the pair's, at the unlit level).
         off_noise = pair / 2 * m_off / max(m_same, 1.0)
         albedo, unexplained = albedo_texture(on, off, skin, off_noise) if m_off > MIN_ALBEDO_LEVEL_DN else (0.0, 0.0)
         contrast2 = ((hp - noise) / level ** 2 - albedo) / (1.0 + albedo)
-        sharpness, coarse = dot_shape(on - off, skin, a - b, scale)
+        sharpness, coarse = dot_shape(diff, skin, same_diff, scale)
         return ProjectorLight(contrast2, level, noise, npix, share, clipped, albedo, unexplained=unexplained,
                               sharpness=sharpness, coarse=coarse)
     if share < MIN_PROJECTOR_SHARE:
         return ProjectorLight(nan, level, nan, npix, share, clipped, noise_measured=False)
     # No noise pair: the noise stays in the contrast and the fine band (both err toward hard) and
     # is all the contrast's variance.
-    sharpness, coarse = dot_shape(on - off, skin)
+    sharpness, coarse = dot_shape(diff, skin)
     return ProjectorLight(hp / level ** 2, level, hp, npix, share, clipped, noise_measured=False,
                           sharpness=sharpness, coarse=coarse)
 
