@@ -26,6 +26,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import urllib.parse
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -35,7 +36,9 @@ from typing import Any
 import numpy as np
 
 import drivers
+from agent.commands.projector_enrol import enrol_uris
 from agent.liveness.detectors import Ramp, evaluate
+from agent.liveness.dotref import DotReference
 from agent.liveness.fusion import VerdictThresholds, fuse
 from agent.liveness.judge import DROWNED_SCORE_CAP, judge
 from agent.quality import QualityGate
@@ -121,13 +124,51 @@ def _clean(v: Any) -> Any:
     return v
 
 
+# Enrolment scenes for a presentation's camera (``agent.commands.projector_enrol``): a flat print held
+# at 0.45 m and at 0.65 m (a matte board: where faces are, bright dots) and the bare wall (1.6 m: the
+# rest of the field, and the depth that pins the parallax), in the family's own light.
+ENROL_LUX = 150.0
+ENROL_PAIRS = 16
+_DOT_REFERENCES: dict[tuple[str, str, str], DotReference] = {}
+
+
+def enrolment_uris(uri: str) -> list[str]:
+    """The sim scenes a presentation's camera is enrolled from: the same camera profile, family and
+    depth mode as ``uri``, a board (``subject=print``) at 0.45 m and 0.65 m, then the wall alone."""
+    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(uri).query))
+    family = q.get("family", "train")
+    keep = {k: q[k] for k in ("camera", "depth_mode") if k in q}
+    base = {"family": family, **keep, "light": POOLS[family].lights[0], "lux": str(ENROL_LUX),
+            "background": "plain", "realtime": "0", "identity": "1", "seed": "1"}
+    return ["sim://?" + urllib.parse.urlencode({**base, "subject": subject, **extra})
+            for subject, extra in (("print", {"distance_mm": "450"}), ("print", {"distance_mm": "650"}),
+                                   ("none", {}))]
+
+
+def dot_reference_for(uri: str) -> DotReference:
+    """The projector pattern of the camera ``uri`` names, enrolled from its own frames once per camera
+    profile and depth mode in this process (every sim unit of a profile has one pattern)."""
+    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(uri).query))
+    key = (q.get("family", "train"), q.get("camera", ""), q.get("depth_mode", ""))
+    ref = _DOT_REFERENCES.get(key)
+    if ref is None:
+        ref = _DOT_REFERENCES[key] = enrol_uris(enrolment_uris(uri), ENROL_PAIRS)
+    return ref
+
+
 def run_presentation(p: Presentation, *, frames: int, passive: bool, gate: QualityGate,
-                     thresholds: VerdictThresholds) -> dict[str, Any]:
-    """One presentation, as the daemon would run it; a record with no face data in it."""
+                     thresholds: VerdictThresholds, dot_reference: bool = True) -> dict[str, Any]:
+    """One presentation, as the daemon would run it; a record with no face data in it. With
+    ``dot_reference`` (challenged sessions) the camera's projector pattern is enrolled first
+    (:func:`dot_reference_for`) and every on-off pair is tested against it."""
     rec: dict[str, Any] = {"v": RECORD_VERSION, "key": p.key, "split": p.split, "kind": p.kind,
                            "species": p.species, "index": p.index, "uri": p.uri, "passive": passive,
-                           "frames": frames, "source": "sim"}
+                           "frames": frames, "source": "sim", "dot_reference": dot_reference and not passive}
+    ref = None
     try:
+        if dot_reference and not passive:
+            ref = dot_reference_for(p.uri)
+            rec["dot_reference_sha256"] = hashlib.sha256(ref.to_bytes()).hexdigest()
         cam = drivers.open(p.uri)
         with cam:
             cap = capture(cam, frames, None if passive else presentation_nonce(p), gate, require_quality=True)
@@ -141,7 +182,7 @@ def run_presentation(p: Presentation, *, frames: int, passive: bool, gate: Quali
     if len(cap.sets) < frames:           # a stalled source: never silently a shorter window
         return _clean({**rec, "outcome": "error", "error": "SYN_TIMEOUT",
                        "message": f"only {len(cap.sets)} of {frames} framesets in the window"})
-    r = judge(cap.sets, gate, thresholds, challenge=cap.challenge, notes=cap.notes)
+    r = judge(cap.sets, gate, thresholds, challenge=cap.challenge, notes=cap.notes, dot_reference=ref)
     v = r.verdict
     reported = [fs.ir.metadata.projector_on for fs in cap.sets if fs.ir is not None]
     claimed_off = bool(reported) and all(x is False for x in reported)
@@ -260,7 +301,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
 
 def run(items: list[Presentation], *, frames: int, passive: bool, thresholds: VerdictThresholds,
         records: Path | None = None, progress: Callable[[int, int, dict], None] | None = None,
-        recordings: Path | None = None) -> list[dict[str, Any]]:
+        recordings: Path | None = None, dot_reference: bool = True) -> list[dict[str, Any]]:
     """Run ``items`` in order. With ``records``, each record is appended to that JSONL file as it
     is made, and presentations already in it (same key, mode, source and window) are not run again:
     a long evaluation can be split across several invocations and resumed. With ``recordings`` (a
@@ -270,7 +311,8 @@ def run(items: list[Presentation], *, frames: int, passive: bool, thresholds: Ve
     done: dict[str, dict[str, Any]] = {}
     if records is not None:
         for r in read_records(records):
-            if r["passive"] == passive and r["frames"] == frames and r.get("source", "sim") == source:
+            if r["passive"] == passive and r["frames"] == frames and r.get("source", "sim") == source \
+                    and r.get("dot_reference", False) == (dot_reference and not passive and recordings is None):
                 done[r["key"]] = r
     gate = QualityGate()
     out = []
@@ -280,7 +322,8 @@ def run(items: list[Presentation], *, frames: int, passive: bool, thresholds: Ve
             if recordings is not None:
                 rec = run_recorded(p, frames=frames, workdir=recordings)
             else:
-                rec = run_presentation(p, frames=frames, passive=passive, gate=gate, thresholds=thresholds)
+                rec = run_presentation(p, frames=frames, passive=passive, gate=gate, thresholds=thresholds,
+                                       dot_reference=dot_reference)
             if records is not None:
                 with records.open("a") as fh:
                     fh.write(json.dumps(rec) + "\n")
