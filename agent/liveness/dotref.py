@@ -15,8 +15,10 @@ projector's (an attacker's synced LED array or second diffractive element, switc
 projector) adds a term that is *not* that pattern: at another place, another scale, another
 parallax. The measure (:func:`match_pattern`) fits each pair's difference, divided by its local
 mean, to the predicted pattern sharp and blurred at a few scales; what the fit explains is the
-projector's light as the surface returned it, and the rest — energy at the dots' scale that is not
-on the pattern — is light the projector did not send.
+projector's light as the surface returned it, and the rest is energy at the dots' scale that is not
+on the pattern: an attacker's light, and also the surface's own NIR texture under the projector's
+light (which multiplies the pattern's flood between the dots as much as the dots). The second is
+why the measure is reported and does not score yet (docs/liveness.md, "Review 4 (a)").
 
 Enrolment (:func:`enrol`) records the pattern from the camera's own on-off frames and depth: each
 pair's difference divided by its local mean, moved into projector coordinates ``u - f·b/z`` and

@@ -83,6 +83,19 @@ def test_stored_cues_score_as_the_judge_scored_them(presented):
         assert P.rescore(r, active_ramps()) == pytest.approx(r["score"], abs=1e-3)
 
 
+def test_challenged_presentations_are_fitted_to_their_cameras_enrolled_pattern(presented):
+    # Each camera is enrolled once (projector-enrol's code on its own frames) and every pair tested.
+    _, records = presented
+    judged = [r for r in records if r["outcome"] in ("accepted", "rejected") and r["kind"] != "injection"]
+    assert judged
+    for r in judged:
+        assert r["dot_reference"] is True and len(r["dot_reference_sha256"]) == 64
+        assert r["cues"]["projector_pattern_checked"] == 1.0 and r["cues"]["projector_unmatched"] >= 0.0
+        assert not any("pattern check absent" in n for n in r["notes"])
+    uri = judged[0]["uri"]
+    assert P.dot_reference_for(uri) is P.dot_reference_for(uri)       # cached per camera and mode
+
+
 def test_injected_replay_is_rejected(presented):
     _, records = presented
     inj = next(r for r in records if r["kind"] == "injection")
