@@ -136,11 +136,9 @@ def open_failure(exc: CaptureAgentError) -> Row:
     return row
 
 
-def checklist(uri: str, n: int = 45, flat_target: bool = False, settings: QualitySettings | None = None,
-              dot_reference: Path | None = None) -> list[Row]:
-    """``diagnose`` with each item's next step filled in, and the projector pattern reference's row."""
+def checklist(uri: str, n: int = 45, flat_target: bool = False, settings: QualitySettings | None = None) -> list[Row]:
+    """``diagnose`` with each item's next step filled in."""
     rows = diagnose(uri, n, flat_target, settings)
-    rows.append(dot_reference_row(uri, dot_reference))
     for r in rows:
         r.next_step = next_step(r)
     return rows
@@ -323,7 +321,11 @@ def run(args) -> int:
             raise UsageError("--lux-k must be a positive number")
         settings = dataclasses.replace(settings, lux_calibration={**settings.lux_calibration, "default": args.lux_k})
     try:
-        rows = checklist(args.uri, args.frames, args.flat_target, settings, dot_reference)
+        rows = checklist(args.uri, args.frames, args.flat_target, settings)
+        # Not a §7.5 clause (the diagnostics page shows those only): the projector pattern reference.
+        row = dot_reference_row(args.uri, dot_reference)
+        row.next_step = next_step(row)
+        rows.append(row)
     except CaptureAgentError as exc:
         if not args.json:                     # the item and its next step, then error[CODE] as always
             print(f"capture-agent doctor {args.uri}")
