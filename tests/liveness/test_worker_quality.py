@@ -84,6 +84,18 @@ def test_the_daemons_quality_settings_reach_the_workers_gate(sup, sets):
     assert (a.ok, a.complete, a.progress) == (False, False, 0)
 
 
+def test_a_quality_loop_imports_nothing_after_the_workers_warm_up(sup, sets):
+    # The warm-up runs the assessment's path too: an import it missed might fail once the worker
+    # runs as nobody. The worker's own settings check and another channel's gate included.
+    settings = QualitySettings(thresholds={"gray_share_min": 0.5}, lux_calibration={"default": 18.7})
+    for channel in ("kiosk", "counter"):
+        with sup.open_quality(channel, settings) as remote:
+            for fs in sets[:3]:
+                remote.evaluate(fs, face_metered=True)
+    st = sup.selftest()
+    assert st["imported_after_warm_up"] == [] and st["simulator_modules"] == []
+
+
 GOOD = {"op": "assessment", "ok": False, "complete": False, "progress": 40, "prompt": "HOLD_STILL",
         "prompts": ["HOLD_STILL", "DEPTH_SPARSE"], "faces_found": 1, "face": {"bbox": [200.5, 120.0, 420.0, 380.0]},
         "ir_bright_end": 180.25, "timing_ms": 21.5}
