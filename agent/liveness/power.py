@@ -1,9 +1,8 @@
 """The IR imager's full scale and the projector's power as the daemon's planning reads them.
 
-The same values as the material measure's (``agent.liveness.features``: ``SATURATED_DN`` and
-``same_power``; a test holds them equal), here without OpenCV or the face models, which the daemon
-does not load (``agent/session/projector.py`` plans power and IR exposure from the worker's
-assessments)."""
+The one definition, shared by the material measure (``agent.liveness.features``) and the daemon's
+planning (``agent/session/projector.py`` plans power and IR exposure from the worker's
+assessments), here without OpenCV or the face models, which the daemon does not load."""
 
 from __future__ import annotations
 

@@ -48,9 +48,8 @@ class WireError(CaptureAgentError):
 
 def frameset_digest(fs: FrameSet) -> str:
     """SHA-256 over the exact pixels sent (color, depth, IR, in that order): what the worker's
-    verdict is bound to. The same digest as ``agent.liveness.judge.frameset_digest`` (the worker's
-    side; a test holds them equal), here so that the daemon computes it without importing the
-    judge, and with it OpenCV and the face models."""
+    verdict is bound to. The one definition: the judge (worker side) imports it from here, and the
+    daemon computes it without importing the judge, and with it OpenCV and the face models."""
     h = hashlib.sha256()
     for kind in (StreamKind.COLOR, StreamKind.DEPTH, StreamKind.IR):
         f = fs.get(kind)

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 import drivers
-from agent.liveness import power
 from agent.liveness.supervisor import (
     FaceBox,
     LivenessQualityInvalid,
@@ -175,19 +174,6 @@ def test_bad_quality_requests_are_refused_by_the_worker_which_survives(sup, sets
     assert exc.value.code == "LIV_WIRE_INVALID" and sup.alive()
     with sup.open_quality("kiosk") as remote:
         assert remote.evaluate(sets[0]).faces_found == 1
-
-
-def test_the_daemons_power_levels_are_the_material_measures():
-    from agent.liveness import features
-    assert power.SATURATED_DN == features.SATURATED_DN
-    for a, b in [(100.0, 100.5), (100.0, 100.51), (0.0, -0.5), (250.0, 249.0)]:
-        assert power.same_power(a, b) == features.same_power(a, b)
-
-
-def test_the_wire_digest_is_the_judges(sets):
-    from agent.liveness.judge import frameset_digest
-    from agent.liveness.wire import frameset_digest as wire_digest
-    assert all(wire_digest(fs) == frameset_digest(fs) for fs in sets[:3])
 
 
 # A daemon's session in a process of its own, as ``capture-agent run`` has it: the camera in a camera
