@@ -123,14 +123,6 @@ def _pixel_index(shape: tuple[int, int]) -> np.ndarray:
     return np.arange(shape[0] * shape[1], dtype=np.int32).reshape(shape)
 
 
-@lru_cache(maxsize=1)
-def _yield_threshold() -> np.ndarray:
-    """``c - max(3, c // 50)`` for every uint16 ``c``: a centre of depth ``c`` yields to a covering
-    neighbour nearer than this (2 %, at least 3 units); an empty centre (65535) to any neighbour."""
-    c = np.arange(65536, dtype=np.int64)
-    return np.clip(c - np.maximum(3, c // 50), 0, 65535).astype(np.uint16)
-
-
 def forget_calibrations() -> None:
     """Drop every cached alignment table and pixel index (a camera's calibration held in memory):
     for a process that aligned frames of a calibration it will not see again (the liveness
