@@ -186,7 +186,6 @@ class Daemon:
             self.deps.firmware = firmware_gate
             self.deps.maintenance = maintenance
             firmware_runtime.report_interrupted(state, self.audit.record)
-            self.deps.gate(s.quality.channel)              # load the face models before declaring ready
             la = s.local_api
             self.api = LocalApiServer(self.deps, str(s.path(la.socket)), allowed_uids=la.allowed_uids,
                                       allowed_groups=la.allowed_groups, mode=int(la.socket_mode, 8),

@@ -7,7 +7,7 @@ Two parts:
   (``capture-agent server``) and this process as the kiosk app driving verifications through the
   local API. The daemon runs its camera's SDK in camera host processes (``drivers/host``), so the
   simulated camera renders there, not in the daemon; the daemon's figures are its own (session
-  code, face models of its quality gate, uplink), the worker's its own. Figures: RSS, PSS and
+  code, uplink; no face model: the worker runs the quality loop's too), the worker's its own. Figures: RSS, PSS and
   private memory (``/proc/PID/smaps_rollup``) of the daemon, the worker and the camera host(s) after
   a warm-up, after the last session and at rest (``REST_S`` later: a kiosk's daemon between
   customers, its cameras read at the idle pace); growth; daemon + worker against the target (300
@@ -15,7 +15,7 @@ Two parts:
   last session and at rest (``breakdown``: ``/proc/PID/smaps`` by library package, malloc arenas,
   Python's object arenas, thread stacks, other anonymous memory, frame rings; RSS, PSS and private
   each; thread counts); whether SciPy (which only the simulator uses) is mapped into the daemon or
-  worker.
+  worker, and whether OpenCV or LiteRT (the worker's face work) is mapped into the daemon.
 
   A RealSense recording cannot be this camera: a recording cannot obey a live challenge, so it
   offers none, and the server refuses a terminal that can take no challenge
@@ -214,13 +214,18 @@ def sample(procs: dict[str, list[int]]) -> dict[str, list[dict[str, float]]]:
     return out
 
 
-def maps_scipy(pid: int) -> bool:
-    """SciPy's shared libraries mapped into ``pid`` (only the simulator imports SciPy)."""
+def maps_package(pid: int, package: str) -> bool:
+    """A package's shared libraries mapped into ``pid`` (``site-packages/PACKAGE``, its ``.libs`` too)."""
     try:
         with open(f"/proc/{pid}/maps") as fh:
-            return any("site-packages/scipy" in line for line in fh)   # scipy/ and scipy.libs/
+            return any(f"site-packages/{package}" in line for line in fh)
     except (ProcessLookupError, FileNotFoundError):
         return False                                                    # ended meanwhile
+
+
+def maps_scipy(pid: int) -> bool:
+    """SciPy's shared libraries mapped into ``pid`` (only the simulator imports SciPy)."""
+    return maps_package(pid, "scipy")
 
 
 def _verify(sock: Path, i: int, outcomes: collections.Counter[str]) -> bool:
@@ -273,6 +278,9 @@ def daemon_rows() -> list[dict]:
             after = sample(procs_after)
             maps = {"after the last session": breakdowns(procs_after)}
             scipy = {who: any(maps_scipy(pid) for pid in pids) for who, pids in procs_after.items()}
+            # The face work is the worker's alone: OpenCV and LiteRT are not the daemon's.
+            face_libs = {name: any(maps_package(pid, package) for pid in procs_after["daemon"])
+                         for name, package in (("OpenCV", "cv2"), ("LiteRT", "ai_edge_litert"))}
             # At rest: what a kiosk's daemon holds while it waits for the next customer (its cameras
             # are read at the idle pace meanwhile).
             time.sleep(REST_S)
@@ -314,6 +322,9 @@ def daemon_rows() -> list[dict]:
             ]
         rows.append({"name": f"{who} maps SciPy (the simulator's)", "value": float(scipy.get(who, False)), "unit": "",
                      **({"reference": 0.0} if who != "camera host" else {})})
+    for name, mapped in face_libs.items():
+        rows.append({"name": f"daemon maps {name} (the worker's face work)", "value": float(mapped), "unit": "",
+                     "reference": 0.0})
     if procs["worker"] != procs_after["worker"]:
         rows.append({"name": "worker was restarted during the run (growth figures not comparable)", "value": 1.0,
                      "unit": ""})
@@ -411,7 +422,6 @@ def in_process_rows() -> list[dict]:
                 deps = SessionDeps(terminal_id=local_terminal.TERMINAL_ID, camera_uri=CAMERA, uplink=t.uplink,
                                    signer=t.signer, supervisor=sup,
                                    devices=DeviceSettings(allow_development_cameras=True))      # sim://
-                deps.gate("kiosk")
 
                 def session(i: int) -> None:
                     nonlocal accepted

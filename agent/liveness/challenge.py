@@ -33,7 +33,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
 from drivers.errors import CaptureAgentError
@@ -207,6 +206,8 @@ class Challenge:
 
 def dot_energy(ir: np.ndarray, mask: np.ndarray | None = None) -> float:
     """High-frequency energy of an IR image (DN): the projected dots dominate it when present."""
+    import cv2  # here: the daemon schedules challenges and must not load OpenCV for it
+
     x = ir.astype(np.float32)
     hp = x - cv2.GaussianBlur(x, (0, 0), 2.0)
     return float(np.std(hp[mask] if mask is not None else hp))

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from agent.liveness.dotref import DotReference, match_pattern
+from agent.liveness.power import SATURATED_DN
 from agent.pipeline.align import AlignedFrameSet
 from agent.pipeline.camera_model import deproject, project
 from agent.quality.gate import FaceObservation
@@ -503,7 +504,6 @@ def to_ir_pixels(aligned: AlignedFrameSet, pts: np.ndarray) -> tuple[np.ndarray,
     return native, di.fx / ci.fx
 
 
-SATURATED_DN = 250                  # of an 8-bit IR image
 # Clipped dots have lost their peaks (and leaving them out would keep only the dim ones): above
 # this share of clipped skin pixels a pair's speckle is only a floor under the surface's
 # (``ProjectorLight.one_sided``). Even a little clipping lowers a hard surface's contrast: the
@@ -525,11 +525,6 @@ class IrSkin:
         ir = fs.frameset.ir
         assert ir is not None                 # callers pass framesets with an IR frame only
         return ir.pixels[self.box].astype(np.float32)
-
-
-def same_power(a: float, b: float) -> bool:
-    """Two projector powers (mW) one setting apart at most by rounding in metadata."""
-    return abs(a - b) <= 0.5
 
 
 def ir_skin(aligned: AlignedFrameSet, face: FaceObservation) -> IrSkin | None:

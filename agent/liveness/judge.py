@@ -49,27 +49,17 @@ from agent.liveness.features import (
     motion_step,
     one_light_runs,
     projector_light_on,
-    same_power,
 )
 from agent.liveness.fusion import ALGORITHM_VERSION, LivenessVerdict, VerdictThresholds, decide, fuse
+from agent.liveness.power import same_power
+from agent.liveness.wire import frameset_digest
 from agent.pipeline.align import AlignedFrameSet, align_frameset
 from agent.quality import FaceObservation, QualityGate, QualityReport
 from agent.quality.gate import Measurement
-from drivers.frame import FrameSet, StreamKind
+from drivers.frame import FrameSet
 
 MIN_FACE_FRAMES = 5
 DROWNED_SCORE_CAP = 0.45          # material unmeasurable under a challenge (sunlight, clipped dots)
-
-
-def frameset_digest(fs: FrameSet) -> str:
-    """SHA-256 over the exact pixels judged (color, depth, IR, in that order)."""
-    h = hashlib.sha256()
-    for kind in (StreamKind.COLOR, StreamKind.DEPTH, StreamKind.IR):
-        f = fs.get(kind)
-        if f is not None:
-            h.update(kind.value.encode())
-            h.update(np.ascontiguousarray(f.pixels).data)       # the array's own bytes, no copy
-    return h.hexdigest()
 
 
 def model_versions() -> dict[str, str]:

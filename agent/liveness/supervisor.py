@@ -1,5 +1,9 @@
 """The daemon's side of the liveness worker: start it, feed it, watch it, restart it.
 
+The worker does all of a session's face work: the quality loop's (``open_quality``: each frameset
+aligned and through the quality gate, an :class:`Assessment` back) and the challenge window's
+(``open_judge``). The daemon loads no face model, no alignment table and no OpenCV of its own.
+
 Every exchange has a deadline. A worker that dies (EOF on the channel, or its process gone) is a
 ``LIV_WORKER_CRASHED``; one that misses a deadline is killed and is a ``LIV_WORKER_TIMEOUT``; one
 whose verdict is malformed or not bound to the frames sent is killed and is a
@@ -24,8 +28,9 @@ from typing import Any
 from agent import allocator
 from agent.face.models import models_dir
 from agent.liveness.fusion import LivenessVerdict, VerdictThresholds
-from agent.liveness.judge import frameset_digest
-from agent.liveness.wire import Ring, WireError, recv, send
+from agent.liveness.wire import Ring, WireError, frameset_digest, recv, send
+from agent.quality.prompts import BY_CODE, Prompt
+from agent.quality.settings import QualitySettings
 from drivers.errors import CaptureAgentError
 from drivers.frame import FrameSet
 
@@ -48,6 +53,36 @@ class LivenessVerdictUnbound(LivenessWorkerError):
     code = "LIV_VERDICT_UNBOUND"
 
 
+class LivenessQualityInvalid(LivenessWorkerError):
+    """The worker's assessment of a quality-loop frameset is malformed (the worker is killed)."""
+
+    code = "LIV_QUALITY_INVALID"
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """The main face's box in the colour frame (pixels), as the worker's gate found it."""
+
+    bbox: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """One quality-loop frameset as the worker's gate judged it: what the daemon acts on (the
+    prompt and progress for the person, the face box for metering, the IR skin's bright end for the
+    projector's power and the IR exposure), checked by :func:`check_assessment`."""
+
+    ok: bool
+    complete: bool                  # the gate has its good framesets: the loop ends
+    progress: int                   # 0..100
+    prompt: Prompt | None           # the one prompt to show now (the gate's hysteresis)
+    prompts: list[str]              # every failing prompt code
+    faces_found: int
+    face: FaceBox | None
+    ir_bright_end: float | None     # DN of the IR imager; None without a face on it
+    timing_ms: float
+
+
 @dataclass
 class WorkerResult:
     verdict: LivenessVerdict
@@ -68,6 +103,7 @@ class SupervisorSettings:
     frame_timeout_s: float = 2.0           # per frameset acknowledgement
     judge_timeout_s: float = 10.0          # plus judge_per_frameset_s per frameset
     judge_per_frameset_s: float = 0.5
+    assess_timeout_s: float = 5.0          # one quality-loop frameset (the first builds an alignment table)
 
 
 def worker_environment() -> dict[str, str]:
@@ -225,6 +261,11 @@ class LivenessSupervisor:
         return RemoteJudge(self, frames, nonce, thresholds or VerdictThresholds(), list(notes or []), channel,
                            tuple(kinds))
 
+    def open_quality(self, channel: str, settings: QualitySettings | None = None) -> RemoteGate:
+        """Open a session's quality loop in the worker: ``evaluate`` each frameset. Use it as a
+        context manager: the worker is this session's until it exits (the ring is wiped then)."""
+        return RemoteGate(self, channel, settings or QualitySettings())
+
     def judge(self, sets: list[FrameSet], *, nonce: bytes | None = None, thresholds: VerdictThresholds | None = None,
               notes: list[str] | None = None, channel: str = "kiosk",
               kinds: tuple[str, ...] = ("projector",)) -> WorkerResult:
@@ -261,6 +302,94 @@ class LivenessSupervisor:
         """Signal the worker (tests and `doctor` use this to prove recovery)."""
         if self._proc is not None:
             os.kill(self._proc.pid, sig)
+
+
+class RemoteGate:
+    """A session's quality loop in the worker: each frameset goes into ring slot 0, the worker
+    aligns it and runs the quality gate, and its assessment comes back before the next one is sent
+    (the person's prompt follows each frameset)."""
+
+    def __init__(self, sup: LivenessSupervisor, channel: str, settings: QualitySettings):
+        self.sup, self.channel, self.settings = sup, channel, settings
+
+    def __enter__(self) -> RemoteGate:
+        sup = self.sup
+        sup._lock.acquire()
+        try:
+            sup._start_locked()
+            s = self.settings
+            sup._send({"op": "quality", "channel": self.channel,
+                       "settings": {"thresholds": dict(s.thresholds), "channels": {k: dict(v) for k, v in
+                                                                                s.channels.items()},
+                                    "lux_calibration": dict(s.lux_calibration)}})
+            sup._expect("ready", sup.s.frame_timeout_s)
+        except BaseException:
+            sup._lock.release()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if self.sup._ring is not None:
+                self.sup._ring.wipe()                   # no face pixels stay in shared memory
+        finally:
+            self.sup._lock.release()
+
+    def evaluate(self, fs: FrameSet, *, face_metered: bool = False) -> Assessment:
+        """``fs`` through the worker's gate. ``face_metered``: the colour camera's auto-exposure
+        meters the face now (exposure prompts are read accordingly)."""
+        sup = self.sup
+        if sup._ring is None:
+            raise sup._fail(LivenessWorkerCrashed("liveness worker is gone"))
+        desc = sup._ring.write(0, fs)
+        sup._send({"op": "assess", "face_metered": bool(face_metered), **desc})
+        msg = sup._expect("assessment", sup.s.assess_timeout_s)
+        color = fs.color
+        a = check_assessment(msg, color.width if color is not None else 0, color.height if color is not None else 0)
+        if a is None:
+            raise sup._fail(LivenessQualityInvalid("liveness worker returned a malformed quality assessment"))
+        return a
+
+
+def check_assessment(msg: dict[str, Any], width: int, height: int) -> Assessment | None:
+    """The worker's ``assessment`` of a frameset whose colour frame is ``width`` x ``height``, or
+    None when any part of it is not what the worker's gate makes: the worker's output is checked
+    like any input (it sees faces; it must not steer the daemon beyond the fields it owns)."""
+    def flag(v: Any) -> bool:
+        return isinstance(v, bool)
+
+    def integer(v: Any, lo: int, hi: int) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+    def number(v: Any, lo: float, hi: float) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo <= v <= hi
+
+    if not (flag(msg.get("ok")) and flag(msg.get("complete")) and integer(msg.get("progress"), 0, 100)
+            and integer(msg.get("faces_found"), 0, 1024) and number(msg.get("timing_ms"), 0.0, 3.6e6)):
+        return None
+    prompt, prompts = msg.get("prompt"), msg.get("prompts")
+    if not (prompt is None or (isinstance(prompt, str) and prompt in BY_CODE)):
+        return None
+    if not (isinstance(prompts, list) and len(prompts) <= len(BY_CODE) and len(set(prompts)) == len(prompts)
+            and all(isinstance(p, str) and p in BY_CODE for p in prompts)):
+        return None
+    face, bright = msg.get("face"), msg.get("ir_bright_end")
+    box: FaceBox | None = None
+    if face is not None:
+        bbox = face.get("bbox") if isinstance(face, dict) and len(face) == 1 else None
+        # A box may reach past the frame's edges a little (a face at the edge), never by more than the frame.
+        if not (isinstance(bbox, list) and len(bbox) == 4 and width > 0 and height > 0
+                and all(number(v, -max(width, height), 2 * max(width, height)) for v in bbox)
+                and bbox[0] < bbox[2] and bbox[1] < bbox[3]):
+            return None
+        box = FaceBox((float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3])))
+    if not (bright is None or (box is not None and number(bright, 0.0, 65535.0))):
+        return None
+    if msg["ok"] and (prompt is not None or box is None):
+        return None                                     # a good frameset has a face and nothing to say
+    return Assessment(msg["ok"], msg["complete"], msg["progress"], BY_CODE[prompt] if prompt else None,
+                      list(prompts), msg["faces_found"], box, None if bright is None else float(bright),
+                      float(msg["timing_ms"]))
 
 
 class RemoteJudge:

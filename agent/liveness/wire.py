@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import hashlib
 import json
 import mmap
 import os
@@ -43,6 +44,19 @@ class WireError(CaptureAgentError):
     """A malformed message or frame description crossed the worker boundary."""
 
     code = "LIV_WIRE_INVALID"
+
+
+def frameset_digest(fs: FrameSet) -> str:
+    """SHA-256 over the exact pixels sent (color, depth, IR, in that order): what the worker's
+    verdict is bound to. The one definition: the judge (worker side) imports it from here, and the
+    daemon computes it without importing the judge, and with it OpenCV and the face models."""
+    h = hashlib.sha256()
+    for kind in (StreamKind.COLOR, StreamKind.DEPTH, StreamKind.IR):
+        f = fs.get(kind)
+        if f is not None:
+            h.update(kind.value.encode())
+            h.update(np.ascontiguousarray(f.pixels).data)       # the array's own bytes, no copy
+    return h.hexdigest()
 
 
 def send(sock: socket.socket, msg: dict[str, Any]) -> None:

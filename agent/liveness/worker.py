@@ -16,11 +16,15 @@ with only those two descriptors (and /dev/null on 0–2) open, an environment wi
 3. as root, drop to ``nobody``; resource limits (no cores, no file growth, bounded descriptors,
    address space and tasks); the ``serve`` seccomp filter (no set*id any more).
 
-Then it serves the control protocol (see ``wire.py``): ``begin`` a session, ``frameset`` (pixels
-in a ring slot; acknowledged once copied out), ``judge`` (verdict, bound to SHA-256 digests of the
-frames it judged), ``selftest`` (reports its sandbox and any module imported since the warm-up or
-of the simulator's, and tries what it must not be able to do), ``quit``. A sandbox step that
-fails is reported as ``LIV_SANDBOX_FAILED`` and the worker exits.
+Then it serves the control protocol (see ``wire.py``): ``quality`` (a session's quality loop
+begins: the daemon's quality settings and channel) and ``assess`` (one frameset of it, pixels in a
+ring slot: aligned, through the quality gate, answered with an ``assessment``: prompt, progress,
+face box, the IR skin's bright end; the daemon runs no face model itself), ``begin`` a challenge
+window, ``frameset`` (pixels in a ring slot; acknowledged once copied out), ``judge`` (verdict,
+bound to SHA-256 digests of the frames it judged), ``selftest`` (reports its sandbox and any
+module imported since the warm-up or of the simulator's, and tries what it must not be able to
+do), ``quit``. A sandbox step that fails is reported as ``LIV_SANDBOX_FAILED`` and the worker
+exits.
 """
 
 from __future__ import annotations
@@ -128,6 +132,57 @@ def quality_summary(gate, report) -> dict[str, Any]:
             "progress": gate.progress, "metrics": report.to_dict()["metrics"] if report else {}}
 
 
+MAX_QUALITY_GATES = 4      # quality loops' gates kept (one per channel and settings the daemon uses)
+
+
+def quality_settings(msg: dict[str, Any]):
+    """The daemon's ``[quality]`` settings for a quality loop, as ``quality`` sends them: checked
+    here like the configuration is (``QualitySettings``: known channels and thresholds, numbers)."""
+    from agent.liveness.wire import WireError
+    from agent.quality import QualitySettings
+
+    channel, settings = msg.get("channel"), msg.get("settings")
+    if not isinstance(channel, str) or not isinstance(settings, dict):
+        raise WireError("quality needs a channel and settings")
+    parts = {k: settings.get(k, {}) for k in ("thresholds", "channels", "lux_calibration")}
+    if set(settings) - set(parts) or not all(isinstance(v, dict) for v in parts.values()):
+        raise WireError("quality settings are thresholds, channels and lux_calibration, each a mapping")
+    lux = parts["lux_calibration"]
+    if not all(isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+               for k, v in lux.items()):
+        raise WireError("a lux calibration maps a camera to a number")
+    if not all(isinstance(v, dict) for v in parts["channels"].values()):
+        raise WireError("per-channel thresholds must be mappings")
+    return QualitySettings(channel=channel, **parts)       # ConfigError on unknown names or bad values
+
+
+def quality_key(msg: dict[str, Any]) -> str:
+    import json
+    return json.dumps([msg.get("channel"), msg.get("settings")], sort_keys=True)
+
+
+def assess(gate, fs, face_metered: bool) -> dict[str, Any]:
+    """One frameset of the daemon's quality loop: aligned, through the gate, and the IR skin's
+    bright end for the projector's and the IR exposure's planning. What goes back is what the
+    daemon acts on, nothing of the face but its box: the prompt, progress, whether the gate has
+    its framesets, and how many faces it found (``supervisor.check_assessment`` checks it)."""
+    from agent.pipeline.align import align_frameset
+    from agent.session.projector import skin_bright_end
+
+    t0 = time.perf_counter()
+    aligned = align_frameset(fs)
+    gate.face_metered = face_metered
+    report = gate.evaluate(aligned)
+    face = report.face
+    bright = skin_bright_end(aligned, face) if face is not None and fs.ir is not None else None
+    return {"op": "assessment", "ok": bool(report.ok), "complete": bool(gate.complete),
+            "progress": int(report.progress), "prompt": report.prompt.code if report.prompt else None,
+            "prompts": list(report.prompts), "faces_found": int(report.faces_found),
+            "face": None if face is None else {"bbox": [round(float(v), 2) for v in face.bbox]},
+            "ir_bright_end": None if bright is None else round(float(bright), 3),
+            "timing_ms": round((time.perf_counter() - t0) * 1000, 3)}
+
+
 def best_face(r) -> dict[str, Any] | None:
     """Where the probe's crops come from: frameset index, face box and landmarks (colour pixels)."""
     if r.best_index is None or r.best_face is None:
@@ -175,6 +230,11 @@ def serve(ctrl: socket.socket, ring, gate, state: dict[str, Any]) -> None:
                     continue
                 reply({"op": "ack", "slot": msg["slot"]})
                 work.put(("frameset", (generation[0], fs)))
+            elif msg["op"] == "assess":           # the quality loop's: answered with its assessment
+                try:
+                    work.put(("assess", (ring.read(msg), msg)))
+                except WireError as exc:
+                    work.put(("error", exc))
             else:
                 if msg["op"] in ("begin", "abort"):
                     generation[0] += 1
@@ -188,6 +248,7 @@ def serve(ctrl: socket.socket, ring, gate, state: dict[str, Any]) -> None:
 
 def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) -> None:
     from agent import allocator
+    from agent.errors import ConfigError
     from agent.liveness.challenge import Challenge, ChallengeError
     from agent.liveness.fusion import VerdictThresholds
     from agent.liveness.judge import Judge, judge_pool
@@ -196,6 +257,8 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
     from agent.quality.settings import CHANNELS
 
     gates = {"kiosk": gate}
+    quality: QualityGate | None = None    # the quality loop's gate, from ``quality`` on (its own state)
+    quality_gates: dict[str, QualityGate] = {}
     current: Judge | None = None          # the judge of the session now running
     failed = False                                # a session that went wrong takes no more frames
     while True:
@@ -232,6 +295,27 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
                         raise WireError("frameset before begin")
                     continue
                 current.add(fs)
+            elif op == "quality":
+                quality = None
+                key = quality_key(msg)
+                if key not in quality_gates:      # interpreters are shared: no model loading here
+                    if len(quality_gates) >= MAX_QUALITY_GATES:
+                        quality_gates.clear()
+                    quality_gates[key] = QualityGate(quality_settings(msg), channel=msg["channel"])
+                quality = quality_gates[key]
+                quality.reset()
+                reply({"op": "ready"})
+            elif op == "assess":
+                fs, req = msg
+                if quality is None:
+                    raise WireError("assess before quality")
+                face_metered = req.get("face_metered", False)
+                if not isinstance(face_metered, bool):
+                    raise WireError("face_metered must be true or false")
+                # On a judge thread: its face-model interpreters exist already (the main thread's
+                # would be a third set, 14 MiB); no window is judged while the quality loop runs.
+                reply(judge_pool().submit(assess, quality, fs, face_metered).result())
+                del fs
             elif op == "fold":
                 if current is not None:
                     current.fold_ready()
@@ -258,10 +342,12 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
                 return
             else:
                 raise WireError(f"unknown op {op!r}")
-        except (WireError, ChallengeError, KeyError, TypeError, ValueError) as exc:
+        except (WireError, ChallengeError, ConfigError, KeyError, TypeError, ValueError) as exc:
             code = getattr(exc, "code", "LIV_WIRE_INVALID")
             reply({"op": "error", "code": code, "message": str(exc)[:500]})
             current = None
+            if op in ("quality", "assess"):
+                quality = None                    # the loop starts again with ``quality``
 
 
 # Every module the worker had once warm-up ended: a session that imports more found a code path the
@@ -318,6 +404,10 @@ def _warm_session(gate) -> None:
         f.result()
     judge(sets, warm_gate, VerdictThresholds(), challenge=challenge)      # challenged, as a kiosk session
     judge(sets, warm_gate, VerdictThresholds(), challenge=None)           # and without a challenge
+    quality_settings({"channel": "kiosk", "settings": {}})                  # the daemon's quality loop
+    warm_gate.reset()
+    for fs in sets[:2]:                                                     # where sessions assess: a judge thread
+        pool.submit(assess, warm_gate, fs, False).result()
     gate.reset()
 
 

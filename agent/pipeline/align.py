@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import cv2
 import numpy as np
 
 from agent.pipeline.camera_model import deproject, pixel_rays, project
@@ -122,14 +121,6 @@ def _inverse_depth_lut(depth_scale: float) -> np.ndarray:
 @lru_cache(maxsize=4)
 def _pixel_index(shape: tuple[int, int]) -> np.ndarray:
     return np.arange(shape[0] * shape[1], dtype=np.int32).reshape(shape)
-
-
-@lru_cache(maxsize=1)
-def _yield_threshold() -> np.ndarray:
-    """``c - max(3, c // 50)`` for every uint16 ``c``: a centre of depth ``c`` yields to a covering
-    neighbour nearer than this (2 %, at least 3 units); an empty centre (65535) to any neighbour."""
-    c = np.arange(65536, dtype=np.int64)
-    return np.clip(c - np.maximum(3, c // 50), 0, 65535).astype(np.uint16)
 
 
 def forget_calibrations() -> None:
@@ -284,6 +275,8 @@ def _checked_table(depth_u16, depth_scale, depth_intr, color_intr, depth_to_colo
 def align_color_to_depth(color: np.ndarray, depth_u16: np.ndarray, depth_scale: float, depth_intr: Intrinsics,
                          color_intr: Intrinsics, depth_to_color: Extrinsics) -> np.ndarray:
     """Color resampled into the depth image's geometry (zeros where there is no depth)."""
+    import cv2  # here: alignment itself needs no OpenCV (the daemon aligns without it)
+
     table = alignment_table(depth_intr, color_intr, depth_to_color)
     w_inv = _inverse_depth_lut(depth_scale)[depth_u16]
     uc = table.u[0] + w_inv * (table.u[1] + w_inv * table.u[2])

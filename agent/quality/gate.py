@@ -3,7 +3,7 @@
 ``QualityGate.measure`` runs face detection and landmarks on the color frame and measures the main
 face against every threshold using color and aligned depth together; ``apply`` folds the measurement
 into the capture: checks judged over a window of framesets (depth completeness), one prompt with
-hysteresis, progress. ``check_stream_spec`` checks the streams once when they start.
+hysteresis, progress. ``check_stream_spec`` (``spec.py``) checks the streams once when they start.
 
 Illuminance (§7.5 d) is judged only on a camera with a measured lux calibration
 (``[quality.lux_calibration]``): an estimate from an uncalibrated camera's exposure metadata is off
@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from agent.errors import SpecViolation
 from agent.face import Detection, FaceDetector, Mesh, face_mesh
 from agent.face.pose import POSE_AGREEMENT_DEG, Pose, head_pose
 from agent.pipeline.align import AlignedFrameSet
@@ -30,8 +29,8 @@ from agent.quality.depth import FaceDepth, face_depth
 from agent.quality.distance import judge_range, nose_distance_from_colour, stated_range
 from agent.quality.faces import face_evidence
 from agent.quality.prompts import PRIORITY, Prompt, PromptSelector
-from agent.quality.settings import QualitySettings, QualityThresholds
-from drivers.frame import StreamKind, StreamProfile
+from agent.quality.settings import QualitySettings
+from agent.quality.spec import CheckResult, check_stream_spec, require_stream_spec  # noqa: F401 (re-exported)
 
 # The simulator's colour response: lux x (exposure s x gain) per linear skin level, measured on
 # `sim://` (any camera profile: they share one sensor model) against its set illuminance on the
@@ -42,21 +41,6 @@ EYE_WINDOW = 15                   # framesets of eyelid openings the eyes-open c
 
 # Other detections large enough to count that are examined for face evidence (agent/quality/faces.py).
 MAX_EXAMINED_OTHERS = 3
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    name: str
-    ok: bool
-    value: float | None
-    limit: str
-    clause: str
-    prompt: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        v = None if self.value is None or not np.isfinite(self.value) else round(float(self.value), 4)
-        return {"name": self.name, "ok": self.ok, "value": v, "limit": self.limit, "clause": self.clause,
-                "prompt": self.prompt}
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,33 +94,6 @@ class QualityReport:
                 "checks": [c.to_dict() for c in self.checks],
                 "metrics": {k: (round(v, 4) if v is not None and np.isfinite(v) else None)
                             for k, v in self.metrics.items()}}
-
-
-def check_stream_spec(profiles: list[StreamProfile], t: QualityThresholds,
-                      measured_fps: dict[str, float] | None = None) -> list[CheckResult]:
-    """§7.5 h / §7.5 g / §7.4 checks on the configured streams (and measured rates, when known)."""
-    by_kind = {p.kind: p for p in profiles}
-    out = []
-    for kind in (StreamKind.COLOR, StreamKind.DEPTH, StreamKind.IR):
-        out.append(CheckResult(f"{kind.value}_present", kind in by_kind, None, "present", "7.5 g"))
-    d = by_kind.get(StreamKind.DEPTH)
-    if d is not None:
-        out.append(CheckResult("depth_resolution", d.width >= t.depth_min_width and d.height >= t.depth_min_height,
-                               d.width * d.height, f">= {t.depth_min_width}x{t.depth_min_height}", "7.5 h"))
-        fps = (measured_fps or {}).get("depth", d.fps)
-        out.append(CheckResult("depth_fps", fps >= t.depth_min_fps, fps, f">= {t.depth_min_fps:g}", "7.5 h"))
-    c = by_kind.get(StreamKind.COLOR)
-    if c is not None:
-        out.append(CheckResult("color_resolution", c.width >= t.color_min_width and c.height >= t.color_min_height,
-                               c.width * c.height, f">= {t.color_min_width}x{t.color_min_height}", "7.4"))
-    return out
-
-
-def require_stream_spec(profiles: list[StreamProfile], t: QualityThresholds) -> None:
-    bad = [c for c in check_stream_spec(profiles, t) if not c.ok]
-    if bad:
-        raise SpecViolation("camera does not meet the capture spec: " +
-                            "; ".join(f"{c.name} (§{c.clause}, needs {c.limit})" for c in bad))
 
 
 class QualityGate:

@@ -16,8 +16,8 @@ way out.
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
-from agent.quality.gate import FaceObservation
 from drivers.base import Camera, Capability
 from drivers.errors import CaptureAgentError
 from drivers.frame import StreamKind
@@ -32,6 +32,14 @@ INNER_FRACTION = 0.6
 MOVE_SHARE = 0.2
 
 
+class Boxed(Protocol):
+    """A face as metering needs it: its box in colour pixels (a gate's ``FaceObservation``, or the
+    worker's assessment's ``FaceBox`` in the daemon)."""
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float]: ...
+
+
 class FaceMetering:
     def __init__(self, camera: Camera):
         self.camera = camera
@@ -44,7 +52,7 @@ class FaceMetering:
         """The camera meters the face now (the gate reads exposure failures accordingly)."""
         return self.region is not None
 
-    def observe(self, face: FaceObservation | None, width: int, height: int) -> None:
+    def observe(self, face: Boxed | None, width: int, height: int) -> None:
         """Meter on ``face`` (found in a ``width`` x ``height`` colour frame), if it moved enough."""
         if not self.supported or face is None:
             return

@@ -4,9 +4,10 @@ Stages, in order, each with its own deadline (``[session]`` config):
 
 1. ``consent``   — a ``consent_ref`` is required (PIPL: separate, explicit consent before capture);
                    the terminal and the subject must not be locked out (§8.2.5 d);
-2. ``capture``   — quality loop: framesets through align and the gate, one prompt at a time and
-                   progress until the gate has its good framesets (their lit IR also sets the
-                   projector's power);
+2. ``capture``   — quality loop: framesets through align and the gate in the liveness worker
+                   (``LivenessSupervisor.open_quality``: the daemon loads no face model), one
+                   prompt at a time and progress until the gate has its good framesets (their lit
+                   IR also sets the projector's power);
 3. ``challenge`` — ``BeginCapture`` on the uplink: nonce, expiry, server key, the challenges to
                    run; asked for after the quality loop, so however long the person takes to pose,
                    the nonce's lifetime only has to cover the window, liveness and the submit.
@@ -38,9 +39,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import drivers
 from agent.config import ChallengeSettings, RecordSettings, SessionSettings
@@ -48,13 +48,13 @@ from agent.devices.lease import DeviceManager
 from agent.devices.policy import DeviceSettings, check_policy
 from agent.liveness.challenge import Challenge, Kind
 from agent.liveness.fusion import load_thresholds
-from agent.liveness.supervisor import LivenessSupervisor
+from agent.liveness.supervisor import Assessment, LivenessSupervisor, RemoteGate
 from agent.pipeline.align import AlignedFrameSet, align_frameset
 from agent.pipeline.frames import FramesetReader
 from agent.purpose import Purpose
-from agent.quality import QualityGate, QualityReport, QualitySettings
-from agent.quality.gate import require_stream_spec
 from agent.quality.metering import FaceMetering
+from agent.quality.settings import QualitySettings
+from agent.quality.spec import require_stream_spec
 from agent.security.audit import AuditLog
 from agent.security.keys import Signer
 from agent.security.pseudonym import Pseudonymizer
@@ -72,7 +72,7 @@ from agent.uplink.client import ChallengeInvalid, UplinkClient, capabilities_to_
 from agent.uplink.probe import build_payload, calibration_digest, seal_probe
 from drivers.base import Camera
 from drivers.errors import CaptureAgentError
-from drivers.frame import StreamKind
+from drivers.frame import FrameSet, StreamKind
 from firmware.maintenance import MaintenanceLock
 from firmware.policy import FirmwareGate
 
@@ -80,30 +80,8 @@ if TYPE_CHECKING:
     from agent.security.tpm import TpmAttestor
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 SETTLE_SETS = 8                   # framesets the projector may take to show its planned power
-
-# The sessions' face models run on one thread of the process. Every thread that runs them gets its
-# own interpreters (``agent/face/models.py``: 14 MiB a set), and the local API runs each capture on
-# whichever of its up to eight threads is free: a kiosk app that checks the daemon's health while it
-# captures had the daemon build a set on each (issue 20: 236 MiB after six sessions, four sets).
-_MODELS: ThreadPoolExecutor | None = None
-_MODELS_LOCK = threading.Lock()
-_MODELS_PREFIX = "session-models"
-
-
-def on_model_thread(fn: Callable[..., T], *args: Any) -> T:
-    """``fn(*args)`` on the process's one session-model thread (made on first use), its result or its
-    exception; at once when called on that thread."""
-    global _MODELS
-    if threading.current_thread().name.startswith(_MODELS_PREFIX):
-        return fn(*args)
-    with _MODELS_LOCK:
-        if _MODELS is None:
-            _MODELS = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_MODELS_PREFIX)
-        pool = _MODELS
-    return pool.submit(fn, *args).result()
 
 
 @dataclass
@@ -136,19 +114,12 @@ class SessionDeps:
     # Telemetry (agent/observe): called with (event, data) for every audited event and for the
     # session's stream counts. None: nobody listens (tests, tools).
     observer: Callable[[str, dict[str, Any]], None] | None = None
-    _gates: dict[str, QualityGate] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.lockout = self.lockout or Lockout(self.settings)
 
     def open_camera(self) -> Camera:
         return self.cameras.lease() if self.cameras is not None else drivers.open(self.camera_uri)
-
-    def gate(self, channel: str) -> QualityGate:
-        # One gate (and one set of loaded face models) per channel; sessions run one at a time.
-        if channel not in self._gates:   # built where its models run: no detector on this thread
-            self._gates[channel] = on_model_thread(lambda: QualityGate(self.quality, channel=channel))
-        return self._gates[channel]
 
     def camera_window(self) -> contextlib.AbstractContextManager[None]:
         """Held for the session: ``FW_MAINTENANCE`` while a firmware update holds the camera."""
@@ -211,12 +182,12 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         t = time.perf_counter()
         stage = "capture"
         yield Progress(5, "capture")
-        gate = deps.gate(req.channel)
+        thresholds = deps.quality.thresholds_for(req.channel)
         cam = open_recording(deps.open_camera(), deps.recording, sid)
         with cam, contextlib.ExitStack() as stack:                # starts the streams
             device = check_policy(cam.info, deps.devices,        # allowlist, virtual cameras refused,
                                   firmware=deps.firmware)        # firmware approved by the manifest
-            require_stream_spec(cam.profiles(), gate.thresholds)  # §7.5 h before anyone is asked to pose
+            require_stream_spec(cam.profiles(), thresholds)      # §7.5 h before anyone is asked to pose
             calibration = calibration_digest(cam)                # the server pins the camera by it
             t = mark("camera_open", t)
             # What this camera and screen can be challenged with, against the server's policy for the
@@ -239,12 +210,16 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
             metering = FaceMetering(cam)
             stack.callback(metering.end)
             prompter = _Prompter()
-            for aligned, report in _quality_loop(deps, reader, gate, cancel):
-                projector.observe(aligned, report.face)
-                exposure.observe(aligned, report.face)
-                metering.observe(report.face, aligned.color.width, aligned.color.height)
-                gate.face_metered = metering.active
-                yield from prompter.events(report, gate)
+            # The face work is the worker's (models loaded once, in one process): each frameset's
+            # assessment comes back with what the daemon acts on.
+            with deps.supervisor.open_quality(req.channel, deps.quality) as remote:
+                for fs, a in _quality_loop(deps, reader, remote, metering, cancel):
+                    found = a.face is not None
+                    projector.observe_skin(fs.ir, found, _given(a.ir_bright_end))
+                    exposure.observe_skin(fs.ir, found, _given(a.ir_bright_end))
+                    if fs.color is not None:
+                        metering.observe(a.face, fs.color.width, fs.color.height)
+                    yield from prompter.events(a)
             projector.wait_applied(_limited(reader, SETTLE_SETS, deps.settings.quality_timeout_s))
             if projector.plans_power:
                 deps.record("projector", session_id=sid, **projector.to_dict())
@@ -395,6 +370,11 @@ def _demanded(ch, offered: frozenset[Kind]) -> frozenset[Kind]:
     return kinds
 
 
+def _given(value: float | None) -> Callable[[], float | None]:
+    """What the worker measured, as the projector's and the exposure plan's ``bright_end``."""
+    return lambda: value
+
+
 def _limited(reader: FramesetReader, count: int, timeout_s: float) -> Iterator:
     """At most ``count`` framesets from ``reader`` within ``timeout_s``."""
     for k, fs in enumerate(reader.stream(timeout_s=timeout_s), 1):
@@ -403,22 +383,21 @@ def _limited(reader: FramesetReader, count: int, timeout_s: float) -> Iterator:
             return
 
 
-def _quality_loop(deps: SessionDeps, reader: FramesetReader, gate: QualityGate,
-                  cancel: threading.Event) -> Iterator[tuple[AlignedFrameSet, QualityReport]]:
-    """Framesets through align and the gate until it has its good framesets (or the person runs out
-    of time: ``SES_STAGE_TIMEOUT`` with the last prompt). A cancel ends the loop quietly; the session
-    checks it next."""
+def _quality_loop(deps: SessionDeps, reader: FramesetReader, gate: RemoteGate, metering: FaceMetering,
+                  cancel: threading.Event) -> Iterator[tuple[FrameSet, Assessment]]:
+    """Framesets through align and the gate (in the worker) until it has its good framesets (or the
+    person runs out of time: ``SES_STAGE_TIMEOUT`` with the last prompt). A cancel ends the loop
+    quietly; the session checks it next. ``metering``: whether the colour exposure meters the face
+    when each frameset is judged (exposure prompts are read accordingly)."""
     timeout_s = deps.settings.quality_timeout_s
-    gate.reset()
     last_prompt: str | None = None
     try:
         for fs in reader.stream(timeout_s=timeout_s, cancelled=cancel.is_set):
-            aligned = align_frameset(fs)
-            report = on_model_thread(gate.evaluate, aligned)
-            if report.prompt is not None:
-                last_prompt = report.prompt.code
-            yield aligned, report
-            if gate.complete:
+            a = gate.evaluate(fs, face_metered=metering.active)
+            if a.prompt is not None:
+                last_prompt = a.prompt.code
+            yield fs, a
+            if a.complete:
                 return
     except CaptureAgentError as exc:
         if exc.code != "SYN_TIMEOUT":
@@ -435,12 +414,12 @@ class _Prompter:
         self.prompt: str | None = None
         self.percent = -1
 
-    def events(self, report: QualityReport, gate: QualityGate) -> Iterator[CaptureEvent]:
-        code = report.prompt.code if report.prompt else None
-        if code != self.prompt and report.prompt is not None:
-            yield report.prompt
+    def events(self, a: Assessment) -> Iterator[CaptureEvent]:
+        code = a.prompt.code if a.prompt else None
+        if code != self.prompt and a.prompt is not None:
+            yield a.prompt
         self.prompt = code
-        percent = 5 + int(0.6 * gate.progress)
+        percent = 5 + int(0.6 * a.progress)
         if percent != self.percent:
             yield Progress(percent, "capture")
             self.percent = percent

@@ -23,9 +23,10 @@ Scaling the power by ``TARGET_DN / bright_end`` then never pushes the skin's bri
 ``LOWER_ABOVE_DN`` the power is left alone: the dots already use the range well, and every change
 also changes the depth stream's texture (and a real camera's auto-exposure would chase it).
 
-The session feeds ``observe`` with lit framesets of the quality phase (the daemon) or of a short
-pre-roll (offline analysis); the power then stays fixed through the challenge window, so every
-on/off pair of the challenge sees one power.
+The session feeds ``observe_skin`` with lit framesets of the quality phase (the daemon, with the
+skin's bright end the liveness worker measured: the daemon runs no face work) or ``observe`` with
+those of a short pre-roll (offline analysis, which measures it itself); the power then stays
+fixed through the challenge window, so every on/off pair of the challenge sees one power.
 
 Exposure (:class:`ExposurePlan`). Some cameras have no power setting (a Gemini 335 switches its
 projector on and off only), and a planned power stops at its floor. When the dots still clip there,
@@ -51,16 +52,19 @@ only shortens the exposure, within the floor. A session whose bright end is at o
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agent.liveness.features import SATURATED_DN, ir_skin, same_power
-from agent.pipeline.align import AlignedFrameSet
-from agent.quality.gate import FaceObservation
+from agent.liveness.power import SATURATED_DN, same_power
 from drivers.base import Camera, Capability, ExposureSetting, ProjectorPowerRange
 from drivers.errors import CapabilityUnsupported, CaptureAgentError
-from drivers.frame import FrameSet, StreamKind
+from drivers.frame import Frame, FrameSet, StreamKind
+
+if TYPE_CHECKING:
+    from agent.pipeline.align import AlignedFrameSet
+    from agent.quality.gate import FaceObservation
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +80,11 @@ MIN_EXPOSURE_SHARE = 1 / 3   # of the auto-exposure's IR exposure: the floor of 
 
 
 def skin_bright_end(aligned: AlignedFrameSet, face: FaceObservation) -> float | None:
-    """The ``BRIGHT_PERCENTILE`` of the face's skin patches in the IR imager's own pixels (DN)."""
+    """The ``BRIGHT_PERCENTILE`` of the face's skin patches in the IR imager's own pixels (DN).
+    Where the face work runs (the liveness worker, offline analysis): the daemon gets it in the
+    worker's assessment."""
+    from agent.liveness.features import ir_skin  # OpenCV: not in the daemon (see the module doc)
+
     patch, ir = ir_skin(aligned, face), aligned.frameset.ir
     if patch is None or ir is None:           # (a patch is only found on an IR frame)
         return None
@@ -198,11 +206,17 @@ class Projector:
         return max(r.snap(new, down=True), r.snap(r.default * MIN_POWER_SHARE))
 
     def observe(self, aligned: AlignedFrameSet, face: FaceObservation | None) -> None:
-        """One lit frameset before the challenge. Unlit frames, frames taken at an earlier power and
-        frames without a face on the IR imager are not evidence and are skipped."""
-        if not self.plans_power or self.power is None or face is None:
+        """One lit frameset before the challenge (see ``observe_skin``), measured here."""
+        self.observe_skin(aligned.frameset.ir, face is not None,
+                          lambda: skin_bright_end(aligned, face) if face is not None else None)
+
+    def observe_skin(self, ir: Frame | None, face: bool, bright_end: Callable[[], float | None]) -> None:
+        """One lit frameset before the challenge: its IR frame, whether the gate found a face, and
+        the skin's bright end on the IR imager (``skin_bright_end``; called only when needed, None
+        without skin patches). Unlit frames, frames taken at an earlier power and frames without a
+        face on the IR imager are not evidence and are skipped."""
+        if not self.plans_power or self.power is None or not face:
             return
-        ir = aligned.frameset.ir
         if ir is None or ir.metadata.projector_on is False:
             return
         reported = ir.metadata.projector_power_mw
@@ -212,7 +226,7 @@ class Projector:
         elif self._skip > 0:
             self._skip -= 1
             return
-        bright = skin_bright_end(aligned, face)
+        bright = bright_end()
         if bright is None:
             return
         self.observations += 1
@@ -273,12 +287,16 @@ class ExposurePlan:
         return min(max(new, self.auto.exposure_us * MIN_EXPOSURE_SHARE), exposure_us, self.auto.exposure_us)
 
     def observe(self, aligned: AlignedFrameSet, face: FaceObservation | None) -> None:
-        """One frameset of the quality phase. Unlit frames, frames without a face on the IR imager,
-        frames that report no exposure and frames taken before the planned exposure applied are
-        not evidence and are skipped."""
-        if not self.active or face is None or not self._needed():
+        """One frameset of the quality phase (see ``observe_skin``), measured here."""
+        self.observe_skin(aligned.frameset.ir, face is not None,
+                          lambda: skin_bright_end(aligned, face) if face is not None else None)
+
+    def observe_skin(self, ir: Frame | None, face: bool, bright_end: Callable[[], float | None]) -> None:
+        """One frameset of the quality phase, as ``Projector.observe_skin`` takes it. Unlit frames,
+        frames without a face on the IR imager, frames that report no exposure and frames taken
+        before the planned exposure applied are not evidence and are skipped."""
+        if not self.active or not face or not self._needed():
             return
-        ir = aligned.frameset.ir
         if ir is None or ir.metadata.projector_on is False:
             return
         md = ir.metadata
@@ -286,7 +304,7 @@ class ExposurePlan:
             return
         if self.setting is not None and not _same_exposure(md.exposure_us, self.setting.exposure_us):
             return
-        bright = skin_bright_end(aligned, face)
+        bright = bright_end()
         if bright is None:
             return
         self.observations += 1

@@ -36,10 +36,10 @@ from agent.liveness.features import (
     motion_step,
     one_light_runs,
     projector_light,
-    same_power,
 )
 from agent.liveness.fusion import LivenessVerdict, VerdictThresholds, decide, fuse
 from agent.liveness.judge import DROWNED_SCORE_CAP, MIN_FACE_FRAMES, JudgeResult, injection_signals, model_versions
+from agent.liveness.power import same_power
 from agent.pipeline.align import AlignedFrameSet
 from agent.quality import FaceObservation, QualityGate, QualityReport
 from drivers.frame import FrameSet
