@@ -144,6 +144,9 @@ class CameraSettings:
     read_timeout_s: float = 1.0           # one wait for a frame (the session's stage deadlines bound the rest)
     # Rig calibration JSON: extrinsics between separate cameras (agent/devices/calibration.py).
     calibration: str = ""
+    # The camera's projector dot pattern (agent/liveness/dotref.py, `capture-agent projector-enrol`):
+    # checked by `doctor --config`; the daemon's sandboxed judge does not take it yet (docs/liveness.md).
+    dot_reference: str = ""
 
     def __post_init__(self) -> None:
         if not self.read_timeout_s > 0:

@@ -23,9 +23,13 @@ order; the simulator renders on demand with ``realtime=0``). The same command gi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
+import os
+import tempfile
+import urllib.parse
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -35,7 +39,9 @@ from typing import Any
 import numpy as np
 
 import drivers
+from agent.commands.projector_enrol import enrol_uris
 from agent.liveness.detectors import Ramp, evaluate
+from agent.liveness.dotref import DotReference, ReferenceInvalid
 from agent.liveness.fusion import VerdictThresholds, fuse
 from agent.liveness.judge import DROWNED_SCORE_CAP, judge
 from agent.quality import QualityGate
@@ -121,13 +127,121 @@ def _clean(v: Any) -> Any:
     return v
 
 
+# Enrolment scenes for a presentation's camera (``agent.commands.projector_enrol``): a flat print held
+# at 0.45 m and at 0.65 m (a matte board: where faces are, bright dots) and the bare wall (1.6 m: the
+# rest of the field, and the depth that pins the parallax), in the family's own light. Four on-off
+# pairs a scene find the sim cameras' f·b as 16 do (docs/liveness.md, "Review 4 (a)").
+ENROL_LUX = 150.0
+ENROL_PAIRS = 4
+_DOT_REFERENCES: dict[str, DotReference] = {}
+# What the enrolment's result depends on besides its scenes: the enrolment code and the simulator
+# that renders the scenes (its projector pattern, optics and noise).
+_ENROLMENT_SOURCES = ("agent/liveness/dotref.py", "agent/commands/projector_enrol.py")
+_SIMULATOR_SOURCES = "drivers/sim"
+
+
+def enrolment_uris(uri: str) -> list[str]:
+    """The sim scenes a presentation's camera is enrolled from: the same camera profile, family and
+    depth mode as ``uri``, a board (``subject=print``) at 0.45 m and 0.65 m, then the wall alone."""
+    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(uri).query))
+    family = q.get("family", "train")
+    keep = {k: q[k] for k in ("camera", "depth_mode") if k in q}
+    base = {"family": family, **keep, "light": POOLS[family].lights[0], "lux": str(ENROL_LUX),
+            "background": "plain", "realtime": "0", "identity": "1", "seed": "1"}
+    return ["sim://?" + urllib.parse.urlencode({**base, "subject": subject, **extra})
+            for subject, extra in (("print", {"distance_mm": "450"}), ("print", {"distance_mm": "650"}),
+                                   ("none", {}))]
+
+
+@functools.lru_cache(maxsize=1)
+def enrolment_version() -> str:
+    """A digest of the code an enrolment's result depends on (the enrolment and the simulator's
+    sources): a cached reference is used only by the code that made it."""
+    root = Path(__file__).resolve().parent.parent
+    files = [root / f for f in _ENROLMENT_SOURCES] + sorted((root / _SIMULATOR_SOURCES).rglob("*.py"))
+    h = hashlib.sha256()
+    for f in files:
+        h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def enrolment_cache_dir() -> Path | None:
+    """Where enrolled sim references are kept between runs: ``$CAPTURE_AGENT_CACHE/dot-references``,
+    else ``$XDG_CACHE_HOME`` (or ``~/.cache``) ``/capture-agent/dot-references``; None (no cache) when
+    ``CAPTURE_AGENT_CACHE`` is ``off``. The files hold the projector's pattern as the camera saw it
+    on a board and a wall, never a face."""
+    env = os.environ.get("CAPTURE_AGENT_CACHE")
+    if env == "off":
+        return None
+    if env:
+        return Path(env) / "dot-references"
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "capture-agent" / "dot-references"
+
+
+def _enrolment_key(uris: list[str]) -> str:
+    from drivers.sim.camera import FIRMWARE, SERIAL
+
+    # The profile and depth mode are in the scenes' URIs; the unit is the simulator's one serial.
+    unit = {"uris": uris, "serial": SERIAL, "firmware": FIRMWARE, "pairs": ENROL_PAIRS,
+            "code": enrolment_version()}
+    return hashlib.sha256(json.dumps(unit, sort_keys=True).encode()).hexdigest()
+
+
+def _cached(path: Path) -> DotReference | None:
+    try:
+        return DotReference.load(path)
+    except ReferenceInvalid:
+        return None
+
+
+def _store(ref: DotReference, path: Path) -> None:
+    """Write atomically (a concurrent run reads a whole file or none)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(ref.to_bytes())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def dot_reference_for(uri: str) -> DotReference:
+    """The projector pattern of the camera ``uri`` names, enrolled from its own frames once per camera
+    profile and depth mode (every sim unit of a profile has one pattern): kept in this process, and
+    in :func:`enrolment_cache_dir` keyed by the enrolment scenes, the unit and
+    :func:`enrolment_version` (a file that does not load strictly is enrolled again)."""
+    uris = enrolment_uris(uri)
+    key = _enrolment_key(uris)
+    ref = _DOT_REFERENCES.get(key)
+    if ref is not None:
+        return ref
+    cache = enrolment_cache_dir()
+    path = None if cache is None else cache / f"{key[:40]}.npz"
+    ref = None if path is None or not path.is_file() else _cached(path)
+    if ref is None:
+        ref = enrol_uris(uris, ENROL_PAIRS)
+        if path is not None:
+            _store(ref, path)
+    _DOT_REFERENCES[key] = ref
+    return ref
+
+
 def run_presentation(p: Presentation, *, frames: int, passive: bool, gate: QualityGate,
-                     thresholds: VerdictThresholds) -> dict[str, Any]:
-    """One presentation, as the daemon would run it; a record with no face data in it."""
+                     thresholds: VerdictThresholds, dot_reference: bool = True) -> dict[str, Any]:
+    """One presentation, as the daemon would run it; a record with no face data in it. With
+    ``dot_reference`` (challenged sessions) the camera's projector pattern is enrolled first
+    (:func:`dot_reference_for`) and every on-off pair is tested against it."""
     rec: dict[str, Any] = {"v": RECORD_VERSION, "key": p.key, "split": p.split, "kind": p.kind,
                            "species": p.species, "index": p.index, "uri": p.uri, "passive": passive,
-                           "frames": frames, "source": "sim"}
+                           "frames": frames, "source": "sim", "dot_reference": dot_reference and not passive}
+    ref = None
     try:
+        if dot_reference and not passive:
+            ref = dot_reference_for(p.uri)
+            rec["dot_reference_sha256"] = hashlib.sha256(ref.to_bytes()).hexdigest()
         cam = drivers.open(p.uri)
         with cam:
             cap = capture(cam, frames, None if passive else presentation_nonce(p), gate, require_quality=True)
@@ -141,7 +255,7 @@ def run_presentation(p: Presentation, *, frames: int, passive: bool, gate: Quali
     if len(cap.sets) < frames:           # a stalled source: never silently a shorter window
         return _clean({**rec, "outcome": "error", "error": "SYN_TIMEOUT",
                        "message": f"only {len(cap.sets)} of {frames} framesets in the window"})
-    r = judge(cap.sets, gate, thresholds, challenge=cap.challenge, notes=cap.notes)
+    r = judge(cap.sets, gate, thresholds, challenge=cap.challenge, notes=cap.notes, dot_reference=ref)
     v = r.verdict
     reported = [fs.ir.metadata.projector_on for fs in cap.sets if fs.ir is not None]
     claimed_off = bool(reported) and all(x is False for x in reported)
@@ -260,7 +374,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
 
 def run(items: list[Presentation], *, frames: int, passive: bool, thresholds: VerdictThresholds,
         records: Path | None = None, progress: Callable[[int, int, dict], None] | None = None,
-        recordings: Path | None = None) -> list[dict[str, Any]]:
+        recordings: Path | None = None, dot_reference: bool = True) -> list[dict[str, Any]]:
     """Run ``items`` in order. With ``records``, each record is appended to that JSONL file as it
     is made, and presentations already in it (same key, mode, source and window) are not run again:
     a long evaluation can be split across several invocations and resumed. With ``recordings`` (a
@@ -270,7 +384,8 @@ def run(items: list[Presentation], *, frames: int, passive: bool, thresholds: Ve
     done: dict[str, dict[str, Any]] = {}
     if records is not None:
         for r in read_records(records):
-            if r["passive"] == passive and r["frames"] == frames and r.get("source", "sim") == source:
+            if r["passive"] == passive and r["frames"] == frames and r.get("source", "sim") == source \
+                    and r.get("dot_reference", False) == (dot_reference and not passive and recordings is None):
                 done[r["key"]] = r
     gate = QualityGate()
     out = []
@@ -280,7 +395,8 @@ def run(items: list[Presentation], *, frames: int, passive: bool, thresholds: Ve
             if recordings is not None:
                 rec = run_recorded(p, frames=frames, workdir=recordings)
             else:
-                rec = run_presentation(p, frames=frames, passive=passive, gate=gate, thresholds=thresholds)
+                rec = run_presentation(p, frames=frames, passive=passive, gate=gate, thresholds=thresholds,
+                                       dot_reference=dot_reference)
             if records is not None:
                 with records.open("a") as fh:
                     fh.write(json.dumps(rec) + "\n")

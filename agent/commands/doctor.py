@@ -19,18 +19,21 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import numpy as np
 
 import drivers
 from agent.errors import SpecViolation, UsageError
+from agent.liveness.dotref import DotReference, ReferenceInvalid
 from agent.pipeline.align import align_frameset
 from agent.pipeline.frames import framesets
 from agent.pipeline.streamstats import StreamStats
 from agent.quality import QualityGate, QualitySettings, check_stream_spec
 from agent.quality.metering import FaceMetering
 from drivers.errors import CaptureAgentError
+from drivers.frame import StreamKind
 
 
 def register(sub) -> None:
@@ -40,6 +43,8 @@ def register(sub) -> None:
     p.add_argument("--flat-target", action="store_true",
                    help="a flat board stands 50 cm in front of the camera: measure depth accuracy on it")
     p.add_argument("--config", help="read [quality] (thresholds, lux calibration) from this agent config")
+    p.add_argument("--dot-reference", type=Path, metavar="FILE",
+                   help="the camera's projector dot reference (default: the --config file's [camera] dot_reference)")
     p.add_argument("--lux-k", type=float,
                    help="try a lux calibration constant for this camera (lux x exposure s x gain per linear level)")
     p.add_argument("--json", action="store_true")
@@ -48,6 +53,11 @@ def register(sub) -> None:
 
 # What an installer does next, by check: (when it failed, when it could not run).
 NEXT_STEPS: dict[str, tuple[str, str]] = {
+    "dot_reference": ("record the projector's pattern on this camera again (`capture-agent projector-enrol URI "
+                      "URI --out FILE`: a board 0.4-0.6 m away, then the bare wall) and name it in [camera] "
+                      "dot_reference",
+                      "record the projector's pattern on this camera (`capture-agent projector-enrol URI URI --out "
+                      "FILE`) and name it in [camera] dot_reference (docs/liveness.md)"),
     "color_present": ("the camera gives no colour stream: use an RGB-IR-depth model from the allowlist, or add a "
                       "colour camera to [camera] uris", ""),
     "depth_present": ("the camera gives no depth stream: use a depth camera (RealSense D4xx, Orbbec) or check that "
@@ -145,6 +155,26 @@ class Row:
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
+
+
+def dot_reference_row(uri: str, path: Path | None) -> Row:
+    """Whether the material measure can test each on-off pair against this camera's own projector
+    pattern (``agent.liveness.dotref``): a valid reference recorded in the IR mode the camera streams."""
+    requirement = "a projector dot reference recorded on this camera ([camera] dot_reference)"
+    if path is None:
+        return Row("liveness", "dot_reference", "NOT RUN", "no projector dot reference: the material measure's pattern "
+                   "check is absent", requirement)
+    try:
+        ref = DotReference.load(path)
+    except ReferenceInvalid as exc:
+        return Row("liveness", "dot_reference", "FAIL", str(exc), requirement)
+    cam = drivers.open(uri)
+    ir = next((p.intrinsics for p in cam.profiles() if p.kind == StreamKind.IR and p.intrinsics is not None), None)
+    if ir is None or not ref.fits(ir.width, ir.height, ir.fx):
+        return Row("liveness", "dot_reference", "FAIL", f"{path} was recorded for another IR mode than this camera's "
+                   f"(fx {ref.fx:.1f}, {ref.pattern.shape[1] + ref.origin_u}x{ref.pattern.shape[0]})", requirement)
+    return Row("liveness", "dot_reference", "PASS", f"f·b {ref.parallax_px_m:.2f} px·m, "
+               f"{float(ref.covered.mean()):.0%} of the projector's field, sha256 {ref.digest[:16]}", requirement)
 
 
 def _with_query(uri: str, **changes) -> str:
@@ -279,17 +309,23 @@ def run(args) -> int:
     if args.frames < 5:
         raise drivers.InvalidUri("--frames must be at least 5")
     settings = QualitySettings()
+    dot_reference = args.dot_reference
     if args.config:
-        from pathlib import Path
-
         from agent.config import load
-        settings = load(Path(args.config)).quality
+        config = load(Path(args.config))
+        settings = config.quality
+        if dot_reference is None and config.camera.dot_reference:
+            dot_reference = config.path(config.camera.dot_reference)
     if args.lux_k is not None:
         if not (args.lux_k > 0 and np.isfinite(args.lux_k)):
             raise UsageError("--lux-k must be a positive number")
         settings = dataclasses.replace(settings, lux_calibration={**settings.lux_calibration, "default": args.lux_k})
     try:
         rows = checklist(args.uri, args.frames, args.flat_target, settings)
+        # Not a §7.5 clause (the diagnostics page shows those only): the projector pattern reference.
+        row = dot_reference_row(args.uri, dot_reference)
+        row.next_step = next_step(row)
+        rows.append(row)
     except CaptureAgentError as exc:
         if not args.json:                     # the item and its next step, then error[CODE] as always
             print(f"capture-agent doctor {args.uri}")

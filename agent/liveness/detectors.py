@@ -209,6 +209,13 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
             m["projector_sharpness_floor"] = projector.sharpness_floor
         if projector.coarse:
             m["projector_coarse_pairs"] = float(projector.coarse)
+        # The fit to the projector's recorded pattern (``dotref``): whether every pair had it, the
+        # pairs' median band energy off it over the energy on it. Reported, not scored.
+        m["projector_pattern_checked"] = 1.0 if projector.pattern_checked else 0.0
+        if np.isfinite(projector.unmatched):
+            m["projector_unmatched"] = projector.unmatched
+        if projector.untestable:
+            m["projector_untestable_pairs"] = float(projector.untestable)
     return m
 
 
@@ -330,6 +337,9 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
     bound = 1.0
     material: float | None
     has_ir = np.isfinite(m.get("speckle_contrast", float("nan")))
+    if challenged and has_ir and projector_seen and m.get("projector_pattern_checked") == 0.0:
+        notes.append("projector pattern check absent: no dot reference for this camera, so light at the dots' "
+                     "scale switched with the projector is not told from the projector's own")
     if not has_ir:
         # Missing data is never evidence of life: without the material measure (the one detector
         # that answers masks) the session is unmeasured, capped below any live threshold.

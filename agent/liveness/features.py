@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from agent.liveness.dotref import DotReference, match_pattern
 from agent.liveness.power import SATURATED_DN
 from agent.pipeline.align import AlignedFrameSet
 from agent.pipeline.camera_model import deproject, project
@@ -337,6 +338,8 @@ class ProjectorLight:
     unexplained: float = 0.0      # the unlit frame's texture (squared contrast) the albedo does not explain
     sharpness: float = float("nan")   # the difference's fine- over mid-band energy, noise removed (``dot_shape``)
     coarse: float = float("nan")      # the difference's low- over mid-band energy, noise removed
+    unmatched: float = float("nan")   # band energy not on the projector's predicted pattern over the energy
+                                      # on it (``dotref.match_pattern``); NaN: no reference, inf: not testable
 
     @property
     def one_sided(self) -> bool:
@@ -426,7 +429,10 @@ class ProjectorMeasure:
     ``sharpness_floor`` the one-sided pairs' (each only lowered by what made its pair one-sided:
     clipped peaks, over-subtracted noise, coarse light); ``coarse`` how many pairs had more coarse
     energy in the difference than dots make (light switched with the projector that carries none
-    of its dots)."""
+    of its dots). With the projector's pattern recorded (``dotref``), ``unmatched`` is the pairs'
+    median band energy off it over the energy on it (measured and reported; it decides nothing
+    yet, docs/liveness.md), ``untestable`` counts the pairs it could not be tested on, and
+    ``pattern_checked`` says every pair was."""
     speckle: float
     low: float
     high: float
@@ -440,6 +446,9 @@ class ProjectorMeasure:
     sharpness: float = float("nan")
     sharpness_floor: float = float("nan")
     coarse: int = 0
+    untestable: int = 0               # pairs a configured reference could not test (another mode, no depth)
+    unmatched: float = float("nan")   # the pairs' median ``ProjectorLight.unmatched`` (NaN: no reference)
+    pattern_checked: bool = False     # every pair was tested against the projector's recorded pattern
 
     @classmethod
     def pool(cls, lights: list[ProjectorLight]) -> ProjectorMeasure:
@@ -456,8 +465,13 @@ class ProjectorMeasure:
         sharpness = med([x.sharpness for x in lights if np.isfinite(x.contrast2) and not x.one_sided])
         sharpness_floor = med([x.sharpness for x in lights if np.isfinite(x.contrast2) and x.one_sided])
         coarse = sum(x.coarse_light for x in lights if np.isfinite(x.contrast2))
+        measured = [x for x in lights if np.isfinite(x.contrast2)]
+        untestable = sum(x.unmatched == float("inf") for x in measured)
+        unmatched = [x.unmatched for x in measured if np.isfinite(x.unmatched)]
+        checked = bool(measured) and len(unmatched) == len(measured)
         return cls(speckle, low, high, share, snr, clipped, pairs, floor if f_pairs else nan, f_pairs, patterned,
-                   sharpness, sharpness_floor, coarse)
+                   sharpness, sharpness_floor, coarse, untestable=untestable,
+                   unmatched=float(np.median(unmatched)) if unmatched else nan, pattern_checked=checked)
 
 
 def _root(contrast2: float) -> float:
@@ -555,9 +569,11 @@ def projector_light(lit: AlignedFrameSet, dark: AlignedFrameSet, face: FaceObser
 
 
 def projector_light_on(patch: IrSkin | None, lit: AlignedFrameSet, dark: AlignedFrameSet,
-                       same: tuple[AlignedFrameSet, AlignedFrameSet] | None = None) -> ProjectorLight:
+                       same: tuple[AlignedFrameSet, AlignedFrameSet] | None = None,
+                       reference: DotReference | None = None) -> ProjectorLight:
     """:func:`projector_light` on the lit frame's skin patches as :func:`ir_skin` found them (None:
-    none found): the judge has them from measuring that frame's cues."""
+    none found): the judge has them from measuring that frame's cues. With the projector's
+    ``reference`` pattern, the pair is also tested against it (:func:`predicted_pattern`)."""
     nan = float("nan")
     if dark.frameset.ir is None or patch is None:
         return ProjectorLight(nan, nan, nan, 0, nan)
@@ -565,15 +581,73 @@ def projector_light_on(patch: IrSkin | None, lit: AlignedFrameSet, dark: Aligned
     quiet = None
     if same is not None and same[0].frameset.ir is not None and same[1].frameset.ir is not None:
         quiet = (ir(same[0]), ir(same[1]))
-    return pair_light(ir(lit), ir(dark), patch.mask, quiet)
+    predicted = None if reference is None else predicted_pattern(reference, patch, lit)
+    return pair_light(ir(lit), ir(dark), patch.mask, quiet, predicted=predicted, checked=reference is not None)
+
+
+# The measure's small search along the rows (px) for the predicted pattern: a real projector's
+# pattern drifts a little with temperature and the enrolled f·b is known to a fraction of a pixel.
+PATTERN_SHIFTS = (-1.0, -0.5, 0.0, 0.5, 1.0)
+
+
+def predicted_pattern(reference: DotReference, patch: IrSkin, lit: AlignedFrameSet
+                      ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Where the projector's dots must fall on ``patch`` of the lit frame, from the frame's own depth
+    there (``reference.predict``): ``(pattern, covered)`` (:func:`pair_light` also tries it moved by
+    each of ``PATTERN_SHIFTS``). None when the reference was recorded for another imager mode or
+    the patch has no depth."""
+    fs = lit.frameset
+    if fs.ir is None or fs.depth is None:
+        return None
+    ir = fs.ir
+    if not reference.fits(ir.intrinsics.width, ir.intrinsics.height, ir.intrinsics.fx):
+        return None
+    raw = fs.depth.pixels[patch.box].astype(np.float32) * np.float32(fs.depth.depth_scale)
+    good = raw > 0
+    if good.sum() < 20:
+        return None
+    z = np.where(good, raw, np.float32(np.median(raw[good])))
+    y0, x0 = patch.box[0].start or 0, patch.box[1].start or 0
+    return reference.predict(x0, y0, z)
+
+
+def _pattern_reading(diff: np.ndarray, skin: np.ndarray, predicted: tuple[np.ndarray, np.ndarray] | None,
+                     noise_diff: np.ndarray | None, noise_scale: float) -> float:
+    """The band energy of ``diff`` off the projector's predicted pattern over the energy on it
+    (``dotref.match_pattern``), at the best-fitting of ``PATTERN_SHIFTS``; inf when untestable."""
+    if predicted is None:
+        return float("inf")
+    pattern, covered = predicted
+    best = None
+    for shift in PATTERN_SHIFTS:
+        if shift == 0.0:
+            p, c = pattern, covered
+        else:
+            move = np.array([[1, 0, shift], [0, 1, 0]], np.float32)
+            size = (pattern.shape[1], pattern.shape[0])
+            p = np.asarray(cv2.warpAffine(pattern, move, size, flags=cv2.INTER_LINEAR))
+            c = np.asarray(cv2.warpAffine(covered.astype(np.float32), move, size)) > 0.999
+        match = match_pattern(diff, skin, p, c, noise_diff, noise_scale)
+        if np.isfinite(match.unmatched) and (best is None or match.unmatched < best.unmatched):
+            best = match
+    return best.unmatched if best is not None else float("inf")
 
 
 def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
-               same: tuple[np.ndarray, np.ndarray] | None = None) -> ProjectorLight:
+               same: tuple[np.ndarray, np.ndarray] | None = None, *,
+               predicted: tuple[np.ndarray, np.ndarray] | None = None, checked: bool = False
+               ) -> ProjectorLight:
     """:func:`projector_light` on the IR pixels themselves: a lit and an unlit frame (float arrays
     of one shape), the ``skin`` mask on them, and optionally two frames in one projector state.
     Every skin pixel counts, clipped ones at their clipped values; the share clipped in either
-    frame is reported (above ``MAX_CLIPPED_SHARE`` the contrast is a floor only)."""
+    frame is reported (above ``MAX_CLIPPED_SHARE`` the contrast is a floor only).
+
+    ``checked``: the camera's projector pattern is recorded, and ``predicted`` is where it falls on
+    these pixels (``predicted_pattern``; None: it could not be predicted, and the pair reads as
+    untestable). The difference is then fitted to the pattern (``dotref.match_pattern``) and the band
+    energy off it is recorded with the pair (``unmatched``). It is measured, not yet scored: in the simulator skin's
+    own NIR texture under the projector's light is off the pattern as an attacker's light is
+    (docs/liveness.md, "Review 4")."""
     nan = float("nan")
     npix = int(skin.sum())
     if npix == 0:
@@ -598,15 +672,17 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
         albedo, unexplained = albedo_texture(on, off, skin, off_noise) if m_off > MIN_ALBEDO_LEVEL_DN else (0.0, 0.0)
         contrast2 = ((hp - noise) / level ** 2 - albedo) / (1.0 + albedo)
         sharpness, coarse = dot_shape(diff, skin, same_diff, scale)
+        unmatched = _pattern_reading(diff, skin, predicted, same_diff, scale) if checked else float("nan")
         return ProjectorLight(contrast2, level, noise, npix, share, clipped, albedo, unexplained=unexplained,
-                              sharpness=sharpness, coarse=coarse)
+                              sharpness=sharpness, coarse=coarse, unmatched=unmatched)
     if share < MIN_PROJECTOR_SHARE:
         return ProjectorLight(nan, level, nan, npix, share, clipped, noise_measured=False)
     # No noise pair: the noise stays in the contrast and the fine band (both err toward hard) and
     # is all the contrast's variance.
     sharpness, coarse = dot_shape(diff, skin)
+    unmatched = _pattern_reading(diff, skin, predicted, None, 0.0) if checked else float("nan")
     return ProjectorLight(hp / level ** 2, level, hp, npix, share, clipped, noise_measured=False,
-                          sharpness=sharpness, coarse=coarse)
+                          sharpness=sharpness, coarse=coarse, unmatched=unmatched)
 
 
 def _band_vars(x: np.ndarray, mask: np.ndarray) -> np.ndarray:

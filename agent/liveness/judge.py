@@ -35,6 +35,7 @@ from agent.liveness.challenge import (
     verify_illumination,
 )
 from agent.liveness.detectors import score
+from agent.liveness.dotref import DotReference
 from agent.liveness.features import (
     FrameCues,
     IrSkin,
@@ -171,8 +172,10 @@ class Judge:
 
     def __init__(self, gate: QualityGate, thresholds: VerdictThresholds, *, challenge: Challenge | None,
                  notes: list[str] | None = None, pool: ThreadPoolExecutor | None = None,
-                 on_measured: Callable[[], None] | None = None):
+                 on_measured: Callable[[], None] | None = None, dot_reference: DotReference | None = None):
         self.gate, self.thresholds, self.challenge = gate, thresholds, challenge
+        # The camera's projector pattern (``dotref``): each on-off pair is tested against it.
+        self.dot_reference = dot_reference
         self.notes = list(notes or [])
         self.pool = pool
         # Called (on a judge thread) when a frameset's measurement is done: the caller's thread then
@@ -358,7 +361,8 @@ class Judge:
         if light is None:
             a = self.aligned
             light = self.lights[key] = projector_light_on(self.skins[on], a[on], a[off],
-                                                          (a[pair[0]], a[pair[1]]) if pair is not None else None)
+                                                          (a[pair[0]], a[pair[1]]) if pair is not None else None,
+                                                          self.dot_reference)
         return light
 
     def _step(self, i: int, j: int) -> tuple[float, float]:
@@ -676,9 +680,9 @@ class FrameSelection:
 
 
 def judge(sets: list[FrameSet], gate: QualityGate, thresholds: VerdictThresholds, *, challenge: Challenge | None,
-          notes: list[str] | None = None) -> JudgeResult:
+          notes: list[str] | None = None, dot_reference: DotReference | None = None) -> JudgeResult:
     """Judge a whole session at once (offline analysis, the PAD bench)."""
-    j = Judge(gate, thresholds, challenge=challenge, notes=notes, pool=judge_pool())
+    j = Judge(gate, thresholds, challenge=challenge, notes=notes, pool=judge_pool(), dot_reference=dot_reference)
     for fs in sets:
         j.add(fs)
     return j.finish()

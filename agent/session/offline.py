@@ -18,6 +18,7 @@ import numpy as np
 from agent.errors import NoDepth, NoFace
 from agent.face import FaceDetector
 from agent.liveness.challenge import Challenge, Kind
+from agent.liveness.dotref import DotReference
 from agent.liveness.fusion import VerdictThresholds
 from agent.liveness.judge import JudgeResult, judge
 from agent.pipeline.align import align_frameset
@@ -184,8 +185,10 @@ def check_input(sets: list[FrameSet], detector: FaceDetector, *, min_faces: int)
 
 
 def capture_and_judge(cam: Camera, n: int, *, gate: QualityGate | None = None,
-                      thresholds: VerdictThresholds | None = None, nonce: bytes | None = None) -> JudgeResult:
+                      thresholds: VerdictThresholds | None = None, nonce: bytes | None = None,
+                      dot_reference: DotReference | None = None) -> JudgeResult:
     """Capture from an open camera and judge in this process (offline analysis, tests)."""
     gate = gate or QualityGate()
     c = capture(cam, n, nonce, gate)
-    return judge(c.sets, gate, thresholds or VerdictThresholds(), challenge=c.challenge, notes=c.notes)
+    return judge(c.sets, gate, thresholds or VerdictThresholds(), challenge=c.challenge, notes=c.notes,
+                 dot_reference=dot_reference)

@@ -38,6 +38,9 @@ def register(sub) -> None:
     p.add_argument("--report-only", action="store_true", help="run nothing: report the --records file")
     p.add_argument("--write-calibration", action="store_true",
                    help=f"(--split train) store the fitted thresholds in {CALIBRATION_PATH.name}")
+    p.add_argument("--no-dot-reference", action="store_true",
+                   help="challenged sessions without the projector pattern check (by default each camera profile "
+                        "is enrolled first with projector-enrol's code, once per run, and every pair tested)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -79,7 +82,8 @@ def run(args) -> int:
         records = P.read_records(args.records)
     else:
         made = P.run(items, frames=args.frames, passive=args.passive, thresholds=thresholds, records=args.records,
-                     progress=None if args.json else progress, recordings=args.recordings)
+                     progress=None if args.json else progress, recordings=args.recordings,
+                     dot_reference=not args.no_dot_reference)
         records = P.read_records(args.records) if args.records is not None else made
     if args.write_calibration:
         # Every ramp and both modes' thresholds, from this file's train records (passive ones for

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import drivers
 from agent.cli import main
-from agent.commands.doctor import NEXT_STEPS, Row, next_step
+from agent.commands.doctor import NEXT_STEPS, Row, dot_reference_row, next_step
+from agent.liveness.dotref import MARGIN_PX, DotReference
+from drivers.frame import StreamKind
 from drivers.realsense_record import record_camera
 
 
@@ -78,3 +81,23 @@ def test_every_check_doctor_runs_has_a_next_step_for_failure(capsys):
     for c in json.loads(capsys.readouterr().out)["checks"]:
         key = "lux_response" if c["check"].startswith(("lux_response", "exposure_response")) else c["check"]
         assert NEXT_STEPS[key][0], key
+
+
+def test_the_dot_reference_row_says_whether_the_pattern_check_can_run(tmp_path):
+    uri = "sim://?realtime=0"
+    row = dot_reference_row(uri, None)
+    assert row.result == "NOT RUN" and "pattern check is absent" in row.value
+    assert "projector-enrol" in next_step(row)
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a reference")
+    assert dot_reference_row(uri, bad).result == "FAIL"
+    ir = next(p.intrinsics for p in drivers.open(uri).profiles() if p.kind == StreamKind.IR)
+    shape = (ir.height, ir.width + MARGIN_PX)
+    good = DotReference(np.ones(shape, np.float32), np.ones(shape, bool), 9.6, -MARGIN_PX, ir.fx)
+    good.save(tmp_path / "good.npz")
+    row = dot_reference_row(uri, tmp_path / "good.npz")
+    assert row.result == "PASS" and "f·b 9.60" in row.value and next_step(row) == ""
+    other = DotReference(np.ones(shape, np.float32), np.ones(shape, bool), 9.6, -MARGIN_PX, ir.fx * 2)
+    other.save(tmp_path / "other.npz")
+    row = dot_reference_row(uri, tmp_path / "other.npz")
+    assert row.result == "FAIL" and "another IR mode" in row.value and "again" in next_step(row)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
 
 from agent.cli import main
 from agent.liveness.detectors import active_ramps
+from agent.liveness.dotref import DotReference
 from agent.liveness.fusion import VerdictThresholds
 from agent.quality import QualityGate
 from hil import padeval as P
@@ -61,8 +63,20 @@ def test_thresholds_are_fitted_above_every_training_attack():
     assert P.threshold_for_apcer({"a": [0.1, 0.3]}, 0.001) == pytest.approx(0.3, abs=1e-5)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def enrolment_cache(tmp_path_factory):
+    """Enrolled references go to a fresh directory: every run of this module enrols as a first run would."""
+    mp = pytest.MonkeyPatch()
+    path = tmp_path_factory.mktemp("cache")
+    mp.setenv("CAPTURE_AGENT_CACHE", str(path))
+    P._DOT_REFERENCES.clear()
+    yield path / "dot-references"
+    P._DOT_REFERENCES.clear()
+    mp.undo()
+
+
 @pytest.fixture(scope="module")
-def presented():
+def presented(enrolment_cache):
     gate = QualityGate()
     items = P.presentations("train", live=1, per_species=1, injection=1, species=["live", "print", "replay"])
     return items, [P.run_presentation(p, frames=8, passive=False, gate=gate, thresholds=VerdictThresholds())
@@ -81,6 +95,51 @@ def test_stored_cues_score_as_the_judge_scored_them(presented):
     assert judged
     for r in judged:
         assert P.rescore(r, active_ramps()) == pytest.approx(r["score"], abs=1e-3)
+
+
+def test_challenged_presentations_are_fitted_to_their_cameras_enrolled_pattern(presented):
+    # Each camera is enrolled once (projector-enrol's code on its own frames) and every pair tested.
+    _, records = presented
+    judged = [r for r in records if r["outcome"] in ("accepted", "rejected") and r["kind"] != "injection"]
+    assert judged
+    for r in judged:
+        assert r["dot_reference"] is True and len(r["dot_reference_sha256"]) == 64
+        assert r["cues"]["projector_pattern_checked"] == 1.0 and r["cues"]["projector_unmatched"] >= 0.0
+        assert not any("pattern check absent" in n for n in r["notes"])
+    uri = judged[0]["uri"]
+    assert P.dot_reference_for(uri) is P.dot_reference_for(uri)       # cached per camera and mode
+
+
+def test_enrolled_references_are_kept_on_disk_for_their_code_and_unit(presented, enrolment_cache, monkeypatch):
+    _, records = presented
+    uri = next(r["uri"] for r in records if r.get("dot_reference_sha256"))
+    ref = P.dot_reference_for(uri)
+    files = sorted(enrolment_cache.glob("*.npz"))
+    assert files and all(f.stat().st_size > 0 for f in files) and not list(enrolment_cache.glob("*.tmp"))
+    mine = next(f for f in files if DotReference.load(f).digest == hashlib.sha256(ref.to_bytes()).hexdigest())
+    enrolled: list[str] = []
+
+    def enrol(uris, pairs):
+        enrolled.append(uris[0])
+        return ref
+
+    monkeypatch.setattr(P, "enrol_uris", enrol)
+    monkeypatch.setattr(P, "_DOT_REFERENCES", {})
+    again = P.dot_reference_for(uri)                  # a new process: read back, not enrolled again
+    assert enrolled == [] and again.to_bytes() == ref.to_bytes() and again.parallax_px_m == ref.parallax_px_m
+    mine.write_bytes(b"not a reference")             # a damaged file is enrolled again and replaced
+    monkeypatch.setattr(P, "_DOT_REFERENCES", {})
+    P.dot_reference_for(uri)
+    assert len(enrolled) == 1 and DotReference.load(mine).parallax_px_m == ref.parallax_px_m
+    # Another enrolment code or simulator: another file, enrolled afresh.
+    monkeypatch.setattr(P, "enrolment_version", lambda: "another")
+    monkeypatch.setattr(P, "_DOT_REFERENCES", {})
+    P.dot_reference_for(uri)
+    assert len(enrolled) == 2 and len(list(enrolment_cache.glob("*.npz"))) == len(files) + 1
+    monkeypatch.setenv("CAPTURE_AGENT_CACHE", "off")
+    monkeypatch.setattr(P, "_DOT_REFERENCES", {})
+    P.dot_reference_for(uri)
+    assert len(enrolled) == 3 and P.enrolment_cache_dir() is None
 
 
 def test_injected_replay_is_rejected(presented):
