@@ -88,8 +88,9 @@ class Counts:
     count: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
     nbytes: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
 
-    def add(self, role: str, where: str, size: int) -> None:
-        self.count[role, where] += 1
+    def add(self, role: str, where: str, size: int, n: int = 1) -> None:
+        """``n`` allocations of ``size`` bytes in all."""
+        self.count[role, where] += n
         self.nbytes[role, where] += size
 
     def total(self, role: str) -> tuple[int, int]:

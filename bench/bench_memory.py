@@ -85,7 +85,8 @@ WARM = int(os.environ.get("CAPTURE_AGENT_BENCH_WARM", "5"))
 PARTS = os.environ.get("CAPTURE_AGENT_BENCH_MEMORY_PARTS", "daemon,in-process,allocations").split(",")
 ALLOC_SESSIONS = int(os.environ.get("CAPTURE_AGENT_BENCH_ALLOC_SESSIONS", "3"))
 ALLOC_WARM = 2                    # sessions before counting: every table built, every pool started
-ALLOC_SITES = 8                   # call sites listed per process
+ALLOC_SITES = 8                   # call sites listed per process and phase
+PHASES = ("quality loop", "window")
 REST_S = float(os.environ.get("CAPTURE_AGENT_BENCH_REST_S", "30"))
 NO_LOCKOUT = 1_000_000            # failed sessions must not lock the bench's terminal out
 TARGET_MIB = 300.0
@@ -505,6 +506,9 @@ class InProcessWorker(LivenessSupervisor):
         self._gate: Any = None
         self.sent: collections.Counter[str] = collections.Counter()
         self.frameset_bytes = 0                         # pixels of the last frameset sent
+        # Which part of a session runs: the quality loop (from ``quality``) or the challenge window
+        # and what follows it up to the next session's quality loop (from ``begin``).
+        self.phase = PHASES[0]
 
     @property
     def pid(self) -> int | None:
@@ -544,6 +548,8 @@ class InProcessWorker(LivenessSupervisor):
             self._thread = None
 
     def _send(self, msg: dict[str, Any]) -> None:
+        if msg.get("op") in ("quality", "begin"):
+            self.phase = PHASES[msg["op"] == "begin"]
         if msg.get("op") in ("assess", "frameset"):
             self.sent[msg["op"]] += 1
             self.frameset_bytes = sum(math.prod(f["shape"]) * (2 if f["dtype"] == "uint16" else 1)
@@ -573,9 +579,10 @@ def allocation_rows() -> list[dict]:
     session allocates once (the probe's crops, the verdict) is in the totals too, spread over the
     session's framesets; the sites say which is which."""
     from agent.devices.lease import DeviceManager
-    from bench.allocations import FRAME_SIZED, AllocationCounter
+    from bench.allocations import FRAME_SIZED, AllocationCounter, Counts
 
-    counter = AllocationCounter(thread_role)
+    sup = InProcessWorker()
+    counter = AllocationCounter(lambda name: f"{thread_role(name)}: {sup.phase}")
     counter.counting = False
     framesets = 0
     outcomes: collections.Counter[str] = collections.Counter()
@@ -591,7 +598,6 @@ def allocation_rows() -> list[dict]:
         cameras = DeviceManager([CAMERA], settings)
         cameras.start()
         try:
-            sup = InProcessWorker()
             with sup, counter:
                 deps = SessionDeps(terminal_id=local_terminal.TERMINAL_ID, camera_uri=CAMERA, uplink=t.uplink,
                                    signer=t.signer, supervisor=sup, devices=settings, cameras=cameras,
@@ -606,34 +612,49 @@ def allocation_rows() -> list[dict]:
                         outcomes[str("ACCEPTED" if isinstance(last, Result) and last.accepted
                                      else getattr(last, "reason", None) or getattr(last, "code", "?"))] += 1
                 counter.counting = False
-                sent = sum(sup.sent.values())
+                sent = dict(sup.sent)
                 frameset_bytes = sup.frameset_bytes
         finally:
             cameras.stop()
             t.close()
+    n_quality, n_window = sent.get("assess", 0), sent.get("frameset", 0)
     rows: list[dict] = [{"name": f"allocations: sessions counted (after {ALLOC_WARM}; unpaced sim in a camera host)",
                          "value": float(ALLOC_SESSIONS), "unit": "sessions", "outcomes": dict(outcomes),
-                         "framesets_daemon": framesets, "framesets_worker": sent}]
+                         "framesets_daemon_read": framesets, "framesets_quality_loop": n_quality,
+                         "framesets_window": n_window}]
     print(f"[memory] frame-sized (>= {FRAME_SIZED >> 10} KiB) numpy allocations over {ALLOC_SESSIONS} sessions: "
-          f"daemon {framesets} framesets read, worker {sent} framesets received", file=sys.stderr)
-    for role, n_sets in (("daemon", framesets), ("worker", sent)):
-        n, nbytes = counter.counts.total(role)
-        per = max(n_sets, 1)
-        rows += [
-            {"name": f"allocations: {role}, frame-sized numpy allocations per frameset (target 0)",
-             "value": n / per, "unit": "allocs", "reference": 0.0, "count": n, "framesets": n_sets},
-            {"name": f"allocations: {role}, frame-sized bytes allocated per frameset (ratio: in framesets' bytes)",
-             "value": nbytes / per / 2**10, "unit": "KiB", "reference": frameset_bytes / 2**10,
-             "ratio": nbytes / per / frameset_bytes if frameset_bytes else None},
-        ]
-        for where, k, b in counter.counts.sites(role)[:ALLOC_SITES]:
-            rows.append({"name": f"allocations: {role} site {where}", "value": k / per, "unit": "allocs",
-                         "kib_per_frameset": round(b / per / 2**10, 1)})
-        print(f"[memory] {role}: {n / per:.2f} allocations, {nbytes / per / 2**10:.0f} KiB per frameset",
-              file=sys.stderr)
-        for where, k, b in counter.counts.sites(role):
-            print(f"    {k / per:7.2f}  {b / per / 2**10:9.0f} KiB  {where}", file=sys.stderr)
-    other = counter.counts.sites("other")
+          f"the daemon read {framesets} framesets, sent {n_quality} in quality loops and {n_window} in windows",
+          file=sys.stderr)
+    for role in ("daemon", "worker"):
+        # The whole: per frameset the daemon read (the worker's: per frameset it was sent).
+        whole = Counts()
+        for phase in PHASES:
+            for (r, where), k in counter.counts.count.items():
+                if r == f"{role}: {phase}":
+                    whole.add(role, where, counter.counts.nbytes[r, where], k)
+        parts = [(role, whole, framesets if role == "daemon" else n_quality + n_window, "frameset")]
+        parts += [(f"{role}: {PHASES[0]}", counter.counts, n_quality, "frameset assessed"),
+                  (f"{role}: {PHASES[1]}", counter.counts, n_window, "frameset of the window")]
+        for key, counts, n_sets, what in parts:
+            n, nbytes = counts.total(key)
+            per = max(n_sets, 1)
+            rows += [
+                {"name": f"allocations: {key}, frame-sized numpy allocations per {what} (target 0)",
+                 "value": n / per, "unit": "allocs", "reference": 0.0, "count": n, "framesets": n_sets},
+                {"name": f"allocations: {key}, frame-sized bytes per {what} (ratio: in framesets' pixels)",
+                 "value": nbytes / per / 2**10, "unit": "KiB", "reference": frameset_bytes / 2**10,
+                 "ratio": nbytes / per / frameset_bytes if frameset_bytes else None},
+            ]
+            if counts is not whole:
+                for where, k, b in counts.sites(key)[:ALLOC_SITES]:
+                    rows.append({"name": f"allocations: {key} site {where}", "value": k / per, "unit": "allocs",
+                                 "kib_per_frameset": round(b / per / 2**10, 1)})
+            print(f"[memory] {key}: {n / per:.2f} allocations, {nbytes / per / 2**10:.0f} KiB per {what} "
+                  f"({n_sets})", file=sys.stderr)
+            if counts is not whole:
+                for where, k, b in counts.sites(key):
+                    print(f"    {k / per:7.2f}  {b / per / 2**10:9.0f} KiB  {where}", file=sys.stderr)
+    other = [x for phase in PHASES for x in counter.counts.sites(f"other: {phase}")]
     if other:
         print("[memory] other threads (the reference server's), not counted above:", file=sys.stderr)
         for where, k, b in other[:ALLOC_SITES]:
