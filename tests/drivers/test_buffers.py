@@ -79,3 +79,57 @@ def test_an_array_another_thread_holds_is_not_lent():
     assert id(pool.take((32,), np.uint8)) != a_id
     release.set()
     t.join()
+
+
+def test_a_reservation_lends_each_of_its_arrays_once_from_one_block_per_shape():
+    pool = BufferPool(per_shape=0)
+    pool.reserve(3)
+    got = [pool.take((4, 6), np.uint16) for _ in range(3)]
+    assert pool.blocks == 1 and pool.made == 0
+    assert len({a.__array_interface__["data"][0] for a in got}) == 3
+    for k, a in enumerate(got):
+        a[:] = k
+    crop = got[0][1:3, 2:4]                              # only a slice of the first is still held
+    del got[0]
+    more = pool.take((4, 6), np.uint16)                  # the reservation is spent: a new array,
+    assert pool.made == 1                                # never the first one again
+    more[:] = 99
+    assert (crop == 0).all() and (got[0] == 1).all() and (got[1] == 2).all()
+    pool.take((2, 2), np.uint8)                          # another shape: its own block
+    assert pool.blocks == 2
+
+
+def test_an_ended_reservation_lends_nothing_more():
+    pool = BufferPool(per_shape=0)
+    pool.reserve(4)
+    pool.take((8,), np.uint8)
+    pool.end_reservation()
+    pool.take((8,), np.uint8)
+    assert (pool.blocks, pool.made) == (1, 1)
+
+
+def test_pooled_arrays_that_are_free_come_before_reserved_ones():
+    pool = BufferPool(per_shape=1)
+    a = pool.take((8,), np.uint8)
+    a_id = id(a)
+    del a
+    pool.reserve(2)
+    assert id(pool.take((8,), np.uint8)) == a_id and pool.blocks == 0
+
+
+def test_a_frame_keeps_a_reserved_array_but_copies_any_other_view():
+    from drivers.frame import ClockDomain, Frame, Intrinsics, PixelFormat, StreamKind
+
+    def frame(px):
+        return Frame(StreamKind.IR, px, PixelFormat.Y8, 0.0, ClockDomain.HARDWARE, 0, 1, Intrinsics(8, 4, 5, 5, 4, 2))
+
+    pool = BufferPool(per_shape=0)
+    pool.reserve(2)
+    lent = pool.take((4, 8), np.uint8)
+    lent[:] = 3
+    lent.flags.writeable = False
+    assert frame(lent).pixels is lent                    # lent once: the frame's own
+    block = lent.base
+    other = block[64:96].reshape(4, 8)                   # the same block, not lent: copied
+    other.flags.writeable = False
+    assert frame(other).pixels is not other
