@@ -147,16 +147,31 @@ def forget_calibrations() -> None:
 class _Scratch:
     """One thread's reused arrays for :func:`_splat` and :func:`_to_color_axis`, by name: each is
     taken again only by the next call on the same thread, and nothing of them leaves the call that
-    filled it (the results the caller keeps are fresh arrays)."""
+    filled it (the results the caller keeps are arrays of their own). ``size``: bytes of one block
+    to carve them from (what a thread used last session), so that a session's temporaries are one
+    allocation per thread; what does not fit is an array of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, size: int = 0) -> None:
         self.arrays: dict[str, np.ndarray] = {}
+        self.block = np.empty(size, np.uint8) if size else None
+        self.used = 0                                   # bytes of the block carved
+        self.needed = 0                                 # bytes of every array, as carved
 
     def get(self, name: str, n: int, dtype) -> np.ndarray:
         a = self.arrays.get(name)
         if a is None or a.dtype != dtype or a.size < n:
-            a = self.arrays[name] = np.empty(n, dtype)
+            a = self.arrays[name] = self._new(n, np.dtype(dtype))
         return a[:n]
+
+    def _new(self, n: int, dtype: np.dtype) -> np.ndarray:
+        nbytes = n * dtype.itemsize
+        stride = -(-nbytes // 64) * 64
+        self.needed += stride
+        if self.block is not None and self.used + stride <= self.block.size:
+            a = self.block[self.used:self.used + nbytes].view(dtype)
+            self.used += stride
+            return a
+        return np.empty(n, dtype)
 
 
 class _Fresh:
@@ -174,21 +189,28 @@ _SCRATCH: dict[int, _Scratch] = {}      # by thread; only while ``keep_scratch(T
 # quality loop drops each frameset once assessed; a judge keeps its window's, which get new ones.
 _RESULTS = BufferPool(per_shape=2)
 _keep = False
+_scratch_size = 0                       # bytes a thread's temporaries took last session
 
 
 def keep_scratch(on: bool) -> None:
     """Keep each thread's alignment temporaries between calls (the liveness worker, which aligns
     every frameset of a session on its judge threads), or not (the default: one-off alignments).
     Off drops what is kept."""
-    global _keep
+    global _keep, _scratch_size
     _keep = on
     if not on:
         release_scratch()
+        _scratch_size = 0
 
 
 def release_scratch() -> None:
     """Drop every thread's kept temporaries (at a session's end: no memory of a session kept between
-    sessions). Safe at any time: a call running now holds its own references until it returns."""
+    sessions), remembering how much a thread used for the next session's blocks. Safe at any time:
+    a call running now holds its own references until it returns."""
+    global _scratch_size
+    kept = list(_SCRATCH.values())
+    if kept:
+        _scratch_size = max(s.needed for s in kept)
     _SCRATCH.clear()
     _RESULTS.clear()
 
@@ -213,7 +235,7 @@ def _scratch() -> _Scratch | _Fresh:
     ident = threading.get_ident()
     s = _SCRATCH.get(ident)
     if s is None:
-        s = _SCRATCH[ident] = _Scratch()
+        s = _SCRATCH[ident] = _Scratch(_scratch_size)
     return s
 
 

@@ -288,3 +288,17 @@ def test_kept_temporaries_are_each_threads_own(kept_scratch):
     assert 1 <= len(kept_scratch._SCRATCH) <= 3       # the two threads' (and this one's): no more
     kept_scratch.release_scratch()
     assert not kept_scratch._SCRATCH
+
+
+def test_a_sessions_temporaries_are_one_block_sized_by_the_last_session(kept_scratch):
+    sets = [_varied(k) for k in range(3)]
+    kept_scratch.keep_scratch(False)
+    fresh = [align_frameset(fs) for fs in sets]
+    kept_scratch.keep_scratch(True)
+    align_frameset(sets[0])                           # a first session: as many arrays as it needs
+    kept_scratch.release_scratch()                    # its end
+    got = [align_frameset(fs) for fs in sets]         # the next: one block, carved
+    (scratch,) = kept_scratch._SCRATCH.values()
+    assert scratch.block is not None and scratch.used == scratch.needed <= scratch.block.size
+    assert all(a.base is scratch.block for a in scratch.arrays.values())
+    assert all(_same(a, b) for a, b in zip(fresh, got, strict=True))
