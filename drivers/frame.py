@@ -19,8 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from .buffers import lent_once
-
 
 class StreamKind(str, enum.Enum):
     COLOR = "color"
@@ -214,9 +212,8 @@ class Frame:
     def __post_init__(self) -> None:
         px = self.pixels
         check_pixels(self.format, tuple(px.shape), px.dtype, self.intrinsics, self.depth_scale)
-        if px.flags.writeable or (px.base is not None and not lent_once(px)):
-            # Own a private read-only copy: SDK buffers get recycled, callers' arrays get reused
-            # (not an array of a reserved block, which is lent once: ``drivers/buffers.py``).
+        if px.flags.writeable or px.base is not None:
+            # Own a private read-only copy: SDK buffers get recycled, callers' arrays get reused.
             px = px.copy()
             px.flags.writeable = False
             object.__setattr__(self, "pixels", px)

@@ -192,15 +192,6 @@ def best_face(r) -> dict[str, Any] | None:
             "landmarks": [[round(float(v), 2) for v in p] for p in f.mesh.landmarks]}
 
 
-MAX_RESERVED = 120         # framesets of a window kept in one block per stream (the uplink's bound)
-
-
-def window_frames(msg: dict[str, Any]) -> int:
-    """The framesets a ``begin`` announces, as many as are reserved for (0: none, or not a count)."""
-    v = msg.get("frames")
-    return min(v, MAX_RESERVED) if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
-
-
 def serve(ctrl: socket.socket, ring, gate, state: dict[str, Any]) -> None:
     """Two threads: the reader takes control messages, copies each frameset out of its ring slot
     and acknowledges it at once (the daemon may then reuse the slot); the judge works through the
@@ -247,13 +238,6 @@ def serve(ctrl: socket.socket, ring, gate, state: dict[str, Any]) -> None:
             else:
                 if msg["op"] in ("begin", "abort"):
                     generation[0] += 1
-                # A window's framesets, which its judge keeps whole, are copied into one block per
-                # stream (``drivers/buffers.py``, ``reserve``); every frameset of it has been read
-                # before its ``judge`` (or ``abort``), and the block is freed with the judge's hold.
-                if msg["op"] == "begin":
-                    ring.buffers.reserve(window_frames(msg))
-                elif msg["op"] in ("judge", "abort", "quality"):
-                    ring.buffers.end_reservation()
                 work.put((msg["op"], msg))
             if msg["op"] == "quit":
                 return
@@ -269,7 +253,7 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
     from agent.liveness.fusion import VerdictThresholds
     from agent.liveness.judge import Judge, judge_pool
     from agent.liveness.wire import WireError
-    from agent.pipeline.align import release_scratch, reserve_results
+    from agent.pipeline.align import release_scratch
     from agent.quality import QualityGate, QualitySettings
     from agent.quality.settings import CHANNELS
 
@@ -299,7 +283,6 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
                 challenge = Challenge.from_nonce(nonce, frames=int(msg["frames"]), kinds=kinds) if nonce else None
                 # A measured frameset is folded as soon as it is done (its share of the fusion with
                 # it), so that when the window ends only the last one is left to fold.
-                reserve_results(window_frames(msg))   # the window's aligned framesets: one block each
                 current = Judge(gate, VerdictThresholds(float(msg["live_min"]), float(msg["attack_max"])),
                                 challenge=challenge, notes=[str(n) for n in msg.get("notes", [])][:16],
                                 pool=judge_pool(), on_measured=lambda: work.put(("fold", None)))

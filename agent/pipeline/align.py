@@ -22,8 +22,7 @@ frameset to the next instead of allocating ~25 frame-sized arrays per frameset, 
 the colour image go to a sink cell of the z-buffer instead of being selected out (a selection is a
 new array per frame). The kept temporaries never leave the call that fills them; what a caller keeps
 (aligned depth, metres, IR) is an array of its own, lent by a ``BufferPool`` only once nobody holds
-the aligned frameset it was part of (a window's, which its judge keeps, from one block per shape:
-``reserve_results``). ``release_scratch()`` drops both (the worker: at each verdict,
+the aligned frameset it was part of. ``release_scratch()`` drops both (the worker: at each verdict,
 so nothing of a session stays between sessions). One-off alignments (the daemon's probe, tools)
 keep nothing.
 """
@@ -213,14 +212,6 @@ def release_scratch() -> None:
         _scratch_size = max(s.needed for s in kept)
     _SCRATCH.clear()
     _RESULTS.clear()
-
-
-def reserve_results(count: int) -> None:
-    """The next ``count`` results of each shape (a window's, which its judge keeps whole) come from
-    one block per shape (``BufferPool.reserve``) while temporaries are kept; until
-    :func:`release_scratch`."""
-    if _keep:
-        _RESULTS.reserve(count)
 
 
 def _result(shape: tuple[int, ...], dtype) -> np.ndarray:

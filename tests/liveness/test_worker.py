@@ -287,10 +287,3 @@ def test_framesets_read_from_the_ring_keep_their_own_pixels_while_held(sets):
     finally:
         peer.close()
         ring.close()
-
-
-def test_a_window_reserves_as_many_framesets_as_it_announces_within_a_bound():
-    from agent.liveness.worker import MAX_RESERVED, window_frames
-    assert window_frames({"frames": 32}) == 32
-    assert window_frames({"frames": 10_000}) == MAX_RESERVED
-    assert [window_frames(m) for m in ({}, {"frames": "32"}, {"frames": True}, {"frames": -1})] == [0, 0, 0, 0]
