@@ -28,7 +28,7 @@ from .channel import finite
 _DTYPES = {"uint8": np.uint8, "uint16": np.uint16}
 # Frame copies the daemon keeps per stream (shape): the frames a session's reader holds at once while
 # it matches and hands on framesets (its window's framesets, which it keeps, get arrays of their own).
-BUFFERS_PER_STREAM = 4
+BUFFERS_PER_STREAM = 2
 
 
 class FrameRing:
