@@ -238,6 +238,10 @@ def serve(ctrl: socket.socket, ring, gate, state: dict[str, Any]) -> None:
             else:
                 if msg["op"] in ("begin", "abort"):
                     generation[0] += 1
+                if msg["op"] in ("judge", "abort"):
+                    # Every frameset of the session is read: the ring lets go of the copies it kept
+                    # for the quality loop (freed with the judge's hold, before the verdict's trim).
+                    ring.buffers.clear()
                 work.put((msg["op"], msg))
             if msg["op"] == "quit":
                 return

@@ -123,3 +123,20 @@ def test_a_frame_nobody_holds_lends_its_array_to_the_next(ring):
     second = ring.read(ring.write(1, _with_pixels(1, 6)))
     assert id(second.pixels) == first_pixels and (second.pixels == 6).all()
     assert not second.pixels.flags.writeable
+
+
+def test_a_hosted_camera_going_idle_lets_go_of_its_frame_copies(tmp_path):
+    usbcam.register()
+    device = usbcam.FakeUsbDevice(tmp_path / "bus", fps=60)
+    with CameraHostPool(FAST) as pool:
+        cam = pool.open(device.uri)
+        cam.start()
+        held = cam.read(2.0)
+        for _ in range(4):
+            cam.read(2.0)                                # a session's reads: copies kept to lend again
+        ring = cam.host.ring
+        assert ring.buffers.kept() > 0 and ring.buffers.reused > 0
+        cam.pace(1.0)                                    # the session is over: the idle watch
+        assert ring.buffers.kept() == 0
+        assert held.pixels.size and not held.pixels.flags.writeable     # a frame still held stays whole
+        cam.stop()
