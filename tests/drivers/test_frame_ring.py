@@ -125,7 +125,7 @@ def test_a_frame_nobody_holds_lends_its_array_to_the_next(ring):
     assert not second.pixels.flags.writeable
 
 
-def test_a_hosted_camera_going_idle_lets_go_of_its_frame_copies(tmp_path):
+def test_a_hosted_camera_lets_go_of_its_frame_copies_when_its_pace_changes(tmp_path):
     usbcam.register()
     device = usbcam.FakeUsbDevice(tmp_path / "bus", fps=60)
     with CameraHostPool(FAST) as pool:
@@ -136,7 +136,7 @@ def test_a_hosted_camera_going_idle_lets_go_of_its_frame_copies(tmp_path):
             cam.read(2.0)                                # a session's reads: copies kept to lend again
         ring = cam.host.ring
         assert ring.buffers.kept() > 0 and ring.buffers.reused > 0
-        cam.pace(1.0)                                    # the session is over: the idle watch
+        cam.pace(None, demand=True)                      # the session's lease is given back
         assert ring.buffers.kept() == 0
         assert held.pixels.size and not held.pixels.flags.writeable     # a frame still held stays whole
         cam.stop()
