@@ -29,6 +29,7 @@ keep nothing.
 
 from __future__ import annotations
 
+import mmap
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -152,7 +153,10 @@ class _Scratch:
 
     def __init__(self, size: int = 0) -> None:
         self.arrays: dict[str, np.ndarray] = {}
-        self.block = np.empty(size, np.uint8) if size else None
+        # A mapping of its own, not malloc's: given back whole when the last view goes, and it does
+        # not raise malloc's mmap threshold (which follows the largest block freed), so the
+        # frame-sized arrays of a session stay mapped and unmapped apart, as before.
+        self.block = np.frombuffer(mmap.mmap(-1, size), np.uint8) if size else None
         self.used = 0                                   # bytes of the block carved
         self.needed = 0                                 # bytes of every array, as carved
 
