@@ -1,6 +1,6 @@
 """Memory of the daemon, its liveness worker and its camera host over many capture sessions.
 
-Two parts:
+Three parts:
 
 * **The daemon as it runs** (``daemon_rows``): ``capture-agent run`` in a process of its own, as
   provisioned for development (``hil.provision``), with the reference server in another process
@@ -29,6 +29,17 @@ Two parts:
   Python and numpy allocations over the sessions, and the three call sites that grew most (where
   to look, not a verdict).
 
+* **Frame-sized allocations per frameset** (``allocation_rows``): numpy allocations of at least
+  64 KiB, counted as they happen (``bench/allocations.py``: a hook on numpy's data allocator, not
+  ``tracemalloc``, whose snapshots miss an array made and dropped within a frameset), by process
+  and call site, per frameset in the steady state: ``ALLOC_SESSIONS`` (env
+  ``CAPTURE_AGENT_BENCH_ALLOC_SESSIONS``, default 3) verification sessions after ``ALLOC_WARM``,
+  the daemon's session code with its camera in a camera host (its device manager, as the daemon
+  has it) and the worker's serving code on threads of this process (``InProcessWorker``: the hook
+  cannot reach into the sandboxed worker), against the reference server. Rows: allocations and
+  bytes per frameset of the daemon and of the worker (target 0; the bytes as a ratio to one
+  frameset's pixels) and the sites that allocate most; every site on stderr.
+
 In the daemon part, the daemon's and the worker's RSS and PSS are sampled after every session; the
 rows ``... growth per session, steady state`` fit their slope over the sessions after the warm-up
 (``bench/slope.py``: least squares with an autocorrelation-robust 95 % interval, since the
@@ -49,11 +60,14 @@ import collections
 import math
 import os
 import re
+import socket
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 from agent.devices.policy import DeviceSettings
 from agent.liveness.supervisor import LivenessSupervisor
@@ -68,7 +82,11 @@ CAMERA = "sim://?realtime=0&seed=21&lux=300"
 DAEMON_CAMERA = "sim://?subject=live&lux=300&distance_mm=500&seed=21"
 SESSIONS = int(os.environ.get("CAPTURE_AGENT_BENCH_SESSIONS", "40"))
 WARM = int(os.environ.get("CAPTURE_AGENT_BENCH_WARM", "5"))
-PARTS = os.environ.get("CAPTURE_AGENT_BENCH_MEMORY_PARTS", "daemon,in-process").split(",")
+PARTS = os.environ.get("CAPTURE_AGENT_BENCH_MEMORY_PARTS", "daemon,in-process,allocations").split(",")
+ALLOC_SESSIONS = int(os.environ.get("CAPTURE_AGENT_BENCH_ALLOC_SESSIONS", "3"))
+ALLOC_WARM = 2                    # sessions before counting: every table built, every pool started
+ALLOC_SITES = 8                   # call sites listed per process and phase
+PHASES = ("quality loop", "window")
 REST_S = float(os.environ.get("CAPTURE_AGENT_BENCH_REST_S", "30"))
 NO_LOCKOUT = 1_000_000            # failed sessions must not lock the bench's terminal out
 TARGET_MIB = 300.0
@@ -162,7 +180,8 @@ def breakdown_rows(who: str, when: str, b: dict[str, dict[str, float]]) -> list[
 
 def run() -> list[dict]:
     return ((daemon_rows() if "daemon" in PARTS else [])
-            + (in_process_rows() if "in-process" in PARTS else []))
+            + (in_process_rows() if "in-process" in PARTS else [])
+            + (allocation_rows() if "allocations" in PARTS else []))
 
 
 def children(pid: int) -> list[int]:
@@ -472,3 +491,173 @@ def in_process_rows() -> list[dict]:
         rows.append({"name": f"  grew most: {Path(frame.filename).name}:{frame.lineno}", "value": s.size_diff / 1024,
                      "unit": "KiB"})
     return rows
+
+
+class InProcessWorker(LivenessSupervisor):
+    """The liveness worker's serving code (``agent.liveness.worker.serve``: its reader, its judge
+    loop, its judge pool) on threads of this process instead of in a sandboxed process of its own,
+    so that one allocation hook sees both sides; the daemon's side (``RemoteGate``, ``RemoteJudge``,
+    the ring) is the supervisor's own. The worker's threads are the ones named ``liveness-*``. It
+    counts the framesets it sends (``sent``: ``assess`` and ``frameset``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._thread: threading.Thread | None = None
+        self._gate: Any = None
+        self.sent: collections.Counter[str] = collections.Counter()
+        self.frameset_bytes = 0                         # pixels of the last frameset sent
+        # Which part of a session runs: the quality loop (from ``quality``) or the challenge window
+        # and what follows it up to the next session's quality loop (from ``begin``).
+        self.phase = PHASES[0]
+
+    @property
+    def pid(self) -> int | None:
+        return os.getpid() if self._thread is not None else None
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _start_locked(self) -> None:
+        if self.alive() and self._sock is not None:
+            return
+        self._teardown()
+        from agent.liveness import worker
+        from agent.liveness.wire import Ring
+        from agent.quality import QualityGate
+        if self._gate is None:
+            self._gate = QualityGate()
+            worker.warm_up(self._gate)
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ring = Ring(self.s.slots, self.s.slot_bytes)
+        peer = Ring(self.s.slots, self.s.slot_bytes, fd=os.dup(ring.fd), writable=False)
+
+        def serve() -> None:
+            try:
+                worker.serve(child, peer, self._gate, {})
+            finally:
+                child.close()
+                peer.close()
+        self._sock, self._ring = parent, ring
+        self._thread = threading.Thread(target=serve, name="liveness-worker", daemon=True)
+        self._thread.start()
+
+    def _teardown(self) -> None:
+        super()._teardown()                             # its socket closed: the worker's reader sees EOF
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+    def _send(self, msg: dict[str, Any]) -> None:
+        if msg.get("op") in ("quality", "begin"):
+            self.phase = PHASES[msg["op"] == "begin"]
+        if msg.get("op") in ("assess", "frameset"):
+            self.sent[msg["op"]] += 1
+            self.frameset_bytes = sum(math.prod(f["shape"]) * (2 if f["dtype"] == "uint16" else 1)
+                                      for f in msg["frames"])
+        super()._send(msg)
+
+
+def thread_role(name: str) -> str:
+    """Whose a thread of the ``allocations`` part is: the worker's (``liveness-*``), the daemon's
+    (the session's thread, the camera hosts' receivers, the device sources) or neither (the
+    reference server's)."""
+    if name.startswith("liveness-"):
+        return "worker"
+    if name == "MainThread" or name.startswith(("camera-host", "source", "maintenance")):
+        return "daemon"
+    return "other"
+
+
+def allocation_rows() -> list[dict]:
+    """Frame-sized numpy allocations (``bench/allocations.py``: a counting hook, every allocation of
+    at least 64 KiB as it happens, by thread and call site) per frameset in the steady state: whole
+    verification sessions (``run_capture``, the daemon's session code) with the camera in a camera
+    host process (as the daemon has it, through its device manager) and the worker's serving code
+    on threads of this process (:class:`InProcessWorker`), counted over ``ALLOC_SESSIONS`` sessions
+    after ``ALLOC_WARM``. Per frameset: the daemon's over the framesets its reader matched, the
+    worker's over the framesets sent to it (quality loop and challenge window). Everything a
+    session allocates once (the probe's crops, the verdict) is in the totals too, spread over the
+    session's framesets; the sites say which is which."""
+    from agent.devices.lease import DeviceManager
+    from bench.allocations import FRAME_SIZED, AllocationCounter, Counts
+
+    sup = InProcessWorker()
+    counter = AllocationCounter(lambda name: f"{thread_role(name)}: {sup.phase}")
+    counter.counting = False
+    framesets = 0
+    outcomes: collections.Counter[str] = collections.Counter()
+    settings = DeviceSettings(allow_development_cameras=True)
+
+    def observe(event: str, data: dict[str, Any]) -> None:
+        nonlocal framesets
+        if event == "session_streams" and counter.counting:
+            framesets += int(data.get("framesets", 0))
+
+    with tempfile.TemporaryDirectory() as d:
+        t = local_terminal.start(Path(d), limits=FailureLimits(max_failures=NO_LOCKOUT))
+        cameras = DeviceManager([CAMERA], settings)
+        cameras.start()
+        try:
+            with sup, counter:
+                deps = SessionDeps(terminal_id=local_terminal.TERMINAL_ID, camera_uri=CAMERA, uplink=t.uplink,
+                                   signer=t.signer, supervisor=sup, devices=settings, cameras=cameras,
+                                   observer=observe)
+                for i in range(ALLOC_WARM + ALLOC_SESSIONS):
+                    counter.counting = i >= ALLOC_WARM
+                    if i == ALLOC_WARM:
+                        sup.sent.clear()
+                    req = CaptureRequest(Purpose.VERIFY, "kiosk", f"CONSENT-ALLOC-{i:05d}")
+                    last = list(run_capture(deps, req))[-1]
+                    if counter.counting:
+                        outcomes[str("ACCEPTED" if isinstance(last, Result) and last.accepted
+                                     else getattr(last, "reason", None) or getattr(last, "code", "?"))] += 1
+                counter.counting = False
+                sent = dict(sup.sent)
+                frameset_bytes = sup.frameset_bytes
+        finally:
+            cameras.stop()
+            t.close()
+    n_quality, n_window = sent.get("assess", 0), sent.get("frameset", 0)
+    rows: list[dict] = [{"name": f"allocations: sessions counted (after {ALLOC_WARM}; unpaced sim in a camera host)",
+                         "value": float(ALLOC_SESSIONS), "unit": "sessions", "outcomes": dict(outcomes),
+                         "framesets_daemon_read": framesets, "framesets_quality_loop": n_quality,
+                         "framesets_window": n_window}]
+    print(f"[memory] frame-sized (>= {FRAME_SIZED >> 10} KiB) numpy allocations over {ALLOC_SESSIONS} sessions: "
+          f"the daemon read {framesets} framesets, sent {n_quality} in quality loops and {n_window} in windows",
+          file=sys.stderr)
+    for role in ("daemon", "worker"):
+        # The whole: per frameset the daemon read (the worker's: per frameset it was sent).
+        whole = Counts()
+        for phase in PHASES:
+            for (r, where), k in counter.counts.count.items():
+                if r == f"{role}: {phase}":
+                    whole.add(role, where, counter.counts.nbytes[r, where], k)
+        parts = [(role, whole, framesets if role == "daemon" else n_quality + n_window, "frameset")]
+        parts += [(f"{role}: {PHASES[0]}", counter.counts, n_quality, "frameset assessed"),
+                  (f"{role}: {PHASES[1]}", counter.counts, n_window, "frameset of the window")]
+        for key, counts, n_sets, what in parts:
+            n, nbytes = counts.total(key)
+            per = max(n_sets, 1)
+            rows += [
+                {"name": f"allocations: {key}, frame-sized numpy allocations per {what} (target 0)",
+                 "value": n / per, "unit": "allocs", "reference": 0.0, "count": n, "framesets": n_sets},
+                {"name": f"allocations: {key}, frame-sized bytes per {what} (ratio: in framesets' pixels)",
+                 "value": nbytes / per / 2**10, "unit": "KiB", "reference": frameset_bytes / 2**10,
+                 "ratio": nbytes / per / frameset_bytes if frameset_bytes else None},
+            ]
+            if counts is not whole:
+                for where, k, b in counts.sites(key)[:ALLOC_SITES]:
+                    rows.append({"name": f"allocations: {key} site {where}", "value": k / per, "unit": "allocs",
+                                 "kib_per_frameset": round(b / per / 2**10, 1)})
+            print(f"[memory] {key}: {n / per:.2f} allocations, {nbytes / per / 2**10:.0f} KiB per {what} "
+                  f"({n_sets})", file=sys.stderr)
+            if counts is not whole:
+                for where, k, b in counts.sites(key):
+                    print(f"    {k / per:7.2f}  {b / per / 2**10:9.0f} KiB  {where}", file=sys.stderr)
+    other = [x for phase in PHASES for x in counter.counts.sites(f"other: {phase}")]
+    if other:
+        print("[memory] other threads (the reference server's), not counted above:", file=sys.stderr)
+        for where, k, b in other[:ALLOC_SITES]:
+            print(f"    {k:7d}  {b / 2**10:9.0f} KiB  {where}", file=sys.stderr)
+    return rows
+

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from drivers.buffers import BufferPool
 from drivers.errors import CaptureAgentError
 from drivers.frame import (
     ClockDomain,
@@ -37,6 +38,7 @@ from drivers.frame import (
 )
 
 MAX_MESSAGE = 1 << 20
+BUFFERS_PER_STREAM = 2                    # frame copies the worker keeps per stream (shape)
 _DTYPES = {"uint8": np.uint8, "uint16": np.uint16}
 
 
@@ -123,6 +125,10 @@ class Ring:
         self.fd = fd
         self.map.madvise(mmap.MADV_DONTDUMP)
         self._dirty = [0] * slots                 # bytes written into each slot since the last wipe
+        # The worker's copies of the frames (``drivers/buffers.py``): an array is lent again once
+        # nobody holds its frame (the quality loop drops each frameset once assessed; a judge keeps
+        # its window's, which then get arrays of their own).
+        self.buffers = BufferPool(BUFFERS_PER_STREAM)
 
     def wipe(self) -> None:
         """Zero every byte written since the last wipe (in place: no temporary buffer of zeros)."""
@@ -166,7 +172,8 @@ class Ring:
                     raise WireError("frame bytes fall outside their ring slot")
                 px = np.frombuffer(self.map, dtype=dtype, count=nbytes // np.dtype(dtype).itemsize,
                                    offset=base + off).reshape(shape)
-                own = px.copy()                    # out of shared memory at once
+                own = self.buffers.take(shape, dtype)
+                np.copyto(own, px)                 # out of shared memory at once
                 own.flags.writeable = False
                 f = build_frame(d, own)
                 frames[f.stream] = f

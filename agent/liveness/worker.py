@@ -238,6 +238,10 @@ def serve(ctrl: socket.socket, ring, gate, state: dict[str, Any]) -> None:
             else:
                 if msg["op"] in ("begin", "abort"):
                     generation[0] += 1
+                if msg["op"] in ("judge", "abort"):
+                    # Every frameset of the session is read: the ring lets go of the copies it kept
+                    # for the quality loop (freed with the judge's hold, before the verdict's trim).
+                    ring.buffers.clear()
                 work.put((msg["op"], msg))
             if msg["op"] == "quit":
                 return
@@ -253,6 +257,7 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
     from agent.liveness.fusion import VerdictThresholds
     from agent.liveness.judge import Judge, judge_pool
     from agent.liveness.wire import WireError
+    from agent.pipeline.align import release_scratch
     from agent.quality import QualityGate, QualitySettings
     from agent.quality.settings import CHANNELS
 
@@ -321,6 +326,7 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
                     current.fold_ready()
             elif op == "abort":
                 current = None
+                release_scratch()
             elif op == "judge":
                 if current is None:
                     raise WireError("judge before begin")
@@ -335,6 +341,7 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
                        "framesets": r.framesets, "best": best_face(r), "evidence": r.evidence})
                 current = None                      # nothing of the session outlives its verdict
                 del r
+                release_scratch()                   # nor its alignment temporaries
                 allocator.trim()                    # nor its peak: free pages back to the kernel
             elif op == "selftest":
                 reply({"op": "selftest", **selftest(state, msg.get("probes") or {})})
@@ -346,6 +353,7 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
             code = getattr(exc, "code", "LIV_WIRE_INVALID")
             reply({"op": "error", "code": code, "message": str(exc)[:500]})
             current = None
+            release_scratch()
             if op in ("quality", "assess"):
                 quality = None                    # the loop starts again with ``quality``
 
@@ -372,9 +380,11 @@ def warm_up(gate) -> None:
     import traceback  # noqa: F401
 
     from agent import allocator
-    from agent.pipeline.align import forget_calibrations
+    from agent.pipeline.align import forget_calibrations, keep_scratch, release_scratch
+    keep_scratch(True)                # every frameset of a session aligned in the same temporaries
     _warm_session(gate)
     forget_calibrations()             # the synthetic camera's alignment table: sessions bring their own
+    release_scratch()                 # and the temporaries of its size
     gc.collect()
     allocator.trim()                  # the warm-up's framesets are gone: their pages too
     _WARM_MODULES = frozenset(sys.modules)

@@ -15,16 +15,29 @@ filter as shifted slices of one flat, bordered buffer. Selections are written as
 product with a comparison) rather than masked writes or ``np.where``, which cost several times as
 much on 300k pixels. Streams that share depth's imager (IR) are carried through the same z-buffer.
 ``make bench`` times it against librealsense's ``rs.align`` (about 0.45-0.5x its time at 640x480).
+
+Memory: a process that aligns every frameset of a session (the liveness worker) calls
+``keep_scratch(True)``: each thread then keeps its temporaries (about 18 MiB at 640x480) from one
+frameset to the next instead of allocating ~25 frame-sized arrays per frameset, and pixels that miss
+the colour image go to a sink cell of the z-buffer instead of being selected out (a selection is a
+new array per frame). The kept temporaries never leave the call that fills them; what a caller keeps
+(aligned depth, metres, IR) is an array of its own, lent by a ``BufferPool`` only once nobody holds
+the aligned frameset it was part of. ``release_scratch()`` drops both (the worker: at each verdict,
+so nothing of a session stays between sessions). One-off alignments (the daemon's probe, tools)
+keep nothing.
 """
 
 from __future__ import annotations
 
+import mmap
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
 from agent.pipeline.camera_model import deproject, pixel_rays, project
+from drivers.buffers import BufferPool
 from drivers.errors import CaptureAgentError
 from drivers.frame import Extrinsics, Frame, FrameSet, Intrinsics, StreamKind
 
@@ -131,6 +144,96 @@ def forget_calibrations() -> None:
     _pixel_index.cache_clear()
 
 
+class _Scratch:
+    """One thread's reused arrays for :func:`_splat` and :func:`_to_color_axis`, by name: each is
+    taken again only by the next call on the same thread, and nothing of them leaves the call that
+    filled it (the results the caller keeps are arrays of their own). ``size``: bytes of one block
+    to carve them from (what a thread used last session), so that a session's temporaries are one
+    allocation per thread; what does not fit is an array of its own."""
+
+    def __init__(self, size: int = 0) -> None:
+        self.arrays: dict[str, np.ndarray] = {}
+        # A mapping of its own, not malloc's: given back whole when the last view goes, and it does
+        # not raise malloc's mmap threshold (which follows the largest block freed), so the
+        # frame-sized arrays of a session stay mapped and unmapped apart, as before.
+        self.block = np.frombuffer(mmap.mmap(-1, size), np.uint8) if size else None
+        self.used = 0                                   # bytes of the block carved
+        self.needed = 0                                 # bytes of every array, as carved
+
+    def get(self, name: str, n: int, dtype) -> np.ndarray:
+        a = self.arrays.get(name)
+        if a is None or a.dtype != dtype or a.size < n:
+            a = self.arrays[name] = self._new(n, np.dtype(dtype))
+        return a[:n]
+
+    def _new(self, n: int, dtype: np.dtype) -> np.ndarray:
+        nbytes = n * dtype.itemsize
+        stride = -(-nbytes // 64) * 64
+        self.needed += stride
+        if self.block is not None and self.used + stride <= self.block.size:
+            a = self.block[self.used:self.used + nbytes].view(dtype)
+            self.used += stride
+            return a
+        return np.empty(n, dtype)
+
+
+class _Fresh:
+    """No scratch kept: every array new, as any one-off alignment wants (the daemon's probe, tools)."""
+
+    @staticmethod
+    def get(name: str, n: int, dtype) -> np.ndarray:
+        return np.empty(n, dtype)
+
+
+_FRESH = _Fresh()
+_SCRATCH: dict[int, _Scratch] = {}      # by thread; only while ``keep_scratch(True)``
+# The results' arrays (aligned depth, metres, IR) while ``keep_scratch(True)``: one is lent again
+# only once nobody holds the aligned frameset it was part of (``drivers/buffers.py``). A session's
+# quality loop drops each frameset once assessed; a judge keeps its window's, which get new ones.
+_RESULTS = BufferPool(per_shape=2)
+_keep = False
+_scratch_size = 0                       # bytes a thread's temporaries took last session
+
+
+def keep_scratch(on: bool) -> None:
+    """Keep each thread's alignment temporaries between calls (the liveness worker, which aligns
+    every frameset of a session on its judge threads), or not (the default: one-off alignments).
+    Off drops what is kept."""
+    global _keep, _scratch_size
+    _keep = on
+    if not on:
+        release_scratch()
+        _scratch_size = 0
+
+
+def release_scratch() -> None:
+    """Drop every thread's kept temporaries (at a session's end: no memory of a session kept between
+    sessions), remembering how much a thread used for the next session's blocks. Safe at any time:
+    a call running now holds its own references until it returns."""
+    global _scratch_size
+    kept = list(_SCRATCH.values())
+    if kept:
+        _scratch_size = max(s.needed for s in kept)
+    _SCRATCH.clear()
+    _RESULTS.clear()
+
+
+def _result(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A new array for a result the caller keeps (one nobody holds any more, from ``_RESULTS``,
+    while temporaries are kept)."""
+    return _RESULTS.take(shape, dtype) if _keep else np.empty(shape, dtype)
+
+
+def _scratch() -> _Scratch | _Fresh:
+    if not _keep:
+        return _FRESH
+    ident = threading.get_ident()
+    s = _SCRATCH.get(ident)
+    if s is None:
+        s = _SCRATCH[ident] = _Scratch(_scratch_size)
+    return s
+
+
 def _splat(depth_u16: np.ndarray, depth_scale: float, table: AlignmentTable, carry: np.ndarray | None = None,
            empty: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
     """Per color pixel: the winning depth value (units, 0 = none) and, with ``carry`` (an array of
@@ -139,28 +242,51 @@ def _splat(depth_u16: np.ndarray, depth_scale: float, table: AlignmentTable, car
     they carry the same surface.
 
     The buffers are bordered (an empty row 0 and column 0) and flat, so the 2x2 neighbourhood of
-    every pixel is four contiguous, shifted slices of one array."""
+    every pixel is four contiguous, shifted slices of one array. Every temporary is the thread's
+    scratch (:func:`keep_scratch`), the depth units too: a strided (h, w) view of it, valid until
+    this thread aligns again, so the caller reads it at once. The carried values are a new array."""
     h, w = table.color.height, table.color.width
-    d = np.take(depth_u16.ravel(), table.cand)      # np.take: about twice as fast as a[idx] here
-    w_inv = np.take(_inverse_depth_lut(depth_scale), d)
+    s = _scratch()
+    count = table.cand.size
+    f32 = np.float32
+    # np.take with an ``out`` and mode "raise" buffers through a temporary; the indices are in
+    # range by construction (candidates of this table; uint16 depths into a 65536-entry table).
+    d = np.take(depth_u16.ravel(), table.cand, out=s.get("d", count, np.uint16), mode="clip")
+    # np.take makes its indices intp: here, in the keys' buffer (not yet in use), not anew.
+    index = s.get("key", count, np.uint64).view(np.intp)
+    np.copyto(index, d)
+    w_inv = np.take(_inverse_depth_lut(depth_scale), index, out=s.get("w_inv", count, f32), mode="clip")
     u0, u1, u2 = table.cu
     v0, v1, v2 = table.cv
-    uc = np.multiply(u2, w_inv)                     # in place: fewer temporaries
+    uc = np.multiply(u2, w_inv, out=s.get("uc", count, f32))
     uc += u1
     uc *= w_inv
     uc += u0
-    vc = np.multiply(v2, w_inv)
+    vc = np.multiply(v2, w_inv, out=s.get("vc", count, f32))
     vc += v1
     vc *= w_inv
     vc += v0
-    ui = uc.astype(np.int32)                        # = round(u) + 1: column in the bordered buffer
-    vi = vc.astype(np.int32)
-    ok = (ui >= 1) & (ui <= w) & (vi >= 1) & (vi <= h) & (d > 0)
+    ui = s.get("ui", count, np.int32)               # = round(u) + 1: column in the bordered buffer
+    np.copyto(ui, uc, casting="unsafe")             # truncation, as astype
+    vi = s.get("vi", count, np.int32)
+    np.copyto(vi, vc, casting="unsafe")
+    ok, t = s.get("ok", count, np.bool_), s.get("ok_part", count, np.bool_)
+    np.greater_equal(ui, 1, out=ok)
+    ok &= np.less_equal(ui, w, out=t)
+    ok &= np.greater_equal(vi, 1, out=t)
+    ok &= np.less_equal(vi, h, out=t)
+    ok &= np.greater(d, 0, out=t)
     wp = w + 1
     n = (h + 1) * wp
+    sink = n + 1                                    # a cell past the image: where pixels that miss it go
     vi *= wp
     vi += ui                                        # flat position in the bordered buffer
-    target = vi[ok]
+    # Pixels that miss the image (or have no depth) are scattered into the sink rather than
+    # selected out: a selection is a new array (and np.compress another of indices) per frame.
+    vi -= sink
+    vi *= ok
+    vi += sink
+    target = vi
     # One z-buffer key per depth pixel: its depth in the high bits, then (with ``carry``) its pixel
     # index, then the carried value. The minimum key is the nearest surface, ties between equal
     # depths broken by pixel index (not by the carried value, which would bias it), and the
@@ -168,20 +294,26 @@ def _splat(depth_u16: np.ndarray, depth_scale: float, table: AlignmentTable, car
     kdt: type[np.unsignedinteger]
     if carry is None:
         kdt, shift = np.uint16, 0
+        key = d
     else:
         if carry.dtype.itemsize > 2 and carry.dtype != np.int32:
             raise AlignmentError("only 8/16-bit values or pixel indices can be carried")
         kdt, shift = np.uint64, _INDEX_BITS + 16
-    key = d[ok].astype(kdt, copy=False)
-    if carry is not None:
-        src = table.cand[ok]
+        key = s.get("key", count, kdt)
+        np.copyto(key, d)
         key <<= kdt(shift)
-        key |= src.astype(kdt) << kdt(16)
+        part = s.get("key_part", count, kdt)
+        np.copyto(part, table.cand, casting="unsafe")   # pixel indices: not negative
+        part <<= kdt(16)
+        key |= part
         if carry.dtype.itemsize <= 2:
-            key |= np.take(carry.ravel(), src).astype(kdt)
+            carried_src = np.take(carry.ravel(), table.cand, out=s.get("carry_src", count, carry.dtype), mode="clip")
+            np.copyto(part, carried_src)
+            key |= part
     # Empty: depth field 65535 (decoded as "no depth"), everything below it all ones. One spare
-    # cell at the end so the result reshapes to (h, wp).
-    zbuf = np.full(n + 1, (65536 << shift) - 1, dtype=kdt)
+    # cell at the end so the result reshapes to (h, wp), and the sink after it.
+    zbuf = s.get("zbuf", n + 2, kdt)
+    zbuf.fill((65536 << shift) - 1)
     np.minimum.at(zbuf, target, key)
     # Each depth pixel covers ~1.6 color pixels, so centres leave one-pixel gaps, and a far
     # surface's centre can fall into a gap of a nearer one. A 2x2 minimum (this pixel, the one to
@@ -189,54 +321,66 @@ def _splat(depth_u16: np.ndarray, depth_scale: float, table: AlignmentTable, car
     # Keep a pixel's own centre unless a clearly nearer surface (2 %, at least 3 units) covers it,
     # so noise on one surface does not bias the result toward the nearest one.
     c0 = wp + 1                                     # flat position of pixel (0, 0)
+    size = n + 1 - c0                               # h rows of wp
     centre = zbuf[c0:n + 1]                         # every pixel from (0, 0) on, plus the spare cell
-    grown = np.minimum(centre, zbuf[c0 - 1:n])
+    grown = np.minimum(centre, zbuf[c0 - 1:n], out=s.get("grown", size, kdt))
     np.minimum(grown, zbuf[1:n - wp + 1], out=grown)
     np.minimum(grown, zbuf[0:n - wp], out=grown)
     cd: np.ndarray
     gd: np.ndarray
     if shift:
-        cd = (centre >> kdt(shift)).astype(np.uint16)
-        gd = (grown >> kdt(shift)).astype(np.uint16)
+        shifted = s.get("shifted", size, kdt)
+        cd, gd = s.get("cd", size, np.uint16), s.get("gd", size, np.uint16)
+        np.copyto(cd, np.right_shift(centre, kdt(shift), out=shifted), casting="unsafe")
+        np.copyto(gd, np.right_shift(grown, kdt(shift), out=shifted), casting="unsafe")
     else:
         cd, gd = centre, grown
     # A nearer neighbour wins when it is nearer by more than max(3, c // 50) units (grown <= centre,
     # so the difference cannot wrap). Arithmetic, not masks: masked writes cost ten times as much.
-    margin = cd // np.uint16(50)
+    margin = np.floor_divide(cd, np.uint16(50), out=s.get("margin", size, np.uint16))
     np.maximum(margin, np.uint16(3), out=margin)
-    diff = cd - gd
-    take = diff > margin
+    diff = np.subtract(cd, gd, out=s.get("diff", size, np.uint16))
+    take = np.greater(diff, margin, out=s.get("take", size, np.bool_))
     diff *= take
-    units = cd - diff                               # the winner's depth: grown where taken, else centre
-    units *= units != 65535                         # empty (65535) is 0
+    units = np.subtract(cd, diff, out=s.get("units", size, np.uint16))   # grown where taken, else centre
+    units *= np.not_equal(units, 65535, out=s.get("not_empty", size, np.bool_))   # empty (65535) is 0
     units = units.reshape(h, wp)[:, :w]
     if carry is None:
-        return np.ascontiguousarray(units), None
-    won = centre - grown                            # the winner's key, arithmetically as above
+        return units, None
+    won = np.subtract(centre, grown, out=s.get("shifted", size, kdt))   # the winner's key, as above
     won *= take
     np.subtract(centre, won, out=won)
     if carry.dtype.itemsize <= 2:
-        carried = (won & kdt(0xFFFF)).astype(carry.dtype)
+        np.bitwise_and(won, kdt(0xFFFF), out=won)
+        carried = _result((h, w), carry.dtype)
     else:                                           # the pixel index itself
-        carried = ((won >> kdt(16)) & kdt((1 << _INDEX_BITS) - 1)).astype(np.int32)
-    carried = np.ascontiguousarray(carried.reshape(h, wp)[:, :w])
-    units = np.ascontiguousarray(units)
-    carried -= (carried - carried.dtype.type(empty)) * (units == 0)      # ``empty`` where no depth
+        np.right_shift(won, kdt(16), out=won)
+        np.bitwise_and(won, kdt((1 << _INDEX_BITS) - 1), out=won)
+        carried = _result((h, w), np.int32)
+    np.copyto(carried, won.reshape(h, wp)[:, :w], casting="unsafe")
+    no_depth = np.equal(units, 0, out=s.get("no_depth", h * w, np.bool_).reshape(h, w))
+    if empty == 0:
+        carried *= np.logical_not(no_depth, out=no_depth)                           # 0 where no depth
+    else:
+        np.copyto(carried, carried.dtype.type(empty), where=no_depth)              # ``empty`` where no depth
     return units, carried
 
 
 def _to_color_axis(units: np.ndarray, depth_scale: float, table: AlignmentTable) -> np.ndarray:
-    """Depth-axis units to color-axis units (uint16), per color pixel (see ``color_axis``).
-    The factor is the color pixel's own ray, not the exact sub-pixel point: the difference is
-    below a micrometre for real extrinsics (rotation of a few milliradians)."""
-    z = units.astype(np.float32)
+    """Depth-axis units to color-axis units (uint16, a new array), per color pixel (see
+    ``color_axis``). The factor is the color pixel's own ray, not the exact sub-pixel point: the
+    difference is below a micrometre for real extrinsics (rotation of a few milliradians)."""
+    s = _scratch()
+    z = s.get("z", units.size, np.float32).reshape(units.shape)
+    np.copyto(z, units)
     z += np.float32(table.r3t / depth_scale)
     z *= table.color_axis
     np.rint(z, out=z)
     np.clip(z, 1, 65535, out=z)
-    out = z.astype(np.uint16)
-    out *= units != 0                               # no depth stays 0 (arithmetic: no masked write)
-    return out
+    out = _result(units.shape, np.uint16)
+    np.copyto(out, z, casting="unsafe")
+    out *= np.not_equal(units, 0, out=s.get("has_depth", units.size, np.bool_).reshape(units.shape))
+    return out                                      # no depth stays 0 (arithmetic: no masked write)
 
 
 def align_depth_to_color(depth_u16: np.ndarray, depth_scale: float, depth_intr: Intrinsics,
@@ -250,7 +394,7 @@ def align_depth_to_color(depth_u16: np.ndarray, depth_scale: float, depth_intr: 
     """
     table = _checked_table(depth_u16, depth_scale, depth_intr, color_intr, depth_to_color)
     units, _ = _splat(depth_u16, depth_scale, table)
-    return units if depth_axis else _to_color_axis(units, depth_scale, table)
+    return units.copy() if depth_axis else _to_color_axis(units, depth_scale, table)
 
 
 def align_depth_to_color_with_index(depth_u16, depth_scale, depth_intr, color_intr, depth_to_color, *,
@@ -259,7 +403,7 @@ def align_depth_to_color_with_index(depth_u16, depth_scale, depth_intr, color_in
     that won (-1 where none): use it to carry streams that share depth's geometry (IR)."""
     table = _checked_table(depth_u16, depth_scale, depth_intr, color_intr, depth_to_color)
     units, index = _splat(depth_u16, depth_scale, table, carry=_pixel_index(depth_u16.shape), empty=-1)
-    out = units if depth_axis else _to_color_axis(units, depth_scale, table)
+    out = units.copy() if depth_axis else _to_color_axis(units, depth_scale, table)
     return out, index
 
 
@@ -316,9 +460,9 @@ def align_frameset(fs: FrameSet) -> AlignedFrameSet:
     table = _checked_table(depth.pixels, depth.depth_scale, depth.intrinsics, color.intrinsics, d2c)
     units, ir = _splat(depth.pixels, depth.depth_scale, table, carry=fs.ir.pixels if fs.ir is not None else None)
     aligned = _to_color_axis(units, depth.depth_scale, table)
-    depth_m = aligned.astype(np.float32)
-    depth_m *= np.float32(depth.depth_scale)
-    depth_m[aligned == 0] = np.nan
+    depth_m = np.multiply(aligned, np.float32(depth.depth_scale), out=_result(aligned.shape, np.float32))
+    np.copyto(depth_m, np.float32(np.nan), where=np.equal(
+        aligned, 0, out=_scratch().get("no_depth", aligned.size, np.bool_).reshape(aligned.shape)))
     return AlignedFrameSet(fs, color, depth_m, aligned, ir, depth.depth_scale)
 
 

@@ -53,7 +53,7 @@ class FaceDepth:
 
 def clipped_anywhere(ir: np.ndarray) -> bool:
     """Whether any pixel of an IR frame is clipped (a glint can explain holes only then)."""
-    return bool((ir >= GLINT_DN).any())
+    return bool(ir.size and ir.max() >= GLINT_DN)           # no frame-sized mask of comparisons
 
 
 def glint_mask(aligned: AlignedFrameSet, pixels: np.ndarray, z_m: float) -> np.ndarray:

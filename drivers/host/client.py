@@ -575,7 +575,11 @@ class HostedCamera(Camera):
         """How the host reads. Between sessions (``idle_period_s``) one frame per stream per period
         instead of every frame; ``None``: every frame. ``demand``: one frame each time ``read`` finds
         nothing queued, none read ahead (a session's lease). The device streams on in every mode.
-        Frames already queued are dropped when the mode changes."""
+        Frames already queued are dropped when the mode changes, and the ring lets go of the frame
+        copies it kept to lend again (the pace changes when a session's lease begins and when it
+        ends): nothing of a session's frames stays between sessions; frames somebody still holds
+        stay theirs."""
+        self._host.ring.buffers.clear()
         if not self._host.alive or self._closed:
             return
         self._host.call("pace", self._s.call_timeout_s, idle_period_s=idle_period_s, demand=demand)

@@ -19,12 +19,16 @@ from typing import Any
 
 import numpy as np
 
+from ..buffers import BufferPool
 from ..errors import CameraHostProtocol
 from ..frame import ClockDomain, Frame, FrameHeader, PixelFormat, StreamKind, check_pixels
 from . import codec
 from .channel import finite
 
 _DTYPES = {"uint8": np.uint8, "uint16": np.uint16}
+# Frame copies the daemon keeps per stream (shape): the frames a session's reader holds at once while
+# it matches and hands on framesets (its window's framesets, which it keeps, get arrays of their own).
+BUFFERS_PER_STREAM = 2
 
 
 class FrameRing:
@@ -43,6 +47,8 @@ class FrameRing:
         self.fd = fd
         prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
         self.map = mmap.mmap(fd, self.size, mmap.MAP_SHARED, prot)
+        # The daemon's copies of the frames: each array lent again once nobody holds its frame.
+        self.buffers = BufferPool(BUFFERS_PER_STREAM)
 
     # -- the host's side ----------------------------------------------------------------------------
     def write(self, slot: int, frame: Frame) -> dict[str, Any]:
@@ -60,10 +66,11 @@ class FrameRing:
         validated; anything outside its slot or of the wrong type is ``CameraHostProtocol``."""
         slot, shape, dtype, fields = self._parse(desc)
         nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-        # Out of shared memory at once, and no name left on the mapping: a refused frame's traceback
-        # must not keep the ring from closing.
-        px = np.frombuffer(self.map, dtype=dtype, count=nbytes // np.dtype(dtype).itemsize,
-                           offset=slot * self.slot_bytes).reshape(shape).copy()
+        # Out of shared memory at once, into an array nobody holds (``drivers/buffers.py``), and no
+        # name left on the mapping: a refused frame's traceback must not keep the ring from closing.
+        px = self.buffers.take(shape, dtype)
+        np.copyto(px, np.frombuffer(self.map, dtype=dtype, count=nbytes // np.dtype(dtype).itemsize,
+                                    offset=slot * self.slot_bytes).reshape(shape))
         px.flags.writeable = False
         try:
             return Frame(pixels=px, **fields)

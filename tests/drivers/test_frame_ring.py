@@ -97,3 +97,46 @@ def test_a_hosted_camera_hands_out_headers_without_copying_pixels(monkeypatch, t
         f = cam.read(2.0)                                # the full read goes on where the headers left off
         assert copied == [f.frame_number] and f.pixels.size and FrameHeader.of(f).counter > last[f.stream]
         cam.stop()
+
+
+def _with_pixels(n: int, value: int) -> Frame:
+    f = _frame(n)
+    return Frame(f.stream, np.full_like(f.pixels, value), f.format, f.timestamp_ms, f.clock_domain, f.host_time_ns,
+                 n, f.intrinsics, index=0, device_serial="S1", depth_scale=0.001, metadata=f.metadata)
+
+
+def test_frames_read_in_a_row_keep_their_own_pixels_while_held(ring):
+    # The daemon copies each frame out into a pooled array: one still held (a matcher waiting for
+    # its partner, a session's window) is never the array the next frame is copied into.
+    held = []
+    for n in range(8):
+        held.append(ring.read(ring.write(n % 2, _with_pixels(n, 100 + n))))
+    for n, f in enumerate(held):
+        assert (f.pixels == 100 + n).all() and not f.pixels.flags.writeable
+    assert ring.buffers.reused == 0
+
+
+def test_a_frame_nobody_holds_lends_its_array_to_the_next(ring):
+    first = ring.read(ring.write(0, _with_pixels(0, 5)))
+    first_pixels = id(first.pixels)
+    del first
+    second = ring.read(ring.write(1, _with_pixels(1, 6)))
+    assert id(second.pixels) == first_pixels and (second.pixels == 6).all()
+    assert not second.pixels.flags.writeable
+
+
+def test_a_hosted_camera_lets_go_of_its_frame_copies_when_its_pace_changes(tmp_path):
+    usbcam.register()
+    device = usbcam.FakeUsbDevice(tmp_path / "bus", fps=60)
+    with CameraHostPool(FAST) as pool:
+        cam = pool.open(device.uri)
+        cam.start()
+        held = cam.read(2.0)
+        for _ in range(4):
+            cam.read(2.0)                                # a session's reads: copies kept to lend again
+        ring = cam.host.ring
+        assert ring.buffers.kept() > 0 and ring.buffers.reused > 0
+        cam.pace(None, demand=True)                      # the session's lease is given back
+        assert ring.buffers.kept() == 0
+        assert held.pixels.size and not held.pixels.flags.writeable     # a frame still held stays whole
+        cam.stop()

@@ -268,3 +268,22 @@ def test_bad_frame_description_is_refused_by_the_worker_which_survives(sup, sets
     assert exc.value.code == "LIV_WIRE_INVALID"
     assert sup.alive()
     assert sup.judge(sets, nonce=NONCE).verdict.verdict == "live"
+
+
+def test_framesets_read_from_the_ring_keep_their_own_pixels_while_held(sets):
+    # The worker copies each frameset out of its slot into pooled arrays: the ones a judge holds
+    # (its whole window) are never the arrays a later frameset is copied into; a dropped one is.
+    ring = wire.Ring(2, 4 << 20)
+    peer = wire.Ring(2, 4 << 20, fd=os.dup(ring.fd), writable=False)
+    try:
+        held = [peer.read(ring.write(k % 2, fs)) for k, fs in enumerate(sets[:6])]
+        for fs, got in zip(sets[:6], held, strict=True):
+            assert frameset_digest(got) == frameset_digest(fs)
+            assert all(not f.pixels.flags.writeable for f in got.frames.values())
+        assert peer.buffers.reused == 0
+        del held, got
+        again = peer.read(ring.write(0, sets[6]))
+        assert peer.buffers.reused == len(sets[6].frames) and frameset_digest(again) == frameset_digest(sets[6])
+    finally:
+        peer.close()
+        ring.close()

@@ -229,3 +229,76 @@ def test_alignment_tables_kept_are_bounded_and_a_third_calibration_evicts_the_ol
         assert alignment_table(DEPTH_INTRINSICS, COLOR_INTRINSICS, cal[2]) is not third
     finally:
         forget_calibrations()
+
+
+def _varied(k):
+    """Frameset ``k`` of a sequence: the analytic scene moved back by k cm, holes and IR of its own."""
+    rng = np.random.default_rng(k)
+    depth = analytic_depth()
+    depth = np.where(depth > 0, depth + 10 * k, 0).astype(np.uint16)
+    depth[rng.random(depth.shape) < 0.05] = 0
+    ir = rng.integers(0, 256, depth.shape, dtype=np.uint8)
+    return _frames(depth, ir, np.zeros((480, 640, 3), np.uint8))
+
+
+@pytest.fixture
+def kept_scratch():
+    align_mod = __import__("agent.pipeline.align", fromlist=["x"])
+    align_mod.keep_scratch(True)
+    yield align_mod
+    align_mod.keep_scratch(False)
+
+
+def _same(a, b):
+    return (np.array_equal(a.depth_u16, b.depth_u16) and np.array_equal(a.ir, b.ir)
+            and np.array_equal(a.depth_m, b.depth_m, equal_nan=True))
+
+
+def test_kept_temporaries_align_as_fresh_ones_and_results_held_keep_their_contents(kept_scratch):
+    sets = [_varied(k) for k in range(4)]
+    kept_scratch.keep_scratch(False)
+    fresh = [align_frameset(fs) for fs in sets]
+    kept_scratch.keep_scratch(True)
+    held = [align_frameset(fs) for fs in sets]         # every result held, as a judge holds its window's
+    for k, (a, b) in enumerate(zip(fresh, held, strict=True)):
+        assert _same(a, b), k
+        assert not np.array_equal(held[k].depth_u16, held[(k + 1) % 4].depth_u16)
+    for fs in sets:                                    # results dropped at once, as the quality loop does
+        assert _same(align_frameset(fs), fresh[sets.index(fs)])
+    # Depth alone and the index form return results of their own too, not the kept temporaries.
+    d = sets[0].depth.pixels
+    one = align_depth_to_color(d, 0.001, DEPTH_INTRINSICS, COLOR_INTRINSICS, DEPTH_TO_COLOR, depth_axis=True)
+    before = one.copy()
+    align_depth_to_color(sets[1].depth.pixels, 0.001, DEPTH_INTRINSICS, COLOR_INTRINSICS, DEPTH_TO_COLOR,
+                         depth_axis=True)
+    assert np.array_equal(one, before)
+
+
+def test_kept_temporaries_are_each_threads_own(kept_scratch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    sets = [_varied(k) for k in range(6)]
+    kept_scratch.keep_scratch(False)
+    fresh = [align_frameset(fs) for fs in sets]
+    kept_scratch.keep_scratch(True)
+    with ThreadPoolExecutor(2) as pool:
+        for _ in range(3):
+            got = list(pool.map(align_frameset, sets))
+            assert all(_same(a, b) for a, b in zip(fresh, got, strict=True))
+    assert 1 <= len(kept_scratch._SCRATCH) <= 3       # the two threads' (and this one's): no more
+    kept_scratch.release_scratch()
+    assert not kept_scratch._SCRATCH
+
+
+def test_a_sessions_temporaries_are_one_block_sized_by_the_last_session(kept_scratch):
+    sets = [_varied(k) for k in range(3)]
+    kept_scratch.keep_scratch(False)
+    fresh = [align_frameset(fs) for fs in sets]
+    kept_scratch.keep_scratch(True)
+    align_frameset(sets[0])                           # a first session: as many arrays as it needs
+    kept_scratch.release_scratch()                    # its end
+    got = [align_frameset(fs) for fs in sets]         # the next: one block, carved
+    (scratch,) = kept_scratch._SCRATCH.values()
+    assert scratch.block is not None and scratch.used == scratch.needed <= scratch.block.size
+    assert all(a.base is scratch.block for a in scratch.arrays.values())
+    assert all(_same(a, b) for a, b in zip(fresh, got, strict=True))

@@ -1,0 +1,47 @@
+"""The allocation hook of ``bench memory``'s ``allocations`` part counts what numpy allocates, where."""
+
+import threading
+
+import numpy as np
+
+from bench import bench_memory
+from bench.allocations import FRAME_SIZED, AllocationCounter, _default_handler
+
+
+def _make(n: int) -> np.ndarray:
+    return np.empty(n, np.uint8)
+
+
+def test_counts_frame_sized_allocations_by_thread_and_site_and_restores_numpy():
+    before = tuple(getattr(_default_handler().allocator, f) for f in ("malloc", "calloc", "realloc"))
+    with AllocationCounter(lambda name: "other" if name == "other" else "main") as c:
+        a = np.zeros(FRAME_SIZED, np.uint8)              # calloc
+        b = _make(FRAME_SIZED - 1)                        # too small to count
+        t = threading.Thread(target=lambda: np.ones((300, 300), np.float32), name="other")
+        t.start()
+        t.join()
+        c.counting = False
+        _make(2 * FRAME_SIZED)                            # not counted: counting is off
+    assert tuple(getattr(_default_handler().allocator, f) for f in ("malloc", "calloc", "realloc")) == before
+    assert c.counts.total("main") == (1, FRAME_SIZED)
+    assert c.counts.total("other") == (1, 300 * 300 * 4)
+    (where, n, nbytes), = c.counts.sites("main")
+    assert where.startswith("tests/bench/test_allocations.py:") and n == 1 and nbytes == FRAME_SIZED
+    (where, _, _), = c.counts.sites("other")
+    assert "numpy" in where                               # the thread's lambda is not the project's code
+    assert a.sum() == 0 and b.size == FRAME_SIZED - 1     # the arrays themselves are numpy's as ever
+
+
+def test_site_names_the_project_frame_that_called_numpy():
+    with AllocationCounter(lambda name: "main") as c:
+        _make(FRAME_SIZED)
+    (where, _, _), = c.counts.sites("main")
+    assert "(_make)" in where
+
+
+def test_thread_roles():
+    assert bench_memory.thread_role("liveness-judge_0") == "worker"
+    assert bench_memory.thread_role("liveness-reader") == "worker"
+    assert bench_memory.thread_role("MainThread") == "daemon"
+    assert bench_memory.thread_role("camera-host:sim") == "daemon"
+    assert bench_memory.thread_role("ThreadPoolExecutor-0_0") == "other"
