@@ -348,14 +348,17 @@ class Source:
             # Seen as reconnecting from now on: the next session must not get the dead handle.
             self._set(SourceState.RECONNECTING, "lost during a session",
                       fault if isinstance(fault, CaptureAgentError) else None)
+        # No longer lent before the pace is set: ``_apply_pace`` keeps a lent camera's host reading on
+        # demand, so setting the pace first left it there after every session (the idle pace never
+        # came back between sessions).
+        self._reset_watchdog()
+        self._lent = False
         cam = self.camera
         if cam is not None and fault is None:
             try:
                 self._apply_pace(cam)
             except CaptureAgentError as exc:
                 self.fault = exc
-        self._reset_watchdog()
-        self._lent = False
 
     def _wait_for_frame(self, deadline: float) -> bool:
         """True once the (re)started camera shows an advancing counter before ``deadline``.

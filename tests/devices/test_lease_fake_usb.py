@@ -94,6 +94,34 @@ def test_fake_usb_cameras_read_between_leases_keep_no_frames(bus):
         m.stop()
 
 
+def test_fake_usb_camera_host_goes_back_to_the_idle_pace_after_a_session(bus):
+    # A lease reads its camera on demand; when it ends, the camera host reads at the idle pace again
+    # (one frame per stream per period), not on demand for the rest of the daemon's life.
+    dev = usbcam.FakeUsbDevice(bus, fps=60)
+    m = DeviceManager([dev.uri], FAST)
+    m.start()
+    try:
+        src = m.rig.sources[0]
+        _wait(lambda: src.frames >= 4, what="idle reads")
+        calls: list[tuple] = []
+        host_pace = src.camera.pace
+
+        def pace(idle_period_s, *, demand=False):
+            calls.append((idle_period_s, demand))
+            host_pace(idle_period_s, demand=demand)
+
+        src.camera.pace = pace
+        for _ in range(2):
+            cam = m.lease()
+            cam.start()
+            _framesets(cam, 2)
+            cam.stop()
+            assert calls[-1] == (FAST.idle_period_s, False), calls
+        assert (None, True) in calls                   # the lease itself read on demand
+    finally:
+        m.stop()
+
+
 def test_fake_usb_one_lease_at_a_time(bus):
     dev = usbcam.FakeUsbDevice(bus)
     m = DeviceManager([dev.uri], FAST)
