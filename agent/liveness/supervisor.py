@@ -330,10 +330,21 @@ class RemoteGate:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            if self.sup._ring is not None:
-                self.sup._ring.wipe()                   # no face pixels stay in shared memory
+            if self.sup._sock is not None:
+                # The worker lets go of the loop's frame copies, aligned results and alignment
+                # temporaries now, not at the next session's verdict: a session can end in its
+                # quality loop (timeout, the person walks away, a camera error) and never send
+                # ``judge``. Every ``assess`` was answered, so no alignment is still running.
+                try:
+                    self.sup._send({"op": "abort"})
+                except LivenessWorkerError:
+                    pass                                # already torn down by _fail
         finally:
-            self.sup._lock.release()
+            try:
+                if self.sup._ring is not None:
+                    self.sup._ring.wipe()               # no face pixels stay in shared memory
+            finally:
+                self.sup._lock.release()
 
     def evaluate(self, fs: FrameSet, *, face_metered: bool = False) -> Assessment:
         """``fs`` through the worker's gate. ``face_metered``: the colour camera's auto-exposure

@@ -95,6 +95,20 @@ def test_a_quality_loop_imports_nothing_after_the_workers_warm_up(sup, sets):
     assert st["imported_after_warm_up"] == [] and st["simulator_modules"] == []
 
 
+def test_a_quality_loop_that_ends_tells_the_worker_to_let_go_of_its_frames(sup, sets, monkeypatch):
+    # A session can end in its quality loop (timeout, the person walks away) and never send
+    # ``judge``: the loop's end itself makes the worker drop its frame copies and alignment
+    # temporaries, and the worker serves the next loop as before.
+    sent: list[str] = []
+    send = sup._send
+    monkeypatch.setattr(sup, "_send", lambda msg: (sent.append(msg["op"]), send(msg))[1])
+    with sup.open_quality("kiosk") as remote:
+        remote.evaluate(sets[0])
+    assert sent[0] == "quality" and sent[-1] == "abort"
+    with sup.open_quality("kiosk") as remote:
+        assert remote.evaluate(sets[1]).faces_found == 1
+
+
 GOOD = {"op": "assessment", "ok": False, "complete": False, "progress": 40, "prompt": "HOLD_STILL",
         "prompts": ["HOLD_STILL", "DEPTH_SPARSE"], "faces_found": 1, "face": {"bbox": [200.5, 120.0, 420.0, 380.0]},
         "ir_bright_end": 180.25, "timing_ms": 21.5}
