@@ -117,7 +117,8 @@ class FakeUsbDevice:
         return firmware_of(self.dir)
 
     def count(self, event: str) -> int:
-        """How often ``open`` / ``reset`` / ``stop`` happened (from every process)."""
+        """How often ``open`` / ``reset`` / ``stop`` / ``hang`` (a read that began to hang) happened,
+        from every process."""
         p = self.dir / "log"
         return p.read_text().split().count(event) if p.exists() else 0
 
@@ -300,7 +301,10 @@ class FakeUsbCamera(Camera):
         if self.state.fault("crash_read"):
             ctypes.string_at(0)                  # a segmentation fault, as inside a vendor SDK
         if self.state.fault("hang_read_gil"):
+            _log(self.dev, "hang")               # a test can clear the fault once this read is stuck
             ctypes.PyDLL(None).sleep(3600)       # blocks without ever giving up the interpreter lock
+        if self.state.fault("hang_read"):
+            _log(self.dev, "hang")
         while self.state.fault("hang_read"):
             time.sleep(0.05)                     # a blocked transfer: the interpreter runs on
         if self._inner is not None:

@@ -177,8 +177,12 @@ def test_fake_usb_sdk_hang_during_idle_is_killed_and_replaced_before_the_next_se
         old = src.camera.host_pid
         epoch = src.epoch
         dev.fault(hang_read_gil=True)
-        _wait(lambda: src.state is SourceState.RECONNECTING, what="hang detected")
+        # Cleared once the host's read is stuck, before the host is found hung: clearing it only when
+        # the source reads as reconnecting raced the replacement's first read, which could hang too
+        # (its start then ran out only after 10 s; CI, stop 28).
+        _wait(lambda: dev.count("hang") >= 1, what="the read to hang")
         dev.clear()
+        _wait(lambda: src.state is SourceState.RECONNECTING, what="hang detected")
         _wait(lambda: src.state is SourceState.ONLINE and src.epoch > epoch, what="replacement")
         assert src.camera.host_pid != old
         assert any(e.error == "DRV_HOST_HUNG" for e in src.history()), src.history()
