@@ -71,6 +71,8 @@ class BufferPool:
             return sum(a.nbytes for arrays in self._arrays.values() for a in arrays)
 
     def clear(self) -> None:
-        """Keep nothing (arrays still held stay their holders')."""
+        """Keep nothing (arrays still held stay their holders'). Nothing is zeroed: an array nobody
+        holds is freed, and the allocator's trim after a session gives its pages back to the kernel
+        (``docs/liveness.md``, "Per-frame allocations")."""
         with self._lock:
             self._arrays.clear()

@@ -354,11 +354,19 @@ class Source:
         self._reset_watchdog()
         self._lent = False
         cam = self.camera
-        if cam is not None and fault is None:
-            try:
-                self._apply_pace(cam)
-            except CaptureAgentError as exc:
-                self.fault = exc
+        if cam is None:
+            return
+        if fault is not None:
+            # No pace change on a camera that failed (recovery replaces it), but its host's ring lets
+            # go of the session's frame copies now, not when the camera is opened again.
+            forget = getattr(cam, "forget_frames", None)
+            if forget is not None:
+                forget()
+            return
+        try:
+            self._apply_pace(cam)                # which lets go of them too
+        except CaptureAgentError as exc:
+            self.fault = exc
 
     def _wait_for_frame(self, deadline: float) -> bool:
         """True once the (re)started camera shows an advancing counter before ``deadline``.

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -184,6 +184,7 @@ class Judge:
         self._pending: collections.deque = collections.deque()
         self._submitted: list[tuple[FrameSet, Future[_Measured]]] = []
         self._last_grids: Future | None = None
+        self._tasks: list[Future] = []           # every task of this judge on the pool (``close``)
         self.sets: list[FrameSet] = []
         self.aligned: list[AlignedFrameSet] = []
         self.faces: list[FaceObservation | None] = []
@@ -248,6 +249,7 @@ class Judge:
         # measurement waits for it: no task ever waits for one that no thread has taken.
         inspected = self.pool.submit(self._inspect, fs)
         measured = self.pool.submit(self._measure, fs, inspected)
+        self._tasks += (inspected, measured)
         if self.on_measured is not None:
             on_measured = self.on_measured
             measured.add_done_callback(lambda _: on_measured())
@@ -258,7 +260,37 @@ class Judge:
             # The window's last frameset: while one thread measures it, the other works out every
             # frame's face grid in the window's final box, as soon as its detections say what it is.
             self._last_grids = self.pool.submit(self._final_grids, list(self._submitted), inspected)
+            self._tasks.append(self._last_grids)
         self._drain(block=False)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """End this judge's work on the pool, whatever state it is in (a session aborted, failed or
+        replaced, or after ``finish``): its tasks no thread has started are cancelled, so they never
+        run, and the ones running are waited for, at most ``timeout`` seconds. True when none is
+        left running: from then on no task of this judge aligns a frameset, so nothing its tasks
+        would keep (a judge thread's alignment temporaries, the aligned results' pool) comes back
+        after the caller's ``release_scratch()``. Its framesets, measurements and what it worked
+        out are dropped either way. Calling it again does nothing more.
+
+        Why cancel and wait rather than let late tasks run and drop what they make: a cancelled
+        task costs nothing (a session aborted with a backlog no longer delays the next one's
+        framesets, which queue behind it on the same threads), and once this returns True the
+        alignment's kept state is touched only by tasks that started after it, so
+        ``release_scratch`` needs no generation or lock in the alignment's path."""
+        tasks, self._tasks = self._tasks, []
+        # Newest first: a measurement before the inspection it waits for (one that runs while its
+        # inspection is cancelled fails). ``cancel`` is False for a task running or done: those are
+        # waited for (``wait`` on a cancelled one would wait until a thread takes it off the queue).
+        started = [f for f in reversed(tasks) if not f.cancel()]
+        running = wait(started, timeout=timeout).not_done if started else set()
+        self._pending.clear()
+        self._submitted = []
+        self._last_grids = None
+        self.sets, self.aligned, self.faces, self.skins, self.boxes = [], [], [], [], []
+        self.cues, self.motion_steps, self.cue_frames, self.energies, self.digests = [], [], [], [], []
+        self.ranks, self.grids, self.lights, self.pair_steps = [], [], {}, {}
+        self.last_report = None
+        return not running
 
     def _final_grids(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen]
                      ) -> tuple[tuple[int, int, int, int], list[_Grid | None]] | None:

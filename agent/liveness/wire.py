@@ -185,6 +185,7 @@ class Ring:
             raise WireError(f"bad frameset description: {type(exc).__name__}: {exc}") from None
 
     def close(self) -> None:
+        self.buffers.clear()                      # the frame copies kept to lend again go with the ring
         try:
             if self.writable:
                 self.wipe()

@@ -35,6 +35,7 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -230,6 +231,7 @@ def serve(ctrl: socket.socket, ring, gate, state: dict[str, Any]) -> None:
                     continue
                 reply({"op": "ack", "slot": msg["slot"]})
                 work.put(("frameset", (generation[0], fs)))
+                del fs                            # this thread keeps no frameset until the next one
             elif msg["op"] == "assess":           # the quality loop's: answered with its assessment
                 try:
                     work.put(("assess", (ring.read(msg), msg)))
@@ -238,19 +240,29 @@ def serve(ctrl: socket.socket, ring, gate, state: dict[str, Any]) -> None:
             else:
                 if msg["op"] in ("begin", "abort"):
                     generation[0] += 1
-                if msg["op"] in ("judge", "abort"):
-                    # Every frameset of the session is read: the ring lets go of the copies it kept
-                    # for the quality loop (freed with the judge's hold, before the verdict's trim).
-                    ring.buffers.clear()
                 work.put((msg["op"], msg))
             if msg["op"] == "quit":
                 return
 
     threading.Thread(target=reader, name="liveness-reader", daemon=True).start()
-    judge_loop(work, reply, gate, state, generation)
+    # When a session ends, the ring lets go of the frame copies it kept to lend again (its pool:
+    # the quality loop's, and the first of a window's); copies the judge holds go with the judge.
+    judge_loop(work, reply, gate, state, generation, forget=ring.buffers.clear)
 
 
-def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) -> None:
+# How long a session's end waits for its judge tasks that are running (one frameset's alignment and
+# measurement each, well under a second); one that runs on past it makes the worker end (``JudgeStuck``).
+JUDGE_CLOSE_TIMEOUT_S = 5.0
+
+
+class JudgeStuck(Exception):
+    """A judge task of a session that ended did not stop within ``JUDGE_CLOSE_TIMEOUT_S``: it still
+    holds the session's frames and would keep alignment temporaries after they were let go. Nothing
+    can stop a thread, so the worker ends; the supervisor starts a fresh one."""
+
+
+def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], *,
+               forget: Callable[[], None] = lambda: None) -> None:
     from agent import allocator
     from agent.errors import ConfigError
     from agent.liveness.challenge import Challenge, ChallengeError
@@ -266,13 +278,29 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
     quality_gates: dict[str, QualityGate] = {}
     current: Judge | None = None          # the judge of the session now running
     failed = False                                # a session that went wrong takes no more frames
+
+    def end_session() -> None:
+        """Nothing of the session now ending stays (a verdict, an abort, an error, a new session in
+        its place): its judge's tasks that no thread has started never run and the running ones are
+        waited for, so none makes alignment temporaries or pooled results after they are dropped
+        here; the ring's pool lets go of its frame copies."""
+        nonlocal current
+        ending, current = current, None
+        if ending is not None and not ending.close(JUDGE_CLOSE_TIMEOUT_S):
+            raise JudgeStuck(f"a judge task ran on {JUDGE_CLOSE_TIMEOUT_S:g} s after its session ended")
+        del ending
+        release_scratch()                           # its alignment temporaries and aligned results
+        forget()
+
     while True:
         op, msg = work.get()
         try:
             if op == "error":
-                current, failed = None, True
+                failed = True
                 raise msg
             if op == "begin":
+                if current is not None:
+                    end_session()                   # a session replaced before its verdict
                 failed = False
                 channel = str(msg.get("channel", "kiosk"))
                 if channel not in CHANNELS:
@@ -292,14 +320,13 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
                                 pool=judge_pool(), on_measured=lambda: work.put(("fold", None)))
                 reply({"op": "ready"})
             elif op == "frameset":
-                gen, fs = msg
-                if gen != generation[0]:
+                if msg[0] != generation[0]:
                     continue                          # from a session that was aborted or replaced
                 if current is None:
                     if not failed:
                         raise WireError("frameset before begin")
                     continue
-                current.add(fs)
+                current.add(msg[1])
             elif op == "quality":
                 quality = None
                 key = quality_key(msg)
@@ -311,7 +338,7 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
                 quality.reset()
                 reply({"op": "ready"})
             elif op == "assess":
-                fs, req = msg
+                req = msg[1]                      # the frameset (msg[0]) bound to no name: see ``finally``
                 if quality is None:
                     raise WireError("assess before quality")
                 face_metered = req.get("face_metered", False)
@@ -319,30 +346,32 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
                     raise WireError("face_metered must be true or false")
                 # On a judge thread: its face-model interpreters exist already (the main thread's
                 # would be a third set, 14 MiB); no window is judged while the quality loop runs.
-                reply(judge_pool().submit(assess, quality, fs, face_metered).result())
-                del fs
+                reply(judge_pool().submit(assess, quality, msg[0], face_metered).result())
             elif op == "fold":
                 if current is not None:
                     current.fold_ready()
             elif op == "abort":
-                current = None
-                release_scratch()
+                end_session()
+                allocator.trim()                    # its peak too, as after a verdict
             elif op == "judge":
                 if current is None:
                     raise WireError("judge before begin")
                 t0 = time.perf_counter()
                 r = current.finish()
-                reply({"op": "verdict", "liveness": r.verdict.to_dict(),
-                       "quality": quality_summary(current.gate, r.quality),
-                       "max_skew_ms": r.max_skew_ms if r.max_skew_ms == r.max_skew_ms else None,
-                       "timing_ms": {k: round(v, 3) for k, v in r.timing_ms.items()},
-                       "worker_ms": round(r.timing_ms["total"], 3),
-                       "finish_ms": round((time.perf_counter() - t0) * 1000, 3),
-                       "framesets": r.framesets, "best": best_face(r), "evidence": r.evidence})
-                current = None                      # nothing of the session outlives its verdict
+                verdict = {"op": "verdict", "liveness": r.verdict.to_dict(),
+                           "quality": quality_summary(current.gate, r.quality),
+                           "max_skew_ms": r.max_skew_ms if r.max_skew_ms == r.max_skew_ms else None,
+                           "timing_ms": {k: round(v, 3) for k, v in r.timing_ms.items()},
+                           "worker_ms": round(r.timing_ms["total"], 3),
+                           "finish_ms": round((time.perf_counter() - t0) * 1000, 3),
+                           "framesets": r.framesets, "best": best_face(r), "evidence": r.evidence}
                 del r
-                release_scratch()                   # nor its alignment temporaries
-                allocator.trim()                    # nor its peak: free pages back to the kernel
+                # Nothing of the session outlives its verdict: dropped before it goes out, so the
+                # daemon's next request finds none of it (the trim, which takes longer, after).
+                end_session()
+                reply(verdict)
+                del verdict
+                allocator.trim()                    # its peak: free pages back to the kernel
             elif op == "selftest":
                 reply({"op": "selftest", **selftest(state, msg.get("probes") or {})})
             elif op == "quit":
@@ -350,12 +379,13 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int]) 
             else:
                 raise WireError(f"unknown op {op!r}")
         except (WireError, ChallengeError, ConfigError, KeyError, TypeError, ValueError) as exc:
+            end_session()                         # a failed request ends the session
             code = getattr(exc, "code", "LIV_WIRE_INVALID")
             reply({"op": "error", "code": code, "message": str(exc)[:500]})
-            current = None
-            release_scratch()
             if op in ("quality", "assess"):
                 quality = None                    # the loop starts again with ``quality``
+        finally:
+            msg = None                            # no frameset of it kept while the next is awaited
 
 
 # Every module the worker had once warm-up ended: a session that imports more found a code path the
@@ -448,7 +478,12 @@ def main(argv: list[str] | None = None) -> int:
         send(ctrl, {"op": "error", "code": exc.code, "message": exc.message[:500]})
         return 3
     send(ctrl, {"op": "hello", "pid": os.getpid(), **state})
-    serve(ctrl, ring, gate, state)
+    try:
+        serve(ctrl, ring, gate, state)
+    except JudgeStuck:
+        # At once: an interpreter's exit joins the judge threads, and one of them does not end.
+        # The daemon sees the channel close (LIV_WORKER_CRASHED) or starts a fresh worker.
+        os._exit(4)
     return 0
 
 

@@ -22,9 +22,9 @@ frameset to the next instead of allocating ~25 frame-sized arrays per frameset, 
 the colour image go to a sink cell of the z-buffer instead of being selected out (a selection is a
 new array per frame). The kept temporaries never leave the call that fills them; what a caller keeps
 (aligned depth, metres, IR) is an array of its own, lent by a ``BufferPool`` only once nobody holds
-the aligned frameset it was part of. ``release_scratch()`` drops both (the worker: at each verdict,
-so nothing of a session stays between sessions). One-off alignments (the daemon's probe, tools)
-keep nothing.
+the aligned frameset it was part of. ``release_scratch()`` drops both (the worker: whenever a
+session ends, once none of its alignments runs any more, so nothing of a session stays between
+sessions). One-off alignments (the daemon's probe, tools) keep nothing.
 """
 
 from __future__ import annotations
@@ -207,9 +207,11 @@ def keep_scratch(on: bool) -> None:
 
 
 def release_scratch() -> None:
-    """Drop every thread's kept temporaries (at a session's end: no memory of a session kept between
-    sessions), remembering how much a thread used for the next session's blocks. Safe at any time:
-    a call running now holds its own references until it returns."""
+    """Drop every thread's kept temporaries and the results' pool (at a session's end: no memory of
+    a session kept between sessions), remembering how much a thread used for the next session's
+    blocks. Call it once no alignment of the session is running or queued (the worker closes the
+    session's judge first, ``Judge.close``): one that runs afterwards keeps its temporaries and
+    results again, and one running now may register new ones on its next step."""
     global _scratch_size
     kept = list(_SCRATCH.values())
     if kept:

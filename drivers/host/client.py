@@ -571,6 +571,11 @@ class HostedCamera(Camera):
                 log.info("camera %s: stop: %s", self.uri, exc.code)
         self._host.attach(None)
 
+    def forget_frames(self) -> None:
+        """The ring lets go of the frame copies it kept to lend again, without a word to the host
+        (which may be dead): frames somebody still holds stay theirs."""
+        self._host.ring.buffers.clear()
+
     def pace(self, idle_period_s: float | None, *, demand: bool = False) -> None:
         """How the host reads. Between sessions (``idle_period_s``) one frame per stream per period
         instead of every frame; ``None``: every frame. ``demand``: one frame each time ``read`` finds
@@ -579,7 +584,7 @@ class HostedCamera(Camera):
         copies it kept to lend again (the pace changes when a session's lease begins and when it
         ends): nothing of a session's frames stays between sessions; frames somebody still holds
         stay theirs."""
-        self._host.ring.buffers.clear()
+        self.forget_frames()
         if not self._host.alive or self._closed:
             return
         self._host.call("pace", self._s.call_timeout_s, idle_period_s=idle_period_s, demand=demand)

@@ -117,6 +117,7 @@ class FrameRing:
         return slot, shape, dtype, fields
 
     def close(self) -> None:
+        self.buffers.clear()                    # the frame copies kept to lend again go with the ring
         try:
             self.map.close()
         finally:

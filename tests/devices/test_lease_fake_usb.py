@@ -167,6 +167,28 @@ def test_fake_usb_reconnect_during_a_session_fails_it_typed_then_the_next_one_ru
         m.stop()
 
 
+def test_fake_usb_a_camera_given_back_with_a_fault_keeps_no_frame_copies(bus):
+    # A camera given back with a fault gets no pace change (recovery replaces it); its camera
+    # host's ring still lets go of the frame copies read while it was lent at once, not when the
+    # camera is opened again (an unplugged one may take long). A lease's end sets the idle pace
+    # before it gives its cameras back, which lets go of them too; ``give_back`` does not rely on it.
+    dev = usbcam.FakeUsbDevice(bus, fps=60)
+    m = DeviceManager([dev.uri], FAST)
+    m.start()
+    try:
+        src = m.rig.sources[0]
+        cam = src.lend()
+        ring = cam.host.ring
+        for _ in range(4):
+            cam.read(2.0)
+        assert ring.buffers.kept() > 0                 # copies kept to lend again while lent
+        src.give_back(DeviceLost(f"{dev.uri}: lost during the session"))
+        assert src.state is SourceState.RECONNECTING
+        assert ring.buffers.kept() == 0
+    finally:
+        m.stop()
+
+
 def test_fake_usb_sdk_hang_during_idle_is_killed_and_replaced_before_the_next_session(bus):
     dev = usbcam.FakeUsbDevice(bus, fps=60)
     # The stall watchdog slower than the host's heartbeat deadline, so the kill is what is seen first.

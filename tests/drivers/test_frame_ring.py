@@ -125,6 +125,17 @@ def test_a_frame_nobody_holds_lends_its_array_to_the_next(ring):
     assert not second.pixels.flags.writeable
 
 
+def test_a_closed_ring_keeps_no_frame_copies():
+    # A camera host's ring is closed when its host goes (stopped, killed, replaced): the copies it
+    # kept to lend again go with it, even while something still refers to the ring.
+    r = FrameRing(2, 64 << 10, writable=True)
+    for n in range(3):
+        r.read(r.write(n % 2, _with_pixels(n, 7)))
+    assert r.buffers.kept() > 0
+    r.close()
+    assert r.buffers.kept() == 0
+
+
 def test_a_hosted_camera_lets_go_of_its_frame_copies_when_its_pace_changes(tmp_path):
     usbcam.register()
     device = usbcam.FakeUsbDevice(tmp_path / "bus", fps=60)

@@ -284,6 +284,8 @@ def test_framesets_read_from_the_ring_keep_their_own_pixels_while_held(sets):
         del held, got
         again = peer.read(ring.write(0, sets[6]))
         assert peer.buffers.reused == len(sets[6].frames) and frameset_digest(again) == frameset_digest(sets[6])
+        assert peer.buffers.kept() > 0
     finally:
         peer.close()
         ring.close()
+    assert peer.buffers.kept() == 0                     # the copies kept to lend again go with the ring

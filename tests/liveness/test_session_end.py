@@ -1,0 +1,230 @@
+"""When a session ends in the worker (verdict, abort, error, a new session in its place), nothing of
+it stays: no judge task of it runs afterwards, no judge thread keeps alignment temporaries, the
+aligned results' pool and the ring's frame copies are let go, and no frame copy of it is reachable.
+
+The worker's serving code (``serve``: its reader thread and judge loop) runs on threads of this
+process, on a real control socket and frame ring, so a test can hold the judge threads while
+framesets queue behind them and look into what the process keeps afterwards (the sandboxed worker
+process cannot be looked into).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import socket
+import threading
+import weakref
+
+import pytest
+
+import drivers
+from agent.liveness import wire
+from agent.liveness import worker as worker_mod
+from agent.liveness.challenge import Challenge
+from agent.liveness.judge import JUDGE_THREADS, judge_pool
+from agent.pipeline import align
+from agent.pipeline.frames import FramesetReader
+from agent.quality import QualityGate
+from agent.session.projector import Projector
+from agent.session.window import collect
+
+NONCE = bytes.fromhex("5e55" * 16)
+FRAMES = 12                        # the reviewer's repro: 12 framesets queued when the session ends
+SLOTS, SLOT_BYTES = 4, 4 << 20
+
+
+@pytest.fixture(scope="module")
+def sets():
+    cam = drivers.open("sim://?realtime=0&seed=8&identity=2&lux=150")
+    with cam:
+        return collect(FramesetReader(cam), FRAMES, Challenge.from_nonce(NONCE, FRAMES), Projector(cam))
+
+
+@pytest.fixture
+def kept():
+    """Alignment temporaries kept per judge thread, as in the worker (``warm_up``)."""
+    align.keep_scratch(True)
+    align.release_scratch()
+    yield
+    align.keep_scratch(False)
+
+
+class InProcessWorker:
+    """``serve`` on a socket pair and a ring pair: the daemon's ends are this object's."""
+
+    def __init__(self, gate: QualityGate):
+        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(20)
+        self.ring = wire.Ring(SLOTS, SLOT_BYTES)
+        self.peer = wire.Ring(SLOTS, SLOT_BYTES, fd=os.dup(self.ring.fd), writable=False)
+        # Every pixel array the worker copied out of the ring, by weak reference only.
+        self.copies: list[weakref.ref] = []
+        read = self.peer.read
+
+        def read_and_note(desc):
+            fs = read(desc)
+            self.copies += [weakref.ref(f.pixels) for f in fs.frames.values()]
+            return fs
+        self.peer.read = read_and_note  # type: ignore[method-assign]
+        self.failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                worker_mod.serve(theirs, self.peer, gate, {})
+            except BaseException as exc:           # the test reads it
+                self.failure.append(exc)
+        self.thread = threading.Thread(target=run, name="test-worker", daemon=True)
+        self.thread.start()
+        self.sent = 0
+
+    def send(self, msg: dict) -> None:
+        wire.send(self.sock, msg)
+
+    def expect(self, op: str) -> dict:
+        msg = wire.recv(self.sock)
+        assert msg["op"] == op, msg
+        return msg
+
+    def begin(self) -> None:
+        self.send({"op": "begin", "nonce": NONCE.hex(), "frames": FRAMES, "live_min": 0.5, "attack_max": 0.2})
+        self.expect("ready")
+
+    def frameset(self, fs) -> None:
+        self.send({"op": "frameset", **self.ring.write(self.sent % SLOTS, fs)})
+        self.expect("ack")                          # copied out by the reader: queued for the judge
+        self.sent += 1
+
+    def reachable(self) -> int:
+        gc.collect()
+        return sum(1 for ref in self.copies if ref() is not None)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.send({"op": "quit"})
+        self.sock.close()
+        self.thread.join(timeout=60)
+        self.peer.close()
+        self.ring.close()
+
+
+@pytest.fixture
+def worker(gate, kept):
+    w = InProcessWorker(gate)
+    yield w
+    w.close()
+
+
+@contextlib.contextmanager
+def held_judge_threads():
+    """Every judge thread busy until the block ends: whatever is queued meanwhile waits behind."""
+    pool = judge_pool()
+    arrived, go = threading.Barrier(JUDGE_THREADS + 1), threading.Event()
+
+    def hold() -> None:
+        arrived.wait(timeout=60)
+        go.wait(timeout=120)
+    held = [pool.submit(hold) for _ in range(JUDGE_THREADS)]
+    arrived.wait(timeout=60)
+    try:
+        yield
+    finally:
+        go.set()
+        for f in held:
+            f.result()
+
+
+def settle() -> None:
+    """Return once every judge thread has finished whatever was queued before: each thread runs one
+    of these tasks at the same time, so none is still in an earlier task or holds one."""
+    met = threading.Barrier(JUDGE_THREADS + 1)
+    fences = [judge_pool().submit(met.wait, 60) for _ in range(JUDGE_THREADS)]
+    met.wait(timeout=60)
+    for f in fences:
+        f.result()
+
+
+def nothing_kept(w: InProcessWorker) -> None:
+    assert not align._SCRATCH, "a judge thread keeps alignment temporaries"
+    assert align._RESULTS.kept() == 0, "the aligned results' pool keeps arrays"
+    assert w.peer.buffers.kept() == 0, "the ring's pool keeps frame copies"
+    assert w.reachable() == 0, "frame copies of the session are still reachable"
+
+
+@pytest.mark.parametrize("end", ["abort", "error", "begin"])
+def test_a_session_ended_with_framesets_queued_leaves_nothing_of_them(worker, sets, end):
+    # The reviewer's repro: 12 framesets queued behind busy judge threads when the session ends.
+    # Their tasks must never run afterwards (they would make alignment temporaries again and fill
+    # the results' pool with the session's aligned depth and IR), and nothing of them stays.
+    with held_judge_threads():
+        worker.begin()
+        for fs in sets:
+            worker.frameset(fs)
+        assert worker.reachable() == 3 * FRAMES        # the judge holds every copy, none has run
+        if end == "abort":
+            worker.send({"op": "abort"})
+            worker.send({"op": "judge"})               # answered after the abort: no session any more
+            assert worker.expect("error")["message"] == "judge before begin"
+        elif end == "error":                           # a frameset the worker refuses fails the session
+            desc = worker.ring.write(0, sets[0])
+            desc["frames"][0]["offset"] = SLOT_BYTES - 10
+            worker.send({"op": "frameset", **desc})
+            assert worker.expect("error")["code"] == "LIV_WIRE_INVALID"
+        else:                                          # another session in its place
+            worker.begin()
+    settle()                                           # whatever was still queued has had its turn
+    nothing_kept(worker)
+    assert not worker.failure
+
+
+def test_a_verdict_leaves_nothing_of_its_session(worker, sets):
+    # The worker empties the ring's pool, drops its alignment temporaries and results at ``judge``.
+    worker.begin()
+    for fs in sets:
+        worker.frameset(fs)
+    worker.send({"op": "judge"})
+    assert worker.expect("verdict")["framesets"] == FRAMES
+    settle()
+    nothing_kept(worker)
+    worker.begin()                                     # and serves the next session
+    worker.frameset(sets[0])
+    worker.send({"op": "abort"})
+    worker.send({"op": "judge"})
+    assert worker.expect("error")["message"] == "judge before begin"
+    settle()
+    nothing_kept(worker)
+
+
+class _Stalling:
+    """A face detector whose first call waits until the test lets it go (a judge task that runs
+    on past the worker's bound); it detects with the real detector."""
+
+    def __init__(self, detector):
+        self.detector, self.entered, self.go = detector, threading.Event(), threading.Event()
+
+    def detect(self, *args, **kwargs):
+        if not self.entered.is_set():
+            self.entered.set()
+            self.go.wait(timeout=120)
+        return self.detector.detect(*args, **kwargs)
+
+
+def test_a_judge_task_that_does_not_stop_ends_the_worker(gate, kept, sets, monkeypatch):
+    # A task still running after the bound cannot be made to let go of the session's frames; the
+    # worker ends (the supervisor starts a fresh one) rather than keep them.
+    monkeypatch.setattr(worker_mod, "JUDGE_CLOSE_TIMEOUT_S", 0.2)
+    stalling = _Stalling(gate.detector)
+    w = InProcessWorker(QualityGate(gate.settings, detector=stalling))
+    try:
+        w.begin()
+        w.frameset(sets[0])
+        assert stalling.entered.wait(timeout=60)       # its inspection is running, and stays
+        w.send({"op": "abort"})
+        w.thread.join(timeout=60)
+        assert not w.thread.is_alive()
+        assert [type(e) for e in w.failure] == [worker_mod.JudgeStuck]
+    finally:
+        stalling.go.set()
+        settle()
+        w.close()
