@@ -264,14 +264,14 @@ class JudgeStuck(Exception):
 def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], *,
                forget: Callable[[], None] = lambda: None) -> None:
     from agent import allocator
-    from agent.errors import ConfigError
-    from agent.liveness.challenge import Challenge, ChallengeError
+    from agent.liveness.challenge import Challenge
     from agent.liveness.fusion import VerdictThresholds
     from agent.liveness.judge import Judge, judge_pool
     from agent.liveness.wire import WireError
     from agent.pipeline.align import release_scratch
     from agent.quality import QualityGate, QualitySettings
     from agent.quality.settings import CHANNELS
+    from drivers.errors import CaptureAgentError
 
     gates = {"kiosk": gate}
     quality: QualityGate | None = None    # the quality loop's gate, from ``quality`` on (its own state)
@@ -378,7 +378,10 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], 
                 return
             else:
                 raise WireError(f"unknown op {op!r}")
-        except (WireError, ChallengeError, ConfigError, KeyError, TypeError, ValueError) as exc:
+        except (CaptureAgentError, KeyError, TypeError, ValueError) as exc:
+            # Every typed error (the wire's, the challenge's, the configuration's, a frameset the
+            # alignment refuses: SYN_ALIGN_INPUT) is the request's failure, answered with its code;
+            # it used to end the worker when it was not one of the first three.
             end_session()                         # a failed request ends the session
             code = getattr(exc, "code", "LIV_WIRE_INVALID")
             reply({"op": "error", "code": code, "message": str(exc)[:500]})

@@ -29,6 +29,7 @@ from agent.pipeline.frames import FramesetReader
 from agent.quality import QualityGate
 from agent.session.projector import Projector
 from agent.session.window import collect
+from drivers.frame import FrameSet
 
 NONCE = bytes.fromhex("5e55" * 16)
 FRAMES = 12                        # the reviewer's repro: 12 framesets queued when the session ends
@@ -194,6 +195,25 @@ def test_a_verdict_leaves_nothing_of_its_session(worker, sets):
     assert worker.expect("error")["message"] == "judge before begin"
     settle()
     nothing_kept(worker)
+
+
+def test_a_frameset_the_alignment_refuses_is_answered_with_its_code_and_the_worker_serves_on(worker, sets):
+    # A frameset without the depth-to-colour calibration cannot be aligned (SYN_ALIGN_INPUT). That
+    # ended the worker (an untyped escape from its loop: the daemon saw a crash and paid a restart);
+    # it is the request's failure, answered with its code, and nothing of the session stays.
+    worker.begin()
+    worker.frameset(FrameSet(sets[0].frames, {}, sets[0].skew_ms))
+    assert worker.expect("error")["code"] == "SYN_ALIGN_INPUT"   # once the judge measured it
+    worker.send({"op": "judge"})                       # the failed session has nothing to judge
+    assert worker.expect("error")["message"] == "judge before begin"
+    settle()
+    nothing_kept(worker)
+    worker.begin()                                     # the same worker serves the next session
+    for fs in sets:
+        worker.frameset(fs)
+    worker.send({"op": "judge"})
+    assert worker.expect("verdict")["framesets"] == FRAMES
+    assert not worker.failure
 
 
 class _Stalling:
