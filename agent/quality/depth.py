@@ -103,7 +103,9 @@ def face_depth(aligned: AlignedFrameSet, lm: np.ndarray, ipd: float) -> FaceDept
     core = discs_mask(shape, lm[list(CORE_POINTS), :2], 0.08 * ipd, box.origin) & face
     face_valid = face & valid
     on_face = depth_m[face_valid]
-    z_face = float(np.median(on_face)) if on_face.size else float("nan")
+    # Every use of ``on_face`` is of its values' order statistics or counts, never their order: the
+    # median and the percentiles partition it in place (``overwrite_input``) instead of a copy each.
+    z_face = float(np.median(on_face, overwrite_input=True)) if on_face.size else float("nan")
     holes = face & ~valid
     explained = np.zeros(shape, bool)
     if holes.any():
@@ -114,7 +116,7 @@ def face_depth(aligned: AlignedFrameSet, lm: np.ndarray, ipd: float) -> FaceDept
     f = float(valid[counted_face].mean()) if counted_face.any() else 0.0
     c = float(valid[counted_core].mean()) if counted_core.any() else 0.0
     nose = discs_mask(shape, lm[[NOSE_TIP], :2], nose_r, box.origin) & valid
-    near, far = (float(v) for v in np.percentile(on_face, [2, 98])) if on_face.size >= EXTENT_MIN_PX else (
+    near, far = (float(v) for v in np.percentile(on_face, [2, 98], overwrite_input=True)) if on_face.size >= EXTENT_MIN_PX else (
         float("nan"), float("nan"))
     return FaceDepth(f, c, int(explained.sum()), _in_front(depth_m, nose, face_valid, on_face), near, far)
 
