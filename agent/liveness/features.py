@@ -116,18 +116,21 @@ def _points(roi: FaceRoi, mask: np.ndarray, name: str) -> np.ndarray:
     tells a caller's sets apart; the points are valid until the next call with that name)."""
     h, w = roi.shape
     sel = np.logical_and(mask, roi.valid, out=scratch("features.points.sel", (h, w), np.bool_))
-    # The selected pixels' flat indices, in the order ``np.nonzero`` lists them: the one new array
-    # (numpy has no selection into a given array; ``compress`` makes these indices itself).
-    flat = np.flatnonzero(sel)
-    n = len(flat)
+    n = int(np.count_nonzero(sel))
     p = scratch(f"features.points.{name}", (n, 3), np.float64)
-    # Each one's row and column (exact in float64: the arithmetic is ``(u - ppx) / fx * z`` as it
-    # was on the integer indices), then its depth.
-    rows, cols = scratch("features.points.rows", (n,), np.intp), scratch("features.points.cols", (n,), np.intp)
-    np.divmod(flat, w, out=(rows, cols))
+    # The selected pixels' columns and rows, in the order ``np.nonzero`` lists them (row-major), by
+    # OpenCV into a kept array (numpy selects only into new arrays: ``nonzero``, ``compress``).
+    xy = scratch("features.points.xy", (n, 1, 2), np.int32)
+    if n:
+        xy = cv2.findNonZero(sel.view(np.uint8), xy)
+    # Each one's column and row as float64 (exact: the arithmetic is ``(u - ppx) / fx * z`` as it
+    # was on the integer indices), then its depth, through its flat index.
     u, v = scratch("features.points.u", (n,), np.float64), scratch("features.points.v", (n,), np.float64)
-    np.copyto(u, cols)
-    np.copyto(v, rows)
+    np.copyto(u, xy[:, 0, 0])
+    np.copyto(v, xy[:, 0, 1])
+    flat = scratch("features.points.flat", (n,), np.intp)
+    np.copyto(flat, xy[:, 0, 1])
+    np.add(np.multiply(flat, w, out=flat), xy[:, 0, 0], out=flat)
     z32 = np.take(roi.depth_m.ravel(), flat, out=scratch("features.points.z32", (n,), np.float32), mode="clip")
     z = p[:, 2]
     np.copyto(z, z32)

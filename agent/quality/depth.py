@@ -56,6 +56,16 @@ def clipped_anywhere(ir: np.ndarray) -> bool:
     return bool(ir.size and ir.max() >= GLINT_DN)           # no frame-sized mask of comparisons
 
 
+def glints_possible(aligned: AlignedFrameSet, z_m: float) -> bool:
+    """Whether :func:`glint_mask` can find any hole a glint's: an IR and a depth frame, a finite
+    depth to map at, and a clipped pixel somewhere in the IR frame. Without one no hole can be a
+    glint's; checked before mapping the holes (most of a face's pixels in a frame the projector
+    left unlit, each mapped through the lens's iterative undistortion) or even listing them: the
+    answer is the same, at a fraction of the cost."""
+    fs = aligned.frameset
+    return fs.ir is not None and fs.depth is not None and bool(np.isfinite(z_m)) and clipped_anywhere(fs.ir.pixels)
+
+
 def glint_mask(aligned: AlignedFrameSet, pixels: np.ndarray, z_m: float) -> np.ndarray:
     """For colour pixels (N, 2) without depth: does a clipped IR glint lie where they map to in the
     IR imager? They are mapped at ``z_m`` (the face's depth: a hole has none of its own; a few cm of
@@ -63,13 +73,9 @@ def glint_mask(aligned: AlignedFrameSet, pixels: np.ndarray, z_m: float) -> np.n
     imager's pixels within reach of where they land are looked at."""
     fs = aligned.frameset
     out = np.zeros(len(pixels), bool)
-    if fs.ir is None or fs.depth is None or not len(pixels) or not np.isfinite(z_m):
+    if not len(pixels) or not glints_possible(aligned, z_m):
         return out
-    # No clipped pixel anywhere in the IR frame: no hole can be a glint's. Checked before mapping the
-    # holes (most of a face's pixels in a frame the projector left unlit, each mapped through the
-    # lens's iterative undistortion): the answer is the same, at a fraction of the cost.
-    if not clipped_anywhere(fs.ir.pixels):
-        return out
+    assert fs.ir is not None and fs.depth is not None              # (``glints_possible``)
     ci, di = aligned.color.intrinsics, fs.depth.intrinsics
     cam = deproject(pixels[:, 0].astype(np.float64), pixels[:, 1].astype(np.float64),
                     np.full(len(pixels), z_m), ci)
@@ -108,7 +114,7 @@ def face_depth(aligned: AlignedFrameSet, lm: np.ndarray, ipd: float) -> FaceDept
     z_face = float(np.median(on_face, overwrite_input=True)) if on_face.size else float("nan")
     holes = face & ~valid
     explained = np.zeros(shape, bool)
-    if holes.any():
+    if holes.any() and glints_possible(aligned, z_face):       # (else none is a glint's: not listed)
         v, u = np.nonzero(holes)
         hit = glint_mask(aligned, np.c_[u + box.x0, v + box.y0], z_face)
         explained[v[hit], u[hit]] = True

@@ -1,0 +1,36 @@
+"""``agent.pipeline.inplace``: numpy's variance and standard deviation to the last bit, in a work
+array the caller lends."""
+
+import numpy as np
+import pytest
+
+from agent.pipeline import inplace
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1,), (7,), (129,), (33, 17), (160, 120), (480, 640), (800, 1280), (5, 6, 7)])
+def test_var_and_std_are_numpys_bit_for_bit(shape, dtype):
+    rng = np.random.default_rng(hash((shape, np.dtype(dtype).str)) % 2**32)
+    for scale, offset in ((1.0, 0.0), (37.5, 120.0), (1e-3, -4.0), (3e4, 1e5)):
+        x = (rng.standard_normal(shape) * scale + offset).astype(dtype)
+        work = np.full_like(x, np.nan)                 # stale contents do not matter
+        v, s = inplace.var(x, work), inplace.std(x, np.empty_like(x))
+        assert v.dtype == np.var(x).dtype and v.tobytes() == np.var(x).tobytes()
+        assert s.dtype == np.std(x).dtype and s.tobytes() == np.std(x).tobytes()
+
+
+def test_blurred_high_pass_of_an_8_bit_image_as_dot_energy_takes_it():
+    rng = np.random.default_rng(3)
+    ir = rng.integers(0, 256, (480, 640), dtype=np.uint8).astype(np.float32)
+    hp = ir - np.roll(ir, 1, axis=1)
+    assert inplace.std(hp, np.empty_like(hp)).tobytes() == np.std(hp).tobytes()
+
+
+def test_refuses_what_it_cannot_match():
+    x = np.ones((4, 6), np.float32)
+    with pytest.raises(ValueError):
+        inplace.var(x[:, ::2], np.empty((4, 3), np.float32))      # a strided view: another summation order
+    with pytest.raises(ValueError):
+        inplace.var(x, np.empty((4, 6), np.float64))              # a work array of another dtype
+    with pytest.raises(ValueError):
+        inplace.var(np.ones((4, 6), np.int32), np.empty((4, 6), np.int32))
