@@ -164,11 +164,12 @@ class _Scratch:
         self.block = np.frombuffer(mmap.mmap(-1, size), np.uint8) if size else None
         self.size = size
         self.used = 0                                   # bytes of the block carved
-        self.carved = 0                                 # bytes of every array kept now, as carved
+        self.carved = 0                                 # bytes of every array made, as carved
 
     @property
     def needed(self) -> int:
-        """Bytes the next session's block takes (``release_scratch``): this thread's arrays, never
+        """Bytes the next session's block takes (``release_scratch``): every array this thread
+        made, outgrown ones too (a session like this one then makes them all in the block), never
         fewer than this block's, so that it is the most any phase needed and not the last phase's
         (a quality loop needs less than a window, whose measurements would then begin outside the
         block). A block's pages are only in memory once written."""
@@ -177,14 +178,9 @@ class _Scratch:
     def get(self, name: str, n: int, dtype) -> np.ndarray:
         a = self.arrays.get(name)
         if a is None or a.dtype != dtype or a.size < n:
-            if a is not None:
-                # Outgrown (a face's region grows as the face comes nearer): a quarter more than
-                # asked, so that a face coming closer frame by frame does not take a new one each
-                # frame; what it replaces is not counted in what the next session's block needs.
-                self.carved -= _stride(a.nbytes)
-                n_new = n + n // 4 if a.dtype == dtype else n
-            else:
-                n_new = n
+            # Outgrown (a face's region grows as the face comes nearer): a quarter more than asked,
+            # so that a face coming closer frame by frame does not take a new one each frame.
+            n_new = n + n // 4 if a is not None and a.dtype == dtype else n
             a = self.arrays[name] = self._new(n_new, np.dtype(dtype))
         return a[:n]
 
