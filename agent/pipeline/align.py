@@ -261,7 +261,7 @@ def scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
     before it returns (nothing that outlives the call may be a view of it), and names it apart from
     every other temporary alive on the thread meanwhile (the convention: ``module.function.what``).
     The per-frameset measurements beyond alignment (``agent/liveness``, ``agent/face``) use it for
-    their frame- and face-sized temporaries (docs/architecture.md, "Memory")."""
+    their frame- and face-sized temporaries (docs/liveness.md, "Per-frame allocations")."""
     n = 1
     for d in shape:
         n *= int(d)

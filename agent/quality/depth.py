@@ -122,8 +122,8 @@ def face_depth(aligned: AlignedFrameSet, lm: np.ndarray, ipd: float) -> FaceDept
     f = float(valid[counted_face].mean()) if counted_face.any() else 0.0
     c = float(valid[counted_core].mean()) if counted_core.any() else 0.0
     nose = discs_mask(shape, lm[[NOSE_TIP], :2], nose_r, box.origin) & valid
-    near, far = (float(v) for v in np.percentile(on_face, [2, 98], overwrite_input=True)) if on_face.size >= EXTENT_MIN_PX else (
-        float("nan"), float("nan"))
+    near, far = ((float(v) for v in np.percentile(on_face, [2, 98], overwrite_input=True))
+                 if on_face.size >= EXTENT_MIN_PX else (float("nan"), float("nan")))
     return FaceDepth(f, c, int(explained.sum()), _in_front(depth_m, nose, face_valid, on_face), near, far)
 
 

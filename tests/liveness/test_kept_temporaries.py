@@ -48,7 +48,8 @@ def _measured(judge: Judge, fs: FrameSet, counter: AllocationCounter | None = No
     seen = judge._inspect(fs)
     m = judge._measure(fs, seen)
     q = m.measurement
-    grid = face_grid(fs.color.pixels, q.face.detection.bbox) if q.face is not None else None
+    assert fs.color is not None
+    grid = face_grid(fs.color.pixels, [int(v) for v in q.face.detection.bbox]) if q.face is not None else None
     if counter is not None:
         counter.counting = False
     return digest([seen.detections, seen.energy, seen.digest, m.aligned.depth_m, m.aligned.depth_u16, m.aligned.ir,
