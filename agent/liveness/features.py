@@ -101,8 +101,9 @@ def face_roi(aligned: AlignedFrameSet, face: FaceObservation) -> FaceRoi:
     y1 = int(min(np.ceil(lm[:, 1].max()) + margin + 1, h))
     i = aligned.color.intrinsics
     # ``aligned.valid`` would be a new whole-frame mask; only the ROI's is needed.
-    shape = (max(y1 - y0, 0), max(x1 - x0, 0))
-    valid = np.greater(aligned.depth_u16[y0:y1, x0:x1], 0, out=scratch("features.roi.valid", shape, np.bool_))
+    units = aligned.depth_u16[y0:y1, x0:x1]
+    shape = units.shape
+    valid = np.greater(units, 0, out=scratch("features.roi.valid", shape, np.bool_))
     depth_m = scratch("features.roi.depth_m", shape, np.float32)
     np.copyto(depth_m, aligned.depth_m[y0:y1, x0:x1])
     return FaceRoi(x0, y0, valid, depth_m,
@@ -203,7 +204,9 @@ def bright_end(ir: np.ndarray, valid: np.ndarray, q: float = 99.0) -> float:
     else:
         vals = ir[valid]
         n = vals.size
-        counts = np.bincount(vals.ravel(), minlength=1) if n else np.zeros(1, np.intp)
+        if n == 0:
+            return 0.0
+        counts = np.bincount(vals.ravel(), minlength=1)
     if n == 0:
         return 0.0
     cum = np.cumsum(counts)

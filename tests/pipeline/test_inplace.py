@@ -34,3 +34,18 @@ def test_refuses_what_it_cannot_match():
         inplace.var(x, np.empty((4, 6), np.float64))              # a work array of another dtype
     with pytest.raises(ValueError):
         inplace.var(np.ones((4, 6), np.int32), np.empty((4, 6), np.int32))
+
+
+def test_bright_end_by_histogram_is_the_percentile_of_the_selected_values():
+    from agent.liveness.features import bright_end
+
+    rng = np.random.default_rng(11)
+    for k in range(40):
+        shape = (480, 640) if k % 4 else (7, 9)
+        ir = rng.integers(0, 256 if k % 3 else 40, shape, dtype=np.uint8)
+        valid = rng.random(shape) < (0.7 if k % 5 else 0.001)
+        for q in (99.0, 50.0, 0.0, 100.0, 97.3):
+            want = float(np.percentile(ir[valid], q)) if valid.any() else 0.0
+            assert bright_end(ir, valid, q) == want
+            assert bright_end(ir, valid[:, ::-1].copy()[:, ::-1], q) == want       # a strided mask: numpy's way
+    assert bright_end(np.zeros((5, 5), np.uint8), np.zeros((5, 5), bool)) == 0.0
