@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from agent.pipeline import inplace
 from agent.pipeline.align import AlignedFrameSet
 from agent.pipeline.camera_model import deproject, project
 from agent.quality.metrics import CORE_POINTS, FACE_OVAL, Region, discs_mask, polygon_mask
@@ -108,7 +109,8 @@ def face_depth(aligned: AlignedFrameSet, lm: np.ndarray, ipd: float) -> FaceDept
     face = polygon_mask(shape, oval, box.origin)
     core = discs_mask(shape, lm[list(CORE_POINTS), :2], 0.08 * ipd, box.origin) & face
     face_valid = face & valid
-    on_face = depth_m[face_valid]
+    # The face's depth values (``depth_m[face_valid]``) in the thread's kept array.
+    on_face = inplace.select(aligned.depth_m, face_valid, (box.x0, box.y0), "quality.face_depth.on_face")
     # Every use of ``on_face`` is of its values' order statistics or counts, never their order: the
     # median and the percentiles partition it in place (``overwrite_input``) instead of a copy each.
     z_face = float(np.median(on_face, overwrite_input=True)) if on_face.size else float("nan")

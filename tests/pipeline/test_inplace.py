@@ -49,3 +49,24 @@ def test_bright_end_by_histogram_is_the_percentile_of_the_selected_values():
             assert bright_end(ir, valid, q) == want
             assert bright_end(ir, valid[:, ::-1].copy()[:, ::-1], q) == want       # a strided mask: numpy's way
     assert bright_end(np.zeros((5, 5), np.uint8), np.zeros((5, 5), bool)) == 0.0
+
+
+def test_select_is_boolean_indexing_into_a_kept_array():
+    from agent.pipeline import align
+
+    rng = np.random.default_rng(5)
+    image = rng.standard_normal((120, 160)).astype(np.float32)
+    align.keep_scratch(True)
+    try:
+        kept = []
+        for k, (x0, y0, h, w) in enumerate([(0, 0, 120, 160), (17, 9, 40, 31), (150, 100, 20, 10), (3, 5, 1, 1)]):
+            mask = rng.random((h, w)) < (0.4 if k != 3 else 0.0)
+            got = inplace.select(image, mask, (x0, y0), "test.select")
+            want = image[y0:y0 + h, x0:x0 + w][mask]
+            assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+            kept.append(got.__array_interface__["data"][0] if got.size else None)
+            strided = np.asfortranarray(mask)            # not C-contiguous: indexed as before
+            assert inplace.select(image, strided, (x0, y0), "test.select").tobytes() == want.tobytes()
+        assert kept[1] == kept[2] == kept[0]            # the same kept array each time
+    finally:
+        align.keep_scratch(False)
