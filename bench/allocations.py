@@ -63,16 +63,37 @@ def _default_handler() -> _Handler:
     return handler
 
 
+# Project functions that allocate for their callers (pools, kept temporaries): a site in one of
+# them names its caller too (``... for path:line (function)``), which is where to look.
+_LENDERS = {("drivers/buffers.py", "take"), ("agent/pipeline/align.py", "_new"),
+            ("agent/pipeline/align.py", "get"), ("agent/pipeline/align.py", "scratch"),
+            ("agent/pipeline/align.py", "_result")}
+
+
 def site(frame) -> str:
     """``path:line (function)`` of the innermost project frame from ``frame`` outwards, with the
-    innermost frame when that is not the project's."""
+    innermost frame when that is not the project's, and the first project frame outside a lender
+    (``_LENDERS``) when it is in one."""
     inner = frame
     while frame is not None and not frame.f_code.co_filename.startswith(_PROJECT):
         frame = frame.f_back
     if frame is None:
         return _where(inner) if inner is not None else "?"
     here = _where(frame)
-    return here if frame is inner else f"{here} via {_where(inner)}"
+    out = here if frame is inner else f"{here} via {_where(inner)}"
+    caller = frame
+    while caller is not None and _lender(caller):
+        caller = caller.f_back
+        while caller is not None and not caller.f_code.co_filename.startswith(_PROJECT):
+            caller = caller.f_back
+    if caller is not None and caller is not frame:
+        out += f" for {_where(caller)}"
+    return out
+
+
+def _lender(frame) -> bool:
+    path = frame.f_code.co_filename
+    return path.startswith(_ROOT) and (path[len(_ROOT):], frame.f_code.co_name) in _LENDERS
 
 
 def _where(frame) -> str:

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from agent.face.models import interpreter, verify
+from agent.pipeline.align import scratch
 
 MODEL = "face_detection_short_range.tflite"
 INPUT = 128
@@ -120,9 +121,17 @@ class FaceDetector:
         scale = INPUT / max(h, w)
         nw, nh = int(round(w * scale)), int(round(h * scale))
         px, py = (INPUT - nw) // 2, (INPUT - nh) // 2
-        canvas = np.zeros((INPUT, INPUT, 3), np.float32)
-        small = cv2.resize(bgr, (nw, nh), interpolation=cv2.INTER_AREA)
-        canvas[py:py + nh, px:px + nw] = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32) / 127.5 - 1.0
+        # The model's input and the resized frame are the thread's temporaries (``align.scratch``;
+        # ``set_tensor`` copies the input), filled as ``astype(np.float32) / 127.5 - 1.0`` fills them.
+        canvas = scratch("face.detector.canvas", (INPUT, INPUT, 3), np.float32)
+        canvas.fill(0.0)
+        small = cv2.resize(bgr, (nw, nh), dst=scratch("face.detector.small", (nh, nw, 3), np.uint8),
+                           interpolation=cv2.INTER_AREA)
+        rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB, dst=scratch("face.detector.rgb", (nh, nw, 3), np.uint8))
+        inner = canvas[py:py + nh, px:px + nw]
+        np.copyto(inner, rgb, casting="unsafe")
+        np.divide(inner, 127.5, out=inner)
+        np.subtract(inner, 1.0, out=inner)
         it = interpreter(MODEL)
         inp, box_out, score_out = _tensors()
         it.set_tensor(inp, canvas[None])

@@ -10,6 +10,7 @@ import numpy as np
 from agent.face.detector import Detection
 from agent.face.models import interpreter, tensor_indices
 from agent.face.roi import Roi, roi_from_points
+from agent.pipeline.align import scratch
 
 MESH_MODEL = "face_landmark.tflite"
 IRIS_MODEL = "iris_landmark.tflite"
@@ -61,8 +62,19 @@ def _run(name: str, crop_rgb01: np.ndarray) -> list[np.ndarray]:
 def _rgb01(bgr_crop: np.ndarray) -> np.ndarray:
     """A model's input from a BGR crop: RGB in 0..1. The crop is taken from the BGR frame and only
     then reordered: sampling works on each channel alone, so this equals cropping an RGB copy of
-    the whole frame, without making one."""
-    return cv2.cvtColor(bgr_crop, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+    the whole frame, without making one. The RGB crop and the input are the thread's temporaries
+    (``align.scratch``; ``_run`` copies the input into the interpreter), computed as
+    ``astype(np.float32) / 255.0`` computes them."""
+    side = bgr_crop.shape[0]
+    rgb = cv2.cvtColor(bgr_crop, cv2.COLOR_BGR2RGB, dst=scratch(f"face.rgb.{side}", bgr_crop.shape, np.uint8))
+    out = scratch(f"face.rgb01.{side}", bgr_crop.shape, np.float32)
+    np.copyto(out, rgb, casting="unsafe")
+    return np.divide(out, 255.0, out=out)
+
+
+def _crop(bgr: np.ndarray, roi: Roi, side: int) -> np.ndarray:
+    """``roi.extract(bgr, side)``, into the thread's temporary for crops of that side."""
+    return roi.extract(bgr, side, dst=scratch(f"face.crop.{side}", (side, side, bgr.shape[2]), bgr.dtype))
 
 
 def mesh_roi(det: Detection) -> Roi:
@@ -72,7 +84,7 @@ def mesh_roi(det: Detection) -> Roi:
 
 def face_mesh(bgr: np.ndarray, det: Detection, *, with_iris: bool = True) -> Mesh:
     roi = mesh_roi(det)
-    crop = _rgb01(roi.extract(bgr, MESH_INPUT))
+    crop = _rgb01(_crop(bgr, roi, MESH_INPUT))
     raw, flag = _run(MESH_MODEL, crop)
     pts = raw.reshape(468, 3)
     landmarks = roi.to_image(pts, MESH_INPUT)
@@ -91,7 +103,7 @@ def _iris(bgr: np.ndarray, landmarks: np.ndarray, corners: tuple[int, int], *, f
     p0, p1 = landmarks[corners[0], :2], landmarks[corners[1], :2]
     side = float(np.linalg.norm(p1 - p0)) * IRIS_ROI_SCALE
     roi = roi_from_points(p0, p1, (p0 + p1) / 2, side, flip=flip)
-    crop = _rgb01(roi.extract(bgr, IRIS_INPUT))
+    crop = _rgb01(_crop(bgr, roi, IRIS_INPUT))
     contour, iris = _run(IRIS_MODEL, crop)
     lids = contour.reshape(-1, 3)[:EYELID_POINTS, :2]
     width = max(float(np.ptp(lids[:, 0])), 1e-6)

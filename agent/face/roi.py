@@ -29,9 +29,11 @@ class Roi:
         t = np.array([self.cx, self.cy]) - lin @ centre
         return np.hstack([lin, t[:, None]])
 
-    def extract(self, image: np.ndarray, out: int) -> np.ndarray:
+    def extract(self, image: np.ndarray, out: int, dst: np.ndarray | None = None) -> np.ndarray:
+        """The ``out`` x ``out`` crop (written into ``dst`` when it is an array of the crop's shape
+        and dtype: every pixel is written, the border's too)."""
         a = self.crop_to_image(out)
-        return cv2.warpAffine(image, a, (out, out), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        return cv2.warpAffine(image, a, (out, out), dst=dst, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
     def to_image(self, pts: np.ndarray, out: int) -> np.ndarray:

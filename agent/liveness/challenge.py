@@ -208,9 +208,19 @@ def dot_energy(ir: np.ndarray, mask: np.ndarray | None = None) -> float:
     """High-frequency energy of an IR image (DN): the projected dots dominate it when present."""
     import cv2  # here: the daemon schedules challenges and must not load OpenCV for it
 
-    x = ir.astype(np.float32)
-    hp = x - cv2.GaussianBlur(x, (0, 0), 2.0)
-    return float(np.std(hp[mask] if mask is not None else hp))
+    from agent.pipeline import inplace
+    from agent.pipeline.align import scratch
+
+    # The worker measures every frameset of a window: the image, its blur and the high-pass are the
+    # thread's kept temporaries there (``scratch``), with the same operations as
+    # ``x - GaussianBlur(x)`` and ``np.std`` (``inplace.std``), so the same bits.
+    x = scratch("challenge.dot_energy.x", ir.shape, np.float32)
+    np.copyto(x, ir, casting="unsafe")
+    blur = cv2.GaussianBlur(x, (0, 0), 2.0, dst=scratch("challenge.dot_energy.blur", ir.shape, np.float32))
+    np.subtract(x, blur, out=blur)
+    if mask is not None:
+        return float(np.std(blur[mask]))
+    return float(inplace.std(blur, x))
 
 
 @dataclass(frozen=True)
@@ -588,14 +598,24 @@ def face_grid(bgr: np.ndarray, box: Sequence[int]) -> np.ndarray:
     region = bgr[y0:y1, x0:x1]
     rows, cols = _split_bounds(region.shape[0], GRID), _split_bounds(region.shape[1], GRID)
     tall, wide = rows[1] - rows[0], cols[1] - cols[0]          # the largest cell (array_split's first)
-    cells = np.zeros((tall, wide, GRID, GRID, 3), np.uint8)
+    from agent.pipeline.align import scratch
+
+    # The padded cells and their linear values: the thread's kept temporaries in the worker.
+    cells = scratch("challenge.face_grid.cells", (tall, wide, GRID, GRID, 3), np.uint8)
+    cells.fill(0)
     counts = np.empty((GRID, GRID, 1), np.intp)
     for i in range(GRID):
         for j in range(GRID):
             h, w = rows[i + 1] - rows[i], cols[j + 1] - cols[j]
             cells[:h, :w, i, j] = region[rows[i]:rows[i + 1], cols[j]:cols[j + 1]]
             counts[i, j] = h * w
-    sums = np.add.reduce(_LINEAR[cells].reshape(tall * wide, GRID * GRID * 3), axis=0).reshape(GRID, GRID, 3)
+    # _LINEAR[cells] by OpenCV's table lookup (numpy's indexing would first make the indices intp:
+    # another array eight times the cells' size).
+    import cv2  # here, as in ``dot_energy``: the daemon imports this module without OpenCV
+
+    flat = cells.reshape(tall * wide, GRID * GRID * 3)
+    linear = cv2.LUT(flat, _LINEAR, dst=scratch("challenge.face_grid.linear", flat.shape, np.float32))
+    sums = np.add.reduce(linear, axis=0).reshape(GRID, GRID, 3)
     # As ``mean`` divides: the float32 sum by the integer count, into float32.
     np.true_divide(sums, counts, out=sums, casting="unsafe")
     return sums[:, :, ::-1].astype(np.float64)

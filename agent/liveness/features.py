@@ -27,7 +27,7 @@ import numpy as np
 
 from agent.liveness.dotref import DotReference, match_pattern
 from agent.liveness.power import SATURATED_DN
-from agent.pipeline.align import AlignedFrameSet
+from agent.pipeline.align import AlignedFrameSet, scratch
 from agent.pipeline.camera_model import deproject, project
 from agent.quality.gate import FaceObservation
 from agent.quality.metrics import FACE_OVAL, discs_mask, polygon_mask
@@ -65,11 +65,15 @@ class FrameCues:
 class FaceRoi:
     """The face's neighbourhood in an aligned frameset: every cue is measured inside it. Its margin
     exceeds the widest Gaussian kernel used here (σ 5 → radius 20 px), so filtered values on the
-    face are the same as on the whole frame, at a fraction of the cost."""
+    face are the same as on the whole frame, at a fraction of the cost.
+
+    ``valid`` and ``depth_m`` are the ROI's own copies (C-contiguous; in the liveness worker the
+    judge thread's kept temporaries, ``align.scratch``: a ``FaceRoi`` lives only within the call
+    that made it), ``ir`` a view into the aligned IR."""
 
     x0: int
     y0: int
-    valid: np.ndarray             # views into the aligned arrays
+    valid: np.ndarray
     depth_m: np.ndarray
     ir: np.ndarray | None
     ppx: float                    # color intrinsics, shifted to the ROI
@@ -96,20 +100,56 @@ def face_roi(aligned: AlignedFrameSet, face: FaceObservation) -> FaceRoi:
     x1 = int(min(np.ceil(lm[:, 0].max()) + margin + 1, w))
     y1 = int(min(np.ceil(lm[:, 1].max()) + margin + 1, h))
     i = aligned.color.intrinsics
-    return FaceRoi(x0, y0, aligned.valid[y0:y1, x0:x1], aligned.depth_m[y0:y1, x0:x1],
+    # ``aligned.valid`` would be a new whole-frame mask; only the ROI's is needed.
+    units = aligned.depth_u16[y0:y1, x0:x1]
+    shape = units.shape
+    valid = np.greater(units, 0, out=scratch("features.roi.valid", shape, np.bool_))
+    depth_m = scratch("features.roi.depth_m", shape, np.float32)
+    np.copyto(depth_m, aligned.depth_m[y0:y1, x0:x1])
+    return FaceRoi(x0, y0, valid, depth_m,
                    aligned.ir[y0:y1, x0:x1] if aligned.ir is not None else None,
                    i.ppx - x0, i.ppy - y0, i.fx, i.fy)
 
 
-def _points(roi: FaceRoi, mask: np.ndarray) -> np.ndarray:
-    v, u = np.nonzero(mask & roi.valid)
-    z = roi.depth_m[v, u].astype(np.float64)
-    return np.c_[(u - roi.ppx) / roi.fx * z, (v - roi.ppy) / roi.fy * z, z]
+def _points(roi: FaceRoi, mask: np.ndarray, name: str) -> np.ndarray:
+    """(N, 3) points (m) of ``mask``'s pixels with depth, in row-major order: what
+    ``np.nonzero``, fancy indexing and ``np.c_`` give, made in the thread's temporaries (``name``
+    tells a caller's sets apart; the points are valid until the next call with that name)."""
+    h, w = roi.shape
+    sel = np.logical_and(mask, roi.valid, out=scratch("features.points.sel", (h, w), np.bool_))
+    n = int(np.count_nonzero(sel))
+    p = scratch(f"features.points.{name}", (n, 3), np.float64)
+    # The selected pixels' columns and rows, in the order ``np.nonzero`` lists them (row-major), by
+    # OpenCV into a kept array (numpy selects only into new arrays: ``nonzero``, ``compress``).
+    xy = scratch("features.points.xy", (n, 1, 2), np.int32)
+    if n:
+        xy = cv2.findNonZero(sel.view(np.uint8), xy)
+    # Each one's column and row as float64 (exact: the arithmetic is ``(u - ppx) / fx * z`` as it
+    # was on the integer indices), then its depth, through its flat index.
+    u, v = scratch("features.points.u", (n,), np.float64), scratch("features.points.v", (n,), np.float64)
+    np.copyto(u, xy[:, 0, 0])
+    np.copyto(v, xy[:, 0, 1])
+    flat = scratch("features.points.flat", (n,), np.intp)
+    np.copyto(flat, xy[:, 0, 1])
+    np.add(np.multiply(flat, w, out=flat), xy[:, 0, 0], out=flat)
+    z32 = np.take(roi.depth_m.ravel(), flat, out=scratch("features.points.z32", (n,), np.float32), mode="clip")
+    z = p[:, 2]
+    np.copyto(z, z32)
+    for coord, pp, f, out in ((u, roi.ppx, roi.fx, p[:, 0]), (v, roi.ppy, roi.fy, p[:, 1])):
+        np.subtract(coord, pp, out=coord)
+        np.divide(coord, f, out=coord)
+        np.multiply(coord, z, out=out)
+    return p
 
 
 def _fit_rms(a: np.ndarray, z: np.ndarray) -> float:
+    """RMS residual of the least-squares fit of ``z`` by ``a``'s columns (``(a @ coef - z) ** 2``'s
+    mean, its residuals in the thread's temporaries)."""
     coef, *_ = np.linalg.lstsq(a, z, rcond=None)
-    return float(np.sqrt(np.mean((a @ coef - z) ** 2)))
+    r = np.matmul(a, coef, out=scratch("features.fit_rms.r", (len(z),), np.float64))
+    np.subtract(r, z, out=r)
+    np.square(r, out=r)
+    return float(np.sqrt(np.mean(r)))
 
 
 def _geometry(roi: FaceRoi, face: FaceObservation, p: np.ndarray) -> tuple[float, ...]:
@@ -118,16 +158,25 @@ def _geometry(roi: FaceRoi, face: FaceObservation, p: np.ndarray) -> tuple[float
     ipd = face.mesh.ipd_px
     shape = roi.shape
     x, y, z = p[:, 0], p[:, 1], p[:, 2]
-    one = np.ones_like(x)
-    plane = _fit_rms(np.c_[x, y, one], z)
+    n = len(p)
+    # The design matrices np.c_[x, y, 1] and np.c_[x'^2, x', y', 1], built in the thread's temporaries.
+    design = scratch("features.geometry.plane", (n, 3), np.float64)
+    design[:, 0], design[:, 1], design[:, 2] = x, y, 1.0
+    plane = _fit_rms(design, z)
     # Cylinder about the face's vertical axis (rotate by roll first): z quadratic in x'.
     a = np.deg2rad(face.roll)
-    xr = np.cos(a) * x + np.sin(a) * y
-    yr = -np.sin(a) * x + np.cos(a) * y
-    cylinder = _fit_rms(np.c_[xr * xr, xr, yr, one], z)
+    cos_a, sin_a = np.cos(a), np.sin(a)
+    design = scratch("features.geometry.cylinder", (n, 4), np.float64)
+    t = scratch("features.geometry.t", (n,), np.float64)
+    xr, yr = design[:, 1], design[:, 2]
+    np.add(np.multiply(cos_a, x, out=xr), np.multiply(sin_a, y, out=t), out=xr)      # cos a x + sin a y
+    np.add(np.multiply(-sin_a, x, out=yr), np.multiply(cos_a, y, out=t), out=yr)     # -sin a x + cos a y
+    np.multiply(xr, xr, out=design[:, 0])
+    design[:, 3] = 1.0
+    cylinder = _fit_rms(design, z)
     # Nose prominence: nose tip against the plane through the cheeks, in mm.
-    cheek = _points(roi, discs_mask(shape, lm[list(CHEEKS)], 0.12 * ipd))
-    nose = _points(roi, discs_mask(shape, lm[[NOSE_TIP]], 0.06 * ipd))
+    cheek = _points(roi, discs_mask(shape, lm[list(CHEEKS)], 0.12 * ipd), "cheek")
+    nose = _points(roi, discs_mask(shape, lm[[NOSE_TIP]], 0.06 * ipd), "nose")
     if len(cheek) >= 10 and len(nose) >= 1:
         ca = np.c_[cheek[:, 0], cheek[:, 1], np.ones(len(cheek))]
         coef, *_ = np.linalg.lstsq(ca, cheek[:, 2], rcond=None)
@@ -146,12 +195,20 @@ def _geometry(roi: FaceRoi, face: FaceObservation, p: np.ndarray) -> tuple[float
 
 
 def bright_end(ir: np.ndarray, valid: np.ndarray, q: float = 99.0) -> float:
-    """``np.percentile(ir[valid], q)`` (linear interpolation), from a histogram: IR is integer."""
-    vals = ir[valid]
-    n = vals.size
+    """``np.percentile(ir[valid], q)`` (linear interpolation), from a histogram: IR is integer.
+    8-bit IR under a C-contiguous mask is counted by OpenCV's histogram (exact counts) without
+    selecting the values, which would make two frame-sized arrays (the values, then as intp)."""
+    if ir.dtype == np.uint8 and valid.dtype == np.bool_ and valid.shape == ir.shape and valid.flags.c_contiguous:
+        counts = cv2.calcHist([ir], [0], valid.view(np.uint8), [256], [0, 256]).ravel().astype(np.int64)
+        n = int(counts.sum())
+    else:
+        vals = ir[valid]
+        n = vals.size
+        if n == 0:
+            return 0.0
+        counts = np.bincount(vals.ravel(), minlength=1)
     if n == 0:
         return 0.0
-    counts = np.bincount(vals.ravel(), minlength=1)
     cum = np.cumsum(counts)
     pos = q / 100.0 * (n - 1)
     lo, frac = int(np.floor(pos)), pos - np.floor(pos)
@@ -176,7 +233,7 @@ def measure_frame(aligned: AlignedFrameSet, face: FaceObservation) -> tuple[Fram
     # Inner face: shrink the oval so silhouette edges and hair do not count.
     inner = cv2.erode(oval.astype(np.uint8), np.ones((5, 5), np.uint8), iterations=max(1, int(ipd / 20))) > 0
     depth_share = float(roi.valid[oval].mean()) if oval.any() else 0.0
-    p = _points(roi, inner)
+    p = _points(roi, inner, "inner")
     nan = float("nan")
     plane = cylinder = prominence = scale_ratio = face_depth = nan
     if len(p) >= 50:
@@ -186,7 +243,11 @@ def measure_frame(aligned: AlignedFrameSet, face: FaceObservation) -> tuple[Fram
     # IR on skin.
     ir_level = ir_contrast = speckle = sharpness = eye_sharpness = float("nan")
     if roi.ir is not None:
-        ir = roi.ir.astype(np.float32)
+        # The ROI's IR as float32, its three blurs and each band (a difference of two) are the
+        # thread's temporaries; the arithmetic is as it was (``ir - g2`` into ``band``, say).
+        ir = scratch("features.frame.ir", roi.ir.shape, np.float32)
+        np.copyto(ir, roi.ir, casting="unsafe")
+        band = scratch("features.frame.band", roi.ir.shape, np.float32)
         skin = discs_mask(shape, lm[list(SKIN_PATCHES)], 0.1 * ipd) & roi.valid
         if skin.sum() > 20:
             level = float(ir[skin].mean())
@@ -194,13 +255,17 @@ def measure_frame(aligned: AlignedFrameSet, face: FaceObservation) -> tuple[Fram
             # Skin near the projector is among the brightest things in the IR image; a display
             # (no NIR from its backlight, dots mirrored away by the glass) is among the darkest.
             assert aligned.ir is not None                      # roi.ir is cut from it
-            bright = bright_end(aligned.ir, aligned.valid) if aligned.valid.any() else 0.0
+            # (``aligned.valid`` would be a new whole-frame mask at each use.)
+            valid = np.greater(aligned.depth_u16, 0,
+                               out=scratch("features.frame.valid", aligned.depth_u16.shape, np.bool_))
+            bright = bright_end(aligned.ir, valid) if valid.any() else 0.0
             ir_contrast = level / max(bright, 1.0)
-            g07, g2, g5 = (cv2.GaussianBlur(ir, (0, 0), s) for s in (0.7, 2.0, 5.0))
-            speckle = float(np.std((ir - g2)[skin]) / max(level, 1.0))
-            coarse = float(np.std((g2 - g5)[skin]))
-            sharpness = float(np.std((g07 - g2)[skin]) / coarse) if coarse > 1e-3 else float("nan")
-            eye_sharpness = _eye_dot_sharpness(roi, face, ir, (g07, g2, g5))
+            g07, g2, g5 = (cv2.GaussianBlur(ir, (0, 0), s, dst=scratch(f"features.frame.g{k}", ir.shape, np.float32))
+                           for k, s in enumerate((0.7, 2.0, 5.0)))
+            speckle = float(np.std(np.subtract(ir, g2, out=band)[skin]) / max(level, 1.0))
+            coarse = float(np.std(np.subtract(g2, g5, out=band)[skin]))
+            sharpness = float(np.std(np.subtract(g07, g2, out=band)[skin]) / coarse) if coarse > 1e-3 else float("nan")
+            eye_sharpness = _eye_dot_sharpness(roi, face, ir, (g07, g2, g5), band)
     openness = min(face.mesh.openness) if face.mesh.openness is not None else float("nan")
     patch = ir_skin(aligned, face)
     return FrameCues(plane * 1000, cylinder * 1000, prominence, scale_ratio, depth_share, ir_level, ir_contrast,
@@ -243,17 +308,18 @@ def eye_recess(roi: FaceRoi, face: FaceObservation) -> float:
 
 
 def _eye_dot_sharpness(roi: FaceRoi, face: FaceObservation, ir: np.ndarray,
-                       bands: tuple[np.ndarray, np.ndarray, np.ndarray]) -> float:
+                       bands: tuple[np.ndarray, np.ndarray, np.ndarray], work: np.ndarray | None = None) -> float:
     """Dot sharpness (fine over coarse band energy, as on the skin) over discs around both eyes,
-    clipped glints left out. ``bands``: the IR blurred at σ 0.7, 2 and 5 px."""
+    clipped glints left out. ``bands``: the IR blurred at σ 0.7, 2 and 5 px; ``work``: an array of
+    their shape the band differences may be written into (else new ones)."""
     ipd = face.mesh.ipd_px
     pupils = roi.local(np.array(face.mesh.pupils, dtype=np.float64))
     region = discs_mask(roi.shape, pupils, 0.3 * ipd) & roi.valid & (ir < SATURATED_DN)
     if region.sum() < 30:
         return float("nan")
     g07, g2, g5 = bands
-    coarse = float(np.std((g2 - g5)[region]))
-    return float(np.std((g07 - g2)[region]) / coarse) if coarse > 1e-3 else float("nan")
+    coarse = float(np.std(np.subtract(g2, g5, out=work)[region]))
+    return float(np.std(np.subtract(g07, g2, out=work)[region]) / coarse) if coarse > 1e-3 else float("nan")
 
 
 # A pair whose projector light stands fewer than this many noise deviations per pixel above the

@@ -144,6 +144,11 @@ def forget_calibrations() -> None:
     _pixel_index.cache_clear()
 
 
+def _stride(nbytes: int) -> int:
+    """Bytes a scratch array of ``nbytes`` takes of a thread's block (64-byte aligned)."""
+    return -(-nbytes // 64) * 64
+
+
 class _Scratch:
     """One thread's reused arrays for :func:`_splat` and :func:`_to_color_axis`, by name: each is
     taken again only by the next call on the same thread, and nothing of them leaves the call that
@@ -157,19 +162,32 @@ class _Scratch:
         # not raise malloc's mmap threshold (which follows the largest block freed), so the
         # frame-sized arrays of a session stay mapped and unmapped apart, as before.
         self.block = np.frombuffer(mmap.mmap(-1, size), np.uint8) if size else None
+        self.size = size
         self.used = 0                                   # bytes of the block carved
-        self.needed = 0                                 # bytes of every array, as carved
+        self.carved = 0                                 # bytes of every array made, as carved
+
+    @property
+    def needed(self) -> int:
+        """Bytes the next session's block takes (``release_scratch``): every array this thread
+        made, outgrown ones too (a session like this one then makes them all in the block), never
+        fewer than this block's, so that it is the most any phase needed and not the last phase's
+        (a quality loop needs less than a window, whose measurements would then begin outside the
+        block). A block's pages are only in memory once written."""
+        return max(self.size, self.carved)
 
     def get(self, name: str, n: int, dtype) -> np.ndarray:
         a = self.arrays.get(name)
         if a is None or a.dtype != dtype or a.size < n:
-            a = self.arrays[name] = self._new(n, np.dtype(dtype))
+            # Outgrown (a face's region grows as the face comes nearer): a quarter more than asked,
+            # so that a face coming closer frame by frame does not take a new one each frame.
+            n_new = n + n // 4 if a is not None and a.dtype == dtype else n
+            a = self.arrays[name] = self._new(n_new, np.dtype(dtype))
         return a[:n]
 
     def _new(self, n: int, dtype: np.dtype) -> np.ndarray:
         nbytes = n * dtype.itemsize
-        stride = -(-nbytes // 64) * 64
-        self.needed += stride
+        stride = _stride(nbytes)
+        self.carved += stride
         if self.block is not None and self.used + stride <= self.block.size:
             a = self.block[self.used:self.used + nbytes].view(dtype)
             self.used += stride
@@ -234,6 +252,22 @@ def _scratch() -> _Scratch | _Fresh:
     if s is None:
         s = _SCRATCH[ident] = _Scratch(_scratch_size)
     return s
+
+
+def scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A C-contiguous temporary of ``shape`` and ``dtype`` for the calling thread, its contents stale.
+
+    While temporaries are kept (``keep_scratch(True)``: the liveness worker) it is the thread's kept
+    array named ``name``, the same memory at every call with that name on this thread until
+    ``release_scratch()``; otherwise a new array. So a caller fills it, reads it and lets go of it
+    before it returns (nothing that outlives the call may be a view of it), and names it apart from
+    every other temporary alive on the thread meanwhile (the convention: ``module.function.what``).
+    The per-frameset measurements beyond alignment (``agent/liveness``, ``agent/face``) use it for
+    their frame- and face-sized temporaries (docs/liveness.md, "Per-frame allocations")."""
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return _scratch().get(name, n, dtype).reshape(shape)
 
 
 def _splat(depth_u16: np.ndarray, depth_scale: float, table: AlignmentTable, carry: np.ndarray | None = None,

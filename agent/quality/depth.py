@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from agent.pipeline import inplace
 from agent.pipeline.align import AlignedFrameSet
 from agent.pipeline.camera_model import deproject, project
 from agent.quality.metrics import CORE_POINTS, FACE_OVAL, Region, discs_mask, polygon_mask
@@ -56,6 +57,16 @@ def clipped_anywhere(ir: np.ndarray) -> bool:
     return bool(ir.size and ir.max() >= GLINT_DN)           # no frame-sized mask of comparisons
 
 
+def glints_possible(aligned: AlignedFrameSet, z_m: float) -> bool:
+    """Whether :func:`glint_mask` can find any hole a glint's: an IR and a depth frame, a finite
+    depth to map at, and a clipped pixel somewhere in the IR frame. Without one no hole can be a
+    glint's; checked before mapping the holes (most of a face's pixels in a frame the projector
+    left unlit, each mapped through the lens's iterative undistortion) or even listing them: the
+    answer is the same, at a fraction of the cost."""
+    fs = aligned.frameset
+    return fs.ir is not None and fs.depth is not None and bool(np.isfinite(z_m)) and clipped_anywhere(fs.ir.pixels)
+
+
 def glint_mask(aligned: AlignedFrameSet, pixels: np.ndarray, z_m: float) -> np.ndarray:
     """For colour pixels (N, 2) without depth: does a clipped IR glint lie where they map to in the
     IR imager? They are mapped at ``z_m`` (the face's depth: a hole has none of its own; a few cm of
@@ -63,13 +74,9 @@ def glint_mask(aligned: AlignedFrameSet, pixels: np.ndarray, z_m: float) -> np.n
     imager's pixels within reach of where they land are looked at."""
     fs = aligned.frameset
     out = np.zeros(len(pixels), bool)
-    if fs.ir is None or fs.depth is None or not len(pixels) or not np.isfinite(z_m):
+    if not len(pixels) or not glints_possible(aligned, z_m):
         return out
-    # No clipped pixel anywhere in the IR frame: no hole can be a glint's. Checked before mapping the
-    # holes (most of a face's pixels in a frame the projector left unlit, each mapped through the
-    # lens's iterative undistortion): the answer is the same, at a fraction of the cost.
-    if not clipped_anywhere(fs.ir.pixels):
-        return out
+    assert fs.ir is not None and fs.depth is not None              # (``glints_possible``)
     ci, di = aligned.color.intrinsics, fs.depth.intrinsics
     cam = deproject(pixels[:, 0].astype(np.float64), pixels[:, 1].astype(np.float64),
                     np.full(len(pixels), z_m), ci)
@@ -102,11 +109,14 @@ def face_depth(aligned: AlignedFrameSet, lm: np.ndarray, ipd: float) -> FaceDept
     face = polygon_mask(shape, oval, box.origin)
     core = discs_mask(shape, lm[list(CORE_POINTS), :2], 0.08 * ipd, box.origin) & face
     face_valid = face & valid
-    on_face = depth_m[face_valid]
-    z_face = float(np.median(on_face)) if on_face.size else float("nan")
+    # The face's depth values (``depth_m[face_valid]``) in the thread's kept array.
+    on_face = inplace.select(aligned.depth_m, face_valid, (box.x0, box.y0), "quality.face_depth.on_face")
+    # Every use of ``on_face`` is of its values' order statistics or counts, never their order: the
+    # median and the percentiles partition it in place (``overwrite_input``) instead of a copy each.
+    z_face = float(np.median(on_face, overwrite_input=True)) if on_face.size else float("nan")
     holes = face & ~valid
     explained = np.zeros(shape, bool)
-    if holes.any():
+    if holes.any() and glints_possible(aligned, z_face):       # (else none is a glint's: not listed)
         v, u = np.nonzero(holes)
         hit = glint_mask(aligned, np.c_[u + box.x0, v + box.y0], z_face)
         explained[v[hit], u[hit]] = True
@@ -114,8 +124,8 @@ def face_depth(aligned: AlignedFrameSet, lm: np.ndarray, ipd: float) -> FaceDept
     f = float(valid[counted_face].mean()) if counted_face.any() else 0.0
     c = float(valid[counted_core].mean()) if counted_core.any() else 0.0
     nose = discs_mask(shape, lm[[NOSE_TIP], :2], nose_r, box.origin) & valid
-    near, far = (float(v) for v in np.percentile(on_face, [2, 98])) if on_face.size >= EXTENT_MIN_PX else (
-        float("nan"), float("nan"))
+    near, far = ((float(v) for v in np.percentile(on_face, [2, 98], overwrite_input=True))
+                 if on_face.size >= EXTENT_MIN_PX else (float("nan"), float("nan")))
     return FaceDepth(f, c, int(explained.sum()), _in_front(depth_m, nose, face_valid, on_face), near, far)
 
 

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from agent.pipeline import inplace
+from agent.pipeline.align import scratch
 from agent.pipeline.camera_model import distort_normalized
 from drivers.frame import DistortionModel, Intrinsics
 
@@ -115,8 +117,13 @@ class FaceExposure:
 
 
 def gray(bgr: np.ndarray) -> np.ndarray:
-    """8-bit gray of a BGR image or of a view into one (a region, a strided grid)."""
-    return cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2GRAY)
+    """8-bit gray of a BGR image or of a view into one (a region, a strided grid). A view is first
+    copied into the thread's temporary (``align.scratch``), not a new array."""
+    if not bgr.flags.c_contiguous:
+        src = scratch("quality.gray.src", bgr.shape, bgr.dtype)
+        np.copyto(src, bgr)
+        bgr = src
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
 
 
 def face_exposure(bgr: np.ndarray, lm: np.ndarray, low: float, high: float) -> FaceExposure:
@@ -167,7 +174,12 @@ def sharpness(bgr: np.ndarray, centre: np.ndarray, ipd: float) -> float:
     crop = gray(region)
     s = 60.0 / max(ipd, 1e-6)
     crop = cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-    return float(cv2.Laplacian(crop.astype(np.float32), cv2.CV_32F).var())
+    # The crop as float32, its Laplacian and the variance's deviations in the thread's temporaries
+    # (``align.scratch``), as ``Laplacian(crop.astype(np.float32), CV_32F).var()`` computes them.
+    as_float = scratch("quality.sharpness.crop", crop.shape, np.float32)
+    np.copyto(as_float, crop, casting="unsafe")
+    lap = cv2.Laplacian(as_float, cv2.CV_32F, dst=scratch("quality.sharpness.laplacian", crop.shape, np.float32))
+    return float(inplace.var(lap, as_float))
 
 
 _SRGB_LUT = np.where(np.arange(256) / 255.0 <= 0.04045, np.arange(256) / 255.0 / 12.92,

@@ -45,3 +45,13 @@ def test_thread_roles():
     assert bench_memory.thread_role("MainThread") == "daemon"
     assert bench_memory.thread_role("camera-host:sim") == "daemon"
     assert bench_memory.thread_role("ThreadPoolExecutor-0_0") == "other"
+
+
+def test_a_site_in_a_lender_names_the_project_frame_it_lent_to():
+    from agent.liveness.challenge import dot_energy
+
+    with AllocationCounter(lambda name: "main") as c:
+        dot_energy(np.zeros((480, 640), np.uint8))       # its float image and blur: temporaries lent by align
+    wheres = [where for where, _, _ in c.counts.sites("main")]
+    lent = [w for w in wheres if w.startswith("agent/pipeline/align.py:")]
+    assert lent and all(" for agent/liveness/challenge.py:" in w and w.endswith("(dot_energy)") for w in lent), wheres
