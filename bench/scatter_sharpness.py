@@ -27,7 +27,7 @@ removes it), median over the pairs. One JSON line a scene::
 apart) the judged presentations' ``projector_sharpness`` (n, median, range), what main's absolute
 ramp does with them, and the same for the normalised measure (``blur_mm``)::
 
-    .venv/bin/python -m bench.scatter_sharpness report OUT.jsonl
+    .venv/bin/python -m bench.scatter_sharpness report OUT.jsonl [--distances 350,450,520]
 
 ``blur_mm``: a sharpness is mapped to the Gaussian width σ (px) of spots whose on-off difference
 ``features.dot_shape`` reads at that sharpness (a table made once from the simulator's own
@@ -57,20 +57,23 @@ from agent.liveness.features import dot_shape
 GROUPS = {"live": ("live",), "hard_3d": HARD_3D, "silicone_mask": ("silicone_mask",)}
 
 
-def presentation(split: str, species: str, index: int, camera: str, distance_mm: int, scatter: str) -> Any:
+def presentation(split: str, species: str, index: int, camera: str, distance_mm: int, scatter: str,
+                 core: float | None = None) -> Any:
     from drivers.sim.families import presentation_query
     from hil.padeval import Presentation
     q = presentation_query(split, species, index)
     q.update(camera=camera, distance_mm=str(distance_mm))
     if scatter != "fixed":
         q["scatter"] = scatter
+    if core is not None:
+        q["scatter_core"] = f"{core:g}"
     uri = "sim://?" + "&".join(f"{k}={v}" for k, v in q.items())
     kind = "bona_fide" if species == "live" else "attack"
     return Presentation(kind, species, split, index, uri)
 
 
 def run(out: Path, *, split: str, scatter: str, cameras: list[str], distances: list[int], species: list[str],
-        per_cell: int, frames: int) -> None:
+        per_cell: int, frames: int, core: float | None = None) -> None:
     from agent.liveness.fusion import load_thresholds
     from agent.quality import QualityGate
     from hil.padeval import run_presentation
@@ -82,12 +85,13 @@ def run(out: Path, *, split: str, scatter: str, cameras: list[str], distances: l
         for cam in cameras:
             for d in distances:
                 for sp in species:
-                    key = f"{split}/{scatter}/{cam}/{d}/{sp}/{i}"
+                    model = scatter if core is None else f"{scatter}-core{core:g}"
+                    key = f"{split}/{model}/{cam}/{d}/{sp}/{i}"
                     if key in done:
                         continue
-                    p = presentation(split, sp, i, cam, d, scatter)
+                    p = presentation(split, sp, i, cam, d, scatter, core)
                     rec = run_presentation(p, frames=frames, passive=False, gate=gate, thresholds=thresholds)
-                    rec.update(bench_key=key, scatter=scatter, camera=cam, distance_mm=d)
+                    rec.update(bench_key=key, scatter=model, camera=cam, distance_mm=d)
                     with out.open("a") as fh:
                         fh.write(json.dumps(rec) + "\n")
                     s = (rec.get("cues") or {}).get("projector_sharpness")
@@ -160,7 +164,7 @@ def _stats(v: list[float]) -> dict[str, Any]:
             "max": round(float(a.max()), 3)}
 
 
-def report(paths: list[Path]) -> None:
+def report(paths: list[Path], distances: set[int] | None = None) -> None:
     ramp = RAMPS["projector_sharpness"]
     rows: dict[tuple[str, str, int, str], list[dict[str, Any]]] = defaultdict(list)
     outcomes: dict[tuple[str, str, int, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -169,6 +173,8 @@ def report(paths: list[Path]) -> None:
             r = json.loads(line)
             grp = next((g for g, members in GROUPS.items() if r["species"] in members), None)
             if grp is None:
+                continue
+            if distances is not None and int(r["distance_mm"]) not in distances:
                 continue
             k = (r["scatter"], r["camera"], int(r["distance_mm"]), grp)
             if "pairs" in r:                       # a ``scenes`` record: no gate, no verdict
@@ -197,6 +203,23 @@ def report(paths: list[Path]) -> None:
     for (scatter, grp), v in sorted(pooled.items()):
         print(json.dumps({"scatter": scatter, "group": grp, "pooled": True, "sharpness": _stats(v["s"]),
                           "blur_mm": _stats(v["mm"])}))
+    # Spread across conditions: how far apart the live faces' per-(camera, distance) medians lie,
+    # in units of the gap between the pooled live and hard medians (unit-free, so the forms compare).
+    for scatter in sorted({k[0] for k in pooled}):
+        for form in ("s", "mm"):
+            cells: dict[str, float] = {}
+            for k, judged in rows.items():
+                if k[0] == scatter and k[3] == "live" and judged:
+                    vals = [x["s"] for x in judged] if form == "s" else \
+                        [blur_mm(x["s"], _fx(k[1]), k[2] / 1000.0, tables[k[1]]) for x in judged]
+                    cells[f"{k[1]}@{k[2]}"] = float(np.median(vals))
+            live_pool, hard_pool = pooled.get((scatter, "live")), pooled.get((scatter, "hard_3d"))
+            if cells and live_pool and hard_pool:
+                gap = abs(float(np.median(hard_pool[form])) - float(np.median(live_pool[form])))
+                print(json.dumps({"scatter": scatter, "form": "sharpness" if form == "s" else "blur_mm",
+                                  "live_cell_medians": {c: round(m, 3) for c, m in sorted(cells.items())},
+                                  "live_cell_median_spread_over_median_gap":
+                                      round((max(cells.values()) - min(cells.values())) / gap, 3)}))
     # Separation in each form: the gap between the groups over the live faces' spread.
     for scatter in sorted({k[0] for k in pooled}):
         live, hard = pooled.get((scatter, "live")), pooled.get((scatter, "hard_3d"))
@@ -226,6 +249,7 @@ def main(argv: list[str]) -> None:
     r.add_argument("--species", default="live,mask,head_model")
     r.add_argument("--per-cell", type=int, default=4)
     r.add_argument("--frames", type=int, default=32)
+    r.add_argument("--core", type=float, default=None, help="scatter_core (physical only; default: the sim's)")
     sc = sub.add_parser("scenes")
     sc.add_argument("out", type=Path)
     sc.add_argument("--split", default="train")
@@ -236,16 +260,17 @@ def main(argv: list[str]) -> None:
     sc.add_argument("--per-cell", type=int, default=3)
     rep = sub.add_parser("report")
     rep.add_argument("records", type=Path, nargs="+")
+    rep.add_argument("--distances", default="", help="only these distances (mm, comma-separated)")
     a = ap.parse_args(argv)
     if a.cmd == "run":
         run(a.out, split=a.split, scatter=a.scatter, cameras=a.cameras.split(","),
             distances=[int(x) for x in a.distances.split(",")], species=a.species.split(","),
-            per_cell=a.per_cell, frames=a.frames)
+            per_cell=a.per_cell, frames=a.frames, core=a.core)
     elif a.cmd == "scenes":
         scenes(a.out, split=a.split, scatter=a.scatter, cameras=a.cameras.split(","),
                distances=[int(x) for x in a.distances.split(",")], species=a.species.split(","), per_cell=a.per_cell)
     else:
-        report(a.records)
+        report(a.records, {int(x) for x in a.distances.split(",")} if a.distances else None)
 
 
 if __name__ == "__main__":

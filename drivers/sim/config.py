@@ -68,6 +68,7 @@ class SimConfig:
     color_fps: float | None = None           # colour frame rate; None: fps
     color_mode: str = ""                     # colour "WxH@FPS"; empty: chosen as a RealSense driver would
     scatter: str = "fixed"      # dot scattering: fixed pixels per material, or "physical" (mm x fx / z)
+    scatter_core: float = 0.3   # physical scattering: share of each dot's light left unscattered (0..1)
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> SimConfig:
@@ -115,6 +116,7 @@ class SimConfig:
             (0 <= self.screen_latency <= 3, "screen_latency must be within 0..3 frames"),
             (self.color_fps is None or 1 <= self.color_fps <= 90, "color_fps must be within 1..90"),
             (self.scatter in SCATTERS, f"scatter must be one of {', '.join(SCATTERS)}"),
+            (0 <= self.scatter_core <= 1, "scatter_core must be within 0..1"),
         ]
         for ok, msg in checks:
             if not ok:

@@ -273,8 +273,9 @@ def scatter_sigma_px(dot_blur: np.ndarray, z: np.ndarray, fx: float) -> np.ndarr
     return np.asarray(sigma_mm * np.float32(fx * 1e-3) / np.maximum(z, np.float32(0.05)), np.float32)
 
 
-def scattered_pattern(sharp: np.ndarray, dot_blur: np.ndarray, z: np.ndarray, fx: float) -> np.ndarray:
-    """The dot pattern on the surface under ``scatter=physical``: ``SCATTER_CORE`` of each dot where
+def scattered_pattern(sharp: np.ndarray, dot_blur: np.ndarray, z: np.ndarray, fx: float,
+                      core: float = SCATTER_CORE) -> np.ndarray:
+    """The dot pattern on the surface under ``scatter=physical``: ``core`` of each dot where
     it landed, the rest spread by a Gaussian of ``scatter_sigma_px`` (energy kept: every level is a
     normalised blur of ``sharp``). Levels are blurred only up to the widest width in the frame."""
     sigma = scatter_sigma_px(dot_blur, z, fx)
@@ -293,27 +294,29 @@ def scattered_pattern(sharp: np.ndarray, dot_blur: np.ndarray, z: np.ndarray, fx
         level = sharp if levels[i] == 0 else cv2.GaussianBlur(sharp, (0, 0), float(levels[i]))
         weight *= level
         spread += weight
-    out = np.multiply(sharp, np.float32(SCATTER_CORE))
-    out += np.float32(1.0 - SCATTER_CORE) * spread
+    out = np.multiply(sharp, np.float32(core))
+    out += np.float32(1.0 - core) * spread
     return out
 
 
 def ir_signal(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: DotPattern,
               power_mw: float = PROJECTOR_POWER_MW, *, profile: CameraProfile = D435,
-              share: float | None = None, scatter: str = "fixed") -> tuple[np.ndarray, np.ndarray | None]:
+              share: float | None = None, scatter: str = "fixed", scatter_core: float = SCATTER_CORE
+              ) -> tuple[np.ndarray, np.ndarray | None]:
     """(light on the left IR imager, the projector's part of it or None), noiseless, lux-equivalent
     before exposure: ambient NIR plus, with the projector on, its dots shifted by the projector
     parallax. The exposure (``expose_ir``) comes later, so any auto-exposure can act on it.
 
     ``share``: ambient NIR per lux (None: from ``cct``). A profile whose imagers have an IR-cut
     filter (``ir_band == "visible"``, D405) sees visible luminance and no NIR at all (no dots,
-    whatever projects them). ``scatter``: ``SCATTER_MODELS`` (module docstring)."""
+    whatever projects them). ``scatter``: ``SCATTER_MODELS`` (module docstring); ``scatter_core``:
+    the physical model's unscattered share."""
     if scatter not in SCATTER_MODELS:
         raise ValueError(f"scatter must be one of {', '.join(SCATTER_MODELS)}, got {scatter!r}")
     # Float32 throughout, computed in place where the order of operations allows it (the same
     # products and sums as the expressions in the comments, so the same pixels).
     visible = profile.ir_band == "visible"
-    banded = _ir_signal_banded(maps, lux, cct, projector_on, dots, power_mw, profile, share, scatter)
+    banded = _ir_signal_banded(maps, lux, cct, projector_on, dots, power_mw, profile, share, scatter, scatter_core)
     if banded is not None:
         return banded
     z = np.minimum(maps.z, 10.0)
@@ -337,7 +340,7 @@ def ir_signal(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: 
         np.subtract(np.arange(w, dtype=np.float32)[None, :], u, out=u)
         sharp = cv2.remap(dots.image, u, _row_grid(h, w), cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
         if scatter == "physical":
-            pattern = scattered_pattern(sharp, maps.dot_blur, maps.z, f)
+            pattern = scattered_pattern(sharp, maps.dot_blur, maps.z, f, scatter_core)
         else:
             soft: np.ndarray = cv2.GaussianBlur(sharp, (0, 0), 1.6)
             mix = np.subtract(maps.dot_blur, 0.35)
@@ -370,8 +373,8 @@ def ir_signal(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: 
 
 
 def _ir_signal_banded(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: DotPattern,
-                      power_mw: float, profile: CameraProfile, share: float | None, scatter: str = "fixed"
-                      ) -> tuple[np.ndarray, np.ndarray | None] | None:
+                      power_mw: float, profile: CameraProfile, share: float | None, scatter: str = "fixed",
+                      scatter_core: float = SCATTER_CORE) -> tuple[np.ndarray, np.ndarray | None] | None:
     """``ir_signal`` for the usual case (NIR imager, float32 maps, Python-float light and power):
     the dot pattern's remap and blur over the whole image, then the per-pixel arithmetic band by band
     (the same operations in the same order). None for any other case."""
@@ -393,7 +396,7 @@ def _ir_signal_banded(maps: ViewMaps, lux: float, cct: float, projector_on: bool
         u = np.divide(np.float32(f * profile.projector_offset_m), z)
         np.subtract(np.arange(w, dtype=np.float32)[None, :], u, out=u)
         sharp = cv2.remap(dots.image, u, _row_grid(h, w), cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-        physical = scattered_pattern(sharp, maps.dot_blur, maps.z, f) if scatter == "physical" else None
+        physical = scattered_pattern(sharp, maps.dot_blur, maps.z, f, scatter_core) if scatter == "physical" else None
         soft = cv2.GaussianBlur(sharp, (0, 0), 1.6) if physical is None else sharp   # (soft unused then)
         dots_signal = np.empty((h, w), np.float32)
     for rows in _bands(h, w):
@@ -458,13 +461,13 @@ def expose_ir(signal: np.ndarray, exposure_s: float, gain: float, noise_bank: No
 def ir_image(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: DotPattern,
              noise_bank: NoiseBank, power_mw: float = PROJECTOR_POWER_MW,
              exposure_s: float = IR_EXPOSURE_S, *, gain: float = 1.0, profile: CameraProfile = D435,
-             share: float | None = None, pattern_out: list | None = None, scatter: str = "fixed"
-             ) -> tuple[np.ndarray, np.ndarray]:
+             share: float | None = None, pattern_out: list | None = None, scatter: str = "fixed",
+             scatter_core: float = SCATTER_CORE) -> tuple[np.ndarray, np.ndarray]:
     """(Y8 image, noiseless signal in electrons) of the left IR imager: ``ir_signal`` exposed.
     ``pattern_out``: if given, the projector's share of the signal (electrons, or None) is appended
     to it (structured-light depth needs it)."""
     signal, dots_signal = ir_signal(maps, lux, cct, projector_on, dots, power_mw, profile=profile, share=share,
-                                    scatter=scatter)
+                                    scatter=scatter, scatter_core=scatter_core)
     if pattern_out is not None:
         pattern_out.append(None if dots_signal is None else dots_signal * np.float32(9000.0 * exposure_s))
     return expose_ir(signal, exposure_s, gain, noise_bank)

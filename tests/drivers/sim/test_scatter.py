@@ -81,16 +81,17 @@ def _plane(material_blur: float, z: float) -> ViewMaps:
                     specular=np.zeros((h, w), f32), emissive=np.zeros((h, w), bool))
 
 
-def _dot_contrast(material_blur: float, z: float, scatter: str, lux: float) -> float:
+def _dot_contrast(material_blur: float, z: float, scatter: str, lux: float, core: float = SCATTER_CORE) -> float:
     """Contrast of the projector's part of the IR light (noiseless) on a plane: its fine detail
     (minus a sigma-2 px blur) over its mean, as the speckle measure takes it; spreading lowers it."""
     fx = D415.depth_intrinsics.fx
     dots = DotPattern.make(640, 480, fx=fx)
-    _, lit = ir_signal(_plane(material_blur, z), lux, 5000.0, True, dots, profile=D415, scatter=scatter)
+    _, lit = ir_signal(_plane(material_blur, z), lux, 5000.0, True, dots, profile=D415, scatter=scatter,
+                       scatter_core=core)
     assert lit is not None
-    core = lit[40:-40, 40:-40]
+    inner = lit[40:-40, 40:-40]
     fine = (lit - cv2.GaussianBlur(lit, (0, 0), 2.0))[40:-40, 40:-40]
-    return float(fine.std() / core.mean())
+    return float(fine.std() / inner.mean())
 
 
 # ir_signal's banded path (Python float light) and its general one (a numpy scalar)
@@ -119,3 +120,19 @@ def test_a_physical_scatter_uri_reaches_the_sensor_and_fixed_is_the_default():
         cam.stop()
     assert np.array_equal(frames[""], frames["&scatter=fixed"])
     assert not np.array_equal(frames[""], frames["&scatter=physical"])
+
+
+@pytest.mark.parametrize("value", ["-0.1", "1.5", "nan", "half"])
+def test_a_bad_scatter_core_is_an_invalid_uri(value):
+    with pytest.raises(drivers.InvalidUri, match="scatter_core") as ei:
+        drivers.open(f"sim://?realtime=0&scatter=physical&scatter_core={value}")
+    assert ei.value.code == "DRV_INVALID_URI"
+
+
+def test_the_unscattered_core_defaults_to_the_sensors_and_keeps_dots_sharper():
+    from drivers.sim.config import SimConfig
+    assert SimConfig().scatter_core == SCATTER_CORE
+    # A halo alone (core 0) spreads skin's dots more than the default core does, more still at 0.35 m.
+    halo = {z: _dot_contrast(SKIN.dot_blur_px, z, "physical", 150.0, core=0.0) for z in (0.35, 0.7)}
+    cored = {z: _dot_contrast(SKIN.dot_blur_px, z, "physical", 150.0) for z in (0.35, 0.7)}
+    assert halo[0.35] < cored[0.35] and halo[0.7] < cored[0.7] and halo[0.7] > 1.5 * halo[0.35], (halo, cored)
