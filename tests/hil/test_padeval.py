@@ -191,3 +191,5 @@ def test_a_camera_is_enrolled_under_the_presentations_scattering_model():
     assert len(phys) == len(plain) == 3
     assert all("scatter=physical" in u for u in phys) and not any("scatter" in u for u in plain)
     assert [u.replace("&scatter=physical", "") for u in phys] == plain
+    cored = P.enrolment_uris("sim://?family=train&camera=d415&scatter=physical&scatter_core=0&distance_mm=400")
+    assert all("scatter=physical&scatter_core=0" in u for u in cored)
