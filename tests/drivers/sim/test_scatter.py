@@ -124,7 +124,7 @@ def test_a_physical_scatter_uri_reaches_the_sensor_and_fixed_is_the_default():
 
 @pytest.mark.parametrize("value", ["-0.1", "1.5", "nan", "half"])
 def test_a_bad_scatter_core_is_an_invalid_uri(value):
-    with pytest.raises(drivers.InvalidUri, match="scatter_core") as ei:
+    with pytest.raises(drivers.InvalidUri, match="scatter_core must be") as ei:
         drivers.open(f"sim://?realtime=0&scatter=physical&scatter_core={value}")
     assert ei.value.code == "DRV_INVALID_URI"
 
