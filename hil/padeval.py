@@ -145,7 +145,7 @@ def enrolment_uris(uri: str) -> list[str]:
     depth mode as ``uri``, a board (``subject=print``) at 0.45 m and 0.65 m, then the wall alone."""
     q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(uri).query))
     family = q.get("family", "train")
-    keep = {k: q[k] for k in ("camera", "depth_mode") if k in q}
+    keep = {k: q[k] for k in ("camera", "depth_mode", "scatter", "scatter_core") if k in q}
     base = {"family": family, **keep, "light": POOLS[family].lights[0], "lux": str(ENROL_LUX),
             "background": "plain", "realtime": "0", "identity": "1", "seed": "1"}
     return ["sim://?" + urllib.parse.urlencode({**base, "subject": subject, **extra})

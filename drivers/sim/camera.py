@@ -430,7 +430,8 @@ class SimCamera(Camera):
         pixels_on = True if self._injector is not None and self._injector.fixed_ir_exposure \
             else self._projector_at(0)[0][0]
         signal, _ = ir_signal(self._render(self._depth_view, objs, planes), c.lux, c.cct, pixels_on, self._dots,
-                              self.POWER_RANGE.default, profile=self._sensing, share=self._nir_share)
+                              self.POWER_RANGE.default, profile=self._sensing, share=self._nir_share,
+                              scatter=c.scatter, scatter_core=c.scatter_core)
         for _ in range(12):
             self._ir_ae.update(expose_ir(signal, *self._ir_ae.setting, None)[0], rate=1.0)
         self._ir_ae.locked = self._injector is not None and self._injector.fixed_ir_exposure
@@ -447,7 +448,8 @@ class SimCamera(Camera):
         objs, planes, state = self._scene_at(t)
         dmaps = self._render(self._depth_view, objs, planes)
         signal, dots = ir_signal(dmaps, self.cfg.lux, self.cfg.cct, on, self._dots, power_mw,
-                                 profile=self._sensing, share=self._nir_share)
+                                 profile=self._sensing, share=self._nir_share, scatter=self.cfg.scatter,
+                                 scatter_core=self.cfg.scatter_core)
         return _DepthTick(signal, np.empty(0, np.uint16), np.empty(0, np.float32), state, dots), dmaps
 
     def _depth(self, dmaps: ViewMaps, tick: _DepthTick, electrons: np.ndarray, exposure_s: float

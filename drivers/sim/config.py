@@ -21,6 +21,7 @@ BACKGROUNDS = ("plain", "clutter", "moving")
 LIGHTS = ("daylight", "fluorescent", "led", "incandescent", "mixed", "halogen", "led_cri95")
 GLASSES = ("none", "clear", "tinted")
 FAMILIES = ("any", "train", "heldout", "field")
+SCATTERS = ("fixed", "physical")    # the projector dots' subsurface scattering model (sensor.SCATTER_MODELS)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class SimConfig:
     depth_mode: str = ""                     # depth/IR "WxH@FPS"; empty: 640x480 at fps
     color_fps: float | None = None           # colour frame rate; None: fps
     color_mode: str = ""                     # colour "WxH@FPS"; empty: chosen as a RealSense driver would
+    scatter: str = "fixed"      # dot scattering: fixed pixels per material, or "physical" (mm x fx / z)
+    scatter_core: float = 0.3   # physical scattering: share of each dot's light left unscattered (0..1)
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> SimConfig:
@@ -112,6 +115,8 @@ class SimConfig:
             (0 <= self.screen_nits <= 2000, "screen_nits must be within 0..2000"),
             (0 <= self.screen_latency <= 3, "screen_latency must be within 0..3 frames"),
             (self.color_fps is None or 1 <= self.color_fps <= 90, "color_fps must be within 1..90"),
+            (self.scatter in SCATTERS, f"scatter must be one of {', '.join(SCATTERS)}"),
+            (0 <= self.scatter_core <= 1, "scatter_core must be within 0..1"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -126,7 +131,8 @@ _BOOLS = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false":
 
 
 def _convert(key: str, raw: str) -> Any:
-    if key in ("subject", "inject", "camera", "family", "glasses", "background", "light", "depth_mode", "color_mode"):
+    if key in ("subject", "inject", "camera", "family", "glasses", "background", "light", "depth_mode", "color_mode",
+               "scatter"):
         return raw
     if key in ("realtime", "projector", "beard", "fringe", "torso", "bystander"):
         v = _BOOLS.get(raw.lower())

@@ -4,7 +4,9 @@ Color: irradiance (lux) x reflectance, colour of the light from its temperature,
 gain, photon shot noise and read noise in electrons, partial auto white balance, sRGB-like encoding.
 IR: 850 nm reflectance x (ambient NIR + the projector's dot pattern, which shifts with depth by the
 projector parallax and is blurred by subsurface scattering in skin), at the exposure and gain the
-IR auto-exposure (``exposure.py``) or a lock sets.
+IR auto-exposure (``exposure.py``) or a lock sets. The scattering is a fixed width in pixels per
+material (``scatter=fixed``, the default) or a width in millimetres on the surface seen through the
+camera's focal length at each pixel's distance (``scatter=physical``, ``scattered_pattern``).
 Depth: stereo noise sigma_z = z^2 * sigma_d / (f * B); holes where the stereo matcher has no texture
 (low IR contrast: dark or specular surfaces, projector off in dim light), at occlusion bands beside
 silhouettes (seen by one imager only), and outside the working range.
@@ -24,6 +26,7 @@ from scipy.ndimage import maximum_filter1d
 
 from .profiles import D435, AutoExposureSpec, CameraProfile
 from .render import ViewMaps
+from .subject import scatter_mm_table
 
 FULL_WELL_E = 9000.0
 READ_NOISE_E = 4.0
@@ -38,6 +41,15 @@ SCREEN_LUMINANCE_LUX = 260.0    # a tablet at typical brightness, as lux-equival
 IR_EXPOSURE_S = 0.0085
 PROJECTOR_POWER_MW = 150.0
 DOT_IRRADIANCE = 300.0         # projector dot irradiance at 0.5 m, lux-equivalent in the NIR band
+SCATTER_MODELS = ("fixed", "physical")
+# ``scatter=physical``: the share of each dot's light returned where it entered (surface reflection
+# and shallow scattering: the peak of the diffusion profile), the rest spread as a Gaussian of the
+# material's ``scatter_mm``. An assumption (docs/sim.md), as are the widths.
+SCATTER_CORE = 0.3
+# Gaussian widths (px, added to the dot image's own spots) pre-blurred once a frame; a pixel's width
+# is interpolated between the two levels around it, linearly in variance (a mixture of two
+# Gaussians has the mixed variance). Wider than the last level is held at it.
+SCATTER_LEVELS_PX = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.5, 6.5)
 
 
 class NoiseBank:
@@ -252,20 +264,59 @@ def _row_grid(h: int, w: int) -> np.ndarray:
     return g
 
 
+
+def scatter_sigma_px(dot_blur: np.ndarray, z: np.ndarray, fx: float) -> np.ndarray:
+    """Each pixel's scattering width in IR pixels under ``scatter=physical``: the material's width in
+    mm (``subject.scatter_mm_table``, keyed by the maps' ``dot_blur``) times ``fx / z``."""
+    keys, mm = scatter_mm_table()
+    sigma_mm = np.interp(dot_blur, keys, mm).astype(np.float32)
+    return np.asarray(sigma_mm * np.float32(fx * 1e-3) / np.maximum(z, np.float32(0.05)), np.float32)
+
+
+def scattered_pattern(sharp: np.ndarray, dot_blur: np.ndarray, z: np.ndarray, fx: float,
+                      core: float = SCATTER_CORE) -> np.ndarray:
+    """The dot pattern on the surface under ``scatter=physical``: ``core`` of each dot where
+    it landed, the rest spread by a Gaussian of ``scatter_sigma_px`` (energy kept: every level is a
+    normalised blur of ``sharp``). Levels are blurred only up to the widest width in the frame."""
+    sigma = scatter_sigma_px(dot_blur, z, fx)
+    levels = np.array(SCATTER_LEVELS_PX, np.float32)
+    var = np.minimum(sigma * sigma, levels[-1] ** 2)
+    k = np.clip(np.searchsorted(levels * levels, var, side="right") - 1, 0, len(levels) - 2)
+    lo, hi = levels[k] ** 2, levels[k + 1] ** 2
+    w = np.clip((var - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)      # weight of the wider level
+    narrow = np.subtract(np.float32(1.0), w)
+    spread = np.zeros_like(sharp)
+    weight = np.empty_like(sharp)
+    for i in range(int(k.min()), int(k.max()) + 2):
+        weight.fill(0.0)
+        np.copyto(weight, narrow, where=k == i)
+        np.copyto(weight, w, where=k == i - 1)
+        level = sharp if levels[i] == 0 else cv2.GaussianBlur(sharp, (0, 0), float(levels[i]))
+        weight *= level
+        spread += weight
+    out = np.multiply(sharp, np.float32(core))
+    out += np.float32(1.0 - core) * spread
+    return out
+
+
 def ir_signal(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: DotPattern,
               power_mw: float = PROJECTOR_POWER_MW, *, profile: CameraProfile = D435,
-              share: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+              share: float | None = None, scatter: str = "fixed", scatter_core: float = SCATTER_CORE
+              ) -> tuple[np.ndarray, np.ndarray | None]:
     """(light on the left IR imager, the projector's part of it or None), noiseless, lux-equivalent
     before exposure: ambient NIR plus, with the projector on, its dots shifted by the projector
     parallax. The exposure (``expose_ir``) comes later, so any auto-exposure can act on it.
 
     ``share``: ambient NIR per lux (None: from ``cct``). A profile whose imagers have an IR-cut
     filter (``ir_band == "visible"``, D405) sees visible luminance and no NIR at all (no dots,
-    whatever projects them)."""
+    whatever projects them). ``scatter``: ``SCATTER_MODELS`` (module docstring); ``scatter_core``:
+    the physical model's unscattered share."""
+    if scatter not in SCATTER_MODELS:
+        raise ValueError(f"scatter must be one of {', '.join(SCATTER_MODELS)}, got {scatter!r}")
     # Float32 throughout, computed in place where the order of operations allows it (the same
     # products and sums as the expressions in the comments, so the same pixels).
     visible = profile.ir_band == "visible"
-    banded = _ir_signal_banded(maps, lux, cct, projector_on, dots, power_mw, profile, share)
+    banded = _ir_signal_banded(maps, lux, cct, projector_on, dots, power_mw, profile, share, scatter, scatter_core)
     if banded is not None:
         return banded
     z = np.minimum(maps.z, 10.0)
@@ -288,16 +339,19 @@ def ir_signal(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: 
         u = np.divide(np.float32(f * profile.projector_offset_m), z)
         np.subtract(np.arange(w, dtype=np.float32)[None, :], u, out=u)
         sharp = cv2.remap(dots.image, u, _row_grid(h, w), cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-        soft: np.ndarray = cv2.GaussianBlur(sharp, (0, 0), 1.6)
-        mix = np.subtract(maps.dot_blur, 0.35)
-        mix /= (1.6 - 0.35)
-        np.clip(mix, 0, 1, out=mix)
-        # Scattering spreads, not removes, energy: pattern = sharp * (1 - mix) + (soft * 1.9) * mix.
-        pattern = np.subtract(1, mix)
-        pattern *= sharp
-        soft *= 1.9
-        soft *= mix
-        pattern += soft
+        if scatter == "physical":
+            pattern = scattered_pattern(sharp, maps.dot_blur, maps.z, f, scatter_core)
+        else:
+            soft: np.ndarray = cv2.GaussianBlur(sharp, (0, 0), 1.6)
+            mix = np.subtract(maps.dot_blur, 0.35)
+            mix /= (1.6 - 0.35)
+            np.clip(mix, 0, 1, out=mix)
+            # Scattering spreads, not removes, energy: pattern = sharp * (1 - mix) + (soft * 1.9) * mix.
+            pattern = np.subtract(1, mix)
+            pattern *= sharp
+            soft *= 1.9
+            soft *= mix
+            pattern += soft
         scale = DOT_IRRADIANCE * (power_mw / PROJECTOR_POWER_MW)
         power = np.divide(0.5, z, out=z)                # z is not needed after this
         power **= 2
@@ -319,8 +373,8 @@ def ir_signal(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: 
 
 
 def _ir_signal_banded(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: DotPattern,
-                      power_mw: float, profile: CameraProfile, share: float | None
-                      ) -> tuple[np.ndarray, np.ndarray | None] | None:
+                      power_mw: float, profile: CameraProfile, share: float | None, scatter: str = "fixed",
+                      scatter_core: float = SCATTER_CORE) -> tuple[np.ndarray, np.ndarray | None] | None:
     """``ir_signal`` for the usual case (NIR imager, float32 maps, Python-float light and power):
     the dot pattern's remap and blur over the whole image, then the per-pixel arithmetic band by band
     (the same operations in the same order). None for any other case."""
@@ -342,7 +396,8 @@ def _ir_signal_banded(maps: ViewMaps, lux: float, cct: float, projector_on: bool
         u = np.divide(np.float32(f * profile.projector_offset_m), z)
         np.subtract(np.arange(w, dtype=np.float32)[None, :], u, out=u)
         sharp = cv2.remap(dots.image, u, _row_grid(h, w), cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-        soft = cv2.GaussianBlur(sharp, (0, 0), 1.6)
+        physical = scattered_pattern(sharp, maps.dot_blur, maps.z, f, scatter_core) if scatter == "physical" else None
+        soft = cv2.GaussianBlur(sharp, (0, 0), 1.6) if physical is None else sharp   # (soft unused then)
         dots_signal = np.empty((h, w), np.float32)
     for rows in _bands(h, w):
         shade = np.multiply(maps.shade[rows], 0.7)
@@ -353,15 +408,18 @@ def _ir_signal_banded(maps: ViewMaps, lux: float, cct: float, projector_on: bool
         ambient *= shade                                # lux * share * diffuse * shade
         if dots_signal is None:
             continue
-        mix = np.subtract(maps.dot_blur[rows], 0.35)
-        mix /= (1.6 - 0.35)
-        np.clip(mix, 0, 1, out=mix)
-        # Scattering spreads, not removes, energy: pattern = sharp * (1 - mix) + (soft * 1.9) * mix.
-        pattern = np.subtract(1, mix)
-        pattern *= sharp[rows]
-        spread = np.multiply(soft[rows], 1.9)
-        spread *= mix
-        pattern += spread
+        if physical is not None:
+            pattern = physical[rows].copy()
+        else:
+            mix = np.subtract(maps.dot_blur[rows], 0.35)
+            mix /= (1.6 - 0.35)
+            np.clip(mix, 0, 1, out=mix)
+            # Scattering spreads, not removes, energy: pattern = sharp * (1 - mix) + (soft * 1.9) * mix.
+            pattern = np.subtract(1, mix)
+            pattern *= sharp[rows]
+            spread = np.multiply(soft[rows], 1.9)
+            spread *= mix
+            pattern += spread
         power = np.divide(0.5, z[rows])
         power **= 2
         power *= scale                                  # scale * (0.5 / z) ** 2
@@ -403,11 +461,13 @@ def expose_ir(signal: np.ndarray, exposure_s: float, gain: float, noise_bank: No
 def ir_image(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: DotPattern,
              noise_bank: NoiseBank, power_mw: float = PROJECTOR_POWER_MW,
              exposure_s: float = IR_EXPOSURE_S, *, gain: float = 1.0, profile: CameraProfile = D435,
-             share: float | None = None, pattern_out: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+             share: float | None = None, pattern_out: list | None = None, scatter: str = "fixed",
+             scatter_core: float = SCATTER_CORE) -> tuple[np.ndarray, np.ndarray]:
     """(Y8 image, noiseless signal in electrons) of the left IR imager: ``ir_signal`` exposed.
     ``pattern_out``: if given, the projector's share of the signal (electrons, or None) is appended
     to it (structured-light depth needs it)."""
-    signal, dots_signal = ir_signal(maps, lux, cct, projector_on, dots, power_mw, profile=profile, share=share)
+    signal, dots_signal = ir_signal(maps, lux, cct, projector_on, dots, power_mw, profile=profile, share=share,
+                                    scatter=scatter, scatter_core=scatter_core)
     if pattern_out is not None:
         pattern_out.append(None if dots_signal is None else dots_signal * np.float32(9000.0 * exposure_s))
     return expose_ir(signal, exposure_s, gain, noise_bank)

@@ -37,12 +37,17 @@ class Material:
     """How a surface answers the sensors.
 
     ``dot_blur_px``: subsurface scattering spreads each projected laser dot (skin does, paper and
-    resin hardly). ``specular``: share of projector light mirrored away instead of diffused back
-    (screen glass). ``emissive``: the surface shines by itself (a display), independent of ambient.
+    resin hardly), in IR pixels, the same on every camera and at every distance (the default
+    ``scatter=fixed`` model). ``scatter_mm``: the same scattering as a width on the surface (the
+    standard deviation of a Gaussian, millimetres at 850 nm), which ``scatter=physical`` turns into
+    pixels with the camera's focal length and each pixel's distance (``sensor.scatter_sigma_px``).
+    ``specular``: share of projector light mirrored away instead of diffused back (screen glass).
+    ``emissive``: the surface shines by itself (a display), independent of ambient.
     """
 
     name: str
     dot_blur_px: float
+    scatter_mm: float = 0.2
     specular: float = 0.0
     emissive: bool = False
 
@@ -53,16 +58,43 @@ class Material:
 # like skin, and at 850 nm it scatters like skin too: that is why NIR-only PAD struggles with it and
 # multispectral systems go to SWIR (Steiner et al., "Reliable face anti-spoofing using multispectral
 # SWIR imaging", ICB 2016).
-SKIN = Material("skin", dot_blur_px=0.9)
-HAIR = Material("hair", dot_blur_px=0.7)
-CLOTH = Material("cloth", dot_blur_px=0.6)
-PAPER = Material("paper", dot_blur_px=0.35)
-SCREEN = Material("screen", dot_blur_px=0.3, specular=0.93, emissive=True)
-RESIN = Material("resin", dot_blur_px=0.55)
-PLASTER = Material("plaster", dot_blur_px=0.4)
-SILICONE = Material("silicone", dot_blur_px=0.85)
-FRAME = Material("frame", dot_blur_px=0.4)        # spectacle frames: acetate or metal
-WALL = Material("wall", dot_blur_px=0.5)
+#
+# Scattering widths in millimetres (``scatter_mm``, used only by ``scatter=physical``) are
+# ASSUMPTIONS, order-of-magnitude values, not measurements. Skin: a reduced scattering coefficient
+# of about 2 /mm and absorption of about 0.03 /mm at 850 nm (the power laws fitted over many
+# studies in Jacques, "Optical properties of biological tissues: a review", Phys. Med. Biol. 58,
+# R37, 2013) give, in the diffusion (dipole) model of a point source's diffuse reflectance (Farrell,
+# Patterson & Wilson, Med. Phys. 19, 879, 1992), a spread of a millimetre or two: 1.5 mm taken.
+# Silicone made to look like skin: somewhat less, 1.3 mm. Hair and cloth scatter among fibres
+# (0.8, 0.6 mm); paint, paper, resin and plaster return light within a few tenths of a millimetre.
+# The real profile is peaked with a long tail, not a Gaussian: ``sensor.SCATTER_CORE`` keeps a share
+# of each dot unscattered (surface reflection and shallow scattering near the entry point).
+SKIN = Material("skin", dot_blur_px=0.9, scatter_mm=1.5)
+HAIR = Material("hair", dot_blur_px=0.7, scatter_mm=0.8)
+CLOTH = Material("cloth", dot_blur_px=0.6, scatter_mm=0.6)
+PAPER = Material("paper", dot_blur_px=0.35, scatter_mm=0.15)
+SCREEN = Material("screen", dot_blur_px=0.3, scatter_mm=0.05, specular=0.93, emissive=True)
+RESIN = Material("resin", dot_blur_px=0.55, scatter_mm=0.25)
+PLASTER = Material("plaster", dot_blur_px=0.4, scatter_mm=0.2)
+SILICONE = Material("silicone", dot_blur_px=0.85, scatter_mm=1.3)
+FRAME = Material("frame", dot_blur_px=0.4, scatter_mm=0.2)        # spectacle frames: acetate or metal
+WALL = Material("wall", dot_blur_px=0.5, scatter_mm=0.2)
+MATERIALS = (SKIN, HAIR, CLOTH, PAPER, SCREEN, RESIN, PLASTER, SILICONE, FRAME, WALL)
+
+
+def scatter_mm_table() -> tuple[np.ndarray, np.ndarray]:
+    """(dot blur in pixels, scattering width in mm) of every material, by increasing pixel blur.
+
+    The rendered maps carry each pixel's ``dot_blur_px`` (per cell where an object is made of
+    several materials, blended at hairlines, drawn per silicone mask); ``scatter=physical`` reads
+    that value as the material's key and maps it to millimetres through this table, interpolating
+    between neighbouring materials' keys as the maps interpolate between materials. Materials that
+    share a pixel value share a width (``tests/drivers`` checks it)."""
+    by_px: dict[float, float] = {}
+    for m in MATERIALS:
+        by_px.setdefault(m.dot_blur_px, m.scatter_mm)
+    keys = sorted(by_px)
+    return np.array(keys, np.float32), np.array([by_px[k] for k in keys], np.float32)
 
 
 @dataclass(frozen=True)

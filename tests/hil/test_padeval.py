@@ -181,3 +181,15 @@ def test_field_split_presents_its_own_pools_at_the_train_threshold(tmp_path, cap
     assert out["split"] == "field" and out["fta_by_reason"] == {"MOVE_CLOSER": 1}
     assert out["threshold"]["live_min"] == load_thresholds("kiosk", challenged=True).live_min
     assert "fitted on train" in out["threshold"]["source"]
+
+
+def test_a_camera_is_enrolled_under_the_presentations_scattering_model():
+    # A presentation on the physical scattering model (docs/sim.md, ``scatter``) enrols its camera's
+    # board and wall under the same model; without the key the enrolment scenes are as before.
+    phys = P.enrolment_uris("sim://?family=train&camera=d415&scatter=physical&distance_mm=400")
+    plain = P.enrolment_uris("sim://?family=train&camera=d415&distance_mm=400")
+    assert len(phys) == len(plain) == 3
+    assert all("scatter=physical" in u for u in phys) and not any("scatter" in u for u in plain)
+    assert [u.replace("&scatter=physical", "") for u in phys] == plain
+    cored = P.enrolment_uris("sim://?family=train&camera=d415&scatter=physical&scatter_core=0&distance_mm=400")
+    assert all("scatter=physical&scatter_core=0" in u for u in cored)
