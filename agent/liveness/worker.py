@@ -352,9 +352,12 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], 
                     current.fold_ready()
             elif op == "abort":
                 end_session()
+                failed = False                      # the daemon knows its session ended: later requests are answered
                 allocator.trim()                    # its peak too, as after a verdict
             elif op == "judge":
                 if current is None:
+                    if failed:
+                        continue                    # its session's error was the answer (below)
                     raise WireError("judge before begin")
                 t0 = time.perf_counter()
                 r = current.finish()
@@ -383,6 +386,13 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], 
             # alignment refuses: SYN_ALIGN_INPUT) is the request's failure, answered with its code;
             # it used to end the worker when it was not one of the first three.
             end_session()                         # a failed request ends the session
+            if op in ("begin", "frameset", "fold", "judge"):
+                # The session's failure is answered once. Its framesets and its ``judge`` already on
+                # their way (the daemon reads replies only when it needs a slot or the verdict) are
+                # dropped until the next ``begin`` or ``abort``, not answered with an error each
+                # ("frameset before begin"): one reply more than the daemon reads for the session was
+                # read by the next session's ``begin`` (LIV_VERDICT_UNBOUND, the worker killed).
+                failed = True
             code = getattr(exc, "code", "LIV_WIRE_INVALID")
             reply({"op": "error", "code": code, "message": str(exc)[:500]})
             if op in ("quality", "assess"):

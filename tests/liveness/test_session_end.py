@@ -204,12 +204,35 @@ def test_a_frameset_the_alignment_refuses_is_answered_with_its_code_and_the_work
     worker.begin()
     worker.frameset(FrameSet(sets[0].frames, {}, sets[0].skew_ms))
     assert worker.expect("error")["code"] == "SYN_ALIGN_INPUT"   # once the judge measured it
-    worker.send({"op": "judge"})                       # the failed session has nothing to judge
-    assert worker.expect("error")["message"] == "judge before begin"
     settle()
     nothing_kept(worker)
     worker.begin()                                     # the same worker serves the next session
     for fs in sets:
+        worker.frameset(fs)
+    worker.send({"op": "judge"})
+    assert worker.expect("verdict")["framesets"] == FRAMES
+    assert not worker.failure
+
+
+def test_a_failed_session_is_answered_once_and_the_next_session_is_served(worker, sets):
+    # A frameset the alignment refuses fails the session at its fold while the daemon's next
+    # framesets and its ``judge`` are on their way (it reads replies only when it needs a slot or
+    # the verdict). Answering each of them with an error of its own ("frameset before begin",
+    # "judge before begin") left replies the daemon never reads for that session: the next
+    # session's ``begin`` read one of them (LIV_VERDICT_UNBOUND: the worker killed, that session failed).
+    worker.begin()
+    worker.frameset(FrameSet(sets[0].frames, {}, sets[0].skew_ms))
+    assert worker.expect("error")["code"] == "SYN_ALIGN_INPUT"   # the session failed at its fold
+    for fs in sets[1:]:                                # already sent when it failed
+        worker.send({"op": "frameset", **worker.ring.write(worker.sent % SLOTS, fs)})
+        worker.sent += 1
+    worker.send({"op": "judge"})
+    worker.send({"op": "begin", "nonce": NONCE.hex(), "frames": FRAMES, "live_min": 0.5, "attack_max": 0.2})
+    replies = []
+    while (msg := wire.recv(worker.sock))["op"] != "ready":
+        replies.append((msg["op"], msg.get("message")))
+    assert replies == [("ack", None)] * (FRAMES - 1)   # the failed session's error was its only answer
+    for fs in sets:                                    # and the next session is served
         worker.frameset(fs)
     worker.send({"op": "judge"})
     assert worker.expect("verdict")["framesets"] == FRAMES
