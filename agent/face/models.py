@@ -76,6 +76,22 @@ def interpreter(name: str):
     return it
 
 
+def wipe_thread_interpreters() -> int:
+    """Overwrite what the calling thread's interpreters hold of the last face they saw: every input
+    tensor set to zeros and the model run once on them, so its activations and outputs are those of
+    a blank image too. A session's end calls it on every thread that ran a model (the last frame's
+    face crop stayed in the mesh model's input until the next session: a review found it by
+    searching the worker's memory). Returns how many interpreters it wiped."""
+    import numpy as np
+
+    cache = getattr(_PER_THREAD, "interpreters", None) or {}
+    for it in cache.values():
+        for d in it.get_input_details():
+            it.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
+        it.invoke()
+    return len(cache)
+
+
 def verify(name: str) -> None:
     """Check model ``name``'s file now (``ModelMissing``, ``ModelIntegrity``) without building an
     interpreter: the verified bytes are kept for the interpreters each thread that runs the model

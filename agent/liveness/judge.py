@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import functools
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agent.face import Detection
-from agent.face.models import manifest
+from agent.face.models import manifest, wipe_thread_interpreters
 from agent.liveness.challenge import (
     GRID,
     PALETTE,
@@ -97,6 +98,7 @@ def injection_signals(sets: list[FrameSet], aligned_noise: float) -> dict:
             "suspicious": (not monotonic) or (np.isfinite(aligned_noise) and not noisy)}
 
 
+log = logging.getLogger(__name__)
 JUDGE_THREADS = max(1, min(2, os.cpu_count() or 1))
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
@@ -111,6 +113,24 @@ def judge_pool() -> ThreadPoolExecutor:
         if _POOL is None:
             _POOL = ThreadPoolExecutor(max_workers=JUDGE_THREADS, thread_name_prefix="liveness-judge")
         return _POOL
+
+
+def wipe_face_models(timeout_s: float = 5.0) -> list[Future]:
+    """Every judge thread overwrites its face-model interpreters' inputs and activations with a blank
+    image's (``models.wipe_thread_interpreters``): one task per thread, queued behind whatever the
+    pool has and held at a barrier until all have started, so each runs on a thread of its own and
+    before any task queued after them (a next session's). Does not wait: the tasks are returned. A
+    thread not free within ``timeout_s`` breaks the barrier and the wipe is logged as skipped."""
+    met = threading.Barrier(JUDGE_THREADS, timeout=timeout_s)
+
+    def wipe() -> None:
+        try:
+            met.wait()
+        except threading.BrokenBarrierError:
+            log.warning("face models' inputs not wiped: a judge thread was not free within %g s", timeout_s)
+            return
+        wipe_thread_interpreters()
+    return [judge_pool().submit(wipe) for _ in range(JUDGE_THREADS)]
 
 
 @dataclass

@@ -266,7 +266,7 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], 
     from agent import allocator
     from agent.liveness.challenge import Challenge
     from agent.liveness.fusion import VerdictThresholds
-    from agent.liveness.judge import Judge, judge_pool
+    from agent.liveness.judge import Judge, judge_pool, wipe_face_models
     from agent.liveness.wire import WireError
     from agent.pipeline.align import release_scratch
     from agent.quality import QualityGate, QualitySettings
@@ -279,7 +279,13 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], 
     current: Judge | None = None          # the judge of the session now running
     failed = False                                # a session that went wrong takes no more frames
 
-    def end_session() -> None:
+    def wipe_models() -> None:
+        # The face models' inputs still hold the last face crop each judge thread saw: overwritten
+        # on the judge threads (~13 ms of two threads), queued ahead of any next session's work and
+        # not waited for (at a verdict, after its reply).
+        wipe_face_models(JUDGE_CLOSE_TIMEOUT_S)
+
+    def end_session(wipe: bool = True) -> None:
         """Nothing of the session now ending stays (a verdict, an abort, an error, a new session in
         its place): its judge's tasks that no thread has started never run and the running ones are
         waited for, so none makes alignment temporaries or pooled results after they are dropped
@@ -291,6 +297,8 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], 
         del ending
         release_scratch()                           # its alignment temporaries and aligned results
         forget()
+        if wipe:
+            wipe_models()
 
     while True:
         op, msg = work.get()
@@ -371,8 +379,9 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], 
                 del r
                 # Nothing of the session outlives its verdict: dropped before it goes out, so the
                 # daemon's next request finds none of it (the trim, which takes longer, after).
-                end_session()
+                end_session(wipe=False)
                 reply(verdict)
+                wipe_models()
                 del verdict
                 allocator.trim()                    # its peak: free pages back to the kernel
             elif op == "selftest":

@@ -17,6 +17,7 @@ import socket
 import threading
 import weakref
 
+import numpy as np
 import pytest
 
 import drivers
@@ -236,6 +237,37 @@ def test_a_failed_session_is_answered_once_and_the_next_session_is_served(worker
         worker.frameset(fs)
     worker.send({"op": "judge"})
     assert worker.expect("verdict")["framesets"] == FRAMES
+    assert not worker.failure
+
+
+def face_model_inputs_nonzero() -> int:
+    """How many face-model input tensors, over every judge thread's interpreters, hold anything but
+    zeros (one task per thread, held at a barrier so each runs on its own thread)."""
+    from agent.face import models
+
+    met = threading.Barrier(JUDGE_THREADS)
+
+    def count() -> int:
+        met.wait(timeout=60)
+        its = getattr(models._PER_THREAD, "interpreters", None) or {}
+        return sum(int(np.any(it.get_tensor(d["index"]))) for it in its.values() for d in it.get_input_details())
+    return sum(f.result() for f in [judge_pool().submit(count) for _ in range(JUDGE_THREADS)])
+
+
+@pytest.mark.parametrize("end", ["judge", "abort"])
+def test_no_face_crop_stays_in_the_face_models_inputs(worker, sets, end):
+    # The face models' interpreters kept the last face crop each judge thread saw (found by searching
+    # the worker's memory): a session's end overwrites their inputs and runs them once on a blank.
+    worker.begin()
+    for fs in sets:
+        worker.frameset(fs)
+    worker.send({"op": end})
+    if end == "judge":
+        assert worker.expect("verdict")["framesets"] == FRAMES   # the wipe comes after the reply
+    worker.send({"op": "judge"})                       # answered once the loop is past the session's end
+    assert worker.expect("error")["message"] == "judge before begin"
+    settle()
+    assert face_model_inputs_nonzero() == 0
     assert not worker.failure
 
 
