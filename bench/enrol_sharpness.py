@@ -38,14 +38,12 @@ import cv2
 import numpy as np
 
 import drivers
+from agent.commands.projector_enrol import RUN_FRAMES, collect_framesets
 from agent.liveness.challenge import dot_energy, projector_states
 from agent.liveness.detectors import HARD_3D
 from agent.liveness.features import SATURATED_DN, dot_shape
-from agent.pipeline.frames import FramesetReader
 from hil.padeval import enrolment_uris, fit_ramp
 
-RUN_FRAMES = 4               # as projector-enrol switches the projector
-SETTLE_FRAMES = 10
 PAIRS = 6                    # on-off cycles a scene (each gives two pairs)
 BOARD_DEPTH_M = 0.04
 WALL_MIN_M = 1.2
@@ -53,25 +51,8 @@ EDGE_PX = 6
 
 
 def _frames(uri: str) -> list[Any]:
-    cam = drivers.open(uri)
-    sets: list[Any] = []
-    with cam:
-        on, k = True, 0
-        try:
-            for fs in FramesetReader(cam).stream(timeout_s=30.0, per_frameset=True):
-                k += 1
-                if k <= SETTLE_FRAMES:
-                    continue
-                if fs.ir is not None and fs.depth is not None:
-                    sets.append(fs)
-                if (k - SETTLE_FRAMES) % RUN_FRAMES == 0:
-                    on = not on
-                    cam.set_projector(on)
-                if len(sets) >= PAIRS * 2 * RUN_FRAMES + 2 * RUN_FRAMES:
-                    break
-        finally:
-            cam.set_projector(True)
-    return sets
+    with drivers.open(uri) as cam:
+        return collect_framesets(cam, PAIRS * 2 * RUN_FRAMES + 2 * RUN_FRAMES)
 
 
 def scene_pairs(uri: str) -> list[dict[str, float]]:

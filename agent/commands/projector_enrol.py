@@ -27,9 +27,10 @@ SETTLE_FRAMES = 10
 DEFAULT_PAIRS = 12
 
 
-def collect_pairs(cam: drivers.Camera, pairs: int) -> tuple[list[EnrolPair], float]:
-    """On-off pairs (lit minus unlit IR, the lit frame's depth in metres) from an open camera, and
-    the IR imager's ``fx``. The projector is left on afterwards."""
+def collect_framesets(cam: drivers.Camera, count: int) -> list[FrameSet]:
+    """Framesets with IR and depth from an open camera while the projector alternates (runs of
+    ``RUN_FRAMES``, after ``SETTLE_FRAMES`` left out): ``count`` of them, or fewer if the stream ends.
+    The projector is left on afterwards."""
     reader = FramesetReader(cam)
     sets: list[FrameSet] = []
     on = True
@@ -44,10 +45,17 @@ def collect_pairs(cam: drivers.Camera, pairs: int) -> tuple[list[EnrolPair], flo
             if (k - SETTLE_FRAMES) % RUN_FRAMES == 0:
                 on = not on
                 cam.set_projector(on)
-            if len(sets) >= pairs * RUN_FRAMES + 2 * RUN_FRAMES:
+            if len(sets) >= count:
                 break
     finally:
         cam.set_projector(True)
+    return sets
+
+
+def collect_pairs(cam: drivers.Camera, pairs: int) -> tuple[list[EnrolPair], float]:
+    """On-off pairs (lit minus unlit IR, the lit frame's depth in metres) from an open camera, and
+    the IR imager's ``fx``. The projector is left on afterwards."""
+    sets = collect_framesets(cam, pairs * RUN_FRAMES + 2 * RUN_FRAMES)
     if not sets:
         raise EnrolmentFailed("the camera gave no framesets with IR and depth")
     energies = [dot_energy(fs.ir.pixels) for fs in sets if fs.ir is not None]
