@@ -91,8 +91,11 @@ def test_the_server_locks_out_a_subject_after_failed_presentations_over_mtls(ing
     other.close()
 
 
-def test_an_anchor_that_goes_back_is_flagged_and_audit_verify_proves_the_cut(ingest, gate, tmp_path):
-    store: AnchorStore = ingest["state"].anchors
+def test_an_anchor_that_goes_back_is_flagged_and_audit_verify_proves_the_cut(ingest, gate, tmp_path, monkeypatch):
+    # The session's server is shared: another test's probes may have left this terminal an anchor
+    # from another log (REPLACED); this test starts from a store that holds none.
+    store = AnchorStore()
+    monkeypatch.setattr(ingest["state"], "anchors", store)
     log = AuditLog(tmp_path / "audit.jsonl", ingest["signer"], checkpoint_every=5)
     c = ingest["uplink"]()
 
