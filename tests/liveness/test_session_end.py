@@ -303,3 +303,55 @@ def test_a_judge_task_that_does_not_stop_ends_the_worker(gate, kept, sets, monke
         stalling.go.set()
         settle()
         w.close()
+
+
+# --- the judge loop alone, on this thread: a queue of work in, replies out -------------------------
+
+BEGIN = {"op": "begin", "frames": 3, "live_min": 0.5, "attack_max": 0.2}
+
+
+def run_loop(gate: QualityGate, items: list, on_reply=None) -> list[dict]:
+    """``judge_loop`` on this thread over ``items`` (what the reader queues), to its ``quit``;
+    ``on_reply(reply, work)`` sees each reply as it goes out. Returns the replies."""
+    import queue
+
+    work: queue.Queue = queue.Queue()
+    for item in items:
+        work.put(item)
+    replies: list[dict] = []
+
+    def reply(msg: dict) -> None:
+        replies.append(msg)
+        if on_reply is not None:
+            on_reply(msg, work)
+    worker_mod.judge_loop(work, reply, gate, {}, [0])
+    return replies
+
+
+def test_a_fold_of_an_ended_session_does_not_reach_the_next_sessions_judge(gate, monkeypatch):
+    # A measurement that finishes (or is cancelled) as its session ends queues its fold event behind
+    # the next session's ``begin``: it used to be folded by that session's judge (an extra pass).
+    from agent.liveness import judge as judge_mod
+
+    judges: list = []
+
+    class Recording(judge_mod.Judge):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.folds = 0
+            judges.append(self)
+
+        def fold_ready(self) -> None:
+            self.folds += 1
+            super().fold_ready()
+    monkeypatch.setattr(judge_mod, "Judge", Recording)
+
+    def on_reply(msg: dict, work) -> None:
+        if msg["op"] == "ready" and len(judges) == 2:    # session B has begun, in A's place
+            a, b = judges
+            a.on_measured()                              # A's measurement lands now
+            b.on_measured()                              # and one of B's own
+            work.put(("quit", {}))
+    replies = run_loop(gate, [("begin", BEGIN), ("begin", BEGIN)], on_reply)
+    assert [r["op"] for r in replies] == ["ready", "ready"]
+    assert [j.folds for j in judges] == [0, 1]           # B folded its own event only
