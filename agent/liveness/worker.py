@@ -291,7 +291,7 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], 
         """Nothing of the session now ending stays (a verdict, an abort, an error, a new session in
         its place): its judge's tasks that no thread has started never run and the running ones are
         waited for, so none makes alignment temporaries or pooled results after they are dropped
-        here; the ring's pool lets go of its frame copies."""
+        here; the ring's pool lets go of its frame copies; every gate forgets its history."""
         nonlocal current
         ending, current = current, None
         if ending is not None and not ending.close(JUDGE_CLOSE_TIMEOUT_S):
@@ -299,6 +299,11 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], 
         del ending
         release_scratch()                           # its alignment temporaries and aligned results
         forget()
+        # The gates' history of the session (the depth window's completeness and the eyelid
+        # openings: numbers measured on the face) and prompt state go now, not at the next
+        # session's reset. The quality loop's gate too: the daemon ends its loop with ``abort``.
+        for g in (*gates.values(), *quality_gates.values()):
+            g.reset()
         if wipe:
             wipe_models()
 
