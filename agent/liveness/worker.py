@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import functools
 import os
 import socket
 import sys
@@ -277,6 +278,7 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], 
     quality: QualityGate | None = None    # the quality loop's gate, from ``quality`` on (its own state)
     quality_gates: dict[str, QualityGate] = {}
     current: Judge | None = None          # the judge of the session now running
+    session = 0                           # which ``begin`` made it: its measurements' fold events carry it
     failed = False                                # a session that went wrong takes no more frames
 
     def wipe_models() -> None:
@@ -289,7 +291,7 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], 
         """Nothing of the session now ending stays (a verdict, an abort, an error, a new session in
         its place): its judge's tasks that no thread has started never run and the running ones are
         waited for, so none makes alignment temporaries or pooled results after they are dropped
-        here; the ring's pool lets go of its frame copies."""
+        here; the ring's pool lets go of its frame copies; every gate forgets its history."""
         nonlocal current
         ending, current = current, None
         if ending is not None and not ending.close(JUDGE_CLOSE_TIMEOUT_S):
@@ -297,6 +299,11 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], 
         del ending
         release_scratch()                           # its alignment temporaries and aligned results
         forget()
+        # The gates' history of the session (the depth window's completeness and the eyelid
+        # openings: numbers measured on the face) and prompt state go now, not at the next
+        # session's reset. The quality loop's gate too: the daemon ends its loop with ``abort``.
+        for g in (*gates.values(), *quality_gates.values()):
+            g.reset()
         if wipe:
             wipe_models()
 
@@ -322,10 +329,14 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], 
                     raise WireError("kinds must be a list of challenge names")
                 challenge = Challenge.from_nonce(nonce, frames=int(msg["frames"]), kinds=kinds) if nonce else None
                 # A measured frameset is folded as soon as it is done (its share of the fusion with
-                # it), so that when the window ends only the last one is left to fold.
+                # it), so that when the window ends only the last one is left to fold. The fold event
+                # names its session: a measurement that finishes (or is cancelled) as its session
+                # ends puts one on the queue behind the next session's ``begin``, and that one is
+                # dropped, not folded by the next session's judge.
+                session += 1
                 current = Judge(gate, VerdictThresholds(float(msg["live_min"]), float(msg["attack_max"])),
                                 challenge=challenge, notes=[str(n) for n in msg.get("notes", [])][:16],
-                                pool=judge_pool(), on_measured=lambda: work.put(("fold", None)))
+                                pool=judge_pool(), on_measured=functools.partial(work.put, ("fold", session)))
                 reply({"op": "ready"})
             elif op == "frameset":
                 if msg[0] != generation[0]:
@@ -356,7 +367,7 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], 
                 # would be a third set, 14 MiB); no window is judged while the quality loop runs.
                 reply(judge_pool().submit(assess, quality, msg[0], face_metered).result())
             elif op == "fold":
-                if current is not None:
+                if current is not None and msg == session:      # not one of an earlier session's
                     current.fold_ready()
             elif op == "abort":
                 end_session()

@@ -153,7 +153,7 @@ class _Scratch:
     """One thread's reused arrays for :func:`_splat` and :func:`_to_color_axis`, by name: each is
     taken again only by the next call on the same thread, and nothing of them leaves the call that
     filled it (the results the caller keeps are arrays of their own). ``size``: bytes of one block
-    to carve them from (what a thread used last session), so that a session's temporaries are one
+    to carve them from (what this thread used last session), so that a session's temporaries are one
     allocation per thread; what does not fit is an array of its own."""
 
     def __init__(self, size: int = 0) -> None:
@@ -210,30 +210,35 @@ _SCRATCH: dict[int, _Scratch] = {}      # by thread; only while ``keep_scratch(T
 # quality loop drops each frameset once assessed; a judge keeps its window's, which get new ones.
 _RESULTS = BufferPool(per_shape=2)
 _keep = False
-_scratch_size = 0                       # bytes a thread's temporaries took last session
+# Bytes each thread's temporaries took last session, by thread: its next block. By thread, since
+# threads need very different amounts: a judge thread aligns and measures (about 28 MiB at 640x480),
+# the worker's judge loop only reads the face grids (0.14 MiB).
+_scratch_sizes: dict[int, int] = {}
 
 
 def keep_scratch(on: bool) -> None:
     """Keep each thread's alignment temporaries between calls (the liveness worker, which aligns
     every frameset of a session on its judge threads), or not (the default: one-off alignments).
     Off drops what is kept."""
-    global _keep, _scratch_size
+    global _keep
     _keep = on
     if not on:
         release_scratch()
-        _scratch_size = 0
+        _scratch_sizes.clear()
 
 
 def release_scratch() -> None:
     """Drop every thread's kept temporaries and the results' pool (at a session's end: no memory of
     a session kept between sessions), remembering how much a thread used for the next session's
-    blocks. Call it once no alignment of the session is running or queued (the worker closes the
-    session's judge first, ``Judge.close``): one that runs afterwards keeps its temporaries and
-    results again, and one running now may register new ones on its next step."""
-    global _scratch_size
-    kept = list(_SCRATCH.values())
-    if kept:
-        _scratch_size = max(s.needed for s in kept)
+    blocks (each thread its own; a thread that kept none this session keeps its size, one that has
+    ended is forgotten). Call it once no alignment of the session is running or queued (the worker
+    closes the session's judge first, ``Judge.close``): one that runs afterwards keeps its
+    temporaries and results again, and one running now may register new ones on its next step."""
+    for ident, s in list(_SCRATCH.items()):
+        _scratch_sizes[ident] = s.needed
+    alive = {t.ident for t in threading.enumerate()}
+    for ident in [i for i in _scratch_sizes if i not in alive]:
+        del _scratch_sizes[ident]
     _SCRATCH.clear()
     _RESULTS.clear()
 
@@ -250,7 +255,9 @@ def _scratch() -> _Scratch | _Fresh:
     ident = threading.get_ident()
     s = _SCRATCH.get(ident)
     if s is None:
-        s = _SCRATCH[ident] = _Scratch(_scratch_size)
+        # The thread's own size from its last session; a thread new to it, the most any took.
+        size = _scratch_sizes.get(ident)
+        s = _SCRATCH[ident] = _Scratch(size if size is not None else max(_scratch_sizes.values(), default=0))
     return s
 
 

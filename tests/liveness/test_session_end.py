@@ -303,3 +303,117 @@ def test_a_judge_task_that_does_not_stop_ends_the_worker(gate, kept, sets, monke
         stalling.go.set()
         settle()
         w.close()
+
+
+# --- the judge loop alone, on this thread: a queue of work in, replies out -------------------------
+
+BEGIN = {"op": "begin", "frames": 3, "live_min": 0.5, "attack_max": 0.2}
+
+
+def run_loop(gate: QualityGate, items: list, on_reply=None) -> list[dict]:
+    """``judge_loop`` on this thread over ``items`` (what the reader queues), to its ``quit``;
+    ``on_reply(reply, work)`` sees each reply as it goes out. Returns the replies."""
+    import queue
+
+    work: queue.Queue = queue.Queue()
+    for item in items:
+        work.put(item)
+    replies: list[dict] = []
+
+    def reply(msg: dict) -> None:
+        replies.append(msg)
+        if on_reply is not None:
+            on_reply(msg, work)
+    worker_mod.judge_loop(work, reply, gate, {}, [0])
+    return replies
+
+
+def test_a_fold_of_an_ended_session_does_not_reach_the_next_sessions_judge(gate, monkeypatch):
+    # A measurement that finishes (or is cancelled) as its session ends queues its fold event behind
+    # the next session's ``begin``: it used to be folded by that session's judge (an extra pass).
+    from agent.liveness import judge as judge_mod
+
+    judges: list = []
+
+    class Recording(judge_mod.Judge):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.folds = 0
+            judges.append(self)
+
+        def fold_ready(self) -> None:
+            self.folds += 1
+            super().fold_ready()
+    monkeypatch.setattr(judge_mod, "Judge", Recording)
+
+    def on_reply(msg: dict, work) -> None:
+        if msg["op"] == "ready" and len(judges) == 2:    # session B has begun, in A's place
+            a, b = judges
+            a.on_measured()                              # A's measurement lands now
+            b.on_measured()                              # and one of B's own
+            work.put(("quit", {}))
+    replies = run_loop(gate, [("begin", BEGIN), ("begin", BEGIN)], on_reply)
+    assert [r["op"] for r in replies] == ["ready", "ready"]
+    assert [j.folds for j in judges] == [0, 1]           # B folded its own event only
+
+
+class _Recorded(QualityGate):
+    """The worker's quality gates, as it makes them: recorded so the test can look at them."""
+
+    made: list[QualityGate] = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _Recorded.made.append(self)
+
+
+def history(g: QualityGate) -> int:
+    """Numbers the gate keeps of the faces it measured: depth completeness and eyelid openings."""
+    return len(g._depth_window) + len(g._openness)
+
+
+def test_the_quality_loops_gate_forgets_its_history_when_the_loop_ends(gate, sets, monkeypatch):
+    # The daemon ends a quality loop with ``abort``; the gate's history of the person's face stayed
+    # until the next session's ``quality``.
+    import agent.quality
+
+    monkeypatch.setattr(_Recorded, "made", [])
+    monkeypatch.setattr(agent.quality, "QualityGate", _Recorded)
+    loop = {"op": "quality", "channel": "kiosk", "settings": {}}
+    seen: list[int] = []
+
+    def on_reply(msg: dict, work) -> None:
+        if msg["op"] == "assessment":
+            seen.append(history(_Recorded.made[0]))
+    replies = run_loop(gate, [("quality", loop), ("assess", (sets[1], {})), ("assess", (sets[2], {})),
+                              ("abort", {}), ("quit", {})], on_reply)
+    assert [r["op"] for r in replies] == ["ready", "assessment", "assessment"]
+    assert history(_Recorded.made[0]) == 0
+    assert seen[-1] > 0                                   # it had measured the face
+
+
+@pytest.mark.parametrize("end", ["judge", "error"])
+def test_the_judges_gate_forgets_its_history_when_the_session_ends(gate, sets, end):
+    # A window's gate kept the session's history until the next session's ``begin`` reset it.
+    gate.reset()
+    items = [("begin", BEGIN), ("frameset", (0, sets[1])), ("frameset", (0, sets[2]))]
+    if end == "judge":
+        items += [("judge", {}), ("quit", {})]
+    else:                                                 # a frameset the alignment refuses, at its fold
+        items += [("frameset", (0, FrameSet(sets[3].frames, {}, sets[3].skew_ms)))]
+    kept: list[int] = []
+
+    def on_reply(msg: dict, work) -> None:
+        if msg["op"] == "error":
+            work.put(("quit", {}))
+    original = QualityGate.reset
+
+    def reset(self) -> None:                               # what it had when it was reset
+        kept.append(history(self))
+        original(self)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(QualityGate, "reset", reset)
+        replies = run_loop(gate, items, on_reply)
+    assert replies[-1]["op"] == ("verdict" if end == "judge" else "error"), replies[-1]
+    assert history(gate) == 0
+    assert max(kept) > 0                                  # it had the session's two framesets' history

@@ -290,6 +290,30 @@ def test_kept_temporaries_are_each_threads_own(kept_scratch):
     assert not kept_scratch._SCRATCH
 
 
+def test_each_threads_block_is_sized_by_what_that_thread_took(kept_scratch):
+    # The liveness worker's judge loop takes only the face grids' small arrays while its judge threads
+    # align: its block was sized like theirs (28.7 MiB mapped for 0.15 MiB used).
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    fs = _varied(0)
+    kept_scratch.keep_scratch(False)                      # no sizes from earlier sessions
+    kept_scratch.keep_scratch(True)
+    with ThreadPoolExecutor(1) as pool:                   # one thread that aligns, in both sessions
+        for _ in range(2):
+            kept_scratch.release_scratch()                # the session before ends
+            pool.submit(align_frameset, fs).result()
+            small = kept_scratch.scratch("test.small", (1000,), np.float32)
+            small.fill(0)
+        mine = kept_scratch._SCRATCH[threading.get_ident()]
+        (theirs,) = [s for i, s in kept_scratch._SCRATCH.items() if i != threading.get_ident()]
+        assert theirs.block is not None and theirs.size >= theirs.used > 1 << 20
+        assert mine.block is not None and mine.size == mine.used == 4032   # 4,000 bytes, 64-aligned
+        kept_scratch.release_scratch()
+    kept_scratch.release_scratch()                        # the aligning thread has ended: forgotten
+    assert list(kept_scratch._scratch_sizes) == [threading.get_ident()]
+
+
 def test_a_sessions_temporaries_are_one_block_sized_by_the_last_session(kept_scratch):
     sets = [_varied(k) for k in range(3)]
     kept_scratch.keep_scratch(False)
