@@ -29,7 +29,7 @@ share, two-sided and one-sided pairs, and the IR exposure when one was planned (
 
 ``--all`` lists every judged live face (not only the refused ones); ``--json`` prints JSON lines.
 ``--compare``: the presentations (any kind) whose outcome, verdict or score differ between two runs of
-the same presentations (same keys, URIs and nonces), with each side's cause and planned exposure, and
+the same presentations (same keys and URIs), with each side's cause and planned exposure, and
 how many scored higher and lower. No face data: records hold cues and scores only.
 """
 
@@ -39,6 +39,7 @@ import argparse
 import json
 import re
 import sys
+import urllib.parse
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -57,9 +58,11 @@ from agent.liveness.detectors import (
 )
 from agent.liveness.features import MAX_CLIPPED_SHARE, MIN_PROJECTOR_SNR
 from agent.liveness.fusion import load_thresholds
+from drivers.errors import CaptureAgentError
+from drivers.sim.config import SimConfig
+from drivers.sim.scene import ambient_nir_share
 from hil.padeval import rescore
 
-NIR_SHARE = {"halogen": 0.32, "led_cri95": 0.0033}      # drivers/sim/scene.py's light table (others: from CCT)
 _EXPOSURE = re.compile(r"IR exposure held at (\d+) us for the challenge \(auto-exposure (\d+) us\)")
 
 
@@ -130,8 +133,17 @@ def refusal(rec: Mapping[str, Any], r: Mapping[str, Ramp], live_min: float) -> s
     return material_cause(m, r)
 
 
+def _nir_share(q: Mapping[str, str]) -> float | None:
+    """The simulator's own NIR share of the scene's ambient light (None: derived from the colour
+    temperature, or not a simulated scene's URI)."""
+    try:
+        return ambient_nir_share(SimConfig.from_query(q))
+    except (CaptureAgentError, ValueError, KeyError):
+        return None
+
+
 def condition(rec: Mapping[str, Any]) -> dict[str, Any]:
-    q = dict(kv.split("=", 1) for kv in rec["uri"].split("?", 1)[1].split("&"))
+    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(rec["uri"]).query))
     m = cues_of(rec)
     light = q.get("light", "?")
     exposure = ""
@@ -140,7 +152,7 @@ def condition(rec: Mapping[str, Any]) -> dict[str, Any]:
             exposure = f"{int(hit[1]) / 1000:.2f}/{int(hit[2]) / 1000:.2f}"
     clipped = _f(m, "projector_clipped")
     return {"key": rec["key"], "camera": q.get("camera", "?"), "light": light,
-            "nir_share": NIR_SHARE.get(light), "lux": float(q.get("lux", "nan")),
+            "nir_share": _nir_share(q), "lux": float(q.get("lux", "nan")),
             "distance_mm": int(q.get("distance_mm", "0")), "yaw": float(q.get("yaw", "nan")),
             "ir_face_dn": round(_f(m, "ir_face_level"), 1), "snr": round(_f(m, "projector_snr"), 2),
             "share": round(_f(m, "projector_share"), 3),

@@ -66,3 +66,14 @@ def test_compare_lists_what_changed_and_which_way():
     (row,) = compare(before, after)
     assert row["key"] == "field/bona_fide/live/0" and row["delta"] == pytest.approx(0.55)
     assert row["before"].endswith("(drowned)") and row["after"] == "live 1.0"
+
+
+def test_the_nir_share_is_the_simulators_own_for_every_light_and_a_recording_has_none():
+    # Every light of the simulator's table, and the family's light when the URI names none.
+    fluorescent = {**_rec(DROWNED), "uri": "sim://?subject=live&family=train&identity=3&light=fluorescent&lux=300"}
+    assert condition(fluorescent)["nir_share"] == 0.012
+    unnamed = {**_rec(DROWNED), "uri": "sim://?subject=live&family=heldout&identity=3&lux=300"}
+    assert condition(unnamed)["nir_share"] is not None
+    recording = {**_rec(DROWNED), "uri": "realsense+file:///recordings/a.db3"}
+    row = condition(recording)
+    assert row["nir_share"] is None and row["light"] == "?" and row["camera"] == "?"
