@@ -119,7 +119,7 @@ def test_recorded_oni_read_is_bounded_and_typed(oni_file):
     assert "frame" in got or got["typed"][0] in (FrameTimeout.code, StreamClosed.code), got
     if "frame" in got:
         assert got["frame"][0] in (StreamKind.DEPTH.value, StreamKind.COLOR.value)
-    assert float(got["took"][0]) < 0.5 + 0.3
+    assert float(got["took"][0]) < 0.5 + 1.2               # bounded (slack for a loaded machine)
 
 
 @pytest.mark.xfail(strict=False, reason="Debian libOniFile: the player thread delivers no frames and seek() "

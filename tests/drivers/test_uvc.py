@@ -286,7 +286,7 @@ def test_fake_v4l2_frozen_sensor_times_out_bounded(bus):
         t0 = time.monotonic()
         with pytest.raises(FrameTimeout):
             c.read(timeout_s=0.3)
-        assert time.monotonic() - t0 < 0.6
+        assert time.monotonic() - t0 < 0.3 + 1.2        # bounded (slack for a loaded machine), not forever
 
 
 def test_fake_v4l2_camera_recovers_through_the_device_manager_by_id(bus):

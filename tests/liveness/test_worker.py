@@ -200,7 +200,7 @@ def test_hang_is_detected_within_the_deadline_and_the_worker_killed(sets):
             s.judge(sets, nonce=NONCE)
         took = time.monotonic() - t0
         assert exc.value.code == "LIV_WORKER_TIMEOUT"
-        assert took < 0.5 + 1.5
+        assert took < 0.5 + 3.0
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)                              # killed and reaped
         assert s.judge(sets, nonce=NONCE).verdict.verdict == "live"
