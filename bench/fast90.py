@@ -47,16 +47,14 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from agent.liveness.challenge import Challenge, Kind
 from agent.pipeline.frames import FramesetReader
-from agent.pipeline.sync import SyncTimeout
 from bench import challenge_stats as cs
-from drivers.errors import FrameTimeout
 from drivers.frame import Frame, FrameSet, StreamKind
 
 FAST_FPS = 90
@@ -111,28 +109,13 @@ class TickReader(FramesetReader):
         return FrameSet({StreamKind.DEPTH: tick[StreamKind.DEPTH], StreamKind.IR: tick[StreamKind.IR],
                          StreamKind.COLOR: c}, self.matcher.extrinsics, skew_ms=t - c.timestamp_ms)
 
-    def stream(self, *, timeout_s: float, cancelled: Callable[[], bool] | None = None,
-               per_frameset: bool = False) -> Iterator[FrameSet]:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if cancelled is not None and cancelled():
-                return
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise SyncTimeout(f"no frameset within {timeout_s:.1f} s")
-            try:
-                frame = self.camera.read(timeout_s=min(self.read_timeout_s, max(0.01, remaining)))
-            except FrameTimeout:
-                continue
-            if frame.stream is StreamKind.COLOR:
-                self._colour = frame
-                continue
-            self._ticks.setdefault(frame.frame_number, {})[frame.stream] = frame
-            fs = self._whole(frame.frame_number)
-            if fs is not None:
-                yield fs
-                if per_frameset:
-                    deadline = time.monotonic() + timeout_s
+    def _complete(self, frame: Frame) -> Iterable[FrameSet]:
+        if frame.stream is StreamKind.COLOR:
+            self._colour = frame
+            return ()
+        self._ticks.setdefault(frame.frame_number, {})[frame.stream] = frame
+        fs = self._whole(frame.frame_number)
+        return () if fs is None else (fs,)
 
 
 def pairing_rows(n: int = 30) -> list[dict]:

@@ -92,11 +92,15 @@ class FramesetReader:
             except FrameTimeout:
                 continue
             self.stats.add_frame(frame)
-            for fs in self.matcher.push(frame):
+            for fs in self._complete(frame):
                 self.stats.add_frameset(fs)
                 yield fs
                 if per_frameset:
                     deadline = time.monotonic() + timeout_s
+
+    def _complete(self, frame: Frame) -> Iterable[FrameSet]:
+        """The framesets ``frame`` completes: the sync module's (a subclass may pair another way)."""
+        return self.matcher.push(frame)
 
     def take(self, count: int, *, timeout_s: float = 10.0) -> Iterator[FrameSet]:
         """Exactly ``count`` framesets, yielded as they complete; ``SyncTimeout`` saying how many
