@@ -204,7 +204,10 @@ class _Fresh:
 
 
 _FRESH = _Fresh()
-_SCRATCH: dict[int, _Scratch] = {}      # by thread; only while ``keep_scratch(True)``
+# By thread object, not ``threading.get_ident()``: an ended thread's ident is given to the next
+# thread started (glibc reuses its stack), which would inherit the dead thread's arrays and bytes.
+# The key holds the ended thread's object until ``release_scratch``, so no live thread shares it.
+_SCRATCH: dict[threading.Thread, _Scratch] = {}      # only while ``keep_scratch(True)``
 # The results' arrays (aligned depth, metres, IR) while ``keep_scratch(True)``: one is lent again
 # only once nobody holds the aligned frameset it was part of (``drivers/buffers.py``). A session's
 # quality loop drops each frameset once assessed; a judge keeps its window's, which get new ones.
@@ -213,7 +216,7 @@ _keep = False
 # Bytes each thread's temporaries took last session, by thread: its next block. By thread, since
 # threads need very different amounts: a judge thread aligns and measures (about 28 MiB at 640x480),
 # the worker's judge loop only reads the face grids (0.14 MiB).
-_scratch_sizes: dict[int, int] = {}
+_scratch_sizes: dict[threading.Thread, int] = {}
 
 
 def keep_scratch(on: bool) -> None:
@@ -234,11 +237,10 @@ def release_scratch() -> None:
     ended is forgotten). Call it once no alignment of the session is running or queued (the worker
     closes the session's judge first, ``Judge.close``): one that runs afterwards keeps its
     temporaries and results again, and one running now may register new ones on its next step."""
-    for ident, s in list(_SCRATCH.items()):
-        _scratch_sizes[ident] = s.needed
-    alive = {t.ident for t in threading.enumerate()}
-    for ident in [i for i in _scratch_sizes if i not in alive]:
-        del _scratch_sizes[ident]
+    for thread, s in list(_SCRATCH.items()):
+        _scratch_sizes[thread] = s.needed
+    for thread in [t for t in _scratch_sizes if not t.is_alive()]:
+        del _scratch_sizes[thread]
     _SCRATCH.clear()
     _RESULTS.clear()
 
@@ -252,12 +254,12 @@ def _result(shape: tuple[int, ...], dtype) -> np.ndarray:
 def _scratch() -> _Scratch | _Fresh:
     if not _keep:
         return _FRESH
-    ident = threading.get_ident()
-    s = _SCRATCH.get(ident)
+    thread = threading.current_thread()
+    s = _SCRATCH.get(thread)
     if s is None:
         # The thread's own size from its last session; a thread new to it, the most any took.
-        size = _scratch_sizes.get(ident)
-        s = _SCRATCH[ident] = _Scratch(size if size is not None else max(_scratch_sizes.values(), default=0))
+        size = _scratch_sizes.get(thread)
+        s = _SCRATCH[thread] = _Scratch(size if size is not None else max(_scratch_sizes.values(), default=0))
     return s
 
 

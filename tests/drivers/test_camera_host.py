@@ -165,7 +165,7 @@ def test_fake_usb_hardware_reset_reenumerates_and_kills_old_handles(pool, device
             fresh = pool.open(device.uri)
             break
         except DeviceNotFound:
-            assert time.monotonic() - t0 < 2.0
+            assert time.monotonic() - t0 < 10.0       # it comes back (bounded), not how fast
             time.sleep(0.02)
     fresh.start()
     _frames(fresh, 2)

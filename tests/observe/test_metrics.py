@@ -189,14 +189,14 @@ def test_device_faults_and_recoveries_from_a_real_source(metrics):
         cable.plugged.clear()
         t0 = time.monotonic()
         while src.state is SourceState.ONLINE:
-            assert time.monotonic() - t0 < 3
+            assert time.monotonic() - t0 < 10      # the loss is noticed (bounded), not how fast
             time.sleep(0.01)
         text = scrape(port)
         assert value(text, "capture_agent_device_faults_total", cause="lost") == 1
         assert value(text, "capture_agent_device_state", camera="0", state="reconnecting") == 1
         cable.plugged.set()
         while src.state is not SourceState.ONLINE:
-            assert time.monotonic() - t0 < 8
+            assert time.monotonic() - t0 < 20      # back online (bounded)
             time.sleep(0.01)
         text = scrape(port)
         # recovered by whichever step of the ladder was running when the cable came back

@@ -305,13 +305,39 @@ def test_each_threads_block_is_sized_by_what_that_thread_took(kept_scratch):
             pool.submit(align_frameset, fs).result()
             small = kept_scratch.scratch("test.small", (1000,), np.float32)
             small.fill(0)
-        mine = kept_scratch._SCRATCH[threading.get_ident()]
-        (theirs,) = [s for i, s in kept_scratch._SCRATCH.items() if i != threading.get_ident()]
+        mine = kept_scratch._SCRATCH[threading.current_thread()]
+        (theirs,) = [s for t, s in kept_scratch._SCRATCH.items() if t is not threading.current_thread()]
         assert theirs.block is not None and theirs.size >= theirs.used > 1 << 20
         assert mine.block is not None and mine.size == mine.used == 4032   # 4,000 bytes, 64-aligned
         kept_scratch.release_scratch()
     kept_scratch.release_scratch()                        # the aligning thread has ended: forgotten
-    assert list(kept_scratch._scratch_sizes) == [threading.get_ident()]
+    assert list(kept_scratch._scratch_sizes) == [threading.current_thread()]
+
+
+def test_a_new_thread_never_inherits_an_ended_threads_temporaries(kept_scratch):
+    # An ended thread's ident goes to the next thread started (glibc reuses its stack): keyed by
+    # ident, the new thread got the old one's arrays, bytes and all, within one session.
+    import threading
+
+    kept_scratch.keep_scratch(True)
+    seen = []
+
+    def use(fill):
+        a = kept_scratch.scratch("test.reuse", (64,), np.uint8)
+        seen.append((threading.get_ident(), a.__array_interface__["data"][0], a.copy()))
+        a.fill(fill)
+
+    for k in range(8):                   # until an ident is reused (the first time, as a rule)
+        t = threading.Thread(target=use, args=(k + 1,))
+        t.start()
+        t.join()
+    idents = [s[0] for s in seen]
+    assert len(set(idents)) < len(idents), "no ident reused in 8 threads: nothing tested"
+    addresses = [s[1] for s in seen]
+    assert len(set(addresses)) == len(addresses)                   # each thread its own array
+    assert len(kept_scratch._SCRATCH) == 8                         # kept till the session ends
+    kept_scratch.release_scratch()
+    assert not kept_scratch._SCRATCH and not kept_scratch._scratch_sizes   # ended threads forgotten
 
 
 def test_a_sessions_temporaries_are_one_block_sized_by_the_last_session(kept_scratch):
