@@ -11,7 +11,8 @@ applies of:
 - ``detector:<name>``: a detector other than material scored under the threshold;
 - material measured (its interval decides), the weakest of its terms: ``speckle`` (the projector
   speckle's ramp), ``sharpness`` (the dots' sharpness ramp), ``clip_floor`` (the one-sided pairs'
-  speckle floor), ``sharpness_floor`` (their sharpness floor);
+  speckle floor, at the lower end of its 95 % interval when the record has it: ``floor_low``),
+  ``sharpness_floor`` (their sharpness floor);
 - material not measured (abstained, capped at 0.45): ``clipped`` (more than 2 % of the skin's pixels
   at saturation), ``coarse`` / ``patterned`` (NIR light that is not the projector's), ``drowned``
   (the projector's light under 5 noise deviations: ambient NIR), ``pairs`` (fewer than 3 two-sided
@@ -162,6 +163,7 @@ def condition(rec: Mapping[str, Any]) -> dict[str, Any]:
             "speckle": round(_f(m, "projector_speckle"), 3),
             "interval": f"{_f(m, 'projector_speckle_low'):.3f}-{_f(m, 'projector_speckle_high'):.3f}",
             "floor": round(_f(m, "projector_clipped_floor"), 3),
+            "floor_low": round(_f(m, "projector_clipped_floor_low"), 3),
             "sharpness": round(_f(m, "projector_sharpness"), 3),
             "sharpness_floor": round(_f(m, "projector_sharpness_floor"), 3),
             "exposure_ms": exposure, "score": rec.get("score"), "verdict": rec.get("verdict")}
@@ -183,7 +185,7 @@ def rows(records: list[dict[str, Any]], *, every: bool = False) -> list[dict[str
 
 COLUMNS = ("key", "refused_by", "verdict", "score", "camera", "light", "nir_share", "lux", "distance_mm", "yaw",
            "ir_face_dn", "snr", "share", "clipped", "pairs", "one_sided", "speckle", "interval", "floor",
-           "sharpness", "sharpness_floor", "exposure_ms")
+           "floor_low", "sharpness", "sharpness_floor", "exposure_ms")
 
 
 def table(rs: list[dict[str, Any]]) -> str:

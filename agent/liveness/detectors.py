@@ -191,7 +191,9 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
             m["projector_speckle_high"] = projector.high
             m["projector_pairs"] = float(projector.pairs)
         if np.isfinite(projector.floor):
+            # The floor's median and the lower end of its 95 % interval: only the latter is evidence.
             m["projector_clipped_floor"] = projector.floor
+            m["projector_clipped_floor_low"] = projector.floor_low
             m["projector_clipped_pairs"] = float(projector.floor_pairs)
         if np.isfinite(projector.share):
             m["projector_share"] = projector.share
@@ -257,12 +259,25 @@ def separates(m: Mapping[str, float], speckle: Ramp) -> bool:
     return not (low <= lo_end and high >= hi_end)
 
 
+def clipped_floor(m: Mapping[str, float]) -> float:
+    """What the one-sided pairs say the surface's speckle is at least, with 95 % confidence: the lower
+    end of their floor's interval (``projector_clipped_floor_low``), never its median
+    (``projector_clipped_floor``), which pairs at a few noise deviations can lift far above the
+    surface's own. A summary with a floor but no bound, from before the bound was recorded, has
+    its median, as it was then. NaN without one-sided pairs."""
+    floor = m.get("projector_clipped_floor", float("nan"))
+    if not np.isfinite(floor):
+        return float("nan")
+    low = m.get("projector_clipped_floor_low", float("nan"))
+    return float(low) if "projector_clipped_floor_low" in m else float(floor)
+
+
 def clipped_cap(m: Mapping[str, float], speckle: Ramp) -> float:
-    """The most life the clipped pairs allow: the surface is at least as hard as their floor
-    (``projector_clipped_floor``), so the speckle ramp at the floor (1 without clipped pairs). It
-    can only lower the material evidence."""
-    return ramp(m.get("projector_clipped_floor", float("nan")), speckle.attack, speckle.live) \
-        if np.isfinite(m.get("projector_clipped_floor", float("nan"))) else 1.0
+    """The most life the one-sided pairs allow: the surface is at least as hard as their floor's
+    lower bound (``clipped_floor``), so the speckle ramp there (1 without one-sided pairs). It can
+    only lower the material evidence: a floor says "hard", never "soft"."""
+    floor = clipped_floor(m)
+    return ramp(floor, speckle.attack, speckle.live) if np.isfinite(floor) else 1.0
 
 
 def sharpness_cap(m: Mapping[str, float], sharpness: Ramp) -> float:
@@ -293,9 +308,10 @@ def unmeasured_note(m: Mapping[str, float], speckle_ramp: Ramp | None = None) ->
     clipped = m.get("projector_clipped", float("nan"))
     if np.isfinite(clipped):
         seen.append(f"{clipped:.1%} of the skin clipped")
-    if np.isfinite(floor := m.get("projector_clipped_floor", float("nan"))):
+    if np.isfinite(floor := clipped_floor(m)):
         seen.append(f"pairs clipped, under {MIN_PROJECTOR_SNR:.0f} noise deviations or under patterned NIR light: "
-                    f"at least {floor:.3f}, which says only how hard a surface is")
+                    f"at least {floor:.3f} (95 %; median {m['projector_clipped_floor']:.3f}), which says only "
+                    f"how hard a surface is")
     # A session whose pairs were mostly clipped is turned away by the clipping, not by the light;
     # one whose one-sided pairs were mostly lit by a patterned NIR light (features.albedo_texture),
     # by that light.
@@ -366,7 +382,7 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
         # ramp's attack end: the surface is at least that hard, whatever the other pairs say.
         material = 0.0
         notes.append(f"the projector's dots clip on the face, and are sharper than skin's even so "
-                     f"(at least {m['projector_clipped_floor']:.3f})")
+                     f"(at least {clipped_floor(m):.3f}, 95 %)")
     elif challenged and any(np.isfinite(m.get(k, float("nan")))
                             for k in ("projector_speckle", "projector_share", "projector_clipped_floor")):
         # Under a challenge, but the projector's light on the skin was not measured precisely

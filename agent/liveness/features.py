@@ -487,13 +487,16 @@ class ProjectorMeasure:
     (at most ``MAX_CLIPPED_SHARE`` of the skin clipped, at least ``MIN_PROJECTOR_SNR`` noise
     deviations, the unlit frame's texture explained by the albedo), NaN when none measured
     anything. ``floor`` is the one-sided pairs' median contrast (clipped pixels kept, the noise
-    estimate and the unlit frame's whole texture subtracted): the surface is at least this hard, as
-    clipping and an inflated noise or texture estimate only lower the contrast (NaN without such
-    pairs). ``clipped`` is the median share of clipped skin pixels over all pairs; ``patterned``
-    how many pairs had more unlit texture than the albedo explains (NIR light with a pattern of its
-    own on the face). ``sharpness`` is the two-sided pairs' median dot sharpness (``dot_shape``),
-    ``sharpness_floor`` the one-sided pairs' (each only lowered by what made its pair one-sided:
-    clipped peaks, over-subtracted noise, coarse light); ``coarse`` how many pairs had more coarse
+    estimate and the unlit frame's whole texture subtracted): clipping and an inflated noise or
+    texture estimate only lower the contrast, so the surface is at least as hard as what these pairs
+    read (NaN without such pairs). The median of noisy readings is not that bound: ``floor_low`` is
+    the floor's lower 95 % bound (its square less the half-width, as ``low`` is for ``speckle``),
+    the only figure the floor may be evidence with (``detectors.clipped_cap``). ``clipped`` is the
+    median share of clipped skin pixels over all pairs; ``patterned`` how many pairs had more unlit
+    texture than the albedo explains (NIR light with a pattern of its own on the face).
+    ``sharpness`` is the two-sided pairs' median dot sharpness (``dot_shape``), ``sharpness_floor``
+    the one-sided pairs' (each only lowered by what made its pair one-sided: clipped peaks,
+    over-subtracted noise, coarse light; a median still, with no interval); ``coarse`` how many pairs had more coarse
     energy in the difference than dots make (light switched with the projector that carries none
     of its dots). With the projector's pattern recorded (``dotref``), ``unmatched`` is the pairs'
     median band energy off it over the energy on it (measured and reported; it decides nothing
@@ -508,6 +511,7 @@ class ProjectorMeasure:
     pairs: int
     floor: float = float("nan")
     floor_pairs: int = 0
+    floor_low: float = float("nan")   # the floor's lower 95 % bound (NaN without one-sided pairs)
     patterned: int = 0
     sharpness: float = float("nan")
     sharpness_floor: float = float("nan")
@@ -523,9 +527,12 @@ class ProjectorMeasure:
             return float(np.median(a[np.isfinite(a)])) if np.isfinite(a).any() else float("nan")
         share, snr, clipped = (med([getattr(x, k) for x in lights]) for k in ("share", "snr", "clipped"))
         est, half, pairs = _pooled([x for x in lights if not x.one_sided])
-        floor, _, f_pairs = _pooled([x for x in lights if x.one_sided])
+        # The one-sided pairs' floor keeps its half-width: only its lower bound is a floor with 95 %
+        # confidence (a median of pairs at 1-5 noise deviations can read far above the surface's own).
+        floor, f_half, f_pairs = _pooled([x for x in lights if x.one_sided])
         nan = float("nan")
         speckle, low, high = ((est, _root(est ** 2 - half), _root(est ** 2 + half)) if pairs else (nan, nan, nan))
+        floor_low = _root(floor ** 2 - f_half) if f_pairs else nan
         patterned = sum(x.unexplained > MAX_UNEXPLAINED_TEXTURE for x in lights if np.isfinite(x.contrast2))
         # The sharpness of the same pairs the speckle and its floor come from.
         sharpness = med([x.sharpness for x in lights if np.isfinite(x.contrast2) and not x.one_sided])
@@ -535,8 +542,9 @@ class ProjectorMeasure:
         untestable = sum(x.unmatched == float("inf") for x in measured)
         unmatched = [x.unmatched for x in measured if np.isfinite(x.unmatched)]
         checked = bool(measured) and len(unmatched) == len(measured)
-        return cls(speckle, low, high, share, snr, clipped, pairs, floor if f_pairs else nan, f_pairs, patterned,
-                   sharpness, sharpness_floor, coarse, untestable=untestable,
+        return cls(speckle, low, high, share, snr, clipped, pairs, floor if f_pairs else nan, f_pairs,
+                   floor_low=floor_low, patterned=patterned, sharpness=sharpness,
+                   sharpness_floor=sharpness_floor, coarse=coarse, untestable=untestable,
                    unmatched=float(np.median(unmatched)) if unmatched else nan, pattern_checked=checked)
 
 

@@ -47,6 +47,16 @@ def test_the_deciding_sub_measure_is_named(projector, cause):
     assert refusal(_rec(projector), active_ramps(), load_thresholds(challenged=True).live_min) == cause
 
 
+def test_a_floor_refuses_at_its_lower_bound_when_the_record_has_it():
+    # Field #27's six pairs agree: the lower end of their floor's interval is still past the ramp.
+    # Pairs that scatter more leave a bound under it: the floor decides nothing, the face is
+    # refused for the weak light alone (unmeasured, 0.45), not called an attack.
+    r, live_min = active_ramps(), load_thresholds(challenged=True).live_min
+    tight = _rec({**FLOOR, "projector_clipped_floor_low": 0.28333})
+    assert refusal(tight, r, live_min) == "clip_floor" and condition(tight)["floor_low"] == 0.283
+    assert refusal(_rec({**FLOOR, "projector_clipped_floor_low": 0.2}), r, live_min) == "drowned"
+
+
 def test_a_failed_challenge_decides_before_any_cue():
     assert refusal(_rec(MEASURED, passed=False), active_ramps(), load_thresholds(challenged=True).live_min) \
         == "challenge"

@@ -480,6 +480,53 @@ def test_resin_clipped_on_a_small_share_of_the_skin_still_reads_hard():
         assert material(m).material == 0.0
 
 
+def noisy(contrast: float, pixels: int = 400) -> ProjectorLight:
+    """A one-sided pair: the projector's light at 3.9 noise deviations (halogen, as field live #27),
+    reading ``contrast``."""
+    return ProjectorLight(contrast ** 2, 20.0, (20.0 / 3.9) ** 2, pixels, 0.19)
+
+
+# A two-sided pair that reads skin on both measures (speckle 0.2, soft dots).
+SKIN_PAIR = ProjectorLight(0.2 ** 2, 80.0, 2.0, 4000, 0.9, sharpness=1.0)
+
+
+def test_a_floor_counts_only_at_its_lower_bound():
+    # Issue 14: a live face whose one-sided pairs, at 3.9 noise deviations, read 0.19-0.45; their
+    # median, 0.35, is above the ramp's attack end, so a floor taken at its median called the person
+    # an attack (field #27 read 0.353). Six pairs that scatter this much bound the surface's speckle
+    # from below only at about 0.2, which is skin's: the floor says nothing, the session is
+    # unmeasured (no attack), and two-sided pairs that read skin are not held down by it.
+    pairs = [noisy(c) for c in (0.19, 0.26, 0.33, 0.37, 0.40, 0.45)]
+    m = ProjectorMeasure.pool(pairs)
+    assert m.pairs == 0 and m.floor_pairs == 6 and m.floor > SPECKLE.attack
+    assert m.floor_low < SPECKLE.live
+    cues = summary(m)
+    assert cues["projector_clipped_floor"] == m.floor and cues["projector_clipped_floor_low"] == m.floor_low
+    s = evaluate(cues, challenged=True)
+    assert s.material is None and s.material_drowned and s.material_bound == 1.0
+    assert not any("sharper than skin's" in n for n in s.notes)
+    assert material(ProjectorMeasure.pool([SKIN_PAIR] * 4 + pairs)).material == 1.0
+    # A record from before the bound was stored has only the median: it scores as it did then.
+    old = {k: v for k, v in cues.items() if k != "projector_clipped_floor_low"}
+    assert evaluate(old, challenged=True).material == 0.0
+
+
+def test_a_floor_from_many_tight_pairs_above_skin_still_refuses():
+    # The attacker's side: resin (0.34) whose pairs all stand under 5 noise deviations, or whose
+    # light the wearer's lamp drowns, still reads hard at its floor's lower bound when the pairs
+    # agree; so it is an attack with no two-sided pairs, and two-sided pairs that read skin (the lamp
+    # deflating them) cannot outvote it. The bound is in the cues pad-eval stores.
+    pairs = [noisy(0.34 + 0.01 * np.sin(k)) for k in range(30)]
+    m = ProjectorMeasure.pool(pairs)
+    assert m.floor_pairs == 30 and SPECKLE.attack < m.floor_low < m.floor
+    assert summary(m)["projector_clipped_floor_low"] == m.floor_low
+    s = material(m)
+    assert s.material == 0.0 and any("sharper than skin's" in n for n in s.notes)
+    assert material(ProjectorMeasure.pool([SKIN_PAIR] * 4 + pairs)).material == 0.0
+    # Two clipped pairs that agree bound it as well (photon noise alone sets their half-width).
+    assert material(ProjectorMeasure.pool([noisy(0.34, pixels=4000)] * 2)).material == 0.0
+
+
 def test_the_one_sided_pairs_sharpness_bounds_a_session_without_two_sided_pairs():
     # Resin whose pairs all clipped a little, with soft speckle floors that say nothing: its dots'
     # sharpness on those pairs, a floor too and plainly harder than any skin's, still holds the
