@@ -34,9 +34,12 @@ from drivers.frame import FrameSet
 
 QUALITY_MAX_SETS = 30             # framesets the quality phase may take (the daemon gives 20 s)
 PREROLL_MAX = 8                   # pre-roll when the phase's outcome is not needed; projector settling
-# Wall-clock bounds on the wait for each frameset, which only a stalled source reaches: a slow
-# renderer on a loaded machine must not cut a phase short, or the same presentation would end
-# differently from run to run (a bound on a whole 32-frameset window cut sessions short at load 12-18).
+# The wall-clock bound on waiting for a frame that does not come (``FramesetReader.stream`` with
+# ``per_frameset``), which only a stalled source reaches: a slow renderer on a loaded machine must not
+# cut a phase short, or the same presentation would end differently from run to run (a bound on a
+# whole 32-frameset window cut sessions short at load 12-18; one on each frameset could still be
+# reached by a starved process rendering 1280x720 colour). Frames that never make a frameset end the
+# read after 30 s of the streams' frames, a count.
 STALL_TIMEOUT_S = 30.0
 
 
