@@ -17,7 +17,9 @@ challenge, as a recording or a camera that cannot drive its projector is judged.
 
 A seed fixes every presentation: its scene (``presentation_query``), its nonce (a digest of its URI),
 and the order in which framesets are folded (the judge measures on threads but folds in arrival
-order; the simulator renders on demand with ``realtime=0``). The same command gives the same records.
+order; the simulator renders on demand with ``realtime=0`` and stamps arrival on the camera's own
+timeline, and the reader's only wall-clock bound is on waiting for a frame that does not come). The
+same command gives the same records, on an idle machine or a loaded one.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ session hands to the daemon's metrics at its end.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -67,6 +68,9 @@ class FramesetReader:
         profiles = camera.profiles()
         kinds = reference_order(streams if streams is not None else (p.kind for p in profiles))
         fps = min(p.fps for p in profiles if p.kind in kinds)
+        # Frames the camera delivers per second of its own time, over the streams read (the bound
+        # on frames without a frameset, ``stream(per_frameset=True)``).
+        self._frames_per_s = sum(p.fps for p in profiles if p.kind in kinds)
         self.camera = camera
         self.read_timeout_s = read_timeout_s
         self.matcher = FrameSetMatcher(kinds, fps, extrinsics=camera.all_extrinsics())
@@ -75,16 +79,24 @@ class FramesetReader:
     def stream(self, *, timeout_s: float, cancelled: Callable[[], bool] | None = None,
                per_frameset: bool = False) -> Iterator[FrameSet]:
         """Framesets as they complete, until the caller stops, ``cancelled()`` turns true (the
-        iterator ends) or ``timeout_s`` passes (``SyncTimeout``). With ``per_frameset`` the bound is
-        on the wait for each frameset, not on the whole read: only a source that stalls reaches it,
-        however slowly it delivers (offline analysis, where a slow machine must not change the result)."""
+        iterator ends) or ``timeout_s`` passes (``SyncTimeout``).
+
+        With ``per_frameset`` (offline analysis, where a slow machine must not change the result)
+        only a source that stalls is cut off, however slowly it delivers: the wall-clock bound is on
+        waiting for a frame that does not come (``timeout_s`` since the last frame, checked when a
+        read times out), and a source whose frames never make a frameset ends after the frames its
+        streams deliver in ``timeout_s`` of their own time (a count, not a clock). A camera that
+        renders each frame when it is read (the simulator with ``realtime=0``) never times out a
+        read, so how long it takes to render decides nothing."""
         deadline = time.monotonic() + timeout_s
+        max_frames = max(1, math.ceil(timeout_s * self._frames_per_s))
+        unmatched = 0                           # frames read since the last frameset (per_frameset)
         while True:
             if cancelled is not None and cancelled():
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                since = " of the last" if per_frameset else ""
+                since = " of the last frame" if per_frameset else ""
                 raise SyncTimeout(f"no complete frameset within {timeout_s:.1f} s{since} "
                                   f"(discarded: {dict(self.matcher.stats.discarded)})")
             try:
@@ -92,11 +104,17 @@ class FramesetReader:
             except FrameTimeout:
                 continue
             self.stats.add_frame(frame)
+            unmatched += 1
             for fs in self._complete(frame):
+                unmatched = 0
                 self.stats.add_frameset(fs)
                 yield fs
-                if per_frameset:
-                    deadline = time.monotonic() + timeout_s
+            if per_frameset:
+                # A frame came (and the caller had its framesets): only waiting for the next counts.
+                deadline = time.monotonic() + timeout_s
+                if unmatched >= max_frames:
+                    raise SyncTimeout(f"no complete frameset in the last {unmatched} frames ({timeout_s:.1f} s of "
+                                      f"the camera's streams; discarded: {dict(self.matcher.stats.discarded)})")
 
     def _complete(self, frame: Frame) -> Iterable[FrameSet]:
         """The framesets ``frame`` completes: the sync module's (a subclass may pair another way)."""

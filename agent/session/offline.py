@@ -29,14 +29,17 @@ from agent.quality.metering import FaceMetering
 from agent.session.capabilities import capabilities
 from agent.session.projector import ExposurePlan, Projector
 from agent.session.window import collect
-from drivers.base import Camera
+from drivers.base import Camera, ExposureSetting
 from drivers.frame import FrameSet
 
 QUALITY_MAX_SETS = 30             # framesets the quality phase may take (the daemon gives 20 s)
 PREROLL_MAX = 8                   # pre-roll when the phase's outcome is not needed; projector settling
-# Wall-clock bounds on the wait for each frameset, which only a stalled source reaches: a slow
-# renderer on a loaded machine must not cut a phase short, or the same presentation would end
-# differently from run to run (a bound on a whole 32-frameset window cut sessions short at load 12-18).
+# The wall-clock bound on waiting for a frame that does not come (``FramesetReader.stream`` with
+# ``per_frameset``), which only a stalled source reaches: a slow renderer on a loaded machine must not
+# cut a phase short, or the same presentation would end differently from run to run (a bound on a
+# whole 32-frameset window cut sessions short at load 12-18; one on each frameset could still be
+# reached by a starved process rendering 1280x720 colour). Frames that never make a frameset end the
+# read after 30 s of the streams' frames, a count.
 STALL_TIMEOUT_S = 30.0
 
 
@@ -125,6 +128,16 @@ def quality_phase(reader: FramesetReader, gate: QualityGate, projector: Projecto
                         float(np.median(ipds)) if ipds else float("nan"))
 
 
+def exposure_note(planned: ExposureSetting, auto: ExposureSetting) -> str:
+    """The note for an IR exposure the plan locked: held shorter than the auto-exposure's, or, on a
+    camera whose exposure does not move (an Astra's is fixed at 8.5 ms), fixed where it was."""
+    if planned.exposure_us >= auto.exposure_us * 0.99:
+        return (f"IR exposure fixed at {planned.exposure_us:.0f} us: the camera kept it when the skin's IR "
+                f"headroom asked for a shorter one")
+    return (f"IR exposure held at {planned.exposure_us:.0f} us for the challenge (auto-exposure "
+            f"{auto.exposure_us:.0f} us), from the skin's IR headroom")
+
+
 def capture(cam: Camera, n: int, nonce: bytes | None, gate: QualityGate, *,
             require_quality: bool = False) -> OfflineCapture:
     """Plan the challenge, run the quality phase (live cameras; a recording's frames are what they
@@ -158,8 +171,7 @@ def capture(cam: Camera, n: int, nonce: bytes | None, gate: QualityGate, *,
         if exposure is not None and planned is not None and exposure.auto is not None:
             exposure.wait_applied(itertools.islice(reader.stream(timeout_s=STALL_TIMEOUT_S, per_frameset=True),
                                                    PREROLL_MAX))
-            notes.append(f"IR exposure held at {planned.exposure_us:.0f} us for the challenge (auto-exposure "
-                         f"{exposure.auto.exposure_us:.0f} us), from the skin's IR headroom")
+            notes.append(exposure_note(planned, exposure.auto))
         sets = collect(reader, n, challenge, projector, timeout_s=STALL_TIMEOUT_S, per_frameset=True,
                        ir_exposure=planned)
         return OfflineCapture(challenge, notes, sets, quality)

@@ -165,6 +165,7 @@ class SimCamera(Camera):
         self._depth_tick = 0                 # next depth/IR tick to produce
         self._color_tick = 0                 # next colour frame to produce
         self._t0_wall = 0.0
+        self._t0_host_ns = 0                 # host clock at start (the unpaced camera's arrival times)
         self._t0_hw_ms = float(self._rng.uniform(1e5, 9e5))
         # Controls: the last command, and when each command reaches the hardware.
         # URI keys override; a named camera brings its typical latency and jitter; none: 0.
@@ -231,7 +232,8 @@ class SimCamera(Camera):
                 self._init_auto_exposure()
                 if self.cfg.prerender:
                     self._prerender()
-                self._t0_wall = time.monotonic()
+                self._t0_host_ns = time.monotonic_ns()
+                self._t0_wall = self._t0_host_ns / 1e9
 
     def stop(self) -> None:
         with self._lock:
@@ -529,13 +531,23 @@ class SimCamera(Camera):
         if tc <= td + 1e-9:
             self._produce_color()
 
+    def _host_time_ns(self, ts: float, latency_ms: float) -> int:
+        """When the host receives a frame captured at hardware time ``ts`` (ms). Paced
+        (``realtime=1``): now plus the link's latency, as a camera's frames arrive. Unpaced: when a
+        camera streaming since ``start()`` would have delivered it (start + the frame's hardware
+        time + latency), not when the renderer finished it, so that what reads arrival times (the
+        frameset matcher's latency bound) sees the camera's timing whatever the machine's load."""
+        if self.cfg.realtime:
+            return time.monotonic_ns() + int(latency_ms * 1e6)
+        return self._t0_host_ns + int(round((ts - self._t0_hw_ms + latency_ms) * 1e6))
+
     def _deliver(self, kind: StreamKind, px: np.ndarray, fmt: PixelFormat, ts: float, latency_ms: float,
                  number: int, md: FrameMetadata, intr, index: int = 0, scale: float = 0.0) -> None:
         if self.cfg.drop > 0 and self._rng.random() < self.cfg.drop:
             return
         self._queue.append(Frame(
             stream=kind, pixels=px, format=fmt, timestamp_ms=float(ts), clock_domain=ClockDomain.HARDWARE,
-            host_time_ns=time.monotonic_ns() + int(latency_ms * 1e6), frame_number=number, intrinsics=intr,
+            host_time_ns=self._host_time_ns(ts, latency_ms), frame_number=number, intrinsics=intr,
             index=index, device_serial=SERIAL, depth_scale=scale, metadata=md))
 
     def _produce_depth(self) -> None:

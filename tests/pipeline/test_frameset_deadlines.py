@@ -6,6 +6,8 @@ camera at each read, so the tests do not depend on this machine's speed."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 import agent.pipeline.frames as frames_mod
@@ -83,3 +85,33 @@ def test_a_stalled_source_still_ends_with_a_bound_per_frameset(clock, sim):
         for fs in reader.stream(timeout_s=1.0, per_frameset=True):
             got.append(fs)
     assert 1 <= len(got) <= 4                     # 12 frames of three streams, then nothing
+
+
+def test_a_frameset_slower_than_the_bound_is_still_read_with_a_bound_per_frameset(clock, sim):
+    # Each frame takes 0.5 s of the reader's clock: a frameset (three frames) takes 1.5 s, longer than
+    # the 1.0 s bound. The source is slow, not stalled (a loaded machine rendering an unpaced
+    # simulator): it is read to the end, as a fast one is; only waiting for a frame counts.
+    reader = FramesetReader(SlowCamera(sim, clock, per_read_s=0.5))
+    sets = list(itertools.islice(reader.stream(timeout_s=1.0, per_frameset=True), 3))
+    assert [fs.depth.frame_number for fs in sets if fs.depth is not None] == [0, 1, 2]
+
+
+class NoColour(SlowCamera):
+    """Delivers every stream but colour (its frames are read and thrown away): frames keep coming,
+    and none makes a frameset."""
+
+    def read(self, timeout_s: float):
+        while True:
+            f = super().read(timeout_s)
+            if f.stream.value != "color":
+                return f
+
+
+def test_frames_that_never_make_a_frameset_end_after_a_count_with_a_bound_per_frameset(clock, sim):
+    # 0.1 s of three 30 fps streams is 9 frames: the bound is a count, the same however fast they come.
+    cam = NoColour(sim, clock, per_read_s=0.03)
+    reader = FramesetReader(cam)
+    with pytest.raises(SyncTimeout, match="in the last 9 frames"):
+        for _ in reader.stream(timeout_s=0.1, per_frameset=True):
+            pass
+    assert reader.stats.streams["depth"].count + reader.stats.streams["ir"].count == 9

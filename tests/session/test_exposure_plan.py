@@ -200,3 +200,15 @@ def test_a_refused_planned_lock_under_a_declared_lock_is_exposure_not_held():
         hold = ExposureHold(cam, (IR,), planned=planned)
         assert hold.to_dict()["unlocked"] == ["ir"] and hold.to_dict()["planned"] == []
         hold.release()
+
+
+def test_the_note_says_fixed_when_the_camera_kept_its_exposure():
+    # An Astra's IR exposure does not move (8.5 ms, fixed): a lock at the plan's shorter exposure
+    # comes back at 8.5 ms, and the note says the exposure is fixed, not "held" as if planned.
+    from agent.session.offline import exposure_note
+
+    auto = ExposureSetting(8500.0, 1.0)
+    assert exposure_note(ExposureSetting(8500.0, 1.0), auto).startswith("IR exposure fixed at 8500 us")
+    held = exposure_note(ExposureSetting(5950.0, 1.0), auto)
+    assert held == ("IR exposure held at 5950 us for the challenge (auto-exposure 8500 us), "
+                    "from the skin's IR headroom")

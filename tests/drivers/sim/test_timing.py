@@ -226,3 +226,73 @@ def test_ir_exposure_locks_at_a_setting_clamped_to_the_imager():
     exposures = [s[IR].metadata.exposure_us for s in grab("", 6, cam)[0]]
     assert exposures[-1] > exposures[1] > 1.0                              # the auto-exposure climbs again
     cam.stop()
+
+
+class _StalledClock:
+    """The simulator's clock (``time`` in ``drivers.sim.camera``), which jumps ``stall_s`` forward
+    just before the IR frame of depth tick ``at`` is delivered: the process descheduled between the
+    depth and IR deliveries of one tick, as on a loaded machine."""
+
+    def __init__(self, stall_s: float):
+        import time as real
+        self._real, self.offset_ns, self.stall_ns = real, 0, int(stall_s * 1e9)
+
+    def monotonic_ns(self) -> int:
+        return self._real.monotonic_ns() + self.offset_ns
+
+    def monotonic(self) -> float:
+        return self.monotonic_ns() / 1e9
+
+    def sleep(self, s: float) -> None:
+        self._real.sleep(s)
+
+
+def _session(monkeypatch, stall_at: int | None) -> dict:
+    """A seeded unpaced camera read as pad-eval reads it (a FramesetReader, per-frameset bound), the
+    projector and screen commanded after framesets 1, 2 and 3; what came out and where commands landed."""
+    import hashlib
+
+    import drivers.sim.camera as simcam
+    from agent.pipeline.frames import FramesetReader
+
+    clock = _StalledClock(0.2)
+    monkeypatch.setattr(simcam, "time", clock)
+    cam = drivers.open(f"{FAST}&seed=8&projector_latency=1&projector_jitter=0.5")
+    assert isinstance(cam, simcam.SimCamera)
+    deliver = cam._deliver
+
+    def stalling(kind, *a, **kw):
+        if stall_at is not None and kind is IR and cam._depth_tick - 1 == stall_at:
+            clock.offset_ns += clock.stall_ns
+        return deliver(kind, *a, **kw)
+
+    cam._deliver = stalling  # type: ignore[method-assign]
+    cam.start()
+    out = []
+    commands = {1: lambda: cam.set_projector(False), 2: lambda: cam.set_illumination((1.0, 0.0, 0.0)),
+                3: lambda: cam.set_projector(True)}
+    try:
+        reader = FramesetReader(cam)
+        for k, fs in enumerate(itertools.islice(reader.stream(timeout_s=30.0, per_frameset=True), 6)):
+            d, c, ir = fs.depth, fs.color, fs.ir
+            assert d is not None and c is not None and ir is not None
+            out.append((d.frame_number, c.frame_number, ir.metadata.projector_on,
+                        hashlib.sha256(ir.pixels.tobytes() + c.pixels.tobytes()).hexdigest()))
+            if k + 1 in commands:
+                commands[k + 1]()
+        landed = [(x.issued, x.effective) for x in cam._projector.landings]
+        discarded = dict(reader.matcher.stats.discarded)
+    finally:
+        cam.stop()
+    return {"framesets": out, "projector_landings": landed, "discarded": discarded}
+
+
+def test_an_unpaced_session_is_the_same_when_the_process_stalls_between_deliveries(monkeypatch):
+    """``realtime=0`` stamps arrival on the camera's timeline, not the renderer's: a 200 ms stall
+    between a tick's depth and IR deliveries (past the matcher's 4-frame latency bound) used to drop
+    that tick's frameset, so every later command landed a tick later in the stream."""
+    calm = _session(monkeypatch, None)
+    stalled = _session(monkeypatch, stall_at=2)
+    assert [f[0] for f in calm["framesets"]] == [0, 1, 2, 3, 4, 5]
+    assert calm["discarded"] == {}
+    assert stalled == calm
