@@ -89,7 +89,8 @@ class FramesetReader:
         renders each frame when it is read (the simulator with ``realtime=0``) never times out a
         read, so how long it takes to render decides nothing."""
         deadline = time.monotonic() + timeout_s
-        max_frames = max(1, math.ceil(timeout_s * self._frames_per_s))
+        # No bound at all (``timeout_s`` infinite: a live view that runs until cancelled) counts no frames either.
+        max_frames = max(1, math.ceil(timeout_s * self._frames_per_s)) if math.isfinite(timeout_s) else math.inf
         unmatched = 0                           # frames read since the last frameset (per_frameset)
         while True:
             if cancelled is not None and cancelled():

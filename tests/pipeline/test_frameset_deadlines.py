@@ -115,3 +115,14 @@ def test_frames_that_never_make_a_frameset_end_after_a_count_with_a_bound_per_fr
         for _ in reader.stream(timeout_s=0.1, per_frameset=True):
             pass
     assert reader.stats.streams["depth"].count + reader.stats.streams["ir"].count == 9
+
+
+@pytest.mark.parametrize("per_frameset", [False, True])
+def test_no_bound_at_all_reads_until_cancelled(clock, sim, per_frameset):
+    # The diagnostics live view reads with ``timeout_s=inf`` until cancelled: no clock bound and no
+    # frame count (an infinite count once raised OverflowError and killed the live view's thread).
+    reader = FramesetReader(SlowCamera(sim, clock, per_read_s=0.5))
+    got = []
+    for fs in reader.stream(timeout_s=float("inf"), cancelled=lambda: len(got) >= 3, per_frameset=per_frameset):
+        got.append(fs)
+    assert len(got) == 3
