@@ -17,15 +17,18 @@ the 8 colours whose channels are fully on or off. The variants measured here, ea
 Figures (the verifiers themselves, ``challenge_stats``' machinery):
 
 * **blind pass** — clean blind streams (another nonce's sequence of the variant: ``rhythm``; steps
-  of one length, random colours of the variant's palette: ``fixed``), decided by the clean rule
-  (``challenge_stats._clean_pass``: every settled frame matches at some lag), with the derived bound
-  (per step: its length on one of two values, its colour one of the palette's others);
-  ``agreement`` checks the rule against ``verify_illumination`` itself.
+  of one length, random colours of the variant's palette: ``fixed``), decided three ways (``RULES``):
+  by ``verify_illumination`` itself (``verifier``), by it with the fit's residual checked against
+  one frame's noise (``fit3``: ``fit_check=3``, tried here, not used by the challenge), and by the
+  clean rule (``clean``, ``challenge_stats._clean_pass``: every settled frame matches at some lag),
+  with the derived bound (per step: its length on one of two values, its colour one of the
+  palette's others); ``agreement`` counts where the rule and the verifier agree. Below 32 framesets
+  the verifier passes blind streams the rule refuses (docs/liveness.md, *More bits per frameset*).
 * **genuine pass** — rendered 30 fps sessions (``models``: both challenges' measurements of a
   32-frameset window, the face's own light and its response to the screen), resampled into windows
   of the variant whose edges land through ``drivers.sim.timing.Timeline`` (screen lag and jitter),
-  verified. A half level is half the panel's light (the simulated panel is linear in its drive; a
-  real one needs its gamma undone).
+  verified (``verifier`` and ``fit3``). A half level is half the panel's light (the simulated
+  panel is linear in its drive; a real one needs its gamma undone).
 * **projector power levels** (secondary) — runs of 2-6 framesets at off / half / full power:
   blind pass by the clean rule and its bound, genuine pass with the rendered sessions' lit and
   unlit dot energies (a half-power frame's energy ``sqrt(off^2 + (on^2 - off^2) / 4)``: the dots'

@@ -65,9 +65,11 @@ def window_frames(kinds: Iterable[str | Kind]) -> int:
     most ~0.03 % of the time (``python -m bench liveness``, docs/liveness.md: measured with clean
     blind streams, and the bound derived there): the projector alone 48 framesets (edges tolerated
     a frame late leave 2/5 per edge), the illumination sequence alone or with the projector 24 would
-    do. With the illumination it is 32 nonetheless: the motion cues need the longer window (in 24
-    framesets, 0.8 s at 30 fps, a live person's breathing can sit at a turning point and the motion
-    detector fall below the live threshold), and the detectors are fitted on 32-frameset windows."""
+    do by the clean rule (``verify_illumination`` itself let 0.26 % of blind windows through at 24:
+    ``python -m bench.illum_bits``). With the illumination it is 32 nonetheless: the motion cues
+    need the longer window (in 24 framesets, 0.8 s at 30 fps, a live person's breathing can sit at
+    a turning point and the motion detector fall below the live threshold), and the detectors are
+    fitted on 32-frameset windows."""
     return 32 if Kind.ILLUMINATION in kinds_from(kinds) else 48
 
 
