@@ -19,7 +19,8 @@ Figures (the verifiers themselves, ``challenge_stats``' machinery):
 * **blind pass** — clean blind streams (another nonce's sequence of the variant: ``rhythm``; steps
   of one length, random colours of the variant's palette: ``fixed``), decided three ways (``RULES``):
   by ``verify_illumination`` itself (``verifier``), by it with the fit's residual checked against
-  one frame's noise (``fit3``: ``fit_check=3``, tried here, not used by the challenge), and by the
+  one frame's noise (``fit3``: ``fit_check=3``) or with a straight-line drift (``linear``:
+  ``drift_terms=1``; both tried here, not used by the challenge), and by the
   clean rule (``clean``, ``challenge_stats._clean_pass``: every settled frame matches at some lag),
   with the derived bound (per step: its length on one of two values, its colour one of the
   palette's others); ``agreement`` counts where the rule and the verifier agree. Below 32 framesets
@@ -42,8 +43,9 @@ Figures (the verifiers themselves, ``challenge_stats``' machinery):
   write their models to OUT.json;
 * ``blind N [VARIANTS|all] [WINDOWS] [RULES]`` — blind pass per variant, window and rule (N nonces
   per row; comma-separated lists);
-* ``genuine N FILE...`` — genuine pass per variant, screen timing and rule at 16 framesets, and at
-  12 and 20 with the hardest timing (N windows per row), over the models in FILE...;
+* ``genuine N [rules=R,...] FILE...`` — genuine pass per variant, screen timing and rule (default
+  ``verifier,fit3``) at 16 framesets, and at 12 and 20 with the hardest timing (N windows per row),
+  over the models in FILE...;
 * ``lux N FILE...`` — genuine pass per scene light (the models grouped by lux), 16 framesets, the
   hardest screen timing;
 * ``power N FILE...`` — the projector power levels' rows.
@@ -92,8 +94,18 @@ SIM_SCREEN_LAG = 1
 LUX_SWEEP = (15, 40, 150, 600, 2500, 5000, 7500)
 # Blind and genuine pass under: the verifier as the challenge has it, the verifier with its fit's
 # residual checked (``verify_illumination(fit_check=3)``, measured here, not used), the clean rule.
-RULES = ("verifier", "fit3", "clean")
+RULES = ("verifier", "fit3", "linear", "clean")
 FIT_CHECK = 3.0
+
+
+def rule_options(rule: str) -> dict[str, Any]:
+    """``verify_illumination``'s keywords for a rule: ``verifier`` the challenge's, ``fit3`` with the
+    fit's residual checked (``fit_check=FIT_CHECK``), ``linear`` with the face's own light drifting
+    as a straight line in time (``drift_terms=1``, not a cubic). ``clean`` is not the verifier."""
+    if rule not in RULES or rule == "clean":
+        raise ValueError(f"unknown verifier rule {rule!r}")
+    options: dict[str, dict[str, Any]] = {"fit3": {"fit_check": FIT_CHECK}, "linear": {"drift_terms": 1}}
+    return options.get(rule, {})
 
 
 @dataclass(frozen=True)
@@ -166,9 +178,7 @@ def blind_rate(v: Variant, frames: int, trials: int, strategy: str, seed: int = 
     (``"fit3"``: ``fit_check=FIT_CHECK``), or by the clean rule (``"clean"``: every settled frame shows
     its colour at some lag; fast, but at 12-24 framesets the verifier is more lenient than it:
     ``blind_agreement``)."""
-    if rule not in RULES:
-        raise ValueError(f"unknown rule {rule!r}")
-    fit = FIT_CHECK if rule == "fit3" else None
+    opts = {} if rule == "clean" else rule_options(rule)
     rng = np.random.default_rng(seed)
     passed = 0
     for _ in range(trials):
@@ -177,7 +187,7 @@ def blind_rate(v: Variant, frames: int, trials: int, strategy: str, seed: int = 
         if rule == "clean":
             passed += cs._clean_pass(x, v.colours(steps, frames), ILLUMINATION_MAX_LAG)
         else:
-            passed += verify_illumination(steps, blind_face(x, rng), levels=v.levels, fit_check=fit).passed
+            passed += verify_illumination(steps, blind_face(x, rng), levels=v.levels, **opts).passed
     return passed / trials
 
 
@@ -274,7 +284,7 @@ def lux_of(query: str) -> float:
 
 
 def genuine_trial(v: Variant, m: cs.SessionModel, frames: int, screen_lag: int, screen_jitter: float,
-                  rng: np.random.Generator, fit_check: float | None = None) -> bool:
+                  rng: np.random.Generator, rule: str = "verifier") -> bool:
     """One window of the variant on a modelled face: the steps land through the simulator's timing
     model (``challenge_stats._landings``), the face shows its own light (a stretch of the session's,
     played back and forth) plus its response to what the screen shows; verified."""
@@ -283,13 +293,13 @@ def genuine_trial(v: Variant, m: cs.SessionModel, frames: int, screen_lag: int, 
     src = cs._landings(x, screen_lag, screen_jitter, rng)
     shown = np.where((src < 0)[:, None], 0.0, x[np.maximum(src, 0)])       # the app's own screen: dark
     own = m.base[cs._ping_pong(np.arange(frames) + int(rng.integers(0, 2 * len(m.base))), len(m.base))]
-    return verify_illumination(steps, own + shown @ m.response.T, levels=v.levels, fit_check=fit_check).passed
+    return verify_illumination(steps, own + shown @ m.response.T, levels=v.levels, **rule_options(rule)).passed
 
 
 def genuine_rate(v: Variant, models: Sequence[cs.SessionModel], frames: int, screen_lag: int,
-                 screen_jitter: float, trials: int, seed: int = 17, fit_check: float | None = None) -> float:
+                 screen_jitter: float, trials: int, seed: int = 17, rule: str = "verifier") -> float:
     rng = np.random.default_rng(seed)
-    return sum(genuine_trial(v, models[i % len(models)], frames, screen_lag, screen_jitter, rng, fit_check)
+    return sum(genuine_trial(v, models[i % len(models)], frames, screen_lag, screen_jitter, rng, rule)
                for i in range(trials)) / trials
 
 
@@ -429,7 +439,7 @@ def genuine_rows(models: Sequence[cs.SessionModel], trials: int, variants: Seque
     if not models:
         return rows
     for v, frames, (lag, jit), rule in itertools.product(variants, windows, timing, rules):
-        g = genuine_rate(v, models, frames, lag, jit, trials, fit_check=FIT_CHECK if rule == "fit3" else None)
+        g = genuine_rate(v, models, frames, lag, jit, trials, rule=rule)
         lower = 100 * cs.clopper_pearson_lower(round(g * trials), trials)
         rows.append({"name": f"genuine pass ({rule}), illumination {v.name}, {frames} framesets, screen {lag} "
                              f"frames / {jit:.0%} one more, {len(models)} sessions",
@@ -452,7 +462,7 @@ def lux_rows(models: Sequence[tuple[cs.SessionModel, dict[str, Any]]], trials: i
     rows: list[dict[str, Any]] = []
     lag, jit = timing
     for lux, v, frames in itertools.product(sorted(by_lux), variants, windows):
-        g = genuine_rate(v, by_lux[lux], frames, lag, jit, trials, fit_check=FIT_CHECK if rule == "fit3" else None)
+        g = genuine_rate(v, by_lux[lux], frames, lag, jit, trials, rule=rule)
         rows.append({"name": f"genuine pass ({rule}), illumination {v.name}, {frames} framesets, screen {lag} "
                              f"/ {jit:.0%}, scenes at {lux:.0f} lux ({len(by_lux[lux])})",
                      "variant": v.name, "frames": frames, "lux": lux, "rule": rule, "screen_lag": lag,
@@ -528,18 +538,21 @@ def _main(argv: list[str]) -> int:
         n = int(argv[1]) if len(argv) > 1 else 20000
         names = argv[2].split(",") if len(argv) > 2 and argv[2] != "all" else [v.name for v in VARIANTS]
         windows = tuple(int(w) for w in argv[3].split(",")) if len(argv) > 3 else WINDOWS
-        rules = argv[4].split(",") if len(argv) > 4 else RULES
-        for row in blind_rows(n, [variant(x) for x in names], windows, rules=rules):
+        for row in blind_rows(n, [variant(x) for x in names], windows,
+                              rules=argv[4].split(",") if len(argv) > 4 else RULES):
             out(row)
         return 0
     if part == "genuine":
         n = int(argv[1])
+        rules: Sequence[str] = ("verifier", "fit3")
+        if argv[2].startswith("rules="):
+            rules, argv = argv[2].removeprefix("rules=").split(","), argv[:2] + argv[3:]
         models = load_models(argv[2:])
         out({"name": "genuine models", "value": len(models), "queries": [i["query"] for _, i in models]})
         ms = [m for m, _ in models]
         # 16 framesets at every screen timing; 12 and 20 at the hardest.
-        for row in [*genuine_rows(ms, n, windows=(16,)),
-                    *genuine_rows(ms, n, windows=(12, 20), timing=(SCREEN_TIMING[-1],))]:
+        for row in [*genuine_rows(ms, n, windows=(16,), rules=rules),
+                    *genuine_rows(ms, n, windows=(12, 20), timing=(SCREEN_TIMING[-1],), rules=rules)]:
             out(row)
         return 0
     if part == "lux":

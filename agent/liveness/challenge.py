@@ -347,11 +347,11 @@ def verify_projector(schedule: Sequence[bool], energies: Sequence[float] | np.nd
 DRIFT_TERMS = 3                   # the face's own light over the window: a cubic in time
 
 
-def _drift(t: np.ndarray) -> np.ndarray:
+def _drift(t: np.ndarray, terms: int = DRIFT_TERMS) -> np.ndarray:
     """Columns 1, t, t^2, t^3 (t in -1..1; a row of ``t`` per lag gives a stack): the room light on
     a face that moves, slowly."""
     u = 2 * t - 1
-    return np.stack([u ** p for p in range(DRIFT_TERMS + 1)], axis=-1)
+    return np.stack([u ** p for p in range(terms + 1)], axis=-1)
 
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -394,7 +394,7 @@ _BITS = np.array([4, 2, 1])
 def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | np.ndarray, *,
                         max_lag: int = ILLUMINATION_MAX_LAG,
                         min_separation: float = ILLUMINATION_MIN_SEPARATION, levels: int = 2,
-                        fit_check: float | None = None) -> SequenceResult:
+                        fit_check: float | None = None, drift_terms: int = DRIFT_TERMS) -> SequenceResult:
     """Did the face's colour follow the screen? ``rgb[k]``: frame k's mean linear (R, G, B) over the
     face (NaN where no face was measured), with the colour camera's exposure and white balance
     locked.
@@ -424,9 +424,14 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     fit's residual (drift and gain times the commanded channel removed), root mean square over the
     settled frames, within ``fit_check`` times one frame's noise on every channel. In short windows
     the cubic drift has few settled frames per term and can bend a blind stream's steps into the
-    sequence's; what it bends leaves a residual far above the noise."""
+    sequence's; what it bends leaves a residual far above the noise.
+
+    ``drift_terms`` (measured by ``bench.illum_bits``, not used by the challenge): the degree of the
+    drift in time (1: a straight line; the challenge's ``DRIFT_TERMS``, a cubic)."""
     if not isinstance(levels, int) or levels < 2:
         raise ChallengeError("an illumination sequence needs at least 2 levels per channel")
+    if not isinstance(drift_terms, int) or not 0 <= drift_terms <= DRIFT_TERMS:
+        raise ChallengeError(f"the drift's degree must be within 0..{DRIFT_TERMS}")
     kind = Kind.ILLUMINATION
     y = np.asarray(rgb, dtype=np.float64).reshape(-1, 3)
     if not steps:
@@ -455,12 +460,12 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     nl = lags.size
     x, sid, yy = expected[:n], step_of[:n], y[at]                  # yy: (lags, n, 3)
     checked = np.count_nonzero(care, axis=1)
-    drift = _drift(k / m[:, None])                                 # (lags, n, terms): t = k / m per lag
+    drift = _drift(k / m[:, None], drift_terms)                                 # (lags, n, terms): t = k / m per lag
     # Per lag, the drift and the commanded channels fitted on the settled frames with a face, and
     # the residuals, on each lag's own arrays: the same numbers as the lag alone gives, to the bit
     # (a screen that did not reach the face leaves gains of rounding size, whose signs then decide
     # the counts: a stacked fit would round them differently).
-    coefs = np.empty((nl, 3, DRIFT_TERMS + 2))
+    coefs = np.empty((nl, 3, drift_terms + 2))
     resid = np.zeros((nl, n, 3))
     for i in range(nl):
         mi = int(m[i])

@@ -68,6 +68,14 @@ def test_the_fit_check_refuses_a_blind_stream_the_drift_bends_into_the_sequence(
     # A face that follows the sequence passes with it.
     live = response(v.colours(steps, 16), np.random.default_rng(4))
     assert verify_illumination(steps, live, fit_check=ib.FIT_CHECK).passed
+    # A straight-line drift does not refuse this stream either: the drift's freedom is its size
+    # (as large as the screen's response), not its degree.
+    assert verify_illumination(steps, y, **ib.rule_options("linear")).passed
+    assert verify_illumination(steps, live, **ib.rule_options("linear")).passed
+    with pytest.raises(ChallengeError):
+        verify_illumination(steps, y, drift_terms=4)
+    with pytest.raises(ValueError):
+        ib.rule_options("clean")
 
 
 def test_blind_streams_and_rates_follow_their_rules():
