@@ -17,6 +17,7 @@ def run() -> list[dict]:
     models = ib.render_models(cs.env_int("BENCH_GENUINE_MODELS", 4), seed=1)
     rows.append({"name": "illumination bits: rendered sessions modelled", "value": len(models), "unit": "sessions"})
     gtrials = cs.env_int("BENCH_ILLUM_GENUINE_TRIALS", 1000)
-    rows += ib.genuine_rows([m for m, _ in models], gtrials, windows=(16,), timing=(ib.SCREEN_TIMING[-1],))
+    rows += ib.genuine_rows([m for m, _ in models], gtrials, windows=(16,), timing=(ib.SCREEN_TIMING[-1],),
+                            rules=("verifier", "fit3", "bound"))
     rows += ib.power_rows(models, trials, gtrials, windows=(16,))
     return rows

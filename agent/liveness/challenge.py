@@ -394,7 +394,8 @@ _BITS = np.array([4, 2, 1])
 def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | np.ndarray, *,
                         max_lag: int = ILLUMINATION_MAX_LAG,
                         min_separation: float = ILLUMINATION_MIN_SEPARATION, levels: int = 2,
-                        fit_check: float | None = None, drift_terms: int = DRIFT_TERMS) -> SequenceResult:
+                        fit_check: float | None = None, drift_terms: int = DRIFT_TERMS,
+                        drift_bound: float | None = None) -> SequenceResult:
     """Did the face's colour follow the screen? ``rgb[k]``: frame k's mean linear (R, G, B) over the
     face (NaN where no face was measured), with the colour camera's exposure and white balance
     locked.
@@ -427,9 +428,20 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     sequence's; what it bends leaves a residual far above the noise.
 
     ``drift_terms`` (measured by ``bench.illum_bits``, not used by the challenge): the degree of the
-    drift in time (1: a straight line; the challenge's ``DRIFT_TERMS``, a cubic)."""
+    drift in time (1: a straight line; the challenge's ``DRIFT_TERMS``, a cubic).
+
+    ``drift_bound`` (measured by ``bench.illum_bits``, rule ``bound``; off by default, as the challenge
+    and the server run it): a lag also needs, on every channel, the fitted drift's excursion over the
+    compared frames (its largest value less its smallest, on the settled frames with a face) within
+    ``drift_bound`` times that channel's fitted gain. The face's own light moves slowly and little in
+    a window with exposure and white balance locked (breathing, a sway, a cloud); the screen's steps
+    are what the gain measures. A drift as large as the gain is what bends a blind stream's steps
+    into the sequence's, whatever its degree."""
     if not isinstance(levels, int) or levels < 2:
         raise ChallengeError("an illumination sequence needs at least 2 levels per channel")
+    if drift_bound is not None and not (isinstance(drift_bound, (int, float)) and drift_bound >= 0
+                                        and math.isfinite(drift_bound)):
+        raise ChallengeError("the drift bound must be a finite number at or above 0")
     if not isinstance(drift_terms, int) or not 0 <= drift_terms <= DRIFT_TERMS:
         raise ChallengeError(f"the drift's degree must be within 0..{DRIFT_TERMS}")
     kind = Kind.ILLUMINATION
@@ -467,12 +479,16 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     # the counts: a stacked fit would round them differently).
     coefs = np.empty((nl, 3, drift_terms + 2))
     resid = np.zeros((nl, n, 3))
+    excursion = np.zeros((nl, 3))                                  # the drift's range on the compared frames
     for i in range(nl):
         mi = int(m[i])
         c, d, yl = care[i, :mi], drift[i, :mi], yy[i, :mi]
         coefs[i] = _fit_channels(yl[c], d[c], x[:mi][c])
         for ch in range(3):
-            resid[i, :mi, ch] = yl[:, ch] - d @ coefs[i, ch, :-1]
+            own = d @ coefs[i, ch, :-1]
+            resid[i, :mi, ch] = yl[:, ch] - own
+            if drift_bound is not None:
+                excursion[i, ch] = np.ptp(own[c])
     gains = coefs[:, :, -1]                                        # (lags, 3)
     # One frame's noise per channel: differences of consecutive settled frames of one step (the
     # screen's colour is the same in both, and slow drift cancels); 0 where there are none.
@@ -511,6 +527,8 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
         misfit = np.where(care[:, :, None], resid - gains[:, None, :] * x[None], 0.0)
         rms = np.sqrt((misfit * misfit).sum(axis=1) / np.maximum(checked, 1)[:, None])
         ok &= np.all(rms <= fit_check * noise, axis=1)
+    if drift_bound is not None:
+        ok &= np.all(excursion <= drift_bound * gains, axis=1)
     keys = [(bool(ok[i]), -int(wrong[i] + unseen[i]), -int(late[i]), float(sep[i])) for i in range(nl)]
     i = max(range(nl), key=lambda j: (keys[j], -j))
     passed = keys[i][0]

@@ -78,6 +78,28 @@ def test_the_fit_check_refuses_a_blind_stream_the_drift_bends_into_the_sequence(
         ib.rule_options("clean")
 
 
+def test_the_drift_bound_refuses_the_bent_blind_stream_and_keeps_a_drifting_face():
+    # The same blind stream as above (seed 35, 16 framesets): the verifier's cubic absorbs its
+    # differences from the sequence with a drift about twice the fitted gain; bounded to
+    # DRIFT_BOUND times the gain, the drift cannot, and the stream is refused.
+    v = ib.variant("today")
+    rng = np.random.default_rng(35)
+    steps = v.steps_for(rng.bytes(32), 16)
+    y = ib.blind_face(ib.blind_stream(v, 16, rng, "rhythm"), rng)
+    assert verify_illumination(steps, y).passed
+    assert not verify_illumination(steps, y, **ib.rule_options("bound")).passed
+    assert verify_illumination(steps, y, drift_bound=8.0).passed       # a loose bound binds nothing
+    # A live face whose own light drifts over the window by as much as the screen's response (a
+    # sway, a cloud) passes with the bound, and is refused only by a bound tighter than its drift.
+    x = v.colours(steps, 16)
+    drifting = response(x, np.random.default_rng(4)) + 0.02 * np.linspace(0, 1, 16)[:, None] ** 2
+    assert verify_illumination(steps, drifting, **ib.rule_options("bound")).passed
+    assert not verify_illumination(steps, drifting, drift_bound=0.5).passed
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ChallengeError):
+            verify_illumination(steps, drifting, drift_bound=bad)
+
+
 def test_blind_streams_and_rates_follow_their_rules():
     v = ib.variant("steps24x3")
     rng = np.random.default_rng(1)
