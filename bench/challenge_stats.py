@@ -192,10 +192,13 @@ class SessionModel:
         return np.diag(self.response)
 
 
-def model_from_evidence(query: str, ev: dict[str, Any], challenge: Challenge, result) -> SessionModel | None:
-    """A session model from a judged window's evidence (the same numbers the server receives)."""
+def model_from_evidence(query: str, ev: dict[str, Any], challenge: Challenge, result, *,
+                        illumination_lag: int | None = None) -> SessionModel | None:
+    """A session model from a judged window's evidence (the same numbers the server receives).
+    With ``illumination_lag`` the screen's lag is given (``bench.illum_bits``: scenes too dim or too
+    bright for the illumination challenge are modelled too) and only the projector must have passed."""
     p, ill = result.get(Kind.PROJECTOR), result.get(Kind.ILLUMINATION)
-    if p is None or ill is None or not (p.passed and ill.passed):
+    if p is None or ill is None or not p.passed or (illumination_lag is None and not ill.passed):
         return None
     frames = ev["frames"]
     e = np.array([f["ir_energy"] for f in frames])
@@ -207,7 +210,7 @@ def model_from_evidence(query: str, ev: dict[str, Any], challenge: Challenge, re
     grids = np.array([f["face_grid"] if f["face_grid"] else [np.nan] * 48 for f in frames]).reshape(len(frames), 16, 3)
     y = face_response(grids)
     x = challenge.colours()
-    lag = ill.lag_frames
+    lag = ill.lag_frames if illumination_lag is None else illumination_lag
     xx, yy = x[:len(y) - lag], y[lag:]
     ok = np.all(np.isfinite(yy), axis=1)
     care = _settled(xx) & ok

@@ -65,9 +65,11 @@ def window_frames(kinds: Iterable[str | Kind]) -> int:
     most ~0.03 % of the time (``python -m bench liveness``, docs/liveness.md: measured with clean
     blind streams, and the bound derived there): the projector alone 48 framesets (edges tolerated
     a frame late leave 2/5 per edge), the illumination sequence alone or with the projector 24 would
-    do. With the illumination it is 32 nonetheless: the motion cues need the longer window (in 24
-    framesets, 0.8 s at 30 fps, a live person's breathing can sit at a turning point and the motion
-    detector fall below the live threshold), and the detectors are fitted on 32-frameset windows."""
+    do by the clean rule (``verify_illumination`` itself let 0.26 % of blind windows through at 24:
+    ``python -m bench.illum_bits``). With the illumination it is 32 nonetheless: the motion cues
+    need the longer window (in 24 framesets, 0.8 s at 30 fps, a live person's breathing can sit at
+    a turning point and the motion detector fall below the live threshold), and the detectors are
+    fitted on 32-frameset windows."""
     return 32 if Kind.ILLUMINATION in kinds_from(kinds) else 48
 
 
@@ -135,17 +137,22 @@ def _compared(steps: list[tuple[int, int, Rgb]], frames: int, lag: int) -> list[
     return [rgb for start, n, rgb in steps if n >= 2 and start + 1 < frames - lag]
 
 
-def illumination_steps(nonce: bytes, frames: int) -> tuple[Step, ...]:
+def illumination_steps(nonce: bytes, frames: int, *, step_frames: tuple[int, int] = ILLUMINATION_STEPS,
+                       palette: Sequence[Rgb] = PALETTE) -> tuple[Step, ...]:
     """Steps of ``ILLUMINATION_STEPS`` framesets, each colour unlike the one before. Drawn again
     (further along the same stream) until, among the steps still compared at the largest lag
     (``ILLUMINATION_MAX_LAG``), every screen channel is both on and off (so the face's response to
     each can be measured), and at a typical lag at least three steps are compared and the last of
     them shows the first step's colour again (so landmarks can be compared across the window under
     one light: the liveness judge's motion cue). Windows too short for that (under 10 framesets)
-    drop the second condition, and windows too short to compare two steps the first."""
+    drop the second condition, and windows too short to compare two steps the first.
+
+    ``step_frames`` and ``palette`` (its first colour black) are for measuring other sequences
+    (``python -m bench.illum_bits``: shorter steps, more levels per channel); the challenge, the
+    daemon and the server use the defaults."""
     below = _Stream(nonce, b"illumination").below
-    lo, hi = ILLUMINATION_STEPS
-    others, lengths = len(PALETTE) - 1, hi - lo + 1
+    lo, hi = step_frames
+    others, lengths = len(palette) - 1, hi - lo + 1
     # Plain tuples while drawing (the server derives the sequence for every probe it checks).
     while True:
         out: list[tuple[int, int, Rgb]] = []
@@ -153,9 +160,9 @@ def illumination_steps(nonce: bytes, frames: int) -> tuple[Step, ...]:
         start = 0
         while start < frames:
             n = min(lo + below(lengths), frames - start)
-            out.append((start, n, PALETTE[colour]))
+            out.append((start, n, palette[colour]))
             start += n
-            colour = (colour + 1 + below(others)) % len(PALETTE)      # any other colour
+            colour = (colour + 1 + below(others)) % len(palette)      # any other colour
         shown = _compared(out, frames, ILLUMINATION_TYPICAL_LAG)
         if not ((len(shown) >= 3 and shown[-1] == shown[0]) or frames - ILLUMINATION_TYPICAL_LAG < 2 * lo + 2):
             continue                                   # no repeat of the first colour (checked first: cheaper)
@@ -340,11 +347,11 @@ def verify_projector(schedule: Sequence[bool], energies: Sequence[float] | np.nd
 DRIFT_TERMS = 3                   # the face's own light over the window: a cubic in time
 
 
-def _drift(t: np.ndarray) -> np.ndarray:
+def _drift(t: np.ndarray, terms: int = DRIFT_TERMS) -> np.ndarray:
     """Columns 1, t, t^2, t^3 (t in -1..1; a row of ``t`` per lag gives a stack): the room light on
     a face that moves, slowly."""
     u = 2 * t - 1
-    return np.stack([u ** p for p in range(DRIFT_TERMS + 1)], axis=-1)
+    return np.stack([u ** p for p in range(terms + 1)], axis=-1)
 
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -386,7 +393,9 @@ _BITS = np.array([4, 2, 1])
 
 def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | np.ndarray, *,
                         max_lag: int = ILLUMINATION_MAX_LAG,
-                        min_separation: float = ILLUMINATION_MIN_SEPARATION) -> SequenceResult:
+                        min_separation: float = ILLUMINATION_MIN_SEPARATION, levels: int = 2,
+                        fit_check: float | None = None, drift_terms: int = DRIFT_TERMS,
+                        drift_bound: float | None = None) -> SequenceResult:
     """Did the face's colour follow the screen? ``rgb[k]``: frame k's mean linear (R, G, B) over the
     face (NaN where no face was measured), with the colour camera's exposure and white balance
     locked.
@@ -405,7 +414,36 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     Every lag is worked out at once (the server runs this for every probe), as in
     :func:`verify_projector`: row ``l`` of the (lags, frames) arrays holds frame ``lag + k`` of the
     face against frame ``k`` of the sequence; the frames a lag does not compare (after its
-    ``n - lag``, and unsettled or faceless ones) are masked. Only the fit runs lag by lag."""
+    ``n - lag``, and unsettled or faceless ones) are masked. Only the fit runs lag by lag.
+
+    ``levels`` (for measuring sequences with more levels per channel, ``python -m bench.illum_bits``;
+    the challenge has 2): a channel's commanded values are 0, 1/(levels-1), ..., 1; each settled
+    frame's channel is decoded to the nearest level of its gain, and the separation is one level's
+    step (the gain over ``levels - 1``) over the noise. With 2 the rule above, bit for bit.
+
+    ``fit_check`` (measured by ``bench.illum_bits``, not used by the challenge): a lag also needs the
+    fit's residual (drift and gain times the commanded channel removed), root mean square over the
+    settled frames, within ``fit_check`` times one frame's noise on every channel. In short windows
+    the cubic drift has few settled frames per term and can bend a blind stream's steps into the
+    sequence's; what it bends leaves a residual far above the noise.
+
+    ``drift_terms`` (measured by ``bench.illum_bits``, not used by the challenge): the degree of the
+    drift in time (1: a straight line; the challenge's ``DRIFT_TERMS``, a cubic).
+
+    ``drift_bound`` (measured by ``bench.illum_bits``, rule ``bound``; off by default, as the challenge
+    and the server run it): a lag also needs, on every channel, the fitted drift's excursion over the
+    compared frames (its largest value less its smallest, on the settled frames with a face) within
+    ``drift_bound`` times that channel's fitted gain. The face's own light moves slowly and little in
+    a window with exposure and white balance locked (breathing, a sway, a cloud); the screen's steps
+    are what the gain measures. A drift as large as the gain is what bends a blind stream's steps
+    into the sequence's, whatever its degree."""
+    if not isinstance(levels, int) or levels < 2:
+        raise ChallengeError("an illumination sequence needs at least 2 levels per channel")
+    if drift_bound is not None and not (isinstance(drift_bound, (int, float)) and drift_bound >= 0
+                                        and math.isfinite(drift_bound)):
+        raise ChallengeError("the drift bound must be a finite number at or above 0")
+    if not isinstance(drift_terms, int) or not 0 <= drift_terms <= DRIFT_TERMS:
+        raise ChallengeError(f"the drift's degree must be within 0..{DRIFT_TERMS}")
     kind = Kind.ILLUMINATION
     y = np.asarray(rgb, dtype=np.float64).reshape(-1, 3)
     if not steps:
@@ -434,19 +472,23 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     nl = lags.size
     x, sid, yy = expected[:n], step_of[:n], y[at]                  # yy: (lags, n, 3)
     checked = np.count_nonzero(care, axis=1)
-    drift = _drift(k / m[:, None])                                 # (lags, n, terms): t = k / m per lag
+    drift = _drift(k / m[:, None], drift_terms)                                 # (lags, n, terms): t = k / m per lag
     # Per lag, the drift and the commanded channels fitted on the settled frames with a face, and
     # the residuals, on each lag's own arrays: the same numbers as the lag alone gives, to the bit
     # (a screen that did not reach the face leaves gains of rounding size, whose signs then decide
     # the counts: a stacked fit would round them differently).
-    coefs = np.empty((nl, 3, DRIFT_TERMS + 2))
+    coefs = np.empty((nl, 3, drift_terms + 2))
     resid = np.zeros((nl, n, 3))
+    excursion = np.zeros((nl, 3))                                  # the drift's range on the compared frames
     for i in range(nl):
         mi = int(m[i])
         c, d, yl = care[i, :mi], drift[i, :mi], yy[i, :mi]
         coefs[i] = _fit_channels(yl[c], d[c], x[:mi][c])
         for ch in range(3):
-            resid[i, :mi, ch] = yl[:, ch] - d @ coefs[i, ch, :-1]
+            own = d @ coefs[i, ch, :-1]
+            resid[i, :mi, ch] = yl[:, ch] - own
+            if drift_bound is not None:
+                excursion[i, ch] = np.ptp(own[c])
     gains = coefs[:, :, -1]                                        # (lags, 3)
     # One frame's noise per channel: differences of consecutive settled frames of one step (the
     # screen's colour is the same in both, and slow drift cancels); 0 where there are none.
@@ -455,15 +497,25 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     dy = np.where(pair[:, :, None], yy[:, 1:] - yy[:, :-1], 0.0)
     noise = np.sqrt((dy * dy).sum(axis=1) / np.maximum(pairs, 1)[:, None] / 2.0)
     seps = gains / np.maximum(noise, 1e-6 * np.maximum(np.abs(coefs[:, :, 0]), 1e-6))
+    if levels > 2:
+        seps = seps / (levels - 1)                                 # one level's step over the noise
     sep = seps.min(axis=1)
     # Every settled frame decoded on its own (a channel is on above half its gain) must show the
     # commanded colour: the same rule as the projector's, so an edge may land at the lag or one
     # frame later, never earlier, whatever the response's noise.
     finite = np.all(np.isfinite(resid), axis=2) & inside
-    with np.errstate(invalid="ignore"):
-        on = resid > gains[:, None, :] / 2
-    observed = np.where(finite, on @ _BITS, -1)
-    code = (x > 0.5) @ _BITS
+    if levels == 2:
+        with np.errstate(invalid="ignore"):
+            on = resid > gains[:, None, :] / 2
+        observed = np.where(finite, on @ _BITS, -1)
+        code = (x > 0.5) @ _BITS
+    else:
+        top = levels - 1
+        digits = levels ** np.arange(2, -1, -1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            level = np.clip(np.rint(resid / gains[:, None, :] * top), 0, top)
+        observed = np.where(finite, np.nan_to_num(level).astype(np.intp) @ digits, -1)
+        code = np.clip(np.rint(x * top), 0, top).astype(np.intp) @ digits
     wrong = np.where(np.all(gains > 0, axis=1), np.count_nonzero((observed != code) & care, axis=1), checked)
     late = np.count_nonzero((code[1:] != code[:-1]) & inside[:, 1:] & (observed[:, 1:] == code[:-1]), axis=1)
     # A step the window's end cuts to its uncertain frame is not compared; every other step must
@@ -471,6 +523,12 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     member = sid[:, None] == np.arange(len(steps))                 # (n, steps)
     unseen = np.count_nonzero(((settled @ member) > 0) & ((care @ member) == 0), axis=1)
     ok = (wrong <= checked // FRAMES_PER_ALLOWED_MISMATCH) & (unseen == 0) & (sep >= min_separation)
+    if fit_check is not None:
+        misfit = np.where(care[:, :, None], resid - gains[:, None, :] * x[None], 0.0)
+        rms = np.sqrt((misfit * misfit).sum(axis=1) / np.maximum(checked, 1)[:, None])
+        ok &= np.all(rms <= fit_check * noise, axis=1)
+    if drift_bound is not None:
+        ok &= np.all(excursion <= drift_bound * gains, axis=1)
     keys = [(bool(ok[i]), -int(wrong[i] + unseen[i]), -int(late[i]), float(sep[i])) for i in range(nl)]
     i = max(range(nl), key=lambda j: (keys[j], -j))
     passed = keys[i][0]
