@@ -332,7 +332,8 @@ def test_a_new_thread_never_inherits_an_ended_threads_temporaries(kept_scratch):
         t.start()
         t.join()
     idents = [s[0] for s in seen]
-    assert len(set(idents)) < len(idents), "no ident reused in 8 threads: nothing tested"
+    if len(set(idents)) == len(idents):       # glibc reuses an ended thread's stack, and so its ident
+        pytest.skip("no thread ident reused in 8 threads on this C library: the case cannot arise")
     addresses = [s[1] for s in seen]
     assert len(set(addresses)) == len(addresses)                   # each thread its own array
     assert len(kept_scratch._SCRATCH) == 8                         # kept till the session ends
