@@ -80,14 +80,20 @@ def blind_illumination_stream(n: int, rng: np.random.Generator, strategy: str) -
     if strategy == "rhythm":
         return Challenge.from_nonce(rng.bytes(32), n, (Kind.ILLUMINATION,)).colours()
     lo, hi = ILLUMINATION_STEPS
-    step = (lo + hi) // 2
-    out = np.zeros((n, 3))
-    c = int(rng.integers(1, len(PALETTE)))
+    return fixed_steps(n, (lo + hi) // 2, PALETTE, rng, first=1)
+
+
+def fixed_steps(n: int, step: int, values, rng: np.random.Generator, first: int = 0) -> np.ndarray:
+    """The ``fixed`` blind strategy: ``n`` frames in steps of ``step`` (a random phase), each step one
+    of ``values`` unlike the last, the first drawn from ``values[first:]`` (colours skip black)."""
+    values = np.asarray(values, dtype=float)
+    out = np.zeros((n, *values.shape[1:]))
+    c = int(rng.integers(first, len(values)))
     k = -int(rng.integers(0, step))
     while k < n:
-        out[max(k, 0):k + step] = PALETTE[c]
+        out[max(k, 0):k + step] = values[c]
         k += step
-        c = (c + 1 + int(rng.integers(0, len(PALETTE) - 1))) % len(PALETTE)
+        c = (c + 1 + int(rng.integers(0, len(values) - 1))) % len(values)
     return out
 
 

@@ -163,16 +163,7 @@ def blind_stream(v: Variant, n: int, rng: np.random.Generator, strategy: str) ->
         return v.colours(v.steps_for(rng.bytes(32), n), n)
     if strategy != "fixed":
         raise ValueError(f"unknown blind strategy {strategy!r}")
-    pal = v.palette
-    step = (v.steps[0] + v.steps[1]) // 2
-    out = np.zeros((n, 3))
-    c = int(rng.integers(1, len(pal)))
-    k = -int(rng.integers(0, step))
-    while k < n:
-        out[max(k, 0):k + step] = pal[c]
-        k += step
-        c = (c + 1 + int(rng.integers(0, len(pal) - 1))) % len(pal)
-    return out
+    return cs.fixed_steps(n, (v.steps[0] + v.steps[1]) // 2, v.palette, rng, first=1)
 
 
 def blind_face(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -337,15 +328,7 @@ def blind_power_stream(n: int, rng: np.random.Generator, strategy: str,
                        levels: Sequence[float] = POWER_LEVELS) -> np.ndarray:
     if strategy == "rhythm":
         return power_schedule(rng.bytes(32), n, levels)
-    step = sum(POWER_RUNS) // 2
-    out = np.zeros(n)
-    c = int(rng.integers(0, len(levels)))
-    k = -int(rng.integers(0, step))
-    while k < n:
-        out[max(k, 0):k + step] = levels[c]
-        k += step
-        c = (c + 1 + int(rng.integers(0, len(levels) - 1))) % len(levels)
-    return out
+    return cs.fixed_steps(n, sum(POWER_RUNS) // 2, levels, rng)
 
 
 def blind_power_rate(frames: int, trials: int, strategy: str, seed: int = 13) -> float:

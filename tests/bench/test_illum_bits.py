@@ -56,13 +56,19 @@ def test_three_levels_are_decoded_by_level():
         verify_illumination(steps, y, levels=1)
 
 
-def test_the_fit_check_refuses_a_blind_stream_the_drift_bends_into_the_sequence():
-    # A 16-frameset window and another nonce's sequence (seed 35 of the bench's blind streams): the
-    # verifier's cubic drift absorbs the differences; the fit's residual shows them.
+def bent_blind_stream():
+    """Today's sequence over 16 framesets and another nonce's (seed 35 of the bench's blind streams),
+    which the verifier's cubic drift bends into it."""
     v = ib.variant("today")
     rng = np.random.default_rng(35)
     steps = v.steps_for(rng.bytes(32), 16)
-    y = ib.blind_face(ib.blind_stream(v, 16, rng, "rhythm"), rng)
+    return v, steps, ib.blind_face(ib.blind_stream(v, 16, rng, "rhythm"), rng)
+
+
+def test_the_fit_check_refuses_a_blind_stream_the_drift_bends_into_the_sequence():
+    # A 16-frameset window and another nonce's sequence (seed 35 of the bench's blind streams): the
+    # verifier's cubic drift absorbs the differences; the fit's residual shows them.
+    v, steps, y = bent_blind_stream()
     assert verify_illumination(steps, y).passed
     assert not verify_illumination(steps, y, fit_check=ib.FIT_CHECK).passed
     # A face that follows the sequence passes with it.
@@ -82,10 +88,7 @@ def test_the_drift_bound_refuses_the_bent_blind_stream_and_keeps_a_drifting_face
     # The same blind stream as above (seed 35, 16 framesets): the verifier's cubic absorbs its
     # differences from the sequence with a drift about twice the fitted gain; bounded to
     # DRIFT_BOUND times the gain, the drift cannot, and the stream is refused.
-    v = ib.variant("today")
-    rng = np.random.default_rng(35)
-    steps = v.steps_for(rng.bytes(32), 16)
-    y = ib.blind_face(ib.blind_stream(v, 16, rng, "rhythm"), rng)
+    v, steps, y = bent_blind_stream()
     assert verify_illumination(steps, y).passed
     assert not verify_illumination(steps, y, **ib.rule_options("bound")).passed
     assert verify_illumination(steps, y, drift_bound=8.0).passed       # a loose bound binds nothing
