@@ -268,8 +268,7 @@ def clipped_floor(m: Mapping[str, float]) -> float:
     floor = m.get("projector_clipped_floor", float("nan"))
     if not np.isfinite(floor):
         return float("nan")
-    low = m.get("projector_clipped_floor_low", float("nan"))
-    return float(low) if "projector_clipped_floor_low" in m else float(floor)
+    return float(m.get("projector_clipped_floor_low", floor))
 
 
 def clipped_cap(m: Mapping[str, float], speckle: Ramp) -> float:
