@@ -155,6 +155,10 @@ class LivenessSupervisor:
     def _start_locked(self) -> None:
         if self.alive() and self._sock is not None:
             return
+        if self._proc is not None:
+            # It died between sessions (killed, out of memory): found now, counted like a death
+            # found mid-session, and replaced without failing the session that found it.
+            self.restarts += 1
         self._teardown()
         t0 = time.perf_counter()
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -178,17 +178,40 @@ def test_the_ring_is_wiped_after_each_session_and_read_only_for_the_worker(sup, 
     assert not sup._ring.map[:].strip(b"\0")
 
 
+def wait_dead(s: LivenessSupervisor) -> None:
+    """Until the signalled worker is dead and reaped (SIGKILL is delivered asynchronously)."""
+    deadline = time.monotonic() + 30.0
+    while s._proc is not None and s._proc.poll() is None:
+        assert time.monotonic() < deadline, "the worker outlived SIGKILL"
+        time.sleep(0.01)
+
+
 def test_crash_is_a_typed_error_and_the_next_session_recovers(sets):
     with LivenessSupervisor() as s:
-        s.kill(signal.SIGKILL)
-        t0 = time.monotonic()
-        with pytest.raises(LivenessWorkerCrashed) as exc:
-            s.judge(sets, nonce=NONCE)
+        with s.open_judge(frames=len(sets), nonce=NONCE) as j:
+            j.add(sets[0])
+            s.kill(signal.SIGKILL)
+            wait_dead(s)                                # dead mid-session, whatever the scheduler does
+            t0 = time.monotonic()
+            with pytest.raises(LivenessWorkerCrashed) as exc:
+                for fs in sets[1:]:
+                    j.add(fs)
+                j.finish()
         assert exc.value.code == "LIV_WORKER_CRASHED"
         assert time.monotonic() - t0 < 2.0
-        assert not s.alive()
+        assert not s.alive() and s.restarts == 1
         r = s.judge(sets, nonce=NONCE)                  # a fresh worker
         assert r.verdict.verdict == "live" and s.restarts == 1
+
+
+def test_a_worker_that_died_between_sessions_is_replaced_and_counted(sets):
+    with LivenessSupervisor() as s:
+        first = s.pid
+        s.kill(signal.SIGKILL)
+        wait_dead(s)
+        r = s.judge(sets, nonce=NONCE)                  # the session that finds it dead is not failed
+        assert r.verdict.verdict == "live" and s.pid != first
+        assert s.restarts == 1                          # the old code replaced it without counting it
 
 
 def test_hang_is_detected_within_the_deadline_and_the_worker_killed(sets):

@@ -142,6 +142,13 @@ def test_attacks_errors_and_refusals_by_reason_and_code(make_deps, metrics, inge
         assert secret not in text
 
 
+def wait_dead(sup: LivenessSupervisor) -> None:
+    deadline = time.monotonic() + 30.0                    # SIGKILL is delivered asynchronously
+    while sup._proc is not None and sup._proc.poll() is None:
+        assert time.monotonic() < deadline, "the worker outlived SIGKILL"
+        time.sleep(0.01)
+
+
 def test_worker_restarts_are_read_from_the_supervisor(metrics):
     m, port = metrics
     nonce = bytes(range(32))
@@ -153,14 +160,28 @@ def test_worker_restarts_are_read_from_the_supervisor(metrics):
         text = scrape(port)
         assert value(text, "capture_agent_liveness_worker_up") == 1
         assert value(text, "capture_agent_liveness_worker_restarts_total") == 0
-        sup.kill(signal.SIGKILL)
         with pytest.raises(LivenessWorkerCrashed):
-            sup.judge(sets, nonce=nonce)
+            with sup.open_judge(frames=len(sets), nonce=nonce) as j:
+                j.add(sets[0])
+                sup.kill(signal.SIGKILL)
+                wait_dead(sup)                            # dead mid-session, whatever the scheduler does
+                for fs in sets[1:]:
+                    j.add(fs)
+                j.finish()
         text = scrape(port)
         assert value(text, "capture_agent_liveness_worker_up") == 0
         assert value(text, "capture_agent_liveness_worker_restarts_total") == 1
         sup.judge(sets, nonce=nonce)                      # a fresh worker
-        assert value(scrape(port), "capture_agent_liveness_worker_up") == 1
+        text = scrape(port)
+        assert value(text, "capture_agent_liveness_worker_up") == 1
+        assert value(text, "capture_agent_liveness_worker_restarts_total") == 1
+        sup.kill(signal.SIGKILL)                          # and one that dies between sessions
+        wait_dead(sup)
+        assert value(scrape(port), "capture_agent_liveness_worker_up") == 0
+        sup.judge(sets, nonce=nonce)
+        text = scrape(port)
+        assert value(text, "capture_agent_liveness_worker_up") == 1
+        assert value(text, "capture_agent_liveness_worker_restarts_total") == 2
 
 
 def test_a_camera_handed_to_a_firmware_update_is_labelled_maintenance():
