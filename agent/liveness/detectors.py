@@ -271,6 +271,12 @@ def clipped_floor(m: Mapping[str, float]) -> float:
     return float(m.get("projector_clipped_floor_low", floor))
 
 
+def clipped_floor_basis(m: Mapping[str, float]) -> str:
+    """What :func:`clipped_floor` gave for ``m``, for the verdict's notes: the 95 % bound, or the
+    median of a summary recorded before the bound was."""
+    return "95 %" if "projector_clipped_floor_low" in m else "the median; recorded before its 95 % bound"
+
+
 def clipped_cap(m: Mapping[str, float], speckle: Ramp) -> float:
     """The most life the one-sided pairs allow: the surface is at least as hard as their floor's
     lower bound (``clipped_floor``), so the speckle ramp there (1 without one-sided pairs). It can
@@ -309,8 +315,8 @@ def unmeasured_note(m: Mapping[str, float], speckle_ramp: Ramp | None = None) ->
         seen.append(f"{clipped:.1%} of the skin clipped")
     if np.isfinite(floor := clipped_floor(m)):
         seen.append(f"pairs clipped, under {MIN_PROJECTOR_SNR:.0f} noise deviations or under patterned NIR light: "
-                    f"at least {floor:.3f} (95 %; median {m['projector_clipped_floor']:.3f}), which says only "
-                    f"how hard a surface is")
+                    f"at least {floor:.3f} ({clipped_floor_basis(m)}; median {m['projector_clipped_floor']:.3f}), "
+                    f"which says only how hard a surface is")
     # A session whose pairs were mostly clipped is turned away by the clipping, not by the light;
     # one whose one-sided pairs were mostly lit by a patterned NIR light (features.albedo_texture),
     # by that light.
@@ -381,7 +387,7 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
         # ramp's attack end: the surface is at least that hard, whatever the other pairs say.
         material = 0.0
         notes.append(f"the projector's dots clip on the face, and are sharper than skin's even so "
-                     f"(at least {clipped_floor(m):.3f}, 95 %)")
+                     f"(at least {clipped_floor(m):.3f}, {clipped_floor_basis(m)})")
     elif challenged and any(np.isfinite(m.get(k, float("nan")))
                             for k in ("projector_speckle", "projector_share", "projector_clipped_floor")):
         # Under a challenge, but the projector's light on the skin was not measured precisely

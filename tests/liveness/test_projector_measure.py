@@ -508,7 +508,11 @@ def test_a_floor_counts_only_at_its_lower_bound():
     assert material(ProjectorMeasure.pool([SKIN_PAIR] * 4 + pairs)).material == 1.0
     # A record from before the bound was stored has only the median: it scores as it did then.
     old = {k: v for k, v in cues.items() if k != "projector_clipped_floor_low"}
-    assert evaluate(old, challenged=True).material == 0.0
+    s_old = evaluate(old, challenged=True)
+    assert s_old.material == 0.0
+    # ... and its note says the figure is that median, not a 95 % bound it never had.
+    said = [n for n in s_old.notes if "sharper than skin's" in n]
+    assert said and all("the median; recorded before its 95 % bound" in n and "95 %)" not in n for n in said)
 
 
 def test_a_floor_from_many_tight_pairs_above_skin_still_refuses():
