@@ -12,9 +12,12 @@ The rule (:func:`first_gap`), per stream, over consecutive framesets of one wind
 
 * counter: every step is the window's smallest positive step (1 when the stream runs at the
   framesets' rate, 3 for a 90 fps depth stream matched at 30); a larger one is a gap;
-* time: no step longer than its counted frames plus half a frame period, the period being the
-  window's own (the median time per counted frame: a camera slower than its profile, a UVC colour
-  imager at half rate in dim light, is not a gap).
+* time, on the terminal and only for a stream on the camera's own clock (``ClockDomain.HARDWARE``):
+  no step longer than its counted frames plus half a frame period, the period being the window's
+  own (the median time per counted frame: a camera slower than its profile, a UVC colour imager at
+  half rate in dim light, is not a gap). Host arrival times (``SYSTEM``, ``GLOBAL``) jitter with the
+  host's load, and a genuine window must not be refused for that; the server, which does not know
+  a stream's clock, checks the counters only (it must never refuse what a genuine terminal sends).
 
 A counter or timestamp that does not advance is not called a gap: the judge reads it as a sign of
 frames not streamed now (``injection_signals``) and the server refuses it on its own.
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from drivers.frame import FrameSet, StreamKind
+from drivers.frame import ClockDomain, FrameSet, StreamKind
 
 SLACK_PERIODS = 0.5            # a step may exceed its counted frames' time by this many frame periods
 
@@ -51,9 +54,11 @@ class Gap:
                 f"{self.index} of the window ({self.counter_step} frame(s) of {self.period_ms:.1f} ms counted)")
 
 
-def first_gap(stream: str, counters: Sequence[float] | np.ndarray, stamps: Sequence[float] | np.ndarray) -> Gap | None:
+def first_gap(stream: str, counters: Sequence[float] | np.ndarray, stamps: Sequence[float] | np.ndarray, *,
+              timed: bool = True) -> Gap | None:
     """The first gap in one stream's frame counters and timestamps (ms) over a window's framesets,
-    in order; None when the window is whole (or too short to tell: fewer than two steps)."""
+    in order; None when the window is whole (or too short to tell: fewer than two steps). Without
+    ``timed`` only the counters are checked (the timestamps still say which steps advanced)."""
     c = np.asarray(counters, dtype=np.float64)
     s = np.asarray(stamps, dtype=np.float64)
     n = min(len(c), len(s))
@@ -65,7 +70,7 @@ def first_gap(stream: str, counters: Sequence[float] | np.ndarray, stamps: Seque
         return None
     step = float(dc[ok].min())
     period = float(np.median(dt[ok] / dc[ok]))
-    bad = ok & ((dc > step) | (dt > (dc + SLACK_PERIODS) * period))
+    bad = ok & ((dc > step) | (timed & (dt > (dc + SLACK_PERIODS) * period)))
     if not bad.any():
         return None
     k = int(np.argmax(bad))
@@ -80,13 +85,15 @@ class WindowGaps:
     def __init__(self) -> None:
         self._counters: dict[StreamKind, list[float]] = {}
         self._stamps: dict[StreamKind, list[float]] = {}
+        self._timed: dict[StreamKind, bool] = {}
 
     def check(self, fs: FrameSet) -> Gap | None:
         for kind, f in fs.frames.items():
             self._counters.setdefault(kind, []).append(float(f.frame_number))
             self._stamps.setdefault(kind, []).append(float(f.timestamp_ms))
+            self._timed[kind] = self._timed.get(kind, True) and f.clock_domain is ClockDomain.HARDWARE
         for kind in sorted(self._counters, key=lambda k: k.value):
-            gap = first_gap(kind.value, self._counters[kind], self._stamps[kind])
+            gap = first_gap(kind.value, self._counters[kind], self._stamps[kind], timed=self._timed[kind])
             if gap is not None:
                 return gap
         return None

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from agent.pipeline.gaps import first_gap
+from agent.pipeline.gaps import WindowGaps, first_gap
+from drivers.frame import ClockDomain, Frame, FrameSet, Intrinsics, PixelFormat, StreamKind
 
 P = 1000 / 30
 
@@ -47,6 +48,21 @@ def test_a_timestamp_jump_with_even_counters_is_a_gap_and_a_slow_camera_is_not()
     assert "ms apart between framesets 19 and 20" in g.describe()
     # A colour imager at half its profile's rate (auto-exposure priority in dim light): even steps.
     assert first_gap("color", c, stamps(c, 2 * P)) is None
+    # Untimed (host arrival times, or the server): the counters alone.
+    assert first_gap("ir", c, t, timed=False) is None
+
+
+def test_the_window_times_only_streams_on_the_cameras_clock():
+    def fs(k, domain):
+        px = np.zeros((4, 4), np.uint8)
+        intr = Intrinsics(4, 4, 2.0, 2.0, 2.0, 2.0)
+        t = 5000.0 + k * P + (P if k >= 5 else 0.0)           # one step twice as long, counters even
+        return FrameSet({s: Frame(s, px, PixelFormat.Y8, t, domain, 0, k, intr) for s in (StreamKind.IR,
+                                                                                          StreamKind.COLOR)})
+    for domain, want in ((ClockDomain.HARDWARE, 5), (ClockDomain.SYSTEM, None)):
+        g = WindowGaps()
+        found = [gap for k in range(12) if (gap := g.check(fs(k, domain))) is not None]
+        assert (found[0].index if found else None) == want, domain
 
 
 def test_what_does_not_advance_is_not_a_gap():
