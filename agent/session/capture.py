@@ -23,7 +23,9 @@ Stages, in order, each with its own deadline (``[session]`` config):
 
 Failures are typed (``SES_*``, plus the uplink's and the worker's codes) and audited without
 biometric data; only presentation failures (not live, a failed challenge, a receipt saying so)
-count toward lockout. References reach the audit log and lockout only as keyed pseudonyms
+count toward lockout, and a challenge window that lost frames (``SES_FRAMES_LOST``: not judged,
+the person asked to try again, counted like a failed presentation so that faked gaps buy no tries).
+References reach the audit log and lockout only as keyed pseudonyms
 (``agent/security/pseudonym.py``). The probe carries the audit log's latest signed checkpoint
 (an anchor the server keeps). Nothing is written to disk but the audit log and the lockout state.
 Every audited event, and the session's stream counts (``session_streams``, not audited), also go to
@@ -60,8 +62,8 @@ from agent.security.keys import Signer
 from agent.security.pseudonym import Pseudonymizer
 from agent.session.capabilities import capabilities
 from agent.session.counter import ProbeCounter
-from agent.session.errors import Cancelled, StageTimeout
-from agent.session.events import CaptureEvent, Error, Progress, Result
+from agent.session.errors import Cancelled, FramesLost, StageTimeout
+from agent.session.events import FRAMES_LOST, CaptureEvent, Error, Progress, Result
 from agent.session.lockout import PRESENTATION_FAILURES, Lockout
 from agent.session.projector import ExposurePlan, Projector
 from agent.session.record import open_recording
@@ -315,6 +317,15 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         yield Progress(100, "done")
         yield Result(receipt.accepted, receipt.reason, sealed.probe_id, receipt.liveness_verdict or v.verdict,
                      receipt.detail, timings)
+    except FramesLost as exc:
+        sets.clear()
+        # The window lost a frameset: not judged (by their place its framesets no longer line up with
+        # the challenge), but counted like a failed presentation, so that gaps an injector on the
+        # camera link fakes buy it no free tries. The person is asked to try again (a new session).
+        lockout.fail(*keys)
+        deps.record("error", session_id=sid, stage=stage, code=exc.code, message=exc.message[:200], counted=True)
+        yield FRAMES_LOST
+        yield Error(exc.code, exc.message)
     except CaptureAgentError as exc:
         sets.clear()
         # An outage, a worker fault, a camera error or a timeout is not the person's failure: no strike.

@@ -41,3 +41,12 @@ class ExposureNotHeld(SessionError):
     refused a lock it claims: the window would run on auto-exposure under that declaration."""
 
     code = "SES_EXPOSURE_NOT_HELD"
+
+
+class FramesLost(SessionError):
+    """The challenge window lost a frameset (a frame counter or timestamp jumped in a stream): its
+    framesets no longer line up with the challenge by their place, so it is ended unjudged. The
+    person is asked to try again, and the attempt counts against the lockout like a failed one:
+    an injector that fakes gaps buys no free tries (``agent/pipeline/gaps.py``)."""
+
+    code = "SES_FRAMES_LOST"

@@ -51,6 +51,10 @@ class Illumination:
     end: bool = False
 
 
+# The prompt of a challenge window that lost frames (``SES_FRAMES_LOST``): the person did nothing
+# wrong and is asked to try again; the app starts a new session (a new nonce, a new challenge).
+FRAMES_LOST = Prompt("FRAMES_LOST", "画面中断，请重新验证", "The camera missed some frames: please try again")
+
 # One prompt at a time for the person at the terminal (``Prompt``: code, Chinese and English text).
 CaptureEvent: TypeAlias = Prompt | Progress | Result | Error | Illumination
 KINDS: dict[type, str] = {Prompt: "prompt", Progress: "progress", Result: "result", Error: "error",

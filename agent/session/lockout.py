@@ -2,7 +2,9 @@
 (T/IIFAA 3001.1 §8.2.5 d).
 
 Only presentation failures count: a capture judged not live (including a failed challenge) on the
-terminal, or a receipt whose reason is one of ``PRESENTATION_FAILURES``. A server outage, a worker
+terminal, a receipt whose reason is one of ``PRESENTATION_FAILURES``, and a challenge window that
+lost frames (``SES_FRAMES_LOST``: not judged, but counted, so that gaps an injector fakes buy no
+free tries). A server outage, a worker
 fault, a camera error or a timeout says nothing about the person and counts for nothing (five
 ``UPL_UNAVAILABLE`` used to lock the next, different subject out).
 

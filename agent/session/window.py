@@ -27,8 +27,9 @@ from typing import Any
 
 from agent.liveness.challenge import Challenge, Kind
 from agent.pipeline.frames import FramesetReader
+from agent.pipeline.gaps import WindowGaps
 from agent.pipeline.sync import SyncTimeout
-from agent.session.errors import ExposureNotHeld
+from agent.session.errors import ExposureNotHeld, FramesLost
 from agent.session.events import Illumination
 from agent.session.projector import Projector
 from drivers.base import Camera, Capability, ExposureSetting, lockable_streams
@@ -178,8 +179,14 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
     it raises ends the window and reaches the caller. ``exposure_required``: the server was told
     the exposure is held, so a lock the camera refuses raises ``ExposureNotHeld`` before any frame
     is read; ``on_exposure`` sees the locks as taken. ``ir_exposure``: the IR imager is held at this
-    planned exposure (``projector.ExposurePlan``) instead of where its auto-exposure is."""
+    planned exposure (``projector.ExposurePlan``) instead of where its auto-exposure is.
+
+    A challenged window that loses a frameset (a frame counter or timestamp jumps in a stream,
+    ``pipeline.gaps``) ends there: the screen's end event is yielded and ``FramesLost`` raised; the
+    frameset after the gap does not reach ``on_frameset``. Its framesets would be compared with the
+    challenge by their place, every edge after the gap a frame early."""
     out: list[FrameSet] = []
+    gaps = WindowGaps() if challenge is not None else None
     cam = reader.camera
     kinds = challenge.kinds if challenge is not None else frozenset()
     schedule = challenge.schedule if challenge is not None and projector is not None else ()
@@ -205,6 +212,11 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
                 if not out:
                     raise
                 break                                  # the camera ended the window early
+            if gaps is not None and (gap := gaps.check(fs)) is not None:
+                log.warning("challenge window ended after %d of %d framesets: %s", len(out), n, gap.describe())
+                if screen is not None and (ev := screen.end()) is not None:
+                    yield ev
+                raise FramesLost(f"frames lost in the challenge window: {gap.describe()}; please try again")
             out.append(fs)
             k = len(out)
             if k < n:

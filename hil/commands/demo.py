@@ -6,7 +6,7 @@
 3. through the local API, as the kiosk app would: an enrolment and a verification, with the
    prompts and progress the person at the terminal would see, and the illumination challenge's
    colours the kiosk app would show full screen (the simulated kiosk lights the face with them);
-   an ``inconclusive`` verdict is asked again, as a kiosk app does (at most three sessions);
+   an ``inconclusive`` verdict (or ``SES_FRAMES_LOST``) is asked again, as a kiosk app does (at most three sessions);
 4. then four things that must be refused:
    * a presentation attack (the daemon restarted with a printed photo in front of the camera);
    * a replayed probe (the verification's sealed probe, submitted again);
@@ -86,13 +86,18 @@ def _capture(sock: Path, purpose: Purpose, consent: str, quiet: bool = False) ->
 def _capture_as_kiosk(sock: Path, purpose: Purpose, consent: str, quiet: bool = False) -> Result:
     """``_capture`` as a kiosk app uses it: a verdict of ``inconclusive`` (a still face the motion
     detector could not tell from a head on a stand, a material it could not measure) asks the person
-    to look at the screen again, in a new session, at most ``KIOSK_ATTEMPTS`` times. An attack, an
-    error or an acceptance ends it."""
+    to look at the screen again, in a new session, at most ``KIOSK_ATTEMPTS`` times; so does a
+    challenge window that lost frames (``SES_FRAMES_LOST``: the camera's, not the person's, though
+    it counts toward the lockout). An attack, another error or an acceptance ends it."""
     result = _capture(sock, purpose, consent, quiet)
     for attempt in range(2, KIOSK_ATTEMPTS + 1):
-        if not (result.reason == "NOT_LIVE" and result.liveness_verdict == "inconclusive"):
+        if result.reason == "SES_FRAMES_LOST":
+            why = "the camera lost frames"
+        elif result.reason == "NOT_LIVE" and result.liveness_verdict == "inconclusive":
+            why = "liveness inconclusive"
+        else:
             break
-        print(f"     liveness inconclusive: the kiosk asks the person to look at the screen again "
+        print(f"     {why}: the kiosk asks the person to look at the screen again "
               f"(attempt {attempt} of {KIOSK_ATTEMPTS})")
         result = _capture(sock, purpose, consent, quiet)
     return result

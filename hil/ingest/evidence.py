@@ -17,10 +17,11 @@ sequences from the nonce it issued and verifies them itself, with its own thresh
   recording is never evidence of a live capture.
 * **Evidence** (``verify``; failures are ``EVIDENCE_FAILED``): one entry per judged frameset, bound
   to the liveness report's frame digests in order, from the challenges demanded; frame counters and
-  timestamps strictly increasing at a camera's rate; a face in most framesets; the IR energies
-  follow the projector schedule (``agent.liveness.challenge.verify_projector``); the face's colour
-  follows the screen's sequence (``verify_illumination``); and the face grid of the frameset the
-  crops came from is what the probe's own colour crop shows there (the crop is bound to its digest,
+  timestamps strictly increasing at a camera's rate, with no frameset lost (``agent.pipeline.gaps``);
+  a face in most framesets; the IR energies follow the projector schedule
+  (``agent.liveness.challenge.verify_projector``); the face's colour follows the screen's sequence
+  (``verify_illumination``); and the face grid of the frameset the crops came from is what the
+  probe's own colour crop shows there (the crop is bound to its digest,
   so the evidence is tied to pixels the server holds).
 
 What it cannot do: a terminal whose key and software an attacker controls can synthesise evidence
@@ -54,6 +55,7 @@ from agent.liveness.challenge import (
     verify_illumination,
     verify_projector,
 )
+from agent.pipeline.gaps import first_gap
 from agent.uplink.seal import ProbeRejected
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
@@ -304,6 +306,13 @@ def _check_timing(fr: Frames, t: EvidenceThresholds) -> None:
                                      "rate")
             if d.max() > t.max_gap_frames * period:
                 raise EvidenceFailed(f"{what} frames have a gap of {d.max():.0f} ms in the window")
+        # A lost frameset (a counter jump, agent/pipeline/gaps.py): the agent ends such a window
+        # unjudged (SES_FRAMES_LOST), so one that arrives comes from a terminal that did not; its
+        # framesets are compared with the schedule by place, a frame off after the gap. Counters
+        # only: the server does not know whether a stream's timestamps are the camera's clock or the
+        # host's arrival times, which jitter (the terminal checks time on the camera's clock).
+        if (gap := first_gap(what, c, s, timed=False)) is not None:
+            raise EvidenceFailed(f"frames lost in the window: {gap.describe()}")
 
 
 def _check_crop(payload: pb.ProbePayload, digests: list[str], grids: np.ndarray, t: EvidenceThresholds) -> None:

@@ -261,3 +261,44 @@ def test_the_nonces_sequences_are_what_they_were():
         frames = 8 + k % 113
         kinds = KINDS[k % 3]
         assert Challenge.from_nonce(nonce, frames, kinds) == ref.challenge_from_nonce(nonce, frames, kinds)
+
+
+def test_a_window_that_lost_a_frameset_is_refused_and_nothing_refused_before_is_accepted():
+    # The one deliberate change from the check before (review 7's medium): a window whose frame
+    # counters jump (a frameset lost, agent/pipeline/gaps.py) is refused, EVIDENCE_FAILED, even
+    # when its energies and colours meet the nonce by place; whatever the check before refused
+    # stays refused. The agent ends such a window itself (SES_FRAMES_LOST); one that arrives came
+    # from a terminal that did not.
+    rng = np.random.default_rng(14)
+    refused_now = 0
+    for seed in range(9):
+        nonce = rng.bytes(32)
+        kinds = KINDS[seed % 3]
+        frames = int(rng.choice([12, 32]))
+        for variant in ("valid", "noisy", "random", "lag_shifted"):
+            p, lv = _payload(nonce, kinds, frames, int(rng.integers(0, 5)), seed, variant)
+            k = int(rng.integers(1, frames))
+            which = rng.choice(["both", "ir", "colour"])
+            for f in p.evidence.frames[k:]:                   # a frameset lost before frame k
+                if which in ("both", "ir"):
+                    f.frame_counter += 1
+                    f.timestamp_ms += 1000 / 30
+                if which in ("both", "colour"):
+                    f.color_frame_counter += 1
+                    f.color_timestamp_ms += 1000 / 30
+            for t in (EvidenceThresholds(), OTHER):
+                old = _outcome(ref.verify, p, lv, nonce, kinds, frames, t)
+                now = _outcome(evidence.verify, p, lv, nonce, kinds, frames, t)
+                assert now[0] == "EVIDENCE_FAILED", (variant, which, k, old, now)
+                if old[0] == "OK":
+                    assert "frames lost in the window" in now[1], now
+                    refused_now += 1
+    assert refused_now > 0                     # the corpus has windows the check before accepted
+    # A timestamp step with even counters is not the server's to judge (host arrival times jitter):
+    # judged as before.
+    nonce = rng.bytes(32)
+    p, lv = _payload(nonce, KINDS[0], 32, 2, 3, "valid")
+    for f in p.evidence.frames[10:]:
+        f.timestamp_ms += 1000 / 30
+        f.color_timestamp_ms += 1000 / 30
+    assert _same(p, lv, nonce, KINDS[0], 32, EvidenceThresholds()) == "OK"

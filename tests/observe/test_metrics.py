@@ -112,7 +112,7 @@ def check_accepted_session_metrics(evs: list[dict], port: int) -> None:
 
 def test_attacks_errors_and_refusals_by_reason_and_code(make_deps, metrics, ingest):
     m, port = metrics
-    deps = make_deps("sim://?seed=22&identity=0&lux=300&subject=print")
+    deps = make_deps("sim://?seed=22&identity=0&lux=300&subject=print&realtime=0")   # no frameset lost to load
     deps.observer = m.observe
     evs = session(deps, subject="cust-metrics-2")
     assert evs[-1]["result"]["reason"] == "NOT_LIVE"

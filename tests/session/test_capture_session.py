@@ -111,7 +111,9 @@ def test_enrolment_has_its_own_budget_and_the_counter_is_monotonic(make_deps, in
 
 
 def test_presentation_attack_is_refused_and_failures_lock_out(make_deps):
-    deps = make_deps("sim://?seed=4&subject=print&lux=150", max_failures=2)
+    # Unpaced: a paced camera in a starved process can lose a frameset to the matcher's latency bound,
+    # and a window that lost one ends SES_FRAMES_LOST, not judged (this test's subject is the verdict).
+    deps = make_deps("sim://?seed=4&subject=print&lux=150&realtime=0", max_failures=2)
     seen: list[dict] = []
     deps.observer = lambda event, data: seen.append(data) if event == "result" else None
     for _ in range(2):
@@ -127,6 +129,41 @@ def test_presentation_attack_is_refused_and_failures_lock_out(make_deps):
     e = result(events(deps, subject="cust-attacked"))
     assert e["error"]["code"] == "SES_LOCKED_OUT"
     # The lockout holds the terminal too (§8.2.5 d): a different subject is refused as well.
+    assert result(events(deps, subject="someone-else"))["error"]["code"] == "SES_LOCKED_OUT"
+
+
+def test_a_lost_frameset_in_the_window_is_frames_lost_and_counts_like_a_failed_attempt(make_deps, monkeypatch):
+    # A live face whose camera loses one colour frame a few framesets into the challenge window (the
+    # window starts when its exposures are locked). Before, the window was judged with every later
+    # edge a frame early; now it ends there: SES_FRAMES_LOST, the person asked to try again, and a
+    # strike, so that two such windows lock out as two failed presentations do.
+    from drivers.frame import StreamKind
+    from drivers.sim import camera as simcam
+    lock, deliver = simcam.SimCamera.lock_exposure, simcam.SimCamera._deliver
+    lost: dict[int, int] = {}
+
+    def locking(self, stream, setting=None):
+        lost.setdefault(id(self), self._color_tick + 4)
+        return lock(self, stream, setting)
+
+    def losing(self, kind, *a, **kw):
+        if kind is StreamKind.COLOR and a[4] == lost.get(id(self)):
+            return
+        deliver(self, kind, *a, **kw)
+    monkeypatch.setattr(simcam.SimCamera, "lock_exposure", locking)
+    monkeypatch.setattr(simcam.SimCamera, "_deliver", losing)
+    deps = make_deps(max_failures=2)
+    seen: list[tuple[str, dict]] = []
+    deps.observer = lambda event, data: seen.append((event, data)) if event in ("error", "result") else None
+    for _ in range(2):
+        evs = events(deps, subject="cust-gaps")
+        assert result(evs)["error"]["code"] == "SES_FRAMES_LOST", evs[-1]
+        assert "frames lost in the challenge window" in evs[-1]["error"]["message"]
+        assert evs[-2]["prompt"]["code"] == "FRAMES_LOST" and evs[-2]["prompt"]["en"]
+        # The kiosk app had the screen back before the error (the illumination's end).
+        assert evs[-3]["illumination"]["end"]
+    assert [(e, d["code"], d["counted"]) for e, d in seen] == [("error", "SES_FRAMES_LOST", True)] * 2
+    assert result(events(deps, subject="cust-gaps"))["error"]["code"] == "SES_LOCKED_OUT"
     assert result(events(deps, subject="someone-else"))["error"]["code"] == "SES_LOCKED_OUT"
 
 

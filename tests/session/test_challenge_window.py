@@ -20,6 +20,7 @@ from agent.pipeline.frames import FramesetReader
 from agent.purpose import Purpose
 from agent.session.capabilities import capabilities
 from agent.session.capture import run_capture
+from agent.session.errors import FramesLost
 from agent.session.events import Illumination, as_dict
 from agent.session.projector import Projector
 from agent.session.request import CaptureRequest
@@ -28,6 +29,7 @@ from agent.uplink.probe import calibration_digest, camera_identity
 from drivers.base import Camera, Capability, DeviceInfo
 from drivers.errors import CaptureAgentError, DeviceRefused
 from drivers.frame import StreamKind
+from drivers.sim import camera as simcam
 from hil.ingest.evidence import ChannelPolicy
 
 BOTH = (Kind.PROJECTOR, Kind.ILLUMINATION)
@@ -99,6 +101,57 @@ def test_exposures_are_given_back_when_the_window_fails():
     assert spy.calls[-1] in (("set_illumination", (0.0, 0.0, 0.0)), ("unlock_exposure", StreamKind.IR),
                              ("unlock_exposure", StreamKind.COLOR))
     assert ("set_illumination", (0.0, 0.0, 0.0)) in spy.calls
+
+
+def lose(monkeypatch, stream: StreamKind, number: int) -> None:
+    """The sim camera loses its ``stream`` frame ``number`` on the way to the host (as a USB drop)."""
+    deliver = simcam.SimCamera._deliver
+
+    def losing(self, kind, *a, **kw):
+        if kind is stream and a[4] == number:          # (px, fmt, ts, latency_ms, number, ...)
+            return
+        deliver(self, kind, *a, **kw)
+    monkeypatch.setattr(simcam.SimCamera, "_deliver", losing)
+
+
+@pytest.mark.parametrize("stream", [StreamKind.COLOR, StreamKind.IR])
+def test_a_frameset_lost_inside_a_challenged_window_ends_it_as_frames_lost(monkeypatch, stream):
+    # One frame lost makes the matcher give its tick up: every later frameset would be compared with
+    # the challenge a frame early (judged attack before). The window ends there instead, the screen
+    # is given back and the exposures too, and the frameset after the gap goes nowhere.
+    lose(monkeypatch, stream, 6)
+    spy = Spy("sim://?realtime=0&seed=3&subject=none")
+    ch = Challenge.from_nonce(b"g" * 32, 16, BOTH)
+    seen = []
+    gen = run(FramesetReader(cast(Camera, spy)), 16, ch, Projector(cast(Camera, spy)), on_frameset=seen.append)
+    events = []
+    with spy.cam, pytest.raises(FramesLost) as exc:
+        for ev in gen:
+            events.append(ev)
+    assert exc.value.code == "SES_FRAMES_LOST"
+    assert "advanced by 2 between framesets 5 and 6" in exc.value.message, exc.value.message
+    assert [fs.depth.frame_number for fs in seen] == [0, 1, 2, 3, 4, 5]
+    assert events[-1].end and not any(e.end for e in events[:-1])
+    assert sorted(c[1].value for c in spy.calls if c[0] == "unlock_exposure") == ["color", "ir"]
+    assert ("set_illumination", (0.0, 0.0, 0.0)) in spy.calls
+    # Only inside a challenged window: unchallenged (a recording, a passive read) nothing is compared
+    # by place, and a frame lost before the window (in the quality loop) moves no edge of it.
+    spy = Spy("sim://?realtime=0&seed=3&subject=none")
+    with spy.cam:
+        sets, _ = window(spy, None, 8)
+    assert [fs.depth.frame_number for fs in sets] == [0, 1, 2, 3, 4, 5, 7, 8]
+    spy = Spy("sim://?realtime=0&seed=3&subject=none")
+    with spy.cam:
+        reader = FramesetReader(cast(Camera, spy))
+        before = list(reader.take(6))                           # ticks 0-5, then tick 6 is lost
+        gen = run(reader, 8, Challenge.from_nonce(b"h" * 32, 8, BOTH), Projector(cast(Camera, spy)))
+        while True:
+            try:
+                next(gen)
+            except StopIteration as stop:
+                sets = stop.value
+                break
+    assert len(before) == 6 and [fs.depth.frame_number for fs in sets] == list(range(7, 15))
 
 
 def test_what_a_camera_can_be_challenged_with():
