@@ -173,8 +173,11 @@ def test_fake_device_never_returns_fails_with_typed_error_within_deadline():
             while True:
                 rig.read(5.0)
         took = time.monotonic() - t0
-        budget = settings.read_timeout_s + settings.reset_timeout_s + settings.replug_timeout_s + 1.0
-        assert took < budget, f"{took:.2f}s > {budget:.2f}s"     # bounded, generous margin
+        # Bounded: the ladder's deadlines and a margin a starved run cannot overrun (1 s did: 2.33 s
+        # against 1.90 s, the process frozen now and then); without a give-up the loop never ends.
+        budget = (settings.read_timeout_s + settings.restart_timeout_s + settings.reset_timeout_s
+                  + settings.replug_timeout_s + 10.0)
+        assert took < budget, f"{took:.2f}s > {budget:.2f}s"
         assert e.value.code == "DEV_SOURCE_FAILED" and "DRV_DEVICE_LOST" in e.value.message
         assert rig.sources[0].state is SourceState.FAILED
 
