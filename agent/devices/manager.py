@@ -140,6 +140,9 @@ class Source:
         self._read_lock = threading.Lock()
         self.fault: CaptureAgentError | None = None
         self.attempt_error: CaptureAgentError | None = None   # why the last re-open failed
+        # The recovery step running now ("re-open", "hardware reset", "re-plug", "re-plug after
+        # failure"), "" when none is: what a step is waiting for is not visible otherwise.
+        self.step = ""
         # Which stream kinds this source feeds into the rig (set by CaptureRig); None = all.
         self.accept: Callable[[StreamKind], bool] | None = None
 
@@ -396,25 +399,34 @@ class Source:
         """The recovery ladder. A stopped handle is never started again (``stop()`` is final on
         RealSense and OpenNI, and the camera host contract makes it final everywhere): each step
         opens a fresh handle. In a live camera host that re-open keeps the SDK loaded; a host that was
-        killed for a hang is replaced by the opener."""
-        s = self.settings
+        killed for a hang is replaced by the opener. ``step`` names the step running meanwhile."""
         if self.state is not SourceState.RECONNECTING:
             self._set(SourceState.RECONNECTING, "stalled" if isinstance(cause, FrameTimeout) else "lost", cause)
         if self.camera is not None:
             self._caps = self.camera.capabilities
         self._close_camera()
+        try:
+            return self._climb(cause)
+        finally:
+            self.step = ""
+
+    def _climb(self, cause: DriverError) -> bool:
+        s = self.settings
         # 1. re-open the same device (a new handle; the stream restarts).
+        self.step = "re-open"
         if self._reopen_until(time.monotonic() + s.restart_timeout_s):
             self._set(SourceState.ONLINE, "re-open")
             return True
         # 2. hardware reset through a live handle, then wait (bounded) for the device to enumerate
         #    again by its serial (the URI names it) and open it.
         if Capability.HARDWARE_RESET in self._caps and not self._stop.is_set():
+            self.step = "hardware reset"
             self._reset_once()
             if self._reopen_until(time.monotonic() + s.reset_timeout_s):
                 self._set(SourceState.ONLINE, "hardware reset")
                 return True
         # 3. wait for re-plug.
+        self.step = "re-plug"
         if self._reopen_until(time.monotonic() + s.replug_timeout_s):
             self._set(SourceState.ONLINE, "re-plug")
             return True
@@ -427,6 +439,7 @@ class Source:
         if not self.persistent:
             return False
         # Sessions fail fast with DEV_SOURCE_FAILED meanwhile; the device may still come back.
+        self.step = "re-plug after failure"
         if self._reopen_until(float("inf"), poll_s=max(s.replug_poll_s, FAILED_POLL_S)):
             self.error = None
             self._set(SourceState.ONLINE, "re-plug after failure")

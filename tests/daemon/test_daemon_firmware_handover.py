@@ -127,9 +127,13 @@ def test_an_update_beside_the_running_daemon(tmp_path):
         # version (SIGHUP re-reads it), or every probe from the updated camera is UNKNOWN_CAMERA.
         cfg = Path(p.server_config)
         cfg.write_text(re.sub(r'(?m)^firmware = "1\.0\.0"$', 'firmware = "1.1.0"', cfg.read_text()))
+        reloads = sum("ingest server: reloaded" in ln for ln in server.lines)
         server.proc.send_signal(signal.SIGHUP)
+        # The reload is the server's own thread's: waited for, not slept past (a probe that beat it
+        # would be UNKNOWN_CAMERA, which the session below does not accept).
+        _wait(lambda: sum("ingest server: reloaded" in ln for ln in server.lines) > reloads, 30,
+              "the server to re-read its terminals")
         _wait(lambda: _camera_health(p) == "SERVING", 30, "the daemon to reopen the camera")
-        time.sleep(0.5)
         print("after the update:", _session_gets_the_camera(p))
     finally:
         if updater is not None and updater.poll() is None:

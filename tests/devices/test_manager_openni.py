@@ -15,8 +15,10 @@ pytest.importorskip("drivers.openni")
 
 def test_simulated_unplug_of_openni_dummy_recovers_after_replug():
     cable = FakeCable()
+    # The unplug is a DeviceLost, seen at once: the stall watchdog has no part in this test, and a
+    # short one fired on a starved run (a second recovery, by re-open, after the re-plug's).
     settings = DeviceSettings(allow_development_cameras=True,
-                              stall_timeout_s=0.5, read_timeout_s=0.2, restart_timeout_s=0.5,
+                              stall_timeout_s=10.0, read_timeout_s=0.2, restart_timeout_s=0.5,
                               reset_timeout_s=0.5, replug_timeout_s=5.0, replug_poll_s=0.05)
     rig = CaptureRig(["openni://Dummy"], settings, lambda uri: FaultInjectingCamera(drivers.open(uri), cable))
     with rig:
@@ -26,17 +28,23 @@ def test_simulated_unplug_of_openni_dummy_recovers_after_replug():
         t_unplug = time.monotonic()
         cable.unplug()
         while src.state is SourceState.ONLINE:
-            assert time.monotonic() - t_unplug < settings.read_timeout_s + 1.0
+            assert time.monotonic() - t_unplug < settings.read_timeout_s + 10.0     # bounded; the code says how
             time.sleep(0.01)
         lost = src.history()[-1]
         assert lost.state is SourceState.RECONNECTING and lost.error == "DRV_DEVICE_LOST"
-        time.sleep(settings.restart_timeout_s + 0.3)         # past the re-open step (Dummy has no reset)
+        # Past the re-open step (Dummy has no reset): waited for, not slept past (a loaded machine can
+        # overrun a fixed sleep; the camera then comes back by the earlier step).
+        while src.step != "re-plug":
+            assert time.monotonic() - t_unplug < settings.restart_timeout_s + 30.0, src.step
+            time.sleep(0.01)
         t_replug = time.monotonic()
         cable.replug()
-        while not (src.state is SourceState.ONLINE and src.history()[-1].at > lost.at):
+        back = None
+        while back is None:                                   # the recovery from this loss (the first)
             assert time.monotonic() - t_replug < settings.replug_timeout_s
             time.sleep(0.01)
-        assert src.history()[-1].step == "re-plug"
-        print(f"OpenNI Dummy re-plug recovery: {(src.history()[-1].at - t_replug) * 1000:.0f} ms")
+            back = next((e for e in src.history() if e.state is SourceState.ONLINE and e.at > lost.at), None)
+        assert back.step == "re-plug"
+        print(f"OpenNI Dummy re-plug recovery: {(back.at - t_replug) * 1000:.0f} ms")
         f = rig.read(2.0)
         assert f.frame_number >= 1 and f.stream in (StreamKind.DEPTH, StreamKind.COLOR)

@@ -70,10 +70,10 @@ def test_an_array_another_thread_holds_is_not_lent():
 
     def hold(x):
         got.set()
-        release.wait(5)
+        release.wait(60)                        # set at the end: a generous bound, never the timing
     t = threading.Thread(target=hold, args=(a,))
     t.start()
-    got.wait(5)
+    assert got.wait(30)
     a_id = id(a)
     del a
     assert id(pool.take((32,), np.uint8)) != a_id

@@ -24,6 +24,10 @@ from hil.fakes import usbcam
 
 FAST = HostSettings(heartbeat_interval_s=0.05, heartbeat_timeout_s=0.5, read_hang_s=0.6, call_timeout_s=1.0,
                     stop_timeout_s=1.0, slots=4, slot_bytes=1 << 20)
+# A deadline's bound in these tests: the deadline and this margin. A starved run overran 0.5 s (a
+# stop bounded at 1.54 s against 1.5 s); 3 s keeps each bound below the 5 s reads and the 5 s stop
+# deadline it must be told from.
+SLACK_S = 3.0
 
 
 @pytest.fixture
@@ -113,7 +117,7 @@ def test_fake_usb_sdk_hang_or_crash_kills_the_host_and_a_new_one_takes_over(pool
             cam.read(5.0)
     detected = time.monotonic() - t0
     assert e.value.code == code
-    assert detected < FAST.read_hang_s + FAST.heartbeat_timeout_s + 1.0
+    assert detected < FAST.read_hang_s + FAST.heartbeat_timeout_s + SLACK_S
     with pytest.raises(ProcessLookupError):
         os.kill(old, 0)                                   # killed and reaped, not a zombie
     device.clear()
@@ -135,7 +139,7 @@ def test_fake_usb_stopped_or_killed_host_is_detected(pool, device, sig):
         while True:
             cam.read(5.0)
     assert e.value.code == ("DRV_HOST_HUNG" if sig == signal.SIGSTOP else "DRV_HOST_CRASHED")
-    assert time.monotonic() - t0 < FAST.heartbeat_timeout_s + 1.0
+    assert time.monotonic() - t0 < FAST.heartbeat_timeout_s + SLACK_S
 
 
 def test_fake_usb_stop_that_hangs_is_bounded(pool, device):
@@ -145,7 +149,7 @@ def test_fake_usb_stop_that_hangs_is_bounded(pool, device):
     device.fault(hang_stop=True)
     t0 = time.monotonic()
     cam.stop()                                            # librealsense's stop() on unplug never returns
-    assert time.monotonic() - t0 < FAST.stop_timeout_s + 0.5
+    assert time.monotonic() - t0 < FAST.stop_timeout_s + SLACK_S
     assert not cam.host.alive
     device.clear()
 
@@ -219,7 +223,7 @@ def test_fake_usb_stopped_host_under_a_stop_call_is_killed_at_the_heartbeat_dead
         os.kill(cam.host_pid, signal.SIGSTOP)
         t0 = time.monotonic()
         cam.stop()
-        assert time.monotonic() - t0 < settings.heartbeat_timeout_s + 1.0
+        assert time.monotonic() - t0 < settings.heartbeat_timeout_s + SLACK_S     # not the 5 s stop deadline
         assert not cam.host.alive
 
 

@@ -147,13 +147,19 @@ def _open(b, path, query=""):
 def test_fake_v4l2_by_id_camera_streams_with_driver_sequence_and_clock(bus):
     b, cam = bus
     with _open(b, b.by_id(cam)) as c:
-        frames = [c.read(timeout_s=2) for _ in range(5)]
+        frames = [c.read(timeout_s=2) for _ in range(4)]
+        before_ms = time.monotonic() * 1000
+        frames.append(c.read(timeout_s=2))
+        after_ms = time.monotonic() * 1000
     assert c.info.usb.describe() == "046d:085e serial=ABC123 bus=1-2" and c.info.serial == "ABC123"
     assert "MJPG 640x480@30" in c.info.note
     assert [f.frame_number for f in frames] == sorted({f.frame_number for f in frames})
     assert all(f.metadata.frame_counter == f.frame_number for f in frames)       # the driver's counter
     assert all(f.clock_domain is ClockDomain.SYSTEM for f in frames)
-    assert abs(frames[-1].timestamp_ms - time.monotonic() * 1000) < 500            # CLOCK_MONOTONIC
+    # CLOCK_MONOTONIC: the buffer was finished at most two frame periods before the read began (two
+    # buffers), and before it returned; bracketed, not "within 500 ms of now" (a loaded machine's
+    # stop() alone can take that long).
+    assert before_ms - 2 * 1000 / 30 - 1 < frames[-1].timestamp_ms <= after_ms
     assert frames[0].pixels.shape == (480, 640, 3) and frames[0].format is PixelFormat.BGR8
     # 50 Hz anti-flicker on, exposure priority off: set on the device, not assumed.
     assert cam.controls["power_line_frequency"] == 1 and cam.controls["exposure_dynamic_framerate"] == 0
@@ -272,9 +278,12 @@ def test_fake_v4l2_slow_reader_sees_dropped_frames_not_old_ones(bus):
     with _open(b, b.by_id(cam)) as c:
         first = c.read(timeout_s=2)
         time.sleep(0.4)                           # 12 frame periods: the 2 buffers overflow
+        asked_ms = time.monotonic() * 1000
         nxt = c.read(timeout_s=2)
         assert nxt.frame_number - first.frame_number >= 10
-        assert time.monotonic() * 1000 - nxt.timestamp_ms < 3 * 1000 / 30 + 50   # at most ~2 frames old
+        # At most two frame periods older than the read (the newest buffers), however long the read
+        # and this test's thread take on a loaded machine (an age measured at the assert is not).
+        assert nxt.timestamp_ms > asked_ms - 2 * 1000 / 30 - 1
         assert nxt.metadata.extra["dropped"] >= 8
 
 
@@ -286,7 +295,7 @@ def test_fake_v4l2_frozen_sensor_times_out_bounded(bus):
         t0 = time.monotonic()
         with pytest.raises(FrameTimeout):
             c.read(timeout_s=0.3)
-        assert time.monotonic() - t0 < 0.3 + 1.2        # bounded (slack for a loaded machine), not forever
+        assert time.monotonic() - t0 < 0.3 + 10.0       # bounded (slack for a loaded machine), not forever
 
 
 def test_fake_v4l2_camera_recovers_through_the_device_manager_by_id(bus):
@@ -303,11 +312,11 @@ def test_fake_v4l2_camera_recovers_through_the_device_manager_by_id(bus):
         b.unplug(cam)
         t0 = time.monotonic()
         while src.state is SourceState.ONLINE:
-            assert time.monotonic() - t0 < 2
+            assert time.monotonic() - t0 < 10            # the loss is noticed (bounded), not how fast
             time.sleep(0.01)
         b.plug(cam)
         while src.state is not SourceState.ONLINE:
-            assert time.monotonic() - t0 < 5
+            assert time.monotonic() - t0 < 20            # back online (bounded)
             time.sleep(0.01)
         assert rig.read(2.0).device_serial == "ABC123"
 

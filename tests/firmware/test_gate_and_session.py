@@ -120,10 +120,10 @@ def test_a_capture_during_an_update_is_refused_with_fw_maintenance_and_not_count
     def update():
         with MaintenanceLock(state).update():
             held.set()
-            release.wait(5)
+            release.wait(60)                    # set once the capture has ended: held throughout it
     t = threading.Thread(target=update)
     t.start()
-    held.wait(5)
+    assert held.wait(30)
     try:
         out = list(run_capture(deps, req))
     finally:

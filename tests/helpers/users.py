@@ -11,6 +11,7 @@ of the same minor version with the project and the venv's site-packages on ``PYT
 
 from __future__ import annotations
 
+import fcntl
 import grp
 import os
 import pwd
@@ -18,6 +19,7 @@ import shutil
 import site
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,11 @@ WORKER_USER = "ca-test-worker"         # runs the liveness worker's sandbox unpr
 DAEMON_USER = "ca-test-daemon"         # the service user of the unprivileged daemon test
 KIOSK_USER = "ca-test-kiosk"           # the kiosk app: a member of the daemon's group
 OUTSIDER_USER = "ca-test-outsider"     # a local user who is not
+
+# Held while a test user is looked up and made: the suite's two processes (-n 2) may make the same
+# user at once (useradd then fails "already exists") or two users at once (one of them fails to lock
+# /etc/passwd), on a machine that has none of them yet, as a fresh CI machine has not.
+USERS_LOCK = Path(tempfile.gettempdir()) / "capture-agent-test-users.lock"
 
 
 def need_root(why: str) -> None:
@@ -38,15 +45,17 @@ def ensure_user(name: str, groups: tuple[str, ...] = ()) -> tuple[int, int]:
     """``(uid, gid)`` of system user ``name`` (own group of the same name), created if missing,
     with ``groups`` as supplementary groups."""
     need_root(f"create the test user {name}")
-    try:
-        pw = pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin",
-                        name], check=True, capture_output=True)
-        pw = pwd.getpwnam(name)
-    for g in groups:
-        if name not in grp.getgrnam(g).gr_mem:
-            subprocess.run(["usermod", "--append", "--groups", g, name], check=True, capture_output=True)
+    with open(USERS_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)                # released when the file closes
+        try:
+            pw = pwd.getpwnam(name)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--no-create-home", "--user-group", "--shell",
+                            "/usr/sbin/nologin", name], check=True, capture_output=True)
+            pw = pwd.getpwnam(name)
+        for g in groups:
+            if name not in grp.getgrnam(g).gr_mem:
+                subprocess.run(["usermod", "--append", "--groups", g, name], check=True, capture_output=True)
     return pw.pw_uid, pw.pw_gid
 
 

@@ -6,6 +6,7 @@ checks are what is under test here, liveness is tested elsewhere."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 from concurrent import futures
 from pathlib import Path
@@ -92,21 +93,37 @@ def test_a_retry_after_deadline_exceeded_gets_the_original_receipt_and_no_second
                                                                                           verdict, reason):
     # The first call is slow (its reply comes after the client's deadline); the client retries
     # while the server is still working on the first. Both must end with the first's receipt.
-    real, calls = server_mod.validate_payload, []
+    # The first is held until its retry has used the nonce, and the test waits for the first to
+    # finish: the order is the test's, not the scheduler's (a fixed 1.2 s hold, a 0.5 s deadline for
+    # every attempt and a 1.0 s sleep were each a bet on a loaded machine's timing).
+    real, lock = server_mod.validate_payload, threading.Lock()
+    calls: list[int] = []
+    retried, first_done, first = threading.Event(), threading.Event(), threading.local()
 
     def slow_first(payload, *args):
-        calls.append(1)
-        if len(calls) == 1:
-            time.sleep(1.2)
+        with lock:
+            calls.append(1)
+            is_first = len(calls) == 1
+        if is_first:
+            first.held = True
+            assert retried.wait(30), "the client did not retry"
         return real(payload, *args)
+    real_use = rig.state.store.use_nonce
+
+    def use_nonce(*args, **kw):
+        try:
+            return real_use(*args, **kw)
+        finally:
+            (first_done if getattr(first, "held", False) else retried).set()
     monkeypatch.setattr(server_mod, "validate_payload", slow_first)
-    c = rig.client(deadline_s=0.5, retries=3, backoff_max_s=0.05)
+    monkeypatch.setattr(rig.state.store, "use_nonce", use_nonce)
+    c = rig.client(deadline_s=2.0, retries=3, backoff_max_s=0.05)
     ch = c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
     made = rig.probe(ch, verdict=verdict)
     rec = submit(c, made)
     assert c.attempts >= 3                                   # begin, the timed-out submit, its retry
     assert rec.reason == reason and rec.accepted is (reason == "OK"), rec.detail
-    time.sleep(1.0)                                          # the first call has finished by now
+    assert first_done.wait(30)                               # the first call has finished (its nonce found used)
     assert submit(c, made) == rec                            # and any later retry is told the same
     strikes = rig.state.store.failures(terminal_key(A), rig.state.now_ms(), 600_000)
     assert strikes == (1 if reason == "NOT_LIVE" else 0)

@@ -58,7 +58,9 @@ def test_line_protocol_identify_set_and_read_back(lamp_dev):
 
 
 def test_refusals_and_silence_are_typed(lamp_dev):
-    line = LineDevice(lamp_dev.path, timeout_s=0.3, what="lamp")
+    # The refusals are replies from the fake's thread: a generous timeout (a 0.3 s one turned a late
+    # ERR reply on a loaded machine into a RigTimeout). Only the silence is waited out, briefly.
+    line = LineDevice(lamp_dev.path, timeout_s=10.0, what="lamp")
     try:
         with pytest.raises(RigDeviceError, match="ERR 2"):
             line.ok("LEVEL 1001")
@@ -66,12 +68,16 @@ def test_refusals_and_silence_are_typed(lamp_dev):
             line.ok("BRIGHTER")
         with pytest.raises(ValueError):
             line.ask("LEVEL 1\nLEVEL 2")                         # one command per line, never two
-        lamp_dev.mute = True
-        with pytest.raises(RigTimeout) as exc:
-            line.ask("LEVEL?")
-        assert exc.value.code == "HIL_RIG_TIMEOUT"
     finally:
         line.close()
+    lamp_dev.mute = True
+    quiet = LineDevice(lamp_dev.path, timeout_s=0.3, what="lamp")
+    try:
+        with pytest.raises(RigTimeout) as exc:
+            quiet.ask("LEVEL?")
+        assert exc.value.code == "HIL_RIG_TIMEOUT"
+    finally:
+        quiet.close()
     with pytest.raises(RigDeviceError, match="cannot open"):
         LineDevice("/dev/does-not-exist", what="lamp")
 

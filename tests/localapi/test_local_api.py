@@ -181,6 +181,7 @@ def test_a_refused_uid_holding_16_idle_connections_does_not_lock_out_the_kiosk_a
 def test_an_idle_connection_is_closed_and_one_uid_cannot_take_every_slot(api):
     srv = api(idle_timeout_s=1.0, max_connections=4, max_connections_per_uid=2)
     held = []
+    t0 = time.monotonic()                     # before the first connection: its idle clock starts later
     for _ in range(3):
         s = socket.socket(socket.AF_UNIX)
         s.connect(srv.socket_path)
@@ -189,11 +190,12 @@ def test_an_idle_connection_is_closed_and_one_uid_cannot_take_every_slot(api):
     while not (srv._gate.held(True) == 2 and srv._gate.dropped == 1) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert srv._gate.held(True) == 2 and srv._gate.dropped == 1         # the third is over the uid's share
-    held[0].settimeout(5)
-    t0 = time.monotonic()
+    held[0].settimeout(30)
     while held[0].recv(4096):                 # the server's HTTP/2 settings, then nothing either way
         pass
-    assert 0.5 < time.monotonic() - t0 < 10   # idle: closed by the gate (never early; bounded)
+    # Idle: closed by the gate, never before its idle_timeout_s (measured from before the connection
+    # existed, so however late this thread gets here), and bounded.
+    assert 1.0 <= time.monotonic() - t0 < 30
     for s in held:
         s.close()
 

@@ -16,6 +16,7 @@ from agent.session.capture import run_capture
 from agent.session.events import as_dict
 from agent.session.request import CaptureRequest
 from tests.helpers.live import until_accepted
+from tests.helpers.net import refusing_endpoint
 
 
 def events(deps, purpose="verify", consent="CONSENT-T-0001", subject="cust-1", cancel=None, **kw):
@@ -212,26 +213,18 @@ def test_a_camera_the_policy_refuses_is_not_used(make_deps):
 
 
 def test_unreachable_server_fails_cleanly_and_nothing_is_kept(make_deps, ingest):
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    dead = f"127.0.0.1:{s.getsockname()[1]}"
-    s.close()
-    deps = make_deps(uplink=ingest["uplink"](endpoints=(dead,), retries=1, deadline_s=0.5))
-    e = result(events(deps))["error"]
+    with refusing_endpoint() as dead:
+        deps = make_deps(uplink=ingest["uplink"](endpoints=(dead,), retries=1, deadline_s=0.5))
+        e = result(events(deps))["error"]
     assert e["code"] == "UPL_UNAVAILABLE" and "nothing was stored" in e["message"]
 
 
 @pytest.mark.slow                              # two fresh worker processes
 def test_outages_and_worker_faults_are_not_the_persons_failures(make_deps, ingest):
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    dead = f"127.0.0.1:{s.getsockname()[1]}"
-    s.close()
-    deps = make_deps(uplink=ingest["uplink"](endpoints=(dead,), retries=0, deadline_s=0.3), max_failures=2)
-    for _ in range(3):
-        assert result(events(deps, subject="cust-outage"))["error"]["code"] == "UPL_UNAVAILABLE"
+    with refusing_endpoint() as dead:
+        deps = make_deps(uplink=ingest["uplink"](endpoints=(dead,), retries=0, deadline_s=0.3), max_failures=2)
+        for _ in range(3):
+            assert result(events(deps, subject="cust-outage"))["error"]["code"] == "UPL_UNAVAILABLE"
     with LivenessSupervisor(SupervisorSettings(judge_timeout_s=0.001, judge_per_frameset_s=0.0)) as hung:
         deps.uplink, deps.supervisor = ingest["uplink"](), hung
         for _ in range(2):

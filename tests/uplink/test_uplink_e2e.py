@@ -25,6 +25,7 @@ from agent.uplink.probe import build_payload, seal_probe
 from agent.uplink.seal import ServerKey
 from proto.capture_agent.v1 import ingest_pb2 as pb
 from tests.helpers.live import ATTEMPTS
+from tests.helpers.net import refusing_endpoint
 from tests.helpers.terminals import CAPS, OTHER_TERMINAL, TERMINAL
 
 
@@ -206,18 +207,14 @@ def test_oversized_message_is_refused_by_the_server(ingest):
 
 
 def test_failover_to_the_second_endpoint_and_unavailable_when_none_answers(ingest):
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    dead = f"127.0.0.1:{s.getsockname()[1]}"
-    s.close()                                            # nothing listens there
-    c = ingest["uplink"](endpoints=(dead, f"127.0.0.1:{ingest['port']}"), deadline_s=1.0)
-    ch = c.begin("s", Purpose.VERIFY, capabilities=CAPS)
-    assert len(ch.nonce) == 32 and c.attempts >= 2
-    c2 = ingest["uplink"](endpoints=(dead,), retries=2, deadline_s=0.5)
-    t0 = time.monotonic()
-    with pytest.raises(UplinkUnavailable) as exc:
-        c2.begin("s", Purpose.VERIFY, capabilities=CAPS)
+    with refusing_endpoint() as dead:                    # nothing listens there
+        c = ingest["uplink"](endpoints=(dead, f"127.0.0.1:{ingest['port']}"), deadline_s=1.0)
+        ch = c.begin("s", Purpose.VERIFY, capabilities=CAPS)
+        assert len(ch.nonce) == 32 and c.attempts >= 2
+        c2 = ingest["uplink"](endpoints=(dead,), retries=2, deadline_s=0.5)
+        t0 = time.monotonic()
+        with pytest.raises(UplinkUnavailable) as exc:
+            c2.begin("s", Purpose.VERIFY, capabilities=CAPS)
     assert exc.value.code == "UPL_UNAVAILABLE" and time.monotonic() - t0 < 5
 
 
