@@ -707,6 +707,56 @@ def _pattern_reading(diff: np.ndarray, skin: np.ndarray, predicted: tuple[np.nda
     return best.unmatched if best is not None else float("inf")
 
 
+# A pixel beside the skin patches whose on-off difference is more than this many times the patches'
+# brightest is a glint: the projector mirrored by a smooth surface (a spectacle lens), light no
+# diffuse surface returns. A diffuse neighbour under the same dots returns at most its albedo over
+# the skin's (a white surface against the darkest skin's NIR albedo, about 0.25: 4x) times the
+# skin's own brightest; the simulator's faces, masks and head models read at most 1.34x beside
+# their patches (train), spectacle glints 8-13x (field #27 and its pose on a D435).
+GLINT_OVER_SKIN = 4.0
+
+
+def without_glints(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
+                   same: tuple[np.ndarray, np.ndarray] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None, int]:
+    """A pair's frames with the projector's glints taken out: ``(on, off, skin, same, pixels)``.
+
+    Every reading of a pair is a band-pass of the difference read on the skin's pixels, and the
+    band-passes reach 4 sigma (22 px at the widest, ``SHAPE_SIGMAS``) past them. A glint near the
+    patches (the projector mirrored by a spectacle lens, tens of times the skin's dots) then puts
+    its own energy into the skin's readings: the mid and low bands' most (the dots' sharpness falls
+    to 0.1-0.2, as no skin reads) and the speckle's high-pass (the contrast rises toward a hard
+    surface's). That is light off the skin, not the skin's dots (field #27, docs/liveness.md).
+
+    A glint is found where the difference outside the skin stands over ``GLINT_OVER_SKIN`` times
+    the skin's brightest, and takes with it every pixel connected to it that is brighter than the
+    skin's brightest, plus one pixel around (the spot's rim). Those pixels are set, in each frame,
+    to that frame's mean over the rest of the box: no dots there and the surroundings' average
+    light, so the difference there is flat at the skin's level and adds next to nothing to any
+    band. Skin pixels under such a spot leave the mask. With no glint the frames are returned as
+    they are (the readings do not change). A glint on the skin's own pixels is not found (the
+    skin's brightest is then the glint): its pixels clip and count toward ``MAX_CLIPPED_SHARE``."""
+    npix = int(skin.sum())
+    if npix == 0:
+        return on, off, skin, same, 0
+    diff = on - off
+    brightest = float(diff[skin].max())
+    if not brightest > 0:
+        return on, off, skin, same, 0
+    core = (diff > GLINT_OVER_SKIN * brightest) & ~skin
+    if not core.any():
+        return on, off, skin, same, 0
+    _, labels = cv2.connectedComponents((diff > brightest).astype(np.uint8), connectivity=8)
+    glint = np.isin(labels, np.unique(labels[core]))
+    glint = cv2.dilate(glint.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+
+    def filled(x: np.ndarray) -> np.ndarray:
+        return np.where(glint, np.float32(x[~glint].mean()), x).astype(np.float32)
+
+    same = None if same is None else (filled(same[0]), filled(same[1]))
+    return filled(on), filled(off), skin & ~glint, same, int(glint.sum())
+
+
 def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
                same: tuple[np.ndarray, np.ndarray] | None = None, *,
                predicted: tuple[np.ndarray, np.ndarray] | None = None, checked: bool = False
@@ -723,6 +773,7 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     own NIR texture under the projector's light is off the pattern as an attacker's light is
     (docs/liveness.md, "Review 4")."""
     nan = float("nan")
+    on, off, skin, same, _ = without_glints(on, off, skin, same)
     npix = int(skin.sum())
     if npix == 0:
         return ProjectorLight(nan, nan, nan, 0, nan)

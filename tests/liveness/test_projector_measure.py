@@ -22,8 +22,10 @@ from agent.liveness.features import (
     ProjectorLight,
     ProjectorMeasure,
     pair_light,
+    without_glints,
 )
 from agent.liveness.judge import _edges, _noise_pair
+from agent.quality.metrics import discs_mask
 
 FULL_WELL_E = 9000.0             # electrons at 255 DN (the simulator's IR imager)
 SKIN_SIGMA, RESIN_SIGMA = 2.2, 1.6
@@ -724,3 +726,43 @@ def test_the_verdict_says_when_the_pattern_check_is_absent_or_could_not_run():
     m, s, n = notes(True)
     assert m.pattern_checked and s["projector_pattern_checked"] == 1.0 and "projector_untestable_pairs" not in s
     assert not any("pattern check absent" in x for x in n)
+
+
+def with_glint(frame: np.ndarray, at: tuple[int, int], peak: float = 600.0, sigma: float = 1.5) -> np.ndarray:
+    """``frame`` with the projector mirrored by a spectacle lens at ``at``: a spot far brighter than
+    any skin's dots (clipped at 255 as the imager clips it)."""
+    yy, xx = np.mgrid[0:frame.shape[0], 0:frame.shape[1]]
+    spot = peak * np.exp(-((yy - at[0]) ** 2 + (xx - at[1]) ** 2) / (2 * sigma ** 2))
+    return np.clip(frame + spot, 0, 255).astype(np.float32)
+
+
+@pytest.mark.parametrize("sigma", [SKIN_SIGMA, RESIN_SIGMA])
+def test_a_glint_beside_the_skin_does_not_enter_its_readings(sigma):
+    # Field #27 (yaw -14 on the Gemini 335): the projector's glint on a spectacle lens lay 5-6 px
+    # from a cheek patch, and the band-passes (4 sigma, up to 22 px) carried its energy into the
+    # skin's readings: dot sharpness 0.12-0.19 (no skin reads so), contrast 0.25-0.40 (a hard
+    # surface's), and the person an attack. Here: four small patches (as the judge's skin discs),
+    # 10 DN of dots, the glint 5 px beside one of them in the lit frame only. On main skin read
+    # 0.11 sharp (0.29 without the glint) and resin 0.28 (0.51 without it: toward skin); now both
+    # read as without it.
+    scene = Scene(ambient=20, dots=10, sigma=sigma, side=40)
+    mask = discs_mask(scene.mask.shape, np.array([[20.0, 20.0], [44.0, 20.0], [20.0, 44.0], [44.0, 44.0]]), 4.5)
+    on, off, a, b = scene.frame(True), scene.frame(False), scene.frame(False), scene.frame(False)
+    clean = pair_light(on, off, mask, (a, b))
+    glint = pair_light(with_glint(on, (44, 54)), off, mask, (a, b))
+    assert glint.pixels == clean.pixels and glint.clipped == 0.0
+    assert glint.sharpness == pytest.approx(clean.sharpness, rel=0.05), (glint.sharpness, clean.sharpness)
+    assert abs(np.sqrt(glint.contrast2) - np.sqrt(clean.contrast2)) < 0.01, (glint.contrast2, clean.contrast2)
+    assert glint.level == pytest.approx(clean.level, rel=0.02)
+
+
+def test_frames_without_a_glint_are_measured_as_they_were():
+    # Only light over GLINT_OVER_SKIN times the skin's brightest is taken out: a pair with none
+    # (every simulated face, mask and head model without spectacles, 1.0-1.34x on train) passes
+    # through untouched, so its readings are main's to the bit.
+    for sigma in (SKIN_SIGMA, RESIN_SIGMA):
+        scene = Scene(ambient=20, dots=30, sigma=sigma, side=40)
+        on, off, a, b = scene.frame(True), scene.frame(False), scene.frame(False), scene.frame(False)
+        same_on, same_off, same_mask, same_pair, filled = without_glints(on, off, scene.mask, (a, b))
+        assert filled == 0 and same_on is on and same_off is off and same_mask is scene.mask
+        assert same_pair is not None and same_pair[0] is a and same_pair[1] is b
