@@ -111,13 +111,6 @@ def _outcome(verify, p: pb.ProbePayload, lv: dict, nonce: bytes, kinds, frames: 
         return ("EVIDENCE_FAILED", str(exc), None)
 
 
-def _same(p, lv, nonce, kinds, frames, t) -> str:
-    old = _outcome(ref.verify, p, lv, nonce, kinds, frames, t)
-    now = _outcome(evidence.verify, p, lv, nonce, kinds, frames, t)
-    assert repr(now) == repr(old)               # repr: floats to the bit, NaN equal to NaN
-    return now[0]
-
-
 def _corpus():
     rng = np.random.default_rng(20)
     for seed in range(60):
@@ -134,40 +127,36 @@ def _corpus():
 def test_the_server_refuses_and_accepts_what_it_did_before(monkeypatch):
     # The check before the lag search was vectorised had no step check (``verify_illumination``'s
     # ``step_check``, on by default since): with it off, every outcome to the bit as before.
-    monkeypatch.setattr(evidence, "verify_illumination", functools.partial(new.verify_illumination,
-                                                                          step_check=None))
+    # With it on, as the server runs: evidence that meets its nonce (``valid``) has the outcome it
+    # had; any other outcome is either the one it had or an illumination refusal where the check
+    # before accepted or refused too (a window whose colour jumps within the screen's steps: noise of
+    # 5-20 % per frame, shuffled frames, a response near its noise; a refusal before by a check the
+    # server makes after the challenges, which a refusal now does not reach). Never the other way.
+    unchecked = functools.partial(new.verify_illumination, step_check=None)
     seen: dict[str, set[str]] = {}
+    changed: dict[str, int] = {}
     windows = 0
-    for variant, args in _corpus():
-        seen.setdefault(variant, set()).add(_same(*args))
+    for variant, (p, lv, nonce, kinds, frames, t) in _corpus():
+        old = _outcome(ref.verify, p, lv, nonce, kinds, frames, t)
+        with monkeypatch.context() as m:
+            m.setattr(evidence, "verify_illumination", unchecked)
+            before = _outcome(evidence.verify, p, lv, nonce, kinds, frames, t)
+        assert repr(before) == repr(old)               # repr: floats to the bit, NaN equal to NaN
+        seen.setdefault(variant, set()).add(before[0])
         windows += 1
+        now = _outcome(evidence.verify, p, lv, nonce, kinds, frames, t)
+        if repr(now) != repr(old):
+            assert variant != "valid", (frames, old, now)
+            assert now[0] == "EVIDENCE_FAILED" and now[1].startswith("illumination"), (old, now)
+            assert old[0] in ("OK", "EVIDENCE_FAILED"), (old, now)
+            changed[variant] = changed.get(variant, 0) + 1
     assert windows == 60 * len(VARIANTS) * 2
+    # Some spoiled evidence the check before accepted is refused now; none that meets its nonce.
+    assert changed and "valid" not in changed
     # The corpus reaches every outcome: evidence accepted, refused and unreadable.
     assert "OK" in seen["valid"] and seen["nan"] == {"MALFORMED"} and seen["inf"] == {"MALFORMED"}
     assert {"EVIDENCE_FAILED"} <= seen["random"] and {"EVIDENCE_FAILED"} <= seen["crop"]
     assert {"OK", "EVIDENCE_FAILED"} <= set().union(*seen.values())
-
-
-def test_the_step_check_only_refuses_more_and_never_a_window_that_meets_its_nonce():
-    # The server as it runs (the step check on): evidence that meets its nonce (``valid``) has the
-    # outcome it had; any other outcome is either the one it had or an illumination refusal where the
-    # check before accepted or refused too (a window whose colour jumps within the screen's steps:
-    # noise of 5-20 % per frame, shuffled frames, a response near its noise). Never the other way.
-    changed: dict[str, int] = {}
-    for variant, args in _corpus():
-        old = _outcome(ref.verify, *args)
-        now = _outcome(evidence.verify, *args)
-        if repr(now) == repr(old):
-            continue
-        assert variant != "valid", (args[4], old, now)
-        # Refused now on the illumination: accepted before, or refused before too (on the illumination
-        # with other counts: the step check's mismatches move the lag reported; or by a check the
-        # server makes after the challenges, which a refusal now does not reach).
-        assert now[0] == "EVIDENCE_FAILED" and now[1].startswith("illumination"), (old, now)
-        assert old[0] in ("OK", "EVIDENCE_FAILED"), (old, now)
-        changed[variant] = changed.get(variant, 0) + 1
-    # Some spoiled evidence the check before accepted is refused now.
-    assert changed and "valid" not in changed
 
 
 def _same_sequence(now: new.SequenceResult, old: new.SequenceResult) -> None:
