@@ -18,6 +18,6 @@ def run() -> list[dict]:
     rows.append({"name": "illumination bits: rendered sessions modelled", "value": len(models), "unit": "sessions"})
     gtrials = cs.env_int("BENCH_ILLUM_GENUINE_TRIALS", 1000)
     rows += ib.genuine_rows([m for m, _ in models], gtrials, windows=(16,), timing=(ib.SCREEN_TIMING[-1],),
-                            rules=("verifier", "fit3", "bound"))
+                            rules=("verifier", "nosteps", "fit3", "bound"))
     rows += ib.power_rows(models, trials, gtrials, windows=(16,))
     return rows

@@ -17,15 +17,19 @@ the 8 colours whose channels are fully on or off. The variants measured here, ea
 Figures (the verifiers themselves, ``challenge_stats``' machinery):
 
 * **blind pass** — clean blind streams (another nonce's sequence of the variant: ``rhythm``; steps
-  of one length, random colours of the variant's palette: ``fixed``), decided three ways (``RULES``):
-  by ``verify_illumination`` itself (``verifier``), by it with the fit's residual checked against
-  one frame's noise (``fit3``: ``fit_check=3``), with a straight-line drift (``linear``:
-  ``drift_terms=1``) or with the drift's excursion bounded by the gain (``bound``:
-  ``drift_bound=DRIFT_BOUND``; all three tried here, not used by the challenge), and by the
-  clean rule (``clean``, ``challenge_stats._clean_pass``: every settled frame matches at some lag),
-  with the derived bound (per step: its length on one of two values, its colour one of the
-  palette's others); ``agreement`` counts where the rule and the verifier agree. Below 32 framesets
-  the verifier passes blind streams the rule refuses (docs/liveness.md, *More bits per frameset*).
+  of one length, random colours of the variant's palette: ``fixed``), decided several ways
+  (``RULES``): by ``verify_illumination`` as the challenge runs it (``verifier``: with its step
+  check, ``step_check=ILLUMINATION_CROSSTALK``; ``steps`` names the same explicitly), by it without
+  the step check (``nosteps``: the verifier before it, which the rules below modify), with the fit's
+  residual checked against one frame's noise (``fit3``: ``fit_check=3``), with a straight-line
+  drift (``linear``: ``drift_terms=1``), with the drift's excursion bounded by the gain (``bound``:
+  ``drift_bound=DRIFT_BOUND``) or with one drift shape shared by the channels (``shared``:
+  ``shared_drift=True``; these four tried here, not used by the challenge), and by the clean rule
+  (``clean``, ``challenge_stats._clean_pass``: every settled frame matches at some lag), with the
+  derived bound (per step: its length on one of two values, its colour one of the palette's
+  others); ``agreement`` counts where the rule and the verifier agree. Below 32 framesets the
+  verifier without the step check passes blind streams the rule refuses (docs/liveness.md, *More
+  bits per frameset*).
 * **genuine pass** — rendered 30 fps sessions (``models``: both challenges' measurements of a
   32-frameset window, the face's own light and its response to the screen), resampled into windows
   of the variant whose edges land through ``drivers.sim.timing.Timeline`` (screen lag and jitter),
@@ -68,6 +72,7 @@ import numpy as np
 
 from agent.liveness.challenge import (
     FRAMES_PER_ALLOWED_MISMATCH,
+    ILLUMINATION_CROSSTALK,
     ILLUMINATION_MAX_LAG,
     MIN_COMPARED,
     PALETTE,
@@ -96,7 +101,9 @@ SIM_SCREEN_LAG = 1
 LUX_SWEEP = (15, 40, 150, 600, 2500, 5000, 7500)
 # Blind and genuine pass under: the verifier as the challenge has it, the verifier with its fit's
 # residual checked (``verify_illumination(fit_check=3)``, measured here, not used), the clean rule.
-RULES = ("verifier", "fit3", "linear", "bound", "clean")
+RULES = ("verifier", "nosteps", "fit3", "linear", "bound", "shared", "steps", "clean")
+# The rules a blind table shows by default (``steps`` is the challenge's default, ``verifier``).
+ROW_RULES = tuple(r for r in RULES if r != "steps")
 FIT_CHECK = 3.0
 # ``bound``: the fitted drift's excursion within DRIFT_BOUND times the channel's gain
 # (``verify_illumination(drift_bound=...)``). Chosen on genuine training scenes only (seed 8's ten
@@ -107,14 +114,20 @@ DRIFT_BOUND = 2.0
 
 
 def rule_options(rule: str) -> dict[str, Any]:
-    """``verify_illumination``'s keywords for a rule: ``verifier`` the challenge's, ``fit3`` with the
-    fit's residual checked (``fit_check=FIT_CHECK``), ``linear`` with the face's own light drifting
-    as a straight line in time (``drift_terms=1``, not a cubic), ``bound`` with the drift's excursion
-    bounded by the gain (``drift_bound=DRIFT_BOUND``). ``clean`` is not the verifier."""
+    """``verify_illumination``'s keywords for a rule: ``verifier`` the challenge's (its defaults),
+    ``steps`` the step check at ``ILLUMINATION_CROSSTALK`` (the default, named), ``nosteps`` without
+    the step check (the verifier before it); without the step check too: ``fit3`` with the fit's
+    residual checked (``fit_check=FIT_CHECK``), ``linear`` with the face's own light drifting as a
+    straight line in time (``drift_terms=1``, not a cubic), ``bound`` with the drift's excursion
+    bounded by the gain (``drift_bound=DRIFT_BOUND``), ``shared`` with one drift shape for the three
+    channels (``shared_drift=True``). ``clean`` is not the verifier."""
     if rule not in RULES or rule == "clean":
         raise ValueError(f"unknown verifier rule {rule!r}")
-    options: dict[str, dict[str, Any]] = {"fit3": {"fit_check": FIT_CHECK}, "linear": {"drift_terms": 1},
-                                          "bound": {"drift_bound": DRIFT_BOUND}}
+    off = {"step_check": None}
+    options: dict[str, dict[str, Any]] = {"fit3": {"fit_check": FIT_CHECK, **off}, "linear": {"drift_terms": 1, **off},
+                                          "bound": {"drift_bound": DRIFT_BOUND, **off},
+                                          "shared": {"shared_drift": True, **off}, "nosteps": off,
+                                          "steps": {"step_check": ILLUMINATION_CROSSTALK}}
     return options.get(rule, {})
 
 
@@ -405,7 +418,7 @@ def power_genuine_rate(models: Sequence[cs.SessionModel], frames: int, latency: 
 # -- rows ---------------------------------------------------------------------------------------------
 
 def blind_rows(trials: int, variants: Sequence[Variant] = VARIANTS, windows: Sequence[int] = WINDOWS,
-               agreement: int = 400, seed: int = 0, rules: Sequence[str] = RULES) -> list[dict[str, Any]]:
+               agreement: int = 400, seed: int = 0, rules: Sequence[str] = ROW_RULES) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for v in variants:
         agree, n = blind_agreement(v, 16, agreement)
@@ -532,7 +545,7 @@ def _main(argv: list[str]) -> int:
         names = argv[2].split(",") if len(argv) > 2 and argv[2] != "all" else [v.name for v in VARIANTS]
         windows = tuple(int(w) for w in argv[3].split(",")) if len(argv) > 3 else WINDOWS
         for row in blind_rows(n, [variant(x) for x in names], windows,
-                              rules=argv[4].split(",") if len(argv) > 4 else RULES):
+                              rules=argv[4].split(",") if len(argv) > 4 else ROW_RULES):
             out(row)
         return 0
     if part == "genuine":

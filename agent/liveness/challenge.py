@@ -55,6 +55,11 @@ ILLUMINATION_TYPICAL_LAG = 2
 # response to each screen channel over the residual noise of that channel.
 PROJECTOR_MIN_SEPARATION = 3.0
 ILLUMINATION_MIN_SEPARATION = 3.0
+# The screen's crosstalk between channels the illumination's step check allows: the other screen
+# channels together may reach a camera channel at up to this share of that channel's own gain
+# (``verify_illumination(step_check=...)``; the simulated panel's largest, into the camera's red,
+# is (0.17 + 0.02) / 0.78 = 0.24, drivers/sim/screen.py).
+ILLUMINATION_CROSSTALK = 0.25
 # Frames whose state may disagree with the projector schedule (beyond an edge's uncertain frame),
 # per this many frames compared: none in a window of under 40 compared frames.
 FRAMES_PER_ALLOWED_MISMATCH = 40
@@ -65,11 +70,11 @@ def window_frames(kinds: Iterable[str | Kind]) -> int:
     most ~0.03 % of the time (``python -m bench liveness``, docs/liveness.md: measured with clean
     blind streams, and the bound derived there): the projector alone 48 framesets (edges tolerated
     a frame late leave 2/5 per edge), the illumination sequence alone or with the projector 24 would
-    do by the clean rule (``verify_illumination`` itself let 0.26 % of blind windows through at 24:
-    ``python -m bench.illum_bits``). With the illumination it is 32 nonetheless: the motion cues
-    need the longer window (in 24 framesets, 0.8 s at 30 fps, a live person's breathing can sit at
-    a turning point and the motion detector fall below the live threshold), and the detectors are
-    fitted on 32-frameset windows."""
+    do by the clean rule (``verify_illumination`` before its step check let 0.26 % of blind windows
+    through at 24, with it 0 of 4,000: ``python -m bench.illum_bits``). With the illumination it is
+    32 nonetheless: the motion cues need the longer window (in 24 framesets, 0.8 s at 30 fps, a live
+    person's breathing can sit at a turning point and the motion detector fall below the live
+    threshold), and the detectors are fitted on 32-frameset windows."""
     return 32 if Kind.ILLUMINATION in kinds_from(kinds) else 48
 
 
@@ -373,6 +378,81 @@ def _fit_channels(y: np.ndarray, drift: np.ndarray, x: np.ndarray) -> np.ndarray
     return np.einsum("cij,ci->cj", vt, inv * uty)
 
 
+def _fit_shared(y: np.ndarray, drift: np.ndarray, x: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The face's own light as ONE drift shape shared by the three channels, each with its own scale,
+    plus a gain per channel times its commanded channel, on the settled frames (``drift``: their rows
+    of :func:`_drift`): (3, terms) rows of [offset, scale x the shape's coefficients], then the gain, in
+    :func:`_fit_channels`' layout.
+
+    The shape: the channels' variation that the commanded colours (all three, so the panel's crosstalk
+    between channels does not enter it) and the offsets leave, each channel in units of its own noise
+    (``scale``), fitted by the drift's terms and cut to its best rank-one part (a reduced-rank
+    regression: the first right singular vector of the fitted values). Then per channel, least
+    squares of the offset, the shape's scale and the gain (``np.linalg.lstsq``, minimum norm)."""
+    k, d = drift.shape
+    z = np.empty((k, 4))
+    z[:, 0] = 1.0
+    z[:, 1:] = x
+    p = drift[:, 1:]
+
+    def partial(a: np.ndarray) -> np.ndarray:
+        return a - z @ np.linalg.lstsq(z, a, rcond=None)[0]
+    yt, pt = partial(y / scale[None, :]), partial(p)
+    b = np.linalg.lstsq(pt, yt, rcond=None)[0]                    # (terms - 1, 3)
+    v = np.linalg.svd(pt @ b, full_matrices=False)[2][0]           # the shared direction across channels
+    shape = b @ v                                                  # the shape's coefficients on the terms
+    out = np.zeros((3, d + 1))
+    cols = np.empty((k, 3))
+    cols[:, 0] = 1.0
+    cols[:, 1] = p @ shape
+    for ch in range(3):
+        cols[:, 2] = x[:, ch]
+        a, s, g = np.linalg.lstsq(cols, y[:, ch], rcond=None)[0]
+        out[ch, 0], out[ch, 1:d], out[ch, d] = a, s * shape, g
+    return out
+
+
+def _unsteady(care: np.ndarray, yy: np.ndarray, x: np.ndarray, levels: int, crosstalk: float) -> np.ndarray:
+    """(lags, frames): compared frames (settled, with a face) whose change of colour since the
+    compared frame before them (frames between not compared: an edge's uncertain frame, no face) is
+    not the commanded change.
+
+    Per lag and channel the gain is measured on the changes themselves: least squares of the face's
+    change on the commanded channel's change over the lag's pairs (the face's own light moves little
+    between frames one or two apart, so no drift is fitted and none can bend the steps). A frame
+    fails when on some channel the change into it lies outside the gain times the commanded change,
+    widened by the panel's crosstalk (the other screen channels' changes reaching this camera channel
+    together at 0 to ``crosstalk`` times its gain per unit of their largest change, in that change's
+    direction), by more than half a level's step of the gain. So a full step of change where none was
+    commanded, or none where one was, is refused whatever the other channels did. Every compared
+    frame but the first of a lag whose gains are not all positive fails."""
+    nl, n = care.shape
+    out = np.zeros((nl, n), bool)
+    for i in range(nl):
+        idx = np.flatnonzero(care[i])
+        if idx.size < 2:
+            continue
+        dy = yy[i, idx[1:]] - yy[i, idx[:-1]]
+        dx = x[idx[1:]] - x[idx[:-1]]
+        moved = np.einsum("kc,kc->c", dx, dx)
+        g = np.divide(np.einsum("kc,kc->c", dy, dx), moved, out=np.zeros(3), where=moved > 0)
+        if not np.all(g > 0):
+            out[i, idx[1:]] = True
+            continue
+        # The largest rise and fall among the other channels (their crosstalk together is at most
+        # ``crosstalk`` of this channel's gain per unit of change).
+        rise, fall = np.maximum(dx, 0.0), np.minimum(dx, 0.0)
+        up = np.stack([np.maximum(rise[:, 1], rise[:, 2]), np.maximum(rise[:, 0], rise[:, 2]),
+                       np.maximum(rise[:, 0], rise[:, 1])], axis=1)
+        down = np.stack([np.minimum(fall[:, 1], fall[:, 2]), np.minimum(fall[:, 0], fall[:, 2]),
+                         np.minimum(fall[:, 0], fall[:, 1])], axis=1)
+        own = dy - g * dx
+        with np.errstate(invalid="ignore"):
+            beyond = np.maximum(own - crosstalk * g * up, crosstalk * g * down - own)
+            out[i, idx[1:]] = np.any(~(beyond <= g / (levels - 1) / 2), axis=1)
+    return out
+
+
 def _changes(y: np.ndarray, min_separation: float) -> bool:
     """Did the face's colour jump from frame to frame well beyond its noise, whatever the sequence?
     A screen's edge is a jump between two frames; a person moving changes the colour slowly. The
@@ -395,7 +475,8 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
                         max_lag: int = ILLUMINATION_MAX_LAG,
                         min_separation: float = ILLUMINATION_MIN_SEPARATION, levels: int = 2,
                         fit_check: float | None = None, drift_terms: int = DRIFT_TERMS,
-                        drift_bound: float | None = None) -> SequenceResult:
+                        drift_bound: float | None = None, shared_drift: bool = False,
+                        step_check: float | None = ILLUMINATION_CROSSTALK) -> SequenceResult:
     """Did the face's colour follow the screen? ``rgb[k]``: frame k's mean linear (R, G, B) over the
     face (NaN where no face was measured), with the colour camera's exposure and white balance
     locked.
@@ -406,15 +487,18 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     does not count as noise) is the channel's separation. Then each settled frame, drift removed, is
     decoded to one of the ``PALETTE`` colours (a channel is on above half its gain). Passed: every
     settled frame shows its commanded colour (but for one per ``FRAMES_PER_ALLOWED_MISMATCH``, as for
-    the projector), every step not cut off by the window's end has a face in a settled frame, and
-    every channel's separation is at least ``min_separation``. A face whose colour did not change
-    beyond its noise (ambient light swamping a 300-nit screen, or a stream the screen never reached)
-    is reported as not measurable; one that changed otherwise contradicts the sequence.
+    the projector; a frame whose change from the compared frame before it is not the commanded
+    change counts as one too: ``step_check`` below), every step not cut off by the window's end has a
+    face in a settled frame, and every channel's separation is at least ``min_separation``. A face
+    whose colour did not change beyond its noise (ambient light swamping a 300-nit screen, or a
+    stream the screen never reached) is reported as not measurable; one that changed otherwise
+    contradicts the sequence.
 
     Every lag is worked out at once (the server runs this for every probe), as in
     :func:`verify_projector`: row ``l`` of the (lags, frames) arrays holds frame ``lag + k`` of the
     face against frame ``k`` of the sequence; the frames a lag does not compare (after its
-    ``n - lag``, and unsettled or faceless ones) are masked. Only the fit runs lag by lag.
+    ``n - lag``, and unsettled or faceless ones) are masked. Only the fit and the step check run
+    lag by lag.
 
     ``levels`` (for measuring sequences with more levels per channel, ``python -m bench.illum_bits``;
     the challenge has 2): a channel's commanded values are 0, 1/(levels-1), ..., 1; each settled
@@ -436,12 +520,34 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     ``drift_bound`` times that channel's fitted gain. The face's own light moves slowly and little in
     a window with exposure and white balance locked (breathing, a sway, a cloud); the screen's steps
     are what the gain measures. A drift as large as the gain is what bends a blind stream's steps
-    into the sequence's, whatever its degree."""
+    into the sequence's, whatever its degree.
+
+    ``shared_drift`` (measured by ``bench.illum_bits``, rule ``shared``; off): the face's own light
+    as one drift shape shared by the three channels, each with its own scale (:func:`_fit_shared`),
+    instead of a cubic per channel. Physically so (one room light moving on the face changes every
+    channel together, in its colour), but with a free scale per channel a drift can still bend one
+    channel, or several the same way: 5.9 % to 3.7 % of blind windows at 16 framesets, no more.
+
+    ``step_check`` (the crosstalk allowed; the challenge's and the server's ``ILLUMINATION_CROSSTALK``;
+    None: no step check, the verifier before it, measured as ``bench.illum_bits``' rule ``nosteps``): every
+    compared frame must also have CHANGED from the compared frame before it by the commanded change
+    (:func:`_unsteady`): within a step by nothing, across an edge by the gain times the change of each
+    channel (the panel's crosstalk from the other channels allowed for), each within half a level's
+    step of the gain, measured on the changes alone. Between frames one or two apart the face's own
+    light barely moves (breathing, a sway, a cloud take seconds), so no drift enters the comparison
+    and none can bend it; a frame failing it counts as a mismatch. A stream that does not know the
+    nonce shows its own edges inside the sequence's steps or misses the sequence's edges, whatever
+    its levels: this is the clean rule's decision (``bench.challenge_stats._clean_pass``), on the
+    changes (docs/liveness.md, *The step check*: at 32 framesets 0 of 20,000 random and 0 of 60,000
+    searched blind windows, against 1 and 33 without it; every genuine window kept)."""
     if not isinstance(levels, int) or levels < 2:
         raise ChallengeError("an illumination sequence needs at least 2 levels per channel")
     if drift_bound is not None and not (isinstance(drift_bound, (int, float)) and drift_bound >= 0
                                         and math.isfinite(drift_bound)):
         raise ChallengeError("the drift bound must be a finite number at or above 0")
+    if step_check is not None and not (isinstance(step_check, (int, float)) and 0 <= step_check < 1
+                                       and math.isfinite(step_check)):
+        raise ChallengeError("the step check's crosstalk must be a number in 0..1 (or None: no step check)")
     if not isinstance(drift_terms, int) or not 0 <= drift_terms <= DRIFT_TERMS:
         raise ChallengeError(f"the drift's degree must be within 0..{DRIFT_TERMS}")
     kind = Kind.ILLUMINATION
@@ -480,22 +586,26 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     coefs = np.empty((nl, 3, drift_terms + 2))
     resid = np.zeros((nl, n, 3))
     excursion = np.zeros((nl, 3))                                  # the drift's range on the compared frames
-    for i in range(nl):
-        mi = int(m[i])
-        c, d, yl = care[i, :mi], drift[i, :mi], yy[i, :mi]
-        coefs[i] = _fit_channels(yl[c], d[c], x[:mi][c])
-        for ch in range(3):
-            own = d @ coefs[i, ch, :-1]
-            resid[i, :mi, ch] = yl[:, ch] - own
-            if drift_bound is not None:
-                excursion[i, ch] = np.ptp(own[c])
-    gains = coefs[:, :, -1]                                        # (lags, 3)
     # One frame's noise per channel: differences of consecutive settled frames of one step (the
     # screen's colour is the same in both, and slow drift cancels); 0 where there are none.
     pair = care[:, 1:] & care[:, :-1] & (sid[1:] == sid[:-1])
     pairs = np.count_nonzero(pair, axis=1)
     dy = np.where(pair[:, :, None], yy[:, 1:] - yy[:, :-1], 0.0)
     noise = np.sqrt((dy * dy).sum(axis=1) / np.maximum(pairs, 1)[:, None] / 2.0)
+    for i in range(nl):
+        mi = int(m[i])
+        c, d, yl = care[i, :mi], drift[i, :mi], yy[i, :mi]
+        if shared_drift and drift_terms > 0:
+            level = np.abs(np.mean(yl[c], axis=0))
+            coefs[i] = _fit_shared(yl[c], d[c], x[:mi][c], np.maximum(noise[i], 1e-9 * np.maximum(level, 1e-9)))
+        else:
+            coefs[i] = _fit_channels(yl[c], d[c], x[:mi][c])
+        for ch in range(3):
+            own = d @ coefs[i, ch, :-1]
+            resid[i, :mi, ch] = yl[:, ch] - own
+            if drift_bound is not None:
+                excursion[i, ch] = np.ptp(own[c])
+    gains = coefs[:, :, -1]                                        # (lags, 3)
     seps = gains / np.maximum(noise, 1e-6 * np.maximum(np.abs(coefs[:, :, 0]), 1e-6))
     if levels > 2:
         seps = seps / (levels - 1)                                 # one level's step over the noise
@@ -516,7 +626,10 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
             level = np.clip(np.rint(resid / gains[:, None, :] * top), 0, top)
         observed = np.where(finite, np.nan_to_num(level).astype(np.intp) @ digits, -1)
         code = np.clip(np.rint(x * top), 0, top).astype(np.intp) @ digits
-    wrong = np.where(np.all(gains > 0, axis=1), np.count_nonzero((observed != code) & care, axis=1), checked)
+    miss = observed != code
+    if step_check is not None:
+        miss = miss | _unsteady(care, yy, x, levels, step_check)
+    wrong = np.where(np.all(gains > 0, axis=1), np.count_nonzero(miss & care, axis=1), checked)
     late = np.count_nonzero((code[1:] != code[:-1]) & inside[:, 1:] & (observed[:, 1:] == code[:-1]), axis=1)
     # A step the window's end cuts to its uncertain frame is not compared; every other step must
     # have a frame with a face.

@@ -5,6 +5,7 @@ does not, and the search keeps its training and test nonces apart and plays its 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from bench import illum_adversary as adv
 from bench import illum_bits as ib
@@ -28,3 +29,22 @@ def test_the_search_scores_candidates_on_training_nonces_and_reports_both_strate
     r = adv.searched(16, k=2, n_train=3, n_test=5)
     assert r["test"] == 5 and 0 <= r["searched_passed"] <= 5 and 0 <= r["random_passed"] <= 5
     assert 0.0 <= r["best_score"] <= 1.0 and r["searched_upper95"] >= r["searched_passed"] / 5
+
+
+def test_the_search_runs_under_the_rule_it_is_given_and_can_score_every_candidate():
+    # The search meets the verifier it is told (rule ``nosteps``: the verifier before the step check);
+    # ``agree`` scores a candidate by the share of compared frames right, so candidates differ even
+    # where none comes within 2 mismatches of a training nonce (the step check's case).
+    v = ib.variant("today")
+    rng = np.random.default_rng(0)
+    train = [v.steps_for(rng.bytes(32), 16) for _ in range(4)]
+    own = v.colours(train[0], 16)
+    other = ib.blind_stream(v, 16, np.random.default_rng(7), "rhythm")
+    near = adv.near_pass(v, own, train, np.random.default_rng(1), "verifier", "agree")
+    far = adv.near_pass(v, other, train, np.random.default_rng(1), "verifier", "agree")
+    assert 0.25 <= near <= 1.0 and far < near
+    with pytest.raises(ValueError):
+        adv.near_pass(v, own, train, np.random.default_rng(1), "verifier", "best")
+    r = adv.searched(16, k=2, n_train=3, n_test=5, rule="nosteps", score="agree")
+    assert r["rule"] == "nosteps" and r["score"] == "agree" and 0 <= r["searched_passed"] <= 5
+

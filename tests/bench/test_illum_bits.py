@@ -1,7 +1,7 @@
 """The illumination-bits bench (``bench/illum_bits.py``, issue 20): its sequences are the ones it
-names (``today`` is the challenge's own), its level decoding and fit check decide what they should,
-its blind streams and bounds follow their rules, and the projector power levels' decoder tells a
-level from its neighbour."""
+names (``today`` is the challenge's own), its level decoding, fit check, shared drift and the
+challenge's step check decide what they should, its blind streams and bounds follow their rules,
+and the projector power levels' decoder tells a level from its neighbour."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from agent.liveness.challenge import PALETTE, Challenge, ChallengeError, Kind, verify_illumination
+from bench import challenge_stats as cs
 from bench import illum_bits as ib
 
 
@@ -69,8 +70,8 @@ def test_the_fit_check_refuses_a_blind_stream_the_drift_bends_into_the_sequence(
     # A 16-frameset window and another nonce's sequence (seed 35 of the bench's blind streams): the
     # verifier's cubic drift absorbs the differences; the fit's residual shows them.
     v, steps, y = bent_blind_stream()
-    assert verify_illumination(steps, y).passed
-    assert not verify_illumination(steps, y, fit_check=ib.FIT_CHECK).passed
+    assert verify_illumination(steps, y, step_check=None).passed
+    assert not verify_illumination(steps, y, fit_check=ib.FIT_CHECK, step_check=None).passed
     # A face that follows the sequence passes with it.
     live = response(v.colours(steps, 16), np.random.default_rng(4))
     assert verify_illumination(steps, live, fit_check=ib.FIT_CHECK).passed
@@ -89,18 +90,84 @@ def test_the_drift_bound_refuses_the_bent_blind_stream_and_keeps_a_drifting_face
     # differences from the sequence with a drift about twice the fitted gain; bounded to
     # DRIFT_BOUND times the gain, the drift cannot, and the stream is refused.
     v, steps, y = bent_blind_stream()
-    assert verify_illumination(steps, y).passed
+    assert verify_illumination(steps, y, step_check=None).passed
     assert not verify_illumination(steps, y, **ib.rule_options("bound")).passed
-    assert verify_illumination(steps, y, drift_bound=8.0).passed       # a loose bound binds nothing
+    assert verify_illumination(steps, y, drift_bound=8.0, step_check=None).passed   # a loose bound binds nothing
     # A live face whose own light drifts over the window by as much as the screen's response (a
     # sway, a cloud) passes with the bound, and is refused only by a bound tighter than its drift.
     x = v.colours(steps, 16)
     drifting = response(x, np.random.default_rng(4)) + 0.02 * np.linspace(0, 1, 16)[:, None] ** 2
     assert verify_illumination(steps, drifting, **ib.rule_options("bound")).passed
-    assert not verify_illumination(steps, drifting, drift_bound=0.5).passed
+    assert not verify_illumination(steps, drifting, drift_bound=0.5, step_check=None).passed
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ChallengeError):
             verify_illumination(steps, drifting, drift_bound=bad)
+
+
+def test_one_drift_shape_for_the_three_channels_refuses_the_bent_stream_but_not_every_one():
+    # The face's own light as one shape shared by the channels (rule ``shared``, not used): the seed-35
+    # stream needs its channels bent differently and is refused; a face drifting in all three
+    # channels together passes; seed 42's blind stream (16 framesets) still passes, as it does
+    # without the shared shape: a free scale per channel still bends a channel.
+    v, steps, y = bent_blind_stream()
+    assert not verify_illumination(steps, y, **ib.rule_options("shared")).passed
+    x = v.colours(steps, 16)
+    drifting = response(x, np.random.default_rng(4)) + 0.02 * np.linspace(0, 1, 16)[:, None] ** 2
+    assert verify_illumination(steps, drifting, **ib.rule_options("shared")).passed
+    rng = np.random.default_rng(42)
+    steps42 = v.steps_for(rng.bytes(32), 16)
+    y42 = ib.blind_face(ib.blind_stream(v, 16, rng, "rhythm"), rng)
+    assert verify_illumination(steps42, y42, **ib.rule_options("shared")).passed
+    assert verify_illumination(steps42, y42, **ib.rule_options("nosteps")).passed
+    assert not verify_illumination(steps42, y42).passed                     # the step check refuses it
+
+
+def test_the_step_check_refuses_the_bent_blind_stream_at_the_challenges_defaults():
+    # The seed-35 stream above passes the verifier without the step check with no mismatch; at the
+    # challenge's defaults its own edges inside the sequence's steps are changes the screen did not
+    # command, and it is refused (an outright contradiction, not "too weak to tell").
+    v, steps, y = bent_blind_stream()
+    before = verify_illumination(steps, y, step_check=None)
+    assert before.passed and before.mismatches == 0
+    r = verify_illumination(steps, y)
+    assert not r.passed and r.measurable and r.mismatches > 0
+    assert not verify_illumination(steps, y, **ib.rule_options("steps")).passed
+    # At the production window: the first of 40,000 seeded blind streams (another nonce's sequence,
+    # seeds 0..39,999) the verifier without the step check passes (22,144; the next is 28,207).
+    rng = np.random.default_rng(22144)
+    steps32 = v.steps_for(rng.bytes(32), 32)
+    y32 = ib.blind_face(ib.blind_stream(v, 32, rng, "rhythm"), rng)
+    before = verify_illumination(steps32, y32, step_check=None)
+    assert before.passed and before.mismatches == 0
+    r = verify_illumination(steps32, y32)
+    assert not r.passed and r.measurable and r.mismatches > 0
+    for bad in (-0.1, 1.0, float("nan"), float("inf"), "0.25"):
+        with pytest.raises(ChallengeError):
+            verify_illumination(steps, y, step_check=bad)
+
+
+def test_the_step_check_keeps_drifting_faces_whose_screen_lands_through_the_timing_model():
+    # Live faces as the bench renders them: the screen's colours land through the simulator's timing
+    # model (lag 3, one frame more at 30 % of the edges), the face answers with the simulated panel's
+    # crosstalk between channels (challenge_stats.CROSSTALK, up to 0.22 of a channel's own gain), and
+    # its own light drifts in all three channels together by about one screen step over the window
+    # (breathing and a sway) with a little noise. Every window passes at the challenge's defaults.
+    v = ib.variant("today")
+    rng = np.random.default_rng(8)
+    level = np.array([0.2, 0.15, 0.1])
+    response = 0.02 * cs.CROSSTALK
+    for _ in range(12):
+        steps = v.steps_for(rng.bytes(32), 32)
+        x = v.colours(steps, 32)
+        src = cs._landings(x, 3, 0.3, rng)
+        shown = np.where((src < 0)[:, None], 0.0, x[np.maximum(src, 0)])
+        t = np.arange(32) / 32
+        # A cloud or a sway (10 % of the room's light over the window, either way) and breathing.
+        own = 0.1 * rng.choice([-1, 1]) * t ** 2 + 0.01 * np.sin(2 * np.pi * 0.3 * t * 32 / 30 + rng.uniform(0, 7))
+        y = level * (1 + own)[:, None] + shown @ response.T + rng.normal(0, 2e-4, (32, 3))
+        assert np.ptp(level[0] * own) >= 0.5 * 0.02             # red's own light moves by ~ its gain
+        r = verify_illumination(steps, y)
+        assert r.passed and r.mismatches == 0, r
 
 
 def test_blind_streams_and_rates_follow_their_rules():

@@ -10,10 +10,13 @@ response close to its noise; each through ``check_shape`` and ``verify`` under t
 thresholds and under others. Asserted identical: the outcome (accepted, ``MALFORMED`` or
 ``EVIDENCE_FAILED``), the refusal's text and each challenge's result, every field to the bit (the
 separation too: windows whose response is rounding noise, where the separation is ~1e-13 and
-decides which lag is reported, are among them)."""
+decides which lag is reported, are among them), with the illumination's step check off (the check
+before had none). With it on, as the server runs, the outcome changes only from accepted to refused,
+and never for evidence that meets its nonce."""
 
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -108,17 +111,8 @@ def _outcome(verify, p: pb.ProbePayload, lv: dict, nonce: bytes, kinds, frames: 
         return ("EVIDENCE_FAILED", str(exc), None)
 
 
-def _same(p, lv, nonce, kinds, frames, t) -> str:
-    old = _outcome(ref.verify, p, lv, nonce, kinds, frames, t)
-    now = _outcome(evidence.verify, p, lv, nonce, kinds, frames, t)
-    assert repr(now) == repr(old)               # repr: floats to the bit, NaN equal to NaN
-    return now[0]
-
-
-def test_the_server_refuses_and_accepts_what_it_did_before():
+def _corpus():
     rng = np.random.default_rng(20)
-    seen: dict[str, set[str]] = {}
-    windows = 0
     for seed in range(60):
         nonce = rng.bytes(32)
         kinds = KINDS[seed % 3]
@@ -127,9 +121,38 @@ def test_the_server_refuses_and_accepts_what_it_did_before():
         for variant in VARIANTS:
             p, lv = _payload(nonce, kinds, frames, lag, seed, variant)
             for t in (EvidenceThresholds(), OTHER):
-                seen.setdefault(variant, set()).add(_same(p, lv, nonce, kinds, frames, t))
-                windows += 1
+                yield variant, (p, lv, nonce, kinds, frames, t)
+
+
+def test_the_server_refuses_and_accepts_what_it_did_before(monkeypatch):
+    # The check before the lag search was vectorised had no step check (``verify_illumination``'s
+    # ``step_check``, on by default since): with it off, every outcome to the bit as before.
+    # With it on, as the server runs: evidence that meets its nonce (``valid``) has the outcome it
+    # had; any other outcome is either the one it had or an illumination refusal where the check
+    # before accepted or refused too (a window whose colour jumps within the screen's steps: noise of
+    # 5-20 % per frame, shuffled frames, a response near its noise; a refusal before by a check the
+    # server makes after the challenges, which a refusal now does not reach). Never the other way.
+    unchecked = functools.partial(new.verify_illumination, step_check=None)
+    seen: dict[str, set[str]] = {}
+    changed: dict[str, int] = {}
+    windows = 0
+    for variant, (p, lv, nonce, kinds, frames, t) in _corpus():
+        old = _outcome(ref.verify, p, lv, nonce, kinds, frames, t)
+        with monkeypatch.context() as m:
+            m.setattr(evidence, "verify_illumination", unchecked)
+            before = _outcome(evidence.verify, p, lv, nonce, kinds, frames, t)
+        assert repr(before) == repr(old)               # repr: floats to the bit, NaN equal to NaN
+        seen.setdefault(variant, set()).add(before[0])
+        windows += 1
+        now = _outcome(evidence.verify, p, lv, nonce, kinds, frames, t)
+        if repr(now) != repr(old):
+            assert variant != "valid", (frames, old, now)
+            assert now[0] == "EVIDENCE_FAILED" and now[1].startswith("illumination"), (old, now)
+            assert old[0] in ("OK", "EVIDENCE_FAILED"), (old, now)
+            changed[variant] = changed.get(variant, 0) + 1
     assert windows == 60 * len(VARIANTS) * 2
+    # Some spoiled evidence the check before accepted is refused now; none that meets its nonce.
+    assert changed and "valid" not in changed
     # The corpus reaches every outcome: evidence accepted, refused and unreadable.
     assert "OK" in seen["valid"] and seen["nan"] == {"MALFORMED"} and seen["inf"] == {"MALFORMED"}
     assert {"EVIDENCE_FAILED"} <= seen["random"] and {"EVIDENCE_FAILED"} <= seen["crop"]
@@ -186,8 +209,12 @@ def test_each_challenges_verdict_is_what_it_was_at_every_lag_bound():
             rgb = face_response(g)
             for max_lag in (0, 2, 4, 7):
                 for sep in (3.0, 0.0):
-                    _same_sequence(new.verify_illumination(ch.steps, rgb, max_lag=max_lag, min_separation=sep),
-                                   ref.verify_illumination(ch.steps, rgb, max_lag=max_lag, min_separation=sep))
+                    old = ref.verify_illumination(ch.steps, rgb, max_lag=max_lag, min_separation=sep)
+                    _same_sequence(new.verify_illumination(ch.steps, rgb, max_lag=max_lag, min_separation=sep,
+                                                           step_check=None), old)
+                    # With the step check (the default) a window passes only where it passed before.
+                    assert old.passed or not new.verify_illumination(ch.steps, rgb, max_lag=max_lag,
+                                                                     min_separation=sep).passed
                     _same_sequence(new.verify_projector(ch.schedule, e, max_lag=max_lag, min_separation=sep),
                                    ref.verify_projector(ch.schedule, e, max_lag=max_lag, min_separation=sep))
                     results += 2
@@ -214,8 +241,9 @@ def test_illumination_and_projector_verdicts_match_on_arbitrary_windows(frames, 
     if step:
         e = np.round(e / (step * 100)) * step * 100
     for max_lag in (2, 4):
-        _same_sequence(new.verify_illumination(ch.steps, rgb, max_lag=max_lag),
-                       ref.verify_illumination(ch.steps, rgb, max_lag=max_lag))
+        old = ref.verify_illumination(ch.steps, rgb, max_lag=max_lag)
+        _same_sequence(new.verify_illumination(ch.steps, rgb, max_lag=max_lag, step_check=None), old)
+        assert old.passed or not new.verify_illumination(ch.steps, rgb, max_lag=max_lag).passed
         _same_sequence(new.verify_projector(ch.schedule, e, max_lag=max_lag),
                        ref.verify_projector(ch.schedule, e, max_lag=max_lag))
 
