@@ -111,6 +111,15 @@ def _outcome(verify, p: pb.ProbePayload, lv: dict, nonce: bytes, kinds, frames: 
         return ("EVIDENCE_FAILED", str(exc), None)
 
 
+def _same(p, lv, nonce, kinds, frames, t) -> str:
+    """The outcome, asserted to the bit the same as the check before (for evidence that meets its
+    nonce, which the step check does not change)."""
+    old = _outcome(ref.verify, p, lv, nonce, kinds, frames, t)
+    now = _outcome(evidence.verify, p, lv, nonce, kinds, frames, t)
+    assert repr(now) == repr(old)               # repr: floats to the bit, NaN equal to NaN
+    return now[0]
+
+
 def _corpus():
     rng = np.random.default_rng(20)
     for seed in range(60):
