@@ -50,7 +50,7 @@ from agent.devices.lease import DeviceManager
 from agent.devices.policy import DeviceSettings, check_policy
 from agent.liveness.challenge import Challenge, Kind
 from agent.liveness.fusion import load_thresholds
-from agent.liveness.supervisor import Assessment, LivenessSupervisor, RemoteGate
+from agent.liveness.supervisor import Assessment, LivenessSupervisor, LivenessWorkerError, RemoteGate
 from agent.pipeline.align import AlignedFrameSet, align_frameset
 from agent.pipeline.frames import FramesetReader
 from agent.purpose import Purpose
@@ -62,7 +62,7 @@ from agent.security.keys import Signer
 from agent.security.pseudonym import Pseudonymizer
 from agent.session.capabilities import capabilities
 from agent.session.counter import ProbeCounter
-from agent.session.errors import Cancelled, FramesLost, StageTimeout
+from agent.session.errors import Cancelled, ExposureNotHeld, FramesLost, StageTimeout
 from agent.session.events import FRAMES_LOST, CaptureEvent, Error, Progress, Result
 from agent.session.lockout import PRESENTATION_FAILURES, Lockout
 from agent.session.projector import ExposurePlan, Projector
@@ -244,6 +244,10 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
                 exposure.end()                 # no material measure to plan for: the IR imager's own AE again
             # Each frameset goes to the liveness worker as it arrives, so the worker judges while
             # the camera is still capturing; after the last frame only fusion remains.
+            # From here the window is charged as a failed presentation until a verdict settles it:
+            # ending it early (frames stopped, camera lost, cancel, the stream closed, the daemon
+            # killed) must not buy an injector that sees it going badly a free try (lockout.begin).
+            lockout.begin(sid, *keys)
             with deps.supervisor.open_judge(frames=ch.frames, nonce=ch.nonce, thresholds=load_thresholds(req.channel),
                                             channel=req.channel, kinds=tuple(k.value for k in kinds)) as worker:
                 # Declared held, the exposure is held or the session ends (SES_EXPOSURE_NOT_HELD).
@@ -268,6 +272,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
                 t = mark("liveness", t)
                 timings.update(_liveness_parts(r.timing_ms, timings["liveness"]))
         v = r.verdict
+        lockout.settle(sid)                            # judged: the verdict counts, as below
         if v.verdict != "live" or r.best is None:
             sets.clear()
             lockout.fail(*keys)
@@ -322,16 +327,30 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         # The window lost a frameset: not judged (by their place its framesets no longer line up with
         # the challenge), but counted like a failed presentation, so that gaps an injector on the
         # camera link fakes buy it no free tries. The person is asked to try again (a new session).
-        lockout.fail(*keys)
+        if not lockout.forfeit(sid):
+            lockout.fail(*keys)
         deps.record("error", session_id=sid, stage=stage, code=exc.code, message=exc.message[:200], counted=True)
         yield FRAMES_LOST
         yield Error(exc.code, exc.message)
     except CaptureAgentError as exc:
         sets.clear()
-        # An outage, a worker fault, a camera error or a timeout is not the person's failure: no strike.
-        deps.record("error", session_id=sid, stage=stage, code=exc.code, message=exc.message[:200])
+        # An outage, a worker fault, a camera error or a timeout before the challenge window is not
+        # the person's failure: no strike. Inside the window only a liveness worker fault (the
+        # terminal's own) or an exposure lock the camera refuses (before the window's first frame
+        # is read: nothing of it seen) settles the window's charge; a window that ended otherwise
+        # keeps it.
+        counted = False
+        if isinstance(exc, (LivenessWorkerError, ExposureNotHeld)):
+            lockout.settle(sid)
+        else:
+            counted = lockout.forfeit(sid)
+        deps.record("error", session_id=sid, stage=stage, code=exc.code, message=exc.message[:200],
+                    **({"counted": True} if counted else {}))
         yield Error(exc.code, exc.message)
     finally:
+        # Still open here: the stream was closed in the window (GeneratorExit) or something
+        # unexpected ended it. The charge counts.
+        lockout.forfeit(sid)
         window.close()
         sets.clear()
         # Stage timings (ms, flat: the audit log takes scalars only) for the record and the metrics.

@@ -8,6 +8,14 @@ free tries). A server outage, a worker
 fault, a camera error or a timeout says nothing about the person and counts for nothing (five
 ``UPL_UNAVAILABLE`` used to lock the next, different subject out).
 
+A challenge window is charged in advance (:meth:`Lockout.begin`, when the nonce has arrived and the
+window opens): a session that ends without a verdict after that (the frames stop, the camera is
+lost, a cancel, the kiosk client closing the stream, the daemon killed) keeps its strike, since an
+injector on the camera link that sees the window going badly could otherwise end it and try again
+with a new nonce for free; only a verdict (which then counts as above) or a liveness worker fault
+(the terminal's, not the person's) settles the charge without one. A charge still open when the
+state is loaded (the daemon died in a window) counts as a failure then.
+
 The counts persist across restarts in ``<state_dir>/lockout.json`` (written to a temporary file,
 fsynced and renamed over the old one, mode 0600), keyed by ``terminal:<id>`` and by the subject's
 keyed pseudonym (``agent/security/pseudonym.py``): nothing biometric, no subject reference in the
@@ -42,6 +50,7 @@ class Lockout:
         self.path = Path(path) if path is not None else None
         self._fails: dict[str, deque] = defaultdict(deque)
         self._until: dict[str, float] = {}
+        self._pending: dict[str, list[str]] = {}   # session id -> the keys its open window is charged to
         self._lock = threading.Lock()
         if self.path is not None and self.path.exists():
             self._load()
@@ -68,6 +77,32 @@ class Lockout:
                     q.clear()
             self._save(now)
 
+    def begin(self, session_id: str, *keys: str) -> None:
+        """Charge ``session_id``'s challenge window to ``keys`` until :meth:`settle` or
+        :meth:`forfeit` (kept on disk: a daemon killed in the window counts it at its next start)."""
+        with self._lock:
+            self._pending[session_id] = list(keys)
+            self._save(self.clock())
+
+    def settle(self, session_id: str) -> bool:
+        """The window reached a verdict, or failed for a reason that is not the person's: no strike
+        from the charge. False if ``session_id`` had none open."""
+        with self._lock:
+            if self._pending.pop(session_id, None) is None:
+                return False
+            self._save(self.clock())
+            return True
+
+    def forfeit(self, session_id: str) -> bool:
+        """The window ended without a verdict: the charge becomes one failed presentation. False if
+        ``session_id`` had none open."""
+        with self._lock:
+            keys = self._pending.pop(session_id, None)
+        if keys is None:
+            return False
+        self.fail(*keys)
+        return True
+
     def succeed(self, *keys: str) -> None:
         with self._lock:
             changed = [self._fails.pop(k, None) for k in keys]
@@ -84,9 +119,15 @@ class Lockout:
             for k, ts in data["fails"].items():
                 self._fails[str(k)] = deque(float(t) for t in ts)
             self._until = {str(k): float(t) for k, t in data["until"].items()}
+            orphans = [[str(k) for k in keys] for keys in data.get("pending", {}).values()]
+            if not all(isinstance(keys, list) for keys in data.get("pending", {}).values()):
+                raise TypeError("pending")
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise LockoutStateError(f"lockout state {self.path} cannot be read ({type(exc).__name__}); "
                                     "move it aside to start with no failures counted") from None
+        # Windows open when the daemon last stopped ended without a verdict: each counts now.
+        for keys in orphans:
+            self.fail(*keys)
 
     def _save(self, now: float) -> None:
         if self.path is None:
@@ -99,7 +140,8 @@ class Lockout:
         if len(self._fails) > MAX_KEYS:
             for k in sorted(self._fails, key=lambda k: self._fails[k][-1])[:len(self._fails) - MAX_KEYS]:
                 del self._fails[k]
-        data = {"version": 1, "fails": {k: list(q) for k, q in self._fails.items()}, "until": self._until}
+        data = {"version": 1, "fails": {k: list(q) for k, q in self._fails.items()}, "until": self._until,
+                "pending": self._pending}
         tmp = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as fh:

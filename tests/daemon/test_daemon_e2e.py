@@ -91,12 +91,16 @@ def test_sigterm_stops_gracefully_and_nothing_biometric_was_written(deployment):
                    "request_refused", "agent_stop", "checkpoint"):
         assert needed in events, needed
     # Everything the agent wrote, anywhere it could: new or changed files under the deployment and
-    # its TMPDIR/HOME are exactly the audit log, the probe counter and the config digest.
+    # its TMPDIR/HOME are exactly the audit log, the probe counter, the config digest and the
+    # lockout state (every challenge window is charged there while it runs: keyed pseudonyms and
+    # times, nothing biometric).
     after = snapshot(root)
     changed = sorted(k for k in after if before_differs(deployment["before"], after, k))
     assert changed == ["dev/state/audit-hmac.key", "dev/state/audit.jsonl", "dev/state/camera-holder.lock",
-                       "dev/state/camera-maintenance.lock", "dev/state/config-sha256",
+                       "dev/state/camera-maintenance.lock", "dev/state/config-sha256", "dev/state/lockout.json",
                        "dev/state/probe-counter"], changed
+    assert (root / "dev/state/lockout.json").stat().st_mode & 0o777 == 0o600
+    assert json.loads(after["dev/state/lockout.json"])["pending"] == {}             # every window settled
     for lock in ("camera-maintenance.lock", "camera-holder.lock"):             # locks, never data, 0600
         st = (root / "dev/state" / lock).stat()
         assert st.st_size == 0 and st.st_mode & 0o777 == 0o600, lock

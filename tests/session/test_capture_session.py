@@ -235,6 +235,35 @@ def test_outages_and_worker_faults_are_not_the_persons_failures(make_deps, inges
     assert result(live(deps, subject="the-next-person"))["result"]["accepted"]
 
 
+def test_frames_that_stop_in_the_challenge_window_count_like_a_failed_presentation(make_deps, monkeypatch):
+    # Review 8's high: an injector on the camera link that sees the window going badly stops sending
+    # frames (or fakes an unplug); that ended SES_STAGE_TIMEOUT with no strike, a free try with a new
+    # nonce every time. The window is charged from its start; only a verdict or a worker fault settles it.
+    from drivers.errors import FrameTimeout
+    from drivers.sim import camera as simcam
+    lock, read = simcam.SimCamera.lock_exposure, simcam.SimCamera.read
+    stop_at: dict[int, int] = {}
+
+    def locking(self, stream, setting=None):                  # the exposure is locked for the window
+        stop_at.setdefault(id(self), self._color_tick + 4)
+        return lock(self, stream, setting)
+
+    def stalling(self, *a, **kw):
+        if id(self) in stop_at and self._color_tick >= stop_at[id(self)]:
+            raise FrameTimeout("the injector stops sending")
+        return read(self, *a, **kw)
+    monkeypatch.setattr(simcam.SimCamera, "lock_exposure", locking)
+    monkeypatch.setattr(simcam.SimCamera, "read", stalling)
+    deps = make_deps(max_failures=2, challenge_window_s=3.0)
+    seen: list[dict] = []
+    deps.observer = lambda event, data: seen.append(dict(data)) if event == "error" else None
+    for _ in range(2):
+        stop_at.clear()
+        assert result(events(deps, subject="cust-stall"))["error"]["code"] == "SES_STAGE_TIMEOUT"
+    assert [d.get("counted") for d in seen] == [True, True]
+    assert result(events(deps, subject="cust-stall"))["error"]["code"] == "SES_LOCKED_OUT"
+
+
 def test_the_liveness_stage_parts_take_only_numbers_from_the_worker():
     # Whole milliseconds within the stage's own time as the daemon measured it: the worker's numbers
     # reach the audit log and the probe, and must not be a wide channel out of the sandbox.

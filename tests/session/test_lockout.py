@@ -87,7 +87,8 @@ def test_the_counts_survive_a_restart_in_a_private_file_without_references(tmp_p
     with pytest.raises(LockedOut):
         Lockout(s, clock=clock, path=path).check("subject:3f9a")
     data = json.loads(path.read_text())
-    assert set(data) == {"version", "fails", "until"} and set(data["until"]) == {"terminal:t", "subject:3f9a"}
+    assert set(data) == {"version", "fails", "until", "pending"} and set(data["until"]) == {"terminal:t",
+                                                                                           "subject:3f9a"}
     clock.now += 301.0
     Lockout(s, clock=clock, path=path).check("terminal:t", "subject:3f9a")
 
@@ -98,3 +99,37 @@ def test_a_damaged_state_file_is_an_error_not_a_reset(tmp_path):
     with pytest.raises(LockoutStateError) as exc:
         Lockout(SessionSettings(), path=path)
     assert exc.value.code == "SES_LOCKOUT_STATE"
+
+
+def test_a_window_is_charged_until_a_verdict_settles_it(lock):
+    # Review 8's high: a window ended early (frames stopped, camera lost, cancel) was no strike, so an
+    # injector that saw it going badly could end it and try again with a new nonce for free.
+    lockout, clock = lock
+    lockout.begin("s1", "terminal:t", "subject:a")
+    assert lockout.settle("s1") and not lockout.settle("s1")       # judged: no strike from the charge
+    assert not lockout.forfeit("s1")
+    for sid in ("s2", "s3", "s4"):
+        lockout.begin(sid, "terminal:t", "subject:a")
+        assert lockout.forfeit(sid)                                 # ended without a verdict: a strike
+    with pytest.raises(LockedOut):
+        lockout.check("terminal:t")
+    with pytest.raises(LockedOut):
+        lockout.check("subject:a")
+
+
+def test_a_window_open_when_the_daemon_died_counts_at_its_next_start(tmp_path):
+    clock = FakeClock()
+    path = tmp_path / "lockout.json"
+    s = SessionSettings(max_failures=2, failure_window_s=60.0, lockout_s=300.0)
+    first = Lockout(s, clock=clock, path=path)
+    first.fail("terminal:t")
+    first.begin("s1", "terminal:t")                          # then SIGKILL: nothing settles it
+    restarted = Lockout(s, clock=clock, path=path)
+    with pytest.raises(LockedOut):
+        restarted.check("terminal:t")
+    assert json.loads(path.read_text())["pending"] == {}    # counted once, not again at the next start
+    clock.now += 301.0
+    Lockout(s, clock=clock, path=path).check("terminal:t")
+    path.write_text(json.dumps({"version": 1, "fails": {}, "until": {}, "pending": {"s": "terminal:t"}}))
+    with pytest.raises(LockoutStateError):
+        Lockout(s, clock=clock, path=path)
