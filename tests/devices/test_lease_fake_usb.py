@@ -26,6 +26,10 @@ from hil.fakes import usbcam
 FAST = DeviceSettings(stall_timeout_s=0.4, read_timeout_s=0.1, restart_timeout_s=0.4, reset_timeout_s=0.6,
                       replug_timeout_s=1.0, replug_poll_s=0.02, host_heartbeat_timeout_s=0.6, host_read_hang_s=0.8,
                       lease_wait_s=1.5, idle_period_s=0.1)
+# For tests about something other than recovery: the watchdogs give a starved host (CI's two busy
+# cores) seconds, so a slow read is not taken for a hung SDK and the camera restarted under the test.
+STEADY = dataclasses.replace(FAST, stall_timeout_s=10.0, host_heartbeat_timeout_s=10.0, host_read_hang_s=10.0,
+                             lease_wait_s=30.0)
 
 
 @pytest.fixture(autouse=True)
@@ -325,7 +329,7 @@ def test_fake_usb_rig_claims_each_exposure_lock_from_the_camera_that_owns_its_st
     from agent.session.window import exposure_lock_declared
     depth = usbcam.FakeUsbDevice(bus, "SIMCAM1", fps=30)
     colour = usbcam.FakeUsbDevice(bus, "COLOUR2", kinds=("color",), projector=False, fps=30, bus_path="1-3")
-    m = DeviceManager([colour.uri, depth.behind("sim://?seed=3&realtime=0")], FAST)   # colour from the first URI
+    m = DeviceManager([colour.uri, depth.behind("sim://?seed=3&realtime=0")], STEADY)  # colour from the first URI
     m.start()
     try:
         owners = m.rig.status().owners
