@@ -101,7 +101,7 @@ SIM_SCREEN_LAG = 1
 LUX_SWEEP = (15, 40, 150, 600, 2500, 5000, 7500)
 # Blind and genuine pass under: the verifier as the challenge has it, the verifier with its fit's
 # residual checked (``verify_illumination(fit_check=3)``, measured here, not used), the clean rule.
-RULES = ("verifier", "nosteps", "fit3", "linear", "bound", "shared", "steps", "clean")
+RULES = ("verifier", "nosteps", "halfgain", "fit3", "linear", "bound", "shared", "steps", "clean")
 # The rules a blind table shows by default (``steps`` is the challenge's default, ``verifier``).
 ROW_RULES = tuple(r for r in RULES if r != "steps")
 FIT_CHECK = 3.0
@@ -127,6 +127,7 @@ def rule_options(rule: str) -> dict[str, Any]:
     options: dict[str, dict[str, Any]] = {"fit3": {"fit_check": FIT_CHECK, **off}, "linear": {"drift_terms": 1, **off},
                                           "bound": {"drift_bound": DRIFT_BOUND, **off},
                                           "shared": {"shared_drift": True, **off}, "nosteps": off,
+                                          "halfgain": {"step_noise": None},
                                           "steps": {"step_check": ILLUMINATION_CROSSTALK}}
     return options.get(rule, {})
 
@@ -179,14 +180,19 @@ def blind_stream(v: Variant, n: int, rng: np.random.Generator, strategy: str) ->
     return cs.fixed_steps(n, (v.steps[0] + v.steps[1]) // 2, v.palette, rng, first=1)
 
 
-def blind_face(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A clean response to the colours ``x`` a blind stream shows: a face's own light plus 2 % per
-    channel, with a little noise (the verifier's separation test then sees a physical-looking stream)."""
-    return np.array([0.2, 0.15, 0.1]) + 0.02 * x + rng.normal(0, 1e-4, x.shape)
+BLIND_GAIN = 0.02
+
+
+def blind_face(x: np.ndarray, rng: np.random.Generator, noise: float = 1e-4) -> np.ndarray:
+    """A clean response to the colours ``x`` a blind stream shows: a face's own light plus
+    ``BLIND_GAIN`` (2 %) per channel, with a little noise (the verifier's separation test then sees a
+    physical-looking stream; ``noise``: its standard deviation per frame and channel, which an
+    injector chooses: ``BLIND_GAIN / noise`` is the stream's gain over its noise)."""
+    return np.array([0.2, 0.15, 0.1]) + BLIND_GAIN * x + rng.normal(0, noise, x.shape)
 
 
 def blind_rate(v: Variant, frames: int, trials: int, strategy: str, seed: int = 11,
-               rule: str = "verifier") -> float:
+               rule: str = "verifier", noise: float = 1e-4) -> float:
     """Share of ``trials`` fresh nonces a blind stream passes: decided by ``verify_illumination``
     itself on a clean response (``rule="verifier"``), by it with the fit's residual checked
     (``"fit3"``: ``fit_check=FIT_CHECK``), or by the clean rule (``"clean"``: every settled frame shows
@@ -201,7 +207,7 @@ def blind_rate(v: Variant, frames: int, trials: int, strategy: str, seed: int = 
         if rule == "clean":
             passed += cs._clean_pass(x, v.colours(steps, frames), ILLUMINATION_MAX_LAG)
         else:
-            passed += verify_illumination(steps, blind_face(x, rng), levels=v.levels, **opts).passed
+            passed += verify_illumination(steps, blind_face(x, rng, noise), levels=v.levels, **opts).passed
     return passed / trials
 
 

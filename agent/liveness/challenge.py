@@ -60,6 +60,14 @@ ILLUMINATION_MIN_SEPARATION = 3.0
 # (``verify_illumination(step_check=...)``; the simulated panel's largest, into the camera's red,
 # is (0.17 + 0.02) / 0.78 = 0.24, drivers/sim/screen.py).
 ILLUMINATION_CROSSTALK = 0.25
+# The step check's tolerance in units of the noise of a difference of two frames (sqrt(2) times one
+# frame's noise), where that is wider than half a level's step of the gain
+# (``verify_illumination(step_noise=...)``). From the Gaussian tail, not fitted: a 32-frameset window
+# compares ~28 frames x 3 channels at its lag, ~84 differences, and under 40 compared frames allows no
+# mismatch; for pure noise to refuse at most ~1 % of genuine windows each difference may exceed the
+# tolerance with probability ~1.2e-4 (two-sided), i.e. 3.85 of its noise; 4 (6.3e-5 each, 0.5 % of
+# windows) leaves room for the noise being estimated from ~20 pairs.
+ILLUMINATION_STEP_NOISE = 4.0
 # Frames whose state may disagree with the projector schedule (beyond an edge's uncertain frame),
 # per this many frames compared: none in a window of under 40 compared frames.
 FRAMES_PER_ALLOWED_MISMATCH = 40
@@ -412,7 +420,8 @@ def _fit_shared(y: np.ndarray, drift: np.ndarray, x: np.ndarray, scale: np.ndarr
     return out
 
 
-def _unsteady(care: np.ndarray, yy: np.ndarray, x: np.ndarray, levels: int, crosstalk: float) -> np.ndarray:
+def _unsteady(care: np.ndarray, yy: np.ndarray, x: np.ndarray, levels: int, crosstalk: float,
+              noise: np.ndarray | None = None, step_noise: float | None = None) -> np.ndarray:
     """(lags, frames): compared frames (settled, with a face) whose change of colour since the
     compared frame before them (frames between not compared: an edge's uncertain frame, no face) is
     not the commanded change.
@@ -423,9 +432,12 @@ def _unsteady(care: np.ndarray, yy: np.ndarray, x: np.ndarray, levels: int, cros
     fails when on some channel the change into it lies outside the gain times the commanded change,
     widened by the panel's crosstalk (the other screen channels' changes reaching this camera channel
     together at 0 to ``crosstalk`` times its gain per unit of their largest change, in that change's
-    direction), by more than half a level's step of the gain. So a full step of change where none was
-    commanded, or none where one was, is refused whatever the other channels did. Every compared
-    frame but the first of a lag whose gains are not all positive fails."""
+    direction), by more than half a level's step of the gain, or, where wider, ``step_noise`` times
+    the noise of a difference of two frames (``noise``: the lag's one-frame noise per channel, times
+    sqrt(2)). So a full step of change where none was commanded, or none where one was, is refused
+    whatever the other channels did, as long as the gain is at least ``2 * sqrt(2) * step_noise``
+    times the noise; below that (bright light) noise alone does not refuse a genuine frame. Every
+    compared frame but the first of a lag whose gains are not all positive fails."""
     nl, n = care.shape
     out = np.zeros((nl, n), bool)
     for i in range(nl):
@@ -447,9 +459,12 @@ def _unsteady(care: np.ndarray, yy: np.ndarray, x: np.ndarray, levels: int, cros
         down = np.stack([np.minimum(fall[:, 1], fall[:, 2]), np.minimum(fall[:, 0], fall[:, 2]),
                          np.minimum(fall[:, 0], fall[:, 1])], axis=1)
         own = dy - g * dx
+        tol = g / (levels - 1) / 2
+        if noise is not None and step_noise is not None:
+            tol = np.maximum(tol, step_noise * math.sqrt(2.0) * noise[i])
         with np.errstate(invalid="ignore"):
             beyond = np.maximum(own - crosstalk * g * up, crosstalk * g * down - own)
-            out[i, idx[1:]] = np.any(~(beyond <= g / (levels - 1) / 2), axis=1)
+            out[i, idx[1:]] = np.any(~(beyond <= tol), axis=1)
     return out
 
 
@@ -476,7 +491,8 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
                         min_separation: float = ILLUMINATION_MIN_SEPARATION, levels: int = 2,
                         fit_check: float | None = None, drift_terms: int = DRIFT_TERMS,
                         drift_bound: float | None = None, shared_drift: bool = False,
-                        step_check: float | None = ILLUMINATION_CROSSTALK) -> SequenceResult:
+                        step_check: float | None = ILLUMINATION_CROSSTALK,
+                        step_noise: float | None = ILLUMINATION_STEP_NOISE) -> SequenceResult:
     """Did the face's colour follow the screen? ``rgb[k]``: frame k's mean linear (R, G, B) over the
     face (NaN where no face was measured), with the colour camera's exposure and white balance
     locked.
@@ -533,13 +549,22 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     compared frame must also have CHANGED from the compared frame before it by the commanded change
     (:func:`_unsteady`): within a step by nothing, across an edge by the gain times the change of each
     channel (the panel's crosstalk from the other channels allowed for), each within half a level's
-    step of the gain, measured on the changes alone. Between frames one or two apart the face's own
+    step of the gain (or, where wider, ``step_noise`` times the noise: below), measured on the
+    changes alone. Between frames one or two apart the face's own
     light barely moves (breathing, a sway, a cloud take seconds), so no drift enters the comparison
     and none can bend it; a frame failing it counts as a mismatch. A stream that does not know the
     nonce shows its own edges inside the sequence's steps or misses the sequence's edges, whatever
     its levels: this is the clean rule's decision (``bench.challenge_stats._clean_pass``), on the
     changes (docs/liveness.md, *The step check*: at 32 framesets 0 of 20,000 random and 0 of 60,000
-    searched blind windows, against 1 and 33 without it; every genuine window kept)."""
+    searched blind windows, against 1 and 33 without it; every genuine window kept; measured with
+    half the gain alone, before ``step_noise``).
+
+    ``step_noise`` (the challenge's ``ILLUMINATION_STEP_NOISE``; None: half a level's step of the gain
+    alone, the step check as first merged, ``bench.illum_bits``' rule ``halfgain``): the step check's
+    tolerance per channel is the wider of half a level's step of the gain and ``step_noise`` times
+    the noise of a difference of two frames (sqrt(2) times the lag's one-frame noise). In bright light
+    the screen's gain is small against one frame's noise and half of it alone refused genuine windows
+    (docs/liveness.md, *The step check*)."""
     if not isinstance(levels, int) or levels < 2:
         raise ChallengeError("an illumination sequence needs at least 2 levels per channel")
     if drift_bound is not None and not (isinstance(drift_bound, (int, float)) and drift_bound >= 0
@@ -548,6 +573,9 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     if step_check is not None and not (isinstance(step_check, (int, float)) and 0 <= step_check < 1
                                        and math.isfinite(step_check)):
         raise ChallengeError("the step check's crosstalk must be a number in 0..1 (or None: no step check)")
+    if step_noise is not None and not (isinstance(step_noise, (int, float)) and 0 <= step_noise
+                                       and math.isfinite(step_noise)):
+        raise ChallengeError("the step check's noise factor must be a finite number at or above 0 (or None)")
     if not isinstance(drift_terms, int) or not 0 <= drift_terms <= DRIFT_TERMS:
         raise ChallengeError(f"the drift's degree must be within 0..{DRIFT_TERMS}")
     kind = Kind.ILLUMINATION
@@ -628,7 +656,7 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
         code = np.clip(np.rint(x * top), 0, top).astype(np.intp) @ digits
     miss = observed != code
     if step_check is not None:
-        miss = miss | _unsteady(care, yy, x, levels, step_check)
+        miss = miss | _unsteady(care, yy, x, levels, step_check, noise, step_noise)
     wrong = np.where(np.all(gains > 0, axis=1), np.count_nonzero(miss & care, axis=1), checked)
     late = np.count_nonzero((code[1:] != code[:-1]) & inside[:, 1:] & (observed[:, 1:] == code[:-1]), axis=1)
     # A step the window's end cuts to its uncertain frame is not compared; every other step must

@@ -183,3 +183,26 @@ def test_face_grid_and_response_leave_out_a_few_changing_cells():
     grids[8] *= 1.05
     resp = face_response(grids)
     assert resp[5] == pytest.approx(resp[0], rel=1e-6) and resp[8] == pytest.approx(resp[0] * 1.05, rel=1e-6)
+
+
+def test_the_step_check_tolerates_bright_light_noise_but_not_an_unknown_sequence():
+    # Bright light: the screen's gain only ~7 times one frame's noise (0.02 x 0.85 over 0.0025). Half
+    # the gain alone (``step_noise=None``, the step check as first merged) refuses about half of these
+    # genuine windows on noise alone; the tolerance widened to ILLUMINATION_STEP_NOISE times the
+    # noise of a difference passes them as the verifier without the step check does.
+    rng = np.random.default_rng(8)
+    new = old = off = 0
+    for i in range(40):
+        c = Challenge.from_nonce(bytes([i]) * 32, 32, (Kind.ILLUMINATION,))
+        y = face_colours(c.steps, 1, rng, sd=0.02 / 8)
+        new += verify_illumination(c.steps, y).passed
+        old += verify_illumination(c.steps, y, step_noise=None).passed
+        off += verify_illumination(c.steps, y, step_check=None).passed
+    assert old <= 30 and new >= off - 2 and off >= 38, (new, old, off)
+    # Another sequence's colours at the same noise are still refused.
+    c = Challenge.from_nonce(b"j" * 32, 32, (Kind.ILLUMINATION,))
+    other = Challenge.from_nonce(b"q" * 32, 32, (Kind.ILLUMINATION,))
+    assert not verify_illumination(c.steps, face_colours(other.steps, 1, rng, sd=0.02 / 8)).passed
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ChallengeError):
+            verify_illumination(c.steps, face_colours(c.steps, 1, rng), step_noise=bad)
