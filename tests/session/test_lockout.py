@@ -74,10 +74,15 @@ def test_a_new_strike_count_starts_after_a_lockout(lock):
     lockout.check("terminal:t")
 
 
+def on_disk(tmp_path, max_failures: int) -> tuple[SessionSettings, FakeClock, object]:
+    """Settings, a clock and a state file for lockouts that restart (each ``Lockout(s, clock=clock,
+    path=path)`` is the daemon started again)."""
+    return (SessionSettings(max_failures=max_failures, failure_window_s=60.0, lockout_s=300.0), FakeClock(),
+            tmp_path / "lockout.json")
+
+
 def test_the_counts_survive_a_restart_in_a_private_file_without_references(tmp_path):
-    clock = FakeClock()
-    path = tmp_path / "lockout.json"
-    s = SessionSettings(max_failures=3, failure_window_s=60.0, lockout_s=300.0)
+    s, clock, path = on_disk(tmp_path, 3)
     first = Lockout(s, clock=clock, path=path)
     first.fail("terminal:t", "subject:3f9a")
     first.fail("terminal:t", "subject:3f9a")
@@ -118,9 +123,7 @@ def test_a_window_is_charged_until_a_verdict_settles_it(lock):
 
 
 def test_a_window_open_when_the_daemon_died_counts_at_its_next_start(tmp_path):
-    clock = FakeClock()
-    path = tmp_path / "lockout.json"
-    s = SessionSettings(max_failures=2, failure_window_s=60.0, lockout_s=300.0)
+    s, clock, path = on_disk(tmp_path, 2)
     first = Lockout(s, clock=clock, path=path)
     first.fail("terminal:t")
     first.begin("s1", "terminal:t")                          # then SIGKILL: nothing settles it
