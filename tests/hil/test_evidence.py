@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -180,6 +181,7 @@ def test_the_server_uses_its_own_thresholds(rig):
     rig.state.evidence = evidence.EvidenceThresholds(illumination_min_separation=1e6)
     rec = submit(c, rig.probe(ch))
     assert rec.reason == "EVIDENCE_FAILED" and "illumination" in rec.detail
+    assert re.search(r"server's check: \d+ of \d+ frames disagree", rec.detail), rec.detail   # frames, not steps
 
 
 def test_a_camera_that_cannot_meet_the_channels_policy_is_refused_before_anyone_poses(rig):
