@@ -16,7 +16,7 @@ import grpc
 from cryptography.hazmat.primitives import serialization
 
 from agent.security import audit
-from hil.devproc import Child, free_port
+from hil.devproc import Child
 from hil.ingest.config import build_state, load_server_config
 from hil.ingest.server import serve
 from hil.provision import Provisioned, provision_dev, toml_value
@@ -50,7 +50,7 @@ class AgentUnderTest:
             session["challenge_window_s"] = o.challenge_window_s
         if o.quality_timeout_s is not None:
             session["quality_timeout_s"] = o.quality_timeout_s
-        p = provision_dev(self.workdir / "terminal", port=free_port(), camera_uri=self.rig.camera_uri,
+        p = provision_dev(self.workdir / "terminal", port=0, camera_uri=self.rig.camera_uri,
                           retry_window_s=1.0, session=session, **self.rig.server_settings())
         self.p = p
         server_toml = p.server_config.read_text()
@@ -70,7 +70,8 @@ class AgentUnderTest:
         p.agent_config.write_text(text)
         cfg, base = load_server_config(p.server_config)
         state, tls = build_state(cfg, base)
-        server, _ = serve(state, tls, cfg.listen)
+        server, port = serve(state, tls, cfg.listen)
+        self.p = p = p.serving_on(port)
         self._server = server
         try:
             self.daemon = Child(["run", "--config", str(p.agent_config)], "capture-agent: ready",

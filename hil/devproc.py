@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -15,8 +16,12 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drivers.errors import CaptureAgentError
+
+if TYPE_CHECKING:
+    from hil.provision import Provisioned
 
 
 class ChildFailed(CaptureAgentError):
@@ -79,9 +84,29 @@ class Child:
     def output(self) -> str:
         return "".join(self.lines)
 
+    def __enter__(self) -> Child:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()                       # also when what follows its start fails: no orphan left running
+
 
 def start_server(config: Path, **kw) -> Child:
     return Child(["server", "--config", str(config)], "ingest server: ready", **kw)
+
+
+def start_dev_server(p: Provisioned, **kw) -> tuple[Child, Provisioned]:
+    """The provisioned development server (``provision_dev(..., port=0)``) on a port the kernel
+    picks, and ``p`` with the agent's config pointed at it (:meth:`Provisioned.serving_on`)."""
+    server = start_server(p.server_config, **kw)
+    m = re.search(r"ready on [^ ]+:(\d+);", server.ready_line)
+    try:
+        if not m:
+            raise ChildFailed(f"the server's ready line names no port: {server.ready_line}")
+        return server, p.serving_on(int(m.group(1)))
+    except BaseException:
+        server.stop()
+        raise
 
 
 def start_daemon(config: Path, **kw) -> Child:

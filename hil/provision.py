@@ -16,6 +16,7 @@ Every private key is written with mode 0600 from its first byte.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -62,6 +63,19 @@ class Provisioned:
     terminal_id: str
     port: int
     camera: dict[str, str] = field(default_factory=dict)   # the pinned camera: serial, firmware, calibration_sha256
+
+    def serving_on(self, port: int) -> Provisioned:
+        """A deployment provisioned with ``port=0`` (the server binds a port the kernel picks), its
+        agent config pointed at the port the server got; rewritten in place, so the file keeps its
+        owner and mode. A port found free and bound later can be taken in between by anything else."""
+        endpoint = toml_value("127.0.0.1:0")
+        text = self.agent_config.read_text()
+        if self.port != 0 or text.count(endpoint) != 1 or not 0 < port < 65536:
+            raise ValueError(f"{self.agent_config} was not provisioned for a port picked at start (port=0)")
+        with open(self.agent_config, "r+") as fh:
+            fh.write(text.replace(endpoint, toml_value(f"127.0.0.1:{port}")))
+            fh.truncate()
+        return dataclasses.replace(self, port=port)
 
 
 def toml_value(v: Any) -> str:

@@ -34,7 +34,7 @@ from agent.security import audit
 from agent.session.events import Error, Illumination, Progress, Result
 from agent.session.request import CaptureRequest
 from agent.uplink.client import UplinkClient, UplinkConnection
-from hil.devproc import free_port, start_daemon
+from hil.devproc import start_daemon
 from hil.ingest.config import build_state, load_server_config
 from hil.ingest.server import serve
 from hil.provision import provision_dev
@@ -112,11 +112,12 @@ def run(args) -> int:
     t_start = time.monotonic()
     checks: list[tuple[str, bool, str]] = []
     tmp = tempfile.mkdtemp(prefix="capture-agent-demo-")
-    p = provision_dev(tmp, port=free_port(), camera_uri=LIVE, retry_window_s=1.0, keep_sealed=4)
+    p = provision_dev(tmp, port=0, camera_uri=LIVE, retry_window_s=1.0, keep_sealed=4)
     print(f"capture-agent demo (working directory {tmp})")
     cfg, base = load_server_config(p.server_config)
     state, tls = build_state(cfg, base)
     server, port = serve(state, tls, cfg.listen)
+    p = p.serving_on(port)
     print(f"  1. reference ingest server: mutual TLS gRPC on 127.0.0.1:{port}, terminal {p.terminal_id} registered")
     daemon = None
     try:

@@ -19,7 +19,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from agent.security import audit
-from hil.devproc import ChildFailed, free_port, start_daemon, start_server
+from hil.devproc import ChildFailed, start_daemon, start_dev_server
 from hil.provision import provision_dev
 from tests.helpers.live import cli_events, until_accepted
 
@@ -37,19 +37,17 @@ IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"\x93NUMPY", b"BM", b"II*\x00", b"M
 def deployment(tmp_path_factory):
     root = tmp_path_factory.mktemp("deploy")
     tmp = tmp_path_factory.mktemp("daemon-tmp")           # the daemon's TMPDIR and HOME: scanned too
-    p = provision_dev(root / "dev", port=free_port(), camera_uri="sim://?seed=21&identity=3&lux=150")
-    before = snapshot(root)
+    p = provision_dev(root / "dev", port=0, camera_uri="sim://?seed=21&identity=3&lux=150")
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify_path = str(tmp / "notify.sock")
     notify.bind(notify_path)
     notify.settimeout(30)
     env = {"TMPDIR": str(tmp), "HOME": str(tmp), "NOTIFY_SOCKET": notify_path}
-    server = start_server(p.server_config)
-    daemon = start_daemon(p.agent_config, env=env)
-    yield {"p": p, "root": root, "tmp": tmp, "before": before, "daemon": daemon, "notify": notify, "server": server}
-    daemon.stop()
-    server.stop()
-    notify.close()
+    server, p = start_dev_server(p)                      # writes the server's port into the agent's config
+    before = snapshot(root)
+    with notify, server, start_daemon(p.agent_config, env=env) as daemon:
+        yield {"p": p, "root": root, "tmp": tmp, "before": before, "daemon": daemon, "notify": notify,
+               "server": server}
 
 
 def test_ready_on_stdout_and_to_systemd(deployment):
@@ -154,7 +152,7 @@ def test_bad_config_is_a_clear_error(tmp_path):
 
 
 def test_a_world_readable_key_is_refused(tmp_path):
-    p = provision_dev(tmp_path / "dev", port=free_port())
+    p = provision_dev(tmp_path / "dev")
     os.chmod(p.root / "agent" / "signing.key", 0o644)
     out = subprocess.run([sys.executable, "-m", "agent.cli", "run", "--config", str(p.agent_config)],
                          capture_output=True, text=True, timeout=60)

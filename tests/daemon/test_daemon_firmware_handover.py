@@ -27,7 +27,7 @@ from agent.localapi.service import SERVICE
 from agent.observe.health import probe_local_api
 from drivers.sim import SIM_CHALLENGE_WINDOW_S
 from firmware import manifest as mf
-from hil.devproc import free_port, start_daemon, start_server
+from hil.devproc import start_daemon, start_dev_server
 from hil.fakes import usbcam, usbcam_fw
 from hil.provision import provision_dev
 from tests.helpers.firmware import sha
@@ -85,7 +85,7 @@ def _wait(pred, limit_s, what):
 def test_an_update_beside_the_running_daemon(tmp_path):
     usbcam_fw.register()
     dev = usbcam.FakeUsbDevice(tmp_path / "bus", vid=VID, pid=PID, firmware="1.0.0")
-    p = provision_dev(tmp_path / "dev", port=free_port(),
+    p = provision_dev(tmp_path / "dev", port=0,
                       camera_uri=dev.behind("sim://?subject=live&lux=300&distance_mm=500"),
                       session={"challenge_window_s": SIM_CHALLENGE_WINDOW_S})       # the sim behind the fake
     key = Ed25519PrivateKey.generate()
@@ -101,45 +101,43 @@ def test_an_update_beside_the_running_daemon(tmp_path):
     with open(p.agent_config, "a") as fh:
         fh.write(f'\n[firmware]\nmanifest = "{tmp_path / "manifest.json"}"\n'
                  f'release_key = "{tmp_path / "release.pem"}"\nreenumerate_timeout_s = 5.0\nhandover_timeout_s = 5.0\n')
-    server = start_server(p.server_config)
-    daemon = start_daemon(p.agent_config, module=MODULE)
-    updater = None
-    try:
-        print("before the update:", _session_gets_the_camera(p))
-        _wait(lambda: _camera_health(p) == "SERVING", 10, "the camera to be serving")
+    server, p = start_dev_server(p)
+    with server, start_daemon(p.agent_config, module=MODULE):
+        updater = None
+        try:
+            print("before the update:", _session_gets_the_camera(p))
+            _wait(lambda: _camera_health(p) == "SERVING", 10, "the camera to be serving")
 
-        hold = dev.dir / "hold_update"
-        hold.touch()                                   # the update stops before it writes: a window to look
-        updater = subprocess.Popen([sys.executable, "-m", MODULE, "firmware", "update", "--device", dev.uri, "--image",
-                                    str(tmp_path / "fw.bin"), "--config", str(p.agent_config), "--json"],
-                                   cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        _wait(lambda: dev.count("update_open") == 1, 30, "the update to get the device")
-        assert _camera_health(p) == "NOT_SERVING"
-        out = _capture(p)
-        assert out.returncode == 2 and '"code": "FW_MAINTENANCE"' in out.stdout, out.stdout[-2000:]
-        hold.unlink()
-        stdout, stderr = updater.communicate(timeout=60)
-        assert updater.returncode == 0, stderr[-2000:]
-        result = json.loads(stdout.splitlines()[-1])
-        assert result["result"] == "updated" and result["identity"]["firmware"] == "1.1.0"
+            hold = dev.dir / "hold_update"
+            hold.touch()                                   # the update stops before it writes: a window to look
+            updater = subprocess.Popen([sys.executable, "-m", MODULE, "firmware", "update", "--device", dev.uri,
+                                        "--image", str(tmp_path / "fw.bin"), "--config", str(p.agent_config),
+                                        "--json"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            _wait(lambda: dev.count("update_open") == 1, 30, "the update to get the device")
+            assert _camera_health(p) == "NOT_SERVING"
+            out = _capture(p)
+            assert out.returncode == 2 and '"code": "FW_MAINTENANCE"' in out.stdout, out.stdout[-2000:]
+            hold.unlink()
+            stdout, stderr = updater.communicate(timeout=60)
+            assert updater.returncode == 0, stderr[-2000:]
+            result = json.loads(stdout.splitlines()[-1])
+            assert result["result"] == "updated" and result["identity"]["firmware"] == "1.1.0"
 
-        # The server pins the terminal's camera, firmware included: the bank's registry learns the new
-        # version (SIGHUP re-reads it), or every probe from the updated camera is UNKNOWN_CAMERA.
-        cfg = Path(p.server_config)
-        cfg.write_text(re.sub(r'(?m)^firmware = "1\.0\.0"$', 'firmware = "1.1.0"', cfg.read_text()))
-        reloads = sum("ingest server: reloaded" in ln for ln in server.lines)
-        server.proc.send_signal(signal.SIGHUP)
-        # The reload is the server's own thread's: waited for, not slept past (a probe that beat it
-        # would be UNKNOWN_CAMERA, which the session below does not accept).
-        _wait(lambda: sum("ingest server: reloaded" in ln for ln in server.lines) > reloads, 30,
-              "the server to re-read its terminals")
-        _wait(lambda: _camera_health(p) == "SERVING", 30, "the daemon to reopen the camera")
-        print("after the update:", _session_gets_the_camera(p))
-    finally:
-        if updater is not None and updater.poll() is None:
-            updater.kill()
-        daemon.stop()
-        server.stop()
+            # The server pins the terminal's camera, firmware included: the bank's registry learns the new
+            # version (SIGHUP re-reads it), or every probe from the updated camera is UNKNOWN_CAMERA.
+            cfg = Path(p.server_config)
+            cfg.write_text(re.sub(r'(?m)^firmware = "1\.0\.0"$', 'firmware = "1.1.0"', cfg.read_text()))
+            reloads = sum("ingest server: reloaded" in ln for ln in server.lines)
+            server.proc.send_signal(signal.SIGHUP)
+            # The reload is the server's own thread's: waited for, not slept past (a probe that beat it
+            # would be UNKNOWN_CAMERA, which the session below does not accept).
+            _wait(lambda: sum("ingest server: reloaded" in ln for ln in server.lines) > reloads, 30,
+                  "the server to re-read its terminals")
+            _wait(lambda: _camera_health(p) == "SERVING", 30, "the daemon to reopen the camera")
+            print("after the update:", _session_gets_the_camera(p))
+        finally:
+            if updater is not None and updater.poll() is None:
+                updater.kill()
     names = [json.loads(line)["event"] for line in p.audit.read_text().splitlines()]
     assert names.index("camera_released_for_update") < names.index("camera_reopened_after_update")
     reopened = [json.loads(line) for line in p.audit.read_text().splitlines()

@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from agent.security import audit
-from hil.devproc import Child, free_port, start_server
+from hil.devproc import Child, start_dev_server
 from hil.provision import provision_dev
 from tests.helpers.live import cli_events, until_accepted
 from tests.helpers.users import (
@@ -55,7 +55,7 @@ def deployment():
     d = shared_tmp("ca-unit-")
     # Two cores shared with other work: a generous quality deadline (timing is not what this tests;
     # the sim's challenge window is provisioned for its slow rendering).
-    p = provision_dev(d / "dev", port=free_port(), camera_uri="sim://?seed=21&identity=3&lux=150",
+    p = provision_dev(d / "dev", port=0, camera_uri="sim://?seed=21&identity=3&lux=150",
                       allowed_uids=(), allowed_groups=(DAEMON_USER,), nonce_ttl_s=120.0,
                       session={"quality_timeout_s": 60.0})
     # What systemd would make: RuntimeDirectory 0750 and StateDirectory 0700, owned by User:Group;
@@ -65,7 +65,7 @@ def deployment():
         os.chmod(path, mode)
     for path in [p.root / "agent", *(p.root / "agent").iterdir()]:
         os.chown(path, uid, gid)
-    server = start_server(p.server_config)
+    server, p = start_dev_server(p)
     python, env = interpreter_for_others()
     groups = ",".join(str(grp.getgrnam(g).gr_gid) for g in unit_value("SupplementaryGroups").split())
     command = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
@@ -73,12 +73,11 @@ def deployment():
                "setpriv", f"--reuid={uid}", f"--regid={gid}", f"--groups={groups}", "--inh-caps=-all",
                "--bounding-set=-all", python, str(ROOT / "tests" / "helpers" / "unit_sandbox.py"), str(UNIT), "--",
                python]
-    daemon = Child(["run", "--config", str(p.agent_config)], "capture-agent: ready", command=command, cwd="/",
-                   clean_env=True, timeout_s=180,
-                   env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **env, "CAPTURE_AGENT_HSM_PIN": "246810"})
-    yield {"p": p, "daemon": daemon, "uid": uid, "gid": gid}
-    daemon.stop()
-    server.stop()
+    with server, Child(["run", "--config", str(p.agent_config)], "capture-agent: ready", command=command, cwd="/",
+                       clean_env=True, timeout_s=180,
+                       env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **env,
+                            "CAPTURE_AGENT_HSM_PIN": "246810"}) as daemon:
+        yield {"p": p, "daemon": daemon, "uid": uid, "gid": gid}
     shutil.rmtree(d, ignore_errors=True)
 
 

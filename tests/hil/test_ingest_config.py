@@ -14,7 +14,7 @@ from agent.errors import ConfigError
 from agent.purpose import Purpose
 from agent.security.keys import generate_file_key, load_signer
 from agent.uplink.client import UplinkClient, UplinkConnection, UplinkRefused
-from hil.devproc import free_port, start_server
+from hil.devproc import start_dev_server
 from hil.ingest.config import build_state, build_store, load_server_config
 from hil.ingest.redis_store import RedisStore
 from hil.provision import provision_dev
@@ -24,7 +24,7 @@ from tests.helpers.terminals import CAPS
 
 @pytest.fixture
 def dev(tmp_path):
-    return provision_dev(tmp_path / "dev", port=free_port())
+    return provision_dev(tmp_path / "dev", port=0)
 
 
 def _with(config: Path, text: str, **replace: str) -> Path:
@@ -93,7 +93,7 @@ def _hup(child, n_reloads: int) -> None:
 
 @pytest.mark.slow
 def test_sighup_rotates_a_terminal_key_with_overlap_and_revokes_without_a_restart(dev):
-    child = start_server(dev.server_config, timeout_s=60)
+    child, dev = start_dev_server(dev, timeout_s=60)
     client = _client(dev)
     try:
         old = load_signer(f"file:{dev.agent_config.parent / 'signing.key'}")

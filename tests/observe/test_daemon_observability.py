@@ -18,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from agent.localapi.service import SERVICE
 from agent.observe.health import CAMERA_SERVICE
-from hil.devproc import free_port, start_daemon, start_server
+from hil.devproc import free_port, start_daemon, start_dev_server
 from hil.provision import provision_dev
 from tests.helpers.live import cli_events, until_accepted
 
@@ -30,15 +30,13 @@ S = health_pb2.HealthCheckResponse
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
     root = tmp_path_factory.mktemp("obs-deploy")
-    p = provision_dev(root / "dev", port=free_port(), camera_uri="sim://?seed=21&identity=3&lux=150")
+    p = provision_dev(root / "dev", port=0, camera_uri="sim://?seed=21&identity=3&lux=150")
     metrics_port = free_port()
     with open(p.agent_config, "a") as f:
         f.write(f'\n[metrics]\nenabled = true\nlisten = "127.0.0.1:{metrics_port}"\n')
-    server = start_server(p.server_config)
-    d = start_daemon(p.agent_config)
-    yield p, d, metrics_port
-    d.stop()
-    server.stop()
+    server, p = start_dev_server(p)
+    with server, start_daemon(p.agent_config) as d:
+        yield p, d, metrics_port
 
 
 def scrape(port: int) -> str:
