@@ -68,12 +68,12 @@ class Provisioned:
         """A deployment provisioned with ``port=0`` (the server binds a port the kernel picks), its
         agent config pointed at the port the server got; rewritten in place, so the file keeps its
         owner and mode. A port found free and bound later can be taken in between by anything else."""
-        endpoint = toml_value("127.0.0.1:0")
+        line = f"endpoints = [{toml_value('127.0.0.1:0')}]\n"
         text = self.agent_config.read_text()
-        if self.port != 0 or text.count(endpoint) != 1 or not 0 < port < 65536:
+        if self.port != 0 or text.count(line) != 1 or not 0 < port < 65536:
             raise ValueError(f"{self.agent_config} was not provisioned for a port picked at start (port=0)")
         with open(self.agent_config, "r+") as fh:
-            fh.write(text.replace(endpoint, toml_value(f"127.0.0.1:{port}")))
+            fh.write(text.replace(line, f"endpoints = [{toml_value(f'127.0.0.1:{port}')}]\n"))
             fh.truncate()
         return dataclasses.replace(self, port=port)
 

@@ -6,6 +6,7 @@ log; the endpoint is gone after SIGTERM."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import urllib.error
@@ -18,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from agent.localapi.service import SERVICE
 from agent.observe.health import CAMERA_SERVICE
-from hil.devproc import free_port, start_daemon, start_dev_server
+from hil.devproc import start_daemon, start_dev_server
 from hil.provision import provision_dev
 from tests.helpers.live import cli_events, until_accepted
 
@@ -31,12 +32,13 @@ S = health_pb2.HealthCheckResponse
 def daemon(tmp_path_factory):
     root = tmp_path_factory.mktemp("obs-deploy")
     p = provision_dev(root / "dev", port=0, camera_uri="sim://?seed=21&identity=3&lux=150")
-    metrics_port = free_port()
     with open(p.agent_config, "a") as f:
-        f.write(f'\n[metrics]\nenabled = true\nlisten = "127.0.0.1:{metrics_port}"\n')
+        f.write('\n[metrics]\nenabled = true\nlisten = "127.0.0.1:0"\n')     # a port the kernel picks
     server, p = start_dev_server(p)
     with server, start_daemon(p.agent_config) as d:
-        yield p, d, metrics_port
+        bound = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", d.output())
+        assert bound, d.output()[-2000:]
+        yield p, d, int(bound.group(1))
 
 
 def scrape(port: int) -> str:
