@@ -1,6 +1,8 @@
 """drivers.openni against the real OpenNI2 runtime (Debian libopenni2-0) and its Dummy device."""
 
 import math
+import os
+import threading
 import time
 from itertools import pairwise
 
@@ -177,3 +179,34 @@ def test_dummy_device_claims_no_exposure_lock_and_refuses_one(dummy):
     for s in (StreamKind.IR, StreamKind.COLOR):
         with pytest.raises(drivers.CapabilityUnsupported):
             dummy.lock_exposure(s)
+
+
+def _native_tasks() -> set[int]:
+    """This process's threads that Python did not start (OpenNI's, its drivers')."""
+    py = {t.native_id for t in threading.enumerate()}
+    return {int(t) for t in os.listdir("/proc/self/task")} - py
+
+
+def test_open_start_stop_cycles_leave_no_native_threads_behind():
+    # Each stream costs OpenNI2 a frame thread from create to destroy, and the Dummy driver a
+    # producer thread from start until it sees the stop. Parked (never destroyed) handles kept both:
+    # + 2 threads a cycle, more when stop came before a frame (the producer then never stops).
+    # Measured in this process: a pytest worker, like a camera host re-opening a camera, must stay flat.
+    cam = drivers.open("openni://Dummy")
+    cam.start()
+    cam.read(2.0)
+    cam.stop()                                       # OpenNI2's own threads (initialised once) are up
+    before, parked = _native_tasks(), len(openni._parked)
+    for i in range(6):
+        cam = drivers.open("openni://Dummy" if i % 3 else "openni://Dummy?streams=depth")
+        cam.start()
+        if i % 2:
+            cam.read(2.0)
+        cam.stop()                                   # even cycles: stop straight after start
+    left = _native_tasks() - before
+    deadline = time.monotonic() + 10.0               # a destroyed stream's frame thread is joined in
+    while left and time.monotonic() < deadline:      # oniStreamDestroy; bounded wait, not a sleep
+        time.sleep(0.01)
+        left &= _native_tasks()
+    assert not left, f"{len(left)} native threads outlived 6 Dummy open/start/stop cycles"
+    assert len(openni._parked) == parked, "a Dummy handle was parked instead of destroyed"
