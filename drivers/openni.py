@@ -377,6 +377,7 @@ class OpenNICamera(Camera):
         self._soft = self._uri_bytes in _JOIN_BY_TASKS
         self._streams: dict[StreamKind, openni2.VideoStream] = {}
         self._running: set[StreamKind] = set()          # streams started (and not yet stopped)
+        self._framed: set[StreamKind] = set()           # ... of which a frame was read since
         self._parked_any = False
         self._waits: set[int] | None = set()            # producer threads to see leave before destroying
         self._profiles: dict[StreamKind, StreamProfile] = {}
@@ -686,6 +687,7 @@ class OpenNICamera(Camera):
             ts_us, index = int(of.timestamp), int(of.frameIndex)
         finally:
             of.close()   # hand the SDK buffer back at once; our pixels are a copy
+        self._framed.add(kind)
         if kind in self._frames_left:
             self._frames_left[kind] -= 1
         prof = self._profiles[kind]
@@ -700,7 +702,7 @@ class OpenNICamera(Camera):
 
     def _halt(self) -> None:
         """oniStreamStop on every stream. A software driver's (``_JOIN_BY_TASKS``) started streams
-        are stopped only once each has a frame (its producer has set its running flag; stopped
+        are stopped only once each has had a frame (its producer has set its running flag; stopped
         before that, the Dummy's producer ran on in 38 of 40 tries), and the producer threads the
         last stop ends are kept in ``_waits`` for ``_teardown``."""
         if not self._soft:
@@ -713,7 +715,9 @@ class OpenNICamera(Camera):
             return
         deadline = time.monotonic() + SOFT_STOP_S
         started = [(k, st) for k, st in self._streams.items() if k in self._running]
-        for _, st in started:
+        for k, st in started:
+            if k in self._framed:
+                continue
             try:
                 openni2.wait_for_any_stream([st], max(0.0, deadline - time.monotonic()))
             except OpenNIError:
@@ -722,6 +726,7 @@ class OpenNICamera(Camera):
             tids = _producers.stop((self._uri_bytes, int(_SENSORS[k])), st)
             self._waits = None if tids is None or self._waits is None else self._waits | tids
         self._running.clear()
+        self._framed.clear()
 
     def _teardown(self) -> None:
         """Stop every stream, then destroy it (oniStreamStop, then oniStreamDestroy; ``stop``
