@@ -59,9 +59,16 @@ _WAIT_SLICE_S = 0.05               # how often a blocked read checks for disconn
 # ``openni://SERIAL`` (letters and digits) rather than a bus-address URI such as ``2bc5/0401@1/5``.
 _SERIAL = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
 
-# Software devices whose driver crashes if a stream is destroyed after stop (Debian's DummyDevice):
-# their handles are stopped and parked here for the life of the process instead of destroyed.
-_PARK_INSTEAD_OF_DESTROY = frozenset({b"Dummy"})
+# Software devices whose driver never joins its frame threads (Debian's DummyDevice; OpenNI2 2.2's
+# DummyDevice.cpp): a stream's start() spawns a producer thread that sets the stream's running flag
+# as its first act, stop() only clears that flag, and destroying the stream deletes it at once. So a
+# stop before the producer ran is undone (it runs on for the life of the process), and a destroy
+# before it left makes it segfault in freed memory a moment later. Their streams are stopped only
+# once a frame shows the producer running, and destroyed only once the threads their start made
+# are gone from /proc/self/task (see _Producers); a handle whose threads do not leave within
+# SOFT_STOP_S is parked here for the life of the process instead (never destroyed: that could crash).
+_JOIN_BY_TASKS = frozenset({b"Dummy"})
+SOFT_STOP_S = 5.0
 _parked: list = []
 # After the recorded streams stop, how long a frame already inside the driver's callback is given to
 # finish before the Recorder is destroyed (libOpenNI2 deadlocks on its locks otherwise; record mode only).
@@ -71,6 +78,70 @@ _redist: Path | None = None
 _init_lock = threading.Lock()
 _initialized_from: Path | None = None
 _listener = None
+
+
+def _task_ids() -> set[int] | None:
+    """This process's native threads (kernel task ids); None when /proc cannot tell."""
+    try:
+        return {int(t) for t in os.listdir("/proc/self/task")}
+    except (OSError, ValueError):
+        return None
+
+
+def _tasks_gone(tids: set[int], deadline: float) -> bool:
+    """Wait (polling, until ``deadline``) until none of ``tids`` is a live thread of this process."""
+    while True:
+        alive = {t for t in tids if os.path.exists(f"/proc/self/task/{t}")}
+        if not alive:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        tids = alive
+        time.sleep(0.002)
+
+
+class _Producers:
+    """The producer threads a software driver's stream start made, per (device URI, sensor type).
+
+    OpenNI2 shares one driver stream per sensor between all handles of a device: the driver's
+    stream starts with the first of them and stops with the last, and is deleted with the last
+    one destroyed. So the threads belong to the sensor, and only the handle that stops it last has
+    to see them leave before it is destroyed (a handle destroyed while others are started or alive
+    does not reach the driver). Threads that appear while ``start`` runs are taken as the driver's:
+    another thread of this process made in that instant is waited for too, and a wait that does not
+    end parks the handle, which is safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[tuple[bytes, int], int] = {}
+        self._threads: dict[tuple[bytes, int], set[int] | None] = {}
+
+    def start(self, key: tuple[bytes, int], st) -> None:
+        with self._lock:
+            before = _task_ids()
+            st.start()
+            after = _task_ids()
+            self._running[key] = self._running.get(key, 0) + 1
+            had = self._threads.get(key, set())
+            self._threads[key] = None if before is None or after is None or had is None else had | (after - before)
+
+    def stop(self, key: tuple[bytes, int], st) -> set[int] | None:
+        """Stop ``st``; the threads to see leave before it may be destroyed (empty while other
+        handles keep the sensor started; None: unknown, so it must not be destroyed)."""
+        with self._lock:
+            try:
+                st.stop()
+            except Exception:
+                pass
+            left = self._running.get(key, 1) - 1
+            if left > 0:
+                self._running[key] = left
+                return set()
+            self._running.pop(key, None)
+            return self._threads.pop(key, set())
+
+
+_producers = _Producers()
 
 
 def configure(redist_dir: str | os.PathLike[str] | None) -> None:
@@ -298,8 +369,17 @@ class OpenNICamera(Camera):
         self._fov = (math.radians(_q_float(parsed, "hfov", DEFAULT_HFOV_DEG)),
                      math.radians(_q_float(parsed, "vfov", DEFAULT_VFOV_DEG)))
         self._device = self._open_device()
-        self._uri_bytes = bytes(self._device.get_device_info().uri)
+        try:
+            self._uri_bytes = bytes(self._device.get_device_info().uri)
+        except BaseException:
+            self._device.close()
+            raise
+        self._soft = self._uri_bytes in _JOIN_BY_TASKS
         self._streams: dict[StreamKind, openni2.VideoStream] = {}
+        self._running: set[StreamKind] = set()          # streams started (and not yet stopped)
+        self._framed: set[StreamKind] = set()           # ... of which a frame was read since
+        self._parked_any = False
+        self._waits: set[int] | None = set()            # producer threads to see leave before destroying
         self._profiles: dict[StreamKind, StreamProfile] = {}
         self._notes: list[str] = []
         self._registered = False
@@ -467,7 +547,11 @@ class OpenNICamera(Camera):
             if self._is_file:
                 self._device.playback.set_repeat_enabled(False)
             for k, st in self._streams.items():
-                st.start()
+                if self._soft:
+                    _producers.start((self._uri_bytes, int(_SENSORS[k])), st)
+                else:
+                    st.start()
+                self._running.add(k)
                 self._profiles[k] = self._profile(k, st)
                 if k is StreamKind.DEPTH:
                     self._depth_range = self._ask_depth_range(st)
@@ -479,6 +563,9 @@ class OpenNICamera(Camera):
                 "; Astra-class devices cannot stream IR and colour together: use streams=depth,ir and a separate "
                 "colour camera in [camera] uris (Astra Pro colour is a UVC camera)")
             raise UnsupportedMode(f"OpenNI cannot start streams {[k.value for k in kinds]}: {exc}{both}") from None
+        except BaseException:
+            self._teardown()                    # e.g. an unsupported pixel format: no stream left running
+            raise
         assert _listener is not None            # made by ensure_initialized(), which __init__ called
         _listener.watch(self._uri_bytes, self)
         self._started = True
@@ -499,8 +586,7 @@ class OpenNICamera(Camera):
             with self._io:
                 # The streams stop first and frames in flight drain: libOpenNI2 deadlocked in
                 # oniRecorderDestroy (its lock against a frame callback's) about one time in six.
-                for st in self._streams.values():
-                    st.stop()
+                self._halt()
                 time.sleep(RECORDER_DRAIN_S)
                 rec.stop()
                 rec.close()
@@ -601,6 +687,7 @@ class OpenNICamera(Camera):
             ts_us, index = int(of.timestamp), int(of.frameIndex)
         finally:
             of.close()   # hand the SDK buffer back at once; our pixels are a copy
+        self._framed.add(kind)
         if kind in self._frames_left:
             self._frames_left[kind] -= 1
         prof = self._profiles[kind]
@@ -613,14 +700,43 @@ class OpenNICamera(Camera):
                      clock_domain=ClockDomain.HARDWARE, host_time_ns=time.monotonic_ns(), frame_number=index,
                      intrinsics=intr, device_serial=self._serial(), depth_scale=scale, metadata=md)
 
-    def _teardown(self) -> None:
-        for st in self._streams.values():
+    def _halt(self) -> None:
+        """oniStreamStop on every stream. A software driver's (``_JOIN_BY_TASKS``) started streams
+        are stopped only once each has had a frame (its producer has set its running flag; stopped
+        before that, the Dummy's producer ran on in 38 of 40 tries), and the producer threads the
+        last stop ends are kept in ``_waits`` for ``_teardown``."""
+        if not self._soft:
+            for st in self._streams.values():
+                try:
+                    st.stop()
+                except Exception:
+                    pass
+            self._running.clear()
+            return
+        deadline = time.monotonic() + SOFT_STOP_S
+        started = [(k, st) for k, st in self._streams.items() if k in self._running]
+        for k, st in started:
+            if k in self._framed:
+                continue
             try:
-                st.stop()
-            except Exception:
+                openni2.wait_for_any_stream([st], max(0.0, deadline - time.monotonic()))
+            except OpenNIError:
                 pass
-        if self._uri_bytes in _PARK_INSTEAD_OF_DESTROY:
+        for k, st in started:
+            tids = _producers.stop((self._uri_bytes, int(_SENSORS[k])), st)
+            self._waits = None if tids is None or self._waits is None else self._waits | tids
+        self._running.clear()
+        self._framed.clear()
+
+    def _teardown(self) -> None:
+        """Stop every stream, then destroy it (oniStreamStop, then oniStreamDestroy; ``stop``
+        closes the device after). A software driver's streams are destroyed only once its producer
+        threads have left this process, else parked for its life (destroying them could crash)."""
+        self._halt()
+        waits, self._waits = self._waits, set()
+        if self._soft and self._streams and (waits is None or not _tasks_gone(waits, time.monotonic() + SOFT_STOP_S)):
             _parked.extend(self._streams.values())
+            self._parked_any = True
         else:
             for st in self._streams.values():
                 try:
@@ -637,8 +753,8 @@ class OpenNICamera(Camera):
             _listener.unwatch(self._uri_bytes, self)
         with self._io:
             self._teardown()
-        if self._uri_bytes in _PARK_INSTEAD_OF_DESTROY:
-            _parked.append(self._device)
+        if self._parked_any:
+            _parked.append(self._device)        # a parked stream keeps its device open
             return
         try:
             self._device.close()

@@ -1,25 +1,23 @@
-"""drivers.openni against the real OpenNI2 runtime (Debian libopenni2-0) and its Dummy device."""
+"""drivers.openni against the real OpenNI2 runtime (Debian libopenni2-0) and its Dummy device.
 
-import math
-import time
-from itertools import pairwise
+The tests that open a device run their bodies (``tests/drivers/openni_dummy_cases.py``) in one
+child interpreter for this module (``tests/helpers/isolated.py``): a crash of the native driver
+fails the test that was running, not the pytest worker, and OpenNI2's threads are the child's."""
 
-import numpy as np
+from collections.abc import Iterator
+
 import pytest
 
 import drivers
-from drivers import PixelFormat, StreamKind
-from drivers.errors import DeviceLost, DeviceNotFound, InvalidUri, StreamClosed, UnknownScheme, UnsupportedMode
+from tests.helpers.isolated import Isolated
 
 openni = pytest.importorskip("drivers.openni")
 
 
-@pytest.fixture
-def dummy():
-    cam = drivers.open("openni://Dummy")
-    cam.start()
-    yield cam
-    cam.stop()
+@pytest.fixture(scope="module")
+def child() -> Iterator[Isolated]:
+    with Isolated("tests.drivers.openni_dummy_cases") as c:
+        yield c
 
 
 def test_library_dir_is_private_symlinks(tmp_path):
@@ -33,147 +31,49 @@ def test_library_dir_is_private_symlinks(tmp_path):
         openni.prepare_library_dir(redist=tmp_path)
 
 
-def test_dummy_device_streams_live_through_backend(dummy):
-    kinds = {p.kind: p for p in dummy.profiles()}
-    assert set(kinds) == {StreamKind.DEPTH, StreamKind.COLOR}       # the Dummy device has no IR sensor
-    seen = {StreamKind.DEPTH: [], StreamKind.COLOR: []}
-    while min(len(v) for v in seen.values()) < 4:
-        f = dummy.read(1.0)
-        seen[f.stream].append(f)
-    d = seen[StreamKind.DEPTH]
-    assert d[0].format is PixelFormat.Z16 and d[0].pixels.shape == (240, 320) and d[0].depth_scale == 0.001
-    assert np.nanmedian(d[0].depth_m()) == pytest.approx(2.0)        # Dummy depth is a 2000 mm plane
-    c = seen[StreamKind.COLOR]
-    assert c[0].format is PixelFormat.BGR8 and c[0].pixels.shape == (240, 320, 3)
-    for frames in seen.values():
-        nums = [f.frame_number for f in frames]
-        assert nums == sorted(nums) and len(set(nums)) == len(nums)
-        ts = [f.timestamp_ms for f in frames]
-        assert all(b > a for a, b in pairwise(ts))
-        # device µs → ms: the Dummy stamps frame n at n × 33 ms
-        assert all(f.timestamp_ms == pytest.approx(f.frame_number * 33.0) for f in frames)
-        assert frames[0].metadata.frame_counter == frames[0].frame_number
-        assert not frames[0].pixels.flags.writeable
+def test_dummy_device_streams_live_through_backend(child):
+    child.run('case_dummy_device_streams_live_through_backend')
 
 
-def test_dummy_intrinsics_from_fov_and_notes(dummy):
-    p = dummy.profiles()[0]
-    # The Dummy reports no FOV, so the nominal 58°×45° is used; check the pinhole maths.
-    assert p.intrinsics.fx == pytest.approx(160 / math.tan(math.radians(29)))
-    assert p.intrinsics.fy == pytest.approx(120 / math.tan(math.radians(22.5)))
-    assert "nominal FOV" in dummy.info.note and "registration not supported" in dummy.info.note
-    with pytest.raises(UnsupportedMode):
-        dummy.extrinsics(StreamKind.DEPTH, StreamKind.COLOR)      # no registration, no calibration
-    i = openni.intrinsics_from_fov(640, 480, math.radians(60), math.radians(49.5))
-    assert i.fx == pytest.approx(320 / math.tan(math.radians(30)))
+def test_dummy_intrinsics_from_fov_and_notes(child):
+    child.run('case_dummy_intrinsics_from_fov_and_notes')
 
 
-def test_fov_query_overrides_nominal():
-    cam = drivers.open("openni://Dummy?hfov=90&vfov=90&streams=depth")
-    with cam:
-        p = cam.profiles()
-        assert [x.kind for x in p] == [StreamKind.DEPTH]
-        assert p[0].intrinsics.fx == pytest.approx(160.0)
+def test_fov_query_overrides_nominal(child):
+    child.run('case_fov_query_overrides_nominal')
 
 
-def test_simulated_disconnect_callback_raises_device_lost_promptly(dummy):
-    dummy.read(1.0)
-    # What OpenNI2's deviceDisconnected callback delivers for this device, sent through our listener.
-    info = dummy._device.get_device_info()
-    t0 = time.monotonic()
-    openni._listener.on_disconnected(info)
-    with pytest.raises(DeviceLost) as e:
-        for _ in range(100):
-            dummy.read(2.0)
-    assert time.monotonic() - t0 < 2.0 + 0.5
-    assert e.value.code == "DRV_DEVICE_LOST"
+def test_simulated_disconnect_callback_raises_device_lost_promptly(child):
+    child.run('case_simulated_disconnect_callback_raises_device_lost_promptly')
 
 
-def test_bad_inputs_are_typed_and_bounded():
-    with pytest.raises(UnknownScheme):
-        drivers.open("opennii://Dummy")
-    with pytest.raises(DeviceNotFound):
-        drivers.open("openni://no-such-device")
-    with pytest.raises(InvalidUri):
-        drivers.open("openni://")
-    with pytest.raises(InvalidUri):
-        drivers.open("openni://Dummy?streams=thermal")
-    with pytest.raises(InvalidUri):
-        drivers.open("openni://Dummy?width=wide")
-    with pytest.raises(InvalidUri):
-        drivers.open("openni://Dummy?bogus=1")
-    cam = drivers.open("openni://Dummy?width=640&height=480")
-    with pytest.raises(UnsupportedMode) as e:
-        cam.start()
-    assert "320x240@30" in e.value.message
-    cam.stop()
-    cam = drivers.open("openni://Dummy?streams=ir")
-    with pytest.raises(UnsupportedMode):
-        cam.start()
-    cam.stop()
+def test_bad_inputs_are_typed_and_bounded(child):
+    child.run('case_bad_inputs_are_typed_and_bounded')
 
 
-def test_stop_is_idempotent_and_read_after_stop_is_typed(dummy):
-    dummy.read(1.0)
-    dummy.stop()
-    dummy.stop()
-    with pytest.raises(StreamClosed):
-        dummy.read(0.1)
-    with pytest.raises(StreamClosed):
-        dummy.start()
+def test_stop_is_idempotent_and_read_after_stop_is_typed(child):
+    child.run('case_stop_is_idempotent_and_read_after_stop_is_typed')
 
 
-def test_stop_from_another_thread_ends_a_blocked_read_with_typed_error():
-    import threading
-    cam = drivers.open("openni://Dummy?streams=depth")
-    cam.start()
-    cam.read(1.0)
-    errors = []
-
-    def reader():
-        try:
-            while True:
-                cam.read(5.0)
-        except drivers.CaptureAgentError as exc:
-            errors.append(exc)
-
-    t = threading.Thread(target=reader)
-    t.start()
-    time.sleep(0.1)
-    cam.stop()
-    t.join(2.0)
-    assert not t.is_alive()
-    assert isinstance(errors[0], StreamClosed)
+def test_stop_from_another_thread_ends_a_blocked_read_with_typed_error(child):
+    child.run('case_stop_from_another_thread_ends_a_blocked_read_with_typed_error')
 
 
-def test_dummy_below_the_spec_streams_with_a_note_and_equal_sizes():
-    cam = drivers.open("openni://Dummy")
-    with cam:
-        sizes = {(p.width, p.height, p.fps) for p in cam.profiles()}
-        assert len(sizes) == 1                         # colour at depth's size and rate
-        assert "no depth mode meets 640x400 at 10 fps" in cam.info.note
+def test_dummy_below_the_spec_streams_with_a_note_and_equal_sizes(child):
+    child.run('case_dummy_below_the_spec_streams_with_a_note_and_equal_sizes')
 
 
-def test_serial_uri_looks_for_a_usb_device_by_serial():
-    # No USB device here: the serial is searched among OpenNI's USB devices only (never Dummy or
-    # an open recording) and is not found.
-    with pytest.raises(DeviceNotFound, match="serial"):
-        drivers.open("openni://17122730022")
+def test_serial_uri_looks_for_a_usb_device_by_serial(child):
+    child.run('case_serial_uri_looks_for_a_usb_device_by_serial')
 
 
-def test_dummy_device_states_no_depth_range_and_none_is_claimed(dummy):
-    # The Dummy driver answers getMinPixelValue with ONI_STATUS_NOT_IMPLEMENTED, as some real drivers do.
-    assert dummy.depth_range() is None
-    f = next(f for f in iter(lambda: dummy.read(timeout_s=2.0), None) if f.stream is StreamKind.DEPTH)
-    assert f.metadata.depth_min_m is None and f.metadata.depth_max_m is None
+def test_dummy_device_states_no_depth_range_and_none_is_claimed(child):
+    child.run('case_dummy_device_states_no_depth_range_and_none_is_claimed')
 
 
-def test_dummy_device_claims_no_exposure_lock_and_refuses_one(dummy):
-    # The server is told the window's exposure is held from these claims (the other backends:
-    # tests/drivers/test_capability_claims.py). Checked here, with this file's fixture: a Dummy
-    # opened in-process before this file's first test shows up in that test's frame numbers.
-    from drivers.base import lockable_streams
-    assert lockable_streams(dummy.capabilities) == frozenset()
-    for s in (StreamKind.IR, StreamKind.COLOR):
-        with pytest.raises(drivers.CapabilityUnsupported):
-            dummy.lock_exposure(s)
+def test_dummy_device_claims_no_exposure_lock_and_refuses_one(child):
+    child.run('case_dummy_device_claims_no_exposure_lock_and_refuses_one')
+
+
+def test_open_start_stop_cycles_leave_no_native_threads_behind(child):
+    child.run('case_open_start_stop_cycles_leave_no_native_threads_behind')
