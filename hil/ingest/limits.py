@@ -45,6 +45,17 @@ the terminal's ``BeginCapture`` named one (the subject is counted across termina
 keeps its own lockout too, but a terminal that was reset or tampered with must not hold the only
 count). The window (``window_s``) applies to charges as to failures: each leaves the count
 ``window_s`` after it was made (a failure: after its judgement).
+
+What a terminal's root still gets: ``max_failures`` tries per ``window_s`` per terminal, and per
+subject across all terminals when the subject is named; a terminal that names no subject is
+counted on its own key only, so N rooted terminals get N times the tries against an unnamed
+subject (a bank that wants the subject counted must require ``subject_ref``, and match the probe
+against the subject it named). An accepted probe takes its charge back: this server judges
+liveness, not identity, so a genuine live face (an accomplice's) under a challenge issued for a
+victim's subject is accepted and refunded here; the bank's matcher must count that non-match
+against the subject. ``max_failures`` above the store's ``max_failures_kept`` (64) is never
+reached: the store keeps at most that many charges per key (the HIL and fleet configs rely on
+that, with 1,000,000).
 """
 
 from __future__ import annotations

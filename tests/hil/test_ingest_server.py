@@ -470,22 +470,23 @@ def test_presentation_failures_lock_the_terminal_out_at_the_server(rig):
 
 def test_a_failed_presentation_counts_even_when_it_loses_its_nonce_to_a_race(rig, monkeypatch):
     # A key holder racing each attack against a second probe with a higher counter would otherwise
-    # have the attack judged in full and never counted (attacker's review): the winner could be
-    # accepted and take the nonce's charge back, so the loser counts on its own.
+    # have the attack judged in full and never counted (attacker's review). The nonce stays unused
+    # when the attack loses that way, so a later probe may still be accepted under it and take its
+    # charge back: the lost attack must count on its own, not as the nonce's charge.
     from hil.ingest.store import Outcome, Use
-    real = rig.state.store.use_nonce
-
-    def lost(nonce, **kw):
-        real(nonce, **{**kw, "probe_id": "the-racing-probe", "settle": None})   # another probe got there first
-        return Use(Outcome.STALE_COUNTER, None)
-    monkeypatch.setattr(rig.state.store, "use_nonce", lost)
+    strikes = lambda: rig.state.store.failures(terminal_key(A), rig.state.now_ms(), 600_000)  # noqa: E731
     c = rig.client()
-    # The attack: its nonce's charge, and the losing presentation itself. The live probe that lost
-    # takes nothing back (the winner's own judgement settles the nonce): its charge stays.
-    for verdict, strikes in (("attack", 2), ("live", 3)):
-        rec = submit(c, rig.probe(c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS), verdict=verdict))
+    ch = c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
+    with monkeypatch.context() as m:           # a probe with a higher counter got in first
+        m.setattr(rig.state.store, "use_nonce", lambda nonce, **kw: Use(Outcome.STALE_COUNTER, None))
+        rec = submit(c, rig.probe(ch, verdict="attack"))
         assert not rec.accepted and rec.reason == "REPLAYED"
-        assert rig.state.store.failures(terminal_key(A), rig.state.now_ms(), 600_000) == strikes
+        assert strikes() == 2                  # the nonce's charge and the judged attack
+        ch2 = c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
+        rec = submit(c, rig.probe(ch2, verdict="live"))
+        assert not rec.accepted and rec.reason == "REPLAYED" and strikes() == 3   # a live loser takes nothing back
+    assert submit(c, rig.probe(ch)).accepted   # the nonce itself, now used by a live probe ...
+    assert strikes() == 2                      # ... takes back its own charge, not the attack's
 
 
 # -- every challenge issued is a try (hil/ingest/limits.py) ------------------------------------------------
