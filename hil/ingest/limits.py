@@ -22,7 +22,8 @@ the use; the charge's member is the nonce, so a settlement touches that charge a
   failure and not two (the member is re-timed to the judgement);
 * never used (the nonce expires, is evicted by the terminal's newer challenges, or no probe comes):
   kept. An honest outage between issue and submit therefore costs one strike, as it does on the
-  terminal (whose window is charged when it opens);
+  terminal (whose window is charged when it opens); a ``BeginCapture`` reply lost and retried by
+  the client, or a challenge the terminal refuses (``UPL_CHALLENGE_INVALID``), costs one each;
 * refused before judging (``MALFORMED``, ``TAMPERED``, ``UNKNOWN_TERMINAL``, ``REVOKED``,
   ``EXPIRED``, ``UNBOUND``, ``WRONG_KEY``, ``ATTESTATION_FAILED``, ``UNKNOWN_CAMERA``, and
   ``REPLAYED`` for a counter that did not increase): kept, since such a probe leaves the nonce unused
