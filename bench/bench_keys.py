@@ -31,6 +31,7 @@ from agent.uplink.seal import INFO_PREFIX, ServerKey, load_public_key, seal
 from hil import pki
 from hil.ingest.attestation import AttestationPolicy, check_quote
 from hil.ingest.identity import Registry, Terminal, spki_sha256
+from hil.ingest.limits import FailureLimits
 from hil.ingest.server import ServerState, ServerTLS, serve
 from hil.swtpmproc import swtpm
 from proto.capture_agent.v1 import ingest_pb2 as pb
@@ -148,7 +149,9 @@ def _handshake_rows(tmp: Path, p256, hsm, tpm_mtls) -> list[dict]:
     names = {"file": "kiosk-file", "softhsm2": "kiosk-hsm", "swtpm": "kiosk-tpm"}
     registry = Registry([Terminal(names[k], p256.public_key(), frozenset({spki_sha256(cert.cert_pem)}))
                          for k, cert in certs.items()])
-    state = ServerState(registry=registry, keys={key.key_id: key}, current_key_id=key.key_id)
+    # 31 challenges per terminal, none used: each would be a try against the failure limit (5 by default).
+    state = ServerState(registry=registry, keys={key.key_id: key}, current_key_id=key.key_id,
+                        limits=FailureLimits(max_failures=1_000_000))
     server, port = serve(state, ServerTLS(server_cert.cert_pem, server_cert.key_pem, ca.cert_pem))
     rows = []
     try:

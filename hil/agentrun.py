@@ -28,8 +28,10 @@ class AgentOptions:
     frames: int = 32                        # framesets the server's challenge asks for
     challenge_window_s: float | None = None  # [session] overrides; None keeps the agent's default
     quality_timeout_s: float | None = None
-    # A rig presents hundreds of attacks in a row: the terminal's lockout (§8.2.5 d, tested on its
-    # own) would end the run after five. The run counts failures itself.
+    # A rig presents hundreds of attacks in a row: the terminal's lockout and the server's (§8.2.5 d,
+    # each tested on its own) would end the run after five; the server charges every challenge it
+    # issues, so an attack the terminal judges and never submits counts there too. The run counts
+    # failures itself.
     max_failures: int = 1_000_000
     record_dir: Path | None = None          # lab-only raw session recording ([record], lab = true)
     record_format: str = "db3"
@@ -54,7 +56,9 @@ class AgentUnderTest:
                           retry_window_s=1.0, session=session, **self.rig.server_settings())
         self.p = p
         server_toml = p.server_config.read_text()
-        p.server_config.write_text(re.sub(r"^frames = \d+$", f"frames = {int(o.frames)}", server_toml, flags=re.M))
+        server_toml = re.sub(r"^frames = \d+$", f"frames = {int(o.frames)}\nmax_failures = {int(o.max_failures)}",
+                             server_toml, flags=re.M)
+        p.server_config.write_text(server_toml)
         text = p.agent_config.read_text()
         head, sep, rest = text.partition("\n[")
         top = ""

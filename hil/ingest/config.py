@@ -17,8 +17,8 @@ without a restart (the store and the listening socket stay)::
     store = "memory"                # or redis://HOST:PORT/DB or unix:///PATH/redis.sock (shared by several servers)
     store_prefix = "ca:"            # key prefix in a shared store
     nonces_per_terminal = 8         # a terminal asking for more evicts its oldest
-    max_failures = 5                # presentation failures (NOT_LIVE) per terminal ...
-    failure_window_s = 600.0        # ... within this window: no more challenges for it until it moves on
+    max_failures = 5                # challenges per terminal and per subject not taken back by an accepted
+    failure_window_s = 600.0        # probe (hil/ingest/limits.py) within this window: no more until it moves on
     revoked_serials = []            # client certificate serials, hex ("5c:e9:..." or "5ce9...")
     crl = ""                        # a CRL file (PEM or DER) from client_ca, re-read when it changes
     [transport]                     # gRPC policy (hil/ingest/server.py ServeOptions)

@@ -1,12 +1,62 @@
-"""Server-side failure limits (T/IIFAA §8.2.5 d): too many presentation failures from one terminal
-within a window, and the server stops issuing it challenges until the window has moved on.
+"""Server-side failure limits (T/IIFAA §8.2.5 d): too many failed or unsettled challenges from one
+terminal, or for one subject, within a window, and the server stops issuing challenges to it until
+the window has moved on.
 
-Only a probe that used its nonce and was judged ``NOT_LIVE`` counts: outages, retries, malformed or
-unauthenticated input never do. The counts live in the shared store, so every server process sees
-them. Keys are strings: ``terminal:<id>``, and ``subject:<SHA-256 of the bank's subject reference>``
-when the terminal's ``BeginCapture`` named one (the subject is counted across terminals; the
-terminal keeps its own lockout too, but a terminal that was reset or tampered with must not hold
-the only count).
+**A challenge is charged when it is issued.** ``BeginCapture`` charges the terminal's key and, when
+the request names a subject, the subject's, in the same atomic store step that checks both against
+``max_failures`` (so several server processes cannot issue past the limit together). The charge is
+there from that moment because the server cannot see what the terminal does with a challenge: root
+on a terminal can skip the terminal's own lockout, ask for challenges without end, run each window
+through the terminal's liveness (which it controls and can read), and submit only the windows it
+expects to pass. Counting only probes judged ``NOT_LIVE`` gave it unlimited tries against a
+subject; charging issues gives it ``max_failures`` per window. An honest terminal asks for its nonce
+only after the quality loop, right before the window opens (``agent/session/capture.py``), so an
+honest issue is an honest try, charged on the terminal too (``agent/session/lockout.py``).
+
+How a charge is settled, by the one probe that uses its nonce (``Store.use_nonce``, atomically with
+the use; the charge's member is the nonce, so a settlement touches that charge and no other):
+
+* judged and accepted (``OK``): taken back. The only refund, and it needs a probe that passed
+  every check, including the server's own check of the challenge evidence;
+* judged and refused (``NOT_LIVE``, ``EVIDENCE_FAILED``): kept, as the presentation failure, one
+  failure and not two (the member is re-timed to the judgement);
+* never used (the nonce expires, is evicted by the terminal's newer challenges, or no probe comes):
+  kept. An honest outage between issue and submit therefore costs one strike, as it does on the
+  terminal (whose window is charged when it opens); a ``BeginCapture`` reply lost and retried by
+  the client, or a challenge the terminal refuses (``UPL_CHALLENGE_INVALID``), costs one each;
+* refused before judging (``MALFORMED``, ``TAMPERED``, ``UNKNOWN_TERMINAL``, ``REVOKED``,
+  ``EXPIRED``, ``UNBOUND``, ``WRONG_KEY``, ``ATTESTATION_FAILED``, ``UNKNOWN_CAMERA``, and
+  ``REPLAYED`` for a counter that did not increase): kept, since such a probe leaves the nonce unused
+  (a signed but malformed probe cannot burn it). Anything an attacker can send without passing
+  the checks therefore settles nothing: the charge stands until a probe under that nonce is
+  accepted, which is the attack succeeding, not a refund. A terminal's genuine probe can still be
+  accepted under the nonce afterwards (its retry after a refused copy), and then the charge is taken
+  back;
+* a retry of the probe that used the nonce, or another probe under a used nonce (``REPLAYED``):
+  nothing; the nonce was settled by its first use, and a nonce is used once.
+
+A presentation judged a failure that then loses its nonce to a race (another probe used it first,
+or its counter went stale) counts on its own (:meth:`FailureLimits.record`, member nonce and probe
+digest): the winner may be accepted and take the nonce's charge back, and racing attacks against a
+second probe must not judge them for free. One that finds its nonce expired or evicted counts
+nothing more: its charge is still held.
+
+Keys are strings: ``terminal:<id>``, and ``subject:<SHA-256 of the bank's subject reference>`` when
+the terminal's ``BeginCapture`` named one (the subject is counted across terminals; the terminal
+keeps its own lockout too, but a terminal that was reset or tampered with must not hold the only
+count). The window (``window_s``) applies to charges as to failures: each leaves the count
+``window_s`` after it was made (a failure: after its judgement).
+
+What a terminal's root still gets: ``max_failures`` tries per ``window_s`` per terminal, and per
+subject across all terminals when the subject is named; a terminal that names no subject is
+counted on its own key only, so N rooted terminals get N times the tries against an unnamed
+subject (a bank that wants the subject counted must require ``subject_ref``, and match the probe
+against the subject it named). An accepted probe takes its charge back: this server judges
+liveness, not identity, so a genuine live face (an accomplice's) under a challenge issued for a
+victim's subject is accepted and refunded here; the bank's matcher must count that non-match
+against the subject. ``max_failures`` above the store's ``max_failures_kept`` (64) is never
+reached: the store keeps at most that many charges per key (the HIL and fleet configs rely on
+that, with 1,000,000).
 """
 
 from __future__ import annotations
@@ -15,12 +65,12 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hil.ingest.store import Store
+from hil.ingest.store import Charge, Settle, Store
 
 
 @dataclass(frozen=True)
 class FailureLimits:
-    max_failures: int = 5                 # presentation failures ...
+    max_failures: int = 5                 # challenges failed or unsettled ...
     window_s: float = 600.0               # ... within this window refuse new challenges
 
     def __post_init__(self) -> None:
@@ -31,17 +81,26 @@ class FailureLimits:
     def window_ms(self) -> int:
         return int(self.window_s * 1000)
 
+    def charge(self, keys: Iterable[str]) -> Charge:
+        """What issuing a challenge charges (``Store.add_nonce``): each named key, at this limit."""
+        return Charge(tuple(k for k in keys if k), self.max_failures, self.window_ms)
+
+    def settle(self, keys: Iterable[str], *, accepted: bool) -> Settle:
+        """How the probe that uses a nonce settles its charge (``Store.use_nonce``)."""
+        return Settle(tuple(k for k in keys if k), self.window_ms, refund=accepted)
+
     def locked(self, store: Store, keys: Iterable[str], now_ms: int) -> str | None:
-        """The first key at its limit, or None."""
+        """The first key at its limit, or None (a read; ``BeginCapture`` checks in ``add_nonce``)."""
         for key in keys:
             if key and store.failures(key, now_ms, self.window_ms) >= self.max_failures:
                 return key
         return None
 
-    def record(self, store: Store, keys: Iterable[str], now_ms: int) -> None:
+    def record(self, store: Store, keys: Iterable[str], now_ms: int, member: str = "") -> None:
+        """A failure outside a nonce's own settlement (``member`` names it; the same twice counts once)."""
         for key in keys:
             if key:
-                store.add_failure(key, now_ms, self.window_ms)
+                store.add_failure(key, now_ms, self.window_ms, member)
 
 
 def terminal_key(terminal_id: str) -> str:

@@ -9,7 +9,12 @@ which a single Redis (or a primary with replicas) allows and Redis Cluster does 
 
 Keys (``prefix`` first, ``ca:`` by default): ``n:<nonce hex>`` a hash (the nonce record),
 ``t:<terminal>`` a sorted set (the terminal's nonces), ``p:<terminal>:<probe id>`` (a used probe
-id), ``c:<terminal>`` (the last counter), ``f:<key>`` a sorted set (failure times).
+id), ``c:<terminal>`` (the last counter), ``f:<key>`` a sorted set of charges and failures, scored by
+time: a challenge's charge has its nonce's hex as the member, so the use script's refund removes
+exactly that one (``ZREM``), and a failure that settles it re-times the same member (one, not two).
+The limit check and the charge run in the nonce's own script (``BeginCapture``: one round trip),
+the settlement in the use script (``SubmitProbe``: two, the read and the use), so several server
+processes sharing one Redis can neither issue past the limit together nor lose a settlement.
 """
 
 from __future__ import annotations
@@ -20,15 +25,26 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from hil.ingest.store import NonceRecord, Outcome, StoreLimits, StoreUnavailable, Use
+from hil.ingest.store import Charge, NonceRecord, Outcome, Settle, StoreLimits, StoreUnavailable, Use
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _ADD = """
--- KEYS: nonce hash, terminal set.
+-- KEYS: nonce hash, terminal set, then the failure sets to charge (none, one or two).
 -- ARGV: now, cap, horizon, member, expires, t, s, pu, k, i, prefix, the terminal set's lifetime (ms),
---       sub, ch, fr (each left out of the record when empty)
+--       sub, ch, fr (each left out of the record when empty), limit, window_ms, max kept
+-- Returns 0 (stored and charged) or j: KEYS[2 + j] is at the limit (nothing changed).
 local now = tonumber(ARGV[1])
+for j = 3, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[j], '-inf', now - tonumber(ARGV[17]))
+  if redis.call('ZCARD', KEYS[j]) >= tonumber(ARGV[16]) then return j - 2 end
+end
+for j = 3, #KEYS do
+  redis.call('ZADD', KEYS[j], now, ARGV[4])
+  local m = redis.call('ZCARD', KEYS[j])
+  if m > tonumber(ARGV[18]) then redis.call('ZREMRANGEBYRANK', KEYS[j], 0, m - tonumber(ARGV[18]) - 1) end
+  redis.call('PEXPIRE', KEYS[j], ARGV[17])
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 't', ARGV[6], 's', ARGV[7], 'pu', ARGV[8], 'k', ARGV[9], 'i', ARGV[10], 'e', ARGV[5])
@@ -48,12 +64,13 @@ while n > tonumber(ARGV[2]) do
   n = n - 1
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[12])
-return n
+return 0
 """
 
 _USE = """
--- KEYS: nonce hash, probe id key, counter key, terminal set.
--- ARGV: terminal, probe id, digest, counter, receipt, now, keep_used_ms, member
+-- KEYS: nonce hash, probe id key, counter key, terminal set, then the failure sets to settle.
+-- ARGV: terminal, probe id, digest, counter, receipt, now, keep_used_ms, member,
+--       settle ('refund', 'fail' or ''), window_ms, max kept
 -- Returns {outcome, the record's fields and values as HGETALL lists them} (one round trip).
 local h = redis.call('HMGET', KEYS[1], 't', 'e', 'pid', 'd')
 if not h[1] or h[1] ~= ARGV[1] then return {'unknown'} end
@@ -71,6 +88,16 @@ if outcome == 'used' then
   redis.call('PEXPIRE', KEYS[1], ARGV[7])
   redis.call('SET', KEYS[2], ARGV[8], 'PX', ARGV[7])
   redis.call('SET', KEYS[3], ARGV[4])
+  for j = 5, #KEYS do
+    if ARGV[9] == 'refund' then
+      redis.call('ZREM', KEYS[j], ARGV[8])
+    elseif ARGV[9] == 'fail' then
+      redis.call('ZADD', KEYS[j], ARGV[6], ARGV[8])
+      local m = redis.call('ZCARD', KEYS[j])
+      if m > tonumber(ARGV[11]) then redis.call('ZREMRANGEBYRANK', KEYS[j], 0, m - tonumber(ARGV[11]) - 1) end
+      redis.call('PEXPIRE', KEYS[j], ARGV[10])
+    end
+  end
 end
 local out = redis.call('HGETALL', KEYS[1])
 table.insert(out, 1, outcome)
@@ -130,16 +157,21 @@ class RedisStore:
         return self.prefix + ":".join(parts)
 
     @_guarded
-    def add_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int) -> None:
+    def add_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None = None) -> str | None:
         keep_ms = int(self.limits.keep_used_s * 1000)
         life_ms = max(record.expires_ms - record.issued_ms, 0)
         # A set member older than a lifetime plus the used retention names a record Redis has dropped.
         horizon = now_ms - life_ms - keep_ms
-        self._add(keys=[self._k("n", nonce.hex()), self._k("t", record.terminal_id)],
-                  args=[now_ms, self.limits.nonces_per_terminal, horizon, nonce.hex(), record.expires_ms,
-                        record.terminal_id, record.session_id, record.purpose, record.server_key_id,
-                        record.issued_ms, self.prefix, life_ms + keep_ms, record.subject, record.challenges,
-                        str(record.frames) if record.frames else ""])
+        charged = charge.keys if charge is not None else ()
+        got = int(self._add(keys=[self._k("n", nonce.hex()), self._k("t", record.terminal_id),
+                                  *(self._k("f", key) for key in charged)],
+                            args=[now_ms, self.limits.nonces_per_terminal, horizon, nonce.hex(), record.expires_ms,
+                                  record.terminal_id, record.session_id, record.purpose, record.server_key_id,
+                                  record.issued_ms, self.prefix, life_ms + keep_ms, record.subject,
+                                  record.challenges, str(record.frames) if record.frames else "",
+                                  charge.limit if charge else 0, charge.window_ms if charge else 0,
+                                  self.limits.max_failures_kept]))
+        return charged[got - 1] if got else None
 
     @_guarded
     def get_nonce(self, nonce: bytes, now_ms: int) -> NonceRecord | None:
@@ -170,13 +202,17 @@ class RedisStore:
 
     @_guarded
     def use_nonce(self, nonce: bytes, *, terminal_id: str, probe_id: str, digest: bytes, counter: int,
-                  receipt: bytes, now_ms: int) -> Use:
+                  receipt: bytes, now_ms: int, settle: Settle | None = None) -> Use:
         if not 0 < counter < 2**53:           # Lua compares numbers as doubles
             raise ValueError("counter out of range")
         keep_ms = int(self.limits.keep_used_s * 1000)
+        settled = settle.keys if settle is not None else ()
+        mode = "" if settle is None else "refund" if settle.refund else "fail"
         got = self._use(keys=[self._k("n", nonce.hex()), self._k("p", terminal_id, probe_id),
-                              self._k("c", terminal_id), self._k("t", terminal_id)],
-                        args=[terminal_id, probe_id, digest, counter, receipt, now_ms, keep_ms, nonce.hex()])
+                              self._k("c", terminal_id), self._k("t", terminal_id),
+                              *(self._k("f", key) for key in settled)],
+                        args=[terminal_id, probe_id, digest, counter, receipt, now_ms, keep_ms, nonce.hex(), mode,
+                              settle.window_ms if settle else 0, self.limits.max_failures_kept])
         head = got[0]
         outcome = Outcome(head.decode() if isinstance(head, bytes) else head)
         if outcome is Outcome.UNKNOWN:
@@ -190,8 +226,8 @@ class RedisStore:
         return int(v) if v else 0
 
     @_guarded
-    def add_failure(self, key: str, now_ms: int, window_ms: int) -> int:
-        member = f"{now_ms}:{os.urandom(6).hex()}"
+    def add_failure(self, key: str, now_ms: int, window_ms: int, member: str = "") -> int:
+        member = member or f"{now_ms}:{os.urandom(6).hex()}"
         return int(self._fail(keys=[self._k("f", key)],
                               args=[now_ms, window_ms, member, self.limits.max_failures_kept]))
 

@@ -3,8 +3,10 @@ what a bank's server must check before it believes a probe (``docs/uplink.md``).
 
 ``BeginCapture``: the caller's client certificate must be a registered terminal's (its key pinned,
 its name the terminal's, not revoked; ``identity.py``), asking for itself, for a session id and a
-purpose; a terminal at its failure limit is refused (``limits.py``). The challenge's nonce is
-remembered with the terminal, session, purpose and the HPKE key offered (``store.py``).
+purpose; a terminal or subject at its failure limit is refused (``limits.py``). The challenge's nonce
+is remembered with the terminal, session, purpose and the HPKE key offered (``store.py``), and
+charged against the terminal's and the subject's failure counts in the same atomic step: every
+challenge issued is a try until a probe under it is accepted.
 
 ``SubmitProbe``, in order, each failure with its own receipt reason:
 
@@ -29,9 +31,10 @@ remembered with the terminal, session, purpose and the HPKE key offered (``store
    (``evidence.py``: the challenges demanded, the schedule and the screen's sequence from the
    nonce, bound to the frames and the crop; ``EVIDENCE_FAILED`` otherwise) is ``OK``; anything else
    ``NOT_LIVE``. The probe's camera must be the terminal's registered one (``UNKNOWN_CAMERA``);
-7. only now is the nonce used, atomically, together with the receipt and the terminal's counter.
-   A probe stopped at steps 1-5 leaves its nonce unused. A ``NOT_LIVE`` probe counts toward the
-   terminal's failure limit; a retry never does.
+7. only now is the nonce used, atomically, together with the receipt, the terminal's counter and the
+   settlement of the nonce's charge: ``OK`` takes it back, anything else judged keeps it as the
+   failure. A probe stopped at steps 1-5 leaves its nonce unused and its charge standing; a retry
+   settles nothing (``limits.py`` lists every case).
 """
 
 from __future__ import annotations
@@ -213,16 +216,17 @@ class Ingest:
         record = NonceRecord(term.terminal_id, request.session_id, request.purpose, key.key_id, now_ms,
                              now_ms + int(self.s.nonce_ttl_s * 1000), subject=subject,
                              challenges=evidence.names(kinds), frames=frames)
+        charge = self.s.limits.charge((terminal_key(term.terminal_id), subject))
         try:
-            locked = self.s.limits.locked(self.s.store, (terminal_key(term.terminal_id), subject), now_ms)
-            if locked:
-                who = "this subject" if locked == subject else "this terminal"
-                context.abort(grpc.StatusCode.FAILED_PRECONDITION,
-                              f"LOCKED_OUT: {self.s.limits.max_failures} presentation failures within "
-                              f"{self.s.limits.window_s:g} s; {who} gets no challenge for now")
-            self.s.store.add_nonce(nonce, record, now_ms)
+            locked = self.s.store.add_nonce(nonce, record, now_ms, charge)      # the limit checked, then charged
         except StoreUnavailable as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"STORE_UNAVAILABLE: {exc}")
+            raise                                                  # not reached: abort raises
+        if locked:
+            who = "this subject" if locked == subject else "this terminal"
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                          f"LOCKED_OUT: {self.s.limits.max_failures} challenges failed or not settled within "
+                          f"{self.s.limits.window_s:g} s; {who} gets no challenge for now")
         return pb.Challenge(nonce=nonce, expires_unix_ms=record.expires_ms, server_key_id=key.key_id,
                             server_public_key=key.public_bytes, hpke_suite=key.suite, frames=frames,
                             issued_unix_ms=now_ms, challenges=evidence.to_proto(kinds))
@@ -320,21 +324,25 @@ class Ingest:
                        "color_crop": [payload.color.width, payload.color.height]}
         finally:
             payload.Clear()
+        keys = (terminal_key(term.terminal_id), rec.subject)
+        # Used, the nonce's charge is settled in the same step: taken back if accepted, kept as the
+        # presentation failure (the terminal's and the subject's) if not.
         use = store.use_nonce(header.nonce, terminal_id=term.terminal_id, probe_id=header.probe_id, digest=digest,
-                              counter=header.counter, receipt=receipt.SerializeToString(), now_ms=now_ms)
+                              counter=header.counter, receipt=receipt.SerializeToString(), now_ms=now_ms,
+                              settle=self.s.limits.settle(keys, accepted=receipt.accepted))
         if use.outcome is Outcome.USED:
             if receipt.accepted:
                 self.s.note_accepted(summary, request.SerializeToString() if self.s.keep_sealed else None)
-            else:                                   # a presentation failure: the terminal's and the subject's
-                self.s.limits.record(store, (terminal_key(term.terminal_id), rec.subject), now_ms)
             return receipt
         if use.outcome is Outcome.SAME_PROBE and use.record is not None:
             return pb.Receipt.FromString(use.record.receipt)          # a retry that overtook the first call
-        if not receipt.accepted:
-            # A presentation judged a failure counts even when its nonce was lost to a race (another
-            # probe with a higher counter, or the nonce expired while it was judged): otherwise a
-            # terminal's key holder could try attacks for free by racing each against a second probe.
-            self.s.limits.record(store, (terminal_key(term.terminal_id), rec.subject), now_ms)
+        if not receipt.accepted and use.outcome is not Outcome.UNKNOWN:
+            # A presentation judged a failure counts even when another probe got its nonce (or a higher
+            # counter) first: that probe may be accepted and take the nonce's charge back, and a
+            # terminal's key holder must not try attacks for free by racing each against a second
+            # probe. Counted once per probe (its digest names the failure). A nonce that expired or
+            # was evicted while this was judged still holds its charge: nothing more to count.
+            self.s.limits.record(store, keys, now_ms, member=f"{header.nonce.hex()}:{digest.hex()[:32]}")
         if use.outcome is Outcome.STALE_COUNTER:
             raise ProbeRejected("REPLAYED", "the terminal's probe counter did not increase")
         if use.outcome is Outcome.REPLAYED:

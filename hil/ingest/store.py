@@ -6,6 +6,13 @@ process, tests) and :class:`hil.ingest.redis_store.RedisStore` (several server p
 state). Every method is atomic, so two processes that receive the same nonce at once cannot both
 use it.
 
+Failure counts are charges (``hil/ingest/limits.py``): issuing a nonce charges the terminal's key
+(and the subject's, when named) in the same atomic step that checks them against the limit, with
+the nonce as the charge's member; using the nonce settles it in the same step as the use, by
+removing exactly that member (accepted) or keeping it as the failure (judged not live). A member
+names one nonce, so a settlement cannot remove another challenge's charge, and a second
+settlement of the same nonce cannot happen (a nonce is used once).
+
 A receipt is stored with the nonce its probe used, and only then: a probe that never got that far
 (not authenticated, malformed, unbound) is not remembered, so junk costs the server nothing to
 keep. What the store holds is bounded by count, not by traffic:
@@ -15,7 +22,8 @@ keep. What the store holds is bounded by count, not by traffic:
   an identical retry with its first receipt and anything else with ``REPLAYED``);
 * probe ids: one per used nonce, with it;
 * counters: one integer per terminal that ever had a probe accepted or judged;
-* failures: at most ``max_failures_kept`` timestamps per key, at most ``max_failure_keys`` keys.
+* failures: at most ``max_failures_kept`` charges and failures per key (the oldest leave first), at
+  most ``max_failure_keys`` keys; a key whose charges were all taken back is dropped.
 
 Pruning walks only what has expired: records sit in lists ordered by expiry (one nonce lifetime per
 store; one retention for used nonces), so each prune pops from the front until it meets a record
@@ -26,8 +34,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import itertools
 import threading
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -74,6 +83,30 @@ class NonceRecord:
         return bool(self.probe_id)
 
 
+@dataclass(frozen=True)
+class Charge:
+    """What issuing a nonce charges: one member (the nonce) in each key's failure set, unless one of
+    them already holds ``limit`` within the last ``window_ms`` (then nothing is stored)."""
+
+    keys: tuple[str, ...]          # failure keys (``limits.terminal_key``, ``limits.subject_key``), none empty
+    limit: int
+    window_ms: int
+
+    def __post_init__(self) -> None:
+        if not self.keys or not all(self.keys) or self.limit < 1 or self.window_ms < 1:
+            raise ValueError("a charge needs non-empty keys, a limit of at least 1 and a positive window")
+
+
+@dataclass(frozen=True)
+class Settle:
+    """How using a nonce settles its charge: ``refund`` removes the nonce's member from each key (the
+    probe was accepted); otherwise the member stays, as the failure, timed at the use."""
+
+    keys: tuple[str, ...]
+    window_ms: int
+    refund: bool
+
+
 class Outcome(enum.Enum):
     USED = "used"                      # this probe now holds the nonce; its receipt is stored
     SAME_PROBE = "same_probe"          # the same probe (id and bytes) used it before: ``record.receipt``
@@ -91,17 +124,20 @@ class Use:
 class Store(Protocol):
     limits: StoreLimits
 
-    def add_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int) -> None:
-        """Remember an issued nonce (evicting the terminal's oldest past the per-terminal cap)."""
+    def add_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None = None) -> str | None:
+        """Remember an issued nonce (evicting the terminal's oldest past the per-terminal cap) and,
+        atomically with it, charge it (the nonce's hex as the member in each of ``charge.keys``).
+        Returns the first key already at ``charge.limit``, and then stores and charges nothing."""
 
     def get_nonce(self, nonce: bytes, now_ms: int) -> NonceRecord | None:
         """The record if the nonce is unused and unexpired, or used and still remembered."""
 
     def use_nonce(self, nonce: bytes, *, terminal_id: str, probe_id: str, digest: bytes, counter: int,
-                  receipt: bytes, now_ms: int) -> Use:
+                  receipt: bytes, now_ms: int, settle: Settle | None = None) -> Use:
         """Atomically: if the nonce is this terminal's, unused and unexpired, the probe id is new
         for the terminal and ``counter`` exceeds the terminal's last, mark it used by this probe with
-        this receipt and advance the counter (``USED``). Otherwise say why, without changing anything."""
+        this receipt, advance the counter and settle the nonce's charge (``USED``). Otherwise say
+        why, without changing anything."""
 
     def last_counter(self, terminal_id: str) -> int:
         """The highest probe counter that used a nonce for this terminal (0 if none)."""
@@ -109,11 +145,12 @@ class Store(Protocol):
     def nonce_and_counter(self, nonce: bytes, terminal_id: str, now_ms: int) -> tuple[NonceRecord | None, int]:
         """``get_nonce`` and ``last_counter`` as one snapshot (a shared store answers both in one round trip)."""
 
-    def add_failure(self, key: str, now_ms: int, window_ms: int) -> int:
-        """Count one failure for ``key``; return the failures within the last ``window_ms``."""
+    def add_failure(self, key: str, now_ms: int, window_ms: int, member: str = "") -> int:
+        """Count one failure for ``key`` (``member`` names it: the same member twice counts once;
+        "" for a new one); return the failures within the last ``window_ms``."""
 
     def failures(self, key: str, now_ms: int, window_ms: int) -> int:
-        """Failures of ``key`` within the last ``window_ms``."""
+        """Charges and failures of ``key`` within the last ``window_ms``."""
 
     def close(self) -> None:
         """Release connections (nothing for the in-memory store)."""
@@ -131,19 +168,29 @@ class MemoryStore:
         self._per_terminal: dict[str, OrderedDict[bytes, None]] = {}
         self._probe_ids: dict[tuple[str, str], bytes] = {}
         self._counters: dict[str, int] = {}
-        self._failures: OrderedDict[str, tuple[deque[int], int]] = OrderedDict()   # key -> (times, window)
+        # key -> (member -> time, oldest first; window), most recently charged key last
+        self._failures: OrderedDict[str, tuple[dict[str, int], int]] = OrderedDict()
+        self._members = itertools.count()
 
     # -- nonces ----------------------------------------------------------------------------------
 
-    def add_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int) -> None:
+    def add_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None = None) -> str | None:
         with self._lock:
             self._prune(now_ms)
+            if charge is not None:
+                self._prune_failures(now_ms)
+                for key in charge.keys:
+                    if self._count(key, now_ms, charge.window_ms) >= charge.limit:
+                        return key
+                for key in charge.keys:
+                    self._add_member(key, nonce.hex(), now_ms, charge.window_ms)
             self._forget(nonce)
             self._unused[nonce] = record
             mine = self._per_terminal.setdefault(record.terminal_id, OrderedDict())
             mine[nonce] = None
             while len(mine) > self.limits.nonces_per_terminal:
                 self._forget(next(iter(mine)))
+            return None
 
     def get_nonce(self, nonce: bytes, now_ms: int) -> NonceRecord | None:
         with self._lock:
@@ -154,7 +201,7 @@ class MemoryStore:
             return rec
 
     def use_nonce(self, nonce: bytes, *, terminal_id: str, probe_id: str, digest: bytes, counter: int,
-                  receipt: bytes, now_ms: int) -> Use:
+                  receipt: bytes, now_ms: int, settle: Settle | None = None) -> Use:
         with self._lock:
             self._prune(now_ms)
             used = self._used.get(nonce)
@@ -175,6 +222,12 @@ class MemoryStore:
             self._used[nonce] = done
             self._probe_ids[(terminal_id, probe_id)] = nonce
             self._counters[terminal_id] = counter
+            if settle is not None:
+                for key in settle.keys:
+                    if settle.refund:
+                        self._remove_member(key, nonce.hex())
+                    else:
+                        self._add_member(key, nonce.hex(), now_ms, settle.window_ms)
             return Use(Outcome.USED, done)
 
     def last_counter(self, terminal_id: str) -> int:
@@ -221,25 +274,40 @@ class MemoryStore:
 
     # -- failures ------------------------------------------------------------------------------------
 
-    def add_failure(self, key: str, now_ms: int, window_ms: int) -> int:
+    def add_failure(self, key: str, now_ms: int, window_ms: int, member: str = "") -> int:
         with self._lock:
             self._prune_failures(now_ms)
-            times, _ = self._failures.pop(key, (deque(maxlen=self.limits.max_failures_kept), window_ms))
-            times.append(now_ms)
-            self._failures[key] = (times, window_ms)          # most recently failed last
-            while len(self._failures) > self.limits.max_failure_keys:
-                self._failures.popitem(last=False)
-            return sum(1 for t in times if t > now_ms - window_ms)
+            self._add_member(key, member or f"f{next(self._members)}", now_ms, window_ms)
+            return self._count(key, now_ms, window_ms)
 
     def failures(self, key: str, now_ms: int, window_ms: int) -> int:
         with self._lock:
-            times, _ = self._failures.get(key, ((), 0))
-            return sum(1 for t in times if t > now_ms - window_ms)
+            return self._count(key, now_ms, window_ms)
+
+    def _count(self, key: str, now_ms: int, window_ms: int) -> int:
+        members, _ = self._failures.get(key, ({}, 0))
+        return sum(1 for t in members.values() if t > now_ms - window_ms)
+
+    def _add_member(self, key: str, member: str, now_ms: int, window_ms: int) -> None:
+        """Add (or re-time) one member; the key moves to the end (most recently charged)."""
+        members, _ = self._failures.pop(key, ({}, window_ms))
+        members.pop(member, None)
+        members[member] = now_ms                            # insertion order is time order
+        while len(members) > self.limits.max_failures_kept:
+            del members[next(iter(members))]
+        self._failures[key] = (members, window_ms)
+        while len(self._failures) > self.limits.max_failure_keys:
+            self._failures.popitem(last=False)
+
+    def _remove_member(self, key: str, member: str) -> None:
+        entry = self._failures.get(key)
+        if entry is not None and entry[0].pop(member, None) is not None and not entry[0]:
+            del self._failures[key]
 
     def _prune_failures(self, now_ms: int) -> None:
         while self._failures:
-            times, window = next(iter(self._failures.values()))
-            if times and times[-1] > now_ms - window:
+            members, window = next(iter(self._failures.values()))
+            if members and max(members.values()) > now_ms - window:
                 break
             self._failures.popitem(last=False)
 

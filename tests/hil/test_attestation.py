@@ -24,6 +24,7 @@ from hil import pki
 from hil.fakes.evidence import for_challenge
 from hil.ingest.attestation import AttestationPolicy, check_quote, parse_quote
 from hil.ingest.identity import Registry, Terminal, spki_sha256
+from hil.ingest.limits import FailureLimits
 from hil.ingest.server import ServerState, ServerTLS, serve
 from proto.capture_agent.v1 import ingest_pb2 as pb
 from tests.helpers.swtpm import extend_pcr16, reset_pcr16, swtpm
@@ -76,7 +77,10 @@ def env(tmp_path_factory):
         pins = {t: frozenset({spki_sha256(c.cert_pem)}) for t, c in certs.items()}
         registry = Registry([Terminal(TPM_TERMINAL, signer.public_key(), pins[TPM_TERMINAL], attestation=policy),
                              Terminal(PLAIN_TERMINAL, signer.public_key(), pins[PLAIN_TERMINAL])])
-        state = ServerState(registry=registry, keys={key.key_id: key}, current_key_id=key.key_id, frames=12)
+        # Every challenge issued is charged until a probe under it is accepted (hil/ingest/limits.py):
+        # the module's refused probes on one terminal would reach the default limit of 5.
+        state = ServerState(registry=registry, keys={key.key_id: key}, current_key_id=key.key_id, frames=12,
+                            limits=FailureLimits(max_failures=1000))
         server, port = serve(state, ServerTLS(server_cert.cert_pem, server_cert.key_pem, ca.cert_pem))
         clients = {t: UplinkClient(UplinkConnection((f"127.0.0.1:{port}",), ca.cert_pem, c.cert_pem, c.key_pem, t,
                                                     server_name="ingest.test")) for t, c in certs.items()}

@@ -17,11 +17,11 @@ import pytest
 import hil.ingest.server as server_mod
 from agent.purpose import Purpose
 from agent.security.keys import generate_file_key
-from agent.uplink.client import ChallengeInvalid, UplinkClient, UplinkConnection, UplinkRefused
+from agent.uplink.client import ChallengeInvalid, UplinkClient, UplinkConnection, UplinkLockedOut, UplinkRefused
 from agent.uplink.seal import ServerKey
 from hil import pki
 from hil.ingest.identity import Registry, Revocation, Terminal, spki_sha256
-from hil.ingest.limits import FailureLimits, terminal_key
+from hil.ingest.limits import FailureLimits, subject_key, terminal_key
 from hil.ingest.server import ServeOptions, ServerState, ServerTLS, serve
 from hil.ingest.store import MemoryStore
 from proto.capture_agent.v1 import ingest_pb2 as pb
@@ -151,7 +151,7 @@ def test_a_junk_flood_is_bounded_in_memory(tmp_path):
     import tracemalloc
 
     from hil.ingest.fuzz import TlsPeer
-    rig = Rig(tmp_path)
+    rig = Rig(tmp_path, max_failures=10**9)           # 5,000 unused challenges would lock A out at the 4th
     try:
         ingest = server_mod.Ingest(rig.state)
         peer_a = TlsPeer(rig.certs[A].cert_pem, A)
@@ -203,7 +203,7 @@ def _raw_submit(port: int, rig: Rig, made, timeout: float = 5.0):
 def test_concurrent_calls_beyond_the_limit_are_shed(tmp_path, monkeypatch):
     real = server_mod.validate_payload
     monkeypatch.setattr(server_mod, "validate_payload", lambda p, *a: (time.sleep(1.0), real(p, *a))[1])
-    rig = Rig(tmp_path, options=ServeOptions(workers=2, max_concurrent_rpcs=2))
+    rig = Rig(tmp_path, options=ServeOptions(workers=2, max_concurrent_rpcs=2), max_failures=10)   # 6 issued
     try:
         c = rig.client()
         made = [rig.probe(c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)) for _ in range(6)]
@@ -339,6 +339,7 @@ def test_the_client_refuses_a_challenge_that_cannot_cover_the_session(tmp_path):
 
 
 def test_a_terminal_asking_for_many_challenges_only_evicts_its_own(rig):
+    rig.state.limits = FailureLimits(100, 600)               # each issue is charged: room for 41
     c, cb = rig.client(), rig.client(B)
     theirs = cb.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
     mine = [c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS) for _ in range(40)]
@@ -455,11 +456,11 @@ def test_name_checks_are_never_overridden_outside_tests():
 def test_presentation_failures_lock_the_terminal_out_at_the_server(rig):
     c, cb = rig.client(), rig.client(B)
     for _ in range(3):
-        # Malformed or unbound input never counts as a presentation failure; NOT_LIVE does.
-        assert submit(c, rig.probe(c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS),
-                                   liveness_json="[")).reason == "MALFORMED"
-        assert submit(c, rig.probe(c.begin("sess-2", Purpose.VERIFY, capabilities=CAPS))).reason == "UNBOUND"
+        # Each challenge is charged when issued; malformed or unbound input under it settles nothing
+        # (the charge stands), and NOT_LIVE keeps it as one failure, not two.
         ch = c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
+        assert submit(c, rig.probe(ch, liveness_json="[")).reason == "MALFORMED"
+        assert submit(c, rig.probe(ch, session_id="sess-2")).reason == "UNBOUND"
         assert submit(c, rig.probe(ch, verdict="attack")).reason == "NOT_LIVE"
     with pytest.raises(UplinkRefused, match="LOCKED_OUT"):
         c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
@@ -469,19 +470,115 @@ def test_presentation_failures_lock_the_terminal_out_at_the_server(rig):
 
 def test_a_failed_presentation_counts_even_when_it_loses_its_nonce_to_a_race(rig, monkeypatch):
     # A key holder racing each attack against a second probe with a higher counter would otherwise
-    # have the attack judged in full and never counted (attacker's review).
+    # have the attack judged in full and never counted (attacker's review). The nonce stays unused
+    # when the attack loses that way, so a later probe may still be accepted under it and take its
+    # charge back: the lost attack must count on its own, not as the nonce's charge.
     from hil.ingest.store import Outcome, Use
-    real = rig.state.store.use_nonce
-
-    def lost(nonce, **kw):
-        real(nonce, **{**kw, "probe_id": "the-racing-probe"})          # the other probe got there first
-        return Use(Outcome.STALE_COUNTER, None)
-    monkeypatch.setattr(rig.state.store, "use_nonce", lost)
+    strikes = lambda: rig.state.store.failures(terminal_key(A), rig.state.now_ms(), 600_000)  # noqa: E731
     c = rig.client()
-    for verdict, strikes in (("attack", 1), ("live", 1)):
-        rec = submit(c, rig.probe(c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS), verdict=verdict))
+    ch = c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
+    with monkeypatch.context() as m:           # a probe with a higher counter got in first
+        m.setattr(rig.state.store, "use_nonce", lambda nonce, **kw: Use(Outcome.STALE_COUNTER, None))
+        rec = submit(c, rig.probe(ch, verdict="attack"))
         assert not rec.accepted and rec.reason == "REPLAYED"
-        assert rig.state.store.failures(terminal_key(A), rig.state.now_ms(), 600_000) == strikes
+        assert strikes() == 2                  # the nonce's charge and the judged attack
+        ch2 = c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
+        rec = submit(c, rig.probe(ch2, verdict="live"))
+        assert not rec.accepted and rec.reason == "REPLAYED" and strikes() == 3   # a live loser takes nothing back
+    assert submit(c, rig.probe(ch)).accepted   # the nonce itself, now used by a live probe ...
+    assert strikes() == 2                      # ... takes back its own charge, not the attack's
+
+
+# -- every challenge issued is a try (hil/ingest/limits.py) ------------------------------------------------
+
+@pytest.fixture(params=["memory", "redis"])
+def any_store(request):
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    from hil.ingest.redis_store import RedisStore
+    store = RedisStore.from_url(request.getfixturevalue("redis_url"), prefix=f"charge{next_counter()}:")
+    yield store
+    store.close()
+
+
+def _strikes(rig: Rig, key: str) -> int:
+    return rig.state.store.failures(key, rig.state.now_ms(), 600_000)
+
+
+def test_issuing_challenges_alone_locks_the_terminal_and_the_subject_out(tmp_path, any_store):
+    # Root on a terminal skips its lockout, asks for windows, judges each on the terminal and would
+    # submit only one it expects to pass. Five issued, none submitted: the sixth is refused.
+    rig = Rig(tmp_path, store=any_store, max_failures=5)
+    try:
+        c, cb = rig.client(), rig.client(B)
+        for k in range(5):
+            assert len(c.begin(f"try-{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim").nonce) == 32
+        with pytest.raises(UplinkLockedOut, match="LOCKED_OUT") as exc:
+            c.begin("try-5", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
+        assert exc.value.code == "UPL_LOCKED_OUT"
+        with pytest.raises(UplinkLockedOut, match="this terminal"):
+            c.begin("try-6", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-other")
+        with pytest.raises(UplinkLockedOut, match="this subject"):           # the subject, on every terminal
+            cb.begin("try-7", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
+        assert cb.begin("try-8", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-other").nonce
+        # A refusal charges nothing.
+        assert _strikes(rig, terminal_key(A)) == 5 and _strikes(rig, subject_key("cust-victim")) == 5
+        assert _strikes(rig, terminal_key(B)) == 1 and _strikes(rig, subject_key("cust-other")) == 1
+    finally:
+        rig.close()
+
+
+def test_an_honest_terminal_is_charged_while_it_captures_and_never_locks(tmp_path, any_store):
+    rig = Rig(tmp_path, store=any_store, max_failures=5)
+    try:
+        c = rig.client()
+        subject = subject_key("cust-honest")
+        for k in range(20):
+            ch = c.begin(f"h-{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-honest")
+            assert _strikes(rig, terminal_key(A)) == 1 and _strikes(rig, subject) == 1     # from the issue on
+            rec = submit(c, rig.probe(ch, session_id=f"h-{k}"))
+            assert rec.accepted, rec.detail
+            assert _strikes(rig, terminal_key(A)) == 0 and _strikes(rig, subject) == 0     # taken back
+    finally:
+        rig.close()
+
+
+def test_only_an_accepted_probe_takes_its_charge_back(tmp_path, any_store):
+    rig = Rig(tmp_path, store=any_store, max_failures=5)
+    clock = [time.time()]
+    rig.state.clock = lambda: clock[0]
+    try:
+        c = rig.client()
+        strikes = lambda: _strikes(rig, terminal_key(A))  # noqa: E731
+        ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS)
+        assert strikes() == 1
+        # Garbage under the nonce settles nothing (and leaves the nonce unused).
+        for bad, reason in ((rig.probe(ch, session_id="s1", liveness_json="["), "MALFORMED"),
+                            (rig.probe(ch, session_id="other"), "UNBOUND"),
+                            (rig.probe(ch, session_id="s1", signer=rig.signers[B]), "TAMPERED"),
+                            (rig.probe(ch, session_id="s1", evidence=False), "EVIDENCE_FAILED")):
+            assert submit(c, bad).reason == reason
+        assert strikes() == 1                      # EVIDENCE_FAILED judged it: the charge is the failure
+        ch = c.begin("s2", Purpose.VERIFY, capabilities=CAPS)
+        assert submit(c, rig.probe(ch, session_id="s2", verdict="attack")).reason == "NOT_LIVE"
+        assert strikes() == 2                      # one failure per challenge, not two
+        # A nonce that expires unused keeps its charge; a probe arriving after settles nothing.
+        ch = c.begin("s3", Purpose.VERIFY, capabilities=CAPS)
+        late = rig.probe(ch, session_id="s3")
+        clock[0] += rig.state.nonce_ttl_s + 1
+        assert submit(c, late).reason == "EXPIRED" and strikes() == 3
+        # Accepted: taken back, that charge and no other; its retry and a replay take nothing more.
+        ch = c.begin("s4", Purpose.VERIFY, capabilities=CAPS)
+        assert strikes() == 4
+        made = rig.probe(ch, session_id="s4")
+        rec = submit(c, made)
+        assert rec.accepted and strikes() == 3
+        assert submit(c, made) == rec
+        assert submit(c, rig.probe(ch, session_id="s4")).reason == "REPLAYED"
+        assert strikes() == 3
+    finally:
+        rig.close()
 
 
 # -- several server processes sharing one store --------------------------------------------------------------

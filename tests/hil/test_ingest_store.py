@@ -172,6 +172,59 @@ def test_one_use_wins_when_many_arrive_at_once(make_store):
     assert outcomes.count(Outcome.USED) == 1 and outcomes.count(Outcome.REPLAYED) == 7
 
 
+def test_issuing_charges_atomically_and_using_settles_exactly_that_charge(make_store):
+    # The server's failure limits charge every challenge issued (hil/ingest/limits.py): the check
+    # and the charge are one step with the nonce's record, and its use settles that nonce's charge only.
+    from hil.ingest.store import Charge, Settle
+    s, w = make_store(), 600_000
+    t, subj, other = "terminal:k1", "subject:victim", "subject:someone-else"
+    charge = Charge((t, subj), 2, w)
+    n1, n2, n3 = os.urandom(32), os.urandom(32), os.urandom(32)
+    assert s.add_nonce(n1, rec(), T0, charge) is None and s.add_nonce(n2, rec(), T0 + 1, charge) is None
+    assert s.failures(t, T0 + 2, w) == 2 and s.failures(subj, T0 + 2, w) == 2
+    assert s.add_nonce(n3, rec(), T0 + 2, charge) == t                  # at the limit: refused ...
+    assert s.get_nonce(n3, T0 + 3) is None and s.failures(t, T0 + 3, w) == 2    # ... nothing stored or charged
+    assert s.add_nonce(n3, rec(), T0 + 2, Charge((subj, t), 2, w)) == subj      # the first key at the limit
+    assert s.add_nonce(n3, rec("k2"), T0 + 2, Charge(("terminal:k2", other), 2, w)) is None   # others are served
+    refund, fail = Settle((t, subj), w, refund=True), Settle((t, subj), w, refund=False)
+    assert s.use_nonce(n1, terminal_id="k1", probe_id="p-1", digest=b"d" * 32, counter=1, receipt=b"R",
+                       now_ms=T0 + 10, settle=refund).outcome is Outcome.USED
+    assert s.failures(t, T0 + 11, w) == 1 and s.failures(subj, T0 + 11, w) == 1    # n1's charge taken back
+    # Its retry, and another probe under the used nonce, settle nothing again: n2's charge stays.
+    for probe in ("p-1", "p-other"):
+        got = s.use_nonce(n1, terminal_id="k1", probe_id=probe, digest=b"d" * 32, counter=9, receipt=b"R",
+                          now_ms=T0 + 12, settle=refund)
+        assert got.outcome is not Outcome.USED
+    assert s.failures(t, T0 + 13, w) == 1
+    # A judged failure keeps its nonce's charge: one failure, not two, timed at the judgement.
+    assert s.use_nonce(n2, terminal_id="k1", probe_id="p-2", digest=b"e" * 32, counter=2, receipt=b"R",
+                       now_ms=T0 + 5_000, settle=fail).outcome is Outcome.USED
+    assert s.failures(t, T0 + 5_001, w) == 1 and s.failures(subj, T0 + 5_001, w) == 1
+    assert s.failures(t, T0 + w + 1_000, w) == 1 and s.failures(t, T0 + w + 5_000, w) == 0   # the window
+    assert s.failures("terminal:k2", T0 + 13, w) == 1 and s.failures(other, T0 + 13, w) == 1
+    assert s.add_failure(t, T0 + 20, w, member="m") == 2 and s.add_failure(t, T0 + 21, w, member="m") == 2
+
+
+def test_concurrent_issues_never_pass_the_limit(make_store):
+    # Several server processes asking at once must not each see room under the limit and all charge.
+    from hil.ingest.store import Charge
+    s = make_store(nonces_per_terminal=64)
+    stores = [s] * 4 if isinstance(s, MemoryStore) else [
+        RedisStore(type(s.r)(connection_pool=s.r.connection_pool), s.limits, s.prefix) for _ in range(4)]
+    charge, got = Charge(("terminal:k1", "subject:victim"), 5, 600_000), []
+    gate = threading.Barrier(16)
+
+    def go(k):
+        gate.wait()
+        got.append(stores[k % 4].add_nonce(os.urandom(32), rec(), T0 + k, charge))
+    threads = [threading.Thread(target=go, args=(k,)) for k in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got.count(None) == 5 and s.failures("terminal:k1", T0 + 100, 600_000) == 5, got
+
+
 def test_two_redis_clients_share_one_state(redis_url):
     a = RedisStore.from_url(redis_url, prefix="share:")
     b = RedisStore.from_url(redis_url, prefix="share:")
