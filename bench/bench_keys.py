@@ -151,7 +151,7 @@ def _handshake_rows(tmp: Path, p256, hsm, tpm_mtls) -> list[dict]:
                          for k, cert in certs.items()])
     # 31 challenges per terminal, none used: each would be a try against the failure limit (5 by default).
     state = ServerState(registry=registry, keys={key.key_id: key}, current_key_id=key.key_id,
-                        limits=FailureLimits(max_failures=1_000_000))
+                        limits=FailureLimits(max_failures=0))
     server, port = serve(state, ServerTLS(server_cert.cert_pem, server_cert.key_pem, ca.cert_pem))
     rows = []
     try:

@@ -88,7 +88,8 @@ ALLOC_WARM = 2                    # sessions before counting: every table built,
 ALLOC_SITES = 8                   # call sites listed per process and phase
 PHASES = ("quality loop", "window")
 REST_S = float(os.environ.get("CAPTURE_AGENT_BENCH_REST_S", "30"))
-NO_LOCKOUT = 1_000_000            # failed sessions must not lock the bench's terminal out
+NO_LOCKOUT = 1_000_000            # failed sessions must not lock the bench's terminal out (the terminal's limit;
+SERVER_LIMITS_OFF = 0             # the server's limits are off, max_failures = 0: hil/ingest/limits.py)
 TARGET_MIB = 300.0
 
 
@@ -274,7 +275,7 @@ def daemon_rows() -> list[dict]:
         p = provision_dev(Path(d) / "terminal", port=free_port(), camera_uri=DAEMON_CAMERA,
                           retry_window_s=1.0, session={"max_failures": NO_LOCKOUT})
         text = p.server_config.read_text()
-        p.server_config.write_text(re.sub(r"^(keep_sealed = .*)$", rf"\1\nmax_failures = {NO_LOCKOUT}", text,
+        p.server_config.write_text(re.sub(r"^(keep_sealed = .*)$", rf"\1\nmax_failures = {SERVER_LIMITS_OFF}", text,
                                           count=1, flags=re.M))
         server = start_server(p.server_config)
         daemon = None
@@ -434,7 +435,7 @@ class Series:
 def in_process_rows() -> list[dict]:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        t = local_terminal.start(tmp, limits=FailureLimits(max_failures=1_000_000))
+        t = local_terminal.start(tmp, limits=FailureLimits(max_failures=0))
         accepted = 0
         try:
             with LivenessSupervisor() as sup:
@@ -594,7 +595,7 @@ def allocation_rows() -> list[dict]:
             framesets += int(data.get("framesets", 0))
 
     with tempfile.TemporaryDirectory() as d:
-        t = local_terminal.start(Path(d), limits=FailureLimits(max_failures=NO_LOCKOUT))
+        t = local_terminal.start(Path(d), limits=FailureLimits(max_failures=SERVER_LIMITS_OFF))
         cameras = DeviceManager([CAMERA], settings)
         cameras.start()
         try:

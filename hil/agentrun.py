@@ -30,9 +30,9 @@ class AgentOptions:
     quality_timeout_s: float | None = None
     # A rig presents hundreds of attacks in a row: the terminal's lockout and the server's (§8.2.5 d,
     # each tested on its own) would end the run after five; the server charges every challenge it
-    # issues, so an attack the terminal judges and never submits counts there too. The run counts
-    # failures itself.
-    max_failures: int = 1_000_000
+    # issues, so an attack the terminal judges and never submits counts there too: its limits are
+    # off (max_failures = 0). The run counts failures itself.
+    max_failures: int = 1_000_000           # the terminal's
     record_dir: Path | None = None          # lab-only raw session recording ([record], lab = true)
     record_format: str = "db3"
 
@@ -56,7 +56,7 @@ class AgentUnderTest:
                           retry_window_s=1.0, session=session, **self.rig.server_settings())
         self.p = p
         server_toml = p.server_config.read_text()
-        server_toml = re.sub(r"^frames = \d+$", f"frames = {int(o.frames)}\nmax_failures = {int(o.max_failures)}",
+        server_toml = re.sub(r"^frames = \d+$", f"frames = {int(o.frames)}\nmax_failures = 0",
                              server_toml, flags=re.M)
         p.server_config.write_text(server_toml)
         text = p.agent_config.read_text()

@@ -89,7 +89,7 @@ def provision_fleet(root: Path, n: int, *, store_url: str, port: int | None = No
     concurrent = max_concurrent_rpcs or max(64, 2 * n)
     lines = [f"listen = {toml_value(f'127.0.0.1:{port}')}", 'cert = "server.pem"', 'key = "server.key"',
              'client_ca = "../ca.pem"', 'current_suite = "x25519"', f"store = {toml_value(store_url)}",
-             'store_prefix = "fleet:"', "max_failures = 1000000", "",
+             'store_prefix = "fleet:"', "max_failures = 0", "",
              "[transport]", f"workers = {workers}", f"max_concurrent_rpcs = {concurrent}", "",
              "[[hpke_keys]]", 'suite = "x25519"', 'file = "server-x25519.hpke"', ""]
     terminals = []

@@ -69,7 +69,7 @@ def ingest(tmp_path_factory):
     # one face were live, but a whole run of the suite had 2 live sessions of other subjects judged
     # inconclusive (docs/liveness.md, "Motion as drift over jitter").
     state = ServerState(registry=registry, keys={key.key_id: key, hybrid.key_id: hybrid}, current_key_id=key.key_id,
-                        frames=48, keep_sealed=4, limits=FailureLimits(max_failures=10_000))
+                        frames=48, keep_sealed=4, limits=FailureLimits(max_failures=0))
     server, port = serve(state, ServerTLS(server_cert.cert_pem, server_cert.key_pem, ca.cert_pem))
 
     def uplink(endpoints=None, cert=term, terminal=TERMINAL, **kw) -> UplinkClient:

@@ -17,7 +17,12 @@
 * Every call has a deadline. ``UNAVAILABLE`` and ``DEADLINE_EXCEEDED`` are retried up to ``retries``
   times with exponential backoff and full jitter, moving to the next endpoint each time (failover);
   anything else is final. ``SubmitProbe`` is idempotent by probe id, so a retry after a lost reply
-  gets the original receipt.
+  gets the original receipt. ``BeginCapture`` is not idempotent: the server charges every challenge
+  it issues against the terminal's and the subject's failure limits until an accepted probe takes
+  it back (``hil/ingest/limits.py``), so one that ran out of its deadline (the server may have
+  issued it) is not repeated, which would charge the session again for each reply lost; the
+  session fails ``UPL_UNAVAILABLE`` and the next call starts at the next endpoint. Refused
+  connections (``UNAVAILABLE``) are still retried and failed over.
 * Nothing is queued to disk: when no server answers, the call fails with ``UPL_UNAVAILABLE`` and the
   session fails with it. The sealed probe dies with the session.
 """
@@ -122,7 +127,7 @@ class UplinkClient:
                 self._channels[endpoint] = ch
         return pb_grpc.ProbeIngestStub(ch)
 
-    def _call(self, method: str, request):
+    def _call(self, method: str, request, *, repeat_after_deadline: bool = True):
         eps = self.s.endpoints
         if self._handshake is not None:
             self._handshake.last_error = None
@@ -136,6 +141,10 @@ class UplinkClient:
                 return reply
             except grpc.RpcError as exc:
                 last = exc
+                if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED and not repeat_after_deadline:
+                    self._preferred = (idx + 1) % len(eps)        # the next call tries another endpoint
+                    raise UplinkUnavailable(f"{method}: {eps[idx]} did not answer within {self.s.deadline_s:g} s; "
+                                            "not repeated (the server may have issued it)") from None
                 if exc.code() not in RETRYABLE:
                     details = exc.details() or ""
                     if details.startswith("LOCKED_OUT:"):
@@ -171,7 +180,8 @@ class UplinkClient:
         value = cast("pb.Purpose", pb.Purpose.Value(purpose.name))
         ch = self._call("BeginCapture", pb.BeginCaptureRequest(terminal_id=self.s.terminal_id, session_id=session_id,
                                                                purpose=value, subject_ref=subject_ref,
-                                                               capabilities=capabilities, channel=channel))
+                                                               capabilities=capabilities, channel=channel),
+                        repeat_after_deadline=False)          # each issue is charged (module docstring)
         self.validate_challenge(ch, min_lifetime_s + self.submit_allowance_s(), capabilities)
         return ch
 

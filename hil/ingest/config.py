@@ -19,6 +19,7 @@ without a restart (the store and the listening socket stay)::
     nonces_per_terminal = 8         # a terminal asking for more evicts its oldest
     max_failures = 5                # challenges per terminal and per subject not taken back by an accepted
     failure_window_s = 600.0        # probe (hil/ingest/limits.py) within this window: no more until it moves on
+                                    # (1-64; 0: no limits, for load generators and HIL runs, never a bank)
     revoked_serials = []            # client certificate serials, hex ("5c:e9:..." or "5ce9...")
     crl = ""                        # a CRL file (PEM or DER) from client_ca, re-read when it changes
     [transport]                     # gRPC policy (hil/ingest/server.py ServeOptions)
@@ -71,7 +72,7 @@ from hil.ingest.evidence import DEFAULT_POLICY, CameraPin, ChannelPolicy, Eviden
 from hil.ingest.identity import Registry, Revocation, Terminal
 from hil.ingest.limits import FailureLimits
 from hil.ingest.server import ServeOptions, ServerState, ServerTLS
-from hil.ingest.store import MemoryStore, Store, StoreLimits
+from hil.ingest.store import MAX_FAILURES_KEPT, MemoryStore, Store, StoreLimits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +136,9 @@ class ServerConfig:
         _ranged("retry_window_s", self.retry_window_s, 0, 600)
         _ranged("clock_skew_s", self.clock_skew_s, 0, 3600)
         _ranged("failure_window_s", self.failure_window_s, 1, 86400)
+        if not 0 <= self.max_failures <= MAX_FAILURES_KEPT:
+            raise ValueError(f"max_failures must be 1-{MAX_FAILURES_KEPT} (the charges the store keeps per terminal "
+                             "and subject: a higher limit would never be reached), or 0 for no limits (never a bank)")
         if not 0 <= self.keep_sealed <= 64:
             raise ValueError("keep_sealed must be 0-64 (each kept probe is up to a few MiB)")
         if self.current_suite not in SUITES:

@@ -22,8 +22,9 @@ the use; the charge's member is the nonce, so a settlement touches that charge a
   failure and not two (the member is re-timed to the judgement);
 * never used (the nonce expires, is evicted by the terminal's newer challenges, or no probe comes):
   kept. An honest outage between issue and submit therefore costs one strike, as it does on the
-  terminal (whose window is charged when it opens); a ``BeginCapture`` reply lost and retried by
-  the client, or a challenge the terminal refuses (``UPL_CHALLENGE_INVALID``), costs one each;
+  terminal (whose window is charged when it opens); a ``BeginCapture`` reply lost (the client does
+  not repeat one that ran out of its deadline), or a challenge the terminal refuses
+  (``UPL_CHALLENGE_INVALID``), costs one each;
 * refused before judging (``MALFORMED``, ``TAMPERED``, ``UNKNOWN_TERMINAL``, ``REVOKED``,
   ``EXPIRED``, ``UNBOUND``, ``WRONG_KEY``, ``ATTESTATION_FAILED``, ``UNKNOWN_CAMERA``, and
   ``REPLAYED`` for a counter that did not increase): kept, since such a probe leaves the nonce unused
@@ -54,9 +55,9 @@ subject (a bank that wants the subject counted must require ``subject_ref``, and
 against the subject it named). An accepted probe takes its charge back: this server judges
 liveness, not identity, so a genuine live face (an accomplice's) under a challenge issued for a
 victim's subject is accepted and refunded here; the bank's matcher must count that non-match
-against the subject. ``max_failures`` above the store's ``max_failures_kept`` (64) is never
-reached: the store keeps at most that many charges per key (the HIL and fleet configs rely on
-that, with 1,000,000).
+against the subject. ``max_failures`` is at most ``MAX_FAILURES_KEPT`` (64), the charges a store
+keeps per key (a higher limit would never be reached: no lockout at all); 0 turns the limits off
+(no charge, no lockout: load generators, HIL red-team runs and benches, never a bank).
 """
 
 from __future__ import annotations
@@ -65,32 +66,39 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hil.ingest.store import Charge, Settle, Store
+from hil.ingest.store import MAX_FAILURES_KEPT, Charge, Settle, Store
 
 
 @dataclass(frozen=True)
 class FailureLimits:
-    max_failures: int = 5                 # challenges failed or unsettled ...
+    max_failures: int = 5                 # challenges failed or unsettled ... (0: no limits)
     window_s: float = 600.0               # ... within this window refuse new challenges
 
     def __post_init__(self) -> None:
-        if self.max_failures < 1 or not self.window_s > 0:
-            raise ValueError("max_failures must be at least 1 and failure_window_s positive")
+        if not 0 <= self.max_failures <= MAX_FAILURES_KEPT or not self.window_s > 0:
+            raise ValueError(f"max_failures must be within 1..{MAX_FAILURES_KEPT} (the charges a store keeps per "
+                             "key), or 0 for no limits, and failure_window_s positive")
+
+    @property
+    def off(self) -> bool:
+        return self.max_failures == 0
 
     @property
     def window_ms(self) -> int:
         return int(self.window_s * 1000)
 
-    def charge(self, keys: Iterable[str]) -> Charge:
+    def charge(self, keys: Iterable[str]) -> Charge | None:
         """What issuing a challenge charges (``Store.add_nonce``): each named key, at this limit."""
-        return Charge(tuple(k for k in keys if k), self.max_failures, self.window_ms)
+        return None if self.off else Charge(tuple(k for k in keys if k), self.max_failures, self.window_ms)
 
-    def settle(self, keys: Iterable[str], *, accepted: bool) -> Settle:
+    def settle(self, keys: Iterable[str], *, accepted: bool) -> Settle | None:
         """How the probe that uses a nonce settles its charge (``Store.use_nonce``)."""
-        return Settle(tuple(k for k in keys if k), self.window_ms, refund=accepted)
+        return None if self.off else Settle(tuple(k for k in keys if k), self.window_ms, refund=accepted)
 
     def locked(self, store: Store, keys: Iterable[str], now_ms: int) -> str | None:
         """The first key at its limit, or None (a read; ``BeginCapture`` checks in ``add_nonce``)."""
+        if self.off:
+            return None
         for key in keys:
             if key and store.failures(key, now_ms, self.window_ms) >= self.max_failures:
                 return key
@@ -98,6 +106,8 @@ class FailureLimits:
 
     def record(self, store: Store, keys: Iterable[str], now_ms: int, member: str = "") -> None:
         """A failure outside a nonce's own settlement (``member`` names it; the same twice counts once)."""
+        if self.off:
+            return
         for key in keys:
             if key:
                 store.add_failure(key, now_ms, self.window_ms, member)

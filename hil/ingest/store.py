@@ -46,11 +46,14 @@ class StoreUnavailable(Exception):
     ``UNAVAILABLE`` so the terminal retries, perhaps at another server."""
 
 
+MAX_FAILURES_KEPT = 64     # charges and failures kept per key: the highest failure limit a store can count to
+
+
 @dataclass(frozen=True)
 class StoreLimits:
     nonces_per_terminal: int = 8            # a terminal runs one capture at a time; a few spare for retries
     keep_used_s: float = 600.0              # a used nonce (and its receipt) is remembered this long after use
-    max_failures_kept: int = 64             # per key: enough for any sane limit, bounded for an insane one
+    max_failures_kept: int = MAX_FAILURES_KEPT   # per key: enough for any sane limit, bounded for an insane one
     max_failure_keys: int = 100_000         # terminals (and, later, subjects) with recent failures
 
     def __post_init__(self) -> None:

@@ -411,8 +411,8 @@ def verify(payload: pb.ProbePayload, liveness: dict[str, Any], nonce: bytes, cha
                                 min_separation=t.illumination_min_separation)
         results["illumination"] = r.to_dict()
         if not r.passed:
-            raise EvidenceFailed(f"illumination: {r.detail} (server's check: {r.mismatches} steps wrong, "
-                                 f"separation {r.separation:.1f})")
+            raise EvidenceFailed(f"illumination: {r.detail} (server's check: {r.mismatches} of {r.checked} frames "
+                                 f"disagree, separation {r.separation:.1f})")
     _check_crop(payload, digests, fr.grids, t)
     return results
 

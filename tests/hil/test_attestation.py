@@ -80,7 +80,7 @@ def env(tmp_path_factory):
         # Every challenge issued is charged until a probe under it is accepted (hil/ingest/limits.py):
         # the module's refused probes on one terminal would reach the default limit of 5.
         state = ServerState(registry=registry, keys={key.key_id: key}, current_key_id=key.key_id, frames=12,
-                            limits=FailureLimits(max_failures=1000))
+                            limits=FailureLimits(max_failures=0))
         server, port = serve(state, ServerTLS(server_cert.cert_pem, server_cert.key_pem, ca.cert_pem))
         clients = {t: UplinkClient(UplinkConnection((f"127.0.0.1:{port}",), ca.cert_pem, c.cert_pem, c.key_pem, t,
                                                     server_name="ingest.test")) for t, c in certs.items()}

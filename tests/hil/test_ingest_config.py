@@ -38,7 +38,8 @@ def _with(config: Path, text: str, **replace: str) -> Path:
 
 @pytest.mark.parametrize("line", ["nonce_ttl_s = nan", "nonce_ttl_s = inf", "retry_window_s = inf",
                                   "clock_skew_s = -1.0", "failure_window_s = nan", "nonce_ttl_s = 1.0",
-                                  'store = "http://redis:6379"', 'current_suite = "rsa"', "keep_sealed = -1"])
+                                  'store = "http://redis:6379"', 'current_suite = "rsa"', "keep_sealed = -1",
+                                  "max_failures = 65", "max_failures = -1"])
 def test_bad_values_are_refused(dev, line):
     key = line.split(" = ")[0]
     body = "\n".join(ln for ln in dev.server_config.read_text().splitlines() if not ln.startswith(key + " "))

@@ -29,6 +29,16 @@ from tests.helpers.live import ATTEMPTS
 from tests.helpers.terminals import CAPS, OTHER_TERMINAL, TERMINAL
 
 
+def test_limits_off_charge_and_lock_nothing_and_a_limit_a_store_cannot_count_to_is_refused():
+    store, off, now = MemoryStore(), FailureLimits(max_failures=0), 1_000_000_000
+    assert off.charge((terminal_key("t1"),)) is None and off.settle((terminal_key("t1"),), accepted=False) is None
+    off.record(store, (terminal_key("t1"),), now)
+    assert store.failures(terminal_key("t1"), now, off.window_ms) == 0
+    assert off.locked(store, (terminal_key("t1"),), now) is None
+    with pytest.raises(ValueError, match="1..64"):
+        FailureLimits(max_failures=65)                   # the store keeps 64 per key: never reached, no lockout
+
+
 def test_limits_count_presentation_failures_per_terminal_and_subject():
     store, lim = MemoryStore(), FailureLimits(max_failures=2, window_s=60)
     now = 1_000_000_000

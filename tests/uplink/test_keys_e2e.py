@@ -69,7 +69,7 @@ def keyed(tmp_path_factory, softhsm):
         # the handshake test asks for challenges it never uses, past the default limit of 5.
         state = ServerState(registry=registry, keys={x25519.key_id: x25519, sm2.key_id: sm2},
                             current_key_id=x25519.key_id, frames=48, keep_sealed=4,
-                            limits=FailureLimits(max_failures=1000))
+                            limits=FailureLimits(max_failures=0))
         server, port = serve(state, ServerTLS(server_cert.cert_pem, server_cert.key_pem, ca.cert_pem))
 
         def client(terminal: str, key, **kw) -> UplinkClient:

@@ -5,6 +5,7 @@ every rejection reason."""
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 
 import grpc
@@ -216,6 +217,29 @@ def test_failover_to_the_second_endpoint_and_unavailable_when_none_answers(inges
         with pytest.raises(UplinkUnavailable) as exc:
             c2.begin("s", Purpose.VERIFY, capabilities=CAPS)
     assert exc.value.code == "UPL_UNAVAILABLE" and time.monotonic() - t0 < 5
+
+
+def test_a_challenge_that_ran_out_of_its_deadline_is_not_asked_for_again(ingest, monkeypatch):
+    # The server charges every challenge it issues (hil/ingest/limits.py): a BeginCapture repeated
+    # after a reply that came too late would charge one session once per attempt.
+    store, issued, done = ingest["state"].store, [], threading.Event()
+    real_add = store.add_nonce
+
+    def slow_add(*args, **kw):
+        time.sleep(3.0)                                   # past the client's 1 s deadline
+        issued.append(1)
+        try:
+            return real_add(*args, **kw)
+        finally:
+            done.set()
+    c = ingest["uplink"](retries=3, deadline_s=1.0, backoff_base_s=0.01, backoff_max_s=0.02)
+    c.check_capabilities("", CAPS)                        # connected first: the deadline is the server's alone
+    before = c.attempts
+    monkeypatch.setattr(store, "add_nonce", slow_add)
+    with pytest.raises(UplinkUnavailable, match="not repeated") as exc:
+        c.begin("sess-slow", Purpose.VERIFY, capabilities=CAPS)
+    assert exc.value.code == "UPL_UNAVAILABLE" and c.attempts == before + 1      # main: 4 attempts
+    assert done.wait(30) and issued == [1]                # issued (and charged) once
 
 
 def test_health_service_over_mtls(ingest):
