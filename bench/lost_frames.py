@@ -33,6 +33,10 @@ the rule before (the script only uses ``WindowGaps``)::
     .venv/bin/python -m bench.lost_frames --fast90 200 --drop 0
     .venv/bin/python -m bench.lost_frames --fast90 200 --drop 0.003
 
+``--cost``: the time ``WindowGaps.check`` takes over a whole window (32, 48, 120 and 240
+framesets, 90 fps depth and IR with 30 fps colour), against the way it worked before, in the same
+process: :func:`pipeline.gaps.window_gap` over every prefix (the whole history on every frameset).
+
 No face data: records hold outcomes, verdicts and scores only.
 """
 
@@ -154,6 +158,38 @@ def fast90(windows: int, drop: float) -> None:
                           "false_gaps_by_phase": {k: v for k, v in by_phase.items() if v}}), flush=True)
 
 
+def cost(repeats: int = 5) -> None:
+    sets = matched_stream(90.0, 5.6, 260, 0.0, seed=7)
+    for n in (32, 48, 120, 240):
+        win = sets[:n]
+        names = sorted(k.value for k in win[0].frames)
+        period_from = G.period_streams(names)
+
+        def incremental(win: list[FrameSet] = win) -> None:
+            g = G.WindowGaps()
+            for fs in win:
+                g.check(fs)
+
+        def from_scratch(win: list[FrameSet] = win, names: list[str] = names,
+                         period_from: frozenset[str] = period_from) -> None:
+            for k in range(1, len(win) + 1):
+                G.window_gap([(name, [fs.frames[StreamKind(name)].frame_number for fs in win[:k]],
+                               [fs.frames[StreamKind(name)].timestamp_ms for fs in win[:k]], True)
+                              for name in names], period_from=period_from)
+
+        best = {}
+        for label, fn in (("incremental", incremental), ("every_prefix", from_scratch)):
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+            best[label] = min(times)
+        print(json.dumps({"framesets": n, "incremental_ms": round(1e3 * best["incremental"], 2),
+                          "every_prefix_ms": round(1e3 * best["every_prefix"], 2),
+                          "ratio": round(best["every_prefix"] / best["incremental"], 1)}), flush=True)
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.lost_frames", description=__doc__.split("\n\n")[0])
     ap.add_argument("--split", default="train", choices=P.SPLITS)
@@ -168,7 +204,11 @@ def main(argv: list[str]) -> int:
                          "else the unchecked one (the frames before a gap are the same in both modes)")
     ap.add_argument("--fast90", type=int, default=0, metavar="N",
                     help="the gap rule alone on 90 fps (and 30 fps) matched streams: N windows per colour phase")
+    ap.add_argument("--cost", action="store_true", help="WindowGaps.check's time against every prefix re-read")
     args = ap.parse_args(argv)
+    if args.cost:
+        cost()
+        return 0
     if args.fast90:
         fast90(args.fast90, args.drop)
         return 0
