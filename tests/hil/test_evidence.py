@@ -328,3 +328,36 @@ def test_a_90_fps_depth_stream_matched_at_30_is_accepted_as_the_terminal_passes_
         p, lv = window(lost_at=k)
         with pytest.raises(evidence.EvidenceFailed, match="frames lost in the window: .* frame counter advanced"):
             evidence.verify(p, lv, ch.nonce, kinds, 32, t)
+
+
+def test_the_server_refuses_a_matched_window_exactly_when_the_terminals_check_sees_a_counter_gap():
+    """Windows the agent's matcher forms (90 and 30 fps depth, colour phases across the flip, frames
+    dropped): the server's verdict on the evidence's counters is the terminal's on the same streams."""
+    from agent.pipeline.gaps import WindowGaps
+    from tests.pipeline.test_gaps import matched
+
+    ch = pb.Challenge(nonce=b"m" * 32, frames=32, challenges=[pb.PROJECTOR, pb.ILLUMINATION])
+    kinds = {Kind.PROJECTOR, Kind.ILLUMINATION}
+    t = evidence.EvidenceThresholds()
+    seen = {"accepted": 0, "refused": 0}
+    for seed, (fps, phase, lost) in enumerate([(90.0, 5.6, ()), (90.0, 5.0, (12,)), (90.0, 6.0, ()),
+                                               (90.0, 16.7, (3, 20)), (30.0, 4.1, ()), (30.0, 4.1, (25,)),
+                                               (90.0, 27.8, ())]):
+        sets = matched(phase, 40, seed, depth_fps=fps, lost_colour=lost)[4:36]
+        g = WindowGaps()
+        terminal = next((gap for fs in sets if (gap := g.check(fs)) is not None), None)
+        syn = for_challenge(ch)
+        p = pb.ProbePayload(color=syn.color, evidence=syn.evidence, frame_digest=syn.frame_digest)
+        for f, fs in zip(p.evidence.frames, sets, strict=True):
+            f.frame_counter, f.timestamp_ms = fs.depth.frame_number, fs.depth.timestamp_ms
+            f.color_frame_counter, f.color_timestamp_ms = fs.color.frame_number, fs.color.timestamp_ms
+        lv = {"frame_digests": syn.digests}
+        if terminal is None:
+            evidence.verify(p, lv, ch.nonce, kinds, 32, t)
+            seen["accepted"] += 1
+        else:
+            assert terminal.counter and terminal.stream in ("depth", "color"), terminal
+            with pytest.raises(evidence.EvidenceFailed, match="frames lost in the window"):
+                evidence.verify(p, lv, ch.nonce, kinds, 32, t)
+            seen["refused"] += 1
+    assert seen == {"accepted": 4, "refused": 3}
