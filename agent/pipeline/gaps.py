@@ -15,7 +15,8 @@ matched at 30: ``r`` = 3) by ``r`` give or take which of the ``r`` frames inside
 window was picked. Near a phase where the pick flips between two of them the steps alternate
 (3,3,2,4,3 or 2,4,2,4): nothing is lost, but no single step says so. Over any run of framesets the
 picks bound the error: a stream's counter advance stays within ``r`` of ``r`` times the run's steps
-(strictly: each pick lies within ``r``/2 frames of its ideal place). A lost frameset adds ``r``.
+(each pick lies within ``r``/2 frames of its ideal place, up to the timestamps' jitter). A lost
+frameset adds ``r``.
 
 The rule (:func:`window_gap`), per stream, over consecutive framesets of one window:
 
@@ -28,7 +29,11 @@ The rule (:func:`window_gap`), per stream, over consecutive framesets of one win
   advance over any run of framesets exceeds ``r`` times the run's steps by ``max(r, 1)`` or more
   (one frameset's worth; at ``r`` = 1 this is every step 1, the rule before 90 fps was looked at).
   The slowest stream sees every lost frameset exactly; a faster one may miss one the pick hides (a
-  lost frameset's excess is ``r`` less the pick's flip), never reports one that was not lost;
+  lost frameset's excess is ``r`` less the pick's flip), and reports one that was not lost only
+  when frames lost beside a flip put its pick a whole frameset off its place (two ticks in a row).
+  Only the streams that set the period are counted: IR beside depth is matched to the depth tick,
+  not to the colour frame (its frame of that tick lost, the next tick's stands in, one more tick
+  off), and says nothing depth does not; it is timed like any stream;
 * time, on the terminal and only for a stream on the camera's own clock (``ClockDomain.HARDWARE``):
   no step longer than its counted frames plus half a frame period, the period the stream's own.
   Host arrival times (``SYSTEM``, ``GLOBAL``) jitter with the host's load, and a genuine window must
@@ -133,11 +138,12 @@ def frameset_period(periods: Sequence[tuple[float | None, bool]]) -> float | Non
 
 
 def first_gap(stream: str, counters: Sequence[float] | np.ndarray, stamps: Sequence[float] | np.ndarray, *,
-              timed: bool = True, frameset_ms: float | None = None) -> Gap | None:
+              timed: bool = True, frameset_ms: float | None = None, counted: bool = True) -> Gap | None:
     """The first gap in one stream's frame counters and timestamps (ms) over a window's framesets,
     in order; None when the window is whole (or too short to tell). ``frameset_ms``: the framesets'
     period (:func:`frameset_period`); None: this stream's own (it runs at the framesets' rate).
-    Without ``timed`` only the counters are checked (the timestamps still give the period)."""
+    Without ``timed`` only the counters are checked (the timestamps still give the period); without
+    ``counted`` only the timestamps (IR beside depth: :func:`window_gap`)."""
     c, s, dc, dt = _steps(counters, stamps)
     n = len(c)
     if n < 2:
@@ -149,7 +155,7 @@ def first_gap(stream: str, counters: Sequence[float] | np.ndarray, stamps: Seque
     r = per_frameset(frameset_ms if frameset_ms is not None else period, period)
     e = c - r * np.arange(n, dtype=np.float64)
     low = np.minimum.accumulate(e)
-    cbad = e[1:] - low[:-1] >= max(r, 1.0)
+    cbad = (e[1:] - low[:-1] >= max(r, 1.0)) if counted else np.zeros(n - 1, dtype=bool)
     q = np.where(ok, dt / np.where(ok, dc + SLACK_PERIODS, 1.0), -np.inf)
     tbad = (q > period) if timed else np.zeros(n - 1, dtype=bool)
     bad = cbad | tbad
@@ -171,10 +177,12 @@ def window_gap(streams: Sequence[tuple[str, Sequence[float] | np.ndarray, Sequen
                period_from: Collection[str] | None = None) -> Gap | None:
     """The window's first gap (lowest frameset index; among equals the first stream given) over
     ``(name, counters, stamps, timed)`` per stream, the framesets' period taken from the streams
-    named in ``period_from`` (None: all)."""
+    named in ``period_from`` (None: all), whose counters alone are checked: another stream (IR
+    beside depth) only by its time."""
     periods = [period_of(c, s) for name, c, s, _ in streams if period_from is None or name in period_from]
     t = frameset_period(periods)
-    return _first([first_gap(name, c, s, timed=timed, frameset_ms=t) for name, c, s, timed in streams])
+    return _first([first_gap(name, c, s, timed=timed, frameset_ms=t,
+                             counted=period_from is None or name in period_from) for name, c, s, timed in streams])
 
 
 def period_streams(names: Collection[str]) -> frozenset[str]:
@@ -229,17 +237,18 @@ class _Stream:
             self.low, self.low_at = v, i
         self.lows.append(self.low)
 
-    def gap(self, frameset_ms: float | None) -> Gap | None:
+    def gap(self, frameset_ms: float | None, counted: bool) -> Gap | None:
         period = self.period()
         if len(self.c) < 2 or period is None:
             return None
         r = per_frameset(frameset_ms if frameset_ms is not None else period, period)
-        if r != self.r:                         # re-read the counters under the new ratio
-            self.r, self.e, self.lows, self.low, self.low_at, self.cgap = r, [], [], math.inf, -1, None
-        for i in range(len(self.e), len(self.c)):
-            self._push_e(i, r)
+        if counted:
+            if r != self.r:                     # re-read the counters under the new ratio
+                self.r, self.e, self.lows, self.low, self.low_at, self.cgap = r, [], [], math.inf, -1, None
+            for i in range(len(self.e), len(self.c)):
+                self._push_e(i, r)
         tj = bisect.bisect_right(self.qmax, period) + 1 if self.timed else len(self.c)
-        cj = self.cgap if self.cgap is not None else len(self.c)
+        cj = self.cgap if counted and self.cgap is not None else len(self.c)
         if cj <= tj and cj < len(self.c):
             j = cj
             i = max(k for k in range(j) if self.e[k] == self.lows[j - 1])
@@ -270,4 +279,4 @@ class WindowGaps:
         order = sorted(self._streams.values(), key=lambda st: st.name)
         sets = period_streams([st.name for st in order])
         t = frameset_period([(st.period(), st.all_ok) for st in order if st.name in sets])
-        return _first([st.gap(t) for st in order])
+        return _first([st.gap(t, st.name in sets) for st in order])

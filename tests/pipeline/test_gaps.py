@@ -218,3 +218,33 @@ def test_window_gaps_answers_what_window_gap_answers_over_the_framesets_so_far(w
         assert got == want, (k, got, want)
         if got is not None:
             break
+
+
+def test_ir_beside_depth_is_timed_not_counted():
+    # The window of bench.lost_frames --fast90 --drop 0.003 at phase 5.5 ms that counting IR read as
+    # a gap: IR's frame of depth tick 4390 lost, the matcher paired tick 4391's IR with it (IR is
+    # matched to the depth tick, not the colour frame), at a flip (depth 4382, 4386, 4390).
+    depth = [4374, 4376, 4380, 4382, 4386, 4390, 4392, 4395, 4397, 4400]
+    ir = [4374, 4376, 4380, 4382, 4386, 4391, 4392, 4395, 4397, 4400]
+    colour = list(range(1460, 1470))
+    d, c = 1000 / 90, 5.5
+
+    def fs(k):
+        return FrameSet({StreamKind.DEPTH: Frame(StreamKind.DEPTH, PX, PixelFormat.Y8,
+                                                 depth[k] * d, ClockDomain.HARDWARE, 0, depth[k], INTR),
+                         StreamKind.IR: Frame(StreamKind.IR, PX, PixelFormat.Y8, ir[k] * d, ClockDomain.HARDWARE, 0,
+                                              ir[k], INTR),
+                         StreamKind.COLOR: Frame(StreamKind.COLOR, PX, PixelFormat.Y8, colour[k] * P + c,
+                                                 ClockDomain.HARDWARE, 0, colour[k], INTR)})
+    streams = [("color", colour, [x * P + c for x in colour], True), ("depth", depth, [x * d for x in depth], True),
+               ("ir", ir, [x * d for x in ir], True)]
+    assert window_gap(streams, period_from=period_streams(["color", "depth", "ir"])) is None
+    assert first_window_gap([fs(k) for k in range(10)]) is None
+    counted = window_gap(streams)                          # every stream counted, as the first version did
+    assert counted is not None and (counted.stream, counted.start, counted.index) == ("ir", 3, 5)
+    # without depth, IR sets the period and is counted: a lost frameset in it is a gap
+    lost = ir[:5] + [x + 3 for x in ir[5:]]
+    g = window_gap([("color", [x + (k >= 5) for k, x in enumerate(colour)], [(x + (k >= 5)) * P + c
+                                                                          for k, x in enumerate(colour)], True),
+                    ("ir", lost, [x * d for x in lost], True)], period_from=period_streams(["color", "ir"]))
+    assert g is not None and g.index == 5
