@@ -18,6 +18,25 @@ mode only and derives the checked outcome (half the time; the frames up to a gap
         --per-species 4 --drop 0.03
     .venv/bin/python -m bench.lost_frames --split train --live 0 --species splice,replay --injection 3 --drop 0.03
 
+``--fast90 N``: the gap rule alone on matched streams, no judging: N windows of 32 framesets per
+colour phase (0-11 ms after a depth tick, 0.5 ms apart), depth/IR at 90 fps matched into 30 fps
+framesets by the agent's matcher (``pipeline/sync.FrameSetMatcher``, as ``FramesetReader`` runs it)
+and, for reference, at 30 fps. The frames carry the simulator's timing (``drivers/sim/camera.py``:
+tick ``k`` at ``k / fps`` plus Gaussian jitter of ``jitter_ms`` 0.3, colour ``color_offset_ms``
+after the depth tick it coincides with, each frame of each stream dropped with probability
+``--drop``) without its pixels, which the rule never reads (``--sim`` checks a rendered stream's
+counters against the same rule). A window lost a frameset when its colour counter, the framesets'
+clock, skips one (the simulator's counters are true). Counts: windows, windows that lost one, gaps
+reported, false gaps (reported, none lost), missed (lost, none reported). Run it on main's code for
+the rule before (the script only uses ``WindowGaps``)::
+
+    .venv/bin/python -m bench.lost_frames --fast90 200 --drop 0
+    .venv/bin/python -m bench.lost_frames --fast90 200 --drop 0.003
+
+``--cost``: the time ``WindowGaps.check`` takes over a whole window (32, 48, 120 and 240
+framesets, 90 fps depth and IR with 30 fps colour), against the way it worked before, in the same
+process: :func:`pipeline.gaps.window_gap` over every prefix (the whole history on every frameset).
+
 No face data: records hold outcomes, verdicts and scores only.
 """
 
@@ -31,10 +50,14 @@ import sys
 import time
 from typing import Any
 
+import numpy as np
+
 from agent.liveness.fusion import load_thresholds
 from agent.pipeline import gaps as G
+from agent.pipeline.sync import FrameSetMatcher
 from agent.quality import QualityGate
 from agent.session import offline
+from drivers.frame import ClockDomain, Frame, FrameSet, Intrinsics, PixelFormat, StreamKind
 from hil import padeval as P
 
 FRAMES = 32
@@ -79,6 +102,94 @@ def _run(p: P.Presentation, gate: QualityGate, checked: bool) -> tuple[dict[str,
     return rec, gapped
 
 
+_PX = np.zeros((2, 2), np.uint8)
+_INTR = Intrinsics(2, 2, 1.0, 1.0, 1.0, 1.0)
+WARMUP = 8                     # framesets before the first window (the window opens mid-stream)
+
+
+def matched_stream(depth_fps: float, phase_ms: float, framesets: int, drop: float, seed: int,
+                   jitter_ms: float = 0.3) -> list[FrameSet]:
+    """Framesets of a camera with the simulator's timing, matched as the agent matches them."""
+    rng = np.random.default_rng(seed)
+    frames: list[tuple[float, StreamKind, int]] = []
+    for k in range(int((framesets + 4) * depth_fps / 30)):
+        t = 1000.0 + k * 1000.0 / depth_fps + rng.normal(0.0, jitter_ms)
+        frames += [(t, s, k) for s in (StreamKind.DEPTH, StreamKind.IR) if not rng.random() < drop]
+    for k in range(framesets + 2):
+        t = 1000.0 + phase_ms + k * 1000.0 / 30 + rng.normal(0.0, jitter_ms)
+        if not rng.random() < drop:
+            frames.append((t, StreamKind.COLOR, k))
+    m = FrameSetMatcher([StreamKind.DEPTH, StreamKind.COLOR, StreamKind.IR], 30.0)
+    out: list[FrameSet] = []
+    for t, s, k in sorted(frames, key=lambda f: f[0]):
+        out += m.push(Frame(s, _PX, PixelFormat.Y8, t, ClockDomain.HARDWARE, int((t + 3.0) * 1e6), k, _INTR))
+    return out + m.flush()
+
+
+def window_counts(sets: list[FrameSet]) -> collections.Counter[str]:
+    c: collections.Counter[str] = collections.Counter()
+    for w in range(WARMUP, len(sets) - FRAMES + 1, FRAMES):
+        win = sets[w:w + FRAMES]
+        g = G.WindowGaps()
+        gapped = any(g.check(fs) is not None for fs in win)
+        colour = [fs.color.frame_number for fs in win if fs.color is not None]
+        lost = any(b - a != 1 for a, b in zip(colour, colour[1:], strict=False))
+        c["windows"] += 1
+        c["lost"] += lost
+        c["gapped"] += gapped
+        c["false_gap"] += gapped and not lost
+        c["missed"] += lost and not gapped
+    return c
+
+
+def fast90(windows: int, drop: float) -> None:
+    phases = [round(0.5 * i, 1) for i in range(23)]
+    for fps in (90.0, 30.0):
+        total: collections.Counter[str] = collections.Counter()
+        by_phase = {}
+        for i, ph in enumerate(phases):
+            sets = matched_stream(fps, ph, WARMUP + windows * FRAMES, drop, seed=1000 * i + int(fps))
+            c = window_counts(sets)
+            by_phase[ph] = c["false_gap"]
+            total += c
+        counts = {k: total[k] for k in ("windows", "lost", "gapped", "false_gap", "missed")}
+        print(json.dumps({"depth_fps": fps, "colour_fps": 30, "drop": drop, "framesets": FRAMES,
+                          "phases_ms": [phases[0], phases[-1]], **counts,
+                          "false_gaps_by_phase": {k: v for k, v in by_phase.items() if v}}), flush=True)
+
+
+def cost(repeats: int = 5) -> None:
+    sets = matched_stream(90.0, 5.6, 260, 0.0, seed=7)
+    for n in (32, 48, 120, 240):
+        win = sets[:n]
+        names = sorted(k.value for k in win[0].frames)
+        period_from = G.period_streams(names)
+
+        def incremental(win: list[FrameSet] = win) -> None:
+            g = G.WindowGaps()
+            for fs in win:
+                g.check(fs)
+
+        def from_scratch(win: list[FrameSet] = win, names: list[str] = names,
+                         period_from: frozenset[str] = period_from) -> None:
+            for k in range(1, len(win) + 1):
+                G.window_gap([(name, [fs.frames[StreamKind(name)].frame_number for fs in win[:k]],
+                               [fs.frames[StreamKind(name)].timestamp_ms for fs in win[:k]], True)
+                              for name in names], period_from=period_from)
+
+        best = {}
+        for label, fn in (("incremental", incremental), ("every_prefix", from_scratch)):
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+            best[label] = min(times)
+        print(json.dumps({"framesets": n, "incremental_ms": round(1e3 * best["incremental"], 2),
+                          "every_prefix_ms": round(1e3 * best["every_prefix"], 2),
+                          "ratio": round(best["every_prefix"] / best["incremental"], 1)}), flush=True)
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.lost_frames", description=__doc__.split("\n\n")[0])
     ap.add_argument("--split", default="train", choices=P.SPLITS)
@@ -91,7 +202,16 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--derive", action="store_true",
                     help="run unchecked only; the checked outcome is SES_FRAMES_LOST where the window had a gap, "
                          "else the unchecked one (the frames before a gap are the same in both modes)")
+    ap.add_argument("--fast90", type=int, default=0, metavar="N",
+                    help="the gap rule alone on 90 fps (and 30 fps) matched streams: N windows per colour phase")
+    ap.add_argument("--cost", action="store_true", help="WindowGaps.check's time against every prefix re-read")
     args = ap.parse_args(argv)
+    if args.cost:
+        cost()
+        return 0
+    if args.fast90:
+        fast90(args.fast90, args.drop)
+        return 0
     species = [s for s in args.species.split(",") if s]
     items = P.presentations(args.split, live=args.live, per_species=args.per_species, injection=args.injection,
                             species=[P.LIVE, *species])

@@ -1,7 +1,8 @@
 """The simulated camera: scene motion, active controls, timing, and delivery through the Camera API.
 
 Two clocks drive it: depth/IR ticks at the depth mode's rate and colour frames at the colour rate,
-both stamped on one hardware clock (colour triggered 4.1 ms after a depth tick it coincides with).
+both stamped on one hardware clock (colour triggered ``color_offset_ms``, 4.1 ms by default, after a
+depth tick it coincides with).
 Controls are commands on timelines (``timing.py``): the projector's land after the configured
 latency and jitter, the screen's after the panel's latency; an injector (``injection.py``) replaces
 what the pixels show and what the metadata claims.
@@ -50,7 +51,6 @@ from .timing import Timeline
 
 SERIAL = "SIM0000000001"
 FIRMWARE = "sim-1.0.0"
-COLOR_CLOCK_OFFSET_MS = 4.1         # color is a separate sensor: triggered 4.1 ms after depth
 COLOR_LATENCY_MS = 9.0
 DEPTH_LATENCY_MS = 6.0
 GT_KEEP = 12
@@ -604,7 +604,7 @@ class SimCamera(Camera):
         self.scene = dataclasses.replace(f.state, projector_on=projector_on, illumination=rgb)
         self._remember(StreamKind.COLOR, k, f.color_truth)
 
-        ts = (self._t0_hw_ms + k * 1000.0 / self._color_fps + COLOR_CLOCK_OFFSET_MS
+        ts = (self._t0_hw_ms + k * 1000.0 / self._color_fps + c.color_offset_ms
               + (self._rng.normal(0.0, c.jitter_ms) if c.jitter_ms > 0 else 0.0))
         wb_k = float(c.cct * (1 + self._rng.normal(0, 0.02)))
         claim = self._color_lock or ExposureSetting(f.exposure_us, f.gain)

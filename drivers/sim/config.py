@@ -38,6 +38,7 @@ class SimConfig:
     identity: int = 0           # face texture / geometry variant
     drop: float = 0.0           # per-frame drop probability, each stream independently
     jitter_ms: float = 0.3      # timestamp jitter (standard deviation)
+    color_offset_ms: float = 4.1   # colour's trigger after the depth tick it coincides with (its phase)
     realtime: bool = True       # pace delivery in wall time like a real device
     projector: bool = True      # IR projector initially on
     inject: str = "none"        # an injected stream (see injection.py): replay, splice or render
@@ -94,6 +95,7 @@ class SimConfig:
             (1 <= self.fps <= 90, "fps must be within 1..90"),
             (0 <= self.drop < 1, "drop must be within [0, 1)"),
             (0 <= self.jitter_ms <= 10, "jitter_ms must be within 0..10"),
+            (0 <= self.color_offset_ms < 100, "color_offset_ms must be within [0, 100)"),
             (0 <= self.identity < 1000, "identity must be within 0..999"),
             (self.inject in ("none", "replay", "splice", "render"), "inject must be none, replay, splice or render"),
             (0 <= self.prerender <= 300, "prerender must be within 0..300 ticks"),

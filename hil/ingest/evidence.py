@@ -55,7 +55,7 @@ from agent.liveness.challenge import (
     verify_illumination,
     verify_projector,
 )
-from agent.pipeline.gaps import first_gap
+from agent.pipeline.gaps import frameset_period, per_frameset, period_of, window_gap
 from agent.uplink.seal import ProbeRejected
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
@@ -295,7 +295,12 @@ def _median(v: np.ndarray) -> float:
 
 
 def _check_timing(fr: Frames, t: EvidenceThresholds) -> None:
-    for what, c, s in (("IR/depth", fr.counters, fr.stamps), ("colour", fr.color_counters, fr.color_stamps)):
+    streams = (("IR/depth", fr.counters, fr.stamps), ("colour", fr.color_counters, fr.color_stamps))
+    # The framesets' period: the slower stream's own (agent/pipeline/gaps.py). A stream faster than
+    # the framesets (90 fps depth matched at 30) steps by several of its frames a frameset, so its
+    # gaps are counted in framesets' worth of its frames.
+    frameset_ms = frameset_period([period_of(c, s) for _, c, s in streams])
+    for what, c, s in streams:
         dc, d = c[1:] - c[:-1], s[1:] - s[:-1]                 # np.diff's numbers
         if len(c) > 1 and ((dc <= 0).any() or (d <= 0).any()):
             raise EvidenceFailed(f"{what} frame counters or timestamps do not increase frame after frame")
@@ -304,15 +309,18 @@ def _check_timing(fr: Frames, t: EvidenceThresholds) -> None:
             if not 1000.0 / t.max_fps <= period <= 1000.0 / t.min_fps:
                 raise EvidenceFailed(f"{what} frames arrive at {1000.0 / max(period, 1e-9):.1f} fps, not a camera's "
                                      "rate")
-            if d.max() > t.max_gap_frames * period:
+            r = max(1.0, per_frameset(frameset_ms, period)) if frameset_ms is not None else 1.0
+            if d.max() > t.max_gap_frames * r * period:
                 raise EvidenceFailed(f"{what} frames have a gap of {d.max():.0f} ms in the window")
-        # A lost frameset (a counter jump, agent/pipeline/gaps.py): the agent ends such a window
-        # unjudged (SES_FRAMES_LOST), so one that arrives comes from a terminal that did not; its
-        # framesets are compared with the schedule by place, a frame off after the gap. Counters
-        # only: the server does not know whether a stream's timestamps are the camera's clock or the
-        # host's arrival times, which jitter (the terminal checks time on the camera's clock).
-        if (gap := first_gap(what, c, s, timed=False)) is not None:
-            raise EvidenceFailed(f"frames lost in the window: {gap.describe()}")
+    # A lost frameset (a counter advancing by a frameset's worth more than the framesets explain,
+    # agent/pipeline/gaps.py): the agent ends such a window unjudged (SES_FRAMES_LOST), so one that
+    # arrives comes from a terminal that did not; its framesets are compared with the schedule by
+    # place, a frame off after the gap. The agent's rule on the same two streams, which set the
+    # framesets' period there too; counters only: the server does not know whether a stream's
+    # timestamps are the camera's clock or the host's arrival times, which jitter (the terminal
+    # checks time on the camera's clock).
+    if (gap := window_gap([(what, c, s, False) for what, c, s in streams])) is not None:
+        raise EvidenceFailed(f"frames lost in the window: {gap.describe()}")
 
 
 def _check_crop(payload: pb.ProbePayload, digests: list[str], grids: np.ndarray, t: EvidenceThresholds) -> None:

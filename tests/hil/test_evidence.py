@@ -292,3 +292,74 @@ def test_the_evidence_is_read_once_into_arrays_that_say_what_the_frames_say():
     with pytest.raises(ProbeRejected) as exc:
         evidence.check_shape(p)
     assert exc.value.reason == "MALFORMED"
+
+
+def test_a_90_fps_depth_stream_matched_at_30_is_accepted_as_the_terminal_passes_it_and_a_lost_frameset_refused():
+    """Depth/IR at 90 fps matched into 30 fps framesets (agent/pipeline/gaps.py): the matcher's pick
+    flips between ticks near some colour phases (steps 2/3/4, a 4-tick step 44 ms: over 4 of the
+    stream's own periods), and the terminal's gap check passes the window; the server applies the
+    same rule to the same counters, so it accepts it, and still refuses a lost frameset."""
+    from agent.pipeline.gaps import window_gap
+
+    ch = pb.Challenge(nonce=b"9" * 32, frames=32, challenges=[pb.PROJECTOR, pb.ILLUMINATION])
+    kinds = {Kind.PROJECTOR, Kind.ILLUMINATION}
+    t = evidence.EvidenceThresholds()
+    rng = np.random.default_rng(90)
+    steps = [3, 3, 2, 4, 3, 3, 3, 4, 2, 3, 4, 2, 4, 2, 3, 3, 3, 2, 4, 3, 3, 3, 3, 4, 2, 3, 2, 4, 3, 3, 3]
+    ticks = 15000 + np.concatenate([[0], np.cumsum(steps)])
+
+    def window(lost_at: int | None = None) -> tuple[pb.ProbePayload, dict]:
+        syn = for_challenge(ch)
+        p = pb.ProbePayload(color=syn.color, evidence=syn.evidence, frame_digest=syn.frame_digest)
+        for k, f in enumerate(p.evidence.frames):
+            late = 1 if lost_at is not None and k >= lost_at else 0      # a frameset lost before k
+            f.frame_counter = int(ticks[k] + 3 * late)
+            f.timestamp_ms = 1.0e6 + f.frame_counter * 1000 / 90 + float(rng.normal(0, 0.3))
+            f.color_frame_counter += late
+            f.color_timestamp_ms += late * 1000 / 30
+        return p, {"frame_digests": syn.digests}
+
+    p, lv = window()
+    fs = p.evidence.frames
+    depth = ("depth", [f.frame_counter for f in fs], [f.timestamp_ms for f in fs], True)
+    colour = ("color", [f.color_frame_counter for f in fs], [f.color_timestamp_ms for f in fs], True)
+    assert window_gap([depth, colour]) is None                 # what the terminal's check answers
+    assert max(np.diff(depth[2])) > 4 * 1000 / 90
+    assert set(evidence.verify(p, lv, ch.nonce, kinds, 32, t)) == {"projector", "illumination"}
+    for k in (5, 17, 30):
+        p, lv = window(lost_at=k)
+        with pytest.raises(evidence.EvidenceFailed, match="frames lost in the window: .* frame counter advanced"):
+            evidence.verify(p, lv, ch.nonce, kinds, 32, t)
+
+
+def test_the_server_refuses_a_matched_window_exactly_when_the_terminals_check_sees_a_counter_gap():
+    """Windows the agent's matcher forms (90 and 30 fps depth, colour phases across the flip, frames
+    dropped): the server's verdict on the evidence's counters is the terminal's on the same streams."""
+    from agent.pipeline.gaps import WindowGaps
+    from tests.pipeline.test_gaps import matched
+
+    ch = pb.Challenge(nonce=b"m" * 32, frames=32, challenges=[pb.PROJECTOR, pb.ILLUMINATION])
+    kinds = {Kind.PROJECTOR, Kind.ILLUMINATION}
+    t = evidence.EvidenceThresholds()
+    seen = {"accepted": 0, "refused": 0}
+    for seed, (fps, phase, lost) in enumerate([(90.0, 5.6, ()), (90.0, 5.0, (12,)), (90.0, 6.0, ()),
+                                               (90.0, 16.7, (3, 20)), (30.0, 4.1, ()), (30.0, 4.1, (25,)),
+                                               (90.0, 27.8, ())]):
+        sets = matched(phase, 40, seed, depth_fps=fps, lost_colour=lost)[4:36]
+        g = WindowGaps()
+        terminal = next((gap for fs in sets if (gap := g.check(fs)) is not None), None)
+        syn = for_challenge(ch)
+        p = pb.ProbePayload(color=syn.color, evidence=syn.evidence, frame_digest=syn.frame_digest)
+        for f, fs in zip(p.evidence.frames, sets, strict=True):
+            f.frame_counter, f.timestamp_ms = fs.depth.frame_number, fs.depth.timestamp_ms
+            f.color_frame_counter, f.color_timestamp_ms = fs.color.frame_number, fs.color.timestamp_ms
+        lv = {"frame_digests": syn.digests}
+        if terminal is None:
+            evidence.verify(p, lv, ch.nonce, kinds, 32, t)
+            seen["accepted"] += 1
+        else:
+            assert terminal.counter and terminal.stream in ("depth", "color"), terminal
+            with pytest.raises(evidence.EvidenceFailed, match="frames lost in the window"):
+                evidence.verify(p, lv, ch.nonce, kinds, 32, t)
+            seen["refused"] += 1
+    assert seen == {"accepted": 4, "refused": 3}

@@ -296,3 +296,14 @@ def test_an_unpaced_session_is_the_same_when_the_process_stalls_between_deliveri
     assert [f[0] for f in calm["framesets"]] == [0, 1, 2, 3, 4, 5]
     assert calm["discarded"] == {}
     assert stalled == calm
+
+
+def test_the_colour_sensors_phase_is_a_uri_key():
+    from drivers.errors import InvalidUri
+    from drivers.sim.config import SimConfig
+
+    assert SimConfig.from_query({}).color_offset_ms == 4.1            # the default: what the sim always had
+    assert SimConfig.from_query({"color_offset_ms": "5.6"}).color_offset_ms == 5.6
+    for bad in ("-1", "100", "nan"):
+        with pytest.raises(InvalidUri):
+            SimConfig.from_query({"color_offset_ms": bad})
