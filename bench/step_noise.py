@@ -16,6 +16,8 @@ verifier's default, ``halfgain`` half the gain alone, ``nosteps`` no step check)
 * ``sigma N WINDOW GAINS [FILE...]`` — the inflation itself: the step check's noise at the lag the
   verifier chose over the stream's true noise (blind: per r of GAINS, N rhythm windows), or over the
   median-based noise (genuine windows of the models in FILE..., the hardest screen timing);
+* ``truenoise N GAINS WINDOW`` — blind pass as ``blind`` with the step check's noise the stream's true
+  noise (a floor for any estimate of it; the verifier cannot know it);
 * ``cost [N]`` — CPU per window of the verifier with the robust noise and with the root mean square
   alone, interleaved in one process (N windows, 200 by default).
 """
@@ -145,6 +147,28 @@ def cost(n: int, frames: int = 32, repeats: int = 3) -> None:
           + "  ".join(f"{rule} {', '.join(f'{x:.3f}' for x in xs)}" for rule, xs in out.items()), flush=True)
 
 
+def truenoise(n: int, gains: Sequence[float], frames: int) -> None:
+    """Blind pass with the step check's noise replaced by the stream's TRUE noise (which the verifier
+    cannot know): the floor any estimate of the noise can reach, as long as the tolerance is scaled
+    by the noise. ``challenge._unsteady`` is wrapped for the run and restored."""
+    import agent.liveness.challenge as ch
+    v = ib.variant("today")
+    orig = ch._unsteady
+    try:
+        for gn in gains:
+            true = ib.BLIND_GAIN / gn
+
+            def fixed(care, yy, x, levels, crosstalk, noise=None, step_noise=None, _t=true):
+                return orig(care, yy, x, levels, crosstalk, None if noise is None else np.full_like(noise, _t),
+                            step_noise)
+            ch._unsteady = fixed
+            res = {s: round(ib.blind_rate(v, frames, n, s, noise=true) * n) for s in ("rhythm", "fixed")}
+            counts = "  ".join(f"{s}: {k}/{n} (upper95 {upper95(k, n) * 100:.3f} %)" for s, k in res.items())
+            print(f"{frames} fs gain/noise {gn:5.1f} true noise  {counts}", flush=True)
+    finally:
+        ch._unsteady = orig
+
+
 def _main(argv: list[str]) -> int:
     part = argv[0] if argv else ""
     if part == "blind" and len(argv) == 5:
@@ -156,6 +180,9 @@ def _main(argv: list[str]) -> int:
         return 0
     if part == "sigma" and len(argv) >= 4:
         sigma(int(argv[1]), int(argv[2]), [float(a) for a in argv[3].split(",")], argv[4:])
+        return 0
+    if part == "truenoise" and len(argv) == 4:
+        truenoise(int(argv[1]), [float(a) for a in argv[2].split(",")], int(argv[3]))
         return 0
     if part == "cost" and len(argv) in (1, 2):
         cost(int(argv[1]) if len(argv) > 1 else 200)
