@@ -74,6 +74,7 @@ from agent.liveness.challenge import (
     FRAMES_PER_ALLOWED_MISMATCH,
     ILLUMINATION_CROSSTALK,
     ILLUMINATION_MAX_LAG,
+    ILLUMINATION_NOISE_SPREAD,
     MIN_COMPARED,
     PALETTE,
     PROJECTOR_MAX_LAG,
@@ -101,9 +102,10 @@ SIM_SCREEN_LAG = 1
 LUX_SWEEP = (15, 40, 150, 600, 2500, 5000, 7500)
 # Blind and genuine pass under: the verifier as the challenge has it, the verifier with its fit's
 # residual checked (``verify_illumination(fit_check=3)``, measured here, not used), the clean rule.
-RULES = ("verifier", "nosteps", "halfgain", "fit3", "linear", "bound", "shared", "steps", "clean")
-# The rules a blind table shows by default (``steps`` is the challenge's default, ``verifier``).
-ROW_RULES = tuple(r for r in RULES if r != "steps")
+RULES = ("verifier", "nosteps", "halfgain", "rmsnoise", "robust", "fit3", "linear", "bound", "shared", "steps", "clean")
+# The rules a blind table shows by default (``steps`` and ``robust`` are the challenge's default,
+# ``verifier``, named).
+ROW_RULES = tuple(r for r in RULES if r not in ("steps", "robust"))
 FIT_CHECK = 3.0
 # ``bound``: the fitted drift's excursion within DRIFT_BOUND times the channel's gain
 # (``verify_illumination(drift_bound=...)``). Chosen on genuine training scenes only (seed 8's ten
@@ -120,14 +122,19 @@ def rule_options(rule: str) -> dict[str, Any]:
     residual checked (``fit_check=FIT_CHECK``), ``linear`` with the face's own light drifting as a
     straight line in time (``drift_terms=1``, not a cubic), ``bound`` with the drift's excursion
     bounded by the gain (``drift_bound=DRIFT_BOUND``), ``shared`` with one drift shape for the three
-    channels (``shared_drift=True``). ``clean`` is not the verifier."""
+    channels (``shared_drift=True``). With the step check: ``halfgain`` its tolerance half the gain
+    alone (``step_noise=None``), ``rmsnoise`` its noise the root mean square of the within-step
+    changes alone (``step_spread=None``, the verifier before the robust noise), ``robust`` that noise
+    at most ``ILLUMINATION_NOISE_SPREAD`` times the median-based one (the verifier's default, named).
+    ``clean`` is not the verifier."""
     if rule not in RULES or rule == "clean":
         raise ValueError(f"unknown verifier rule {rule!r}")
     off = {"step_check": None}
     options: dict[str, dict[str, Any]] = {"fit3": {"fit_check": FIT_CHECK, **off}, "linear": {"drift_terms": 1, **off},
                                           "bound": {"drift_bound": DRIFT_BOUND, **off},
                                           "shared": {"shared_drift": True, **off}, "nosteps": off,
-                                          "halfgain": {"step_noise": None},
+                                          "halfgain": {"step_noise": None}, "rmsnoise": {"step_spread": None},
+                                          "robust": {"step_spread": ILLUMINATION_NOISE_SPREAD},
                                           "steps": {"step_check": ILLUMINATION_CROSSTALK}}
     return options.get(rule, {})
 

@@ -68,6 +68,17 @@ ILLUMINATION_CROSSTALK = 0.25
 # tolerance with probability ~1.2e-4 (two-sided), i.e. 3.85 of its noise; 4 (6.3e-5 each, 0.5 % of
 # windows) leaves room for the noise being estimated from ~20 pairs.
 ILLUMINATION_STEP_NOISE = 4.0
+# The step check's noise is the root mean square of the within-step changes (a face's own light has
+# heavier tails than a Gaussian, which the RMS follows), but at most this many times the noise their
+# median implies (1.4826 x the median absolute change, over sqrt(2)): a blind stream's own edges
+# inside the sequence's steps are a minority of those changes, each a full step of the gain, and
+# raise the RMS far beyond its median-based noise (one full step among P pairs alone: gain /
+# sqrt(2 P)), which they do not move. Not fitted: the RMS of Gaussian noise exceeds twice its
+# median-based estimate in 1.6 % of channels at 10 pairs, 0.3 % at 20, and then by little; a rendered
+# face's own changes do so more often (29.5 % of train windows on some channel), at gains 40-400 times
+# the noise, where half the gain sets the tolerance (``verify_illumination(step_spread=...)``;
+# docs/liveness.md, *The step check's noise*).
+ILLUMINATION_NOISE_SPREAD = 2.0
 # Frames whose state may disagree with the projector schedule (beyond an edge's uncertain frame),
 # per this many frames compared: none in a window of under 40 compared frames.
 FRAMES_PER_ALLOWED_MISMATCH = 40
@@ -492,7 +503,8 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
                         fit_check: float | None = None, drift_terms: int = DRIFT_TERMS,
                         drift_bound: float | None = None, shared_drift: bool = False,
                         step_check: float | None = ILLUMINATION_CROSSTALK,
-                        step_noise: float | None = ILLUMINATION_STEP_NOISE) -> SequenceResult:
+                        step_noise: float | None = ILLUMINATION_STEP_NOISE,
+                        step_spread: float | None = ILLUMINATION_NOISE_SPREAD) -> SequenceResult:
     """Did the face's colour follow the screen? ``rgb[k]``: frame k's mean linear (R, G, B) over the
     face (NaN where no face was measured), with the colour camera's exposure and white balance
     locked.
@@ -564,7 +576,17 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     tolerance per channel is the wider of half a level's step of the gain and ``step_noise`` times
     the noise of a difference of two frames (sqrt(2) times the lag's one-frame noise). In bright light
     the screen's gain is small against one frame's noise and half of it alone refused genuine windows
-    (docs/liveness.md, *The step check*)."""
+    (docs/liveness.md, *The step check*).
+
+    ``step_spread`` (the challenge's ``ILLUMINATION_NOISE_SPREAD``; None: the noise as the root mean
+    square alone, the rule before it, ``bench.illum_bits``' rule ``rmsnoise``): the step check's noise
+    is the root mean square of the lag's within-step changes (over sqrt(2)), but at most ``step_spread``
+    times the noise their median absolute change implies (1.4826 x it, over sqrt(2)). A blind stream's
+    own edges inside the sequence's steps are among those changes, each a full step of the gain: a
+    few raise the root mean square (one among P pairs to at least the gain over sqrt(2 P)) and with
+    it the tolerance until it covers them, but do not move the median (docs/liveness.md, *The step
+    check's noise*). The separation test keeps the root mean square (a larger noise is the strict
+    side there)."""
     if not isinstance(levels, int) or levels < 2:
         raise ChallengeError("an illumination sequence needs at least 2 levels per channel")
     if drift_bound is not None and not (isinstance(drift_bound, (int, float)) and drift_bound >= 0
@@ -576,6 +598,9 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     if step_noise is not None and not (isinstance(step_noise, (int, float)) and 0 <= step_noise
                                        and math.isfinite(step_noise)):
         raise ChallengeError("the step check's noise factor must be a finite number at or above 0 (or None)")
+    if step_spread is not None and not (isinstance(step_spread, (int, float)) and 0 <= step_spread
+                                        and math.isfinite(step_spread)):
+        raise ChallengeError("the step check's noise spread must be a finite number at or above 0 (or None)")
     if not isinstance(drift_terms, int) or not 0 <= drift_terms <= DRIFT_TERMS:
         raise ChallengeError(f"the drift's degree must be within 0..{DRIFT_TERMS}")
     kind = Kind.ILLUMINATION
@@ -620,6 +645,19 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     pairs = np.count_nonzero(pair, axis=1)
     dy = np.where(pair[:, :, None], yy[:, 1:] - yy[:, :-1], 0.0)
     noise = np.sqrt((dy * dy).sum(axis=1) / np.maximum(pairs, 1)[:, None] / 2.0)
+    # The step check's noise: the same RMS, at most ``step_spread`` times the noise the pairs' median
+    # absolute change implies (a blind stream's own edges inside the steps raise the one, not the other).
+    step_sigma = noise
+    if step_check is not None and step_noise is not None and step_spread is not None:
+        # The median of each lag's pairs per channel: the pairs sorted first (the rest after them,
+        # as infinities), the middle one or the mean of the middle two; 0 where there are none.
+        ordered = np.sort(np.where(pair[:, :, None], np.abs(dy), np.inf), axis=1)
+        lo = np.maximum(pairs - 1, 0) // 2
+        hi = np.maximum(pairs // 2, lo)
+        mid = (np.take_along_axis(ordered, lo[:, None, None], axis=1)[:, 0]
+               + np.take_along_axis(ordered, hi[:, None, None], axis=1)[:, 0]) / 2.0
+        mid = np.where((pairs > 0)[:, None], mid, 0.0)
+        step_sigma = np.minimum(noise, step_spread * 1.4826 * mid / math.sqrt(2.0))
     for i in range(nl):
         mi = int(m[i])
         c, d, yl = care[i, :mi], drift[i, :mi], yy[i, :mi]
@@ -656,7 +694,7 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
         code = np.clip(np.rint(x * top), 0, top).astype(np.intp) @ digits
     miss = observed != code
     if step_check is not None:
-        miss = miss | _unsteady(care, yy, x, levels, step_check, noise, step_noise)
+        miss = miss | _unsteady(care, yy, x, levels, step_check, step_sigma, step_noise)
     wrong = np.where(np.all(gains > 0, axis=1), np.count_nonzero(miss & care, axis=1), checked)
     late = np.count_nonzero((code[1:] != code[:-1]) & inside[:, 1:] & (observed[:, 1:] == code[:-1]), axis=1)
     # A step the window's end cuts to its uncertain frame is not compared; every other step must

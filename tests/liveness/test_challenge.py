@@ -206,3 +206,36 @@ def test_the_step_check_tolerates_bright_light_noise_but_not_an_unknown_sequence
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ChallengeError):
             verify_illumination(c.steps, face_colours(c.steps, 1, rng), step_noise=bad)
+
+
+# Blind streams (another nonce's sequence, shown with no lag, gain over noise ~34) that the step
+# check with its noise as the RMS of the within-step changes alone let through at 24 framesets: each
+# has its own full-step edges inside the sequence's steps, which raise that RMS until the tolerance
+# (ILLUMINATION_STEP_NOISE times it) covers them. Found among 6,000 such streams (150 nonces x 40).
+INFLATING_BLIND = ((12, 0), (34, 34), (57, 19), (64, 0))
+
+
+@pytest.mark.parametrize("nonce,blind", INFLATING_BLIND)
+def test_a_blind_streams_own_edges_do_not_widen_the_step_checks_tolerance(nonce, blind):
+    c = Challenge.from_nonce(nonce.to_bytes(2, "big") * 16, 24, (Kind.ILLUMINATION,))
+    other = Challenge.from_nonce(b"o" + bytes([blind]) * 31, 24, (Kind.ILLUMINATION,))
+    y = face_colours(other.steps, 0, np.random.default_rng(nonce * 100 + blind))
+    # The default refuses it: the step check's noise is at most ILLUMINATION_NOISE_SPREAD times the
+    # median-based one, which a minority of edges does not move; so does half the gain alone. The
+    # noise as the RMS alone (step_spread=None, the rule before) passed it.
+    r = verify_illumination(c.steps, y)
+    assert not r.passed and r.measurable and r.mismatches >= 1
+    assert not verify_illumination(c.steps, y, step_noise=None).passed
+    assert verify_illumination(c.steps, y, step_spread=None).passed
+    # The nonce's own sequence at the same noise still passes.
+    assert verify_illumination(c.steps, face_colours(c.steps, 0, np.random.default_rng(nonce))).passed
+
+
+def test_the_step_checks_noise_spread_is_validated():
+    c = Challenge.from_nonce(b"s" * 32, 24, (Kind.ILLUMINATION,))
+    y = face_colours(c.steps, 1, np.random.default_rng(1))
+    assert verify_illumination(c.steps, y, step_spread=0.0).passed        # the noise's share 0: half the gain
+    for bad in (-1.0, float("nan"), float("inf"), "2"):
+        with pytest.raises(ChallengeError) as ei:
+            verify_illumination(c.steps, y, step_spread=bad)
+        assert ei.value.code == "LIV_CHALLENGE_INVALID"

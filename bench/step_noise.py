@@ -1,0 +1,194 @@
+"""The illumination step check's noise (docs/liveness.md, *The step check's noise*): the figures that
+chose ``ILLUMINATION_NOISE_SPREAD``, rules side by side on the same seeds (``illum_bits.RULES``:
+``rmsnoise`` the step check's noise as the root mean square of the within-step changes alone,
+``robust`` that noise at most ``ILLUMINATION_NOISE_SPREAD`` times the median-based one, now the
+verifier's default, ``halfgain`` half the gain alone, ``nosteps`` no step check).
+
+``python -m bench.step_noise PART ...`` prints one line per row:
+
+* ``blind N RULES GAINS WINDOW`` — blind pass of random blind streams (``illum_bits.blind_rate``,
+  strategies ``rhythm`` and ``fixed``, N windows each) with the injector choosing its stream's noise:
+  per gain-over-noise r of GAINS (comma-separated; 0: the default 1e-4), ``noise = BLIND_GAIN / r``;
+  counts with their upper 95 % Clopper-Pearson bound;
+* ``lux MIN_LUX RULES [N] [FILE]`` — genuine pass on the lux sweep's sessions at MIN_LUX and above
+  (``illum_bits.lux_rows``, ``today``, 32 framesets, the hardest screen timing, N windows a row, 200
+  by default), with the lower 95 % bound;
+* ``sigma N WINDOW GAINS [FILE...]`` — the inflation itself: the step check's noise at the lag the
+  verifier chose over the stream's true noise (blind: per r of GAINS, N rhythm windows), or over the
+  median-based noise (genuine windows of the models in FILE..., the hardest screen timing);
+* ``truenoise N GAINS WINDOW`` — blind pass as ``blind`` with the step check's noise the stream's true
+  noise (a floor for any estimate of it; the verifier cannot know it);
+* ``cost [N]`` — CPU per window of the verifier with the robust noise and with the root mean square
+  alone, interleaved in one process (N windows, 200 by default).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.stats import beta
+
+from agent.liveness.challenge import _settled, verify_illumination
+from bench import challenge_stats as cs
+from bench import illum_bits as ib
+
+SWEEP = "/tmp/illumharden/sweep.json"
+
+
+def upper95(k: int, n: int) -> float:
+    return float(beta.ppf(0.95, k + 1, n - k)) if k < n else 1.0
+
+
+def blind(n: int, rules: Sequence[str], gains: Sequence[float], frames: int) -> None:
+    v = ib.variant("today")
+    for gn in gains:
+        noise = ib.BLIND_GAIN / gn if gn > 0 else 1e-4
+        for rule in rules:
+            res = {}
+            for s in ("rhythm", "fixed"):
+                k = round(ib.blind_rate(v, frames, n, s, rule=rule, noise=noise) * n)
+                res[s] = (k, upper95(k, n))
+            print(f"{frames} fs gain/noise {gn:5.1f} {rule:9s} "
+                  + "  ".join(f"{s}: {k}/{n} (upper95 {u * 100:.3f} %)" for s, (k, u) in res.items()), flush=True)
+
+
+def lux(min_lux: float, rules: Sequence[str], n: int, path: str) -> None:
+    ms = [m for m in ib.load_models([path]) if ib.lux_of(m[1]["query"]) >= min_lux]
+    today = [ib.variant("today")]
+    for rule in rules:
+        for r in ib.lux_rows(ms, n, variants=today, windows=(32,), rule=rule):
+            weakest = [f"{x:.1f}" for x in r["weakest_gain_over_noise"]]
+            print(f"{rule:9s} {r['lux']:6.0f} lux  gain/noise {weakest}  "
+                  f"pass {r['value']:5.1f} % (lower95 {r['lower95_pct']:.1f} %)", flush=True)
+
+
+def _within_step(steps, y: np.ndarray, lag: int, frames: int) -> np.ndarray:
+    """The within-step changes the verifier measures its noise on, at ``lag`` (a clean stream: every
+    frame has a face)."""
+    v = ib.variant("today")
+    x = v.colours(steps, frames)
+    sid = np.zeros(frames, int)
+    for j, st in enumerate(steps):
+        sid[st.start:st.start + st.frames] = j
+    m = frames - lag
+    care = _settled(x)[:m]
+    yy = y[lag:lag + m]
+    pair = care[1:] & care[:-1] & (sid[1:m] == sid[:m - 1])
+    return (yy[1:] - yy[:-1])[pair]
+
+
+def _sigmas(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rms = np.sqrt((d * d).mean(axis=0) / 2)
+    mad = 1.4826 * np.median(np.abs(d), axis=0) / math.sqrt(2)
+    return rms, mad
+
+
+def sigma(n: int, frames: int, gains: Sequence[float], paths: Sequence[str]) -> None:
+    v = ib.variant("today")
+    rng = np.random.default_rng(11)
+    for gn in gains:
+        noise = ib.BLIND_GAIN / gn
+        rows = []
+        for _ in range(n):
+            steps = v.steps_for(rng.bytes(32), frames)
+            y = ib.blind_face(ib.blind_stream(v, frames, rng, "rhythm"), rng, noise)
+            res = verify_illumination(steps, y)
+            rms, mad = _sigmas(_within_step(steps, y, res.lag_frames, frames))
+            rows.append((np.median(rms / noise), np.median(mad / noise)))
+        a = np.array(rows)
+        print(f"blind {frames} fs, gain/noise {gn:g}: the noise the step check measures over the true noise "
+              f"(median channel): RMS median {np.median(a[:, 0]):.2f} (p90 {np.percentile(a[:, 0], 90):.2f}), "
+              f"median-based {np.median(a[:, 1]):.2f} (p90 {np.percentile(a[:, 1], 90):.2f}), {n} windows", flush=True)
+    if not paths:
+        return
+    ms = [m for m, _ in ib.load_models(paths)]
+    lag, jit = ib.SCREEN_TIMING[-1]
+    ratios = []
+    for i in range(n):
+        m = ms[i % len(ms)]
+        steps = v.steps_for(rng.bytes(32), frames)
+        x = v.colours(steps, frames)
+        src = cs._landings(x, lag, jit, rng)
+        shown = np.where((src < 0)[:, None], 0.0, x[np.maximum(src, 0)])
+        own = m.base[cs._ping_pong(np.arange(frames) + int(rng.integers(0, 2 * len(m.base))), len(m.base))]
+        y = own + shown @ m.response.T
+        res = verify_illumination(steps, y)
+        rms, mad = _sigmas(_within_step(steps, y, res.lag_frames, frames))
+        ratios.append(np.max(rms / np.maximum(mad, 1e-12)))
+    r = np.array(ratios)
+    print(f"genuine {frames} fs ({len(ms)} sessions): RMS over median-based noise, the largest channel: median "
+          f"{np.median(r):.2f}, p90 {np.percentile(r, 90):.2f}, p99 {np.percentile(r, 99):.2f}, share over "
+          f"2: {np.mean(r > 2) * 100:.1f} %, {n} windows", flush=True)
+
+
+def cost(n: int, frames: int = 32, repeats: int = 3) -> None:
+    """CPU per window of ``verify_illumination`` with the robust noise (the default) and with the root
+    mean square alone, on the same ``n`` rhythm blind windows, each way ``repeats`` times interleaved
+    in one process (a ratio, on a shared machine)."""
+    v = ib.variant("today")
+    rng = np.random.default_rng(5)
+    wins = []
+    for _ in range(n):
+        steps = v.steps_for(rng.bytes(32), frames)
+        wins.append((steps, ib.blind_face(ib.blind_stream(v, frames, rng, "rhythm"), rng)))
+    out: dict[str, list[float]] = {"robust": [], "rmsnoise": []}
+    for _ in range(repeats):
+        for rule in out:
+            opts = ib.rule_options(rule)
+            t = time.process_time()
+            for steps, y in wins:
+                verify_illumination(steps, y, **opts)
+            out[rule].append((time.process_time() - t) / n * 1e3)
+    print(f"verify_illumination, {frames} framesets, ms of CPU per window over {n} windows: "
+          + "  ".join(f"{rule} {', '.join(f'{x:.3f}' for x in xs)}" for rule, xs in out.items()), flush=True)
+
+
+def truenoise(n: int, gains: Sequence[float], frames: int) -> None:
+    """Blind pass with the step check's noise replaced by the stream's TRUE noise (which the verifier
+    cannot know): the floor any estimate of the noise can reach, as long as the tolerance is scaled
+    by the noise. ``challenge._unsteady`` is wrapped for the run and restored."""
+    import agent.liveness.challenge as ch
+    v = ib.variant("today")
+    orig = ch._unsteady
+    try:
+        for gn in gains:
+            true = ib.BLIND_GAIN / gn
+
+            def fixed(care, yy, x, levels, crosstalk, noise=None, step_noise=None, _t=true):
+                return orig(care, yy, x, levels, crosstalk, None if noise is None else np.full_like(noise, _t),
+                            step_noise)
+            ch._unsteady = fixed
+            res = {s: round(ib.blind_rate(v, frames, n, s, noise=true) * n) for s in ("rhythm", "fixed")}
+            counts = "  ".join(f"{s}: {k}/{n} (upper95 {upper95(k, n) * 100:.3f} %)" for s, k in res.items())
+            print(f"{frames} fs gain/noise {gn:5.1f} true noise  {counts}", flush=True)
+    finally:
+        ch._unsteady = orig
+
+
+def _main(argv: list[str]) -> int:
+    part = argv[0] if argv else ""
+    if part == "blind" and len(argv) == 5:
+        blind(int(argv[1]), argv[2].split(","), [float(a) for a in argv[3].split(",")], int(argv[4]))
+        return 0
+    if part == "lux" and len(argv) in (3, 4, 5):
+        lux(float(argv[1]), argv[2].split(","), int(argv[3]) if len(argv) > 3 else 200,
+            argv[4] if len(argv) > 4 else SWEEP)
+        return 0
+    if part == "sigma" and len(argv) >= 4:
+        sigma(int(argv[1]), int(argv[2]), [float(a) for a in argv[3].split(",")], argv[4:])
+        return 0
+    if part == "truenoise" and len(argv) == 4:
+        truenoise(int(argv[1]), [float(a) for a in argv[2].split(",")], int(argv[3]))
+        return 0
+    if part == "cost" and len(argv) in (1, 2):
+        cost(int(argv[1]) if len(argv) > 1 else 200)
+        return 0
+    raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))
