@@ -303,9 +303,11 @@ class LivenessSupervisor:
                                {k: v for k, v in (lv.get("cues") or {}).items() if v is not None})
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Signal the worker (tests and `doctor` use this to prove recovery)."""
+        """Signal the worker (tests and `doctor` use this to prove recovery). A worker already reaped
+        is not signalled: its pid may belong to another process by now (``Popen.send_signal``
+        checks; a bare ``os.kill`` of the remembered pid did not)."""
         if self._proc is not None:
-            os.kill(self._proc.pid, sig)
+            self._proc.send_signal(sig)
 
 
 class RemoteGate:

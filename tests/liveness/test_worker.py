@@ -314,3 +314,16 @@ def test_framesets_read_from_the_ring_keep_their_own_pixels_while_held(sets):
         peer.close()
         ring.close()
     assert peer.buffers.kept() == 0                     # the copies kept to lend again go with the ring
+
+
+def test_kill_never_signals_a_worker_pid_already_reaped(monkeypatch):
+    # A worker that died and was reaped leaves its pid free for any new process on the machine
+    # (pids wrap at pid_max, and threads take pids too): kill() must not signal it.
+    import subprocess
+    sup = LivenessSupervisor()
+    sup._proc = subprocess.Popen(["true"])
+    sup._proc.wait()                                       # reaped, as alive()'s poll() does
+    sent: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)))
+    sup.kill(signal.SIGKILL)
+    assert sent == []                                      # main: [(the reaped pid, SIGKILL)]
