@@ -36,6 +36,7 @@ class Isolated:
         self._proc: subprocess.Popen[bytes] | None = None
         self._replies: int | None = None
         self._log = tempfile.TemporaryFile()
+        self._last = ""                          # the last case the running child answered
 
     def _start(self) -> subprocess.Popen[bytes]:
         r, w = os.pipe()
@@ -53,8 +54,24 @@ class Isolated:
         self._proc, self._replies = proc, r
         return proc
 
+    def _died_after(self, when: str) -> None:
+        """Fail if the child died after answering its last case (a native crash a moment later, in a
+        thread the case left behind, is exactly what the isolation is for)."""
+        proc = self._proc
+        if proc is None or proc.poll() is None:
+            return
+        status, last = proc.returncode, self._last
+        self._stop(kill=True)
+        if status != 0:
+            self._log.seek(0)
+            tail = self._log.read()[-4000:].decode(errors="replace")
+            how = f"killed by signal {-status}" if status < 0 else f"exit status {status}"
+            pytest.fail(f"the child running {self.module} died after {last or 'its start'} answered ({how}), "
+                        f"noticed {when}; its output:\n{tail}", pytrace=False)
+
     def run(self, case: str) -> None:
-        proc = self._proc if self._proc is not None and self._proc.poll() is None else self._start()
+        self._died_after(f"before {case}")
+        proc = self._proc if self._proc is not None else self._start()
         assert proc.stdin is not None and self._replies is not None
         try:
             proc.stdin.write(case.encode() + b"\n")
@@ -72,6 +89,7 @@ class Isolated:
             pytest.fail(f"the child running {self.module}.{case} ended without an answer ({how}); "
                         f"its output:\n{tail}", pytrace=False)
         reply = json.loads(line)
+        self._last = case
         if reply["outcome"] == "skip":
             pytest.skip(reply["detail"])
         if reply["outcome"] != "ok":
@@ -113,8 +131,17 @@ class Isolated:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop()
-        self._log.close()
+        try:
+            self._died_after("at the end of the module")
+            proc = self._proc
+            self._stop()                                  # end of input: the child leaves with status 0
+            if proc is not None and proc.returncode != 0:
+                self._log.seek(0)
+                tail = self._log.read()[-4000:].decode(errors="replace")
+                pytest.fail(f"the child running {self.module} ended with status {proc.returncode} after "
+                            f"{self._last or 'its start'} answered; its output:\n{tail}", pytrace=False)
+        finally:
+            self._log.close()
 
 
 def _answer(fd: int, outcome: str, detail: str = "") -> None:

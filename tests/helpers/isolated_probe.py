@@ -20,3 +20,9 @@ def case_skip() -> None:
 
 def case_segfault() -> None:
     ctypes.string_at(0)                 # a native crash, as a driver thread's would be
+
+
+def case_dies_later() -> None:
+    import signal
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.setitimer(signal.ITIMER_REAL, 0.2)     # answers, then the kernel ends it: a crash a moment later
