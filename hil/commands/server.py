@@ -22,13 +22,21 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def limits_said(cfg) -> str:
+    """The failure limits as the start and reload lines say them: off is said loudly (0 is for load
+    generators and HIL runs; a bank's server must never run without them)."""
+    if cfg.max_failures == 0:
+        return "FAILURE LIMITS OFF (max_failures = 0: no lockout, never for a bank)"
+    return f"failure limits {cfg.max_failures} per {cfg.failure_window_s:g} s"
+
+
 def run(args) -> int:
     cfg, base = load_server_config(args.config)
     state, tls = build_state(cfg, base)
     server, port = serve(state, tls, cfg.listen, cfg.transport)
     host = cfg.listen.rsplit(":", 1)[0]
     print(f"ingest server: ready on {host}:{port}; {len(state.registry.terminals)} terminal(s); "
-          f"suite {cfg.current_suite}; store {cfg.store.split('://')[0]}", flush=True)
+          f"suite {cfg.current_suite}; store {cfg.store.split('://')[0]}; {limits_said(cfg)}", flush=True)
     wake = threading.Event()
     got: list[str] = []
 
@@ -47,8 +55,9 @@ def run(args) -> int:
                 why = name
                 break
             try:
-                reload(state, args.config)
-                print(f"ingest server: reloaded; {len(state.registry.terminals)} terminal(s)", flush=True)
+                new = reload(state, args.config)
+                print(f"ingest server: reloaded; {len(state.registry.terminals)} terminal(s); {limits_said(new)}",
+                      flush=True)
             except CaptureAgentError as exc:
                 print(f"ingest server: reload refused, still running the previous config: "
                       f"error[{exc.code}]: {exc.message}", flush=True)

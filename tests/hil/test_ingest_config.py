@@ -48,6 +48,14 @@ def test_bad_values_are_refused(dev, line):
         load_server_config(dev.server_config)
 
 
+def test_the_server_says_its_failure_limits_and_says_off_loudly(dev):
+    from hil.commands.server import limits_said
+    cfg, _ = load_server_config(dev.server_config)
+    assert limits_said(cfg) == "failure limits 5 per 600 s"
+    cfg, _ = load_server_config(_with(dev.server_config, "max_failures = 0\n"))
+    assert "FAILURE LIMITS OFF" in limits_said(cfg)
+
+
 def test_a_terminal_must_be_pinned_by_its_certificate_key(dev):
     text = dev.server_config.read_text()
     pin_line = next(ln for ln in text.splitlines() if ln.startswith("certificate_spki_sha256"))
@@ -95,6 +103,7 @@ def _hup(child, n_reloads: int) -> None:
 @pytest.mark.slow
 def test_sighup_rotates_a_terminal_key_with_overlap_and_revokes_without_a_restart(dev):
     child, dev = start_dev_server(dev, timeout_s=60)
+    assert "failure limits 5 per 600 s" in child.ready_line
     client = _client(dev)
     try:
         old = load_signer(f"file:{dev.agent_config.parent / 'signing.key'}")
