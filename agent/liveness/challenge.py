@@ -87,8 +87,9 @@ ILLUMINATION_NOISE_SPREAD = 2.0
 # the step check compares the frames either side of it (the whole commanded change), and it must lie
 # between them: one share of the change on every channel (:func:`_unblended`;
 # ``verify_illumination(edge_frames=...)``; docs/liveness.md, *Blended frames at the edges*). Still 1
-# by default: with 2, short windows (12 framesets and under at some lags) keep too few compared
-# frames to verify, and an edge may land up to two frames after the lag; measured, not yet adopted.
+# by default: with 2 a blind injector that chooses its noise passed 2 of 10,000 at 32 framesets (0
+# with 1), short windows (12 framesets at some lags) keep too few compared frames to verify, and an
+# edge may land up to two frames after the lag; measured, not adopted.
 ILLUMINATION_EDGE_FRAMES = 1
 # Frames whose state may disagree with the projector schedule (beyond an edge's uncertain frame),
 # per this many frames compared: none in a window of under 40 compared frames.
@@ -641,8 +642,8 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     check's noise*). The separation test keeps the root mean square (a larger noise is the strict
     side there).
 
-    ``edge_frames`` (the challenge's ``ILLUMINATION_EDGE_FRAMES``; 1: the rule before blends were
-    modelled, ``bench.illum_bits``' rule ``oneframe``): the frames at each step's start that are not
+    ``edge_frames`` (the challenge's ``ILLUMINATION_EDGE_FRAMES``, 1, ``bench.illum_bits``' rule
+    ``oneframe``; 2 is rule ``blend``, measured, not the default): the frames at each step's start that are not
     settled (:func:`_settled`). With 2 the step's second frame is not decoded and not in the noise (a
     late edge's frame may hold a blend of the two colours); with the step check it must be such a
     blend of the compared frames either side (:func:`_unblended`), and the step check compares those
