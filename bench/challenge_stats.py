@@ -252,8 +252,29 @@ def _landings(states: np.ndarray, latency: int, jitter: float, rng: np.random.Ge
     return np.array([tl.state_at(k) for k in range(n)])
 
 
+def blend_frames(shown: np.ndarray, src: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
+    """``shown`` (frames, 3: what the screen shows in each colour frame, one state each, landing as
+    ``src``) with the frame each change lands in blended, with probability ``p`` per change: a share
+    a of the new colour and 1 - a of the old, a uniform on 0..1, the next frame the new colour.
+
+    Why so: a colour frame integrates the face's light over its exposure, e (10-33 ms of the 33 ms
+    frame), and the screen's change at an unsynchronised time t (60 Hz refresh, LCD response 5-10
+    ms). In the timing model a change lands in the first frame whose exposure ends after t; that
+    frame's exposure holds t with probability e over the frame time (plus the panel's response time),
+    and then shows the new colour for a share uniform on 0..1. So ``p`` is (exposure + response) over
+    the frame time, ~0.45 at 10 ms, 1 at 33 ms (capped): a real kiosk blends most edges. A transition
+    longer than a frame (a slow panel at a long exposure) would blend two frames; not modelled."""
+    out = shown.copy()
+    for k in np.flatnonzero(src[1:] != src[:-1]) + 1:
+        if rng.random() < p:
+            a = rng.random()
+            out[k] = a * shown[k] + (1.0 - a) * shown[k - 1]
+    return out
+
+
 def genuine_trial(model: SessionModel, frames: int, latency: int, jitter: float, screen_lag: int,
-                  screen_jitter: float, rng: np.random.Generator, kinds=(Kind.PROJECTOR, Kind.ILLUMINATION)):
+                  screen_jitter: float, rng: np.random.Generator, kinds=(Kind.PROJECTOR, Kind.ILLUMINATION),
+                  blend: float = 0.0, blend_rng: np.random.Generator | None = None):
     ch = Challenge.from_nonce(rng.bytes(32), frames, kinds)
     energies = rgb = None
     if Kind.PROJECTOR in ch.kinds:
@@ -265,6 +286,9 @@ def genuine_trial(model: SessionModel, frames: int, latency: int, jitter: float,
         x = ch.colours()
         src = _landings(x, screen_lag, screen_jitter, rng)
         shown = np.where((src < 0)[:, None], 0.0, x[np.maximum(src, 0)])     # the app's own screen: dark
+        if blend > 0:                                                       # blended frames at the edges
+            assert blend_rng is not None
+            shown = blend_frames(shown, src, blend, blend_rng)
         own = model.base[_ping_pong(np.arange(frames) + int(rng.integers(0, 2 * len(model.base))),
                                     len(model.base))]
         rgb = own + shown @ model.response.T
@@ -273,11 +297,13 @@ def genuine_trial(model: SessionModel, frames: int, latency: int, jitter: float,
 
 def genuine_rate(models: list[SessionModel], frames: int, latency: int, jitter: float, trials: int, *,
                  screen_lag: int = 1, screen_jitter: float = 0.0, kinds=(Kind.PROJECTOR, Kind.ILLUMINATION),
-                 seed: int = 17) -> dict[str, float]:
+                 seed: int = 17, blend: float = 0.0) -> dict[str, float]:
     rng = np.random.default_rng(seed)
+    blend_rng = np.random.default_rng([seed, 1])
     counts = {"projector": 0, "illumination": 0, "both": 0}
     for i in range(trials):
-        r = genuine_trial(models[i % len(models)], frames, latency, jitter, screen_lag, screen_jitter, rng, kinds)
+        r = genuine_trial(models[i % len(models)], frames, latency, jitter, screen_lag, screen_jitter, rng, kinds,
+                          blend, blend_rng)
         p, ill = r.get(Kind.PROJECTOR), r.get(Kind.ILLUMINATION)
         counts["projector"] += bool(p and p.passed)
         counts["illumination"] += bool(ill and ill.passed)

@@ -102,10 +102,11 @@ SIM_SCREEN_LAG = 1
 LUX_SWEEP = (15, 40, 150, 600, 2500, 5000, 7500)
 # Blind and genuine pass under: the verifier as the challenge has it, the verifier with its fit's
 # residual checked (``verify_illumination(fit_check=3)``, measured here, not used), the clean rule.
-RULES = ("verifier", "nosteps", "halfgain", "rmsnoise", "robust", "fit3", "linear", "bound", "shared", "steps", "clean")
+RULES = ("verifier", "nosteps", "halfgain", "rmsnoise", "robust", "oneframe", "blend", "fit3", "linear", "bound",
+         "shared", "steps", "clean")
 # The rules a blind table shows by default (``steps`` and ``robust`` are the challenge's default,
 # ``verifier``, named).
-ROW_RULES = tuple(r for r in RULES if r not in ("steps", "robust"))
+ROW_RULES = tuple(r for r in RULES if r not in ("steps", "robust", "oneframe", "blend"))
 FIT_CHECK = 3.0
 # ``bound``: the fitted drift's excursion within DRIFT_BOUND times the channel's gain
 # (``verify_illumination(drift_bound=...)``). Chosen on genuine training scenes only (seed 8's ten
@@ -126,16 +127,21 @@ def rule_options(rule: str) -> dict[str, Any]:
     alone (``step_noise=None``), ``rmsnoise`` its noise the root mean square of the within-step
     changes alone (``step_spread=None``, the verifier before the robust noise), ``robust`` that noise
     at most ``ILLUMINATION_NOISE_SPREAD`` times the median-based one (the verifier's default, named).
+    ``oneframe``: one unsettled frame per edge (``edge_frames=1``, the rule before blended frames were
+    modelled); ``blend``: two, the second a blend of its neighbours (``edge_frames=2``).
     ``clean`` is not the verifier."""
     if rule not in RULES or rule == "clean":
         raise ValueError(f"unknown verifier rule {rule!r}")
-    off = {"step_check": None}
+    one = {"edge_frames": 1}                       # every rule measured before blends: one unsettled frame
+    off = {"step_check": None, **one}
     options: dict[str, dict[str, Any]] = {"fit3": {"fit_check": FIT_CHECK, **off}, "linear": {"drift_terms": 1, **off},
                                           "bound": {"drift_bound": DRIFT_BOUND, **off},
                                           "shared": {"shared_drift": True, **off}, "nosteps": off,
-                                          "halfgain": {"step_noise": None}, "rmsnoise": {"step_spread": None},
-                                          "robust": {"step_spread": ILLUMINATION_NOISE_SPREAD},
-                                          "steps": {"step_check": ILLUMINATION_CROSSTALK}}
+                                          "halfgain": {"step_noise": None, **one},
+                                          "rmsnoise": {"step_spread": None, **one},
+                                          "robust": {"step_spread": ILLUMINATION_NOISE_SPREAD, **one},
+                                          "steps": {"step_check": ILLUMINATION_CROSSTALK, **one},
+                                          "oneframe": {"edge_frames": 1}, "blend": {"edge_frames": 2}}
     return options.get(rule, {})
 
 
@@ -311,22 +317,30 @@ def lux_of(query: str) -> float:
 
 
 def genuine_trial(v: Variant, m: cs.SessionModel, frames: int, screen_lag: int, screen_jitter: float,
-                  rng: np.random.Generator, rule: str = "verifier") -> bool:
+                  rng: np.random.Generator, rule: str = "verifier", blend: float = 0.0,
+                  blend_rng: np.random.Generator | None = None) -> bool:
     """One window of the variant on a modelled face: the steps land through the simulator's timing
     model (``challenge_stats._landings``), the face shows its own light (a stretch of the session's,
-    played back and forth) plus its response to what the screen shows; verified."""
+    played back and forth) plus its response to what the screen shows; verified. ``blend``: the
+    chance that the frame an edge lands in shows a blend (``challenge_stats.blend_frames``), drawn
+    from ``blend_rng`` (so ``rng`` draws the same windows whatever ``blend``)."""
     steps = v.steps_for(rng.bytes(32), frames)
     x = v.colours(steps, frames)
     src = cs._landings(x, screen_lag, screen_jitter, rng)
     shown = np.where((src < 0)[:, None], 0.0, x[np.maximum(src, 0)])       # the app's own screen: dark
+    if blend > 0:
+        assert blend_rng is not None
+        shown = cs.blend_frames(shown, src, blend, blend_rng)
     own = m.base[cs._ping_pong(np.arange(frames) + int(rng.integers(0, 2 * len(m.base))), len(m.base))]
     return verify_illumination(steps, own + shown @ m.response.T, levels=v.levels, **rule_options(rule)).passed
 
 
 def genuine_rate(v: Variant, models: Sequence[cs.SessionModel], frames: int, screen_lag: int,
-                 screen_jitter: float, trials: int, seed: int = 17, rule: str = "verifier") -> float:
+                 screen_jitter: float, trials: int, seed: int = 17, rule: str = "verifier",
+                 blend: float = 0.0) -> float:
     rng = np.random.default_rng(seed)
-    return sum(genuine_trial(v, models[i % len(models)], frames, screen_lag, screen_jitter, rng, rule)
+    blend_rng = np.random.default_rng([seed, 1])
+    return sum(genuine_trial(v, models[i % len(models)], frames, screen_lag, screen_jitter, rng, rule, blend, blend_rng)
                for i in range(trials)) / trials
 
 
@@ -452,17 +466,18 @@ def blind_rows(trials: int, variants: Sequence[Variant] = VARIANTS, windows: Seq
 
 def genuine_rows(models: Sequence[cs.SessionModel], trials: int, variants: Sequence[Variant] = VARIANTS,
                  windows: Sequence[int] = WINDOWS, timing: Sequence[tuple[int, float]] = SCREEN_TIMING,
-                 rules: Sequence[str] = ("verifier", "fit3")) -> list[dict[str, Any]]:
-    """Per variant, window, screen timing and rule, over every model (the sessions take turns)."""
+                 rules: Sequence[str] = ("verifier", "fit3"), blends: Sequence[float] = (0.0,)) -> list[dict[str, Any]]:
+    """Per variant, window, screen timing, blend and rule, over every model (the sessions take turns)."""
     rows: list[dict[str, Any]] = []
     if not models:
         return rows
-    for v, frames, (lag, jit), rule in itertools.product(variants, windows, timing, rules):
-        g = genuine_rate(v, models, frames, lag, jit, trials, rule=rule)
+    for v, frames, (lag, jit), blend, rule in itertools.product(variants, windows, timing, blends, rules):
+        g = genuine_rate(v, models, frames, lag, jit, trials, rule=rule, blend=blend)
         lower = 100 * cs.clopper_pearson_lower(round(g * trials), trials)
         rows.append({"name": f"genuine pass ({rule}), illumination {v.name}, {frames} framesets, screen {lag} "
-                             f"frames / {jit:.0%} one more, {len(models)} sessions",
+                             f"frames / {jit:.0%} one more, blend {blend:g}, {len(models)} sessions",
                      "variant": v.name, "frames": frames, "rule": rule, "screen_lag": lag, "screen_jitter": jit,
+                     "blend": blend,
                      "value": 100 * g, "unit": "%", "lower95_pct": lower, "reference": GENUINE_TARGET_PCT,
                      "ratio": lower / GENUINE_TARGET_PCT, "trials": trials, "sessions": len(models)})
     return rows
@@ -470,7 +485,8 @@ def genuine_rows(models: Sequence[cs.SessionModel], trials: int, variants: Seque
 
 def lux_rows(models: Sequence[tuple[cs.SessionModel, dict[str, Any]]], trials: int,
              variants: Sequence[Variant] = VARIANTS, windows: Sequence[int] = (16,),
-             timing: tuple[int, float] = SCREEN_TIMING[-1], rule: str = "verifier") -> list[dict[str, Any]]:
+             timing: tuple[int, float] = SCREEN_TIMING[-1], rule: str = "verifier",
+             blend: float = 0.0) -> list[dict[str, Any]]:
     """Per scene light (the models grouped by their lux), at one screen timing: where the half
     level stops being decodable (the colour noise in dim light, the screen drowned in bright)."""
     by_lux: dict[float, list[cs.SessionModel]] = {}
@@ -481,9 +497,10 @@ def lux_rows(models: Sequence[tuple[cs.SessionModel, dict[str, Any]]], trials: i
     rows: list[dict[str, Any]] = []
     lag, jit = timing
     for lux, v, frames in itertools.product(sorted(by_lux), variants, windows):
-        g = genuine_rate(v, by_lux[lux], frames, lag, jit, trials, rule=rule)
+        g = genuine_rate(v, by_lux[lux], frames, lag, jit, trials, rule=rule, blend=blend)
         rows.append({"name": f"genuine pass ({rule}), illumination {v.name}, {frames} framesets, screen {lag} "
-                             f"/ {jit:.0%}, scenes at {lux:.0f} lux ({len(by_lux[lux])})",
+                             f"/ {jit:.0%}, blend {blend:g}, scenes at {lux:.0f} lux ({len(by_lux[lux])})",
+                     "blend": blend,
                      "variant": v.name, "frames": frames, "lux": lux, "rule": rule, "screen_lag": lag,
                      "screen_jitter": jit, "value": 100 * g, "unit": "%", "trials": trials,
                      "lower95_pct": 100 * cs.clopper_pearson_lower(round(g * trials), trials),
@@ -567,10 +584,13 @@ def _main(argv: list[str]) -> int:
         chosen: Sequence[str] = [v.name for v in VARIANTS]
         every: tuple[int, ...] = (16,)
         hardest: tuple[int, ...] = (12, 20)
-        while argv[2].split("=", 1)[0] in ("rules", "variants", "windows"):
+        blends: tuple[float, ...] = (0.0,)
+        while argv[2].split("=", 1)[0] in ("rules", "variants", "windows", "blends"):
             key, val = argv[2].split("=", 1)
             if key == "rules":
                 rules = val.split(",")
+            elif key == "blends":
+                blends = tuple(float(b) for b in val.split(","))
             elif key == "variants":
                 chosen = val.split(",")
             else:
@@ -581,8 +601,9 @@ def _main(argv: list[str]) -> int:
         ms = [m for m, _ in models]
         vs = [variant(x) for x in chosen]
         # 16 framesets (or windows=...) at every screen timing; 12 and 20 at the hardest.
-        for row in [*genuine_rows(ms, n, vs, windows=every, rules=rules),
-                    *genuine_rows(ms, n, vs, windows=hardest, timing=(SCREEN_TIMING[-1],), rules=rules)]:
+        for row in [*genuine_rows(ms, n, vs, windows=every, rules=rules, blends=blends),
+                    *genuine_rows(ms, n, vs, windows=hardest, timing=(SCREEN_TIMING[-1],), rules=rules,
+                                  blends=blends)]:
             out(row)
         return 0
     if part == "lux":

@@ -10,9 +10,10 @@ verifier's default, ``halfgain`` half the gain alone, ``nosteps`` no step check)
   strategies ``rhythm`` and ``fixed``, N windows each) with the injector choosing its stream's noise:
   per gain-over-noise r of GAINS (comma-separated; 0: the default 1e-4), ``noise = BLIND_GAIN / r``;
   counts with their upper 95 % Clopper-Pearson bound;
-* ``lux MIN_LUX RULES [N] [FILE]`` — genuine pass on the lux sweep's sessions at MIN_LUX and above
-  (``illum_bits.lux_rows``, ``today``, 32 framesets, the hardest screen timing, N windows a row, 200
-  by default), with the lower 95 % bound;
+* ``lux MIN_LUX RULES [N] [FILE] [blend=P]`` — genuine pass on the lux sweep's sessions at MIN_LUX and
+  above (``illum_bits.lux_rows``, ``today``, 32 framesets, the hardest screen timing, N windows a row,
+  200 by default), with the lower 95 % bound; ``blend=P``: the frame each screen change lands in
+  blended with probability P (``challenge_stats.blend_frames``; 0 by default);
 * ``sigma N WINDOW GAINS [FILE...]`` — the inflation itself: the step check's noise at the lag the
   verifier chose over the stream's true noise (blind: per r of GAINS, N rhythm windows), or over the
   median-based noise (genuine windows of the models in FILE..., the hardest screen timing);
@@ -56,13 +57,13 @@ def blind(n: int, rules: Sequence[str], gains: Sequence[float], frames: int) -> 
                   + "  ".join(f"{s}: {k}/{n} (upper95 {u * 100:.3f} %)" for s, (k, u) in res.items()), flush=True)
 
 
-def lux(min_lux: float, rules: Sequence[str], n: int, path: str) -> None:
+def lux(min_lux: float, rules: Sequence[str], n: int, path: str, blend: float = 0.0) -> None:
     ms = [m for m in ib.load_models([path]) if ib.lux_of(m[1]["query"]) >= min_lux]
     today = [ib.variant("today")]
     for rule in rules:
-        for r in ib.lux_rows(ms, n, variants=today, windows=(32,), rule=rule):
+        for r in ib.lux_rows(ms, n, variants=today, windows=(32,), rule=rule, blend=blend):
             weakest = [f"{x:.1f}" for x in r["weakest_gain_over_noise"]]
-            print(f"{rule:9s} {r['lux']:6.0f} lux  gain/noise {weakest}  "
+            print(f"{rule:9s} {r['lux']:6.0f} lux  blend {blend:g}  gain/noise {weakest}  "
                   f"pass {r['value']:5.1f} % (lower95 {r['lower95_pct']:.1f} %)", flush=True)
 
 
@@ -158,9 +159,9 @@ def truenoise(n: int, gains: Sequence[float], frames: int) -> None:
         for gn in gains:
             true = ib.BLIND_GAIN / gn
 
-            def fixed(care, yy, x, levels, crosstalk, noise=None, step_noise=None, _t=true):
+            def fixed(care, yy, x, levels, crosstalk, noise=None, step_noise=None, blended=None, sid=None, _t=true):
                 return orig(care, yy, x, levels, crosstalk, None if noise is None else np.full_like(noise, _t),
-                            step_noise)
+                            step_noise, blended, sid)
             ch._unsteady = fixed
             res = {s: round(ib.blind_rate(v, frames, n, s, noise=true) * n) for s in ("rhythm", "fixed")}
             counts = "  ".join(f"{s}: {k}/{n} (upper95 {upper95(k, n) * 100:.3f} %)" for s, k in res.items())
@@ -174,10 +175,14 @@ def _main(argv: list[str]) -> int:
     if part == "blind" and len(argv) == 5:
         blind(int(argv[1]), argv[2].split(","), [float(a) for a in argv[3].split(",")], int(argv[4]))
         return 0
-    if part == "lux" and len(argv) in (3, 4, 5):
-        lux(float(argv[1]), argv[2].split(","), int(argv[3]) if len(argv) > 3 else 200,
-            argv[4] if len(argv) > 4 else SWEEP)
-        return 0
+    if part == "lux" and len(argv) >= 3:
+        blend = 0.0
+        if argv[-1].startswith("blend="):
+            blend, argv = float(argv[-1].split("=", 1)[1]), argv[:-1]
+        if len(argv) in (3, 4, 5):
+            lux(float(argv[1]), argv[2].split(","), int(argv[3]) if len(argv) > 3 else 200,
+                argv[4] if len(argv) > 4 else SWEEP, blend)
+            return 0
     if part == "sigma" and len(argv) >= 4:
         sigma(int(argv[1]), int(argv[2]), [float(a) for a in argv[3].split(",")], argv[4:])
         return 0

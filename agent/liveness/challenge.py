@@ -79,6 +79,18 @@ ILLUMINATION_STEP_NOISE = 4.0
 # the noise, where half the gain sets the tolerance (``verify_illumination(step_spread=...)``;
 # docs/liveness.md, *The step check's noise*).
 ILLUMINATION_NOISE_SPREAD = 2.0
+# Frames at the start of each illumination step the decoder does not settle: the first (an edge may
+# land one frame late) and, with 2, the second, which may hold a BLEND of the two colours. A colour
+# camera's exposure (10-33 ms) straddles the screen's change (60 Hz refresh, LCD response 5-10 ms),
+# so the frame the change lands in shows a share of the new colour and the rest of the old; when the
+# edge lands one frame late that frame is the step's second. It is not decoded and not in the noise;
+# the step check compares the frames either side of it (the whole commanded change), and it must lie
+# between them: one share of the change on every channel (:func:`_unblended`;
+# ``verify_illumination(edge_frames=...)``; docs/liveness.md, *Blended frames at the edges*). Still 1
+# by default: with 2 a blind injector that chooses its noise passed 2 of 10,000 at 32 framesets (0
+# with 1), short windows (12 framesets at some lags) keep too few compared frames to verify, and an
+# edge may land up to two frames after the lag; measured, not adopted.
+ILLUMINATION_EDGE_FRAMES = 1
 # Frames whose state may disagree with the projector schedule (beyond an edge's uncertain frame),
 # per this many frames compared: none in a window of under 40 compared frames.
 FRAMES_PER_ALLOWED_MISMATCH = 40
@@ -282,15 +294,20 @@ class SequenceResult:
                 "separation": sep, "measurable": self.measurable, "detail": self.detail}
 
 
-def _settled(expected: np.ndarray) -> np.ndarray:
+def _settled(expected: np.ndarray, edge_frames: int = 1) -> np.ndarray:
     """Frames whose expected state is certain: not the first frame (the state before the window is
-    unknown) and not the first frame of a run or step, where the edge may still be one frame late."""
+    unknown) and not the first ``edge_frames`` frames of a run or step: the first, where the edge may
+    still be one frame late; with 2 (the illumination's ``ILLUMINATION_EDGE_FRAMES``) the second too,
+    where a late edge's frame may hold a blend of the two states (:func:`_unblended`)."""
     care = np.ones(len(expected), bool)
-    care[0] = False
+    if not len(expected):
+        return care
     if expected.ndim == 1:
-        care[1:] &= expected[1:] == expected[:-1]
+        edge = np.r_[True, expected[1:] != expected[:-1]]
     else:
-        care[1:] &= np.all(expected[1:] == expected[:-1], axis=1)
+        edge = np.r_[True, np.any(expected[1:] != expected[:-1], axis=1)]      # the window's start is one
+    for d in range(edge_frames):
+        care[d:] &= ~edge[:len(edge) - d]
     return care
 
 
@@ -432,7 +449,8 @@ def _fit_shared(y: np.ndarray, drift: np.ndarray, x: np.ndarray, scale: np.ndarr
 
 
 def _unsteady(care: np.ndarray, yy: np.ndarray, x: np.ndarray, levels: int, crosstalk: float,
-              noise: np.ndarray | None = None, step_noise: float | None = None) -> np.ndarray:
+              noise: np.ndarray | None = None, step_noise: float | None = None,
+              blended: np.ndarray | None = None, sid: np.ndarray | None = None) -> np.ndarray:
     """(lags, frames): compared frames (settled, with a face) whose change of colour since the
     compared frame before them (frames between not compared: an edge's uncertain frame, no face) is
     not the commanded change.
@@ -448,7 +466,11 @@ def _unsteady(care: np.ndarray, yy: np.ndarray, x: np.ndarray, levels: int, cros
     sqrt(2)). So a full step of change where none was commanded, or none where one was, is refused
     whatever the other channels did, as long as the gain is at least ``2 * sqrt(2) * step_noise``
     times the noise; below that (bright light) noise alone does not refuse a genuine frame. Every
-    compared frame but the first of a lag whose gains are not all positive fails."""
+    compared frame but the first of a lag whose gains are not all positive fails.
+
+    ``blended`` (lags, frames; with ``sid``, each frame's step): frames not compared that may hold a
+    blend of the two steps either side of an edge (:func:`_unblended`), checked here with the same
+    tolerance; a failure counts on the compared frame after it."""
     nl, n = care.shape
     out = np.zeros((nl, n), bool)
     for i in range(nl):
@@ -476,6 +498,37 @@ def _unsteady(care: np.ndarray, yy: np.ndarray, x: np.ndarray, levels: int, cros
         with np.errstate(invalid="ignore"):
             beyond = np.maximum(own - crosstalk * g * up, crosstalk * g * down - own)
             out[i, idx[1:]] = np.any(~(beyond <= tol), axis=1)
+        if blended is not None and sid is not None:
+            out[i] |= _unblended(idx, np.flatnonzero(blended[i]), yy[i], sid, tol)
+    return out
+
+
+def _unblended(idx: np.ndarray, mid: np.ndarray, y: np.ndarray, sid: np.ndarray, tol: np.ndarray) -> np.ndarray:
+    """(frames,): the compared frame after each frame of ``mid`` (an edge's second frame, which may
+    hold a blend) that is not a blend of its neighbours. A colour camera's exposure straddling the
+    screen's change sees a share a of the new colour and 1 - a of the old, the same share on every
+    channel; so the change from the compared frame before it (the old step) to it must be a in 0..1
+    times the change from there to the compared frame after it (the new step), within ``tol`` per
+    channel (a from least squares, clipped to 0..1). Judged only where those neighbours are the steps
+    either side of the edge; the whole change between them is the step check's."""
+    out = np.zeros(len(sid), bool)
+    if idx.size < 2 or not mid.size:
+        return out
+    pos = np.searchsorted(idx, mid)                          # idx[pos - 1] < mid < idx[pos]
+    ok = (pos > 0) & (pos < idx.size)
+    mid, pos = mid[ok], pos[ok]
+    a, c = idx[pos - 1], idx[pos]
+    ok = (sid[a] == sid[mid] - 1) & (sid[c] == sid[mid])
+    mid, a, c = mid[ok], a[ok], c[ok]
+    if not mid.size:
+        return out
+    whole, part = y[c] - y[a], y[mid] - y[a]
+    size = np.einsum("kc,kc->k", whole, whole)
+    share = np.clip(np.divide(np.einsum("kc,kc->k", part, whole), size, out=np.zeros(len(mid)), where=size > 0),
+                    0.0, 1.0)
+    with np.errstate(invalid="ignore"):
+        bad = np.any(~(np.abs(part - share[:, None] * whole) <= tol), axis=1)
+    out[c[bad]] = True
     return out
 
 
@@ -504,7 +557,8 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
                         drift_bound: float | None = None, shared_drift: bool = False,
                         step_check: float | None = ILLUMINATION_CROSSTALK,
                         step_noise: float | None = ILLUMINATION_STEP_NOISE,
-                        step_spread: float | None = ILLUMINATION_NOISE_SPREAD) -> SequenceResult:
+                        step_spread: float | None = ILLUMINATION_NOISE_SPREAD,
+                        edge_frames: int = ILLUMINATION_EDGE_FRAMES) -> SequenceResult:
     """Did the face's colour follow the screen? ``rgb[k]``: frame k's mean linear (R, G, B) over the
     face (NaN where no face was measured), with the colour camera's exposure and white balance
     locked.
@@ -586,7 +640,14 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     few raise the root mean square (one among P pairs to at least the gain over sqrt(2 P)) and with
     it the tolerance until it covers them, but do not move the median (docs/liveness.md, *The step
     check's noise*). The separation test keeps the root mean square (a larger noise is the strict
-    side there)."""
+    side there).
+
+    ``edge_frames`` (the challenge's ``ILLUMINATION_EDGE_FRAMES``, 1, ``bench.illum_bits``' rule
+    ``oneframe``; 2 is rule ``blend``, measured, not the default): the frames at each step's start that are not
+    settled (:func:`_settled`). With 2 the step's second frame is not decoded and not in the noise (a
+    late edge's frame may hold a blend of the two colours); with the step check it must be such a
+    blend of the compared frames either side (:func:`_unblended`), and the step check compares those
+    two across the whole commanded change."""
     if not isinstance(levels, int) or levels < 2:
         raise ChallengeError("an illumination sequence needs at least 2 levels per channel")
     if drift_bound is not None and not (isinstance(drift_bound, (int, float)) and drift_bound >= 0
@@ -601,6 +662,8 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     if step_spread is not None and not (isinstance(step_spread, (int, float)) and 0 <= step_spread
                                         and math.isfinite(step_spread)):
         raise ChallengeError("the step check's noise spread must be a finite number at or above 0 (or None)")
+    if edge_frames not in (1, 2):
+        raise ChallengeError("an illumination edge leaves 1 or 2 frames unsettled")
     if not isinstance(drift_terms, int) or not 0 <= drift_terms <= DRIFT_TERMS:
         raise ChallengeError(f"the drift's degree must be within 0..{DRIFT_TERMS}")
     kind = Kind.ILLUMINATION
@@ -621,7 +684,7 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
         m = n - lags
         inside = k < m[:, None]                                    # (lags, n)
         at = np.minimum(lags[:, None] + k, n - 1)
-        settled = _settled(expected)[:n] & inside
+        settled = _settled(expected, edge_frames)[:n] & inside
         care = settled & finite_y[at]
         used = np.count_nonzero(care, axis=1) >= MIN_COMPARED     # a lag with too few faces is skipped
         lags, m, inside, at, settled, care = lags[used], m[used], inside[used], at[used], settled[used], care[used]
@@ -694,7 +757,11 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
         code = np.clip(np.rint(x * top), 0, top).astype(np.intp) @ digits
     miss = observed != code
     if step_check is not None:
-        miss = miss | _unsteady(care, yy, x, levels, step_check, step_sigma, step_noise)
+        blended = None
+        if edge_frames > 1:
+            second = _settled(expected, 1)[:n] & ~_settled(expected, edge_frames)[:n]
+            blended = second[None, :] & inside & finite_y[at]
+        miss = miss | _unsteady(care, yy, x, levels, step_check, step_sigma, step_noise, blended, sid)
     wrong = np.where(np.all(gains > 0, axis=1), np.count_nonzero(miss & care, axis=1), checked)
     late = np.count_nonzero((code[1:] != code[:-1]) & inside[:, 1:] & (observed[:, 1:] == code[:-1]), axis=1)
     # A step the window's end cuts to its uncertain frame is not compared; every other step must

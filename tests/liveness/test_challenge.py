@@ -130,6 +130,10 @@ def test_illumination_follows_the_screen_with_latency_and_crosstalk():
         r = verify_illumination(c.steps, face_colours(c.steps, lag, rng))
         assert r.passed and r.lag_frames == lag, (lag, r)
     assert not verify_illumination(c.steps, face_colours(c.steps, 6, rng)).passed     # beyond the lag allowed
+    # With two unsettled frames per edge (``edge_frames=2``, the second a blend) an edge may land up
+    # to two frames after the lag (a blend's share may be 0): 6 passes at 4, 7 does not.
+    assert verify_illumination(c.steps, face_colours(c.steps, 6, rng), edge_frames=2).lag_frames == 4
+    assert not verify_illumination(c.steps, face_colours(c.steps, 7, rng), edge_frames=2).passed
 
 
 def test_a_face_the_screen_does_not_light_or_lights_wrongly_fails():
@@ -238,4 +242,65 @@ def test_the_step_checks_noise_spread_is_validated():
     for bad in (-1.0, float("nan"), float("inf"), "2"):
         with pytest.raises(ChallengeError) as ei:
             verify_illumination(c.steps, y, step_spread=bad)
+        assert ei.value.code == "LIV_CHALLENGE_INVALID"
+
+
+def blended_colours(steps, lag, rng, shares, late, gain=0.02, sd=0.0005, crosstalk=0.15):
+    """As ``face_colours``, with each edge landing ``lag`` frames after its command, or one more where
+    ``late[j]``, and the frame it lands in showing a blend: ``shares[j]`` of step j's colour and the
+    rest of the step before's (a colour camera's exposure straddling the screen's change)."""
+    n = steps[-1].start + steps[-1].frames
+    shown = np.zeros((n, 3))
+    for j, st in enumerate(steps):
+        at = st.start + lag + (late[j] if j else 0)
+        if at < n:
+            shown[at:] = st.rgb
+            prev = steps[j - 1].rgb if j else (0.0, 0.0, 0.0)
+            shown[at] = shares[j] * np.asarray(st.rgb) + (1 - shares[j]) * np.asarray(prev)
+    mix = np.eye(3) * (1 - crosstalk) + crosstalk / 2 * (1 - np.eye(3))
+    return np.array([0.25, 0.18, 0.15]) + gain * shown @ mix.T + rng.normal(0, sd, (n, 3))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_blended_frame_at_each_edge_passes_but_not_another_sequence_or_colour(seed):
+    # Every edge lands in a blended frame, every other edge one frame late. At the screen's lag the
+    # late edges' blends (share of the new colour 0.1-0.45) fall on a step's second frame and decode
+    # as the old colour; a lag later the edges on time put theirs (0.55-0.9) on the step before's
+    # last frame, decoded as the new. One unsettled frame per edge (the default, ``edge_frames=1``)
+    # refuses the window at every lag; two (``edge_frames=2``, the second a blend of its neighbours)
+    # pass it.
+    c = Challenge.from_nonce(bytes([seed]) * 32, 32, (Kind.ILLUMINATION,))
+    rng = np.random.default_rng(seed)
+    k = len(c.steps)
+    late = np.arange(k) % 2 == 1
+    shares = np.where(late, rng.uniform(0.1, 0.45, k), rng.uniform(0.55, 0.9, k))
+    y = blended_colours(c.steps, 1, rng, shares, late)
+    r = verify_illumination(c.steps, y, edge_frames=2)
+    assert r.passed, r
+    assert not verify_illumination(c.steps, y).passed and not verify_illumination(c.steps, y, edge_frames=1).passed
+    # Shares at the ends (0: the late edge's frame all old, a blend as well; 1: all new) pass too.
+    ends = blended_colours(c.steps, 1, rng, np.where(np.arange(k) % 4 < 2, 0.0, 1.0), late)
+    assert verify_illumination(c.steps, ends, edge_frames=2).passed
+    # Another nonce's sequence, blended the same way, is refused.
+    other = Challenge.from_nonce(bytes([seed + 100]) * 32, 32, (Kind.ILLUMINATION,))
+    blind = blended_colours(other.steps, 1, rng, shares[:len(other.steps)].tolist() + [0.3] * 20, late.tolist() * 2)
+    assert not verify_illumination(c.steps, blind, edge_frames=2).passed
+    # A late edge's second frame showing a colour that is no blend of its neighbours (a channel the
+    # edge does not change moved by a full step) is refused.
+    j = next(j for j in range(1, k) if late[j] and c.steps[j].start + 4 < 32
+             and np.any(np.equal(c.steps[j - 1].rgb, c.steps[j].rgb)))
+    ch = int(np.flatnonzero(np.equal(c.steps[j - 1].rgb, c.steps[j].rgb))[0])
+    odd = y.copy()
+    odd[c.steps[j].start + 2, ch] += 0.02 * (1 - 2 * c.steps[j].rgb[ch])    # lag 1, one frame late
+    assert not verify_illumination(c.steps, odd, edge_frames=2).passed
+
+
+def test_the_edge_frames_are_validated():
+    c = Challenge.from_nonce(b"e" * 32, 24, (Kind.ILLUMINATION,))
+    y = face_colours(c.steps, 1, np.random.default_rng(1))
+    assert verify_illumination(c.steps, y, edge_frames=1).passed
+    assert verify_illumination(c.steps, y, edge_frames=2).passed
+    for bad in (0, 3, 1.5, "2"):
+        with pytest.raises(ChallengeError) as ei:
+            verify_illumination(c.steps, y, edge_frames=bad)
         assert ei.value.code == "LIV_CHALLENGE_INVALID"
