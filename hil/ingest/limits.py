@@ -25,7 +25,7 @@ the use; the charge's member is the nonce, so a settlement touches that charge a
   terminal (whose window is charged when it opens); a challenge the terminal refuses
   (``UPL_CHALLENGE_INVALID``) costs one. A ``BeginCapture`` reply lost costs that one charge and no
   more: the client repeats the call (to the next endpoint), and a repeat with the same terminal,
-  session id, purpose, subject, channel, capabilities and offered key, while the nonce is unused
+  session id, purpose, subject, channel, capabilities, offered key and policy, while the nonce is unused
   and unexpired, gets the same challenge back, uncharged, its expiry and its charge's time unchanged
   (``Store.issue_nonce``, atomic with the charge). A repeat is no new try: the same nonce is one
   window, used by one probe; a new session id, another subject, or a used or expired nonce is a

@@ -118,14 +118,16 @@ def probe_digest(sealed: pb.SealedProbe) -> bytes:
     return h.digest()
 
 
-def request_digest(request: pb.BeginCaptureRequest, key_id: str) -> bytes:
+def request_digest(request: pb.BeginCaptureRequest, key_id: str, challenges: str, frames: int) -> bytes:
     """What a challenge depends on, as one SHA-256: the terminal, session, purpose, subject, channel,
-    capabilities and the HPKE key the server offers. A ``BeginCapture`` repeated with the same digest
-    while its nonce is unused and unexpired gets the same challenge, charged once (``Store.issue_nonce``);
-    any difference (another subject, channel, capability, or a rotated key) is a new, charged one."""
+    capabilities, and what the server's config makes of them (the HPKE key offered, the challenges
+    and the frames). A ``BeginCapture`` repeated with the same digest while its nonce is unused and
+    unexpired gets the same challenge, charged once (``Store.issue_nonce``); any difference (another
+    subject, channel or capability, a rotated key, a reloaded policy) is a new, charged one."""
     parts = (request.terminal_id.encode(), request.session_id.encode(), str(int(request.purpose)).encode(),
              request.subject_ref.encode(), request.channel.encode(),
-             request.capabilities.SerializeToString(deterministic=True), key_id.encode())
+             request.capabilities.SerializeToString(deterministic=True), key_id.encode(), challenges.encode(),
+             str(frames).encode())
     h = hashlib.sha256(b"capture-agent begin v1")
     for part in parts:
         h.update(struct.pack(">I", len(part)) + part)
@@ -234,7 +236,8 @@ class Ingest:
                              challenges=evidence.names(kinds), frames=frames)
         charge = self.s.limits.charge((terminal_key(term.terminal_id), subject))
         try:                                        # the limit checked, then charged; a repeat gets the first
-            issued = self.s.store.issue_nonce(nonce, record, now_ms, charge, request_digest(request, key.key_id))
+            issued = self.s.store.issue_nonce(nonce, record, now_ms, charge,
+                                              request_digest(request, key.key_id, record.challenges, frames))
         except StoreUnavailable as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"STORE_UNAVAILABLE: {exc}")
             raise                                                  # not reached: abort raises
