@@ -162,8 +162,8 @@ def _handshake_rows(tmp: Path, p256, hsm, tpm_mtls) -> list[dict]:
                 c = UplinkClient(UplinkConnection((f"127.0.0.1:{port}",), ca.cert_pem, cert.cert_pem,
                                                   cert.key_pem if held is None else b"", names[kind],
                                                   server_name="ingest.bench", client_key=held, retries=0))
-                try:
-                    c.begin("s", Purpose.VERIFY, capabilities=CAPS)
+                try:                       # a session each: the same one again would be a repeat, not an issue
+                    c.begin(f"s-{os.urandom(6).hex()}", Purpose.VERIFY, capabilities=CAPS)
                 finally:
                     c.close()
             connect()

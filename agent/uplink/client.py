@@ -17,12 +17,13 @@
 * Every call has a deadline. ``UNAVAILABLE`` and ``DEADLINE_EXCEEDED`` are retried up to ``retries``
   times with exponential backoff and full jitter, moving to the next endpoint each time (failover);
   anything else is final. ``SubmitProbe`` is idempotent by probe id, so a retry after a lost reply
-  gets the original receipt. ``BeginCapture`` is not idempotent: the server charges every challenge
-  it issues against the terminal's and the subject's failure limits until an accepted probe takes
-  it back (``hil/ingest/limits.py``), so one that ran out of its deadline (the server may have
-  issued it) is not repeated, which would charge the session again for each reply lost; the
-  session fails ``UPL_UNAVAILABLE`` and the next call starts at the next endpoint. Refused
-  connections (``UNAVAILABLE``) are still retried and failed over.
+  gets the original receipt. ``BeginCapture`` is idempotent by terminal and session: the server
+  charges every challenge it issues against the terminal's and the subject's failure limits
+  (``hil/ingest/limits.py``), and answers a repeat of the same request (session, purpose, subject,
+  channel, capabilities) with the same challenge, charged once, while its nonce is unused and
+  unexpired; so one that ran out of its deadline is repeated and failed over like any call, and
+  the next server sharing the store hands out the same nonce. The repeat's challenge has lived
+  while the client waited: the lifetime the session needs is checked with that wait added.
 * Nothing is queued to disk: when no server answers, the call fails with ``UPL_UNAVAILABLE`` and the
   session fails with it. The sealed probe dies with the session.
 """
@@ -127,7 +128,7 @@ class UplinkClient:
                 self._channels[endpoint] = ch
         return pb_grpc.ProbeIngestStub(ch)
 
-    def _call(self, method: str, request, *, repeat_after_deadline: bool = True):
+    def _call(self, method: str, request):
         eps = self.s.endpoints
         if self._handshake is not None:
             self._handshake.last_error = None
@@ -141,10 +142,6 @@ class UplinkClient:
                 return reply
             except grpc.RpcError as exc:
                 last = exc
-                if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED and not repeat_after_deadline:
-                    self._preferred = (idx + 1) % len(eps)        # the next call tries another endpoint
-                    raise UplinkUnavailable(f"{method}: {eps[idx]} did not answer within {self.s.deadline_s:g} s; "
-                                            "not repeated (the server may have issued it)") from None
                 if exc.code() not in RETRYABLE:
                     details = exc.details() or ""
                     if details.startswith("LOCKED_OUT:"):
@@ -178,11 +175,13 @@ class UplinkClient:
         the channel whose policy applies; the challenge's ``challenges`` must be among them."""
         # The stubs type EnumTypeWrapper.Value() as int; it is the pb.Purpose of that name.
         value = cast("pb.Purpose", pb.Purpose.Value(purpose.name))
+        t0 = time.monotonic()
         ch = self._call("BeginCapture", pb.BeginCaptureRequest(terminal_id=self.s.terminal_id, session_id=session_id,
                                                                purpose=value, subject_ref=subject_ref,
-                                                               capabilities=capabilities, channel=channel),
-                        repeat_after_deadline=False)          # each issue is charged (module docstring)
-        self.validate_challenge(ch, min_lifetime_s + self.submit_allowance_s(), capabilities)
+                                                               capabilities=capabilities, channel=channel))
+        # A repeated request gets the challenge issued to the first, which aged while this waited.
+        waited_s = time.monotonic() - t0
+        self.validate_challenge(ch, min_lifetime_s + self.submit_allowance_s() + waited_s, capabilities)
         return ch
 
     def submit_allowance_s(self) -> float:
@@ -213,7 +212,7 @@ class UplinkClient:
         lifetime_ms = ch.expires_unix_ms - (ch.issued_unix_ms or now_ms)
         if lifetime_ms < min_lifetime_s * 1000:
             raise ChallengeInvalid(f"challenge lives {lifetime_ms / 1000:g} s; this session needs "
-                                   f"{min_lifetime_s:g} s to capture, judge and submit under it "
+                                   f"{min_lifetime_s:.1f} s to capture, judge and submit under it "
                                    "(raise the server's nonce_ttl_s)")
         try:
             load_public_key(ch.hpke_suite, ch.server_public_key)

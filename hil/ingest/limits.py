@@ -22,9 +22,14 @@ the use; the charge's member is the nonce, so a settlement touches that charge a
   failure and not two (the member is re-timed to the judgement);
 * never used (the nonce expires, is evicted by the terminal's newer challenges, or no probe comes):
   kept. An honest outage between issue and submit therefore costs one strike, as it does on the
-  terminal (whose window is charged when it opens); a ``BeginCapture`` reply lost (the client does
-  not repeat one that ran out of its deadline), or a challenge the terminal refuses
-  (``UPL_CHALLENGE_INVALID``), costs one each;
+  terminal (whose window is charged when it opens); a challenge the terminal refuses
+  (``UPL_CHALLENGE_INVALID``) costs one. A ``BeginCapture`` reply lost costs that one charge and no
+  more: the client repeats the call (to the next endpoint), and a repeat with the same terminal,
+  session id, purpose, subject, channel, capabilities, offered key and policy, while the nonce is unused
+  and unexpired, gets the same challenge back, uncharged, its expiry and its charge's time unchanged
+  (``Store.issue_nonce``, atomic with the charge). A repeat is no new try: the same nonce is one
+  window, used by one probe; a new session id, another subject, or a used or expired nonce is a
+  new challenge, charged;
 * refused before judging (``MALFORMED``, ``TAMPERED``, ``UNKNOWN_TERMINAL``, ``REVOKED``,
   ``EXPIRED``, ``UNBOUND``, ``WRONG_KEY``, ``ATTESTATION_FAILED``, ``UNKNOWN_CAMERA``, and
   ``REPLAYED`` for a counter that did not increase): kept, since such a probe leaves the nonce unused

@@ -8,7 +8,9 @@ time, which enforces the per-terminal cap. The scripts name keys they derive fro
 which a single Redis (or a primary with replicas) allows and Redis Cluster does not.
 
 Keys (``prefix`` first, ``ca:`` by default): ``n:<nonce hex>`` a hash (the nonce record),
-``t:<terminal>`` a sorted set (the terminal's nonces), ``p:<terminal>:<probe id>`` (a used probe
+``t:<terminal>`` a sorted set (the terminal's nonces), ``sess:<terminal>:<SHA-256 of the session id>``
+a hash (the session's latest request digest and unused nonce, expiring with it; the nonce's record
+names it as ``sk``, so its use and its eviction delete it), ``p:<terminal>:<probe id>`` (a used probe
 id), ``c:<terminal>`` (the last counter), ``f:<key>`` a sorted set of charges and failures, scored by
 time: a challenge's charge has its nonce's hex as the member, so the use script's refund removes
 exactly that one (``ZREM``), and a failure that settles it re-times the same member (one, not two).
@@ -20,26 +22,43 @@ processes sharing one Redis can neither issue past the limit together nor lose a
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from hil.ingest.store import Charge, NonceRecord, Outcome, Settle, StoreLimits, StoreUnavailable, Use
+from hil.ingest.store import Charge, Issued, NonceRecord, Outcome, Settle, StoreLimits, StoreUnavailable, Use
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _ADD = """
--- KEYS: nonce hash, terminal set, then the failure sets to charge (none, one or two).
+-- KEYS: nonce hash, terminal set, the session's entry, then the failure sets to charge (none, one or two).
 -- ARGV: now, cap, horizon, member, expires, t, s, pu, k, i, prefix, the terminal set's lifetime (ms),
---       sub, ch, fr (each left out of the record when empty), limit, window_ms, max kept
--- Returns 0 (stored and charged) or j: KEYS[2 + j] is at the limit (nothing changed).
+--       sub, ch, fr (each left out of the record when empty), limit, window_ms, max kept,
+--       the request's digest ('' : no session entry)
+-- Returns {0} (stored and charged), {j} (KEYS[3 + j] is at the limit: nothing changed) or
+-- {-1, nonce hex, the record's fields and values}: the session's unused, unexpired nonce for the
+-- same request, returned as stored (nothing charged, nothing re-timed).
 local now = tonumber(ARGV[1])
-for j = 3, #KEYS do
-  redis.call('ZREMRANGEBYSCORE', KEYS[j], '-inf', now - tonumber(ARGV[17]))
-  if redis.call('ZCARD', KEYS[j]) >= tonumber(ARGV[16]) then return j - 2 end
+if ARGV[19] ~= '' then
+  local e = redis.call('HMGET', KEYS[3], 'q', 'n')
+  if e[1] == ARGV[19] and e[2] then
+    local nk = ARGV[11] .. 'n:' .. e[2]
+    local h = redis.call('HMGET', nk, 't', 'e', 'pid')
+    if h[1] == ARGV[6] and not h[3] and tonumber(h[2]) >= now then
+      local out = redis.call('HGETALL', nk)
+      table.insert(out, 1, e[2])
+      table.insert(out, 1, -1)
+      return out
+    end
+  end
 end
-for j = 3, #KEYS do
+for j = 4, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[j], '-inf', now - tonumber(ARGV[17]))
+  if redis.call('ZCARD', KEYS[j]) >= tonumber(ARGV[16]) then return {j - 3} end
+end
+for j = 4, #KEYS do
   redis.call('ZADD', KEYS[j], now, ARGV[4])
   local m = redis.call('ZCARD', KEYS[j])
   if m > tonumber(ARGV[18]) then redis.call('ZREMRANGEBYRANK', KEYS[j], 0, m - tonumber(ARGV[18]) - 1) end
@@ -52,19 +71,26 @@ for j, name in ipairs({'sub', 'ch', 'fr'}) do
   if ARGV[12 + j] ~= '' then redis.call('HSET', KEYS[1], name, ARGV[12 + j]) end
 end
 redis.call('PEXPIREAT', KEYS[1], ARGV[5])
+if ARGV[19] ~= '' then
+  redis.call('DEL', KEYS[3])
+  redis.call('HSET', KEYS[3], 'q', ARGV[19], 'n', ARGV[4])
+  redis.call('PEXPIREAT', KEYS[3], ARGV[5])
+  redis.call('HSET', KEYS[1], 'sk', KEYS[3])
+end
 redis.call('ZADD', KEYS[2], ARGV[10], ARGV[4])
 local n = redis.call('ZCARD', KEYS[2])
 while n > tonumber(ARGV[2]) do
   local oldest = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
   redis.call('ZREM', KEYS[2], oldest)
   local nk = ARGV[11] .. 'n:' .. oldest
-  local pid = redis.call('HGET', nk, 'pid')
-  if pid then redis.call('DEL', ARGV[11] .. 'p:' .. ARGV[6] .. ':' .. pid) end
+  local rec = redis.call('HMGET', nk, 'pid', 'sk')
+  if rec[1] then redis.call('DEL', ARGV[11] .. 'p:' .. ARGV[6] .. ':' .. rec[1]) end
+  if rec[2] and redis.call('HGET', rec[2], 'n') == oldest then redis.call('DEL', rec[2]) end
   redis.call('DEL', nk)
   n = n - 1
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[12])
-return 0
+return {0}
 """
 
 _USE = """
@@ -84,6 +110,8 @@ else
   if last and tonumber(ARGV[4]) <= tonumber(last) then outcome = 'stale_counter' end
 end
 if outcome == 'used' then
+  local sk = redis.call('HGET', KEYS[1], 'sk')
+  if sk and redis.call('HGET', sk, 'n') == ARGV[8] then redis.call('DEL', sk) end
   redis.call('HSET', KEYS[1], 'pid', ARGV[2], 'd', ARGV[3], 'r', ARGV[5], 'u', ARGV[6])
   redis.call('PEXPIRE', KEYS[1], ARGV[7])
   redis.call('SET', KEYS[2], ARGV[8], 'PX', ARGV[7])
@@ -156,22 +184,47 @@ class RedisStore:
     def _k(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
 
-    @_guarded
-    def add_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None = None) -> str | None:
+    def _session_key(self, terminal_id: str, session_id: str) -> str:
+        return self._k("sess", terminal_id, hashlib.sha256(session_id.encode()).hexdigest())
+
+    def _issue(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None,
+               request: bytes) -> Issued:
         keep_ms = int(self.limits.keep_used_s * 1000)
         life_ms = max(record.expires_ms - record.issued_ms, 0)
         # A set member older than a lifetime plus the used retention names a record Redis has dropped.
         horizon = now_ms - life_ms - keep_ms
         charged = charge.keys if charge is not None else ()
-        got = int(self._add(keys=[self._k("n", nonce.hex()), self._k("t", record.terminal_id),
-                                  *(self._k("f", key) for key in charged)],
-                            args=[now_ms, self.limits.nonces_per_terminal, horizon, nonce.hex(), record.expires_ms,
-                                  record.terminal_id, record.session_id, record.purpose, record.server_key_id,
-                                  record.issued_ms, self.prefix, life_ms + keep_ms, record.subject,
-                                  record.challenges, str(record.frames) if record.frames else "",
-                                  charge.limit if charge else 0, charge.window_ms if charge else 0,
-                                  self.limits.max_failures_kept]))
-        return charged[got - 1] if got else None
+        got = self._add(keys=[self._k("n", nonce.hex()), self._k("t", record.terminal_id),
+                              self._session_key(record.terminal_id, record.session_id),
+                              *(self._k("f", key) for key in charged)],
+                        args=[now_ms, self.limits.nonces_per_terminal, horizon, nonce.hex(), record.expires_ms,
+                              record.terminal_id, record.session_id, record.purpose, record.server_key_id,
+                              record.issued_ms, self.prefix, life_ms + keep_ms, record.subject,
+                              record.challenges, str(record.frames) if record.frames else "",
+                              charge.limit if charge else 0, charge.window_ms if charge else 0,
+                              self.limits.max_failures_kept, request.hex()])
+        head = int(got[0])
+        if head > 0:
+            return Issued(charged[head - 1])
+        if head == 0:
+            return Issued(None, nonce, record)
+        old = got[1].decode() if isinstance(got[1], bytes) else got[1]
+        fields = dict(zip(got[2::2], got[3::2], strict=True))
+        rec = self._record(fields, now_ms)
+        if rec is None:                              # not reached: the script checked it unused and unexpired
+            raise StoreUnavailable("redis: the session's nonce vanished")
+        return Issued(None, bytes.fromhex(old), rec, repeated=True)
+
+    @_guarded
+    def add_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None = None) -> str | None:
+        return self._issue(nonce, record, now_ms, charge, b"").locked
+
+    @_guarded
+    def issue_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None,
+                    request: bytes) -> Issued:
+        if not request:
+            raise ValueError("issue_nonce needs the request's digest")
+        return self._issue(nonce, record, now_ms, charge, request)
 
     @_guarded
     def get_nonce(self, nonce: bytes, now_ms: int) -> NonceRecord | None:

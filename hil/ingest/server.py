@@ -6,7 +6,9 @@ its name the terminal's, not revoked; ``identity.py``), asking for itself, for a
 purpose; a terminal or subject at its failure limit is refused (``limits.py``). The challenge's nonce
 is remembered with the terminal, session, purpose and the HPKE key offered (``store.py``), and
 charged against the terminal's and the subject's failure counts in the same atomic step: every
-challenge issued is a try until a probe under it is accepted.
+challenge issued is a try until a probe under it is accepted. The same request repeated (a reply
+lost to the client's deadline) while its nonce is unused and unexpired gets the same challenge,
+charged once (``request_digest``, ``Store.issue_nonce``).
 
 ``SubmitProbe``, in order, each failure with its own receipt reason:
 
@@ -116,6 +118,22 @@ def probe_digest(sealed: pb.SealedProbe) -> bytes:
     return h.digest()
 
 
+def request_digest(request: pb.BeginCaptureRequest, key_id: str, challenges: str, frames: int) -> bytes:
+    """What a challenge depends on, as one SHA-256: the terminal, session, purpose, subject, channel,
+    capabilities, and what the server's config makes of them (the HPKE key offered, the challenges
+    and the frames). A ``BeginCapture`` repeated with the same digest while its nonce is unused and
+    unexpired gets the same challenge, charged once (``Store.issue_nonce``); any difference (another
+    subject, channel or capability, a rotated key, a reloaded policy) is a new, charged one."""
+    parts = (request.terminal_id.encode(), request.session_id.encode(), str(int(request.purpose)).encode(),
+             request.subject_ref.encode(), request.channel.encode(),
+             request.capabilities.SerializeToString(deterministic=True), key_id.encode(), challenges.encode(),
+             str(frames).encode())
+    h = hashlib.sha256(b"capture-agent begin v1")
+    for part in parts:
+        h.update(struct.pack(">I", len(part)) + part)
+    return h.digest()
+
+
 class Ingest:
     """Servicer; requests arrive as bytes and are parsed here (see ``handler``)."""
 
@@ -217,19 +235,26 @@ class Ingest:
                              now_ms + int(self.s.nonce_ttl_s * 1000), subject=subject,
                              challenges=evidence.names(kinds), frames=frames)
         charge = self.s.limits.charge((terminal_key(term.terminal_id), subject))
-        try:
-            locked = self.s.store.add_nonce(nonce, record, now_ms, charge)      # the limit checked, then charged
+        try:                                        # the limit checked, then charged; a repeat gets the first
+            issued = self.s.store.issue_nonce(nonce, record, now_ms, charge,
+                                              request_digest(request, key.key_id, record.challenges, frames))
         except StoreUnavailable as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"STORE_UNAVAILABLE: {exc}")
             raise                                                  # not reached: abort raises
-        if locked:
-            who = "this subject" if locked == subject else "this terminal"
+        if issued.locked:
+            who = "this subject" if issued.locked == subject else "this terminal"
             context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                           f"LOCKED_OUT: {self.s.limits.max_failures} challenges failed or not settled within "
                           f"{self.s.limits.window_s:g} s; {who} gets no challenge for now")
-        return pb.Challenge(nonce=nonce, expires_unix_ms=record.expires_ms, server_key_id=key.key_id,
-                            server_public_key=key.public_bytes, hpke_suite=key.suite, frames=frames,
-                            issued_unix_ms=now_ms, challenges=evidence.to_proto(kinds))
+        rec = issued.record if issued.record is not None else record
+        if issued.repeated:
+            # The first issue's record, as stored: its key is the one this request's digest names
+            # (the current one), and its challenges, frames, issue time and expiry are the first
+            # reply's, so the repeat gets the same challenge, byte for byte.
+            kinds = kinds_from(n for n in rec.challenges.split(",") if n)
+        return pb.Challenge(nonce=issued.nonce, expires_unix_ms=rec.expires_ms, server_key_id=key.key_id,
+                            server_public_key=key.public_bytes, hpke_suite=key.suite, frames=rec.frames,
+                            issued_unix_ms=rec.issued_ms, challenges=evidence.to_proto(kinds))
 
     # -- SubmitProbe -------------------------------------------------------------------------------
 

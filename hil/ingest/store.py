@@ -20,6 +20,8 @@ keep. What the store holds is bounded by count, not by traffic:
 * nonces: at most ``nonces_per_terminal`` per terminal, used or not (issuing one more evicts that
   terminal's oldest); unused ones leave at expiry, used ones ``keep_used_s`` after use (they answer
   an identical retry with its first receipt and anything else with ``REPLAYED``);
+* sessions: at most one entry per unused nonce (``issue_nonce``: the session's latest request
+  digest and nonce), leaving when that nonce is used, expires or is evicted;
 * probe ids: one per used nonce, with it;
 * counters: one integer per terminal that ever had a probe accepted or judged;
 * failures: at most ``max_failures_kept`` charges and failures per key (the oldest leave first), at
@@ -124,6 +126,18 @@ class Use:
     record: NonceRecord | None = None
 
 
+@dataclass(frozen=True)
+class Issued:
+    """What :meth:`Store.issue_nonce` did: ``locked`` names the key at its limit (nothing stored);
+    otherwise ``nonce`` and ``record`` are the session's challenge, ``repeated`` when it is the one
+    issued (and charged) before for the same request, returned unchanged and charged nothing more."""
+
+    locked: str | None
+    nonce: bytes = b""
+    record: NonceRecord | None = None
+    repeated: bool = False
+
+
 class Store(Protocol):
     limits: StoreLimits
 
@@ -131,6 +145,16 @@ class Store(Protocol):
         """Remember an issued nonce (evicting the terminal's oldest past the per-terminal cap) and,
         atomically with it, charge it (the nonce's hex as the member in each of ``charge.keys``).
         Returns the first key already at ``charge.limit``, and then stores and charges nothing."""
+
+    def issue_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None,
+                    request: bytes) -> Issued:
+        """``BeginCapture``'s step, atomically: if this terminal's session (``record.terminal_id``,
+        ``record.session_id``) was issued a nonce for the same ``request`` (a digest of everything the
+        challenge depends on) and that nonce is still unused and unexpired, return it and its record
+        as stored (``repeated``: nothing charged, its expiry and its charge's time unchanged).
+        Otherwise ``add_nonce`` (the limit checked, then charged) and remember this nonce as the
+        session's, replacing any earlier one: one entry per terminal and session id, dropped when its
+        nonce is used, expires or is evicted."""
 
     def get_nonce(self, nonce: bytes, now_ms: int) -> NonceRecord | None:
         """The record if the nonce is unused and unexpired, or used and still remembered."""
@@ -174,26 +198,49 @@ class MemoryStore:
         # key -> (member -> time, oldest first; window), most recently charged key last
         self._failures: OrderedDict[str, tuple[dict[str, int], int]] = OrderedDict()
         self._members = itertools.count()
+        # (terminal, session id) -> (request digest, nonce): the session's latest unused challenge
+        self._sessions: dict[tuple[str, str], tuple[bytes, bytes]] = {}
 
     # -- nonces ----------------------------------------------------------------------------------
 
     def add_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None = None) -> str | None:
         with self._lock:
             self._prune(now_ms)
-            if charge is not None:
-                self._prune_failures(now_ms)
-                for key in charge.keys:
-                    if self._count(key, now_ms, charge.window_ms) >= charge.limit:
-                        return key
-                for key in charge.keys:
-                    self._add_member(key, nonce.hex(), now_ms, charge.window_ms)
-            self._forget(nonce)
-            self._unused[nonce] = record
-            mine = self._per_terminal.setdefault(record.terminal_id, OrderedDict())
-            mine[nonce] = None
-            while len(mine) > self.limits.nonces_per_terminal:
-                self._forget(next(iter(mine)))
-            return None
+            return self._add(nonce, record, now_ms, charge)
+
+    def issue_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None,
+                    request: bytes) -> Issued:
+        if not request:
+            raise ValueError("issue_nonce needs the request's digest")
+        session = (record.terminal_id, record.session_id)
+        with self._lock:
+            self._prune(now_ms)
+            entry = self._sessions.get(session)
+            if entry is not None and entry[0] == request:
+                old = self._unused.get(entry[1])
+                if old is not None and old.terminal_id == record.terminal_id and now_ms <= old.expires_ms:
+                    return Issued(None, entry[1], old, repeated=True)
+            locked = self._add(nonce, record, now_ms, charge)
+            if locked:
+                return Issued(locked)
+            self._sessions[session] = (request, nonce)
+            return Issued(None, nonce, record)
+
+    def _add(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None) -> str | None:
+        if charge is not None:
+            self._prune_failures(now_ms)
+            for key in charge.keys:
+                if self._count(key, now_ms, charge.window_ms) >= charge.limit:
+                    return key
+            for key in charge.keys:
+                self._add_member(key, nonce.hex(), now_ms, charge.window_ms)
+        self._forget(nonce)
+        self._unused[nonce] = record
+        mine = self._per_terminal.setdefault(record.terminal_id, OrderedDict())
+        mine[nonce] = None
+        while len(mine) > self.limits.nonces_per_terminal:
+            self._forget(next(iter(mine)))
+        return None
 
     def get_nonce(self, nonce: bytes, now_ms: int) -> NonceRecord | None:
         with self._lock:
@@ -222,6 +269,7 @@ class MemoryStore:
                 return Use(Outcome.STALE_COUNTER, rec)
             done = dataclasses.replace(rec, probe_id=probe_id, digest=digest, receipt=receipt, used_ms=now_ms)
             del self._unused[nonce]
+            self._drop_session(rec, nonce)
             self._used[nonce] = done
             self._probe_ids[(terminal_id, probe_id)] = nonce
             self._counters[terminal_id] = counter
@@ -254,6 +302,7 @@ class MemoryStore:
         rec = self._unused.pop(nonce, None) or self._used.pop(nonce, None)
         if rec is None:
             return
+        self._drop_session(rec, nonce)
         mine = self._per_terminal.get(rec.terminal_id)
         if mine is not None:
             mine.pop(nonce, None)
@@ -261,6 +310,13 @@ class MemoryStore:
                 del self._per_terminal[rec.terminal_id]
         if rec.used:
             self._probe_ids.pop((rec.terminal_id, rec.probe_id), None)
+
+    def _drop_session(self, rec: NonceRecord, nonce: bytes) -> None:
+        """The session's entry goes with its nonce (used, expired or evicted), not with another's."""
+        session = (rec.terminal_id, rec.session_id)
+        entry = self._sessions.get(session)
+        if entry is not None and entry[1] == nonce:
+            del self._sessions[session]
 
     def _prune(self, now_ms: int) -> None:
         keep_ms = int(self.limits.keep_used_s * 1000)

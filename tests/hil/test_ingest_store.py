@@ -329,3 +329,78 @@ def test_the_record_s_optional_fields_survive_the_store(make_store):
     done = use(s, n).record
     assert done is not None and (done.subject, done.challenges, done.frames) == ("subject:ab",
                                                                                 "illumination,projector", 32)
+
+
+def test_a_repeated_issue_gets_the_sessions_nonce_as_stored_and_charges_once(make_store):
+    # BeginCapture repeated after a reply lost to the client's deadline (hil/ingest/limits.py): the
+    # same request for the same session gets the same unused nonce, with nothing charged again and
+    # neither its expiry nor its charge's time moved; anything else is a new, charged challenge.
+    from hil.ingest.store import Charge
+    s, w = make_store(), 600_000
+    t = "terminal:k1"
+    charge = Charge((t,), 5, w)
+    q1, q2 = b"\x01" * 32, b"\x02" * 32
+    n1, n2, n3, n4, n5 = (os.urandom(32) for _ in range(5))
+    first = s.issue_nonce(n1, rec(), T0, charge, q1)
+    assert first.locked is None and first.nonce == n1 and not first.repeated
+    again = s.issue_nonce(n2, rec(issued=T0 + 1_000), T0 + 1_000, charge, q1)
+    assert again.repeated and again.nonce == n1 and again.record is not None
+    assert (again.record.issued_ms, again.record.expires_ms) == (T0, T0 + TTL)       # not refreshed
+    assert s.get_nonce(n2, T0 + 1_001) is None and s.failures(t, T0 + 1_001, w) == 1  # nothing new charged
+    assert s.failures(t, T0 + w + 500, w) == 0                                         # the charge's time is T0
+    other = s.issue_nonce(n3, rec(), T0 + 2_000, charge, q2)                           # e.g. another subject
+    assert other.nonce == n3 and not other.repeated and s.failures(t, T0 + 2_001, w) == 2
+    back = s.issue_nonce(n4, rec(), T0 + 3_000, charge, q1)                            # one entry per session
+    assert back.nonce == n4 and s.failures(t, T0 + 3_001, w) == 3
+    assert s.issue_nonce(os.urandom(32), rec(session="s2"), T0 + 3_000, charge, q1).nonce != n4   # per session
+    assert use(s, n4, now=T0 + 4_000).outcome is Outcome.USED                         # used: a repeat is new
+    used_then = s.issue_nonce(n5, rec(), T0 + 5_000, charge, q1)
+    assert used_then.nonce == n5 and s.failures(t, T0 + 5_001, w) == 5
+    late = s.issue_nonce(os.urandom(32), rec(), T0 + TTL + 1, None, q1)               # n5 expired: new
+    assert late.nonce != n5 and not late.repeated
+
+
+def test_a_repeated_issue_at_the_limit_is_the_same_challenge_and_a_new_one_is_refused(make_store):
+    from hil.ingest.store import Charge
+    s = make_store()
+    charge = Charge(("terminal:k1",), 1, 600_000)
+    n = os.urandom(32)
+    assert s.issue_nonce(n, rec(), T0, charge, b"q").nonce == n
+    assert s.issue_nonce(os.urandom(32), rec(), T0 + 1, charge, b"q").nonce == n      # no new try: served
+    assert s.issue_nonce(os.urandom(32), rec(), T0 + 2, charge, b"r").locked == "terminal:k1"
+    assert s.failures("terminal:k1", T0 + 3, 600_000) == 1
+
+
+def test_concurrent_repeats_of_one_request_issue_and_charge_once(make_store):
+    from hil.ingest.store import Charge
+    s = make_store()
+    stores = [s] * 4 if isinstance(s, MemoryStore) else [
+        RedisStore(type(s.r)(connection_pool=s.r.connection_pool), s.limits, s.prefix) for _ in range(4)]
+    charge, got = Charge(("terminal:k1",), 5, 600_000), []
+    gate = threading.Barrier(8)
+
+    def go(k):
+        gate.wait()
+        got.append(stores[k % 4].issue_nonce(os.urandom(32), rec(), T0 + k, charge, b"same request").nonce)
+    threads = [threading.Thread(target=go, args=(k,)) for k in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(set(got)) == 1 and s.failures("terminal:k1", T0 + 100, 600_000) == 1
+
+
+def test_the_session_entry_leaves_with_its_nonce_when_the_cap_evicts_it(make_store):
+    s = make_store(nonces_per_terminal=2)
+    first = s.issue_nonce(os.urandom(32), rec(session="s0"), T0, None, b"q").nonce
+    for k in range(1, 4):
+        s.issue_nonce(os.urandom(32), rec(session=f"s{k}", issued=T0 + k), T0 + k, None, b"q")
+    assert s.get_nonce(first, T0 + 5) is None                                         # evicted ...
+    again = s.issue_nonce(os.urandom(32), rec(session="s0", issued=T0 + 6), T0 + 6, None, b"q")
+    assert again.nonce != first and not again.repeated                                # ... and so is its entry
+    if isinstance(s, MemoryStore):
+        assert len(s._sessions) == 2
+    else:
+        left = [k for k in s.r.scan_iter(match=f"{s.prefix}sess:*")]
+        assert len(left) == 2
+        assert all(0 < s.r.pttl(k) <= TTL + 6 for k in left)                          # the nonce's lifetime

@@ -219,27 +219,38 @@ def test_failover_to_the_second_endpoint_and_unavailable_when_none_answers(inges
     assert exc.value.code == "UPL_UNAVAILABLE" and time.monotonic() - t0 < 5
 
 
-def test_a_challenge_that_ran_out_of_its_deadline_is_not_asked_for_again(ingest, monkeypatch):
-    # The server charges every challenge it issues (hil/ingest/limits.py): a BeginCapture repeated
-    # after a reply that came too late would charge one session once per attempt.
-    store, issued, done = ingest["state"].store, [], threading.Event()
-    real_add = store.add_nonce
+def test_a_challenge_that_ran_out_of_its_deadline_is_asked_again_and_charged_once(ingest, monkeypatch):
+    # The server charges every challenge it issues (hil/ingest/limits.py) and answers a repeat of
+    # the same request with the same challenge while its nonce is unused: the client repeats a
+    # BeginCapture whose reply came too late, gets the first challenge, and the session is charged once.
+    store = ingest["state"].store
+    real_issue, lock = store.issue_nonce, threading.Lock()
+    issued: list[tuple[bytes, bool]] = []
+    slow, retried, recorded = threading.Event(), threading.Event(), threading.Event()
 
-    def slow_add(*args, **kw):
-        time.sleep(3.0)                                   # past the client's 1 s deadline
-        issued.append(1)
-        try:
-            return real_add(*args, **kw)
-        finally:
-            done.set()
+    def slow_first(*args, **kw):
+        with lock:
+            first = not slow.is_set()
+            slow.set()
+        got = real_issue(*args, **kw)
+        with lock:
+            issued.append((got.nonce, got.repeated))
+        if first:                                         # issued and charged, then held past the deadline
+            recorded.set()
+            assert retried.wait(30), "the client did not repeat the call"
+        else:
+            retried.set()
+        return got
     c = ingest["uplink"](retries=3, deadline_s=1.0, backoff_base_s=0.01, backoff_max_s=0.02)
     c.check_capabilities("", CAPS)                        # connected first: the deadline is the server's alone
     before = c.attempts
-    monkeypatch.setattr(store, "add_nonce", slow_add)
-    with pytest.raises(UplinkUnavailable, match="not repeated") as exc:
-        c.begin("sess-slow", Purpose.VERIFY, capabilities=CAPS)
-    assert exc.value.code == "UPL_UNAVAILABLE" and c.attempts == before + 1      # main: 4 attempts
-    assert done.wait(30) and issued == [1]                # issued (and charged) once
+    monkeypatch.setattr(store, "issue_nonce", slow_first)
+    ch = c.begin("sess-slow", Purpose.VERIFY, capabilities=CAPS)   # main: UPL_UNAVAILABLE after one attempt
+    assert c.attempts >= before + 2 and recorded.wait(30)
+    with lock:                                            # one issue; every repeat got its nonce
+        assert [r for _, r in issued].count(False) == 1 and {n for n, _ in issued} == {ch.nonce}
+    rec = store.get_nonce(ch.nonce, ingest["state"].now_ms())
+    assert rec is not None and rec.session_id == "sess-slow" and not rec.used
 
 
 def test_health_service_over_mtls(ingest):
