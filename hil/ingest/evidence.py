@@ -287,25 +287,19 @@ def verify(payload: pb.ProbePayload, liveness: dict[str, Any], nonce: bytes, cha
     return results
 
 
-def _median(v: np.ndarray) -> float:
-    """``np.median`` of a short, finite vector, without its general machinery (the same value)."""
-    s = np.sort(v)
-    k = len(s) // 2
-    return float(s[k]) if len(s) % 2 else float((s[k - 1] + s[k]) / 2)
-
-
 def _check_timing(fr: Frames, t: EvidenceThresholds) -> None:
     streams = (("IR/depth", fr.counters, fr.stamps), ("colour", fr.color_counters, fr.color_stamps))
     # The framesets' period: the slower stream's own (agent/pipeline/gaps.py). A stream faster than
     # the framesets (90 fps depth matched at 30) steps by several of its frames a frameset, so its
     # gaps are counted in framesets' worth of its frames.
-    frameset_ms = frameset_period([period_of(c, s) for _, c, s in streams])
-    for what, c, s in streams:
+    periods = [period_of(c, s) for _, c, s in streams]
+    frameset_ms = frameset_period(periods)
+    for (what, c, s), (period, _) in zip(streams, periods, strict=True):
         dc, d = c[1:] - c[:-1], s[1:] - s[:-1]                 # np.diff's numbers
         if len(c) > 1 and ((dc <= 0).any() or (d <= 0).any()):
             raise EvidenceFailed(f"{what} frame counters or timestamps do not increase frame after frame")
-        if len(s) > 2:
-            period = _median(d / dc)                          # per counted frame (drops leave gaps)
+        if len(s) > 2 and period is not None:
+            # per counted frame (drops leave gaps): every step advanced, so this is their median
             if not 1000.0 / t.max_fps <= period <= 1000.0 / t.min_fps:
                 raise EvidenceFailed(f"{what} frames arrive at {1000.0 / max(period, 1e-9):.1f} fps, not a camera's "
                                      "rate")
