@@ -77,7 +77,8 @@ limit of 5 on the terminal's key and 5 on the subject's across terminals):
   tries against a named subject (before: 5), and k × ``max_terminal_failures`` against unnamed
   ones; two terminals' keys can lock a subject out on every terminal;
 * a presentation attacker at honest kiosks (each with its own lockout): ``max_failures`` [5] per
-  kiosk and ``max_subject_failures`` [10] across kiosks against one subject (before: 5);
+  kiosk and ``max_subject_failures`` [10] across kiosks against one subject (before: 5); failing
+  at two kiosks locks the subject out on every one (before: at one);
 * an honest customer: ``max_failures`` [5] non-accepted challenges at one kiosk, then another kiosk
   gets the rest of ``max_subject_failures``.
 
