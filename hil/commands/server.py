@@ -24,10 +24,8 @@ def register(sub) -> None:
 
 def limits_said(cfg) -> str:
     """The failure limits as the start and reload lines say them: off is said loudly (0 is for load
-    generators and HIL runs; a bank's server must never run without them)."""
-    if cfg.max_failures == 0:
-        return "FAILURE LIMITS OFF (max_failures = 0: no lockout, never for a bank)"
-    return f"failure limits {cfg.max_failures} per {cfg.failure_window_s:g} s"
+    generators and HIL runs; a bank's server must never run without them), and so is a key not counted."""
+    return cfg.failure_limits().said()
 
 
 def run(args) -> int:

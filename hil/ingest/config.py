@@ -17,9 +17,13 @@ without a restart (the store and the listening socket stay)::
     store = "memory"                # or redis://HOST:PORT/DB or unix:///PATH/redis.sock (shared by several servers)
     store_prefix = "ca:"            # key prefix in a shared store
     nonces_per_terminal = 8         # a terminal asking for more evicts its oldest
-    max_failures = 5                # challenges per terminal and per subject not taken back by an accepted
-    failure_window_s = 600.0        # probe (hil/ingest/limits.py) within this window: no more until it moves on
-                                    # (1-64; 0: no limits, for load generators and HIL runs, never a bank)
+    max_failures = 5                # challenges not taken back by an accepted probe (hil/ingest/limits.py)
+                                    # per subject at one terminal (1-64; 0: no limits at all, for load
+                                    # generators and HIL runs, never a bank) ...
+    max_subject_failures = 10       # ... per subject across terminals (above max_failures, so one terminal
+                                    # cannot lock a subject out everywhere; 0: not counted) ...
+    max_terminal_failures = 15      # ... per terminal, whatever the subject (0: not counted) ...
+    failure_window_s = 600.0        # ... within this window: no more until it moves on
     revoked_serials = []            # client certificate serials, hex ("5c:e9:..." or "5ce9...")
     crl = ""                        # a CRL file (PEM or DER) from client_ca, re-read when it changes
     [transport]                     # gRPC policy (hil/ingest/server.py ServeOptions)
@@ -117,6 +121,8 @@ class ServerConfig:
     store_prefix: str = "ca:"
     nonces_per_terminal: int = 8
     max_failures: int = 5
+    max_subject_failures: int = 10
+    max_terminal_failures: int = 15
     failure_window_s: float = 600.0
     revoked_serials: tuple[str, ...] = ()
     crl: str = ""
@@ -137,14 +143,25 @@ class ServerConfig:
         _ranged("clock_skew_s", self.clock_skew_s, 0, 3600)
         _ranged("failure_window_s", self.failure_window_s, 1, 86400)
         if not 0 <= self.max_failures <= MAX_FAILURES_KEPT:
-            raise ValueError(f"max_failures must be 1-{MAX_FAILURES_KEPT} (the charges the store keeps per terminal "
-                             "and subject: a higher limit would never be reached), or 0 for no limits (never a bank)")
+            raise ValueError(f"max_failures must be 1-{MAX_FAILURES_KEPT} (the charges the store keeps per key: a "
+                             "higher limit would never be reached), or 0 for no limits (never a bank)")
+        for name in ("max_subject_failures", "max_terminal_failures"):
+            if not 0 <= getattr(self, name) <= MAX_FAILURES_KEPT:
+                raise ValueError(f"{name} must be 1-{MAX_FAILURES_KEPT} (the charges the store keeps per key), "
+                                 "or 0 for that key not counted")
+        if self.max_failures and self.max_subject_failures and self.max_subject_failures <= self.max_failures:
+            raise ValueError("max_subject_failures must be above max_failures (or 0): at or under it one terminal's "
+                             "challenges lock the subject out on every terminal")
         if not 0 <= self.keep_sealed <= 64:
             raise ValueError("keep_sealed must be 0-64 (each kept probe is up to a few MiB)")
         if self.current_suite not in SUITES:
             raise ValueError(f"current_suite must be one of {', '.join(SUITES)}")
         if self.store != "memory" and not self.store.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("store must be \"memory\", redis://HOST:PORT[/DB] or unix:///PATH")
+
+    def failure_limits(self) -> FailureLimits:
+        return FailureLimits(self.max_failures, self.failure_window_s, max_terminal_failures=self.max_terminal_failures,
+                             max_subject_failures=self.max_subject_failures)
 
     def store_limits(self) -> StoreLimits:
         # Used nonces are remembered well past their lifetime so a late replay is told REPLAYED.
@@ -286,7 +303,7 @@ def build_state(cfg: ServerConfig, base: Path, store: Store | None = None) -> tu
     state = ServerState(registry=build_registry(cfg, base), keys=keys, current_key_id=current,
                         store=store or build_store(cfg), nonce_ttl_s=cfg.nonce_ttl_s, frames=cfg.frames,
                         retry_window_s=cfg.retry_window_s, clock_skew_s=cfg.clock_skew_s,
-                        limits=FailureLimits(cfg.max_failures, cfg.failure_window_s), keep_sealed=cfg.keep_sealed,
+                        limits=cfg.failure_limits(), keep_sealed=cfg.keep_sealed,
                         policies=cfg.challenge_policy, evidence=cfg.evidence)
     return state, tls
 
@@ -304,6 +321,6 @@ def reload(state: ServerState, path: str | Path) -> ServerConfig:
     state.registry = registry
     state.nonce_ttl_s, state.frames, state.retry_window_s = cfg.nonce_ttl_s, cfg.frames, cfg.retry_window_s
     state.clock_skew_s = cfg.clock_skew_s
-    state.limits = FailureLimits(cfg.max_failures, cfg.failure_window_s)
+    state.limits = cfg.failure_limits()
     state.policies, state.evidence = cfg.challenge_policy, cfg.evidence
     return cfg

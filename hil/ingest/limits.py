@@ -2,16 +2,25 @@
 terminal, or for one subject, within a window, and the server stops issuing challenges to it until
 the window has moved on.
 
-**A challenge is charged when it is issued.** ``BeginCapture`` charges the terminal's key and, when
-the request names a subject, the subject's, in the same atomic store step that checks both against
-``max_failures`` (so several server processes cannot issue past the limit together). The charge is
-there from that moment because the server cannot see what the terminal does with a challenge: root
-on a terminal can skip the terminal's own lockout, ask for challenges without end, run each window
+**Three keys, each with its own limit** (all counted within ``failure_window_s``, 600 s):
+
+* ``terminal:<id>``, at ``max_terminal_failures`` (15): every challenge the terminal is issued;
+* ``subject:<SHA-256 of the bank's subject reference>``, at ``max_subject_failures`` (10): the
+  subject's challenges on every terminal, when the ``BeginCapture`` named one;
+* ``subject:<SHA-256>:terminal:<id>``, at ``max_failures`` (5): the subject's challenges at this
+  terminal (the customer's tries at one kiosk, as the terminal's own lockout counts them).
+
+**A challenge is charged when it is issued.** ``BeginCapture`` charges each key it counts on in
+the same atomic store step that checks every one of them against its own limit (``Charge``: all
+checked, then all charged; several server processes cannot issue past a limit together) and is
+refused ``LOCKED_OUT``, naming the first key at its limit, otherwise. The charge is there from
+that moment because the server cannot see what the terminal does with a challenge: root on a
+terminal can skip the terminal's own lockout, ask for challenges without end, run each window
 through the terminal's liveness (which it controls and can read), and submit only the windows it
 expects to pass. Counting only probes judged ``NOT_LIVE`` gave it unlimited tries against a
-subject; charging issues gives it ``max_failures`` per window. An honest terminal asks for its nonce
-only after the quality loop, right before the window opens (``agent/session/capture.py``), so an
-honest issue is an honest try, charged on the terminal too (``agent/session/lockout.py``).
+subject; charging issues bounds them. An honest terminal asks for its nonce only after the quality
+loop, right before the window opens (``agent/session/capture.py``), so an honest issue is an honest
+try, charged on the terminal too (``agent/session/lockout.py``).
 
 How a charge is settled, by the one probe that uses its nonce (``Store.use_nonce``, atomically with
 the use; the charge's member is the nonce, so a settlement touches that charge and no other):
@@ -19,7 +28,8 @@ the use; the charge's member is the nonce, so a settlement touches that charge a
 * judged and accepted (``OK``): taken back. The only refund, and it needs a probe that passed
   every check, including the server's own check of the challenge evidence;
 * judged and refused (``NOT_LIVE``, ``EVIDENCE_FAILED``): kept, as the presentation failure, one
-  failure and not two (the member is re-timed to the judgement);
+  failure and not two (the charge becomes the probe's failure, ``store.failure_member``, timed at
+  the judgement);
 * never used (the nonce expires, is evicted by the terminal's newer challenges, or no probe comes):
   kept. An honest outage between issue and submit therefore costs one strike, as it does on the
   terminal (whose window is charged when it opens); a challenge the terminal refuses
@@ -41,34 +51,71 @@ the use; the charge's member is the nonce, so a settlement touches that charge a
 * a retry of the probe that used the nonce, or another probe under a used nonce (``REPLAYED``):
   nothing; the nonce was settled by its first use, and a nonce is used once.
 
-A presentation judged a failure that then loses its nonce to a race (another probe used it first,
-or its counter went stale) counts on its own (:meth:`FailureLimits.record`, member nonce and probe
-digest): the winner may be accepted and take the nonce's charge back, and racing attacks against a
-second probe must not judge them for free. One that finds its nonce expired or evicted counts
-nothing more: its charge is still held.
+A presentation judged a failure that then cannot use its nonce counts on its own
+(:meth:`FailureLimits.record`, member nonce and probe digest, so an identical retry of it counts
+once): when another probe used the nonce first or its counter went stale (the winner may be
+accepted and take the nonce's charge back, and racing attacks against a second probe must not
+judge them for free), and when the nonce expired or was evicted while it was judged (K probes
+racing the expiry are K failures). In that second case the nonce's charge, if no probe settled it,
+is replaced by the failure in the same step rather than added to, so the terminal's one
+presentation whose nonce ran out while it was judged costs one strike, as one judged in time.
 
-Keys are strings: ``terminal:<id>``, and ``subject:<SHA-256 of the bank's subject reference>`` when
-the terminal's ``BeginCapture`` named one (the subject is counted across terminals; the terminal
-keeps its own lockout too, but a terminal that was reset or tampered with must not hold the only
-count). The window (``window_s``) applies to charges as to failures: each leaves the count
-``window_s`` after it was made (a failure: after its judgement).
+Settling is always on: a reload that turns a limit off (or all of them, ``max_failures = 0``)
+stops charging and checking, not settling, so an accepted probe still takes back a charge made
+before the reload; and a settlement never charges (a key that holds no charge for the nonce, since
+it was issued while its limit was off, is left as it is).
 
-What a terminal's root still gets: ``max_failures`` tries per ``window_s`` per terminal, and per
-subject across all terminals when the subject is named; a terminal that names no subject is
-counted on its own key only, so N rooted terminals get N times the tries against an unnamed
-subject (a bank that wants the subject counted must require ``subject_ref``, and match the probe
-against the subject it named). An accepted probe takes its charge back: this server judges
-liveness, not identity, so a genuine live face (an accomplice's) under a challenge issued for a
-victim's subject is accepted and refunded here; the bank's matcher must count that non-match
-against the subject. ``max_failures`` is at most ``MAX_FAILURES_KEPT`` (64), the charges a store
-keeps per key (a higher limit would never be reached: no lockout at all); 0 turns the limits off
-(no charge, no lockout: load generators, HIL red-team runs and benches, never a bank).
+**What each attacker gets**, per window (defaults in brackets; before these three keys there was one
+limit of 5 on the terminal's key and 5 on the subject's across terminals):
+
+* root on one terminal: ``max_failures`` [5] tries against any one named subject (its key at this
+  terminal; as before), ``max_terminal_failures`` [15] in all, so 15 against subjects it does not
+  name (before: 5). It cannot lock a subject out for other terminals: its charges fill at most
+  ``max_failures`` of the subject's ``max_subject_failures``, leaving the subject
+  ``max_subject_failures - max_failures`` [5] tries on the other terminals together (before: none);
+* the keys of k terminals: min(k × ``max_failures``, ``max_subject_failures``) [10 from k = 2]
+  tries against a named subject (before: 5), and k × ``max_terminal_failures`` against unnamed
+  ones; two terminals' keys can lock a subject out on every terminal;
+* a presentation attacker at honest kiosks (each with its own lockout): ``max_failures`` [5] per
+  kiosk and ``max_subject_failures`` [10] across kiosks against one subject (before: 5); failing
+  at two kiosks locks the subject out on every one (before: at one);
+* an honest customer: ``max_failures`` [5] non-accepted challenges at one kiosk, then another kiosk
+  gets the rest of ``max_subject_failures``.
+
+So ``max_subject_failures`` must exceed ``max_failures`` (config error otherwise): at or under it,
+one terminal's charges lock the subject out everywhere. Twice ``max_failures`` leaves the victim
+as many tries elsewhere as one kiosk allows, at the price of twice the tries for two colluding
+terminals' keys and for a presentation attacker walking between kiosks.
+
+**Why 15 for the terminal.** The terminal's key counts what no accepted probe took back: failed
+presentations, abandoned challenges, liveness worker faults, refused exposure locks, submit
+outages, all of them across every customer, while an accepted probe takes back only its own
+charge. At 5 a busy kiosk locked itself (and every customer after) on five unlucky sessions in ten
+minutes. A simulated session takes 20-35 s on the development machine (``docs/liveness.md``, the
+memory bench), one with a person in front of a kiosk longer, so about 20 in a window is a generous
+upper bound; if each of 20 independently ends without acceptance with probability p,
+15 or more do with probability 1.8e-7 at p = 0.2, 4.3e-5 at p = 0.3 and 0.021 at p = 0.5 (at 5:
+0.37, 0.76 and 0.99; binomial tails, not measured kiosk rates). The price is what a rooted terminal
+gains against unnamed subjects: 15 tries per window instead of 5, three times as many; against a
+named subject it still gets ``max_failures``. A bank that wants the tighter bound requires
+``subject_ref`` (and matches against the subject it named), or sets ``max_terminal_failures``
+lower and accepts the lockouts.
+
+Other limits of the limits: a terminal that names no subject is counted on its own key only; an
+accepted probe takes its charge back, and this server judges liveness, not identity, so a genuine
+live face (an accomplice's) under a challenge issued for a victim's subject is accepted and
+refunded here: the bank's matcher must count that non-match against the subject. Each limit is at
+most ``MAX_FAILURES_KEPT`` (64), the charges a store keeps per key (a higher limit would never be
+reached: no lockout at all). 0 in ``max_failures`` turns every limit off (no charge, no check, no
+lockout: load generators, HIL red-team runs and benches, never a bank); 0 in
+``max_terminal_failures`` or ``max_subject_failures`` leaves that key uncounted (the terminal's:
+unlimited tries against unnamed subjects; the subject's across terminals: k terminals get k ×
+``max_failures`` against it), which the server's start and reload lines say.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hil.ingest.store import MAX_FAILURES_KEPT, Charge, Settle, Store
@@ -76,13 +123,21 @@ from hil.ingest.store import MAX_FAILURES_KEPT, Charge, Settle, Store
 
 @dataclass(frozen=True)
 class FailureLimits:
-    max_failures: int = 5                 # challenges failed or unsettled ... (0: no limits)
-    window_s: float = 600.0               # ... within this window refuse new challenges
+    max_failures: int = 5                 # per subject at one terminal (0: no limits at all) ...
+    window_s: float = 600.0               # ... and every limit counts within this window
+    max_terminal_failures: int = 15       # per terminal, whatever the subject (0: the terminal's key not counted)
+    max_subject_failures: int = 10        # per subject across terminals (0: not counted); > max_failures
 
     def __post_init__(self) -> None:
-        if not 0 <= self.max_failures <= MAX_FAILURES_KEPT or not self.window_s > 0:
-            raise ValueError(f"max_failures must be within 1..{MAX_FAILURES_KEPT} (the charges a store keeps per "
-                             "key), or 0 for no limits, and failure_window_s positive")
+        for name in ("max_failures", "max_terminal_failures", "max_subject_failures"):
+            if not 0 <= getattr(self, name) <= MAX_FAILURES_KEPT:
+                raise ValueError(f"{name} must be within 1..{MAX_FAILURES_KEPT} (the charges a store keeps per "
+                                 "key), or 0 (see hil/ingest/limits.py)")
+        if not self.window_s > 0:
+            raise ValueError("failure_window_s must be positive")
+        if self.max_failures and self.max_subject_failures and self.max_subject_failures <= self.max_failures:
+            raise ValueError("max_subject_failures must exceed max_failures (or be 0): at or under it one "
+                             "terminal's charges lock the subject out on every terminal")
 
     @property
     def off(self) -> bool:
@@ -92,30 +147,64 @@ class FailureLimits:
     def window_ms(self) -> int:
         return int(self.window_s * 1000)
 
-    def charge(self, keys: Iterable[str]) -> Charge | None:
-        """What issuing a challenge charges (``Store.add_nonce``): each named key, at this limit."""
-        return None if self.off else Charge(tuple(k for k in keys if k), self.max_failures, self.window_ms)
+    def keys(self, terminal_id: str, subject: str) -> tuple[tuple[str, int], ...]:
+        """The failure keys a challenge for this terminal and subject (``subject_key``; "" for none)
+        counts on, each with its limit (0: that key is not counted): the terminal's, the subject's
+        across terminals, and the subject's at this terminal (a refusal names the first at its limit)."""
+        keys = [(terminal_key(terminal_id), self.max_terminal_failures)]
+        if subject:
+            keys += [(subject, self.max_subject_failures),
+                     (subject_at_terminal_key(subject, terminal_id), self.max_failures)]
+        return tuple(keys)
 
-    def settle(self, keys: Iterable[str], *, accepted: bool) -> Settle | None:
-        """How the probe that uses a nonce settles its charge (``Store.use_nonce``)."""
-        return None if self.off else Settle(tuple(k for k in keys if k), self.window_ms, refund=accepted)
+    def _counted(self, terminal_id: str, subject: str) -> tuple[tuple[str, int], ...]:
+        return () if self.off else tuple((k, n) for k, n in self.keys(terminal_id, subject) if n)
 
-    def locked(self, store: Store, keys: Iterable[str], now_ms: int) -> str | None:
-        """The first key at its limit, or None (a read; ``BeginCapture`` checks in ``add_nonce``)."""
-        if self.off:
+    def charge(self, terminal_id: str, subject: str) -> Charge | None:
+        """What issuing a challenge charges (``Store.issue_nonce``): each counted key, at its own limit."""
+        counted = self._counted(terminal_id, subject)
+        if not counted:
             return None
-        for key in keys:
-            if key and store.failures(key, now_ms, self.window_ms) >= self.max_failures:
+        return Charge(tuple(k for k, _ in counted), tuple(n for _, n in counted), self.window_ms)
+
+    def settle(self, terminal_id: str, subject: str, *, accepted: bool) -> Settle:
+        """How the probe that uses a nonce settles its charge (``Store.use_nonce``): always, on every
+        key, whatever the limits are now (a key that holds no charge for the nonce is left as it is)."""
+        return Settle(tuple(k for k, _ in self.keys(terminal_id, subject)), self.window_ms, refund=accepted)
+
+    def locked(self, store: Store, terminal_id: str, subject: str, now_ms: int) -> str | None:
+        """The first key at its limit, or None (a read; ``BeginCapture`` checks in ``issue_nonce``)."""
+        for key, limit in self._counted(terminal_id, subject):
+            if store.failures(key, now_ms, self.window_ms) >= limit:
                 return key
         return None
 
-    def record(self, store: Store, keys: Iterable[str], now_ms: int, member: str = "") -> None:
-        """A failure outside a nonce's own settlement (``member`` names it; the same twice counts once)."""
+    def record(self, store: Store, terminal_id: str, subject: str, now_ms: int, member: str = "",
+               replaces: str = "") -> None:
+        """A failure outside a nonce's own settlement (``member`` names it: the same twice counts
+        once), on each counted key; ``replaces`` names a charge it takes the place of, in the same
+        step per key (the nonce's unsettled charge, when its nonce is gone)."""
+        for key, _ in self._counted(terminal_id, subject):
+            store.add_failure(key, now_ms, self.window_ms, member, replaces)
+
+    def said(self) -> str:
+        """The limits as the server's start and reload lines say them."""
         if self.off:
-            return
-        for key in keys:
-            if key:
-                store.add_failure(key, now_ms, self.window_ms, member)
+            return "FAILURE LIMITS OFF (max_failures = 0: no lockout, never for a bank)"
+        n = lambda limit: str(limit) if limit else "OFF (not counted)"  # noqa: E731
+        return (f"failure limits per {self.window_s:g} s: terminal {n(self.max_terminal_failures)}, "
+                f"subject {n(self.max_subject_failures)}, subject at one terminal {self.max_failures}")
+
+    def refusal(self, terminal_id: str, subject: str, key: str) -> str:
+        """What ``LOCKED_OUT`` says of the key at its limit (``issue_nonce``'s ``locked``)."""
+        limit = dict(self.keys(terminal_id, subject)).get(key, 0)
+        if key == terminal_key(terminal_id):
+            who = "this terminal gets no challenge"
+        elif subject and key == subject_at_terminal_key(subject, terminal_id):
+            who = "this subject gets no challenge at this terminal"
+        else:
+            who = "this subject gets no challenge on any terminal"
+        return f"{limit} challenges failed or not settled within {self.window_s:g} s; {who} for now"
 
 
 def terminal_key(terminal_id: str) -> str:
@@ -125,3 +214,9 @@ def terminal_key(terminal_id: str) -> str:
 def subject_key(subject_ref: str) -> str:
     """The subject's failure key ("" when the request named no subject: nothing is counted)."""
     return "subject:" + hashlib.sha256(subject_ref.encode()).hexdigest() if subject_ref else ""
+
+
+def subject_at_terminal_key(subject: str, terminal_id: str) -> str:
+    """The subject's failure key at one terminal (``subject`` is ``subject_key``'s; the digest is of
+    fixed length, so this never reads as another subject's key)."""
+    return f"{subject}:terminal:{terminal_id}"

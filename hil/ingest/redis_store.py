@@ -13,8 +13,10 @@ a hash (the session's latest request digest and unused nonce, expiring with it; 
 names it as ``sk``, so its use and its eviction delete it), ``p:<terminal>:<probe id>`` (a used probe
 id), ``c:<terminal>`` (the last counter), ``f:<key>`` a sorted set of charges and failures, scored by
 time: a challenge's charge has its nonce's hex as the member, so the use script's refund removes
-exactly that one (``ZREM``), and a failure that settles it re-times the same member (one, not two).
-The limit check and the charge run in the nonce's own script (``BeginCapture``: one round trip),
+exactly that one (``ZREM``), and a failure that settles it replaces it with the probe's failure
+(``store.failure_member``: one, not two; only where the set holds the charge, so a settlement
+never charges). The limit check (every key against its
+own limit, before any is charged) and the charge run in the nonce's own script (``BeginCapture``: one round trip),
 the settlement in the use script (``SubmitProbe``: two, the read and the use), so several server
 processes sharing one Redis can neither issue past the limit together nor lose a settlement.
 """
@@ -28,22 +30,32 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from hil.ingest.store import Charge, Issued, NonceRecord, Outcome, Settle, StoreLimits, StoreUnavailable, Use
+from hil.ingest.store import (
+    Charge,
+    Issued,
+    NonceRecord,
+    Outcome,
+    Settle,
+    StoreLimits,
+    StoreUnavailable,
+    Use,
+    failure_member,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _ADD = """
--- KEYS: nonce hash, terminal set, the session's entry, then the failure sets to charge (none, one or two).
+-- KEYS: nonce hash, terminal set, the session's entry, then the failure sets to charge (none to three).
 -- ARGV: now, cap, horizon, member, expires, t, s, pu, k, i, prefix, the terminal set's lifetime (ms),
---       sub, ch, fr (each left out of the record when empty), limit, window_ms, max kept,
---       the request's digest ('' : no session entry)
+--       sub, ch, fr (each left out of the record when empty), window_ms, max kept,
+--       the request's digest ('' : no session entry), then each failure set's limit in KEYS' order
 -- Returns {0} (stored and charged), {j} (KEYS[3 + j] is at the limit: nothing changed) or
 -- {-1, nonce hex, the record's fields and values}: the session's unused, unexpired nonce for the
 -- same request, returned as stored (nothing charged, nothing re-timed).
 local now = tonumber(ARGV[1])
-if ARGV[19] ~= '' then
+if ARGV[18] ~= '' then
   local e = redis.call('HMGET', KEYS[3], 'q', 'n')
-  if e[1] == ARGV[19] and e[2] then
+  if e[1] == ARGV[18] and e[2] then
     local nk = ARGV[11] .. 'n:' .. e[2]
     local h = redis.call('HMGET', nk, 't', 'e', 'pid')
     if h[1] == ARGV[6] and not h[3] and tonumber(h[2]) >= now then
@@ -55,14 +67,14 @@ if ARGV[19] ~= '' then
   end
 end
 for j = 4, #KEYS do
-  redis.call('ZREMRANGEBYSCORE', KEYS[j], '-inf', now - tonumber(ARGV[17]))
-  if redis.call('ZCARD', KEYS[j]) >= tonumber(ARGV[16]) then return {j - 3} end
+  redis.call('ZREMRANGEBYSCORE', KEYS[j], '-inf', now - tonumber(ARGV[16]))
+  if redis.call('ZCARD', KEYS[j]) >= tonumber(ARGV[15 + j]) then return {j - 3} end
 end
 for j = 4, #KEYS do
   redis.call('ZADD', KEYS[j], now, ARGV[4])
   local m = redis.call('ZCARD', KEYS[j])
-  if m > tonumber(ARGV[18]) then redis.call('ZREMRANGEBYRANK', KEYS[j], 0, m - tonumber(ARGV[18]) - 1) end
-  redis.call('PEXPIRE', KEYS[j], ARGV[17])
+  if m > tonumber(ARGV[17]) then redis.call('ZREMRANGEBYRANK', KEYS[j], 0, m - tonumber(ARGV[17]) - 1) end
+  redis.call('PEXPIRE', KEYS[j], ARGV[16])
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
 redis.call('DEL', KEYS[1])
@@ -71,9 +83,9 @@ for j, name in ipairs({'sub', 'ch', 'fr'}) do
   if ARGV[12 + j] ~= '' then redis.call('HSET', KEYS[1], name, ARGV[12 + j]) end
 end
 redis.call('PEXPIREAT', KEYS[1], ARGV[5])
-if ARGV[19] ~= '' then
+if ARGV[18] ~= '' then
   redis.call('DEL', KEYS[3])
-  redis.call('HSET', KEYS[3], 'q', ARGV[19], 'n', ARGV[4])
+  redis.call('HSET', KEYS[3], 'q', ARGV[18], 'n', ARGV[4])
   redis.call('PEXPIREAT', KEYS[3], ARGV[5])
   redis.call('HSET', KEYS[1], 'sk', KEYS[3])
 end
@@ -95,8 +107,8 @@ return {0}
 
 _USE = """
 -- KEYS: nonce hash, probe id key, counter key, terminal set, then the failure sets to settle.
--- ARGV: terminal, probe id, digest, counter, receipt, now, keep_used_ms, member,
---       settle ('refund', 'fail' or ''), window_ms, max kept
+-- ARGV: terminal, probe id, digest, counter, receipt, now, keep_used_ms, member (the nonce's hex),
+--       settle ('refund', 'fail' or ''), window_ms, the failure's member (store.failure_member)
 -- Returns {outcome, the record's fields and values as HGETALL lists them} (one round trip).
 local h = redis.call('HMGET', KEYS[1], 't', 'e', 'pid', 'd')
 if not h[1] or h[1] ~= ARGV[1] then return {'unknown'} end
@@ -119,10 +131,9 @@ if outcome == 'used' then
   for j = 5, #KEYS do
     if ARGV[9] == 'refund' then
       redis.call('ZREM', KEYS[j], ARGV[8])
-    elseif ARGV[9] == 'fail' then
-      redis.call('ZADD', KEYS[j], ARGV[6], ARGV[8])
-      local m = redis.call('ZCARD', KEYS[j])
-      if m > tonumber(ARGV[11]) then redis.call('ZREMRANGEBYRANK', KEYS[j], 0, m - tonumber(ARGV[11]) - 1) end
+    elseif ARGV[9] == 'fail' and redis.call('ZSCORE', KEYS[j], ARGV[8]) then   -- the charge becomes the failure
+      redis.call('ZREM', KEYS[j], ARGV[8])
+      redis.call('ZADD', KEYS[j], ARGV[6], ARGV[11])
       redis.call('PEXPIRE', KEYS[j], ARGV[10])
     end
   end
@@ -133,8 +144,9 @@ return out
 """
 
 _FAIL = """
--- KEYS: failure set. ARGV: now, window_ms, member, max kept
+-- KEYS: failure set. ARGV: now, window_ms, member, max kept, the member it replaces ('' : none)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
+if ARGV[5] ~= '' then redis.call('ZREM', KEYS[1], ARGV[5]) end
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
 local n = redis.call('ZCARD', KEYS[1])
 if n > tonumber(ARGV[4]) then
@@ -201,8 +213,8 @@ class RedisStore:
                               record.terminal_id, record.session_id, record.purpose, record.server_key_id,
                               record.issued_ms, self.prefix, life_ms + keep_ms, record.subject,
                               record.challenges, str(record.frames) if record.frames else "",
-                              charge.limit if charge else 0, charge.window_ms if charge else 0,
-                              self.limits.max_failures_kept, request.hex()])
+                              charge.window_ms if charge else 0, self.limits.max_failures_kept, request.hex(),
+                              *(charge.limits if charge else ())])
         head = int(got[0])
         if head > 0:
             return Issued(charged[head - 1])
@@ -265,7 +277,7 @@ class RedisStore:
                               self._k("c", terminal_id), self._k("t", terminal_id),
                               *(self._k("f", key) for key in settled)],
                         args=[terminal_id, probe_id, digest, counter, receipt, now_ms, keep_ms, nonce.hex(), mode,
-                              settle.window_ms if settle else 0, self.limits.max_failures_kept])
+                              settle.window_ms if settle else 0, failure_member(nonce, digest)])
         head = got[0]
         outcome = Outcome(head.decode() if isinstance(head, bytes) else head)
         if outcome is Outcome.UNKNOWN:
@@ -279,10 +291,10 @@ class RedisStore:
         return int(v) if v else 0
 
     @_guarded
-    def add_failure(self, key: str, now_ms: int, window_ms: int, member: str = "") -> int:
+    def add_failure(self, key: str, now_ms: int, window_ms: int, member: str = "", replaces: str = "") -> int:
         member = member or f"{now_ms}:{os.urandom(6).hex()}"
         return int(self._fail(keys=[self._k("f", key)],
-                              args=[now_ms, window_ms, member, self.limits.max_failures_kept]))
+                              args=[now_ms, window_ms, member, self.limits.max_failures_kept, replaces]))
 
     @_guarded
     def failures(self, key: str, now_ms: int, window_ms: int) -> int:

@@ -3,9 +3,10 @@ what a bank's server must check before it believes a probe (``docs/uplink.md``).
 
 ``BeginCapture``: the caller's client certificate must be a registered terminal's (its key pinned,
 its name the terminal's, not revoked; ``identity.py``), asking for itself, for a session id and a
-purpose; a terminal or subject at its failure limit is refused (``limits.py``). The challenge's nonce
-is remembered with the terminal, session, purpose and the HPKE key offered (``store.py``), and
-charged against the terminal's and the subject's failure counts in the same atomic step: every
+purpose; a terminal, a subject, or a subject at this terminal at its failure limit is refused
+(``limits.py``). The challenge's nonce is remembered with the terminal, session, purpose and the
+HPKE key offered (``store.py``), and charged against the terminal's failure count and, when a
+subject is named, the subject's and the subject's at this terminal, in the same atomic step: every
 challenge issued is a try until a probe under it is accepted. The same request repeated (a reply
 lost to the client's deadline) while its nonce is unused and unexpired gets the same challenge,
 charged once (``request_digest``, ``Store.issue_nonce``).
@@ -36,7 +37,8 @@ charged once (``request_digest``, ``Store.issue_nonce``).
 7. only now is the nonce used, atomically, together with the receipt, the terminal's counter and the
    settlement of the nonce's charge: ``OK`` takes it back, anything else judged keeps it as the
    failure. A probe stopped at steps 1-5 leaves its nonce unused and its charge standing; a retry
-   settles nothing (``limits.py`` lists every case).
+   settles nothing; a failure judged while its nonce was used by another probe, or expired or was
+   evicted, counts on its own (``limits.py`` lists every case).
 """
 
 from __future__ import annotations
@@ -66,8 +68,8 @@ from hil.ingest.attestation import check_quote
 from hil.ingest.checks import IDENT, PROBE_ID, PURPOSES, check_header, validate_payload
 from hil.ingest.health import add_health
 from hil.ingest.identity import PeerRefused, Registry, Terminal
-from hil.ingest.limits import FailureLimits, subject_key, terminal_key
-from hil.ingest.store import MemoryStore, NonceRecord, Outcome, Store, StoreUnavailable
+from hil.ingest.limits import FailureLimits, subject_key
+from hil.ingest.store import MemoryStore, NonceRecord, Outcome, Store, StoreUnavailable, failure_member
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
 __all__ = ["Ingest", "ServeOptions", "ServerState", "ServerTLS", "Terminal", "serve", "validate_payload"]
@@ -234,7 +236,8 @@ class Ingest:
         record = NonceRecord(term.terminal_id, request.session_id, request.purpose, key.key_id, now_ms,
                              now_ms + int(self.s.nonce_ttl_s * 1000), subject=subject,
                              challenges=evidence.names(kinds), frames=frames)
-        charge = self.s.limits.charge((terminal_key(term.terminal_id), subject))
+        limits = self.s.limits                      # one reading: a reload may replace it meanwhile
+        charge = limits.charge(term.terminal_id, subject)
         try:                                        # the limit checked, then charged; a repeat gets the first
             issued = self.s.store.issue_nonce(nonce, record, now_ms, charge,
                                               request_digest(request, key.key_id, record.challenges, frames))
@@ -242,10 +245,8 @@ class Ingest:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"STORE_UNAVAILABLE: {exc}")
             raise                                                  # not reached: abort raises
         if issued.locked:
-            who = "this subject" if issued.locked == subject else "this terminal"
             context.abort(grpc.StatusCode.FAILED_PRECONDITION,
-                          f"LOCKED_OUT: {self.s.limits.max_failures} challenges failed or not settled within "
-                          f"{self.s.limits.window_s:g} s; {who} gets no challenge for now")
+                          f"LOCKED_OUT: {limits.refusal(term.terminal_id, subject, issued.locked)}")
         rec = issued.record if issued.record is not None else record
         if issued.repeated:
             # The first issue's record, as stored: its key is the one this request's digest names
@@ -349,25 +350,29 @@ class Ingest:
                        "color_crop": [payload.color.width, payload.color.height]}
         finally:
             payload.Clear()
-        keys = (terminal_key(term.terminal_id), rec.subject)
+        limits = self.s.limits
         # Used, the nonce's charge is settled in the same step: taken back if accepted, kept as the
-        # presentation failure (the terminal's and the subject's) if not.
+        # presentation failure (on each key it was charged to) if not.
         use = store.use_nonce(header.nonce, terminal_id=term.terminal_id, probe_id=header.probe_id, digest=digest,
                               counter=header.counter, receipt=receipt.SerializeToString(), now_ms=now_ms,
-                              settle=self.s.limits.settle(keys, accepted=receipt.accepted))
+                              settle=limits.settle(term.terminal_id, rec.subject, accepted=receipt.accepted))
         if use.outcome is Outcome.USED:
             if receipt.accepted:
                 self.s.note_accepted(summary, request.SerializeToString() if self.s.keep_sealed else None)
             return receipt
         if use.outcome is Outcome.SAME_PROBE and use.record is not None:
             return pb.Receipt.FromString(use.record.receipt)          # a retry that overtook the first call
-        if not receipt.accepted and use.outcome is not Outcome.UNKNOWN:
+        if not receipt.accepted:
             # A presentation judged a failure counts even when another probe got its nonce (or a higher
             # counter) first: that probe may be accepted and take the nonce's charge back, and a
             # terminal's key holder must not try attacks for free by racing each against a second
-            # probe. Counted once per probe (its digest names the failure). A nonce that expired or
-            # was evicted while this was judged still holds its charge: nothing more to count.
-            self.s.limits.record(store, keys, now_ms, member=f"{header.nonce.hex()}:{digest.hex()[:32]}")
+            # probe. Nor when its nonce expired or was evicted while it was judged (UNKNOWN): K probes
+            # racing the expiry count K. Counted once per probe (its digest names the failure, so an
+            # identical retry adds nothing); a gone nonce's own charge, if no probe settled it, is
+            # replaced by this failure, not added to (one presentation, one failure).
+            gone = use.outcome is Outcome.UNKNOWN
+            limits.record(store, term.terminal_id, rec.subject, now_ms, member=failure_member(header.nonce, digest),
+                          replaces=header.nonce.hex() if gone else "")
         if use.outcome is Outcome.STALE_COUNTER:
             raise ProbeRejected("REPLAYED", "the terminal's probe counter did not increase")
         if use.outcome is Outcome.REPLAYED:

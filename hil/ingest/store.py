@@ -7,11 +7,13 @@ state). Every method is atomic, so two processes that receive the same nonce at 
 use it.
 
 Failure counts are charges (``hil/ingest/limits.py``): issuing a nonce charges the terminal's key
-(and the subject's, when named) in the same atomic step that checks them against the limit, with
-the nonce as the charge's member; using the nonce settles it in the same step as the use, by
-removing exactly that member (accepted) or keeping it as the failure (judged not live). A member
-names one nonce, so a settlement cannot remove another challenge's charge, and a second
-settlement of the same nonce cannot happen (a nonce is used once).
+(and, when a subject is named, the subject's at that terminal and the subject's across terminals)
+in the same atomic step that checks each of them against its own limit, with the nonce as the
+charge's member; using the nonce settles it in the same step as the use, by removing exactly that
+member (accepted) or turning it into the probe's failure (judged not live: ``failure_member``,
+where a key holds the charge; never added where it does not). A member names one nonce, so a
+settlement cannot remove another challenge's charge, and a second settlement of the same nonce
+cannot happen (a nonce is used once).
 
 A receipt is stored with the nonce its probe used, and only then: a probe that never got that far
 (not authenticated, malformed, unbound) is not remembered, so junk costs the server nothing to
@@ -91,21 +93,33 @@ class NonceRecord:
 @dataclass(frozen=True)
 class Charge:
     """What issuing a nonce charges: one member (the nonce) in each key's failure set, unless one of
-    them already holds ``limit`` within the last ``window_ms`` (then nothing is stored)."""
+    them already holds its own limit (``limits[i]`` for ``keys[i]``) within the last ``window_ms``
+    (then nothing is stored). Every key is checked before any is charged, in one atomic step."""
 
-    keys: tuple[str, ...]          # failure keys (``limits.terminal_key``, ``limits.subject_key``), none empty
-    limit: int
+    keys: tuple[str, ...]          # failure keys (``FailureLimits.keys``), none empty
+    limits: tuple[int, ...]        # each key's limit, in the same order
     window_ms: int
 
     def __post_init__(self) -> None:
-        if not self.keys or not all(self.keys) or self.limit < 1 or self.window_ms < 1:
-            raise ValueError("a charge needs non-empty keys, a limit of at least 1 and a positive window")
+        if (not self.keys or not all(self.keys) or len(self.limits) != len(self.keys)
+                or min(self.limits) < 1 or self.window_ms < 1):
+            raise ValueError("a charge needs non-empty keys, a limit of at least 1 for each and a positive window")
+
+
+def failure_member(nonce: bytes, digest: bytes) -> str:
+    """The member a judged failure is counted under: the nonce and the probe's digest, so the same
+    probe (an identical retry) counts once, and another probe under the same nonce on its own."""
+    return f"{nonce.hex()}:{digest.hex()[:32]}"
 
 
 @dataclass(frozen=True)
 class Settle:
     """How using a nonce settles its charge: ``refund`` removes the nonce's member from each key (the
-    probe was accepted); otherwise the member stays, as the failure, timed at the use."""
+    probe was accepted); otherwise the charge becomes the probe's failure (``failure_member``, timed
+    at the use) in the same step: one failure, not two. A key that does not hold the nonce's member
+    (the nonce was issued while the limits, or that key's limit, were off) is left as it is: a
+    settlement never charges. The nonce's own member therefore always means a charge no probe has
+    settled, which is what :meth:`FailureLimits.record` may replace."""
 
     keys: tuple[str, ...]
     window_ms: int
@@ -172,9 +186,11 @@ class Store(Protocol):
     def nonce_and_counter(self, nonce: bytes, terminal_id: str, now_ms: int) -> tuple[NonceRecord | None, int]:
         """``get_nonce`` and ``last_counter`` as one snapshot (a shared store answers both in one round trip)."""
 
-    def add_failure(self, key: str, now_ms: int, window_ms: int, member: str = "") -> int:
+    def add_failure(self, key: str, now_ms: int, window_ms: int, member: str = "", replaces: str = "") -> int:
         """Count one failure for ``key`` (``member`` names it: the same member twice counts once;
-        "" for a new one); return the failures within the last ``window_ms``."""
+        "" for a new one), removing the member ``replaces`` in the same step (a charge this failure
+        takes the place of; nothing when it is not held); return the failures within the last
+        ``window_ms``."""
 
     def failures(self, key: str, now_ms: int, window_ms: int) -> int:
         """Charges and failures of ``key`` within the last ``window_ms``."""
@@ -229,8 +245,8 @@ class MemoryStore:
     def _add(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None) -> str | None:
         if charge is not None:
             self._prune_failures(now_ms)
-            for key in charge.keys:
-                if self._count(key, now_ms, charge.window_ms) >= charge.limit:
+            for key, limit in zip(charge.keys, charge.limits, strict=True):
+                if self._count(key, now_ms, charge.window_ms) >= limit:
                     return key
             for key in charge.keys:
                 self._add_member(key, nonce.hex(), now_ms, charge.window_ms)
@@ -277,8 +293,9 @@ class MemoryStore:
                 for key in settle.keys:
                     if settle.refund:
                         self._remove_member(key, nonce.hex())
-                    else:
-                        self._add_member(key, nonce.hex(), now_ms, settle.window_ms)
+                    elif nonce.hex() in self._failures.get(key, ({}, 0))[0]:
+                        self._remove_member(key, nonce.hex())
+                        self._add_member(key, failure_member(nonce, digest), now_ms, settle.window_ms)
             return Use(Outcome.USED, done)
 
     def last_counter(self, terminal_id: str) -> int:
@@ -333,9 +350,11 @@ class MemoryStore:
 
     # -- failures ------------------------------------------------------------------------------------
 
-    def add_failure(self, key: str, now_ms: int, window_ms: int, member: str = "") -> int:
+    def add_failure(self, key: str, now_ms: int, window_ms: int, member: str = "", replaces: str = "") -> int:
         with self._lock:
             self._prune_failures(now_ms)
+            if replaces:
+                self._remove_member(key, replaces)
             self._add_member(key, member or f"f{next(self._members)}", now_ms, window_ms)
             return self._count(key, now_ms, window_ms)
 

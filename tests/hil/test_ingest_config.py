@@ -16,6 +16,7 @@ from agent.security.keys import generate_file_key, load_signer
 from agent.uplink.client import UplinkClient, UplinkConnection, UplinkRefused
 from hil.devproc import start_dev_server
 from hil.ingest.config import build_state, build_store, load_server_config
+from hil.ingest.limits import FailureLimits
 from hil.ingest.redis_store import RedisStore
 from hil.provision import provision_dev
 from tests.helpers.probes import make_probe
@@ -39,7 +40,10 @@ def _with(config: Path, text: str, **replace: str) -> Path:
 @pytest.mark.parametrize("line", ["nonce_ttl_s = nan", "nonce_ttl_s = inf", "retry_window_s = inf",
                                   "clock_skew_s = -1.0", "failure_window_s = nan", "nonce_ttl_s = 1.0",
                                   'store = "http://redis:6379"', 'current_suite = "rsa"', "keep_sealed = -1",
-                                  "max_failures = 65", "max_failures = -1"])
+                                  "max_failures = 65", "max_failures = -1", "max_terminal_failures = 65",
+                                  "max_terminal_failures = -1", "max_subject_failures = 65",
+                                  "max_subject_failures = -1",
+                                  "max_subject_failures = 5"])   # at max_failures: one terminal locks it out everywhere
 def test_bad_values_are_refused(dev, line):
     key = line.split(" = ")[0]
     body = "\n".join(ln for ln in dev.server_config.read_text().splitlines() if not ln.startswith(key + " "))
@@ -51,9 +55,18 @@ def test_bad_values_are_refused(dev, line):
 def test_the_server_says_its_failure_limits_and_says_off_loudly(dev):
     from hil.commands.server import limits_said
     cfg, _ = load_server_config(dev.server_config)
-    assert limits_said(cfg) == "failure limits 5 per 600 s"
+    assert limits_said(cfg) == "failure limits per 600 s: terminal 15, subject 10, subject at one terminal 5"
+    assert cfg.failure_limits() == FailureLimits(5, 600.0, max_terminal_failures=15, max_subject_failures=10)
     cfg, _ = load_server_config(_with(dev.server_config, "max_failures = 0\n"))
-    assert "FAILURE LIMITS OFF" in limits_said(cfg)
+    assert "FAILURE LIMITS OFF" in limits_said(cfg) and cfg.failure_limits().charge("t", "subject:x") is None
+    body = "\n".join(ln for ln in dev.server_config.read_text().splitlines() if not ln.startswith("max_failures"))
+    dev.server_config.write_text("max_terminal_failures = 0\nmax_subject_failures = 0\nmax_failures = 3\n" + body)
+    cfg, _ = load_server_config(dev.server_config)
+    assert limits_said(cfg) == ("failure limits per 600 s: terminal OFF (not counted), subject OFF (not counted), "
+                                "subject at one terminal 3")
+    charge = cfg.failure_limits().charge("t", "subject:x")                  # a 0 key is neither charged nor checked
+    assert charge is not None and charge.keys == ("subject:x:terminal:t",) and charge.limits == (3,)
+    assert cfg.failure_limits().charge("t", "") is None                      # nothing counted without a subject
 
 
 def test_a_terminal_must_be_pinned_by_its_certificate_key(dev):
@@ -103,7 +116,7 @@ def _hup(child, n_reloads: int) -> None:
 @pytest.mark.slow
 def test_sighup_rotates_a_terminal_key_with_overlap_and_revokes_without_a_restart(dev):
     child, dev = start_dev_server(dev, timeout_s=60)
-    assert "failure limits 5 per 600 s" in child.ready_line
+    assert "failure limits per 600 s: terminal 15, subject 10, subject at one terminal 5" in child.ready_line
     client = _client(dev)
     try:
         old = load_signer(f"file:{dev.agent_config.parent / 'signing.key'}")

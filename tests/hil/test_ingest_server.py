@@ -21,9 +21,9 @@ from agent.uplink.client import ChallengeInvalid, UplinkClient, UplinkConnection
 from agent.uplink.seal import ServerKey
 from hil import pki
 from hil.ingest.identity import Registry, Revocation, Terminal, spki_sha256
-from hil.ingest.limits import FailureLimits, subject_key, terminal_key
+from hil.ingest.limits import FailureLimits, subject_at_terminal_key, subject_key, terminal_key
 from hil.ingest.server import ServeOptions, ServerState, ServerTLS, serve
-from hil.ingest.store import MemoryStore
+from hil.ingest.store import MemoryStore, NonceRecord
 from proto.capture_agent.v1 import ingest_pb2 as pb
 from tests.helpers.probes import make_probe, next_counter
 from tests.helpers.terminals import CAPS
@@ -31,11 +31,20 @@ from tests.helpers.terminals import CAPS
 A, B = "kiosk-a-0001", "kiosk-b-0002"
 
 
+def _limits(max_failures: int) -> FailureLimits:
+    """``max_failures`` on every key (the subject across terminals one above it, as it must be), so
+    a test of one key's count reaches the limit in the same number of challenges as before."""
+    if not max_failures:
+        return FailureLimits(0, 600)
+    return FailureLimits(max_failures, 600, max_terminal_failures=max_failures, max_subject_failures=max_failures + 1)
+
+
 class Rig:
     """A reference server with two registered terminals, both HPKE suites (x25519 offered)."""
 
     def __init__(self, tmp: Path, *, store=None, options: ServeOptions | None = None, revocation=None,
-                 max_failures: int = 3, nonce_ttl_s: float = 60.0, previous_key_until_ms: int = 0):
+                 max_failures: int = 3, nonce_ttl_s: float = 60.0, previous_key_until_ms: int = 0,
+                 limits: FailureLimits | None = None):
         self.tmp = tmp
         self.ca = pki.make_ca()
         self.server_cert = pki.issue(self.ca, "ingest.test", server=True, hosts=("ingest.test", "127.0.0.1"))
@@ -46,7 +55,7 @@ class Rig:
         self.revocation = revocation or Revocation()
         self.state = ServerState(registry=self.registry(previous_key_until_ms), keys={
             self.key.key_id: self.key, self.hybrid.key_id: self.hybrid}, current_key_id=self.key.key_id,
-            store=store or MemoryStore(), limits=FailureLimits(max_failures, 600), nonce_ttl_s=nonce_ttl_s, frames=12)
+            store=store or MemoryStore(), limits=limits or _limits(max_failures), nonce_ttl_s=nonce_ttl_s, frames=12)
         self.server, self.port = serve(self.state, ServerTLS(self.server_cert.cert_pem, self.server_cert.key_pem,
                                                              self.ca.cert_pem), options=options)
         self.clients: list[UplinkClient] = []
@@ -508,23 +517,133 @@ def _strikes(rig: Rig, key: str) -> int:
 
 def test_issuing_challenges_alone_locks_the_terminal_and_the_subject_out(tmp_path, any_store):
     # Root on a terminal skips its lockout, asks for windows, judges each on the terminal and would
-    # submit only one it expects to pass. Five issued, none submitted: the sixth is refused.
-    rig = Rig(tmp_path, store=any_store, max_failures=5)
+    # submit only one it expects to pass. Five issued for a subject, none submitted: the sixth for
+    # it is refused at that terminal; the terminal's own count stops it at its limit.
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits(5, 600, max_terminal_failures=7))
+    try:
+        c = rig.client()
+        for k in range(5):
+            assert len(c.begin(f"try-{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim").nonce) == 32
+        with pytest.raises(UplinkLockedOut, match="this subject gets no challenge at this terminal") as exc:
+            c.begin("try-5", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
+        assert exc.value.code == "UPL_LOCKED_OUT"
+        for k in range(2):                                                   # the terminal's 6th and 7th
+            assert c.begin(f"other-{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref=f"cust-{k}").nonce
+        with pytest.raises(UplinkLockedOut, match="7 challenges .* this terminal gets no challenge"):
+            c.begin("try-6", Purpose.VERIFY, capabilities=CAPS)
+        # A refusal charges nothing.
+        assert _strikes(rig, terminal_key(A)) == 7 and _strikes(rig, subject_key("cust-victim")) == 5
+        assert _strikes(rig, subject_at_terminal_key(subject_key("cust-victim"), A)) == 5
+    finally:
+        rig.close()
+
+
+def test_abandoned_challenges_spread_over_customers_do_not_lock_a_kiosk_at_the_default(tmp_path, any_store):
+    # Review 9: the server counts every challenge no accepted probe took back (abandoned ones,
+    # worker faults, a refused exposure lock, a submit outage), and an accepted probe refunds only
+    # its own, so five unlucky customers in ten minutes locked the kiosk for everyone. The
+    # terminal's key now has its own limit (max_terminal_failures, 15 by default).
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    try:
+        c, cb = rig.client(), rig.client(B)
+        for k in range(5):                                     # five customers, each abandons once
+            assert c.begin(f"gone-{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref=f"cust-{k}").nonce
+        ch = c.begin("served", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-next")    # the sixth is served
+        assert submit(c, rig.probe(ch, session_id="served")).accepted
+        assert _strikes(rig, terminal_key(A)) == 5             # its own charge taken back, the others' kept
+        for k in range(5, 15):
+            assert c.begin(f"gone-{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref=f"cust-{k}").nonce
+        with pytest.raises(UplinkLockedOut, match="15 challenges .* this terminal gets no challenge"):
+            c.begin("sixteenth", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-16")
+        assert cb.begin("elsewhere", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-16").nonce
+    finally:
+        rig.close()
+
+
+def test_one_terminal_cannot_lock_a_subject_out_for_another_and_two_terminals_can(tmp_path, any_store):
+    # Review 9: any terminal's key locked a victim subject out everywhere with five BeginCapture
+    # calls. Now one terminal gets max_failures (5) for a subject at itself, and the subject's count
+    # across terminals (10) needs a second terminal's charges.
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
     try:
         c, cb = rig.client(), rig.client(B)
         for k in range(5):
-            assert len(c.begin(f"try-{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim").nonce) == 32
-        with pytest.raises(UplinkLockedOut, match="LOCKED_OUT") as exc:
-            c.begin("try-5", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
-        assert exc.value.code == "UPL_LOCKED_OUT"
-        with pytest.raises(UplinkLockedOut, match="this terminal"):
-            c.begin("try-6", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-other")
-        with pytest.raises(UplinkLockedOut, match="this subject"):           # the subject, on every terminal
-            cb.begin("try-7", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
-        assert cb.begin("try-8", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-other").nonce
-        # A refusal charges nothing.
-        assert _strikes(rig, terminal_key(A)) == 5 and _strikes(rig, subject_key("cust-victim")) == 5
-        assert _strikes(rig, terminal_key(B)) == 1 and _strikes(rig, subject_key("cust-other")) == 1
+            assert c.begin(f"a-{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim").nonce
+        with pytest.raises(UplinkLockedOut, match="this subject gets no challenge at this terminal"):
+            c.begin("a-5", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
+        # The victim at another kiosk still gets as many tries as anyone (main: LOCKED_OUT here).
+        ch = cb.begin("b-0", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
+        assert submit(cb, rig.probe(ch, terminal=B, session_id="b-0")).accepted      # takes back its own charge
+        for k in range(1, 6):
+            assert cb.begin(f"b-{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim").nonce
+        assert _strikes(rig, subject_key("cust-victim")) == 10
+        # Two terminals' charges reach the subject's limit: now it is locked out on every terminal.
+        for client, session in ((cb, "b-6"), (c, "a-6")):
+            with pytest.raises(UplinkLockedOut, match="10 challenges .* no challenge on any terminal"):
+                client.begin(session, Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
+        assert c.begin("a-7", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-other").nonce   # others served
+        assert _strikes(rig, subject_at_terminal_key(subject_key("cust-victim"), A)) == 5
+        assert _strikes(rig, subject_at_terminal_key(subject_key("cust-victim"), B)) == 5
+    finally:
+        rig.close()
+
+
+def test_failures_judged_while_their_nonce_is_evicted_each_count_once(tmp_path, any_store, monkeypatch):
+    # Review 9: probes judged NOT_LIVE whose nonce went (expired or evicted) between their read and
+    # their use counted nothing beyond the nonce's one charge, so K attacks racing the expiry were
+    # judged for one strike. Three probes under one nonce read it unused, are judged, and only then
+    # is the nonce evicted (the terminal's newer challenges); each then finds it gone (EXPIRED).
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    store = rig.state.store
+    try:
+        ch = rig.client().begin("sess-1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-9")
+        keys = (terminal_key(A), subject_key("cust-9"), subject_at_terminal_key(subject_key("cust-9"), A))
+        assert [_strikes(rig, k) for k in keys] == [1, 1, 1]
+        attack, other = rig.probe(ch, verdict="attack"), rig.probe(ch, verdict="attack")
+        judged = threading.Barrier(3, timeout=60)
+        evicted = threading.Event()
+        real_use = store.use_nonce
+
+        def use_after_eviction(nonce, **kw):
+            if judged.wait() == 0:                           # all three judged; one of them evicts
+                for k in range(store.limits.nonces_per_terminal):
+                    store.add_nonce(os.urandom(32), NonceRecord(A, f"new-{k}", pb.VERIFY, rig.key.key_id,
+                                                                 kw["now_ms"], kw["now_ms"] + 60_000), kw["now_ms"])
+                evicted.set()
+            assert evicted.wait(60)
+            return real_use(nonce, **kw)
+        monkeypatch.setattr(store, "use_nonce", use_after_eviction)
+        # The attack twice (the terminal's retry of the same bytes) and another attack, at once.
+        made = (attack, attack, other)
+        clients = [rig.client(deadline_s=60, retries=0) for _ in made]     # no client retry joins the barrier
+        with futures.ThreadPoolExecutor(3) as pool:
+            receipts = list(pool.map(submit, clients, made))
+        assert [r.reason for r in receipts] == ["EXPIRED"] * 3
+        # Two presentations, two failures: the first takes the place of the nonce's charge (one
+        # presentation is one failure, as when its nonce is used), the retry adds nothing.
+        assert [_strikes(rig, k) for k in keys] == [2, 2, 2]
+    finally:
+        rig.close()
+
+
+def test_a_use_after_the_limits_are_turned_off_still_settles_what_was_charged(tmp_path, any_store):
+    # Review 9: a reload from max_failures > 0 to 0 stopped settling: a challenge charged before the
+    # reload kept its charge even when its probe was accepted. Settling is always on; only charging
+    # and checking switch off (and a settlement never charges).
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    try:
+        c = rig.client()
+        good = c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        bad = c.begin("s2", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert _strikes(rig, terminal_key(A)) == 2
+        rig.state.limits = FailureLimits(0, 600)                                 # reloaded: off
+        assert submit(c, rig.probe(good, session_id="s1")).accepted
+        assert _strikes(rig, terminal_key(A)) == 1 and _strikes(rig, subject_key("cust-1")) == 1
+        assert submit(c, rig.probe(bad, session_id="s2", verdict="attack")).reason == "NOT_LIVE"
+        assert _strikes(rig, terminal_key(A)) == 1                               # kept as the failure, one
+        off = c.begin("s3", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")   # issued while off: uncharged
+        assert submit(c, rig.probe(off, session_id="s3", verdict="attack")).reason == "NOT_LIVE"
+        assert _strikes(rig, terminal_key(A)) == 1 and _strikes(rig, subject_key("cust-1")) == 1
     finally:
         rig.close()
 

@@ -178,14 +178,14 @@ def test_issuing_charges_atomically_and_using_settles_exactly_that_charge(make_s
     from hil.ingest.store import Charge, Settle
     s, w = make_store(), 600_000
     t, subj, other = "terminal:k1", "subject:victim", "subject:someone-else"
-    charge = Charge((t, subj), 2, w)
+    charge = Charge((t, subj), (2, 2), w)
     n1, n2, n3 = os.urandom(32), os.urandom(32), os.urandom(32)
     assert s.add_nonce(n1, rec(), T0, charge) is None and s.add_nonce(n2, rec(), T0 + 1, charge) is None
     assert s.failures(t, T0 + 2, w) == 2 and s.failures(subj, T0 + 2, w) == 2
     assert s.add_nonce(n3, rec(), T0 + 2, charge) == t                  # at the limit: refused ...
     assert s.get_nonce(n3, T0 + 3) is None and s.failures(t, T0 + 3, w) == 2    # ... nothing stored or charged
-    assert s.add_nonce(n3, rec(), T0 + 2, Charge((subj, t), 2, w)) == subj      # the first key at the limit
-    assert s.add_nonce(n3, rec("k2"), T0 + 2, Charge(("terminal:k2", other), 2, w)) is None   # others are served
+    assert s.add_nonce(n3, rec(), T0 + 2, Charge((subj, t), (2, 2), w)) == subj      # the first key at the limit
+    assert s.add_nonce(n3, rec("k2"), T0 + 2, Charge(("terminal:k2", other), (2, 2), w)) is None   # others are served
     refund, fail = Settle((t, subj), w, refund=True), Settle((t, subj), w, refund=False)
     assert s.use_nonce(n1, terminal_id="k1", probe_id="p-1", digest=b"d" * 32, counter=1, receipt=b"R",
                        now_ms=T0 + 10, settle=refund).outcome is Outcome.USED
@@ -205,13 +205,38 @@ def test_issuing_charges_atomically_and_using_settles_exactly_that_charge(make_s
     assert s.add_failure(t, T0 + 20, w, member="m") == 2 and s.add_failure(t, T0 + 21, w, member="m") == 2
 
 
+def test_each_key_has_its_own_limit_and_a_settlement_or_a_replacement_never_adds_a_charge(make_store):
+    # hil/ingest/limits.py: the terminal's key, the subject's and the subject's at one terminal
+    # each have their own limit; all are checked, then all charged, in one step.
+    from hil.ingest.store import Charge, Settle, failure_member
+    s, w = make_store(), 600_000
+    t, subj, other = "terminal:k1", "subject:v", "subject:w"
+    for k in range(2):
+        assert s.add_nonce(os.urandom(32), rec(), T0 + k, Charge((t, subj), (4, 2), w)) is None
+    n = os.urandom(32)
+    assert s.add_nonce(n, rec(), T0 + 2, Charge((t, subj), (4, 2), w)) == subj  # the subject at 2 (the terminal: 4)
+    assert s.get_nonce(n, T0 + 3) is None and s.failures(t, T0 + 3, w) == 2       # nothing charged on either
+    assert s.add_nonce(n, rec(), T0 + 3, Charge((t, other), (4, 2), w)) is None and s.failures(t, T0 + 4, w) == 3
+    # Judged a failure: where the nonce's charge is held it becomes the probe's failure (one, not
+    # two); a key that holds none for it (charged while its limit was off) is not charged now.
+    fail = Settle((t, other, subj), w, refund=False)
+    got = s.use_nonce(n, terminal_id="k1", probe_id="p-1", digest=b"d" * 32, counter=1, receipt=b"R",
+                      now_ms=T0 + 10, settle=fail)
+    assert got.outcome is Outcome.USED
+    assert [s.failures(k, T0 + 11, w) for k in (t, other, subj)] == [3, 1, 2]
+    # A failure that takes a charge's place replaces it in the same step, and only where it is held.
+    member = failure_member(n, b"d" * 32)
+    assert s.add_failure(t, T0 + 20, w, member=member, replaces=n.hex()) == 3        # already the failure
+    assert s.add_failure(t, T0 + 21, w, member="x:1", replaces="no-such-charge") == 4
+
+
 def test_concurrent_issues_never_pass_the_limit(make_store):
     # Several server processes asking at once must not each see room under the limit and all charge.
     from hil.ingest.store import Charge
     s = make_store(nonces_per_terminal=64)
     stores = [s] * 4 if isinstance(s, MemoryStore) else [
         RedisStore(type(s.r)(connection_pool=s.r.connection_pool), s.limits, s.prefix) for _ in range(4)]
-    charge, got = Charge(("terminal:k1", "subject:victim"), 5, 600_000), []
+    charge, got = Charge(("terminal:k1", "subject:victim"), (5, 5), 600_000), []
     gate = threading.Barrier(16)
 
     def go(k):
@@ -338,7 +363,7 @@ def test_a_repeated_issue_gets_the_sessions_nonce_as_stored_and_charges_once(mak
     from hil.ingest.store import Charge
     s, w = make_store(), 600_000
     t = "terminal:k1"
-    charge = Charge((t,), 5, w)
+    charge = Charge((t,), (5,), w)
     q1, q2 = b"\x01" * 32, b"\x02" * 32
     n1, n2, n3, n4, n5 = (os.urandom(32) for _ in range(5))
     first = s.issue_nonce(n1, rec(), T0, charge, q1)
@@ -363,7 +388,7 @@ def test_a_repeated_issue_gets_the_sessions_nonce_as_stored_and_charges_once(mak
 def test_a_repeated_issue_at_the_limit_is_the_same_challenge_and_a_new_one_is_refused(make_store):
     from hil.ingest.store import Charge
     s = make_store()
-    charge = Charge(("terminal:k1",), 1, 600_000)
+    charge = Charge(("terminal:k1",), (1,), 600_000)
     n = os.urandom(32)
     assert s.issue_nonce(n, rec(), T0, charge, b"q").nonce == n
     assert s.issue_nonce(os.urandom(32), rec(), T0 + 1, charge, b"q").nonce == n      # no new try: served
@@ -376,7 +401,7 @@ def test_concurrent_repeats_of_one_request_issue_and_charge_once(make_store):
     s = make_store()
     stores = [s] * 4 if isinstance(s, MemoryStore) else [
         RedisStore(type(s.r)(connection_pool=s.r.connection_pool), s.limits, s.prefix) for _ in range(4)]
-    charge, got = Charge(("terminal:k1",), 5, 600_000), []
+    charge, got = Charge(("terminal:k1",), (5,), 600_000), []
     gate = threading.Barrier(8)
 
     def go(k):

@@ -23,7 +23,7 @@ from agent.session.window import collect
 from agent.uplink.client import UplinkLockedOut, challenge_names
 from agent.uplink.probe import build_header, build_payload, seal_probe
 from hil.ingest.anchors import AnchorStore
-from hil.ingest.limits import FailureLimits, subject_key, terminal_key
+from hil.ingest.limits import FailureLimits, subject_at_terminal_key, subject_key, terminal_key
 from hil.ingest.store import MemoryStore
 from tests.helpers.live import ATTEMPTS
 from tests.helpers.terminals import CAPS, OTHER_TERMINAL, TERMINAL
@@ -31,27 +31,40 @@ from tests.helpers.terminals import CAPS, OTHER_TERMINAL, TERMINAL
 
 def test_limits_off_charge_and_lock_nothing_and_a_limit_a_store_cannot_count_to_is_refused():
     store, off, now = MemoryStore(), FailureLimits(max_failures=0), 1_000_000_000
-    assert off.charge((terminal_key("t1"),)) is None and off.settle((terminal_key("t1"),), accepted=False) is None
-    off.record(store, (terminal_key("t1"),), now)
+    assert off.charge("t1", subject_key("c")) is None
+    off.record(store, "t1", subject_key("c"), now)
     assert store.failures(terminal_key("t1"), now, off.window_ms) == 0
-    assert off.locked(store, (terminal_key("t1"),), now) is None
-    with pytest.raises(ValueError, match="1..64"):
-        FailureLimits(max_failures=65)                   # the store keeps 64 per key: never reached, no lockout
+    assert off.locked(store, "t1", subject_key("c"), now) is None
+    # Off, a use still settles what was charged before (a reload to 0): every key, refund or keep.
+    assert off.settle("t1", subject_key("c"), accepted=True).keys == (
+        terminal_key("t1"), subject_key("c"), subject_at_terminal_key(subject_key("c"), "t1"))
+    for bad in ({"max_failures": 65}, {"max_terminal_failures": 65}, {"max_subject_failures": 65}):
+        with pytest.raises(ValueError, match="1..64"):
+            FailureLimits(**bad)                         # the store keeps 64 per key: never reached, no lockout
+    with pytest.raises(ValueError, match="exceed max_failures"):
+        FailureLimits(max_failures=5, max_subject_failures=5)   # one terminal would lock the subject everywhere
 
 
-def test_limits_count_presentation_failures_per_terminal_and_subject():
-    store, lim = MemoryStore(), FailureLimits(max_failures=2, window_s=60)
+def test_limits_count_per_terminal_per_subject_and_per_subject_at_a_terminal():
+    store = MemoryStore()
+    lim = FailureLimits(max_failures=2, window_s=60, max_terminal_failures=3, max_subject_failures=3)
     now = 1_000_000_000
-    t1, t2, cust9 = terminal_key("t1"), terminal_key("t2"), subject_key("cust-9")
+    cust9 = subject_key("cust-9")
     assert cust9.startswith("subject:") and "cust-9" not in cust9       # a digest, not the reference
-    assert subject_key("") == ""                                        # no subject named: nothing counted
+    assert subject_key("") == ""                                        # no subject named: the terminal only
+    assert [k for k, _ in lim.keys("t1", "")] == [terminal_key("t1")]
     for k in range(2):
-        assert lim.locked(store, (t1, cust9), now + k) is None
-        lim.record(store, (t1, cust9), now + k)
-    assert lim.locked(store, (t1, ""), now + 2) == t1
-    assert lim.locked(store, (t2, cust9), now + 2) == cust9              # the subject, on another terminal
-    assert lim.locked(store, (t2, subject_key("cust-10")), now + 2) is None
-    assert lim.locked(store, (t1, cust9), now + 61_000) is None          # the window has moved on
+        assert lim.locked(store, "t1", cust9, now + k) is None
+        lim.record(store, "t1", cust9, now + k)
+    assert lim.locked(store, "t1", cust9, now + 2) == subject_at_terminal_key(cust9, "t1")   # at this terminal
+    assert lim.locked(store, "t1", "", now + 2) is None                  # others at t1 are served
+    assert lim.locked(store, "t2", cust9, now + 2) is None               # the subject, on another terminal
+    lim.record(store, "t1", "", now + 2)
+    assert lim.locked(store, "t1", "", now + 3) == terminal_key("t1")
+    lim.record(store, "t2", cust9, now + 3)                              # a second terminal's charge ...
+    assert lim.locked(store, "t3", cust9, now + 4) == cust9              # ... locks it on every terminal
+    assert lim.locked(store, "t3", subject_key("cust-10"), now + 4) is None
+    assert lim.locked(store, "t1", cust9, now + 61_000) is None          # the window has moved on
 
 
 def capture(ingest, gate, subject, begin):
@@ -78,7 +91,7 @@ def strict_limits(ingest):
     # A store of its own too: the failures counted here must not lock the shared test terminal later.
     state = ingest["state"]
     saved = state.limits, state.store
-    state.limits, state.store = FailureLimits(max_failures=2, window_s=600), MemoryStore()
+    state.limits, state.store = FailureLimits(max_failures=2, window_s=600, max_subject_failures=3), MemoryStore()
     yield state.limits
     state.limits, state.store = saved
 
@@ -90,12 +103,15 @@ def test_the_server_locks_out_a_subject_after_failed_presentations_over_mtls(ing
         sets, r = capture(ingest, gate, "print", ch)
         p = sealed(ingest, ch, sets, r, f"lim-{k}")
         assert c.submit(p.message, p.probe_id).reason == "NOT_LIVE"
-    with pytest.raises(UplinkLockedOut) as exc:
+    with pytest.raises(UplinkLockedOut, match="this subject gets no challenge at this terminal") as exc:
         c.begin("lim-2", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-attacked")
     assert exc.value.code == "UPL_LOCKED_OUT" and "LOCKED_OUT" in exc.value.message
+    # Another terminal is served (one terminal alone cannot lock the subject out everywhere) until
+    # the subject's count across terminals (3 here) is reached: then on every terminal.
     other = ingest["uplink"](cert=ingest["other_cert"], terminal=OTHER_TERMINAL)
-    with pytest.raises(UplinkLockedOut, match="subject"):
-        other.begin("lim-3", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-attacked")     # on every terminal
+    assert other.begin("lim-3", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-attacked").nonce
+    with pytest.raises(UplinkLockedOut, match="this subject gets no challenge on any terminal"):
+        other.begin("lim-3b", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-attacked")
     assert other.begin("lim-4", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-other").nonce   # others are served
     c.close()
     other.close()
