@@ -73,6 +73,7 @@ import numpy as np
 from agent.liveness.challenge import (
     FRAMES_PER_ALLOWED_MISMATCH,
     ILLUMINATION_CROSSTALK,
+    ILLUMINATION_LATE_BLENDS,
     ILLUMINATION_MAX_LAG,
     ILLUMINATION_NOISE_SPREAD,
     MIN_COMPARED,
@@ -102,11 +103,11 @@ SIM_SCREEN_LAG = 1
 LUX_SWEEP = (15, 40, 150, 600, 2500, 5000, 7500)
 # Blind and genuine pass under: the verifier as the challenge has it, the verifier with its fit's
 # residual checked (``verify_illumination(fit_check=3)``, measured here, not used), the clean rule.
-RULES = ("verifier", "nosteps", "halfgain", "rmsnoise", "robust", "oneframe", "blend", "fit3", "linear", "bound",
-         "shared", "steps", "clean")
+RULES = ("verifier", "nosteps", "halfgain", "rmsnoise", "robust", "oneframe", "blend", "late", "fit3", "linear",
+         "bound", "shared", "steps", "clean")
 # The rules a blind table shows by default (``steps`` and ``robust`` are the challenge's default,
 # ``verifier``, named).
-ROW_RULES = tuple(r for r in RULES if r not in ("steps", "robust", "oneframe", "blend"))
+ROW_RULES = tuple(r for r in RULES if r not in ("steps", "robust", "oneframe", "blend", "late"))
 FIT_CHECK = 3.0
 # ``bound``: the fitted drift's excursion within DRIFT_BOUND times the channel's gain
 # (``verify_illumination(drift_bound=...)``). Chosen on genuine training scenes only (seed 8's ten
@@ -127,12 +128,14 @@ def rule_options(rule: str) -> dict[str, Any]:
     alone (``step_noise=None``), ``rmsnoise`` its noise the root mean square of the within-step
     changes alone (``step_spread=None``, the verifier before the robust noise), ``robust`` that noise
     at most ``ILLUMINATION_NOISE_SPREAD`` times the median-based one (the verifier's default, named).
-    ``oneframe``: one unsettled frame per edge (``edge_frames=1``, the rule before blended frames were
-    modelled); ``blend``: two, the second a blend of its neighbours (``edge_frames=2``).
-    ``clean`` is not the verifier."""
+    ``oneframe``: one unsettled frame per edge and no late blends (``edge_frames=1, late_blends=None``,
+    the rule before blended frames were modelled; every rule above is measured so too); ``blend``: two,
+    the second a blend of its neighbours (``edge_frames=2``); ``late``: one, and on up to
+    ``ILLUMINATION_LATE_BLENDS`` edges a late edge's blend on the step's second frame (the verifier's
+    default since the fourteenth session, named). ``clean`` is not the verifier."""
     if rule not in RULES or rule == "clean":
         raise ValueError(f"unknown verifier rule {rule!r}")
-    one = {"edge_frames": 1}                       # every rule measured before blends: one unsettled frame
+    one = {"edge_frames": 1, "late_blends": None}  # every rule measured before blends: one unsettled frame
     off = {"step_check": None, **one}
     options: dict[str, dict[str, Any]] = {"fit3": {"fit_check": FIT_CHECK, **off}, "linear": {"drift_terms": 1, **off},
                                           "bound": {"drift_bound": DRIFT_BOUND, **off},
@@ -141,7 +144,8 @@ def rule_options(rule: str) -> dict[str, Any]:
                                           "rmsnoise": {"step_spread": None, **one},
                                           "robust": {"step_spread": ILLUMINATION_NOISE_SPREAD, **one},
                                           "steps": {"step_check": ILLUMINATION_CROSSTALK, **one},
-                                          "oneframe": {"edge_frames": 1}, "blend": {"edge_frames": 2}}
+                                          "oneframe": one, "blend": {"edge_frames": 2},
+                                          "late": {"edge_frames": 1, "late_blends": ILLUMINATION_LATE_BLENDS}}
     return options.get(rule, {})
 
 
@@ -241,14 +245,17 @@ def blind_agreement(v: Variant, frames: int, trials: int, seed: int = 5) -> tupl
     return agree, trials
 
 
-def blind_bound(v: Variant, frames: int, samples: int = 2000, seed: int = 3) -> float:
+def blind_bound(v: Variant, frames: int, samples: int = 2000, seed: int = 3, late: int = 0) -> float:
     """The derived bound (docs/liveness.md, ``challenge_stats.blind_bound``), for the variant: the
     sum over lags of the first colour (1 of the palette's others) times, per further compared step,
     its length on one of two values (2 of the range's lengths) and its colour (1 of the others; the
-    repeated last step 1)."""
+    repeated last step 1). ``late``: on that many steps (the most favourable to the stream) the
+    length may fall on one of THREE values (``verify_illumination(late_blends=...)``: an edge may
+    land two frames after the lag, its second frame a blend of share 0)."""
     rng = np.random.default_rng(seed)
     lo, hi = v.steps
     timing = min(2 / (hi - lo + 1), 1.0)
+    slack = min(3 / (hi - lo + 1), 1.0)
     colour = 1 / (len(v.palette) - 1)
     total = 0.0
     for _ in range(samples):
@@ -261,7 +268,7 @@ def blind_bound(v: Variant, frames: int, samples: int = 2000, seed: int = 3) -> 
             p = colour if seen else 1.0
             for j, st in enumerate(seen[1:], 1):
                 repeat = j == len(seen) - 1 and st.rgb == seen[0].rgb and len(seen) >= 3
-                p *= timing * (1.0 if repeat else colour)
+                p *= (slack if j <= late else timing) * (1.0 if repeat else colour)
             b += p
         total += min(b, 1.0)
     return total / samples

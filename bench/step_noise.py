@@ -19,8 +19,8 @@ verifier's default, ``halfgain`` half the gain alone, ``nosteps`` no step check)
   median-based noise (genuine windows of the models in FILE..., the hardest screen timing);
 * ``truenoise N GAINS WINDOW`` — blind pass as ``blind`` with the step check's noise the stream's true
   noise (a floor for any estimate of it; the verifier cannot know it);
-* ``cost [N]`` — CPU per window of the verifier with the robust noise and with the root mean square
-  alone, interleaved in one process (N windows, 200 by default).
+* ``cost [N] [RULES]`` — CPU per window of the verifier with the robust noise and with the root mean
+  square alone (or under RULES), interleaved in one process (N blind windows, 200 by default).
 """
 
 from __future__ import annotations
@@ -126,17 +126,17 @@ def sigma(n: int, frames: int, gains: Sequence[float], paths: Sequence[str]) -> 
           f"2: {np.mean(r > 2) * 100:.1f} %, {n} windows", flush=True)
 
 
-def cost(n: int, frames: int = 32, repeats: int = 3) -> None:
-    """CPU per window of ``verify_illumination`` with the robust noise (the default) and with the root
-    mean square alone, on the same ``n`` rhythm blind windows, each way ``repeats`` times interleaved
-    in one process (a ratio, on a shared machine)."""
+def cost(n: int, frames: int = 32, repeats: int = 3, rules: Sequence[str] = ("robust", "rmsnoise")) -> None:
+    """CPU per window of ``verify_illumination`` under ``rules`` (by default with the robust noise and
+    with the root mean square alone), on the same ``n`` rhythm blind windows, each way ``repeats``
+    times interleaved in one process (a ratio, on a shared machine)."""
     v = ib.variant("today")
     rng = np.random.default_rng(5)
     wins = []
     for _ in range(n):
         steps = v.steps_for(rng.bytes(32), frames)
         wins.append((steps, ib.blind_face(ib.blind_stream(v, frames, rng, "rhythm"), rng)))
-    out: dict[str, list[float]] = {"robust": [], "rmsnoise": []}
+    out: dict[str, list[float]] = {rule: [] for rule in rules}
     for _ in range(repeats):
         for rule in out:
             opts = ib.rule_options(rule)
@@ -189,8 +189,9 @@ def _main(argv: list[str]) -> int:
     if part == "truenoise" and len(argv) == 4:
         truenoise(int(argv[1]), [float(a) for a in argv[2].split(",")], int(argv[3]))
         return 0
-    if part == "cost" and len(argv) in (1, 2):
-        cost(int(argv[1]) if len(argv) > 1 else 200)
+    if part == "cost" and len(argv) in (1, 2, 3):
+        cost(int(argv[1]) if len(argv) > 1 else 200,
+             rules=argv[2].split(",") if len(argv) > 2 else ("robust", "rmsnoise"))
         return 0
     raise SystemExit(__doc__)
 

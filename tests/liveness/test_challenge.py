@@ -9,6 +9,7 @@ import pytest
 
 from agent.liveness.challenge import (
     FRAMES_PER_ALLOWED_MISMATCH,
+    ILLUMINATION_LATE_BLENDS,
     PALETTE,
     PROJECTOR_RUNS,
     Challenge,
@@ -266,9 +267,10 @@ def test_a_blended_frame_at_each_edge_passes_but_not_another_sequence_or_colour(
     # Every edge lands in a blended frame, every other edge one frame late. At the screen's lag the
     # late edges' blends (share of the new colour 0.1-0.45) fall on a step's second frame and decode
     # as the old colour; a lag later the edges on time put theirs (0.55-0.9) on the step before's
-    # last frame, decoded as the new. One unsettled frame per edge (the default, ``edge_frames=1``)
-    # refuses the window at every lag; two (``edge_frames=2``, the second a blend of its neighbours)
-    # pass it.
+    # last frame, decoded as the new. One unsettled frame per edge without late blends (the default
+    # before, ``late_blends=None``) refuses the window at every lag; two (``edge_frames=2``, the second
+    # a blend of its neighbours) pass it, and so does the default (late blends on at most
+    # ILLUMINATION_LATE_BLENDS edges, here 3 or 4).
     c = Challenge.from_nonce(bytes([seed]) * 32, 32, (Kind.ILLUMINATION,))
     rng = np.random.default_rng(seed)
     k = len(c.steps)
@@ -277,7 +279,8 @@ def test_a_blended_frame_at_each_edge_passes_but_not_another_sequence_or_colour(
     y = blended_colours(c.steps, 1, rng, shares, late)
     r = verify_illumination(c.steps, y, edge_frames=2)
     assert r.passed, r
-    assert not verify_illumination(c.steps, y).passed and not verify_illumination(c.steps, y, edge_frames=1).passed
+    assert not verify_illumination(c.steps, y, late_blends=None).passed
+    assert verify_illumination(c.steps, y).passed and verify_illumination(c.steps, y, edge_frames=1).passed
     # Shares at the ends (0: the late edge's frame all old, a blend as well; 1: all new) pass too.
     ends = blended_colours(c.steps, 1, rng, np.where(np.arange(k) % 4 < 2, 0.0, 1.0), late)
     assert verify_illumination(c.steps, ends, edge_frames=2).passed
@@ -303,4 +306,53 @@ def test_the_edge_frames_are_validated():
     for bad in (0, 3, 1.5, "2"):
         with pytest.raises(ChallengeError) as ei:
             verify_illumination(c.steps, y, edge_frames=bad)
+        assert ei.value.code == "LIV_CHALLENGE_INVALID"
+
+
+@pytest.mark.parametrize("seed", [4, 5, 6])
+def test_a_late_edge_with_its_blend_on_the_second_frame_passes_one_frame_per_edge(seed):
+    # A colour camera's exposure straddles the screen's change: the frame an edge lands in shows a
+    # blend. Every edge blended; all but one of the edges inside the window (at most
+    # ILLUMINATION_LATE_BLENDS) one frame late, so their blends (share
+    # of the new colour 0.05-0.45) fall on a step's second frame, decoded as the old colour; a lag
+    # later the edges on time put theirs (0.55-0.95) on the step before's last frame, decoded as the
+    # new. The thirteenth session's default (one unsettled frame per edge, no late blends) refused
+    # such a window at every lag. With ``late_blends`` the step's first frame must still show the old
+    # colour, its second lie between (one share on every channel) and its third show the new.
+    c = Challenge.from_nonce(bytes([seed]) * 32, 32, (Kind.ILLUMINATION,))
+    rng = np.random.default_rng(seed)
+    k = len(c.steps)
+    late = np.zeros(k, bool)
+    late[rng.choice(np.arange(1, k - 1), min(ILLUMINATION_LATE_BLENDS, k - 3), replace=False)] = True
+    shares = np.where(late, rng.uniform(0.05, 0.45, k), rng.uniform(0.55, 0.95, k))
+    y = blended_colours(c.steps, 1, rng, shares, late)
+    assert not verify_illumination(c.steps, y, late_blends=None).passed
+    r = verify_illumination(c.steps, y)
+    assert r.passed and r.lag_frames == 1, r
+    # The same window with the late edge's second frame showing a colour no blend of its neighbours
+    # gives (a channel the edge does not change moved by half the gain) is refused: a blend is one
+    # share of the change on every channel, within half the gain whatever the noise.
+    j = next((j for j in np.flatnonzero(late) if np.any(np.equal(c.steps[j - 1].rgb, c.steps[j].rgb))), None)
+    if j is not None:
+        ch = int(np.flatnonzero(np.equal(c.steps[j - 1].rgb, c.steps[j].rgb))[0])
+        odd = y.copy()
+        odd[c.steps[j].start + 2, ch] += 0.012 * (1 - 2 * c.steps[j].rgb[ch])
+        assert not verify_illumination(c.steps, odd).passed
+    # Another nonce's sequence, blended the same way, is refused; so is every edge two frames late (a
+    # late blend of share 0 on every edge: none lands at the lag or one frame after it), which two
+    # unsettled frames passed.
+    other = Challenge.from_nonce(bytes([seed + 100]) * 32, 32, (Kind.ILLUMINATION,))
+    blind = blended_colours(other.steps, 1, rng, [0.3] * len(other.steps), [True, False] * 20)
+    assert not verify_illumination(c.steps, blind).passed
+    two_late = face_colours(c.steps, 6, rng)
+    assert verify_illumination(c.steps, two_late, edge_frames=2).passed
+    assert not verify_illumination(c.steps, two_late).passed
+
+
+def test_the_late_blends_are_validated():
+    c = Challenge.from_nonce(b"e" * 32, 24, (Kind.ILLUMINATION,))
+    y = face_colours(c.steps, 1, np.random.default_rng(1))
+    for bad in (-1, 1.5, "2"):
+        with pytest.raises(ChallengeError) as ei:
+            verify_illumination(c.steps, y, late_blends=bad)
         assert ei.value.code == "LIV_CHALLENGE_INVALID"
