@@ -49,16 +49,24 @@ the use; the charge's member is the nonce, so a settlement touches that charge a
   accepted under the nonce afterwards (its retry after a refused copy), and then the charge is taken
   back;
 * a retry of the probe that used the nonce, or another probe under a used nonce (``REPLAYED``):
-  nothing; the nonce was settled by its first use, and a nonce is used once.
+  nothing; the nonce was settled by its first use, and a nonce is used once;
+* a probe whose id this terminal already used (``REPLAYED``): refused before it is judged
+  (``Store.nonce_counter_probe`` reads the probe id with the nonce and the counter), so nothing:
+  no judgement, no verdict by reply time, no failure, the nonce still unused (review 10: judged and
+  recorded on every key, it let one charge buy unlimited failures on the subject's fleet-wide key).
 
 A presentation judged a failure that then cannot use its nonce counts on its own
 (:meth:`FailureLimits.record`, member nonce and probe digest, so an identical retry of it counts
-once): when another probe used the nonce first or its counter went stale (the winner may be
-accepted and take the nonce's charge back, and racing attacks against a second probe must not
-judge them for free), and when the nonce expired or was evicted while it was judged (K probes
-racing the expiry are K failures). In that second case the nonce's charge, if no probe settled it,
-is replaced by the failure in the same step rather than added to, so the terminal's one
-presentation whose nonce ran out while it was judged costs one strike, as one judged in time.
+once): when another probe used the nonce (or its probe id) first or its counter went stale (the
+winner may be accepted and take the nonce's charge back, and racing attacks against a second probe
+must not judge them for free), and when the nonce expired or was evicted while it was judged (K
+probes racing the expiry are K failures). Such a failure goes **on the terminal's own keys only**
+(``terminal:<id>`` and ``subject:<sha>:terminal:<id>``), never on the subject's fleet-wide key:
+it is not bounded by the charges the terminal was issued (a race can be repeated), and nothing one
+terminal does beyond its charges may reach other terminals. In the second case the nonce's charge,
+if no probe settled it, is replaced by the failure in the same step on those keys rather than added
+to (on the fleet-wide key the charge stays), so the terminal's one presentation whose nonce ran out
+while it was judged costs one strike, as one judged in time.
 
 Settling is always on: a reload that turns a limit off (or all of them, ``max_failures = 0``)
 stops charging and checking, not settling, so an accepted probe still takes back a charge made
@@ -182,10 +190,14 @@ class FailureLimits:
     def record(self, store: Store, terminal_id: str, subject: str, now_ms: int, member: str = "",
                replaces: str = "") -> None:
         """A failure outside a nonce's own settlement (``member`` names it: the same twice counts
-        once), on each counted key; ``replaces`` names a charge it takes the place of, in the same
-        step per key (the nonce's unsettled charge, when its nonce is gone)."""
+        once), on the terminal's own counted keys only (``terminal:<id>`` and the subject's at this
+        terminal), never the subject's fleet-wide key: nothing a terminal does beyond its charges
+        reaches other terminals. ``replaces`` names a charge it takes the place of, in the same step
+        per key (the nonce's unsettled charge, when its nonce is gone; on the fleet-wide key that
+        charge stays as it is)."""
         for key, _ in self._counted(terminal_id, subject):
-            store.add_failure(key, now_ms, self.window_ms, member, replaces)
+            if key != subject:
+                store.add_failure(key, now_ms, self.window_ms, member, replaces)
 
     def said(self) -> str:
         """The limits as the server's start and reload lines say them."""

@@ -22,9 +22,11 @@ charged once (``request_digest``, ``Store.issue_nonce``).
    input costs the server no memory and cannot claim another terminal's probe id;
 4. the nonce was issued to this terminal and is unexpired (``EXPIRED``). If it was used already,
    the same probe (id and bytes) within ``retry_window_s`` gets its first receipt back, anything
-   else is ``REPLAYED``. It must have been issued for this session and purpose (``UNBOUND``), the
-   probe must be sealed to the key that challenge offered (``WRONG_KEY``), created within its
-   lifetime (``UNBOUND``), and carry a counter above the terminal's last (``REPLAYED``);
+   else is ``REPLAYED``; so is a probe id this terminal used before (read with the nonce and the
+   counter, refused unjudged: no judgement, no failure, no verdict by reply time). It must have
+   been issued for this session and purpose (``UNBOUND``), the probe must be sealed to the key
+   that challenge offered (``WRONG_KEY``), created within its lifetime (``UNBOUND``),
+   and carry a counter above the terminal's last (``REPLAYED``);
 5. a terminal registered with an attestation policy carries a TPM quote of its registered PCR
    values made for this nonce (``ATTESTATION_FAILED``, ``hil/ingest/attestation.py``);
    the ciphertext decrypts with the header bound (``TAMPERED``, ``WRONG_KEY``) and the payload is
@@ -38,7 +40,7 @@ charged once (``request_digest``, ``Store.issue_nonce``).
    settlement of the nonce's charge: ``OK`` takes it back, anything else judged keeps it as the
    failure. A probe stopped at steps 1-5 leaves its nonce unused and its charge standing; a retry
    settles nothing; a failure judged while its nonce was used by another probe, or expired or was
-   evicted, counts on its own (``limits.py`` lists every case).
+   evicted, counts on its own, on the terminal's own keys only (``limits.py`` lists every case).
 """
 
 from __future__ import annotations
@@ -298,11 +300,14 @@ class Ingest:
     def _judge(self, request: pb.SealedProbe, header: pb.ProbeHeader, term: Terminal, now_ms: int) -> pb.Receipt:
         """Steps 4-7, for an authenticated probe."""
         store, digest = self.s.store, probe_digest(request)
-        rec, last_counter = store.nonce_and_counter(header.nonce, term.terminal_id, now_ms)
+        rec, last_counter, probe_id_used = store.nonce_counter_probe(header.nonce, term.terminal_id,
+                                                                     header.probe_id, now_ms)
         if rec is None or rec.terminal_id != term.terminal_id:
             raise ProbeRejected("EXPIRED", "nonce was not issued to this terminal, has expired or was purged")
         if rec.used:
             return self._again(rec, header, digest, now_ms)
+        if probe_id_used:          # refused unjudged: use_nonce would refuse it after judging, nonce unused
+            raise ProbeRejected("REPLAYED", "probe id already used by this terminal")
         if rec.session_id != header.session_id:
             raise ProbeRejected("UNBOUND", "the nonce was issued for another capture session")
         if rec.purpose != header.purpose:
@@ -369,7 +374,8 @@ class Ingest:
             # probe. Nor when its nonce expired or was evicted while it was judged (UNKNOWN): K probes
             # racing the expiry count K. Counted once per probe (its digest names the failure, so an
             # identical retry adds nothing); a gone nonce's own charge, if no probe settled it, is
-            # replaced by this failure, not added to (one presentation, one failure).
+            # replaced by this failure, not added to (one presentation, one failure). On the
+            # terminal's own keys only: never the subject's across terminals (record's docstring).
             gone = use.outcome is Outcome.UNKNOWN
             limits.record(store, term.terminal_id, rec.subject, now_ms, member=failure_member(header.nonce, digest),
                           replaces=header.nonce.hex() if gone else "")
