@@ -112,7 +112,13 @@ lower and accepts the lockouts.
 Other limits of the limits: a terminal that names no subject is counted on its own key only; an
 accepted probe takes its charge back, and this server judges liveness, not identity, so a genuine
 live face (an accomplice's) under a challenge issued for a victim's subject is accepted and
-refunded here: the bank's matcher must count that non-match against the subject. Each limit is at
+refunded here: the bank's matcher must count that non-match against the subject. Nor does the
+server normalise ``subject_ref`` (the bank's reference is canonical): a rooted terminal naming its
+victim otherwise ("CUST-VICTIM", "cust-victim.") lands in fresh keys, bounded only by the
+terminal's own limit. So a judged receipt (``Receipt.subject_sha256``) and the accepted probe's
+summary the bank's feed gets carry the SHA-256 of the subject the challenge was issued for (never
+the reference), and the bank must match an accepted probe against exactly the subject it named,
+counting a mismatch as a failure for its real subject. Each limit is at
 most ``MAX_FAILURES_KEPT`` (64), the charges a store keeps per key (a higher limit would never be
 reached: no lockout at all). 0 in ``max_failures`` turns every limit off (no charge, no check, no
 lockout: load generators, HIL red-team runs and benches, never a bank); 0 in
@@ -226,6 +232,13 @@ def terminal_key(terminal_id: str) -> str:
 def subject_key(subject_ref: str) -> str:
     """The subject's failure key ("" when the request named no subject: nothing is counted)."""
     return "subject:" + hashlib.sha256(subject_ref.encode()).hexdigest() if subject_ref else ""
+
+
+def subject_sha256(subject: str) -> str:
+    """The SHA-256 (hex) of the subject reference a ``subject_key`` names ("" for none): what an
+    accepted probe's receipt and summary carry, so the bank can match the probe against exactly the
+    subject it named (never the plain reference)."""
+    return subject.removeprefix("subject:")
 
 
 def subject_at_terminal_key(subject: str, terminal_id: str) -> str:

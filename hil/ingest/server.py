@@ -35,7 +35,9 @@ charged once (``request_digest``, ``Store.issue_nonce``).
 6. the verdict: ``live`` under a passed challenge whose evidence the server verified itself
    (``evidence.py``: the challenges demanded, the schedule and the screen's sequence from the
    nonce, bound to the frames and the crop; ``EVIDENCE_FAILED`` otherwise) is ``OK``; anything else
-   ``NOT_LIVE``. The probe's camera must be the terminal's registered one (``UNKNOWN_CAMERA``);
+   ``NOT_LIVE``. The probe's camera must be the terminal's registered one (``UNKNOWN_CAMERA``).
+   A judged receipt, and an accepted probe's summary, carry the SHA-256 of the subject its
+   challenge named (``subject_sha256``), for the bank to match exactly against the one it named;
 7. only now is the nonce used, atomically, together with the receipt, the terminal's counter and the
    settlement of the nonce's charge: ``OK`` takes it back, anything else judged keeps it as the
    failure. A probe stopped at steps 1-5 leaves its nonce unused and its charge standing; a retry
@@ -70,7 +72,7 @@ from hil.ingest.attestation import check_quote
 from hil.ingest.checks import IDENT, PROBE_ID, PURPOSES, check_header, validate_payload
 from hil.ingest.health import add_health
 from hil.ingest.identity import PeerRefused, Registry, Terminal
-from hil.ingest.limits import FailureLimits, subject_key
+from hil.ingest.limits import FailureLimits, subject_key, subject_sha256
 from hil.ingest.store import MemoryStore, NonceRecord, Outcome, Store, StoreUnavailable, failure_member
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
@@ -326,6 +328,7 @@ class Ingest:
         # anchor is flagged for the bank (never a refusal: the probe itself may be genuine).
         self.s.anchors.observe(term.terminal_id, header, self.s.registry.terminals[term.terminal_id].public_key)
         payload = open_sealed(request, header, self.s.keys)
+        named = subject_sha256(rec.subject)        # the subject the challenge was issued for ("" : none)
         try:
             lv = validate_payload(payload, header.hpke_suite)
             frames = evidence.check_shape(payload)
@@ -340,17 +343,20 @@ class Ingest:
                     evidence.verify(payload, lv, header.nonce, _kinds(rec.challenges), rec.frames, self.s.evidence,
                                     frames)
                     receipt = pb.Receipt(probe_id=header.probe_id, accepted=True, reason="OK",
-                                         received_unix_ms=now_ms, liveness_verdict="live")
+                                         received_unix_ms=now_ms, liveness_verdict="live",
+                                         subject_sha256=named)
                 except evidence.EvidenceFailed as exc:
                     receipt = pb.Receipt(probe_id=header.probe_id, accepted=False, reason="EVIDENCE_FAILED",
-                                         received_unix_ms=now_ms, liveness_verdict="live", detail=str(exc)[:300])
+                                         received_unix_ms=now_ms, liveness_verdict="live", detail=str(exc)[:300],
+                                         subject_sha256=named)
             else:
                 receipt = pb.Receipt(probe_id=header.probe_id, accepted=False, reason="NOT_LIVE",
-                                     received_unix_ms=now_ms, liveness_verdict=lv["verdict"],
+                                     received_unix_ms=now_ms, liveness_verdict=lv["verdict"], subject_sha256=named,
                                      detail=f"liveness verdict {lv['verdict']!r}"
                                             f"{'' if passed else ', challenge not passed'}"[:300])
             summary = {"probe_id": header.probe_id, "terminal_id": term.terminal_id, "session_id": header.session_id,
                        "counter": header.counter, "purpose": pb.Purpose.Name(header.purpose),
+                       "subject_sha256": named,         # the bank matches exactly the subject it named
                        "device": payload.device.backend[:64],
                        "color_crop": [payload.color.width, payload.color.height]}
         finally:

@@ -773,6 +773,28 @@ def test_failures_outside_a_settlement_stay_on_the_terminals_own_keys(tmp_path, 
         rig.close()
 
 
+def test_a_judged_probe_names_the_subject_its_challenge_was_issued_for_by_hash(rig):
+    # Review 10 (medium): a rooted terminal can name its victim otherwise ("CUST-VICTIM") to land in
+    # fresh failure keys, and nothing the bank saw bound the accepted probe to the subject named.
+    # The receipt and the accepted summary (the bank's feed) carry the named subject's SHA-256, never
+    # the reference, so the bank matches it against exactly the subject it named.
+    import hashlib
+    c = rig.client()
+    named = lambda ref: hashlib.sha256(ref.encode()).hexdigest()  # noqa: E731
+    for k, ref in enumerate(("cust-victim", "CUST-VICTIM")):
+        ch = c.begin(f"s{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref=ref)
+        rec = submit(c, rig.probe(ch, session_id=f"s{k}"))
+        assert rec.accepted and rec.subject_sha256 == named(ref)
+        summary = rig.state.accepted[-1]
+        assert summary["subject_sha256"] == named(ref) and ref not in repr(summary)
+    assert named("cust-victim") != named("CUST-VICTIM")                  # no normalisation: the bank's ref
+    ch = c.begin("s2", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
+    assert submit(c, rig.probe(ch, session_id="s2", verdict="attack")).subject_sha256 == named("cust-victim")
+    ch = c.begin("s3", Purpose.VERIFY, capabilities=CAPS)                 # none named: none said
+    assert submit(c, rig.probe(ch, session_id="s3")).subject_sha256 == ""
+    assert rig.state.accepted[-1]["subject_sha256"] == ""
+
+
 # -- several server processes sharing one store --------------------------------------------------------------
 
 def test_two_servers_share_nonces_receipts_and_counters_through_redis(tmp_path, redis_url):
