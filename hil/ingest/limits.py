@@ -91,7 +91,11 @@ limit of 5 on the terminal's key and 5 on the subject's across terminals):
   gets the rest of ``max_subject_failures``.
 
 So ``max_subject_failures`` must exceed ``max_failures`` (config error otherwise): at or under it,
-one terminal's charges lock the subject out everywhere. Twice ``max_failures`` leaves the victim
+one terminal's charges lock the subject out everywhere. In the server's config, left out,
+``max_terminal_failures`` is 3 × and ``max_subject_failures`` 2 × ``max_failures``, each at most
+64 (``hil/ingest/config.py``; 5 gives the defaults, 15 and 10), so tightening or raising
+``max_failures`` moves them along; ``max_failures`` = 64 then leaves no room and is a config error
+unless ``max_subject_failures`` is set. Twice ``max_failures`` leaves the victim
 as many tries elsewhere as one kiosk allows, at the price of twice the tries for two colluding
 terminals' keys and for a presentation attacker walking between kiosks.
 

@@ -69,6 +69,35 @@ def test_the_server_says_its_failure_limits_and_says_off_loudly(dev):
     assert cfg.failure_limits().charge("t", "") is None                      # nothing counted without a subject
 
 
+def _limits_of(dev, lines: str) -> FailureLimits:
+    body = "\n".join(ln for ln in dev.server_config.read_text().splitlines() if not ln.startswith("max_"))
+    dev.server_config.write_text(lines + body)
+    return load_server_config(dev.server_config)[0].failure_limits()
+
+
+def test_limits_left_out_follow_max_failures(dev):
+    # Review 10 (low-medium): max_terminal_failures and max_subject_failures left out were fixed at
+    # 15 and 10, so a bank that had tightened max_failures to 3 got 15/10/3, and one that had raised
+    # it to 10 or more no longer started. Left out, they are 3x and 2x max_failures, at most 64.
+    assert _limits_of(dev, "") == FailureLimits(5, 600.0, max_terminal_failures=15, max_subject_failures=10)
+    assert _limits_of(dev, "max_failures = 3\n") == FailureLimits(3, 600.0, max_terminal_failures=9,
+                                                                   max_subject_failures=6)
+    assert _limits_of(dev, "max_failures = 10\n") == FailureLimits(10, 600.0, max_terminal_failures=30,
+                                                                    max_subject_failures=20)
+    assert _limits_of(dev, "max_failures = 40\n") == FailureLimits(40, 600.0, max_terminal_failures=64,
+                                                                    max_subject_failures=64)
+    assert _limits_of(dev, "max_failures = 63\n").max_subject_failures == 64
+    # Set, a key is taken as it is; 0 in max_failures leaves every limit off.
+    assert _limits_of(dev, "max_failures = 3\nmax_terminal_failures = 20\n") == FailureLimits(
+        3, 600.0, max_terminal_failures=20, max_subject_failures=6)
+    assert _limits_of(dev, "max_failures = 0\n").off
+    # 64 leaves no room above it for a derived subject limit: an error naming both keys.
+    with pytest.raises(ConfigError, match="max_failures = 64 .*max_subject_failures"):
+        _limits_of(dev, "max_failures = 64\n")
+    assert _limits_of(dev, "max_failures = 64\nmax_subject_failures = 0\n") == FailureLimits(
+        64, 600.0, max_terminal_failures=64, max_subject_failures=0)
+
+
 def test_a_terminal_must_be_pinned_by_its_certificate_key(dev):
     text = dev.server_config.read_text()
     pin_line = next(ln for ln in text.splitlines() if ln.startswith("certificate_spki_sha256"))
