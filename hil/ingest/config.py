@@ -25,7 +25,7 @@ without a restart (the store and the listening socket stay)::
                                     # 2 x max_failures, at most 64) ...
     max_terminal_failures = 15      # ... per terminal, whatever the subject (0: not counted; left out:
                                     # 3 x max_failures, at most 64) ...
-    failure_window_s = 600.0        # ... within this window: no more until it moves on
+    failure_window_s = 600.0        # ... within this window: no more until it moves on (at least nonce_ttl_s)
     revoked_serials = []            # client certificate serials, hex ("5c:e9:..." or "5ce9...")
     crl = ""                        # a CRL file (PEM or DER) from client_ca, re-read when it changes
     [transport]                     # gRPC policy (hil/ingest/server.py ServeOptions)
@@ -144,6 +144,9 @@ class ServerConfig:
         _ranged("retry_window_s", self.retry_window_s, 0, 600)
         _ranged("clock_skew_s", self.clock_skew_s, 0, 3600)
         _ranged("failure_window_s", self.failure_window_s, 1, 86400)
+        if self.failure_window_s < self.nonce_ttl_s:
+            raise ValueError("failure_window_s must be at least nonce_ttl_s: a charge would leave the window "
+                             "before its probe is judged, and the stores then disagree on the count")
         if not 0 <= self.max_failures <= MAX_FAILURES_KEPT:
             raise ValueError(f"max_failures must be 1-{MAX_FAILURES_KEPT} (the charges the store keeps per key: a "
                              "higher limit would never be reached), or 0 for no limits (never a bank)")

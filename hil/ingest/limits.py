@@ -2,7 +2,9 @@
 terminal, or for one subject, within a window, and the server stops issuing challenges to it until
 the window has moved on.
 
-**Three keys, each with its own limit** (all counted within ``failure_window_s``, 600 s):
+**Three keys, each with its own limit** (all counted within ``failure_window_s``, 600 s, which
+must be at least ``nonce_ttl_s``: a config error otherwise, since a charge could leave the window
+before its probe is judged, and the two stores then disagree on what settling it does):
 
 * ``terminal:<id>``, at ``max_terminal_failures`` (15): every challenge the terminal is issued;
 * ``subject:<SHA-256 of the bank's subject reference>``, at ``max_subject_failures`` (10): the
@@ -104,10 +106,12 @@ presentations, abandoned challenges, liveness worker faults, refused exposure lo
 outages, all of them across every customer, while an accepted probe takes back only its own
 charge. At 5 a busy kiosk locked itself (and every customer after) on five unlucky sessions in ten
 minutes. A simulated session takes 20-35 s on the development machine (``docs/liveness.md``, the
-memory bench), one with a person in front of a kiosk longer, so about 20 in a window is a generous
-upper bound; if each of 20 independently ends without acceptance with probability p,
-15 or more do with probability 1.8e-7 at p = 0.2, 4.3e-5 at p = 0.3 and 0.021 at p = 0.5 (at 5:
-0.37, 0.76 and 0.99; binomial tails, not measured kiosk rates). The price is what a rooted terminal
+memory bench), one with a person in front of a kiosk longer; at 20 s a session, back to back, 30
+fit in a window (the upper bound; about 20 at 30 s). If each of 30 independently ends without
+acceptance with probability p, 15 or more do with probability 2.3e-4 at p = 0.2, 0.017 at p = 0.3
+and 0.57 at p = 0.5 (of 20: 1.8e-7, 4.3e-5 and 0.021; at a limit of 5, of 30: 0.74, 0.97 and 1.0;
+binomial tails, not measured kiosk rates): a kiosk busy back to back where half the sessions fail
+does lock itself at 15, and such a bank raises ``max_terminal_failures``. The price is what a rooted terminal
 gains against unnamed subjects: 15 tries per window instead of 5, three times as many; against a
 named subject it still gets ``max_failures``. A bank that wants the tighter bound requires
 ``subject_ref`` (and matches against the subject it named), or sets ``max_terminal_failures``

@@ -43,7 +43,9 @@ def _with(config: Path, text: str, **replace: str) -> Path:
                                   "max_failures = 65", "max_failures = -1", "max_terminal_failures = 65",
                                   "max_terminal_failures = -1", "max_subject_failures = 65",
                                   "max_subject_failures = -1",
-                                  "max_subject_failures = 5"])   # at max_failures: one terminal locks it out everywhere
+                                  "max_subject_failures = 5",    # at max_failures: one terminal locks it out everywhere
+                                  # shorter than nonce_ttl_s (60): a charge would leave before its probe is judged
+                                  "failure_window_s = 59.0"])
 def test_bad_values_are_refused(dev, line):
     key = line.split(" = ")[0]
     body = "\n".join(ln for ln in dev.server_config.read_text().splitlines() if not ln.startswith(key + " "))
@@ -96,6 +98,18 @@ def test_limits_left_out_follow_max_failures(dev):
         _limits_of(dev, "max_failures = 64\n")
     assert _limits_of(dev, "max_failures = 64\nmax_subject_failures = 0\n") == FailureLimits(
         64, 600.0, max_terminal_failures=64, max_subject_failures=0)
+
+
+def test_the_failure_window_must_cover_a_challenges_lifetime(dev):
+    # Review 10 (low): a window shorter than nonce_ttl_s lets a charge leave it before its probe is
+    # judged (and the stores then disagree on the count).
+    body = "\n".join(ln for ln in dev.server_config.read_text().splitlines()
+                     if not ln.startswith(("failure_window_s", "nonce_ttl_s")))
+    dev.server_config.write_text("nonce_ttl_s = 90.0\nfailure_window_s = 89.0\n" + body)
+    with pytest.raises(ConfigError, match="failure_window_s must be at least nonce_ttl_s"):
+        load_server_config(dev.server_config)
+    dev.server_config.write_text("nonce_ttl_s = 90.0\nfailure_window_s = 90.0\n" + body)
+    assert load_server_config(dev.server_config)[0].failure_limits().window_s == 90.0
 
 
 def test_a_terminal_must_be_pinned_by_its_certificate_key(dev):
