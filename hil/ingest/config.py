@@ -21,9 +21,11 @@ without a restart (the store and the listening socket stay)::
                                     # per subject at one terminal (1-64; 0: no limits at all, for load
                                     # generators and HIL runs, never a bank) ...
     max_subject_failures = 10       # ... per subject across terminals (above max_failures, so one terminal
-                                    # cannot lock a subject out everywhere; 0: not counted) ...
-    max_terminal_failures = 15      # ... per terminal, whatever the subject (0: not counted) ...
-    failure_window_s = 600.0        # ... within this window: no more until it moves on
+                                    # cannot lock a subject out everywhere; 0: not counted; left out:
+                                    # 2 x max_failures, at most 64) ...
+    max_terminal_failures = 15      # ... per terminal, whatever the subject (0: not counted; left out:
+                                    # 3 x max_failures, at most 64) ...
+    failure_window_s = 600.0        # ... within this window: no more until it moves on (at least nonce_ttl_s)
     revoked_serials = []            # client certificate serials, hex ("5c:e9:..." or "5ce9...")
     crl = ""                        # a CRL file (PEM or DER) from client_ca, re-read when it changes
     [transport]                     # gRPC policy (hil/ingest/server.py ServeOptions)
@@ -121,8 +123,8 @@ class ServerConfig:
     store_prefix: str = "ca:"
     nonces_per_terminal: int = 8
     max_failures: int = 5
-    max_subject_failures: int = 10
-    max_terminal_failures: int = 15
+    max_subject_failures: int | None = None       # None (left out): derived from max_failures (2x, capped)
+    max_terminal_failures: int | None = None      # None (left out): derived from max_failures (3x, capped)
     failure_window_s: float = 600.0
     revoked_serials: tuple[str, ...] = ()
     crl: str = ""
@@ -142,9 +144,22 @@ class ServerConfig:
         _ranged("retry_window_s", self.retry_window_s, 0, 600)
         _ranged("clock_skew_s", self.clock_skew_s, 0, 3600)
         _ranged("failure_window_s", self.failure_window_s, 1, 86400)
+        if self.failure_window_s < self.nonce_ttl_s:
+            raise ValueError("failure_window_s must be at least nonce_ttl_s: a charge would leave the window "
+                             "before its probe is judged, and the stores then disagree on the count")
         if not 0 <= self.max_failures <= MAX_FAILURES_KEPT:
             raise ValueError(f"max_failures must be 1-{MAX_FAILURES_KEPT} (the charges the store keeps per key: a "
                              "higher limit would never be reached), or 0 for no limits (never a bank)")
+        # Left out, the other two limits follow max_failures (5 gives 15 and 10, the defaults), so a
+        # bank that tightened max_failures tightens them too, and one that raised it still starts.
+        if self.max_subject_failures is None:
+            if self.max_failures >= MAX_FAILURES_KEPT:
+                raise ValueError(f"max_failures = {self.max_failures} leaves no room for max_subject_failures "
+                                 f"(2 x max_failures, at most {MAX_FAILURES_KEPT}, must be above it): set "
+                                 "max_subject_failures (0: not counted) or lower max_failures")
+            object.__setattr__(self, "max_subject_failures", min(2 * self.max_failures, MAX_FAILURES_KEPT))
+        if self.max_terminal_failures is None:
+            object.__setattr__(self, "max_terminal_failures", min(3 * self.max_failures, MAX_FAILURES_KEPT))
         for name in ("max_subject_failures", "max_terminal_failures"):
             if not 0 <= getattr(self, name) <= MAX_FAILURES_KEPT:
                 raise ValueError(f"{name} must be 1-{MAX_FAILURES_KEPT} (the charges the store keeps per key), "
@@ -160,8 +175,10 @@ class ServerConfig:
             raise ValueError("store must be \"memory\", redis://HOST:PORT[/DB] or unix:///PATH")
 
     def failure_limits(self) -> FailureLimits:
-        return FailureLimits(self.max_failures, self.failure_window_s, max_terminal_failures=self.max_terminal_failures,
-                             max_subject_failures=self.max_subject_failures)
+        # Never None here: __post_init__ derived them.
+        return FailureLimits(self.max_failures, self.failure_window_s,
+                             max_terminal_failures=self.max_terminal_failures or 0,
+                             max_subject_failures=self.max_subject_failures or 0)
 
     def store_limits(self) -> StoreLimits:
         # Used nonces are remembered well past their lifetime so a late replay is told REPLAYED.

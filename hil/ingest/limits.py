@@ -2,7 +2,9 @@
 terminal, or for one subject, within a window, and the server stops issuing challenges to it until
 the window has moved on.
 
-**Three keys, each with its own limit** (all counted within ``failure_window_s``, 600 s):
+**Three keys, each with its own limit** (all counted within ``failure_window_s``, 600 s, which
+must be at least ``nonce_ttl_s``: a config error otherwise, since a charge could leave the window
+before its probe is judged, and the two stores then disagree on what settling it does):
 
 * ``terminal:<id>``, at ``max_terminal_failures`` (15): every challenge the terminal is issued;
 * ``subject:<SHA-256 of the bank's subject reference>``, at ``max_subject_failures`` (10): the
@@ -49,16 +51,24 @@ the use; the charge's member is the nonce, so a settlement touches that charge a
   accepted under the nonce afterwards (its retry after a refused copy), and then the charge is taken
   back;
 * a retry of the probe that used the nonce, or another probe under a used nonce (``REPLAYED``):
-  nothing; the nonce was settled by its first use, and a nonce is used once.
+  nothing; the nonce was settled by its first use, and a nonce is used once;
+* a probe whose id this terminal already used (``REPLAYED``): refused before it is judged
+  (``Store.nonce_counter_probe`` reads the probe id with the nonce and the counter), so nothing:
+  no judgement, no verdict by reply time, no failure, the nonce still unused (review 10: judged and
+  recorded on every key, it let one charge buy unlimited failures on the subject's fleet-wide key).
 
 A presentation judged a failure that then cannot use its nonce counts on its own
 (:meth:`FailureLimits.record`, member nonce and probe digest, so an identical retry of it counts
-once): when another probe used the nonce first or its counter went stale (the winner may be
-accepted and take the nonce's charge back, and racing attacks against a second probe must not
-judge them for free), and when the nonce expired or was evicted while it was judged (K probes
-racing the expiry are K failures). In that second case the nonce's charge, if no probe settled it,
-is replaced by the failure in the same step rather than added to, so the terminal's one
-presentation whose nonce ran out while it was judged costs one strike, as one judged in time.
+once): when another probe used the nonce (or its probe id) first or its counter went stale (the
+winner may be accepted and take the nonce's charge back, and racing attacks against a second probe
+must not judge them for free), and when the nonce expired or was evicted while it was judged (K
+probes racing the expiry are K failures). Such a failure goes **on the terminal's own keys only**
+(``terminal:<id>`` and ``subject:<sha>:terminal:<id>``), never on the subject's fleet-wide key:
+it is not bounded by the charges the terminal was issued (a race can be repeated), and nothing one
+terminal does beyond its charges may reach other terminals. In the second case the nonce's charge,
+if no probe settled it, is replaced by the failure in the same step on those keys rather than added
+to (on the fleet-wide key the charge stays), so the terminal's one presentation whose nonce ran out
+while it was judged costs one strike, as one judged in time.
 
 Settling is always on: a reload that turns a limit off (or all of them, ``max_failures = 0``)
 stops charging and checking, not settling, so an accepted probe still takes back a charge made
@@ -83,7 +93,11 @@ limit of 5 on the terminal's key and 5 on the subject's across terminals):
   gets the rest of ``max_subject_failures``.
 
 So ``max_subject_failures`` must exceed ``max_failures`` (config error otherwise): at or under it,
-one terminal's charges lock the subject out everywhere. Twice ``max_failures`` leaves the victim
+one terminal's charges lock the subject out everywhere. In the server's config, left out,
+``max_terminal_failures`` is 3 × and ``max_subject_failures`` 2 × ``max_failures``, each at most
+64 (``hil/ingest/config.py``; 5 gives the defaults, 15 and 10), so tightening or raising
+``max_failures`` moves them along; ``max_failures`` = 64 then leaves no room and is a config error
+unless ``max_subject_failures`` is set. Twice ``max_failures`` leaves the victim
 as many tries elsewhere as one kiosk allows, at the price of twice the tries for two colluding
 terminals' keys and for a presentation attacker walking between kiosks.
 
@@ -92,10 +106,12 @@ presentations, abandoned challenges, liveness worker faults, refused exposure lo
 outages, all of them across every customer, while an accepted probe takes back only its own
 charge. At 5 a busy kiosk locked itself (and every customer after) on five unlucky sessions in ten
 minutes. A simulated session takes 20-35 s on the development machine (``docs/liveness.md``, the
-memory bench), one with a person in front of a kiosk longer, so about 20 in a window is a generous
-upper bound; if each of 20 independently ends without acceptance with probability p,
-15 or more do with probability 1.8e-7 at p = 0.2, 4.3e-5 at p = 0.3 and 0.021 at p = 0.5 (at 5:
-0.37, 0.76 and 0.99; binomial tails, not measured kiosk rates). The price is what a rooted terminal
+memory bench), one with a person in front of a kiosk longer; at 20 s a session, back to back, 30
+fit in a window (the upper bound; about 20 at 30 s). If each of 30 independently ends without
+acceptance with probability p, 15 or more do with probability 2.3e-4 at p = 0.2, 0.017 at p = 0.3
+and 0.57 at p = 0.5 (of 20: 1.8e-7, 4.3e-5 and 0.021; at a limit of 5, of 30: 0.74, 0.97 and 1.0;
+binomial tails, not measured kiosk rates): a kiosk busy back to back where half the sessions fail
+does lock itself at 15, and such a bank raises ``max_terminal_failures``. The price is what a rooted terminal
 gains against unnamed subjects: 15 tries per window instead of 5, three times as many; against a
 named subject it still gets ``max_failures``. A bank that wants the tighter bound requires
 ``subject_ref`` (and matches against the subject it named), or sets ``max_terminal_failures``
@@ -104,7 +120,13 @@ lower and accepts the lockouts.
 Other limits of the limits: a terminal that names no subject is counted on its own key only; an
 accepted probe takes its charge back, and this server judges liveness, not identity, so a genuine
 live face (an accomplice's) under a challenge issued for a victim's subject is accepted and
-refunded here: the bank's matcher must count that non-match against the subject. Each limit is at
+refunded here: the bank's matcher must count that non-match against the subject. Nor does the
+server normalise ``subject_ref`` (the bank's reference is canonical): a rooted terminal naming its
+victim otherwise ("CUST-VICTIM", "cust-victim.") lands in fresh keys, bounded only by the
+terminal's own limit. So a judged receipt (``Receipt.subject_sha256``) and the accepted probe's
+summary the bank's feed gets carry the SHA-256 of the subject the challenge was issued for (never
+the reference), and the bank must match an accepted probe against exactly the subject it named,
+counting a mismatch as a failure for its real subject. Each limit is at
 most ``MAX_FAILURES_KEPT`` (64), the charges a store keeps per key (a higher limit would never be
 reached: no lockout at all). 0 in ``max_failures`` turns every limit off (no charge, no check, no
 lockout: load generators, HIL red-team runs and benches, never a bank); 0 in
@@ -182,10 +204,14 @@ class FailureLimits:
     def record(self, store: Store, terminal_id: str, subject: str, now_ms: int, member: str = "",
                replaces: str = "") -> None:
         """A failure outside a nonce's own settlement (``member`` names it: the same twice counts
-        once), on each counted key; ``replaces`` names a charge it takes the place of, in the same
-        step per key (the nonce's unsettled charge, when its nonce is gone)."""
+        once), on the terminal's own counted keys only (``terminal:<id>`` and the subject's at this
+        terminal), never the subject's fleet-wide key: nothing a terminal does beyond its charges
+        reaches other terminals. ``replaces`` names a charge it takes the place of, in the same step
+        per key (the nonce's unsettled charge, when its nonce is gone; on the fleet-wide key that
+        charge stays as it is)."""
         for key, _ in self._counted(terminal_id, subject):
-            store.add_failure(key, now_ms, self.window_ms, member, replaces)
+            if key != subject:
+                store.add_failure(key, now_ms, self.window_ms, member, replaces)
 
     def said(self) -> str:
         """The limits as the server's start and reload lines say them."""
@@ -214,6 +240,13 @@ def terminal_key(terminal_id: str) -> str:
 def subject_key(subject_ref: str) -> str:
     """The subject's failure key ("" when the request named no subject: nothing is counted)."""
     return "subject:" + hashlib.sha256(subject_ref.encode()).hexdigest() if subject_ref else ""
+
+
+def subject_sha256(subject: str) -> str:
+    """The SHA-256 (hex) of the subject reference a ``subject_key`` names ("" for none): what an
+    accepted probe's receipt and summary carry, so the bank can match the probe against exactly the
+    subject it named (never the plain reference)."""
+    return subject.removeprefix("subject:")
 
 
 def subject_at_terminal_key(subject: str, terminal_id: str) -> str:

@@ -252,6 +252,16 @@ class RedisStore:
         h, counter = pipe.execute()
         return self._record(h, now_ms), int(counter) if counter else 0
 
+    @_guarded
+    def nonce_counter_probe(self, nonce: bytes, terminal_id: str, probe_id: str,
+                            now_ms: int) -> tuple[NonceRecord | None, int, bool]:
+        pipe = self.r.pipeline(transaction=True)          # one snapshot, one round trip
+        pipe.hgetall(self._k("n", nonce.hex()))
+        pipe.get(self._k("c", terminal_id))
+        pipe.exists(self._k("p", terminal_id, probe_id))
+        h, counter, seen = pipe.execute()
+        return self._record(h, now_ms), int(counter) if counter else 0, bool(seen)
+
     @staticmethod
     def _record(h: dict[bytes, bytes], now_ms: int) -> NonceRecord | None:
         if not h or b"t" not in h:

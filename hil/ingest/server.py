@@ -22,9 +22,11 @@ charged once (``request_digest``, ``Store.issue_nonce``).
    input costs the server no memory and cannot claim another terminal's probe id;
 4. the nonce was issued to this terminal and is unexpired (``EXPIRED``). If it was used already,
    the same probe (id and bytes) within ``retry_window_s`` gets its first receipt back, anything
-   else is ``REPLAYED``. It must have been issued for this session and purpose (``UNBOUND``), the
-   probe must be sealed to the key that challenge offered (``WRONG_KEY``), created within its
-   lifetime (``UNBOUND``), and carry a counter above the terminal's last (``REPLAYED``);
+   else is ``REPLAYED``; so is a probe id this terminal used before (read with the nonce and the
+   counter, refused unjudged: no judgement, no failure, no verdict by reply time). It must have
+   been issued for this session and purpose (``UNBOUND``), the probe must be sealed to the key
+   that challenge offered (``WRONG_KEY``), created within its lifetime (``UNBOUND``),
+   and carry a counter above the terminal's last (``REPLAYED``);
 5. a terminal registered with an attestation policy carries a TPM quote of its registered PCR
    values made for this nonce (``ATTESTATION_FAILED``, ``hil/ingest/attestation.py``);
    the ciphertext decrypts with the header bound (``TAMPERED``, ``WRONG_KEY``) and the payload is
@@ -33,12 +35,14 @@ charged once (``request_digest``, ``Store.issue_nonce``).
 6. the verdict: ``live`` under a passed challenge whose evidence the server verified itself
    (``evidence.py``: the challenges demanded, the schedule and the screen's sequence from the
    nonce, bound to the frames and the crop; ``EVIDENCE_FAILED`` otherwise) is ``OK``; anything else
-   ``NOT_LIVE``. The probe's camera must be the terminal's registered one (``UNKNOWN_CAMERA``);
+   ``NOT_LIVE``. The probe's camera must be the terminal's registered one (``UNKNOWN_CAMERA``).
+   A judged receipt, and an accepted probe's summary, carry the SHA-256 of the subject its
+   challenge named (``subject_sha256``), for the bank to match exactly against the one it named;
 7. only now is the nonce used, atomically, together with the receipt, the terminal's counter and the
    settlement of the nonce's charge: ``OK`` takes it back, anything else judged keeps it as the
    failure. A probe stopped at steps 1-5 leaves its nonce unused and its charge standing; a retry
    settles nothing; a failure judged while its nonce was used by another probe, or expired or was
-   evicted, counts on its own (``limits.py`` lists every case).
+   evicted, counts on its own, on the terminal's own keys only (``limits.py`` lists every case).
 """
 
 from __future__ import annotations
@@ -68,7 +72,7 @@ from hil.ingest.attestation import check_quote
 from hil.ingest.checks import IDENT, PROBE_ID, PURPOSES, check_header, validate_payload
 from hil.ingest.health import add_health
 from hil.ingest.identity import PeerRefused, Registry, Terminal
-from hil.ingest.limits import FailureLimits, subject_key
+from hil.ingest.limits import FailureLimits, subject_key, subject_sha256
 from hil.ingest.store import MemoryStore, NonceRecord, Outcome, Store, StoreUnavailable, failure_member
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
@@ -298,11 +302,14 @@ class Ingest:
     def _judge(self, request: pb.SealedProbe, header: pb.ProbeHeader, term: Terminal, now_ms: int) -> pb.Receipt:
         """Steps 4-7, for an authenticated probe."""
         store, digest = self.s.store, probe_digest(request)
-        rec, last_counter = store.nonce_and_counter(header.nonce, term.terminal_id, now_ms)
+        rec, last_counter, probe_id_used = store.nonce_counter_probe(header.nonce, term.terminal_id,
+                                                                     header.probe_id, now_ms)
         if rec is None or rec.terminal_id != term.terminal_id:
             raise ProbeRejected("EXPIRED", "nonce was not issued to this terminal, has expired or was purged")
         if rec.used:
             return self._again(rec, header, digest, now_ms)
+        if probe_id_used:          # refused unjudged: use_nonce would refuse it after judging, nonce unused
+            raise ProbeRejected("REPLAYED", "probe id already used by this terminal")
         if rec.session_id != header.session_id:
             raise ProbeRejected("UNBOUND", "the nonce was issued for another capture session")
         if rec.purpose != header.purpose:
@@ -321,6 +328,7 @@ class Ingest:
         # anchor is flagged for the bank (never a refusal: the probe itself may be genuine).
         self.s.anchors.observe(term.terminal_id, header, self.s.registry.terminals[term.terminal_id].public_key)
         payload = open_sealed(request, header, self.s.keys)
+        named = subject_sha256(rec.subject)        # the subject the challenge was issued for ("" : none)
         try:
             lv = validate_payload(payload, header.hpke_suite)
             frames = evidence.check_shape(payload)
@@ -335,17 +343,20 @@ class Ingest:
                     evidence.verify(payload, lv, header.nonce, _kinds(rec.challenges), rec.frames, self.s.evidence,
                                     frames)
                     receipt = pb.Receipt(probe_id=header.probe_id, accepted=True, reason="OK",
-                                         received_unix_ms=now_ms, liveness_verdict="live")
+                                         received_unix_ms=now_ms, liveness_verdict="live",
+                                         subject_sha256=named)
                 except evidence.EvidenceFailed as exc:
                     receipt = pb.Receipt(probe_id=header.probe_id, accepted=False, reason="EVIDENCE_FAILED",
-                                         received_unix_ms=now_ms, liveness_verdict="live", detail=str(exc)[:300])
+                                         received_unix_ms=now_ms, liveness_verdict="live", detail=str(exc)[:300],
+                                         subject_sha256=named)
             else:
                 receipt = pb.Receipt(probe_id=header.probe_id, accepted=False, reason="NOT_LIVE",
-                                     received_unix_ms=now_ms, liveness_verdict=lv["verdict"],
+                                     received_unix_ms=now_ms, liveness_verdict=lv["verdict"], subject_sha256=named,
                                      detail=f"liveness verdict {lv['verdict']!r}"
                                             f"{'' if passed else ', challenge not passed'}"[:300])
             summary = {"probe_id": header.probe_id, "terminal_id": term.terminal_id, "session_id": header.session_id,
                        "counter": header.counter, "purpose": pb.Purpose.Name(header.purpose),
+                       "subject_sha256": named,         # the bank matches exactly the subject it named
                        "device": payload.device.backend[:64],
                        "color_crop": [payload.color.width, payload.color.height]}
         finally:
@@ -369,7 +380,8 @@ class Ingest:
             # probe. Nor when its nonce expired or was evicted while it was judged (UNKNOWN): K probes
             # racing the expiry count K. Counted once per probe (its digest names the failure, so an
             # identical retry adds nothing); a gone nonce's own charge, if no probe settled it, is
-            # replaced by this failure, not added to (one presentation, one failure).
+            # replaced by this failure, not added to (one presentation, one failure). On the
+            # terminal's own keys only: never the subject's across terminals (record's docstring).
             gone = use.outcome is Outcome.UNKNOWN
             limits.record(store, term.terminal_id, rec.subject, now_ms, member=failure_member(header.nonce, digest),
                           replaces=header.nonce.hex() if gone else "")

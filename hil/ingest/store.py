@@ -186,6 +186,12 @@ class Store(Protocol):
     def nonce_and_counter(self, nonce: bytes, terminal_id: str, now_ms: int) -> tuple[NonceRecord | None, int]:
         """``get_nonce`` and ``last_counter`` as one snapshot (a shared store answers both in one round trip)."""
 
+    def nonce_counter_probe(self, nonce: bytes, terminal_id: str, probe_id: str,
+                            now_ms: int) -> tuple[NonceRecord | None, int, bool]:
+        """``nonce_and_counter`` and whether ``probe_id`` already used a nonce of this terminal (one
+        snapshot, one round trip): what ``SubmitProbe`` reads before it judges a probe, so a reused
+        probe id is refused unjudged. A read only: ``use_nonce`` stays the atomic authority."""
+
     def add_failure(self, key: str, now_ms: int, window_ms: int, member: str = "", replaces: str = "") -> int:
         """Count one failure for ``key`` (``member`` names it: the same member twice counts once;
         "" for a new one), removing the member ``replaces`` in the same step (a charge this failure
@@ -309,6 +315,15 @@ class MemoryStore:
             if rec is not None and not rec.used and now_ms > rec.expires_ms:
                 rec = None
             return rec, self._counters.get(terminal_id, 0)
+
+    def nonce_counter_probe(self, nonce: bytes, terminal_id: str, probe_id: str,
+                            now_ms: int) -> tuple[NonceRecord | None, int, bool]:
+        with self._lock:
+            self._prune(now_ms)
+            rec = self._used.get(nonce) or self._unused.get(nonce)
+            if rec is not None and not rec.used and now_ms > rec.expires_ms:
+                rec = None
+            return rec, self._counters.get(terminal_id, 0), (terminal_id, probe_id) in self._probe_ids
 
     def __len__(self) -> int:
         """Nonce records held (used and unused)."""

@@ -43,7 +43,9 @@ def _with(config: Path, text: str, **replace: str) -> Path:
                                   "max_failures = 65", "max_failures = -1", "max_terminal_failures = 65",
                                   "max_terminal_failures = -1", "max_subject_failures = 65",
                                   "max_subject_failures = -1",
-                                  "max_subject_failures = 5"])   # at max_failures: one terminal locks it out everywhere
+                                  "max_subject_failures = 5",    # at max_failures: one terminal locks it out everywhere
+                                  # shorter than nonce_ttl_s (60): a charge would leave before its probe is judged
+                                  "failure_window_s = 59.0"])
 def test_bad_values_are_refused(dev, line):
     key = line.split(" = ")[0]
     body = "\n".join(ln for ln in dev.server_config.read_text().splitlines() if not ln.startswith(key + " "))
@@ -67,6 +69,47 @@ def test_the_server_says_its_failure_limits_and_says_off_loudly(dev):
     charge = cfg.failure_limits().charge("t", "subject:x")                  # a 0 key is neither charged nor checked
     assert charge is not None and charge.keys == ("subject:x:terminal:t",) and charge.limits == (3,)
     assert cfg.failure_limits().charge("t", "") is None                      # nothing counted without a subject
+
+
+def _limits_of(dev, lines: str) -> FailureLimits:
+    body = "\n".join(ln for ln in dev.server_config.read_text().splitlines() if not ln.startswith("max_"))
+    dev.server_config.write_text(lines + body)
+    return load_server_config(dev.server_config)[0].failure_limits()
+
+
+def test_limits_left_out_follow_max_failures(dev):
+    # Review 10 (low-medium): max_terminal_failures and max_subject_failures left out were fixed at
+    # 15 and 10, so a bank that had tightened max_failures to 3 got 15/10/3, and one that had raised
+    # it to 10 or more no longer started. Left out, they are 3x and 2x max_failures, at most 64.
+    assert _limits_of(dev, "") == FailureLimits(5, 600.0, max_terminal_failures=15, max_subject_failures=10)
+    assert _limits_of(dev, "max_failures = 3\n") == FailureLimits(3, 600.0, max_terminal_failures=9,
+                                                                   max_subject_failures=6)
+    assert _limits_of(dev, "max_failures = 10\n") == FailureLimits(10, 600.0, max_terminal_failures=30,
+                                                                    max_subject_failures=20)
+    assert _limits_of(dev, "max_failures = 40\n") == FailureLimits(40, 600.0, max_terminal_failures=64,
+                                                                    max_subject_failures=64)
+    assert _limits_of(dev, "max_failures = 63\n").max_subject_failures == 64
+    # Set, a key is taken as it is; 0 in max_failures leaves every limit off.
+    assert _limits_of(dev, "max_failures = 3\nmax_terminal_failures = 20\n") == FailureLimits(
+        3, 600.0, max_terminal_failures=20, max_subject_failures=6)
+    assert _limits_of(dev, "max_failures = 0\n").off
+    # 64 leaves no room above it for a derived subject limit: an error naming both keys.
+    with pytest.raises(ConfigError, match="max_failures = 64 .*max_subject_failures"):
+        _limits_of(dev, "max_failures = 64\n")
+    assert _limits_of(dev, "max_failures = 64\nmax_subject_failures = 0\n") == FailureLimits(
+        64, 600.0, max_terminal_failures=64, max_subject_failures=0)
+
+
+def test_the_failure_window_must_cover_a_challenges_lifetime(dev):
+    # Review 10 (low): a window shorter than nonce_ttl_s lets a charge leave it before its probe is
+    # judged (and the stores then disagree on the count).
+    body = "\n".join(ln for ln in dev.server_config.read_text().splitlines()
+                     if not ln.startswith(("failure_window_s", "nonce_ttl_s")))
+    dev.server_config.write_text("nonce_ttl_s = 90.0\nfailure_window_s = 89.0\n" + body)
+    with pytest.raises(ConfigError, match="failure_window_s must be at least nonce_ttl_s"):
+        load_server_config(dev.server_config)
+    dev.server_config.write_text("nonce_ttl_s = 90.0\nfailure_window_s = 90.0\n" + body)
+    assert load_server_config(dev.server_config)[0].failure_limits().window_s == 90.0
 
 
 def test_a_terminal_must_be_pinned_by_its_certificate_key(dev):

@@ -619,9 +619,11 @@ def test_failures_judged_while_their_nonce_is_evicted_each_count_once(tmp_path, 
         with futures.ThreadPoolExecutor(3) as pool:
             receipts = list(pool.map(submit, clients, made))
         assert [r.reason for r in receipts] == ["EXPIRED"] * 3
-        # Two presentations, two failures: the first takes the place of the nonce's charge (one
-        # presentation is one failure, as when its nonce is used), the retry adds nothing.
-        assert [_strikes(rig, k) for k in keys] == [2, 2, 2]
+        # Two presentations, two failures on the terminal's own keys: the first takes the place of
+        # the nonce's charge (one presentation is one failure, as when its nonce is used), the retry
+        # adds nothing. The subject's fleet-wide key keeps the nonce's one charge (review 10): what
+        # happens outside a settlement stays on this terminal's keys.
+        assert [_strikes(rig, k) for k in keys] == [2, 1, 2]
     finally:
         rig.close()
 
@@ -698,6 +700,99 @@ def test_only_an_accepted_probe_takes_its_charge_back(tmp_path, any_store):
         assert strikes() == 3
     finally:
         rig.close()
+
+
+def _count_opened(monkeypatch) -> list[int]:
+    """Counts the probes the server decrypts (every judged probe is opened first)."""
+    opened = [0]
+    real = server_mod.open_sealed
+
+    def counting(*args, **kw):
+        opened[0] += 1
+        return real(*args, **kw)
+    monkeypatch.setattr(server_mod, "open_sealed", counting)
+    return opened
+
+
+def test_a_reused_probe_id_is_refused_unjudged_and_locks_no_subject_out(tmp_path, any_store, monkeypatch):
+    # Review 10 (high): a probe reusing a probe id this terminal had used passed every check, was
+    # judged in full, and only then refused REPLAYED by use_nonce, its judged failure recorded on
+    # every key, the subject's fleet-wide one too, with the nonce still unused: nine such probes
+    # after ONE BeginCapture locked the victim out on every terminal, and each reply's time said
+    # the verdict. Now the probe id is read before judging: refused unjudged, nothing recorded.
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())        # the defaults: 15 / 10 / 5
+    try:
+        c, cb = rig.client(), rig.client(B)
+        mine = c.begin("own", Purpose.VERIFY, capabilities=CAPS)
+        used = rig.probe(mine, session_id="own")
+        assert submit(c, used).accepted
+        ch = c.begin("victim-1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
+        opened = _count_opened(monkeypatch)
+        reuse = lambda h: setattr(h, "probe_id", used.probe_id)  # noqa: E731
+        receipts = [submit(c, rig.probe(ch, session_id="victim-1", verdict=v, header=reuse))
+                    for v in ["attack"] * 9 + ["live"]]
+        assert [r.reason for r in receipts] == ["REPLAYED"] * 10
+        assert {r.detail for r in receipts} == {"probe id already used by this terminal"}
+        assert opened[0] == 0                                                # none judged: no verdict to time
+        victim = subject_key("cust-victim")
+        assert _strikes(rig, victim) == 1 and _strikes(rig, subject_at_terminal_key(victim, A)) == 1
+        assert _strikes(rig, terminal_key(A)) == 1                           # the victim's one charge
+        assert cb.begin("elsewhere", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim").nonce
+        # The nonce is still unused: a probe with a fresh id is judged (and settles the one charge).
+        assert submit(c, rig.probe(ch, session_id="victim-1", verdict="attack")).reason == "NOT_LIVE"
+        assert opened[0] == 1 and _strikes(rig, victim) == 2                 # B's charge and A's failure
+    finally:
+        rig.close()
+
+
+def test_failures_outside_a_settlement_stay_on_the_terminals_own_keys(tmp_path, any_store, monkeypatch):
+    # Review 10 (high), the race that the read before judging cannot close: the probe id (or a
+    # higher counter) is used by another probe between the read and the use, so use_nonce refuses
+    # a probe already judged. Its failure counts, but on this terminal's keys only: nothing a
+    # terminal does beyond its charges reaches the subject's fleet-wide key.
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    store = rig.state.store
+    try:
+        c, cb = rig.client(), rig.client(B)
+        mine = c.begin("own", Purpose.VERIFY, capabilities=CAPS)
+        used = rig.probe(mine, session_id="own")
+        assert submit(c, used).accepted
+        ch = c.begin("victim-1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
+        real_read = store.nonce_counter_probe
+        # Every read happens before the other probe's use: the reused id is not seen yet.
+        monkeypatch.setattr(store, "nonce_counter_probe", lambda *a, **kw: (*real_read(*a, **kw)[:2], False))
+        reuse = lambda h: setattr(h, "probe_id", used.probe_id)  # noqa: E731
+        for _ in range(9):
+            assert submit(c, rig.probe(ch, session_id="victim-1", verdict="attack", header=reuse)).reason == "REPLAYED"
+        victim = subject_key("cust-victim")
+        assert _strikes(rig, victim) == 1                                    # the charge only (main: 10)
+        assert _strikes(rig, subject_at_terminal_key(victim, A)) == 10       # this terminal's own keys count
+        assert _strikes(rig, terminal_key(A)) == 10
+        assert cb.begin("elsewhere", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim").nonce
+    finally:
+        rig.close()
+
+
+def test_a_judged_probe_names_the_subject_its_challenge_was_issued_for_by_hash(rig):
+    # Review 10 (medium): a rooted terminal can name its victim otherwise ("CUST-VICTIM") to land in
+    # fresh failure keys, and nothing the bank saw bound the accepted probe to the subject named.
+    # The receipt and the accepted summary (the bank's feed) carry the named subject's SHA-256, never
+    # the reference, so the bank matches it against exactly the subject it named.
+    import hashlib
+    c = rig.client()
+    named = lambda ref: hashlib.sha256(ref.encode()).hexdigest()  # noqa: E731
+    for k, ref in enumerate(("cust-victim", "CUST-VICTIM")):
+        ch = c.begin(f"s{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref=ref)
+        rec = submit(c, rig.probe(ch, session_id=f"s{k}"))
+        assert rec.accepted and rec.subject_sha256 == named(ref)
+        summary = rig.state.accepted[-1]
+        assert summary["subject_sha256"] == named(ref) and ref not in repr(summary)
+    assert named("cust-victim") != named("CUST-VICTIM")                  # no normalisation: the bank's ref
+    ch = c.begin("s2", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
+    assert submit(c, rig.probe(ch, session_id="s2", verdict="attack")).subject_sha256 == named("cust-victim")
+    ch = c.begin("s3", Purpose.VERIFY, capabilities=CAPS)                 # none named: none said
+    assert submit(c, rig.probe(ch, session_id="s3")).subject_sha256 == ""
+    assert rig.state.accepted[-1]["subject_sha256"] == ""
 
 
 # -- several server processes sharing one store --------------------------------------------------------------

@@ -344,6 +344,21 @@ def test_the_nonce_and_the_counter_are_read_together(make_store):
     assert s.nonce_and_counter(late, "k1", T0 + TTL + 1) == (None, 7)   # expired and unused: no record
 
 
+def test_the_read_before_judging_says_whether_the_probe_id_was_used(make_store):
+    # Review 10: SubmitProbe refuses a reused probe id before judging; the read says it, with the
+    # nonce and the counter, for this terminal only (one snapshot; Redis: one pipelined round trip).
+    s = make_store()
+    n, other = os.urandom(32), os.urandom(32)
+    s.add_nonce(n, rec(), T0)
+    s.add_nonce(other, rec(), T0)
+    assert s.nonce_counter_probe(other, "k1", "p-1", T0 + 1) == (s.get_nonce(other, T0 + 1), 0, False)
+    assert use(s, n, counter=7).outcome is Outcome.USED                 # probe "p-1" used n
+    got, counter, seen = s.nonce_counter_probe(other, "k1", "p-1", T0 + 2)
+    assert got is not None and not got.used and counter == 7 and seen
+    assert s.nonce_counter_probe(other, "k1", "p-2", T0 + 2)[2] is False
+    assert s.nonce_counter_probe(other, "k2", "p-1", T0 + 2)[2] is False   # another terminal's ids are its own
+
+
 def test_the_record_s_optional_fields_survive_the_store(make_store):
     s = make_store()
     n = os.urandom(32)

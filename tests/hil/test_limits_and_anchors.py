@@ -4,6 +4,7 @@ server of the shared ``ingest`` fixture with sealed, signed probes."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -24,7 +25,7 @@ from agent.uplink.client import UplinkLockedOut, challenge_names
 from agent.uplink.probe import build_header, build_payload, seal_probe
 from hil.ingest.anchors import AnchorStore
 from hil.ingest.limits import FailureLimits, subject_at_terminal_key, subject_key, terminal_key
-from hil.ingest.store import MemoryStore
+from hil.ingest.store import MemoryStore, NonceRecord
 from tests.helpers.live import ATTEMPTS
 from tests.helpers.terminals import CAPS, OTHER_TERMINAL, TERMINAL
 
@@ -45,6 +46,12 @@ def test_limits_off_charge_and_lock_nothing_and_a_limit_a_store_cannot_count_to_
         FailureLimits(max_failures=5, max_subject_failures=5)   # one terminal would lock the subject everywhere
 
 
+def _charge(store: MemoryStore, lim: FailureLimits, terminal: str, subject: str, now: int) -> str | None:
+    """Issue one challenge (``BeginCapture``'s store step: checked, then charged)."""
+    rec = NonceRecord(terminal, "s", 2, "k", now, now + 60_000, subject=subject)
+    return store.add_nonce(os.urandom(32), rec, now, lim.charge(terminal, subject))
+
+
 def test_limits_count_per_terminal_per_subject_and_per_subject_at_a_terminal():
     store = MemoryStore()
     lim = FailureLimits(max_failures=2, window_s=60, max_terminal_failures=3, max_subject_failures=3)
@@ -55,15 +62,24 @@ def test_limits_count_per_terminal_per_subject_and_per_subject_at_a_terminal():
     assert [k for k, _ in lim.keys("t1", "")] == [terminal_key("t1")]
     for k in range(2):
         assert lim.locked(store, "t1", cust9, now + k) is None
-        lim.record(store, "t1", cust9, now + k)
+        assert _charge(store, lim, "t1", cust9, now + k) is None
     assert lim.locked(store, "t1", cust9, now + 2) == subject_at_terminal_key(cust9, "t1")   # at this terminal
+    assert _charge(store, lim, "t1", cust9, now + 2) == subject_at_terminal_key(cust9, "t1")  # refused, uncharged
     assert lim.locked(store, "t1", "", now + 2) is None                  # others at t1 are served
     assert lim.locked(store, "t2", cust9, now + 2) is None               # the subject, on another terminal
-    lim.record(store, "t1", "", now + 2)
+    assert _charge(store, lim, "t1", "", now + 2) is None
     assert lim.locked(store, "t1", "", now + 3) == terminal_key("t1")
-    lim.record(store, "t2", cust9, now + 3)                              # a second terminal's charge ...
-    assert lim.locked(store, "t3", cust9, now + 4) == cust9              # ... locks it on every terminal
-    assert lim.locked(store, "t3", subject_key("cust-10"), now + 4) is None
+    # A failure outside a settlement (record) counts on the terminal's own keys, never the subject's
+    # fleet-wide one (review 10): t2's recorded failures do not lock the subject out elsewhere ...
+    for k in range(5):
+        lim.record(store, "t2", cust9, now + 3, member=f"m{k}")
+    assert store.failures(terminal_key("t2"), now + 3, lim.window_ms) == 5
+    assert store.failures(subject_at_terminal_key(cust9, "t2"), now + 3, lim.window_ms) == 5
+    assert store.failures(cust9, now + 3, lim.window_ms) == 2
+    assert lim.locked(store, "t3", cust9, now + 4) is None
+    assert _charge(store, lim, "t3", cust9, now + 3) is None             # ... a second terminal's charge ...
+    assert lim.locked(store, "t4", cust9, now + 4) == cust9              # ... locks it on every terminal
+    assert lim.locked(store, "t4", subject_key("cust-10"), now + 4) is None
     assert lim.locked(store, "t1", cust9, now + 61_000) is None          # the window has moved on
 
 

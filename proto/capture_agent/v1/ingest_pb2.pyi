@@ -263,17 +263,19 @@ class ProbePayload(_message.Message):
     def __init__(self, color: _Optional[_Union[Crop, _Mapping]] = ..., depth: _Optional[_Union[Crop, _Mapping]] = ..., ir: _Optional[_Union[Crop, _Mapping]] = ..., landmarks: _Optional[_Iterable[float]] = ..., quality_json: _Optional[str] = ..., liveness_json: _Optional[str] = ..., device: _Optional[_Union[DeviceAttestation, _Mapping]] = ..., timings_ms: _Optional[_Mapping[str, float]] = ..., frame_digest: _Optional[str] = ..., evidence: _Optional[_Union[ChallengeEvidence, _Mapping]] = ...) -> None: ...
 
 class Receipt(_message.Message):
-    __slots__ = ("probe_id", "accepted", "reason", "detail", "received_unix_ms", "liveness_verdict")
+    __slots__ = ("probe_id", "accepted", "reason", "detail", "received_unix_ms", "liveness_verdict", "subject_sha256")
     PROBE_ID_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     RECEIVED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     LIVENESS_VERDICT_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_SHA256_FIELD_NUMBER: _ClassVar[int]
     probe_id: str
     accepted: bool
     reason: str
     detail: str
     received_unix_ms: int
     liveness_verdict: str
-    def __init__(self, probe_id: _Optional[str] = ..., accepted: _Optional[bool] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ..., received_unix_ms: _Optional[int] = ..., liveness_verdict: _Optional[str] = ...) -> None: ...
+    subject_sha256: str
+    def __init__(self, probe_id: _Optional[str] = ..., accepted: _Optional[bool] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ..., received_unix_ms: _Optional[int] = ..., liveness_verdict: _Optional[str] = ..., subject_sha256: _Optional[str] = ...) -> None: ...
