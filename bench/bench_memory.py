@@ -269,15 +269,17 @@ def _verify(sock: Path, i: int, outcomes: collections.Counter[str]) -> bool:
 
 
 def daemon_rows() -> list[dict]:
-    from hil.devproc import free_port, start_daemon, start_server
+    from hil.devproc import start_daemon, start_dev_server
     from hil.provision import provision_dev
     with tempfile.TemporaryDirectory() as d:
-        p = provision_dev(Path(d) / "terminal", port=free_port(), camera_uri=DAEMON_CAMERA,
+        # Port 0: the server binds a port the kernel picks, and the agent's config is pointed at it
+        # (a port found free beforehand could be taken before the server binds it).
+        p = provision_dev(Path(d) / "terminal", port=0, camera_uri=DAEMON_CAMERA,
                           retry_window_s=1.0, session={"max_failures": NO_LOCKOUT})
         text = p.server_config.read_text()
         p.server_config.write_text(re.sub(r"^(keep_sealed = .*)$", rf"\1\nmax_failures = {SERVER_LIMITS_OFF}", text,
                                           count=1, flags=re.M))
-        server = start_server(p.server_config)
+        server, p = start_dev_server(p)
         daemon = None
         try:
             daemon = start_daemon(p.agent_config)

@@ -87,7 +87,7 @@ def scene(name: str, gate: QualityGate) -> dict[str, Any]:
         m = measurer._measure(fs, seen)
         q = m.measurement
         frames.append({"digest": seen.digest, "detections": digest(seen.detections), "energy": digest(seen.energy),
-                       "aligned": digest([m.aligned.depth_m, m.aligned.depth_u16, m.aligned.ir]),
+                       "aligned": digest([m.aligned.depth_m[...], m.aligned.depth_u16, m.aligned.ir]),
                        "checks": digest(q.checks), "values": digest(q.values), "faces_found": q.faces_found,
                        "face": digest(q.face), "depth": digest(q.depth), "cues": digest(m.cues),
                        "skin": digest(m.skin)})

@@ -532,10 +532,13 @@ class OpenNICamera(Camera):
                 if k is StreamKind.DEPTH:
                     depth_mode = mode
                 st = self._device.create_stream(sensor)
+                # Listed as soon as it exists: a failure from here on (a mode the device refuses)
+                # destroys it with the others in ``_teardown``. Listed after ``set_video_mode``, a
+                # refused mode left it undestroyed, and its OpenNI frame thread, for the process's life.
+                self._streams[k] = st
                 if mode is not None and not _same_mode(st.get_video_mode(), mode):
                     st.set_video_mode(mode)
                 self._try(partial(st.set_mirroring_enabled, False), f"{k.value}: mirroring cannot be switched off")
-                self._streams[k] = st
             if self._registration and StreamKind.DEPTH in self._streams and StreamKind.COLOR in self._streams:
                 mode = c_api.OniImageRegistrationMode.ONI_IMAGE_REGISTRATION_DEPTH_TO_COLOR
                 if self._device.is_image_registration_mode_supported(mode):

@@ -10,7 +10,6 @@ import os
 import queue
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,12 +25,6 @@ if TYPE_CHECKING:
 
 class ChildFailed(CaptureAgentError):
     code = "AGT_CHILD_FAILED"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Child:
@@ -95,15 +88,21 @@ def start_server(config: Path, **kw) -> Child:
     return Child(["server", "--config", str(config)], "ingest server: ready", **kw)
 
 
+def served_port(server: Child) -> int:
+    """The port a started ``capture-agent server`` listens on, from its ready line (a config's
+    ``listen = "127.0.0.1:0"``: the port the kernel picked when it bound)."""
+    m = re.search(r"ready on [^ ]+:(\d+);", server.ready_line)
+    if not m:
+        raise ChildFailed(f"the server's ready line names no port: {server.ready_line}")
+    return int(m.group(1))
+
+
 def start_dev_server(p: Provisioned, **kw) -> tuple[Child, Provisioned]:
     """The provisioned development server (``provision_dev(..., port=0)``) on a port the kernel
     picks, and ``p`` with the agent's config pointed at it (:meth:`Provisioned.serving_on`)."""
     server = start_server(p.server_config, **kw)
-    m = re.search(r"ready on [^ ]+:(\d+);", server.ready_line)
     try:
-        if not m:
-            raise ChildFailed(f"the server's ready line names no port: {server.ready_line}")
-        return server, p.serving_on(int(m.group(1)))
+        return server, p.serving_on(served_port(server))
     except BaseException:
         server.stop()
         raise

@@ -33,7 +33,7 @@ from agent.security.keys import FileSigner, generate_file_key
 from agent.uplink.client import UplinkClient, UplinkConnection, UplinkError
 from agent.uplink.probe import seal_probe
 from hil import pki
-from hil.devproc import Child, free_port, start_server
+from hil.devproc import Child, served_port, start_server
 from hil.fakes.evidence import for_challenge
 from hil.ingest.config import write_hpke_key
 from hil.ingest.identity import spki_sha256
@@ -61,19 +61,23 @@ class FleetFiles:
     root: Path
     ca: pki.Issued
     server_toml: Path
-    port: int
+    port: int                  # 0 until the server has bound one (``FleetServer.start``)
     terminals: list[TerminalKeys]
 
     @property
     def endpoint(self) -> str:
+        if not self.port:
+            raise ValueError("the fleet's server has no port yet: start it (FleetServer.start) first")
         return f"127.0.0.1:{self.port}"
 
 
 def provision_fleet(root: Path, n: int, *, store_url: str, port: int | None = None, workers: int = 8,
                     max_concurrent_rpcs: int | None = None) -> FleetFiles:
     """Keys and certificates for ``n`` terminals and a server config registering all of them.
-    ``max_concurrent_rpcs`` defaults to room for every terminal's call at once (a bank sizes its
-    server for its fleet; the default 64 would refuse calls from a fleet larger than that)."""
+    ``port``: where the server listens; by default (0) a port the kernel picks when the server
+    binds (``FleetServer.start`` then records it). ``max_concurrent_rpcs`` defaults to room for
+    every terminal's call at once (a bank sizes its server for its fleet; the default 64 would
+    refuse calls from a fleet larger than that)."""
     root = Path(root)
     (root / "server" / "terminals").mkdir(parents=True)
     (root / "terminals").mkdir(mode=0o700)
@@ -85,7 +89,7 @@ def provision_fleet(root: Path, n: int, *, store_url: str, port: int | None = No
     pki.write_private(srv / "server.key", cert.key_pem)
     from agent.uplink.seal import ServerKey
     write_hpke_key(srv / "server-x25519.hpke", ServerKey.generate("x25519"))
-    port = port or free_port()
+    port = port or 0
     concurrent = max_concurrent_rpcs or max(64, 2 * n)
     lines = [f"listen = {toml_value(f'127.0.0.1:{port}')}", 'cert = "server.pem"', 'key = "server.key"',
              'client_ca = "../ca.pem"', 'current_suite = "x25519"', f"store = {toml_value(store_url)}",
@@ -115,9 +119,28 @@ class FleetServer:
         self.child: Child | None = None
 
     def start(self) -> float:
-        """Start and wait for its ready line; returns the moment it was ready (``time.monotonic``)."""
+        """Start and wait for its ready line; returns the moment it was ready (``time.monotonic``).
+        Provisioned with port 0, its first start binds a port the kernel picks (none is looked for
+        beforehand, which something else could take before the server binds it); the files then
+        name that port (``files.port``, the config's ``listen``), so the terminals made afterwards
+        reach it and a restart binds it again (the terminals' endpoint does not change; between a
+        stop and the restart another process could take it, as with any server restarted on its
+        address)."""
         self.child = start_server(self.files.server_toml, timeout_s=120.0)
-        return time.monotonic()
+        ready = time.monotonic()
+        if not self.files.port:
+            try:
+                port = served_port(self.child)
+                text = self.files.server_toml.read_text()
+                line = f"listen = {toml_value('127.0.0.1:0')}\n"
+                if text.count(line) != 1:
+                    raise ValueError(f"{self.files.server_toml} does not listen on port 0")
+                self.files.server_toml.write_text(text.replace(line, f"listen = {toml_value(f'127.0.0.1:{port}')}\n"))
+            except BaseException:
+                self.stop()
+                raise
+            self.files.port = port
+        return ready
 
     def stop(self) -> None:
         if self.child is not None:

@@ -24,10 +24,14 @@ profile has no mirror symmetry to cancel its shape); roll from the line between 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from drivers.frame import Intrinsics
+
+if TYPE_CHECKING:
+    from agent.pipeline.align import Metres
 
 # Landmarks on the face's broad, near-planar front: forehead, cheeks, temples, chin and mouth area.
 PLANE_LANDMARKS = [10, 109, 338, 67, 297, 50, 280, 205, 425, 123, 352, 152, 175, 18, 200, 101, 330]
@@ -78,8 +82,9 @@ def pose_from_mesh(landmarks: np.ndarray) -> tuple[float, float]:
     return yaw, pitch
 
 
-def depth_at(points: np.ndarray, depth_m: np.ndarray) -> np.ndarray:
-    """Median of the valid depth in the 3x3 patch around each point (NaN where there is none)."""
+def depth_at(points: np.ndarray, depth_m: np.ndarray | Metres) -> np.ndarray:
+    """Median of the valid depth in the 3x3 patch around each point (NaN where there is none).
+    ``depth_m``: metres, or an aligned frameset's ``depth_m`` (only the patches are converted)."""
     h, w = depth_m.shape
     uv = np.rint(points[:, :2]).astype(int)
     inside = (uv[:, 0] >= 1) & (uv[:, 0] < w - 1) & (uv[:, 1] >= 1) & (uv[:, 1] < h - 1)
@@ -98,7 +103,7 @@ def depth_at(points: np.ndarray, depth_m: np.ndarray) -> np.ndarray:
     return z
 
 
-def yaw_from_depth(landmarks: np.ndarray, depth_m: np.ndarray, intr: Intrinsics) -> tuple[float, float, int]:
+def yaw_from_depth(landmarks: np.ndarray, depth_m: np.ndarray | Metres, intr: Intrinsics) -> tuple[float, float, int]:
     """(yaw, spread, pairs): the median over mirrored pairs of atan(Δz/Δx) in camera space, the
     inter-quartile range of the pairs' angles, and how many pairs had depth on both points."""
     idx = np.array(MIRROR_PAIRS)
@@ -116,7 +121,7 @@ def yaw_from_depth(landmarks: np.ndarray, depth_m: np.ndarray, intr: Intrinsics)
     return float(np.median(ang)), float(q3 - q1), int(good.sum())
 
 
-def head_pose(landmarks: np.ndarray, pupils: tuple[np.ndarray, np.ndarray], depth_m: np.ndarray | None,
+def head_pose(landmarks: np.ndarray, pupils: tuple[np.ndarray, np.ndarray], depth_m: np.ndarray | Metres | None,
               intr: Intrinsics) -> Pose:
     """The pose of one face: landmark yaw cross-checked against depth yaw (see the module's doc)."""
     mesh_yaw, pitch = pose_from_mesh(landmarks)

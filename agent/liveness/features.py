@@ -104,8 +104,9 @@ def face_roi(aligned: AlignedFrameSet, face: FaceObservation) -> FaceRoi:
     units = aligned.depth_u16[y0:y1, x0:x1]
     shape = units.shape
     valid = np.greater(units, 0, out=scratch("features.roi.valid", shape, np.bool_))
-    depth_m = scratch("features.roi.depth_m", shape, np.float32)
-    np.copyto(depth_m, aligned.depth_m[y0:y1, x0:x1])
+    # The ROI's metres, converted from its units here (the aligned frameset holds only the units).
+    depth_m = aligned.depth_m.into((slice(y0, y1), slice(x0, x1)),
+                                   scratch("features.roi.depth_m", shape, np.float32))
     return FaceRoi(x0, y0, valid, depth_m,
                    aligned.ir[y0:y1, x0:x1] if aligned.ir is not None else None,
                    i.ppx - x0, i.ppy - y0, i.fx, i.fy)
@@ -1010,7 +1011,7 @@ def depth_noise(aligned_frames: list[AlignedFrameSet]) -> float:
     """Temporal depth noise (mm) on the static background, normalised to 1 m by the z^2 law."""
     if len(aligned_frames) < 2:
         return float("nan")
-    a, b = aligned_frames[-2].depth_m, aligned_frames[-1].depth_m
+    a, b = aligned_frames[-2].depth_m[...], aligned_frames[-1].depth_m[...]     # the whole frames, read
     both = np.isfinite(a) & np.isfinite(b)
     # "Background": 20 cm behind the scene's median depth (a subsample is plenty for a median).
     far = both & (a > np.median(a[both][::7]) + 0.2) if both.any() else both

@@ -56,7 +56,7 @@ def color_view(aligned: AlignedFrameSet, report: QualityReport | None) -> np.nda
 def depth_view(aligned: AlignedFrameSet, report: QualityReport | None) -> np.ndarray:
     """Aligned depth as a colour map (near warm, far cool over 0.25-1.5 m), holes black."""
     s = _scale(aligned.color.width)
-    d = _resize(aligned.depth_m, s)
+    d = _resize(aligned.depth_m[...], s)
     norm = np.clip((d - DEPTH_NEAR_M) / (DEPTH_FAR_M - DEPTH_NEAR_M), 0.0, 1.0)
     u8 = (255 * (1.0 - np.nan_to_num(norm, nan=1.0))).astype(np.uint8)
     img = cv2.applyColorMap(u8, cv2.COLORMAP_TURBO)

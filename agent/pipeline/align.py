@@ -21,10 +21,11 @@ Memory: a process that aligns every frameset of a session (the liveness worker) 
 frameset to the next instead of allocating ~25 frame-sized arrays per frameset, and pixels that miss
 the colour image go to a sink cell of the z-buffer instead of being selected out (a selection is a
 new array per frame). The kept temporaries never leave the call that fills them; what a caller keeps
-(aligned depth, metres, IR) is an array of its own, lent by a ``BufferPool`` only once nobody holds
-the aligned frameset it was part of. ``release_scratch()`` drops both (the worker: whenever a
-session ends, once none of its alignments runs any more, so nothing of a session stays between
-sessions). One-off alignments (the daemon's probe, tools) keep nothing.
+(aligned depth in units, IR) is an array of its own, lent by a ``BufferPool`` only once nobody holds
+the aligned frameset it was part of; the depth is kept once, in units, and its metres are made
+where they are read, only the region read (``AlignedFrameSet.depth_m``). ``release_scratch()``
+drops both (the worker: whenever a session ends, once none of its alignments runs any more, so
+nothing of a session stays between sessions). One-off alignments (the daemon's probe, tools) keep nothing.
 """
 
 from __future__ import annotations
@@ -208,7 +209,7 @@ _FRESH = _Fresh()
 # thread started (glibc reuses its stack), which would inherit the dead thread's arrays and bytes.
 # The key holds the ended thread's object until ``release_scratch``, so no live thread shares it.
 _SCRATCH: dict[threading.Thread, _Scratch] = {}      # only while ``keep_scratch(True)``
-# The results' arrays (aligned depth, metres, IR) while ``keep_scratch(True)``: one is lent again
+# The results' arrays (aligned depth units, IR) while ``keep_scratch(True)``: one is lent again
 # only once nobody holds the aligned frameset it was part of (``drivers/buffers.py``). A session's
 # quality loop drops each frameset once assessed; a judge keeps its window's, which get new ones.
 _RESULTS = BufferPool(per_shape=2)
@@ -475,16 +476,59 @@ def align_color_to_depth(color: np.ndarray, depth_u16: np.ndarray, depth_scale: 
     return out
 
 
+def to_metres(units: np.ndarray, depth_scale: float, out: np.ndarray | None = None) -> np.ndarray:
+    """Depth units (uint16, 0 = no depth) in metres: float32, the units times ``depth_scale`` as a
+    float32, NaN where there is no depth; into ``out`` (float32, the units' shape) or a new array.
+    Element by element, so a region's metres are the same values as that region of the whole
+    frame's."""
+    if out is None:
+        out = np.empty(units.shape, np.float32)
+    np.multiply(units, np.float32(depth_scale), out=out)
+    no_depth = np.equal(units, 0, out=scratch("align.to_metres.no_depth", units.shape, np.bool_))
+    np.copyto(out, np.float32(np.nan), where=no_depth)
+    return out
+
+
+@dataclass(frozen=True)
+class Metres:
+    """An aligned depth in metres, computed where it is read: ``m[key]`` (any index numpy takes:
+    slices, boolean masks, index arrays) is :func:`to_metres` of ``units[key]``, a new float32
+    array of only what was indexed (``m[...]``: the whole frame). Nothing is kept: the units are
+    the aligned frameset's own array."""
+
+    units: np.ndarray
+    depth_scale: float
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.units.shape
+
+    def __getitem__(self, key) -> np.ndarray:
+        return to_metres(np.asarray(self.units[key]), self.depth_scale)
+
+    def into(self, key, out: np.ndarray) -> np.ndarray:
+        """``self[key]`` written into ``out`` (a caller's temporary of that shape, float32)."""
+        return to_metres(np.asarray(self.units[key]), self.depth_scale, out=out)
+
+
 @dataclass(frozen=True, eq=False)
 class AlignedFrameSet:
-    """A frameset registered to the color image: every array has the color image's size."""
+    """A frameset registered to the color image: every array has the color image's size.
+
+    The depth is held once, in depth units (``depth_u16``); ``depth_m`` gives it in metres where it
+    is read (:class:`Metres`: only the indexed region is converted, into a new array), so that a
+    kept frameset (a liveness window's, until its verdict) does not hold the same depth twice."""
 
     frameset: FrameSet
     color: Frame
-    depth_m: np.ndarray              # float32 metres along the color axis, NaN where no depth
-    depth_u16: np.ndarray            # the same in depth units (0 = no depth)
+    depth_u16: np.ndarray            # depth along the color axis in depth units (0 = no depth)
     ir: np.ndarray | None            # IR values carried with their depth pixel (0 where none)
     depth_scale: float
+
+    @property
+    def depth_m(self) -> Metres:
+        """The depth in metres (float32, NaN where no depth), converted where indexed."""
+        return Metres(self.depth_u16, self.depth_scale)
 
     @property
     def valid(self) -> np.ndarray:
@@ -505,14 +549,11 @@ def align_frameset(fs: FrameSet) -> AlignedFrameSet:
     table = _checked_table(depth.pixels, depth.depth_scale, depth.intrinsics, color.intrinsics, d2c)
     units, ir = _splat(depth.pixels, depth.depth_scale, table, carry=fs.ir.pixels if fs.ir is not None else None)
     aligned = _to_color_axis(units, depth.depth_scale, table)
-    depth_m = np.multiply(aligned, np.float32(depth.depth_scale), out=_result(aligned.shape, np.float32))
-    np.copyto(depth_m, np.float32(np.nan), where=np.equal(
-        aligned, 0, out=_scratch().get("no_depth", aligned.size, np.bool_).reshape(aligned.shape)))
-    return AlignedFrameSet(fs, color, depth_m, aligned, ir, depth.depth_scale)
+    return AlignedFrameSet(fs, color, aligned, ir, depth.depth_scale)
 
 
 def deproject_aligned(aligned: AlignedFrameSet) -> np.ndarray:
     """(H, W, 3) points in the color camera frame for the aligned depth (NaN where none)."""
     i = aligned.color.intrinsics
     u, v = np.meshgrid(np.arange(i.width, dtype=np.float64), np.arange(i.height, dtype=np.float64))
-    return deproject(u, v, aligned.depth_m.astype(np.float64), i)
+    return deproject(u, v, aligned.depth_m[...].astype(np.float64), i)

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from agent.pipeline import inplace
-from agent.pipeline.align import AlignedFrameSet
+from agent.pipeline.align import AlignedFrameSet, scratch, to_metres
 from agent.pipeline.camera_model import deproject, project
 from agent.quality.metrics import CORE_POINTS, FACE_OVAL, Region, discs_mask, polygon_mask
 from drivers.frame import StreamKind
@@ -103,14 +103,18 @@ def face_depth(aligned: AlignedFrameSet, lm: np.ndarray, ipd: float) -> FaceDept
     oval = lm[list(FACE_OVAL), :2]
     nose_r = max(0.06 * ipd, 2.0)
     box = Region.around(np.vstack([oval, lm[[NOSE_TIP], :2]]), max(1, int(round(nose_r))) + 1,
-                        aligned.depth_m.shape)
-    valid, depth_m = box.of(aligned.depth_u16) > 0, box.of(aligned.depth_m)
+                        aligned.depth_u16.shape)
+    units = box.of(aligned.depth_u16)
+    valid = units > 0
     shape = valid.shape
     face = polygon_mask(shape, oval, box.origin)
     core = discs_mask(shape, lm[list(CORE_POINTS), :2], 0.08 * ipd, box.origin) & face
     face_valid = face & valid
-    # The face's depth values (``depth_m[face_valid]``) in the thread's kept array.
-    on_face = inplace.select(aligned.depth_m, face_valid, (box.x0, box.y0), "quality.face_depth.on_face")
+    # The face's depth values (``depth_m[face_valid]``) in the thread's kept array: its units
+    # selected, then converted (all have depth, so none is NaN).
+    on_face_units = inplace.select(aligned.depth_u16, face_valid, (box.x0, box.y0), "quality.face_depth.on_face_units")
+    on_face = to_metres(on_face_units, aligned.depth_scale,
+                        out=scratch("quality.face_depth.on_face", on_face_units.shape, np.float32))
     # Every use of ``on_face`` is of its values' order statistics or counts, never their order: the
     # median and the percentiles partition it in place (``overwrite_input``) instead of a copy each.
     z_face = float(np.median(on_face, overwrite_input=True)) if on_face.size else float("nan")
@@ -126,11 +130,13 @@ def face_depth(aligned: AlignedFrameSet, lm: np.ndarray, ipd: float) -> FaceDept
     nose = discs_mask(shape, lm[[NOSE_TIP], :2], nose_r, box.origin) & valid
     near, far = ((float(v) for v in np.percentile(on_face, [2, 98], overwrite_input=True))
                  if on_face.size >= EXTENT_MIN_PX else (float("nan"), float("nan")))
-    return FaceDepth(f, c, int(explained.sum()), _in_front(depth_m, nose, face_valid, on_face), near, far)
+    return FaceDepth(f, c, int(explained.sum()), _in_front(units, aligned.depth_scale, nose, face_valid, on_face),
+                     near, far)
 
 
-def _in_front(depth_m: np.ndarray, nose: np.ndarray, face_valid: np.ndarray, on_face: np.ndarray) -> float:
+def _in_front(units: np.ndarray, depth_scale: float, nose: np.ndarray, face_valid: np.ndarray,
+              on_face: np.ndarray) -> float:
     if nose.sum() < 3 or not face_valid.any():
         return 0.0                       # no nose depth: nothing to compare with, no evidence
-    z_nose = float(np.median(depth_m[nose]))
+    z_nose = float(np.median(to_metres(units[nose], depth_scale)))       # the nose's metres only
     return float((on_face < z_nose - OCCLUDER_MARGIN_MM / 1000).mean())

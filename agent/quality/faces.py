@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agent.face import Detection, face_mesh
-from agent.pipeline.align import AlignedFrameSet
+from agent.pipeline.align import AlignedFrameSet, Metres
 
 # The detector's box spans a face from brow to chin and cheek to cheek: 0.11-0.15 m on the
 # simulator's adults at 0.45-1.0 m. Generous bounds: children and large heads are still faces.
@@ -60,7 +60,7 @@ class FaceEvidence:
     why: str                        # what decided it
 
 
-def _depth_at(depth_m: np.ndarray, pts: np.ndarray) -> list[float]:
+def _depth_at(depth_m: Metres, pts: np.ndarray) -> list[float]:
     h, w = depth_m.shape
     out = []
     for u, v in np.rint(pts[:, :2]).astype(int):

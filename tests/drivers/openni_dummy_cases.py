@@ -211,3 +211,50 @@ def case_open_start_stop_cycles_leave_no_native_threads_behind():
         left &= _native_tasks()
     assert not left, f"{len(left)} native threads outlived 6 Dummy open/start/stop cycles"
     assert len(openni._parked) == parked, "a Dummy handle was parked instead of destroyed"
+
+
+def case_a_stream_whose_mode_is_refused_is_destroyed_with_the_others():
+    # start() creates each stream and sets its mode where the stream's current one differs: a
+    # device that refuses a mode raises OpenNIError there. The Dummy refuses every mode set
+    # (ONI_STATUS_NOT_IMPLEMENTED); start() sets none on it (the modes it picks are the Dummy's
+    # current ones), so the colour stream, the second made, is told its mode differs. Every stream
+    # made, the refused one too, is destroyed before start() raises, and no native thread of them
+    # (OpenNI gives each stream a frame thread) outlives it.
+    from openni import openni2
+
+    cam = drivers.open("openni://Dummy")
+    cam.start()
+    cam.read(2.0)
+    cam.stop()                                       # OpenNI2's own threads (initialised once) are up
+    before = _native_tasks()
+    made, closed = [], []
+    create, close, same = openni2.Device.create_stream, openni2.VideoStream.close, openni._same_mode
+
+    def creating(self, sensor):
+        st = create(self, sensor)
+        made.append(st)
+        return st
+
+    def closing(self):
+        closed.append(self)
+        return close(self)
+
+    openni2.Device.create_stream, openni2.VideoStream.close = creating, closing
+    openni._same_mode = lambda a, b: len(made) < 2 and same(a, b)
+    try:
+        cam = drivers.open("openni://Dummy")
+        with pytest.raises(UnsupportedMode, match="NOT_IMPLEMENTED"):
+            cam.start()
+    finally:
+        openni2.Device.create_stream, openni2.VideoStream.close, openni._same_mode = create, close, same
+    try:
+        assert len(made) == 2
+        assert [id(s) for s in closed] == [id(s) for s in made], "a stream start() made was left undestroyed"
+        left = _native_tasks() - before
+        deadline = time.monotonic() + 10.0           # a destroyed stream's frame thread is joined in
+        while left and time.monotonic() < deadline:  # oniStreamDestroy; bounded wait, not a sleep
+            time.sleep(0.01)
+            left &= _native_tasks()
+        assert not left, f"{len(left)} native threads outlived a start() that raised"
+    finally:
+        cam.stop()

@@ -77,3 +77,7 @@ def test_dummy_device_claims_no_exposure_lock_and_refuses_one(child):
 
 def test_open_start_stop_cycles_leave_no_native_threads_behind(child):
     child.run('case_open_start_stop_cycles_leave_no_native_threads_behind')
+
+
+def test_a_stream_whose_mode_is_refused_is_destroyed_with_the_others(child):
+    child.run('case_a_stream_whose_mode_is_refused_is_destroyed_with_the_others')

@@ -51,13 +51,14 @@ def test_a_disagreement_is_measured_again_never_reported(detector):
     mesh, a, _ = face_and_depth(detector, "yaw=5")
     h, w = a.depth_m.shape
     u = np.arange(w, dtype=np.float32)[None, :] - a.color.intrinsics.ppx
-    skewed = a.depth_m + np.tan(np.radians(60)) * u * a.depth_m / a.color.intrinsics.fx
+    depth = a.depth_m[...]
+    skewed = depth + np.tan(np.radians(60)) * u * depth / a.color.intrinsics.fx
     pose = head_pose(mesh.landmarks, mesh.pupils, skewed, a.color.intrinsics)
     assert not pose.agreed and np.isnan(pose.yaw)
     assert abs(pose.depth_yaw - pose.landmark_yaw) > POSE_AGREEMENT_DEG
     units = np.where(np.isfinite(skewed), np.round(skewed / a.depth_scale), 0).astype(np.uint16)
     gate = QualityGate()
-    r = gate.evaluate(AlignedFrameSet(a.frameset, a.color, skewed.astype(np.float32), units, a.ir, a.depth_scale))
+    r = gate.evaluate(AlignedFrameSet(a.frameset, a.color, units, a.ir, a.depth_scale))
     check = next(c for c in r.checks if c.name == "pose_measured")
     assert not check.ok and check.prompt == "TURN_TO_CAMERA" and not r.ok
     assert next(c for c in r.checks if c.name == "yaw").ok          # no second, made-up yaw failure
@@ -65,5 +66,5 @@ def test_a_disagreement_is_measured_again_never_reported(detector):
 
 def test_without_depth_the_landmarks_give_the_pose(detector):
     mesh, a, _ = face_and_depth(detector, "yaw=12")
-    pose = head_pose(mesh.landmarks, mesh.pupils, np.full_like(a.depth_m, np.nan), a.color.intrinsics)
+    pose = head_pose(mesh.landmarks, mesh.pupils, np.full(a.depth_m.shape, np.nan), a.color.intrinsics)
     assert pose.source == "landmarks" and pose.agreed and pose.yaw == pose.landmark_yaw

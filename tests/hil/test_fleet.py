@@ -9,6 +9,7 @@ import pytest
 
 from agent.security.keys import generate_file_key
 from hil import pki
+from hil.devproc import served_port
 from hil.fleet import (
     FleetProcesses,
     FleetServer,
@@ -109,3 +110,32 @@ def test_load_processes_split_the_fleet_and_their_results_are_merged(tmp_path):
         server.stop()
         rp.stop()
     assert not any(p.is_alive() for p in fleet._procs)
+
+
+def test_the_server_binds_a_port_the_kernel_picks_and_binds_it_again_on_a_restart(tmp_path):
+    """No port is looked for before the server binds one (a port found free could be taken in
+    between): the config says port 0, the server's first start binds what the kernel picks, and the
+    files then name that port, for the terminals and for a restart."""
+    rp = start_redis(tmp_path / "redis")
+    files = provision_fleet(tmp_path / "fleet", 1, store_url=rp.url)
+    server = FleetServer(files)
+    try:
+        assert files.port == 0 and 'listen = "127.0.0.1:0"' in files.server_toml.read_text()
+        with pytest.raises(ValueError):
+            _ = files.endpoint                           # no terminal is pointed at a port not yet bound
+        server.start()
+        assert server.child is not None
+        port = served_port(server.child)
+        assert files.port == port > 0 and f'listen = "127.0.0.1:{port}"' in files.server_toml.read_text()
+        t = FleetTerminal(files.terminals[0], files, deadline_s=1.0, retries=1)
+        try:
+            assert any(r.ok for r in run_until_each_succeeds([t], 60.0))
+            server.stop()
+            server.start()
+            assert server.child is not None and served_port(server.child) == port == files.port
+            assert any(r.ok for r in run_until_each_succeeds([t], 60.0))
+        finally:
+            t.close()
+    finally:
+        server.stop()
+        rp.stop()

@@ -251,7 +251,7 @@ def kept_scratch():
 
 def _same(a, b):
     return (np.array_equal(a.depth_u16, b.depth_u16) and np.array_equal(a.ir, b.ir)
-            and np.array_equal(a.depth_m, b.depth_m, equal_nan=True))
+            and np.array_equal(a.depth_m[...], b.depth_m[...], equal_nan=True))
 
 
 def test_kept_temporaries_align_as_fresh_ones_and_results_held_keep_their_contents(kept_scratch):

@@ -65,7 +65,7 @@ def _shifted(a: AlignedFrameSet, dx: int) -> AlignedFrameSet:
         return out
     color = dataclasses.replace(a.color, pixels=move(a.color.pixels, 0))
     ir = move(a.ir, 0) if a.ir is not None else None
-    return AlignedFrameSet(a.frameset, color, move(a.depth_m, np.nan), move(a.depth_u16, 0), ir, a.depth_scale)
+    return AlignedFrameSet(a.frameset, color, move(a.depth_u16, 0), ir, a.depth_scale)
 
 
 def _occluded(a: AlignedFrameSet) -> AlignedFrameSet:
@@ -73,11 +73,11 @@ def _occluded(a: AlignedFrameSet) -> AlignedFrameSet:
     det = FaceDetector().detect(a.color.pixels)[0]
     lm = face_mesh(a.color.pixels, det).landmarks
     nose = float(depth_at(lm[[4]], a.depth_m)[0])
-    depth = a.depth_m.copy()
+    depth = a.depth_m[...]
     x0, x1 = int(lm[:, 0].min()), int(lm[:, 0].max())
     depth[int(lm[13, 1]):int(lm[:, 1].max()), x0:x1] = nose - 0.04
     units = np.where(np.isfinite(depth), np.round(depth / a.depth_scale), 0).astype(np.uint16)
-    return AlignedFrameSet(a.frameset, a.color, depth, units, a.ir, a.depth_scale)
+    return AlignedFrameSet(a.frameset, a.color, units, a.ir, a.depth_scale)
 
 
 @pytest.fixture(scope="module")

@@ -180,8 +180,6 @@ def test_screen_replay_lacks_depth_on_the_face(gate):
 
 def test_depth_completeness_is_judged_over_the_window(gate):
     # One frame with a bad patch of depth neither fails nor passes a capture: the median of the window.
-    import numpy as np
-
     from agent.pipeline.align import AlignedFrameSet
     gate.reset()
     cam = drivers.open("sim://?realtime=0&seed=4")
@@ -191,10 +189,9 @@ def test_depth_completeness_is_judged_over_the_window(gate):
     for k, fs in enumerate(sets):
         a = align_frameset(fs)
         if k == 2:                              # a frame whose depth lost most of the face
-            depth, units = a.depth_m.copy(), a.depth_u16.copy()
-            depth[: depth.shape[0] * 2 // 3] = np.nan
-            units[: depth.shape[0] * 2 // 3] = 0
-            a = AlignedFrameSet(fs, a.color, depth, units, a.ir, a.depth_scale)
+            units = a.depth_u16.copy()
+            units[: units.shape[0] * 2 // 3] = 0
+            a = AlignedFrameSet(fs, a.color, units, a.ir, a.depth_scale)
         reports.append(gate.evaluate(a))
     bad = reports[2]
     assert bad.metrics["depth_face_completeness"] < 0.5            # that frame's own measure
@@ -216,13 +213,13 @@ def test_something_in_front_of_the_face_is_an_occluder(gate):
     clean = gate.evaluate(a)
     lm = clean.face.mesh.landmarks
     nose = float(depth_at(lm[[4]], a.depth_m)[0])
-    depth = a.depth_m.copy()
+    depth = a.depth_m[...]
     y0 = int(lm[13, 1])                                      # from the lips down
     x0, x1 = int(lm[:, 0].min()), int(lm[:, 0].max())
     depth[y0:int(lm[:, 1].max()), x0:x1] = nose - 0.04
     units = np.where(np.isfinite(depth), np.round(depth / a.depth_scale), 0).astype(np.uint16)
     gate.reset()
-    r = gate.evaluate(AlignedFrameSet(fs, a.color, depth, units, a.ir, a.depth_scale))
+    r = gate.evaluate(AlignedFrameSet(fs, a.color, units, a.ir, a.depth_scale))
     assert clean.metrics["in_front_share"] == 0.0 and "not_occluded" not in failing(clean)
     assert "not_occluded" in failing(r) and "FACE_OCCLUDED" in r.prompts
 
@@ -242,7 +239,7 @@ def test_blur_trips_sharpness(gate):
                     timestamp_ms=c.timestamp_ms, clock_domain=c.clock_domain, host_time_ns=c.host_time_ns,
                     frame_number=c.frame_number, intrinsics=c.intrinsics, device_serial=c.device_serial,
                     metadata=c.metadata)
-    r = gate.evaluate(AlignedFrameSet(fs, blurred, a.depth_m, a.depth_u16, a.ir, a.depth_scale))
+    r = gate.evaluate(AlignedFrameSet(fs, blurred, a.depth_u16, a.ir, a.depth_scale))
     assert "sharpness" in failing(r)
 
 

@@ -103,10 +103,11 @@ def test_a_person_half_hidden_behind_the_subject_is_still_refused(bystander, mon
     found = sorted(FaceDetector().detect(a.color.pixels), key=lambda d: -d.width)
     other = found[1]
     x0, y0, x1, y1 = (int(round(v)) for v in other.bbox)
-    depth = a.depth_m.copy()
+    depth = a.depth_m[...]
     behind = float(np.nanmedian(depth[y0:y1, x0:x1]))
     depth[y0:y1, x0:(x0 + x1) // 2 + 4] = behind - 0.5        # the subject's head covers its left half
-    hidden = dataclasses.replace(a, depth_m=depth)
+    units = np.where(np.isfinite(depth), np.round(depth / a.depth_scale), 0).astype(np.uint16)
+    hidden = dataclasses.replace(a, depth_u16=units)
     real = faces.face_mesh
     monkeypatch.setattr(faces, "face_mesh", lambda bgr, d, **kw: dataclasses.replace(real(bgr, d, **kw), presence=0.0))
     ev = face_evidence(a.color.pixels, other, hidden, presence_min=0.5)
