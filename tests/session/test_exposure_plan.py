@@ -258,9 +258,10 @@ def test_a_refused_planned_lock_under_a_declared_lock_is_exposure_not_held():
         hold.release()
 
 
-def test_the_note_says_fixed_when_the_camera_kept_its_exposure():
+def test_the_note_says_fixed_when_the_camera_kept_its_exposure_and_held_when_it_moved_either_way():
     # An Astra's IR exposure does not move (8.5 ms, fixed): a lock at the plan's shorter exposure
-    # comes back at 8.5 ms, and the note says the exposure is fixed, not "held" as if planned.
+    # comes back at 8.5 ms, and the note says the exposure is fixed, not "held" as if planned. A
+    # longer exposure (ambient NIR) is held too, and says why; bench.material_refusals reads both.
     from agent.session.offline import exposure_note
 
     auto = ExposureSetting(8500.0, 1.0)
@@ -268,3 +269,6 @@ def test_the_note_says_fixed_when_the_camera_kept_its_exposure():
     held = exposure_note(ExposureSetting(5950.0, 1.0), auto)
     assert held == ("IR exposure held at 5950 us for the challenge (auto-exposure 8500 us), "
                     "from the skin's IR headroom")
+    raised = exposure_note(ExposureSetting(1620.0, 1.0), ExposureSetting(650.0, 1.0))
+    assert raised == ("IR exposure held at 1620 us for the challenge (auto-exposure 650 us), "
+                      "lengthened: ambient NIR drowned the projector's dots")
