@@ -129,13 +129,16 @@ def quality_phase(reader: FramesetReader, gate: QualityGate, projector: Projecto
 
 
 def exposure_note(planned: ExposureSetting, auto: ExposureSetting) -> str:
-    """The note for an IR exposure the plan locked: held shorter than the auto-exposure's, or, on a
+    """The note for an IR exposure the plan locked: held shorter than the auto-exposure's (the dots'
+    headroom), held longer (ambient NIR drowned the dots and the power could not rise), or, on a
     camera whose exposure does not move (an Astra's is fixed at 8.5 ms), fixed where it was."""
-    if planned.exposure_us >= auto.exposure_us * 0.99:
+    if abs(planned.exposure_us - auto.exposure_us) <= auto.exposure_us * 0.01:
         return (f"IR exposure fixed at {planned.exposure_us:.0f} us: the camera kept it when the skin's IR "
-                f"headroom asked for a shorter one")
+                f"headroom asked for another")
+    why = ("lengthened: ambient NIR drowned the projector's dots" if planned.exposure_us > auto.exposure_us
+           else "from the skin's IR headroom")
     return (f"IR exposure held at {planned.exposure_us:.0f} us for the challenge (auto-exposure "
-            f"{auto.exposure_us:.0f} us), from the skin's IR headroom")
+            f"{auto.exposure_us:.0f} us), {why}")
 
 
 def capture(cam: Camera, n: int, nonce: bytes | None, gate: QualityGate, *,

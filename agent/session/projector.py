@@ -38,15 +38,29 @@ window anyway. So the plan is the power rule on the exposure: from the lit quali
 with a face, ``exposure x TARGET_DN / bright_end`` (``x STEP_DOWN_SATURATED`` while the bright end
 is clipped), applied as an exposure lock and checked again on the next lit frame taken at it, at
 the gain the auto-exposure had; the challenge window then holds the IR imager at the planned value
-instead of where its auto-exposure was. It only ever lowers the exposure, never below
-``MIN_EXPOSURE_SHARE`` of the auto-exposure's value: the bright end was above ``LOWER_ABOVE_DN``
-(235 DN) to be planned at all, so at the floor the brightest dots still stand near 80 DN and the
-dimmer ones, which give the depth matcher its texture, at a third of what the auto-exposure gave
-them — the share the power planning also allows (``MIN_POWER_SHARE``: a third of the power is a
-third of the dots' charge, as a third of the exposure is). Never raising it also means that light
-an attacker adds cannot make the agent over-expose and wash out a surface's texture: more light
-only shortens the exposure, within the floor. A session whose bright end is at or below
-``LOWER_ABOVE_DN`` is not touched: the window locks where the auto-exposure is, as always.
+instead of where its auto-exposure was. A cut never goes below ``MIN_EXPOSURE_SHARE`` of the
+auto-exposure's value: the bright end was above ``LOWER_ABOVE_DN`` (235 DN) to be planned at all, so
+at the floor the brightest dots still stand near 80 DN and the dimmer ones, which give the depth
+matcher its texture, at a third of what the auto-exposure gave them — the share the power planning
+also allows (``MIN_POWER_SHARE``: a third of the power is a third of the dots' charge, as a third of
+the exposure is).
+
+The other way (issue 14, the field family's halogen light): strong ambient NIR makes the
+auto-exposure short (it meters the whole image's mean), and the projector's dots then stand only a
+few shot-noise deviations above the on-off difference's noise, too few for the material measure to
+trust a pair (``features.MIN_PROJECTOR_SNR``): the person is refused for light he cannot see. When
+the power cannot be raised (no power setting, or at the device's maximum) and the skin's bright end
+is under ``RAISE_BELOW_DN``, the plan lengthens the exposure by ``TARGET_DN / bright_end`` (at most
+``MAX_STEP_UP`` per step). All the skin's light grows with the exposure, ambient and dots alike, so
+the bright end lands at ``TARGET_DN`` at most and nothing clips; the dots' charge grows in
+proportion and the shot noise as its root, so the pair's signal-to-noise ratio grows as the root of
+the factor. It never goes above ``MAX_RAISED_EXPOSURE_US``, the exposure every session in dim light
+already runs at: an attacker who adds NIR light to get a longer exposure gets no more motion blur on
+his dots than any dim-lit session has, and the material measure's rules (two-sided pairs, the
+interval, the floors) are the same at either exposure. Light an attacker adds still cannot make the
+agent over-expose a surface: the bright end is held under ``TARGET_DN`` either way. A session whose
+bright end is between ``RAISE_BELOW_DN`` and ``LOWER_ABOVE_DN``, or whose auto-exposure already
+sits at the ceiling (dim light), is not touched: the window locks where the auto-exposure is.
 """
 
 from __future__ import annotations
@@ -77,6 +91,10 @@ STEP_DOWN_SATURATED = 0.7    # when the bright end is clipped its true level is 
 MIN_POWER_SHARE = 1 / 3      # of the default: below it the depth stream loses its texture
 SETTLE_FRAMES = 2            # frames to skip after a change when frames do not report the power
 MIN_EXPOSURE_SHARE = 1 / 3   # of the auto-exposure's IR exposure: the floor of a planned one (module doc)
+# The longest IR exposure a plan raises to (us): a D4xx depth auto-exposure's ceiling, its default
+# exposure, where every session in dim light already runs (module doc): a raise adds no motion blur
+# to the dots that an ordinary session does not have. An assumption for other makers' cameras.
+MAX_RAISED_EXPOSURE_US = 8500.0
 
 
 def skin_bright_end(aligned: AlignedFrameSet, face: FaceObservation) -> float | None:
@@ -140,6 +158,12 @@ class Projector:
         """Planning power, and at the lowest power it may plan."""
         r = self.range
         return r is not None and self.power is not None and self.power <= r.snap(r.default * MIN_POWER_SHARE)
+
+    @property
+    def at_ceiling(self) -> bool:
+        """Planning power, and at the device's highest power."""
+        r = self.range
+        return r is not None and self.power is not None and self.power >= r.snap(r.maximum, down=True)
 
     # --- lifecycle ----------------------------------------------------------------------------
     def begin(self) -> None:
@@ -249,7 +273,8 @@ def _same_exposure(reported_us: float, planned_us: float) -> bool:
 
 class ExposurePlan:
     """The IR imager's exposure for the challenge window, planned from the skin's headroom when the
-    projector's power cannot bring clipped dots down (see the module doc).
+    projector's power cannot bring clipped dots down, or dots drowned by ambient NIR up (see the
+    module doc).
 
     Active only on a live camera whose projector the challenge switches and whose IR exposure it
     claims it can lock. ``setting`` is the planned lock once one is applied (None: the window locks
@@ -271,20 +296,39 @@ class ExposurePlan:
         """Nothing planned, or the last lit frame taken at the planned exposure asked for no change."""
         return not self.active or self.setting is None or self._steady
 
-    def _needed(self) -> bool:
-        """The projector's power cannot act: the camera sets none, or it is at its floor, settled."""
+    def _power_done(self) -> bool:
+        """The projector's power has done what it can: the camera sets none, or it is settled."""
         p = self.projector
-        return not p.plans_power or (p.at_floor and p.settled)
+        return not p.plans_power or p.settled
+
+    def _needed(self, bright_end: float) -> bool:
+        """The exposure, not the power, must act on this bright end: clipped dots with the power at
+        its floor (or none to set), or dots using under half the range (``RAISE_BELOW_DN``: ambient
+        NIR shortened the auto-exposure) with the power at the device's maximum (or none to set)."""
+        p = self.projector
+        if headroom_cut(bright_end) is not None:
+            return not p.plans_power or (p.at_floor and p.settled)
+        if bright_end < RAISE_BELOW_DN:
+            return not p.plans_power or (p.at_ceiling and p.settled)
+        return False
 
     def propose(self, bright_end: float, exposure_us: float) -> float:
-        """The exposure (us) to use next, given the skin's bright end at ``exposure_us``: only ever
-        lower, never below the floor; ``exposure_us`` itself when no change is asked for."""
+        """The exposure (us) to use next, given the skin's bright end at ``exposure_us``;
+        ``exposure_us`` itself when no change is asked for. A cut (bright end above
+        ``LOWER_ABOVE_DN``) is never above the exposure nor the auto-exposure's, never below
+        ``MIN_EXPOSURE_SHARE`` of the auto-exposure's. A raise (under ``RAISE_BELOW_DN``) scales by
+        ``TARGET_DN / bright_end`` (all the skin's light grows with the exposure, ambient and dots
+        alike, so the bright end lands at ``TARGET_DN`` at most), at most ``MAX_STEP_UP`` per step,
+        never above ``MAX_RAISED_EXPOSURE_US`` nor below the exposure it was measured at."""
         assert self.auto is not None
         cut = headroom_cut(bright_end)
-        if cut is None:
-            return exposure_us
-        new = exposure_us * cut
-        return min(max(new, self.auto.exposure_us * MIN_EXPOSURE_SHARE), exposure_us, self.auto.exposure_us)
+        if cut is not None:
+            new = exposure_us * cut
+            return min(max(new, self.auto.exposure_us * MIN_EXPOSURE_SHARE), exposure_us, self.auto.exposure_us)
+        if bright_end < RAISE_BELOW_DN:
+            new = exposure_us * min(TARGET_DN / max(bright_end, 1.0), MAX_STEP_UP)
+            return max(min(new, MAX_RAISED_EXPOSURE_US), exposure_us)
+        return exposure_us
 
     def observe(self, aligned: AlignedFrameSet, face: FaceObservation | None) -> None:
         """One frameset of the quality phase (see ``observe_skin``), measured here."""
@@ -293,9 +337,10 @@ class ExposurePlan:
 
     def observe_skin(self, ir: Frame | None, face: bool, bright_end: Callable[[], float | None]) -> None:
         """One frameset of the quality phase, as ``Projector.observe_skin`` takes it. Unlit frames,
-        frames without a face on the IR imager, frames that report no exposure and frames taken
-        before the planned exposure applied are not evidence and are skipped."""
-        if not self.active or not face or not self._needed():
+        frames without a face on the IR imager, frames that report no exposure, frames taken
+        before the planned exposure applied and frames taken while the power is still being planned
+        are not evidence and are skipped."""
+        if not self.active or not face or not self._power_done():
             return
         if ir is None or ir.metadata.projector_on is False:
             return
@@ -307,14 +352,17 @@ class ExposurePlan:
         bright = bright_end()
         if bright is None:
             return
+        if self.auto is None and not self._needed(bright):
+            if self.projector.plans_power and not (self.projector.at_floor or self.projector.at_ceiling):
+                return                                 # the power acts (or has nothing to do): not ours
+            self.observations += 1
+            self._steady = True
+            return
         self.observations += 1
         if self.auto is None:
-            if bright <= LOWER_ABOVE_DN:
-                self._steady = True
-                return
             self.auto = ExposureSetting(float(md.exposure_us), float(md.gain))
         new = self.propose(bright, float(md.exposure_us))
-        if new >= md.exposure_us * 0.99:              # within the headroom, or at the floor
+        if abs(new - md.exposure_us) <= md.exposure_us * 0.01:      # within the headroom, or at a bound
             self._steady = True
             return
         try:
@@ -324,16 +372,16 @@ class ExposurePlan:
             self.active = False
             return
         self._locked = True
-        if got.exposure_us > self.auto.exposure_us * 1.01:   # a device that would not go lower than that
-            log.warning("IR exposure not planned: the camera set %.0f us, above its auto-exposure's %.0f us",
-                        got.exposure_us, self.auto.exposure_us)
+        if got.exposure_us > max(new, self.auto.exposure_us) * 1.01:   # a device that set more than asked
+            log.warning("IR exposure not planned: the camera set %.0f us, above the %.0f us planned",
+                        got.exposure_us, max(new, self.auto.exposure_us))
             self.end()
             self.active, self.setting = False, None
             return
         log.debug("IR exposure %.0f -> %.0f us (skin bright end %.0f DN)", md.exposure_us, got.exposure_us, bright)
         self.setting = got
         self.changes += 1
-        self._steady = got.exposure_us >= md.exposure_us * 0.99      # the device goes no lower
+        self._steady = abs(got.exposure_us - md.exposure_us) <= md.exposure_us * 0.01   # the device did not move
 
     def wait_applied(self, sets: Iterable[FrameSet]) -> None:
         """Read framesets from ``sets`` until one's IR frame reports the planned exposure (nothing

@@ -1,8 +1,10 @@
 """The IR exposure planned from the skin's headroom (``projector.ExposurePlan``): when the projector's
 power cannot bring clipped dots down (a Gemini 335 has no power setting), a shorter IR exposure,
-held through the challenge window, gives the material measure two-sided pairs; a scene whose dots
-do not clip, and a camera that cannot lock its IR exposure, run exactly as before; the plan only
-ever shortens the exposure; the probe's quality report carries the planned value."""
+held through the challenge window, gives the material measure two-sided pairs; dots drowned by
+ambient NIR get a longer exposure, up to a ceiling; a scene whose dots neither clip nor drown, and a
+camera that cannot lock its IR exposure, run exactly as before; a cut never lengthens the exposure
+and a raise never passes the ceiling nor the target; the probe's quality report carries the planned
+value."""
 
 from __future__ import annotations
 
@@ -22,8 +24,12 @@ from agent.session.events import as_dict
 from agent.session.offline import capture
 from agent.session.projector import (
     LOWER_ABOVE_DN,
+    MAX_RAISED_EXPOSURE_US,
+    MAX_STEP_UP,
     MIN_EXPOSURE_SHARE,
+    RAISE_BELOW_DN,
     SATURATED_DN,
+    TARGET_DN,
     ExposurePlan,
     Projector,
 )
@@ -97,6 +103,44 @@ def test_clipped_dots_get_a_shorter_ir_exposure_and_the_pairs_become_two_sided(m
     assert "material" not in r0.verdict.detectors and "material" in r1.verdict.detectors   # measurable now
 
 
+# Field live #7 of pad-eval: a Gemini 335 at 52 cm under 1,200 lux of halogen light; its auto-exposure
+# is short for the ambient NIR, and at it the projector's dots stand 4.1 noise deviations above the
+# difference's noise: every pair one-sided, material not measurable, the person refused.
+DROWNED = ("sim://?subject=live&family=field&identity=741&seed=1856788334&camera=gemini335&light=halogen"
+           "&cct=3159&lux=1201.4&distance_mm=520&yaw=7.3&pitch=5.1&background=clutter&realtime=0")
+
+
+def test_dim_dots_under_ambient_nir_get_a_longer_ir_exposure_up_to_the_ceiling():
+    # The skin's bright end under half the range, on a camera with no power to raise: the plan
+    # lengthens the IR exposure (ambient and dots alike), locks it, and the next frames report it;
+    # never past MAX_RAISED_EXPOSURE_US, never with the bright end past TARGET_DN.
+    with drivers.open(DROWNED) as cam:
+        cam.start()
+        p = Projector(cam)
+        p.begin()
+        plan = ExposurePlan(cam, p)
+        assert plan.active and not p.plans_power
+        def lit_ir():
+            while (f := cam.read(5.0)).stream is not IR or f.metadata.projector_on is False:
+                pass
+            return f
+
+        ir = lit_ir()
+        auto = ir.metadata.exposure_us
+        assert auto < MAX_RAISED_EXPOSURE_US / 2           # the auto-exposure shortened it for the ambient
+        plan.observe_skin(ir, True, lambda: 60.0)
+        assert plan.setting is not None and not plan.settled
+        assert plan.setting.exposure_us == pytest.approx(auto * min(TARGET_DN / 60.0, MAX_STEP_UP), rel=0.02)
+        for _ in range(3):
+            ir = lit_ir()
+        assert ir.metadata.exposure_us == pytest.approx(plan.setting.exposure_us, rel=0.02)
+        # At the longer exposure the bright end is where it was asked for: steady.
+        plan.observe_skin(ir, True, lambda: 150.0)
+        assert plan.settled
+        plan.end()
+        p.end()
+
+
 def test_a_scene_whose_dots_do_not_clip_runs_bit_identical(monkeypatch):
     before, _, _ = _capture(CALM, monkeypatch, plan=False)
     after, _, _ = _capture(CALM)
@@ -112,36 +156,48 @@ def test_a_camera_without_power_and_without_an_ir_lock_is_unchanged(monkeypatch)
     assert _digest(before.sets) == _digest(after.sets)
 
 
-def test_the_plan_only_ever_shortens_the_exposure():
-    # Whatever the skin's bright end (a lamp an attacker holds up, a dim mask), the planned exposure
-    # is never above the exposure it was measured at, nor above the auto-exposure's, nor below the
-    # floor; within the headroom nothing changes.
+def test_a_cut_never_lengthens_and_a_raise_never_passes_the_ceiling_nor_the_target():
+    # Whatever the skin's bright end (a lamp an attacker holds up, a dim mask): a cut (above the
+    # headroom) is never above the exposure it was measured at, nor above the auto-exposure's, nor
+    # below the floor; a raise (under RAISE_BELOW_DN) is never above MAX_RAISED_EXPOSURE_US (the
+    # exposure of any session in dim light) and never puts the bright end above TARGET_DN (all the
+    # skin's light grows with the exposure); between the two nothing changes.
     with drivers.open(CLIPS) as cam:
         plan = ExposurePlan(cam, Projector(cam))
         assert plan.active
-        plan.auto = ExposureSetting(8000.0, 1.0)
-        for current in (8000.0, 5000.0, 2700.0):
-            for bright in range(256):
-                new = plan.propose(float(bright), current)
-                assert new <= current and new <= plan.auto.exposure_us
-                assert new >= min(current, plan.auto.exposure_us * MIN_EXPOSURE_SHARE)
-                if bright <= LOWER_ABOVE_DN:
-                    assert new == current
-                elif bright >= SATURATED_DN and current * 0.7 >= 8000.0 * MIN_EXPOSURE_SHARE:
-                    assert new == pytest.approx(current * 0.7)
+        for auto in (8000.0, 2000.0):
+            plan.auto = ExposureSetting(auto, 1.0)
+            for current in (auto, auto * 0.6, auto * 0.34, 8400.0):
+                for bright in range(256):
+                    new = plan.propose(float(bright), current)
+                    if bright > LOWER_ABOVE_DN:
+                        assert new <= current and new <= auto
+                        assert new >= min(current, auto * MIN_EXPOSURE_SHARE)
+                        if bright >= SATURATED_DN and current * 0.7 >= auto * MIN_EXPOSURE_SHARE \
+                                and current <= auto:
+                            assert new == pytest.approx(current * 0.7)
+                    elif bright < RAISE_BELOW_DN:
+                        assert current <= new <= max(current, MAX_RAISED_EXPOSURE_US)
+                        assert bright * new / current <= max(TARGET_DN, bright) + 1e-9
+                        assert new <= current * MAX_STEP_UP
+                    else:
+                        assert new == current
 
 
-def test_a_camera_that_plans_power_plans_no_exposure_until_the_power_is_at_its_floor():
+def test_a_camera_that_plans_power_plans_no_exposure_until_the_power_is_at_its_floor_or_ceiling():
     with drivers.open("sim://?subject=live&realtime=0&seed=3") as cam:      # a D435: power 0-360 mW
         cam.start()
         p = Projector(cam)
         p.begin()
-        assert p.plans_power and not p.at_floor
+        assert p.plans_power and not p.at_floor and not p.at_ceiling
         plan = ExposurePlan(cam, p)
-        assert not plan._needed()
+        assert not plan._needed(250.0) and not plan._needed(60.0)
         p._apply(p.range.snap(p.range.default / 3))
         p._steady = True
-        assert p.at_floor and plan._needed()
+        assert p.at_floor and plan._needed(250.0) and not plan._needed(60.0)
+        p._apply(p.range.maximum)
+        p._steady = True
+        assert p.at_ceiling and plan._needed(60.0) and not plan._needed(250.0) and not plan._needed(150.0)
 
 
 def test_the_probes_quality_report_holds_the_planned_ir_exposure(make_deps, monkeypatch):
@@ -202,9 +258,10 @@ def test_a_refused_planned_lock_under_a_declared_lock_is_exposure_not_held():
         hold.release()
 
 
-def test_the_note_says_fixed_when_the_camera_kept_its_exposure():
+def test_the_note_says_fixed_when_the_camera_kept_its_exposure_and_held_when_it_moved_either_way():
     # An Astra's IR exposure does not move (8.5 ms, fixed): a lock at the plan's shorter exposure
-    # comes back at 8.5 ms, and the note says the exposure is fixed, not "held" as if planned.
+    # comes back at 8.5 ms, and the note says the exposure is fixed, not "held" as if planned. A
+    # longer exposure (ambient NIR) is held too, and says why; bench.material_refusals reads both.
     from agent.session.offline import exposure_note
 
     auto = ExposureSetting(8500.0, 1.0)
@@ -212,3 +269,6 @@ def test_the_note_says_fixed_when_the_camera_kept_its_exposure():
     held = exposure_note(ExposureSetting(5950.0, 1.0), auto)
     assert held == ("IR exposure held at 5950 us for the challenge (auto-exposure 8500 us), "
                     "from the skin's IR headroom")
+    raised = exposure_note(ExposureSetting(1620.0, 1.0), ExposureSetting(650.0, 1.0))
+    assert raised == ("IR exposure held at 1620 us for the challenge (auto-exposure 650 us), "
+                      "lengthened: ambient NIR drowned the projector's dots")
