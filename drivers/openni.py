@@ -561,13 +561,13 @@ class OpenNICamera(Camera):
                 if self._is_file:
                     self._frames_left[k] = st.get_number_of_frames()
         except OpenNIError as exc:
-            self._teardown()
+            self._abandon_start()
             both = "" if not {StreamKind.IR, StreamKind.COLOR} <= set(kinds) else (
                 "; Astra-class devices cannot stream IR and colour together: use streams=depth,ir and a separate "
                 "colour camera in [camera] uris (Astra Pro colour is a UVC camera)")
             raise UnsupportedMode(f"OpenNI cannot start streams {[k.value for k in kinds]}: {exc}{both}") from None
         except BaseException:
-            self._teardown()                    # e.g. an unsupported pixel format: no stream left running
+            self._abandon_start()               # e.g. an unsupported pixel format: no stream left running
             raise
         assert _listener is not None            # made by ensure_initialized(), which __init__ called
         _listener.watch(self._uri_bytes, self)
@@ -730,6 +730,14 @@ class OpenNICamera(Camera):
             self._waits = None if tids is None or self._waits is None else self._waits | tids
         self._running.clear()
         self._framed.clear()
+
+    def _abandon_start(self) -> None:
+        """A ``start()`` that failed part-way: its streams torn down, and nothing it listed for them
+        (profiles, depth range, a recording's frame counts) left to say they stream."""
+        self._teardown()
+        self._profiles.clear()
+        self._frames_left.clear()
+        self._depth_range = None
 
     def _teardown(self) -> None:
         """Stop every stream, then destroy it (oniStreamStop, then oniStreamDestroy; ``stop``

@@ -258,3 +258,36 @@ def case_a_stream_whose_mode_is_refused_is_destroyed_with_the_others():
         assert not left, f"{len(left)} native threads outlived a start() that raised"
     finally:
         cam.stop()
+
+
+def case_a_start_that_fails_part_way_lists_no_stream():
+    # The streams start one after another; when a later one fails (OpenNIError from its start), the
+    # ones already started are torn down, and the camera must not go on listing them as streaming:
+    # profiles() and info.streams describe a camera that streams nothing until a start() succeeds.
+    from openni import openni2
+    from openni._openni2 import OniStatus
+    from openni.utils import OpenNIError
+
+    cam = drivers.open("openni://Dummy?streams=depth,color")
+    available = cam.info.streams
+    start, calls = openni2.VideoStream.start, []
+
+    def failing_second(self):
+        calls.append(self)
+        if len(calls) == 2:
+            raise OpenNIError(OniStatus.ONI_STATUS_ERROR, "the device refused to start the stream", "")
+        return start(self)
+
+    openni2.VideoStream.start = failing_second
+    try:
+        with pytest.raises(UnsupportedMode, match="refused to start"):
+            cam.start()
+    finally:
+        openni2.VideoStream.start = start
+    try:
+        assert len(calls) == 2                       # depth started, then colour failed
+        assert cam.profiles() == [], cam.profiles()
+        assert cam.info.streams == available         # what the device has, not what a failed start listed
+        assert cam.depth_range() is None
+    finally:
+        cam.stop()

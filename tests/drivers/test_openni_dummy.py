@@ -81,3 +81,7 @@ def test_open_start_stop_cycles_leave_no_native_threads_behind(child):
 
 def test_a_stream_whose_mode_is_refused_is_destroyed_with_the_others(child):
     child.run('case_a_stream_whose_mode_is_refused_is_destroyed_with_the_others')
+
+
+def test_a_start_that_fails_part_way_lists_no_stream(child):
+    child.run('case_a_start_that_fails_part_way_lists_no_stream')
