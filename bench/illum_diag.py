@@ -160,6 +160,8 @@ def field(split: str, indices: Sequence[int]) -> None:
         gate = QualityGate()
         with drivers.open(p.uri) as cam:
             cap = capture(cam, 32, presentation_nonce(p), gate, require_quality=True)
+        # The simulator's truth at each colour frame's time (its own scene model; a diagnosis only).
+        scene, fps = getattr(cam, "_scene", None), getattr(cam, "_color_fps", None)
         r = judge(cap.sets, gate, VerdictThresholds(), challenge=cap.challenge, notes=cap.notes)
         ev = r.evidence
         if ev is None or cap.challenge is None:
@@ -182,9 +184,16 @@ def field(split: str, indices: Sequence[int]) -> None:
             cells = grids[k].reshape(16, 3)
             if np.all(np.isfinite(cells)):
                 top = float(cells.max())
+            truth = ""
+            if scene is not None and fps and fs.color is not None:
+                t = fs.color.frame_number / fps
+                _, tr, (yaw, pitch, _) = scene.pose(t, rigid_static=False)
+                truth = (f"  [sim t {t:.3f} s eyes closed {scene.eyes_closed(t):.2f} yaw {yaw:.3f} pitch {pitch:.3f} "
+                         f"xyz mm {np.array2string(tr * 1000, precision=2)}]")
             print(f"   frame {k:2d}  rgb {np.array2string(y[k], precision=4)}  "
                   f"exp {getattr(md, 'exposure_us', None)} gain {getattr(md, 'gain', None)} "
-                  f"wb {getattr(md, 'white_balance_k', None)}  centre clipped {clip:.4f}  brightest cell {top:.3f}")
+                  f"wb {getattr(md, 'white_balance_k', None)}  centre clipped {clip:.4f}  "
+                  f"brightest cell {top:.3f}{truth}")
         _print_diag(steps, y)
         # The same frames measured as every cell's mean (no interquartile selection of the cells).
         plain = np.nanmean(grids.reshape(len(grids), 16, 3), axis=1)
@@ -193,6 +202,23 @@ def field(split: str, indices: Sequence[int]) -> None:
             print(f"   frame {k:2d}  d(mean) {np.array2string((plain[k] - plain[k - 1]) * 1e4, precision=1)}  "
                   f"d(iqm) {np.array2string((y[k] - y[k - 1]) * 1e4, precision=1)}  (x 1e-4)")
         _print_diag(steps, plain)
+        fixed = steady_cells(grids.reshape(len(grids), 16, 3))
+        print("   the steadiest half of the cells, the same cells on every frame (no per-frame ranking):")
+        _print_diag(steps, fixed)
+
+
+def steady_cells(g: np.ndarray) -> np.ndarray:
+    """(n, 3) per channel the mean of the half of the cells whose light, relative to its own window
+    mean, varies least over the window: one selection for the whole window, where
+    ``face_response`` ranks the cells afresh on every frame (an alternative measured here, not used)."""
+    level = np.nanmean(g, axis=0)                                  # (cells, 3)
+    rel = g / np.where(level > 1e-9, level, np.nan)[None]
+    spread = np.nanstd(rel, axis=0)                                # (cells, 3)
+    keep = np.argsort(spread, axis=0)[: g.shape[1] // 2]           # (cells / 2, 3)
+    out = np.empty((g.shape[0], 3))
+    for ch in range(3):
+        out[:, ch] = np.mean(rel[:, keep[:, ch], ch], axis=1) * np.nanmean(level[:, ch])
+    return out
 
 
 def _print_diag(steps: Sequence[Step], y: np.ndarray) -> None:
