@@ -1,13 +1,15 @@
 """Why a genuine face fails the illumination challenge: per frame and channel, which test refused it
-and by how much (docs/liveness.md, *Bright light: why genuine faces fail the step check*).
+and by how much (docs/liveness.md, *Bright light: why genuine faces fail the illumination challenge*).
 
 ``python -m bench.illum_diag PART ...``:
 
 * ``field SPLIT INDEX...`` — pad-eval's live presentations (``hil.padeval``: the same URI, nonce and
   capture, quality phase included), their window's face colour per frame (the judge's evidence, the
   numbers the server receives), the colour imager's exposure and gain per frame, the share of the
-  face box's pixels clipped (any channel at 255), and the verifier's refusal laid out at the lag it
-  reports and, where the late-blend retry ran, at the retried lag;
+  image's middle third clipped (any channel at 255), the brightest face cell, the simulator's truth
+  at the frame's time (eyes closed, pose), and the verifier's refusals laid out at every lag (and,
+  where the late-blend retry applies, on the shifted sequence); then the same for the face measured
+  as every cell's mean and as the window's steadiest half of the cells (:func:`steady_cells`);
 * ``lux MIN_LUX [N] [FILE] [blend=P] [clean=1]`` — the lux sweep's genuine windows (``bench.step_noise lux``'s
   seeds: ``illum_bits.genuine_trial``), each refused window's refusals counted by test (decode, step
   check within a step, step check across an edge, blend), by the tolerance that applied (half the gain
@@ -16,8 +18,9 @@ and by how much (docs/liveness.md, *Bright light: why genuine faces fail the ste
   (:func:`ghost_free`).
 
 Nothing here changes the verifier: :func:`refusals` recomputes the quantities
-``agent.liveness.challenge._illumination`` and ``_unsteady`` decide on, at one lag, and a check
-compares its verdict with the verifier's.
+``agent.liveness.challenge._illumination`` and ``_unsteady`` decide on, at one lag, and the
+verifier's own result is printed beside them (``lux`` counts the refused windows whose refusals it
+lays out at the verifier's lag: all of them on the sweep).
 """
 
 from __future__ import annotations
