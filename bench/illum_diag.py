@@ -34,17 +34,12 @@ from typing import Any
 import numpy as np
 
 from agent.liveness import challenge as C
-from agent.liveness.challenge import Step, _settled, face_response, verify_illumination
+from agent.liveness.challenge import Step, _settled, face_response, step_layout, verify_illumination
 
 
 def _masks(steps: Sequence[Step], n: int, lag: int, y: np.ndarray):
-    frames = steps[-1].start + steps[-1].frames
-    expected = np.zeros((frames, 3))
-    sid = np.zeros(frames, int)
-    for j, st in enumerate(steps):
-        expected[st.start:st.start + st.frames] = st.rgb
-        sid[st.start:st.start + st.frames] = j
-    n = min(n, frames)
+    expected, sid = step_layout(steps)
+    n = min(n, len(expected))
     m = n - lag
     k = np.arange(n)
     inside = k < m

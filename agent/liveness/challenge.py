@@ -566,6 +566,17 @@ def _changes(y: np.ndarray, min_separation: float) -> bool:
 _BITS = np.array([4, 2, 1])
 
 
+def step_layout(steps: Sequence[Step]) -> tuple[np.ndarray, np.ndarray]:
+    """The sequence frame by frame: each frame's commanded (R, G, B) and the index of its step."""
+    frames = steps[-1].start + steps[-1].frames
+    expected = np.zeros((frames, 3))
+    step_of = np.zeros(frames, int)
+    for j, st in enumerate(steps):
+        expected[st.start:st.start + st.frames] = st.rgb
+        step_of[st.start:st.start + st.frames] = j
+    return expected, step_of
+
+
 def _late_edges(steps: Sequence[Step], y: np.ndarray, m: int, gains: np.ndarray) -> tuple[int, ...]:
     """The steps whose edge may have landed one frame late with a BLEND on the step's second frame, at
     one lag (``y``: the face's colour against the sequence's frames, the first ``m`` compared;
@@ -756,13 +767,8 @@ def _illumination(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separa
     kind = Kind.ILLUMINATION
     if not steps:
         return SequenceResult(kind, False, 0, 0, 0, 0, 0.0, "no illumination sequence to verify")
-    frames = steps[-1].start + steps[-1].frames
-    n = min(len(y), frames)
-    expected = np.zeros((frames, 3))
-    step_of = np.zeros(frames, int)
-    for j, st in enumerate(steps):
-        expected[st.start:st.start + st.frames] = st.rgb
-        step_of[st.start:st.start + st.frames] = j
+    expected, step_of = step_layout(steps)
+    n = min(len(y), len(expected))
     lags = _lags(max_lag, n)
     if only_lag is not None:
         lags = lags[lags == only_lag]
