@@ -192,10 +192,12 @@ def test_bad_quality_requests_are_refused_by_the_worker_which_survives(sup, sets
 
 # A daemon's session in a process of its own, as ``capture-agent run`` has it: the camera in a camera
 # host, liveness and quality in the worker, the reference server on loopback. What it imported is
-# the answer: no OpenCV, no LiteRT, no face model code. Asked again, as a kiosk app does, after an
-# inconclusive verdict or a window that lost frames (SES_FRAMES_LOST: on a loaded machine the camera
-# host drops the paced camera's frames when the daemon is behind; 3 of 3 sessions at load 6-10 under
-# nice 19), at most 6 times; the lockout is not this test's subject.
+# the answer: no OpenCV, no LiteRT, no face model code. The session reads its camera on demand, as
+# the device manager lends it (``pace(None, demand=True)``): read as it streams, the camera host
+# dropped the paced camera's frames whenever the session was behind, and on a loaded machine every
+# window lost frames (SES_FRAMES_LOST on all 6 attempts with ten busy loops beside it; with demand
+# reading, the first session ends OK under the same load). Asked again, as a kiosk app does, after an
+# inconclusive verdict, at most 6 times; the lockout is not this test's subject.
 CHILD = textwrap.dedent("""
     import importlib.abc, json, sys, traceback
     args = json.loads(sys.argv[1])
@@ -230,7 +232,11 @@ CHILD = textwrap.dedent("""
                            settings=SessionSettings(challenge_window_s=args["window_s"], max_failures=100),
                            counter=ProbeCounter(args["counter"]),
                            devices=DeviceSettings(allow_development_cameras=True))
-        deps.open_camera = lambda: pool.open(args["camera"])
+        def open_camera():
+            cam = pool.open(args["camera"])
+            cam.pace(None, demand=True)   # as the device manager lends a session its camera
+            return cam
+        deps.open_camera = open_camera
         for k in range(6):
             last = list(run_capture(deps, CaptureRequest(Purpose.VERIFY, "kiosk", f"CONSENT-SINGLE-{k}")))[-1]
             ends.append(type(last).__name__ + ":" + str(getattr(last, "reason", getattr(last, "code", ""))))
