@@ -21,7 +21,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from agent.liveness import challenge as new
@@ -205,6 +205,18 @@ def _windows(nonce: bytes, frames: int, seed: int):
     yield -g, np.where(rng.random(frames) < 0.2, -np.inf, e)
 
 
+def _step_check_refuses_only_more(ch, rgb, old, **kw) -> None:
+    """The step check (without late blends) passes a window only where the reference passed it;
+    late blends (the default since ``blend2``) pass more by design (edges whose second frame blends
+    the two colours, taken one frame late), and never refuse what the step check alone passed.
+    Hypothesis found the old one-line form false: at noise 0.2 of the gain, 1.5 % of windows pass
+    with late blends that the reference refuses (gain 1, generator seeds 0-299, 16-40 frames, lags 0-6:
+    8,016 against 7,917 of 9,600 windows within the lag bound, 1,819 against 1,678 of 7,200 past it)."""
+    plain = new.verify_illumination(ch.steps, rgb, late_blends=None, **kw)
+    assert old.passed or not plain.passed
+    assert not plain.passed or new.verify_illumination(ch.steps, rgb, **kw).passed
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")        # overflow and inf - inf, in both versions
 def test_each_challenges_verdict_is_what_it_was_at_every_lag_bound():
     rng = np.random.default_rng(21)
@@ -221,9 +233,7 @@ def test_each_challenges_verdict_is_what_it_was_at_every_lag_bound():
                     old = ref.verify_illumination(ch.steps, rgb, max_lag=max_lag, min_separation=sep)
                     _same_sequence(new.verify_illumination(ch.steps, rgb, max_lag=max_lag, min_separation=sep,
                                                            step_check=None), old)
-                    # With the step check (the default) a window passes only where it passed before.
-                    assert old.passed or not new.verify_illumination(ch.steps, rgb, max_lag=max_lag,
-                                                                     min_separation=sep).passed
+                    _step_check_refuses_only_more(ch, rgb, old, max_lag=max_lag, min_separation=sep)
                     _same_sequence(new.verify_projector(ch.schedule, e, max_lag=max_lag, min_separation=sep),
                                    ref.verify_projector(ch.schedule, e, max_lag=max_lag, min_separation=sep))
                     results += 2
@@ -234,6 +244,7 @@ def test_each_challenges_verdict_is_what_it_was_at_every_lag_bound():
 @given(frames=st.integers(8, 40), lag=st.integers(0, 6), seed=st.integers(0, 2**31),
        scale=st.sampled_from([0.0, 1e-6, 0.01, 0.3, 1.0]), noise=st.sampled_from([0.0, 1e-4, 0.01, 0.2]),
        faceless=st.floats(0.0, 0.9), step=st.sampled_from([0.0, 1 / 255, 0.05]))
+@example(frames=22, lag=3, seed=0, scale=1.0, noise=0.2, faceless=0.0, step=0.0)   # passes only with late blends
 def test_illumination_and_projector_verdicts_match_on_arbitrary_windows(frames, lag, seed, scale, noise, faceless,
                                                                          step):
     """Any gain (none, tiny, full), any noise, lost faces and quantisation, against the nonce's
@@ -252,7 +263,7 @@ def test_illumination_and_projector_verdicts_match_on_arbitrary_windows(frames, 
     for max_lag in (2, 4):
         old = ref.verify_illumination(ch.steps, rgb, max_lag=max_lag)
         _same_sequence(new.verify_illumination(ch.steps, rgb, max_lag=max_lag, step_check=None), old)
-        assert old.passed or not new.verify_illumination(ch.steps, rgb, max_lag=max_lag).passed
+        _step_check_refuses_only_more(ch, rgb, old, max_lag=max_lag)
         _same_sequence(new.verify_projector(ch.schedule, e, max_lag=max_lag),
                        ref.verify_projector(ch.schedule, e, max_lag=max_lag))
 
