@@ -53,9 +53,12 @@ the use; the charge's member is the nonce, so a settlement touches that charge a
 * a retry of the probe that used the nonce, or another probe under a used nonce (``REPLAYED``):
   nothing; the nonce was settled by its first use, and a nonce is used once;
 * a probe whose id this terminal already used (``REPLAYED``): refused before it is judged
-  (``Store.nonce_counter_probe`` reads the probe id with the nonce and the counter), so nothing:
+  (``Store.read_and_claim`` reads the probe id with the nonce and the counter), so nothing:
   no judgement, no verdict by reply time, no failure, the nonce still unused (review 10: judged and
-  recorded on every key, it let one charge buy unlimited failures on the subject's fleet-wide key).
+  recorded on every key, it let one charge buy unlimited failures on the subject's fleet-wide key);
+  and so is a probe whose id another probe with other bytes has claimed under the nonce, or a fifth
+  id on a nonce (``Store.read_and_claim``: the read claims the id atomically, so probes racing one id
+  are judged once, not K times).
 
 A presentation judged a failure that then cannot use its nonce counts on its own
 (:meth:`FailureLimits.record`, member nonce and probe digest, so an identical retry of it counts

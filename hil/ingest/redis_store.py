@@ -10,7 +10,9 @@ which a single Redis (or a primary with replicas) allows and Redis Cluster does 
 Keys (``prefix`` first, ``ca:`` by default): ``n:<nonce hex>`` a hash (the nonce record),
 ``t:<terminal>`` a sorted set (the terminal's nonces), ``sess:<terminal>:<SHA-256 of the session id>``
 a hash (the session's latest request digest and unused nonce, expiring with it; the nonce's record
-names it as ``sk``, so its use and its eviction delete it), ``p:<terminal>:<probe id>`` (a used probe
+names it as ``sk``, so its use and its eviction delete it; the probe ids claimed on an unused nonce are
+fields of its hash, ``c:<id>`` the holder's digest, ``h:<id>`` its holds, ``nc`` the ids, deleted by the
+use and going with the hash), ``p:<terminal>:<probe id>`` (a used probe
 id), ``c:<terminal>`` (the last counter), ``f:<key>`` a sorted set of charges and failures, scored by
 time: a challenge's charge has its nonce's hex as the member, so the use script's refund removes
 exactly that one (``ZREM``), and a failure that settles it replaces it with the probe's failure
@@ -31,7 +33,9 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from hil.ingest.store import (
+    MAX_PROBES_PER_NONCE,
     Charge,
+    Claim,
     Issued,
     NonceRecord,
     Outcome,
@@ -124,6 +128,10 @@ end
 if outcome == 'used' then
   local sk = redis.call('HGET', KEYS[1], 'sk')
   if sk and redis.call('HGET', sk, 'n') == ARGV[8] then redis.call('DEL', sk) end
+  for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do         -- the claims go with the use
+    local p = string.sub(f, 1, 2)
+    if p == 'c:' or p == 'h:' or f == 'nc' then redis.call('HDEL', KEYS[1], f) end
+  end
   redis.call('HSET', KEYS[1], 'pid', ARGV[2], 'd', ARGV[3], 'r', ARGV[5], 'u', ARGV[6])
   redis.call('PEXPIRE', KEYS[1], ARGV[7])
   redis.call('SET', KEYS[2], ARGV[8], 'PX', ARGV[7])
@@ -141,6 +149,50 @@ end
 local out = redis.call('HGETALL', KEYS[1])
 table.insert(out, 1, outcome)
 return out
+"""
+
+_CLAIM = """
+-- KEYS: nonce hash, counter key, probe id key. ARGV: terminal, now, probe id, digest, max claims
+-- The read before judging (the record, the counter) and, when the nonce is this terminal's, unused and
+-- unexpired and the probe id unused, the probe id's claim on it: fields c:<id> (the holder's digest),
+-- h:<id> (holds: identical copies) and nc (ids holding claims), in the nonce's hash, so they go with it.
+-- Returns {claim, counter or '', the record's fields and values as HGETALL lists them}.
+local h = redis.call('HGETALL', KEYS[1])
+local counter = redis.call('GET', KEYS[2]) or ''
+local claim = 'none'
+local r = redis.call('HMGET', KEYS[1], 't', 'e', 'pid')
+if r[1] == ARGV[1] and not r[3] and tonumber(r[2]) >= tonumber(ARGV[2]) then
+  if redis.call('EXISTS', KEYS[3]) == 1 then claim = 'used'
+  else
+    local held = redis.call('HGET', KEYS[1], 'c:' .. ARGV[3])
+    if held then
+      if held == ARGV[4] then
+        redis.call('HINCRBY', KEYS[1], 'h:' .. ARGV[3], 1)
+        claim = 'held'
+      else claim = 'taken' end
+    elseif tonumber(redis.call('HGET', KEYS[1], 'nc') or '0') >= tonumber(ARGV[5]) then claim = 'full'
+    else
+      redis.call('HSET', KEYS[1], 'c:' .. ARGV[3], ARGV[4], 'h:' .. ARGV[3], 1)
+      redis.call('HINCRBY', KEYS[1], 'nc', 1)
+      claim = 'held'
+    end
+  end
+end
+table.insert(h, 1, counter)
+table.insert(h, 1, claim)
+return h
+"""
+
+_RELEASE = """
+-- KEYS: nonce hash. ARGV: terminal, probe id, digest. One hold of the probe id's claim given back
+-- (a probe refused before it was judged); the claim goes when no identical copy holds it.
+local r = redis.call('HMGET', KEYS[1], 't', 'pid', 'c:' .. ARGV[2])
+if r[1] ~= ARGV[1] or r[2] or r[3] ~= ARGV[3] then return 0 end
+if redis.call('HINCRBY', KEYS[1], 'h:' .. ARGV[2], -1) <= 0 then
+  redis.call('HDEL', KEYS[1], 'c:' .. ARGV[2], 'h:' .. ARGV[2])
+  redis.call('HINCRBY', KEYS[1], 'nc', -1)
+end
+return 1
 """
 
 _FAIL = """
@@ -188,6 +240,8 @@ class RedisStore:
         self._add = client.register_script(_ADD)
         self._use = client.register_script(_USE)
         self._fail = client.register_script(_FAIL)
+        self._claim = client.register_script(_CLAIM)
+        self._release = client.register_script(_RELEASE)
 
     @classmethod
     def from_url(cls, url: str, limits: StoreLimits | None = None, prefix: str = "ca:") -> RedisStore:
@@ -261,6 +315,25 @@ class RedisStore:
         pipe.exists(self._k("p", terminal_id, probe_id))
         h, counter, seen = pipe.execute()
         return self._record(h, now_ms), int(counter) if counter else 0, bool(seen)
+
+    @_guarded
+    def read_and_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes,
+                       now_ms: int) -> tuple[NonceRecord | None, int, Claim]:
+        got = self._claim(keys=[self._k("n", nonce.hex()), self._k("c", terminal_id),
+                                self._k("p", terminal_id, probe_id)],
+                          args=[terminal_id, now_ms, probe_id, digest, MAX_PROBES_PER_NONCE])
+        claim = Claim(got[0].decode() if isinstance(got[0], bytes) else got[0])
+        fields = dict(zip(got[2::2], got[3::2], strict=True))
+        return self._record(fields, now_ms), int(got[1]) if got[1] else 0, claim
+
+    @_guarded
+    def release_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes) -> None:
+        self._release(keys=[self._k("n", nonce.hex())], args=[terminal_id, probe_id, digest])
+
+    @_guarded
+    def claims_held(self, nonce: bytes) -> int:
+        """Probe ids holding a claim on the nonce (tests)."""
+        return int(self.r.hget(self._k("n", nonce.hex()), "nc") or 0)
 
     @staticmethod
     def _record(h: dict[bytes, bytes], now_ms: int) -> NonceRecord | None:

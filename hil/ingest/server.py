@@ -23,7 +23,10 @@ charged once (``request_digest``, ``Store.issue_nonce``).
 4. the nonce was issued to this terminal and is unexpired (``EXPIRED``). If it was used already,
    the same probe (id and bytes) within ``retry_window_s`` gets its first receipt back, anything
    else is ``REPLAYED``; so is a probe id this terminal used before (read with the nonce and the
-   counter, refused unjudged: no judgement, no failure, no verdict by reply time). It must have
+   counter, refused unjudged: no judgement, no failure, no verdict by reply time), and one that
+   another probe with other bytes claimed under this nonce (the read claims the id atomically, so
+   probes racing one id are judged once; a probe refused before judging gives its claim back;
+   ``Store.read_and_claim``). It must have
    been issued for this session and purpose (``UNBOUND``), the probe must be sealed to the key
    that challenge offered (``WRONG_KEY``), created within its lifetime (``UNBOUND``),
    and carry a counter above the terminal's last (``REPLAYED``);
@@ -73,7 +76,16 @@ from hil.ingest.checks import IDENT, PROBE_ID, PURPOSES, check_header, validate_
 from hil.ingest.health import add_health
 from hil.ingest.identity import PeerRefused, Registry, Terminal
 from hil.ingest.limits import FailureLimits, subject_key, subject_sha256
-from hil.ingest.store import MemoryStore, NonceRecord, Outcome, Store, StoreUnavailable, failure_member
+from hil.ingest.store import (
+    MAX_PROBES_PER_NONCE,
+    Claim,
+    MemoryStore,
+    NonceRecord,
+    Outcome,
+    Store,
+    StoreUnavailable,
+    failure_member,
+)
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
 __all__ = ["Ingest", "ServeOptions", "ServerState", "ServerTLS", "Terminal", "serve", "validate_payload"]
@@ -302,40 +314,34 @@ class Ingest:
     def _judge(self, request: pb.SealedProbe, header: pb.ProbeHeader, term: Terminal, now_ms: int) -> pb.Receipt:
         """Steps 4-7, for an authenticated probe."""
         store, digest = self.s.store, probe_digest(request)
-        rec, last_counter, probe_id_used = store.nonce_counter_probe(header.nonce, term.terminal_id,
-                                                                     header.probe_id, now_ms)
+        # The read and, atomically with it, this probe's claim of its id on the nonce: of probes
+        # racing one id under one nonce only the first (and its identical copies: the terminal's
+        # retry) is opened and judged, the others are refused unjudged (no verdict by reply time).
+        rec, last_counter, claim = store.read_and_claim(header.nonce, term.terminal_id, header.probe_id, digest,
+                                                        now_ms)
         if rec is None or rec.terminal_id != term.terminal_id:
             raise ProbeRejected("EXPIRED", "nonce was not issued to this terminal, has expired or was purged")
         if rec.used:
             return self._again(rec, header, digest, now_ms)
-        if probe_id_used:          # refused unjudged: use_nonce would refuse it after judging, nonce unused
+        if claim is Claim.USED:    # refused unjudged: use_nonce would refuse it after judging, nonce unused
             raise ProbeRejected("REPLAYED", "probe id already used by this terminal")
-        if rec.session_id != header.session_id:
-            raise ProbeRejected("UNBOUND", "the nonce was issued for another capture session")
-        if rec.purpose != header.purpose:
-            raise ProbeRejected("UNBOUND", "the nonce was issued for another purpose")
-        if header.server_key_id != rec.server_key_id:
-            raise ProbeRejected("WRONG_KEY", "probe is sealed to another key than the one its challenge offered")
-        skew_ms = int(self.s.clock_skew_s * 1000)
-        if not rec.issued_ms - skew_ms <= header.created_unix_ms <= now_ms + skew_ms:
-            raise ProbeRejected("UNBOUND", "probe's creation time is outside its challenge's lifetime "
-                                "(or the terminal's clock is off by more than the server allows)")
-        if header.counter <= last_counter:
-            raise ProbeRejected("REPLAYED", "the terminal's probe counter did not increase")
-        if term.attestation is not None:           # the terminal's measured state, quoted for this nonce
-            check_quote(term.attestation, header)
-        # The terminal's audit log, anchored off the terminal: a log that does not extend the last
-        # anchor is flagged for the bank (never a refusal: the probe itself may be genuine).
-        self.s.anchors.observe(term.terminal_id, header, self.s.registry.terminals[term.terminal_id].public_key)
-        payload = open_sealed(request, header, self.s.keys)
+        if claim is Claim.TAKEN:
+            raise ProbeRejected("REPLAYED", "probe id already claimed under this nonce by a probe with other content")
+        if claim is not Claim.HELD:
+            raise ProbeRejected("REPLAYED", f"{MAX_PROBES_PER_NONCE} other probes already claimed this nonce")
+        try:                       # refused before judging: the claim is given back (another probe may try)
+            payload = self._open(request, header, term, rec, now_ms, last_counter)
+        except ProbeRejected:
+            store.release_claim(header.nonce, term.terminal_id, header.probe_id, digest)
+            raise
         named = subject_sha256(rec.subject)        # the subject the challenge was issued for ("" : none)
         try:
-            lv = validate_payload(payload, header.hpke_suite)
-            frames = evidence.check_shape(payload)
+            try:
+                lv, frames = self._check_payload(payload, header, term)
+            except ProbeRejected:
+                store.release_claim(header.nonce, term.terminal_id, header.probe_id, digest)
+                raise
             challenge = lv.get("challenge")
-            if challenge is not None and challenge["nonce_sha256"] != hashlib.sha256(header.nonce).hexdigest():
-                raise ProbeRejected("UNBOUND", "liveness ran under another challenge than this probe's nonce")
-            evidence.check_camera(term.camera, payload.device)
             passed = bool(challenge and challenge["passed"])
             if lv["verdict"] == "live" and lv.get("challenge_used") is True and passed:
                 # The terminal says live; the server believes only what it can check itself.
@@ -390,6 +396,39 @@ class Ingest:
         if use.outcome is Outcome.REPLAYED:
             raise ProbeRejected("REPLAYED", "nonce or probe id already used by another probe")
         raise ProbeRejected("EXPIRED", "nonce expired before the probe arrived")
+
+    def _open(self, request: pb.SealedProbe, header: pb.ProbeHeader, term: Terminal, rec: NonceRecord, now_ms: int,
+              last_counter: int) -> pb.ProbePayload:
+        """Step 4's bindings, step 5's quote and the decryption: every refusal here is before judging."""
+        if rec.session_id != header.session_id:
+            raise ProbeRejected("UNBOUND", "the nonce was issued for another capture session")
+        if rec.purpose != header.purpose:
+            raise ProbeRejected("UNBOUND", "the nonce was issued for another purpose")
+        if header.server_key_id != rec.server_key_id:
+            raise ProbeRejected("WRONG_KEY", "probe is sealed to another key than the one its challenge offered")
+        skew_ms = int(self.s.clock_skew_s * 1000)
+        if not rec.issued_ms - skew_ms <= header.created_unix_ms <= now_ms + skew_ms:
+            raise ProbeRejected("UNBOUND", "probe's creation time is outside its challenge's lifetime "
+                                "(or the terminal's clock is off by more than the server allows)")
+        if header.counter <= last_counter:
+            raise ProbeRejected("REPLAYED", "the terminal's probe counter did not increase")
+        if term.attestation is not None:           # the terminal's measured state, quoted for this nonce
+            check_quote(term.attestation, header)
+        # The terminal's audit log, anchored off the terminal: a log that does not extend the last
+        # anchor is flagged for the bank (never a refusal: the probe itself may be genuine).
+        self.s.anchors.observe(term.terminal_id, header, self.s.registry.terminals[term.terminal_id].public_key)
+        return open_sealed(request, header, self.s.keys)
+
+    def _check_payload(self, payload: pb.ProbePayload, header: pb.ProbeHeader,
+                       term: Terminal) -> tuple[dict[str, Any], Any]:
+        """Step 5's payload checks (before judging): well formed, made under this nonce, the registered camera."""
+        lv = validate_payload(payload, header.hpke_suite)
+        frames = evidence.check_shape(payload)
+        challenge = lv.get("challenge")
+        if challenge is not None and challenge["nonce_sha256"] != hashlib.sha256(header.nonce).hexdigest():
+            raise ProbeRejected("UNBOUND", "liveness ran under another challenge than this probe's nonce")
+        evidence.check_camera(term.camera, payload.device)
+        return lv, frames
 
     def _again(self, rec: NonceRecord, header: pb.ProbeHeader, digest: bytes, now_ms: int) -> pb.Receipt:
         """A nonce already used: the identical probe's retry gets its receipt, anything else is a replay."""

@@ -23,7 +23,7 @@ from hil import pki
 from hil.ingest.identity import Registry, Revocation, Terminal, spki_sha256
 from hil.ingest.limits import FailureLimits, subject_at_terminal_key, subject_key, terminal_key
 from hil.ingest.server import ServeOptions, ServerState, ServerTLS, serve
-from hil.ingest.store import MemoryStore, NonceRecord
+from hil.ingest.store import MAX_PROBES_PER_NONCE, Claim, MemoryStore, NonceRecord
 from proto.capture_agent.v1 import ingest_pb2 as pb
 from tests.helpers.probes import make_probe, next_counter
 from tests.helpers.terminals import CAPS
@@ -745,6 +745,78 @@ def test_a_reused_probe_id_is_refused_unjudged_and_locks_no_subject_out(tmp_path
         rig.close()
 
 
+def test_probes_racing_one_probe_id_under_one_nonce_are_judged_once(tmp_path, any_store, monkeypatch):
+    # sec15 (review 10's leftover): K probes with one probe id and different bytes under one nonce,
+    # sent at once, each passed the read (the id not yet used) before any use_nonce, so all K were
+    # opened and judged: K verdicts by reply time from one nonce. The read now claims the id on the
+    # nonce; the others are refused REPLAYED unjudged. The race is forced: no use_nonce runs until
+    # every probe has reached it or been answered (main: all three reach it, judged).
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    store = rig.state.store
+    try:
+        ch = rig.client().begin("victim-1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
+        one_id = lambda h: setattr(h, "probe_id", "one-probe-id")  # noqa: E731
+        made = [rig.probe(ch, session_id="victim-1", verdict=v, header=one_id) for v in ("attack", "live", "attack")]
+        assert len({m.message.ciphertext for m in made}) == 3                   # one id, three contents
+        opened = _count_opened(monkeypatch)
+        gate, seen = threading.Condition(), {"at_use": 0, "answered": 0}
+        real_use = store.use_nonce
+
+        def gated_use(nonce, **kw):
+            with gate:
+                seen["at_use"] += 1
+                gate.notify_all()
+                assert gate.wait_for(lambda: seen["at_use"] + seen["answered"] >= len(made), timeout=60)
+            return real_use(nonce, **kw)
+        monkeypatch.setattr(store, "use_nonce", gated_use)
+
+        def send(client, m):
+            try:
+                return submit(client, m)
+            finally:
+                with gate:
+                    seen["answered"] += 1
+                    gate.notify_all()
+        clients = [rig.client(deadline_s=60, retries=0) for _ in made]          # no client retry joins in
+        with futures.ThreadPoolExecutor(len(made)) as pool:
+            receipts = list(pool.map(send, clients, made))
+        judged = [r for r in receipts if r.reason in ("OK", "NOT_LIVE")]
+        refused = [r for r in receipts if r.reason == "REPLAYED"]
+        assert opened[0] == 1 and len(judged) == 1 and len(refused) == 2, [r.reason for r in receipts]
+        assert {r.detail for r in refused} == {
+            "probe id already claimed under this nonce by a probe with other content"}
+        # The one judged probe settled the nonce's charge; nothing else was judged, so nothing else counts.
+        victim = subject_key("cust-victim")
+        expected = 0 if judged[0].accepted else 1
+        assert [_strikes(rig, k) for k in (terminal_key(A), victim, subject_at_terminal_key(victim, A))] == [
+            expected] * 3
+    finally:
+        rig.close()
+
+
+def test_a_probe_refused_before_judging_gives_its_claim_back(tmp_path, any_store):
+    # The claim must not cost the session's next probe anything: probes refused before they are
+    # judged (more of them than a nonce's claims) give their claims back, and a probe of the same
+    # session under another id, or under the refused one's id with other bytes, is judged. (An honest
+    # agent never sends either: its retry is the same sealed probe, whose claim it shares.)
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    store = rig.state.store
+    try:
+        c = rig.client()
+        ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        first = None
+        for k in range(MAX_PROBES_PER_NONCE + 1):
+            bad = rig.probe(ch, session_id="s1", liveness_json="[") if k % 2 else rig.probe(ch, session_id="s2")
+            first = first or bad
+            assert submit(c, bad).reason == ("MALFORMED" if k % 2 else "UNBOUND")
+        assert store.claims_held(ch.nonce) == 0
+        rec = submit(c, rig.probe(ch, session_id="s1", header=lambda h: setattr(h, "probe_id", first.probe_id)))
+        assert rec.accepted, rec.detail
+        assert _strikes(rig, terminal_key(A)) == 0                               # its charge taken back
+    finally:
+        rig.close()
+
+
 def test_failures_outside_a_settlement_stay_on_the_terminals_own_keys(tmp_path, any_store, monkeypatch):
     # Review 10 (high), the race that the read before judging cannot close: the probe id (or a
     # higher counter) is used by another probe between the read and the use, so use_nonce refuses
@@ -758,9 +830,11 @@ def test_failures_outside_a_settlement_stay_on_the_terminals_own_keys(tmp_path, 
         used = rig.probe(mine, session_id="own")
         assert submit(c, used).accepted
         ch = c.begin("victim-1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
-        real_read = store.nonce_counter_probe
-        # Every read happens before the other probe's use: the reused id is not seen yet.
-        monkeypatch.setattr(store, "nonce_counter_probe", lambda *a, **kw: (*real_read(*a, **kw)[:2], False))
+        # Every read happens before the other probe's use: the reused id is not seen yet (the
+        # other probe used it under another nonce, which a claim on this nonce does not see).
+        monkeypatch.setattr(store, "read_and_claim",
+                            lambda nonce, terminal, _pid, _digest, now: (*store.nonce_and_counter(nonce, terminal, now),
+                                                                         Claim.HELD))
         reuse = lambda h: setattr(h, "probe_id", used.probe_id)  # noqa: E731
         for _ in range(9):
             assert submit(c, rig.probe(ch, session_id="victim-1", verdict="attack", header=reuse)).reason == "REPLAYED"

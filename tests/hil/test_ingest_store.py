@@ -11,7 +11,15 @@ import uuid
 import pytest
 
 from hil.ingest.redis_store import RedisStore
-from hil.ingest.store import MemoryStore, NonceRecord, Outcome, StoreLimits, StoreUnavailable
+from hil.ingest.store import (
+    MAX_PROBES_PER_NONCE,
+    Claim,
+    MemoryStore,
+    NonceRecord,
+    Outcome,
+    StoreLimits,
+    StoreUnavailable,
+)
 
 T0 = 0                          # ms, set to now before each test: Redis expires keys by its own clock
 TTL = 60_000
@@ -357,6 +365,38 @@ def test_the_read_before_judging_says_whether_the_probe_id_was_used(make_store):
     assert got is not None and not got.used and counter == 7 and seen
     assert s.nonce_counter_probe(other, "k1", "p-2", T0 + 2)[2] is False
     assert s.nonce_counter_probe(other, "k2", "p-1", T0 + 2)[2] is False   # another terminal's ids are its own
+
+
+def test_a_probe_id_is_claimed_on_its_nonce_before_it_is_judged(make_store):
+    # sec15: probes racing one probe id under one nonce all passed the read before any use and were
+    # all judged. The read now claims the id on the nonce for the first probe's bytes, atomically.
+    s = make_store()
+    n, other = os.urandom(32), os.urandom(32)
+    s.add_nonce(n, rec(), T0)
+    s.add_nonce(other, rec(), T0)
+    a, b = b"a" * 32, b"b" * 32
+    got, counter, claim = s.read_and_claim(n, "k1", "p-1", a, T0 + 1)
+    assert got == s.get_nonce(n, T0 + 1) and counter == 0 and claim is Claim.HELD
+    assert s.read_and_claim(n, "k1", "p-1", b, T0 + 1)[2] is Claim.TAKEN      # the same id, other bytes
+    assert s.read_and_claim(n, "k1", "p-1", a, T0 + 1)[2] is Claim.HELD       # an identical copy (a retry)
+    assert s.read_and_claim(n, "k2", "p-1", b, T0 + 1)[2] is Claim.NONE       # not k2's nonce: nothing
+    assert s.read_and_claim(other, "k1", "p-1", b, T0 + 1)[2] is Claim.HELD   # claims are per nonce
+    s.release_claim(n, "k1", "p-1", b)                                          # not the holder: nothing
+    s.release_claim(n, "k1", "p-1", a)                                          # one of two holds back
+    assert s.read_and_claim(n, "k1", "p-1", b, T0 + 1)[2] is Claim.TAKEN
+    s.release_claim(n, "k1", "p-1", a)
+    assert s.claims_held(n) == 0
+    assert s.read_and_claim(n, "k1", "p-1", b, T0 + 1)[2] is Claim.HELD       # free again, for other bytes
+    for k in range(2, MAX_PROBES_PER_NONCE + 1):
+        assert s.read_and_claim(n, "k1", f"p-{k}", a, T0 + 1)[2] is Claim.HELD
+    assert s.claims_held(n) == MAX_PROBES_PER_NONCE
+    assert s.read_and_claim(n, "k1", "p-9", a, T0 + 1)[2] is Claim.FULL
+    assert use(s, n, probe="p-2", counter=3).outcome is Outcome.USED            # the claims go with the use
+    assert s.claims_held(n) == 0
+    got, counter, claim = s.read_and_claim(n, "k1", "p-9", a, T0 + 2)
+    assert got is not None and got.used and counter == 3 and claim is Claim.NONE
+    assert s.read_and_claim(other, "k1", "p-2", a, T0 + 2)[2] is Claim.USED   # p-2 used a nonce of k1
+    assert s.read_and_claim(other, "k1", "p-3", a, T0 + TTL + 1) == (None, 3, Claim.NONE)   # expired
 
 
 def test_the_record_s_optional_fields_survive_the_store(make_store):
