@@ -15,7 +15,8 @@ before its probe is judged, and the two stores then disagree on what settling it
 **A challenge is charged when it is issued.** ``BeginCapture`` charges each key it counts on in
 the same atomic store step that checks every one of them against its own limit (``Charge``: all
 checked, then all charged; several server processes cannot issue past a limit together) and is
-refused ``LOCKED_OUT``, naming the first key at its limit, otherwise. The charge is there from
+refused ``LOCKED_OUT`` otherwise (the same reply whatever key is at its limit; the server's log
+names the key, ``FailureLimits.refusal``). The charge is there from
 that moment because the server cannot see what the terminal does with a challenge: root on a
 terminal can skip the terminal's own lockout, ask for challenges without end, run each window
 through the terminal's liveness (which it controls and can read), and submit only the windows it
@@ -225,7 +226,9 @@ class FailureLimits:
                 f"subject {n(self.max_subject_failures)}, subject at one terminal {self.max_failures}")
 
     def refusal(self, terminal_id: str, subject: str, key: str) -> str:
-        """What ``LOCKED_OUT`` says of the key at its limit (``issue_nonce``'s ``locked``)."""
+        """Which key is at its limit (``issue_nonce``'s ``locked``), for the server's own log only: it
+        names the key (a subject by its keyed hash, never its reference). The terminal is told
+        ``LOCKED_OUT_REPLY``, the same for every key."""
         limit = dict(self.keys(terminal_id, subject)).get(key, 0)
         if key == terminal_key(terminal_id):
             who = "this terminal gets no challenge"
@@ -233,7 +236,14 @@ class FailureLimits:
             who = "this subject gets no challenge at this terminal"
         else:
             who = "this subject gets no challenge on any terminal"
-        return f"{limit} challenges failed or not settled within {self.window_s:g} s; {who} for now"
+        return f"{key} at its limit, {limit} challenges failed or not settled within {self.window_s:g} s: {who}"
+
+
+# What a terminal at any failure limit is told: one reply whatever key is at its limit, and no
+# number (each key has its own limit, so the number would name the key). Naming the key was a free
+# oracle of the lock state: a rooted terminal learnt whether a subject was locked out on every
+# terminal or only at itself. The server's log says which (``FailureLimits.refusal``).
+LOCKED_OUT_REPLY = "LOCKED_OUT: too many challenges failed or not settled; no challenge for now"
 
 
 def terminal_key(terminal_id: str) -> str:

@@ -75,7 +75,7 @@ from hil.ingest.attestation import check_quote
 from hil.ingest.checks import IDENT, PROBE_ID, PURPOSES, check_header, validate_payload
 from hil.ingest.health import add_health
 from hil.ingest.identity import PeerRefused, Registry, Terminal
-from hil.ingest.limits import FailureLimits, subject_key, subject_sha256
+from hil.ingest.limits import LOCKED_OUT_REPLY, FailureLimits, subject_key, subject_sha256
 from hil.ingest.store import (
     MAX_PROBES_PER_NONCE,
     Claim,
@@ -261,8 +261,10 @@ class Ingest:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"STORE_UNAVAILABLE: {exc}")
             raise                                                  # not reached: abort raises
         if issued.locked:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION,
-                          f"LOCKED_OUT: {limits.refusal(term.terminal_id, subject, issued.locked)}")
+            # The terminal gets one reply whatever key is at its limit; the log keeps which.
+            log.warning("LOCKED_OUT: terminal %s: %s", term.terminal_id,
+                        limits.refusal(term.terminal_id, subject, issued.locked))
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, LOCKED_OUT_REPLY)
         rec = issued.record if issued.record is not None else record
         if issued.repeated:
             # The first issue's record, as stored: its key is the one this request's digest names

@@ -17,7 +17,7 @@ import pytest
 import hil.ingest.server as server_mod
 from agent.purpose import Purpose
 from agent.security.keys import generate_file_key
-from agent.uplink.client import ChallengeInvalid, UplinkClient, UplinkConnection, UplinkLockedOut, UplinkRefused
+from agent.uplink.client import ChallengeInvalid, UplinkClient, UplinkConnection, UplinkRefused
 from agent.uplink.seal import ServerKey
 from hil import pki
 from hil.ingest.identity import Registry, Revocation, Terminal, spki_sha256
@@ -25,6 +25,7 @@ from hil.ingest.limits import FailureLimits, subject_at_terminal_key, subject_ke
 from hil.ingest.server import ServeOptions, ServerState, ServerTLS, serve
 from hil.ingest.store import MAX_PROBES_PER_NONCE, Claim, MemoryStore, NonceRecord
 from proto.capture_agent.v1 import ingest_pb2 as pb
+from tests.helpers.lockout import locked_out
 from tests.helpers.probes import make_probe, next_counter
 from tests.helpers.terminals import CAPS
 
@@ -515,7 +516,7 @@ def _strikes(rig: Rig, key: str) -> int:
     return rig.state.store.failures(key, rig.state.now_ms(), 600_000)
 
 
-def test_issuing_challenges_alone_locks_the_terminal_and_the_subject_out(tmp_path, any_store):
+def test_issuing_challenges_alone_locks_the_terminal_and_the_subject_out(tmp_path, any_store, caplog):
     # Root on a terminal skips its lockout, asks for windows, judges each on the terminal and would
     # submit only one it expects to pass. Five issued for a subject, none submitted: the sixth for
     # it is refused at that terminal; the terminal's own count stops it at its limit.
@@ -524,13 +525,13 @@ def test_issuing_challenges_alone_locks_the_terminal_and_the_subject_out(tmp_pat
         c = rig.client()
         for k in range(5):
             assert len(c.begin(f"try-{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim").nonce) == 32
-        with pytest.raises(UplinkLockedOut, match="this subject gets no challenge at this terminal") as exc:
-            c.begin("try-5", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
-        assert exc.value.code == "UPL_LOCKED_OUT"
+        said = locked_out(caplog, lambda: c.begin("try-5", Purpose.VERIFY, capabilities=CAPS,
+                                                  subject_ref="cust-victim"))
+        assert "this subject gets no challenge at this terminal" in said
         for k in range(2):                                                   # the terminal's 6th and 7th
             assert c.begin(f"other-{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref=f"cust-{k}").nonce
-        with pytest.raises(UplinkLockedOut, match="7 challenges .* this terminal gets no challenge"):
-            c.begin("try-6", Purpose.VERIFY, capabilities=CAPS)
+        said = locked_out(caplog, lambda: c.begin("try-6", Purpose.VERIFY, capabilities=CAPS))
+        assert "7 challenges" in said and "this terminal gets no challenge" in said
         # A refusal charges nothing.
         assert _strikes(rig, terminal_key(A)) == 7 and _strikes(rig, subject_key("cust-victim")) == 5
         assert _strikes(rig, subject_at_terminal_key(subject_key("cust-victim"), A)) == 5
@@ -538,7 +539,7 @@ def test_issuing_challenges_alone_locks_the_terminal_and_the_subject_out(tmp_pat
         rig.close()
 
 
-def test_abandoned_challenges_spread_over_customers_do_not_lock_a_kiosk_at_the_default(tmp_path, any_store):
+def test_abandoned_challenges_spread_over_customers_do_not_lock_a_kiosk_at_the_default(tmp_path, any_store, caplog):
     # Review 9: the server counts every challenge no accepted probe took back (abandoned ones,
     # worker faults, a refused exposure lock, a submit outage), and an accepted probe refunds only
     # its own, so five unlucky customers in ten minutes locked the kiosk for everyone. The
@@ -553,14 +554,15 @@ def test_abandoned_challenges_spread_over_customers_do_not_lock_a_kiosk_at_the_d
         assert _strikes(rig, terminal_key(A)) == 5             # its own charge taken back, the others' kept
         for k in range(5, 15):
             assert c.begin(f"gone-{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref=f"cust-{k}").nonce
-        with pytest.raises(UplinkLockedOut, match="15 challenges .* this terminal gets no challenge"):
-            c.begin("sixteenth", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-16")
+        said = locked_out(caplog, lambda: c.begin("sixteenth", Purpose.VERIFY, capabilities=CAPS,
+                                                  subject_ref="cust-16"))
+        assert "15 challenges" in said and "this terminal gets no challenge" in said
         assert cb.begin("elsewhere", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-16").nonce
     finally:
         rig.close()
 
 
-def test_one_terminal_cannot_lock_a_subject_out_for_another_and_two_terminals_can(tmp_path, any_store):
+def test_one_terminal_cannot_lock_a_subject_out_for_another_and_two_terminals_can(tmp_path, any_store, caplog):
     # Review 9: any terminal's key locked a victim subject out everywhere with five BeginCapture
     # calls. Now one terminal gets max_failures (5) for a subject at itself, and the subject's count
     # across terminals (10) needs a second terminal's charges.
@@ -569,8 +571,8 @@ def test_one_terminal_cannot_lock_a_subject_out_for_another_and_two_terminals_ca
         c, cb = rig.client(), rig.client(B)
         for k in range(5):
             assert c.begin(f"a-{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim").nonce
-        with pytest.raises(UplinkLockedOut, match="this subject gets no challenge at this terminal"):
-            c.begin("a-5", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
+        said = locked_out(caplog, lambda: c.begin("a-5", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim"))
+        assert "this subject gets no challenge at this terminal" in said
         # The victim at another kiosk still gets as many tries as anyone (main: LOCKED_OUT here).
         ch = cb.begin("b-0", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
         assert submit(cb, rig.probe(ch, terminal=B, session_id="b-0")).accepted      # takes back its own charge
@@ -579,11 +581,41 @@ def test_one_terminal_cannot_lock_a_subject_out_for_another_and_two_terminals_ca
         assert _strikes(rig, subject_key("cust-victim")) == 10
         # Two terminals' charges reach the subject's limit: now it is locked out on every terminal.
         for client, session in ((cb, "b-6"), (c, "a-6")):
-            with pytest.raises(UplinkLockedOut, match="10 challenges .* no challenge on any terminal"):
-                client.begin(session, Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
+            said = locked_out(caplog, lambda: client.begin(session, Purpose.VERIFY, capabilities=CAPS,  # noqa: B023
+                                                           subject_ref="cust-victim"))
+            assert "10 challenges" in said and "no challenge on any terminal" in said
         assert c.begin("a-7", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-other").nonce   # others served
         assert _strikes(rig, subject_at_terminal_key(subject_key("cust-victim"), A)) == 5
         assert _strikes(rig, subject_at_terminal_key(subject_key("cust-victim"), B)) == 5
+    finally:
+        rig.close()
+
+
+def test_locked_out_is_one_reply_for_every_key_and_the_log_keeps_which(tmp_path, any_store, caplog):
+    # sec15 (review 10's leftover): LOCKED_OUT named the key at its limit (and its limit, which
+    # names it too), a free lock-state oracle: a rooted terminal learnt whether a subject was locked
+    # out on every terminal or only at itself. Now the terminal gets one reply for all three keys;
+    # the server's log says which, the subject by its hash, never its reference.
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits(2, 600, max_terminal_failures=6, max_subject_failures=3))
+    try:
+        c, cb = rig.client(), rig.client(B)
+        begin = lambda client, s, ref="": lambda: client.begin(s, Purpose.VERIFY, capabilities=CAPS,  # noqa: E731
+                                                                 subject_ref=ref)
+        for k in range(2):
+            begin(c, f"a-{k}", "cust-here")()
+        at_terminal = locked_out(caplog, begin(c, "a-2", "cust-here"))          # the subject at this terminal
+        for k in range(2):
+            begin(c, f"b-{k}", "cust-everywhere")()
+        begin(cb, "b-2", "cust-everywhere")()
+        everywhere = locked_out(caplog, begin(cb, "b-3", "cust-everywhere"))     # the subject on every terminal
+        for k in range(2):
+            begin(c, f"c-{k}", f"cust-{k}")()
+        terminal = locked_out(caplog, begin(c, "c-2", "cust-9"))                 # the terminal
+        # (locked_out checked that each reply is exactly the one LOCKED_OUT_REPLY.)
+        assert "at this terminal" in at_terminal and subject_at_terminal_key(subject_key("cust-here"), A) in at_terminal
+        assert "on any terminal" in everywhere and f"{subject_key('cust-everywhere')} at its limit" in everywhere
+        assert "this terminal gets no challenge" in terminal and terminal_key(A) in terminal
+        assert not any("cust-" in said for said in (at_terminal, everywhere, terminal))    # hashes, no refs
     finally:
         rig.close()
 
