@@ -7,9 +7,11 @@ must be at least ``nonce_ttl_s``: a config error otherwise, since a charge could
 before its probe is judged, and the two stores then disagree on what settling it does):
 
 * ``terminal:<id>``, at ``max_terminal_failures`` (15): every challenge the terminal is issued;
-* ``subject:<SHA-256 of the bank's subject reference>``, at ``max_subject_failures`` (10): the
+* ``subject:<HMAC-SHA256 of the bank's subject reference under the server's subject key>``
+  (``subject_key``; keyed, so a reader of the store cannot reverse it by enumerating references),
+  at ``max_subject_failures`` (10): the
   subject's challenges on every terminal, when the ``BeginCapture`` named one;
-* ``subject:<SHA-256>:terminal:<id>``, at ``max_failures`` (5): the subject's challenges at this
+* ``subject:<HMAC>:terminal:<id>``, at ``max_failures`` (5): the subject's challenges at this
   terminal (the customer's tries at one kiosk, as the terminal's own lockout counts them).
 
 **A challenge is charged when it is issued.** ``BeginCapture`` charges each key it counts on in
@@ -67,7 +69,7 @@ once): when another probe used the nonce (or its probe id) first or its counter 
 winner may be accepted and take the nonce's charge back, and racing attacks against a second probe
 must not judge them for free), and when the nonce expired or was evicted while it was judged (K
 probes racing the expiry are K failures). Such a failure goes **on the terminal's own keys only**
-(``terminal:<id>`` and ``subject:<sha>:terminal:<id>``), never on the subject's fleet-wide key:
+(``terminal:<id>`` and ``subject:<hmac>:terminal:<id>``), never on the subject's fleet-wide key:
 it is not bounded by the charges the terminal was issued (a race can be repeated), and nothing one
 terminal does beyond its charges may reach other terminals. In the second case the nonce's charge,
 if no probe settled it, is replaced by the failure in the same step on those keys rather than added
@@ -127,9 +129,10 @@ live face (an accomplice's) under a challenge issued for a victim's subject is a
 refunded here: the bank's matcher must count that non-match against the subject. Nor does the
 server normalise ``subject_ref`` (the bank's reference is canonical): a rooted terminal naming its
 victim otherwise ("CUST-VICTIM", "cust-victim.") lands in fresh keys, bounded only by the
-terminal's own limit. So a judged receipt (``Receipt.subject_sha256``) and the accepted probe's
-summary the bank's feed gets carry the SHA-256 of the subject the challenge was issued for (never
-the reference), and the bank must match an accepted probe against exactly the subject it named,
+terminal's own limit. So a judged receipt (``Receipt.subject_mac``) and the accepted probe's
+summary the bank's feed gets carry the keyed hash of the subject the challenge was issued for (never
+the reference; the bank holds the subject key and computes it), and the bank must match an
+accepted probe against exactly the subject it named,
 counting a mismatch as a failure for its real subject. Each limit is at
 most ``MAX_FAILURES_KEPT`` (64), the charges a store keeps per key (a higher limit would never be
 reached: no lockout at all). 0 in ``max_failures`` turns every limit off (no charge, no check, no
@@ -142,6 +145,7 @@ unlimited tries against unnamed subjects; the subject's across terminals: k term
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass
 
 from hil.ingest.store import MAX_FAILURES_KEPT, Charge, Settle, Store
@@ -250,15 +254,23 @@ def terminal_key(terminal_id: str) -> str:
     return f"terminal:{terminal_id}"
 
 
-def subject_key(subject_ref: str) -> str:
-    """The subject's failure key ("" when the request named no subject: nothing is counted)."""
-    return "subject:" + hashlib.sha256(subject_ref.encode()).hexdigest() if subject_ref else ""
+SUBJECT_KEY_BYTES = 32
 
 
-def subject_sha256(subject: str) -> str:
-    """The SHA-256 (hex) of the subject reference a ``subject_key`` names ("" for none): what an
-    accepted probe's receipt and summary carry, so the bank can match the probe against exactly the
-    subject it named (never the plain reference)."""
+def subject_key(subject_ref: str, secret: bytes) -> str:
+    """The subject's failure key ("" when the request named no subject: nothing is counted): the
+    HMAC-SHA256 (hex) of the reference under the server's subject key (``subject_key_file``). A
+    plain SHA-256 of a guessable reference (an account number) was reversible by enumeration by
+    anyone reading the store; keyed, only a holder of the secret can compute or test one."""
+    if len(secret) != SUBJECT_KEY_BYTES:
+        raise ValueError(f"the subject key must be {SUBJECT_KEY_BYTES} bytes")
+    return "subject:" + hmac.new(secret, subject_ref.encode(), hashlib.sha256).hexdigest() if subject_ref else ""
+
+
+def subject_mac(subject: str) -> str:
+    """The keyed hash (hex) of the subject reference a ``subject_key`` names ("" for none): what a
+    judged probe's receipt (``Receipt.subject_mac``) and an accepted probe's summary carry, so the
+    bank, which holds the subject key, can match the probe against exactly the subject it named."""
     return subject.removeprefix("subject:")
 
 

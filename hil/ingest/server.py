@@ -39,8 +39,9 @@ charged once (``request_digest``, ``Store.issue_nonce``).
    (``evidence.py``: the challenges demanded, the schedule and the screen's sequence from the
    nonce, bound to the frames and the crop; ``EVIDENCE_FAILED`` otherwise) is ``OK``; anything else
    ``NOT_LIVE``. The probe's camera must be the terminal's registered one (``UNKNOWN_CAMERA``).
-   A judged receipt, and an accepted probe's summary, carry the SHA-256 of the subject its
-   challenge named (``subject_sha256``), for the bank to match exactly against the one it named;
+   A judged receipt, and an accepted probe's summary, carry the keyed hash of the subject its
+   challenge named (``subject_mac``: HMAC-SHA256 under the server's subject key), for the bank to
+   match exactly against the one it named;
 7. only now is the nonce used, atomically, together with the receipt, the terminal's counter and the
    settlement of the nonce's charge: ``OK`` takes it back, anything else judged keeps it as the
    failure. A probe stopped at steps 1-5 leaves its nonce unused and its charge standing; a retry
@@ -75,7 +76,7 @@ from hil.ingest.attestation import check_quote
 from hil.ingest.checks import IDENT, PROBE_ID, PURPOSES, check_header, validate_payload
 from hil.ingest.health import add_health
 from hil.ingest.identity import PeerRefused, Registry, Terminal
-from hil.ingest.limits import LOCKED_OUT_REPLY, FailureLimits, subject_key, subject_sha256
+from hil.ingest.limits import LOCKED_OUT_REPLY, SUBJECT_KEY_BYTES, FailureLimits, subject_key, subject_mac
 from hil.ingest.store import (
     MAX_PROBES_PER_NONCE,
     Claim,
@@ -113,8 +114,14 @@ class ServerState:
     anchors: AnchorStore = field(default_factory=AnchorStore)       # audit-log anchors per terminal
     policies: tuple[evidence.ChannelPolicy, ...] = evidence.DEFAULT_POLICY   # challenges demanded per channel
     evidence: evidence.EvidenceThresholds = field(default_factory=evidence.EvidenceThresholds)
+    # The subject key (HMAC-SHA256 of subject references: the store's subject keys, Receipt.subject_mac).
+    # Servers sharing a store, and the bank's matcher, need the same one (``subject_key_file``); the
+    # default, a random key per process, suits a server with its own memory store and no bank (tests).
+    subject_key: bytes = field(default_factory=lambda: os.urandom(SUBJECT_KEY_BYTES), repr=False)
 
     def __post_init__(self) -> None:
+        if len(self.subject_key) != SUBJECT_KEY_BYTES:
+            raise ValueError(f"subject_key must be {SUBJECT_KEY_BYTES} bytes")
         self.sealed = deque(maxlen=max(self.keep_sealed, 1))
         self._lock = threading.Lock()
 
@@ -248,7 +255,7 @@ class Ingest:
         frames = policy.frames or self.s.frames or window_frames(kinds)
         key = self.s.keys[self.s.current_key_id]
         nonce = os.urandom(32)
-        subject = subject_key(request.subject_ref)
+        subject = subject_key(request.subject_ref, self.s.subject_key)
         record = NonceRecord(term.terminal_id, request.session_id, request.purpose, key.key_id, now_ms,
                              now_ms + int(self.s.nonce_ttl_s * 1000), subject=subject,
                              challenges=evidence.names(kinds), frames=frames)
@@ -336,7 +343,7 @@ class Ingest:
         except ProbeRejected:
             store.release_claim(header.nonce, term.terminal_id, header.probe_id, digest)
             raise
-        named = subject_sha256(rec.subject)        # the subject the challenge was issued for ("" : none)
+        named = subject_mac(rec.subject)           # the subject the challenge was issued for ("" : none)
         try:
             try:
                 lv, frames = self._check_payload(payload, header, term)
@@ -352,19 +359,19 @@ class Ingest:
                                     frames)
                     receipt = pb.Receipt(probe_id=header.probe_id, accepted=True, reason="OK",
                                          received_unix_ms=now_ms, liveness_verdict="live",
-                                         subject_sha256=named)
+                                         subject_mac=named)
                 except evidence.EvidenceFailed as exc:
                     receipt = pb.Receipt(probe_id=header.probe_id, accepted=False, reason="EVIDENCE_FAILED",
                                          received_unix_ms=now_ms, liveness_verdict="live", detail=str(exc)[:300],
-                                         subject_sha256=named)
+                                         subject_mac=named)
             else:
                 receipt = pb.Receipt(probe_id=header.probe_id, accepted=False, reason="NOT_LIVE",
-                                     received_unix_ms=now_ms, liveness_verdict=lv["verdict"], subject_sha256=named,
+                                     received_unix_ms=now_ms, liveness_verdict=lv["verdict"], subject_mac=named,
                                      detail=f"liveness verdict {lv['verdict']!r}"
                                             f"{'' if passed else ', challenge not passed'}"[:300])
             summary = {"probe_id": header.probe_id, "terminal_id": term.terminal_id, "session_id": header.session_id,
                        "counter": header.counter, "purpose": pb.Purpose.Name(header.purpose),
-                       "subject_sha256": named,         # the bank matches exactly the subject it named
+                       "subject_mac": named,            # the bank matches exactly the subject it named
                        "device": payload.device.backend[:64],
                        "color_crop": [payload.color.width, payload.color.height]}
         finally:

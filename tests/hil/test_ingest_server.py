@@ -20,8 +20,9 @@ from agent.security.keys import generate_file_key
 from agent.uplink.client import ChallengeInvalid, UplinkClient, UplinkConnection, UplinkRefused
 from agent.uplink.seal import ServerKey
 from hil import pki
+from hil.ingest import limits as limits_mod
 from hil.ingest.identity import Registry, Revocation, Terminal, spki_sha256
-from hil.ingest.limits import FailureLimits, subject_at_terminal_key, subject_key, terminal_key
+from hil.ingest.limits import FailureLimits, subject_at_terminal_key, terminal_key
 from hil.ingest.server import ServeOptions, ServerState, ServerTLS, serve
 from hil.ingest.store import MAX_PROBES_PER_NONCE, Claim, MemoryStore, NonceRecord
 from proto.capture_agent.v1 import ingest_pb2 as pb
@@ -30,6 +31,11 @@ from tests.helpers.probes import make_probe, next_counter
 from tests.helpers.terminals import CAPS
 
 A, B = "kiosk-a-0001", "kiosk-b-0002"
+SUBJECT_KEY = bytes(range(32))           # the rigs' subject key (subject_key_file): two servers share it
+
+
+def subject_key(ref: str) -> str:
+    return limits_mod.subject_key(ref, SUBJECT_KEY)
 
 
 def _limits(max_failures: int) -> FailureLimits:
@@ -56,7 +62,8 @@ class Rig:
         self.revocation = revocation or Revocation()
         self.state = ServerState(registry=self.registry(previous_key_until_ms), keys={
             self.key.key_id: self.key, self.hybrid.key_id: self.hybrid}, current_key_id=self.key.key_id,
-            store=store or MemoryStore(), limits=limits or _limits(max_failures), nonce_ttl_s=nonce_ttl_s, frames=12)
+            store=store or MemoryStore(), limits=limits or _limits(max_failures), nonce_ttl_s=nonce_ttl_s, frames=12,
+            subject_key=SUBJECT_KEY)
         self.server, self.port = serve(self.state, ServerTLS(self.server_cert.cert_pem, self.server_cert.key_pem,
                                                              self.ca.cert_pem), options=options)
         self.clients: list[UplinkClient] = []
@@ -879,26 +886,66 @@ def test_failures_outside_a_settlement_stay_on_the_terminals_own_keys(tmp_path, 
         rig.close()
 
 
-def test_a_judged_probe_names_the_subject_its_challenge_was_issued_for_by_hash(rig):
+def test_a_judged_probe_names_the_subject_its_challenge_was_issued_for_by_keyed_hash(rig):
     # Review 10 (medium): a rooted terminal can name its victim otherwise ("CUST-VICTIM") to land in
     # fresh failure keys, and nothing the bank saw bound the accepted probe to the subject named.
-    # The receipt and the accepted summary (the bank's feed) carry the named subject's SHA-256, never
-    # the reference, so the bank matches it against exactly the subject it named.
+    # The receipt and the accepted summary (the bank's feed) carry the named subject's keyed hash
+    # (subject_mac: HMAC-SHA256 under the subject key the bank holds), never the reference, so the
+    # bank matches it against exactly the subject it named. Field 7 (the plain SHA-256) is never set.
     import hashlib
+    import hmac
     c = rig.client()
-    named = lambda ref: hashlib.sha256(ref.encode()).hexdigest()  # noqa: E731
+    named = lambda ref: hmac.new(SUBJECT_KEY, ref.encode(), hashlib.sha256).hexdigest()  # noqa: E731
     for k, ref in enumerate(("cust-victim", "CUST-VICTIM")):
         ch = c.begin(f"s{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref=ref)
         rec = submit(c, rig.probe(ch, session_id=f"s{k}"))
-        assert rec.accepted and rec.subject_sha256 == named(ref)
+        assert rec.accepted and rec.subject_mac == named(ref) and rec.subject_sha256 == ""
         summary = rig.state.accepted[-1]
-        assert summary["subject_sha256"] == named(ref) and ref not in repr(summary)
+        assert summary["subject_mac"] == named(ref) and ref not in repr(summary)
     assert named("cust-victim") != named("CUST-VICTIM")                  # no normalisation: the bank's ref
     ch = c.begin("s2", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
-    assert submit(c, rig.probe(ch, session_id="s2", verdict="attack")).subject_sha256 == named("cust-victim")
+    assert submit(c, rig.probe(ch, session_id="s2", verdict="attack")).subject_mac == named("cust-victim")
     ch = c.begin("s3", Purpose.VERIFY, capabilities=CAPS)                 # none named: none said
-    assert submit(c, rig.probe(ch, session_id="s3")).subject_sha256 == ""
-    assert rig.state.accepted[-1]["subject_sha256"] == ""
+    assert submit(c, rig.probe(ch, session_id="s3")).subject_mac == ""
+    assert rig.state.accepted[-1]["subject_mac"] == ""
+
+
+def _store_dump(store) -> str:
+    """Everything a store holds, as text: what anyone reading it (Redis: every key under the prefix,
+    with its value) would see."""
+    from hil.ingest.redis_store import RedisStore
+    if not isinstance(store, RedisStore):
+        return repr(vars(store))
+    out = []
+    for key in store.r.scan_iter(match=store.prefix + "*"):
+        kind = store.r.type(key)
+        value = {b"hash": store.r.hgetall, b"zset": lambda k: store.r.zrange(k, 0, -1),
+                 b"string": store.r.get}[kind](key)
+        out.append(f"{key!r} {value!r}")
+    return "\n".join(out)
+
+
+def test_the_store_names_subjects_by_a_keyed_hash_that_enumerating_references_cannot_reverse(tmp_path, any_store):
+    # sec15 (review 10's leftover): the store's keys (subject:<hash>, subject:<hash>:terminal:<id>)
+    # and the receipts kept with used nonces carried the plain SHA-256 of the bank's reference, an
+    # account number anyone reading Redis could recover by hashing every candidate. Now they carry
+    # HMAC-SHA256 under the server's subject key, which a reader of the store does not have.
+    import hashlib
+    import hmac
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    try:
+        c = rig.client()
+        refs = [f"ACC-{n:07d}" for n in range(1_000_000, 1_000_400)]      # a guessable reference space
+        ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref=refs[123])
+        assert submit(c, rig.probe(ch, session_id="s1", verdict="attack")).reason == "NOT_LIVE"   # a receipt kept
+        c.begin("s2", Purpose.VERIFY, capabilities=CAPS, subject_ref=refs[321])                 # a charge standing
+        dump = _store_dump(rig.state.store)
+        found = [r for r in refs if hashlib.sha256(r.encode()).hexdigest() in dump or r in dump]
+        assert found == []                                           # main: ['ACC-1000123', 'ACC-1000321']
+        keyed = lambda r: hmac.new(SUBJECT_KEY, r.encode(), hashlib.sha256).hexdigest()  # noqa: E731
+        assert keyed(refs[123]) in dump and keyed(refs[321]) in dump  # what the key's holder (the bank) can test
+    finally:
+        rig.close()
 
 
 # -- several server processes sharing one store --------------------------------------------------------------
@@ -910,7 +957,8 @@ def test_two_servers_share_nonces_receipts_and_counters_through_redis(tmp_path, 
     try:
         # The second server shares the first's terminals, keys and TLS, with its own store client.
         state2 = ServerState(registry=one.state.registry, keys=one.state.keys, current_key_id=one.state.current_key_id,
-                             store=RedisStore.from_url(redis_url, prefix=prefix), frames=12)
+                             store=RedisStore.from_url(redis_url, prefix=prefix), frames=12,
+                             subject_key=SUBJECT_KEY)
         server2, port2 = serve(state2, ServerTLS(one.server_cert.cert_pem, one.server_cert.key_pem, one.ca.cert_pem))
         try:
             at_one = one.client()
@@ -1045,7 +1093,8 @@ def test_a_begin_capture_past_its_deadline_fails_over_to_the_same_challenge(tmp_
     prefix = f"idem{next_counter()}:"
     one = Rig(tmp_path, store=RedisStore.from_url(redis_url, prefix=prefix), max_failures=5)
     state2 = ServerState(registry=one.state.registry, keys=one.state.keys, current_key_id=one.state.current_key_id,
-                         store=RedisStore.from_url(redis_url, prefix=prefix), frames=12, limits=one.state.limits)
+                         store=RedisStore.from_url(redis_url, prefix=prefix), frames=12, limits=one.state.limits,
+                         subject_key=SUBJECT_KEY)
     server2, port2 = serve(state2, ServerTLS(one.server_cert.cert_pem, one.server_cert.key_pem, one.ca.cert_pem))
     try:
         released = threading.Event()

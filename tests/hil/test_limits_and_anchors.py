@@ -23,12 +23,17 @@ from agent.session.projector import Projector
 from agent.session.window import collect
 from agent.uplink.client import challenge_names
 from agent.uplink.probe import build_header, build_payload, seal_probe
+from hil.ingest import limits as limits_mod
 from hil.ingest.anchors import AnchorStore
-from hil.ingest.limits import FailureLimits, subject_at_terminal_key, subject_key, terminal_key
+from hil.ingest.limits import FailureLimits, subject_at_terminal_key, terminal_key
 from hil.ingest.store import MemoryStore, NonceRecord
 from tests.helpers.live import ATTEMPTS
 from tests.helpers.lockout import locked_out
 from tests.helpers.terminals import CAPS, OTHER_TERMINAL, TERMINAL
+
+
+def subject_key(ref: str) -> str:
+    return limits_mod.subject_key(ref, b"k" * 32)
 
 
 def test_limits_off_charge_and_lock_nothing_and_a_limit_a_store_cannot_count_to_is_refused():
