@@ -143,14 +143,17 @@ def probe_digest(sealed: pb.SealedProbe) -> bytes:
     return h.digest()
 
 
-def request_digest(request: pb.BeginCaptureRequest, key_id: str, challenges: str, frames: int) -> bytes:
-    """What a challenge depends on, as one SHA-256: the terminal, session, purpose, subject, channel,
+def request_digest(request: pb.BeginCaptureRequest, key_id: str, challenges: str, frames: int,
+                   subject: str) -> bytes:
+    """What a challenge depends on, as one SHA-256: the terminal, session, purpose, subject (by its
+    keyed hash, ``subject``: the digest is kept in the store beside the session's other fields, so
+    over the plain reference it could be reversed by enumerating references), channel,
     capabilities, and what the server's config makes of them (the HPKE key offered, the challenges
     and the frames). A ``BeginCapture`` repeated with the same digest while its nonce is unused and
     unexpired gets the same challenge, charged once (``Store.issue_nonce``); any difference (another
     subject, channel or capability, a rotated key, a reloaded policy) is a new, charged one."""
     parts = (request.terminal_id.encode(), request.session_id.encode(), str(int(request.purpose)).encode(),
-             request.subject_ref.encode(), request.channel.encode(),
+             subject.encode(), request.channel.encode(),
              request.capabilities.SerializeToString(deterministic=True), key_id.encode(), challenges.encode(),
              str(frames).encode())
     h = hashlib.sha256(b"capture-agent begin v1")
@@ -263,7 +266,7 @@ class Ingest:
         charge = limits.charge(term.terminal_id, subject)
         try:                                        # the limit checked, then charged; a repeat gets the first
             issued = self.s.store.issue_nonce(nonce, record, now_ms, charge,
-                                              request_digest(request, key.key_id, record.challenges, frames))
+                                              request_digest(request, key.key_id, record.challenges, frames, subject))
         except StoreUnavailable as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"STORE_UNAVAILABLE: {exc}")
             raise                                                  # not reached: abort raises

@@ -925,23 +925,49 @@ def _store_dump(store) -> str:
     return "\n".join(out)
 
 
-def test_the_store_names_subjects_by_a_keyed_hash_that_enumerating_references_cannot_reverse(tmp_path, any_store):
+def test_the_store_names_subjects_by_a_keyed_hash_that_enumerating_references_cannot_reverse(tmp_path, any_store,
+                                                                                              monkeypatch):
     # sec15 (review 10's leftover): the store's keys (subject:<hash>, subject:<hash>:terminal:<id>)
     # and the receipts kept with used nonces carried the plain SHA-256 of the bank's reference, an
     # account number anyone reading Redis could recover by hashing every candidate. Now they carry
     # HMAC-SHA256 under the server's subject key, which a reader of the store does not have.
     import hashlib
     import hmac
+    import struct
     rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    requests: list[pb.BeginCaptureRequest] = []
+    real_begin = server_mod.Ingest.BeginCapture
+    monkeypatch.setattr(server_mod.Ingest, "BeginCapture",
+                        lambda self, request, context: requests.append(request) or real_begin(self, request, context))
+
+    def session_digests(ref: str, rec: NonceRecord) -> set[str]:
+        """The repeat digest the session entry keeps, as main computed it, for each request with
+        ``ref`` in place of its subject: everything else in it is in the store or guessable."""
+        out = set()
+        for req in requests:
+            r = pb.BeginCaptureRequest()
+            r.CopyFrom(req)
+            r.subject_ref = ref
+            parts = (r.terminal_id.encode(), r.session_id.encode(), str(int(r.purpose)).encode(),
+                     r.subject_ref.encode(), r.channel.encode(), r.capabilities.SerializeToString(deterministic=True),
+                     rec.server_key_id.encode(), rec.challenges.encode(), str(rec.frames).encode())
+            h = hashlib.sha256(b"capture-agent begin v1")
+            for part in parts:
+                h.update(struct.pack(">I", len(part)) + part)
+            out |= {h.hexdigest(), repr(h.digest())}
+        return out
     try:
         c = rig.client()
         refs = [f"ACC-{n:07d}" for n in range(1_000_000, 1_000_400)]      # a guessable reference space
         ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref=refs[123])
         assert submit(c, rig.probe(ch, session_id="s1", verdict="attack")).reason == "NOT_LIVE"   # a receipt kept
-        c.begin("s2", Purpose.VERIFY, capabilities=CAPS, subject_ref=refs[321])                 # a charge standing
+        ch2 = c.begin("s2", Purpose.VERIFY, capabilities=CAPS, subject_ref=refs[321])           # a charge standing
+        rec2 = rig.state.store.get_nonce(ch2.nonce, rig.state.now_ms())
         dump = _store_dump(rig.state.store)
         found = [r for r in refs if hashlib.sha256(r.encode()).hexdigest() in dump or r in dump]
         assert found == []                                           # main: ['ACC-1000123', 'ACC-1000321']
+        # Nor the session's repeat digest (main: a SHA-256 over the plain reference and fields the store holds).
+        assert [r for r in refs if any(d in dump for d in session_digests(r, rec2))] == []
         keyed = lambda r: hmac.new(SUBJECT_KEY, r.encode(), hashlib.sha256).hexdigest()  # noqa: E731
         assert keyed(refs[123]) in dump and keyed(refs[321]) in dump  # what the key's holder (the bank) can test
     finally:
