@@ -4,7 +4,12 @@ and failure counts (the interface and the bounds: ``hil/ingest/store.py``).
 Every operation is one Lua script, which Redis runs atomically: two processes handed the same nonce
 at the same moment cannot both use it. Expiry is Redis's own (``PEXPIREAT``/``PEXPIRE``), so
 pruning costs the server nothing; each terminal's nonces are also listed in a sorted set by issue
-time, which enforces the per-terminal cap. The scripts name keys they derive from their arguments,
+time, which enforces the per-terminal cap. What counts against the cap is what MemoryStore counts:
+the add script first drops from the set (and the store) the terminal's records gone by the store's
+rule, an unused one past its expiry or a used one past its retention, by the time it is given (before
+sec15, expired unused ones counted until the set's horizon, lifetime + retention, ~11 min, so a
+terminal's used nonces were evicted early; ``tests/hil/test_ingest_store.py`` runs both stores on
+one sequence and compares them). The scripts name keys they derive from their arguments,
 which a single Redis (or a primary with replicas) allows and Redis Cluster does not.
 
 Keys (``prefix`` first, ``ca:`` by default): ``n:<nonce hex>`` a hash (the nonce record),
@@ -52,7 +57,8 @@ _ADD = """
 -- KEYS: nonce hash, terminal set, the session's entry, then the failure sets to charge (none to three).
 -- ARGV: now, cap, horizon, member, expires, t, s, pu, k, i, prefix, the terminal set's lifetime (ms),
 --       sub, ch, fr (each left out of the record when empty), window_ms, max kept,
---       the request's digest ('' : no session entry), then each failure set's limit in KEYS' order
+--       the request's digest ('' : no session entry), keep_used_ms, then each failure set's limit in
+--       KEYS' order
 -- Returns {0} (stored and charged), {j} (KEYS[3 + j] is at the limit: nothing changed) or
 -- {-1, nonce hex, the record's fields and values}: the session's unused, unexpired nonce for the
 -- same request, returned as stored (nothing charged, nothing re-timed).
@@ -72,7 +78,7 @@ if ARGV[18] ~= '' then
 end
 for j = 4, #KEYS do
   redis.call('ZREMRANGEBYSCORE', KEYS[j], '-inf', now - tonumber(ARGV[16]))
-  if redis.call('ZCARD', KEYS[j]) >= tonumber(ARGV[15 + j]) then return {j - 3} end
+  if redis.call('ZCARD', KEYS[j]) >= tonumber(ARGV[16 + j]) then return {j - 3} end
 end
 for j = 4, #KEYS do
   redis.call('ZADD', KEYS[j], now, ARGV[4])
@@ -81,6 +87,21 @@ for j = 4, #KEYS do
   redis.call('PEXPIRE', KEYS[j], ARGV[16])
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+-- The terminal's records that are gone by the store's rule (an unused one past its expiry, a used one
+-- past its retention, or its hash already dropped) leave its set now, as MemoryStore prunes them,
+-- so they do not count against its cap (they counted until the horizon: ~11 min at the defaults).
+-- At most the cap's worth of members (the set never holds more after an add).
+for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  local nk = ARGV[11] .. 'n:' .. m
+  local rec = redis.call('HMGET', nk, 'e', 'pid', 'u', 'sk')
+  if not rec[1] or (not rec[2] and tonumber(rec[1]) < now)
+      or (rec[2] and tonumber(rec[3]) + tonumber(ARGV[19]) < now) then
+    redis.call('ZREM', KEYS[2], m)
+    if rec[2] then redis.call('DEL', ARGV[11] .. 'p:' .. ARGV[6] .. ':' .. rec[2]) end
+    if rec[4] and redis.call('HGET', rec[4], 'n') == m then redis.call('DEL', rec[4]) end
+    redis.call('DEL', nk)
+  end
+end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 't', ARGV[6], 's', ARGV[7], 'pu', ARGV[8], 'k', ARGV[9], 'i', ARGV[10], 'e', ARGV[5])
 for j, name in ipairs({'sub', 'ch', 'fr'}) do
@@ -268,7 +289,7 @@ class RedisStore:
                               record.issued_ms, self.prefix, life_ms + keep_ms, record.subject,
                               record.challenges, str(record.frames) if record.frames else "",
                               charge.window_ms if charge else 0, self.limits.max_failures_kept, request.hex(),
-                              *(charge.limits if charge else ())])
+                              keep_ms, *(charge.limits if charge else ())])
         head = int(got[0])
         if head > 0:
             return Issued(charged[head - 1])

@@ -394,6 +394,11 @@ class MemoryStore:
                 if not claims:
                     del self._claims[nonce]
 
+    def nonce_count(self, terminal_id: str) -> int:
+        """Nonce records held for a terminal, as of the last operation's pruning (tests)."""
+        with self._lock:
+            return len(self._per_terminal.get(terminal_id, ()))
+
     def claims_held(self, nonce: bytes) -> int:
         """Probe ids holding a claim on the nonce (tests)."""
         with self._lock:

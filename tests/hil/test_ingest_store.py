@@ -484,3 +484,56 @@ def test_the_session_entry_leaves_with_its_nonce_when_the_cap_evicts_it(make_sto
         left = [k for k in s.r.scan_iter(match=f"{s.prefix}sess:*")]
         assert len(left) == 2
         assert all(0 < s.r.pttl(k) <= TTL + 6 for k in left)                          # the nonce's lifetime
+
+
+def test_the_two_stores_agree_on_what_counts_against_a_terminals_cap(redis_url):
+    # sec15 (review 10's leftover): Redis kept a terminal's expired, unused nonces in its set, counted
+    # against the cap of 8, until the horizon (lifetime + used retention: ~11 min at the defaults),
+    # where MemoryStore drops them at expiry; so Redis evicted the terminal's used nonces (and the
+    # probe ids and receipts they answer retries with) early. Differential: one seeded sequence of
+    # issues, uses, retries and time steps on both stores, every observable compared after each step.
+    import random
+    limits = StoreLimits(keep_used_s=3600)          # the run (< 3,600 s simulated) stays within retention
+    mem = MemoryStore(limits)
+    red = RedisStore.from_url(redis_url, limits, prefix=f"diff{uuid.uuid4().hex[:8]}:")
+    rng = random.Random(15)
+    now, issued, used, counters = T0, [], {}, {"k1": 0, "k2": 0}
+    disagreements = []
+    try:
+        for step in range(300):
+            now += rng.randint(1, 20_000)                      # distinct times: issue order is score order
+            op = rng.random()
+            if op < 0.45 or not issued:
+                t = rng.choice(["k1", "k2"])
+                n = os.urandom(32)
+                r = NonceRecord(t, f"s{step}", 2, "key-1", now, now + TTL)
+                got = (mem.add_nonce(n, r, now), red.add_nonce(n, r, now))
+                issued.append((n, t))
+                seen = (got, mem.nonce_count(t), red.nonce_count(t))
+                if seen[1] != seen[2] or got[0] != got[1]:
+                    disagreements.append((step, "issue", seen))
+            elif op < 0.8:
+                n, t = rng.choice(issued[-6:])                       # mostly unexpired ones
+                counters[t] += 1
+                pid = f"p{step}"
+                outs = [s.use_nonce(n, terminal_id=t, probe_id=pid, digest=pid.encode(), counter=counters[t],
+                                    receipt=b"R", now_ms=now).outcome for s in (mem, red)]
+                if outs[0] != outs[1]:
+                    disagreements.append((step, "use", outs))
+                if outs[0] is Outcome.USED:
+                    used[n] = (t, pid)
+            elif used:
+                n, (t, pid) = rng.choice(sorted(used.items()))          # the terminal's retry
+                outs = [s.use_nonce(n, terminal_id=t, probe_id=pid, digest=pid.encode(), counter=counters[t] + 1,
+                                    receipt=b"R", now_ms=now).outcome for s in (mem, red)]
+                if outs[0] != outs[1]:
+                    disagreements.append((step, "retry", outs))
+            views = [[(g is None, g is not None and g.used) for g in (s.get_nonce(n, now) for n, _ in issued)]
+                     for s in (mem, red)]
+            if views[0] != views[1]:
+                differ = [i for i, (a, b) in enumerate(zip(*views, strict=True)) if a != b]
+                disagreements.append((step, "records", differ))
+        assert disagreements == [], (sorted({d[1] for d in disagreements}), disagreements[:5])
+        assert len(used) > 20 and any(mem.nonce_count(t) < limits.nonces_per_terminal for t in ("k1", "k2"))
+    finally:
+        red.close()
