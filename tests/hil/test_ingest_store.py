@@ -528,7 +528,8 @@ def test_the_two_stores_agree_on_what_counts_against_a_terminals_cap(redis_url):
                                     receipt=b"R", now_ms=now).outcome for s in (mem, red)]
                 if outs[0] != outs[1]:
                     disagreements.append((step, "retry", outs))
-            views = [[(g is None, g is not None and g.used) for g in (s.get_nonce(n, now) for n, _ in issued)]
+            recent = issued if step % 25 == 24 else issued[-24:]          # all of them now and then
+            views = [[(g is None, g is not None and g.used) for g in (s.get_nonce(n, now) for n, _ in recent)]
                      for s in (mem, red)]
             if views[0] != views[1]:
                 differ = [i for i, (a, b) in enumerate(zip(*views, strict=True)) if a != b]
