@@ -339,8 +339,10 @@ class Ingest:
             raise ProbeRejected("REPLAYED", "probe id already used by this terminal")
         if claim is Claim.TAKEN:
             raise ProbeRejected("REPLAYED", "probe id already claimed under this nonce by a probe with other content")
-        if claim is not Claim.HELD:
+        if claim is Claim.FULL:
             raise ProbeRejected("REPLAYED", f"{MAX_PROBES_PER_NONCE} other probes already claimed this nonce")
+        if claim is not Claim.HELD:                # not reached: an unused, unexpired nonce of this terminal
+            raise ProbeRejected("EXPIRED", "nonce was not issued to this terminal, has expired or was purged")
         try:                       # refused before judging: the claim is given back (another probe may try)
             payload = self._open(request, header, term, rec, now_ms, last_counter)
         except ProbeRejected:
