@@ -784,6 +784,56 @@ def test_a_reused_probe_id_is_refused_unjudged_and_locks_no_subject_out(tmp_path
         rig.close()
 
 
+def _race(rig: Rig, made: list, monkeypatch) -> list[pb.Receipt]:
+    """Submits ``made`` at once, each from its own client, with no ``use_nonce`` running until every
+    probe has reached it or been answered: every read before judging comes before any use."""
+    store = rig.state.store
+    gate, seen = threading.Condition(), {"at_use": 0, "answered": 0}
+    real_use = store.use_nonce
+
+    def gated_use(nonce, **kw):
+        with gate:
+            seen["at_use"] += 1
+            gate.notify_all()
+            assert gate.wait_for(lambda: seen["at_use"] + seen["answered"] >= len(made), timeout=60)
+        return real_use(nonce, **kw)
+    monkeypatch.setattr(store, "use_nonce", gated_use)
+
+    def send(client, m):
+        try:
+            return submit(client, m)
+        finally:
+            with gate:
+                seen["answered"] += 1
+                gate.notify_all()
+    clients = [rig.client(deadline_s=60, retries=0) for _ in made]              # no client retry joins in
+    with futures.ThreadPoolExecutor(len(made)) as pool:
+        return list(pool.map(send, clients, made))
+
+
+def test_a_burst_of_probe_ids_under_one_nonce_gets_at_most_four_judged(tmp_path, any_store, monkeypatch):
+    # sec15: K probes with K ids under one nonce, at once, were all judged (each loser counted on the
+    # terminal's own keys, but only after all K verdicts were out by reply time). Now at most
+    # MAX_PROBES_PER_NONCE ids hold claims on a nonce; the rest are REPLAYED unjudged (main: 6 judged).
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    try:
+        ch = rig.client().begin("victim-1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
+        made = [rig.probe(ch, session_id="victim-1", verdict="attack") for _ in range(MAX_PROBES_PER_NONCE + 2)]
+        opened = _count_opened(monkeypatch)
+        receipts = _race(rig, made, monkeypatch)
+        assert opened[0] == MAX_PROBES_PER_NONCE
+        assert sorted(r.reason for r in receipts) == ["NOT_LIVE"] + ["REPLAYED"] * (MAX_PROBES_PER_NONCE + 1)
+        full = [r for r in receipts if r.detail == f"{MAX_PROBES_PER_NONCE} other probes already claimed this nonce"]
+        assert len(full) == 2
+        # The judged ones count: the winner settles the charge as its failure, each judged loser on the
+        # terminal's own keys; the subject's fleet-wide key keeps the one charge.
+        victim = subject_key("cust-victim")
+        assert [_strikes(rig, k) for k in (terminal_key(A), victim, subject_at_terminal_key(victim, A))] == [
+            MAX_PROBES_PER_NONCE, 1, MAX_PROBES_PER_NONCE]
+    finally:
+        rig.close()
+
+
 def test_probes_racing_one_probe_id_under_one_nonce_are_judged_once(tmp_path, any_store, monkeypatch):
     # sec15 (review 10's leftover): K probes with one probe id and different bytes under one nonce,
     # sent at once, each passed the read (the id not yet used) before any use_nonce, so all K were
@@ -791,34 +841,13 @@ def test_probes_racing_one_probe_id_under_one_nonce_are_judged_once(tmp_path, an
     # nonce; the others are refused REPLAYED unjudged. The race is forced: no use_nonce runs until
     # every probe has reached it or been answered (main: all three reach it, judged).
     rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
-    store = rig.state.store
     try:
         ch = rig.client().begin("victim-1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
         one_id = lambda h: setattr(h, "probe_id", "one-probe-id")  # noqa: E731
         made = [rig.probe(ch, session_id="victim-1", verdict=v, header=one_id) for v in ("attack", "live", "attack")]
         assert len({m.message.ciphertext for m in made}) == 3                   # one id, three contents
         opened = _count_opened(monkeypatch)
-        gate, seen = threading.Condition(), {"at_use": 0, "answered": 0}
-        real_use = store.use_nonce
-
-        def gated_use(nonce, **kw):
-            with gate:
-                seen["at_use"] += 1
-                gate.notify_all()
-                assert gate.wait_for(lambda: seen["at_use"] + seen["answered"] >= len(made), timeout=60)
-            return real_use(nonce, **kw)
-        monkeypatch.setattr(store, "use_nonce", gated_use)
-
-        def send(client, m):
-            try:
-                return submit(client, m)
-            finally:
-                with gate:
-                    seen["answered"] += 1
-                    gate.notify_all()
-        clients = [rig.client(deadline_s=60, retries=0) for _ in made]          # no client retry joins in
-        with futures.ThreadPoolExecutor(len(made)) as pool:
-            receipts = list(pool.map(send, clients, made))
+        receipts = _race(rig, made, monkeypatch)
         judged = [r for r in receipts if r.reason in ("OK", "NOT_LIVE")]
         refused = [r for r in receipts if r.reason == "REPLAYED"]
         assert opened[0] == 1 and len(judged) == 1 and len(refused) == 2, [r.reason for r in receipts]
