@@ -35,7 +35,7 @@ from agent.uplink.probe import seal_probe
 from hil import pki
 from hil.devproc import Child, served_port, start_server
 from hil.fakes.evidence import for_challenge
-from hil.ingest.config import write_hpke_key
+from hil.ingest.config import write_hpke_key, write_subject_key
 from hil.ingest.identity import spki_sha256
 from hil.provision import toml_value
 from proto.capture_agent.v1 import ingest_pb2 as pb
@@ -89,11 +89,12 @@ def provision_fleet(root: Path, n: int, *, store_url: str, port: int | None = No
     pki.write_private(srv / "server.key", cert.key_pem)
     from agent.uplink.seal import ServerKey
     write_hpke_key(srv / "server-x25519.hpke", ServerKey.generate("x25519"))
+    write_subject_key(srv / "subject.key")
     port = port or 0
     concurrent = max_concurrent_rpcs or max(64, 2 * n)
     lines = [f"listen = {toml_value(f'127.0.0.1:{port}')}", 'cert = "server.pem"', 'key = "server.key"',
              'client_ca = "../ca.pem"', 'current_suite = "x25519"', f"store = {toml_value(store_url)}",
-             'store_prefix = "fleet:"', "max_failures = 0", "",
+             'store_prefix = "fleet:"', "max_failures = 0", 'subject_key_file = "subject.key"', "",
              "[transport]", f"workers = {workers}", f"max_concurrent_rpcs = {concurrent}", "",
              "[[hpke_keys]]", 'suite = "x25519"', 'file = "server-x25519.hpke"', ""]
     terminals = []

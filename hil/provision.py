@@ -33,7 +33,7 @@ from agent.uplink.probe import camera_identity
 from agent.uplink.seal import ServerKey
 from drivers.sim import SIM_CHALLENGE_WINDOW_S
 from hil import pki
-from hil.ingest.config import write_hpke_key
+from hil.ingest.config import write_hpke_key, write_subject_key
 from hil.ingest.identity import spki_sha256
 
 DEVELOPMENT_DEVICES = """
@@ -112,6 +112,7 @@ def provision_dev(root: str | os.PathLike[str], *, terminal_id: str = "kiosk-dev
     pki.write_private(srv / "server.key", cert.key_pem)
     for s in ("x25519", "mlkem768-x25519"):
         write_hpke_key(srv / f"server-{s}.hpke", ServerKey.generate(s))
+    write_subject_key(srv / "subject.key")
 
     ag = root / "agent"
     for p in (ag / f"{terminal_id}.pem", srv / "terminals" / f"{terminal_id}.pub.pem"):
@@ -141,6 +142,9 @@ nonce_ttl_s = {nonce_ttl_s}
 frames = {int(frames)}
 retry_window_s = {retry_window_s}
 keep_sealed = {keep_sealed}
+# The key of the HMAC that names subjects in the store and in receipts (Receipt.subject_mac):
+# 32 random bytes, mode 0600; every server sharing a store, and the bank's matcher, use this file.
+subject_key_file = "subject.key"
 
 [[hpke_keys]]
 suite = "x25519"

@@ -14,6 +14,10 @@ without a restart (the store and the listening socket stay)::
                                     # (24 with the illumination challenge, 48 for the projector's alone)
     retry_window_s = 10.0           # identical resubmits within this get the first receipt
     clock_skew_s = 120.0            # a probe's created_unix_ms may differ this much from the server's clock
+    subject_key_file = "subject.key"   # required: 32 random bytes (hex), mode 0600, never logged: the key of the
+                                    # HMAC-SHA256 that names subjects in the store and in receipts (subject_mac).
+                                    # Every server sharing a store, and the bank's matcher, use the same file;
+                                    # read at start, not on SIGHUP (a new key starts every subject's counts afresh)
     store = "memory"                # or redis://HOST:PORT/DB or unix:///PATH/redis.sock (shared by several servers)
     store_prefix = "ca:"            # key prefix in a shared store
     nonces_per_terminal = 8         # a terminal asking for more evicts its oldest
@@ -63,6 +67,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import tomllib
 from datetime import datetime
 from pathlib import Path
@@ -76,7 +81,7 @@ from agent.uplink.seal import SUITES, ServerKey
 from hil.ingest.attestation import AttestationPolicy
 from hil.ingest.evidence import DEFAULT_POLICY, CameraPin, ChannelPolicy, EvidenceThresholds
 from hil.ingest.identity import Registry, Revocation, Terminal
-from hil.ingest.limits import FailureLimits
+from hil.ingest.limits import SUBJECT_KEY_BYTES, FailureLimits
 from hil.ingest.server import ServeOptions, ServerState, ServerTLS
 from hil.ingest.store import MAX_FAILURES_KEPT, MemoryStore, Store, StoreLimits
 
@@ -119,6 +124,7 @@ class ServerConfig:
     retry_window_s: float = 10.0
     clock_skew_s: float = 120.0
     keep_sealed: int = 0
+    subject_key_file: str = ""
     store: str = "memory"
     store_prefix: str = "ca:"
     nonces_per_terminal: int = 8
@@ -189,6 +195,28 @@ class ServerConfig:
 def write_hpke_key(path: Path, key: ServerKey) -> None:
     from hil.pki import write_private
     write_private(path, key.private_bytes().hex().encode() + b"\n")
+
+
+def write_subject_key(path: Path) -> None:
+    """A new subject key file: 32 random bytes, hex, mode 0600 (``subject_key_file``)."""
+    from hil.pki import write_private
+    write_private(path, os.urandom(SUBJECT_KEY_BYTES).hex().encode() + b"\n")
+
+
+def read_subject_key(cfg: ServerConfig, base: Path) -> bytes:
+    """The subject key (``subject_key_file``), from a private file (mode checked as for every key file)."""
+    if not cfg.subject_key_file:
+        raise ConfigError("server config needs subject_key_file: 32 random bytes (hex, mode 0600) keying the "
+                          "HMAC that names subjects in the store and in receipts; every server sharing a store "
+                          "and the bank's matcher must use the same file (capture-agent dev-provision writes one)")
+    path = _Files(base).at(cfg.subject_key_file)
+    try:                        # a missing file or a wrong mode: KeyStoreError, as for every key file
+        key = bytes.fromhex(read_private_file(path).decode("ascii", "replace").strip())
+    except ValueError:
+        key = b""
+    if len(key) != SUBJECT_KEY_BYTES:
+        raise ConfigError(f"subject_key_file {path} must hold {SUBJECT_KEY_BYTES} random bytes in hex")
+    return key
 
 
 def read_hpke_key(path: Path, suite: str) -> ServerKey:
@@ -321,13 +349,14 @@ def build_state(cfg: ServerConfig, base: Path, store: Store | None = None) -> tu
                         store=store or build_store(cfg), nonce_ttl_s=cfg.nonce_ttl_s, frames=cfg.frames,
                         retry_window_s=cfg.retry_window_s, clock_skew_s=cfg.clock_skew_s,
                         limits=cfg.failure_limits(), keep_sealed=cfg.keep_sealed,
-                        policies=cfg.challenge_policy, evidence=cfg.evidence)
+                        policies=cfg.challenge_policy, evidence=cfg.evidence, subject_key=read_subject_key(cfg, base))
     return state, tls
 
 
 def reload(state: ServerState, path: str | Path) -> ServerConfig:
     """Re-read the config into a running server: terminals, revocation, HPKE keys and the policy
-    numbers. The store, TLS credentials and the listening address stay as they were started."""
+    numbers. The store, the subject key, TLS credentials and the listening address stay as they
+    were started."""
     cfg, base = load_server_config(path)
     registry = build_registry(cfg, base)
     keys, current = build_keys(cfg, base)

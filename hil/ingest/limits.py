@@ -7,15 +7,18 @@ must be at least ``nonce_ttl_s``: a config error otherwise, since a charge could
 before its probe is judged, and the two stores then disagree on what settling it does):
 
 * ``terminal:<id>``, at ``max_terminal_failures`` (15): every challenge the terminal is issued;
-* ``subject:<SHA-256 of the bank's subject reference>``, at ``max_subject_failures`` (10): the
+* ``subject:<HMAC-SHA256 of the bank's subject reference under the server's subject key>``
+  (``subject_key``; keyed, so a reader of the store cannot reverse it by enumerating references),
+  at ``max_subject_failures`` (10): the
   subject's challenges on every terminal, when the ``BeginCapture`` named one;
-* ``subject:<SHA-256>:terminal:<id>``, at ``max_failures`` (5): the subject's challenges at this
+* ``subject:<HMAC>:terminal:<id>``, at ``max_failures`` (5): the subject's challenges at this
   terminal (the customer's tries at one kiosk, as the terminal's own lockout counts them).
 
 **A challenge is charged when it is issued.** ``BeginCapture`` charges each key it counts on in
 the same atomic store step that checks every one of them against its own limit (``Charge``: all
 checked, then all charged; several server processes cannot issue past a limit together) and is
-refused ``LOCKED_OUT``, naming the first key at its limit, otherwise. The charge is there from
+refused ``LOCKED_OUT`` otherwise (the same reply whatever key is at its limit; the server's log
+names the key, ``FailureLimits.refusal``). The charge is there from
 that moment because the server cannot see what the terminal does with a challenge: root on a
 terminal can skip the terminal's own lockout, ask for challenges without end, run each window
 through the terminal's liveness (which it controls and can read), and submit only the windows it
@@ -53,9 +56,12 @@ the use; the charge's member is the nonce, so a settlement touches that charge a
 * a retry of the probe that used the nonce, or another probe under a used nonce (``REPLAYED``):
   nothing; the nonce was settled by its first use, and a nonce is used once;
 * a probe whose id this terminal already used (``REPLAYED``): refused before it is judged
-  (``Store.nonce_counter_probe`` reads the probe id with the nonce and the counter), so nothing:
+  (``Store.read_and_claim`` reads the probe id with the nonce and the counter), so nothing:
   no judgement, no verdict by reply time, no failure, the nonce still unused (review 10: judged and
-  recorded on every key, it let one charge buy unlimited failures on the subject's fleet-wide key).
+  recorded on every key, it let one charge buy unlimited failures on the subject's fleet-wide key);
+  and so is a probe whose id another probe with other bytes has claimed under the nonce, or a fifth
+  id on a nonce (``Store.read_and_claim``: the read claims the id atomically, so probes racing one id
+  are judged once, not K times).
 
 A presentation judged a failure that then cannot use its nonce counts on its own
 (:meth:`FailureLimits.record`, member nonce and probe digest, so an identical retry of it counts
@@ -63,7 +69,7 @@ once): when another probe used the nonce (or its probe id) first or its counter 
 winner may be accepted and take the nonce's charge back, and racing attacks against a second probe
 must not judge them for free), and when the nonce expired or was evicted while it was judged (K
 probes racing the expiry are K failures). Such a failure goes **on the terminal's own keys only**
-(``terminal:<id>`` and ``subject:<sha>:terminal:<id>``), never on the subject's fleet-wide key:
+(``terminal:<id>`` and ``subject:<hmac>:terminal:<id>``), never on the subject's fleet-wide key:
 it is not bounded by the charges the terminal was issued (a race can be repeated), and nothing one
 terminal does beyond its charges may reach other terminals. In the second case the nonce's charge,
 if no probe settled it, is replaced by the failure in the same step on those keys rather than added
@@ -123,9 +129,10 @@ live face (an accomplice's) under a challenge issued for a victim's subject is a
 refunded here: the bank's matcher must count that non-match against the subject. Nor does the
 server normalise ``subject_ref`` (the bank's reference is canonical): a rooted terminal naming its
 victim otherwise ("CUST-VICTIM", "cust-victim.") lands in fresh keys, bounded only by the
-terminal's own limit. So a judged receipt (``Receipt.subject_sha256``) and the accepted probe's
-summary the bank's feed gets carry the SHA-256 of the subject the challenge was issued for (never
-the reference), and the bank must match an accepted probe against exactly the subject it named,
+terminal's own limit. So a judged receipt (``Receipt.subject_mac``) and the accepted probe's
+summary the bank's feed gets carry the keyed hash of the subject the challenge was issued for (never
+the reference; the bank holds the subject key and computes it), and the bank must match an
+accepted probe against exactly the subject it named,
 counting a mismatch as a failure for its real subject. Each limit is at
 most ``MAX_FAILURES_KEPT`` (64), the charges a store keeps per key (a higher limit would never be
 reached: no lockout at all). 0 in ``max_failures`` turns every limit off (no charge, no check, no
@@ -138,6 +145,7 @@ unlimited tries against unnamed subjects; the subject's across terminals: k term
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass
 
 from hil.ingest.store import MAX_FAILURES_KEPT, Charge, Settle, Store
@@ -222,7 +230,9 @@ class FailureLimits:
                 f"subject {n(self.max_subject_failures)}, subject at one terminal {self.max_failures}")
 
     def refusal(self, terminal_id: str, subject: str, key: str) -> str:
-        """What ``LOCKED_OUT`` says of the key at its limit (``issue_nonce``'s ``locked``)."""
+        """Which key is at its limit (``issue_nonce``'s ``locked``), for the server's own log only: it
+        names the key (a subject by its keyed hash, never its reference). The terminal is told
+        ``LOCKED_OUT_REPLY``, the same for every key."""
         limit = dict(self.keys(terminal_id, subject)).get(key, 0)
         if key == terminal_key(terminal_id):
             who = "this terminal gets no challenge"
@@ -230,22 +240,37 @@ class FailureLimits:
             who = "this subject gets no challenge at this terminal"
         else:
             who = "this subject gets no challenge on any terminal"
-        return f"{limit} challenges failed or not settled within {self.window_s:g} s; {who} for now"
+        return f"{key} at its limit, {limit} challenges failed or not settled within {self.window_s:g} s: {who}"
+
+
+# What a terminal at any failure limit is told: one reply whatever key is at its limit, and no
+# number (each key has its own limit, so the number would name the key). Naming the key was a free
+# oracle of the lock state: a rooted terminal learnt whether a subject was locked out on every
+# terminal or only at itself. The server's log says which (``FailureLimits.refusal``).
+LOCKED_OUT_REPLY = "LOCKED_OUT: too many challenges failed or not settled; no challenge for now"
 
 
 def terminal_key(terminal_id: str) -> str:
     return f"terminal:{terminal_id}"
 
 
-def subject_key(subject_ref: str) -> str:
-    """The subject's failure key ("" when the request named no subject: nothing is counted)."""
-    return "subject:" + hashlib.sha256(subject_ref.encode()).hexdigest() if subject_ref else ""
+SUBJECT_KEY_BYTES = 32
 
 
-def subject_sha256(subject: str) -> str:
-    """The SHA-256 (hex) of the subject reference a ``subject_key`` names ("" for none): what an
-    accepted probe's receipt and summary carry, so the bank can match the probe against exactly the
-    subject it named (never the plain reference)."""
+def subject_key(subject_ref: str, secret: bytes) -> str:
+    """The subject's failure key ("" when the request named no subject: nothing is counted): the
+    HMAC-SHA256 (hex) of the reference under the server's subject key (``subject_key_file``). A
+    plain SHA-256 of a guessable reference (an account number) was reversible by enumeration by
+    anyone reading the store; keyed, only a holder of the secret can compute or test one."""
+    if len(secret) != SUBJECT_KEY_BYTES:
+        raise ValueError(f"the subject key must be {SUBJECT_KEY_BYTES} bytes")
+    return "subject:" + hmac.new(secret, subject_ref.encode(), hashlib.sha256).hexdigest() if subject_ref else ""
+
+
+def subject_mac(subject: str) -> str:
+    """The keyed hash (hex) of the subject reference a ``subject_key`` names ("" for none): what a
+    judged probe's receipt (``Receipt.subject_mac``) and an accepted probe's summary carry, so the
+    bank, which holds the subject key, can match the probe against exactly the subject it named."""
     return subject.removeprefix("subject:")
 
 

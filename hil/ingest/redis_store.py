@@ -4,13 +4,20 @@ and failure counts (the interface and the bounds: ``hil/ingest/store.py``).
 Every operation is one Lua script, which Redis runs atomically: two processes handed the same nonce
 at the same moment cannot both use it. Expiry is Redis's own (``PEXPIREAT``/``PEXPIRE``), so
 pruning costs the server nothing; each terminal's nonces are also listed in a sorted set by issue
-time, which enforces the per-terminal cap. The scripts name keys they derive from their arguments,
+time, which enforces the per-terminal cap. What counts against the cap is what MemoryStore counts:
+the add script first drops from the set (and the store) the terminal's records gone by the store's
+rule, an unused one past its expiry or a used one past its retention, by the time it is given (before
+sec15, expired unused ones counted until the set's horizon, lifetime + retention, ~11 min, so a
+terminal's used nonces were evicted early; ``tests/hil/test_ingest_store.py`` runs both stores on
+one sequence and compares them). The scripts name keys they derive from their arguments,
 which a single Redis (or a primary with replicas) allows and Redis Cluster does not.
 
 Keys (``prefix`` first, ``ca:`` by default): ``n:<nonce hex>`` a hash (the nonce record),
 ``t:<terminal>`` a sorted set (the terminal's nonces), ``sess:<terminal>:<SHA-256 of the session id>``
 a hash (the session's latest request digest and unused nonce, expiring with it; the nonce's record
-names it as ``sk``, so its use and its eviction delete it), ``p:<terminal>:<probe id>`` (a used probe
+names it as ``sk``, so its use and its eviction delete it; the probe ids claimed on an unused nonce are
+fields of its hash, ``c:<id>`` the holder's digest, ``h:<id>`` its holds, ``nc`` the ids, deleted by the
+use and going with the hash), ``p:<terminal>:<probe id>`` (a used probe
 id), ``c:<terminal>`` (the last counter), ``f:<key>`` a sorted set of charges and failures, scored by
 time: a challenge's charge has its nonce's hex as the member, so the use script's refund removes
 exactly that one (``ZREM``), and a failure that settles it replaces it with the probe's failure
@@ -31,7 +38,9 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from hil.ingest.store import (
+    MAX_PROBES_PER_NONCE,
     Charge,
+    Claim,
     Issued,
     NonceRecord,
     Outcome,
@@ -48,7 +57,8 @@ _ADD = """
 -- KEYS: nonce hash, terminal set, the session's entry, then the failure sets to charge (none to three).
 -- ARGV: now, cap, horizon, member, expires, t, s, pu, k, i, prefix, the terminal set's lifetime (ms),
 --       sub, ch, fr (each left out of the record when empty), window_ms, max kept,
---       the request's digest ('' : no session entry), then each failure set's limit in KEYS' order
+--       the request's digest ('' : no session entry), keep_used_ms, then each failure set's limit in
+--       KEYS' order
 -- Returns {0} (stored and charged), {j} (KEYS[3 + j] is at the limit: nothing changed) or
 -- {-1, nonce hex, the record's fields and values}: the session's unused, unexpired nonce for the
 -- same request, returned as stored (nothing charged, nothing re-timed).
@@ -68,7 +78,7 @@ if ARGV[18] ~= '' then
 end
 for j = 4, #KEYS do
   redis.call('ZREMRANGEBYSCORE', KEYS[j], '-inf', now - tonumber(ARGV[16]))
-  if redis.call('ZCARD', KEYS[j]) >= tonumber(ARGV[15 + j]) then return {j - 3} end
+  if redis.call('ZCARD', KEYS[j]) >= tonumber(ARGV[16 + j]) then return {j - 3} end
 end
 for j = 4, #KEYS do
   redis.call('ZADD', KEYS[j], now, ARGV[4])
@@ -77,6 +87,21 @@ for j = 4, #KEYS do
   redis.call('PEXPIRE', KEYS[j], ARGV[16])
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+-- The terminal's records that are gone by the store's rule (an unused one past its expiry, a used one
+-- past its retention, or its hash already dropped) leave its set now, as MemoryStore prunes them,
+-- so they do not count against its cap (they counted until the horizon: ~11 min at the defaults).
+-- At most the cap's worth of members (the set never holds more after an add).
+for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  local nk = ARGV[11] .. 'n:' .. m
+  local rec = redis.call('HMGET', nk, 'e', 'pid', 'u', 'sk')
+  if not rec[1] or (not rec[2] and tonumber(rec[1]) < now)
+      or (rec[2] and tonumber(rec[3]) + tonumber(ARGV[19]) < now) then
+    redis.call('ZREM', KEYS[2], m)
+    if rec[2] then redis.call('DEL', ARGV[11] .. 'p:' .. ARGV[6] .. ':' .. rec[2]) end
+    if rec[4] and redis.call('HGET', rec[4], 'n') == m then redis.call('DEL', rec[4]) end
+    redis.call('DEL', nk)
+  end
+end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 't', ARGV[6], 's', ARGV[7], 'pu', ARGV[8], 'k', ARGV[9], 'i', ARGV[10], 'e', ARGV[5])
 for j, name in ipairs({'sub', 'ch', 'fr'}) do
@@ -124,6 +149,10 @@ end
 if outcome == 'used' then
   local sk = redis.call('HGET', KEYS[1], 'sk')
   if sk and redis.call('HGET', sk, 'n') == ARGV[8] then redis.call('DEL', sk) end
+  for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do         -- the claims go with the use
+    local p = string.sub(f, 1, 2)
+    if p == 'c:' or p == 'h:' or f == 'nc' then redis.call('HDEL', KEYS[1], f) end
+  end
   redis.call('HSET', KEYS[1], 'pid', ARGV[2], 'd', ARGV[3], 'r', ARGV[5], 'u', ARGV[6])
   redis.call('PEXPIRE', KEYS[1], ARGV[7])
   redis.call('SET', KEYS[2], ARGV[8], 'PX', ARGV[7])
@@ -141,6 +170,50 @@ end
 local out = redis.call('HGETALL', KEYS[1])
 table.insert(out, 1, outcome)
 return out
+"""
+
+_CLAIM = """
+-- KEYS: nonce hash, counter key, probe id key. ARGV: terminal, now, probe id, digest, max claims
+-- The read before judging (the record, the counter) and, when the nonce is this terminal's, unused and
+-- unexpired and the probe id unused, the probe id's claim on it: fields c:<id> (the holder's digest),
+-- h:<id> (holds: identical copies) and nc (ids holding claims), in the nonce's hash, so they go with it.
+-- Returns {claim, counter or '', the record's fields and values as HGETALL lists them}.
+local h = redis.call('HGETALL', KEYS[1])
+local counter = redis.call('GET', KEYS[2]) or ''
+local claim = 'none'
+local r = redis.call('HMGET', KEYS[1], 't', 'e', 'pid')
+if r[1] == ARGV[1] and not r[3] and tonumber(r[2]) >= tonumber(ARGV[2]) then
+  if redis.call('EXISTS', KEYS[3]) == 1 then claim = 'used'
+  else
+    local held = redis.call('HGET', KEYS[1], 'c:' .. ARGV[3])
+    if held then
+      if held == ARGV[4] then
+        redis.call('HINCRBY', KEYS[1], 'h:' .. ARGV[3], 1)
+        claim = 'held'
+      else claim = 'taken' end
+    elseif tonumber(redis.call('HGET', KEYS[1], 'nc') or '0') >= tonumber(ARGV[5]) then claim = 'full'
+    else
+      redis.call('HSET', KEYS[1], 'c:' .. ARGV[3], ARGV[4], 'h:' .. ARGV[3], 1)
+      redis.call('HINCRBY', KEYS[1], 'nc', 1)
+      claim = 'held'
+    end
+  end
+end
+table.insert(h, 1, counter)
+table.insert(h, 1, claim)
+return h
+"""
+
+_RELEASE = """
+-- KEYS: nonce hash. ARGV: terminal, probe id, digest. One hold of the probe id's claim given back
+-- (a probe refused before it was judged); the claim goes when no identical copy holds it.
+local r = redis.call('HMGET', KEYS[1], 't', 'pid', 'c:' .. ARGV[2])
+if r[1] ~= ARGV[1] or r[2] or r[3] ~= ARGV[3] then return 0 end
+if redis.call('HINCRBY', KEYS[1], 'h:' .. ARGV[2], -1) <= 0 then
+  redis.call('HDEL', KEYS[1], 'c:' .. ARGV[2], 'h:' .. ARGV[2])
+  redis.call('HINCRBY', KEYS[1], 'nc', -1)
+end
+return 1
 """
 
 _FAIL = """
@@ -188,6 +261,8 @@ class RedisStore:
         self._add = client.register_script(_ADD)
         self._use = client.register_script(_USE)
         self._fail = client.register_script(_FAIL)
+        self._claim = client.register_script(_CLAIM)
+        self._release = client.register_script(_RELEASE)
 
     @classmethod
     def from_url(cls, url: str, limits: StoreLimits | None = None, prefix: str = "ca:") -> RedisStore:
@@ -214,7 +289,7 @@ class RedisStore:
                               record.issued_ms, self.prefix, life_ms + keep_ms, record.subject,
                               record.challenges, str(record.frames) if record.frames else "",
                               charge.window_ms if charge else 0, self.limits.max_failures_kept, request.hex(),
-                              *(charge.limits if charge else ())])
+                              keep_ms, *(charge.limits if charge else ())])
         head = int(got[0])
         if head > 0:
             return Issued(charged[head - 1])
@@ -261,6 +336,25 @@ class RedisStore:
         pipe.exists(self._k("p", terminal_id, probe_id))
         h, counter, seen = pipe.execute()
         return self._record(h, now_ms), int(counter) if counter else 0, bool(seen)
+
+    @_guarded
+    def read_and_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes,
+                       now_ms: int) -> tuple[NonceRecord | None, int, Claim]:
+        got = self._claim(keys=[self._k("n", nonce.hex()), self._k("c", terminal_id),
+                                self._k("p", terminal_id, probe_id)],
+                          args=[terminal_id, now_ms, probe_id, digest, MAX_PROBES_PER_NONCE])
+        claim = Claim(got[0].decode() if isinstance(got[0], bytes) else got[0])
+        fields = dict(zip(got[2::2], got[3::2], strict=True))
+        return self._record(fields, now_ms), int(got[1]) if got[1] else 0, claim
+
+    @_guarded
+    def release_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes) -> None:
+        self._release(keys=[self._k("n", nonce.hex())], args=[terminal_id, probe_id, digest])
+
+    @_guarded
+    def claims_held(self, nonce: bytes) -> int:
+        """Probe ids holding a claim on the nonce (tests)."""
+        return int(self.r.hget(self._k("n", nonce.hex()), "nc") or 0)
 
     @staticmethod
     def _record(h: dict[bytes, bytes], now_ms: int) -> NonceRecord | None:

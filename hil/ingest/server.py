@@ -23,7 +23,10 @@ charged once (``request_digest``, ``Store.issue_nonce``).
 4. the nonce was issued to this terminal and is unexpired (``EXPIRED``). If it was used already,
    the same probe (id and bytes) within ``retry_window_s`` gets its first receipt back, anything
    else is ``REPLAYED``; so is a probe id this terminal used before (read with the nonce and the
-   counter, refused unjudged: no judgement, no failure, no verdict by reply time). It must have
+   counter, refused unjudged: no judgement, no failure, no verdict by reply time), and one that
+   another probe with other bytes claimed under this nonce (the read claims the id atomically, so
+   probes racing one id are judged once; a probe refused before judging gives its claim back;
+   ``Store.read_and_claim``). It must have
    been issued for this session and purpose (``UNBOUND``), the probe must be sealed to the key
    that challenge offered (``WRONG_KEY``), created within its lifetime (``UNBOUND``),
    and carry a counter above the terminal's last (``REPLAYED``);
@@ -36,8 +39,9 @@ charged once (``request_digest``, ``Store.issue_nonce``).
    (``evidence.py``: the challenges demanded, the schedule and the screen's sequence from the
    nonce, bound to the frames and the crop; ``EVIDENCE_FAILED`` otherwise) is ``OK``; anything else
    ``NOT_LIVE``. The probe's camera must be the terminal's registered one (``UNKNOWN_CAMERA``).
-   A judged receipt, and an accepted probe's summary, carry the SHA-256 of the subject its
-   challenge named (``subject_sha256``), for the bank to match exactly against the one it named;
+   A judged receipt, and an accepted probe's summary, carry the keyed hash of the subject its
+   challenge named (``subject_mac``: HMAC-SHA256 under the server's subject key), for the bank to
+   match exactly against the one it named;
 7. only now is the nonce used, atomically, together with the receipt, the terminal's counter and the
    settlement of the nonce's charge: ``OK`` takes it back, anything else judged keeps it as the
    failure. A probe stopped at steps 1-5 leaves its nonce unused and its charge standing; a retry
@@ -72,8 +76,17 @@ from hil.ingest.attestation import check_quote
 from hil.ingest.checks import IDENT, PROBE_ID, PURPOSES, check_header, validate_payload
 from hil.ingest.health import add_health
 from hil.ingest.identity import PeerRefused, Registry, Terminal
-from hil.ingest.limits import FailureLimits, subject_key, subject_sha256
-from hil.ingest.store import MemoryStore, NonceRecord, Outcome, Store, StoreUnavailable, failure_member
+from hil.ingest.limits import LOCKED_OUT_REPLY, SUBJECT_KEY_BYTES, FailureLimits, subject_key, subject_mac
+from hil.ingest.store import (
+    MAX_PROBES_PER_NONCE,
+    Claim,
+    MemoryStore,
+    NonceRecord,
+    Outcome,
+    Store,
+    StoreUnavailable,
+    failure_member,
+)
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
 __all__ = ["Ingest", "ServeOptions", "ServerState", "ServerTLS", "Terminal", "serve", "validate_payload"]
@@ -101,8 +114,14 @@ class ServerState:
     anchors: AnchorStore = field(default_factory=AnchorStore)       # audit-log anchors per terminal
     policies: tuple[evidence.ChannelPolicy, ...] = evidence.DEFAULT_POLICY   # challenges demanded per channel
     evidence: evidence.EvidenceThresholds = field(default_factory=evidence.EvidenceThresholds)
+    # The subject key (HMAC-SHA256 of subject references: the store's subject keys, Receipt.subject_mac).
+    # Servers sharing a store, and the bank's matcher, need the same one (``subject_key_file``); the
+    # default, a random key per process, suits a server with its own memory store and no bank (tests).
+    subject_key: bytes = field(default_factory=lambda: os.urandom(SUBJECT_KEY_BYTES), repr=False)
 
     def __post_init__(self) -> None:
+        if len(self.subject_key) != SUBJECT_KEY_BYTES:
+            raise ValueError(f"subject_key must be {SUBJECT_KEY_BYTES} bytes")
         self.sealed = deque(maxlen=max(self.keep_sealed, 1))
         self._lock = threading.Lock()
 
@@ -124,14 +143,17 @@ def probe_digest(sealed: pb.SealedProbe) -> bytes:
     return h.digest()
 
 
-def request_digest(request: pb.BeginCaptureRequest, key_id: str, challenges: str, frames: int) -> bytes:
-    """What a challenge depends on, as one SHA-256: the terminal, session, purpose, subject, channel,
+def request_digest(request: pb.BeginCaptureRequest, key_id: str, challenges: str, frames: int,
+                   subject: str) -> bytes:
+    """What a challenge depends on, as one SHA-256: the terminal, session, purpose, subject (by its
+    keyed hash, ``subject``: the digest is kept in the store beside the session's other fields, so
+    over the plain reference it could be reversed by enumerating references), channel,
     capabilities, and what the server's config makes of them (the HPKE key offered, the challenges
     and the frames). A ``BeginCapture`` repeated with the same digest while its nonce is unused and
     unexpired gets the same challenge, charged once (``Store.issue_nonce``); any difference (another
     subject, channel or capability, a rotated key, a reloaded policy) is a new, charged one."""
     parts = (request.terminal_id.encode(), request.session_id.encode(), str(int(request.purpose)).encode(),
-             request.subject_ref.encode(), request.channel.encode(),
+             subject.encode(), request.channel.encode(),
              request.capabilities.SerializeToString(deterministic=True), key_id.encode(), challenges.encode(),
              str(frames).encode())
     h = hashlib.sha256(b"capture-agent begin v1")
@@ -236,7 +258,7 @@ class Ingest:
         frames = policy.frames or self.s.frames or window_frames(kinds)
         key = self.s.keys[self.s.current_key_id]
         nonce = os.urandom(32)
-        subject = subject_key(request.subject_ref)
+        subject = subject_key(request.subject_ref, self.s.subject_key)
         record = NonceRecord(term.terminal_id, request.session_id, request.purpose, key.key_id, now_ms,
                              now_ms + int(self.s.nonce_ttl_s * 1000), subject=subject,
                              challenges=evidence.names(kinds), frames=frames)
@@ -244,13 +266,15 @@ class Ingest:
         charge = limits.charge(term.terminal_id, subject)
         try:                                        # the limit checked, then charged; a repeat gets the first
             issued = self.s.store.issue_nonce(nonce, record, now_ms, charge,
-                                              request_digest(request, key.key_id, record.challenges, frames))
+                                              request_digest(request, key.key_id, record.challenges, frames, subject))
         except StoreUnavailable as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"STORE_UNAVAILABLE: {exc}")
             raise                                                  # not reached: abort raises
         if issued.locked:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION,
-                          f"LOCKED_OUT: {limits.refusal(term.terminal_id, subject, issued.locked)}")
+            # The terminal gets one reply whatever key is at its limit; the log keeps which.
+            log.warning("LOCKED_OUT: terminal %s: %s", term.terminal_id,
+                        limits.refusal(term.terminal_id, subject, issued.locked))
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, LOCKED_OUT_REPLY)
         rec = issued.record if issued.record is not None else record
         if issued.repeated:
             # The first issue's record, as stored: its key is the one this request's digest names
@@ -302,40 +326,36 @@ class Ingest:
     def _judge(self, request: pb.SealedProbe, header: pb.ProbeHeader, term: Terminal, now_ms: int) -> pb.Receipt:
         """Steps 4-7, for an authenticated probe."""
         store, digest = self.s.store, probe_digest(request)
-        rec, last_counter, probe_id_used = store.nonce_counter_probe(header.nonce, term.terminal_id,
-                                                                     header.probe_id, now_ms)
+        # The read and, atomically with it, this probe's claim of its id on the nonce: of probes
+        # racing one id under one nonce only the first (and its identical copies: the terminal's
+        # retry) is opened and judged, the others are refused unjudged (no verdict by reply time).
+        rec, last_counter, claim = store.read_and_claim(header.nonce, term.terminal_id, header.probe_id, digest,
+                                                        now_ms)
         if rec is None or rec.terminal_id != term.terminal_id:
             raise ProbeRejected("EXPIRED", "nonce was not issued to this terminal, has expired or was purged")
         if rec.used:
             return self._again(rec, header, digest, now_ms)
-        if probe_id_used:          # refused unjudged: use_nonce would refuse it after judging, nonce unused
+        if claim is Claim.USED:    # refused unjudged: use_nonce would refuse it after judging, nonce unused
             raise ProbeRejected("REPLAYED", "probe id already used by this terminal")
-        if rec.session_id != header.session_id:
-            raise ProbeRejected("UNBOUND", "the nonce was issued for another capture session")
-        if rec.purpose != header.purpose:
-            raise ProbeRejected("UNBOUND", "the nonce was issued for another purpose")
-        if header.server_key_id != rec.server_key_id:
-            raise ProbeRejected("WRONG_KEY", "probe is sealed to another key than the one its challenge offered")
-        skew_ms = int(self.s.clock_skew_s * 1000)
-        if not rec.issued_ms - skew_ms <= header.created_unix_ms <= now_ms + skew_ms:
-            raise ProbeRejected("UNBOUND", "probe's creation time is outside its challenge's lifetime "
-                                "(or the terminal's clock is off by more than the server allows)")
-        if header.counter <= last_counter:
-            raise ProbeRejected("REPLAYED", "the terminal's probe counter did not increase")
-        if term.attestation is not None:           # the terminal's measured state, quoted for this nonce
-            check_quote(term.attestation, header)
-        # The terminal's audit log, anchored off the terminal: a log that does not extend the last
-        # anchor is flagged for the bank (never a refusal: the probe itself may be genuine).
-        self.s.anchors.observe(term.terminal_id, header, self.s.registry.terminals[term.terminal_id].public_key)
-        payload = open_sealed(request, header, self.s.keys)
-        named = subject_sha256(rec.subject)        # the subject the challenge was issued for ("" : none)
+        if claim is Claim.TAKEN:
+            raise ProbeRejected("REPLAYED", "probe id already claimed under this nonce by a probe with other content")
+        if claim is Claim.FULL:
+            raise ProbeRejected("REPLAYED", f"{MAX_PROBES_PER_NONCE} other probes already claimed this nonce")
+        if claim is not Claim.HELD:                # not reached: an unused, unexpired nonce of this terminal
+            raise ProbeRejected("EXPIRED", "nonce was not issued to this terminal, has expired or was purged")
+        try:                       # refused before judging: the claim is given back (another probe may try)
+            payload = self._open(request, header, term, rec, now_ms, last_counter)
+        except ProbeRejected:
+            store.release_claim(header.nonce, term.terminal_id, header.probe_id, digest)
+            raise
+        named = subject_mac(rec.subject)           # the subject the challenge was issued for ("" : none)
         try:
-            lv = validate_payload(payload, header.hpke_suite)
-            frames = evidence.check_shape(payload)
+            try:
+                lv, frames = self._check_payload(payload, header, term)
+            except ProbeRejected:
+                store.release_claim(header.nonce, term.terminal_id, header.probe_id, digest)
+                raise
             challenge = lv.get("challenge")
-            if challenge is not None and challenge["nonce_sha256"] != hashlib.sha256(header.nonce).hexdigest():
-                raise ProbeRejected("UNBOUND", "liveness ran under another challenge than this probe's nonce")
-            evidence.check_camera(term.camera, payload.device)
             passed = bool(challenge and challenge["passed"])
             if lv["verdict"] == "live" and lv.get("challenge_used") is True and passed:
                 # The terminal says live; the server believes only what it can check itself.
@@ -344,19 +364,19 @@ class Ingest:
                                     frames)
                     receipt = pb.Receipt(probe_id=header.probe_id, accepted=True, reason="OK",
                                          received_unix_ms=now_ms, liveness_verdict="live",
-                                         subject_sha256=named)
+                                         subject_mac=named)
                 except evidence.EvidenceFailed as exc:
                     receipt = pb.Receipt(probe_id=header.probe_id, accepted=False, reason="EVIDENCE_FAILED",
                                          received_unix_ms=now_ms, liveness_verdict="live", detail=str(exc)[:300],
-                                         subject_sha256=named)
+                                         subject_mac=named)
             else:
                 receipt = pb.Receipt(probe_id=header.probe_id, accepted=False, reason="NOT_LIVE",
-                                     received_unix_ms=now_ms, liveness_verdict=lv["verdict"], subject_sha256=named,
+                                     received_unix_ms=now_ms, liveness_verdict=lv["verdict"], subject_mac=named,
                                      detail=f"liveness verdict {lv['verdict']!r}"
                                             f"{'' if passed else ', challenge not passed'}"[:300])
             summary = {"probe_id": header.probe_id, "terminal_id": term.terminal_id, "session_id": header.session_id,
                        "counter": header.counter, "purpose": pb.Purpose.Name(header.purpose),
-                       "subject_sha256": named,         # the bank matches exactly the subject it named
+                       "subject_mac": named,            # the bank matches exactly the subject it named
                        "device": payload.device.backend[:64],
                        "color_crop": [payload.color.width, payload.color.height]}
         finally:
@@ -390,6 +410,39 @@ class Ingest:
         if use.outcome is Outcome.REPLAYED:
             raise ProbeRejected("REPLAYED", "nonce or probe id already used by another probe")
         raise ProbeRejected("EXPIRED", "nonce expired before the probe arrived")
+
+    def _open(self, request: pb.SealedProbe, header: pb.ProbeHeader, term: Terminal, rec: NonceRecord, now_ms: int,
+              last_counter: int) -> pb.ProbePayload:
+        """Step 4's bindings, step 5's quote and the decryption: every refusal here is before judging."""
+        if rec.session_id != header.session_id:
+            raise ProbeRejected("UNBOUND", "the nonce was issued for another capture session")
+        if rec.purpose != header.purpose:
+            raise ProbeRejected("UNBOUND", "the nonce was issued for another purpose")
+        if header.server_key_id != rec.server_key_id:
+            raise ProbeRejected("WRONG_KEY", "probe is sealed to another key than the one its challenge offered")
+        skew_ms = int(self.s.clock_skew_s * 1000)
+        if not rec.issued_ms - skew_ms <= header.created_unix_ms <= now_ms + skew_ms:
+            raise ProbeRejected("UNBOUND", "probe's creation time is outside its challenge's lifetime "
+                                "(or the terminal's clock is off by more than the server allows)")
+        if header.counter <= last_counter:
+            raise ProbeRejected("REPLAYED", "the terminal's probe counter did not increase")
+        if term.attestation is not None:           # the terminal's measured state, quoted for this nonce
+            check_quote(term.attestation, header)
+        # The terminal's audit log, anchored off the terminal: a log that does not extend the last
+        # anchor is flagged for the bank (never a refusal: the probe itself may be genuine).
+        self.s.anchors.observe(term.terminal_id, header, self.s.registry.terminals[term.terminal_id].public_key)
+        return open_sealed(request, header, self.s.keys)
+
+    def _check_payload(self, payload: pb.ProbePayload, header: pb.ProbeHeader,
+                       term: Terminal) -> tuple[dict[str, Any], Any]:
+        """Step 5's payload checks (before judging): well formed, made under this nonce, the registered camera."""
+        lv = validate_payload(payload, header.hpke_suite)
+        frames = evidence.check_shape(payload)
+        challenge = lv.get("challenge")
+        if challenge is not None and challenge["nonce_sha256"] != hashlib.sha256(header.nonce).hexdigest():
+            raise ProbeRejected("UNBOUND", "liveness ran under another challenge than this probe's nonce")
+        evidence.check_camera(term.camera, payload.device)
+        return lv, frames
 
     def _again(self, rec: NonceRecord, header: pb.ProbeHeader, digest: bytes, now_ms: int) -> pb.Receipt:
         """A nonce already used: the identical probe's retry gets its receipt, anything else is a replay."""

@@ -24,7 +24,8 @@ keep. What the store holds is bounded by count, not by traffic:
   an identical retry with its first receipt and anything else with ``REPLAYED``);
 * sessions: at most one entry per unused nonce (``issue_nonce``: the session's latest request
   digest and nonce), leaving when that nonce is used, expires or is evicted;
-* probe ids: one per used nonce, with it;
+* probe ids: one per used nonce, with it; and claims (``read_and_claim``): at most
+  ``MAX_PROBES_PER_NONCE`` per unused nonce, dropped with it (used, expired or evicted);
 * counters: one integer per terminal that ever had a probe accepted or judged;
 * failures: at most ``max_failures_kept`` charges and failures per key (the oldest leave first), at
   most ``max_failure_keys`` keys; a key whose charges were all taken back is dropped.
@@ -51,6 +52,7 @@ class StoreUnavailable(Exception):
 
 
 MAX_FAILURES_KEPT = 64     # charges and failures kept per key: the highest failure limit a store can count to
+MAX_PROBES_PER_NONCE = 4   # probe ids that may hold a claim on one unused nonce at once (``Store.read_and_claim``)
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,17 @@ class Use:
     record: NonceRecord | None = None
 
 
+class Claim(enum.Enum):
+    """What :meth:`Store.read_and_claim` did with the probe's id under an unused, unexpired nonce of
+    this terminal (``NONE`` when the nonce is not that: gone, another terminal's, or used)."""
+
+    HELD = "held"          # this probe holds its id's claim (new, or the same bytes as the holder's)
+    USED = "used"          # the probe id already used a nonce of this terminal
+    TAKEN = "taken"        # a probe with this id and other bytes holds the claim: not to be judged
+    FULL = "full"          # MAX_PROBES_PER_NONCE other probe ids hold claims on this nonce
+    NONE = "none"          # no claim made
+
+
 @dataclass(frozen=True)
 class Issued:
     """What :meth:`Store.issue_nonce` did: ``locked`` names the key at its limit (nothing stored);
@@ -192,6 +205,20 @@ class Store(Protocol):
         snapshot, one round trip): what ``SubmitProbe`` reads before it judges a probe, so a reused
         probe id is refused unjudged. A read only: ``use_nonce`` stays the atomic authority."""
 
+    def read_and_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes,
+                       now_ms: int) -> tuple[NonceRecord | None, int, Claim]:
+        """``nonce_counter_probe``'s snapshot and, in the same atomic step, when the nonce is this
+        terminal's, unused and unexpired and the probe id unused: a claim of the probe id on the
+        nonce for this probe (``digest``), so that of probes racing one id under one nonce only one
+        (and its identical copies) is opened and judged; the others are ``TAKEN``. At most
+        ``MAX_PROBES_PER_NONCE`` ids hold claims on a nonce (``FULL`` beyond). A claim lives with its
+        nonce (dropped when the nonce is used, expires or is evicted) unless released."""
+
+    def release_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes) -> None:
+        """Give back one hold of a claim ``read_and_claim`` granted, for a probe refused before it was
+        judged: the id (and the slot) is free again once no identical copy holds it. A judged probe
+        never releases its claim."""
+
     def add_failure(self, key: str, now_ms: int, window_ms: int, member: str = "", replaces: str = "") -> int:
         """Count one failure for ``key`` (``member`` names it: the same member twice counts once;
         "" for a new one), removing the member ``replaces`` in the same step (a charge this failure
@@ -222,6 +249,8 @@ class MemoryStore:
         self._members = itertools.count()
         # (terminal, session id) -> (request digest, nonce): the session's latest unused challenge
         self._sessions: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+        # unused nonce -> probe id -> [digest, holds]: the probes claimed (being judged, or judged)
+        self._claims: dict[bytes, dict[str, list]] = {}
 
     # -- nonces ----------------------------------------------------------------------------------
 
@@ -292,6 +321,7 @@ class MemoryStore:
             done = dataclasses.replace(rec, probe_id=probe_id, digest=digest, receipt=receipt, used_ms=now_ms)
             del self._unused[nonce]
             self._drop_session(rec, nonce)
+            self._claims.pop(nonce, None)
             self._used[nonce] = done
             self._probe_ids[(terminal_id, probe_id)] = nonce
             self._counters[terminal_id] = counter
@@ -325,12 +355,62 @@ class MemoryStore:
                 rec = None
             return rec, self._counters.get(terminal_id, 0), (terminal_id, probe_id) in self._probe_ids
 
+    def read_and_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes,
+                       now_ms: int) -> tuple[NonceRecord | None, int, Claim]:
+        with self._lock:
+            self._prune(now_ms)
+            rec = self._used.get(nonce) or self._unused.get(nonce)
+            if rec is not None and not rec.used and now_ms > rec.expires_ms:
+                rec = None
+            counter = self._counters.get(terminal_id, 0)
+            if rec is None or rec.used or rec.terminal_id != terminal_id:
+                return rec, counter, Claim.NONE
+            if (terminal_id, probe_id) in self._probe_ids:
+                return rec, counter, Claim.USED
+            claims = self._claims.setdefault(nonce, {})
+            held = claims.get(probe_id)
+            if held is not None:
+                if held[0] != digest:
+                    return rec, counter, Claim.TAKEN
+                held[1] += 1
+                return rec, counter, Claim.HELD
+            if len(claims) >= MAX_PROBES_PER_NONCE:
+                return rec, counter, Claim.FULL
+            claims[probe_id] = [digest, 1]
+            return rec, counter, Claim.HELD
+
+    def release_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes) -> None:
+        with self._lock:
+            rec = self._unused.get(nonce)
+            claims = self._claims.get(nonce)
+            if rec is None or rec.terminal_id != terminal_id or not claims:
+                return
+            held = claims.get(probe_id)
+            if held is None or held[0] != digest:
+                return
+            held[1] -= 1
+            if held[1] <= 0:
+                del claims[probe_id]
+                if not claims:
+                    del self._claims[nonce]
+
+    def nonce_count(self, terminal_id: str) -> int:
+        """Nonce records held for a terminal, as of the last operation's pruning (tests)."""
+        with self._lock:
+            return len(self._per_terminal.get(terminal_id, ()))
+
+    def claims_held(self, nonce: bytes) -> int:
+        """Probe ids holding a claim on the nonce (tests)."""
+        with self._lock:
+            return len(self._claims.get(nonce, {}))
+
     def __len__(self) -> int:
         """Nonce records held (used and unused)."""
         with self._lock:
             return len(self._unused) + len(self._used)
 
     def _forget(self, nonce: bytes) -> None:
+        self._claims.pop(nonce, None)
         rec = self._unused.pop(nonce, None) or self._used.pop(nonce, None)
         if rec is None:
             return

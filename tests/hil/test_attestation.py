@@ -193,13 +193,14 @@ def test_bad_registrations_are_refused(doc, env):
 
 
 def test_server_config_registers_sm2_terminals_attestation_and_the_gm_key(env, tmp_path):
-    from hil.ingest.config import build_state, load_server_config, write_hpke_key
+    from hil.ingest.config import build_state, load_server_config, write_hpke_key, write_subject_key
     ca = pki.make_ca()
     cert = pki.issue(ca, "ingest.test", server=True)
     (tmp_path / "server.pem").write_bytes(cert.cert_pem)
     pki.write_private(tmp_path / "server.key", cert.key_pem)
     (tmp_path / "ca.pem").write_bytes(ca.cert_pem)
     write_hpke_key(tmp_path / "gm.hpke", ServerKey.generate("sm2-sm4-gcm"))
+    write_subject_key(tmp_path / "subject.key")
     sm2 = generate_file_key(tmp_path / "t.sm2.pem", "sm2-sm3")
     (tmp_path / "t.pub.pem").write_bytes(sm2.public_key_pem())
     (tmp_path / "t.attestation.json").write_text(json.dumps(env["registration"]))
@@ -207,6 +208,7 @@ def test_server_config_registers_sm2_terminals_attestation_and_the_gm_key(env, t
 key = "server.key"
 client_ca = "ca.pem"
 current_suite = "sm2-sm4-gcm"
+subject_key_file = "subject.key"
 [[hpke_keys]]
 suite = "sm2-sm4-gcm"
 file = "gm.hpke"

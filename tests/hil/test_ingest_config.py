@@ -202,3 +202,33 @@ def test_sighup_rotates_a_terminal_key_with_overlap_and_revokes_without_a_restar
     finally:
         client.close()
         assert child.stop() == 0
+
+
+def test_the_subject_key_is_required_private_and_32_bytes_and_never_said(dev, caplog):
+    # sec15: subjects are named in the store and in receipts by HMAC-SHA256 under subject_key_file;
+    # dev-provision writes one, a config without one is refused (servers sharing a store and the
+    # bank's matcher need the same key; a per-process key would orphan every count), and the file is
+    # checked like every key file.
+    import logging
+    import os
+
+    from agent.security.keys import KeyPermissionError
+    cfg, base = load_server_config(dev.server_config)
+    key_file = base / cfg.subject_key_file
+    assert cfg.subject_key_file and (key_file.stat().st_mode & 0o777) == 0o600
+    with caplog.at_level(logging.DEBUG):
+        state, _ = build_state(cfg, base)
+    assert state.subject_key == bytes.fromhex(key_file.read_text()) and len(state.subject_key) == 32
+    assert key_file.read_text().strip() not in caplog.text and key_file.read_text().strip() not in repr(state)
+    body = dev.server_config.read_text()
+    dev.server_config.write_text(body.replace('subject_key_file = "subject.key"', ""))
+    with pytest.raises(ConfigError, match="subject_key_file.*every server sharing a store"):
+        build_state(*load_server_config(dev.server_config))
+    dev.server_config.write_text(body)
+    os.chmod(key_file, 0o644)
+    with pytest.raises(KeyPermissionError):
+        build_state(*load_server_config(dev.server_config))
+    os.chmod(key_file, 0o600)
+    key_file.write_text("00" * 16 + "\n")
+    with pytest.raises(ConfigError, match="32 random bytes"):
+        build_state(*load_server_config(dev.server_config))

@@ -17,18 +17,25 @@ import pytest
 import hil.ingest.server as server_mod
 from agent.purpose import Purpose
 from agent.security.keys import generate_file_key
-from agent.uplink.client import ChallengeInvalid, UplinkClient, UplinkConnection, UplinkLockedOut, UplinkRefused
+from agent.uplink.client import ChallengeInvalid, UplinkClient, UplinkConnection, UplinkRefused
 from agent.uplink.seal import ServerKey
 from hil import pki
+from hil.ingest import limits as limits_mod
 from hil.ingest.identity import Registry, Revocation, Terminal, spki_sha256
-from hil.ingest.limits import FailureLimits, subject_at_terminal_key, subject_key, terminal_key
+from hil.ingest.limits import FailureLimits, subject_at_terminal_key, terminal_key
 from hil.ingest.server import ServeOptions, ServerState, ServerTLS, serve
-from hil.ingest.store import MemoryStore, NonceRecord
+from hil.ingest.store import MAX_PROBES_PER_NONCE, Claim, MemoryStore, NonceRecord
 from proto.capture_agent.v1 import ingest_pb2 as pb
+from tests.helpers.lockout import locked_out
 from tests.helpers.probes import make_probe, next_counter
 from tests.helpers.terminals import CAPS
 
 A, B = "kiosk-a-0001", "kiosk-b-0002"
+SUBJECT_KEY = bytes(range(32))           # the rigs' subject key (subject_key_file): two servers share it
+
+
+def subject_key(ref: str) -> str:
+    return limits_mod.subject_key(ref, SUBJECT_KEY)
 
 
 def _limits(max_failures: int) -> FailureLimits:
@@ -55,7 +62,8 @@ class Rig:
         self.revocation = revocation or Revocation()
         self.state = ServerState(registry=self.registry(previous_key_until_ms), keys={
             self.key.key_id: self.key, self.hybrid.key_id: self.hybrid}, current_key_id=self.key.key_id,
-            store=store or MemoryStore(), limits=limits or _limits(max_failures), nonce_ttl_s=nonce_ttl_s, frames=12)
+            store=store or MemoryStore(), limits=limits or _limits(max_failures), nonce_ttl_s=nonce_ttl_s, frames=12,
+            subject_key=SUBJECT_KEY)
         self.server, self.port = serve(self.state, ServerTLS(self.server_cert.cert_pem, self.server_cert.key_pem,
                                                              self.ca.cert_pem), options=options)
         self.clients: list[UplinkClient] = []
@@ -515,7 +523,7 @@ def _strikes(rig: Rig, key: str) -> int:
     return rig.state.store.failures(key, rig.state.now_ms(), 600_000)
 
 
-def test_issuing_challenges_alone_locks_the_terminal_and_the_subject_out(tmp_path, any_store):
+def test_issuing_challenges_alone_locks_the_terminal_and_the_subject_out(tmp_path, any_store, caplog):
     # Root on a terminal skips its lockout, asks for windows, judges each on the terminal and would
     # submit only one it expects to pass. Five issued for a subject, none submitted: the sixth for
     # it is refused at that terminal; the terminal's own count stops it at its limit.
@@ -524,13 +532,13 @@ def test_issuing_challenges_alone_locks_the_terminal_and_the_subject_out(tmp_pat
         c = rig.client()
         for k in range(5):
             assert len(c.begin(f"try-{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim").nonce) == 32
-        with pytest.raises(UplinkLockedOut, match="this subject gets no challenge at this terminal") as exc:
-            c.begin("try-5", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
-        assert exc.value.code == "UPL_LOCKED_OUT"
+        said = locked_out(caplog, lambda: c.begin("try-5", Purpose.VERIFY, capabilities=CAPS,
+                                                  subject_ref="cust-victim"))
+        assert "this subject gets no challenge at this terminal" in said
         for k in range(2):                                                   # the terminal's 6th and 7th
             assert c.begin(f"other-{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref=f"cust-{k}").nonce
-        with pytest.raises(UplinkLockedOut, match="7 challenges .* this terminal gets no challenge"):
-            c.begin("try-6", Purpose.VERIFY, capabilities=CAPS)
+        said = locked_out(caplog, lambda: c.begin("try-6", Purpose.VERIFY, capabilities=CAPS))
+        assert "7 challenges" in said and "this terminal gets no challenge" in said
         # A refusal charges nothing.
         assert _strikes(rig, terminal_key(A)) == 7 and _strikes(rig, subject_key("cust-victim")) == 5
         assert _strikes(rig, subject_at_terminal_key(subject_key("cust-victim"), A)) == 5
@@ -538,7 +546,7 @@ def test_issuing_challenges_alone_locks_the_terminal_and_the_subject_out(tmp_pat
         rig.close()
 
 
-def test_abandoned_challenges_spread_over_customers_do_not_lock_a_kiosk_at_the_default(tmp_path, any_store):
+def test_abandoned_challenges_spread_over_customers_do_not_lock_a_kiosk_at_the_default(tmp_path, any_store, caplog):
     # Review 9: the server counts every challenge no accepted probe took back (abandoned ones,
     # worker faults, a refused exposure lock, a submit outage), and an accepted probe refunds only
     # its own, so five unlucky customers in ten minutes locked the kiosk for everyone. The
@@ -553,14 +561,15 @@ def test_abandoned_challenges_spread_over_customers_do_not_lock_a_kiosk_at_the_d
         assert _strikes(rig, terminal_key(A)) == 5             # its own charge taken back, the others' kept
         for k in range(5, 15):
             assert c.begin(f"gone-{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref=f"cust-{k}").nonce
-        with pytest.raises(UplinkLockedOut, match="15 challenges .* this terminal gets no challenge"):
-            c.begin("sixteenth", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-16")
+        said = locked_out(caplog, lambda: c.begin("sixteenth", Purpose.VERIFY, capabilities=CAPS,
+                                                  subject_ref="cust-16"))
+        assert "15 challenges" in said and "this terminal gets no challenge" in said
         assert cb.begin("elsewhere", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-16").nonce
     finally:
         rig.close()
 
 
-def test_one_terminal_cannot_lock_a_subject_out_for_another_and_two_terminals_can(tmp_path, any_store):
+def test_one_terminal_cannot_lock_a_subject_out_for_another_and_two_terminals_can(tmp_path, any_store, caplog):
     # Review 9: any terminal's key locked a victim subject out everywhere with five BeginCapture
     # calls. Now one terminal gets max_failures (5) for a subject at itself, and the subject's count
     # across terminals (10) needs a second terminal's charges.
@@ -569,8 +578,8 @@ def test_one_terminal_cannot_lock_a_subject_out_for_another_and_two_terminals_ca
         c, cb = rig.client(), rig.client(B)
         for k in range(5):
             assert c.begin(f"a-{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim").nonce
-        with pytest.raises(UplinkLockedOut, match="this subject gets no challenge at this terminal"):
-            c.begin("a-5", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
+        said = locked_out(caplog, lambda: c.begin("a-5", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim"))
+        assert "this subject gets no challenge at this terminal" in said
         # The victim at another kiosk still gets as many tries as anyone (main: LOCKED_OUT here).
         ch = cb.begin("b-0", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
         assert submit(cb, rig.probe(ch, terminal=B, session_id="b-0")).accepted      # takes back its own charge
@@ -579,11 +588,41 @@ def test_one_terminal_cannot_lock_a_subject_out_for_another_and_two_terminals_ca
         assert _strikes(rig, subject_key("cust-victim")) == 10
         # Two terminals' charges reach the subject's limit: now it is locked out on every terminal.
         for client, session in ((cb, "b-6"), (c, "a-6")):
-            with pytest.raises(UplinkLockedOut, match="10 challenges .* no challenge on any terminal"):
-                client.begin(session, Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
+            said = locked_out(caplog, lambda: client.begin(session, Purpose.VERIFY, capabilities=CAPS,  # noqa: B023
+                                                           subject_ref="cust-victim"))
+            assert "10 challenges" in said and "no challenge on any terminal" in said
         assert c.begin("a-7", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-other").nonce   # others served
         assert _strikes(rig, subject_at_terminal_key(subject_key("cust-victim"), A)) == 5
         assert _strikes(rig, subject_at_terminal_key(subject_key("cust-victim"), B)) == 5
+    finally:
+        rig.close()
+
+
+def test_locked_out_is_one_reply_for_every_key_and_the_log_keeps_which(tmp_path, any_store, caplog):
+    # sec15 (review 10's leftover): LOCKED_OUT named the key at its limit (and its limit, which
+    # names it too), a free lock-state oracle: a rooted terminal learnt whether a subject was locked
+    # out on every terminal or only at itself. Now the terminal gets one reply for all three keys;
+    # the server's log says which, the subject by its hash, never its reference.
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits(2, 600, max_terminal_failures=6, max_subject_failures=3))
+    try:
+        c, cb = rig.client(), rig.client(B)
+        begin = lambda client, s, ref="": lambda: client.begin(s, Purpose.VERIFY, capabilities=CAPS,  # noqa: E731
+                                                                 subject_ref=ref)
+        for k in range(2):
+            begin(c, f"a-{k}", "cust-here")()
+        at_terminal = locked_out(caplog, begin(c, "a-2", "cust-here"))          # the subject at this terminal
+        for k in range(2):
+            begin(c, f"b-{k}", "cust-everywhere")()
+        begin(cb, "b-2", "cust-everywhere")()
+        everywhere = locked_out(caplog, begin(cb, "b-3", "cust-everywhere"))     # the subject on every terminal
+        for k in range(2):
+            begin(c, f"c-{k}", f"cust-{k}")()
+        terminal = locked_out(caplog, begin(c, "c-2", "cust-9"))                 # the terminal
+        # (locked_out checked that each reply is exactly the one LOCKED_OUT_REPLY.)
+        assert "at this terminal" in at_terminal and subject_at_terminal_key(subject_key("cust-here"), A) in at_terminal
+        assert "on any terminal" in everywhere and f"{subject_key('cust-everywhere')} at its limit" in everywhere
+        assert "this terminal gets no challenge" in terminal and terminal_key(A) in terminal
+        assert not any("cust-" in said for said in (at_terminal, everywhere, terminal))    # hashes, no refs
     finally:
         rig.close()
 
@@ -745,6 +784,107 @@ def test_a_reused_probe_id_is_refused_unjudged_and_locks_no_subject_out(tmp_path
         rig.close()
 
 
+def _race(rig: Rig, made: list, monkeypatch) -> list[pb.Receipt]:
+    """Submits ``made`` at once, each from its own client, with no ``use_nonce`` running until every
+    probe has reached it or been answered: every read before judging comes before any use."""
+    store = rig.state.store
+    gate, seen = threading.Condition(), {"at_use": 0, "answered": 0}
+    real_use = store.use_nonce
+
+    def gated_use(nonce, **kw):
+        with gate:
+            seen["at_use"] += 1
+            gate.notify_all()
+            assert gate.wait_for(lambda: seen["at_use"] + seen["answered"] >= len(made), timeout=60)
+        return real_use(nonce, **kw)
+    monkeypatch.setattr(store, "use_nonce", gated_use)
+
+    def send(client, m):
+        try:
+            return submit(client, m)
+        finally:
+            with gate:
+                seen["answered"] += 1
+                gate.notify_all()
+    clients = [rig.client(deadline_s=60, retries=0) for _ in made]              # no client retry joins in
+    with futures.ThreadPoolExecutor(len(made)) as pool:
+        return list(pool.map(send, clients, made))
+
+
+def test_a_burst_of_probe_ids_under_one_nonce_gets_at_most_four_judged(tmp_path, any_store, monkeypatch):
+    # sec15: K probes with K ids under one nonce, at once, were all judged (each loser counted on the
+    # terminal's own keys, but only after all K verdicts were out by reply time). Now at most
+    # MAX_PROBES_PER_NONCE ids hold claims on a nonce; the rest are REPLAYED unjudged (main: 6 judged).
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    try:
+        ch = rig.client().begin("victim-1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
+        made = [rig.probe(ch, session_id="victim-1", verdict="attack") for _ in range(MAX_PROBES_PER_NONCE + 2)]
+        opened = _count_opened(monkeypatch)
+        receipts = _race(rig, made, monkeypatch)
+        assert opened[0] == MAX_PROBES_PER_NONCE
+        assert sorted(r.reason for r in receipts) == ["NOT_LIVE"] + ["REPLAYED"] * (MAX_PROBES_PER_NONCE + 1)
+        full = [r for r in receipts if r.detail == f"{MAX_PROBES_PER_NONCE} other probes already claimed this nonce"]
+        assert len(full) == 2
+        # The judged ones count: the winner settles the charge as its failure, each judged loser on the
+        # terminal's own keys; the subject's fleet-wide key keeps the one charge.
+        victim = subject_key("cust-victim")
+        assert [_strikes(rig, k) for k in (terminal_key(A), victim, subject_at_terminal_key(victim, A))] == [
+            MAX_PROBES_PER_NONCE, 1, MAX_PROBES_PER_NONCE]
+    finally:
+        rig.close()
+
+
+def test_probes_racing_one_probe_id_under_one_nonce_are_judged_once(tmp_path, any_store, monkeypatch):
+    # sec15 (review 10's leftover): K probes with one probe id and different bytes under one nonce,
+    # sent at once, each passed the read (the id not yet used) before any use_nonce, so all K were
+    # opened and judged: K verdicts by reply time from one nonce. The read now claims the id on the
+    # nonce; the others are refused REPLAYED unjudged. The race is forced: no use_nonce runs until
+    # every probe has reached it or been answered (main: all three reach it, judged).
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    try:
+        ch = rig.client().begin("victim-1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
+        one_id = lambda h: setattr(h, "probe_id", "one-probe-id")  # noqa: E731
+        made = [rig.probe(ch, session_id="victim-1", verdict=v, header=one_id) for v in ("attack", "live", "attack")]
+        assert len({m.message.ciphertext for m in made}) == 3                   # one id, three contents
+        opened = _count_opened(monkeypatch)
+        receipts = _race(rig, made, monkeypatch)
+        judged = [r for r in receipts if r.reason in ("OK", "NOT_LIVE")]
+        refused = [r for r in receipts if r.reason == "REPLAYED"]
+        assert opened[0] == 1 and len(judged) == 1 and len(refused) == 2, [r.reason for r in receipts]
+        assert {r.detail for r in refused} == {
+            "probe id already claimed under this nonce by a probe with other content"}
+        # The one judged probe settled the nonce's charge; nothing else was judged, so nothing else counts.
+        victim = subject_key("cust-victim")
+        expected = 0 if judged[0].accepted else 1
+        assert [_strikes(rig, k) for k in (terminal_key(A), victim, subject_at_terminal_key(victim, A))] == [
+            expected] * 3
+    finally:
+        rig.close()
+
+
+def test_a_probe_refused_before_judging_gives_its_claim_back(tmp_path, any_store):
+    # The claim must not cost the session's next probe anything: probes refused before they are
+    # judged (more of them than a nonce's claims) give their claims back, and a probe of the same
+    # session under another id, or under the refused one's id with other bytes, is judged. (An honest
+    # agent never sends either: its retry is the same sealed probe, whose claim it shares.)
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    store = rig.state.store
+    try:
+        c = rig.client()
+        ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        first = None
+        for k in range(MAX_PROBES_PER_NONCE + 1):
+            bad = rig.probe(ch, session_id="s1", liveness_json="[") if k % 2 else rig.probe(ch, session_id="s2")
+            first = first or bad
+            assert submit(c, bad).reason == ("MALFORMED" if k % 2 else "UNBOUND")
+        assert store.claims_held(ch.nonce) == 0
+        rec = submit(c, rig.probe(ch, session_id="s1", header=lambda h: setattr(h, "probe_id", first.probe_id)))
+        assert rec.accepted, rec.detail
+        assert _strikes(rig, terminal_key(A)) == 0                               # its charge taken back
+    finally:
+        rig.close()
+
+
 def test_failures_outside_a_settlement_stay_on_the_terminals_own_keys(tmp_path, any_store, monkeypatch):
     # Review 10 (high), the race that the read before judging cannot close: the probe id (or a
     # higher counter) is used by another probe between the read and the use, so use_nonce refuses
@@ -758,9 +898,11 @@ def test_failures_outside_a_settlement_stay_on_the_terminals_own_keys(tmp_path, 
         used = rig.probe(mine, session_id="own")
         assert submit(c, used).accepted
         ch = c.begin("victim-1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
-        real_read = store.nonce_counter_probe
-        # Every read happens before the other probe's use: the reused id is not seen yet.
-        monkeypatch.setattr(store, "nonce_counter_probe", lambda *a, **kw: (*real_read(*a, **kw)[:2], False))
+        # Every read happens before the other probe's use: the reused id is not seen yet (the
+        # other probe used it under another nonce, which a claim on this nonce does not see).
+        monkeypatch.setattr(store, "read_and_claim",
+                            lambda nonce, terminal, _pid, _digest, now: (*store.nonce_and_counter(nonce, terminal, now),
+                                                                         Claim.HELD))
         reuse = lambda h: setattr(h, "probe_id", used.probe_id)  # noqa: E731
         for _ in range(9):
             assert submit(c, rig.probe(ch, session_id="victim-1", verdict="attack", header=reuse)).reason == "REPLAYED"
@@ -773,26 +915,92 @@ def test_failures_outside_a_settlement_stay_on_the_terminals_own_keys(tmp_path, 
         rig.close()
 
 
-def test_a_judged_probe_names_the_subject_its_challenge_was_issued_for_by_hash(rig):
+def test_a_judged_probe_names_the_subject_its_challenge_was_issued_for_by_keyed_hash(rig):
     # Review 10 (medium): a rooted terminal can name its victim otherwise ("CUST-VICTIM") to land in
     # fresh failure keys, and nothing the bank saw bound the accepted probe to the subject named.
-    # The receipt and the accepted summary (the bank's feed) carry the named subject's SHA-256, never
-    # the reference, so the bank matches it against exactly the subject it named.
+    # The receipt and the accepted summary (the bank's feed) carry the named subject's keyed hash
+    # (subject_mac: HMAC-SHA256 under the subject key the bank holds), never the reference, so the
+    # bank matches it against exactly the subject it named. Field 7 (the plain SHA-256) is never set.
     import hashlib
+    import hmac
     c = rig.client()
-    named = lambda ref: hashlib.sha256(ref.encode()).hexdigest()  # noqa: E731
+    named = lambda ref: hmac.new(SUBJECT_KEY, ref.encode(), hashlib.sha256).hexdigest()  # noqa: E731
     for k, ref in enumerate(("cust-victim", "CUST-VICTIM")):
         ch = c.begin(f"s{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref=ref)
         rec = submit(c, rig.probe(ch, session_id=f"s{k}"))
-        assert rec.accepted and rec.subject_sha256 == named(ref)
+        assert rec.accepted and rec.subject_mac == named(ref) and rec.subject_sha256 == ""
         summary = rig.state.accepted[-1]
-        assert summary["subject_sha256"] == named(ref) and ref not in repr(summary)
+        assert summary["subject_mac"] == named(ref) and ref not in repr(summary)
     assert named("cust-victim") != named("CUST-VICTIM")                  # no normalisation: the bank's ref
     ch = c.begin("s2", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
-    assert submit(c, rig.probe(ch, session_id="s2", verdict="attack")).subject_sha256 == named("cust-victim")
+    assert submit(c, rig.probe(ch, session_id="s2", verdict="attack")).subject_mac == named("cust-victim")
     ch = c.begin("s3", Purpose.VERIFY, capabilities=CAPS)                 # none named: none said
-    assert submit(c, rig.probe(ch, session_id="s3")).subject_sha256 == ""
-    assert rig.state.accepted[-1]["subject_sha256"] == ""
+    assert submit(c, rig.probe(ch, session_id="s3")).subject_mac == ""
+    assert rig.state.accepted[-1]["subject_mac"] == ""
+
+
+def _store_dump(store) -> str:
+    """Everything a store holds, as text: what anyone reading it (Redis: every key under the prefix,
+    with its value) would see."""
+    from hil.ingest.redis_store import RedisStore
+    if not isinstance(store, RedisStore):
+        return repr(vars(store))
+    out = []
+    for key in store.r.scan_iter(match=store.prefix + "*"):
+        kind = store.r.type(key)
+        value = {b"hash": store.r.hgetall, b"zset": lambda k: store.r.zrange(k, 0, -1),
+                 b"string": store.r.get}[kind](key)
+        out.append(f"{key!r} {value!r}")
+    return "\n".join(out)
+
+
+def test_the_store_names_subjects_by_a_keyed_hash_that_enumerating_references_cannot_reverse(tmp_path, any_store,
+                                                                                              monkeypatch):
+    # sec15 (review 10's leftover): the store's keys (subject:<hash>, subject:<hash>:terminal:<id>)
+    # and the receipts kept with used nonces carried the plain SHA-256 of the bank's reference, an
+    # account number anyone reading Redis could recover by hashing every candidate. Now they carry
+    # HMAC-SHA256 under the server's subject key, which a reader of the store does not have.
+    import hashlib
+    import hmac
+    import struct
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    requests: list[pb.BeginCaptureRequest] = []
+    real_begin = server_mod.Ingest.BeginCapture
+    monkeypatch.setattr(server_mod.Ingest, "BeginCapture",
+                        lambda self, request, context: requests.append(request) or real_begin(self, request, context))
+
+    def session_digests(ref: str, rec: NonceRecord) -> set[str]:
+        """The repeat digest the session entry keeps, as main computed it, for each request with
+        ``ref`` in place of its subject: everything else in it is in the store or guessable."""
+        out = set()
+        for req in requests:
+            r = pb.BeginCaptureRequest()
+            r.CopyFrom(req)
+            r.subject_ref = ref
+            parts = (r.terminal_id.encode(), r.session_id.encode(), str(int(r.purpose)).encode(),
+                     r.subject_ref.encode(), r.channel.encode(), r.capabilities.SerializeToString(deterministic=True),
+                     rec.server_key_id.encode(), rec.challenges.encode(), str(rec.frames).encode())
+            h = hashlib.sha256(b"capture-agent begin v1")
+            for part in parts:
+                h.update(struct.pack(">I", len(part)) + part)
+            out |= {h.hexdigest(), repr(h.digest())}
+        return out
+    try:
+        c = rig.client()
+        refs = [f"ACC-{n:07d}" for n in range(1_000_000, 1_000_400)]      # a guessable reference space
+        ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref=refs[123])
+        assert submit(c, rig.probe(ch, session_id="s1", verdict="attack")).reason == "NOT_LIVE"   # a receipt kept
+        ch2 = c.begin("s2", Purpose.VERIFY, capabilities=CAPS, subject_ref=refs[321])           # a charge standing
+        rec2 = rig.state.store.get_nonce(ch2.nonce, rig.state.now_ms())
+        dump = _store_dump(rig.state.store)
+        found = [r for r in refs if hashlib.sha256(r.encode()).hexdigest() in dump or r in dump]
+        assert found == []                                           # main: ['ACC-1000123', 'ACC-1000321']
+        # Nor the session's repeat digest (main: a SHA-256 over the plain reference and fields the store holds).
+        assert [r for r in refs if any(d in dump for d in session_digests(r, rec2))] == []
+        keyed = lambda r: hmac.new(SUBJECT_KEY, r.encode(), hashlib.sha256).hexdigest()  # noqa: E731
+        assert keyed(refs[123]) in dump and keyed(refs[321]) in dump  # what the key's holder (the bank) can test
+    finally:
+        rig.close()
 
 
 # -- several server processes sharing one store --------------------------------------------------------------
@@ -804,7 +1012,8 @@ def test_two_servers_share_nonces_receipts_and_counters_through_redis(tmp_path, 
     try:
         # The second server shares the first's terminals, keys and TLS, with its own store client.
         state2 = ServerState(registry=one.state.registry, keys=one.state.keys, current_key_id=one.state.current_key_id,
-                             store=RedisStore.from_url(redis_url, prefix=prefix), frames=12)
+                             store=RedisStore.from_url(redis_url, prefix=prefix), frames=12,
+                             subject_key=SUBJECT_KEY)
         server2, port2 = serve(state2, ServerTLS(one.server_cert.cert_pem, one.server_cert.key_pem, one.ca.cert_pem))
         try:
             at_one = one.client()
@@ -939,7 +1148,8 @@ def test_a_begin_capture_past_its_deadline_fails_over_to_the_same_challenge(tmp_
     prefix = f"idem{next_counter()}:"
     one = Rig(tmp_path, store=RedisStore.from_url(redis_url, prefix=prefix), max_failures=5)
     state2 = ServerState(registry=one.state.registry, keys=one.state.keys, current_key_id=one.state.current_key_id,
-                         store=RedisStore.from_url(redis_url, prefix=prefix), frames=12, limits=one.state.limits)
+                         store=RedisStore.from_url(redis_url, prefix=prefix), frames=12, limits=one.state.limits,
+                         subject_key=SUBJECT_KEY)
     server2, port2 = serve(state2, ServerTLS(one.server_cert.cert_pem, one.server_cert.key_pem, one.ca.cert_pem))
     try:
         released = threading.Event()

@@ -11,7 +11,15 @@ import uuid
 import pytest
 
 from hil.ingest.redis_store import RedisStore
-from hil.ingest.store import MemoryStore, NonceRecord, Outcome, StoreLimits, StoreUnavailable
+from hil.ingest.store import (
+    MAX_PROBES_PER_NONCE,
+    Claim,
+    MemoryStore,
+    NonceRecord,
+    Outcome,
+    StoreLimits,
+    StoreUnavailable,
+)
 
 T0 = 0                          # ms, set to now before each test: Redis expires keys by its own clock
 TTL = 60_000
@@ -359,6 +367,38 @@ def test_the_read_before_judging_says_whether_the_probe_id_was_used(make_store):
     assert s.nonce_counter_probe(other, "k2", "p-1", T0 + 2)[2] is False   # another terminal's ids are its own
 
 
+def test_a_probe_id_is_claimed_on_its_nonce_before_it_is_judged(make_store):
+    # sec15: probes racing one probe id under one nonce all passed the read before any use and were
+    # all judged. The read now claims the id on the nonce for the first probe's bytes, atomically.
+    s = make_store()
+    n, other = os.urandom(32), os.urandom(32)
+    s.add_nonce(n, rec(), T0)
+    s.add_nonce(other, rec(), T0)
+    a, b = b"a" * 32, b"b" * 32
+    got, counter, claim = s.read_and_claim(n, "k1", "p-1", a, T0 + 1)
+    assert got == s.get_nonce(n, T0 + 1) and counter == 0 and claim is Claim.HELD
+    assert s.read_and_claim(n, "k1", "p-1", b, T0 + 1)[2] is Claim.TAKEN      # the same id, other bytes
+    assert s.read_and_claim(n, "k1", "p-1", a, T0 + 1)[2] is Claim.HELD       # an identical copy (a retry)
+    assert s.read_and_claim(n, "k2", "p-1", b, T0 + 1)[2] is Claim.NONE       # not k2's nonce: nothing
+    assert s.read_and_claim(other, "k1", "p-1", b, T0 + 1)[2] is Claim.HELD   # claims are per nonce
+    s.release_claim(n, "k1", "p-1", b)                                          # not the holder: nothing
+    s.release_claim(n, "k1", "p-1", a)                                          # one of two holds back
+    assert s.read_and_claim(n, "k1", "p-1", b, T0 + 1)[2] is Claim.TAKEN
+    s.release_claim(n, "k1", "p-1", a)
+    assert s.claims_held(n) == 0
+    assert s.read_and_claim(n, "k1", "p-1", b, T0 + 1)[2] is Claim.HELD       # free again, for other bytes
+    for k in range(2, MAX_PROBES_PER_NONCE + 1):
+        assert s.read_and_claim(n, "k1", f"p-{k}", a, T0 + 1)[2] is Claim.HELD
+    assert s.claims_held(n) == MAX_PROBES_PER_NONCE
+    assert s.read_and_claim(n, "k1", "p-9", a, T0 + 1)[2] is Claim.FULL
+    assert use(s, n, probe="p-2", counter=3).outcome is Outcome.USED            # the claims go with the use
+    assert s.claims_held(n) == 0
+    got, counter, claim = s.read_and_claim(n, "k1", "p-9", a, T0 + 2)
+    assert got is not None and got.used and counter == 3 and claim is Claim.NONE
+    assert s.read_and_claim(other, "k1", "p-2", a, T0 + 2)[2] is Claim.USED   # p-2 used a nonce of k1
+    assert s.read_and_claim(other, "k1", "p-3", a, T0 + TTL + 1) == (None, 3, Claim.NONE)   # expired
+
+
 def test_the_record_s_optional_fields_survive_the_store(make_store):
     s = make_store()
     n = os.urandom(32)
@@ -444,3 +484,57 @@ def test_the_session_entry_leaves_with_its_nonce_when_the_cap_evicts_it(make_sto
         left = [k for k in s.r.scan_iter(match=f"{s.prefix}sess:*")]
         assert len(left) == 2
         assert all(0 < s.r.pttl(k) <= TTL + 6 for k in left)                          # the nonce's lifetime
+
+
+def test_the_two_stores_agree_on_what_counts_against_a_terminals_cap(redis_url):
+    # sec15 (review 10's leftover): Redis kept a terminal's expired, unused nonces in its set, counted
+    # against the cap of 8, until the horizon (lifetime + used retention: ~11 min at the defaults),
+    # where MemoryStore drops them at expiry; so Redis evicted the terminal's used nonces (and the
+    # probe ids and receipts they answer retries with) early. Differential: one seeded sequence of
+    # issues, uses, retries and time steps on both stores, every observable compared after each step.
+    import random
+    limits = StoreLimits(keep_used_s=3600)          # the run (< 3,600 s simulated) stays within retention
+    mem = MemoryStore(limits)
+    red = RedisStore.from_url(redis_url, limits, prefix=f"diff{uuid.uuid4().hex[:8]}:")
+    rng = random.Random(15)
+    now, issued, used, counters = T0, [], {}, {"k1": 0, "k2": 0}
+    disagreements = []
+    try:
+        for step in range(300):
+            now += rng.randint(1, 20_000)                      # distinct times: issue order is score order
+            op = rng.random()
+            if op < 0.45 or not issued:
+                t = rng.choice(["k1", "k2"])
+                n = os.urandom(32)
+                r = NonceRecord(t, f"s{step}", 2, "key-1", now, now + TTL)
+                got = (mem.add_nonce(n, r, now), red.add_nonce(n, r, now))
+                issued.append((n, t))
+                seen = (got, mem.nonce_count(t), red.nonce_count(t))
+                if seen[1] != seen[2] or got[0] != got[1]:
+                    disagreements.append((step, "issue", seen))
+            elif op < 0.8:
+                n, t = rng.choice(issued[-6:])                       # mostly unexpired ones
+                counters[t] += 1
+                pid = f"p{step}"
+                outs = [s.use_nonce(n, terminal_id=t, probe_id=pid, digest=pid.encode(), counter=counters[t],
+                                    receipt=b"R", now_ms=now).outcome for s in (mem, red)]
+                if outs[0] != outs[1]:
+                    disagreements.append((step, "use", outs))
+                if outs[0] is Outcome.USED:
+                    used[n] = (t, pid)
+            elif used:
+                n, (t, pid) = rng.choice(sorted(used.items()))          # the terminal's retry
+                outs = [s.use_nonce(n, terminal_id=t, probe_id=pid, digest=pid.encode(), counter=counters[t] + 1,
+                                    receipt=b"R", now_ms=now).outcome for s in (mem, red)]
+                if outs[0] != outs[1]:
+                    disagreements.append((step, "retry", outs))
+            recent = issued if step % 25 == 24 else issued[-24:]          # all of them now and then
+            views = [[(g is None, g is not None and g.used) for g in (s.get_nonce(n, now) for n, _ in recent)]
+                     for s in (mem, red)]
+            if views[0] != views[1]:
+                differ = [i for i, (a, b) in enumerate(zip(*views, strict=True)) if a != b]
+                disagreements.append((step, "records", differ))
+        assert disagreements == [], (sorted({d[1] for d in disagreements}), disagreements[:5])
+        assert len(used) > 20 and any(mem.nonce_count(t) < limits.nonces_per_terminal for t in ("k1", "k2"))
+    finally:
+        red.close()
