@@ -5,6 +5,7 @@ checks are what is under test here, liveness is tested elsewhere."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -17,7 +18,7 @@ import pytest
 import hil.ingest.server as server_mod
 from agent.purpose import Purpose
 from agent.security.keys import generate_file_key
-from agent.uplink.client import ChallengeInvalid, UplinkClient, UplinkConnection, UplinkRefused
+from agent.uplink.client import ChallengeInvalid, UplinkClient, UplinkConnection, UplinkLockedOut, UplinkRefused
 from agent.uplink.seal import ServerKey
 from hil import pki
 from hil.ingest import limits as limits_mod
@@ -623,6 +624,31 @@ def test_locked_out_is_one_reply_for_every_key_and_the_log_keeps_which(tmp_path,
         assert "on any terminal" in everywhere and f"{subject_key('cust-everywhere')} at its limit" in everywhere
         assert "this terminal gets no challenge" in terminal and terminal_key(A) in terminal
         assert not any("cust-" in said for said in (at_terminal, everywhere, terminal))    # hashes, no refs
+    finally:
+        rig.close()
+
+
+def test_a_terminal_at_its_limit_cannot_flood_the_servers_log(tmp_path, caplog):
+    # review11: a refusal charges nothing, so a rooted terminal at its limit can call BeginCapture
+    # without end, and each LOCKED_OUT wrote a warning (sec15): one log line per free call (main: 20
+    # lines here). Now at most one per terminal and key per minute, the refusals between counted.
+    rig = Rig(tmp_path, limits=FailureLimits(2, 600, max_terminal_failures=2, max_subject_failures=3))
+    try:
+        c = rig.client()
+        for k in range(2):
+            assert c.begin(f"s-{k}", Purpose.VERIFY, capabilities=CAPS).nonce
+        lines = lambda: [r.getMessage() for r in caplog.records if r.getMessage().startswith("LOCKED_OUT")]  # noqa: E731
+        with caplog.at_level(logging.WARNING, logger="hil.ingest.server"):
+            for k in range(20):
+                with pytest.raises(UplinkLockedOut):
+                    c.begin(f"locked-{k}", Purpose.VERIFY, capabilities=CAPS)
+            assert len(lines()) == 1 and terminal_key(A) in lines()[0]
+            base = time.time() + 61                           # a minute on: the next refusal is said, with the count
+            rig.state.clock = lambda: base
+            with pytest.raises(UplinkLockedOut):
+                c.begin("locked-later", Purpose.VERIFY, capabilities=CAPS)
+            assert len(lines()) == 2 and "19 more refused since" in lines()[1]
+        assert _strikes(rig, terminal_key(A)) == 2                  # no refusal charged anything
     finally:
         rig.close()
 
