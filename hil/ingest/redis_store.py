@@ -352,6 +352,13 @@ class RedisStore:
         self._release(keys=[self._k("n", nonce.hex())], args=[terminal_id, probe_id, digest])
 
     @_guarded
+    def pin_subject_key(self, check: str) -> str:
+        key = self._k("subject-key-check")          # no expiry: it names the key the store's counts are under
+        self.r.set(key, check, nx=True)
+        got = self.r.get(key)
+        return got.decode() if isinstance(got, bytes) else str(got)
+
+    @_guarded
     def claims_held(self, nonce: bytes) -> int:
         """Probe ids holding a claim on the nonce (tests)."""
         return int(self.r.hget(self._k("n", nonce.hex()), "nc") or 0)
