@@ -599,3 +599,30 @@ def test_the_two_stores_agree_on_claims(redis_url):
         assert kinds == set(Claim) and freed > 10        # every claim outcome reached, claims freed
     finally:
         red.close()
+
+
+def test_a_used_nonce_is_kept_for_the_retention_it_was_used_under(redis_url):
+    # review11: since sec15 the Redis add script drops a terminal's used records past the retention,
+    # but it read the retention of the server adding (ARGV), not of the one that used the nonce. Two
+    # servers sharing the store with different keep_used_s (a rolling change of retry_window_s or
+    # nonce_ttl_s) then dropped each other's used nonces early: the retry's receipt and the used
+    # probe id went after 10 s, not 600 s (main: get_nonce None, the retry EXPIRED, the id free).
+    prefix = f"keep{uuid.uuid4().hex[:8]}:"
+    long = RedisStore.from_url(redis_url, StoreLimits(keep_used_s=600), prefix=prefix)
+    short = RedisStore.from_url(redis_url, StoreLimits(keep_used_s=10), prefix=prefix)
+    try:
+        n, later = os.urandom(32), os.urandom(32)
+        long.add_nonce(n, rec(), T0)
+        assert use(long, n, now=T0 + 10).outcome is Outcome.USED
+        short.add_nonce(later, rec(session="s2", issued=T0 + 30_000), T0 + 30_000)       # the other server
+        assert long.get_nonce(n, T0 + 30_001) is not None
+        assert use(long, n, now=T0 + 30_002).outcome is Outcome.SAME_PROBE              # the retry's receipt
+        assert long.read_and_claim(later, "k1", "p-1", b"e" * 32, T0 + 30_003)[2] is Claim.USED
+        # a record used under the short retention still leaves after it
+        short.add_nonce(m := os.urandom(32), rec(session="s3", issued=T0 + 30_000), T0 + 30_000)
+        assert use(short, m, probe="p-3", counter=5, now=T0 + 30_010).outcome is Outcome.USED
+        long.add_nonce(os.urandom(32), rec(session="s4", issued=T0 + 45_000), T0 + 45_000)
+        assert long.get_nonce(m, T0 + 45_001) is None and long.get_nonce(n, T0 + 45_001) is not None
+    finally:
+        long.close()
+        short.close()
