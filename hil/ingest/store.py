@@ -285,9 +285,11 @@ class MemoryStore:
     def _add(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None) -> str | None:
         if charge is not None:
             self._prune_failures(now_ms)
-            for key, limit in zip(charge.keys, charge.limits, strict=True):
-                if self._count(key, now_ms, charge.window_ms) >= limit:
-                    return key
+            # every key counted before the first at its limit is named (the same work whichever it is)
+            full = [key for key, limit in zip(charge.keys, charge.limits, strict=True)
+                    if self._count(key, now_ms, charge.window_ms) >= limit]
+            if full:
+                return full[0]
             for key in charge.keys:
                 self._add_member(key, nonce.hex(), now_ms, charge.window_ms)
         self._forget(nonce)
