@@ -888,6 +888,45 @@ def test_probes_racing_one_probe_id_under_one_nonce_are_judged_once(tmp_path, an
         rig.close()
 
 
+def test_a_judged_claim_outlives_its_copy_refused_before_judging(tmp_path, any_store, monkeypatch):
+    # review11 (racing releases): a judged probe whose use fails (here a higher counter used another
+    # nonce between its read and its use) leaves its nonce unused and keeps its claim. Its identical
+    # copy, read after that, is refused before judging (stale counter) and gives back one hold: its
+    # own, not the judged probe's, so the id stays claimed and a probe with that id and other bytes
+    # is still refused unjudged (before sec15: judged, a second verdict for one id under one nonce).
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    store = rig.state.store
+    try:
+        c = rig.client()
+        ch = c.begin("victim-1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
+        one_id = lambda h: setattr(h, "probe_id", "one-probe-id")  # noqa: E731
+        judged = rig.probe(ch, session_id="victim-1", verdict="attack", header=one_id)
+        higher = next_counter() + 1000
+        real_use = store.use_nonce
+
+        def use_after_another(nonce, **kw):               # another probe's use, with a higher counter, first
+            other = os.urandom(32)
+            now = rig.state.now_ms()
+            store.add_nonce(other, NonceRecord(A, "own", 2, rig.key.key_id, now, now + 60_000), now)
+            assert real_use(other, terminal_id=A, probe_id="another-probe", digest=b"o" * 32, counter=higher,
+                            receipt=b"", now_ms=now).outcome.value == "used"
+            monkeypatch.setattr(store, "use_nonce", real_use)
+            return real_use(nonce, **kw)
+        monkeypatch.setattr(store, "use_nonce", use_after_another)
+        opened = _count_opened(monkeypatch)
+        first = submit(c, judged)
+        assert (first.reason, first.detail, opened[0]) == ("REPLAYED", "the terminal's probe counter did not "
+                                                           "increase", 1)           # judged, then refused at use
+        again = submit(c, judged)                                                   # the identical copy
+        assert (again.reason, opened[0]) == ("REPLAYED", 1) and store.claims_held(ch.nonce) == 1
+        other_bytes = rig.probe(ch, session_id="victim-1", verdict="live", header=one_id, counter=higher + 1)
+        refused = submit(c, other_bytes)
+        assert (refused.reason, opened[0]) == ("REPLAYED", 1)
+        assert refused.detail == "probe id already claimed under this nonce by a probe with other content"
+    finally:
+        rig.close()
+
+
 def test_a_probe_refused_before_judging_gives_its_claim_back(tmp_path, any_store):
     # The claim must not cost the session's next probe anything: probes refused before they are
     # judged (more of them than a nonce's claims) give their claims back, and a probe of the same
