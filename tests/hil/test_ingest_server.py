@@ -950,6 +950,36 @@ def test_a_probe_refused_before_judging_gives_its_claim_back(tmp_path, any_store
         rig.close()
 
 
+def test_a_release_lost_to_a_store_outage_costs_the_session_nothing(tmp_path, any_store, monkeypatch):
+    # review11 (crossing a store outage): a probe refused before judging whose release meets the
+    # store down is answered UNAVAILABLE and its hold stays (fail-closed: never a second judgement).
+    # The terminal's retry of those bytes is refused as before and releases; the hold left behind
+    # costs the session one of the nonce's claims, never its next probe, which is judged.
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.store import StoreUnavailable
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    store = rig.state.store
+    try:
+        c = rig.client(retries=0)
+        ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        bad = rig.probe(ch, session_id="s1", liveness_json="[")                 # MALFORMED, before judging
+        real_release = store.release_claim
+
+        def down(*args, **kw):
+            monkeypatch.setattr(store, "release_claim", real_release)
+            raise StoreUnavailable("redis went away")
+        monkeypatch.setattr(store, "release_claim", down)
+        with pytest.raises(UplinkUnavailable):
+            submit(c, bad)
+        assert store.claims_held(ch.nonce) == 1
+        assert submit(c, bad).reason == "MALFORMED"                              # the retry, the store back
+        assert store.claims_held(ch.nonce) == 1                                  # the lost release's hold
+        assert submit(c, rig.probe(ch, session_id="s1")).accepted                # the session's next probe
+        assert _strikes(rig, terminal_key(A)) == 0
+    finally:
+        rig.close()
+
+
 def test_failures_outside_a_settlement_stay_on_the_terminals_own_keys(tmp_path, any_store, monkeypatch):
     # Review 10 (high), the race that the read before judging cannot close: the probe id (or a
     # higher counter) is used by another probe between the read and the use, so use_nonce refuses
