@@ -17,7 +17,8 @@ without a restart (the store and the listening socket stay)::
     subject_key_file = "subject.key"   # required: 32 random bytes (hex), mode 0600, never logged: the key of the
                                     # HMAC-SHA256 that names subjects in the store and in receipts (subject_mac).
                                     # Every server sharing a store, and the bank's matcher, use the same file;
-                                    # read at start, not on SIGHUP (a new key starts every subject's counts afresh)
+                                    # read at start, not on SIGHUP (a new key starts every subject's counts afresh);
+                                    # a server whose key is not the one the store was first used with is refused
     store = "memory"                # or redis://HOST:PORT/DB or unix:///PATH/redis.sock (shared by several servers)
     store_prefix = "ca:"            # key prefix in a shared store
     nonces_per_terminal = 8         # a terminal asking for more evicts its oldest
@@ -66,6 +67,9 @@ makes the server offer the GM profile's envelope.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
+import logging
 import math
 import os
 import tomllib
@@ -83,7 +87,9 @@ from hil.ingest.evidence import DEFAULT_POLICY, CameraPin, ChannelPolicy, Eviden
 from hil.ingest.identity import Registry, Revocation, Terminal
 from hil.ingest.limits import SUBJECT_KEY_BYTES, FailureLimits
 from hil.ingest.server import ServeOptions, ServerState, ServerTLS
-from hil.ingest.store import MAX_FAILURES_KEPT, MemoryStore, Store, StoreLimits
+from hil.ingest.store import MAX_FAILURES_KEPT, MemoryStore, Store, StoreLimits, StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,6 +225,24 @@ def read_subject_key(cfg: ServerConfig, base: Path) -> bytes:
     return key
 
 
+def check_subject_key(store: Store, key: bytes, cfg: ServerConfig) -> None:
+    """Servers sharing a store must name subjects under one key: a server with another names every
+    subject afresh, so each key file would count its own limits for the same customer (review 11).
+    The store pins a check value of the first server's key (an HMAC of a fixed label, which says
+    nothing of the key); a server with another key is refused at start. A store that cannot be
+    reached at start is not checked (the server starts, as it does without its store)."""
+    check = hmac.new(key, b"capture-agent subject key check v1", hashlib.sha256).hexdigest()
+    try:
+        pinned = store.pin_subject_key(check)
+    except StoreUnavailable:
+        log.warning("subject key not checked against the store: the store is unreachable")
+        return
+    if pinned != check:
+        raise ConfigError(f"the store {cfg.store!r} (prefix {cfg.store_prefix!r}) counts subjects under another "
+                          "subject_key_file: every server sharing a store, and the bank's matcher, must use the "
+                          "same key (to rotate it, clear the store's failure sets and its subject-key-check entry)")
+
+
 def read_hpke_key(path: Path, suite: str) -> ServerKey:
     try:
         raw = bytes.fromhex(read_private_file(path).decode("ascii", "replace").strip())
@@ -345,11 +369,14 @@ def build_state(cfg: ServerConfig, base: Path, store: Store | None = None) -> tu
     tls = ServerTLS(files.read(cfg.cert, "cert"), read_private_file(files.at(cfg.key)),
                     files.read(cfg.client_ca, "client_ca"))
     keys, current = build_keys(cfg, base)
+    subject_key = read_subject_key(cfg, base)
+    store = build_store(cfg) if store is None else store      # (an empty MemoryStore is falsy: len 0)
+    check_subject_key(store, subject_key, cfg)
     state = ServerState(registry=build_registry(cfg, base), keys=keys, current_key_id=current,
-                        store=store or build_store(cfg), nonce_ttl_s=cfg.nonce_ttl_s, frames=cfg.frames,
+                        store=store, nonce_ttl_s=cfg.nonce_ttl_s, frames=cfg.frames,
                         retry_window_s=cfg.retry_window_s, clock_skew_s=cfg.clock_skew_s,
                         limits=cfg.failure_limits(), keep_sealed=cfg.keep_sealed,
-                        policies=cfg.challenge_policy, evidence=cfg.evidence, subject_key=read_subject_key(cfg, base))
+                        policies=cfg.challenge_policy, evidence=cfg.evidence, subject_key=subject_key)
     return state, tls
 
 

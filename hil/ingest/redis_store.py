@@ -6,7 +6,9 @@ at the same moment cannot both use it. Expiry is Redis's own (``PEXPIREAT``/``PE
 pruning costs the server nothing; each terminal's nonces are also listed in a sorted set by issue
 time, which enforces the per-terminal cap. What counts against the cap is what MemoryStore counts:
 the add script first drops from the set (and the store) the terminal's records gone by the store's
-rule, an unused one past its expiry or a used one past its retention, by the time it is given (before
+rule, an unused one past its expiry or a used one past the retention it was used under (kept in the
+record, ``ku``: servers sharing the store may for a while be configured apart, and one with a shorter
+retention must not drop another's used nonces early; review 11), by the time it is given (before
 sec15, expired unused ones counted until the set's horizon, lifetime + retention, ~11 min, so a
 terminal's used nonces were evicted early; ``tests/hil/test_ingest_store.py`` runs both stores on
 one sequence and compares them). The scripts name keys they derive from their arguments,
@@ -76,10 +78,14 @@ if ARGV[18] ~= '' then
     end
   end
 end
+-- Every key is checked before the first at its limit is named: the same work whichever key it is
+-- (an early return made a refusal's time say which key, for free: refusals charge nothing).
+local locked = 0
 for j = 4, #KEYS do
   redis.call('ZREMRANGEBYSCORE', KEYS[j], '-inf', now - tonumber(ARGV[16]))
-  if redis.call('ZCARD', KEYS[j]) >= tonumber(ARGV[16 + j]) then return {j - 3} end
+  if redis.call('ZCARD', KEYS[j]) >= tonumber(ARGV[16 + j]) and locked == 0 then locked = j - 3 end
 end
+if locked > 0 then return {locked} end
 for j = 4, #KEYS do
   redis.call('ZADD', KEYS[j], now, ARGV[4])
   local m = redis.call('ZCARD', KEYS[j])
@@ -88,14 +94,15 @@ for j = 4, #KEYS do
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
 -- The terminal's records that are gone by the store's rule (an unused one past its expiry, a used one
--- past its retention, or its hash already dropped) leave its set now, as MemoryStore prunes them,
+-- past the retention it was used under ('ku', the using server's: servers sharing the store may be
+-- configured apart for a while), or its hash already dropped) leave its set now, as MemoryStore prunes them,
 -- so they do not count against its cap (they counted until the horizon: ~11 min at the defaults).
 -- At most the cap's worth of members (the set never holds more after an add).
 for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   local nk = ARGV[11] .. 'n:' .. m
-  local rec = redis.call('HMGET', nk, 'e', 'pid', 'u', 'sk')
+  local rec = redis.call('HMGET', nk, 'e', 'pid', 'u', 'sk', 'ku')
   if not rec[1] or (not rec[2] and tonumber(rec[1]) < now)
-      or (rec[2] and tonumber(rec[3]) + tonumber(ARGV[19]) < now) then
+      or (rec[2] and tonumber(rec[3]) + tonumber(rec[5] or ARGV[19]) < now) then
     redis.call('ZREM', KEYS[2], m)
     if rec[2] then redis.call('DEL', ARGV[11] .. 'p:' .. ARGV[6] .. ':' .. rec[2]) end
     if rec[4] and redis.call('HGET', rec[4], 'n') == m then redis.call('DEL', rec[4]) end
@@ -153,7 +160,7 @@ if outcome == 'used' then
     local p = string.sub(f, 1, 2)
     if p == 'c:' or p == 'h:' or f == 'nc' then redis.call('HDEL', KEYS[1], f) end
   end
-  redis.call('HSET', KEYS[1], 'pid', ARGV[2], 'd', ARGV[3], 'r', ARGV[5], 'u', ARGV[6])
+  redis.call('HSET', KEYS[1], 'pid', ARGV[2], 'd', ARGV[3], 'r', ARGV[5], 'u', ARGV[6], 'ku', ARGV[7])
   redis.call('PEXPIRE', KEYS[1], ARGV[7])
   redis.call('SET', KEYS[2], ARGV[8], 'PX', ARGV[7])
   redis.call('SET', KEYS[3], ARGV[4])
@@ -350,6 +357,13 @@ class RedisStore:
     @_guarded
     def release_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes) -> None:
         self._release(keys=[self._k("n", nonce.hex())], args=[terminal_id, probe_id, digest])
+
+    @_guarded
+    def pin_subject_key(self, check: str) -> str:
+        key = self._k("subject-key-check")          # no expiry: it names the key the store's counts are under
+        self.r.set(key, check, nx=True)
+        got = self.r.get(key)
+        return got.decode() if isinstance(got, bytes) else str(got)
 
     @_guarded
     def claims_held(self, nonce: bytes) -> int:

@@ -57,7 +57,7 @@ import os
 import struct
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -162,11 +162,39 @@ def request_digest(request: pb.BeginCaptureRequest, key_id: str, challenges: str
     return h.digest()
 
 
+class RefusalLog:
+    """When a ``LOCKED_OUT`` is worth a warning line: the first for a terminal and key, then at most
+    one per ``interval_ms``, that line saying how many refusals went unsaid since. A refusal charges
+    nothing, so a rooted terminal at its limit can call ``BeginCapture`` without end; a line per
+    call let it fill the server's log for free (review 11). At most ``max_keys`` pairs are
+    remembered (the least recent leaves: its next refusal is said again)."""
+
+    def __init__(self, interval_ms: int = 60_000, max_keys: int = 4096):
+        self.interval_ms, self.max_keys = interval_ms, max_keys
+        self._said: OrderedDict[tuple[str, str], list[int]] = OrderedDict()   # -> [last said (ms), unsaid]
+        self._lock = threading.Lock()
+
+    def due(self, terminal_id: str, key: str, now_ms: int) -> int | None:
+        """None: not to be said now (counted); otherwise the refusals left unsaid since the last line."""
+        with self._lock:
+            pair = (terminal_id, key)
+            got = self._said.get(pair)
+            if got is not None and 0 <= now_ms - got[0] < self.interval_ms:
+                got[1] += 1
+                return None
+            self._said[pair] = [now_ms, 0]
+            self._said.move_to_end(pair)
+            while len(self._said) > self.max_keys:
+                self._said.popitem(last=False)
+            return got[1] if got is not None else 0
+
+
 class Ingest:
     """Servicer; requests arrive as bytes and are parsed here (see ``handler``)."""
 
     def __init__(self, state: ServerState):
         self.s = state
+        self.refusals = RefusalLog()
 
     def handler(self) -> grpc.GenericRpcHandler:
         ser = lambda m: m.SerializeToString()  # noqa: E731
@@ -271,9 +299,13 @@ class Ingest:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"STORE_UNAVAILABLE: {exc}")
             raise                                                  # not reached: abort raises
         if issued.locked:
-            # The terminal gets one reply whatever key is at its limit; the log keeps which.
-            log.warning("LOCKED_OUT: terminal %s: %s", term.terminal_id,
-                        limits.refusal(term.terminal_id, subject, issued.locked))
+            # The terminal gets one reply whatever key is at its limit; the log keeps which (at most
+            # a line per terminal and key a minute: a refusal is free to ask for).
+            unsaid = self.refusals.due(term.terminal_id, issued.locked, now_ms)
+            if unsaid is not None:
+                log.warning("LOCKED_OUT: terminal %s: %s%s", term.terminal_id,
+                            limits.refusal(term.terminal_id, subject, issued.locked),
+                            f" ({unsaid} more refused since)" if unsaid else "")
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, LOCKED_OUT_REPLY)
         rec = issued.record if issued.record is not None else record
         if issued.repeated:

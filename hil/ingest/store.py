@@ -214,6 +214,10 @@ class Store(Protocol):
         ``MAX_PROBES_PER_NONCE`` ids hold claims on a nonce (``FULL`` beyond). A claim lives with its
         nonce (dropped when the nonce is used, expires or is evicted) unless released."""
 
+    def pin_subject_key(self, check: str) -> str:
+        """The subject key's check value pinned in the store (``check``, when none was): every server
+        sharing a store must name subjects under the same key (``hil/ingest/config.py``)."""
+
     def release_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes) -> None:
         """Give back one hold of a claim ``read_and_claim`` granted, for a probe refused before it was
         judged: the id (and the slot) is free again once no identical copy holds it. A judged probe
@@ -251,6 +255,7 @@ class MemoryStore:
         self._sessions: dict[tuple[str, str], tuple[bytes, bytes]] = {}
         # unused nonce -> probe id -> [digest, holds]: the probes claimed (being judged, or judged)
         self._claims: dict[bytes, dict[str, list]] = {}
+        self._subject_check = ""            # the subject key's check value (pin_subject_key)
 
     # -- nonces ----------------------------------------------------------------------------------
 
@@ -280,9 +285,11 @@ class MemoryStore:
     def _add(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None) -> str | None:
         if charge is not None:
             self._prune_failures(now_ms)
-            for key, limit in zip(charge.keys, charge.limits, strict=True):
-                if self._count(key, now_ms, charge.window_ms) >= limit:
-                    return key
+            # every key counted before the first at its limit is named (the same work whichever it is)
+            full = [key for key, limit in zip(charge.keys, charge.limits, strict=True)
+                    if self._count(key, now_ms, charge.window_ms) >= limit]
+            if full:
+                return full[0]
             for key in charge.keys:
                 self._add_member(key, nonce.hex(), now_ms, charge.window_ms)
         self._forget(nonce)
@@ -378,6 +385,11 @@ class MemoryStore:
                 return rec, counter, Claim.FULL
             claims[probe_id] = [digest, 1]
             return rec, counter, Claim.HELD
+
+    def pin_subject_key(self, check: str) -> str:
+        with self._lock:
+            self._subject_check = self._subject_check or check
+            return self._subject_check
 
     def release_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes) -> None:
         with self._lock:

@@ -232,3 +232,34 @@ def test_the_subject_key_is_required_private_and_32_bytes_and_never_said(dev, ca
     key_file.write_text("00" * 16 + "\n")
     with pytest.raises(ConfigError, match="32 random bytes"):
         build_state(*load_server_config(dev.server_config))
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_servers_sharing_a_store_must_share_the_subject_key(dev, kind, request):
+    # review11: a server started on a shared store with another subject_key_file names every subject
+    # afresh (another HMAC), so each key file counts its own max_subject_failures and max_failures
+    # for the same customer: a rooted terminal that can reach both servers gets twice the tries
+    # against a victim, silently (main: the second server starts). The store now pins a check value
+    # of the first server's key (an HMAC of a fixed label: it says nothing of the key), and a server
+    # with another key is refused at start.
+    import dataclasses
+    import uuid
+
+    from hil.ingest.config import write_subject_key
+    cfg, base = load_server_config(dev.server_config)
+    if kind == "redis":
+        cfg = dataclasses.replace(cfg, store=request.getfixturevalue("redis_url"),
+                                  store_prefix=f"k{uuid.uuid4().hex[:8]}:")
+    store = build_store(cfg)
+    try:
+        first, _ = build_state(cfg, base, store=store)
+        again, _ = build_state(cfg, base, store=store)                      # the same key: a second server
+        assert again.subject_key == first.subject_key
+        (base / "other.key").unlink(missing_ok=True)
+        write_subject_key(base / "other.key")
+        other = dataclasses.replace(cfg, subject_key_file="other.key")
+        with pytest.raises(ConfigError, match="another subject_key_file"):
+            build_state(other, base, store=store)
+        assert (base / "other.key").read_text().strip() not in repr(store.__dict__)
+    finally:
+        store.close()

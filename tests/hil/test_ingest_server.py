@@ -5,6 +5,7 @@ checks are what is under test here, liveness is tested elsewhere."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -17,7 +18,7 @@ import pytest
 import hil.ingest.server as server_mod
 from agent.purpose import Purpose
 from agent.security.keys import generate_file_key
-from agent.uplink.client import ChallengeInvalid, UplinkClient, UplinkConnection, UplinkRefused
+from agent.uplink.client import ChallengeInvalid, UplinkClient, UplinkConnection, UplinkLockedOut, UplinkRefused
 from agent.uplink.seal import ServerKey
 from hil import pki
 from hil.ingest import limits as limits_mod
@@ -627,6 +628,31 @@ def test_locked_out_is_one_reply_for_every_key_and_the_log_keeps_which(tmp_path,
         rig.close()
 
 
+def test_a_terminal_at_its_limit_cannot_flood_the_servers_log(tmp_path, caplog):
+    # review11: a refusal charges nothing, so a rooted terminal at its limit can call BeginCapture
+    # without end, and each LOCKED_OUT wrote a warning (sec15): one log line per free call (main: 20
+    # lines here). Now at most one per terminal and key per minute, the refusals between counted.
+    rig = Rig(tmp_path, limits=FailureLimits(2, 600, max_terminal_failures=2, max_subject_failures=3))
+    try:
+        c = rig.client()
+        for k in range(2):
+            assert c.begin(f"s-{k}", Purpose.VERIFY, capabilities=CAPS).nonce
+        lines = lambda: [r.getMessage() for r in caplog.records if r.getMessage().startswith("LOCKED_OUT")]  # noqa: E731
+        with caplog.at_level(logging.WARNING, logger="hil.ingest.server"):
+            for k in range(20):
+                with pytest.raises(UplinkLockedOut):
+                    c.begin(f"locked-{k}", Purpose.VERIFY, capabilities=CAPS)
+            assert len(lines()) == 1 and terminal_key(A) in lines()[0]
+            base = time.time() + 61                           # a minute on: the next refusal is said, with the count
+            rig.state.clock = lambda: base
+            with pytest.raises(UplinkLockedOut):
+                c.begin("locked-later", Purpose.VERIFY, capabilities=CAPS)
+            assert len(lines()) == 2 and "19 more refused since" in lines()[1]
+        assert _strikes(rig, terminal_key(A)) == 2                  # no refusal charged anything
+    finally:
+        rig.close()
+
+
 def test_failures_judged_while_their_nonce_is_evicted_each_count_once(tmp_path, any_store, monkeypatch):
     # Review 9: probes judged NOT_LIVE whose nonce went (expired or evicted) between their read and
     # their use counted nothing beyond the nonce's one charge, so K attacks racing the expiry were
@@ -862,6 +888,45 @@ def test_probes_racing_one_probe_id_under_one_nonce_are_judged_once(tmp_path, an
         rig.close()
 
 
+def test_a_judged_claim_outlives_its_copy_refused_before_judging(tmp_path, any_store, monkeypatch):
+    # review11 (racing releases): a judged probe whose use fails (here a higher counter used another
+    # nonce between its read and its use) leaves its nonce unused and keeps its claim. Its identical
+    # copy, read after that, is refused before judging (stale counter) and gives back one hold: its
+    # own, not the judged probe's, so the id stays claimed and a probe with that id and other bytes
+    # is still refused unjudged (before sec15: judged, a second verdict for one id under one nonce).
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    store = rig.state.store
+    try:
+        c = rig.client()
+        ch = c.begin("victim-1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
+        one_id = lambda h: setattr(h, "probe_id", "one-probe-id")  # noqa: E731
+        judged = rig.probe(ch, session_id="victim-1", verdict="attack", header=one_id)
+        higher = next_counter() + 1000
+        real_use = store.use_nonce
+
+        def use_after_another(nonce, **kw):               # another probe's use, with a higher counter, first
+            other = os.urandom(32)
+            now = rig.state.now_ms()
+            store.add_nonce(other, NonceRecord(A, "own", 2, rig.key.key_id, now, now + 60_000), now)
+            assert real_use(other, terminal_id=A, probe_id="another-probe", digest=b"o" * 32, counter=higher,
+                            receipt=b"", now_ms=now).outcome.value == "used"
+            monkeypatch.setattr(store, "use_nonce", real_use)
+            return real_use(nonce, **kw)
+        monkeypatch.setattr(store, "use_nonce", use_after_another)
+        opened = _count_opened(monkeypatch)
+        first = submit(c, judged)
+        assert (first.reason, first.detail, opened[0]) == ("REPLAYED", "the terminal's probe counter did not "
+                                                           "increase", 1)           # judged, then refused at use
+        again = submit(c, judged)                                                   # the identical copy
+        assert (again.reason, opened[0]) == ("REPLAYED", 1) and store.claims_held(ch.nonce) == 1
+        other_bytes = rig.probe(ch, session_id="victim-1", verdict="live", header=one_id, counter=higher + 1)
+        refused = submit(c, other_bytes)
+        assert (refused.reason, opened[0]) == ("REPLAYED", 1)
+        assert refused.detail == "probe id already claimed under this nonce by a probe with other content"
+    finally:
+        rig.close()
+
+
 def test_a_probe_refused_before_judging_gives_its_claim_back(tmp_path, any_store):
     # The claim must not cost the session's next probe anything: probes refused before they are
     # judged (more of them than a nonce's claims) give their claims back, and a probe of the same
@@ -881,6 +946,36 @@ def test_a_probe_refused_before_judging_gives_its_claim_back(tmp_path, any_store
         rec = submit(c, rig.probe(ch, session_id="s1", header=lambda h: setattr(h, "probe_id", first.probe_id)))
         assert rec.accepted, rec.detail
         assert _strikes(rig, terminal_key(A)) == 0                               # its charge taken back
+    finally:
+        rig.close()
+
+
+def test_a_release_lost_to_a_store_outage_costs_the_session_nothing(tmp_path, any_store, monkeypatch):
+    # review11 (crossing a store outage): a probe refused before judging whose release meets the
+    # store down is answered UNAVAILABLE and its hold stays (fail-closed: never a second judgement).
+    # The terminal's retry of those bytes is refused as before and releases; the hold left behind
+    # costs the session one of the nonce's claims, never its next probe, which is judged.
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.store import StoreUnavailable
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    store = rig.state.store
+    try:
+        c = rig.client(retries=0)
+        ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        bad = rig.probe(ch, session_id="s1", liveness_json="[")                 # MALFORMED, before judging
+        real_release = store.release_claim
+
+        def down(*args, **kw):
+            monkeypatch.setattr(store, "release_claim", real_release)
+            raise StoreUnavailable("redis went away")
+        monkeypatch.setattr(store, "release_claim", down)
+        with pytest.raises(UplinkUnavailable):
+            submit(c, bad)
+        assert store.claims_held(ch.nonce) == 1
+        assert submit(c, bad).reason == "MALFORMED"                              # the retry, the store back
+        assert store.claims_held(ch.nonce) == 1                                  # the lost release's hold
+        assert submit(c, rig.probe(ch, session_id="s1")).accepted                # the session's next probe
+        assert _strikes(rig, terminal_key(A)) == 0
     finally:
         rig.close()
 

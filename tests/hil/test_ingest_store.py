@@ -538,3 +538,91 @@ def test_the_two_stores_agree_on_what_counts_against_a_terminals_cap(redis_url):
         assert len(used) > 20 and any(mem.nonce_count(t) < limits.nonces_per_terminal for t in ("k1", "k2"))
     finally:
         red.close()
+
+
+def test_the_two_stores_agree_on_claims(redis_url):
+    # review11: the claim (Store.read_and_claim, release_claim; sec15) is a Lua script in Redis and a
+    # dict in MemoryStore. Differential: one seeded sequence of issues, claims by few probe ids and
+    # digests (copies, other bytes, a fifth id), releases (held or not), uses (by claimed ids and
+    # not), across two terminals and through expiry, every observable compared after each step.
+    import random
+    limits = StoreLimits(keep_used_s=3600, nonces_per_terminal=4)
+    mem = MemoryStore(limits)
+    red = RedisStore.from_url(redis_url, limits, prefix=f"dcl{uuid.uuid4().hex[:8]}:")
+    rng = random.Random(12)
+    now, issued, counters = T0, [], {"k1": 0, "k2": 0}
+    kinds, disagreements, expires, owner, granted = set(), [], {}, {}, []
+    freed = before = 0
+    try:
+        for step in range(500):
+            now += rng.choice([1, 5, 200, 3_000, 20_000])
+            op = rng.random()
+            pid = f"p{rng.randint(0, 7)}"
+            digest = bytes([rng.randint(0, 1)]) * 32
+            t = rng.choice(["k1", "k1", "k2"])
+            if op < 0.08 or not issued:
+                n = os.urandom(32)
+                r = NonceRecord(t, f"s{step}", 2, "key-1", now, now + TTL)
+                if mem.add_nonce(n, r, now) != red.add_nonce(n, r, now):
+                    disagreements.append((step, "issue"))
+                issued.append(n)
+                expires[n], owner[n] = now + TTL, t
+                continue
+            n = rng.choice(issued[-3:])
+            t = owner[n] if rng.random() < 0.85 else t                # mostly the nonce's own terminal
+            if op < 0.78:
+                got = [s.read_and_claim(n, t, pid, digest, now) for s in (mem, red)]
+                seen = [(g[0] is None, g[0] is not None and g[0].used, g[1], g[2]) for g in got]
+                kinds.add(seen[0][3])
+                if seen[0][3] is Claim.HELD:
+                    granted.append((n, t, pid, digest))
+            elif op < 0.9:
+                if granted and rng.random() < 0.7:                          # mostly a hold granted
+                    n, t, pid, digest = granted.pop(rng.randrange(len(granted)))
+                for s in (mem, red):
+                    s.release_claim(n, t, pid, digest)
+                seen = [None, None]
+            else:
+                counters[t] += rng.choice([1, 1, 0])
+                seen = [s.use_nonce(n, terminal_id=t, probe_id=pid, digest=digest, counter=max(counters[t], 1),
+                                    receipt=b"R", now_ms=now).outcome for s in (mem, red)]
+            if seen[0] != seen[1]:
+                disagreements.append((step, "op", seen))
+            # (an expired nonce's claims are gone with it in MemoryStore's next prune and in Redis at
+            # its PEXPIREAT, by Redis's own clock, which this simulated time runs ahead of)
+            held = [[s.claims_held(m) for m in issued[-5:] if now <= expires[m]] for s in (mem, red)]
+            if held[0] != held[1]:
+                disagreements.append((step, "claims", held))
+            freed += sum(held[0]) < before
+            before = sum(held[0])
+        assert disagreements == [], disagreements[:5]
+        assert kinds == set(Claim) and freed > 10        # every claim outcome reached, claims freed
+    finally:
+        red.close()
+
+
+def test_a_used_nonce_is_kept_for_the_retention_it_was_used_under(redis_url):
+    # review11: since sec15 the Redis add script drops a terminal's used records past the retention,
+    # but it read the retention of the server adding (ARGV), not of the one that used the nonce. Two
+    # servers sharing the store with different keep_used_s (a rolling change of retry_window_s or
+    # nonce_ttl_s) then dropped each other's used nonces early: the retry's receipt and the used
+    # probe id went after 10 s, not 600 s (main: get_nonce None, the retry EXPIRED, the id free).
+    prefix = f"keep{uuid.uuid4().hex[:8]}:"
+    long = RedisStore.from_url(redis_url, StoreLimits(keep_used_s=600), prefix=prefix)
+    short = RedisStore.from_url(redis_url, StoreLimits(keep_used_s=10), prefix=prefix)
+    try:
+        n, later = os.urandom(32), os.urandom(32)
+        long.add_nonce(n, rec(), T0)
+        assert use(long, n, now=T0 + 10).outcome is Outcome.USED
+        short.add_nonce(later, rec(session="s2", issued=T0 + 30_000), T0 + 30_000)       # the other server
+        assert long.get_nonce(n, T0 + 30_001) is not None
+        assert use(long, n, now=T0 + 30_002).outcome is Outcome.SAME_PROBE              # the retry's receipt
+        assert long.read_and_claim(later, "k1", "p-1", b"e" * 32, T0 + 30_003)[2] is Claim.USED
+        # a record used under the short retention still leaves after it
+        short.add_nonce(m := os.urandom(32), rec(session="s3", issued=T0 + 30_000), T0 + 30_000)
+        assert use(short, m, probe="p-3", counter=5, now=T0 + 30_010).outcome is Outcome.USED
+        long.add_nonce(os.urandom(32), rec(session="s4", issued=T0 + 45_000), T0 + 45_000)
+        assert long.get_nonce(m, T0 + 45_001) is None and long.get_nonce(n, T0 + 45_001) is not None
+    finally:
+        long.close()
+        short.close()
