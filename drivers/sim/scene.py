@@ -50,7 +50,8 @@ from .subject import PHOTO_PITCH_DEG, PHOTO_ROLL_DEG, Surface, value_noise
 #   alone gives 0.047-0.038 (0.042 at lambda^-1.75). Green-tinted solar-control float glass absorbs in
 #   its ferrous-iron band (centred near 1050 nm and ~500 nm wide): it passes ~75 % of visible light
 #   but ~40 % at 850 nm, a ratio of 0.55, so 0.042 x 0.55 = 0.023, a quarter of open daylight's. The
-#   glass's green tint takes a little red, so the light stays at 6500-9500 K (families.LIGHT_CCT).
+#   glass's green tint takes a little red, so the light stays at 6500-9500 K; the family draws only
+#   the 6500-7500 K the capture spec admits (families.LIGHT_CCT).
 LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incandescent": 0.40, "mixed": 0.032,
                    "halogen": 0.32, "led_cri95": 0.0033, "metal_halide": 0.017, "north_sky_glass": 0.023}
 # Overhead lamp as seen from the subject: 35° above the line to the camera, ~6° across; it gives a

@@ -67,6 +67,18 @@ def test_fresh_family_draws_its_own_people_camera_and_lights():
     assert cam.profile.name == "gemini2"
 
 
+def test_every_familys_light_lies_inside_the_capture_specs_colour_temperatures():
+    # Presentations are drawn inside the envelope the quality gate admits (§7.5 d: 2300-7500 K), so
+    # a family's FTA is not its own light refused by design (LIGHT_COLOR).
+    from agent.quality.settings import QualityThresholds
+
+    t = QualityThresholds()
+    for fam, pool in POOLS.items():
+        for light in pool.lights:
+            lo, hi = LIGHT_CCT[light]
+            assert t.cct_min <= lo < hi <= t.cct_max, (fam, light)
+
+
 def _band_share(spd, lam, k):
     """k x mean spectral radiance over 830-870 nm / luminance (CIE V(λ) as a Gaussian)."""
     v = 1.019 * np.exp(-285.4 * (lam / 1000 - 0.559) ** 2)
