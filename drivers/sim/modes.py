@@ -69,7 +69,8 @@ def native_from_mode(mode_intrinsics: Intrinsics, native_width: int, native_heig
 NATIVE_SIZE = {"d435": (1280, 800), "d455": (1280, 800), "d405": (1280, 800),
                "d415": (1920, 1080),     # OV2740 imagers: 1920x1080, depth up to 1280x720
                "astra": (640, 480),      # 320x240 is the 640x480 image binned
-               "gemini335": (1280, 800)}  # [G335] in profiles.py
+               "gemini335": (1280, 800),  # [G335] in profiles.py
+               "gemini2": (1280, 800)}    # [G2-SEEED] in profiles.py
 
 
 # Native size of each profile's colour calibration (the image every colour mode is a crop and scale of).
@@ -77,7 +78,8 @@ COLOR_NATIVE_SIZE = {"d435": (1920, 1080), "d415": (1920, 1080),   # OV2740: 640
                      "d455": (1280, 800),      # OV9782, [D455-CAL] in profiles.py
                      "d405": (1280, 800),      # colour is the left depth imager's image
                      "astra": (1280, 960),     # typical: a 1280x960 sensor, 640x480 binned, 1280x720 cropped
-                     "gemini335": (1280, 800)}  # [G335]: a 1280x800 colour sensor
+                     "gemini335": (1280, 800),  # [G335]: a 1280x800 colour sensor
+                     "gemini2": (1920, 1080)}   # [G2-SEEED]: colour up to 1920x1080
 
 
 def offered_depth_modes(profile: CameraProfile) -> dict[tuple[int, int], tuple[float, ...]]:

@@ -32,6 +32,12 @@ Sources (figures cited per profile below):
   g330-coordinate-systems): on a Gemini 335 the colour origin is 14.00 mm along +x and 2.02 mm along
   +z from the left IR imager's.
 - [UVC] USB Video Class 1.5, CT_EXPOSURE_TIME_ABSOLUTE_CONTROL: exposure in 100 µs units.
+- [G2-SEEED] Seeed Studio wiki "Orbbec Gemini2 3D camera" (wiki.seeedstudio.com/cn/orbbec_gemini2),
+  its specification table: active stereo IR, depth 0.15-10 m (ideal 0.2-5 m), depth up to 1280x800
+  at 30 fps, RGB up to 1920x1080 at 30 fps, 91° horizontal x 66° vertical field of view, UVC, USB 3.0.
+  It gives no baseline, colour field, depth noise or colour offset: the Gemini 2's 50 mm baseline and
+  86°x55° colour field below are Orbbec's published figures as recalled (the product page is not
+  reachable from here; drivers/orbbec.py's COLOR_HFOV uses the same 86°), so treat them as approximate.
 - [D455-CAL] a D455's factory colour calibration published with the ABC-iRobotics/Hand_Tools data
   set (1280x800: fx 629.6, fy 628.9, ppx 629.1, ppy 397.5; Brown-Conrady k1 -0.0557 k2 0.0603
   p1 -0.00098 p2 -0.00085 k3 -0.0161).
@@ -359,7 +365,53 @@ GEMINI335 = CameraProfile(
     }),
 )
 
-PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335)}
+GEMINI2 = CameraProfile(
+    name="gemini2", model="Orbbec Gemini 2 (active stereo)",
+    # [G2-SEEED]: 91° horizontally at 1280x800 -> fx = 640 / tan(45.5°) = 628.9; the 640x480 mode is
+    # the 1280x800 image scaled by 0.6 and cropped (modes.py), fx = 377.4 (the quoted 66° vertical
+    # field implies slightly non-square pixels, a rounding we do not copy). Principal point typical.
+    depth_intrinsics=Intrinsics(640, 480, 377.4, 377.4, 319.2, 240.6, DistortionModel.INVERSE_BROWN_CONRADY),
+    # [G2-SEEED] colour up to 1920x1080; 86° horizontally (recalled) -> fx = 960 / tan(43°) = 1029.5 at
+    # 1920x1080, and 640x480 is a 1440x1080 crop scaled by 4/9: fx = 457.6 (55° vertically gives
+    # fy = 540 / tan(27.5°) x 4/9 = 461: square within the rounding). Distortion typical (barrel).
+    color_intrinsics=Intrinsics(640, 480, 457.6, 457.4, 321.7, 238.9, DistortionModel.BROWN_CONRADY,
+                                (0.038, -0.052, 0.0005, 0.0003, 0.011)),
+    # Typical: the colour module beside the left imager, ~13 mm along +x; no published figure.
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(-0.07), np.deg2rad(0.09), np.deg2rad(0.11)),
+                                          np.array([0.0130, 0.0001, 0.0010])),
+    stereo_baseline_m=0.050,                     # [G2-SEEED] note: 50 mm as recalled
+    projector_offset_m=0.036,                    # typical: right of the colour module
+    # Typical: an earlier depth ASIC than the Gemini 335's, matching at up to 1280x800 like it; a little
+    # more sub-pixel noise: 0.11 px at 640x480 gives sigma_z = z^2 s / (f B) = 1.5 mm at 0.5 m and
+    # 23 mm (1.2 %) at 2 m, inside the <= 2 % at 2 m the maker quotes for its stereo cameras.
+    sigma_disparity_px=0.11,
+    depth_range_m=(0.20, 5.0),                   # [G2-SEEED]: ideal 0.2-5 m (it reports 0.15-10 m)
+    depth_scale=0.001,                           # typical: the SDK's default depth unit, 1 mm
+    # Typical UVC colour auto-exposure: between the Gemini 335's and the D435's speed, gain to 16x.
+    color_ae=AutoExposureSpec(0.17, 0.22, (100e-6, 1 / 30), (1.0, 16.0)),
+    # [UVC]: colour exposure in 100 µs units, gain as a factor; IR exposure in µs and gain as a
+    # factor (typical of the SDK's frame metadata).
+    color_units=MetadataUnits(GAIN_MULTIPLIER, 100.0), ir_units=MetadataUnits(GAIN_MULTIPLIER, 1.0),
+    ir_exposure_default_s=0.004, ir_exposure_range_s=(20e-6, 0.1), ir_gain_default=1.0,   # typical
+    # [G2-SEEED] active stereo IR: an 850 nm dot projector (typical wavelength), switched on and off by
+    # the SDK's laser property; its power levels are not in mW, so no power setting is exposed.
+    projector="850 nm VCSEL dot projector (on/off only)", projector_power=None,
+    projector_nominal_mw=150.0,
+    projector_latency_frames=1, projector_jitter=0.20,   # typical: a USB property write, one frame late 1 in 5
+    structured_light=False, ir_band="nir", depth_shutter="global",
+    color_shutter="rolling",                     # typical of a 2 MP UVC colour module; not in [G2-SEEED]
+    color_from_depth_imager=False,
+    # [G2-SEEED] gives the largest modes (depth 1280x800@30, colour 1920x1080@30); the smaller ones
+    # and their rates are typical of the SDK's lists (4:3 depth modes exist for registration to 4:3 colour).
+    stream_modes=_modes({
+        "depth": [(1280, 800, (5, 10, 15, 30)), (640, 480, (5, 10, 15, 30, 60)), (640, 400, (5, 10, 15, 30, 60))],
+        "ir": [(1280, 800, (5, 10, 15, 30)), (640, 480, (5, 10, 15, 30, 60)), (640, 400, (5, 10, 15, 30, 60))],
+        "color": [(1920, 1080, (5, 10, 15, 30)), (1280, 720, (5, 10, 15, 30)), (640, 480, (5, 10, 15, 30)),
+                  (640, 360, (5, 10, 15, 30))],
+    }),
+)
+
+PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335, GEMINI2)}
 DEFAULT = "d435"
 
 

@@ -34,8 +34,26 @@ from .subject import PHOTO_PITCH_DEG, PHOTO_ROLL_DEG, Surface, value_noise
 # one for CRI >= 95 lifts the 850 nm tail 1.4-1.7x over a YAG-only white LED (each emitter a Gaussian
 # band in photon energy, ratio of 850 nm radiance to luminance, over the red shares tried; the upper
 # end taken), so 0.002 x 1.66 = 0.0033.
+# The fresh family's two sources, on the same scale (share = k x mean spectral radiance over 830-870 nm
+# / luminance, k set by 2856 K -> 0.40; that k gives 5800 K 0.089 and 3100 K 0.317, the values above):
+# - "metal_halide": ceramic metal-halide lamps (atrium and high-ceiling lobby light, 3000-4200 K, the
+#   lamps' two standard colours). The visible light is the metal iodides' lines and molecular
+#   quasi-continuum (Na, Tl, Dy, Ca...), on a black-body-like envelope at the lamp's CCT; past 700 nm
+#   the arc is optically thin and the continuum falls away: lamp spectra put ~12 % of the visible mean
+#   at 850 nm (the argon 842 nm buffer-gas line and the tail of the sodium 819 nm doublet included;
+#   the arc tube's own thermal glow at ~1300 K is negligible at 850 nm). A black-body envelope to
+#   700 nm with a log-linear fall to 0.12 at 850 nm gives 0.017 at every CCT in the range (0.012 at
+#   0.08, 0.023 at 0.16): like a fluorescent tube, a fifth of a halogen spot's per lux.
+# - "north_sky_glass": north-sky daylight (no direct sun) through tinted solar-control glazing, as in
+#   a glass-fronted branch. Skylight is sunlight (5800 K) scattered with a lambda^-1.5..-2 weighting
+#   (Rayleigh's lambda^-4 softened by aerosols and multiple scattering: a CCT of 7000-10000 K), which
+#   alone gives 0.047-0.038 (0.042 at lambda^-1.75). Green-tinted solar-control float glass absorbs in
+#   its ferrous-iron band (centred near 1050 nm and ~500 nm wide): it passes ~75 % of visible light
+#   but ~40 % at 850 nm, a ratio of 0.55, so 0.042 x 0.55 = 0.023, a quarter of open daylight's. The
+#   glass's green tint takes a little red, so the light stays at 6500-9500 K; the family draws only
+#   the 6500-7500 K the capture spec admits (families.LIGHT_CCT).
 LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incandescent": 0.40, "mixed": 0.032,
-                   "halogen": 0.32, "led_cri95": 0.0033}
+                   "halogen": 0.32, "led_cri95": 0.0033, "metal_halide": 0.017, "north_sky_glass": 0.023}
 # Overhead lamp as seen from the subject: 35° above the line to the camera, ~6° across; it gives a
 # third of the light on the face. Spectacle lenses mirror it (glints).
 LAMP_DIR = np.array([0.0, -np.sin(np.deg2rad(35.0)), -np.cos(np.deg2rad(35.0))])
