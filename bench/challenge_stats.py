@@ -230,8 +230,34 @@ def model_from_evidence(query: str, ev: dict[str, Any], challenge: Challenge, re
     gains = np.array([np.linalg.lstsq(np.c_[drift, mixed[care, c]], yy[care, c], rcond=None)[0][-1]
                       for c in range(3)])
     response = gains[:, None] * CROSSTALK
-    base = (yy - xx @ response.T)[ok]
-    return SessionModel(query, on, off, base, response)
+    return SessionModel(query, on, off, _own_light(yy, xx, response)[ok], response)
+
+
+def _own_light(yy: np.ndarray, xx: np.ndarray, response: np.ndarray) -> np.ndarray:
+    """(frames, 3) the face's own light: the measured colour ``yy`` less the response to the commanded
+    colour ``xx`` (aligned at the model's lag), where each step's first frame is taken as showing the
+    step's colour or the one before, whichever leaves its own light nearer the mean of its neighbours'.
+
+    An edge can land a frame after the lag (the screen's timing: 20-30 % of edges), or the whole
+    session can be modelled at a lag other than its own (the verifier passes a clean window at two
+    neighbouring lags, since a step's first frame is not compared, and ``bench.illum_bits`` models a
+    failed window at ``SIM_SCREEN_LAG``). Subtracting the commanded colour on such a frame leaves a
+    spike of one gain in the own light (a ghost of this session's sequence), which the bench then
+    replays inside the new sequences' steps (docs/liveness.md, *A bench artefact in the sweep's
+    5,000 lux row*). The window's first frame counts as an edge from the dark screen before it; an
+    edge is judged against the neighbours it has with a face (one at the window's ends), and left as
+    it is without any. Every other frame is the commanded colour's, as before."""
+    base = yy - xx @ response.T
+    before = np.vstack([np.zeros((1, 3)), xx[:-1]])               # the app's screen is dark before the first
+    for k in np.flatnonzero(np.any(xx != before, axis=1)):
+        near = [base[j] for j in (k - 1, k + 1) if 0 <= j < len(base) and np.all(np.isfinite(base[j]))]
+        if not near or not np.all(np.isfinite(base[k])):
+            continue
+        mid = np.mean(near, axis=0)
+        old = base[k] + (xx[k] - before[k]) @ response.T           # the frame showed the colour before
+        if np.sum((old - mid) ** 2) < np.sum((base[k] - mid) ** 2):
+            base[k] = old
+    return base
 
 
 def _ping_pong(k: np.ndarray, n: int) -> np.ndarray:

@@ -14,8 +14,8 @@ and by how much (docs/liveness.md, *Bright light: why genuine faces fail the ill
   seeds: ``illum_bits.genuine_trial``), each refused window's refusals counted by test (decode, step
   check within a step, step check across an edge, blend), by the tolerance that applied (half the gain
   or ``ILLUMINATION_STEP_NOISE`` sqrt(2) sigma), and by how far past it, in gains; ``clean=1``: each
-  session model with the ghosts of its own sequence's edges taken out of its face's own light
-  (:func:`ghost_free`).
+  session model stored before ``challenge_stats.model_from_evidence`` took the ghosts of its own
+  sequence's edges out of its face's own light, with them taken out (:func:`ghost_free`).
 
 Nothing here changes the verifier: :func:`refusals` recomputes the quantities
 ``agent.liveness.challenge._illumination`` and ``_unsteady`` decide on, at one lag, and the
@@ -240,33 +240,20 @@ def _print_diag(steps: Sequence[Step], y: np.ndarray) -> None:
 # -- the lux sweep ------------------------------------------------------------------------------------------
 
 def ghost_free(m, info: dict[str, Any]):
-    """The session model with the ghosts of its own sequence taken out of ``base``.
-
-    ``challenge_stats.model_from_evidence`` makes ``base`` (the face's own light) as the measured
-    colour less the response times the commanded colour at the model's lag, on every frame, the
-    edges' uncertain frames included: where an edge of the rendered session landed a frame after that
-    lag (the screen's timing: 20-30 % of edges), or the session is modelled at a lag other than its
-    own (``SIM_SCREEN_LAG`` for a session whose illumination failed), that frame's base carries the
-    whole step, a spike of one gain that the bench then replays inside the new sequences' steps.
-    Here each step's first frame (at the model's lag) is taken as showing the old colour or the new,
-    whichever leaves its base nearer the mean of its neighbours'; every other frame is as it was."""
+    """A session model stored before ``challenge_stats.model_from_evidence`` took the ghosts of its
+    own sequence's edges out of ``base`` (the face's own light), with them taken out as it now does
+    (``challenge_stats._own_light``): the measured colour is ``base`` plus the response to the
+    commanded colour at the model's lag, on every frame."""
     from agent.liveness.challenge import Challenge, Kind
     from bench import challenge_stats as cs
 
     ch = Challenge.from_nonce(cs.nonce_for(info["query"]), 32, (Kind.PROJECTOR, Kind.ILLUMINATION))
     x = ch.colours()
-    b = m.base.copy()
-    if len(b) != 32 - int(info["illumination_lag"]):
+    if len(m.base) != 32 - int(info["illumination_lag"]):
         return m                                       # frames without a face: not aligned, left as is
-    xx = x[:len(b)]
-    for k in np.flatnonzero(np.any(xx[1:] != xx[:-1], axis=1)) + 1:
-        if k + 1 >= len(b):
-            continue
-        mid = (b[k - 1] + b[k + 1]) / 2
-        alt = b[k] + (xx[k] - xx[k - 1]) @ m.response.T          # the frame showed the old colour
-        if np.sum((alt - mid) ** 2) < np.sum((b[k] - mid) ** 2):
-            b[k] = alt
-    return cs.SessionModel(m.query, m.energy_on, m.energy_off, b, m.response)
+    xx = x[:len(m.base)]
+    y = m.base + xx @ m.response.T
+    return cs.SessionModel(m.query, m.energy_on, m.energy_off, cs._own_light(y, xx, m.response), m.response)
 
 
 def lux(min_lux: float, n: int, path: str, blend: float = 0.0, clean: bool = False) -> None:
