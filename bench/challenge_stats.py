@@ -199,10 +199,11 @@ class SessionModel:
 
 
 def model_from_evidence(query: str, ev: dict[str, Any], challenge: Challenge, result, *,
-                        illumination_lag: int | None = None) -> SessionModel | None:
+                        illumination_lag: int | None = None, selection: str = "window") -> SessionModel | None:
     """A session model from a judged window's evidence (the same numbers the server receives).
     With ``illumination_lag`` the screen's lag is given (``bench.illum_bits``: scenes too dim or too
-    bright for the illumination challenge are modelled too) and only the projector must have passed."""
+    bright for the illumination challenge are modelled too) and only the projector must have passed.
+    ``selection``: the face measure's choice of cells (``face_response``)."""
     p, ill = result.get(Kind.PROJECTOR), result.get(Kind.ILLUMINATION)
     if p is None or ill is None or not p.passed or (illumination_lag is None and not ill.passed):
         return None
@@ -214,7 +215,7 @@ def model_from_evidence(query: str, ev: dict[str, Any], challenge: Challenge, re
     care = _settled(exp)
     on, off = e[lag:][care & exp], e[lag:][care & ~exp]
     grids = np.array([f["face_grid"] if f["face_grid"] else [np.nan] * 48 for f in frames]).reshape(len(frames), 16, 3)
-    y = face_response(grids)
+    y = face_response(grids, selection)
     x = challenge.colours()
     lag = ill.lag_frames if illumination_lag is None else illumination_lag
     xx, yy = x[:len(y) - lag], y[lag:]
@@ -370,11 +371,13 @@ def run_session(query: str, frames: int, gate=None):
     return r, c.challenge
 
 
-def challenge_result(r, ch: Challenge):
-    """The judge's challenge verdict, recomputed from its own evidence (identical numbers)."""
+def challenge_result(r, ch: Challenge, selection: str = "window"):
+    """The judge's challenge verdict, recomputed from its own evidence (identical numbers with the
+    judge's own face measure; ``selection``: another choice of the face's cells, ``face_response``)."""
     ev = r.evidence
     grids = np.array([f["face_grid"] if f["face_grid"] else [np.nan] * 48 for f in ev["frames"]])
-    return verify(ch, [f["ir_energy"] for f in ev["frames"]], face_response(grids.reshape(len(grids), 16, 3)))
+    return verify(ch, [f["ir_energy"] for f in ev["frames"]],
+                  face_response(grids.reshape(len(grids), 16, 3), selection))
 
 
 def clopper_pearson_upper(errors: int, n: int, confidence: float = 0.95) -> float:

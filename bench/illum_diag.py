@@ -8,8 +8,10 @@ and by how much (docs/liveness.md, *Bright light: why genuine faces fail the ill
   numbers the server receives), the colour imager's exposure and gain per frame, the share of the
   image's middle third clipped (any channel at 255), the brightest face cell, the simulator's truth
   at the frame's time (eyes closed, pose), and the verifier's refusals laid out at every lag (and,
-  where the late-blend retry applies, on the shifted sequence); then the same for the face measured
-  as every cell's mean and as the window's steadiest half of the cells (:func:`steady_cells`);
+  where the late-blend retry applies, on the shifted sequence), all with the face measured as the
+  diagnosis read it (``face_response(..., "frame")``: the middle half of the cells ranked on every
+  frame); then the same for the face measured as every cell's mean, as the window's steadiest half of
+  the cells (:func:`steady_cells`) and as ``face_response``'s window-wide choice (``"window"``);
 * ``lux MIN_LUX [N] [FILE] [blend=P] [clean=1]`` — the lux sweep's genuine windows (``bench.step_noise lux``'s
   seeds: ``illum_bits.genuine_trial``), each refused window's refusals counted by test (decode, step
   check within a step, step check across an edge, blend), by the tolerance that applied (half the gain
@@ -166,7 +168,7 @@ def field(split: str, indices: Sequence[int]) -> None:
             print(f"== {p.key}: no challenged window ({r.verdict.verdict})")
             continue
         grids = np.array([f["face_grid"] if f["face_grid"] else [np.nan] * 48 for f in ev["frames"]])
-        y = face_response(grids.reshape(len(grids), 16, 3))
+        y = face_response(grids.reshape(len(grids), 16, 3), "frame")     # the measure the diagnosis read
         steps = cap.challenge.steps
         print(f"== {p.key}  {p.uri}")
         print("   recorded illumination:", (r.verdict.challenge or {}).get("illumination"))
@@ -203,12 +205,16 @@ def field(split: str, indices: Sequence[int]) -> None:
         fixed = steady_cells(grids.reshape(len(grids), 16, 3))
         print("   the steadiest half of the cells, the same cells on every frame (no per-frame ranking):")
         _print_diag(steps, fixed)
+        print("   face_response's window-wide choice (the half of the cells nearest the cells' median):")
+        _print_diag(steps, face_response(grids.reshape(len(grids), 16, 3), "window"))
 
 
 def steady_cells(g: np.ndarray) -> np.ndarray:
     """(n, 3) per channel the mean of the half of the cells whose light, relative to its own window
     mean, varies least over the window: one selection for the whole window, where
-    ``face_response`` ranks the cells afresh on every frame (an alternative measured here, not used)."""
+    ``face_response(..., "frame")`` ranks the cells afresh on every frame (the first candidate, measured
+    here, not used: it favours cells that do not answer the screen; ``face_response``'s ``"window"``
+    choice keeps the cells nearest the cells' median instead)."""
     level = np.nanmean(g, axis=0)                                  # (cells, 3)
     rel = g / np.where(level > 1e-9, level, np.nan)[None]
     spread = np.nanstd(rel, axis=0)                                # (cells, 3)
