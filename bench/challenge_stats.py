@@ -199,10 +199,11 @@ class SessionModel:
 
 
 def model_from_evidence(query: str, ev: dict[str, Any], challenge: Challenge, result, *,
-                        illumination_lag: int | None = None) -> SessionModel | None:
+                        illumination_lag: int | None = None, selection: str = "window") -> SessionModel | None:
     """A session model from a judged window's evidence (the same numbers the server receives).
     With ``illumination_lag`` the screen's lag is given (``bench.illum_bits``: scenes too dim or too
-    bright for the illumination challenge are modelled too) and only the projector must have passed."""
+    bright for the illumination challenge are modelled too) and only the projector must have passed.
+    ``selection``: the face measure's choice of cells (``face_response``)."""
     p, ill = result.get(Kind.PROJECTOR), result.get(Kind.ILLUMINATION)
     if p is None or ill is None or not p.passed or (illumination_lag is None and not ill.passed):
         return None
@@ -214,7 +215,7 @@ def model_from_evidence(query: str, ev: dict[str, Any], challenge: Challenge, re
     care = _settled(exp)
     on, off = e[lag:][care & exp], e[lag:][care & ~exp]
     grids = np.array([f["face_grid"] if f["face_grid"] else [np.nan] * 48 for f in frames]).reshape(len(frames), 16, 3)
-    y = face_response(grids)
+    y = face_response(grids, selection)
     x = challenge.colours()
     lag = ill.lag_frames if illumination_lag is None else illumination_lag
     xx, yy = x[:len(y) - lag], y[lag:]
@@ -230,8 +231,34 @@ def model_from_evidence(query: str, ev: dict[str, Any], challenge: Challenge, re
     gains = np.array([np.linalg.lstsq(np.c_[drift, mixed[care, c]], yy[care, c], rcond=None)[0][-1]
                       for c in range(3)])
     response = gains[:, None] * CROSSTALK
-    base = (yy - xx @ response.T)[ok]
-    return SessionModel(query, on, off, base, response)
+    return SessionModel(query, on, off, _own_light(yy, xx, response)[ok], response)
+
+
+def _own_light(yy: np.ndarray, xx: np.ndarray, response: np.ndarray) -> np.ndarray:
+    """(frames, 3) the face's own light: the measured colour ``yy`` less the response to the commanded
+    colour ``xx`` (aligned at the model's lag), where each step's first frame is taken as showing the
+    step's colour or the one before, whichever leaves its own light nearer the mean of its neighbours'.
+
+    An edge can land a frame after the lag (the screen's timing: 20-30 % of edges), or the whole
+    session can be modelled at a lag other than its own (the verifier passes a clean window at two
+    neighbouring lags, since a step's first frame is not compared, and ``bench.illum_bits`` models a
+    failed window at ``SIM_SCREEN_LAG``). Subtracting the commanded colour on such a frame leaves a
+    spike of one gain in the own light (a ghost of this session's sequence), which the bench then
+    replays inside the new sequences' steps (docs/liveness.md, *A bench artefact in the sweep's
+    5,000 lux row*). The window's first frame counts as an edge from the dark screen before it; an
+    edge is judged against the neighbours it has with a face (one at the window's ends), and left as
+    it is without any. Every other frame is the commanded colour's, as before."""
+    base = yy - xx @ response.T
+    before = np.vstack([np.zeros((1, 3)), xx[:-1]])               # the app's screen is dark before the first
+    for k in np.flatnonzero(np.any(xx != before, axis=1)):
+        near = [base[j] for j in (k - 1, k + 1) if 0 <= j < len(base) and np.all(np.isfinite(base[j]))]
+        if not near or not np.all(np.isfinite(base[k])):
+            continue
+        mid = np.mean(near, axis=0)
+        old = base[k] + (xx[k] - before[k]) @ response.T           # the frame showed the colour before
+        if np.sum((old - mid) ** 2) < np.sum((base[k] - mid) ** 2):
+            base[k] = old
+    return base
 
 
 def _ping_pong(k: np.ndarray, n: int) -> np.ndarray:
@@ -344,11 +371,13 @@ def run_session(query: str, frames: int, gate=None):
     return r, c.challenge
 
 
-def challenge_result(r, ch: Challenge):
-    """The judge's challenge verdict, recomputed from its own evidence (identical numbers)."""
+def challenge_result(r, ch: Challenge, selection: str = "window"):
+    """The judge's challenge verdict, recomputed from its own evidence (identical numbers with the
+    judge's own face measure; ``selection``: another choice of the face's cells, ``face_response``)."""
     ev = r.evidence
     grids = np.array([f["face_grid"] if f["face_grid"] else [np.nan] * 48 for f in ev["frames"]])
-    return verify(ch, [f["ir_energy"] for f in ev["frames"]], face_response(grids.reshape(len(grids), 16, 3)))
+    return verify(ch, [f["ir_energy"] for f in ev["frames"]],
+                  face_response(grids.reshape(len(grids), 16, 3), selection))
 
 
 def clopper_pearson_upper(errors: int, n: int, confidence: float = 0.95) -> float:

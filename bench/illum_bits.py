@@ -276,7 +276,8 @@ def blind_bound(v: Variant, frames: int, samples: int = 2000, seed: int = 3, lat
 
 # -- genuine cameras -----------------------------------------------------------------------------------
 
-def session_model(query: str, r, ch: Challenge) -> tuple[cs.SessionModel | None, dict[str, Any]]:
+def session_model(query: str, r, ch: Challenge, selection: str = "window"
+                  ) -> tuple[cs.SessionModel | None, dict[str, Any]]:
     """A rendered session's model (``challenge_stats.SessionModel``) and what it was: the verdict, the
     illumination's outcome and separation, the lag used. Sessions whose illumination failed (too dim,
     too bright) are modelled too, at the simulator's screen lag (``SIM_SCREEN_LAG``: where every
@@ -284,14 +285,14 @@ def session_model(query: str, r, ch: Challenge) -> tuple[cs.SessionModel | None,
     info: dict[str, Any] = {"query": query, "verdict": r.verdict.verdict}
     if not r.evidence:
         return None, info
-    res = cs.challenge_result(r, ch)
+    res = cs.challenge_result(r, ch, selection)
     ill = res.get(Kind.ILLUMINATION)
     info.update(illumination_passed=bool(ill and ill.passed),
                 illumination_separation=round(ill.separation, 2) if ill else None,
                 projector_passed=bool(res.get(Kind.PROJECTOR) and res.get(Kind.PROJECTOR).passed))
     lag = SIM_SCREEN_LAG if ill is not None and not ill.passed else None
     info["illumination_lag"] = lag if lag is not None else (ill.lag_frames if ill else None)
-    m = cs.model_from_evidence(query, r.evidence, ch, res, illumination_lag=lag)
+    m = cs.model_from_evidence(query, r.evidence, ch, res, illumination_lag=lag, selection=selection)
     if m is not None:
         # The face's colour noise per frame (consecutive frames' differences of its own light) against
         # the response: the full level's and the half level's separation per channel.

@@ -8,14 +8,16 @@ and by how much (docs/liveness.md, *Bright light: why genuine faces fail the ill
   numbers the server receives), the colour imager's exposure and gain per frame, the share of the
   image's middle third clipped (any channel at 255), the brightest face cell, the simulator's truth
   at the frame's time (eyes closed, pose), and the verifier's refusals laid out at every lag (and,
-  where the late-blend retry applies, on the shifted sequence); then the same for the face measured
-  as every cell's mean and as the window's steadiest half of the cells (:func:`steady_cells`);
+  where the late-blend retry applies, on the shifted sequence), all with the face measured as the
+  diagnosis read it (``face_response(..., "frame")``: the middle half of the cells ranked on every
+  frame); then the same for the face measured as every cell's mean, as the window's steadiest half of
+  the cells (:func:`steady_cells`) and as ``face_response``'s window-wide choice (``"window"``);
 * ``lux MIN_LUX [N] [FILE] [blend=P] [clean=1]`` — the lux sweep's genuine windows (``bench.step_noise lux``'s
   seeds: ``illum_bits.genuine_trial``), each refused window's refusals counted by test (decode, step
   check within a step, step check across an edge, blend), by the tolerance that applied (half the gain
   or ``ILLUMINATION_STEP_NOISE`` sqrt(2) sigma), and by how far past it, in gains; ``clean=1``: each
-  session model with the ghosts of its own sequence's edges taken out of its face's own light
-  (:func:`ghost_free`).
+  session model stored before ``challenge_stats.model_from_evidence`` took the ghosts of its own
+  sequence's edges out of its face's own light, with them taken out (:func:`ghost_free`).
 
 Nothing here changes the verifier: :func:`refusals` recomputes the quantities
 ``agent.liveness.challenge._illumination`` and ``_unsteady`` decide on, at one lag, and the
@@ -166,7 +168,7 @@ def field(split: str, indices: Sequence[int]) -> None:
             print(f"== {p.key}: no challenged window ({r.verdict.verdict})")
             continue
         grids = np.array([f["face_grid"] if f["face_grid"] else [np.nan] * 48 for f in ev["frames"]])
-        y = face_response(grids.reshape(len(grids), 16, 3))
+        y = face_response(grids.reshape(len(grids), 16, 3), "frame")     # the measure the diagnosis read
         steps = cap.challenge.steps
         print(f"== {p.key}  {p.uri}")
         print("   recorded illumination:", (r.verdict.challenge or {}).get("illumination"))
@@ -203,12 +205,16 @@ def field(split: str, indices: Sequence[int]) -> None:
         fixed = steady_cells(grids.reshape(len(grids), 16, 3))
         print("   the steadiest half of the cells, the same cells on every frame (no per-frame ranking):")
         _print_diag(steps, fixed)
+        print("   face_response's window-wide choice (the half of the cells nearest the cells' median):")
+        _print_diag(steps, face_response(grids.reshape(len(grids), 16, 3), "window"))
 
 
 def steady_cells(g: np.ndarray) -> np.ndarray:
     """(n, 3) per channel the mean of the half of the cells whose light, relative to its own window
     mean, varies least over the window: one selection for the whole window, where
-    ``face_response`` ranks the cells afresh on every frame (an alternative measured here, not used)."""
+    ``face_response(..., "frame")`` ranks the cells afresh on every frame (the first candidate, measured
+    here, not used: it favours cells that do not answer the screen; ``face_response``'s ``"window"``
+    choice keeps the cells nearest the cells' median instead)."""
     level = np.nanmean(g, axis=0)                                  # (cells, 3)
     rel = g / np.where(level > 1e-9, level, np.nan)[None]
     spread = np.nanstd(rel, axis=0)                                # (cells, 3)
@@ -240,33 +246,20 @@ def _print_diag(steps: Sequence[Step], y: np.ndarray) -> None:
 # -- the lux sweep ------------------------------------------------------------------------------------------
 
 def ghost_free(m, info: dict[str, Any]):
-    """The session model with the ghosts of its own sequence taken out of ``base``.
-
-    ``challenge_stats.model_from_evidence`` makes ``base`` (the face's own light) as the measured
-    colour less the response times the commanded colour at the model's lag, on every frame, the
-    edges' uncertain frames included: where an edge of the rendered session landed a frame after that
-    lag (the screen's timing: 20-30 % of edges), or the session is modelled at a lag other than its
-    own (``SIM_SCREEN_LAG`` for a session whose illumination failed), that frame's base carries the
-    whole step, a spike of one gain that the bench then replays inside the new sequences' steps.
-    Here each step's first frame (at the model's lag) is taken as showing the old colour or the new,
-    whichever leaves its base nearer the mean of its neighbours'; every other frame is as it was."""
+    """A session model stored before ``challenge_stats.model_from_evidence`` took the ghosts of its
+    own sequence's edges out of ``base`` (the face's own light), with them taken out as it now does
+    (``challenge_stats._own_light``): the measured colour is ``base`` plus the response to the
+    commanded colour at the model's lag, on every frame."""
     from agent.liveness.challenge import Challenge, Kind
     from bench import challenge_stats as cs
 
     ch = Challenge.from_nonce(cs.nonce_for(info["query"]), 32, (Kind.PROJECTOR, Kind.ILLUMINATION))
     x = ch.colours()
-    b = m.base.copy()
-    if len(b) != 32 - int(info["illumination_lag"]):
+    if len(m.base) != 32 - int(info["illumination_lag"]):
         return m                                       # frames without a face: not aligned, left as is
-    xx = x[:len(b)]
-    for k in np.flatnonzero(np.any(xx[1:] != xx[:-1], axis=1)) + 1:
-        if k + 1 >= len(b):
-            continue
-        mid = (b[k - 1] + b[k + 1]) / 2
-        alt = b[k] + (xx[k] - xx[k - 1]) @ m.response.T          # the frame showed the old colour
-        if np.sum((alt - mid) ** 2) < np.sum((b[k] - mid) ** 2):
-            b[k] = alt
-    return cs.SessionModel(m.query, m.energy_on, m.energy_off, b, m.response)
+    xx = x[:len(m.base)]
+    y = m.base + xx @ m.response.T
+    return cs.SessionModel(m.query, m.energy_on, m.energy_off, cs._own_light(y, xx, m.response), m.response)
 
 
 def lux(min_lux: float, n: int, path: str, blend: float = 0.0, clean: bool = False) -> None:

@@ -29,6 +29,7 @@ import enum
 import hmac
 import itertools
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -1053,13 +1054,27 @@ def _split_bounds(n: int, parts: int) -> list[int]:
     return bounds
 
 
-def face_response(grids: np.ndarray | Sequence) -> np.ndarray:
-    """(n, 3) the face's light per frame, R, G, B, from (n, GRID*GRID, 3) cell grids (rows of NaN
-    where a frame has none): each cell relative to its own mean over the window, then the middle
-    half of the cells per frame averaged (an interquartile mean), times the cells' overall level.
+FACE_SELECTIONS = ("window", "frame")
 
-    Skin cells answer the screen in proportion (one light, each cell's own albedo); a blink, the jaw
-    or a strand of hair moves a few cells, which the middle half leaves out."""
+
+def face_response(grids: np.ndarray | Sequence, selection: str = "window") -> np.ndarray:
+    """(n, 3) the face's light per frame, R, G, B, from (n, GRID*GRID, 3) cell grids (rows of NaN
+    where a frame has none): each cell relative to its own mean over the window, then per channel the
+    mean of half of the cells, times the cells' overall level.
+
+    Skin cells answer the screen in proportion (one light, each cell's own albedo): their relative
+    light is one curve. A blink, the jaw or a strand of hair moves a few cells for part of the window,
+    and a cell that is not skin (hair, background) does not answer the screen. ``"window"`` (the
+    default): ONE choice of cells for the whole window, per channel the half whose relative light
+    departs least from the cells' median on each frame (mean square over the window's frames with a
+    face; ties to the lower cell index): the cells that move together, the screen's response
+    included; a cell that moved on its own, or did not answer the screen, departs from the median and
+    is left out on every frame. ``"frame"`` (the measure before, kept for the bench's comparison): the
+    middle half of the cells ranked afresh on every frame (an interquartile mean); which cells are in
+    it can change from one frame to the next, and in bright light that change alone is a whole gain
+    of the screen (docs/liveness.md, *The face measure: one choice of cells for the window*)."""
+    if selection not in FACE_SELECTIONS:
+        raise ValueError(f"unknown face cell selection {selection!r}")
     g = np.asarray(grids, dtype=np.float64)
     if g.size == 0:
         return np.zeros((0, 3))
@@ -1068,11 +1083,29 @@ def face_response(grids: np.ndarray | Sequence) -> np.ndarray:
         return np.full((g.shape[0], 3), np.nan)
     # np.nanmean is np.mean when nothing is NaN (the same sum and division): the server's grids
     # usually have a face in every frame, so the NaN handling is skipped then.
-    faceless = np.isnan(g).any()
-    level = np.nanmean(g, axis=0) if faceless else g.mean(axis=0)  # (cells, 3) each cell's mean
-    rel = g / np.where(level > 1e-9, level, np.nan)[None]
-    srt = np.sort(rel, axis=1)                                     # NaN rows stay NaN (sorted last)
+    faceless = bool(np.isnan(g).any())
     cells = g.shape[1]
-    q = cells // 4
-    mid = np.mean(srt[:, q:cells - q], axis=1)
-    return mid * (np.nanmean(level, axis=0) if np.isnan(level).any() else level.mean(axis=0))[None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)        # all-NaN frames and cells: NaN, as meant
+        level = np.nanmean(g, axis=0) if faceless else g.mean(axis=0)  # (cells, 3) each cell's mean
+    rel = g / np.where(level > 1e-9, level, np.nan)[None]
+    overall = np.nanmean(level, axis=0) if np.isnan(level).any() else level.mean(axis=0)
+    if selection == "frame":
+        srt = np.sort(rel, axis=1)                             # NaN rows stay NaN (sorted last)
+        q = cells // 4
+        return np.mean(srt[:, q:cells - q], axis=1) * overall[None]
+    half = cells // 2
+    if faceless or not np.all(level > 1e-9):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            dev = np.square(rel - np.nanmedian(rel, axis=1)[:, None])
+            score = np.nanmean(dev, axis=0)                    # (cells, 3); NaN: a cell never measured
+            keep = np.argsort(np.where(np.isfinite(score), score, np.inf), axis=0, kind="stable")[:half]
+            mean = np.nanmean(rel[:, keep, np.arange(3)], axis=1)
+    else:
+        srt = np.sort(rel, axis=1)
+        centre = srt[:, half] if cells % 2 else (srt[:, half - 1] + srt[:, half]) / 2   # the median, (n, 3)
+        score = np.square(rel - centre[:, None]).mean(axis=0)                           # (cells, 3)
+        keep = np.argsort(score, axis=0, kind="stable")[:half]                          # (cells / 2, 3)
+        mean = rel[:, keep, np.arange(3)].mean(axis=1)
+    return mean * overall[None]

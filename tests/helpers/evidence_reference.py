@@ -350,24 +350,44 @@ def projector_states(energies: Sequence[float] | np.ndarray) -> np.ndarray:
 
 def face_response(grids: np.ndarray | Sequence) -> np.ndarray:
     """(n, 3) the face's light per frame, R, G, B, from (n, GRID*GRID, 3) cell grids (rows of NaN
-    where a frame has none): each cell relative to its own mean over the window, then the middle
-    half of the cells per frame averaged (an interquartile mean), times the cells' overall level.
+    where a frame has none): each cell relative to its own mean over the window, then per channel the
+    mean of the half of the cells whose relative light departs least from the cells' median over the
+    window (one choice for the window), times the cells' overall level.
 
-    Skin cells answer the screen in proportion (one light, each cell's own albedo); a blink, the jaw
-    or a strand of hair moves a few cells, which the middle half leaves out."""
+    Updated deliberately with ``agent.liveness.challenge.face_response``'s window-wide choice (the
+    face measure of the steady branch, issue 14's bright-light refusals; docs/liveness.md, *The face
+    measure: one choice of cells for the window*): the server must compute the measure the terminal
+    does. Until then this copy held the interquartile mean ranked on every frame."""
+    import warnings
+
     g = np.asarray(grids, dtype=np.float64)
     if g.size == 0:
         return np.zeros((0, 3))
     g = g.reshape(g.shape[0], -1, 3)
     if not np.isfinite(g).any():
         return np.full((g.shape[0], 3), np.nan)
-    level = np.nanmean(g, axis=0)                                  # (cells, 3) each cell's mean
-    rel = g / np.where(level > 1e-9, level, np.nan)[None]
-    srt = np.sort(rel, axis=1)                                     # NaN rows stay NaN (sorted last)
+    faceless = bool(np.isnan(g).any())
     cells = g.shape[1]
-    q = cells // 4
-    mid = np.mean(srt[:, q:cells - q], axis=1)
-    return mid * np.nanmean(level, axis=0)[None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        level = np.nanmean(g, axis=0)                                  # (cells, 3) each cell's mean
+    rel = g / np.where(level > 1e-9, level, np.nan)[None]
+    overall = np.nanmean(level, axis=0)
+    half = cells // 2
+    if faceless or not np.all(level > 1e-9):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            dev = np.square(rel - np.nanmedian(rel, axis=1)[:, None])
+            score = np.nanmean(dev, axis=0)
+            keep = np.argsort(np.where(np.isfinite(score), score, np.inf), axis=0, kind="stable")[:half]
+            mean = np.nanmean(rel[:, keep, np.arange(3)], axis=1)
+    else:
+        srt = np.sort(rel, axis=1)
+        centre = srt[:, half] if cells % 2 else (srt[:, half - 1] + srt[:, half]) / 2
+        score = np.square(rel - centre[:, None]).mean(axis=0)
+        keep = np.argsort(score, axis=0, kind="stable")[:half]
+        mean = rel[:, keep, np.arange(3)].mean(axis=1)
+    return mean * overall[None]
 
 
 def verify(payload: pb.ProbePayload, liveness: dict[str, Any], nonce: bytes, challenges: Iterable[Kind],

@@ -156,8 +156,19 @@ def test_the_server_refuses_and_accepts_what_it_did_before(monkeypatch):
         now = _outcome(evidence.verify, p, lv, nonce, kinds, frames, t)
         if repr(now) != repr(old):
             assert variant != "valid", (frames, old, now)
-            assert now[0] == "EVIDENCE_FAILED" and now[1].startswith("illumination"), (old, now)
             assert old[0] in ("OK", "EVIDENCE_FAILED"), (old, now)
+            if not (now[0] == "EVIDENCE_FAILED" and now[1].startswith("illumination")):
+                # The late-blend retry (after the check before) can pass the illumination of a window
+                # the check before refused as such; a later check refuses it (with the window-wide
+                # face measure: two dim / noisy windows of the corpus). Still refused, never accepted,
+                # and without the retry an illumination refusal as before.
+                assert now[0] == "EVIDENCE_FAILED" and old[0] == "EVIDENCE_FAILED", (old, now)
+                assert old[1].startswith("illumination"), (old, now)
+                with monkeypatch.context() as m:
+                    m.setattr(evidence, "verify_illumination",
+                              functools.partial(new.verify_illumination, late_blends=None))
+                    plain = _outcome(evidence.verify, p, lv, nonce, kinds, frames, t)
+                assert plain[0] == "EVIDENCE_FAILED" and plain[1].startswith("illumination"), (old, plain)
             changed[variant] = changed.get(variant, 0) + 1
     assert windows == 60 * len(VARIANTS) * 2
     # Some spoiled evidence the check before accepted is refused now; none that meets its nonce.

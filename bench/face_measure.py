@@ -1,0 +1,166 @@
+"""The face measure's choice of cells (``agent.liveness.challenge.face_response``: ``window``, one
+choice for the whole window, against ``frame``, the middle half ranked on every frame), measured on
+the same rendered sessions and on blind streams made of cells (docs/liveness.md, *The face measure:
+one choice of cells for the window*).
+
+``python -m bench.face_measure PART ...``:
+
+* ``render OUT.json N SEED [EXTRA|lux=L1,L2,...]`` — render N sessions (``challenge_stats.scene(i,
+  SEED)``, 32 framesets, as ``bench.illum_bits models`` does; ``lux=...``: each scene at each of those
+  lux) and keep each window's evidence (per frame the IR energy and the 16 cells' colour: the numbers
+  the server receives), so that every face measure is computed on the same frames;
+* ``models RENDERS.json OUT.json SELECTION`` — the session models (``bench.illum_bits`` files, for
+  ``bench.step_noise lux`` and ``bench.illum_bits genuine``) with the face measured by SELECTION;
+* ``blind N GAINS FRAMES [SELECTION] [blind=K]`` — blind pass of random blind streams (``rhythm`` and
+  ``fixed``, N windows each, ``illum_bits.blind_stream``) shown on a face of 16 cells, each cell its
+  own albedo and its own noise (the injector's choice: per r of GAINS, each cell's noise sqrt(8) times
+  ``BLIND_GAIN / r``, so that the mean of half the cells has gain over noise about r, as
+  ``bench.step_noise blind``'s streams), through the face measure, verified; ``blind=K``: K of the
+  cells do not answer the stream (flat, the same noise): a screen-blind part of the face;
+* ``searched FRAMES K TRAIN TEST [SELECTION]`` — ``bench.illum_adversary``'s searched injector (K
+  candidates scored on TRAIN nonces, the best played on TEST fresh nonces beside random streams on the
+  same nonces), its face made of cells as in ``blind`` at gain/noise 200 and measured by SELECTION.
+
+A blind stream's cells are the injector's: a measure that does not see the nonce turns them into
+one colour per frame that the injector could have shown on every cell alike, so no choice of cells
+can raise the blind pass above what the best such stream gets; ``blind`` and ``searched`` measure it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from agent.liveness.challenge import GRID, Challenge, Kind, face_response, verify_illumination
+from bench import challenge_stats as cs
+from bench import illum_bits as ib
+
+CELLS = GRID * GRID
+
+
+def render(path: str, n: int, seed: int, extras: Sequence[str]) -> None:
+    from agent.quality import QualityGate
+    gate = QualityGate()
+    saved = []
+    t0 = time.time()
+    for i in range(n):
+        for extra in extras:
+            q = cs.scene(i, seed=seed) + extra
+            r, ch = cs.run_session(q, 32, gate)
+            ev = r.evidence
+            row: dict[str, Any] = {"query": q, "verdict": r.verdict.verdict, "frames": None}
+            if ev:
+                row["frames"] = [{"ir_energy": f["ir_energy"], "face_grid": f["face_grid"]} for f in ev["frames"]]
+            saved.append(row)
+            print(json.dumps({"query": q, "verdict": r.verdict.verdict, "evidence": bool(ev),
+                              "elapsed_s": round(time.time() - t0, 1)}), flush=True)
+    with open(path, "w") as fh:
+        json.dump(saved, fh)
+
+
+def models(path: str, out: str, selection: str) -> None:
+    with open(path) as fh:
+        rows = json.load(fh)
+    saved = []
+    for row in rows:
+        q = row["query"]
+        r = SimpleNamespace(verdict=SimpleNamespace(verdict=row["verdict"]),
+                            evidence={"frames": row["frames"]} if row["frames"] else None)
+        ch = Challenge.from_nonce(cs.nonce_for(q), 32, (Kind.PROJECTOR, Kind.ILLUMINATION))
+        m, info = ib.session_model(q, r, ch, selection)
+        print(json.dumps({**info, "modelled": m is not None}), flush=True)
+        if m is not None:
+            saved.append(ib.model_to_json(m, info))
+    with open(out, "w") as fh:
+        json.dump(saved, fh)
+
+
+def cell_face(x: np.ndarray, rng: np.random.Generator, noise: float, blind: int = 0) -> np.ndarray:
+    """(frames, CELLS, 3) a blind stream's face made of cells: ``illum_bits.blind_face``'s colour (its
+    own light plus ``BLIND_GAIN`` per channel of what the stream shows) times each cell's albedo, with
+    ``noise`` (relative to the face's level, one cell's, per frame and channel) on each cell; the
+    first ``blind`` cells show the own light alone (they do not answer the stream)."""
+    base = np.array([0.2, 0.15, 0.1])
+    y = base + ib.BLIND_GAIN * x                                            # (frames, 3)
+    cells = np.repeat(y[:, None, :], CELLS, axis=1)
+    cells[:, :blind] = base
+    albedo = rng.uniform(0.6, 1.4, CELLS)
+    return albedo[None, :, None] * (cells + rng.normal(0, noise, cells.shape))
+
+
+def blind(n: int, gains: Sequence[float], frames: int, selection: str, blind_cells: int) -> None:
+    v = ib.variant("today")
+    for gn in gains:
+        noise = ib.BLIND_GAIN / gn * np.sqrt(CELLS // 2)
+        res = {}
+        for strategy in ("rhythm", "fixed"):
+            rng = np.random.default_rng(11)
+            k = 0
+            for _ in range(n):
+                steps = v.steps_for(rng.bytes(32), frames)
+                x = ib.blind_stream(v, frames, rng, strategy)
+                y = face_response(cell_face(x, rng, noise, blind_cells), selection)
+                k += verify_illumination(steps, y).passed
+            res[strategy] = k
+        print(f"{frames} fs gain/noise {gn:5.1f} (half the cells') {selection:6s} screen-blind cells {blind_cells:2d}  "
+              + "  ".join(f"{s}: {k}/{n} (upper95 {cs.clopper_pearson_upper(k, n) * 100:.3f} %)"
+                          for s, k in res.items()), flush=True)
+
+
+def searched(frames: int, k: int, n_train: int, n_test: int, selection: str, gain_over_noise: float = 200.0,
+             seed: int = 91, face_seed: int = 6) -> dict[str, Any]:
+    """``bench.illum_adversary.searched`` (the same seeds, the ``near2`` score, the verifier's defaults)
+    with the face made of cells (:func:`cell_face`) and measured by ``selection``."""
+    v = ib.variant("today")
+    noise = ib.BLIND_GAIN / gain_over_noise * np.sqrt(CELLS // 2)
+    rng, face_rng = np.random.default_rng(seed), np.random.default_rng(face_seed)
+    train = [v.steps_for(rng.bytes(32), frames) for _ in range(n_train)]
+    cands = [ib.blind_stream(v, frames, rng, "rhythm") for _ in range(k)]
+
+    def face(x: np.ndarray) -> np.ndarray:
+        return face_response(cell_face(x, face_rng, noise), selection)
+    scores = [float(np.mean([verify_illumination(s, face(x)).mismatches <= 2 for s in train])) for x in cands]
+    best = cands[int(np.argsort(scores)[::-1][0])]
+    passed = rnd = 0
+    for _ in range(n_test):
+        s = v.steps_for(rng.bytes(32), frames)
+        passed += verify_illumination(s, face(best)).passed
+        rnd += verify_illumination(s, face(ib.blind_stream(v, frames, rng, "rhythm"))).passed
+    return {"frames": frames, "selection": selection, "candidates": k, "train": n_train, "test": n_test,
+            "best_score": max(scores), "searched_passed": passed,
+            "searched_upper95": cs.clopper_pearson_upper(passed, n_test),
+            "random_passed": rnd, "random_upper95": cs.clopper_pearson_upper(rnd, n_test)}
+
+
+def _main(argv: list[str]) -> int:
+    part = argv[0] if argv else ""
+    if part == "render" and len(argv) in (4, 5):
+        extra = argv[4] if len(argv) == 5 else ""
+        extras = [f"&lux={x}" for x in extra[4:].split(",")] if extra.startswith("lux=") else [extra]
+        render(argv[1], int(argv[2]), int(argv[3]), extras)
+        return 0
+    if part == "models" and len(argv) == 4:
+        models(argv[1], argv[2], argv[3])
+        return 0
+    if part == "blind" and len(argv) >= 4:
+        opts = dict(a.split("=", 1) for a in argv[4:] if "=" in a)
+        pos = [a for a in argv[4:] if "=" not in a]
+        blind(int(argv[1]), [float(a) for a in argv[2].split(",")], int(argv[3]), pos[0] if pos else "window",
+              int(opts.get("blind", 0)))
+        return 0
+    if part == "searched" and len(argv) in (5, 6):
+        print(searched(int(argv[1]), int(argv[2]), int(argv[3]), int(argv[4]),
+                       argv[5] if len(argv) == 6 else "window"), flush=True)
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
