@@ -19,6 +19,9 @@ one choice of cells for the window*).
   cells do not answer the stream (flat, the same noise): a screen-blind part of the face; ``rule=R``:
   verified by ``bench.illum_bits`` rule R (``verifier`` by default), and the windows it held back
   as too noisy to verify in a short window (``noisecap``: not measurable) counted beside the passes;
+* ``passes N GAIN FRAMES STRATEGY`` — the windows of ``blind``'s STRATEGY stream (the same seeds, no
+  screen-blind cells, ``window`` measure) that the verifier passes at gain/noise GAIN: each one's
+  result, and whether it passes without late blends (``late_blends=None``);
 * ``searched FRAMES K TRAIN TEST [SELECTION] [rule=R]`` — ``bench.illum_adversary``'s searched injector (K
   candidates scored on TRAIN nonces, the best played on TEST fresh nonces beside random streams on the
   same nonces), its face made of cells as in ``blind`` at gain/noise 200 and measured by SELECTION.
@@ -122,6 +125,21 @@ def blind(n: int, gains: Sequence[float], frames: int, selection: str, blind_cel
                           for s, k in res.items()) + tail, flush=True)
 
 
+def passes(n: int, gain_over_noise: float, frames: int, strategy: str) -> None:
+    v = ib.variant("today")
+    noise = ib.BLIND_GAIN / gain_over_noise * np.sqrt(CELLS // 2)
+    rng = np.random.default_rng(11)
+    for w in range(n):
+        steps = v.steps_for(rng.bytes(32), frames)
+        x = ib.blind_stream(v, frames, rng, strategy)
+        y = face_response(cell_face(x, rng, noise), "window")
+        r = verify_illumination(steps, y)
+        if r.passed:
+            print(json.dumps({"window": w, "strategy": strategy, **r.to_dict(),
+                              "passes_without_late_blends": verify_illumination(steps, y, late_blends=None).passed}),
+                  flush=True)
+
+
 def searched(frames: int, k: int, n_train: int, n_test: int, selection: str, gain_over_noise: float = 200.0,
              seed: int = 91, face_seed: int = 6, rule: str = "verifier") -> dict[str, Any]:
     """``bench.illum_adversary.searched`` (the same seeds, the ``near2`` score, the verifier's defaults)
@@ -163,6 +181,9 @@ def _main(argv: list[str]) -> int:
         pos = [a for a in argv[4:] if "=" not in a]
         blind(int(argv[1]), [float(a) for a in argv[2].split(",")], int(argv[3]), pos[0] if pos else "window",
               int(opts.get("blind", 0)), opts.get("rule", "verifier"))
+        return 0
+    if part == "passes" and len(argv) == 5:
+        passes(int(argv[1]), float(argv[2]), int(argv[3]), argv[4])
         return 0
     if part == "searched" and len(argv) >= 5:
         opts = dict(a.split("=", 1) for a in argv[5:] if "=" in a)
