@@ -11,13 +11,18 @@ one choice of cells for the window*).
   the server receives), so that every face measure is computed on the same frames;
 * ``models RENDERS.json OUT.json SELECTION`` — the session models (``bench.illum_bits`` files, for
   ``bench.step_noise lux`` and ``bench.illum_bits genuine``) with the face measured by SELECTION;
-* ``blind N GAINS FRAMES [SELECTION] [blind=K]`` — blind pass of random blind streams (``rhythm`` and
+* ``blind N GAINS FRAMES [SELECTION] [blind=K] [rule=R]`` — blind pass of random blind streams (``rhythm`` and
   ``fixed``, N windows each, ``illum_bits.blind_stream``) shown on a face of 16 cells, each cell its
   own albedo and its own noise (the injector's choice: per r of GAINS, each cell's noise sqrt(8) times
   ``BLIND_GAIN / r``, so that the mean of half the cells has gain over noise about r, as
   ``bench.step_noise blind``'s streams), through the face measure, verified; ``blind=K``: K of the
-  cells do not answer the stream (flat, the same noise): a screen-blind part of the face;
-* ``searched FRAMES K TRAIN TEST [SELECTION]`` — ``bench.illum_adversary``'s searched injector (K
+  cells do not answer the stream (flat, the same noise): a screen-blind part of the face; ``rule=R``:
+  verified by ``bench.illum_bits`` rule R (``verifier`` by default), and the windows it held back
+  as too noisy to verify in a short window (``noisecap``: not measurable) counted beside the passes;
+* ``passes N GAIN FRAMES STRATEGY`` — the windows of ``blind``'s STRATEGY stream (the same seeds, no
+  screen-blind cells, ``window`` measure) that the verifier passes at gain/noise GAIN: each one's
+  result, and whether it passes without late blends (``late_blends=None``);
+* ``searched FRAMES K TRAIN TEST [SELECTION] [rule=R]`` — ``bench.illum_adversary``'s searched injector (K
   candidates scored on TRAIN nonces, the best played on TEST fresh nonces beside random streams on the
   same nonces), its face made of cells as in ``blind`` at gain/noise 200 and measured by SELECTION.
 
@@ -37,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.liveness.challenge import GRID, Challenge, Kind, face_response, verify_illumination
+from agent.liveness.challenge import GRID, NOISY_DETAIL, Challenge, Kind, face_response, verify_illumination
 from bench import challenge_stats as cs
 from bench import illum_bits as ib
 
@@ -94,30 +99,53 @@ def cell_face(x: np.ndarray, rng: np.random.Generator, noise: float, blind: int 
     return albedo[None, :, None] * (cells + rng.normal(0, noise, cells.shape))
 
 
-def blind(n: int, gains: Sequence[float], frames: int, selection: str, blind_cells: int) -> None:
+def blind(n: int, gains: Sequence[float], frames: int, selection: str, blind_cells: int,
+          rule: str = "verifier") -> None:
     v = ib.variant("today")
+    opts = ib.rule_options(rule)
     for gn in gains:
         noise = ib.BLIND_GAIN / gn * np.sqrt(CELLS // 2)
         res = {}
+        held = {}
         for strategy in ("rhythm", "fixed"):
             rng = np.random.default_rng(11)
-            k = 0
+            k = u = 0
             for _ in range(n):
                 steps = v.steps_for(rng.bytes(32), frames)
                 x = ib.blind_stream(v, frames, rng, strategy)
                 y = face_response(cell_face(x, rng, noise, blind_cells), selection)
-                k += verify_illumination(steps, y).passed
-            res[strategy] = k
+                r = verify_illumination(steps, y, **opts)
+                k += r.passed
+                u += r.detail == NOISY_DETAIL
+            res[strategy], held[strategy] = k, u
+        tail = "" if rule == "verifier" else f"  [{rule}; held as too noisy: " + ", ".join(
+            f"{s} {u}" for s, u in held.items()) + "]"
         print(f"{frames} fs gain/noise {gn:5.1f} (half the cells') {selection:6s} screen-blind cells {blind_cells:2d}  "
               + "  ".join(f"{s}: {k}/{n} (upper95 {cs.clopper_pearson_upper(k, n) * 100:.3f} %)"
-                          for s, k in res.items()), flush=True)
+                          for s, k in res.items()) + tail, flush=True)
+
+
+def passes(n: int, gain_over_noise: float, frames: int, strategy: str) -> None:
+    v = ib.variant("today")
+    noise = ib.BLIND_GAIN / gain_over_noise * np.sqrt(CELLS // 2)
+    rng = np.random.default_rng(11)
+    for w in range(n):
+        steps = v.steps_for(rng.bytes(32), frames)
+        x = ib.blind_stream(v, frames, rng, strategy)
+        y = face_response(cell_face(x, rng, noise), "window")
+        r = verify_illumination(steps, y)
+        if r.passed:
+            print(json.dumps({"window": w, "strategy": strategy, **r.to_dict(),
+                              "passes_without_late_blends": verify_illumination(steps, y, late_blends=None).passed}),
+                  flush=True)
 
 
 def searched(frames: int, k: int, n_train: int, n_test: int, selection: str, gain_over_noise: float = 200.0,
-             seed: int = 91, face_seed: int = 6) -> dict[str, Any]:
+             seed: int = 91, face_seed: int = 6, rule: str = "verifier") -> dict[str, Any]:
     """``bench.illum_adversary.searched`` (the same seeds, the ``near2`` score, the verifier's defaults)
     with the face made of cells (:func:`cell_face`) and measured by ``selection``."""
     v = ib.variant("today")
+    opts = ib.rule_options(rule)
     noise = ib.BLIND_GAIN / gain_over_noise * np.sqrt(CELLS // 2)
     rng, face_rng = np.random.default_rng(seed), np.random.default_rng(face_seed)
     train = [v.steps_for(rng.bytes(32), frames) for _ in range(n_train)]
@@ -125,14 +153,14 @@ def searched(frames: int, k: int, n_train: int, n_test: int, selection: str, gai
 
     def face(x: np.ndarray) -> np.ndarray:
         return face_response(cell_face(x, face_rng, noise), selection)
-    scores = [float(np.mean([verify_illumination(s, face(x)).mismatches <= 2 for s in train])) for x in cands]
+    scores = [float(np.mean([verify_illumination(s, face(x), **opts).mismatches <= 2 for s in train])) for x in cands]
     best = cands[int(np.argsort(scores)[::-1][0])]
     passed = rnd = 0
     for _ in range(n_test):
         s = v.steps_for(rng.bytes(32), frames)
-        passed += verify_illumination(s, face(best)).passed
-        rnd += verify_illumination(s, face(ib.blind_stream(v, frames, rng, "rhythm"))).passed
-    return {"frames": frames, "selection": selection, "candidates": k, "train": n_train, "test": n_test,
+        passed += verify_illumination(s, face(best), **opts).passed
+        rnd += verify_illumination(s, face(ib.blind_stream(v, frames, rng, "rhythm")), **opts).passed
+    return {"frames": frames, "selection": selection, "rule": rule, "candidates": k, "train": n_train, "test": n_test,
             "best_score": max(scores), "searched_passed": passed,
             "searched_upper95": cs.clopper_pearson_upper(passed, n_test),
             "random_passed": rnd, "random_upper95": cs.clopper_pearson_upper(rnd, n_test)}
@@ -152,11 +180,16 @@ def _main(argv: list[str]) -> int:
         opts = dict(a.split("=", 1) for a in argv[4:] if "=" in a)
         pos = [a for a in argv[4:] if "=" not in a]
         blind(int(argv[1]), [float(a) for a in argv[2].split(",")], int(argv[3]), pos[0] if pos else "window",
-              int(opts.get("blind", 0)))
+              int(opts.get("blind", 0)), opts.get("rule", "verifier"))
         return 0
-    if part == "searched" and len(argv) in (5, 6):
-        print(searched(int(argv[1]), int(argv[2]), int(argv[3]), int(argv[4]),
-                       argv[5] if len(argv) == 6 else "window"), flush=True)
+    if part == "passes" and len(argv) == 5:
+        passes(int(argv[1]), float(argv[2]), int(argv[3]), argv[4])
+        return 0
+    if part == "searched" and len(argv) >= 5:
+        opts = dict(a.split("=", 1) for a in argv[5:] if "=" in a)
+        pos = [a for a in argv[5:] if "=" not in a]
+        print(searched(int(argv[1]), int(argv[2]), int(argv[3]), int(argv[4]), pos[0] if pos else "window",
+                       rule=opts.get("rule", "verifier")), flush=True)
         return 0
     print(__doc__, file=sys.stderr)
     return 2

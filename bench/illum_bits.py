@@ -103,12 +103,15 @@ SIM_SCREEN_LAG = 1
 LUX_SWEEP = (15, 40, 150, 600, 2500, 5000, 7500)
 # Blind and genuine pass under: the verifier as the challenge has it, the verifier with its fit's
 # residual checked (``verify_illumination(fit_check=3)``, measured here, not used), the clean rule.
-RULES = ("verifier", "nosteps", "halfgain", "rmsnoise", "robust", "oneframe", "blend", "late", "fit3", "linear",
-         "bound", "shared", "steps", "clean")
+RULES = ("verifier", "nosteps", "halfgain", "rmsnoise", "robust", "oneframe", "blend", "late", "noisecap", "fit3",
+         "linear", "bound", "shared", "steps", "clean")
 # The rules a blind table shows by default (``steps`` and ``robust`` are the challenge's default,
 # ``verifier``, named).
-ROW_RULES = tuple(r for r in RULES if r not in ("steps", "robust", "oneframe", "blend", "late"))
+ROW_RULES = tuple(r for r in RULES if r not in ("steps", "robust", "oneframe", "blend", "late", "noisecap"))
 FIT_CHECK = 3.0
+# ``noisecap``: windows under this many framesets may not pass where the noise sets the step
+# check's tolerance (``verify_illumination(noise_frames=...)``).
+NOISE_FRAMES = 32
 # ``bound``: the fitted drift's excursion within DRIFT_BOUND times the channel's gain
 # (``verify_illumination(drift_bound=...)``). Chosen on genuine training scenes only (seed 8's ten
 # rendered sessions, ``challenge_stats.scene(i, 8)``): the largest excursion-to-gain ratio any of
@@ -132,7 +135,9 @@ def rule_options(rule: str) -> dict[str, Any]:
     the rule before blended frames were modelled; every rule above is measured so too); ``blend``: two,
     the second a blend of its neighbours (``edge_frames=2``); ``late``: one, and on up to
     ``ILLUMINATION_LATE_BLENDS`` edges a late edge's blend on the step's second frame (the verifier's
-    default since the fourteenth session, named). ``clean`` is not the verifier."""
+    default since the fourteenth session, named). ``noisecap``: the verifier's defaults, and windows of
+    under 32 framesets do not pass where the noise sets the step check's tolerance (inconclusive
+    instead; ``noise_frames=NOISE_FRAMES``). ``clean`` is not the verifier."""
     if rule not in RULES or rule == "clean":
         raise ValueError(f"unknown verifier rule {rule!r}")
     one = {"edge_frames": 1, "late_blends": None}  # every rule measured before blends: one unsettled frame
@@ -145,7 +150,8 @@ def rule_options(rule: str) -> dict[str, Any]:
                                           "robust": {"step_spread": ILLUMINATION_NOISE_SPREAD, **one},
                                           "steps": {"step_check": ILLUMINATION_CROSSTALK, **one},
                                           "oneframe": one, "blend": {"edge_frames": 2},
-                                          "late": {"edge_frames": 1, "late_blends": ILLUMINATION_LATE_BLENDS}}
+                                          "late": {"edge_frames": 1, "late_blends": ILLUMINATION_LATE_BLENDS},
+                                          "noisecap": {"noise_frames": NOISE_FRAMES}}
     return options.get(rule, {})
 
 

@@ -10,10 +10,18 @@ verifier's default, ``halfgain`` half the gain alone, ``nosteps`` no step check)
   strategies ``rhythm`` and ``fixed``, N windows each) with the injector choosing its stream's noise:
   per gain-over-noise r of GAINS (comma-separated; 0: the default 1e-4), ``noise = BLIND_GAIN / r``;
   counts with their upper 95 % Clopper-Pearson bound;
-* ``lux MIN_LUX RULES [N] [FILE] [blend=P]`` — genuine pass on the lux sweep's sessions at MIN_LUX and
-  above (``illum_bits.lux_rows``, ``today``, 32 framesets, the hardest screen timing, N windows a row,
-  200 by default), with the lower 95 % bound; ``blend=P``: the frame each screen change lands in
-  blended with probability P (``challenge_stats.blend_frames``; 0 by default);
+* ``lux MIN_LUX RULES [N] [FILE] [blend=P] [window=W]`` — genuine pass on the lux sweep's sessions at
+  MIN_LUX and above (``illum_bits.lux_rows``, ``today``, W framesets, 32 by default, the hardest screen
+  timing, N windows a row, 200 by default), with the lower 95 % bound; ``blend=P``: the frame each
+  screen change lands in blended with probability P (``challenge_stats.blend_frames``; 0 by default);
+* ``ratio N WINDOW BLEND FILE...`` — the step check's gain over its noise on genuine windows (the
+  models in FILE..., per lux, the hardest screen timing, N windows per lux, blended edges with
+  probability BLEND): at the lag the verifier (its defaults) chose, the weakest channel's gain (the
+  step check's, on the changes) over the step check's noise, its percentiles, and the share of
+  windows under 2 x sqrt(2) x ``ILLUMINATION_STEP_NOISE`` (11.3: the noise sets the tolerance) among
+  all, and the windows the verifier passed under 11.3, 7.5, 5 and 4 (at the verifier's lag on the
+  sequence as commanded: a window passed by late blends was measured again on a shifted sequence,
+  whose noise leaves the blended frames out);
 * ``sigma N WINDOW GAINS [FILE...]`` — the inflation itself: the step check's noise at the lag the
   verifier chose over the stream's true noise (blind: per r of GAINS, N rhythm windows), or over the
   median-based noise (genuine windows of the models in FILE..., the hardest screen timing);
@@ -33,7 +41,13 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import beta
 
-from agent.liveness.challenge import _settled, verify_illumination
+from agent.liveness.challenge import (
+    ILLUMINATION_NOISE_SPREAD,
+    ILLUMINATION_STEP_NOISE,
+    _change_gains,
+    _settled,
+    verify_illumination,
+)
 from bench import challenge_stats as cs
 from bench import illum_bits as ib
 
@@ -57,13 +71,13 @@ def blind(n: int, rules: Sequence[str], gains: Sequence[float], frames: int) -> 
                   + "  ".join(f"{s}: {k}/{n} (upper95 {u * 100:.3f} %)" for s, (k, u) in res.items()), flush=True)
 
 
-def lux(min_lux: float, rules: Sequence[str], n: int, path: str, blend: float = 0.0) -> None:
+def lux(min_lux: float, rules: Sequence[str], n: int, path: str, blend: float = 0.0, window: int = 32) -> None:
     ms = [m for m in ib.load_models([path]) if ib.lux_of(m[1]["query"]) >= min_lux]
     today = [ib.variant("today")]
     for rule in rules:
-        for r in ib.lux_rows(ms, n, variants=today, windows=(32,), rule=rule, blend=blend):
+        for r in ib.lux_rows(ms, n, variants=today, windows=(window,), rule=rule, blend=blend):
             weakest = [f"{x:.1f}" for x in r["weakest_gain_over_noise"]]
-            print(f"{rule:9s} {r['lux']:6.0f} lux  blend {blend:g}  gain/noise {weakest}  "
+            print(f"{rule:9s} {window} fs {r['lux']:6.0f} lux  blend {blend:g}  gain/noise {weakest}  "
                   f"pass {r['value']:5.1f} % (lower95 {r['lower95_pct']:.1f} %)", flush=True)
 
 
@@ -126,6 +140,59 @@ def sigma(n: int, frames: int, gains: Sequence[float], paths: Sequence[str]) -> 
           f"2: {np.mean(r > 2) * 100:.1f} %, {n} windows", flush=True)
 
 
+def _step_ratio(steps, y: np.ndarray, lag: int, frames: int) -> float:
+    """The weakest channel's step-check gain over the step check's noise at ``lag`` (as
+    ``challenge._illumination`` computes them: the gain by least squares on the changes between
+    consecutive compared frames, the noise the within-step changes' RMS capped at
+    ``ILLUMINATION_NOISE_SPREAD`` times their median-based value; a clean stream, every frame a face)."""
+    v = ib.variant("today")
+    x = v.colours(steps, frames)
+    m = frames - lag
+    care = _settled(x)[:m]
+    g = _change_gains(care, y[lag:lag + m], x[:m])
+    rms, mad = _sigmas(_within_step(steps, y, lag, frames))
+    sig = np.minimum(rms, ILLUMINATION_NOISE_SPREAD * mad)
+    return float(np.min(g / np.maximum(sig, 1e-12)))
+
+
+def ratio(n: int, frames: int, blend: float, paths: Sequence[str]) -> None:
+    v = ib.variant("today")
+    lag, jit = ib.SCREEN_TIMING[-1]
+    bound = 2 * math.sqrt(2) * ILLUMINATION_STEP_NOISE
+    by_lux: dict[float, list] = {}
+    for m, info in ib.load_models(paths):
+        by_lux.setdefault(ib.lux_of(info["query"]), []).append(m)
+    groups = sorted(by_lux.items())
+    if len(groups) > 8:                                        # the train family: every lux its own; pool them
+        groups = [(float("nan"), [m for _, ms in groups for m in ms])]
+    for lux, ms in groups:
+        rng = np.random.default_rng(17)
+        blend_rng = np.random.default_rng([17, 1])
+        rs, passed = [], []
+        for i in range(n):
+            mdl = ms[i % len(ms)]
+            steps = v.steps_for(rng.bytes(32), frames)
+            x = v.colours(steps, frames)
+            src = cs._landings(x, lag, jit, rng)
+            shown = np.where((src < 0)[:, None], 0.0, x[np.maximum(src, 0)])
+            if blend > 0:
+                shown = cs.blend_frames(shown, src, blend, blend_rng)
+            own = mdl.base[cs._ping_pong(np.arange(frames) + int(rng.integers(0, 2 * len(mdl.base))), len(mdl.base))]
+            y = own + shown @ mdl.response.T
+            res = verify_illumination(steps, y)
+            rs.append(_step_ratio(steps, y, res.lag_frames, frames))
+            passed.append(res.passed)
+        r, ok = np.array(rs), np.array(passed)
+        where = "train, every lux" if np.isnan(lux) else f"{lux:6.0f} lux"
+        print(f"genuine {frames} fs, {where} ({len(ms)} sessions), screen {lag} / {jit:.0%}, blend {blend:g}: "
+              f"step-check gain over its noise, weakest channel: p1 {np.percentile(r, 1):.1f}, "
+              f"p10 {np.percentile(r, 10):.1f}, "
+              f"median {np.median(r):.1f}; under {bound:.1f}: {np.mean(r < bound) * 100:.1f} % of {n} windows, "
+              f"{np.sum((r < bound) & ok)} of the {np.sum(ok)} passed; passed and under 7.5 (the tolerance past "
+              f"an uncommanded full step's 0.75 gain): {np.sum((r < 7.5) & ok)}, under 5: {np.sum((r < 5) & ok)}, "
+              f"under 4: {np.sum((r < 4) & ok)}", flush=True)
+
+
 def cost(n: int, frames: int = 32, repeats: int = 3, rules: Sequence[str] = ("robust", "rmsnoise")) -> None:
     """CPU per window of ``verify_illumination`` under ``rules`` (by default with the robust noise and
     with the root mean square alone), on the same ``n`` rhythm blind windows, each way ``repeats``
@@ -175,13 +242,15 @@ def _main(argv: list[str]) -> int:
     if part == "blind" and len(argv) == 5:
         blind(int(argv[1]), argv[2].split(","), [float(a) for a in argv[3].split(",")], int(argv[4]))
         return 0
+    if part == "ratio" and len(argv) >= 5:
+        ratio(int(argv[1]), int(argv[2]), float(argv[3]), argv[4:])
+        return 0
     if part == "lux" and len(argv) >= 3:
-        blend = 0.0
-        if argv[-1].startswith("blend="):
-            blend, argv = float(argv[-1].split("=", 1)[1]), argv[:-1]
+        opts = dict(a.split("=", 1) for a in argv[3:] if "=" in a)
+        argv = [a for a in argv if "=" not in a]
         if len(argv) in (3, 4, 5):
             lux(float(argv[1]), argv[2].split(","), int(argv[3]) if len(argv) > 3 else 200,
-                argv[4] if len(argv) > 4 else SWEEP, blend)
+                argv[4] if len(argv) > 4 else SWEEP, float(opts.get("blend", 0.0)), int(opts.get("window", 32)))
             return 0
     if part == "sigma" and len(argv) >= 4:
         sigma(int(argv[1]), int(argv[2]), [float(a) for a in argv[3].split(",")], argv[4:])

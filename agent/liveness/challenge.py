@@ -102,6 +102,15 @@ ILLUMINATION_EDGE_FRAMES = 1
 # windows), and the chance that more than 5 need it is 1.3e-04 with 6 (Binomial(6, 0.225)), 7.3e-04
 # with 7, 2.4e-03 with 8 (under 1 % of windows): well inside the genuine target's 0.5 %.
 ILLUMINATION_LATE_BLENDS = 5
+# Windows shorter than this many framesets may not pass at a lag where the step check's tolerance
+# is set by the noise (``ILLUMINATION_STEP_NOISE`` x sqrt(2) x the step check's noise above half a
+# level's step of the gain on some channel: gain over noise under 2 x sqrt(2) x 4 = 11.3); such a
+# window that would pass there is not measurable (inconclusive: retry out of bright light)
+# (``verify_illumination(noise_frames=...)``; docs/liveness.md, *The step check's noise in short
+# windows*). Off (None) by default: measured, not adopted.
+ILLUMINATION_NOISE_FRAMES: int | None = None
+NOISY_DETAIL = ("the screen's light on the face was too weak against the face's own noise to verify the "
+                "illumination sequence in a window this short")
 # A step's second frame showing less than this share of its edge's change is taken for a late edge's
 # blend (the step check accepts a second frame within half the gain of the new colour, a share above
 # ~1/2; 3/4 overlaps that by a quarter of the gain, for the noise).
@@ -463,6 +472,18 @@ def _fit_shared(y: np.ndarray, drift: np.ndarray, x: np.ndarray, scale: np.ndarr
     return out
 
 
+def _change_gains(care: np.ndarray, yy: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """(3,) the step check's gain per channel at one lag (:func:`_unsteady`): least squares of the
+    face's change on the commanded channel's change between consecutive compared frames."""
+    idx = np.flatnonzero(care)
+    if idx.size < 2:
+        return np.zeros(3)
+    dy = yy[idx[1:]] - yy[idx[:-1]]
+    dx = x[idx[1:]] - x[idx[:-1]]
+    moved = np.einsum("kc,kc->c", dx, dx)
+    return np.divide(np.einsum("kc,kc->c", dy, dx), moved, out=np.zeros(3), where=moved > 0)
+
+
 def _unsteady(care: np.ndarray, yy: np.ndarray, x: np.ndarray, levels: int, crosstalk: float,
               noise: np.ndarray | None = None, step_noise: float | None = None,
               blended: np.ndarray | None = None, sid: np.ndarray | None = None,
@@ -627,7 +648,8 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
                         step_noise: float | None = ILLUMINATION_STEP_NOISE,
                         step_spread: float | None = ILLUMINATION_NOISE_SPREAD,
                         edge_frames: int = ILLUMINATION_EDGE_FRAMES,
-                        late_blends: int | None = ILLUMINATION_LATE_BLENDS) -> SequenceResult:
+                        late_blends: int | None = ILLUMINATION_LATE_BLENDS,
+                        noise_frames: int | None = ILLUMINATION_NOISE_FRAMES) -> SequenceResult:
     """Did the face's colour follow the screen? ``rgb[k]``: frame k's mean linear (R, G, B) over the
     face (NaN where no face was measured), with the colour camera's exposure and white balance
     locked.
@@ -731,7 +753,15 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     half a level's step of the gain whatever the noise: an injector chooses its noise), and its third
     is compared as the new colour across the whole change. One blended frame per edge; every frame
     compared before is compared after (the first frame replaces the second; in the window's first
-    step, whose first frame is never compared, one frame fewer)."""
+    step, whose first frame is never compared, one frame fewer).
+
+    ``noise_frames`` (the challenge's ``ILLUMINATION_NOISE_FRAMES``, None: off; ``bench.illum_bits``'
+    rule ``noisecap`` sets 32): in a window of fewer framesets than this, a lag whose step check's
+    tolerance is set by the noise on some channel (``step_noise`` x sqrt(2) x its noise above half a
+    level's step of its gain) does not pass; when such a lag is all that would have passed (late
+    blends included) the face is reported as not measurable (inconclusive), not as contradicting the
+    sequence. An injector chooses its stream's noise, and a noise-scaled tolerance widens with it
+    (docs/liveness.md, *The step check's noise in short windows*)."""
     if not isinstance(levels, int) or levels < 2:
         raise ChallengeError("an illumination sequence needs at least 2 levels per channel")
     if drift_bound is not None and not (isinstance(drift_bound, (int, float)) and drift_bound >= 0
@@ -752,16 +782,18 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
         raise ChallengeError("the late blends allowed per window must be a whole number at or above 0 (or None)")
     if not isinstance(drift_terms, int) or not 0 <= drift_terms <= DRIFT_TERMS:
         raise ChallengeError(f"the drift's degree must be within 0..{DRIFT_TERMS}")
+    if noise_frames is not None and not (isinstance(noise_frames, int) and noise_frames >= 0):
+        raise ChallengeError("the noise-limited window length must be a whole number at or above 0 (or None)")
     return _illumination(steps, np.asarray(rgb, dtype=np.float64).reshape(-1, 3), max_lag, min_separation, levels,
                          fit_check, drift_terms, drift_bound, shared_drift, step_check, step_noise, step_spread,
-                         edge_frames, late_blends)
+                         edge_frames, late_blends, noise_frames=noise_frames)
 
 
 def _illumination(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separation: float, levels: int,
                   fit_check: float | None, drift_terms: int, drift_bound: float | None, shared_drift: bool,
                   step_check: float | None, step_noise: float | None, step_spread: float | None,
                   edge_frames: int, late_blends: int | None, only_lag: int | None = None,
-                  blend_steps: tuple[int, ...] = ()) -> SequenceResult:
+                  blend_steps: tuple[int, ...] = (), noise_frames: int | None = None) -> SequenceResult:
     """:func:`verify_illumination` on validated options; ``only_lag``: that lag alone; ``blend_steps``:
     steps (of a sequence with late edges shifted, :func:`_shifted`) whose first frame must be a blend
     of its neighbours within half a level's step of the gain (:func:`_unsteady`)."""
@@ -875,6 +907,13 @@ def _illumination(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separa
         ok &= np.all(rms <= fit_check * noise, axis=1)
     if drift_bound is not None:
         ok &= np.all(excursion <= drift_bound * gains, axis=1)
+    # A short window's lag whose step check's tolerance the noise sets does not pass (``noise_frames``).
+    held = np.zeros(nl, bool)
+    if noise_frames is not None and n < noise_frames and step_check is not None and step_noise is not None:
+        for i in range(nl):
+            g = _change_gains(care[i], yy[i], x)
+            held[i] = ok[i] and bool(np.any(step_noise * math.sqrt(2.0) * step_sigma[i] > g / (levels - 1) / 2))
+        ok &= ~held
     keys = [(bool(ok[i]), -int(wrong[i] + unseen[i]), -int(late[i]), float(sep[i])) for i in range(nl)]
     if late_blends and not np.any(ok) and step_check is not None and edge_frames == 1 and only_lag is None:
         for i in sorted(range(nl), key=lambda j: (keys[j], -j), reverse=True):
@@ -892,11 +931,17 @@ def _illumination(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separa
                 continue
             r = _illumination(_shifted(steps, hit), y, max_lag, min_separation, levels, fit_check, drift_terms,
                               drift_bound, shared_drift, step_check, step_noise, step_spread, 1, None,
-                              only_lag=int(lags[i]), blend_steps=hit)
+                              only_lag=int(lags[i]), blend_steps=hit, noise_frames=noise_frames)
             if r.passed:
                 return r
+            if r.detail == NOISY_DETAIL:
+                held[i] = True
     i = max(range(nl), key=lambda j: (keys[j], -j))
     passed = keys[i][0]
+    if not passed and np.any(held):
+        i = int(np.flatnonzero(held)[0])
+        return SequenceResult(kind, False, int(lags[i]), int(checked[i]), int(wrong[i] + unseen[i]), int(late[i]),
+                              float(sep[i]), NOISY_DETAIL, measurable=False)
     measurable = passed or _changes(y[np.all(np.isfinite(y), axis=1)], min_separation)
     if passed:
         detail = "the face's colour follows the screen's illumination sequence"

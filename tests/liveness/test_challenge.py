@@ -10,6 +10,7 @@ import pytest
 from agent.liveness.challenge import (
     FRAMES_PER_ALLOWED_MISMATCH,
     ILLUMINATION_LATE_BLENDS,
+    NOISY_DETAIL,
     PALETTE,
     PROJECTOR_RUNS,
     Challenge,
@@ -318,6 +319,56 @@ def test_the_step_checks_noise_spread_is_validated():
     for bad in (-1.0, float("nan"), float("inf"), "2"):
         with pytest.raises(ChallengeError) as ei:
             verify_illumination(c.steps, y, step_spread=bad)
+        assert ei.value.code == "LIV_CHALLENGE_INVALID"
+
+
+# Blind streams (another nonce's sequence, shown with no lag) at gain over noise ~5 (sd = 0.02 x 0.85
+# / 5) that the verifier's defaults let through at 24 framesets: the noise an injector chooses widens
+# the step check's tolerance (ILLUMINATION_STEP_NOISE x sqrt(2) x the noise, over half the gain).
+# The first four found among the streams of nonces 0-57 x 20 (docs/liveness.md, *The step check's
+# noise in short windows*).
+NOISY_BLIND = ((9, 2), (24, 8), (25, 16), (57, 19))
+NOISY_SD = 0.02 * 0.85 / 5
+
+
+@pytest.mark.parametrize("nonce,blind", NOISY_BLIND)
+def test_a_short_window_the_noise_would_let_through_is_held_as_not_measurable(nonce, blind):
+    c = Challenge.from_nonce(nonce.to_bytes(2, "big") * 16, 24, (Kind.ILLUMINATION,))
+    other = Challenge.from_nonce(b"o" + bytes([blind]) * 31, 24, (Kind.ILLUMINATION,))
+    y = face_colours(other.steps, 0, np.random.default_rng(nonce * 100 + blind), sd=NOISY_SD)
+    assert verify_illumination(c.steps, y).passed                       # the leak, by the defaults
+    r = verify_illumination(c.steps, y, noise_frames=32)
+    assert not r.passed and not r.measurable and r.detail == NOISY_DETAIL
+    # The nonce's own sequence at the same noise is held the same way: inconclusive (a retry), never
+    # an attack; that is what the rule costs a genuine face in bright light at 24 framesets.
+    own = verify_illumination(c.steps, face_colours(c.steps, 0, np.random.default_rng(nonce), sd=NOISY_SD),
+                              noise_frames=32)
+    assert not own.passed and not own.measurable and own.detail == NOISY_DETAIL
+
+
+def test_the_noise_limited_window_length_changes_nothing_in_clean_light_or_long_windows():
+    rng = np.random.default_rng(4)
+    for i in range(6):
+        short = Challenge.from_nonce(bytes([i + 1]) * 32, 24, (Kind.ILLUMINATION,))
+        y = face_colours(short.steps, 2, rng)                           # gain over noise ~34: half the gain
+        assert verify_illumination(short.steps, y, noise_frames=32).to_dict() == \
+            verify_illumination(short.steps, y).to_dict()
+        long = Challenge.from_nonce(bytes([i + 1]) * 32, 32, (Kind.ILLUMINATION,))
+        y = face_colours(long.steps, 2, rng, sd=NOISY_SD)               # noisy, but 32 framesets
+        assert verify_illumination(long.steps, y, noise_frames=32).to_dict() == \
+            verify_illumination(long.steps, y).to_dict()
+    # A noisy stream that no lag would pass keeps the defaults' verdict (attack, or not measurable
+    # where its colour never jumped beyond its noise): only a window that would pass is held.
+    c = Challenge.from_nonce(b"k" * 32, 24, (Kind.ILLUMINATION,))
+    for k in range(4):
+        other = Challenge.from_nonce(b"w" + bytes([k]) * 31, 24, (Kind.ILLUMINATION,))
+        y = face_colours(other.steps, 0, rng, sd=NOISY_SD * (k + 1) / 4)
+        r = verify_illumination(c.steps, y, noise_frames=32)
+        assert not r.passed and r.detail != NOISY_DETAIL
+        assert r.to_dict() == verify_illumination(c.steps, y).to_dict()
+    for bad in (-1, 2.5, "32"):
+        with pytest.raises(ChallengeError) as ei:
+            verify_illumination(c.steps, face_colours(c.steps, 0, rng), noise_frames=bad)
         assert ei.value.code == "LIV_CHALLENGE_INVALID"
 
 
