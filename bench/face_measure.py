@@ -17,6 +17,20 @@ one choice of cells for the window*).
   ``BLIND_GAIN / r``, so that the mean of half the cells has gain over noise about r, as
   ``bench.step_noise blind``'s streams), through the face measure, verified; ``blind=K``: K of the
   cells do not answer the stream (flat, the same noise): a screen-blind part of the face;
+* ``cells N FRAMES GAIN [SELECTION [STRATEGY,...]]`` — blind pass of cell-level strategies (review 12): streams
+  shown on different groups of cells, so that the window-wide choice of cells picks among them
+  (``uniform``: one stream on every cell, the reference; ``split9``: 9 cells one stream, 7 another;
+  ``tie8``: 8 and 8, so the choice is decided by noise and ties; ``channels``: per channel a different
+  9-cell group carries stream A, the rest stream B; ``hedge16``: every cell its own stream;
+  ``flat8``: 8 cells flat, 8 the stream; ``anti``: 9 cells the stream, 7 its complement; ``lagged``:
+  the stream on cells at lags 0 / 1 / 2 frames, 6 / 5 / 5 cells; ``half_lag``: 8 at lag 0, 8 at lag 1);
+  N windows each, fresh nonces, the noise as in ``blind`` at gain/noise GAIN.
+* ``sun N SHARE RATIO [SD [WANDER]]`` — a face half in direct sun (review 12): k = 0..12 of the 16 cells
+  (random ones) answer the screen RATIO times less than the others (SHARE of their light: the sun
+  drowns the screen there; each cell its own albedo, noise SD per cell and frame, 0.0005 unless
+  given; WANDER: each cell's own slow change over the window, as ``tests/liveness/test_challenge.py``'s
+  ``cell_faces``), 32 framesets, N fresh nonces per k, genuine pass (and how many refusals were "too weak to
+  measure") with each measure.
 * ``searched FRAMES K TRAIN TEST [SELECTION]`` — ``bench.illum_adversary``'s searched injector (K
   candidates scored on TRAIN nonces, the best played on TEST fresh nonces beside random streams on the
   same nonces), its face made of cells as in ``blind`` at gain/noise 200 and measured by SELECTION.
@@ -113,6 +127,83 @@ def blind(n: int, gains: Sequence[float], frames: int, selection: str, blind_cel
                           for s, k in res.items()), flush=True)
 
 
+def _cells_strategy(name: str, v: Any, frames: int, rng: np.random.Generator) -> np.ndarray:
+    """(frames, CELLS, 3) what each cell shows (0..1 per channel) under the strategy ``name``."""
+    def one() -> np.ndarray:
+        return ib.blind_stream(v, frames, rng, "rhythm")
+    a = one()
+    x = np.repeat(a[:, None, :], CELLS, axis=1)
+    if name == "uniform":
+        return x
+    if name in ("split9", "tie8"):
+        x[:, 9 if name == "split9" else 8:] = one()[:, None, :]
+    elif name == "channels":
+        b = one()
+        for c in range(3):
+            group = rng.permutation(CELLS)[:9]
+            x[:, :, c] = b[:, None, c]
+            x[:, group, c] = a[:, None, c]
+    elif name == "hedge16":
+        x = np.stack([one() for _ in range(CELLS)], axis=1)
+    elif name == "flat8":
+        x[:, :8] = 0.5
+    elif name == "anti":
+        x[:, 9:] = 1 - a[:, None, :]
+    elif name == "lagged":
+        x[:, 6:11] = np.roll(a, 1, axis=0)[:, None, :]
+        x[:, 11:] = np.roll(a, 2, axis=0)[:, None, :]
+    elif name == "half_lag":
+        x[:, 8:] = np.roll(a, 1, axis=0)[:, None, :]
+    else:
+        raise ValueError(f"unknown cell strategy {name!r}")
+    return x
+
+
+CELL_STRATEGIES = ("uniform", "split9", "tie8", "channels", "hedge16", "flat8", "anti", "lagged", "half_lag")
+
+
+def cells(n: int, frames: int, gain_over_noise: float, selection: str,
+          strategies: Sequence[str] = CELL_STRATEGIES) -> None:
+    v = ib.variant("today")
+    noise = ib.BLIND_GAIN / gain_over_noise * np.sqrt(CELLS // 2)
+    base = np.array([0.2, 0.15, 0.1])
+    for name in strategies:
+        rng = np.random.default_rng(12)
+        k = 0
+        for _ in range(n):
+            steps = v.steps_for(rng.bytes(32), frames)
+            x = _cells_strategy(name, v, frames, rng)
+            albedo = rng.uniform(0.6, 1.4, CELLS)
+            g = albedo[None, :, None] * (base + ib.BLIND_GAIN * x + rng.normal(0, noise, x.shape))
+            k += verify_illumination(steps, face_response(g, selection)).passed
+        print(f"{frames} fs gain/noise {gain_over_noise:5.1f} {selection:6s} {name:9s} {k}/{n} "
+              f"(upper95 {cs.clopper_pearson_upper(k, n) * 100:.3f} %)", flush=True)
+
+
+def sun(n: int, share: float, ratio: float, sd: float = 0.0005, wander: float = 0.0) -> None:
+    for k in range(13):
+        res = {}
+        for selection in ("window", "frame"):
+            passed = weak = 0
+            for i in range(n):
+                rng = np.random.default_rng(1000 + i)
+                c = Challenge.from_nonce(rng.bytes(32), 32, (Kind.ILLUMINATION,))
+                x = c.colours()
+                shown = np.vstack([np.zeros((1, 3)), x[:-1]])              # the screen one frame late
+                s = np.full((1, CELLS, 1), share)
+                s[:, rng.permutation(CELLS)[:k]] = share / ratio
+                t = np.linspace(-1, 1, len(x))[:, None, None]
+                own = 1 + wander * (rng.normal(size=(1, CELLS, 1)) * t + rng.normal(size=(1, CELLS, 1)) * np.sin(2 * t))
+                rel = own + s * shown[:, None, :] + rng.normal(0, sd, (len(x), CELLS, 3))
+                g = rng.uniform(0.5, 1.5, (1, CELLS, 1)) * np.array([0.3, 0.22, 0.15]) * rel
+                r = verify_illumination(c.steps, face_response(g.astype(np.float32).astype(np.float64), selection))
+                passed += r.passed
+                weak += not r.passed and not r.measurable
+            res[selection] = (passed, weak)
+        print(f"share {share} ratio {ratio} sd {sd} wander {wander} sunlit cells {k:2d}: " + "  ".join(
+            f"{sel}: {p}/{n} passed ({w} too weak)" for sel, (p, w) in res.items()), flush=True)
+
+
 def searched(frames: int, k: int, n_train: int, n_test: int, selection: str, gain_over_noise: float = 200.0,
              seed: int = 91, face_seed: int = 6) -> dict[str, Any]:
     """``bench.illum_adversary.searched`` (the same seeds, the ``near2`` score, the verifier's defaults)
@@ -153,6 +244,13 @@ def _main(argv: list[str]) -> int:
         pos = [a for a in argv[4:] if "=" not in a]
         blind(int(argv[1]), [float(a) for a in argv[2].split(",")], int(argv[3]), pos[0] if pos else "window",
               int(opts.get("blind", 0)))
+        return 0
+    if part == "cells" and len(argv) in (4, 5, 6):
+        cells(int(argv[1]), int(argv[2]), float(argv[3]), argv[4] if len(argv) >= 5 else "window",
+              argv[5].split(",") if len(argv) == 6 else CELL_STRATEGIES)
+        return 0
+    if part == "sun" and len(argv) in (4, 5, 6):
+        sun(int(argv[1]), float(argv[2]), float(argv[3]), *[float(a) for a in argv[4:]])
         return 0
     if part == "searched" and len(argv) in (5, 6):
         print(searched(int(argv[1]), int(argv[2]), int(argv[3]), int(argv[4]),

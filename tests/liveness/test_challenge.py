@@ -7,7 +7,7 @@ from itertools import pairwise
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import strategies as hs
 
 from agent.liveness.challenge import (
     FRAMES_PER_ALLOWED_MISMATCH,
@@ -436,9 +436,9 @@ def test_the_late_blends_are_validated():
 
 
 @settings(max_examples=150, deadline=None)
-@given(frames=st.integers(1, 48), agree=st.integers(9, 16), seed=st.integers(0, 2**31),
-       faceless=st.floats(0.0, 0.8), scale=st.sampled_from([1e-4, 0.01, 1.0, 300.0]),
-       junk=st.sampled_from(["random", "flat", "anti", "spikes"]))
+@given(frames=hs.integers(1, 48), agree=hs.integers(9, 16), seed=hs.integers(0, 2**31),
+       faceless=hs.floats(0.0, 0.8), scale=hs.sampled_from([1e-4, 0.01, 1.0, 300.0]),
+       junk=hs.sampled_from(["random", "flat", "anti", "spikes"]))
 def test_the_face_measure_is_the_curve_nine_cells_share(frames, agree, seed, faceless, scale, junk):
     # Review 12 (a property the copy in tests/helpers/evidence_reference.py cannot check, being the same
     # code): when 9 or more of the 16 cells carry one curve (each its own albedo) the median is theirs,
