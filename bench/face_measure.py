@@ -31,6 +31,11 @@ one choice of cells for the window*).
   given; WANDER: each cell's own slow change over the window, as ``tests/liveness/test_challenge.py``'s
   ``cell_faces``), 32 framesets, N fresh nonces per k, genuine pass (and how many refusals were "too weak to
   measure") with each measure.
+* ``faceless N SHARE MISSED`` — the terminal against the server on one window (review 12): the judge
+  measures every frame's grid in the window's box (float32), the server the grids as listed (6
+  decimals) with the frames whose ``face`` is false (the face detector missed it) NaN; MISSED random
+  frames of 32 so marked, cells as ``sun`` (0-5 screen-blind, 1 % wander), N windows per measure:
+  how many the terminal passes and the server refuses.
 * ``searched FRAMES K TRAIN TEST [SELECTION]`` — ``bench.illum_adversary``'s searched injector (K
   candidates scored on TRAIN nonces, the best played on TEST fresh nonces beside random streams on the
   same nonces), its face made of cells as in ``blind`` at gain/noise 200 and measured by SELECTION.
@@ -204,6 +209,31 @@ def sun(n: int, share: float, ratio: float, sd: float = 0.0005, wander: float = 
             f"{sel}: {p}/{n} passed ({w} too weak)" for sel, (p, w) in res.items()), flush=True)
 
 
+def faceless(n: int, share: float, missed: int, sd: float = 0.0005) -> None:
+    for selection in ("window", "frame"):
+        term = serv = split = 0
+        for i in range(n):
+            rng = np.random.default_rng(7000 + i)
+            c = Challenge.from_nonce(rng.bytes(32), 32, (Kind.ILLUMINATION,))
+            x = c.colours()
+            shown = np.vstack([np.zeros((1, 3)), x[:-1]])
+            s = np.full((1, CELLS, 1), share)
+            s[:, rng.permutation(CELLS)[:int(rng.integers(0, 6))]] = 0.0
+            t = np.linspace(-1, 1, len(x))[:, None, None]
+            rel = 1 + 0.01 * rng.normal(size=(1, CELLS, 1)) * t + s * shown[:, None, :] + rng.normal(0, sd, (32, CELLS, 3))
+            g = (rng.uniform(0.5, 1.5, (1, CELLS, 1)) * np.array([0.3, 0.22, 0.15]) * rel).astype(np.float32)
+            listed = np.round(g.astype(np.float64), 6)
+            listed[rng.permutation(32)[:missed]] = np.nan
+            a = verify_illumination(c.steps, face_response(g.astype(np.float64), selection)).passed
+            b = verify_illumination(c.steps, face_response(listed, selection)).passed
+            term += a
+            serv += b
+            split += a and not b
+        print(f"{selection}: share {share} missed {missed} of 32: terminal passes {term}/{n}, server {serv}/{n}; "
+              f"the terminal passes and the server refuses {split} (upper95 "
+              f"{cs.clopper_pearson_upper(split, n) * 100:.2f} %)", flush=True)
+
+
 def searched(frames: int, k: int, n_train: int, n_test: int, selection: str, gain_over_noise: float = 200.0,
              seed: int = 91, face_seed: int = 6) -> dict[str, Any]:
     """``bench.illum_adversary.searched`` (the same seeds, the ``near2`` score, the verifier's defaults)
@@ -251,6 +281,9 @@ def _main(argv: list[str]) -> int:
         return 0
     if part == "sun" and len(argv) in (4, 5, 6):
         sun(int(argv[1]), float(argv[2]), float(argv[3]), *[float(a) for a in argv[4:]])
+        return 0
+    if part == "faceless" and len(argv) == 4:
+        faceless(int(argv[1]), float(argv[2]), int(argv[3]))
         return 0
     if part == "searched" and len(argv) in (5, 6):
         print(searched(int(argv[1]), int(argv[2]), int(argv[3]), int(argv[4]),
