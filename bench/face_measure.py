@@ -220,7 +220,8 @@ def faceless(n: int, share: float, missed: int, sd: float = 0.0005) -> None:
             s = np.full((1, CELLS, 1), share)
             s[:, rng.permutation(CELLS)[:int(rng.integers(0, 6))]] = 0.0
             t = np.linspace(-1, 1, len(x))[:, None, None]
-            rel = 1 + 0.01 * rng.normal(size=(1, CELLS, 1)) * t + s * shown[:, None, :] + rng.normal(0, sd, (32, CELLS, 3))
+            wander = 0.01 * rng.normal(size=(1, CELLS, 1)) * t
+            rel = 1 + wander + s * shown[:, None, :] + rng.normal(0, sd, (32, CELLS, 3))
             g = (rng.uniform(0.5, 1.5, (1, CELLS, 1)) * np.array([0.3, 0.22, 0.15]) * rel).astype(np.float32)
             listed = np.round(g.astype(np.float64), 6)
             listed[rng.permutation(32)[:missed]] = np.nan
