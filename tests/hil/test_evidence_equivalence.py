@@ -239,7 +239,7 @@ def _late(steps, late) -> list[Step]:
     return out
 
 
-def _step_check_refuses_only_more(ch, rgb, old, **kw) -> None:
+def _step_check_refuses_only_more(ch, rgb, old, bound: bool = True, **kw) -> None:
     """The step check (without late blends) passes a window only where the reference passed it;
     late blends (the default since ``blend2``) pass more by design (edges whose second frame blends
     the two colours, taken one frame late), and never refuse what the step check alone passed.
@@ -250,6 +250,9 @@ def _step_check_refuses_only_more(ch, rgb, old, **kw) -> None:
     8,016 against 7,917 of 9,600 windows within the lag bound, 1,819 against 1,678 of 7,200 past it)."""
     plain = new.verify_illumination(ch.steps, rgb, late_blends=None, **kw)
     assert old.passed or not plain.passed
+    if not bound:                      # (the retry is the costly part: only where the bound is checked)
+        assert not plain.passed or new.verify_illumination(ch.steps, rgb, **kw).passed
+        return
     tried: list[tuple[int, ...]] = []
 
     real = new._shifted
@@ -288,7 +291,8 @@ def test_each_challenges_verdict_is_what_it_was_at_every_lag_bound():
                     old = ref.verify_illumination(ch.steps, rgb, max_lag=max_lag, min_separation=sep)
                     _same_sequence(new.verify_illumination(ch.steps, rgb, max_lag=max_lag, min_separation=sep,
                                                            step_check=None), old)
-                    _step_check_refuses_only_more(ch, rgb, old, max_lag=max_lag, min_separation=sep)
+                    _step_check_refuses_only_more(ch, rgb, old, bound=max_lag in (2, 4) and sep > 0,
+                                                  max_lag=max_lag, min_separation=sep)
                     _same_sequence(new.verify_projector(ch.schedule, e, max_lag=max_lag, min_separation=sep),
                                    ref.verify_projector(ch.schedule, e, max_lag=max_lag, min_separation=sep))
                     results += 2
