@@ -22,6 +22,25 @@ one choice of cells for the window*).
 * ``passes N GAIN FRAMES STRATEGY`` — the windows of ``blind``'s STRATEGY stream (the same seeds, no
   screen-blind cells, ``window`` measure) that the verifier passes at gain/noise GAIN: each one's
   result, and whether it passes without late blends (``late_blends=None``);
+* ``cells N FRAMES GAIN [SELECTION [STRATEGY,...]]`` — blind pass of cell-level strategies (review 12): streams
+  shown on different groups of cells, so that the window-wide choice of cells picks among them
+  (``uniform``: one stream on every cell, the reference; ``split9``: 9 cells one stream, 7 another;
+  ``tie8``: 8 and 8, so the choice is decided by noise and ties; ``channels``: per channel a different
+  9-cell group carries stream A, the rest stream B; ``hedge16``: every cell its own stream;
+  ``flat8``: 8 cells flat, 8 the stream; ``anti``: 9 cells the stream, 7 its complement; ``lagged``:
+  the stream on cells at lags 0 / 1 / 2 frames, 6 / 5 / 5 cells; ``half_lag``: 8 at lag 0, 8 at lag 1);
+  N windows each, fresh nonces, the noise as in ``blind`` at gain/noise GAIN.
+* ``sun N SHARE RATIO [SD [WANDER]]`` — a face half in direct sun (review 12): k = 0..12 of the 16 cells
+  (random ones) answer the screen RATIO times less than the others (SHARE of their light: the sun
+  drowns the screen there; each cell its own albedo, noise SD per cell and frame, 0.0005 unless
+  given; WANDER: each cell's own slow change over the window, as ``tests/liveness/test_challenge.py``'s
+  ``cell_faces``), 32 framesets, N fresh nonces per k, genuine pass (and how many refusals were "too weak to
+  measure") with each measure.
+* ``faceless N SHARE MISSED`` — the terminal against the server on one window (review 12): the judge
+  measures every frame's grid in the window's box (float32), the server the grids as listed (6
+  decimals) with the frames whose ``face`` is false (the face detector missed it) NaN; MISSED random
+  frames of 32 so marked, cells as ``sun`` (0-5 screen-blind, 1 % wander), N windows per measure:
+  how many the terminal passes and the server refuses.
 * ``searched FRAMES K TRAIN TEST [SELECTION] [rule=R]`` — ``bench.illum_adversary``'s searched injector (K
   candidates scored on TRAIN nonces, the best played on TEST fresh nonces beside random streams on the
   same nonces), its face made of cells as in ``blind`` at gain/noise 200 and measured by SELECTION.
@@ -140,6 +159,109 @@ def passes(n: int, gain_over_noise: float, frames: int, strategy: str) -> None:
                   flush=True)
 
 
+def _cells_strategy(name: str, v: Any, frames: int, rng: np.random.Generator) -> np.ndarray:
+    """(frames, CELLS, 3) what each cell shows (0..1 per channel) under the strategy ``name``."""
+    def one() -> np.ndarray:
+        return ib.blind_stream(v, frames, rng, "rhythm")
+    a = one()
+    x = np.repeat(a[:, None, :], CELLS, axis=1)
+    if name == "uniform":
+        return x
+    if name in ("split9", "tie8"):
+        x[:, 9 if name == "split9" else 8:] = one()[:, None, :]
+    elif name == "channels":
+        b = one()
+        for c in range(3):
+            group = rng.permutation(CELLS)[:9]
+            x[:, :, c] = b[:, None, c]
+            x[:, group, c] = a[:, None, c]
+    elif name == "hedge16":
+        x = np.stack([one() for _ in range(CELLS)], axis=1)
+    elif name == "flat8":
+        x[:, :8] = 0.5
+    elif name == "anti":
+        x[:, 9:] = 1 - a[:, None, :]
+    elif name == "lagged":
+        x[:, 6:11] = np.roll(a, 1, axis=0)[:, None, :]
+        x[:, 11:] = np.roll(a, 2, axis=0)[:, None, :]
+    elif name == "half_lag":
+        x[:, 8:] = np.roll(a, 1, axis=0)[:, None, :]
+    else:
+        raise ValueError(f"unknown cell strategy {name!r}")
+    return x
+
+
+CELL_STRATEGIES = ("uniform", "split9", "tie8", "channels", "hedge16", "flat8", "anti", "lagged", "half_lag")
+
+
+def cells(n: int, frames: int, gain_over_noise: float, selection: str,
+          strategies: Sequence[str] = CELL_STRATEGIES) -> None:
+    v = ib.variant("today")
+    noise = ib.BLIND_GAIN / gain_over_noise * np.sqrt(CELLS // 2)
+    base = np.array([0.2, 0.15, 0.1])
+    for name in strategies:
+        rng = np.random.default_rng(12)
+        k = 0
+        for _ in range(n):
+            steps = v.steps_for(rng.bytes(32), frames)
+            x = _cells_strategy(name, v, frames, rng)
+            albedo = rng.uniform(0.6, 1.4, CELLS)
+            g = albedo[None, :, None] * (base + ib.BLIND_GAIN * x + rng.normal(0, noise, x.shape))
+            k += verify_illumination(steps, face_response(g, selection)).passed
+        print(f"{frames} fs gain/noise {gain_over_noise:5.1f} {selection:6s} {name:9s} {k}/{n} "
+              f"(upper95 {cs.clopper_pearson_upper(k, n) * 100:.3f} %)", flush=True)
+
+
+def sun(n: int, share: float, ratio: float, sd: float = 0.0005, wander: float = 0.0) -> None:
+    for k in range(13):
+        res = {}
+        for selection in ("window", "frame"):
+            passed = weak = 0
+            for i in range(n):
+                rng = np.random.default_rng(1000 + i)
+                c = Challenge.from_nonce(rng.bytes(32), 32, (Kind.ILLUMINATION,))
+                x = c.colours()
+                shown = np.vstack([np.zeros((1, 3)), x[:-1]])              # the screen one frame late
+                s = np.full((1, CELLS, 1), share)
+                s[:, rng.permutation(CELLS)[:k]] = share / ratio
+                t = np.linspace(-1, 1, len(x))[:, None, None]
+                own = 1 + wander * (rng.normal(size=(1, CELLS, 1)) * t + rng.normal(size=(1, CELLS, 1)) * np.sin(2 * t))
+                rel = own + s * shown[:, None, :] + rng.normal(0, sd, (len(x), CELLS, 3))
+                g = rng.uniform(0.5, 1.5, (1, CELLS, 1)) * np.array([0.3, 0.22, 0.15]) * rel
+                r = verify_illumination(c.steps, face_response(g.astype(np.float32).astype(np.float64), selection))
+                passed += r.passed
+                weak += not r.passed and not r.measurable
+            res[selection] = (passed, weak)
+        print(f"share {share} ratio {ratio} sd {sd} wander {wander} sunlit cells {k:2d}: " + "  ".join(
+            f"{sel}: {p}/{n} passed ({w} too weak)" for sel, (p, w) in res.items()), flush=True)
+
+
+def faceless(n: int, share: float, missed: int, sd: float = 0.0005) -> None:
+    for selection in ("window", "frame"):
+        term = serv = split = 0
+        for i in range(n):
+            rng = np.random.default_rng(7000 + i)
+            c = Challenge.from_nonce(rng.bytes(32), 32, (Kind.ILLUMINATION,))
+            x = c.colours()
+            shown = np.vstack([np.zeros((1, 3)), x[:-1]])
+            s = np.full((1, CELLS, 1), share)
+            s[:, rng.permutation(CELLS)[:int(rng.integers(0, 6))]] = 0.0
+            t = np.linspace(-1, 1, len(x))[:, None, None]
+            wander = 0.01 * rng.normal(size=(1, CELLS, 1)) * t
+            rel = 1 + wander + s * shown[:, None, :] + rng.normal(0, sd, (32, CELLS, 3))
+            g = (rng.uniform(0.5, 1.5, (1, CELLS, 1)) * np.array([0.3, 0.22, 0.15]) * rel).astype(np.float32)
+            listed = np.round(g.astype(np.float64), 6)
+            listed[rng.permutation(32)[:missed]] = np.nan
+            a = verify_illumination(c.steps, face_response(g.astype(np.float64), selection)).passed
+            b = verify_illumination(c.steps, face_response(listed, selection)).passed
+            term += a
+            serv += b
+            split += a and not b
+        print(f"{selection}: share {share} missed {missed} of 32: terminal passes {term}/{n}, server {serv}/{n}; "
+              f"the terminal passes and the server refuses {split} (upper95 "
+              f"{cs.clopper_pearson_upper(split, n) * 100:.2f} %)", flush=True)
+
+
 def searched(frames: int, k: int, n_train: int, n_test: int, selection: str, gain_over_noise: float = 200.0,
              seed: int = 91, face_seed: int = 6, rule: str = "verifier") -> dict[str, Any]:
     """``bench.illum_adversary.searched`` (the same seeds, the ``near2`` score, the verifier's defaults)
@@ -184,6 +306,16 @@ def _main(argv: list[str]) -> int:
         return 0
     if part == "passes" and len(argv) == 5:
         passes(int(argv[1]), float(argv[2]), int(argv[3]), argv[4])
+        return 0
+    if part == "cells" and len(argv) in (4, 5, 6):
+        cells(int(argv[1]), int(argv[2]), float(argv[3]), argv[4] if len(argv) >= 5 else "window",
+              argv[5].split(",") if len(argv) == 6 else CELL_STRATEGIES)
+        return 0
+    if part == "sun" and len(argv) in (4, 5, 6):
+        sun(int(argv[1]), float(argv[2]), float(argv[3]), *[float(a) for a in argv[4:]])
+        return 0
+    if part == "faceless" and len(argv) == 4:
+        faceless(int(argv[1]), float(argv[2]), int(argv[3]))
         return 0
     if part == "searched" and len(argv) >= 5:
         opts = dict(a.split("=", 1) for a in argv[5:] if "=" in a)

@@ -6,6 +6,8 @@ from itertools import pairwise
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 
 from agent.liveness.challenge import (
     FRAMES_PER_ALLOWED_MISMATCH,
@@ -482,3 +484,40 @@ def test_the_late_blends_are_validated():
         with pytest.raises(ChallengeError) as ei:
             verify_illumination(c.steps, y, late_blends=bad)
         assert ei.value.code == "LIV_CHALLENGE_INVALID"
+
+
+@settings(max_examples=150, deadline=None)
+@given(frames=hs.integers(1, 48), agree=hs.integers(9, 16), seed=hs.integers(0, 2**31),
+       faceless=hs.floats(0.0, 0.8), scale=hs.sampled_from([1e-4, 0.01, 1.0, 300.0]),
+       junk=hs.sampled_from(["random", "flat", "anti", "spikes"]))
+def test_the_face_measure_is_the_curve_nine_cells_share(frames, agree, seed, faceless, scale, junk):
+    # Review 12 (a property the copy in tests/helpers/evidence_reference.py cannot check, being the same
+    # code): when 9 or more of the 16 cells carry one curve (each its own albedo) the median is theirs,
+    # so the measure is that curve on every frame with a face, whatever the other cells hold (random,
+    # flat, the curve's opposite, spikes), frames without a face NaN, short windows and all-equal
+    # cells included; and it is the same cells for any order of the cells. The middle half ranked on
+    # every frame (the measure before) fails it.
+    rng = np.random.default_rng(seed)
+    y = scale * (0.2 + rng.random((frames, 3)))                        # the curve, per channel
+    g = rng.uniform(0.5, 1.5, (1, 16, 1)) * y[:, None, :]
+    other = rng.permutation(16)[agree:]
+    if junk == "random":
+        g[:, other] = scale * rng.random((frames, other.size, 3))
+    elif junk == "flat":
+        g[:, other] = scale * 0.3
+    elif junk == "anti":
+        g[:, other] = scale * 1.4 - y[:, None, :]
+    else:
+        g[:, other] = y[:, None, :] * np.where(rng.random((frames, other.size, 1)) < 0.3, 3.0, 1.0)
+    gone = rng.random(frames) < faceless
+    g[gone] = np.nan
+    out = face_response(g)
+    assert out.shape == (frames, 3)
+    assert np.all(np.isnan(out[gone])) and np.all(np.isfinite(out[~gone]))
+    if not np.any(~gone):
+        return
+    level = np.nanmean(g, axis=0)
+    want = y[~gone] / y[~gone].mean(axis=0) * level.mean(axis=0)
+    np.testing.assert_allclose(out[~gone], want, rtol=1e-9)
+    perm = rng.permutation(16)
+    np.testing.assert_allclose(face_response(g[:, perm]), out, rtol=1e-12, equal_nan=True)
