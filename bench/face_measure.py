@@ -36,6 +36,11 @@ one choice of cells for the window*).
   given; WANDER: each cell's own slow change over the window, as ``tests/liveness/test_challenge.py``'s
   ``cell_faces``), 32 framesets, N fresh nonces per k, genuine pass (and how many refusals were "too weak to
   measure") with each measure.
+  Each window is measured three ways: ``window`` and ``frame`` (``face_response``) and
+  ``standardised`` (``standardised_response`` below: review 12's proposed fix, not the judge's).
+* ``blinks N WANDER`` — the bright face of ``tests/liveness/test_challenge.py``'s wandering-and-
+  blinking test (the screen 0.5 % of the light, each cell's own slow change WANDER, 3 cells blinking
+  10 % from an edge on), N fresh nonces, genuine pass by the three measures.
 * ``faceless N SHARE MISSED`` — the terminal against the server on one window (review 12): the judge
   measures every frame's grid in the window's box (float32), the server the grids as listed (6
   decimals) with the frames whose ``face`` is false (the face detector missed it) NaN; MISSED random
@@ -212,10 +217,68 @@ def cells(n: int, frames: int, gain_over_noise: float, selection: str,
               f"(upper95 {cs.clopper_pearson_upper(k, n) * 100:.3f} %)", flush=True)
 
 
+FLAT_CELL = 1e-9
+
+
+def standardised_response(grids: np.ndarray) -> np.ndarray:
+    """Review 12's proposed fix for a face half in direct sun (sunfix, fifteenth session; NOT the
+    judge's measure: it failed the gates, docs/liveness.md, *A face half in direct sun*): as
+    ``face_response(..., "window")``, but the cells' nearness to the median is judged on each cell's
+    relative light standardised over the window (its deviation from 1 over its own RMS deviation; a
+    flat cell, RMS under ``FLAT_CELL``, is 0), so a drowned cell's shape counts whatever its
+    amplitude. Output as the window measure's: the chosen cells' mean relative light times the
+    cells' level. Frames without a face are not handled (the benches' grids have none)."""
+    g = np.asarray(grids, dtype=np.float64).reshape(len(grids), -1, 3)
+    if not np.all(np.isfinite(g)):
+        raise ValueError("standardised_response: the bench's grids have a face in every frame")
+    cells = g.shape[1]
+    half = cells // 2
+    level = g.mean(axis=0)
+    rel = g / level[None]
+    d = rel - 1.0
+    rms = np.sqrt(np.square(d).mean(axis=0))
+    z = np.where(rms > FLAT_CELL, d / np.where(rms > FLAT_CELL, rms, 1.0), 0.0)
+    srt = np.sort(z, axis=1)
+    centre = srt[:, half] if cells % 2 else (srt[:, half - 1] + srt[:, half]) / 2
+    score = np.square(z - centre[:, None]).mean(axis=0)
+    keep = np.argsort(score, axis=0, kind="stable")[:half]
+    return rel[:, keep, np.arange(3)].mean(axis=1) * level.mean(axis=0)[None]
+
+
+SUN_MEASURES = ("window", "frame", "standardised")
+
+
+def _measure(g: np.ndarray, measure: str) -> np.ndarray:
+    return standardised_response(g) if measure == "standardised" else face_response(g, measure)
+
+
+def blinks(n: int, wander: float) -> None:
+    res = {}
+    for measure in SUN_MEASURES:
+        passed = 0
+        for i in range(n):
+            rng = np.random.default_rng(2000 + i)
+            c = Challenge.from_nonce(rng.bytes(32), 32, (Kind.ILLUMINATION,))
+            x = c.colours()
+            shown = np.vstack([np.zeros((1, 3)), x[:-1]])
+            t = np.linspace(-1, 1, len(x))[:, None, None]
+            own = 1 + wander * (rng.normal(size=(1, CELLS, 1)) * t + rng.normal(size=(1, CELLS, 1)) * np.sin(2 * t))
+            rel = own + 0.005 * shown[:, None, :] + rng.normal(0, 0.0005, (len(x), CELLS, 3))
+            k = int(np.flatnonzero(np.any(x[1:] != x[:-1], axis=1))[2]) + 2
+            closed = np.zeros(len(x) + 12)
+            closed[k:k + 10] = [0.35, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0, 0.66, 0.33, 0.1]
+            rel[:, 4:7] *= (1 - 0.1 * closed[:len(x)])[:, None, None]
+            g = rng.uniform(0.5, 1.5, (1, CELLS, 1)) * np.array([0.3, 0.22, 0.15]) * rel
+            passed += verify_illumination(c.steps, _measure(g, measure)).passed
+        res[measure] = passed
+    print(f"wander {wander} 3 cells blinking 10 %: " + "  ".join(f"{m}: {p}/{n} passed" for m, p in res.items()),
+          flush=True)
+
+
 def sun(n: int, share: float, ratio: float, sd: float = 0.0005, wander: float = 0.0) -> None:
     for k in range(13):
         res = {}
-        for selection in ("window", "frame"):
+        for selection in SUN_MEASURES:
             passed = weak = 0
             for i in range(n):
                 rng = np.random.default_rng(1000 + i)
@@ -228,7 +291,7 @@ def sun(n: int, share: float, ratio: float, sd: float = 0.0005, wander: float = 
                 own = 1 + wander * (rng.normal(size=(1, CELLS, 1)) * t + rng.normal(size=(1, CELLS, 1)) * np.sin(2 * t))
                 rel = own + s * shown[:, None, :] + rng.normal(0, sd, (len(x), CELLS, 3))
                 g = rng.uniform(0.5, 1.5, (1, CELLS, 1)) * np.array([0.3, 0.22, 0.15]) * rel
-                r = verify_illumination(c.steps, face_response(g.astype(np.float32).astype(np.float64), selection))
+                r = verify_illumination(c.steps, _measure(g.astype(np.float32).astype(np.float64), selection))
                 passed += r.passed
                 weak += not r.passed and not r.measurable
             res[selection] = (passed, weak)
@@ -313,6 +376,9 @@ def _main(argv: list[str]) -> int:
         return 0
     if part == "sun" and len(argv) in (4, 5, 6):
         sun(int(argv[1]), float(argv[2]), float(argv[3]), *[float(a) for a in argv[4:]])
+        return 0
+    if part == "blinks" and len(argv) == 3:
+        blinks(int(argv[1]), float(argv[2]))
         return 0
     if part == "faceless" and len(argv) == 4:
         faceless(int(argv[1]), float(argv[2]), int(argv[3]))
