@@ -42,10 +42,12 @@ one choice of cells for the window*).
   blinking test (the screen 0.5 % of the light, each cell's own slow change WANDER, 3 cells blinking
   10 % from an edge on), N fresh nonces, genuine pass by the three measures.
 * ``faceless N SHARE MISSED`` — the terminal against the server on one window (review 12): the judge
-  measures every frame's grid in the window's box (float32), the server the grids as listed (6
-  decimals) with the frames whose ``face`` is false (the face detector missed it) NaN; MISSED random
-  frames of 32 so marked, cells as ``sun`` (0-5 screen-blind, 1 % wander), N windows per measure:
-  how many the terminal passes and the server refuses.
+  measures every frame's grid in the window's box (float32), the server what its own reader
+  (``hil.ingest.evidence.check_shape``) makes of the grids as listed (6 decimals) with MISSED random
+  frames of 32 flagged ``face: false`` (the face detector missed it; before the sameframes branch
+  the reader set those grids to NaN, now it reads them as the terminal does); cells as ``sun`` (0-5
+  screen-blind, 1 % wander), N windows per measure: how many the terminal passes and the server
+  refuses.
 * ``searched FRAMES K TRAIN TEST [SELECTION] [rule=R]`` — ``bench.illum_adversary``'s searched injector (K
   candidates scored on TRAIN nonces, the best played on TEST fresh nonces beside random streams on the
   same nonces), its face made of cells as in ``blind`` at gain/noise 200 and measured by SELECTION.
@@ -299,6 +301,21 @@ def sun(n: int, share: float, ratio: float, sd: float = 0.0005, wander: float = 
             f"{sel}: {p}/{n} passed ({w} too weak)" for sel, (p, w) in res.items()), flush=True)
 
 
+def _server_grids(listed: np.ndarray, face: np.ndarray) -> np.ndarray:
+    """The grids the server's evidence reader (``check_shape``) makes of a window's listed grids and
+    ``face`` flags (the rest of the evidence: a camera's counters and timestamps, placeholder digests)."""
+    from hil.ingest.evidence import check_shape
+    from proto.capture_agent.v1 import ingest_pb2 as pb
+    p = pb.ProbePayload()
+    for k, (g, f) in enumerate(zip(listed, face, strict=True)):
+        p.evidence.frames.add(frame_counter=100 + k, timestamp_ms=1e6 + k * 1000 / 30, color_frame_counter=100 + k,
+                              color_timestamp_ms=1e6 + k * 1000 / 30, ir_energy=8.0,
+                              face_grid=[float(v) for v in g.reshape(-1)], digest=f"{k:064x}", face=bool(f))
+    read = check_shape(p)
+    assert read is not None
+    return read.grids
+
+
 def faceless(n: int, share: float, missed: int, sd: float = 0.0005) -> None:
     for selection in ("window", "frame"):
         term = serv = split = 0
@@ -314,9 +331,10 @@ def faceless(n: int, share: float, missed: int, sd: float = 0.0005) -> None:
             rel = 1 + wander + s * shown[:, None, :] + rng.normal(0, sd, (32, CELLS, 3))
             g = (rng.uniform(0.5, 1.5, (1, CELLS, 1)) * np.array([0.3, 0.22, 0.15]) * rel).astype(np.float32)
             listed = np.round(g.astype(np.float64), 6)
-            listed[rng.permutation(32)[:missed]] = np.nan
+            face = np.ones(32, bool)
+            face[rng.permutation(32)[:missed]] = False
             a = verify_illumination(c.steps, face_response(g.astype(np.float64), selection)).passed
-            b = verify_illumination(c.steps, face_response(listed, selection)).passed
+            b = verify_illumination(c.steps, face_response(_server_grids(listed, face), selection)).passed
             term += a
             serv += b
             split += a and not b

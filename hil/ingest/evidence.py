@@ -18,7 +18,8 @@ sequences from the nonce it issued and verifies them itself, with its own thresh
 * **Evidence** (``verify``; failures are ``EVIDENCE_FAILED``): one entry per judged frameset, bound
   to the liveness report's frame digests in order, from the challenges demanded; frame counters and
   timestamps strictly increasing at a camera's rate, with no frameset lost (``agent.pipeline.gaps``);
-  a face in most framesets; the IR energies follow the projector schedule
+  a face in most framesets (the ``face`` flags, which count; the colour is measured on every listed
+  grid, as the terminal's judge does); the IR energies follow the projector schedule
   (``agent.liveness.challenge.verify_projector``); the face's colour follows the screen's sequence
   (``verify_illumination``); and the face grid of the frameset the crops came from is what the
   probe's own colour crop shows there (the crop is bound to its digest,
@@ -194,13 +195,14 @@ class Frames:
     color_counters: np.ndarray    # (n,) colour frame counters
     color_stamps: np.ndarray      # (n,) their timestamps, ms
     ir_energy: np.ndarray         # (n,) the IR frames' dot energy
-    grids: np.ndarray             # (n, GRID*GRID, 3) face grids; rows of NaN where no face was measured
+    grids: np.ndarray             # (n, GRID*GRID, 3) grids in the evidence box; rows of NaN where none was listed
     digests: list[str]            # the framesets' digests, in order
+    face: np.ndarray              # (n,) bool: the face detector found the face in that frameset
 
     @property
     def faces(self) -> int:
-        """Framesets with a measured face (and its grid)."""
-        return int(np.isfinite(self.grids[:, 0, 0]).sum())
+        """Framesets with a face (their ``face`` flag) and a grid."""
+        return int((self.face & np.isfinite(self.grids[:, 0, 0])).sum())
 
 
 _CELLS = 3 * GRID * GRID
@@ -235,9 +237,14 @@ def check_shape(payload: pb.ProbePayload) -> Frames | None:
     digests = [f.digest for f in frames]
     if any(len(d) != 64 for d in digests):
         raise ProbeRejected("MALFORMED", "challenge evidence's frame digest is not SHA-256 hex")
-    raw[scalars[:, 5] == 0] = np.nan                  # a grid counts only where the frameset had a face
+    # Every listed grid is measured, whatever its frameset's ``face`` flag: the terminal's judge reads
+    # every frame's grid in the window's one box (``FrameSelection``), and the server must judge the
+    # frames the terminal judged (review 12: with the flagged-faceless frames NaN, 19 of 300 honest
+    # windows with 8 of 32 missed by the face detector were refused here and passed there). The
+    # flags count the faces (``min_face_share``) and must be set on the crops' frameset; they buy
+    # nothing against a rooted terminal, which writes them as it writes the grids.
     return Frames(scalars[:, 0], scalars[:, 1], scalars[:, 2], scalars[:, 3], scalars[:, 4],
-                  raw.reshape(n, GRID * GRID, 3), digests)
+                  raw.reshape(n, GRID * GRID, 3), digests, scalars[:, 5] != 0)
 
 
 def verify(payload: pb.ProbePayload, liveness: dict[str, Any], nonce: bytes, challenges: Iterable[Kind],
@@ -283,7 +290,7 @@ def verify(payload: pb.ProbePayload, liveness: dict[str, Any], nonce: bytes, cha
         if not r.passed:
             raise EvidenceFailed(f"illumination: {r.detail} (server's check: {r.mismatches} of {r.checked} frames "
                                  f"disagree, separation {r.separation:.1f})")
-    _check_crop(payload, digests, fr.grids, t)
+    _check_crop(payload, digests, fr, t)
     return results
 
 
@@ -317,13 +324,14 @@ def _check_timing(fr: Frames, t: EvidenceThresholds) -> None:
         raise EvidenceFailed(f"frames lost in the window: {gap.describe()}")
 
 
-def _check_crop(payload: pb.ProbePayload, digests: list[str], grids: np.ndarray, t: EvidenceThresholds) -> None:
-    """The face grid of the crops' frameset must be what the colour crop shows in the evidence's box."""
-    ev, crop = payload.evidence, payload.color
+def _check_crop(payload: pb.ProbePayload, digests: list[str], fr: Frames, t: EvidenceThresholds) -> None:
+    """The face grid of the crops' frameset (one with a face) must be what the colour crop shows in
+    the evidence's box."""
+    ev, crop, grids = payload.evidence, payload.color, fr.grids
     if payload.frame_digest not in digests:
         raise EvidenceFailed("the crops' frameset is not among the evidence's")
     k = digests.index(payload.frame_digest)
-    if len(ev.face_box) != 4 or not np.isfinite(grids[k]).all():
+    if len(ev.face_box) != 4 or not fr.face[k] or not np.isfinite(grids[k]).all():
         raise EvidenceFailed("the evidence has no face grid for the frameset the crops came from")
     x0, y0, x1, y1 = (int(v) for v in ev.face_box)
     cx0, cy0 = x0 - crop.x, y0 - crop.y

@@ -3,7 +3,13 @@
 ``verify_illumination``, ``projector_states``, ``face_response`` and the nonce's sequences at the
 commit before, verbatim but for the names they import). The server must give the same verdict,
 refusal and integer counts on the same evidence (``tests/hil/test_evidence_equivalence.py``).
-Kept here, not in the package: nothing else runs it."""
+Kept here, not in the package: nothing else runs it.
+
+Updated deliberately with the server (review 12's terminal-against-server split, docs/liveness.md):
+the frames it judges are ``check_shape``'s, which now measures every listed grid whatever its
+frameset's ``face`` flag (the terminal's judge does; before, a flagged-faceless frameset's grid was a
+row of NaN); the flags count the faces (``Frames.faces``) and the crops' frameset must have one
+(``_check_crop``, below), the refusals they gave before."""
 
 from __future__ import annotations
 
@@ -433,7 +439,7 @@ def verify(payload: pb.ProbePayload, liveness: dict[str, Any], nonce: bytes, cha
         if not r.passed:
             raise EvidenceFailed(f"illumination: {r.detail} (server's check: {r.mismatches} of {r.checked} frames "
                                  f"disagree, separation {r.separation:.1f})")
-    _check_crop(payload, digests, fr.grids, t)
+    _check_crop(payload, digests, fr, t)
     return results
 
 
@@ -458,13 +464,13 @@ def _check_timing(fr: Frames, t: EvidenceThresholds) -> None:
                 raise EvidenceFailed(f"{what} frames have a gap of {np.max(d):.0f} ms in the window")
 
 
-def _check_crop(payload: pb.ProbePayload, digests: list[str], grids: np.ndarray, t: EvidenceThresholds) -> None:
+def _check_crop(payload: pb.ProbePayload, digests: list[str], fr: Frames, t: EvidenceThresholds) -> None:
     """The face grid of the crops' frameset must be what the colour crop shows in the evidence's box."""
-    ev, crop = payload.evidence, payload.color
+    ev, crop, grids = payload.evidence, payload.color, fr.grids
     if payload.frame_digest not in digests:
         raise EvidenceFailed("the crops' frameset is not among the evidence's")
     k = digests.index(payload.frame_digest)
-    if len(ev.face_box) != 4 or not np.isfinite(grids[k]).all():
+    if len(ev.face_box) != 4 or not fr.face[k] or not np.isfinite(grids[k]).all():
         raise EvidenceFailed("the evidence has no face grid for the frameset the crops came from")
     x0, y0, x1, y1 = (int(v) for v in ev.face_box)
     cx0, cy0 = x0 - crop.x, y0 - crop.y

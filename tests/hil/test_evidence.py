@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from agent.errors import ConfigError
-from agent.liveness.challenge import Challenge, Kind
+from agent.liveness.challenge import Challenge, Kind, verify
+from agent.liveness.judge import FrameSelection
 from agent.purpose import Purpose
 from agent.uplink.client import CapabilityRefused
 from agent.uplink.seal import ProbeRejected
@@ -269,17 +270,21 @@ def test_synthetic_evidence_meets_the_servers_check_and_its_own_challenge_only()
 
 def test_the_evidence_is_read_once_into_arrays_that_say_what_the_frames_say():
     """``check_shape`` returns the frames as arrays (``Frames``) and ``verify`` judges the same with
-    them as when it reads the message itself; a faceless frameset's grid is a row of NaN, and so is
-    a grid sent for a frameset that says it found no face."""
+    them as when it reads the message itself; a frameset without a grid has a row of NaN, and a grid
+    sent for a frameset that says it found no face is read as sent (the terminal judged it) but the
+    frameset is not counted as a face."""
     ch = pb.Challenge(nonce=b"r" * 32, frames=24, challenges=[pb.PROJECTOR, pb.ILLUMINATION])
     syn = for_challenge(ch)
     p = pb.ProbePayload(color=syn.color, evidence=syn.evidence, frame_digest=syn.frame_digest)
     p.evidence.frames[3].face = False                              # a grid, but no face: not counted
     p.evidence.frames[5].ClearField("face_grid")
     p.evidence.frames[5].face = False
+    p.evidence.frames[6].ClearField("face_grid")                   # a face, but no grid: not counted
     fr = evidence.check_shape(p)
-    assert fr is not None and fr.grids.shape == (24, 16, 3) and fr.faces == 22
-    assert np.isnan(fr.grids[[3, 5]]).all() and np.isfinite(np.delete(fr.grids, [3, 5], axis=0)).all()
+    assert fr is not None and fr.grids.shape == (24, 16, 3) and fr.faces == 21
+    assert fr.face.tolist() == [k not in (3, 5) for k in range(24)]
+    assert fr.grids[3].reshape(-1).tolist() == list(p.evidence.frames[3].face_grid)
+    assert np.isnan(fr.grids[[5, 6]]).all() and np.isfinite(np.delete(fr.grids, [5, 6], axis=0)).all()
     assert fr.digests == syn.digests and fr.ir_energy.tolist() == [f.ir_energy for f in p.evidence.frames]
     assert fr.color_stamps.tolist() == [f.color_timestamp_ms for f in p.evidence.frames]
     lv = {"frame_digests": syn.digests}
@@ -292,6 +297,51 @@ def test_the_evidence_is_read_once_into_arrays_that_say_what_the_frames_say():
     with pytest.raises(ProbeRejected) as exc:
         evidence.check_shape(p)
     assert exc.value.reason == "MALFORMED"
+
+
+def test_frames_the_face_detector_missed_are_judged_by_the_server_as_the_terminal_judges_them():
+    """Review 12: the terminal's judge measures the illumination on every frame's grid in the window's
+    box (``FrameSelection``), whether or not the face detector found the face in that frame; the
+    server used to set the grids of framesets flagged ``face: false`` to NaN, and so refused honest
+    windows the terminal passed (here: the detector missed the face on every frame of one of the
+    screen's steps, 3-4 of 32, within ``min_face_share``). It judges the listed grids now; the flags
+    still count the faces, and the crops' frameset must have one."""
+    kinds = {Kind.PROJECTOR, Kind.ILLUMINATION}
+    t = evidence.EvidenceThresholds()
+    for nonce in (b"f" * 32, b"g" * 32, b"h" * 32):
+        ch = pb.Challenge(nonce=nonce, frames=32, challenges=[pb.PROJECTOR, pb.ILLUMINATION])
+        syn = for_challenge(ch, lag=1)
+        c = Challenge.from_nonce(nonce, frames=32, kinds=kinds)
+        step = min((s for s in c.steps[1:-1] if not s.start + 1 <= syn.best < s.start + 1 + s.frames),
+                   key=lambda s: s.frames)
+        missed = list(range(step.start + 1, step.start + 1 + step.frames))      # the step's frames, at lag 1
+        assert 3 <= len(missed) <= 6
+        p = pb.ProbePayload(color=syn.color, evidence=syn.evidence, frame_digest=syn.frame_digest)
+        for k in missed:
+            p.evidence.frames[k].face = False
+        lv = {"frame_digests": syn.digests}
+        # The terminal's own measure of this window: every frame's grid, the challenge passed.
+        grids = [np.asarray(f.face_grid).reshape(-1, 3) for f in p.evidence.frames]
+        energies = [f.ir_energy for f in p.evidence.frames]
+        terminal = verify(c, energies, FrameSelection(tuple(int(v) for v in p.evidence.face_box), grids, energies).rgb)
+        assert terminal.passed, terminal.to_dict()
+        got = evidence.verify(p, lv, nonce, kinds, 32, t)            # refused on main: "illumination: ..."
+        assert got["illumination"]["passed"] and got["illumination"]["checked"] >= 24
+        assert got["illumination"]["lag_frames"] == terminal.get(Kind.ILLUMINATION).lag_frames == 1
+        # The flags still bound the missed faces (0.8 of 32: 26 needed) ...
+        assert syn.best < 25
+        for k in range(32):
+            p.evidence.frames[k].face = k < 26
+        assert evidence.verify(p, lv, nonce, kinds, 32, t)
+        p.evidence.frames[25].face = False
+        with pytest.raises(evidence.EvidenceFailed, match="a face was measured in only 25 of 32"):
+            evidence.verify(p, lv, nonce, kinds, 32, t)
+        # ... and the crops must come from a frameset with a face.
+        for f in p.evidence.frames:
+            f.face = True
+        p.evidence.frames[syn.best].face = False
+        with pytest.raises(evidence.EvidenceFailed, match="no face grid for the frameset the crops came from"):
+            evidence.verify(p, lv, nonce, kinds, 32, t)
 
 
 def test_a_90_fps_depth_stream_matched_at_30_is_accepted_as_the_terminal_passes_it_and_a_lost_frameset_refused():
