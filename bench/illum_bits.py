@@ -330,14 +330,15 @@ def lux_of(query: str) -> float:
     return vals[-1] if vals else float("nan")
 
 
-def genuine_trial(v: Variant, m: cs.SessionModel, frames: int, screen_lag: int, screen_jitter: float,
-                  rng: np.random.Generator, rule: str = "verifier", blend: float = 0.0,
-                  blend_rng: np.random.Generator | None = None) -> bool:
-    """One window of the variant on a modelled face: the steps land through the simulator's timing
-    model (``challenge_stats._landings``), the face shows its own light (a stretch of the session's,
-    played back and forth) plus its response to what the screen shows; verified. ``blend``: the
-    chance that the frame an edge lands in shows a blend (``challenge_stats.blend_frames``), drawn
-    from ``blend_rng`` (so ``rng`` draws the same windows whatever ``blend``)."""
+def genuine_window(v: Variant, m: cs.SessionModel, frames: int, screen_lag: int, screen_jitter: float,
+                   rng: np.random.Generator, blend: float = 0.0,
+                   blend_rng: np.random.Generator | None = None) -> tuple[tuple[Step, ...], np.ndarray]:
+    """One window of the variant on a modelled face, (steps, the face's light per frame): the steps
+    land through the simulator's timing model (``challenge_stats._landings``), the face shows its own
+    light (a stretch of the session's, played back and forth) plus its response to what the screen
+    shows. ``blend``: the chance that the frame an edge lands in shows a blend
+    (``challenge_stats.blend_frames``), drawn from ``blend_rng`` (so ``rng`` draws the same windows
+    whatever ``blend``)."""
     steps = v.steps_for(rng.bytes(32), frames)
     x = v.colours(steps, frames)
     src = cs._landings(x, screen_lag, screen_jitter, rng)
@@ -346,7 +347,15 @@ def genuine_trial(v: Variant, m: cs.SessionModel, frames: int, screen_lag: int, 
         assert blend_rng is not None
         shown = cs.blend_frames(shown, src, blend, blend_rng)
     own = m.base[cs._ping_pong(np.arange(frames) + int(rng.integers(0, 2 * len(m.base))), len(m.base))]
-    return verify_illumination(steps, own + shown @ m.response.T, levels=v.levels, **rule_options(rule)).passed
+    return steps, own + shown @ m.response.T
+
+
+def genuine_trial(v: Variant, m: cs.SessionModel, frames: int, screen_lag: int, screen_jitter: float,
+                  rng: np.random.Generator, rule: str = "verifier", blend: float = 0.0,
+                  blend_rng: np.random.Generator | None = None) -> bool:
+    """:func:`genuine_window`, verified under ``rule``."""
+    steps, y = genuine_window(v, m, frames, screen_lag, screen_jitter, rng, blend, blend_rng)
+    return verify_illumination(steps, y, levels=v.levels, **rule_options(rule)).passed
 
 
 def genuine_rate(v: Variant, models: Sequence[cs.SessionModel], frames: int, screen_lag: int,

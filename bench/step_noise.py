@@ -48,7 +48,6 @@ from agent.liveness.challenge import (
     _settled,
     verify_illumination,
 )
-from bench import challenge_stats as cs
 from bench import illum_bits as ib
 
 SWEEP = "/tmp/illumharden/sweep.json"
@@ -124,13 +123,7 @@ def sigma(n: int, frames: int, gains: Sequence[float], paths: Sequence[str]) -> 
     lag, jit = ib.SCREEN_TIMING[-1]
     ratios = []
     for i in range(n):
-        m = ms[i % len(ms)]
-        steps = v.steps_for(rng.bytes(32), frames)
-        x = v.colours(steps, frames)
-        src = cs._landings(x, lag, jit, rng)
-        shown = np.where((src < 0)[:, None], 0.0, x[np.maximum(src, 0)])
-        own = m.base[cs._ping_pong(np.arange(frames) + int(rng.integers(0, 2 * len(m.base))), len(m.base))]
-        y = own + shown @ m.response.T
+        steps, y = ib.genuine_window(v, ms[i % len(ms)], frames, lag, jit, rng)
         res = verify_illumination(steps, y)
         rms, mad = _sigmas(_within_step(steps, y, res.lag_frames, frames))
         ratios.append(np.max(rms / np.maximum(mad, 1e-12)))
@@ -170,15 +163,7 @@ def ratio(n: int, frames: int, blend: float, paths: Sequence[str]) -> None:
         blend_rng = np.random.default_rng([17, 1])
         rs, passed = [], []
         for i in range(n):
-            mdl = ms[i % len(ms)]
-            steps = v.steps_for(rng.bytes(32), frames)
-            x = v.colours(steps, frames)
-            src = cs._landings(x, lag, jit, rng)
-            shown = np.where((src < 0)[:, None], 0.0, x[np.maximum(src, 0)])
-            if blend > 0:
-                shown = cs.blend_frames(shown, src, blend, blend_rng)
-            own = mdl.base[cs._ping_pong(np.arange(frames) + int(rng.integers(0, 2 * len(mdl.base))), len(mdl.base))]
-            y = own + shown @ mdl.response.T
+            steps, y = ib.genuine_window(v, ms[i % len(ms)], frames, lag, jit, rng, blend, blend_rng)
             res = verify_illumination(steps, y)
             rs.append(_step_ratio(steps, y, res.lag_frames, frames))
             passed.append(res.passed)
