@@ -82,8 +82,7 @@ def refusals(steps: Sequence[Step], y: np.ndarray, lag: int, *, crosstalk: float
     idx = np.flatnonzero(care)
     ddy = yy[idx[1:]] - yy[idx[:-1]]
     ddx = x[idx[1:]] - x[idx[:-1]]
-    moved = np.einsum("kc,kc->c", ddx, ddx)
-    g = np.divide(np.einsum("kc,kc->c", ddy, ddx), moved, out=np.zeros(3), where=moved > 0)
+    g = C._change_gains(care, yy, x)      # the step check's own gains
     rise, fall = np.maximum(ddx, 0.0), np.minimum(ddx, 0.0)
     up = np.stack([np.maximum(rise[:, 1], rise[:, 2]), np.maximum(rise[:, 0], rise[:, 2]),
                    np.maximum(rise[:, 0], rise[:, 1])], axis=1)
