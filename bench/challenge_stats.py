@@ -198,6 +198,16 @@ class SessionModel:
         return np.diag(self.response)
 
 
+def face_measure(grids: np.ndarray, selection: str) -> np.ndarray:
+    """``face_response(grids, selection)``, or one of ``bench.face_measure``'s own measures that are not
+    the judge's (``standardised``, ``hybrid``; docs/liveness.md, *A face half in direct sun*)."""
+    if selection in ("standardised", "hybrid"):
+        # bench.face_measure imports this module, so it is imported here, when first needed
+        from bench.face_measure import measure
+        return measure(grids, selection)
+    return face_response(grids, selection)
+
+
 def model_from_evidence(query: str, ev: dict[str, Any], challenge: Challenge, result, *,
                         illumination_lag: int | None = None, selection: str = "window") -> SessionModel | None:
     """A session model from a judged window's evidence (the same numbers the server receives).
@@ -215,7 +225,7 @@ def model_from_evidence(query: str, ev: dict[str, Any], challenge: Challenge, re
     care = _settled(exp)
     on, off = e[lag:][care & exp], e[lag:][care & ~exp]
     grids = np.array([f["face_grid"] if f["face_grid"] else [np.nan] * 48 for f in frames]).reshape(len(frames), 16, 3)
-    y = face_response(grids, selection)
+    y = face_measure(grids, selection)
     x = challenge.colours()
     lag = ill.lag_frames if illumination_lag is None else illumination_lag
     xx, yy = x[:len(y) - lag], y[lag:]
@@ -377,7 +387,7 @@ def challenge_result(r, ch: Challenge, selection: str = "window"):
     ev = r.evidence
     grids = np.array([f["face_grid"] if f["face_grid"] else [np.nan] * 48 for f in ev["frames"]])
     return verify(ch, [f["ir_energy"] for f in ev["frames"]],
-                  face_response(grids.reshape(len(grids), 16, 3), selection))
+                  face_measure(grids.reshape(len(grids), 16, 3), selection))
 
 
 def clopper_pearson_upper(errors: int, n: int, confidence: float = 0.95) -> float:
