@@ -43,6 +43,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from hil.ingest.store import (
+    MAX_COPIES_PER_CLAIM,
     MAX_PROBES_PER_NONCE,
     Charge,
     Claim,
@@ -201,7 +202,8 @@ return out
 """
 
 _CLAIM = """
--- KEYS: nonce hash, counter key, probe id key. ARGV: terminal, now, probe id, digest, max claims
+-- KEYS: nonce hash, counter key, probe id key. ARGV: terminal, now, probe id, digest, max claims,
+--       max holds of one claim (identical copies)
 -- The read before judging (the record, the counter) and, when the nonce is this terminal's, unused and
 -- unexpired and the probe id unused, the probe id's claim on it: fields c:<id> (the holder's digest),
 -- h:<id> (holds: identical copies) and nc (ids holding claims), in the nonce's hash, so they go with it.
@@ -215,10 +217,12 @@ if r[1] == ARGV[1] and not r[3] and tonumber(r[2]) >= tonumber(ARGV[2]) then
   else
     local held = redis.call('HGET', KEYS[1], 'c:' .. ARGV[3])
     if held then
-      if held == ARGV[4] then
+      if held ~= ARGV[4] then claim = 'taken'
+      elseif tonumber(redis.call('HGET', KEYS[1], 'h:' .. ARGV[3]) or '0') >= tonumber(ARGV[6]) then claim = 'busy'
+      else
         redis.call('HINCRBY', KEYS[1], 'h:' .. ARGV[3], 1)
         claim = 'held'
-      else claim = 'taken' end
+      end
     elseif tonumber(redis.call('HGET', KEYS[1], 'nc') or '0') >= tonumber(ARGV[5]) then claim = 'full'
     else
       redis.call('HSET', KEYS[1], 'c:' .. ARGV[3], ARGV[4], 'h:' .. ARGV[3], 1)
@@ -383,7 +387,7 @@ class RedisStore:
                        now_ms: int) -> tuple[NonceRecord | None, int, Claim]:
         got = self._claim(keys=[self._k("n", nonce.hex()), self._k("c", terminal_id),
                                 self._k("p", terminal_id, probe_id)],
-                          args=[terminal_id, now_ms, probe_id, digest, MAX_PROBES_PER_NONCE])
+                          args=[terminal_id, now_ms, probe_id, digest, MAX_PROBES_PER_NONCE, MAX_COPIES_PER_CLAIM])
         claim = Claim(got[0].decode() if isinstance(got[0], bytes) else got[0])
         fields = dict(zip(got[2::2], got[3::2], strict=True))
         return self._record(fields, now_ms), int(got[1]) if got[1] else 0, claim

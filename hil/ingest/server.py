@@ -78,6 +78,7 @@ from hil.ingest.health import add_health
 from hil.ingest.identity import PeerRefused, Registry, Terminal
 from hil.ingest.limits import LOCKED_OUT_REPLY, SUBJECT_KEY_BYTES, FailureLimits, subject_mac
 from hil.ingest.store import (
+    MAX_COPIES_PER_CLAIM,
     MAX_PROBES_PER_NONCE,
     Claim,
     MemoryStore,
@@ -141,6 +142,11 @@ class ServerState:
             self.accepted.append(summary)
             if self.keep_sealed and raw is not None:
                 self.sealed.append(raw)
+
+
+class ProbeBusy(Exception):
+    """``MAX_COPIES_PER_CLAIM`` identical copies of this probe are being judged: answered UNAVAILABLE
+    (retried; the retry gets the first copy's receipt once its nonce is used)."""
 
 
 def probe_digest(sealed: pb.SealedProbe) -> bytes:
@@ -359,6 +365,10 @@ class Ingest:
         except StoreUnavailable as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"STORE_UNAVAILABLE: {exc}")
             raise                                                  # not reached: abort raises
+        except ProbeBusy:
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"PROBE_IN_PROGRESS: {MAX_COPIES_PER_CLAIM} identical copies "
+                          "of this probe are being judged; retry for its receipt")
+            raise                                                  # not reached: abort raises
 
     def _authenticate(self, request: pb.SealedProbe, header: pb.ProbeHeader, context, now_ms: int) -> Terminal:
         """Steps 2-3: the caller is the header's terminal and its registered key signed the probe."""
@@ -397,6 +407,11 @@ class Ingest:
             raise ProbeRejected("REPLAYED", "probe id already claimed under this nonce by a probe with other content")
         if claim is Claim.FULL:
             raise ProbeRejected("REPLAYED", f"{MAX_PROBES_PER_NONCE} other probes already claimed this nonce")
+        if claim is Claim.BUSY:
+            # Identical copies of a probe being judged: the first (and the terminal's one retry) are
+            # judged, more copies would buy judgements (CPU) of one nonce for nothing. Retryable: by
+            # the retry the nonce is used and the copy gets the first receipt (``_again``).
+            raise ProbeBusy()
         if claim is not Claim.HELD:                # not reached: an unused, unexpired nonce of this terminal
             raise ProbeRejected("EXPIRED", "nonce was not issued to this terminal, has expired or was purged")
         try:                       # refused before judging: the claim is given back (another probe may try)

@@ -53,6 +53,7 @@ class StoreUnavailable(Exception):
 
 MAX_FAILURES_KEPT = 64     # charges and failures kept per key: the highest failure limit a store can count to
 MAX_PROBES_PER_NONCE = 4   # probe ids that may hold a claim on one unused nonce at once (``Store.read_and_claim``)
+MAX_COPIES_PER_CLAIM = 2   # identical copies one claim admits to be judged (the probe and the terminal's retry)
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ class Claim(enum.Enum):
     USED = "used"          # the probe id already used a nonce of this terminal
     TAKEN = "taken"        # a probe with this id and other bytes holds the claim: not to be judged
     FULL = "full"          # MAX_PROBES_PER_NONCE other probe ids hold claims on this nonce
+    BUSY = "busy"          # MAX_COPIES_PER_CLAIM identical copies hold the claim: being judged, try again
     NONE = "none"          # no claim made
 
 
@@ -271,8 +273,10 @@ class Store(Protocol):
         terminal's, unused and unexpired and the probe id unused: a claim of the probe id on the
         nonce for this probe (``digest``), so that of probes racing one id under one nonce only one
         (and its identical copies) is opened and judged; the others are ``TAKEN``. At most
-        ``MAX_PROBES_PER_NONCE`` ids hold claims on a nonce (``FULL`` beyond). A claim lives with its
-        nonce (dropped when the nonce is used, expires or is evicted) unless released."""
+        ``MAX_PROBES_PER_NONCE`` ids hold claims on a nonce (``FULL`` beyond), and at most
+        ``MAX_COPIES_PER_CLAIM`` identical copies hold one claim (``BUSY`` beyond: judged by then,
+        the copy gets the first receipt). A claim lives with its nonce (dropped when the nonce is
+        used, expires or is evicted) unless released."""
 
     def pin_subject_keys(self, current: str, previous: str, now_ms: int, overlap_ms: int) -> tuple[PinResult, KeyPin]:
         """Check (and, for a fresh store, a rotation's start or end, set) the subject key check values
@@ -450,6 +454,8 @@ class MemoryStore:
             if held is not None:
                 if held[0] != digest:
                     return rec, counter, Claim.TAKEN
+                if held[1] >= MAX_COPIES_PER_CLAIM:
+                    return rec, counter, Claim.BUSY
                 held[1] += 1
                 return rec, counter, Claim.HELD
             if len(claims) >= MAX_PROBES_PER_NONCE:

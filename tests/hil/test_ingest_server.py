@@ -927,6 +927,38 @@ def test_a_judged_claim_outlives_its_copy_refused_before_judging(tmp_path, any_s
         rig.close()
 
 
+def test_identical_copies_beyond_the_cap_are_answered_unavailable_unopened(tmp_path, any_store, monkeypatch):
+    # Issue 19 leftover (4): K identical copies racing one nonce were each opened and judged (one
+    # nonce, K judgements of CPU). Two are held in judging here; a third copy is answered UNAVAILABLE
+    # PROBE_IN_PROGRESS without being opened, and once the two are done a copy gets the receipt.
+    from agent.uplink.client import UplinkUnavailable
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    try:
+        ch = rig.client().begin("s1", Purpose.VERIFY, capabilities=CAPS)
+        made = rig.probe(ch, session_id="s1")
+        real, inside, release = server_mod.validate_payload, threading.Semaphore(0), threading.Event()
+
+        def held(payload, *args):
+            inside.release()
+            assert release.wait(30), "the test did not release the judged copies"
+            return real(payload, *args)
+        monkeypatch.setattr(server_mod, "validate_payload", held)
+        opened = _count_opened(monkeypatch)
+        with futures.ThreadPoolExecutor(2) as pool:
+            copies = [pool.submit(submit, rig.client(deadline_s=30, retries=0), made) for _ in range(2)]
+            for _ in range(2):
+                assert inside.acquire(timeout=30), "a copy did not reach judging"
+            with pytest.raises(UplinkUnavailable):
+                submit(rig.client(retries=0), made)
+            assert opened[0] == 2
+            release.set()
+            receipts = [f.result(timeout=30) for f in copies]
+        assert all(r.accepted for r in receipts) and receipts[0] == receipts[1]
+        assert submit(rig.client(retries=0), made) == receipts[0] and opened[0] == 2
+    finally:
+        rig.close()
+
+
 def test_a_probe_refused_before_judging_gives_its_claim_back(tmp_path, any_store):
     # The claim must not cost the session's next probe anything: probes refused before they are
     # judged (more of them than a nonce's claims) give their claims back, and a probe of the same
