@@ -267,11 +267,6 @@ def read_subject_keys(cfg: ServerConfig, base: Path) -> SubjectKeys:
     return SubjectKeys(current, previous)
 
 
-def read_subject_key(cfg: ServerConfig, base: Path) -> bytes:
-    """The current subject key's bytes (``subject_key_file``)."""
-    return read_subject_keys(cfg, base).current.secret
-
-
 def overlap_ms(cfg: ServerConfig) -> int:
     """How long after a rotation begins its previous key is still needed: a failure under the old
     name is timed at most ``nonce_ttl_s`` after the rotation began (the last old-key challenge judged)

@@ -195,3 +195,34 @@ def test_the_key_id_and_check_say_nothing_a_receipt_reader_can_use():
     assert k.secret.hex() not in repr(k) and k.secret.hex() not in repr(SubjectKeys(k))
     with pytest.raises(ValueError):
         SubjectKeys(k, SubjectKey(k.secret))
+
+
+def test_a_reload_that_cannot_check_a_changed_key_changes_nothing(dev, monkeypatch, caplog):
+    # Issue 19 leftover (2): never a silent mix. A reload whose subject keys changed while the store
+    # cannot be reached is refused whole (AGT_SUBJECT_KEY_UNCHECKED): the registry, limits and keys
+    # all stay. A reload that changes neither key applies the rest with the store down (a warning).
+    import logging
+
+    from hil.ingest.config import reload
+    from hil.ingest.store import StoreUnavailable
+    cfg, base = load_server_config(dev.server_config)
+    state, _ = build_state(cfg, base)
+    before = (state.registry, state.limits, state.subject_keys, state.subject_key)
+    body = dev.server_config.read_text()
+    (base / "subject-2.key").write_text(new_subject_key().hex() + "\n")
+    (base / "subject-2.key").chmod(0o600)
+    rotation = 'subject_key_file = "subject-2.key"\nsubject_key_previous_file = "subject.key"'
+    dev.server_config.write_text("max_failures = 3\n" + body.replace('subject_key_file = "subject.key"', rotation))
+
+    def down(*args, **kw):
+        raise StoreUnavailable("redis: ConnectionError")
+    monkeypatch.setattr(state.store, "pin_subject_keys", down)
+    with pytest.raises(SubjectKeyError) as exc:
+        reload(state, dev.server_config)
+    assert exc.value.code == "AGT_SUBJECT_KEY_UNCHECKED"
+    assert (state.registry, state.limits, state.subject_keys, state.subject_key) == before
+    dev.server_config.write_text("max_failures = 3\n" + body)
+    with caplog.at_level(logging.WARNING):
+        reload(state, dev.server_config)
+    assert state.limits.max_failures == 3 and state.subject_keys is before[2]
+    assert "subject key not checked against the store" in caplog.text
