@@ -144,6 +144,8 @@ retry_window_s = {retry_window_s}
 keep_sealed = {keep_sealed}
 # The key of the HMAC that names subjects in the store and in receipts (Receipt.subject_mac):
 # 32 random bytes, mode 0600; every server sharing a store, and the bank's matcher, use this file.
+# To rotate it: subject_key_previous_file = the old file, subject_key_file = a new one, SIGHUP on
+# every server; drop the previous one failure_window_s + nonce_ttl_s later (docs/uplink.md).
 subject_key_file = "subject.key"
 
 [[hpke_keys]]

@@ -2,7 +2,9 @@
 
 It checks, in order, what a bank's server must check (``hil/ingest/server.py``, ``docs/uplink.md``).
 Prints ``ingest server: ready on HOST:PORT`` when listening. SIGHUP re-reads the config (terminals,
-pins, signing keys, revocations, HPKE keys) without dropping a connection; SIGTERM or SIGINT stop it.
+pins, signing keys, revocations, HPKE keys; the subject keys only as a rotation the store accepts,
+``hil/ingest/config.py`` ``reload``) without dropping a connection; SIGTERM or SIGINT stop it. A
+reload that cannot apply says ``reload refused, still running the previous config: error[CODE]``.
 """
 
 from __future__ import annotations
@@ -28,13 +30,22 @@ def limits_said(cfg) -> str:
     return cfg.failure_limits().said()
 
 
+def keys_said(state) -> str:
+    """The subject key as the start and reload lines say it: its id (never the key) and, during a
+    rotation, the previous key's."""
+    keys = state.subject_keys
+    prev = f" (rotating from {keys.previous.key_id})" if keys.previous is not None else ""
+    return f"subject key {keys.current.key_id}{prev}"
+
+
 def run(args) -> int:
     cfg, base = load_server_config(args.config)
     state, tls = build_state(cfg, base)
     server, port = serve(state, tls, cfg.listen, cfg.transport)
     host = cfg.listen.rsplit(":", 1)[0]
     print(f"ingest server: ready on {host}:{port}; {len(state.registry.terminals)} terminal(s); "
-          f"suite {cfg.current_suite}; store {cfg.store.split('://')[0]}; {limits_said(cfg)}", flush=True)
+          f"suite {cfg.current_suite}; store {cfg.store.split('://')[0]}; {keys_said(state)}; {limits_said(cfg)}",
+          flush=True)
     wake = threading.Event()
     got: list[str] = []
 
@@ -54,8 +65,8 @@ def run(args) -> int:
                 break
             try:
                 new = reload(state, args.config)
-                print(f"ingest server: reloaded; {len(state.registry.terminals)} terminal(s); {limits_said(new)}",
-                      flush=True)
+                print(f"ingest server: reloaded; {len(state.registry.terminals)} terminal(s); {keys_said(state)}; "
+                      f"{limits_said(new)}", flush=True)
             except CaptureAgentError as exc:
                 print(f"ingest server: reload refused, still running the previous config: "
                       f"error[{exc.code}]: {exc.message}", flush=True)

@@ -2,7 +2,8 @@
 
 One TOML file; unknown keys are errors; relative paths are resolved against the file's directory.
 The server re-reads it on SIGHUP: terminals, their keys and pins, revocations and HPKE keys change
-without a restart (the store and the listening socket stay)::
+without a restart (the store and the listening socket stay), and the subject keys change only as a
+rotation the store accepts (``reload``; a reload it refuses changes nothing)::
 
     listen = "127.0.0.1:8443"
     cert = "server.pem"             # TLS certificate the terminals verify (pinned CA); its SANs name the server
@@ -17,8 +18,14 @@ without a restart (the store and the listening socket stay)::
     subject_key_file = "subject.key"   # required: 32 random bytes (hex), mode 0600, never logged: the key of the
                                     # HMAC-SHA256 that names subjects in the store and in receipts (subject_mac).
                                     # Every server sharing a store, and the bank's matcher, use the same file;
-                                    # read at start, not on SIGHUP (a new key starts every subject's counts afresh);
-                                    # a server whose key is not the one the store was first used with is refused
+                                    # a degenerate key (all zero, one repeated byte, a counting sequence, text) is
+                                    # refused; a server whose key is not the one the store pins is refused
+    subject_key_previous_file = ""  # during a subject key rotation: the key being retired. New challenges name
+                                    # subjects under subject_key_file; failures under the previous key's names still
+                                    # count against every limit. The store pins the pair from the first server that
+                                    # starts (or reloads) with it; it can be dropped failure_window_s + nonce_ttl_s
+                                    # after that, not before. SIGHUP applies a change of either key only as such a
+                                    # rotation (docs/uplink.md); any other change is refused and the old keys stay
     store = "memory"                # or redis://HOST:PORT/DB or unix:///PATH/redis.sock (shared by several servers)
     store_prefix = "ca:"            # key prefix in a shared store
     nonces_per_terminal = 8         # a terminal asking for more evicts its oldest
@@ -67,11 +74,10 @@ makes the server offer the GM profile's envelope.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import hmac
 import logging
 import math
-import os
+import secrets
+import time
 import tomllib
 from datetime import datetime
 from pathlib import Path
@@ -87,7 +93,8 @@ from hil.ingest.evidence import DEFAULT_POLICY, CameraPin, ChannelPolicy, Eviden
 from hil.ingest.identity import Registry, Revocation, Terminal
 from hil.ingest.limits import SUBJECT_KEY_BYTES, FailureLimits
 from hil.ingest.server import ServeOptions, ServerState, ServerTLS
-from hil.ingest.store import MAX_FAILURES_KEPT, MemoryStore, Store, StoreLimits, StoreUnavailable
+from hil.ingest.store import MAX_FAILURES_KEPT, MemoryStore, PinResult, Store, StoreLimits, StoreUnavailable
+from hil.ingest.subject_keys import KEY_ID_HEX, SubjectKey, SubjectKeys, weakness
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +138,7 @@ class ServerConfig:
     clock_skew_s: float = 120.0
     keep_sealed: int = 0
     subject_key_file: str = ""
+    subject_key_previous_file: str = ""
     store: str = "memory"
     store_prefix: str = "ca:"
     nonces_per_terminal: int = 8
@@ -203,44 +211,112 @@ def write_hpke_key(path: Path, key: ServerKey) -> None:
     write_private(path, key.private_bytes().hex().encode() + b"\n")
 
 
+class SubjectKeyError(ConfigError):
+    """The subject key cannot be used, or not with this store. Codes (stable):
+    ``AGT_SUBJECT_KEY_WEAK`` (a degenerate key), ``AGT_SUBJECT_KEY_MISMATCH`` (the store counts
+    under another key), ``AGT_SUBJECT_KEY_ROTATION_OPEN`` (a rotation's overlap has not passed: its
+    previous key is still needed), ``AGT_SUBJECT_KEY_UNCHECKED`` (a reload changes a key while the
+    store cannot be reached to check it)."""
+
+    code = "AGT_SUBJECT_KEY_MISMATCH"
+
+
+def new_subject_key() -> bytes:
+    """32 bytes from the system's CSPRNG, never one :func:`weakness` refuses (redrawn: p < 1e-9)."""
+    while True:
+        key = secrets.token_bytes(SUBJECT_KEY_BYTES)
+        if weakness(key) is None:
+            return key
+
+
 def write_subject_key(path: Path) -> None:
     """A new subject key file: 32 random bytes, hex, mode 0600 (``subject_key_file``)."""
     from hil.pki import write_private
-    write_private(path, os.urandom(SUBJECT_KEY_BYTES).hex().encode() + b"\n")
+    write_private(path, new_subject_key().hex().encode() + b"\n")
 
 
-def read_subject_key(cfg: ServerConfig, base: Path) -> bytes:
-    """The subject key (``subject_key_file``), from a private file (mode checked as for every key file)."""
-    if not cfg.subject_key_file:
-        raise ConfigError("server config needs subject_key_file: 32 random bytes (hex, mode 0600) keying the "
-                          "HMAC that names subjects in the store and in receipts; every server sharing a store "
-                          "and the bank's matcher must use the same file (capture-agent dev-provision writes one)")
-    path = _Files(base).at(cfg.subject_key_file)
+def _read_one_subject_key(base: Path, name: str, what: str) -> SubjectKey:
+    path = _Files(base).at(name)
     try:                        # a missing file or a wrong mode: KeyStoreError, as for every key file
         key = bytes.fromhex(read_private_file(path).decode("ascii", "replace").strip())
     except ValueError:
         key = b""
     if len(key) != SUBJECT_KEY_BYTES:
-        raise ConfigError(f"subject_key_file {path} must hold {SUBJECT_KEY_BYTES} random bytes in hex")
-    return key
+        raise ConfigError(f"{what} {path} must hold {SUBJECT_KEY_BYTES} random bytes in hex")
+    weak = weakness(key)
+    if weak is not None:        # says why, never the key
+        raise SubjectKeyError(f"{what} {path} is not a usable key: {weak}; write a new one "
+                              "(capture-agent dev-provision, or 32 bytes from a CSPRNG in hex)",
+                              code="AGT_SUBJECT_KEY_WEAK")
+    return SubjectKey(key)
 
 
-def check_subject_key(store: Store, key: bytes, cfg: ServerConfig) -> None:
+def read_subject_keys(cfg: ServerConfig, base: Path) -> SubjectKeys:
+    """The subject key (``subject_key_file``) and, during a rotation, the previous one
+    (``subject_key_previous_file``), each from a private file (mode checked as for every key file)."""
+    if not cfg.subject_key_file:
+        raise ConfigError("server config needs subject_key_file: 32 random bytes (hex, mode 0600) keying the "
+                          "HMAC that names subjects in the store and in receipts; every server sharing a store "
+                          "and the bank's matcher must use the same file (capture-agent dev-provision writes one)")
+    current = _read_one_subject_key(base, cfg.subject_key_file, "subject_key_file")
+    previous = None
+    if cfg.subject_key_previous_file:
+        previous = _read_one_subject_key(base, cfg.subject_key_previous_file, "subject_key_previous_file")
+        if previous.secret == current.secret:
+            raise ConfigError("subject_key_previous_file holds the same key as subject_key_file")
+    return SubjectKeys(current, previous)
+
+
+def overlap_ms(cfg: ServerConfig) -> int:
+    """How long after a rotation begins its previous key is still needed: a failure under the old
+    name is timed at most ``nonce_ttl_s`` after the rotation began (the last old-key challenge judged)
+    and stays within the window ``failure_window_s`` after that."""
+    return int((cfg.failure_window_s + cfg.nonce_ttl_s) * 1000)
+
+
+def check_subject_key(store: Store, keys: SubjectKeys, cfg: ServerConfig, now_ms: int | None = None, *,
+                      required: bool = False) -> PinResult | None:
     """Servers sharing a store must name subjects under one key: a server with another names every
     subject afresh, so each key file would count its own limits for the same customer (review 11).
-    The store pins a check value of the first server's key (an HMAC of a fixed label, which says
-    nothing of the key); a server with another key is refused at start. A store that cannot be
-    reached at start is not checked (the server starts, as it does without its store)."""
-    check = hmac.new(key, b"capture-agent subject key check v1", hashlib.sha256).hexdigest()
+    The store pins a check value of the key (an HMAC of a fixed label, which says nothing of the
+    key) and, during a rotation, the previous key's and when the rotation began
+    (``Store.pin_subject_keys``, ``hil/ingest/subject_keys.py``); a server with another key, or
+    without the previous key while the rotation's overlap lasts, is refused. A store that cannot be
+    reached is not checked (the server starts, as it does without its store) unless ``required``
+    (a reload that changes a key: refused). Returns what the store did (None: not checked)."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    previous = keys.previous.check if keys.previous is not None else ""
     try:
-        pinned = store.pin_subject_key(check)
+        result, pinned = store.pin_subject_keys(keys.current.check, previous, now_ms, overlap_ms(cfg))
     except StoreUnavailable:
+        if required:
+            raise SubjectKeyError("the store cannot be reached to check the changed subject key against it; "
+                                  "the previous keys stay (reload again when the store answers)",
+                                  code="AGT_SUBJECT_KEY_UNCHECKED") from None
         log.warning("subject key not checked against the store: the store is unreachable")
-        return
-    if pinned != check:
-        raise ConfigError(f"the store {cfg.store!r} (prefix {cfg.store_prefix!r}) counts subjects under another "
-                          "subject_key_file: every server sharing a store, and the bank's matcher, must use the "
-                          "same key (to rotate it, clear the store's failure sets and its subject-key-check entry)")
+        return None
+    where = f"the store {cfg.store!r} (prefix {cfg.store_prefix!r})"
+    if result is PinResult.MISMATCH:
+        raise SubjectKeyError(
+            f"{where} counts subjects under another subject_key_file (key id {pinned.current[:KEY_ID_HEX]}"
+            f"{', rotating from ' + pinned.previous[:KEY_ID_HEX] if pinned.previous else ''}) than this server's "
+            f"(key id {keys.current.key_id}{', previous ' + keys.previous.key_id if keys.previous else ''}): every "
+            "server sharing a store, and the bank's matcher, must use the same key; to rotate it, set "
+            "subject_key_previous_file to the store's key and subject_key_file to the new one")
+    if result is PinResult.OPEN:
+        left_s = max(pinned.since_ms + overlap_ms(cfg) - now_ms, 0) / 1000
+        raise SubjectKeyError(
+            f"{where} is rotating its subject key from key id {pinned.previous[:KEY_ID_HEX]} to "
+            f"{pinned.current[:KEY_ID_HEX]}, begun {max(now_ms - pinned.since_ms, 0) / 1000:.0f} s ago: failures "
+            f"under the previous key still count for another {left_s:.0f} s (failure_window_s + nonce_ttl_s), "
+            "so subject_key_previous_file must stay until then (and no new rotation may begin)",
+            code="AGT_SUBJECT_KEY_ROTATION_OPEN")
+    if result is PinResult.ROTATED:
+        log.warning("subject key rotation begun in %s: key id %s, previous %s; the previous key is needed for "
+                    "another %.0f s", where, keys.current.key_id, previous[:KEY_ID_HEX], overlap_ms(cfg) / 1000)
+    elif result is PinResult.ENDED:
+        log.warning("subject key rotation ended in %s: key id %s alone", where, keys.current.key_id)
+    return result
 
 
 def read_hpke_key(path: Path, suite: str) -> ServerKey:
@@ -369,24 +445,43 @@ def build_state(cfg: ServerConfig, base: Path, store: Store | None = None) -> tu
     tls = ServerTLS(files.read(cfg.cert, "cert"), read_private_file(files.at(cfg.key)),
                     files.read(cfg.client_ca, "client_ca"))
     keys, current = build_keys(cfg, base)
-    subject_key = read_subject_key(cfg, base)
+    subject_keys = read_subject_keys(cfg, base)
     store = build_store(cfg) if store is None else store      # (an empty MemoryStore is falsy: len 0)
-    check_subject_key(store, subject_key, cfg)
+    check_subject_key(store, subject_keys, cfg)
     state = ServerState(registry=build_registry(cfg, base), keys=keys, current_key_id=current,
                         store=store, nonce_ttl_s=cfg.nonce_ttl_s, frames=cfg.frames,
                         retry_window_s=cfg.retry_window_s, clock_skew_s=cfg.clock_skew_s,
                         limits=cfg.failure_limits(), keep_sealed=cfg.keep_sealed,
-                        policies=cfg.challenge_policy, evidence=cfg.evidence, subject_key=subject_key)
+                        policies=cfg.challenge_policy, evidence=cfg.evidence,
+                        subject_key=subject_keys.current.secret, subject_keys=subject_keys)
     return state, tls
 
 
 def reload(state: ServerState, path: str | Path) -> ServerConfig:
-    """Re-read the config into a running server: terminals, revocation, HPKE keys and the policy
-    numbers. The store, the subject key, TLS credentials and the listening address stay as they
-    were started."""
+    """Re-read the config into a running server: terminals, revocation, HPKE keys, the policy
+    numbers and the subject keys. The store, TLS credentials and the listening address stay as they
+    were started. A change of the subject keys is applied only as a rotation the store accepts
+    (``check_subject_key``: a new key whose previous is the store's, or the previous key dropped
+    after the overlap); anything else refuses the whole reload (a ``SubjectKeyError``), so the
+    server never runs the new config with the old key, nor the new key with an unchecked store."""
     cfg, base = load_server_config(path)
     registry = build_registry(cfg, base)
     keys, current = build_keys(cfg, base)
+    subject_keys = read_subject_keys(cfg, base)
+    old = state.subject_keys
+    changed = old is None or not subject_keys.same_as(old)
+    # Last, as the only step that writes outside this process (a rotation's start or end in the store):
+    # nothing after it can fail. Keys unchanged, the store is checked again (it may pin them only now:
+    # it was unreachable at start) but a refusal does not stop the rest of the reload (a revocation
+    # must not wait on the subject key): it is logged, and the store refuses this server's charges
+    # under a key it does not pin (SUBJECT_KEY_STALE) whatever the reload does.
+    if changed:
+        check_subject_key(state.store, subject_keys, cfg, required=True)
+    else:
+        try:
+            check_subject_key(state.store, subject_keys, cfg)
+        except SubjectKeyError as exc:
+            log.error("subject key: error[%s]: %s", exc.code, exc.message)
     # Each assignment is atomic; a call sees either the old or the new registry, never a mix of one.
     state.keys = {**state.keys, **keys}
     state.current_key_id = current
@@ -396,4 +491,7 @@ def reload(state: ServerState, path: str | Path) -> ServerConfig:
     state.clock_skew_s = cfg.clock_skew_s
     state.limits = cfg.failure_limits()
     state.policies, state.evidence = cfg.challenge_policy, cfg.evidence
+    if changed:
+        state.subject_keys = subject_keys                  # one assignment: a call reads one pair
+        state.subject_key = subject_keys.current.secret
     return cfg

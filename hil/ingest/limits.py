@@ -8,8 +8,9 @@ before its probe is judged, and the two stores then disagree on what settling it
 
 * ``terminal:<id>``, at ``max_terminal_failures`` (15): every challenge the terminal is issued;
 * ``subject:<HMAC-SHA256 of the bank's subject reference under the server's subject key>``
-  (``subject_key``; keyed, so a reader of the store cannot reverse it by enumerating references),
-  at ``max_subject_failures`` (10): the
+  (``subject_key``; keyed, so a reader of the store cannot reverse it by enumerating references;
+  during a subject key rotation the subject's counts under the previous key's name add to these
+  two keys', ``hil/ingest/subject_keys.py``), at ``max_subject_failures`` (10): the
   subject's challenges on every terminal, when the ``BeginCapture`` named one;
 * ``subject:<HMAC>:terminal:<id>``, at ``max_failures`` (5): the subject's challenges at this
   terminal (the customer's tries at one kiosk, as the terminal's own lockout counts them).
@@ -190,22 +191,38 @@ class FailureLimits:
     def _counted(self, terminal_id: str, subject: str) -> tuple[tuple[str, int], ...]:
         return () if self.off else tuple((k, n) for k, n in self.keys(terminal_id, subject) if n)
 
-    def charge(self, terminal_id: str, subject: str) -> Charge | None:
-        """What issuing a challenge charges (``Store.issue_nonce``): each counted key, at its own limit."""
+    def charge(self, terminal_id: str, subject: str, previous: str = "", key_check: str = "") -> Charge | None:
+        """What issuing a challenge charges (``Store.issue_nonce``): each counted key, at its own limit.
+        During a subject key rotation ``previous`` is the same subject's key under the previous subject
+        key: each subject key's count under that name adds to its own (``Charge.also``). ``key_check``
+        is the check value of the subject key ``subject`` is named under (the store refuses the charge
+        unless it pins that key; "" : not checked)."""
         counted = self._counted(terminal_id, subject)
         if not counted:
             return None
-        return Charge(tuple(k for k, _ in counted), tuple(n for _, n in counted), self.window_ms)
+        also: tuple[str, ...] = ()
+        if previous and subject:
+            before = {subject: previous,
+                      subject_at_terminal_key(subject, terminal_id): subject_at_terminal_key(previous, terminal_id)}
+            also = tuple(before.get(k, "") for k, _ in counted)
+        return Charge(tuple(k for k, _ in counted), tuple(n for _, n in counted), self.window_ms, also=also,
+                      key_check=key_check)
 
     def settle(self, terminal_id: str, subject: str, *, accepted: bool) -> Settle:
         """How the probe that uses a nonce settles its charge (``Store.use_nonce``): always, on every
         key, whatever the limits are now (a key that holds no charge for the nonce is left as it is)."""
         return Settle(tuple(k for k, _ in self.keys(terminal_id, subject)), self.window_ms, refund=accepted)
 
-    def locked(self, store: Store, terminal_id: str, subject: str, now_ms: int) -> str | None:
-        """The first key at its limit, or None (a read; ``BeginCapture`` checks in ``issue_nonce``)."""
-        for key, limit in self._counted(terminal_id, subject):
-            if store.failures(key, now_ms, self.window_ms) >= limit:
+    def locked(self, store: Store, terminal_id: str, subject: str, now_ms: int, previous: str = "") -> str | None:
+        """The first key at its limit, or None (a read; ``BeginCapture`` checks in ``issue_nonce``),
+        counting the subject's keys under ``previous`` too, as ``charge`` does."""
+        charge = self.charge(terminal_id, subject, previous)
+        if charge is None:
+            return None
+        also = charge.also or ("",) * len(charge.keys)
+        for key, limit, old in zip(charge.keys, charge.limits, also, strict=True):
+            count = store.failures(key, now_ms, self.window_ms)
+            if count + (store.failures(old, now_ms, self.window_ms) if old else 0) >= limit:
                 return key
         return None
 

@@ -24,7 +24,10 @@ id), ``c:<terminal>`` (the last counter), ``f:<key>`` a sorted set of charges an
 time: a challenge's charge has its nonce's hex as the member, so the use script's refund removes
 exactly that one (``ZREM``), and a failure that settles it replaces it with the probe's failure
 (``store.failure_member``: one, not two; only where the set holds the charge, so a settlement
-never charges). The limit check (every key against its
+never charges). ``subject-key-check`` (the subject key's check value) and, during a rotation,
+``subject-key-previous`` ("<previous check> <since ms>") pin the subject keys
+(``pin_subject_keys``); the nonce's script reads the first to refuse a charge under another key, and
+counts the previous names' sets beside the charged ones. The limit check (every key against its
 own limit, before any is charged) and the charge run in the nonce's own script (``BeginCapture``: one round trip),
 the settlement in the use script (``SubmitProbe``: two, the read and the use), so several server
 processes sharing one Redis can neither issue past the limit together nor lose a settlement.
@@ -40,31 +43,39 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from hil.ingest.store import (
+    MAX_COPIES_PER_CLAIM,
     MAX_PROBES_PER_NONCE,
     Charge,
     Claim,
     Issued,
+    KeyPin,
     NonceRecord,
     Outcome,
+    PinResult,
     Settle,
     StoreLimits,
     StoreUnavailable,
     Use,
+    decide_pin,
     failure_member,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _ADD = """
--- KEYS: nonce hash, terminal set, the session's entry, then the failure sets to charge (none to three).
+-- KEYS: nonce hash, terminal set, the session's entry, then the m failure sets to charge (none to
+--       three), then the sets whose counts add to theirs (a subject key rotation's previous names)
 -- ARGV: now, cap, horizon, member, expires, t, s, pu, k, i, prefix, the terminal set's lifetime (ms),
 --       sub, ch, fr (each left out of the record when empty), window_ms, max kept,
---       the request's digest ('' : no session entry), keep_used_ms, then each failure set's limit in
---       KEYS' order
--- Returns {0} (stored and charged), {j} (KEYS[3 + j] is at the limit: nothing changed) or
--- {-1, nonce hex, the record's fields and values}: the session's unused, unexpired nonce for the
--- same request, returned as stored (nothing charged, nothing re-timed).
+--       the request's digest ('' : no session entry), keep_used_ms, m, the subject key's check value
+--       ('' : not checked), skid (left out when empty), then each failure set's limit in KEYS' order,
+--       then for each the KEYS index of the set whose count adds to its own (0 : none)
+-- Returns {0} (stored and charged), {j} (KEYS[3 + j] is at the limit: nothing changed), {-2} (the
+-- check value is not the store's pinned subject key: nothing changed) or {-1, nonce hex, the
+-- record's fields and values}: the session's unused, unexpired nonce for the same request, returned
+-- as stored (nothing charged, nothing re-timed).
 local now = tonumber(ARGV[1])
+local m = tonumber(ARGV[20])
 if ARGV[18] ~= '' then
   local e = redis.call('HMGET', KEYS[3], 'q', 'n')
   if e[1] == ARGV[18] and e[2] then
@@ -80,13 +91,23 @@ if ARGV[18] ~= '' then
 end
 -- Every key is checked before the first at its limit is named: the same work whichever key it is
 -- (an early return made a refusal's time say which key, for free: refusals charge nothing).
+-- The subject key named in the charge must be the one the store pins (a store that pins none, because
+-- it was unreachable when this server started or has lost its data, is pinned to it now).
+if ARGV[21] ~= '' then
+  local pin = redis.call('GET', ARGV[11] .. 'subject-key-check')
+  if not pin then redis.call('SET', ARGV[11] .. 'subject-key-check', ARGV[21])
+  elseif pin ~= ARGV[21] then return {-2} end
+end
 local locked = 0
-for j = 4, #KEYS do
+for j = 4, 3 + m do
   redis.call('ZREMRANGEBYSCORE', KEYS[j], '-inf', now - tonumber(ARGV[16]))
-  if redis.call('ZCARD', KEYS[j]) >= tonumber(ARGV[16 + j]) and locked == 0 then locked = j - 3 end
+  local count = redis.call('ZCARD', KEYS[j])
+  local also = tonumber(ARGV[19 + m + j])
+  if also > 0 then count = count + redis.call('ZCOUNT', KEYS[also], '(' .. (now - tonumber(ARGV[16])), '+inf') end
+  if count >= tonumber(ARGV[19 + j]) and locked == 0 then locked = j - 3 end
 end
 if locked > 0 then return {locked} end
-for j = 4, #KEYS do
+for j = 4, 3 + m do
   redis.call('ZADD', KEYS[j], now, ARGV[4])
   local m = redis.call('ZCARD', KEYS[j])
   if m > tonumber(ARGV[17]) then redis.call('ZREMRANGEBYRANK', KEYS[j], 0, m - tonumber(ARGV[17]) - 1) end
@@ -114,6 +135,7 @@ redis.call('HSET', KEYS[1], 't', ARGV[6], 's', ARGV[7], 'pu', ARGV[8], 'k', ARGV
 for j, name in ipairs({'sub', 'ch', 'fr'}) do
   if ARGV[12 + j] ~= '' then redis.call('HSET', KEYS[1], name, ARGV[12 + j]) end
 end
+if ARGV[22] ~= '' then redis.call('HSET', KEYS[1], 'skid', ARGV[22]) end
 redis.call('PEXPIREAT', KEYS[1], ARGV[5])
 if ARGV[18] ~= '' then
   redis.call('DEL', KEYS[3])
@@ -180,7 +202,8 @@ return out
 """
 
 _CLAIM = """
--- KEYS: nonce hash, counter key, probe id key. ARGV: terminal, now, probe id, digest, max claims
+-- KEYS: nonce hash, counter key, probe id key. ARGV: terminal, now, probe id, digest, max claims,
+--       max holds of one claim (identical copies)
 -- The read before judging (the record, the counter) and, when the nonce is this terminal's, unused and
 -- unexpired and the probe id unused, the probe id's claim on it: fields c:<id> (the holder's digest),
 -- h:<id> (holds: identical copies) and nc (ids holding claims), in the nonce's hash, so they go with it.
@@ -194,10 +217,12 @@ if r[1] == ARGV[1] and not r[3] and tonumber(r[2]) >= tonumber(ARGV[2]) then
   else
     local held = redis.call('HGET', KEYS[1], 'c:' .. ARGV[3])
     if held then
-      if held == ARGV[4] then
+      if held ~= ARGV[4] then claim = 'taken'
+      elseif tonumber(redis.call('HGET', KEYS[1], 'h:' .. ARGV[3]) or '0') >= tonumber(ARGV[6]) then claim = 'busy'
+      else
         redis.call('HINCRBY', KEYS[1], 'h:' .. ARGV[3], 1)
         claim = 'held'
-      else claim = 'taken' end
+      end
     elseif tonumber(redis.call('HGET', KEYS[1], 'nc') or '0') >= tonumber(ARGV[5]) then claim = 'full'
     else
       redis.call('HSET', KEYS[1], 'c:' .. ARGV[3], ARGV[4], 'h:' .. ARGV[3], 1)
@@ -288,16 +313,27 @@ class RedisStore:
         # A set member older than a lifetime plus the used retention names a record Redis has dropped.
         horizon = now_ms - life_ms - keep_ms
         charged = charge.keys if charge is not None else ()
+        also = [old for old in (charge.also if charge is not None else ()) if old]
+        first = 4 + len(charged)                      # the KEYS index of the first set whose count adds
+        where = [0] * len(charged)
+        if charge is not None and charge.also:
+            n = 0
+            for i, old in enumerate(charge.also):
+                if old:
+                    where[i], n = first + n, n + 1
         got = self._add(keys=[self._k("n", nonce.hex()), self._k("t", record.terminal_id),
                               self._session_key(record.terminal_id, record.session_id),
-                              *(self._k("f", key) for key in charged)],
+                              *(self._k("f", key) for key in charged), *(self._k("f", key) for key in also)],
                         args=[now_ms, self.limits.nonces_per_terminal, horizon, nonce.hex(), record.expires_ms,
                               record.terminal_id, record.session_id, record.purpose, record.server_key_id,
                               record.issued_ms, self.prefix, life_ms + keep_ms, record.subject,
                               record.challenges, str(record.frames) if record.frames else "",
                               charge.window_ms if charge else 0, self.limits.max_failures_kept, request.hex(),
-                              keep_ms, *(charge.limits if charge else ())])
+                              keep_ms, len(charged), charge.key_check if charge else "", record.subject_key_id,
+                              *(charge.limits if charge else ()), *where])
         head = int(got[0])
+        if head == -2:
+            return Issued(None, stale_key=True)
         if head > 0:
             return Issued(charged[head - 1])
         if head == 0:
@@ -311,6 +347,8 @@ class RedisStore:
 
     @_guarded
     def add_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None = None) -> str | None:
+        if charge is not None and charge.key_check:
+            raise ValueError("add_nonce does not check a subject key: issue_nonce does")
         return self._issue(nonce, record, now_ms, charge, b"").locked
 
     @_guarded
@@ -349,7 +387,7 @@ class RedisStore:
                        now_ms: int) -> tuple[NonceRecord | None, int, Claim]:
         got = self._claim(keys=[self._k("n", nonce.hex()), self._k("c", terminal_id),
                                 self._k("p", terminal_id, probe_id)],
-                          args=[terminal_id, now_ms, probe_id, digest, MAX_PROBES_PER_NONCE])
+                          args=[terminal_id, now_ms, probe_id, digest, MAX_PROBES_PER_NONCE, MAX_COPIES_PER_CLAIM])
         claim = Claim(got[0].decode() if isinstance(got[0], bytes) else got[0])
         fields = dict(zip(got[2::2], got[3::2], strict=True))
         return self._record(fields, now_ms), int(got[1]) if got[1] else 0, claim
@@ -359,11 +397,27 @@ class RedisStore:
         self._release(keys=[self._k("n", nonce.hex())], args=[terminal_id, probe_id, digest])
 
     @_guarded
-    def pin_subject_key(self, check: str) -> str:
-        key = self._k("subject-key-check")          # no expiry: it names the key the store's counts are under
-        self.r.set(key, check, nx=True)
-        got = self.r.get(key)
-        return got.decode() if isinstance(got, bytes) else str(got)
+    def pin_subject_keys(self, current: str, previous: str, now_ms: int, overlap_ms: int) -> tuple[PinResult, KeyPin]:
+        # No expiry: they name the keys the store's counts are under. ``subject-key-check`` holds the
+        # current check value (as before rotations existed, so a store pinned then reads the same);
+        # ``subject-key-previous`` "<check> <since_ms>" during a rotation. Read, decided and written
+        # in one optimistic transaction (WATCH/MULTI; start and reload only, never per call).
+        cur_k, prev_k = self._k("subject-key-check"), self._k("subject-key-previous")
+
+        def step(pipe) -> tuple[PinResult, KeyPin]:
+            cur, prev = pipe.get(cur_k), pipe.get(prev_k)
+            p_check, _, p_since = (prev.decode() if prev else "").partition(" ")
+            pinned = KeyPin(cur.decode() if cur else "", p_check, int(p_since or 0))
+            result, after = decide_pin(pinned, current, previous, now_ms, overlap_ms)
+            pipe.multi()
+            if after != pinned:
+                pipe.set(cur_k, after.current)
+                if after.previous:
+                    pipe.set(prev_k, f"{after.previous} {after.since_ms}")
+                else:
+                    pipe.delete(prev_k)
+            return result, after
+        return self.r.transaction(step, cur_k, prev_k, value_from_callable=True)
 
     @_guarded
     def claims_held(self, nonce: bytes) -> int:
@@ -378,7 +432,8 @@ class RedisStore:
                           server_key_id=h[b"k"].decode(), issued_ms=int(h[b"i"]), expires_ms=int(h[b"e"]),
                           probe_id=h.get(b"pid", b"").decode(), digest=h.get(b"d", b""), receipt=h.get(b"r", b""),
                           used_ms=int(h.get(b"u", b"0")), subject=h.get(b"sub", b"").decode(),
-                          challenges=h.get(b"ch", b"").decode(), frames=int(h.get(b"fr", b"0")))
+                          challenges=h.get(b"ch", b"").decode(), frames=int(h.get(b"fr", b"0")),
+                          subject_key_id=h.get(b"skid", b"").decode())
         if not rec.used and now_ms > rec.expires_ms:
             return None
         return rec

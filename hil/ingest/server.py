@@ -76,8 +76,9 @@ from hil.ingest.attestation import check_quote
 from hil.ingest.checks import IDENT, PROBE_ID, PURPOSES, check_header, validate_payload
 from hil.ingest.health import add_health
 from hil.ingest.identity import PeerRefused, Registry, Terminal
-from hil.ingest.limits import LOCKED_OUT_REPLY, SUBJECT_KEY_BYTES, FailureLimits, subject_key, subject_mac
+from hil.ingest.limits import LOCKED_OUT_REPLY, SUBJECT_KEY_BYTES, FailureLimits, subject_mac
 from hil.ingest.store import (
+    MAX_COPIES_PER_CLAIM,
     MAX_PROBES_PER_NONCE,
     Claim,
     MemoryStore,
@@ -87,6 +88,7 @@ from hil.ingest.store import (
     StoreUnavailable,
     failure_member,
 )
+from hil.ingest.subject_keys import SubjectKey, SubjectKeys
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
 __all__ = ["Ingest", "ServeOptions", "ServerState", "ServerTLS", "Terminal", "serve", "validate_payload"]
@@ -118,10 +120,17 @@ class ServerState:
     # Servers sharing a store, and the bank's matcher, need the same one (``subject_key_file``); the
     # default, a random key per process, suits a server with its own memory store and no bank (tests).
     subject_key: bytes = field(default_factory=lambda: os.urandom(SUBJECT_KEY_BYTES), repr=False)
+    # The keys in use: ``subject_key`` as the current one and, during a rotation, the previous one
+    # (``subject_key_previous_file``). Read once per call; a reload replaces it in one assignment.
+    subject_keys: SubjectKeys | None = None
 
     def __post_init__(self) -> None:
         if len(self.subject_key) != SUBJECT_KEY_BYTES:
             raise ValueError(f"subject_key must be {SUBJECT_KEY_BYTES} bytes")
+        if self.subject_keys is None:
+            self.subject_keys = SubjectKeys(SubjectKey(self.subject_key))
+        elif self.subject_keys.current.secret != self.subject_key:
+            raise ValueError("subject_keys.current must be subject_key")
         self.sealed = deque(maxlen=max(self.keep_sealed, 1))
         self._lock = threading.Lock()
 
@@ -133,6 +142,11 @@ class ServerState:
             self.accepted.append(summary)
             if self.keep_sealed and raw is not None:
                 self.sealed.append(raw)
+
+
+class ProbeBusy(Exception):
+    """``MAX_COPIES_PER_CLAIM`` identical copies of this probe are being judged: answered UNAVAILABLE
+    (retried; the retry gets the first copy's receipt once its nonce is used)."""
 
 
 def probe_digest(sealed: pb.SealedProbe) -> bytes:
@@ -286,18 +300,34 @@ class Ingest:
         frames = policy.frames or self.s.frames or window_frames(kinds)
         key = self.s.keys[self.s.current_key_id]
         nonce = os.urandom(32)
-        subject = subject_key(request.subject_ref, self.s.subject_key)
+        names = self.s.subject_keys                 # one reading: a reload may rotate it meanwhile
+        assert names is not None                    # (set by ServerState.__post_init__)
+        subject = names.current.name(request.subject_ref)
         record = NonceRecord(term.terminal_id, request.session_id, request.purpose, key.key_id, now_ms,
                              now_ms + int(self.s.nonce_ttl_s * 1000), subject=subject,
-                             challenges=evidence.names(kinds), frames=frames)
+                             challenges=evidence.names(kinds), frames=frames,
+                             subject_key_id=names.current.key_id if subject else "")
         limits = self.s.limits                      # one reading: a reload may replace it meanwhile
-        charge = limits.charge(term.terminal_id, subject)
+        # During a rotation the subject's counts under the previous key's name add to its own; the
+        # store refuses the charge unless it pins this server's key (a server left on a rotated key).
+        charge = limits.charge(term.terminal_id, subject, names.previous_name(request.subject_ref),
+                               key_check=names.current.check if subject else "")
         try:                                        # the limit checked, then charged; a repeat gets the first
             issued = self.s.store.issue_nonce(nonce, record, now_ms, charge,
                                               request_digest(request, key.key_id, record.challenges, frames, subject))
         except StoreUnavailable as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"STORE_UNAVAILABLE: {exc}")
             raise                                                  # not reached: abort raises
+        if issued.stale_key:
+            # Another server rotated the store's subject key past this one's: this server must not
+            # count subjects under a name the others no longer read. The terminal retries elsewhere.
+            if self.refusals.due("*", "subject-key", now_ms) is not None:
+                log.error("SUBJECT_KEY_STALE: the store %s counts subjects under another subject key than this "
+                          "server's (key id %s): it was rotated; reload this server with the new "
+                          "subject_key_file and subject_key_previous_file", type(self.s.store).__name__,
+                          names.current.key_id)
+            context.abort(grpc.StatusCode.UNAVAILABLE, "SUBJECT_KEY_STALE: this server's subject key was rotated "
+                          "away; try another endpoint")
         if issued.locked:
             # The terminal gets one reply whatever key is at its limit; the log keeps which (at most
             # a line per terminal and key a minute: a refusal is free to ask for).
@@ -334,6 +364,10 @@ class Ingest:
                               received_unix_ms=now_ms)
         except StoreUnavailable as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"STORE_UNAVAILABLE: {exc}")
+            raise                                                  # not reached: abort raises
+        except ProbeBusy:
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"PROBE_IN_PROGRESS: {MAX_COPIES_PER_CLAIM} identical copies "
+                          "of this probe are being judged; retry for its receipt")
             raise                                                  # not reached: abort raises
 
     def _authenticate(self, request: pb.SealedProbe, header: pb.ProbeHeader, context, now_ms: int) -> Terminal:
@@ -373,6 +407,11 @@ class Ingest:
             raise ProbeRejected("REPLAYED", "probe id already claimed under this nonce by a probe with other content")
         if claim is Claim.FULL:
             raise ProbeRejected("REPLAYED", f"{MAX_PROBES_PER_NONCE} other probes already claimed this nonce")
+        if claim is Claim.BUSY:
+            # Identical copies of a probe being judged: the first (and the terminal's one retry) are
+            # judged, more copies would buy judgements (CPU) of one nonce for nothing. Retryable: by
+            # the retry the nonce is used and the copy gets the first receipt (``_again``).
+            raise ProbeBusy()
         if claim is not Claim.HELD:                # not reached: an unused, unexpired nonce of this terminal
             raise ProbeRejected("EXPIRED", "nonce was not issued to this terminal, has expired or was purged")
         try:                       # refused before judging: the claim is given back (another probe may try)
@@ -380,7 +419,8 @@ class Ingest:
         except ProbeRejected:
             store.release_claim(header.nonce, term.terminal_id, header.probe_id, digest)
             raise
-        named = subject_mac(rec.subject)           # the subject the challenge was issued for ("" : none)
+        named = subject_mac(rec.subject)           # the subject the challenge was issued for ("" : none) ...
+        named_by = rec.subject_key_id if named else ""   # ... and the subject key that names it
         try:
             try:
                 lv, frames = self._check_payload(payload, header, term)
@@ -396,19 +436,21 @@ class Ingest:
                                     frames)
                     receipt = pb.Receipt(probe_id=header.probe_id, accepted=True, reason="OK",
                                          received_unix_ms=now_ms, liveness_verdict="live",
-                                         subject_mac=named)
+                                         subject_mac=named, subject_key_id=named_by)
                 except evidence.EvidenceFailed as exc:
                     receipt = pb.Receipt(probe_id=header.probe_id, accepted=False, reason="EVIDENCE_FAILED",
                                          received_unix_ms=now_ms, liveness_verdict="live", detail=str(exc)[:300],
-                                         subject_mac=named)
+                                         subject_mac=named, subject_key_id=named_by)
             else:
                 receipt = pb.Receipt(probe_id=header.probe_id, accepted=False, reason="NOT_LIVE",
                                      received_unix_ms=now_ms, liveness_verdict=lv["verdict"], subject_mac=named,
+                                     subject_key_id=named_by,
                                      detail=f"liveness verdict {lv['verdict']!r}"
                                             f"{'' if passed else ', challenge not passed'}"[:300])
             summary = {"probe_id": header.probe_id, "terminal_id": term.terminal_id, "session_id": header.session_id,
                        "counter": header.counter, "purpose": pb.Purpose.Name(header.purpose),
                        "subject_mac": named,            # the bank matches exactly the subject it named
+                       "subject_key_id": named_by,      # under the subject key with this id
                        "device": payload.device.backend[:64],
                        "color_crop": [payload.color.width, payload.color.height]}
         finally:

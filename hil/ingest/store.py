@@ -53,6 +53,7 @@ class StoreUnavailable(Exception):
 
 MAX_FAILURES_KEPT = 64     # charges and failures kept per key: the highest failure limit a store can count to
 MAX_PROBES_PER_NONCE = 4   # probe ids that may hold a claim on one unused nonce at once (``Store.read_and_claim``)
+MAX_COPIES_PER_CLAIM = 2   # identical copies one claim admits to be judged (the probe and the terminal's retry)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,8 @@ class NonceRecord:
     subject: str = ""             # the subject's failure key (limits.subject_key), "" when none was named
     challenges: str = ""          # the challenges demanded, comma-separated names ("illumination,projector")
     frames: int = 0               # the framesets the challenge asked for
+    subject_key_id: str = ""      # the id of the subject key ``subject`` is named under ("" : none named, or
+                                  # a record written before key ids)
 
     @property
     def used(self) -> bool:
@@ -96,16 +99,28 @@ class NonceRecord:
 class Charge:
     """What issuing a nonce charges: one member (the nonce) in each key's failure set, unless one of
     them already holds its own limit (``limits[i]`` for ``keys[i]``) within the last ``window_ms``
-    (then nothing is stored). Every key is checked before any is charged, in one atomic step."""
+    (then nothing is stored). Every key is checked before any is charged, in one atomic step.
+
+    During a subject key rotation, ``also[i]`` names the same subject's key under the previous
+    subject key ("" : none): its count within the window adds to ``keys[i]``'s against
+    ``limits[i]`` (it is read, never charged), so failures under the old name still lock out.
+    ``key_check``, when set, is the check value of the subject key the keys are named under: the
+    store refuses the charge (``Issued.stale_key``) unless it is the one the store pins, so a server
+    left on a key the store has rotated away from cannot count a subject under a name the others no
+    longer read."""
 
     keys: tuple[str, ...]          # failure keys (``FailureLimits.keys``), none empty
     limits: tuple[int, ...]        # each key's limit, in the same order
     window_ms: int
+    also: tuple[str, ...] = ()     # () or one per key: the key whose count adds to it ("" : none)
+    key_check: str = ""            # the subject key's check value ("" : not checked)
 
     def __post_init__(self) -> None:
         if (not self.keys or not all(self.keys) or len(self.limits) != len(self.keys)
                 or min(self.limits) < 1 or self.window_ms < 1):
             raise ValueError("a charge needs non-empty keys, a limit of at least 1 for each and a positive window")
+        if self.also and (len(self.also) != len(self.keys) or set(self.also) & set(self.keys)):
+            raise ValueError("a charge's also keys are one per key, and none of its own keys")
 
 
 def failure_member(nonce: bytes, digest: bytes) -> str:
@@ -150,6 +165,7 @@ class Claim(enum.Enum):
     USED = "used"          # the probe id already used a nonce of this terminal
     TAKEN = "taken"        # a probe with this id and other bytes holds the claim: not to be judged
     FULL = "full"          # MAX_PROBES_PER_NONCE other probe ids hold claims on this nonce
+    BUSY = "busy"          # MAX_COPIES_PER_CLAIM identical copies hold the claim: being judged, try again
     NONE = "none"          # no claim made
 
 
@@ -163,6 +179,51 @@ class Issued:
     nonce: bytes = b""
     record: NonceRecord | None = None
     repeated: bool = False
+    stale_key: bool = False        # refused: the charge's key_check is not the store's pinned subject key
+
+
+class PinResult(enum.Enum):
+    PINNED = "pinned"              # the store counts under this server's key (and its previous, if any)
+    ROTATED = "rotated"            # the store was on this server's previous key: the rotation begins now
+    ENDED = "ended"                # the overlap had passed: the store forgot the previous key
+    MISMATCH = "mismatch"          # the store counts under another key: refused
+    OPEN = "open"                  # a rotation's overlap has not passed: the previous key cannot go yet
+
+
+@dataclass(frozen=True)
+class KeyPin:
+    """The subject key check values a store pins: the current one and, from a rotation's start
+    (``since_ms``) until a server ends it, the previous one."""
+
+    current: str = ""
+    previous: str = ""
+    since_ms: int = 0
+
+
+def decide_pin(pinned: KeyPin, current: str, previous: str, now_ms: int,
+               overlap_ms: int) -> tuple[PinResult, KeyPin]:
+    """What ``Store.pin_subject_keys`` does (both stores run this, atomically): given what the store
+    pins and a server's keys (check values; ``previous`` "" when it has none), the result and what
+    the store pins afterwards. A rotation begins when a server whose previous key is the store's
+    current one arrives; its previous key may be dropped (ended, or rotated again) only
+    ``overlap_ms`` after it began, since until then failures under the old name are still within
+    the window and only servers that read both names count them."""
+    if not pinned.current:                                    # a fresh store
+        return PinResult.PINNED, KeyPin(current, previous, now_ms if previous else 0)
+    open_ = bool(pinned.previous) and now_ms < pinned.since_ms + overlap_ms
+    if pinned.current == current:
+        if not pinned.previous or previous == pinned.previous:
+            return PinResult.PINNED, pinned
+        if previous:                                          # another previous than the store's
+            return PinResult.MISMATCH, pinned
+        if open_:
+            return PinResult.OPEN, pinned
+        return PinResult.ENDED, KeyPin(current)
+    if previous and pinned.current == previous:               # the store's key is this server's previous
+        if open_:                                             # a rotation still in its overlap: not again
+            return PinResult.OPEN, pinned
+        return PinResult.ROTATED, KeyPin(current, previous, now_ms)
+    return PinResult.MISMATCH, pinned
 
 
 class Store(Protocol):
@@ -171,7 +232,8 @@ class Store(Protocol):
     def add_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None = None) -> str | None:
         """Remember an issued nonce (evicting the terminal's oldest past the per-terminal cap) and,
         atomically with it, charge it (the nonce's hex as the member in each of ``charge.keys``).
-        Returns the first key already at ``charge.limit``, and then stores and charges nothing."""
+        Returns the first key already at ``charge.limit``, and then stores and charges nothing.
+        (Tests and benches; a charge with a ``key_check`` is ``issue_nonce``'s.)"""
 
     def issue_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None,
                     request: bytes) -> Issued:
@@ -211,12 +273,16 @@ class Store(Protocol):
         terminal's, unused and unexpired and the probe id unused: a claim of the probe id on the
         nonce for this probe (``digest``), so that of probes racing one id under one nonce only one
         (and its identical copies) is opened and judged; the others are ``TAKEN``. At most
-        ``MAX_PROBES_PER_NONCE`` ids hold claims on a nonce (``FULL`` beyond). A claim lives with its
-        nonce (dropped when the nonce is used, expires or is evicted) unless released."""
+        ``MAX_PROBES_PER_NONCE`` ids hold claims on a nonce (``FULL`` beyond), and at most
+        ``MAX_COPIES_PER_CLAIM`` identical copies hold one claim (``BUSY`` beyond: judged by then,
+        the copy gets the first receipt). A claim lives with its nonce (dropped when the nonce is
+        used, expires or is evicted) unless released."""
 
-    def pin_subject_key(self, check: str) -> str:
-        """The subject key's check value pinned in the store (``check``, when none was): every server
-        sharing a store must name subjects under the same key (``hil/ingest/config.py``)."""
+    def pin_subject_keys(self, current: str, previous: str, now_ms: int, overlap_ms: int) -> tuple[PinResult, KeyPin]:
+        """Check (and, for a fresh store, a rotation's start or end, set) the subject key check values
+        the store pins, atomically (:func:`decide_pin`): every server sharing a store must name
+        subjects under the same key, and during a rotation read the previous one too
+        (``hil/ingest/subject_keys.py``). Returns the result and what the store pins now."""
 
     def release_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes) -> None:
         """Give back one hold of a claim ``read_and_claim`` granted, for a probe refused before it was
@@ -255,11 +321,13 @@ class MemoryStore:
         self._sessions: dict[tuple[str, str], tuple[bytes, bytes]] = {}
         # unused nonce -> probe id -> [digest, holds]: the probes claimed (being judged, or judged)
         self._claims: dict[bytes, dict[str, list]] = {}
-        self._subject_check = ""            # the subject key's check value (pin_subject_key)
+        self._key_pin = KeyPin()            # the subject key's check values (pin_subject_keys)
 
     # -- nonces ----------------------------------------------------------------------------------
 
     def add_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None = None) -> str | None:
+        if charge is not None and charge.key_check:
+            raise ValueError("add_nonce does not check a subject key: issue_nonce does")
         with self._lock:
             self._prune(now_ms)
             return self._add(nonce, record, now_ms, charge)
@@ -276,6 +344,11 @@ class MemoryStore:
                 old = self._unused.get(entry[1])
                 if old is not None and old.terminal_id == record.terminal_id and now_ms <= old.expires_ms:
                     return Issued(None, entry[1], old, repeated=True)
+            if charge is not None and charge.key_check:        # as the shared store's script: pinned if none
+                if not self._key_pin.current:
+                    self._key_pin = KeyPin(charge.key_check)
+                elif charge.key_check != self._key_pin.current:
+                    return Issued(None, stale_key=True)
             locked = self._add(nonce, record, now_ms, charge)
             if locked:
                 return Issued(locked)
@@ -286,8 +359,10 @@ class MemoryStore:
         if charge is not None:
             self._prune_failures(now_ms)
             # every key counted before the first at its limit is named (the same work whichever it is)
-            full = [key for key, limit in zip(charge.keys, charge.limits, strict=True)
-                    if self._count(key, now_ms, charge.window_ms) >= limit]
+            also = charge.also or ("",) * len(charge.keys)
+            full = [key for key, limit, old in zip(charge.keys, charge.limits, also, strict=True)
+                    if self._count(key, now_ms, charge.window_ms)
+                    + (self._count(old, now_ms, charge.window_ms) if old else 0) >= limit]
             if full:
                 return full[0]
             for key in charge.keys:
@@ -379,6 +454,8 @@ class MemoryStore:
             if held is not None:
                 if held[0] != digest:
                     return rec, counter, Claim.TAKEN
+                if held[1] >= MAX_COPIES_PER_CLAIM:
+                    return rec, counter, Claim.BUSY
                 held[1] += 1
                 return rec, counter, Claim.HELD
             if len(claims) >= MAX_PROBES_PER_NONCE:
@@ -386,10 +463,10 @@ class MemoryStore:
             claims[probe_id] = [digest, 1]
             return rec, counter, Claim.HELD
 
-    def pin_subject_key(self, check: str) -> str:
+    def pin_subject_keys(self, current: str, previous: str, now_ms: int, overlap_ms: int) -> tuple[PinResult, KeyPin]:
         with self._lock:
-            self._subject_check = self._subject_check or check
-            return self._subject_check
+            result, self._key_pin = decide_pin(self._key_pin, current, previous, now_ms, overlap_ms)
+            return result, self._key_pin
 
     def release_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes) -> None:
         with self._lock:

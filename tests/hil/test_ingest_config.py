@@ -263,3 +263,84 @@ def test_servers_sharing_a_store_must_share_the_subject_key(dev, kind, request):
         assert (base / "other.key").read_text().strip() not in repr(store.__dict__)
     finally:
         store.close()
+
+
+def _said_after_hup(child, what: str, n: int) -> str:
+    """SIGHUP, then the n-th line saying ``what`` ("reloaded" or "reload refused")."""
+    child.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while sum(what in ln for ln in child.lines) < n:
+        assert time.monotonic() < deadline, child.output()
+        time.sleep(0.05)
+    return [ln for ln in child.lines if what in ln][n - 1]
+
+
+@pytest.mark.slow
+def test_sighup_applies_a_subject_key_change_only_as_a_rotation_that_keeps_the_old_counts(dev):
+    # Issue 19 leftover (2, 3): a reload that changed subject_key_file or the key's content was
+    # silently ignored (main: "reloaded", the old key kept). Now a change is applied only as a
+    # rotation the store accepts, and anything else refuses the whole reload, loudly, with a stable
+    # code, the old key kept. Through the real server process, its SIGHUP and real mTLS.
+    import hashlib
+    import hmac
+
+    from agent.uplink.client import UplinkLockedOut
+    from hil.ingest.config import new_subject_key
+    from hil.ingest.subject_keys import SubjectKey
+    child, dev = start_dev_server(dev, timeout_s=60)
+    client = _client(dev)
+    srv = dev.server_config.parent
+    old_key = SubjectKey(bytes.fromhex((srv / "subject.key").read_text()))
+    new_key = SubjectKey(new_subject_key())
+    assert f"subject key {old_key.key_id};" in child.ready_line
+    try:
+        signer = load_signer(f"file:{dev.agent_config.parent / 'signing.key'}")
+
+        def submit(ch, session):
+            def from_the_pinned_camera(p):
+                p.device.serial, p.device.firmware = dev.camera["serial"], dev.camera["firmware"]
+                p.device.calibration_sha256 = dev.camera["calibration_sha256"]
+            made = make_probe(ch, signer, terminal_id=dev.terminal_id, session_id=session,
+                              payload=from_the_pinned_camera)
+            return client.submit(made.message, made.probe_id)
+
+        def begin(session):
+            return client.begin(session, Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-victim")
+        mac = lambda key: hmac.new(key.secret, b"cust-victim", hashlib.sha256).hexdigest()  # noqa: E731
+        kept = begin("s-kept")                                   # 5 charges (max_failures) under the old key
+        for k in range(4):
+            begin(f"s-{k}")
+        body = dev.server_config.read_text()
+        old_hex = (srv / "subject.key").read_text()
+        (srv / "subject.key").write_text(new_key.secret.hex() + "\n")       # the content changed in place
+        said = _said_after_hup(child, "reload refused", 1)
+        assert "error[AGT_SUBJECT_KEY_MISMATCH]" in said and old_key.key_id in said, said
+        assert new_key.secret.hex() not in child.output() and old_hex.strip() not in child.output()
+        (srv / "subject.key").write_text(old_hex)
+        (srv / "subject-2.key").write_text(new_key.secret.hex() + "\n")
+        (srv / "subject-2.key").chmod(0o600)
+        dev.server_config.write_text(body.replace('subject_key_file = "subject.key"',
+                                                  'subject_key_file = "subject-2.key"'))   # another file, no rotation
+        assert "error[AGT_SUBJECT_KEY_MISMATCH]" in _said_after_hup(child, "reload refused", 2)
+        with pytest.raises(UplinkLockedOut):                     # the old key still in force
+            begin("s-5")
+        rotation = body.replace('subject_key_file = "subject.key"',
+                                'subject_key_file = "subject-2.key"\nsubject_key_previous_file = "subject.key"')
+        dev.server_config.write_text(rotation)
+        said = _said_after_hup(child, "reloaded", 1)
+        assert f"subject key {new_key.key_id} (rotating from {old_key.key_id})" in said, said
+        with pytest.raises(UplinkLockedOut):                     # the 5 under the old name still count
+            begin("s-6")
+        rec = submit(kept, "s-kept")                             # issued before: named under the old key
+        assert rec.accepted and rec.subject_key_id == old_key.key_id and rec.subject_mac == mac(old_key)
+        fresh = begin("s-7")                                     # 4 old + 0 new: one more try
+        rec = submit(fresh, "s-7")
+        assert rec.accepted and rec.subject_key_id == new_key.key_id and rec.subject_mac == mac(new_key)
+        dev.server_config.write_text(body.replace('subject_key_file = "subject.key"',
+                                                  'subject_key_file = "subject-2.key"'))   # the old key dropped early
+        said = _said_after_hup(child, "reload refused", 3)
+        assert "error[AGT_SUBJECT_KEY_ROTATION_OPEN]" in said and "for another 6" in said, said
+        assert child.proc.poll() is None
+    finally:
+        client.close()
+        assert child.stop() == 0

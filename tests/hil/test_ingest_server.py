@@ -927,6 +927,38 @@ def test_a_judged_claim_outlives_its_copy_refused_before_judging(tmp_path, any_s
         rig.close()
 
 
+def test_identical_copies_beyond_the_cap_are_answered_unavailable_unopened(tmp_path, any_store, monkeypatch):
+    # Issue 19 leftover (4): K identical copies racing one nonce were each opened and judged (one
+    # nonce, K judgements of CPU). Two are held in judging here; a third copy is answered UNAVAILABLE
+    # PROBE_IN_PROGRESS without being opened, and once the two are done a copy gets the receipt.
+    from agent.uplink.client import UplinkUnavailable
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    try:
+        ch = rig.client().begin("s1", Purpose.VERIFY, capabilities=CAPS)
+        made = rig.probe(ch, session_id="s1")
+        real, inside, release = server_mod.validate_payload, threading.Semaphore(0), threading.Event()
+
+        def held(payload, *args):
+            inside.release()
+            assert release.wait(30), "the test did not release the judged copies"
+            return real(payload, *args)
+        monkeypatch.setattr(server_mod, "validate_payload", held)
+        opened = _count_opened(monkeypatch)
+        with futures.ThreadPoolExecutor(2) as pool:
+            copies = [pool.submit(submit, rig.client(deadline_s=30, retries=0), made) for _ in range(2)]
+            for _ in range(2):
+                assert inside.acquire(timeout=30), "a copy did not reach judging"
+            with pytest.raises(UplinkUnavailable):
+                submit(rig.client(retries=0), made)
+            assert opened[0] == 2
+            release.set()
+            receipts = [f.result(timeout=30) for f in copies]
+        assert all(r.accepted for r in receipts) and receipts[0] == receipts[1]
+        assert submit(rig.client(retries=0), made) == receipts[0] and opened[0] == 2
+    finally:
+        rig.close()
+
+
 def test_a_probe_refused_before_judging_gives_its_claim_back(tmp_path, any_store):
     # The claim must not cost the session's next probe anything: probes refused before they are
     # judged (more of them than a nonce's claims) give their claims back, and a probe of the same
@@ -1032,6 +1064,39 @@ def test_a_judged_probe_names_the_subject_its_challenge_was_issued_for_by_keyed_
     ch = c.begin("s3", Purpose.VERIFY, capabilities=CAPS)                 # none named: none said
     assert submit(c, rig.probe(ch, session_id="s3")).subject_mac == ""
     assert rig.state.accepted[-1]["subject_mac"] == ""
+
+
+def test_a_server_left_on_a_rotated_subject_key_issues_no_challenge_naming_a_subject(tmp_path, any_store, caplog):
+    # Issue 19 leftover (3): once one server has rotated the shared store's subject key, another
+    # still on the old key alone would count the subject under the old name only, blind to the new
+    # name's failures (a rooted terminal reaching both would get both servers' tries). The store
+    # refuses its charges (the charge carries its key's check value; one read in the same script):
+    # UNAVAILABLE, so the terminal tries another endpoint, and the server's log says why, once a
+    # minute. Challenges naming no subject are still issued.
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.subject_keys import SubjectKey, SubjectKeys
+    rig = Rig(tmp_path, store=any_store)
+    try:
+        old, new = SubjectKey(SUBJECT_KEY), SubjectKey(os.urandom(32))
+        c = rig.client(retries=0)
+        assert c.begin("s0", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce    # pins the old key
+        rig.state.store.pin_subject_keys(new.check, old.check, rig.state.now_ms(), 660_000)   # another server rotates
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.server"):
+            for k in range(2):
+                with pytest.raises(UplinkUnavailable):
+                    c.begin(f"s{k + 1}", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        said = [r.getMessage() for r in caplog.records if "SUBJECT_KEY_STALE" in r.getMessage()]
+        assert len(said) == 1 and old.key_id in said[0] and SUBJECT_KEY.hex() not in caplog.text
+        assert _strikes(rig, subject_key("cust-1")) == 1                                      # nothing charged
+        assert c.begin("s3", Purpose.VERIFY, capabilities=CAPS).nonce                          # no subject: served
+        rig.state.subject_keys = SubjectKeys(new, old)                                       # its reload: rotated
+        rig.state.subject_key = new.secret
+        ch = c.begin("s4", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        rec = submit(c, rig.probe(ch, session_id="s4"))
+        assert rec.accepted and rec.subject_key_id == new.key_id and rec.subject_mac == new.name("cust-1")[8:]
+        assert rig.state.accepted[-1]["subject_key_id"] == new.key_id
+    finally:
+        rig.close()
 
 
 def _store_dump(store) -> str:

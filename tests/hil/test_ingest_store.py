@@ -12,6 +12,7 @@ import pytest
 
 from hil.ingest.redis_store import RedisStore
 from hil.ingest.store import (
+    MAX_COPIES_PER_CLAIM,
     MAX_PROBES_PER_NONCE,
     Claim,
     MemoryStore,
@@ -397,6 +398,27 @@ def test_a_probe_id_is_claimed_on_its_nonce_before_it_is_judged(make_store):
     assert got is not None and got.used and counter == 3 and claim is Claim.NONE
     assert s.read_and_claim(other, "k1", "p-2", a, T0 + 2)[2] is Claim.USED   # p-2 used a nonce of k1
     assert s.read_and_claim(other, "k1", "p-3", a, T0 + TTL + 1) == (None, 3, Claim.NONE)   # expired
+
+
+def test_identical_copies_beyond_the_cap_are_told_busy_unjudged(make_store):
+    # Issue 19 leftover (4): identical copies share their claim, so every copy read before the
+    # first used the nonce was opened and judged (bench copies: up to 7 of 8 racing copies). A claim
+    # now admits MAX_COPIES_PER_CLAIM holds (the probe and the terminal's retry); more copies are
+    # BUSY (the server answers UNAVAILABLE: retried, they get the first receipt once it is used).
+    s = make_store()
+    n = os.urandom(32)
+    s.add_nonce(n, rec(), T0)
+    a = b"a" * 32
+    for _ in range(MAX_COPIES_PER_CLAIM):
+        assert s.read_and_claim(n, "k1", "p-1", a, T0 + 1)[2] is Claim.HELD
+    assert [s.read_and_claim(n, "k1", "p-1", a, T0 + 1)[2] for _ in range(3)] == [Claim.BUSY] * 3
+    assert s.read_and_claim(n, "k1", "p-2", a, T0 + 1)[2] is Claim.HELD         # other ids: their own claims
+    s.release_claim(n, "k1", "p-1", a)                                          # a copy refused before judging
+    assert s.read_and_claim(n, "k1", "p-1", a, T0 + 1)[2] is Claim.HELD
+    assert s.read_and_claim(n, "k1", "p-1", a, T0 + 1)[2] is Claim.BUSY
+    assert use(s, n, digest=a).outcome is Outcome.USED
+    got, _, claim = s.read_and_claim(n, "k1", "p-1", a, T0 + 2)                 # used: the retry path
+    assert got is not None and got.used and claim is Claim.NONE
 
 
 def test_the_record_s_optional_fields_survive_the_store(make_store):

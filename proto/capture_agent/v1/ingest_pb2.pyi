@@ -263,7 +263,7 @@ class ProbePayload(_message.Message):
     def __init__(self, color: _Optional[_Union[Crop, _Mapping]] = ..., depth: _Optional[_Union[Crop, _Mapping]] = ..., ir: _Optional[_Union[Crop, _Mapping]] = ..., landmarks: _Optional[_Iterable[float]] = ..., quality_json: _Optional[str] = ..., liveness_json: _Optional[str] = ..., device: _Optional[_Union[DeviceAttestation, _Mapping]] = ..., timings_ms: _Optional[_Mapping[str, float]] = ..., frame_digest: _Optional[str] = ..., evidence: _Optional[_Union[ChallengeEvidence, _Mapping]] = ...) -> None: ...
 
 class Receipt(_message.Message):
-    __slots__ = ("probe_id", "accepted", "reason", "detail", "received_unix_ms", "liveness_verdict", "subject_sha256", "subject_mac")
+    __slots__ = ("probe_id", "accepted", "reason", "detail", "received_unix_ms", "liveness_verdict", "subject_sha256", "subject_mac", "subject_key_id")
     PROBE_ID_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -272,6 +272,7 @@ class Receipt(_message.Message):
     LIVENESS_VERDICT_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_SHA256_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_MAC_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_KEY_ID_FIELD_NUMBER: _ClassVar[int]
     probe_id: str
     accepted: bool
     reason: str
@@ -280,4 +281,5 @@ class Receipt(_message.Message):
     liveness_verdict: str
     subject_sha256: str
     subject_mac: str
-    def __init__(self, probe_id: _Optional[str] = ..., accepted: _Optional[bool] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ..., received_unix_ms: _Optional[int] = ..., liveness_verdict: _Optional[str] = ..., subject_sha256: _Optional[str] = ..., subject_mac: _Optional[str] = ...) -> None: ...
+    subject_key_id: str
+    def __init__(self, probe_id: _Optional[str] = ..., accepted: _Optional[bool] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ..., received_unix_ms: _Optional[int] = ..., liveness_verdict: _Optional[str] = ..., subject_sha256: _Optional[str] = ..., subject_mac: _Optional[str] = ..., subject_key_id: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,228 @@
+"""The server's subject key (hil/ingest/subject_keys.py, hil/ingest/config.py): degenerate keys
+refused at load and never provisioned, the store's pin of the key pair during a rotation, lockout
+counts that survive a rotation, and a server left on a rotated key refused by the store. Both
+stores (memory and a real redis-server) run the same sequences."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import uuid
+
+import pytest
+
+from agent.errors import ConfigError
+from hil.ingest.config import (
+    SubjectKeyError,
+    build_state,
+    check_subject_key,
+    load_server_config,
+    new_subject_key,
+    overlap_ms,
+)
+from hil.ingest.limits import FailureLimits, subject_at_terminal_key
+from hil.ingest.store import KeyPin, MemoryStore, NonceRecord, PinResult, decide_pin
+from hil.ingest.subject_keys import SubjectKey, SubjectKeys, key_check, weakness
+from hil.provision import provision_dev
+
+DEGENERATE = {
+    "all zero": bytes(32),
+    "one repeated byte": b"\xab" * 32,
+    "a short pattern repeated": bytes([7, 200, 31, 90]) * 8,
+    "16 distinct values": bytes(range(0, 160, 10)) * 2,
+    "a counting sequence": bytes(range(32)),
+    "a stepped sequence": bytes((5 + 7 * i) & 0xFF for i in range(32)),
+    "a passphrase": b"correct horse battery staple 42!",
+}
+
+
+@pytest.fixture
+def dev(tmp_path):
+    return provision_dev(tmp_path / "dev", port=0)
+
+
+@pytest.mark.parametrize("name", list(DEGENERATE))
+def test_a_degenerate_subject_key_is_refused_at_load_with_a_stable_code_that_never_says_it(dev, name, caplog):
+    # Issue 19 leftover (1): an all-zero key (or any guessable one) was accepted at load: whoever
+    # guesses it computes every subject_mac in receipts and reverses the store's subject names by
+    # enumerating references. Refused now (AGT_SUBJECT_KEY_WEAK), as the current key and as a
+    # rotation's previous one; the message says why, never the key.
+    import logging
+    cfg, base = load_server_config(dev.server_config)
+    key_file = base / cfg.subject_key_file
+    key_file.write_text(DEGENERATE[name].hex() + "\n")
+    with caplog.at_level(logging.DEBUG), pytest.raises(SubjectKeyError) as exc:
+        build_state(cfg, base)
+    assert exc.value.code == "AGT_SUBJECT_KEY_WEAK" and isinstance(exc.value, ConfigError)
+    assert DEGENERATE[name].hex() not in str(exc.value) + caplog.text
+    key_file.write_text(new_subject_key().hex() + "\n")
+    (base / "old.key").write_text(DEGENERATE[name].hex() + "\n")
+    (base / "old.key").chmod(0o600)
+    with pytest.raises(SubjectKeyError) as exc:
+        build_state(dataclasses.replace(cfg, subject_key_previous_file="old.key"), base)
+    assert exc.value.code == "AGT_SUBJECT_KEY_WEAK" and "subject_key_previous_file" in str(exc.value)
+
+
+def test_random_keys_pass_and_the_provisioned_one_is_random():
+    # The tests' false-refusal rate: none of 20,000 keys from the CSPRNG is refused (each test's
+    # rate for a uniform key is under 1e-9: docs/uplink.md).
+    assert not [k for k in (secrets.token_bytes(32) for _ in range(20_000)) if weakness(k)]
+    assert weakness(b"\x01" * 31) is not None                             # and the length is checked
+
+
+def test_provisioning_never_writes_a_degenerate_key(tmp_path, monkeypatch):
+    # dev-provision (and hil/fleet.py) write the key with write_subject_key: from the CSPRNG
+    # (secrets), and a draw the load would refuse is drawn again, never written (forced here: the
+    # first two draws are all zero and a counting sequence).
+    draws = [bytes(32), bytes(range(32))]
+    real = secrets.token_bytes
+    monkeypatch.setattr(secrets, "token_bytes", lambda n=None: draws.pop(0) if draws else real(n))
+    dev = provision_dev(tmp_path / "dev", port=0)
+    cfg, base = load_server_config(dev.server_config)
+    key = bytes.fromhex((base / cfg.subject_key_file).read_text())
+    assert not draws and weakness(key) is None
+    assert build_state(cfg, base)[0].subject_key == key
+
+
+def _pin(store, current: SubjectKey, previous: SubjectKey | None, now_ms: int, overlap: int = 1000):
+    return store.pin_subject_keys(current.check, previous.check if previous else "", now_ms, overlap)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request):
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    from hil.ingest.redis_store import RedisStore
+    s = RedisStore.from_url(request.getfixturevalue("redis_url"), prefix=f"sk{uuid.uuid4().hex[:8]}:")
+    yield s
+    s.close()
+
+
+def test_the_store_pins_the_pair_and_a_rotation_ends_only_after_its_overlap(store):
+    # Issue 19 leftover (3): a rotation must not give an attacker a window where his failures are
+    # forgotten. The store pins the new key with the previous one and when the rotation began; a
+    # server may drop the previous key (or rotate again) only after the overlap.
+    k1, k2, k3 = (SubjectKey(new_subject_key()) for _ in range(3))
+    assert _pin(store, k1, None, 0) == (PinResult.PINNED, KeyPin(k1.check))
+    assert _pin(store, k2, None, 10)[0] is PinResult.MISMATCH                   # another key, no rotation
+    assert _pin(store, k2, k3, 10)[0] is PinResult.MISMATCH                      # its previous is not the store's
+    assert _pin(store, k2, k1, 100) == (PinResult.ROTATED, KeyPin(k2.check, k1.check, 100))
+    assert _pin(store, k2, k1, 200)[0] is PinResult.PINNED                       # a second server, the same pair
+    assert _pin(store, k1, None, 200)[0] is PinResult.MISMATCH                   # a server left on the old key
+    assert _pin(store, k2, None, 1099)[0] is PinResult.OPEN                      # dropping the previous key early
+    assert _pin(store, k3, k2, 1099)[0] is PinResult.OPEN                        # rotating again early
+    assert _pin(store, k2, k1, 1099) == (PinResult.PINNED, KeyPin(k2.check, k1.check, 100))   # nothing changed
+    assert _pin(store, k2, None, 1100) == (PinResult.ENDED, KeyPin(k2.check))
+    assert _pin(store, k2, k1, 1200) == (PinResult.PINNED, KeyPin(k2.check))     # a late server keeps reading k1
+    assert _pin(store, k3, k2, 1300) == (PinResult.ROTATED, KeyPin(k3.check, k2.check, 1300))
+    # the decision both stores run, on the store a rotation ended early would have left behind:
+    assert decide_pin(KeyPin(k3.check, k2.check, 1300), k3.check, "", 2299, 1000)[0] is PinResult.OPEN
+
+
+def test_failures_under_the_previous_name_still_lock_out_after_a_rotation(store):
+    # During the overlap a charge counts the subject's failures under both names against each limit:
+    # 3 charges under k1 at terminal t1 lock the subject at t1 under k2 (limit 3), and 7 across
+    # terminals, old and new, lock it everywhere (limit 7), where counting the new name alone forgot
+    # every one of the old.
+    k1, k2 = SubjectKey(new_subject_key()), SubjectKey(new_subject_key())
+    lim = FailureLimits(3, 600, max_terminal_failures=50, max_subject_failures=7)
+    _pin(store, k1, None, 0)
+    old, new = k1.name("cust-victim"), k2.name("cust-victim")
+
+    def issue(terminal: str, subject: str, previous: str, key: SubjectKey, t: int):
+        rec = NonceRecord(terminal, f"s{t}", 2, "hpke", t, t + 60_000, subject=subject, subject_key_id=key.key_id)
+        return store.issue_nonce(secrets.token_bytes(32), rec, t, lim.charge(terminal, subject, previous, key.check),
+                                 secrets.token_bytes(32))
+    for t in range(3):
+        assert issue("t1", old, "", k1, 1000 + t).locked is None
+    for t in range(2):
+        assert issue("t2", old, "", k1, 2000 + t).locked is None
+    _pin(store, k2, k1, 3000)
+    # the new name alone (main's only way) would issue at t1 again: the old charges forgotten
+    assert lim.charge("t1", new).also == () and lim.locked(store, "t1", new, 3001) is None
+    assert issue("t1", new, old, k2, 3001).locked == subject_at_terminal_key(new, "t1")
+    assert lim.locked(store, "t1", new, 3001, old) == subject_at_terminal_key(new, "t1")
+    assert issue("t3", new, old, k2, 3002).locked is None                        # 5 old + 0 new < 7: charged
+    assert issue("t4", new, old, k2, 3003).locked is None                        # 6 < 7: charged
+    assert issue("t5", new, old, k2, 3004).locked == new                         # 5 old + 2 new: everywhere
+    assert issue("t5", k2.name("cust-other"), k1.name("cust-other"), k2, 3005).locked is None
+    # a server left on k1 cannot charge at all: the store pins k2 now
+    stale = issue("t5", old, "", k1, 3006)
+    assert stale.stale_key and stale.locked is None and store.failures(old, 3006, 600_000) == 5
+
+
+def test_a_store_that_pins_no_key_is_pinned_by_the_first_charge(store):
+    # A server that started while its store was unreachable did not pin its key; its first charge
+    # naming a subject pins it, so a later server with another key is refused at its first charge.
+    k1, k2 = SubjectKey(new_subject_key()), SubjectKey(new_subject_key())
+    lim = FailureLimits(3, 600)
+
+    def issue(key: SubjectKey, t: int):
+        subject = key.name("cust-1")
+        rec = NonceRecord("t1", f"s{t}", 2, "hpke", t, t + 60_000, subject=subject, subject_key_id=key.key_id)
+        return store.issue_nonce(secrets.token_bytes(32), rec, t, lim.charge("t1", subject, "", key.check),
+                                 secrets.token_bytes(32))
+    assert not issue(k1, 1).stale_key
+    assert issue(k2, 2).stale_key
+    assert _pin(store, k2, None, 3)[0] is PinResult.MISMATCH
+
+
+def test_a_start_is_refused_with_a_stable_code_while_the_rotation_needs_the_previous_key(dev):
+    cfg, base = load_server_config(dev.server_config)
+    store = MemoryStore()
+    k1 = SubjectKey(bytes.fromhex((base / cfg.subject_key_file).read_text()))
+    k2 = SubjectKey(new_subject_key())
+    assert check_subject_key(store, SubjectKeys(k1), cfg, 0) is PinResult.PINNED
+    assert check_subject_key(store, SubjectKeys(k2, k1), cfg, 1000) is PinResult.ROTATED
+    with pytest.raises(SubjectKeyError) as exc:
+        check_subject_key(store, SubjectKeys(k2), cfg, 1000 + overlap_ms(cfg) - 1)
+    assert exc.value.code == "AGT_SUBJECT_KEY_ROTATION_OPEN" and "for another 0 s" in str(exc.value)
+    with pytest.raises(SubjectKeyError) as exc:
+        check_subject_key(store, SubjectKeys(k1), cfg, 2000)
+    assert exc.value.code == "AGT_SUBJECT_KEY_MISMATCH" and k2.key_id in str(exc.value)
+    assert k1.secret.hex() not in str(exc.value) and k2.secret.hex() not in str(exc.value)
+    assert check_subject_key(store, SubjectKeys(k2), cfg, 1000 + overlap_ms(cfg)) is PinResult.ENDED
+    assert overlap_ms(cfg) == int((cfg.failure_window_s + cfg.nonce_ttl_s) * 1000) == 660_000
+
+
+def test_the_key_id_and_check_say_nothing_a_receipt_reader_can_use():
+    # The key id (in receipts) and the check value (in the store) are the keyed PRF of a fixed label:
+    # the same for one key, different across keys, and neither is a subject_mac of any reference.
+    k = SubjectKey(new_subject_key())
+    assert k.check == key_check(k.secret) and k.key_id == k.check[:16] and len(k.check) == 64
+    assert SubjectKey(new_subject_key()).key_id != k.key_id
+    assert k.secret.hex() not in repr(k) and k.secret.hex() not in repr(SubjectKeys(k))
+    with pytest.raises(ValueError):
+        SubjectKeys(k, SubjectKey(k.secret))
+
+
+def test_a_reload_that_cannot_check_a_changed_key_changes_nothing(dev, monkeypatch, caplog):
+    # Issue 19 leftover (2): never a silent mix. A reload whose subject keys changed while the store
+    # cannot be reached is refused whole (AGT_SUBJECT_KEY_UNCHECKED): the registry, limits and keys
+    # all stay. A reload that changes neither key applies the rest with the store down (a warning).
+    import logging
+
+    from hil.ingest.config import reload
+    from hil.ingest.store import StoreUnavailable
+    cfg, base = load_server_config(dev.server_config)
+    state, _ = build_state(cfg, base)
+    before = (state.registry, state.limits, state.subject_keys, state.subject_key)
+    body = dev.server_config.read_text()
+    (base / "subject-2.key").write_text(new_subject_key().hex() + "\n")
+    (base / "subject-2.key").chmod(0o600)
+    rotation = 'subject_key_file = "subject-2.key"\nsubject_key_previous_file = "subject.key"'
+    dev.server_config.write_text("max_failures = 3\n" + body.replace('subject_key_file = "subject.key"', rotation))
+
+    def down(*args, **kw):
+        raise StoreUnavailable("redis: ConnectionError")
+    monkeypatch.setattr(state.store, "pin_subject_keys", down)
+    with pytest.raises(SubjectKeyError) as exc:
+        reload(state, dev.server_config)
+    assert exc.value.code == "AGT_SUBJECT_KEY_UNCHECKED"
+    assert (state.registry, state.limits, state.subject_keys, state.subject_key) == before
+    dev.server_config.write_text("max_failures = 3\n" + body)
+    with caplog.at_level(logging.WARNING):
+        reload(state, dev.server_config)
+    assert state.limits.max_failures == 3 and state.subject_keys is before[2]
+    assert "subject key not checked against the store" in caplog.text
