@@ -200,8 +200,8 @@ class SessionModel:
 
 def face_measure(grids: np.ndarray, selection: str) -> np.ndarray:
     """``face_response(grids, selection)``, or one of ``bench.face_measure``'s own measures that are not
-    the judge's (``standardised``, ``hybrid``; docs/liveness.md, *A face half in direct sun*)."""
-    if selection in ("standardised", "hybrid"):
+    the judge's (``standardised``, ``hybrid``, ``snr``; docs/liveness.md, *A face half in direct sun*)."""
+    if selection in ("standardised", "hybrid", "snr"):
         # bench.face_measure imports this module, so it is imported here, when first needed
         from bench.face_measure import measure
         return measure(grids, selection)
