@@ -458,9 +458,20 @@ class Ingest:
         limits = self.s.limits
         # Used, the nonce's charge is settled in the same step: taken back if accepted, kept as the
         # presentation failure (on each key it was charged to) if not.
-        use = store.use_nonce(header.nonce, terminal_id=term.terminal_id, probe_id=header.probe_id, digest=digest,
-                              counter=header.counter, receipt=receipt.SerializeToString(), now_ms=now_ms,
-                              settle=limits.settle(term.terminal_id, rec.subject, accepted=receipt.accepted))
+        try:
+            use = store.use_nonce(header.nonce, terminal_id=term.terminal_id, probe_id=header.probe_id, digest=digest,
+                                  counter=header.counter, receipt=receipt.SerializeToString(), now_ms=now_ms,
+                                  settle=limits.settle(term.terminal_id, rec.subject, accepted=receipt.accepted))
+        except StoreUnavailable:
+            # The use did not happen (or its reply was lost): the nonce may be unused, so this copy's
+            # hold goes back, or two such attempts (a blip, a failover) left the claim full and every
+            # retry PROBE_IN_PROGRESS until the nonce expired (review 13). Best effort: the store may
+            # still be down (then the retry's read fails first and holds nothing).
+            try:
+                store.release_claim(header.nonce, term.terminal_id, header.probe_id, digest)
+            except StoreUnavailable:
+                pass
+            raise
         if use.outcome is Outcome.USED:
             if receipt.accepted:
                 self.s.note_accepted(summary, request.SerializeToString() if self.s.keep_sealed else None)

@@ -959,6 +959,37 @@ def test_identical_copies_beyond_the_cap_are_answered_unavailable_unopened(tmp_p
         rig.close()
 
 
+def test_a_copy_whose_use_the_store_dropped_gives_its_hold_back(tmp_path, any_store, monkeypatch):
+    # Review 13: a judged copy whose use_nonce fails (the store unreachable, UNAVAILABLE
+    # STORE_UNAVAILABLE, retried) kept its hold on the claim. Two such attempts (a store blip, a
+    # failover) and every later retry of the honest terminal's probe was PROBE_IN_PROGRESS until
+    # its nonce expired: the capture lost and its charge kept as a failure. The hold is given back
+    # now (the nonce is still unused: nothing was judged twice at once), so the third attempt is
+    # judged and its receipt returned.
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.store import StoreUnavailable
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    try:
+        ch = rig.client().begin("s1", Purpose.VERIFY, capabilities=CAPS)
+        made = rig.probe(ch, session_id="s1")
+        store = rig.state.store
+        real, drops = store.use_nonce, [2]
+
+        def blip(*args, **kw):
+            if drops[0]:
+                drops[0] -= 1
+                raise StoreUnavailable("redis: ConnectionError")
+            return real(*args, **kw)
+        monkeypatch.setattr(store, "use_nonce", blip)
+        for _ in range(2):
+            with pytest.raises(UplinkUnavailable):
+                submit(rig.client(retries=0), made)
+        receipt = submit(rig.client(retries=0), made)
+        assert receipt.accepted and drops == [0] and store.get_nonce(ch.nonce, rig.state.now_ms()).used
+    finally:
+        rig.close()
+
+
 def test_a_probe_refused_before_judging_gives_its_claim_back(tmp_path, any_store):
     # The claim must not cost the session's next probe anything: probes refused before they are
     # judged (more of them than a nonce's claims) give their claims back, and a probe of the same
