@@ -310,8 +310,11 @@ class Ingest:
         limits = self.s.limits                      # one reading: a reload may replace it meanwhile
         # During a rotation the subject's counts under the previous key's name add to its own; the
         # store refuses the charge unless it pins this server's key (a server left on a rotated key).
+        # So does it while the store pins a previous key this server does not read, in the overlap.
         charge = limits.charge(term.terminal_id, subject, names.previous_name(request.subject_ref),
-                               key_check=names.current.check if subject else "")
+                               key_check=names.current.check if subject else "",
+                               previous_check=names.previous.check if names.previous is not None else "",
+                               overlap_ms=limits.window_ms + int(self.s.nonce_ttl_s * 1000))
         try:                                        # the limit checked, then charged; a repeat gets the first
             issued = self.s.store.issue_nonce(nonce, record, now_ms, charge,
                                               request_digest(request, key.key_id, record.challenges, frames, subject))
@@ -323,9 +326,10 @@ class Ingest:
             # count subjects under a name the others no longer read. The terminal retries elsewhere.
             if self.refusals.due("*", "subject-key", now_ms) is not None:
                 log.error("SUBJECT_KEY_STALE: the store %s counts subjects under another subject key than this "
-                          "server's (key id %s): it was rotated; reload this server with the new "
-                          "subject_key_file and subject_key_previous_file", type(self.s.store).__name__,
-                          names.current.key_id)
+                          "server's (key id %s%s), or is rotating from a previous key this server does not read: "
+                          "reload this server with the store's subject_key_file and subject_key_previous_file",
+                          type(self.s.store).__name__, names.current.key_id,
+                          f", previous {names.previous.key_id}" if names.previous is not None else "")
             context.abort(grpc.StatusCode.UNAVAILABLE, "SUBJECT_KEY_STALE: this server's subject key was rotated "
                           "away; try another endpoint")
         if issued.locked:

@@ -107,13 +107,20 @@ class Charge:
     ``key_check``, when set, is the check value of the subject key the keys are named under: the
     store refuses the charge (``Issued.stale_key``) unless it is the one the store pins, so a server
     left on a key the store has rotated away from cannot count a subject under a name the others no
-    longer read."""
+    longer read. ``previous_check`` is the check value of the server's previous subject key ("" :
+    none) and ``overlap_ms`` its ``failure_window_s + nonce_ttl_s``: while the store pins a previous
+    key and less than ``overlap_ms`` has passed since the rotation began, a charge whose previous
+    key is not that one is refused too, so a server that does not read the old names (started with
+    the new key alone while the store was unreachable, so never checked) cannot count a subject
+    whose failures under the old name already lock it out (review 13)."""
 
     keys: tuple[str, ...]          # failure keys (``FailureLimits.keys``), none empty
     limits: tuple[int, ...]        # each key's limit, in the same order
     window_ms: int
     also: tuple[str, ...] = ()     # () or one per key: the key whose count adds to it ("" : none)
     key_check: str = ""            # the subject key's check value ("" : not checked)
+    previous_check: str = ""       # the previous subject key's check value ("" : none), with key_check only
+    overlap_ms: int = 0            # how long after a rotation began its previous key must be read
 
     def __post_init__(self) -> None:
         if (not self.keys or not all(self.keys) or len(self.limits) != len(self.keys)
@@ -179,7 +186,8 @@ class Issued:
     nonce: bytes = b""
     record: NonceRecord | None = None
     repeated: bool = False
-    stale_key: bool = False        # refused: the charge's key_check is not the store's pinned subject key
+    stale_key: bool = False        # refused: the charge's key_check is not the store's pinned subject key (or,
+                                   # in a rotation's overlap, its previous_check not the pinned previous key)
 
 
 class PinResult(enum.Enum):
@@ -347,13 +355,19 @@ class MemoryStore:
             if charge is not None and charge.key_check:        # as the shared store's script: pinned if none
                 if not self._key_pin.current:
                     self._key_pin = KeyPin(charge.key_check)
-                elif charge.key_check != self._key_pin.current:
+                elif charge.key_check != self._key_pin.current or self._reads_not_pinned_previous(charge, now_ms):
                     return Issued(None, stale_key=True)
             locked = self._add(nonce, record, now_ms, charge)
             if locked:
                 return Issued(locked)
             self._sessions[session] = (request, nonce)
             return Issued(None, nonce, record)
+
+    def _reads_not_pinned_previous(self, charge: Charge, now_ms: int) -> bool:
+        """During a rotation's overlap, the charge's server does not read the previous key's names."""
+        pin = self._key_pin
+        return (bool(pin.previous) and charge.previous_check != pin.previous
+                and now_ms < pin.since_ms + charge.overlap_ms)
 
     def _add(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None) -> str | None:
         if charge is not None:

@@ -1130,6 +1130,37 @@ def test_a_server_left_on_a_rotated_subject_key_issues_no_challenge_naming_a_sub
         rig.close()
 
 
+def test_a_server_without_the_store_s_previous_key_issues_no_challenge_naming_a_subject_in_the_overlap(
+        tmp_path, any_store, caplog):
+    # Review 13: a server started while the store was unreachable is not checked at start; started
+    # during a rotation's overlap with the new key alone (subject_key_previous_file forgotten, or
+    # another file), its charges carried the key the store pins and were accepted, but it read no
+    # name under the previous key: a subject locked out by failures under the old name got
+    # max_failures more tries from any terminal reaching that server. Its charge carries its previous
+    # key now and the store refuses it (SUBJECT_KEY_STALE) until the overlap has passed, as a checked
+    # start is refused (AGT_SUBJECT_KEY_ROTATION_OPEN). The same server with the pair locks out.
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.subject_keys import SubjectKey, SubjectKeys
+    rig = Rig(tmp_path, store=any_store)                # max_failures 3 at a terminal
+    try:
+        store, now = rig.state.store, rig.state.now_ms()
+        old, new = SubjectKey(os.urandom(32)), SubjectKey(SUBJECT_KEY)          # the rig's server: new alone
+        store.pin_subject_keys(old.check, "", now - 10_000, 660_000)
+        for _ in range(3):                                                      # locked out at A under old
+            store.add_failure(subject_at_terminal_key(old.name("cust-1"), A), now - 5_000, 600_000)
+        store.pin_subject_keys(new.check, old.check, now - 1_000, 660_000)      # another server rotates
+        c = rig.client(retries=0)
+        with pytest.raises(UplinkUnavailable):
+            c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert _strikes(rig, subject_key("cust-1")) == 0                                  # nothing charged
+        assert c.begin("s2", Purpose.VERIFY, capabilities=CAPS).nonce                      # no subject: served
+        rig.state.subject_keys = SubjectKeys(new, old)                                     # with the pair
+        said = locked_out(caplog, lambda: c.begin("s3", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1"))
+        assert subject_at_terminal_key(new.name("cust-1"), A) in said
+    finally:
+        rig.close()
+
+
 def _store_dump(store) -> str:
     """Everything a store holds, as text: what anyone reading it (Redis: every key under the prefix,
     with its value) would see."""

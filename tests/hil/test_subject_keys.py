@@ -168,6 +168,27 @@ def test_a_store_that_pins_no_key_is_pinned_by_the_first_charge(store):
     assert _pin(store, k2, None, 3)[0] is PinResult.MISMATCH
 
 
+def test_a_charge_that_does_not_read_the_pinned_previous_key_is_refused_until_the_overlap_ends(store):
+    # Review 13: the store checked only a charge's current key, so a server that started unchecked
+    # (store down) with the new key alone, or with another previous, counted subjects without their
+    # old names' failures during the overlap. Refused now (stale_key) until since + overlap.
+    k1, k2, k3 = (SubjectKey(new_subject_key()) for _ in range(3))
+    lim = FailureLimits(3, 600)
+    _pin(store, k1, None, 0)
+    _pin(store, k2, k1, 1000)                                     # the rotation begins at 1000
+
+    def issue(previous: SubjectKey | None, t: int, overlap: int = 1000):
+        subject = k2.name("cust-1")
+        rec = NonceRecord("t1", f"s{t}", 2, "hpke", t, t + 60_000, subject=subject, subject_key_id=k2.key_id)
+        charge = lim.charge("t1", subject, previous.name("cust-1") if previous else "", k2.check,
+                            previous.check if previous else "", overlap)
+        return store.issue_nonce(secrets.token_bytes(32), rec, t, charge, secrets.token_bytes(32))
+    assert issue(None, 1999).stale_key and issue(k3, 1999).stale_key
+    assert not issue(k1, 1999).stale_key
+    assert issue(None, 2999, overlap=2000).stale_key              # the charging server's own overlap
+    assert not issue(None, 2000).stale_key and not issue(k3, 2000).stale_key
+
+
 def test_a_start_is_refused_with_a_stable_code_while_the_rotation_needs_the_previous_key(dev):
     cfg, base = load_server_config(dev.server_config)
     store = MemoryStore()
