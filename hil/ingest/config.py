@@ -216,7 +216,8 @@ class SubjectKeyError(ConfigError):
     ``AGT_SUBJECT_KEY_WEAK`` (a degenerate key), ``AGT_SUBJECT_KEY_MISMATCH`` (the store counts
     under another key), ``AGT_SUBJECT_KEY_ROTATION_OPEN`` (a rotation's overlap has not passed: its
     previous key is still needed), ``AGT_SUBJECT_KEY_UNCHECKED`` (a reload changes a key while the
-    store cannot be reached to check it)."""
+    store cannot be reached to check it), ``AGT_SUBJECT_KEY_RETIRED`` (a rotation back to a key the
+    store has rotated away from: the two files swapped, say)."""
 
     code = "AGT_SUBJECT_KEY_MISMATCH"
 
@@ -303,6 +304,12 @@ def check_subject_key(store: Store, keys: SubjectKeys, cfg: ServerConfig, now_ms
             f"(key id {keys.current.key_id}{', previous ' + keys.previous.key_id if keys.previous else ''}): every "
             "server sharing a store, and the bank's matcher, must use the same key; to rotate it, set "
             "subject_key_previous_file to the store's key and subject_key_file to the new one")
+    if result is PinResult.RETIRED:
+        raise SubjectKeyError(
+            f"{where} has rotated away from key id {keys.current.key_id} (it now pins key id "
+            f"{pinned.current[:KEY_ID_HEX]}): a rotation back to a retired key is refused; check that "
+            "subject_key_file (the new key) and subject_key_previous_file (the store's) are not swapped, "
+            "or rotate to a newly written key", code="AGT_SUBJECT_KEY_RETIRED")
     if result is PinResult.OPEN:
         left_s = max(pinned.since_ms + overlap_ms(cfg) - now_ms, 0) / 1000
         raise SubjectKeyError(

@@ -26,7 +26,8 @@ exactly that one (``ZREM``), and a failure that settles it replaces it with the 
 (``store.failure_member``: one, not two; only where the set holds the charge, so a settlement
 never charges). ``subject-key-check`` (the subject key's check value) and, during a rotation,
 ``subject-key-previous`` ("<previous check> <since ms>") pin the subject keys
-(``pin_subject_keys``); the nonce's script reads the first to refuse a charge under another key (and
+(``pin_subject_keys``; ``subject-key-retired``, a set, the check values pinned as a previous key);
+the nonce's script reads the first to refuse a charge under another key (and
 the second, to refuse in a rotation's overlap a charge that does not read the previous key), and
 counts the previous names' sets beside the charged ones. The limit check (every key against its
 own limit, before any is charged) and the charge run in the nonce's own script (``BeginCapture``: one round trip),
@@ -417,13 +418,17 @@ class RedisStore:
         # current check value (as before rotations existed, so a store pinned then reads the same);
         # ``subject-key-previous`` "<check> <since_ms>" during a rotation. Read, decided and written
         # in one optimistic transaction (WATCH/MULTI; start and reload only, never per call).
+        # ``subject-key-retired``, a set: every check value pinned as a previous key (one per rotation),
+        # so no server rotates the store back to one (``PinResult.RETIRED``).
         cur_k, prev_k = self._k("subject-key-check"), self._k("subject-key-previous")
+        ret_k = self._k("subject-key-retired")
 
         def step(pipe) -> tuple[PinResult, KeyPin]:
             cur, prev = pipe.get(cur_k), pipe.get(prev_k)
+            retired = frozenset(m.decode() for m in pipe.smembers(ret_k))
             p_check, _, p_since = (prev.decode() if prev else "").partition(" ")
             pinned = KeyPin(cur.decode() if cur else "", p_check, int(p_since or 0))
-            result, after = decide_pin(pinned, current, previous, now_ms, overlap_ms)
+            result, after = decide_pin(pinned, current, previous, now_ms, overlap_ms, retired)
             pipe.multi()
             if after != pinned:
                 pipe.set(cur_k, after.current)
@@ -431,8 +436,10 @@ class RedisStore:
                     pipe.set(prev_k, f"{after.previous} {after.since_ms}")
                 else:
                     pipe.delete(prev_k)
+            if after.previous and after.previous not in retired:
+                pipe.sadd(ret_k, after.previous)
             return result, after
-        return self.r.transaction(step, cur_k, prev_k, value_from_callable=True)
+        return self.r.transaction(step, cur_k, prev_k, ret_k, value_from_callable=True)
 
     @_guarded
     def claims_held(self, nonce: bytes) -> int:

@@ -189,6 +189,28 @@ def test_a_charge_that_does_not_read_the_pinned_previous_key_is_refused_until_th
     assert not issue(None, 2000).stale_key and not issue(k3, 2000).stale_key
 
 
+def test_a_rotation_back_to_a_retired_key_is_refused(store, dev):
+    # Review 13: a reload with the two files swapped after a rotation's overlap (subject_key_file the
+    # retired key, subject_key_previous_file the store's) was taken as a new rotation: the store went
+    # back to the retired key (perhaps retired because it leaked, and dropped from the matcher), every
+    # other server's subject challenges were refused SUBJECT_KEY_STALE, and their reload to the
+    # correct pair was refused ROTATION_OPEN for another overlap. The store remembers the keys it
+    # rotated away from and refuses a rotation back to one (AGT_SUBJECT_KEY_RETIRED); nothing changes.
+    cfg, _ = load_server_config(dev.server_config)
+    k1, k2, k3 = (SubjectKey(new_subject_key()) for _ in range(3))
+    over = overlap_ms(cfg)
+    assert check_subject_key(store, SubjectKeys(k1), cfg, 0) is PinResult.PINNED
+    assert check_subject_key(store, SubjectKeys(k2, k1), cfg, 1000) is PinResult.ROTATED
+    assert check_subject_key(store, SubjectKeys(k2), cfg, 1000 + over) is PinResult.ENDED
+    with pytest.raises(SubjectKeyError) as exc:
+        check_subject_key(store, SubjectKeys(k1, k2), cfg, 2000 + over)               # the files swapped
+    assert exc.value.code == "AGT_SUBJECT_KEY_RETIRED" and k1.key_id in str(exc.value)
+    assert k1.secret.hex() not in str(exc.value) and k2.secret.hex() not in str(exc.value)
+    assert _pin(store, k2, None, 3000 + over) == (PinResult.PINNED, KeyPin(k2.check))  # nothing changed
+    assert check_subject_key(store, SubjectKeys(k3, k2), cfg, 3000 + over) is PinResult.ROTATED   # forward: yes
+    assert _pin(store, k2, k3, 4000 + 2 * over)[0] is PinResult.RETIRED                # nor back a step later
+
+
 def test_a_start_is_refused_with_a_stable_code_while_the_rotation_needs_the_previous_key(dev):
     cfg, base = load_server_config(dev.server_config)
     store = MemoryStore()
