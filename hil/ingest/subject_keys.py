@@ -34,7 +34,7 @@ from hil.ingest.limits import SUBJECT_KEY_BYTES, subject_key
 
 CHECK_LABEL = b"capture-agent subject key check v1"
 KEY_ID_HEX = 16                 # the key id: the check value's first 16 hex digits (64 bits)
-MIN_DISTINCT_BYTES = 20         # 32 random bytes have ~30 distinct values; <= 19 happens with p ~ 4e-10
+MIN_DISTINCT_BYTES = 20         # 32 random bytes have ~30 distinct values; <= 19 happens with p ~ 1.4e-10
 
 
 def key_check(secret: bytes) -> str:
