@@ -269,3 +269,37 @@ def test_a_reload_that_cannot_check_a_changed_key_changes_nothing(dev, monkeypat
         reload(state, dev.server_config)
     assert state.limits.max_failures == 3 and state.subject_keys is before[2]
     assert "subject key not checked against the store" in caplog.text
+
+
+def test_a_reload_with_the_files_swapped_after_the_overlap_is_refused_whole(dev, monkeypatch):
+    # Review 13, the reload path of the retired-key refusal: a rotation begun and ended by reloads,
+    # then a reload with subject_key_file and subject_key_previous_file swapped: refused whole
+    # (AGT_SUBJECT_KEY_RETIRED), the registry, limits and keys as they were, the store unchanged.
+    import hil.ingest.config as config_mod
+    from hil.ingest.config import reload
+    clock = [1_000_000.0]
+    monkeypatch.setattr(config_mod, "time", type("Clock", (), {"time": staticmethod(lambda: clock[0])}))
+    cfg, base = load_server_config(dev.server_config)
+    state, _ = build_state(cfg, base)
+    old = state.subject_keys.current
+    (base / "subject-2.key").write_text(new_subject_key().hex() + "\n")
+    (base / "subject-2.key").chmod(0o600)
+    body = dev.server_config.read_text()
+
+    def configure(current: str, previous: str = "", extra: str = "") -> None:
+        keys = f'subject_key_file = "{current}"' + (f'\nsubject_key_previous_file = "{previous}"' if previous else "")
+        dev.server_config.write_text(extra + body.replace('subject_key_file = "subject.key"', keys))
+    configure("subject-2.key", "subject.key")
+    reload(state, dev.server_config)                                           # the rotation begins
+    new = state.subject_keys.current
+    assert state.subject_keys.previous == old and new != old
+    clock[0] += overlap_ms(cfg) / 1000
+    configure("subject-2.key")
+    reload(state, dev.server_config)                                           # and ends
+    before = (state.registry, state.limits, state.subject_keys, state.subject_key)
+    configure("subject.key", "subject-2.key", extra="max_failures = 2\n")      # the files swapped
+    with pytest.raises(SubjectKeyError) as exc:
+        reload(state, dev.server_config)
+    assert exc.value.code == "AGT_SUBJECT_KEY_RETIRED" and old.key_id in str(exc.value)
+    assert (state.registry, state.limits, state.subject_keys, state.subject_key) == before
+    assert state.store.pin_subject_keys(new.check, "", int(clock[0] * 1000), 1)[1] == KeyPin(new.check)
