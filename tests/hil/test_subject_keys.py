@@ -45,8 +45,9 @@ def dev(tmp_path):
 def test_a_degenerate_subject_key_is_refused_at_load_with_a_stable_code_that_never_says_it(dev, name, caplog):
     # Issue 19 leftover (1): an all-zero key (or any guessable one) was accepted at load: whoever
     # guesses it computes every subject_mac in receipts and reverses the store's subject names by
-    # enumerating references. Refused now (AGT_SUBJECT_KEY_WEAK), as the current key and as a
-    # rotation's previous one; the message says why, never the key.
+    # enumerating references. Refused now (AGT_SUBJECT_KEY_WEAK) as the current key; the message says
+    # why, never the key. As a rotation's previous key it is accepted with a warning (review 13:
+    # only read, and the way out of a store first used with it; the test below).
     import logging
     cfg, base = load_server_config(dev.server_config)
     key_file = base / cfg.subject_key_file
@@ -58,9 +59,11 @@ def test_a_degenerate_subject_key_is_refused_at_load_with_a_stable_code_that_nev
     key_file.write_text(new_subject_key().hex() + "\n")
     (base / "old.key").write_text(DEGENERATE[name].hex() + "\n")
     (base / "old.key").chmod(0o600)
-    with pytest.raises(SubjectKeyError) as exc:
-        build_state(dataclasses.replace(cfg, subject_key_previous_file="old.key"), base)
-    assert exc.value.code == "AGT_SUBJECT_KEY_WEAK" and "subject_key_previous_file" in str(exc.value)
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        state, _ = build_state(dataclasses.replace(cfg, subject_key_previous_file="old.key"), base)
+    assert state.subject_keys.previous is not None and "subject_key_previous_file" in caplog.text
+    assert DEGENERATE[name].hex() not in caplog.text
 
 
 def test_random_keys_pass_and_the_provisioned_one_is_random():
@@ -303,3 +306,32 @@ def test_a_reload_with_the_files_swapped_after_the_overlap_is_refused_whole(dev,
     assert exc.value.code == "AGT_SUBJECT_KEY_RETIRED" and old.key_id in str(exc.value)
     assert (state.registry, state.limits, state.subject_keys, state.subject_key) == before
     assert state.store.pin_subject_keys(new.check, "", int(clock[0] * 1000), 1)[1] == KeyPin(new.check)
+
+
+def test_a_degenerate_key_the_store_pins_can_be_rotated_away_from(dev, caplog):
+    # Review 13: a store first used with a degenerate key (before such keys were refused) could not
+    # be rotated away from: the key is refused as the current one (rightly), and as the previous one
+    # too, and a new key alone is refused AGT_SUBJECT_KEY_MISMATCH against the store's pin. The only
+    # way out was to delete the pin by hand, which forgets every subject's failures (all counts start
+    # at zero). As the previous key it is only read (names for the overlap's counts; nothing is named
+    # or sent under it), so it is accepted there, with a warning that never says it.
+    import logging
+    cfg, base = load_server_config(dev.server_config)
+    weak = DEGENERATE["all zero"]
+    (base / "old.key").write_text(weak.hex() + "\n")
+    (base / "old.key").chmod(0o600)
+    store = MemoryStore()
+    store.pin_subject_keys(key_check(weak), "", 0, 660_000)                   # the store of the old deployment
+    with pytest.raises(SubjectKeyError) as exc:                                # a new key alone: refused
+        build_state(cfg, base, store)
+    assert exc.value.code == "AGT_SUBJECT_KEY_MISMATCH"
+    with caplog.at_level(logging.WARNING):
+        state, _ = build_state(dataclasses.replace(cfg, subject_key_previous_file="old.key"), base, store)
+    assert state.subject_keys.previous is not None and state.subject_keys.previous.secret == weak
+    assert store.pin_subject_keys(state.subject_keys.current.check, key_check(weak), 1, 660_000)[1].previous \
+        == key_check(weak)                                                     # the rotation began
+    assert "subject_key_previous_file" in caplog.text and "degenerate" in caplog.text
+    assert weak.hex() not in caplog.text
+    with pytest.raises(SubjectKeyError) as exc:                                # never as the current key
+        build_state(dataclasses.replace(cfg, subject_key_file="old.key"), base, MemoryStore())
+    assert exc.value.code == "AGT_SUBJECT_KEY_WEAK"
