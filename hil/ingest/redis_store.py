@@ -104,8 +104,8 @@ if ARGV[21] ~= '' then
   else
     -- in a rotation's overlap the charge must read the pinned previous key's names too (review 13)
     local pv = redis.call('GET', ARGV[11] .. 'subject-key-previous')
-    if pv then
-      local sp = string.find(pv, ' ', 1, true)
+    local sp = pv and string.find(pv, ' ', 1, true)
+    if sp then                                        -- "<previous check> <since ms>", as pin_subject_keys writes it
       local since = tonumber(string.sub(pv, sp + 1)) or 0
       if string.sub(pv, 1, sp - 1) ~= ARGV[23 + 2 * m] and now < since + tonumber(ARGV[24 + 2 * m]) then
         return {-2}
