@@ -19,7 +19,8 @@ rotation the store accepts (``reload``; a reload it refuses changes nothing)::
                                     # HMAC-SHA256 that names subjects in the store and in receipts (subject_mac).
                                     # Every server sharing a store, and the bank's matcher, use the same file;
                                     # a degenerate key (all zero, one repeated byte, a counting sequence, text) is
-                                    # refused; a server whose key is not the one the store pins is refused
+                                    # refused (as the previous key below only warned of: the way away from one);
+                                    # a server whose key is not the one the store pins is refused
     subject_key_previous_file = ""  # during a subject key rotation: the key being retired. New challenges name
                                     # subjects under subject_key_file; failures under the previous key's names still
                                     # count against every limit. The store pins the pair from the first server that
@@ -216,7 +217,8 @@ class SubjectKeyError(ConfigError):
     ``AGT_SUBJECT_KEY_WEAK`` (a degenerate key), ``AGT_SUBJECT_KEY_MISMATCH`` (the store counts
     under another key), ``AGT_SUBJECT_KEY_ROTATION_OPEN`` (a rotation's overlap has not passed: its
     previous key is still needed), ``AGT_SUBJECT_KEY_UNCHECKED`` (a reload changes a key while the
-    store cannot be reached to check it)."""
+    store cannot be reached to check it), ``AGT_SUBJECT_KEY_RETIRED`` (a rotation back to a key the
+    store has rotated away from: the two files swapped, say)."""
 
     code = "AGT_SUBJECT_KEY_MISMATCH"
 
@@ -235,7 +237,11 @@ def write_subject_key(path: Path) -> None:
     write_private(path, new_subject_key().hex().encode() + b"\n")
 
 
-def _read_one_subject_key(base: Path, name: str, what: str) -> SubjectKey:
+def _read_one_subject_key(base: Path, name: str, what: str, *, retiring: bool = False) -> SubjectKey:
+    """One subject key file. A degenerate key is refused, except as the key a rotation retires
+    (``retiring``): that one is only read (the overlap's counts under its names; nothing is named or
+    sent under it), and refusing it left a store first used with such a key no way out but deleting
+    its pin by hand, which forgets every subject's failures (review 13); a warning says so."""
     path = _Files(base).at(name)
     try:                        # a missing file or a wrong mode: KeyStoreError, as for every key file
         key = bytes.fromhex(read_private_file(path).decode("ascii", "replace").strip())
@@ -244,7 +250,10 @@ def _read_one_subject_key(base: Path, name: str, what: str) -> SubjectKey:
     if len(key) != SUBJECT_KEY_BYTES:
         raise ConfigError(f"{what} {path} must hold {SUBJECT_KEY_BYTES} random bytes in hex")
     weak = weakness(key)
-    if weak is not None:        # says why, never the key
+    if weak is not None and retiring:       # says why, never the key
+        log.warning("%s %s is a degenerate key (%s): accepted only as the key this rotation retires, whose "
+                    "names the store's counts are under; it names nothing new", what, path, weak)
+    elif weak is not None:      # says why, never the key
         raise SubjectKeyError(f"{what} {path} is not a usable key: {weak}; write a new one "
                               "(capture-agent dev-provision, or 32 bytes from a CSPRNG in hex)",
                               code="AGT_SUBJECT_KEY_WEAK")
@@ -261,7 +270,8 @@ def read_subject_keys(cfg: ServerConfig, base: Path) -> SubjectKeys:
     current = _read_one_subject_key(base, cfg.subject_key_file, "subject_key_file")
     previous = None
     if cfg.subject_key_previous_file:
-        previous = _read_one_subject_key(base, cfg.subject_key_previous_file, "subject_key_previous_file")
+        previous = _read_one_subject_key(base, cfg.subject_key_previous_file, "subject_key_previous_file",
+                                         retiring=True)
         if previous.secret == current.secret:
             raise ConfigError("subject_key_previous_file holds the same key as subject_key_file")
     return SubjectKeys(current, previous)
@@ -303,6 +313,12 @@ def check_subject_key(store: Store, keys: SubjectKeys, cfg: ServerConfig, now_ms
             f"(key id {keys.current.key_id}{', previous ' + keys.previous.key_id if keys.previous else ''}): every "
             "server sharing a store, and the bank's matcher, must use the same key; to rotate it, set "
             "subject_key_previous_file to the store's key and subject_key_file to the new one")
+    if result is PinResult.RETIRED:
+        raise SubjectKeyError(
+            f"{where} has rotated away from key id {keys.current.key_id} (it now pins key id "
+            f"{pinned.current[:KEY_ID_HEX]}): a rotation back to a retired key is refused; check that "
+            "subject_key_file (the new key) and subject_key_previous_file (the store's) are not swapped, "
+            "or rotate to a newly written key", code="AGT_SUBJECT_KEY_RETIRED")
     if result is PinResult.OPEN:
         left_s = max(pinned.since_ms + overlap_ms(cfg) - now_ms, 0) / 1000
         raise SubjectKeyError(

@@ -191,12 +191,15 @@ class FailureLimits:
     def _counted(self, terminal_id: str, subject: str) -> tuple[tuple[str, int], ...]:
         return () if self.off else tuple((k, n) for k, n in self.keys(terminal_id, subject) if n)
 
-    def charge(self, terminal_id: str, subject: str, previous: str = "", key_check: str = "") -> Charge | None:
+    def charge(self, terminal_id: str, subject: str, previous: str = "", key_check: str = "",
+               previous_check: str = "", overlap_ms: int = 0) -> Charge | None:
         """What issuing a challenge charges (``Store.issue_nonce``): each counted key, at its own limit.
         During a subject key rotation ``previous`` is the same subject's key under the previous subject
         key: each subject key's count under that name adds to its own (``Charge.also``). ``key_check``
         is the check value of the subject key ``subject`` is named under (the store refuses the charge
-        unless it pins that key; "" : not checked)."""
+        unless it pins that key; "" : not checked); ``previous_check`` the previous subject key's and
+        ``overlap_ms`` the rotation's overlap (``Charge``: the store refuses a charge that does not read
+        the previous key it pins while the overlap lasts)."""
         counted = self._counted(terminal_id, subject)
         if not counted:
             return None
@@ -206,7 +209,8 @@ class FailureLimits:
                       subject_at_terminal_key(subject, terminal_id): subject_at_terminal_key(previous, terminal_id)}
             also = tuple(before.get(k, "") for k, _ in counted)
         return Charge(tuple(k for k, _ in counted), tuple(n for _, n in counted), self.window_ms, also=also,
-                      key_check=key_check)
+                      key_check=key_check, previous_check=previous_check if key_check else "",
+                      overlap_ms=overlap_ms if key_check else 0)
 
     def settle(self, terminal_id: str, subject: str, *, accepted: bool) -> Settle:
         """How the probe that uses a nonce settles its charge (``Store.use_nonce``): always, on every

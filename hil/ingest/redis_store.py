@@ -26,7 +26,9 @@ exactly that one (``ZREM``), and a failure that settles it replaces it with the 
 (``store.failure_member``: one, not two; only where the set holds the charge, so a settlement
 never charges). ``subject-key-check`` (the subject key's check value) and, during a rotation,
 ``subject-key-previous`` ("<previous check> <since ms>") pin the subject keys
-(``pin_subject_keys``); the nonce's script reads the first to refuse a charge under another key, and
+(``pin_subject_keys``; ``subject-key-retired``, a set, the check values pinned as a previous key);
+the nonce's script reads the first to refuse a charge under another key (and
+the second, to refuse in a rotation's overlap a charge that does not read the previous key), and
 counts the previous names' sets beside the charged ones. The limit check (every key against its
 own limit, before any is charged) and the charge run in the nonce's own script (``BeginCapture``: one round trip),
 the settlement in the use script (``SubmitProbe``: two, the read and the use), so several server
@@ -69,9 +71,11 @@ _ADD = """
 --       sub, ch, fr (each left out of the record when empty), window_ms, max kept,
 --       the request's digest ('' : no session entry), keep_used_ms, m, the subject key's check value
 --       ('' : not checked), skid (left out when empty), then each failure set's limit in KEYS' order,
---       then for each the KEYS index of the set whose count adds to its own (0 : none)
+--       then for each the KEYS index of the set whose count adds to its own (0 : none), then the previous
+--       subject key's check value ('' : none) and the rotation's overlap (ms)
 -- Returns {0} (stored and charged), {j} (KEYS[3 + j] is at the limit: nothing changed), {-2} (the
--- check value is not the store's pinned subject key: nothing changed) or {-1, nonce hex, the
+-- check value is not the store's pinned subject key, or in a rotation's overlap the previous one is not
+-- the store's pinned previous key: nothing changed) or {-1, nonce hex, the
 -- record's fields and values}: the session's unused, unexpired nonce for the same request, returned
 -- as stored (nothing charged, nothing re-timed).
 local now = tonumber(ARGV[1])
@@ -96,7 +100,18 @@ end
 if ARGV[21] ~= '' then
   local pin = redis.call('GET', ARGV[11] .. 'subject-key-check')
   if not pin then redis.call('SET', ARGV[11] .. 'subject-key-check', ARGV[21])
-  elseif pin ~= ARGV[21] then return {-2} end
+  elseif pin ~= ARGV[21] then return {-2}
+  else
+    -- in a rotation's overlap the charge must read the pinned previous key's names too (review 13)
+    local pv = redis.call('GET', ARGV[11] .. 'subject-key-previous')
+    local sp = pv and string.find(pv, ' ', 1, true)
+    if sp then                                        -- "<previous check> <since ms>", as pin_subject_keys writes it
+      local since = tonumber(string.sub(pv, sp + 1)) or 0
+      if string.sub(pv, 1, sp - 1) ~= ARGV[23 + 2 * m] and now < since + tonumber(ARGV[24 + 2 * m]) then
+        return {-2}
+      end
+    end
+  end
 end
 local locked = 0
 for j = 4, 3 + m do
@@ -330,7 +345,8 @@ class RedisStore:
                               record.challenges, str(record.frames) if record.frames else "",
                               charge.window_ms if charge else 0, self.limits.max_failures_kept, request.hex(),
                               keep_ms, len(charged), charge.key_check if charge else "", record.subject_key_id,
-                              *(charge.limits if charge else ()), *where])
+                              *(charge.limits if charge else ()), *where,
+                              charge.previous_check if charge else "", charge.overlap_ms if charge else 0])
         head = int(got[0])
         if head == -2:
             return Issued(None, stale_key=True)
@@ -402,13 +418,17 @@ class RedisStore:
         # current check value (as before rotations existed, so a store pinned then reads the same);
         # ``subject-key-previous`` "<check> <since_ms>" during a rotation. Read, decided and written
         # in one optimistic transaction (WATCH/MULTI; start and reload only, never per call).
+        # ``subject-key-retired``, a set: every check value pinned as a previous key (one per rotation),
+        # so no server rotates the store back to one (``PinResult.RETIRED``).
         cur_k, prev_k = self._k("subject-key-check"), self._k("subject-key-previous")
+        ret_k = self._k("subject-key-retired")
 
         def step(pipe) -> tuple[PinResult, KeyPin]:
             cur, prev = pipe.get(cur_k), pipe.get(prev_k)
+            retired = frozenset(m.decode() for m in pipe.smembers(ret_k))
             p_check, _, p_since = (prev.decode() if prev else "").partition(" ")
             pinned = KeyPin(cur.decode() if cur else "", p_check, int(p_since or 0))
-            result, after = decide_pin(pinned, current, previous, now_ms, overlap_ms)
+            result, after = decide_pin(pinned, current, previous, now_ms, overlap_ms, retired)
             pipe.multi()
             if after != pinned:
                 pipe.set(cur_k, after.current)
@@ -416,8 +436,10 @@ class RedisStore:
                     pipe.set(prev_k, f"{after.previous} {after.since_ms}")
                 else:
                     pipe.delete(prev_k)
+            if after.previous and after.previous not in retired:
+                pipe.sadd(ret_k, after.previous)
             return result, after
-        return self.r.transaction(step, cur_k, prev_k, value_from_callable=True)
+        return self.r.transaction(step, cur_k, prev_k, ret_k, value_from_callable=True)
 
     @_guarded
     def claims_held(self, nonce: bytes) -> int:

@@ -310,8 +310,11 @@ class Ingest:
         limits = self.s.limits                      # one reading: a reload may replace it meanwhile
         # During a rotation the subject's counts under the previous key's name add to its own; the
         # store refuses the charge unless it pins this server's key (a server left on a rotated key).
+        # So does it while the store pins a previous key this server does not read, in the overlap.
         charge = limits.charge(term.terminal_id, subject, names.previous_name(request.subject_ref),
-                               key_check=names.current.check if subject else "")
+                               key_check=names.current.check if subject else "",
+                               previous_check=names.previous.check if names.previous is not None else "",
+                               overlap_ms=limits.window_ms + int(self.s.nonce_ttl_s * 1000))
         try:                                        # the limit checked, then charged; a repeat gets the first
             issued = self.s.store.issue_nonce(nonce, record, now_ms, charge,
                                               request_digest(request, key.key_id, record.challenges, frames, subject))
@@ -323,9 +326,10 @@ class Ingest:
             # count subjects under a name the others no longer read. The terminal retries elsewhere.
             if self.refusals.due("*", "subject-key", now_ms) is not None:
                 log.error("SUBJECT_KEY_STALE: the store %s counts subjects under another subject key than this "
-                          "server's (key id %s): it was rotated; reload this server with the new "
-                          "subject_key_file and subject_key_previous_file", type(self.s.store).__name__,
-                          names.current.key_id)
+                          "server's (key id %s%s), or is rotating from a previous key this server does not read: "
+                          "reload this server with the store's subject_key_file and subject_key_previous_file",
+                          type(self.s.store).__name__, names.current.key_id,
+                          f", previous {names.previous.key_id}" if names.previous is not None else "")
             context.abort(grpc.StatusCode.UNAVAILABLE, "SUBJECT_KEY_STALE: this server's subject key was rotated "
                           "away; try another endpoint")
         if issued.locked:
@@ -458,9 +462,20 @@ class Ingest:
         limits = self.s.limits
         # Used, the nonce's charge is settled in the same step: taken back if accepted, kept as the
         # presentation failure (on each key it was charged to) if not.
-        use = store.use_nonce(header.nonce, terminal_id=term.terminal_id, probe_id=header.probe_id, digest=digest,
-                              counter=header.counter, receipt=receipt.SerializeToString(), now_ms=now_ms,
-                              settle=limits.settle(term.terminal_id, rec.subject, accepted=receipt.accepted))
+        try:
+            use = store.use_nonce(header.nonce, terminal_id=term.terminal_id, probe_id=header.probe_id, digest=digest,
+                                  counter=header.counter, receipt=receipt.SerializeToString(), now_ms=now_ms,
+                                  settle=limits.settle(term.terminal_id, rec.subject, accepted=receipt.accepted))
+        except StoreUnavailable:
+            # The use did not happen (or its reply was lost): the nonce may be unused, so this copy's
+            # hold goes back, or two such attempts (a blip, a failover) left the claim full and every
+            # retry PROBE_IN_PROGRESS until the nonce expired (review 13). Best effort: the store may
+            # still be down (then the retry's read fails first and holds nothing).
+            try:
+                store.release_claim(header.nonce, term.terminal_id, header.probe_id, digest)
+            except StoreUnavailable:
+                pass
+            raise
         if use.outcome is Outcome.USED:
             if receipt.accepted:
                 self.s.note_accepted(summary, request.SerializeToString() if self.s.keep_sealed else None)

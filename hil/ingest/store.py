@@ -107,13 +107,20 @@ class Charge:
     ``key_check``, when set, is the check value of the subject key the keys are named under: the
     store refuses the charge (``Issued.stale_key``) unless it is the one the store pins, so a server
     left on a key the store has rotated away from cannot count a subject under a name the others no
-    longer read."""
+    longer read. ``previous_check`` is the check value of the server's previous subject key ("" :
+    none) and ``overlap_ms`` its ``failure_window_s + nonce_ttl_s``: while the store pins a previous
+    key and less than ``overlap_ms`` has passed since the rotation began, a charge whose previous
+    key is not that one is refused too, so a server that does not read the old names (started with
+    the new key alone while the store was unreachable, so never checked) cannot count a subject
+    whose failures under the old name already lock it out (review 13)."""
 
     keys: tuple[str, ...]          # failure keys (``FailureLimits.keys``), none empty
     limits: tuple[int, ...]        # each key's limit, in the same order
     window_ms: int
     also: tuple[str, ...] = ()     # () or one per key: the key whose count adds to it ("" : none)
     key_check: str = ""            # the subject key's check value ("" : not checked)
+    previous_check: str = ""       # the previous subject key's check value ("" : none), with key_check only
+    overlap_ms: int = 0            # how long after a rotation began its previous key must be read
 
     def __post_init__(self) -> None:
         if (not self.keys or not all(self.keys) or len(self.limits) != len(self.keys)
@@ -179,7 +186,8 @@ class Issued:
     nonce: bytes = b""
     record: NonceRecord | None = None
     repeated: bool = False
-    stale_key: bool = False        # refused: the charge's key_check is not the store's pinned subject key
+    stale_key: bool = False        # refused: the charge's key_check is not the store's pinned subject key (or,
+                                   # in a rotation's overlap, its previous_check not the pinned previous key)
 
 
 class PinResult(enum.Enum):
@@ -188,6 +196,7 @@ class PinResult(enum.Enum):
     ENDED = "ended"                # the overlap had passed: the store forgot the previous key
     MISMATCH = "mismatch"          # the store counts under another key: refused
     OPEN = "open"                  # a rotation's overlap has not passed: the previous key cannot go yet
+    RETIRED = "retired"            # a rotation back to a key the store has rotated away from: refused
 
 
 @dataclass(frozen=True)
@@ -201,13 +210,16 @@ class KeyPin:
 
 
 def decide_pin(pinned: KeyPin, current: str, previous: str, now_ms: int,
-               overlap_ms: int) -> tuple[PinResult, KeyPin]:
+               overlap_ms: int, retired: frozenset[str] = frozenset()) -> tuple[PinResult, KeyPin]:
     """What ``Store.pin_subject_keys`` does (both stores run this, atomically): given what the store
     pins and a server's keys (check values; ``previous`` "" when it has none), the result and what
     the store pins afterwards. A rotation begins when a server whose previous key is the store's
     current one arrives; its previous key may be dropped (ended, or rotated again) only
     ``overlap_ms`` after it began, since until then failures under the old name are still within
-    the window and only servers that read both names count them."""
+    the window and only servers that read both names count them. ``retired`` are the check values
+    the store has pinned as a previous key (it adds each ``after.previous``): a rotation back to one
+    is ``RETIRED`` (review 13: a reload with the two files swapped after the overlap took the store
+    back to the retired key and left every other server SUBJECT_KEY_STALE)."""
     if not pinned.current:                                    # a fresh store
         return PinResult.PINNED, KeyPin(current, previous, now_ms if previous else 0)
     open_ = bool(pinned.previous) and now_ms < pinned.since_ms + overlap_ms
@@ -220,6 +232,8 @@ def decide_pin(pinned: KeyPin, current: str, previous: str, now_ms: int,
             return PinResult.OPEN, pinned
         return PinResult.ENDED, KeyPin(current)
     if previous and pinned.current == previous:               # the store's key is this server's previous
+        if current in retired:                                # ... and its new key one the store retired
+            return PinResult.RETIRED, pinned
         if open_:                                             # a rotation still in its overlap: not again
             return PinResult.OPEN, pinned
         return PinResult.ROTATED, KeyPin(current, previous, now_ms)
@@ -282,7 +296,8 @@ class Store(Protocol):
         """Check (and, for a fresh store, a rotation's start or end, set) the subject key check values
         the store pins, atomically (:func:`decide_pin`): every server sharing a store must name
         subjects under the same key, and during a rotation read the previous one too
-        (``hil/ingest/subject_keys.py``). Returns the result and what the store pins now."""
+        (``hil/ingest/subject_keys.py``); never back to a key it pinned as a previous one
+        (``RETIRED``). Returns the result and what the store pins now."""
 
     def release_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes) -> None:
         """Give back one hold of a claim ``read_and_claim`` granted, for a probe refused before it was
@@ -322,6 +337,7 @@ class MemoryStore:
         # unused nonce -> probe id -> [digest, holds]: the probes claimed (being judged, or judged)
         self._claims: dict[bytes, dict[str, list]] = {}
         self._key_pin = KeyPin()            # the subject key's check values (pin_subject_keys)
+        self._retired: set[str] = set()     # the check values it pinned as a previous key (one per rotation)
 
     # -- nonces ----------------------------------------------------------------------------------
 
@@ -347,13 +363,19 @@ class MemoryStore:
             if charge is not None and charge.key_check:        # as the shared store's script: pinned if none
                 if not self._key_pin.current:
                     self._key_pin = KeyPin(charge.key_check)
-                elif charge.key_check != self._key_pin.current:
+                elif charge.key_check != self._key_pin.current or self._reads_not_pinned_previous(charge, now_ms):
                     return Issued(None, stale_key=True)
             locked = self._add(nonce, record, now_ms, charge)
             if locked:
                 return Issued(locked)
             self._sessions[session] = (request, nonce)
             return Issued(None, nonce, record)
+
+    def _reads_not_pinned_previous(self, charge: Charge, now_ms: int) -> bool:
+        """During a rotation's overlap, the charge's server does not read the previous key's names."""
+        pin = self._key_pin
+        return (bool(pin.previous) and charge.previous_check != pin.previous
+                and now_ms < pin.since_ms + charge.overlap_ms)
 
     def _add(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None) -> str | None:
         if charge is not None:
@@ -465,7 +487,10 @@ class MemoryStore:
 
     def pin_subject_keys(self, current: str, previous: str, now_ms: int, overlap_ms: int) -> tuple[PinResult, KeyPin]:
         with self._lock:
-            result, self._key_pin = decide_pin(self._key_pin, current, previous, now_ms, overlap_ms)
+            result, self._key_pin = decide_pin(self._key_pin, current, previous, now_ms, overlap_ms,
+                                               frozenset(self._retired))
+            if self._key_pin.previous:
+                self._retired.add(self._key_pin.previous)
             return result, self._key_pin
 
     def release_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes) -> None:

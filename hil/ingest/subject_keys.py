@@ -20,8 +20,11 @@ still lock out. The store pins the pair and the time the rotation began; a serve
 previous key only once ``failure_window_s + nonce_ttl_s`` have passed since (every charge under the
 old name has left the window by then: the last old-key nonce is judged at most ``nonce_ttl_s``
 after the rotation began, its failure timed then), and a server still on the old key alone is
-refused at start and has its charges refused by the store (``Charge.key_check``), so no server
-counts a subject under one name while another counts it under the other.
+refused at start and has its charges refused by the store (``Charge.key_check``), as has, until
+the overlap has passed, one without the store's previous key (``Charge.previous_check``: it started
+while the store was unreachable), so no server counts a subject under one name while another counts
+it under the other. The store never rotates back to a key it pinned as a previous one
+(``PinResult.RETIRED``).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from hil.ingest.limits import SUBJECT_KEY_BYTES, subject_key
 
 CHECK_LABEL = b"capture-agent subject key check v1"
 KEY_ID_HEX = 16                 # the key id: the check value's first 16 hex digits (64 bits)
-MIN_DISTINCT_BYTES = 20         # 32 random bytes have ~30 distinct values; <= 19 happens with p ~ 4e-10
+MIN_DISTINCT_BYTES = 20         # 32 random bytes have ~30 distinct values; <= 19 happens with p ~ 1.4e-10
 
 
 def key_check(secret: bytes) -> str:

@@ -959,6 +959,37 @@ def test_identical_copies_beyond_the_cap_are_answered_unavailable_unopened(tmp_p
         rig.close()
 
 
+def test_a_copy_whose_use_the_store_dropped_gives_its_hold_back(tmp_path, any_store, monkeypatch):
+    # Review 13: a judged copy whose use_nonce fails (the store unreachable, UNAVAILABLE
+    # STORE_UNAVAILABLE, retried) kept its hold on the claim. Two such attempts (a store blip, a
+    # failover) and every later retry of the honest terminal's probe was PROBE_IN_PROGRESS until
+    # its nonce expired: the capture lost and its charge kept as a failure. The hold is given back
+    # now (the nonce is still unused: nothing was judged twice at once), so the third attempt is
+    # judged and its receipt returned.
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.store import StoreUnavailable
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    try:
+        ch = rig.client().begin("s1", Purpose.VERIFY, capabilities=CAPS)
+        made = rig.probe(ch, session_id="s1")
+        store = rig.state.store
+        real, drops = store.use_nonce, [2]
+
+        def blip(*args, **kw):
+            if drops[0]:
+                drops[0] -= 1
+                raise StoreUnavailable("redis: ConnectionError")
+            return real(*args, **kw)
+        monkeypatch.setattr(store, "use_nonce", blip)
+        for _ in range(2):
+            with pytest.raises(UplinkUnavailable):
+                submit(rig.client(retries=0), made)
+        receipt = submit(rig.client(retries=0), made)
+        assert receipt.accepted and drops == [0] and store.get_nonce(ch.nonce, rig.state.now_ms()).used
+    finally:
+        rig.close()
+
+
 def test_a_probe_refused_before_judging_gives_its_claim_back(tmp_path, any_store):
     # The claim must not cost the session's next probe anything: probes refused before they are
     # judged (more of them than a nonce's claims) give their claims back, and a probe of the same
@@ -1095,6 +1126,37 @@ def test_a_server_left_on_a_rotated_subject_key_issues_no_challenge_naming_a_sub
         rec = submit(c, rig.probe(ch, session_id="s4"))
         assert rec.accepted and rec.subject_key_id == new.key_id and rec.subject_mac == new.name("cust-1")[8:]
         assert rig.state.accepted[-1]["subject_key_id"] == new.key_id
+    finally:
+        rig.close()
+
+
+def test_a_server_without_the_store_s_previous_key_issues_no_challenge_naming_a_subject_in_the_overlap(
+        tmp_path, any_store, caplog):
+    # Review 13: a server started while the store was unreachable is not checked at start; started
+    # during a rotation's overlap with the new key alone (subject_key_previous_file forgotten, or
+    # another file), its charges carried the key the store pins and were accepted, but it read no
+    # name under the previous key: a subject locked out by failures under the old name got
+    # max_failures more tries from any terminal reaching that server. Its charge carries its previous
+    # key now and the store refuses it (SUBJECT_KEY_STALE) until the overlap has passed, as a checked
+    # start is refused (AGT_SUBJECT_KEY_ROTATION_OPEN). The same server with the pair locks out.
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.subject_keys import SubjectKey, SubjectKeys
+    rig = Rig(tmp_path, store=any_store)                # max_failures 3 at a terminal
+    try:
+        store, now = rig.state.store, rig.state.now_ms()
+        old, new = SubjectKey(os.urandom(32)), SubjectKey(SUBJECT_KEY)          # the rig's server: new alone
+        store.pin_subject_keys(old.check, "", now - 10_000, 660_000)
+        for _ in range(3):                                                      # locked out at A under old
+            store.add_failure(subject_at_terminal_key(old.name("cust-1"), A), now - 5_000, 600_000)
+        store.pin_subject_keys(new.check, old.check, now - 1_000, 660_000)      # another server rotates
+        c = rig.client(retries=0)
+        with pytest.raises(UplinkUnavailable):
+            c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert _strikes(rig, subject_key("cust-1")) == 0                                  # nothing charged
+        assert c.begin("s2", Purpose.VERIFY, capabilities=CAPS).nonce                      # no subject: served
+        rig.state.subject_keys = SubjectKeys(new, old)                                     # with the pair
+        said = locked_out(caplog, lambda: c.begin("s3", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1"))
+        assert subject_at_terminal_key(new.name("cust-1"), A) in said
     finally:
         rig.close()
 
