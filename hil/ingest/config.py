@@ -15,6 +15,9 @@ rotation the store accepts (``reload``; a reload it refuses changes nothing)::
                                     # (24 with the illumination challenge, 48 for the projector's alone)
     retry_window_s = 10.0           # identical resubmits within this get the first receipt
     clock_skew_s = 120.0            # a probe's created_unix_ms may differ this much from the server's clock
+    claim_lease_s = 5.0             # a copy of a probe being judged holds its probe id this long (by the
+                                    # store's clock): past it, a server that died judging no longer makes
+                                    # the terminal's retry PROBE_IN_PROGRESS (1 to nonce_ttl_s; docs/uplink.md)
     subject_key_file = "subject.key"   # required: 32 random bytes (hex), mode 0600, never logged: the key of the
                                     # HMAC-SHA256 that names subjects in the store and in receipts (subject_mac).
                                     # Every server sharing a store, and the bank's matcher, use the same file;
@@ -94,7 +97,15 @@ from hil.ingest.evidence import DEFAULT_POLICY, CameraPin, ChannelPolicy, Eviden
 from hil.ingest.identity import Registry, Revocation, Terminal
 from hil.ingest.limits import SUBJECT_KEY_BYTES, FailureLimits
 from hil.ingest.server import ServeOptions, ServerState, ServerTLS
-from hil.ingest.store import MAX_FAILURES_KEPT, MemoryStore, PinResult, Store, StoreLimits, StoreUnavailable
+from hil.ingest.store import (
+    CLAIM_LEASE_MS,
+    MAX_FAILURES_KEPT,
+    MemoryStore,
+    PinResult,
+    Store,
+    StoreLimits,
+    StoreUnavailable,
+)
 from hil.ingest.subject_keys import KEY_ID_HEX, SubjectKey, SubjectKeys, weakness
 
 log = logging.getLogger(__name__)
@@ -137,6 +148,7 @@ class ServerConfig:
     frames: int = 0
     retry_window_s: float = 10.0
     clock_skew_s: float = 120.0
+    claim_lease_s: float = CLAIM_LEASE_MS / 1000
     keep_sealed: int = 0
     subject_key_file: str = ""
     subject_key_previous_file: str = ""
@@ -164,6 +176,10 @@ class ServerConfig:
         _ranged("nonce_ttl_s", self.nonce_ttl_s, 5, 3600)
         _ranged("retry_window_s", self.retry_window_s, 0, 600)
         _ranged("clock_skew_s", self.clock_skew_s, 0, 3600)
+        _ranged("claim_lease_s", self.claim_lease_s, 1, 3600)
+        if self.claim_lease_s > self.nonce_ttl_s:
+            raise ValueError("claim_lease_s must be at most nonce_ttl_s: a hold that outlives its nonce frees "
+                             "nothing")
         _ranged("failure_window_s", self.failure_window_s, 1, 86400)
         if self.failure_window_s < self.nonce_ttl_s:
             raise ValueError("failure_window_s must be at least nonce_ttl_s: a charge would leave the window "
@@ -467,7 +483,7 @@ def build_state(cfg: ServerConfig, base: Path, store: Store | None = None) -> tu
     state = ServerState(registry=build_registry(cfg, base), keys=keys, current_key_id=current,
                         store=store, nonce_ttl_s=cfg.nonce_ttl_s, frames=cfg.frames,
                         retry_window_s=cfg.retry_window_s, clock_skew_s=cfg.clock_skew_s,
-                        limits=cfg.failure_limits(), keep_sealed=cfg.keep_sealed,
+                        claim_lease_s=cfg.claim_lease_s, limits=cfg.failure_limits(), keep_sealed=cfg.keep_sealed,
                         policies=cfg.challenge_policy, evidence=cfg.evidence,
                         subject_key=subject_keys.current.secret, subject_keys=subject_keys)
     return state, tls
@@ -504,7 +520,7 @@ def reload(state: ServerState, path: str | Path) -> ServerConfig:
     state.keys = keys
     state.registry = registry
     state.nonce_ttl_s, state.frames, state.retry_window_s = cfg.nonce_ttl_s, cfg.frames, cfg.retry_window_s
-    state.clock_skew_s = cfg.clock_skew_s
+    state.clock_skew_s, state.claim_lease_s = cfg.clock_skew_s, cfg.claim_lease_s
     state.limits = cfg.failure_limits()
     state.policies, state.evidence = cfg.challenge_policy, cfg.evidence
     if changed:

@@ -25,7 +25,9 @@ charged once (``request_digest``, ``Store.issue_nonce``).
    else is ``REPLAYED``; so is a probe id this terminal used before (read with the nonce and the
    counter, refused unjudged: no judgement, no failure, no verdict by reply time), and one that
    another probe with other bytes claimed under this nonce (the read claims the id atomically, so
-   probes racing one id are judged once; a probe refused before judging gives its claim back;
+   probes racing one id are judged once; a probe refused before judging gives its claim back; a
+   copy's hold is a lease of ``claim_lease_s`` by the store's clock, so a server that died judging
+   does not block the retry, and a judge past it whose hold was taken over cannot use the nonce;
    ``Store.read_and_claim``). It must have
    been issued for this session and purpose (``UNBOUND``), the probe must be sealed to the key
    that challenge offered (``WRONG_KEY``), created within its lifetime (``UNBOUND``),
@@ -78,6 +80,7 @@ from hil.ingest.health import add_health
 from hil.ingest.identity import PeerRefused, Registry, Terminal
 from hil.ingest.limits import LOCKED_OUT_REPLY, SUBJECT_KEY_BYTES, FailureLimits, subject_mac
 from hil.ingest.store import (
+    CLAIM_LEASE_MS,
     MAX_COPIES_PER_CLAIM,
     MAX_PROBES_PER_NONCE,
     Claim,
@@ -108,6 +111,8 @@ class ServerState:
     frames: int = 0                            # framesets per window; 0: what the challenges demanded need
     retry_window_s: float = 10.0               # an identical resubmit within this gets the first receipt
     clock_skew_s: float = 120.0                # tolerated difference between terminal and server clocks
+    claim_lease_s: float = CLAIM_LEASE_MS / 1000   # a copy's hold on its probe id's claim: how long it counts
+                                               # as a live judge's (store.CLAIM_LEASE_MS says why 5 s)
     limits: FailureLimits = field(default_factory=FailureLimits)
     keep_sealed: int = 0                       # HIL/demo: keep the last N accepted sealed probes (ciphertext)
     clock: Callable[[], float] = time.time
@@ -145,8 +150,9 @@ class ServerState:
 
 
 class ProbeBusy(Exception):
-    """``MAX_COPIES_PER_CLAIM`` identical copies of this probe are being judged: answered UNAVAILABLE
-    (retried; the retry gets the first copy's receipt once its nonce is used)."""
+    """``MAX_COPIES_PER_CLAIM`` identical copies of this probe are being judged (within their lease),
+    or this copy's hold was taken over while it was judged: answered UNAVAILABLE (retried; the retry
+    gets the judging copy's receipt once its nonce is used)."""
 
 
 def probe_digest(sealed: pb.SealedProbe) -> bytes:
@@ -399,8 +405,14 @@ class Ingest:
         # The read and, atomically with it, this probe's claim of its id on the nonce: of probes
         # racing one id under one nonce only the first (and its identical copies: the terminal's
         # retry) is opened and judged, the others are refused unjudged (no verdict by reply time).
+        # This copy's hold is a lease: a token of its own, timed by the store; if this server dies
+        # while judging, a copy arriving after the lease takes the hold over (the terminal's retry is
+        # judged, not refused PROBE_IN_PROGRESS until the nonce expires), and if this server was only
+        # slow, its use then finds its token gone (LAPSED): one judgement of the probe id is used.
+        hold = os.urandom(16).hex()
         rec, last_counter, claim = store.read_and_claim(header.nonce, term.terminal_id, header.probe_id, digest,
-                                                        now_ms)
+                                                        now_ms, hold=hold,
+                                                        lease_ms=int(self.s.claim_lease_s * 1000))
         if rec is None or rec.terminal_id != term.terminal_id:
             raise ProbeRejected("EXPIRED", "nonce was not issued to this terminal, has expired or was purged")
         if rec.used:
@@ -421,7 +433,7 @@ class Ingest:
         try:                       # refused before judging: the claim is given back (another probe may try)
             payload = self._open(request, header, term, rec, now_ms, last_counter)
         except ProbeRejected:
-            store.release_claim(header.nonce, term.terminal_id, header.probe_id, digest)
+            store.release_claim(header.nonce, term.terminal_id, header.probe_id, digest, hold=hold)
             raise
         named = subject_mac(rec.subject)           # the subject the challenge was issued for ("" : none) ...
         named_by = rec.subject_key_id if named else ""   # ... and the subject key that names it
@@ -429,7 +441,7 @@ class Ingest:
             try:
                 lv, frames = self._check_payload(payload, header, term)
             except ProbeRejected:
-                store.release_claim(header.nonce, term.terminal_id, header.probe_id, digest)
+                store.release_claim(header.nonce, term.terminal_id, header.probe_id, digest, hold=hold)
                 raise
             challenge = lv.get("challenge")
             passed = bool(challenge and challenge["passed"])
@@ -465,17 +477,25 @@ class Ingest:
         try:
             use = store.use_nonce(header.nonce, terminal_id=term.terminal_id, probe_id=header.probe_id, digest=digest,
                                   counter=header.counter, receipt=receipt.SerializeToString(), now_ms=now_ms,
-                                  settle=limits.settle(term.terminal_id, rec.subject, accepted=receipt.accepted))
+                                  settle=limits.settle(term.terminal_id, rec.subject, accepted=receipt.accepted),
+                                  hold=hold)
         except StoreUnavailable:
             # The use did not happen (or its reply was lost): the nonce may be unused, so this copy's
             # hold goes back, or two such attempts (a blip, a failover) left the claim full and every
             # retry PROBE_IN_PROGRESS until the nonce expired (review 13). Best effort: the store may
             # still be down (then the retry's read fails first and holds nothing).
             try:
-                store.release_claim(header.nonce, term.terminal_id, header.probe_id, digest)
+                store.release_claim(header.nonce, term.terminal_id, header.probe_id, digest, hold=hold)
             except StoreUnavailable:
                 pass
             raise
+        if use.outcome is Outcome.LAPSED:
+            # Judged past this copy's lease, and another copy took the hold over: that copy's judgement
+            # is the one used (this one's is dropped: no use, no receipt, no failure counted). The
+            # terminal's retry gets that copy's receipt once its nonce is used.
+            log.warning("probe judged after its claim's lease (%.1f s): another copy took it over; "
+                        "this judgement is dropped", self.s.claim_lease_s)
+            raise ProbeBusy()
         if use.outcome is Outcome.USED:
             if receipt.accepted:
                 self.s.note_accepted(summary, request.SerializeToString() if self.s.keep_sealed else None)
