@@ -81,7 +81,6 @@ import dataclasses
 import logging
 import math
 import secrets
-import time
 import tomllib
 from datetime import datetime
 from pathlib import Path
@@ -300,7 +299,7 @@ def overlap_ms(cfg: ServerConfig) -> int:
     return int((cfg.failure_window_s + cfg.nonce_ttl_s) * 1000)
 
 
-def check_subject_key(store: Store, keys: SubjectKeys, cfg: ServerConfig, now_ms: int | None = None, *,
+def check_subject_key(store: Store, keys: SubjectKeys, cfg: ServerConfig, *,
                       required: bool = False) -> PinResult | None:
     """Servers sharing a store must name subjects under one key: a server with another names every
     subject afresh, so each key file would count its own limits for the same customer (review 11).
@@ -309,11 +308,12 @@ def check_subject_key(store: Store, keys: SubjectKeys, cfg: ServerConfig, now_ms
     (``Store.pin_subject_keys``, ``hil/ingest/subject_keys.py``); a server with another key, or
     without the previous key while the rotation's overlap lasts, is refused. A store that cannot be
     reached is not checked (the server starts, as it does without its store) unless ``required``
-    (a reload that changes a key: refused). Returns what the store did (None: not checked)."""
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    (a reload that changes a key: refused). The rotation's start and its overlap are timed by the
+    store's clock, never this server's (another server's clock would be compared with it: their
+    skew shortened the overlap). Returns what the store did (None: not checked)."""
     previous = keys.previous.check if keys.previous is not None else ""
     try:
-        result, pinned = store.pin_subject_keys(keys.current.check, previous, now_ms, overlap_ms(cfg))
+        result, pinned = store.pin_subject_keys(keys.current.check, previous, overlap_ms(cfg))
     except StoreUnavailable:
         if required:
             raise SubjectKeyError("the store cannot be reached to check the changed subject key against it; "
@@ -336,6 +336,10 @@ def check_subject_key(store: Store, keys: SubjectKeys, cfg: ServerConfig, now_ms
             "subject_key_file (the new key) and subject_key_previous_file (the store's) are not swapped, "
             "or rotate to a newly written key", code="AGT_SUBJECT_KEY_RETIRED")
     if result is PinResult.OPEN:
+        try:                                        # the store's clock, as the decision's
+            now_ms = store.now_ms()
+        except StoreUnavailable:
+            now_ms = pinned.since_ms
         left_s = max(pinned.since_ms + overlap_ms(cfg) - now_ms, 0) / 1000
         raise SubjectKeyError(
             f"{where} is rotating its subject key from key id {pinned.previous[:KEY_ID_HEX]} to "

@@ -26,8 +26,9 @@ time: a challenge's charge has its nonce's hex as the member, so the use script'
 exactly that one (``ZREM``), and a failure that settles it replaces it with the probe's failure
 (``store.failure_member``: one, not two; only where the set holds the charge, so a settlement
 never charges). ``subject-key-check`` (the subject key's check value) and, during a rotation,
-``subject-key-previous`` ("<previous check> <since ms>") pin the subject keys
-(``pin_subject_keys``; ``subject-key-retired``, a set, the check values pinned as a previous key);
+``subject-key-previous`` ("<previous check> <since ms>", the start by Redis's ``TIME``) pin the
+subject keys (``pin_subject_keys``; ``subject-key-retired``, a set, the check values pinned as a
+previous key);
 the nonce's script reads the first to refuse a charge under another key (and
 the second, to refuse in a rotation's overlap a charge that does not read the previous key), and
 counts the previous names' sets beside the charged ones. The limit check (every key against its
@@ -104,12 +105,14 @@ if ARGV[21] ~= '' then
   if not pin then redis.call('SET', ARGV[11] .. 'subject-key-check', ARGV[21])
   elseif pin ~= ARGV[21] then return {-2}
   else
-    -- in a rotation's overlap the charge must read the pinned previous key's names too (review 13)
+    -- in a rotation's overlap the charge must read the pinned previous key's names too (review 13),
+    -- the overlap timed by Redis's clock, as its start was (never a server's: their skew shortened it)
     local pv = redis.call('GET', ARGV[11] .. 'subject-key-previous')
     local sp = pv and string.find(pv, ' ', 1, true)
-    if sp then                                        -- "<previous check> <since ms>", as pin_subject_keys writes it
+    if sp and string.sub(pv, 1, sp - 1) ~= ARGV[23 + 2 * m] then   -- "<previous check> <since ms>"
       local since = tonumber(string.sub(pv, sp + 1)) or 0
-      if string.sub(pv, 1, sp - 1) ~= ARGV[23 + 2 * m] and now < since + tonumber(ARGV[24 + 2 * m]) then
+      local t = redis.call('TIME')
+      if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) < since + tonumber(ARGV[24 + 2 * m]) then
         return {-2}
       end
     end
@@ -463,17 +466,21 @@ class RedisStore:
         return int(sec) * 1000 + int(usec) // 1000
 
     @_guarded
-    def pin_subject_keys(self, current: str, previous: str, now_ms: int, overlap_ms: int) -> tuple[PinResult, KeyPin]:
+    def pin_subject_keys(self, current: str, previous: str, overlap_ms: int) -> tuple[PinResult, KeyPin]:
         # No expiry: they name the keys the store's counts are under. ``subject-key-check`` holds the
         # current check value (as before rotations existed, so a store pinned then reads the same);
         # ``subject-key-previous`` "<check> <since_ms>" during a rotation. Read, decided and written
         # in one optimistic transaction (WATCH/MULTI; start and reload only, never per call).
         # ``subject-key-retired``, a set: every check value pinned as a previous key (one per rotation),
-        # so no server rotates the store back to one (``PinResult.RETIRED``).
+        # so no server rotates the store back to one (``PinResult.RETIRED``). The time (a rotation's
+        # start, the overlap's end) is Redis's TIME, read inside the transaction: never this server's
+        # clock, which another server's would be compared with.
         cur_k, prev_k = self._k("subject-key-check"), self._k("subject-key-previous")
         ret_k = self._k("subject-key-retired")
 
         def step(pipe) -> tuple[PinResult, KeyPin]:
+            sec, usec = pipe.time()
+            now_ms = int(sec) * 1000 + int(usec) // 1000
             cur, prev = pipe.get(cur_k), pipe.get(prev_k)
             retired = frozenset(m.decode() for m in pipe.smembers(ret_k))
             p_check, _, p_since = (prev.decode() if prev else "").partition(" ")

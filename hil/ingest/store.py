@@ -121,7 +121,8 @@ class Charge:
     left on a key the store has rotated away from cannot count a subject under a name the others no
     longer read. ``previous_check`` is the check value of the server's previous subject key ("" :
     none) and ``overlap_ms`` its ``failure_window_s + nonce_ttl_s``: while the store pins a previous
-    key and less than ``overlap_ms`` has passed since the rotation began, a charge whose previous
+    key and less than ``overlap_ms`` has passed since the rotation began (by the store's clock, as
+    the start was written), a charge whose previous
     key is not that one is refused too, so a server that does not read the old names (started with
     the new key alone while the store was unreachable, so never checked) cannot count a subject
     whose failures under the old name already lock it out (review 13)."""
@@ -313,15 +314,18 @@ class Store(Protocol):
         claim (its id bound to its digest) lives with its nonce, whatever its holds' age (dropped
         when the nonce is used, expires or is evicted), unless released."""
 
-    def pin_subject_keys(self, current: str, previous: str, now_ms: int, overlap_ms: int) -> tuple[PinResult, KeyPin]:
+    def pin_subject_keys(self, current: str, previous: str, overlap_ms: int) -> tuple[PinResult, KeyPin]:
         """Check (and, for a fresh store, a rotation's start or end, set) the subject key check values
         the store pins, atomically (:func:`decide_pin`): every server sharing a store must name
         subjects under the same key, and during a rotation read the previous one too
         (``hil/ingest/subject_keys.py``); never back to a key it pinned as a previous one
-        (``RETIRED``). Returns the result and what the store pins now."""
+        (``RETIRED``). The rotation's start and the overlap are timed by the store's clock
+        (``now_ms``), never a server's: one server's clock writes the start and another's would
+        compare it, and their skew shortened the overlap. Returns the result and what the store pins
+        now."""
 
     def now_ms(self) -> int:
-        """The store's clock (Redis: ``TIME``), in ms: what claim holds are timed by."""
+        """The store's clock (Redis: ``TIME``), in ms: what pins and leases are timed by."""
 
     def release_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes, *, hold: str) -> None:
         """Give back the hold ``hold`` of a claim ``read_and_claim`` granted, for a probe refused before
@@ -343,7 +347,7 @@ class Store(Protocol):
 
 class MemoryStore:
     """The store of one server process. One lock; every operation is O(1) plus what it prunes.
-    ``clock`` (seconds) is the store's own, which times claim holds (tests replace it)."""
+    ``clock`` (seconds) is the store's own, which times pins and claim holds (tests replace it)."""
 
     def __init__(self, limits: StoreLimits | None = None, clock: Callable[[], float] = time.time):
         self.limits = limits or StoreLimits()
@@ -390,7 +394,7 @@ class MemoryStore:
             if charge is not None and charge.key_check:        # as the shared store's script: pinned if none
                 if not self._key_pin.current:
                     self._key_pin = KeyPin(charge.key_check)
-                elif charge.key_check != self._key_pin.current or self._reads_not_pinned_previous(charge, now_ms):
+                elif charge.key_check != self._key_pin.current or self._reads_not_pinned_previous(charge):
                     return Issued(None, stale_key=True)
             locked = self._add(nonce, record, now_ms, charge)
             if locked:
@@ -398,11 +402,12 @@ class MemoryStore:
             self._sessions[session] = (request, nonce)
             return Issued(None, nonce, record)
 
-    def _reads_not_pinned_previous(self, charge: Charge, now_ms: int) -> bool:
-        """During a rotation's overlap, the charge's server does not read the previous key's names."""
+    def _reads_not_pinned_previous(self, charge: Charge) -> bool:
+        """During a rotation's overlap (by the store's clock), the charge's server does not read the
+        previous key's names."""
         pin = self._key_pin
         return (bool(pin.previous) and charge.previous_check != pin.previous
-                and now_ms < pin.since_ms + charge.overlap_ms)
+                and self._now() < pin.since_ms + charge.overlap_ms)
 
     def _now(self) -> int:
         return int(self._clock() * 1000)
@@ -528,9 +533,9 @@ class MemoryStore:
             claims[probe_id] = (digest, {hold: store_now})
             return rec, counter, Claim.HELD
 
-    def pin_subject_keys(self, current: str, previous: str, now_ms: int, overlap_ms: int) -> tuple[PinResult, KeyPin]:
+    def pin_subject_keys(self, current: str, previous: str, overlap_ms: int) -> tuple[PinResult, KeyPin]:
         with self._lock:
-            result, self._key_pin = decide_pin(self._key_pin, current, previous, now_ms, overlap_ms,
+            result, self._key_pin = decide_pin(self._key_pin, current, previous, self._now(), overlap_ms,
                                                frozenset(self._retired))
             if self._key_pin.previous:
                 self._retired.add(self._key_pin.previous)

@@ -1208,7 +1208,7 @@ def test_a_server_left_on_a_rotated_subject_key_issues_no_challenge_naming_a_sub
         old, new = SubjectKey(SUBJECT_KEY), SubjectKey(os.urandom(32))
         c = rig.client(retries=0)
         assert c.begin("s0", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce    # pins the old key
-        rig.state.store.pin_subject_keys(new.check, old.check, rig.state.now_ms(), 660_000)   # another server rotates
+        rig.state.store.pin_subject_keys(new.check, old.check, 660_000)   # another server rotates
         with caplog.at_level(logging.ERROR, logger="hil.ingest.server"):
             for k in range(2):
                 with pytest.raises(UplinkUnavailable):
@@ -1242,10 +1242,10 @@ def test_a_server_without_the_store_s_previous_key_issues_no_challenge_naming_a_
     try:
         store, now = rig.state.store, rig.state.now_ms()
         old, new = SubjectKey(os.urandom(32)), SubjectKey(SUBJECT_KEY)          # the rig's server: new alone
-        store.pin_subject_keys(old.check, "", now - 10_000, 660_000)
+        store.pin_subject_keys(old.check, "", 660_000)
         for _ in range(3):                                                      # locked out at A under old
             store.add_failure(subject_at_terminal_key(old.name("cust-1"), A), now - 5_000, 600_000)
-        store.pin_subject_keys(new.check, old.check, now - 1_000, 660_000)      # another server rotates
+        store.pin_subject_keys(new.check, old.check, 660_000)      # another server rotates
         c = rig.client(retries=0)
         with pytest.raises(UplinkUnavailable):
             c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
