@@ -32,6 +32,9 @@ rotation the store accepts (``reload``; a reload it refuses changes nothing)::
                                     # rotation (docs/uplink.md); any other change is refused and the old keys stay
     store = "memory"                # or redis://HOST:PORT/DB or unix:///PATH/redis.sock (shared by several servers)
     store_prefix = "ca:"            # key prefix in a shared store
+    store_allow_eviction = false    # Redis must run with maxmemory-policy noeviction: any other policy may evict
+                                    # failure counts or the subject key pin, and the server refuses to start on
+                                    # it (AGT_STORE_EVICTION) unless this is true (docs/uplink.md says the cost)
     nonces_per_terminal = 8         # a terminal asking for more evicts its oldest
     max_failures = 5                # challenges not taken back by an accepted probe (hil/ingest/limits.py)
                                     # per subject at one terminal (1-64; 0: no limits at all, for load
@@ -84,6 +87,7 @@ import secrets
 import tomllib
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography import x509
 
@@ -153,6 +157,7 @@ class ServerConfig:
     subject_key_previous_file: str = ""
     store: str = "memory"
     store_prefix: str = "ca:"
+    store_allow_eviction: bool = False
     nonces_per_terminal: int = 8
     max_failures: int = 5
     max_subject_failures: int | None = None       # None (left out): derived from max_failures (2x, capped)
@@ -321,7 +326,7 @@ def check_subject_key(store: Store, keys: SubjectKeys, cfg: ServerConfig, *,
                                   code="AGT_SUBJECT_KEY_UNCHECKED") from None
         log.warning("subject key not checked against the store: the store is unreachable")
         return None
-    where = f"the store {cfg.store!r} (prefix {cfg.store_prefix!r})"
+    where = f"the store {store_said(cfg.store)!r} (prefix {cfg.store_prefix!r})"
     if result is PinResult.MISMATCH:
         raise SubjectKeyError(
             f"{where} counts subjects under another subject_key_file (key id {pinned.current[:KEY_ID_HEX]}"
@@ -474,6 +479,60 @@ def build_store(cfg: ServerConfig) -> Store:
     return RedisStore.from_url(cfg.store, cfg.store_limits(), prefix=cfg.store_prefix)
 
 
+def store_said(url: str) -> str:
+    """The store's address as logs and errors say it: never its user, password or query (a
+    ``redis://user:password@host`` URL, or ``?password=``, would put the store's secret in the log)."""
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}{parts.path}"
+
+
+class StoreEvictionError(ConfigError):
+    """The shared store may evict what the server must not lose: ``AGT_STORE_EVICTION``."""
+
+    code = "AGT_STORE_EVICTION"
+
+
+def check_store_eviction(store: Store, cfg: ServerConfig, *, reloading: bool = False) -> str | None:
+    """A Redis store must run with ``maxmemory-policy noeviction``. Under any other policy Redis,
+    at its ``maxmemory``, deletes keys to make room: a subject's or a terminal's failure set (its
+    failures forgotten: more tries for whoever caused them), the subject key pin (re-pinned by the
+    next charge, perhaps to an old key) or a used nonce (its probe id free again). With
+    ``noeviction`` a full Redis refuses writes instead: calls are refused, nothing is forgotten.
+    Refused at start (``AGT_STORE_EVICTION``) unless ``store_allow_eviction``; at a reload the
+    server is already running on that store, so a refusal is logged with the code and the reload
+    applied (a revocation must not wait on the store's operator). A policy Redis will not tell (an
+    ACL without CONFIG, a managed Redis that renamed it) is logged, never fatal. Returns the policy
+    ("" : not read; None: not a Redis store)."""
+    from hil.ingest.redis_store import PolicyUnreadable, RedisStore
+    if not isinstance(store, RedisStore):
+        return None
+    where = f"the store {store_said(cfg.store)!r}"
+    try:
+        policy = store.eviction_policy()
+    except StoreUnavailable:
+        log.warning("store eviction policy not checked: %s is unreachable", where)
+        return ""
+    except PolicyUnreadable as exc:
+        log.warning("store eviction policy not checked: %s refused CONFIG GET maxmemory-policy (%s); make sure it "
+                    "runs with maxmemory-policy noeviction (docs/uplink.md)", where, exc)
+        return ""
+    if policy == "noeviction":
+        return policy
+    said = (f"{where} runs with maxmemory-policy {policy}: at its maxmemory Redis evicts keys, which can forget "
+            "failure counts (more tries for whoever caused them) or the subject key pin; set maxmemory-policy "
+            "noeviction (a full Redis then refuses writes, and calls are refused, not forgotten), or set "
+            "store_allow_eviction = true to accept that")
+    if cfg.store_allow_eviction:
+        log.warning("store: %s (allowed by store_allow_eviction)", said)
+        return policy
+    if reloading:
+        log.error("store: error[%s]: %s", StoreEvictionError.code, said)
+        return policy
+    raise StoreEvictionError(said)
+
+
 def build_state(cfg: ServerConfig, base: Path, store: Store | None = None) -> tuple[ServerState, ServerTLS]:
     files = _Files(base)
     if not cfg.key:
@@ -482,8 +541,15 @@ def build_state(cfg: ServerConfig, base: Path, store: Store | None = None) -> tu
                     files.read(cfg.client_ca, "client_ca"))
     keys, current = build_keys(cfg, base)
     subject_keys = read_subject_keys(cfg, base)
+    built = store is None
     store = build_store(cfg) if store is None else store      # (an empty MemoryStore is falsy: len 0)
-    check_subject_key(store, subject_keys, cfg)
+    try:
+        check_store_eviction(store, cfg)
+        check_subject_key(store, subject_keys, cfg)
+    except ConfigError:
+        if built:
+            store.close()
+        raise
     state = ServerState(registry=build_registry(cfg, base), keys=keys, current_key_id=current,
                         store=store, nonce_ttl_s=cfg.nonce_ttl_s, frames=cfg.frames,
                         retry_window_s=cfg.retry_window_s, clock_skew_s=cfg.clock_skew_s,
@@ -511,6 +577,7 @@ def reload(state: ServerState, path: str | Path) -> ServerConfig:
     # it was unreachable at start) but a refusal does not stop the rest of the reload (a revocation
     # must not wait on the subject key): it is logged, and the store refuses this server's charges
     # under a key it does not pin (SUBJECT_KEY_STALE) whatever the reload does.
+    check_store_eviction(state.store, cfg, reloading=True)        # logged, never a refusal here
     if changed:
         check_subject_key(state.store, subject_keys, cfg, required=True)
     else:

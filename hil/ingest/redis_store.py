@@ -316,6 +316,10 @@ return n
 """
 
 
+class PolicyUnreadable(Exception):
+    """Redis refused ``CONFIG GET maxmemory-policy`` (ACL, renamed command): the reason, never a secret."""
+
+
 def _check_hold(hold: str) -> None:
     """A hold token is what the server draws (hex): never a space, which separates the holds' list."""
     if not hold or len(hold) > 64 or not hold.isalnum():
@@ -459,6 +463,18 @@ class RedisStore:
     def release_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes, *, hold: str) -> None:
         _check_hold(hold)
         self._release(keys=[self._k("n", nonce.hex())], args=[terminal_id, probe_id, digest, hold])
+
+    @_guarded
+    def eviction_policy(self) -> str:
+        """Redis's ``maxmemory-policy`` (``CONFIG GET``). Raises :class:`PolicyUnreadable` when Redis
+        refuses the command (an ACL without ``+config``, a managed Redis that renamed CONFIG)."""
+        import redis
+        try:
+            got = self.r.config_get("maxmemory-policy")
+        except redis.ResponseError as exc:           # NOPERM, unknown command: not a connection failure
+            raise PolicyUnreadable(str(exc).split("\n")[0][:200]) from None
+        value = got.get("maxmemory-policy", got.get(b"maxmemory-policy", b""))
+        return value.decode() if isinstance(value, bytes) else str(value)
 
     @_guarded
     def now_ms(self) -> int:
