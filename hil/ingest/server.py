@@ -87,6 +87,7 @@ from hil.ingest.store import (
     MemoryStore,
     NonceRecord,
     Outcome,
+    PinResult,
     Store,
     StoreUnavailable,
     failure_member,
@@ -209,12 +210,44 @@ class RefusalLog:
             return got[1] if got is not None else 0
 
 
+PIN_RECHECK_MS = 60_000        # a SUBJECT_KEY_STALE refusal re-checks the store's pin at most this often
+
+
 class Ingest:
     """Servicer; requests arrive as bytes and are parsed here (see ``handler``)."""
 
     def __init__(self, state: ServerState):
         self.s = state
         self.refusals = RefusalLog()
+        self._pin_checked_ms: int | None = None       # when a stale refusal last re-checked the store's pin
+        self._pin_lock = threading.Lock()
+
+    def _recheck_pin(self, names: SubjectKeys, overlap_ms: int, now_ms: int) -> bool:
+        """After a ``SUBJECT_KEY_STALE`` refusal, at most once per ``PIN_RECHECK_MS``: this server's
+        keys against the store's pin again, as a start or reload checks them (``Store.pin_subject_keys``,
+        the same rules). A store flushed mid-rotation is re-pinned by the first server to charge,
+        perhaps one still on the old key alone, and a server started while the store was down never
+        checked its pair: here the rotation (re)begins (``ROTATED``) or the store takes this server's
+        keys (``PINNED``), without a SIGHUP. A key the store refuses (another key, a retired one, a
+        rotation still open) changes nothing. True when the store now takes this server's charges.
+        A terminal can cause the refusal at will, so the rate bounds what it costs: one store
+        transaction a minute."""
+        with self._pin_lock:
+            last = self._pin_checked_ms
+            if last is not None and 0 <= now_ms - last < PIN_RECHECK_MS:
+                return False
+            self._pin_checked_ms = now_ms
+        previous = names.previous.check if names.previous is not None else ""
+        try:
+            result, _ = self.s.store.pin_subject_keys(names.current.check, previous, overlap_ms)
+        except StoreUnavailable:
+            return False
+        if result not in (PinResult.PINNED, PinResult.ROTATED, PinResult.ENDED):
+            return False
+        log.warning("subject key: the store %s takes this server's key id %s%s again (%s, re-checked after a "
+                    "SUBJECT_KEY_STALE refusal)", type(self.s.store).__name__, names.current.key_id,
+                    f", previous {names.previous.key_id}" if names.previous is not None else "", result.value)
+        return True
 
     def handler(self) -> grpc.GenericRpcHandler:
         ser = lambda m: m.SerializeToString()  # noqa: E731
@@ -317,13 +350,16 @@ class Ingest:
         # During a rotation the subject's counts under the previous key's name add to its own; the
         # store refuses the charge unless it pins this server's key (a server left on a rotated key).
         # So does it while the store pins a previous key this server does not read, in the overlap.
+        overlap = limits.window_ms + int(self.s.nonce_ttl_s * 1000)
         charge = limits.charge(term.terminal_id, subject, names.previous_name(request.subject_ref),
                                key_check=names.current.check if subject else "",
                                previous_check=names.previous.check if names.previous is not None else "",
-                               overlap_ms=limits.window_ms + int(self.s.nonce_ttl_s * 1000))
+                               overlap_ms=overlap)
+        digest = request_digest(request, key.key_id, record.challenges, frames, subject)
         try:                                        # the limit checked, then charged; a repeat gets the first
-            issued = self.s.store.issue_nonce(nonce, record, now_ms, charge,
-                                              request_digest(request, key.key_id, record.challenges, frames, subject))
+            issued = self.s.store.issue_nonce(nonce, record, now_ms, charge, digest)
+            if issued.stale_key and self._recheck_pin(names, overlap, now_ms):
+                issued = self.s.store.issue_nonce(nonce, record, now_ms, charge, digest)
         except StoreUnavailable as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"STORE_UNAVAILABLE: {exc}")
             raise                                                  # not reached: abort raises

@@ -1258,6 +1258,48 @@ def test_a_server_without_the_store_s_previous_key_issues_no_challenge_naming_a_
         rig.close()
 
 
+def test_a_stale_refusal_rechecks_the_pin_at_most_once_a_minute(tmp_path, any_store, caplog):
+    # Review 13, left open: a store flushed mid-rotation is re-pinned by the first server to charge,
+    # perhaps one still on the old key alone; every server with the new pair was then refused
+    # SUBJECT_KEY_STALE until a SIGHUP (and so was one started with the pair while the store was
+    # down). A stale refusal now re-checks this server's keys against the store, as a start does, at
+    # most once a minute (a terminal can cause refusals at will): the rotation begins again and the
+    # challenge is issued. A key the store refuses stays refused, and is re-checked only a minute on.
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.store import PinResult
+    from hil.ingest.subject_keys import SubjectKey, SubjectKeys
+    rig = Rig(tmp_path, store=any_store)
+    try:
+        store = rig.state.store
+        old, new = SubjectKey(os.urandom(32)), SubjectKey(SUBJECT_KEY)
+        rig.state.subject_keys = SubjectKeys(new, old)                          # this server: the pair
+        store.pin_subject_keys(old.check, "", 660_000)          # the flushed store, pinned by an old-key server
+        c = rig.client(retries=0)
+        with caplog.at_level(logging.WARNING, logger="hil.ingest.server"):
+            assert c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce
+        result, pin = store.pin_subject_keys(new.check, old.check, 660_000)
+        assert result is PinResult.PINNED and (pin.current, pin.previous) == (new.check, old.check)
+        assert "re-checked after a SUBJECT_KEY_STALE refusal" in caplog.text and "(rotated" in caplog.text
+        calls, real = [0], store.pin_subject_keys
+
+        def counted(*args):
+            calls[0] += 1
+            return real(*args)
+        store.pin_subject_keys = counted                                        # (an instance attribute)
+        rig.state.subject_keys = SubjectKeys(SubjectKey(os.urandom(32)))        # a key the store refuses
+        for k in range(3):
+            with pytest.raises(UplinkUnavailable):
+                c.begin(f"s{k + 2}", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert calls == [0]                                                     # within the minute: not again
+        start = time.time()
+        rig.state.clock = lambda: start + 61
+        with pytest.raises(UplinkUnavailable):
+            c.begin("s9", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert calls == [1]                                                     # a minute on: checked, refused
+    finally:
+        rig.close()
+
+
 def _store_dump(store) -> str:
     """Everything a store holds, as text: what anyone reading it (Redis: every key under the prefix,
     with its value) would see."""
