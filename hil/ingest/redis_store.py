@@ -337,13 +337,15 @@ def connect_url(url: str):
 
 
 def _guarded(fn: F) -> F:
-    """Redis connection and server errors become :class:`StoreUnavailable` (the call is retried)."""
+    """Redis connection and server errors become :class:`StoreUnavailable` (the call is retried), and
+    so does a full Redis refusing a write (``maxmemory-policy noeviction``, which the server requires:
+    ``OOM command not allowed``; before, a raw exception, a traceback at start)."""
     @functools.wraps(fn)
     def call(*args, **kwargs):
         import redis
         try:
             return fn(*args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.OutOfMemoryError) as exc:
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from None
     return call  # type: ignore[return-value]
 

@@ -303,6 +303,33 @@ def test_a_redis_store_that_may_evict_is_refused_at_start_unless_allowed(dev, re
         admin.close()
 
 
+def test_a_full_redis_under_noeviction_is_unavailable_not_a_traceback(dev, redis_url, caplog):
+    # With noeviction (required above) a Redis at its maxmemory refuses plain writes: "OOM command
+    # not allowed". That was a raw redis exception (main: OutOfMemoryError out of build_state, a
+    # traceback at start); it is StoreUnavailable now, as an unreachable store: the start goes on
+    # with a warning and the store's calls are answered UNAVAILABLE (retried), nothing forgotten.
+    import logging
+    import uuid
+
+    import redis
+
+    from hil.ingest.store import StoreUnavailable
+    cfg, base = load_server_config(dev.server_config)
+    cfg = _replace(cfg, store=redis_url, store_prefix=f"oom{uuid.uuid4().hex[:8]}:")
+    admin = redis.Redis.from_url(redis_url)
+    admin.config_set("maxmemory", 1)
+    try:
+        with caplog.at_level(logging.WARNING, logger="hil.ingest.config"):
+            state, _ = build_state(cfg, base)
+        assert "subject key not checked against the store" in caplog.text
+        with pytest.raises(StoreUnavailable, match="OutOfMemoryError"):
+            state.store.pin_subject_keys(state.subject_keys.current.check, "", 1000)
+        state.store.close()
+    finally:
+        admin.config_set("maxmemory", 0)
+        admin.close()
+
+
 def test_a_policy_redis_will_not_tell_is_logged_never_fatal(dev, redis_url, caplog):
     # An ACL without CONFIG (a least-privilege server user) or a managed Redis that renamed it: the
     # policy cannot be read. The server starts and says so, rather than refusing a store it cannot
