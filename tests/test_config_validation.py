@@ -67,6 +67,8 @@ def test_no_setting_holds_control_or_bidi_characters(tmp_path):
 @pytest.mark.parametrize("line, shown", [
     ("nonce_ttl_s = nan", "finite"), ("retry_window_s = inf", "finite"), ("workers = 0", "workers"),
     ("workers = -3", "workers"), ('listen = "127.0.0.1:8443\\u202e"', "U+202E"),
+    ("claim_lease_s = 0.5", "claim_lease_s must be a number from 1"),
+    ("claim_lease_s = 61", "claim_lease_s must be at most nonce_ttl_s"),
 ])
 def test_server_config_refuses_the_same(tmp_path, line, shown):
     p = tmp_path / "server.toml"

@@ -15,6 +15,9 @@ rotation the store accepts (``reload``; a reload it refuses changes nothing)::
                                     # (24 with the illumination challenge, 48 for the projector's alone)
     retry_window_s = 10.0           # identical resubmits within this get the first receipt
     clock_skew_s = 120.0            # a probe's created_unix_ms may differ this much from the server's clock
+    claim_lease_s = 5.0             # a copy of a probe being judged holds its probe id this long (by the
+                                    # store's clock): past it, a server that died judging no longer makes
+                                    # the terminal's retry PROBE_IN_PROGRESS (1 to nonce_ttl_s; docs/uplink.md)
     subject_key_file = "subject.key"   # required: 32 random bytes (hex), mode 0600, never logged: the key of the
                                     # HMAC-SHA256 that names subjects in the store and in receipts (subject_mac).
                                     # Every server sharing a store, and the bank's matcher, use the same file;
@@ -29,6 +32,9 @@ rotation the store accepts (``reload``; a reload it refuses changes nothing)::
                                     # rotation (docs/uplink.md); any other change is refused and the old keys stay
     store = "memory"                # or redis://HOST:PORT/DB or unix:///PATH/redis.sock (shared by several servers)
     store_prefix = "ca:"            # key prefix in a shared store
+    store_allow_eviction = false    # Redis must run with maxmemory-policy noeviction: any other policy may evict
+                                    # failure counts or the subject key pin, and the server refuses to start on
+                                    # it (AGT_STORE_EVICTION) unless this is true (docs/uplink.md says the cost)
     nonces_per_terminal = 8         # a terminal asking for more evicts its oldest
     max_failures = 5                # challenges not taken back by an accepted probe (hil/ingest/limits.py)
                                     # per subject at one terminal (1-64; 0: no limits at all, for load
@@ -78,10 +84,10 @@ import dataclasses
 import logging
 import math
 import secrets
-import time
 import tomllib
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography import x509
 
@@ -94,7 +100,15 @@ from hil.ingest.evidence import DEFAULT_POLICY, CameraPin, ChannelPolicy, Eviden
 from hil.ingest.identity import Registry, Revocation, Terminal
 from hil.ingest.limits import SUBJECT_KEY_BYTES, FailureLimits
 from hil.ingest.server import ServeOptions, ServerState, ServerTLS
-from hil.ingest.store import MAX_FAILURES_KEPT, MemoryStore, PinResult, Store, StoreLimits, StoreUnavailable
+from hil.ingest.store import (
+    CLAIM_LEASE_MS,
+    MAX_FAILURES_KEPT,
+    MemoryStore,
+    PinResult,
+    Store,
+    StoreLimits,
+    StoreUnavailable,
+)
 from hil.ingest.subject_keys import KEY_ID_HEX, SubjectKey, SubjectKeys, weakness
 
 log = logging.getLogger(__name__)
@@ -137,11 +151,13 @@ class ServerConfig:
     frames: int = 0
     retry_window_s: float = 10.0
     clock_skew_s: float = 120.0
+    claim_lease_s: float = CLAIM_LEASE_MS / 1000
     keep_sealed: int = 0
     subject_key_file: str = ""
     subject_key_previous_file: str = ""
     store: str = "memory"
     store_prefix: str = "ca:"
+    store_allow_eviction: bool = False
     nonces_per_terminal: int = 8
     max_failures: int = 5
     max_subject_failures: int | None = None       # None (left out): derived from max_failures (2x, capped)
@@ -164,6 +180,10 @@ class ServerConfig:
         _ranged("nonce_ttl_s", self.nonce_ttl_s, 5, 3600)
         _ranged("retry_window_s", self.retry_window_s, 0, 600)
         _ranged("clock_skew_s", self.clock_skew_s, 0, 3600)
+        _ranged("claim_lease_s", self.claim_lease_s, 1, 3600)
+        if self.claim_lease_s > self.nonce_ttl_s:
+            raise ValueError("claim_lease_s must be at most nonce_ttl_s: a hold that outlives its nonce frees "
+                             "nothing")
         _ranged("failure_window_s", self.failure_window_s, 1, 86400)
         if self.failure_window_s < self.nonce_ttl_s:
             raise ValueError("failure_window_s must be at least nonce_ttl_s: a charge would leave the window "
@@ -284,7 +304,7 @@ def overlap_ms(cfg: ServerConfig) -> int:
     return int((cfg.failure_window_s + cfg.nonce_ttl_s) * 1000)
 
 
-def check_subject_key(store: Store, keys: SubjectKeys, cfg: ServerConfig, now_ms: int | None = None, *,
+def check_subject_key(store: Store, keys: SubjectKeys, cfg: ServerConfig, *,
                       required: bool = False) -> PinResult | None:
     """Servers sharing a store must name subjects under one key: a server with another names every
     subject afresh, so each key file would count its own limits for the same customer (review 11).
@@ -293,11 +313,12 @@ def check_subject_key(store: Store, keys: SubjectKeys, cfg: ServerConfig, now_ms
     (``Store.pin_subject_keys``, ``hil/ingest/subject_keys.py``); a server with another key, or
     without the previous key while the rotation's overlap lasts, is refused. A store that cannot be
     reached is not checked (the server starts, as it does without its store) unless ``required``
-    (a reload that changes a key: refused). Returns what the store did (None: not checked)."""
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    (a reload that changes a key: refused). The rotation's start and its overlap are timed by the
+    store's clock, never this server's (another server's clock would be compared with it: their
+    skew shortened the overlap). Returns what the store did (None: not checked)."""
     previous = keys.previous.check if keys.previous is not None else ""
     try:
-        result, pinned = store.pin_subject_keys(keys.current.check, previous, now_ms, overlap_ms(cfg))
+        result, pinned = store.pin_subject_keys(keys.current.check, previous, overlap_ms(cfg))
     except StoreUnavailable:
         if required:
             raise SubjectKeyError("the store cannot be reached to check the changed subject key against it; "
@@ -305,7 +326,7 @@ def check_subject_key(store: Store, keys: SubjectKeys, cfg: ServerConfig, now_ms
                                   code="AGT_SUBJECT_KEY_UNCHECKED") from None
         log.warning("subject key not checked against the store: the store is unreachable")
         return None
-    where = f"the store {cfg.store!r} (prefix {cfg.store_prefix!r})"
+    where = f"the store {store_said(cfg.store)!r} (prefix {cfg.store_prefix!r})"
     if result is PinResult.MISMATCH:
         raise SubjectKeyError(
             f"{where} counts subjects under another subject_key_file (key id {pinned.current[:KEY_ID_HEX]}"
@@ -320,6 +341,10 @@ def check_subject_key(store: Store, keys: SubjectKeys, cfg: ServerConfig, now_ms
             "subject_key_file (the new key) and subject_key_previous_file (the store's) are not swapped, "
             "or rotate to a newly written key", code="AGT_SUBJECT_KEY_RETIRED")
     if result is PinResult.OPEN:
+        try:                                        # the store's clock, as the decision's
+            now_ms = store.now_ms()
+        except StoreUnavailable:
+            now_ms = pinned.since_ms
         left_s = max(pinned.since_ms + overlap_ms(cfg) - now_ms, 0) / 1000
         raise SubjectKeyError(
             f"{where} is rotating its subject key from key id {pinned.previous[:KEY_ID_HEX]} to "
@@ -454,6 +479,60 @@ def build_store(cfg: ServerConfig) -> Store:
     return RedisStore.from_url(cfg.store, cfg.store_limits(), prefix=cfg.store_prefix)
 
 
+def store_said(url: str) -> str:
+    """The store's address as logs and errors say it: never its user, password or query (a
+    ``redis://user:password@host`` URL, or ``?password=``, would put the store's secret in the log)."""
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}{parts.path}"
+
+
+class StoreEvictionError(ConfigError):
+    """The shared store may evict what the server must not lose: ``AGT_STORE_EVICTION``."""
+
+    code = "AGT_STORE_EVICTION"
+
+
+def check_store_eviction(store: Store, cfg: ServerConfig, *, reloading: bool = False) -> str | None:
+    """A Redis store must run with ``maxmemory-policy noeviction``. Under any other policy Redis,
+    at its ``maxmemory``, deletes keys to make room: a subject's or a terminal's failure set (its
+    failures forgotten: more tries for whoever caused them), the subject key pin (re-pinned by the
+    next charge, perhaps to an old key) or a used nonce (its probe id free again). With
+    ``noeviction`` a full Redis refuses writes instead: calls are refused, nothing is forgotten.
+    Refused at start (``AGT_STORE_EVICTION``) unless ``store_allow_eviction``; at a reload the
+    server is already running on that store, so a refusal is logged with the code and the reload
+    applied (a revocation must not wait on the store's operator). A policy Redis will not tell (an
+    ACL without CONFIG, a managed Redis that renamed it) is logged, never fatal. Returns the policy
+    ("" : not read; None: not a Redis store)."""
+    from hil.ingest.redis_store import PolicyUnreadable, RedisStore
+    if not isinstance(store, RedisStore):
+        return None
+    where = f"the store {store_said(cfg.store)!r}"
+    try:
+        policy = store.eviction_policy()
+    except StoreUnavailable:
+        log.warning("store eviction policy not checked: %s is unreachable", where)
+        return ""
+    except PolicyUnreadable as exc:
+        log.warning("store eviction policy not checked: %s refused CONFIG GET maxmemory-policy (%s); make sure it "
+                    "runs with maxmemory-policy noeviction (docs/uplink.md)", where, exc)
+        return ""
+    if policy == "noeviction":
+        return policy
+    said = (f"{where} runs with maxmemory-policy {policy}: at its maxmemory Redis evicts keys, which can forget "
+            "failure counts (more tries for whoever caused them) or the subject key pin; set maxmemory-policy "
+            "noeviction (a full Redis then refuses writes, and calls are refused, not forgotten), or set "
+            "store_allow_eviction = true to accept that")
+    if cfg.store_allow_eviction:
+        log.warning("store: %s (allowed by store_allow_eviction)", said)
+        return policy
+    if reloading:
+        log.error("store: error[%s]: %s", StoreEvictionError.code, said)
+        return policy
+    raise StoreEvictionError(said)
+
+
 def build_state(cfg: ServerConfig, base: Path, store: Store | None = None) -> tuple[ServerState, ServerTLS]:
     files = _Files(base)
     if not cfg.key:
@@ -462,12 +541,19 @@ def build_state(cfg: ServerConfig, base: Path, store: Store | None = None) -> tu
                     files.read(cfg.client_ca, "client_ca"))
     keys, current = build_keys(cfg, base)
     subject_keys = read_subject_keys(cfg, base)
+    built = store is None
     store = build_store(cfg) if store is None else store      # (an empty MemoryStore is falsy: len 0)
-    check_subject_key(store, subject_keys, cfg)
+    try:
+        check_store_eviction(store, cfg)
+        check_subject_key(store, subject_keys, cfg)
+    except ConfigError:
+        if built:
+            store.close()
+        raise
     state = ServerState(registry=build_registry(cfg, base), keys=keys, current_key_id=current,
                         store=store, nonce_ttl_s=cfg.nonce_ttl_s, frames=cfg.frames,
                         retry_window_s=cfg.retry_window_s, clock_skew_s=cfg.clock_skew_s,
-                        limits=cfg.failure_limits(), keep_sealed=cfg.keep_sealed,
+                        claim_lease_s=cfg.claim_lease_s, limits=cfg.failure_limits(), keep_sealed=cfg.keep_sealed,
                         policies=cfg.challenge_policy, evidence=cfg.evidence,
                         subject_key=subject_keys.current.secret, subject_keys=subject_keys)
     return state, tls
@@ -491,6 +577,7 @@ def reload(state: ServerState, path: str | Path) -> ServerConfig:
     # it was unreachable at start) but a refusal does not stop the rest of the reload (a revocation
     # must not wait on the subject key): it is logged, and the store refuses this server's charges
     # under a key it does not pin (SUBJECT_KEY_STALE) whatever the reload does.
+    check_store_eviction(state.store, cfg, reloading=True)        # logged, never a refusal here
     if changed:
         check_subject_key(state.store, subject_keys, cfg, required=True)
     else:
@@ -504,7 +591,7 @@ def reload(state: ServerState, path: str | Path) -> ServerConfig:
     state.keys = keys
     state.registry = registry
     state.nonce_ttl_s, state.frames, state.retry_window_s = cfg.nonce_ttl_s, cfg.frames, cfg.retry_window_s
-    state.clock_skew_s = cfg.clock_skew_s
+    state.clock_skew_s, state.claim_lease_s = cfg.clock_skew_s, cfg.claim_lease_s
     state.limits = cfg.failure_limits()
     state.policies, state.evidence = cfg.challenge_policy, cfg.evidence
     if changed:

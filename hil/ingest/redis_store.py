@@ -18,15 +18,17 @@ Keys (``prefix`` first, ``ca:`` by default): ``n:<nonce hex>`` a hash (the nonce
 ``t:<terminal>`` a sorted set (the terminal's nonces), ``sess:<terminal>:<SHA-256 of the session id>``
 a hash (the session's latest request digest and unused nonce, expiring with it; the nonce's record
 names it as ``sk``, so its use and its eviction delete it; the probe ids claimed on an unused nonce are
-fields of its hash, ``c:<id>`` the holder's digest, ``h:<id>`` its holds, ``nc`` the ids, deleted by the
-use and going with the hash), ``p:<terminal>:<probe id>`` (a used probe
+fields of its hash, ``c:<id>`` the holder's digest, ``l:<id>`` its holds (``<token> <ms>`` each, timed by
+Redis's ``TIME``: leases), ``nc`` the ids, deleted by the use and going with the hash),
+``p:<terminal>:<probe id>`` (a used probe
 id), ``c:<terminal>`` (the last counter), ``f:<key>`` a sorted set of charges and failures, scored by
 time: a challenge's charge has its nonce's hex as the member, so the use script's refund removes
 exactly that one (``ZREM``), and a failure that settles it replaces it with the probe's failure
 (``store.failure_member``: one, not two; only where the set holds the charge, so a settlement
 never charges). ``subject-key-check`` (the subject key's check value) and, during a rotation,
-``subject-key-previous`` ("<previous check> <since ms>") pin the subject keys
-(``pin_subject_keys``; ``subject-key-retired``, a set, the check values pinned as a previous key);
+``subject-key-previous`` ("<previous check> <since ms>", the start by Redis's ``TIME``) pin the
+subject keys (``pin_subject_keys``; ``subject-key-retired``, a set, the check values pinned as a
+previous key);
 the nonce's script reads the first to refuse a charge under another key (and
 the second, to refuse in a rotation's overlap a charge that does not read the previous key), and
 counts the previous names' sets beside the charged ones. The limit check (every key against its
@@ -45,6 +47,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from hil.ingest.store import (
+    CLAIM_LEASE_MS,
     MAX_COPIES_PER_CLAIM,
     MAX_PROBES_PER_NONCE,
     Charge,
@@ -102,12 +105,14 @@ if ARGV[21] ~= '' then
   if not pin then redis.call('SET', ARGV[11] .. 'subject-key-check', ARGV[21])
   elseif pin ~= ARGV[21] then return {-2}
   else
-    -- in a rotation's overlap the charge must read the pinned previous key's names too (review 13)
+    -- in a rotation's overlap the charge must read the pinned previous key's names too (review 13),
+    -- the overlap timed by Redis's clock, as its start was (never a server's: their skew shortened it)
     local pv = redis.call('GET', ARGV[11] .. 'subject-key-previous')
     local sp = pv and string.find(pv, ' ', 1, true)
-    if sp then                                        -- "<previous check> <since ms>", as pin_subject_keys writes it
+    if sp and string.sub(pv, 1, sp - 1) ~= ARGV[23 + 2 * m] then   -- "<previous check> <since ms>"
       local since = tonumber(string.sub(pv, sp + 1)) or 0
-      if string.sub(pv, 1, sp - 1) ~= ARGV[23 + 2 * m] and now < since + tonumber(ARGV[24 + 2 * m]) then
+      local t = redis.call('TIME')
+      if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) < since + tonumber(ARGV[24 + 2 * m]) then
         return {-2}
       end
     end
@@ -177,8 +182,10 @@ return {0}
 _USE = """
 -- KEYS: nonce hash, probe id key, counter key, terminal set, then the failure sets to settle.
 -- ARGV: terminal, probe id, digest, counter, receipt, now, keep_used_ms, member (the nonce's hex),
---       settle ('refund', 'fail' or ''), window_ms, the failure's member (store.failure_member)
--- Returns {outcome, the record's fields and values as HGETALL lists them} (one round trip).
+--       settle ('refund', 'fail' or ''), window_ms, the failure's member (store.failure_member), the
+--       judged copy's hold token ('' : not checked)
+-- Returns {outcome, the record's fields and values as HGETALL lists them} (one round trip); 'lapsed'
+-- (nothing changed) when the hold is no longer among the probe id's holds: another copy took it over.
 local h = redis.call('HMGET', KEYS[1], 't', 'e', 'pid', 'd')
 if not h[1] or h[1] ~= ARGV[1] then return {'unknown'} end
 local outcome = 'used'
@@ -187,6 +194,13 @@ if h[3] then
 elseif tonumber(h[2]) < tonumber(ARGV[6]) then return {'unknown'}
 elseif redis.call('EXISTS', KEYS[2]) == 1 then outcome = 'replayed'
 else
+  if ARGV[12] ~= '' then
+    local found = false
+    for tok in string.gmatch(redis.call('HGET', KEYS[1], 'l:' .. ARGV[2]) or '', '(%S+) %S+') do
+      if tok == ARGV[12] then found = true end
+    end
+    if not found then return {'lapsed'} end
+  end
   local last = redis.call('GET', KEYS[3])
   if last and tonumber(ARGV[4]) <= tonumber(last) then outcome = 'stale_counter' end
 end
@@ -195,7 +209,7 @@ if outcome == 'used' then
   if sk and redis.call('HGET', sk, 'n') == ARGV[8] then redis.call('DEL', sk) end
   for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do         -- the claims go with the use
     local p = string.sub(f, 1, 2)
-    if p == 'c:' or p == 'h:' or f == 'nc' then redis.call('HDEL', KEYS[1], f) end
+    if p == 'c:' or p == 'l:' or p == 'h:' or f == 'nc' then redis.call('HDEL', KEYS[1], f) end
   end
   redis.call('HSET', KEYS[1], 'pid', ARGV[2], 'd', ARGV[3], 'r', ARGV[5], 'u', ARGV[6], 'ku', ARGV[7])
   redis.call('PEXPIRE', KEYS[1], ARGV[7])
@@ -218,10 +232,12 @@ return out
 
 _CLAIM = """
 -- KEYS: nonce hash, counter key, probe id key. ARGV: terminal, now, probe id, digest, max claims,
---       max holds of one claim (identical copies)
+--       max holds of one claim (identical copies), the hold's token, the lease (ms)
 -- The read before judging (the record, the counter) and, when the nonce is this terminal's, unused and
 -- unexpired and the probe id unused, the probe id's claim on it: fields c:<id> (the holder's digest),
--- h:<id> (holds: identical copies) and nc (ids holding claims), in the nonce's hash, so they go with it.
+-- l:<id> (its holds: "<token> <ms> ..." by Redis's clock, one per identical copy) and nc (ids holding
+-- claims), in the nonce's hash, so they go with it. A hold older than the lease does not count against
+-- the copies' cap: the oldest such is replaced by this copy's (its judge's use then finds its token gone).
 -- Returns {claim, counter or '', the record's fields and values as HGETALL lists them}.
 local h = redis.call('HGETALL', KEYS[1])
 local counter = redis.call('GET', KEYS[2]) or ''
@@ -230,17 +246,32 @@ local r = redis.call('HMGET', KEYS[1], 't', 'e', 'pid')
 if r[1] == ARGV[1] and not r[3] and tonumber(r[2]) >= tonumber(ARGV[2]) then
   if redis.call('EXISTS', KEYS[3]) == 1 then claim = 'used'
   else
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
     local held = redis.call('HGET', KEYS[1], 'c:' .. ARGV[3])
     if held then
       if held ~= ARGV[4] then claim = 'taken'
-      elseif tonumber(redis.call('HGET', KEYS[1], 'h:' .. ARGV[3]) or '0') >= tonumber(ARGV[6]) then claim = 'busy'
       else
-        redis.call('HINCRBY', KEYS[1], 'h:' .. ARGV[3], 1)
-        claim = 'held'
+        local holds, oldest = {}, nil
+        for tok, ms in string.gmatch(redis.call('HGET', KEYS[1], 'l:' .. ARGV[3]) or '', '(%S+) (%S+)') do
+          table.insert(holds, {tok, tonumber(ms)})
+          if not oldest or tonumber(ms) < holds[oldest][2] then oldest = #holds end
+        end
+        if #holds >= tonumber(ARGV[6]) then
+          if now - holds[oldest][2] < tonumber(ARGV[8]) then claim = 'busy'
+          else table.remove(holds, oldest) end
+        end
+        if claim ~= 'busy' then
+          table.insert(holds, {ARGV[7], now})
+          local out = {}
+          for _, x in ipairs(holds) do table.insert(out, x[1] .. ' ' .. x[2]) end
+          redis.call('HSET', KEYS[1], 'l:' .. ARGV[3], table.concat(out, ' '))
+          claim = 'held'
+        end
       end
     elseif tonumber(redis.call('HGET', KEYS[1], 'nc') or '0') >= tonumber(ARGV[5]) then claim = 'full'
     else
-      redis.call('HSET', KEYS[1], 'c:' .. ARGV[3], ARGV[4], 'h:' .. ARGV[3], 1)
+      redis.call('HSET', KEYS[1], 'c:' .. ARGV[3], ARGV[4], 'l:' .. ARGV[3], ARGV[7] .. ' ' .. now)
       redis.call('HINCRBY', KEYS[1], 'nc', 1)
       claim = 'held'
     end
@@ -252,12 +283,19 @@ return h
 """
 
 _RELEASE = """
--- KEYS: nonce hash. ARGV: terminal, probe id, digest. One hold of the probe id's claim given back
--- (a probe refused before it was judged); the claim goes when no identical copy holds it.
-local r = redis.call('HMGET', KEYS[1], 't', 'pid', 'c:' .. ARGV[2])
+-- KEYS: nonce hash. ARGV: terminal, probe id, digest, the hold's token. That hold of the probe id's
+-- claim given back (a probe refused before it was judged); the claim goes when no identical copy holds it.
+local r = redis.call('HMGET', KEYS[1], 't', 'pid', 'c:' .. ARGV[2], 'l:' .. ARGV[2])
 if r[1] ~= ARGV[1] or r[2] or r[3] ~= ARGV[3] then return 0 end
-if redis.call('HINCRBY', KEYS[1], 'h:' .. ARGV[2], -1) <= 0 then
-  redis.call('HDEL', KEYS[1], 'c:' .. ARGV[2], 'h:' .. ARGV[2])
+local out, found = {}, false
+for tok, ms in string.gmatch(r[4] or '', '(%S+) (%S+)') do
+  if tok == ARGV[4] then found = true else table.insert(out, tok .. ' ' .. ms) end
+end
+if not found then return 0 end
+if #out > 0 then
+  redis.call('HSET', KEYS[1], 'l:' .. ARGV[2], table.concat(out, ' '))
+else
+  redis.call('HDEL', KEYS[1], 'c:' .. ARGV[2], 'l:' .. ARGV[2])
   redis.call('HINCRBY', KEYS[1], 'nc', -1)
 end
 return 1
@@ -278,6 +316,16 @@ return n
 """
 
 
+class PolicyUnreadable(Exception):
+    """Redis refused ``CONFIG GET maxmemory-policy`` (ACL, renamed command): the reason, never a secret."""
+
+
+def _check_hold(hold: str) -> None:
+    """A hold token is what the server draws (hex): never a space, which separates the holds' list."""
+    if not hold or len(hold) > 64 or not hold.isalnum():
+        raise ValueError("a claim's hold is 1-64 letters or digits")
+
+
 def connect_url(url: str):
     """A Redis client for ``redis://HOST:PORT/DB`` or ``unix:///path/redis.sock``."""
     import redis
@@ -289,13 +337,15 @@ def connect_url(url: str):
 
 
 def _guarded(fn: F) -> F:
-    """Redis connection and server errors become :class:`StoreUnavailable` (the call is retried)."""
+    """Redis connection and server errors become :class:`StoreUnavailable` (the call is retried), and
+    so does a full Redis refusing a write (``maxmemory-policy noeviction``, which the server requires:
+    ``OOM command not allowed``; before, a raw exception, a traceback at start)."""
     @functools.wraps(fn)
     def call(*args, **kwargs):
         import redis
         try:
             return fn(*args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.OutOfMemoryError) as exc:
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from None
     return call  # type: ignore[return-value]
 
@@ -400,30 +450,55 @@ class RedisStore:
 
     @_guarded
     def read_and_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes,
-                       now_ms: int) -> tuple[NonceRecord | None, int, Claim]:
+                       now_ms: int, *, hold: str, lease_ms: int = CLAIM_LEASE_MS) -> tuple[NonceRecord | None, int,
+                                                                                          Claim]:
+        _check_hold(hold)
         got = self._claim(keys=[self._k("n", nonce.hex()), self._k("c", terminal_id),
                                 self._k("p", terminal_id, probe_id)],
-                          args=[terminal_id, now_ms, probe_id, digest, MAX_PROBES_PER_NONCE, MAX_COPIES_PER_CLAIM])
+                          args=[terminal_id, now_ms, probe_id, digest, MAX_PROBES_PER_NONCE, MAX_COPIES_PER_CLAIM,
+                                hold, int(lease_ms)])
         claim = Claim(got[0].decode() if isinstance(got[0], bytes) else got[0])
         fields = dict(zip(got[2::2], got[3::2], strict=True))
         return self._record(fields, now_ms), int(got[1]) if got[1] else 0, claim
 
     @_guarded
-    def release_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes) -> None:
-        self._release(keys=[self._k("n", nonce.hex())], args=[terminal_id, probe_id, digest])
+    def release_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes, *, hold: str) -> None:
+        _check_hold(hold)
+        self._release(keys=[self._k("n", nonce.hex())], args=[terminal_id, probe_id, digest, hold])
 
     @_guarded
-    def pin_subject_keys(self, current: str, previous: str, now_ms: int, overlap_ms: int) -> tuple[PinResult, KeyPin]:
+    def eviction_policy(self) -> str:
+        """Redis's ``maxmemory-policy`` (``CONFIG GET``). Raises :class:`PolicyUnreadable` when Redis
+        refuses the command (an ACL without ``+config``, a managed Redis that renamed CONFIG)."""
+        import redis
+        try:
+            got = self.r.config_get("maxmemory-policy")
+        except redis.ResponseError as exc:           # NOPERM, unknown command: not a connection failure
+            raise PolicyUnreadable(str(exc).split("\n")[0][:200]) from None
+        value = got.get("maxmemory-policy", got.get(b"maxmemory-policy", b""))
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    @_guarded
+    def now_ms(self) -> int:
+        sec, usec = self.r.time()
+        return int(sec) * 1000 + int(usec) // 1000
+
+    @_guarded
+    def pin_subject_keys(self, current: str, previous: str, overlap_ms: int) -> tuple[PinResult, KeyPin]:
         # No expiry: they name the keys the store's counts are under. ``subject-key-check`` holds the
         # current check value (as before rotations existed, so a store pinned then reads the same);
         # ``subject-key-previous`` "<check> <since_ms>" during a rotation. Read, decided and written
         # in one optimistic transaction (WATCH/MULTI; start and reload only, never per call).
         # ``subject-key-retired``, a set: every check value pinned as a previous key (one per rotation),
-        # so no server rotates the store back to one (``PinResult.RETIRED``).
+        # so no server rotates the store back to one (``PinResult.RETIRED``). The time (a rotation's
+        # start, the overlap's end) is Redis's TIME, read inside the transaction: never this server's
+        # clock, which another server's would be compared with.
         cur_k, prev_k = self._k("subject-key-check"), self._k("subject-key-previous")
         ret_k = self._k("subject-key-retired")
 
         def step(pipe) -> tuple[PinResult, KeyPin]:
+            sec, usec = pipe.time()
+            now_ms = int(sec) * 1000 + int(usec) // 1000
             cur, prev = pipe.get(cur_k), pipe.get(prev_k)
             retired = frozenset(m.decode() for m in pipe.smembers(ret_k))
             p_check, _, p_since = (prev.decode() if prev else "").partition(" ")
@@ -462,9 +537,11 @@ class RedisStore:
 
     @_guarded
     def use_nonce(self, nonce: bytes, *, terminal_id: str, probe_id: str, digest: bytes, counter: int,
-                  receipt: bytes, now_ms: int, settle: Settle | None = None) -> Use:
+                  receipt: bytes, now_ms: int, settle: Settle | None = None, hold: str = "") -> Use:
         if not 0 < counter < 2**53:           # Lua compares numbers as doubles
             raise ValueError("counter out of range")
+        if hold:
+            _check_hold(hold)
         keep_ms = int(self.limits.keep_used_s * 1000)
         settled = settle.keys if settle is not None else ()
         mode = "" if settle is None else "refund" if settle.refund else "fail"
@@ -472,7 +549,7 @@ class RedisStore:
                               self._k("c", terminal_id), self._k("t", terminal_id),
                               *(self._k("f", key) for key in settled)],
                         args=[terminal_id, probe_id, digest, counter, receipt, now_ms, keep_ms, nonce.hex(), mode,
-                              settle.window_ms if settle else 0, failure_member(nonce, digest)])
+                              settle.window_ms if settle else 0, failure_member(nonce, digest), hold])
         head = got[0]
         outcome = Outcome(head.decode() if isinstance(head, bytes) else head)
         if outcome is Outcome.UNKNOWN:

@@ -25,7 +25,9 @@ charged once (``request_digest``, ``Store.issue_nonce``).
    else is ``REPLAYED``; so is a probe id this terminal used before (read with the nonce and the
    counter, refused unjudged: no judgement, no failure, no verdict by reply time), and one that
    another probe with other bytes claimed under this nonce (the read claims the id atomically, so
-   probes racing one id are judged once; a probe refused before judging gives its claim back;
+   probes racing one id are judged once; a probe refused before judging gives its claim back; a
+   copy's hold is a lease of ``claim_lease_s`` by the store's clock, so a server that died judging
+   does not block the retry, and a judge past it whose hold was taken over cannot use the nonce;
    ``Store.read_and_claim``). It must have
    been issued for this session and purpose (``UNBOUND``), the probe must be sealed to the key
    that challenge offered (``WRONG_KEY``), created within its lifetime (``UNBOUND``),
@@ -78,12 +80,14 @@ from hil.ingest.health import add_health
 from hil.ingest.identity import PeerRefused, Registry, Terminal
 from hil.ingest.limits import LOCKED_OUT_REPLY, SUBJECT_KEY_BYTES, FailureLimits, subject_mac
 from hil.ingest.store import (
+    CLAIM_LEASE_MS,
     MAX_COPIES_PER_CLAIM,
     MAX_PROBES_PER_NONCE,
     Claim,
     MemoryStore,
     NonceRecord,
     Outcome,
+    PinResult,
     Store,
     StoreUnavailable,
     failure_member,
@@ -108,6 +112,8 @@ class ServerState:
     frames: int = 0                            # framesets per window; 0: what the challenges demanded need
     retry_window_s: float = 10.0               # an identical resubmit within this gets the first receipt
     clock_skew_s: float = 120.0                # tolerated difference between terminal and server clocks
+    claim_lease_s: float = CLAIM_LEASE_MS / 1000   # a copy's hold on its probe id's claim: how long it counts
+                                               # as a live judge's (store.CLAIM_LEASE_MS says why 5 s)
     limits: FailureLimits = field(default_factory=FailureLimits)
     keep_sealed: int = 0                       # HIL/demo: keep the last N accepted sealed probes (ciphertext)
     clock: Callable[[], float] = time.time
@@ -145,8 +151,9 @@ class ServerState:
 
 
 class ProbeBusy(Exception):
-    """``MAX_COPIES_PER_CLAIM`` identical copies of this probe are being judged: answered UNAVAILABLE
-    (retried; the retry gets the first copy's receipt once its nonce is used)."""
+    """``MAX_COPIES_PER_CLAIM`` identical copies of this probe are being judged (within their lease),
+    or this copy's hold was taken over while it was judged: answered UNAVAILABLE (retried; the retry
+    gets the judging copy's receipt once its nonce is used)."""
 
 
 def probe_digest(sealed: pb.SealedProbe) -> bytes:
@@ -203,12 +210,44 @@ class RefusalLog:
             return got[1] if got is not None else 0
 
 
+PIN_RECHECK_MS = 60_000        # a SUBJECT_KEY_STALE refusal re-checks the store's pin at most this often
+
+
 class Ingest:
     """Servicer; requests arrive as bytes and are parsed here (see ``handler``)."""
 
     def __init__(self, state: ServerState):
         self.s = state
         self.refusals = RefusalLog()
+        self._pin_checked_ms: int | None = None       # when a stale refusal last re-checked the store's pin
+        self._pin_lock = threading.Lock()
+
+    def _recheck_pin(self, names: SubjectKeys, overlap_ms: int, now_ms: int) -> bool:
+        """After a ``SUBJECT_KEY_STALE`` refusal, at most once per ``PIN_RECHECK_MS``: this server's
+        keys against the store's pin again, as a start or reload checks them (``Store.pin_subject_keys``,
+        the same rules). A store flushed mid-rotation is re-pinned by the first server to charge,
+        perhaps one still on the old key alone, and a server started while the store was down never
+        checked its pair: here the rotation (re)begins (``ROTATED``) or the store takes this server's
+        keys (``PINNED``), without a SIGHUP. A key the store refuses (another key, a retired one, a
+        rotation still open) changes nothing. True when the store now takes this server's charges.
+        A terminal can cause the refusal at will, so the rate bounds what it costs: one store
+        transaction a minute."""
+        with self._pin_lock:
+            last = self._pin_checked_ms
+            if last is not None and 0 <= now_ms - last < PIN_RECHECK_MS:
+                return False
+            self._pin_checked_ms = now_ms
+        previous = names.previous.check if names.previous is not None else ""
+        try:
+            result, _ = self.s.store.pin_subject_keys(names.current.check, previous, overlap_ms)
+        except StoreUnavailable:
+            return False
+        if result not in (PinResult.PINNED, PinResult.ROTATED, PinResult.ENDED):
+            return False
+        log.warning("subject key: the store %s takes this server's key id %s%s again (%s, re-checked after a "
+                    "SUBJECT_KEY_STALE refusal)", type(self.s.store).__name__, names.current.key_id,
+                    f", previous {names.previous.key_id}" if names.previous is not None else "", result.value)
+        return True
 
     def handler(self) -> grpc.GenericRpcHandler:
         ser = lambda m: m.SerializeToString()  # noqa: E731
@@ -311,13 +350,16 @@ class Ingest:
         # During a rotation the subject's counts under the previous key's name add to its own; the
         # store refuses the charge unless it pins this server's key (a server left on a rotated key).
         # So does it while the store pins a previous key this server does not read, in the overlap.
+        overlap = limits.window_ms + int(self.s.nonce_ttl_s * 1000)
         charge = limits.charge(term.terminal_id, subject, names.previous_name(request.subject_ref),
                                key_check=names.current.check if subject else "",
                                previous_check=names.previous.check if names.previous is not None else "",
-                               overlap_ms=limits.window_ms + int(self.s.nonce_ttl_s * 1000))
+                               overlap_ms=overlap)
+        digest = request_digest(request, key.key_id, record.challenges, frames, subject)
         try:                                        # the limit checked, then charged; a repeat gets the first
-            issued = self.s.store.issue_nonce(nonce, record, now_ms, charge,
-                                              request_digest(request, key.key_id, record.challenges, frames, subject))
+            issued = self.s.store.issue_nonce(nonce, record, now_ms, charge, digest)
+            if issued.stale_key and self._recheck_pin(names, overlap, now_ms):
+                issued = self.s.store.issue_nonce(nonce, record, now_ms, charge, digest)
         except StoreUnavailable as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"STORE_UNAVAILABLE: {exc}")
             raise                                                  # not reached: abort raises
@@ -399,8 +441,14 @@ class Ingest:
         # The read and, atomically with it, this probe's claim of its id on the nonce: of probes
         # racing one id under one nonce only the first (and its identical copies: the terminal's
         # retry) is opened and judged, the others are refused unjudged (no verdict by reply time).
+        # This copy's hold is a lease: a token of its own, timed by the store; if this server dies
+        # while judging, a copy arriving after the lease takes the hold over (the terminal's retry is
+        # judged, not refused PROBE_IN_PROGRESS until the nonce expires), and if this server was only
+        # slow, its use then finds its token gone (LAPSED): one judgement of the probe id is used.
+        hold = os.urandom(16).hex()
         rec, last_counter, claim = store.read_and_claim(header.nonce, term.terminal_id, header.probe_id, digest,
-                                                        now_ms)
+                                                        now_ms, hold=hold,
+                                                        lease_ms=int(self.s.claim_lease_s * 1000))
         if rec is None or rec.terminal_id != term.terminal_id:
             raise ProbeRejected("EXPIRED", "nonce was not issued to this terminal, has expired or was purged")
         if rec.used:
@@ -421,7 +469,7 @@ class Ingest:
         try:                       # refused before judging: the claim is given back (another probe may try)
             payload = self._open(request, header, term, rec, now_ms, last_counter)
         except ProbeRejected:
-            store.release_claim(header.nonce, term.terminal_id, header.probe_id, digest)
+            store.release_claim(header.nonce, term.terminal_id, header.probe_id, digest, hold=hold)
             raise
         named = subject_mac(rec.subject)           # the subject the challenge was issued for ("" : none) ...
         named_by = rec.subject_key_id if named else ""   # ... and the subject key that names it
@@ -429,7 +477,7 @@ class Ingest:
             try:
                 lv, frames = self._check_payload(payload, header, term)
             except ProbeRejected:
-                store.release_claim(header.nonce, term.terminal_id, header.probe_id, digest)
+                store.release_claim(header.nonce, term.terminal_id, header.probe_id, digest, hold=hold)
                 raise
             challenge = lv.get("challenge")
             passed = bool(challenge and challenge["passed"])
@@ -465,17 +513,25 @@ class Ingest:
         try:
             use = store.use_nonce(header.nonce, terminal_id=term.terminal_id, probe_id=header.probe_id, digest=digest,
                                   counter=header.counter, receipt=receipt.SerializeToString(), now_ms=now_ms,
-                                  settle=limits.settle(term.terminal_id, rec.subject, accepted=receipt.accepted))
+                                  settle=limits.settle(term.terminal_id, rec.subject, accepted=receipt.accepted),
+                                  hold=hold)
         except StoreUnavailable:
             # The use did not happen (or its reply was lost): the nonce may be unused, so this copy's
             # hold goes back, or two such attempts (a blip, a failover) left the claim full and every
             # retry PROBE_IN_PROGRESS until the nonce expired (review 13). Best effort: the store may
             # still be down (then the retry's read fails first and holds nothing).
             try:
-                store.release_claim(header.nonce, term.terminal_id, header.probe_id, digest)
+                store.release_claim(header.nonce, term.terminal_id, header.probe_id, digest, hold=hold)
             except StoreUnavailable:
                 pass
             raise
+        if use.outcome is Outcome.LAPSED:
+            # Judged past this copy's lease, and another copy took the hold over: that copy's judgement
+            # is the one used (this one's is dropped: no use, no receipt, no failure counted). The
+            # terminal's retry gets that copy's receipt once its nonce is used.
+            log.warning("probe judged after its claim's lease (%.1f s): another copy took it over; "
+                        "this judgement is dropped", self.s.claim_lease_s)
+            raise ProbeBusy()
         if use.outcome is Outcome.USED:
             if receipt.accepted:
                 self.s.note_accepted(summary, request.SerializeToString() if self.s.keep_sealed else None)

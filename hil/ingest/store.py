@@ -25,7 +25,8 @@ keep. What the store holds is bounded by count, not by traffic:
 * sessions: at most one entry per unused nonce (``issue_nonce``: the session's latest request
   digest and nonce), leaving when that nonce is used, expires or is evicted;
 * probe ids: one per used nonce, with it; and claims (``read_and_claim``): at most
-  ``MAX_PROBES_PER_NONCE`` per unused nonce, dropped with it (used, expired or evicted);
+  ``MAX_PROBES_PER_NONCE`` per unused nonce, each with at most ``MAX_COPIES_PER_CLAIM`` holds (a
+  token and the store's time), dropped with it (used, expired or evicted);
 * counters: one integer per terminal that ever had a probe accepted or judged;
 * failures: at most ``max_failures_kept`` charges and failures per key (the oldest leave first), at
   most ``max_failure_keys`` keys; a key whose charges were all taken back is dropped.
@@ -41,7 +42,9 @@ import dataclasses
 import enum
 import itertools
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -54,6 +57,15 @@ class StoreUnavailable(Exception):
 MAX_FAILURES_KEPT = 64     # charges and failures kept per key: the highest failure limit a store can count to
 MAX_PROBES_PER_NONCE = 4   # probe ids that may hold a claim on one unused nonce at once (``Store.read_and_claim``)
 MAX_COPIES_PER_CLAIM = 2   # identical copies one claim admits to be judged (the probe and the terminal's retry)
+# How long a hold on a claim counts as a live judge's (``read_and_claim``'s ``lease_ms``), by the
+# store's clock. The judging budget it is derived from: a copy is judged between its claim and its use
+# in CPU milliseconds (~4 ms, up to 8 workers sharing the GIL: ~30 ms) plus the use's round trip,
+# which the Redis client abandons after its 2 s socket timeout (``redis_store.connect_url``), and
+# the terminal waits one attempt's deadline (the agent's ``deadline_s``, 2 s) for the answer: a live
+# judge is done within ~2.1 s of its claim, or nobody is waiting for it. 5 s is that with more than
+# 2x to spare; a judge slower still is not trusted to be alive, but cannot be judged twice either: a
+# copy that takes its hold over makes its use fail (``Outcome.LAPSED``).
+CLAIM_LEASE_MS = 5_000
 
 
 @dataclass(frozen=True)
@@ -109,7 +121,8 @@ class Charge:
     left on a key the store has rotated away from cannot count a subject under a name the others no
     longer read. ``previous_check`` is the check value of the server's previous subject key ("" :
     none) and ``overlap_ms`` its ``failure_window_s + nonce_ttl_s``: while the store pins a previous
-    key and less than ``overlap_ms`` has passed since the rotation began, a charge whose previous
+    key and less than ``overlap_ms`` has passed since the rotation began (by the store's clock, as
+    the start was written), a charge whose previous
     key is not that one is refused too, so a server that does not read the old names (started with
     the new key alone while the store was unreachable, so never checked) cannot count a subject
     whose failures under the old name already lock it out (review 13)."""
@@ -156,6 +169,7 @@ class Outcome(enum.Enum):
     REPLAYED = "replayed"              # another probe used it, or this probe id was used under another nonce
     UNKNOWN = "unknown"                # not issued to this terminal, expired, or evicted
     STALE_COUNTER = "stale_counter"    # the terminal's probe counter did not increase
+    LAPSED = "lapsed"                  # this copy's hold lapsed and another copy took it over: that one judges
 
 
 @dataclass(frozen=True)
@@ -172,7 +186,8 @@ class Claim(enum.Enum):
     USED = "used"          # the probe id already used a nonce of this terminal
     TAKEN = "taken"        # a probe with this id and other bytes holds the claim: not to be judged
     FULL = "full"          # MAX_PROBES_PER_NONCE other probe ids hold claims on this nonce
-    BUSY = "busy"          # MAX_COPIES_PER_CLAIM identical copies hold the claim: being judged, try again
+    BUSY = "busy"          # MAX_COPIES_PER_CLAIM identical copies hold the claim within their lease: being
+                           # judged, try again
     NONE = "none"          # no claim made
 
 
@@ -263,11 +278,13 @@ class Store(Protocol):
         """The record if the nonce is unused and unexpired, or used and still remembered."""
 
     def use_nonce(self, nonce: bytes, *, terminal_id: str, probe_id: str, digest: bytes, counter: int,
-                  receipt: bytes, now_ms: int, settle: Settle | None = None) -> Use:
+                  receipt: bytes, now_ms: int, settle: Settle | None = None, hold: str = "") -> Use:
         """Atomically: if the nonce is this terminal's, unused and unexpired, the probe id is new
-        for the terminal and ``counter`` exceeds the terminal's last, mark it used by this probe with
-        this receipt, advance the counter and settle the nonce's charge (``USED``). Otherwise say
-        why, without changing anything."""
+        for the terminal, ``hold`` ("" : not checked) is still one of the probe id's holds on the
+        nonce (``read_and_claim``; ``LAPSED`` when another copy took it over after its lease) and
+        ``counter`` exceeds the terminal's last, mark it used by this probe with this receipt,
+        advance the counter and settle the nonce's charge (``USED``). Otherwise say why, without
+        changing anything."""
 
     def last_counter(self, terminal_id: str) -> int:
         """The highest probe counter that used a nonce for this terminal (0 if none)."""
@@ -282,27 +299,38 @@ class Store(Protocol):
         probe id is refused unjudged. A read only: ``use_nonce`` stays the atomic authority."""
 
     def read_and_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes,
-                       now_ms: int) -> tuple[NonceRecord | None, int, Claim]:
+                       now_ms: int, *, hold: str, lease_ms: int = CLAIM_LEASE_MS) -> tuple[NonceRecord | None, int,
+                                                                                          Claim]:
         """``nonce_counter_probe``'s snapshot and, in the same atomic step, when the nonce is this
         terminal's, unused and unexpired and the probe id unused: a claim of the probe id on the
         nonce for this probe (``digest``), so that of probes racing one id under one nonce only one
         (and its identical copies) is opened and judged; the others are ``TAKEN``. At most
         ``MAX_PROBES_PER_NONCE`` ids hold claims on a nonce (``FULL`` beyond), and at most
         ``MAX_COPIES_PER_CLAIM`` identical copies hold one claim (``BUSY`` beyond: judged by then,
-        the copy gets the first receipt). A claim lives with its nonce (dropped when the nonce is
-        used, expires or is evicted) unless released."""
+        the copy gets the first receipt). Each copy's hold is ``hold`` (a token the caller draws)
+        with the store's time; a hold older than ``lease_ms`` is a judge that died (or stalled): it
+        does not make a copy ``BUSY``, and the copy takes its place (the oldest such), so the holder's
+        ``use_nonce`` with that token is ``LAPSED`` and one judgement of the copies is ever used. A
+        claim (its id bound to its digest) lives with its nonce, whatever its holds' age (dropped
+        when the nonce is used, expires or is evicted), unless released."""
 
-    def pin_subject_keys(self, current: str, previous: str, now_ms: int, overlap_ms: int) -> tuple[PinResult, KeyPin]:
+    def pin_subject_keys(self, current: str, previous: str, overlap_ms: int) -> tuple[PinResult, KeyPin]:
         """Check (and, for a fresh store, a rotation's start or end, set) the subject key check values
         the store pins, atomically (:func:`decide_pin`): every server sharing a store must name
         subjects under the same key, and during a rotation read the previous one too
         (``hil/ingest/subject_keys.py``); never back to a key it pinned as a previous one
-        (``RETIRED``). Returns the result and what the store pins now."""
+        (``RETIRED``). The rotation's start and the overlap are timed by the store's clock
+        (``now_ms``), never a server's: one server's clock writes the start and another's would
+        compare it, and their skew shortened the overlap. Returns the result and what the store pins
+        now."""
 
-    def release_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes) -> None:
-        """Give back one hold of a claim ``read_and_claim`` granted, for a probe refused before it was
-        judged: the id (and the slot) is free again once no identical copy holds it. A judged probe
-        never releases its claim."""
+    def now_ms(self) -> int:
+        """The store's clock (Redis: ``TIME``), in ms: what pins and leases are timed by."""
+
+    def release_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes, *, hold: str) -> None:
+        """Give back the hold ``hold`` of a claim ``read_and_claim`` granted, for a probe refused before
+        it was judged: the id (and the slot) is free again once no identical copy holds it. A judged
+        probe never releases its claim. A hold taken over (``LAPSED``) is no longer there to give."""
 
     def add_failure(self, key: str, now_ms: int, window_ms: int, member: str = "", replaces: str = "") -> int:
         """Count one failure for ``key`` (``member`` names it: the same member twice counts once;
@@ -318,10 +346,12 @@ class Store(Protocol):
 
 
 class MemoryStore:
-    """The store of one server process. One lock; every operation is O(1) plus what it prunes."""
+    """The store of one server process. One lock; every operation is O(1) plus what it prunes.
+    ``clock`` (seconds) is the store's own, which times pins and claim holds (tests replace it)."""
 
-    def __init__(self, limits: StoreLimits | None = None):
+    def __init__(self, limits: StoreLimits | None = None, clock: Callable[[], float] = time.time):
         self.limits = limits or StoreLimits()
+        self._clock = clock
         self._lock = threading.Lock()
         # Issue order is expiry order (one lifetime per server), use order is retention order.
         self._unused: OrderedDict[bytes, NonceRecord] = OrderedDict()
@@ -334,8 +364,9 @@ class MemoryStore:
         self._members = itertools.count()
         # (terminal, session id) -> (request digest, nonce): the session's latest unused challenge
         self._sessions: dict[tuple[str, str], tuple[bytes, bytes]] = {}
-        # unused nonce -> probe id -> [digest, holds]: the probes claimed (being judged, or judged)
-        self._claims: dict[bytes, dict[str, list]] = {}
+        # unused nonce -> probe id -> (digest, {hold token: store time (ms)}): the probes claimed (being
+        # judged, or judged), each with its copies' holds
+        self._claims: dict[bytes, dict[str, tuple[bytes, dict[str, int]]]] = {}
         self._key_pin = KeyPin()            # the subject key's check values (pin_subject_keys)
         self._retired: set[str] = set()     # the check values it pinned as a previous key (one per rotation)
 
@@ -363,7 +394,7 @@ class MemoryStore:
             if charge is not None and charge.key_check:        # as the shared store's script: pinned if none
                 if not self._key_pin.current:
                     self._key_pin = KeyPin(charge.key_check)
-                elif charge.key_check != self._key_pin.current or self._reads_not_pinned_previous(charge, now_ms):
+                elif charge.key_check != self._key_pin.current or self._reads_not_pinned_previous(charge):
                     return Issued(None, stale_key=True)
             locked = self._add(nonce, record, now_ms, charge)
             if locked:
@@ -371,11 +402,18 @@ class MemoryStore:
             self._sessions[session] = (request, nonce)
             return Issued(None, nonce, record)
 
-    def _reads_not_pinned_previous(self, charge: Charge, now_ms: int) -> bool:
-        """During a rotation's overlap, the charge's server does not read the previous key's names."""
+    def _reads_not_pinned_previous(self, charge: Charge) -> bool:
+        """During a rotation's overlap (by the store's clock), the charge's server does not read the
+        previous key's names."""
         pin = self._key_pin
         return (bool(pin.previous) and charge.previous_check != pin.previous
-                and now_ms < pin.since_ms + charge.overlap_ms)
+                and self._now() < pin.since_ms + charge.overlap_ms)
+
+    def _now(self) -> int:
+        return int(self._clock() * 1000)
+
+    def now_ms(self) -> int:
+        return self._now()
 
     def _add(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None) -> str | None:
         if charge is not None:
@@ -406,7 +444,7 @@ class MemoryStore:
             return rec
 
     def use_nonce(self, nonce: bytes, *, terminal_id: str, probe_id: str, digest: bytes, counter: int,
-                  receipt: bytes, now_ms: int, settle: Settle | None = None) -> Use:
+                  receipt: bytes, now_ms: int, settle: Settle | None = None, hold: str = "") -> Use:
         with self._lock:
             self._prune(now_ms)
             used = self._used.get(nonce)
@@ -420,6 +458,8 @@ class MemoryStore:
                 return Use(Outcome.UNKNOWN)
             if (terminal_id, probe_id) in self._probe_ids:
                 return Use(Outcome.REPLAYED, rec)
+            if hold and hold not in self._claims.get(nonce, {}).get(probe_id, (b"", {}))[1]:
+                return Use(Outcome.LAPSED, rec)
             if counter <= self._counters.get(terminal_id, 0):
                 return Use(Outcome.STALE_COUNTER, rec)
             done = dataclasses.replace(rec, probe_id=probe_id, digest=digest, receipt=receipt, used_ms=now_ms)
@@ -460,7 +500,10 @@ class MemoryStore:
             return rec, self._counters.get(terminal_id, 0), (terminal_id, probe_id) in self._probe_ids
 
     def read_and_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes,
-                       now_ms: int) -> tuple[NonceRecord | None, int, Claim]:
+                       now_ms: int, *, hold: str, lease_ms: int = CLAIM_LEASE_MS) -> tuple[NonceRecord | None, int,
+                                                                                          Claim]:
+        if not hold:
+            raise ValueError("a claim's hold needs a token")
         with self._lock:
             self._prune(now_ms)
             rec = self._used.get(nonce) or self._unused.get(nonce)
@@ -473,37 +516,41 @@ class MemoryStore:
                 return rec, counter, Claim.USED
             claims = self._claims.setdefault(nonce, {})
             held = claims.get(probe_id)
+            store_now = self._now()
             if held is not None:
                 if held[0] != digest:
                     return rec, counter, Claim.TAKEN
-                if held[1] >= MAX_COPIES_PER_CLAIM:
-                    return rec, counter, Claim.BUSY
-                held[1] += 1
+                holds = held[1]
+                if len(holds) >= MAX_COPIES_PER_CLAIM:
+                    oldest = min(holds, key=holds.__getitem__)
+                    if store_now - holds[oldest] < lease_ms:       # every hold within its lease
+                        return rec, counter, Claim.BUSY
+                    del holds[oldest]                               # a judge gone (or stalled): taken over
+                holds[hold] = store_now
                 return rec, counter, Claim.HELD
             if len(claims) >= MAX_PROBES_PER_NONCE:
                 return rec, counter, Claim.FULL
-            claims[probe_id] = [digest, 1]
+            claims[probe_id] = (digest, {hold: store_now})
             return rec, counter, Claim.HELD
 
-    def pin_subject_keys(self, current: str, previous: str, now_ms: int, overlap_ms: int) -> tuple[PinResult, KeyPin]:
+    def pin_subject_keys(self, current: str, previous: str, overlap_ms: int) -> tuple[PinResult, KeyPin]:
         with self._lock:
-            result, self._key_pin = decide_pin(self._key_pin, current, previous, now_ms, overlap_ms,
+            result, self._key_pin = decide_pin(self._key_pin, current, previous, self._now(), overlap_ms,
                                                frozenset(self._retired))
             if self._key_pin.previous:
                 self._retired.add(self._key_pin.previous)
             return result, self._key_pin
 
-    def release_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes) -> None:
+    def release_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes, *, hold: str) -> None:
         with self._lock:
             rec = self._unused.get(nonce)
             claims = self._claims.get(nonce)
             if rec is None or rec.terminal_id != terminal_id or not claims:
                 return
             held = claims.get(probe_id)
-            if held is None or held[0] != digest:
+            if held is None or held[0] != digest or held[1].pop(hold, None) is None:
                 return
-            held[1] -= 1
-            if held[1] <= 0:
+            if not held[1]:
                 del claims[probe_id]
                 if not claims:
                     del self._claims[nonce]

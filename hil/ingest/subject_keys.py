@@ -16,7 +16,8 @@ the server's and the bank's hands; what does:
 **Rotation** (``subject_key_previous_file``): the server names every new challenge's subject under
 the current key and, while a previous key is configured, counts the subject's failures under both
 names against each limit (a charge's ``also`` keys: the counts add), so failures under the old key
-still lock out. The store pins the pair and the time the rotation began; a server may drop the
+still lock out. The store pins the pair and the time the rotation began (by its own clock, as it
+times the overlap: never a server's, whose skew from another's shortened it); a server may drop the
 previous key only once ``failure_window_s + nonce_ttl_s`` have passed since (every charge under the
 old name has left the window by then: the last old-key nonce is judged at most ``nonce_ttl_s``
 after the rotation began, its failure timed then), and a server still on the old key alone is

@@ -265,6 +265,101 @@ def test_servers_sharing_a_store_must_share_the_subject_key(dev, kind, request):
         store.close()
 
 
+def test_a_redis_store_that_may_evict_is_refused_at_start_unless_allowed(dev, redis_url, caplog):
+    # Review 13, left open: under an allkeys-*/volatile-* maxmemory-policy Redis at its maxmemory
+    # evicts keys: a failure set (its failures forgotten: more tries for whoever caused them) or the
+    # subject key pin (re-pinned by the next charge, perhaps to an old key). The server checked
+    # nothing (main: it starts). Refused at start now, AGT_STORE_EVICTION, unless the operator sets
+    # store_allow_eviction; at a reload (the server already runs on that store) it is logged with
+    # the code and the reload applied. noeviction starts as before.
+    import logging
+    import uuid
+
+    import redis
+
+    from hil.ingest.config import reload
+    path = _with(dev.server_config, f'store = "{redis_url}"\nstore_prefix = "ev{uuid.uuid4().hex[:8]}:"\n')
+    cfg, base = load_server_config(path)
+    admin = redis.Redis.from_url(redis_url)
+    try:
+        admin.config_set("maxmemory-policy", "allkeys-lru")
+        with pytest.raises(ConfigError) as exc:
+            build_state(cfg, base)
+        assert exc.value.code == "AGT_STORE_EVICTION" and "allkeys-lru" in str(exc.value)
+        with caplog.at_level(logging.WARNING, logger="hil.ingest.config"):
+            allowed, _ = build_state(_replace(cfg, store_allow_eviction=True), base)
+        allowed.store.close()
+        assert "allowed by store_allow_eviction" in caplog.text
+        admin.config_set("maxmemory-policy", "noeviction")
+        state, _ = build_state(cfg, base)
+        admin.config_set("maxmemory-policy", "volatile-lru")                  # changed under a running server
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            reload(state, _with(path, "max_failures = 3\n"))
+        assert state.limits.max_failures == 3 and "error[AGT_STORE_EVICTION]" in caplog.text
+        state.store.close()
+    finally:
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.close()
+
+
+def test_a_full_redis_under_noeviction_is_unavailable_not_a_traceback(dev, redis_url, caplog):
+    # With noeviction (required above) a Redis at its maxmemory refuses plain writes: "OOM command
+    # not allowed". That was a raw redis exception (main: OutOfMemoryError out of build_state, a
+    # traceback at start); it is StoreUnavailable now, as an unreachable store: the start goes on
+    # with a warning and the store's calls are answered UNAVAILABLE (retried), nothing forgotten.
+    import logging
+    import uuid
+
+    import redis
+
+    from hil.ingest.store import StoreUnavailable
+    cfg, base = load_server_config(dev.server_config)
+    cfg = _replace(cfg, store=redis_url, store_prefix=f"oom{uuid.uuid4().hex[:8]}:")
+    admin = redis.Redis.from_url(redis_url)
+    admin.config_set("maxmemory", 1)
+    try:
+        with caplog.at_level(logging.WARNING, logger="hil.ingest.config"):
+            state, _ = build_state(cfg, base)
+        assert "subject key not checked against the store" in caplog.text
+        with pytest.raises(StoreUnavailable, match="OutOfMemoryError"):
+            state.store.pin_subject_keys(state.subject_keys.current.check, "", 1000)
+        state.store.close()
+    finally:
+        admin.config_set("maxmemory", 0)
+        admin.close()
+
+
+def test_a_policy_redis_will_not_tell_is_logged_never_fatal(dev, redis_url, caplog):
+    # An ACL without CONFIG (a least-privilege server user) or a managed Redis that renamed it: the
+    # policy cannot be read. The server starts and says so, rather than refusing a store it cannot
+    # judge; docs/uplink.md tells the operator to check the policy himself.
+    import logging
+    import uuid
+
+    import redis
+    user = f"ingest{uuid.uuid4().hex[:8]}"
+    admin = redis.Redis.from_url(redis_url)
+    admin.execute_command("ACL", "SETUSER", user, "on", ">pw-test", "~*", "&*", "+@all", "-config")
+    try:
+        sock = redis_url.removeprefix("unix://")
+        cfg, base = load_server_config(dev.server_config)
+        cfg = _replace(cfg, store=f"unix://{user}:pw-test@{sock}", store_prefix=f"acl{uuid.uuid4().hex[:8]}:")
+        with caplog.at_level(logging.WARNING, logger="hil.ingest.config"):
+            state, _ = build_state(cfg, base)
+        assert "refused CONFIG GET maxmemory-policy" in caplog.text and "pw-test" not in caplog.text
+        assert state.store.now_ms() > 0                                        # the store itself works
+        state.store.close()
+    finally:
+        admin.execute_command("ACL", "DELUSER", user)
+        admin.close()
+
+
+def _replace(cfg, **changes):
+    import dataclasses
+    return dataclasses.replace(cfg, **changes)
+
+
 def _said_after_hup(child, what: str, n: int) -> str:
     """SIGHUP, then the n-th line saying ``what`` ("reloaded" or "reload refused")."""
     child.proc.send_signal(signal.SIGHUP)

@@ -990,6 +990,102 @@ def test_a_copy_whose_use_the_store_dropped_gives_its_hold_back(tmp_path, any_st
         rig.close()
 
 
+class _Died(Exception):
+    """A server that dies while judging: nothing after the claim runs (no release, no use)."""
+
+
+def _past(ms: float) -> None:
+    """Wait until the clock (the host's: MemoryStore's, and Redis's TIME on this host) is past ``ms``."""
+    deadline = time.monotonic() + 10
+    while time.time() * 1000 <= ms:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+
+
+def test_a_server_that_died_judging_does_not_block_the_terminal_s_retry(tmp_path, any_store, monkeypatch):
+    # Review 13, left open: a copy's hold on its probe id's claim outlived a server that died while
+    # judging it. After two such deaths every retry of the honest terminal's probe was UNAVAILABLE
+    # PROBE_IN_PROGRESS until its nonce expired: the capture lost and its charge kept as a failure.
+    # A hold is a lease now (claim_lease_s, by the store's clock; shortened here): the retry after it
+    # takes the dead copy's hold over, is judged and settles the charge.
+    from agent.uplink.client import UplinkRefused
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    rig.state.claim_lease_s = 0.05
+    try:
+        ch = rig.client().begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        made = rig.probe(ch, session_id="s1")
+        real, deaths = server_mod.validate_payload, [2]
+
+        def dies(payload, *args):
+            if deaths[0]:
+                deaths[0] -= 1
+                raise _Died("the server died while judging")
+            return real(payload, *args)
+        monkeypatch.setattr(server_mod, "validate_payload", dies)
+        for _ in range(2):
+            with pytest.raises(UplinkRefused):
+                submit(rig.client(retries=0), made)
+        _past(time.time() * 1000 + 50)
+        receipt = submit(rig.client(retries=0), made)
+        assert receipt.accepted and deaths == [0] and rig.state.store.get_nonce(ch.nonce, rig.state.now_ms()).used
+        assert _strikes(rig, terminal_key(A)) == 0 and _strikes(rig, subject_key("cust-1")) == 0   # settled
+    finally:
+        rig.close()
+
+
+def test_a_copy_judged_past_its_lease_is_not_used_when_another_took_it_over(tmp_path, any_store, monkeypatch):
+    # The other side of the lease: a judge that is only slow. Two copies are held in judging past the
+    # lease; a third takes the oldest hold over and is judged. The slow judge that lost its hold
+    # finishes first: its use finds its token gone (LAPSED), nothing is used, it answers UNAVAILABLE
+    # PROBE_IN_PROGRESS. The third copy's judgement is used; the second, still holding, gets its
+    # receipt. One judgement used: one accepted summary, one receipt. (Main: the third copy was
+    # PROBE_IN_PROGRESS until the nonce expired.)
+    from agent.uplink.client import UplinkUnavailable
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    rig.state.claim_lease_s = 0.05
+    try:
+        ch = rig.client().begin("s1", Purpose.VERIFY, capabilities=CAPS)
+        made = rig.probe(ch, session_id="s1")
+        real, inside = server_mod.validate_payload, threading.Semaphore(0)
+        gates = [threading.Event() for _ in range(3)]
+        calls = iter(range(3))
+
+        def held(payload, *args):
+            gate = gates[next(calls)]
+            inside.release()
+            assert gate.wait(30), "the test did not release a judged copy"
+            return real(payload, *args)
+        monkeypatch.setattr(server_mod, "validate_payload", held)
+        opened = _count_opened(monkeypatch)
+        with futures.ThreadPoolExecutor(3) as pool:
+            copies = []
+            try:
+                for _ in range(2):                                    # one after the other: the first is the oldest
+                    copies.append(pool.submit(submit, rig.client(deadline_s=30, retries=0), made))
+                    assert inside.acquire(timeout=30), "a copy did not reach judging"
+                _past(time.time() * 1000 + 50)
+                copies.append(pool.submit(submit, rig.client(deadline_s=30, retries=0), made))
+                deadline = time.monotonic() + 30
+                while not inside.acquire(timeout=0.01):               # judged, or answered (main: PROBE_IN_PROGRESS)
+                    assert not copies[2].done(), copies[2].exception()
+                    assert time.monotonic() < deadline, "the copy past the lease was not judged"
+                gates[0].set()
+                with pytest.raises(UplinkUnavailable):
+                    copies[0].result(timeout=30)
+                assert not rig.state.store.get_nonce(ch.nonce, rig.state.now_ms()).used and not rig.state.accepted
+                gates[2].set()
+                taken_over = copies[2].result(timeout=30)
+                gates[1].set()
+                second = copies[1].result(timeout=30)
+            finally:                                                # never leave a judge waiting
+                for gate in gates:
+                    gate.set()
+        assert taken_over.accepted and second == taken_over and opened[0] == 3
+        assert len(rig.state.accepted) == 1 and _strikes(rig, terminal_key(A)) == 0
+    finally:
+        rig.close()
+
+
 def test_a_probe_refused_before_judging_gives_its_claim_back(tmp_path, any_store):
     # The claim must not cost the session's next probe anything: probes refused before they are
     # judged (more of them than a nonce's claims) give their claims back, and a probe of the same
@@ -1059,8 +1155,9 @@ def test_failures_outside_a_settlement_stay_on_the_terminals_own_keys(tmp_path, 
         # Every read happens before the other probe's use: the reused id is not seen yet (the
         # other probe used it under another nonce, which a claim on this nonce does not see).
         monkeypatch.setattr(store, "read_and_claim",
-                            lambda nonce, terminal, _pid, _digest, now: (*store.nonce_and_counter(nonce, terminal, now),
-                                                                         Claim.HELD))
+                            lambda nonce, terminal, _pid, _digest, now, **_: (*store.nonce_and_counter(nonce, terminal,
+                                                                                                        now),
+                                                                              Claim.HELD))
         reuse = lambda h: setattr(h, "probe_id", used.probe_id)  # noqa: E731
         for _ in range(9):
             assert submit(c, rig.probe(ch, session_id="victim-1", verdict="attack", header=reuse)).reason == "REPLAYED"
@@ -1111,7 +1208,7 @@ def test_a_server_left_on_a_rotated_subject_key_issues_no_challenge_naming_a_sub
         old, new = SubjectKey(SUBJECT_KEY), SubjectKey(os.urandom(32))
         c = rig.client(retries=0)
         assert c.begin("s0", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce    # pins the old key
-        rig.state.store.pin_subject_keys(new.check, old.check, rig.state.now_ms(), 660_000)   # another server rotates
+        rig.state.store.pin_subject_keys(new.check, old.check, 660_000)   # another server rotates
         with caplog.at_level(logging.ERROR, logger="hil.ingest.server"):
             for k in range(2):
                 with pytest.raises(UplinkUnavailable):
@@ -1145,10 +1242,10 @@ def test_a_server_without_the_store_s_previous_key_issues_no_challenge_naming_a_
     try:
         store, now = rig.state.store, rig.state.now_ms()
         old, new = SubjectKey(os.urandom(32)), SubjectKey(SUBJECT_KEY)          # the rig's server: new alone
-        store.pin_subject_keys(old.check, "", now - 10_000, 660_000)
+        store.pin_subject_keys(old.check, "", 660_000)
         for _ in range(3):                                                      # locked out at A under old
             store.add_failure(subject_at_terminal_key(old.name("cust-1"), A), now - 5_000, 600_000)
-        store.pin_subject_keys(new.check, old.check, now - 1_000, 660_000)      # another server rotates
+        store.pin_subject_keys(new.check, old.check, 660_000)      # another server rotates
         c = rig.client(retries=0)
         with pytest.raises(UplinkUnavailable):
             c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
@@ -1157,6 +1254,48 @@ def test_a_server_without_the_store_s_previous_key_issues_no_challenge_naming_a_
         rig.state.subject_keys = SubjectKeys(new, old)                                     # with the pair
         said = locked_out(caplog, lambda: c.begin("s3", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1"))
         assert subject_at_terminal_key(new.name("cust-1"), A) in said
+    finally:
+        rig.close()
+
+
+def test_a_stale_refusal_rechecks_the_pin_at_most_once_a_minute(tmp_path, any_store, caplog):
+    # Review 13, left open: a store flushed mid-rotation is re-pinned by the first server to charge,
+    # perhaps one still on the old key alone; every server with the new pair was then refused
+    # SUBJECT_KEY_STALE until a SIGHUP (and so was one started with the pair while the store was
+    # down). A stale refusal now re-checks this server's keys against the store, as a start does, at
+    # most once a minute (a terminal can cause refusals at will): the rotation begins again and the
+    # challenge is issued. A key the store refuses stays refused, and is re-checked only a minute on.
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.store import PinResult
+    from hil.ingest.subject_keys import SubjectKey, SubjectKeys
+    rig = Rig(tmp_path, store=any_store)
+    try:
+        store = rig.state.store
+        old, new = SubjectKey(os.urandom(32)), SubjectKey(SUBJECT_KEY)
+        rig.state.subject_keys = SubjectKeys(new, old)                          # this server: the pair
+        store.pin_subject_keys(old.check, "", 660_000)          # the flushed store, pinned by an old-key server
+        c = rig.client(retries=0)
+        with caplog.at_level(logging.WARNING, logger="hil.ingest.server"):
+            assert c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce
+        result, pin = store.pin_subject_keys(new.check, old.check, 660_000)
+        assert result is PinResult.PINNED and (pin.current, pin.previous) == (new.check, old.check)
+        assert "re-checked after a SUBJECT_KEY_STALE refusal" in caplog.text and "(rotated" in caplog.text
+        calls, real = [0], store.pin_subject_keys
+
+        def counted(*args):
+            calls[0] += 1
+            return real(*args)
+        store.pin_subject_keys = counted                                        # (an instance attribute)
+        rig.state.subject_keys = SubjectKeys(SubjectKey(os.urandom(32)))        # a key the store refuses
+        for k in range(3):
+            with pytest.raises(UplinkUnavailable):
+                c.begin(f"s{k + 2}", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert calls == [0]                                                     # within the minute: not again
+        start = time.time()
+        rig.state.clock = lambda: start + 61
+        with pytest.raises(UplinkUnavailable):
+            c.begin("s9", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert calls == [1]                                                     # a minute on: checked, refused
     finally:
         rig.close()
 

@@ -54,9 +54,14 @@ def rec(terminal="k1", session="s1", issued=None, ttl=TTL) -> NonceRecord:
     return NonceRecord(terminal, session, 2, "key-1", issued, issued + ttl)
 
 
-def use(store, nonce, *, terminal="k1", probe="p-1", digest=b"d" * 32, counter=1, receipt=b"R", now=None):
+def H() -> str:
+    """A claim hold's token, as the server draws one per copy."""
+    return os.urandom(8).hex()
+
+
+def use(store, nonce, *, terminal="k1", probe="p-1", digest=b"d" * 32, counter=1, receipt=b"R", now=None, hold=""):
     return store.use_nonce(nonce, terminal_id=terminal, probe_id=probe, digest=digest, counter=counter,
-                           receipt=receipt, now_ms=T0 + 10 if now is None else now)
+                           receipt=receipt, now_ms=T0 + 10 if now is None else now, hold=hold)
 
 
 def test_a_nonce_is_used_once_and_the_same_probe_finds_its_receipt(make_store):
@@ -376,28 +381,30 @@ def test_a_probe_id_is_claimed_on_its_nonce_before_it_is_judged(make_store):
     s.add_nonce(n, rec(), T0)
     s.add_nonce(other, rec(), T0)
     a, b = b"a" * 32, b"b" * 32
-    got, counter, claim = s.read_and_claim(n, "k1", "p-1", a, T0 + 1)
+    got, counter, claim = s.read_and_claim(n, "k1", "p-1", a, T0 + 1, hold="h1")
     assert got == s.get_nonce(n, T0 + 1) and counter == 0 and claim is Claim.HELD
-    assert s.read_and_claim(n, "k1", "p-1", b, T0 + 1)[2] is Claim.TAKEN      # the same id, other bytes
-    assert s.read_and_claim(n, "k1", "p-1", a, T0 + 1)[2] is Claim.HELD       # an identical copy (a retry)
-    assert s.read_and_claim(n, "k2", "p-1", b, T0 + 1)[2] is Claim.NONE       # not k2's nonce: nothing
-    assert s.read_and_claim(other, "k1", "p-1", b, T0 + 1)[2] is Claim.HELD   # claims are per nonce
-    s.release_claim(n, "k1", "p-1", b)                                          # not the holder: nothing
-    s.release_claim(n, "k1", "p-1", a)                                          # one of two holds back
-    assert s.read_and_claim(n, "k1", "p-1", b, T0 + 1)[2] is Claim.TAKEN
-    s.release_claim(n, "k1", "p-1", a)
+    assert s.read_and_claim(n, "k1", "p-1", b, T0 + 1, hold=H())[2] is Claim.TAKEN      # the same id, other bytes
+    assert s.read_and_claim(n, "k1", "p-1", a, T0 + 1, hold="h2")[2] is Claim.HELD      # an identical copy (a retry)
+    assert s.read_and_claim(n, "k2", "p-1", b, T0 + 1, hold=H())[2] is Claim.NONE       # not k2's nonce: nothing
+    assert s.read_and_claim(other, "k1", "p-1", b, T0 + 1, hold=H())[2] is Claim.HELD   # claims are per nonce
+    s.release_claim(n, "k1", "p-1", b, hold="h1")                               # not the holder's bytes: nothing
+    s.release_claim(n, "k1", "p-1", a, hold="h9")                               # not a hold: nothing
+    s.release_claim(n, "k1", "p-1", a, hold="h1")                               # one of two holds back
+    s.release_claim(n, "k1", "p-1", a, hold="h1")                               # (once)
+    assert s.read_and_claim(n, "k1", "p-1", b, T0 + 1, hold=H())[2] is Claim.TAKEN
+    s.release_claim(n, "k1", "p-1", a, hold="h2")
     assert s.claims_held(n) == 0
-    assert s.read_and_claim(n, "k1", "p-1", b, T0 + 1)[2] is Claim.HELD       # free again, for other bytes
+    assert s.read_and_claim(n, "k1", "p-1", b, T0 + 1, hold=H())[2] is Claim.HELD       # free again, for other bytes
     for k in range(2, MAX_PROBES_PER_NONCE + 1):
-        assert s.read_and_claim(n, "k1", f"p-{k}", a, T0 + 1)[2] is Claim.HELD
+        assert s.read_and_claim(n, "k1", f"p-{k}", a, T0 + 1, hold=H())[2] is Claim.HELD
     assert s.claims_held(n) == MAX_PROBES_PER_NONCE
-    assert s.read_and_claim(n, "k1", "p-9", a, T0 + 1)[2] is Claim.FULL
+    assert s.read_and_claim(n, "k1", "p-9", a, T0 + 1, hold=H())[2] is Claim.FULL
     assert use(s, n, probe="p-2", counter=3).outcome is Outcome.USED            # the claims go with the use
     assert s.claims_held(n) == 0
-    got, counter, claim = s.read_and_claim(n, "k1", "p-9", a, T0 + 2)
+    got, counter, claim = s.read_and_claim(n, "k1", "p-9", a, T0 + 2, hold=H())
     assert got is not None and got.used and counter == 3 and claim is Claim.NONE
-    assert s.read_and_claim(other, "k1", "p-2", a, T0 + 2)[2] is Claim.USED   # p-2 used a nonce of k1
-    assert s.read_and_claim(other, "k1", "p-3", a, T0 + TTL + 1) == (None, 3, Claim.NONE)   # expired
+    assert s.read_and_claim(other, "k1", "p-2", a, T0 + 2, hold=H())[2] is Claim.USED   # p-2 used a nonce of k1
+    assert s.read_and_claim(other, "k1", "p-3", a, T0 + TTL + 1, hold=H()) == (None, 3, Claim.NONE)   # expired
 
 
 def test_identical_copies_beyond_the_cap_are_told_busy_unjudged(make_store):
@@ -409,16 +416,51 @@ def test_identical_copies_beyond_the_cap_are_told_busy_unjudged(make_store):
     n = os.urandom(32)
     s.add_nonce(n, rec(), T0)
     a = b"a" * 32
-    for _ in range(MAX_COPIES_PER_CLAIM):
-        assert s.read_and_claim(n, "k1", "p-1", a, T0 + 1)[2] is Claim.HELD
-    assert [s.read_and_claim(n, "k1", "p-1", a, T0 + 1)[2] for _ in range(3)] == [Claim.BUSY] * 3
-    assert s.read_and_claim(n, "k1", "p-2", a, T0 + 1)[2] is Claim.HELD         # other ids: their own claims
-    s.release_claim(n, "k1", "p-1", a)                                          # a copy refused before judging
-    assert s.read_and_claim(n, "k1", "p-1", a, T0 + 1)[2] is Claim.HELD
-    assert s.read_and_claim(n, "k1", "p-1", a, T0 + 1)[2] is Claim.BUSY
+    for k in range(MAX_COPIES_PER_CLAIM):
+        assert s.read_and_claim(n, "k1", "p-1", a, T0 + 1, hold=f"c{k}")[2] is Claim.HELD
+    assert [s.read_and_claim(n, "k1", "p-1", a, T0 + 1, hold=H())[2] for _ in range(3)] == [Claim.BUSY] * 3
+    assert s.read_and_claim(n, "k1", "p-2", a, T0 + 1, hold=H())[2] is Claim.HELD         # other ids: their own claims
+    s.release_claim(n, "k1", "p-1", a, hold="c0")                               # a copy refused before judging
+    assert s.read_and_claim(n, "k1", "p-1", a, T0 + 1, hold=H())[2] is Claim.HELD
+    assert s.read_and_claim(n, "k1", "p-1", a, T0 + 1, hold=H())[2] is Claim.BUSY
     assert use(s, n, digest=a).outcome is Outcome.USED
-    got, _, claim = s.read_and_claim(n, "k1", "p-1", a, T0 + 2)                 # used: the retry path
+    got, _, claim = s.read_and_claim(n, "k1", "p-1", a, T0 + 2, hold=H())       # used: the retry path
     assert got is not None and got.used and claim is Claim.NONE
+
+
+def _after(store, ms: int) -> None:
+    """Wait until the store's clock is past ``ms`` (bounded; a lease of 1 ms then has lapsed)."""
+    deadline = time.monotonic() + 10
+    while store.now_ms() <= ms:
+        assert time.monotonic() < deadline, "the store's clock did not move"
+        time.sleep(0.002)
+
+
+def test_a_hold_past_its_lease_is_taken_over_and_its_judge_cannot_use_the_nonce(make_store):
+    # Review 13, left open: a server that died while judging kept its hold, so two such deaths made
+    # every retry of the probe BUSY until its nonce expired. A hold is a lease now (its token and the
+    # store's time): past lease_ms it does not make a copy BUSY, and the copy takes the oldest such
+    # hold over. The judge that held it, if only slow, finds its token gone at its use (LAPSED,
+    # nothing changed), so of the copies one judgement is used; and the claim's id stays bound to its
+    # bytes whatever its holds' age: a probe with that id and other bytes is still TAKEN, unjudged.
+    s = make_store()
+    n = os.urandom(32)
+    s.add_nonce(n, rec(), T0)
+    a, b = b"a" * 32, b"b" * 32
+    for hold in ("dead1", "dead2"):
+        assert s.read_and_claim(n, "k1", "p-1", a, T0 + 1, hold=hold)[2] is Claim.HELD
+    assert s.read_and_claim(n, "k1", "p-1", a, T0 + 1, hold=H(), lease_ms=60_000)[2] is Claim.BUSY
+    _after(s, s.now_ms() + 1)
+    assert s.read_and_claim(n, "k1", "p-1", b, T0 + 2, hold=H(), lease_ms=1)[2] is Claim.TAKEN   # other bytes
+    assert s.read_and_claim(n, "k1", "p-1", a, T0 + 2, hold="retry", lease_ms=1)[2] is Claim.HELD
+    assert s.read_and_claim(n, "k1", "p-1", a, T0 + 2, hold=H(), lease_ms=60_000)[2] is Claim.BUSY
+    assert s.claims_held(n) == 1
+    lapsed = use(s, n, digest=a, counter=7, now=T0 + 3, hold="dead1")      # the judge taken over: refused
+    assert lapsed.outcome is Outcome.LAPSED and not s.get_nonce(n, T0 + 3).used and s.last_counter("k1") == 0
+    s.release_claim(n, "k1", "p-1", a, hold="dead1")                       # not its hold any more: nothing
+    assert s.read_and_claim(n, "k1", "p-1", a, T0 + 3, hold=H(), lease_ms=60_000)[2] is Claim.BUSY
+    assert use(s, n, digest=a, counter=7, now=T0 + 4, hold="dead2").outcome is Outcome.USED   # still held
+    assert use(s, n, digest=a, counter=8, now=T0 + 5, hold="retry").outcome is Outcome.SAME_PROBE
 
 
 def test_the_record_s_optional_fields_survive_the_store(make_store):
@@ -593,16 +635,18 @@ def test_the_two_stores_agree_on_claims(redis_url):
             n = rng.choice(issued[-3:])
             t = owner[n] if rng.random() < 0.85 else t                # mostly the nonce's own terminal
             if op < 0.78:
-                got = [s.read_and_claim(n, t, pid, digest, now) for s in (mem, red)]
+                hold = H()
+                got = [s.read_and_claim(n, t, pid, digest, now, hold=hold) for s in (mem, red)]
                 seen = [(g[0] is None, g[0] is not None and g[0].used, g[1], g[2]) for g in got]
                 kinds.add(seen[0][3])
                 if seen[0][3] is Claim.HELD:
-                    granted.append((n, t, pid, digest))
+                    granted.append((n, t, pid, digest, hold))
             elif op < 0.9:
+                hold = H()
                 if granted and rng.random() < 0.7:                          # mostly a hold granted
-                    n, t, pid, digest = granted.pop(rng.randrange(len(granted)))
+                    n, t, pid, digest, hold = granted.pop(rng.randrange(len(granted)))
                 for s in (mem, red):
-                    s.release_claim(n, t, pid, digest)
+                    s.release_claim(n, t, pid, digest, hold=hold)
                 seen = [None, None]
             else:
                 counters[t] += rng.choice([1, 1, 0])
@@ -639,7 +683,7 @@ def test_a_used_nonce_is_kept_for_the_retention_it_was_used_under(redis_url):
         short.add_nonce(later, rec(session="s2", issued=T0 + 30_000), T0 + 30_000)       # the other server
         assert long.get_nonce(n, T0 + 30_001) is not None
         assert use(long, n, now=T0 + 30_002).outcome is Outcome.SAME_PROBE              # the retry's receipt
-        assert long.read_and_claim(later, "k1", "p-1", b"e" * 32, T0 + 30_003)[2] is Claim.USED
+        assert long.read_and_claim(later, "k1", "p-1", b"e" * 32, T0 + 30_003, hold=H())[2] is Claim.USED
         # a record used under the short retention still leaves after it
         short.add_nonce(m := os.urandom(32), rec(session="s3", issued=T0 + 30_000), T0 + 30_000)
         assert use(short, m, probe="p-3", counter=5, now=T0 + 30_010).outcome is Outcome.USED

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+import time
 import uuid
 
 import pytest
@@ -87,14 +88,38 @@ def test_provisioning_never_writes_a_degenerate_key(tmp_path, monkeypatch):
     assert build_state(cfg, base)[0].subject_key == key
 
 
-def _pin(store, current: SubjectKey, previous: SubjectKey | None, now_ms: int, overlap: int = 1000):
-    return store.pin_subject_keys(current.check, previous.check if previous else "", now_ms, overlap)
+OVERLAP = 600_000               # ms: long enough that no real time passing in a test ends it
+
+
+def _pin(store, current: SubjectKey, previous: SubjectKey | None, overlap: int = OVERLAP):
+    return store.pin_subject_keys(current.check, previous.check if previous else "", overlap)
+
+
+def _age(store, ms: int) -> None:
+    """``ms`` pass for the store's pin: MemoryStore's clock moves on; in Redis (whose TIME a test
+    cannot move) the rotation's recorded start moves back by as much."""
+    if isinstance(store, MemoryStore):
+        store._clock.now += ms / 1000                  # type: ignore[attr-defined]
+        return
+    key = store.prefix + "subject-key-previous"
+    check, since = store.r.get(key).decode().split(" ")
+    store.r.set(key, f"{check} {int(since) - ms}")
+
+
+class _Clock:
+    """A MemoryStore's clock that a test moves (``_age``)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @pytest.fixture(params=["memory", "redis"])
 def store(request):
     if request.param == "memory":
-        yield MemoryStore()
+        yield MemoryStore(clock=_Clock())
         return
     from hil.ingest.redis_store import RedisStore
     s = RedisStore.from_url(request.getfixturevalue("redis_url"), prefix=f"sk{uuid.uuid4().hex[:8]}:")
@@ -104,21 +129,27 @@ def store(request):
 
 def test_the_store_pins_the_pair_and_a_rotation_ends_only_after_its_overlap(store):
     # Issue 19 leftover (3): a rotation must not give an attacker a window where his failures are
-    # forgotten. The store pins the new key with the previous one and when the rotation began; a
-    # server may drop the previous key (or rotate again) only after the overlap.
+    # forgotten. The store pins the new key with the previous one and when the rotation began (by
+    # its own clock); a server may drop the previous key (or rotate again) only after the overlap.
     k1, k2, k3 = (SubjectKey(new_subject_key()) for _ in range(3))
-    assert _pin(store, k1, None, 0) == (PinResult.PINNED, KeyPin(k1.check))
-    assert _pin(store, k2, None, 10)[0] is PinResult.MISMATCH                   # another key, no rotation
-    assert _pin(store, k2, k3, 10)[0] is PinResult.MISMATCH                      # its previous is not the store's
-    assert _pin(store, k2, k1, 100) == (PinResult.ROTATED, KeyPin(k2.check, k1.check, 100))
-    assert _pin(store, k2, k1, 200)[0] is PinResult.PINNED                       # a second server, the same pair
-    assert _pin(store, k1, None, 200)[0] is PinResult.MISMATCH                   # a server left on the old key
-    assert _pin(store, k2, None, 1099)[0] is PinResult.OPEN                      # dropping the previous key early
-    assert _pin(store, k3, k2, 1099)[0] is PinResult.OPEN                        # rotating again early
-    assert _pin(store, k2, k1, 1099) == (PinResult.PINNED, KeyPin(k2.check, k1.check, 100))   # nothing changed
-    assert _pin(store, k2, None, 1100) == (PinResult.ENDED, KeyPin(k2.check))
-    assert _pin(store, k2, k1, 1200) == (PinResult.PINNED, KeyPin(k2.check))     # a late server keeps reading k1
-    assert _pin(store, k3, k2, 1300) == (PinResult.ROTATED, KeyPin(k3.check, k2.check, 1300))
+    assert _pin(store, k1, None) == (PinResult.PINNED, KeyPin(k1.check))
+    assert _pin(store, k2, None)[0] is PinResult.MISMATCH                       # another key, no rotation
+    assert _pin(store, k2, k3)[0] is PinResult.MISMATCH                         # its previous is not the store's
+    before = store.now_ms()
+    result, pin = _pin(store, k2, k1)
+    assert result is PinResult.ROTATED and (pin.current, pin.previous) == (k2.check, k1.check)
+    assert before <= pin.since_ms <= store.now_ms()                              # the store's time
+    assert _pin(store, k2, k1)[0] is PinResult.PINNED                           # a second server, the same pair
+    assert _pin(store, k1, None)[0] is PinResult.MISMATCH                       # a server left on the old key
+    _age(store, OVERLAP - 100_000)
+    assert _pin(store, k2, None)[0] is PinResult.OPEN                           # dropping the previous key early
+    assert _pin(store, k3, k2)[0] is PinResult.OPEN                             # rotating again early
+    assert _pin(store, k2, k1)[0] is PinResult.PINNED                           # nothing changed
+    _age(store, 100_000)
+    assert _pin(store, k2, None) == (PinResult.ENDED, KeyPin(k2.check))
+    assert _pin(store, k2, k1) == (PinResult.PINNED, KeyPin(k2.check))          # a late server keeps reading k1
+    result, pin = _pin(store, k3, k2)
+    assert result is PinResult.ROTATED and pin.previous == k2.check
     # the decision both stores run, on the store a rotation ended early would have left behind:
     assert decide_pin(KeyPin(k3.check, k2.check, 1300), k3.check, "", 2299, 1000)[0] is PinResult.OPEN
 
@@ -130,7 +161,7 @@ def test_failures_under_the_previous_name_still_lock_out_after_a_rotation(store)
     # every one of the old.
     k1, k2 = SubjectKey(new_subject_key()), SubjectKey(new_subject_key())
     lim = FailureLimits(3, 600, max_terminal_failures=50, max_subject_failures=7)
-    _pin(store, k1, None, 0)
+    _pin(store, k1, None)
     old, new = k1.name("cust-victim"), k2.name("cust-victim")
 
     def issue(terminal: str, subject: str, previous: str, key: SubjectKey, t: int):
@@ -141,7 +172,7 @@ def test_failures_under_the_previous_name_still_lock_out_after_a_rotation(store)
         assert issue("t1", old, "", k1, 1000 + t).locked is None
     for t in range(2):
         assert issue("t2", old, "", k1, 2000 + t).locked is None
-    _pin(store, k2, k1, 3000)
+    _pin(store, k2, k1)
     # the new name alone (main's only way) would issue at t1 again: the old charges forgotten
     assert lim.charge("t1", new).also == () and lim.locked(store, "t1", new, 3001) is None
     assert issue("t1", new, old, k2, 3001).locked == subject_at_terminal_key(new, "t1")
@@ -168,28 +199,61 @@ def test_a_store_that_pins_no_key_is_pinned_by_the_first_charge(store):
                                  secrets.token_bytes(32))
     assert not issue(k1, 1).stale_key
     assert issue(k2, 2).stale_key
-    assert _pin(store, k2, None, 3)[0] is PinResult.MISMATCH
+    assert _pin(store, k2, None)[0] is PinResult.MISMATCH
 
 
 def test_a_charge_that_does_not_read_the_pinned_previous_key_is_refused_until_the_overlap_ends(store):
     # Review 13: the store checked only a charge's current key, so a server that started unchecked
     # (store down) with the new key alone, or with another previous, counted subjects without their
-    # old names' failures during the overlap. Refused now (stale_key) until since + overlap.
+    # old names' failures during the overlap. Refused now (stale_key) until since + overlap, by the
+    # store's clock.
     k1, k2, k3 = (SubjectKey(new_subject_key()) for _ in range(3))
     lim = FailureLimits(3, 600)
-    _pin(store, k1, None, 0)
-    _pin(store, k2, k1, 1000)                                     # the rotation begins at 1000
+    _pin(store, k1, None)
+    _pin(store, k2, k1)                                           # the rotation begins
 
-    def issue(previous: SubjectKey | None, t: int, overlap: int = 1000):
-        subject = k2.name("cust-1")
-        rec = NonceRecord("t1", f"s{t}", 2, "hpke", t, t + 60_000, subject=subject, subject_key_id=k2.key_id)
+    def issue(previous: SubjectKey | None, overlap: int = OVERLAP):
+        subject, t = k2.name("cust-1"), 1000
+        rec = NonceRecord("t1", secrets.token_hex(8), 2, "hpke", t, t + 60_000, subject=subject,
+                          subject_key_id=k2.key_id)
         charge = lim.charge("t1", subject, previous.name("cust-1") if previous else "", k2.check,
                             previous.check if previous else "", overlap)
         return store.issue_nonce(secrets.token_bytes(32), rec, t, charge, secrets.token_bytes(32))
-    assert issue(None, 1999).stale_key and issue(k3, 1999).stale_key
-    assert not issue(k1, 1999).stale_key
-    assert issue(None, 2999, overlap=2000).stale_key              # the charging server's own overlap
-    assert not issue(None, 2000).stale_key and not issue(k3, 2000).stale_key
+    assert issue(None).stale_key and issue(k3).stale_key
+    assert not issue(k1).stale_key
+    _age(store, OVERLAP - 100_000)
+    assert issue(None).stale_key                                  # still in the overlap
+    assert not issue(None, overlap=OVERLAP - 100_000).stale_key   # the charging server's own overlap, passed
+    _age(store, 100_000)
+    assert not issue(None).stale_key and not issue(k3).stale_key
+
+
+def test_a_rotation_s_overlap_is_timed_by_the_store_not_by_the_servers_clocks(store, dev, monkeypatch):
+    # Review 13, left open: the rotation's start was written by one server's clock and the overlap
+    # compared by another's, so their skew shortened it: a server whose clock ran 700 s behind began
+    # the rotation, and one with the right time could drop the previous key at once (ENDED: the
+    # 660 s overlap gone), and a charge that reads no previous name from a server whose clock ran
+    # ahead was accepted at once. Both are timed by the store's clock now (Redis TIME; MemoryStore's).
+    import hil.ingest.config as config_mod
+    cfg, _ = load_server_config(dev.server_config)
+    k1, k2 = SubjectKey(new_subject_key()), SubjectKey(new_subject_key())
+    real = time.time()
+
+    def clock_at(t: float) -> None:                       # this server's clock (main read it at the check)
+        monkeypatch.setattr(config_mod, "time", type("Clock", (), {"time": staticmethod(lambda: t)}),
+                            raising=False)
+    clock_at(real)
+    assert check_subject_key(store, SubjectKeys(k1), cfg) is PinResult.PINNED
+    clock_at(real - 700)                                  # a server 700 s behind begins the rotation
+    assert check_subject_key(store, SubjectKeys(k2, k1), cfg) is PinResult.ROTATED
+    subject, t = k2.name("cust-1"), int((real + 700) * 1000)   # a server 700 s ahead, without the previous key
+    rec = NonceRecord("t1", "s1", 2, "hpke", t, t + 60_000, subject=subject, subject_key_id=k2.key_id)
+    charge = FailureLimits(3, 600).charge("t1", subject, "", k2.check, "", overlap_ms(cfg))
+    assert store.issue_nonce(secrets.token_bytes(32), rec, t, charge, secrets.token_bytes(32)).stale_key
+    clock_at(real)                                        # one with the right time drops the previous key
+    with pytest.raises(SubjectKeyError) as exc:
+        check_subject_key(store, SubjectKeys(k2), cfg)
+    assert exc.value.code == "AGT_SUBJECT_KEY_ROTATION_OPEN" and "for another 66" in str(exc.value)
 
 
 def test_a_rotation_back_to_a_retired_key_is_refused(store, dev):
@@ -202,33 +266,37 @@ def test_a_rotation_back_to_a_retired_key_is_refused(store, dev):
     cfg, _ = load_server_config(dev.server_config)
     k1, k2, k3 = (SubjectKey(new_subject_key()) for _ in range(3))
     over = overlap_ms(cfg)
-    assert check_subject_key(store, SubjectKeys(k1), cfg, 0) is PinResult.PINNED
-    assert check_subject_key(store, SubjectKeys(k2, k1), cfg, 1000) is PinResult.ROTATED
-    assert check_subject_key(store, SubjectKeys(k2), cfg, 1000 + over) is PinResult.ENDED
+    assert check_subject_key(store, SubjectKeys(k1), cfg) is PinResult.PINNED
+    assert check_subject_key(store, SubjectKeys(k2, k1), cfg) is PinResult.ROTATED
+    _age(store, over)
+    assert check_subject_key(store, SubjectKeys(k2), cfg) is PinResult.ENDED
     with pytest.raises(SubjectKeyError) as exc:
-        check_subject_key(store, SubjectKeys(k1, k2), cfg, 2000 + over)               # the files swapped
+        check_subject_key(store, SubjectKeys(k1, k2), cfg)                            # the files swapped
     assert exc.value.code == "AGT_SUBJECT_KEY_RETIRED" and k1.key_id in str(exc.value)
     assert k1.secret.hex() not in str(exc.value) and k2.secret.hex() not in str(exc.value)
-    assert _pin(store, k2, None, 3000 + over) == (PinResult.PINNED, KeyPin(k2.check))  # nothing changed
-    assert check_subject_key(store, SubjectKeys(k3, k2), cfg, 3000 + over) is PinResult.ROTATED   # forward: yes
-    assert _pin(store, k2, k3, 4000 + 2 * over)[0] is PinResult.RETIRED                # nor back a step later
+    assert _pin(store, k2, None) == (PinResult.PINNED, KeyPin(k2.check))              # nothing changed
+    assert check_subject_key(store, SubjectKeys(k3, k2), cfg) is PinResult.ROTATED    # forward: yes
+    _age(store, over)
+    assert _pin(store, k2, k3)[0] is PinResult.RETIRED                                # nor back a step later
 
 
 def test_a_start_is_refused_with_a_stable_code_while_the_rotation_needs_the_previous_key(dev):
     cfg, base = load_server_config(dev.server_config)
-    store = MemoryStore()
+    store = MemoryStore(clock=_Clock())
     k1 = SubjectKey(bytes.fromhex((base / cfg.subject_key_file).read_text()))
     k2 = SubjectKey(new_subject_key())
-    assert check_subject_key(store, SubjectKeys(k1), cfg, 0) is PinResult.PINNED
-    assert check_subject_key(store, SubjectKeys(k2, k1), cfg, 1000) is PinResult.ROTATED
+    assert check_subject_key(store, SubjectKeys(k1), cfg) is PinResult.PINNED
+    assert check_subject_key(store, SubjectKeys(k2, k1), cfg) is PinResult.ROTATED
+    _age(store, overlap_ms(cfg) - 1)
     with pytest.raises(SubjectKeyError) as exc:
-        check_subject_key(store, SubjectKeys(k2), cfg, 1000 + overlap_ms(cfg) - 1)
+        check_subject_key(store, SubjectKeys(k2), cfg)
     assert exc.value.code == "AGT_SUBJECT_KEY_ROTATION_OPEN" and "for another 0 s" in str(exc.value)
     with pytest.raises(SubjectKeyError) as exc:
-        check_subject_key(store, SubjectKeys(k1), cfg, 2000)
+        check_subject_key(store, SubjectKeys(k1), cfg)
     assert exc.value.code == "AGT_SUBJECT_KEY_MISMATCH" and k2.key_id in str(exc.value)
     assert k1.secret.hex() not in str(exc.value) and k2.secret.hex() not in str(exc.value)
-    assert check_subject_key(store, SubjectKeys(k2), cfg, 1000 + overlap_ms(cfg)) is PinResult.ENDED
+    _age(store, 1)
+    assert check_subject_key(store, SubjectKeys(k2), cfg) is PinResult.ENDED
     assert overlap_ms(cfg) == int((cfg.failure_window_s + cfg.nonce_ttl_s) * 1000) == 660_000
 
 
@@ -278,12 +346,9 @@ def test_a_reload_with_the_files_swapped_after_the_overlap_is_refused_whole(dev,
     # Review 13, the reload path of the retired-key refusal: a rotation begun and ended by reloads,
     # then a reload with subject_key_file and subject_key_previous_file swapped: refused whole
     # (AGT_SUBJECT_KEY_RETIRED), the registry, limits and keys as they were, the store unchanged.
-    import hil.ingest.config as config_mod
     from hil.ingest.config import reload
-    clock = [1_000_000.0]
-    monkeypatch.setattr(config_mod, "time", type("Clock", (), {"time": staticmethod(lambda: clock[0])}))
     cfg, base = load_server_config(dev.server_config)
-    state, _ = build_state(cfg, base)
+    state, _ = build_state(cfg, base, MemoryStore(cfg.store_limits(), clock=_Clock()))
     old = state.subject_keys.current
     (base / "subject-2.key").write_text(new_subject_key().hex() + "\n")
     (base / "subject-2.key").chmod(0o600)
@@ -296,7 +361,7 @@ def test_a_reload_with_the_files_swapped_after_the_overlap_is_refused_whole(dev,
     reload(state, dev.server_config)                                           # the rotation begins
     new = state.subject_keys.current
     assert state.subject_keys.previous == old and new != old
-    clock[0] += overlap_ms(cfg) / 1000
+    _age(state.store, overlap_ms(cfg))
     configure("subject-2.key")
     reload(state, dev.server_config)                                           # and ends
     before = (state.registry, state.limits, state.subject_keys, state.subject_key)
@@ -305,7 +370,7 @@ def test_a_reload_with_the_files_swapped_after_the_overlap_is_refused_whole(dev,
         reload(state, dev.server_config)
     assert exc.value.code == "AGT_SUBJECT_KEY_RETIRED" and old.key_id in str(exc.value)
     assert (state.registry, state.limits, state.subject_keys, state.subject_key) == before
-    assert state.store.pin_subject_keys(new.check, "", int(clock[0] * 1000), 1)[1] == KeyPin(new.check)
+    assert state.store.pin_subject_keys(new.check, "", 1)[1] == KeyPin(new.check)
 
 
 def test_a_degenerate_key_the_store_pins_can_be_rotated_away_from(dev, caplog):
@@ -321,14 +386,14 @@ def test_a_degenerate_key_the_store_pins_can_be_rotated_away_from(dev, caplog):
     (base / "old.key").write_text(weak.hex() + "\n")
     (base / "old.key").chmod(0o600)
     store = MemoryStore()
-    store.pin_subject_keys(key_check(weak), "", 0, 660_000)                   # the store of the old deployment
+    store.pin_subject_keys(key_check(weak), "", 660_000)                      # the store of the old deployment
     with pytest.raises(SubjectKeyError) as exc:                                # a new key alone: refused
         build_state(cfg, base, store)
     assert exc.value.code == "AGT_SUBJECT_KEY_MISMATCH"
     with caplog.at_level(logging.WARNING):
         state, _ = build_state(dataclasses.replace(cfg, subject_key_previous_file="old.key"), base, store)
     assert state.subject_keys.previous is not None and state.subject_keys.previous.secret == weak
-    assert store.pin_subject_keys(state.subject_keys.current.check, key_check(weak), 1, 660_000)[1].previous \
+    assert store.pin_subject_keys(state.subject_keys.current.check, key_check(weak), 660_000)[1].previous \
         == key_check(weak)                                                     # the rotation began
     assert "subject_key_previous_file" in caplog.text and "degenerate" in caplog.text
     assert weak.hex() not in caplog.text
