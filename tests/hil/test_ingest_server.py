@@ -1121,13 +1121,13 @@ def test_the_agent_waits_out_a_lapsed_claim_and_gets_its_receipt(tmp_path, monke
     # The lease is the one the server says (the agent's own mirror set far too short here), or, from
     # a server that does not say it, the agent's claim_lease_s.
     rig = Rig(tmp_path, limits=FailureLimits())
-    rig.state.claim_lease_s = 1.0
+    rig.state.claim_lease_s = 1.3         # after the third attempt (main's last, ~0.95 s)
     if not told:
         monkeypatch.setattr(server_mod, "LEASE_TRAILER", "x-older-server")     # the lease unsaid
     release = threading.Event()
     try:
-        c = rig.client(deadline_s=0.25, retries=2, backoff_max_s=0.2, in_progress_margin_s=0.2,
-                       claim_lease_s=0.01 if told else 1.0)
+        c = rig.client(deadline_s=0.4, retries=2, backoff_max_s=0.2, in_progress_margin_s=0.2,
+                       claim_lease_s=0.01 if told else 1.3)
         ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")   # the channel is up
         made = rig.probe(ch, session_id="s1")
         release, arrivals = _stall_judges(monkeypatch, 2)
@@ -1149,12 +1149,12 @@ def test_the_agent_gives_up_a_claim_in_progress_at_the_nonce_s_deadline(tmp_path
     rig = Rig(tmp_path, limits=FailureLimits())
     release = threading.Event()
     try:
-        c = rig.client(deadline_s=0.25, retries=2, backoff_max_s=0.1)
+        c = rig.client(deadline_s=0.4, retries=2, backoff_max_s=0.1)
         t0 = time.monotonic()
         ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS)
         made = rig.probe(ch, session_id="s1")
         release, arrivals = _stall_judges(monkeypatch, 2)
-        not_after = c.nonce_deadline(ch, t0) - 59.0                # as if the nonce had ~1 s of its 60 s left
+        not_after = c.nonce_deadline(ch, t0) - 58.5                # as if the nonce had ~1.5 s of its 60 s left
         with pytest.raises(ProbeInProgress) as exc:
             c.submit(made.message, made.probe_id, not_after=not_after)
         assert exc.value.code == "UPL_PROBE_IN_PROGRESS" and isinstance(exc.value, UplinkUnavailable)
