@@ -229,10 +229,14 @@ class UplinkSettings:
     retries: int = 3                       # UNAVAILABLE / DEADLINE_EXCEEDED only, jittered backoff
     backoff_base_s: float = 0.05
     backoff_max_s: float = 1.0
+    claim_lease_s: float = 5.0             # the server's claim_lease_s, when it does not say it (PROBE_IN_PROGRESS)
+    in_progress_margin_s: float = 1.0      # waited beyond that lease for the probe's copy to be judged
 
     def __post_init__(self) -> None:
         if self.deadline_s <= 0 or self.retries < 0 or self.backoff_base_s < 0 or self.backoff_max_s < 0:
             raise ValueError("uplink deadline must be positive and retries/backoff non-negative")
+        if not 0 < self.claim_lease_s <= 3600 or not 0 <= self.in_progress_margin_s <= 60:
+            raise ValueError("uplink claim_lease_s must be in (0, 3600] s and in_progress_margin_s in [0, 60] s")
         known = ("x25519", "mlkem768-x25519", "sm2-sm4-gcm")
         if any(s not in known for s in self.suites) or len(set(self.suites)) != len(self.suites):
             raise ValueError(f"uplink suites must be distinct names from {', '.join(known)} (the daemon also "

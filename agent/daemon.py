@@ -102,6 +102,7 @@ def uplink_settings(settings: Settings) -> UplinkConnection:
                           client_key=None if isinstance(key, bytes) else key,
                           terminal_id=settings.terminal_id, deadline_s=u.deadline_s, retries=u.retries,
                           backoff_base_s=u.backoff_base_s, backoff_max_s=u.backoff_max_s,
+                          claim_lease_s=u.claim_lease_s, in_progress_margin_s=u.in_progress_margin_s,
                           server_name=u.server_name or None, suites=suites)
 
 

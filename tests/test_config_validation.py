@@ -38,6 +38,16 @@ def test_non_finite_numbers_are_refused(tmp_path, toml, where):
     assert exc.value.code == "AGT_CONFIG_INVALID" and where in exc.value.message
 
 
+@pytest.mark.parametrize("toml", ["claim_lease_s = 0", "claim_lease_s = -1", "claim_lease_s = 3601",
+                                  "in_progress_margin_s = -0.5", "in_progress_margin_s = 61"])
+def test_the_claim_lease_wait_is_bounded(tmp_path, toml):
+    # [uplink] claim_lease_s and in_progress_margin_s bound how long a submit answered
+    # PROBE_IN_PROGRESS is resent: never zero or negative, never unbounded. (Main: unknown settings.)
+    with pytest.raises(ConfigError, match="claim_lease_s must be in") as exc:
+        load_text(tmp_path, f"[uplink]\n{toml}\n")
+    assert exc.value.code == "AGT_CONFIG_INVALID"
+
+
 @pytest.mark.parametrize("mode", ["-0660", "0o660", "660 ", "+660", "0x1b0", "", "07770", "0666"])
 def test_a_socket_mode_must_be_a_plain_octal_mode_without_access_for_others(tmp_path, mode):
     with pytest.raises(ConfigError, match="socket_mode") as exc:

@@ -232,10 +232,12 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
             check_cancel()
             # The nonce is asked for only now, so its lifetime is spent on the window, not on posing.
             stage = "challenge"
+            asked_at = time.monotonic()
             ch = deps.uplink.begin(sid, req.purpose, subject_ref=req.subject_ref,
                                    min_lifetime_s=deps.settings.challenge_window_s + deps.supervisor.s.judge_timeout_s,
                                    capabilities=caps, channel=req.channel)
             quote = deps.attestor.quote(ch.nonce) if deps.attestor is not None else None   # TPM quote over the nonce
+            not_after = deps.uplink.nonce_deadline(ch, asked_at)   # no retry of the submit past the nonce's life
             t = mark("challenge", t)
             stage = "challenge_window"
             kinds = _demanded(ch, offered)
@@ -305,7 +307,10 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         t = mark("seal", t)
         stage = "submit"
         yield Progress(95, "submit")
-        receipt = deps.uplink.submit(sealed.message, sealed.probe_id)
+        # The same sealed bytes are resent, never re-sealed, while the server says copies of them are
+        # being judged (PROBE_IN_PROGRESS), up to its claim lease and never past the nonce's life: the
+        # person sees the submit stage meanwhile; giving up is UPL_PROBE_IN_PROGRESS (docs/uplink.md).
+        receipt = deps.uplink.submit(sealed.message, sealed.probe_id, not_after=not_after)
         t = mark("submit", t)
         timings["after_last_frame"] = round((t - t_last_frame) * 1000, 2)
         timings["total"] = round((t - t0) * 1000, 2)

@@ -24,6 +24,15 @@
   unexpired; so one that ran out of its deadline is repeated and failed over like any call, and
   the next server sharing the store hands out the same nonce. The repeat's challenge has lived
   while the client waited: the lifetime the session needs is checked with that wait added.
+* ``SubmitProbe`` answered ``UNAVAILABLE`` ``PROBE_IN_PROGRESS`` (the server holds identical copies
+  of this sealed probe being judged: e.g. two earlier attempts whose server died or stalled while
+  judging) is waited out, not counted against ``retries``: the same sealed bytes are sent again (never
+  re-sealed: a new probe id under the nonce would be a second judgement) with jittered backoff, on
+  the endpoint that answered, until the holds' lease lapses and a copy is judged. The wait is bounded
+  by the lease (the server's ``ca-claim-lease-ms`` trailer; ``claim_lease_s``, mirroring the server's
+  setting, when an older server does not send it) plus ``in_progress_margin_s``, counted from the
+  first such answer, and never past the nonce's own deadline (``nonce_deadline``). Past that the
+  call fails with ``UPL_PROBE_IN_PROGRESS``. Any other ``UNAVAILABLE`` is retried as above.
 * Nothing is queued to disk: when no server answers, the call fails with ``UPL_UNAVAILABLE`` and the
   session fails with it. The sealed probe dies with the session.
 """
@@ -47,6 +56,9 @@ from proto.capture_agent.v1 import ingest_pb2 as pb
 from proto.capture_agent.v1 import ingest_pb2_grpc as pb_grpc
 
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+IN_PROGRESS = "PROBE_IN_PROGRESS:"    # SubmitProbe's UNAVAILABLE detail: identical copies are being judged
+LEASE_TRAILER = "ca-claim-lease-ms"   # the server's claim_lease_s, in ms, sent with that answer
+MAX_LEASE_MS = 3_600_000              # the server's own bound on claim_lease_s; a larger or garbled value is ignored
 KEEPALIVE_S = 30.0          # the reference server refuses pings closer than 20 s (hil/ingest/server.py)
 
 
@@ -56,6 +68,13 @@ class UplinkError(CaptureAgentError):
 
 class UplinkUnavailable(UplinkError):
     code = "UPL_UNAVAILABLE"
+
+
+class ProbeInProgress(UplinkUnavailable):
+    """``SubmitProbe`` was still answered ``PROBE_IN_PROGRESS`` when the wait for the server's claim
+    lease (plus the margin, or the nonce's deadline, whichever came first) was over."""
+
+    code = "UPL_PROBE_IN_PROGRESS"
 
 
 class UplinkRefused(UplinkError):
@@ -97,6 +116,8 @@ class UplinkConnection:
     server_name: str | None = None       # the name the server certificate must carry, when endpoints are addresses
     client_key: Signer | None = None     # the mTLS key held by PKCS#11 or a TPM (then key_pem is empty)
     suites: tuple[str, ...] = STANDARD_SUITES  # suites this terminal accepts in a challenge ([keys] profile)
+    claim_lease_s: float = 5.0           # the server's claim lease, when it does not say it (older servers)
+    in_progress_margin_s: float = 1.0    # waited beyond the lease for a PROBE_IN_PROGRESS probe's copy to be judged
 
 
 class UplinkClient:
@@ -128,13 +149,25 @@ class UplinkClient:
                 self._channels[endpoint] = ch
         return pb_grpc.ProbeIngestStub(ch)
 
-    def _call(self, method: str, request):
+    def _lease_s(self, exc: grpc.RpcError) -> float:
+        """The claim lease the server said with its ``PROBE_IN_PROGRESS`` answer, else the configured one."""
+        for key, value in getattr(exc, "trailing_metadata", lambda: None)() or ():
+            if key == LEASE_TRAILER and isinstance(value, str) and value.isascii() and value.isdigit() \
+                    and len(value) <= 8 and 1 <= int(value) <= MAX_LEASE_MS:
+                return int(value) / 1000
+        return self.s.claim_lease_s
+
+    def _call(self, method: str, request, not_after: float | None = None):
+        """``not_after``: a ``time.monotonic()`` past which no ``PROBE_IN_PROGRESS`` retry is sent (the
+        nonce's deadline, ``SubmitProbe`` only)."""
         eps = self.s.endpoints
         if self._handshake is not None:
             self._handshake.last_error = None
         last: grpc.RpcError | None = None
-        for attempt in range(self.s.retries + 1):
-            idx = (self._preferred + attempt) % len(eps)
+        idx, failed, waits = self._preferred, 0, 0
+        wait_until: float | None = None      # the end of the wait for a claim's lease (first PROBE_IN_PROGRESS)
+        waited_from = 0.0
+        while True:
             self.attempts += 1
             try:
                 reply = getattr(self._stub(eps[idx]), method)(request, timeout=self.s.deadline_s)
@@ -142,19 +175,44 @@ class UplinkClient:
                 return reply
             except grpc.RpcError as exc:
                 last = exc
+                details = exc.details() or ""
                 if exc.code() not in RETRYABLE:
-                    details = exc.details() or ""
                     if details.startswith("LOCKED_OUT:"):
                         raise UplinkLockedOut(f"{method}: {details[:300]}") from None
                     if details.startswith("CAPABILITY_MISSING:"):
                         raise CapabilityRefused(f"{method}: {details[:300]}") from None
                     raise UplinkRefused(f"{method} refused by {eps[idx]}: {exc.code().name}: {exc.details()}") from None
-            if attempt < self.s.retries:
-                cap = min(self.s.backoff_max_s, self.s.backoff_base_s * (2 ** attempt))
-                time.sleep(random.uniform(0, cap))          # full jitter
+                if method == "SubmitProbe" and exc.code() == grpc.StatusCode.UNAVAILABLE \
+                        and details.startswith(IN_PROGRESS):
+                    # Copies of these very bytes are held by judges that died or stalled: wait for their
+                    # lease to lapse, sending the same bytes again (never re-sealed), on this endpoint.
+                    now = time.monotonic()
+                    if wait_until is None:
+                        waited_from = now
+                        wait_until = now + self._lease_s(exc) + self.s.in_progress_margin_s
+                        if not_after is not None:
+                            wait_until = min(wait_until, not_after)
+                    if now >= wait_until:
+                        raise ProbeInProgress(f"{method}: copies of this probe were still being judged after "
+                                              f"{now - waited_from:.1f} s and {waits + 1} answers; gave up at the "
+                                              "server's claim lease (or the nonce's deadline); nothing was "
+                                              "stored") from None
+                    cap = min(self.s.backoff_max_s, self.s.backoff_base_s * (2 ** min(waits, 30)))
+                    waits += 1
+                    time.sleep(min(random.uniform(cap / 2, cap), max(0.0, wait_until - now)))   # equal jitter
+                    if not_after is not None and time.monotonic() >= not_after:
+                        raise ProbeInProgress(f"{method}: copies of this probe were still being judged at the "
+                                              "nonce's deadline; nothing was stored") from None
+                    continue
+            if failed >= self.s.retries:
+                break
+            cap = min(self.s.backoff_max_s, self.s.backoff_base_s * (2 ** failed))
+            failed += 1
+            idx = (idx + 1) % len(eps)
+            time.sleep(random.uniform(0, cap))          # full jitter
         if self._handshake is not None and self._handshake.last_error is not None:
             raise self._handshake.last_error                # the held key refused: say why, not just "unavailable"
-        raise UplinkUnavailable(f"{method}: no ingest server answered after {self.s.retries + 1} attempts "
+        raise UplinkUnavailable(f"{method}: no ingest server answered after {failed + 1} attempts "
                                 f"({last.code().name if last else '?'}); nothing was stored") from None
 
     def check_capabilities(self, channel: str, capabilities: pb.ChallengeCapabilities) -> tuple[str, ...]:
@@ -219,8 +277,22 @@ class UplinkClient:
         except CaptureAgentError as exc:
             raise ChallengeInvalid(exc.message) from None
 
-    def submit(self, sealed: pb.SealedProbe, probe_id: str) -> pb.Receipt:
-        r = self._call("SubmitProbe", sealed)
+    @staticmethod
+    def nonce_deadline(ch: pb.Challenge, asked_at: float) -> float:
+        """The ``time.monotonic()`` until which the challenge's nonce certainly lives: its lifetime (by
+        the server's clock, ``expires - issued``; ``expires`` against this clock when the server does
+        not say when it issued it) counted from ``asked_at``, the monotonic time the ``BeginCapture``
+        call started (the nonce was issued after it, so this is never later than its expiry)."""
+        now_ms = int(time.time() * 1000)
+        lifetime_ms = ch.expires_unix_ms - (ch.issued_unix_ms or now_ms)
+        if not ch.issued_unix_ms:
+            return time.monotonic() + max(0, lifetime_ms) / 1000
+        return asked_at + max(0, lifetime_ms) / 1000
+
+    def submit(self, sealed: pb.SealedProbe, probe_id: str, not_after: float | None = None) -> pb.Receipt:
+        """The receipt for this sealed probe. ``not_after``: the nonce's deadline (``nonce_deadline``),
+        past which a ``PROBE_IN_PROGRESS`` answer is not waited out."""
+        r = self._call("SubmitProbe", sealed, not_after=not_after)
         if r.probe_id != probe_id:
             raise UplinkError("receipt is for another probe")
         return r

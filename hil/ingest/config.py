@@ -17,7 +17,8 @@ rotation the store accepts (``reload``; a reload it refuses changes nothing)::
     clock_skew_s = 120.0            # a probe's created_unix_ms may differ this much from the server's clock
     claim_lease_s = 5.0             # a copy of a probe being judged holds its probe id this long (by the
                                     # store's clock): past it, a server that died judging no longer makes
-                                    # the terminal's retry PROBE_IN_PROGRESS (1 to nonce_ttl_s; docs/uplink.md)
+                                    # the terminal's retry PROBE_IN_PROGRESS (1 to nonce_ttl_s; docs/uplink.md);
+                                    # said to the terminal with that answer (ca-claim-lease-ms), which waits it out
     subject_key_file = "subject.key"   # required: 32 random bytes (hex), mode 0600, never logged: the key of the
                                     # HMAC-SHA256 that names subjects in the store and in receipts (subject_mac).
                                     # Every server sharing a store, and the bank's matcher, use the same file;

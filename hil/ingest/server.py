@@ -71,6 +71,7 @@ from google.protobuf.message import DecodeError
 from agent.liveness.challenge import Kind, kinds_from, window_frames
 from agent.security.keys import algorithm_of, verify_signature
 from agent.session.request import REF_RE
+from agent.uplink.client import LEASE_TRAILER
 from agent.uplink.seal import ProbeRejected, ServerKey, open_sealed, read_header, signed_bytes
 from hil.ingest import evidence
 from hil.ingest.anchors import AnchorStore
@@ -412,6 +413,9 @@ class Ingest:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"STORE_UNAVAILABLE: {exc}")
             raise                                                  # not reached: abort raises
         except ProbeBusy:
+            # The lease, so the terminal knows how long to wait the holds out (agent/uplink/client.py;
+            # a trailer: older clients ignore it and retry as before).
+            context.set_trailing_metadata(((LEASE_TRAILER, str(int(self.s.claim_lease_s * 1000))),))
             context.abort(grpc.StatusCode.UNAVAILABLE, f"PROBE_IN_PROGRESS: {MAX_COPIES_PER_CLAIM} identical copies "
                           "of this probe are being judged; retry for its receipt")
             raise                                                  # not reached: abort raises

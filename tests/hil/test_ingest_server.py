@@ -948,8 +948,8 @@ def test_identical_copies_beyond_the_cap_are_answered_unavailable_unopened(tmp_p
             copies = [pool.submit(submit, rig.client(deadline_s=30, retries=0), made) for _ in range(2)]
             for _ in range(2):
                 assert inside.acquire(timeout=30), "a copy did not reach judging"
-            with pytest.raises(UplinkUnavailable):
-                submit(rig.client(retries=0), made)
+            with pytest.raises(UplinkUnavailable):              # the server's answer, not waited out
+                rig.client(retries=0).submit(made.message, made.probe_id, not_after=0.0)
             assert opened[0] == 2
             release.set()
             receipts = [f.result(timeout=30) for f in copies]
@@ -1057,14 +1057,18 @@ def test_a_copy_judged_past_its_lease_is_not_used_when_another_took_it_over(tmp_
             return real(payload, *args)
         monkeypatch.setattr(server_mod, "validate_payload", held)
         opened = _count_opened(monkeypatch)
+
+        def once(client, made):        # one answer: PROBE_IN_PROGRESS is not waited out (not_after passed)
+            return client.submit(made.message, made.probe_id, not_after=0.0)
+
         with futures.ThreadPoolExecutor(3) as pool:
             copies = []
             try:
                 for _ in range(2):                                    # one after the other: the first is the oldest
-                    copies.append(pool.submit(submit, rig.client(deadline_s=30, retries=0), made))
+                    copies.append(pool.submit(once, rig.client(deadline_s=30, retries=0), made))
                     assert inside.acquire(timeout=30), "a copy did not reach judging"
                 _past(time.time() * 1000 + 50)
-                copies.append(pool.submit(submit, rig.client(deadline_s=30, retries=0), made))
+                copies.append(pool.submit(once, rig.client(deadline_s=30, retries=0), made))
                 deadline = time.monotonic() + 30
                 while not inside.acquire(timeout=0.01):               # judged, or answered (main: PROBE_IN_PROGRESS)
                     assert not copies[2].done(), copies[2].exception()
@@ -1084,6 +1088,100 @@ def test_a_copy_judged_past_its_lease_is_not_used_when_another_took_it_over(tmp_
         assert len(rig.state.accepted) == 1 and _strikes(rig, terminal_key(A)) == 0
     finally:
         rig.close()
+
+
+def _stall_judges(monkeypatch, count: int) -> tuple[threading.Event, list[int]]:
+    """The next ``count`` judged copies stall (a server held while judging: its client's deadline
+    passes, its hold stays) until the returned event is set; the list counts SubmitProbe arrivals."""
+    real, release, left, lock = server_mod.validate_payload, threading.Event(), [count], threading.Lock()
+
+    def stalls(payload, *args):
+        with lock:
+            stall, left[0] = left[0] > 0, left[0] - 1
+        if stall:
+            assert release.wait(30), "the test did not release a stalled judge"
+        return real(payload, *args)
+    monkeypatch.setattr(server_mod, "validate_payload", stalls)
+    arrivals, read_header = [0], server_mod.read_header
+
+    def counted(request):
+        arrivals[0] += 1
+        return read_header(request)
+    monkeypatch.setattr(server_mod, "read_header", counted)
+    return release, arrivals
+
+
+@pytest.mark.parametrize("told", [True, False], ids=["lease_said_by_the_server", "lease_from_the_agent_config"])
+def test_the_agent_waits_out_a_lapsed_claim_and_gets_its_receipt(tmp_path, monkeypatch, told):
+    # Two attempts whose judges stalled (their client's deadline passed, their holds stayed) fill the
+    # probe id's claim: the third attempt is answered UNAVAILABLE PROBE_IN_PROGRESS. Main's client
+    # counted it as one more outage and gave up within its retries (UPL_UNAVAILABLE, the capture
+    # lost, its charge kept) although the holds lapse a lease later. Now it resends the same sealed
+    # bytes until the lease lapses and its copy, taking the oldest hold over, is judged: the receipt.
+    # The lease is the one the server says (the agent's own mirror set far too short here), or, from
+    # a server that does not say it, the agent's claim_lease_s.
+    rig = Rig(tmp_path, limits=FailureLimits())
+    rig.state.claim_lease_s = 1.3         # after the third attempt (main's last, ~0.95 s)
+    if not told:
+        monkeypatch.setattr(server_mod, "LEASE_TRAILER", "x-older-server")     # the lease unsaid
+    release = threading.Event()
+    try:
+        c = rig.client(deadline_s=0.4, retries=2, backoff_max_s=0.2, in_progress_margin_s=0.2,
+                       claim_lease_s=0.01 if told else 1.3)
+        ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")   # the channel is up
+        made = rig.probe(ch, session_id="s1")
+        release, arrivals = _stall_judges(monkeypatch, 2)
+        receipt = c.submit(made.message, made.probe_id)         # main: UplinkUnavailable (PROBE_IN_PROGRESS)
+        assert receipt.accepted and receipt.probe_id == made.probe_id and arrivals[0] > 3
+        assert rig.state.store.get_nonce(ch.nonce, rig.state.now_ms()).used and len(rig.state.accepted) == 1
+        assert _strikes(rig, terminal_key(A)) == 0 and _strikes(rig, subject_key("cust-1")) == 0   # settled
+    finally:
+        release.set()
+        rig.close()
+
+
+def test_the_agent_gives_up_a_claim_in_progress_at_the_nonce_s_deadline(tmp_path, monkeypatch):
+    # The wait for a lease never runs past the nonce's own life (the agent knows it from the
+    # challenge): here the nonce's deadline comes before the server's 5 s lease. The client gives up
+    # with its own code, UPL_PROBE_IN_PROGRESS (a kind of UPL_UNAVAILABLE: not the person's failure),
+    # before the lease: a fresh copy is still PROBE_IN_PROGRESS after it. (Main: no such deadline.)
+    from agent.uplink.client import ProbeInProgress, UplinkUnavailable
+    rig = Rig(tmp_path, limits=FailureLimits())
+    release = threading.Event()
+    try:
+        c = rig.client(deadline_s=0.4, retries=2, backoff_max_s=0.1)
+        t0 = time.monotonic()
+        ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS)
+        made = rig.probe(ch, session_id="s1")
+        release, arrivals = _stall_judges(monkeypatch, 2)
+        not_after = c.nonce_deadline(ch, t0) - 58.5                # as if the nonce had ~1.5 s of its 60 s left
+        with pytest.raises(ProbeInProgress) as exc:
+            c.submit(made.message, made.probe_id, not_after=not_after)
+        assert exc.value.code == "UPL_PROBE_IN_PROGRESS" and isinstance(exc.value, UplinkUnavailable)
+        assert time.monotonic() >= not_after and arrivals[0] >= 3
+        with pytest.raises(ProbeInProgress):                     # the holds had not lapsed: given up before
+            rig.client(retries=0).submit(made.message, made.probe_id, not_after=time.monotonic())
+        assert not rig.state.store.get_nonce(ch.nonce, rig.state.now_ms()).used
+    finally:
+        release.set()
+        rig.close()
+
+
+@pytest.mark.parametrize("said, lease_s", [("1500", 1.5), ("0", 7.0), ("3600001", 7.0), ("-5", 7.0), ("1e3", 7.0),
+                                            ("１２", 7.0), ("9" * 40, 7.0), (None, 7.0)])
+def test_the_lease_a_server_says_is_believed_only_when_well_formed(said, lease_s):
+    # The trailer is the server's input to the terminal: a number of ms in the server's own bounds,
+    # or the agent's configured claim_lease_s (here 7 s). (Main: no lease read at all.)
+    from agent.uplink.client import LEASE_TRAILER
+
+    class Answer:
+        def trailing_metadata(self):
+            return () if said is None else (("other", "3"), (LEASE_TRAILER, said))
+    c = UplinkClient(UplinkConnection(("127.0.0.1:1",), b"", b"", b"", A, claim_lease_s=7.0))
+    try:
+        assert c._lease_s(Answer()) == lease_s
+    finally:
+        c.close()
 
 
 def test_a_probe_refused_before_judging_gives_its_claim_back(tmp_path, any_store):
