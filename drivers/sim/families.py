@@ -1,20 +1,24 @@
-"""Train, held-out, field and fresh families: simulated populations that differ the way the field differs from the lab.
+"""Train, held-out, field, fresh and fifth families: populations that differ as the field differs from the lab.
 
-``family=train``, ``family=heldout``, ``family=field`` and ``family=fresh`` (URI key) select pairwise
-disjoint pools:
+``family=train``, ``family=heldout``, ``family=field``, ``family=fresh`` and ``family=fifth`` (URI
+key) select pairwise disjoint pools:
 
 - identities: each family draws people from its own random stream (``identity.family_salt``), so
-  ``family=train&identity=5``, ``family=heldout&identity=5``, ``family=field&identity=5`` and
-  ``family=fresh&identity=5`` are different people, and none equals ``identity=5`` (family ``any``,
-  the default);
+  ``family=train&identity=5``, ``family=heldout&identity=5``, ``family=field&identity=5``,
+  ``family=fresh&identity=5`` and ``family=fifth&identity=5`` are different people, and none equals
+  ``identity=5`` (family ``any``, the default);
 - camera profiles: train sees D435 and D415, held-out sees D455 and the structured-light Astra, field
   sees the Orbbec Gemini 335 (active stereo from another maker, another lens and noise), fresh the
-  Orbbec Gemini 2 (an earlier Orbbec stereo camera: wider 91° depth field, 2 MP colour);
+  Orbbec Gemini 2 (an earlier Orbbec stereo camera: wider 91° depth field, 2 MP colour), fifth the
+  Orbbec Gemini 336L (95 mm long-baseline stereo behind an IR-pass filter, a 94° colour lens 23.75 mm
+  from the depth origin);
 - light sources: train is lit by fluorescent tubes and LEDs (an office lab), held-out by daylight,
   incandescent lamps and mixed light (a bank lobby, a mall, a window), field by halogen spots and
   high-CRI LED panels (a branch with display lighting), fresh by ceramic metal-halide lamps (a
   high-ceilinged atrium) and north-sky daylight through tinted solar-control glass (a glass-fronted
-  branch); their spectra and NIR shares are argued in ``scene.LIGHT_NIR_SHARE``;
+  branch), fifth by warm-white LED downlights (a low-ceilinged lobby, the least NIR of any light)
+  and compact fluorescent lamps (an older branch's vestibule); their spectra and NIR shares are
+  argued in ``scene.LIGHT_NIR_SHARE``;
 - attack instruments: every instrument (mask resin, paper, curvature, holes, silicone, head-model
   material) is drawn from the family's stream, so the two families present different objects.
 
@@ -28,8 +32,10 @@ mode choice and tiled face detection); ``field`` was added after every threshold
 was fixed, so its figures are those of a family nobody tuned on (``docs/liveness.md``). Its
 refusals have since been diagnosed while the judge changed, so ``fresh`` was added (session 15,
 main b43b673) after every threshold, ramp, detector and judge rule was fixed, with physics taken
-from public specifications, and evaluated once on the judge as it stood: the family nobody has
-looked at. Do not tune on it; add another family instead when it has been looked at.
+from public specifications, and evaluated once on the judge as it stood. Fresh has been evaluated and
+its refusals diagnosed since, so ``fifth`` was added (session 16, main 4f5cf3b) the same way, after
+every threshold, ramp, detector and judge rule was fixed, and is evaluated once on that judge: the
+family nobody has looked at. Do not tune on it; add another family instead when it has been looked at.
 """
 
 from __future__ import annotations
@@ -53,11 +59,13 @@ POOLS: dict[str, FamilyPool] = {
     "heldout": FamilyPool(cameras=("d455", "astra"), lights=("daylight", "incandescent", "mixed")),
     "field": FamilyPool(cameras=("gemini335",), lights=("halogen", "led_cri95")),
     "fresh": FamilyPool(cameras=("gemini2",), lights=("metal_halide", "north_sky_glass")),
+    "fifth": FamilyPool(cameras=("gemini336l",), lights=("led_warm", "cfl")),
 }
 # Colour temperature ranges that belong with each light source (K).
 LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700, 6500),
              "incandescent": (2400, 3100), "mixed": (3500, 5500), "halogen": (2900, 3300),
-             "led_cri95": (2700, 5000), "metal_halide": (3000, 4200), "north_sky_glass": (6500, 7500)}
+             "led_cri95": (2700, 5000), "metal_halide": (3000, 4200), "north_sky_glass": (6500, 7500),
+             "led_warm": (2700, 3000), "cfl": (2700, 4100)}
 # Every range lies inside the capture spec's 2300-7500 K (§7.5 d, agent/quality/settings.py): the
 # families draw presentations inside the envelope the gate admits. North-sky light through tinted
 # glass reaches 9500 K; above 7500 K it is light the agent refuses by design (LIGHT_COLOR), so the

@@ -56,12 +56,12 @@ CLOTHING: tuple[tuple[str, tuple[float, float, float], float], ...] = (
     ("black t-shirt", (0.020, 0.020, 0.022), 0.35),
 )
 
-FAMILIES = ("any", "train", "heldout", "field", "fresh")
+FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth")
 # The identity stream for each family is salted so that family=train&identity=5,
-# family=heldout&identity=5, family=field&identity=5 and family=fresh&identity=5 are different
-# people, and none of them equals family=any&identity=5.
+# family=heldout&identity=5, family=field&identity=5, family=fresh&identity=5 and
+# family=fifth&identity=5 are different people, and none of them equals family=any&identity=5.
 _FAMILY_SALT = {"any": 10_000, "train": 2_000_003, "heldout": 7_000_019, "field": 11_000_027,
-                "fresh": 13_000_027}
+                "fresh": 13_000_027, "fifth": 17_000_041}
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,8 @@ NATIVE_SIZE = {"d435": (1280, 800), "d455": (1280, 800), "d405": (1280, 800),
                "d415": (1920, 1080),     # OV2740 imagers: 1920x1080, depth up to 1280x720
                "astra": (640, 480),      # 320x240 is the 640x480 image binned
                "gemini335": (1280, 800),  # [G335] in profiles.py
-               "gemini2": (1280, 800)}    # [G2-SEEED] in profiles.py
+               "gemini2": (1280, 800),    # [G2-SEEED] in profiles.py
+               "gemini336l": (1280, 800)}  # [G336L] in profiles.py
 
 
 # Native size of each profile's colour calibration (the image every colour mode is a crop and scale of).
@@ -79,7 +80,8 @@ COLOR_NATIVE_SIZE = {"d435": (1920, 1080), "d415": (1920, 1080),   # OV2740: 640
                      "d405": (1280, 800),      # colour is the left depth imager's image
                      "astra": (1280, 960),     # typical: a 1280x960 sensor, 640x480 binned, 1280x720 cropped
                      "gemini335": (1280, 800),  # [G335]: a 1280x800 colour sensor
-                     "gemini2": (1920, 1080)}   # [G2-SEEED]: colour up to 1920x1080
+                     "gemini2": (1920, 1080),   # [G2-SEEED]: colour up to 1920x1080
+                     "gemini336l": (1280, 800)}  # [G336L]: a 1280x800 colour sensor
 
 
 def offered_depth_modes(profile: CameraProfile) -> dict[tuple[int, int], tuple[float, ...]]:

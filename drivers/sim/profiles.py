@@ -38,6 +38,13 @@ Sources (figures cited per profile below):
   It gives no baseline, colour field, depth noise or colour offset: the Gemini 2's 50 mm baseline and
   86°x55° colour field below are Orbbec's published figures as recalled (the product page is not
   reachable from here; drivers/orbbec.py's COLOR_HFOV uses the same 86°), so treat them as approximate.
+- [G336L] Orbbec Gemini 336L (Orbbec product page and datasheet, as recalled: not reachable from
+  here, so approximate): the Gemini 335L's long-baseline active stereo (95 mm) with an IR-pass filter
+  on its stereo imagers (it sees the 850 nm dots and ambient NIR, not visible light), an 850 nm dot
+  projector switched on and off, depth 1280x800 at up to 30 fps with a 90°x65° depth field, depth
+  0.17-20 m (ideal 0.25-6 m), colour 1280x800 with a 94°x68° field. Its colour offset is published:
+  [G330-CS] table 2 (Gemini 335L/336L) puts the colour origin 23.75 mm along +x of the left IR
+  imager's, 0 along y and z. Supported by Orbbec SDK v2 like the Gemini 335 (drivers/orbbec.py).
 - [D455-CAL] a D455's factory colour calibration published with the ABC-iRobotics/Hand_Tools data
   set (1280x800: fx 629.6, fy 628.9, ppx 629.1, ppy 397.5; Brown-Conrady k1 -0.0557 k2 0.0603
   p1 -0.00098 p2 -0.00085 k3 -0.0161).
@@ -411,7 +418,56 @@ GEMINI2 = CameraProfile(
     }),
 )
 
-PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335, GEMINI2)}
+GEMINI336L = CameraProfile(
+    name="gemini336l", model="Orbbec Gemini 336L (long-baseline active stereo, IR-pass)",
+    # [G336L]: depth 90°x65° at 1280x800 -> fx = 640 / tan(45°) = 640; 640x480 is the 1280x800 image
+    # scaled by 0.6 and cropped (modes.py), fx = 384 (the 330 series' depth lens; principal point of a
+    # typical unit, not the Gemini 335 profile's).
+    depth_intrinsics=Intrinsics(640, 480, 384.0, 384.0, 318.6, 241.9, DistortionModel.INVERSE_BROWN_CONRADY),
+    # [G336L]: colour 94° horizontally at 1280x800 -> fx = 640 / tan(47°) = 596.8, x0.6 = 358.1 at
+    # 640x480 (68° vertically: fy = 400 / tan(34°) x 0.6 = 355.8, square within the quoted ±3°).
+    # Distortion typical of a 94° module (stronger barrel than the 86° ones).
+    color_intrinsics=Intrinsics(640, 480, 358.1, 358.0, 322.4, 239.3, DistortionModel.BROWN_CONRADY,
+                                (-0.061, 0.052, -0.0003, 0.0006, -0.014)),
+    # [G330-CS] table 2: colour 23.75 mm along +x, 0 along y and z, from the left imager; rotation typical.
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(0.05), np.deg2rad(0.14), np.deg2rad(-0.08)),
+                                          np.array([0.02375, 0.0, 0.0])),
+    stereo_baseline_m=0.095,                     # [G336L]: 95 mm (as recalled)
+    projector_offset_m=0.055,                    # typical: between the colour module and the right imager
+    # Typical: the Gemini 335's matching (0.10 px at 640x480) through the same lens; the 95 mm baseline
+    # gives sigma_z = z^2 s / (f B) = 0.7 mm at 0.5 m and 11 mm (0.55 %) at 2 m.
+    sigma_disparity_px=0.10,
+    depth_range_m=(0.25, 6.0),                   # [G336L]: ideal 0.25-6 m (it reports 0.17-20 m)
+    depth_scale=0.001,                           # typical: the SDK's default depth unit, 1 mm
+    # Typical UVC colour auto-exposure, a little quicker than the Gemini 335's, gain to 16x.
+    color_ae=AutoExposureSpec(0.16, 0.24, (100e-6, 1 / 30), (1.0, 16.0)),
+    # [UVC]: colour exposure in 100 µs units, gain as a factor; IR exposure in µs and gain as a factor
+    # (typical of the SDK's frame metadata, as for the Gemini 335).
+    color_units=MetadataUnits(GAIN_MULTIPLIER, 100.0), ir_units=MetadataUnits(GAIN_MULTIPLIER, 1.0),
+    ir_exposure_default_s=0.005, ir_exposure_range_s=(20e-6, 0.1), ir_gain_default=1.0,   # typical
+    # [G336L]: 850 nm dot projector driven on/off through the SDK's laser switch (no mW setting).
+    projector="850 nm VCSEL dot projector (on/off only)", projector_power=None,
+    projector_nominal_mw=150.0,
+    projector_latency_frames=1, projector_jitter=0.12,   # typical: a USB property write, usually the next frame
+    structured_light=False,
+    ir_band="nir",                               # [G336L]: IR-pass filter on the stereo imagers
+    depth_shutter="global",
+    color_shutter="rolling",                     # typical of a 1 MP UVC colour module; not checked in a datasheet
+    color_from_depth_imager=False,
+    # [G336L] gives the largest modes (depth 1280x800@30, colour 1280x800); the smaller ones and their
+    # rates are typical of the 330 series' SDK lists (as the Gemini 335 profile's).
+    stream_modes=_modes({
+        "depth": [(1280, 800, (5, 10, 15, 30)), (848, 480, (5, 10, 15, 30, 60, 90)),
+                  (640, 480, (5, 10, 15, 30, 60, 90)), (640, 400, (5, 10, 15, 30, 60, 90))],
+        "ir": [(1280, 800, (5, 10, 15, 30)), (848, 480, (5, 10, 15, 30, 60, 90)),
+               (640, 480, (5, 10, 15, 30, 60, 90)), (640, 400, (5, 10, 15, 30, 60, 90))],
+        "color": [(1280, 800, (5, 10, 15, 30, 60)), (1280, 720, (5, 10, 15, 30, 60)),
+                  (848, 480, (5, 10, 15, 30, 60)), (640, 480, (5, 10, 15, 30, 60)), (640, 400, (5, 10, 15, 30, 60))],
+    }),
+)
+
+PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335, GEMINI2,
+                                                          GEMINI336L)}
 DEFAULT = "d435"
 
 

@@ -52,8 +52,26 @@ from .subject import PHOTO_PITCH_DEG, PHOTO_ROLL_DEG, Surface, value_noise
 #   but ~40 % at 850 nm, a ratio of 0.55, so 0.042 x 0.55 = 0.023, a quarter of open daylight's. The
 #   glass's green tint takes a little red, so the light stays at 6500-9500 K; the family draws only
 #   the 6500-7500 K the capture spec admits (families.LIGHT_CCT).
+# The fifth family's two sources, on the same scale:
+# - "led_warm": warm-white LED downlights (2700-3000 K, CRI ~80; a low-ceilinged lobby's recessed
+#   lights). A blue pump, a garnet (YAG-type) phosphor and an orange-red nitride phosphor (~620 nm,
+#   narrower than the garnet's band) that takes 30-40 % of the radiant power to pull the light down to
+#   2700-3000 K. In the band model that gives led_cri95 its 1.4-1.7x (each emitter a Gaussian band in
+#   photon energy: blue 450 nm / 20 nm wide, garnet 560 / 115 nm, red 620 / 80 nm, or 650 / 90 nm for
+#   the high-CRI red, which comes out at 1.40-1.58x at 3250-3600 K; CCT from the CIE 1931 observer,
+#   multi-lobe fit of Wyman, Sloan and Shirley 2013, and McCamy's formula) the 850 nm radiance per lux
+#   of the warm white is 0.72-0.80 of a 6000 K garnet-only white's: the narrow red adds lumens but
+#   almost no tail, and takes power from the garnet whose wide band makes the tail. 0.002 x 0.76 =
+#   0.0015, the least NIR of any light here (the arithmetic is in tests/drivers/sim/test_fifth_family.py).
+# - "cfl": compact fluorescent lamps (2700-4100 K, the lamps' common colours; an older branch's
+#   vestibule). The same mercury-argon discharge and rare-earth triphosphor as the tubes ("fluorescent"
+#   0.012), whose argon lines at 842.5 and 852.1 nm fall in the band: the NIR is the lines', a similar
+#   share of the arc's power in both. A CFL with its ballast in the base gives ~60 lm/W against ~90 lm/W
+#   for a triphosphor T8 tube on an electronic ballast (typical catalogue figures), so it makes 1.5x the
+#   tube's NIR per lux: 0.012 x 1.5 = 0.018. An estimate from efficacy, not a measured CFL spectrum.
 LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incandescent": 0.40, "mixed": 0.032,
-                   "halogen": 0.32, "led_cri95": 0.0033, "metal_halide": 0.017, "north_sky_glass": 0.023}
+                   "halogen": 0.32, "led_cri95": 0.0033, "metal_halide": 0.017, "north_sky_glass": 0.023,
+                   "led_warm": 0.0015, "cfl": 0.018}
 # Overhead lamp as seen from the subject: 35° above the line to the camera, ~6° across; it gives a
 # third of the light on the face. Spectacle lenses mirror it (glints).
 LAMP_DIR = np.array([0.0, -np.sin(np.deg2rad(35.0)), -np.cos(np.deg2rad(35.0))])

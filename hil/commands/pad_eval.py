@@ -1,4 +1,4 @@
-"""``capture-agent pad-eval``: an ISO/IEC 30107-3 report on a simulator family (train, heldout, field, fresh)."""
+"""``capture-agent pad-eval``: an ISO/IEC 30107-3 report on a simulator family (train, heldout, field, fresh, fifth)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def register(sub) -> None:
                                         "BPCER at APCER 0.1 %% (threshold fixed on train), FTA by reason, injection")
     p.add_argument("--split", choices=P.SPLITS, default="heldout",
                    help="family to present (default heldout; field: added after tuning; fresh: added after the judge "
-                        "was fixed, never looked at); "
+                        "was fixed, since diagnosed; fifth: added after that, never looked at); "
                         "thresholds are fitted on train")
     p.add_argument("--per-species", type=int, default=P.DEFAULT_PER_SPECIES,
                    help=f"presentations per attack species (default {P.DEFAULT_PER_SPECIES})")

@@ -162,6 +162,28 @@ def test_pad_eval_command_writes_a_resumable_record_file(tmp_path, capsys):
     assert len(f.read_text().splitlines()) == 2 and json.loads(capsys.readouterr().out) == first
 
 
+def test_fifth_split_presents_its_own_pools_at_the_train_threshold(tmp_path, capsys):
+    from agent.liveness.fusion import load_thresholds
+    from drivers.sim.families import POOLS
+
+    items = P.presentations("fifth", live=3, per_species=1, injection=1)
+    assert items and all(p.key.startswith("fifth/") and "family=fifth" in p.uri for p in items)
+    assert {p.uri.split("camera=")[1].split("&")[0] for p in items} == {"gemini336l"}
+    assert {p.uri.split("light=")[1].split("&")[0] for p in items} <= set(POOLS["fifth"].lights)
+    assert not {p.uri for p in items} & {p.uri for f in ("train", "heldout", "field", "fresh")
+                                         for p in P.presentations(f, live=3, per_species=1, injection=1)}
+    f = tmp_path / "fifth.jsonl"
+    recs = [rec("bona_fide", "live", "rejected", 0.1, split="fifth"),
+            rec("attack", "print", "rejected", 0.0, split="fifth", x=1),
+            rec("attack", "print", "rejected", 0.0, split="fresh", x=2)]
+    f.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert main(["pad-eval", "--split", "fifth", "--report-only", "--records", str(f), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["split"] == "fifth"
+    assert out["threshold"]["live_min"] == load_thresholds("kiosk", challenged=True).live_min
+    assert out["counts"]["attacks"] == 1 and out["bpcer_n"] == 1     # the fresh record is not fifth's
+
+
 def test_fresh_split_presents_its_own_pools_at_the_train_threshold(tmp_path, capsys):
     from agent.liveness.fusion import load_thresholds
     from drivers.sim.families import POOLS
