@@ -61,13 +61,15 @@ class _Probe:
         self.F = F
         self.pairs: list[list[dict[str, Any]]] = []
         self.patches: list[dict[str, Any]] = []
-        self._pair_light, self._pool = F.pair_light, F.ProjectorMeasure.pool.__func__
+        measure: Any = F.ProjectorMeasure
+        self._measure = measure
+        self._pair_light, self._pool = F.pair_light, measure.pool.__func__
         F.pair_light = self._wrap_pair_light
-        F.ProjectorMeasure.pool = classmethod(self._wrap_pool)
+        measure.pool = classmethod(self._wrap_pool)
 
     def close(self) -> None:
         self.F.pair_light = self._pair_light
-        self.F.ProjectorMeasure.pool = classmethod(self._pool)
+        self._measure.pool = classmethod(self._pool)
 
     def _wrap_pair_light(self, on: np.ndarray, off: np.ndarray, skin: np.ndarray, same: Any = None, **kw: Any) -> Any:
         import cv2
@@ -193,6 +195,66 @@ def report(path: Path) -> None:
                   f"pooled (RMS) {float(np.sqrt(np.mean(a ** 2))):.3f}")
 
 
+def ratio_scored(paths: list[Path], attack: float, live: float) -> None:
+    """pad-eval records scored twice: as the judge scores them (the ratio reported, not scored), and
+    with ``projector_sharpness_ratio``'s ramp ``attack`` -> ``live`` in place of the absolute
+    sharpness ramp, and the ratio's floor in place of the absolute floor, in every session whose
+    pairs were all tested against the dot reference (``life_signs``' soft dots stay absolute). The
+    question docs/liveness.md ("A session's dots") asks of the ratio, answered without rendering."""
+    import math
+
+    from agent.liveness import detectors as D
+    from agent.liveness.fusion import load_thresholds
+    from hil.padeval import rescore
+    ratio = D.Ramp("projector_sharpness_ratio", attack, live, D.HARD_3D)
+
+    class Sharp(D.Ramp):
+        def __call__(self, m: Any) -> float:
+            checked = m.get("projector_pattern_checked") == 1.0
+            if checked and math.isfinite(m.get("projector_sharpness_ratio", math.nan)):
+                return ratio(m)
+            return D.Ramp.__call__(self, m)
+
+    before = D.active_ramps()
+    ab = before["projector_sharpness"]
+    sharp = Sharp(ab.cue, ab.attack, ab.live, ab.answers)
+    after = {**before, "projector_sharpness": sharp}
+    plain_cap = D.sharpness_cap
+
+    def cap(m: Any, ramp_: D.Ramp) -> float:
+        floor = m.get("projector_sharpness_ratio_floor", math.nan)
+        if ramp_ is sharp and m.get("projector_pattern_checked") == 1.0 and math.isfinite(floor):
+            return D.ramp(floor, ratio.attack, ratio.live)
+        return plain_cap(m, ramp_)
+
+    live_min = load_thresholds("kiosk", challenged=True).live_min
+    counts: dict[str, list[int]] = {}
+    moved = []
+    D.sharpness_cap = cap          # type: ignore[assignment]
+    try:
+        for path in paths:
+            for line in path.read_text().splitlines():
+                rec = json.loads(line)
+                if rec["outcome"] not in ("accepted", "rejected"):
+                    continue
+                sb, sa = rescore(rec, before), rescore(rec, after)
+                c = counts.setdefault(rec["species"], [0, 0, 0])
+                c[0] += 1
+                c[1] += sb >= live_min
+                c[2] += sa >= live_min
+                if abs(sa - sb) > 1e-3:
+                    cues = rec.get("cues") or {}
+                    moved.append(f"{rec['key']}: {sb:.3f} -> {sa:.3f} (sharpness "
+                                 f"{cues.get('projector_sharpness')}, ratio {cues.get('projector_sharpness_ratio')})")
+    finally:
+        D.sharpness_cap = plain_cap
+    for sp, (n, b, a) in sorted(counts.items()):
+        what = "refused" if sp == "live" else "accepted"
+        nb, na = (n - b, n - a) if sp == "live" else (b, a)
+        print(f"{sp}: {what} {nb} of {n} as judged, {na} of {n} with the ratio scored")
+    print("\n".join(moved))
+
+
 def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.sharpness_sampling")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -208,7 +270,14 @@ def main(argv: list[str]) -> None:
     r.add_argument("--frames", type=int, default=32)
     p = sub.add_parser("report")
     p.add_argument("out", type=Path)
+    c = sub.add_parser("ratio-scored", help="pad-eval records scored with the ratio's ramp in place of the absolute")
+    c.add_argument("records", nargs="+", type=Path)
+    c.add_argument("--ramp", default="0.77848,0.67636", help="attack,live ends (train fit)")
     a = ap.parse_args(argv)
+    if a.cmd == "ratio-scored":
+        attack, live = (float(x) for x in a.ramp.split(","))
+        ratio_scored(a.records, attack, live)
+        return
     if a.cmd == "run":
         jitter = tuple(float(x) for x in a.jitter.split(",") if x.strip())
         sets = dict(kv.split("=", 1) for kv in a.set)
