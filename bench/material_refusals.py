@@ -166,6 +166,7 @@ def condition(rec: Mapping[str, Any]) -> dict[str, Any]:
             "floor_low": round(_f(m, "projector_clipped_floor_low"), 3),
             "sharpness": round(_f(m, "projector_sharpness"), 3),
             "sharpness_floor": round(_f(m, "projector_sharpness_floor"), 3),
+            "sharpness_ratio": round(_f(m, "projector_sharpness_ratio"), 3),
             "exposure_ms": exposure, "score": rec.get("score"), "verdict": rec.get("verdict")}
 
 
@@ -185,7 +186,7 @@ def rows(records: list[dict[str, Any]], *, every: bool = False) -> list[dict[str
 
 COLUMNS = ("key", "refused_by", "verdict", "score", "camera", "light", "nir_share", "lux", "distance_mm", "yaw",
            "ir_face_dn", "snr", "share", "clipped", "pairs", "one_sided", "speckle", "interval", "floor",
-           "floor_low", "sharpness", "sharpness_floor", "exposure_ms")
+           "floor_low", "sharpness", "sharpness_floor", "sharpness_ratio", "exposure_ms")
 
 
 def table(rs: list[dict[str, Any]]) -> str:

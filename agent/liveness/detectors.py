@@ -209,6 +209,12 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
             m["projector_sharpness"] = projector.sharpness
         if np.isfinite(projector.sharpness_floor):
             m["projector_sharpness_floor"] = projector.sharpness_floor
+        # The same over the recorded pattern's own reading on the same skin pixels (with a dot
+        # reference): reported, not scored (docs/liveness.md, "A session's dots").
+        if np.isfinite(projector.sharpness_ratio):
+            m["projector_sharpness_ratio"] = projector.sharpness_ratio
+        if np.isfinite(projector.sharpness_ratio_floor):
+            m["projector_sharpness_ratio_floor"] = projector.sharpness_ratio_floor
         if projector.coarse:
             m["projector_coarse_pairs"] = float(projector.coarse)
         # The fit to the projector's recorded pattern (``dotref``): whether every pair had it, the

@@ -407,6 +407,8 @@ class ProjectorLight:
     coarse: float = float("nan")      # the difference's low- over mid-band energy, noise removed
     unmatched: float = float("nan")   # band energy not on the projector's predicted pattern over the energy
                                       # on it (``dotref.match_pattern``); NaN: no reference, inf: not testable
+    reference_sharpness: float = float("nan")   # ``dot_shape`` of the projector's recorded pattern where it
+                                      # falls on these skin pixels (``reference_dot_shape``); NaN: no reference
 
     @property
     def one_sided(self) -> bool:
@@ -499,10 +501,15 @@ class ProjectorMeasure:
     the one-sided pairs' (each only lowered by what made its pair one-sided: clipped peaks,
     over-subtracted noise, coarse light; a median still, with no interval); ``coarse`` how many pairs had more coarse
     energy in the difference than dots make (light switched with the projector that carries none
-    of its dots). With the projector's pattern recorded (``dotref``), ``unmatched`` is the pairs'
-    median band energy off it over the energy on it (measured and reported; it decides nothing
-    yet, docs/liveness.md), ``untestable`` counts the pairs it could not be tested on, and
-    ``pattern_checked`` says every pair was."""
+    of its dots). ``sharpness_ratio`` (``sharpness_ratio_floor``) is the two-sided (one-sided)
+    pairs' median of each pair's sharpness over the recorded pattern's own reading on the same skin
+    pixels (``reference_dot_shape``; NaN without the pattern): the surface's part of the reading,
+    without the part set by which few dozen dots fell on the patches (reported, not scored: on the
+    fresh family's Gemini 2 skin reads higher on it than on train's cameras, docs/liveness.md,
+    "A session's dots"). With the projector's pattern
+    recorded (``dotref``), ``unmatched`` is the pairs' median band energy off it over the energy on
+    it (measured and reported; it decides nothing yet, docs/liveness.md), ``untestable`` counts
+    the pairs it could not be tested on, and ``pattern_checked`` says every pair was."""
     speckle: float
     low: float
     high: float
@@ -516,6 +523,8 @@ class ProjectorMeasure:
     patterned: int = 0
     sharpness: float = float("nan")
     sharpness_floor: float = float("nan")
+    sharpness_ratio: float = float("nan")        # two-sided pairs' median sharpness over the pattern's own
+    sharpness_ratio_floor: float = float("nan")  # the one-sided pairs' (a floor, as ``sharpness_floor``)
     coarse: int = 0
     untestable: int = 0               # pairs a configured reference could not test (another mode, no depth)
     unmatched: float = float("nan")   # the pairs' median ``ProjectorLight.unmatched`` (NaN: no reference)
@@ -538,6 +547,14 @@ class ProjectorMeasure:
         # The sharpness of the same pairs the speckle and its floor come from.
         sharpness = med([x.sharpness for x in lights if np.isfinite(x.contrast2) and not x.one_sided])
         sharpness_floor = med([x.sharpness for x in lights if np.isfinite(x.contrast2) and x.one_sided])
+        # The same pairs' sharpness over what the recorded pattern reads with the very dots that fell
+        # on the patches (``reference_dot_shape``): which dots landed there moves a session's absolute
+        # reading by +-0.3-0.4 (docs/liveness.md, "A session's dots"). Reported, not scored.
+        def ratio(x: ProjectorLight) -> float:
+            ok = np.isfinite(x.reference_sharpness) and x.reference_sharpness > 0
+            return x.sharpness / x.reference_sharpness if ok else float("nan")
+        sharpness_ratio = med([ratio(x) for x in lights if np.isfinite(x.contrast2) and not x.one_sided])
+        sharpness_ratio_floor = med([ratio(x) for x in lights if np.isfinite(x.contrast2) and x.one_sided])
         coarse = sum(x.coarse_light for x in lights if np.isfinite(x.contrast2))
         measured = [x for x in lights if np.isfinite(x.contrast2)]
         untestable = sum(x.unmatched == float("inf") for x in measured)
@@ -545,7 +562,8 @@ class ProjectorMeasure:
         checked = bool(measured) and len(unmatched) == len(measured)
         return cls(speckle, low, high, share, snr, clipped, pairs, floor if f_pairs else nan, f_pairs,
                    floor_low=floor_low, patterned=patterned, sharpness=sharpness,
-                   sharpness_floor=sharpness_floor, coarse=coarse, untestable=untestable,
+                   sharpness_floor=sharpness_floor, sharpness_ratio=sharpness_ratio,
+                   sharpness_ratio_floor=sharpness_ratio_floor, coarse=coarse, untestable=untestable,
                    unmatched=float(np.median(unmatched)) if unmatched else nan, pattern_checked=checked)
 
 
@@ -800,7 +818,8 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
         sharpness, coarse = dot_shape(diff, skin, same_diff, scale)
         unmatched = _pattern_reading(diff, skin, predicted, same_diff, scale) if checked else float("nan")
         return ProjectorLight(contrast2, level, noise, npix, share, clipped, albedo, unexplained=unexplained,
-                              sharpness=sharpness, coarse=coarse, unmatched=unmatched)
+                              sharpness=sharpness, coarse=coarse, unmatched=unmatched,
+                              reference_sharpness=reference_dot_shape(predicted, skin) if checked else nan)
     if share < MIN_PROJECTOR_SHARE:
         return ProjectorLight(nan, level, nan, npix, share, clipped, noise_measured=False)
     # No noise pair: the noise stays in the contrast and the fine band (both err toward hard) and
@@ -808,7 +827,35 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     sharpness, coarse = dot_shape(diff, skin)
     unmatched = _pattern_reading(diff, skin, predicted, None, 0.0) if checked else float("nan")
     return ProjectorLight(hp / level ** 2, level, hp, npix, share, clipped, noise_measured=False,
-                          sharpness=sharpness, coarse=coarse, unmatched=unmatched)
+                          sharpness=sharpness, coarse=coarse, unmatched=unmatched,
+                          reference_sharpness=reference_dot_shape(predicted, skin) if checked else nan)
+
+
+# The recorded pattern must cover this share of a pair's skin pixels for its reading there to stand
+# for the dots that fell on them.
+MIN_REFERENCE_COVER = 0.9
+
+
+def reference_dot_shape(predicted: tuple[np.ndarray, np.ndarray] | None, skin: np.ndarray) -> float:
+    """:func:`dot_shape` of the projector's recorded pattern where it falls on ``skin``
+    (``predicted_pattern``: warped by the lit frame's own depth): the reading a hard matte surface
+    (the enrolment's board and wall) would give with the very dots that landed on these pixels.
+
+    A session's skin patches hold a few dozen dots (five discs of 50-100 px). The fine-over-mid ratio
+    of so few depends on where each one fell against the patches' rims (a core inside, a halo only)
+    nearly as much as on how the surface spread them: the same face under another dot pattern reads
+    0.74-1.70 (fresh #24, ``bench.sharpness_sampling``), while the pattern's own reading on the same
+    pixels follows it (correlation 0.96). Dividing by it leaves the surface's part
+    (``ProjectorMeasure.sharpness_ratio``; reported, not scored). NaN without a prediction, or when
+    the pattern covers under ``MIN_REFERENCE_COVER`` of the skin."""
+    if predicted is None:
+        return float("nan")
+    pattern, covered = predicted
+    npix = int(skin.sum())
+    on = skin & covered
+    if npix == 0 or on.sum() < MIN_REFERENCE_COVER * npix:
+        return float("nan")
+    return dot_shape(pattern, on)[0]
 
 
 def _band_vars(x: np.ndarray, mask: np.ndarray) -> np.ndarray:

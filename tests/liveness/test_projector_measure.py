@@ -695,19 +695,22 @@ def test_the_pattern_fit_sees_synced_light_that_is_not_the_projectors(extra, lam
 
 @pytest.mark.parametrize("scatter, extra", [(RESIN_SCATTER, 0), (SKIN_SCATTER, 0), (RESIN_SCATTER, 40)])
 def test_the_pattern_fit_leaves_every_reading_as_it_was(scatter, extra):
-    # Measured and reported only: the pairs' readings, and so the verdict, are those without it.
+    # The pairs' own readings are those without it; what the pattern adds is its own reading on the
+    # same pixels (``reference_sharpness``) and so the sessions' sharpness over it (test_dot_sampling.py).
     scene = dict(ambient=20, dots=40, scatter=scatter, side=80, extra=extra, switching="synced", lamp_sigma=2.5)
     plain, _ = Projected(**scene).window()
     fitted, _ = Projected(**scene).window(reference=True)
     for a, b in zip(plain, fitted, strict=True):
         assert (a.contrast2, a.sharpness, a.coarse, a.one_sided) == (b.contrast2, b.sharpness, b.coarse, b.one_sided)
         assert np.isnan(a.unmatched) and np.isfinite(b.unmatched)
+        assert np.isnan(a.reference_sharpness) and np.isfinite(b.reference_sharpness)
     assert summary_without_pattern(ProjectorMeasure.pool(plain)) == \
         summary_without_pattern(ProjectorMeasure.pool(fitted))
 
 
 def summary_without_pattern(m: ProjectorMeasure) -> dict[str, float]:
-    keys = ("projector_pattern_checked", "projector_unmatched", "projector_untestable_pairs")
+    keys = ("projector_pattern_checked", "projector_unmatched", "projector_untestable_pairs",
+            "projector_sharpness_ratio", "projector_sharpness_ratio_floor")
     return {k: v for k, v in summary(m).items() if k not in keys}
 
 

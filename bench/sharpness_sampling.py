@@ -1,0 +1,291 @@
+"""How precise a session's dot sharpness is: the same presentation with its dots moved a little.
+
+Issue 14's fresh-family refusals (docs/liveness.md, "The dots' sharpness is a sample of a few dozen
+dots"). A session's ``projector_sharpness`` is the median over its on-off pairs of the difference's
+fine- over mid-band energy on the skin patches (``features.dot_shape``). The pairs of one session
+see the same dots on the same skin (the face holds nearly still for a second), so their agreement
+says nothing about how the reading depends on *which* dots happened to land on the patches. This
+bench measures that: each presentation is run as pad-eval runs it (``hil.padeval.run_presentation``:
+the camera enrolled, the quality phase, the 32-frameset challenge window, the judge) and again with
+its head turned by a fraction of a degree (``--jitter``), which moves the face's skin under the
+projector's fixed dots by about a pixel and changes nothing else that the judge reads. Per run it
+records the session's sharpness, each two-sided pair's, and the last pair's per-patch readings (each
+skin disc alone, noise removed as ``pair_light`` removes it).
+
+    nice -n 19 .venv/bin/python -m bench.sharpness_sampling run OUT.jsonl fresh:live:24 fresh:mask:3 ...
+    .venv/bin/python -m bench.sharpness_sampling report OUT.jsonl
+
+``--seeds 1,2,3`` runs each presentation again under the dot pattern drawn with each seed (the
+simulator's cameras project seed 7's): the same face, pose, light and challenge schedule, other dots
+on the patches; the camera is enrolled again under each pattern in the process (the reference cache
+is off for such a run, since its key cannot see the patch). ``--offset M`` runs with every
+profile's projector offset set to M metres (the dots land elsewhere on the face; the optics are as
+they were); ``--set k=v`` sets a URI key (``fringe=0``, ``yaw=-13.7``). Each row also has the
+session's ``projector_sharpness_ratio`` and each pair's ``reference`` (the recorded pattern's own
+reading on the pair's skin pixels). Diagnosis only: it changes no judge code and records no image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DEFAULT_JITTER = (-1.0, -0.5, 0.5, 1.0)
+
+
+def _uri(split: str, species: str, index: int, sets: dict[str, str]) -> str:
+    from hil.padeval import presentation_uri
+    uri = presentation_uri(split, species, index)
+    for k, v in sets.items():
+        if re.search(rf"[?&]{k}=", uri):
+            uri = re.sub(rf"([?&]{k}=)[^&]*", rf"\g<1>{v}", uri)
+        else:
+            uri += f"&{k}={v}"
+    return uri
+
+
+class _Probe:
+    """Wraps ``features.pair_light`` and ``ProjectorMeasure.pool`` for one run: each pair's readings
+    and the last pair's per-patch sharpness."""
+
+    def __init__(self) -> None:
+        from agent.liveness import features as F
+        self.F = F
+        self.pairs: list[list[dict[str, Any]]] = []
+        self.patches: list[dict[str, Any]] = []
+        measure: Any = F.ProjectorMeasure
+        self._measure = measure
+        self._pair_light, self._pool = F.pair_light, measure.pool.__func__
+        F.pair_light = self._wrap_pair_light
+        measure.pool = classmethod(self._wrap_pool)
+
+    def close(self) -> None:
+        self.F.pair_light = self._pair_light
+        self._measure.pool = classmethod(self._pool)
+
+    def _wrap_pair_light(self, on: np.ndarray, off: np.ndarray, skin: np.ndarray, same: Any = None, **kw: Any) -> Any:
+        import cv2
+        F = self.F
+        out = self._pair_light(on, off, skin, same, **kw)
+        if same is not None and skin.any():
+            on2, off2, skin2, same2, _ = F.without_glints(on, off, skin, same)
+            a, b = same2
+            m_same = float((a[skin2].mean() + b[skin2].mean()) / 2)
+            scale = (float(on2[skin2].mean()) + float(off2[skin2].mean())) / max(2.0 * m_same, 1.0)
+            diff, nd = on2 - off2, a - b
+            n, lab = cv2.connectedComponents(skin2.astype(np.uint8))
+            self.patches = [{"pixels": int((lab == i).sum()),
+                             "sharpness": round(F.dot_shape(diff, lab == i, nd, scale)[0], 4)} for i in range(1, n)]
+        return out
+
+    def _wrap_pool(self, cls: Any, lights: list[Any]) -> Any:
+        # ``reference_sharpness``: the recorded pattern's own reading on the pair's skin pixels
+        # (``features.reference_dot_shape``), NaN without a dot reference.
+        nan = float("nan")
+        self.pairs.append([{"sharpness": round(float(x.sharpness), 4), "one_sided": bool(x.one_sided),
+                            "pixels": int(x.pixels),
+                            "reference": round(float(getattr(x, "reference_sharpness", nan)), 4)}
+                           for x in lights if np.isfinite(x.contrast2)])
+        return self._pool(cls, lights)
+
+
+def _pattern_seed(seed: int | None) -> Any:
+    """Make the simulator's cameras project the dot pattern drawn with ``seed`` (None: their own, 7);
+    returns the undo."""
+    from drivers.sim.sensor import DotPattern
+    original = DotPattern.make.__func__  # type: ignore[attr-defined]
+    if seed is None:
+        return lambda: None
+
+    def make(cls: Any, width: int, height: int, seed_: int = 7, fx: float | None = None) -> Any:
+        return original(cls, width, height, seed, fx) if fx is not None else original(cls, width, height, seed)
+    DotPattern.make = classmethod(make)  # type: ignore[method-assign, assignment]
+    import hil.padeval as padeval
+    padeval._DOT_REFERENCES.clear()          # enrol the camera again under this pattern (in this process)
+
+    def undo() -> None:
+        DotPattern.make = classmethod(original)  # type: ignore[method-assign, assignment]
+        padeval._DOT_REFERENCES.clear()
+    return undo
+
+
+def run(out: Path, specs: list[str], *, jitter: tuple[float, ...], sets: dict[str, str], offset: float | None,
+        frames: int, seeds: tuple[int, ...] = ()) -> None:
+    from agent.liveness.fusion import load_thresholds
+    from agent.quality import QualityGate
+    from drivers.sim import profiles
+    from hil.padeval import Presentation, run_presentation
+    if seeds:
+        os.environ["CAPTURE_AGENT_CACHE"] = "off"
+    if offset is not None:
+        for name, p in list(profiles.PROFILES.items()):
+            profiles.PROFILES[name] = dataclasses.replace(p, projector_offset_m=offset)
+    gate, thresholds = QualityGate(), load_thresholds("kiosk", challenged=True)
+    done = set()
+    if out.exists():
+        done = {json.loads(line)["bench_key"] for line in out.read_text().splitlines() if line.strip()}
+    for spec in specs:
+        split, species, index = spec.split(":")
+        base = _uri(split, species, int(index), sets)
+        yaw0 = float(re.search(r"[?&]yaw=([-0-9.]+)", base).group(1))  # type: ignore[union-attr]
+        variants = [(0.0, None)] + [(dy, None) for dy in jitter] + [(0.0, sd) for sd in seeds]
+        for dy, pseed in variants:
+            # dyaw 0 is the presentation's own URI (its nonce, and so its challenge schedule, come from
+            # the URI: a jittered run also has another schedule, i.e. other frames as its pairs).
+            uri = base if dy == 0.0 else re.sub(r"([?&]yaw=)[-0-9.]+", rf"\g<1>{yaw0 + dy:.2f}", base)
+            key = (f"{spec}|{','.join(f'{k}={v}' for k, v in sorted(sets.items()))}|offset={offset}"
+                   f"|dyaw={dy:+.2f}" + ("" if pseed is None else f"|pattern={pseed}"))
+            if key in done:
+                continue
+            probe, undo = _Probe(), _pattern_seed(pseed)
+            try:
+                kind = "bona_fide" if species == "live" else "attack"
+                rec = run_presentation(Presentation(kind, species, split, int(index), uri), frames=frames,
+                                       passive=False, gate=gate, thresholds=thresholds)
+            finally:
+                probe.close()
+                undo()
+            cues = rec.get("cues") or {}
+            row = {"bench_key": key, "spec": spec, "sets": sets, "offset": offset, "dyaw": dy, "pattern_seed": pseed,
+                   "uri": uri,
+                   "outcome": rec.get("outcome"), "verdict": rec.get("verdict"), "score": rec.get("score"),
+                   "sharpness": cues.get("projector_sharpness"), "speckle": cues.get("projector_speckle"),
+                   "ratio": cues.get("projector_sharpness_ratio"),
+                   "pairs": probe.pairs[-1] if probe.pairs else [], "patches": probe.patches}
+            with out.open("a") as fh:
+                fh.write(json.dumps(row) + "\n")
+            print(key, row["outcome"], row["score"], row["sharpness"], flush=True)
+
+
+def report(path: Path) -> None:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(r["bench_key"].split("|dyaw=")[0], []).append(r)
+    print("| presentation | as run | varied (n, range) | SD over runs | pairs' SD in a run (median) | patches' range |")
+    print("|---|---|---|---|---|---|")
+    sds: dict[str, list[float]] = {}
+    for name, rs in groups.items():
+        rs.sort(key=lambda r: (r["dyaw"], r.get("pattern_seed") or 0))
+        vals = [r["sharpness"] for r in rs if r["sharpness"] is not None]
+        base = next((r["sharpness"] for r in rs if r["dyaw"] == 0.0 and r.get("pattern_seed") is None), None)
+        jit = [r["sharpness"] for r in rs if (r["dyaw"] != 0.0 or r.get("pattern_seed") is not None)
+               and r["sharpness"] is not None]
+        pair_sd = [float(np.std([p["sharpness"] for p in r["pairs"] if not p["one_sided"]], ddof=1))
+                   for r in rs if sum(not p["one_sided"] for p in r["pairs"]) >= 2]
+        patch = [p["sharpness"] for r in rs for p in r["patches"] if np.isfinite(p["sharpness"])]
+        sd = float(np.std(vals, ddof=1)) if len(vals) >= 2 else float("nan")
+        sds.setdefault("live" if ":live:" in name else "attack", []).append(sd)
+        print(f"| {name} | {base if base is None else f'{base:.3f}'} | {len(jit)}, "
+              f"{min(jit) if jit else float('nan'):.3f}-{max(jit) if jit else float('nan'):.3f} | {sd:.3f} | "
+              f"{np.median(pair_sd) if pair_sd else float('nan'):.3f} | "
+              f"{min(patch) if patch else float('nan'):.2f}-{max(patch) if patch else float('nan'):.2f} |")
+    for k, v in sds.items():
+        a = np.array([x for x in v if np.isfinite(x)])
+        if len(a):
+            print(f"{k}: {len(a)} presentations, SD over runs: median {np.median(a):.3f}, "
+                  f"pooled (RMS) {float(np.sqrt(np.mean(a ** 2))):.3f}")
+
+
+def ratio_scored(paths: list[Path], attack: float, live: float) -> None:
+    """pad-eval records scored twice: as the judge scores them (the ratio reported, not scored), and
+    with ``projector_sharpness_ratio``'s ramp ``attack`` -> ``live`` in place of the absolute
+    sharpness ramp, and the ratio's floor in place of the absolute floor, in every session whose
+    pairs were all tested against the dot reference (``life_signs``' soft dots stay absolute). The
+    question docs/liveness.md ("A session's dots") asks of the ratio, answered without rendering."""
+    import math
+
+    from agent.liveness import detectors as D
+    from agent.liveness.fusion import load_thresholds
+    from hil.padeval import rescore
+    ratio = D.Ramp("projector_sharpness_ratio", attack, live, D.HARD_3D)
+
+    class Sharp(D.Ramp):
+        def __call__(self, m: Any) -> float:
+            checked = m.get("projector_pattern_checked") == 1.0
+            if checked and math.isfinite(m.get("projector_sharpness_ratio", math.nan)):
+                return ratio(m)
+            return D.Ramp.__call__(self, m)
+
+    before = D.active_ramps()
+    ab = before["projector_sharpness"]
+    sharp = Sharp(ab.cue, ab.attack, ab.live, ab.answers)
+    after = {**before, "projector_sharpness": sharp}
+    plain_cap = D.sharpness_cap
+
+    def cap(m: Any, ramp_: D.Ramp) -> float:
+        floor = m.get("projector_sharpness_ratio_floor", math.nan)
+        if ramp_ is sharp and m.get("projector_pattern_checked") == 1.0 and math.isfinite(floor):
+            return D.ramp(floor, ratio.attack, ratio.live)
+        return plain_cap(m, ramp_)
+
+    live_min = load_thresholds("kiosk", challenged=True).live_min
+    counts: dict[str, list[int]] = {}
+    moved = []
+    D.sharpness_cap = cap          # type: ignore[assignment]
+    try:
+        for path in paths:
+            for line in path.read_text().splitlines():
+                rec = json.loads(line)
+                if rec["outcome"] not in ("accepted", "rejected"):
+                    continue
+                sb, sa = rescore(rec, before), rescore(rec, after)
+                c = counts.setdefault(rec["species"], [0, 0, 0])
+                c[0] += 1
+                c[1] += sb >= live_min
+                c[2] += sa >= live_min
+                if abs(sa - sb) > 1e-3:
+                    cues = rec.get("cues") or {}
+                    moved.append(f"{rec['key']}: {sb:.3f} -> {sa:.3f} (sharpness "
+                                 f"{cues.get('projector_sharpness')}, ratio {cues.get('projector_sharpness_ratio')})")
+    finally:
+        D.sharpness_cap = plain_cap
+    for sp, (n, b, a) in sorted(counts.items()):
+        what = "refused" if sp == "live" else "accepted"
+        nb, na = (n - b, n - a) if sp == "live" else (b, a)
+        print(f"{sp}: {what} {nb} of {n} as judged, {na} of {n} with the ratio scored")
+    print("\n".join(moved))
+
+
+def main(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.sharpness_sampling")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("out", type=Path)
+    r.add_argument("specs", nargs="+", help="split:species:index")
+    r.add_argument("--jitter", default=",".join(f"{x:g}" for x in DEFAULT_JITTER),
+                   help="yaw offsets in degrees, comma-separated ('' for none)")
+    r.add_argument("--set", action="append", default=[], help="URI key=value")
+    r.add_argument("--offset", type=float, default=None, help="projector offset (m) for every profile")
+    r.add_argument("--seeds", default="", help="dot-pattern seeds to run each presentation with as well "
+                   "(the simulator's cameras project seed 7): the same face under other dots")
+    r.add_argument("--frames", type=int, default=32)
+    p = sub.add_parser("report")
+    p.add_argument("out", type=Path)
+    c = sub.add_parser("ratio-scored", help="pad-eval records scored with the ratio's ramp in place of the absolute")
+    c.add_argument("records", nargs="+", type=Path)
+    c.add_argument("--ramp", default="0.77848,0.67636", help="attack,live ends (train fit)")
+    a = ap.parse_args(argv)
+    if a.cmd == "ratio-scored":
+        attack, live = (float(x) for x in a.ramp.split(","))
+        ratio_scored(a.records, attack, live)
+        return
+    if a.cmd == "run":
+        jitter = tuple(float(x) for x in a.jitter.split(",") if x.strip())
+        sets = dict(kv.split("=", 1) for kv in a.set)
+        seeds = tuple(int(x) for x in a.seeds.split(",") if x.strip())
+        run(a.out, a.specs, jitter=jitter, sets=sets, offset=a.offset, frames=a.frames, seeds=seeds)
+    else:
+        report(a.out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
