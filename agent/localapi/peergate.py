@@ -128,9 +128,10 @@ class GateLimits:
 
 
 def splice(a: socket.socket, b: socket.socket, *, idle_timeout_s: float, send_timeout_s: float,
-           deadline: float | None = None) -> str:
+           deadline: float | None = None, ended: Callable[[socket.socket], None] | None = None) -> str:
     """Copy bytes both ways until both sides are done, nothing moved for ``idle_timeout_s``, the
-    monotonic ``deadline`` passes, or a send blocks for ``send_timeout_s``. Returns why it ended."""
+    monotonic ``deadline`` passes, or a send blocks for ``send_timeout_s``. Returns why it ended.
+    ``ended(src)`` is called once a side has been read to its end and all it sent passed on."""
     for s in (a, b):
         s.settimeout(send_timeout_s)                  # bounds sendall(); reads wait in select
     peer_of_ = {a: b, b: a}
@@ -163,6 +164,8 @@ def splice(a: socket.socket, b: socket.socket, *, idle_timeout_s: float, send_ti
                         dst.shutdown(socket.SHUT_WR)
                     except OSError:
                         pass
+                    if ended is not None:
+                        ended(src)
                     continue
                 try:
                     dst.sendall(data)
@@ -206,6 +209,7 @@ class PeerGate:
         self._listener = bind_unix(public_path, mode, group)
         self._held: Counter[tuple[bool, int]] = Counter()     # (allowed, uid) -> open connections
         self._conns: set[socket.socket] = set()
+        self._backends: dict[socket.socket, threading.Event] = {}   # set: read to its end, all passed on
         self._lock = threading.Lock()
         self._stopping = False
         self._thread = threading.Thread(target=self._accept_loop, name="local-api-gate", daemon=True)
@@ -270,11 +274,13 @@ class PeerGate:
         try:
             backend = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             backend.connect(self.allowed_backend if allowed else self.refused_backend)
+            drained = threading.Event()
             with self._lock:
                 self._conns.update((conn, backend))
+                self._backends[backend] = drained
             deadline = None if allowed else time.monotonic() + lim.refused_lifetime_s
             why = splice(conn, backend, idle_timeout_s=lim.idle_timeout_s, send_timeout_s=lim.send_timeout_s,
-                         deadline=deadline)
+                         deadline=deadline, ended=lambda src: drained.set() if src is backend else None)
             log.debug("local API connection of uid %d ended: %s", peer.uid, why)
         except OSError as exc:
             log.debug("local API connection ended: %s", exc)
@@ -282,6 +288,10 @@ class PeerGate:
             with self._lock:
                 self._conns.discard(conn)
                 self._conns.discard(backend)
+                if backend is not None:
+                    done = self._backends.pop(backend, None)
+                    if done is not None:
+                        done.set()
             for s in (conn, backend):
                 if s is not None:
                     s.close()
@@ -301,9 +311,18 @@ class PeerGate:
         except OSError:
             pass
 
-    def stop(self) -> None:
+    def stop(self, drain_s: float = 2.0) -> None:
+        """Close every connection, after at most ``drain_s`` for what the backends already sent to
+        reach their peers: call it once the backend server has stopped (its last replies written,
+        its connections closed), or a reply still in the gate's hands is cut off (a capture's last
+        event, ``SES_CANCELLED``, was lost this way under load)."""
         if not self._stopping:
             self.close_listener()
+        end = time.monotonic() + drain_s
+        with self._lock:
+            pending = list(self._backends.values())
+        for done in pending:
+            done.wait(max(0.0, end - time.monotonic()))
         with self._lock:
             conns = list(self._conns)
         for s in conns:
