@@ -269,6 +269,18 @@ def standardised_response(grids: np.ndarray) -> np.ndarray:
 OUTLIER_RMS = 0.02
 
 
+def _window_cells(grids: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(frames, cells, 3) float64 grids, and the measure's answer already when there is nothing to
+    choose from (no frames: an empty response; no finite value: NaN), as ``face_response`` gives it."""
+    g = np.asarray(grids, dtype=np.float64)
+    if g.size == 0:
+        return g, np.zeros((0, 3))
+    g = g.reshape(g.shape[0], -1, 3)
+    if not np.isfinite(g).any():
+        return g, np.full((g.shape[0], 3), np.nan)
+    return g, None
+
+
 def hybrid_response(grids: np.ndarray) -> np.ndarray:
     """The hybrid of the sixteenth session (NOT the judge's measure: it failed the lux sweep's gate,
     docs/liveness.md, *A face half in direct sun: the hybrid*), per channel one choice of cells for
@@ -281,12 +293,9 @@ def hybrid_response(grids: np.ndarray) -> np.ndarray:
     the window measure's: the chosen cells' mean relative light times the cells' level. Frames without
     a face (rows of NaN) stay NaN, as in ``face_response``."""
     import warnings
-    g = np.asarray(grids, dtype=np.float64)
-    if g.size == 0:
-        return np.zeros((0, 3))
-    g = g.reshape(g.shape[0], -1, 3)
-    if not np.isfinite(g).any():
-        return np.full((g.shape[0], 3), np.nan)
+    g, empty = _window_cells(grids)
+    if empty is not None:
+        return empty
     cells = g.shape[1]
     half = cells // 2
     ch = np.arange(3)
@@ -371,12 +380,9 @@ def snr_response(grids: np.ndarray) -> np.ndarray:
     on its own faster than the drift a large residual. Output as the window measure's: the chosen
     cells' mean relative light times the cells' level; frames without a face stay NaN."""
     import warnings
-    g = np.asarray(grids, dtype=np.float64)
-    if g.size == 0:
-        return np.zeros((0, 3))
-    g = g.reshape(g.shape[0], -1, 3)
-    if not np.isfinite(g).any():
-        return np.full((g.shape[0], 3), np.nan)
+    g, empty = _window_cells(grids)
+    if empty is not None:
+        return empty
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         level = np.nanmean(g, axis=0)
