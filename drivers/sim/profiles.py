@@ -329,6 +329,16 @@ ASTRA = CameraProfile(
     }),
 )
 
+# The Gemini 330 series' stream modes (the Gemini 335 and 336L profiles): the SDK's lists for the series.
+G330_STREAM_MODES = _modes({
+    "depth": [(1280, 800, (5, 10, 15, 30)), (848, 480, (5, 10, 15, 30, 60, 90)),
+              (640, 480, (5, 10, 15, 30, 60, 90)), (640, 400, (5, 10, 15, 30, 60, 90))],
+    "ir": [(1280, 800, (5, 10, 15, 30)), (848, 480, (5, 10, 15, 30, 60, 90)),
+           (640, 480, (5, 10, 15, 30, 60, 90)), (640, 400, (5, 10, 15, 30, 60, 90))],
+    "color": [(1280, 800, (5, 10, 15, 30, 60)), (1280, 720, (5, 10, 15, 30, 60)),
+              (848, 480, (5, 10, 15, 30, 60)), (640, 480, (5, 10, 15, 30, 60)), (640, 400, (5, 10, 15, 30, 60))],
+})
+
 GEMINI335 = CameraProfile(
     name="gemini335", model="Orbbec Gemini 335 (active stereo)",
     # [G335]: depth 90°x65° at 1280x800 -> fx = 640 / tan(45°) = 640; the 640x480 mode is the
@@ -362,14 +372,7 @@ GEMINI335 = CameraProfile(
     structured_light=False, ir_band="nir", depth_shutter="global",
     color_shutter="rolling",                     # typical of a 1 MP UVC colour module; not checked in a datasheet
     color_from_depth_imager=False,
-    stream_modes=_modes({
-        "depth": [(1280, 800, (5, 10, 15, 30)), (848, 480, (5, 10, 15, 30, 60, 90)),
-                  (640, 480, (5, 10, 15, 30, 60, 90)), (640, 400, (5, 10, 15, 30, 60, 90))],
-        "ir": [(1280, 800, (5, 10, 15, 30)), (848, 480, (5, 10, 15, 30, 60, 90)),
-               (640, 480, (5, 10, 15, 30, 60, 90)), (640, 400, (5, 10, 15, 30, 60, 90))],
-        "color": [(1280, 800, (5, 10, 15, 30, 60)), (1280, 720, (5, 10, 15, 30, 60)),
-                  (848, 480, (5, 10, 15, 30, 60)), (640, 480, (5, 10, 15, 30, 60)), (640, 400, (5, 10, 15, 30, 60))],
-    }),
+    stream_modes=G330_STREAM_MODES,
 )
 
 GEMINI2 = CameraProfile(
@@ -456,14 +459,7 @@ GEMINI336L = CameraProfile(
     color_from_depth_imager=False,
     # [G336L] gives the largest modes (depth 1280x800@30, colour 1280x800); the smaller ones and their
     # rates are typical of the 330 series' SDK lists (as the Gemini 335 profile's).
-    stream_modes=_modes({
-        "depth": [(1280, 800, (5, 10, 15, 30)), (848, 480, (5, 10, 15, 30, 60, 90)),
-                  (640, 480, (5, 10, 15, 30, 60, 90)), (640, 400, (5, 10, 15, 30, 60, 90))],
-        "ir": [(1280, 800, (5, 10, 15, 30)), (848, 480, (5, 10, 15, 30, 60, 90)),
-               (640, 480, (5, 10, 15, 30, 60, 90)), (640, 400, (5, 10, 15, 30, 60, 90))],
-        "color": [(1280, 800, (5, 10, 15, 30, 60)), (1280, 720, (5, 10, 15, 30, 60)),
-                  (848, 480, (5, 10, 15, 30, 60)), (640, 480, (5, 10, 15, 30, 60)), (640, 400, (5, 10, 15, 30, 60))],
-    }),
+    stream_modes=G330_STREAM_MODES,
 )
 
 PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335, GEMINI2,
