@@ -42,14 +42,9 @@ DEFAULT_JITTER = (-1.0, -0.5, 0.5, 1.0)
 
 
 def _uri(split: str, species: str, index: int, sets: dict[str, str]) -> str:
+    from bench.pair_glints import with_keys
     from hil.padeval import presentation_uri
-    uri = presentation_uri(split, species, index)
-    for k, v in sets.items():
-        if re.search(rf"[?&]{k}=", uri):
-            uri = re.sub(rf"([?&]{k}=)[^&]*", rf"\g<1>{v}", uri)
-        else:
-            uri += f"&{k}={v}"
-    return uri
+    return with_keys(presentation_uri(split, species, index), sets)
 
 
 class _Probe:
