@@ -1,24 +1,31 @@
-"""Train, held-out, field, fresh and fifth families: populations that differ as the field differs from the lab.
+"""Train, held-out, field, fresh, fifth and sixth families: populations that differ as the field differs from the lab.
 
-``family=train``, ``family=heldout``, ``family=field``, ``family=fresh`` and ``family=fifth`` (URI
-key) select pairwise disjoint pools:
+``family=train``, ``family=heldout``, ``family=field``, ``family=fresh``, ``family=fifth`` and
+``family=sixth`` (URI key) select pairwise disjoint pools:
 
 - identities: each family draws people from its own random stream (``identity.family_salt``), so
   ``family=train&identity=5``, ``family=heldout&identity=5``, ``family=field&identity=5``,
-  ``family=fresh&identity=5`` and ``family=fifth&identity=5`` are different people, and none equals
-  ``identity=5`` (family ``any``, the default);
+  ``family=fresh&identity=5``, ``family=fifth&identity=5`` and ``family=sixth&identity=5`` are
+  different people, and none equals ``identity=5`` (family ``any``, the default). The sixth family's
+  people also differ in what the simulator gave everyone alike before: each has their own eye-socket
+  depth (6.5-15.5 mm, from the adult range of Hertel exophthalmometry) and breathing rate
+  (12-20 breaths/min) and phase (``identity.py``); the earlier families' people are unchanged;
 - camera profiles: train sees D435 and D415, held-out sees D455 and the structured-light Astra, field
   sees the Orbbec Gemini 335 (active stereo from another maker, another lens and noise), fresh the
   Orbbec Gemini 2 (an earlier Orbbec stereo camera: wider 91° depth field, 2 MP colour), fifth the
   Orbbec Gemini 336L (95 mm long-baseline stereo behind an IR-pass filter, a 94° colour lens 23.75 mm
-  from the depth origin);
+  from the depth origin), sixth the Orbbec Astra Mini S Pro (short-range structured light of the
+  face-payment class, 0.35-1.0 m, VGA colour, on Orbbec SDK v2's UVC firmware);
 - light sources: train is lit by fluorescent tubes and LEDs (an office lab), held-out by daylight,
   incandescent lamps and mixed light (a bank lobby, a mall, a window), field by halogen spots and
   high-CRI LED panels (a branch with display lighting), fresh by ceramic metal-halide lamps (a
   high-ceilinged atrium) and north-sky daylight through tinted solar-control glass (a glass-fronted
   branch), fifth by warm-white LED downlights (a low-ceilinged lobby, the least NIR of any light)
-  and compact fluorescent lamps (an older branch's vestibule); their spectra and NIR shares are
-  argued in ``scene.LIGHT_NIR_SHARE``;
+  and compact fluorescent lamps (an older branch's vestibule), sixth by the open shade of a
+  through-the-wall kiosk's canopy by day (skylight and sunlit ground, 500-7500 lux, the most NIR per
+  lux of any daylight here) and a vestibule at night lit by the terminal's screen and a cool-white
+  LED strip (15-150 lux); their spectra and NIR shares are argued in ``scene.LIGHT_NIR_SHARE``, and
+  the sixth family's lights come only at their illuminances (``LIGHT_LUX``);
 - attack instruments: every instrument (mask resin, paper, curvature, holes, silicone, head-model
   material) is drawn from the family's stream, so the two families present different objects.
 
@@ -34,8 +41,11 @@ refusals have since been diagnosed while the judge changed, so ``fresh`` was add
 main b43b673) after every threshold, ramp, detector and judge rule was fixed, with physics taken
 from public specifications, and evaluated once on the judge as it stood. Fresh has been evaluated and
 its refusals diagnosed since, so ``fifth`` was added (session 16, main 4f5cf3b) the same way, after
-every threshold, ramp, detector and judge rule was fixed, and is evaluated once on that judge: the
-family nobody has looked at. Do not tune on it; add another family instead when it has been looked at.
+every threshold, ramp, detector and judge rule was fixed, and evaluated once on that judge. Every
+family up to fifth has now been looked at while the judge changed, so ``sixth`` was added (session
+17, main f50f5c3) the same way, built and not run by its builder: no verdict, score or PAD report
+was computed on it before the coordinator's one evaluation on the final judge. Do not tune on it;
+add another family instead when it has been looked at.
 """
 
 from __future__ import annotations
@@ -60,18 +70,22 @@ POOLS: dict[str, FamilyPool] = {
     "field": FamilyPool(cameras=("gemini335",), lights=("halogen", "led_cri95")),
     "fresh": FamilyPool(cameras=("gemini2",), lights=("metal_halide", "north_sky_glass")),
     "fifth": FamilyPool(cameras=("gemini336l",), lights=("led_warm", "cfl")),
+    "sixth": FamilyPool(cameras=("astra_mini_s",), lights=("open_shade", "screen_led")),
 }
 # Colour temperature ranges that belong with each light source (K).
 LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700, 6500),
              "incandescent": (2400, 3100), "mixed": (3500, 5500), "halogen": (2900, 3300),
              "led_cri95": (2700, 5000), "metal_halide": (3000, 4200), "north_sky_glass": (6500, 7500),
-             "led_warm": (2700, 3000), "cfl": (2700, 4100)}
+             "led_warm": (2700, 3000), "cfl": (2700, 4100), "open_shade": (6500, 7500), "screen_led": (5000, 6500)}
 # Every range lies inside the capture spec's 2300-7500 K (§7.5 d, agent/quality/settings.py): the
 # families draw presentations inside the envelope the gate admits. North-sky light through tinted
 # glass reaches 9500 K; above 7500 K it is light the agent refuses by design (LIGHT_COLOR), so the
 # family draws its in-spec part (the first fresh run drew 6500-9500 K and was stopped: docs/liveness.md).
 # The capture envelope of issue 14 (distance to the face front, pose, illuminance).
 ENVELOPE = {"lux": (15.0, 7500.0), "distance_mm": (350.0, 520.0), "yaw": (-18.0, 18.0), "pitch": (-15.0, 15.0)}
+# Lights that only come at some illuminances (inside the envelope's): open shade by day is bright, a
+# vestibule at night dim. The others are drawn across the whole envelope (log-uniform).
+LIGHT_LUX = {"open_shade": (500.0, 7500.0), "screen_led": (15.0, 150.0)}
 
 
 def camera_for(family: str, identity: int, camera: str | None) -> str:
@@ -117,7 +131,7 @@ def presentation_query(family: str, species: str, index: int) -> dict[str, str]:
     q = {
         "subject": species, "family": family, "identity": identity, "seed": int(rng.integers(0, 2**31 - 1)),
         "camera": str(rng.choice(pool.cameras)), "light": light, "cct": round(float(rng.uniform(lo, hi))),
-        "lux": round(float(np.exp(rng.uniform(*np.log(ENVELOPE["lux"])))), 1),
+        "lux": round(float(np.exp(rng.uniform(*np.log(LIGHT_LUX.get(light, ENVELOPE["lux"]))))), 1),
         "distance_mm": round(float(rng.uniform(*ENVELOPE["distance_mm"]))),
         "yaw": round(float(rng.uniform(*ENVELOPE["yaw"])), 1),
         "pitch": round(float(rng.uniform(*ENVELOPE["pitch"])), 1),

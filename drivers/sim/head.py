@@ -139,7 +139,7 @@ def face_height(ident: Identity, gx: np.ndarray, gy: np.ndarray, *, with_neck: b
     relief = (
         amp * gauss(gx, gy, nx, tip_y, 0.0085, 0.011 * L)                                  # nose tip
         + 0.55 * amp * gauss(gx, gy, nx, bridge_y, 0.0055, 0.016 * L)                      # bridge
-        - 0.011 * (gauss(gx, gy, lx, ly, 0.013, 0.009) + gauss(gx, gy, rx, ry, 0.013, 0.009))
+        - ident.socket_m * (gauss(gx, gy, lx, ly, 0.013, 0.009) + gauss(gx, gy, rx, ry, 0.013, 0.009))  # sockets
         + ident.brow_m * gauss(gx, gy, 0.0, eye_y - 0.019 * L, 0.035 * k, 0.006)          # brow ridge
         + 0.006 * (gauss(gx, gy, -0.040 * k, ny, 0.014, 0.016) + gauss(gx, gy, 0.040 * k, ny, 0.014, 0.016))
         + 0.004 * gauss(gx, gy, mx, my, 0.013, 0.006)                                       # lips

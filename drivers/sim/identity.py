@@ -1,9 +1,11 @@
 """Identities: who stands in front of the simulated camera, drawn deterministically from a number.
 
 ``Identity.draw(n, family)`` draws head shape (nose relief, face width, IPD, brow and chin depth,
-face length), skin tone (Fitzpatrick I-VI), hair, glasses, beard, fringe, clothing and a texture
-seed from ``n``. ``identity=0`` is the reference person: the portrait's own proportions (IPD 63 mm,
-nose 24 mm), Fitzpatrick II, no glasses, beard or fringe. Every field can be overridden by a URI key.
+face length; in the sixth family also eye-socket depth and breathing rate and phase), skin tone
+(Fitzpatrick I-VI), hair, glasses, beard, fringe, clothing and a texture seed from ``n``.
+``identity=0`` is the reference person: the portrait's own proportions (IPD 63 mm, nose 24 mm),
+Fitzpatrick II, no glasses, beard or fringe. Every field can be overridden by a URI key, except the
+sixth family's eye-socket depth and breathing (no key sets them).
 
 Skin reflectance by Fitzpatrick type. Melanin absorbs strongly in the visible and weakly at 850 nm,
 so visible reflectance falls ~5x from type I to VI while 850 nm reflectance falls only ~1.4x.
@@ -56,12 +58,30 @@ CLOTHING: tuple[tuple[str, tuple[float, float, float], float], ...] = (
     ("black t-shirt", (0.020, 0.020, 0.022), 0.35),
 )
 
-FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth")
+FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth")
 # The identity stream for each family is salted so that family=train&identity=5,
-# family=heldout&identity=5, family=field&identity=5, family=fresh&identity=5 and
-# family=fifth&identity=5 are different people, and none of them equals family=any&identity=5.
+# family=heldout&identity=5, family=field&identity=5, family=fresh&identity=5,
+# family=fifth&identity=5 and family=sixth&identity=5 are different people, and none of them equals
+# family=any&identity=5.
 _FAMILY_SALT = {"any": 10_000, "train": 2_000_003, "heldout": 7_000_019, "field": 11_000_027,
-                "fresh": 13_000_027, "fifth": 17_000_041}
+                "fresh": 13_000_027, "fifth": 17_000_041, "sixth": 19_000_051}
+
+# What the simulator gave everyone alike until the sixth family, which draws them per person:
+# - the eye sockets' depth under the brow-cheek surface (head.face_height), 11 mm. Hertel
+#   exophthalmometry (how far the cornea stands in front of the lateral orbital rim) in adults has
+#   population and sex means of about 15-18 mm with an SD of about 2 mm and a normal range of about
+#   12-21 mm (figures as recalled from the exophthalmometry literature, e.g. Migliori and Gladstone,
+#   Am. J. Ophthalmol. 98 (1984), 438-442: not read here). A deeper-set eye sits that much further
+#   behind the rim, so the sixth family draws Hertel ~ N(16.5, 2) mm clipped to 12-21 mm and sets the
+#   socket to 11 mm + (16.5 mm - Hertel): 6.5-15.5 mm, 11 mm at the mean;
+# - the breathing that moves head and shoulders (scene.Scene.pose): 15 breaths/min, in phase for
+#   everyone. Adults at rest breathe 12-20 times a minute (the clinical normal range); the sixth
+#   family draws the rate uniformly in it and the phase uniformly over the cycle.
+SOCKET_M = 0.011
+BREATH_HZ = 0.25
+HERTEL_MM = (16.5, 2.0, 12.0, 21.0)           # mean, SD, clip range
+BREATHS_PER_MIN = (12.0, 20.0)
+PER_PERSON_FAMILIES = ("sixth",)               # families that draw sockets and breathing per person
 
 
 @dataclass(frozen=True)
@@ -86,6 +106,9 @@ class Identity:
     fringe: bool
     clothing: int                  # index into CLOTHING
     texture_seed: int              # freckles, mottling, blemishes, frame shape
+    socket_m: float = SOCKET_M     # eye sockets' depth under the brow-cheek surface
+    breath_hz: float = BREATH_HZ   # breathing rate
+    breath_phase: float = 0.0      # breathing phase at t = 0 (radians)
 
     @property
     def skin_bgr(self) -> np.ndarray:
@@ -126,9 +149,17 @@ class Identity:
         glasses = GLASSES[int(rng.choice(3, p=[0.60, 0.28, 0.12]))]
         beard = bool(rng.random() < 0.18)
         fringe = bool(rng.random() < 0.25)
-        return cls(index, family, skin, nose, ipd, width, brow, chin, length, bool(index % 2), hair, style,
-                   float(rng.uniform(0.2, 0.9)), glasses, beard, fringe, int(rng.integers(len(CLOTHING))),
-                   int(rng.integers(1, 2**31 - 1)))
+        person = cls(index, family, skin, nose, ipd, width, brow, chin, length, bool(index % 2), hair, style,
+                     float(rng.uniform(0.2, 0.9)), glasses, beard, fringe, int(rng.integers(len(CLOTHING))),
+                     int(rng.integers(1, 2**31 - 1)))
+        if family not in PER_PERSON_FAMILIES:
+            return person
+        # Drawn after everything else, so the fields above come from the stream as in every family.
+        mean, sd, lo, hi = HERTEL_MM
+        hertel_mm = float(np.clip(rng.normal(mean, sd), lo, hi))
+        return replace(person, socket_m=SOCKET_M + (mean - hertel_mm) / 1000.0,
+                       breath_hz=float(rng.uniform(*BREATHS_PER_MIN)) / 60.0,
+                       breath_phase=float(rng.uniform(0.0, 2 * np.pi)))
 
     def with_overrides(self, *, skin: int | None = None, nose_mm: float | None = None,
                        ipd_mm: float | None = None, face_width_mm: float | None = None,

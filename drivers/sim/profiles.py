@@ -45,6 +45,15 @@ Sources (figures cited per profile below):
   0.17-20 m (ideal 0.25-6 m), colour 1280x800 with a 94°x68° field. Its colour offset is published:
   [G330-CS] table 2 (Gemini 335L/336L) puts the colour origin 23.75 mm along +x of the left IR
   imager's, 0 along y and z. Supported by Orbbec SDK v2 like the Gemini 335 (drivers/orbbec.py).
+- [AMS] the Astra series specification table in jsk-ros-pkg's "Install Astra camera" page (Astra,
+  Astra Mini, Astra S, Astra Mini S, Astra Pro): the Astra Mini S's optimised range is 0.35-1.0 m,
+  its depth VGA (640x480) and QVGA at 30 fps, its colour VGA and QVGA at 30 fps and HD (1280x720) at
+  10 fps, where the Astra Pro (the UVC colour camera the "Pro" models carry) gives HD at 30 fps; the
+  table leaves the Mini S's field of view blank (60° x 49.5° for the Astra and Astra S).
+  [OBSDK2] the Orbbec SDK v2 README: the Astra Mini S Pro is supported by Orbbec SDK v2 once its
+  firmware is v2.x (the UVC protocol, October 2025; firmware 1.x speaks OpenNI). Its 60° x 49.5°
+  depth field (the series'), its colour field, its baseline and its projector are recalled or typical,
+  marked so below: no Astra Mini S datasheet is reachable from here.
 - [D455-CAL] a D455's factory colour calibration published with the ABC-iRobotics/Hand_Tools data
   set (1280x800: fx 629.6, fy 628.9, ppx 629.1, ppy 397.5; Brown-Conrady k1 -0.0557 k2 0.0603
   p1 -0.00098 p2 -0.00085 k3 -0.0161).
@@ -462,8 +471,58 @@ GEMINI336L = CameraProfile(
     stream_modes=G330_STREAM_MODES,
 )
 
+ASTRA_MINI_S = CameraProfile(
+    name="astra_mini_s", model="Orbbec Astra Mini S Pro (short-range structured light, face-payment class)",
+    # [AMS]/[OBSDK2]: 60° x 49.5° at 640x480 as the series (recalled for the Mini S) -> fx = 320 / tan(30°)
+    # = 554.3; the principal point of a typical unit, the depth image rectified (zero coefficients in
+    # the SDK v2's model, where OpenNI named none).
+    depth_intrinsics=Intrinsics(640, 480, 554.3, 554.3, 316.8, 243.1, DistortionModel.INVERSE_BROWN_CONRADY),
+    # Typical: a face-payment module's colour lens, 63° x 49° at 640x480 (fx = 320 / tan(31.5°) = 522.3;
+    # recalled, not read in a datasheet): 55 px between the eyes at 0.6 m at VGA, so it streams HD for
+    # the face (1280x720, a crop of the 1280x960 sensor: fx 1044.6, 110 px at 0.6 m).
+    color_intrinsics=Intrinsics(640, 480, 522.3, 522.1, 323.6, 236.4, DistortionModel.BROWN_CONRADY,
+                                (0.034, -0.071, 0.0007, -0.0004, 0.018)),
+    # Typical: the colour module midway between the IR camera and the projector, ~20 mm along +x
+    # (the Mini's 80 mm body holds all three in a row); rotation typical.
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(-0.15), np.deg2rad(0.22), np.deg2rad(0.09)),
+                                          np.array([0.0195, 0.0002, 0.0006])),
+    # Typical: triangulation between the IR camera and the projector near the two ends of the 80 mm
+    # body, ~40 mm apart (not published): the baseline IS the projector offset, as for the Astra S.
+    stereo_baseline_m=0.040, projector_offset_m=0.040,
+    # Typical: the Astra S's 0.12 px matching over a baseline about half as long: sigma_z = z^2 s / (f B)
+    # = 1.4 mm at 0.5 m and 5.4 mm at 1 m (the Astra S: 0.7 and 2.9 mm).
+    sigma_disparity_px=0.12,
+    depth_range_m=(0.35, 1.0),                   # [AMS]: optimised range 0.35-1.0 m
+    depth_scale=0.001,                           # typical: the SDK's default depth unit, 1 mm
+    # Typical UVC colour auto-exposure of a payment module: a brighter target, slow, gain to 8x.
+    color_ae=AutoExposureSpec(0.19, 0.15, (100e-6, 1 / 30), (1.0, 8.0)),
+    # [OBSDK2]/[UVC]: on the v2 (UVC) firmware the frames carry metadata: colour exposure in 100 µs
+    # units and gain as a factor, IR exposure in µs (typical of the SDK's metadata).
+    color_units=MetadataUnits(GAIN_MULTIPLIER, 100.0), ir_units=MetadataUnits(GAIN_MULTIPLIER, 1.0),
+    # Typical: the structured-light depth engine runs its IR camera at its own fixed exposure (the agent
+    # leaves it). An IR auto-exposure down to 0.1 ms was tried first: at 6000 lux it shortened the
+    # exposure until the pattern sank into the shot noise (DEPTH_SPARSE in doctor's 6000-lux row).
+    ir_exposure_default_s=0.0066, ir_exposure_range_s=(0.0066, 0.0066), ir_gain_default=1.0,
+    # Typical: the series' laser with a diffractive speckle pattern, switched by the SDK's laser property.
+    projector="830 nm laser with diffractive speckle pattern (on/off only)", projector_power=None,
+    projector_nominal_mw=150.0,                  # typical: as the Astra S
+    projector_latency_frames=1, projector_jitter=0.25,   # typical: a USB property write on the UVC firmware
+    structured_light=True, ir_band="nir",
+    depth_shutter="global",                      # typical (the Astra 2's datasheet: IR global shutter)
+    color_shutter="rolling",                     # typical of a VGA UVC colour module
+    color_from_depth_imager=False,
+    # [AMS]: depth and IR at VGA and QVGA, 30 fps; colour VGA and QVGA at 30 fps. HD colour at 30 fps is
+    # the "Pro" models' UVC colour camera ([AMS]'s Astra Pro column; the plain Mini S gives HD at 10 fps):
+    # recalled for the Mini S Pro, not read.
+    stream_modes=_modes({
+        "depth": [(640, 480, (30,)), (320, 240, (30,))],
+        "ir": [(640, 480, (30,)), (320, 240, (30,))],
+        "color": [(1280, 720, (10, 30)), (640, 480, (30,)), (320, 240, (30,))],
+    }),
+)
+
 PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335, GEMINI2,
-                                                          GEMINI336L)}
+                                                          GEMINI336L, ASTRA_MINI_S)}
 DEFAULT = "d435"
 
 

@@ -69,9 +69,25 @@ from .subject import PHOTO_PITCH_DEG, PHOTO_ROLL_DEG, Surface, value_noise
 #   share of the arc's power in both. A CFL with its ballast in the base gives ~60 lm/W against ~90 lm/W
 #   for a triphosphor T8 tube on an electronic ballast (typical catalogue figures), so it makes 1.5x the
 #   tube's NIR per lux: 0.012 x 1.5 = 0.018. An estimate from efficacy, not a measured CFL spectrum.
+# The sixth family's two sources, on the same scale (the arithmetic is in tests/drivers/sim/test_sixth_family.py):
+# - "open_shade": a through-the-wall ATM or video teller by day, the face in the open shade of the
+#   kiosk's canopy (no direct sun on it): lit by the sky beside the canopy and by the sunlit ground in
+#   front. By luminance 45 % skylight (sun at 5800 K x lambda^-1.75, 0.043, ~9400 K), 45 % sunlight
+#   off grey pavement (reflectance 0.28 at 450 nm rising to 0.36 at 850 nm, typical of concrete:
+#   0.107) and 10 % off planting (a green bump and the red edge at ~715 nm, 0.45 at 850 nm: 0.51)
+#   gives 0.118 at ~6700 K; 0.075 without planting, 0.16 with 20 %. Taken at 0.12: more NIR per lux
+#   than open daylight, as shade is lit by what the ground sends back. CCT drawn at 6500-7500 K.
+# - "screen_led": a dim vestibule at night lit mostly by the terminal's own screen and a cool-white LED
+#   strip (5000-6500 K). The strip is a garnet-only white LED: 0.002 (the "led" value; within 1 % at
+#   5000-6500 K in the band model). The screen is an LCD on a white-LED backlight: its panel passes
+#   ~5 % of the backlight's visible light (polarisers and colour filters; typical 4-8 %), but at 850 nm
+#   iodine-PVA polarisers no longer polarise and colour-filter pigments are clear, so ~50 % of the
+#   backlight's tail comes through: ~10x the NIR per lux of the bare LED (6-12x over those ranges).
+#   With 60 % of the light from the screen: 0.6 x 0.002 x 10 + 0.4 x 0.002 = 0.013. (The simulator's
+#   separate kiosk-screen term, screen_nits, is the challenge's colour light and is left as it is.)
 LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incandescent": 0.40, "mixed": 0.032,
                    "halogen": 0.32, "led_cri95": 0.0033, "metal_halide": 0.017, "north_sky_glass": 0.023,
-                   "led_warm": 0.0015, "cfl": 0.018}
+                   "led_warm": 0.0015, "cfl": 0.018, "open_shade": 0.12, "screen_led": 0.013}
 # Overhead lamp as seen from the subject: 35° above the line to the camera, ~6° across; it gives a
 # third of the light on the face. Spectacle lenses mirror it (glints).
 LAMP_DIR = np.array([0.0, -np.sin(np.deg2rad(35.0)), -np.cos(np.deg2rad(35.0))])
@@ -254,6 +270,9 @@ class Scene:
                            -side * float(rng.uniform(2, 8)))      # turned a little toward the kiosk
         self._hand = Motion(np.random.default_rng(cfg.seed + 5))
         self._instance = cfg.identity
+        # Whose breathing moves the subject: the person, or whoever holds or wears the instrument.
+        breather = self.identity if cfg.subject in ("live", "multi", "none") else species.wearer_of(self.identity)
+        self._breath = (2 * np.pi * breather.breath_hz, breather.breath_phase)
 
     def eyes_closed(self, t: float) -> float:
         return eyes_closed_at(self._blinks, t)
@@ -277,8 +296,11 @@ class Scene:
         else:
             dyaw, dpitch, droll = 0.6 * m.value(t, 0), 0.5 * m.value(t, 1), 0.3 * m.value(t, 2)
             dx = 0.0012 * m.value(t, 3)
-            dy = 0.0015 * np.sin(2 * np.pi * 0.25 * t) + 0.0006 * m.value(t, 4)   # breathing
-            dz = 0.0010 * np.sin(2 * np.pi * 0.25 * t + 1.0) + 0.0015 * m.value(t, 5)
+            # Breathing: 15 breaths/min in phase for everyone, except in the families that draw a rate
+            # and phase per person (identity.PER_PERSON_FAMILIES; the same arithmetic for the others).
+            omega, phase = self._breath
+            dy = 0.0015 * np.sin(omega * t + phase) + 0.0006 * m.value(t, 4)
+            dz = 0.0010 * np.sin(omega * t + (phase + 1.0)) + 0.0015 * m.value(t, 5)
             dyaw, dpitch, droll, dx, dy, dz = (v * amplitude for v in (dyaw, dpitch, droll, dx, dy, dz))
         yaw, pitch, roll = c.yaw + dyaw, c.pitch + dpitch, c.roll + droll
         # The face looks along -z. Positive yaw turns it toward the camera's right (+x), positive
