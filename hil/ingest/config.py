@@ -534,6 +534,41 @@ def check_store_eviction(store: Store, cfg: ServerConfig, *, reloading: bool = F
     raise StoreEvictionError(said)
 
 
+class StoreVersionError(ConfigError):
+    """The shared store's Redis is older than 7.0: ``AGT_STORE_VERSION``."""
+
+    code = "AGT_STORE_VERSION"
+
+
+REDIS_MIN_VERSION = (7, 0)
+
+
+def check_store_version(store: Store, cfg: ServerConfig) -> tuple[int, ...] | None:
+    """A Redis store must be 7.0 or later: the store's scripts declare Redis 7's script flags (a
+    ``#!lua`` shebang, so that Redis over its ``maxmemory`` refuses them whole: ``redis_store``), which
+    an older Redis cannot compile: every call would fail. Refused at start (``AGT_STORE_VERSION``),
+    with no setting to allow it. A Redis that cannot be reached or will not say (``INFO`` refused) is
+    logged and not refused. Returns the version (() : not read; None: not a Redis store)."""
+    from hil.ingest.redis_store import PolicyUnreadable, RedisStore
+    if not isinstance(store, RedisStore):
+        return None
+    where = f"the store {store_said(cfg.store)!r}"
+    try:
+        version = store.version()
+    except StoreUnavailable:
+        log.warning("store version not checked: %s is unreachable", where)
+        return ()
+    except PolicyUnreadable as exc:
+        log.warning("store version not checked: %s refused INFO server (%s); it must be Redis 7.0 or later",
+                    where, exc)
+        return ()
+    if version and version < REDIS_MIN_VERSION:
+        raise StoreVersionError(f"{where} runs Redis {'.'.join(map(str, version))}: the server needs Redis 7.0 or "
+                                "later (its scripts declare Redis 7's script flags, so that a full Redis refuses "
+                                "them whole); upgrade the store")
+    return version
+
+
 def build_state(cfg: ServerConfig, base: Path, store: Store | None = None) -> tuple[ServerState, ServerTLS]:
     files = _Files(base)
     if not cfg.key:
@@ -545,6 +580,7 @@ def build_state(cfg: ServerConfig, base: Path, store: Store | None = None) -> tu
     built = store is None
     store = build_store(cfg) if store is None else store      # (an empty MemoryStore is falsy: len 0)
     try:
+        check_store_version(store, cfg)
         check_store_eviction(store, cfg)
         check_subject_key(store, subject_keys, cfg)
     except ConfigError:

@@ -35,6 +35,17 @@ counts the previous names' sets beside the charged ones. The limit check (every 
 own limit, before any is charged) and the charge run in the nonce's own script (``BeginCapture``: one round trip),
 the settlement in the use script (``SubmitProbe``: two, the read and the use), so several server
 processes sharing one Redis can neither issue past the limit together nor lose a settlement.
+
+Every script opens with a shebang (``#!lua``, Redis 7's script flags): a script that declares no
+``allow-oom`` is refused whole, before it runs, while Redis is over its ``maxmemory`` (``OOM command
+not allowed``: ``StoreUnavailable``, the server's ``STORE_UNAVAILABLE``). Without one (before sec17)
+Redis checked only a script's first write against the limit, and ``ZREMRANGEBYSCORE``, ``DEL`` or
+``HDEL`` (writes that never grow memory) pass that check: a script that opened with one wrote on
+past ``maxmemory`` under ``noeviction`` (the charge, the failure, the used nonce's record). Only the
+release script declares ``allow-oom``: it only removes (a hold, a claim), and refusing it when full
+would keep a claim held. A script that starts under the limit still runs whole (a few hundred
+bytes at most). Redis before 7.0 does not know the shebang (every script is a compile error): the
+server refuses one at start (``config.check_store_version``).
 """
 
 from __future__ import annotations
@@ -67,7 +78,7 @@ from hil.ingest.store import (
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_ADD = """
+_ADD = """#!lua
 -- KEYS: nonce hash, terminal set, the session's entry, then the m failure sets to charge (none to
 --       three), then the sets whose counts add to theirs (a subject key rotation's previous names)
 -- ARGV: now, cap, horizon, member, expires, t, s, pu, k, i, prefix, the terminal set's lifetime (ms),
@@ -179,7 +190,7 @@ redis.call('PEXPIRE', KEYS[2], ARGV[12])
 return {0}
 """
 
-_USE = """
+_USE = """#!lua
 -- KEYS: nonce hash, probe id key, counter key, terminal set, then the failure sets to settle.
 -- ARGV: terminal, probe id, digest, counter, receipt, now, keep_used_ms, member (the nonce's hex),
 --       settle ('refund', 'fail' or ''), window_ms, the failure's member (store.failure_member), the
@@ -230,7 +241,7 @@ table.insert(out, 1, outcome)
 return out
 """
 
-_CLAIM = """
+_CLAIM = """#!lua
 -- KEYS: nonce hash, counter key, probe id key. ARGV: terminal, now, probe id, digest, max claims,
 --       max holds of one claim (identical copies), the hold's token, the lease (ms)
 -- The read before judging (the record, the counter) and, when the nonce is this terminal's, unused and
@@ -282,9 +293,10 @@ table.insert(h, 1, claim)
 return h
 """
 
-_RELEASE = """
+_RELEASE = """#!lua flags=allow-oom
 -- KEYS: nonce hash. ARGV: terminal, probe id, digest, the hold's token. That hold of the probe id's
 -- claim given back (a probe refused before it was judged); the claim goes when no identical copy holds it.
+-- allow-oom: it only removes (or shortens a hold list), so it runs when Redis is over its maxmemory.
 local r = redis.call('HMGET', KEYS[1], 't', 'pid', 'c:' .. ARGV[2], 'l:' .. ARGV[2])
 if r[1] ~= ARGV[1] or r[2] or r[3] ~= ARGV[3] then return 0 end
 local out, found = {}, false
@@ -301,7 +313,7 @@ end
 return 1
 """
 
-_FAIL = """
+_FAIL = """#!lua
 -- KEYS: failure set. ARGV: now, window_ms, member, max kept, the member it replaces ('' : none)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
 if ARGV[5] ~= '' then redis.call('ZREM', KEYS[1], ARGV[5]) end
@@ -477,6 +489,18 @@ class RedisStore:
             raise PolicyUnreadable(str(exc).split("\n")[0][:200]) from None
         value = got.get("maxmemory-policy", got.get(b"maxmemory-policy", b""))
         return value.decode() if isinstance(value, bytes) else str(value)
+
+    @_guarded
+    def version(self) -> tuple[int, ...]:
+        """Redis's version (``INFO server``'s ``redis_version``: (7, 0, 15)). Raises
+        :class:`PolicyUnreadable` when Redis refuses ``INFO`` (an ACL without it)."""
+        import redis
+        try:
+            got = self.r.info("server")
+        except redis.ResponseError as exc:
+            raise PolicyUnreadable(str(exc).split("\n")[0][:200]) from None
+        text = str(got.get("redis_version", ""))
+        return tuple(int(p) for p in text.split(".") if p.isdigit())
 
     @_guarded
     def now_ms(self) -> int:

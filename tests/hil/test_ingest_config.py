@@ -330,6 +330,22 @@ def test_a_full_redis_under_noeviction_is_unavailable_not_a_traceback(dev, redis
         admin.close()
 
 
+def test_a_redis_before_7_is_refused_at_start(dev, redis_url, monkeypatch):
+    # sec17: the store's scripts declare Redis 7's script flags (#!lua, so that a full Redis refuses
+    # them whole); Redis 6 cannot compile them, and every call would fail. main started on any Redis.
+    # Refused at start now, AGT_STORE_VERSION; the Redis 7 the tests run starts as before.
+    import uuid
+    cfg, base = load_server_config(dev.server_config)
+    cfg = _replace(cfg, store=redis_url, store_prefix=f"ver{uuid.uuid4().hex[:8]}:")
+    state, _ = build_state(cfg, base)
+    assert state.store.version() >= (7, 0)
+    state.store.close()
+    monkeypatch.setattr(RedisStore, "version", lambda self: (6, 2, 14))
+    with pytest.raises(ConfigError) as exc:
+        build_state(cfg, base)
+    assert exc.value.code == "AGT_STORE_VERSION" and "Redis 6.2.14" in str(exc.value)
+
+
 def test_a_policy_redis_will_not_tell_is_logged_never_fatal(dev, redis_url, caplog):
     # An ACL without CONFIG (a least-privilege server user) or a managed Redis that renamed it: the
     # policy cannot be read. The server starts and says so, rather than refusing a store it cannot

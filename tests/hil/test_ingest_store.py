@@ -284,6 +284,54 @@ def test_an_unreachable_redis_is_store_unavailable(tmp_path):
         s.get_nonce(os.urandom(32), T0)
 
 
+def _snapshot(client, prefix: str) -> dict:
+    """Every key under ``prefix`` with its value as DUMP serialises it (what a refusal must leave as it was)."""
+    return {k: client.dump(k) for k in sorted(client.scan_iter(match=prefix + "*"))}
+
+
+def test_a_redis_over_its_maxmemory_refuses_every_write_script_whole(redis_url):
+    # sec17: under noeviction, Redis checked a script without flags against maxmemory only at its
+    # first write, and ZREMRANGEBYSCORE / DEL / HDEL (which never grow memory) pass that check: the
+    # nonce's script (its first write prunes the failure sets), the failure's (prunes its set) and the
+    # use after a claim (drops the claims) then wrote on past the limit (main: all three stored their
+    # charge, failure or used record at maxmemory 1). Each script now declares its flags (#!lua): over
+    # the limit it is refused whole, StoreUnavailable (the server's STORE_UNAVAILABLE), nothing
+    # written. The release only removes, so it still runs (allow-oom).
+    import redis
+
+    from hil.ingest.store import Charge, Settle
+    prefix = f"oom{uuid.uuid4().hex[:8]}:"
+    s = RedisStore.from_url(redis_url, prefix=prefix)
+    admin = redis.Redis.from_url(redis_url)
+    n, fresh = os.urandom(32), os.urandom(32)
+    charge = Charge(("terminal:k1",), (5,), 600_000)
+    try:
+        assert s.add_nonce(n, rec(), T0, charge) is None
+        assert s.read_and_claim(n, "k1", "p-1", b"d" * 32, T0 + 1, hold="h1")[2] is Claim.HELD
+        assert s.read_and_claim(n, "k1", "p-1", b"d" * 32, T0 + 1, hold="h2")[2] is Claim.HELD
+        before = _snapshot(admin, prefix)
+        admin.config_set("maxmemory", 1)                    # over the limit, whatever it holds
+        with pytest.raises(StoreUnavailable, match="OutOfMemoryError"):
+            s.add_nonce(fresh, rec(session="s2"), T0 + 2, charge)
+        with pytest.raises(StoreUnavailable, match="OutOfMemoryError"):
+            s.add_failure("terminal:k1", T0 + 2, 600_000)
+        with pytest.raises(StoreUnavailable, match="OutOfMemoryError"):
+            s.use_nonce(n, terminal_id="k1", probe_id="p-1", digest=b"d" * 32, counter=1,
+                        receipt=b"R" * 200, now_ms=T0 + 2, hold="h1",
+                        settle=Settle(("terminal:k1",), 600_000, refund=False))
+        with pytest.raises(StoreUnavailable, match="OutOfMemoryError"):
+            s.read_and_claim(n, "k1", "p-2", b"e" * 32, T0 + 2, hold="h3")
+        assert _snapshot(admin, prefix) == before           # nothing written
+        s.release_claim(n, "k1", "p-1", b"d" * 32, hold="h2")      # removes: runs over the limit too
+        admin.config_set("maxmemory", 0)
+        assert s.claims_held(n) == 1 and s.failures("terminal:k1", T0 + 3, 600_000) == 1
+        assert use(s, n, hold="h1").outcome is Outcome.USED          # the same calls go through once there is room
+    finally:
+        admin.config_set("maxmemory", 0)
+        admin.close()
+        s.close()
+
+
 class CountingInt(int):
     """An int that counts how often it is compared or added to: how much of a table a prune reads."""
 
