@@ -599,6 +599,38 @@ def test_one_terminal_cannot_lock_a_subject_out_for_another_and_two_terminals_ca
         rig.close()
 
 
+def test_failure_windows_are_timed_by_the_store_whatever_each_server_s_clock_says(tmp_path, any_store, caplog):
+    # sec17: each server timed the failure sets by its own clock (a charge's time, the window it
+    # counted over and pruned by). Two servers sharing a store, their clocks 100 s apart (within
+    # clock_skew_s: both serve the terminal), a 60 s window: a failure judged by the server behind
+    # was scored 100 s in the past, out of the other's window at once (and pruned by its next charge),
+    # and a server ahead pruned the others' charges as old. main: the third challenge below was
+    # issued. Every failure set is timed by the store's clock now (Redis TIME; MemoryStore's).
+    lim = FailureLimits(3, 60, max_terminal_failures=3, max_subject_failures=4)
+    (tmp_path / "1").mkdir()
+    (tmp_path / "2").mkdir()
+    right, skewed = (Rig(tmp_path / d, store=any_store, limits=lim, nonce_ttl_s=300) for d in ("1", "2"))
+    store = skewed.state.store = right.state.store          # one store (Rig makes its own for an empty one)
+    real = time.time()
+    skewed.state.clock = lambda: time.time() - 100           # 100 s behind
+    try:
+        c, cs = right.client(), skewed.client()
+        ch = cs.begin("s-0", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-x")
+        assert ch.issued_unix_ms < real * 1000 - 90_000       # the skewed server's own time on its challenge
+        assert submit(cs, skewed.probe(ch, session_id="s-0", verdict="attack")).reason == "NOT_LIVE"
+        for k in (1, 2):
+            assert c.begin(f"s-{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-x").nonce
+        said = locked_out(caplog, lambda: c.begin("s-3", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-x"))
+        assert "3 challenges failed or not settled within 60 s" in said
+        skewed.state.clock = lambda: time.time() + 100       # now 100 s ahead: the same three count
+        locked_out(caplog, lambda: cs.begin("s-4", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-x"))
+        for key in (terminal_key(A), subject_at_terminal_key(subject_key("cust-x"), A)):
+            assert store.failures(key, None, lim.window_ms) == 3
+    finally:
+        right.close()
+        skewed.close()
+
+
 def test_locked_out_is_one_reply_for_every_key_and_the_log_keeps_which(tmp_path, any_store, caplog):
     # sec15 (review 10's leftover): LOCKED_OUT named the key at its limit (and its limit, which
     # names it too), a free lock-state oracle: a rooted terminal learnt whether a subject was locked

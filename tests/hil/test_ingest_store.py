@@ -14,6 +14,7 @@ from hil.ingest.redis_store import RedisStore
 from hil.ingest.store import (
     MAX_COPIES_PER_CLAIM,
     MAX_PROBES_PER_NONCE,
+    Charge,
     Claim,
     MemoryStore,
     NonceRecord,
@@ -189,7 +190,7 @@ def test_one_use_wins_when_many_arrive_at_once(make_store):
 def test_issuing_charges_atomically_and_using_settles_exactly_that_charge(make_store):
     # The server's failure limits charge every challenge issued (hil/ingest/limits.py): the check
     # and the charge are one step with the nonce's record, and its use settles that nonce's charge only.
-    from hil.ingest.store import Charge, Settle
+    from hil.ingest.store import Settle
     s, w = make_store(), 600_000
     t, subj, other = "terminal:k1", "subject:victim", "subject:someone-else"
     charge = Charge((t, subj), (2, 2), w)
@@ -264,6 +265,21 @@ def test_concurrent_issues_never_pass_the_limit(make_store):
     assert got.count(None) == 5 and s.failures("terminal:k1", T0 + 100, 600_000) == 5, got
 
 
+def test_a_failure_without_a_time_is_timed_by_the_store_s_clock(make_store):
+    # sec17: the server times every failure by the store's clock (now_ms None: Redis TIME read in the
+    # script; MemoryStore's clock), whatever the caller's clock says; a count without a time too.
+    s, w = make_store(), 60_000
+    assert s.add_failure("terminal:k1", None, w) == 1 and s.add_failure("terminal:k1", None, w, member="m") == 2
+    store_now = s.now_ms()
+    assert s.failures("terminal:k1", None, w) == 2
+    assert s.failures("terminal:k1", store_now + w - 5_000, w) == 2      # scored at the store's time ...
+    assert s.failures("terminal:k1", store_now + w + 5_000, w) == 0      # ... and out of the window after it
+    charge = Charge(("terminal:k2",), (5,), w, store_clock=True)
+    behind = T0 - 3_600_000                                                    # a caller's clock 1 h behind
+    assert s.add_nonce(os.urandom(32), rec(issued=behind), behind, charge) is None
+    assert s.failures("terminal:k2", None, w) == 1 and s.failures("terminal:k2", store_now + w + 5_000, w) == 0
+
+
 def test_two_redis_clients_share_one_state(redis_url):
     a = RedisStore.from_url(redis_url, prefix="share:")
     b = RedisStore.from_url(redis_url, prefix="share:")
@@ -299,7 +315,7 @@ def test_a_redis_over_its_maxmemory_refuses_every_write_script_whole(redis_url):
     # written. The release only removes, so it still runs (allow-oom).
     import redis
 
-    from hil.ingest.store import Charge, Settle
+    from hil.ingest.store import Settle
     prefix = f"oom{uuid.uuid4().hex[:8]}:"
     s = RedisStore.from_url(redis_url, prefix=prefix)
     admin = redis.Redis.from_url(redis_url)
