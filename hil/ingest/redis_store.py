@@ -519,6 +519,20 @@ class RedisStore:
         return value.decode() if isinstance(value, bytes) else str(value)
 
     @_guarded
+    def persistence(self) -> tuple[bool, str]:
+        """Whether Redis keeps its data across a restart: ``appendonly`` and the RDB ``save`` points
+        (``CONFIG GET``; "" : no snapshots). Raises :class:`PolicyUnreadable` when Redis refuses
+        ``CONFIG`` (an ACL without ``+config``, a managed Redis that renamed it)."""
+        import redis
+        try:
+            got = {**self.r.config_get("appendonly"), **self.r.config_get("save")}
+        except redis.ResponseError as exc:
+            raise PolicyUnreadable(str(exc).split("\n")[0][:200]) from None
+        text = {(k.decode() if isinstance(k, bytes) else str(k)): (v.decode() if isinstance(v, bytes) else str(v))
+                for k, v in got.items()}
+        return text.get("appendonly", "no") == "yes", text.get("save", "").strip()
+
+    @_guarded
     def version(self) -> tuple[int, ...]:
         """Redis's version (``INFO server``'s ``redis_version``: (7, 0, 15)). Raises
         :class:`PolicyUnreadable` when Redis refuses ``INFO`` (an ACL without it)."""

@@ -292,6 +292,27 @@ def test_two_redis_clients_share_one_state(redis_url):
     b.close()
 
 
+def test_the_failure_counts_outlive_a_restart_of_the_tests_redis(tmp_path):
+    # sec17: the ingest server refuses a Redis that persists nothing (AGT_STORE_VOLATILE); the one
+    # hil.redisproc starts for tests and benches persists (appendonly yes), so a restart keeps the
+    # counts (main: --appendonly no, the count was 0 after the restart).
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis")
+    s = RedisStore.from_url(proc.url, prefix="restart:")
+    try:
+        assert s.add_failure("terminal:k1", None, 600_000) == 1 and s.add_failure("terminal:k1", None, 600_000) == 2
+    finally:
+        s.close()
+        proc.stop()
+    proc = start_redis(tmp_path / "redis")
+    s = RedisStore.from_url(proc.url, prefix="restart:")
+    try:
+        assert s.failures("terminal:k1", None, 600_000) == 2
+    finally:
+        s.close()
+        proc.stop()
+
+
 def test_an_unreachable_redis_is_store_unavailable(tmp_path):
     s = RedisStore.from_url(f"unix://{tmp_path / 'nobody-listens.sock'}")
     with pytest.raises(StoreUnavailable):
