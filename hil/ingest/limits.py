@@ -200,10 +200,16 @@ class FailureLimits:
         unless it pins that key; "" : not checked); ``previous_check`` the previous subject key's and
         ``overlap_ms`` the rotation's overlap (``Charge``: the store refuses a charge that does not read
         the previous key it pins while the overlap lasts). ``store_clock``: timed by the store's clock
-        (``Charge.store_clock``; the server's choice, always)."""
+        (``Charge.store_clock``; the server's choice, always). None when nothing is counted and no key
+        is checked; with the limits off and a ``key_check``, a charge of no keys that only checks it."""
         counted = self._counted(terminal_id, subject)
         if not counted:
-            return None
+            # Nothing counted (the limits off): a subject is still named under the server's key, which
+            # the store must still pin (sec17: main issued under a rotated-away key with the limits off).
+            if not key_check:
+                return None
+            return Charge((), (), self.window_ms, key_check=key_check, previous_check=previous_check,
+                          overlap_ms=overlap_ms, store_clock=store_clock)
         also: tuple[str, ...] = ()
         if previous and subject:
             before = {subject: previous,

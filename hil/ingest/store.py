@@ -125,7 +125,9 @@ class Charge:
     the start was written), a charge whose previous
     key is not that one is refused too, so a server that does not read the old names (started with
     the new key alone while the store was unreachable, so never checked) cannot count a subject
-    whose failures under the old name already lock it out (review 13).
+    whose failures under the old name already lock it out (review 13). With no ``keys`` (the
+    limits off) a charge only checks ``key_check`` (and ``previous_check``): nothing is counted, but
+    a server the store says is stale still names no subject under its key (sec17).
 
     ``store_clock``: the charge's time, and the window every key's count is taken over, is the store's
     clock (Redis ``TIME``, ``MemoryStore``'s clock), read in the same step, not ``now_ms`` (the
@@ -143,9 +145,10 @@ class Charge:
     store_clock: bool = False      # the charge's time (and its window) is the store's clock, not ``now_ms``
 
     def __post_init__(self) -> None:
-        if (not self.keys or not all(self.keys) or len(self.limits) != len(self.keys)
-                or min(self.limits) < 1 or self.window_ms < 1):
-            raise ValueError("a charge needs non-empty keys, a limit of at least 1 for each and a positive window")
+        if ((not self.keys and not self.key_check) or not all(self.keys) or len(self.limits) != len(self.keys)
+                or min(self.limits, default=1) < 1 or self.window_ms < 1):
+            raise ValueError("a charge needs non-empty keys (or none, with a key_check only), a limit of at least 1 "
+                             "for each and a positive window")
         if self.also and (len(self.also) != len(self.keys) or set(self.also) & set(self.keys)):
             raise ValueError("a charge's also keys are one per key, and none of its own keys")
 

@@ -1357,6 +1357,36 @@ def test_a_server_left_on_a_rotated_subject_key_issues_no_challenge_naming_a_sub
         rig.close()
 
 
+def test_a_stale_server_with_the_limits_off_issues_no_challenge_naming_a_subject(tmp_path, any_store, caplog):
+    # sec17: the store's refusal of a stale key rode on the charge, and with the limits off
+    # (max_failures = 0) there was none: a server left on a rotated-away subject key (perhaps retired
+    # because it leaked) went on naming subjects under it, in nonce records and in every receipt's
+    # subject_mac and subject_key_id (main: the challenge below was issued, and its receipt carried
+    # the old key's id). The key is checked with nothing counted now: SUBJECT_KEY_STALE, as with
+    # the limits on. Challenges naming no subject are still issued; a reload to the pair is served.
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.subject_keys import SubjectKey, SubjectKeys
+    rig = Rig(tmp_path, store=any_store, max_failures=0)
+    try:
+        old, new = SubjectKey(SUBJECT_KEY), SubjectKey(os.urandom(32))
+        c = rig.client(retries=0)
+        assert c.begin("s0", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce    # pins the old key
+        rig.state.store.pin_subject_keys(new.check, old.check, 660_000)   # another server rotates
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.server"), pytest.raises(UplinkUnavailable):
+            c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert "SUBJECT_KEY_STALE" in caplog.text and old.key_id in caplog.text
+        ch = c.begin("s2", Purpose.VERIFY, capabilities=CAPS)                              # no subject: served
+        assert submit(c, rig.probe(ch, session_id="s2")).subject_key_id == ""
+        assert _strikes(rig, terminal_key(A)) == 0                                         # nothing counted
+        rig.state.subject_keys = SubjectKeys(new, old)                                     # its reload: the pair
+        rig.state.subject_key = new.secret
+        ch = c.begin("s3", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        rec = submit(c, rig.probe(ch, session_id="s3"))
+        assert rec.accepted and rec.subject_key_id == new.key_id
+    finally:
+        rig.close()
+
+
 def test_a_server_without_the_store_s_previous_key_issues_no_challenge_naming_a_subject_in_the_overlap(
         tmp_path, any_store, caplog):
     # Review 13: a server started while the store was unreachable is not checked at start; started
