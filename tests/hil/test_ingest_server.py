@@ -1172,6 +1172,43 @@ def test_the_agent_waits_out_a_lapsed_claim_and_gets_its_receipt(tmp_path, monke
         rig.close()
 
 
+def _drive(steps) -> tuple[list, object]:
+    """A generator's yields and its return value."""
+    said = []
+    while True:
+        try:
+            said.append(next(steps))
+        except StopIteration as done:
+            return said, done.value
+
+
+def test_the_session_tells_the_person_to_wait_while_copies_of_its_probe_are_judged(tmp_path, monkeypatch):
+    # sec17: the agent waited PROBE_IN_PROGRESS out (a lease, ~5 s) in silence: the person at the
+    # terminal saw the submit stage and nothing else. The session's submit (submit_with_prompts, what
+    # run_capture yields from) now says PLEASE_WAIT once, at the first such answer, and returns the
+    # receipt; a submit answered at once says nothing. (main: no such step, the wait said nothing.)
+    from agent.session.capture import submit_with_prompts
+    from agent.session.events import PLEASE_WAIT
+    rig = Rig(tmp_path, limits=FailureLimits())
+    rig.state.claim_lease_s = 1.3
+    release = threading.Event()
+    try:
+        c = rig.client(deadline_s=0.4, retries=2, backoff_max_s=0.2, in_progress_margin_s=0.2)
+        ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS)
+        made = rig.probe(ch, session_id="s1")
+        release, arrivals = _stall_judges(monkeypatch, 2)
+        said, receipt = _drive(submit_with_prompts(c, made.message, made.probe_id, None))
+        assert said == [PLEASE_WAIT] and PLEASE_WAIT.zh and PLEASE_WAIT.en
+        assert receipt.accepted and receipt.probe_id == made.probe_id and arrivals[0] > 3
+        ch = c.begin("s2", Purpose.VERIFY, capabilities=CAPS)
+        made = rig.probe(ch, session_id="s2")
+        said, receipt = _drive(submit_with_prompts(c, made.message, made.probe_id, None))
+        assert said == [] and receipt.accepted
+    finally:
+        release.set()
+        rig.close()
+
+
 def test_the_agent_gives_up_a_claim_in_progress_at_the_nonce_s_deadline(tmp_path, monkeypatch):
     # The wait for a lease never runs past the nonce's own life (the agent knows it from the
     # challenge): here the nonce's deadline comes before the server's 5 s lease. The client gives up
