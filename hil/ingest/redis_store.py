@@ -44,8 +44,8 @@ Redis checked only a script's first write against the limit, and ``ZREMRANGEBYSC
 ``HDEL`` (writes that never grow memory) pass that check: a script that opened with one wrote on
 past ``maxmemory`` under ``noeviction`` (the charge, the failure, the used nonce's record). Only the
 release script declares ``allow-oom``: it only removes (a hold, a claim), and refusing it when full
-would keep a claim held. A script that starts under the limit still runs whole (a few hundred
-bytes at most). Redis before 7.0 does not know the shebang (every script is a compile error): the
+would keep a claim held. A script that starts under the limit still runs whole (one call's
+writes: a nonce record, a receipt). Redis before 7.0 does not know the shebang (every script is a compile error): the
 server refuses one at start (``config.check_store_version``).
 """
 
