@@ -1,8 +1,10 @@
 """A private ``redis-server`` for tests and benches: the ingest server's shared store
 (``hil/ingest/redis_store.py``) needs a real Redis, and this starts one that nobody else can reach.
 
-It listens only on a Unix socket in a directory of ours (mode 0700, no TCP port), persists nothing
-(no RDB snapshots, no append-only file), and is stopped with SIGTERM when done. The Debian package
+It listens only on a Unix socket in a directory of ours (mode 0700, no TCP port), persists to an
+append-only file in that directory (``appendonly yes``, no RDB snapshots: the ingest server refuses
+a Redis that persists nothing, ``AGT_STORE_VOLATILE``; the file goes with the directory), and is
+stopped with SIGTERM when done. The Debian package
 ``redis-server`` provides the binary (``make setup`` installs it); without it, :func:`start_redis`
 raises rather than letting a test pass without the store it was meant to test.
 """
@@ -50,7 +52,7 @@ def start_redis(directory: Path, timeout_s: float = 10.0) -> RedisProcess:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     sock = directory / "redis.sock"
     args = [binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700", "--save", "",
-            "--appendonly", "no", "--dir", str(directory), "--daemonize", "no", "--loglevel", "warning",
+            "--appendonly", "yes", "--dir", str(directory), "--daemonize", "no", "--loglevel", "warning",
             "--logfile", str(directory / "redis.log")]
     import redis
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -40,7 +40,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +63,7 @@ from agent.security.pseudonym import Pseudonymizer
 from agent.session.capabilities import capabilities
 from agent.session.counter import ProbeCounter
 from agent.session.errors import Cancelled, ExposureNotHeld, FramesLost, StageTimeout
-from agent.session.events import FRAMES_LOST, CaptureEvent, Error, Progress, Result
+from agent.session.events import FRAMES_LOST, PLEASE_WAIT, CaptureEvent, Error, Progress, Result
 from agent.session.lockout import PRESENTATION_FAILURES, Lockout
 from agent.session.projector import ExposurePlan, Projector
 from agent.session.record import open_recording
@@ -309,8 +309,8 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         yield Progress(95, "submit")
         # The same sealed bytes are resent, never re-sealed, while the server says copies of them are
         # being judged (PROBE_IN_PROGRESS), up to its claim lease and never past the nonce's life: the
-        # person sees the submit stage meanwhile; giving up is UPL_PROBE_IN_PROGRESS (docs/uplink.md).
-        receipt = deps.uplink.submit(sealed.message, sealed.probe_id, not_after=not_after)
+        # person is told to wait (PLEASE_WAIT); giving up is UPL_PROBE_IN_PROGRESS (docs/uplink.md).
+        receipt = yield from submit_with_prompts(deps.uplink, sealed.message, sealed.probe_id, not_after)
         t = mark("submit", t)
         timings["after_last_frame"] = round((t - t_last_frame) * 1000, 2)
         timings["total"] = round((t - t0) * 1000, 2)
@@ -364,6 +364,24 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
                     **{f"{name}_ms": ms for name, ms in timings.items()})
         if reader is not None:
             deps.observe("session_streams", session_id=sid, **reader.stats.to_dict())
+
+
+def submit_with_prompts(uplink: UplinkClient, sealed, probe_id: str,
+                        not_after: float | None) -> Generator[CaptureEvent, None, Any]:
+    """The submit (``UplinkClient.submitting``), yielding ``PLEASE_WAIT`` once when the server first
+    says copies of this probe are still being judged (``PROBE_IN_PROGRESS``: the client waits out
+    their lease, resending the same bytes), so the person is not left before a silent screen.
+    Returns the receipt."""
+    steps = uplink.submitting(sealed, probe_id, not_after=not_after)
+    told = False
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+        if not told:
+            told = True
+            yield PLEASE_WAIT
 
 
 def _liveness_parts(worker_ms: dict[str, Any], stage_ms: float) -> dict[str, float]:

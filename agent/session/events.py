@@ -55,6 +55,12 @@ class Illumination:
 # wrong and is asked to try again; the app starts a new session (a new nonce, a new challenge).
 FRAMES_LOST = Prompt("FRAMES_LOST", "画面中断，请重新验证", "The camera missed some frames: please try again")
 
+# While the server says copies of this session's sealed probe are still being judged
+# (``PROBE_IN_PROGRESS``: an earlier attempt's server died or stalled while judging), the terminal
+# resends the same probe until their lease lapses, a few seconds: the person is told to wait, once,
+# rather than left before a screen that says nothing (the result, or an error, follows).
+PLEASE_WAIT = Prompt("PLEASE_WAIT", "正在确认结果，请稍候", "Confirming the result: please wait")
+
 # One prompt at a time for the person at the terminal (``Prompt``: code, Chinese and English text).
 CaptureEvent: TypeAlias = Prompt | Progress | Result | Error | Illumination
 KINDS: dict[type, str] = {Prompt: "prompt", Progress: "progress", Result: "result", Error: "error",

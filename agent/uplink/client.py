@@ -32,7 +32,9 @@
   by the lease (the server's ``ca-claim-lease-ms`` trailer; ``claim_lease_s``, mirroring the server's
   setting, when an older server does not send it) plus ``in_progress_margin_s``, counted from the
   first such answer, and never past the nonce's own deadline (``nonce_deadline``). Past that the
-  call fails with ``UPL_PROBE_IN_PROGRESS``. Any other ``UNAVAILABLE`` is retried as above.
+  call fails with ``UPL_PROBE_IN_PROGRESS``. Any other ``UNAVAILABLE`` is retried as above. Each
+  wait is announced (``submitting`` yields an ``InProgressWait``), so the session tells the person
+  at the terminal to wait (the prompt ``PLEASE_WAIT``, ``agent/session/events.py``).
 * Nothing is queued to disk: when no server answers, the call fails with ``UPL_UNAVAILABLE`` and the
   session fails with it. The sealed probe dies with the session.
 """
@@ -42,8 +44,9 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import grpc
 
@@ -68,6 +71,15 @@ class UplinkError(CaptureAgentError):
 
 class UplinkUnavailable(UplinkError):
     code = "UPL_UNAVAILABLE"
+
+
+@dataclass(frozen=True)
+class InProgressWait:
+    """``SubmitProbe`` was answered ``PROBE_IN_PROGRESS``: the client waits (up to ``left_s``) and sends
+    the same bytes again. The ``n``-th such wait of the call."""
+
+    n: int
+    left_s: float
 
 
 class ProbeInProgress(UplinkUnavailable):
@@ -160,6 +172,16 @@ class UplinkClient:
     def _call(self, method: str, request, not_after: float | None = None):
         """``not_after``: a ``time.monotonic()`` past which no ``PROBE_IN_PROGRESS`` retry is sent (the
         nonce's deadline, ``SubmitProbe`` only)."""
+        steps = self._calling(method, request, not_after)
+        while True:
+            try:
+                next(steps)                                    # a wait notice: nobody to tell here
+            except StopIteration as done:
+                return done.value
+
+    def _calling(self, method: str, request, not_after: float | None = None) -> Generator[InProgressWait, None, Any]:
+        """``_call`` as a generator: before each wait for a ``PROBE_IN_PROGRESS`` probe's claim lease it
+        yields an :class:`InProgressWait` (so the session can tell the person), and it returns the reply."""
         eps = self.s.endpoints
         if self._handshake is not None:
             self._handshake.last_error = None
@@ -199,6 +221,7 @@ class UplinkClient:
                                               "stored") from None
                     cap = min(self.s.backoff_max_s, self.s.backoff_base_s * (2 ** min(waits, 30)))
                     waits += 1
+                    yield InProgressWait(waits, max(0.0, wait_until - now))
                     time.sleep(min(random.uniform(cap / 2, cap), max(0.0, wait_until - now)))   # equal jitter
                     if not_after is not None and time.monotonic() >= not_after:
                         raise ProbeInProgress(f"{method}: copies of this probe were still being judged at the "
@@ -292,7 +315,19 @@ class UplinkClient:
     def submit(self, sealed: pb.SealedProbe, probe_id: str, not_after: float | None = None) -> pb.Receipt:
         """The receipt for this sealed probe. ``not_after``: the nonce's deadline (``nonce_deadline``),
         past which a ``PROBE_IN_PROGRESS`` answer is not waited out."""
-        r = self._call("SubmitProbe", sealed, not_after=not_after)
+        steps = self.submitting(sealed, probe_id, not_after)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+
+    def submitting(self, sealed: pb.SealedProbe, probe_id: str,
+                   not_after: float | None = None) -> Generator[InProgressWait, None, pb.Receipt]:
+        """``submit`` as a generator: it yields an :class:`InProgressWait` before each wait for copies of
+        the probe the server is still judging (``PROBE_IN_PROGRESS``), so the session can tell the
+        person at the terminal to wait (``events.PLEASE_WAIT``), and returns the receipt."""
+        r = yield from self._calling("SubmitProbe", sealed, not_after=not_after)
         if r.probe_id != probe_id:
             raise UplinkError("receipt is for another probe")
         return r

@@ -36,6 +36,9 @@ rotation the store accepts (``reload``; a reload it refuses changes nothing)::
     store_allow_eviction = false    # Redis must run with maxmemory-policy noeviction: any other policy may evict
                                     # failure counts or the subject key pin, and the server refuses to start on
                                     # it (AGT_STORE_EVICTION) unless this is true (docs/uplink.md says the cost)
+    store_allow_volatile = false    # Redis must persist (appendonly yes, or RDB save points): one that persists
+                                    # nothing forgets every failure count when it restarts, and the server refuses
+                                    # to start on it (AGT_STORE_VOLATILE) unless this is true (docs/uplink.md)
     nonces_per_terminal = 8         # a terminal asking for more evicts its oldest
     max_failures = 5                # challenges not taken back by an accepted probe (hil/ingest/limits.py)
                                     # per subject at one terminal (1-64; 0: no limits at all, for load
@@ -159,6 +162,7 @@ class ServerConfig:
     store: str = "memory"
     store_prefix: str = "ca:"
     store_allow_eviction: bool = False
+    store_allow_volatile: bool = False
     nonces_per_terminal: int = 8
     max_failures: int = 5
     max_subject_failures: int | None = None       # None (left out): derived from max_failures (2x, capped)
@@ -534,6 +538,89 @@ def check_store_eviction(store: Store, cfg: ServerConfig, *, reloading: bool = F
     raise StoreEvictionError(said)
 
 
+class StoreVolatileError(ConfigError):
+    """The shared store persists nothing: a restart of Redis forgets every failure count: ``AGT_STORE_VOLATILE``."""
+
+    code = "AGT_STORE_VOLATILE"
+
+
+def check_store_persistence(store: Store, cfg: ServerConfig, *, reloading: bool = False) -> str | None:
+    """A Redis store must keep its data across a restart: ``appendonly yes`` (every write logged,
+    fsynced each second by default) or at least RDB ``save`` points (snapshots: a restart loses the
+    writes since the last, which the start warns of). A Redis that persists neither forgets, when it
+    restarts (a crash, an OOM kill, a reboot, a failover to an empty replica), every failure count
+    (whoever can make it restart resets every lockout), the subject key pin and the used nonces.
+    Refused at start (``AGT_STORE_VOLATILE``) unless ``store_allow_volatile``; at a reload logged with
+    the code and the reload applied, as ``check_store_eviction``. A Redis that cannot be reached or
+    will not say (``CONFIG`` refused) is logged, never fatal. Returns "appendonly", "rdb" or
+    "none" ("" : not read; None: not a Redis store)."""
+    from hil.ingest.redis_store import PolicyUnreadable, RedisStore
+    if not isinstance(store, RedisStore):
+        return None
+    where = f"the store {store_said(cfg.store)!r}"
+    try:
+        aof, save = store.persistence()
+    except StoreUnavailable:
+        log.warning("store persistence not checked: %s is unreachable", where)
+        return ""
+    except PolicyUnreadable as exc:
+        log.warning("store persistence not checked: %s refused CONFIG GET appendonly (%s); make sure it runs with "
+                    "appendonly yes (docs/uplink.md)", where, exc)
+        return ""
+    if aof:
+        return "appendonly"
+    if save:
+        log.warning("store: %s persists by RDB snapshots only (save %r): a restart of Redis loses the failure counts "
+                    "since the last snapshot; appendonly yes keeps them to the second (docs/uplink.md)", where, save)
+        return "rdb"
+    said = (f"{where} persists nothing (appendonly no, no save points): a restart of Redis (a crash, an OOM kill, a "
+            "reboot) forgets every failure count, so whoever can make it restart resets every lockout, and the "
+            "subject key pin; set appendonly yes in its redis.conf (or at least RDB save points), or set "
+            "store_allow_volatile = true to accept that")
+    if cfg.store_allow_volatile:
+        log.warning("store: %s (allowed by store_allow_volatile)", said)
+        return "none"
+    if reloading:
+        log.error("store: error[%s]: %s", StoreVolatileError.code, said)
+        return "none"
+    raise StoreVolatileError(said)
+
+
+class StoreVersionError(ConfigError):
+    """The shared store's Redis is older than 7.0: ``AGT_STORE_VERSION``."""
+
+    code = "AGT_STORE_VERSION"
+
+
+REDIS_MIN_VERSION = (7, 0)
+
+
+def check_store_version(store: Store, cfg: ServerConfig) -> tuple[int, ...] | None:
+    """A Redis store must be 7.0 or later: the store's scripts declare Redis 7's script flags (a
+    ``#!lua`` shebang, so that Redis over its ``maxmemory`` refuses them whole: ``redis_store``), which
+    an older Redis cannot compile: every call would fail. Refused at start (``AGT_STORE_VERSION``),
+    with no setting to allow it. A Redis that cannot be reached or will not say (``INFO`` refused) is
+    logged and not refused. Returns the version (() : not read; None: not a Redis store)."""
+    from hil.ingest.redis_store import PolicyUnreadable, RedisStore
+    if not isinstance(store, RedisStore):
+        return None
+    where = f"the store {store_said(cfg.store)!r}"
+    try:
+        version = store.version()
+    except StoreUnavailable:
+        log.warning("store version not checked: %s is unreachable", where)
+        return ()
+    except PolicyUnreadable as exc:
+        log.warning("store version not checked: %s refused INFO server (%s); it must be Redis 7.0 or later",
+                    where, exc)
+        return ()
+    if version and version < REDIS_MIN_VERSION:
+        raise StoreVersionError(f"{where} runs Redis {'.'.join(map(str, version))}: the server needs Redis 7.0 or "
+                                "later (its scripts declare Redis 7's script flags, so that a full Redis refuses "
+                                "them whole); upgrade the store")
+    return version
+
+
 def build_state(cfg: ServerConfig, base: Path, store: Store | None = None) -> tuple[ServerState, ServerTLS]:
     files = _Files(base)
     if not cfg.key:
@@ -545,7 +632,9 @@ def build_state(cfg: ServerConfig, base: Path, store: Store | None = None) -> tu
     built = store is None
     store = build_store(cfg) if store is None else store      # (an empty MemoryStore is falsy: len 0)
     try:
+        check_store_version(store, cfg)
         check_store_eviction(store, cfg)
+        check_store_persistence(store, cfg)
         check_subject_key(store, subject_keys, cfg)
     except ConfigError:
         if built:
@@ -579,6 +668,7 @@ def reload(state: ServerState, path: str | Path) -> ServerConfig:
     # must not wait on the subject key): it is logged, and the store refuses this server's charges
     # under a key it does not pin (SUBJECT_KEY_STALE) whatever the reload does.
     check_store_eviction(state.store, cfg, reloading=True)        # logged, never a refusal here
+    check_store_persistence(state.store, cfg, reloading=True)     # (the same)
     if changed:
         check_subject_key(state.store, subject_keys, cfg, required=True)
     else:

@@ -192,17 +192,24 @@ class FailureLimits:
         return () if self.off else tuple((k, n) for k, n in self.keys(terminal_id, subject) if n)
 
     def charge(self, terminal_id: str, subject: str, previous: str = "", key_check: str = "",
-               previous_check: str = "", overlap_ms: int = 0) -> Charge | None:
+               previous_check: str = "", overlap_ms: int = 0, store_clock: bool = False) -> Charge | None:
         """What issuing a challenge charges (``Store.issue_nonce``): each counted key, at its own limit.
         During a subject key rotation ``previous`` is the same subject's key under the previous subject
         key: each subject key's count under that name adds to its own (``Charge.also``). ``key_check``
         is the check value of the subject key ``subject`` is named under (the store refuses the charge
         unless it pins that key; "" : not checked); ``previous_check`` the previous subject key's and
         ``overlap_ms`` the rotation's overlap (``Charge``: the store refuses a charge that does not read
-        the previous key it pins while the overlap lasts)."""
+        the previous key it pins while the overlap lasts). ``store_clock``: timed by the store's clock
+        (``Charge.store_clock``; the server's choice, always). None when nothing is counted and no key
+        is checked; with the limits off and a ``key_check``, a charge of no keys that only checks it."""
         counted = self._counted(terminal_id, subject)
         if not counted:
-            return None
+            # Nothing counted (the limits off): a subject is still named under the server's key, which
+            # the store must still pin (sec17: main issued under a rotated-away key with the limits off).
+            if not key_check:
+                return None
+            return Charge((), (), self.window_ms, key_check=key_check, previous_check=previous_check,
+                          overlap_ms=overlap_ms, store_clock=store_clock)
         also: tuple[str, ...] = ()
         if previous and subject:
             before = {subject: previous,
@@ -210,14 +217,16 @@ class FailureLimits:
             also = tuple(before.get(k, "") for k, _ in counted)
         return Charge(tuple(k for k, _ in counted), tuple(n for _, n in counted), self.window_ms, also=also,
                       key_check=key_check, previous_check=previous_check if key_check else "",
-                      overlap_ms=overlap_ms if key_check else 0)
+                      overlap_ms=overlap_ms if key_check else 0, store_clock=store_clock)
 
-    def settle(self, terminal_id: str, subject: str, *, accepted: bool) -> Settle:
+    def settle(self, terminal_id: str, subject: str, *, accepted: bool, store_clock: bool = False) -> Settle:
         """How the probe that uses a nonce settles its charge (``Store.use_nonce``): always, on every
         key, whatever the limits are now (a key that holds no charge for the nonce is left as it is)."""
-        return Settle(tuple(k for k, _ in self.keys(terminal_id, subject)), self.window_ms, refund=accepted)
+        return Settle(tuple(k for k, _ in self.keys(terminal_id, subject)), self.window_ms, refund=accepted,
+                      store_clock=store_clock)
 
-    def locked(self, store: Store, terminal_id: str, subject: str, now_ms: int, previous: str = "") -> str | None:
+    def locked(self, store: Store, terminal_id: str, subject: str, now_ms: int | None,
+               previous: str = "") -> str | None:
         """The first key at its limit, or None (a read; ``BeginCapture`` checks in ``issue_nonce``),
         counting the subject's keys under ``previous`` too, as ``charge`` does."""
         charge = self.charge(terminal_id, subject, previous)
@@ -230,14 +239,14 @@ class FailureLimits:
                 return key
         return None
 
-    def record(self, store: Store, terminal_id: str, subject: str, now_ms: int, member: str = "",
+    def record(self, store: Store, terminal_id: str, subject: str, now_ms: int | None, member: str = "",
                replaces: str = "") -> None:
         """A failure outside a nonce's own settlement (``member`` names it: the same twice counts
         once), on the terminal's own counted keys only (``terminal:<id>`` and the subject's at this
         terminal), never the subject's fleet-wide key: nothing a terminal does beyond its charges
         reaches other terminals. ``replaces`` names a charge it takes the place of, in the same step
         per key (the nonce's unsettled charge, when its nonce is gone; on the fleet-wide key that
-        charge stays as it is)."""
+        charge stays as it is). ``now_ms`` None: timed by the store's clock (the server's choice)."""
         for key, _ in self._counted(terminal_id, subject):
             if key != subject:
                 store.add_failure(key, now_ms, self.window_ms, member, replaces)

@@ -22,7 +22,8 @@ fields of its hash, ``c:<id>`` the holder's digest, ``l:<id>`` its holds (``<tok
 Redis's ``TIME``: leases), ``nc`` the ids, deleted by the use and going with the hash),
 ``p:<terminal>:<probe id>`` (a used probe
 id), ``c:<terminal>`` (the last counter), ``f:<key>`` a sorted set of charges and failures, scored by
-time: a challenge's charge has its nonce's hex as the member, so the use script's refund removes
+time (Redis's ``TIME`` read in the script, as the server charges and counts:
+``Charge.store_clock``): a challenge's charge has its nonce's hex as the member, so the use script's refund removes
 exactly that one (``ZREM``), and a failure that settles it replaces it with the probe's failure
 (``store.failure_member``: one, not two; only where the set holds the charge, so a settlement
 never charges). ``subject-key-check`` (the subject key's check value) and, during a rotation,
@@ -35,6 +36,17 @@ counts the previous names' sets beside the charged ones. The limit check (every 
 own limit, before any is charged) and the charge run in the nonce's own script (``BeginCapture``: one round trip),
 the settlement in the use script (``SubmitProbe``: two, the read and the use), so several server
 processes sharing one Redis can neither issue past the limit together nor lose a settlement.
+
+Every script opens with a shebang (``#!lua``, Redis 7's script flags): a script that declares no
+``allow-oom`` is refused whole, before it runs, while Redis is over its ``maxmemory`` (``OOM command
+not allowed``: ``StoreUnavailable``, the server's ``STORE_UNAVAILABLE``). Without one (before sec17)
+Redis checked only a script's first write against the limit, and ``ZREMRANGEBYSCORE``, ``DEL`` or
+``HDEL`` (writes that never grow memory) pass that check: a script that opened with one wrote on
+past ``maxmemory`` under ``noeviction`` (the charge, the failure, the used nonce's record). Only the
+release script declares ``allow-oom``: it only removes (a hold, a claim), and refusing it when full
+would keep a claim held. A script that starts under the limit still runs whole (one call's
+writes: a nonce record, a receipt). Redis before 7.0 does not know the shebang (every script is a compile error): the
+server refuses one at start (``config.check_store_version``).
 """
 
 from __future__ import annotations
@@ -67,7 +79,7 @@ from hil.ingest.store import (
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_ADD = """
+_ADD = """#!lua
 -- KEYS: nonce hash, terminal set, the session's entry, then the m failure sets to charge (none to
 --       three), then the sets whose counts add to theirs (a subject key rotation's previous names)
 -- ARGV: now, cap, horizon, member, expires, t, s, pu, k, i, prefix, the terminal set's lifetime (ms),
@@ -75,7 +87,8 @@ _ADD = """
 --       the request's digest ('' : no session entry), keep_used_ms, m, the subject key's check value
 --       ('' : not checked), skid (left out when empty), then each failure set's limit in KEYS' order,
 --       then for each the KEYS index of the set whose count adds to its own (0 : none), then the previous
---       subject key's check value ('' : none) and the rotation's overlap (ms)
+--       subject key's check value ('' : none) and the rotation's overlap (ms), then '1' when the failure
+--       sets are timed by Redis's TIME (the charge's time, its window) rather than by now ('' : by now)
 -- Returns {0} (stored and charged), {j} (KEYS[3 + j] is at the limit: nothing changed), {-2} (the
 -- check value is not the store's pinned subject key, or in a rotation's overlap the previous one is not
 -- the store's pinned previous key: nothing changed) or {-1, nonce hex, the
@@ -118,17 +131,24 @@ if ARGV[21] ~= '' then
     end
   end
 end
+-- The failure sets' time: Redis's clock, one for every server sharing the store (sec17: each server's
+-- own clock timed them, and one whose clock ran ahead pruned the others' charges out of the window).
+local fnow = now
+if ARGV[25 + 2 * m] == '1' then
+  local t = redis.call('TIME')
+  fnow = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local locked = 0
 for j = 4, 3 + m do
-  redis.call('ZREMRANGEBYSCORE', KEYS[j], '-inf', now - tonumber(ARGV[16]))
+  redis.call('ZREMRANGEBYSCORE', KEYS[j], '-inf', fnow - tonumber(ARGV[16]))
   local count = redis.call('ZCARD', KEYS[j])
   local also = tonumber(ARGV[19 + m + j])
-  if also > 0 then count = count + redis.call('ZCOUNT', KEYS[also], '(' .. (now - tonumber(ARGV[16])), '+inf') end
+  if also > 0 then count = count + redis.call('ZCOUNT', KEYS[also], '(' .. (fnow - tonumber(ARGV[16])), '+inf') end
   if count >= tonumber(ARGV[19 + j]) and locked == 0 then locked = j - 3 end
 end
 if locked > 0 then return {locked} end
 for j = 4, 3 + m do
-  redis.call('ZADD', KEYS[j], now, ARGV[4])
+  redis.call('ZADD', KEYS[j], fnow, ARGV[4])
   local m = redis.call('ZCARD', KEYS[j])
   if m > tonumber(ARGV[17]) then redis.call('ZREMRANGEBYRANK', KEYS[j], 0, m - tonumber(ARGV[17]) - 1) end
   redis.call('PEXPIRE', KEYS[j], ARGV[16])
@@ -179,11 +199,11 @@ redis.call('PEXPIRE', KEYS[2], ARGV[12])
 return {0}
 """
 
-_USE = """
+_USE = """#!lua
 -- KEYS: nonce hash, probe id key, counter key, terminal set, then the failure sets to settle.
 -- ARGV: terminal, probe id, digest, counter, receipt, now, keep_used_ms, member (the nonce's hex),
 --       settle ('refund', 'fail' or ''), window_ms, the failure's member (store.failure_member), the
---       judged copy's hold token ('' : not checked)
+--       judged copy's hold token ('' : not checked), '1' when the failure is timed by Redis's TIME ('' : now)
 -- Returns {outcome, the record's fields and values as HGETALL lists them} (one round trip); 'lapsed'
 -- (nothing changed) when the hold is no longer among the probe id's holds: another copy took it over.
 local h = redis.call('HMGET', KEYS[1], 't', 'e', 'pid', 'd')
@@ -215,12 +235,17 @@ if outcome == 'used' then
   redis.call('PEXPIRE', KEYS[1], ARGV[7])
   redis.call('SET', KEYS[2], ARGV[8], 'PX', ARGV[7])
   redis.call('SET', KEYS[3], ARGV[4])
+  local fnow = ARGV[6]
+  if ARGV[13] == '1' then
+    local t = redis.call('TIME')
+    fnow = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
   for j = 5, #KEYS do
     if ARGV[9] == 'refund' then
       redis.call('ZREM', KEYS[j], ARGV[8])
     elseif ARGV[9] == 'fail' and redis.call('ZSCORE', KEYS[j], ARGV[8]) then   -- the charge becomes the failure
       redis.call('ZREM', KEYS[j], ARGV[8])
-      redis.call('ZADD', KEYS[j], ARGV[6], ARGV[11])
+      redis.call('ZADD', KEYS[j], fnow, ARGV[11])
       redis.call('PEXPIRE', KEYS[j], ARGV[10])
     end
   end
@@ -230,7 +255,7 @@ table.insert(out, 1, outcome)
 return out
 """
 
-_CLAIM = """
+_CLAIM = """#!lua
 -- KEYS: nonce hash, counter key, probe id key. ARGV: terminal, now, probe id, digest, max claims,
 --       max holds of one claim (identical copies), the hold's token, the lease (ms)
 -- The read before judging (the record, the counter) and, when the nonce is this terminal's, unused and
@@ -282,9 +307,10 @@ table.insert(h, 1, claim)
 return h
 """
 
-_RELEASE = """
+_RELEASE = """#!lua flags=allow-oom
 -- KEYS: nonce hash. ARGV: terminal, probe id, digest, the hold's token. That hold of the probe id's
 -- claim given back (a probe refused before it was judged); the claim goes when no identical copy holds it.
+-- allow-oom: it only removes (or shortens a hold list), so it runs when Redis is over its maxmemory.
 local r = redis.call('HMGET', KEYS[1], 't', 'pid', 'c:' .. ARGV[2], 'l:' .. ARGV[2])
 if r[1] ~= ARGV[1] or r[2] or r[3] ~= ARGV[3] then return 0 end
 local out, found = {}, false
@@ -301,11 +327,16 @@ end
 return 1
 """
 
-_FAIL = """
--- KEYS: failure set. ARGV: now, window_ms, member, max kept, the member it replaces ('' : none)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
+_FAIL = """#!lua
+-- KEYS: failure set. ARGV: now ('' : Redis's TIME), window_ms, member, max kept, the member it replaces ('' : none)
+local now = tonumber(ARGV[1])
+if ARGV[1] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
 if ARGV[5] ~= '' then redis.call('ZREM', KEYS[1], ARGV[5]) end
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
+redis.call('ZADD', KEYS[1], now, ARGV[3])
 local n = redis.call('ZCARD', KEYS[1])
 if n > tonumber(ARGV[4]) then
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - tonumber(ARGV[4]) - 1)
@@ -313,6 +344,13 @@ if n > tonumber(ARGV[4]) then
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return n
+"""
+
+_COUNT = """#!lua flags=no-writes
+-- KEYS: failure set. ARGV: window_ms. Its members within the window by Redis's TIME (a read).
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZCOUNT', KEYS[1], '(' .. (now - tonumber(ARGV[1])), '+inf')
 """
 
 
@@ -360,6 +398,7 @@ class RedisStore:
         self._fail = client.register_script(_FAIL)
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
+        self._count = client.register_script(_COUNT)
 
     @classmethod
     def from_url(cls, url: str, limits: StoreLimits | None = None, prefix: str = "ca:") -> RedisStore:
@@ -396,7 +435,8 @@ class RedisStore:
                               charge.window_ms if charge else 0, self.limits.max_failures_kept, request.hex(),
                               keep_ms, len(charged), charge.key_check if charge else "", record.subject_key_id,
                               *(charge.limits if charge else ()), *where,
-                              charge.previous_check if charge else "", charge.overlap_ms if charge else 0])
+                              charge.previous_check if charge else "", charge.overlap_ms if charge else 0,
+                              "1" if charge is not None and charge.store_clock else ""])
         head = int(got[0])
         if head == -2:
             return Issued(None, stale_key=True)
@@ -479,6 +519,32 @@ class RedisStore:
         return value.decode() if isinstance(value, bytes) else str(value)
 
     @_guarded
+    def persistence(self) -> tuple[bool, str]:
+        """Whether Redis keeps its data across a restart: ``appendonly`` and the RDB ``save`` points
+        (``CONFIG GET``; "" : no snapshots). Raises :class:`PolicyUnreadable` when Redis refuses
+        ``CONFIG`` (an ACL without ``+config``, a managed Redis that renamed it)."""
+        import redis
+        try:
+            got = {**self.r.config_get("appendonly"), **self.r.config_get("save")}
+        except redis.ResponseError as exc:
+            raise PolicyUnreadable(str(exc).split("\n")[0][:200]) from None
+        text = {(k.decode() if isinstance(k, bytes) else str(k)): (v.decode() if isinstance(v, bytes) else str(v))
+                for k, v in got.items()}
+        return text.get("appendonly", "no") == "yes", text.get("save", "").strip()
+
+    @_guarded
+    def version(self) -> tuple[int, ...]:
+        """Redis's version (``INFO server``'s ``redis_version``: (7, 0, 15)). Raises
+        :class:`PolicyUnreadable` when Redis refuses ``INFO`` (an ACL without it)."""
+        import redis
+        try:
+            got = self.r.info("server")
+        except redis.ResponseError as exc:
+            raise PolicyUnreadable(str(exc).split("\n")[0][:200]) from None
+        text = str(got.get("redis_version", ""))
+        return tuple(int(p) for p in text.split(".") if p.isdigit())
+
+    @_guarded
     def now_ms(self) -> int:
         sec, usec = self.r.time()
         return int(sec) * 1000 + int(usec) // 1000
@@ -549,7 +615,8 @@ class RedisStore:
                               self._k("c", terminal_id), self._k("t", terminal_id),
                               *(self._k("f", key) for key in settled)],
                         args=[terminal_id, probe_id, digest, counter, receipt, now_ms, keep_ms, nonce.hex(), mode,
-                              settle.window_ms if settle else 0, failure_member(nonce, digest), hold])
+                              settle.window_ms if settle else 0, failure_member(nonce, digest), hold,
+                              "1" if settle is not None and settle.store_clock else ""])
         head = got[0]
         outcome = Outcome(head.decode() if isinstance(head, bytes) else head)
         if outcome is Outcome.UNKNOWN:
@@ -563,13 +630,16 @@ class RedisStore:
         return int(v) if v else 0
 
     @_guarded
-    def add_failure(self, key: str, now_ms: int, window_ms: int, member: str = "", replaces: str = "") -> int:
-        member = member or f"{now_ms}:{os.urandom(6).hex()}"
+    def add_failure(self, key: str, now_ms: int | None, window_ms: int, member: str = "", replaces: str = "") -> int:
+        member = member or f"{now_ms or 'r'}:{os.urandom(6).hex()}"
         return int(self._fail(keys=[self._k("f", key)],
-                              args=[now_ms, window_ms, member, self.limits.max_failures_kept, replaces]))
+                              args=["" if now_ms is None else now_ms, window_ms, member, self.limits.max_failures_kept,
+                                    replaces]))
 
     @_guarded
-    def failures(self, key: str, now_ms: int, window_ms: int) -> int:
+    def failures(self, key: str, now_ms: int | None, window_ms: int) -> int:
+        if now_ms is None:
+            return int(self._count(keys=[self._k("f", key)], args=[window_ms]))
         return int(self.r.zcount(self._k("f", key), f"({now_ms - window_ms}", "+inf"))
 
     @_guarded

@@ -355,7 +355,7 @@ class Ingest:
         charge = limits.charge(term.terminal_id, subject, names.previous_name(request.subject_ref),
                                key_check=names.current.check if subject else "",
                                previous_check=names.previous.check if names.previous is not None else "",
-                               overlap_ms=overlap)
+                               overlap_ms=overlap, store_clock=True)
         digest = request_digest(request, key.key_id, record.challenges, frames, subject)
         try:                                        # the limit checked, then charged; a repeat gets the first
             issued = self.s.store.issue_nonce(nonce, record, now_ms, charge, digest)
@@ -517,7 +517,8 @@ class Ingest:
         try:
             use = store.use_nonce(header.nonce, terminal_id=term.terminal_id, probe_id=header.probe_id, digest=digest,
                                   counter=header.counter, receipt=receipt.SerializeToString(), now_ms=now_ms,
-                                  settle=limits.settle(term.terminal_id, rec.subject, accepted=receipt.accepted),
+                                  settle=limits.settle(term.terminal_id, rec.subject, accepted=receipt.accepted,
+                                                       store_clock=True),
                                   hold=hold)
         except StoreUnavailable:
             # The use did not happen (or its reply was lost): the nonce may be unused, so this copy's
@@ -552,7 +553,7 @@ class Ingest:
             # replaced by this failure, not added to (one presentation, one failure). On the
             # terminal's own keys only: never the subject's across terminals (record's docstring).
             gone = use.outcome is Outcome.UNKNOWN
-            limits.record(store, term.terminal_id, rec.subject, now_ms, member=failure_member(header.nonce, digest),
+            limits.record(store, term.terminal_id, rec.subject, None, member=failure_member(header.nonce, digest),
                           replaces=header.nonce.hex() if gone else "")
         if use.outcome is Outcome.STALE_COUNTER:
             raise ProbeRejected("REPLAYED", "the terminal's probe counter did not increase")

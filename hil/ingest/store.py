@@ -125,7 +125,15 @@ class Charge:
     the start was written), a charge whose previous
     key is not that one is refused too, so a server that does not read the old names (started with
     the new key alone while the store was unreachable, so never checked) cannot count a subject
-    whose failures under the old name already lock it out (review 13)."""
+    whose failures under the old name already lock it out (review 13). With no ``keys`` (the
+    limits off) a charge only checks ``key_check`` (and ``previous_check``): nothing is counted, but
+    a server the store says is stale still names no subject under its key (sec17).
+
+    ``store_clock``: the charge's time, and the window every key's count is taken over, is the store's
+    clock (Redis ``TIME``, ``MemoryStore``'s clock), read in the same step, not ``now_ms`` (the
+    issuing server's clock, which still times the nonce). The server always sets it: servers sharing
+    a store then agree on every window whatever their clocks say (sec17: one whose clock ran ahead
+    saw, and pruned, the others' charges as out of the window)."""
 
     keys: tuple[str, ...]          # failure keys (``FailureLimits.keys``), none empty
     limits: tuple[int, ...]        # each key's limit, in the same order
@@ -134,11 +142,13 @@ class Charge:
     key_check: str = ""            # the subject key's check value ("" : not checked)
     previous_check: str = ""       # the previous subject key's check value ("" : none), with key_check only
     overlap_ms: int = 0            # how long after a rotation began its previous key must be read
+    store_clock: bool = False      # the charge's time (and its window) is the store's clock, not ``now_ms``
 
     def __post_init__(self) -> None:
-        if (not self.keys or not all(self.keys) or len(self.limits) != len(self.keys)
-                or min(self.limits) < 1 or self.window_ms < 1):
-            raise ValueError("a charge needs non-empty keys, a limit of at least 1 for each and a positive window")
+        if ((not self.keys and not self.key_check) or not all(self.keys) or len(self.limits) != len(self.keys)
+                or min(self.limits, default=1) < 1 or self.window_ms < 1):
+            raise ValueError("a charge needs non-empty keys (or none, with a key_check only), a limit of at least 1 "
+                             "for each and a positive window")
         if self.also and (len(self.also) != len(self.keys) or set(self.also) & set(self.keys)):
             raise ValueError("a charge's also keys are one per key, and none of its own keys")
 
@@ -161,6 +171,7 @@ class Settle:
     keys: tuple[str, ...]
     window_ms: int
     refund: bool
+    store_clock: bool = False      # the failure's time is the store's clock, not the use's ``now_ms``
 
 
 class Outcome(enum.Enum):
@@ -332,14 +343,15 @@ class Store(Protocol):
         it was judged: the id (and the slot) is free again once no identical copy holds it. A judged
         probe never releases its claim. A hold taken over (``LAPSED``) is no longer there to give."""
 
-    def add_failure(self, key: str, now_ms: int, window_ms: int, member: str = "", replaces: str = "") -> int:
+    def add_failure(self, key: str, now_ms: int | None, window_ms: int, member: str = "", replaces: str = "") -> int:
         """Count one failure for ``key`` (``member`` names it: the same member twice counts once;
         "" for a new one), removing the member ``replaces`` in the same step (a charge this failure
         takes the place of; nothing when it is not held); return the failures within the last
-        ``window_ms``."""
+        ``window_ms``. ``now_ms`` None: timed by the store's clock (``now_ms()``, read in the same
+        step), as the server times every failure."""
 
-    def failures(self, key: str, now_ms: int, window_ms: int) -> int:
-        """Charges and failures of ``key`` within the last ``window_ms``."""
+    def failures(self, key: str, now_ms: int | None, window_ms: int) -> int:
+        """Charges and failures of ``key`` within the last ``window_ms`` (``now_ms`` None: by the store's clock)."""
 
     def close(self) -> None:
         """Release connections (nothing for the in-memory store)."""
@@ -417,16 +429,17 @@ class MemoryStore:
 
     def _add(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None) -> str | None:
         if charge is not None:
-            self._prune_failures(now_ms)
+            at = self._now() if charge.store_clock else now_ms    # the failure sets' time
+            self._prune_failures(at)
             # every key counted before the first at its limit is named (the same work whichever it is)
             also = charge.also or ("",) * len(charge.keys)
             full = [key for key, limit, old in zip(charge.keys, charge.limits, also, strict=True)
-                    if self._count(key, now_ms, charge.window_ms)
-                    + (self._count(old, now_ms, charge.window_ms) if old else 0) >= limit]
+                    if self._count(key, at, charge.window_ms)
+                    + (self._count(old, at, charge.window_ms) if old else 0) >= limit]
             if full:
                 return full[0]
             for key in charge.keys:
-                self._add_member(key, nonce.hex(), now_ms, charge.window_ms)
+                self._add_member(key, nonce.hex(), at, charge.window_ms)
         self._forget(nonce)
         self._unused[nonce] = record
         mine = self._per_terminal.setdefault(record.terminal_id, OrderedDict())
@@ -470,12 +483,13 @@ class MemoryStore:
             self._probe_ids[(terminal_id, probe_id)] = nonce
             self._counters[terminal_id] = counter
             if settle is not None:
+                at = self._now() if settle.store_clock else now_ms
                 for key in settle.keys:
                     if settle.refund:
                         self._remove_member(key, nonce.hex())
                     elif nonce.hex() in self._failures.get(key, ({}, 0))[0]:
                         self._remove_member(key, nonce.hex())
-                        self._add_member(key, failure_member(nonce, digest), now_ms, settle.window_ms)
+                        self._add_member(key, failure_member(nonce, digest), at, settle.window_ms)
             return Use(Outcome.USED, done)
 
     def last_counter(self, terminal_id: str) -> int:
@@ -606,17 +620,18 @@ class MemoryStore:
 
     # -- failures ------------------------------------------------------------------------------------
 
-    def add_failure(self, key: str, now_ms: int, window_ms: int, member: str = "", replaces: str = "") -> int:
+    def add_failure(self, key: str, now_ms: int | None, window_ms: int, member: str = "", replaces: str = "") -> int:
         with self._lock:
-            self._prune_failures(now_ms)
+            at = self._now() if now_ms is None else now_ms
+            self._prune_failures(at)
             if replaces:
                 self._remove_member(key, replaces)
-            self._add_member(key, member or f"f{next(self._members)}", now_ms, window_ms)
-            return self._count(key, now_ms, window_ms)
+            self._add_member(key, member or f"f{next(self._members)}", at, window_ms)
+            return self._count(key, at, window_ms)
 
-    def failures(self, key: str, now_ms: int, window_ms: int) -> int:
+    def failures(self, key: str, now_ms: int | None, window_ms: int) -> int:
         with self._lock:
-            return self._count(key, now_ms, window_ms)
+            return self._count(key, self._now() if now_ms is None else now_ms, window_ms)
 
     def _count(self, key: str, now_ms: int, window_ms: int) -> int:
         members, _ = self._failures.get(key, ({}, 0))

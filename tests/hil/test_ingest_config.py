@@ -330,6 +330,66 @@ def test_a_full_redis_under_noeviction_is_unavailable_not_a_traceback(dev, redis
         admin.close()
 
 
+def test_a_redis_before_7_is_refused_at_start(dev, redis_url, monkeypatch):
+    # sec17: the store's scripts declare Redis 7's script flags (#!lua, so that a full Redis refuses
+    # them whole); Redis 6 cannot compile them, and every call would fail. main started on any Redis.
+    # Refused at start now, AGT_STORE_VERSION; the Redis 7 the tests run starts as before.
+    import uuid
+    cfg, base = load_server_config(dev.server_config)
+    cfg = _replace(cfg, store=redis_url, store_prefix=f"ver{uuid.uuid4().hex[:8]}:")
+    state, _ = build_state(cfg, base)
+    assert state.store.version() >= (7, 0)
+    state.store.close()
+    monkeypatch.setattr(RedisStore, "version", lambda self: (6, 2, 14))
+    with pytest.raises(ConfigError) as exc:
+        build_state(cfg, base)
+    assert exc.value.code == "AGT_STORE_VERSION" and "Redis 6.2.14" in str(exc.value)
+
+
+def test_a_redis_store_that_persists_nothing_is_refused_at_start_unless_allowed(dev, tmp_path, caplog):
+    # sec17: a Redis without appendonly or RDB save points forgets every failure count when it
+    # restarts (a crash, an OOM kill, a reboot): whoever can make it restart resets every lockout.
+    # main started on it (and the tests' Redis was one). Refused at start now, AGT_STORE_VOLATILE,
+    # unless store_allow_volatile; RDB snapshots alone start with a warning (a restart loses the
+    # writes since the last); a reload logs the code and applies the rest, as the eviction check.
+    import logging
+    import uuid
+
+    import redis
+
+    from hil.ingest.config import reload
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis")      # its own: turning appendonly back on makes Redis refuse SIGTERM
+    path = _with(dev.server_config, f'store = "{proc.url}"\nstore_prefix = "vol{uuid.uuid4().hex[:8]}:"\n')
+    cfg, base = load_server_config(path)
+    admin = redis.Redis.from_url(proc.url)
+    try:
+        state, _ = build_state(cfg, base)                                  # the tests' Redis: appendonly yes
+        admin.config_set("appendonly", "no")
+        with pytest.raises(ConfigError) as exc:
+            build_state(cfg, base)
+        assert exc.value.code == "AGT_STORE_VOLATILE" and "appendonly yes" in str(exc.value)
+        with caplog.at_level(logging.WARNING, logger="hil.ingest.config"):
+            allowed, _ = build_state(_replace(cfg, store_allow_volatile=True), base)
+        allowed.store.close()
+        assert "allowed by store_allow_volatile" in caplog.text
+        admin.config_set("save", "900 1")
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="hil.ingest.config"):
+            snap, _ = build_state(cfg, base)
+        snap.store.close()
+        assert "RDB snapshots only" in caplog.text and "900 1" in caplog.text
+        admin.config_set("save", "")
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            reload(state, _with(path, "max_failures = 3\n"))                # changed under a running server
+        assert state.limits.max_failures == 3 and "error[AGT_STORE_VOLATILE]" in caplog.text
+        state.store.close()
+    finally:
+        admin.close()
+        proc.stop()
+
+
 def test_a_policy_redis_will_not_tell_is_logged_never_fatal(dev, redis_url, caplog):
     # An ACL without CONFIG (a least-privilege server user) or a managed Redis that renamed it: the
     # policy cannot be read. The server starts and says so, rather than refusing a store it cannot

@@ -599,6 +599,38 @@ def test_one_terminal_cannot_lock_a_subject_out_for_another_and_two_terminals_ca
         rig.close()
 
 
+def test_failure_windows_are_timed_by_the_store_whatever_each_server_s_clock_says(tmp_path, any_store, caplog):
+    # sec17: each server timed the failure sets by its own clock (a charge's time, the window it
+    # counted over and pruned by). Two servers sharing a store, their clocks 100 s apart (within
+    # clock_skew_s: both serve the terminal), a 60 s window: a failure judged by the server behind
+    # was scored 100 s in the past, out of the other's window at once (and pruned by its next charge),
+    # and a server ahead pruned the others' charges as old. main: the third challenge below was
+    # issued. Every failure set is timed by the store's clock now (Redis TIME; MemoryStore's).
+    lim = FailureLimits(3, 60, max_terminal_failures=3, max_subject_failures=4)
+    (tmp_path / "1").mkdir()
+    (tmp_path / "2").mkdir()
+    right, skewed = (Rig(tmp_path / d, store=any_store, limits=lim, nonce_ttl_s=300) for d in ("1", "2"))
+    store = skewed.state.store = right.state.store          # one store (Rig makes its own for an empty one)
+    real = time.time()
+    skewed.state.clock = lambda: time.time() - 100           # 100 s behind
+    try:
+        c, cs = right.client(), skewed.client()
+        ch = cs.begin("s-0", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-x")
+        assert ch.issued_unix_ms < real * 1000 - 90_000       # the skewed server's own time on its challenge
+        assert submit(cs, skewed.probe(ch, session_id="s-0", verdict="attack")).reason == "NOT_LIVE"
+        for k in (1, 2):
+            assert c.begin(f"s-{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-x").nonce
+        said = locked_out(caplog, lambda: c.begin("s-3", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-x"))
+        assert "3 challenges failed or not settled within 60 s" in said
+        skewed.state.clock = lambda: time.time() + 100       # now 100 s ahead: the same three count
+        locked_out(caplog, lambda: cs.begin("s-4", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-x"))
+        for key in (terminal_key(A), subject_at_terminal_key(subject_key("cust-x"), A)):
+            assert store.failures(key, None, lim.window_ms) == 3
+    finally:
+        right.close()
+        skewed.close()
+
+
 def test_locked_out_is_one_reply_for_every_key_and_the_log_keeps_which(tmp_path, any_store, caplog):
     # sec15 (review 10's leftover): LOCKED_OUT named the key at its limit (and its limit, which
     # names it too), a free lock-state oracle: a rooted terminal learnt whether a subject was locked
@@ -1140,6 +1172,43 @@ def test_the_agent_waits_out_a_lapsed_claim_and_gets_its_receipt(tmp_path, monke
         rig.close()
 
 
+def _drive(steps) -> tuple[list, object]:
+    """A generator's yields and its return value."""
+    said = []
+    while True:
+        try:
+            said.append(next(steps))
+        except StopIteration as done:
+            return said, done.value
+
+
+def test_the_session_tells_the_person_to_wait_while_copies_of_its_probe_are_judged(tmp_path, monkeypatch):
+    # sec17: the agent waited PROBE_IN_PROGRESS out (a lease, ~5 s) in silence: the person at the
+    # terminal saw the submit stage and nothing else. The session's submit (submit_with_prompts, what
+    # run_capture yields from) now says PLEASE_WAIT once, at the first such answer, and returns the
+    # receipt; a submit answered at once says nothing. (main: no such step, the wait said nothing.)
+    from agent.session.capture import submit_with_prompts
+    from agent.session.events import PLEASE_WAIT
+    rig = Rig(tmp_path, limits=FailureLimits())
+    rig.state.claim_lease_s = 1.3
+    release = threading.Event()
+    try:
+        c = rig.client(deadline_s=0.4, retries=2, backoff_max_s=0.2, in_progress_margin_s=0.2)
+        ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS)
+        made = rig.probe(ch, session_id="s1")
+        release, arrivals = _stall_judges(monkeypatch, 2)
+        said, receipt = _drive(submit_with_prompts(c, made.message, made.probe_id, None))
+        assert said == [PLEASE_WAIT] and PLEASE_WAIT.zh and PLEASE_WAIT.en
+        assert receipt.accepted and receipt.probe_id == made.probe_id and arrivals[0] > 3
+        ch = c.begin("s2", Purpose.VERIFY, capabilities=CAPS)
+        made = rig.probe(ch, session_id="s2")
+        said, receipt = _drive(submit_with_prompts(c, made.message, made.probe_id, None))
+        assert said == [] and receipt.accepted
+    finally:
+        release.set()
+        rig.close()
+
+
 def test_the_agent_gives_up_a_claim_in_progress_at_the_nonce_s_deadline(tmp_path, monkeypatch):
     # The wait for a lease never runs past the nonce's own life (the agent knows it from the
     # challenge): here the nonce's deadline comes before the server's 5 s lease. The client gives up
@@ -1321,6 +1390,36 @@ def test_a_server_left_on_a_rotated_subject_key_issues_no_challenge_naming_a_sub
         rec = submit(c, rig.probe(ch, session_id="s4"))
         assert rec.accepted and rec.subject_key_id == new.key_id and rec.subject_mac == new.name("cust-1")[8:]
         assert rig.state.accepted[-1]["subject_key_id"] == new.key_id
+    finally:
+        rig.close()
+
+
+def test_a_stale_server_with_the_limits_off_issues_no_challenge_naming_a_subject(tmp_path, any_store, caplog):
+    # sec17: the store's refusal of a stale key rode on the charge, and with the limits off
+    # (max_failures = 0) there was none: a server left on a rotated-away subject key (perhaps retired
+    # because it leaked) went on naming subjects under it, in nonce records and in every receipt's
+    # subject_mac and subject_key_id (main: the challenge below was issued, and its receipt carried
+    # the old key's id). The key is checked with nothing counted now: SUBJECT_KEY_STALE, as with
+    # the limits on. Challenges naming no subject are still issued; a reload to the pair is served.
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.subject_keys import SubjectKey, SubjectKeys
+    rig = Rig(tmp_path, store=any_store, max_failures=0)
+    try:
+        old, new = SubjectKey(SUBJECT_KEY), SubjectKey(os.urandom(32))
+        c = rig.client(retries=0)
+        assert c.begin("s0", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce    # pins the old key
+        rig.state.store.pin_subject_keys(new.check, old.check, 660_000)   # another server rotates
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.server"), pytest.raises(UplinkUnavailable):
+            c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert "SUBJECT_KEY_STALE" in caplog.text and old.key_id in caplog.text
+        ch = c.begin("s2", Purpose.VERIFY, capabilities=CAPS)                              # no subject: served
+        assert submit(c, rig.probe(ch, session_id="s2")).subject_key_id == ""
+        assert _strikes(rig, terminal_key(A)) == 0                                         # nothing counted
+        rig.state.subject_keys = SubjectKeys(new, old)                                     # its reload: the pair
+        rig.state.subject_key = new.secret
+        ch = c.begin("s3", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        rec = submit(c, rig.probe(ch, session_id="s3"))
+        assert rec.accepted and rec.subject_key_id == new.key_id
     finally:
         rig.close()
 

@@ -14,6 +14,7 @@ from hil.ingest.redis_store import RedisStore
 from hil.ingest.store import (
     MAX_COPIES_PER_CLAIM,
     MAX_PROBES_PER_NONCE,
+    Charge,
     Claim,
     MemoryStore,
     NonceRecord,
@@ -189,7 +190,7 @@ def test_one_use_wins_when_many_arrive_at_once(make_store):
 def test_issuing_charges_atomically_and_using_settles_exactly_that_charge(make_store):
     # The server's failure limits charge every challenge issued (hil/ingest/limits.py): the check
     # and the charge are one step with the nonce's record, and its use settles that nonce's charge only.
-    from hil.ingest.store import Charge, Settle
+    from hil.ingest.store import Settle
     s, w = make_store(), 600_000
     t, subj, other = "terminal:k1", "subject:victim", "subject:someone-else"
     charge = Charge((t, subj), (2, 2), w)
@@ -264,6 +265,21 @@ def test_concurrent_issues_never_pass_the_limit(make_store):
     assert got.count(None) == 5 and s.failures("terminal:k1", T0 + 100, 600_000) == 5, got
 
 
+def test_a_failure_without_a_time_is_timed_by_the_store_s_clock(make_store):
+    # sec17: the server times every failure by the store's clock (now_ms None: Redis TIME read in the
+    # script; MemoryStore's clock), whatever the caller's clock says; a count without a time too.
+    s, w = make_store(), 60_000
+    assert s.add_failure("terminal:k1", None, w) == 1 and s.add_failure("terminal:k1", None, w, member="m") == 2
+    store_now = s.now_ms()
+    assert s.failures("terminal:k1", None, w) == 2
+    assert s.failures("terminal:k1", store_now + w - 5_000, w) == 2      # scored at the store's time ...
+    assert s.failures("terminal:k1", store_now + w + 5_000, w) == 0      # ... and out of the window after it
+    charge = Charge(("terminal:k2",), (5,), w, store_clock=True)
+    behind = T0 - 3_600_000                                                    # a caller's clock 1 h behind
+    assert s.add_nonce(os.urandom(32), rec(issued=behind), behind, charge) is None
+    assert s.failures("terminal:k2", None, w) == 1 and s.failures("terminal:k2", store_now + w + 5_000, w) == 0
+
+
 def test_two_redis_clients_share_one_state(redis_url):
     a = RedisStore.from_url(redis_url, prefix="share:")
     b = RedisStore.from_url(redis_url, prefix="share:")
@@ -276,12 +292,81 @@ def test_two_redis_clients_share_one_state(redis_url):
     b.close()
 
 
+def test_the_failure_counts_outlive_a_restart_of_the_tests_redis(tmp_path):
+    # sec17: the ingest server refuses a Redis that persists nothing (AGT_STORE_VOLATILE); the one
+    # hil.redisproc starts for tests and benches persists (appendonly yes), so a restart keeps the
+    # counts (main: --appendonly no, the count was 0 after the restart).
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis")
+    s = RedisStore.from_url(proc.url, prefix="restart:")
+    try:
+        assert s.add_failure("terminal:k1", None, 600_000) == 1 and s.add_failure("terminal:k1", None, 600_000) == 2
+    finally:
+        s.close()
+        proc.stop()
+    proc = start_redis(tmp_path / "redis")
+    s = RedisStore.from_url(proc.url, prefix="restart:")
+    try:
+        assert s.failures("terminal:k1", None, 600_000) == 2
+    finally:
+        s.close()
+        proc.stop()
+
+
 def test_an_unreachable_redis_is_store_unavailable(tmp_path):
     s = RedisStore.from_url(f"unix://{tmp_path / 'nobody-listens.sock'}")
     with pytest.raises(StoreUnavailable):
         s.add_nonce(os.urandom(32), rec(), T0)
     with pytest.raises(StoreUnavailable):
         s.get_nonce(os.urandom(32), T0)
+
+
+def _snapshot(client, prefix: str) -> dict:
+    """Every key under ``prefix`` with its value as DUMP serialises it (what a refusal must leave as it was)."""
+    return {k: client.dump(k) for k in sorted(client.scan_iter(match=prefix + "*"))}
+
+
+def test_a_redis_over_its_maxmemory_refuses_every_write_script_whole(redis_url):
+    # sec17: under noeviction, Redis checked a script without flags against maxmemory only at its
+    # first write, and ZREMRANGEBYSCORE / DEL / HDEL (which never grow memory) pass that check: the
+    # nonce's script (its first write prunes the failure sets), the failure's (prunes its set) and the
+    # use after a claim (drops the claims) then wrote on past the limit (main: all three stored their
+    # charge, failure or used record at maxmemory 1). Each script now declares its flags (#!lua): over
+    # the limit it is refused whole, StoreUnavailable (the server's STORE_UNAVAILABLE), nothing
+    # written. The release only removes, so it still runs (allow-oom).
+    import redis
+
+    from hil.ingest.store import Settle
+    prefix = f"oom{uuid.uuid4().hex[:8]}:"
+    s = RedisStore.from_url(redis_url, prefix=prefix)
+    admin = redis.Redis.from_url(redis_url)
+    n, fresh = os.urandom(32), os.urandom(32)
+    charge = Charge(("terminal:k1",), (5,), 600_000)
+    try:
+        assert s.add_nonce(n, rec(), T0, charge) is None
+        assert s.read_and_claim(n, "k1", "p-1", b"d" * 32, T0 + 1, hold="h1")[2] is Claim.HELD
+        assert s.read_and_claim(n, "k1", "p-1", b"d" * 32, T0 + 1, hold="h2")[2] is Claim.HELD
+        before = _snapshot(admin, prefix)
+        admin.config_set("maxmemory", 1)                    # over the limit, whatever it holds
+        with pytest.raises(StoreUnavailable, match="OutOfMemoryError"):
+            s.add_nonce(fresh, rec(session="s2"), T0 + 2, charge)
+        with pytest.raises(StoreUnavailable, match="OutOfMemoryError"):
+            s.add_failure("terminal:k1", T0 + 2, 600_000)
+        with pytest.raises(StoreUnavailable, match="OutOfMemoryError"):
+            s.use_nonce(n, terminal_id="k1", probe_id="p-1", digest=b"d" * 32, counter=1,
+                        receipt=b"R" * 200, now_ms=T0 + 2, hold="h1",
+                        settle=Settle(("terminal:k1",), 600_000, refund=False))
+        with pytest.raises(StoreUnavailable, match="OutOfMemoryError"):
+            s.read_and_claim(n, "k1", "p-2", b"e" * 32, T0 + 2, hold="h3")
+        assert _snapshot(admin, prefix) == before           # nothing written
+        s.release_claim(n, "k1", "p-1", b"d" * 32, hold="h2")      # removes: runs over the limit too
+        admin.config_set("maxmemory", 0)
+        assert s.claims_held(n) == 1 and s.failures("terminal:k1", T0 + 3, 600_000) == 1
+        assert use(s, n, hold="h1").outcome is Outcome.USED          # the same calls go through once there is room
+    finally:
+        admin.config_set("maxmemory", 0)
+        admin.close()
+        s.close()
 
 
 class CountingInt(int):
