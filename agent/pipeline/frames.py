@@ -14,7 +14,8 @@ tool's own camera) can block inside ``camera.read`` however short its timeout, a
 wait there for ever. So the reader makes its reads on a thread of its own (:class:`_ReadThread`,
 one per reader, started at the first read) and waits for each at most its timeout plus
 ``READ_HANG_GRACE_S``; past that the read is hung: ``DeviceLost`` (``DRV_DEVICE_LOST``), which ends
-the session as a lost camera does. Python cannot stop a thread blocked in C, so the hung read is
+the session as a lost camera does (before the challenge window that code; inside it the window ends
+early, ``SES_STAGE_TIMEOUT``, counted). Python cannot stop a thread blocked in C, so the hung read is
 left behind: its thread stays in the SDK until the read returns (or the process ends: the thread is
 a daemon thread and holds no exit), its outcome is dropped, and then the thread ends. Until then
 the reader makes no other read of that camera (each is ``DeviceLost`` at once).
