@@ -15,10 +15,13 @@ applies of:
   ``sharpness_floor`` (their sharpness floor);
 - material not measured (abstained, capped at 0.45): ``clipped`` (more than 2 % of the skin's pixels
   at saturation), ``coarse`` / ``patterned`` (NIR light that is not the projector's), ``drowned``
-  (the projector's light under 5 noise deviations: ambient NIR), ``pairs`` (fewer than 3 two-sided
-  pairs), ``speckle_floor`` (the speckle under any skin's 0.10: too much noise subtracted),
-  ``interval`` (the interval spans the ramp); with ``+floor`` when the one-sided pairs' floor held
-  the score at 0 (an ``attack`` verdict on pairs that could only say "hard");
+  (ambient NIR: the projector's light under 5 noise deviations, or with no SNR at all under half of
+  the skin's IR light, ``detectors.drowned``), ``pairs`` (fewer than 3 two-sided pairs),
+  ``not_measured`` (fewer than 3 two-sided pairs, no SNR and no sign of ambient light: no pair had
+  its noise measured; until session 17 this was called ``drowned``), ``speckle_floor`` (the
+  speckle under any skin's 0.10: too much noise subtracted), ``interval`` (the interval spans the
+  ramp), ``unmeasured`` (none of these); with ``+floor`` when the one-sided pairs' floor held the
+  score at 0 (an ``attack`` verdict on pairs that could only say "hard");
 - ``no_material``: no IR or a projector reported off.
 
 The condition: camera, light (and its NIR share, ``drivers.sim.scene``), lux, distance, yaw, the IR
@@ -53,11 +56,12 @@ from agent.liveness.detectors import (
     Ramp,
     active_ramps,
     clipped_cap,
+    drowned,
     evaluate,
     separates,
     sharpness_cap,
 )
-from agent.liveness.features import MAX_CLIPPED_SHARE, MIN_PROJECTOR_SNR
+from agent.liveness.features import MAX_CLIPPED_SHARE
 from agent.liveness.fusion import load_thresholds
 from drivers.errors import CaptureAgentError
 from drivers.sim.config import SimConfig
@@ -98,11 +102,11 @@ def material_cause(m: Mapping[str, float], r: Mapping[str, Ramp]) -> str:
         cause = "coarse"
     elif np.isfinite(patterned) and patterned > 0 and 2 * patterned >= (one_sided if np.isfinite(one_sided) else 0):
         cause = "patterned"
-    elif not (np.isfinite(snr) and snr >= MIN_PROJECTOR_SNR):
+    elif drowned(m):
         cause = "drowned"
     elif not (np.isfinite(pairs) and pairs >= MIN_PROJECTOR_PAIRS):
-        cause = "pairs"
-    elif np.isfinite(est) and est < SKIN_SPECKLE_FLOOR:
+        cause = "pairs" if np.isfinite(snr) else "not_measured"
+    elif np.isfinite(snr) and np.isfinite(est) and est < SKIN_SPECKLE_FLOOR:
         cause = "speckle_floor"
     elif not separates(m, speckle):
         cause = "interval"

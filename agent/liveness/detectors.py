@@ -30,7 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from agent.liveness.features import MAX_CLIPPED_SHARE, MIN_PROJECTOR_SNR, FrameCues, ProjectorMeasure, motion_cues
+from agent.liveness.features import (
+    MAX_CLIPPED_SHARE,
+    MIN_PROJECTOR_SHARE,
+    MIN_PROJECTOR_SNR,
+    FrameCues,
+    ProjectorMeasure,
+    motion_cues,
+)
 from agent.liveness.fusion import load_calibration
 
 
@@ -300,6 +307,20 @@ def sharpness_cap(m: Mapping[str, float], sharpness: Ramp) -> float:
     return ramp(floor, sharpness.attack, sharpness.live) if np.isfinite(floor) else 1.0
 
 
+def drowned(m: Mapping[str, float]) -> bool:
+    """Whether ambient NIR drowned the projector's light on the face: under ``MIN_PROJECTOR_SNR``
+    deviations of the noise measured on a same-state pair; with no SNR at all (no pair's noise
+    measured: no two frames in one projector state near it, or under ``MIN_PROJECTOR_LEVEL_DN`` of
+    its light, as in direct sunlight), a projector's share of the skin's IR light under
+    ``MIN_PROJECTOR_SHARE``, the share a pair without a noise pair needs to count. Neither (no SNR
+    and a projector carrying most of the light, or no pair at all) is not measured, not drowned."""
+    snr = m.get("projector_snr", float("nan"))
+    if np.isfinite(snr):
+        return bool(snr < MIN_PROJECTOR_SNR)
+    share = m.get("projector_share", float("nan"))
+    return bool(np.isfinite(share) and share < MIN_PROJECTOR_SHARE)
+
+
 def unmeasured_note(m: Mapping[str, float], speckle_ramp: Ramp | None = None) -> str:
     """Why the projector's material measure could not decide, in the verdict's words (the projector
     speckle's ramp tells an interval too wide from a light too weak)."""
@@ -336,18 +357,22 @@ def unmeasured_note(m: Mapping[str, float], speckle_ramp: Ramp | None = None) ->
     elif patterned > 0 and 2 * patterned >= m.get("projector_clipped_pairs", 0.0):
         seen.append(f"{patterned:.0f} pairs under NIR light with a pattern of its own")
         cause = "NIR light with a fine pattern of its own lies on the face"
-    elif np.isfinite(snr) and snr >= MIN_PROJECTOR_SNR and m.get("projector_pairs", 0.0) < MIN_PROJECTOR_PAIRS:
-        cause = "too few of the projector's on-off pairs in the window"
-    elif np.isfinite(snr) and snr >= MIN_PROJECTOR_SNR and np.isfinite(speckle_est := m.get(
-            "projector_speckle", float("nan"))) and speckle_est < SKIN_SPECKLE_FLOOR:
+    elif drowned(m):
+        cause = "ambient NIR drowns the projector"
+    elif m.get("projector_pairs", 0.0) < MIN_PROJECTOR_PAIRS:
+        cause = ("too few of the projector's on-off pairs in the window" if np.isfinite(snr) else
+                 "the projector's light on the face was not measured against its noise")
+    elif np.isfinite(snr) and np.isfinite(speckle_est := m.get("projector_speckle", float("nan"))) \
+            and speckle_est < SKIN_SPECKLE_FLOOR:
         # The light stood well above the noise: what is wrong is the noise estimate, not the light.
         cause = "the noise estimate takes more than the projector's speckle on the face"
-    elif np.isfinite(snr) and snr >= MIN_PROJECTOR_SNR and speckle_ramp is not None \
-            and not separates(m, speckle_ramp):
+    elif speckle_ramp is not None and not separates(m, speckle_ramp):
         # Enough pairs, well above the noise, but their scatter leaves skin and a mask both possible.
         cause = "the projector's light on the face was measured, but its interval spans both skin's and a mask's"
-    else:
+    elif np.isfinite(snr):
         cause = "ambient NIR drowns the projector"
+    else:
+        cause = "the projector's light on the face was not measured against its noise"
     return f"{cause} ({'; '.join(seen)}): material not measurable, the verdict cannot be live"
 
 

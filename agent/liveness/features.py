@@ -420,8 +420,11 @@ class ProjectorLight:
         with a pattern of its own: the whole texture was subtracted), or more coarse energy in the
         difference than ``MAX_COARSE_ENERGY`` times its mid band's (light coarser than any dot
         switched with the projector)."""
-        snr = self.snr
-        return (self.clipped > MAX_CLIPPED_SHARE or bool(np.isfinite(snr) and snr < MIN_PROJECTOR_SNR)
+        # The noise as measured, not floored as ``snr`` reports it: a floor would make one-sided the
+        # pairs of 2.0-2.04 DN measured under the rounding's noise, a change to the judge's rule.
+        measured = self.noise_measured and np.isfinite(self.noise) and np.isfinite(self.level) and self.noise > 0
+        return (self.clipped > MAX_CLIPPED_SHARE
+                or bool(measured and self.level / np.sqrt(self.noise) < MIN_PROJECTOR_SNR)
                 or self.unexplained > MAX_UNEXPLAINED_TEXTURE or self.coarse_light)
 
     @property
@@ -431,10 +434,15 @@ class ProjectorLight:
 
     @property
     def snr(self) -> float:
-        """The projector's light over the per-pixel noise of the difference (NaN without a noise pair)."""
+        """The projector's light over the per-pixel noise of the difference (NaN without a noise pair),
+        the noise never taken under the 8-bit rounding's (``QUANTISATION_VAR``, as ``variance`` takes
+        it). Two same-state frames in the dark (ambient NIR under 1 DN: warm LED light) differ by
+        nothing, or by a photon beside the skin that the high-pass barely carries onto it: a noise of
+        0, or of 1e-9 DN^2, read infinite, or hundreds of thousands of deviations (the fifth family's
+        record #148: 823,761), and pairs read infinite left a session's median without a pair (NaN)."""
         if not self.noise_measured or not np.isfinite(self.noise) or not np.isfinite(self.level):
             return float("nan")
-        return self.level / np.sqrt(self.noise) if self.noise > 0 else float("inf")
+        return self.level / float(np.sqrt(max(self.noise, QUANTISATION_VAR)))
 
     def variance(self, contrast2: float) -> float:
         """Variance of this pair's ``contrast2`` from photon noise alone, for a surface whose squared

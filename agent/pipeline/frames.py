@@ -7,12 +7,26 @@ and the extrinsics are chosen in one place. A reader keeps its matcher across ca
 in several stages of one session come from one timeline. It also counts what it read
 (:class:`ReaderStats`: per-stream frames, drops and measured rate, the framesets' skew), which the
 session hands to the daemon's metrics at its end.
+
+A reader also bounds a read that never returns. A camera host's reads are bounded by its heartbeat
+(``drivers/host``), but an SDK opened in the daemon itself (``[devices] camera_host = false``, a
+tool's own camera) can block inside ``camera.read`` however short its timeout, and a session would
+wait there for ever. So the reader makes its reads on a thread of its own (:class:`_ReadThread`,
+one per reader, started at the first read) and waits for each at most its timeout plus
+``READ_HANG_GRACE_S``; past that the read is hung: ``DeviceLost`` (``DRV_DEVICE_LOST``), which ends
+the session as a lost camera does (before the challenge window that code; inside it the window ends
+early, ``SES_STAGE_TIMEOUT``, counted). Python cannot stop a thread blocked in C, so the hung read is
+left behind: its thread stays in the SDK until the read returns (or the process ends: the thread is
+a daemon thread and holds no exit), its outcome is dropped, and then the thread ends. Until then
+the reader makes no other read of that camera (each is ``DeviceLost`` at once).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,8 +34,78 @@ from typing import Any
 from agent.pipeline.streamstats import StreamStats
 from agent.pipeline.sync import FrameSetMatcher, SyncTimeout
 from drivers.base import Camera
-from drivers.errors import FrameTimeout
+from drivers.errors import DeviceLost, FrameTimeout
 from drivers.frame import Frame, FrameSet, StreamKind
+
+# How long past its own timeout a camera read may take before the reader calls it hung. A read of
+# a live camera returns within its timeout; one that renders or decodes its frame (the simulator
+# with ``realtime=0``, a recording) takes at most 65 ms here (the sim, 60 reads under nice 19).
+READ_HANG_GRACE_S = 2.0
+
+
+class _Read:
+    """One read handed to the read thread: its timeout, then its frame or its exception."""
+
+    __slots__ = ("timeout_s", "done", "frame", "error")
+
+    def __init__(self, timeout_s: float):
+        self.timeout_s = timeout_s
+        self.done = threading.Event()
+        self.frame: Frame | None = None
+        self.error: BaseException | None = None
+
+
+class _ReadThread:
+    """The thread a reader's camera reads are made on, one at a time, so the reader can stop waiting
+    for one that hangs. It ends when its reader is gone (after the read it is in, if any)."""
+
+    def __init__(self, owner: object, read: Callable[[float], Frame], name: str):
+        self._requests: list[_Read | None] = []
+        self._wake = threading.Condition()
+        self.pending: _Read | None = None        # the read the reader last gave up on, until it returns
+        self.thread = threading.Thread(target=self._serve, args=(read,), name=name, daemon=True)
+        self.thread.start()
+        weakref.finalize(owner, self._submit, None)
+
+    def _submit(self, req: _Read | None) -> None:
+        with self._wake:
+            self._requests.append(req)
+            self._wake.notify()
+
+    def _serve(self, read: Callable[[float], Frame]) -> None:
+        while True:
+            with self._wake:
+                while not self._requests:
+                    self._wake.wait()
+                req = self._requests.pop(0)
+            if req is None:
+                return
+            try:
+                req.frame = read(req.timeout_s)
+            except BaseException as exc:                 # handed to the reader, which raises it
+                req.error = exc
+            req.done.set()
+            del req                                      # no reference to the frame stays here
+
+    def read(self, timeout_s: float, label: Callable[[], str]) -> Frame:
+        """The camera's next frame, or what its read raised; ``DeviceLost`` if it has not returned
+        ``READ_HANG_GRACE_S`` after its timeout (or an earlier read is still hung)."""
+        if self.pending is not None:
+            if not self.pending.done.is_set():
+                raise DeviceLost(f"{label()}: an earlier read is still hung in the camera")
+            self.pending = None                          # it came back late: its outcome is dropped
+        req = _Read(timeout_s)
+        self._submit(req)
+        if not req.done.wait(timeout_s + READ_HANG_GRACE_S):
+            self.pending = req
+            raise DeviceLost(f"{label()}: a read did not return within {timeout_s + READ_HANG_GRACE_S:.1f} s "
+                             f"(its timeout {timeout_s:.2f} s); the camera is hung")
+        frame, error = req.frame, req.error
+        req.frame = req.error = None
+        if error is not None:
+            raise error
+        assert frame is not None
+        return frame
 
 
 def reference_order(kinds: Iterable[StreamKind]) -> list[StreamKind]:
@@ -61,7 +145,9 @@ class FramesetReader:
 
     ``read_timeout_s`` bounds each wait for one frame; the deadlines of ``stream`` and ``take``
     bound the whole read. A live camera that delivers nothing for a moment is waited through; a
-    recording's end (``StreamClosed``) and a lost device (``DeviceLost``) reach the caller."""
+    recording's end (``StreamClosed``) and a lost device (``DeviceLost``) reach the caller, and so
+    does a read that is still inside the camera ``READ_HANG_GRACE_S`` after its timeout
+    (``DeviceLost``: see the module's docstring for what becomes of it)."""
 
     def __init__(self, camera: Camera, *, streams: Iterable[StreamKind] | None = None,
                  read_timeout_s: float = 1.0):
@@ -75,6 +161,12 @@ class FramesetReader:
         self.read_timeout_s = read_timeout_s
         self.matcher = FrameSetMatcher(kinds, fps, extrinsics=camera.all_extrinsics())
         self.stats = ReaderStats()
+        self._reads: _ReadThread | None = None
+
+    def _read(self, timeout_s: float) -> Frame:
+        if self._reads is None:
+            self._reads = _ReadThread(self, self.camera.read, name="frameset-reader")
+        return self._reads.read(timeout_s, lambda: self.camera.info.uri)
 
     def stream(self, *, timeout_s: float, cancelled: Callable[[], bool] | None = None,
                per_frameset: bool = False) -> Iterator[FrameSet]:
@@ -101,7 +193,7 @@ class FramesetReader:
                 raise SyncTimeout(f"no complete frameset within {timeout_s:.1f} s{since} "
                                   f"(discarded: {dict(self.matcher.stats.discarded)})")
             try:
-                frame = self.camera.read(timeout_s=min(self.read_timeout_s, max(0.01, remaining)))
+                frame = self._read(min(self.read_timeout_s, max(0.01, remaining)))
             except FrameTimeout:
                 continue
             self.stats.add_frame(frame)

@@ -479,16 +479,6 @@ class RedisStore:
         return self._record(h, now_ms), int(counter) if counter else 0
 
     @_guarded
-    def nonce_counter_probe(self, nonce: bytes, terminal_id: str, probe_id: str,
-                            now_ms: int) -> tuple[NonceRecord | None, int, bool]:
-        pipe = self.r.pipeline(transaction=True)          # one snapshot, one round trip
-        pipe.hgetall(self._k("n", nonce.hex()))
-        pipe.get(self._k("c", terminal_id))
-        pipe.exists(self._k("p", terminal_id, probe_id))
-        h, counter, seen = pipe.execute()
-        return self._record(h, now_ms), int(counter) if counter else 0, bool(seen)
-
-    @_guarded
     def read_and_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes,
                        now_ms: int, *, hold: str, lease_ms: int = CLAIM_LEASE_MS) -> tuple[NonceRecord | None, int,
                                                                                           Claim]:

@@ -303,16 +303,12 @@ class Store(Protocol):
     def nonce_and_counter(self, nonce: bytes, terminal_id: str, now_ms: int) -> tuple[NonceRecord | None, int]:
         """``get_nonce`` and ``last_counter`` as one snapshot (a shared store answers both in one round trip)."""
 
-    def nonce_counter_probe(self, nonce: bytes, terminal_id: str, probe_id: str,
-                            now_ms: int) -> tuple[NonceRecord | None, int, bool]:
-        """``nonce_and_counter`` and whether ``probe_id`` already used a nonce of this terminal (one
-        snapshot, one round trip): what ``SubmitProbe`` reads before it judges a probe, so a reused
-        probe id is refused unjudged. A read only: ``use_nonce`` stays the atomic authority."""
-
     def read_and_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes,
                        now_ms: int, *, hold: str, lease_ms: int = CLAIM_LEASE_MS) -> tuple[NonceRecord | None, int,
                                                                                           Claim]:
-        """``nonce_counter_probe``'s snapshot and, in the same atomic step, when the nonce is this
+        """What ``SubmitProbe`` reads before it judges a probe: ``nonce_and_counter``'s snapshot and
+        whether ``probe_id`` already used a nonce of this terminal (``USED``: a reused probe id is
+        refused unjudged), and, in the same atomic step, when the nonce is this
         terminal's, unused and unexpired and the probe id unused: a claim of the probe id on the
         nonce for this probe (``digest``), so that of probes racing one id under one nonce only one
         (and its identical copies) is opened and judged; the others are ``TAKEN``. At most
@@ -503,15 +499,6 @@ class MemoryStore:
             if rec is not None and not rec.used and now_ms > rec.expires_ms:
                 rec = None
             return rec, self._counters.get(terminal_id, 0)
-
-    def nonce_counter_probe(self, nonce: bytes, terminal_id: str, probe_id: str,
-                            now_ms: int) -> tuple[NonceRecord | None, int, bool]:
-        with self._lock:
-            self._prune(now_ms)
-            rec = self._used.get(nonce) or self._unused.get(nonce)
-            if rec is not None and not rec.used and now_ms > rec.expires_ms:
-                rec = None
-            return rec, self._counters.get(terminal_id, 0), (terminal_id, probe_id) in self._probe_ids
 
     def read_and_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes,
                        now_ms: int, *, hold: str, lease_ms: int = CLAIM_LEASE_MS) -> tuple[NonceRecord | None, int,

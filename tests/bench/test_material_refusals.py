@@ -57,6 +57,21 @@ def test_a_floor_refuses_at_its_lower_bound_when_the_record_has_it():
     assert refusal(_rec({**FLOOR, "projector_clipped_floor_low": 0.2}), r, live_min) == "drowned"
 
 
+def test_a_record_without_an_snr_is_called_drowned_only_when_ambient_light_outweighs_the_projector():
+    # The fifth family's warm LED faces had no projector SNR (no pair's noise measured as finite) and
+    # were labelled "drowned", the projector's light under 5 measured noise deviations. Without an
+    # SNR only the projector's share of the skin's light can tell: a small one (direct sunlight) is
+    # drowned; most of the light (a dark room) is not measured, and a counted pair goes on as usual.
+    r, live_min = active_ramps(), load_thresholds(challenged=True).live_min
+    no_snr = {k: v for k, v in DROWNED.items() if k != "projector_snr"}
+    assert refusal(_rec(DROWNED), r, live_min) == "drowned"
+    assert refusal(_rec(no_snr), r, live_min) == "drowned"                          # 14 % of the light
+    dark = {**no_snr, "projector_share": 0.9}
+    assert refusal(_rec(dark), r, live_min) == "not_measured"
+    assert refusal(_rec({**dark, "projector_speckle": 0.05, "projector_speckle_low": 0.0,
+                         "projector_speckle_high": 0.4, "projector_pairs": 5.0}), r, live_min) == "interval"
+
+
 def test_a_failed_challenge_decides_before_any_cue():
     assert refusal(_rec(MEASURED, passed=False), active_ramps(), load_thresholds(challenged=True).live_min) \
         == "challenge"

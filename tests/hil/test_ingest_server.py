@@ -63,8 +63,8 @@ class Rig:
         self.revocation = revocation or Revocation()
         self.state = ServerState(registry=self.registry(previous_key_until_ms), keys={
             self.key.key_id: self.key, self.hybrid.key_id: self.hybrid}, current_key_id=self.key.key_id,
-            store=store or MemoryStore(), limits=limits or _limits(max_failures), nonce_ttl_s=nonce_ttl_s, frames=12,
-            subject_key=SUBJECT_KEY)
+            store=store if store is not None else MemoryStore(),      # an empty MemoryStore is falsy
+            limits=limits or _limits(max_failures), nonce_ttl_s=nonce_ttl_s, frames=12, subject_key=SUBJECT_KEY)
         self.server, self.port = serve(self.state, ServerTLS(self.server_cert.cert_pem, self.server_cert.key_pem,
                                                              self.ca.cert_pem), options=options)
         self.clients: list[UplinkClient] = []
@@ -518,6 +518,18 @@ def any_store(request):
     store = RedisStore.from_url(request.getfixturevalue("redis_url"), prefix=f"charge{next_counter()}:")
     yield store
     store.close()
+
+
+def test_the_rig_serves_the_store_it_is_given_even_an_empty_one(tmp_path):
+    # An empty MemoryStore is falsy (its len is its nonce records): ``store or MemoryStore()`` gave
+    # the rig a store of its own, and the tests run on ``any_store`` never looked at the one passed.
+    store = MemoryStore()
+    rig = Rig(tmp_path, store=store)
+    try:
+        assert len(rig.client().begin("sess-store", Purpose.VERIFY, capabilities=CAPS).nonce) == 32
+        assert rig.state.store is store and len(store) == 1
+    finally:
+        rig.close()
 
 
 def _strikes(rig: Rig, key: str) -> int:

@@ -444,18 +444,20 @@ def test_the_nonce_and_the_counter_are_read_together(make_store):
 
 
 def test_the_read_before_judging_says_whether_the_probe_id_was_used(make_store):
-    # Review 10: SubmitProbe refuses a reused probe id before judging; the read says it, with the
-    # nonce and the counter, for this terminal only (one snapshot; Redis: one pipelined round trip).
+    # Review 10: SubmitProbe refuses a reused probe id before judging; the read (read_and_claim)
+    # says it, with the nonce and the counter, for this terminal only.
     s = make_store()
-    n, other = os.urandom(32), os.urandom(32)
+    n, other, theirs = os.urandom(32), os.urandom(32), os.urandom(32)
     s.add_nonce(n, rec(), T0)
     s.add_nonce(other, rec(), T0)
-    assert s.nonce_counter_probe(other, "k1", "p-1", T0 + 1) == (s.get_nonce(other, T0 + 1), 0, False)
+    s.add_nonce(theirs, rec("k2"), T0)
     assert use(s, n, counter=7).outcome is Outcome.USED                 # probe "p-1" used n
-    got, counter, seen = s.nonce_counter_probe(other, "k1", "p-1", T0 + 2)
-    assert got is not None and not got.used and counter == 7 and seen
-    assert s.nonce_counter_probe(other, "k1", "p-2", T0 + 2)[2] is False
-    assert s.nonce_counter_probe(other, "k2", "p-1", T0 + 2)[2] is False   # another terminal's ids are its own
+    got, counter, claim = s.read_and_claim(other, "k1", "p-1", b"a" * 32, T0 + 2, hold=H())
+    assert got is not None and not got.used and counter == 7 and claim is Claim.USED
+    assert s.read_and_claim(other, "k1", "p-2", b"a" * 32, T0 + 2, hold=H())[2] is Claim.HELD
+    # another terminal's ids are its own
+    assert s.read_and_claim(theirs, "k2", "p-1", b"a" * 32, T0 + 2, hold=H()) == (s.get_nonce(theirs, T0 + 2), 0,
+                                                                                  Claim.HELD)
 
 
 def test_a_probe_id_is_claimed_on_its_nonce_before_it_is_judged(make_store):

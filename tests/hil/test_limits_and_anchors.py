@@ -118,6 +118,7 @@ def strict_limits(ingest):
     state.limits, state.store = saved
 
 
+@pytest.mark.slow                 # three sim captures judged and sealed: 9-13 s in CI, 46 s at load 10
 def test_the_server_locks_out_a_subject_after_failed_presentations_over_mtls(ingest, gate, strict_limits, caplog):
     c = ingest["uplink"]()
     for k in range(2):
@@ -139,6 +140,7 @@ def test_the_server_locks_out_a_subject_after_failed_presentations_over_mtls(ing
     other.close()
 
 
+@pytest.mark.slow                 # two or more sim captures judged and sealed: 45 s at load 10
 def test_an_anchor_that_goes_back_is_flagged_and_audit_verify_proves_the_cut(ingest, gate, tmp_path, monkeypatch):
     # The session's server is shared: another test's probes may have left this terminal an anchor
     # from another log (REPLACED); this test starts from a store that holds none.

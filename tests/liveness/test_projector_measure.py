@@ -18,6 +18,8 @@ from agent.liveness.detectors import MIN_PROJECTOR_PAIRS, SKIN_SPECKLE_FLOOR, ac
 from agent.liveness.features import (
     MAX_ALBEDO_TEXTURE,
     MAX_CLIPPED_SHARE,
+    MIN_PROJECTOR_SNR,
+    QUANTISATION_VAR,
     T975,
     ProjectorLight,
     ProjectorMeasure,
@@ -229,6 +231,32 @@ def test_a_noise_pair_in_the_dark_still_leaves_the_pair_its_precision():
     assert material(m).material == 1.0
 
 
+def test_the_light_over_the_noise_is_never_infinite_in_the_dark():
+    # The fifth family's warm LED light (NIR share 0.0015): the unlit same-state frames are black, or
+    # one photon apart beside the skin, which the high-pass barely carries onto it. Their noise read
+    # 0 DN^2 (SNR inf in every pair, so the session's median had no pair: NaN, which
+    # bench.material_refusals called "drowned") or 1.7e-8 (SNR 293,800; record #148 showed 823,761).
+    # The noise is taken at least at the 8-bit rounding's: the light over that, in both.
+    scene = Scene(ambient=0, dots=40, sigma=SKIN_SIGMA, side=40)
+    on, off = scene.frame(True), scene.frame(False)
+    dark = np.zeros_like(off)
+    photon = dark.copy()
+    photon[6, 30] = 1.0                        # 6 px above the skin patch (rows 12..51)
+    black = pair_light(on, off, scene.mask, (dark, dark))
+    near = pair_light(on, off, scene.mask, (photon, dark))
+    assert black.noise == 0 and 0 < near.noise < 1e-6
+    for x in (black, near):
+        assert x.snr == pytest.approx(x.level / np.sqrt(QUANTISATION_VAR)) and not x.one_sided
+    m = ProjectorMeasure.pool([black, near, *(pair_light(scene.frame(True), dark, scene.mask, (dark, dark))
+                                              for _ in range(2))])
+    assert 5 * MIN_PROJECTOR_SNR < m.snr < 1000 and summary(m)["projector_snr"] == m.snr
+    # Which pairs are one-sided is the judge's rule and stays as it was: on the noise as measured.
+    # A pair of 2.02 DN over a noise of 0.1 DN^2 stands 6.4 deviations above it (two-sided), though
+    # the floored SNR it reports is 4.9.
+    faint = ProjectorLight(0.03, 2.02, 0.1, 4000, 0.9)
+    assert faint.snr < MIN_PROJECTOR_SNR and not faint.one_sided
+
+
 def light(contrast2: float, pixels: int = 4000) -> ProjectorLight:
     """A pair measured precisely (bright dots, many pixels) reading ``contrast2``."""
     return ProjectorLight(contrast2, 80.0, 2.0, pixels, 0.9)
@@ -292,6 +320,15 @@ def test_the_note_names_what_kept_the_material_unmeasured():
     assert "noise estimate takes more" in " ".join(evaluate(low, challenged=True).notes)
     weak = {**wide, "projector_snr": 3.0}
     assert "ambient NIR drowns the projector" in " ".join(evaluate(weak, challenged=True).notes)
+    # No SNR at all (no pair had its noise measured) and too few pairs: nothing was measured against
+    # the noise, which is not ambient light drowning the projector (it was named so before).
+    unknown = {k: v for k, v in {**wide, "projector_pairs": 1.0}.items() if k != "projector_snr"}
+    note = " ".join(evaluate(unknown, challenged=True).notes)
+    assert "not measured against its noise" in note and "drowns" not in note
+    # Without an SNR a projector carrying a small share of the skin's light (4 %: direct sunlight,
+    # its light under 2 DN) is still drowned.
+    sunlit = {**unknown, "projector_share": 0.04}
+    assert "ambient NIR drowns the projector" in " ".join(evaluate(sunlit, challenged=True).notes)
 
 
 def test_a_session_without_the_projector_or_without_ir_is_never_live():

@@ -1,0 +1,107 @@
+"""A camera read that never returns (an SDK opened in the daemon itself, ``camera_host = false``):
+the reader gives up on it after its timeout plus ``READ_HANG_GRACE_S`` with ``DRV_DEVICE_LOST``
+instead of waiting for ever, reads nothing more of that camera while the read is still inside it,
+and its read thread ends once the read comes back and the reader is gone.
+
+The camera is the simulator behind a wrapper whose read blocks on an event (the hook); each test
+runs the reader on a thread of its own and joins it, so the old code (which blocked the caller)
+fails the test instead of hanging the run."""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+import pytest
+
+import agent.pipeline.frames as frames_mod
+import drivers
+from agent.pipeline.frames import FramesetReader
+from drivers.base import CameraWrapper
+from drivers.errors import DeviceLost
+
+BOUND_S = 30.0        # how long a test waits for a reader that should have given up in 0.3 s
+
+
+class HangingCamera(CameraWrapper):
+    """The sim camera; from read number ``hang_at`` on, each read blocks until ``release`` is set."""
+
+    def __init__(self, inner, hang_at: int):
+        super().__init__(inner)
+        self.hang_at, self.reads = hang_at, 0
+        self.hung = threading.Event()            # a read is inside the hook
+        self.release = threading.Event()
+        self.late = 0                            # reads that came back after being released
+
+    def read(self, timeout_s: float = 1.0):
+        self.reads += 1
+        if self.reads >= self.hang_at and not self.release.is_set():
+            self.hung.set()
+            self.release.wait()
+            self.late += 1
+        return self.inner.read(timeout_s)
+
+
+@pytest.fixture
+def hanging(monkeypatch):
+    monkeypatch.setattr(frames_mod, "READ_HANG_GRACE_S", 0.2)
+    cam = HangingCamera(drivers.open("sim://?realtime=0&seed=3"), hang_at=7)
+    cam.start()
+    yield cam
+    cam.release.set()
+    cam.stop()
+
+
+def in_thread(fn):
+    """``fn()``'s result or exception, from a thread joined for at most ``BOUND_S``."""
+    out: dict = {}
+
+    def run():
+        try:
+            out["value"] = fn()
+        except BaseException as exc:
+            out["error"] = exc
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(BOUND_S)
+    assert not t.is_alive(), "the reader waited for the hung read"
+    return out
+
+
+def test_a_hung_read_is_device_lost_and_the_reader_reads_no_more_until_it_returns(hanging):
+    reader = FramesetReader(hanging, read_timeout_s=0.1)
+    got: list = []
+    out = in_thread(lambda: got.extend(reader.take(10, timeout_s=60)))
+    err = out.get("error")
+    assert isinstance(err, DeviceLost) and err.code == "DRV_DEVICE_LOST", out
+    assert "did not return within 0.3 s" in err.message and "sim://" in err.message
+    assert got and hanging.hung.is_set() and hanging.reads == 7
+    # The read is still inside the camera: no second read is piled behind it.
+    out = in_thread(lambda: next(reader.stream(timeout_s=60)))
+    assert isinstance(out.get("error"), DeviceLost) and "still hung" in out["error"].message
+    assert hanging.reads == 7
+    # It comes back (its frame is dropped); the reader reads on.
+    hanging.release.set()
+    assert reader._reads is not None and reader._reads.pending is not None
+    assert reader._reads.pending.done.wait(BOUND_S)
+    out = in_thread(lambda: next(reader.stream(timeout_s=60)))
+    assert "value" in out, out
+    assert hanging.late == 1 and hanging.reads > 7
+    # What a read raises reaches the caller as it was (here a stopped camera's).
+    hanging.stop()
+    out = in_thread(lambda: next(reader.stream(timeout_s=60)))
+    assert type(out.get("error")).__name__ == "StreamClosed", out
+
+
+def test_the_read_thread_of_a_hung_read_ends_once_it_returns_and_the_reader_is_gone(hanging):
+    reader = FramesetReader(hanging, read_timeout_s=0.1)
+    out = in_thread(lambda r=reader: list(r.take(10, timeout_s=60)))
+    assert isinstance(out.get("error"), DeviceLost)
+    assert reader._reads is not None
+    thread = reader._reads.thread
+    del reader, out
+    gc.collect()
+    assert thread.is_alive()                     # still inside the SDK's read
+    hanging.release.set()
+    thread.join(BOUND_S)
+    assert not thread.is_alive() and hanging.late == 1
