@@ -204,6 +204,11 @@ class Camera(abc.ABC):
     """A source of frames. One owner thread reads it; other threads may call ``stop``."""
 
     capabilities: frozenset[Capability] = frozenset()
+    # Whether ``read`` can block past its timeout: an SDK's read may hang inside its C code, so the
+    # frameset reader makes such reads on a thread of its own and gives up on a hung one
+    # (``agent.pipeline.frames``). False where something else bounds every read: a camera host's
+    # (its heartbeat) and the simulator's (Python that honours its timeout). A wrapper keeps True.
+    read_may_hang: bool = True
 
     @property
     @abc.abstractmethod

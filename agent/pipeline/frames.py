@@ -11,7 +11,9 @@ session hands to the daemon's metrics at its end.
 A reader also bounds a read that never returns. A camera host's reads are bounded by its heartbeat
 (``drivers/host``), but an SDK opened in the daemon itself (``[devices] camera_host = false``, a
 tool's own camera) can block inside ``camera.read`` however short its timeout, and a session would
-wait there for ever. So the reader makes its reads on a thread of its own (:class:`_ReadThread`,
+wait there for ever. So the reader makes the reads of such a camera (``Camera.read_may_hang``: every
+SDK's and every wrapper's; not a camera host's or the simulator's, whose reads are bounded
+otherwise and are made on the caller's thread) on a thread of its own (:class:`_ReadThread`,
 one per reader, started at the first read) and waits for each at most its timeout plus
 ``READ_HANG_GRACE_S``; past that the read is hung: ``DeviceLost`` (``DRV_DEVICE_LOST``), which ends
 the session as a lost camera does (before the challenge window that code; inside it the window ends
@@ -164,6 +166,8 @@ class FramesetReader:
         self._reads: _ReadThread | None = None
 
     def _read(self, timeout_s: float) -> Frame:
+        if not self.camera.read_may_hang:               # bounded elsewhere: read here, no thread hop
+            return self.camera.read(timeout_s=timeout_s)
         if self._reads is None:
             self._reads = _ReadThread(self, self.camera.read, name="frameset-reader")
         return self._reads.read(timeout_s, lambda: self.camera.info.uri)

@@ -411,6 +411,8 @@ class CameraHost:
 class HostedCamera(Camera):
     """A camera opened in a host process (see the module doc)."""
 
+    read_may_hang = False        # the host's heartbeat bounds every read (a hung host is replaced)
+
     def __init__(self, host: CameraHost, uri: str, settings: HostSettings | None = None):
         self._host = host
         self._s = settings or host.s

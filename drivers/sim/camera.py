@@ -119,6 +119,7 @@ def _ping_pong(k: int, n: int) -> int:
 class SimCamera(Camera):
     # A D435's projector: 0-360 mW in 30 mW steps, 150 mW by default (a profile may say otherwise).
     POWER_RANGE = ProjectorPowerRange(0.0, 360.0, 30.0, PROJECTOR_POWER_MW)
+    read_may_hang = False        # Python throughout: a read returns or raises FrameTimeout in time
 
     def __init__(self, cfg: SimConfig, uri: str = "sim://"):
         self.cfg = cfg

@@ -105,3 +105,23 @@ def test_the_read_thread_of_a_hung_read_ends_once_it_returns_and_the_reader_is_g
     hanging.release.set()
     thread.join(BOUND_S)
     assert not thread.is_alive() and hanging.late == 1
+
+
+def test_a_camera_whose_reads_are_bounded_elsewhere_is_read_on_the_callers_thread():
+    """The simulator (and a camera host) bound their own reads: the reader reads them on the caller's
+    thread, with no hop. (A read thread per reader put the simulator's rendering in another glibc
+    arena, where its freed copies of the face outlived sealing: test_plaintext_copies.)"""
+    cam = drivers.open("sim://?realtime=0&seed=3")
+    threads: list[str] = []
+    inner_read = cam.read
+
+    def read(timeout_s: float = 1.0):
+        threads.append(threading.current_thread().name)
+        return inner_read(timeout_s)
+
+    cam.read = read
+    with cam:
+        list(FramesetReader(cam).take(1))
+    assert not cam.read_may_hang and threads and set(threads) == {threading.current_thread().name}
+    hanging = HangingCamera(cam, hang_at=10**6)
+    assert hanging.read_may_hang                     # a wrapper may hang: its reads take the thread
