@@ -204,6 +204,9 @@ class QualityGate:
             d = dets[main]
             ratio, not_faces = self._second_face(dets, main, aligned)
             values["detections_not_faces"] = float(not_faces)
+            again = sum(1 for i, o in enumerate(dets) if i != main and _inside(o, d) >= SAME_FACE_INSIDE)
+            if again:
+                values["detections_same_face"] = float(again)     # the main face found again: not another
             checks.append(CheckResult("single_face", ratio < t.second_face_area_ratio, ratio,
                                       f"other faces < {t.second_face_area_ratio:g} of the main face (a face: the mesh "
                                       "model finds one, and where depth exists a face's size and relief)", "6.1.1",
@@ -213,7 +216,7 @@ class QualityGate:
             face = FaceObservation(d, mesh, pose.yaw, pose.pitch, pose.roll, pose.source, pose)
             depth = face_depth(aligned, mesh.landmarks, mesh.ipd_px)
             checks += self._face_checks(aligned, face, depth, values)
-        n_faces = len(dets) - int(values.get("detections_not_faces", 0))
+        n_faces = len(dets) - int(values.get("detections_not_faces", 0)) - int(values.get("detections_same_face", 0))
         return Measurement(checks, face, n_faces, values, (time.perf_counter() - t0) * 1000, depth)
 
     def apply(self, m: Measurement) -> QualityReport:
