@@ -100,8 +100,24 @@ _DISTORTION = {ob.OBCameraDistortionModel.NONE: DistortionModel.NONE,
 _FORMAT_NAMES = {ob.OBFormat.Y16: "z16", ob.OBFormat.Z16: "z16", ob.OBFormat.Y8: "y8", ob.OBFormat.RGB: "rgb8",
                  ob.OBFormat.BGR: "bgr8", ob.OBFormat.YUYV: "yuyv", ob.OBFormat.YUY2: "yuyv", ob.OBFormat.MJPG: "mjpg"}
 _P = ob.OBPropertyID
-# Nominal colour fields of view, used only when a profile reports no intrinsics.
-COLOR_HFOV = {"Gemini 33": 90.0, "Gemini 2": 86.0, "Astra 2": 79.0, "Femto": 80.0}
+# Nominal horizontal colour fields of view (degrees), used only when a profile reports no intrinsics.
+# A device name takes the longest key it contains (``color_hfov_deg``): "Orbbec Gemini 336L" is the
+# long-baseline model's own 94°, not the 330 series' short-baseline 86°. Sources: Orbbec's Gemini
+# 335Lg specification table (RGB sensor FOV 94° x 68° ±3°, global shutter, up to 1280x800 @ 60 fps)
+# as reproduced in public repositories, and the same 94° x 68° for the Gemini 335L/336L in Orbbec's
+# Gemini 330 Series Datasheet as quoted by retailers (OpenELAB, MyBotShop); the Gemini 335/336
+# "Official RGB FOV H86 x V55"; the Gemini 305: Seeed Studio wiki "Orbbec Gemini 305 3D Camera"
+# (wiki.seeedstudio.com/orbbec_gemini305), colour field H 94° x V 68° ±3°, up to 1280x800 @ 60 fps.
+COLOR_HFOV = {"Gemini 335L": 94.0, "Gemini 336L": 94.0, "Gemini 305": 94.0, "Gemini 33": 86.0,
+              "Gemini 2": 86.0, "Astra 2": 79.0, "Femto": 80.0}
+DEFAULT_COLOR_HFOV = 70.0
+
+
+def color_hfov_deg(name: str) -> float:
+    """The nominal colour field of a device called ``name``: the longest ``COLOR_HFOV`` key it contains
+    (the most specific model), else ``DEFAULT_COLOR_HFOV``."""
+    keys = sorted((k for k in COLOR_HFOV if k in name), key=len, reverse=True)
+    return COLOR_HFOV[keys[0]] if keys else DEFAULT_COLOR_HFOV
 
 _ctx_lock = threading.Lock()
 _ctx: Any = None
@@ -332,7 +348,7 @@ class OrbbecCamera(Camera):
         lists = {k: self._sensor_profiles(k) for k in self._want}
         offered = [m for k, pl in lists.items() for m in self._modes(k, pl)]
         usb2 = self._usb is not None and self._usb.link.startswith("2")
-        hfov = next((v for k, v in COLOR_HFOV.items() if k in self._name), 70.0)
+        hfov = color_hfov_deg(self._name)
         choice = modes.choose_modes([m for m, _ in offered], usb2=usb2, color_hfov_deg=hfov,
                                     distance_m=self._distance, ipd_px=self._ipd,
                                     want_color=StreamKind.COLOR in self._want, want_ir=StreamKind.IR in self._want)

@@ -19,6 +19,16 @@ failure to acquire for a live person (FTA, by the prompt it ended on) and a non-
 attack (APNRR); neither enters BPCER or APCER. ``passive`` runs the same presentations without a
 challenge, as a recording or a camera that cannot drive its projector is judged.
 
+People who follow prompts (``follow_prompts``, ``--follow-prompts N``; off by default, so figures
+stay comparable with runs before it): the simulated person never moves during a quality phase, so
+without it a live face refused with a distance prompt is an FTA at once. With it, a presentation
+refused ``MOVE_CLOSER`` or ``MOVE_BACK`` is presented again with the same person, light, pose,
+background and seed, moved along the camera axis by one step (``followed_uri``), up to N more
+times; a person, attacker or injected stream alike (an attacker follows prompts too). The record
+keeps every attempt (``attempts``) and reports the last one's outcome; the report gives FTA, BPCER,
+APCER and APNRR both at the first attempt (``first_attempt``) and after the prompts, with the
+attempts and camera time taken (``prompts_followed``).
+
 A seed fixes every presentation: its scene (``presentation_query``), its nonce (a digest of its URI),
 and the order in which framesets are folded (the judge measures on threads but folds in arrival
 order; the simulator renders on demand with ``realtime=0`` and stamps arrival on the camera's own
@@ -119,6 +129,43 @@ def presentation_nonce(p: Presentation) -> bytes:
     """The challenge nonce for one presentation: fixed by its scene, so the same command gives the
     same records (the server draws fresh random nonces in service; a bench must be repeatable)."""
     return hashlib.sha256(b"capture-agent/pad-eval/v2\0" + p.uri.encode()).digest()
+
+
+# --- people who follow prompts --------------------------------------------------------------------------
+
+# The prompts a person answers by stepping along the camera's axis, and the direction (mm, + away).
+DISTANCE_PROMPTS = {"MOVE_CLOSER": -1.0, "MOVE_BACK": 1.0}
+# One answer to "please move a little closer": the head comes forward by a lean or a half step, not
+# a stride. The step the gate needs at the envelope's far end is about 50 mm (on the fifth family's
+# Gemini 336L the faces refused MOVE_CLOSER measured 50-60 px at 464-520 mm, 60 px is reached near
+# 470 mm: docs/liveness.md); a lean of the trunk moves the head 50-100 mm and a half step about as
+# much, so the mean step is 70 mm with a standard deviation of 25 mm, clipped to 20-150 mm: some
+# people barely move (the same prompt then comes again), some overshoot (and may hear MOVE_BACK).
+PROMPT_STEP_MM = 70.0
+PROMPT_STEP_SD_MM = 25.0
+PROMPT_STEP_RANGE_MM = (20.0, 150.0)
+_SIM_DISTANCE_MM = (150.0, 3000.0)           # what a sim:// URI accepts (drivers/sim/config.py)
+_FOLLOW_SALT = 0x70F0                       # the step's own stream, apart from the scene's draws
+
+
+def prompt_step_mm(seed: int, attempt: int) -> float:
+    """How far the person of presentation seed ``seed`` moves answering the prompt before attempt
+    ``attempt`` (1 = the first re-presentation): deterministic in both."""
+    rng = np.random.default_rng([int(seed), int(attempt), _FOLLOW_SALT])
+    return float(np.clip(rng.normal(PROMPT_STEP_MM, PROMPT_STEP_SD_MM), *PROMPT_STEP_RANGE_MM))
+
+
+def followed_uri(uri: str, reason: str, attempt: int) -> str:
+    """The presentation ``uri`` again after its person answered the distance prompt ``reason``
+    (``DISTANCE_PROMPTS``): only ``distance_mm`` changes, by :func:`prompt_step_mm` of the URI's own
+    seed; every other key (identity, light, pose, background, seed) is kept, in its order."""
+    base, query = uri.split("?", 1)
+    pairs = [kv.split("=", 1) for kv in query.split("&")]
+    q = dict(pairs)
+    step = prompt_step_mm(int(q.get("seed", "0")), attempt)
+    d = float(q["distance_mm"]) + DISTANCE_PROMPTS[reason] * step
+    moved = str(round(min(max(d, _SIM_DISTANCE_MM[0]), _SIM_DISTANCE_MM[1])))
+    return base + "?" + "&".join(f"{k}={moved if k == 'distance_mm' else v}" for k, v in pairs)
 
 
 def _clean(v: Any) -> Any:
@@ -378,31 +425,60 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def run_following(p: Presentation, follow_prompts: int, attempt: Callable[[Presentation], dict[str, Any]]
+                  ) -> dict[str, Any]:
+    """``p`` presented by ``attempt``, and again while it is refused with a distance prompt, its
+    person moved as told (:func:`followed_uri`), at most ``follow_prompts`` more times. The record is
+    the last attempt's with the presentation's own ``uri`` (its drawn conditions), ``final_uri``,
+    ``follow_prompts`` and every attempt's record in ``attempts`` (the first is the record the
+    presentation gets without following prompts)."""
+    attempts = [attempt(p)]
+    while (len(attempts) <= follow_prompts and attempts[-1]["outcome"] == "not_acquired"
+           and attempts[-1].get("reason") in DISTANCE_PROMPTS):
+        moved = dataclasses.replace(p, uri=followed_uri(attempts[-1]["uri"], attempts[-1]["reason"], len(attempts)))
+        attempts.append(attempt(moved))
+    last = attempts[-1]
+    return {**last, "key": p.key, "uri": p.uri, "final_uri": last["uri"], "follow_prompts": follow_prompts,
+            "attempts": attempts}
+
+
 def run(items: list[Presentation], *, frames: int, passive: bool, thresholds: VerdictThresholds,
         records: Path | None = None, progress: Callable[[int, int, dict], None] | None = None,
-        recordings: Path | None = None, dot_reference: bool = True) -> list[dict[str, Any]]:
+        recordings: Path | None = None, dot_reference: bool = True, follow_prompts: int = 0
+        ) -> list[dict[str, Any]]:
     """Run ``items`` in order. With ``records``, each record is appended to that JSONL file as it
-    is made, and presentations already in it (same key, mode, source and window) are not run again:
-    a long evaluation can be split across several invocations and resumed. With ``recordings`` (a
-    directory for the temporary ``.db3`` files) each presentation is recorded and judged from the
-    recording (passive by nature)."""
+    is made, and presentations already in it (same key, mode, source, window and ``follow_prompts``)
+    are not run again: a long evaluation can be split across several invocations and resumed. With
+    ``recordings`` (a directory for the temporary ``.db3`` files) each presentation is recorded and
+    judged from the recording (passive by nature). With ``follow_prompts`` N > 0 a presentation
+    refused with a distance prompt is presented again, moved as told, up to N times (``run_following``;
+    simulator presentations only)."""
+    if follow_prompts < 0 or (follow_prompts and recordings is not None):
+        raise ValueError("follow_prompts must be >= 0, and applies to simulator presentations only")
     source = "db3" if recordings is not None else "sim"
     done: dict[str, dict[str, Any]] = {}
     if records is not None:
         for r in read_records(records):
             if r["passive"] == passive and r["frames"] == frames and r.get("source", "sim") == source \
-                    and r.get("dot_reference", False) == (dot_reference and not passive and recordings is None):
+                    and r.get("dot_reference", False) == (dot_reference and not passive and recordings is None) \
+                    and r.get("follow_prompts", 0) == follow_prompts:
                 done[r["key"]] = r
     gate = QualityGate()
+
+    def attempt(p: Presentation) -> dict[str, Any]:
+        return run_presentation(p, frames=frames, passive=passive, gate=gate, thresholds=thresholds,
+                                dot_reference=dot_reference)
+
     out = []
     for k, p in enumerate(items):
         rec = done.get(p.key)
         if rec is None or rec.get("uri") != p.uri:
             if recordings is not None:
                 rec = run_recorded(p, frames=frames, workdir=recordings)
+            elif follow_prompts:
+                rec = run_following(p, follow_prompts, attempt)
             else:
-                rec = run_presentation(p, frames=frames, passive=passive, gate=gate, thresholds=thresholds,
-                                       dot_reference=dot_reference)
+                rec = attempt(p)
             if records is not None:
                 with records.open("a") as fh:
                     fh.write(json.dumps(rec) + "\n")
@@ -415,17 +491,21 @@ def run(items: list[Presentation], *, frames: int, passive: bool, thresholds: Ve
 # --- the report ------------------------------------------------------------------------------------
 
 def select(records: list[dict[str, Any]], *, split: str, frames: int, source: str = "sim",
-           passive: bool | None = None) -> list[dict[str, Any]]:
+           passive: bool | None = None, follow_prompts: int = 0) -> list[dict[str, Any]]:
     return [r for r in records if r["split"] == split and r["frames"] == frames
-            and r.get("source", "sim") == source and (passive is None or r["passive"] == passive)]
+            and r.get("source", "sim") == source and (passive is None or r["passive"] == passive)
+            and r.get("follow_prompts", 0) == follow_prompts]
 
 
 def rescored(records: list[dict[str, Any]], r: Mapping[str, Ramp]) -> list[dict[str, Any]]:
-    """Records with ``score`` as ramps ``r`` give it (``rescore``), the run's own kept as ``run_score``."""
+    """Records with ``score`` as ramps ``r`` give it (``rescore``), the run's own kept as ``run_score``
+    (every attempt of a record that followed prompts too)."""
     out = []
     for rec in records:
         if rec["outcome"] in ("accepted", "rejected"):
             rec = {**rec, "run_score": rec.get("run_score", rec.get("score")), "score": round(rescore(rec, r), 5)}
+        if rec.get("attempts"):
+            rec = {**rec, "attempts": rescored(rec["attempts"], r)}
         out.append(rec)
     return out
 
@@ -525,13 +605,50 @@ def breakdown(records: list[dict[str, Any]], live_min: float) -> dict[str, list[
     return out
 
 
+def _camera_seconds(attempt: dict[str, Any]) -> float:
+    """Camera time one attempt took: its quality phase's framesets, and the challenge window when it
+    was acquired, at the URI's frame rate (the simulator's 30 fps when it names none)."""
+    q = dict(kv.split("=", 1) for kv in attempt["uri"].split("?", 1)[1].split("&"))
+    sets = (attempt.get("quality") or {}).get("framesets") or 0
+    if attempt["outcome"] in ("accepted", "rejected"):
+        sets += attempt.get("frames", 0)
+    return sets / float(q.get("fps", 30.0))
+
+
+def prompts_followed(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """What following the prompts took, per kind: attempts per presentation, how many were acquired
+    only after a prompt, and the camera time to the end of the last attempt (``_camera_seconds``;
+    the person's own step, a second or two per prompt, is not in it)."""
+    out: dict[str, Any] = {"step_mm": {"mean": PROMPT_STEP_MM, "sd": PROMPT_STEP_SD_MM,
+                                       "range": list(PROMPT_STEP_RANGE_MM)}}
+    for kind in ("bona_fide", "attack", "injection"):
+        rs = [r for r in records if r["kind"] == kind and r.get("attempts")]
+        if not rs:
+            continue
+        secs = np.array([sum(_camera_seconds(a) for a in r["attempts"]) for r in rs])
+        out[kind] = {
+            "presentations": len(rs),
+            "attempts": {str(n): c for n, c in sorted(Counter(len(r["attempts"]) for r in rs).items())},
+            "acquired_after_a_prompt": sum(r["outcome"] != "not_acquired"
+                                           and r["attempts"][0]["outcome"] == "not_acquired" for r in rs),
+            "still_refused_with_a_distance_prompt": sum(r["outcome"] == "not_acquired"
+                                                        and r.get("reason") in DISTANCE_PROMPTS for r in rs),
+            "camera_seconds": {"median": _clean(float(np.median(secs))), "p90": _clean(float(np.quantile(secs, 0.9))),
+                               "max": _clean(float(secs.max()))},
+        }
+    return out
+
+
 def report(records: list[dict[str, Any]], *, split: str, passive: bool, live_min: float,
-           threshold_source: str, frames: int, source: str = "sim") -> dict[str, Any]:
+           threshold_source: str, frames: int, source: str = "sim", follow_prompts: int = 0) -> dict[str, Any]:
     """The ISO/IEC 30107-3 report of one split's records at the live threshold ``live_min``.
     ``source``: presentations judged live from the simulator (``sim``) or from genuine RealSense
-    recordings of them (``db3``), reported apart."""
+    recordings of them (``db3``), reported apart. ``follow_prompts``: the records of runs whose
+    people followed that many distance prompts (0: none); then every rate is after the prompts and
+    ``first_attempt`` holds the same rates at each presentation's first attempt (ISO/IEC 30107-3
+    counts FTA per transaction: both are honest, labelled)."""
     records = [r for r in records if r["split"] == split and r["passive"] == passive and r["frames"] == frames
-               and r.get("source", "sim") == source]
+               and r.get("source", "sim") == source and r.get("follow_prompts", 0) == follow_prompts]
     errors = Counter(r.get("error") for r in records if r["outcome"] == "error")
     bona = [r for r in records if r["kind"] == "bona_fide" and r["outcome"] != "error"]
     bona_dec = [r for r in bona if r["outcome"] != "not_acquired"]
@@ -602,7 +719,24 @@ def report(records: list[dict[str, Any]], *, split: str, passive: bool, live_min
         "supports": {"bpcer_demonstrable_at_0_errors": _clean(1 - 0.05 ** (1 / max(len(bona_dec), 1))),
                      "apcer_demonstrable_per_species_at_0_errors":
                          _clean(1 - 0.05 ** (1 / max(min((s["n"] for s in species), default=1), 1)))},
+        **(_after_prompts(records, split=split, passive=passive, live_min=live_min, threshold_source=threshold_source,
+                          frames=frames, source=source, follow_prompts=follow_prompts) if follow_prompts else {}),
     }
+
+
+def _after_prompts(records: list[dict[str, Any]], *, follow_prompts: int, **kw: Any) -> dict[str, Any]:
+    """The report's part for people who followed prompts: the rates at each presentation's first
+    attempt, and what following took."""
+    first = [{**r["attempts"][0], "key": r["key"]} for r in records if r.get("attempts")]
+    f = report(first, **kw)
+    keep = ("bpcer", "bpcer_upper95", "bpcer_n", "fta", "fta_upper95", "fta_n", "fta_in_envelope",
+            "fta_in_envelope_upper95", "fta_in_envelope_n", "fta_by_reason", "max_apcer")
+    rows = ("name", "apcer", "apcer_upper95", "n", "accepted", "presented", "apnrr", "apnrr_upper95", "apnrr_by_reason")
+    return {"rates": f"after following up to {follow_prompts} distance prompts (first_attempt: without)",
+            "first_attempt": {**{k: f[k] for k in keep},
+                              "species": [{k: s[k] for k in rows} for s in f["species"]],
+                              "injection": [{k: s[k] for k in rows} for s in f["injection"]]},
+            "prompts_followed": {"max_reattempts": follow_prompts, **prompts_followed(records)}}
 
 
 # --- fitting the ramps on train ---------------------------------------------------------------------

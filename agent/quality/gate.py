@@ -41,6 +41,13 @@ EYE_WINDOW = 15                   # framesets of eyelid openings the eyes-open c
 
 # Other detections large enough to count that are examined for face evidence (agent/quality/faces.py).
 MAX_EXAMINED_OTHERS = 3
+# A detection lying this much (share of its own box) inside the main face's box is the subject's own
+# face found again at another scale, not another face: behind the subject's face another face is
+# hidden by it, and the detector's weighted NMS keeps a tight box (the face alone) apart from a loose
+# one (face and hair) when their raw boxes overlap by less than its IoU threshold. On the fifth
+# family's Gemini 336L (a 94° lens, a small face) a 0.94-score 124 px box inside the 0.64-score
+# 211 px main box, 0.35 of its area, refused a live person MULTIPLE_FACES (docs/liveness.md).
+SAME_FACE_INSIDE = 0.8
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,6 +102,13 @@ class QualityReport:
                 "metrics": {k: (round(v, 4) if v is not None and np.isfinite(v) else None)
                             for k, v in self.metrics.items()}}
 
+
+
+def _inside(det: Detection, box_of: Detection) -> float:
+    """The share of ``det``'s box that lies inside ``box_of``'s."""
+    (a0, b0, a1, b1), (c0, d0, c1, d1) = det.bbox, box_of.bbox
+    inter = max(0.0, min(a1, c1) - max(a0, c0)) * max(0.0, min(b1, d1) - max(b0, d0))
+    return inter / max(det.width * det.height, 1e-9)
 
 class QualityGate:
     def __init__(self, settings: QualitySettings | None = None, channel: str | None = None,
@@ -153,7 +167,8 @@ class QualityGate:
         face). Smaller detections are not examined: their size already keeps them from counting."""
         limit = self.thresholds.second_face_area_ratio
         area = dets[main].width * dets[main].height
-        others = sorted((o for i, o in enumerate(dets) if i != main), key=lambda o: -o.width * o.height)
+        others = sorted((o for i, o in enumerate(dets) if i != main and _inside(o, dets[main]) < SAME_FACE_INSIDE),
+                        key=lambda o: -o.width * o.height)
         not_faces = 0
         for o in others:
             ratio = o.width * o.height / area
@@ -189,6 +204,9 @@ class QualityGate:
             d = dets[main]
             ratio, not_faces = self._second_face(dets, main, aligned)
             values["detections_not_faces"] = float(not_faces)
+            again = sum(1 for i, o in enumerate(dets) if i != main and _inside(o, d) >= SAME_FACE_INSIDE)
+            if again:
+                values["detections_same_face"] = float(again)     # the main face found again: not another
             checks.append(CheckResult("single_face", ratio < t.second_face_area_ratio, ratio,
                                       f"other faces < {t.second_face_area_ratio:g} of the main face (a face: the mesh "
                                       "model finds one, and where depth exists a face's size and relief)", "6.1.1",
@@ -198,7 +216,7 @@ class QualityGate:
             face = FaceObservation(d, mesh, pose.yaw, pose.pitch, pose.roll, pose.source, pose)
             depth = face_depth(aligned, mesh.landmarks, mesh.ipd_px)
             checks += self._face_checks(aligned, face, depth, values)
-        n_faces = len(dets) - int(values.get("detections_not_faces", 0))
+        n_faces = len(dets) - int(values.get("detections_not_faces", 0)) - int(values.get("detections_same_face", 0))
         return Measurement(checks, face, n_faces, values, (time.perf_counter() - t0) * 1000, depth)
 
     def apply(self, m: Measurement) -> QualityReport:

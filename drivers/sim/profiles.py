@@ -38,13 +38,24 @@ Sources (figures cited per profile below):
   It gives no baseline, colour field, depth noise or colour offset: the Gemini 2's 50 mm baseline and
   86°x55° colour field below are Orbbec's published figures as recalled (the product page is not
   reachable from here; drivers/orbbec.py's COLOR_HFOV uses the same 86°), so treat them as approximate.
-- [G336L] Orbbec Gemini 336L (Orbbec product page and datasheet, as recalled: not reachable from
-  here, so approximate): the Gemini 335L's long-baseline active stereo (95 mm) with an IR-pass filter
-  on its stereo imagers (it sees the 850 nm dots and ambient NIR, not visible light), an 850 nm dot
-  projector switched on and off, depth 1280x800 at up to 30 fps with a 90°x65° depth field, depth
-  0.17-20 m (ideal 0.25-6 m), colour 1280x800 with a 94°x68° field. Its colour offset is published:
-  [G330-CS] table 2 (Gemini 335L/336L) puts the colour origin 23.75 mm along +x of the left IR
-  imager's, 0 along y and z. Supported by Orbbec SDK v2 like the Gemini 335 (drivers/orbbec.py).
+- [G336L] Orbbec Gemini 336L: the Gemini 335L's long-baseline active stereo (95 mm) with an IR-pass
+  filter on its stereo imagers (it sees the 850 nm dots and ambient NIR, not visible light), an
+  850 nm dot projector switched on and off, depth 1280x800 at up to 30 fps (848x480 at 60) with a
+  90°x65° depth field, depth 0.17-20 m (ideal 0.25-6 m), colour up to 1280x800 at 60 fps (1280x720
+  at 60) through a 94°x68° ±3° lens on a global-shutter sensor. Read (session 17) from
+  Orbbec's Gemini 335Lg specification table (the 335L/336L's GMSL2 sibling, same optics) as
+  reproduced in public repositories: "RGB Resolution@Frame Rate: Up to 1280 × 800 @ 60 FPS; 1280 ×
+  720 @ 60 FPS", "RGB Sensor FOV (H × V): 94° × 68° ± 3°", "RGB Sensor Technology: Global Shutter";
+  the same 94° x 68°, 1280x800 @ 60 and 95 mm for the 335L/336L from the Gemini 330 Series Datasheet
+  as retailers quote it (OpenELAB, MyBotShop); Orbbec's datasheet itself is not reachable from here.
+  The 94°x68° field is a 16:10 one (tan 47° / tan 34° = 1.59), the 1280x800 sensor's, so no colour
+  mode larger than 1280x800 exists on this camera. Its colour offset is published: [G330-CS] table 2
+  (Gemini 335L/336L) puts the colour origin 23.75 mm along +x of the left IR imager's, 0 along y and
+  z. Supported by Orbbec SDK v2 like the Gemini 335 (drivers/orbbec.py, whose ``COLOR_HFOV`` gives
+  it the same 94°). By contrast the short-baseline Gemini 335/336 carry an 86°x55° (16:9) rolling-
+  shutter colour module up to 1920x1080 at 30 fps (Seeed Studio wiki "Orbbec Gemini 336", its
+  specification table, in Seeed-Studio/wiki-documents): the GEMINI335 profile below omits that
+  1920x1080 mode (not corrected here; its chosen 1280x720 keeps 72 px at 0.6 m).
 - [AMS] the Astra series specification table in jsk-ros-pkg's "Install Astra camera" page (Astra,
   Astra Mini, Astra S, Astra Mini S, Astra Pro): the Astra Mini S's optimised range is 0.35-1.0 m,
   its depth VGA (640x480) and QVGA at 30 fps, its colour VGA and QVGA at 30 fps and HD (1280x720) at
@@ -436,15 +447,15 @@ GEMINI336L = CameraProfile(
     # scaled by 0.6 and cropped (modes.py), fx = 384 (the 330 series' depth lens; principal point of a
     # typical unit, not the Gemini 335 profile's).
     depth_intrinsics=Intrinsics(640, 480, 384.0, 384.0, 318.6, 241.9, DistortionModel.INVERSE_BROWN_CONRADY),
-    # [G336L]: colour 94° horizontally at 1280x800 -> fx = 640 / tan(47°) = 596.8, x0.6 = 358.1 at
-    # 640x480 (68° vertically: fy = 400 / tan(34°) x 0.6 = 355.8, square within the quoted ±3°).
+    # [G336L]: colour 94° horizontally at 1280x800 (read, ±3°) -> fx = 640 / tan(47°) = 596.8, x0.6 =
+    # 358.1 at 640x480 (68° vertically: fy = 400 / tan(34°) x 0.6 = 355.8, square within the ±3°).
     # Distortion typical of a 94° module (stronger barrel than the 86° ones).
     color_intrinsics=Intrinsics(640, 480, 358.1, 358.0, 322.4, 239.3, DistortionModel.BROWN_CONRADY,
                                 (-0.061, 0.052, -0.0003, 0.0006, -0.014)),
     # [G330-CS] table 2: colour 23.75 mm along +x, 0 along y and z, from the left imager; rotation typical.
     depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(0.05), np.deg2rad(0.14), np.deg2rad(-0.08)),
                                           np.array([0.02375, 0.0, 0.0])),
-    stereo_baseline_m=0.095,                     # [G336L]: 95 mm (as recalled)
+    stereo_baseline_m=0.095,                     # [G336L]: 95 mm (the retailers' datasheet quotes)
     projector_offset_m=0.055,                    # typical: between the colour module and the right imager
     # Typical: the Gemini 335's matching (0.10 px at 640x480) through the same lens; the 95 mm baseline
     # gives sigma_z = z^2 s / (f B) = 0.7 mm at 0.5 m and 11 mm (0.55 %) at 2 m.
@@ -464,10 +475,10 @@ GEMINI336L = CameraProfile(
     structured_light=False,
     ir_band="nir",                               # [G336L]: IR-pass filter on the stereo imagers
     depth_shutter="global",
-    color_shutter="rolling",                     # typical of a 1 MP UVC colour module; not checked in a datasheet
+    color_shutter="global",                      # [G336L]: "RGB Sensor Technology: Global Shutter"
     color_from_depth_imager=False,
-    # [G336L] gives the largest modes (depth 1280x800@30, colour 1280x800); the smaller ones and their
-    # rates are typical of the 330 series' SDK lists (as the Gemini 335 profile's).
+    # [G336L] gives the largest modes (depth 1280x800@30, colour 1280x800@60 and 1280x720@60); the
+    # smaller ones and their rates are typical of the 330 series' SDK lists (as the Gemini 335 profile's).
     stream_modes=G330_STREAM_MODES,
 )
 

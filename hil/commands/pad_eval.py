@@ -44,6 +44,10 @@ def register(sub) -> None:
     p.add_argument("--no-dot-reference", action="store_true",
                    help="challenged sessions without the projector pattern check (by default each camera profile "
                         "is enrolled first with projector-enrol's code, once per run, and every pair tested)")
+    p.add_argument("--follow-prompts", type=int, default=0, metavar="N",
+                   help="a presentation refused with MOVE_CLOSER or MOVE_BACK is presented again, its person (or "
+                        "attacker) moved as told by one step (mean 70 mm), up to N more times; the report gives "
+                        "every rate at the first attempt and after the prompts (default 0: nobody moves)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -51,6 +55,11 @@ def register(sub) -> None:
 def run(args) -> int:
     if min(args.per_species, args.live) < 0 or args.injection < 0 or args.frames < 8:
         raise UsageError("--per-species, --live and --injection must be >= 0, --frames >= 8")
+    if args.follow_prompts < 0:
+        raise UsageError("--follow-prompts must be >= 0")
+    if args.follow_prompts and (args.recordings is not None or args.write_calibration):
+        raise UsageError("--follow-prompts applies to simulator presentations, not to --recordings or "
+                         "--write-calibration")
     if args.write_calibration and args.split != "train":
         raise UsageError("--write-calibration fits on the train split only (--split train)")
     if args.write_calibration and args.recordings is not None:
@@ -86,7 +95,7 @@ def run(args) -> int:
     else:
         made = P.run(items, frames=args.frames, passive=args.passive, thresholds=thresholds, records=args.records,
                      progress=None if args.json else progress, recordings=args.recordings,
-                     dot_reference=not args.no_dot_reference)
+                     dot_reference=not args.no_dot_reference, follow_prompts=args.follow_prompts)
         records = P.read_records(args.records) if args.records is not None else made
     if args.write_calibration:
         # Every ramp and both modes' thresholds, from this file's train records (passive ones for
@@ -96,7 +105,7 @@ def run(args) -> int:
     records = P.rescored(records, active_ramps(refresh=True))
     if args.split == "train":
         fit = P.fit_thresholds(P.select(records, split="train", passive=args.passive, frames=args.frames,
-                                        source=source))
+                                        source=source, follow_prompts=args.follow_prompts))
         live_min = fit["live_min"]
         threshold_source = ("fitted on this train split (APCER <= 0.1 % per species, margin 0.02; "
                             f"not held: {', '.join(fit['not_held']) or 'none'})")
@@ -104,7 +113,8 @@ def run(args) -> int:
         live_min = load_thresholds("kiosk", challenged=not args.passive).live_min
         threshold_source = f"{CALIBRATION_PATH.name} ({mode}), fitted on train"
     out = P.report(records, split=args.split, passive=args.passive, live_min=live_min,
-                   threshold_source=threshold_source, frames=args.frames, source=source)
+                   threshold_source=threshold_source, frames=args.frames, source=source,
+                   follow_prompts=args.follow_prompts)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -147,5 +157,15 @@ def _print(out: dict) -> None:
           f"at APCER <= 0.1 % with the train threshold: max APCER {_pct(out['max_apcer'])}")
     print(f"FTA {_pct(out['fta'])} (upper95 {_pct(out['fta_upper95'])}, n={out['fta_n']}); inside the envelope "
           f"{_pct(out['fta_in_envelope'])} (n={out['fta_in_envelope_n']}); by reason {out['fta_by_reason']}")
+    if "first_attempt" in out:
+        f, pf = out["first_attempt"], out["prompts_followed"]
+        print(f"(rates above: {out['rates']})")
+        print(f"first attempt: FTA {_pct(f['fta'])} (upper95 {_pct(f['fta_upper95'])}, n={f['fta_n']}) by reason "
+              f"{f['fta_by_reason']}; BPCER {_pct(f['bpcer'])} (n={f['bpcer_n']}); max APCER {_pct(f['max_apcer'])}")
+        for kind in ("bona_fide", "attack", "injection"):
+            if kind in pf:
+                k = pf[kind]
+                print(f"{kind}: attempts {k['attempts']}, acquired after a prompt {k['acquired_after_a_prompt']}, "
+                      f"camera seconds median {k['camera_seconds']['median']} p90 {k['camera_seconds']['p90']}")
     if out["counts"]["errors"]:
         print(f"errors (in no rate): {out['counts']['errors']}")

@@ -80,3 +80,12 @@ def test_unknown_serial_through_a_camera_host_keeps_its_type():
     with CameraHostPool(HostSettings(spare=False)) as pool:
         with pytest.raises(DeviceNotFound):
             pool.open("orbbec://CP1E54200025")
+
+
+@pytest.mark.parametrize("name, hfov", [("Orbbec Gemini 336L", 94.0), ("Orbbec Gemini 335L", 94.0),
+                                        ("Orbbec Gemini 335Lg", 94.0), ("Orbbec Gemini 336", 86.0),
+                                        ("Orbbec Gemini 335", 86.0), ("Orbbec Gemini 2", 86.0),
+                                        ("Orbbec Femto Bolt", 80.0), ("Orbbec Something New", 70.0)])
+def test_the_colour_field_of_a_device_is_its_most_specific_models(name, hfov):
+    # "Gemini 336L" also contains "Gemini 33": the long-baseline model's 94° lens must win over the series'.
+    assert orbbec.color_hfov_deg(name) == hfov

@@ -63,6 +63,89 @@ def test_thresholds_are_fitted_above_every_training_attack():
     assert P.threshold_for_apcer({"a": [0.1, 0.3]}, 0.001) == pytest.approx(0.3, abs=1e-5)
 
 
+def _query(uri: str) -> dict[str, str]:
+    return dict(kv.split("=", 1) for kv in uri.split("?", 1)[1].split("&"))
+
+
+def test_a_person_told_to_move_steps_along_the_axis_by_their_own_seed():
+    uri = P.presentation_uri("fifth", "live", 3)
+    q = _query(uri)
+    closer, back = P.followed_uri(uri, "MOVE_CLOSER", 1), P.followed_uri(uri, "MOVE_BACK", 1)
+    step = float(q["distance_mm"]) - float(_query(closer)["distance_mm"])
+    lo, hi = P.PROMPT_STEP_RANGE_MM
+    assert lo - 0.5 <= step <= hi + 0.5
+    assert float(_query(back)["distance_mm"]) - float(q["distance_mm"]) == pytest.approx(step, abs=1)
+    for moved in (closer, back):                    # the same person, light, pose, background and seed stream
+        assert {k: v for k, v in _query(moved).items() if k != "distance_mm"} == \
+               {k: v for k, v in q.items() if k != "distance_mm"}
+    assert P.followed_uri(uri, "MOVE_CLOSER", 1) == closer                  # reproducible
+    assert P.followed_uri(uri, "MOVE_CLOSER", 2) != closer                  # each attempt its own step
+    steps = [P.prompt_step_mm(seed, 1) for seed in range(200)]
+    assert min(steps) >= lo and max(steps) <= hi and len(set(steps)) > 150
+    assert abs(sum(steps) / len(steps) - P.PROMPT_STEP_MM) < 5
+
+
+def _fake_presentation(calls: list[str], far_mm: float = 470.0):
+    """A stand-in for ``run_presentation``: a face beyond ``far_mm`` is refused MOVE_CLOSER, nearer
+    ones are acquired and judged live."""
+
+    def run_presentation(p, *, frames, passive, gate, thresholds, dot_reference=True):
+        calls.append(p.uri)
+        base = {"v": P.RECORD_VERSION, "key": p.key, "split": p.split, "kind": p.kind, "species": p.species,
+                "index": p.index, "uri": p.uri, "passive": passive, "frames": frames, "source": "sim",
+                "dot_reference": dot_reference and not passive, "in_envelope": True}
+        if float(_query(p.uri)["distance_mm"]) > far_mm:
+            return {**base, "outcome": "not_acquired", "reason": "MOVE_CLOSER",
+                    "quality": {"complete": False, "framesets": 30}}
+        return {**base, "outcome": "accepted", "verdict": "live", "score": 0.9,
+                "quality": {"complete": True, "framesets": 6}}
+
+    return run_presentation
+
+
+def test_people_who_follow_prompts_keep_every_attempt_and_both_rates_are_reported(tmp_path, monkeypatch):
+    calls: list[str] = []
+    monkeypatch.setattr(P, "run_presentation", _fake_presentation(calls))
+    items = P.presentations("fifth", live=40, per_species=0, injection=0, species=["live"])
+    far = [p for p in items if float(_query(p.uri)["distance_mm"]) > 470]
+    assert 5 <= len(far) < len(items)
+    path = tmp_path / "records.jsonl"
+    out = P.run(items, frames=32, passive=False, thresholds=VerdictThresholds(), records=path, follow_prompts=2)
+    assert len(calls) > len(items)                  # the far ones were presented again
+    for p, r in zip(items, out, strict=True):
+        assert r["uri"] == p.uri and r["attempts"][0]["uri"] == p.uri and r["final_uri"] == r["attempts"][-1]["uri"]
+        assert 1 <= len(r["attempts"]) <= 3
+        assert (len(r["attempts"]) > 1) == (p in far)
+        assert r["outcome"] == r["attempts"][-1]["outcome"]
+        distances = [float(_query(a["uri"])["distance_mm"]) for a in r["attempts"]]
+        assert distances == sorted(distances, reverse=True)     # each MOVE_CLOSER brought the face nearer
+    rep = P.report(P.read_records(path), split="fifth", passive=False, live_min=0.5, threshold_source="test",
+                   frames=32, follow_prompts=2)
+    first = rep["first_attempt"]
+    assert first["fta_n"] == rep["fta_n"] == len(items)
+    assert first["fta"] == pytest.approx(len(far) / len(items))
+    assert first["fta_by_reason"] == {"MOVE_CLOSER": len(far)}
+    still = sum(r["outcome"] == "not_acquired" for r in out)
+    assert rep["fta"] == pytest.approx(still / len(items)) and still < len(far)
+    pf = rep["prompts_followed"]["bona_fide"]
+    assert pf["acquired_after_a_prompt"] == len(far) - still
+    assert sum(pf["attempts"].values()) == len(items) and pf["attempts"]["1"] == len(items) - len(far)
+    # Camera time: 30 framesets a refused quality phase, 6 an acquired one and the 32-frameset window, at 30 fps.
+    longest = max(sum(30 if a["outcome"] == "not_acquired" else 6 + 32 for a in r["attempts"]) for r in out) / 30
+    assert pf["camera_seconds"]["max"] == pytest.approx(longest, abs=1e-4) and longest > 38 / 30
+    # Resumed: nothing is presented again; a run without following is kept apart and sees the first attempts.
+    n = len(calls)
+    P.run(items, frames=32, passive=False, thresholds=VerdictThresholds(), records=path, follow_prompts=2)
+    assert len(calls) == n
+    P.run(items, frames=32, passive=False, thresholds=VerdictThresholds(), records=path)
+    assert len(calls) == n + len(items)
+    plain = P.report(P.read_records(path), split="fifth", passive=False, live_min=0.5, threshold_source="test",
+                     frames=32)
+    assert plain["fta"] == first["fta"] and "first_attempt" not in plain
+    again = P.run(items, frames=32, passive=False, thresholds=VerdictThresholds(), follow_prompts=2)
+    assert again == out                             # the same seeds give the same attempts
+
+
 @pytest.fixture(scope="module", autouse=True)
 def enrolment_cache(tmp_path_factory):
     """Enrolled references go to a fresh directory: every run of this module enrols as a first run would."""

@@ -7,6 +7,7 @@ refused."""
 from __future__ import annotations
 
 import dataclasses
+import types
 
 import numpy as np
 import pytest
@@ -128,3 +129,29 @@ def test_a_frame_full_of_face_like_things_costs_at_most_three_landmark_runs(gate
     dets = [Detection((100.0 * k, 0.0, 100.0 * k + 90, 90.0), 0.9, np.zeros((6, 2))) for k in range(6)]
     ratio, not_faces = gate._second_face(dets, 0, wall[0])
     assert len(examined) == 3 and not_faces == 3 and ratio == 1.0
+
+
+def test_the_subjects_own_face_found_again_inside_its_box_is_not_a_second_face(gate, monkeypatch):
+    # The fifth family's Gemini 336L (fifth/live, identity 382, 518 mm, moving background): the
+    # detector kept a tight 0.94-score box inside the 0.64-score main box, 0.36 of its area, and the
+    # landmark model found a face in it (it is the subject's): MULTIPLE_FACES on a lone person.
+    from agent.face import Detection
+    from agent.quality import gate as gate_module
+    examined = []
+
+    def a_face(bgr, det, aligned, presence_min):
+        examined.append(det)
+        return faces.FaceEvidence(True, 1.0, 0.13, 25.0, "landmarks, size and relief")
+    monkeypatch.setattr(gate_module, "face_evidence", a_face)
+    kp = np.zeros((6, 2))
+    main = Detection((543.0, 253.0, 755.0, 465.0), 0.64, kp)         # its boxes on one frameset
+    again = Detection((593.0, 291.0, 720.0, 419.0), 0.94, kp)
+    frame = types.SimpleNamespace(color=types.SimpleNamespace(pixels=None))     # examined by a_face only
+    ratio, _ = gate._second_face([main, again], 0, frame)
+    assert ratio < gate.thresholds.second_face_area_ratio and not examined
+    # A face of that size beside the subject, or half behind the subject's head, is still one.
+    beside = Detection((800.0, 250.0, 927.0, 378.0), 0.9, kp)
+    half = Detection((692.0, 253.0, 819.0, 381.0), 0.9, kp)
+    for other in (beside, half):
+        ratio, _ = gate._second_face([main, other], 0, frame)
+        assert ratio >= gate.thresholds.second_face_area_ratio and examined[-1] is other
