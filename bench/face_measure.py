@@ -17,11 +17,13 @@ one choice of cells for the window*).
   ``BLIND_GAIN / r``, so that the mean of half the cells has gain over noise about r, as
   ``bench.step_noise blind``'s streams), through the face measure, verified; ``blind=K``: K of the
   cells do not answer the stream (flat, the same noise): a screen-blind part of the face; ``rule=R``:
-  verified by ``bench.illum_bits`` rule R (``verifier`` by default), and the windows it held back
-  as too noisy to verify in a short window (``noisecap``: not measurable) counted beside the passes;
+  verified by ``bench.illum_bits`` rule R (``verifier`` by default; ``rule=R1,R2,...``: each rule on
+  the same windows, one line each), and the windows it held back as too noisy to verify in a short
+  window (``noisecap``: not measurable) counted beside the passes;
 * ``passes N GAIN FRAMES STRATEGY`` — the windows of ``blind``'s STRATEGY stream (the same seeds, no
   screen-blind cells, ``window`` measure) that the verifier passes at gain/noise GAIN: each one's
-  result, and whether it passes without late blends (``late_blends=None``);
+  result, and whether it passes without late blends (``late_blends=None``) and with at most 4, 3, 2 or 1
+  of them (``late_blends=K``);
 * ``cells N FRAMES GAIN [SELECTION [STRATEGY,...]]`` — blind pass of cell-level strategies (review 12): streams
   shown on different groups of cells, so that the window-wide choice of cells picks among them
   (``uniform``: one stream on every cell, the reference; ``split9``: 9 cells one stream, 7 another;
@@ -141,29 +143,34 @@ def cell_face(x: np.ndarray, rng: np.random.Generator, noise: float, blind: int 
 
 
 def blind(n: int, gains: Sequence[float], frames: int, selection: str, blind_cells: int,
-          rule: str = "verifier") -> None:
+          rules: Sequence[str] = ("verifier",)) -> None:
     v = ib.variant("today")
-    opts = ib.rule_options(rule)
+    opts = {rule: ib.rule_options(rule) for rule in rules}
     for gn in gains:
         noise = ib.BLIND_GAIN / gn * np.sqrt(CELLS // 2)
-        res = {}
-        held = {}
+        res: dict[str, dict[str, int]] = {rule: {} for rule in rules}
+        held: dict[str, dict[str, int]] = {rule: {} for rule in rules}
         for strategy in ("rhythm", "fixed"):
             rng = np.random.default_rng(11)
-            k = u = 0
+            k = dict.fromkeys(rules, 0)
+            u = dict.fromkeys(rules, 0)
             for _ in range(n):
                 steps = v.steps_for(rng.bytes(32), frames)
                 x = ib.blind_stream(v, frames, rng, strategy)
                 y = measure(cell_face(x, rng, noise, blind_cells), selection)
-                r = verify_illumination(steps, y, **opts)
-                k += r.passed
-                u += r.detail == NOISY_DETAIL
-            res[strategy], held[strategy] = k, u
-        tail = "" if rule == "verifier" else f"  [{rule}; held as too noisy: " + ", ".join(
-            f"{s} {u}" for s, u in held.items()) + "]"
-        print(f"{frames} fs gain/noise {gn:5.1f} (half the cells') {selection:6s} screen-blind cells {blind_cells:2d}  "
-              + "  ".join(f"{s}: {k}/{n} (upper95 {cs.clopper_pearson_upper(k, n) * 100:.3f} %)"
-                          for s, k in res.items()) + tail, flush=True)
+                for rule in rules:         # every rule on the same windows
+                    r = verify_illumination(steps, y, **opts[rule])
+                    k[rule] += r.passed
+                    u[rule] += r.detail == NOISY_DETAIL
+            for rule in rules:
+                res[rule][strategy], held[rule][strategy] = k[rule], u[rule]
+        for rule in rules:
+            tail = "" if rule == "verifier" else f"  [{rule}; held as too noisy: " + ", ".join(
+                f"{s} {u}" for s, u in held[rule].items()) + "]"
+            counts = "  ".join(f"{s}: {k}/{n} (upper95 {cs.clopper_pearson_upper(k, n) * 100:.3f} %)"
+                               for s, k in res[rule].items())
+            print(f"{frames} fs gain/noise {gn:5.1f} (half the cells') {selection:6s} screen-blind cells "
+                  f"{blind_cells:2d}  {counts}{tail}", flush=True)
 
 
 def passes(n: int, gain_over_noise: float, frames: int, strategy: str) -> None:
@@ -177,7 +184,9 @@ def passes(n: int, gain_over_noise: float, frames: int, strategy: str) -> None:
         r = verify_illumination(steps, y)
         if r.passed:
             print(json.dumps({"window": w, "strategy": strategy, **r.to_dict(),
-                              "passes_without_late_blends": verify_illumination(steps, y, late_blends=None).passed}),
+                              "passes_without_late_blends": verify_illumination(steps, y, late_blends=None).passed,
+                              "passes_with_late_blends_at_most": {
+                                  k: verify_illumination(steps, y, late_blends=k).passed for k in (4, 3, 2, 1)}}),
                   flush=True)
 
 
@@ -534,7 +543,7 @@ def _main(argv: list[str]) -> int:
         opts = dict(a.split("=", 1) for a in argv[4:] if "=" in a)
         pos = [a for a in argv[4:] if "=" not in a]
         blind(int(argv[1]), [float(a) for a in argv[2].split(",")], int(argv[3]), pos[0] if pos else "window",
-              int(opts.get("blind", 0)), opts.get("rule", "verifier"))
+              int(opts.get("blind", 0)), opts.get("rule", "verifier").split(","))
         return 0
     if part == "passes" and len(argv) == 5:
         passes(int(argv[1]), float(argv[2]), int(argv[3]), argv[4])

@@ -12,11 +12,13 @@ the judge or the challenge changes (``python -m bench.measure_digest`` is main's
 * ``summary FILE`` — the ``judge`` part's lines summed up per species and rate.
 * ``colour60`` — the illumination challenge with colour at 60 fps for the window (blind and genuine
   pass at 90 fps windows of 32 and 48 framesets, the screen's lag kept in ms).
-* ``judge`` — rendered sessions of the **train** family (never held-out, never test): the same
-  presentations judged at 30 fps (32 framesets) and at 90 fps (32 and 48 framesets), each
-  detector's score and the cues behind the motion detector, verdicts, the challenge's outcome, and
-  the judge's CPU per frameset (N: live presentations, default 8; attacks N / 2 of each of
-  ``head_model``, ``mask`` and ``print``).
+* ``judge [N] [at=FPSxFRAMES,...] [attacks=M] [species=S,...]`` — rendered sessions of the **train**
+  family (never held-out, never test): the same presentations judged at 30 fps (32 framesets) and
+  at 90 fps (32 and 48 framesets), or at the rates and windows ``at=`` names (``30x24,30x32``: 30 fps,
+  24 and 32 framesets), each detector's score and the cues behind the motion detector, verdicts, the
+  challenge's outcome, and the judge's CPU per frameset (N: live presentations, default 8; attacks
+  M, N / 2 by default, of each of ``head_model``, ``mask`` and ``print``; ``species=``: those
+  species alone).
 
 **Pairing at 90 fps (this bench's decision).** A frameset is one depth/IR tick (depth and IR of
 the same frame number: one imager pair, one exposure) with the newest colour frame captured at
@@ -394,7 +396,7 @@ def summary(lines: list[str]) -> list[dict]:
     rows = [json.loads(x) for x in lines if x.strip()]
     out = []
     for species in dict.fromkeys(r["species"] for r in rows):
-        for fps, frames in ((30, 32), (FAST_FPS, 32), (FAST_FPS, 48)):
+        for fps, frames in sorted({(r["fps"], r["frames"]) for r in rows if r["species"] == species}):
             got = [r for r in rows if r["species"] == species and r["fps"] == fps and r["frames"] == frames
                    and "verdict" in r]
             if not got:
@@ -422,6 +424,18 @@ def summary(lines: list[str]) -> list[dict]:
             row["cpu_per_frameset_ms_median"] = round(float(np.median([r["cpu_per_frameset_ms"] for r in got])), 1)
             out.append(row)
     return out
+
+
+# The judge part's rates and windows (fps, framesets) unless ``at=`` names others.
+JUDGE_AT = ((30, 32), (FAST_FPS, 32), (FAST_FPS, 48))
+
+
+def _rate_frames(text: str) -> tuple[int, int]:
+    """``30x24`` -> (30, 24): a rate (30 or ``FAST_FPS``) and a window in framesets."""
+    fps, frames = (int(x) for x in text.split("x", 1))
+    if fps not in (30, FAST_FPS) or frames < 1:
+        raise SystemExit(f"at=: a rate of 30 or {FAST_FPS} fps and a window of framesets, not {text!r}")
+    return fps, frames
 
 
 def _main(argv: list[str]) -> int:
@@ -457,8 +471,14 @@ def _main(argv: list[str]) -> int:
         from agent.quality import QualityGate
         gate = QualityGate()
         live = n or 8
-        for species, q in train_presentations(live, max(live // 2, 1)):
-            for fps, frames in ((30, 32), (FAST_FPS, 32), (FAST_FPS, 48)):
+        opts = dict(a.split("=", 1) for a in argv[2:] if "=" in a)
+        at = tuple(_rate_frames(x) for x in opts["at"].split(",")) if "at" in opts else JUDGE_AT
+        attacks = int(opts.get("attacks", max(live // 2, 1)))
+        species_set = opts["species"].split(",") if "species" in opts else None
+        for species, q in train_presentations(live, attacks):
+            if species_set is not None and species not in species_set:
+                continue
+            for fps, frames in at:
                 try:
                     row = judge_session(q, fps, frames, gate)
                 except Exception as exc:      # a refused session is a figure too: its code

@@ -52,6 +52,10 @@ Figures (the verifiers themselves, ``challenge_stats``' machinery):
   screen timing and rule (default ``verifier,fit3``) at 16 framesets, and at 12 and 20 with the
   hardest timing (N windows per row), over the models in FILE... (``windows=``: those windows at
   every timing instead);
+* ``caps N FRAMES FILE...`` — genuine pass at FRAMES framesets with at most 5, 4, 3, 2, 1 late blends a
+  window (``late_blends``), screen 3 frames with 20 % and 30 % one frame late, blend 0.5 and 1, N
+  windows a row (the ``genuine`` part's seeds), each window verified as few times as the caps need
+  (:func:`late_cap_passes`);
 * ``lux N FILE...`` — genuine pass per scene light (the models grouped by lux), 16 framesets, the
   hardest screen timing;
 * ``power N FILE...`` — the projector power levels' rows.
@@ -103,11 +107,12 @@ SIM_SCREEN_LAG = 1
 LUX_SWEEP = (15, 40, 150, 600, 2500, 5000, 7500)
 # Blind and genuine pass under: the verifier as the challenge has it, the verifier with its fit's
 # residual checked (``verify_illumination(fit_check=3)``, measured here, not used), the clean rule.
-RULES = ("verifier", "nosteps", "halfgain", "rmsnoise", "robust", "oneframe", "blend", "late", "noisecap", "fit3",
-         "linear", "bound", "shared", "steps", "clean")
+RULES = ("verifier", "nosteps", "halfgain", "rmsnoise", "robust", "oneframe", "blend", "late", "late4", "late3",
+         "noisecap", "fit3", "linear", "bound", "shared", "steps", "clean")
 # The rules a blind table shows by default (``steps`` and ``robust`` are the challenge's default,
 # ``verifier``, named).
-ROW_RULES = tuple(r for r in RULES if r not in ("steps", "robust", "oneframe", "blend", "late", "noisecap"))
+ROW_RULES = tuple(r for r in RULES if r not in ("steps", "robust", "oneframe", "blend", "late", "late4", "late3",
+                                                  "noisecap"))
 FIT_CHECK = 3.0
 # ``noisecap``: windows under this many framesets may not pass where the noise sets the step
 # check's tolerance (``verify_illumination(noise_frames=...)``).
@@ -135,9 +140,12 @@ def rule_options(rule: str) -> dict[str, Any]:
     the rule before blended frames were modelled; every rule above is measured so too); ``blend``: two,
     the second a blend of its neighbours (``edge_frames=2``); ``late``: one, and on up to
     ``ILLUMINATION_LATE_BLENDS`` edges a late edge's blend on the step's second frame (the verifier's
-    default since the fourteenth session, named). ``noisecap``: the verifier's defaults, and windows of
-    under 32 framesets do not pass where the noise sets the step check's tolerance (inconclusive
-    instead; ``noise_frames=NOISE_FRAMES``). ``clean`` is not the verifier."""
+    default since the fourteenth session, named); ``late4`` and ``late3``: the verifier's defaults with
+    at most that many late blends a window instead of ``ILLUMINATION_LATE_BLENDS`` (a lower cap for
+    short windows, measured at 24 framesets: docs/liveness.md, *A lower late-blend cap for short
+    windows*). ``noisecap``: the verifier's defaults, and windows of under 32 framesets do not pass
+    where the noise sets the step check's tolerance (inconclusive instead; ``noise_frames=NOISE_FRAMES``).
+    ``clean`` is not the verifier."""
     if rule not in RULES or rule == "clean":
         raise ValueError(f"unknown verifier rule {rule!r}")
     one = {"edge_frames": 1, "late_blends": None}  # every rule measured before blends: one unsettled frame
@@ -151,6 +159,7 @@ def rule_options(rule: str) -> dict[str, Any]:
                                           "steps": {"step_check": ILLUMINATION_CROSSTALK, **one},
                                           "oneframe": one, "blend": {"edge_frames": 2},
                                           "late": {"edge_frames": 1, "late_blends": ILLUMINATION_LATE_BLENDS},
+                                          "late4": {"late_blends": 4}, "late3": {"late_blends": 3},
                                           "noisecap": {"noise_frames": NOISE_FRAMES}}
     return options.get(rule, {})
 
@@ -365,6 +374,57 @@ def genuine_rate(v: Variant, models: Sequence[cs.SessionModel], frames: int, scr
     blend_rng = np.random.default_rng([seed, 1])
     return sum(genuine_trial(v, models[i % len(models)], frames, screen_lag, screen_jitter, rng, rule, blend, blend_rng)
                for i in range(trials)) / trials
+
+
+LATE_CAPS = (5, 4, 3, 2, 1)
+
+
+def late_cap_passes(steps: Sequence[Step], y: np.ndarray, caps: Sequence[int] = LATE_CAPS
+                    ) -> tuple[dict[int, bool], bool]:
+    """Whether the verifier (its defaults otherwise) passes a window with at most ``cap`` late blends,
+    for each cap, on the fewest verifications: a window that passes without late blends
+    (``late_blends=None``) passes at every cap (the late-blend retry runs only when no lag passed
+    without it), and one refused at a cap is refused at every lower cap (the cap is the retry's only
+    use of it: the lags it retries at a lower cap are a subset of those at a higher one, each retried
+    alike); and whether the window needed late blends (refused without them).
+    ``tests/bench/test_illum_bits.py`` checks this against verifying at every cap."""
+    if verify_illumination(steps, y, late_blends=None).passed:
+        return dict.fromkeys(caps, True), False
+    out: dict[int, bool] = {}
+    ok = True
+    for cap in sorted(caps, reverse=True):
+        ok = ok and verify_illumination(steps, y, late_blends=cap).passed
+        out[cap] = ok
+    return out, True
+
+
+def late_cap_rows(models: Sequence[cs.SessionModel], trials: int, frames: int,
+                  timing: Sequence[tuple[int, float]] = SCREEN_TIMING[2:], blends: Sequence[float] = (0.5, 1.0),
+                  caps: Sequence[int] = LATE_CAPS, seed: int = 17) -> list[dict[str, Any]]:
+    """Genuine pass per cap on late blends (``late_blends``), per screen timing and blend, on the same
+    windows as :func:`genuine_rate` (its seeds: a cap of ``ILLUMINATION_LATE_BLENDS`` is the
+    ``genuine`` part's ``verifier`` row), and how many windows needed the late-blend retry."""
+    v = variant("today")
+    rows: list[dict[str, Any]] = []
+    for (lag, jit), blend in itertools.product(timing, blends):
+        rng = np.random.default_rng(seed)
+        blend_rng = np.random.default_rng([seed, 1])
+        passed = dict.fromkeys(caps, 0)
+        retried = 0
+        for i in range(trials):
+            steps, y = genuine_window(v, models[i % len(models)], frames, lag, jit, rng, blend, blend_rng)
+            got, needed = late_cap_passes(steps, y, caps)
+            retried += needed
+            for cap in caps:
+                passed[cap] += got[cap]
+        for cap in caps:
+            rows.append({"name": f"genuine pass, at most {cap} late blends, {frames} framesets, screen {lag} "
+                                 f"frames / {jit:.0%} one more, blend {blend:g}, {len(models)} sessions",
+                         "frames": frames, "late_blends": cap, "screen_lag": lag, "screen_jitter": jit,
+                         "blend": blend, "value": 100 * passed[cap] / trials, "unit": "%",
+                         "lower95_pct": 100 * cs.clopper_pearson_lower(passed[cap], trials),
+                         "reference": GENUINE_TARGET_PCT, "trials": trials, "needed_late_blends": retried})
+    return rows
 
 
 # -- projector power levels (secondary) -----------------------------------------------------------------
@@ -627,6 +687,11 @@ def _main(argv: list[str]) -> int:
         for row in [*genuine_rows(ms, n, vs, windows=every, rules=rules, blends=blends),
                     *genuine_rows(ms, n, vs, windows=hardest, timing=(SCREEN_TIMING[-1],), rules=rules,
                                   blends=blends)]:
+            out(row)
+        return 0
+    if part == "caps":
+        n, frames = int(argv[1]), int(argv[2])
+        for row in late_cap_rows([m for m, _ in load_models(argv[3:])], n, frames):
             out(row)
         return 0
     if part == "lux":

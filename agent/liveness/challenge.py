@@ -100,7 +100,9 @@ ILLUMINATION_EDGE_FRAMES = 1
 # at most 1) with the second frame's share below LATE_SHARE (3/4 of uniform shares): q = 0.3 x 1 x
 # 0.75 = 0.225 per edge; a 32-frameset window compares 4-8 edges at a lag (6 or fewer in 9 of 10
 # windows), and the chance that more than 5 need it is 1.3e-04 with 6 (Binomial(6, 0.225)), 7.3e-04
-# with 7, 2.4e-03 with 8 (under 1 % of windows): well inside the genuine target's 0.5 %.
+# with 7, 2.4e-03 with 8 (under 1 % of windows): well inside the genuine target's 0.5 %. The same at
+# every window length: a lower cap (4 or 3) for 24 framesets was measured and does not close their
+# blind leak (docs/liveness.md, *A lower late-blend cap for short windows*).
 ILLUMINATION_LATE_BLENDS = 5
 # Windows shorter than this many framesets may not pass at a lag where the step check's tolerance
 # is set by the noise (``ILLUMINATION_STEP_NOISE`` x sqrt(2) x the step check's noise above half a

@@ -211,3 +211,61 @@ def test_projector_power_levels_decode_and_refuse_a_level_off():
     wrong = e.copy()
     wrong[settled[0]] = ib.power_energy(np.array([1.0]), on[:1], off[:1])[0]
     assert not ib.verify_power(sched, wrong)
+
+
+def late_window(steps, late, rng: np.random.Generator, gain: float = 0.02, sd: float = 5e-4) -> np.ndarray:
+    """A face's colour under the screen at lag 1, each edge landing in a blended frame: one frame late
+    where ``late[j]`` (its blend, 0.05-0.45 of the new colour, on the step's second frame), on time
+    otherwise (0.55-0.95, on its first)."""
+    n = steps[-1].start + steps[-1].frames
+    shown = np.zeros((n, 3))
+    for j, st in enumerate(steps):
+        at = st.start + 1 + int(late[j])
+        if at < n:
+            share = rng.uniform(0.05, 0.45) if late[j] else rng.uniform(0.55, 0.95)
+            prev = np.asarray(steps[j - 1].rgb) if j else np.zeros(3)
+            shown[at:] = st.rgb
+            shown[at] = share * np.asarray(st.rgb) + (1 - share) * prev
+    return np.array([0.25, 0.18, 0.15]) + gain * shown + rng.normal(0, sd, (n, 3))
+
+
+def test_the_lower_late_blend_caps_refuse_a_window_with_more_late_edges_than_they_allow():
+    # Rules ``late4`` and ``late3`` (the verifier with at most 4 or 3 late blends a window, measured at
+    # 24 framesets): a 24-frameset window whose edges after the first land late on 4 steps and on time
+    # on the rest passes the verifier (5) and ``late4``, not ``late3``; with 3 late edges all three pass.
+    c = next(c for c in (Challenge.from_nonce(bytes([i]) * 32, 24, (Kind.ILLUMINATION,)) for i in range(200))
+             if sum(1 for st in c.steps[1:] if st.start + 3 < 24) >= 5)
+    inside = [j for j, st in enumerate(c.steps) if j and st.start + 3 < 24]
+    for count, passing in ((4, {"verifier", "late4"}), (3, {"verifier", "late4", "late3"})):
+        late = np.zeros(len(c.steps), bool)
+        late[inside[:count]] = True
+        y = late_window(c.steps, late, np.random.default_rng(count))
+        assert not verify_illumination(c.steps, y, late_blends=None).passed
+        got = {rule for rule in ("verifier", "late4", "late3") if verify_illumination(c.steps, y,
+                                                                                      **ib.rule_options(rule)).passed}
+        assert got == passing, (count, got)
+    assert ib.rule_options("late4") == {"late_blends": 4} and ib.rule_options("late3") == {"late_blends": 3}
+
+
+def test_the_caps_counted_on_the_fewest_verifications_are_the_verifiers_at_each_cap():
+    # ``late_cap_passes`` verifies a window once without late blends and, when that refuses it, from
+    # the highest cap down until one refuses: the same answers as verifying at every cap, on windows
+    # with 0-5 late edges and on blind streams.
+    c = next(c for c in (Challenge.from_nonce(bytes([i]) * 32, 24, (Kind.ILLUMINATION,)) for i in range(200))
+             if sum(1 for st in c.steps[1:] if st.start + 3 < 24) >= 5)
+    inside = [j for j, st in enumerate(c.steps) if j and st.start + 3 < 24]
+    rng = np.random.default_rng(3)
+    windows = []
+    for count in range(6):
+        late = np.zeros(len(c.steps), bool)
+        late[inside[:count]] = True
+        windows.append((c.steps, late_window(c.steps, late, rng)))
+    v = ib.variant("today")
+    windows += [(c.steps, response(ib.blind_stream(v, 24, rng, "rhythm"), rng)) for _ in range(4)]
+    needed = set()
+    for steps, y in windows:
+        got, need = ib.late_cap_passes(steps, y)
+        assert got == {k: verify_illumination(steps, y, late_blends=k).passed for k in ib.LATE_CAPS}
+        assert need == (not verify_illumination(steps, y, late_blends=None).passed)
+        needed.add((need, got[5], got[3]))
+    assert {(False, True, True), (True, True, True), (True, True, False), (True, False, False)} <= needed, needed
