@@ -39,6 +39,13 @@ CHEEKS = (50, 280, 117, 346, 123, 352, 205, 425)
 EYE_CENTRES = (468, 473)       # not in the 468 mesh: we use the irises instead
 IPD_MEAN_M = 0.063
 SKIN_PATCHES = (50, 280, 205, 425, 151, 9, 108, 337)
+SKIN_RADIUS_IPD = 0.1           # the skin patches' radius, times the eyes' spacing
+# The projector material measure's own skin region (``material_skin``): the same landmarks' discs at
+# twice the radius, kept this far inside the face's oval (a turned head brings the cheeks' discs to
+# the face's edge). About three times the skin patches' pixels, so three times the dots: which dots
+# fell on the skin moves a session's reading less (docs/liveness.md, "More dots per session").
+MATERIAL_RADIUS_IPD = 0.2
+MATERIAL_INSET_IPD = 0.1
 
 
 @dataclass(frozen=True)
@@ -223,9 +230,10 @@ def frame_cues(aligned: AlignedFrameSet, face: FaceObservation) -> FrameCues | N
 
 
 def measure_frame(aligned: AlignedFrameSet, face: FaceObservation) -> tuple[FrameCues, IrSkin | None]:
-    """One frame's cues (:func:`frame_cues`) and its skin patches in the IR imager's pixels
-    (:func:`ir_skin`), which the cues measure and the projector's light on the skin is measured
-    on again when the frame is the lit one of an on-off pair (:func:`projector_light_on`)."""
+    """One frame's cues (:func:`frame_cues`; the skin patches in the IR imager's pixels,
+    :func:`ir_skin`, for its native dot sharpness) and the material measure's skin region
+    (:func:`material_skin`), on which the projector's light on the skin is measured when the frame
+    is the lit one of an on-off pair (:func:`projector_light_on`)."""
     roi = face_roi(aligned, face)
     lm = roi.local(face.mesh.landmarks[:, :2])
     ipd = face.mesh.ipd_px
@@ -268,10 +276,10 @@ def measure_frame(aligned: AlignedFrameSet, face: FaceObservation) -> tuple[Fram
             sharpness = float(np.std(np.subtract(g07, g2, out=band)[skin]) / coarse) if coarse > 1e-3 else float("nan")
             eye_sharpness = _eye_dot_sharpness(roi, face, ir, (g07, g2, g5), band)
     openness = min(face.mesh.openness) if face.mesh.openness is not None else float("nan")
-    patch = ir_skin(aligned, face)
     return FrameCues(plane * 1000, cylinder * 1000, prominence, scale_ratio, depth_share, ir_level, ir_contrast,
-                     speckle, sharpness, _native_dot_sharpness(aligned, patch), openness, eye_recess(roi, face),
-                     eye_sharpness, face.mesh.landmarks[:, :2].copy(), ipd, face_depth), patch
+                     speckle, sharpness, _native_dot_sharpness(aligned, ir_skin(aligned, face)), openness,
+                     eye_recess(roi, face), eye_sharpness, face.mesh.landmarks[:, :2].copy(), ipd,
+                     face_depth), material_skin(aligned, face)
 
 
 def native_dot_sharpness(aligned: AlignedFrameSet, face: FaceObservation) -> float:
@@ -628,17 +636,42 @@ class IrSkin:
         return ir.pixels[self.box].astype(np.float32)
 
 
-def ir_skin(aligned: AlignedFrameSet, face: FaceObservation) -> IrSkin | None:
+def skin_region(shape: tuple[int, int], centres: np.ndarray, radius: float,
+                inside: tuple[np.ndarray, float] | None = None) -> np.ndarray:
+    """Discs of ``radius`` (px) around ``centres`` (N, 2: x, y) on a ``shape`` array; with ``inside``
+    (the face oval's points and an inset in px), only their pixels inside the oval shrunk by the
+    inset."""
+    mask = discs_mask(shape, centres, radius)
+    if inside is not None:
+        oval, inset_px = inside
+        keep = polygon_mask(shape, oval).astype(np.uint8)
+        inset = int(round(inset_px))
+        if inset > 0:
+            disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * inset + 1, 2 * inset + 1))
+            keep = np.asarray(cv2.erode(keep, disc), dtype=np.uint8)
+        mask &= keep > 0
+    return mask
+
+
+def ir_skin(aligned: AlignedFrameSet, face: FaceObservation, points: tuple[int, ...] = SKIN_PATCHES,
+            radius_ipd: float = SKIN_RADIUS_IPD, inset_ipd: float | None = None) -> IrSkin | None:
     """Where the face's skin patches (cheeks, forehead) are in the IR imager's pixels, with room
-    around them for the band-pass filters; only pixels with depth in this frame count."""
+    around them for the band-pass filters; only pixels with depth in this frame count. The patches
+    are discs of ``radius_ipd`` times the eyes' spacing around the mesh landmarks ``points``; with
+    ``inset_ipd``, only their pixels inside the face's oval shrunk by that much (away from the
+    face's edge, which a turned head brings near the cheeks)."""
     ir, depth = aligned.frameset.ir, aligned.frameset.depth
     if ir is None or depth is None:           # (to_ir_pixels needs both as well)
         return None
-    mapped = to_ir_pixels(aligned, face.mesh.landmarks[list(SKIN_PATCHES), :2])
+    n = len(points)
+    lm = face.mesh.landmarks[list(points) + (list(FACE_OVAL) if inset_ipd is not None else []), :2]
+    mapped = to_ir_pixels(aligned, lm)
     if mapped is None:
         return None
     centres, scale = mapped
-    radius = max(0.1 * face.mesh.ipd_px * scale, 2.0)
+    oval = centres[n:]
+    centres = centres[:n]
+    radius = max(radius_ipd * face.mesh.ipd_px * scale, 2.0)
     h, w = ir.pixels.shape
     pad = radius + 12                     # room for the sigma-5 band-pass around the patches
     x0, y0 = (int(max(np.floor(v - pad), 0)) for v in centres.min(axis=0))
@@ -646,11 +679,31 @@ def ir_skin(aligned: AlignedFrameSet, face: FaceObservation) -> IrSkin | None:
     if x1 - x0 < 8 or y1 - y0 < 8:
         return None
     box = (slice(y0, y1), slice(x0, x1))
-    mask = discs_mask((y1 - y0, x1 - x0), centres - np.array([x0, y0]), radius)
+    origin = np.array([x0, y0])
+    mask = skin_region((y1 - y0, x1 - x0), centres - origin, radius,
+                       None if inset_ipd is None else (oval - origin, inset_ipd * face.mesh.ipd_px * scale))
     mask &= depth.pixels[box] > 0
     if mask.sum() < 20:
         return None
     return IrSkin(box, mask)
+
+
+def material_region(shape: tuple[int, int], centres: np.ndarray, oval: np.ndarray, ipd_px: float) -> np.ndarray:
+    """The material measure's skin region on a ``shape`` array (``skin_region``): discs of
+    ``MATERIAL_RADIUS_IPD`` around the skin patches' landmarks ``centres``, inside the face ``oval``
+    shrunk by ``MATERIAL_INSET_IPD`` (both in eye spacings, ``ipd_px`` in these pixels)."""
+    return skin_region(shape, centres, max(MATERIAL_RADIUS_IPD * ipd_px, 2.0), (oval, MATERIAL_INSET_IPD * ipd_px))
+
+
+def material_skin(aligned: AlignedFrameSet, face: FaceObservation) -> IrSkin | None:
+    """The projector material measure's skin in the IR imager's pixels (``material_region`` through
+    :func:`ir_skin`): every reading of an on-off pair (the speckle, its interval, the dots'
+    sharpness, the clipped share, the recorded pattern's own reading) is read on these pixels.
+
+    The skin patches alone (``SKIN_RADIUS_IPD``) hold a few dozen dots, and every pair of a session
+    sees the same ones, so which dots fell there moved a session's sharpness by +-0.3-0.4 on every
+    camera (docs/liveness.md, "A session's dots"); this region holds about three times as many."""
+    return ir_skin(aligned, face, SKIN_PATCHES, MATERIAL_RADIUS_IPD, MATERIAL_INSET_IPD)
 
 
 def projector_light(lit: AlignedFrameSet, dark: AlignedFrameSet, face: FaceObservation,
@@ -666,13 +719,13 @@ def projector_light(lit: AlignedFrameSet, dark: AlignedFrameSet, face: FaceObser
     ambient NIR is strong. ``same`` — two consecutive frames with the projector in one state —
     measures that noise on the same skin, with the same filter; it is scaled to the on-off pair
     by the photon-transfer law (variance proportional to signal) and removed."""
-    return projector_light_on(ir_skin(lit, face) if dark.frameset.ir is not None else None, lit, dark, same)
+    return projector_light_on(material_skin(lit, face) if dark.frameset.ir is not None else None, lit, dark, same)
 
 
 def projector_light_on(patch: IrSkin | None, lit: AlignedFrameSet, dark: AlignedFrameSet,
                        same: tuple[AlignedFrameSet, AlignedFrameSet] | None = None,
                        reference: DotReference | None = None) -> ProjectorLight:
-    """:func:`projector_light` on the lit frame's skin patches as :func:`ir_skin` found them (None:
+    """:func:`projector_light` on the lit frame's skin as :func:`material_skin` found it (None:
     none found): the judge has them from measuring that frame's cues. With the projector's
     ``reference`` pattern, the pair is also tested against it (:func:`predicted_pattern`)."""
     nan = float("nan")

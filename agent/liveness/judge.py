@@ -138,7 +138,7 @@ class _Measured:
     aligned: AlignedFrameSet
     measurement: Measurement
     cues: FrameCues | None
-    skin: IrSkin | None                  # the face's skin patches in the IR imager's pixels
+    skin: IrSkin | None                  # the material measure's skin in the IR imager's pixels (material_skin)
     energy: float | None
     digest: str
     ms: tuple[float, float, float]       # align, quality, liveness
