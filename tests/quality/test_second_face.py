@@ -155,3 +155,44 @@ def test_the_subjects_own_face_found_again_inside_its_box_is_not_a_second_face(g
     for other in (beside, half):
         ratio, _ = gate._second_face([main, other], 0, frame)
         assert ratio >= gate.thresholds.second_face_area_ratio and examined[-1] is other
+
+
+def test_a_person_at_the_shoulder_inside_a_loose_main_box_is_still_examined_and_counted(gate, monkeypatch):
+    # Review14: fifth/live 26 (identity 382, Gemini 336L) with the simulator's bystander moved to the
+    # subject's shoulder, partly hidden by the head: the main box is the loose one (face and hair),
+    # the subject's face is found again tight inside it, and the bystander's box lies 0.83-0.87 inside
+    # the main box too, with eyes of its own. Boxes and keypoints (right eye, left eye, nose, mouth)
+    # as the detector gave them on one frameset of each placement.
+    from agent.face import Detection
+    from agent.quality import gate as gate_module
+    examined = []
+
+    def a_face(bgr, det, aligned, presence_min):
+        examined.append(det)
+        return faces.FaceEvidence(True, 1.0, 0.13, 25.0, "landmarks, size and relief")
+    monkeypatch.setattr(gate_module, "face_evidence", a_face)
+
+    def det(box, score, kp):
+        return Detection(box, score, np.array(kp + [[0.0, 0.0], [0.0, 0.0]], dtype=float))
+    frame = types.SimpleNamespace(color=types.SimpleNamespace(pixels=None))     # examined by a_face only
+    placements = {
+        # 0.13 m aside, 0.15 m behind: the bystander is 0.25 of the loose box's area
+        "0.13 m": (det((529.0, 261.0, 739.0, 471.0), 0.65, [[617, 303], [682, 336], [630, 348], [615, 392]]),
+                   det((583.0, 294.0, 712.0, 422.0), 0.92, [[622, 316], [670, 332], [632, 341], [628, 372]]),
+                   det((515.0, 347.0, 621.0, 452.0), 0.78, [[540, 387], [564, 386], [544, 408], [553, 422]])),
+        # 0.16 m aside, 0.25 m behind: its raw boxes pulled the loose box's nose 41 px off the face's
+        "0.16 m": (det((519.0, 257.0, 743.0, 481.0), 0.61, [[599, 313], [656, 337], [601, 352], [596, 393]]),
+                   det((594.0, 293.0, 715.0, 414.0), 0.94, [[627, 315], [676, 327], [639, 337], [635, 367]]),
+                   det((501.0, 362.0, 606.0, 468.0), 0.70, [[528, 409], [553, 409], [529, 432], [536, 441]])),
+    }
+    for where, (main, again, shoulder) in placements.items():
+        examined.clear()
+        ratio, _ = gate._second_face([main, again, shoulder], 0, frame)
+        # Examined, and measured against the subject's face (the tight box), not the loose one.
+        assert examined == [shoulder], where
+        assert ratio == pytest.approx(shoulder.width * shoulder.height / (again.width * again.height)), where
+        assert ratio >= gate.thresholds.second_face_area_ratio, where
+        # Without the bystander the subject's own face found again is still not a second face.
+        examined.clear()
+        ratio, _ = gate._second_face([main, again], 0, frame)
+        assert ratio == 0.0 and not examined, where
