@@ -48,13 +48,20 @@ READ_HANG_GRACE_S = 2.0
 class _Read:
     """One read handed to the read thread: its timeout, then its frame or its exception."""
 
-    __slots__ = ("timeout_s", "done", "frame", "error")
+    __slots__ = ("timeout_s", "done", "frame", "error", "abandoned", "lock")
 
     def __init__(self, timeout_s: float):
         self.timeout_s = timeout_s
         self.done = threading.Event()
         self.frame: Frame | None = None
         self.error: BaseException | None = None
+        self.abandoned = False                   # the reader gave up on it: a late frame is dropped
+        self.lock = threading.Lock()
+
+    def give_up(self) -> None:
+        with self.lock:
+            self.abandoned = True
+            self.frame = self.error = None       # if it came back just now
 
 
 class _ReadThread:
@@ -82,10 +89,16 @@ class _ReadThread:
                 req = self._requests.pop(0)
             if req is None:
                 return
+            frame: Frame | None = None
+            error: BaseException | None = None
             try:
-                req.frame = read(req.timeout_s)
+                frame = read(req.timeout_s)
             except BaseException as exc:                 # handed to the reader, which raises it
-                req.error = exc
+                error = exc
+            with req.lock:
+                if not req.abandoned:                    # a late frame is not kept for anyone
+                    req.frame, req.error = frame, error
+            del frame, error
             req.done.set()
             del req                                      # no reference to the frame stays here
 
@@ -99,6 +112,7 @@ class _ReadThread:
         req = _Read(timeout_s)
         self._submit(req)
         if not req.done.wait(timeout_s + READ_HANG_GRACE_S):
+            req.give_up()
             self.pending = req
             raise DeviceLost(f"{label()}: a read did not return within {timeout_s + READ_HANG_GRACE_S:.1f} s "
                              f"(its timeout {timeout_s:.2f} s); the camera is hung")

@@ -84,6 +84,8 @@ def test_a_hung_read_is_device_lost_and_the_reader_reads_no_more_until_it_return
     hanging.release.set()
     assert reader._reads is not None and reader._reads.pending is not None
     assert reader._reads.pending.done.wait(BOUND_S)
+    # The late frame is not kept for anyone while the reader waits for its next read (review 14).
+    assert reader._reads.pending.frame is None and reader._reads.pending.error is None
     out = in_thread(lambda: next(reader.stream(timeout_s=60)))
     assert "value" in out, out
     assert hanging.late == 1 and hanging.reads > 7
