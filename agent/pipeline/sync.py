@@ -12,12 +12,20 @@ over a window, the offset from the lower envelope, because arrival is always *af
 least-delayed frames say most about the true offset (librealsense's global time works the same way).
 
 Matching. The first required stream is the reference. Its oldest buffered frame is the anchor; each
-other stream contributes its frame nearest the anchor if within half a period. If a stream has no
-candidate yet, the anchor waits until that stream has delivered a frame more than half a period plus
-the reorder allowance past it (then the match can no longer come) or until the latency bound
-expires. An anchor that follows a gap in the reference stream is held for the reorder allowance
-too, since the missing reference frame may still arrive out of order and must be matched first.
-Buffers are bounded; everything discarded is counted by reason.
+other stream contributes its frame nearest the anchor if within half a period, unless a later
+reference frame already buffered needs that frame more: it is nearer to that frame, has no other
+frame of the stream within half a period, and has one in every other stream. That reference frame
+is matched next from the same buffers, so the frame is left to it and the anchor takes its next
+nearest frame (two sets where greedy pairing made one), or, with none, is treated as having no
+candidate. Such a claim is judged only from frames already here: the matcher never waits to learn
+whether a later reference frame, or a nearer partner, will still come (on the live path that wait
+would add up to a period to every set's latency). If a stream has no candidate yet, the anchor
+waits until that stream has delivered a frame more than half a period plus the reorder allowance
+past it (then the match can no longer come) or until the latency bound expires. An anchor that
+follows a gap in the reference stream is held for the reorder allowance too, since the missing
+reference frame may still arrive out of order and must be matched first; so is the first anchor,
+whose predecessor may be such a frame (otherwise it would purge that frame's partners). Buffers are
+bounded; everything discarded is counted by reason.
 """
 
 from __future__ import annotations
@@ -199,6 +207,42 @@ class FrameSetMatcher:
         self._seen.append(ident)
         self._seen_set.add(ident)
 
+    def _candidate(self, k: StreamKind, ta: float) -> _Entry | None:
+        """Stream ``k``'s frame for the anchor at ``ta``: the nearest within tolerance that no later
+        buffered reference frame claims (see :meth:`_claimed`)."""
+        buf = self._buffers[k]
+        if len(self._buffers[self.streams[0]]) < 2:      # no later reference frame to claim one
+            best = min(buf, key=lambda e: abs(self._time(e) - ta), default=None)
+            return best if best is not None and abs(self._time(best) - ta) < self.tolerance_ms else None
+        for dist, i in sorted((abs(self._time(e) - ta), i) for i, e in enumerate(buf)):
+            if dist >= self.tolerance_ms:
+                break
+            if not self._claimed(k, buf[i], ta):
+                return buf[i]
+        return None
+
+    def _claimed(self, k: StreamKind, e: _Entry, ta: float) -> bool:
+        """Whether a later buffered reference frame needs ``e`` more than the anchor at ``ta``: it
+        is nearer to ``e``, ``e`` is its only frame of stream ``k`` within tolerance, and it has a
+        frame within tolerance in every other stream. It comes next, with these same buffers, so
+        ``e`` goes to it: the anchor takes another frame if it has one (two sets, not one) and is
+        otherwise given up for a set of smaller skew. A claim is made only from frames already
+        here, so it costs no waiting."""
+        te = self._time(e)
+        gap = abs(te - ta)
+        for b in self._buffers[self.streams[0]][1:]:
+            tb = self._time(b)
+            if tb - te >= gap:
+                break                                   # sorted: later ones are farther still
+            if abs(tb - te) >= gap:
+                continue
+            if any(x is not e and abs(self._time(x) - tb) < self.tolerance_ms for x in self._buffers[k]):
+                continue                                # it has another frame of this stream
+            if all(any(abs(self._time(x) - tb) < self.tolerance_ms for x in self._buffers[j])
+                   for j in self.streams[1:] if j is not k):
+                return True
+        return False
+
     def _emit_ready(self, now_host_ms: float | None, final: bool = False) -> list[FrameSet]:
         out: list[FrameSet] = []
         ref = self.streams[0]
@@ -206,12 +250,12 @@ class FrameSetMatcher:
             anchor = self._buffers[ref][0]
             ta = self._time(anchor)
             overdue = now_host_ms is not None and now_host_ms - anchor.frame.host_time_ns / 1e6 > self.max_latency_ms
-            if (not final and not overdue and self._last_ref_ms is not None
-                    and ta - self._last_ref_ms > 1.5 * self.period_ms
+            if (not final and not overdue
+                    and (self._last_ref_ms is None or ta - self._last_ref_ms > 1.5 * self.period_ms)
                     and self._frontier[ref] < ta + self.reorder_ms):
-                # A reference frame is missing before this anchor: it may be dropped, or still on
-                # its way out of order. Hold the anchor (and the frames it would purge) until the
-                # reorder allowance has passed.
+                # A reference frame is missing before this anchor (or, for the first anchor, may
+                # be): it may be dropped, or still on its way out of order. Hold the anchor (and
+                # the frames it would purge) until the reorder allowance has passed.
                 break
             chosen: dict[StreamKind, _Entry] = {ref: anchor}
             waiting = False
@@ -222,8 +266,8 @@ class FrameSetMatcher:
                 while buf and self._time(buf[0]) <= ta - self.tolerance_ms:
                     buf.pop(0)
                     self.stats.discarded["unmatched"] += 1
-                best = min(buf, key=lambda e: abs(self._time(e) - ta), default=None)
-                if best is not None and abs(self._time(best) - ta) < self.tolerance_ms:
+                best = self._candidate(k, ta)
+                if best is not None:
                     chosen[k] = best
                     continue
                 frontier = self._frontier.get(k, -np.inf)
