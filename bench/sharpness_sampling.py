@@ -112,12 +112,27 @@ def _pattern_seed(seed: int | None) -> Any:
     return undo
 
 
+def present_probed(probe: Any, pseed: int | None, split: str, species: str, index: int, uri: str, *,
+                   frames: int, gate: Any, thresholds: Any) -> dict[str, Any]:
+    """One presentation as pad-eval runs it (``run_presentation``) under the dot pattern drawn with
+    ``pseed`` (None: the camera's own), with ``probe`` reading its pairs; the probe is closed and the
+    pattern undone whatever happens. Returns pad-eval's record."""
+    from hil.padeval import Presentation, run_presentation
+    undo = _pattern_seed(pseed)
+    try:
+        kind = "bona_fide" if species == "live" else "attack"
+        return run_presentation(Presentation(kind, species, split, index, uri), frames=frames,
+                                passive=False, gate=gate, thresholds=thresholds)
+    finally:
+        probe.close()
+        undo()
+
+
 def run(out: Path, specs: list[str], *, jitter: tuple[float, ...], sets: dict[str, str], offset: float | None,
         frames: int, seeds: tuple[int, ...] = ()) -> None:
     from agent.liveness.fusion import load_thresholds
     from agent.quality import QualityGate
     from drivers.sim import profiles
-    from hil.padeval import Presentation, run_presentation
     if seeds:
         os.environ["CAPTURE_AGENT_CACHE"] = "off"
     if offset is not None:
@@ -140,14 +155,9 @@ def run(out: Path, specs: list[str], *, jitter: tuple[float, ...], sets: dict[st
                    f"|dyaw={dy:+.2f}" + ("" if pseed is None else f"|pattern={pseed}"))
             if key in done:
                 continue
-            probe, undo = _Probe(), _pattern_seed(pseed)
-            try:
-                kind = "bona_fide" if species == "live" else "attack"
-                rec = run_presentation(Presentation(kind, species, split, int(index), uri), frames=frames,
-                                       passive=False, gate=gate, thresholds=thresholds)
-            finally:
-                probe.close()
-                undo()
+            probe = _Probe()
+            rec = present_probed(probe, pseed, split, species, int(index), uri, frames=frames, gate=gate,
+                                 thresholds=thresholds)
             cues = rec.get("cues") or {}
             row = {"bench_key": key, "spec": spec, "sets": sets, "offset": offset, "dyaw": dy, "pattern_seed": pseed,
                    "uri": uri,

@@ -130,8 +130,7 @@ class _Probe:
 def run(out: Path, specs: list[str], *, seeds: tuple[int, ...], frames: int) -> None:
     from agent.liveness.fusion import load_thresholds
     from agent.quality import QualityGate
-    from bench.sharpness_sampling import _pattern_seed, _uri
-    from hil.padeval import Presentation, run_presentation
+    from bench.sharpness_sampling import _uri, present_probed
     if seeds:
         os.environ["CAPTURE_AGENT_CACHE"] = "off"
     gate, thresholds = QualityGate(), load_thresholds("kiosk", challenged=True)
@@ -146,14 +145,9 @@ def run(out: Path, specs: list[str], *, seeds: tuple[int, ...], frames: int) -> 
             key = spec + ("" if pseed is None else f"|pattern={pseed}")
             if key in done:
                 continue
-            probe, undo = _Probe(variants), _pattern_seed(pseed)
-            try:
-                kind = "bona_fide" if species == "live" else "attack"
-                rec = run_presentation(Presentation(kind, species, split, int(index), uri), frames=frames,
-                                       passive=False, gate=gate, thresholds=thresholds)
-            finally:
-                probe.close()
-                undo()
+            probe = _Probe(variants)
+            rec = present_probed(probe, pseed, split, species, int(index), uri, frames=frames, gate=gate,
+                                 thresholds=thresholds)
             regions = {k: {**projector_cues(m), "pixels": int(np.median(probe.pixels[k])) if probe.pixels[k] else 0}
                        for k, m in probe.measures.items()}
             row = {"bench_key": key, "spec": spec, "pattern_seed": pseed, "record": rec, "regions": regions}
