@@ -44,7 +44,7 @@ its refusals diagnosed since, so ``fifth`` was added (session 16, main 4f5cf3b) 
 every threshold, ramp, detector and judge rule was fixed, and evaluated once on that judge. Every
 family up to fifth has now been looked at while the judge changed, so ``sixth`` was added (session
 17, main f50f5c3) the same way, built and not run by its builder: no verdict, score or PAD report
-was computed on it before the coordinator's one evaluation on the session's final judge (main
+was computed on it before the coordinator's one evaluation on the session's judge (main
 54770a4; docs/liveness.md, *The sixth family*). It has now been looked at too: do not tune on it;
 add a seventh family before the next claim.
 """
