@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import drivers
-from drivers.errors import InvalidUri
 from drivers.sim.families import LIGHT_CCT, POOLS, camera_for, light_for, presentation_query
 from drivers.sim.identity import Identity
 from drivers.sim.modes import StreamMode, color_intrinsics, color_mode, depth_intrinsics
@@ -40,20 +39,6 @@ def test_gemini336l_fields_of_view_baseline_offset_and_modes_are_the_published_o
     chosen = color_mode("", None, 30.0, g)
     assert (chosen.mode.width, chosen.mode.height) == (1280, 720)
     assert color_intrinsics(g, 640, 480).fx * 0.063 / 0.6 < 60 < chosen.intrinsics.fx * 0.063 / 0.6
-
-
-@pytest.mark.parametrize("other", OTHERS)
-def test_fifth_family_refuses_every_other_familys_cameras_and_lights(other):
-    for cam in POOLS[other].cameras:
-        with pytest.raises(InvalidUri, match="fifth"):
-            drivers.open(f"sim://?family=fifth&camera={cam}")
-    for light in POOLS[other].lights:
-        with pytest.raises(InvalidUri, match="fifth"):
-            drivers.open(f"sim://?family=fifth&light={light}")
-    # ... and the other families refuse its own.
-    for key, value in (("camera", "gemini336l"), ("light", "led_warm"), ("light", "cfl")):
-        with pytest.raises(InvalidUri, match=other):
-            drivers.open(f"sim://?family={other}&{key}={value}")
 
 
 def test_fifth_family_draws_its_own_people_camera_and_lights():

@@ -11,8 +11,6 @@ import json
 import numpy as np
 import pytest
 
-import drivers
-from drivers.errors import InvalidUri
 from drivers.sim import head
 from drivers.sim.config import SimConfig
 from drivers.sim.families import ENVELOPE, LIGHT_CCT, LIGHT_LUX, POOLS, camera_for, light_for, presentation_query
@@ -51,20 +49,6 @@ def test_astra_mini_s_profile_is_the_published_short_range_structured_light_came
     chosen = color_mode("", None, 30.0, g)
     assert (chosen.mode.width, chosen.mode.height) == (1280, 720)
     assert chosen.intrinsics.fx == pytest.approx(2 * vga_fx) and chosen.intrinsics.fx * 0.063 / 0.6 > 100
-
-
-@pytest.mark.parametrize("other", OTHERS)
-def test_sixth_family_refuses_every_other_familys_cameras_and_lights(other):
-    for cam in POOLS[other].cameras:
-        with pytest.raises(InvalidUri, match="sixth"):
-            drivers.open(f"sim://?family=sixth&camera={cam}")
-    for light in POOLS[other].lights:
-        with pytest.raises(InvalidUri, match="sixth"):
-            drivers.open(f"sim://?family=sixth&light={light}")
-    # ... and the other families refuse its own.
-    for key, value in (("camera", "astra_mini_s"), ("light", "open_shade"), ("light", "screen_led")):
-        with pytest.raises(InvalidUri, match=other):
-            drivers.open(f"sim://?family={other}&{key}={value}")
 
 
 def test_sixth_family_draws_its_own_people_camera_lights_and_illuminances():
