@@ -529,13 +529,20 @@ def check_store_eviction(store: Store, cfg: ServerConfig, *, reloading: bool = F
             "failure counts (more tries for whoever caused them) or the subject key pin; set maxmemory-policy "
             "noeviction (a full Redis then refuses writes, and calls are refused, not forgotten), or set "
             "store_allow_eviction = true to accept that")
-    if cfg.store_allow_eviction:
-        log.warning("store: %s (allowed by store_allow_eviction)", said)
-        return policy
-    if reloading:
-        log.error("store: error[%s]: %s", StoreEvictionError.code, said)
-        return policy
-    raise StoreEvictionError(said)
+    _refuse_unless_allowed(said, StoreEvictionError, "store_allow_eviction", cfg.store_allow_eviction, reloading)
+    return policy
+
+
+def _refuse_unless_allowed(said: str, error: type[ConfigError], allow_key: str, allowed: bool,
+                           reloading: bool) -> None:
+    """A store check's finding ``said``: a warning when the operator allowed it (``allow_key``), an
+    error line with its code at a reload (the reload still applies), else refused with ``error``."""
+    if allowed:
+        log.warning("store: %s (allowed by %s)", said, allow_key)
+    elif reloading:
+        log.error("store: error[%s]: %s", error.code, said)
+    else:
+        raise error(said)
 
 
 class StoreVolatileError(ConfigError):
@@ -577,13 +584,8 @@ def check_store_persistence(store: Store, cfg: ServerConfig, *, reloading: bool 
             "reboot) forgets every failure count, so whoever can make it restart resets every lockout, and the "
             "subject key pin; set appendonly yes in its redis.conf (or at least RDB save points), or set "
             "store_allow_volatile = true to accept that")
-    if cfg.store_allow_volatile:
-        log.warning("store: %s (allowed by store_allow_volatile)", said)
-        return "none"
-    if reloading:
-        log.error("store: error[%s]: %s", StoreVolatileError.code, said)
-        return "none"
-    raise StoreVolatileError(said)
+    _refuse_unless_allowed(said, StoreVolatileError, "store_allow_volatile", cfg.store_allow_volatile, reloading)
+    return "none"
 
 
 class StoreVersionError(ConfigError):
