@@ -11,6 +11,7 @@ import json
 import numpy as np
 import pytest
 
+from drivers.frame import StreamKind
 from drivers.sim import head
 from drivers.sim.config import SimConfig
 from drivers.sim.families import ENVELOPE, LIGHT_CCT, LIGHT_LUX, POOLS, camera_for, light_for, presentation_query
@@ -21,6 +22,7 @@ from drivers.sim.scene import LIGHT_NIR_SHARE, Scene, blink_schedule, eyes_close
 from drivers.sim.species import wearer_of
 from tests.drivers.sim.test_sixth_family import LAM, _cct, _planck, _tail, _white_led
 from tests.drivers.sim.test_sixth_family import K as NIR_SCALE
+from tests.helpers.sim import grab
 
 OTHERS = [f for f in POOLS if f != "seventh"]
 EARLIER = ("train", "heldout", "field", "fresh", "fifth", "sixth")
@@ -196,3 +198,17 @@ def _family_digest(family: str) -> str:
 @pytest.mark.parametrize("family", ("any",) + EARLIER)
 def test_earlier_families_people_scenes_poses_and_blinks_are_unchanged(family):
     assert _family_digest(family) == _MAIN_DIGESTS[family]
+
+
+def test_the_gemini2l_ir_exposure_follows_the_familys_ambient_nir():
+    # [G2L-ROS]: the IR auto-exposure is on; the lobby's daylight (0.032 x 3000 lux) shortens the IR
+    # exposure that the night street (0.0031 x 15 lux) leaves long. Frames only: no verdict, no score.
+    exposure = {}
+    for light, lux in (("lowe_glass", 3000), ("street_led", 15)):
+        sets, cam = grab(f"sim://?realtime=0&seed=1&family=seventh&light={light}&lux={lux}&identity=3"
+                         "&color_mode=640x480@30", 1)
+        cam.stop()
+        assert cam.profile.name == "gemini2l"
+        exposure[light] = sets[-1][StreamKind.IR].metadata.exposure_us
+    lo, hi = get_profile("gemini2l").ir_exposure_range_s
+    assert lo * 1e6 <= exposure["lowe_glass"] < 0.5 * exposure["street_led"] <= 0.5 * hi * 1e6
