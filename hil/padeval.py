@@ -1,16 +1,18 @@
 """Presentation-attack evaluation on the simulator as an ISO/IEC 30107-3 report.
 
 Presentations come from the simulator's families (``drivers/sim/families.py``): ``train``,
-``heldout``, ``field``, ``fresh``, ``fifth`` and ``sixth`` draw disjoint people, camera profiles, light
-sources and attack instruments, across the capture envelope (15-7500 lux, 350-520 mm, yaw ±18°,
+``heldout``, ``field``, ``fresh``, ``fifth``, ``sixth`` and ``seventh`` draw disjoint people, camera
+profiles, light sources and attack instruments, across the capture envelope (15-7500 lux, 350-520 mm, yaw ±18°,
 pitch ±15°, three backgrounds).
 Thresholds are fitted on ``train`` only (``--write-calibration`` stores them in
 ``agent/liveness/calibration.json``) and the other families are reported at those thresholds. The
 held-out family's failures did steer driver fixes; ``field`` was added after everything was fixed,
 so nothing about it chose anything (its refusals were diagnosed later); ``fresh`` was added after the
 judge was fixed too, evaluated once and diagnosed since; ``fifth`` was added the same way after that
-(session 16), and evaluated once; ``sixth`` was added after that (session 17) and is evaluated once,
-on the final judge (the sixth family draws lux per light: ``families.LIGHT_LUX``).
+(session 16), and evaluated once; ``sixth`` was added after that (session 17) and evaluated once, on
+that session's final judge (the sixth family draws lux per light: ``families.LIGHT_LUX``);
+``seventh`` was added after that (session 18), built and not run by its builder, to be evaluated
+once on the final judge.
 
 Each presentation runs as the daemon would: the quality phase (at most 30 framesets; the gate's
 prompts, the colour exposure metered on the face, the projector's power planned) and, when it
@@ -67,7 +69,7 @@ from drivers.sim import ATTACKS
 from drivers.sim.families import POOLS, presentation_query
 from hil.metrics import rate
 
-SPLITS = tuple(POOLS)                       # ("train", "heldout", "field", "fresh", "fifth", "sixth")
+SPLITS = tuple(POOLS)                       # ("train", "heldout", "field", "fresh", "fifth", "sixth", "seventh")
 INJECTIONS = ("replay", "splice", "render")
 LIVE = "live"
 RECORD_VERSION = 2

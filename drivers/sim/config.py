@@ -16,12 +16,13 @@ SUBJECTS = ("live", "none", "multi") + ATTACKS
 # Older spellings of query keys, accepted at the door and never used inside.
 ALIASES = {"emitter": "projector", "emitter_latency": "projector_latency", "emitter_jitter": "projector_jitter"}
 # Scene and identity keys (SIM-SCENE): see docs/sim.md.
-CAMERAS = ("d435", "d455", "d415", "d405", "astra", "gemini335", "gemini2", "gemini336l", "astra_mini_s")
+CAMERAS = ("d435", "d455", "d415", "d405", "astra", "gemini335", "gemini2", "gemini336l", "astra_mini_s",
+           "gemini2l")
 BACKGROUNDS = ("plain", "clutter", "moving")
 LIGHTS = ("daylight", "fluorescent", "led", "incandescent", "mixed", "halogen", "led_cri95", "metal_halide",
-          "north_sky_glass", "led_warm", "cfl", "open_shade", "screen_led")
+          "north_sky_glass", "led_warm", "cfl", "open_shade", "screen_led", "lowe_glass", "street_led")
 GLASSES = ("none", "clear", "tinted")
-FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth")
+FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh")
 SCATTERS = ("fixed", "physical")    # the projector dots' subsurface scattering model (sensor.SCATTER_MODELS)
 
 
@@ -46,7 +47,8 @@ class SimConfig:
     prerender: int = 0          # render this many ticks (both projector states) at start, then play them
     # --- Scene, identity and camera profile (SIM-SCENE). ``None``: drawn from ``identity``/``family``.
     camera: str | None = None   # device profile (drivers/sim/profiles.py); None: d435, or the family's pick
-    family: str = "any"         # train/heldout/field/fresh/fifth/sixth: disjoint people, instruments, lights, cameras
+    family: str = "any"         # train/heldout/field/fresh/fifth/sixth/seventh: disjoint people, instruments,
+    #                             lights, cameras
     skin: int | None = None     # Fitzpatrick type 1..6
     nose_mm: float | None = None     # nose relief over the cheek plane, 14..32
     ipd_mm: float | None = None      # interpupillary distance, 54..72

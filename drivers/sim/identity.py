@@ -1,11 +1,12 @@
 """Identities: who stands in front of the simulated camera, drawn deterministically from a number.
 
 ``Identity.draw(n, family)`` draws head shape (nose relief, face width, IPD, brow and chin depth,
-face length; in the sixth family also eye-socket depth and breathing rate and phase), skin tone
+face length; in the sixth family also eye-socket depth and breathing rate and phase; in the seventh
+blink rate and blink duration), skin tone
 (Fitzpatrick I-VI), hair, glasses, beard, fringe, clothing and a texture seed from ``n``.
 ``identity=0`` is the reference person: the portrait's own proportions (IPD 63 mm, nose 24 mm),
 Fitzpatrick II, no glasses, beard or fringe. Every field can be overridden by a URI key, except the
-sixth family's eye-socket depth and breathing (no key sets them).
+sixth family's eye-socket depth and breathing and the seventh family's blinks (no key sets them).
 
 Skin reflectance by Fitzpatrick type. Melanin absorbs strongly in the visible and weakly at 850 nm,
 so visible reflectance falls ~5x from type I to VI while 850 nm reflectance falls only ~1.4x.
@@ -58,13 +59,13 @@ CLOTHING: tuple[tuple[str, tuple[float, float, float], float], ...] = (
     ("black t-shirt", (0.020, 0.020, 0.022), 0.35),
 )
 
-FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth")
+FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh")
 # The identity stream for each family is salted so that family=train&identity=5,
 # family=heldout&identity=5, family=field&identity=5, family=fresh&identity=5,
-# family=fifth&identity=5 and family=sixth&identity=5 are different people, and none of them equals
-# family=any&identity=5.
+# family=fifth&identity=5, family=sixth&identity=5 and family=seventh&identity=5 are different people,
+# and none of them equals family=any&identity=5.
 _FAMILY_SALT = {"any": 10_000, "train": 2_000_003, "heldout": 7_000_019, "field": 11_000_027,
-                "fresh": 13_000_027, "fifth": 17_000_041, "sixth": 19_000_051}
+                "fresh": 13_000_027, "fifth": 17_000_041, "sixth": 19_000_051, "seventh": 23_000_077}
 
 # What the simulator gave everyone alike until the sixth family, which draws them per person:
 # - the eye sockets' depth under the brow-cheek surface (head.face_height), 11 mm. Hertel
@@ -82,6 +83,20 @@ BREATH_HZ = 0.25
 HERTEL_MM = (16.5, 2.0, 12.0, 21.0)           # mean, SD, clip range
 BREATHS_PER_MIN = (12.0, 20.0)
 PER_PERSON_FAMILIES = ("sixth",)               # families that draw sockets and breathing per person
+# What the simulator still gave everyone alike until the seventh family, which draws it per person:
+# the blinks (scene.blink_schedule, scene.eyes_closed_at). Everyone else blinks every 2-5 s (12-30 a
+# minute, 17 on average) with one 300 ms blink (80 ms closing, 60 ms shut, 160 ms opening). Adults at
+# rest blink about 8-21 times a minute, each blink lasting about 100-400 ms (the ranges of the blink
+# literature as the brief gives them and as recalled, e.g. Doughty's review of spontaneous eyeblink
+# rates, Optom. Vis. Sci. 78 (2001), and Caffier et al., Eur. J. Appl. Physiol. 89 (2003) on blink
+# duration: not read here). The seventh family draws each person's rate uniformly in 8-21 a minute and
+# the duration uniformly in 100-400 ms (the same shape, scaled); their blinks keep the old spread of
+# intervals around their own mean (x0.57-1.43, as 2-5 s around 3.5 s), and the first one falls anywhere
+# in the person's first interval after 0.4 s, as a presentation starts at any point of someone's cycle.
+BLINK_S = 0.30
+BLINKS_PER_MIN = (8.0, 21.0)
+BLINK_DURATION_S = (0.10, 0.40)
+BLINK_FAMILIES = ("seventh",)                  # families that draw blink rate and duration per person
 
 
 @dataclass(frozen=True)
@@ -109,6 +124,8 @@ class Identity:
     socket_m: float = SOCKET_M     # eye sockets' depth under the brow-cheek surface
     breath_hz: float = BREATH_HZ   # breathing rate
     breath_phase: float = 0.0      # breathing phase at t = 0 (radians)
+    blink_per_min: float | None = None   # blink rate; None: the schedule everyone had (every 2-5 s)
+    blink_s: float = BLINK_S       # one blink's duration, closing to open again
 
     @property
     def skin_bgr(self) -> np.ndarray:
@@ -152,14 +169,18 @@ class Identity:
         person = cls(index, family, skin, nose, ipd, width, brow, chin, length, bool(index % 2), hair, style,
                      float(rng.uniform(0.2, 0.9)), glasses, beard, fringe, int(rng.integers(len(CLOTHING))),
                      int(rng.integers(1, 2**31 - 1)))
-        if family not in PER_PERSON_FAMILIES:
-            return person
-        # Drawn after everything else, so the fields above come from the stream as in every family.
-        mean, sd, lo, hi = HERTEL_MM
-        hertel_mm = float(np.clip(rng.normal(mean, sd), lo, hi))
-        return replace(person, socket_m=SOCKET_M + (mean - hertel_mm) / 1000.0,
-                       breath_hz=float(rng.uniform(*BREATHS_PER_MIN)) / 60.0,
-                       breath_phase=float(rng.uniform(0.0, 2 * np.pi)))
+        if family in PER_PERSON_FAMILIES:
+            # Drawn after everything else, so the fields above come from the stream as in every family.
+            mean, sd, lo, hi = HERTEL_MM
+            hertel_mm = float(np.clip(rng.normal(mean, sd), lo, hi))
+            person = replace(person, socket_m=SOCKET_M + (mean - hertel_mm) / 1000.0,
+                             breath_hz=float(rng.uniform(*BREATHS_PER_MIN)) / 60.0,
+                             breath_phase=float(rng.uniform(0.0, 2 * np.pi)))
+        if family in BLINK_FAMILIES:
+            # Likewise drawn after every other field.
+            person = replace(person, blink_per_min=float(rng.uniform(*BLINKS_PER_MIN)),
+                             blink_s=float(rng.uniform(*BLINK_DURATION_S)))
+        return person
 
     def with_overrides(self, *, skin: int | None = None, nose_mm: float | None = None,
                        ipd_mm: float | None = None, face_width_mm: float | None = None,

@@ -65,6 +65,16 @@ Sources (figures cited per profile below):
   firmware is v2.x (the UVC protocol, October 2025; firmware 1.x speaks OpenNI). Its 60° x 49.5°
   depth field (the series'), its colour field, its baseline and its projector are recalled or typical,
   marked so below: no Astra Mini S datasheet is reachable from here.
+- [G2L-KB] a public specification table of the Orbbec Gemini 2 L (team-vinsight/knowledge-base,
+  docs/hardware/orbbec-gemini-2l.md, citing Orbbec's product page): active stereo IR, depth up to
+  1280x800 at 30 fps, depth 0.2-10 m, depth field H 91° x V 66°, RGB field H 86° x V 55°, RGB up to
+  3840x2160 at 30 fps (not modelled: the largest colour mode below is 1920x1080), 6-axis IMU, USB 3.0.
+  [G2L-ROS] OrbbecSDK_ROS2's gemini2L.launch.py (Orbbec SDK v2 wrapper): 640x400 colour (MJPG),
+  depth (Y14) and IR (Y8) at 15 fps by default, 16:10 depth modes, ``enable_ir_auto_exposure`` true
+  and ``enable_color_auto_exposure`` true (the SDK's IR and colour auto-exposure, with its
+  OB_PROP_IR_EXPOSURE_INT/IR_GAIN manual controls), depth work modes "Unbinned Dense Default",
+  "Unbinned Sparse Default", "Binned Sparse Default". Its 100 mm baseline is Orbbec's figure as
+  recalled (neither source gives it); its projector, offsets, noise and AE are typical, marked below.
 - [D455-CAL] a D455's factory colour calibration published with the ABC-iRobotics/Hand_Tools data
   set (1280x800: fx 629.6, fy 628.9, ppx 629.1, ppy 397.5; Brown-Conrady k1 -0.0557 k2 0.0603
   p1 -0.00098 p2 -0.00085 k3 -0.0161).
@@ -532,8 +542,51 @@ ASTRA_MINI_S = CameraProfile(
     }),
 )
 
+GEMINI2L = CameraProfile(
+    name="gemini2l", model="Orbbec Gemini 2 L (long-baseline active stereo)",
+    # [G2L-KB]: 91° horizontally at 1280x800, as the Gemini 2; this unit's calibration 91.4° (within
+    # the usual ±3°): fx 625.3 at 1280x800, x0.6 = 375.2 at 640x480 (modes.py). Principal point typical.
+    depth_intrinsics=Intrinsics(640, 480, 375.2, 375.2, 321.3, 238.2, DistortionModel.INVERSE_BROWN_CONRADY),
+    # [G2L-KB]: colour 86° x 55° (16:9) -> at 1920x1080 fx = 960 / tan(43°) = 1029.5; this unit's
+    # 86.3°: fx 1024.0, and 640x480 is a 1440x1080 crop scaled by 4/9: fx 455.1. Distortion typical.
+    color_intrinsics=Intrinsics(640, 480, 455.1, 455.3, 318.9, 241.6, DistortionModel.BROWN_CONRADY,
+                                (0.041, -0.058, -0.0004, 0.0006, 0.014)),
+    # Typical: the colour module beside the left imager on the 100 mm bar, ~15 mm along +x.
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(0.10), np.deg2rad(-0.12), np.deg2rad(0.06)),
+                                          np.array([0.0152, -0.0002, 0.0011])),
+    stereo_baseline_m=0.100,                     # recalled: Orbbec's 100 mm for the Gemini 2 L
+    projector_offset_m=0.052,                    # typical: the projector near the middle of the bar
+    # Typical: the Gemini 2's depth engine (0.11 px) over twice its baseline: sigma_z = z^2 s / (f B)
+    # = 0.73 mm at 0.5 m at 640x480 (the Gemini 2: 1.5 mm).
+    sigma_disparity_px=0.11,
+    depth_range_m=(0.20, 7.0),                   # [G2L-KB]: from 0.2 m; 7 m: the ideal range's end, recalled
+    depth_scale=0.001,                           # typical: the SDK's default depth unit, 1 mm
+    # [G2L-ROS] colour AE on by default; its target, speed and gain limit typical of a UVC module.
+    color_ae=AutoExposureSpec(0.18, 0.20, (100e-6, 1 / 30), (1.0, 16.0)),
+    # [UVC]/Orbbec SDK v2 frame metadata: colour exposure in 100 µs units, IR exposure in µs, gains as factors.
+    color_units=MetadataUnits(GAIN_MULTIPLIER, 100.0), ir_units=MetadataUnits(GAIN_MULTIPLIER, 1.0),
+    # [G2L-ROS]: the IR auto-exposure is on by default (enable_ir_auto_exposure), with a manual IR
+    # exposure the SDK sets in µs; its limits and default typical (the Gemini 2's).
+    ir_exposure_default_s=0.004, ir_exposure_range_s=(20e-6, 0.1), ir_gain_default=1.0,
+    # Active stereo IR: an 850 nm dot projector (typical wavelength) switched by the SDK's laser property.
+    projector="850 nm VCSEL dot projector (on/off only)", projector_power=None,
+    projector_nominal_mw=150.0,                  # typical: as the Gemini 2 (no published power)
+    projector_latency_frames=1, projector_jitter=0.20,   # typical: a USB property write
+    structured_light=False, ir_band="nir", depth_shutter="global",
+    color_shutter="rolling",                     # typical of a UVC colour module
+    color_from_depth_imager=False,
+    # [G2L-KB] the largest depth mode (1280x800@30); [G2L-ROS] the 640x400 modes at 15 fps by default;
+    # 640x480 (for 4:3 registration), 60 fps at the small modes and the colour sizes typical of the SDK's lists.
+    stream_modes=_modes({
+        "depth": [(1280, 800, (5, 10, 15, 30)), (640, 480, (5, 10, 15, 30, 60)), (640, 400, (5, 10, 15, 30, 60))],
+        "ir": [(1280, 800, (5, 10, 15, 30)), (640, 480, (5, 10, 15, 30, 60)), (640, 400, (5, 10, 15, 30, 60))],
+        "color": [(1920, 1080, (5, 10, 15, 30)), (1280, 720, (5, 10, 15, 30)), (640, 480, (5, 10, 15, 30)),
+                  (640, 400, (5, 10, 15, 30))],
+    }),
+)
+
 PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335, GEMINI2,
-                                                          GEMINI336L, ASTRA_MINI_S)}
+                                                          GEMINI336L, ASTRA_MINI_S, GEMINI2L)}
 DEFAULT = "d435"
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from . import body, head, species
 from .config import SimConfig
 from .families import light_for
-from .identity import Identity, family_salt
+from .identity import BLINK_S, Identity, family_salt
 from .profiles import rotation
 from .render import Placed, PlacedPlane, Plane
 from .subject import PHOTO_PITCH_DEG, PHOTO_ROLL_DEG, Surface, value_noise
@@ -85,9 +85,23 @@ from .subject import PHOTO_PITCH_DEG, PHOTO_ROLL_DEG, Surface, value_noise
 #   backlight's tail comes through: ~10x the NIR per lux of the bare LED (6-12x over those ranges).
 #   With 60 % of the light from the screen: 0.6 x 0.002 x 10 + 0.4 x 0.002 = 0.013. (The simulator's
 #   separate kiosk-screen term, screen_nits, is the challenge's colour light and is left as it is.)
+# The seventh family's two sources, on the same scale (the arithmetic is in tests/drivers/sim/test_seventh_family.py):
+# - "lowe_glass": a branch lobby by day lit through spectrally selective low-emissivity glazing (a
+#   double-silver coating in an insulating glass unit): daylight (5800 K, 0.09) whose visible light the
+#   glass passes at ~0.70 while the coating reflects the near infrared, down to ~0.25 at 850 nm
+#   (typical double-silver figures, recalled; single-silver ~0.45, triple-silver ~0.12), the
+#   transmittance falling log-linearly from 650 nm: 0.032 (0.017 behind triple-silver, 0.054 behind
+#   single-silver; 0.028-0.041 over 6500-5000 K daylight). CCT drawn at 5000-6500 K.
+# - "street_led": an outdoor wall ATM at night, lit by LED street lamps (4000-5000 K) and the kiosk's
+#   own backlit advertising panel (white LEDs behind a printed translucent film). The street lamps'
+#   phosphor LEDs: 0.002 (the "led" value; within 2 % at 4500-5000 K in the band model). The panel's
+#   print passes ~30 % of its backlight's visible light (typical 20-40 %), but process inks are clear
+#   at 850 nm, so ~70 % of its tail comes through (60-80 %: the film and diffuser): 2.3x the NIR per lux
+#   of the bare LED. With 40 % of the light on the face from the panel: 0.002 x (0.6 + 0.4 x 2.33) = 0.0031.
 LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incandescent": 0.40, "mixed": 0.032,
                    "halogen": 0.32, "led_cri95": 0.0033, "metal_halide": 0.017, "north_sky_glass": 0.023,
-                   "led_warm": 0.0015, "cfl": 0.018, "open_shade": 0.12, "screen_led": 0.013}
+                   "led_warm": 0.0015, "cfl": 0.018, "open_shade": 0.12, "screen_led": 0.013,
+                   "lowe_glass": 0.032, "street_led": 0.0031}
 # Overhead lamp as seen from the subject: 35° above the line to the camera, ~6° across; it gives a
 # third of the light on the face. Spectacle lenses mirror it (glints).
 LAMP_DIR = np.array([0.0, -np.sin(np.deg2rad(35.0)), -np.cos(np.deg2rad(35.0))])
@@ -122,26 +136,38 @@ class Motion:
         return float(np.mean(np.sin(2 * np.pi * self.freqs[channel] * t + self.phases[channel])) * np.sqrt(2))
 
 
-def blink_schedule(seed: int) -> list[float]:
+def blink_schedule(seed: int, per_min: float | None = None) -> list[float]:
+    """Blink start times over an hour. ``per_min`` None: the schedule everyone had (first blink at
+    0.4-1.2 s, then every 2-5 s); else a person's own rate (identity.BLINK_FAMILIES): intervals at
+    0.57-1.43 times the mean 60 / per_min (the same spread), the first anywhere in one interval after 0.4 s."""
     rng = np.random.default_rng(seed)
-    t, out = float(rng.uniform(0.4, 1.2)), []
+    if per_min is None:
+        first, lo, hi = (0.4, 1.2), 2.0, 5.0
+    else:
+        mean = 60.0 / per_min
+        first, lo, hi = (0.4, 0.4 + mean), mean * 2.0 / 3.5, mean * 5.0 / 3.5
+    t, out = float(rng.uniform(*first)), []
     while t < 3600:
         out.append(t)
-        t += float(rng.uniform(2.0, 5.0))
+        t += float(rng.uniform(lo, hi))
     return out
 
 
-def eyes_closed_at(blinks: list[float], t: float) -> float:
+def eyes_closed_at(blinks: list[float], t: float, duration_s: float = BLINK_S) -> float:
+    """How closed the eyes are at ``t`` (0 open .. 1 shut): each blink closes over 8/30 of its
+    duration, stays shut for 6/30 and opens over 16/30 (80, 60 and 160 ms of the 300 ms blink)."""
     i = bisect.bisect_right(blinks, t) - 1
     if i < 0:
         return 0.0
     dt = t - blinks[i]
-    if dt < 0.08:
-        return dt / 0.08
-    if dt < 0.14:
+    k = duration_s / BLINK_S                    # 1.0 exactly for the 300 ms blink: the same arithmetic
+    closing, shut, opening, end = 0.08 * k, 0.14 * k, 0.16 * k, 0.30 * k
+    if dt < closing:
+        return dt / closing
+    if dt < shut:
         return 1.0
-    if dt < 0.30:
-        return 1.0 - (dt - 0.14) / 0.16
+    if dt < end:
+        return 1.0 - (dt - shut) / opening
     return 0.0
 
 
@@ -260,7 +286,12 @@ class Scene:
         self.cfg = cfg
         self.identity = resolve_identity(cfg)
         self._motion = Motion(np.random.default_rng(cfg.seed + 1))
-        self._blinks = blink_schedule(cfg.seed + 2)
+        # Whose blinks the scene shows: the person's (also the face a video replays), or the eyes of
+        # whoever wears or holds the instrument (their own blink rate and duration in the seventh family).
+        blinker = self.identity if cfg.subject in ("live", "multi", "none", "screen_video") \
+            else species.wearer_of(self.identity)
+        self._blinks = blink_schedule(cfg.seed + 2, blinker.blink_per_min)
+        self._blink_s = blinker.blink_s
         self._scene_rng_seed = family_salt(cfg.family) + cfg.seed
         rng = np.random.default_rng([self._scene_rng_seed, 91])
         side = float(rng.choice([-1.0, 1.0]))
@@ -275,7 +306,7 @@ class Scene:
         self._breath = (2 * np.pi * breather.breath_hz, breather.breath_phase)
 
     def eyes_closed(self, t: float) -> float:
-        return eyes_closed_at(self._blinks, t)
+        return eyes_closed_at(self._blinks, t, self._blink_s)
 
     def pose(self, t: float, *, rigid_static: bool, amplitude: float = 1.0,
              hand: bool = False) -> tuple[np.ndarray, np.ndarray, tuple]:
