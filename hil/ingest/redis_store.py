@@ -47,6 +47,12 @@ release script declares ``allow-oom``: it only removes (a hold, a claim), and re
 would keep a claim held. A script that starts under the limit still runs whole (one call's
 writes: a nonce record, a receipt). Redis before 7.0 does not know the shebang (every script is a compile error): the
 server refuses one at start (``config.check_store_version``).
+
+The nonce's script charges only on the Redis the server checked (sec18): ``checked_run`` is that
+Redis's ``run_id`` (``config.StoreWatch`` sets it when the version, eviction and persistence checks
+pass), and the script compares it with ``INFO server``'s before anything else. A restart or a failover
+(another ``run_id``), or a store never checked (unreachable at start), refuses the charge whole
+(``StoreUnchecked``) until the server has checked the Redis it now talks to.
 """
 
 from __future__ import annotations
@@ -72,6 +78,7 @@ from hil.ingest.store import (
     Settle,
     StoreLimits,
     StoreUnavailable,
+    StoreUnchecked,
     Use,
     decide_pin,
     failure_member,
@@ -88,14 +95,25 @@ _ADD = """#!lua
 --       ('' : not checked), skid (left out when empty), then each failure set's limit in KEYS' order,
 --       then for each the KEYS index of the set whose count adds to its own (0 : none), then the previous
 --       subject key's check value ('' : none) and the rotation's overlap (ms), then '1' when the failure
---       sets are timed by Redis's TIME (the charge's time, its window) rather than by now ('' : by now)
--- Returns {0} (stored and charged), {j} (KEYS[3 + j] is at the limit: nothing changed), {-2} (the
+--       sets are timed by Redis's TIME (the charge's time, its window) rather than by now ('' : by now),
+--       then the run_id the server checked ('*' : a store nobody checks, '' : not checked yet)
+-- Returns {-3} (Redis is not the one the server checked: nothing read, nothing changed), {0} (stored
+-- and charged), {j} (KEYS[3 + j] is at the limit: nothing changed), {-2} (the
 -- check value is not the store's pinned subject key, or in a rotation's overlap the previous one is not
 -- the store's pinned previous key: nothing changed) or {-1, nonce hex, the
 -- record's fields and values}: the session's unused, unexpired nonce for the same request, returned
 -- as stored (nothing charged, nothing re-timed).
 local now = tonumber(ARGV[1])
 local m = tonumber(ARGV[20])
+-- The store's checks (sec18): unless ARGV[26 + 2m] is '*' (a store no server checks: tests, tools),
+-- Redis's run_id must be the one the server checked (persistence, eviction, version). A restart or a
+-- failover gives Redis another run_id, so the first charge after it is refused until the server has
+-- checked the Redis it now talks to ('' : never checked: refused). INFO refused (an ACL): refused.
+local run = ARGV[26 + 2 * m]
+if run ~= '*' then
+  local info = redis.pcall('INFO', 'server')
+  if type(info) ~= 'string' or string.match(info, 'run_id:(%x+)') ~= run then return {-3} end
+end
 if ARGV[18] ~= '' then
   local e = redis.call('HMGET', KEYS[3], 'q', 'n')
   if e[1] == ARGV[18] and e[2] then
@@ -353,6 +371,11 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return redis.call('ZCOUNT', KEYS[1], '(' .. (now - tonumber(ARGV[1])), '+inf')
 """
 
+_RUN = """#!lua flags=no-writes
+-- Redis's run_id, as the nonce's script reads it (sec18: the store's checks are bound to it).
+return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+"""
+
 
 class PolicyUnreadable(Exception):
     """Redis refused ``CONFIG GET maxmemory-policy`` (ACL, renamed command): the reason, never a secret."""
@@ -393,12 +416,17 @@ class RedisStore:
         self.limits = limits or StoreLimits()
         self.r = client
         self.prefix = prefix
+        # The run_id of the Redis whose settings the server checked (``config.StoreWatch``): the nonce's
+        # script refuses to charge on any other. None: nobody checks this store (tests, tools), every
+        # charge goes through; "" : not checked yet, every charge is refused (StoreUnchecked).
+        self.checked_run: str | None = None
         self._add = client.register_script(_ADD)
         self._use = client.register_script(_USE)
         self._fail = client.register_script(_FAIL)
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
         self._count = client.register_script(_COUNT)
+        self._run = client.register_script(_RUN)
 
     @classmethod
     def from_url(cls, url: str, limits: StoreLimits | None = None, prefix: str = "ca:") -> RedisStore:
@@ -436,8 +464,11 @@ class RedisStore:
                               keep_ms, len(charged), charge.key_check if charge else "", record.subject_key_id,
                               *(charge.limits if charge else ()), *where,
                               charge.previous_check if charge else "", charge.overlap_ms if charge else 0,
-                              "1" if charge is not None and charge.store_clock else ""])
+                              "1" if charge is not None and charge.store_clock else "",
+                              "*" if self.checked_run is None else self.checked_run])
         head = int(got[0])
+        if head == -3:
+            raise StoreUnchecked("redis: not checked since it (re)started or failed over")
         if head == -2:
             return Issued(None, stale_key=True)
         if head > 0:
@@ -533,6 +564,19 @@ class RedisStore:
             raise PolicyUnreadable(str(exc).split("\n")[0][:200]) from None
         text = str(got.get("redis_version", ""))
         return tuple(int(p) for p in text.split(".") if p.isdigit())
+
+    @_guarded
+    def run_id(self) -> str:
+        """Redis's ``run_id`` (``INFO server``): another one after every restart, and on another
+        server after a failover. Raises :class:`PolicyUnreadable` when Redis refuses ``INFO``."""
+        import redis
+        try:
+            got = self._run()            # read as the nonce's script reads it (redis-py's INFO parser
+        except redis.ResponseError as exc:   # makes numbers of what looks like one)
+            raise PolicyUnreadable(str(exc).split("\n")[0][:200]) from None
+        if not got:
+            raise PolicyUnreadable("INFO server says no run_id")
+        return got.decode() if isinstance(got, bytes) else str(got)
 
     @_guarded
     def now_ms(self) -> int:

@@ -5,6 +5,7 @@ checks are what is under test here, liveness is tested elsewhere."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -1741,3 +1742,91 @@ def test_a_begin_capture_past_its_deadline_fails_over_to_the_same_challenge(tmp_
         state2.store.close()
         one.close()
         one.state.store.close()
+
+
+# -- the store's checks follow Redis through restarts (sec18; hil/ingest/config.py StoreWatch) ----------------
+
+def _watched(tmp_path, proc, *, allow_volatile: bool = False):
+    """A rig on its own Redis, whose checks the server ran at start (as ``build_state`` does)."""
+    from hil.ingest.config import ServerConfig, StoreWatch
+    from hil.ingest.redis_store import RedisStore
+    store = RedisStore.from_url(proc.url, prefix="w:")
+    watch = StoreWatch(store, ServerConfig(store=proc.url, store_allow_volatile=allow_volatile))
+    assert watch.check(int(time.time() * 1000), starting=True)
+    rig = Rig(tmp_path, store=store, limits=FailureLimits(3, 600, max_terminal_failures=20, max_subject_failures=6))
+    rig.state.store_watch = watch
+    return rig, store, watch
+
+
+def _restart(tmp_path, proc, store, *, appendonly: bool):
+    """Redis stopped and started again on the same directory (its append-only file, if any)."""
+    from hil.redisproc import start_redis
+    proc.stop()
+    again = start_redis(tmp_path / "redis", appendonly=appendonly)
+    store.r.connection_pool.disconnect()         # the old connections are dead: the next call dials afresh
+    return again
+
+
+def test_a_redis_restarted_without_persistence_gets_no_charge_until_it_passes_its_checks(tmp_path, caplog):
+    # Issues 15-19 leftover (sec18): persistence and eviction were checked once, at start. Redis
+    # restarted later with appendonly off (an attacker with root on its host, an operator's edit)
+    # comes back empty: every lockout gone, and the server charged on as if nothing happened (main:
+    # the locked-out subject is served at once). The run_id checked is now compared at every charge:
+    # another one refuses the charge until the checks pass again (here they fail: AGT_STORE_VOLATILE,
+    # STORE_UNAVAILABLE to the terminal, nothing charged); rate-limited, then accepted once the operator
+    # allows it (a reload). What the restart forgot stays forgotten: this stops the silent part.
+    from agent.uplink.client import UplinkUnavailable
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis")
+    rig, store, watch = _watched(tmp_path, proc)
+    offset = [0.0]
+    rig.state.clock = lambda: time.time() + offset[0]
+    try:
+        c = rig.client(retries=0)
+        for k in range(3):
+            assert c.begin(f"s{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce
+        locked_out(caplog, lambda: c.begin("s3", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1"))
+        proc = _restart(tmp_path, proc, store, appendonly=False)        # empty: the lockout is gone
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            with pytest.raises(UplinkUnavailable):
+                c.begin("s4", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert "error[AGT_STORE_VOLATILE]" in caplog.text and store.checked_run == ""
+        assert _strikes(rig, subject_at_terminal_key(subject_key("cust-1"), A)) == 0     # nothing charged
+        calls, real = [0], store.run_id
+        store.run_id = lambda: (calls.__setitem__(0, calls[0] + 1), real())[1]   # (an instance attribute)
+        for k in range(3):                     # within STORE_RETRY_MS: refused unchecked, not re-checked
+            with pytest.raises(UplinkUnavailable):
+                c.begin(f"t{k}", Purpose.VERIFY, capabilities=CAPS)
+        assert calls[0] == 0
+        watch.cfg = dataclasses.replace(watch.cfg, store_allow_volatile=True)         # the operator's reload
+        offset[0] += 3.0
+        assert c.begin("s5", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce
+        assert calls[0] == 1 and store.checked_run == real()
+    finally:
+        rig.close()
+        store.close()
+        proc.stop()
+
+
+def test_a_redis_restarted_with_its_data_is_checked_again_and_keeps_every_lockout(tmp_path, caplog):
+    # The same restart with appendonly on: the first charge after it is refused by the script (another
+    # run_id), the server checks the Redis it now talks to, it passes, and the charge goes through
+    # within the same call; the lockout read back from the append-only file still stands.
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis")
+    rig, store, watch = _watched(tmp_path, proc)
+    try:
+        c = rig.client(retries=0)
+        before = store.checked_run
+        for k in range(3):
+            assert c.begin(f"s{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce
+        proc = _restart(tmp_path, proc, store, appendonly=True)
+        with caplog.at_level(logging.WARNING, logger="hil.ingest.config"):
+            locked_out(caplog, lambda: c.begin("s3", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1"))
+            assert c.begin("s4", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-2").nonce
+        assert "restarted or failed over" in caplog.text and store.checked_run not in ("", before)
+    finally:
+        rig.close()
+        store.close()
+        proc.stop()
