@@ -625,10 +625,11 @@ REDIS_MIN_VERSION = (7, 0)
 
 def check_store_version(store: Store, cfg: ServerConfig, *, strict: bool = False) -> tuple[int, ...] | None:
     """A Redis store must be 7.0 or later: the store's scripts declare Redis 7's script flags (a
-    ``#!lua`` shebang, so that Redis over its ``maxmemory`` refuses them whole: ``redis_store``), which
-    an older Redis cannot compile: every call would fail. Refused at start (``AGT_STORE_VERSION``),
+    ``#!lua`` shebang, so that Redis over its ``maxmemory`` refuses the nonce's whole: ``redis_store``),
+    which an older Redis cannot compile: every call would fail. Refused at start (``AGT_STORE_VERSION``),
     with no setting to allow it. A Redis that cannot be reached or will not say (``INFO`` refused) is
-    logged and not refused. Returns the version (() : not read; None: not a Redis store)."""
+    logged here (``strict``: unreachable raised); ``StoreWatch`` then charges nothing on it (it needs
+    ``INFO``'s ``run_id``). Returns the version (() : not read; None: not a Redis store)."""
     from hil.ingest.redis_store import PolicyUnreadable, RedisStore
     if not isinstance(store, RedisStore):
         return None

@@ -42,11 +42,20 @@ Every script opens with a shebang (``#!lua``, Redis 7's script flags): a script 
 not allowed``: ``StoreUnavailable``, the server's ``STORE_UNAVAILABLE``). Without one (before sec17)
 Redis checked only a script's first write against the limit, and ``ZREMRANGEBYSCORE``, ``DEL`` or
 ``HDEL`` (writes that never grow memory) pass that check: a script that opened with one wrote on
-past ``maxmemory`` under ``noeviction`` (the charge, the failure, the used nonce's record). Only the
-release script declares ``allow-oom``: it only removes (a hold, a claim), and refusing it when full
-would keep a claim held. A script that starts under the limit still runs whole (one call's
-writes: a nonce record, a receipt). Redis before 7.0 does not know the shebang (every script is a compile error): the
-server refuses one at start (``config.check_store_version``).
+past ``maxmemory`` under ``noeviction`` (the charge, the failure, the used nonce's record). What
+starts something is refused: the nonce's script (a new challenge and its charge). What finishes a
+challenge already charged declares ``allow-oom`` and runs over the limit (sec18): the claim, the use
+with its settlement, a judged failure, and the release (it only removes). Refused, they left a
+challenge issued before Redis filled up charged and unfinishable: a live person's probe judged and
+then refused at its use kept its charge as a failure once the nonce expired (a lost attempt), and a
+failure judged while another probe took its nonce went uncounted (no verdict reached the terminal,
+but the count the limits rely on missed a judged attack). What they write past the limit is
+bounded by the challenges issued under it: per unused nonce at most ``MAX_PROBES_PER_NONCE`` claims,
+one use (its record, receipt, probe id key and counter) and a failure per claimed probe, and no new
+nonce while full (``nonces_per_terminal`` per terminal at most; ``python -m bench store_full``
+measures it). A script that starts under the limit runs whole (one call's writes: a nonce record, a
+receipt). Redis before 7.0 does not know the shebang (every script is a compile error): the server
+refuses one at start (``config.check_store_version``).
 
 The nonce's script charges only on the Redis the server checked (sec18): ``checked_run`` is that
 Redis's ``run_id`` (``config.StoreWatch`` sets it when the version, eviction and persistence checks
@@ -217,7 +226,8 @@ redis.call('PEXPIRE', KEYS[2], ARGV[12])
 return {0}
 """
 
-_USE = """#!lua
+_USE = """#!lua flags=allow-oom
+-- allow-oom (sec18): it finishes a challenge charged under the limit (the module's docstring).
 -- KEYS: nonce hash, probe id key, counter key, terminal set, then the failure sets to settle.
 -- ARGV: terminal, probe id, digest, counter, receipt, now, keep_used_ms, member (the nonce's hex),
 --       settle ('refund', 'fail' or ''), window_ms, the failure's member (store.failure_member), the
@@ -273,7 +283,8 @@ table.insert(out, 1, outcome)
 return out
 """
 
-_CLAIM = """#!lua
+_CLAIM = """#!lua flags=allow-oom
+-- allow-oom (sec18): a challenge charged under the limit can be finished (the module's docstring).
 -- KEYS: nonce hash, counter key, probe id key. ARGV: terminal, now, probe id, digest, max claims,
 --       max holds of one claim (identical copies), the hold's token, the lease (ms)
 -- The read before judging (the record, the counter) and, when the nonce is this terminal's, unused and
@@ -345,7 +356,8 @@ end
 return 1
 """
 
-_FAIL = """#!lua
+_FAIL = """#!lua flags=allow-oom
+-- allow-oom (sec18): a judged probe's failure counts whatever Redis's memory (the module's docstring).
 -- KEYS: failure set. ARGV: now ('' : Redis's TIME), window_ms, member, max kept, the member it replaces ('' : none)
 local now = tonumber(ARGV[1])
 if ARGV[1] == '' then

@@ -1830,3 +1830,40 @@ def test_a_redis_restarted_with_its_data_is_checked_again_and_keeps_every_lockou
         rig.close()
         store.close()
         proc.stop()
+
+
+def test_a_probe_judged_while_redis_fills_up_is_settled_not_lost(tmp_path, redis_url):
+    # Issues 15-19 leftover 3 (sec18): Redis reached its maxmemory between the probe's claim and its
+    # use. The use's script was refused whole (main: STORE_UNAVAILABLE after the judgement; the
+    # retry's claim refused too while full, and the charge stood as a failure once the nonce expired:
+    # the person's attempt lost). It is finished over the limit now: accepted, charge taken back; an
+    # attack judged the same way keeps its charge as its failure. A new challenge is still refused.
+    import redis
+
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.redis_store import RedisStore
+    store = RedisStore.from_url(redis_url, prefix=f"full{next_counter()}:")
+    admin = redis.Redis.from_url(redis_url)
+    rig = Rig(tmp_path, store=store, limits=FailureLimits(5, 600, max_terminal_failures=10))
+    real = store.use_nonce
+
+    def filled_then_used(*args, **kw):
+        admin.config_set("maxmemory", 1)                 # full from the judgement on
+        return real(*args, **kw)
+    store.use_nonce = filled_then_used                   # (an instance attribute)
+    try:
+        c = rig.client(retries=0)
+        strikes = lambda: _strikes(rig, subject_at_terminal_key(subject_key("cust-1"), A))  # noqa: E731
+        ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        attack = c.begin("s2", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert strikes() == 2
+        assert submit(c, rig.probe(ch, session_id="s1")).accepted and strikes() == 1
+        with pytest.raises(UplinkUnavailable):                                 # no new challenge while full
+            c.begin("s3", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert submit(c, rig.probe(attack, session_id="s2", verdict="attack")).reason == "NOT_LIVE"
+        assert strikes() == 1                            # its charge became its failure
+    finally:
+        admin.config_set("maxmemory", 0)
+        admin.close()
+        rig.close()
+        store.close()
