@@ -677,6 +677,7 @@ class StoreWatch:
         self._lock = threading.Lock()
         self._passed_ms: int | None = None      # when the checks last passed (the server's clock)
         self._failed_ms: int | None = None      # when they last failed (or could not be run)
+        self._passed_run = ""                   # the run_id they last passed on
         store.checked_run = ""                  # refused until a check passes
 
     def check(self, now_ms: int, *, starting: bool = False) -> bool:
@@ -708,10 +709,10 @@ class StoreWatch:
             log.error("store: error[%s]: %s; challenges are refused (STORE_UNAVAILABLE) until it passes",
                       exc.code, exc.message)
             return False
-        if self.store.checked_run and self.store.checked_run != run:
+        if self._passed_run and self._passed_run != run:
             log.warning("store: %s restarted or failed over (run_id %s, was %s): checked again, passed", where,
-                        run[:12], self.store.checked_run[:12])
-        self.store.checked_run = run
+                        run[:12], self._passed_run[:12])
+        self.store.checked_run = self._passed_run = run
         self._passed_ms, self._failed_ms = now_ms, None
         return True
 
@@ -723,6 +724,23 @@ class StoreWatch:
             if failed is not None and 0 <= now_ms - failed < STORE_RETRY_MS:
                 return False
             return self.check(now_ms)
+
+    def ready(self, now_ms: int) -> bool:
+        """For the health check (``hil/ingest/health.py``): whether the Redis answering now is the one
+        that passed the checks (its ``run_id``, one ``INFO``); if not, the checks again (``recheck``'s
+        rate). A store unreachable at start is so checked without waiting for a terminal's charge,
+        which a load balancer would not send to a server it sees NOT_SERVING."""
+        from hil.ingest.redis_store import PolicyUnreadable
+        checked = self.store.checked_run
+        if checked:
+            try:
+                if self.store.run_id() == checked:
+                    return True
+            except StoreUnavailable:
+                return False
+            except PolicyUnreadable:            # (recheck logs why)
+                pass
+        return self.recheck(now_ms)
 
     def keep_checked(self, now_ms: int) -> None:
         """At a charge: the checks again when they last passed ``STORE_RECHECK_MS`` ago or more (a

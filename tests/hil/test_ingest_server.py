@@ -1867,3 +1867,36 @@ def test_a_probe_judged_while_redis_fills_up_is_settled_not_lost(tmp_path, redis
         admin.close()
         rig.close()
         store.close()
+
+
+def test_health_is_not_serving_while_the_redis_answering_is_not_the_one_checked(tmp_path, caplog):
+    # sec18: the health check said SERVING whenever the store answered, so a load balancer kept
+    # sending terminals to a server whose Redis had restarted without persistence (every charge now
+    # refused), and a server whose store was down at start was never checked unless a terminal asked
+    # (which a balancer does not send to a NOT_SERVING server). The health check now compares Redis's
+    # run_id with the checked one and checks again (rate-limited) when they differ.
+    from agent.observe.health import NOT_SERVING, SERVING
+    from hil.ingest.health import ingest_statuses
+    from hil.ingest.server import SERVICE
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis")
+    rig, store, watch = _watched(tmp_path, proc)
+    offset = [0.0]
+    rig.state.clock = lambda: time.time() + offset[0]
+    status = lambda: ingest_statuses(rig.state, SERVICE)[SERVICE]  # noqa: E731
+    try:
+        assert status() == SERVING
+        proc = _restart(tmp_path, proc, store, appendonly=False)
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            assert status() == NOT_SERVING
+        assert "error[AGT_STORE_VOLATILE]" in caplog.text
+        proc = _restart(tmp_path, proc, store, appendonly=True)                   # the operator's fix
+        assert status() == NOT_SERVING                                     # within STORE_RETRY_MS
+        offset[0] += 3.0
+        with caplog.at_level(logging.WARNING, logger="hil.ingest.config"):
+            assert status() == SERVING                                     # checked again: passed
+        assert "restarted or failed over" in caplog.text and store.checked_run == store.run_id()
+    finally:
+        rig.close()
+        store.close()
+        proc.stop()
