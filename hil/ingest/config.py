@@ -614,6 +614,19 @@ class StoreSnapshotsError(ConfigError):
     code = "AGT_STORE_SNAPSHOTS"
 
 
+class StoreDataLostError(ConfigError):
+    """The shared store lost its data while this server ran (its epoch is gone or another):
+    ``AGT_STORE_DATA_LOST``."""
+
+    code = "AGT_STORE_DATA_LOST"
+
+
+class StoreUnwatchedError(ConfigError):
+    """The shared store will not say its ``run_id`` (``INFO`` refused): ``AGT_STORE_UNWATCHED``."""
+
+    code = "AGT_STORE_UNWATCHED"
+
+
 class StoreVersionError(ConfigError):
     """The shared store's Redis is older than 7.0: ``AGT_STORE_VERSION``."""
 
@@ -667,7 +680,9 @@ class StoreWatch:
     per ``STORE_RETRY_MS`` while it fails, a terminal can ask at will) and issues the challenge if it
     passes; otherwise ``STORE_UNAVAILABLE`` and the refusal logged with its code. The settings are also
     read again every ``STORE_RECHECK_MS`` at a charge (a ``CONFIG SET`` under a running server, no
-    restart). A check's refusal here is never fatal (the server runs): it refuses charges instead."""
+    restart). A check's refusal here is never fatal (the server runs): it refuses charges instead.
+    The store's data is checked too (``_check_epoch``): a Redis that comes back with its settings but
+    without its data (an empty replica, a wiped append-only file) is quarantined for a failure window."""
 
     def __init__(self, store, cfg: ServerConfig):
         from hil.ingest.redis_store import RedisStore
@@ -678,6 +693,8 @@ class StoreWatch:
         self._passed_ms: int | None = None      # when the checks last passed (the server's clock)
         self._failed_ms: int | None = None      # when they last failed (or could not be run)
         self._passed_run = ""                   # the run_id they last passed on
+        self._epoch = ""                        # the store's epoch as this server last read it
+        self._runs = 0                          # checks run (recheck: one per refusal wave, not one per thread)
         store.checked_run = ""                  # refused until a check passes
 
     def check(self, now_ms: int, *, starting: bool = False) -> bool:
@@ -686,11 +703,13 @@ class StoreWatch:
         where = f"the store {store_said(self.cfg.store)!r}"
         from hil.ingest.redis_store import PolicyUnreadable
         self._failed_ms = now_ms                # until they pass
+        self._runs += 1
         try:
             run = self.store.run_id()           # first: a restart during the checks leaves the old one
             check_store_version(self.store, self.cfg, strict=True)
             check_store_eviction(self.store, self.cfg, strict=True)
             check_store_persistence(self.store, self.cfg, strict=True)
+            self._check_epoch(where)
         except StoreUnavailable:
             self.store.checked_run = ""
             log.warning("store not checked: %s is unreachable; challenges are refused (STORE_UNAVAILABLE) until "
@@ -699,12 +718,12 @@ class StoreWatch:
         except PolicyUnreadable as exc:
             self.store.checked_run = ""
             log.error("store: error[%s]: %s refused INFO server (%s): the server cannot tell when it restarts, "
-                      "and refuses challenges (STORE_UNAVAILABLE); allow INFO to its user", StoreVersionError.code,
+                      "and refuses challenges (STORE_UNAVAILABLE); allow INFO to its user", StoreUnwatchedError.code,
                       where, exc)
             return False
         except ConfigError as exc:
             self.store.checked_run = ""
-            if starting:
+            if starting and not isinstance(exc, StoreDataLostError):   # (a quarantine ends: the start goes on)
                 raise
             log.error("store: error[%s]: %s; challenges are refused (STORE_UNAVAILABLE) until it passes",
                       exc.code, exc.message)
@@ -716,10 +735,33 @@ class StoreWatch:
         self._passed_ms, self._failed_ms = now_ms, None
         return True
 
+    def _check_epoch(self, where: str) -> None:
+        """The store's data against what this server saw of it: its epoch (``RedisStore.epoch``), a
+        key written once, with no expiry, that goes with the data. Missing, or another than the one
+        this server knew: the store lost its data (a failover to an empty replica, a wiped append-only
+        file, a ``FLUSHALL``), every failure count with it. Charges are then refused (by the nonce's
+        script, for every server sharing the store) until ``failure_window_s`` after the new epoch
+        was written, by when every count the loss took would have left the window anyway: a loss
+        resets no lockout, it costs that window's challenges instead. A store first seen by this
+        server (at its start) is taken as it is: an empty store and a wiped one look alike."""
+        known = self._epoch
+        epoch, until, now = self.store.epoch(secrets.token_hex(8), known, int(self.cfg.failure_window_s * 1000))
+        if known and epoch != known:
+            log.error("store: error[%s]: %s lost its data (its epoch %s is gone, now %s), every failure count "
+                      "with it: challenges are refused for %.0f s (until a failure window has passed)",
+                      StoreDataLostError.code, where, known, epoch, max(until - now, 0) / 1000)
+        self._epoch = epoch
+        if now < until:
+            raise StoreDataLostError(f"{where} lost its data: challenges are refused for {(until - now) / 1000:.0f} s "
+                                     "more, until every failure count it lost would have left the window")
+
     def recheck(self, now_ms: int) -> bool:
         """After a charge refused ``StoreUnchecked``: the checks again, unless they failed less than
         ``STORE_RETRY_MS`` ago (then False: refused). True when they pass."""
+        runs = self._runs
         with self._lock:
+            if self._runs != runs:              # another thread checked while this one waited: its result
+                return bool(self.store.checked_run)
             failed = self._failed_ms
             if failed is not None and 0 <= now_ms - failed < STORE_RETRY_MS:
                 return False

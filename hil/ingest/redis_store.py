@@ -61,7 +61,10 @@ The nonce's script charges only on the Redis the server checked (sec18): ``check
 Redis's ``run_id`` (``config.StoreWatch`` sets it when the version, eviction and persistence checks
 pass), and the script compares it with ``INFO server``'s before anything else. A restart or a failover
 (another ``run_id``), or a store never checked (unreachable at start), refuses the charge whole
-(``StoreUnchecked``) until the server has checked the Redis it now talks to.
+(``StoreUnchecked``) until the server has checked the Redis it now talks to. So does a missing
+``store-epoch`` (``_EPOCH``: "<epoch> <until ms> <written ms>", no expiry, gone with the data) or one
+whose ``until`` (Redis's clock) has not passed: a store that lost its data is quarantined for a
+failure window (``config.StoreWatch._check_epoch``).
 """
 
 from __future__ import annotations
@@ -122,6 +125,13 @@ local run = ARGV[26 + 2 * m]
 if run ~= '*' then
   local info = redis.pcall('INFO', 'server')
   if type(info) ~= 'string' or string.match(info, 'run_id:(%x+)') ~= run then return {-3} end
+  -- and the store's epoch (_EPOCH) must be there and out of its quarantine: a store that lost its data
+  -- (the key went with it) or lost it less than a failure window ago charges nothing
+  local ep = redis.call('GET', ARGV[11] .. 'store-epoch')
+  local untl = ep and string.match(ep, '^%x+ (%d+) %d+$')
+  if not untl then return {-3} end
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) < tonumber(untl) then return {-3} end
 end
 if ARGV[18] ~= '' then
   local e = redis.call('HMGET', KEYS[3], 'q', 'n')
@@ -389,6 +399,32 @@ return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
 """
 
 
+_EPOCH = """#!lua
+-- KEYS: the store's epoch key. ARGV: a new epoch (hex), the epoch the caller knew ('' : none), the
+-- failure window (ms). The value: "<epoch> <until ms> <written ms>" (Redis's TIME), no expiry: it goes
+-- with the data. None: written (until: now + window if the caller knew an epoch, a loss; else 0, a
+-- store first seen). Another than the caller knew: the data was lost before it was written, so until
+-- is at least written + window. Returns {the value, Redis's TIME in ms}. The nonce's script refuses
+-- to charge while the key is missing or now < until (config.StoreWatch).
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local v = redis.call('GET', KEYS[1])
+if not v then
+  local untl = 0
+  if ARGV[2] ~= '' then untl = now + tonumber(ARGV[3]) end
+  v = ARGV[1] .. ' ' .. untl .. ' ' .. now
+  redis.call('SET', KEYS[1], v)
+elseif ARGV[2] ~= '' then
+  local e, u, w = string.match(v, '^(%x+) (%d+) (%d+)$')
+  if e and e ~= ARGV[2] and tonumber(w) + tonumber(ARGV[3]) > tonumber(u) then
+    v = e .. ' ' .. (tonumber(w) + tonumber(ARGV[3])) .. ' ' .. w
+    redis.call('SET', KEYS[1], v)
+  end
+end
+return {v, now}
+"""
+
+
 class PolicyUnreadable(Exception):
     """Redis refused ``CONFIG GET maxmemory-policy`` (ACL, renamed command): the reason, never a secret."""
 
@@ -439,6 +475,7 @@ class RedisStore:
         self._release = client.register_script(_RELEASE)
         self._count = client.register_script(_COUNT)
         self._run = client.register_script(_RUN)
+        self._epoch = client.register_script(_EPOCH)
 
     @classmethod
     def from_url(cls, url: str, limits: StoreLimits | None = None, prefix: str = "ca:") -> RedisStore:
@@ -589,6 +626,16 @@ class RedisStore:
         if not got:
             raise PolicyUnreadable("INFO server says no run_id")
         return got.decode() if isinstance(got, bytes) else str(got)
+
+    @_guarded
+    def epoch(self, new: str, known: str, window_ms: int) -> tuple[str, int, int]:
+        """The store's epoch (``<prefix>store-epoch``, ``_EPOCH``): (epoch, until ms, Redis's now ms),
+        ``new`` written when there is none. ``known``: the epoch this server last read ("" : none), so
+        a loss quarantines the store for ``window_ms`` (charges refused until ``until``)."""
+        got = self._epoch(keys=[self._k("store-epoch")], args=[new, known, int(window_ms)])
+        value = got[0].decode() if isinstance(got[0], bytes) else str(got[0])
+        epoch, until, _ = (value.split(" ") + ["0", "0"])[:3]
+        return epoch, int(until), int(got[1])
 
     @_guarded
     def now_ms(self) -> int:

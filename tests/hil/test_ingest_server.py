@@ -1801,8 +1801,16 @@ def test_a_redis_restarted_without_persistence_gets_no_charge_until_it_passes_it
         assert calls[0] == 0
         watch.cfg = dataclasses.replace(watch.cfg, store_allow_volatile=True)         # the operator's reload
         offset[0] += 3.0
-        assert c.begin("s5", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce
-        assert calls[0] == 1 and store.checked_run == real()
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):       # passes, but the data is gone:
+            with pytest.raises(UplinkUnavailable):                              # quarantined a failure window
+                c.begin("s5", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert "error[AGT_STORE_DATA_LOST]" in caplog.text and "refused for 600 s" in caplog.text
+        epoch = store.r.get("w:store-epoch").split()
+        store.r.set("w:store-epoch", b" ".join([epoch[0], b"0", epoch[2]]))     # (the window, passed)
+        offset[0] += 3.0
+        assert c.begin("s6", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce
+        assert calls[0] == 2 and store.checked_run == real()
     finally:
         rig.close()
         store.close()
@@ -1896,6 +1904,45 @@ def test_health_is_not_serving_while_the_redis_answering_is_not_the_one_checked(
         with caplog.at_level(logging.WARNING, logger="hil.ingest.config"):
             assert status() == SERVING                                     # checked again: passed
         assert "restarted or failed over" in caplog.text and store.checked_run == store.run_id()
+    finally:
+        rig.close()
+        store.close()
+        proc.stop()
+
+
+def test_a_redis_that_lost_its_data_charges_nothing_for_a_failure_window_on_any_server(tmp_path, caplog):
+    # Issues 15-19 leftover 1, "or that lost its data" (sec18): a Redis that comes back with
+    # appendonly on but without its data (a failover to an empty replica, a wiped append-only file)
+    # passes every settings check, and every lockout was gone (main: the locked-out subject served at
+    # once). The store's epoch (a key that goes with the data) is gone: the store is quarantined for
+    # the failure window, by when every count it lost would have expired anyway, for every server
+    # sharing it (the nonce's script reads the deadline), one started meanwhile included.
+    import shutil
+
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.config import ServerConfig, StoreWatch
+    from hil.ingest.redis_store import RedisStore
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis")
+    rig, store, watch = _watched(tmp_path, proc)
+    try:
+        c = rig.client(retries=0)
+        for k in range(3):
+            assert c.begin(f"s{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce
+        proc.stop()
+        shutil.rmtree(tmp_path / "redis" / "appendonlydir")                       # the data, not the settings
+        proc = _restart(tmp_path, proc, store, appendonly=True)
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            with pytest.raises(UplinkUnavailable):
+                c.begin("s3", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert "error[AGT_STORE_DATA_LOST]" in caplog.text
+        assert _strikes(rig, subject_at_terminal_key(subject_key("cust-1"), A)) == 0      # nothing charged
+        fresh = RedisStore.from_url(proc.url, prefix="w:")                        # a server started now
+        try:
+            assert not StoreWatch(fresh, ServerConfig(store=proc.url)).check(int(time.time() * 1000), starting=True)
+            assert store.r.get("w:store-epoch") is not None
+        finally:
+            fresh.close()
     finally:
         rig.close()
         store.close()
