@@ -399,7 +399,8 @@ return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
 """
 
 
-_EPOCH = """#!lua
+_EPOCH = """#!lua flags=allow-oom
+-- allow-oom: one small key, written once per store (or per loss); a full Redis is not an unchecked one.
 -- KEYS: the store's epoch key. ARGV: a new epoch (hex), the epoch the caller knew ('' : none), the
 -- failure window (ms). The value: "<epoch> <until ms> <written ms>" (Redis's TIME), no expiry: it goes
 -- with the data. None: written (until: now + window if the caller knew an epoch, a loss; else 0, a

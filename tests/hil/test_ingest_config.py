@@ -322,6 +322,7 @@ def test_a_full_redis_under_noeviction_is_unavailable_not_a_traceback(dev, redis
         with caplog.at_level(logging.WARNING, logger="hil.ingest.config"):
             state, _ = build_state(cfg, base)
         assert "subject key not checked against the store" in caplog.text
+        assert state.store.checked_run            # sec18: full is not unchecked (the epoch's script: allow-oom)
         with pytest.raises(StoreUnavailable, match="OutOfMemoryError"):
             state.store.pin_subject_keys(state.subject_keys.current.check, "", 1000)
         state.store.close()
