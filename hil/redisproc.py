@@ -44,7 +44,9 @@ class RedisProcess:
                 self.proc.wait()
 
 
-def start_redis(directory: Path, timeout_s: float = 10.0) -> RedisProcess:
+def start_redis(directory: Path, timeout_s: float = 10.0, *, appendonly: bool = True) -> RedisProcess:
+    """``appendonly=False``: a Redis that persists nothing (tests of the server's store checks: one
+    restarted so forgets what the directory's append-only file holds)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RedisUnavailable("redis-server is not installed (Debian package redis-server; run make setup)")
@@ -52,8 +54,8 @@ def start_redis(directory: Path, timeout_s: float = 10.0) -> RedisProcess:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     sock = directory / "redis.sock"
     args = [binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700", "--save", "",
-            "--appendonly", "yes", "--dir", str(directory), "--daemonize", "no", "--loglevel", "warning",
-            "--logfile", str(directory / "redis.log")]
+            "--appendonly", "yes" if appendonly else "no", "--dir", str(directory), "--daemonize", "no",
+            "--loglevel", "warning", "--logfile", str(directory / "redis.log")]
     import redis
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout_s

@@ -39,6 +39,10 @@ rotation the store accepts (``reload``; a reload it refuses changes nothing)::
     store_allow_volatile = false    # Redis must persist (appendonly yes, or RDB save points): one that persists
                                     # nothing forgets every failure count when it restarts, and the server refuses
                                     # to start on it (AGT_STORE_VOLATILE) unless this is true (docs/uplink.md)
+    store_allow_snapshots = false   # RDB save points without appendonly lose the writes since the last snapshot at
+                                    # a crash (up to an hour of failure counts at Redis's defaults): refused
+                                    # (AGT_STORE_SNAPSHOTS) unless this is true. Every check is run again when
+                                    # Redis restarts or fails over (another run_id; docs/uplink.md)
     nonces_per_terminal = 8         # a terminal asking for more evicts its oldest
     max_failures = 5                # challenges not taken back by an accepted probe (hil/ingest/limits.py)
                                     # per subject at one terminal (1-64; 0: no limits at all, for load
@@ -88,6 +92,8 @@ import dataclasses
 import logging
 import math
 import secrets
+import threading
+import time
 import tomllib
 from datetime import datetime
 from pathlib import Path
@@ -163,6 +169,7 @@ class ServerConfig:
     store_prefix: str = "ca:"
     store_allow_eviction: bool = False
     store_allow_volatile: bool = False
+    store_allow_snapshots: bool = False
     nonces_per_terminal: int = 8
     max_failures: int = 5
     max_subject_failures: int | None = None       # None (left out): derived from max_failures (2x, capped)
@@ -499,7 +506,8 @@ class StoreEvictionError(ConfigError):
     code = "AGT_STORE_EVICTION"
 
 
-def check_store_eviction(store: Store, cfg: ServerConfig, *, reloading: bool = False) -> str | None:
+def check_store_eviction(store: Store, cfg: ServerConfig, *, reloading: bool = False,
+                         strict: bool = False) -> str | None:
     """A Redis store must run with ``maxmemory-policy noeviction``. Under any other policy Redis,
     at its ``maxmemory``, deletes keys to make room: a subject's or a terminal's failure set (its
     failures forgotten: more tries for whoever caused them), the subject key pin (re-pinned by the
@@ -517,6 +525,8 @@ def check_store_eviction(store: Store, cfg: ServerConfig, *, reloading: bool = F
     try:
         policy = store.eviction_policy()
     except StoreUnavailable:
+        if strict:
+            raise
         log.warning("store eviction policy not checked: %s is unreachable", where)
         return ""
     except PolicyUnreadable as exc:
@@ -551,16 +561,19 @@ class StoreVolatileError(ConfigError):
     code = "AGT_STORE_VOLATILE"
 
 
-def check_store_persistence(store: Store, cfg: ServerConfig, *, reloading: bool = False) -> str | None:
+def check_store_persistence(store: Store, cfg: ServerConfig, *, reloading: bool = False,
+                            strict: bool = False) -> str | None:
     """A Redis store must keep its data across a restart: ``appendonly yes`` (every write logged,
-    fsynced each second by default) or at least RDB ``save`` points (snapshots: a restart loses the
-    writes since the last, which the start warns of). A Redis that persists neither forgets, when it
-    restarts (a crash, an OOM kill, a reboot, a failover to an empty replica), every failure count
-    (whoever can make it restart resets every lockout), the subject key pin and the used nonces.
-    Refused at start (``AGT_STORE_VOLATILE``) unless ``store_allow_volatile``; at a reload logged with
-    the code and the reload applied, as ``check_store_eviction``. A Redis that cannot be reached or
-    will not say (``CONFIG`` refused) is logged, never fatal. Returns "appendonly", "rdb" or
-    "none" ("" : not read; None: not a Redis store)."""
+    fsynced each second by default). A Redis that persists nothing forgets, when it restarts (a crash,
+    an OOM kill, a reboot, a failover to an empty replica), every failure count (whoever can make it
+    restart resets every lockout), the subject key pin and the used nonces: refused
+    (``AGT_STORE_VOLATILE``) unless ``store_allow_volatile``. RDB ``save`` points alone lose, at a
+    crash, every write since the last snapshot (a clean shutdown saves one): refused
+    (``AGT_STORE_SNAPSHOTS``, sec18; before, a warning) unless ``store_allow_snapshots``. At a reload
+    a refusal is logged with the code and the reload applied, as ``check_store_eviction``. A Redis
+    that will not say (``CONFIG`` refused) is logged, never fatal; one that cannot be reached is
+    logged (``strict``: raised, ``StoreWatch`` counts the store unchecked). Returns "appendonly",
+    "rdb" or "none" ("" : not read; None: not a Redis store)."""
     from hil.ingest.redis_store import PolicyUnreadable, RedisStore
     if not isinstance(store, RedisStore):
         return None
@@ -568,6 +581,8 @@ def check_store_persistence(store: Store, cfg: ServerConfig, *, reloading: bool 
     try:
         aof, save = store.persistence()
     except StoreUnavailable:
+        if strict:
+            raise
         log.warning("store persistence not checked: %s is unreachable", where)
         return ""
     except PolicyUnreadable as exc:
@@ -577,15 +592,39 @@ def check_store_persistence(store: Store, cfg: ServerConfig, *, reloading: bool 
     if aof:
         return "appendonly"
     if save:
-        log.warning("store: %s persists by RDB snapshots only (save %r): a restart of Redis loses the failure counts "
-                    "since the last snapshot; appendonly yes keeps them to the second (docs/uplink.md)", where, save)
+        said = (f"{where} persists by RDB snapshots only (save {save!r}, appendonly no): a crash of Redis (an OOM "
+                "kill, a power cut) loses every write since the last snapshot, so whoever can make it crash resets "
+                "the failure counts of up to the longest save interval; set appendonly yes in its redis.conf, or "
+                "set store_allow_snapshots = true to accept that")
+        _refuse_unless_allowed(said, StoreSnapshotsError, "store_allow_snapshots", cfg.store_allow_snapshots,
+                               reloading)
         return "rdb"
     said = (f"{where} persists nothing (appendonly no, no save points): a restart of Redis (a crash, an OOM kill, a "
             "reboot) forgets every failure count, so whoever can make it restart resets every lockout, and the "
-            "subject key pin; set appendonly yes in its redis.conf (or at least RDB save points), or set "
+            "subject key pin; set appendonly yes in its redis.conf, or set "
             "store_allow_volatile = true to accept that")
     _refuse_unless_allowed(said, StoreVolatileError, "store_allow_volatile", cfg.store_allow_volatile, reloading)
     return "none"
+
+
+class StoreSnapshotsError(ConfigError):
+    """The shared store persists by RDB snapshots alone: a crash loses the writes since the last:
+    ``AGT_STORE_SNAPSHOTS``."""
+
+    code = "AGT_STORE_SNAPSHOTS"
+
+
+class StoreDataLostError(ConfigError):
+    """The shared store lost its data while this server ran (its epoch is gone or another):
+    ``AGT_STORE_DATA_LOST``."""
+
+    code = "AGT_STORE_DATA_LOST"
+
+
+class StoreUnwatchedError(ConfigError):
+    """The shared store will not say its ``run_id`` (``INFO`` refused): ``AGT_STORE_UNWATCHED``."""
+
+    code = "AGT_STORE_UNWATCHED"
 
 
 class StoreVersionError(ConfigError):
@@ -597,12 +636,13 @@ class StoreVersionError(ConfigError):
 REDIS_MIN_VERSION = (7, 0)
 
 
-def check_store_version(store: Store, cfg: ServerConfig) -> tuple[int, ...] | None:
+def check_store_version(store: Store, cfg: ServerConfig, *, strict: bool = False) -> tuple[int, ...] | None:
     """A Redis store must be 7.0 or later: the store's scripts declare Redis 7's script flags (a
-    ``#!lua`` shebang, so that Redis over its ``maxmemory`` refuses them whole: ``redis_store``), which
-    an older Redis cannot compile: every call would fail. Refused at start (``AGT_STORE_VERSION``),
+    ``#!lua`` shebang, so that Redis over its ``maxmemory`` refuses the nonce's whole: ``redis_store``),
+    which an older Redis cannot compile: every call would fail. Refused at start (``AGT_STORE_VERSION``),
     with no setting to allow it. A Redis that cannot be reached or will not say (``INFO`` refused) is
-    logged and not refused. Returns the version (() : not read; None: not a Redis store)."""
+    logged here (``strict``: unreachable raised); ``StoreWatch`` then charges nothing on it (it needs
+    ``INFO``'s ``run_id``). Returns the version (() : not read; None: not a Redis store)."""
     from hil.ingest.redis_store import PolicyUnreadable, RedisStore
     if not isinstance(store, RedisStore):
         return None
@@ -610,6 +650,8 @@ def check_store_version(store: Store, cfg: ServerConfig) -> tuple[int, ...] | No
     try:
         version = store.version()
     except StoreUnavailable:
+        if strict:
+            raise
         log.warning("store version not checked: %s is unreachable", where)
         return ()
     except PolicyUnreadable as exc:
@@ -623,6 +665,142 @@ def check_store_version(store: Store, cfg: ServerConfig) -> tuple[int, ...] | No
     return version
 
 
+STORE_RECHECK_MS = 60_000      # a checked store's settings are read again at most this often (at a charge)
+STORE_RETRY_MS = 2_000         # a store that failed its checks is checked again at most this often
+
+
+class StoreWatch:
+    """The store's checks (version, eviction, persistence), bound to the Redis they were run on
+    (sec18). They ran only at start before: a Redis that restarted later with persistence turned off,
+    or failed over to a replica that had lost writes, was used as checked, and a Redis unreachable at
+    start was never checked at all. Now a check that passes records Redis's ``run_id`` in the store
+    (``RedisStore.checked_run``) and the nonce's script compares it with Redis's own at every charge:
+    after a restart or a failover (another ``run_id``), or before any check passed, the charge is
+    refused whole (``StoreUnchecked``), the server checks the store again (``recheck``: at most once
+    per ``STORE_RETRY_MS`` while it fails, a terminal can ask at will) and issues the challenge if it
+    passes; otherwise ``STORE_UNAVAILABLE`` and the refusal logged with its code. The settings are also
+    read again every ``STORE_RECHECK_MS`` at a charge (a ``CONFIG SET`` under a running server, no
+    restart). A check's refusal here is never fatal (the server runs): it refuses charges instead.
+    The store's data is checked too (``_check_epoch``): a Redis that comes back with its settings but
+    without its data (an empty replica, a wiped append-only file) is quarantined for a failure window."""
+
+    def __init__(self, store, cfg: ServerConfig):
+        from hil.ingest.redis_store import RedisStore
+        assert isinstance(store, RedisStore)
+        self.store: RedisStore = store
+        self.cfg = cfg                          # a reload replaces it (the allow settings)
+        self._lock = threading.Lock()
+        self._passed_ms: int | None = None      # when the checks last passed (the server's clock)
+        self._failed_ms: int | None = None      # when they last failed (or could not be run)
+        self._passed_run = ""                   # the run_id they last passed on
+        self._epoch = ""                        # the store's epoch as this server last read it
+        self._runs = 0                          # checks run (recheck: one per refusal wave, not one per thread)
+        store.checked_run = ""                  # refused until a check passes
+
+    def check(self, now_ms: int, *, starting: bool = False) -> bool:
+        """Run the checks on the Redis answering now; True (and charges go through) when they pass.
+        ``starting``: a refusal raises its ``ConfigError`` (the start is refused), as before."""
+        where = f"the store {store_said(self.cfg.store)!r}"
+        from hil.ingest.redis_store import PolicyUnreadable
+        self._failed_ms = now_ms                # until they pass
+        self._runs += 1
+        try:
+            run = self.store.run_id()           # first: a restart during the checks leaves the old one
+            check_store_version(self.store, self.cfg, strict=True)
+            check_store_eviction(self.store, self.cfg, strict=True)
+            check_store_persistence(self.store, self.cfg, strict=True)
+            self._check_epoch(where)
+        except StoreUnavailable:
+            self.store.checked_run = ""
+            log.warning("store not checked: %s is unreachable; challenges are refused (STORE_UNAVAILABLE) until "
+                        "it answers and passes its checks", where)
+            return False
+        except PolicyUnreadable as exc:
+            self.store.checked_run = ""
+            log.error("store: error[%s]: %s refused INFO server (%s): the server cannot tell when it restarts, "
+                      "and refuses challenges (STORE_UNAVAILABLE); allow INFO to its user", StoreUnwatchedError.code,
+                      where, exc)
+            return False
+        except ConfigError as exc:
+            self.store.checked_run = ""
+            if starting and not isinstance(exc, StoreDataLostError):   # (a quarantine ends: the start goes on)
+                raise
+            log.error("store: error[%s]: %s; challenges are refused (STORE_UNAVAILABLE) until it passes",
+                      exc.code, exc.message)
+            return False
+        if self._passed_run and self._passed_run != run:
+            log.warning("store: %s restarted or failed over (run_id %s, was %s): checked again, passed", where,
+                        run[:12], self._passed_run[:12])
+        self.store.checked_run = self._passed_run = run
+        self._passed_ms, self._failed_ms = now_ms, None
+        return True
+
+    def _check_epoch(self, where: str) -> None:
+        """The store's data against what this server saw of it: its epoch (``RedisStore.epoch``), a
+        key written once, with no expiry, that goes with the data. Missing, or another than the one
+        this server knew: the store lost its data (a failover to an empty replica, a wiped append-only
+        file, a ``FLUSHALL``), every failure count with it. Charges are then refused (by the nonce's
+        script, for every server sharing the store) until ``failure_window_s`` after the new epoch
+        was written, by when every count the loss took would have left the window anyway: a loss
+        resets no lockout, it costs that window's challenges instead. A store first seen by this
+        server (at its start) is taken as it is: an empty store and a wiped one look alike."""
+        known = self._epoch
+        epoch, until, now = self.store.epoch(secrets.token_hex(8), known, int(self.cfg.failure_window_s * 1000))
+        if known and epoch != known:
+            log.error("store: error[%s]: %s lost its data (its epoch %s is gone, now %s), every failure count "
+                      "with it: challenges are refused for %.0f s (until a failure window has passed)",
+                      StoreDataLostError.code, where, known, epoch, max(until - now, 0) / 1000)
+        self._epoch = epoch
+        if now < until:
+            raise StoreDataLostError(f"{where} lost its data: challenges are refused for {(until - now) / 1000:.0f} s "
+                                     "more, until every failure count it lost would have left the window")
+
+    def recheck(self, now_ms: int) -> bool:
+        """After a charge refused ``StoreUnchecked``: the checks again, unless they failed less than
+        ``STORE_RETRY_MS`` ago (then False: refused). True when they pass."""
+        runs = self._runs
+        with self._lock:
+            if self._runs != runs:              # another thread checked while this one waited: its result
+                return bool(self.store.checked_run)
+            failed = self._failed_ms
+            if failed is not None and 0 <= now_ms - failed < STORE_RETRY_MS:
+                return False
+            return self.check(now_ms)
+
+    def ready(self, now_ms: int) -> bool:
+        """For the health check (``hil/ingest/health.py``): whether the Redis answering now is the one
+        that passed the checks (its ``run_id``, one ``INFO``); if not, the checks again (``recheck``'s
+        rate). A store unreachable at start is so checked without waiting for a terminal's charge,
+        which a load balancer would not send to a server it sees NOT_SERVING."""
+        from hil.ingest.redis_store import PolicyUnreadable
+        checked = self.store.checked_run
+        if checked:
+            try:
+                if self.store.run_id() == checked:
+                    return True
+            except StoreUnavailable:
+                return False
+            except PolicyUnreadable:            # (recheck logs why)
+                pass
+        return self.recheck(now_ms)
+
+    def keep_checked(self, now_ms: int) -> None:
+        """At a charge: the checks again when they last passed ``STORE_RECHECK_MS`` ago or more (a
+        setting changed under a running Redis, no restart), unless they failed less than
+        ``STORE_RETRY_MS`` ago. One thread checks; the others go on meanwhile (the script holds them to
+        the last result)."""
+        passed, failed = self._passed_ms, self._failed_ms
+        if passed is None or 0 <= now_ms - passed < STORE_RECHECK_MS:
+            return
+        if failed is not None and 0 <= now_ms - failed < STORE_RETRY_MS:
+            return
+        if self._lock.acquire(blocking=False):
+            try:
+                self.check(now_ms)
+            finally:
+                self._lock.release()
+
+
 def build_state(cfg: ServerConfig, base: Path, store: Store | None = None) -> tuple[ServerState, ServerTLS]:
     files = _Files(base)
     if not cfg.key:
@@ -633,10 +811,11 @@ def build_state(cfg: ServerConfig, base: Path, store: Store | None = None) -> tu
     subject_keys = read_subject_keys(cfg, base)
     built = store is None
     store = build_store(cfg) if store is None else store      # (an empty MemoryStore is falsy: len 0)
+    from hil.ingest.redis_store import RedisStore
+    watch = StoreWatch(store, cfg) if isinstance(store, RedisStore) else None
     try:
-        check_store_version(store, cfg)
-        check_store_eviction(store, cfg)
-        check_store_persistence(store, cfg)
+        if watch is not None:               # unreachable: started, and charges refused until it passes
+            watch.check(int(time.time() * 1000), starting=True)
         check_subject_key(store, subject_keys, cfg)
     except ConfigError:
         if built:
@@ -647,7 +826,7 @@ def build_state(cfg: ServerConfig, base: Path, store: Store | None = None) -> tu
                         retry_window_s=cfg.retry_window_s, clock_skew_s=cfg.clock_skew_s,
                         claim_lease_s=cfg.claim_lease_s, limits=cfg.failure_limits(), keep_sealed=cfg.keep_sealed,
                         policies=cfg.challenge_policy, evidence=cfg.evidence,
-                        subject_key=subject_keys.current.secret, subject_keys=subject_keys)
+                        subject_key=subject_keys.current.secret, subject_keys=subject_keys, store_watch=watch)
     return state, tls
 
 
@@ -671,6 +850,8 @@ def reload(state: ServerState, path: str | Path) -> ServerConfig:
     # under a key it does not pin (SUBJECT_KEY_STALE) whatever the reload does.
     check_store_eviction(state.store, cfg, reloading=True)        # logged, never a refusal here
     check_store_persistence(state.store, cfg, reloading=True)     # (the same)
+    if state.store_watch is not None:
+        state.store_watch.cfg = cfg              # its next check (a restart, the periodic one) allows what cfg does
     if changed:
         check_subject_key(state.store, subject_keys, cfg, required=True)
     else:

@@ -42,11 +42,29 @@ Every script opens with a shebang (``#!lua``, Redis 7's script flags): a script 
 not allowed``: ``StoreUnavailable``, the server's ``STORE_UNAVAILABLE``). Without one (before sec17)
 Redis checked only a script's first write against the limit, and ``ZREMRANGEBYSCORE``, ``DEL`` or
 ``HDEL`` (writes that never grow memory) pass that check: a script that opened with one wrote on
-past ``maxmemory`` under ``noeviction`` (the charge, the failure, the used nonce's record). Only the
-release script declares ``allow-oom``: it only removes (a hold, a claim), and refusing it when full
-would keep a claim held. A script that starts under the limit still runs whole (one call's
-writes: a nonce record, a receipt). Redis before 7.0 does not know the shebang (every script is a compile error): the
-server refuses one at start (``config.check_store_version``).
+past ``maxmemory`` under ``noeviction`` (the charge, the failure, the used nonce's record). What
+starts something is refused: the nonce's script (a new challenge and its charge). What finishes a
+challenge already charged declares ``allow-oom`` and runs over the limit (sec18): the claim, the use
+with its settlement, a judged failure, and the release (it only removes). Refused, they left a
+challenge issued before Redis filled up charged and unfinishable: a live person's probe judged and
+then refused at its use kept its charge as a failure once the nonce expired (a lost attempt), and a
+failure judged while another probe took its nonce went uncounted (no verdict reached the terminal,
+but the count the limits rely on missed a judged attack). What they write past the limit is
+bounded by the challenges issued under it: per unused nonce at most ``MAX_PROBES_PER_NONCE`` claims,
+one use (its record, receipt, probe id key and counter) and a failure per claimed probe, and no new
+nonce while full (``nonces_per_terminal`` per terminal at most; ``python -m bench store_full``
+measures it). A script that starts under the limit runs whole (one call's writes: a nonce record, a
+receipt). Redis before 7.0 does not know the shebang (every script is a compile error): the server
+refuses one at start (``config.check_store_version``).
+
+The nonce's script charges only on the Redis the server checked (sec18): ``checked_run`` is that
+Redis's ``run_id`` (``config.StoreWatch`` sets it when the version, eviction and persistence checks
+pass), and the script compares it with ``INFO server``'s before anything else. A restart or a failover
+(another ``run_id``), or a store never checked (unreachable at start), refuses the charge whole
+(``StoreUnchecked``) until the server has checked the Redis it now talks to. So does a missing
+``store-epoch`` (``_EPOCH``: "<epoch> <until ms> <written ms>", no expiry, gone with the data) or one
+whose ``until`` (Redis's clock) has not passed: a store that lost its data is quarantined for a
+failure window (``config.StoreWatch._check_epoch``).
 """
 
 from __future__ import annotations
@@ -72,6 +90,7 @@ from hil.ingest.store import (
     Settle,
     StoreLimits,
     StoreUnavailable,
+    StoreUnchecked,
     Use,
     decide_pin,
     failure_member,
@@ -88,14 +107,32 @@ _ADD = """#!lua
 --       ('' : not checked), skid (left out when empty), then each failure set's limit in KEYS' order,
 --       then for each the KEYS index of the set whose count adds to its own (0 : none), then the previous
 --       subject key's check value ('' : none) and the rotation's overlap (ms), then '1' when the failure
---       sets are timed by Redis's TIME (the charge's time, its window) rather than by now ('' : by now)
--- Returns {0} (stored and charged), {j} (KEYS[3 + j] is at the limit: nothing changed), {-2} (the
+--       sets are timed by Redis's TIME (the charge's time, its window) rather than by now ('' : by now),
+--       then the run_id the server checked ('*' : a store nobody checks, '' : not checked yet)
+-- Returns {-3} (Redis is not the one the server checked: nothing read, nothing changed), {0} (stored
+-- and charged), {j} (KEYS[3 + j] is at the limit: nothing changed), {-2} (the
 -- check value is not the store's pinned subject key, or in a rotation's overlap the previous one is not
 -- the store's pinned previous key: nothing changed) or {-1, nonce hex, the
 -- record's fields and values}: the session's unused, unexpired nonce for the same request, returned
 -- as stored (nothing charged, nothing re-timed).
 local now = tonumber(ARGV[1])
 local m = tonumber(ARGV[20])
+-- The store's checks (sec18): unless ARGV[26 + 2m] is '*' (a store no server checks: tests, tools),
+-- Redis's run_id must be the one the server checked (persistence, eviction, version). A restart or a
+-- failover gives Redis another run_id, so the first charge after it is refused until the server has
+-- checked the Redis it now talks to ('' : never checked: refused). INFO refused (an ACL): refused.
+local run = ARGV[26 + 2 * m]
+if run ~= '*' then
+  local info = redis.pcall('INFO', 'server')
+  if type(info) ~= 'string' or string.match(info, 'run_id:(%x+)') ~= run then return {-3} end
+  -- and the store's epoch (_EPOCH) must be there and out of its quarantine: a store that lost its data
+  -- (the key went with it) or lost it less than a failure window ago charges nothing
+  local ep = redis.call('GET', ARGV[11] .. 'store-epoch')
+  local untl = ep and string.match(ep, '^%x+ (%d+) %d+$')
+  if not untl then return {-3} end
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) < tonumber(untl) then return {-3} end
+end
 if ARGV[18] ~= '' then
   local e = redis.call('HMGET', KEYS[3], 'q', 'n')
   if e[1] == ARGV[18] and e[2] then
@@ -199,7 +236,8 @@ redis.call('PEXPIRE', KEYS[2], ARGV[12])
 return {0}
 """
 
-_USE = """#!lua
+_USE = """#!lua flags=allow-oom
+-- allow-oom (sec18): it finishes a challenge charged under the limit (the module's docstring).
 -- KEYS: nonce hash, probe id key, counter key, terminal set, then the failure sets to settle.
 -- ARGV: terminal, probe id, digest, counter, receipt, now, keep_used_ms, member (the nonce's hex),
 --       settle ('refund', 'fail' or ''), window_ms, the failure's member (store.failure_member), the
@@ -255,7 +293,8 @@ table.insert(out, 1, outcome)
 return out
 """
 
-_CLAIM = """#!lua
+_CLAIM = """#!lua flags=allow-oom
+-- allow-oom (sec18): a challenge charged under the limit can be finished (the module's docstring).
 -- KEYS: nonce hash, counter key, probe id key. ARGV: terminal, now, probe id, digest, max claims,
 --       max holds of one claim (identical copies), the hold's token, the lease (ms)
 -- The read before judging (the record, the counter) and, when the nonce is this terminal's, unused and
@@ -327,7 +366,8 @@ end
 return 1
 """
 
-_FAIL = """#!lua
+_FAIL = """#!lua flags=allow-oom
+-- allow-oom (sec18): a judged probe's failure counts whatever Redis's memory (the module's docstring).
 -- KEYS: failure set. ARGV: now ('' : Redis's TIME), window_ms, member, max kept, the member it replaces ('' : none)
 local now = tonumber(ARGV[1])
 if ARGV[1] == '' then
@@ -351,6 +391,38 @@ _COUNT = """#!lua flags=no-writes
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return redis.call('ZCOUNT', KEYS[1], '(' .. (now - tonumber(ARGV[1])), '+inf')
+"""
+
+_RUN = """#!lua flags=no-writes
+-- Redis's run_id, as the nonce's script reads it (sec18: the store's checks are bound to it).
+return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+"""
+
+
+_EPOCH = """#!lua flags=allow-oom
+-- allow-oom: one small key, written once per store (or per loss); a full Redis is not an unchecked one.
+-- KEYS: the store's epoch key. ARGV: a new epoch (hex), the epoch the caller knew ('' : none), the
+-- failure window (ms). The value: "<epoch> <until ms> <written ms>" (Redis's TIME), no expiry: it goes
+-- with the data. None: written (until: now + window if the caller knew an epoch, a loss; else 0, a
+-- store first seen). Another than the caller knew: the data was lost before it was written, so until
+-- is at least written + window. Returns {the value, Redis's TIME in ms}. The nonce's script refuses
+-- to charge while the key is missing or now < until (config.StoreWatch).
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local v = redis.call('GET', KEYS[1])
+if not v then
+  local untl = 0
+  if ARGV[2] ~= '' then untl = now + tonumber(ARGV[3]) end
+  v = ARGV[1] .. ' ' .. untl .. ' ' .. now
+  redis.call('SET', KEYS[1], v)
+elseif ARGV[2] ~= '' then
+  local e, u, w = string.match(v, '^(%x+) (%d+) (%d+)$')
+  if e and e ~= ARGV[2] and tonumber(w) + tonumber(ARGV[3]) > tonumber(u) then
+    v = e .. ' ' .. (tonumber(w) + tonumber(ARGV[3])) .. ' ' .. w
+    redis.call('SET', KEYS[1], v)
+  end
+end
+return {v, now}
 """
 
 
@@ -393,12 +465,18 @@ class RedisStore:
         self.limits = limits or StoreLimits()
         self.r = client
         self.prefix = prefix
+        # The run_id of the Redis whose settings the server checked (``config.StoreWatch``): the nonce's
+        # script refuses to charge on any other. None: nobody checks this store (tests, tools), every
+        # charge goes through; "" : not checked yet, every charge is refused (StoreUnchecked).
+        self.checked_run: str | None = None
         self._add = client.register_script(_ADD)
         self._use = client.register_script(_USE)
         self._fail = client.register_script(_FAIL)
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
         self._count = client.register_script(_COUNT)
+        self._run = client.register_script(_RUN)
+        self._epoch = client.register_script(_EPOCH)
 
     @classmethod
     def from_url(cls, url: str, limits: StoreLimits | None = None, prefix: str = "ca:") -> RedisStore:
@@ -436,8 +514,11 @@ class RedisStore:
                               keep_ms, len(charged), charge.key_check if charge else "", record.subject_key_id,
                               *(charge.limits if charge else ()), *where,
                               charge.previous_check if charge else "", charge.overlap_ms if charge else 0,
-                              "1" if charge is not None and charge.store_clock else ""])
+                              "1" if charge is not None and charge.store_clock else "",
+                              "*" if self.checked_run is None else self.checked_run])
         head = int(got[0])
+        if head == -3:
+            raise StoreUnchecked("redis: not checked since it (re)started or failed over")
         if head == -2:
             return Issued(None, stale_key=True)
         if head > 0:
@@ -533,6 +614,29 @@ class RedisStore:
             raise PolicyUnreadable(str(exc).split("\n")[0][:200]) from None
         text = str(got.get("redis_version", ""))
         return tuple(int(p) for p in text.split(".") if p.isdigit())
+
+    @_guarded
+    def run_id(self) -> str:
+        """Redis's ``run_id`` (``INFO server``): another one after every restart, and on another
+        server after a failover. Raises :class:`PolicyUnreadable` when Redis refuses ``INFO``."""
+        import redis
+        try:
+            got = self._run()            # read as the nonce's script reads it (redis-py's INFO parser
+        except redis.ResponseError as exc:   # makes numbers of what looks like one)
+            raise PolicyUnreadable(str(exc).split("\n")[0][:200]) from None
+        if not got:
+            raise PolicyUnreadable("INFO server says no run_id")
+        return got.decode() if isinstance(got, bytes) else str(got)
+
+    @_guarded
+    def epoch(self, new: str, known: str, window_ms: int) -> tuple[str, int, int]:
+        """The store's epoch (``<prefix>store-epoch``, ``_EPOCH``): (epoch, until ms, Redis's now ms),
+        ``new`` written when there is none. ``known``: the epoch this server last read ("" : none), so
+        a loss quarantines the store for ``window_ms`` (charges refused until ``until``)."""
+        got = self._epoch(keys=[self._k("store-epoch")], args=[new, known, int(window_ms)])
+        value = got[0].decode() if isinstance(got[0], bytes) else str(got[0])
+        epoch, until, _ = (value.split(" ") + ["0", "0"])[:3]
+        return epoch, int(until), int(got[1])
 
     @_guarded
     def now_ms(self) -> int:

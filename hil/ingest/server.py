@@ -63,7 +63,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -91,10 +91,14 @@ from hil.ingest.store import (
     PinResult,
     Store,
     StoreUnavailable,
+    StoreUnchecked,
     failure_member,
 )
 from hil.ingest.subject_keys import SubjectKey, SubjectKeys
 from proto.capture_agent.v1 import ingest_pb2 as pb
+
+if TYPE_CHECKING:
+    from hil.ingest.config import StoreWatch
 
 __all__ = ["Ingest", "ServeOptions", "ServerState", "ServerTLS", "Terminal", "serve", "validate_payload"]
 
@@ -130,6 +134,10 @@ class ServerState:
     # The keys in use: ``subject_key`` as the current one and, during a rotation, the previous one
     # (``subject_key_previous_file``). Read once per call; a reload replaces it in one assignment.
     subject_keys: SubjectKeys | None = None
+    # A Redis store's checks, bound to the Redis they ran on (``config.StoreWatch``, sec18): a charge
+    # on a Redis that restarted or failed over since is refused until they pass again. None: a store
+    # nobody checks (memory; the tests' rigs).
+    store_watch: StoreWatch | None = None
 
     def __post_init__(self) -> None:
         if len(self.subject_key) != SUBJECT_KEY_BYTES:
@@ -357,8 +365,18 @@ class Ingest:
                                previous_check=names.previous.check if names.previous is not None else "",
                                overlap_ms=overlap, store_clock=True)
         digest = request_digest(request, key.key_id, record.challenges, frames, subject)
+        watch = self.s.store_watch
+        if watch is not None:
+            watch.keep_checked(now_ms)              # the store's settings read again, once a minute
         try:                                        # the limit checked, then charged; a repeat gets the first
-            issued = self.s.store.issue_nonce(nonce, record, now_ms, charge, digest)
+            try:
+                issued = self.s.store.issue_nonce(nonce, record, now_ms, charge, digest)
+            except StoreUnchecked:
+                # Redis restarted or failed over since its checks (or never passed them): nothing was
+                # charged; checked again (rate-limited), the charge is tried once more if they pass.
+                if watch is None or not watch.recheck(now_ms):
+                    raise
+                issued = self.s.store.issue_nonce(nonce, record, now_ms, charge, digest)
             if issued.stale_key and self._recheck_pin(names, overlap, now_ms):
                 issued = self.s.store.issue_nonce(nonce, record, now_ms, charge, digest)
         except StoreUnavailable as exc:

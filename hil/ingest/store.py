@@ -54,6 +54,13 @@ class StoreUnavailable(Exception):
     ``UNAVAILABLE`` so the terminal retries, perhaps at another server."""
 
 
+class StoreUnchecked(StoreUnavailable):
+    """Redis is not the one the server checked (``redis_store.RedisStore.checked_run``): it restarted or failed
+    over since (another ``run_id``), or was never checked (unreachable at start). The nonce's script
+    refused the charge whole; the server checks the store again (``config.StoreWatch``) and, until it
+    passes, answers ``STORE_UNAVAILABLE``."""
+
+
 MAX_FAILURES_KEPT = 64     # charges and failures kept per key: the highest failure limit a store can count to
 MAX_PROBES_PER_NONCE = 4   # probe ids that may hold a claim on one unused nonce at once (``Store.read_and_claim``)
 MAX_COPIES_PER_CLAIM = 2   # identical copies one claim admits to be judged (the probe and the terminal's retry)

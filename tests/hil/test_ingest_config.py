@@ -322,6 +322,7 @@ def test_a_full_redis_under_noeviction_is_unavailable_not_a_traceback(dev, redis
         with caplog.at_level(logging.WARNING, logger="hil.ingest.config"):
             state, _ = build_state(cfg, base)
         assert "subject key not checked against the store" in caplog.text
+        assert state.store.checked_run            # sec18: full is not unchecked (the epoch's script: allow-oom)
         with pytest.raises(StoreUnavailable, match="OutOfMemoryError"):
             state.store.pin_subject_keys(state.subject_keys.current.check, "", 1000)
         state.store.close()
@@ -350,8 +351,9 @@ def test_a_redis_store_that_persists_nothing_is_refused_at_start_unless_allowed(
     # sec17: a Redis without appendonly or RDB save points forgets every failure count when it
     # restarts (a crash, an OOM kill, a reboot): whoever can make it restart resets every lockout.
     # main started on it (and the tests' Redis was one). Refused at start now, AGT_STORE_VOLATILE,
-    # unless store_allow_volatile; RDB snapshots alone start with a warning (a restart loses the
-    # writes since the last); a reload logs the code and applies the rest, as the eviction check.
+    # unless store_allow_volatile; RDB snapshots alone are refused too since sec18 (a crash loses
+    # the writes since the last: AGT_STORE_SNAPSHOTS; main started with a warning) unless
+    # store_allow_snapshots; a reload logs the code and applies the rest, as the eviction check.
     import logging
     import uuid
 
@@ -374,11 +376,14 @@ def test_a_redis_store_that_persists_nothing_is_refused_at_start_unless_allowed(
         allowed.store.close()
         assert "allowed by store_allow_volatile" in caplog.text
         admin.config_set("save", "900 1")
+        with pytest.raises(ConfigError) as exc:
+            build_state(cfg, base)
+        assert exc.value.code == "AGT_STORE_SNAPSHOTS" and "900 1" in str(exc.value)
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="hil.ingest.config"):
-            snap, _ = build_state(cfg, base)
+            snap, _ = build_state(_replace(cfg, store_allow_snapshots=True), base)
         snap.store.close()
-        assert "RDB snapshots only" in caplog.text and "900 1" in caplog.text
+        assert "RDB snapshots only" in caplog.text and "allowed by store_allow_snapshots" in caplog.text
         admin.config_set("save", "")
         caplog.clear()
         with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
@@ -499,3 +504,48 @@ def test_sighup_applies_a_subject_key_change_only_as_a_rotation_that_keeps_the_o
     finally:
         client.close()
         assert child.stop() == 0
+
+
+def test_a_store_unreachable_at_start_is_checked_before_its_first_charge(dev, tmp_path, caplog):
+    # Issues 15-19 leftover (sec18): a Redis that could not be reached at start was never checked
+    # (main: a warning, then every charge went to whatever Redis answered later, here one that
+    # persists nothing). The server still starts (a store outage must not keep it down), but the
+    # nonce's script now refuses every charge until the checks have passed on the Redis it talks to
+    # (StoreUnchecked, STORE_UNAVAILABLE to the terminal); the server runs them at the first charge.
+    import logging
+    import os
+    import time
+
+    from hil.ingest.store import NonceRecord, StoreUnavailable
+    from hil.redisproc import start_redis
+    directory = tmp_path / "late"
+    directory.mkdir(mode=0o700)
+    cfg, base = load_server_config(dev.server_config)
+    cfg = _replace(cfg, store=f"unix://{directory / 'redis.sock'}", store_prefix="late:")
+    with caplog.at_level(logging.WARNING, logger="hil.ingest.config"):
+        state, _ = build_state(cfg, base)                                       # nothing listens yet
+    assert "is unreachable" in caplog.text
+    proc = start_redis(directory, appendonly=False)
+    try:
+        now = int(time.time() * 1000)
+
+        def issue():
+            record = NonceRecord("kiosk-1", "sess-1", 1, "k1", now, now + 60_000)
+            return state.store.issue_nonce(os.urandom(32), record, now,
+                                           state.limits.charge("kiosk-1", "", store_clock=True), b"q" * 32)
+        with pytest.raises(StoreUnavailable, match="not checked"):
+            issue()
+        assert state.store.failures("terminal:kiosk-1", None, 600_000) == 0          # nothing charged
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            assert not state.store_watch.recheck(now + 2_000)     # (the start's try: 2 s before): persists nothing
+        assert "error[AGT_STORE_VOLATILE]" in caplog.text
+        with pytest.raises(StoreUnavailable, match="not checked"):
+            issue()
+        state.store_watch.cfg = _replace(cfg, store_allow_volatile=True)
+        assert not state.store_watch.recheck(now + 3_000)                           # within STORE_RETRY_MS
+        assert state.store_watch.recheck(now + 4_000)
+        assert issue().nonce and state.store.failures("terminal:kiosk-1", None, 600_000) == 1
+    finally:
+        state.store.close()
+        proc.stop()

@@ -5,6 +5,7 @@ checks are what is under test here, liveness is tested elsewhere."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -1741,3 +1742,208 @@ def test_a_begin_capture_past_its_deadline_fails_over_to_the_same_challenge(tmp_
         state2.store.close()
         one.close()
         one.state.store.close()
+
+
+# -- the store's checks follow Redis through restarts (sec18; hil/ingest/config.py StoreWatch) ----------------
+
+def _watched(tmp_path, proc, *, allow_volatile: bool = False):
+    """A rig on its own Redis, whose checks the server ran at start (as ``build_state`` does)."""
+    from hil.ingest.config import ServerConfig, StoreWatch
+    from hil.ingest.redis_store import RedisStore
+    store = RedisStore.from_url(proc.url, prefix="w:")
+    watch = StoreWatch(store, ServerConfig(store=proc.url, store_allow_volatile=allow_volatile))
+    assert watch.check(int(time.time() * 1000), starting=True)
+    rig = Rig(tmp_path, store=store, limits=FailureLimits(3, 600, max_terminal_failures=20, max_subject_failures=6))
+    rig.state.store_watch = watch
+    return rig, store, watch
+
+
+def _restart(tmp_path, proc, store, *, appendonly: bool):
+    """Redis stopped and started again on the same directory (its append-only file, if any)."""
+    from hil.redisproc import start_redis
+    proc.stop()
+    again = start_redis(tmp_path / "redis", appendonly=appendonly)
+    store.r.connection_pool.disconnect()         # the old connections are dead: the next call dials afresh
+    return again
+
+
+def test_a_redis_restarted_without_persistence_gets_no_charge_until_it_passes_its_checks(tmp_path, caplog):
+    # Issues 15-19 leftover (sec18): persistence and eviction were checked once, at start. Redis
+    # restarted later with appendonly off (an attacker with root on its host, an operator's edit)
+    # comes back empty: every lockout gone, and the server charged on as if nothing happened (main:
+    # the locked-out subject is served at once). The run_id checked is now compared at every charge:
+    # another one refuses the charge until the checks pass again (here they fail: AGT_STORE_VOLATILE,
+    # STORE_UNAVAILABLE to the terminal, nothing charged); rate-limited, then accepted once the operator
+    # allows it (a reload). What the restart forgot stays forgotten: this stops the silent part.
+    from agent.uplink.client import UplinkUnavailable
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis")
+    rig, store, watch = _watched(tmp_path, proc)
+    offset = [0.0]
+    rig.state.clock = lambda: time.time() + offset[0]
+    try:
+        c = rig.client(retries=0)
+        for k in range(3):
+            assert c.begin(f"s{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce
+        locked_out(caplog, lambda: c.begin("s3", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1"))
+        proc = _restart(tmp_path, proc, store, appendonly=False)        # empty: the lockout is gone
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            with pytest.raises(UplinkUnavailable):
+                c.begin("s4", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert "error[AGT_STORE_VOLATILE]" in caplog.text and store.checked_run == ""
+        assert _strikes(rig, subject_at_terminal_key(subject_key("cust-1"), A)) == 0     # nothing charged
+        calls, real = [0], store.run_id
+        store.run_id = lambda: (calls.__setitem__(0, calls[0] + 1), real())[1]   # (an instance attribute)
+        for k in range(3):                     # within STORE_RETRY_MS: refused unchecked, not re-checked
+            with pytest.raises(UplinkUnavailable):
+                c.begin(f"t{k}", Purpose.VERIFY, capabilities=CAPS)
+        assert calls[0] == 0
+        watch.cfg = dataclasses.replace(watch.cfg, store_allow_volatile=True)         # the operator's reload
+        offset[0] += 3.0
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):       # passes, but the data is gone:
+            with pytest.raises(UplinkUnavailable):                              # quarantined a failure window
+                c.begin("s5", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert "error[AGT_STORE_DATA_LOST]" in caplog.text and "refused for 600 s" in caplog.text
+        epoch = store.r.get("w:store-epoch").split()
+        store.r.set("w:store-epoch", b" ".join([epoch[0], b"0", epoch[2]]))     # (the window, passed)
+        offset[0] += 3.0
+        assert c.begin("s6", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce
+        assert calls[0] == 2 and store.checked_run == real()
+    finally:
+        rig.close()
+        store.close()
+        proc.stop()
+
+
+def test_a_redis_restarted_with_its_data_is_checked_again_and_keeps_every_lockout(tmp_path, caplog):
+    # The same restart with appendonly on: the first charge after it is refused by the script (another
+    # run_id), the server checks the Redis it now talks to, it passes, and the charge goes through
+    # within the same call; the lockout read back from the append-only file still stands.
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis")
+    rig, store, watch = _watched(tmp_path, proc)
+    try:
+        c = rig.client(retries=0)
+        before = store.checked_run
+        for k in range(3):
+            assert c.begin(f"s{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce
+        proc = _restart(tmp_path, proc, store, appendonly=True)
+        with caplog.at_level(logging.WARNING, logger="hil.ingest.config"):
+            locked_out(caplog, lambda: c.begin("s3", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1"))
+            assert c.begin("s4", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-2").nonce
+        assert "restarted or failed over" in caplog.text and store.checked_run not in ("", before)
+    finally:
+        rig.close()
+        store.close()
+        proc.stop()
+
+
+def test_a_probe_judged_while_redis_fills_up_is_settled_not_lost(tmp_path, redis_url):
+    # Issues 15-19 leftover 3 (sec18): Redis reached its maxmemory between the probe's claim and its
+    # use. The use's script was refused whole (main: STORE_UNAVAILABLE after the judgement; the
+    # retry's claim refused too while full, and the charge stood as a failure once the nonce expired:
+    # the person's attempt lost). It is finished over the limit now: accepted, charge taken back; an
+    # attack judged the same way keeps its charge as its failure. A new challenge is still refused.
+    import redis
+
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.redis_store import RedisStore
+    store = RedisStore.from_url(redis_url, prefix=f"full{next_counter()}:")
+    admin = redis.Redis.from_url(redis_url)
+    rig = Rig(tmp_path, store=store, limits=FailureLimits(5, 600, max_terminal_failures=10))
+    real = store.use_nonce
+
+    def filled_then_used(*args, **kw):
+        admin.config_set("maxmemory", 1)                 # full from the judgement on
+        return real(*args, **kw)
+    store.use_nonce = filled_then_used                   # (an instance attribute)
+    try:
+        c = rig.client(retries=0)
+        strikes = lambda: _strikes(rig, subject_at_terminal_key(subject_key("cust-1"), A))  # noqa: E731
+        ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        attack = c.begin("s2", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert strikes() == 2
+        assert submit(c, rig.probe(ch, session_id="s1")).accepted and strikes() == 1
+        with pytest.raises(UplinkUnavailable):                                 # no new challenge while full
+            c.begin("s3", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert submit(c, rig.probe(attack, session_id="s2", verdict="attack")).reason == "NOT_LIVE"
+        assert strikes() == 1                            # its charge became its failure
+    finally:
+        admin.config_set("maxmemory", 0)
+        admin.close()
+        rig.close()
+        store.close()
+
+
+def test_health_is_not_serving_while_the_redis_answering_is_not_the_one_checked(tmp_path, caplog):
+    # sec18: the health check said SERVING whenever the store answered, so a load balancer kept
+    # sending terminals to a server whose Redis had restarted without persistence (every charge now
+    # refused), and a server whose store was down at start was never checked unless a terminal asked
+    # (which a balancer does not send to a NOT_SERVING server). The health check now compares Redis's
+    # run_id with the checked one and checks again (rate-limited) when they differ.
+    from agent.observe.health import NOT_SERVING, SERVING
+    from hil.ingest.health import ingest_statuses
+    from hil.ingest.server import SERVICE
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis")
+    rig, store, watch = _watched(tmp_path, proc)
+    offset = [0.0]
+    rig.state.clock = lambda: time.time() + offset[0]
+    status = lambda: ingest_statuses(rig.state, SERVICE)[SERVICE]  # noqa: E731
+    try:
+        assert status() == SERVING
+        proc = _restart(tmp_path, proc, store, appendonly=False)
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            assert status() == NOT_SERVING
+        assert "error[AGT_STORE_VOLATILE]" in caplog.text
+        proc = _restart(tmp_path, proc, store, appendonly=True)                   # the operator's fix
+        assert status() == NOT_SERVING                                     # within STORE_RETRY_MS
+        offset[0] += 3.0
+        with caplog.at_level(logging.WARNING, logger="hil.ingest.config"):
+            assert status() == SERVING                                     # checked again: passed
+        assert "restarted or failed over" in caplog.text and store.checked_run == store.run_id()
+    finally:
+        rig.close()
+        store.close()
+        proc.stop()
+
+
+def test_a_redis_that_lost_its_data_charges_nothing_for_a_failure_window_on_any_server(tmp_path, caplog):
+    # Issues 15-19 leftover 1, "or that lost its data" (sec18): a Redis that comes back with
+    # appendonly on but without its data (a failover to an empty replica, a wiped append-only file)
+    # passes every settings check, and every lockout was gone (main: the locked-out subject served at
+    # once). The store's epoch (a key that goes with the data) is gone: the store is quarantined for
+    # the failure window, by when every count it lost would have expired anyway, for every server
+    # sharing it (the nonce's script reads the deadline), one started meanwhile included.
+    import shutil
+
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.config import ServerConfig, StoreWatch
+    from hil.ingest.redis_store import RedisStore
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis")
+    rig, store, watch = _watched(tmp_path, proc)
+    try:
+        c = rig.client(retries=0)
+        for k in range(3):
+            assert c.begin(f"s{k}", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce
+        proc.stop()
+        shutil.rmtree(tmp_path / "redis" / "appendonlydir")                       # the data, not the settings
+        proc = _restart(tmp_path, proc, store, appendonly=True)
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            with pytest.raises(UplinkUnavailable):
+                c.begin("s3", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert "error[AGT_STORE_DATA_LOST]" in caplog.text
+        assert _strikes(rig, subject_at_terminal_key(subject_key("cust-1"), A)) == 0      # nothing charged
+        fresh = RedisStore.from_url(proc.url, prefix="w:")                        # a server started now
+        try:
+            assert not StoreWatch(fresh, ServerConfig(store=proc.url)).check(int(time.time() * 1000), starting=True)
+            assert store.r.get("w:store-epoch") is not None
+        finally:
+            fresh.close()
+    finally:
+        rig.close()
+        store.close()
+        proc.stop()

@@ -326,43 +326,52 @@ def _snapshot(client, prefix: str) -> dict:
     return {k: client.dump(k) for k in sorted(client.scan_iter(match=prefix + "*"))}
 
 
-def test_a_redis_over_its_maxmemory_refuses_every_write_script_whole(redis_url):
+def test_a_full_redis_refuses_a_new_charge_whole_and_finishes_the_challenges_already_charged(redis_url):
     # sec17: under noeviction, Redis checked a script without flags against maxmemory only at its
     # first write, and ZREMRANGEBYSCORE / DEL / HDEL (which never grow memory) pass that check: the
-    # nonce's script (its first write prunes the failure sets), the failure's (prunes its set) and the
-    # use after a claim (drops the claims) then wrote on past the limit (main: all three stored their
-    # charge, failure or used record at maxmemory 1). Each script now declares its flags (#!lua): over
-    # the limit it is refused whole, StoreUnavailable (the server's STORE_UNAVAILABLE), nothing
-    # written. The release only removes, so it still runs (allow-oom).
+    # nonce's script (its first write prunes the failure sets) wrote its charge past the limit. Each
+    # script declares its flags (#!lua): over the limit the nonce's script is refused whole,
+    # StoreUnavailable (the server's STORE_UNAVAILABLE), nothing written.
+    # sec18 (issues 15-19 leftover 3): the claim, the use and the failure's script were refused whole
+    # too, so a challenge charged before Redis filled up could not be finished: a live person's probe
+    # judged, then refused at its use (main: StoreUnavailable here), kept its charge, a failure once
+    # the nonce expired; a failure judged while another probe took the nonce went uncounted. They
+    # declare allow-oom now: the challenge is finished and settled (refunded when accepted, kept as
+    # the failure when not), and a judged failure counts, whatever Redis's memory.
     import redis
 
     from hil.ingest.store import Settle
     prefix = f"oom{uuid.uuid4().hex[:8]}:"
     s = RedisStore.from_url(redis_url, prefix=prefix)
     admin = redis.Redis.from_url(redis_url)
-    n, fresh = os.urandom(32), os.urandom(32)
-    charge = Charge(("terminal:k1",), (5,), 600_000)
+    live, attack, fresh = os.urandom(32), os.urandom(32), os.urandom(32)
+    keys = ("terminal:k1", "subject:x:terminal:k1")
+    charge = Charge(keys, (5, 5), 600_000)
+    settle = lambda accepted: Settle(keys, 600_000, refund=accepted)  # noqa: E731
+    count = lambda key: s.failures(key, T0 + 3, 600_000)             # noqa: E731
     try:
-        assert s.add_nonce(n, rec(), T0, charge) is None
-        assert s.read_and_claim(n, "k1", "p-1", b"d" * 32, T0 + 1, hold="h1")[2] is Claim.HELD
-        assert s.read_and_claim(n, "k1", "p-1", b"d" * 32, T0 + 1, hold="h2")[2] is Claim.HELD
+        assert s.add_nonce(live, rec(), T0, charge) is None
+        assert s.add_nonce(attack, rec(session="s2"), T0, charge) is None
+        assert s.read_and_claim(live, "k1", "p-1", b"d" * 32, T0 + 1, hold="h1")[2] is Claim.HELD
+        assert count("terminal:k1") == 2 and count("subject:x:terminal:k1") == 2
         before = _snapshot(admin, prefix)
         admin.config_set("maxmemory", 1)                    # over the limit, whatever it holds
         with pytest.raises(StoreUnavailable, match="OutOfMemoryError"):
-            s.add_nonce(fresh, rec(session="s2"), T0 + 2, charge)
-        with pytest.raises(StoreUnavailable, match="OutOfMemoryError"):
-            s.add_failure("terminal:k1", T0 + 2, 600_000)
-        with pytest.raises(StoreUnavailable, match="OutOfMemoryError"):
-            s.use_nonce(n, terminal_id="k1", probe_id="p-1", digest=b"d" * 32, counter=1,
-                        receipt=b"R" * 200, now_ms=T0 + 2, hold="h1",
-                        settle=Settle(("terminal:k1",), 600_000, refund=False))
-        with pytest.raises(StoreUnavailable, match="OutOfMemoryError"):
-            s.read_and_claim(n, "k1", "p-2", b"e" * 32, T0 + 2, hold="h3")
-        assert _snapshot(admin, prefix) == before           # nothing written
-        s.release_claim(n, "k1", "p-1", b"d" * 32, hold="h2")      # removes: runs over the limit too
+            s.add_nonce(fresh, rec(session="s3"), T0 + 2, charge)
+        assert _snapshot(admin, prefix) == before           # nothing written: no new challenge, no charge
+        got = s.use_nonce(live, terminal_id="k1", probe_id="p-1", digest=b"d" * 32, counter=1, receipt=b"R" * 200,
+                          now_ms=T0 + 2, hold="h1", settle=settle(True))
+        assert got.outcome is Outcome.USED                  # accepted: its charge taken back, on both keys
+        assert count("terminal:k1") == 1 and count("subject:x:terminal:k1") == 1
+        assert s.read_and_claim(attack, "k1", "p-2", b"e" * 32, T0 + 2, hold="h2")[2] is Claim.HELD  # claimed full
+        got = s.use_nonce(attack, terminal_id="k1", probe_id="p-2", digest=b"e" * 32, counter=2, receipt=b"R" * 200,
+                          now_ms=T0 + 2, hold="h2", settle=settle(False))
+        assert got.outcome is Outcome.USED                  # not accepted: its charge became the failure
+        assert count("terminal:k1") == 1
+        assert s.add_failure("terminal:k1", T0 + 2, 600_000, "raced") == 2       # a failure judged in a race
+        s.release_claim(live, "k1", "p-1", b"d" * 32, hold="h1")                 # removes: runs as before
         admin.config_set("maxmemory", 0)
-        assert s.claims_held(n) == 1 and s.failures("terminal:k1", T0 + 3, 600_000) == 1
-        assert use(s, n, hold="h1").outcome is Outcome.USED          # the same calls go through once there is room
+        assert s.add_nonce(fresh, rec(session="s3"), T0 + 3, charge) is None     # room again: charged
     finally:
         admin.config_set("maxmemory", 0)
         admin.close()
