@@ -710,10 +710,10 @@ class StoreWatch:
             check_store_eviction(self.store, self.cfg, strict=True)
             check_store_persistence(self.store, self.cfg, strict=True)
             self._check_epoch(where)
-        except StoreUnavailable:
+        except StoreUnavailable as exc:
             self.store.checked_run = ""
-            log.warning("store not checked: %s is unreachable; challenges are refused (STORE_UNAVAILABLE) until "
-                        "it answers and passes its checks", where)
+            log.warning("store not checked: %s is unreachable or takes no writes (%s); challenges are refused "
+                        "(STORE_UNAVAILABLE) until it answers and passes its checks", where, exc)
             return False
         except PolicyUnreadable as exc:
             self.store.checked_run = ""
