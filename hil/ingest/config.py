@@ -784,6 +784,12 @@ class StoreWatch:
                 pass
         return self.recheck(now_ms)
 
+    def reconfigure(self, cfg: ServerConfig, now_ms: int) -> bool:
+        """A reload's config (its allow settings), and the checks run with it now; True when they pass."""
+        with self._lock:
+            self.cfg = cfg
+            return self.check(now_ms)
+
     def keep_checked(self, now_ms: int) -> None:
         """At a charge: the checks again when they last passed ``STORE_RECHECK_MS`` ago or more (a
         setting changed under a running Redis, no restart), unless they failed less than
@@ -843,15 +849,12 @@ def reload(state: ServerState, path: str | Path) -> ServerConfig:
     subject_keys = read_subject_keys(cfg, base)
     old = state.subject_keys
     changed = old is None or not subject_keys.same_as(old)
-    # Last, as the only step that writes outside this process (a rotation's start or end in the store):
-    # nothing after it can fail. Keys unchanged, the store is checked again (it may pin them only now:
+    # Last but for the store's checks (which refuse no reload: they log, and bind the charges), as the
+    # only step that writes outside this process (a rotation's start or end in the store): nothing
+    # after it refuses. Keys unchanged, the store is checked again (it may pin them only now:
     # it was unreachable at start) but a refusal does not stop the rest of the reload (a revocation
     # must not wait on the subject key): it is logged, and the store refuses this server's charges
     # under a key it does not pin (SUBJECT_KEY_STALE) whatever the reload does.
-    check_store_eviction(state.store, cfg, reloading=True)        # logged, never a refusal here
-    check_store_persistence(state.store, cfg, reloading=True)     # (the same)
-    if state.store_watch is not None:
-        state.store_watch.cfg = cfg              # its next check (a restart, the periodic one) allows what cfg does
     if changed:
         check_subject_key(state.store, subject_keys, cfg, required=True)
     else:
@@ -859,6 +862,16 @@ def reload(state: ServerState, path: str | Path) -> ServerConfig:
             check_subject_key(state.store, subject_keys, cfg)
         except SubjectKeyError as exc:
             log.error("subject key: error[%s]: %s", exc.code, exc.message)
+    # The store's settings, after the one refusal above (review18: before it, so a reload refused for
+    # its subject key still handed its allow settings to the store's checks). A Redis store's checks
+    # run at once with the new config and bind the charges to their result: one that no longer passes
+    # (a CONFIG SET appendonly no, a setting no longer allowed) gets no charge from now on (before,
+    # the reload logged the refusal and charges went on until the periodic check, up to a minute).
+    if state.store_watch is not None:
+        state.store_watch.reconfigure(cfg, int(time.time() * 1000))      # logged, never a refusal here
+    else:
+        check_store_eviction(state.store, cfg, reloading=True)
+        check_store_persistence(state.store, cfg, reloading=True)
     # Each assignment is atomic; a call sees either the old or the new registry, never a mix of one.
     state.keys = {**state.keys, **keys}
     state.current_key_id = current
