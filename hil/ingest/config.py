@@ -36,9 +36,10 @@ rotation the store accepts (``reload``; a reload it refuses changes nothing)::
     store_allow_eviction = false    # Redis must run with maxmemory-policy noeviction: any other policy may evict
                                     # failure counts or the subject key pin, and the server refuses to start on
                                     # it (AGT_STORE_EVICTION) unless this is true (docs/uplink.md says the cost)
-    store_allow_volatile = false    # Redis must persist (appendonly yes, or RDB save points): one that persists
-                                    # nothing forgets every failure count when it restarts, and the server refuses
-                                    # to start on it (AGT_STORE_VOLATILE) unless this is true (docs/uplink.md)
+    store_allow_volatile = false    # Redis must persist (appendonly yes): one that persists nothing forgets every
+                                    # failure count when it restarts, and the server refuses to start on it
+                                    # (AGT_STORE_VOLATILE) unless this is true; then every restart of Redis is a
+                                    # loss of its data: no challenge for a failure window (docs/uplink.md)
     store_allow_snapshots = false   # RDB save points without appendonly lose the writes since the last snapshot at
                                     # a crash (up to an hour of failure counts at Redis's defaults): refused
                                     # (AGT_STORE_SNAPSHOTS) unless this is true. Every check is run again when
