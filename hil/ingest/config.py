@@ -36,9 +36,10 @@ rotation the store accepts (``reload``; a reload it refuses changes nothing)::
     store_allow_eviction = false    # Redis must run with maxmemory-policy noeviction: any other policy may evict
                                     # failure counts or the subject key pin, and the server refuses to start on
                                     # it (AGT_STORE_EVICTION) unless this is true (docs/uplink.md says the cost)
-    store_allow_volatile = false    # Redis must persist (appendonly yes, or RDB save points): one that persists
-                                    # nothing forgets every failure count when it restarts, and the server refuses
-                                    # to start on it (AGT_STORE_VOLATILE) unless this is true (docs/uplink.md)
+    store_allow_volatile = false    # Redis must persist (appendonly yes): one that persists nothing forgets every
+                                    # failure count when it restarts, and the server refuses to start on it
+                                    # (AGT_STORE_VOLATILE) unless this is true; then every restart of Redis is a
+                                    # loss of its data: no challenge for a failure window (docs/uplink.md)
     store_allow_snapshots = false   # RDB save points without appendonly lose the writes since the last snapshot at
                                     # a crash (up to an hour of failure counts at Redis's defaults): refused
                                     # (AGT_STORE_SNAPSHOTS) unless this is true. Every check is run again when
@@ -710,10 +711,10 @@ class StoreWatch:
             check_store_eviction(self.store, self.cfg, strict=True)
             check_store_persistence(self.store, self.cfg, strict=True)
             self._check_epoch(where)
-        except StoreUnavailable:
+        except StoreUnavailable as exc:
             self.store.checked_run = ""
-            log.warning("store not checked: %s is unreachable; challenges are refused (STORE_UNAVAILABLE) until "
-                        "it answers and passes its checks", where)
+            log.warning("store not checked: %s is unreachable or takes no writes (%s); challenges are refused "
+                        "(STORE_UNAVAILABLE) until it answers and passes its checks", where, exc)
             return False
         except PolicyUnreadable as exc:
             self.store.checked_run = ""
@@ -784,6 +785,12 @@ class StoreWatch:
                 pass
         return self.recheck(now_ms)
 
+    def reconfigure(self, cfg: ServerConfig, now_ms: int) -> bool:
+        """A reload's config (its allow settings), and the checks run with it now; True when they pass."""
+        with self._lock:
+            self.cfg = cfg
+            return self.check(now_ms)
+
     def keep_checked(self, now_ms: int) -> None:
         """At a charge: the checks again when they last passed ``STORE_RECHECK_MS`` ago or more (a
         setting changed under a running Redis, no restart), unless they failed less than
@@ -843,15 +850,12 @@ def reload(state: ServerState, path: str | Path) -> ServerConfig:
     subject_keys = read_subject_keys(cfg, base)
     old = state.subject_keys
     changed = old is None or not subject_keys.same_as(old)
-    # Last, as the only step that writes outside this process (a rotation's start or end in the store):
-    # nothing after it can fail. Keys unchanged, the store is checked again (it may pin them only now:
+    # Last but for the store's checks (which refuse no reload: they log, and bind the charges), as the
+    # only step that writes outside this process (a rotation's start or end in the store): nothing
+    # after it refuses. Keys unchanged, the store is checked again (it may pin them only now:
     # it was unreachable at start) but a refusal does not stop the rest of the reload (a revocation
     # must not wait on the subject key): it is logged, and the store refuses this server's charges
     # under a key it does not pin (SUBJECT_KEY_STALE) whatever the reload does.
-    check_store_eviction(state.store, cfg, reloading=True)        # logged, never a refusal here
-    check_store_persistence(state.store, cfg, reloading=True)     # (the same)
-    if state.store_watch is not None:
-        state.store_watch.cfg = cfg              # its next check (a restart, the periodic one) allows what cfg does
     if changed:
         check_subject_key(state.store, subject_keys, cfg, required=True)
     else:
@@ -859,6 +863,16 @@ def reload(state: ServerState, path: str | Path) -> ServerConfig:
             check_subject_key(state.store, subject_keys, cfg)
         except SubjectKeyError as exc:
             log.error("subject key: error[%s]: %s", exc.code, exc.message)
+    # The store's settings, after the one refusal above (review18: before it, so a reload refused for
+    # its subject key still handed its allow settings to the store's checks). A Redis store's checks
+    # run at once with the new config and bind the charges to their result: one that no longer passes
+    # (a CONFIG SET appendonly no, a setting no longer allowed) gets no charge from now on (before,
+    # the reload logged the refusal and charges went on until the periodic check, up to a minute).
+    if state.store_watch is not None:
+        state.store_watch.reconfigure(cfg, int(time.time() * 1000))      # logged, never a refusal here
+    else:
+        check_store_eviction(state.store, cfg, reloading=True)
+        check_store_persistence(state.store, cfg, reloading=True)
     # Each assignment is atomic; a call sees either the old or the new registry, never a mix of one.
     state.keys = {**state.keys, **keys}
     state.current_key_id = current

@@ -394,8 +394,10 @@ return redis.call('ZCOUNT', KEYS[1], '(' .. (now - tonumber(ARGV[1])), '+inf')
 """
 
 _RUN = """#!lua flags=no-writes
--- Redis's run_id, as the nonce's script reads it (sec18: the store's checks are bound to it).
-return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+-- Redis's run_id, as the nonce's script reads it (sec18: the store's checks are bound to it), and its
+-- role: a replica (a primary demoted by a failover keeps its run_id) takes none of the store's writes.
+return {string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or '',
+        string.match(redis.call('INFO', 'replication'), 'role:(%a+)') or ''}
 """
 
 
@@ -449,14 +451,23 @@ def connect_url(url: str):
 def _guarded(fn: F) -> F:
     """Redis connection and server errors become :class:`StoreUnavailable` (the call is retried), and
     so does a full Redis refusing a write (``maxmemory-policy noeviction``, which the server requires:
-    ``OOM command not allowed``; before, a raw exception, a traceback at start)."""
+    ``OOM command not allowed``; before, a raw exception, a traceback at start), and a Redis that takes
+    no writes now (review18): a replica (``READONLY``: a failover that this server's address did not
+    follow, the old primary demoted), one cut off from its primary (``MASTERDOWN``), or a primary short
+    of the replicas its ``min-replicas-to-write`` asks for (``NOREPLICAS``). Before, those were raw
+    exceptions: the terminal's call ended ``UNKNOWN``, which it does not retry, at every server."""
     @functools.wraps(fn)
     def call(*args, **kwargs):
         import redis
         try:
             return fn(*args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.OutOfMemoryError) as exc:
+        except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.OutOfMemoryError,
+                redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError) as exc:
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from None
+        except redis.ResponseError as exc:
+            if str(exc).startswith("NOREPLICAS"):
+                raise StoreUnavailable("redis: NOREPLICAS") from None
+            raise
     return call  # type: ignore[return-value]
 
 
@@ -618,15 +629,22 @@ class RedisStore:
     @_guarded
     def run_id(self) -> str:
         """Redis's ``run_id`` (``INFO server``): another one after every restart, and on another
-        server after a failover. Raises :class:`PolicyUnreadable` when Redis refuses ``INFO``."""
+        server after a failover. Raises :class:`PolicyUnreadable` when Redis refuses ``INFO``, and
+        :class:`StoreUnavailable` when it is a replica (review18: a primary demoted by a failover keeps
+        its ``run_id``, so the health check said SERVING while every charge was refused ``READONLY``)."""
         import redis
         try:
             got = self._run()            # read as the nonce's script reads it (redis-py's INFO parser
-        except redis.ResponseError as exc:   # makes numbers of what looks like one)
+        except (redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError):   # makes numbers of
+            raise                        # what looks like one); these: StoreUnavailable (_guarded)
+        except redis.ResponseError as exc:
             raise PolicyUnreadable(str(exc).split("\n")[0][:200]) from None
-        if not got:
+        run, role = (g.decode() if isinstance(g, bytes) else str(g) for g in got)
+        if not run:
             raise PolicyUnreadable("INFO server says no run_id")
-        return got.decode() if isinstance(got, bytes) else str(got)
+        if role != "master":
+            raise StoreUnavailable(f"redis: a replica (role {role[:16]!r}), which takes no writes")
+        return run
 
     @_guarded
     def epoch(self, new: str, known: str, window_ms: int) -> tuple[str, int, int]:

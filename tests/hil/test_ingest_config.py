@@ -549,3 +549,55 @@ def test_a_store_unreachable_at_start_is_checked_before_its_first_charge(dev, tm
     finally:
         state.store.close()
         proc.stop()
+
+
+def test_a_reload_binds_the_charges_to_its_store_checks_and_a_refused_one_changes_none(dev, tmp_path, caplog,
+                                                                                       monkeypatch):
+    # review18: a reload that found the store refused (here CONFIG SET appendonly no under the running
+    # server) logged error[AGT_STORE_VOLATILE] and charges went on until the periodic check, up to a
+    # minute (main: the charge below is issued). They are refused from the reload on. And a reload
+    # refused whole for its subject key had already handed its store_allow_* to the store's checks
+    # (main: the watch's cfg allows volatile after the refusal); a refused reload changes nothing.
+    import logging
+    import os
+    import uuid
+
+    import redis
+
+    from hil.ingest.config import new_subject_key, reload
+    from hil.ingest.store import NonceRecord, StoreUnavailable
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis")
+    path = _with(dev.server_config, f'store = "{proc.url}"\nstore_prefix = "rl{uuid.uuid4().hex[:8]}:"\n')
+    cfg, base = load_server_config(path)
+    admin = redis.Redis.from_url(proc.url)
+    state, _ = build_state(cfg, base)
+    try:
+        def issue():
+            now = int(time.time() * 1000)
+            record = NonceRecord("kiosk-1", "sess-1", 1, "k1", now, now + 60_000)
+            return state.store.issue_nonce(os.urandom(32), record, now,
+                                           state.limits.charge("kiosk-1", "", store_clock=True), b"q" * 32)
+        assert issue().nonce
+        admin.config_set("appendonly", "no")
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            reload(state, path)
+        assert "error[AGT_STORE_VOLATILE]" in caplog.text
+        with pytest.raises(StoreUnavailable):
+            issue()
+        body = path.read_text()
+        (base / "subject-2.key").write_text(new_subject_key().hex() + "\n")
+        (base / "subject-2.key").chmod(0o600)
+        rotation = 'subject_key_file = "subject-2.key"\nsubject_key_previous_file = "subject.key"'
+        path.write_text("store_allow_volatile = true\n" + body.replace('subject_key_file = "subject.key"', rotation))
+
+        def down(*args, **kw):
+            raise StoreUnavailable("redis: ConnectionError")
+        monkeypatch.setattr(state.store, "pin_subject_keys", down)
+        with pytest.raises(ConfigError):
+            reload(state, path)
+        assert not state.store_watch.cfg.store_allow_volatile
+    finally:
+        admin.close()
+        state.store.close()
+        proc.stop()

@@ -1947,3 +1947,44 @@ def test_a_redis_that_lost_its_data_charges_nothing_for_a_failure_window_on_any_
         rig.close()
         store.close()
         proc.stop()
+
+
+def test_a_primary_demoted_to_a_replica_is_unavailable_and_not_serving(tmp_path, caplog):
+    # review18: a failover the server's address did not follow (Sentinel demoted the old primary, the
+    # server still dials it; or a REPLICAOF by mistake). The demoted Redis keeps its run_id, so the
+    # sec18 health check said SERVING, while every charge and claim was refused READONLY, a raw
+    # ResponseError: the terminal's call ended UNKNOWN, which it does not retry (main: UplinkError, not
+    # UplinkUnavailable; health SERVING). Now STORE_UNAVAILABLE (retried, perhaps at another server)
+    # and NOT_SERVING, and back to SERVING once Redis is a primary again.
+    from agent.observe.health import NOT_SERVING, SERVING
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.health import ingest_statuses
+    from hil.ingest.server import SERVICE
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis")
+    rig, store, watch = _watched(tmp_path, proc)
+    offset = [0.0]
+    rig.state.clock = lambda: time.time() + offset[0]
+    status = lambda: ingest_statuses(rig.state, SERVICE)[SERVICE]  # noqa: E731
+    try:
+        c = rig.client(retries=0)
+        ch = c.begin("s0", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert status() == SERVING
+        store.r.replicaof("127.0.0.1", 1)            # a primary nobody listens for: it stays a replica
+        with pytest.raises(UplinkUnavailable):
+            c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        with pytest.raises(UplinkUnavailable):
+            submit(c, rig.probe(ch, session_id="s0"))
+        assert status() == NOT_SERVING
+        with caplog.at_level(logging.WARNING, logger="hil.ingest.config"):   # what a check says of it
+            assert not watch.check(rig.state.now_ms())
+        assert "takes no writes" in caplog.text and store.checked_run == ""
+        store.r.replicaof("NO", "ONE")               # the operator points it back at a primary
+        offset[0] += 3.0                             # (past STORE_RETRY_MS)
+        assert status() == SERVING
+        assert submit(c, rig.probe(ch, session_id="s0")).accepted
+        assert c.begin("s2", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce
+    finally:
+        rig.close()
+        store.close()
+        proc.stop()

@@ -321,6 +321,32 @@ def test_an_unreachable_redis_is_store_unavailable(tmp_path):
         s.get_nonce(os.urandom(32), T0)
 
 
+def test_a_redis_that_takes_no_writes_now_is_store_unavailable(tmp_path):
+    # review18: a replica (READONLY: the old primary demoted by a failover the server's address did not
+    # follow) and a primary short of its min-replicas-to-write (NOREPLICAS) refused the store's writes
+    # with raw ResponseErrors (main: ReadOnlyError, ResponseError), which the server let through as
+    # UNKNOWN (the terminal does not retry it). They are STORE_UNAVAILABLE, as a Redis that is down.
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis")
+    s = RedisStore.from_url(proc.url, prefix="ro:")
+    try:
+        s.r.config_set("min-replicas-to-write", 1)
+        with pytest.raises(StoreUnavailable, match="NOREPLICAS"):
+            s.add_failure("terminal:k1", None, 600_000)
+        s.r.config_set("min-replicas-to-write", 0)
+        s.r.replicaof("127.0.0.1", 1)                # a primary nobody listens for: it stays a replica
+        with pytest.raises(StoreUnavailable, match="ReadOnlyError"):
+            s.add_nonce(os.urandom(32), rec(), T0)
+        with pytest.raises(StoreUnavailable, match="ReadOnlyError"):
+            s.add_failure("terminal:k1", None, 600_000)
+        with pytest.raises(StoreUnavailable, match="a replica"):
+            s.run_id()
+        assert s.failures("terminal:k1", None, 600_000) == 0          # reads still answer
+    finally:
+        s.close()
+        proc.stop()
+
+
 def _snapshot(client, prefix: str) -> dict:
     """Every key under ``prefix`` with its value as DUMP serialises it (what a refusal must leave as it was)."""
     return {k: client.dump(k) for k in sorted(client.scan_iter(match=prefix + "*"))}
