@@ -314,6 +314,9 @@ class SequenceResult:
     separation: float
     detail: str
     measurable: bool = True
+    # The projector's energies followed the schedule the wrong way round (a clipped IR image: its
+    # lit frames are the low ones); not in ``to_dict``, the detail says it.
+    inverted: bool = False
 
     @property
     def agreement(self) -> float:
@@ -418,7 +421,7 @@ def verify_projector(schedule: Sequence[bool], energies: Sequence[float] | np.nd
     keys = [(bool(ok[i]), -int(mism[i]), -int(late[i]), float(sep[i])) for i in range(lags.size)]
     i = max(range(lags.size), key=lambda j: (keys[j], -j))
     passed = keys[i][0]
-    measurable = True
+    measurable, inverted = True, False
     if passed:
         detail = "IR frames follow the projector schedule"
     elif np.any((_inverse_mismatches(e, o, sched, at, care) <= checked // FRAMES_PER_ALLOWED_MISMATCH)
@@ -428,13 +431,13 @@ def verify_projector(schedule: Sequence[bool], energies: Sequence[float] | np.nd
         # projector's light took dot energy away, which only an IR image clipped by ambient light
         # does (the added light saturates what texture was left): the camera obeyed, its dots
         # cannot be seen. Inconclusive, never live (docs/liveness.md, *A drowned projector*).
-        measurable, detail = False, CLIPPED_DETAIL
+        measurable, inverted, detail = False, True, CLIPPED_DETAIL
     elif not _changes(e[:, None], min_separation):
         measurable, detail = False, DROWNED_DETAIL
     else:
         detail = "IR frames do not follow the projector schedule: replayed, injected or not this camera"
     return SequenceResult(kind, passed, int(lags[i]), int(checked[i]), int(mism[i]), int(late[i]), float(sep[i]),
-                          detail, measurable)
+                          detail, measurable, inverted)
 
 
 def _inverse_mismatches(e: np.ndarray, o: np.ndarray, sched: np.ndarray, at: np.ndarray,

@@ -651,7 +651,12 @@ class FrameSelection:
     def settle(self, challenge: Challenge, result: ChallengeResult) -> None:
         n = len(self.grids)
         if Kind.PROJECTOR in challenge.kinds:
-            self.lit = [bool(v) for v in projector_states(self.energies)]
+            # A clipped IR image's lit frames are its low ones (``SequenceResult.inverted``: the
+            # schedule followed the wrong way round): the cues that need the projector are read on
+            # them. That window is not measurable, so this decides only attack or inconclusive.
+            p = result.get(Kind.PROJECTOR)
+            flip = p is not None and p.inverted
+            self.lit = [bool(v) != flip for v in projector_states(self.energies)]
         ill = result.get(Kind.ILLUMINATION)
         if ill is not None and challenge.steps:
             lag = ill.lag_frames

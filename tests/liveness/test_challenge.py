@@ -187,6 +187,22 @@ def test_an_unmeasurable_projector_reads_as_such_from_the_verdict_and_asks_for_l
     assert TOO_BRIGHT_TO_VERIFY.code == "TOO_BRIGHT_TO_VERIFY" and "bright light" in TOO_BRIGHT_TO_VERIFY.en
 
 
+def test_a_clipped_windows_lit_frames_are_its_low_ones_for_the_cues():
+    # The judge reads depth and the other projector cues on the frames the projector lit. In a clipped
+    # IR image those are the LOW-energy frames: read on the high ones (main 54770a4's judge) the
+    # sixth family's structured-light camera showed no depth on them and geometry said attack
+    # (sixth/bona_fide/live/0: depth_share 0, depth_geometry 0).
+    from agent.liveness.judge import FrameSelection
+    c = Challenge.from_nonce(b"h" * 32, 32)
+    rng = np.random.default_rng(11)
+    for on, off, flipped in ((6.45, 6.82, True), (16.0, 2.0, False)):
+        e = energies_for(c.schedule, [1], rng, on=on, off=off, sd=0.01)
+        sel = FrameSelection(None, [None] * 32, list(e))
+        sel.settle(c, verify(c, e))
+        truth = [bool(x) for x in energies_for(c.schedule, [1], rng, on=1.0, off=0.0, sd=0.0) > 0.5]
+        assert sel.lit == truth and verify(c, e).results[0].inverted is flipped
+
+
 def face_colours(steps, lag, rng, room=(0.25, 0.18, 0.15), gain=0.02, sd=0.0005, crosstalk=0.15, n=None):
     """Linear face colour per frame: room light, the screen's colour (with crosstalk between
     channels) ``lag`` frames after its command, noise."""
