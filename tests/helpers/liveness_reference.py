@@ -38,7 +38,14 @@ from agent.liveness.features import (
     projector_light,
 )
 from agent.liveness.fusion import LivenessVerdict, VerdictThresholds, decide, fuse
-from agent.liveness.judge import DROWNED_SCORE_CAP, MIN_FACE_FRAMES, JudgeResult, injection_signals, model_versions
+from agent.liveness.judge import (
+    DROWNED_SCORE_CAP,
+    MIN_FACE_FRAMES,
+    JudgeResult,
+    injection_signals,
+    lit_when_drowned,
+    model_versions,
+)
 from agent.liveness.power import same_power
 from agent.pipeline.align import AlignedFrameSet
 from agent.quality import FaceObservation, QualityGate, QualityReport
@@ -123,6 +130,9 @@ class ReferenceJudge:
             reported = [fs.ir.metadata.projector_on for fs in sets if fs.ir is not None]
             projector_seen = not reported or any(r is not False for r in reported)
             lights = []
+            drowned = lit_when_drowned(ch_result.get(Kind.PROJECTOR) if ch_result is not None else None, sets)
+            if drowned is not None:
+                sel.lit = drowned
             lit = sel.lit
             if lit is not None:
                 # Pairs of consecutive frames where the projector went on->off or off->on, as the IR

@@ -203,6 +203,28 @@ def test_a_clipped_windows_lit_frames_are_its_low_ones_for_the_cues():
         assert sel.lit == truth and verify(c, e).results[0].inverted is flipped
 
 
+def test_a_drowned_windows_lit_frames_are_the_frames_own_word():
+    # Drowned dots (energies that do not switch) say nothing of which frames were lit: split by
+    # themselves they picked noise, and depth on an unlit structured-light frame is none (geometry
+    # said attack on sixth open-shade faces). The frames' metadata says it instead, only there.
+    from types import SimpleNamespace
+
+    from agent.liveness.judge import lit_when_drowned
+    c = Challenge.from_nonce(b"i" * 32, 32)
+    rng = np.random.default_rng(12)
+    said = [bool(x) for x in energies_for(c.schedule, [2], rng, on=1.0, off=0.0, sd=0.0) > 0.5]
+    sets = [SimpleNamespace(ir=SimpleNamespace(metadata=SimpleNamespace(projector_on=x))) for x in said]
+    drowned = verify_projector(c.schedule, 10 + rng.normal(0, 0.3, 32))
+    assert lit_when_drowned(drowned, sets) == said
+    clipped = verify_projector(c.schedule, energies_for(c.schedule, [2], rng, on=6.45, off=6.82, sd=0.01))
+    other = Challenge.from_nonce(b"j" * 32, 32)
+    for r in (clipped, verify_projector(c.schedule, energies_for(c.schedule, [1], rng)),
+              verify_projector(c.schedule, energies_for(other.schedule, [1], rng)), None):
+        assert lit_when_drowned(r, sets) is None                 # inverted, passed, contradicted, none
+    sets[3] = SimpleNamespace(ir=None)
+    assert lit_when_drowned(drowned, sets) is None               # a frame that does not say
+
+
 def face_colours(steps, lag, rng, room=(0.25, 0.18, 0.15), gain=0.02, sd=0.0005, crosstalk=0.15, n=None):
     """Linear face colour per frame: room light, the screen's colour (with crosstalk between
     channels) ``lag`` frames after its command, noise."""
