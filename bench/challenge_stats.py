@@ -473,8 +473,8 @@ def _main(argv: list[str]) -> int:
         return 0
     if part == "blind-outcomes":
         for frames in (16, 24, 32, 48):
-            got = blind_projector_outcomes(frames, n, seed=13 + seed)
-            out(kind="projector", frames=frames, trials=n, outcomes=got)
+            outcomes = blind_projector_outcomes(frames, n, seed=13 + seed)
+            out(kind="projector", frames=frames, trials=n, outcomes=outcomes)
         return 0
     gate = QualityGate()
     if part == "genuine":
