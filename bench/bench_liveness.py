@@ -144,6 +144,14 @@ def challenge_rows() -> list[dict]:
                          "value": 100 * rate, "unit": "%", "reference": target, "ratio": 100 * rate / target,
                          "bound_pct": 100 * bound, "upper95_pct": 100 * cs.clopper_pearson_upper(
                              round(rate * trials), trials), "trials": trials})
+    # What becomes of blind projector streams that do not pass: not measurable (inconclusive, never
+    # live) or contradicted (attack); the pass column is the rule above, untouched by measurability.
+    outcome_trials = min(trials, 2000)
+    for frames in (24, 32):
+        for stream, got in cs.blind_projector_outcomes(frames, outcome_trials).items():
+            rows.append({"name": f"blind projector stream {stream}, {frames} frames: passed / not measurable / "
+                                 f"contradicted", "value": got["passed"], "unit": f"of {outcome_trials}",
+                         "unmeasurable": got["unmeasurable"], "contradicted": got["contradicted"]})
     for frames in (16, 24, 32):
         both = blind[("projector", frames)] * blind[("illumination", frames)]
         rows.append({"name": f"blind pass, both challenges, {frames} frames ({frames * cs.FRAME_MS:.0f} ms): product",

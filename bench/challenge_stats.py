@@ -147,6 +147,36 @@ def blind_agreement(kind: Kind, frames: int, trials: int, seed: int = 5) -> tupl
     return agree, trials
 
 
+# What a blind projector stream shows (``blind_projector_outcomes``): the IR energies of a camera's dots
+# (``dots``: lit frames high), the same inverted (``clipped``: lit frames low, as a clipped IR image
+# shows them: an injector claiming bright light), or nothing switching at all (``flat``: an injector
+# claiming drowned dots). Levels and noise as ``blind_agreement``'s.
+BLIND_PROJECTOR_SHOWS = ("dots", "clipped", "flat")
+
+
+def blind_projector_outcomes(frames: int, trials: int, seed: int = 13) -> dict[str, dict[str, int]]:
+    """Per blind stream (``BLIND_PROJECTOR_SHOWS`` x strategy ``rhythm``/``fixed``; ``flat`` has none),
+    how many of ``trials`` fresh nonces :func:`verify_projector` passes, finds not measurable (the
+    judge's inconclusive, never live) or finds contradicted (attack)."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, dict[str, int]] = {}
+    for shows in BLIND_PROJECTOR_SHOWS:
+        for strategy in (("rhythm", "fixed") if shows != "flat" else ("none",)):
+            got = {"passed": 0, "unmeasurable": 0, "contradicted": 0}
+            for _ in range(trials):
+                ch = Challenge.from_nonce(rng.bytes(32), frames, (Kind.PROJECTOR,))
+                noise = rng.normal(0, 0.1, frames)
+                if shows == "flat":
+                    e = 8.0 + noise
+                else:
+                    s = blind_projector_stream(frames, rng, strategy)
+                    e = (np.where(s, 12.0, 4.0) if shows == "dots" else np.where(s, 4.0, 12.0)) + noise
+                r = verify_projector(ch.schedule, e)
+                got["passed" if r.passed else "contradicted" if r.measurable else "unmeasurable"] += 1
+            out[f"{shows}/{strategy}"] = got
+    return out
+
+
 def blind_bound(kind: Kind, frames: int, samples: int = 4000, seed: int = 3) -> float:
     """The derived bound (docs/liveness.md), averaged over the nonce's sequences: the sum over lags of
     (initial state or first colour) x per edge (projector 2/5) or per step (1/2 x 1/7; the step that
@@ -415,7 +445,8 @@ def env_int(name: str, default: int) -> int:
 def _main(argv: list[str]) -> int:
     """``python -m bench.challenge_stats PART [N] [SEED]``: one part of the figures at a size of its own,
     as JSON lines (the long runs behind docs/liveness.md; ``python -m bench liveness`` runs all parts
-    small). PART: ``blind`` (N nonces per row), ``genuine`` (N measured sessions, 4000 simulated
+    small). PART: ``blind`` (N nonces per row), ``blind-outcomes`` (N nonces per blind projector stream
+    and window: passed, not measurable, contradicted), ``genuine`` (N measured sessions, 4000 simulated
     windows per condition), ``rendered-jitter`` / ``rendered-latency2`` (N whole sessions),
     ``replay`` / ``splice`` / ``render`` (N injected sessions). SEED shifts the scenes; for ``genuine``
     a fourth argument adds query keys to every scene (``&lux=5000``)."""
@@ -439,6 +470,11 @@ def _main(argv: list[str]) -> int:
                 worst = max(rates.values())
                 out(kind=kind.value, frames=frames, ms=round(frames * FRAME_MS), trials=n, rates=rates,
                     upper95=clopper_pearson_upper(round(worst * n), n), bound=blind_bound(kind, frames, 4000))
+        return 0
+    if part == "blind-outcomes":
+        for frames in (16, 24, 32, 48):
+            outcomes = blind_projector_outcomes(frames, n, seed=13 + seed)
+            out(kind="projector", frames=frames, trials=n, outcomes=outcomes)
         return 0
     gate = QualityGate()
     if part == "genuine":

@@ -58,6 +58,7 @@ import numpy as np
 
 import drivers
 from agent.commands.projector_enrol import enrol_uris
+from agent.liveness.challenge import failed_unmeasurable
 from agent.liveness.detectors import Ramp, evaluate
 from agent.liveness.dotref import DotReference, ReferenceInvalid
 from agent.liveness.fusion import VerdictThresholds, fuse
@@ -337,7 +338,8 @@ def rescore(rec: dict[str, Any], r: Mapping[str, Ramp]) -> float:
     if s.material_drowned:
         fused = min(fused, DROWNED_SCORE_CAP)
     if (rec.get("challenge") or {}).get("passed") is False:
-        fused = 0.0
+        # Not measurable (bright light) caps the score like drowned material; a contradiction is 0.
+        fused = min(fused, DROWNED_SCORE_CAP) if failed_unmeasurable(rec.get("challenge")) else 0.0
     if rec.get("projector_claimed_off") and ((rec.get("challenge") or {}).get("projector") or {}).get("passed"):
         fused = 0.0                                  # metadata contradicting the dots (the judge's rule)
     if (rec.get("injection_signals") or {}).get("suspicious"):

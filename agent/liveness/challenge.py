@@ -117,6 +117,12 @@ NOISY_DETAIL = ("the screen's light on the face was too weak against the face's 
 # blend (the step check accepts a second frame within half the gain of the new colour, a share above
 # ~1/2; 3/4 overlaps that by a quarter of the gain, for the noise).
 LATE_SHARE = 0.75
+# Why a projector challenge that failed was not measurable (``SequenceResult.measurable`` False: the
+# verdict is inconclusive, never live; docs/liveness.md, *A drowned projector*).
+CLIPPED_DETAIL = ("the IR frames' dot energy fell when the projector was scheduled on: the IR image is clipped "
+                  "by ambient light and the projector's dots cannot be seen")
+DROWNED_DETAIL = ("the IR frames' dot energy did not switch above its own noise: the projector's dots were "
+                  "too weak against ambient light to verify the projector schedule")
 # Frames whose state may disagree with the projector schedule (beyond an edge's uncertain frame),
 # per this many frames compared: none in a window of under 40 compared frames.
 FRAMES_PER_ALLOWED_MISMATCH = 40
@@ -308,6 +314,9 @@ class SequenceResult:
     separation: float
     detail: str
     measurable: bool = True
+    # The projector's energies followed the schedule the wrong way round (a clipped IR image: its
+    # lit frames are the low ones); not in ``to_dict``, the detail says it.
+    inverted: bool = False
 
     @property
     def agreement(self) -> float:
@@ -374,6 +383,13 @@ def verify_projector(schedule: Sequence[bool], energies: Sequence[float] | np.nd
     it on every scheduled frame, so d' stays large; a stream that ignores the schedule gives d' near
     0 whatever its brightness.
 
+    A window that fails is ``measurable`` (a contradiction: the judge's attack) unless the ambient
+    light hid the dots (not measurable: inconclusive, never live, whatever the stream): the energies
+    follow the schedule the wrong way round (lit frames lower: a clipped IR image, ``CLIPPED_DETAIL``;
+    :func:`_inverse_mismatches`), or they do not switch above their own noise at all, schedule or
+    not (``DROWNED_DETAIL``; :func:`_changes`, the illumination's test). The pass rule does not look
+    at either (docs/liveness.md, *A drowned projector*).
+
     Every lag is worked out at once (the server runs this for every probe): row ``l`` of the
     (lags, frames) arrays holds frame ``lag + k`` of the stream against frame ``k`` of the
     schedule, for the ``n - lag`` frames compared at that lag; the frames after them are masked.
@@ -405,10 +421,39 @@ def verify_projector(schedule: Sequence[bool], energies: Sequence[float] | np.nd
     keys = [(bool(ok[i]), -int(mism[i]), -int(late[i]), float(sep[i])) for i in range(lags.size)]
     i = max(range(lags.size), key=lambda j: (keys[j], -j))
     passed = keys[i][0]
-    detail = ("IR frames follow the projector schedule" if passed else
-              "IR frames do not follow the projector schedule: replayed, injected or not this camera")
+    measurable, inverted = True, False
+    if passed:
+        detail = "IR frames follow the projector schedule"
+    elif np.any((_inverse_mismatches(e, o, sched, at, care) <= checked // FRAMES_PER_ALLOWED_MISMATCH)
+                & (sep <= -min_separation)):
+        # The schedule followed the wrong way round at some lag: every settled frame clearly in the
+        # other state, the energies grouped by the schedule as far apart as a pass needs. The
+        # projector's light took dot energy away, which only an IR image clipped by ambient light
+        # does (the added light saturates what texture was left): the camera obeyed, its dots
+        # cannot be seen. Inconclusive, never live (docs/liveness.md, *A drowned projector*).
+        measurable, inverted, detail = False, True, CLIPPED_DETAIL
+    elif not _changes(e[:, None], min_separation):
+        measurable, detail = False, DROWNED_DETAIL
+    else:
+        detail = "IR frames do not follow the projector schedule: replayed, injected or not this camera"
     return SequenceResult(kind, passed, int(lags[i]), int(checked[i]), int(mism[i]), int(late[i]), float(sep[i]),
-                          detail)
+                          detail, measurable, inverted)
+
+
+def _inverse_mismatches(e: np.ndarray, o: np.ndarray, sched: np.ndarray, at: np.ndarray,
+                        care: np.ndarray) -> np.ndarray:
+    """Per lag (the rows of ``o``, ``at`` and ``care`` in :func:`verify_projector`), the settled
+    frames that contradict the schedule read the wrong way round (lit frames low): frames whose
+    state ``o`` equals the schedule's, counted only where the energy lies clearly at one level,
+    within a quarter of the span between the 10th and 90th percentiles from either end. Frames in
+    the middle half of the span (an exposure settling between the levels) are not counted: a clean
+    two-level stream has none there, so a blind stream matches the schedule inverted about as
+    often as it passes (``python -m bench.challenge_stats blind-outcomes``)."""
+    f = np.sort(e)
+    lo, hi = _percentile(f, 10), _percentile(f, 90)
+    quarter = (hi - lo) / 4
+    clear = (e <= lo + quarter) | (e >= hi - quarter)
+    return np.count_nonzero((o == sched) & care & clear[at], axis=1)
 
 
 DRIFT_TERMS = 3                   # the face's own light over the window: a cubic in time
@@ -992,6 +1037,20 @@ class ChallengeResult:
         for r in self.results:
             out[r.kind.value] = r.to_dict()
         return out
+
+
+def failed_unmeasurable(challenge: Any) -> bool:
+    """:attr:`ChallengeResult.unmeasurable` read from a verdict's ``challenge`` dict
+    (:meth:`ChallengeResult.to_dict`, as the liveness worker sends it): failed, and every challenge
+    that failed was not measurable. Anything malformed is false."""
+    if not isinstance(challenge, dict) or challenge.get("passed") is not False:
+        return False
+    kinds = challenge.get("kinds")
+    if not isinstance(kinds, list) or not kinds:
+        return False
+    results = [challenge.get(k) if isinstance(k, str) else None for k in kinds]
+    failed = [r for r in results if not (isinstance(r, dict) and r.get("passed") is True)]
+    return bool(failed) and all(isinstance(r, dict) and r.get("measurable") is False for r in failed)
 
 
 def verify(challenge: Challenge, energies: Sequence[float] | np.ndarray | None = None,

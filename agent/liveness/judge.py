@@ -27,6 +27,7 @@ from agent.liveness.challenge import (
     Challenge,
     ChallengeResult,
     Kind,
+    SequenceResult,
     dot_energy,
     evidence_box,
     face_grid,
@@ -482,6 +483,8 @@ class Judge:
             projector_check = ch_result.get(Kind.PROJECTOR) if ch_result is not None else None
             projector_seen = projector_check is not None or not claimed_off
             lights = []
+            if (drowned := lit_when_drowned(projector_check, sets)) is not None:
+                sel.lit = drowned
             lit = sel.lit
             if lit is not None:
                 # Pairs of consecutive frames where the projector went on->off or off->on, as the IR
@@ -554,6 +557,21 @@ class Judge:
                  else [None] * len(self.sets))
         return FrameSelection(box, [g.grid if g is not None else None for g in grids], self.energies,
                               [g.listed if g is not None else None for g in grids])
+
+
+def lit_when_drowned(check: SequenceResult | None, sets: list[FrameSet]) -> list[bool] | None:
+    """The frames the projector lit by the frames' own metadata, for a projector window whose dots
+    were drowned (failed, not measurable, not inverted): their energies split by themselves say
+    nothing of which frames were lit, and depth read on unlit frames of a structured-light camera
+    is none (geometry then said attack). The metadata is the camera's word (an injector writes its
+    own), which is enough here: such a window is never live, this decides only attack or
+    inconclusive. None otherwise, or when a frame does not say."""
+    if check is None or check.passed or check.measurable or check.inverted:
+        return None
+    reported = [fs.ir.metadata.projector_on if fs.ir is not None else None for fs in sets]
+    if not reported or any(r is None for r in reported):
+        return None
+    return [bool(r) for r in reported]
 
 
 def _shape(fs: FrameSet) -> tuple[int, ...] | None:
@@ -651,7 +669,12 @@ class FrameSelection:
     def settle(self, challenge: Challenge, result: ChallengeResult) -> None:
         n = len(self.grids)
         if Kind.PROJECTOR in challenge.kinds:
-            self.lit = [bool(v) for v in projector_states(self.energies)]
+            # A clipped IR image's lit frames are its low ones (``SequenceResult.inverted``: the
+            # schedule followed the wrong way round): the cues that need the projector are read on
+            # them. That window is not measurable, so this decides only attack or inconclusive.
+            p = result.get(Kind.PROJECTOR)
+            flip = p is not None and p.inverted
+            self.lit = [bool(v) != flip for v in projector_states(self.energies)]
         ill = result.get(Kind.ILLUMINATION)
         if ill is not None and challenge.steps:
             lag = ill.lag_frames

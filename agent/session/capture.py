@@ -63,7 +63,16 @@ from agent.security.pseudonym import Pseudonymizer
 from agent.session.capabilities import capabilities
 from agent.session.counter import ProbeCounter
 from agent.session.errors import Cancelled, ExposureNotHeld, FramesLost, StageTimeout
-from agent.session.events import FRAMES_LOST, PLEASE_WAIT, CaptureEvent, Error, Progress, Result
+from agent.session.events import (
+    FRAMES_LOST,
+    PLEASE_WAIT,
+    TOO_BRIGHT_TO_VERIFY,
+    CaptureEvent,
+    Error,
+    Progress,
+    Result,
+    challenge_unmeasurable,
+)
 from agent.session.lockout import PRESENTATION_FAILURES, Lockout
 from agent.session.projector import ExposurePlan, Projector
 from agent.session.record import open_recording
@@ -286,6 +295,10 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
                         **{f"detector_{k}"[:64]: round(float(x), 3) for k, x in sorted(v.detectors.items())
                            if x is not None and math.isfinite(x)})
             timings["total"] = round((time.perf_counter() - t0) * 1000, 2)
+            if challenge_unmeasurable(v.verdict, v.challenge):
+                # Too much ambient light to measure the challenge: what the person can change (the
+                # attempt still counted above: an injector can fake an unmeasurable stream at will).
+                yield TOO_BRIGHT_TO_VERIFY
             yield Result(False, "NOT_LIVE", "", v.verdict, why or "; ".join(v.notes)[:300], timings)
             return
         stage = "probe"

@@ -61,6 +61,24 @@ FRAMES_LOST = Prompt("FRAMES_LOST", "画面中断，请重新验证", "The camer
 # rather than left before a screen that says nothing (the result, or an error, follows).
 PLEASE_WAIT = Prompt("PLEASE_WAIT", "正在确认结果，请稍候", "Confirming the result: please wait")
 
+# A challenge that could not be measured (``ChallengeResult.unmeasurable``: the projector's dots drowned
+# or clipped by ambient infrared, or the screen's light too weak against the room's): the verdict is
+# inconclusive and the person is asked to move out of the bright light and try again (a new session).
+# Not "move closer": in a clipped IR image the projector's added light is lost however close the face
+# is, while less ambient light helps both the projector and the screen (docs/liveness.md, *A drowned
+# projector*).
+TOO_BRIGHT_TO_VERIFY = Prompt("TOO_BRIGHT_TO_VERIFY", "环境光太强，无法完成验证，请避开强光后重试",
+                              "Too much light to complete the check: please move out of the bright light and try again")
+
+
+def challenge_unmeasurable(verdict: str, challenge: Any) -> bool:
+    """Whether an ``inconclusive`` verdict's challenge (its ``challenge`` dict, as the liveness worker
+    sent it) failed only because it could not be measured (``failed_unmeasurable``)."""
+    from agent.liveness.challenge import failed_unmeasurable
+
+    return verdict == "inconclusive" and failed_unmeasurable(challenge)
+
+
 # One prompt at a time for the person at the terminal (``Prompt``: code, Chinese and English text).
 CaptureEvent: TypeAlias = Prompt | Progress | Result | Error | Illumination
 KINDS: dict[type, str] = {Prompt: "prompt", Progress: "progress", Result: "result", Error: "error",

@@ -200,9 +200,15 @@ def verify_projector(schedule: Sequence[bool], energies: Sequence[float] | np.nd
     if best is None:
         return SequenceResult(kind, False, 0, 0, 0, 0, 0.0, "too few frames to verify the projector challenge")
     r = best[1]
-    detail = ("IR frames follow the projector schedule" if r.passed else
-              "IR frames do not follow the projector schedule: replayed, injected or not this camera")
-    return SequenceResult(kind, r.passed, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation, detail)
+    if r.passed:
+        return SequenceResult(kind, True, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation,
+                              "IR frames follow the projector schedule")
+    # Updated deliberately (eighteenth session): why a failed window failed (a contradiction, or not
+    # measurable: clipped or drowned dots) is the package's word; the refusal and counts are as before.
+    from agent.liveness.challenge import verify_projector as package_verify
+    why = package_verify(schedule, energies, max_lag=max_lag, min_separation=min_separation)
+    return SequenceResult(kind, False, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation, why.detail,
+                          why.measurable, why.inverted)
 
 
 def _drift(t: np.ndarray) -> np.ndarray:

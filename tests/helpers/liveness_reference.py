@@ -38,7 +38,14 @@ from agent.liveness.features import (
     projector_light,
 )
 from agent.liveness.fusion import LivenessVerdict, VerdictThresholds, decide, fuse
-from agent.liveness.judge import DROWNED_SCORE_CAP, MIN_FACE_FRAMES, JudgeResult, injection_signals, model_versions
+from agent.liveness.judge import (
+    DROWNED_SCORE_CAP,
+    MIN_FACE_FRAMES,
+    JudgeResult,
+    injection_signals,
+    lit_when_drowned,
+    model_versions,
+)
 from agent.liveness.power import same_power
 from agent.pipeline.align import AlignedFrameSet
 from agent.quality import FaceObservation, QualityGate, QualityReport
@@ -123,6 +130,9 @@ class ReferenceJudge:
             reported = [fs.ir.metadata.projector_on for fs in sets if fs.ir is not None]
             projector_seen = not reported or any(r is not False for r in reported)
             lights = []
+            drowned = lit_when_drowned(ch_result.get(Kind.PROJECTOR) if ch_result is not None else None, sets)
+            if drowned is not None:
+                sel.lit = drowned
             lit = sel.lit
             if lit is not None:
                 # Pairs of consecutive frames where the projector went on->off or off->on, as the IR
@@ -232,7 +242,12 @@ class ReferenceSelection:
     def settle(self, challenge: Challenge, result: ChallengeResult) -> None:
         n = len(self.grids)
         if Kind.PROJECTOR in challenge.kinds:
-            self.lit = [bool(v) for v in projector_states(self.energies)]
+            # A clipped IR image's lit frames are its low ones (``SequenceResult.inverted``: the
+            # schedule followed the wrong way round): the cues that need the projector are read on
+            # them. That window is not measurable, so this decides only attack or inconclusive.
+            p = result.get(Kind.PROJECTOR)
+            flip = p is not None and p.inverted
+            self.lit = [bool(v) != flip for v in projector_states(self.energies)]
         ill = result.get(Kind.ILLUMINATION)
         if ill is not None and challenge.steps:
             lag = ill.lag_frames

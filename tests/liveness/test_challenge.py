@@ -10,6 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 from agent.liveness.challenge import (
+    CLIPPED_DETAIL,
+    DROWNED_DETAIL,
     FRAMES_PER_ALLOWED_MISMATCH,
     ILLUMINATION_LATE_BLENDS,
     NOISY_DETAIL,
@@ -20,6 +22,7 @@ from agent.liveness.challenge import (
     Kind,
     face_grid,
     face_response,
+    failed_unmeasurable,
     verify,
     verify_illumination,
     verify_projector,
@@ -113,6 +116,113 @@ def test_sunlight_small_but_consistent_projector_contribution_still_passes():
     sunny = energies_for(c.schedule, [1], rng, on=40 * 1.12, off=40.0, sd=0.6)
     r = verify_projector(c.schedule, sunny)
     assert r.passed and r.separation > 3
+
+
+def test_a_projector_the_ambient_light_drowns_or_clips_is_not_measurable_never_passed():
+    # The sixth family's Astra Mini S Pro in open shade (fixed IR exposure, 93 % of the IR image at
+    # 255): the projector's light saturates what texture was left, so the dot energy FALLS on the
+    # frames it lights (6.45 against 6.82, sd ~0.01), two frames after each command. Measured on
+    # presentation sixth/bona_fide/live/0 (docs/liveness.md, *A drowned projector*).
+    c = Challenge.from_nonce(b"d" * 32, 32)
+    rng = np.random.default_rng(8)
+    clipped = verify_projector(c.schedule, energies_for(c.schedule, [2], rng, on=6.45, off=6.82, sd=0.01))
+    assert not clipped.passed and not clipped.measurable and clipped.detail == CLIPPED_DETAIL
+    # ... and with its edges a frame late here and there, as a genuine camera's are, and its first
+    # frames between the two levels (the exposure settling: sixth/bona_fide/live/14 began so).
+    late = energies_for(c.schedule, [2, 3, 2, 2], rng, on=6.45, off=6.82, sd=0.01)
+    late[:5] = np.linspace(6.70, 6.58, 5)
+    r = verify_projector(c.schedule, late)
+    assert not r.passed and not r.measurable and r.detail == CLIPPED_DETAIL
+    # Dots too weak to move the energy above its own noise (or a stream that never switches).
+    for drowned in (10 + rng.normal(0, 0.3, 32), energies_for(c.schedule, [1], rng, on=10.1, off=10.0, sd=0.3),
+                    np.full(32, 7.0)):
+        r = verify_projector(c.schedule, drowned)
+        assert not r.passed and not r.measurable and r.detail == DROWNED_DETAIL
+        assert verify(c, drowned).unmeasurable
+
+
+def test_a_projector_stream_that_switches_off_the_schedule_stays_a_contradiction():
+    # Switching that is not the schedule's (in either sense) is what a replay or a blind injector
+    # shows: measurable, a contradiction (attack). The same levels on the schedule, inverted, are
+    # a clipped camera's: not measurable.
+    c = Challenge.from_nonce(b"e" * 32, 32)
+    rng = np.random.default_rng(9)
+    own = verify_projector(c.schedule, energies_for(c.schedule, [1], rng, on=6.45, off=6.82, sd=0.01))
+    assert not own.passed and not own.measurable
+    for seed in range(20):
+        other = Challenge.from_nonce(bytes([seed]) * 32, 32)          # a replay of another session
+        for on, off in ((16.0, 2.0), (6.45, 6.82)):                    # as a camera's dots, or clipped
+            r = verify_projector(c.schedule, energies_for(other.schedule, [1], rng, on=on, off=off, sd=0.01))
+            assert not r.passed and r.measurable, (seed, on, r)
+            assert not verify(c, energies_for(other.schedule, [1], rng, on=on, off=off, sd=0.01)).unmeasurable
+    # A blind stream of one run length, in either sense, is a contradiction too.
+    fixed = np.tile([True] * 4 + [False] * 4, 4)
+    for e in (np.where(fixed, 16.0, 2.0), np.where(fixed, 2.0, 16.0)):
+        r = verify_projector(c.schedule, e + rng.normal(0, 0.1, 32))
+        assert not r.passed and r.measurable
+
+
+def test_an_unmeasurable_projector_reads_as_such_from_the_verdict_and_asks_for_less_light():
+    # What the daemon gets from the liveness worker is the verdict's challenge dict: an inconclusive
+    # verdict whose failed challenges were all unmeasurable asks the person to move out of the
+    # bright light (``TOO_BRIGHT_TO_VERIFY``); a contradiction, a pass or a malformed dict does not.
+    from agent.session.events import TOO_BRIGHT_TO_VERIFY, challenge_unmeasurable
+    c = Challenge.from_nonce(b"f" * 32, 32, BOTH)
+    rng = np.random.default_rng(10)
+    rgb = face_colours(c.steps, 1, rng)
+    clipped = verify(c, energies_for(c.schedule, [2], rng, on=6.45, off=6.82, sd=0.01), rgb).to_dict()
+    assert failed_unmeasurable(clipped) and challenge_unmeasurable("inconclusive", clipped)
+    assert not challenge_unmeasurable("attack", clipped)          # another detector's attack stays one
+    other = Challenge.from_nonce(b"g" * 32, 32, BOTH)
+    replayed = verify(c, energies_for(other.schedule, [1], rng), rgb).to_dict()
+    passed = verify(c, energies_for(c.schedule, [1], rng), rgb).to_dict()
+    # Both challenges unmeasurable (an injector's stream the screen never lit, with flat IR).
+    flat = verify(c, np.full(32, 7.0), face_colours(c.steps, 1, rng, gain=0.0)).to_dict()
+    assert failed_unmeasurable(flat)
+    # The projector contradicted while the screen's light was too weak: a contradiction.
+    mixed = verify(c, energies_for(other.schedule, [1], rng), face_colours(c.steps, 1, rng, gain=0.0)).to_dict()
+    for d in (replayed, passed, mixed, None, {}, {"passed": False}, {"passed": False, "kinds": ["projector"]},
+              {"passed": False, "kinds": [3], "3": {"measurable": False}}, {**clipped, "kinds": "projector"}):
+        assert not failed_unmeasurable(d) and not challenge_unmeasurable("inconclusive", d), d
+    assert TOO_BRIGHT_TO_VERIFY.code == "TOO_BRIGHT_TO_VERIFY" and "bright light" in TOO_BRIGHT_TO_VERIFY.en
+
+
+def test_a_clipped_windows_lit_frames_are_its_low_ones_for_the_cues():
+    # The judge reads depth and the other projector cues on the frames the projector lit. In a clipped
+    # IR image those are the LOW-energy frames: read on the high ones (main 54770a4's judge) the
+    # sixth family's structured-light camera showed no depth on them and geometry said attack
+    # (sixth/bona_fide/live/0: depth_share 0, depth_geometry 0).
+    from agent.liveness.judge import FrameSelection
+    c = Challenge.from_nonce(b"h" * 32, 32)
+    rng = np.random.default_rng(11)
+    for on, off, flipped in ((6.45, 6.82, True), (16.0, 2.0, False)):
+        e = energies_for(c.schedule, [1], rng, on=on, off=off, sd=0.01)
+        sel = FrameSelection(None, [None] * 32, list(e))
+        sel.settle(c, verify(c, e))
+        truth = [bool(x) for x in energies_for(c.schedule, [1], rng, on=1.0, off=0.0, sd=0.0) > 0.5]
+        assert sel.lit == truth and verify(c, e).results[0].inverted is flipped
+
+
+def test_a_drowned_windows_lit_frames_are_the_frames_own_word():
+    # Drowned dots (energies that do not switch) say nothing of which frames were lit: split by
+    # themselves they picked noise, and depth on an unlit structured-light frame is none (geometry
+    # said attack on sixth open-shade faces). The frames' metadata says it instead, only there.
+    from types import SimpleNamespace
+
+    from agent.liveness.judge import lit_when_drowned
+    c = Challenge.from_nonce(b"i" * 32, 32)
+    rng = np.random.default_rng(12)
+    said = [bool(x) for x in energies_for(c.schedule, [2], rng, on=1.0, off=0.0, sd=0.0) > 0.5]
+    sets = [SimpleNamespace(ir=SimpleNamespace(metadata=SimpleNamespace(projector_on=x))) for x in said]
+    drowned = verify_projector(c.schedule, 10 + rng.normal(0, 0.3, 32))
+    assert lit_when_drowned(drowned, sets) == said
+    clipped = verify_projector(c.schedule, energies_for(c.schedule, [2], rng, on=6.45, off=6.82, sd=0.01))
+    other = Challenge.from_nonce(b"j" * 32, 32)
+    for r in (clipped, verify_projector(c.schedule, energies_for(c.schedule, [1], rng)),
+              verify_projector(c.schedule, energies_for(other.schedule, [1], rng)), None):
+        assert lit_when_drowned(r, sets) is None                 # inverted, passed, contradicted, none
+    sets[3] = SimpleNamespace(ir=None)
+    assert lit_when_drowned(drowned, sets) is None               # a frame that does not say
 
 
 def face_colours(steps, lag, rng, room=(0.25, 0.18, 0.15), gain=0.02, sd=0.0005, crosstalk=0.15, n=None):
