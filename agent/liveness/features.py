@@ -31,7 +31,7 @@ from agent.pipeline.align import AlignedFrameSet, scratch, to_metres
 from agent.pipeline.camera_model import deproject, project
 from agent.quality.gate import FaceObservation
 from agent.quality.metrics import FACE_OVAL, discs_mask, polygon_mask
-from drivers.frame import StreamKind
+from drivers.frame import FrameSet, StreamKind
 
 NOSE_TIP = 4
 NOSE_BRIDGE = 168              # between the eyes, on the bridge of the nose
@@ -668,10 +668,15 @@ class IrSkin:
     box: tuple[slice, slice]
     mask: np.ndarray
 
-    def of(self, fs: AlignedFrameSet) -> np.ndarray:
-        ir = fs.frameset.ir
+    def of(self, fs: AlignedFrameSet | FrameSet) -> np.ndarray:
+        ir = _raw(fs).ir
         assert ir is not None                 # callers pass framesets with an IR frame only
         return ir.pixels[self.box].astype(np.float32)
+
+
+def _raw(fs: AlignedFrameSet | FrameSet) -> FrameSet:
+    """The camera's frameset (an aligned one's own)."""
+    return fs.frameset if isinstance(fs, AlignedFrameSet) else fs
 
 
 def skin_region(shape: tuple[int, int], centres: np.ndarray, radius: float,
@@ -760,18 +765,21 @@ def projector_light(lit: AlignedFrameSet, dark: AlignedFrameSet, face: FaceObser
     return projector_light_on(material_skin(lit, face) if dark.frameset.ir is not None else None, lit, dark, same)
 
 
-def projector_light_on(patch: IrSkin | None, lit: AlignedFrameSet, dark: AlignedFrameSet,
-                       same: tuple[AlignedFrameSet, AlignedFrameSet] | None = None,
+def projector_light_on(patch: IrSkin | None, lit: AlignedFrameSet, dark: AlignedFrameSet | FrameSet,
+                       same: tuple[AlignedFrameSet | FrameSet, AlignedFrameSet | FrameSet] | None = None,
                        reference: DotReference | None = None) -> ProjectorLight:
     """:func:`projector_light` on the lit frame's skin as :func:`material_skin` found it (None:
     none found): the judge has them from measuring that frame's cues. With the projector's
-    ``reference`` pattern, the pair is also tested against it (:func:`predicted_pattern`)."""
+    ``reference`` pattern, the pair is also tested against it (:func:`predicted_pattern`). Of the
+    unlit frame and the noise pair only the IR imager's own pixels are read: they may be the
+    camera's framesets, not yet aligned (the judge reads a window's last pairs while its last
+    frameset is still being aligned and measured)."""
     nan = float("nan")
-    if dark.frameset.ir is None or patch is None:
+    if _raw(dark).ir is None or patch is None:
         return ProjectorLight(nan, nan, nan, 0, nan)
     ir = patch.of
     quiet = None
-    if same is not None and same[0].frameset.ir is not None and same[1].frameset.ir is not None:
+    if same is not None and _raw(same[0]).ir is not None and _raw(same[1]).ir is not None:
         quiet = (ir(same[0]), ir(same[1]))
     predicted = None if reference is None else predicted_pattern(reference, patch, lit)
     return pair_light(ir(lit), ir(dark), patch.mask, quiet, predicted=predicted, checked=reference is not None)
