@@ -27,11 +27,11 @@ import numpy as np
 
 from agent.liveness.dotref import DotReference, match_pattern
 from agent.liveness.power import SATURATED_DN
-from agent.pipeline.align import AlignedFrameSet, scratch
+from agent.pipeline.align import AlignedFrameSet, scratch, to_metres
 from agent.pipeline.camera_model import deproject, project
 from agent.quality.gate import FaceObservation
 from agent.quality.metrics import FACE_OVAL, discs_mask, polygon_mask
-from drivers.frame import StreamKind
+from drivers.frame import FrameSet, StreamKind
 
 NOSE_TIP = 4
 NOSE_BRIDGE = 168              # between the eyes, on the bridge of the nose
@@ -588,6 +588,49 @@ def _root(contrast2: float) -> float:
     return float(np.sqrt(max(contrast2, 0.0)))
 
 
+# The pixels around a point whose depth places it (``depth_around``): 7 x 7, centred on it.
+_AROUND = np.arange(-3, 4)
+
+
+def depth_around(aligned: AlignedFrameSet, pts: np.ndarray) -> np.ndarray:
+    """Per colour-image point (N, 2: x, y), the median aligned depth (m, float64) of the pixels with
+    depth among the 7 x 7 around its rounded position, clipped to the image; NaN where none has.
+
+    Every point at once: the windows' depth units are gathered into one (N, 7, 7) array, converted
+    as ``depth_m`` converts them, and each window's finite values sorted; the median is the middle
+    value, or the float32 mean of the middle two, as ``np.nanmedian`` of the window gives it. Per
+    point, ``nanmedian`` cost about 20 us, and the material measure's region places 44 points a
+    frame (the skin patches and the face's oval, ``material_skin``); ``tests/liveness/
+    test_material_region.py`` holds it to the window-by-window loop, to the bit. A point more than
+    4 px left of or above the image is read as that loop read it (its window's slice then ends
+    before the image's last row or column, not before the image)."""
+    units, depth_scale = aligned.depth_u16, aligned.depth_scale
+    h, w = units.shape
+    xy = np.round(pts).astype(int)
+    z = np.full(len(pts), np.nan)
+    odd = (xy[:, 0] < -4) | (xy[:, 1] < -4)
+    for n in np.flatnonzero(odd):
+        x, y = (int(v) for v in xy[n])
+        win = aligned.depth_m[max(y - 3, 0):min(y + 4, h), max(x - 3, 0):min(x + 4, w)]
+        if np.isfinite(win).any():
+            z[n] = np.nanmedian(win)
+    rest = np.flatnonzero(~odd)
+    if not len(rest):
+        return z
+    xs = xy[rest, 0][:, None, None] + _AROUND[None, None, :]
+    ys = xy[rest, 1][:, None, None] + _AROUND[None, :, None]
+    inside = (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h)
+    win = to_metres(units[np.clip(ys, 0, h - 1), np.clip(xs, 0, w - 1)], depth_scale)
+    win[~inside] = np.nan
+    flat = np.sort(win.reshape(len(rest), -1), axis=1)          # NaN last
+    count = np.isfinite(flat).sum(axis=1)
+    has = count > 0
+    rows = np.arange(len(rest))
+    low, high = flat[rows, np.maximum(count - 1, 0) // 2], flat[rows, count // 2]
+    z[rest[has]] = ((low + high) / np.float32(2))[has]
+    return z
+
+
 def to_ir_pixels(aligned: AlignedFrameSet, pts: np.ndarray) -> tuple[np.ndarray, float] | None:
     """Color-image points (N, 2) to the IR imager's own pixels, through the aligned depth there.
 
@@ -598,12 +641,7 @@ def to_ir_pixels(aligned: AlignedFrameSet, pts: np.ndarray) -> tuple[np.ndarray,
     fs = aligned.frameset
     if fs.ir is None or fs.depth is None:
         return None
-    h, w = aligned.depth_m.shape
-    z = np.full(len(pts), np.nan)
-    for n, (x, y) in enumerate(np.round(pts).astype(int)):
-        win = aligned.depth_m[max(y - 3, 0):min(y + 4, h), max(x - 3, 0):min(x + 4, w)]
-        if np.isfinite(win).any():
-            z[n] = np.nanmedian(win)
+    z = depth_around(aligned, pts)
     if not np.isfinite(z).any():
         return None
     z = np.where(np.isfinite(z), z, np.nanmedian(z))
@@ -630,10 +668,15 @@ class IrSkin:
     box: tuple[slice, slice]
     mask: np.ndarray
 
-    def of(self, fs: AlignedFrameSet) -> np.ndarray:
-        ir = fs.frameset.ir
+    def of(self, fs: AlignedFrameSet | FrameSet) -> np.ndarray:
+        ir = _raw(fs).ir
         assert ir is not None                 # callers pass framesets with an IR frame only
         return ir.pixels[self.box].astype(np.float32)
+
+
+def _raw(fs: AlignedFrameSet | FrameSet) -> FrameSet:
+    """The camera's frameset (an aligned one's own)."""
+    return fs.frameset if isinstance(fs, AlignedFrameSet) else fs
 
 
 def skin_region(shape: tuple[int, int], centres: np.ndarray, radius: float,
@@ -722,18 +765,21 @@ def projector_light(lit: AlignedFrameSet, dark: AlignedFrameSet, face: FaceObser
     return projector_light_on(material_skin(lit, face) if dark.frameset.ir is not None else None, lit, dark, same)
 
 
-def projector_light_on(patch: IrSkin | None, lit: AlignedFrameSet, dark: AlignedFrameSet,
-                       same: tuple[AlignedFrameSet, AlignedFrameSet] | None = None,
+def projector_light_on(patch: IrSkin | None, lit: AlignedFrameSet, dark: AlignedFrameSet | FrameSet,
+                       same: tuple[AlignedFrameSet | FrameSet, AlignedFrameSet | FrameSet] | None = None,
                        reference: DotReference | None = None) -> ProjectorLight:
     """:func:`projector_light` on the lit frame's skin as :func:`material_skin` found it (None:
     none found): the judge has them from measuring that frame's cues. With the projector's
-    ``reference`` pattern, the pair is also tested against it (:func:`predicted_pattern`)."""
+    ``reference`` pattern, the pair is also tested against it (:func:`predicted_pattern`). Of the
+    unlit frame and the noise pair only the IR imager's own pixels are read: they may be the
+    camera's framesets, not yet aligned (the judge reads a window's last pairs while its last
+    frameset is still being aligned and measured)."""
     nan = float("nan")
-    if dark.frameset.ir is None or patch is None:
+    if _raw(dark).ir is None or patch is None:
         return ProjectorLight(nan, nan, nan, 0, nan)
     ir = patch.of
     quiet = None
-    if same is not None and same[0].frameset.ir is not None and same[1].frameset.ir is not None:
+    if same is not None and _raw(same[0]).ir is not None and _raw(same[1]).ir is not None:
         quiet = (ir(same[0]), ir(same[1]))
     predicted = None if reference is None else predicted_pattern(reference, patch, lit)
     return pair_light(ir(lit), ir(dark), patch.mask, quiet, predicted=predicted, checked=reference is not None)

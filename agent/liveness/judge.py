@@ -170,6 +170,8 @@ class _Grid:
 # lag is guessed from the frames so far.
 AHEAD_BEFORE_END = 4
 
+_PairKey = tuple[int, int, tuple[int, int] | None]      # an on-off pair: (on, off, its noise pair)
+
 
 class Judge:
     """One session judged a frameset at a time, as the frames arrive, then decided by ``finish``.
@@ -188,7 +190,10 @@ class Judge:
     on-off pair, the landmark motion between two frames), so the fold computes them as each frame
     comes, with the window's answers as they stand so far, and keeps them by their inputs; ``finish``
     decides with the whole window exactly as before and computes only what the guesses missed. The
-    result is the same to the last bit (``tests/liveness/test_fusion_equivalence.py``).
+    window's last frameset brings the rest, which the judge threads work out beside its measurement
+    when the judge has them (``add``): the pairs its IR energy settles and the last two framesets'
+    depth noise; ``finish`` takes them. The result is the same to the last bit
+    (``tests/liveness/test_fusion_equivalence.py``).
     """
 
     def __init__(self, gate: QualityGate, thresholds: VerdictThresholds, *, challenge: Challenge | None,
@@ -205,6 +210,8 @@ class Judge:
         self._pending: collections.deque = collections.deque()
         self._submitted: list[tuple[FrameSet, Future[_Measured]]] = []
         self._last_grids: Future | None = None
+        self._last_lights: Future[dict[_PairKey, ProjectorLight] | None] | None = None
+        self._last_noise: Future[tuple[AlignedFrameSet, AlignedFrameSet, float] | None] | None = None
         self._tasks: list[Future] = []           # every task of this judge on the pool (``close``)
         self.sets: list[FrameSet] = []
         self.aligned: list[AlignedFrameSet] = []
@@ -225,7 +232,7 @@ class Judge:
         # Worked out ahead, by their inputs: a frame's grid (with its box), the projector's light on
         # (on, off, noise pair) and the motion between two cue frames.
         self.grids: list[_Grid | None] = []
-        self.lights: dict[tuple[int, int, tuple[int, int] | None], ProjectorLight] = {}
+        self.lights: dict[_PairKey, ProjectorLight] = {}
         self.pair_steps: dict[tuple[int, int], tuple[float, float]] = {}
         self.lag_guess: int | None = None
         self._grids_from = 0                     # frames before this have a grid worked out ahead
@@ -245,9 +252,19 @@ class Judge:
         t2, c2 = time.perf_counter(), time.thread_time()
         return _Seen(dets, e, digest, (t1 - t0) * 1000, (t2 - t1) * 1000, (c1 - c0) * 1000, (c2 - c1) * 1000)
 
-    def _measure(self, fs: FrameSet, inspected: Future[_Seen] | _Seen) -> _Measured:
+    def _measure(self, fs: FrameSet, inspected: Future[_Seen] | _Seen,
+                 aligned: Future[AlignedFrameSet] | None = None) -> _Measured:
+        """One frameset measured; its alignment is also handed to ``aligned`` as soon as it is done
+        (the window's last frameset: the depth noise is worked out beside the rest of its measurement)."""
         t0, c0 = time.perf_counter(), time.thread_time()
-        a = align_frameset(fs)
+        try:
+            a = align_frameset(fs)
+        except BaseException as exc:
+            if aligned is not None:
+                aligned.set_exception(exc)
+            raise
+        if aligned is not None:
+            aligned.set_result(a)
         t1, c1 = time.perf_counter(), time.thread_time()
         seen = inspected.result() if isinstance(inspected, Future) else inspected
         t2, c2 = time.perf_counter(), time.thread_time()
@@ -268,20 +285,31 @@ class Judge:
         # one detects the face (and takes the energy and digest) while the other aligns, then goes
         # on with the detections. The inspection is queued first, so it has started by the time its
         # measurement waits for it: no task ever waits for one that no thread has taken.
+        ch = self.challenge
+        last = ch is not None and len(self._submitted) + 1 == ch.frames
         inspected = self.pool.submit(self._inspect, fs)
-        measured = self.pool.submit(self._measure, fs, inspected)
+        aligned: Future[AlignedFrameSet] | None = Future() if last and self._submitted else None
+        measured = self.pool.submit(self._measure, fs, inspected, aligned)
         self._tasks += (inspected, measured)
         if self.on_measured is not None:
             on_measured = self.on_measured
             measured.add_done_callback(lambda _: on_measured())
         self._pending.append((fs, measured))
         self._submitted.append((fs, measured))
-        ch = self.challenge
-        if ch is not None and len(self._submitted) == ch.frames:
+        if last:
             # The window's last frameset: while one thread measures it, the other works out every
-            # frame's face grid in the window's final box, as soon as its detections say what it is.
-            self._last_grids = self.pool.submit(self._final_grids, list(self._submitted), inspected)
-            self._tasks.append(self._last_grids)
+            # frame's face grid in the window's final box, as soon as its detections say what it is,
+            # then the on-off pairs whose lit frame is an earlier one (the last frameset's IR energy
+            # settles which frames the projector lit), then the depth noise of the last two
+            # framesets once the last is aligned: what ``finish`` would otherwise do after the last
+            # measurement.
+            submitted = list(self._submitted)
+            self._last_grids = self.pool.submit(self._final_grids, submitted, inspected)
+            self._last_lights = self.pool.submit(self._final_lights, submitted, inspected)
+            self._tasks += (self._last_grids, self._last_lights)
+            if aligned is not None:
+                self._last_noise = self.pool.submit(self._final_noise, submitted[-2][1], aligned)
+                self._tasks.append(self._last_noise)
         self._drain(block=False)
 
     def close(self, timeout: float | None = None) -> bool:
@@ -306,7 +334,7 @@ class Judge:
         running = wait(started, timeout=timeout).not_done if started else set()
         self._pending.clear()
         self._submitted = []
-        self._last_grids = None
+        self._last_grids = self._last_lights = self._last_noise = None
         self.sets, self.aligned, self.faces, self.skins, self.boxes = [], [], [], [], []
         self.cues, self.motion_steps, self.cue_frames, self.energies, self.digests = [], [], [], [], []
         self.ranks, self.grids, self.lights, self.pair_steps = [], [], {}, {}
@@ -335,6 +363,58 @@ class Judge:
             return box, grids
         except Exception:                        # the frameset's own error reaches the caller at its fold
             return None
+
+    def _final_lights(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen]
+                      ) -> dict[_PairKey, ProjectorLight] | None:
+        """The projector's light on every on-off pair of the whole window whose lit frame is not the
+        last (its skin comes with its measurement) and that the fold has not read, with the
+        projector's states as the whole window's IR energies split them and each pair's noise pair
+        as ``finish`` picks it: the pairs ``finish`` would read itself. The last frameset's IR is
+        read as the camera delivered it (only the IR imager's pixels are read, no alignment). Runs on
+        a judge thread; waits only for tasks queued before it. None when a frameset failed."""
+        try:
+            measured = [f.result() for _, f in submitted[:-1]]
+            seen = last.result()
+            energies = [e if e is not None else float("nan") for e in [m.energy for m in measured] + [seen.energy]]
+            sets = [fs for fs, _ in submitted]
+            lit = [bool(v) for v in projector_states(energies)]
+            usual = _usual_power(sets, lit)
+            n = len(sets)
+            out: dict[_PairKey, ProjectorLight] = {}
+            for k, on, off in _edges(lit):
+                if on == n - 1 or measured[on].measurement.face is None or not usual(on):
+                    continue
+                pair = _noise_pair(lit, k, n)
+                key = (on, off, pair)
+                if key not in self.lights:
+                    out[key] = projector_light_on(measured[on].skin, measured[on].aligned, sets[off],
+                                                  (sets[pair[0]], sets[pair[1]]) if pair is not None else None,
+                                                  self.dot_reference)
+            return out
+        except Exception:                        # the frameset's own error reaches the caller at its fold
+            return None
+
+    @staticmethod
+    def _final_noise(before: Future[_Measured], last: Future[AlignedFrameSet]
+                     ) -> tuple[AlignedFrameSet, AlignedFrameSet, float] | None:
+        """The depth noise of the window's last two framesets (``features.depth_noise``), with the
+        two aligned framesets it was read on, as soon as the last is aligned (its measurement goes
+        on meanwhile on the other thread). Runs on a judge thread; waits only for tasks queued
+        before it (the last frameset's measurement sets ``last`` once aligned, or its error)."""
+        try:
+            a, b = before.result().aligned, last.result()
+            return a, b, depth_noise([a, b])
+        except Exception:                        # the frameset's own error reaches the caller at its fold
+            return None
+
+    def _depth_noise(self) -> float:
+        """``depth_noise`` of the window, as worked out beside the last measurement when it was read
+        on the very framesets the window ends with."""
+        aligned = self.aligned
+        got = self._last_noise.result() if self._last_noise is not None else None
+        if got is not None and len(aligned) >= 2 and got[0] is aligned[-2] and got[1] is aligned[-1]:
+            return got[2]
+        return depth_noise(aligned)
 
     def fold_ready(self) -> None:
         """Fold every frameset measured so far, in order (not waiting for any)."""
@@ -412,10 +492,10 @@ class Judge:
         key = (on, off, pair)
         light = self.lights.get(key)
         if light is None:
-            a = self.aligned
-            light = self.lights[key] = projector_light_on(self.skins[on], a[on], a[off],
-                                                          (a[pair[0]], a[pair[1]]) if pair is not None else None,
-                                                          self.dot_reference)
+            sets = self.sets
+            light = self.lights[key] = projector_light_on(self.skins[on], self.aligned[on], sets[off],
+                                                          (sets[pair[0]], sets[pair[1]]) if pair is not None
+                                                          else None, self.dot_reference)
         return light
 
     def _step(self, i: int, j: int) -> tuple[float, float]:
@@ -427,15 +507,21 @@ class Judge:
 
     def _lights_ahead(self) -> None:
         """Every on-off pair whose noise pair the window's later frames can no longer change, with
-        the projector's states as the energies so far split them."""
+        the projector's states as the energies so far split them. The window's last frameset's
+        pairs are read beside its measurement (``_final_lights``) and by ``finish``."""
+        ch = self.challenge
+        assert ch is not None
         n = len(self.sets)
+        if self._last_lights is not None and n >= ch.frames:
+            return
         lit = [bool(v) for v in projector_states(self.energies)]
         usual = _usual_power(self.sets, lit)
         for k, on, off in _edges(lit):
             if self.faces[on] is None or not usual(on):
                 continue
-            if n not in _near(k, n + 1):            # settled: no later frame can be among the nearest
-                self._light(on, off, _noise_pair(lit, k, n))
+            settled, pair = _settled_noise_pair(lit, k, max(ch.frames, n))
+            if settled:
+                self._light(on, off, pair)
 
     def _steps_ahead(self) -> None:
         """Motion between frames the screen lit alike, under the lag the frames so far show best:
@@ -455,9 +541,9 @@ class Judge:
         backlog = len(self._pending)             # framesets not yet folded when the window ended
         t_drain = time.perf_counter()
         self._drain(block=True)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         sets, aligned, faces, challenge, notes = self.sets, self.aligned, self.faces, self.challenge, self.notes
-        noise = depth_noise(aligned)
+        noise = self._depth_noise()
         injection = injection_signals(sets, noise)
         digests = list(self.digests)
         sel = self._selection()
@@ -486,6 +572,9 @@ class Judge:
             if (drowned := lit_when_drowned(projector_check, sets)) is not None:
                 sel.lit = drowned
             lit = sel.lit
+            ready = self._last_lights.result() if self._last_lights is not None else None
+            for key, light in (ready or {}).items():
+                self.lights.setdefault(key, light)
             if lit is not None:
                 # Pairs of consecutive frames where the projector went on->off or off->on, as the IR
                 # frames themselves show it (an edge that landed a frame late is paired where it landed).
@@ -535,10 +624,12 @@ class Judge:
         best = sel.best(self.ranks)
         evidence = sel.evidence(challenge, sets, self.energies, digests, faces) if challenge is not None else None
         finish_ms = (time.perf_counter() - t0) * 1000
+        cpu_finish = (time.thread_time() - c0) * 1000
         liveness_ms = self.ms["liveness"] + self.ahead_ms + finish_ms
         total = self.ms["align"] + self.ms["quality"] + liveness_ms
         timing = {"align": self.ms["align"], "quality": self.ms["quality"], "liveness": liveness_ms,
-                  "ahead": self.ahead_ms, "finish": finish_ms, "total": total, "per_frameset": total / n,
+                  "ahead": self.ahead_ms, "finish": finish_ms, "cpu_finish": cpu_finish, "total": total,
+                  "per_frameset": total / n,
                   "backlog": float(backlog), "drain": (t0 - t_drain) * 1000,
                   **{f"cpu_{name}": v for name, v in self.cpu_ms.items()},
                   "cpu_per_frameset": sum(self.cpu_ms.values()) / n}
@@ -589,6 +680,21 @@ def _near(k: int, n: int) -> list[int]:
     (They lie within 6 of k: a stretch of 13 frames around k holds six of them unless the window
     is shorter, and then it holds all.)"""
     return sorted(range(max(1, k - 6), min(n, k + 7)), key=lambda j: abs(j - k))[:6]
+
+
+def _settled_noise_pair(lit: list[bool], k: int, frames: int) -> tuple[bool, tuple[int, int] | None]:
+    """(settled, pair): the noise pair ``_noise_pair`` picks around edge ``k`` of a window of
+    ``frames`` framesets, of which the first ``len(lit)`` are known, and whether the frames still to
+    come can change it (not once a pair was found before any of them in the search's order, or none
+    of them is among the nearest)."""
+    near, n = _near(k, frames), len(lit)
+    for want in (False, True):
+        for j in near:
+            if j >= n:
+                return False, None
+            if lit[j] == want and lit[j - 1] == want:
+                return True, (j - 1, j)
+    return True, None
 
 
 def _noise_pair(lit: list[bool], k: int, n: int) -> tuple[int, int] | None:

@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 
 import drivers
-from agent.liveness.challenge import Challenge, Kind, face_grid
+from agent.liveness.challenge import Challenge, Kind, face_grid, projector_states
 from agent.liveness.fusion import VerdictThresholds
-from agent.liveness.judge import Judge, JudgeResult, _Measured, judge_pool
+from agent.liveness.judge import Judge, JudgeResult, _edges, _Measured, _near, _noise_pair, judge_pool
 from agent.pipeline.frames import FramesetReader
 from agent.session.projector import Projector
 from agent.session.window import collect
@@ -190,3 +190,70 @@ def test_the_face_grid_sums_its_cells_as_their_means_do():
         x0, y0 = int(rng.integers(0, 600)), int(rng.integers(0, 440))
         box = (x0, y0, x0 + int(rng.integers(8, 330)), y0 + int(rng.integers(8, 330)))
         assert np.array_equal(face_grid(img, box), ref.face_grid(img, box)), box
+
+
+def test_pairs_the_frames_still_to_come_cannot_change_are_read_before_the_window_ends(gate, recorded):
+    # A pair whose noise pair is found, in the search's order, before any frame still to come is
+    # read as soon as its frames are in, not when the window ends (the frames after it may be among
+    # its six nearest without changing which pair is nearest). Replayed one measurement at a time.
+    late = 0
+    for scene in ("live", "mask"):
+        challenge, inputs = recorded[scene]
+        j = Judge(gate, VerdictThresholds(), challenge=challenge)
+        for fs, m in inputs[:-1]:
+            j._fold(fs, m)
+        n = challenge.frames
+        lit = [bool(v) for v in projector_states([m.energy if m.energy is not None else math.nan for _, m in inputs])]
+        for k, on, off in _edges(lit):
+            pair = _noise_pair(lit, k, n)
+            if inputs[on][1].measurement.face is None or max(on, off, *(pair or ())) >= n - 1:
+                continue
+            assert (on, off, pair) in j.lights, (scene, k, on, off, pair)
+            late += n - 1 in _near(k, n)                  # the old rule left these to the last frame
+    assert late >= 1
+
+
+def test_the_last_pairs_and_depth_noise_are_worked_out_beside_the_last_measurement(gate, recorded, monkeypatch):
+    # The daemon's path, frames as a camera delivers them: each measured and folded before the next
+    # comes, ``finish`` called as the last is added. Beside the last frameset's measurement the judge
+    # threads read the pairs whose lit frame is an earlier one (the last frameset's IR read as the
+    # camera gave it) and the last two framesets' depth noise: ``finish``, on the caller's thread,
+    # reads only a pair lit by the last frameset. The result is the fusion's to the bit.
+    import threading
+
+    import agent.liveness.judge as J
+    calls: list[tuple[str, str, Any]] = []
+    light_on, noise = J.projector_light_on, J.depth_noise
+
+    def recorded_light(patch, lit, dark, same=None, reference=None):
+        calls.append(("light", threading.current_thread().name, lit))
+        return light_on(patch, lit, dark, same, reference)
+
+    def recorded_noise(aligned):
+        calls.append(("noise", threading.current_thread().name, None))
+        return noise(aligned)
+    monkeypatch.setattr(J, "projector_light_on", recorded_light)
+    monkeypatch.setattr(J, "depth_noise", recorded_noise)
+    beside = 0
+    windows = [(scene, *recorded[scene]) for scene in ("live", "mask")]
+    # The same windows a frameset shorter: their last frameset is then unlit, an edge's or a noise pair's.
+    windows += [(f"{scene}, one frameset shorter", Challenge.from_nonce(NONCE, ch.frames - 1, BOTH), inputs[:-1])
+                for scene, ch, inputs in windows]
+    for scene, challenge, inputs in windows:
+        j = Judge(gate, VerdictThresholds(), challenge=challenge, notes=["a note from the session"], pool=judge_pool())
+        for fs, _ in inputs[:-1]:
+            j.add(fs)
+            j._submitted[-1][1].result()
+            j.fold_ready()
+        j.add(inputs[-1][0])
+        calls.clear()
+        threaded = j.finish()
+        mine = threading.current_thread().name
+        assert not [c for c in calls if c[0] == "noise" and c[1] == mine], scene
+        assert all(c[2] is j.aligned[-1] for c in calls if c[0] == "light" and c[1] == mine), scene
+        assert any(c[0] == "noise" and c[1] != mine for c in calls), scene
+        beside += sum(c[0] == "light" and c[1] != mine for c in calls)
+        _, replayed, _ = _both(gate, inputs, challenge, VerdictThresholds())
+        assert _same(threaded.verdict.to_dict(), replayed.verdict.to_dict()), scene
+        assert _same(threaded.evidence, replayed.evidence) and threaded.best_index == replayed.best_index, scene
+    assert beside >= 1                                     # a pair needed the last frameset's IR

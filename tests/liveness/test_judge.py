@@ -95,6 +95,8 @@ def test_the_judge_reports_its_threads_cpu_beside_their_spans(gate):
     assert all(t[f"cpu_{p}"] <= t[p] + 0.01 for p in ("align", "quality"))
     assert t["cpu_liveness"] <= t["liveness"] - t["ahead"] - t["finish"] + 0.01
     assert t["cpu_per_frameset"] == sum(t[f"cpu_{p}"] for p in parts) / r.framesets
+    # The fusion at the end, on the caller's thread, likewise.
+    assert 0 < t["cpu_finish"] <= t["finish"] + 0.01
 
 
 def test_no_face_is_inconclusive_never_live(gate):

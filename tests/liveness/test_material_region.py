@@ -74,3 +74,28 @@ def test_which_dots_fell_on_the_skin_moves_the_reading_less() -> None:
                                                                          read[mix, "old"].std())
     gap = {k: read[RESIN_MIX, k].min() - read[SKIN_MIX, k].max() for k in ("old", "new")}
     assert gap["new"] > gap["old"] + 0.05, gap
+
+
+def test_the_depth_around_each_point_is_the_window_by_window_median_to_the_bit():
+    # ``features.depth_around`` reads every point's 7 x 7 window at once; it must give what the
+    # window-by-window loop (``np.nanmedian`` of each) gave: windows clipped at every edge, windows
+    # with one, an even and an odd number of pixels with depth, none at all, points outside the image
+    # (more than 4 px left of or above it as well, where the loop's slice ends early).
+    from agent.liveness.features import depth_around
+    from agent.pipeline.align import AlignedFrameSet
+    from tests.helpers.material_reference import depth_around as loop
+
+    rng = np.random.default_rng(14)
+    h, w = 120, 160
+    units = rng.integers(300, 4000, (h, w)).astype(np.uint16)
+    units[rng.random((h, w)) < 0.5] = 0              # holes everywhere (some windows keep 1-3 pixels)
+    units[40:60, 60:90] = 0                          # and a hole larger than a window
+    aligned = AlignedFrameSet(None, None, units, None, 0.001)       # the depth is all it reads
+    pts = np.c_[rng.uniform(-12, w + 12, 3000), rng.uniform(-12, h + 12, 3000)]
+    pts[:4] = [[-7.2, 30.0], [50.0, -9.6], [75.0, 50.0], [w + 3.0, h + 3.0]]
+    fast, slow = depth_around(aligned, pts), loop(aligned, pts)
+    assert np.array_equal(fast, slow, equal_nan=True)
+    assert np.isnan(slow[2:4]).all() and np.isfinite(slow[:2]).all() and np.isfinite(slow).mean() > 0.8
+    counts = {int(np.count_nonzero(units[max(int(y) - 3, 0):max(int(y) + 4, 0), max(int(x) - 3, 0):max(int(x) + 4, 0)]))
+              for x, y in np.round(pts[4:])}
+    assert {1, 2, 3} <= counts                     # windows of an odd and an even count among them
