@@ -96,7 +96,7 @@ def injection_signals(sets: list[FrameSet], aligned_noise: float) -> dict:
     noisy = bool(np.isfinite(aligned_noise) and aligned_noise > 0.5)
     return {"frame_counter_monotonic": monotonic, "depth_noise_per_m2_mm": round(aligned_noise, 3)
             if np.isfinite(aligned_noise) else None, "sensor_noise_present": noisy,
-            "suspicious": (not monotonic) or (np.isfinite(aligned_noise) and not noisy)}
+            "suspicious": (not monotonic) or (bool(np.isfinite(aligned_noise)) and not noisy)}
 
 
 log = logging.getLogger(__name__)

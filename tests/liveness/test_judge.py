@@ -342,3 +342,15 @@ def test_frames_that_claim_the_projector_off_do_not_leave_the_material_out(gate,
     assert v.verdict == "attack" and v.score == 0.0
     assert any("metadata says the projector was off" in n for n in v.notes)
 
+
+
+def test_injection_signals_are_plain_json_when_the_depth_noise_was_not_measured():
+    """With no depth noise measured (NaN: sparse depth in bright light) the injection signals still
+    serialise: ``analyze --json`` printed a numpy bool there and crashed (eighteenth session)."""
+    import json
+
+    from agent.liveness.judge import injection_signals
+
+    signals = injection_signals([], float("nan"))
+    assert type(signals["suspicious"]) is bool and signals["suspicious"] is False
+    assert json.loads(json.dumps(signals))["depth_noise_per_m2_mm"] is None
