@@ -132,6 +132,31 @@ def test_a_person_half_hidden_behind_the_subject_is_still_refused(bystander, mon
             assert ev.is_face and "partly hidden" in ev.why, (share, side, ev.why)
 
 
+# The simulator's bystander placed at the subject's head (docs/sim.md, bystander_x_mm/_z_mm): its
+# box takes in the subject's hair and cheek, 0.58-0.60 m, and its face, 0.69-0.87 m.
+AT_THE_HEAD = {"right, 0.15 m behind": "&bystander_x_mm=140&bystander_z_mm=150",
+               "left, 0.3 m behind": "&bystander_x_mm=-160&bystander_z_mm=300"}
+
+
+@pytest.mark.parametrize("where", sorted(AT_THE_HEAD))
+def test_the_simulators_bystander_partly_behind_the_head_counts_without_landmarks(gate, monkeypatch, where):
+    # Rendered: the subject's head really is in front of part of the box. Should FaceMesh miss the
+    # face there, its depth alone still makes it a face partly hidden, and the gate refuses.
+    a = aligned_sets(BYSTANDER + AT_THE_HEAD[where], 1)[0]
+    found = FaceDetector().detect(a.color.pixels)
+    assert len(found) == 2, where
+    other = min(found, key=lambda d: d.centre[0] if "left" in where else -d.centre[0])
+    x0, y0, x1, y1 = (int(round(v)) for v in other.bbox)
+    near, far = np.nanpercentile(a.depth_m[y0:y1, x0:x1], [10, 90])
+    assert far - near > faces.SINGLE_SURFACE_SPREAD_M, where
+    real = faces.face_mesh
+    monkeypatch.setattr(faces, "face_mesh", lambda bgr, d, **kw: dataclasses.replace(real(bgr, d, **kw), presence=0.0))
+    ev = face_evidence(a.color.pixels, other, a, presence_min=0.5)
+    assert ev.is_face and "partly hidden" in ev.why, (where, ev.why)
+    gate.reset()
+    assert "MULTIPLE_FACES" in gate.evaluate(a).prompts, where
+
+
 @pytest.fixture(scope="module", params=sorted(CLUTTER))
 def clutter(request):
     return request.param, aligned_sets(CLUTTER[request.param], 1)
