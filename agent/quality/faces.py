@@ -34,7 +34,8 @@ That condition is issue 14's second false face (eighteenth session). On the fift
 backgrounds a tile found a "face" (score 0.53-0.55, FaceMesh presence 0.00) whose 169-275 px box
 took in the subject's head at 0.43 m, or a poster at 1.43-1.46 m, and the wall at 1.6 m. A face
 filling those boxes would lie within 0.65-1.05 m; at most 0.2 % of either box does (beyond its
-nearer surface), so it is no hidden face and, without landmarks, no face. The simulator's bystander
+nearer surface), so it is no hidden face and, without landmarks, no face. The least margin seen:
+fifth/live 228, a 136 px box on a poster at 1.42 m, reach 1.32 m. The simulator's bystander
 moved partly behind the subject's head leaves 59-88 % of its box there, and synthetic heads covering
 30-70 % of its box from either side or above, 0.15 or 0.5 m in front of it, 31-70 %
 (``tests/quality/test_second_face.py``; docs/quality.md, *One face*, has the attacker's review).
