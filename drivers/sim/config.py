@@ -61,6 +61,8 @@ class SimConfig:
     torso: bool = True          # shoulders, torso and hair volume under the head (0: the old floating head)
     background: str = "plain"   # plain wall, clutter (shelves, posters) or moving (people passing)
     bystander: bool = False     # a second person 0.5-1 m behind the subject
+    bystander_x_mm: float | None = None   # its face's offset to the subject's side (+: image right); None: drawn
+    bystander_z_mm: float | None = None   # how far behind the subject's face; None: drawn
     light: str | None = None    # light source spectrum: sets the ambient NIR share (None: from cct)
     # Timing, screen light and stream modes (docs/sim.md). None: the camera profile's value.
     projector_latency: int | None = None     # frames before a projector command shows (0-3)
@@ -112,6 +114,12 @@ class SimConfig:
             (self.chin_mm is None or 0 <= self.chin_mm <= 14, "chin_mm must be within 0..14"),
             (self.glasses is None or self.glasses in GLASSES, f"glasses must be one of {', '.join(GLASSES)}"),
             (self.background in BACKGROUNDS, f"background must be one of {', '.join(BACKGROUNDS)}"),
+            (self.bystander_x_mm is None or -800 <= self.bystander_x_mm <= 800,
+             "bystander_x_mm must be within -800..800"),
+            (self.bystander_z_mm is None or 100 <= self.bystander_z_mm <= 1500,
+             "bystander_z_mm must be within 100..1500"),
+            (self.bystander or (self.bystander_x_mm is None and self.bystander_z_mm is None),
+             "bystander_x_mm and bystander_z_mm place the bystander: they need bystander=1"),
             (self.light is None or self.light in LIGHTS, f"light must be one of {', '.join(LIGHTS)}"),
             (self.projector_latency is None or 0 <= self.projector_latency <= 3,
              "projector_latency must be within 0..3 frames"),

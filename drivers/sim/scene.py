@@ -299,6 +299,12 @@ class Scene:
                            # Beside and behind the subject, clear of their head (queueing, or looking on).
                            np.array([side * rng.uniform(0.32, 0.48), rng.uniform(-0.04, 0.04), rng.uniform(0.35, 0.8)]),
                            -side * float(rng.uniform(2, 8)))      # turned a little toward the kiosk
+        if cfg.bystander_x_mm is not None or cfg.bystander_z_mm is not None:
+            # Placed (the multi-face rule's tests: a person partly behind the subject's head).
+            b_ident, offset, b_yaw = self._bystander
+            x = offset[0] if cfg.bystander_x_mm is None else cfg.bystander_x_mm / 1000.0
+            z = offset[2] if cfg.bystander_z_mm is None else cfg.bystander_z_mm / 1000.0
+            self._bystander = (b_ident, np.array([x, offset[1], z]), -float(np.sign(x) or 1.0) * abs(b_yaw))
         self._hand = Motion(np.random.default_rng(cfg.seed + 5))
         self._instance = cfg.identity
         # Whose breathing moves the subject: the person, or whoever holds or wears the instrument.

@@ -108,6 +108,8 @@ def test_projector_power_scales_the_dots_and_is_reported():
 @pytest.mark.parametrize("query, fragment", [
     ("lux=-5", "lux"), ("subject=dragon", "subject"), ("yaw=abc", "yaw"), ("fps=0", "fps"),
     ("drop=1.5", "drop"), ("colour=red", "unknown"), ("realtime=maybe", "realtime"),
+    ("bystander_x_mm=150", "need bystander=1"), ("bystander=1&bystander_z_mm=50", "bystander_z_mm"),
+    ("bystander=1&bystander_x_mm=-900", "bystander_x_mm"),
 ])
 def test_bad_query_values_raise_invalid_uri(query, fragment):
     with pytest.raises(drivers.InvalidUri, match=fragment) as ei:
