@@ -132,8 +132,8 @@ def test_clipped_skin_counts_only_once_the_cures_have_done_what_they_can():
         at_floor.observe_skin(_frame(), True, lambda: 255.0)
         no_face.observe_skin(_frame(), False, lambda: 255.0)
     assert at_floor.uncured and not no_face.uncured
-    fixed = ClippedSkin(SimpleNamespace(switchable=False, plans_power=False, at_floor=False, settled=True),
-                        SimpleNamespace(settled=True))  # type: ignore[arg-type]
+    fixed = ClippedSkin(SimpleNamespace(switchable=False, plans_power=False, at_floor=False,
+                                        settled=True), SimpleNamespace(settled=True))
     for _ in range(CLIP_PERSIST):
         fixed.observe_skin(_frame(), True, lambda: 255.0)
     assert not fixed.uncured                           # no projector challenge: no material measure at stake
