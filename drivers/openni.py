@@ -392,6 +392,11 @@ class OpenNICamera(Camera):
         # stream under a wait or read (that crashes the C library). Waits are 50 ms slices.
         self._io = threading.Lock()
         dev = self._device.get_device_info()
+        # No projector control and no IR exposure lock. An Astra on Orbbec's own OpenNI2 build takes its
+        # laser, IR exposure and IR gain as device properties (OBEXTENSION_ID_LASER_EN, _IR_EXP,
+        # _IR_GAIN; Orbbec's ros2_astra_camera sets them so), but the stock OpenNI2 this backend loads
+        # has no such properties, their units are unpublished, and nothing documents when a laser
+        # write lands: a session on this backend runs the illumination challenge alone.
         self.capabilities = frozenset({Capability.RECORDING}) if self._is_file else frozenset()
         self._usb = None
         if dev.usbVendorId:

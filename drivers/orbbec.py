@@ -108,8 +108,11 @@ _P = ob.OBPropertyID
 # Gemini 330 Series Datasheet as quoted by retailers (OpenELAB, MyBotShop); the Gemini 335/336
 # "Official RGB FOV H86 x V55"; the Gemini 305: Seeed Studio wiki "Orbbec Gemini 305 3D Camera"
 # (wiki.seeedstudio.com/orbbec_gemini305), colour field H 94° x V 68° ±3°, up to 1280x800 @ 60 fps.
+# The Astra Mini S Pro (the SDK names PID 0x065e "Astra Mini S Pro": src/device/openni/
+# OpenNIDeviceInfo.cpp): 63°, recalled, not read in a datasheet (none reachable from here; the
+# simulator's ASTRA_MINI_S profile uses the same lens), but nearer than the 70° default.
 COLOR_HFOV = {"Gemini 335L": 94.0, "Gemini 336L": 94.0, "Gemini 305": 94.0, "Gemini 33": 86.0,
-              "Gemini 2": 86.0, "Astra 2": 79.0, "Femto": 80.0}
+              "Gemini 2": 86.0, "Astra 2": 79.0, "Astra Mini S": 63.0, "Femto": 80.0}
 DEFAULT_COLOR_HFOV = 70.0
 
 
@@ -269,6 +272,14 @@ class OrbbecCamera(Camera):
         # No exposure lock (EXPOSURE_LOCK_IR): the SDK has IR/depth auto-exposure, exposure and gain properties, but
         # this backend does not lock them yet (their units per model are unchecked), and a claim it
         # cannot keep would tell the server the challenge window runs at a held exposure.
+        # What the device allows is said all the same (issue 14, the sixth family): on the OpenNI-
+        # protocol models (the Astra Mini S Pro among them) the SDK registers OB_PROP_DEPTH_EXPOSURE_INT
+        # read-write and aliases OB_PROP_IR_EXPOSURE_INT to it (src/device/openni/OpenNIDeviceBase.cpp,
+        # ``initProperties``), so the IR exposure is the host's to set; an operator reading
+        # ``devices`` learns that a lock is possible on this device, not yet taken by this backend.
+        if self._has(_P.OB_PROP_IR_EXPOSURE_INT):
+            self._notes.append("IR exposure settable on the device (OB_PROP_IR_EXPOSURE_INT), not locked by this "
+                               "backend: its units are unchecked, so the IR exposure plan does not run")
         return frozenset(caps)
 
     # -- Camera ----------------------------------------------------------------------------------------

@@ -137,7 +137,10 @@ def presentation_nonce(p: Presentation) -> bytes:
 # --- people who follow prompts --------------------------------------------------------------------------
 
 # The prompts a person answers by stepping along the camera's axis, and the direction (mm, + away).
-DISTANCE_PROMPTS = {"MOVE_CLOSER": -1.0, "MOVE_BACK": 1.0}
+# IR_TOO_BRIGHT ("step back a little or move out of direct light"): a simulated person cannot move
+# out of the light, which the URI fixes, so he steps back (the projector's dots dim with the square
+# of the distance; the ambient light on the face does not change).
+DISTANCE_PROMPTS = {"MOVE_CLOSER": -1.0, "MOVE_BACK": 1.0, "IR_TOO_BRIGHT": 1.0}
 # One answer to "please move a little closer": the head comes forward by a lean or a half step, not
 # a stride. The step the gate needs at the envelope's far end is about 50 mm (on the fifth family's
 # Gemini 336L the faces refused MOVE_CLOSER measured 50-60 px at 464-520 mm, 60 px is reached near

@@ -42,6 +42,11 @@ PROMPTS: tuple[Prompt, ...] = (
     Prompt("POOR_EXPOSURE", "面部曝光不佳，请调整位置或光线", "Your face is poorly lit: please adjust your position"),
     Prompt("LIGHT_COLOR", "光线颜色异常，请调整照明", "Unusual light colour: please adjust the lighting"),
     Prompt("MOVE_TO_CENTRE", "请移到画面中央", "Please move to the centre of the picture"),
+    # The face's infrared image stays clipped after the camera's every cure (projector power, IR
+    # exposure): the session's own prompt (``projector.ClippedSkin``), not the gate's. Stepping back
+    # dims the projector's dots, moving out of direct light the ambient infrared.
+    Prompt("IR_TOO_BRIGHT", "面部光线过强，请稍微后退或避开直射光",
+           "Too much light on your face for the camera: please step back a little or move out of direct light"),
     # Too little depth on the face: the camera's measurement, not something the person did. Last,
     # so anything the person can change is asked for first.
     Prompt("DEPTH_SPARSE", "正在测量面部，请正对摄像头并保持不动",

@@ -55,6 +55,7 @@ from agent.pipeline.align import AlignedFrameSet, align_frameset
 from agent.pipeline.frames import FramesetReader
 from agent.purpose import Purpose
 from agent.quality.metering import FaceMetering
+from agent.quality.prompts import BY_CODE, PRIORITY, Prompt
 from agent.quality.settings import QualitySettings
 from agent.quality.spec import require_stream_spec
 from agent.security.audit import AuditLog
@@ -74,7 +75,7 @@ from agent.session.events import (
     challenge_unmeasurable,
 )
 from agent.session.lockout import PRESENTATION_FAILURES, Lockout
-from agent.session.projector import ExposurePlan, Projector
+from agent.session.projector import ClippedSkin, ExposurePlan, Projector
 from agent.session.record import open_recording
 from agent.session.request import CaptureRequest, validate
 from agent.session.window import ExposureHold, exposure_lock_declared
@@ -91,6 +92,7 @@ if TYPE_CHECKING:
     from agent.security.tpm import TpmAttestor
 
 log = logging.getLogger(__name__)
+IR_TOO_BRIGHT = BY_CODE["IR_TOO_BRIGHT"]          # the session's own prompt (``projector.ClippedSkin``)
 
 SETTLE_SETS = 8                   # framesets the projector may take to show its planned power
 
@@ -217,6 +219,8 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
             # The IR exposure, planned from the same framesets when the power cannot cure clipped dots.
             exposure = ExposurePlan(cam, projector)
             stack.callback(exposure.end)
+            # Skin still clipped after both cures: the person is asked to act and the loop waits.
+            clipped = ClippedSkin(projector, exposure)
             # The colour exposure meters the face (every skin tone exposed for itself), until the end.
             metering = FaceMetering(cam)
             stack.callback(metering.end)
@@ -224,13 +228,15 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
             # The face work is the worker's (models loaded once, in one process): each frameset's
             # assessment comes back with what the daemon acts on.
             with deps.supervisor.open_quality(req.channel, deps.quality) as remote:
-                for fs, a in _quality_loop(deps, reader, remote, metering, cancel):
+                for fs, a in _quality_loop(deps, reader, remote, metering, cancel,
+                                           hold=lambda: IR_TOO_BRIGHT.code if clipped.uncured else None):
                     found = a.face is not None
                     projector.observe_skin(fs.ir, found, _given(a.ir_bright_end))
-                    exposure.observe_skin(fs.ir, found, _given(a.ir_bright_end))
+                    exposure.observe_skin(fs.ir, found, _given(a.ir_bright_end), "DEPTH_SPARSE" in a.prompts)
+                    clipped.observe_skin(fs.ir, found, _given(a.ir_bright_end))
                     if fs.color is not None:
                         metering.observe(a.face, fs.color.width, fs.color.height)
-                    yield from prompter.events(a)
+                    yield from prompter.events(a, IR_TOO_BRIGHT if clipped.uncured else None)
             projector.wait_applied(_limited(reader, SETTLE_SETS, deps.settings.quality_timeout_s))
             if projector.plans_power:
                 deps.record("projector", session_id=sid, **projector.to_dict())
@@ -450,11 +456,14 @@ def _limited(reader: FramesetReader, count: int, timeout_s: float) -> Iterator:
 
 
 def _quality_loop(deps: SessionDeps, reader: FramesetReader, gate: RemoteGate, metering: FaceMetering,
-                  cancel: threading.Event) -> Iterator[tuple[FrameSet, Assessment]]:
+                  cancel: threading.Event, hold: Callable[[], str | None] = lambda: None
+                  ) -> Iterator[tuple[FrameSet, Assessment]]:
     """Framesets through align and the gate (in the worker) until it has its good framesets (or the
     person runs out of time: ``SES_STAGE_TIMEOUT`` with the last prompt). A cancel ends the loop
     quietly; the session checks it next. ``metering``: whether the colour exposure meters the face
-    when each frameset is judged (exposure prompts are read accordingly)."""
+    when each frameset is judged (exposure prompts are read accordingly). ``hold``, asked after the
+    caller has seen each frameset: the code of a prompt of the session's own that keeps the loop
+    going although the gate is complete (``IR_TOO_BRIGHT``), or None."""
     timeout_s = deps.settings.quality_timeout_s
     last_prompt: str | None = None
     try:
@@ -463,7 +472,10 @@ def _quality_loop(deps: SessionDeps, reader: FramesetReader, gate: RemoteGate, m
             if a.prompt is not None:
                 last_prompt = a.prompt.code
             yield fs, a
-            if a.complete:
+            held = hold()
+            if held is not None:
+                last_prompt = held
+            elif a.complete:
                 return
     except CaptureAgentError as exc:
         if exc.code != "SYN_TIMEOUT":
@@ -480,10 +492,15 @@ class _Prompter:
         self.prompt: str | None = None
         self.percent = -1
 
-    def events(self, a: Assessment) -> Iterator[CaptureEvent]:
-        code = a.prompt.code if a.prompt else None
-        if code != self.prompt and a.prompt is not None:
-            yield a.prompt
+    def events(self, a: Assessment, own: Prompt | None = None) -> Iterator[CaptureEvent]:
+        """``own``: the session's own prompt (``IR_TOO_BRIGHT``), shown unless the gate has a more
+        urgent one (``PRIORITY``: it comes before the camera's ``DEPTH_SPARSE``)."""
+        prompt = a.prompt
+        if own is not None and (prompt is None or PRIORITY[own.code] < PRIORITY[prompt.code]):
+            prompt = own
+        code = prompt.code if prompt else None
+        if code != self.prompt and prompt is not None:
+            yield prompt
         self.prompt = code
         percent = 5 + int(0.6 * a.progress)
         if percent != self.percent:

@@ -26,8 +26,9 @@ from agent.pipeline.frames import FramesetReader
 from agent.pipeline.sync import SyncTimeout
 from agent.quality import QualityGate
 from agent.quality.metering import FaceMetering
+from agent.quality.prompts import PRIORITY
 from agent.session.capabilities import capabilities
-from agent.session.projector import ExposurePlan, Projector
+from agent.session.projector import ClippedSkin, ExposurePlan, Projector
 from agent.session.window import collect
 from drivers.base import Camera, ExposureSetting
 from drivers.frame import FrameSet
@@ -100,6 +101,7 @@ def quality_phase(reader: FramesetReader, gate: QualityGate, projector: Projecto
     shown: str | None = None
     ipds: list[float] = []
     n = 0
+    clipped = ClippedSkin(projector, exposure) if projector is not None and exposure is not None else None
     try:
         for fs in itertools.islice(reader.stream(timeout_s=STALL_TIMEOUT_S, per_frameset=True), max_sets):
             n += 1
@@ -115,16 +117,23 @@ def quality_phase(reader: FramesetReader, gate: QualityGate, projector: Projecto
             if projector is not None and projector.plans_power:
                 projector.observe(a, report.face)
             if exposure is not None:
-                exposure.observe(a, report.face)
+                exposure.observe(a, report.face, "DEPTH_SPARSE" in report.prompts)
+            if clipped is not None:
+                clipped.observe(a, report.face)
+                if clipped.uncured:             # the session's own prompt, as the daemon's (capture.py)
+                    failing["IR_TOO_BRIGHT"] += 1
+                    if report.prompt is None or PRIORITY["IR_TOO_BRIGHT"] < PRIORITY[report.prompt.code]:
+                        shown = "IR_TOO_BRIGHT"
             if gate.complete and (projector is None or not projector.plans_power or projector.settled) \
-                    and (exposure is None or exposure.settled):
+                    and (exposure is None or exposure.settled) and not (clipped is not None and clipped.uncured):
                 break
     except SyncTimeout:
         pass
+    complete = gate.complete and not (clipped is not None and clipped.uncured)
     reason = None
-    if not gate.complete:
+    if not complete:
         reason = shown or (failing.most_common(1)[0][0] if failing else "NO_FRAMES")
-    return QualityPhase(True, gate.complete, n, reason, dict(failing), len(ipds),
+    return QualityPhase(True, complete, n, reason, dict(failing), len(ipds),
                         float(np.median(ipds)) if ipds else float("nan"))
 
 
@@ -164,6 +173,9 @@ def capture(cam: Camera, n: int, nonce: bytes | None, gate: QualityGate, *,
                                 QUALITY_MAX_SETS if require_quality else PREROLL_MAX, exposure)
         if require_quality and not quality.complete:
             return OfflineCapture(challenge, notes, [], quality)
+        if quality.reason == "IR_TOO_BRIGHT":
+            notes.append("the skin's IR stayed clipped after every cure this camera allows: the person "
+                         "would have been asked to step back or out of direct light (IR_TOO_BRIGHT)")
         if projector is not None and projector.plans_power:
             settling = reader.stream(timeout_s=STALL_TIMEOUT_S, per_frameset=True)
             projector.wait_applied(itertools.islice(settling, PREROLL_MAX))
@@ -175,6 +187,9 @@ def capture(cam: Camera, n: int, nonce: bytes | None, gate: QualityGate, *,
             exposure.wait_applied(itertools.islice(reader.stream(timeout_s=STALL_TIMEOUT_S, per_frameset=True),
                                                    PREROLL_MAX))
             notes.append(exposure_note(planned, exposure.auto))
+            if exposure.floor_us is not None:
+                notes.append(f"a shorter IR exposure left the face's depth sparse: back at "
+                             f"{exposure.floor_us:.0f} us, the plan's floor")
         sets = collect(reader, n, challenge, projector, timeout_s=STALL_TIMEOUT_S, per_frameset=True,
                        ir_exposure=planned)
         return OfflineCapture(challenge, notes, sets, quality)

@@ -98,15 +98,22 @@ MAX_RAISED_EXPOSURE_US = 8500.0
 
 
 def skin_bright_end(aligned: AlignedFrameSet, face: FaceObservation) -> float | None:
-    """The ``BRIGHT_PERCENTILE`` of the face's skin patches in the IR imager's own pixels (DN).
-    Where the face work runs (the liveness worker, offline analysis): the daemon gets it in the
-    worker's assessment."""
-    from agent.liveness.features import ir_skin  # OpenCV: not in the daemon (see the module doc)
+    """The ``BRIGHT_PERCENTILE`` of the skin the projector's material measure reads
+    (``features.material_skin``: discs of 0.2 eye spacings inside the face's oval inset by 0.1) in
+    the IR imager's own pixels (DN): the clipping the plans cure is the clipping that measure counts
+    (until session 18 they metered the smaller skin patches of ``features.ir_skin``, which dots17
+    had left behind). Where the face work runs (the liveness worker, offline analysis): the daemon
+    gets it in the worker's assessment."""
+    from agent.liveness.features import material_skin  # OpenCV: not in the daemon (see the module doc)
 
-    patch, ir = ir_skin(aligned, face), aligned.frameset.ir
+    patch, ir = material_skin(aligned, face), aligned.frameset.ir
     if patch is None or ir is None:           # (a patch is only found on an IR frame)
         return None
     return float(np.percentile(ir.pixels[patch.box][patch.mask], BRIGHT_PERCENTILE))
+
+
+SPARSE_BACKOFF = 2           # lit frames at a cut exposure with sparse depth before the cut is undone
+CLIP_PERSIST = 3             # lit frames clipped beyond every cure before the person is asked to act
 
 
 def headroom_cut(bright_end: float) -> float | None:
@@ -290,6 +297,8 @@ class ExposurePlan:
         self.changes = 0
         self._steady = False
         self._locked = False
+        self.floor_us: float | None = None              # a cut starved the depth: none below this
+        self._sparse = 0
 
     @property
     def settled(self) -> bool:
@@ -324,22 +333,33 @@ class ExposurePlan:
         cut = headroom_cut(bright_end)
         if cut is not None:
             new = exposure_us * cut
-            return min(max(new, self.auto.exposure_us * MIN_EXPOSURE_SHARE), exposure_us, self.auto.exposure_us)
+            lo = max(self.auto.exposure_us * MIN_EXPOSURE_SHARE, self.floor_us or 0.0)
+            return min(max(new, lo), exposure_us, self.auto.exposure_us)
         if bright_end < RAISE_BELOW_DN:
             new = exposure_us * min(TARGET_DN / max(bright_end, 1.0), MAX_STEP_UP)
             return max(min(new, MAX_RAISED_EXPOSURE_US), exposure_us)
         return exposure_us
 
-    def observe(self, aligned: AlignedFrameSet, face: FaceObservation | None) -> None:
+    def observe(self, aligned: AlignedFrameSet, face: FaceObservation | None, depth_sparse: bool = False) -> None:
         """One frameset of the quality phase (see ``observe_skin``), measured here."""
         self.observe_skin(aligned.frameset.ir, face is not None,
-                          lambda: skin_bright_end(aligned, face) if face is not None else None)
+                          lambda: skin_bright_end(aligned, face) if face is not None else None, depth_sparse)
 
-    def observe_skin(self, ir: Frame | None, face: bool, bright_end: Callable[[], float | None]) -> None:
-        """One frameset of the quality phase, as ``Projector.observe_skin`` takes it. Unlit frames,
-        frames without a face on the IR imager, frames that report no exposure, frames taken
+    def observe_skin(self, ir: Frame | None, face: bool, bright_end: Callable[[], float | None],
+                     depth_sparse: bool = False) -> None:
+        """One frameset of the quality phase, as ``Projector.observe_skin`` takes it, and whether the
+        gate found the face's depth sparse on it (``DEPTH_SPARSE`` among its failing checks). Unlit
+        frames, frames without a face on the IR imager, frames that report no exposure, frames taken
         before the planned exposure applied and frames taken while the power is still being planned
-        are not evidence and are skipped."""
+        are not evidence and are skipped.
+
+        A cut that starves the depth is undone (issue 14, the sixth family): a structured-light
+        camera matches only its own pattern, whose contrast against the shot noise of all the light
+        falls as the root of the exposure, so under strong ambient NIR a shorter exposure can leave
+        the face without depth (the gate's ``DEPTH_SPARSE`` on every frame, the session never
+        acquired). ``SPARSE_BACKOFF`` lit frames at a cut exposure with sparse depth put the
+        exposure back at the auto-exposure's and make it the plan's floor (no cut at all); the skin
+        may then stay clipped, and ``ClippedSkin`` asks the person to act."""
         if not self.active or not face or not self._power_done():
             return
         if ir is None or ir.metadata.projector_on is False:
@@ -348,6 +368,8 @@ class ExposurePlan:
         if md.exposure_us is None or md.gain is None or md.exposure_us <= 0:
             return
         if self.setting is not None and not _same_exposure(md.exposure_us, self.setting.exposure_us):
+            return
+        if self._undo_starving_cut(depth_sparse):
             return
         bright = bright_end()
         if bright is None:
@@ -383,6 +405,37 @@ class ExposurePlan:
         self.changes += 1
         self._steady = abs(got.exposure_us - md.exposure_us) <= md.exposure_us * 0.01   # the device did not move
 
+    def _undo_starving_cut(self, depth_sparse: bool) -> bool:
+        """On a lit frame at the planned exposure: count the frames with sparse depth at a cut (no
+        further cut is made on them), and after ``SPARSE_BACKOFF`` of them lock the auto-exposure's
+        exposure again, as the floor (see ``observe_skin``). True when the frame was one of them.
+
+        Back to the auto-exposure's, not to the last step: the gate judges the depth on the median
+        of its last framesets, so it says sparse a few frames after the cut that did it, when the
+        plan may have cut again; the auto-exposure's is the one exposure the depth was seen at."""
+        prev, planned = self.auto, self.setting
+        if prev is None or planned is None or planned.exposure_us >= prev.exposure_us or not depth_sparse:
+            self._sparse = 0
+            return False
+        self._sparse += 1
+        if self._sparse < SPARSE_BACKOFF:
+            return True
+        self._sparse = 0
+        self.floor_us = prev.exposure_us
+        try:
+            got = self.cam.lock_exposure(StreamKind.IR, prev)
+        except CaptureAgentError as exc:
+            log.warning("IR exposure not planned: %s", exc.code)
+            self.end()
+            self.active, self.setting = False, None
+            return True
+        log.debug("IR exposure %.0f -> %.0f us: the cut left the face's depth sparse", planned.exposure_us,
+                  got.exposure_us)
+        self.setting = got
+        self.changes += 1
+        self._steady = False
+        return True
+
     def wait_applied(self, sets: Iterable[FrameSet]) -> None:
         """Read framesets from ``sets`` until one's IR frame reports the planned exposure (nothing
         to wait for without a plan, or when the last lit frame already showed it), so the challenge
@@ -407,4 +460,52 @@ class ExposurePlan:
     def to_dict(self) -> dict:
         return {"exposure_us": round(self.setting.exposure_us, 1) if self.setting else None,
                 "auto_exposure_us": round(self.auto.exposure_us, 1) if self.auto else None,
+                "floor_us": round(self.floor_us, 1) if self.floor_us is not None else None,
                 "changes": self.changes, "observations": self.observations}
+
+
+class ClippedSkin:
+    """Whether the skin's IR stays clipped after every cure the camera allows (issue 14, the sixth
+    family): the projector's power at its floor or not settable, and the IR exposure plan settled
+    (at its floor, kept by a camera that would not move it, or not plannable on this camera), and
+    still the skin's bright end at saturation on ``CLIP_PERSIST`` lit frames in a row. The material
+    measure would then call the window not measurable (``features.MAX_CLIPPED_SHARE``): an
+    inconclusive the person could do nothing about. Instead the session asks him to act
+    (``IR_TOO_BRIGHT``: step back, which dims the projector's dots with the square of the distance,
+    or out of direct light, which dims the ambient NIR) and waits, as for any other prompt.
+
+    Fed with the same lit frames as ``Projector.observe_skin`` and ``ExposurePlan.observe_skin``,
+    after them; frames taken while either plan is still moving are not evidence."""
+
+    def __init__(self, projector: Projector, exposure: ExposurePlan):
+        self.projector, self.exposure = projector, exposure
+        self.streak = 0
+        self.seen = 0                # lit frames with a face that counted
+
+    @property
+    def uncured(self) -> bool:
+        return self.streak >= CLIP_PERSIST
+
+    def _cures_done(self) -> bool:
+        p = self.projector
+        power_done = not p.plans_power or (p.at_floor and p.settled)
+        return power_done and self.exposure.settled
+
+    def observe_skin(self, ir: Frame | None, face: bool, bright_end: Callable[[], float | None]) -> None:
+        """One frameset of the quality phase, as ``ExposurePlan.observe_skin`` takes it. Only on a
+        camera whose projector the challenge switches: without the projector challenge no material
+        measure is at stake."""
+        if not self.projector.switchable or ir is None or ir.metadata.projector_on is False:
+            return
+        if not face or not self._cures_done():
+            self.streak = 0
+            return
+        bright = bright_end()
+        if bright is None:
+            return
+        self.seen += 1
+        self.streak = self.streak + 1 if bright >= SATURATED_DN else 0
+
+    def observe(self, aligned: AlignedFrameSet, face: FaceObservation | None) -> None:
+        self.observe_skin(aligned.frameset.ir, face is not None,
+                          lambda: skin_bright_end(aligned, face) if face is not None else None)

@@ -39,9 +39,10 @@ class ExposureLimits:
 
     @classmethod
     def of(cls, profile: CameraProfile) -> ExposureLimits:
-        """What the auto-exposure may use on a profile: its IR exposure range up to the AE ceiling,
-        at the profile's default gain (a camera with one fixed exposure has no IR auto-exposure)."""
-        lo, hi = profile.ir_exposure_range_s
+        """What the auto-exposure may use on a profile: its IR auto-exposure's range up to the AE
+        ceiling, at the profile's default gain (a camera that runs no IR auto-exposure holds its
+        default exposure: ``CameraProfile.ir_auto_exposure_range_s``)."""
+        lo, hi = profile.ir_auto_exposure_range_s
         g = profile.ir_gain_default
         return cls((lo, min(hi, max(lo, AE_EXPOSURE_CEILING_S))), (g, g))
 

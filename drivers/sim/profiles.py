@@ -75,6 +75,19 @@ Sources (figures cited per profile below):
   OB_PROP_IR_EXPOSURE_INT/IR_GAIN manual controls), depth work modes "Unbinned Dense Default",
   "Unbinned Sparse Default", "Binned Sparse Default". Its 100 mm baseline is Orbbec's figure as
   recalled (neither source gives it); its projector, offsets, noise and AE are typical, marked below.
+  [AMS-IR] what the host may set on an Astra Mini S Pro (read, session 18): Orbbec SDK v2's
+  src/device/openni/OpenNIDeviceInfo.cpp (PID 0x065e "Astra Mini S Pro" -> AstraMiniDevice) and
+  OpenNIDeviceBase.cpp (``initProperties``: OB_PROP_DEPTH_AUTO_EXPOSURE_BOOL, OB_PROP_DEPTH_EXPOSURE_INT,
+  OB_PROP_DEPTH_GAIN_INT, OB_PROP_LASER_BOOL read-write on the depth port's vendor accessor;
+  OB_PROP_IR_AUTO_EXPOSURE_BOOL / _IR_EXPOSURE_INT / _IR_GAIN_INT aliased to them); on the OpenNI2
+  path Orbbec's ros2_astra_camera (astra_camera/src/ros_service.cpp, its later versions: IR exposure ->
+  ``setProperty(openni::OBEXTENSION_ID_IR_EXP)``, ``set_ir_gain`` -> OBEXTENSION_ID_IR_GAIN, IR
+  auto-exposure -> XN_MODULE_PROPERTY_AE, ``set_laser_enable`` -> OBEXTENSION_ID_LASER_EN and
+  XN_MODULE_PROPERTY_EMITTER_STATE); ros_astra_camera issue #53 (Mini S users switching the
+  projector and IR flood through the extended API). The laser is switched by a USB property
+  write: nothing public says when the write lands (no per-frame trigger is documented), so the
+  projector's latency and jitter below stay typical, and the challenge reads the switch off the
+  frames themselves.
 - [D455-CAL] a D455's factory colour calibration published with the ABC-iRobotics/Hand_Tools data
   set (1280x800: fx 629.6, fy 628.9, ppx 629.1, ppy 397.5; Brown-Conrady k1 -0.0557 k2 0.0603
   p1 -0.00098 p2 -0.00085 k3 -0.0161).
@@ -173,6 +186,18 @@ class CameraProfile:
     color_shutter: str
     color_from_depth_imager: bool                # colour comes from the left imager (no separate module)
     stream_modes: tuple[tuple[str, int, int, int], ...]   # (kind, width, height, fps)
+    # The range ``ir_exposure_range_s`` is what the host may set (a lock). The device's own IR
+    # auto-exposure, when it runs one, moves within it; False: it holds ``ir_exposure_default_s``
+    # until the host sets another (a structured-light engine's fixed exposure, the Astra Mini S's).
+    ir_auto_exposure: bool = True
+
+    @property
+    def ir_auto_exposure_range_s(self) -> tuple[float, float]:
+        """Where the device's own IR auto-exposure may go: the settable range, or the default
+        exposure alone for a device that runs none."""
+        if self.ir_auto_exposure:
+            return self.ir_exposure_range_s
+        return (self.ir_exposure_default_s, self.ir_exposure_default_s)
 
     @property
     def hfov_deg(self) -> float:
@@ -520,10 +545,20 @@ ASTRA_MINI_S = CameraProfile(
     # [OBSDK2]/[UVC]: on the v2 (UVC) firmware the frames carry metadata: colour exposure in 100 µs
     # units and gain as a factor, IR exposure in µs (typical of the SDK's metadata).
     color_units=MetadataUnits(GAIN_MULTIPLIER, 100.0), ir_units=MetadataUnits(GAIN_MULTIPLIER, 1.0),
-    # Typical: the structured-light depth engine runs its IR camera at its own fixed exposure (the agent
-    # leaves it). An IR auto-exposure down to 0.1 ms was tried first: at 6000 lux it shortened the
+    # The IR exposure is the host's to set [AMS-IR]: Orbbec SDK v2 builds the Astra Mini S Pro (PID
+    # 0x065e) as an AstraMiniDevice, whose OpenNI base registers OB_PROP_DEPTH_EXPOSURE_INT and
+    # OB_PROP_DEPTH_GAIN_INT read-write and aliases OB_PROP_IR_EXPOSURE_INT / OB_PROP_IR_GAIN_INT /
+    # OB_PROP_IR_AUTO_EXPOSURE_BOOL to them; on the OpenNI2 (firmware 1.x) path the same register is
+    # the device property OBEXTENSION_ID_IR_EXP. So a lock may set it (``ir_exposure_range_s``); the
+    # range's units in the device are not published (the SDK reports a range at run time), so
+    # 0.1 ms up to the frame period is typical, not read. The device's own IR auto-exposure is not
+    # used (``ir_auto_exposure``): the engine holds its fixed 6.6 ms (typical) until the host sets
+    # another. An IR auto-exposure down to 0.1 ms was tried first: at 6000 lux it shortened the
     # exposure until the pattern sank into the shot noise (DEPTH_SPARSE in doctor's 6000-lux row).
-    ir_exposure_default_s=0.0066, ir_exposure_range_s=(0.0066, 0.0066), ir_gain_default=1.0,
+    # (Until session 18 the profile allowed no other exposure at all, a guess the sources above
+    # contradict: the exposure plan's cut was refused and 36 open-shade sessions clipped.)
+    ir_exposure_default_s=0.0066, ir_exposure_range_s=(100e-6, 0.030), ir_gain_default=1.0,
+    ir_auto_exposure=False,
     # Typical: the series' laser with a diffractive speckle pattern, switched by the SDK's laser property.
     projector="830 nm laser with diffractive speckle pattern (on/off only)", projector_power=None,
     projector_nominal_mw=150.0,                  # typical: as the Astra S

@@ -85,7 +85,8 @@ def test_unknown_serial_through_a_camera_host_keeps_its_type():
 @pytest.mark.parametrize("name, hfov", [("Orbbec Gemini 336L", 94.0), ("Orbbec Gemini 335L", 94.0),
                                         ("Orbbec Gemini 335Lg", 94.0), ("Orbbec Gemini 336", 86.0),
                                         ("Orbbec Gemini 335", 86.0), ("Orbbec Gemini 2", 86.0),
-                                        ("Orbbec Femto Bolt", 80.0), ("Orbbec Something New", 70.0)])
+                                        ("Orbbec Femto Bolt", 80.0), ("Orbbec Astra Mini S Pro", 63.0),
+                                        ("Orbbec Something New", 70.0)])
 def test_the_colour_field_of_a_device_is_its_most_specific_models(name, hfov):
     # "Gemini 336L" also contains "Gemini 33": the long-baseline model's 94° lens must win over the series'.
     assert orbbec.color_hfov_deg(name) == hfov

@@ -65,7 +65,7 @@ class Uvc(CameraWrapper):
 
 def _capture(uri, monkeypatch=None, *, plan=True, wrap=None):
     if not plan:
-        monkeypatch.setattr(ExposurePlan, "observe", lambda self, aligned, face: None)
+        monkeypatch.setattr(ExposurePlan, "observe", lambda self, aligned, face, depth_sparse=False: None)
     cam = drivers.open(uri)
     cam = wrap(cam) if wrap else cam
     with cam:
