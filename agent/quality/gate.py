@@ -403,8 +403,9 @@ class QualityGate:
             C("gray_levels", exposure.share >= t.gray_share_min or (dark_face and snr >= t.face_snr_min),
               exposure.share, f">= {t.gray_share_min:.0%} of face in {t.gray_low:g}-{t.gray_high:g}, "
               f"or a darker face with SNR >= {t.face_snr_min:g}", "7.4", exposure_prompt),
-            C("face_snr", snr >= t.face_snr_min, snr, f">= {t.face_snr_min:g} (face at 60 px IPD)", "7.4",
-              "FACE_TOO_DARK"),
+            C("face_snr", not snr < t.face_snr_min, snr if np.isfinite(snr) else None,
+              f">= {t.face_snr_min:g} (face at 60 px IPD; "
+              "not measurable: not judged)", "7.4", "FACE_TOO_DARK"),
             C("face_clipping", exposure.clipped <= t.face_clipped_max, exposure.clipped,
               f"<= {t.face_clipped_max:.0%} of face at full scale", "7.4", exposure_prompt),
             C("lens_distortion", distortion <= t.distortion_max, distortion, f"<= {t.distortion_max:.0%}", "7.4",

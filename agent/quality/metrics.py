@@ -211,12 +211,13 @@ def face_snr(bgr: np.ndarray, lm: np.ndarray, ipd: float) -> float:
     not scaled up: its own pixels are all it has). Photon shot noise and read noise amplified by
     gain are what this sees on a dark face: unlike the gray level, which gain raises, it says how
     much the picture of the face holds. Noise the camera's processing has smoothed across pixels
-    (demosaicing, noise reduction) reads lower than it is."""
+    (demosaicing, noise reduction) reads lower than it is. NaN when too little skin is in the
+    frame to measure (a face running off it: other checks say so)."""
     pts = lm[list(SKIN_POINTS), :2]
     r = 0.1 * ipd
     box = Region.around(pts, max(1, int(round(r))) + 1, bgr.shape)
     if box.shape[0] < 3 or box.shape[1] < 3:
-        return 0.0
+        return float("nan")
     px = box.of(bgr)
     lin = (np.float32(0.0722) * _SRGB_LUT[px[..., 0]] + np.float32(0.7152) * _SRGB_LUT[px[..., 1]]
            + np.float32(0.2126) * _SRGB_LUT[px[..., 2]])
@@ -225,7 +226,7 @@ def face_snr(bgr: np.ndarray, lm: np.ndarray, ipd: float) -> float:
     inner = cv2.erode(discs_mask(box.shape, pts, r, box.origin).astype(np.uint8), np.ones((3, 3), np.uint8),
                       borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
     if inner.sum() < 16:
-        return 0.0
+        return float("nan")
     res = resid[inner]
     sigma = 1.4826 * float(np.median(np.abs(res - np.median(res)))) / np.sqrt(8 / 9)
     signal = float(lin[inner].mean())

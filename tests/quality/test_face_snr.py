@@ -50,3 +50,10 @@ def test_shading_across_the_face_is_not_noise():
     assert M.face_snr(bgr, lm, 60.0) > 40
     noisy, _ = face(0.18, 0.18 / 8, 60.0, gradient=0.0015)
     assert M.face_snr(noisy, lm, 60.0) == pytest.approx(8.0, rel=0.15)
+
+
+def test_too_little_skin_in_the_frame_is_not_measured():
+    # The discs lie off the picture: no figure (NaN), so the gate judges the face on other checks.
+    bgr, lm = face(0.18, 0.01, 60.0)
+    lm[:, :2] += 10 * bgr.shape[0]
+    assert np.isnan(M.face_snr(bgr, lm, 60.0))
