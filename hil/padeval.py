@@ -582,19 +582,29 @@ def _band(value: float, edges: tuple[float, ...], unit: str) -> str:
     return f">= {edges[-1]:g} {unit}"
 
 
+def skin_type(q: Mapping[str, str]) -> int:
+    """The presented person's Fitzpatrick type: the URI's ``skin`` or its identity's in its family."""
+    from drivers.sim.identity import Identity
+    if "skin" in q:
+        return int(q["skin"])
+    return Identity.draw(int(q.get("identity", 0)), q.get("family", "any")).skin
+
+
 def conditions(rec: dict[str, Any]) -> dict[str, str]:
     q = dict(kv.split("=", 1) for kv in rec["uri"].split("?", 1)[1].split("&"))
     return {"camera": q.get("camera", "?"), "light": q.get("light", "?"), "background": q.get("background", "?"),
             "lux": _band(float(q["lux"]), LUX_BANDS, "lux"),
             "distance": _band(float(q["distance_mm"]), DISTANCE_BANDS, "mm"),
-            "yaw": _band(abs(float(q["yaw"])), YAW_BANDS, "°")}
+            "yaw": _band(abs(float(q["yaw"])), YAW_BANDS, "°"),
+            "skin": f"Fitzpatrick {skin_type(q)}"}
 
 
 def breakdown(records: list[dict[str, Any]], live_min: float) -> dict[str, list[dict[str, Any]]]:
     """BPCER and FTA (bona fide) and APCER over all attack species, per condition: an average can
-    hide a condition where everything fails."""
+    hide a condition where everything fails (or a skin type the gate refuses: ``skin``, the
+    presented person's Fitzpatrick type)."""
     out: dict[str, list[dict[str, Any]]] = {}
-    for axis in ("camera", "light", "lux", "distance", "yaw", "background"):
+    for axis in ("camera", "light", "lux", "distance", "yaw", "background", "skin"):
         groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for r in records:
             if r["outcome"] != "error" and r["kind"] in ("bona_fide", "attack"):

@@ -2,11 +2,13 @@
 
 A camera meters its picture (the centre half, typically), not the face in it. Skin's visible
 reflectance varies ~5x between Fitzpatrick types I and VI, so with the same light and the same
-metering a type-VI face comes out near gray 50 and a type-I face near 120: §7.4's 85-200 band then
-refuses dark-skinned people whatever the light (the same happens to anyone against a bright
-window). Setting the auto-exposure region to the face exposes every face for itself, as kiosk
-cameras with an AE region of interest do. Cameras without one are left alone; the gate then tells
-the person what to change (``POOR_EXPOSURE``, ``FACE_TOO_DARK``, ``FACE_TOO_BRIGHT``).
+metering a type-VI face comes out near gray 50 and a type-I face near 120, and the dark face's
+picture holds the fewer photons (the same happens to anyone against a bright window). Setting the
+auto-exposure region to the face exposes every face for itself, as kiosk cameras with an AE region
+of interest do: the longest exposure the light needs, then gain. (The gate judges a face darker
+than §7.4's 85-200 band on its SNR, which exposure raises and gain does not: ``metrics.face_snr``.)
+Cameras without one are left alone; the gate then tells the person what to change
+(``POOR_EXPOSURE``, ``FACE_TOO_DARK``, ``FACE_TOO_BRIGHT``).
 
 ``FaceMetering`` is owned by whoever drives the camera during a session's quality phase (the
 daemon's session, the offline pre-roll). ``end`` gives the camera back its own metering on every

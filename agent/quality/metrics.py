@@ -194,6 +194,49 @@ def skin_linear_level(bgr: np.ndarray, lm: np.ndarray, ipd: float) -> float:
     return float(_SRGB_LUT[box.of(bgr)[..., 1][mask]].mean()) if mask.any() else 0.0
 
 
+# The scale the face's detail is judged at (``sharpness`` too): its pupils 60 px apart.
+FACE_SCALE_IPD_PX = 60.0
+
+
+def face_snr(bgr: np.ndarray, lm: np.ndarray, ipd: float) -> float:
+    """The face's signal-to-noise ratio in linear light, at the 60 px-IPD scale detail is judged at.
+
+    Over the cheek and forehead discs (``SKIN_POINTS``): the mean linear luminance (Rec. 709
+    weights, as ISO 12232 measures a camera's SNR) over the noise's standard deviation. The noise is
+    each pixel's residual to its 3x3 neighbourhood mean (what a smooth skin patch leaves is noise;
+    skin texture adds to it, so the ratio errs low), from the residuals' median absolute deviation
+    (robust to a pore, a hair, an edge), divided by sqrt(8/9), the residual's own gain on white
+    noise. A face more than 60 px across the pupils is judged as if scaled down to it: each judged
+    pixel averages (IPD / 60)^2 of the camera's, dividing white noise by IPD / 60 (a smaller face is
+    not scaled up: its own pixels are all it has). Photon shot noise and read noise amplified by
+    gain are what this sees on a dark face: unlike the gray level, which gain raises, it says how
+    much the picture of the face holds. Noise the camera's processing has smoothed across pixels
+    (demosaicing, noise reduction) reads lower than it is. NaN when too little skin is in the
+    frame to measure (a face running off it: other checks say so)."""
+    pts = lm[list(SKIN_POINTS), :2]
+    r = 0.1 * ipd
+    box = Region.around(pts, max(1, int(round(r))) + 1, bgr.shape)
+    if box.shape[0] < 3 or box.shape[1] < 3:
+        return float("nan")
+    px = box.of(bgr)
+    lin = (np.float32(0.0722) * _SRGB_LUT[px[..., 0]] + np.float32(0.7152) * _SRGB_LUT[px[..., 1]]
+           + np.float32(0.2126) * _SRGB_LUT[px[..., 2]])
+    resid = lin - cv2.blur(lin, (3, 3), borderType=cv2.BORDER_REFLECT)
+    # Only pixels whose whole 3x3 neighbourhood lies on skin.
+    inner = cv2.erode(discs_mask(box.shape, pts, r, box.origin).astype(np.uint8), np.ones((3, 3), np.uint8),
+                      borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
+    if inner.sum() < 16:
+        return float("nan")
+    res = resid[inner]
+    sigma = 1.4826 * float(np.median(np.abs(res - np.median(res)))) / np.sqrt(8 / 9)
+    signal = float(lin[inner].mean())
+    # An 8-bit level's own quantisation noise (1/sqrt(12) of a step, a gray level's) bounds the ratio
+    # of a flat patch.
+    level = min(int(np.searchsorted(_SRGB_LUT, signal)), 254)
+    q = float(_SRGB_LUT[level + 1] - _SRGB_LUT[level]) / np.sqrt(12)
+    return signal / max(float(np.hypot(sigma, q)), 1e-9) * max(ipd / FACE_SCALE_IPD_PX, 1.0)
+
+
 def estimate_lux(level: float, exposure_us: float | None, gain: float | None, k: float) -> float | None:
     """Illuminance from the sensor's response: lux = k * level / (exposure x gain).
 

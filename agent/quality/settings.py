@@ -27,6 +27,11 @@ class QualityThresholds:
     gray_high: float = 200.0
     gray_share_min: float = 0.60          # "mostly": share of face pixels inside the band
     face_clipped_max: float = 0.10        # §7.4: face pixels at full scale (clipped highlights)
+    # The face's signal-to-noise ratio (linear light, cheeks and forehead, at the 60 px-IPD scale
+    # detail is judged at: ``metrics.face_snr``) every face must reach: ISO 12232's "acceptable"
+    # image (SNR 10; 40 is its "excellent"). It, not the gray level, decides whether a face darker
+    # than the 85-200 band holds enough of a picture: gain raises the gray level and the noise alike.
+    face_snr_min: float = 10.0
     # Uncalibrated cameras: the picture's centre-half mean gray below which an under-exposed face
     # means the camera ran out of exposure (FACE_TOO_DARK), above which an over-exposed one means it
     # cannot shorten it (FACE_TOO_BRIGHT); between, the face is lit unlike the scene (POOR_EXPOSURE).

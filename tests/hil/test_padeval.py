@@ -53,6 +53,32 @@ def test_report_keys_bounds_and_apart_counts():
     assert out["conditions"]["camera"][0]["value"] == "d455"
 
 
+def test_fta_and_bpcer_are_broken_down_by_fitzpatrick_type():
+    # A gate that refuses the darkest skin must show in the report, whatever its average.
+    from drivers.sim.identity import Identity
+    by_skin: dict[int, int] = {}
+    for i in range(1, 200):
+        by_skin.setdefault(Identity.draw(i, "train").skin, i)
+        if len(by_skin) == 6:
+            break
+    base = "sim://?subject=live&camera=d435&light=daylight&lux=30&distance_mm=450&yaw=3&background=plain"
+    records = []
+    for skin, ident in by_skin.items():
+        uri = f"{base}&family=train&identity={ident}"
+        for k in range(4):
+            refused = skin == 6 and k < 3
+            records.append({**rec("bona_fide", "live", "not_acquired" if refused else "accepted",
+                                  None if refused else 0.9, reason="FACE_TOO_DARK" if refused else None,
+                                  split="train"), "uri": uri})
+    records.append({**rec("bona_fide", "live", "accepted", 0.9, split="train"), "uri": base + "&skin=1"})
+    rows = {r["value"]: r for r in P.report(records, split="train", passive=False, live_min=0.6,
+                                            threshold_source="test", frames=32)["conditions"]["skin"]}
+    assert sorted(rows) == [f"Fitzpatrick {t}" for t in range(1, 7)]
+    assert rows["Fitzpatrick 6"]["fta"]["errors"] == 3 and rows["Fitzpatrick 6"]["fta"]["n"] == 4
+    assert rows["Fitzpatrick 1"]["fta"]["errors"] == 0 and rows["Fitzpatrick 1"]["fta"]["n"] == 5   # the URI's skin=
+    assert all(rows[f"Fitzpatrick {t}"]["fta"]["errors"] == 0 for t in range(1, 6))
+
+
 def test_thresholds_are_fitted_above_every_training_attack():
     records = ([rec("bona_fide", "live", "accepted", s, split="train") for s in (0.9, 0.8, 0.7)]
                + [rec("attack", "mask", "rejected", s, split="train") for s in (0.1, 0.55, 0.2)]

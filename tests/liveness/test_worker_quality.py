@@ -51,9 +51,11 @@ def sup():
 
 def test_the_workers_assessments_are_the_in_process_gates(sup, sets):
     # Every other frameset with the colour exposure metering the face: the exposure prompts read
-    # it (FACE_TOO_DARK then, POOR_EXPOSURE otherwise, on this dim scene).
-    gate = QualityGate()
-    with sup.open_quality("kiosk") as remote:
+    # it (FACE_TOO_DARK then, POOR_EXPOSURE otherwise, on this dim scene). Its face, under the
+    # 85-200 band, holds an acceptable SNR; a bar no picture reaches refuses it on its exposure.
+    settings = QualitySettings(thresholds={"face_snr_min": 1000.0})
+    gate = QualityGate(settings)
+    with sup.open_quality("kiosk", settings) as remote:
         got = [remote.evaluate(fs, face_metered=k % 2 == 1) for k, fs in enumerate(sets)]
     for k, (fs, a) in enumerate(zip(sets, got, strict=True)):
         aligned = align_frameset(fs)
@@ -72,13 +74,15 @@ def test_the_workers_assessments_are_the_in_process_gates(sup, sets):
 
 def test_the_daemons_quality_settings_reach_the_workers_gate(sup, sets):
     # [quality] thresholds are the daemon's configuration: the worker's gate must use them. This dim
-    # scene passes only with the exposure checks relaxed, and completes after two good framesets.
+    # scene passes with the exposure checks relaxed and completes after two good framesets; the
+    # next loop's bar (an SNR no picture reaches) refuses it.
     settings = QualitySettings(thresholds={"gray_share_min": 0.0, "face_clipped_max": 1.0},
                                channels={"kiosk": {"good_frames_required": 2}})
     with sup.open_quality("kiosk", settings) as remote:
         got = [remote.evaluate(fs) for fs in sets[:2]]
     assert [(a.ok, a.complete, a.progress) for a in got] == [(True, False, 50), (True, True, 100)]
-    with sup.open_quality("kiosk") as remote:              # the next loop: its own settings, a fresh gate
+    strict = QualitySettings(thresholds={"face_snr_min": 1000.0})
+    with sup.open_quality("kiosk", strict) as remote:      # the next loop: its own settings, a fresh gate
         a = remote.evaluate(sets[0])
     assert (a.ok, a.complete, a.progress) == (False, False, 0)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import pytest
 
 import drivers
@@ -110,22 +113,60 @@ def metered(gate, query: str, n: int = 10):
 
 
 def test_dark_skin_is_exposed_for_itself_when_the_camera_meters_the_face(gate):
-    # Type VI skin reflects ~5x less visible light than type I: metered on the picture, the face
-    # sits near gray 50 whatever the light (POOR_EXPOSURE for ever); metered on the face, it is
-    # brought into §7.4's 85-200 band within a few frames.
+    # Type VI skin reflects ~8x less green light than type I: metered on the picture, the face sits
+    # near gray 54 whatever the light, under §7.4's 85-200 band. At 300 lux that picture still holds
+    # the face (SNR far above 10), so it passes on its SNR; metered on the face, it is brought into
+    # the band within a few frames.
     unmetered = evaluate(gate, "&skin=6&glasses=none&lux=300", 6)
-    assert "gray_levels" in failing(unmetered) and unmetered.metrics["mean_gray"] < 70
-    assert "POOR_EXPOSURE" in unmetered.prompts
+    assert unmetered.metrics["gray_share"] < 0.6 and unmetered.metrics["mean_gray"] < 70
+    assert unmetered.ok and unmetered.metrics["face_snr"] > 20, [c.to_dict() for c in unmetered.checks if not c.ok]
     reports = metered(gate, "&skin=6&glasses=none&lux=300")
     assert reports[-1].ok, [c.to_dict() for c in reports[-1].checks if not c.ok]
     assert 100 < reports[-1].metrics["mean_gray"] < 150
 
 
+def test_the_darkest_skin_in_dim_light_passes_on_what_its_picture_holds(gate):
+    # 45 lux, the camera at its longest exposure (1/30 s): metered on the picture a type-VI face sits
+    # at gray ~54, under §7.4's band (the camera meters the picture here, as one without an exposure
+    # region does), and the band refused it for good. Gain would lift signal and noise alike; the
+    # face's SNR at the 60 px-IPD scale (~13) is what its picture holds, and it is acceptable.
+    r = evaluate(gate, "&skin=6&glasses=none&lux=45", 3)
+    assert r.ok, [c.to_dict() for c in r.checks if not c.ok]
+    assert r.metrics["exposure_us"] >= 33000 and r.metrics["gray_share"] < 0.6
+    assert r.metrics["face_snr"] >= 10
+
+
+def test_the_darkest_skin_in_very_dim_light_is_told_it_is_too_dark(gate):
+    # 20 lux: the same face's picture has an SNR of ~8.5, a noisier one than the bar; metered for
+    # itself it reaches full gain (16x) at gray ~83 with the same SNR (docs/quality.md). A type-II
+    # face holds ~24 there.
+    r = evaluate(gate, "&skin=6&glasses=none&lux=20", 3)
+    assert "face_snr" in failing(r) and r.metrics["face_snr"] < 10
+    assert "FACE_TOO_DARK" in r.prompts
+
+
 def test_a_camera_out_of_exposure_asks_for_light(gate):
-    # At 6 lux even the longest exposure at full gain leaves a type-VI face under the band: no lux
-    # figure is needed to say it is too dark (the camera has nothing left).
+    # At 6 lux even the longest exposure at full gain leaves a type-VI face under the band and its
+    # picture noise (SNR < 10): no lux figure is needed to say it is too dark.
     r = metered(gate, "&skin=6&glasses=none&lux=6", 12)[-1]
-    assert "gray_levels" in failing(r) and r.metrics["gain"] >= 15.9
+    assert {"gray_levels", "face_snr"} <= failing(r) and r.metrics["gain"] >= 15.9
+    assert r.metrics["face_snr"] < 10
+    assert r.prompts[0] == "FACE_TOO_DARK"
+
+
+def test_a_noisy_face_fails_even_inside_the_gray_band(gate):
+    # Gain lifts noise with the gray level: a face in the band whose picture is noise (per-pixel
+    # sigma 20 levels at gray ~120) is refused on its SNR, though its gray levels pass.
+    gate.reset()
+    cam = drivers.open("sim://?realtime=0&lux=300")
+    rng = np.random.default_rng(5)
+    with cam:
+        for fs in framesets(cam, 2):
+            a = align_frameset(fs)
+            noisy = np.clip(a.color.pixels + rng.normal(0, 20, a.color.pixels.shape), 0, 255).astype(np.uint8)
+            r = gate.evaluate(dataclasses.replace(a, color=dataclasses.replace(a.color, pixels=noisy)))
+    assert r.face is not None and r.metrics["gray_share"] >= 0.6
+    assert "face_snr" in failing(r) and r.metrics["face_snr"] < 10
     assert r.prompts[0] == "FACE_TOO_DARK"
 
 
