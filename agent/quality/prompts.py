@@ -25,7 +25,10 @@ PROMPTS: tuple[Prompt, ...] = (
     Prompt("TOO_DARK", "光线太暗，请到明亮处", "Too dark: please move to a brighter place"),
     Prompt("TOO_BRIGHT", "光线太强，请避开强光", "Too bright: please move out of the strong light"),
     # The same advice judged from the image on a camera without a lux calibration.
-    Prompt("FACE_TOO_DARK", "面部太暗，请到光线更好的地方", "Your face is too dark: please move to better light"),
+    # Said of the light, never of the person: the same prompt reaches every skin tone (docs/quality.md,
+    # *Dark skin and noise*).
+    Prompt("FACE_TOO_DARK", "面部光线不足，请到光线更好的地方",
+           "Too little light on your face: please move to better light"),
     Prompt("FACE_TOO_BRIGHT", "面部过亮，请避开强光", "Your face is too bright: please move out of the strong light"),
     Prompt("FACE_INCOMPLETE", "请将整个面部置于画面中", "Please keep your whole face in the picture"),
     # Pose before distance: a turned head also looks small, and turning fixes both.
