@@ -1758,6 +1758,16 @@ def _watched(tmp_path, proc, *, allow_volatile: bool = False):
     return rig, store, watch
 
 
+def _health_on_a_clock(rig):
+    """The rig's server clock moved by ``offset[0]`` seconds (past the re-check's rate limit), and its
+    health status as a balancer reads it."""
+    from hil.ingest.health import ingest_statuses
+    from hil.ingest.server import SERVICE
+    offset = [0.0]
+    rig.state.clock = lambda: time.time() + offset[0]
+    return offset, lambda: ingest_statuses(rig.state, SERVICE)[SERVICE]
+
+
 def _restart(tmp_path, proc, store, *, appendonly: bool):
     """Redis stopped and started again on the same directory (its append-only file, if any)."""
     from hil.redisproc import start_redis
@@ -1884,14 +1894,10 @@ def test_health_is_not_serving_while_the_redis_answering_is_not_the_one_checked(
     # (which a balancer does not send to a NOT_SERVING server). The health check now compares Redis's
     # run_id with the checked one and checks again (rate-limited) when they differ.
     from agent.observe.health import NOT_SERVING, SERVING
-    from hil.ingest.health import ingest_statuses
-    from hil.ingest.server import SERVICE
     from hil.redisproc import start_redis
     proc = start_redis(tmp_path / "redis")
     rig, store, watch = _watched(tmp_path, proc)
-    offset = [0.0]
-    rig.state.clock = lambda: time.time() + offset[0]
-    status = lambda: ingest_statuses(rig.state, SERVICE)[SERVICE]  # noqa: E731
+    offset, status = _health_on_a_clock(rig)
     try:
         assert status() == SERVING
         proc = _restart(tmp_path, proc, store, appendonly=False)
@@ -1958,14 +1964,10 @@ def test_a_primary_demoted_to_a_replica_is_unavailable_and_not_serving(tmp_path,
     # and NOT_SERVING, and back to SERVING once Redis is a primary again.
     from agent.observe.health import NOT_SERVING, SERVING
     from agent.uplink.client import UplinkUnavailable
-    from hil.ingest.health import ingest_statuses
-    from hil.ingest.server import SERVICE
     from hil.redisproc import start_redis
     proc = start_redis(tmp_path / "redis")
     rig, store, watch = _watched(tmp_path, proc)
-    offset = [0.0]
-    rig.state.clock = lambda: time.time() + offset[0]
-    status = lambda: ingest_statuses(rig.state, SERVICE)[SERVICE]  # noqa: E731
+    offset, status = _health_on_a_clock(rig)
     try:
         c = rig.client(retries=0)
         ch = c.begin("s0", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
