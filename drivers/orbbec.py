@@ -235,6 +235,8 @@ class OrbbecCamera(Camera):
                 self._usb = UsbIdentity(int(info.get_vid()) or ORBBEC_VID, int(info.get_pid()), self._serial, 0, "",
                                         link[3:])
         self.capabilities = frozenset({Capability.RECORDING}) if self._recording else self._probe()
+        if not self._recording and (note := self._settable_note()) is not None:
+            self._notes.append(note)
 
     # -- opening ----------------------------------------------------------------------------------------
     def _open_device(self) -> Any:
@@ -271,16 +273,21 @@ class OrbbecCamera(Camera):
             caps.add(Capability.PROJECTOR_CONTROL)
         # No exposure lock (EXPOSURE_LOCK_IR): the SDK has IR/depth auto-exposure, exposure and gain properties, but
         # this backend does not lock them yet (their units per model are unchecked), and a claim it
-        # cannot keep would tell the server the challenge window runs at a held exposure.
-        # What the device allows is said all the same (issue 14, the sixth family): on the OpenNI-
-        # protocol models (the Astra Mini S Pro among them) the SDK registers OB_PROP_DEPTH_EXPOSURE_INT
-        # read-write and aliases OB_PROP_IR_EXPOSURE_INT to it (src/device/openni/OpenNIDeviceBase.cpp,
-        # ``initProperties``), so the IR exposure is the host's to set; an operator reading
-        # ``devices`` learns that a lock is possible on this device, not yet taken by this backend.
-        if self._has(_P.OB_PROP_IR_EXPOSURE_INT):
-            self._notes.append("IR exposure settable on the device (OB_PROP_IR_EXPOSURE_INT), not locked by this "
-                               "backend: its units are unchecked, so the IR exposure plan does not run")
+        # cannot keep would tell the server the challenge window runs at a held exposure
+        # (``_settable_note`` says what the device allows all the same).
         return frozenset(caps)
+
+    def _settable_note(self) -> str | None:
+        """What the device allows that this backend does not take (issue 14, the sixth family): on the
+        OpenNI-protocol models (the Astra Mini S Pro among them) the SDK registers
+        OB_PROP_DEPTH_EXPOSURE_INT read-write and aliases OB_PROP_IR_EXPOSURE_INT to it
+        (src/device/openni/OpenNIDeviceBase.cpp, ``initProperties``), so the IR exposure is the host's
+        to set; an operator reading ``devices`` learns that a lock is possible on this device, not yet
+        taken by this backend."""
+        if self._has(_P.OB_PROP_IR_EXPOSURE_INT):
+            return ("IR exposure settable on the device (OB_PROP_IR_EXPOSURE_INT), not locked by this "
+                    "backend: its units are unchecked, so the IR exposure plan does not run")
+        return None
 
     # -- Camera ----------------------------------------------------------------------------------------
     @property

@@ -64,6 +64,7 @@ def test_an_orbbec_device_with_every_property_claims_an_exposure_lock_only_with_
     every_property = SimpleNamespace(_has=lambda prop: True)        # a device that lists them all
     caps = orbbec.OrbbecCamera._probe(every_property)
     assert Capability.PROJECTOR_CONTROL in caps                     # the probe did read the list
+    assert "IR exposure settable" in orbbec.OrbbecCamera._settable_note(every_property)   # said, not claimed
     assert not lockable_streams(caps) or _implements_lock(orbbec.OrbbecCamera)
 
 
