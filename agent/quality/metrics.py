@@ -219,9 +219,19 @@ def face_snr(bgr: np.ndarray, lm: np.ndarray, ipd: float) -> float:
     if box.shape[0] < 3 or box.shape[1] < 3:
         return float("nan")
     px = box.of(bgr)
-    lin = (np.float32(0.0722) * _SRGB_LUT[px[..., 0]] + np.float32(0.7152) * _SRGB_LUT[px[..., 1]]
-           + np.float32(0.2126) * _SRGB_LUT[px[..., 2]])
-    resid = lin - cv2.blur(lin, (3, 3), borderType=cv2.BORDER_REFLECT)
+    # lin = 0.0722 B + 0.7152 G + 0.2126 R in linear light (float32, in this order), and its residual
+    # to the 3x3 mean, in the thread's temporaries (``align.scratch``: no face-sized allocation per
+    # frameset in the liveness worker).
+    linear = cv2.LUT(px, _SRGB_LUT, dst=scratch("quality.face_snr.linear", (*box.shape, 3), np.float32))
+    lin = scratch("quality.face_snr.lin", box.shape, np.float32)
+    part = scratch("quality.face_snr.part", box.shape, np.float32)
+    np.multiply(np.float32(0.0722), linear[..., 0], out=lin)
+    for ch, w in ((1, 0.7152), (2, 0.2126)):
+        np.multiply(np.float32(w), linear[..., ch], out=part)
+        np.add(lin, part, out=lin)
+    resid = cv2.blur(lin, (3, 3), dst=scratch("quality.face_snr.resid", box.shape, np.float32),
+                     borderType=cv2.BORDER_REFLECT)
+    np.subtract(lin, resid, out=resid)
     # Only pixels whose whole 3x3 neighbourhood lies on skin.
     inner = cv2.erode(discs_mask(box.shape, pts, r, box.origin).astype(np.uint8), np.ones((3, 3), np.uint8),
                       borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
