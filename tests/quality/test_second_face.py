@@ -203,18 +203,25 @@ def test_a_frame_full_of_face_like_things_costs_at_most_three_landmark_runs(gate
     assert len(examined) == 3 and not_faces == 3 and ratio == 1.0
 
 
-def test_the_subjects_own_face_found_again_inside_its_box_is_not_a_second_face(gate, monkeypatch):
-    # The fifth family's Gemini 336L (fifth/live, identity 382, 518 mm, moving background): the
-    # detector kept a tight 0.94-score box inside the 0.64-score main box, 0.36 of its area, and the
-    # landmark model found a face in it (it is the subject's): MULTIPLE_FACES on a lone person.
-    from agent.face import Detection
+def _every_detection_a_face(monkeypatch) -> list:
+    """The gate's ``face_evidence`` replaced by one that calls every detection a face: the list of
+    the detections it was asked about (what the gate examined)."""
     from agent.quality import gate as gate_module
-    examined = []
+    examined: list = []
 
     def a_face(bgr, det, aligned, presence_min):
         examined.append(det)
         return faces.FaceEvidence(True, 1.0, 0.13, 25.0, "landmarks, size and relief")
     monkeypatch.setattr(gate_module, "face_evidence", a_face)
+    return examined
+
+
+def test_the_subjects_own_face_found_again_inside_its_box_is_not_a_second_face(gate, monkeypatch):
+    # The fifth family's Gemini 336L (fifth/live, identity 382, 518 mm, moving background): the
+    # detector kept a tight 0.94-score box inside the 0.64-score main box, 0.36 of its area, and the
+    # landmark model found a face in it (it is the subject's): MULTIPLE_FACES on a lone person.
+    from agent.face import Detection
+    examined = _every_detection_a_face(monkeypatch)
     kp = np.zeros((6, 2))
     main = Detection((543.0, 253.0, 755.0, 465.0), 0.64, kp)         # its boxes on one frameset
     again = Detection((593.0, 291.0, 720.0, 419.0), 0.94, kp)
@@ -236,13 +243,7 @@ def test_a_person_at_the_shoulder_inside_a_loose_main_box_is_still_examined_and_
     # the main box too, with eyes of its own. Boxes and keypoints (right eye, left eye, nose, mouth)
     # as the detector gave them on one frameset of each placement.
     from agent.face import Detection
-    from agent.quality import gate as gate_module
-    examined = []
-
-    def a_face(bgr, det, aligned, presence_min):
-        examined.append(det)
-        return faces.FaceEvidence(True, 1.0, 0.13, 25.0, "landmarks, size and relief")
-    monkeypatch.setattr(gate_module, "face_evidence", a_face)
+    examined = _every_detection_a_face(monkeypatch)
 
     def det(box, score, kp):
         return Detection(box, score, np.array(kp + [[0.0, 0.0], [0.0, 0.0]], dtype=float))
