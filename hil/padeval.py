@@ -1,7 +1,7 @@
 """Presentation-attack evaluation on the simulator as an ISO/IEC 30107-3 report.
 
 Presentations come from the simulator's families (``drivers/sim/families.py``): ``train``,
-``heldout``, ``field``, ``fresh``, ``fifth``, ``sixth`` and ``seventh`` draw disjoint people, camera
+``heldout``, ``field``, ``fresh``, ``fifth``, ``sixth``, ``seventh`` and ``eighth`` draw disjoint people, camera
 profiles, light sources and attack instruments, across the capture envelope (15-7500 lux, 350-520 mm, yaw ±18°,
 pitch ±15°, three backgrounds).
 Thresholds are fitted on ``train`` only (``--write-calibration`` stores them in
@@ -11,8 +11,9 @@ so nothing about it chose anything (its refusals were diagnosed later); ``fresh`
 judge was fixed too, evaluated once and diagnosed since; ``fifth`` was added the same way after that
 (session 16), and evaluated once; ``sixth`` was added after that (session 17) and evaluated once, on
 that session's final judge (the sixth family draws lux per light: ``families.LIGHT_LUX``);
-``seventh`` was added after that (session 18), built and not run by its builder, to be evaluated
-once on the final judge.
+``seventh`` was added after that (session 18) and evaluated once; ``eighth`` (session 19: bright
+near-infrared light, direct sun and halogen) was added after that, built and not run by its builder,
+to be evaluated once on the final judge.
 
 Each presentation runs as the daemon would: the quality phase (at most 30 framesets; the gate's
 prompts, the colour exposure metered on the face, the projector's power planned) and, when it
@@ -70,7 +71,7 @@ from drivers.sim import ATTACKS
 from drivers.sim.families import POOLS, presentation_query
 from hil.metrics import rate
 
-SPLITS = tuple(POOLS)                       # ("train", "heldout", "field", "fresh", "fifth", "sixth", "seventh")
+SPLITS = tuple(POOLS)                       # ("train", ..., "sixth", "seventh", "eighth")
 INJECTIONS = ("replay", "splice", "render")
 LIVE = "live"
 RECORD_VERSION = 2

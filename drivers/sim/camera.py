@@ -47,6 +47,7 @@ from .sensor import (
     ir_signal,
     metered_level,
 )
+from .sun import shade_color, shade_ir
 from .timing import Timeline
 
 SERIAL = "SIM0000000001"
@@ -424,7 +425,8 @@ class SimCamera(Camera):
     def _init_auto_exposure(self) -> None:
         c = self.cfg
         objs, planes, _ = self._objects(0.0)
-        irr = color_irradiance(self._render(self._color_view, objs, planes, projector=False), c.lux, c.cct)
+        cmaps = self._render(self._color_view, objs, planes, projector=False)
+        irr = self._shaded_color(color_irradiance(cmaps, c.lux, c.cct), cmaps)
         for _ in range(6):
             self._ae.update(metered_level(irr, self._ae), rate=1.0)
         self._update_awb(rate=1.0)
@@ -432,12 +434,28 @@ class SimCamera(Camera):
         # was recorded at the exposure the camera settles on with its projector on).
         pixels_on = True if self._injector is not None and self._injector.fixed_ir_exposure \
             else self._projector_at(0)[0][0]
-        signal, _ = ir_signal(self._render(self._depth_view, objs, planes), c.lux, c.cct, pixels_on, self._dots,
+        dmaps = self._render(self._depth_view, objs, planes)
+        signal, _ = ir_signal(dmaps, c.lux, c.cct, pixels_on, self._dots,
                               self.POWER_RANGE.default, profile=self._sensing, share=self._nir_share,
                               scatter=c.scatter, scatter_core=c.scatter_core)
+        signal = self._shaded_ir(signal, dmaps)
         for _ in range(12):
             self._ir_ae.update(expose_ir(signal, *self._ir_ae.setting, None)[0], rate=1.0)
         self._ir_ae.locked = self._injector is not None and self._injector.fixed_ir_exposure
+
+    def _shaded_ir(self, signal: np.ndarray, dmaps: ViewMaps) -> np.ndarray:
+        """The IR light with the direct sun's shadow edge (sun.py), if the scene has one."""
+        edge = self._scene.sun_edge
+        if edge is None or self.profile.ir_band != "nir" or self._nir_share is None:
+            return signal
+        return shade_ir(signal, dmaps, self.cfg.lux, self._nir_share, edge.sunlit(self._depth_view, dmaps.z))
+
+    def _shaded_color(self, irr: np.ndarray, cmaps: ViewMaps) -> np.ndarray:
+        """The colour light with the direct sun's shadow edge (sun.py), if the scene has one."""
+        edge = self._scene.sun_edge
+        if edge is None:
+            return irr
+        return shade_color(irr, cmaps, self.cfg.lux, self.cfg.cct, edge.sunlit(self._color_view, cmaps.z))
 
     def _update_awb(self, rate: float) -> None:
         # White balance that corrects 85 % of the light's cast, as consumer modules do.
@@ -453,6 +471,7 @@ class SimCamera(Camera):
         signal, dots = ir_signal(dmaps, self.cfg.lux, self.cfg.cct, on, self._dots, power_mw,
                                  profile=self._sensing, share=self._nir_share, scatter=self.cfg.scatter,
                                  scatter_core=self.cfg.scatter_core)
+        signal = self._shaded_ir(signal, dmaps)
         return _DepthTick(signal, np.empty(0, np.uint16), np.empty(0, np.float32), state, dots), dmaps
 
     def _depth(self, dmaps: ViewMaps, tick: _DepthTick, electrons: np.ndarray, exposure_s: float
@@ -473,7 +492,7 @@ class SimCamera(Camera):
             rows, cols = np.nonzero(np.any(seen, axis=1))[0], np.nonzero(np.any(seen, axis=0))[0]
             region = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1) if rows.size else None
             screen = self._screen_light.irradiance(cmaps.z, rgb, region if region is not None else (0, 0, 0, 0))
-        irr = color_irradiance(cmaps, c.lux, c.cct, screen)
+        irr = self._shaded_color(color_irradiance(cmaps, c.lux, c.cct, screen), cmaps)
         color = expose_color(irr, self._ae, self._noise, self._awb)
         exposure_us, gain = self._ae.exposure_s * 1e6, self._ae.gain
         if update_ae:

@@ -1,26 +1,29 @@
-"""Train, held-out, field, fresh, fifth, sixth and seventh families: populations that differ as the field
-differs from the lab.
+"""Train, held-out, field, fresh, fifth, sixth, seventh and eighth families: populations that differ as
+the field differs from the lab.
 
 ``family=train``, ``family=heldout``, ``family=field``, ``family=fresh``, ``family=fifth``,
-``family=sixth`` and ``family=seventh`` (URI key) select pairwise disjoint pools:
+``family=sixth``, ``family=seventh`` and ``family=eighth`` (URI key) select pairwise disjoint pools:
 
 - identities: each family draws people from its own random stream (``identity.family_salt``), so
   ``family=train&identity=5``, ``family=heldout&identity=5``, ``family=field&identity=5``,
-  ``family=fresh&identity=5``, ``family=fifth&identity=5``, ``family=sixth&identity=5`` and
-  ``family=seventh&identity=5`` are different people, and none equals ``identity=5`` (family ``any``,
-  the default). The sixth family's people also differ in what the simulator gave everyone alike
-  before: each has their own eye-socket depth (6.5-15.5 mm, from the adult range of Hertel
-  exophthalmometry) and breathing rate (12-20 breaths/min) and phase (``identity.py``); the seventh
-  family's people each blink at their own rate (8-21 a minute) and for their own duration
-  (100-400 ms), where everyone else blinks every 2-5 s for 300 ms; the earlier families' people are
-  unchanged;
+  ``family=fresh&identity=5``, ``family=fifth&identity=5``, ``family=sixth&identity=5``,
+  ``family=seventh&identity=5`` and ``family=eighth&identity=5`` are different people, and none
+  equals ``identity=5`` (family ``any``, the default). The sixth family's people also differ in what
+  the simulator gave everyone alike before: each has their own eye-socket depth (6.5-15.5 mm, from
+  the adult range of Hertel exophthalmometry) and breathing rate (12-20 breaths/min) and phase
+  (``identity.py``); the seventh family's people each blink at their own rate (8-21 a minute) and
+  for their own duration (100-400 ms), where everyone else blinks every 2-5 s for 300 ms; the eighth
+  family's people each have their own skin reflectance at 850 nm (0.90-1.10 times their Fitzpatrick
+  type's, where everyone else has their type's); the earlier families' people are unchanged;
 - camera profiles: train sees D435 and D415, held-out sees D455 and the structured-light Astra, field
   sees the Orbbec Gemini 335 (active stereo from another maker, another lens and noise), fresh the
   Orbbec Gemini 2 (an earlier Orbbec stereo camera: wider 91° depth field, 2 MP colour), fifth the
   Orbbec Gemini 336L (95 mm long-baseline stereo behind an IR-pass filter, a 94° colour lens 23.75 mm
   from the depth origin), sixth the Orbbec Astra Mini S Pro (short-range structured light of the
   face-payment class, 0.35-1.0 m, VGA colour, on Orbbec SDK v2's UVC firmware), seventh the Orbbec
-  Gemini 2 L (active stereo over a 100 mm baseline, the longest here, with the SDK's IR auto-exposure);
+  Gemini 2 L (active stereo over a 100 mm baseline, the longest here, with the SDK's IR auto-exposure),
+  eighth the Orbbec Gemini 335L (the 336L's 95 mm stereo without its IR-pass filter, another unit's
+  lenses; the SDK's IR auto-exposure and settable IR exposure);
 - light sources: train is lit by fluorescent tubes and LEDs (an office lab), held-out by daylight,
   incandescent lamps and mixed light (a bank lobby, a mall, a window), field by halogen spots and
   high-CRI LED panels (a branch with display lighting), fresh by ceramic metal-halide lamps (a
@@ -31,9 +34,12 @@ differs from the lab.
   lux of any daylight here) and a vestibule at night lit by the terminal's screen and a cool-white
   LED strip (15-150 lux), seventh by daylight through the low-emissivity glazing of a branch lobby
   (the coating cuts the near infrared; 150-3000 lux) and an outdoor wall ATM at night under LED street
-  lamps and its own backlit advertising panel (15-60 lux); their spectra and NIR shares are argued in
-  ``scene.LIGHT_NIR_SHARE``, and the sixth and seventh families' lights come only at their
-  illuminances (``LIGHT_LUX``);
+  lamps and its own backlit advertising panel (15-60 lux), eighth by direct or hazy sun at a wall ATM
+  or a canopied kiosk (2000-7500 lux, with a hard shadow edge of the canopy or the hood across the
+  scene at a per-session position: ``sun.py``) and a shop lit by halogen spots and its window
+  (150-800 lux), both with real 850 nm light (0.12 and 0.24 per lux); their spectra and NIR shares
+  are argued in ``scene.LIGHT_NIR_SHARE``, and the sixth, seventh and eighth families' lights come
+  only at their illuminances (``LIGHT_LUX``);
 - attack instruments: every instrument (mask resin, paper, curvature, holes, silicone, head-model
   material) is drawn from the family's stream, so the two families present different objects.
 
@@ -55,8 +61,11 @@ family up to fifth has now been looked at while the judge changed, so ``sixth`` 
 was computed on it before the coordinator's one evaluation on the session's judge (main
 54770a4; docs/liveness.md, *The sixth family*). It has now been looked at too, so ``seventh`` was
 added (session 18, main 506495d) the same way, built and not run by its builder: no verdict, score or
-PAD report was computed on it; the coordinator evaluates it once on the session's final judge
-(docs/liveness.md, *The seventh family*). Do not tune on it.
+PAD report was computed on it before the coordinator's one evaluation (main f72e8cc; docs/liveness.md,
+*The seventh family*). Its lights carried little near infrared, so ``eighth`` was added (session 19,
+main 2ce77ae) the same way, with bright NIR (direct sun, halogen): built and not run by its builder,
+no verdict, score or PAD report computed on it; the coordinator evaluates it once on the session's
+final judge (docs/liveness.md, *The eighth family*). Do not tune on it.
 """
 
 from __future__ import annotations
@@ -83,13 +92,15 @@ POOLS: dict[str, FamilyPool] = {
     "fifth": FamilyPool(cameras=("gemini336l",), lights=("led_warm", "cfl")),
     "sixth": FamilyPool(cameras=("astra_mini_s",), lights=("open_shade", "screen_led")),
     "seventh": FamilyPool(cameras=("gemini2l",), lights=("lowe_glass", "street_led")),
+    "eighth": FamilyPool(cameras=("gemini335l",), lights=("direct_sun", "shop_halogen")),
 }
 # Colour temperature ranges that belong with each light source (K).
 LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700, 6500),
              "incandescent": (2400, 3100), "mixed": (3500, 5500), "halogen": (2900, 3300),
              "led_cri95": (2700, 5000), "metal_halide": (3000, 4200), "north_sky_glass": (6500, 7500),
              "led_warm": (2700, 3000), "cfl": (2700, 4100), "open_shade": (6500, 7500), "screen_led": (5000, 6500),
-             "lowe_glass": (5000, 6500), "street_led": (4000, 5000)}
+             "lowe_glass": (5000, 6500), "street_led": (4000, 5000), "direct_sun": (4800, 5800),
+             "shop_halogen": (3500, 4100)}
 # Every range lies inside the capture spec's 2300-7500 K (§7.5 d, agent/quality/settings.py): the
 # families draw presentations inside the envelope the gate admits. North-sky light through tinted
 # glass reaches 9500 K; above 7500 K it is light the agent refuses by design (LIGHT_COLOR), so the
@@ -100,9 +111,11 @@ ENVELOPE = {"lux": (15.0, 7500.0), "distance_mm": (350.0, 520.0), "yaw": (-18.0,
 # vestibule at night dim; a lobby lit by day through its glazing 150-3000 lux (deep in the room to near
 # the glass, covering the 150-500 lux the sixth family left out), a street at night with a lit panel
 # 15-60 lux (vertical illuminance on the face; street lighting alone gives ~5-20). The others are
-# drawn across the whole envelope (log-uniform).
+# drawn across the whole envelope (log-uniform). The eighth family's: a face in direct or hazy sun at a
+# wall ATM or under a kiosk's canopy, 2000-7500 lux (the envelope's top; full sun on a face reaches
+# ~50,000-100,000 lux, refused by design), and a shop lit by halogen spots and its window, 150-800 lux.
 LIGHT_LUX = {"open_shade": (500.0, 7500.0), "screen_led": (15.0, 150.0), "lowe_glass": (150.0, 3000.0),
-             "street_led": (15.0, 60.0)}
+             "street_led": (15.0, 60.0), "direct_sun": (2000.0, 7500.0), "shop_halogen": (150.0, 800.0)}
 
 
 def camera_for(family: str, identity: int, camera: str | None) -> str:

@@ -2,11 +2,12 @@
 
 ``Identity.draw(n, family)`` draws head shape (nose relief, face width, IPD, brow and chin depth,
 face length; in the sixth family also eye-socket depth and breathing rate and phase; in the seventh
-blink rate and blink duration), skin tone
+blink rate and blink duration; in the eighth the skin's own 850 nm reflectance within its type), skin tone
 (Fitzpatrick I-VI), hair, glasses, beard, fringe, clothing and a texture seed from ``n``.
 ``identity=0`` is the reference person: the portrait's own proportions (IPD 63 mm, nose 24 mm),
 Fitzpatrick II, no glasses, beard or fringe. Every field can be overridden by a URI key, except the
-sixth family's eye-socket depth and breathing and the seventh family's blinks (no key sets them).
+sixth family's eye-socket depth and breathing, the seventh family's blinks and the eighth family's
+skin NIR factor (no key sets them).
 
 Skin reflectance by Fitzpatrick type. Melanin absorbs strongly in the visible and weakly at 850 nm,
 so visible reflectance falls ~5x from type I to VI while 850 nm reflectance falls only ~1.4x.
@@ -59,13 +60,15 @@ CLOTHING: tuple[tuple[str, tuple[float, float, float], float], ...] = (
     ("black t-shirt", (0.020, 0.020, 0.022), 0.35),
 )
 
-FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh")
+FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth")
 # The identity stream for each family is salted so that family=train&identity=5,
 # family=heldout&identity=5, family=field&identity=5, family=fresh&identity=5,
-# family=fifth&identity=5, family=sixth&identity=5 and family=seventh&identity=5 are different people,
+# family=fifth&identity=5, family=sixth&identity=5, family=seventh&identity=5 and family=eighth&identity=5
+# are different people,
 # and none of them equals family=any&identity=5.
 _FAMILY_SALT = {"any": 10_000, "train": 2_000_003, "heldout": 7_000_019, "field": 11_000_027,
-                "fresh": 13_000_027, "fifth": 17_000_041, "sixth": 19_000_051, "seventh": 23_000_077}
+                "fresh": 13_000_027, "fifth": 17_000_041, "sixth": 19_000_051, "seventh": 23_000_077,
+                "eighth": 29_000_081}
 
 # What the simulator gave everyone alike until the sixth family, which draws them per person:
 # - the eye sockets' depth under the brow-cheek surface (head.face_height), 11 mm. Hertel
@@ -97,6 +100,15 @@ BLINK_S = 0.30
 BLINKS_PER_MIN = (8.0, 21.0)
 BLINK_DURATION_S = (0.10, 0.40)
 BLINK_FAMILIES = ("seventh",)                  # families that draw blink rate and duration per person
+# What the simulator still gave everyone of one Fitzpatrick type alike until the eighth family: the
+# skin's 850 nm reflectance (SKIN_TONES: one value per type). Between people of one type it varies
+# with the dermis' thickness, blood and water content, which absorb and scatter there; in the NIST
+# skin reflectance measurements (Cooksey et al., above) people of similar visible tone differ at 850 nm
+# by about +-10 % of the value (as recalled, not read here: a figure of the spread, not a fitted
+# distribution). The eighth family draws a factor on its type's value uniformly in 0.90-1.10, which
+# under bright sun moves how close a face's IR comes to clipping; everyone else keeps 1.0 exactly.
+SKIN_NIR_FACTOR = (0.90, 1.10)
+SKIN_NIR_FAMILIES = ("eighth",)                # families that draw the skin's NIR factor per person
 
 
 @dataclass(frozen=True)
@@ -126,6 +138,7 @@ class Identity:
     breath_phase: float = 0.0      # breathing phase at t = 0 (radians)
     blink_per_min: float | None = None   # blink rate; None: the schedule everyone had (every 2-5 s)
     blink_s: float = BLINK_S       # one blink's duration, closing to open again
+    skin_nir_factor: float = 1.0   # the skin's 850 nm reflectance relative to its type's
 
     @property
     def skin_bgr(self) -> np.ndarray:
@@ -133,7 +146,7 @@ class Identity:
 
     @property
     def skin_nir(self) -> float:
-        return SKIN_TONES[self.skin][1]
+        return SKIN_TONES[self.skin][1] * self.skin_nir_factor   # x 1.0 exactly outside the eighth family
 
     @classmethod
     def reference(cls) -> Identity:
@@ -180,6 +193,9 @@ class Identity:
             # Likewise drawn after every other field.
             person = replace(person, blink_per_min=float(rng.uniform(*BLINKS_PER_MIN)),
                              blink_s=float(rng.uniform(*BLINK_DURATION_S)))
+        if family in SKIN_NIR_FAMILIES:
+            # Likewise drawn after every other field.
+            person = replace(person, skin_nir_factor=float(rng.uniform(*SKIN_NIR_FACTOR)))
         return person
 
     def with_overrides(self, *, skin: int | None = None, nose_mm: float | None = None,

@@ -56,6 +56,17 @@ Sources (figures cited per profile below):
   shutter colour module up to 1920x1080 at 30 fps (Seeed Studio wiki "Orbbec Gemini 336", its
   specification table, in Seeed-Studio/wiki-documents): the GEMINI335 profile below omits that
   1920x1080 mode (not corrected here; its chosen 1280x720 keeps 72 px at 0.6 m).
+- [G335L] Orbbec Gemini 335L: the long-baseline (95 mm) active stereo camera of the 330 series
+  without the 336L's IR-pass filter (the 336L is "the Gemini 335L ... with an IR-pass filter", [G336L]),
+  the same optics: depth 90°x65° up to 1280x800 at 30 fps, depth 0.17-20 m (ideal 0.25-6 m), colour
+  94°x68° ±3° up to 1280x800 on a global-shutter sensor, colour origin 23.75 mm along +x of the left
+  imager ([G330-CS] table 2, "Gemini 335L/336L"). Supported by Orbbec SDK v2 (OrbbecSDK_ROS1 release
+  v2.7.6 lists "Gemini 330 series ... gemini_330_series.launch"); as for the other 330 series devices
+  the SDK runs the IR auto-exposure by default and offers OB_PROP_IR_EXPOSURE_INT (µs) as a manual
+  control (recalled from the wrapper's ``enable_ir_auto_exposure``/``ir_exposure`` parameters, not read
+  here). Its imagers see visible light as well as 850 nm (no IR-pass filter); the simulator's "nir"
+  band models only the 850 nm part, as it does for the D435/D455 and Gemini 335, whose imagers are
+  broadband too (a simplification: under sunlight the real imagers also collect visible light).
 - [AMS] the Astra series specification table in jsk-ros-pkg's "Install Astra camera" page (Astra,
   Astra Mini, Astra S, Astra Mini S, Astra Pro): the Astra Mini S's optimised range is 0.35-1.0 m,
   its depth VGA (640x480) and QVGA at 30 fps, its colour VGA and QVGA at 30 fps and HD (1280x720) at
@@ -620,8 +631,46 @@ GEMINI2L = CameraProfile(
     }),
 )
 
+GEMINI335L = CameraProfile(
+    name="gemini335l", model="Orbbec Gemini 335L (long-baseline active stereo, no IR-pass filter)",
+    # [G335L]: depth 90°x65° at 1280x800; this unit's calibration 90.6° (within the usual ±3°): fx at
+    # 1280x800 = 640 / tan(45.3°) = 633.3, x0.6 = 380.0 at 640x480 (modes.py). Principal point typical.
+    depth_intrinsics=Intrinsics(640, 480, 380.0, 380.0, 322.1, 237.4, DistortionModel.INVERSE_BROWN_CONRADY),
+    # [G335L]: colour 94° at 1280x800; this unit's 93.2° (within ±3°): fx = 640 / tan(46.6°) = 605.4,
+    # x0.6 = 363.2 at 640x480. Distortion typical of a 94° module.
+    color_intrinsics=Intrinsics(640, 480, 363.2, 363.1, 318.2, 241.0, DistortionModel.BROWN_CONRADY,
+                                (-0.058, 0.049, 0.0004, -0.0005, -0.012)),
+    # [G330-CS] table 2: colour 23.75 mm along +x from the left imager (nominal); this unit's calibration
+    # within 0.1 mm of it (typical of a factory calibration), rotation typical.
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(-0.07), np.deg2rad(0.11), np.deg2rad(0.05)),
+                                          np.array([0.02371, 0.00003, -0.00009])),
+    stereo_baseline_m=0.095,                     # [G335L]: 95 mm, as the 336L
+    projector_offset_m=0.055,                    # typical: as the 336L's
+    # Typical: the 330 series' matching (0.10 px at 640x480): sigma_z = 0.7 mm at 0.5 m.
+    sigma_disparity_px=0.10,
+    depth_range_m=(0.25, 6.0),                   # [G335L]: ideal 0.25-6 m (it reports 0.17-20 m)
+    depth_scale=0.001,                           # typical: the SDK's default depth unit, 1 mm
+    # Typical UVC colour auto-exposure (the 336L's: same module).
+    color_ae=AutoExposureSpec(0.16, 0.24, (100e-6, 1 / 30), (1.0, 16.0)),
+    # [UVC]/Orbbec SDK v2 frame metadata: colour exposure in 100 µs units, IR exposure in µs, gains as factors.
+    color_units=MetadataUnits(GAIN_MULTIPLIER, 100.0), ir_units=MetadataUnits(GAIN_MULTIPLIER, 1.0),
+    # [G335L]: the SDK's IR auto-exposure on by default, the host may lock OB_PROP_IR_EXPOSURE_INT;
+    # limits and default typical (the 336L's).
+    ir_exposure_default_s=0.005, ir_exposure_range_s=(20e-6, 0.1), ir_gain_default=1.0,
+    # [G335L]: 850 nm dot projector switched on and off through the SDK's laser switch (no mW setting).
+    projector="850 nm VCSEL dot projector (on/off only)", projector_power=None,
+    projector_nominal_mw=150.0,
+    projector_latency_frames=1, projector_jitter=0.15,   # typical: a USB property write
+    structured_light=False,
+    ir_band="nir",                               # broadband imagers; the 850 nm part modelled ([G335L])
+    depth_shutter="global",
+    color_shutter="global",                      # [G335L]: the 336L's global-shutter colour module
+    color_from_depth_imager=False,
+    stream_modes=G330_STREAM_MODES,              # as the 336L ([G336L], the 330 series' SDK lists)
+)
+
 PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335, GEMINI2,
-                                                          GEMINI336L, ASTRA_MINI_S, GEMINI2L)}
+                                                          GEMINI336L, ASTRA_MINI_S, GEMINI2L, GEMINI335L)}
 DEFAULT = "d435"
 
 

@@ -97,7 +97,8 @@ def test_moving_background_has_people_walking_past():
                                         ("metal_halide", "led_cri95"), ("cfl", "led_warm"),
                                         ("led_cri95", "led_warm"), ("open_shade", "north_sky_glass"),
                                         ("screen_led", "led"), ("lowe_glass", "street_led"),
-                                        ("lowe_glass", "fluorescent")])
+                                        ("lowe_glass", "fluorescent"), ("shop_halogen", "lowe_glass"),
+                                        ("direct_sun", "street_led")])
 def test_light_sources_set_the_ambient_nir_share(bright, dim):
     def face_ir(light):
         sets, cam = grab(f"sim://?realtime=0&seed=1&projector=0&lux=3000&light={light}", 2)
