@@ -53,7 +53,8 @@ rotation the store accepts (``reload``; a reload it refuses changes nothing)::
                                     # 2 x max_failures, at most 64) ...
     max_terminal_failures = 15      # ... per terminal, whatever the subject (0: not counted; left out:
                                     # 3 x max_failures, at most 64) ...
-    failure_window_s = 600.0        # ... within this window: no more until it moves on (at least nonce_ttl_s)
+    failure_window_s = 600.0        # ... within this window: no more until it moves on (at least nonce_ttl_s);
+                                    # also how long this server charges nothing after the store lost its data
     revoked_serials = []            # client certificate serials, hex ("5c:e9:..." or "5ce9...")
     crl = ""                        # a CRL file (PEM or DER) from client_ca, re-read when it changes
     [transport]                     # gRPC policy (hil/ingest/server.py ServeOptions)
@@ -96,8 +97,10 @@ import secrets
 import threading
 import time
 import tomllib
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -508,7 +511,7 @@ class StoreEvictionError(ConfigError):
 
 
 def check_store_eviction(store: Store, cfg: ServerConfig, *, reloading: bool = False,
-                         strict: bool = False) -> str | None:
+                         strict: bool = False, read: object = None) -> str | None:
     """A Redis store must run with ``maxmemory-policy noeviction``. Under any other policy Redis,
     at its ``maxmemory``, deletes keys to make room: a subject's or a terminal's failure set (its
     failures forgotten: more tries for whoever caused them), the subject key pin (re-pinned by the
@@ -518,13 +521,14 @@ def check_store_eviction(store: Store, cfg: ServerConfig, *, reloading: bool = F
     server is already running on that store, so a refusal is logged with the code and the reload
     applied (a revocation must not wait on the store's operator). A policy Redis will not tell (an
     ACL without CONFIG, a managed Redis that renamed it) is logged, never fatal. Returns the policy
-    ("" : not read; None: not a Redis store)."""
+    ("" : not read; None: not a Redis store). ``read``: the policy as ``RedisStore.survey`` read it
+    (``StoreWatch``), else read here."""
     from hil.ingest.redis_store import PolicyUnreadable, RedisStore
     if not isinstance(store, RedisStore):
         return None
     where = f"the store {store_said(cfg.store)!r}"
     try:
-        policy = store.eviction_policy()
+        policy = _given(read, store.eviction_policy)
     except StoreUnavailable:
         if strict:
             raise
@@ -542,6 +546,15 @@ def check_store_eviction(store: Store, cfg: ServerConfig, *, reloading: bool = F
             "store_allow_eviction = true to accept that")
     _refuse_unless_allowed(said, StoreEvictionError, "store_allow_eviction", cfg.store_allow_eviction, reloading)
     return policy
+
+
+def _given(read: Any, reader: Callable[[], Any]) -> Any:
+    """A setting already read (``RedisStore.survey``; an exception: what reading it raised), else read now."""
+    if read is None:
+        return reader()
+    if isinstance(read, Exception):
+        raise read
+    return read
 
 
 def _refuse_unless_allowed(said: str, error: type[ConfigError], allow_key: str, allowed: bool,
@@ -563,7 +576,7 @@ class StoreVolatileError(ConfigError):
 
 
 def check_store_persistence(store: Store, cfg: ServerConfig, *, reloading: bool = False,
-                            strict: bool = False) -> str | None:
+                            strict: bool = False, read: object = None) -> str | None:
     """A Redis store must keep its data across a restart: ``appendonly yes`` (every write logged,
     fsynced each second by default). A Redis that persists nothing forgets, when it restarts (a crash,
     an OOM kill, a reboot, a failover to an empty replica), every failure count (whoever can make it
@@ -574,13 +587,13 @@ def check_store_persistence(store: Store, cfg: ServerConfig, *, reloading: bool 
     a refusal is logged with the code and the reload applied, as ``check_store_eviction``. A Redis
     that will not say (``CONFIG`` refused) is logged, never fatal; one that cannot be reached is
     logged (``strict``: raised, ``StoreWatch`` counts the store unchecked). Returns "appendonly",
-    "rdb" or "none" ("" : not read; None: not a Redis store)."""
+    "rdb" or "none" ("" : not read; None: not a Redis store). ``read``: as ``check_store_eviction``."""
     from hil.ingest.redis_store import PolicyUnreadable, RedisStore
     if not isinstance(store, RedisStore):
         return None
     where = f"the store {store_said(cfg.store)!r}"
     try:
-        aof, save = store.persistence()
+        aof, save = _given(read, store.persistence)
     except StoreUnavailable:
         if strict:
             raise
@@ -637,19 +650,21 @@ class StoreVersionError(ConfigError):
 REDIS_MIN_VERSION = (7, 0)
 
 
-def check_store_version(store: Store, cfg: ServerConfig, *, strict: bool = False) -> tuple[int, ...] | None:
+def check_store_version(store: Store, cfg: ServerConfig, *, strict: bool = False,
+                        read: object = None) -> tuple[int, ...] | None:
     """A Redis store must be 7.0 or later: the store's scripts declare Redis 7's script flags (a
     ``#!lua`` shebang, so that Redis over its ``maxmemory`` refuses the nonce's whole: ``redis_store``),
     which an older Redis cannot compile: every call would fail. Refused at start (``AGT_STORE_VERSION``),
     with no setting to allow it. A Redis that cannot be reached or will not say (``INFO`` refused) is
     logged here (``strict``: unreachable raised); ``StoreWatch`` then charges nothing on it (it needs
-    ``INFO``'s ``run_id``). Returns the version (() : not read; None: not a Redis store)."""
+    ``INFO``'s ``run_id``). Returns the version (() : not read; None: not a Redis store). ``read``: as
+    ``check_store_eviction``."""
     from hil.ingest.redis_store import PolicyUnreadable, RedisStore
     if not isinstance(store, RedisStore):
         return None
     where = f"the store {store_said(cfg.store)!r}"
     try:
-        version = store.version()
+        version = _given(read, store.version)
     except StoreUnavailable:
         if strict:
             raise
@@ -697,6 +712,10 @@ class StoreWatch:
         self._epoch = ""                        # the store's epoch as this server last read it
         self._runs = 0                          # checks run (recheck: one per refusal wave, not one per thread)
         store.checked_run = ""                  # refused until a check passes
+        store.quarantine_ms = self._window_ms()  # after a data loss: this server's own window (sec19)
+
+    def _window_ms(self) -> int:
+        return int(self.cfg.failure_window_s * 1000)
 
     def check(self, now_ms: int, *, starting: bool = False) -> bool:
         """Run the checks on the Redis answering now; True (and charges go through) when they pass.
@@ -705,12 +724,16 @@ class StoreWatch:
         from hil.ingest.redis_store import PolicyUnreadable
         self._failed_ms = now_ms                # until they pass
         self._runs += 1
+        self.store.quarantine_ms = self._window_ms()    # (a reload may change it)
         try:
-            run = self.store.run_id()           # first: a restart during the checks leaves the old one
-            check_store_version(self.store, self.cfg, strict=True)
-            check_store_eviction(self.store, self.cfg, strict=True)
-            check_store_persistence(self.store, self.cfg, strict=True)
-            self._check_epoch(where)
+            # One Redis's answers, read in one round trip (sec19: each on the connection the pool gave it,
+            # a failover between two reads bound one Redis's run_id to another's settings).
+            said = self.store.survey(secrets.token_hex(8), self._epoch, self._window_ms())
+            run = said.run
+            check_store_version(self.store, self.cfg, strict=True, read=said.version)
+            check_store_eviction(self.store, self.cfg, strict=True, read=said.policy)
+            check_store_persistence(self.store, self.cfg, strict=True, read=said.persistence)
+            self._check_epoch(where, said.epoch)
         except StoreUnavailable as exc:
             self.store.checked_run = ""
             log.warning("store not checked: %s is unreachable or takes no writes (%s); challenges are refused "
@@ -736,17 +759,19 @@ class StoreWatch:
         self._passed_ms, self._failed_ms = now_ms, None
         return True
 
-    def _check_epoch(self, where: str) -> None:
-        """The store's data against what this server saw of it: its epoch (``RedisStore.epoch``), a
-        key written once, with no expiry, that goes with the data. Missing, or another than the one
-        this server knew: the store lost its data (a failover to an empty replica, a wiped append-only
-        file, a ``FLUSHALL``), every failure count with it. Charges are then refused (by the nonce's
-        script, for every server sharing the store) until ``failure_window_s`` after the new epoch
-        was written, by when every count the loss took would have left the window anyway: a loss
-        resets no lockout, it costs that window's challenges instead. A store first seen by this
-        server (at its start) is taken as it is: an empty store and a wiped one look alike."""
+    def _check_epoch(self, where: str, read: tuple[str, int, int]) -> None:
+        """The store's data against what this server saw of it: its epoch (``RedisStore.epoch``, here
+        as ``survey`` read it with the settings), a key written once, with no expiry, that goes with
+        the data. Missing, or another than the one this server knew: the store lost its data (a
+        failover to an empty replica, a wiped append-only file, a ``FLUSHALL``), every failure count
+        with it. Charges are then refused (by the nonce's script, for every server sharing the store)
+        until ``failure_window_s`` after the new epoch was written, each server's own (sec19; before,
+        the longest of those that saw the loss, for all): by then every count the loss took has left
+        this server's window, so it decides as if nothing was lost; a loss resets no lockout, it costs
+        that window's challenges instead. A store first seen by this server (at its start) is taken as
+        it is: an empty store and a wiped one look alike."""
         known = self._epoch
-        epoch, until, now = self.store.epoch(secrets.token_hex(8), known, int(self.cfg.failure_window_s * 1000))
+        epoch, until, now = read
         if known and epoch != known:
             log.error("store: error[%s]: %s lost its data (its epoch %s is gone, now %s), every failure count "
                       "with it: challenges are refused for %.0f s (until a failure window has passed)",

@@ -335,13 +335,15 @@ def test_a_redis_before_7_is_refused_at_start(dev, redis_url, monkeypatch):
     # sec17: the store's scripts declare Redis 7's script flags (#!lua, so that a full Redis refuses
     # them whole); Redis 6 cannot compile them, and every call would fail. main started on any Redis.
     # Refused at start now, AGT_STORE_VERSION; the Redis 7 the tests run starts as before.
+    import dataclasses
     import uuid
     cfg, base = load_server_config(dev.server_config)
     cfg = _replace(cfg, store=redis_url, store_prefix=f"ver{uuid.uuid4().hex[:8]}:")
     state, _ = build_state(cfg, base)
     assert state.store.version() >= (7, 0)
     state.store.close()
-    monkeypatch.setattr(RedisStore, "version", lambda self: (6, 2, 14))
+    real = RedisStore.survey                   # (the checks read the version with the rest: sec19)
+    monkeypatch.setattr(RedisStore, "survey", lambda self, *a: dataclasses.replace(real(self, *a), version=(6, 2, 14)))
     with pytest.raises(ConfigError) as exc:
         build_state(cfg, base)
     assert exc.value.code == "AGT_STORE_VERSION" and "Redis 6.2.14" in str(exc.value)
