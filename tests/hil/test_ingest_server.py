@@ -2094,3 +2094,68 @@ def test_the_store_checks_read_one_redis_whatever_fails_over_between_the_reads(t
         primary.stop()
         replica.stop()
 
+
+# -- what the client says when no server answered (issues 15-19 leftover 4) ------------------------------------
+
+def test_begin_capture_unavailable_says_a_challenge_may_have_been_charged(tmp_path, redis_url):
+    # The client's UNAVAILABLE said "nothing was stored" whatever happened. A server that charged the
+    # challenge and then lost the store's reply (a socket timeout after Redis ran the script, a
+    # failover) answers STORE_UNAVAILABLE with the charge in the store (main: "nothing was stored",
+    # untrue: the charge counts against the subject). The text now says what may have happened and
+    # that a repeat with the same session id gets the challenge back uncharged.
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.redis_store import RedisStore
+    from hil.ingest.store import StoreUnavailable
+    store = RedisStore.from_url(redis_url, prefix=f"said{next_counter()}:")
+    rig = Rig(tmp_path, store=store, limits=FailureLimits(5, 600, max_terminal_failures=10))
+    real = store.issue_nonce
+
+    def charged_then_lost(*args, **kw):
+        real(*args, **kw)
+        raise StoreUnavailable("redis: TimeoutError")
+    store.issue_nonce = charged_then_lost                    # (an instance attribute)
+    try:
+        c = rig.client(retries=0)
+        with pytest.raises(UplinkUnavailable) as exc:
+            c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert _strikes(rig, subject_at_terminal_key(subject_key("cust-1"), A)) == 1      # it was charged
+        said = str(exc.value)
+        assert "nothing was stored" not in said and "may have been issued and charged" in said
+        assert exc.value.code == "UPL_UNAVAILABLE"
+        store.issue_nonce = real
+        assert c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce   # the same session
+        assert _strikes(rig, subject_at_terminal_key(subject_key("cust-1"), A)) == 1      # ... uncharged
+    finally:
+        rig.close()
+        store.close()
+
+
+def test_submit_unavailable_says_the_probe_may_have_been_judged_and_recorded(tmp_path, redis_url):
+    # The same for SubmitProbe: the use (the receipt stored, the charge settled as a failure) landed
+    # and its reply was lost (main: "nothing was stored"). The text says the probe may have been judged
+    # and recorded and that sending the same bytes again gets its receipt, which it does.
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.redis_store import RedisStore
+    from hil.ingest.store import StoreUnavailable
+    store = RedisStore.from_url(redis_url, prefix=f"said{next_counter()}:")
+    rig = Rig(tmp_path, store=store, limits=FailureLimits(5, 600, max_terminal_failures=10))
+    real = store.use_nonce
+
+    def used_then_lost(*args, **kw):
+        real(*args, **kw)
+        raise StoreUnavailable("redis: TimeoutError")
+    store.use_nonce = used_then_lost
+    try:
+        c = rig.client(retries=0)
+        ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        made = rig.probe(ch, session_id="s1", verdict="attack")
+        with pytest.raises(UplinkUnavailable) as exc:
+            submit(c, made)
+        said = str(exc.value)
+        assert "nothing was stored" not in said and "may have been judged and recorded" in said
+        store.use_nonce = real
+        assert submit(c, made).reason == "NOT_LIVE"                    # the stored receipt, for the same bytes
+        assert _strikes(rig, subject_at_terminal_key(subject_key("cust-1"), A)) == 1
+    finally:
+        rig.close()
+        store.close()
