@@ -635,6 +635,13 @@ class StoreDataLostError(ConfigError):
     code = "AGT_STORE_DATA_LOST"
 
 
+class StoreClockJumpError(ConfigError):
+    """The shared store's clock ran ahead of this server's elapsed time (a step of the Redis host's
+    clock): ``AGT_STORE_CLOCK``."""
+
+    code = "AGT_STORE_CLOCK"
+
+
 class StoreUnwatchedError(ConfigError):
     """The shared store will not say its ``run_id`` (``INFO`` refused): ``AGT_STORE_UNWATCHED``."""
 
@@ -683,6 +690,17 @@ def check_store_version(store: Store, cfg: ServerConfig, *, strict: bool = False
 
 STORE_RECHECK_MS = 60_000      # a checked store's settings are read again at most this often (at a charge)
 STORE_RETRY_MS = 2_000         # a store that failed its checks is checked again at most this often
+CLOCK_SLACK_MS = 2_000         # Redis's clock may run this far ahead of a server's elapsed time ...
+CLOCK_SLACK_RATE = 0.01        # ... plus this share of it (slewing, rate error) before it counts as a jump
+CLOCK_TRIP_MS = 5_000          # the nonce's script's slack (a charge's bound is computed before the script
+                               # runs: a server stalled between the two must not trip it; the check measures)
+
+
+def _elapsed_s() -> float:
+    """This host's elapsed time (CLOCK_BOOTTIME: steps of the wall clock do not move it, and a suspend
+    does, so a server resumed from one does not take Redis's clock for having jumped)."""
+    clock = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.clock_gettime(clock) if clock is not None else time.monotonic()
 
 
 class StoreWatch:
@@ -698,9 +716,13 @@ class StoreWatch:
     read again every ``STORE_RECHECK_MS`` at a charge (a ``CONFIG SET`` under a running server, no
     restart). A check's refusal here is never fatal (the server runs): it refuses charges instead.
     The store's data is checked too (``_check_epoch``): a Redis that comes back with its settings but
-    without its data (an empty replica, a wiped append-only file) is quarantined for a failure window."""
+    without its data (an empty replica, a wiped append-only file) is quarantined for a failure window.
+    And its clock (``_check_clock``, sec19): every window is Redis's clock, so a step of it forward
+    shortens every window by the step; each check pairs Redis's time with this server's ``elapsed``
+    time, the nonce's script refuses a charge when Redis's clock is further on than the elapsed time
+    since allows, and the check then holds this server's charges for its failure window."""
 
-    def __init__(self, store, cfg: ServerConfig):
+    def __init__(self, store, cfg: ServerConfig, *, elapsed: Callable[[], float] = _elapsed_s):
         from hil.ingest.redis_store import RedisStore
         assert isinstance(store, RedisStore)
         self.store: RedisStore = store
@@ -713,6 +735,8 @@ class StoreWatch:
         self._runs = 0                          # checks run (recheck: one per refusal wave, not one per thread)
         store.checked_run = ""                  # refused until a check passes
         store.quarantine_ms = self._window_ms()  # after a data loss: this server's own window (sec19)
+        self._elapsed = elapsed                 # seconds, this host's (tests inject one)
+        self._pair: tuple[int, float] | None = None   # Redis's time (ms) at the last check, elapsed before it
 
     def _window_ms(self) -> int:
         return int(self.cfg.failure_window_s * 1000)
@@ -728,7 +752,9 @@ class StoreWatch:
         try:
             # One Redis's answers, read in one round trip (sec19: each on the connection the pool gave it,
             # a failover between two reads bound one Redis's run_id to another's settings).
+            before = self._elapsed()
             said = self.store.survey(secrets.token_hex(8), self._epoch, self._window_ms())
+            self._check_clock(where, said.epoch[2], before, self._elapsed())
             run = said.run
             check_store_version(self.store, self.cfg, strict=True, read=said.version)
             check_store_eviction(self.store, self.cfg, strict=True, read=said.policy)
@@ -747,8 +773,8 @@ class StoreWatch:
             return False
         except ConfigError as exc:
             self.store.checked_run = ""
-            if starting and not isinstance(exc, StoreDataLostError):   # (a quarantine ends: the start goes on)
-                raise
+            if starting and not isinstance(exc, (StoreDataLostError, StoreClockJumpError)):   # (these end: the
+                raise                                                                          # start goes on)
             log.error("store: error[%s]: %s; challenges are refused (STORE_UNAVAILABLE) until it passes",
                       exc.code, exc.message)
             return False
@@ -780,6 +806,44 @@ class StoreWatch:
         if now < until:
             raise StoreDataLostError(f"{where} lost its data: challenges are refused for {(until - now) / 1000:.0f} s "
                                      "more, until every failure count it lost would have left the window")
+
+    @staticmethod
+    def _bound(pair: tuple[int, float], elapsed: float, slack_ms: int = CLOCK_SLACK_MS) -> int:
+        """The latest Redis time (ms) the elapsed time since ``pair`` allows, with the slack."""
+        gone_ms = (elapsed - pair[1]) * 1000
+        return int(pair[0] + gone_ms + slack_ms + CLOCK_SLACK_RATE * abs(gone_ms))
+
+    def _check_clock(self, where: str, redis_ms: int, before: float, after: float) -> None:
+        """Redis's clock (``redis_ms``, read between ``before`` and ``after`` on this server's elapsed
+        clock) against the last check's: further on than the elapsed time since allows (the slack:
+        ``CLOCK_SLACK_MS`` plus ``CLOCK_SLACK_RATE`` of it), it jumped by the excess J, and every window
+        in the store (failure counts, the quarantine, a rotation's overlap) lost up to J: each count
+        alive then leaves its window J early, and a failure set whose expiry was less than J away is
+        gone at once (Redis expires keys by the same clock). As after a data loss, this server then
+        charges nothing for its own failure window by Redis's clock (``RedisStore.held_until_ms``; the
+        nonce's script refuses), after which every count the jump cut short would have left its window
+        anyway (a hold of J would not do: the counts cut short are missing in the last J of each one's
+        window, spread over the next window). The same bound, carried forward, is handed
+        to the nonce's script (``RedisStore.clock_bound``, with ``CLOCK_TRIP_MS`` of slack: it is computed
+        before the script runs), so the first charge after a jump of more than that is refused and the
+        check that follows measures it; a smaller one is measured at the next check (``STORE_RECHECK_MS``).
+        Each reading is an upper bound on the real time between two of Redis's (``before`` the first,
+        ``after`` the second), so a slow call or a stalled server never reads as a jump. A server
+        started after the jump has no earlier reading and sees nothing; each server holds its own
+        charges, for what it saw (one whose own elapsed clock misbehaved holds only itself)."""
+        pair = self._pair
+        self._pair = (redis_ms, before)
+        self.store.clock_bound = lambda: self._bound((redis_ms, before), self._elapsed(), CLOCK_TRIP_MS)
+        if pair is not None and redis_ms > self._bound(pair, after):
+            jump = redis_ms - int(pair[0] + (after - pair[1]) * 1000)
+            self.store.held_until_ms = max(self.store.held_until_ms, redis_ms + self._window_ms())
+            log.error("store: error[%s]: %s: its clock ran %.1f s ahead of this server's elapsed time since the last "
+                      "check (a step of the Redis host's clock): every failure count there left its window that much "
+                      "early; this server charges nothing for its failure window, %.0f s (by Redis's clock)",
+                      StoreClockJumpError.code, where, jump / 1000, self._window_ms() / 1000)
+        if redis_ms < self.store.held_until_ms:
+            raise StoreClockJumpError(f"{where}'s clock jumped: this server charges nothing for "
+                                      f"{(self.store.held_until_ms - redis_ms) / 1000:.0f} s more")
 
     def recheck(self, now_ms: int) -> bool:
         """After a charge refused ``StoreUnchecked``: the checks again, unless they failed less than

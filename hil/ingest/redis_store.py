@@ -114,7 +114,9 @@ _ADD = """#!lua
 --       subject key's check value ('' : none) and the rotation's overlap (ms), then '1' when the failure
 --       sets are timed by Redis's TIME (the charge's time, its window) rather than by now ('' : by now),
 --       then the run_id the server checked ('*' : a store nobody checks, '' : not checked yet), then
---       this server's own quarantine after a data loss (ms: its failure window, StoreWatch)
+--       this server's own quarantine after a data loss (ms: its failure window, StoreWatch), then the
+--       latest Redis TIME (ms) this server's elapsed time allows ('0' : no bound) and the Redis TIME
+--       (ms) before which this server charges nothing ('0' : none) (StoreWatch: a jump of Redis's clock)
 -- Returns {-3} (Redis is not the one the server checked: nothing read, nothing changed), {0} (stored
 -- and charged), {j} (KEYS[3 + j] is at the limit: nothing changed), {-2} (the
 -- check value is not the store's pinned subject key, or in a rotation's overlap the previous one is not
@@ -139,12 +141,14 @@ if run ~= '*' then
   local lost, wrote
   if ep then lost, wrote = string.match(ep, '^%x+ (%d+) (%d+)$') end
   if not lost then return {-3} end
-  if tonumber(lost) > 0 then
-    local t = redis.call('TIME')
-    if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) < tonumber(wrote) + tonumber(ARGV[27 + 2 * m]) then
-      return {-3}
-    end
-  end
+  local t = redis.call('TIME')
+  local rnow = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if tonumber(lost) > 0 and rnow < tonumber(wrote) + tonumber(ARGV[27 + 2 * m]) then return {-3} end
+  -- Redis's clock against this server's elapsed time since its check (sec19): ahead of what that allows,
+  -- Redis's clock jumped (every window there shortened by the jump): refused, and the server's check
+  -- measures the jump and holds its charges that long
+  local bound = tonumber(ARGV[28 + 2 * m])
+  if (bound > 0 and rnow > bound) or rnow < tonumber(ARGV[29 + 2 * m]) then return {-3} end
 end
 if ARGV[18] ~= '' then
   local e = redis.call('HMGET', KEYS[3], 'q', 'n')
@@ -530,6 +534,10 @@ class RedisStore:
         # How long after a data loss this server charges nothing (ms; StoreWatch sets its failure window,
         # sec19: each server its own): the nonce's script reads the loss from the store's epoch.
         self.quarantine_ms = 0
+        # A jump of Redis's clock (StoreWatch, sec19): the latest Redis TIME (ms) this server's elapsed
+        # time since its check allows (None: no bound), and the Redis TIME before which it charges nothing.
+        self.clock_bound: Callable[[], int] | None = None
+        self.held_until_ms = 0
         self._add = client.register_script(_ADD)
         self._use = client.register_script(_USE)
         self._fail = client.register_script(_FAIL)
@@ -576,7 +584,8 @@ class RedisStore:
                               *(charge.limits if charge else ()), *where,
                               charge.previous_check if charge else "", charge.overlap_ms if charge else 0,
                               "1" if charge is not None and charge.store_clock else "",
-                              "*" if self.checked_run is None else self.checked_run, self.quarantine_ms])
+                              "*" if self.checked_run is None else self.checked_run, self.quarantine_ms,
+                              self.clock_bound() if self.clock_bound is not None else 0, self.held_until_ms])
         head = int(got[0])
         if head == -3:
             raise StoreUnchecked("redis: not checked since it (re)started or failed over")

@@ -2095,6 +2095,54 @@ def test_the_store_checks_read_one_redis_whatever_fails_over_between_the_reads(t
         replica.stop()
 
 
+
+def test_a_jump_of_the_store_s_clock_holds_the_server_s_charges_for_its_window(tmp_path, caplog):
+    # Issues 15-19 leftover 1, "a Redis host whose clock jumps" (sec19): every failure window is
+    # Redis's clock (sec17), so a step of the Redis host's clock forward by J (a `date -s`, an NTP step)
+    # dropped every count J early: lockouts cleared early, and nothing noticed (main: StoreWatch has no
+    # clock to compare with, and the charge after the jump goes through). Each check now pairs Redis's
+    # time with this server's elapsed time; the nonce's script refuses a charge when Redis's clock is
+    # further on than the elapsed time since allows, and the check then holds this server's charges for
+    # its failure window, as after a data loss, after which every count the jump cut short would have
+    # left its window anyway. Here the server's elapsed clock is set 300 s back, which is the same to it
+    # as Redis's clock jumping 300 s ahead.
+    from agent.observe.health import NOT_SERVING
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.config import ServerConfig, StoreWatch
+    from hil.ingest.redis_store import RedisStore
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis")
+    store = RedisStore.from_url(proc.url, prefix="w:")
+    elapsed = [1_000.0]
+    watch = StoreWatch(store, ServerConfig(store=proc.url), elapsed=lambda: elapsed[0])
+    assert watch.check(int(time.time() * 1000), starting=True)
+    rig = Rig(tmp_path, store=store, limits=FailureLimits(3, 600, max_terminal_failures=20, max_subject_failures=6))
+    rig.state.store_watch = watch
+    offset, status = _health_on_a_clock(rig)
+    strikes = lambda: _strikes(rig, subject_at_terminal_key(subject_key("cust-1"), A))  # noqa: E731
+    try:
+        c = rig.client(retries=0)
+        assert c.begin("s0", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce
+        assert c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce and strikes() == 2
+        elapsed[0] -= 300.0                                    # Redis's clock 300 s ahead of this server's
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            with pytest.raises(UplinkUnavailable):
+                c.begin("s2", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert "error[AGT_STORE_CLOCK]" in caplog.text and "ran 300." in caplog.text and strikes() == 2
+        assert 599_000 <= store.held_until_ms - store.now_ms() <= 600_000       # held for its window
+        offset[0] += 3.0                                       # (past STORE_RETRY_MS): checked again, still held
+        with pytest.raises(UplinkUnavailable):
+            c.begin("s3", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        offset[0] += 3.0
+        assert status() == NOT_SERVING and strikes() == 2      # (the health check runs the same check)
+        store.held_until_ms -= 601_000                         # as if Redis's clock had moved on past the hold
+        offset[0] += 3.0
+        assert c.begin("s4", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce and strikes() == 3
+    finally:
+        rig.close()
+        store.close()
+        proc.stop()
+
 # -- what the client says when no server answered (issues 15-19 leftover 4) ------------------------------------
 
 def test_begin_capture_unavailable_says_a_challenge_may_have_been_charged(tmp_path, redis_url):
