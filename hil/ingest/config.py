@@ -44,6 +44,10 @@ rotation the store accepts (``reload``; a reload it refuses changes nothing)::
                                     # a crash (up to an hour of failure counts at Redis's defaults): refused
                                     # (AGT_STORE_SNAPSHOTS) unless this is true. Every check is run again when
                                     # Redis restarts or fails over (another run_id; docs/uplink.md)
+    store_wait_replicas = 0         # a charge waits (WAIT) until this many replicas have it, or the challenge is
+                                    # refused STORE_UNAVAILABLE: a failover then loses no issued charge (0: off;
+                                    # a replica's round trip per BeginCapture, docs/uplink.md)
+    store_wait_ms = 100             # ... for at most this long (1-10000)
     nonces_per_terminal = 8         # a terminal asking for more evicts its oldest
     max_failures = 5                # challenges not taken back by an accepted probe (hil/ingest/limits.py)
                                     # per subject at one terminal (1-64; 0: no limits at all, for load
@@ -174,6 +178,8 @@ class ServerConfig:
     store_allow_eviction: bool = False
     store_allow_volatile: bool = False
     store_allow_snapshots: bool = False
+    store_wait_replicas: int = 0
+    store_wait_ms: int = 100
     nonces_per_terminal: int = 8
     max_failures: int = 5
     max_subject_failures: int | None = None       # None (left out): derived from max_failures (2x, capped)
@@ -201,6 +207,8 @@ class ServerConfig:
             raise ValueError("claim_lease_s must be at most nonce_ttl_s: a hold that outlives its nonce frees "
                              "nothing")
         _ranged("failure_window_s", self.failure_window_s, 1, 86400)
+        _ranged("store_wait_replicas", self.store_wait_replicas, 0, 16)
+        _ranged("store_wait_ms", self.store_wait_ms, 1, 10_000)
         if self.failure_window_s < self.nonce_ttl_s:
             raise ValueError("failure_window_s must be at least nonce_ttl_s: a charge would leave the window "
                              "before its probe is judged, and the stores then disagree on the count")
@@ -492,7 +500,9 @@ def build_store(cfg: ServerConfig) -> Store:
     if cfg.store == "memory":
         return MemoryStore(cfg.store_limits())
     from hil.ingest.redis_store import RedisStore
-    return RedisStore.from_url(cfg.store, cfg.store_limits(), prefix=cfg.store_prefix)
+    store = RedisStore.from_url(cfg.store, cfg.store_limits(), prefix=cfg.store_prefix)
+    store.wait_replicas, store.wait_ms = int(cfg.store_wait_replicas), int(cfg.store_wait_ms)
+    return store
 
 
 def store_said(url: str) -> str:

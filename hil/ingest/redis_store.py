@@ -538,6 +538,9 @@ class RedisStore:
         # time since its check allows (None: no bound), and the Redis TIME before which it charges nothing.
         self.clock_bound: Callable[[], int] | None = None
         self.held_until_ms = 0
+        # A charge's replication (sec19, ``store_wait_replicas``/``store_wait_ms``): WAIT after the
+        # nonce's script, on its connection; a charge fewer replicas acknowledged in time is refused.
+        self.wait_replicas, self.wait_ms = 0, 100
         self._add = client.register_script(_ADD)
         self._use = client.register_script(_USE)
         self._fail = client.register_script(_FAIL)
@@ -572,20 +575,20 @@ class RedisStore:
             for i, old in enumerate(charge.also):
                 if old:
                     where[i], n = first + n, n + 1
-        got = self._add(keys=[self._k("n", nonce.hex()), self._k("t", record.terminal_id),
-                              self._session_key(record.terminal_id, record.session_id),
-                              *(self._k("f", key) for key in charged), *(self._k("f", key) for key in also)],
-                        args=[now_ms, self.limits.nonces_per_terminal, horizon, nonce.hex(), record.expires_ms,
-                              record.terminal_id, record.session_id, record.purpose, record.server_key_id,
-                              record.issued_ms, self.prefix, life_ms + keep_ms, record.subject,
-                              record.challenges, str(record.frames) if record.frames else "",
-                              charge.window_ms if charge else 0, self.limits.max_failures_kept, request.hex(),
-                              keep_ms, len(charged), charge.key_check if charge else "", record.subject_key_id,
-                              *(charge.limits if charge else ()), *where,
-                              charge.previous_check if charge else "", charge.overlap_ms if charge else 0,
-                              "1" if charge is not None and charge.store_clock else "",
-                              "*" if self.checked_run is None else self.checked_run, self.quarantine_ms,
-                              self.clock_bound() if self.clock_bound is not None else 0, self.held_until_ms])
+        got = self._added(keys=[self._k("n", nonce.hex()), self._k("t", record.terminal_id),
+                                self._session_key(record.terminal_id, record.session_id),
+                                *(self._k("f", key) for key in charged), *(self._k("f", key) for key in also)],
+                          args=[now_ms, self.limits.nonces_per_terminal, horizon, nonce.hex(), record.expires_ms,
+                                record.terminal_id, record.session_id, record.purpose, record.server_key_id,
+                                record.issued_ms, self.prefix, life_ms + keep_ms, record.subject,
+                                record.challenges, str(record.frames) if record.frames else "",
+                                charge.window_ms if charge else 0, self.limits.max_failures_kept, request.hex(),
+                                keep_ms, len(charged), charge.key_check if charge else "", record.subject_key_id,
+                                *(charge.limits if charge else ()), *where,
+                                charge.previous_check if charge else "", charge.overlap_ms if charge else 0,
+                                "1" if charge is not None and charge.store_clock else "",
+                                "*" if self.checked_run is None else self.checked_run, self.quarantine_ms,
+                                self.clock_bound() if self.clock_bound is not None else 0, self.held_until_ms])
         head = int(got[0])
         if head == -3:
             raise StoreUnchecked("redis: not checked since it (re)started or failed over")
@@ -601,6 +604,34 @@ class RedisStore:
         if rec is None:                              # not reached: the script checked it unused and unexpired
             raise StoreUnavailable("redis: the session's nonce vanished")
         return Issued(None, bytes.fromhex(old), rec, repeated=True)
+
+    def _added(self, keys: list[str], args: list[Any]) -> list[Any]:
+        """The nonce's script; with ``wait_replicas``, followed on the same connection (a pipeline: one
+        round trip) by ``WAIT wait_replicas wait_ms``, and a charge or a repeat's nonce that fewer
+        replicas acknowledged in time is refused (``StoreUnavailable``: the terminal retries, a repeat
+        of its request gets the same challenge, uncharged). Redis replicates asynchronously, so a
+        failover to a replica lost the charges it had not received (a partial loss: the epoch stays,
+        no quarantine); WAIT closes that for charges (not for what the other scripts write)."""
+        if not self.wait_replicas:
+            return self._add(keys=keys, args=args)
+        import redis
+        for _ in range(2):
+            pipe = self.r.pipeline(transaction=False)
+            pipe.evalsha(self._add.sha, len(keys), *keys, *args)
+            pipe.wait(self.wait_replicas, self.wait_ms)
+            got, acked = pipe.execute(raise_on_error=False)
+            if isinstance(got, redis.exceptions.NoScriptError):
+                self.r.script_load(_ADD)                 # (Redis restarted: its script cache is empty)
+                continue
+            if isinstance(got, Exception):
+                raise got
+            if isinstance(acked, Exception):
+                raise acked
+            if int(got[0]) in (0, -1) and int(acked) < self.wait_replicas:
+                raise StoreUnavailable(f"redis: the charge reached {int(acked)} of {self.wait_replicas} replicas "
+                                       f"within {self.wait_ms} ms")
+            return list(got)
+        raise StoreUnavailable("redis: the nonce's script is not loaded")
 
     @_guarded
     def add_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None = None) -> str | None:

@@ -45,7 +45,9 @@ def _with(config: Path, text: str, **replace: str) -> Path:
                                   "max_subject_failures = -1",
                                   "max_subject_failures = 5",    # at max_failures: one terminal locks it out everywhere
                                   # shorter than nonce_ttl_s (60): a charge would leave before its probe is judged
-                                  "failure_window_s = 59.0"])
+                                  "failure_window_s = 59.0",
+                                  "store_wait_replicas = 17", "store_wait_replicas = -1", "store_wait_ms = 0",
+                                  "store_wait_ms = 10001"])
 def test_bad_values_are_refused(dev, line):
     key = line.split(" = ")[0]
     body = "\n".join(ln for ln in dev.server_config.read_text().splitlines() if not ln.startswith(key + " "))

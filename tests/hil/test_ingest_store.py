@@ -311,6 +311,55 @@ def test_a_nonce_issued_by_a_server_whose_clock_runs_ahead_lives_no_longer_than_
         s.close()
 
 
+def test_a_charge_waits_for_a_replica_when_asked_and_is_refused_without_its_ack(tmp_path):
+    # Issues 15-19 leftover 5 (sec19): Redis replicates asynchronously, so a failover to a replica that
+    # had not received the last charges lost them (a partial loss: the epoch stays, no quarantine).
+    # With store_wait_replicas the nonce's script is followed, on its connection, by WAIT: a challenge
+    # is issued only once a replica has its charge, and refused (STORE_UNAVAILABLE, retried) when none
+    # acknowledged within store_wait_ms (main: no such wait, the charge issued with the replica
+    # stopped). A real primary (TCP on 127.0.0.1, a password) and replica; the replica stopped by SIGSTOP.
+    import secrets
+    import signal
+    import socket
+
+    import redis
+
+    from hil.redisproc import start_redis
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    password = secrets.token_hex(16)
+    primary = start_redis(tmp_path / "primary", password=password, extra=("--port", str(port), "--bind", "127.0.0.1",
+                                                                          "--repl-diskless-sync-delay", "0"))
+    replica = start_redis(tmp_path / "replica", extra=("--replicaof", "127.0.0.1", str(port), "--masterauth", password))
+    follower = redis.Redis(unix_socket_path=str(replica.socket))
+    s = RedisStore(redis.Redis(unix_socket_path=str(primary.socket), password=password), prefix="wait:")
+    s.wait_replicas, s.wait_ms = 1, 200
+    charge = Charge(("terminal:k1",), (5,), 600_000, store_clock=True)
+    try:
+        deadline = time.monotonic() + 10
+        while follower.info("replication").get("master_link_status") != "up":
+            assert time.monotonic() < deadline, "the replica did not link to its primary"
+            time.sleep(0.02)
+        assert s.issue_nonce(os.urandom(32), rec(session="s1"), T0, charge, b"a" * 32).nonce
+        assert follower.zcard("wait:f:terminal:k1") == 1                 # the replica had it when it returned
+        replica.proc.send_signal(signal.SIGSTOP)
+        try:
+            n = os.urandom(32)
+            with pytest.raises(StoreUnavailable, match="0 of 1 replicas within 200 ms"):
+                s.issue_nonce(n, rec(session="s2"), T0, charge, b"b" * 32)
+        finally:
+            replica.proc.send_signal(signal.SIGCONT)
+        again = s.issue_nonce(os.urandom(32), rec(session="s2"), T0, charge, b"b" * 32)   # the terminal's retry:
+        assert again.nonce == n and again.repeated                                        # the same, uncharged
+        assert s.failures("terminal:k1", None, 600_000) == 2 == follower.zcard("wait:f:terminal:k1")
+    finally:
+        s.close()
+        follower.close()
+        replica.stop()
+        primary.stop()
+
+
 def test_two_redis_clients_share_one_state(redis_url):
     a = RedisStore.from_url(redis_url, prefix="share:")
     b = RedisStore.from_url(redis_url, prefix="share:")
