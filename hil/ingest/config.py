@@ -770,6 +770,9 @@ class StoreWatch:
             check_store_eviction(self.store, self.cfg, strict=True, read=said.policy)
             check_store_persistence(self.store, self.cfg, strict=True, read=said.persistence)
             self._check_epoch(where, said.epoch)
+            if said.epoch[2] < self.store.held_until_ms:        # (_check_clock's hold, after the other checks)
+                raise StoreClockJumpError(f"{where}'s clock jumped: this server charges nothing for "
+                                          f"{(self.store.held_until_ms - said.epoch[2]) / 1000:.0f} s more")
         except StoreUnavailable as exc:
             self.store.checked_run = ""
             log.warning("store not checked: %s is unreachable or takes no writes (%s); challenges are refused "
@@ -851,9 +854,6 @@ class StoreWatch:
                       "check (a step of the Redis host's clock): every failure count there left its window that much "
                       "early; this server charges nothing for its failure window, %.0f s (by Redis's clock)",
                       StoreClockJumpError.code, where, jump / 1000, self._window_ms() / 1000)
-        if redis_ms < self.store.held_until_ms:
-            raise StoreClockJumpError(f"{where}'s clock jumped: this server charges nothing for "
-                                      f"{(self.store.held_until_ms - redis_ms) / 1000:.0f} s more")
 
     def recheck(self, now_ms: int) -> bool:
         """After a charge refused ``StoreUnchecked``: the checks again, unless they failed less than
