@@ -746,7 +746,12 @@ class RedisStore:
         pipe.config_get("appendonly")
         pipe.config_get("save")
         self._epoch(keys=[self._k("store-epoch")], args=[new, known, int(window_ms)], client=pipe)
-        got, policy, aof, save, ep = pipe.execute(raise_on_error=False)
+        try:
+            got, policy, aof, save, ep = pipe.execute(raise_on_error=False)
+        except (redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError):
+            raise
+        except redis.ResponseError as exc:       # a script Redis will not load (SCRIPT refused; before 7.0, the
+            raise PolicyUnreadable(str(exc).split("\n")[0][:200]) from None     # shebang): as run_id says it
         if isinstance(got, (redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError)):
             raise got                    # (StoreUnavailable: _guarded)
         if isinstance(got, redis.ResponseError):
