@@ -44,9 +44,12 @@ class RedisProcess:
                 self.proc.wait()
 
 
-def start_redis(directory: Path, timeout_s: float = 10.0, *, appendonly: bool = True) -> RedisProcess:
+def start_redis(directory: Path, timeout_s: float = 10.0, *, appendonly: bool = True, password: str = "",
+                extra: tuple[str, ...] = ()) -> RedisProcess:
     """``appendonly=False``: a Redis that persists nothing (tests of the server's store checks: one
-    restarted so forgets what the directory's append-only file holds)."""
+    restarted so forgets what the directory's append-only file holds). ``password``: ``requirepass``
+    (a Redis that also listens on TCP, ``extra`` ``("--port", N, "--bind", "127.0.0.1")``, the primary
+    of a replica, which dials it over TCP); ``extra``: more of redis-server's arguments (they win)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RedisUnavailable("redis-server is not installed (Debian package redis-server; run make setup)")
@@ -55,7 +58,8 @@ def start_redis(directory: Path, timeout_s: float = 10.0, *, appendonly: bool = 
     sock = directory / "redis.sock"
     args = [binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700", "--save", "",
             "--appendonly", "yes" if appendonly else "no", "--dir", str(directory), "--daemonize", "no",
-            "--loglevel", "warning", "--logfile", str(directory / "redis.log")]
+            "--loglevel", "warning", "--logfile", str(directory / "redis.log"),
+            *(("--requirepass", password) if password else ()), *extra]
     import redis
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout_s
@@ -66,7 +70,7 @@ def start_redis(directory: Path, timeout_s: float = 10.0, *, appendonly: bool = 
             raise RedisUnavailable(f"redis-server exited with status {proc.returncode}: {log}")
         if sock.exists():
             try:
-                client = redis.Redis(unix_socket_path=str(sock))
+                client = redis.Redis(unix_socket_path=str(sock), password=password or None)
                 client.ping()
                 client.close()
                 return RedisProcess(proc, sock)

@@ -60,6 +60,19 @@ from proto.capture_agent.v1 import ingest_pb2_grpc as pb_grpc
 
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 IN_PROGRESS = "PROBE_IN_PROGRESS:"    # SubmitProbe's UNAVAILABLE detail: identical copies are being judged
+# What an unanswered call may have left at the server (sec19: the text said "nothing was stored" for
+# every call, untrue when a server stored the call's effect and its reply was lost: a timeout, a store
+# that answered after the server gave up on it, a server that died before replying). No attempt's
+# answer tells that nothing was stored (UNAVAILABLE, DEADLINE_EXCEEDED come after the request was sent
+# as well as before), so each says what may have happened, and what the terminal does about it.
+UNSURE = {
+    "CheckCapabilities": "the call stores nothing",
+    "BeginCapture": "a challenge may have been issued and charged before the failure (its reply lost): the "
+                    "charge stands unless the same session id asks again while the challenge is unused",
+    "SubmitProbe": "the probe may have been judged and recorded before the failure (its receipt, its failure "
+                   "count; the reply lost), or may yet be by a copy the server still holds: sending the same "
+                   "sealed bytes again gets its receipt; this terminal keeps nothing",
+}
 LEASE_TRAILER = "ca-claim-lease-ms"   # the server's claim_lease_s, in ms, sent with that answer
 MAX_LEASE_MS = 3_600_000              # the server's own bound on claim_lease_s; a larger or garbled value is ignored
 KEEPALIVE_S = 30.0          # the reference server refuses pings closer than 20 s (hil/ingest/server.py)
@@ -217,15 +230,15 @@ class UplinkClient:
                     if now >= wait_until:
                         raise ProbeInProgress(f"{method}: copies of this probe were still being judged after "
                                               f"{now - waited_from:.1f} s and {waits + 1} answers; gave up at the "
-                                              "server's claim lease (or the nonce's deadline); nothing was "
-                                              "stored") from None
+                                              f"server's claim lease (or the nonce's deadline); {UNSURE[method]}"
+                                              ) from None
                     cap = min(self.s.backoff_max_s, self.s.backoff_base_s * (2 ** min(waits, 30)))
                     waits += 1
                     yield InProgressWait(waits, max(0.0, wait_until - now))
                     time.sleep(min(random.uniform(cap / 2, cap), max(0.0, wait_until - now)))   # equal jitter
                     if not_after is not None and time.monotonic() >= not_after:
                         raise ProbeInProgress(f"{method}: copies of this probe were still being judged at the "
-                                              "nonce's deadline; nothing was stored") from None
+                                              f"nonce's deadline; {UNSURE[method]}") from None
                     continue
             if failed >= self.s.retries:
                 break
@@ -236,7 +249,7 @@ class UplinkClient:
         if self._handshake is not None and self._handshake.last_error is not None:
             raise self._handshake.last_error                # the held key refused: say why, not just "unavailable"
         raise UplinkUnavailable(f"{method}: no ingest server answered after {failed + 1} attempts "
-                                f"({last.code().name if last else '?'}); nothing was stored") from None
+                                f"({last.code().name if last else '?'}); {UNSURE[method]}") from None
 
     def check_capabilities(self, channel: str, capabilities: pb.ChallengeCapabilities) -> tuple[str, ...]:
         """Before the person poses: the challenges the server will demand on ``channel`` of a terminal

@@ -44,6 +44,10 @@ rotation the store accepts (``reload``; a reload it refuses changes nothing)::
                                     # a crash (up to an hour of failure counts at Redis's defaults): refused
                                     # (AGT_STORE_SNAPSHOTS) unless this is true. Every check is run again when
                                     # Redis restarts or fails over (another run_id; docs/uplink.md)
+    store_wait_replicas = 0         # a charge waits (WAIT) until this many replicas have it, or the challenge is
+                                    # refused STORE_UNAVAILABLE: a failover then loses no issued charge (0: off;
+                                    # a replica's round trip per BeginCapture, docs/uplink.md)
+    store_wait_ms = 100             # ... for at most this long (1-10000)
     nonces_per_terminal = 8         # a terminal asking for more evicts its oldest
     max_failures = 5                # challenges not taken back by an accepted probe (hil/ingest/limits.py)
                                     # per subject at one terminal (1-64; 0: no limits at all, for load
@@ -53,7 +57,8 @@ rotation the store accepts (``reload``; a reload it refuses changes nothing)::
                                     # 2 x max_failures, at most 64) ...
     max_terminal_failures = 15      # ... per terminal, whatever the subject (0: not counted; left out:
                                     # 3 x max_failures, at most 64) ...
-    failure_window_s = 600.0        # ... within this window: no more until it moves on (at least nonce_ttl_s)
+    failure_window_s = 600.0        # ... within this window: no more until it moves on (at least nonce_ttl_s);
+                                    # also how long this server charges nothing after the store lost its data
     revoked_serials = []            # client certificate serials, hex ("5c:e9:..." or "5ce9...")
     crl = ""                        # a CRL file (PEM or DER) from client_ca, re-read when it changes
     [transport]                     # gRPC policy (hil/ingest/server.py ServeOptions)
@@ -96,8 +101,10 @@ import secrets
 import threading
 import time
 import tomllib
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -171,6 +178,8 @@ class ServerConfig:
     store_allow_eviction: bool = False
     store_allow_volatile: bool = False
     store_allow_snapshots: bool = False
+    store_wait_replicas: int = 0
+    store_wait_ms: int = 100
     nonces_per_terminal: int = 8
     max_failures: int = 5
     max_subject_failures: int | None = None       # None (left out): derived from max_failures (2x, capped)
@@ -198,6 +207,8 @@ class ServerConfig:
             raise ValueError("claim_lease_s must be at most nonce_ttl_s: a hold that outlives its nonce frees "
                              "nothing")
         _ranged("failure_window_s", self.failure_window_s, 1, 86400)
+        _ranged("store_wait_replicas", self.store_wait_replicas, 0, 16)
+        _ranged("store_wait_ms", self.store_wait_ms, 1, 10_000)
         if self.failure_window_s < self.nonce_ttl_s:
             raise ValueError("failure_window_s must be at least nonce_ttl_s: a charge would leave the window "
                              "before its probe is judged, and the stores then disagree on the count")
@@ -489,7 +500,9 @@ def build_store(cfg: ServerConfig) -> Store:
     if cfg.store == "memory":
         return MemoryStore(cfg.store_limits())
     from hil.ingest.redis_store import RedisStore
-    return RedisStore.from_url(cfg.store, cfg.store_limits(), prefix=cfg.store_prefix)
+    store = RedisStore.from_url(cfg.store, cfg.store_limits(), prefix=cfg.store_prefix)
+    store.wait_replicas, store.wait_ms = int(cfg.store_wait_replicas), int(cfg.store_wait_ms)
+    return store
 
 
 def store_said(url: str) -> str:
@@ -508,7 +521,7 @@ class StoreEvictionError(ConfigError):
 
 
 def check_store_eviction(store: Store, cfg: ServerConfig, *, reloading: bool = False,
-                         strict: bool = False) -> str | None:
+                         strict: bool = False, read: object = None) -> str | None:
     """A Redis store must run with ``maxmemory-policy noeviction``. Under any other policy Redis,
     at its ``maxmemory``, deletes keys to make room: a subject's or a terminal's failure set (its
     failures forgotten: more tries for whoever caused them), the subject key pin (re-pinned by the
@@ -518,13 +531,14 @@ def check_store_eviction(store: Store, cfg: ServerConfig, *, reloading: bool = F
     server is already running on that store, so a refusal is logged with the code and the reload
     applied (a revocation must not wait on the store's operator). A policy Redis will not tell (an
     ACL without CONFIG, a managed Redis that renamed it) is logged, never fatal. Returns the policy
-    ("" : not read; None: not a Redis store)."""
+    ("" : not read; None: not a Redis store). ``read``: the policy as ``RedisStore.survey`` read it
+    (``StoreWatch``), else read here."""
     from hil.ingest.redis_store import PolicyUnreadable, RedisStore
     if not isinstance(store, RedisStore):
         return None
     where = f"the store {store_said(cfg.store)!r}"
     try:
-        policy = store.eviction_policy()
+        policy = _given(read, store.eviction_policy)
     except StoreUnavailable:
         if strict:
             raise
@@ -542,6 +556,15 @@ def check_store_eviction(store: Store, cfg: ServerConfig, *, reloading: bool = F
             "store_allow_eviction = true to accept that")
     _refuse_unless_allowed(said, StoreEvictionError, "store_allow_eviction", cfg.store_allow_eviction, reloading)
     return policy
+
+
+def _given(read: Any, reader: Callable[[], Any]) -> Any:
+    """A setting already read (``RedisStore.survey``; an exception: what reading it raised), else read now."""
+    if read is None:
+        return reader()
+    if isinstance(read, Exception):
+        raise read
+    return read
 
 
 def _refuse_unless_allowed(said: str, error: type[ConfigError], allow_key: str, allowed: bool,
@@ -563,7 +586,7 @@ class StoreVolatileError(ConfigError):
 
 
 def check_store_persistence(store: Store, cfg: ServerConfig, *, reloading: bool = False,
-                            strict: bool = False) -> str | None:
+                            strict: bool = False, read: object = None) -> str | None:
     """A Redis store must keep its data across a restart: ``appendonly yes`` (every write logged,
     fsynced each second by default). A Redis that persists nothing forgets, when it restarts (a crash,
     an OOM kill, a reboot, a failover to an empty replica), every failure count (whoever can make it
@@ -574,13 +597,13 @@ def check_store_persistence(store: Store, cfg: ServerConfig, *, reloading: bool 
     a refusal is logged with the code and the reload applied, as ``check_store_eviction``. A Redis
     that will not say (``CONFIG`` refused) is logged, never fatal; one that cannot be reached is
     logged (``strict``: raised, ``StoreWatch`` counts the store unchecked). Returns "appendonly",
-    "rdb" or "none" ("" : not read; None: not a Redis store)."""
+    "rdb" or "none" ("" : not read; None: not a Redis store). ``read``: as ``check_store_eviction``."""
     from hil.ingest.redis_store import PolicyUnreadable, RedisStore
     if not isinstance(store, RedisStore):
         return None
     where = f"the store {store_said(cfg.store)!r}"
     try:
-        aof, save = store.persistence()
+        aof, save = _given(read, store.persistence)
     except StoreUnavailable:
         if strict:
             raise
@@ -622,6 +645,13 @@ class StoreDataLostError(ConfigError):
     code = "AGT_STORE_DATA_LOST"
 
 
+class StoreClockJumpError(ConfigError):
+    """The shared store's clock ran ahead of this server's elapsed time (a step of the Redis host's
+    clock): ``AGT_STORE_CLOCK``."""
+
+    code = "AGT_STORE_CLOCK"
+
+
 class StoreUnwatchedError(ConfigError):
     """The shared store will not say its ``run_id`` (``INFO`` refused): ``AGT_STORE_UNWATCHED``."""
 
@@ -637,19 +667,21 @@ class StoreVersionError(ConfigError):
 REDIS_MIN_VERSION = (7, 0)
 
 
-def check_store_version(store: Store, cfg: ServerConfig, *, strict: bool = False) -> tuple[int, ...] | None:
+def check_store_version(store: Store, cfg: ServerConfig, *, strict: bool = False,
+                        read: object = None) -> tuple[int, ...] | None:
     """A Redis store must be 7.0 or later: the store's scripts declare Redis 7's script flags (a
     ``#!lua`` shebang, so that Redis over its ``maxmemory`` refuses the nonce's whole: ``redis_store``),
     which an older Redis cannot compile: every call would fail. Refused at start (``AGT_STORE_VERSION``),
     with no setting to allow it. A Redis that cannot be reached or will not say (``INFO`` refused) is
     logged here (``strict``: unreachable raised); ``StoreWatch`` then charges nothing on it (it needs
-    ``INFO``'s ``run_id``). Returns the version (() : not read; None: not a Redis store)."""
+    ``INFO``'s ``run_id``). Returns the version (() : not read; None: not a Redis store). ``read``: as
+    ``check_store_eviction``."""
     from hil.ingest.redis_store import PolicyUnreadable, RedisStore
     if not isinstance(store, RedisStore):
         return None
     where = f"the store {store_said(cfg.store)!r}"
     try:
-        version = store.version()
+        version = _given(read, store.version)
     except StoreUnavailable:
         if strict:
             raise
@@ -668,6 +700,17 @@ def check_store_version(store: Store, cfg: ServerConfig, *, strict: bool = False
 
 STORE_RECHECK_MS = 60_000      # a checked store's settings are read again at most this often (at a charge)
 STORE_RETRY_MS = 2_000         # a store that failed its checks is checked again at most this often
+CLOCK_SLACK_MS = 2_000         # Redis's clock may run this far ahead of a server's elapsed time ...
+CLOCK_SLACK_RATE = 0.01        # ... plus this share of it (slewing, rate error) before it counts as a jump
+CLOCK_TRIP_MS = 5_000          # the nonce's script's slack (a charge's bound is computed before the script
+                               # runs: a server stalled between the two must not trip it; the check measures)
+
+
+def _elapsed_s() -> float:
+    """This host's elapsed time (CLOCK_BOOTTIME: steps of the wall clock do not move it, and a suspend
+    does, so a server resumed from one does not take Redis's clock for having jumped)."""
+    clock = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.clock_gettime(clock) if clock is not None else time.monotonic()
 
 
 class StoreWatch:
@@ -683,9 +726,13 @@ class StoreWatch:
     read again every ``STORE_RECHECK_MS`` at a charge (a ``CONFIG SET`` under a running server, no
     restart). A check's refusal here is never fatal (the server runs): it refuses charges instead.
     The store's data is checked too (``_check_epoch``): a Redis that comes back with its settings but
-    without its data (an empty replica, a wiped append-only file) is quarantined for a failure window."""
+    without its data (an empty replica, a wiped append-only file) is quarantined for a failure window.
+    And its clock (``_check_clock``, sec19): every window is Redis's clock, so a step of it forward
+    shortens every window by the step; each check pairs Redis's time with this server's ``elapsed``
+    time, the nonce's script refuses a charge when Redis's clock is further on than the elapsed time
+    since allows, and the check then holds this server's charges for its failure window."""
 
-    def __init__(self, store, cfg: ServerConfig):
+    def __init__(self, store, cfg: ServerConfig, *, elapsed: Callable[[], float] = _elapsed_s):
         from hil.ingest.redis_store import RedisStore
         assert isinstance(store, RedisStore)
         self.store: RedisStore = store
@@ -697,6 +744,12 @@ class StoreWatch:
         self._epoch = ""                        # the store's epoch as this server last read it
         self._runs = 0                          # checks run (recheck: one per refusal wave, not one per thread)
         store.checked_run = ""                  # refused until a check passes
+        store.quarantine_ms = self._window_ms()  # after a data loss: this server's own window (sec19)
+        self._elapsed = elapsed                 # seconds, this host's (tests inject one)
+        self._pair: tuple[int, float] | None = None   # Redis's time (ms) at the last check, elapsed before it
+
+    def _window_ms(self) -> int:
+        return int(self.cfg.failure_window_s * 1000)
 
     def check(self, now_ms: int, *, starting: bool = False) -> bool:
         """Run the checks on the Redis answering now; True (and charges go through) when they pass.
@@ -705,12 +758,21 @@ class StoreWatch:
         from hil.ingest.redis_store import PolicyUnreadable
         self._failed_ms = now_ms                # until they pass
         self._runs += 1
+        self.store.quarantine_ms = self._window_ms()    # (a reload may change it)
         try:
-            run = self.store.run_id()           # first: a restart during the checks leaves the old one
-            check_store_version(self.store, self.cfg, strict=True)
-            check_store_eviction(self.store, self.cfg, strict=True)
-            check_store_persistence(self.store, self.cfg, strict=True)
-            self._check_epoch(where)
+            # One Redis's answers, read in one round trip (sec19: each on the connection the pool gave it,
+            # a failover between two reads bound one Redis's run_id to another's settings).
+            before = self._elapsed()
+            said = self.store.survey(secrets.token_hex(8), self._epoch, self._window_ms())
+            self._check_clock(where, said.epoch[2], before, self._elapsed())
+            run = said.run
+            check_store_version(self.store, self.cfg, strict=True, read=said.version)
+            check_store_eviction(self.store, self.cfg, strict=True, read=said.policy)
+            check_store_persistence(self.store, self.cfg, strict=True, read=said.persistence)
+            self._check_epoch(where, said.epoch)
+            if said.epoch[2] < self.store.held_until_ms:        # (_check_clock's hold, after the other checks)
+                raise StoreClockJumpError(f"{where}'s clock jumped: this server charges nothing for "
+                                          f"{(self.store.held_until_ms - said.epoch[2]) / 1000:.0f} s more")
         except StoreUnavailable as exc:
             self.store.checked_run = ""
             log.warning("store not checked: %s is unreachable or takes no writes (%s); challenges are refused "
@@ -724,8 +786,8 @@ class StoreWatch:
             return False
         except ConfigError as exc:
             self.store.checked_run = ""
-            if starting and not isinstance(exc, StoreDataLostError):   # (a quarantine ends: the start goes on)
-                raise
+            if starting and not isinstance(exc, (StoreDataLostError, StoreClockJumpError)):   # (these end: the
+                raise                                                                          # start goes on)
             log.error("store: error[%s]: %s; challenges are refused (STORE_UNAVAILABLE) until it passes",
                       exc.code, exc.message)
             return False
@@ -736,17 +798,19 @@ class StoreWatch:
         self._passed_ms, self._failed_ms = now_ms, None
         return True
 
-    def _check_epoch(self, where: str) -> None:
-        """The store's data against what this server saw of it: its epoch (``RedisStore.epoch``), a
-        key written once, with no expiry, that goes with the data. Missing, or another than the one
-        this server knew: the store lost its data (a failover to an empty replica, a wiped append-only
-        file, a ``FLUSHALL``), every failure count with it. Charges are then refused (by the nonce's
-        script, for every server sharing the store) until ``failure_window_s`` after the new epoch
-        was written, by when every count the loss took would have left the window anyway: a loss
-        resets no lockout, it costs that window's challenges instead. A store first seen by this
-        server (at its start) is taken as it is: an empty store and a wiped one look alike."""
+    def _check_epoch(self, where: str, read: tuple[str, int, int]) -> None:
+        """The store's data against what this server saw of it: its epoch (``RedisStore.epoch``, here
+        as ``survey`` read it with the settings), a key written once, with no expiry, that goes with
+        the data. Missing, or another than the one this server knew: the store lost its data (a
+        failover to an empty replica, a wiped append-only file, a ``FLUSHALL``), every failure count
+        with it. Charges are then refused (by the nonce's script, for every server sharing the store)
+        until ``failure_window_s`` after the new epoch was written, each server's own (sec19; before,
+        the longest of those that saw the loss, for all): by then every count the loss took has left
+        this server's window, so it decides as if nothing was lost; a loss resets no lockout, it costs
+        that window's challenges instead. A store first seen by this server (at its start) is taken as
+        it is: an empty store and a wiped one look alike."""
         known = self._epoch
-        epoch, until, now = self.store.epoch(secrets.token_hex(8), known, int(self.cfg.failure_window_s * 1000))
+        epoch, until, now = read
         if known and epoch != known:
             log.error("store: error[%s]: %s lost its data (its epoch %s is gone, now %s), every failure count "
                       "with it: challenges are refused for %.0f s (until a failure window has passed)",
@@ -755,6 +819,41 @@ class StoreWatch:
         if now < until:
             raise StoreDataLostError(f"{where} lost its data: challenges are refused for {(until - now) / 1000:.0f} s "
                                      "more, until every failure count it lost would have left the window")
+
+    @staticmethod
+    def _bound(pair: tuple[int, float], elapsed: float, slack_ms: int = CLOCK_SLACK_MS) -> int:
+        """The latest Redis time (ms) the elapsed time since ``pair`` allows, with the slack."""
+        gone_ms = (elapsed - pair[1]) * 1000
+        return int(pair[0] + gone_ms + slack_ms + CLOCK_SLACK_RATE * abs(gone_ms))
+
+    def _check_clock(self, where: str, redis_ms: int, before: float, after: float) -> None:
+        """Redis's clock (``redis_ms``, read between ``before`` and ``after`` on this server's elapsed
+        clock) against the last check's: further on than the elapsed time since allows (the slack:
+        ``CLOCK_SLACK_MS`` plus ``CLOCK_SLACK_RATE`` of it), it jumped by the excess J, and every window
+        in the store (failure counts, the quarantine, a rotation's overlap) lost up to J: each count
+        alive then leaves its window J early, and a failure set whose expiry was less than J away is
+        gone at once (Redis expires keys by the same clock). As after a data loss, this server then
+        charges nothing for its own failure window by Redis's clock (``RedisStore.held_until_ms``; the
+        nonce's script refuses), after which every count the jump cut short would have left its window
+        anyway (a hold of J would not do: the counts cut short are missing in the last J of each one's
+        window, spread over the next window). The same bound, carried forward, is handed
+        to the nonce's script (``RedisStore.clock_bound``, with ``CLOCK_TRIP_MS`` of slack: it is computed
+        before the script runs), so the first charge after a jump of more than that is refused and the
+        check that follows measures it; a smaller one is measured at the next check (``STORE_RECHECK_MS``).
+        Each reading is an upper bound on the real time between two of Redis's (``before`` the first,
+        ``after`` the second), so a slow call or a stalled server never reads as a jump. A server
+        started after the jump has no earlier reading and sees nothing; each server holds its own
+        charges, for what it saw (one whose own elapsed clock misbehaved holds only itself)."""
+        pair = self._pair
+        self._pair = (redis_ms, before)
+        self.store.clock_bound = lambda: self._bound((redis_ms, before), self._elapsed(), CLOCK_TRIP_MS)
+        if pair is not None and redis_ms > self._bound(pair, after):
+            jump = redis_ms - int(pair[0] + (after - pair[1]) * 1000)
+            self.store.held_until_ms = max(self.store.held_until_ms, redis_ms + self._window_ms())
+            log.error("store: error[%s]: %s: its clock ran %.1f s ahead of this server's elapsed time since the last "
+                      "check (a step of the Redis host's clock): every failure count there left its window that much "
+                      "early; this server charges nothing for its failure window, %.0f s (by Redis's clock)",
+                      StoreClockJumpError.code, where, jump / 1000, self._window_ms() / 1000)
 
     def recheck(self, now_ms: int) -> bool:
         """After a charge refused ``StoreUnchecked``: the checks again, unless they failed less than

@@ -62,9 +62,13 @@ Redis's ``run_id`` (``config.StoreWatch`` sets it when the version, eviction and
 pass), and the script compares it with ``INFO server``'s before anything else. A restart or a failover
 (another ``run_id``), or a store never checked (unreachable at start), refuses the charge whole
 (``StoreUnchecked``) until the server has checked the Redis it now talks to. So does a missing
-``store-epoch`` (``_EPOCH``: "<epoch> <until ms> <written ms>", no expiry, gone with the data) or one
-whose ``until`` (Redis's clock) has not passed: a store that lost its data is quarantined for a
-failure window (``config.StoreWatch._check_epoch``).
+``store-epoch`` (``_EPOCH``: "<epoch> <lost> <written ms>", no expiry, gone with the data) or one
+marked lost whose written time plus this server's own failure window (``quarantine_ms``, sec19) has
+not passed by Redis's clock: a store that lost its data is quarantined, for each server, for its
+failure window (``config.StoreWatch._check_epoch``). The checks themselves read one Redis, in one
+round trip (``survey``, sec19). A nonce's record and session entry expire at its deadline and no
+later than its lifetime after the charge by Redis's clock (sec19), so it is never usable after its
+charge has left the window, whatever the issuing server's clock says.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ import functools
 import hashlib
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -108,7 +113,10 @@ _ADD = """#!lua
 --       then for each the KEYS index of the set whose count adds to its own (0 : none), then the previous
 --       subject key's check value ('' : none) and the rotation's overlap (ms), then '1' when the failure
 --       sets are timed by Redis's TIME (the charge's time, its window) rather than by now ('' : by now),
---       then the run_id the server checked ('*' : a store nobody checks, '' : not checked yet)
+--       then the run_id the server checked ('*' : a store nobody checks, '' : not checked yet), then
+--       this server's own quarantine after a data loss (ms: its failure window, StoreWatch), then the
+--       latest Redis TIME (ms) this server's elapsed time allows ('0' : no bound) and the Redis TIME
+--       (ms) before which this server charges nothing ('0' : none) (StoreWatch: a jump of Redis's clock)
 -- Returns {-3} (Redis is not the one the server checked: nothing read, nothing changed), {0} (stored
 -- and charged), {j} (KEYS[3 + j] is at the limit: nothing changed), {-2} (the
 -- check value is not the store's pinned subject key, or in a rotation's overlap the previous one is not
@@ -126,12 +134,21 @@ if run ~= '*' then
   local info = redis.pcall('INFO', 'server')
   if type(info) ~= 'string' or string.match(info, 'run_id:(%x+)') ~= run then return {-3} end
   -- and the store's epoch (_EPOCH) must be there and out of its quarantine: a store that lost its data
-  -- (the key went with it) or lost it less than a failure window ago charges nothing
+  -- (the key went with it) or lost it less than this server's own failure window ago (sec19: each
+  -- server its own, from the new epoch's written time; before, the longest window any server that saw
+  -- the loss had) charges nothing
   local ep = redis.call('GET', ARGV[11] .. 'store-epoch')
-  local untl = ep and string.match(ep, '^%x+ (%d+) %d+$')
-  if not untl then return {-3} end
+  local lost, wrote
+  if ep then lost, wrote = string.match(ep, '^%x+ (%d+) (%d+)$') end
+  if not lost then return {-3} end
   local t = redis.call('TIME')
-  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) < tonumber(untl) then return {-3} end
+  local rnow = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if tonumber(lost) > 0 and rnow < tonumber(wrote) + tonumber(ARGV[27 + 2 * m]) then return {-3} end
+  -- Redis's clock against this server's elapsed time since its check (sec19): ahead of what that allows,
+  -- Redis's clock jumped (every window there shortened by the jump): refused, and the server's check
+  -- measures the jump and holds its charges that long
+  local bound = tonumber(ARGV[28 + 2 * m])
+  if (bound > 0 and rnow > bound) or rnow < tonumber(ARGV[29 + 2 * m]) then return {-3} end
 end
 if ARGV[18] ~= '' then
   local e = redis.call('HMGET', KEYS[3], 'q', 'n')
@@ -207,17 +224,24 @@ for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
     redis.call('DEL', nk)
   end
 end
+-- The record (and the session's entry) leave Redis at the nonce's expiry, and no later than its lifetime
+-- after now by Redis's clock (sec19): the issuing server's clock set the expiry, and one running ahead
+-- gave its nonces that much longer in the store than their charges, which Redis's clock times, stay in
+-- the window (a nonce used after its charge left it settled nothing: its failure went uncounted).
+local rt = redis.call('TIME')
+local rnow = tonumber(rt[1]) * 1000 + math.floor(tonumber(rt[2]) / 1000)
+local gone = math.min(tonumber(ARGV[5]), rnow + tonumber(ARGV[5]) - tonumber(ARGV[10]))
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 't', ARGV[6], 's', ARGV[7], 'pu', ARGV[8], 'k', ARGV[9], 'i', ARGV[10], 'e', ARGV[5])
 for j, name in ipairs({'sub', 'ch', 'fr'}) do
   if ARGV[12 + j] ~= '' then redis.call('HSET', KEYS[1], name, ARGV[12 + j]) end
 end
 if ARGV[22] ~= '' then redis.call('HSET', KEYS[1], 'skid', ARGV[22]) end
-redis.call('PEXPIREAT', KEYS[1], ARGV[5])
+redis.call('PEXPIREAT', KEYS[1], gone)
 if ARGV[18] ~= '' then
   redis.call('DEL', KEYS[3])
   redis.call('HSET', KEYS[3], 'q', ARGV[18], 'n', ARGV[4])
-  redis.call('PEXPIREAT', KEYS[3], ARGV[5])
+  redis.call('PEXPIREAT', KEYS[3], gone)
   redis.call('HSET', KEYS[1], 'sk', KEYS[3])
 end
 redis.call('ZADD', KEYS[2], ARGV[10], ARGV[4])
@@ -394,32 +418,37 @@ return redis.call('ZCOUNT', KEYS[1], '(' .. (now - tonumber(ARGV[1])), '+inf')
 """
 
 _RUN = """#!lua flags=no-writes
--- Redis's run_id, as the nonce's script reads it (sec18: the store's checks are bound to it), and its
--- role: a replica (a primary demoted by a failover keeps its run_id) takes none of the store's writes.
-return {string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or '',
-        string.match(redis.call('INFO', 'replication'), 'role:(%a+)') or ''}
+-- Redis's run_id, as the nonce's script reads it (sec18: the store's checks are bound to it), its
+-- role: a replica (a primary demoted by a failover keeps its run_id) takes none of the store's writes,
+-- and its version (RedisStore.survey).
+local server = redis.call('INFO', 'server')
+return {string.match(server, 'run_id:(%x+)') or '',
+        string.match(redis.call('INFO', 'replication'), 'role:(%a+)') or '',
+        string.match(server, 'redis_version:([%d%.]+)') or ''}
 """
 
 
 _EPOCH = """#!lua flags=allow-oom
 -- allow-oom: one small key, written once per store (or per loss); a full Redis is not an unchecked one.
 -- KEYS: the store's epoch key. ARGV: a new epoch (hex), the epoch the caller knew ('' : none), the
--- failure window (ms). The value: "<epoch> <until ms> <written ms>" (Redis's TIME), no expiry: it goes
--- with the data. None: written (until: now + window if the caller knew an epoch, a loss; else 0, a
--- store first seen). Another than the caller knew: the data was lost before it was written, so until
--- is at least written + window. Returns {the value, Redis's TIME in ms}. The nonce's script refuses
--- to charge while the key is missing or now < until (config.StoreWatch).
+-- caller's failure window (ms). The value: "<epoch> <lost> <written ms>" (Redis's TIME), no expiry: it
+-- goes with the data. lost: 0, or the written time plus the failure window of the server that first
+-- saw the loss (what a sec18 server reads as the quarantine's end). None: written (lost if the caller
+-- knew an epoch; else 0, a store first seen). Another than the caller knew: the data was lost before
+-- it was written: marked lost if it is not. Returns {the value, Redis's TIME in ms}. Each server's
+-- nonce's script then refuses to charge while the key is missing or, marked lost, until the written
+-- time plus its own failure window (sec19; before, until the longest any server that saw it had).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local v = redis.call('GET', KEYS[1])
 if not v then
-  local untl = 0
-  if ARGV[2] ~= '' then untl = now + tonumber(ARGV[3]) end
-  v = ARGV[1] .. ' ' .. untl .. ' ' .. now
+  local lost = 0
+  if ARGV[2] ~= '' then lost = now + tonumber(ARGV[3]) end
+  v = ARGV[1] .. ' ' .. lost .. ' ' .. now
   redis.call('SET', KEYS[1], v)
 elseif ARGV[2] ~= '' then
   local e, u, w = string.match(v, '^(%x+) (%d+) (%d+)$')
-  if e and e ~= ARGV[2] and tonumber(w) + tonumber(ARGV[3]) > tonumber(u) then
+  if e and e ~= ARGV[2] and tonumber(u) == 0 then
     v = e .. ' ' .. (tonumber(w) + tonumber(ARGV[3])) .. ' ' .. w
     redis.call('SET', KEYS[1], v)
   end
@@ -430,6 +459,28 @@ return {v, now}
 
 class PolicyUnreadable(Exception):
     """Redis refused ``CONFIG GET maxmemory-policy`` (ACL, renamed command): the reason, never a secret."""
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What ``config.StoreWatch`` checks, as one Redis said it (``RedisStore.survey``); a setting Redis
+    would not say (``CONFIG`` refused) is its :class:`PolicyUnreadable`."""
+
+    run: str                                            # run_id (a primary's)
+    version: tuple[int, ...]
+    policy: str | PolicyUnreadable                      # maxmemory-policy
+    persistence: tuple[bool, str] | PolicyUnreadable    # appendonly, save points ("" : none)
+    epoch: tuple[str, int, int]                         # as RedisStore.epoch
+
+
+def _primary_run(got) -> str:
+    """The ``_RUN`` script's reply: the run_id, refused unless Redis says one and is a primary."""
+    run, role = (g.decode() if isinstance(g, bytes) else str(g) for g in got[:2])
+    if not run:
+        raise PolicyUnreadable("INFO server says no run_id")
+    if role != "master":
+        raise StoreUnavailable(f"redis: a replica (role {role[:16]!r}), which takes no writes")
+    return run
 
 
 def _check_hold(hold: str) -> None:
@@ -480,6 +531,16 @@ class RedisStore:
         # script refuses to charge on any other. None: nobody checks this store (tests, tools), every
         # charge goes through; "" : not checked yet, every charge is refused (StoreUnchecked).
         self.checked_run: str | None = None
+        # How long after a data loss this server charges nothing (ms; StoreWatch sets its failure window,
+        # sec19: each server its own): the nonce's script reads the loss from the store's epoch.
+        self.quarantine_ms = 0
+        # A jump of Redis's clock (StoreWatch, sec19): the latest Redis TIME (ms) this server's elapsed
+        # time since its check allows (None: no bound), and the Redis TIME before which it charges nothing.
+        self.clock_bound: Callable[[], int] | None = None
+        self.held_until_ms = 0
+        # A charge's replication (sec19, ``store_wait_replicas``/``store_wait_ms``): WAIT after the
+        # nonce's script, on its connection; a charge fewer replicas acknowledged in time is refused.
+        self.wait_replicas, self.wait_ms = 0, 100
         self._add = client.register_script(_ADD)
         self._use = client.register_script(_USE)
         self._fail = client.register_script(_FAIL)
@@ -514,19 +575,20 @@ class RedisStore:
             for i, old in enumerate(charge.also):
                 if old:
                     where[i], n = first + n, n + 1
-        got = self._add(keys=[self._k("n", nonce.hex()), self._k("t", record.terminal_id),
-                              self._session_key(record.terminal_id, record.session_id),
-                              *(self._k("f", key) for key in charged), *(self._k("f", key) for key in also)],
-                        args=[now_ms, self.limits.nonces_per_terminal, horizon, nonce.hex(), record.expires_ms,
-                              record.terminal_id, record.session_id, record.purpose, record.server_key_id,
-                              record.issued_ms, self.prefix, life_ms + keep_ms, record.subject,
-                              record.challenges, str(record.frames) if record.frames else "",
-                              charge.window_ms if charge else 0, self.limits.max_failures_kept, request.hex(),
-                              keep_ms, len(charged), charge.key_check if charge else "", record.subject_key_id,
-                              *(charge.limits if charge else ()), *where,
-                              charge.previous_check if charge else "", charge.overlap_ms if charge else 0,
-                              "1" if charge is not None and charge.store_clock else "",
-                              "*" if self.checked_run is None else self.checked_run])
+        got = self._added(keys=[self._k("n", nonce.hex()), self._k("t", record.terminal_id),
+                                self._session_key(record.terminal_id, record.session_id),
+                                *(self._k("f", key) for key in charged), *(self._k("f", key) for key in also)],
+                          args=[now_ms, self.limits.nonces_per_terminal, horizon, nonce.hex(), record.expires_ms,
+                                record.terminal_id, record.session_id, record.purpose, record.server_key_id,
+                                record.issued_ms, self.prefix, life_ms + keep_ms, record.subject,
+                                record.challenges, str(record.frames) if record.frames else "",
+                                charge.window_ms if charge else 0, self.limits.max_failures_kept, request.hex(),
+                                keep_ms, len(charged), charge.key_check if charge else "", record.subject_key_id,
+                                *(charge.limits if charge else ()), *where,
+                                charge.previous_check if charge else "", charge.overlap_ms if charge else 0,
+                                "1" if charge is not None and charge.store_clock else "",
+                                "*" if self.checked_run is None else self.checked_run, self.quarantine_ms,
+                                self.clock_bound() if self.clock_bound is not None else 0, self.held_until_ms])
         head = int(got[0])
         if head == -3:
             raise StoreUnchecked("redis: not checked since it (re)started or failed over")
@@ -542,6 +604,34 @@ class RedisStore:
         if rec is None:                              # not reached: the script checked it unused and unexpired
             raise StoreUnavailable("redis: the session's nonce vanished")
         return Issued(None, bytes.fromhex(old), rec, repeated=True)
+
+    def _added(self, keys: list[str], args: list[Any]) -> list[Any]:
+        """The nonce's script; with ``wait_replicas``, followed on the same connection (a pipeline: one
+        round trip) by ``WAIT wait_replicas wait_ms``, and a charge or a repeat's nonce that fewer
+        replicas acknowledged in time is refused (``StoreUnavailable``: the terminal retries, a repeat
+        of its request gets the same challenge, uncharged). Redis replicates asynchronously, so a
+        failover to a replica lost the charges it had not received (a partial loss: the epoch stays,
+        no quarantine); WAIT closes that for charges (not for what the other scripts write)."""
+        if not self.wait_replicas:
+            return self._add(keys=keys, args=args)
+        import redis
+        for _ in range(2):
+            pipe = self.r.pipeline(transaction=False)
+            pipe.evalsha(self._add.sha, len(keys), *keys, *args)
+            pipe.wait(self.wait_replicas, self.wait_ms)
+            got, acked = pipe.execute(raise_on_error=False)
+            if isinstance(got, redis.exceptions.NoScriptError):
+                self.r.script_load(_ADD)                 # (Redis restarted: its script cache is empty)
+                continue
+            if isinstance(got, Exception):
+                raise got
+            if isinstance(acked, Exception):
+                raise acked
+            if int(got[0]) in (0, -1) and int(acked) < self.wait_replicas:
+                raise StoreUnavailable(f"redis: the charge reached {int(acked)} of {self.wait_replicas} replicas "
+                                       f"within {self.wait_ms} ms")
+            return list(got)
+        raise StoreUnavailable("redis: the nonce's script is not loaded")
 
     @_guarded
     def add_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None = None) -> str | None:
@@ -639,22 +729,68 @@ class RedisStore:
             raise                        # what looks like one); these: StoreUnavailable (_guarded)
         except redis.ResponseError as exc:
             raise PolicyUnreadable(str(exc).split("\n")[0][:200]) from None
-        run, role = (g.decode() if isinstance(g, bytes) else str(g) for g in got)
-        if not run:
-            raise PolicyUnreadable("INFO server says no run_id")
-        if role != "master":
-            raise StoreUnavailable(f"redis: a replica (role {role[:16]!r}), which takes no writes")
-        return run
+        return _primary_run(got)
+
+    @_guarded
+    def survey(self, new: str, known: str, window_ms: int) -> Survey:
+        """Everything ``config.StoreWatch`` checks, read from one Redis (sec19): its ``run_id`` and role
+        (as :meth:`run_id`), version, ``maxmemory-policy``, ``appendonly`` and ``save``, and its epoch (as
+        :meth:`epoch`), in one pipeline on one connection. Read one call each, on whatever connection the
+        pool gave each (before), a failover between two reads bound one Redis's ``run_id`` to another's
+        settings (review 18). Raises as :meth:`run_id` does; a ``CONFIG`` refused is its field's
+        :class:`PolicyUnreadable`."""
+        import redis
+        pipe = self.r.pipeline(transaction=False)
+        self._run(client=pipe)
+        pipe.config_get("maxmemory-policy")
+        pipe.config_get("appendonly")
+        pipe.config_get("save")
+        self._epoch(keys=[self._k("store-epoch")], args=[new, known, int(window_ms)], client=pipe)
+        try:
+            got, policy, aof, save, ep = pipe.execute(raise_on_error=False)
+        except (redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError):
+            raise
+        except redis.ResponseError as exc:       # a script Redis will not load (SCRIPT refused; before 7.0, the
+            raise PolicyUnreadable(str(exc).split("\n")[0][:200]) from None     # shebang): as run_id says it
+        if isinstance(got, (redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError)):
+            raise got                    # (StoreUnavailable: _guarded)
+        if isinstance(got, redis.ResponseError):
+            raise PolicyUnreadable(str(got).split("\n")[0][:200])
+        run = _primary_run(got)
+        text = got[2].decode() if isinstance(got[2], bytes) else str(got[2])
+        version = tuple(int(p) for p in text.split(".") if p.isdigit())
+
+        def config(reply, name: str) -> str | PolicyUnreadable:
+            if isinstance(reply, redis.ResponseError):
+                return PolicyUnreadable(str(reply).split("\n")[0][:200])
+            value = reply.get(name, reply.get(name.encode(), b""))
+            return value.decode() if isinstance(value, bytes) else str(value)
+        said = [config(policy, "maxmemory-policy"), config(aof, "appendonly"), config(save, "save")]
+        persists: tuple[bool, str] | PolicyUnreadable
+        if isinstance(said[1], PolicyUnreadable) or isinstance(said[2], PolicyUnreadable):
+            persists = said[1] if isinstance(said[1], PolicyUnreadable) else said[2]    # type: ignore[assignment]
+        else:
+            persists = (said[1] == "yes", str(said[2]).strip())
+        if isinstance(ep, Exception):
+            raise ep
+        return Survey(run, version, said[0], persists, self._epoch_read(ep, window_ms))
 
     @_guarded
     def epoch(self, new: str, known: str, window_ms: int) -> tuple[str, int, int]:
         """The store's epoch (``<prefix>store-epoch``, ``_EPOCH``): (epoch, until ms, Redis's now ms),
         ``new`` written when there is none. ``known``: the epoch this server last read ("" : none), so
-        a loss quarantines the store for ``window_ms`` (charges refused until ``until``)."""
+        a loss quarantines the store for ``window_ms`` after the new epoch was written (this server's
+        charges refused until ``until``; each server's by its own window)."""
         got = self._epoch(keys=[self._k("store-epoch")], args=[new, known, int(window_ms)])
+        return self._epoch_read(got, window_ms)
+
+    @staticmethod
+    def _epoch_read(got, window_ms: int) -> tuple[str, int, int]:
+        """The epoch script's reply as (epoch, until ms, Redis's now ms): until is the written time plus
+        ``window_ms`` (the caller's own failure window, sec19) when the store is marked lost, else 0."""
         value = got[0].decode() if isinstance(got[0], bytes) else str(got[0])
-        epoch, until, _ = (value.split(" ") + ["0", "0"])[:3]
-        return epoch, int(until), int(got[1])
+        epoch, lost, written = (value.split(" ") + ["0", "0"])[:3]
+        return epoch, int(written) + int(window_ms) if int(lost) else 0, int(got[1])
 
     @_guarded
     def now_ms(self) -> int:

@@ -45,7 +45,9 @@ def _with(config: Path, text: str, **replace: str) -> Path:
                                   "max_subject_failures = -1",
                                   "max_subject_failures = 5",    # at max_failures: one terminal locks it out everywhere
                                   # shorter than nonce_ttl_s (60): a charge would leave before its probe is judged
-                                  "failure_window_s = 59.0"])
+                                  "failure_window_s = 59.0",
+                                  "store_wait_replicas = 17", "store_wait_replicas = -1", "store_wait_ms = 0",
+                                  "store_wait_ms = 10001"])
 def test_bad_values_are_refused(dev, line):
     key = line.split(" = ")[0]
     body = "\n".join(ln for ln in dev.server_config.read_text().splitlines() if not ln.startswith(key + " "))
@@ -335,13 +337,15 @@ def test_a_redis_before_7_is_refused_at_start(dev, redis_url, monkeypatch):
     # sec17: the store's scripts declare Redis 7's script flags (#!lua, so that a full Redis refuses
     # them whole); Redis 6 cannot compile them, and every call would fail. main started on any Redis.
     # Refused at start now, AGT_STORE_VERSION; the Redis 7 the tests run starts as before.
+    import dataclasses
     import uuid
     cfg, base = load_server_config(dev.server_config)
     cfg = _replace(cfg, store=redis_url, store_prefix=f"ver{uuid.uuid4().hex[:8]}:")
     state, _ = build_state(cfg, base)
     assert state.store.version() >= (7, 0)
     state.store.close()
-    monkeypatch.setattr(RedisStore, "version", lambda self: (6, 2, 14))
+    real = RedisStore.survey                   # (the checks read the version with the rest: sec19)
+    monkeypatch.setattr(RedisStore, "survey", lambda self, *a: dataclasses.replace(real(self, *a), version=(6, 2, 14)))
     with pytest.raises(ConfigError) as exc:
         build_state(cfg, base)
     assert exc.value.code == "AGT_STORE_VERSION" and "Redis 6.2.14" in str(exc.value)

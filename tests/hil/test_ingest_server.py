@@ -1803,8 +1803,8 @@ def test_a_redis_restarted_without_persistence_gets_no_charge_until_it_passes_it
                 c.begin("s4", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
         assert "error[AGT_STORE_VOLATILE]" in caplog.text and store.checked_run == ""
         assert _strikes(rig, subject_at_terminal_key(subject_key("cust-1"), A)) == 0     # nothing charged
-        calls, real = [0], store.run_id
-        store.run_id = lambda: (calls.__setitem__(0, calls[0] + 1), real())[1]   # (an instance attribute)
+        calls, real = [0], store.survey                  # (what a check reads, in one round trip: sec19)
+        store.survey = lambda *a: (calls.__setitem__(0, calls[0] + 1), real(*a))[1]   # (an instance attribute)
         for k in range(3):                     # within STORE_RETRY_MS: refused unchecked, not re-checked
             with pytest.raises(UplinkUnavailable):
                 c.begin(f"t{k}", Purpose.VERIFY, capabilities=CAPS)
@@ -1820,7 +1820,7 @@ def test_a_redis_restarted_without_persistence_gets_no_charge_until_it_passes_it
         store.r.set("w:store-epoch", b" ".join([epoch[0], b"0", epoch[2]]))     # (the window, passed)
         offset[0] += 3.0
         assert c.begin("s6", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce
-        assert calls[0] == 2 and store.checked_run == real()
+        assert calls[0] == 2 and store.checked_run == store.run_id()
     finally:
         rig.close()
         store.close()
@@ -1990,3 +1990,220 @@ def test_a_primary_demoted_to_a_replica_is_unavailable_and_not_serving(tmp_path,
         rig.close()
         store.close()
         proc.stop()
+
+
+def _shift_epoch(store, prefix: str, by_ms: int) -> None:
+    """The store's epoch as if Redis's clock had moved on ``by_ms`` since it was written (its written
+    time and its deadline moved back: nothing else in it is timed)."""
+    epoch, until, written = store.r.get(f"{prefix}store-epoch").split()
+    moved = [epoch, str(max(int(until) - by_ms, 0) if int(until) else 0).encode(), str(int(written) - by_ms).encode()]
+    store.r.set(f"{prefix}store-epoch", b" ".join(moved))
+
+
+def test_after_a_data_loss_each_server_is_quarantined_for_its_own_failure_window(tmp_path, caplog):
+    # Issues 15-19 leftover 2 (review 18): the quarantine after a data loss ran to the LONGEST
+    # failure_window_s of the servers that knew the epoch (each one that saw the loss pushed the shared
+    # deadline out to its own window), so a 600 s server sharing the store with an 86,400 s one refused
+    # challenges for a day (main: the 600 s server still refused 601 s later). Each honours its own
+    # window from the new epoch's written time now, in its check and in the nonce's script: a count the
+    # loss took is out of a server's window after that window, whoever else shares the store.
+    from hil.ingest.config import ServerConfig, StoreWatch
+    from hil.ingest.redis_store import RedisStore
+    from hil.ingest.store import Charge, StoreUnchecked
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis")
+    stores = [RedisStore.from_url(proc.url, prefix="w:") for _ in range(2)]
+    short, long = (StoreWatch(s, ServerConfig(store=proc.url, failure_window_s=w))
+                   for s, w in zip(stores, (600.0, 86_400.0), strict=True))
+    now = lambda: int(time.time() * 1000)  # noqa: E731
+
+    def charge(store):
+        n, t = os.urandom(32), stores[0].now_ms()
+        return store.issue_nonce(n, NonceRecord(A, f"s-{n.hex()[:8]}", 1, "k1", t, t + 60_000), t,
+                                 Charge((terminal_key(A),), (5,), 600_000, store_clock=True), os.urandom(32))
+    try:
+        assert short.check(now(), starting=True) and long.check(now(), starting=True)
+        stores[0].r.flushall()                                            # the data lost, settings kept
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            assert not short.check(now()) and not long.check(now())      # both saw the loss
+        assert caplog.text.count("error[AGT_STORE_DATA_LOST]") >= 2 and "refused for 86400 s" in caplog.text
+        _shift_epoch(stores[0], "w:", 601_000)                            # 601 s later by Redis's clock
+        assert short.check(now()) and charge(stores[0]).nonce            # its own window has passed
+        assert not long.check(now())                                      # its own has not
+        stores[1].checked_run = stores[0].checked_run                     # (as if its check had passed) the
+        with pytest.raises(StoreUnchecked):                               # nonce's script holds it to its window
+            charge(stores[1])
+        _shift_epoch(stores[0], "w:", 86_400_000)
+        assert long.check(now()) and charge(stores[1]).nonce
+    finally:
+        for s in stores:
+            s.close()
+        proc.stop()
+
+
+def _route(pool, plan: list[str], default: list[str]) -> None:
+    """The pool's next connections dialled where ``plan`` says (one socket path per connection taken,
+    then ``default[0]``): a failover a DNS name or a Sentinel follows between two reads, as the server
+    sees it (each connection taken from the pool may be the new primary's)."""
+    real = pool.get_connection
+
+    def get(*args, **kwargs):
+        path = plan.pop(0) if plan else default[0]
+        if pool.connection_kwargs["path"] != path:
+            pool.disconnect()
+            pool.reset()
+            pool.connection_kwargs["path"] = path
+        return real(*args, **kwargs)
+    pool.get_connection = get
+
+
+def test_the_store_checks_read_one_redis_whatever_fails_over_between_the_reads(tmp_path, caplog):
+    # Issues 15-19 leftover 3 (review 18): StoreWatch.check read the run_id, then the version, the
+    # eviction policy, the persistence and the epoch, each on whatever connection the pool gave it. A
+    # failover between the reads bound one Redis's run_id to another's settings: here the run_id of a
+    # promoted replica that persists nothing (appendonly no: its next restart forgets every lockout)
+    # with the settings of the primary (appendonly yes), so the check passed and every charge went to
+    # the replica unchecked (main: check True, the challenge issued). One pipeline on one connection now.
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.redis_store import _ADD, _EPOCH, _RUN
+    from hil.redisproc import start_redis
+    primary = start_redis(tmp_path / "primary")
+    replica = start_redis(tmp_path / "replica", appendonly=False)
+    rig, store, watch = _watched(tmp_path, primary)
+    import redis as redis_mod
+    promoted = redis_mod.Redis(unix_socket_path=str(replica.socket))
+    try:
+        c = rig.client(retries=0)
+        assert c.begin("s0", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce
+        promoted.set("w:store-epoch", store.r.get("w:store-epoch"))     # the replica holds the data ...
+        for script in (_RUN, _EPOCH, _ADD):                              # ... and has run the scripts
+            promoted.script_load(script)
+        default = [str(primary.socket)]
+        _route(store.r.connection_pool, [str(replica.socket)], default)  # the first read on the replica,
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):  # the rest on the primary
+            assert not watch.check(rig.state.now_ms())
+        assert "error[AGT_STORE_VOLATILE]" in caplog.text and store.checked_run == ""
+        default[0] = str(replica.socket)                                  # from now on, the replica
+        with pytest.raises(UplinkUnavailable):
+            c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert promoted.keys("w:n:*") == []                               # nothing issued on it
+    finally:
+        promoted.close()
+        rig.close()
+        store.close()
+        primary.stop()
+        replica.stop()
+
+
+
+def test_a_jump_of_the_store_s_clock_holds_the_server_s_charges_for_its_window(tmp_path, caplog):
+    # Issues 15-19 leftover 1, "a Redis host whose clock jumps" (sec19): every failure window is
+    # Redis's clock (sec17), so a step of the Redis host's clock forward by J (a `date -s`, an NTP step)
+    # dropped every count J early: lockouts cleared early, and nothing noticed (main: StoreWatch has no
+    # clock to compare with, and the charge after the jump goes through). Each check now pairs Redis's
+    # time with this server's elapsed time; the nonce's script refuses a charge when Redis's clock is
+    # further on than the elapsed time since allows, and the check then holds this server's charges for
+    # its failure window, as after a data loss, after which every count the jump cut short would have
+    # left its window anyway. Here the server's elapsed clock is set 300 s back, which is the same to it
+    # as Redis's clock jumping 300 s ahead.
+    from agent.observe.health import NOT_SERVING
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.config import ServerConfig, StoreWatch
+    from hil.ingest.redis_store import RedisStore
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis")
+    store = RedisStore.from_url(proc.url, prefix="w:")
+    elapsed = [1_000.0]
+    watch = StoreWatch(store, ServerConfig(store=proc.url), elapsed=lambda: elapsed[0])
+    assert watch.check(int(time.time() * 1000), starting=True)
+    rig = Rig(tmp_path, store=store, limits=FailureLimits(3, 600, max_terminal_failures=20, max_subject_failures=6))
+    rig.state.store_watch = watch
+    offset, status = _health_on_a_clock(rig)
+    strikes = lambda: _strikes(rig, subject_at_terminal_key(subject_key("cust-1"), A))  # noqa: E731
+    try:
+        c = rig.client(retries=0)
+        assert c.begin("s0", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce
+        assert c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce and strikes() == 2
+        elapsed[0] -= 300.0                                    # Redis's clock 300 s ahead of this server's
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            with pytest.raises(UplinkUnavailable):
+                c.begin("s2", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert "error[AGT_STORE_CLOCK]" in caplog.text and "ran 300." in caplog.text and strikes() == 2
+        assert 599_000 <= store.held_until_ms - store.now_ms() <= 600_000       # held for its window
+        offset[0] += 3.0                                       # (past STORE_RETRY_MS): checked again, still held
+        with pytest.raises(UplinkUnavailable):
+            c.begin("s3", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        offset[0] += 3.0
+        assert status() == NOT_SERVING and strikes() == 2      # (the health check runs the same check)
+        store.held_until_ms -= 601_000                         # as if Redis's clock had moved on past the hold
+        offset[0] += 3.0
+        assert c.begin("s4", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce and strikes() == 3
+    finally:
+        rig.close()
+        store.close()
+        proc.stop()
+
+# -- what the client says when no server answered (issues 15-19 leftover 4) ------------------------------------
+
+def test_begin_capture_unavailable_says_a_challenge_may_have_been_charged(tmp_path, redis_url):
+    # The client's UNAVAILABLE said "nothing was stored" whatever happened. A server that charged the
+    # challenge and then lost the store's reply (a socket timeout after Redis ran the script, a
+    # failover) answers STORE_UNAVAILABLE with the charge in the store (main: "nothing was stored",
+    # untrue: the charge counts against the subject). The text now says what may have happened and
+    # that a repeat with the same session id gets the challenge back uncharged.
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.redis_store import RedisStore
+    from hil.ingest.store import StoreUnavailable
+    store = RedisStore.from_url(redis_url, prefix=f"said{next_counter()}:")
+    rig = Rig(tmp_path, store=store, limits=FailureLimits(5, 600, max_terminal_failures=10))
+    real = store.issue_nonce
+
+    def charged_then_lost(*args, **kw):
+        real(*args, **kw)
+        raise StoreUnavailable("redis: TimeoutError")
+    store.issue_nonce = charged_then_lost                    # (an instance attribute)
+    try:
+        c = rig.client(retries=0)
+        with pytest.raises(UplinkUnavailable) as exc:
+            c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        assert _strikes(rig, subject_at_terminal_key(subject_key("cust-1"), A)) == 1      # it was charged
+        said = str(exc.value)
+        assert "nothing was stored" not in said and "may have been issued and charged" in said
+        assert exc.value.code == "UPL_UNAVAILABLE"
+        store.issue_nonce = real
+        assert c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce   # the same session
+        assert _strikes(rig, subject_at_terminal_key(subject_key("cust-1"), A)) == 1      # ... uncharged
+    finally:
+        rig.close()
+        store.close()
+
+
+def test_submit_unavailable_says_the_probe_may_have_been_judged_and_recorded(tmp_path, redis_url):
+    # The same for SubmitProbe: the use (the receipt stored, the charge settled as a failure) landed
+    # and its reply was lost (main: "nothing was stored"). The text says the probe may have been judged
+    # and recorded and that sending the same bytes again gets its receipt, which it does.
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.redis_store import RedisStore
+    from hil.ingest.store import StoreUnavailable
+    store = RedisStore.from_url(redis_url, prefix=f"said{next_counter()}:")
+    rig = Rig(tmp_path, store=store, limits=FailureLimits(5, 600, max_terminal_failures=10))
+    real = store.use_nonce
+
+    def used_then_lost(*args, **kw):
+        real(*args, **kw)
+        raise StoreUnavailable("redis: TimeoutError")
+    store.use_nonce = used_then_lost
+    try:
+        c = rig.client(retries=0)
+        ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        made = rig.probe(ch, session_id="s1", verdict="attack")
+        with pytest.raises(UplinkUnavailable) as exc:
+            submit(c, made)
+        said = str(exc.value)
+        assert "nothing was stored" not in said and "may have been judged and recorded" in said
+        store.use_nonce = real
+        assert submit(c, made).reason == "NOT_LIVE"                    # the stored receipt, for the same bytes
+        assert _strikes(rig, subject_at_terminal_key(subject_key("cust-1"), A)) == 1
+    finally:
+        rig.close()
+        store.close()

@@ -280,6 +280,86 @@ def test_a_failure_without_a_time_is_timed_by_the_store_s_clock(make_store):
     assert s.failures("terminal:k2", None, w) == 1 and s.failures("terminal:k2", store_now + w + 5_000, w) == 0
 
 
+def test_a_nonce_issued_by_a_server_whose_clock_runs_ahead_lives_no_longer_than_its_charge(redis_url):
+    # sec19 (issues 15-19 leftover 1): the failure sets are timed by Redis's clock (sec17), but the
+    # nonce's record and session entry expired at the issuing server's deadline (PEXPIREAT of its
+    # clock's now + nonce_ttl_s), which Redis read by its own. A server whose clock ran an hour ahead
+    # issued nonces that lived an hour and more while their charges left the window after
+    # failure_window_s: a rooted terminal banked them and used them later, each probe judged after its
+    # charge had gone (the failure settled on nothing: uncounted), so its tries in one window were not
+    # bounded by the limit (main: PTTL ~3,900 s). The store's clock bounds the lifetime now.
+    prefix = f"ahead{uuid.uuid4().hex[:8]}:"
+    s = RedisStore.from_url(redis_url, prefix=prefix)
+    try:
+        w, ttl = 600_000, 300_000
+        ahead = s.now_ms() + 3_600_000                                  # the issuing server's clock, 1 h ahead
+        n = os.urandom(32)
+        issued = s.issue_nonce(n, rec(issued=ahead, ttl=ttl), ahead, Charge(("terminal:k1",), (5,), w,
+                                                                             store_clock=True), b"q" * 32)
+        assert issued.nonce == n and issued.record is not None and issued.record.expires_ms == ahead + ttl
+        charged_at = s.r.zscore(f"{prefix}f:terminal:k1", n.hex())
+        counted_ms = charged_at + w - s.now_ms()                        # how long its charge still counts
+        for key in (f"{prefix}n:{n.hex()}", s._session_key("k1", "s1")):
+            left_ms = s.r.pttl(key)
+            assert 0 < left_ms <= ttl and left_ms <= counted_ms, (key, left_ms)
+        # a server whose clock is behind keeps its own earlier deadline (the record is never lengthened)
+        behind = s.now_ms() - 3_600_000 + 30_000
+        m = os.urandom(32)
+        assert s.add_nonce(m, rec(session="s2", issued=behind, ttl=3_600_000), behind) is None
+        assert 0 < s.r.pttl(f"{prefix}n:{m.hex()}") <= 30_000
+    finally:
+        s.close()
+
+
+def test_a_charge_waits_for_a_replica_when_asked_and_is_refused_without_its_ack(tmp_path):
+    # Issues 15-19 leftover 5 (sec19): Redis replicates asynchronously, so a failover to a replica that
+    # had not received the last charges lost them (a partial loss: the epoch stays, no quarantine).
+    # With store_wait_replicas the nonce's script is followed, on its connection, by WAIT: a challenge
+    # is issued only once a replica has its charge, and refused (STORE_UNAVAILABLE, retried) when none
+    # acknowledged within store_wait_ms (main: no such wait, the charge issued with the replica
+    # stopped). A real primary (TCP on 127.0.0.1, a password) and replica; the replica stopped by SIGSTOP.
+    import secrets
+    import signal
+    import socket
+
+    import redis
+
+    from hil.redisproc import start_redis
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    password = secrets.token_hex(16)
+    primary = start_redis(tmp_path / "primary", password=password, extra=("--port", str(port), "--bind", "127.0.0.1",
+                                                                          "--repl-diskless-sync-delay", "0"))
+    replica = start_redis(tmp_path / "replica", extra=("--replicaof", "127.0.0.1", str(port), "--masterauth", password))
+    follower = redis.Redis(unix_socket_path=str(replica.socket))
+    s = RedisStore(redis.Redis(unix_socket_path=str(primary.socket), password=password), prefix="wait:")
+    s.wait_replicas, s.wait_ms = 1, 200
+    charge = Charge(("terminal:k1",), (5,), 600_000, store_clock=True)
+    try:
+        deadline = time.monotonic() + 10
+        while follower.info("replication").get("master_link_status") != "up":
+            assert time.monotonic() < deadline, "the replica did not link to its primary"
+            time.sleep(0.02)
+        assert s.issue_nonce(os.urandom(32), rec(session="s1"), T0, charge, b"a" * 32).nonce
+        assert follower.zcard("wait:f:terminal:k1") == 1                 # the replica had it when it returned
+        replica.proc.send_signal(signal.SIGSTOP)
+        try:
+            n = os.urandom(32)
+            with pytest.raises(StoreUnavailable, match="0 of 1 replicas within 200 ms"):
+                s.issue_nonce(n, rec(session="s2"), T0, charge, b"b" * 32)
+        finally:
+            replica.proc.send_signal(signal.SIGCONT)
+        again = s.issue_nonce(os.urandom(32), rec(session="s2"), T0, charge, b"b" * 32)   # the terminal's retry:
+        assert again.nonce == n and again.repeated                                        # the same, uncharged
+        assert s.failures("terminal:k1", None, 600_000) == 2 == follower.zcard("wait:f:terminal:k1")
+    finally:
+        s.close()
+        follower.close()
+        replica.stop()
+        primary.stop()
+
+
 def test_two_redis_clients_share_one_state(redis_url):
     a = RedisStore.from_url(redis_url, prefix="share:")
     b = RedisStore.from_url(redis_url, prefix="share:")

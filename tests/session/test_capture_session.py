@@ -216,7 +216,12 @@ def test_unreachable_server_fails_cleanly_and_nothing_is_kept(make_deps, ingest)
     with refusing_endpoint() as dead:
         deps = make_deps(uplink=ingest["uplink"](endpoints=(dead,), retries=1, deadline_s=0.5))
         e = result(events(deps))["error"]
-    assert e["code"] == "UPL_UNAVAILABLE" and "nothing was stored" in e["message"]
+    # sec19: each call says what it may have left at the server (before, "nothing was stored" for every
+    # one, untrue for a BeginCapture or SubmitProbe whose reply was lost after the server stored its
+    # effect: tests/hil/test_ingest_server.py::test_begin_capture_unavailable_says_a_challenge_...); the
+    # session stops at its first call, CheckCapabilities, which stores nothing
+    assert e["code"] == "UPL_UNAVAILABLE" and "CheckCapabilities" in e["message"]
+    assert "the call stores nothing" in e["message"]
 
 
 @pytest.mark.slow                              # two fresh worker processes
