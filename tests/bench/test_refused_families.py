@@ -1,4 +1,4 @@
-"""bench.rerun_records: which families it may run again (the unseen one never, not even in part)."""
+"""bench.rerun_records and bench.skin_area: the families they may run again (never the unseen one)."""
 
 from __future__ import annotations
 
@@ -52,4 +52,18 @@ def test_the_unseen_family_is_refused_before_anything_runs(files: tuple[Path, Pa
     monkeypatch.setattr(P, "run_presentation", present)
     with pytest.raises(SystemExit, match="eighth/bona_fide/live/3"):
         R.main([str(recs), "--keys", str(keys), "--out", str(out)])
+    assert not out.exists()
+
+
+def test_skin_area_refuses_the_unseen_family_before_anything_runs(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import sharpness_sampling, skin_area
+
+    def present(*_: object, **__: object) -> dict:
+        raise AssertionError("a presentation was run")
+
+    monkeypatch.setattr(sharpness_sampling, "present_probed", present)
+    out = tmp_path / "rows.jsonl"
+    with pytest.raises(SystemExit, match="eighth:live:0"):
+        skin_area.run(out, ["seventh:live:0", "eighth:live:0"], seeds=(), frames=32)
     assert not out.exists()
