@@ -137,8 +137,8 @@ class _Probe:
 
 
 def run(out: Path, specs: list[str], *, seeds: tuple[int, ...], frames: int,
-        regions: tuple[str, ...] = ()) -> None:
-    """``regions``: only these of ``_variants()`` (all of them when empty; each one read costs time)."""
+        only: tuple[str, ...] = ()) -> None:
+    """``only``: read only these of ``_variants()`` (all of them when empty; each one read costs time)."""
     from agent.liveness.fusion import load_thresholds
     from agent.quality import QualityGate
     from bench.sharpness_sampling import _uri, present_probed
@@ -146,10 +146,10 @@ def run(out: Path, specs: list[str], *, seeds: tuple[int, ...], frames: int,
     if refused:
         raise SystemExit(f"{', '.join(refused)}: a family that is not to be run")
     variants = _variants()
-    if unknown := [r for r in regions if r not in variants]:
+    if unknown := [r for r in only if r not in variants]:
         raise SystemExit(f"unknown regions {', '.join(unknown)}: one of {', '.join(variants)}")
-    if regions:
-        variants = {k: v for k, v in variants.items() if k in regions}
+    if only:
+        variants = {k: v for k, v in variants.items() if k in only}
     if seeds:
         os.environ["CAPTURE_AGENT_CACHE"] = "off"
     gate, thresholds = QualityGate(), load_thresholds("kiosk", challenged=True)
@@ -330,7 +330,7 @@ def main(argv: list[str]) -> None:
     a = ap.parse_args(argv)
     if a.cmd == "run":
         run(a.out, a.specs, seeds=tuple(int(x) for x in a.seeds.split(",") if x.strip()), frames=a.frames,
-            regions=tuple(x for x in a.regions.split(",") if x.strip()))
+            only=tuple(x for x in a.regions.split(",") if x.strip()))
     elif a.cmd == "report":
         report(a.rows)
     else:
