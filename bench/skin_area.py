@@ -23,9 +23,9 @@ as-run readings), live and attacks apart. ``gate``: per region, every ramp on a 
 challenge material detector's speckle and sharpness, life signs' ``challenge_soft_dots``) refitted on
 the train rows with pad-eval's own rule (``hil.padeval.fit_ramp``), and each row rescored
 (``hil.padeval.rescore``) with the region's projector cues in place of the record's, against main's
-judge (region ``r10``, the ramps of ``--before``, a calibration file): live refused and attacks
-accepted per family and species, and every verdict that changed with its readings either side. Rows hold no face
-data: readings only.
+judge (region ``--before-region``, default ``r20o``; the ramps of ``--before``, a calibration file):
+live refused and attacks accepted per family and species, and every verdict that changed with its
+readings either side. Rows hold no face data: readings only. Never on the unseen family (``eighth``).
 """
 
 from __future__ import annotations
@@ -51,6 +51,14 @@ MORE_PATCHES = (69, 299, 197)
 # How far inside the face's oval the larger regions stay (eye spacings): a turned head brings the
 # cheeks' discs to the face's edge.
 INSET_IPD = 0.1
+# The skin patches without the forehead's four (151, 9, 108, 337): the cheeks under the eyes (50,
+# 280) and beside the nose (205, 425). A fringe lies on the forehead, and on the seventh family's
+# night street the forehead's discs of spectacle wearers read a mask's speckle (docs/liveness.md,
+# "Nineteenth session"); ``LOWER_CHEEKS``: the two beside the nose alone, clear of the spectacles' rims.
+CHEEKS = (50, 280, 205, 425)
+LOWER_CHEEKS = (205, 425)
+# Families never run here: the unseen one (built in the nineteenth session).
+REFUSED_SPLITS = frozenset({"eighth"})
 
 
 def _variants() -> dict[str, tuple[tuple[int, ...], float, float | None]]:
@@ -58,7 +66,8 @@ def _variants() -> dict[str, tuple[tuple[int, ...], float, float | None]]:
     more = tuple(SKIN_PATCHES) + MORE_PATCHES
     return {"r10": (SKIN_PATCHES, 0.10, None), "r15": (SKIN_PATCHES, 0.15, None), "r20": (SKIN_PATCHES, 0.20, None),
             "r15o": (SKIN_PATCHES, 0.15, INSET_IPD), "r20o": (SKIN_PATCHES, 0.20, INSET_IPD),
-            "more15o": (more, 0.15, INSET_IPD)}
+            "more15o": (more, 0.15, INSET_IPD), "cheeks20o": (CHEEKS, 0.20, INSET_IPD),
+            "low30o": (LOWER_CHEEKS, 0.30, INSET_IPD)}
 
 
 PROJECTOR_KEYS = ("projector_speckle", "projector_speckle_low", "projector_speckle_high", "projector_pairs",
@@ -127,14 +136,23 @@ class _Probe:
         return out
 
 
-def run(out: Path, specs: list[str], *, seeds: tuple[int, ...], frames: int) -> None:
+def run(out: Path, specs: list[str], *, seeds: tuple[int, ...], frames: int,
+        only: tuple[str, ...] = ()) -> None:
+    """``only``: read only these of ``_variants()`` (all of them when empty; each one read costs time)."""
     from agent.liveness.fusion import load_thresholds
     from agent.quality import QualityGate
     from bench.sharpness_sampling import _uri, present_probed
+    refused = [s for s in specs if s.split(":", 1)[0] in REFUSED_SPLITS]
+    if refused:
+        raise SystemExit(f"{', '.join(refused)}: a family that is not to be run")
+    variants = _variants()
+    if unknown := [r for r in only if r not in variants]:
+        raise SystemExit(f"unknown regions {', '.join(unknown)}: one of {', '.join(variants)}")
+    if only:
+        variants = {k: v for k, v in variants.items() if k in only}
     if seeds:
         os.environ["CAPTURE_AGENT_CACHE"] = "off"
     gate, thresholds = QualityGate(), load_thresholds("kiosk", challenged=True)
-    variants = _variants()
     done = set()
     if out.exists():
         done = {json.loads(line)["bench_key"] for line in out.read_text().splitlines() if line.strip()}
@@ -206,7 +224,9 @@ def _with_region(rec: dict[str, Any], region: Mapping[str, float] | None) -> dic
     return {**rec, "cues": cues}
 
 
-BEFORE = "r10"           # the skin patches as main f50f5c3 read them (every row: the judge's as-run figures then)
+# The region main's judge reads: the material region since efa0206 (session 17; ``r10``: main f50f5c3's
+# skin patches, which the gate compared against until the nineteenth session).
+BEFORE = "r20o"
 
 
 def _ramps_of(calibration: Path | None) -> dict[str, Any]:
@@ -247,8 +267,9 @@ def _said(m: Mapping[str, Any]) -> str:
             f"{f('projector_clipped_floor_low')}, pairs {m.get('projector_pairs')}/{m.get('projector_clipped_pairs')}")
 
 
-def gate(train_paths: list[Path], dev_paths: list[Path], before: Path | None, keep: tuple[str, ...] = ()) -> None:
-    """Each row scored as main's judge scored it (region ``BEFORE``, ramps of ``before``, a
+def gate(train_paths: list[Path], dev_paths: list[Path], before: Path | None, keep: tuple[str, ...] = (),
+         before_region: str = BEFORE) -> None:
+    """Each row scored as main's judge scored it (region ``before_region``, ramps of ``before``, a
     calibration file; default the active one) and on each region with its projector ramps refitted
     on the train rows (those named in ``keep`` left as ``before`` has them); live refused and
     attacks accepted per family and species, and every row whose verdict changed with its readings
@@ -261,7 +282,7 @@ def gate(train_paths: list[Path], dev_paths: list[Path], before: Path | None, ke
     print(f"threshold {live_min}; rows {len(rows)}")
     base = _ramps_of(before)
     plans: dict[str, Any] = {"as judged": base}
-    for name in _variants():
+    for name in [n for n in _variants() if any(n in r["regions"] for r in rows)]:
         ramps, notes = fitted_ramps(train, name, base)
         for k in keep:
             ramps[k], notes[k] = base[k], f"kept {base[k].attack}, {base[k].live} (fitted: {notes[k]})"
@@ -272,7 +293,7 @@ def gate(train_paths: list[Path], dev_paths: list[Path], before: Path | None, ke
         changed = []
         for r in rows:
             rec = r["record"]
-            old = _with_region(rec, r["regions"].get(BEFORE))
+            old = _with_region(rec, r["regions"].get(before_region))
             was = rescore(old, base)
             now = was if plan == "as judged" else rescore(_with_region(rec, r["regions"].get(plan)), ramps)
             c = counts.setdefault((rec["split"], rec["species"]), [0, 0])
@@ -296,6 +317,7 @@ def main(argv: list[str]) -> None:
     r.add_argument("specs", nargs="+", help="split:species:index")
     r.add_argument("--seeds", default="", help="dot-pattern seeds to run each presentation with as well")
     r.add_argument("--frames", type=int, default=32)
+    r.add_argument("--regions", default="", help="only these regions (comma-separated; default: every one)")
     p = sub.add_parser("report")
     p.add_argument("rows", nargs="+", type=Path)
     g = sub.add_parser("gate")
@@ -304,13 +326,15 @@ def main(argv: list[str]) -> None:
     g.add_argument("--before", type=Path, default=None,
                    help="the calibration file main's judge used (default: the active one)")
     g.add_argument("--keep", default="", help="ramps not refitted (comma-separated names, e.g. projector_speckle)")
+    g.add_argument("--before-region", default=BEFORE, help="the region main's judge reads (default %(default)s)")
     a = ap.parse_args(argv)
     if a.cmd == "run":
-        run(a.out, a.specs, seeds=tuple(int(x) for x in a.seeds.split(",") if x.strip()), frames=a.frames)
+        run(a.out, a.specs, seeds=tuple(int(x) for x in a.seeds.split(",") if x.strip()), frames=a.frames,
+            only=tuple(x for x in a.regions.split(",") if x.strip()))
     elif a.cmd == "report":
         report(a.rows)
     else:
-        gate(a.train, a.dev, a.before, tuple(k for k in a.keep.split(",") if k))
+        gate(a.train, a.dev, a.before, tuple(k for k in a.keep.split(",") if k), a.before_region)
 
 
 if __name__ == "__main__":

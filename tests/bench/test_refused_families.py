@@ -1,0 +1,69 @@
+"""bench.rerun_records and bench.skin_area: the families they may run again (never the unseen one)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import rerun_records as R
+from hil import padeval as P
+
+
+def _record(split: str, index: int) -> dict:
+    return {"v": P.RECORD_VERSION, "key": f"{split}/bona_fide/live/{index}", "split": split, "kind": "bona_fide",
+            "species": "live", "index": index, "uri": f"sim://?subject=live&family={split}&identity={index}",
+            "outcome": "rejected", "verdict": "attack", "reason": None}
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path, Path]:
+    recs = tmp_path / "recs.jsonl"
+    recs.write_text("".join(json.dumps(_record(s, 3)) + "\n" for s in ("seventh", "eighth")))
+    return recs, tmp_path / "keys.txt", tmp_path / "out.jsonl"
+
+
+def test_a_development_family_runs_again(files: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    recs, keys, out = files
+    keys.write_text("seventh/bona_fide/live/3\n")
+    ran: list[str] = []
+
+    def present(p: P.Presentation, **_: object) -> dict:
+        ran.append(p.key)
+        return {"key": p.key, "uri": p.uri, "outcome": "accepted", "verdict": "live"}
+
+    monkeypatch.setattr(P, "run_presentation", present)
+    assert R.main([str(recs), "--keys", str(keys), "--out", str(out)]) == 0
+    assert ran == ["seventh/bona_fide/live/3"]
+    row = json.loads(out.read_text())
+    assert row["verdict"] == "live" and row["old"]["verdict"] == "attack"
+
+
+def test_the_unseen_family_is_refused_before_anything_runs(files: tuple[Path, Path, Path],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    recs, keys, out = files
+    # The unseen family's key after a development family's: nothing runs, not even the first.
+    keys.write_text("seventh/bona_fide/live/3\neighth/bona_fide/live/3\n")
+
+    def present(p: P.Presentation, **_: object) -> dict:
+        raise AssertionError(f"{p.key} was run")
+
+    monkeypatch.setattr(P, "run_presentation", present)
+    with pytest.raises(SystemExit, match="eighth/bona_fide/live/3"):
+        R.main([str(recs), "--keys", str(keys), "--out", str(out)])
+    assert not out.exists()
+
+
+def test_skin_area_refuses_the_unseen_family_before_anything_runs(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import sharpness_sampling, skin_area
+
+    def present(*_: object, **__: object) -> dict:
+        raise AssertionError("a presentation was run")
+
+    monkeypatch.setattr(sharpness_sampling, "present_probed", present)
+    out = tmp_path / "rows.jsonl"
+    with pytest.raises(SystemExit, match="eighth:live:0"):
+        skin_area.run(out, ["seventh:live:0", "eighth:live:0"], seeds=(), frames=32)
+    assert not out.exists()
