@@ -141,6 +141,8 @@ class QualityGate:
         self.face_metered = False
         self._depth_window: collections.deque[FaceDepth] = collections.deque(
             maxlen=max(1, self.thresholds.depth_window))
+        # Whether a frameset that passed was judged on a full depth window (``complete``).
+        self._full_window_passed = False
         self._openness: collections.deque[float] = collections.deque(maxlen=EYE_WINDOW)
 
     def reset(self) -> None:
@@ -148,15 +150,22 @@ class QualityGate:
         self.good_frames = 0
         self.face_metered = False
         self._depth_window.clear()
+        self._full_window_passed = False
         self._openness.clear()
 
     @property
     def progress(self) -> int:
-        return int(round(100 * min(1.0, self.good_frames / max(1, self.thresholds.good_frames_required))))
+        need = max(1, self.thresholds.good_frames_required)
+        good = self.good_frames if self.complete else min(self.good_frames, need - 1)
+        return int(round(100 * min(1.0, good / need)))
 
     @property
     def complete(self) -> bool:
-        return self.good_frames >= self.thresholds.good_frames_required
+        """The capture has its good framesets, and §7.5 h was met over a full depth window: at least
+        one good frameset was judged on the median of ``depth_window`` framesets (a good face waits
+        for the window to fill, one frameset at the defaults; marginal depth is not passed on the
+        median of the first few)."""
+        return self.good_frames >= self.thresholds.good_frames_required and self._full_window_passed
 
     def lux_k(self, serial: str) -> float | None:
         """The camera's measured lux calibration, or None: its illuminance is then not judged."""
@@ -256,6 +265,8 @@ class QualityGate:
         failing = sorted({c.prompt for c in checks if not c.ok and c.prompt}, key=PRIORITY.__getitem__)
         if ok:
             self.good_frames += 1
+            if len(self._depth_window) == self._depth_window.maxlen:
+                self._full_window_passed = True
         prompt = self.selector.update(failing)
         if ok:
             prompt = None
