@@ -65,6 +65,7 @@ from agent.liveness.dotref import DotReference, ReferenceInvalid
 from agent.liveness.fusion import VerdictThresholds, fuse
 from agent.liveness.judge import DROWNED_SCORE_CAP, judge
 from agent.quality import QualityGate
+from agent.session.events import TOO_BRIGHT_TO_VERIFY, challenge_unmeasurable
 from agent.session.offline import capture
 from drivers.errors import CaptureAgentError
 from drivers.sim import ATTACKS
@@ -138,9 +139,9 @@ def presentation_nonce(p: Presentation) -> bytes:
 # --- people who follow prompts --------------------------------------------------------------------------
 
 # The prompts a person answers by stepping along the camera's axis, and the direction (mm, + away).
-# IR_TOO_BRIGHT ("step back a little or move out of direct light"): a simulated person cannot move
-# out of the light, which the URI fixes, so he steps back (the projector's dots dim with the square
-# of the distance; the ambient light on the face does not change).
+# IR_TOO_BRIGHT ("step back a little or move out of direct light"), in the quality phase: the simulated
+# person steps back (the projector's dots dim with the square of the distance; the ambient light on
+# the face does not change). After a judged window, TOO_BRIGHT_TO_VERIFY: into shade (LIGHT_PROMPTS).
 DISTANCE_PROMPTS = {"MOVE_CLOSER": -1.0, "MOVE_BACK": 1.0, "IR_TOO_BRIGHT": 1.0}
 # One answer to "please move a little closer": the head comes forward by a lean or a half step, not
 # a stride. The step the gate needs at the envelope's far end is about 50 mm (on the fifth family's
@@ -148,6 +149,15 @@ DISTANCE_PROMPTS = {"MOVE_CLOSER": -1.0, "MOVE_BACK": 1.0, "IR_TOO_BRIGHT": 1.0}
 # 470 mm: docs/liveness.md); a lean of the trunk moves the head 50-100 mm and a half step about as
 # much, so the mean step is 70 mm with a standard deviation of 25 mm, clipped to 20-150 mm: some
 # people barely move (the same prompt then comes again), some overshoot (and may hear MOVE_BACK).
+# TOO_BRIGHT_TO_VERIFY ("move out of the bright light", after a challenge the ambient light left
+# unmeasurable: ``agent.session.events.challenge_unmeasurable``, as the daemon decides it): the person
+# steps into shade, a model, not a measurement: the light on the face, ``lux`` and with it the
+# ambient NIR (the simulator's is proportional to it), falls by ``SHADE_FACTOR``; from open shade
+# (1,000-7,000 lux in the sixth family) under an awning or a lobby's overhang, a quarter of it. Every
+# other key is kept: the same light source and colour temperature, the same distance.
+LIGHT_PROMPTS = {"TOO_BRIGHT_TO_VERIFY": 4.0}
+SHADE_FACTOR = LIGHT_PROMPTS["TOO_BRIGHT_TO_VERIFY"]
+_SIM_LUX = (1.0, 100000.0)                   # what a sim:// URI accepts (drivers/sim/config.py)
 PROMPT_STEP_MM = 70.0
 PROMPT_STEP_SD_MM = 25.0
 PROMPT_STEP_RANGE_MM = (20.0, 150.0)
@@ -165,10 +175,14 @@ def prompt_step_mm(seed: int, attempt: int) -> float:
 def followed_uri(uri: str, reason: str, attempt: int) -> str:
     """The presentation ``uri`` again after its person answered the distance prompt ``reason``
     (``DISTANCE_PROMPTS``): only ``distance_mm`` changes, by :func:`prompt_step_mm` of the URI's own
-    seed; every other key (identity, light, pose, background, seed) is kept, in its order."""
+    seed; or the light prompt ``reason`` (``LIGHT_PROMPTS``): only ``lux`` changes, divided by its
+    factor. Every other key (identity, light, pose, background, seed) is kept, in its order."""
     base, query = uri.split("?", 1)
     pairs = [kv.split("=", 1) for kv in query.split("&")]
     q = dict(pairs)
+    if reason in LIGHT_PROMPTS:
+        lux = str(round(min(max(float(q["lux"]) / LIGHT_PROMPTS[reason], _SIM_LUX[0]), _SIM_LUX[1]), 1))
+        return base + "?" + "&".join(f"{k}={lux if k == 'lux' else v}" for k, v in pairs)
     step = prompt_step_mm(int(q.get("seed", "0")), attempt)
     d = float(q["distance_mm"]) + DISTANCE_PROMPTS[reason] * step
     moved = str(round(min(max(d, _SIM_DISTANCE_MM[0]), _SIM_DISTANCE_MM[1])))
@@ -324,6 +338,8 @@ def run_presentation(p: Presentation, *, frames: int, passive: bool, gate: Quali
                detectors=v.detectors, cues=v.cues, notes=v.notes,
                challenge=v.challenge, injection_signals=v.injection,
                projector_seen=projector_checked or not claimed_off, projector_claimed_off=claimed_off)
+    if challenge_unmeasurable(v.verdict, v.challenge):
+        rec["prompt"] = TOO_BRIGHT_TO_VERIFY.code              # what the daemon tells the person (capture.py)
     return _clean(rec)
 
 
@@ -433,6 +449,16 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _prompt_to_follow(rec: dict[str, Any]) -> str | None:
+    """The prompt a person acts on after this attempt: a distance prompt that refused the quality
+    phase, or ``TOO_BRIGHT_TO_VERIFY`` after a judged window (``prompt``, as the daemon emits it)."""
+    if rec["outcome"] == "not_acquired" and rec.get("reason") in DISTANCE_PROMPTS:
+        return str(rec["reason"])
+    if rec["outcome"] == "rejected" and rec.get("prompt") in LIGHT_PROMPTS:
+        return str(rec["prompt"])
+    return None
+
+
 def run_following(p: Presentation, follow_prompts: int, attempt: Callable[[Presentation], dict[str, Any]]
                   ) -> dict[str, Any]:
     """``p`` presented by ``attempt``, and again while it is refused with a distance prompt, its
@@ -441,9 +467,8 @@ def run_following(p: Presentation, follow_prompts: int, attempt: Callable[[Prese
     ``follow_prompts`` and every attempt's record in ``attempts`` (the first is the record the
     presentation gets without following prompts)."""
     attempts = [attempt(p)]
-    while (len(attempts) <= follow_prompts and attempts[-1]["outcome"] == "not_acquired"
-           and attempts[-1].get("reason") in DISTANCE_PROMPTS):
-        moved = dataclasses.replace(p, uri=followed_uri(attempts[-1]["uri"], attempts[-1]["reason"], len(attempts)))
+    while len(attempts) <= follow_prompts and (told := _prompt_to_follow(attempts[-1])) is not None:
+        moved = dataclasses.replace(p, uri=followed_uri(attempts[-1]["uri"], told, len(attempts)))
         attempts.append(attempt(moved))
     last = attempts[-1]
     return {**last, "key": p.key, "uri": p.uri, "final_uri": last["uri"], "follow_prompts": follow_prompts,

@@ -141,6 +141,8 @@ class QualityGate:
         self.face_metered = False
         self._depth_window: collections.deque[FaceDepth] = collections.deque(
             maxlen=max(1, self.thresholds.depth_window))
+        # Whether the last good frameset's depth window settles §7.5 h (``complete``).
+        self._depth_settled = False
         self._openness: collections.deque[float] = collections.deque(maxlen=EYE_WINDOW)
 
     def reset(self) -> None:
@@ -148,15 +150,23 @@ class QualityGate:
         self.good_frames = 0
         self.face_metered = False
         self._depth_window.clear()
+        self._depth_settled = False
         self._openness.clear()
 
     @property
     def progress(self) -> int:
-        return int(round(100 * min(1.0, self.good_frames / max(1, self.thresholds.good_frames_required))))
+        need = max(1, self.thresholds.good_frames_required)
+        good = self.good_frames if self.complete else min(self.good_frames, need - 1)
+        return int(round(100 * min(1.0, good / need)))
 
     @property
     def complete(self) -> bool:
-        return self.good_frames >= self.thresholds.good_frames_required
+        """The capture has its good framesets, and its last good frameset's depth window settles
+        §7.5 h: the window's median passes even with the framesets it still lacks counted as
+        having no depth (``_depth_settled``). A full window is judged as it is; a short one only
+        when the framesets still to come could not overturn it, so marginal depth is not passed on
+        the median of a quick session's first few, and a good face is not held for more."""
+        return self.good_frames >= self.thresholds.good_frames_required and self._depth_settled
 
     def lux_k(self, serial: str) -> float | None:
         """The camera's measured lux calibration, or None: its illuminance is then not judged."""
@@ -256,6 +266,7 @@ class QualityGate:
         failing = sorted({c.prompt for c in checks if not c.ok and c.prompt}, key=PRIORITY.__getitem__)
         if ok:
             self.good_frames += 1
+            self._depth_settled = self._window_settled()
         prompt = self.selector.update(failing)
         if ok:
             prompt = None
@@ -293,6 +304,18 @@ class QualityGate:
                         f">= {t.depth_core_completeness_min:.0%} at eyes, nose, mouth (median of {n} framesets; "
                         "glint holes left out)", "7.5 h", "DEPTH_SPARSE"),
         ]
+
+    def _window_settled(self) -> bool:
+        """Whether the depth window's verdict is one no framesets still to come can overturn: its
+        median passes with the framesets it lacks counted as having none (a full window: its own
+        median). At the defaults (a window of 6, 5 good framesets) a good face's first 5 settle it
+        (each with enough depth: at most one of 6 could fall short), so it completes when it did;
+        marginal depth waits for the full window (issue 14, the nineteenth session)."""
+        t = self.thresholds
+        missing = [0.0] * max(0, (self._depth_window.maxlen or 1) - len(self._depth_window))
+        face = float(np.median([d.face for d in self._depth_window] + missing))
+        core = float(np.median([d.core for d in self._depth_window] + missing))
+        return face >= t.depth_face_completeness_min and core >= t.depth_core_completeness_min
 
     def _range_checks(self, aligned: AlignedFrameSet, depth: FaceDepth, ipd_frontal: float,
                       v: dict[str, float]) -> list[CheckResult]:

@@ -48,7 +48,8 @@ def register(sub) -> None:
     p.add_argument("--follow-prompts", type=int, default=0, metavar="N",
                    help="a presentation refused with MOVE_CLOSER or MOVE_BACK is presented again, its person (or "
                         "attacker) moved as told by one step (mean 70 mm), up to N more times; the report gives "
-                        "every rate at the first attempt and after the prompts (default 0: nobody moves)")
+                        "every rate at the first attempt and after the prompts (default 0: nobody moves); one told "
+                        "TOO_BRIGHT_TO_VERIFY steps into shade (lux / 4, a model)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 

@@ -111,6 +111,49 @@ def test_a_person_told_to_move_steps_along_the_axis_by_their_own_seed():
     assert abs(sum(steps) / len(steps) - P.PROMPT_STEP_MM) < 5
 
 
+def test_a_person_told_the_light_is_too_bright_steps_into_shade():
+    uri = P.presentation_uri("sixth", "live", 0)
+    q = _query(uri)
+    shade = P.followed_uri(uri, "TOO_BRIGHT_TO_VERIFY", 1)
+    assert float(_query(shade)["lux"]) == pytest.approx(float(q["lux"]) / P.SHADE_FACTOR, abs=0.05)
+    assert {k: v for k, v in _query(shade).items() if k != "lux"} == {k: v for k, v in q.items() if k != "lux"}
+    assert list(_query(shade)) == list(q)                                   # the keys in their order
+    dim = uri.replace(f"lux={q['lux']}", "lux=2")
+    assert float(_query(P.followed_uri(dim, "TOO_BRIGHT_TO_VERIFY", 1))["lux"]) == 1.0   # the simulator's least
+
+
+def test_following_prompts_steps_into_shade_after_an_unmeasurable_challenge_only(monkeypatch):
+    # The daemon says TOO_BRIGHT_TO_VERIFY after a window judged inconclusive because every failed
+    # challenge was unmeasurable; pad-eval's record carries it and the person moves out of the light.
+    # A contradiction (attack) or any other inconclusive is no prompt: nothing to follow.
+    calls: list[str] = []
+    unmeasurable = {"passed": False, "projector": {"passed": False, "measurable": False}}
+    contradicted = {"passed": False, "projector": {"passed": False, "measurable": True}}
+
+    def judged(p, *, frames, passive, gate, thresholds, dot_reference=True):
+        calls.append(p.uri)
+        lux = float(_query(p.uri)["lux"])
+        base = {"v": P.RECORD_VERSION, "key": p.key, "split": p.split, "kind": p.kind, "species": p.species,
+                "index": p.index, "uri": p.uri, "passive": passive, "frames": frames, "source": "sim",
+                "quality": {"complete": True, "framesets": 6}}
+        if p.index == 1:
+            return {**base, "outcome": "rejected", "verdict": "attack", "score": 0.0, "challenge": contradicted}
+        if lux > 1000:
+            rec = {**base, "outcome": "rejected", "verdict": "inconclusive", "score": 0.3, "challenge": unmeasurable}
+            return {**rec, "prompt": "TOO_BRIGHT_TO_VERIFY"} if p.index != 2 else rec
+        return {**base, "outcome": "accepted", "verdict": "live", "score": 0.9, "challenge": {"passed": True}}
+
+    monkeypatch.setattr(P, "run_presentation", judged)
+    bright = "sim://?subject=live&seed=7&camera=astra_mini_s&light=open_shade&lux=6000&distance_mm=420"
+    items = [P.Presentation("bona_fide", "live", "sixth", i, bright) for i in range(3)]
+    out = P.run(items, frames=32, passive=False, thresholds=VerdictThresholds(), follow_prompts=2)
+    assert [float(_query(a["uri"])["lux"]) for a in out[0]["attempts"]] == [6000.0, 1500.0, 375.0]
+    assert out[0]["outcome"] == "accepted" and out[0]["final_uri"].endswith("lux=375.0&distance_mm=420")
+    assert len(out[1]["attempts"]) == 1 and out[1]["verdict"] == "attack"          # contradicted: no prompt
+    assert len(out[2]["attempts"]) == 1 and out[2]["verdict"] == "inconclusive"    # no prompt given: none followed
+    assert len(calls) == 5
+
+
 def _fake_presentation(calls: list[str], far_mm: float = 470.0):
     """A stand-in for ``run_presentation``: a face beyond ``far_mm`` is refused MOVE_CLOSER, nearer
     ones are acquired and judged live."""

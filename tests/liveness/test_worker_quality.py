@@ -74,10 +74,11 @@ def test_the_workers_assessments_are_the_in_process_gates(sup, sets):
 
 def test_the_daemons_quality_settings_reach_the_workers_gate(sup, sets):
     # [quality] thresholds are the daemon's configuration: the worker's gate must use them. This dim
-    # scene passes with the exposure checks relaxed and completes after two good framesets; the
+    # scene passes with the exposure checks relaxed and completes after two good framesets (on a
+    # two-frameset depth window: two framesets cannot settle the default window of 6); the
     # next loop's bar (an SNR no picture reaches) refuses it.
     settings = QualitySettings(thresholds={"gray_share_min": 0.0, "face_clipped_max": 1.0},
-                               channels={"kiosk": {"good_frames_required": 2}})
+                               channels={"kiosk": {"good_frames_required": 2, "depth_window": 2}})
     with sup.open_quality("kiosk", settings) as remote:
         got = [remote.evaluate(fs) for fs in sets[:2]]
     assert [(a.ok, a.complete, a.progress) for a in got] == [(True, False, 50), (True, True, 100)]

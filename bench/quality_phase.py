@@ -1,0 +1,78 @@
+"""The quality phase alone, as pad-eval runs it, on a family's live presentations: how many complete
+(FTA is the rest) and after how many framesets, without the challenge window or the judge.
+
+    python -m bench.quality_phase --split sixth --live 60 [--json OUT]
+
+Each presentation runs ``agent.session.offline.capture``'s quality phase (projector power plan, IR
+exposure plan, face metering, at most ``QUALITY_MAX_SETS`` framesets) on pad-eval's URI and nonce
+for it. To compare two versions of the gate, run this file by path under each one's ``PYTHONPATH``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+
+def run_one(uri: str, nonce: bytes) -> dict:
+    import drivers
+    from agent.liveness.challenge import Kind
+    from agent.pipeline.frames import FramesetReader
+    from agent.quality import QualityGate
+    from agent.quality.metering import FaceMetering
+    from agent.session.offline import QUALITY_MAX_SETS, plan_challenge, quality_phase
+    from agent.session.projector import ExposurePlan, Projector
+
+    if "gate" not in run_one.__dict__:
+        run_one.__dict__["gate"] = QualityGate()    # one gate (and face models) for the run; reset per phase
+    gate = run_one.__dict__["gate"]
+    cam = drivers.open(uri)
+    with cam:
+        challenge, _ = plan_challenge(cam, 32, nonce)
+        projector = Projector(cam) if challenge is not None and Kind.PROJECTOR in challenge.kinds else None
+        exposure = ExposurePlan(cam, projector) if projector is not None else None
+        metering = FaceMetering(cam)
+        if projector is not None:
+            projector.begin()
+        try:
+            q = quality_phase(FramesetReader(cam), gate, projector, metering, QUALITY_MAX_SETS, exposure)
+        finally:
+            metering.end()
+            if exposure is not None:
+                exposure.end()
+            if projector is not None:
+                projector.end()
+    return {"uri": uri, "complete": q.complete, "framesets": q.framesets, "reason": q.reason}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hil.padeval import presentation_nonce, presentations
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--split", required=True)
+    p.add_argument("--live", type=int, default=60)
+    p.add_argument("--json", type=Path)
+    a = p.parse_args(argv)
+    if a.split == "eighth":
+        p.error("eighth is the unseen test family: not run here")
+    rows = [run_one(x.uri, presentation_nonce(x))
+            for x in presentations(a.split, live=a.live, per_species=0, injection=0, species=["live"])]
+    done = [r["framesets"] for r in rows if r["complete"]]
+    summary = {"split": a.split, "live": len(rows), "complete": len(done), "fta": len(rows) - len(done),
+               "fta_reasons": dict(Counter(r["reason"] for r in rows if not r["complete"])),
+               "framesets_to_complete": {"mean": round(float(np.mean(done)), 2) if done else None,
+                                         "median": float(np.median(done)) if done else None,
+                                         "counts": {str(k): v for k, v in sorted(Counter(done).items())}}}
+    print(json.dumps(summary))
+    if a.json is not None:
+        a.json.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
