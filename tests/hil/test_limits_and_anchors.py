@@ -91,7 +91,7 @@ def capture(ingest, gate, subject, begin):
     cam = drivers.open(f"sim://?realtime=0&seed=21&identity=3&lux=150&subject={subject}")
     with cam:
         challenge = Challenge.from_nonce(begin.nonce, begin.frames, kinds=challenge_names(begin.challenges))
-        sets = collect(FramesetReader(cam), begin.frames, challenge, Projector(cam))
+        sets = collect(FramesetReader(cam), begin.frames, challenge, Projector(cam), per_frameset=True)
     return sets, judge(sets, gate, VerdictThresholds(), challenge=challenge)
 
 
