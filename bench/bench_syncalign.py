@@ -1,10 +1,11 @@
 """Sync and align: our registration against librealsense's ``rs.align`` on the same frames, in the
-same process; alignment accuracy against the simulator's ground truth; matcher throughput and
-added latency."""
+same process; alignment accuracy against the simulator's ground truth; matcher throughput against
+librealsense's ``rs.syncer`` on the same frames, in the same process, and added latency."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import partial
 
 import numpy as np
@@ -21,7 +22,7 @@ D, C = StreamKind.DEPTH, StreamKind.COLOR
 def _sim_sets(n: int, query: str = ""):
     cam = drivers.open("sim://?realtime=0&seed=11" + query)
     cam.start()
-    sets = list(framesets(cam, n))
+    sets = list(framesets(cam, n, per_frameset=True))   # unpaced: bounded by frames, not the clock
     return cam, sets
 
 
@@ -126,21 +127,95 @@ def accuracy_on_sim() -> list[dict]:
     return rows
 
 
-def sync_throughput() -> list[dict]:
+def _rs_syncer(frames: list) -> tuple[Callable[[], None], dict[int, int]]:
+    """librealsense's own matcher (``rs.syncer`` behind a ``software_device`` with the D4xx layout:
+    depth and IR on one sensor, colour on another, 2x2 frames as the generator's) fed ``frames``
+    in their arrival order, with their timestamps and frame numbers. Returns the run (every frame
+    pushed, the syncer polled after each, as a device's callback thread would hand them over) and
+    the count of framesets it emitted by size (it emits incomplete ones; the matcher does not).
+    The software frames are built beforehand, as our frames are: only the matching is timed."""
+    import pyrealsense2 as rs
+
+    from hil.realsense_rig import rs_intrinsics
+
+    dev = rs.software_device()
+    dev.create_matcher(rs.matchers.default)
+    stereo, rgb = dev.add_sensor("Stereo Module"), dev.add_sensor("RGB Camera")
+
+    def profile(sensor, kind, index, uid, fmt, bpp, f):
+        vs = rs.video_stream()
+        vs.type, vs.index, vs.uid = kind, index, uid
+        vs.width, vs.height, vs.fps, vs.bpp, vs.fmt = f.intrinsics.width, f.intrinsics.height, 30, bpp, fmt
+        vs.intrinsics = rs_intrinsics(f.intrinsics)
+        return sensor.add_video_stream(vs).as_video_stream_profile()
+
+    IR = StreamKind.IR
+    first = {f.stream: f for f in reversed(frames)}
+    layout = {D: (stereo, profile(stereo, rs.stream.depth, 0, 1, rs.format.z16, 2, first[D]), 2),
+              IR: (stereo, profile(stereo, rs.stream.infrared, 1, 2, rs.format.y8, 1, first[IR]), 1),
+              C: (rgb, profile(rgb, rs.stream.color, 0, 3, rs.format.bgr8, 3, first[C]), 3)}
+    sink = rs.syncer(100)
+    stereo.open([layout[D][1], layout[IR][1]])
+    rgb.open(layout[C][1])
+    stereo.start(sink)
+    rgb.start(sink)
+    pushes = []
+    for f in frames:
+        sensor, prof, bpp = layout[f.stream]
+        sf = rs.software_video_frame()
+        sf.pixels = bytearray(f.intrinsics.width * f.intrinsics.height * bpp)
+        sf.stride, sf.bpp = f.intrinsics.width * bpp, bpp
+        sf.timestamp, sf.domain = f.timestamp_ms, rs.timestamp_domain.hardware_clock
+        sf.frame_number, sf.profile = f.frame_number, prof
+        pushes.append((sensor.on_video_frame, sf))
+    sizes: dict[int, int] = {}
+
+    def run() -> None:
+        try:
+            for push, sf in pushes:
+                push(sf)
+                while out := sink.poll_for_frame():
+                    n = rs.composite_frame(out).size()
+                    sizes[n] = sizes.get(n, 0) + 1
+        finally:
+            for sensor in (stereo, rgb):
+                sensor.stop()
+                sensor.close()
+    return run, sizes
+
+
+def sync_throughput(ticks: int = 3000, repeats: int = 3) -> list[dict]:
+    """The matcher's throughput on ``ticks`` ticks of three streams (jitter, drops, duplicates,
+    reordering), against librealsense's ``rs.syncer`` on the same frames in the same process (runs
+    alternated, the median of ``repeats`` each: a neighbour's load shifts both)."""
     from hil.sync_scenarios import generate  # the same generator the property tests use
 
-    frames, _ = generate(30.0, 3000, 3.0, {D: 0.0, StreamKind.IR: 0.0, C: 4.0}, 0.02, 0.01, 20.0, 7)
-    m = FrameSetMatcher([D, StreamKind.IR, C], 30.0)
-    latencies = []
-    t0 = time.perf_counter()
-    for f in frames:
-        for s in m.push(f):
-            members = max(x.host_time_ns for x in s.frames.values())
-            latencies.append((f.host_time_ns - members) / 1e6)
-    elapsed = time.perf_counter() - t0
+    frames, _ = generate(30.0, ticks, 3.0, {D: 0.0, StreamKind.IR: 0.0, C: 4.0}, 0.02, 0.01, 20.0, 7)
+    ours_s, ref_s = [], []
+    for _ in range(repeats):
+        m = FrameSetMatcher([D, StreamKind.IR, C], 30.0)
+        latencies = []
+        t0 = time.perf_counter()
+        for f in frames:
+            for s in m.push(f):
+                members = max(x.host_time_ns for x in s.frames.values())
+                latencies.append((f.host_time_ns - members) / 1e6)
+        ours_s.append(time.perf_counter() - t0)
+        ref_run, ref_sizes = _rs_syncer(frames)
+        t0 = time.perf_counter()
+        ref_run()
+        ref_s.append(time.perf_counter() - t0)
+    ours, ref = len(frames) / float(np.median(ours_s)), len(frames) / float(np.median(ref_s))
     lat = np.array(latencies)
     return [
-        {"name": "sync throughput (3 streams)", "value": len(frames) / elapsed, "unit": "frames/s"},
+        {"name": "sync throughput (3 streams; ref rs.syncer, ratio ours/ref)", "value": ours,
+         "unit": "frames/s", "reference": ref, "ratio": ours / ref},
+        {"name": "sync framesets of all 3 streams (ref: rs.syncer's)", "value": m.stats.emitted, "unit": "sets",
+         "reference": ref_sizes.get(3, 0)},
+        {"name": "rs.syncer framesets missing a stream", "value": sum(n for k, n in ref_sizes.items() if k < 3),
+         "unit": "sets"},
+        {"name": "rs.syncer frames handed out (ref: frames pushed)", "value": sum(k * n for k, n in ref_sizes.items()),
+         "unit": "frames", "reference": len(frames)},
         {"name": "sync added latency p50", "value": float(np.percentile(lat, 50)), "unit": "ms"},
         {"name": "sync added latency p95", "value": float(np.percentile(lat, 95)), "unit": "ms"},
         {"name": "sync max skew", "value": m.stats.max_skew_ms, "unit": "ms"},

@@ -231,22 +231,26 @@ class FramesetReader:
         """The framesets ``frame`` completes: the sync module's (a subclass may pair another way)."""
         return self.matcher.push(frame)
 
-    def take(self, count: int, *, timeout_s: float = 10.0) -> Iterator[FrameSet]:
+    def take(self, count: int, *, timeout_s: float = 10.0, per_frameset: bool = False) -> Iterator[FrameSet]:
         """Exactly ``count`` framesets, yielded as they complete; ``SyncTimeout`` saying how many
-        arrived if the rest do not within ``timeout_s``."""
+        arrived if the rest do not within ``timeout_s`` (with ``per_frameset``, the bounds of
+        ``stream(per_frameset=True)``: no frame for ``timeout_s``, or no frameset in the frames the
+        streams deliver in ``timeout_s`` of their own time; a camera that renders on read, the
+        simulator with ``realtime=0``, is then never cut off by the clock however loaded the machine)."""
         made = 0
         try:
-            for fs in self.stream(timeout_s=timeout_s):
+            for fs in self.stream(timeout_s=timeout_s, per_frameset=per_frameset):
                 yield fs
                 made += 1
                 if made >= count:
                     return
-        except SyncTimeout:
-            raise SyncTimeout(f"only {made} of {count} framesets within {timeout_s:.1f} s "
-                              f"(discarded: {dict(self.matcher.stats.discarded)})") from None
+        except SyncTimeout as e:
+            raise SyncTimeout(f"only {made} of {count} framesets: {e}") from None
 
 
-def framesets(camera: Camera, count: int, *, timeout_s: float = 10.0,
+def framesets(camera: Camera, count: int, *, timeout_s: float = 10.0, per_frameset: bool = False,
               streams: Iterable[StreamKind] | None = None, read_timeout_s: float = 1.0) -> Iterator[FrameSet]:
-    """``count`` matched framesets from a started camera, as they complete (a reader used once)."""
-    return FramesetReader(camera, streams=streams, read_timeout_s=read_timeout_s).take(count, timeout_s=timeout_s)
+    """``count`` matched framesets from a started camera, as they complete (a reader used once;
+    ``per_frameset`` as in :meth:`FramesetReader.take`)."""
+    return FramesetReader(camera, streams=streams, read_timeout_s=read_timeout_s).take(
+        count, timeout_s=timeout_s, per_frameset=per_frameset)

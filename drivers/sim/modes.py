@@ -82,7 +82,11 @@ COLOR_NATIVE_SIZE = {"d435": (1920, 1080), "d415": (1920, 1080),   # OV2740: 640
                      "d455": (1280, 800),      # OV9782, [D455-CAL] in profiles.py
                      "d405": (1280, 800),      # colour is the left depth imager's image
                      "astra": (1280, 960),     # typical: a 1280x960 sensor, 640x480 binned, 1280x720 cropped
-                     "gemini335": (1280, 800),  # [G335]: a 1280x800 colour sensor
+                     # [G336-SEEED]: the sensor is 16:9 1920x1080 (86°x55°); the profile's colour calibration
+                     # is kept at 1280x800 (86° across, so 1280x720 and 1920x1080, its centred crop at
+                     # x1 and x1.5, have the sensor's 86°x55°; the 16:10 and 4:3 modes see 60° high,
+                     # more than the sensor does: kept, the sessions drawn with them unchanged)
+                     "gemini335": (1280, 800),
                      "gemini2": (1920, 1080),   # [G2-SEEED]: colour up to 1920x1080
                      "gemini336l": (1280, 800),  # [G336L]: a 1280x800 colour sensor
                      "astra_mini_s": (1280, 960),  # typical: a 1.2 MP sensor, VGA binned, HD cropped

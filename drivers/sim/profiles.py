@@ -26,8 +26,17 @@ Sources (figures cited per profile below):
   as given in the brief (not found in a datasheet reachable from here: treat as approximate).
 - [G335] Orbbec Gemini 335 product page and datasheet (2024): active stereo with an 850 nm dot
   projector, 50 mm baseline, global-shutter depth imagers 1280x800 with a 90°x65° depth field,
-  depth 0.1-10 m (ideal 0.26-3 m), colour 1280x800 with an 86°x55° field. Quoted from the published
-  spec as recalled: the datasheet itself is not reachable from here, so treat these as approximate.
+  depth 0.1-10 m (ideal 0.26-3 m), colour with an 86°x55° field. Quoted from the published spec as
+  recalled: the datasheet itself is not reachable from here, so treat these as approximate.
+  [G336-SEEED] read (session 19): Seeed Studio's "Orbbec Gemini 336" specification table (its wiki,
+  Seeed-Studio/wiki-documents, as copied in public repositories): baseline 50 mm, depth 90° x 65°
+  up to 1280x800 at 30 fps, global shutter; colour "Field of View (FoV) 86° × 55°", "Up to: 1920 ×
+  1080 @ 30fps", YUYV and MJPEG, "Rolling Shutter". The Gemini 336 is the Gemini 335 with an
+  IR-pass filter on its stereo imagers (the same table's "Filter Cover: Yes, IR Pass"); that the
+  335's colour module is the same is recalled, not read (its own table is not reachable here). A
+  public Gemini 335 calibration (an ORB-SLAM3 settings file) gives colour fx 1035.8, cx 965.3,
+  cy 540.7: a 1920x1080 calibration, 85.7° across. The 86°x55° field is a 16:9 one (tan 43° /
+  tan 27.5° = 1.79), so the sensor is 1920x1080: its 1280x720 is the same field at 2/3 scale.
 - [G330-CS] Orbbec documentation "Gemini 330 series coordinate systems" (orbbec.com/docs/
   g330-coordinate-systems): on a Gemini 335 the colour origin is 14.00 mm along +x and 2.02 mm along
   +z from the left IR imager's.
@@ -53,9 +62,8 @@ Sources (figures cited per profile below):
   (Gemini 335L/336L) puts the colour origin 23.75 mm along +x of the left IR imager's, 0 along y and
   z. Supported by Orbbec SDK v2 like the Gemini 335 (drivers/orbbec.py, whose ``COLOR_HFOV`` gives
   it the same 94°). By contrast the short-baseline Gemini 335/336 carry an 86°x55° (16:9) rolling-
-  shutter colour module up to 1920x1080 at 30 fps (Seeed Studio wiki "Orbbec Gemini 336", its
-  specification table, in Seeed-Studio/wiki-documents): the GEMINI335 profile below omits that
-  1920x1080 mode (not corrected here; its chosen 1280x720 keeps 72 px at 0.6 m).
+  shutter colour module up to 1920x1080 at 30 fps ([G336-SEEED]), which the GEMINI335 profile
+  offers (session 19; before, it stopped at 1280x800).
 - [G335L] Orbbec Gemini 335L: the long-baseline (95 mm) active stereo camera of the 330 series
   without the 336L's IR-pass filter (the 336L is "the Gemini 335L ... with an IR-pass filter", [G336L]),
   the same optics: depth 90°x65° up to 1280x800 at 30 fps, depth 0.17-20 m (ideal 0.25-6 m), colour
@@ -404,6 +412,10 @@ G330_STREAM_MODES = _modes({
     "color": [(1280, 800, (5, 10, 15, 30, 60)), (1280, 720, (5, 10, 15, 30, 60)),
               (848, 480, (5, 10, 15, 30, 60)), (640, 480, (5, 10, 15, 30, 60)), (640, 400, (5, 10, 15, 30, 60))],
 })
+# The Gemini 335's: the series' and its 16:9 colour sensor's full 1920x1080, at up to 30 fps
+# ([G336-SEEED]; the lower rates typical, as the other modes'). Larger than the 1280x720 the driver's
+# rule chooses (72 px between the eyes at 0.6 m), so no session that does not force it streams it.
+G335_STREAM_MODES = G330_STREAM_MODES + _modes({"color": [(1920, 1080, (5, 10, 15, 30))]})
 
 GEMINI335 = CameraProfile(
     name="gemini335", model="Orbbec Gemini 335 (active stereo)",
@@ -438,7 +450,7 @@ GEMINI335 = CameraProfile(
     structured_light=False, ir_band="nir", depth_shutter="global",
     color_shutter="rolling",                     # typical of a 1 MP UVC colour module; not checked in a datasheet
     color_from_depth_imager=False,
-    stream_modes=G330_STREAM_MODES,
+    stream_modes=G335_STREAM_MODES,
 )
 
 GEMINI2 = CameraProfile(

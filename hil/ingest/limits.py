@@ -225,20 +225,6 @@ class FailureLimits:
         return Settle(tuple(k for k, _ in self.keys(terminal_id, subject)), self.window_ms, refund=accepted,
                       store_clock=store_clock)
 
-    def locked(self, store: Store, terminal_id: str, subject: str, now_ms: int | None,
-               previous: str = "") -> str | None:
-        """The first key at its limit, or None (a read; ``BeginCapture`` checks in ``issue_nonce``),
-        counting the subject's keys under ``previous`` too, as ``charge`` does."""
-        charge = self.charge(terminal_id, subject, previous)
-        if charge is None:
-            return None
-        also = charge.also or ("",) * len(charge.keys)
-        for key, limit, old in zip(charge.keys, charge.limits, also, strict=True):
-            count = store.failures(key, now_ms, self.window_ms)
-            if count + (store.failures(old, now_ms, self.window_ms) if old else 0) >= limit:
-                return key
-        return None
-
     def record(self, store: Store, terminal_id: str, subject: str, now_ms: int | None, member: str = "",
                replaces: str = "") -> None:
         """A failure outside a nonce's own settlement (``member`` names it: the same twice counts

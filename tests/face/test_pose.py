@@ -20,7 +20,7 @@ def detector():
 def face_and_depth(detector, query: str):
     cam = drivers.open("sim://?realtime=0&" + query)
     with cam:
-        fs = list(framesets(cam, 2))[-1]
+        fs = list(framesets(cam, 2, per_frameset=True))[-1]
         truth = cam.scene.yaw_deg  # type: ignore[attr-defined]   # the simulator's ground truth
     a = align_frameset(fs)
     mesh = face_mesh(a.color.pixels, detector.detect(a.color.pixels)[0])

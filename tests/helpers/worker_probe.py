@@ -23,7 +23,7 @@ def main() -> None:
     probes = json.loads(sys.argv[1])
     cam = drivers.open("sim://?realtime=0&seed=21&identity=3&lux=150")
     with cam:
-        sets = collect(FramesetReader(cam), 32, Challenge.from_nonce(NONCE, 32), Projector(cam))
+        sets = collect(FramesetReader(cam), 32, Challenge.from_nonce(NONCE, 32), Projector(cam), per_frameset=True)
     with LivenessSupervisor(SupervisorSettings(frame_timeout_s=10.0)) as sup:
         verdict = sup.judge(sets, nonce=NONCE).verdict.verdict
         st = sup.selftest(**probes)

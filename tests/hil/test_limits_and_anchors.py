@@ -41,7 +41,8 @@ def test_limits_off_charge_and_lock_nothing_and_a_limit_a_store_cannot_count_to_
     assert off.charge("t1", subject_key("c")) is None
     off.record(store, "t1", subject_key("c"), now)
     assert store.failures(terminal_key("t1"), now, off.window_ms) == 0
-    assert off.locked(store, "t1", subject_key("c"), now) is None
+    assert _charge(store, off, "t1", subject_key("c"), now) is None    # issued, and nothing counted
+    assert store.failures(subject_key("c"), now, off.window_ms) == 0
     # Off, a use still settles what was charged before (a reload to 0): every key, refund or keep.
     assert off.settle("t1", subject_key("c"), accepted=True).keys == (
         terminal_key("t1"), subject_key("c"), subject_at_terminal_key(subject_key("c"), "t1"))
@@ -53,9 +54,10 @@ def test_limits_off_charge_and_lock_nothing_and_a_limit_a_store_cannot_count_to_
 
 
 def _charge(store: MemoryStore, lim: FailureLimits, terminal: str, subject: str, now: int) -> str | None:
-    """Issue one challenge (``BeginCapture``'s store step: checked, then charged)."""
+    """Issue one challenge as ``BeginCapture`` does (``Store.issue_nonce``: checked, then charged, in
+    one step); the key at its limit (nothing charged), or None (charged)."""
     rec = NonceRecord(terminal, "s", 2, "k", now, now + 60_000, subject=subject)
-    return store.add_nonce(os.urandom(32), rec, now, lim.charge(terminal, subject))
+    return store.issue_nonce(os.urandom(32), rec, now, lim.charge(terminal, subject), os.urandom(32)).locked
 
 
 def test_limits_count_per_terminal_per_subject_and_per_subject_at_a_terminal():
@@ -67,14 +69,11 @@ def test_limits_count_per_terminal_per_subject_and_per_subject_at_a_terminal():
     assert subject_key("") == ""                                        # no subject named: the terminal only
     assert [k for k, _ in lim.keys("t1", "")] == [terminal_key("t1")]
     for k in range(2):
-        assert lim.locked(store, "t1", cust9, now + k) is None
         assert _charge(store, lim, "t1", cust9, now + k) is None
-    assert lim.locked(store, "t1", cust9, now + 2) == subject_at_terminal_key(cust9, "t1")   # at this terminal
     assert _charge(store, lim, "t1", cust9, now + 2) == subject_at_terminal_key(cust9, "t1")  # refused, uncharged
-    assert lim.locked(store, "t1", "", now + 2) is None                  # others at t1 are served
-    assert lim.locked(store, "t2", cust9, now + 2) is None               # the subject, on another terminal
-    assert _charge(store, lim, "t1", "", now + 2) is None
-    assert lim.locked(store, "t1", "", now + 3) == terminal_key("t1")
+    assert store.failures(subject_at_terminal_key(cust9, "t1"), now + 2, lim.window_ms) == 2
+    assert _charge(store, lim, "t1", "", now + 2) is None                # others at t1 are served
+    assert _charge(store, lim, "t1", "", now + 3) == terminal_key("t1")
     # A failure outside a settlement (record) counts on the terminal's own keys, never the subject's
     # fleet-wide one (review 10): t2's recorded failures do not lock the subject out elsewhere ...
     for k in range(5):
@@ -82,18 +81,17 @@ def test_limits_count_per_terminal_per_subject_and_per_subject_at_a_terminal():
     assert store.failures(terminal_key("t2"), now + 3, lim.window_ms) == 5
     assert store.failures(subject_at_terminal_key(cust9, "t2"), now + 3, lim.window_ms) == 5
     assert store.failures(cust9, now + 3, lim.window_ms) == 2
-    assert lim.locked(store, "t3", cust9, now + 4) is None
     assert _charge(store, lim, "t3", cust9, now + 3) is None             # ... a second terminal's charge ...
-    assert lim.locked(store, "t4", cust9, now + 4) == cust9              # ... locks it on every terminal
-    assert lim.locked(store, "t4", subject_key("cust-10"), now + 4) is None
-    assert lim.locked(store, "t1", cust9, now + 61_000) is None          # the window has moved on
+    assert _charge(store, lim, "t4", cust9, now + 4) == cust9            # ... locks it on every terminal
+    assert _charge(store, lim, "t4", subject_key("cust-10"), now + 4) is None
+    assert _charge(store, lim, "t1", cust9, now + 61_000) is None        # the window has moved on
 
 
 def capture(ingest, gate, subject, begin):
     cam = drivers.open(f"sim://?realtime=0&seed=21&identity=3&lux=150&subject={subject}")
     with cam:
         challenge = Challenge.from_nonce(begin.nonce, begin.frames, kinds=challenge_names(begin.challenges))
-        sets = collect(FramesetReader(cam), begin.frames, challenge, Projector(cam))
+        sets = collect(FramesetReader(cam), begin.frames, challenge, Projector(cam), per_frameset=True)
     return sets, judge(sets, gate, VerdictThresholds(), challenge=challenge)
 
 

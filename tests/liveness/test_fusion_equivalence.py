@@ -60,7 +60,7 @@ def recorded(gate) -> dict[str, tuple[Challenge, Recorded]]:
             projector = Projector(cam)
             projector.begin()
             try:
-                sets = collect(FramesetReader(cam), n, challenge, projector, timeout_s=120)
+                sets = collect(FramesetReader(cam), n, challenge, projector, per_frameset=True)
             finally:
                 projector.end()
         assert len(sets) == n

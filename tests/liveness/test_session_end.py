@@ -41,7 +41,8 @@ SLOTS, SLOT_BYTES = 4, 4 << 20
 def sets():
     cam = drivers.open("sim://?realtime=0&seed=8&identity=2&lux=150")
     with cam:
-        return collect(FramesetReader(cam), FRAMES, Challenge.from_nonce(NONCE, FRAMES), Projector(cam))
+        return collect(FramesetReader(cam), FRAMES, Challenge.from_nonce(NONCE, FRAMES), Projector(cam),
+                       per_frameset=True)
 
 
 @pytest.fixture

@@ -44,7 +44,7 @@ def sets():
     cam = drivers.open("sim://?realtime=0&seed=21&identity=3&lux=150")
     with cam:
         # A whole window (32 framesets, the server's default): the verdict thresholds are fitted on it.
-        return collect(FramesetReader(cam), 32, Challenge.from_nonce(NONCE, 32), Projector(cam))
+        return collect(FramesetReader(cam), 32, Challenge.from_nonce(NONCE, 32), Projector(cam), per_frameset=True)
 
 
 @pytest.fixture(scope="module")

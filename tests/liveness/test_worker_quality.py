@@ -36,7 +36,7 @@ def sets():
     cam = drivers.open("sim://?realtime=0&seed=21&identity=3&lux=150")
     cam.start()
     try:
-        return list(framesets(cam, 10))
+        return list(framesets(cam, 10, per_frameset=True))
     finally:
         cam.stop()
 

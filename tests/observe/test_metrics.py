@@ -157,7 +157,7 @@ def test_worker_restarts_are_read_from_the_supervisor(metrics):
     nonce = bytes(range(32))
     cam = drivers.open(LIVE_OK + "&realtime=0")
     with cam:
-        sets = collect(FramesetReader(cam), 12, Challenge.from_nonce(nonce, 12), Projector(cam))
+        sets = collect(FramesetReader(cam), 12, Challenge.from_nonce(nonce, 12), Projector(cam), per_frameset=True)
     with LivenessSupervisor() as sup:
         m.watch_supervisor(sup)
         text = scrape(port)

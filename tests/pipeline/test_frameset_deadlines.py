@@ -126,3 +126,14 @@ def test_no_bound_at_all_reads_until_cancelled(clock, sim, per_frameset):
     for fs in reader.stream(timeout_s=float("inf"), cancelled=lambda: len(got) >= 3, per_frameset=per_frameset):
         got.append(fs)
     assert len(got) == 3
+
+
+def test_framesets_with_a_bound_per_frameset_reads_a_slow_source_to_the_count(clock, sim):
+    # ``framesets``/``take`` as the tests on an unpaced simulator use them: 10 framesets at 1.5 s of
+    # the reader's clock each (a loaded machine) under a 1.0 s bound. The bound on the whole read
+    # cuts it off and says how many came; the bound per frameset reads all 10.
+    with pytest.raises(SyncTimeout, match=r"only 0 of 10 framesets: no complete frameset within 1\.0 s"):
+        list(frames_mod.framesets(SlowCamera(sim, clock, per_read_s=0.5), 10, timeout_s=1.0))
+    sets = list(frames_mod.framesets(SlowCamera(sim, clock, per_read_s=0.5), 10, timeout_s=1.0, per_frameset=True))
+    assert len(sets) == 10
+    assert len({fs.depth.frame_number for fs in sets if fs.depth is not None}) == 10

@@ -27,7 +27,7 @@ from drivers.frame import FrameSet, StreamKind
 def capture(query: str, n: int = 4) -> list[FrameSet]:
     cam = drivers.open("sim://?realtime=0&seed=3" + query)
     with cam:
-        return list(framesets(cam, n, timeout_s=180))
+        return list(framesets(cam, n, per_frameset=True))
 
 
 def run(gate, sets: list[FrameSet]):

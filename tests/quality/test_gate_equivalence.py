@@ -49,7 +49,7 @@ def scenes() -> dict[str, list[AlignedFrameSet]]:
         cam = drivers.open("sim://?realtime=0" + query)
         cam.start()
         try:
-            out[name] = [align_frameset(fs) for fs in framesets(cam, FRAMESETS)]
+            out[name] = [align_frameset(fs) for fs in framesets(cam, FRAMESETS, per_frameset=True)]
         finally:
             cam.stop()
     out["occluded"] = [_occluded(a) for a in out["d435"]]

@@ -25,7 +25,7 @@ def glasses() -> AlignedFrameSet:
     cam = drivers.open("sim://?realtime=0&seed=21&identity=3&lux=150")
     cam.start()
     try:
-        (fs,) = framesets(cam, 1)
+        (fs,) = framesets(cam, 1, per_frameset=True)
     finally:
         cam.stop()
     return align_frameset(fs)

@@ -30,7 +30,7 @@ def evaluate(gate, query: str, n: int = 3):
     cam = drivers.open("sim://?realtime=0" + query)
     cam.start()
     report = None
-    for fs in framesets(cam, n):
+    for fs in framesets(cam, n, per_frameset=True):
         report = gate.evaluate(align_frameset(fs))
     cam.stop()
     return report
@@ -102,7 +102,7 @@ def metered(gate, query: str, n: int = 10):
     reports = []
     with cam:
         metering = FaceMetering(cam)
-        for fs in framesets(cam, n):
+        for fs in framesets(cam, n, per_frameset=True):
             a = align_frameset(fs)
             r = gate.evaluate(a)
             metering.observe(r.face, a.color.width, a.color.height)
@@ -161,7 +161,7 @@ def test_a_noisy_face_fails_even_inside_the_gray_band(gate):
     cam = drivers.open("sim://?realtime=0&lux=300")
     rng = np.random.default_rng(5)
     with cam:
-        for fs in framesets(cam, 2):
+        for fs in framesets(cam, 2, per_frameset=True):
             a = align_frameset(fs)
             noisy = np.clip(a.color.pixels + rng.normal(0, 20, a.color.pixels.shape), 0, 255).astype(np.uint8)
             r = gate.evaluate(dataclasses.replace(a, color=dataclasses.replace(a.color, pixels=noisy)))
@@ -201,7 +201,7 @@ def test_closed_eyes_are_caught_during_a_blink(gate):
     cam = drivers.open("sim://?realtime=0&seed=0")
     cam.start()
     seen_closed = False
-    for fs in framesets(cam, 45, timeout_s=120):      # realtime=0: the timeout only guards a hang
+    for fs in framesets(cam, 45, per_frameset=True):      # realtime=0: bounded by frames, not the clock
         r = gate.evaluate(align_frameset(fs))
         if cam.scene.eyes_closed > 0.9:
             seen_closed = True
@@ -225,7 +225,7 @@ def test_depth_completeness_is_judged_over_the_window(gate):
     gate.reset()
     cam = drivers.open("sim://?realtime=0&seed=4")
     with cam:
-        sets = list(framesets(cam, 4))
+        sets = list(framesets(cam, 4, per_frameset=True))
     reports = []
     for k, fs in enumerate(sets):
         a = align_frameset(fs)
@@ -249,7 +249,7 @@ def test_something_in_front_of_the_face_is_an_occluder(gate):
     gate.reset()
     cam = drivers.open("sim://?realtime=0&seed=4")
     with cam:
-        fs = next(framesets(cam, 1))
+        fs = next(framesets(cam, 1, per_frameset=True))
     a = align_frameset(fs)
     clean = gate.evaluate(a)
     lm = clean.face.mesh.landmarks
@@ -273,7 +273,7 @@ def test_blur_trips_sharpness(gate):
     gate.reset()
     cam = drivers.open("sim://?realtime=0")
     cam.start()
-    fs = next(framesets(cam, 1))
+    fs = next(framesets(cam, 1, per_frameset=True))
     a = align_frameset(fs)
     c = a.color
     blurred = Frame(stream=c.stream, pixels=cv2.GaussianBlur(c.pixels, (0, 0), 4), format=c.format,
@@ -309,11 +309,11 @@ def test_progress_advances_only_on_good_framesets(gate):
     gate.reset()
     cam = drivers.open("sim://?realtime=0&yaw=30")
     cam.start()
-    for fs in framesets(cam, 2):
+    for fs in framesets(cam, 2, per_frameset=True):
         assert gate.evaluate(align_frameset(fs)).progress == 0
     cam2 = drivers.open("sim://?realtime=0")
     cam2.start()
-    progress = [gate.evaluate(align_frameset(fs)).progress for fs in framesets(cam2, 5)]
+    progress = [gate.evaluate(align_frameset(fs)).progress for fs in framesets(cam2, 5, per_frameset=True)]
     assert progress == sorted(progress) and progress[-1] == 100 and progress[0] == 20
 
 

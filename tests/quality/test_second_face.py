@@ -40,7 +40,7 @@ CLUTTER = {
 def aligned_sets(uri: str, n: int):
     cam = drivers.open(uri)
     with cam:
-        return [align_frameset(fs) for fs in framesets(cam, n, timeout_s=240)]
+        return [align_frameset(fs) for fs in framesets(cam, n, per_frameset=True)]
 
 
 @pytest.fixture(scope="module")

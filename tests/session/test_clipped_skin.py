@@ -62,7 +62,7 @@ def test_an_astra_mini_s_takes_the_ir_exposure_the_host_sets_and_holds_its_own_f
 def test_the_plan_meters_the_skin_the_material_measure_reads():
     gate = QualityGate()
     with drivers.open(MINI_S) as cam:
-        a = align_frameset(next(framesets(cam, 1)))
+        a = align_frameset(next(framesets(cam, 1, per_frameset=True)))
     face = gate.measure(a).face
     assert face is not None
     region, patches = material_skin(a, face), ir_skin(a, face)

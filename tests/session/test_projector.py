@@ -55,7 +55,7 @@ def test_observation_steers_the_camera_and_skips_stale_frames():
     p = Projector(cam)
     with cam:
         p.begin()
-        fs = next(framesets(cam, 1))
+        fs = next(framesets(cam, 1, per_frameset=True))
         a = align_frameset(fs)
         face = gate.measure(a).face
         bright = skin_bright_end(a, face)
@@ -65,7 +65,7 @@ def test_observation_steers_the_camera_and_skips_stale_frames():
         # The same frame again was taken at 150 mW, not the power now set: not evidence.
         p.observe(a, face)
         assert p.observations == 1
-        later = [align_frameset(f) for f in framesets(cam, 3)]
+        later = [align_frameset(f) for f in framesets(cam, 3, per_frameset=True)]
         assert later[-1].frameset.ir.metadata.projector_power_mw == 360.0
         p.observe(later[-1], gate.measure(later[-1]).face)
         assert p.settled and p.power == 360.0
@@ -73,7 +73,7 @@ def test_observation_steers_the_camera_and_skips_stale_frames():
         assert p.power == 150.0
         # An unlit frame says nothing about the dots.
         cam.set_projector(False)
-        dark = [align_frameset(f) for f in framesets(cam, 3)][-1]
+        dark = [align_frameset(f) for f in framesets(cam, 3, per_frameset=True)][-1]
         n = p.observations
         p.observe(dark, gate.measure(dark).face)
         assert p.observations == n

@@ -40,7 +40,7 @@ def capture(ingest, gate, subject="live", begin=None):
         cam = drivers.open(f"sim://?realtime=0&seed=21&identity=3&lux=150&subject={subject}")
         with cam:
             challenge = Challenge.from_nonce(ch.nonce, ch.frames, kinds=challenge_names(ch.challenges))
-            sets = collect(FramesetReader(cam), ch.frames, challenge, Projector(cam))
+            sets = collect(FramesetReader(cam), ch.frames, challenge, Projector(cam), per_frameset=True)
         r = judge(sets, gate, VerdictThresholds(), challenge=challenge)
         if subject != "live" or begin is not None or r.verdict.verdict != "inconclusive":
             break

@@ -11,6 +11,7 @@ from drivers.errors import CapabilityUnsupported, InvalidUri
 from drivers.frame import StreamKind
 from drivers.sim.families import LIGHT_CCT, POOLS, presentation_query
 from drivers.sim.modes import StreamMode, color_intrinsics, depth_intrinsics
+from drivers.sim.modes import color_mode as sim_color_mode
 from drivers.sim.profiles import GAIN_RS16, PROFILES, get_profile
 from tests.helpers.sim import dot_energy, grab, plane_fit_rms
 
@@ -209,3 +210,25 @@ def test_families_keep_cameras_and_lights_apart():
             drivers.open("sim://?" + "&".join(f"{k}={v}" for k, v in q.items()))   # valid URIs
     with pytest.raises(ValueError, match="field"):
         presentation_query("lab", "live", 0)
+
+
+def test_gemini335_offers_its_sensors_1920x1080_colour_and_still_chooses_1280x720():
+    # [G336-SEEED]: colour 86° x 55° (16:9), up to 1920x1080 at 30 fps. The full mode has the
+    # published field both ways and the focal length of a public 1920x1080 calibration (fx 1035.8).
+    g = get_profile("gemini335")
+    assert g.offers("color", 1920, 1080, 30) and not g.offers("color", 1920, 1080, 60)
+    full = color_intrinsics(g, 1920, 1080)
+    assert np.degrees(2 * np.arctan(960 / full.fx)) == pytest.approx(86.0, abs=0.5)
+    assert np.degrees(2 * np.arctan(540 / full.fy)) == pytest.approx(55.0, abs=1.0)
+    assert full.fx == pytest.approx(1035.8, rel=0.01)
+    # 1280x720 is the same field at 2/3 scale, and still the mode the driver's rule chooses (the sim
+    # camera's own choice, ``color_mode``), at the family's 30 fps and at a rate no mode offers
+    # (every size a candidate); 1920x1080 streams only when forced.
+    assert color_intrinsics(g, 1280, 720).fx == pytest.approx(full.fx * 2 / 3, rel=1e-9)
+    for fps in (30.0, 8.0):
+        chosen = sim_color_mode("", None, fps, g)
+        assert (chosen.mode.width, chosen.mode.height) == (1280, 720) and "smallest" in chosen.why
+    forced = sim_color_mode("1920x1080@30", None, 30.0, g)
+    assert forced.mode == StreamMode(1920, 1080, 30.0) and forced.intrinsics == full
+    with pytest.raises(InvalidUri, match="not offered"):
+        sim_color_mode("1920x1080@60", None, 60.0, g)
