@@ -123,6 +123,11 @@ CLIPPED_DETAIL = ("the IR frames' dot energy fell when the projector was schedul
                   "by ambient light and the projector's dots cannot be seen")
 DROWNED_DETAIL = ("the IR frames' dot energy did not switch above its own noise: the projector's dots were "
                   "too weak against ambient light to verify the projector schedule")
+# Why an illumination challenge that failed was not measurable: the screen's light too weak on the
+# face (against the room's light), or too few frames with a face to compare at all.
+WEAK_SCREEN_DETAIL = ("the screen's light on the face was too weak to measure against the room's light "
+                      "(or the face did not reflect it)")
+FEW_FACES_DETAIL = "too few frames with a face to verify the illumination challenge"
 # Frames whose state may disagree with the projector schedule (beyond an edge's uncertain frame),
 # per this many frames compared: none in a window of under 40 compared frames.
 FRAMES_PER_ALLOWED_MISMATCH = 40
@@ -863,8 +868,7 @@ def _illumination(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separa
         used = np.count_nonzero(care, axis=1) >= MIN_COMPARED     # a lag with too few faces is skipped
         lags, m, inside, at, settled, care = lags[used], m[used], inside[used], at[used], settled[used], care[used]
     if not lags.size:
-        return SequenceResult(kind, False, 0, 0, 0, 0, 0.0, "too few frames with a face to verify the "
-                              "illumination challenge", measurable=False)
+        return SequenceResult(kind, False, 0, 0, 0, 0, 0.0, FEW_FACES_DETAIL, measurable=False)
     nl = lags.size
     x, sid, yy = expected[:n], step_of[:n], y[at]                  # yy: (lags, n, 3)
     checked = np.count_nonzero(care, axis=1)
@@ -993,8 +997,7 @@ def _illumination(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separa
     if passed:
         detail = "the face's colour follows the screen's illumination sequence"
     elif not measurable:
-        detail = ("the screen's light on the face was too weak to measure against the room's light "
-                  "(or the face did not reflect it)")
+        detail = WEAK_SCREEN_DETAIL
     else:
         detail = "the face's colour does not follow the screen's illumination sequence: injected or not live"
     return SequenceResult(kind, passed, int(lags[i]), int(checked[i]), int(wrong[i] + unseen[i]), int(late[i]),
@@ -1051,6 +1054,22 @@ def failed_unmeasurable(challenge: Any) -> bool:
     results = [challenge.get(k) if isinstance(k, str) else None for k in kinds]
     failed = [r for r in results if not (isinstance(r, dict) and r.get("passed") is True)]
     return bool(failed) and all(isinstance(r, dict) and r.get("measurable") is False for r in failed)
+
+
+# The details of a challenge not measurable because of the light (the projector's dots drowned or
+# clipped by ambient infrared, the screen's light too weak on the face): what ``TOO_BRIGHT_TO_VERIFY``
+# asks the person to change. ``FEW_FACES_DETAIL`` is not one: no face to measure is not the light's doing.
+LIGHT_DETAILS = frozenset({CLIPPED_DETAIL, DROWNED_DETAIL, WEAK_SCREEN_DETAIL, NOISY_DETAIL})
+
+
+def failed_for_light(challenge: Any) -> bool:
+    """:func:`failed_unmeasurable`, and every challenge that failed says the light hid its response
+    (its detail is one of ``LIGHT_DETAILS``): a window whose face was missing from the frames the
+    screen's colours are read on is not measurable either, but less light would not help it."""
+    if not failed_unmeasurable(challenge):
+        return False
+    results = [challenge.get(k) for k in challenge["kinds"]]
+    return all(r.get("detail") in LIGHT_DETAILS for r in results if r.get("passed") is not True)
 
 
 def verify(challenge: Challenge, energies: Sequence[float] | np.ndarray | None = None,

@@ -73,10 +73,11 @@ TOO_BRIGHT_TO_VERIFY = Prompt("TOO_BRIGHT_TO_VERIFY", "环境光太强，无法�
 
 def challenge_unmeasurable(verdict: str, challenge: Any) -> bool:
     """Whether an ``inconclusive`` verdict's challenge (its ``challenge`` dict, as the liveness worker
-    sent it) failed only because it could not be measured (``failed_unmeasurable``)."""
-    from agent.liveness.challenge import failed_unmeasurable
+    sent it) failed only because the light kept it from being measured (``failed_for_light``; not a
+    window whose face was missing from too many frames, which is not measurable either)."""
+    from agent.liveness.challenge import failed_for_light
 
-    return verdict == "inconclusive" and failed_unmeasurable(challenge)
+    return verdict == "inconclusive" and failed_for_light(challenge)
 
 
 # One prompt at a time for the person at the terminal (``Prompt``: code, Chinese and English text).

@@ -187,6 +187,30 @@ def test_an_unmeasurable_projector_reads_as_such_from_the_verdict_and_asks_for_l
     assert TOO_BRIGHT_TO_VERIFY.code == "TOO_BRIGHT_TO_VERIFY" and "bright light" in TOO_BRIGHT_TO_VERIFY.en
 
 
+def test_a_window_whose_face_went_missing_is_not_blamed_on_the_light():
+    # review19: the illumination challenge is not measurable either when too few frames held a face
+    # (the person stepped out of the picture or turned away during the window); the judge's verdict
+    # is then inconclusive as before, but the prompt must not send him out of bright light that may
+    # not be there (the projector followed its schedule here). On main 2ce77ae TOO_BRIGHT_TO_VERIFY
+    # was asked for.
+    from agent.session.events import challenge_unmeasurable
+    c = Challenge.from_nonce(b"f" * 32, 32, BOTH)
+    rng = np.random.default_rng(11)
+    rgb = np.full((32, 3), np.nan)
+    rgb[:4] = face_colours(c.steps, 1, rng)[:4]                   # a face in the first four frames only
+    for energies in (energies_for(c.schedule, [1], rng),                               # followed
+                     energies_for(c.schedule, [2], rng, on=6.45, off=6.82, sd=0.01)):  # clipped
+        gone = verify(c, energies, rgb).to_dict()
+        assert gone["illumination"]["measurable"] is False and failed_unmeasurable(gone)   # the judge's rule
+        assert not challenge_unmeasurable("inconclusive", gone)
+    # The light's own cases still ask for less light: clipped dots, and a screen too weak on the face.
+    clipped = verify(c, energies_for(c.schedule, [2], rng, on=6.45, off=6.82, sd=0.01),
+                     face_colours(c.steps, 1, rng)).to_dict()
+    weak = verify(c, energies_for(c.schedule, [1], rng), face_colours(c.steps, 1, rng, gain=0.0)).to_dict()
+    assert clipped["illumination"]["passed"] and not weak["illumination"]["passed"]
+    assert challenge_unmeasurable("inconclusive", clipped) and challenge_unmeasurable("inconclusive", weak)
+
+
 def test_a_clipped_windows_lit_frames_are_its_low_ones_for_the_cues():
     # The judge reads depth and the other projector cues on the frames the projector lit. In a clipped
     # IR image those are the LOW-energy frames: read on the high ones (main 54770a4's judge) the
