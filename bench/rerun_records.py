@@ -9,8 +9,9 @@ written with the old outcome beside it (``old``). Nothing of a face is written.
     python -m bench.rerun_records RECORDS.jsonl --keys KEYS.txt --out NEW.jsonl [--follow-prompts 2]
 
 ``KEYS.txt``: one record key a line (``sixth/bona_fide/live/5``). Never on a family that may not
-be looked at (``eighth``, the unseen family built in the nineteenth session): refused, before
-anything runs. ``seventh`` was evaluated once (session 18) and is a development set since.
+be looked at (``hil.padeval.UNSEEN_SPLITS``, the family being built for a session's unseen
+evaluation): refused, before anything runs. ``seventh`` and ``eighth`` were evaluated once (sessions
+18 and 19) and are development sets since.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ from pathlib import Path
 from agent.liveness.fusion import load_thresholds
 from agent.quality import QualityGate
 from hil import padeval as P
-
-REFUSED_SPLITS = frozenset({"eighth"})
 
 
 def label(rec: dict) -> str:
@@ -44,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     keys = [k.strip() for k in args.keys.read_text().splitlines() if k.strip()]
     recs = {r["key"]: r for r in P.read_records(args.records)}
-    refused = sorted({k for k in keys if k.split("/", 1)[0] in REFUSED_SPLITS
-                      or (k in recs and recs[k]["split"] in REFUSED_SPLITS)})
+    refused = sorted({k for k in keys if k.split("/", 1)[0] in P.UNSEEN_SPLITS
+                      or (k in recs and recs[k]["split"] in P.UNSEEN_SPLITS)})
     if refused:
         raise SystemExit(f"{', '.join(refused)}: a family that is not to be run")
     gate = QualityGate()

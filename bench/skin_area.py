@@ -25,7 +25,8 @@ the train rows with pad-eval's own rule (``hil.padeval.fit_ramp``), and each row
 (``hil.padeval.rescore``) with the region's projector cues in place of the record's, against main's
 judge (region ``--before-region``, default ``r20o``; the ramps of ``--before``, a calibration file):
 live refused and attacks accepted per family and species, and every verdict that changed with its
-readings either side. Rows hold no face data: readings only. Never on the unseen family (``eighth``).
+readings either side. Rows hold no face data: readings only. Never on the unseen family
+(``hil.padeval.UNSEEN_SPLITS``).
 """
 
 from __future__ import annotations
@@ -57,8 +58,6 @@ INSET_IPD = 0.1
 # "Nineteenth session"); ``LOWER_CHEEKS``: the two beside the nose alone, clear of the spectacles' rims.
 CHEEKS = (50, 280, 205, 425)
 LOWER_CHEEKS = (205, 425)
-# Families never run here: the unseen one (built in the nineteenth session).
-REFUSED_SPLITS = frozenset({"eighth"})
 
 
 def _variants() -> dict[str, tuple[tuple[int, ...], float, float | None]]:
@@ -142,7 +141,8 @@ def run(out: Path, specs: list[str], *, seeds: tuple[int, ...], frames: int,
     from agent.liveness.fusion import load_thresholds
     from agent.quality import QualityGate
     from bench.sharpness_sampling import _uri, present_probed
-    refused = [s for s in specs if s.split(":", 1)[0] in REFUSED_SPLITS]
+    from hil.padeval import UNSEEN_SPLITS
+    refused = [s for s in specs if s.split(":", 1)[0] in UNSEEN_SPLITS]
     if refused:
         raise SystemExit(f"{', '.join(refused)}: a family that is not to be run")
     variants = _variants()

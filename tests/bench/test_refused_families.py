@@ -1,4 +1,8 @@
-"""bench.rerun_records and bench.skin_area: the families they may run again (never the unseen one)."""
+"""bench.rerun_records and bench.skin_area: the families they may run again (never the unseen one).
+
+``hil.padeval.UNSEEN_SPLITS`` names the family being built for a session's unseen evaluation (empty
+between them: the eighth was evaluated in the nineteenth session); the tests name it ``eighth`` as it
+was while it was unseen."""
 
 from __future__ import annotations
 
@@ -43,6 +47,7 @@ def test_a_development_family_runs_again(files: tuple[Path, Path, Path], monkeyp
 def test_the_unseen_family_is_refused_before_anything_runs(files: tuple[Path, Path, Path],
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     recs, keys, out = files
+    monkeypatch.setattr(P, "UNSEEN_SPLITS", frozenset({"eighth"}))
     # The unseen family's key after a development family's: nothing runs, not even the first.
     keys.write_text("seventh/bona_fide/live/3\neighth/bona_fide/live/3\n")
 
@@ -63,7 +68,14 @@ def test_skin_area_refuses_the_unseen_family_before_anything_runs(tmp_path: Path
         raise AssertionError("a presentation was run")
 
     monkeypatch.setattr(sharpness_sampling, "present_probed", present)
+    monkeypatch.setattr(P, "UNSEEN_SPLITS", frozenset({"eighth"}))
     out = tmp_path / "rows.jsonl"
     with pytest.raises(SystemExit, match="eighth:live:0"):
         skin_area.run(out, ["seventh:live:0", "eighth:live:0"], seeds=(), frames=32)
     assert not out.exists()
+
+
+
+def test_the_unseen_family_is_one_pad_eval_knows() -> None:
+    # A misspelled name would refuse nothing; the guard names a split pad-eval can present.
+    assert P.UNSEEN_SPLITS <= set(P.SPLITS)
