@@ -373,3 +373,44 @@ def test_a_verification_on_other_inputs_than_the_windows_is_not_taken(gate, reco
         threaded = j.finish()
         assert len(verified) == 1, name                    # verified again, at the end
         assert _same(threaded.verdict.to_dict(), replayed.verdict.to_dict()), name
+
+
+def test_grids_the_fold_read_in_the_final_box_are_not_read_again(gate, recorded, as_recorded, monkeypatch):
+    # Beside the last measurement a judge thread reads every frame's face grid in the window's final
+    # box; a grid the fold already read in that very box (the same pixels: the same numbers) is
+    # taken as it is, and only the others are read. The fusion's result is the same to the bit.
+    import threading
+
+    import agent.liveness.judge as J
+    read: list[tuple[str, int]] = []
+    face_grid_ = J.face_grid
+
+    def recorded_face_grid(bgr, box):
+        read.append((threading.current_thread().name, id(bgr)))
+        return face_grid_(bgr, box)
+    monkeypatch.setattr(J, "face_grid", recorded_face_grid)
+    mine = threading.current_thread().name
+    taken = 0
+    for scene in ("live", "mask"):
+        challenge, inputs = recorded[scene]
+        n = len(inputs)
+        j = Judge(gate, VerdictThresholds(), challenge=challenge, notes=["a note from the session"],
+                  pool=judge_pool())
+        for fs, _ in inputs[:-1]:                                   # measured and folded in order
+            j.add(fs)
+            j._submitted[-1][1].result()
+            j.fold_ready()
+        before = [g.box if g is not None else None for g in j.grids]
+        assert len(before) == n - 1, scene
+        read.clear()
+        j.add(inputs[-1][0])
+        threaded = j.finish()
+        box = tuple(threaded.evidence["face_box"])
+        frame_of = {id(fs.color.pixels): k for k, (fs, _) in enumerate(inputs) if fs.color is not None}
+        beside = {frame_of[i] for who, i in read if who != mine}
+        assert beside - {n - 1} == {k for k in range(n - 1) if before[k] != box}, scene
+        taken += sum(b == box for b in before)
+        _, replayed, _ = _both(gate, inputs, challenge, VerdictThresholds())
+        assert _same(threaded.verdict.to_dict(), replayed.verdict.to_dict()), scene
+        assert _same(threaded.evidence, replayed.evidence), scene
+    assert taken >= 1                                       # some grids were taken as the fold read them
