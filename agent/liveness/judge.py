@@ -165,6 +165,21 @@ class _Grid:
     listed: list[float]
 
 
+@dataclass(frozen=True)
+class _Verified:
+    """The window's challenges verified beside its last frameset's measurement, with the inputs they
+    were verified on: ``finish`` takes the result only when its own inputs are these to the bit."""
+    energies: bytes                                    # the window's IR energies, float64, NaN unmeasured
+    box: tuple[int, int, int, int] | None              # the evidence box the grids were read in
+    grids: list[_Grid | None] | None                   # every frame's grid in it (None: not known ahead)
+    rgb: np.ndarray | None                             # ``face_response`` of the grids
+    result: ChallengeResult | None                     # None: the illumination's grids were not known
+
+
+def _energy_bytes(energies: list[float]) -> bytes:
+    return np.asarray(energies, dtype=np.float64).tobytes()
+
+
 # Face grids and the illumination's motion pairs are worked out ahead once a challenged window is
 # this far along (framesets before its end): its evidence box has mostly settled, and the screen's
 # lag is guessed from the frames so far.
@@ -191,9 +206,10 @@ class Judge:
     comes, with the window's answers as they stand so far, and keeps them by their inputs; ``finish``
     decides with the whole window exactly as before and computes only what the guesses missed. The
     window's last frameset brings the rest, which the judge threads work out beside its measurement
-    when the judge has them (``add``): the pairs its IR energy settles and the last two framesets'
-    depth noise; ``finish`` takes them. The result is the same to the last bit
-    (``tests/liveness/test_fusion_equivalence.py``).
+    when the judge has them (``add``): the challenges' verification (every frame's IR energy and
+    face grid are known once the last frameset's face is detected), the pairs its IR energy settles
+    and the last two framesets' depth noise; ``finish`` takes them when their inputs are its own.
+    The result is the same to the last bit (``tests/liveness/test_fusion_equivalence.py``).
     """
 
     def __init__(self, gate: QualityGate, thresholds: VerdictThresholds, *, challenge: Challenge | None,
@@ -210,6 +226,7 @@ class Judge:
         self._pending: collections.deque = collections.deque()
         self._submitted: list[tuple[FrameSet, Future[_Measured]]] = []
         self._last_grids: Future | None = None
+        self._last_challenge: Future[_Verified | None] | None = None
         self._last_lights: Future[dict[_PairKey, ProjectorLight] | None] | None = None
         self._last_noise: Future[tuple[AlignedFrameSet, AlignedFrameSet, float] | None] | None = None
         self._tasks: list[Future] = []           # every task of this judge on the pool (``close``)
@@ -299,14 +316,15 @@ class Judge:
         if last:
             # The window's last frameset: while one thread measures it, the other works out every
             # frame's face grid in the window's final box, as soon as its detections say what it is,
-            # then the on-off pairs whose lit frame is an earlier one (the last frameset's IR energy
-            # settles which frames the projector lit), then the depth noise of the last two
-            # framesets once the last is aligned: what ``finish`` would otherwise do after the last
-            # measurement.
+            # then verifies the challenges on the window's IR energies and those grids, then the
+            # on-off pairs whose lit frame is an earlier one (the last frameset's IR energy settles
+            # which frames the projector lit), then the depth noise of the last two framesets once
+            # the last is aligned: what ``finish`` would otherwise do after the last measurement.
             submitted = list(self._submitted)
             self._last_grids = self.pool.submit(self._final_grids, submitted, inspected)
+            self._last_challenge = self.pool.submit(self._final_challenge, submitted, inspected, self._last_grids)
             self._last_lights = self.pool.submit(self._final_lights, submitted, inspected)
-            self._tasks += (self._last_grids, self._last_lights)
+            self._tasks += (self._last_grids, self._last_challenge, self._last_lights)
             if aligned is not None:
                 self._last_noise = self.pool.submit(self._final_noise, submitted[-2][1], aligned)
                 self._tasks.append(self._last_noise)
@@ -334,7 +352,7 @@ class Judge:
         running = wait(started, timeout=timeout).not_done if started else set()
         self._pending.clear()
         self._submitted = []
-        self._last_grids = self._last_lights = self._last_noise = None
+        self._last_grids = self._last_challenge = self._last_lights = self._last_noise = None
         self.sets, self.aligned, self.faces, self.skins, self.boxes = [], [], [], [], []
         self.cues, self.motion_steps, self.cue_frames, self.energies, self.digests = [], [], [], [], []
         self.ranks, self.grids, self.lights, self.pair_steps = [], [], {}, {}
@@ -356,11 +374,45 @@ class Judge:
             if box is None:
                 return None
             grids: list[_Grid | None] = []
-            for fs, _ in submitted:
+            # A grid the fold already read in this box (the same pixels: the same numbers) is taken
+            # as it is; the fold runs on the caller's thread meanwhile, and a _Grid never changes.
+            mine, folded = self.grids, self.sets
+            for k, (fs, _) in enumerate(submitted):
+                g = mine[k] if k < len(mine) else None
+                if g is not None and g.box == box and folded[k] is fs:
+                    grids.append(g)
+                    continue
                 grid = face_grid(fs.color.pixels, box) if fs.color is not None else None
                 grids.append(_Grid(box, grid, [round(float(v), 6) for v in grid.reshape(-1)])
                              if grid is not None else None)
             return box, grids
+        except Exception:                        # the frameset's own error reaches the caller at its fold
+            return None
+
+    def _final_challenge(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen],
+                         grids: Future[tuple[tuple[int, int, int, int], list[_Grid | None]] | None]
+                         ) -> _Verified | None:
+        """The challenges verified on the whole window (``challenge.verify``, as ``finish`` calls it),
+        with the inputs it took: every frameset's IR energy (the last one's from its inspection) and,
+        when the window's final face grids are known (``_final_grids``), the face's light read from
+        them (``face_response``). The verification needs the whole window (the projector's on/off
+        split at the energies' percentiles, the illumination's fit of every lag over every frame), so
+        it runs once, here, not frame by frame. Runs on a judge thread; waits only for tasks queued
+        before it. None when a frameset failed."""
+        ch = self.challenge
+        assert ch is not None
+        try:
+            measured = [f.result() for _, f in submitted[:-1]]
+            seen = last.result()
+            energies = _window_energies([m.energy for m in measured] + [seen.energy])
+            ready = grids.result()
+            box, used = ready if ready is not None else (None, None)
+            rgb = _face_light(used) if used is not None else None
+            if Kind.ILLUMINATION in ch.kinds and rgb is None:
+                result = None
+            else:
+                result = verify(ch, energies, rgb)
+            return _Verified(_energy_bytes(energies), box, used, rgb, result)
         except Exception:                        # the frameset's own error reaches the caller at its fold
             return None
 
@@ -375,7 +427,7 @@ class Judge:
         try:
             measured = [f.result() for _, f in submitted[:-1]]
             seen = last.result()
-            energies = [e if e is not None else float("nan") for e in [m.energy for m in measured] + [seen.energy]]
+            energies = _window_energies([m.energy for m in measured] + [seen.energy])
             sets = [fs for fs, _ in submitted]
             lit = [bool(v) for v in projector_states(energies)]
             usual = _usual_power(sets, lit)
@@ -546,11 +598,11 @@ class Judge:
         noise = self._depth_noise()
         injection = injection_signals(sets, noise)
         digests = list(self.digests)
-        sel = self._selection()
+        sel, verified = self._selection()
         ch_result: ChallengeResult | None = None
         ch_dict = None
         if challenge is not None:
-            ch_result = verify(challenge, self.energies, sel.rgb)
+            ch_result = verified if verified is not None else verify(challenge, self.energies, sel.rgb)
             # Binds the verdict to the server's nonce: the server checks it against the probe header.
             ch_dict = {**ch_result.to_dict(), "nonce_sha256": hashlib.sha256(challenge.nonce).hexdigest()}
             sel.settle(challenge, ch_result)
@@ -636,18 +688,43 @@ class Judge:
         return JudgeResult(verdict, self.last_report, skew, timing, len(sets),
                            best[1] if best else None, best[2] if best else None, evidence)
 
-    def _selection(self) -> FrameSelection:
+    def _selection(self) -> tuple[FrameSelection, ChallengeResult | None]:
+        """The window's frame selection, and the challenges' result verified beside the last
+        measurement when it was verified on this window's very energies and grids (else None:
+        ``finish`` verifies them)."""
         box = self._box()
         if self._last_grids is not None and (ready := self._last_grids.result()) is not None and ready[0] == box:
+            # The grids read beside the last measurement, in this box: the same numbers as any
+            # already read in it (the same pixels and box), and the very objects the challenges
+            # were verified on.
             for k, g in enumerate(ready[1][:len(self.grids)]):
-                mine = self.grids[k]
-                if g is not None and (mine is None or mine.box != box):
+                if g is not None:
                     self.grids[k] = g
         # Without a challenge nothing reads the grids (no colours to verify, no evidence).
         grids = ([self._grid(k, box) for k in range(len(self.sets))] if box is not None and self.challenge is not None
                  else [None] * len(self.sets))
-        return FrameSelection(box, [g.grid if g is not None else None for g in grids], self.energies,
-                              [g.listed if g is not None else None for g in grids])
+        v = self._last_challenge.result() if self._last_challenge is not None else None
+        same_grids = (v is not None and v.grids is not None and v.box == box and len(v.grids) == len(grids)
+                      and all(a is b for a, b in zip(v.grids, grids, strict=True)))
+        sel = FrameSelection(box, [g.grid if g is not None else None for g in grids], self.energies,
+                             [g.listed if g is not None else None for g in grids],
+                             rgb=v.rgb if v is not None and same_grids else None)
+        ch = self.challenge
+        if (v is None or ch is None or v.result is None or v.energies != _energy_bytes(self.energies)
+                or (Kind.ILLUMINATION in ch.kinds and not same_grids)):
+            return sel, None
+        return sel, v.result
+
+
+def _window_energies(energies: list[float | None]) -> list[float]:
+    """Each frameset's IR energy as the judge keeps it (NaN without an IR frame)."""
+    return [e if e is not None else float("nan") for e in energies]
+
+
+def _face_light(grids: list[_Grid | None]) -> np.ndarray:
+    """``FrameSelection.rgb`` of these grids (``face_response``)."""
+    return face_response([g.grid.reshape(-1, 3) if g is not None else np.full((GRID * GRID, 3), np.nan)
+                          for g in grids])
 
 
 def lit_when_drowned(check: SequenceResult | None, sets: list[FrameSet]) -> list[bool] | None:
@@ -758,15 +835,17 @@ class FrameSelection:
       colour landed, or under black or white), so a colour cast does not reach the template."""
 
     def __init__(self, box: tuple[int, int, int, int] | None, grids: list[np.ndarray | None],
-                 energies: list[float], listed: list[list[float] | None] | None = None):
+                 energies: list[float], listed: list[list[float] | None] | None = None, *,
+                 rgb: np.ndarray | None = None):
         self.box = box
         self.grids = grids
         self.energies = energies
         # Each grid as the evidence lists it (rounded), when the judge has it already.
         self.listed = listed if listed is not None else [
             [round(float(v), 6) for v in g.reshape(-1)] if g is not None else None for g in grids]
-        self.rgb = face_response([g.reshape(-1, 3) if g is not None else np.full((GRID * GRID, 3), np.nan)
-                                  for g in grids])
+        # The face's light per frame (``rgb``: already read from these very grids, when the judge has it).
+        self.rgb = rgb if rgb is not None else face_response(
+            [g.reshape(-1, 3) if g is not None else np.full((GRID * GRID, 3), np.nan) for g in grids])
         self.lit: list[bool] | None = None
         self.neutral: list[bool] | None = None
         self.shown: list[int | None] | None = None        # the screen colour each frame showed, if certain

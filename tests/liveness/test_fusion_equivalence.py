@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ import pytest
 import drivers
 from agent.liveness.challenge import Challenge, Kind, face_grid, projector_states
 from agent.liveness.fusion import VerdictThresholds
-from agent.liveness.judge import Judge, JudgeResult, _edges, _Measured, _near, _noise_pair, judge_pool
+from agent.liveness.judge import Judge, JudgeResult, _edges, _Measured, _near, _noise_pair, _Seen, judge_pool
 from agent.pipeline.frames import FramesetReader
 from agent.session.projector import Projector
 from agent.session.window import collect
@@ -257,3 +258,159 @@ def test_the_last_pairs_and_depth_noise_are_worked_out_beside_the_last_measureme
         assert _same(threaded.verdict.to_dict(), replayed.verdict.to_dict()), scene
         assert _same(threaded.evidence, replayed.evidence) and threaded.best_index == replayed.best_index, scene
     assert beside >= 1                                     # a pair needed the last frameset's IR
+
+
+@pytest.fixture(scope="module")
+def inspected(gate, recorded) -> dict[int, _Seen]:
+    """Each recorded frameset's inspection (detections, IR energy, digest), by the frameset's id."""
+    inspector = Judge(gate, VerdictThresholds(), challenge=None)
+    return {id(fs): inspector._inspect(fs) for _, inputs in recorded.values() for fs, _ in inputs}
+
+
+@pytest.fixture
+def as_recorded(recorded, inspected, monkeypatch):
+    """The judge threads' inspection and measurement of a recorded frameset give what was recorded
+    (the alignment handed over as the measurement does): the judge's threads, its work beside the
+    last measurement and ``finish`` run as in the daemon, without the face models' time."""
+    measured = {id(fs): m for _, inputs in recorded.values() for fs, m in inputs}
+
+    def measure(self, fs, seen, aligned=None):
+        m = measured[id(fs)]
+        if aligned is not None:
+            aligned.set_result(m.aligned)
+        if isinstance(seen, Future):
+            seen.result()
+        return m
+    monkeypatch.setattr(Judge, "_inspect", lambda self, fs: inspected[id(fs)])
+    monkeypatch.setattr(Judge, "_measure", measure)
+
+
+def _fed_as_delivered(gate, challenge: Challenge, inputs: Recorded) -> Judge:
+    """A judge on its threads fed as a camera delivers the window: each frameset measured and
+    folded before the next comes, the last one added (not yet finished)."""
+    j = Judge(gate, VerdictThresholds(), challenge=challenge, notes=["a note from the session"], pool=judge_pool())
+    for fs, _ in inputs[:-1]:
+        j.add(fs)
+        j._submitted[-1][1].result()
+        j.fold_ready()
+    j.add(inputs[-1][0])
+    return j
+
+
+def test_the_challenges_are_verified_beside_the_last_measurement(gate, recorded, as_recorded, monkeypatch):
+    # Every frame's IR energy and face grid are known once the last frameset's face is detected: the
+    # challenges are verified then, on a judge thread, beside the rest of its measurement. ``finish``,
+    # on the caller's thread, verifies nothing and reads no face light; the challenges' result (every
+    # field of every challenge) and the verdict are the fusion's at the end, to the bit.
+    import threading
+
+    import agent.liveness.judge as J
+    calls: list[tuple[str, str, Any]] = []
+    verify_, face_response_, ref_verify = J.verify, J.face_response, ref.verify
+
+    def recorded_verify(*args):
+        out = verify_(*args)
+        calls.append(("verify", threading.current_thread().name, out))
+        return out
+
+    def recorded_face_response(*args):
+        calls.append(("face_response", threading.current_thread().name, None))
+        return face_response_(*args)
+    expected: list[Any] = []
+
+    def reference_verify(*args):
+        expected.append(ref_verify(*args))
+        return expected[-1]
+    monkeypatch.setattr(J, "verify", recorded_verify)
+    monkeypatch.setattr(J, "face_response", recorded_face_response)
+    monkeypatch.setattr(ref, "verify", reference_verify)
+    windows = [(scene, *recorded[scene]) for scene in ("live", "mask", "replayed")]
+    windows += [(f"{scene}, one frameset shorter", Challenge.from_nonce(NONCE, ch.frames - 1, BOTH), inputs[:-1])
+                for scene, ch, inputs in windows[:2]]
+    windows += [(f"live, {kind.value} alone", Challenge.from_nonce(NONCE, recorded["live"][0].frames, (kind,)),
+                 recorded["live"][1]) for kind in BOTH]
+    mine = threading.current_thread().name
+    outcomes = set()
+    for scene, challenge, inputs in windows:
+        j = _fed_as_delivered(gate, challenge, inputs)
+        calls.clear()
+        threaded = j.finish()
+        assert not [c for c in calls if c[1] == mine], scene
+        beside = [c[2] for c in calls if c[0] == "verify"]
+        assert len(beside) == 1, scene
+        expected.clear()
+        _, replayed, _ = _both(gate, inputs, challenge, VerdictThresholds())
+        assert len(expected) == 1 and _same(dataclasses.asdict(beside[0]), dataclasses.asdict(expected[0])), scene
+        outcomes.add(beside[0].passed)
+        assert _same(threaded.verdict.to_dict(), replayed.verdict.to_dict()), scene
+        assert _same(threaded.evidence, replayed.evidence) and threaded.best_index == replayed.best_index, scene
+    assert outcomes == {True, False}                      # a window that passes and one that fails
+
+
+def test_a_verification_on_other_inputs_than_the_windows_is_not_taken(gate, recorded, as_recorded, monkeypatch):
+    # ``finish`` takes the verification worked out beside the last measurement only when its
+    # energies and grids are the window's own, to the bit: one verified on an energy a bit apart, or
+    # on grids of another box, is verified again on the caller's thread, with the fusion's result.
+    import agent.liveness.judge as J
+    challenge, inputs = recorded["live"]
+    _, replayed, _ = _both(gate, inputs, challenge, VerdictThresholds())
+    assert replayed.verdict.challenge["passed"]
+    failed = J.ChallengeResult(())                          # passed is False: taken, it would say attack
+    verified: list[Any] = []
+    verify_ = J.verify
+    monkeypatch.setattr(J, "verify", lambda *args: verified.append(args) or verify_(*args))
+    for name, stale in (
+            ("an energy one ulp apart", lambda v: dataclasses.replace(
+                v, energies=np.nextafter(np.frombuffer(v.energies), np.inf).tobytes(), result=failed)),
+            ("grids of another box", lambda v: dataclasses.replace(
+                v, box=(0, 0, 1, 1), result=failed))):
+        j = _fed_as_delivered(gate, challenge, inputs)
+        v = j._last_challenge.result()
+        assert v is not None and v.result is not None and v.result.passed, name
+        verified.clear()
+        j._last_challenge = Future()
+        j._last_challenge.set_result(stale(v))
+        threaded = j.finish()
+        assert len(verified) == 1, name                    # verified again, at the end
+        assert _same(threaded.verdict.to_dict(), replayed.verdict.to_dict()), name
+
+
+def test_grids_the_fold_read_in_the_final_box_are_not_read_again(gate, recorded, as_recorded, monkeypatch):
+    # Beside the last measurement a judge thread reads every frame's face grid in the window's final
+    # box; a grid the fold already read in that very box (the same pixels: the same numbers) is
+    # taken as it is, and only the others are read. The fusion's result is the same to the bit.
+    import threading
+
+    import agent.liveness.judge as J
+    read: list[tuple[str, int]] = []
+    face_grid_ = J.face_grid
+
+    def recorded_face_grid(bgr, box):
+        read.append((threading.current_thread().name, id(bgr)))
+        return face_grid_(bgr, box)
+    monkeypatch.setattr(J, "face_grid", recorded_face_grid)
+    mine = threading.current_thread().name
+    taken = 0
+    for scene in ("live", "mask"):
+        challenge, inputs = recorded[scene]
+        n = len(inputs)
+        j = Judge(gate, VerdictThresholds(), challenge=challenge, notes=["a note from the session"],
+                  pool=judge_pool())
+        for fs, _ in inputs[:-1]:                                   # measured and folded in order
+            j.add(fs)
+            j._submitted[-1][1].result()
+            j.fold_ready()
+        before = [g.box if g is not None else None for g in j.grids]
+        assert len(before) == n - 1, scene
+        read.clear()
+        j.add(inputs[-1][0])
+        threaded = j.finish()
+        box = tuple(threaded.evidence["face_box"])
+        frame_of = {id(fs.color.pixels): k for k, (fs, _) in enumerate(inputs) if fs.color is not None}
+        beside = {frame_of[i] for who, i in read if who != mine}
+        assert beside - {n - 1} == {k for k in range(n - 1) if before[k] != box}, scene
+        taken += sum(b == box for b in before)
+        _, replayed, _ = _both(gate, inputs, challenge, VerdictThresholds())
+        assert _same(threaded.verdict.to_dict(), replayed.verdict.to_dict()), scene
+        assert _same(threaded.evidence, replayed.evidence), scene
+    assert taken >= 1                                       # some grids were taken as the fold read them

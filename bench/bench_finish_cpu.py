@@ -1,0 +1,229 @@
+"""What the window's end costs the thread that waits for the verdict (issue 20): train-family live
+presentations captured as pad-eval captures them, each fed to a judge on its threads as a camera
+delivers it (each frameset measured and folded before the next comes), the last one followed at once
+by ``finish``, as the worker does. CPU time throughout (``time.thread_time``/``process_time``), not
+wall time: on this shared machine a span is mostly waiting for a core.
+
+As a suite (``python -m bench finish_cpu``; ``BENCH_FINISH_SESSIONS`` presentations, default 6,
+``train:live:0`` on), per session and reported as medians and p95s:
+
+* the caller's thread's CPU in ``finish`` (the last frameset's fold and what is left of the fusion),
+  against two references of the same session in the same process: the last frameset's own
+  measurement on the judge threads (its inspection, alignment, quality gate and cues: what no
+  judge can do before the last frame), and the same judge's ``finish`` when nothing is worked out
+  beside the last measurement (the same measurements folded in order by a judge without threads,
+  whose ``finish`` then verifies the challenges, reads the last pairs and the depth noise itself;
+  its verdict must be the threaded one's to the bit, or the suite fails);
+* the work done beside the last measurement (the face grids in the final box, the challenges'
+  verification, the last on-off pairs, the depth noise), on the judge threads;
+* the last frame to the verdict on a terminal with two idle cores, worked out from these CPU
+  times: the judge thread that measures the last frameset (alignment, then, once the other has
+  detected the face, the gate and the cues) beside the one that inspects it and then does the work
+  above, then ``finish``; no thread waits for a core or for the other's interpreter lock, so it is
+  a lower bound. The upper bound is the process's CPU over the same span (every thread, as if on
+  one core), reported beside it with the load average.
+
+As a script, per session to a JSON file (the verdict, score, detectors and cues as JSON, to compare
+two trees' verdicts to the bit; no face data is written):
+
+    nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 22     # train:live:0 .. train:live:21
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FRAMES = 32
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal to the last bit, NaN equal to NaN, through dicts, lists and tuples."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+def _timed(log: dict[str, float], name: str, fn: Any) -> Any:
+    """``fn`` adding its thread's CPU time (ms) to ``log[name]`` on whatever thread runs it."""
+    def timed(*args: Any) -> Any:
+        c = time.thread_time()
+        try:
+            return fn(*args)
+        finally:
+            log[name] = log.get(name, 0.0) + (time.thread_time() - c) * 1000
+    return timed
+
+
+def session(index: int, gate: Any, thresholds: Any, *, reference: bool = False) -> dict[str, Any]:
+    import drivers
+    from agent.liveness.judge import Judge, judge_pool
+    from agent.session.offline import capture
+    from hil.padeval import Presentation, dot_reference_for, presentation_nonce, presentation_uri
+    p = Presentation("bona_fide", "live", "train", index, presentation_uri("train", "live", index))
+    ref = dot_reference_for(p.uri)
+    with drivers.open(p.uri) as cam:
+        cap = capture(cam, FRAMES, presentation_nonce(p), gate, require_quality=True)
+    if len(cap.sets) < FRAMES:
+        return {"key": p.key, "outcome": "no window"}
+    j = Judge(gate, thresholds, challenge=cap.challenge, notes=cap.notes, pool=judge_pool(), dot_reference=ref)
+    drained: list[float] = []
+    drain = j._drain
+
+    def timed_drain(block: bool) -> None:
+        c = time.thread_time()
+        drain(block)
+        if block:
+            drained.append((time.thread_time() - c) * 1000)
+    j._drain = timed_drain                          # type: ignore[method-assign]
+    for fs in cap.sets[:-1]:
+        j.add(fs)
+        j._submitted[-1][1].result()
+        j.fold_ready()
+    # The last frameset's inspection and the work beside its measurement, timed on their threads.
+    beside: dict[str, float] = {}
+    seen: list[Any] = []
+    inspect = j._inspect
+
+    def inspected(fs: Any) -> Any:
+        seen.append(inspect(fs))
+        return seen[-1]
+    j._inspect = inspected                          # type: ignore[method-assign]
+    for name in ("_final_grids", "_final_challenge", "_final_lights", "_final_noise"):
+        if hasattr(j, name):                        # (a tree before the challenge's verification beside it)
+            setattr(j, name, _timed(beside, name.removeprefix("_final_"), getattr(j, name)))
+    j.add(cap.sets[-1])
+    t0, c0, p0 = time.perf_counter(), time.thread_time(), time.process_time()
+    r = j.finish()
+    wall, cpu = (time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000
+    proc = (time.process_time() - p0) * 1000
+    v = r.verdict
+    row: dict[str, Any] = {
+        "key": p.key, "verdict": v.verdict, "score": repr(v.score),
+        "detectors": json.dumps(v.detectors, sort_keys=True), "cues": json.dumps(v.cues, sort_keys=True),
+        "challenge": json.dumps(v.challenge, sort_keys=True), "notes": v.notes, "caller_cpu_ms": cpu,
+        "caller_cpu_after_drain_ms": cpu - sum(drained), "process_cpu_ms": proc, "wall_ms": wall,
+        "judge_finish_ms": r.timing_ms["finish"], "judge_cpu_finish_ms": r.timing_ms.get("cpu_finish"),
+        "beside_ms": beside}
+    last = j._submitted[-1][1].result() if j._submitted else None
+    if last is not None and len(seen) == 1:
+        s = seen[0]
+        inspection = s.detect_cpu_ms + s.rest_cpu_ms
+        align = last.cpu_ms[0]
+        rest = (last.cpu_ms[1] - s.detect_cpu_ms) + (last.cpu_ms[2] - s.rest_cpu_ms)
+        measured = max(align, inspection) + rest      # the measuring thread: waits for the detections
+        noise = beside.get("noise", 0.0)
+        other = max(inspection + sum(v for k, v in beside.items() if k != "noise"), align) + noise
+        row.update(last_measurement_cpu_ms=inspection + align + rest, last_inspection_cpu_ms=inspection,
+                   last_align_cpu_ms=align, last_gate_cues_cpu_ms=rest, measuring_thread_ms=measured,
+                   other_thread_ms=other, two_idle_cores_ms=max(measured, other) + cpu)
+    if reference:
+        # The same measurements folded in order by a judge without threads: its ``finish`` does all
+        # of the window's end itself. Its verdict must be the threaded judge's, to the bit.
+        inputs = [(fs, fut.result()) for fs, fut in j._submitted]
+        serial = Judge(gate, thresholds, challenge=cap.challenge, notes=cap.notes, dot_reference=ref)
+        for fs, m in inputs:
+            serial._fold(fs, m)
+        c1 = time.thread_time()
+        r2 = serial.finish()
+        row["serial_finish_cpu_ms"] = (time.thread_time() - c1) * 1000
+        row["same_as_serial"] = (_same(r2.verdict.to_dict(), v.to_dict()) and _same(r2.evidence, r.evidence)
+                                 and r2.best_index == r.best_index)
+    j.close()
+    return row
+
+
+def _pct(v: list[float], q: float) -> float:
+    return float(np.percentile(v, q))
+
+
+def run() -> list[dict]:
+    from agent.liveness.fusion import load_thresholds
+    from agent.quality import QualityGate
+    gate, thresholds = QualityGate(), load_thresholds("kiosk", challenged=True)
+    n = max(1, int(os.environ.get("BENCH_FINISH_SESSIONS", 6)))
+    session(n, gate, thresholds)                    # warms the models, the tables and the judge threads
+    rows = [r for r in (session(i, gate, thresholds, reference=True) for i in range(n)) if "caller_cpu_ms" in r]
+    if not rows:
+        raise RuntimeError("no presentation gave a whole window")
+    differs = [r["key"] for r in rows if not r["same_as_serial"]]
+    if differs:
+        raise RuntimeError(f"the threaded judge's verdict differs from the serial judge's: {differs}")
+    k = len(rows)
+
+    def col(name: str) -> list[float]:
+        return [r[name] for r in rows]
+    caller, last, serial = col("caller_cpu_ms"), col("last_measurement_cpu_ms"), col("serial_finish_cpu_ms")
+    med = statistics.median
+    out: list[dict] = [
+        {"name": f"caller's thread CPU in finish, median of {k} train live sessions", "value": med(caller),
+         "unit": "ms", "reference": med(last), "ratio": med(caller) / med(last),
+         "note": "reference: the last frameset's own measurement CPU on the judge threads"},
+        {"name": "caller's thread CPU in finish, p95", "value": _pct(caller, 95), "unit": "ms",
+         "reference": _pct(last, 95), "ratio": _pct(caller, 95) / _pct(last, 95)},
+        {"name": "  the same after the last fold (the fusion alone), median",
+         "value": med(col("caller_cpu_after_drain_ms")), "unit": "ms"},
+        {"name": "caller's thread CPU in finish vs a judge without threads' finish, median", "value": med(caller),
+         "unit": "ms", "reference": med(serial), "ratio": med(caller) / med(serial)},
+        {"name": "verdicts the same to the bit as the judge without threads", "value": float(k - len(differs)),
+         "unit": f"of {k}"},
+    ]
+    for part in ("grids", "challenge", "lights", "noise"):
+        v = [r["beside_ms"].get(part, 0.0) for r in rows]
+        out.append({"name": f"  beside the last measurement (judge threads): {part}, median", "value": med(v),
+                    "unit": "ms"})
+    for name, part in (("inspection (detection, dot energy, digest)", "last_inspection_cpu_ms"),
+                       ("alignment", "last_align_cpu_ms"), ("quality gate and cues", "last_gate_cues_cpu_ms"),
+                       ("the measuring thread, inspection waited for", "measuring_thread_ms"),
+                       ("the other thread, inspection and the work beside", "other_thread_ms")):
+        out.append({"name": f"  last frameset's CPU: {name}, median", "value": med(col(part)), "unit": "ms"})
+    # Reference: issue 20's target for the whole overhead, last frame to receipt (the verdict is part of it).
+    idle, proc, target = col("two_idle_cores_ms"), col("process_cpu_ms"), 30.0
+    out += [
+        {"name": "last frameset to verdict, two idle cores (from CPU times, lower bound), p50", "value": med(idle),
+         "unit": "ms", "reference": target, "ratio": med(idle) / target},
+        {"name": "last frameset to verdict, two idle cores (from CPU times, lower bound), p95", "value": _pct(idle, 95),
+         "unit": "ms", "reference": target, "ratio": _pct(idle, 95) / target},
+        {"name": "process CPU, last frameset to verdict (every thread: one core), p95", "value": _pct(proc, 95),
+         "unit": "ms", "reference": target, "ratio": _pct(proc, 95) / target},
+        {"name": "last frameset to verdict, wall on this machine, p95", "value": _pct(col("wall_ms"), 95),
+         "unit": "ms"},
+        {"name": "load average during the suite (1 min)", "value": os.getloadavg()[0], "unit": ""},
+    ]
+    return out
+
+
+def main(argv: list[str]) -> None:
+    from agent.liveness.fusion import load_thresholds
+    from agent.quality import QualityGate
+    out, first, stop = Path(argv[0]), int(argv[1]), int(argv[2])
+    gate, thresholds = QualityGate(), load_thresholds("kiosk", challenged=True)
+    rows = []
+    for i in range(first, stop):
+        row = session(i, gate, thresholds)
+        rows.append(row)
+        print(json.dumps({k: row.get(k) for k in ("key", "verdict", "caller_cpu_after_drain_ms", "process_cpu_ms")}),
+              flush=True)
+    out.write_text(json.dumps(rows, indent=1))
+    done = [r for r in rows if "caller_cpu_ms" in r]
+    for name in ("caller_cpu_ms", "caller_cpu_after_drain_ms", "process_cpu_ms", "wall_ms", "judge_finish_ms",
+                 "last_measurement_cpu_ms", "measuring_thread_ms", "other_thread_ms", "two_idle_cores_ms"):
+        v = [r[name] for r in done if name in r]
+        if v:
+            print(f"{name:28} median {statistics.median(v):7.2f}  p95 {np.percentile(v, 95):7.2f}  (n={len(v)})")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
