@@ -231,6 +231,10 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
             m["projector_unmatched"] = projector.unmatched
         if projector.untestable:
             m["projector_untestable_pairs"] = float(projector.untestable)
+        # Pairs whose speckle was read on the cheeks alone, the forehead's reading harder than
+        # theirs (a fringe or a spectacle frame there; ``features.pair_light``). Reported.
+        if projector.forehead_dropped:
+            m["projector_forehead_dropped_pairs"] = float(projector.forehead_dropped)
     return m
 
 
