@@ -235,6 +235,9 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
         # theirs (a fringe or a spectacle frame there; ``features.pair_light``). Reported.
         if projector.forehead_dropped:
             m["projector_forehead_dropped_pairs"] = float(projector.forehead_dropped)
+        if np.isfinite(projector.forehead) and np.isfinite(projector.cheeks):
+            m["projector_speckle_forehead"] = projector.forehead
+            m["projector_speckle_cheeks"] = projector.cheeks
     return m
 
 
