@@ -238,6 +238,9 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
         if np.isfinite(projector.forehead) and np.isfinite(projector.cheeks):
             m["projector_speckle_forehead"] = projector.forehead
             m["projector_speckle_cheeks"] = projector.cheeks
+        if np.isfinite(projector.forehead_sharpness) and np.isfinite(projector.cheeks_sharpness):
+            m["projector_sharpness_forehead"] = projector.forehead_sharpness
+            m["projector_sharpness_cheeks"] = projector.cheeks_sharpness
     return m
 
 

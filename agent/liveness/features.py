@@ -423,6 +423,8 @@ class ProjectorLight:
     forehead_dropped: bool = False    # the speckle's readings are the cheeks' alone (``pair_light``)
     forehead_contrast2: float = float("nan")   # the forehead's discs' ``contrast2`` alone (NaN: not read apart)
     cheeks_contrast2: float = float("nan")     # the other discs' (the cheeks')
+    forehead_sharpness: float = float("nan")   # the dots' sharpness on each group alone (reported only)
+    cheeks_sharpness: float = float("nan")
 
     @property
     def one_sided(self) -> bool:
@@ -554,6 +556,8 @@ class ProjectorMeasure:
     forehead_dropped: int = 0         # pairs whose speckle is the cheeks' alone (``pair_light``'s ``forehead``)
     forehead: float = float("nan")    # the two-sided pairs' median speckle on the forehead's discs alone
     cheeks: float = float("nan")      # ... and on the cheeks' (both reported, not scored)
+    forehead_sharpness: float = float("nan")   # the same pairs' median sharpness on each group (reported)
+    cheeks_sharpness: float = float("nan")
 
     @classmethod
     def pool(cls, lights: list[ProjectorLight]) -> ProjectorMeasure:
@@ -592,8 +596,10 @@ class ProjectorMeasure:
                    sharpness_ratio_floor=sharpness_ratio_floor, coarse=coarse, untestable=untestable,
                    unmatched=float(np.median(unmatched)) if unmatched else nan, pattern_checked=checked,
                    forehead_dropped=sum(x.forehead_dropped for x in measured),
-                   forehead=_root(med([x.forehead_contrast2 for x in two_sided])),
-                   cheeks=_root(med([x.cheeks_contrast2 for x in two_sided])))
+                   forehead=med([_root(x.forehead_contrast2) for x in two_sided]),
+                   cheeks=med([_root(x.cheeks_contrast2) for x in two_sided]),
+                   forehead_sharpness=med([x.forehead_sharpness for x in two_sided]),
+                   cheeks_sharpness=med([x.cheeks_sharpness for x in two_sided]))
 
 
 def _root(contrast2: float) -> float:
@@ -951,10 +957,11 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     upper, lower = skin & forehead, skin & ~forehead
     if upper.sum() < MIN_GROUP_PIXELS or lower.sum() < MIN_GROUP_PIXELS:
         return whole
-    top, cheeks = (_pair_reading(on, off, m, same, None, False, shape=False) for m in (upper, lower))
+    top, cheeks = (_pair_reading(on, off, m, same, None, False) for m in (upper, lower))
     if not (np.isfinite(top.contrast2) and np.isfinite(cheeks.contrast2)):
         return whole
-    whole = replace(whole, forehead_contrast2=top.contrast2, cheeks_contrast2=cheeks.contrast2)
+    whole = replace(whole, forehead_contrast2=top.contrast2, cheeks_contrast2=cheeks.contrast2,
+                    forehead_sharpness=top.sharpness, cheeks_sharpness=cheeks.sharpness)
     spread = float(np.sqrt(top.variance(top.contrast2) + cheeks.variance(cheeks.contrast2)))
     if not top.contrast2 - FOREHEAD_OVER_CHEEKS ** 2 * max(cheeks.contrast2, 0.0) > CI_Z * spread:
         return whole
