@@ -420,11 +420,23 @@ class ProjectorLight:
                                       # on it (``dotref.match_pattern``); NaN: no reference, inf: not testable
     reference_sharpness: float = float("nan")   # ``dot_shape`` of the projector's recorded pattern where it
                                       # falls on these skin pixels (``reference_dot_shape``); NaN: no reference
-    forehead_dropped: bool = False    # the speckle's readings are the cheeks' alone (``pair_light``)
+    forehead_dropped: bool = False    # the speckle's readings are the cheeks' alone (``ProjectorMeasure.pool``)
     forehead_contrast2: float = float("nan")   # the forehead's discs' ``contrast2`` alone (NaN: not read apart)
     cheeks_contrast2: float = float("nan")     # the other discs' (the cheeks')
     forehead_sharpness: float = float("nan")   # the dots' sharpness on each group alone (reported only)
     cheeks_sharpness: float = float("nan")
+    cheeks: ProjectorLight | None = None       # the pair read on the cheeks' discs alone (``pair_light``)
+
+    def cheeks_only(self) -> ProjectorLight:
+        """This pair with the speckle's readings (contrast, level, noise, pixels, share, albedo) the
+        cheeks' alone; the dots' sharpness, coarse light, clipped share and pattern stay the whole
+        region's (itself when the cheeks were not read apart)."""
+        c = self.cheeks
+        if c is None:
+            return self
+        return replace(self, contrast2=c.contrast2, level=c.level, noise=c.noise, pixels=c.pixels, share=c.share,
+                       albedo=c.albedo, noise_measured=c.noise_measured, unexplained=c.unexplained,
+                       forehead_dropped=True)
 
     @property
     def one_sided(self) -> bool:
@@ -553,9 +565,10 @@ class ProjectorMeasure:
     untestable: int = 0               # pairs a configured reference could not test (another mode, no depth)
     unmatched: float = float("nan")   # the pairs' median ``ProjectorLight.unmatched`` (NaN: no reference)
     pattern_checked: bool = False     # every pair was tested against the projector's recorded pattern
-    forehead_dropped: int = 0         # pairs whose speckle is the cheeks' alone (``pair_light``'s ``forehead``)
+    forehead_dropped: int = 0         # pairs whose speckle is the cheeks' alone (``pool``)
     forehead: float = float("nan")    # the two-sided pairs' median speckle on the forehead's discs alone
-    cheeks: float = float("nan")      # ... and on the cheeks' (both reported, not scored)
+    cheeks: float = float("nan")      # ... and on the cheeks' (the forehead dropped when over
+                                      # ``FOREHEAD_OVER_CHEEKS`` times this)
     forehead_sharpness: float = float("nan")   # the same pairs' median sharpness on each group (reported)
     cheeks_sharpness: float = float("nan")
 
@@ -564,6 +577,16 @@ class ProjectorMeasure:
         def med(v: list[float]) -> float:
             a = np.array(v, dtype=np.float64)
             return float(np.median(a[np.isfinite(a)])) if np.isfinite(a).any() else float("nan")
+        # The forehead's discs and the cheeks' read apart (``pair_light``'s ``forehead``), over the
+        # pairs that measured both: a face whose forehead reads over FOREHEAD_OVER_CHEEKS times its
+        # cheeks' has something other than skin there (a fringe, a spectacle frame), and the session's
+        # speckle is the cheeks' alone, on every pair (a fringe does not come and go between pairs).
+        # The dots' sharpness stays the whole region's.
+        apart = [x for x in lights if np.isfinite(x.contrast2) and not x.one_sided and x.cheeks is not None]
+        forehead = med([_root(x.forehead_contrast2) for x in apart])
+        cheeks = med([_root(x.cheeks_contrast2) for x in apart])
+        if forehead > FOREHEAD_OVER_CHEEKS * cheeks:
+            lights = [x.cheeks_only() for x in lights]
         share, snr, clipped = (med([getattr(x, k) for x in lights]) for k in ("share", "snr", "clipped"))
         est, half, pairs = _pooled([x for x in lights if not x.one_sided])
         # The one-sided pairs' floor keeps its half-width: only its lower bound is a floor with 95 %
@@ -586,7 +609,6 @@ class ProjectorMeasure:
         sharpness_ratio_floor = med([ratio(x) for x in lights if np.isfinite(x.contrast2) and x.one_sided])
         coarse = sum(x.coarse_light for x in lights if np.isfinite(x.contrast2))
         measured = [x for x in lights if np.isfinite(x.contrast2)]
-        two_sided = [x for x in measured if not x.one_sided]
         untestable = sum(x.unmatched == float("inf") for x in measured)
         unmatched = [x.unmatched for x in measured if np.isfinite(x.unmatched)]
         checked = bool(measured) and len(unmatched) == len(measured)
@@ -596,10 +618,9 @@ class ProjectorMeasure:
                    sharpness_ratio_floor=sharpness_ratio_floor, coarse=coarse, untestable=untestable,
                    unmatched=float(np.median(unmatched)) if unmatched else nan, pattern_checked=checked,
                    forehead_dropped=sum(x.forehead_dropped for x in measured),
-                   forehead=med([_root(x.forehead_contrast2) for x in two_sided]),
-                   cheeks=med([_root(x.cheeks_contrast2) for x in two_sided]),
-                   forehead_sharpness=med([x.forehead_sharpness for x in two_sided]),
-                   cheeks_sharpness=med([x.cheeks_sharpness for x in two_sided]))
+                   forehead=forehead, cheeks=cheeks,
+                   forehead_sharpness=med([x.forehead_sharpness for x in apart]),
+                   cheeks_sharpness=med([x.cheeks_sharpness for x in apart]))
 
 
 def _root(contrast2: float) -> float:
@@ -913,13 +934,13 @@ def without_glints(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
 # The least a group of the material region's discs (the forehead's, the cheeks') must keep to be read
 # apart (px; a disc of 0.2 eye spacings at 60 px between the eyes is ~450).
 MIN_GROUP_PIXELS = 100
-# How much harder (speckle contrast, a ratio) the forehead's discs must read than the cheeks' for a
-# pair's speckle to be the cheeks' alone. One surface reads alike on both groups but for which
-# dots fell where: on a synthetic field of one material the two halves differ by 5-10 % (a photon-
-# noise margin alone dropped the forehead on every pair, the softer half chosen each time: a mask's
-# reading fell 0.326 -> 0.309, tests/liveness/test_forehead_occluder.py). A fringe or a spectacle frame
-# adds its own texture: seventh's refused live faces read 0.37-0.47 on the forehead against
-# 0.19-0.27 on the cheeks (docs/liveness.md, nineteenth session).
+# How much harder (speckle contrast, a ratio of the pairs' medians) a session's forehead discs must
+# read than its cheeks' for its speckle to be the cheeks' alone. One surface reads alike on both
+# groups but for which dots fell where: on a synthetic field of one material the two halves differ
+# by up to 15 % (a photon-noise margin alone dropped the forehead on every pair, the softer half
+# chosen each time: a mask's reading fell 0.326 -> 0.309, tests/liveness/test_forehead_occluder.py),
+# train's bare live faces up to 1.25x (docs/liveness.md). A fringe or a spectacle frame adds its own
+# texture: seventh's refused live faces read 0.37-0.47 on the forehead, 0.19-0.27 on the cheeks.
 FOREHEAD_OVER_CHEEKS = 1.25
 
 
@@ -939,12 +960,12 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     own NIR texture under the projector's light is off the pattern as an attacker's light is
     (docs/liveness.md, "Review 4").
 
-    ``forehead`` (the part of ``skin`` on the forehead's patches, ``IrSkin.forehead``): the speckle
-    is also read on the forehead's pixels and on the rest (the cheeks') apart, and when the
-    forehead's contrast stands above ``FOREHEAD_OVER_CHEEKS`` times the cheeks' by more than their
-    photon noise allows (``CI_Z`` deviations), the pair's speckle is the cheeks' alone
-    (``forehead_dropped``). A fringe, a spectacle frame's bridge or brow bar lies on the forehead
-    only and adds its own hard NIR texture to the dots (the seventh family: forehead 0.37-0.47,
+    ``forehead`` (the part of ``skin`` on the forehead's patches, ``IrSkin.forehead``): the pair is
+    also read on the forehead's pixels and on the rest (the cheeks') apart (``forehead_contrast2``,
+    ``cheeks``), and when a session's forehead reads over ``FOREHEAD_OVER_CHEEKS`` times its
+    cheeks' (``ProjectorMeasure.pool``), its speckle is the cheeks' alone. A fringe, a spectacle
+    frame's bridge or brow bar lies on the forehead only and adds its own hard NIR texture to the
+    dots (the seventh family: forehead 0.37-0.47,
     cheeks 0.19-0.27 on refused live faces, docs/liveness.md); a mask or a print is hard
     everywhere, so its cheeks read hard on their own. The dots' sharpness, coarse light, the
     clipped share and the pattern are read on the whole region either way: the shape of the dots
@@ -960,14 +981,8 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     top, cheeks = (_pair_reading(on, off, m, same, None, False) for m in (upper, lower))
     if not (np.isfinite(top.contrast2) and np.isfinite(cheeks.contrast2)):
         return whole
-    whole = replace(whole, forehead_contrast2=top.contrast2, cheeks_contrast2=cheeks.contrast2,
-                    forehead_sharpness=top.sharpness, cheeks_sharpness=cheeks.sharpness)
-    spread = float(np.sqrt(top.variance(top.contrast2) + cheeks.variance(cheeks.contrast2)))
-    if not top.contrast2 - FOREHEAD_OVER_CHEEKS ** 2 * max(cheeks.contrast2, 0.0) > CI_Z * spread:
-        return whole
-    return replace(whole, contrast2=cheeks.contrast2, level=cheeks.level, noise=cheeks.noise, pixels=cheeks.pixels,
-                   share=cheeks.share, albedo=cheeks.albedo, noise_measured=cheeks.noise_measured,
-                   unexplained=cheeks.unexplained, forehead_dropped=True)
+    return replace(whole, forehead_contrast2=top.contrast2, cheeks_contrast2=cheeks.contrast2,
+                   forehead_sharpness=top.sharpness, cheeks_sharpness=cheeks.sharpness, cheeks=cheeks)
 
 
 def _pair_reading(on: np.ndarray, off: np.ndarray, skin: np.ndarray, same: tuple[np.ndarray, np.ndarray] | None,
