@@ -581,11 +581,14 @@ class ProjectorMeasure:
         # pairs that measured both: a face whose forehead reads over FOREHEAD_OVER_CHEEKS times its
         # cheeks' has something other than skin there (a fringe, a spectacle frame), and the session's
         # speckle is the cheeks' alone, on every pair (a fringe does not come and go between pairs).
-        # The dots' sharpness stays the whole region's.
+        # The dots' sharpness stays the whole region's. Not when the forehead's own dots read as sharp
+        # as a hard surface's (``FOREHEAD_SHARP_DOTS``): hair and skin spread them, paper and resin
+        # do not, so that is an instrument there (a printed eye band reaching the brows), not a fringe.
         apart = [x for x in lights if np.isfinite(x.contrast2) and not x.one_sided and x.cheeks is not None]
         forehead = med([_root(x.forehead_contrast2) for x in apart])
         cheeks = med([_root(x.cheeks_contrast2) for x in apart])
-        if forehead > FOREHEAD_OVER_CHEEKS * cheeks:
+        forehead_sharpness = med([x.forehead_sharpness for x in apart])
+        if forehead > FOREHEAD_OVER_CHEEKS * cheeks and not forehead_sharpness >= FOREHEAD_SHARP_DOTS:
             lights = [x.cheeks_only() for x in lights]
         share, snr, clipped = (med([getattr(x, k) for x in lights]) for k in ("share", "snr", "clipped"))
         est, half, pairs = _pooled([x for x in lights if not x.one_sided])
@@ -619,7 +622,7 @@ class ProjectorMeasure:
                    unmatched=float(np.median(unmatched)) if unmatched else nan, pattern_checked=checked,
                    forehead_dropped=sum(x.forehead_dropped for x in measured),
                    forehead=forehead, cheeks=cheeks,
-                   forehead_sharpness=med([x.forehead_sharpness for x in apart]),
+                   forehead_sharpness=forehead_sharpness,
                    cheeks_sharpness=med([x.cheeks_sharpness for x in apart]))
 
 
@@ -942,6 +945,11 @@ MIN_GROUP_PIXELS = 100
 # train's bare live faces up to 1.25x (docs/liveness.md). A fringe or a spectacle frame adds its own
 # texture: seventh's refused live faces read 0.37-0.47 on the forehead, 0.19-0.27 on the cheeks.
 FOREHEAD_OVER_CHEEKS = 1.25
+# ... unless the forehead's own dots are this sharp (``dot_shape``): the attack end of the train fit
+# of ``projector_sharpness`` (calibration.json, 1.4893), where hard surfaces' dots begin. Train's live
+# foreheads read 0.62-1.28 (16 faces), seventh's with a fringe or spectacles 0.47-1.56; the masks',
+# head models' and paper masks' 1.57-2.49, seventh's printed eye bands 1.32-2.25 (docs/liveness.md).
+FOREHEAD_SHARP_DOTS = 1.4893
 
 
 def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,

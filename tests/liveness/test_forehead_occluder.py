@@ -16,7 +16,13 @@ import numpy as np
 import pytest
 
 from agent.liveness.detectors import active_ramps, cue_summary
-from agent.liveness.features import FOREHEAD_OVER_CHEEKS, ProjectorLight, ProjectorMeasure, pair_light
+from agent.liveness.features import (
+    FOREHEAD_OVER_CHEEKS,
+    FOREHEAD_SHARP_DOTS,
+    ProjectorLight,
+    ProjectorMeasure,
+    pair_light,
+)
 
 FULL_WELL_E = 9000.0
 SKIN_SIGMA, RESIN_SIGMA = 2.2, 1.6
@@ -48,9 +54,9 @@ class Face:
         texture = np.random.default_rng(seed + 7).normal(size=shape).astype(np.float32)
         self.albedo = 1 + 0.05 * cv2.GaussianBlur(texture, (0, 0), 3)
         if hair:
-            strands = cv2.GaussianBlur(np.random.default_rng(seed + 9).normal(size=shape).astype(np.float32),
+            blurred = cv2.GaussianBlur(np.random.default_rng(seed + 9).normal(size=shape).astype(np.float32),
                                        (0, 0), sigmaX=0.8, sigmaY=6)
-            strands /= strands.std()
+            strands = np.asarray(blurred / blurred.std(), dtype=np.float32)
             self.albedo = np.where(upper, self.albedo * np.clip(1 + hair * strands, 0.05, None), self.albedo)
         self.rng = np.random.default_rng(seed)
 
@@ -134,9 +140,29 @@ def test_an_instrument_on_the_forehead_keeps_the_dots_sharpness(seed):
     # cue is untouched: docs/liveness.md).
     apart, whole = Face(RESIN_SIGMA, SKIN_SIGMA, seed=seed).pairs()
     band, before = ProjectorMeasure.pool(apart), ProjectorMeasure.pool(whole)
+    # (These synthetic dots read under 0.5 sharp, far under any simulated surface: the sharpness
+    # guard, FOREHEAD_SHARP_DOTS, is not reached here; the next test has it.)
+    assert band.forehead > FOREHEAD_OVER_CHEEKS * band.cheeks and band.forehead_sharpness < FOREHEAD_SHARP_DOTS
     assert band.forehead_dropped == 6 and band.speckle < before.speckle
     assert [x.sharpness for x in apart] == [x.sharpness for x in whole]
     assert [x.coarse for x in apart] == [x.coarse for x in whole]
     skin = [pair_light(*(lambda f: (f.frame(True), f.frame(False), f.mask, (f.frame(False), f.frame(False))))(
         Face(SKIN_SIGMA, SKIN_SIGMA, seed=seed))) for _ in range(3)]
     assert band.sharpness == before.sharpness > max(x.sharpness for x in skin)
+
+
+def test_a_forehead_with_sharp_dots_is_not_dropped():
+    # The forehead's readings as the simulator's paper eye band gave them (seventh print_eyes/0:
+    # forehead 0.395 over cheeks 0.240, its dots 2.12 sharp there): an instrument, not a fringe;
+    # the session's speckle stays the whole region's. The same pairs with the forehead's dots as
+    # soft as a fringe's leave it out.
+    def pair(sharp: float) -> ProjectorLight:
+        cheeks = ProjectorLight(0.240 ** 2, 60.0, 4.0, 900, 1.0)
+        return ProjectorLight(0.300 ** 2, 60.0, 4.0, 1800, 1.0, sharpness=1.79, forehead_contrast2=0.395 ** 2,
+                              cheeks_contrast2=0.240 ** 2, forehead_sharpness=sharp, cheeks_sharpness=1.2,
+                              cheeks=cheeks)
+    band = ProjectorMeasure.pool([pair(2.12) for _ in range(6)])
+    assert band.forehead_dropped == 0 and band.speckle == pytest.approx(0.300)
+    fringe = ProjectorMeasure.pool([pair(0.90) for _ in range(6)])
+    assert fringe.forehead_dropped == 6 and fringe.speckle == pytest.approx(0.240)
+    assert band.sharpness == fringe.sharpness == pytest.approx(1.79)
