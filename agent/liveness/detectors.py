@@ -231,6 +231,16 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
             m["projector_unmatched"] = projector.unmatched
         if projector.untestable:
             m["projector_untestable_pairs"] = float(projector.untestable)
+        # Pairs whose speckle was read on the cheeks alone, the forehead's reading harder than
+        # theirs (a fringe or a spectacle frame there; ``features.pair_light``). Reported.
+        if projector.forehead_dropped:
+            m["projector_forehead_dropped_pairs"] = float(projector.forehead_dropped)
+        if np.isfinite(projector.forehead) and np.isfinite(projector.cheeks):
+            m["projector_speckle_forehead"] = projector.forehead
+            m["projector_speckle_cheeks"] = projector.cheeks
+        if np.isfinite(projector.forehead_sharpness) and np.isfinite(projector.cheeks_sharpness):
+            m["projector_sharpness_forehead"] = projector.forehead_sharpness
+            m["projector_sharpness_cheeks"] = projector.cheeks_sharpness
     return m
 
 

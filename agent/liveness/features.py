@@ -20,7 +20,7 @@ Every cue is a quantity with a physical meaning, so it can be recalibrated on re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -39,6 +39,9 @@ CHEEKS = (50, 280, 117, 346, 123, 352, 205, 425)
 EYE_CENTRES = (468, 473)       # not in the 468 mesh: we use the irises instead
 IPD_MEAN_M = 0.063
 SKIN_PATCHES = (50, 280, 205, 425, 151, 9, 108, 337)
+# The skin patches on the forehead (mid forehead, between the brows, above each brow): where a
+# fringe falls and a spectacle frame's bridge and brow bar lie (``pair_light``'s ``forehead``).
+FOREHEAD_PATCHES = (151, 9, 108, 337)
 SKIN_RADIUS_IPD = 0.1           # the skin patches' radius, times the eyes' spacing
 # The projector material measure's own skin region (``material_skin``): the same landmarks' discs at
 # twice the radius, kept this far inside the face's oval (a turned head brings the cheeks' discs to
@@ -417,6 +420,23 @@ class ProjectorLight:
                                       # on it (``dotref.match_pattern``); NaN: no reference, inf: not testable
     reference_sharpness: float = float("nan")   # ``dot_shape`` of the projector's recorded pattern where it
                                       # falls on these skin pixels (``reference_dot_shape``); NaN: no reference
+    forehead_dropped: bool = False    # the speckle's readings are the cheeks' alone (``ProjectorMeasure.pool``)
+    forehead_contrast2: float = float("nan")   # the forehead's discs' ``contrast2`` alone (NaN: not read apart)
+    cheeks_contrast2: float = float("nan")     # the other discs' (the cheeks')
+    forehead_sharpness: float = float("nan")   # the dots' sharpness on each group alone (reported only)
+    cheeks_sharpness: float = float("nan")
+    cheeks: ProjectorLight | None = None       # the pair read on the cheeks' discs alone (``pair_light``)
+
+    def cheeks_only(self) -> ProjectorLight:
+        """This pair with the speckle's readings (contrast, level, noise, pixels, share, albedo) the
+        cheeks' alone; the dots' sharpness, coarse light, clipped share and pattern stay the whole
+        region's (itself when the cheeks were not read apart)."""
+        c = self.cheeks
+        if c is None:
+            return self
+        return replace(self, contrast2=c.contrast2, level=c.level, noise=c.noise, pixels=c.pixels, share=c.share,
+                       albedo=c.albedo, noise_measured=c.noise_measured, unexplained=c.unexplained,
+                       forehead_dropped=True)
 
     @property
     def one_sided(self) -> bool:
@@ -545,12 +565,31 @@ class ProjectorMeasure:
     untestable: int = 0               # pairs a configured reference could not test (another mode, no depth)
     unmatched: float = float("nan")   # the pairs' median ``ProjectorLight.unmatched`` (NaN: no reference)
     pattern_checked: bool = False     # every pair was tested against the projector's recorded pattern
+    forehead_dropped: int = 0         # pairs whose speckle is the cheeks' alone (``pool``)
+    forehead: float = float("nan")    # the two-sided pairs' median speckle on the forehead's discs alone
+    cheeks: float = float("nan")      # ... and on the cheeks' (the forehead dropped when over
+                                      # ``FOREHEAD_OVER_CHEEKS`` times this)
+    forehead_sharpness: float = float("nan")   # the same pairs' median sharpness on each group (reported)
+    cheeks_sharpness: float = float("nan")
 
     @classmethod
     def pool(cls, lights: list[ProjectorLight]) -> ProjectorMeasure:
         def med(v: list[float]) -> float:
             a = np.array(v, dtype=np.float64)
             return float(np.median(a[np.isfinite(a)])) if np.isfinite(a).any() else float("nan")
+        # The forehead's discs and the cheeks' read apart (``pair_light``'s ``forehead``), over the
+        # pairs that measured both: a face whose forehead reads over FOREHEAD_OVER_CHEEKS times its
+        # cheeks' has something other than skin there (a fringe, a spectacle frame), and the session's
+        # speckle is the cheeks' alone, on every pair (a fringe does not come and go between pairs).
+        # The dots' sharpness stays the whole region's. Not when the forehead's own dots read as sharp
+        # as a hard surface's (``FOREHEAD_SHARP_DOTS``): hair and skin spread them, paper and resin
+        # do not, so that is an instrument there (a printed eye band reaching the brows), not a fringe.
+        apart = [x for x in lights if np.isfinite(x.contrast2) and not x.one_sided and x.cheeks is not None]
+        forehead = med([_root(x.forehead_contrast2) for x in apart])
+        cheeks = med([_root(x.cheeks_contrast2) for x in apart])
+        forehead_sharpness = med([x.forehead_sharpness for x in apart])
+        if forehead > FOREHEAD_OVER_CHEEKS * cheeks and not forehead_sharpness >= FOREHEAD_SHARP_DOTS:
+            lights = [x.cheeks_only() for x in lights]
         share, snr, clipped = (med([getattr(x, k) for x in lights]) for k in ("share", "snr", "clipped"))
         est, half, pairs = _pooled([x for x in lights if not x.one_sided])
         # The one-sided pairs' floor keeps its half-width: only its lower bound is a floor with 95 %
@@ -580,7 +619,11 @@ class ProjectorMeasure:
                    floor_low=floor_low, patterned=patterned, sharpness=sharpness,
                    sharpness_floor=sharpness_floor, sharpness_ratio=sharpness_ratio,
                    sharpness_ratio_floor=sharpness_ratio_floor, coarse=coarse, untestable=untestable,
-                   unmatched=float(np.median(unmatched)) if unmatched else nan, pattern_checked=checked)
+                   unmatched=float(np.median(unmatched)) if unmatched else nan, pattern_checked=checked,
+                   forehead_dropped=sum(x.forehead_dropped for x in measured),
+                   forehead=forehead, cheeks=cheeks,
+                   forehead_sharpness=forehead_sharpness,
+                   cheeks_sharpness=med([x.cheeks_sharpness for x in apart]))
 
 
 def _root(contrast2: float) -> float:
@@ -664,9 +707,11 @@ MAX_CLIPPED_SHARE = 0.02
 
 @dataclass(frozen=True)
 class IrSkin:
-    """The skin patches of a face in the IR imager's own pixels: a box and a mask inside it."""
+    """The skin patches of a face in the IR imager's own pixels: a box and a mask inside it, and
+    (the material region's, ``material_skin``) the part of the mask on the forehead's patches."""
     box: tuple[slice, slice]
     mask: np.ndarray
+    forehead: np.ndarray | None = None
 
     def of(self, fs: AlignedFrameSet | FrameSet) -> np.ndarray:
         ir = _raw(fs).ir
@@ -697,12 +742,14 @@ def skin_region(shape: tuple[int, int], centres: np.ndarray, radius: float,
 
 
 def ir_skin(aligned: AlignedFrameSet, face: FaceObservation, points: tuple[int, ...] = SKIN_PATCHES,
-            radius_ipd: float = SKIN_RADIUS_IPD, inset_ipd: float | None = None) -> IrSkin | None:
+            radius_ipd: float = SKIN_RADIUS_IPD, inset_ipd: float | None = None,
+            forehead: tuple[int, ...] = ()) -> IrSkin | None:
     """Where the face's skin patches (cheeks, forehead) are in the IR imager's pixels, with room
     around them for the band-pass filters; only pixels with depth in this frame count. The patches
     are discs of ``radius_ipd`` times the eyes' spacing around the mesh landmarks ``points``; with
     ``inset_ipd``, only their pixels inside the face's oval shrunk by that much (away from the
-    face's edge, which a turned head brings near the cheeks)."""
+    face's edge, which a turned head brings near the cheeks). ``forehead``, a subset of ``points``:
+    the mask's pixels in their discs are also kept apart (``IrSkin.forehead``)."""
     ir, depth = aligned.frameset.ir, aligned.frameset.depth
     if ir is None or depth is None:           # (to_ir_pixels needs both as well)
         return None
@@ -728,7 +775,10 @@ def ir_skin(aligned: AlignedFrameSet, face: FaceObservation, points: tuple[int, 
     mask &= depth.pixels[box] > 0
     if mask.sum() < 20:
         return None
-    return IrSkin(box, mask)
+    upper = None
+    if forehead:
+        upper = mask & discs_mask(mask.shape, centres[[points.index(p) for p in forehead]] - origin, radius)
+    return IrSkin(box, mask, upper)
 
 
 def material_region(shape: tuple[int, int], centres: np.ndarray, oval: np.ndarray, ipd_px: float) -> np.ndarray:
@@ -746,7 +796,7 @@ def material_skin(aligned: AlignedFrameSet, face: FaceObservation) -> IrSkin | N
     The skin patches alone (``SKIN_RADIUS_IPD``) hold a few dozen dots, and every pair of a session
     sees the same ones, so which dots fell there moved a session's sharpness by +-0.3-0.4 on every
     camera (docs/liveness.md, "A session's dots"); this region holds about three times as many."""
-    return ir_skin(aligned, face, SKIN_PATCHES, MATERIAL_RADIUS_IPD, MATERIAL_INSET_IPD)
+    return ir_skin(aligned, face, SKIN_PATCHES, MATERIAL_RADIUS_IPD, MATERIAL_INSET_IPD, FOREHEAD_PATCHES)
 
 
 def projector_light(lit: AlignedFrameSet, dark: AlignedFrameSet, face: FaceObservation,
@@ -782,7 +832,8 @@ def projector_light_on(patch: IrSkin | None, lit: AlignedFrameSet, dark: Aligned
     if same is not None and _raw(same[0]).ir is not None and _raw(same[1]).ir is not None:
         quiet = (ir(same[0]), ir(same[1]))
     predicted = None if reference is None else predicted_pattern(reference, patch, lit)
-    return pair_light(ir(lit), ir(dark), patch.mask, quiet, predicted=predicted, checked=reference is not None)
+    return pair_light(ir(lit), ir(dark), patch.mask, quiet, predicted=predicted, checked=reference is not None,
+                      forehead=patch.forehead)
 
 
 # The measure's small search along the rows (px) for the predicted pattern: a real projector's
@@ -883,10 +934,28 @@ def without_glints(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     return filled(on), filled(off), skin & ~glint, same, int(glint.sum())
 
 
+# The least a group of the material region's discs (the forehead's, the cheeks') must keep to be read
+# apart (px; a disc of 0.2 eye spacings at 60 px between the eyes is ~450).
+MIN_GROUP_PIXELS = 100
+# How much harder (speckle contrast, a ratio of the pairs' medians) a session's forehead discs must
+# read than its cheeks' for its speckle to be the cheeks' alone. One surface reads alike on both
+# groups but for which dots fell where: on a synthetic field of one material the two halves differ
+# by up to 15 % (a photon-noise margin alone dropped the forehead on every pair, the softer half
+# chosen each time: a mask's reading fell 0.326 -> 0.309, tests/liveness/test_forehead_occluder.py),
+# train's bare live faces up to 1.25x (docs/liveness.md). A fringe or a spectacle frame adds its own
+# texture: seventh's refused live faces read 0.37-0.47 on the forehead, 0.19-0.27 on the cheeks.
+FOREHEAD_OVER_CHEEKS = 1.25
+# ... unless the forehead's own dots are this sharp (``dot_shape``): the attack end of the train fit
+# of ``projector_sharpness`` (calibration.json, 1.4893), where hard surfaces' dots begin. Train's live
+# foreheads read 0.62-1.28 (16 faces), seventh's with a fringe or spectacles 0.47-1.56; the masks',
+# head models' and paper masks' 1.57-2.49, seventh's printed eye bands 1.32-2.25 (docs/liveness.md).
+FOREHEAD_SHARP_DOTS = 1.4893
+
+
 def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
                same: tuple[np.ndarray, np.ndarray] | None = None, *,
-               predicted: tuple[np.ndarray, np.ndarray] | None = None, checked: bool = False
-               ) -> ProjectorLight:
+               predicted: tuple[np.ndarray, np.ndarray] | None = None, checked: bool = False,
+               forehead: np.ndarray | None = None) -> ProjectorLight:
     """:func:`projector_light` on the IR pixels themselves: a lit and an unlit frame (float arrays
     of one shape), the ``skin`` mask on them, and optionally two frames in one projector state.
     Every skin pixel counts, clipped ones at their clipped values; the share clipped in either
@@ -897,9 +966,39 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     untestable). The difference is then fitted to the pattern (``dotref.match_pattern``) and the band
     energy off it is recorded with the pair (``unmatched``). It is measured, not yet scored: in the simulator skin's
     own NIR texture under the projector's light is off the pattern as an attacker's light is
-    (docs/liveness.md, "Review 4")."""
-    nan = float("nan")
+    (docs/liveness.md, "Review 4").
+
+    ``forehead`` (the part of ``skin`` on the forehead's patches, ``IrSkin.forehead``): the pair is
+    also read on the forehead's pixels and on the rest (the cheeks') apart (``forehead_contrast2``,
+    ``cheeks``), and when a session's forehead reads over ``FOREHEAD_OVER_CHEEKS`` times its
+    cheeks' (``ProjectorMeasure.pool``), its speckle is the cheeks' alone. A fringe, a spectacle
+    frame's bridge or brow bar lies on the forehead only and adds its own hard NIR texture to the
+    dots (the seventh family: forehead 0.37-0.47,
+    cheeks 0.19-0.27 on refused live faces, docs/liveness.md); a mask or a print is hard
+    everywhere, so its cheeks read hard on their own. The dots' sharpness, coarse light, the
+    clipped share and the pattern are read on the whole region either way: the shape of the dots
+    keeps every pixel it had, so an instrument on the forehead alone (a printed eye band reaching
+    the brows) still sharpens them as it did."""
     on, off, skin, same, _ = without_glints(on, off, skin, same)
+    whole = _pair_reading(on, off, skin, same, predicted, checked)
+    if forehead is None or not np.isfinite(whole.contrast2):
+        return whole
+    upper, lower = skin & forehead, skin & ~forehead
+    if upper.sum() < MIN_GROUP_PIXELS or lower.sum() < MIN_GROUP_PIXELS:
+        return whole
+    top, cheeks = (_pair_reading(on, off, m, same, None, False) for m in (upper, lower))
+    if not (np.isfinite(top.contrast2) and np.isfinite(cheeks.contrast2)):
+        return whole
+    return replace(whole, forehead_contrast2=top.contrast2, cheeks_contrast2=cheeks.contrast2,
+                   forehead_sharpness=top.sharpness, cheeks_sharpness=cheeks.sharpness, cheeks=cheeks)
+
+
+def _pair_reading(on: np.ndarray, off: np.ndarray, skin: np.ndarray, same: tuple[np.ndarray, np.ndarray] | None,
+                  predicted: tuple[np.ndarray, np.ndarray] | None, checked: bool, shape: bool = True
+                  ) -> ProjectorLight:
+    """:func:`pair_light` on one mask, the glints already out; ``shape=False``: the speckle's
+    readings only (no sharpness, coarse light or pattern)."""
+    nan = float("nan")
     npix = int(skin.sum())
     if npix == 0:
         return ProjectorLight(nan, nan, nan, 0, nan)
@@ -922,7 +1021,7 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
         off_noise = pair / 2 * m_off / max(m_same, 1.0)
         albedo, unexplained = albedo_texture(on, off, skin, off_noise) if m_off > MIN_ALBEDO_LEVEL_DN else (0.0, 0.0)
         contrast2 = ((hp - noise) / level ** 2 - albedo) / (1.0 + albedo)
-        sharpness, coarse = dot_shape(diff, skin, same_diff, scale)
+        sharpness, coarse = dot_shape(diff, skin, same_diff, scale) if shape else (nan, nan)
         unmatched = _pattern_reading(diff, skin, predicted, same_diff, scale) if checked else float("nan")
         return ProjectorLight(contrast2, level, noise, npix, share, clipped, albedo, unexplained=unexplained,
                               sharpness=sharpness, coarse=coarse, unmatched=unmatched,
@@ -931,7 +1030,7 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
         return ProjectorLight(nan, level, nan, npix, share, clipped, noise_measured=False)
     # No noise pair: the noise stays in the contrast and the fine band (both err toward hard) and
     # is all the contrast's variance.
-    sharpness, coarse = dot_shape(diff, skin)
+    sharpness, coarse = dot_shape(diff, skin) if shape else (nan, nan)
     unmatched = _pattern_reading(diff, skin, predicted, None, 0.0) if checked else float("nan")
     return ProjectorLight(hp / level ** 2, level, hp, npix, share, clipped, noise_measured=False,
                           sharpness=sharpness, coarse=coarse, unmatched=unmatched,
