@@ -5,8 +5,6 @@ their own skin reflectance at 850 nm), and the earlier families (the seventh inc
 Nothing here computes a verdict, a score or a quality decision on the eighth family: it is the unseen
 test family (docs/liveness.md, *The eighth family*). Tests open its URIs for frames only."""
 
-import hashlib
-import json
 from dataclasses import replace
 
 import numpy as np
@@ -22,6 +20,7 @@ from drivers.sim.profiles import PROFILES, get_profile
 from drivers.sim.scene import LIGHT_NIR_SHARE, Scene
 from tests.drivers.sim.test_sixth_family import LAM, _cct, _per_lux, _planck, _tail
 from tests.drivers.sim.test_sixth_family import K as NIR_SCALE
+from tests.helpers.family_digest import family_digest
 from tests.helpers.sim import grab, sim_camera
 
 OTHERS = [f for f in POOLS if f != "eighth"]
@@ -220,25 +219,7 @@ _MAIN_DIGESTS = {"any": "31417bb5fd242509", "train": "3b56db08719f04fa", "heldou
 
 
 def _family_digest(family: str) -> str:
-    """People (every field main had, and their skin's NIR), presentation queries, one face's height field,
-    three subjects' poses over 6 s and their eyes over 20 s, rounded so only a change of the simulation shows."""
-    h = hashlib.sha256()
-    for i in range(30):
-        p = Identity.draw(i, family)
-        h.update(repr(tuple(getattr(p, n) for n in _FIELDS)).encode())
-        h.update(repr(p.skin_nir).encode())
-        if family != "any":
-            for sp in ("live", "mask_eyeholes", "print"):
-                h.update(json.dumps(presentation_query(family, sp, i), sort_keys=True).encode())
-    gx, gy = head.head_grid()
-    h.update(np.round(head.face_height(Identity.draw(7, family), gx[::4, ::4], gy[::4, ::4]), 9).tobytes())
-    for sp in ("live", "mask_eyeholes", "screen_video"):
-        scene = Scene(SimConfig.from_query({"family": family, "identity": "7", "subject": sp, "seed": "5"}))
-        for t in np.arange(0.0, 6.0, 0.4):
-            R, T, _ = scene.pose(float(t), rigid_static=False)
-            h.update(np.round(np.concatenate([R.ravel(), T]), 12).tobytes())
-        h.update(np.round([scene.eyes_closed(float(t)) for t in np.arange(0.0, 20.0, 0.01)], 12).tobytes())
-    return h.hexdigest()[:16]
+    return family_digest(family, _FIELDS, skin_nir=True)
 
 
 @pytest.mark.parametrize("family", ("any",) + EARLIER)

@@ -5,14 +5,11 @@ rate and blink duration), and the earlier families (the sixth included) left as 
 Nothing here computes a verdict, a score or a quality decision on the seventh family: it is the unseen
 test family (docs/liveness.md, *The seventh family*)."""
 
-import hashlib
-import json
 
 import numpy as np
 import pytest
 
 from drivers.frame import StreamKind
-from drivers.sim import head
 from drivers.sim.config import SimConfig
 from drivers.sim.families import ENVELOPE, LIGHT_CCT, LIGHT_LUX, POOLS, camera_for, light_for, presentation_query
 from drivers.sim.identity import BLINK_S, BLINKS_PER_MIN, BREATH_HZ, SOCKET_M, Identity
@@ -22,6 +19,7 @@ from drivers.sim.scene import LIGHT_NIR_SHARE, Scene, blink_schedule, eyes_close
 from drivers.sim.species import wearer_of
 from tests.drivers.sim.test_sixth_family import LAM, _cct, _planck, _tail, _white_led
 from tests.drivers.sim.test_sixth_family import K as NIR_SCALE
+from tests.helpers.family_digest import family_digest
 from tests.helpers.sim import grab
 
 OTHERS = [f for f in POOLS if f != "seventh"]
@@ -175,24 +173,7 @@ _MAIN_DIGESTS = {"any": "d438b9a389172cb4", "train": "583fe569791afabd", "heldou
 
 
 def _family_digest(family: str) -> str:
-    """People (every field main had), presentation queries, one face's height field, three subjects'
-    poses over 6 s and their eyes over 20 s, rounded (1e-9 m, 1e-12) so only a change of the simulation shows."""
-    h = hashlib.sha256()
-    for i in range(30):
-        p = Identity.draw(i, family)
-        h.update(repr(tuple(getattr(p, n) for n in _FIELDS)).encode())
-        if family != "any":
-            for sp in ("live", "mask_eyeholes", "print"):
-                h.update(json.dumps(presentation_query(family, sp, i), sort_keys=True).encode())
-    gx, gy = head.head_grid()
-    h.update(np.round(head.face_height(Identity.draw(7, family), gx[::4, ::4], gy[::4, ::4]), 9).tobytes())
-    for sp in ("live", "mask_eyeholes", "screen_video"):
-        scene = Scene(SimConfig.from_query({"family": family, "identity": "7", "subject": sp, "seed": "5"}))
-        for t in np.arange(0.0, 6.0, 0.4):
-            R, T, _ = scene.pose(float(t), rigid_static=False)
-            h.update(np.round(np.concatenate([R.ravel(), T]), 12).tobytes())
-        h.update(np.round([scene.eyes_closed(float(t)) for t in np.arange(0.0, 20.0, 0.01)], 12).tobytes())
-    return h.hexdigest()[:16]
+    return family_digest(family, _FIELDS, skin_nir=False)
 
 
 @pytest.mark.parametrize("family", ("any",) + EARLIER)
