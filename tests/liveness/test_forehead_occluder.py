@@ -23,19 +23,9 @@ from agent.liveness.features import (
     ProjectorMeasure,
     pair_light,
 )
+from tests.liveness.test_projector_measure import FULL_WELL_E, RESIN_SIGMA, SKIN_SIGMA, dot_pattern
 
-FULL_WELL_E = 9000.0
-SKIN_SIGMA, RESIN_SIGMA = 2.2, 1.6
 SPECKLE = active_ramps()["projector_speckle"]
-
-
-def dot_pattern(shape: tuple[int, int], sigma: float, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    img = np.zeros(shape, np.float32)
-    n = shape[0] * shape[1] // 14
-    img[rng.integers(0, shape[0], n), rng.integers(0, shape[1], n)] = 1.0
-    blurred = cv2.GaussianBlur(img, (0, 0), sigma)
-    return np.asarray(blurred / blurred.mean(), dtype=np.float32)
 
 
 class Face:
