@@ -241,12 +241,7 @@ def test_the_last_pairs_and_depth_noise_are_worked_out_beside_the_last_measureme
     windows += [(f"{scene}, one frameset shorter", Challenge.from_nonce(NONCE, ch.frames - 1, BOTH), inputs[:-1])
                 for scene, ch, inputs in windows]
     for scene, challenge, inputs in windows:
-        j = Judge(gate, VerdictThresholds(), challenge=challenge, notes=["a note from the session"], pool=judge_pool())
-        for fs, _ in inputs[:-1]:
-            j.add(fs)
-            j._submitted[-1][1].result()
-            j.fold_ready()
-        j.add(inputs[-1][0])
+        j = _fed_as_delivered(gate, challenge, inputs)
         calls.clear()
         threaded = j.finish()
         mine = threading.current_thread().name
