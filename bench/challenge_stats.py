@@ -150,8 +150,10 @@ def blind_agreement(kind: Kind, frames: int, trials: int, seed: int = 5) -> tupl
 # What a blind projector stream shows (``blind_projector_outcomes``): the IR energies of a camera's dots
 # (``dots``: lit frames high), the same inverted (``clipped``: lit frames low, as a clipped IR image
 # shows them: an injector claiming bright light), or nothing switching at all (``flat``: an injector
-# claiming drowned dots). Levels and noise as ``blind_agreement``'s.
-BLIND_PROJECTOR_SHOWS = ("dots", "clipped", "flat")
+# claiming drowned dots), or the dots' small step on a slow wander as large as it (``drifting``: direct
+# sun's window, eighth/bona_fide/live/34; an injector claiming it). Levels and noise as
+# ``blind_agreement``'s but for ``drifting``'s own.
+BLIND_PROJECTOR_SHOWS = ("dots", "clipped", "flat", "drifting")
 
 
 def blind_projector_outcomes(frames: int, trials: int, seed: int = 13) -> dict[str, dict[str, int]]:
@@ -168,6 +170,13 @@ def blind_projector_outcomes(frames: int, trials: int, seed: int = 13) -> dict[s
                 noise = rng.normal(0, 0.1, frames)
                 if shows == "flat":
                     e = 8.0 + noise
+                elif shows == "drifting":
+                    # Direct sun's window (eighth/bona_fide/live/34): the dots' step 0.3 on 8, a third
+                    # of the noise, under a slow wander of the ambient's own energy as large as the step.
+                    s = blind_projector_stream(frames, rng, strategy)
+                    t = np.arange(frames) / float(rng.uniform(16, 64))
+                    wander = rng.uniform(0.15, 0.4) * np.sin(2 * np.pi * t + rng.uniform(0, 2 * np.pi))
+                    e = 8.0 + np.where(s, 0.3, 0.0) + wander + noise / 3
                 else:
                     s = blind_projector_stream(frames, rng, strategy)
                     e = (np.where(s, 12.0, 4.0) if shows == "dots" else np.where(s, 4.0, 12.0)) + noise

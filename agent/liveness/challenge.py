@@ -123,6 +123,9 @@ CLIPPED_DETAIL = ("the IR frames' dot energy fell when the projector was schedul
                   "by ambient light and the projector's dots cannot be seen")
 DROWNED_DETAIL = ("the IR frames' dot energy did not switch above its own noise: the projector's dots were "
                   "too weak against ambient light to verify the projector schedule")
+DRIFTED_DETAIL = ("the IR frames' dot energy stepped on the projector schedule, but the ambient light's own energy "
+                  "drifted over the window by as much as the dots' step: the projector's dots were too weak "
+                  "against ambient light to verify the projector schedule")
 # Why an illumination challenge that failed was not measurable: the screen's light too weak on the
 # face (against the room's light), or too few frames with a face to compare at all.
 WEAK_SCREEN_DETAIL = ("the screen's light on the face was too weak to measure against the room's light "
@@ -392,8 +395,10 @@ def verify_projector(schedule: Sequence[bool], energies: Sequence[float] | np.nd
     light hid the dots (not measurable: inconclusive, never live, whatever the stream): the energies
     follow the schedule the wrong way round (lit frames lower: a clipped IR image, ``CLIPPED_DETAIL``;
     :func:`_inverse_mismatches`), or they do not switch above their own noise at all, schedule or
-    not (``DROWNED_DETAIL``; :func:`_changes`, the illumination's test). The pass rule does not look
-    at either (docs/liveness.md, *A drowned projector*).
+    not (``DROWNED_DETAIL``; :func:`_changes`, the illumination's test), or they change on the
+    schedule's edges and nowhere else while their levels drift by as much as the dots' step (direct
+    sun, ``DRIFTED_DETAIL``; :func:`_steps_follow`). The pass rule does not look at any of them
+    (docs/liveness.md, *A drowned projector*, *Dots stepping under the sun's drift*).
 
     Every lag is worked out at once (the server runs this for every probe): row ``l`` of the
     (lags, frames) arrays holds frame ``lag + k`` of the stream against frame ``k`` of the
@@ -439,10 +444,45 @@ def verify_projector(schedule: Sequence[bool], energies: Sequence[float] | np.nd
         measurable, inverted, detail = False, True, CLIPPED_DETAIL
     elif not _changes(e[:, None], min_separation):
         measurable, detail = False, DROWNED_DETAIL
+    elif any(_steps_follow(e, sched, int(lag), min_separation) for lag in lags):
+        # The energies step at every edge of the schedule, the right way, and nowhere else, but the
+        # levels drift (a face swaying under a shadow edge in direct sun): the camera obeyed, the
+        # dots' step is no larger than the ambient's own wander, so the levels cannot be split.
+        measurable, detail = False, DRIFTED_DETAIL
     else:
         detail = "IR frames do not follow the projector schedule: replayed, injected or not this camera"
     return SequenceResult(kind, passed, int(lags[i]), int(checked[i]), int(mism[i]), int(late[i]), float(sep[i]),
                           detail, measurable, inverted)
+
+
+def _steps_follow(e: np.ndarray, sched: np.ndarray, lag: int, min_separation: float) -> bool:
+    """Do the energies' *changes* follow the schedule at ``lag``, whatever their levels do? Every
+    edge of the schedule (its first frame at the lag, or one frame late, as the pass allows) must
+    change the energy the commanded way by at least half the window's median edge step (the change
+    across the edge's uncertain frame: from the frame before it to the frame after it), every
+    change between two consecutive settled frames of one run must stay under that half step, and
+    the median step must stand ``2 * min_separation`` noise deviations above the changes within
+    runs (the noise as :func:`_changes` reads it, from their median). One violation per
+    ``FRAMES_PER_ALLOWED_MISMATCH`` compared frames, as the pass allows. A stream that does not know
+    the schedule puts its own changes inside the runs or misses the edges: this holds for it about
+    as often as the pass (``python -m bench.challenge_stats blind-outcomes``). Only a failed window
+    is asked: it makes the window not measurable, never passed."""
+    n = len(e) - lag
+    s, x = sched[:n], e[lag:lag + n]
+    edges = np.flatnonzero(s[1:] != s[:-1]) + 1                      # frame k of the schedule unlike k - 1
+    care = _settled(s)
+    within = np.flatnonzero(care[1:] & care[:-1]) + 1                 # k and k - 1 both settled: one run
+    if edges.size < 2 or within.size < 2:
+        return False
+    after = np.minimum(edges + 1, n - 1)
+    step = (x[after] - x[edges - 1]) * np.where(s[edges], 1.0, -1.0)  # positive when the commanded way
+    d = np.abs(x[within] - x[within - 1])
+    half = float(np.median(step)) / 2
+    noise = 1.4826 * float(np.median(d)) / np.sqrt(2.0)
+    if not half > 0 or not 2 * half > 2 * min_separation * max(noise, 1e-6 * float(np.mean(np.abs(x)))):
+        return False
+    wrong = np.count_nonzero(step < half) + np.count_nonzero(d >= half)
+    return bool(wrong <= allowed_mismatches(int(np.count_nonzero(care))))
 
 
 def _inverse_mismatches(e: np.ndarray, o: np.ndarray, sched: np.ndarray, at: np.ndarray,
@@ -1059,7 +1099,7 @@ def failed_unmeasurable(challenge: Any) -> bool:
 # The details of a challenge not measurable because of the light (the projector's dots drowned or
 # clipped by ambient infrared, the screen's light too weak on the face): what ``TOO_BRIGHT_TO_VERIFY``
 # asks the person to change. ``FEW_FACES_DETAIL`` is not one: no face to measure is not the light's doing.
-LIGHT_DETAILS = frozenset({CLIPPED_DETAIL, DROWNED_DETAIL, WEAK_SCREEN_DETAIL, NOISY_DETAIL})
+LIGHT_DETAILS = frozenset({CLIPPED_DETAIL, DROWNED_DETAIL, DRIFTED_DETAIL, WEAK_SCREEN_DETAIL, NOISY_DETAIL})
 
 
 def failed_for_light(challenge: Any) -> bool:

@@ -11,6 +11,7 @@ from hypothesis import strategies as hs
 
 from agent.liveness.challenge import (
     CLIPPED_DETAIL,
+    DRIFTED_DETAIL,
     DROWNED_DETAIL,
     FRAMES_PER_ALLOWED_MISMATCH,
     ILLUMINATION_LATE_BLENDS,
@@ -22,6 +23,7 @@ from agent.liveness.challenge import (
     Kind,
     face_grid,
     face_response,
+    failed_for_light,
     failed_unmeasurable,
     verify,
     verify_illumination,
@@ -160,6 +162,44 @@ def test_a_projector_stream_that_switches_off_the_schedule_stays_a_contradiction
     for e in (np.where(fixed, 16.0, 2.0), np.where(fixed, 2.0, 16.0)):
         r = verify_projector(c.schedule, e + rng.normal(0, 0.1, 32))
         assert not r.passed and r.measurable
+
+
+def test_dots_stepping_on_the_schedule_under_a_drift_as_large_as_their_step_are_not_measurable():
+    # eighth/bona_fide/live/34 in direct sun (6,692 lux, IR exposure held at 3,267 us, no pixel of the
+    # face clipped): the dots step the energy 0.3 at every edge, a frame after each command, with
+    # ~0.02 of noise between frames, while the energy under them wanders by ~0.35 over the window
+    # (on 8.43 -> 8.08, off 8.11 -> 7.77). Split by their own levels, some lit frames read unlit:
+    # 2 mismatches of 23 and d' 2.78 at lag 1, "not the schedule" and attack on main.
+    c = Challenge.from_nonce(b"w" * 32, 32)
+    rng = np.random.default_rng(21)
+    t = np.arange(32)
+    wander = 8.1 + 0.2 * np.cos(2 * np.pi * t / 48)       # 0.4 down over 24 frames, then back
+    drifting = energies_for(c.schedule, [1], rng, on=0.3, off=0.0, sd=0.02) + wander
+    assert verify_projector(c.schedule, energies_for(c.schedule, [1], rng, on=8.4, off=8.1, sd=0.02)).passed
+    r = verify_projector(c.schedule, drifting)
+    assert not r.passed and r.mismatches > 0
+    assert not r.measurable and not r.inverted and r.detail == DRIFTED_DETAIL
+    assert verify(c, drifting).unmeasurable
+    assert failed_for_light({"passed": False, "kinds": ["projector"], "projector": r.to_dict()})
+    # ... with edges a frame late here and there, as the pass allows: the same.
+    late = energies_for(c.schedule, [1, 2, 1], rng, on=0.3, off=0.0, sd=0.02) + wander
+    assert verify_projector(c.schedule, late).detail == DRIFTED_DETAIL
+    # The same wander under steps that are not the schedule's (a replay, a blind stream), or with a
+    # jump of the dots' size inside a run, or one edge missing: a contradiction, as on main.
+    for seed in range(10):
+        other = Challenge.from_nonce(bytes([seed + 40]) * 32, 32)
+        r = verify_projector(c.schedule, energies_for(other.schedule, [1], rng, on=0.3, off=0.0, sd=0.02) + wander)
+        assert not r.passed and r.measurable, (seed, r)
+    k = next(k for k in range(3, 30) if c.schedule[k - 3] == c.schedule[k - 2] == c.schedule[k - 1])
+    jump = drifting.copy()
+    jump[k:] += 0.3                                       # a step of the dots' size where none was commanded
+    r = verify_projector(c.schedule, jump)
+    assert not r.passed and r.measurable, r
+    edge = next(k for k in range(4, 30) if c.schedule[k] != c.schedule[k - 1])
+    missed = drifting.copy()
+    missed[edge + 1:] += (-0.3 if c.schedule[edge] else 0.3)   # that edge's step never came
+    r = verify_projector(c.schedule, missed)
+    assert not r.passed and r.measurable, r
 
 
 def test_an_unmeasurable_projector_reads_as_such_from_the_verdict_and_asks_for_less_light():
