@@ -51,15 +51,15 @@ def run_one(uri: str, nonce: bytes) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hil.padeval import presentation_nonce, presentations
+    from hil.padeval import UNSEEN_SPLITS, presentation_nonce, presentations
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--split", required=True)
     p.add_argument("--live", type=int, default=60)
     p.add_argument("--json", type=Path)
     a = p.parse_args(argv)
-    if a.split == "eighth":
-        p.error("eighth is the unseen test family: not run here")
+    if a.split in UNSEEN_SPLITS:
+        p.error(f"{a.split} is the unseen test family: not run here")
     rows = [run_one(x.uri, presentation_nonce(x))
             for x in presentations(a.split, live=a.live, per_species=0, injection=0, species=["live"])]
     done = [r["framesets"] for r in rows if r["complete"]]

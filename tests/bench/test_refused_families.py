@@ -79,3 +79,16 @@ def test_skin_area_refuses_the_unseen_family_before_anything_runs(tmp_path: Path
 def test_the_unseen_family_is_one_pad_eval_knows() -> None:
     # A misspelled name would refuse nothing; the guard names a split pad-eval can present.
     assert P.UNSEEN_SPLITS <= set(P.SPLITS)
+
+
+def test_quality_phase_refuses_the_unseen_family_before_anything_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import quality_phase
+
+    def present(*_: object, **__: object) -> list:
+        raise AssertionError("a presentation was listed")
+
+    # Whichever family is unseen, not a name written into the bench.
+    monkeypatch.setattr(P, "UNSEEN_SPLITS", frozenset({"seventh"}))
+    monkeypatch.setattr(P, "presentations", present)
+    with pytest.raises(SystemExit):
+        quality_phase.main(["--split", "seventh", "--live", "1"])
