@@ -52,6 +52,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from .optics import View
@@ -63,6 +64,7 @@ FLOOD_DISTANCE_M = (1.0, 3.0)      # from the dome to the face
 FLOOD_ELEVATION_DEG = (25.0, 65.0)  # above the face
 FLOOD_AZIMUTH_DEG = (20.0, 70.0)   # to either side of the camera's axis
 FLOOD_FILL = 0.10                  # the flood's share that reaches every surface from the walls
+NEAR_M = 2.0                       # surfaces nearer than this get their own normals (the subject, the kiosk)
 SHEEN_ROUGHNESS_RAD = 0.35         # the highlight's angular width (skin's microfacet roughness, typical)
 SKIN_NIR_TOLERANCE = 0.10          # a pixel of the live subject is skin when its 850 nm reflectance is this close
 FLICKER_DEPTH = (0.30, 1.00)       # percent flicker, per session
@@ -95,26 +97,47 @@ class IrFlood:
     def signal(self, view: View, maps: ViewMaps, sheen: np.ndarray | None = None) -> np.ndarray:
         """(H, W) float32: the flood's light on the IR imager (lux-equivalent, as ``sensor.ir_signal``'s
         ambient): irradiance x 850 nm reflectance x (fill + (1 - fill) cos) x (1 - specular), plus the
-        skin's highlight where ``sheen`` (per pixel, 0 elsewhere) is given."""
+        skin's highlight where ``sheen`` (per pixel, 0 elsewhere) is given. Surfaces beyond ``NEAR_M``
+        (the room's far wall) are taken as facing the camera."""
         R, T = view.depth_to_view.R, view.depth_to_view.t
-        lamp = R @ np.asarray(self.position) + T
+        lamp = (R @ np.asarray(self.position) + T).astype(np.float32)
         centre = R @ np.asarray(self.centre) + T
-        z = np.where(np.isfinite(maps.z), np.minimum(maps.z, 10.0), 10.0).astype(np.float64)
-        rays = view.rays
-        p = np.stack([rays[..., 0] * z, rays[..., 1] * z, z], axis=-1)
-        to_lamp = lamp - p
-        r = np.linalg.norm(to_lamp, axis=-1)
-        to_lamp /= r[..., None]
-        normal = surface_normals(p)
-        cos = np.clip(np.einsum("hwc,hwc->hw", normal, to_lamp), 0.0, 1.0)
-        irr = self.lux_eq * (float(np.linalg.norm(lamp - centre)) / r) ** 2
-        out = irr * maps.nir * (1.0 - maps.specular) * (FLOOD_FILL + (1.0 - FLOOD_FILL) * cos)
-        if sheen is not None:
-            to_cam = -p / np.linalg.norm(p, axis=-1)[..., None]
-            half = to_lamp + to_cam
-            half /= np.linalg.norm(half, axis=-1)[..., None]
-            angle = np.arccos(np.clip(np.einsum("hwc,hwc->hw", normal, half), -1.0, 1.0))
-            out = out + irr * sheen * np.exp(-(angle / SHEEN_ROUGHNESS_RAD) ** 2) * (cos > 0)
+        k = np.float32(self.lux_eq * float(np.linalg.norm(lamp - centre)) ** 2)
+        # The geometry (distance, normals, highlight) varies slowly over the image: computed at half
+        # resolution and scaled up; the surface's own reflectance at full resolution.
+        h, w = maps.z.shape
+        z_full = maps.z[::2, ::2]
+        z = np.where(np.isfinite(z_full), np.minimum(z_full, 10.0), 10.0).astype(np.float32)
+        rays = view.rays[::2, ::2]
+        sheen_half = None if sheen is None else sheen[::2, ::2]
+        # Far surfaces: a wall facing the camera (normal -z), the inverse square from the lamp.
+        px, py = rays[..., 0] * z, rays[..., 1] * z
+        vx, vy, vz = lamp[0] - px, lamp[1] - py, lamp[2] - z
+        r2 = vx * vx + vy * vy + vz * vz
+        cos = np.clip(-vz / np.sqrt(r2), 0.0, 1.0)
+        near = z < NEAR_M
+        rows, cols = np.nonzero(near.any(axis=1))[0], np.nonzero(near.any(axis=0))[0]
+        highlight = np.zeros(z.shape, np.float32)
+        if rows.size:
+            sl = (slice(max(int(rows[0]) - 1, 0), int(rows[-1]) + 2), slice(max(int(cols[0]) - 1, 0), int(cols[-1]) + 2))
+            x, y, zz = px[sl], py[sl], z[sl]
+            nx, ny, nz = surface_normals(x, y, zz)
+            r = np.sqrt(r2[sl])
+            lx, ly, lz = vx[sl] / r, vy[sl] / r, vz[sl] / r
+            c = np.clip(nx * lx + ny * ly + nz * lz, 0.0, 1.0)
+            cos[sl] = np.where(near[sl], c, cos[sl])
+            if sheen_half is not None and sheen_half[sl].any():
+                # The highlight around the half-way vector between the lamp and the camera.
+                d = np.sqrt(x * x + y * y + zz * zz)
+                hx, hy, hz = lx - x / d, ly - y / d, lz - zz / d
+                hn = np.sqrt(hx * hx + hy * hy + hz * hz)
+                ch = np.clip((nx * hx + ny * hy + nz * hz) / hn, -1.0, 1.0)
+                highlight[sl] = np.exp(-(np.arccos(ch) / SHEEN_ROUGHNESS_RAD) ** 2) * (c > 0)
+        diffuse = cv2.resize((k / r2) * (FLOOD_FILL + (1.0 - FLOOD_FILL) * cos), (w, h),
+                             interpolation=cv2.INTER_LINEAR)
+        out = diffuse * maps.nir * (1.0 - maps.specular)
+        if sheen is not None and highlight.any():
+            out += cv2.resize((k / r2) * highlight, (w, h), interpolation=cv2.INTER_LINEAR) * sheen
         return out.astype(np.float32)
 
 
@@ -123,14 +146,15 @@ def irradiance_lux_eq(intensity_mw_sr: float, distance_m: float) -> float:
     return intensity_mw_sr / distance_m ** 2 / MW_M2_PER_LUX_EQ
 
 
-def surface_normals(p: np.ndarray) -> np.ndarray:
-    """(H, W, 3) unit normals of a point map, turned towards the camera (-z)."""
-    du = np.gradient(p, axis=1)
-    dv = np.gradient(p, axis=0)
-    n = np.cross(du, dv)
-    n /= np.maximum(np.linalg.norm(n, axis=-1), 1e-12)[..., None]
-    n *= np.where(n[..., 2:3] > 0, -1.0, 1.0)
-    return n
+def surface_normals(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit normals (x, y, z components) of a point map, turned towards the camera (-z)."""
+    xu, yu, zu = np.gradient(x, axis=1), np.gradient(y, axis=1), np.gradient(z, axis=1)
+    xv, yv, zv = np.gradient(x, axis=0), np.gradient(y, axis=0), np.gradient(z, axis=0)
+    nx, ny, nz = yu * zv - zu * yv, zu * xv - xu * zv, xu * yv - yu * xv
+    norm = np.sqrt(nx * nx + ny * ny + nz * nz)
+    norm = np.where(nz > 0, -norm, norm)
+    norm = np.where(norm == 0, np.float32(-1.0), norm)
+    return nx / norm, ny / norm, nz / norm
 
 
 @dataclass(frozen=True)
