@@ -119,7 +119,8 @@ class IrFlood:
         rows, cols = np.nonzero(near.any(axis=1))[0], np.nonzero(near.any(axis=0))[0]
         highlight = np.zeros(z.shape, np.float32)
         if rows.size:
-            sl = (slice(max(int(rows[0]) - 1, 0), int(rows[-1]) + 2), slice(max(int(cols[0]) - 1, 0), int(cols[-1]) + 2))
+            sl = (slice(max(int(rows[0]) - 1, 0), int(rows[-1]) + 2),
+                  slice(max(int(cols[0]) - 1, 0), int(cols[-1]) + 2))
             x, y, zz = px[sl], py[sl], z[sl]
             nx, ny, nz = surface_normals(x, y, zz)
             r = np.sqrt(r2[sl])
