@@ -12,8 +12,9 @@ judge was fixed too, evaluated once and diagnosed since; ``fifth`` was added the
 (session 16), and evaluated once; ``sixth`` was added after that (session 17) and evaluated once, on
 that session's final judge (the sixth family draws lux per light: ``families.LIGHT_LUX``);
 ``seventh`` was added after that (session 18) and evaluated once; ``eighth`` (session 19: bright
-near-infrared light, direct sun and halogen) was added after that, built and not run by its builder,
-to be evaluated once on the final judge.
+near-infrared light, direct sun and halogen) was added after that and evaluated once; ``ninth``
+(session 20: a CCTV camera's 850 nm flood independent of the lux, a flickering LED light) was added
+after that, built and not run by its builder, to be evaluated once on the final judge.
 
 Each presentation runs as the daemon would: the quality phase (at most 30 framesets; the gate's
 prompts, the colour exposure metered on the face, the projector's power planned) and, when it
@@ -72,12 +73,13 @@ from drivers.sim import ATTACKS
 from drivers.sim.families import POOLS, presentation_query
 from hil.metrics import rate
 
-SPLITS = tuple(POOLS)                       # ("train", ..., "sixth", "seventh", "eighth")
+SPLITS = tuple(POOLS)                       # ("train", ..., "seventh", "eighth", "ninth")
 # The family being built for a session's one unseen evaluation, which the development benches
 # (``bench.rerun_records``, ``bench.skin_area``) refuse to run; empty while none is being built. The
 # eighth was built and evaluated once in the nineteenth session (docs/liveness.md, *The eighth family*)
-# and is a development set since; name the ninth here when it is added.
-UNSEEN_SPLITS: frozenset[str] = frozenset()
+# and is a development set since. The ninth is being built in the twentieth session: refused until its
+# one evaluation (then empty this again).
+UNSEEN_SPLITS: frozenset[str] = frozenset({"ninth"})
 INJECTIONS = ("replay", "splice", "render")
 LIVE = "live"
 RECORD_VERSION = 2

@@ -28,6 +28,7 @@ from .exposure import ExposureLimits, IrAutoExposure
 from .families import camera_for
 from .injection import BLACK, Injector, ProjectorState, Rgb, make_injector
 from .modes import color_mode, depth_intrinsics, depth_mode
+from .night import SKIN_NIR_TOLERANCE, ambient_ir
 from .optics import View, color_view_for, views_for
 from .profiles import CameraProfile, get_profile
 from .render import Canvas, Lights, Placed, ViewMaps, render_view
@@ -91,6 +92,7 @@ class _DepthTick:
     depth_truth: np.ndarray
     state: SceneState
     dots_signal: np.ndarray | None = None    # the projector's part of the light (structured light)
+    ambient: np.ndarray | None = None        # the ambient part of the light, under a flickering light (night.py)
 
 
 @dataclass
@@ -438,7 +440,7 @@ class SimCamera(Camera):
         signal, _ = ir_signal(dmaps, c.lux, c.cct, pixels_on, self._dots,
                               self.POWER_RANGE.default, profile=self._sensing, share=self._nir_share,
                               scatter=c.scatter, scatter_core=c.scatter_core)
-        signal = self._shaded_ir(signal, dmaps)
+        signal = self._flooded_ir(self._shaded_ir(signal, dmaps), dmaps)
         for _ in range(12):
             self._ir_ae.update(expose_ir(signal, *self._ir_ae.setting, None)[0], rate=1.0)
         self._ir_ae.locked = self._injector is not None and self._injector.fixed_ir_exposure
@@ -449,6 +451,24 @@ class SimCamera(Camera):
         if edge is None or self.profile.ir_band != "nir" or self._nir_share is None:
             return signal
         return shade_ir(signal, dmaps, self.cfg.lux, self._nir_share, edge.sunlit(self._depth_view, dmaps.z))
+
+    def _flooded_ir(self, signal: np.ndarray, dmaps: ViewMaps) -> np.ndarray:
+        """The IR light with a CCTV camera's 850 nm flood (night.py), if the scene has one; a live
+        subject's skin (its 850 nm reflectance within ``SKIN_NIR_TOLERANCE`` of theirs) shows its sheen."""
+        flood = self._scene.ir_flood
+        if flood is None or self.profile.ir_band != "nir":
+            return signal
+        sheen = None
+        ident = self._scene.identity
+        if self.cfg.subject in ("live", "multi") and ident.skin_sheen > 0:
+            skin = (dmaps.object_id == 0) & (np.abs(dmaps.nir - ident.skin_nir) < SKIN_NIR_TOLERANCE)
+            sheen = np.where(skin, np.float32(ident.skin_sheen), np.float32(0.0))
+        return signal + flood.signal(self._depth_view, dmaps, sheen)
+
+    def _flicker(self, t_s: float, exposure_s: float) -> float:
+        """The flickering light's mean over an exposure starting at ``t_s`` (1.0 for a steady light)."""
+        f = self._scene.flicker
+        return 1.0 if f is None else f.factor(t_s, exposure_s)
 
     def _shaded_color(self, irr: np.ndarray, cmaps: ViewMaps) -> np.ndarray:
         """The colour light with the direct sun's shadow edge (sun.py), if the scene has one."""
@@ -471,8 +491,12 @@ class SimCamera(Camera):
         signal, dots = ir_signal(dmaps, self.cfg.lux, self.cfg.cct, on, self._dots, power_mw,
                                  profile=self._sensing, share=self._nir_share, scatter=self.cfg.scatter,
                                  scatter_core=self.cfg.scatter_core)
-        signal = self._shaded_ir(signal, dmaps)
-        return _DepthTick(signal, np.empty(0, np.uint16), np.empty(0, np.float32), state, dots), dmaps
+        signal = self._flooded_ir(self._shaded_ir(signal, dmaps), dmaps)
+        ambient = None
+        if self._scene.flicker is not None and self.profile.ir_band == "nir" and self._nir_share is not None:
+            ambient = ambient_ir(dmaps, self.cfg.lux, self._nir_share)
+        return _DepthTick(signal, np.empty(0, np.uint16), np.empty(0, np.float32), state, dots,
+                          ambient=ambient), dmaps
 
     def _depth(self, dmaps: ViewMaps, tick: _DepthTick, electrons: np.ndarray, exposure_s: float
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -492,7 +516,8 @@ class SimCamera(Camera):
             rows, cols = np.nonzero(np.any(seen, axis=1))[0], np.nonzero(np.any(seen, axis=0))[0]
             region = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1) if rows.size else None
             screen = self._screen_light.irradiance(cmaps.z, rgb, region if region is not None else (0, 0, 0, 0))
-        irr = self._shaded_color(color_irradiance(cmaps, c.lux, c.cct, screen), cmaps)
+        lux = c.lux * self._flicker(t + c.color_offset_ms / 1000.0, self._ae.exposure_s)
+        irr = self._shaded_color(color_irradiance(cmaps, lux, c.cct, screen), cmaps)
         color = expose_color(irr, self._ae, self._noise, self._awb)
         exposure_us, gain = self._ae.exposure_s * 1e6, self._ae.gain
         if update_ae:
@@ -526,6 +551,8 @@ class SimCamera(Camera):
                         if not on:
                             d.depth_truth = tick[True].depth_truth      # the truth does not see the projector
                         d.ir_signal = d.ir_signal.astype(np.float16)    # light, not pixels: half the bytes
+                        if d.ambient is not None:
+                            d.ambient = d.ambient.astype(np.float16)
                         d.dots_signal = None                            # depth is already made
                         _freeze(d.ir_signal, d.depth_u16, d.depth_truth)
                         tick[on] = d
@@ -581,12 +608,12 @@ class SimCamera(Camera):
             pre = self._pre_depth[_ping_pong(k, len(self._pre_depth))][on]
         if pre is not None:
             tick = pre
-            ir_y8, _ = expose_ir(pre.ir_signal, exposure_s, gain, self._noise)
+            ir_y8, _ = expose_ir(self._flickered(pre, k, exposure_s), exposure_s, gain, self._noise)
             depth_u16, truth = pre.depth_u16, pre.depth_truth
         else:
             t = (_ping_pong(k, len(self._pre_depth)) if self._pre_depth else k) / self._depth_fps
             tick, dmaps = self._render_depth(t, on, power)
-            ir_y8, electrons = expose_ir(tick.ir_signal, exposure_s, gain, self._noise)
+            ir_y8, electrons = expose_ir(self._flickered(tick, k, exposure_s), exposure_s, gain, self._noise)
             depth_u16, truth = self._depth(dmaps, tick, electrons, exposure_s)
         self._ir_ae.update(ir_y8)
         self._projector.forget_before(k - 2)
@@ -607,6 +634,14 @@ class SimCamera(Camera):
                       self.depth_range().stamp(md), self._depth_intr,
                       scale=self.profile.depth_scale)
         self._deliver(StreamKind.IR, ir_y8, PixelFormat.Y8, ts, DEPTH_LATENCY_MS, k, md, self._depth_intr, index=1)
+
+    def _flickered(self, tick: _DepthTick, k: int, exposure_s: float) -> np.ndarray:
+        """A tick's IR light with its ambient part scaled by the flicker over this exposure (the lamp
+        keeps the hardware clock: tick ``k`` starts at k / fps, also when ticks are played back)."""
+        if tick.ambient is None:
+            return tick.ir_signal
+        f = self._flicker(k / self._depth_fps, exposure_s)
+        return (tick.ir_signal + np.float32(f - 1.0) * tick.ambient.astype(np.float32)).astype(np.float32)
 
     def _produce_color(self) -> None:
         c = self.cfg

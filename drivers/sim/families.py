@@ -66,7 +66,10 @@ PAD report was computed on it before the coordinator's one evaluation (main f72e
 main 2ce77ae) the same way, with bright NIR (direct sun, halogen): built and not run by its builder,
 no verdict, score or PAD report computed on it before the coordinator's one evaluation (main
 60f9736; docs/liveness.md, *The eighth family*: BPCER 13.1 %, 18.5 % in direct sun). It has now been
-looked at too: the next claim needs a ninth (named in ``hil.padeval.UNSEEN_SPLITS`` while built).
+looked at too, so ``ninth`` was added (session 20, main da1c6a5) the same way: the Orbbec Gemini 336,
+a lobby at night under a CCTV dome's 850 nm flood independent of the lux and a branch under LED light
+flickering at twice the mains frequency (``night.py``), people with their own skin sheen; named in
+``hil.padeval.UNSEEN_SPLITS`` while built, no verdict, score or PAD report computed on it by its builder.
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ POOLS: dict[str, FamilyPool] = {
     "sixth": FamilyPool(cameras=("astra_mini_s",), lights=("open_shade", "screen_led")),
     "seventh": FamilyPool(cameras=("gemini2l",), lights=("lowe_glass", "street_led")),
     "eighth": FamilyPool(cameras=("gemini335l",), lights=("direct_sun", "shop_halogen")),
+    "ninth": FamilyPool(cameras=("gemini336",), lights=("cctv_ir", "flicker_led")),
 }
 # Colour temperature ranges that belong with each light source (K).
 LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700, 6500),
@@ -101,7 +105,7 @@ LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700
              "led_cri95": (2700, 5000), "metal_halide": (3000, 4200), "north_sky_glass": (6500, 7500),
              "led_warm": (2700, 3000), "cfl": (2700, 4100), "open_shade": (6500, 7500), "screen_led": (5000, 6500),
              "lowe_glass": (5000, 6500), "street_led": (4000, 5000), "direct_sun": (4800, 5800),
-             "shop_halogen": (3500, 4100)}
+             "shop_halogen": (3500, 4100), "cctv_ir": (3000, 4000), "flicker_led": (4000, 5000)}
 # Every range lies inside the capture spec's 2300-7500 K (§7.5 d, agent/quality/settings.py): the
 # families draw presentations inside the envelope the gate admits. North-sky light through tinted
 # glass reaches 9500 K; above 7500 K it is light the agent refuses by design (LIGHT_COLOR), so the
@@ -116,7 +120,8 @@ ENVELOPE = {"lux": (15.0, 7500.0), "distance_mm": (350.0, 520.0), "yaw": (-18.0,
 # wall ATM or under a kiosk's canopy, 2000-7500 lux (the envelope's top; full sun on a face reaches
 # ~50,000-100,000 lux, refused by design), and a shop lit by halogen spots and its window, 150-800 lux.
 LIGHT_LUX = {"open_shade": (500.0, 7500.0), "screen_led": (15.0, 150.0), "lowe_glass": (150.0, 3000.0),
-             "street_led": (15.0, 60.0), "direct_sun": (2000.0, 7500.0), "shop_halogen": (150.0, 800.0)}
+             "street_led": (15.0, 60.0), "direct_sun": (2000.0, 7500.0), "shop_halogen": (150.0, 800.0),
+             "cctv_ir": (15.0, 150.0), "flicker_led": (100.0, 1000.0)}
 
 
 def camera_for(family: str, identity: int, camera: str | None) -> str:

@@ -2,7 +2,8 @@
 
 ``Identity.draw(n, family)`` draws head shape (nose relief, face width, IPD, brow and chin depth,
 face length; in the sixth family also eye-socket depth and breathing rate and phase; in the seventh
-blink rate and blink duration; in the eighth the skin's own 850 nm reflectance within its type), skin tone
+blink rate and blink duration; in the eighth the skin's own 850 nm reflectance within its type; in the
+ninth the skin's sheen), skin tone
 (Fitzpatrick I-VI), hair, glasses, beard, fringe, clothing and a texture seed from ``n``.
 ``identity=0`` is the reference person: the portrait's own proportions (IPD 63 mm, nose 24 mm),
 Fitzpatrick II, no glasses, beard or fringe. Every field can be overridden by a URI key, except the
@@ -60,15 +61,16 @@ CLOTHING: tuple[tuple[str, tuple[float, float, float], float], ...] = (
     ("black t-shirt", (0.020, 0.020, 0.022), 0.35),
 )
 
-FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth")
+FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth")
 # The identity stream for each family is salted so that family=train&identity=5,
 # family=heldout&identity=5, family=field&identity=5, family=fresh&identity=5,
-# family=fifth&identity=5, family=sixth&identity=5, family=seventh&identity=5 and family=eighth&identity=5
+# family=fifth&identity=5, family=sixth&identity=5, family=seventh&identity=5, family=eighth&identity=5
+# and family=ninth&identity=5
 # are different people,
 # and none of them equals family=any&identity=5.
 _FAMILY_SALT = {"any": 10_000, "train": 2_000_003, "heldout": 7_000_019, "field": 11_000_027,
                 "fresh": 13_000_027, "fifth": 17_000_041, "sixth": 19_000_051, "seventh": 23_000_077,
-                "eighth": 29_000_081}
+                "eighth": 29_000_081, "ninth": 31_000_091}
 
 # What the simulator gave everyone alike until the sixth family, which draws them per person:
 # - the eye sockets' depth under the brow-cheek surface (head.face_height), 11 mm. Hertel
@@ -109,6 +111,18 @@ BLINK_FAMILIES = ("seventh",)                  # families that draw blink rate a
 # under bright sun moves how close a face's IR comes to clipping; everyone else keeps 1.0 exactly.
 SKIN_NIR_FACTOR = (0.90, 1.10)
 SKIN_NIR_FAMILIES = ("eighth",)                # families that draw the skin's NIR factor per person
+# What the simulator still gave everyone alike until the ninth family: skin has no sheen (the renderer's
+# skin is Lambertian; its lamp glints come from spectacle lenses only). Skin reflects 3-6 % of light at
+# its surface (sebum and stratum corneum, index ~1.45-1.55), as a highlight whose strength differs between
+# people and over a face by about 3-4x (oily to dry skin): Weyrich et al., "Analysis of human faces using
+# a measurement-based skin reflectance model", SIGGRAPH 2006, fitted a Torrance-Sparrow specular term per
+# person and face region over 149 subjects (their spread as recalled, not read here). Under a diffuse
+# light it is lost in the diffuse light; under a point-like source (the ninth family's CCTV IR flood,
+# night.py) it is a spot on the forehead, nose and cheeks. The ninth family draws each person's peak
+# highlight uniformly in 0.04-0.16 of the flood's irradiance (on a skin whose 850 nm diffuse reflectance
+# is 0.43-0.62); everyone else 0.0 exactly (and no other light here draws a highlight from it).
+SKIN_SHEEN = (0.04, 0.16)
+SHEEN_FAMILIES = ("ninth",)                    # families that draw the skin's sheen per person
 
 
 @dataclass(frozen=True)
@@ -139,6 +153,7 @@ class Identity:
     blink_per_min: float | None = None   # blink rate; None: the schedule everyone had (every 2-5 s)
     blink_s: float = BLINK_S       # one blink's duration, closing to open again
     skin_nir_factor: float = 1.0   # the skin's 850 nm reflectance relative to its type's
+    skin_sheen: float = 0.0        # the skin's highlight under a point-like source (night.IrFlood)
 
     @property
     def skin_bgr(self) -> np.ndarray:
@@ -196,6 +211,9 @@ class Identity:
         if family in SKIN_NIR_FAMILIES:
             # Likewise drawn after every other field.
             person = replace(person, skin_nir_factor=float(rng.uniform(*SKIN_NIR_FACTOR)))
+        if family in SHEEN_FAMILIES:
+            # Likewise drawn after every other field.
+            person = replace(person, skin_sheen=float(rng.uniform(*SKIN_SHEEN)))
         return person
 
     def with_overrides(self, *, skin: int | None = None, nose_mm: float | None = None,

@@ -681,8 +681,45 @@ GEMINI335L = CameraProfile(
     stream_modes=G330_STREAM_MODES,              # as the 336L ([G336L], the 330 series' SDK lists)
 )
 
+GEMINI336 = CameraProfile(
+    name="gemini336", model="Orbbec Gemini 336 (short-baseline active stereo, IR-pass)",
+    # [G336-SEEED]: the Gemini 335's optics behind an IR-pass filter: depth 90°x65° at 1280x800, 50 mm
+    # baseline; this unit's calibration 92.0° (within the usual ±3°): fx at 1280x800 = 640 / tan(46.0°)
+    # = 618.0, x0.6 = 370.8 at 640x480 (modes.py). Principal point typical.
+    depth_intrinsics=Intrinsics(640, 480, 370.8, 370.8, 318.6, 241.9, DistortionModel.INVERSE_BROWN_CONRADY),
+    # [G336-SEEED]: colour 86°x55° (16:9); this unit's 87.1° at 1280x800: fx = 640 / tan(43.55°) = 673.3,
+    # x0.6 = 404.0 at 640x480. Distortion typical of a wide-angle module (another unit's than gemini335).
+    color_intrinsics=Intrinsics(640, 480, 404.0, 403.8, 321.5, 238.9, DistortionModel.BROWN_CONRADY,
+                                (-0.052, 0.046, -0.0003, 0.0005, -0.011)),
+    # [G330-CS]: the Gemini 335's colour origin, 14.00 mm along +x and 2.02 mm along +z from the left
+    # imager (the 336 shares its housing, recalled); this unit within 0.1 mm, rotation typical.
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(-0.09), np.deg2rad(0.07), np.deg2rad(-0.04)),
+                                          np.array([0.01406, -0.00004, 0.00198])),
+    stereo_baseline_m=0.050,                     # [G336-SEEED]: 50 mm
+    projector_offset_m=0.032,                    # typical: as the Gemini 335's
+    sigma_disparity_px=0.10,                     # typical: the 330 series' matching, as the Gemini 335
+    depth_range_m=(0.26, 3.0),                   # as the Gemini 335 (ideal 0.26-3 m), recalled
+    depth_scale=0.001,
+    color_ae=AutoExposureSpec(0.16, 0.20, (100e-6, 1 / 30), (1.0, 16.0)),   # typical UVC colour AE
+    color_units=MetadataUnits(GAIN_MULTIPLIER, 100.0), ir_units=MetadataUnits(GAIN_MULTIPLIER, 1.0),
+    # Orbbec SDK v2 (the 330 series): the IR auto-exposure on by default, OB_PROP_IR_EXPOSURE_INT (µs)
+    # as the manual control (recalled from the wrapper's enable_ir_auto_exposure/ir_exposure; limits typical).
+    ir_exposure_default_s=0.005, ir_exposure_range_s=(20e-6, 0.1), ir_gain_default=1.0,
+    # [G336-SEEED]: 850 nm dot projector, on/off through OB_PROP_LASER_CONTROL_INT (no mW setting).
+    projector="850 nm VCSEL dot projector (on/off only)", projector_power=None,
+    projector_nominal_mw=150.0,
+    projector_latency_frames=1, projector_jitter=0.15,   # typical: a USB property write
+    structured_light=False,
+    ir_band="nir",                               # [G336-SEEED]: "Filter Cover: Yes, IR Pass"
+    depth_shutter="global",
+    color_shutter="rolling",                     # [G336-SEEED]: "Rolling Shutter"
+    color_from_depth_imager=False,
+    stream_modes=G335_STREAM_MODES,              # [G336-SEEED]: colour up to 1920x1080 @ 30, as the 335's
+)
+
 PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335, GEMINI2,
-                                                          GEMINI336L, ASTRA_MINI_S, GEMINI2L, GEMINI335L)}
+                                                          GEMINI336L, ASTRA_MINI_S, GEMINI2L, GEMINI335L,
+                                                          GEMINI336)}
 DEFAULT = "d435"
 
 

@@ -19,6 +19,7 @@ from . import body, head, species
 from .config import SimConfig
 from .families import light_for
 from .identity import BLINK_S, Identity, family_salt
+from .night import Flicker, IrFlood
 from .profiles import rotation
 from .render import Placed, PlacedPlane, Plane
 from .subject import PHOTO_PITCH_DEG, PHOTO_ROLL_DEG, Surface, value_noise
@@ -121,10 +122,16 @@ from .sun import SunEdge
 #   carries more 850 nm per lux than any light here but incandescent and halogen, at 150-800 lux.
 #   CCT drawn at 3500-4100 K. (High-pressure sodium street lamps, the brief's other candidate, are
 #   2000-2200 K: outside the 2300-7500 K the capture spec admits, so not used.)
+# The ninth family's two sources (drivers/sim/night.py): "cctv_ir", a lobby at night under dimmed
+#   phosphor-white LEDs (3000-4000 K, 15-150 lux; a white LED's 0.002, as "led") whose 850 nm comes
+#   mostly from a CCTV dome's IR flood, which night.IrFlood adds independently of the lux; and
+#   "flicker_led", LED panels on cheap drivers (4000-5000 K, 100-1000 lux, 0.002) whose light is
+#   modulated at twice the mains frequency (night.Flicker).
 LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incandescent": 0.40, "mixed": 0.032,
                    "halogen": 0.32, "led_cri95": 0.0033, "metal_halide": 0.017, "north_sky_glass": 0.023,
                    "led_warm": 0.0015, "cfl": 0.018, "open_shade": 0.12, "screen_led": 0.013,
-                   "lowe_glass": 0.032, "street_led": 0.0031, "direct_sun": 0.12, "shop_halogen": 0.24}
+                   "lowe_glass": 0.032, "street_led": 0.0031, "direct_sun": 0.12, "shop_halogen": 0.24,
+                   "cctv_ir": 0.002, "flicker_led": 0.002}
 # Overhead lamp as seen from the subject: 35° above the line to the camera, ~6° across; it gives a
 # third of the light on the face. Spectacle lenses mirror it (glints).
 LAMP_DIR = np.array([0.0, -np.sin(np.deg2rad(35.0)), -np.cos(np.deg2rad(35.0))])
@@ -319,6 +326,12 @@ class Scene:
         # Direct sun: the session's shadow edge (sun.py), from its own stream (nothing else drawn changes).
         self.sun_edge = SunEdge.draw(np.random.default_rng([self._scene_rng_seed, 97]), cfg.distance_mm / 1000.0) \
             if light_for(cfg.family, cfg.identity, cfg.light) == "direct_sun" else None
+        # The ninth family's lights (night.py), each from its own stream (nothing else drawn changes).
+        light = light_for(cfg.family, cfg.identity, cfg.light)
+        self.ir_flood = IrFlood.draw(np.random.default_rng([self._scene_rng_seed, 98]), cfg.distance_mm / 1000.0) \
+            if light == "cctv_ir" else None
+        self.flicker = Flicker.draw(np.random.default_rng([self._scene_rng_seed, 99])) \
+            if light == "flicker_led" else None
         rng = np.random.default_rng([self._scene_rng_seed, 91])
         side = float(rng.choice([-1.0, 1.0]))
         self._bystander = (Identity.draw(cfg.identity + 53, cfg.family),
