@@ -764,9 +764,10 @@ class StoreWatch:
             # a failover between two reads bound one Redis's run_id to another's settings).
             before = self._elapsed()
             said = self.store.survey(secrets.token_hex(8), self._epoch, self._window_ms())
+            # the version first (sec20): a Redis before 7.0 was read only that far (its scripts never loaded)
+            check_store_version(self.store, self.cfg, strict=True, read=said.version)
             self._check_clock(where, said.epoch[2], before, self._elapsed())
             run = said.run
-            check_store_version(self.store, self.cfg, strict=True, read=said.version)
             check_store_eviction(self.store, self.cfg, strict=True, read=said.policy)
             check_store_persistence(self.store, self.cfg, strict=True, read=said.persistence)
             self._check_epoch(where, said.epoch)

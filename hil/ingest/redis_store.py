@@ -3,15 +3,18 @@ and failure counts (the interface and the bounds: ``hil/ingest/store.py``).
 
 Every operation is one Lua script, which Redis runs atomically: two processes handed the same nonce
 at the same moment cannot both use it. Expiry is Redis's own (``PEXPIREAT``/``PEXPIRE``), so
-pruning costs the server nothing; each terminal's nonces are also listed in a sorted set by issue
-time, which enforces the per-terminal cap. What counts against the cap is what MemoryStore counts:
-the add script first drops from the set (and the store) the terminal's records gone by the store's
-rule, an unused one past its expiry or a used one past the retention it was used under (kept in the
-record, ``ku``: servers sharing the store may for a while be configured apart, and one with a shorter
-retention must not drop another's used nonces early; review 11), by the time it is given (before
-sec15, expired unused ones counted until the set's horizon, lifetime + retention, ~11 min, so a
-terminal's used nonces were evicted early; ``tests/hil/test_ingest_store.py`` runs both stores on
-one sequence and compares them). The scripts name keys they derive from their arguments,
+pruning costs the server nothing; each terminal's nonces are also listed in a sorted set in the order
+Redis added them (Redis's clock in microseconds, sec20; before, the issuing server's issue time), which
+enforces the per-terminal cap. What counts against the cap is what MemoryStore counts: the add script
+first drops from the set the terminal's records Redis has expired (an unused one its lifetime after
+its charge, a used one the retention it was used under after its use, ``PEXPIRE`` by the using
+server's retention: servers sharing the store may for a while be configured apart, and one with a
+shorter retention must not drop another's used nonces early; review 11). Only Redis's clock deletes
+(sec20): the script dropped records by the adding server's clock, so a server whose clock ran ahead
+deleted nonces other servers had just issued to the same terminal (before sec15, expired unused ones
+counted until the set's horizon, lifetime + retention, ~11 min, so a terminal's used nonces were
+evicted early; ``tests/hil/test_ingest_store.py`` runs both stores on one simulated clock, Redis's
+set to it, and compares themone sequence and compares them). The scripts name keys they derive from their arguments,
 which a single Redis (or a primary with replicas) allows and Redis Cluster does not.
 
 Keys (``prefix`` first, ``ca:`` by default): ``n:<nonce hex>`` a hash (the nonce record),
@@ -55,7 +58,8 @@ one use (its record, receipt, probe id key and counter) and a failure per claime
 nonce while full (``nonces_per_terminal`` per terminal at most; ``python -m bench store_full``
 measures it). A script that starts under the limit runs whole (one call's writes: a nonce record, a
 receipt). Redis before 7.0 does not know the shebang (every script is a compile error): the server
-refuses one at start (``config.check_store_version``).
+refuses one at start (``config.check_store_version``), reading the version before any script is
+loaded (``survey``, sec20), and a charge never loads a script into a Redis the server checks (``_added``).
 
 The nonce's script charges only on the Redis the server checked (sec18): ``checked_run`` is that
 Redis's ``run_id`` (``config.StoreWatch`` sets it when the version, eviction and persistence checks
@@ -66,9 +70,10 @@ pass), and the script compares it with ``INFO server``'s before anything else. A
 marked lost whose written time plus this server's own failure window (``quarantine_ms``, sec19) has
 not passed by Redis's clock: a store that lost its data is quarantined, for each server, for its
 failure window (``config.StoreWatch._check_epoch``). The checks themselves read one Redis, in one
-round trip (``survey``, sec19). A nonce's record and session entry expire at its deadline and no
-later than its lifetime after the charge by Redis's clock (sec19), so it is never usable after its
-charge has left the window, whatever the issuing server's clock says.
+round trip (``survey``, sec19). A nonce's record and session entry expire its lifetime after the charge
+by Redis's clock (sec19: no later than that; sec20: at that, not at an earlier deadline of a server
+whose clock ran behind), so it is never usable after its charge has left the window, whatever the
+issuing server's clock says.
 """
 
 from __future__ import annotations
@@ -106,9 +111,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 _ADD = """#!lua
 -- KEYS: nonce hash, terminal set, the session's entry, then the m failure sets to charge (none to
 --       three), then the sets whose counts add to theirs (a subject key rotation's previous names)
--- ARGV: now, cap, horizon, member, expires, t, s, pu, k, i, prefix, the terminal set's lifetime (ms),
---       sub, ch, fr (each left out of the record when empty), window_ms, max kept,
---       the request's digest ('' : no session entry), keep_used_ms, m, the subject key's check value
+-- ARGV: now (this server's clock: only the session's repeat and untimed failure sets read it), cap,
+--       unused (sec20; was a horizon by this server's clock), member, expires, t, s, pu, k, i, prefix,
+--       the terminal set's lifetime (ms), sub, ch, fr (each left out of the record when empty), window_ms,
+--       max kept, the request's digest ('' : no session entry), unused (sec20; was keep_used_ms), m,
+--       the subject key's check value
 --       ('' : not checked), skid (left out when empty), then each failure set's limit in KEYS' order,
 --       then for each the KEYS index of the set whose count adds to its own (0 : none), then the previous
 --       subject key's check value ('' : none) and the rotation's overlap (ms), then '1' when the failure
@@ -207,30 +214,28 @@ for j = 4, 3 + m do
   if m > tonumber(ARGV[17]) then redis.call('ZREMRANGEBYRANK', KEYS[j], 0, m - tonumber(ARGV[17]) - 1) end
   redis.call('PEXPIRE', KEYS[j], ARGV[16])
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
--- The terminal's records that are gone by the store's rule (an unused one past its expiry, a used one
--- past the retention it was used under ('ku', the using server's: servers sharing the store may be
--- configured apart for a while), or its hash already dropped) leave its set now, as MemoryStore prunes them,
--- so they do not count against its cap (they counted until the horizon: ~11 min at the defaults).
--- At most the cap's worth of members (the set never holds more after an add).
+-- The terminal's records that are gone (Redis expired its hash: an unused one at its lifetime after
+-- its charge, a used one at the retention it was used under, each by Redis's clock) leave its set now,
+-- as MemoryStore prunes them, so they do not count against its cap. Gone by Redis's clock and nothing
+-- else (sec20): this pruned by the adding server's clock (an unused record past its deadline, a used
+-- one past its use plus retention, and the set's members before a horizon), so a server whose clock
+-- ran ahead deleted the terminal's unused nonces that other servers had just issued: an honest
+-- terminal's challenge vanished before it answered. At most the cap's worth of members.
 for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   local nk = ARGV[11] .. 'n:' .. m
-  local rec = redis.call('HMGET', nk, 'e', 'pid', 'u', 'sk', 'ku')
-  if not rec[1] or (not rec[2] and tonumber(rec[1]) < now)
-      or (rec[2] and tonumber(rec[3]) + tonumber(rec[5] or ARGV[19]) < now) then
+  if redis.call('EXISTS', nk) == 0 then
     redis.call('ZREM', KEYS[2], m)
-    if rec[2] then redis.call('DEL', ARGV[11] .. 'p:' .. ARGV[6] .. ':' .. rec[2]) end
-    if rec[4] and redis.call('HGET', rec[4], 'n') == m then redis.call('DEL', rec[4]) end
-    redis.call('DEL', nk)
   end
 end
--- The record (and the session's entry) leave Redis at the nonce's expiry, and no later than its lifetime
--- after now by Redis's clock (sec19): the issuing server's clock set the expiry, and one running ahead
--- gave its nonces that much longer in the store than their charges, which Redis's clock times, stay in
--- the window (a nonce used after its charge left it settled nothing: its failure went uncounted).
+-- The record (and the session's entry) leave Redis its lifetime after now by Redis's clock (sec19,
+-- sec20): the issuing server's clock set the deadline, and one running ahead gave its nonces that much
+-- longer in the store than their charges, which Redis's clock times, stay in the window (a nonce used
+-- after its charge left it settled nothing: its failure went uncounted); one running behind gave them
+-- less, down to nothing. The deadline the terminal is told (e) is still the issuing server's, and
+-- every server refuses a probe after it by its own clock.
 local rt = redis.call('TIME')
 local rnow = tonumber(rt[1]) * 1000 + math.floor(tonumber(rt[2]) / 1000)
-local gone = math.min(tonumber(ARGV[5]), rnow + tonumber(ARGV[5]) - tonumber(ARGV[10]))
+local gone = rnow + tonumber(ARGV[5]) - tonumber(ARGV[10])
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 't', ARGV[6], 's', ARGV[7], 'pu', ARGV[8], 'k', ARGV[9], 'i', ARGV[10], 'e', ARGV[5])
 for j, name in ipairs({'sub', 'ch', 'fr'}) do
@@ -244,7 +249,14 @@ if ARGV[18] ~= '' then
   redis.call('PEXPIREAT', KEYS[3], gone)
   redis.call('HSET', KEYS[1], 'sk', KEYS[3])
 end
-redis.call('ZADD', KEYS[2], ARGV[10], ARGV[4])
+-- Scored in the order Redis adds them (sec20; was the issuing server's issue time, so a server whose
+-- clock ran behind had its newest nonces evicted first): Redis's clock in microseconds, never at or
+-- below the set's last score (the same microsecond, or Redis's clock stepped back), so the cap evicts
+-- the first added, as MemoryStore does.
+local score = tonumber(rt[1]) * 1000000 + tonumber(rt[2])
+local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')[2]
+if top and tonumber(top) >= score then score = tonumber(top) + 1 end
+redis.call('ZADD', KEYS[2], score, ARGV[4])
 local n = redis.call('ZCARD', KEYS[2])
 while n > tonumber(ARGV[2]) do
   local oldest = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
@@ -457,6 +469,9 @@ return {v, now}
 """
 
 
+_SCRIPTS = (_ADD, _USE, _CLAIM, _RELEASE, _FAIL, _COUNT, _RUN, _EPOCH)
+
+
 class PolicyUnreadable(Exception):
     """Redis refused ``CONFIG GET maxmemory-policy`` (ACL, renamed command): the reason, never a secret."""
 
@@ -471,6 +486,7 @@ class Survey:
     policy: str | PolicyUnreadable                      # maxmemory-policy
     persistence: tuple[bool, str] | PolicyUnreadable    # appendonly, save points ("" : none)
     epoch: tuple[str, int, int]                         # as RedisStore.epoch
+    old: bool = False           # a Redis before 7.0: only its version was read (its scripts never loaded)
 
 
 def _primary_run(got) -> str:
@@ -564,8 +580,6 @@ class RedisStore:
                request: bytes) -> Issued:
         keep_ms = int(self.limits.keep_used_s * 1000)
         life_ms = max(record.expires_ms - record.issued_ms, 0)
-        # A set member older than a lifetime plus the used retention names a record Redis has dropped.
-        horizon = now_ms - life_ms - keep_ms
         charged = charge.keys if charge is not None else ()
         also = [old for old in (charge.also if charge is not None else ()) if old]
         first = 4 + len(charged)                      # the KEYS index of the first set whose count adds
@@ -578,12 +592,12 @@ class RedisStore:
         got = self._added(keys=[self._k("n", nonce.hex()), self._k("t", record.terminal_id),
                                 self._session_key(record.terminal_id, record.session_id),
                                 *(self._k("f", key) for key in charged), *(self._k("f", key) for key in also)],
-                          args=[now_ms, self.limits.nonces_per_terminal, horizon, nonce.hex(), record.expires_ms,
+                          args=[now_ms, self.limits.nonces_per_terminal, 0, nonce.hex(), record.expires_ms,
                                 record.terminal_id, record.session_id, record.purpose, record.server_key_id,
                                 record.issued_ms, self.prefix, life_ms + keep_ms, record.subject,
                                 record.challenges, str(record.frames) if record.frames else "",
                                 charge.window_ms if charge else 0, self.limits.max_failures_kept, request.hex(),
-                                keep_ms, len(charged), charge.key_check if charge else "", record.subject_key_id,
+                                0, len(charged), charge.key_check if charge else "", record.subject_key_id,
                                 *(charge.limits if charge else ()), *where,
                                 charge.previous_check if charge else "", charge.overlap_ms if charge else 0,
                                 "1" if charge is not None and charge.store_clock else "",
@@ -606,32 +620,46 @@ class RedisStore:
         return Issued(None, bytes.fromhex(old), rec, repeated=True)
 
     def _added(self, keys: list[str], args: list[Any]) -> list[Any]:
-        """The nonce's script; with ``wait_replicas``, followed on the same connection (a pipeline: one
-        round trip) by ``WAIT wait_replicas wait_ms``, and a charge or a repeat's nonce that fewer
-        replicas acknowledged in time is refused (``StoreUnavailable``: the terminal retries, a repeat
-        of its request gets the same challenge, uncharged). Redis replicates asynchronously, so a
-        failover to a replica lost the charges it had not received (a partial loss: the epoch stays,
-        no quarantine); WAIT closes that for charges (not for what the other scripts write)."""
-        if not self.wait_replicas:
-            return self._add(keys=keys, args=args)
+        """The nonce's script, by its digest (``EVALSHA``); with ``wait_replicas``, followed on the same
+        connection (a pipeline: one round trip) by ``WAIT wait_replicas wait_ms``, and a charge or a
+        repeat's nonce that fewer replicas acknowledged in time is refused (``StoreUnavailable``: the
+        terminal retries, a repeat of its request gets the same challenge, uncharged). Redis replicates
+        asynchronously, so a failover to a replica lost the charges it had not received (a partial loss:
+        the epoch stays, no quarantine); WAIT closes that for charges (not for what the other scripts
+        write). A Redis that does not hold the script (restarted, failed over, its cache flushed) is
+        not given it here when the server checks its store (sec20): ``StoreUnchecked``, and the checks,
+        which read its version before they load any script (``survey``), load it if it passes; a Redis
+        before 7.0 would not compile it (the shebang), and its error reached the terminal raw."""
         import redis
         for _ in range(2):
             pipe = self.r.pipeline(transaction=False)
             pipe.evalsha(self._add.sha, len(keys), *keys, *args)
-            pipe.wait(self.wait_replicas, self.wait_ms)
-            got, acked = pipe.execute(raise_on_error=False)
+            if self.wait_replicas:
+                pipe.wait(self.wait_replicas, self.wait_ms)
+            replies = pipe.execute(raise_on_error=False)
+            got = replies[0]
             if isinstance(got, redis.exceptions.NoScriptError):
-                self.r.script_load(_ADD)                 # (Redis restarted: its script cache is empty)
+                if self.checked_run is not None:
+                    raise StoreUnchecked("redis: not checked since it (re)started or failed over (it holds no scripts)")
+                self.r.script_load(_ADD)                 # (a store nobody checks: tests, tools)
                 continue
             if isinstance(got, Exception):
                 raise got
-            if isinstance(acked, Exception):
-                raise acked
-            if int(got[0]) in (0, -1) and int(acked) < self.wait_replicas:
-                raise StoreUnavailable(f"redis: the charge reached {int(acked)} of {self.wait_replicas} replicas "
-                                       f"within {self.wait_ms} ms")
+            if self.wait_replicas:
+                acked = replies[1]
+                if isinstance(acked, Exception):
+                    raise acked
+                if int(got[0]) in (0, -1) and int(acked) < self.wait_replicas:
+                    raise StoreUnavailable(f"redis: the charge reached {int(acked)} of {self.wait_replicas} "
+                                           f"replicas within {self.wait_ms} ms")
             return list(got)
         raise StoreUnavailable("redis: the nonce's script is not loaded")
+
+    def load_scripts(self) -> None:
+        """Every script of the store loaded into Redis (``SCRIPT LOAD``): ``survey``, once it has read a
+        version of 7.0 or later."""
+        for script in _SCRIPTS:
+            self.r.script_load(script)
 
     @_guarded
     def add_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None = None) -> str | None:
@@ -733,32 +761,47 @@ class RedisStore:
 
     @_guarded
     def survey(self, new: str, known: str, window_ms: int) -> Survey:
-        """Everything ``config.StoreWatch`` checks, read from one Redis (sec19): its ``run_id`` and role
-        (as :meth:`run_id`), version, ``maxmemory-policy``, ``appendonly`` and ``save``, and its epoch (as
-        :meth:`epoch`), in one pipeline on one connection. Read one call each, on whatever connection the
-        pool gave each (before), a failover between two reads bound one Redis's ``run_id`` to another's
-        settings (review 18). Raises as :meth:`run_id` does; a ``CONFIG`` refused is its field's
-        :class:`PolicyUnreadable`."""
+        """Everything ``config.StoreWatch`` checks, read from one Redis (sec19): its version (``INFO
+        server``, a plain command), ``run_id`` and role (as :meth:`run_id`), ``maxmemory-policy``,
+        ``appendonly`` and ``save``, and its epoch (as :meth:`epoch`), in one pipeline on one connection.
+        Read one call each, on whatever connection the pool gave each (before), a failover between two
+        reads bound one Redis's ``run_id`` to another's settings (review 18). Raises as :meth:`run_id`
+        does; a ``CONFIG`` refused is its field's :class:`PolicyUnreadable`.
+
+        The version comes first and no script is loaded before it is known (sec20): the scripts are
+        sent by their digest alone (``EVALSHA``), and a Redis that does not hold them (a new one, or
+        restarted: ``NOSCRIPT``) is given them (``SCRIPT LOAD``) and read again only if it is 7.0 or
+        later. Before, the pipeline loaded its scripts first, and Redis 6 cannot compile their ``#!lua``
+        shebang: the compile error was read as ``INFO`` refused, ``AGT_STORE_UNWATCHED``, never
+        ``AGT_STORE_VERSION``. A Redis older than 7.0 is returned with only its version
+        (``Survey.old``), for the version check to refuse."""
         import redis
-        pipe = self.r.pipeline(transaction=False)
-        self._run(client=pipe)
-        pipe.config_get("maxmemory-policy")
-        pipe.config_get("appendonly")
-        pipe.config_get("save")
-        self._epoch(keys=[self._k("store-epoch")], args=[new, known, int(window_ms)], client=pipe)
-        try:
-            got, policy, aof, save, ep = pipe.execute(raise_on_error=False)
-        except (redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError):
-            raise
-        except redis.ResponseError as exc:       # a script Redis will not load (SCRIPT refused; before 7.0, the
-            raise PolicyUnreadable(str(exc).split("\n")[0][:200]) from None     # shebang): as run_id says it
-        if isinstance(got, (redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError)):
-            raise got                    # (StoreUnavailable: _guarded)
-        if isinstance(got, redis.ResponseError):
-            raise PolicyUnreadable(str(got).split("\n")[0][:200])
+        for _ in range(3):
+            pipe = self.r.pipeline(transaction=False)
+            pipe.execute_command("INFO", "server")
+            pipe.evalsha(self._run.sha, 0)
+            pipe.config_get("maxmemory-policy")
+            pipe.config_get("appendonly")
+            pipe.config_get("save")
+            pipe.evalsha(self._epoch.sha, 1, self._k("store-epoch"), new, known, int(window_ms))
+            info, got, policy, aof, save, ep = pipe.execute(raise_on_error=False)
+            for reply in (info, got):
+                if isinstance(reply, (redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError)):
+                    raise reply                  # (StoreUnavailable: _guarded)
+            if isinstance(info, redis.ResponseError):
+                raise PolicyUnreadable(str(info).split("\n")[0][:200])
+            version = tuple(int(p) for p in str(info.get("redis_version", "")).split(".") if p.isdigit())
+            if version and version < (7, 0):
+                return Survey("", version, "", (False, ""), (known, 0, 0), old=True)
+            if isinstance(got, redis.exceptions.NoScriptError) or isinstance(ep, redis.exceptions.NoScriptError):
+                self.load_scripts()              # (a Redis of 7.0 or later that does not hold them yet)
+                continue
+            break
+        else:
+            raise StoreUnavailable("redis: the store's scripts are not loaded (its script cache keeps emptying)")
+        if isinstance(got, redis.ResponseError):     # a script Redis will not run (SCRIPT refused by an ACL):
+            raise PolicyUnreadable(str(got).split("\n")[0][:200])      # as run_id says it
         run = _primary_run(got)
-        text = got[2].decode() if isinstance(got[2], bytes) else str(got[2])
-        version = tuple(int(p) for p in text.split(".") if p.isdigit())
 
         def config(reply, name: str) -> str | PolicyUnreadable:
             if isinstance(reply, redis.ResponseError):
