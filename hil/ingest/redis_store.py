@@ -124,12 +124,13 @@ _ADD = """#!lua
 --       this server's own quarantine after a data loss (ms: its failure window, StoreWatch), then the
 --       latest Redis TIME (ms) this server's elapsed time allows ('0' : no bound) and the Redis TIME
 --       (ms) before which this server charges nothing ('0' : none) (StoreWatch: a jump of Redis's clock)
--- Returns {-3} (Redis is not the one the server checked: nothing read, nothing changed), {0} (stored
--- and charged), {j} (KEYS[3 + j] is at the limit: nothing changed), {-2} (the
+-- Returns {-3} (Redis is not the one the server checked: nothing read, nothing changed), {0, clock}
+-- (stored and charged), {j, clock} (KEYS[3 + j] is at the limit: nothing changed), {-2, clock} (the
 -- check value is not the store's pinned subject key, or in a rotation's overlap the previous one is not
--- the store's pinned previous key: nothing changed) or {-1, nonce hex, the
+-- the store's pinned previous key: nothing changed) or {-1, clock, nonce hex, the
 -- record's fields and values}: the session's unused, unexpired nonce for the same request, returned
--- as stored (nothing charged, nothing re-timed).
+-- as stored (nothing charged, nothing re-timed). clock: Redis's TIME (ms) the script compared with the
+-- server's bound (0 : a store nobody checks), which the server compares again after the reply (sec20).
 local now = tonumber(ARGV[1])
 local m = tonumber(ARGV[20])
 -- The store's checks (sec18): unless ARGV[26 + 2m] is '*' (a store no server checks: tests, tools),
@@ -137,6 +138,7 @@ local m = tonumber(ARGV[20])
 -- failover gives Redis another run_id, so the first charge after it is refused until the server has
 -- checked the Redis it now talks to ('' : never checked: refused). INFO refused (an ACL): refused.
 local run = ARGV[26 + 2 * m]
+local clock = 0                  -- Redis's TIME (ms) as the checks compared it, returned to the server (sec20)
 if run ~= '*' then
   local info = redis.pcall('INFO', 'server')
   if type(info) ~= 'string' or string.match(info, 'run_id:(%x+)') ~= run then return {-3} end
@@ -150,6 +152,7 @@ if run ~= '*' then
   if not lost then return {-3} end
   local t = redis.call('TIME')
   local rnow = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  clock = rnow
   if tonumber(lost) > 0 and rnow < tonumber(wrote) + tonumber(ARGV[27 + 2 * m]) then return {-3} end
   -- Redis's clock against this server's elapsed time since its check (sec19): ahead of what that allows,
   -- Redis's clock jumped (every window there shortened by the jump): refused, and the server's check
@@ -165,6 +168,7 @@ if ARGV[18] ~= '' then
     if h[1] == ARGV[6] and not h[3] and tonumber(h[2]) >= now then
       local out = redis.call('HGETALL', nk)
       table.insert(out, 1, e[2])
+      table.insert(out, 1, clock)
       table.insert(out, 1, -1)
       return out
     end
@@ -177,7 +181,7 @@ end
 if ARGV[21] ~= '' then
   local pin = redis.call('GET', ARGV[11] .. 'subject-key-check')
   if not pin then redis.call('SET', ARGV[11] .. 'subject-key-check', ARGV[21])
-  elseif pin ~= ARGV[21] then return {-2}
+  elseif pin ~= ARGV[21] then return {-2, clock}
   else
     -- in a rotation's overlap the charge must read the pinned previous key's names too (review 13),
     -- the overlap timed by Redis's clock, as its start was (never a server's: their skew shortened it)
@@ -187,7 +191,7 @@ if ARGV[21] ~= '' then
       local since = tonumber(string.sub(pv, sp + 1)) or 0
       local t = redis.call('TIME')
       if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) < since + tonumber(ARGV[24 + 2 * m]) then
-        return {-2}
+        return {-2, clock}
       end
     end
   end
@@ -207,7 +211,7 @@ for j = 4, 3 + m do
   if also > 0 then count = count + redis.call('ZCOUNT', KEYS[also], '(' .. (fnow - tonumber(ARGV[16])), '+inf') end
   if count >= tonumber(ARGV[19 + j]) and locked == 0 then locked = j - 3 end
 end
-if locked > 0 then return {locked} end
+if locked > 0 then return {locked, clock} end
 for j = 4, 3 + m do
   redis.call('ZADD', KEYS[j], fnow, ARGV[4])
   local m = redis.call('ZCARD', KEYS[j])
@@ -269,7 +273,7 @@ while n > tonumber(ARGV[2]) do
   n = n - 1
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[12])
-return {0}
+return {0, clock}
 """
 
 _USE = """#!lua flags=allow-oom
@@ -469,7 +473,16 @@ return {v, now}
 """
 
 
-_SCRIPTS = (_ADD, _USE, _CLAIM, _RELEASE, _FAIL, _COUNT, _RUN, _EPOCH)
+_MARK = """#!lua flags=allow-oom
+-- KEYS: the store's clock-jump mark. ARGV: the readings of Redis's TIME (ms) a server measured a jump
+-- between. Kept unless a mark of a later jump is there (sec20: StoreWatch, for servers started after it).
+local v = redis.call('GET', KEYS[1])
+local after = v and tonumber(string.match(v, ' (%d+)$'))
+if not after or after < tonumber(ARGV[2]) then redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[2]) end
+return 0
+"""
+
+_SCRIPTS = (_ADD, _USE, _CLAIM, _RELEASE, _FAIL, _COUNT, _RUN, _EPOCH, _MARK)
 
 
 class PolicyUnreadable(Exception):
@@ -487,6 +500,7 @@ class Survey:
     persistence: tuple[bool, str] | PolicyUnreadable    # appendonly, save points ("" : none)
     epoch: tuple[str, int, int]                         # as RedisStore.epoch
     old: bool = False           # a Redis before 7.0: only its version was read (its scripts never loaded)
+    clock_mark: tuple[int, int] | None = None           # a jump of its clock a server measured (sec20)
 
 
 def _primary_run(got) -> str:
@@ -554,6 +568,9 @@ class RedisStore:
         # time since its check allows (None: no bound), and the Redis TIME before which it charges nothing.
         self.clock_bound: Callable[[], int] | None = None
         self.held_until_ms = 0
+        # Called with Redis's TIME (ms) that the nonce's script read, after its reply (StoreWatch, sec20):
+        # the server compares it with its elapsed time then, at the check's slack, not the script's.
+        self.clock_seen: Callable[[int], None] | None = None
         # A charge's replication (sec19, ``store_wait_replicas``/``store_wait_ms``): WAIT after the
         # nonce's script, on its connection; a charge fewer replicas acknowledged in time is refused.
         self.wait_replicas, self.wait_ms = 0, 100
@@ -565,6 +582,7 @@ class RedisStore:
         self._count = client.register_script(_COUNT)
         self._run = client.register_script(_RUN)
         self._epoch = client.register_script(_EPOCH)
+        self._mark = client.register_script(_MARK)
 
     @classmethod
     def from_url(cls, url: str, limits: StoreLimits | None = None, prefix: str = "ca:") -> RedisStore:
@@ -606,14 +624,16 @@ class RedisStore:
         head = int(got[0])
         if head == -3:
             raise StoreUnchecked("redis: not checked since it (re)started or failed over")
+        if int(got[1]) and self.clock_seen is not None:
+            self.clock_seen(int(got[1]))
         if head == -2:
             return Issued(None, stale_key=True)
         if head > 0:
             return Issued(charged[head - 1])
         if head == 0:
             return Issued(None, nonce, record)
-        old = got[1].decode() if isinstance(got[1], bytes) else got[1]
-        fields = dict(zip(got[2::2], got[3::2], strict=True))
+        old = got[2].decode() if isinstance(got[2], bytes) else got[2]
+        fields = dict(zip(got[3::2], got[4::2], strict=True))
         rec = self._record(fields, now_ms)
         if rec is None:                              # not reached: the script checked it unused and unexpired
             raise StoreUnavailable("redis: the session's nonce vanished")
@@ -784,7 +804,8 @@ class RedisStore:
             pipe.config_get("appendonly")
             pipe.config_get("save")
             pipe.evalsha(self._epoch.sha, 1, self._k("store-epoch"), new, known, int(window_ms))
-            info, got, policy, aof, save, ep = pipe.execute(raise_on_error=False)
+            pipe.get(self._k("store-clock-jump"))
+            info, got, policy, aof, save, ep, jumped = pipe.execute(raise_on_error=False)
             for reply in (info, got):
                 if isinstance(reply, (redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError)):
                     raise reply                  # (StoreUnavailable: _guarded)
@@ -816,7 +837,19 @@ class RedisStore:
             persists = (said[1] == "yes", str(said[2]).strip())
         if isinstance(ep, Exception):
             raise ep
-        return Survey(run, version, said[0], persists, self._epoch_read(ep, window_ms))
+        mark = None
+        if isinstance(jumped, bytes):
+            parts = jumped.split()
+            if len(parts) == 2 and all(p.isdigit() for p in parts):
+                mark = (int(parts[0]), int(parts[1]))
+        return Survey(run, version, said[0], persists, self._epoch_read(ep, window_ms), clock_mark=mark)
+
+    @_guarded
+    def mark_clock_jump(self, before_ms: int, after_ms: int) -> None:
+        """A jump of Redis's clock that this server measured, for servers that start after it (sec20):
+        ``<prefix>store-clock-jump`` "<before> <after>", Redis's times of the two readings it fell between
+        (the later kept when two servers write; no expiry: one small key, read by ``survey``)."""
+        self._mark(keys=[self._k("store-clock-jump")], args=[int(before_ms), int(after_ms)])
 
     @_guarded
     def epoch(self, new: str, known: str, window_ms: int) -> tuple[str, int, int]:

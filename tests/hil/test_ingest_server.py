@@ -2143,6 +2143,73 @@ def test_a_jump_of_the_store_s_clock_holds_the_server_s_charges_for_its_window(t
         store.close()
         proc.stop()
 
+def test_a_small_jump_is_caught_at_the_charge_and_a_server_started_after_a_jump_is_held_too(tmp_path, caplog):
+    # sec20 (sec19's leftover 2), on a Redis whose clock the test sets (hil/redisproc.py, clock=True),
+    # frozen: nothing moves but what the test moves. (1) The nonce's script refuses a charge only when
+    # Redis's clock is 5 s past what the server's elapsed time allows (its bound is computed before the
+    # script runs), so a jump between 2 s and 5 s was measured at the next check, up to a minute later
+    # (main: the charge after a 3.5 s jump, and the next, went through). The script now returns the time
+    # it read and the server compares it after the reply, at the check's 2 s: the check runs at once
+    # and holds. (2) A server started after the jump had no reading from before it and saw nothing
+    # (main: it charged). The measuring server now marks the jump in the store, and a server whose
+    # readings began after the mark's earlier reading holds for its own window; one that was running
+    # before it (its own elapsed time saying Redis's clock moved as it should) is not stopped by another
+    # server's measurement.
+    import os
+
+    from hil.ingest.config import ServerConfig, StoreWatch
+    from hil.ingest.redis_store import RedisStore
+    from hil.ingest.store import Charge, NonceRecord, StoreUnchecked
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis", clock=True)
+    assert proc.clock is not None
+    t0 = int(time.time() * 1000)
+    proc.clock.freeze(t0)
+    cfg = ServerConfig(store=proc.url)
+    stores, watches = [], []
+
+    def server(elapsed):
+        store = RedisStore.from_url(proc.url, prefix="jump:")
+        watch = StoreWatch(store, cfg, elapsed=lambda: elapsed[0])
+        watch.check(t0, starting=True)
+        stores.append(store)
+        watches.append(watch)
+        return store, watch
+
+    def issue(store):
+        record = NonceRecord("k1", os.urandom(4).hex(), 1, "key-1", t0, t0 + 60_000)
+        return store.issue_nonce(os.urandom(32), record, t0, Charge(("terminal:k1",), (60,), 600_000,
+                                                                      store_clock=True), os.urandom(32))
+    try:
+        steady, stalled = [100.0], [1_000.0]
+        a, watch_a = server(steady)           # its elapsed time follows Redis's clock
+        b, watch_b = server(stalled)          # its elapsed time stands still: Redis's clock jumped, to it
+        assert issue(a).nonce and issue(b).nonce
+        proc.clock.freeze(t0 + 3_500)
+        steady[0] += 3.5
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            assert issue(b).nonce                                  # under the script's 5 s: charged ...
+            assert "error[AGT_STORE_CLOCK]" in caplog.text and "ran 3.5 s ahead" in caplog.text   # ... and seen
+            with pytest.raises(StoreUnchecked):                    # main: charged (held a minute later)
+                issue(b)
+        assert b.held_until_ms == t0 + 3_500 + 600_000
+        assert issue(a).nonce and watch_a.check(t0 + 3_500)        # the server that saw no jump goes on
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            later = [7.0]
+            c, watch_c = server(later)                             # started after the jump
+        assert "another server measured a jump" in caplog.text and c.held_until_ms == t0 + 3_500 + 600_000
+        with pytest.raises(StoreUnchecked):
+            issue(c)                                               # main: charged
+        proc.clock.freeze(t0 + 3_500 + 600_001)                   # its window has passed by Redis's clock
+        later[0] += 600.001
+        assert watch_c.check(t0) and issue(c).nonce
+    finally:
+        for store in stores:
+            store.close()
+        proc.stop()
+
+
 # -- what the client says when no server answered (issues 15-19 leftover 4) ------------------------------------
 
 def test_begin_capture_unavailable_says_a_challenge_may_have_been_charged(tmp_path, redis_url):
