@@ -844,7 +844,7 @@ class StoreWatch:
         window, spread over the next window). The same bound, carried forward, is handed
         to the nonce's script (``RedisStore.clock_bound``, with ``CLOCK_TRIP_MS`` of slack: it is computed
         before the script runs), so the first charge after a jump of more than that is refused and the
-        check that follows measures it; a smaller one is measured at the next check (``STORE_RECHECK_MS``).
+        check that follows measures it; a smaller one after the reply of the charge it let through (``_seen``).
         Each reading is an upper bound on the real time between two of Redis's (``before`` the first,
         ``after`` the second), so a slow call or a stalled server never reads as a jump. A server
         started after the jump has no earlier reading: the jump measured here is marked in the store for
