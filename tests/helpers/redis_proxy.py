@@ -1,7 +1,11 @@
-"""A byte proxy in front of a real redis-server that rewrites one thing, the version ``INFO server``
-says (``redis_version:``), for tests of the ingest server's version check (sec20). Debian ships no
-Redis 6 here, so a real Redis 7 answers everything and only its version is said otherwise; the proxy
-also records what the clients sent, so a test can tell whether a script reached Redis at all.
+"""A byte proxy in front of real redis-servers, for tests of the ingest server's store checks (sec20).
+
+It rewrites one thing, the version ``INFO server`` says (``redis_version:``): Debian ships no Redis 6
+here, so a real Redis 7 answers everything and only its version is said otherwise. It dials each new
+client connection to the Redis ``upstream`` names at that moment (a failover that a DNS name or a
+Sentinel follows: connections opened before still reach the old primary). And it records what went
+each way on each connection, in order, so a test can tell whether a script reached Redis at all, or
+on how many connections and in how many round trips a check read its Redis.
 
 The rewrite keeps the length (``7.0.15`` -> ``6.2.14``), so the reply's framing is untouched; a
 pattern split between two reads is held back until the next read completes it."""
@@ -13,12 +17,13 @@ import threading
 from pathlib import Path
 
 
-class VersionProxy:
+class RedisProxy:
     def __init__(self, upstream: Path, listen: Path):
-        self.upstream, self.path = str(upstream), listen
+        self.upstream, self.path = Path(upstream), listen
         self.said: bytes | None = None          # the version to say (same length as the real one); None: as is
         self.real = b""
         self.sent = bytearray()                 # every byte the clients sent
+        self.events: list[tuple[int, str, bytes]] = []   # (connection, "sent" or "reply", bytes), in order
         self._lock = threading.Lock()
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._server.bind(str(listen))
@@ -53,24 +58,27 @@ class VersionProxy:
                 return
             up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                up.connect(self.upstream)
+                up.connect(str(self.upstream))
             except OSError:
                 client.close()
                 continue
             self._socks += [client, up]
-            threading.Thread(target=self._pump, args=(client, up, False), daemon=True).start()
-            threading.Thread(target=self._pump, args=(up, client, True), daemon=True).start()
+            n = len(self._socks) // 2
+            threading.Thread(target=self._pump, args=(client, up, False, n), daemon=True).start()
+            threading.Thread(target=self._pump, args=(up, client, True, n), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, replies: bool) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, replies: bool, n: int) -> None:
         carry = b""
         try:
             while True:
                 chunk = src.recv(65536)
                 if not chunk:
                     break
-                if not replies:
-                    with self._lock:
+                with self._lock:
+                    self.events.append((n, "reply" if replies else "sent", chunk))
+                    if not replies:
                         self.sent += chunk
+                if not replies:
                     dst.sendall(chunk)
                     continue
                 data = carry + chunk

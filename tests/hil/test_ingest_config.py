@@ -349,11 +349,11 @@ def test_a_redis_before_7_is_refused_by_its_version_before_any_script_is_loaded(
 
     from hil.ingest.store import NonceRecord, StoreUnavailable
     from hil.redisproc import start_redis
-    from tests.helpers.redis_proxy import VersionProxy
+    from tests.helpers.redis_proxy import RedisProxy
     directory = tmp_path / "redis"
     proc = start_redis(directory)
     real = redis.Redis(unix_socket_path=str(proc.socket)).info("server")["redis_version"]
-    proxy = VersionProxy(proc.socket, tmp_path / "proxy.sock")
+    proxy = RedisProxy(proc.socket, tmp_path / "proxy.sock")
     old = "6" + real[1:] if len(real) == 6 else "6.2.14"[:len(real)]
     cfg, base = load_server_config(dev.server_config)
     cfg = _replace(cfg, store=f"unix://{proxy.path}", store_prefix="ver:")
