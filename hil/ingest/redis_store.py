@@ -769,15 +769,26 @@ class RedisStore:
         """Redis's ``run_id`` (``INFO server``): another one after every restart, and on another
         server after a failover. Raises :class:`PolicyUnreadable` when Redis refuses ``INFO``, and
         :class:`StoreUnavailable` when it is a replica (review18: a primary demoted by a failover keeps
-        its ``run_id``, so the health check said SERVING while every charge was refused ``READONLY``)."""
+        its ``run_id``, so the health check said SERVING while every charge was refused ``READONLY``).
+        By the script's digest (sec20): a Redis that does not hold it is given the store's scripts only
+        once it says it is 7.0 or later (as ``survey``); an older one is :class:`PolicyUnreadable`."""
         import redis
-        try:
-            got = self._run()            # read as the nonce's script reads it (redis-py's INFO parser
-        except (redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError):   # makes numbers of
-            raise                        # what looks like one); these: StoreUnavailable (_guarded)
-        except redis.ResponseError as exc:
-            raise PolicyUnreadable(str(exc).split("\n")[0][:200]) from None
-        return _primary_run(got)
+        for _ in range(2):
+            try:
+                got = self.r.evalsha(self._run.sha, 0)   # read as the nonce's script reads it (redis-py's
+            except redis.exceptions.NoScriptError:       # INFO parser makes numbers of what looks like one)
+                version = self.version()
+                if version and version < (7, 0):
+                    raise PolicyUnreadable(f"Redis {'.'.join(map(str, version))} cannot run the store's scripts") \
+                        from None
+                self.load_scripts()
+                continue
+            except (redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError):
+                raise                        # (StoreUnavailable: _guarded)
+            except redis.ResponseError as exc:
+                raise PolicyUnreadable(str(exc).split("\n")[0][:200]) from None
+            return _primary_run(got)
+        raise StoreUnavailable("redis: the store's scripts are not loaded")
 
     @_guarded
     def survey(self, new: str, known: str, window_ms: int) -> Survey:

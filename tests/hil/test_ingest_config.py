@@ -380,13 +380,14 @@ def test_a_redis_before_7_is_refused_by_its_version_before_any_script_is_loaded(
         sent = len(proxy.commands_sent())
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="hil.ingest.config"):
+            assert not state.store_watch.ready(now + 2_000)         # the health check: the run_id, then checks
             with pytest.raises(StoreUnavailable, match="not checked"):
                 issue()                                             # main: SCRIPT LOAD, then charged on it
-            assert not state.store_watch.recheck(now + 2_000)
+            assert not state.store_watch.recheck(now + 4_500)
         assert "error[AGT_STORE_VERSION]" in caplog.text and "AGT_STORE_UNWATCHED" not in caplog.text
         assert b"SCRIPT" not in proxy.commands_sent()[sent:] and b"$4\r\nEVAL\r\n" not in proxy.commands_sent()[sent:]
         proxy.say(real, None)                                       # upgraded: checked, loaded, charged
-        assert state.store_watch.recheck(now + 4_000) and issue().nonce
+        assert state.store_watch.recheck(now + 7_000) and issue().nonce
     finally:
         if state is not None:
             state.store.close()
