@@ -675,6 +675,27 @@ class RedisStore:
             return list(got)
         raise StoreUnavailable("redis: the nonce's script is not loaded")
 
+    def _call(self, script, keys: list[str], args: list[Any]) -> Any:
+        """One of the store's scripts by its digest (``EVALSHA``; sec20). A Redis that does not hold it
+        (restarted, failed over, its cache flushed) is given the store's scripts only once a plain
+        ``INFO`` says it is 7.0 or later; an older one cannot compile them (the shebang), and its
+        compile error reached the caller raw (``UNKNOWN`` to a terminal, which does not retry): now
+        ``StoreUnavailable`` (retried), and the checks refuse it ``AGT_STORE_VERSION``."""
+        import redis
+        for _ in range(2):
+            try:
+                return self.r.evalsha(script.sha, len(keys), *keys, *args)
+            except redis.exceptions.NoScriptError:
+                try:
+                    version = self.version()
+                except PolicyUnreadable:         # (INFO refused: loaded as before; the checks refuse charges)
+                    version = ()
+                if version and version < (7, 0):
+                    raise StoreUnavailable(f"redis: Redis {'.'.join(map(str, version))} cannot run the store's "
+                                           "scripts") from None
+                self.load_scripts()
+        raise StoreUnavailable("redis: the store's scripts are not loaded")
+
     def load_scripts(self) -> None:
         """Every script of the store loaded into Redis (``SCRIPT LOAD``): ``survey``, once it has read a
         version of 7.0 or later."""
@@ -713,7 +734,7 @@ class RedisStore:
                        now_ms: int, *, hold: str, lease_ms: int = CLAIM_LEASE_MS) -> tuple[NonceRecord | None, int,
                                                                                           Claim]:
         _check_hold(hold)
-        got = self._claim(keys=[self._k("n", nonce.hex()), self._k("c", terminal_id),
+        got = self._call(self._claim, keys=[self._k("n", nonce.hex()), self._k("c", terminal_id),
                                 self._k("p", terminal_id, probe_id)],
                           args=[terminal_id, now_ms, probe_id, digest, MAX_PROBES_PER_NONCE, MAX_COPIES_PER_CLAIM,
                                 hold, int(lease_ms)])
@@ -724,7 +745,7 @@ class RedisStore:
     @_guarded
     def release_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes, *, hold: str) -> None:
         _check_hold(hold)
-        self._release(keys=[self._k("n", nonce.hex())], args=[terminal_id, probe_id, digest, hold])
+        self._call(self._release, keys=[self._k("n", nonce.hex())], args=[terminal_id, probe_id, digest, hold])
 
     @_guarded
     def eviction_policy(self) -> str:
@@ -860,7 +881,7 @@ class RedisStore:
         """A jump of Redis's clock that this server measured, for servers that start after it (sec20):
         ``<prefix>store-clock-jump`` "<before> <after>", Redis's times of the two readings it fell between
         (the later kept when two servers write; no expiry: one small key, read by ``survey``)."""
-        self._mark(keys=[self._k("store-clock-jump")], args=[int(before_ms), int(after_ms)])
+        self._call(self._mark, keys=[self._k("store-clock-jump")], args=[int(before_ms), int(after_ms)])
 
     @_guarded
     def epoch(self, new: str, known: str, window_ms: int) -> tuple[str, int, int]:
@@ -868,7 +889,7 @@ class RedisStore:
         ``new`` written when there is none. ``known``: the epoch this server last read ("" : none), so
         a loss quarantines the store for ``window_ms`` after the new epoch was written (this server's
         charges refused until ``until``; each server's by its own window)."""
-        got = self._epoch(keys=[self._k("store-epoch")], args=[new, known, int(window_ms)])
+        got = self._call(self._epoch, keys=[self._k("store-epoch")], args=[new, known, int(window_ms)])
         return self._epoch_read(got, window_ms)
 
     @staticmethod
@@ -946,7 +967,7 @@ class RedisStore:
         keep_ms = int(self.limits.keep_used_s * 1000)
         settled = settle.keys if settle is not None else ()
         mode = "" if settle is None else "refund" if settle.refund else "fail"
-        got = self._use(keys=[self._k("n", nonce.hex()), self._k("p", terminal_id, probe_id),
+        got = self._call(self._use, keys=[self._k("n", nonce.hex()), self._k("p", terminal_id, probe_id),
                               self._k("c", terminal_id), self._k("t", terminal_id),
                               *(self._k("f", key) for key in settled)],
                         args=[terminal_id, probe_id, digest, counter, receipt, now_ms, keep_ms, nonce.hex(), mode,
@@ -967,14 +988,14 @@ class RedisStore:
     @_guarded
     def add_failure(self, key: str, now_ms: int | None, window_ms: int, member: str = "", replaces: str = "") -> int:
         member = member or f"{now_ms or 'r'}:{os.urandom(6).hex()}"
-        return int(self._fail(keys=[self._k("f", key)],
+        return int(self._call(self._fail, keys=[self._k("f", key)],
                               args=["" if now_ms is None else now_ms, window_ms, member, self.limits.max_failures_kept,
                                     replaces]))
 
     @_guarded
     def failures(self, key: str, now_ms: int | None, window_ms: int) -> int:
         if now_ms is None:
-            return int(self._count(keys=[self._k("f", key)], args=[window_ms]))
+            return int(self._call(self._count, keys=[self._k("f", key)], args=[window_ms]))
         return int(self.r.zcount(self._k("f", key), f"({now_ms - window_ms}", "+inf"))
 
     @_guarded

@@ -384,6 +384,8 @@ def test_a_redis_before_7_is_refused_by_its_version_before_any_script_is_loaded(
             with pytest.raises(StoreUnavailable, match="not checked"):
                 issue()                                             # main: SCRIPT LOAD, then charged on it
             assert not state.store_watch.recheck(now + 4_500)
+            with pytest.raises(StoreUnavailable, match="cannot run the store's scripts"):
+                state.store.failures("terminal:kiosk-1", None, 600_000)   # main: SCRIPT LOAD (Redis 6: raw error)
         assert "error[AGT_STORE_VERSION]" in caplog.text and "AGT_STORE_UNWATCHED" not in caplog.text
         assert b"SCRIPT" not in proxy.commands_sent()[sent:] and b"$4\r\nEVAL\r\n" not in proxy.commands_sent()[sent:]
         proxy.say(real, None)                                       # upgraded: checked, loaded, charged
