@@ -7,10 +7,17 @@ a Redis that persists nothing, ``AGT_STORE_VOLATILE``; the file goes with the di
 stopped with SIGTERM when done. The Debian package
 ``redis-server`` provides the binary (``make setup`` installs it); without it, :func:`start_redis`
 raises rather than letting a test pass without the store it was meant to test.
+
+``start_redis(..., clock=True)`` gives the Redis a clock the test sets (:class:`RedisClock`): a shim
+(``hil/fakes/redis_clock.c``, built with ``gcc`` into the private directory and loaded with
+``LD_PRELOAD``) answers Redis's reads of the wall clock from a file in that directory, so a test can
+freeze Redis's ``TIME`` (and the time Redis expires keys by) or step it, as an operator's ``date -s``
+or an NTP step on the Redis host would, without waiting (sec20). Every other clock is the kernel's.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -26,9 +33,36 @@ class RedisUnavailable(CaptureAgentError):
 
 
 @dataclass
+class RedisClock:
+    """The wall clock a test's Redis reads (``start_redis(clock=True)``); the real time until set."""
+
+    path: Path
+
+    def freeze(self, unix_ms: int) -> None:
+        """Redis's clock stands at ``unix_ms`` until set again."""
+        self._write(f"={int(unix_ms)}")
+
+    def shift(self, ms: int) -> None:
+        """Redis's clock runs with the real one, ``ms`` ahead (behind when negative)."""
+        self._write(f"+{int(ms)}" if ms >= 0 else f"-{-int(ms)}")
+
+    def real(self) -> None:
+        self._write("")
+
+    def _write(self, text: str) -> None:
+        # One write at offset 0 of a file Redis holds open: read again at each of its clock reads.
+        fd = os.open(self.path, os.O_WRONLY)
+        try:
+            os.pwrite(fd, text.encode().ljust(31, b" "), 0)
+        finally:
+            os.close(fd)
+
+
+@dataclass
 class RedisProcess:
     proc: subprocess.Popen
     socket: Path
+    clock: RedisClock | None = None
 
     @property
     def url(self) -> str:
@@ -44,12 +78,27 @@ class RedisProcess:
                 self.proc.wait()
 
 
+def _clock_shim(directory: Path) -> Path:
+    """``hil/fakes/redis_clock.c`` built into ``directory`` (gcc, which ``make setup`` installs)."""
+    source = Path(__file__).parent / "fakes" / "redis_clock.c"
+    out = directory / "redis_clock.so"
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        raise RedisUnavailable("a Redis with a test clock needs gcc (Debian package gcc; run make setup)")
+    done = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(out), str(source)], capture_output=True,
+                          text=True, timeout=60)
+    if done.returncode != 0:
+        raise RedisUnavailable(f"the Redis clock shim did not build: {done.stderr[-1000:]}")
+    return out
+
+
 def start_redis(directory: Path, timeout_s: float = 10.0, *, appendonly: bool = True, password: str = "",
-                extra: tuple[str, ...] = ()) -> RedisProcess:
+                extra: tuple[str, ...] = (), clock: bool = False) -> RedisProcess:
     """``appendonly=False``: a Redis that persists nothing (tests of the server's store checks: one
     restarted so forgets what the directory's append-only file holds). ``password``: ``requirepass``
     (a Redis that also listens on TCP, ``extra`` ``("--port", N, "--bind", "127.0.0.1")``, the primary
-    of a replica, which dials it over TCP); ``extra``: more of redis-server's arguments (they win)."""
+    of a replica, which dials it over TCP); ``extra``: more of redis-server's arguments (they win).
+    ``clock``: a Redis whose wall clock the test sets (``RedisProcess.clock``, the real time until set)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RedisUnavailable("redis-server is not installed (Debian package redis-server; run make setup)")
@@ -61,7 +110,13 @@ def start_redis(directory: Path, timeout_s: float = 10.0, *, appendonly: bool = 
             "--loglevel", "warning", "--logfile", str(directory / "redis.log"),
             *(("--requirepass", password) if password else ()), *extra]
     import redis
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env, timer = None, None
+    if clock:
+        timer = RedisClock(directory / "clock")
+        timer.path.write_bytes(b" " * 31)
+        env = {**os.environ, "LD_PRELOAD": str(_clock_shim(directory)), "REDIS_CLOCK_FILE": str(timer.path)}
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=env)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -73,7 +128,7 @@ def start_redis(directory: Path, timeout_s: float = 10.0, *, appendonly: bool = 
                 client = redis.Redis(unix_socket_path=str(sock), password=password or None)
                 client.ping()
                 client.close()
-                return RedisProcess(proc, sock)
+                return RedisProcess(proc, sock, timer)
             except redis.ConnectionError:
                 pass
         time.sleep(0.02)

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # softhsm2: PKCS#11 token for terminal keys in tests; redis-server: the reference ingest server's shared
 # store (the tests start their own instance on a Unix socket; the package's system service is not used);
 # swtpm + swtpm-tools: the software TPM 2.0 the TPM tests start; libtss2-dev, gcc, pkg-config: to build
-# tpm2-pytss (no binary wheel on PyPI); openssl: the SM2 interoperability tests check against its CLI;
+# tpm2-pytss (no binary wheel on PyPI; gcc also builds the store tests' Redis clock, hil/fakes/redis_clock.c); openssl: the SM2 interoperability tests check against its CLI;
 # chromium: the HIL report's screenshot test (headless); uhubctl: USB port power on HIL rigs (its
 # tests check the fake against the real CLI); libseccomp2: the liveness worker's seccomp filter
 # (through pyseccomp); systemd: systemd-analyze, which checks the shipped unit's exposure.

@@ -747,6 +747,9 @@ class StoreWatch:
         store.quarantine_ms = self._window_ms()  # after a data loss: this server's own window (sec19)
         self._elapsed = elapsed                 # seconds, this host's (tests inject one)
         self._pair: tuple[int, float] | None = None   # Redis's time (ms) at the last check, elapsed before it
+        self._first_ms: int | None = None       # Redis's time at this server's first reading (sec20)
+        self._marks_said: tuple[int, int] | None = None   # the last other server's jump mark logged
+        store.clock_seen = self._seen           # Redis's time at each charge, compared after its reply
 
     def _window_ms(self) -> int:
         return int(self.cfg.failure_window_s * 1000)
@@ -764,9 +767,11 @@ class StoreWatch:
             # a failover between two reads bound one Redis's run_id to another's settings).
             before = self._elapsed()
             said = self.store.survey(secrets.token_hex(8), self._epoch, self._window_ms())
-            self._check_clock(where, said.epoch[2], before, self._elapsed())
-            run = said.run
+            # the version first (sec20): a Redis before 7.0 was read only that far (its scripts never loaded)
             check_store_version(self.store, self.cfg, strict=True, read=said.version)
+            self._check_clock(where, said.epoch[2], before, self._elapsed())
+            self._check_mark(where, said.clock_mark, said.epoch[2])
+            run = said.run
             check_store_eviction(self.store, self.cfg, strict=True, read=said.policy)
             check_store_persistence(self.store, self.cfg, strict=True, read=said.persistence)
             self._check_epoch(where, said.epoch)
@@ -839,21 +844,65 @@ class StoreWatch:
         window, spread over the next window). The same bound, carried forward, is handed
         to the nonce's script (``RedisStore.clock_bound``, with ``CLOCK_TRIP_MS`` of slack: it is computed
         before the script runs), so the first charge after a jump of more than that is refused and the
-        check that follows measures it; a smaller one is measured at the next check (``STORE_RECHECK_MS``).
+        check that follows measures it; a smaller one after the reply of the charge it let through (``_seen``).
         Each reading is an upper bound on the real time between two of Redis's (``before`` the first,
         ``after`` the second), so a slow call or a stalled server never reads as a jump. A server
-        started after the jump has no earlier reading and sees nothing; each server holds its own
-        charges, for what it saw (one whose own elapsed clock misbehaved holds only itself)."""
+        started after the jump has no earlier reading: the jump measured here is marked in the store for
+        it (``_check_mark``, sec20). Each running server holds its own charges, for what it saw (one whose
+        own elapsed clock misbehaved holds itself and the servers started after its mark, for a window).
+        A jump under ``CLOCK_TRIP_MS`` is caught after the charge that reveals it (``_seen``, sec20)."""
         pair = self._pair
         self._pair = (redis_ms, before)
+        if self._first_ms is None:
+            self._first_ms = redis_ms
         self.store.clock_bound = lambda: self._bound((redis_ms, before), self._elapsed(), CLOCK_TRIP_MS)
         if pair is not None and redis_ms > self._bound(pair, after):
             jump = redis_ms - int(pair[0] + (after - pair[1]) * 1000)
             self.store.held_until_ms = max(self.store.held_until_ms, redis_ms + self._window_ms())
+            try:                                 # for the servers that start after it (sec20)
+                self.store.mark_clock_jump(pair[0], redis_ms)
+            except StoreUnavailable:
+                pass
             log.error("store: error[%s]: %s: its clock ran %.1f s ahead of this server's elapsed time since the last "
                       "check (a step of the Redis host's clock): every failure count there left its window that much "
                       "early; this server charges nothing for its failure window, %.0f s (by Redis's clock)",
                       StoreClockJumpError.code, where, jump / 1000, self._window_ms() / 1000)
+
+    def _check_mark(self, where: str, mark: tuple[int, int] | None, redis_ms: int) -> None:
+        """Another server's measured jump of Redis's clock (``RedisStore.mark_clock_jump``: Redis's times
+        of the two readings it fell between), for a server whose own readings began after the earlier
+        of them (sec20): it has no reading from before the jump to measure it by (sec19: it saw nothing),
+        so it holds its charges as the measuring server did, for its own failure window from the later
+        reading. A server whose readings began before that measures the jump itself (or finds none
+        beyond its slack), so one server's misbehaving elapsed clock does not stop the servers that
+        were running with it, only those started after it said so."""
+        if mark is None or self._first_ms is None or self._first_ms <= mark[0]:
+            return
+        until = mark[1] + self._window_ms()
+        if redis_ms >= until or until <= self.store.held_until_ms:
+            return
+        self.store.held_until_ms = until
+        if mark != self._marks_said:
+            self._marks_said = mark
+            log.error("store: error[%s]: %s: another server measured a jump of its clock (between Redis times %d "
+                      "and %d ms), before this server's first reading of it: every failure count there left its "
+                      "window early; this server charges nothing for %.0f s more (its failure window from then)",
+                      StoreClockJumpError.code, where, mark[0], mark[1], (until - redis_ms) / 1000)
+
+    def _seen(self, redis_ms: int) -> None:
+        """After a charge: Redis's time that the nonce's script read, against the last check's reading
+        and this server's elapsed time now (an upper bound on the time between). Beyond the check's
+        slack (``CLOCK_SLACK_MS``, not the script's ``CLOCK_TRIP_MS``), the checks run now and measure
+        the jump (sec20: a jump between 2 s and 5 s went through the script, and was measured at the
+        next check, up to ``STORE_RECHECK_MS`` later; now it costs that one charge)."""
+        pair = self._pair
+        if pair is None or redis_ms <= self._bound(pair, self._elapsed()):
+            return
+        if self._lock.acquire(blocking=False):
+            try:
+                self.check(int(time.time() * 1000))
+            finally:
+                self._lock.release()
 
     def recheck(self, now_ms: int) -> bool:
         """After a charge refused ``StoreUnchecked``: the checks again, unless they failed less than

@@ -3,15 +3,18 @@ and failure counts (the interface and the bounds: ``hil/ingest/store.py``).
 
 Every operation is one Lua script, which Redis runs atomically: two processes handed the same nonce
 at the same moment cannot both use it. Expiry is Redis's own (``PEXPIREAT``/``PEXPIRE``), so
-pruning costs the server nothing; each terminal's nonces are also listed in a sorted set by issue
-time, which enforces the per-terminal cap. What counts against the cap is what MemoryStore counts:
-the add script first drops from the set (and the store) the terminal's records gone by the store's
-rule, an unused one past its expiry or a used one past the retention it was used under (kept in the
-record, ``ku``: servers sharing the store may for a while be configured apart, and one with a shorter
-retention must not drop another's used nonces early; review 11), by the time it is given (before
-sec15, expired unused ones counted until the set's horizon, lifetime + retention, ~11 min, so a
-terminal's used nonces were evicted early; ``tests/hil/test_ingest_store.py`` runs both stores on
-one sequence and compares them). The scripts name keys they derive from their arguments,
+pruning costs the server nothing; each terminal's nonces are also listed in a sorted set in the order
+Redis added them (Redis's clock in microseconds, sec20; before, the issuing server's issue time), which
+enforces the per-terminal cap. What counts against the cap is what MemoryStore counts: the add script
+first drops from the set the terminal's records Redis has expired (an unused one its lifetime after
+its charge, a used one the retention it was used under after its use, ``PEXPIRE`` by the using
+server's retention: servers sharing the store may for a while be configured apart, and one with a
+shorter retention must not drop another's used nonces early; review 11). Only Redis's clock deletes
+(sec20): the script dropped records by the adding server's clock, so a server whose clock ran ahead
+deleted nonces other servers had just issued to the same terminal (before sec15, expired unused ones
+counted until the set's horizon, lifetime + retention, ~11 min, so a terminal's used nonces were
+evicted early; ``tests/hil/test_ingest_store.py`` runs both stores on one simulated clock, Redis's
+set to it, and compares themone sequence and compares them). The scripts name keys they derive from their arguments,
 which a single Redis (or a primary with replicas) allows and Redis Cluster does not.
 
 Keys (``prefix`` first, ``ca:`` by default): ``n:<nonce hex>`` a hash (the nonce record),
@@ -55,7 +58,8 @@ one use (its record, receipt, probe id key and counter) and a failure per claime
 nonce while full (``nonces_per_terminal`` per terminal at most; ``python -m bench store_full``
 measures it). A script that starts under the limit runs whole (one call's writes: a nonce record, a
 receipt). Redis before 7.0 does not know the shebang (every script is a compile error): the server
-refuses one at start (``config.check_store_version``).
+refuses one at start (``config.check_store_version``), reading the version before any script is
+loaded (``survey``, sec20), and a charge never loads a script into a Redis the server checks (``_added``).
 
 The nonce's script charges only on the Redis the server checked (sec18): ``checked_run`` is that
 Redis's ``run_id`` (``config.StoreWatch`` sets it when the version, eviction and persistence checks
@@ -66,9 +70,10 @@ pass), and the script compares it with ``INFO server``'s before anything else. A
 marked lost whose written time plus this server's own failure window (``quarantine_ms``, sec19) has
 not passed by Redis's clock: a store that lost its data is quarantined, for each server, for its
 failure window (``config.StoreWatch._check_epoch``). The checks themselves read one Redis, in one
-round trip (``survey``, sec19). A nonce's record and session entry expire at its deadline and no
-later than its lifetime after the charge by Redis's clock (sec19), so it is never usable after its
-charge has left the window, whatever the issuing server's clock says.
+round trip (``survey``, sec19). A nonce's record and session entry expire its lifetime after the charge
+by Redis's clock (sec19: no later than that; sec20: at that, not at an earlier deadline of a server
+whose clock ran behind), so it is never usable after its charge has left the window, whatever the
+issuing server's clock says.
 """
 
 from __future__ import annotations
@@ -106,9 +111,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 _ADD = """#!lua
 -- KEYS: nonce hash, terminal set, the session's entry, then the m failure sets to charge (none to
 --       three), then the sets whose counts add to theirs (a subject key rotation's previous names)
--- ARGV: now, cap, horizon, member, expires, t, s, pu, k, i, prefix, the terminal set's lifetime (ms),
---       sub, ch, fr (each left out of the record when empty), window_ms, max kept,
---       the request's digest ('' : no session entry), keep_used_ms, m, the subject key's check value
+-- ARGV: now (this server's clock: only the session's repeat and untimed failure sets read it), cap,
+--       unused (sec20; was a horizon by this server's clock), member, expires, t, s, pu, k, i, prefix,
+--       the terminal set's lifetime (ms), sub, ch, fr (each left out of the record when empty), window_ms,
+--       max kept, the request's digest ('' : no session entry), unused (sec20; was keep_used_ms), m,
+--       the subject key's check value
 --       ('' : not checked), skid (left out when empty), then each failure set's limit in KEYS' order,
 --       then for each the KEYS index of the set whose count adds to its own (0 : none), then the previous
 --       subject key's check value ('' : none) and the rotation's overlap (ms), then '1' when the failure
@@ -117,12 +124,13 @@ _ADD = """#!lua
 --       this server's own quarantine after a data loss (ms: its failure window, StoreWatch), then the
 --       latest Redis TIME (ms) this server's elapsed time allows ('0' : no bound) and the Redis TIME
 --       (ms) before which this server charges nothing ('0' : none) (StoreWatch: a jump of Redis's clock)
--- Returns {-3} (Redis is not the one the server checked: nothing read, nothing changed), {0} (stored
--- and charged), {j} (KEYS[3 + j] is at the limit: nothing changed), {-2} (the
+-- Returns {-3} (Redis is not the one the server checked: nothing read, nothing changed), {0, clock}
+-- (stored and charged), {j, clock} (KEYS[3 + j] is at the limit: nothing changed), {-2, clock} (the
 -- check value is not the store's pinned subject key, or in a rotation's overlap the previous one is not
--- the store's pinned previous key: nothing changed) or {-1, nonce hex, the
+-- the store's pinned previous key: nothing changed) or {-1, clock, nonce hex, the
 -- record's fields and values}: the session's unused, unexpired nonce for the same request, returned
--- as stored (nothing charged, nothing re-timed).
+-- as stored (nothing charged, nothing re-timed). clock: Redis's TIME (ms) the script compared with the
+-- server's bound (0 : a store nobody checks), which the server compares again after the reply (sec20).
 local now = tonumber(ARGV[1])
 local m = tonumber(ARGV[20])
 -- The store's checks (sec18): unless ARGV[26 + 2m] is '*' (a store no server checks: tests, tools),
@@ -130,6 +138,7 @@ local m = tonumber(ARGV[20])
 -- failover gives Redis another run_id, so the first charge after it is refused until the server has
 -- checked the Redis it now talks to ('' : never checked: refused). INFO refused (an ACL): refused.
 local run = ARGV[26 + 2 * m]
+local clock = 0                  -- Redis's TIME (ms) as the checks compared it, returned to the server (sec20)
 if run ~= '*' then
   local info = redis.pcall('INFO', 'server')
   if type(info) ~= 'string' or string.match(info, 'run_id:(%x+)') ~= run then return {-3} end
@@ -143,6 +152,7 @@ if run ~= '*' then
   if not lost then return {-3} end
   local t = redis.call('TIME')
   local rnow = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  clock = rnow
   if tonumber(lost) > 0 and rnow < tonumber(wrote) + tonumber(ARGV[27 + 2 * m]) then return {-3} end
   -- Redis's clock against this server's elapsed time since its check (sec19): ahead of what that allows,
   -- Redis's clock jumped (every window there shortened by the jump): refused, and the server's check
@@ -158,6 +168,7 @@ if ARGV[18] ~= '' then
     if h[1] == ARGV[6] and not h[3] and tonumber(h[2]) >= now then
       local out = redis.call('HGETALL', nk)
       table.insert(out, 1, e[2])
+      table.insert(out, 1, clock)
       table.insert(out, 1, -1)
       return out
     end
@@ -170,7 +181,7 @@ end
 if ARGV[21] ~= '' then
   local pin = redis.call('GET', ARGV[11] .. 'subject-key-check')
   if not pin then redis.call('SET', ARGV[11] .. 'subject-key-check', ARGV[21])
-  elseif pin ~= ARGV[21] then return {-2}
+  elseif pin ~= ARGV[21] then return {-2, clock}
   else
     -- in a rotation's overlap the charge must read the pinned previous key's names too (review 13),
     -- the overlap timed by Redis's clock, as its start was (never a server's: their skew shortened it)
@@ -180,7 +191,7 @@ if ARGV[21] ~= '' then
       local since = tonumber(string.sub(pv, sp + 1)) or 0
       local t = redis.call('TIME')
       if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) < since + tonumber(ARGV[24 + 2 * m]) then
-        return {-2}
+        return {-2, clock}
       end
     end
   end
@@ -200,37 +211,35 @@ for j = 4, 3 + m do
   if also > 0 then count = count + redis.call('ZCOUNT', KEYS[also], '(' .. (fnow - tonumber(ARGV[16])), '+inf') end
   if count >= tonumber(ARGV[19 + j]) and locked == 0 then locked = j - 3 end
 end
-if locked > 0 then return {locked} end
+if locked > 0 then return {locked, clock} end
 for j = 4, 3 + m do
   redis.call('ZADD', KEYS[j], fnow, ARGV[4])
   local m = redis.call('ZCARD', KEYS[j])
   if m > tonumber(ARGV[17]) then redis.call('ZREMRANGEBYRANK', KEYS[j], 0, m - tonumber(ARGV[17]) - 1) end
   redis.call('PEXPIRE', KEYS[j], ARGV[16])
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
--- The terminal's records that are gone by the store's rule (an unused one past its expiry, a used one
--- past the retention it was used under ('ku', the using server's: servers sharing the store may be
--- configured apart for a while), or its hash already dropped) leave its set now, as MemoryStore prunes them,
--- so they do not count against its cap (they counted until the horizon: ~11 min at the defaults).
--- At most the cap's worth of members (the set never holds more after an add).
+-- The terminal's records that are gone (Redis expired its hash: an unused one at its lifetime after
+-- its charge, a used one at the retention it was used under, each by Redis's clock) leave its set now,
+-- as MemoryStore prunes them, so they do not count against its cap. Gone by Redis's clock and nothing
+-- else (sec20): this pruned by the adding server's clock (an unused record past its deadline, a used
+-- one past its use plus retention, and the set's members before a horizon), so a server whose clock
+-- ran ahead deleted the terminal's unused nonces that other servers had just issued: an honest
+-- terminal's challenge vanished before it answered. At most the cap's worth of members.
 for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   local nk = ARGV[11] .. 'n:' .. m
-  local rec = redis.call('HMGET', nk, 'e', 'pid', 'u', 'sk', 'ku')
-  if not rec[1] or (not rec[2] and tonumber(rec[1]) < now)
-      or (rec[2] and tonumber(rec[3]) + tonumber(rec[5] or ARGV[19]) < now) then
+  if redis.call('EXISTS', nk) == 0 then
     redis.call('ZREM', KEYS[2], m)
-    if rec[2] then redis.call('DEL', ARGV[11] .. 'p:' .. ARGV[6] .. ':' .. rec[2]) end
-    if rec[4] and redis.call('HGET', rec[4], 'n') == m then redis.call('DEL', rec[4]) end
-    redis.call('DEL', nk)
   end
 end
--- The record (and the session's entry) leave Redis at the nonce's expiry, and no later than its lifetime
--- after now by Redis's clock (sec19): the issuing server's clock set the expiry, and one running ahead
--- gave its nonces that much longer in the store than their charges, which Redis's clock times, stay in
--- the window (a nonce used after its charge left it settled nothing: its failure went uncounted).
+-- The record (and the session's entry) leave Redis its lifetime after now by Redis's clock (sec19,
+-- sec20): the issuing server's clock set the deadline, and one running ahead gave its nonces that much
+-- longer in the store than their charges, which Redis's clock times, stay in the window (a nonce used
+-- after its charge left it settled nothing: its failure went uncounted); one running behind gave them
+-- less, down to nothing. The deadline the terminal is told (e) is still the issuing server's, and
+-- every server refuses a probe after it by its own clock.
 local rt = redis.call('TIME')
 local rnow = tonumber(rt[1]) * 1000 + math.floor(tonumber(rt[2]) / 1000)
-local gone = math.min(tonumber(ARGV[5]), rnow + tonumber(ARGV[5]) - tonumber(ARGV[10]))
+local gone = rnow + tonumber(ARGV[5]) - tonumber(ARGV[10])
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 't', ARGV[6], 's', ARGV[7], 'pu', ARGV[8], 'k', ARGV[9], 'i', ARGV[10], 'e', ARGV[5])
 for j, name in ipairs({'sub', 'ch', 'fr'}) do
@@ -244,7 +253,14 @@ if ARGV[18] ~= '' then
   redis.call('PEXPIREAT', KEYS[3], gone)
   redis.call('HSET', KEYS[1], 'sk', KEYS[3])
 end
-redis.call('ZADD', KEYS[2], ARGV[10], ARGV[4])
+-- Scored in the order Redis adds them (sec20; was the issuing server's issue time, so a server whose
+-- clock ran behind had its newest nonces evicted first): Redis's clock in microseconds, never at or
+-- below the set's last score (the same microsecond, or Redis's clock stepped back), so the cap evicts
+-- the first added, as MemoryStore does.
+local score = tonumber(rt[1]) * 1000000 + tonumber(rt[2])
+local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')[2]
+if top and tonumber(top) >= score then score = tonumber(top) + 1 end
+redis.call('ZADD', KEYS[2], score, ARGV[4])
 local n = redis.call('ZCARD', KEYS[2])
 while n > tonumber(ARGV[2]) do
   local oldest = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
@@ -257,7 +273,7 @@ while n > tonumber(ARGV[2]) do
   n = n - 1
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[12])
-return {0}
+return {0, clock}
 """
 
 _USE = """#!lua flags=allow-oom
@@ -457,6 +473,18 @@ return {v, now}
 """
 
 
+_MARK = """#!lua flags=allow-oom
+-- KEYS: the store's clock-jump mark. ARGV: the readings of Redis's TIME (ms) a server measured a jump
+-- between. Kept unless a mark of a later jump is there (sec20: StoreWatch, for servers started after it).
+local v = redis.call('GET', KEYS[1])
+local after = v and tonumber(string.match(v, ' (%d+)$'))
+if not after or after < tonumber(ARGV[2]) then redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[2]) end
+return 0
+"""
+
+_SCRIPTS = (_ADD, _USE, _CLAIM, _RELEASE, _FAIL, _COUNT, _RUN, _EPOCH, _MARK)
+
+
 class PolicyUnreadable(Exception):
     """Redis refused ``CONFIG GET maxmemory-policy`` (ACL, renamed command): the reason, never a secret."""
 
@@ -471,6 +499,8 @@ class Survey:
     policy: str | PolicyUnreadable                      # maxmemory-policy
     persistence: tuple[bool, str] | PolicyUnreadable    # appendonly, save points ("" : none)
     epoch: tuple[str, int, int]                         # as RedisStore.epoch
+    old: bool = False           # a Redis before 7.0: only its version was read (its scripts never loaded)
+    clock_mark: tuple[int, int] | None = None           # a jump of its clock a server measured (sec20)
 
 
 def _primary_run(got) -> str:
@@ -538,6 +568,9 @@ class RedisStore:
         # time since its check allows (None: no bound), and the Redis TIME before which it charges nothing.
         self.clock_bound: Callable[[], int] | None = None
         self.held_until_ms = 0
+        # Called with Redis's TIME (ms) that the nonce's script read, after its reply (StoreWatch, sec20):
+        # the server compares it with its elapsed time then, at the check's slack, not the script's.
+        self.clock_seen: Callable[[int], None] | None = None
         # A charge's replication (sec19, ``store_wait_replicas``/``store_wait_ms``): WAIT after the
         # nonce's script, on its connection; a charge fewer replicas acknowledged in time is refused.
         self.wait_replicas, self.wait_ms = 0, 100
@@ -549,6 +582,7 @@ class RedisStore:
         self._count = client.register_script(_COUNT)
         self._run = client.register_script(_RUN)
         self._epoch = client.register_script(_EPOCH)
+        self._mark = client.register_script(_MARK)
 
     @classmethod
     def from_url(cls, url: str, limits: StoreLimits | None = None, prefix: str = "ca:") -> RedisStore:
@@ -564,8 +598,6 @@ class RedisStore:
                request: bytes) -> Issued:
         keep_ms = int(self.limits.keep_used_s * 1000)
         life_ms = max(record.expires_ms - record.issued_ms, 0)
-        # A set member older than a lifetime plus the used retention names a record Redis has dropped.
-        horizon = now_ms - life_ms - keep_ms
         charged = charge.keys if charge is not None else ()
         also = [old for old in (charge.also if charge is not None else ()) if old]
         first = 4 + len(charged)                      # the KEYS index of the first set whose count adds
@@ -578,12 +610,12 @@ class RedisStore:
         got = self._added(keys=[self._k("n", nonce.hex()), self._k("t", record.terminal_id),
                                 self._session_key(record.terminal_id, record.session_id),
                                 *(self._k("f", key) for key in charged), *(self._k("f", key) for key in also)],
-                          args=[now_ms, self.limits.nonces_per_terminal, horizon, nonce.hex(), record.expires_ms,
+                          args=[now_ms, self.limits.nonces_per_terminal, 0, nonce.hex(), record.expires_ms,
                                 record.terminal_id, record.session_id, record.purpose, record.server_key_id,
                                 record.issued_ms, self.prefix, life_ms + keep_ms, record.subject,
                                 record.challenges, str(record.frames) if record.frames else "",
                                 charge.window_ms if charge else 0, self.limits.max_failures_kept, request.hex(),
-                                keep_ms, len(charged), charge.key_check if charge else "", record.subject_key_id,
+                                0, len(charged), charge.key_check if charge else "", record.subject_key_id,
                                 *(charge.limits if charge else ()), *where,
                                 charge.previous_check if charge else "", charge.overlap_ms if charge else 0,
                                 "1" if charge is not None and charge.store_clock else "",
@@ -592,46 +624,83 @@ class RedisStore:
         head = int(got[0])
         if head == -3:
             raise StoreUnchecked("redis: not checked since it (re)started or failed over")
+        if int(got[1]) and self.clock_seen is not None:
+            self.clock_seen(int(got[1]))
         if head == -2:
             return Issued(None, stale_key=True)
         if head > 0:
             return Issued(charged[head - 1])
         if head == 0:
             return Issued(None, nonce, record)
-        old = got[1].decode() if isinstance(got[1], bytes) else got[1]
-        fields = dict(zip(got[2::2], got[3::2], strict=True))
+        old = got[2].decode() if isinstance(got[2], bytes) else got[2]
+        fields = dict(zip(got[3::2], got[4::2], strict=True))
         rec = self._record(fields, now_ms)
         if rec is None:                              # not reached: the script checked it unused and unexpired
             raise StoreUnavailable("redis: the session's nonce vanished")
         return Issued(None, bytes.fromhex(old), rec, repeated=True)
 
     def _added(self, keys: list[str], args: list[Any]) -> list[Any]:
-        """The nonce's script; with ``wait_replicas``, followed on the same connection (a pipeline: one
-        round trip) by ``WAIT wait_replicas wait_ms``, and a charge or a repeat's nonce that fewer
-        replicas acknowledged in time is refused (``StoreUnavailable``: the terminal retries, a repeat
-        of its request gets the same challenge, uncharged). Redis replicates asynchronously, so a
-        failover to a replica lost the charges it had not received (a partial loss: the epoch stays,
-        no quarantine); WAIT closes that for charges (not for what the other scripts write)."""
-        if not self.wait_replicas:
-            return self._add(keys=keys, args=args)
+        """The nonce's script, by its digest (``EVALSHA``); with ``wait_replicas``, followed on the same
+        connection (a pipeline: one round trip) by ``WAIT wait_replicas wait_ms``, and a charge or a
+        repeat's nonce that fewer replicas acknowledged in time is refused (``StoreUnavailable``: the
+        terminal retries, a repeat of its request gets the same challenge, uncharged). Redis replicates
+        asynchronously, so a failover to a replica lost the charges it had not received (a partial loss:
+        the epoch stays, no quarantine); WAIT closes that for charges (not for what the other scripts
+        write). A Redis that does not hold the script (restarted, failed over, its cache flushed) is
+        not given it here when the server checks its store (sec20): ``StoreUnchecked``, and the checks,
+        which read its version before they load any script (``survey``), load it if it passes; a Redis
+        before 7.0 would not compile it (the shebang), and its error reached the terminal raw."""
         import redis
         for _ in range(2):
             pipe = self.r.pipeline(transaction=False)
             pipe.evalsha(self._add.sha, len(keys), *keys, *args)
-            pipe.wait(self.wait_replicas, self.wait_ms)
-            got, acked = pipe.execute(raise_on_error=False)
+            if self.wait_replicas:
+                pipe.wait(self.wait_replicas, self.wait_ms)
+            replies = pipe.execute(raise_on_error=False)
+            got = replies[0]
             if isinstance(got, redis.exceptions.NoScriptError):
-                self.r.script_load(_ADD)                 # (Redis restarted: its script cache is empty)
+                if self.checked_run is not None:
+                    raise StoreUnchecked("redis: not checked since it (re)started or failed over (it holds no scripts)")
+                self.r.script_load(_ADD)                 # (a store nobody checks: tests, tools)
                 continue
             if isinstance(got, Exception):
                 raise got
-            if isinstance(acked, Exception):
-                raise acked
-            if int(got[0]) in (0, -1) and int(acked) < self.wait_replicas:
-                raise StoreUnavailable(f"redis: the charge reached {int(acked)} of {self.wait_replicas} replicas "
-                                       f"within {self.wait_ms} ms")
+            if self.wait_replicas:
+                acked = replies[1]
+                if isinstance(acked, Exception):
+                    raise acked
+                if int(got[0]) in (0, -1) and int(acked) < self.wait_replicas:
+                    raise StoreUnavailable(f"redis: the charge reached {int(acked)} of {self.wait_replicas} "
+                                           f"replicas within {self.wait_ms} ms")
             return list(got)
         raise StoreUnavailable("redis: the nonce's script is not loaded")
+
+    def _call(self, script, keys: list[str], args: list[Any]) -> Any:
+        """One of the store's scripts by its digest (``EVALSHA``; sec20). A Redis that does not hold it
+        (restarted, failed over, its cache flushed) is given the store's scripts only once a plain
+        ``INFO`` says it is 7.0 or later; an older one cannot compile them (the shebang), and its
+        compile error reached the caller raw (``UNKNOWN`` to a terminal, which does not retry): now
+        ``StoreUnavailable`` (retried), and the checks refuse it ``AGT_STORE_VERSION``."""
+        import redis
+        for _ in range(2):
+            try:
+                return self.r.evalsha(script.sha, len(keys), *keys, *args)
+            except redis.exceptions.NoScriptError:
+                try:
+                    version = self.version()
+                except PolicyUnreadable:         # (INFO refused: loaded as before; the checks refuse charges)
+                    version = ()
+                if version and version < (7, 0):
+                    raise StoreUnavailable(f"redis: Redis {'.'.join(map(str, version))} cannot run the store's "
+                                           "scripts") from None
+                self.load_scripts()
+        raise StoreUnavailable("redis: the store's scripts are not loaded")
+
+    def load_scripts(self) -> None:
+        """Every script of the store loaded into Redis (``SCRIPT LOAD``): ``survey``, once it has read a
+        version of 7.0 or later."""
+        for script in _SCRIPTS:
+            self.r.script_load(script)
 
     @_guarded
     def add_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None = None) -> str | None:
@@ -665,7 +734,7 @@ class RedisStore:
                        now_ms: int, *, hold: str, lease_ms: int = CLAIM_LEASE_MS) -> tuple[NonceRecord | None, int,
                                                                                           Claim]:
         _check_hold(hold)
-        got = self._claim(keys=[self._k("n", nonce.hex()), self._k("c", terminal_id),
+        got = self._call(self._claim, keys=[self._k("n", nonce.hex()), self._k("c", terminal_id),
                                 self._k("p", terminal_id, probe_id)],
                           args=[terminal_id, now_ms, probe_id, digest, MAX_PROBES_PER_NONCE, MAX_COPIES_PER_CLAIM,
                                 hold, int(lease_ms)])
@@ -676,7 +745,7 @@ class RedisStore:
     @_guarded
     def release_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes, *, hold: str) -> None:
         _check_hold(hold)
-        self._release(keys=[self._k("n", nonce.hex())], args=[terminal_id, probe_id, digest, hold])
+        self._call(self._release, keys=[self._k("n", nonce.hex())], args=[terminal_id, probe_id, digest, hold])
 
     @_guarded
     def eviction_policy(self) -> str:
@@ -721,44 +790,71 @@ class RedisStore:
         """Redis's ``run_id`` (``INFO server``): another one after every restart, and on another
         server after a failover. Raises :class:`PolicyUnreadable` when Redis refuses ``INFO``, and
         :class:`StoreUnavailable` when it is a replica (review18: a primary demoted by a failover keeps
-        its ``run_id``, so the health check said SERVING while every charge was refused ``READONLY``)."""
+        its ``run_id``, so the health check said SERVING while every charge was refused ``READONLY``).
+        By the script's digest (sec20): a Redis that does not hold it is given the store's scripts only
+        once it says it is 7.0 or later (as ``survey``); an older one is :class:`PolicyUnreadable`."""
         import redis
-        try:
-            got = self._run()            # read as the nonce's script reads it (redis-py's INFO parser
-        except (redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError):   # makes numbers of
-            raise                        # what looks like one); these: StoreUnavailable (_guarded)
-        except redis.ResponseError as exc:
-            raise PolicyUnreadable(str(exc).split("\n")[0][:200]) from None
-        return _primary_run(got)
+        for _ in range(2):
+            try:
+                got = self.r.evalsha(self._run.sha, 0)   # read as the nonce's script reads it (redis-py's
+            except redis.exceptions.NoScriptError:       # INFO parser makes numbers of what looks like one)
+                version = self.version()
+                if version and version < (7, 0):
+                    raise PolicyUnreadable(f"Redis {'.'.join(map(str, version))} cannot run the store's scripts") \
+                        from None
+                self.load_scripts()
+                continue
+            except (redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError):
+                raise                        # (StoreUnavailable: _guarded)
+            except redis.ResponseError as exc:
+                raise PolicyUnreadable(str(exc).split("\n")[0][:200]) from None
+            return _primary_run(got)
+        raise StoreUnavailable("redis: the store's scripts are not loaded")
 
     @_guarded
     def survey(self, new: str, known: str, window_ms: int) -> Survey:
-        """Everything ``config.StoreWatch`` checks, read from one Redis (sec19): its ``run_id`` and role
-        (as :meth:`run_id`), version, ``maxmemory-policy``, ``appendonly`` and ``save``, and its epoch (as
-        :meth:`epoch`), in one pipeline on one connection. Read one call each, on whatever connection the
-        pool gave each (before), a failover between two reads bound one Redis's ``run_id`` to another's
-        settings (review 18). Raises as :meth:`run_id` does; a ``CONFIG`` refused is its field's
-        :class:`PolicyUnreadable`."""
+        """Everything ``config.StoreWatch`` checks, read from one Redis (sec19): its version (``INFO
+        server``, a plain command), ``run_id`` and role (as :meth:`run_id`), ``maxmemory-policy``,
+        ``appendonly`` and ``save``, and its epoch (as :meth:`epoch`), in one pipeline on one connection.
+        Read one call each, on whatever connection the pool gave each (before), a failover between two
+        reads bound one Redis's ``run_id`` to another's settings (review 18). Raises as :meth:`run_id`
+        does; a ``CONFIG`` refused is its field's :class:`PolicyUnreadable`.
+
+        The version comes first and no script is loaded before it is known (sec20): the scripts are
+        sent by their digest alone (``EVALSHA``), and a Redis that does not hold them (a new one, or
+        restarted: ``NOSCRIPT``) is given them (``SCRIPT LOAD``) and read again only if it is 7.0 or
+        later. Before, the pipeline loaded its scripts first, and Redis 6 cannot compile their ``#!lua``
+        shebang: the compile error was read as ``INFO`` refused, ``AGT_STORE_UNWATCHED``, never
+        ``AGT_STORE_VERSION``. A Redis older than 7.0 is returned with only its version
+        (``Survey.old``), for the version check to refuse."""
         import redis
-        pipe = self.r.pipeline(transaction=False)
-        self._run(client=pipe)
-        pipe.config_get("maxmemory-policy")
-        pipe.config_get("appendonly")
-        pipe.config_get("save")
-        self._epoch(keys=[self._k("store-epoch")], args=[new, known, int(window_ms)], client=pipe)
-        try:
-            got, policy, aof, save, ep = pipe.execute(raise_on_error=False)
-        except (redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError):
-            raise
-        except redis.ResponseError as exc:       # a script Redis will not load (SCRIPT refused; before 7.0, the
-            raise PolicyUnreadable(str(exc).split("\n")[0][:200]) from None     # shebang): as run_id says it
-        if isinstance(got, (redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError)):
-            raise got                    # (StoreUnavailable: _guarded)
-        if isinstance(got, redis.ResponseError):
-            raise PolicyUnreadable(str(got).split("\n")[0][:200])
+        for _ in range(3):
+            pipe = self.r.pipeline(transaction=False)
+            pipe.execute_command("INFO", "server")
+            pipe.evalsha(self._run.sha, 0)
+            pipe.config_get("maxmemory-policy")
+            pipe.config_get("appendonly")
+            pipe.config_get("save")
+            pipe.evalsha(self._epoch.sha, 1, self._k("store-epoch"), new, known, int(window_ms))
+            pipe.get(self._k("store-clock-jump"))
+            info, got, policy, aof, save, ep, jumped = pipe.execute(raise_on_error=False)
+            for reply in (info, got):
+                if isinstance(reply, (redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError)):
+                    raise reply                  # (StoreUnavailable: _guarded)
+            if isinstance(info, redis.ResponseError):
+                raise PolicyUnreadable(str(info).split("\n")[0][:200])
+            version = tuple(int(p) for p in str(info.get("redis_version", "")).split(".") if p.isdigit())
+            if version and version < (7, 0):
+                return Survey("", version, "", (False, ""), (known, 0, 0), old=True)
+            if isinstance(got, redis.exceptions.NoScriptError) or isinstance(ep, redis.exceptions.NoScriptError):
+                self.load_scripts()              # (a Redis of 7.0 or later that does not hold them yet)
+                continue
+            break
+        else:
+            raise StoreUnavailable("redis: the store's scripts are not loaded (its script cache keeps emptying)")
+        if isinstance(got, redis.ResponseError):     # a script Redis will not run (SCRIPT refused by an ACL):
+            raise PolicyUnreadable(str(got).split("\n")[0][:200])      # as run_id says it
         run = _primary_run(got)
-        text = got[2].decode() if isinstance(got[2], bytes) else str(got[2])
-        version = tuple(int(p) for p in text.split(".") if p.isdigit())
 
         def config(reply, name: str) -> str | PolicyUnreadable:
             if isinstance(reply, redis.ResponseError):
@@ -773,7 +869,19 @@ class RedisStore:
             persists = (said[1] == "yes", str(said[2]).strip())
         if isinstance(ep, Exception):
             raise ep
-        return Survey(run, version, said[0], persists, self._epoch_read(ep, window_ms))
+        mark = None
+        if isinstance(jumped, bytes):
+            parts = jumped.split()
+            if len(parts) == 2 and all(p.isdigit() for p in parts):
+                mark = (int(parts[0]), int(parts[1]))
+        return Survey(run, version, said[0], persists, self._epoch_read(ep, window_ms), clock_mark=mark)
+
+    @_guarded
+    def mark_clock_jump(self, before_ms: int, after_ms: int) -> None:
+        """A jump of Redis's clock that this server measured, for servers that start after it (sec20):
+        ``<prefix>store-clock-jump`` "<before> <after>", Redis's times of the two readings it fell between
+        (the later kept when two servers write; no expiry: one small key, read by ``survey``)."""
+        self._call(self._mark, keys=[self._k("store-clock-jump")], args=[int(before_ms), int(after_ms)])
 
     @_guarded
     def epoch(self, new: str, known: str, window_ms: int) -> tuple[str, int, int]:
@@ -781,7 +889,7 @@ class RedisStore:
         ``new`` written when there is none. ``known``: the epoch this server last read ("" : none), so
         a loss quarantines the store for ``window_ms`` after the new epoch was written (this server's
         charges refused until ``until``; each server's by its own window)."""
-        got = self._epoch(keys=[self._k("store-epoch")], args=[new, known, int(window_ms)])
+        got = self._call(self._epoch, keys=[self._k("store-epoch")], args=[new, known, int(window_ms)])
         return self._epoch_read(got, window_ms)
 
     @staticmethod
@@ -859,7 +967,7 @@ class RedisStore:
         keep_ms = int(self.limits.keep_used_s * 1000)
         settled = settle.keys if settle is not None else ()
         mode = "" if settle is None else "refund" if settle.refund else "fail"
-        got = self._use(keys=[self._k("n", nonce.hex()), self._k("p", terminal_id, probe_id),
+        got = self._call(self._use, keys=[self._k("n", nonce.hex()), self._k("p", terminal_id, probe_id),
                               self._k("c", terminal_id), self._k("t", terminal_id),
                               *(self._k("f", key) for key in settled)],
                         args=[terminal_id, probe_id, digest, counter, receipt, now_ms, keep_ms, nonce.hex(), mode,
@@ -880,14 +988,14 @@ class RedisStore:
     @_guarded
     def add_failure(self, key: str, now_ms: int | None, window_ms: int, member: str = "", replaces: str = "") -> int:
         member = member or f"{now_ms or 'r'}:{os.urandom(6).hex()}"
-        return int(self._fail(keys=[self._k("f", key)],
+        return int(self._call(self._fail, keys=[self._k("f", key)],
                               args=["" if now_ms is None else now_ms, window_ms, member, self.limits.max_failures_kept,
                                     replaces]))
 
     @_guarded
     def failures(self, key: str, now_ms: int | None, window_ms: int) -> int:
         if now_ms is None:
-            return int(self._count(keys=[self._k("f", key)], args=[window_ms]))
+            return int(self._call(self._count, keys=[self._k("f", key)], args=[window_ms]))
         return int(self.r.zcount(self._k("f", key), f"({now_ms - window_ms}", "+inf"))
 
     @_guarded

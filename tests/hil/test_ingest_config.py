@@ -333,22 +333,68 @@ def test_a_full_redis_under_noeviction_is_unavailable_not_a_traceback(dev, redis
         admin.close()
 
 
-def test_a_redis_before_7_is_refused_at_start(dev, redis_url, monkeypatch):
+def test_a_redis_before_7_is_refused_by_its_version_before_any_script_is_loaded(dev, tmp_path, caplog):
     # sec17: the store's scripts declare Redis 7's script flags (#!lua, so that a full Redis refuses
-    # them whole); Redis 6 cannot compile them, and every call would fail. main started on any Redis.
-    # Refused at start now, AGT_STORE_VERSION; the Redis 7 the tests run starts as before.
-    import dataclasses
-    import uuid
+    # them whole); Redis 6 cannot compile them. sec20 (sec19's leftover 3): the checks loaded their
+    # scripts before they read the version, so on a real Redis 6 the compile error was read as INFO
+    # refused (AGT_STORE_UNWATCHED), never AGT_STORE_VERSION, and a restart onto one handed the nonce's
+    # script's compile error to the terminal raw. Debian has no Redis 6 here: a real Redis 7.0 behind a
+    # proxy that says only its version otherwise (tests/helpers/redis_proxy.py; main: it starts, the
+    # version read inside a script the proxy does not rewrite). Now the version is read first by a plain
+    # INFO, and no script is loaded (no SCRIPT LOAD, no EVAL) on a Redis that says it is older than 7.0.
+    import logging
+    import os
+
+    import redis
+
+    from hil.ingest.store import NonceRecord, StoreUnavailable
+    from hil.redisproc import start_redis
+    from tests.helpers.redis_proxy import RedisProxy
+    directory = tmp_path / "redis"
+    proc = start_redis(directory)
+    real = redis.Redis(unix_socket_path=str(proc.socket)).info("server")["redis_version"]
+    proxy = RedisProxy(proc.socket, tmp_path / "proxy.sock")
+    old = "6" + real[1:] if len(real) == 6 else "6.2.14"[:len(real)]
     cfg, base = load_server_config(dev.server_config)
-    cfg = _replace(cfg, store=redis_url, store_prefix=f"ver{uuid.uuid4().hex[:8]}:")
-    state, _ = build_state(cfg, base)
-    assert state.store.version() >= (7, 0)
-    state.store.close()
-    real = RedisStore.survey                   # (the checks read the version with the rest: sec19)
-    monkeypatch.setattr(RedisStore, "survey", lambda self, *a: dataclasses.replace(real(self, *a), version=(6, 2, 14)))
-    with pytest.raises(ConfigError) as exc:
-        build_state(cfg, base)
-    assert exc.value.code == "AGT_STORE_VERSION" and "Redis 6.2.14" in str(exc.value)
+    cfg = _replace(cfg, store=f"unix://{proxy.path}", store_prefix="ver:")
+    state = None
+    try:
+        proxy.say(real, old)
+        with pytest.raises(ConfigError) as exc:
+            build_state(cfg, base)
+        assert exc.value.code == "AGT_STORE_VERSION" and f"Redis {old}" in str(exc.value)
+        assert b"SCRIPT" not in proxy.commands_sent() and b"$4\r\nEVAL\r\n" not in proxy.commands_sent()
+        proxy.say(real, None)                                       # the same Redis, saying its own version
+        state, _ = build_state(cfg, base)
+        now = int(time.time() * 1000)
+
+        def issue():
+            record = NonceRecord("kiosk-1", f"s-{os.urandom(4).hex()}", 1, "k1", now, now + 60_000)
+            return state.store.issue_nonce(os.urandom(32), record, now,
+                                           state.limits.charge("kiosk-1", "", store_clock=True), os.urandom(32))
+        assert issue().nonce
+        # Redis restarted as "Redis 6" (a failover onto an old replica, say): its script cache is empty
+        proc.stop()
+        proxy.say(real, old)
+        proc = start_redis(directory)
+        sent = len(proxy.commands_sent())
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="hil.ingest.config"):
+            assert not state.store_watch.ready(now + 2_000)         # the health check: the run_id, then checks
+            with pytest.raises(StoreUnavailable, match="not checked"):
+                issue()                                             # main: SCRIPT LOAD, then charged on it
+            assert not state.store_watch.recheck(now + 4_500)
+            with pytest.raises(StoreUnavailable, match="cannot run the store's scripts"):
+                state.store.failures("terminal:kiosk-1", None, 600_000)   # main: SCRIPT LOAD (Redis 6: raw error)
+        assert "error[AGT_STORE_VERSION]" in caplog.text and "AGT_STORE_UNWATCHED" not in caplog.text
+        assert b"SCRIPT" not in proxy.commands_sent()[sent:] and b"$4\r\nEVAL\r\n" not in proxy.commands_sent()[sent:]
+        proxy.say(real, None)                                       # upgraded: checked, loaded, charged
+        assert state.store_watch.recheck(now + 7_000) and issue().nonce
+    finally:
+        if state is not None:
+            state.store.close()
+        proxy.close()
+        proc.stop()
 
 
 def test_a_redis_store_that_persists_nothing_is_refused_at_start_unless_allowed(dev, tmp_path, caplog):

@@ -2041,49 +2041,47 @@ def test_after_a_data_loss_each_server_is_quarantined_for_its_own_failure_window
         proc.stop()
 
 
-def _route(pool, plan: list[str], default: list[str]) -> None:
-    """The pool's next connections dialled where ``plan`` says (one socket path per connection taken,
-    then ``default[0]``): a failover a DNS name or a Sentinel follows between two reads, as the server
-    sees it (each connection taken from the pool may be the new primary's)."""
-    real = pool.get_connection
-
-    def get(*args, **kwargs):
-        path = plan.pop(0) if plan else default[0]
-        if pool.connection_kwargs["path"] != path:
-            pool.disconnect()
-            pool.reset()
-            pool.connection_kwargs["path"] = path
-        return real(*args, **kwargs)
-    pool.get_connection = get
-
-
 def test_the_store_checks_read_one_redis_whatever_fails_over_between_the_reads(tmp_path, caplog):
     # Issues 15-19 leftover 3 (review 18): StoreWatch.check read the run_id, then the version, the
     # eviction policy, the persistence and the epoch, each on whatever connection the pool gave it. A
-    # failover between the reads bound one Redis's run_id to another's settings: here the run_id of a
+    # failover between the reads bound one Redis's run_id to another's settings: the run_id of a
     # promoted replica that persists nothing (appendonly no: its next restart forgets every lockout)
     # with the settings of the primary (appendonly yes), so the check passed and every charge went to
-    # the replica unchecked (main: check True, the challenge issued). One pipeline on one connection now.
+    # the replica unchecked. One pipeline on one connection since sec19, so nothing can fail over
+    # between its reads. sec20 (sec19's leftover 4): the test re-pointed redis-py's pool internals
+    # (its connection kwargs, get_connection); now the failover is a proxy's (tests/helpers/
+    # redis_proxy.py) that dials each new connection to the Redis it names, the replica from the
+    # failover on, as a DNS name or a Sentinel followed by a new connection would, and records each
+    # connection's traffic: the check's reads go in one write on one connection (before sec19: one
+    # write per read), to the promoted replica, which it refuses.
+    import types
+
     from agent.uplink.client import UplinkUnavailable
-    from hil.ingest.redis_store import _ADD, _EPOCH, _RUN
+    from hil.ingest.redis_store import _SCRIPTS
     from hil.redisproc import start_redis
+    from tests.helpers.redis_proxy import RedisProxy
     primary = start_redis(tmp_path / "primary")
     replica = start_redis(tmp_path / "replica", appendonly=False)
-    rig, store, watch = _watched(tmp_path, primary)
+    proxy = RedisProxy(primary.socket, tmp_path / "proxy.sock")
+    rig, store, watch = _watched(tmp_path, types.SimpleNamespace(url=f"unix://{proxy.path}"))
     import redis as redis_mod
     promoted = redis_mod.Redis(unix_socket_path=str(replica.socket))
     try:
         c = rig.client(retries=0)
         assert c.begin("s0", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1").nonce
         promoted.set("w:store-epoch", store.r.get("w:store-epoch"))     # the replica holds the data ...
-        for script in (_RUN, _EPOCH, _ADD):                              # ... and has run the scripts
+        for script in _SCRIPTS:                                          # ... and has run the scripts
             promoted.script_load(script)
-        default = [str(primary.socket)]
-        _route(store.r.connection_pool, [str(replica.socket)], default)  # the first read on the replica,
-        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):  # the rest on the primary
+        proxy.upstream = replica.socket                                  # the failover: new connections
+        store.r.connection_pool.disconnect()                             # reach the replica
+        seen = len(proxy.events)
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
             assert not watch.check(rig.state.now_ms())
         assert "error[AGT_STORE_VOLATILE]" in caplog.text and store.checked_run == ""
-        default[0] = str(replica.socket)                                  # from now on, the replica
+        reads = (b"$4\r\nINFO\r\n", b"EVALSHA", b"maxmemory-policy", b"appendonly", b"save", b"store-epoch",
+                 b"store-clock-jump")
+        carried = [(n, data) for n, way, data in proxy.events[seen:] if way == "sent" and any(r in data for r in reads)]
+        assert len(carried) == 1 and all(r in carried[0][1] for r in reads), carried     # one write, one Redis
         with pytest.raises(UplinkUnavailable):
             c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
         assert promoted.keys("w:n:*") == []                               # nothing issued on it
@@ -2091,6 +2089,7 @@ def test_the_store_checks_read_one_redis_whatever_fails_over_between_the_reads(t
         promoted.close()
         rig.close()
         store.close()
+        proxy.close()
         primary.stop()
         replica.stop()
 
@@ -2142,6 +2141,73 @@ def test_a_jump_of_the_store_s_clock_holds_the_server_s_charges_for_its_window(t
         rig.close()
         store.close()
         proc.stop()
+
+def test_a_small_jump_is_caught_at_the_charge_and_a_server_started_after_a_jump_is_held_too(tmp_path, caplog):
+    # sec20 (sec19's leftover 2), on a Redis whose clock the test sets (hil/redisproc.py, clock=True),
+    # frozen: nothing moves but what the test moves. (1) The nonce's script refuses a charge only when
+    # Redis's clock is 5 s past what the server's elapsed time allows (its bound is computed before the
+    # script runs), so a jump between 2 s and 5 s was measured at the next check, up to a minute later
+    # (main: the charge after a 3.5 s jump, and the next, went through). The script now returns the time
+    # it read and the server compares it after the reply, at the check's 2 s: the check runs at once
+    # and holds. (2) A server started after the jump had no reading from before it and saw nothing
+    # (main: it charged). The measuring server now marks the jump in the store, and a server whose
+    # readings began after the mark's earlier reading holds for its own window; one that was running
+    # before it (its own elapsed time saying Redis's clock moved as it should) is not stopped by another
+    # server's measurement.
+    import os
+
+    from hil.ingest.config import ServerConfig, StoreWatch
+    from hil.ingest.redis_store import RedisStore
+    from hil.ingest.store import Charge, NonceRecord, StoreUnchecked
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis", clock=True)
+    assert proc.clock is not None
+    t0 = int(time.time() * 1000)
+    proc.clock.freeze(t0)
+    cfg = ServerConfig(store=proc.url)
+    stores, watches = [], []
+
+    def server(elapsed):
+        store = RedisStore.from_url(proc.url, prefix="jump:")
+        watch = StoreWatch(store, cfg, elapsed=lambda: elapsed[0])
+        watch.check(t0, starting=True)
+        stores.append(store)
+        watches.append(watch)
+        return store, watch
+
+    def issue(store):
+        record = NonceRecord("k1", os.urandom(4).hex(), 1, "key-1", t0, t0 + 60_000)
+        return store.issue_nonce(os.urandom(32), record, t0, Charge(("terminal:k1",), (60,), 600_000,
+                                                                      store_clock=True), os.urandom(32))
+    try:
+        steady, stalled = [100.0], [1_000.0]
+        a, watch_a = server(steady)           # its elapsed time follows Redis's clock
+        b, watch_b = server(stalled)          # its elapsed time stands still: Redis's clock jumped, to it
+        assert issue(a).nonce and issue(b).nonce
+        proc.clock.freeze(t0 + 3_500)
+        steady[0] += 3.5
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            assert issue(b).nonce                                  # under the script's 5 s: charged ...
+            assert "error[AGT_STORE_CLOCK]" in caplog.text and "ran 3.5 s ahead" in caplog.text   # ... and seen
+            with pytest.raises(StoreUnchecked):                    # main: charged (held a minute later)
+                issue(b)
+        assert b.held_until_ms == t0 + 3_500 + 600_000
+        assert issue(a).nonce and watch_a.check(t0 + 3_500)        # the server that saw no jump goes on
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            later = [7.0]
+            c, watch_c = server(later)                             # started after the jump
+        assert "another server measured a jump" in caplog.text and c.held_until_ms == t0 + 3_500 + 600_000
+        with pytest.raises(StoreUnchecked):
+            issue(c)                                               # main: charged
+        proc.clock.freeze(t0 + 3_500 + 600_001)                   # its window has passed by Redis's clock
+        later[0] += 600.001
+        assert watch_c.check(t0) and issue(c).nonce
+    finally:
+        for store in stores:
+            store.close()
+        proc.stop()
+
 
 # -- what the client says when no server answered (issues 15-19 leftover 4) ------------------------------------
 

@@ -33,6 +33,25 @@ def _now():
     T0 = int(time.time() * 1000)
 
 
+@pytest.fixture(scope="module")
+def clocked_redis(tmp_path_factory):
+    """A private redis-server whose wall clock the test sets (``hil/redisproc.py``, ``clock=True``): the
+    store's scripts read Redis's ``TIME`` and Redis expires keys by it, so a test of simulated time
+    moves Redis's clock with it (sec20; before, the add script pruned by the caller's clock, which the
+    tests could simulate, and Redis's own expiry never came into them)."""
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path_factory.mktemp("clocked-redis"), clock=True)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def redis_clock(clocked_redis):
+    assert clocked_redis.clock is not None
+    yield clocked_redis.clock
+    clocked_redis.clock.real()
+
+
 @pytest.fixture(params=["memory", "redis"])
 def make_store(request):
     made = []
@@ -302,13 +321,49 @@ def test_a_nonce_issued_by_a_server_whose_clock_runs_ahead_lives_no_longer_than_
         for key in (f"{prefix}n:{n.hex()}", s._session_key("k1", "s1")):
             left_ms = s.r.pttl(key)
             assert 0 < left_ms <= ttl and left_ms <= counted_ms, (key, left_ms)
-        # a server whose clock is behind keeps its own earlier deadline (the record is never lengthened)
-        behind = s.now_ms() - 3_600_000 + 30_000
+        # a server whose clock is behind: its nonce too lives its lifetime by Redis's clock (sec20; it had
+        # its issuing server's deadline, already past here, so Redis dropped it at once), and that server
+        # refuses its probes after its own deadline by its own clock
+        behind = s.now_ms() - 3_600_000
         m = os.urandom(32)
-        assert s.add_nonce(m, rec(session="s2", issued=behind, ttl=3_600_000), behind) is None
-        assert 0 < s.r.pttl(f"{prefix}n:{m.hex()}") <= 30_000
+        assert s.add_nonce(m, rec(session="s2", issued=behind, ttl=60_000), behind) is None
+        assert 0 < s.r.pttl(f"{prefix}n:{m.hex()}") <= 60_000
+        assert s.get_nonce(m, behind + 1_000) is not None and s.get_nonce(m, behind + 60_001) is None
     finally:
         s.close()
+
+
+def test_a_server_whose_clock_runs_ahead_or_behind_deletes_no_other_server_s_nonce(redis_url):
+    # sec20 (sec19's leftover 1): the add script pruned the terminal's records by the adding server's
+    # clock (10.5 min ahead here): an unused one past its deadline (the issuing server's clock), a used
+    # one past its use plus retention (the using server's), and the cap evicted the lowest issue time
+    # (each issuing server's). So a server whose clock ran ahead deleted the unused nonce another
+    # server had issued to the same terminal a moment before (an honest terminal's challenge gone before
+    # it answered: main, get_nonce None) and the receipt of the one it had just used (its retry EXPIRED),
+    # and the cap evicted a behind server's newest nonce before older ones. Now records go by
+    # Redis's clock alone (its expiry of the hash), and the cap's order is Redis's.
+    prefix = f"skew{uuid.uuid4().hex[:8]}:"
+    lim = StoreLimits(nonces_per_terminal=3)
+    honest, ahead, behind = (RedisStore.from_url(redis_url, lim, prefix=prefix) for _ in range(3))
+    try:
+        now = honest.now_ms()
+        waiting, answered = os.urandom(32), os.urandom(32)
+        honest.add_nonce(waiting, rec(session="s1", issued=now), now)
+        honest.add_nonce(answered, rec(session="s2", issued=now), now)
+        assert use(honest, answered, now=now + 10).outcome is Outcome.USED
+        skew = 630_000                  # past the lifetime (60 s) and the retention (600 s): both pruned on main
+        ahead.add_nonce(os.urandom(32), rec(session="s3", issued=now + skew), now + skew)
+        assert honest.get_nonce(waiting, now + 20) is not None                # main: None (deleted)
+        assert use(honest, answered, now=now + 30).outcome is Outcome.SAME_PROBE   # its receipt is kept
+        # the cap (3) evicts the oldest by Redis's clock: the first issued, not the behind server's newest
+        newest = os.urandom(32)
+        behind.add_nonce(newest, rec(session="s4", issued=now - skew), now - skew)
+        assert honest.get_nonce(newest, now - skew + 10) is not None           # main: evicted at once
+        assert honest.get_nonce(waiting, now + 40) is None                     # the oldest went instead
+        assert use(honest, waiting, probe="p-2", counter=2, now=now + 50).outcome is Outcome.UNKNOWN
+    finally:
+        for s in (honest, ahead, behind):
+            s.close()
 
 
 def test_a_charge_waits_for_a_replica_when_asked_and_is_refused_without_its_ack(tmp_path):
@@ -752,22 +807,25 @@ def test_the_session_entry_leaves_with_its_nonce_when_the_cap_evicts_it(make_sto
         assert all(0 < s.r.pttl(k) <= TTL + 6 for k in left)                          # the nonce's lifetime
 
 
-def test_the_two_stores_agree_on_what_counts_against_a_terminals_cap(redis_url):
+def test_the_two_stores_agree_on_what_counts_against_a_terminals_cap(clocked_redis, redis_clock):
     # sec15 (review 10's leftover): Redis kept a terminal's expired, unused nonces in its set, counted
     # against the cap of 8, until the horizon (lifetime + used retention: ~11 min at the defaults),
     # where MemoryStore drops them at expiry; so Redis evicted the terminal's used nonces (and the
     # probe ids and receipts they answer retries with) early. Differential: one seeded sequence of
     # issues, uses, retries and time steps on both stores, every observable compared after each step.
+    # Both stores run on the simulated clock: Redis's is frozen at it (sec20: Redis's add script drops
+    # what Redis itself expired, by its own clock, never by the caller's).
     import random
     limits = StoreLimits(keep_used_s=3600)          # the run (< 3,600 s simulated) stays within retention
     mem = MemoryStore(limits)
-    red = RedisStore.from_url(redis_url, limits, prefix=f"diff{uuid.uuid4().hex[:8]}:")
+    red = RedisStore.from_url(clocked_redis.url, limits, prefix=f"diff{uuid.uuid4().hex[:8]}:")
     rng = random.Random(15)
     now, issued, used, counters = T0, [], {}, {"k1": 0, "k2": 0}
     disagreements = []
     try:
         for step in range(300):
-            now += rng.randint(1, 20_000)                      # distinct times: issue order is score order
+            now += rng.randint(1, 20_000)
+            redis_clock.freeze(now)
             op = rng.random()
             if op < 0.45 or not issued:
                 t = rng.choice(["k1", "k2"])
@@ -806,22 +864,26 @@ def test_the_two_stores_agree_on_what_counts_against_a_terminals_cap(redis_url):
         red.close()
 
 
-def test_the_two_stores_agree_on_claims(redis_url):
+def test_the_two_stores_agree_on_claims(clocked_redis, redis_clock):
     # review11: the claim (Store.read_and_claim, release_claim; sec15) is a Lua script in Redis and a
     # dict in MemoryStore. Differential: one seeded sequence of issues, claims by few probe ids and
     # digests (copies, other bytes, a fifth id), releases (held or not), uses (by claimed ids and
-    # not), across two terminals and through expiry, every observable compared after each step.
+    # not), across two terminals and through expiry, every observable compared after each step. Both
+    # stores' clocks (claim holds, Redis's expiry) are the simulated one (sec20: Redis's frozen at it).
     import random
     limits = StoreLimits(keep_used_s=3600, nonces_per_terminal=4)
-    mem = MemoryStore(limits)
-    red = RedisStore.from_url(redis_url, limits, prefix=f"dcl{uuid.uuid4().hex[:8]}:")
-    rng = random.Random(12)
+    clock = [T0]
+    mem = MemoryStore(limits, clock=lambda: (clock[0] + 0.5) / 1000)
+    red = RedisStore.from_url(clocked_redis.url, limits, prefix=f"dcl{uuid.uuid4().hex[:8]}:")
+    rng = random.Random(2)     # (sec20: simulated holds lapse now; a seed whose run reaches every outcome)
     now, issued, counters = T0, [], {"k1": 0, "k2": 0}
     kinds, disagreements, expires, owner, granted = set(), [], {}, {}, []
     freed = before = 0
     try:
         for step in range(500):
-            now += rng.choice([1, 5, 200, 3_000, 20_000])
+            now += rng.choice([1, 5, 5, 200, 200, 3_000, 20_000])
+            clock[0] = now
+            redis_clock.freeze(now)
             op = rng.random()
             pid = f"p{rng.randint(0, 7)}"
             digest = bytes([rng.randint(0, 1)]) * 32
@@ -857,7 +919,7 @@ def test_the_two_stores_agree_on_claims(redis_url):
             if seen[0] != seen[1]:
                 disagreements.append((step, "op", seen))
             # (an expired nonce's claims are gone with it in MemoryStore's next prune and in Redis at
-            # its PEXPIREAT, by Redis's own clock, which this simulated time runs ahead of)
+            # its PEXPIREAT)
             held = [[s.claims_held(m) for m in issued[-5:] if now <= expires[m]] for s in (mem, red)]
             if held[0] != held[1]:
                 disagreements.append((step, "claims", held))
@@ -869,19 +931,23 @@ def test_the_two_stores_agree_on_claims(redis_url):
         red.close()
 
 
-def test_a_used_nonce_is_kept_for_the_retention_it_was_used_under(redis_url):
+def test_a_used_nonce_is_kept_for_the_retention_it_was_used_under(clocked_redis, redis_clock):
     # review11: since sec15 the Redis add script drops a terminal's used records past the retention,
     # but it read the retention of the server adding (ARGV), not of the one that used the nonce. Two
     # servers sharing the store with different keep_used_s (a rolling change of retry_window_s or
     # nonce_ttl_s) then dropped each other's used nonces early: the retry's receipt and the used
     # probe id went after 10 s, not 600 s (main: get_nonce None, the retry EXPIRED, the id free).
+    # Since sec20 the record leaves when Redis expires it (by Redis's clock, here frozen at the
+    # simulated time), the retention the using server set at its use.
     prefix = f"keep{uuid.uuid4().hex[:8]}:"
-    long = RedisStore.from_url(redis_url, StoreLimits(keep_used_s=600), prefix=prefix)
-    short = RedisStore.from_url(redis_url, StoreLimits(keep_used_s=10), prefix=prefix)
+    long = RedisStore.from_url(clocked_redis.url, StoreLimits(keep_used_s=600), prefix=prefix)
+    short = RedisStore.from_url(clocked_redis.url, StoreLimits(keep_used_s=10), prefix=prefix)
     try:
         n, later = os.urandom(32), os.urandom(32)
+        redis_clock.freeze(T0)
         long.add_nonce(n, rec(), T0)
         assert use(long, n, now=T0 + 10).outcome is Outcome.USED
+        redis_clock.freeze(T0 + 30_000)
         short.add_nonce(later, rec(session="s2", issued=T0 + 30_000), T0 + 30_000)       # the other server
         assert long.get_nonce(n, T0 + 30_001) is not None
         assert use(long, n, now=T0 + 30_002).outcome is Outcome.SAME_PROBE              # the retry's receipt
@@ -889,6 +955,7 @@ def test_a_used_nonce_is_kept_for_the_retention_it_was_used_under(redis_url):
         # a record used under the short retention still leaves after it
         short.add_nonce(m := os.urandom(32), rec(session="s3", issued=T0 + 30_000), T0 + 30_000)
         assert use(short, m, probe="p-3", counter=5, now=T0 + 30_010).outcome is Outcome.USED
+        redis_clock.freeze(T0 + 45_000)
         long.add_nonce(os.urandom(32), rec(session="s4", issued=T0 + 45_000), T0 + 45_000)
         assert long.get_nonce(m, T0 + 45_001) is None and long.get_nonce(n, T0 + 45_001) is not None
     finally:
