@@ -88,7 +88,7 @@ def install() -> None:
                                      mouth_weight=np.zeros_like(h))
 
     S._worn = worn_with_fringe
-    S.rigid_head = rigid_with_fringe
+    S.rigid_head = rigid_with_fringe  # type: ignore[assignment]  # the scene looks it up on the module
 
 
 def main(argv: list[str] | None = None) -> int:

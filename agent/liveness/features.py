@@ -993,7 +993,9 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     everywhere, so its cheeks read hard on their own. The dots' sharpness, coarse light, the
     clipped share and the pattern are read on the whole region either way: the shape of the dots
     keeps every pixel it had, so an instrument on the forehead alone (a printed eye band reaching
-    the brows) still sharpens them as it did."""
+    the brows) still sharpens them as it did. Except when the cheeks' own dots read as a hard
+    surface's under such a forehead (a fringe over a mask): then nothing is dropped and the session's
+    dots' sharpness is the cheeks' (``ProjectorMeasure.pool``)."""
     on, off, skin, same, _ = without_glints(on, off, skin, same)
     whole = _pair_reading(on, off, skin, same, predicted, checked)
     if forehead is None or not np.isfinite(whole.contrast2):
