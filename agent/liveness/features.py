@@ -423,7 +423,8 @@ class ProjectorLight:
     forehead_dropped: bool = False    # the speckle's readings are the cheeks' alone (``ProjectorMeasure.pool``)
     forehead_contrast2: float = float("nan")   # the forehead's discs' ``contrast2`` alone (NaN: not read apart)
     cheeks_contrast2: float = float("nan")     # the other discs' (the cheeks')
-    forehead_sharpness: float = float("nan")   # the dots' sharpness on each group alone (reported only)
+    forehead_sharpness: float = float("nan")   # the dots' sharpness on each group alone (both guard
+                                               # the drop: ``ProjectorMeasure.pool``)
     cheeks_sharpness: float = float("nan")
     cheeks: ProjectorLight | None = None       # the pair read on the cheeks' discs alone (``pair_light``)
 
@@ -584,12 +585,25 @@ class ProjectorMeasure:
         # The dots' sharpness stays the whole region's. Not when the forehead's own dots read as sharp
         # as a hard surface's (``FOREHEAD_SHARP_DOTS``): hair and skin spread them, paper and resin
         # do not, so that is an instrument there (a printed eye band reaching the brows), not a fringe.
+        # Nor when the cheeks' own dots read that sharp (or could not be read): the cheeks are then
+        # what would stand alone, and they are not skin's. A fringe combed over a rigid mask raises
+        # its forehead and softens the whole region's dots, while a mask's cheeks alone read as soft
+        # as skin's in speckle (0.22-0.25): the speckle is then the whole region's, and the dots'
+        # sharpness the cheeks' alone, each pair's (the fringe's soft dots are not the mask's: a mask
+        # with eye holes under a fringe read 1.36 whole, 1.85 on its cheeks; docs/liveness.md,
+        # "The forehead rule, attacked").
         apart = [x for x in lights if np.isfinite(x.contrast2) and not x.one_sided and x.cheeks is not None]
         forehead = med([_root(x.forehead_contrast2) for x in apart])
         cheeks = med([_root(x.cheeks_contrast2) for x in apart])
         forehead_sharpness = med([x.forehead_sharpness for x in apart])
-        if forehead > FOREHEAD_OVER_CHEEKS * cheeks and not forehead_sharpness >= FOREHEAD_SHARP_DOTS:
+        cheeks_sharpness = med([x.cheeks_sharpness for x in apart])
+        fringe = forehead > FOREHEAD_OVER_CHEEKS * cheeks and not forehead_sharpness >= FOREHEAD_SHARP_DOTS
+        hard_cheeks = fringe and cheeks_sharpness >= FOREHEAD_SHARP_DOTS
+        if fringe and cheeks_sharpness < FOREHEAD_SHARP_DOTS:
             lights = [x.cheeks_only() for x in lights]
+
+        def sharp(x: ProjectorLight) -> float:
+            return x.cheeks_sharpness if hard_cheeks and np.isfinite(x.cheeks_sharpness) else x.sharpness
         share, snr, clipped = (med([getattr(x, k) for x in lights]) for k in ("share", "snr", "clipped"))
         est, half, pairs = _pooled([x for x in lights if not x.one_sided])
         # The one-sided pairs' floor keeps its half-width: only its lower bound is a floor with 95 %
@@ -600,8 +614,8 @@ class ProjectorMeasure:
         floor_low = _root(floor ** 2 - f_half) if f_pairs else nan
         patterned = sum(x.unexplained > MAX_UNEXPLAINED_TEXTURE for x in lights if np.isfinite(x.contrast2))
         # The sharpness of the same pairs the speckle and its floor come from.
-        sharpness = med([x.sharpness for x in lights if np.isfinite(x.contrast2) and not x.one_sided])
-        sharpness_floor = med([x.sharpness for x in lights if np.isfinite(x.contrast2) and x.one_sided])
+        sharpness = med([sharp(x) for x in lights if np.isfinite(x.contrast2) and not x.one_sided])
+        sharpness_floor = med([sharp(x) for x in lights if np.isfinite(x.contrast2) and x.one_sided])
         # The same pairs' sharpness over what the recorded pattern reads with the very dots that fell
         # on the patches (``reference_dot_shape``): which dots landed there moves a session's absolute
         # reading by +-0.3-0.4 (docs/liveness.md, "A session's dots"). Reported, not scored.
@@ -622,8 +636,7 @@ class ProjectorMeasure:
                    unmatched=float(np.median(unmatched)) if unmatched else nan, pattern_checked=checked,
                    forehead_dropped=sum(x.forehead_dropped for x in measured),
                    forehead=forehead, cheeks=cheeks,
-                   forehead_sharpness=forehead_sharpness,
-                   cheeks_sharpness=med([x.cheeks_sharpness for x in apart]))
+                   forehead_sharpness=forehead_sharpness, cheeks_sharpness=cheeks_sharpness)
 
 
 def _root(contrast2: float) -> float:
@@ -949,6 +962,8 @@ FOREHEAD_OVER_CHEEKS = 1.25
 # of ``projector_sharpness`` (calibration.json, 1.4893), where hard surfaces' dots begin. Train's live
 # foreheads read 0.62-1.28 (16 faces), seventh's with a fringe or spectacles 0.47-1.56; the masks',
 # head models' and paper masks' 1.57-2.49, seventh's printed eye bands 1.32-2.25 (docs/liveness.md).
+# The cheeks' dots must read under it too for the forehead to be dropped: train's 59 live cheeks read
+# 0.63-1.48, its masks' and head models' 1.6-2.4 (docs/liveness.md, "The forehead rule, attacked").
 FOREHEAD_SHARP_DOTS = 1.4893
 
 
@@ -978,7 +993,9 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     everywhere, so its cheeks read hard on their own. The dots' sharpness, coarse light, the
     clipped share and the pattern are read on the whole region either way: the shape of the dots
     keeps every pixel it had, so an instrument on the forehead alone (a printed eye band reaching
-    the brows) still sharpens them as it did."""
+    the brows) still sharpens them as it did. Except when the cheeks' own dots read as a hard
+    surface's under such a forehead (a fringe over a mask): then nothing is dropped and the session's
+    dots' sharpness is the cheeks' (``ProjectorMeasure.pool``)."""
     on, off, skin, same, _ = without_glints(on, off, skin, same)
     whole = _pair_reading(on, off, skin, same, predicted, checked)
     if forehead is None or not np.isfinite(whole.contrast2):

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.liveness.detectors import active_ramps, cue_summary
+from agent.liveness.detectors import active_ramps, cue_summary, evaluate
 from agent.liveness.features import (
     FOREHEAD_OVER_CHEEKS,
     FOREHEAD_SHARP_DOTS,
@@ -26,6 +26,7 @@ from agent.liveness.features import (
 from tests.liveness.test_projector_measure import FULL_WELL_E, RESIN_SIGMA, SKIN_SIGMA, dot_pattern
 
 SPECKLE = active_ramps()["projector_speckle"]
+SHARPNESS = active_ramps()["projector_sharpness"]
 
 
 class Face:
@@ -156,3 +157,41 @@ def test_a_forehead_with_sharp_dots_is_not_dropped():
     fringe = ProjectorMeasure.pool([pair(0.90) for _ in range(6)])
     assert fringe.forehead_dropped == 6 and fringe.speckle == pytest.approx(0.240)
     assert band.sharpness == fringe.sharpness == pytest.approx(1.79)
+
+
+
+def _fringed(cheeks_sharpness: float) -> list[ProjectorLight]:
+    # A session's pairs as the simulator read train mask_eyeholes/3 worn under a fringe
+    # (bench.fringe_attack; docs/liveness.md, "The forehead rule, attacked"): the fringe raises the
+    # forehead (0.301 over the cheeks' 0.234, its dots 1.10) and softens the whole region's dots to
+    # 1.36, while the resin's cheeks read as soft as skin in speckle (0.234; whole 0.263, both under
+    # the fitted ramp's live end) and hard in their dots (1.845). Its real eyes blink in the holes.
+    cheeks = ProjectorLight(0.234 ** 2, 60.0, 4.0, 900, 1.0, sharpness=cheeks_sharpness)
+    return [ProjectorLight(0.263 ** 2, 60.0, 4.0, 1800, 1.0, sharpness=1.36, forehead_contrast2=0.301 ** 2,
+                           cheeks_contrast2=0.234 ** 2, forehead_sharpness=1.10, cheeks_sharpness=cheeks_sharpness,
+                           cheeks=cheeks) for _ in range(8)]
+
+
+def _material(measure: ProjectorMeasure) -> float | None:
+    m = cue_summary([], projector=measure, motion={})
+    m["speckle_contrast"] = 0.2      # an IR stream (the passive cue, not scored under a challenge)
+    return evaluate(m, challenged=True).material
+
+
+def test_a_fringe_over_a_mask_reads_the_mask_s_cheeks_dots():
+    # The attack the rule invited: the fringe's texture (which, read whole, only hardens a session)
+    # was dropped and its softening of the dots kept: the material detector gave the mask 0.46, its
+    # score 0.46 against a live threshold of 0.5. The cheeks' own dots are a hard surface's: nothing
+    # is dropped, and the dots' sharpness is the cheeks' (1.845): the material refuses it.
+    mask = ProjectorMeasure.pool(_fringed(1.845))
+    assert mask.forehead > FOREHEAD_OVER_CHEEKS * mask.cheeks and mask.forehead_sharpness < FOREHEAD_SHARP_DOTS
+    assert mask.forehead_dropped == 0 and mask.speckle == pytest.approx(0.263)
+    assert mask.sharpness == pytest.approx(1.845)
+    assert _material(mask) == 0.0
+    # A fringe on skin, whose cheeks' dots read soft (train's 59 live cheeks 0.63-1.48), on the same
+    # pairs otherwise: read apart as before, the speckle the cheeks', the sharpness the whole region's.
+    skin = ProjectorMeasure.pool(_fringed(1.20))
+    assert skin.forehead_dropped == 8 and skin.speckle == pytest.approx(0.234)
+    assert skin.sharpness == pytest.approx(1.36)
+    assert _material(skin) == pytest.approx(SHARPNESS({"projector_sharpness": 1.36}))
+    assert SHARPNESS({"projector_sharpness": 1.36}) > 0.4
