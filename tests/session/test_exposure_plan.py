@@ -23,10 +23,10 @@ from agent.session.errors import ExposureNotHeld
 from agent.session.events import as_dict
 from agent.session.offline import capture
 from agent.session.projector import (
+    FILL_BELOW_DN,
     LOWER_ABOVE_DN,
     MAX_RAISED_EXPOSURE_US,
     MAX_STEP_UP,
-    FILL_BELOW_DN,
     MIN_EXPOSURE_SHARE,
     RAISE_BELOW_DN,
     SATURATED_DN,
