@@ -61,6 +61,18 @@ interval, the floors) are the same at either exposure. Light an attacker adds st
 agent over-expose a surface: the bright end is held under ``TARGET_DN`` either way. A session whose
 bright end is between ``RAISE_BELOW_DN`` and ``LOWER_ABOVE_DN``, or whose auto-exposure already
 sits at the ceiling (dim light), is not touched: the window locks where the auto-exposure is.
+
+Filled (issue 14, the eighth family's direct sun). The dots' share of the skin's light does not
+depend on the exposure (a continuous projector and the sun fill the same exposure), so under sun
+the one cure the exposure has is photons: the shot-noise ratio grows as the root of the charge,
+and the charge is limited by clipping alone. A raise used to stop after its first step whenever
+the bright end had crossed ``RAISE_BELOW_DN``: with ``MAX_STEP_UP`` 2.5 a bright end of 46 DN
+(eighth live/139 at 5,147 lux) landed at about 115, and the window ran with the skin at half the
+range. A raise under way now goes on while the bright end is under ``FILL_BELOW_DN``, to
+``TARGET_DN`` (the same ceiling, the same target, the same step limit; a session that was never
+raised keeps the band where nothing changes). The Gemini 335L has no laser power setting (its SDK
+switches the laser on and off), so this is all its exposure can do; the rest of the cure (pooling
+frames) is the material measure's, not the exposure's.
 """
 
 from __future__ import annotations
@@ -95,6 +107,12 @@ MIN_EXPOSURE_SHARE = 1 / 3   # of the auto-exposure's IR exposure: the floor of 
 # exposure, where every session in dim light already runs (module doc): a raise adds no motion blur
 # to the dots that an ordinary session does not have. An assumption for other makers' cameras.
 MAX_RAISED_EXPOSURE_US = 8500.0
+# A raise under way (the plan already holds the exposure above the auto-exposure's) goes on while the
+# skin's bright end is under this: the first step stops at ``MAX_STEP_UP``, which under direct sun
+# (issue 14, the eighth family) left the bright end at 110-170 DN, in the band where nothing is
+# changed, and the dots' shot-noise ratio at 1.2-1.35x less than filling to ``TARGET_DN`` gives
+# (the module doc, "Filled"). Not fitted: 0.9 of the target, so a step of under 11 % is not taken.
+FILL_BELOW_DN = 0.9 * TARGET_DN
 
 
 def skin_bright_end(aligned: AlignedFrameSet, face: FaceObservation) -> float | None:
@@ -325,17 +343,20 @@ class ExposurePlan:
         """The exposure (us) to use next, given the skin's bright end at ``exposure_us``;
         ``exposure_us`` itself when no change is asked for. A cut (bright end above
         ``LOWER_ABOVE_DN``) is never above the exposure nor the auto-exposure's, never below
-        ``MIN_EXPOSURE_SHARE`` of the auto-exposure's. A raise (under ``RAISE_BELOW_DN``) scales by
-        ``TARGET_DN / bright_end`` (all the skin's light grows with the exposure, ambient and dots
-        alike, so the bright end lands at ``TARGET_DN`` at most), at most ``MAX_STEP_UP`` per step,
-        never above ``MAX_RAISED_EXPOSURE_US`` nor below the exposure it was measured at."""
+        ``MIN_EXPOSURE_SHARE`` of the auto-exposure's. A raise (under ``RAISE_BELOW_DN``, or under
+        ``FILL_BELOW_DN`` once the exposure is already above the auto-exposure's: a raise under way
+        fills the range) scales by ``TARGET_DN / bright_end`` (all the skin's light grows with the
+        exposure, ambient and dots alike, so the bright end lands at ``TARGET_DN`` at most), at most
+        ``MAX_STEP_UP`` per step, never above ``MAX_RAISED_EXPOSURE_US`` nor below the exposure it
+        was measured at."""
         assert self.auto is not None
         cut = headroom_cut(bright_end)
         if cut is not None:
             new = exposure_us * cut
             lo = max(self.auto.exposure_us * MIN_EXPOSURE_SHARE, self.floor_us or 0.0)
             return min(max(new, lo), exposure_us, self.auto.exposure_us)
-        if bright_end < RAISE_BELOW_DN:
+        raising = exposure_us > self.auto.exposure_us * 1.01
+        if bright_end < RAISE_BELOW_DN or (raising and bright_end < FILL_BELOW_DN):
             new = exposure_us * min(TARGET_DN / max(bright_end, 1.0), MAX_STEP_UP)
             return max(min(new, MAX_RAISED_EXPOSURE_US), exposure_us)
         return exposure_us

@@ -168,7 +168,11 @@ def test_full_projector_power_makes_the_material_measurable_under_warm_bright_li
     planned = session(gate, q, frames=WINDOW).verdict
     assert power_note(planned) is not None and power_note(planned).startswith("projector at 360 mW")
     assert fixed.cues["projector_snr"] < 5.0 <= planned.cues["projector_snr"]
-    assert "projector_speckle" not in fixed.cues and "material" not in fixed.detectors
+    # Material unmeasurable at the default power. (Since the exposure plan fills the skin's range on a
+    # raise, the fixed-power camera's longer exposure gives it 2 two-sided pairs of the window's: a
+    # speckle is reported, its interval 0.00-0.41, still not measurable.)
+    assert "material" not in fixed.detectors
+    assert "projector_speckle" not in fixed.cues or fixed.cues["projector_pairs"] < 3
     assert fixed.verdict != "live" and fixed.score <= 0.45
     assert planned.verdict == "live"
     assert abs(planned.cues["projector_speckle"] - 0.21) < 0.03       # where skin sits in dim light

@@ -23,6 +23,7 @@ from agent.session.errors import ExposureNotHeld
 from agent.session.events import as_dict
 from agent.session.offline import capture
 from agent.session.projector import (
+    FILL_BELOW_DN,
     LOWER_ABOVE_DN,
     MAX_RAISED_EXPOSURE_US,
     MAX_STEP_UP,
@@ -134,8 +135,17 @@ def test_dim_dots_under_ambient_nir_get_a_longer_ir_exposure_up_to_the_ceiling()
         for _ in range(3):
             ir = lit_ir()
         assert ir.metadata.exposure_us == pytest.approx(plan.setting.exposure_us, rel=0.02)
-        # At the longer exposure the bright end is where it was asked for: steady.
+        # A raise under way fills the range: at 150 DN (past RAISE_BELOW_DN, under FILL_BELOW_DN) the
+        # plan goes on to TARGET_DN (the first step had stopped at MAX_STEP_UP).
+        first = plan.setting.exposure_us
         plan.observe_skin(ir, True, lambda: 150.0)
+        assert not plan.settled
+        assert plan.setting.exposure_us == pytest.approx(first * TARGET_DN / 150.0, rel=0.02)
+        for _ in range(3):
+            ir = lit_ir()
+        assert ir.metadata.exposure_us == pytest.approx(plan.setting.exposure_us, rel=0.02)
+        # At the longer exposure the bright end is where it was asked for: steady.
+        plan.observe_skin(ir, True, lambda: TARGET_DN - 5)
         assert plan.settled
         plan.end()
         p.end()
@@ -167,7 +177,7 @@ def test_a_cut_never_lengthens_and_a_raise_never_passes_the_ceiling_nor_the_targ
         assert plan.active
         for auto in (8000.0, 2000.0):
             plan.auto = ExposureSetting(auto, 1.0)
-            for current in (auto, auto * 0.6, auto * 0.34, 8400.0):
+            for current in (auto, auto * 0.6, auto * 0.34, auto * 1.5, 8400.0):
                 for bright in range(256):
                     new = plan.propose(float(bright), current)
                     if bright > LOWER_ABOVE_DN:
@@ -176,7 +186,7 @@ def test_a_cut_never_lengthens_and_a_raise_never_passes_the_ceiling_nor_the_targ
                         if bright >= SATURATED_DN and current * 0.7 >= auto * MIN_EXPOSURE_SHARE \
                                 and current <= auto:
                             assert new == pytest.approx(current * 0.7)
-                    elif bright < RAISE_BELOW_DN:
+                    elif bright < RAISE_BELOW_DN or (current > auto * 1.01 and bright < FILL_BELOW_DN):
                         assert current <= new <= max(current, MAX_RAISED_EXPOSURE_US)
                         assert bright * new / current <= max(TARGET_DN, bright) + 1e-9
                         assert new <= current * MAX_STEP_UP
@@ -272,3 +282,23 @@ def test_the_note_says_fixed_when_the_camera_kept_its_exposure_and_held_when_it_
     raised = exposure_note(ExposureSetting(1620.0, 1.0), ExposureSetting(650.0, 1.0))
     assert raised == ("IR exposure held at 1620 us for the challenge (auto-exposure 650 us), "
                       "lengthened: ambient NIR drowned the projector's dots")
+
+
+def test_a_raise_under_way_fills_the_skin_to_the_target_not_to_the_band():
+    # Eighth live/139 (direct sun, 5,147 lux, a Gemini 335L: no laser power setting): the auto-exposure
+    # left the skin's bright end at 46 DN; the first raise stops at MAX_STEP_UP (about 115 DN), in the
+    # band where an unraised session is left alone. A raise under way goes on to TARGET_DN: the dots'
+    # share does not depend on the exposure, their shot-noise ratio grows as its root. A session never
+    # raised keeps the band (150 DN at the auto-exposure: no change), and a fill never passes the
+    # ceiling nor the target.
+    with drivers.open(CLIPS) as cam:
+        plan = ExposurePlan(cam, Projector(cam))
+        plan.auto = ExposureSetting(525.0, 1.0)
+        first = plan.propose(46.0, 525.0)
+        assert first == pytest.approx(525.0 * MAX_STEP_UP)
+        assert RAISE_BELOW_DN <= 46.0 * MAX_STEP_UP < FILL_BELOW_DN
+        second = plan.propose(117.0, first)
+        assert second == pytest.approx(first * TARGET_DN / 117.0)
+        assert plan.propose(TARGET_DN - 5, second) == second            # filled: steady
+        assert plan.propose(150.0, 525.0) == 525.0                      # never raised: the band holds
+        assert plan.propose(100.0, 8000.0) == MAX_RAISED_EXPOSURE_US    # the ceiling
