@@ -620,8 +620,8 @@ class ProjectorMeasure:
         # Then what a spectacle frame can reach (the region but the lower cheeks' discs; the upper
         # cheeks' alone when the forehead is already out) against the lower cheeks' discs, beside the
         # nose, which no frame reaches: a rim or a nose pad crossing the upper discs is a hard, thin line
-        # of its own NIR albedo on the dots (seventh's refused spectacle wearers: 0.31-0.40 on the band
-        # around the eyes, 0.24-0.26 beside it; docs/liveness.md). Only when the lower cheeks' own dots
+        # of its own NIR albedo on the dots (seventh's refused spectacle wearers live/3, /33, /71, /171,
+        # /184: 0.29-0.38 there, 0.24-0.25 on the lower cheeks; docs/liveness.md). Only when the lower cheeks' own dots
         # read as skin's (under ``FOREHEAD_SHARP_DOTS``, NaN: not): a mask, head model or paper is hard
         # there too, and is never read on its lower cheeks alone.
         reach = [(x.cheeks if dropped else x) for x in apart]
