@@ -238,6 +238,13 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
         if np.isfinite(projector.forehead) and np.isfinite(projector.cheeks):
             m["projector_speckle_forehead"] = projector.forehead
             m["projector_speckle_cheeks"] = projector.cheeks
+        if projector.rims_dropped:
+            m["projector_rims_dropped_pairs"] = float(projector.rims_dropped)
+        if np.isfinite(projector.upper) and np.isfinite(projector.lower):
+            m["projector_speckle_upper"] = projector.upper
+            m["projector_speckle_lower"] = projector.lower
+        if np.isfinite(projector.lower_sharpness):
+            m["projector_sharpness_lower"] = projector.lower_sharpness
         if np.isfinite(projector.forehead_sharpness) and np.isfinite(projector.cheeks_sharpness):
             m["projector_sharpness_forehead"] = projector.forehead_sharpness
             m["projector_sharpness_cheeks"] = projector.cheeks_sharpness

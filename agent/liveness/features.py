@@ -42,6 +42,9 @@ SKIN_PATCHES = (50, 280, 205, 425, 151, 9, 108, 337)
 # The skin patches on the forehead (mid forehead, between the brows, above each brow): where a
 # fringe falls and a spectacle frame's bridge and brow bar lie (``pair_light``'s ``forehead``).
 FOREHEAD_PATCHES = (151, 9, 108, 337)
+# The skin patches beside the nose, under the cheekbones: out of a spectacle frame's reach (its lower
+# rim and nose pads end at the upper cheek discs, 50 and 280; ``pair_light``'s ``lower``).
+LOWER_PATCHES = (205, 425)
 SKIN_RADIUS_IPD = 0.1           # the skin patches' radius, times the eyes' spacing
 # The projector material measure's own skin region (``material_skin``): the same landmarks' discs at
 # twice the radius, kept this far inside the face's oval (a turned head brings the cheeks' discs to
@@ -427,6 +430,13 @@ class ProjectorLight:
                                                # the drop: ``ProjectorMeasure.pool``)
     cheeks_sharpness: float = float("nan")
     cheeks: ProjectorLight | None = None       # the pair read on the cheeks' discs alone (``pair_light``)
+    rims_dropped: bool = False        # the speckle's readings are the lower cheeks' alone (``ProjectorMeasure.pool``)
+    upper_contrast2: float = float("nan")      # ``contrast2`` on what a spectacle frame can reach: the region
+                                      # but the lower cheeks' discs (the cheeks' upper discs alone when the
+                                      # forehead is dropped: ``cheeks.upper_contrast2``)
+    lower_contrast2: float = float("nan")      # ... and on the lower cheeks' discs alone
+    lower_sharpness: float = float("nan")      # the dots' sharpness on the lower cheeks' discs alone
+    lower: ProjectorLight | None = None        # the pair read on the lower cheeks' discs alone (``pair_light``)
 
     def cheeks_only(self) -> ProjectorLight:
         """This pair with the speckle's readings (contrast, level, noise, pixels, share, albedo) the
@@ -438,6 +448,16 @@ class ProjectorLight:
         return replace(self, contrast2=c.contrast2, level=c.level, noise=c.noise, pixels=c.pixels, share=c.share,
                        albedo=c.albedo, noise_measured=c.noise_measured, unexplained=c.unexplained,
                        forehead_dropped=True)
+
+    def lower_only(self) -> ProjectorLight:
+        """This pair with the speckle's readings the lower cheeks' alone (``cheeks_only`` for them);
+        itself when they were not read apart."""
+        c = self.lower
+        if c is None:
+            return self
+        return replace(self, contrast2=c.contrast2, level=c.level, noise=c.noise, pixels=c.pixels, share=c.share,
+                       albedo=c.albedo, noise_measured=c.noise_measured, unexplained=c.unexplained,
+                       rims_dropped=True)
 
     @property
     def one_sided(self) -> bool:
@@ -572,6 +592,12 @@ class ProjectorMeasure:
                                       # ``FOREHEAD_OVER_CHEEKS`` times this)
     forehead_sharpness: float = float("nan")   # the same pairs' median sharpness on each group (reported)
     cheeks_sharpness: float = float("nan")
+    rims_dropped: int = 0             # pairs whose speckle is the lower cheeks' alone (``pool``)
+    upper: float = float("nan")       # the two-sided pairs' median speckle on what a spectacle frame can
+                                      # reach (``ProjectorLight.upper_contrast2``, after the forehead rule)
+    lower: float = float("nan")       # ... and on the lower cheeks' discs (the speckle is theirs alone when
+                                      # ``upper`` is over ``RIMS_OVER_LOWER`` times this)
+    lower_sharpness: float = float("nan")      # the same pairs' median sharpness on the lower cheeks' discs
 
     @classmethod
     def pool(cls, lights: list[ProjectorLight]) -> ProjectorMeasure:
@@ -599,8 +625,22 @@ class ProjectorMeasure:
         cheeks_sharpness = med([x.cheeks_sharpness for x in apart])
         fringe = forehead > FOREHEAD_OVER_CHEEKS * cheeks and not forehead_sharpness >= FOREHEAD_SHARP_DOTS
         hard_cheeks = fringe and cheeks_sharpness >= FOREHEAD_SHARP_DOTS
-        if fringe and cheeks_sharpness < FOREHEAD_SHARP_DOTS:
+        dropped = bool(fringe and cheeks_sharpness < FOREHEAD_SHARP_DOTS)
+        if dropped:
             lights = [x.cheeks_only() for x in lights]
+        # Then what a spectacle frame can reach (the region but the lower cheeks' discs; the upper
+        # cheeks' alone when the forehead is already out) against the lower cheeks' discs, beside the
+        # nose, which no frame reaches: a rim or a nose pad crossing the upper discs is a hard, thin line
+        # of its own NIR albedo on the dots (seventh's refused spectacle wearers live/3, /33, /71, /171,
+        # /184: 0.29-0.38 there, 0.24-0.25 on the lower cheeks; docs/liveness.md). Only when the lower cheeks' own dots
+        # read as skin's (under ``FOREHEAD_SHARP_DOTS``, NaN: not): a mask, head model or paper is hard
+        # there too, and is never read on its lower cheeks alone.
+        reach = [(x.cheeks if dropped else x) for x in apart]
+        upper = med([_root(y.upper_contrast2) for y in reach if y is not None])
+        lower = med([_root(x.lower_contrast2) for x in apart])
+        lower_sharpness = med([x.lower_sharpness for x in apart])
+        if upper > RIMS_OVER_LOWER * lower and lower_sharpness < FOREHEAD_SHARP_DOTS:
+            lights = [x.lower_only() for x in lights]
 
         def sharp(x: ProjectorLight) -> float:
             return x.cheeks_sharpness if hard_cheeks and np.isfinite(x.cheeks_sharpness) else x.sharpness
@@ -636,7 +676,9 @@ class ProjectorMeasure:
                    unmatched=float(np.median(unmatched)) if unmatched else nan, pattern_checked=checked,
                    forehead_dropped=sum(x.forehead_dropped for x in measured),
                    forehead=forehead, cheeks=cheeks,
-                   forehead_sharpness=forehead_sharpness, cheeks_sharpness=cheeks_sharpness)
+                   forehead_sharpness=forehead_sharpness, cheeks_sharpness=cheeks_sharpness,
+                   rims_dropped=sum(x.rims_dropped for x in measured), upper=upper, lower=lower,
+                   lower_sharpness=lower_sharpness)
 
 
 def _root(contrast2: float) -> float:
@@ -725,6 +767,7 @@ class IrSkin:
     box: tuple[slice, slice]
     mask: np.ndarray
     forehead: np.ndarray | None = None
+    lower: np.ndarray | None = None       # ... and on the lower cheeks' patches (``LOWER_PATCHES``)
 
     def of(self, fs: AlignedFrameSet | FrameSet) -> np.ndarray:
         ir = _raw(fs).ir
@@ -756,13 +799,14 @@ def skin_region(shape: tuple[int, int], centres: np.ndarray, radius: float,
 
 def ir_skin(aligned: AlignedFrameSet, face: FaceObservation, points: tuple[int, ...] = SKIN_PATCHES,
             radius_ipd: float = SKIN_RADIUS_IPD, inset_ipd: float | None = None,
-            forehead: tuple[int, ...] = ()) -> IrSkin | None:
+            forehead: tuple[int, ...] = (), lower: tuple[int, ...] = ()) -> IrSkin | None:
     """Where the face's skin patches (cheeks, forehead) are in the IR imager's pixels, with room
     around them for the band-pass filters; only pixels with depth in this frame count. The patches
     are discs of ``radius_ipd`` times the eyes' spacing around the mesh landmarks ``points``; with
     ``inset_ipd``, only their pixels inside the face's oval shrunk by that much (away from the
     face's edge, which a turned head brings near the cheeks). ``forehead``, a subset of ``points``:
-    the mask's pixels in their discs are also kept apart (``IrSkin.forehead``)."""
+    the mask's pixels in their discs are also kept apart (``IrSkin.forehead``); ``lower`` likewise
+    (``IrSkin.lower``)."""
     ir, depth = aligned.frameset.ir, aligned.frameset.depth
     if ir is None or depth is None:           # (to_ir_pixels needs both as well)
         return None
@@ -791,7 +835,10 @@ def ir_skin(aligned: AlignedFrameSet, face: FaceObservation, points: tuple[int, 
     upper = None
     if forehead:
         upper = mask & discs_mask(mask.shape, centres[[points.index(p) for p in forehead]] - origin, radius)
-    return IrSkin(box, mask, upper)
+    below = None
+    if lower:
+        below = mask & discs_mask(mask.shape, centres[[points.index(p) for p in lower]] - origin, radius)
+    return IrSkin(box, mask, upper, below)
 
 
 def material_region(shape: tuple[int, int], centres: np.ndarray, oval: np.ndarray, ipd_px: float) -> np.ndarray:
@@ -809,7 +856,8 @@ def material_skin(aligned: AlignedFrameSet, face: FaceObservation) -> IrSkin | N
     The skin patches alone (``SKIN_RADIUS_IPD``) hold a few dozen dots, and every pair of a session
     sees the same ones, so which dots fell there moved a session's sharpness by +-0.3-0.4 on every
     camera (docs/liveness.md, "A session's dots"); this region holds about three times as many."""
-    return ir_skin(aligned, face, SKIN_PATCHES, MATERIAL_RADIUS_IPD, MATERIAL_INSET_IPD, FOREHEAD_PATCHES)
+    return ir_skin(aligned, face, SKIN_PATCHES, MATERIAL_RADIUS_IPD, MATERIAL_INSET_IPD, FOREHEAD_PATCHES,
+                   LOWER_PATCHES)
 
 
 def projector_light(lit: AlignedFrameSet, dark: AlignedFrameSet, face: FaceObservation,
@@ -846,7 +894,7 @@ def projector_light_on(patch: IrSkin | None, lit: AlignedFrameSet, dark: Aligned
         quiet = (ir(same[0]), ir(same[1]))
     predicted = None if reference is None else predicted_pattern(reference, patch, lit)
     return pair_light(ir(lit), ir(dark), patch.mask, quiet, predicted=predicted, checked=reference is not None,
-                      forehead=patch.forehead)
+                      forehead=patch.forehead, lower=patch.lower)
 
 
 # The measure's small search along the rows (px) for the predicted pattern: a real projector's
@@ -965,12 +1013,21 @@ FOREHEAD_OVER_CHEEKS = 1.25
 # The cheeks' dots must read under it too for the forehead to be dropped: train's 59 live cheeks read
 # 0.63-1.48, its masks' and head models' 1.6-2.4 (docs/liveness.md, "The forehead rule, attacked").
 FOREHEAD_SHARP_DOTS = 1.4893
+# How much harder (the pairs' median speckle contrast) what a spectacle frame can reach (the region but
+# the lower cheeks' discs, or the upper cheeks' when the forehead is out) must read than the lower
+# cheeks' discs for the session's speckle to be the lower cheeks' alone (``ProjectorMeasure.pool``).
+# Chosen on train (/tmp/rims20/probe3.py, run_presentation as pad-eval, docs/liveness.md): its hard
+# attacks read 0.94-1.08 (mask/0, /1, head_model/0, head_model_hand/0, paper_mask/0, their lower
+# cheeks' dots 1.64-2.49 sharp: the guard holds them anyway), glasses_print/0 1.11 (its lower cheeks
+# the wearer's skin); train lives drawn with spectacles 0.91-1.29; seventh's refused spectacle
+# wearers 1.24 (live/3). Bare faces may cross it by which dots fell where: skin read on skin.
+RIMS_OVER_LOWER = 1.15
 
 
 def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
                same: tuple[np.ndarray, np.ndarray] | None = None, *,
                predicted: tuple[np.ndarray, np.ndarray] | None = None, checked: bool = False,
-               forehead: np.ndarray | None = None) -> ProjectorLight:
+               forehead: np.ndarray | None = None, lower: np.ndarray | None = None) -> ProjectorLight:
     """:func:`projector_light` on the IR pixels themselves: a lit and an unlit frame (float arrays
     of one shape), the ``skin`` mask on them, and optionally two frames in one projector state.
     Every skin pixel counts, clipped ones at their clipped values; the share clipped in either
@@ -995,19 +1052,38 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     keeps every pixel it had, so an instrument on the forehead alone (a printed eye band reaching
     the brows) still sharpens them as it did. Except when the cheeks' own dots read as a hard
     surface's under such a forehead (a fringe over a mask): then nothing is dropped and the session's
-    dots' sharpness is the cheeks' (``ProjectorMeasure.pool``)."""
+    dots' sharpness is the cheeks' (``ProjectorMeasure.pool``).
+
+    ``lower`` (the part of ``skin`` on the lower cheeks' patches, ``IrSkin.lower``; only with
+    ``forehead``): the pair is also read on them alone (``lower``, ``lower_contrast2``,
+    ``lower_sharpness``) and on the rest (``upper_contrast2``; the cheeks' reading likewise on the
+    upper cheeks' discs), what a spectacle frame's rims, bridge and nose pads can reach; when a
+    session's rest reads over ``RIMS_OVER_LOWER`` times the lower cheeks' and their dots are soft
+    (``ProjectorMeasure.pool``), its speckle is the lower cheeks' alone."""
     on, off, skin, same, _ = without_glints(on, off, skin, same)
     whole = _pair_reading(on, off, skin, same, predicted, checked)
     if forehead is None or not np.isfinite(whole.contrast2):
         return whole
-    upper, lower = skin & forehead, skin & ~forehead
-    if upper.sum() < MIN_GROUP_PIXELS or lower.sum() < MIN_GROUP_PIXELS:
+    top_mask, rest = skin & forehead, skin & ~forehead
+    if top_mask.sum() < MIN_GROUP_PIXELS or rest.sum() < MIN_GROUP_PIXELS:
         return whole
-    top, cheeks = (_pair_reading(on, off, m, same, None, False) for m in (upper, lower))
+    top, cheeks = (_pair_reading(on, off, m, same, None, False) for m in (top_mask, rest))
     if not (np.isfinite(top.contrast2) and np.isfinite(cheeks.contrast2)):
         return whole
-    return replace(whole, forehead_contrast2=top.contrast2, cheeks_contrast2=cheeks.contrast2,
-                   forehead_sharpness=top.sharpness, cheeks_sharpness=cheeks.sharpness, cheeks=cheeks)
+    out = replace(whole, forehead_contrast2=top.contrast2, cheeks_contrast2=cheeks.contrast2,
+                  forehead_sharpness=top.sharpness, cheeks_sharpness=cheeks.sharpness, cheeks=cheeks)
+    if lower is None:
+        return out
+    low, reach, reach_cheeks = skin & lower, skin & ~lower, rest & ~lower
+    if min(low.sum(), reach.sum(), reach_cheeks.sum()) < MIN_GROUP_PIXELS:
+        return out
+    below = _pair_reading(on, off, low, same, None, False)
+    above, above_cheeks = (_pair_reading(on, off, m, same, None, False, shape=False) for m in (reach, reach_cheeks))
+    if not (np.isfinite(below.contrast2) and np.isfinite(above.contrast2) and np.isfinite(above_cheeks.contrast2)):
+        return out
+    return replace(out, upper_contrast2=above.contrast2, lower_contrast2=below.contrast2,
+                   lower_sharpness=below.sharpness, lower=below,
+                   cheeks=replace(cheeks, upper_contrast2=above_cheeks.contrast2))
 
 
 def _pair_reading(on: np.ndarray, off: np.ndarray, skin: np.ndarray, same: tuple[np.ndarray, np.ndarray] | None,
