@@ -173,10 +173,13 @@ class SessionSettings:
     max_failures: int = 5                  # §8.2.5 d: failed attempts (per terminal, per subject) ...
     failure_window_s: float = 600.0        # ... within this window lock both out ...
     lockout_s: float = 900.0               # ... for this long
+    # The liveness worker's start (spawn, sandbox, face models, warm-up): killed when none of its
+    # start phases completes within this of the one before (LIV_WORKER_START_STALLED).
+    worker_start_stall_s: float = 60.0
 
     def __post_init__(self) -> None:
         for name in ("enroll_budget_ms", "verify_budget_ms", "quality_timeout_s", "challenge_window_s",
-                     "failure_window_s", "lockout_s"):
+                     "failure_window_s", "lockout_s", "worker_start_stall_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
         if self.max_failures < 1:

@@ -28,7 +28,7 @@ from agent.devices.calibration import RigCalibration
 from agent.devices.lease import DeviceManager
 from agent.devices.policy import is_development_uri
 from agent.errors import ConfigError
-from agent.liveness.supervisor import LivenessSupervisor
+from agent.liveness.supervisor import LivenessSupervisor, SupervisorSettings
 from agent.localapi.service import SERVICE, LocalApiServer
 from agent.observe.daemon import DaemonObservers
 from agent.observe.health import camera_state_of
@@ -172,7 +172,7 @@ class Daemon:
             if s.keys.attestation:
                 from agent.security.tpm import load_attestor
                 self.attestor = load_attestor(s.keys.attestation)
-            self.supervisor = LivenessSupervisor()
+            self.supervisor = LivenessSupervisor(SupervisorSettings(start_stall_s=s.session.worker_start_stall_s))
             self.supervisor.start()
             self.observers.start(self.supervisor)
             self.deps = SessionDeps(terminal_id=s.terminal_id, camera_uri=s.camera.uris[0], uplink=self.uplink,

@@ -3,9 +3,10 @@
 
     python -m bench.quality_phase --split sixth --live 60 [--json OUT]
 
-Each presentation runs ``agent.session.offline.capture``'s quality phase (projector power plan, IR
-exposure plan, face metering, at most ``QUALITY_MAX_SETS`` framesets) on pad-eval's URI and nonce
-for it. To compare two versions of the gate, run this file by path under each one's ``PYTHONPATH``.
+Each presentation runs ``agent.session.offline.capture`` itself, ended after its quality phase
+(``window=False``: projector power plan, IR exposure plan, face metering, at most ``QUALITY_MAX_SETS``
+framesets, as with pad-eval's ``require_quality``) on pad-eval's URI and nonce for it. To compare
+two versions of the gate, run this file by path under each one's ``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -15,42 +16,27 @@ import json
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-
-def run_one(uri: str, nonce: bytes) -> dict:
-    import drivers
-    from agent.liveness.challenge import Kind
-    from agent.pipeline.frames import FramesetReader
+if TYPE_CHECKING:
     from agent.quality import QualityGate
-    from agent.quality.metering import FaceMetering
-    from agent.session.offline import QUALITY_MAX_SETS, plan_challenge, quality_phase
-    from agent.session.projector import ExposurePlan, Projector
 
-    if "gate" not in run_one.__dict__:
-        run_one.__dict__["gate"] = QualityGate()    # one gate (and face models) for the run; reset per phase
-    gate = run_one.__dict__["gate"]
-    cam = drivers.open(uri)
-    with cam:
-        challenge, _ = plan_challenge(cam, 32, nonce)
-        projector = Projector(cam) if challenge is not None and Kind.PROJECTOR in challenge.kinds else None
-        exposure = ExposurePlan(cam, projector) if projector is not None else None
-        metering = FaceMetering(cam)
-        if projector is not None:
-            projector.begin()
-        try:
-            q = quality_phase(FramesetReader(cam), gate, projector, metering, QUALITY_MAX_SETS, exposure)
-        finally:
-            metering.end()
-            if exposure is not None:
-                exposure.end()
-            if projector is not None:
-                projector.end()
+
+def run_one(uri: str, nonce: bytes, gate: QualityGate) -> dict:
+    """One presentation's quality phase: ``capture`` with pad-eval's patience (``require_quality``)
+    ended before the window, so the set-up measured is the one pad-eval and ``analyze`` run."""
+    import drivers
+    from agent.session.offline import capture
+
+    with drivers.open(uri) as cam:
+        q = capture(cam, 32, nonce, gate, require_quality=True, window=False).quality
     return {"uri": uri, "complete": q.complete, "framesets": q.framesets, "reason": q.reason}
 
 
 def main(argv: list[str] | None = None) -> int:
+    from agent.quality import QualityGate
     from hil.padeval import UNSEEN_SPLITS, presentation_nonce, presentations
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -60,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.split in UNSEEN_SPLITS:
         p.error(f"{a.split} is the unseen test family: not run here")
-    rows = [run_one(x.uri, presentation_nonce(x))
+    gate = QualityGate()                # one gate (and face models) for the run; reset per phase
+    rows = [run_one(x.uri, presentation_nonce(x), gate)
             for x in presentations(a.split, live=a.live, per_species=0, injection=0, species=["live"])]
     done = [r["framesets"] for r in rows if r["complete"]]
     summary = {"split": a.split, "live": len(rows), "complete": len(done), "fta": len(rows) - len(done),

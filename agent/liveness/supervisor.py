@@ -5,7 +5,9 @@ aligned and through the quality gate, an :class:`Assessment` back) and the chall
 (``open_judge``). The daemon loads no face model, no alignment table and no OpenCV of its own.
 
 Every exchange has a deadline. A worker that dies (EOF on the channel, or its process gone) is a
-``LIV_WORKER_CRASHED``; one that misses a deadline is killed and is a ``LIV_WORKER_TIMEOUT``; one
+``LIV_WORKER_CRASHED``; one that misses a deadline is killed and is a ``LIV_WORKER_TIMEOUT``
+(``LIV_WORKER_START_STALLED`` when its start makes no progress: no start phase completed within
+``start_stall_s``, however long the whole start takes); one
 whose verdict is malformed or not bound to the frames sent is killed and is a
 ``LIV_VERDICT_UNBOUND``. The session fails with that typed error; there is never a default pass.
 The next session starts a fresh worker.
@@ -13,6 +15,7 @@ The next session starts a fresh worker.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import signal
@@ -21,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,8 @@ from drivers.errors import CaptureAgentError
 from drivers.frame import FrameSet
 
 VERDICTS = ("live", "attack", "inconclusive")
+# The worker's start phases, in the order it reports them (``starting``) before its ``hello``.
+START_PHASES = ("sandbox", "models", "warm_threads", "warm_judge", "warm_quality")
 
 
 class LivenessWorkerError(CaptureAgentError):
@@ -47,6 +53,13 @@ class LivenessWorkerCrashed(LivenessWorkerError):
 
 class LivenessWorkerTimeout(LivenessWorkerError):
     code = "LIV_WORKER_TIMEOUT"
+
+
+class LivenessWorkerStartStalled(LivenessWorkerTimeout):
+    """The worker's start made no progress: no start phase (``START_PHASES``, then its hello)
+    completed within ``SupervisorSettings.start_stall_s`` of the one before (the worker is killed)."""
+
+    code = "LIV_WORKER_START_STALLED"
 
 
 class LivenessVerdictUnbound(LivenessWorkerError):
@@ -99,7 +112,10 @@ class WorkerResult:
 class SupervisorSettings:
     slots: int = 4
     slot_bytes: int = 16 << 20            # 1920x1080 BGR + 1280x800 Z16 + 1280x800 Y8 fit with room
-    start_timeout_s: float = 60.0          # model loading on a slow kiosk
+    # The worker's start (spawn, sandbox, face models, warm-up, privilege drop) is bounded per phase:
+    # killed when no phase completes within this (``LIV_WORKER_START_STALLED``). Its whole length
+    # grows with the machine's load (a bound on it timed out tests at a load of 10 and more).
+    start_stall_s: float = 60.0
     frame_timeout_s: float = 2.0           # per frameset acknowledgement
     judge_timeout_s: float = 10.0          # plus judge_per_frameset_s per frameset
     judge_per_frameset_s: float = 0.5
@@ -129,6 +145,20 @@ def worker_read_dirs() -> list[str]:
     return dirs
 
 
+def _start_stalled(timeout_s: float, *, after: str) -> LivenessWorkerError:
+    return LivenessWorkerStartStalled(f"liveness worker's start made no progress for {timeout_s:g} s after "
+                                      f"{after!r}; killed, it will be restarted")
+
+
+def worker_command(ctrl_fd: int, ring_fd: int, slots: int, slot_bytes: int) -> list[str]:
+    """The worker's command line: its control socket and frame ring by descriptor, and what it may read."""
+    cmd = [sys.executable, "-m", "agent.liveness.worker", "--ctrl-fd", str(ctrl_fd), "--ring-fd", str(ring_fd),
+           "--slots", str(slots), "--slot-bytes", str(slot_bytes)]
+    for d in worker_read_dirs():
+        cmd += ["--read", d]
+    return cmd
+
+
 class LivenessSupervisor:
     def __init__(self, settings: SupervisorSettings | None = None):
         self.s = settings or SupervisorSettings()
@@ -139,6 +169,8 @@ class LivenessSupervisor:
         self.hello: dict[str, Any] = {}
         self.restarts = 0
         self.last_start_ms = 0.0
+        # The last start's phases as they completed: ms from the spawn (``START_PHASES``).
+        self.start_phases: dict[str, float] = {}
 
     # --- lifecycle ---------------------------------------------------------------------------------
     @property
@@ -163,10 +195,7 @@ class LivenessSupervisor:
         t0 = time.perf_counter()
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         ring = Ring(self.s.slots, self.s.slot_bytes)
-        cmd = [sys.executable, "-m", "agent.liveness.worker", "--ctrl-fd", str(child.fileno()),
-               "--ring-fd", str(ring.fd), "--slots", str(self.s.slots), "--slot-bytes", str(self.s.slot_bytes)]
-        for d in worker_read_dirs():
-            cmd += ["--read", d]
+        cmd = worker_command(child.fileno(), ring.fd, self.s.slots, self.s.slot_bytes)
         try:
             proc = subprocess.Popen(cmd, pass_fds=(child.fileno(), ring.fd), close_fds=True,
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -177,11 +206,31 @@ class LivenessSupervisor:
             child.close()
         self._proc, self._sock, self._ring = proc, parent, ring
         try:
-            hello = self._expect("hello", self.s.start_timeout_s)
+            hello = self._await_hello(t0)
         except LivenessWorkerError as exc:
+            if self._proc is None:                      # already torn down and counted (``_next``)
+                raise
             raise self._fail(exc) from None             # e.g. LIV_SANDBOX_FAILED: it never serves
         self.hello = hello
         self.last_start_ms = (time.perf_counter() - t0) * 1000
+
+    def _await_hello(self, t0: float) -> dict[str, Any]:
+        """The worker's ``hello``, each of its start phases (``START_PHASES``, in order) on the way,
+        each within ``start_stall_s`` of the one before."""
+        self.start_phases = {}
+        last = "spawned"
+        while True:
+            msg = self._next(("starting", "hello"), self.s.start_stall_s,
+                             timed_out=functools.partial(_start_stalled, after=last))
+            want = START_PHASES[len(self.start_phases)] if len(self.start_phases) < len(START_PHASES) else "hello"
+            got = msg["op"] if msg["op"] == "hello" else msg.get("phase")
+            if got != want:
+                raise self._fail(LivenessVerdictUnbound(
+                    f"liveness worker reported start phase {str(got)[:40]!r}, expected {want!r}"))
+            if got == "hello":
+                return msg
+            last = want
+            self.start_phases[want] = (time.perf_counter() - t0) * 1000
 
     def stop(self) -> None:
         with self._lock:
@@ -220,12 +269,19 @@ class LivenessSupervisor:
         return exc
 
     def _expect(self, op: str, timeout_s: float) -> dict[str, Any]:
+        """The worker's next message, which must be ``op``, within ``timeout_s``."""
+        return self._next((op,), timeout_s)
+
+    def _next(self, ops: tuple[str, ...], timeout_s: float, *,
+              timed_out: Callable[[float], LivenessWorkerError] | None = None) -> dict[str, Any]:
+        """The worker's next message, one of ``ops``; ``timed_out(timeout_s)``: the error when none
+        comes within ``timeout_s`` (default ``LivenessWorkerTimeout``)."""
         assert self._sock is not None
         self._sock.settimeout(timeout_s)
         try:
             msg = recv(self._sock)
         except TimeoutError:
-            raise self._fail(LivenessWorkerTimeout(
+            raise self._fail(timed_out(timeout_s) if timed_out is not None else LivenessWorkerTimeout(
                 f"liveness worker did not answer within {timeout_s:g} s; killed, it will be restarted")) from None
         except (EOFError, ConnectionError, OSError) as exc:
             code = self._proc.poll() if self._proc is not None else None
@@ -236,8 +292,9 @@ class LivenessSupervisor:
         if msg["op"] == "error":
             raise LivenessWorkerError(f"liveness worker refused the request: {msg.get('message', '')}",
                                       code=str(msg.get("code", "LIV_WORKER_ERROR"))[:64])
-        if msg["op"] != op:
-            raise self._fail(LivenessVerdictUnbound(f"liveness worker answered {msg['op']!r}, expected {op!r}"))
+        if msg["op"] not in ops:
+            expected = " or ".join(repr(o) for o in ops)
+            raise self._fail(LivenessVerdictUnbound(f"liveness worker answered {msg['op']!r}, expected {expected}"))
         return msg
 
     def _send(self, msg: dict[str, Any]) -> None:

@@ -16,6 +16,11 @@ with only those two descriptors (and /dev/null on 0–2) open, an environment wi
 3. as root, drop to ``nobody``; resource limits (no cores, no file growth, bounded descriptors,
    address space and tasks); the ``serve`` seccomp filter (no set*id any more).
 
+Each start phase is reported as it completes (``starting``: ``sandbox`` after step 1, ``models``,
+then the warm-up's ``warm_threads``, ``warm_judge`` and ``warm_quality``), and ``hello`` after step
+3: the supervisor times the start out when no phase completes for ``start_stall_s``, however long
+the whole start takes on a loaded machine.
+
 Then it serves the control protocol (see ``wire.py``): ``quality`` (a session's quality loop
 begins: the daemon's quality settings and channel) and ``assess`` (one frameset of it, pixels in a
 ring slot: aligned, through the quality gate, answered with an ``assessment``: prompt, progress,
@@ -433,10 +438,11 @@ def simulator_modules() -> list[str]:
                   or m == "scipy" or m.startswith("scipy."))
 
 
-def warm_up(gate) -> None:
+def warm_up(gate, done: Callable[[str], None] = lambda phase: None) -> None:
     """Import every module and start every model interpreter a session touches, while files can
     still be read: after the privilege drop the interpreter's own library may be unreadable (and
-    should be). On synthetic framesets, not the simulator (``agent.liveness.warmup`` says why)."""
+    should be). On synthetic framesets, not the simulator (``agent.liveness.warmup`` says why).
+    ``done`` hears each of its start phases as it completes (``START_PHASES``' ``warm_*``)."""
     global _WARM_MODULES
     import gc
     import hmac  # noqa: F401
@@ -445,7 +451,7 @@ def warm_up(gate) -> None:
     from agent import allocator
     from agent.pipeline.align import forget_calibrations, keep_scratch, release_scratch
     keep_scratch(True)                # every frameset of a session aligned in the same temporaries
-    _warm_session(gate)
+    _warm_session(gate, done)
     forget_calibrations()             # the synthetic camera's alignment table: sessions bring their own
     release_scratch()                 # and the temporaries of its size
     gc.collect()
@@ -453,7 +459,7 @@ def warm_up(gate) -> None:
     _WARM_MODULES = frozenset(sys.modules)
 
 
-def _warm_session(gate) -> None:
+def _warm_session(gate, done: Callable[[str], None]) -> None:
     import threading
 
     from agent.liveness import warmup
@@ -475,13 +481,16 @@ def _warm_session(gate) -> None:
         return warm_gate.measure(align_frameset(fs))
     for f in [pool.submit(warm, sets[1 + k % (len(sets) - 1)]) for k in range(JUDGE_THREADS)]:
         f.result()
+    done("warm_threads")
     judge(sets, warm_gate, VerdictThresholds(), challenge=challenge)      # challenged, as a kiosk session
     judge(sets, warm_gate, VerdictThresholds(), challenge=None)           # and without a challenge
+    done("warm_judge")
     quality_settings({"channel": "kiosk", "settings": {}})                  # the daemon's quality loop
     warm_gate.reset()
     for fs in sets[:2]:                                                     # where sessions assess: a judge thread
         pool.submit(assess, warm_gate, fs, False).result()
     gate.reset()
+    done("warm_quality")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -501,10 +510,17 @@ def main(argv: list[str] | None = None) -> int:
         send(ctrl, {"op": "error", "code": exc.code, "message": exc.message[:500]})
         return 3
     from agent.liveness.wire import Ring, send
+
+    def done(phase: str) -> None:
+        # Each start phase as it completes: the supervisor's bound on the start is on the time
+        # between them (``SupervisorSettings.start_stall_s``), not on the whole start.
+        send(ctrl, {"op": "starting", "phase": phase})
+    done("sandbox")
     from agent.quality import QualityGate
     ring = Ring(args.slots, args.slot_bytes, fd=args.ring_fd, writable=False)
     gate = QualityGate()                             # loads and verifies the face models
-    warm_up(gate)
+    done("models")
+    warm_up(gate, done)
     try:
         state = sandbox_serve(state)
     except SandboxError as exc:

@@ -151,16 +151,18 @@ def exposure_note(planned: ExposureSetting, auto: ExposureSetting) -> str:
 
 
 def capture(cam: Camera, n: int, nonce: bytes | None, gate: QualityGate, *,
-            require_quality: bool = False) -> OfflineCapture:
+            require_quality: bool = False, window: bool = True) -> OfflineCapture:
     """Plan the challenge, run the quality phase (live cameras; a recording's frames are what they
     are), and read the window's ``n`` framesets; the projector and the exposure metering are the
     camera's own again afterwards. With ``require_quality`` a quality phase that does not complete
-    ends the capture there, as the daemon's session would (no window is read)."""
+    ends the capture there, as the daemon's session would (no window is read). Without ``window``
+    the capture ends after the quality phase whatever its outcome (``bench.quality_phase``
+    measures the phase so, on this very set-up): no window is read, ``sets`` is empty."""
     challenge, notes = plan_challenge(cam, n, nonce)
     reader = FramesetReader(cam)
     if cam.info.is_recording:
-        return OfflineCapture(None, notes, collect(reader, n, None, None, timeout_s=STALL_TIMEOUT_S, per_frameset=True),
-                              QualityPhase(False, True, 0, None))
+        sets = collect(reader, n, None, None, timeout_s=STALL_TIMEOUT_S, per_frameset=True) if window else []
+        return OfflineCapture(None, notes, sets, QualityPhase(False, True, 0, None))
     projector = Projector(cam) if challenge is not None and Kind.PROJECTOR in challenge.kinds else None
     exposure = ExposurePlan(cam, projector) if projector is not None else None
     metering = FaceMetering(cam)
@@ -171,7 +173,7 @@ def capture(cam: Camera, n: int, nonce: bytes | None, gate: QualityGate, *,
         # the projector's power (or the IR exposure), not the daemon's whole patience.
         quality = quality_phase(reader, gate, projector, metering,
                                 QUALITY_MAX_SETS if require_quality else PREROLL_MAX, exposure)
-        if require_quality and not quality.complete:
+        if not window or (require_quality and not quality.complete):
             return OfflineCapture(challenge, notes, [], quality)
         if quality.reason == "IR_TOO_BRIGHT":
             notes.append("the skin's IR stayed clipped after every cure this camera allows: the person "

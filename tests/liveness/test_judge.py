@@ -358,3 +358,51 @@ def test_injection_signals_are_plain_json_when_the_depth_noise_was_not_measured(
     signals = injection_signals([], float("nan"))
     assert type(signals["suspicious"]) is bool and signals["suspicious"] is False
     assert json.loads(json.dumps(signals))["depth_noise_per_m2_mm"] is None
+
+
+def test_a_drowned_windows_cues_are_read_on_the_frames_its_metadata_says_were_lit(gate, monkeypatch):
+    # Drowned dots (IR energies that do not switch beyond their noise): the energies cannot say which
+    # frames the projector lit, the frames' own metadata says it (``judge.lit_when_drowned``). On a
+    # structured-light camera an unlit frame has no depth: read on the frames the energies' noise
+    # split called lit, this window's face had no depth and no cross-modal agreement (depth_share 0,
+    # cross_modal 0 with the path removed; on the inverted metadata depth_geometry 0 too). The window
+    # is the simulator's own Astra window under the projector challenge with each IR image replaced
+    # by its first unlit one plus sensor noise: the energies flat, the metadata and the depth as the
+    # camera gave them. Judged whole (``judge``), the challenge verified on those energies.
+    import dataclasses
+
+    from agent.liveness import judge as judge_module
+    from agent.liveness.challenge import DROWNED_DETAIL, Challenge, Kind
+    from agent.pipeline.frames import FramesetReader
+    from agent.session.projector import Projector
+    from agent.session.window import collect
+    from drivers.frame import StreamKind
+
+    n = 8
+    ch = Challenge.from_nonce(NONCE, frames=n, kinds=frozenset({Kind.PROJECTOR}))
+    with drivers.open("sim://?realtime=0&camera=astra&seed=21&identity=3") as cam:
+        sets = collect(FramesetReader(cam), n, ch, Projector(cam), per_frameset=True)
+    said = [fs.ir.metadata.projector_on for fs in sets]
+    assert True in said and False in said
+    # The camera's word is the truth here: no depth on the frames it says were unlit.
+    assert all(np.count_nonzero(fs.depth.pixels) == 0 for fs, on in zip(sets, said, strict=True) if not on)
+    dark = sets[said.index(False)].ir
+    rng = np.random.default_rng(5)
+
+    def drowned(fs):
+        px = np.clip(dark.pixels + rng.normal(0.0, 2.0, dark.pixels.shape), 0, 255).astype(dark.pixels.dtype)
+        return dataclasses.replace(fs, frames={**fs.frames, StreamKind.IR: dataclasses.replace(fs.ir, pixels=px)})
+
+    read_on: list[list[bool] | None] = []
+    score = judge_module.score
+
+    def scored(cues, **kw):
+        read_on.append(kw.get("projector_on"))
+        return score(cues, **kw)
+    monkeypatch.setattr(judge_module, "score", scored)
+    v = judge_module.judge([drowned(fs) for fs in sets], gate, load_thresholds("kiosk", challenged=True),
+                           challenge=ch).verdict
+    assert v.challenge["projector"]["detail"] == DROWNED_DETAIL and not v.challenge["projector"]["passed"]
+    assert read_on == [said]                            # every frame had a face: the cues' frames are all
+    assert v.cues["depth_share"] > 0.9 and v.detectors["depth_geometry"] == 1.0 and v.detectors["cross_modal"] == 1.0
+    assert v.verdict != "live"

@@ -327,3 +327,55 @@ def test_kill_never_signals_a_worker_pid_already_reaped(monkeypatch):
     monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)))
     sup.kill(signal.SIGKILL)
     assert sent == []                                      # main: [(the reaped pid, SIGKILL)]
+
+
+def _start_worker(monkeypatch, *phases: str, hello: bool) -> None:
+    """The supervisor's next start runs ``tests/helpers/start_worker.py`` with these phases."""
+    import sys
+
+    from agent.liveness import supervisor
+    helper = str(Path(__file__).resolve().parents[1] / "helpers" / "start_worker.py")
+    monkeypatch.setattr(supervisor, "worker_command", lambda ctrl_fd, *_: [
+        sys.executable, helper, "--ctrl-fd", str(ctrl_fd), *(["--hello"] if hello else []), *phases])
+
+
+def test_the_workers_start_reports_each_phase_in_order(sup):
+    # The bound on the start is on the time between these (``start_stall_s``), not on the whole start.
+    from agent.liveness.supervisor import START_PHASES
+    assert list(sup.start_phases) == list(START_PHASES)
+    ms = list(sup.start_phases.values())
+    assert ms == sorted(ms) and ms[-1] <= sup.last_start_ms
+
+
+def test_a_start_that_stops_making_progress_is_killed_with_its_own_code(monkeypatch):
+    # Two phases reported, then nothing: killed after start_stall_s without another phase, with a
+    # stable code naming where it stopped (the old fixed 60 s bound on the whole start timed out
+    # healthy starts at a load of 10 and more, and a stuck one only after the full minute).
+    from agent.liveness.supervisor import LivenessWorkerStartStalled
+    _start_worker(monkeypatch, "sandbox", "models", hello=False)
+    s = LivenessSupervisor(SupervisorSettings(start_stall_s=0.5))
+    with pytest.raises(LivenessWorkerStartStalled) as exc:
+        s.start()
+    assert exc.value.code == "LIV_WORKER_START_STALLED" and isinstance(exc.value, LivenessWorkerTimeout)
+    # Where it stopped: the last phase it reported (a loaded machine may stall the stand-in sooner).
+    assert list(s.start_phases) in (["sandbox", "models"], ["sandbox"], [])
+    assert repr((list(s.start_phases) or ["spawned"])[-1]) in exc.value.message
+    assert not s.alive() and s.restarts == 1
+
+
+@pytest.mark.parametrize("phases", [("sandbox", "warm_judge"), ("sandbox", "models")])
+def test_a_start_that_skips_or_reorders_its_phases_is_refused(monkeypatch, phases):
+    # A hello before the warm-up said it was done, or a phase out of order, is not the worker's
+    # start: refused like any malformed reply, and the worker killed.
+    _start_worker(monkeypatch, *phases, hello=True)
+    s = LivenessSupervisor(SupervisorSettings(start_stall_s=30.0))
+    with pytest.raises(LivenessVerdictUnbound):
+        s.start()
+    assert not s.alive() and s.restarts == 1
+
+
+def test_a_start_with_every_phase_says_hello(monkeypatch):
+    from agent.liveness.supervisor import START_PHASES
+    _start_worker(monkeypatch, *START_PHASES, hello=True)
+    with LivenessSupervisor(SupervisorSettings(start_stall_s=30.0)) as s:
+        assert s.alive() and list(s.start_phases) == list(START_PHASES) and s.restarts == 0
