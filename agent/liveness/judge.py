@@ -352,17 +352,19 @@ class Judge:
         self._pending.append((fs, measured))
         self._submitted.append((fs, measured))
         if last:
-            # The window's last frameset: while one thread measures it, the other works out every
-            # frame's face grid in the window's final box, as soon as its detections say what it is,
-            # then verifies the challenges on the window's IR energies and those grids, then the
-            # on-off pairs whose lit frame is an earlier one (the last frameset's IR energy settles
-            # which frames the projector lit), then the depth noise of the last two framesets once
-            # the last is aligned: what ``finish`` would otherwise do after the last measurement.
+            # The window's last frameset: while one thread measures it, the other, once it has
+            # inspected it, reads the on-off pairs whose lit frame is an earlier one (the last
+            # frameset's IR energy settles which frames the projector lit; at times several pairs,
+            # the longest of these tasks, so it goes first), works out every frame's face grid in
+            # the window's final box (its detections say what it is), then verifies the challenges
+            # on the window's IR energies and those grids, then the depth noise of the last two
+            # framesets once the last is aligned: what ``finish`` would otherwise do after the last
+            # measurement. Whichever thread is free takes the next of them.
             submitted = list(self._submitted)
+            self._last_lights = self.pool.submit(self._final_lights, submitted, inspected)
             self._last_grids = self.pool.submit(self._final_grids, submitted, inspected)
             self._last_challenge = self.pool.submit(self._final_challenge, submitted, inspected, self._last_grids)
-            self._last_lights = self.pool.submit(self._final_lights, submitted, inspected)
-            self._tasks += (self._last_grids, self._last_challenge, self._last_lights)
+            self._tasks += (self._last_lights, self._last_grids, self._last_challenge)
             if aligned is not None:
                 self._last_noise = self.pool.submit(self._final_noise, submitted[-2][1], aligned)
                 self._tasks.append(self._last_noise)
