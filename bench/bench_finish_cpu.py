@@ -103,7 +103,7 @@ def session(index: int, gate: Any, thresholds: Any, *, reference: bool = False) 
     def inspected(fs: Any, *face: Any) -> Any:
         seen.append(inspect(fs, *face))
         return seen[-1]
-    j._inspect = inspected                          # type: ignore[method-assign]
+    j._inspect = inspected                          # type: ignore[method-assign,assignment]
     for name in ("_final_grids", "_final_challenge", "_final_lights", "_final_noise"):
         if hasattr(j, name):                        # (a tree before the challenge's verification beside it)
             setattr(j, name, _timed(beside, name.removeprefix("_final_"), getattr(j, name)))
