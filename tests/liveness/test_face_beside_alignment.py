@@ -15,6 +15,7 @@ import pytest
 import agent.liveness.judge as J
 import agent.quality.gate as G
 import drivers
+from agent.liveness.challenge import Challenge, Kind
 from agent.liveness.fusion import VerdictThresholds
 from agent.liveness.judge import Judge
 from agent.pipeline.align import align_frameset
@@ -111,3 +112,32 @@ def test_the_measurement_goes_on_with_the_landmarks_before_the_inspections_energ
         judge.close()
     assert held == [True]
     assert m.measurement.face is not None and m.digest == digest_(sets[0])
+
+
+class _Recording(ThreadPoolExecutor):
+    """Judge threads that note the name of each task in the order it was queued."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=2, thread_name_prefix="test-judge")
+        self.queued: list[str] = []
+
+    def submit(self, fn, /, *args, **kw):
+        self.queued.append(fn.__name__)
+        return super().submit(fn, *args, **kw)
+
+
+def test_the_last_framesets_pairs_are_queued_first_of_the_work_beside_its_measurement(gate, windows):
+    # The inspecting thread is longer by the landmarks; the on-off pairs the last frameset settles
+    # (at times several pairs, the longest task beside the measurement) go first, so that whichever
+    # thread is free takes them, then the grids, the challenges' verification and the depth noise.
+    _, sets = windows["single"]
+    challenge = Challenge.from_nonce(bytes(range(32)), 8, (Kind.PROJECTOR, Kind.ILLUMINATION))
+    with _Recording() as pool:
+        judge = Judge(gate, VerdictThresholds(), challenge=challenge, pool=pool)
+        for k in range(challenge.frames):           # the two framesets over again: only the queue is read
+            judge.add(sets[k % 2])
+            if k < challenge.frames - 1:
+                judge._submitted[-1][1].result()
+        last = pool.queued[2 * (challenge.frames - 1):]
+        judge.close()
+    assert last == ["_inspect", "_measure", "_final_lights", "_final_grids", "_final_challenge", "_final_noise"]
