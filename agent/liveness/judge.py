@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agent.face import Detection
+from agent.face import Detection, Mesh
 from agent.face.models import manifest, wipe_thread_interpreters
 from agent.liveness.challenge import (
     GRID,
@@ -147,6 +147,16 @@ class _Measured:
 
 
 @dataclass(frozen=True)
+class _Face:
+    """The face on the colour image, found before the alignment: the detections and, when a single
+    detection says which face is the main one, its landmarks (``QualityGate.main_face_mesh``)."""
+    detections: list[Detection] | None     # None: no colour frame (alignment refuses the frameset)
+    mesh: Mesh | None
+    ms: tuple[float, float] = (0.0, 0.0)   # detection, landmarks
+    cpu_ms: tuple[float, float] = (0.0, 0.0)
+
+
+@dataclass(frozen=True)
 class _Seen:
     detections: list[Detection] | None     # None: no colour frame (alignment refuses the frameset)
     energy: float | None
@@ -155,6 +165,13 @@ class _Seen:
     rest_ms: float
     detect_cpu_ms: float = 0.0
     rest_cpu_ms: float = 0.0
+    mesh: Mesh | None = None               # the single detection's landmarks (``_Face``)
+    mesh_ms: float = 0.0
+    mesh_cpu_ms: float = 0.0
+
+    @property
+    def face(self) -> _Face:
+        return _Face(self.detections, self.mesh, (self.detect_ms, self.mesh_ms), (self.detect_cpu_ms, self.mesh_cpu_ms))
 
 
 @dataclass(frozen=True)
@@ -256,23 +273,38 @@ class Judge:
         self.ahead_ms = 0.0
         gate.reset()
 
-    def _inspect(self, fs: FrameSet) -> _Seen:
-        """What needs no alignment: the face detections on the colour image, the projector's dot
-        energy in the IR imager's own pixels (one fixed geometry for every frame: aligned IR has
-        holes wherever that frame's depth has none, and unlit frames have far fewer depth pixels),
-        and the digest."""
-        t0, c0 = time.perf_counter(), time.thread_time()
-        dets = self.gate.detector.detect(fs.color.pixels) if fs.color is not None else None
-        t1, c1 = time.perf_counter(), time.thread_time()
+    def _inspect(self, fs: FrameSet, face: Future[_Face] | None = None) -> _Seen:
+        """What needs no alignment: the face detections on the colour image and, with a single
+        detection, its landmarks (the face models' larger part, ``QualityGate.main_face_mesh``),
+        handed to ``face`` as soon as they are known (the measurement waits for them once
+        aligned); then the projector's dot energy in the IR imager's own pixels (one fixed geometry
+        for every frame: aligned IR has holes wherever that frame's depth has none, and unlit
+        frames have far fewer depth pixels), and the digest."""
+        try:
+            t0, c0 = time.perf_counter(), time.thread_time()
+            dets = self.gate.detector.detect(fs.color.pixels) if fs.color is not None else None
+            t1, c1 = time.perf_counter(), time.thread_time()
+            mesh = self.gate.main_face_mesh(fs.color.pixels, dets) if fs.color is not None and dets else None
+            t2, c2 = time.perf_counter(), time.thread_time()
+        except BaseException as exc:
+            if face is not None:
+                face.set_exception(exc)
+            raise
+        if face is not None:
+            face.set_result(_Face(dets, mesh, ((t1 - t0) * 1000, (t2 - t1) * 1000),
+                                  ((c1 - c0) * 1000, (c2 - c1) * 1000)))
         e = dot_energy(fs.ir.pixels) if fs.ir is not None else None
         digest = frameset_digest(fs)
-        t2, c2 = time.perf_counter(), time.thread_time()
-        return _Seen(dets, e, digest, (t1 - t0) * 1000, (t2 - t1) * 1000, (c1 - c0) * 1000, (c2 - c1) * 1000)
+        t3, c3 = time.perf_counter(), time.thread_time()
+        return _Seen(dets, e, digest, (t1 - t0) * 1000, (t3 - t2) * 1000, (c1 - c0) * 1000, (c3 - c2) * 1000,
+                     mesh, (t2 - t1) * 1000, (c2 - c1) * 1000)
 
     def _measure(self, fs: FrameSet, inspected: Future[_Seen] | _Seen,
-                 aligned: Future[AlignedFrameSet] | None = None) -> _Measured:
+                 aligned: Future[AlignedFrameSet] | None = None, face: Future[_Face] | None = None) -> _Measured:
         """One frameset measured; its alignment is also handed to ``aligned`` as soon as it is done
-        (the window's last frameset: the depth noise is worked out beside the rest of its measurement)."""
+        (the window's last frameset: the depth noise is worked out beside the rest of its measurement).
+        ``face``: the inspection's detections and landmarks, handed over before its dot energy and
+        digest (else they are taken from ``inspected``)."""
         t0, c0 = time.perf_counter(), time.thread_time()
         try:
             a = align_frameset(fs)
@@ -283,15 +315,17 @@ class Judge:
         if aligned is not None:
             aligned.set_result(a)
         t1, c1 = time.perf_counter(), time.thread_time()
-        seen = inspected.result() if isinstance(inspected, Future) else inspected
+        found = face.result() if face is not None else (
+            inspected.result() if isinstance(inspected, Future) else inspected).face
         t2, c2 = time.perf_counter(), time.thread_time()
-        m = self.gate.measure(a, seen.detections)
+        m = self.gate.measure(a, found.detections, found.mesh)
         t3, c3 = time.perf_counter(), time.thread_time()
         c, skin = measure_frame(a, m.face) if m.face is not None else (None, None)
         t4, c4 = time.perf_counter(), time.thread_time()
+        seen = inspected.result() if isinstance(inspected, Future) else inspected
         return _Measured(a, m, c, skin, seen.energy, seen.digest,
-                         ((t1 - t0) * 1000, seen.detect_ms + (t3 - t2) * 1000, seen.rest_ms + (t4 - t3) * 1000),
-                         ((c1 - c0) * 1000, seen.detect_cpu_ms + (c3 - c2) * 1000,
+                         ((t1 - t0) * 1000, sum(found.ms) + (t3 - t2) * 1000, seen.rest_ms + (t4 - t3) * 1000),
+                         ((c1 - c0) * 1000, sum(found.cpu_ms) + (c3 - c2) * 1000,
                           seen.rest_cpu_ms + (c4 - c3) * 1000))
 
     def add(self, fs: FrameSet) -> None:
@@ -299,14 +333,18 @@ class Judge:
             self._fold(fs, self._measure(fs, self._inspect(fs)))
             return
         # Two tasks per frameset, so that the last frameset of a window is measured on both threads:
-        # one detects the face (and takes the energy and digest) while the other aligns, then goes
-        # on with the detections. The inspection is queued first, so it has started by the time its
-        # measurement waits for it: no task ever waits for one that no thread has taken.
+        # one detects the face and runs its landmark model (then takes the energy and digest) while
+        # the other aligns, then goes on with the detections and landmarks (handed over through
+        # ``face`` before the energy and digest). The inspection is queued first, so it has started
+        # by the time its measurement waits for it: no task ever waits for one that no thread has
+        # taken (an inspection cancelled before it started cancels ``face`` with it).
         ch = self.challenge
         last = ch is not None and len(self._submitted) + 1 == ch.frames
-        inspected = self.pool.submit(self._inspect, fs)
+        face: Future[_Face] = Future()
+        inspected = self.pool.submit(self._inspect, fs, face)
+        inspected.add_done_callback(lambda f: face.cancel() if f.cancelled() else None)
         aligned: Future[AlignedFrameSet] | None = Future() if last and self._submitted else None
-        measured = self.pool.submit(self._measure, fs, inspected, aligned)
+        measured = self.pool.submit(self._measure, fs, inspected, aligned, face)
         self._tasks += (inspected, measured)
         if self.on_measured is not None:
             on_measured = self.on_measured
@@ -314,17 +352,19 @@ class Judge:
         self._pending.append((fs, measured))
         self._submitted.append((fs, measured))
         if last:
-            # The window's last frameset: while one thread measures it, the other works out every
-            # frame's face grid in the window's final box, as soon as its detections say what it is,
-            # then verifies the challenges on the window's IR energies and those grids, then the
-            # on-off pairs whose lit frame is an earlier one (the last frameset's IR energy settles
-            # which frames the projector lit), then the depth noise of the last two framesets once
-            # the last is aligned: what ``finish`` would otherwise do after the last measurement.
+            # The window's last frameset: while one thread measures it, the other, once it has
+            # inspected it, reads the on-off pairs whose lit frame is an earlier one (the last
+            # frameset's IR energy settles which frames the projector lit; at times several pairs,
+            # the longest of these tasks, so it goes first), works out every frame's face grid in
+            # the window's final box (its detections say what it is), then verifies the challenges
+            # on the window's IR energies and those grids, then the depth noise of the last two
+            # framesets once the last is aligned: what ``finish`` would otherwise do after the last
+            # measurement. Whichever thread is free takes the next of them.
             submitted = list(self._submitted)
+            self._last_lights = self.pool.submit(self._final_lights, submitted, inspected)
             self._last_grids = self.pool.submit(self._final_grids, submitted, inspected)
             self._last_challenge = self.pool.submit(self._final_challenge, submitted, inspected, self._last_grids)
-            self._last_lights = self.pool.submit(self._final_lights, submitted, inspected)
-            self._tasks += (self._last_grids, self._last_challenge, self._last_lights)
+            self._tasks += (self._last_lights, self._last_grids, self._last_challenge)
             if aligned is not None:
                 self._last_noise = self.pool.submit(self._final_noise, submitted[-2][1], aligned)
                 self._tasks.append(self._last_noise)

@@ -216,16 +216,28 @@ class QualityGate:
     def evaluate(self, aligned: AlignedFrameSet) -> QualityReport:
         return self.apply(self.measure(aligned))
 
-    def measure(self, aligned: AlignedFrameSet, detections: list[Detection] | None = None) -> Measurement:
+    def main_face_mesh(self, bgr: np.ndarray, detections: list[Detection]) -> Mesh | None:
+        """The main face's landmarks (``face_mesh``, irises included, exactly as ``measure`` runs
+        it) when the colour image's detections alone say which face is the main one: a single
+        detection. None otherwise (several: the main face is chosen with the aligned depth). Needs
+        no alignment, so a caller can run it beside the alignment and hand it to ``measure``."""
+        return face_mesh(bgr, detections[0]) if len(detections) == 1 else None
+
+    def measure(self, aligned: AlignedFrameSet, detections: list[Detection] | None = None,
+                mesh: Mesh | None = None) -> Measurement:
         """Every check on one frameset, without touching the gate's state: safe to run for several
         framesets at once on different threads (the face models are per thread), then ``apply``
         them in order. ``detections``: ``self.detector.detect`` of the colour image, when the caller
-        ran it already (the liveness judge runs it beside the alignment)."""
+        ran it already (the liveness judge runs it beside the alignment); ``mesh``: the main face's
+        landmarks, ``main_face_mesh`` of the same colour image and detections, when the caller ran
+        it already (the judge runs it beside the alignment too), only with a single detection."""
         t0 = time.perf_counter()
         t = self.thresholds
         color = aligned.color
         bgr = color.pixels
         dets = self.detector.detect(bgr) if detections is None else detections
+        if mesh is not None and (detections is None or len(detections) != 1):
+            raise ValueError("a mesh run ahead is the single detection's (main_face_mesh)")
         checks: list[CheckResult] = []
         values: dict[str, float] = {}
         face = None
@@ -244,7 +256,8 @@ class QualityGate:
                                       f"other faces < {t.second_face_area_ratio:g} of the main face (a face: the mesh "
                                       "model finds one, and where depth exists a face's size and relief)", "6.1.1",
                                       "MULTIPLE_FACES"))
-            mesh = face_mesh(bgr, d)
+            if mesh is None:
+                mesh = face_mesh(bgr, d)
             pose = head_pose(mesh.landmarks, mesh.pupils, aligned.depth_m, color.intrinsics)
             face = FaceObservation(d, mesh, pose.yaw, pose.pitch, pose.roll, pose.source, pose)
             depth = face_depth(aligned, mesh.landmarks, mesh.ipd_px)

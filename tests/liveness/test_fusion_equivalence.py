@@ -269,14 +269,22 @@ def as_recorded(recorded, inspected, monkeypatch):
     last measurement and ``finish`` run as in the daemon, without the face models' time."""
     measured = {id(fs): m for _, inputs in recorded.values() for fs, m in inputs}
 
-    def measure(self, fs, seen, aligned=None):
+    def measure(self, fs, seen, aligned=None, face=None):
         m = measured[id(fs)]
         if aligned is not None:
             aligned.set_result(m.aligned)
+        if face is not None:
+            face.result()
         if isinstance(seen, Future):
             seen.result()
         return m
-    monkeypatch.setattr(Judge, "_inspect", lambda self, fs: inspected[id(fs)])
+
+    def inspect(self, fs, face=None):
+        seen = inspected[id(fs)]
+        if face is not None:
+            face.set_result(seen.face)
+        return seen
+    monkeypatch.setattr(Judge, "_inspect", inspect)
     monkeypatch.setattr(Judge, "_measure", measure)
 
 
