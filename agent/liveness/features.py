@@ -442,22 +442,22 @@ class ProjectorLight:
         """This pair with the speckle's readings (contrast, level, noise, pixels, share, albedo) the
         cheeks' alone; the dots' sharpness, coarse light, clipped share and pattern stay the whole
         region's (itself when the cheeks were not read apart)."""
-        c = self.cheeks
-        if c is None:
-            return self
-        return replace(self, contrast2=c.contrast2, level=c.level, noise=c.noise, pixels=c.pixels, share=c.share,
-                       albedo=c.albedo, noise_measured=c.noise_measured, unexplained=c.unexplained,
-                       forehead_dropped=True)
+        return self._speckle_of(self.cheeks, forehead=True)
 
     def lower_only(self) -> ProjectorLight:
         """This pair with the speckle's readings the lower cheeks' alone (``cheeks_only`` for them);
         itself when they were not read apart."""
-        c = self.lower
-        if c is None:
+        return self._speckle_of(self.lower, rims=True)
+
+    def _speckle_of(self, part: ProjectorLight | None, forehead: bool = False, rims: bool = False) -> ProjectorLight:
+        """This pair with the speckle's readings ``part``'s, marked as read without the forehead or
+        without what the rims reach."""
+        if part is None:
             return self
-        return replace(self, contrast2=c.contrast2, level=c.level, noise=c.noise, pixels=c.pixels, share=c.share,
-                       albedo=c.albedo, noise_measured=c.noise_measured, unexplained=c.unexplained,
-                       rims_dropped=True)
+        return replace(self, contrast2=part.contrast2, level=part.level, noise=part.noise, pixels=part.pixels,
+                       share=part.share, albedo=part.albedo, noise_measured=part.noise_measured,
+                       unexplained=part.unexplained, forehead_dropped=self.forehead_dropped or forehead,
+                       rims_dropped=self.rims_dropped or rims)
 
     @property
     def one_sided(self) -> bool:

@@ -18,17 +18,19 @@ import pytest
 
 from agent.liveness.detectors import active_ramps, cue_summary
 from agent.liveness.features import RIMS_OVER_LOWER, ProjectorLight, ProjectorMeasure, pair_light
-from tests.liveness.test_projector_measure import FULL_WELL_E, RESIN_SIGMA, SKIN_SIGMA, dot_pattern
+from tests.liveness.test_forehead_occluder import Face as OccluderFace
+from tests.liveness.test_projector_measure import RESIN_SIGMA, SKIN_SIGMA, dot_pattern
 
 SPECKLE = active_ramps()["projector_speckle"]
 
 
-class Face:
+class Face(OccluderFace):
     """Three bands of a 60 x 90 px region, 60 DN of dots of ``sigma``, no ambient light; ``frame``: a
     spectacle frame on the upper two bands: the rim's lower edge across the upper cheeks and the
     bridge at the forehead's foot (3 px lines of 0.2 times the skin's NIR albedo, their dots as
     sharp as resin's: the simulator's ``FRAME``), and between them the skin seen through the lens
-    (0.8 of its albedo, the dots displaced by 3 px: the lens's refraction)."""
+    (0.8 of its albedo, the dots displaced by 3 px: the lens's refraction). Its images in the dark are
+    ``test_forehead_occluder``'s (``frame(lit)``)."""
 
     def __init__(self, sigma: float, frame: bool, seed: int = 0):
         h, w = 90, 60
@@ -48,11 +50,6 @@ class Face:
             self.pattern = np.where(lens, np.roll(self.pattern, 3, axis=1), self.pattern)
             self.albedo = np.where(lines, 0.2 * self.albedo, np.where(lens, 0.8 * self.albedo, self.albedo))
         self.rng = np.random.default_rng(seed)
-
-    def frame(self, lit: bool) -> np.ndarray:
-        e = self.albedo * (60.0 * self.pattern if lit else 0.0) * FULL_WELL_E / 255
-        noisy = e + self.rng.normal(size=self.mask.shape) * np.sqrt(e + 16)
-        return np.clip(np.floor(noisy * 255 / FULL_WELL_E), 0, 255).astype(np.float32)
 
     def pairs(self, n: int = 6) -> tuple[list[ProjectorLight], list[ProjectorLight]]:
         """``n`` pairs read with the lower cheeks apart and, on the same frames, as before them (the
