@@ -794,7 +794,7 @@ def _after_prompts(records: list[dict[str, Any]], *, follow_prompts: int, **kw: 
 LIVE_COST = 0.01            # an "all" ramp may cost at most this share of the training family's live faces
 ANY_MARGIN = 0.25           # an "any" ramp's live end: this far from its attack end toward the live median
 MIN_LIVE, MIN_ATTACKS = 20, 5
-CHALLENGE_ONLY = ("projector_speckle", "projector_sharpness", "challenge_soft_dots")
+CHALLENGE_ONLY = ("projector_speckle", "projector_sharpness", "challenge_soft_dots", "eye_dots")
 
 
 def _values(records: list[dict[str, Any]], cue: str, species: Iterable[str] | None) -> np.ndarray:

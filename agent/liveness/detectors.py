@@ -99,6 +99,11 @@ RAMPS: dict[str, Ramp] = {
     # sharpness over the eyes is measured and reported, not scored: on the training family printed
     # eyes showed no sharper dots there than live eyes, 0.79-1.36 against 0.81-1.36.)
     "eye_recess": Ramp("eye_recess_mm", 4.0, 8.0, PRINTED_EYES),
+    # Under a challenge, the projector's dots on discs over the eyes themselves (``features.EYE_PATCHES``,
+    # on the on-off difference): paper and ink leave them as sharp as on a print, living eyes and lids
+    # spread them. A printed band pressed onto the face keeps the wearer's own eye recess (docs/liveness.md,
+    # "A printed eye band pressed onto the face"). Unread (no two-sided pair): the recess alone decides.
+    "eye_dots": Ramp("projector_sharpness_eyes", 1.32469, 1.19938, PRINTED_EYES),
     # Life signs: a blink in the window, or dots on the skin as soft as skin makes them. A rigid
     # instrument (painted eyes) shows neither; a person who does not blink in the window still has
     # skin (a stricter dot threshold than the material detector's, which must pass every face).
@@ -119,7 +124,7 @@ DETECTORS: dict[str, tuple[str, tuple[str, ...], float]] = {
     "material": ("all", ("dot_sharpness", "ir_dot_sharpness"), 1.0),
     "challenge_material": ("all", ("projector_speckle", "projector_sharpness"), 1.0),
     "motion": ("any", ("motion_snr", "nonrigid"), 0.9),
-    "eye_region": ("all", ("eye_recess",), 1.0),
+    "eye_region": ("all", ("eye_recess", "eye_dots"), 1.0),
     "life_signs": ("any", ("blink", "soft_dots", "challenge_soft_dots"), 1.0),
 }
 
@@ -245,6 +250,8 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
             m["projector_speckle_lower"] = projector.lower
         if np.isfinite(projector.lower_sharpness):
             m["projector_sharpness_lower"] = projector.lower_sharpness
+        if np.isfinite(projector.eyes_sharpness):
+            m["projector_sharpness_eyes"] = projector.eyes_sharpness
         if np.isfinite(projector.forehead_sharpness) and np.isfinite(projector.cheeks_sharpness):
             m["projector_sharpness_forehead"] = projector.forehead_sharpness
             m["projector_sharpness_cheeks"] = projector.cheeks_sharpness
@@ -456,6 +463,8 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
         material = min(r["dot_sharpness"](m), r["ir_dot_sharpness"](m))
     # No depth at the eyes (a screen, say) is no evidence of eyes behind the bridge: 0, like any NaN.
     eye_region = r["eye_recess"](m)
+    if challenged and projector_seen and np.isfinite(m.get("projector_sharpness_eyes", float("nan"))):
+        eye_region = min(eye_region, r["eye_dots"](m))
     if not (has_ir and projector_seen):
         life = r["blink"](m)
     elif challenged:

@@ -45,6 +45,13 @@ FOREHEAD_PATCHES = (151, 9, 108, 337)
 # The skin patches beside the nose, under the cheekbones: out of a spectacle frame's reach (its lower
 # rim and nose pads end at the upper cheek discs, 50 and 280; ``pair_light``'s ``lower``).
 LOWER_PATCHES = (205, 425)
+# Discs over the eyes themselves (each eye's corners and its lids' middles), where a printed eye band
+# lies whatever its shape: the projector's dots are read there too under a challenge
+# (``pair_light``'s ``eyes``, the cue ``projector_sharpness_eyes``). A band pressed onto the face keeps
+# the wearer's own eye recess, and the material region's discs never reach it (docs/liveness.md,
+# "A printed eye band pressed onto the face").
+EYE_PATCHES = (33, 133, 159, 145, 362, 263, 386, 374)
+EYE_RADIUS_IPD = 0.08
 SKIN_RADIUS_IPD = 0.1           # the skin patches' radius, times the eyes' spacing
 # The projector material measure's own skin region (``material_skin``): the same landmarks' discs at
 # twice the radius, kept this far inside the face's oval (a turned head brings the cheeks' discs to
@@ -437,6 +444,7 @@ class ProjectorLight:
     lower_contrast2: float = float("nan")      # ... and on the lower cheeks' discs alone
     lower_sharpness: float = float("nan")      # the dots' sharpness on the lower cheeks' discs alone
     lower: ProjectorLight | None = None        # the pair read on the lower cheeks' discs alone (``pair_light``)
+    eyes_sharpness: float = float("nan")       # the dots' sharpness on the discs over the eyes (``pair_light``)
 
     def cheeks_only(self) -> ProjectorLight:
         """This pair with the speckle's readings (contrast, level, noise, pixels, share, albedo) the
@@ -598,6 +606,7 @@ class ProjectorMeasure:
     lower: float = float("nan")       # ... and on the lower cheeks' discs (the speckle is theirs alone when
                                       # ``upper`` is over ``RIMS_OVER_LOWER`` times this)
     lower_sharpness: float = float("nan")      # the same pairs' median sharpness on the lower cheeks' discs
+    eyes_sharpness: float = float("nan")       # the two-sided pairs' median sharpness on the discs over the eyes
 
     @classmethod
     def pool(cls, lights: list[ProjectorLight]) -> ProjectorMeasure:
@@ -678,7 +687,9 @@ class ProjectorMeasure:
                    forehead=forehead, cheeks=cheeks,
                    forehead_sharpness=forehead_sharpness, cheeks_sharpness=cheeks_sharpness,
                    rims_dropped=sum(x.rims_dropped for x in measured), upper=upper, lower=lower,
-                   lower_sharpness=lower_sharpness)
+                   lower_sharpness=lower_sharpness,
+                   eyes_sharpness=med([x.eyes_sharpness for x in lights
+                                       if np.isfinite(x.contrast2) and not x.one_sided]))
 
 
 def _root(contrast2: float) -> float:
@@ -768,6 +779,7 @@ class IrSkin:
     mask: np.ndarray
     forehead: np.ndarray | None = None
     lower: np.ndarray | None = None       # ... and on the lower cheeks' patches (``LOWER_PATCHES``)
+    eyes: np.ndarray | None = None        # discs over the eyes (``EYE_PATCHES``), in the same box, not skin
 
     def of(self, fs: AlignedFrameSet | FrameSet) -> np.ndarray:
         ir = _raw(fs).ir
@@ -799,24 +811,27 @@ def skin_region(shape: tuple[int, int], centres: np.ndarray, radius: float,
 
 def ir_skin(aligned: AlignedFrameSet, face: FaceObservation, points: tuple[int, ...] = SKIN_PATCHES,
             radius_ipd: float = SKIN_RADIUS_IPD, inset_ipd: float | None = None,
-            forehead: tuple[int, ...] = (), lower: tuple[int, ...] = ()) -> IrSkin | None:
+            forehead: tuple[int, ...] = (), lower: tuple[int, ...] = (), eyes: tuple[int, ...] = ()
+            ) -> IrSkin | None:
     """Where the face's skin patches (cheeks, forehead) are in the IR imager's pixels, with room
     around them for the band-pass filters; only pixels with depth in this frame count. The patches
     are discs of ``radius_ipd`` times the eyes' spacing around the mesh landmarks ``points``; with
     ``inset_ipd``, only their pixels inside the face's oval shrunk by that much (away from the
     face's edge, which a turned head brings near the cheeks). ``forehead``, a subset of ``points``:
     the mask's pixels in their discs are also kept apart (``IrSkin.forehead``); ``lower`` likewise
-    (``IrSkin.lower``)."""
+    (``IrSkin.lower``). ``eyes``: landmarks around which discs of ``EYE_RADIUS_IPD`` (pixels with
+    depth, in the same box, whether or not the box reaches all of them) are kept as ``IrSkin.eyes``."""
     ir, depth = aligned.frameset.ir, aligned.frameset.depth
     if ir is None or depth is None:           # (to_ir_pixels needs both as well)
         return None
     n = len(points)
-    lm = face.mesh.landmarks[list(points) + (list(FACE_OVAL) if inset_ipd is not None else []), :2]
+    lm = face.mesh.landmarks[list(points) + list(eyes) + (list(FACE_OVAL) if inset_ipd is not None else []), :2]
     mapped = to_ir_pixels(aligned, lm)
     if mapped is None:
         return None
     centres, scale = mapped
-    oval = centres[n:]
+    eye_centres = centres[n:n + len(eyes)]
+    oval = centres[n + len(eyes):]
     centres = centres[:n]
     radius = max(radius_ipd * face.mesh.ipd_px * scale, 2.0)
     h, w = ir.pixels.shape
@@ -838,7 +853,11 @@ def ir_skin(aligned: AlignedFrameSet, face: FaceObservation, points: tuple[int, 
     below = None
     if lower:
         below = mask & discs_mask(mask.shape, centres[[points.index(p) for p in lower]] - origin, radius)
-    return IrSkin(box, mask, upper, below)
+    over_eyes = None
+    if eyes:
+        e_radius = max(EYE_RADIUS_IPD * face.mesh.ipd_px * scale, 2.0)
+        over_eyes = discs_mask(mask.shape, eye_centres - origin, e_radius) & (depth.pixels[box] > 0)
+    return IrSkin(box, mask, upper, below, over_eyes)
 
 
 def material_region(shape: tuple[int, int], centres: np.ndarray, oval: np.ndarray, ipd_px: float) -> np.ndarray:
@@ -857,7 +876,7 @@ def material_skin(aligned: AlignedFrameSet, face: FaceObservation) -> IrSkin | N
     sees the same ones, so which dots fell there moved a session's sharpness by +-0.3-0.4 on every
     camera (docs/liveness.md, "A session's dots"); this region holds about three times as many."""
     return ir_skin(aligned, face, SKIN_PATCHES, MATERIAL_RADIUS_IPD, MATERIAL_INSET_IPD, FOREHEAD_PATCHES,
-                   LOWER_PATCHES)
+                   LOWER_PATCHES, EYE_PATCHES)
 
 
 def projector_light(lit: AlignedFrameSet, dark: AlignedFrameSet, face: FaceObservation,
@@ -894,7 +913,7 @@ def projector_light_on(patch: IrSkin | None, lit: AlignedFrameSet, dark: Aligned
         quiet = (ir(same[0]), ir(same[1]))
     predicted = None if reference is None else predicted_pattern(reference, patch, lit)
     return pair_light(ir(lit), ir(dark), patch.mask, quiet, predicted=predicted, checked=reference is not None,
-                      forehead=patch.forehead, lower=patch.lower)
+                      forehead=patch.forehead, lower=patch.lower, eyes=patch.eyes)
 
 
 # The measure's small search along the rows (px) for the predicted pattern: a real projector's
@@ -1027,7 +1046,8 @@ RIMS_OVER_LOWER = 1.15
 def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
                same: tuple[np.ndarray, np.ndarray] | None = None, *,
                predicted: tuple[np.ndarray, np.ndarray] | None = None, checked: bool = False,
-               forehead: np.ndarray | None = None, lower: np.ndarray | None = None) -> ProjectorLight:
+               forehead: np.ndarray | None = None, lower: np.ndarray | None = None,
+               eyes: np.ndarray | None = None) -> ProjectorLight:
     """:func:`projector_light` on the IR pixels themselves: a lit and an unlit frame (float arrays
     of one shape), the ``skin`` mask on them, and optionally two frames in one projector state.
     Every skin pixel counts, clipped ones at their clipped values; the share clipped in either
@@ -1059,9 +1079,19 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     ``lower_sharpness``) and on the rest (``upper_contrast2``; the cheeks' reading likewise on the
     upper cheeks' discs), what a spectacle frame's rims, bridge and nose pads can reach; when a
     session's rest reads over ``RIMS_OVER_LOWER`` times the lower cheeks' and their dots are soft
-    (``ProjectorMeasure.pool``), its speckle is the lower cheeks' alone."""
+    (``ProjectorMeasure.pool``), its speckle is the lower cheeks' alone.
+
+    ``eyes`` (discs over the eyes, ``IrSkin.eyes``; not skin): the dots' sharpness there as well
+    (``eyes_sharpness``), glints near them taken out as near the skin. Paper and ink spread the dots
+    no more than resin does, a living eye and its lids do (docs/liveness.md, "A printed eye band
+    pressed onto the face")."""
+    eyes_sharpness = float("nan")
+    if eyes is not None and eyes.sum() >= MIN_GROUP_PIXELS:
+        e_on, e_off, e_mask, e_same, _ = without_glints(on, off, eyes, same)
+        if e_mask.sum() >= MIN_GROUP_PIXELS:
+            eyes_sharpness = _pair_reading(e_on, e_off, e_mask, e_same, None, False).sharpness
     on, off, skin, same, _ = without_glints(on, off, skin, same)
-    whole = _pair_reading(on, off, skin, same, predicted, checked)
+    whole = replace(_pair_reading(on, off, skin, same, predicted, checked), eyes_sharpness=eyes_sharpness)
     if forehead is None or not np.isfinite(whole.contrast2):
         return whole
     top_mask, rest = skin & forehead, skin & ~forehead

@@ -1,0 +1,112 @@
+"""An attacker who knows what holds a printed eye band (issue 14, twentieth session's review): the band
+pressed onto the wearer's face instead of lying in front of it.
+
+``print_eyes`` (``drivers.sim.species``) is a paper band bent as a cylinder that clears the wearer's
+nose bridge by 2 mm: its printed eyes sit level with the bridge or in front of it, and the eye region
+detector (``eye_recess_mm``, the pupils' depth behind the bridge; ramp attack end 3.50 mm, live end
+10.4 mm) refuses it. The material measure does not see it: its discs (``features.SKIN_PATCHES``)
+lie on the forehead and the cheeks, outside the band, so the speckle and the dots' sharpness are the
+wearer's real skin. A band as thin as a sticker or a printed film pressed into the eye sockets
+(``--thickness-mm`` over the wearer's own surface, default 0.4) keeps the wearer's own eye recess
+under the printed eyes. Everything else is the species' own: the same band outline, print, paper
+(``--soft``: a film whose dots spread like silicone's), URI, scene and nonce as ``pad-eval``'s.
+
+    python -m bench.conformal_band --split train --per-species 2 [--first 0] [--narrow] [--soft] [--front] \\
+        [--out OUT.jsonl]
+
+``--front`` renders the species as it is (the band in front of the eyes), for a paired control.
+Prints per presentation the verdict, the detectors and the readings that decide them. Nothing of a
+face is written. Never on a family that may not be looked at (``hil.padeval.UNSEEN_SPLITS``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from agent.liveness.fusion import load_thresholds
+from agent.quality import QualityGate
+from drivers.sim import species as S
+from drivers.sim.head import head_layers
+from drivers.sim.subject import MISS, PAPER, SILICONE, print_texture
+from hil import padeval as P
+
+CUES = ("projector_speckle", "projector_sharpness", "projector_speckle_forehead", "projector_speckle_cheeks",
+        "projector_sharpness_cheeks", "projector_speckle_upper", "projector_speckle_lower",
+        "projector_sharpness_lower", "projector_forehead_dropped_pairs", "projector_rims_dropped_pairs",
+        "eye_recess_mm", "eye_dot_sharpness", "projector_sharpness_eyes", "blink_drop")
+
+
+def install(thickness_m: float, soft: bool, narrow: bool = False) -> None:
+    """``print_eyes`` becomes the same band pressed onto the wearer's face, ``thickness_m`` proud of it;
+    ``narrow``: cut to 12 mm above and 9 mm below the eye line, off the cheekbones (the material
+    measure's upper cheek discs, landmarks 50 and 280) and the brows' upper half."""
+
+    @lru_cache(maxsize=8)
+    def pressed_band(target, instance: int):
+        # The species' own draws, in its order, so the band has the outline ``print_eyes`` gives it.
+        rng = S.instrument_rng(target.family, "print_eyes", instance)
+        tgt = head_layers(replace(target, glasses="none"))
+        wear = head_layers(S.wearer_of(target))
+        gx, gy = wear.gx, wear.gy
+        eye_y = wear.landmarks.eyes[0][1]
+        half_w = float(rng.uniform(0.058, 0.070))
+        up, down = float(rng.uniform(0.016, 0.022)), float(rng.uniform(0.013, 0.018))
+        if narrow:
+            up, down = 0.012, 0.009
+        band = (np.abs(gx) < half_w) & (gy > eye_y - up) & (gy < eye_y + down) & (wear.height > MISS / 2)
+        height = (wear.height + thickness_m).astype(np.float32)
+        printed, nir = print_texture(S._aligned_target(tgt, wear, tgt.albedo))
+        blur = SILICONE.dot_blur_px if soft else PAPER.dot_blur_px
+        return S._worn(wear, band, height, printed, nir, blur, 1.0, PAPER)
+
+    S.NEW_WORN["print_eyes"] = pressed_band
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--split", default="train")
+    ap.add_argument("--per-species", type=int, default=2)
+    ap.add_argument("--first", type=int, default=0, help="first presentation index")
+    ap.add_argument("--thickness-mm", type=float, default=0.4)
+    ap.add_argument("--soft", action="store_true", help="a film whose dots spread like silicone's")
+    ap.add_argument("--narrow", action="store_true", help="the band cut to 12 mm above, 9 mm below the eye line")
+    ap.add_argument("--front", action="store_true", help="the species as it is (band in front of the eyes)")
+    ap.add_argument("--follow-prompts", type=int, default=2)
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args(argv)
+    if args.split in P.UNSEEN_SPLITS or args.split not in P.SPLITS:
+        raise SystemExit(f"{args.split}: a family that is not to be run")
+    if not args.front:
+        install(args.thickness_mm / 1000, args.soft, args.narrow)
+    gate = QualityGate()
+    thresholds = load_thresholds("kiosk", challenged=True)
+
+    def attempt(p: P.Presentation) -> dict:
+        return P.run_presentation(p, frames=32, passive=False, gate=gate, thresholds=thresholds)
+
+    out = args.out.open("a") if args.out else None
+    for i in range(args.first, args.first + args.per_species):
+        p = P.Presentation("attack", "print_eyes", args.split, i, P.presentation_uri(args.split, "print_eyes", i))
+        rec = P.run_following(p, args.follow_prompts, attempt)
+        kind = "pressed" + ("+narrow" if args.narrow else "") + ("+soft" if args.soft else "")
+        rec["band"] = "front" if args.front else kind
+        if out:
+            out.write(json.dumps(rec) + "\n")
+            out.flush()
+        cues = rec.get("cues") or {}
+        shown = " ".join(f"{k.removeprefix('projector_')}={cues[k]:.3f}" for k in CUES if k in cues)
+        det = rec.get("detectors") or {}
+        print(p.key, rec.get("verdict") or f"{rec['outcome']}:{rec.get('reason')}", f"score={rec.get('score')}",
+              " ".join(f"{k}={v:.2f}" for k, v in det.items()), shown, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
