@@ -14,7 +14,7 @@ that session's final judge (the sixth family draws lux per light: ``families.LIG
 ``seventh`` was added after that (session 18) and evaluated once; ``eighth`` (session 19: bright
 near-infrared light, direct sun and halogen) was added after that and evaluated once; ``ninth``
 (session 20: a CCTV camera's 850 nm flood independent of the lux, a flickering LED light) was added
-after that, built and not run by its builder, to be evaluated once on the final judge.
+after that, built and not run by its builder, and evaluated once (main 83018af).
 
 Each presentation runs as the daemon would: the quality phase (at most 30 framesets; the gate's
 prompts, the colour exposure metered on the face, the projector's power planned) and, when it
