@@ -22,7 +22,6 @@ face is written. Never on a family that may not be looked at (``hil.padeval.UNSE
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import replace
 from functools import lru_cache
@@ -30,12 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.liveness.fusion import load_thresholds
-from agent.quality import QualityGate
+from bench import attack_variant
 from drivers.sim import species as S
 from drivers.sim.head import head_layers
 from drivers.sim.subject import MISS, PAPER, SILICONE, print_texture
-from hil import padeval as P
 
 CUES = ("projector_speckle", "projector_sharpness", "projector_speckle_forehead", "projector_speckle_cheeks",
         "projector_sharpness_cheeks", "projector_speckle_upper", "projector_speckle_lower",
@@ -81,30 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--follow-prompts", type=int, default=2)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
-    if args.split in P.UNSEEN_SPLITS or args.split not in P.SPLITS:
-        raise SystemExit(f"{args.split}: a family that is not to be run")
+    attack_variant.refuse_unseen(args.split)
     if not args.front:
         install(args.thickness_mm / 1000, args.soft, args.narrow)
-    gate = QualityGate()
-    thresholds = load_thresholds("kiosk", challenged=True)
-
-    def attempt(p: P.Presentation) -> dict:
-        return P.run_presentation(p, frames=32, passive=False, gate=gate, thresholds=thresholds)
-
-    out = args.out.open("a") if args.out else None
-    for i in range(args.first, args.first + args.per_species):
-        p = P.Presentation("attack", "print_eyes", args.split, i, P.presentation_uri(args.split, "print_eyes", i))
-        rec = P.run_following(p, args.follow_prompts, attempt)
-        kind = "pressed" + ("+narrow" if args.narrow else "") + ("+soft" if args.soft else "")
-        rec["band"] = "front" if args.front else kind
-        if out:
-            out.write(json.dumps(rec) + "\n")
-            out.flush()
-        cues = rec.get("cues") or {}
-        shown = " ".join(f"{k.removeprefix('projector_')}={cues[k]:.3f}" for k in CUES if k in cues)
-        det = rec.get("detectors") or {}
-        print(p.key, rec.get("verdict") or f"{rec['outcome']}:{rec.get('reason')}", f"score={rec.get('score')}",
-              " ".join(f"{k}={v:.2f}" for k, v in det.items()), shown, flush=True)
+    kind = "pressed" + ("+narrow" if args.narrow else "") + ("+soft" if args.soft else "")
+    attack_variant.run(args.split, (("print_eyes", i) for i in range(args.first, args.first + args.per_species)),
+                       args.follow_prompts, args.out, {"band": "front" if args.front else kind}, CUES)
     return 0
 
 

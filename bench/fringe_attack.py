@@ -21,19 +21,16 @@ face is written. Never on a family that may not be looked at (``hil.padeval.UNSE
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from agent.liveness.fusion import load_thresholds
-from agent.quality import QualityGate
+from bench import attack_variant
 from drivers.sim import species as S
 from drivers.sim.head import HeadLayers, head_layers
 from drivers.sim.subject import HAIR, MISS, SKIN
-from hil import padeval as P
 
 CUES = ("projector_speckle", "projector_speckle_low", "projector_speckle_high", "projector_sharpness",
         "projector_speckle_forehead", "projector_speckle_cheeks", "projector_sharpness_forehead",
@@ -101,31 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--follow-prompts", type=int, default=2)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
-    if args.split in P.UNSEEN_SPLITS or args.split not in P.SPLITS:
-        raise SystemExit(f"{args.split}: a family that is not to be run")
+    attack_variant.refuse_unseen(args.split)
     if not args.bare:
         install()
-    gate = QualityGate()
-    thresholds = load_thresholds("kiosk", challenged=True)
-
-    def attempt(p: P.Presentation) -> dict:
-        return P.run_presentation(p, frames=32, passive=False, gate=gate, thresholds=thresholds)
-
-    out = args.out.open("a") if args.out else None
-    for sp in args.species.split(","):
-        for i in range(args.first, args.first + args.per_species):
-            p = P.Presentation("attack", sp, args.split, i, P.presentation_uri(args.split, sp, i))
-            rec = P.run_following(p, args.follow_prompts, attempt)
-            rec["fringe"] = not args.bare
-            if out:
-                out.write(json.dumps(rec) + "\n")
-                out.flush()
-            cues = rec.get("cues") or {}
-            shown = " ".join(f"{k.removeprefix('projector_')}={cues[k]:.3f}" for k in CUES if k in cues)
-            det = rec.get("detectors") or {}
-            print(p.key, rec.get("verdict") or f"{rec['outcome']}:{rec.get('reason')}",
-                  f"score={rec.get('score')}", " ".join(f"{k}={v:.2f}" for k, v in det.items()), shown,
-                  flush=True)
+    items = ((sp, i) for sp in args.species.split(",") for i in range(args.first, args.first + args.per_species))
+    attack_variant.run(args.split, items, args.follow_prompts, args.out, {"fringe": not args.bare}, CUES)
     return 0
 
 
