@@ -96,8 +96,9 @@ RAMPS: dict[str, Ramp] = {
     "motion_snr": Ramp("motion_snr", 2.0, 4.0, ("head_model",)),
     "nonrigid": Ramp("nonrigid_peak", 0.012, 0.020, ("head_model",)),
     # Eye region: eyes sit behind the bridge of the nose; a band or printed lenses do not. (The dots'
-    # sharpness over the eyes is measured and reported, not scored: on the training family printed
-    # eyes showed no sharper dots there than live eyes, 0.79-1.36 against 0.81-1.36.)
+    # sharpness over the eyes in the lit frames alone, ``eye_dot_sharpness``, is reported, not scored:
+    # on the training family printed eyes showed no sharper dots there than live eyes, 0.79-1.36
+    # against 0.81-1.36; on the on-off pairs it separates them: ``eye_dots`` below.)
     "eye_recess": Ramp("eye_recess_mm", 4.0, 8.0, PRINTED_EYES),
     # Under a challenge, the projector's dots on discs over the eyes themselves (``features.EYE_PATCHES``,
     # on the on-off difference): paper and ink leave them as sharp as on a print, living eyes and lids
