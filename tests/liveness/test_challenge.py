@@ -695,3 +695,23 @@ def test_the_face_measure_is_the_curve_nine_cells_share(frames, agree, seed, fac
     np.testing.assert_allclose(out[~gone], want, rtol=1e-9)
     perm = rng.permutation(16)
     np.testing.assert_allclose(face_response(g[:, perm]), out, rtol=1e-12, equal_nan=True)
+
+
+def test_black_unlit_frames_with_a_stray_dn_do_not_split_as_lit():
+    # The ninth family's live/262 (a dark lobby, a 100 Hz flickering LED at 30 fps: the unlit frames'
+    # ambient repeats every 3 frames at x0.53 / 1.09 / 1.39 of a fraction of a DN): lit frames' dot
+    # energy ~7.25, unlit 0.0 / 0.003 / 0.02. With a tenth of the frames at exactly 0 the split fell to
+    # noise level and unlit frames read lit (8 mismatches, `attack` for a genuine camera).
+    c = Challenge.from_nonce(b"f" * 32, 32)
+    rng = np.random.default_rng(5)
+    sched = np.array(c.schedule)
+    lit = np.roll(sched, 1)                              # the emitter one frame late, as the camera
+    dark = np.array([0.0, 0.003, 0.02])[np.arange(32) % 3]
+    e = np.where(lit, 7.25 + rng.normal(0, 0.02, 32), dark)
+    r = verify_projector(c.schedule, e)
+    assert r.passed and r.mismatches == 0
+    # The same dark frames still cannot carry a replay of another nonce's schedule or a stream that
+    # ignores the schedule.
+    other = np.roll(np.array(Challenge.from_nonce(b"g" * 32, 32).schedule), 1)
+    assert not verify_projector(c.schedule, np.where(other, 7.25, dark)).passed
+    assert not verify_projector(c.schedule, dark).passed
