@@ -20,6 +20,7 @@ Every cue is a quantity with a physical meaning, so it can be recalibrated on re
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import cv2
@@ -1089,15 +1090,16 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     if eyes is not None and eyes.sum() >= MIN_GROUP_PIXELS:
         e_on, e_off, e_mask, e_same, _ = without_glints(on, off, eyes, same)
         if e_mask.sum() >= MIN_GROUP_PIXELS:
-            eyes_sharpness = _pair_reading(e_on, e_off, e_mask, e_same, None, False).sharpness
+            eyes_sharpness = _pair_reading(_PairImages(e_on, e_off, e_same), e_mask, None, False).sharpness
     on, off, skin, same, _ = without_glints(on, off, skin, same)
-    whole = replace(_pair_reading(on, off, skin, same, predicted, checked), eyes_sharpness=eyes_sharpness)
+    img = _PairImages(on, off, same)        # filtered once for every region the pair is read on
+    whole = replace(_pair_reading(img, skin, predicted, checked), eyes_sharpness=eyes_sharpness)
     if forehead is None or not np.isfinite(whole.contrast2):
         return whole
     top_mask, rest = skin & forehead, skin & ~forehead
     if top_mask.sum() < MIN_GROUP_PIXELS or rest.sum() < MIN_GROUP_PIXELS:
         return whole
-    top, cheeks = (_pair_reading(on, off, m, same, None, False) for m in (top_mask, rest))
+    top, cheeks = (_pair_reading(img, m, None, False) for m in (top_mask, rest))
     if not (np.isfinite(top.contrast2) and np.isfinite(cheeks.contrast2)):
         return whole
     out = replace(whole, forehead_contrast2=top.contrast2, cheeks_contrast2=cheeks.contrast2,
@@ -1107,8 +1109,8 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     low, reach, reach_cheeks = skin & lower, skin & ~lower, rest & ~lower
     if min(low.sum(), reach.sum(), reach_cheeks.sum()) < MIN_GROUP_PIXELS:
         return out
-    below = _pair_reading(on, off, low, same, None, False)
-    above, above_cheeks = (_pair_reading(on, off, m, same, None, False, shape=False) for m in (reach, reach_cheeks))
+    below = _pair_reading(img, low, None, False)
+    above, above_cheeks = (_pair_reading(img, m, None, False, shape=False) for m in (reach, reach_cheeks))
     if not (np.isfinite(below.contrast2) and np.isfinite(above.contrast2) and np.isfinite(above_cheeks.contrast2)):
         return out
     return replace(out, upper_contrast2=above.contrast2, lower_contrast2=below.contrast2,
@@ -1116,35 +1118,64 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
                    cheeks=replace(cheeks, upper_contrast2=above_cheeks.contrast2))
 
 
-def _pair_reading(on: np.ndarray, off: np.ndarray, skin: np.ndarray, same: tuple[np.ndarray, np.ndarray] | None,
-                  predicted: tuple[np.ndarray, np.ndarray] | None, checked: bool, shape: bool = True
-                  ) -> ProjectorLight:
+class _PairImages:
+    """An on-off pair (and its same-state noise pair), glints out, with the filterings every reading
+    of it takes: all are of whole images and only then masked, so :func:`pair_light` works each out
+    once however many regions (the whole, the forehead's, the cheeks', the lower cheeks') it reads."""
+
+    def __init__(self, on: np.ndarray, off: np.ndarray, same: tuple[np.ndarray, np.ndarray] | None):
+        self.on, self.off, self.same = on, off, same
+        self.diff = on - off
+        self.same_diff = same[0] - same[1] if same is not None else None
+
+    @functools.cached_property
+    def hp_diff(self) -> np.ndarray:
+        return _highpass(self.diff)
+
+    @functools.cached_property
+    def hp_off(self) -> np.ndarray:
+        return _highpass(self.off)
+
+    @functools.cached_property
+    def hp_same(self) -> np.ndarray:
+        assert self.same_diff is not None
+        return _highpass(self.same_diff)
+
+    @functools.cached_property
+    def blurs(self) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+        """``SHAPE_SIGMAS`` blurs of the difference and of the noise pair's (``dot_shape``)."""
+        return _blurs(self.diff), (_blurs(self.same_diff) if self.same_diff is not None else None)
+
+
+def _pair_reading(img: _PairImages, skin: np.ndarray, predicted: tuple[np.ndarray, np.ndarray] | None,
+                  checked: bool, shape: bool = True) -> ProjectorLight:
     """:func:`pair_light` on one mask, the glints already out; ``shape=False``: the speckle's
     readings only (no sharpness, coarse light or pattern)."""
+    on, off, same, diff = img.on, img.off, img.same, img.diff
     nan = float("nan")
     npix = int(skin.sum())
     if npix == 0:
         return ProjectorLight(nan, nan, nan, 0, nan)
     clipped = float(((on >= SATURATED_DN) | (off >= SATURATED_DN))[skin].mean())
-    diff = on - off
     level = float(diff[skin].mean())
     m_on, m_off = float(on[skin].mean()), float(off[skin].mean())
     share = level / max(m_on, 1.0)
     if level <= MIN_PROJECTOR_LEVEL_DN:
         return ProjectorLight(nan, level, nan, npix, share, clipped)
-    hp = _highpass_var(diff, skin)
-    if same is not None:
+    hp = float(np.var(img.hp_diff[skin]))
+    if same is not None and img.same_diff is not None:
         a, b = same
-        same_diff = a - b
+        same_diff = img.same_diff
         m_same = float((a[skin].mean() + b[skin].mean()) / 2)
-        pair = _highpass_var(same_diff, skin)
+        pair = float(np.var(img.hp_same[skin]))
         scale = (m_on + m_off) / max(2.0 * m_same, 1.0)
         noise = pair * scale
         # The unlit frame's own noise (half the pair's, at the unlit level).
         off_noise = pair / 2 * m_off / max(m_same, 1.0)
-        albedo, unexplained = albedo_texture(on, off, skin, off_noise) if m_off > MIN_ALBEDO_LEVEL_DN else (0.0, 0.0)
+        albedo, unexplained = albedo_texture(on, off, skin, off_noise, highpassed=(img.hp_off, img.hp_diff)) \
+            if m_off > MIN_ALBEDO_LEVEL_DN else (0.0, 0.0)
         contrast2 = ((hp - noise) / level ** 2 - albedo) / (1.0 + albedo)
-        sharpness, coarse = dot_shape(diff, skin, same_diff, scale) if shape else (nan, nan)
+        sharpness, coarse = dot_shape(diff, skin, same_diff, scale, blurs=img.blurs) if shape else (nan, nan)
         unmatched = _pattern_reading(diff, skin, predicted, same_diff, scale) if checked else float("nan")
         return ProjectorLight(contrast2, level, noise, npix, share, clipped, albedo, unexplained=unexplained,
                               sharpness=sharpness, coarse=coarse, unmatched=unmatched,
@@ -1153,7 +1184,7 @@ def _pair_reading(on: np.ndarray, off: np.ndarray, skin: np.ndarray, same: tuple
         return ProjectorLight(nan, level, nan, npix, share, clipped, noise_measured=False)
     # No noise pair: the noise stays in the contrast and the fine band (both err toward hard) and
     # is all the contrast's variance.
-    sharpness, coarse = dot_shape(diff, skin) if shape else (nan, nan)
+    sharpness, coarse = dot_shape(diff, skin, blurs=img.blurs) if shape else (nan, nan)
     unmatched = _pattern_reading(diff, skin, predicted, None, 0.0) if checked else float("nan")
     return ProjectorLight(hp / level ** 2, level, hp, npix, share, clipped, noise_measured=False,
                           sharpness=sharpness, coarse=coarse, unmatched=unmatched,
@@ -1187,14 +1218,21 @@ def reference_dot_shape(predicted: tuple[np.ndarray, np.ndarray] | None, skin: n
     return dot_shape(pattern, on)[0]
 
 
-def _band_vars(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Variances on ``mask`` of ``x``'s three ``SHAPE_SIGMAS`` bands (fine, mid, low)."""
-    g = [cv2.GaussianBlur(x, (0, 0), s) for s in SHAPE_SIGMAS]
+def _blurs(x: np.ndarray) -> list[np.ndarray]:
+    """``x`` blurred at each of ``SHAPE_SIGMAS``."""
+    return [cv2.GaussianBlur(x, (0, 0), s) for s in SHAPE_SIGMAS]
+
+
+def _band_vars(x: np.ndarray, mask: np.ndarray, g: list[np.ndarray] | None = None) -> np.ndarray:
+    """Variances on ``mask`` of ``x``'s three ``SHAPE_SIGMAS`` bands (fine, mid, low); ``g``: its
+    blurs (``_blurs``) when already worked out."""
+    g = _blurs(x) if g is None else g
     return np.array([float(np.var((g[i] - g[i + 1])[mask])) for i in range(3)])
 
 
 def dot_shape(diff: np.ndarray, skin: np.ndarray, noise_diff: np.ndarray | None = None,
-              noise_scale: float = 0.0) -> tuple[float, float]:
+              noise_scale: float = 0.0,
+              blurs: tuple[list[np.ndarray], list[np.ndarray] | None] | None = None) -> tuple[float, float]:
     """How sharp the projector's dots are in an on-off difference, from their shape alone: the
     difference's fine-band over mid-band energy (``sharpness``), and its low-band over mid-band
     energy (``coarse``), each band's noise removed (``noise_diff``: the difference of two frames in
@@ -1217,10 +1255,12 @@ def dot_shape(diff: np.ndarray, skin: np.ndarray, noise_diff: np.ndarray | None 
     ``MAX_COARSE_ENERGY`` the pair is one-sided. Light with a pattern as fine as skin-blurred dots,
     switched with the projector, is not told apart.
 
-    NaN when the mid band has no energy left once the noise is removed."""
-    v = _band_vars(diff, skin)
+    NaN when the mid band has no energy left once the noise is removed. ``blurs``: the two
+    images' ``_blurs`` when already worked out (``_PairImages``)."""
+    g, g_noise = blurs if blurs is not None else (None, None)
+    v = _band_vars(diff, skin, g)
     if noise_diff is not None:
-        v = v - noise_scale * _band_vars(noise_diff, skin)
+        v = v - noise_scale * _band_vars(noise_diff, skin, g_noise)
     if not v[1] > 1e-6:
         return float("nan"), float("nan")
     return float(max(v[0], 0.0) / v[1]), float(max(v[2], 0.0) / v[1])
@@ -1231,12 +1271,8 @@ def _highpass(x: np.ndarray) -> np.ndarray:
     return np.asarray(x - cv2.GaussianBlur(x, (0, 0), 2.0))
 
 
-def _highpass_var(x: np.ndarray, mask: np.ndarray) -> float:
-    """Variance on ``mask`` of ``x`` minus its sigma-2 px Gaussian blur."""
-    return float(np.var(_highpass(x)[mask]))
-
-
-def albedo_texture(on: np.ndarray, off: np.ndarray, skin: np.ndarray, off_noise: float) -> tuple[float, float]:
+def albedo_texture(on: np.ndarray, off: np.ndarray, skin: np.ndarray, off_noise: float,
+                   highpassed: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, float]:
     """The surface's own NIR texture in a pair (squared contrast, subtracted from the dots'), and
     the unlit frame's texture it does not explain.
 
@@ -1264,8 +1300,9 @@ def albedo_texture(on: np.ndarray, off: np.ndarray, skin: np.ndarray, off_noise:
     a floor."""
     m_off = float(off[skin].mean())
     level = float((on - off)[skin].mean())
-    x = _highpass(off)[skin] / m_off
-    y = _highpass(on - off)[skin] / level
+    hp_off, hp_diff = highpassed if highpassed is not None else (_highpass(off), _highpass(on - off))
+    x = hp_off[skin] / m_off
+    y = hp_diff[skin] / level
     shared = float(np.mean((x - x.mean()) * (y - y.mean()))) + off_noise / (m_off * level)
     whole = max(float(np.var(x)) - off_noise / m_off ** 2, 0.0)
     unexplained = whole - max(shared, 0.0)
