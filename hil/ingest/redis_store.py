@@ -252,8 +252,8 @@ end
 -- sec20): the issuing server's clock set the deadline, and one running ahead gave its nonces that much
 -- longer in the store than their charges, which Redis's clock times, stay in the window (a nonce used
 -- after its charge left it settled nothing: its failure went uncounted); one running behind gave them
--- less, down to nothing. The deadline the terminal is told (e) is still the issuing server's, and
--- every server refuses a probe after it by its own clock.
+-- less, down to nothing. The deadline the terminal is told (e) is still the issuing server's, but no
+-- server refuses by it (sec21: each did, by its own clock): the record is unexpired while Redis holds it.
 local rt = redis.call('TIME')
 local rnow = tonumber(rt[1]) * 1000 + math.floor(tonumber(rt[2]) / 1000)
 local gone = rnow + tonumber(ARGV[5]) - tonumber(ARGV[10])
