@@ -855,6 +855,7 @@ class StoreWatch:
         self._pair = (redis_ms, before)
         if self._first_ms is None:
             self._first_ms = redis_ms
+            self.store.first_ms = redis_ms      # the nonce's script reads a later mark against it (sec21)
         self.store.clock_bound = lambda: self._bound((redis_ms, before), self._elapsed(), CLOCK_TRIP_MS)
         if pair is not None and redis_ms > self._bound(pair, after):
             jump = redis_ms - int(pair[0] + (after - pair[1]) * 1000)
@@ -875,7 +876,9 @@ class StoreWatch:
         so it holds its charges as the measuring server did, for its own failure window from the later
         reading. A server whose readings began before that measures the jump itself (or finds none
         beyond its slack), so one server's misbehaving elapsed clock does not stop the servers that
-        were running with it, only those started after it said so."""
+        were running with it, only those started after it said so. Since sec21 the nonce's script
+        applies the same rule at every charge (``RedisStore.first_ms``), so a mark written after this
+        server's start refuses its next charge, and the check that follows holds it here."""
         if mark is None or self._first_ms is None or self._first_ms <= mark[0]:
             return
         until = mark[1] + self._window_ms()

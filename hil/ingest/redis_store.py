@@ -111,7 +111,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _ADD = """#!lua
 -- KEYS: nonce hash, terminal set, the session's entry, then the m failure sets to charge (none to
 --       three), then the sets whose counts add to theirs (a subject key rotation's previous names)
--- ARGV: now (this server's clock: only the session's repeat and untimed failure sets read it), cap,
+-- ARGV: now (this server's clock: only untimed failure sets read it; sec21: no longer the repeat), cap,
 --       unused (sec20; was a horizon by this server's clock), member, expires, t, s, pu, k, i, prefix,
 --       the terminal set's lifetime (ms), sub, ch, fr (each left out of the record when empty), window_ms,
 --       max kept, the request's digest ('' : no session entry), unused (sec20; was keep_used_ms), m,
@@ -123,7 +123,9 @@ _ADD = """#!lua
 --       then the run_id the server checked ('*' : a store nobody checks, '' : not checked yet), then
 --       this server's own quarantine after a data loss (ms: its failure window, StoreWatch), then the
 --       latest Redis TIME (ms) this server's elapsed time allows ('0' : no bound) and the Redis TIME
---       (ms) before which this server charges nothing ('0' : none) (StoreWatch: a jump of Redis's clock)
+--       (ms) before which this server charges nothing ('0' : none) (StoreWatch: a jump of Redis's clock),
+--       then the Redis TIME (ms) of this server's first reading of the store ('0' : none; sec21: a jump
+--       another server marked after it, store-clock-jump, holds this server from the next charge)
 -- Returns {-3} (Redis is not the one the server checked: nothing read, nothing changed), {0, clock}
 -- (stored and charged), {j, clock} (KEYS[3 + j] is at the limit: nothing changed), {-2, clock} (the
 -- check value is not the store's pinned subject key, or in a rotation's overlap the previous one is not
@@ -159,13 +161,28 @@ if run ~= '*' then
   -- measures the jump and holds its charges that long
   local bound = tonumber(ARGV[28 + 2 * m])
   if (bound > 0 and rnow > bound) or rnow < tonumber(ARGV[29 + 2 * m]) then return {-3} end
+  -- A jump another server measured and marked ("<before> <after>", Redis's times of the readings it fell
+  -- between), when this server's first reading came after its start: this server has no reading from
+  -- before it to measure it by, so it charges nothing for its own failure window from the later reading
+  -- (sec21: read here at every charge; before, only by the server's next check, up to STORE_RECHECK_MS
+  -- of charges after the mark). A server whose readings began before the jump judges by its own.
+  local first = tonumber(ARGV[30 + 2 * m]) or 0
+  if first > 0 then
+    local mk = redis.call('GET', ARGV[11] .. 'store-clock-jump')
+    local jb, ja
+    if mk then jb, ja = string.match(mk, '^(%d+) (%d+)$') end
+    if jb and first > tonumber(jb) and rnow < tonumber(ja) + tonumber(ARGV[27 + 2 * m]) then return {-3} end
+  end
 end
+-- The session's repeat: its nonce unused and unexpired by Redis's clock, which expires the record its
+-- lifetime after the charge (sec21: the record there is unexpired; before, its issuing server's deadline
+-- against this server's clock, so a server ahead charged an honest repeat as a new challenge).
 if ARGV[18] ~= '' then
   local e = redis.call('HMGET', KEYS[3], 'q', 'n')
   if e[1] == ARGV[18] and e[2] then
     local nk = ARGV[11] .. 'n:' .. e[2]
-    local h = redis.call('HMGET', nk, 't', 'e', 'pid')
-    if h[1] == ARGV[6] and not h[3] and tonumber(h[2]) >= now then
+    local h = redis.call('HMGET', nk, 't', 'pid')
+    if h[1] == ARGV[6] and not h[2] then
       local out = redis.call('HGETALL', nk)
       table.insert(out, 1, e[2])
       table.insert(out, 1, clock)
@@ -235,8 +252,8 @@ end
 -- sec20): the issuing server's clock set the deadline, and one running ahead gave its nonces that much
 -- longer in the store than their charges, which Redis's clock times, stay in the window (a nonce used
 -- after its charge left it settled nothing: its failure went uncounted); one running behind gave them
--- less, down to nothing. The deadline the terminal is told (e) is still the issuing server's, and
--- every server refuses a probe after it by its own clock.
+-- less, down to nothing. The deadline the terminal is told (e) is still the issuing server's, but no
+-- server refuses by it (sec21: each did, by its own clock): the record is unexpired while Redis holds it.
 local rt = redis.call('TIME')
 local rnow = tonumber(rt[1]) * 1000 + math.floor(tonumber(rt[2]) / 1000)
 local gone = rnow + tonumber(ARGV[5]) - tonumber(ARGV[10])
@@ -282,14 +299,16 @@ _USE = """#!lua flags=allow-oom
 -- ARGV: terminal, probe id, digest, counter, receipt, now, keep_used_ms, member (the nonce's hex),
 --       settle ('refund', 'fail' or ''), window_ms, the failure's member (store.failure_member), the
 --       judged copy's hold token ('' : not checked), '1' when the failure is timed by Redis's TIME ('' : now)
--- Returns {outcome, the record's fields and values as HGETALL lists them} (one round trip); 'lapsed'
+-- Returns {outcome, Redis's TIME (ms), the record's fields and values as HGETALL lists them} (one round
+-- trip; {'unknown'} alone when the record is not this terminal's or gone); 'lapsed'
 -- (nothing changed) when the hold is no longer among the probe id's holds: another copy took it over.
-local h = redis.call('HMGET', KEYS[1], 't', 'e', 'pid', 'd')
+-- An unused record is unexpired while Redis holds it (its lifetime after the charge, by Redis's clock;
+-- sec21: no longer its issuing server's deadline against this server's clock, ARGV[6]).
+local h = redis.call('HMGET', KEYS[1], 't', 'pid', 'd')
 if not h[1] or h[1] ~= ARGV[1] then return {'unknown'} end
 local outcome = 'used'
-if h[3] then
-  outcome = (h[3] == ARGV[2] and h[4] == ARGV[3]) and 'same_probe' or 'replayed'
-elseif tonumber(h[2]) < tonumber(ARGV[6]) then return {'unknown'}
+if h[2] then
+  outcome = (h[2] == ARGV[2] and h[3] == ARGV[3]) and 'same_probe' or 'replayed'
 elseif redis.call('EXISTS', KEYS[2]) == 1 then outcome = 'replayed'
 else
   if ARGV[12] ~= '' then
@@ -309,7 +328,10 @@ if outcome == 'used' then
     local p = string.sub(f, 1, 2)
     if p == 'c:' or p == 'l:' or p == 'h:' or f == 'nc' then redis.call('HDEL', KEYS[1], f) end
   end
-  redis.call('HSET', KEYS[1], 'pid', ARGV[2], 'd', ARGV[3], 'r', ARGV[5], 'u', ARGV[6], 'ku', ARGV[7])
+  -- 'u' the using server's clock (what it says); 'ru' Redis's, which times the retry window (sec21)
+  local ut = redis.call('TIME')
+  redis.call('HSET', KEYS[1], 'pid', ARGV[2], 'd', ARGV[3], 'r', ARGV[5], 'u', ARGV[6], 'ku', ARGV[7],
+             'ru', tonumber(ut[1]) * 1000 + math.floor(tonumber(ut[2]) / 1000))
   redis.call('PEXPIRE', KEYS[1], ARGV[7])
   redis.call('SET', KEYS[2], ARGV[8], 'PX', ARGV[7])
   redis.call('SET', KEYS[3], ARGV[4])
@@ -329,6 +351,8 @@ if outcome == 'used' then
   end
 end
 local out = redis.call('HGETALL', KEYS[1])
+local t = redis.call('TIME')
+table.insert(out, 1, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 table.insert(out, 1, outcome)
 return out
 """
@@ -336,18 +360,19 @@ return out
 _CLAIM = """#!lua flags=allow-oom
 -- allow-oom (sec18): a challenge charged under the limit can be finished (the module's docstring).
 -- KEYS: nonce hash, counter key, probe id key. ARGV: terminal, now, probe id, digest, max claims,
---       max holds of one claim (identical copies), the hold's token, the lease (ms)
+--       max holds of one claim (identical copies), the hold's token, the lease (ms); now is unused since sec21
+--       (the record is unexpired while Redis holds it: its lifetime after the charge, by Redis's clock)
 -- The read before judging (the record, the counter) and, when the nonce is this terminal's, unused and
 -- unexpired and the probe id unused, the probe id's claim on it: fields c:<id> (the holder's digest),
 -- l:<id> (its holds: "<token> <ms> ..." by Redis's clock, one per identical copy) and nc (ids holding
 -- claims), in the nonce's hash, so they go with it. A hold older than the lease does not count against
 -- the copies' cap: the oldest such is replaced by this copy's (its judge's use then finds its token gone).
--- Returns {claim, counter or '', the record's fields and values as HGETALL lists them}.
+-- Returns {claim, counter or '', Redis's TIME (ms), the record's fields and values as HGETALL lists them}.
 local h = redis.call('HGETALL', KEYS[1])
 local counter = redis.call('GET', KEYS[2]) or ''
 local claim = 'none'
-local r = redis.call('HMGET', KEYS[1], 't', 'e', 'pid')
-if r[1] == ARGV[1] and not r[3] and tonumber(r[2]) >= tonumber(ARGV[2]) then
+local r = redis.call('HMGET', KEYS[1], 't', 'pid')
+if r[1] == ARGV[1] and not r[2] then       -- unexpired: Redis holds it (by its clock; sec21, not ARGV[2])
   if redis.call('EXISTS', KEYS[3]) == 1 then claim = 'used'
   else
     local t = redis.call('TIME')
@@ -381,6 +406,8 @@ if r[1] == ARGV[1] and not r[3] and tonumber(r[2]) >= tonumber(ARGV[2]) then
     end
   end
 end
+local rt = redis.call('TIME')
+table.insert(h, 1, tonumber(rt[1]) * 1000 + math.floor(tonumber(rt[2]) / 1000))
 table.insert(h, 1, counter)
 table.insert(h, 1, claim)
 return h
@@ -568,6 +595,10 @@ class RedisStore:
         # time since its check allows (None: no bound), and the Redis TIME before which it charges nothing.
         self.clock_bound: Callable[[], int] | None = None
         self.held_until_ms = 0
+        # Redis's TIME (ms) at this server's first reading of the store (StoreWatch, sec21; 0 : none yet):
+        # the nonce's script holds this server's charges after a jump another server marked, when this
+        # server has no reading from before it (store-clock-jump).
+        self.first_ms = 0
         # Called with Redis's TIME (ms) that the nonce's script read, after its reply (StoreWatch, sec20):
         # the server compares it with its elapsed time then, at the check's slack, not the script's.
         self.clock_seen: Callable[[int], None] | None = None
@@ -620,7 +651,8 @@ class RedisStore:
                                 charge.previous_check if charge else "", charge.overlap_ms if charge else 0,
                                 "1" if charge is not None and charge.store_clock else "",
                                 "*" if self.checked_run is None else self.checked_run, self.quarantine_ms,
-                                self.clock_bound() if self.clock_bound is not None else 0, self.held_until_ms])
+                                self.clock_bound() if self.clock_bound is not None else 0, self.held_until_ms,
+                                self.first_ms])
         head = int(got[0])
         if head == -3:
             raise StoreUnchecked("redis: not checked since it (re)started or failed over")
@@ -635,7 +667,7 @@ class RedisStore:
         old = got[2].decode() if isinstance(got[2], bytes) else got[2]
         fields = dict(zip(got[3::2], got[4::2], strict=True))
         rec = self._record(fields, now_ms)
-        if rec is None:                              # not reached: the script checked it unused and unexpired
+        if rec is None:                              # not reached: the script found it unused and held
             raise StoreUnavailable("redis: the session's nonce vanished")
         return Issued(None, bytes.fromhex(old), rec, repeated=True)
 
@@ -717,7 +749,11 @@ class RedisStore:
 
     @_guarded
     def get_nonce(self, nonce: bytes, now_ms: int) -> NonceRecord | None:
-        return self._record(self.r.hgetall(self._k("n", nonce.hex())), now_ms)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hgetall(self._k("n", nonce.hex()))
+        pipe.time()
+        h, (sec, usec) = pipe.execute()
+        return self._record(h, now_ms, int(sec) * 1000 + int(usec) // 1000)
 
     @_guarded
     def nonce_and_counter(self, nonce: bytes, terminal_id: str, now_ms: int) -> tuple[NonceRecord | None, int]:
@@ -726,8 +762,9 @@ class RedisStore:
         pipe = self.r.pipeline(transaction=True)
         pipe.hgetall(self._k("n", nonce.hex()))
         pipe.get(self._k("c", terminal_id))
-        h, counter = pipe.execute()
-        return self._record(h, now_ms), int(counter) if counter else 0
+        pipe.time()
+        h, counter, (sec, usec) = pipe.execute()
+        return self._record(h, now_ms, int(sec) * 1000 + int(usec) // 1000), int(counter) if counter else 0
 
     @_guarded
     def read_and_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes,
@@ -739,8 +776,8 @@ class RedisStore:
                           args=[terminal_id, now_ms, probe_id, digest, MAX_PROBES_PER_NONCE, MAX_COPIES_PER_CLAIM,
                                 hold, int(lease_ms)])
         claim = Claim(got[0].decode() if isinstance(got[0], bytes) else got[0])
-        fields = dict(zip(got[2::2], got[3::2], strict=True))
-        return self._record(fields, now_ms), int(got[1]) if got[1] else 0, claim
+        fields = dict(zip(got[3::2], got[4::2], strict=True))
+        return self._record(fields, now_ms, int(got[2])), int(got[1]) if got[1] else 0, claim
 
     @_guarded
     def release_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes, *, hold: str) -> None:
@@ -944,18 +981,26 @@ class RedisStore:
         return int(self.r.hget(self._k("n", nonce.hex()), "nc") or 0)
 
     @staticmethod
-    def _record(h: dict[bytes, bytes], now_ms: int) -> NonceRecord | None:
+    def _record(h: dict[bytes, bytes], now_ms: int, store_ms: int | None = None) -> NonceRecord | None:
+        """The record as Redis holds it. Unused, it is unexpired because Redis holds it: Redis expires it
+        its lifetime after the charge, by Redis's clock (sec21: before, it was also dropped here when the
+        reading server's clock, ``now_ms``, was past its issuing server's deadline, so a server whose clock
+        ran ahead refused an honest terminal's probe as EXPIRED, and charged its repeated ``BeginCapture``
+        as a new challenge). Used, with ``store_ms`` (Redis's TIME read in the same step) and Redis's time of
+        the use (``ru``): ``used_ms`` is given on the caller's clock as ``now_ms`` less the use's age by
+        Redis's clock, so the retry window (``now_ms - used_ms``) is Redis's too, whatever the using and
+        the reading servers' clocks say (a record used before sec21 has no ``ru``: its using server's time)."""
         if not h or b"t" not in h:
             return None
-        rec = NonceRecord(terminal_id=h[b"t"].decode(), session_id=h[b"s"].decode(), purpose=int(h[b"pu"]),
-                          server_key_id=h[b"k"].decode(), issued_ms=int(h[b"i"]), expires_ms=int(h[b"e"]),
-                          probe_id=h.get(b"pid", b"").decode(), digest=h.get(b"d", b""), receipt=h.get(b"r", b""),
-                          used_ms=int(h.get(b"u", b"0")), subject=h.get(b"sub", b"").decode(),
-                          challenges=h.get(b"ch", b"").decode(), frames=int(h.get(b"fr", b"0")),
-                          subject_key_id=h.get(b"skid", b"").decode())
-        if not rec.used and now_ms > rec.expires_ms:
-            return None
-        return rec
+        used_ms = int(h.get(b"u", b"0"))
+        if store_ms is not None and h.get(b"ru"):
+            used_ms = now_ms - max(store_ms - int(h[b"ru"]), 0)
+        return NonceRecord(terminal_id=h[b"t"].decode(), session_id=h[b"s"].decode(), purpose=int(h[b"pu"]),
+                           server_key_id=h[b"k"].decode(), issued_ms=int(h[b"i"]), expires_ms=int(h[b"e"]),
+                           probe_id=h.get(b"pid", b"").decode(), digest=h.get(b"d", b""), receipt=h.get(b"r", b""),
+                           used_ms=used_ms, subject=h.get(b"sub", b"").decode(),
+                           challenges=h.get(b"ch", b"").decode(), frames=int(h.get(b"fr", b"0")),
+                           subject_key_id=h.get(b"skid", b"").decode())
 
     @_guarded
     def use_nonce(self, nonce: bytes, *, terminal_id: str, probe_id: str, digest: bytes, counter: int,
@@ -975,10 +1020,10 @@ class RedisStore:
                               "1" if settle is not None and settle.store_clock else ""])
         head = got[0]
         outcome = Outcome(head.decode() if isinstance(head, bytes) else head)
-        if outcome is Outcome.UNKNOWN:
+        if outcome is Outcome.UNKNOWN or len(got) < 2:            # ('lapsed': nothing read)
             return Use(outcome)
-        fields = dict(zip(got[1::2], got[2::2], strict=True))
-        return Use(outcome, self._record(fields, now_ms))
+        fields = dict(zip(got[2::2], got[3::2], strict=True))
+        return Use(outcome, self._record(fields, now_ms, int(got[1])))
 
     @_guarded
     def last_counter(self, terminal_id: str) -> int:

@@ -510,15 +510,37 @@ def test_a_failed_presentation_counts_even_when_it_loses_its_nonce_to_a_race(rig
 
 # -- every challenge issued is a try (hil/ingest/limits.py) ------------------------------------------------
 
+@pytest.fixture(scope="module")
+def clocked_redis(tmp_path_factory):
+    """A private redis-server whose wall clock a test can move (``hil/redisproc.py``, ``clock=True``): a
+    Redis store decides a nonce's expiry by Redis's clock alone (sec21), so a test that lets a nonce
+    expire moves Redis's clock with the server's (``store_ahead``). It runs in real time otherwise."""
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path_factory.mktemp("clocked-redis"), clock=True)
+    yield proc
+    proc.stop()
+
+
 @pytest.fixture(params=["memory", "redis"])
 def any_store(request):
     if request.param == "memory":
         yield MemoryStore()
         return
     from hil.ingest.redis_store import RedisStore
-    store = RedisStore.from_url(request.getfixturevalue("redis_url"), prefix=f"charge{next_counter()}:")
+    proc = request.getfixturevalue("clocked_redis")
+    store = RedisStore.from_url(proc.url, prefix=f"charge{next_counter()}:")
     yield store
     store.close()
+    proc.clock.real()
+
+
+def store_ahead(store, ms: int, request) -> None:
+    """The store's clock moved ``ms`` on with the server's: a Redis store's (``clocked_redis``) runs that
+    far ahead of real time from now on (``any_store`` sets it back after the test); a memory store's
+    expiry is the server's clock, which the test moves itself."""
+    from hil.ingest.redis_store import RedisStore
+    if isinstance(store, RedisStore):
+        request.getfixturevalue("clocked_redis").clock.shift(ms)
 
 
 def test_the_rig_serves_the_store_it_is_given_even_an_empty_one(tmp_path):
@@ -775,7 +797,7 @@ def test_an_honest_terminal_is_charged_while_it_captures_and_never_locks(tmp_pat
         rig.close()
 
 
-def test_only_an_accepted_probe_takes_its_charge_back(tmp_path, any_store):
+def test_only_an_accepted_probe_takes_its_charge_back(tmp_path, any_store, request):
     rig = Rig(tmp_path, store=any_store, max_failures=5)
     clock = [time.time()]
     rig.state.clock = lambda: clock[0]
@@ -798,6 +820,7 @@ def test_only_an_accepted_probe_takes_its_charge_back(tmp_path, any_store):
         ch = c.begin("s3", Purpose.VERIFY, capabilities=CAPS)
         late = rig.probe(ch, session_id="s3")
         clock[0] += rig.state.nonce_ttl_s + 1
+        store_ahead(any_store, int((rig.state.nonce_ttl_s + 1) * 1000), request)     # (Redis's clock decides)
         assert submit(c, late).reason == "EXPIRED" and strikes() == 3
         # Accepted: taken back, that charge and no other; its retry and a replay take nothing more.
         ch = c.begin("s4", Purpose.VERIFY, capabilities=CAPS)
@@ -2201,6 +2224,71 @@ def test_a_small_jump_is_caught_at_the_charge_and_a_server_started_after_a_jump_
         with pytest.raises(StoreUnchecked):
             issue(c)                                               # main: charged
         proc.clock.freeze(t0 + 3_500 + 600_001)                   # its window has passed by Redis's clock
+        later[0] += 600.001
+        assert watch_c.check(t0) and issue(c).nonce
+    finally:
+        for store in stores:
+            store.close()
+        proc.stop()
+
+
+def test_a_server_started_after_a_jump_is_held_from_its_first_charge_after_another_server_marks_it(tmp_path, caplog):
+    # sec21 (sec20's leftover 2), on a Redis whose clock the test freezes and steps. A server started
+    # after a jump of Redis's clock but before any running server measured it has no reading from
+    # before the jump: it charges until someone measures it (nothing can tell it sooner). sec20 had it
+    # read the measuring server's mark (store-clock-jump) only at its own checks: at its start, then
+    # every STORE_RECHECK_MS (a minute) at a charge, so it charged on for up to a minute after the mark
+    # (main: the charge right after the mark went through). The nonce's script now reads the mark at
+    # every charge against the server's first reading: refused from the next charge, and the check that
+    # follows holds the server for its window. A server running before the jump is not stopped by it.
+    import os
+
+    from hil.ingest.config import ServerConfig, StoreWatch
+    from hil.ingest.redis_store import RedisStore
+    from hil.ingest.store import Charge, NonceRecord, StoreUnchecked
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis", clock=True)
+    assert proc.clock is not None
+    t0, jump = int(time.time() * 1000), 300_000
+    proc.clock.freeze(t0)
+    cfg = ServerConfig(store=proc.url)
+    stores = []
+
+    def server(elapsed):
+        store = RedisStore.from_url(proc.url, prefix="late:")
+        watch = StoreWatch(store, cfg, elapsed=lambda: elapsed[0])
+        watch.check(t0, starting=True)
+        stores.append(store)
+        return store, watch
+
+    def issue(store):
+        record = NonceRecord("k1", os.urandom(4).hex(), 1, "key-1", t0, t0 + 60_000)
+        return store.issue_nonce(os.urandom(32), record, t0, Charge(("terminal:k1",), (60,), 600_000,
+                                                                      store_clock=True), os.urandom(32))
+    try:
+        stalled, steady = [100.0], [500.0]
+        a, watch_a = server(stalled)         # its elapsed time stands still while Redis's clock jumps
+        d, _ = server(steady)                # its elapsed time moves with Redis's clock: it sees no jump
+        assert issue(a).nonce and issue(d).nonce
+        proc.clock.freeze(t0 + jump)
+        steady[0] += jump / 1000
+        later = [7.0]
+        c, watch_c = server(later)           # started after the jump, before anyone measured it
+        assert not c.held_until_ms                                 # (no mark yet to hold it)
+        assert issue(c).nonce                                      # nobody knows yet: charged
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            with pytest.raises(StoreUnchecked):
+                issue(a)                                           # the jump trips a's bound ...
+            assert not watch_a.recheck(t0) and "ran 300.0 s ahead" in caplog.text   # ... a measures and marks it
+        assert a.r.get("late:store-clock-jump") == f"{t0} {t0 + jump}".encode()
+        with pytest.raises(StoreUnchecked):
+            issue(c)                                               # main: charged (until its next check)
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            assert not watch_c.recheck(t0)                         # its check holds it for its window
+        assert "another server measured a jump" in caplog.text and c.held_until_ms == t0 + jump + 600_000
+        assert issue(d).nonce                                      # running before the jump: not stopped by it
+        proc.clock.freeze(t0 + jump + 600_001)                     # c's window has passed by Redis's clock
         later[0] += 600.001
         assert watch_c.check(t0) and issue(c).nonce
     finally:
