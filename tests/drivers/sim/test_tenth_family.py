@@ -21,6 +21,7 @@ from drivers.sim.profiles import GAIN_RS16, PROFILES, get_profile
 from drivers.sim.render import ViewMaps
 from drivers.sim.scene import LIGHT_NIR_SHARE, Scene
 from drivers.sim.sensor import color_irradiance, illuminant_bgr
+from drivers.sim.species import instrument_rng
 from tests.drivers.sim.test_eighth_family import _FIELDS
 from tests.helpers.family_digest import family_digest
 from tests.helpers.sim import grab
@@ -56,6 +57,10 @@ def test_tenth_family_draws_its_own_people_camera_lights_and_illuminances():
         assert camera_for("tenth", i, None) == "d435f"
         assert light_for("tenth", i, None) in ("backlight", "passing_shade")
     assert POOLS["tenth"].cameras == ("d435f",) and POOLS["tenth"].lights == ("backlight", "passing_shade")
+    # Its instruments come from its own stream too.
+    for sp in ("silicone_mask", "print", "head_model"):
+        mine = instrument_rng("tenth", sp, 3).uniform(size=4)
+        assert not any(np.array_equal(mine, instrument_rng(f, sp, 3).uniform(size=4)) for f in OTHERS + ["any"])
     for other in OTHERS:
         assert not set(POOLS[other].cameras) & set(POOLS["tenth"].cameras)
         assert not set(POOLS[other].lights) & set(POOLS["tenth"].lights)
