@@ -3,13 +3,14 @@
 ``Identity.draw(n, family)`` draws head shape (nose relief, face width, IPD, brow and chin depth,
 face length; in the sixth family also eye-socket depth and breathing rate and phase; in the seventh
 blink rate and blink duration; in the eighth the skin's own 850 nm reflectance within its type; in the
-ninth the skin's sheen; in the tenth the beard's length, density and how far up the cheeks it
-grows), skin tone
+ninth the skin's sheen; in the tenth whether the person has facial hair, and its length, density and
+how far up the cheeks it grows), skin tone
 (Fitzpatrick I-VI), hair, glasses, beard, fringe, clothing and a texture seed from ``n``.
 ``identity=0`` is the reference person: the portrait's own proportions (IPD 63 mm, nose 24 mm),
 Fitzpatrick II, no glasses, beard or fringe. Every field can be overridden by a URI key, except the
-sixth family's eye-socket depth and breathing, the seventh family's blinks and the eighth family's
-skin NIR factor (no key sets them).
+sixth family's eye-socket depth and breathing, the seventh family's blinks, the eighth family's
+skin NIR factor, the ninth's sheen and the tenth's beard style (no key sets them; ``beard=1`` on a
+tenth-family person drawn without facial hair gives the one look everyone else has).
 
 Skin reflectance by Fitzpatrick type. Melanin absorbs strongly in the visible and weakly at 850 nm,
 so visible reflectance falls ~5x from type I to VI while 850 nm reflectance falls only ~1.4x.
