@@ -127,6 +127,7 @@ local function back_total(prefix)
   return v and tonumber(string.match(v, '^(%d+)')) or 0
 end
 local function past(nk, hex, total, now)
+  if total <= 0 then return false end              -- (no step back ever marked: nothing read)
   local f = redis.call('HMGET', nk, 'pid', 'cb', 'sk')
   if f[1] or not f[2] then return false end
   local shift = total - tonumber(f[2])
