@@ -895,6 +895,13 @@ class StoreWatch:
                       "every unused nonce charged before it now expires when it would have on the old clock "
                       f"(the steps back marked in the store: {back / 1000:.1f} s)" if added else
                       "another server marked it already")
+        elif pair is not None and back > pair[3]:
+            # Marked by another server, or by a script that read Redis's time behind the latest any had
+            # read (redis_store.BACK_SLACK_MS): said here too, as an audit of what every server saw.
+            log.error("store: error[%s]: %s: a step back of its clock of %.1f s was marked in the store since this "
+                      "server's last reading (by another server, or by a script that read Redis's time behind the "
+                      "latest it had read): every unused nonce charged before it expires when it would have on "
+                      "the old clock; charges go on", StoreClockBackError.code, where, (back - pair[3]) / 1000)
         self._pair = (redis_ms, before, after, back)
         if self._first_ms is None:
             self._first_ms = redis_ms

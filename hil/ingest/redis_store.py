@@ -75,9 +75,10 @@ by Redis's clock (sec19: no later than that; sec20: at that, not at an earlier d
 whose clock ran behind), so it is never usable after its charge has left the window, whatever the
 issuing server's clock says. Nor, since back21, after its deadline on the clock it was charged by when
 Redis's clock has stepped back since: ``store-clock-back`` ("<total ms> <before> <after>", no expiry)
-is the steps back the servers measured (``config.StoreWatch``, ``mark_clock_back``), each record keeps
-the total at its charge (``cb``), and an unused record whose expiry less the steps since has passed is
-gone (``_PAST``, in the nonce's, the claim's and the use's scripts).
+is the steps back the servers measured (``config.StoreWatch``, ``mark_clock_back``) or a script saw
+(``store-clock-high``: the latest Redis time the nonce's and the claim's scripts read), each record
+keeps the total at its charge (``cb``), and an unused record whose expiry less the steps since has
+passed is gone (``_PAST``, in the nonce's, the claim's and the use's scripts).
 """
 
 from __future__ import annotations
@@ -121,10 +122,31 @@ F = TypeVar("F", bound=Callable[..., Any])
 # one whose expiry (``PEXPIRETIME``) less the steps marked since its charge has passed by Redis's clock
 # is gone: it expires when it would have on the old clock. Deleted where a script finds it so, with
 # the session entry that names it (the claim, the use, a repeat, the add's prune of its terminal).
+# Redis's clock is also held to itself: the nonce's and the claim's scripts keep the latest Redis time
+# they read (``store-clock-high``), and one that reads more than ``BACK_SLACK_MS`` behind it marks the
+# step at once, by what it shows (the latest time less now: at most the step, which a server running
+# across it measures whole and completes), whatever server runs it: one started after the step too.
+BACK_SLACK_MS = 2_000
 _PAST = """
 local function back_total(prefix)
   local v = redis.call('GET', prefix .. 'store-clock-back')
   return v and tonumber(string.match(v, '^(%d+)')) or 0
+end
+-- Redis's time now against the latest a script read: behind it by more than the slack, the step is
+-- marked (added to the total) and the latest is now; returns the store's total of steps back. The
+-- latest is written at most once a second of Redis's time (it lags by up to that: within the slack).
+local function seen(prefix, now)
+  local hk = prefix .. 'store-clock-high'
+  local high = tonumber(redis.call('GET', hk) or '0') or 0
+  local total = back_total(prefix)
+  if high - now > """ + str(BACK_SLACK_MS) + """ then
+    total = total + high - now
+    redis.call('SET', prefix .. 'store-clock-back', total .. ' ' .. high .. ' ' .. now)
+    redis.call('SET', hk, now)
+  elseif now - high >= 1000 then
+    redis.call('SET', hk, now)
+  end
+  return total
 end
 local function past(nk, hex, total, now)
   if total <= 0 then return false end              -- (no step back ever marked: nothing read)
@@ -215,10 +237,11 @@ end
 -- The session's repeat: its nonce unused and unexpired by Redis's clock, which expires the record its
 -- lifetime after the charge (sec21: the record there is unexpired; before, its issuing server's deadline
 -- against this server's clock, so a server ahead charged an honest repeat as a new challenge).
--- (back21: and not past its expiry on the clock it was charged by, before a step back of Redis's clock)
+-- (back21: and not past its expiry on the clock it was charged by, before a step back of Redis's clock;
+-- a step this script's reading shows against the latest a script read is marked here, _PAST's seen)
 local pt = redis.call('TIME')
 local pnow = tonumber(pt[1]) * 1000 + math.floor(tonumber(pt[2]) / 1000)
-local total = back_total(ARGV[11])
+local total = seen(ARGV[11], pnow)
 if ARGV[18] ~= '' then
   local e = redis.call('HMGET', KEYS[3], 'q', 'n')
   if e[1] == ARGV[18] and e[2] then
@@ -423,7 +446,7 @@ _CLAIM = """#!lua flags=allow-oom
 local pt = redis.call('TIME')
 local pnow = tonumber(pt[1]) * 1000 + math.floor(tonumber(pt[2]) / 1000)
 if pnow < (tonumber(ARGV[11]) or 0) then return {'behind'} end
-past(KEYS[1], ARGV[10], back_total(ARGV[9]), pnow)
+past(KEYS[1], ARGV[10], seen(ARGV[9], pnow), pnow)
 local h = redis.call('HGETALL', KEYS[1])
 local counter = redis.call('GET', KEYS[2]) or ''
 local claim = 'none'
@@ -569,7 +592,9 @@ return 0
 """
 
 _BACK = """#!lua flags=allow-oom
--- KEYS: the store's total of steps back of its clock. ARGV: the total the measuring server read with
+-- KEYS: the store's total of steps back of its clock, the latest Redis time the scripts read (set to
+-- now: the step measured here is marked, so the scripts do not mark it again by what they see).
+-- ARGV: the total the measuring server read with
 -- its last reading before the step (ms), the step it measured (ms), the least step that counts (ms),
 -- and the Redis times (ms) of the two readings it fell between. What the servers marked since that
 -- reading is taken off (several servers measure one step), and what is left, above the least step, is
@@ -578,6 +603,8 @@ _BACK = """#!lua flags=allow-oom
 -- added, the total now}.
 local v = redis.call('GET', KEYS[1])
 local total = v and tonumber(string.match(v, '^(%d+)')) or 0
+local t = redis.call('TIME')
+redis.call('SET', KEYS[2], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 local add = tonumber(ARGV[2]) - math.max(total - tonumber(ARGV[1]), 0)
 if add <= tonumber(ARGV[3]) then return {0, total} end
 total = total + add
@@ -1040,7 +1067,7 @@ class RedisStore:
         marked since this server's last reading before it, whose total was ``known_ms`` (another server
         measured the same step), when the rest exceeds ``least_ms``. Every unused nonce charged before
         then expires when it would have on the old clock (``_PAST``). Returns (ms added, the total now)."""
-        got = self._call(self._back, keys=[self._k("store-clock-back")],
+        got = self._call(self._back, keys=[self._k("store-clock-back"), self._k("store-clock-high")],
                          args=[int(known_ms), int(step_ms), int(least_ms), int(before_ms), int(after_ms)])
         return int(got[0]), int(got[1])
 

@@ -2410,6 +2410,66 @@ def test_a_step_back_of_the_store_s_clock_is_marked_once_and_every_nonce_charged
         proc.stop()
 
 
+def test_a_step_back_is_marked_by_the_first_script_after_it_whatever_server_runs_it(tmp_path, caplog):
+    # back21: a server started after a step back of Redis's clock has no reading from before it, so its
+    # elapsed time cannot show the step, and until a server running across it measured it, it charged and
+    # judged on nonces living J longer (the previous commit's leftover; main: nothing is ever marked).
+    # Redis's clock is now also held to itself: the nonce's and the claim's scripts keep the latest Redis
+    # time they read, and one that reads more than 2 s behind it marks the step at once by what it shows
+    # (the latest less now: here 299.5 s of the 300 s step, the step having come 0.5 s after the last
+    # script). The nonce charged before it is gone 0.5 s after its old deadline (main: held 300 s more);
+    # the server that ran across the step then measures 300 s and adds nothing under the 2 s slack.
+    from hil.ingest.config import ServerConfig, StoreWatch
+    from hil.ingest.redis_store import RedisStore
+    from hil.ingest.store import Charge, StoreUnchecked
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis", clock=True)
+    assert proc.clock is not None
+    t0, back = int(time.time() * 1000), 300_000
+    proc.clock.freeze(t0)
+    cfg = ServerConfig(store=proc.url)
+    stores = []
+
+    def server(elapsed):
+        store = RedisStore.from_url(proc.url, prefix="hi:")
+        watch = StoreWatch(store, cfg, elapsed=lambda: elapsed[0])
+        watch.check(t0, starting=True)
+        stores.append(store)
+        return store, watch
+
+    def issue(store):
+        record = NonceRecord("k1", os.urandom(4).hex(), 1, "key-1", t0, t0 + 60_000)
+        return store.issue_nonce(os.urandom(32), record, t0, Charge(("terminal:k1",), (60,), 600_000,
+                                                                      store_clock=True), os.urandom(32))
+    try:
+        across = [100.0]
+        a, watch_a = server(across)
+        n = issue(a).nonce
+        proc.clock.freeze(t0 + 500 - back)                          # 0.5 s on, Redis's clock 300 s back
+        across[0] += 0.5
+        late = [7.0]
+        c, watch_c = server(late)                                   # started after the step
+        assert issue(c).nonce                                       # its own readings show nothing ...
+        assert c.r.get("hi:store-clock-back") == f"{back - 500} {t0} {t0 + 500 - back}".encode()   # main: None
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            assert watch_c.check(t0) and "a step back of its clock of 299.5 s was marked" in caplog.text
+        proc.clock.freeze(t0 + 60_501 - back)                       # 0.5 s past its old deadline
+        late[0] += 60.0
+        across[0] += 60.0
+        assert c.read_and_claim(n, "k1", "p-1", b"d" * 32, t0, hold="h1")[2] is Claim.NONE      # main: HELD
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            with pytest.raises(StoreUnchecked):
+                issue(a)                                            # its floor: the step, measured ...
+            assert watch_a.recheck(t0) and "ran 300.0 s behind" in caplog.text
+        assert "another server marked it already" in caplog.text and issue(a).nonce    # ... marked once
+        assert c.r.get("hi:store-clock-back").split()[0] == str(back - 500).encode()
+    finally:
+        for store in stores:
+            store.close()
+        proc.stop()
+
+
 # -- what the client says when no server answered (issues 15-19 leftover 4) ------------------------------------
 
 def test_begin_capture_unavailable_says_a_challenge_may_have_been_charged(tmp_path, redis_url):
