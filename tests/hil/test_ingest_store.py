@@ -1025,3 +1025,24 @@ def test_a_used_nonce_is_kept_for_the_retention_it_was_used_under(clocked_redis,
     finally:
         long.close()
         short.close()
+
+
+def test_servers_measuring_one_step_back_of_redis_s_clock_mark_it_once_and_a_lost_store_starts_again(clocked_redis):
+    # back21: each server running across a step back of Redis's clock measures it (config.StoreWatch) and
+    # marks it; the store adds to its total only what the servers marked since the marking server's own
+    # last reading left unmarked, above the least step: several servers measuring one step (each a
+    # little differently) mark it once, and a step a server saw on top of another's is added. A total
+    # below the one a server read went with the store's data (FLUSHALL, a failover to an empty replica):
+    # its step is marked whole, not less the lost total (else nothing, and the nonces charged before it
+    # would keep their J).
+    s = RedisStore.from_url(clocked_redis.url, prefix=f"b{uuid.uuid4().hex[:8]}:")
+    try:
+        assert s.mark_clock_back(0, 300_000, 2_000, T0, T0 - 270_000) == (300_000, 300_000)
+        assert s.mark_clock_back(0, 300_900, 2_000, T0, T0 - 269_100) == (0, 300_000)     # the same step
+        assert s.mark_clock_back(0, 360_000, 2_000, T0, T0 - 330_000) == (60_000, 360_000)  # 60 s more
+        assert s.mark_clock_back(360_000, 1_500, 2_000, T0, T0) == (0, 360_000)           # within the slack
+        assert s.r.get(s.prefix + "store-clock-back") == f"360000 {T0} {T0 - 330_000}".encode()
+        s.r.delete(s.prefix + "store-clock-back")                                        # the data lost
+        assert s.mark_clock_back(360_000, 30_000, 2_000, T0, T0 - 29_000) == (30_000, 30_000)
+    finally:
+        s.close()
