@@ -1334,7 +1334,8 @@ def albedo_texture(on: np.ndarray, off: np.ndarray, skin: np.ndarray, off_noise:
     covariance (its product with the dots averages to zero only over many pixels), so above
     ``MAX_UNEXPLAINED_TEXTURE`` the pair is one-sided (``ProjectorLight.one_sided``) and subtracts
     the unlit frame's whole texture instead: never less than the surface's own, so its contrast is
-    a floor."""
+    a floor. (A session whose whole region is so lit but whose cheeks, or lower cheeks, are not is
+    read on them: ``_unshaded_part``, the relief a directional flood shades.)"""
     m_off = float(off[skin].mean())
     level = float((on - off)[skin].mean())
     hp_off, hp_diff = highpassed if highpassed is not None else (_highpass(off), _highpass(on - off))
