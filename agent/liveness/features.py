@@ -1026,10 +1026,11 @@ DARK_EDGE_REACH = 2
 # Only where the ambient light on the skin (the unlit frame's mean) is at least this many times the
 # projector's (the on-off difference's mean): an edge of the ambient's image moving by a fraction d of
 # a pixel changes its pixels by d x its contrast x the ambient level, which is then more than d x the
-# contrast x twice the dots' level, the dots' own fine amplitude at most. Indoors (ambient under the
-# dots' light: train's and eighth's shop lives read projector shares 0.5-0.6, ambient 0.7-1x the dots)
-# the dots dominate and the measure reads every skin pixel as before; in direct sun (eighth live/139:
-# ambient 6x the dots) the ambient's moving edges are what reads hard (docs/liveness.md, "Direct sun").
+# contrast x twice the dots' level, the dots' own fine amplitude at most. Elsewhere the dots dominate
+# and the measure reads every skin pixel as before: the recorded sessions with a projector share of a
+# third or less (ambient twice the dots) are all in direct sun (eighth: 86 of 300 lives, 32 of 145
+# attacks; ninth, its CCTV flood's included: none). In direct sun (eighth live/139: ambient 6x the
+# dots) the ambient's moving edges are what reads hard (docs/liveness.md, "Direct sun").
 AMBIENT_OVER_DOTS = 2.0
 # At most this share of the skin is left out; a region with more dark structure than that (not a few
 # strands over skin) is read whole, as before, its motion erring hard.
