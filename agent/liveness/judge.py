@@ -242,8 +242,10 @@ class Judge:
         # calls ``fold_ready`` to fold it at once, not only when the next frameset comes.
         self.on_measured = on_measured
         # Called (on the caller's thread, at a fold) with the index of the frameset the probe's crops
-        # would come from if the window ended now, each time that changes (``best_so_far``): the
-        # daemon aligns it for the probe while the capture goes on.
+        # would come from if the window ended now, each time that changes (``best_so_far``), from
+        # ``AHEAD_BEFORE_END`` framesets before a challenged window's end (where the illumination's lag
+        # is guessed; earlier names were mostly aligned in vain): the daemon aligns it for the probe
+        # while the capture goes on.
         self.on_best = on_best
         self._best_named: int | None = None
         self._pending: collections.deque = collections.deque()
@@ -551,7 +553,10 @@ class Judge:
         t0 = time.perf_counter()
         self._ahead()
         self.ahead_ms += (time.perf_counter() - t0) * 1000
-        if self.on_best is not None and (best := self.best_so_far()) is not None and best != self._best_named:
+        ch = self.challenge
+        near_end = ch is None or len(self.sets) >= ch.frames - AHEAD_BEFORE_END
+        if self.on_best is not None and near_end and (best := self.best_so_far()) is not None \
+                and best != self._best_named:
             self._best_named = best
             self.on_best(best)
 

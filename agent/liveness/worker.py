@@ -203,7 +203,7 @@ def best_face(r) -> dict[str, Any] | None:
 def report_best_so_far(reply: Callable[[dict[str, Any]], None]) -> Callable[[int], None]:
     """A judge's ``on_best`` for a session that asked for it (``begin`` with ``best``): the index of
     the frameset the probe's crops would come from so far, sent as ``best`` each time it changes
-    (at most once per frameset folded, always before the verdict). The daemon aligns that frameset
+    near the window's end (at most once per frameset folded, always before the verdict). The daemon aligns that frameset
     while the capture goes on; the verdict's ``best`` still names the one it takes."""
     return lambda index: reply({"op": "best", "index": int(index)})
 

@@ -26,6 +26,7 @@ import drivers
 from agent.liveness.challenge import Challenge, Kind, face_grid, projector_states
 from agent.liveness.fusion import VerdictThresholds
 from agent.liveness.judge import (
+    AHEAD_BEFORE_END,
     Judge,
     JudgeResult,
     _edges,
@@ -173,10 +174,11 @@ def test_framesets_measured_on_the_judge_threads_as_they_arrive_give_the_same_re
 
 def test_the_best_frameset_so_far_is_named_as_it_changes_and_the_result_is_as_before(gate, recorded):
     # The daemon aligns the probe's frameset while the window is captured (agent/session/probe_ahead.py):
-    # at each fold that changes it, the judge names the frameset ``finish`` would choose if the window
-    # ended there. Without the illumination challenge that choice needs nothing of later frames, so
-    # the last name is the verdict's; under it, it is the verdict's when the lag guessed ahead is the
-    # window's own. Naming reads the judge's state and changes nothing of its result.
+    # at each fold that changes it, from a few framesets before a challenged window's end, the judge
+    # names the frameset ``finish`` would choose if the window ended there. Without the illumination
+    # challenge that choice needs nothing of later frames, so the last name is the verdict's; under
+    # it, it is the verdict's when the lag guessed ahead is the window's own. Naming reads the
+    # judge's state and changes nothing of its result.
     guessed_right = 0
     for scene, (challenge, inputs) in recorded.items():
         n = challenge.frames
@@ -197,6 +199,7 @@ def test_the_best_frameset_so_far_is_named_as_it_changes_and_the_result_is_as_be
                 assert len(named) - before in (0, 1), what
                 if len(named) > before:
                     assert named[-1] <= k and named[-1] == j.best_so_far(), what
+                    assert ch is None or k + 1 >= n - AHEAD_BEFORE_END, what      # only near the window's end
                     assert before == 0 or named[-2] != named[-1], what
                 else:
                     assert not named or j.best_so_far() == named[-1], what
