@@ -52,7 +52,7 @@ def worker(framesets):
     size = sum(f.pixels.nbytes for f in framesets[0].frames.values())
     sup = LivenessSupervisor(SupervisorSettings(slots=SLOTS, slot_bytes=size, frame_timeout_s=2.0))
     daemon_end, worker_end = socket.socketpair()
-    sup._proc, sup._sock, sup._ring = _Proc(), daemon_end, Ring(SLOTS, size)   # type: ignore[assignment]
+    sup._proc, sup._sock, sup._ring = _Proc(), daemon_end, Ring(SLOTS, size)
     yield sup, worker_end
     sup._teardown()
     worker_end.close()
