@@ -224,13 +224,27 @@ _ENROLMENT_SOURCES = ("agent/liveness/dotref.py", "agent/commands/projector_enro
 _SIMULATOR_SOURCES = "drivers/sim"
 
 
+# Lights under which no technician can enrol a projector: the "wall" behind the board is a sunlit
+# street behind glazing (the tenth family's backlight), whose near infrared drowns the dots (every
+# enrolment under it fails LIV_DOT_ENROLMENT_FAILED). The installation enrols facing a wall (blinds
+# down, or the unit enrolled at the depot; docs/liveness.md), so pad-eval enrols under the family's
+# first light that has one.
+NO_WALL_LIGHTS = frozenset({"backlight"})
+
+
+def enrolment_light(family: str) -> str:
+    """The light a family's cameras are enrolled under: its pool's first with a wall behind the board."""
+    return next(light for light in POOLS[family].lights if light not in NO_WALL_LIGHTS)
+
+
 def enrolment_uris(uri: str) -> list[str]:
     """The sim scenes a presentation's camera is enrolled from: the same camera profile, family and
-    depth mode as ``uri``, a board (``subject=print``) at 0.45 m and 0.65 m, then the wall alone."""
+    depth mode as ``uri``, a board (``subject=print``) at 0.45 m and 0.65 m, then the wall alone, under
+    :func:`enrolment_light`."""
     q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(uri).query))
     family = q.get("family", "train")
     keep = {k: q[k] for k in ("camera", "depth_mode", "scatter", "scatter_core") if k in q}
-    base = {"family": family, **keep, "light": POOLS[family].lights[0], "lux": str(ENROL_LUX),
+    base = {"family": family, **keep, "light": enrolment_light(family), "lux": str(ENROL_LUX),
             "background": "plain", "realtime": "0", "identity": "1", "seed": "1"}
     return ["sim://?" + urllib.parse.urlencode({**base, "subject": subject, **extra})
             for subject, extra in (("print", {"distance_mm": "450"}), ("print", {"distance_mm": "650"}),

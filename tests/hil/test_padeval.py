@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import urllib.parse
 
 import pytest
 
@@ -502,3 +503,18 @@ def test_a_camera_is_enrolled_under_the_presentations_scattering_model():
     assert [u.replace("&scatter=physical", "") for u in phys] == plain
     cored = P.enrolment_uris("sim://?family=train&camera=d415&scatter=physical&scatter_core=0&distance_mm=400")
     assert all("scatter=physical&scatter_core=0" in u for u in cored)
+
+
+def test_a_camera_is_enrolled_facing_a_wall_never_a_sunlit_street():
+    # The tenth family's backlight puts a sunlit street behind glazing where the enrolment's wall
+    # should be: its near infrared drowns the dots and every enrolment under it failed
+    # (LIV_DOT_ENROLMENT_FAILED, the tenth's first evaluation). Enrolment takes the family's first
+    # light with a wall; families whose first light has one are enrolled as before.
+    for family, pool in P.POOLS.items():
+        uris = P.enrolment_uris(f"sim://?family={family}&distance_mm=400")
+        lights = {dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(u).query))["light"] for u in uris}
+        assert lights == {P.enrolment_light(family)} and lights <= set(pool.lights)
+        assert not lights & P.NO_WALL_LIGHTS
+        if pool.lights[0] not in P.NO_WALL_LIGHTS:
+            assert lights == {pool.lights[0]}
+    assert "backlight" in P.POOLS["tenth"].lights and P.enrolment_light("tenth") != "backlight"
