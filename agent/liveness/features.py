@@ -1039,6 +1039,17 @@ AMBIENT_OVER_DOTS = 2.0
 # At most this share of the skin is left out; a region with more dark structure than that (not a few
 # strands over skin) is read whole, as before, its motion erring hard.
 MAX_DARK_EDGE_SHARE = 0.5
+# ... and only when the pixels left out hold no more of the projector's light (the on-off difference's
+# mean) than this times the pixels kept. A dark structure of the ambient's image (a strand, a lash, a
+# shadow) takes no more of the dots than the skin beside it (a strand's low albedo takes less; its moved
+# edges read + and - and cancel in the mean): only dark structures that follow the dots can. An ambient
+# light dark where the dots fall (an attacker's lamp with holes, or an injected stream: the same dark
+# spots in the lit and the unlit frames, the difference left exactly the camera's) would otherwise hand
+# the measure the valleys between a hard surface's dots (review21: eighth mask/6 with such spots at its
+# difference's finest 3 % read 1.585 -> 1.197 sharp, speckle 0.300 -> 0.198). Left out / kept per pair:
+# eighth's direct-sun lives 0.75-1.05, those spots 1.14-1.33 (docs/liveness.md, "Direct sun and the
+# CCTV flood's shading, attacked").
+MAX_DARK_EDGE_DOTS = 1.15
 
 
 def without_dark_edges(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
@@ -1062,8 +1073,11 @@ def without_dark_edges(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     ``DARK_EDGE_REACH`` of one leaves the mask (the frames are not changed: every reading of the
     pair, its noise pair's included, is then read on the same fewer pixels). Only when the unlit
     frame's mean on the skin is at least ``AMBIENT_OVER_DOTS`` times the difference's; never more
-    than ``MAX_DARK_EDGE_SHARE`` of the skin (then nothing is left out). A moved print or screen keeps
-    its dots on the pixels left, as sharp as they were: only the moving ambient image is read less."""
+    than ``MAX_DARK_EDGE_SHARE`` of the skin (then nothing is left out), and never when the pixels left
+    out hold over ``MAX_DARK_EDGE_DOTS`` times the kept pixels' mean of the difference (dark structures
+    that follow the dots select the valleys between them: then nothing is left out either). A moved
+    print or screen keeps its dots on the pixels left, as sharp as they were: only the moving ambient
+    image is read less."""
     npix = int(skin.sum())
     if npix == 0:
         return skin, 0
@@ -1082,6 +1096,9 @@ def without_dark_edges(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     near = cv2.dilate(dark.astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool) & skin
     out = int(near.sum())
     if out == 0 or out > MAX_DARK_EDGE_SHARE * npix:
+        return skin, 0
+    diff = on - off
+    if float(diff[near].mean()) > MAX_DARK_EDGE_DOTS * max(float(diff[skin & ~near].mean()), 0.0):
         return skin, 0
     return skin & ~near, out
 
