@@ -882,6 +882,10 @@ def ir_skin(aligned: AlignedFrameSet, face: FaceObservation, points: tuple[int, 
 # cheeks at most 4 mm (the depth's own noise).
 RIM_RAISED_M = 0.005
 RIM_SPANS_PX = (2, 3, 4, 5, 6)
+# ... and a line: raised pixels connected (8-neighbours) to fewer than this many others are the depth's
+# noise, not a frame (a rim crossing a disc is a line tens of pixels long; the simulator's depth noise
+# is correlated over a pixel or two, a real camera's over its matching window).
+RIM_MIN_PIXELS = 8
 # How far from a raised line a pixel is left out of the lower cheeks' reading: the reach of the
 # speckle's high-pass (``_highpass``, sigma 2 px: 2 sigma), which carries the line's own albedo step
 # and hard dots (and the lens's edge beside it) into the pixels around it.
@@ -891,9 +895,10 @@ RIM_REACH_PX = 4
 def raised_lines(z: np.ndarray) -> np.ndarray:
     """The pixels of a depth image ``z`` (metres, NaN: no depth) standing more than ``RIM_RAISED_M``
     nearer than both of their neighbours ``d`` pixels away, for some ``d`` in ``RIM_SPANS_PX``, along a
-    row, a column or a diagonal: a thin structure (a spectacle rim) in front of the surface behind it.
-    A slope or a step has one neighbour nearer, never both farther; pixels without depth, or whose
-    neighbours have none, are not raised."""
+    row, a column or a diagonal, in a connected group of at least ``RIM_MIN_PIXELS``: a thin structure (a
+    spectacle rim) in front of the surface behind it. A slope or a step has one neighbour nearer, never
+    both farther; pixels without depth, or whose neighbours have none, are not raised; a lone pixel
+    raised by the depth's noise is not a line."""
     h, w = z.shape
     out = np.zeros(z.shape, bool)
     for d in RIM_SPANS_PX:
@@ -904,7 +909,11 @@ def raised_lines(z: np.ndarray) -> np.ndarray:
             centre = z[dy:h - dy, ax:w - ax]
             near = np.minimum(z[:h - 2 * dy, ax - dx:w - ax - dx], z[2 * dy:, ax + dx:w - ax + dx]) - centre
             out[dy:h - dy, ax:w - ax] |= near > RIM_RAISED_M
-    return out
+    if not out.any():
+        return out
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(out.view(np.uint8), connectivity=8)
+    lines = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= RIM_MIN_PIXELS)
+    return np.isin(labels, lines[lines > 0])
 
 
 def clear_of_rims(units: np.ndarray, depth_scale: float, lower: np.ndarray, centres: np.ndarray,
