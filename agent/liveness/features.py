@@ -44,7 +44,9 @@ SKIN_PATCHES = (50, 280, 205, 425, 151, 9, 108, 337)
 # fringe falls and a spectacle frame's bridge and brow bar lie (``pair_light``'s ``forehead``).
 FOREHEAD_PATCHES = (151, 9, 108, 337)
 # The skin patches beside the nose, under the cheekbones: out of a spectacle frame's reach (its lower
-# rim and nose pads end at the upper cheek discs, 50 and 280; ``pair_light``'s ``lower``).
+# rim and nose pads end at the upper cheek discs, 50 and 280; ``pair_light``'s ``lower``), but with the
+# chin down, when the lower rim slides over their upper rows: those pixels are left out of them
+# (``clear_of_rims``).
 LOWER_PATCHES = (205, 425)
 # Discs over the eyes themselves (each eye's corners and its lids' middles), where a printed eye band
 # lies whatever its shape: the projector's dots are read there too under a challenge
@@ -643,11 +645,12 @@ class ProjectorMeasure:
             lights = [x.cheeks_only() for x in lights]
         # Then what a spectacle frame can reach (the region but the lower cheeks' discs; the upper
         # cheeks' alone when the forehead is already out) against the lower cheeks' discs, beside the
-        # nose, which no frame reaches: a rim or a nose pad crossing the upper discs is a hard, thin line
-        # of its own NIR albedo on the dots (seventh's refused spectacle wearers live/3, /33, /71, /171,
-        # /184: 0.29-0.38 there, 0.24-0.25 on the lower cheeks; docs/liveness.md). Only when the lower cheeks' own dots
-        # read as skin's (under ``FOREHEAD_SHARP_DOTS``, NaN: not): a mask, head model or paper is hard
-        # there too, and is never read on its lower cheeks alone.
+        # nose, which no frame reaches (with the chin down the lower rim does: its pixels are already out
+        # of the lower discs, ``clear_of_rims``): a rim or a nose pad crossing the upper discs is a hard,
+        # thin line of its own NIR albedo on the dots (seventh's refused spectacle wearers live/3, /33,
+        # /71, /171, /184: 0.29-0.38 there, 0.24-0.25 on the lower cheeks; docs/liveness.md). Only when
+        # the lower cheeks' own dots read as skin's (under ``FOREHEAD_SHARP_DOTS``, NaN: not): a mask,
+        # head model or paper is hard there too, and is never read on its lower cheeks alone.
         reach = [(x.cheeks if dropped else x) for x in apart]
         upper = med([_root(y.upper_contrast2) for y in reach if y is not None])
         lower = med([_root(x.lower_contrast2) for x in apart])
@@ -882,10 +885,12 @@ def ir_skin(aligned: AlignedFrameSet, face: FaceObservation, points: tuple[int, 
 # cheeks at most 4 mm (the depth's own noise).
 RIM_RAISED_M = 0.005
 RIM_SPANS_PX = (2, 3, 4, 5, 6)
-# ... and a line: raised pixels connected (8-neighbours) to fewer than this many others are the depth's
-# noise, not a frame (a rim crossing a disc is a line tens of pixels long; the simulator's depth noise
-# is correlated over a pixel or two, a real camera's over its matching window).
-RIM_MIN_PIXELS = 8
+# ... and a line: raised pixels in a connected group (8-neighbours) of fewer than this many are the
+# depth's noise, not a frame. A rim crossing a disc is a line tens of pixels long: the groups reaching
+# the lower discs held 35-708 pixels in the frames of ninth live/266 and train live/36 and /44 with their
+# spectacles, the noise's 1-10 in those and in bare faces' (train live/3: one of 8 at the face's turned
+# edge; /tmp/rim21/dump2.py's frames, docs/liveness.md).
+RIM_MIN_PIXELS = 20
 # How far from a raised line a pixel is left out of the lower cheeks' reading: the reach of the
 # speckle's high-pass (``_highpass``, sigma 2 px: 2 sigma), which carries the line's own albedo step
 # and hard dots (and the lens's edge beside it) into the pixels around it.
