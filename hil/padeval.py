@@ -14,7 +14,10 @@ that session's final judge (the sixth family draws lux per light: ``families.LIG
 ``seventh`` was added after that (session 18) and evaluated once; ``eighth`` (session 19: bright
 near-infrared light, direct sun and halogen) was added after that and evaluated once; ``ninth``
 (session 20: a CCTV camera's 850 nm flood independent of the lux, a flickering LED light) was added
-after that, built and not run by its builder, and evaluated once (main 83018af).
+after that, built and not run by its builder, and evaluated once (main 83018af); ``tenth`` (session
+21: a bright street behind the head through the glazing, passers-by's shadows sweeping the face, the
+RealSense D435f, people with their own beards) was added after that, built and not run by its builder,
+to be evaluated once on the final judge.
 
 Each presentation runs as the daemon would: the quality phase (at most 30 framesets; the gate's
 prompts, the colour exposure metered on the face, the projector's power planned) and, when it
@@ -73,13 +76,13 @@ from drivers.sim import ATTACKS
 from drivers.sim.families import POOLS, presentation_query
 from hil.metrics import rate
 
-SPLITS = tuple(POOLS)                       # ("train", ..., "seventh", "eighth", "ninth")
+SPLITS = tuple(POOLS)                       # ("train", ..., "eighth", "ninth", "tenth")
 # The family being built for a session's one unseen evaluation, which the development benches
 # (``bench.rerun_records``, ``bench.skin_area``) refuse to run; empty while none is being built. The
 # eighth was built and evaluated once in the nineteenth session, the ninth in the twentieth
-# (docs/liveness.md, *The eighth family*, *The ninth family*); both are development sets since. Name the
-# next family here while it is built.
-UNSEEN_SPLITS: frozenset[str] = frozenset()
+# (docs/liveness.md, *The eighth family*, *The ninth family*); both are development sets since. The
+# tenth is being built in the twenty-first session: refused until its one evaluation (then empty this again).
+UNSEEN_SPLITS: frozenset[str] = frozenset({"tenth"})
 INJECTIONS = ("replay", "splice", "render")
 LIVE = "live"
 RECORD_VERSION = 2

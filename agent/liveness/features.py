@@ -21,6 +21,7 @@ Every cue is a quantity with a physical meaning, so it can be recalibrated on re
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import cv2
@@ -633,7 +634,10 @@ class ProjectorMeasure:
         # sharpness the cheeks' alone, each pair's (the fringe's soft dots are not the mask's: a mask
         # with eye holes under a fringe read 1.36 whole, 1.85 on its cheeks; docs/liveness.md,
         # "The forehead rule, attacked").
+        lights, shaded = _unshaded_part(lights, med)
         apart = [x for x in lights if np.isfinite(x.contrast2) and not x.one_sided and x.cheeks is not None]
+        if shaded:
+            apart = []                    # the part the flood leaves alone stands; no rule below moves it
         forehead = med([_root(x.forehead_contrast2) for x in apart])
         cheeks = med([_root(x.cheeks_contrast2) for x in apart])
         forehead_sharpness = med([x.forehead_sharpness for x in apart])
@@ -1138,6 +1142,39 @@ FOREHEAD_SHARP_DOTS = 1.4893
 RIMS_OVER_LOWER = 1.15
 
 
+def _unshaded_part(lights: list[ProjectorLight],
+                   med: Callable[[list[float]], float]) -> tuple[list[ProjectorLight], bool]:
+    """A session's pairs read on the part of the region whose unlit frames' texture the albedo explains,
+    when the whole region's does not (``ProjectorMeasure.pool``): ``(lights, True)`` with every pair's
+    speckle the cheeks' alone (``cheeks_only``) when the pairs' median ``unexplained`` is over
+    ``MAX_UNEXPLAINED_TEXTURE`` on the whole region and within it on the cheeks' discs, else the lower
+    cheeks' alone (``lower_only``) when within it there; ``(lights, False)`` unchanged otherwise.
+
+    A point-like NIR source off the camera's axis (a CCTV dome's 850 nm flood) shades whatever stands
+    out of the skin at its own angle: a fringe's strands, a spectacle frame's rims and the shadows they
+    cast, a beard. That shading lies in the unlit frame only (the projector beside the camera lights the
+    same relief head-on), so the albedo cannot explain it, and the depth camera, at a millimetre or so,
+    does not resolve what casts it (docs/liveness.md, "The CCTV flood's shading"). It lies where the
+    relief is, over the forehead and the upper cheeks, and an attacker's patterned lamp lies wherever
+    the lamp reaches. Reading the part where the unlit frame is explained is an honest reading (a lamp
+    not there changes nothing there): a lamp over the whole face, as over a flat print or a screen,
+    leaves no part explained and the pairs one-sided as before; a lamp kept off the cheeks only hands
+    the measure the cheeks' own dots. Only when that part's own dots read as skin's (its median
+    sharpness under ``FOREHEAD_SHARP_DOTS``): a mask's cheeks can read as soft as skin's in speckle, not
+    in the dots' shape (the forehead rule's guard, which a fringe over a mask already meets). The part
+    keeps ``MIN_GROUP_PIXELS`` at least (``pair_light`` reads it apart only then)."""
+    read = [x for x in lights if np.isfinite(x.contrast2) and x.cheeks is not None]
+    if not read or not med([x.unexplained for x in read]) > MAX_UNEXPLAINED_TEXTURE:
+        return lights, False
+    for parts, only in (([x.cheeks for x in read], ProjectorLight.cheeks_only),
+                        ([x.lower for x in read], ProjectorLight.lower_only)):
+        got = [p for p in parts if p is not None and np.isfinite(p.contrast2)]
+        if len(got) * 2 > len(read) and med([p.unexplained for p in got]) <= MAX_UNEXPLAINED_TEXTURE \
+                and med([p.sharpness for p in got]) < FOREHEAD_SHARP_DOTS:
+            return [only(x) for x in lights], True
+    return lights, False
+
+
 def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
                same: tuple[np.ndarray, np.ndarray] | None = None, *,
                predicted: tuple[np.ndarray, np.ndarray] | None = None, checked: bool = False,
@@ -1391,7 +1428,8 @@ def albedo_texture(on: np.ndarray, off: np.ndarray, skin: np.ndarray, off_noise:
     covariance (its product with the dots averages to zero only over many pixels), so above
     ``MAX_UNEXPLAINED_TEXTURE`` the pair is one-sided (``ProjectorLight.one_sided``) and subtracts
     the unlit frame's whole texture instead: never less than the surface's own, so its contrast is
-    a floor."""
+    a floor. (A session whose whole region is so lit but whose cheeks, or lower cheeks, are not is
+    read on them: ``_unshaded_part``, the relief a directional flood shades.)"""
     m_off = float(off[skin].mean())
     level = float((on - off)[skin].mean())
     hp_off, hp_diff = highpassed if highpassed is not None else (_highpass(off), _highpass(on - off))

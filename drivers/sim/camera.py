@@ -428,7 +428,7 @@ class SimCamera(Camera):
         c = self.cfg
         objs, planes, _ = self._objects(0.0)
         cmaps = self._render(self._color_view, objs, planes, projector=False)
-        irr = self._shaded_color(color_irradiance(cmaps, c.lux, c.cct), cmaps)
+        irr = self._street_color(self._shaded_color(color_irradiance(cmaps, c.lux, c.cct), cmaps), cmaps, c.lux, 0.0)
         for _ in range(6):
             self._ae.update(metered_level(irr, self._ae), rate=1.0)
         self._update_awb(rate=1.0)
@@ -440,7 +440,7 @@ class SimCamera(Camera):
         signal, _ = ir_signal(dmaps, c.lux, c.cct, pixels_on, self._dots,
                               self.POWER_RANGE.default, profile=self._sensing, share=self._nir_share,
                               scatter=c.scatter, scatter_core=c.scatter_core)
-        signal = self._flooded_ir(self._shaded_ir(signal, dmaps), dmaps)
+        signal = self._street_ir(self._flooded_ir(self._shaded_ir(signal, dmaps), dmaps), dmaps, 0.0)
         for _ in range(12):
             self._ir_ae.update(expose_ir(signal, *self._ir_ae.setting, None)[0], rate=1.0)
         self._ir_ae.locked = self._injector is not None and self._injector.fixed_ir_exposure
@@ -464,6 +464,26 @@ class SimCamera(Camera):
             skin = (dmaps.object_id == 0) & (np.abs(dmaps.nir - ident.skin_nir) < SKIN_NIR_TOLERANCE)
             sheen = np.where(skin, np.float32(ident.skin_sheen), np.float32(0.0))
         return signal + flood.signal(self._depth_view, dmaps, sheen)
+
+    def _street_ir(self, signal: np.ndarray, dmaps: ViewMaps, t: float) -> np.ndarray:
+        """The IR light with the tenth family's street (street.py): a bright street behind the head, or
+        passers-by's shadows at time ``t``, if the scene has one."""
+        bl, sh = self._scene.backlight, self._scene.shadows
+        if (bl is None and sh is None) or self.profile.ir_band != "nir" or self._nir_share is None:
+            return signal
+        if bl is not None:
+            return bl.ir(signal, self._depth_view, dmaps, self.cfg.lux, self._nir_share)
+        assert sh is not None
+        return sh.ir(signal, self._depth_view, dmaps, self.cfg.lux, self._nir_share, t)
+
+    def _street_color(self, irr: np.ndarray, cmaps: ViewMaps, lux: float, t: float) -> np.ndarray:
+        """The colour light with the tenth family's street (street.py), if the scene has one."""
+        bl, sh = self._scene.backlight, self._scene.shadows
+        if bl is not None:
+            return bl.color(irr, self._color_view, cmaps, lux, self.cfg.cct)
+        if sh is not None:
+            return sh.color(irr, self._color_view, cmaps, lux, self.cfg.cct, t)
+        return irr
 
     def _flicker(self, t_s: float, exposure_s: float) -> float:
         """The flickering light's mean over an exposure starting at ``t_s`` (1.0 for a steady light)."""
@@ -491,7 +511,7 @@ class SimCamera(Camera):
         signal, dots = ir_signal(dmaps, self.cfg.lux, self.cfg.cct, on, self._dots, power_mw,
                                  profile=self._sensing, share=self._nir_share, scatter=self.cfg.scatter,
                                  scatter_core=self.cfg.scatter_core)
-        signal = self._flooded_ir(self._shaded_ir(signal, dmaps), dmaps)
+        signal = self._street_ir(self._flooded_ir(self._shaded_ir(signal, dmaps), dmaps), dmaps, t)
         ambient = None
         if self._scene.flicker is not None and self.profile.ir_band == "nir" and self._nir_share is not None:
             ambient = ambient_ir(dmaps, self.cfg.lux, self._nir_share)
@@ -517,7 +537,7 @@ class SimCamera(Camera):
             region = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1) if rows.size else None
             screen = self._screen_light.irradiance(cmaps.z, rgb, region if region is not None else (0, 0, 0, 0))
         lux = c.lux * self._flicker(t + c.color_offset_ms / 1000.0, self._ae.exposure_s)
-        irr = self._shaded_color(color_irradiance(cmaps, lux, c.cct, screen), cmaps)
+        irr = self._street_color(self._shaded_color(color_irradiance(cmaps, lux, c.cct, screen), cmaps), cmaps, lux, t)
         color = expose_color(irr, self._ae, self._noise, self._awb)
         exposure_us, gain = self._ae.exposure_s * 1e6, self._ae.gain
         if update_ae:

@@ -258,9 +258,17 @@ def _hair_layers(ident: Identity, gx, gy, face_h, lm: Landmarks):
     beard_alpha = np.zeros_like(gx)
     if ident.beard:
         density = float(rng.uniform(0.55, 0.97))
+        if ident.beard_density is not None:
+            density = ident.beard_density            # the tenth family's own (identity.py)
         lips = _soft_superellipse(gx, gy, mx, my, 0.026 * k, 0.0075 * L, 2.0, 0.3)
         jaw = np.clip((gy - (ny + 0.010 * L)) / 0.006, 0, 1) * np.clip((lm.chin_y + 0.025 - gy) / 0.01, 0, 1)
         cheek_edge = np.clip((gy - (ny - 0.004)) / 0.02, 0, 1)
+        if ident.beard_rise_mm != 0.0:
+            # The tenth family's cheek line: the beard's upper edge raised on the cheeks (not over the
+            # nose and mouth: the lift fades in from 25 to 45 mm off the face's midline).
+            lift = ident.beard_rise_mm / 1000.0 * np.clip((np.abs(gx) - 0.025) / 0.02, 0, 1)
+            jaw = np.clip((gy - (ny + 0.010 * L - lift)) / 0.006, 0, 1) * np.clip((lm.chin_y + 0.025 - gy) / 0.01, 0, 1)
+            cheek_edge = np.clip((gy - (ny - 0.004 - lift)) / 0.02, 0, 1)
         inside = np.clip((0.47 * ident.face_width_m - np.abs(gx)) / 0.008, 0, 1)
         patchy = np.clip(0.5 + 0.8 * value_noise(gx.shape, 4, ident.texture_seed + 26), 0, 1)
         beard_alpha = density * jaw * cheek_edge * inside * (1 - lips) * (0.6 + 0.4 * patchy)
@@ -347,7 +355,8 @@ def head_layers(ident: Identity) -> HeadLayers:
     hair_tone, hair_nir = HAIR_COLOURS[ident.hair_colour]
     hair_bgr = np.array(hair_tone, np.float32)
     scalp_a, scalp_h, scalp_s, fringe_a, fringe_s, beard_a, beard_s = _hair_layers(ident, gx, gy, skin_h, lm)
-    for alpha, strand, dh in ((scalp_a, scalp_s, None), (fringe_a, fringe_s, 0.004), (beard_a, beard_s, 0.006)):
+    layers = ((scalp_a, scalp_s, None), (fringe_a, fringe_s, 0.004), (beard_a, beard_s, ident.beard_standoff_m))
+    for alpha, strand, dh in layers:
         if not alpha.any():
             continue
         a3 = alpha[..., None]

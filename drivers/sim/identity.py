@@ -3,12 +3,14 @@
 ``Identity.draw(n, family)`` draws head shape (nose relief, face width, IPD, brow and chin depth,
 face length; in the sixth family also eye-socket depth and breathing rate and phase; in the seventh
 blink rate and blink duration; in the eighth the skin's own 850 nm reflectance within its type; in the
-ninth the skin's sheen), skin tone
+ninth the skin's sheen; in the tenth whether the person has facial hair, and its length, density and
+how far up the cheeks it grows), skin tone
 (Fitzpatrick I-VI), hair, glasses, beard, fringe, clothing and a texture seed from ``n``.
 ``identity=0`` is the reference person: the portrait's own proportions (IPD 63 mm, nose 24 mm),
 Fitzpatrick II, no glasses, beard or fringe. Every field can be overridden by a URI key, except the
-sixth family's eye-socket depth and breathing, the seventh family's blinks and the eighth family's
-skin NIR factor (no key sets them).
+sixth family's eye-socket depth and breathing, the seventh family's blinks, the eighth family's
+skin NIR factor, the ninth's sheen and the tenth's beard style (no key sets them; ``beard=1`` on a
+tenth-family person drawn without facial hair gives the one look everyone else has).
 
 Skin reflectance by Fitzpatrick type. Melanin absorbs strongly in the visible and weakly at 850 nm,
 so visible reflectance falls ~5x from type I to VI while 850 nm reflectance falls only ~1.4x.
@@ -61,16 +63,17 @@ CLOTHING: tuple[tuple[str, tuple[float, float, float], float], ...] = (
     ("black t-shirt", (0.020, 0.020, 0.022), 0.35),
 )
 
-FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth")
+FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 # The identity stream for each family is salted so that family=train&identity=5,
 # family=heldout&identity=5, family=field&identity=5, family=fresh&identity=5,
 # family=fifth&identity=5, family=sixth&identity=5, family=seventh&identity=5, family=eighth&identity=5
-# and family=ninth&identity=5
+# family=ninth&identity=5 and family=tenth&identity=5
 # are different people,
 # and none of them equals family=any&identity=5.
 _FAMILY_SALT = {"any": 10_000, "train": 2_000_003, "heldout": 7_000_019, "field": 11_000_027,
                 "fresh": 13_000_027, "fifth": 17_000_041, "sixth": 19_000_051, "seventh": 23_000_077,
-                "eighth": 29_000_081, "ninth": 31_000_091}
+                "eighth": 29_000_081, "ninth": 31_000_091,
+                "tenth": 37_000_111}
 
 # What the simulator gave everyone alike until the sixth family, which draws them per person:
 # - the eye sockets' depth under the brow-cheek surface (head.face_height), 11 mm. Hertel
@@ -123,6 +126,24 @@ SKIN_NIR_FAMILIES = ("eighth",)                # families that draw the skin's N
 # is 0.43-0.62); everyone else 0.0 exactly (and no other light here draws a highlight from it).
 SKIN_SHEEN = (0.04, 0.16)
 SHEEN_FAMILIES = ("ninth",)                    # families that draw the skin's sheen per person
+# What the simulator still gave every bearded person alike until the tenth family: one beard (drawn
+# coverage 0.55-0.97, standing 6 mm off the skin, its upper edge 4 mm above the nose's base line).
+# Facial hair runs from a few days' stubble to a full beard: beard hair grows about 0.3-0.4 mm a day
+# (recalled: Randall and Ebling's measurements of beard growth, ~0.27-0.38 mm/day), so 1-3 mm after
+# 3-7 days unshaven and 10-50 mm after months; its density is 20-80 hairs per cm2 on the cheeks to
+# 100+ on the chin and lip (recalled, typical dermatology figures), and where the beard's upper edge
+# ("cheek line") lies differs by 20-30 mm between men, from the jaw's angle to the upper cheeks
+# (recalled). The tenth family therefore draws facial hair per person (30 % of people, stubble included,
+# where the other families draw a beard for 18 %): its length log-uniform in 1-30 mm (standing off the
+# skin by half its length, hair lying and curling: 0.5-15 mm, against everyone else's 6 mm), its
+# coverage 0.30-0.97 (sparse stubble to dense), and its upper edge raised 0-25 mm up the cheeks (the
+# lower cheeks the judge reads alone in some sessions). Everyone else keeps the one look exactly.
+BEARD_STYLE_FAMILIES = ("tenth",)              # families that draw the beard's style per person
+BEARD_SHARE = 0.30                             # the tenth family: who has facial hair (stubble included)
+BEARD_LENGTH_MM = (1.0, 30.0)                  # log-uniform
+BEARD_DENSITY = (0.30, 0.97)
+BEARD_RISE_MM = (0.0, 25.0)
+BEARD_STANDOFF_M = 0.006                       # everyone else's beard: 6 mm off the skin
 
 
 @dataclass(frozen=True)
@@ -154,6 +175,14 @@ class Identity:
     blink_s: float = BLINK_S       # one blink's duration, closing to open again
     skin_nir_factor: float = 1.0   # the skin's 850 nm reflectance relative to its type's
     skin_sheen: float = 0.0        # the skin's highlight under a point-like source (night.IrFlood)
+    beard_length_mm: float | None = None  # the tenth family's beard (None: the one look, head.py)
+    beard_density: float | None = None    # its coverage 0..1 (None: drawn in head.py, 0.55-0.97)
+    beard_rise_mm: float = 0.0            # how far above the usual line it reaches up the cheeks
+
+    @property
+    def beard_standoff_m(self) -> float:
+        """How far the beard stands off the skin: half its length, or everyone's 6 mm."""
+        return BEARD_STANDOFF_M if self.beard_length_mm is None else self.beard_length_mm / 2000.0
 
     @property
     def skin_bgr(self) -> np.ndarray:
@@ -214,6 +243,14 @@ class Identity:
         if family in SHEEN_FAMILIES:
             # Likewise drawn after every other field.
             person = replace(person, skin_sheen=float(rng.uniform(*SKIN_SHEEN)))
+        if family in BEARD_STYLE_FAMILIES:
+            # Likewise drawn after every other field (the drawn ``beard`` above is replaced by this one).
+            has = bool(rng.random() < BEARD_SHARE)
+            lo, hi = np.log(BEARD_LENGTH_MM[0]), np.log(BEARD_LENGTH_MM[1])
+            length, density, rise = float(np.exp(rng.uniform(lo, hi))), float(rng.uniform(*BEARD_DENSITY)), \
+                float(rng.uniform(*BEARD_RISE_MM))
+            person = replace(person, beard=has, beard_length_mm=length if has else None,
+                             beard_density=density if has else None, beard_rise_mm=rise if has else 0.0)
         return person
 
     def with_overrides(self, *, skin: int | None = None, nose_mm: float | None = None,

@@ -75,7 +75,8 @@ NATIVE_SIZE = {"d435": (1280, 800), "d455": (1280, 800), "d405": (1280, 800),
                "astra_mini_s": (640, 480),  # [AMS] in profiles.py: QVGA is the VGA image binned
                "gemini2l": (1280, 800),   # [G2L-KB] in profiles.py
                "gemini335l": (1280, 800),  # [G335L] in profiles.py
-               "gemini336": (1280, 800)}  # [G336-SEEED] in profiles.py
+               "gemini336": (1280, 800),  # [G336-SEEED] in profiles.py
+               "d435f": (1280, 800)}  # [DS], as the D435 ([D435F] in profiles.py)
 
 
 # Native size of each profile's colour calibration (the image every colour mode is a crop and scale of).
@@ -93,7 +94,8 @@ COLOR_NATIVE_SIZE = {"d435": (1920, 1080), "d415": (1920, 1080),   # OV2740: 640
                      "astra_mini_s": (1280, 960),  # typical: a 1.2 MP sensor, VGA binned, HD cropped
                      "gemini2l": (1920, 1080),  # [G2L-KB]: an 86°x55° (16:9) field; 1920x1080 modelled
                      "gemini335l": (1280, 800),  # [G335L]: the 336L's 1280x800 colour sensor
-                     "gemini336": (1280, 800)}  # [G336-SEEED]: as the Gemini 335's (kept at 1280x800, as gemini335)
+                     "gemini336": (1280, 800),  # [G336-SEEED]: as the Gemini 335's (kept at 1280x800, as gemini335)
+                     "d435f": (1920, 1080)}  # [D435F]: the D435's OV2740 colour module
 
 
 def offered_depth_modes(profile: CameraProfile) -> dict[tuple[int, int], tuple[float, ...]]:

@@ -24,7 +24,11 @@ projector's dots: 300 at 0.5 m), where the dimmed LED's own ambient brings 0.03-
 
 Each pixel gets the flood by its distance to the dome (inverse square) and the cosine between its
 surface normal (from the depth map's gradients) and the direction to the dome, plus 10 % of it as
-fill (the vestibule's walls). Skin also mirrors a point-like source: a live person's skin sheen
+fill (the vestibule's walls). What lies between a surface and the dome casts its shadow there, leaving
+the fill alone (``cast_shadow``: spectacle rims on the cheeks, the nose, a fringe, the chin on the
+neck, on the side away from the dome; a screen-space march on the depth map, so an occluder is taken
+as solid for 5 cm behind the face the camera sees of it).
+Skin also mirrors a point-like source: a live person's skin sheen
 (``identity.SKIN_SHEEN``, drawn per person in this family only) adds a highlight where the surface's
 normal is near the half-way vector between the dome and the camera. The colour camera's IR-cut filter
 removes the flood entirely.
@@ -65,6 +69,10 @@ FLOOD_ELEVATION_DEG = (25.0, 65.0)  # above the face
 FLOOD_AZIMUTH_DEG = (20.0, 70.0)   # to either side of the camera's axis
 FLOOD_FILL = 0.10                  # the flood's share that reaches every surface from the walls
 NEAR_M = 2.0                       # surfaces nearer than this get their own normals (the subject, the kiosk)
+SHADOW_STEP_M = 0.002             # cast shadows: the march towards the lamp, in steps of about a half-resolution pixel
+SHADOW_REACH_M = 0.040             # far enough for a nose's (20-25 mm high) or a spectacle rim's (10-15 mm) shadow
+SHADOW_BIAS_M = 0.002              # a surface's own curvature between steps is not an occluder
+SHADOW_THICKNESS_M = 0.05          # an occluder seen by the camera is taken as solid this far behind its face
 SHEEN_ROUGHNESS_RAD = 0.35         # the highlight's angular width (skin's microfacet roughness, typical)
 SKIN_NIR_TOLERANCE = 0.10          # a pixel of the live subject is skin when its 850 nm reflectance is this close
 FLICKER_DEPTH = (0.30, 1.00)       # percent flicker, per session
@@ -126,6 +134,7 @@ class IrFlood:
             r = np.sqrt(r2[sl])
             lx, ly, lz = vx[sl] / r, vy[sl] / r, vz[sl] / r
             c = np.clip(nx * lx + ny * ly + nz * lz, 0.0, 1.0)
+            c = np.where(cast_shadow(view, z, (x, y, zz), (lx, ly, lz), near[sl] & (c > 0)), 0.0, c)
             cos[sl] = np.where(near[sl], c, cos[sl])
             if sheen_half is not None and sheen_half[sl].any():
                 # The highlight around the half-way vector between the lamp and the camera.
@@ -140,6 +149,46 @@ class IrFlood:
         if sheen is not None and highlight.any():
             out += cv2.resize((k / r2) * highlight, (w, h), interpolation=cv2.INTER_LINEAR) * sheen
         return out.astype(np.float32)
+
+
+def cast_shadow(view: View, z: np.ndarray, points: tuple[np.ndarray, np.ndarray, np.ndarray],
+                to_lamp: tuple[np.ndarray, np.ndarray, np.ndarray], lit: np.ndarray) -> np.ndarray:
+    """Which of the ``lit`` points (view frame, metres; pixels of the half-resolution depth map
+    ``z``) something nearer the camera hides from the lamp: each is stepped towards the lamp
+    (``to_lamp``, unit) by ``SHADOW_STEP_M`` up to ``SHADOW_REACH_M``, and a step is in shadow where the
+    depth map, read there (bilinear), lies more than ``SHADOW_BIAS_M`` and less than
+    ``SHADOW_THICKNESS_M`` in front of it (a screen-space test: what the camera cannot see behind an
+    occluder counts as solid for ``SHADOW_THICKNESS_M``)."""
+    shadow = np.zeros(lit.shape, bool)
+    idx = np.nonzero(lit)
+    if not idx[0].size:
+        return shadow
+    p = np.stack([a[idx] for a in points], axis=-1).astype(np.float32)
+    d = np.stack([a[idx] for a in to_lamp], axis=-1).astype(np.float32)
+    zmap = np.asarray(z, dtype=np.float32)
+    todo = np.arange(p.shape[0])             # the points no step has found hidden yet
+    for t in np.arange(SHADOW_STEP_M, SHADOW_REACH_M + 1e-9, SHADOW_STEP_M, dtype=np.float32):
+        q = p[todo] + t * d[todo]
+        uv = view.project(q) / 2.0          # full-resolution pixels to the half-resolution map's
+        gap = q[:, 2] - _bilinear(zmap, uv[:, 0], uv[:, 1])
+        hit = (gap > SHADOW_BIAS_M) & (gap < SHADOW_THICKNESS_M)
+        shadow[idx[0][todo[hit]], idx[1][todo[hit]]] = True
+        todo = todo[~hit]
+        if not todo.size:
+            break
+    return shadow
+
+
+def _bilinear(img: np.ndarray, u: np.ndarray, v: np.ndarray, outside: float = 10.0) -> np.ndarray:
+    """``img`` read at (column ``u``, row ``v``) by bilinear interpolation; ``outside`` off the image."""
+    h, w = img.shape
+    inside = (u >= 0) & (v >= 0) & (u <= w - 1) & (v <= h - 1)
+    uc, vc = np.clip(u, 0, w - 1), np.clip(v, 0, h - 1)
+    u0, v0 = np.minimum(uc.astype(np.intp), w - 2), np.minimum(vc.astype(np.intp), h - 2)
+    fu, fv = uc - u0, vc - v0
+    top = img[v0, u0] * (1 - fu) + img[v0, u0 + 1] * fu
+    bottom = img[v0 + 1, u0] * (1 - fu) + img[v0 + 1, u0 + 1] * fu
+    return np.where(inside, top * (1 - fv) + bottom * fv, outside)
 
 
 def irradiance_lux_eq(intensity_mw_sr: float, distance_m: float) -> float:

@@ -107,6 +107,18 @@ Sources (figures cited per profile below):
   write: nothing public says when the write lands (no per-frame trigger is documented), so the
   projector's latency and jitter below stay typical, and the challenge reads the switch off the
   frames themselves.
+- [D435F] the Intel RealSense D435f: "all of the features and performance" of its base model "plus the
+  addition of an IR Pass Filter over the lenses" (read, session 21: librealsense issue #12033, Intel's
+  announcement of the D455f, July 2023; the D435f is the D435 given the same filter, sold alongside it,
+  recalled, not read). Without the filter the D435's stereo imagers are "all pass", visible and IR
+  (librealsense issue #1999, Intel's answer; realsense-ros #2703: the D435i "is not equipped with an
+  infrared-blocking filter"): under a bright window the real D435's IR image carries the window's
+  visible light too, the D435f's only its near infrared. The simulator's "nir" band has always modelled
+  the 850 nm part alone (a simplification for the broadband D435, exact for the D435f), so the filter
+  changes nothing in the rendering against ``D435``: the profile differs by its unit's calibration only.
+  It runs on librealsense like every D400 (RS16 gain, IR exposure in µs 1..165000 [LRS-6384], laser
+  power 0..360 mW in steps of 30 [DS]); where the filter's passband starts is not published in a
+  source reachable here (a long-pass near 800 nm is recalled).
 - [D455-CAL] a D455's factory colour calibration published with the ABC-iRobotics/Hand_Tools data
   set (1280x800: fx 629.6, fy 628.9, ppx 629.1, ppy 397.5; Brown-Conrady k1 -0.0557 k2 0.0603
   p1 -0.00098 p2 -0.00085 k3 -0.0161).
@@ -717,9 +729,42 @@ GEMINI336 = CameraProfile(
     stream_modes=G335_STREAM_MODES,              # [G336-SEEED]: colour up to 1920x1080 @ 30, as the 335's
 )
 
+D435F = CameraProfile(
+    name="d435f", model="Intel RealSense D435f (D435 with an IR-pass filter)",
+    # [D435F], [DS]: the D435's optics (87°x58° depth field, OV9282 global-shutter imagers, 50 mm
+    # baseline); this unit's calibration 89.5° at 1280x800 (within [DS]'s 87° ± 3°): fx = 640 /
+    # tan(44.75°) = 646.0, x0.6 = 387.6 at 640x480 (modes.py). Principal point typical.
+    depth_intrinsics=Intrinsics(640, 480, 387.6, 387.6, 321.2, 239.6, DistortionModel.INVERSE_BROWN_CONRADY),
+    # [DS]: the D435's OV2740 rolling-shutter colour module, 69°x42° at 1920x1080; this unit's fx
+    # 612.1 at 640x480 (typical spread around the D435 profile's 615). Distortion another unit's.
+    color_intrinsics=Intrinsics(640, 480, 612.1, 612.4, 318.7, 243.0, DistortionModel.BROWN_CONRADY,
+                                (0.066, -0.131, -0.0004, 0.0003, 0.047)),
+    # The colour module 14.8 mm along +x of the left imager as on the D435 (typical calibration).
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(-0.10), np.deg2rad(0.17), np.deg2rad(-0.06)),
+                                          np.array([0.0147, -0.0001, 0.0002])),
+    stereo_baseline_m=0.050,                     # [DS]: 50 mm
+    projector_offset_m=0.025,                    # between the imagers, as the D435
+    sigma_disparity_px=0.08,                     # as the D435
+    depth_range_m=(0.20, 3.0),                   # as the D435
+    depth_scale=0.001,
+    color_ae=AutoExposureSpec(0.18, 0.25, (50e-6, 1 / 30), (1.0, 16.0)),   # typical, the D435's module
+    color_units=_RS_COLOR_UNITS, ir_units=_RS_IR_UNITS,
+    # [LRS-6384]: the depth sensor's exposure in µs, 1..165000, default 8500; its auto-exposure on by
+    # default (librealsense's enable_auto_exposure), the host locks it by setting exposure.
+    ir_exposure_default_s=0.0085, ir_exposure_range_s=(1e-6, 0.165), ir_gain_default=1.0,
+    projector="850 nm VCSEL dot projector, 86°x57° field of projection", projector_power=_RS_POWER,
+    projector_nominal_mw=150.0,
+    projector_latency_frames=1, projector_jitter=0.05,    # typical, as the D435
+    structured_light=False,
+    ir_band="nir",                               # [D435F]: IR-pass filter over the stereo imagers' lenses
+    depth_shutter="global", color_shutter="rolling",
+    color_from_depth_imager=False,
+    stream_modes=D435.stream_modes,              # [D435F]: the D435's modes
+)
+
 PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335, GEMINI2,
                                                           GEMINI336L, ASTRA_MINI_S, GEMINI2L, GEMINI335L,
-                                                          GEMINI336)}
+                                                          GEMINI336, D435F)}
 DEFAULT = "d435"
 
 

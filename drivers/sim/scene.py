@@ -22,6 +22,7 @@ from .identity import BLINK_S, Identity, family_salt
 from .night import Flicker, IrFlood
 from .profiles import rotation
 from .render import Placed, PlacedPlane, Plane
+from .street import Backlight, PassingShadows
 from .subject import PHOTO_PITCH_DEG, PHOTO_ROLL_DEG, Surface, value_noise
 from .sun import SunEdge
 
@@ -127,11 +128,16 @@ from .sun import SunEdge
 #   mostly from a CCTV dome's IR flood, which night.IrFlood adds independently of the lux; and
 #   "flicker_led", LED panels on cheap drivers (4000-5000 K, 100-1000 lux, 0.002) whose light is
 #   modulated at twice the mains frequency (night.Flicker).
+# The tenth family's two sources (drivers/sim/street.py): "backlight", the room's warm-white LEDs on the
+#   face (3000-4000 K, 80-400 lux, 0.002 as "led") with a bright street behind the head through the
+#   glazing (street.Backlight: its own daylight and 850 nm on the background and a rim on the
+#   silhouette); and "passing_shade", daylight through a street window with the room's LEDs (75 % / 25 %
+#   of the lux: 0.75 x 0.09 + 0.25 x 0.002 = 0.068) crossed by passers-by's shadows (street.PassingShadows).
 LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incandescent": 0.40, "mixed": 0.032,
                    "halogen": 0.32, "led_cri95": 0.0033, "metal_halide": 0.017, "north_sky_glass": 0.023,
                    "led_warm": 0.0015, "cfl": 0.018, "open_shade": 0.12, "screen_led": 0.013,
                    "lowe_glass": 0.032, "street_led": 0.0031, "direct_sun": 0.12, "shop_halogen": 0.24,
-                   "cctv_ir": 0.002, "flicker_led": 0.002}
+                   "cctv_ir": 0.002, "flicker_led": 0.002, "backlight": 0.002, "passing_shade": 0.068}
 # Overhead lamp as seen from the subject: 35° above the line to the camera, ~6° across; it gives a
 # third of the light on the face. Spectacle lenses mirror it (glints).
 LAMP_DIR = np.array([0.0, -np.sin(np.deg2rad(35.0)), -np.cos(np.deg2rad(35.0))])
@@ -332,6 +338,11 @@ class Scene:
             if light == "cctv_ir" else None
         self.flicker = Flicker.draw(np.random.default_rng([self._scene_rng_seed, 99])) \
             if light == "flicker_led" else None
+        # The tenth family's lights (street.py), each from its own stream (nothing else drawn changes).
+        self.backlight = Backlight.draw(np.random.default_rng([self._scene_rng_seed, 101])) \
+            if light == "backlight" else None
+        self.shadows = PassingShadows.draw(np.random.default_rng([self._scene_rng_seed, 102]),
+                                           cfg.distance_mm / 1000.0) if light == "passing_shade" else None
         rng = np.random.default_rng([self._scene_rng_seed, 91])
         side = float(rng.choice([-1.0, 1.0]))
         self._bystander = (Identity.draw(cfg.identity + 53, cfg.family),

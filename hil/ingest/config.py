@@ -652,6 +652,14 @@ class StoreClockJumpError(ConfigError):
     code = "AGT_STORE_CLOCK"
 
 
+class StoreClockBackError(ConfigError):
+    """The shared store's clock ran behind this server's elapsed time (a step back of the Redis host's
+    clock; back21): ``AGT_STORE_CLOCK_BACK``. Logged, never a refusal: the step is marked in the store
+    and the nonces charged before it expire when they would have on the old clock."""
+
+    code = "AGT_STORE_CLOCK_BACK"
+
+
 class StoreUnwatchedError(ConfigError):
     """The shared store will not say its ``run_id`` (``INFO`` refused): ``AGT_STORE_UNWATCHED``."""
 
@@ -730,7 +738,10 @@ class StoreWatch:
     And its clock (``_check_clock``, sec19): every window is Redis's clock, so a step of it forward
     shortens every window by the step; each check pairs Redis's time with this server's ``elapsed``
     time, the nonce's script refuses a charge when Redis's clock is further on than the elapsed time
-    since allows, and the check then holds this server's charges for its failure window."""
+    since allows, and the check then holds this server's charges for its failure window. A step back
+    (back21): the nonce's and the claim's scripts refuse when Redis's clock is behind what the elapsed
+    time since allows, and the check measures the step and marks it in the store, after which every
+    unused nonce charged before it expires when it would have on the old clock; nothing is held."""
 
     def __init__(self, store, cfg: ServerConfig, *, elapsed: Callable[[], float] = _elapsed_s):
         from hil.ingest.redis_store import RedisStore
@@ -746,7 +757,9 @@ class StoreWatch:
         store.checked_run = ""                  # refused until a check passes
         store.quarantine_ms = self._window_ms()  # after a data loss: this server's own window (sec19)
         self._elapsed = elapsed                 # seconds, this host's (tests inject one)
-        self._pair: tuple[int, float] | None = None   # Redis's time (ms) at the last check, elapsed before it
+        # Redis's time (ms) at the last check, the elapsed time before and after it, and the store's total of
+        # steps back of its clock then (ms, back21)
+        self._pair: tuple[int, float, float, int] | None = None
         self._first_ms: int | None = None       # Redis's time at this server's first reading (sec20)
         self._marks_said: tuple[int, int] | None = None   # the last other server's jump mark logged
         store.clock_seen = self._seen           # Redis's time at each charge, compared after its reply
@@ -769,7 +782,7 @@ class StoreWatch:
             said = self.store.survey(secrets.token_hex(8), self._epoch, self._window_ms())
             # the version first (sec20): a Redis before 7.0 was read only that far (its scripts never loaded)
             check_store_version(self.store, self.cfg, strict=True, read=said.version)
-            self._check_clock(where, said.epoch[2], before, self._elapsed())
+            self._check_clock(where, said.epoch[2], before, self._elapsed(), said.clock_back)
             self._check_mark(where, said.clock_mark, said.epoch[2])
             run = said.run
             check_store_eviction(self.store, self.cfg, strict=True, read=said.policy)
@@ -826,12 +839,21 @@ class StoreWatch:
                                      "more, until every failure count it lost would have left the window")
 
     @staticmethod
-    def _bound(pair: tuple[int, float], elapsed: float, slack_ms: int = CLOCK_SLACK_MS) -> int:
+    def _bound(pair: tuple[int, float, float, int], elapsed: float, slack_ms: int = CLOCK_SLACK_MS) -> int:
         """The latest Redis time (ms) the elapsed time since ``pair`` allows, with the slack."""
         gone_ms = (elapsed - pair[1]) * 1000
         return int(pair[0] + gone_ms + slack_ms + CLOCK_SLACK_RATE * abs(gone_ms))
 
-    def _check_clock(self, where: str, redis_ms: int, before: float, after: float) -> None:
+    @staticmethod
+    def _floor(pair: tuple[int, float, float, int], elapsed: float) -> int:
+        """The earliest Redis time (ms) the elapsed time since ``pair`` allows (back21): Redis read it
+        before ``pair[2]``, so at least ``elapsed - pair[2]`` has passed since, less the slack
+        (``CLOCK_SLACK_MS`` plus ``CLOCK_SLACK_RATE`` of it). Computed before a script runs, it is
+        only looser by then: no stall makes it trip (the forward bound needs ``CLOCK_TRIP_MS``)."""
+        gone_ms = max(elapsed - pair[2], 0.0) * 1000
+        return int(pair[0] + gone_ms - CLOCK_SLACK_MS - CLOCK_SLACK_RATE * gone_ms)
+
+    def _check_clock(self, where: str, redis_ms: int, before: float, after: float, back: int = 0) -> None:
         """Redis's clock (``redis_ms``, read between ``before`` and ``after`` on this server's elapsed
         clock) against the last check's: further on than the elapsed time since allows (the slack:
         ``CLOCK_SLACK_MS`` plus ``CLOCK_SLACK_RATE`` of it), it jumped by the excess J, and every window
@@ -850,12 +872,42 @@ class StoreWatch:
         started after the jump has no earlier reading: the jump measured here is marked in the store for
         it (``_check_mark``, sec20). Each running server holds its own charges, for what it saw (one whose
         own elapsed clock misbehaved holds itself and the servers started after its mark, for a window).
-        A jump under ``CLOCK_TRIP_MS`` is caught after the charge that reveals it (``_seen``, sec20)."""
+        A jump under ``CLOCK_TRIP_MS`` is caught after the charge that reveals it (``_seen``, sec20).
+
+        Behind the earliest time the elapsed time allows (``_floor``, back21) Redis's clock stepped back
+        by J, and Redis, which expires keys by it, keeps every unused nonce J longer than its lifetime on
+        the clock it was charged by. That step is added to the store's total (``RedisStore.mark_clock_back``,
+        less what other servers marked of it), and every unused nonce charged before it expires when it
+        would have on the old clock (J is measured at its largest, the elapsed time from before the last
+        reading to after this one, so none lives longer). Nothing is held: no count left its window early
+        (each counts J longer). The floor goes to the nonce's and the claim's scripts
+        (``RedisStore.clock_floor``), so the first charge or probe after a step is refused until this
+        check has marked it (``back`` is the store's total as the reading saw it)."""
         pair = self._pair
-        self._pair = (redis_ms, before)
+        if pair is not None and redis_ms < self._floor(pair, before):
+            step = int(pair[0] + (after - pair[1]) * 1000) - redis_ms
+            # Unmarked (StoreUnavailable: the check fails), the last reading and its floor stay, so the next
+            # charge or probe is refused again and the check measures the step again.
+            added, back = self.store.mark_clock_back(pair[3], step, CLOCK_SLACK_MS, pair[0], redis_ms)
+            log.error("store: error[%s]: %s: its clock ran %.1f s behind this server's elapsed time since the last "
+                      "check (a step back of the Redis host's clock): %s; charges go on",
+                      StoreClockBackError.code, where, step / 1000,
+                      "every unused nonce charged before it now expires when it would have on the old clock "
+                      f"(the steps back marked in the store: {back / 1000:.1f} s)" if added else
+                      "another server marked it already")
+        elif pair is not None and back > pair[3]:
+            # Marked by another server, or by a script that read Redis's time behind the latest any had
+            # read (redis_store.BACK_SLACK_MS): said here too, as an audit of what every server saw.
+            log.error("store: error[%s]: %s: a step back of its clock of %.1f s was marked in the store since this "
+                      "server's last reading (by another server, or by a script that read Redis's time behind the "
+                      "latest it had read): every unused nonce charged before it expires when it would have on "
+                      "the old clock; charges go on", StoreClockBackError.code, where, (back - pair[3]) / 1000)
+        self._pair = (redis_ms, before, after, back)
         if self._first_ms is None:
             self._first_ms = redis_ms
-        self.store.clock_bound = lambda: self._bound((redis_ms, before), self._elapsed(), CLOCK_TRIP_MS)
+            self.store.first_ms = redis_ms      # the nonce's script reads a later mark against it (sec21)
+        self.store.clock_bound = lambda: self._bound((redis_ms, before, after, back), self._elapsed(), CLOCK_TRIP_MS)
+        self.store.clock_floor = lambda: self._floor((redis_ms, before, after, back), self._elapsed())
         if pair is not None and redis_ms > self._bound(pair, after):
             jump = redis_ms - int(pair[0] + (after - pair[1]) * 1000)
             self.store.held_until_ms = max(self.store.held_until_ms, redis_ms + self._window_ms())
@@ -875,7 +927,9 @@ class StoreWatch:
         so it holds its charges as the measuring server did, for its own failure window from the later
         reading. A server whose readings began before that measures the jump itself (or finds none
         beyond its slack), so one server's misbehaving elapsed clock does not stop the servers that
-        were running with it, only those started after it said so."""
+        were running with it, only those started after it said so. Since sec21 the nonce's script
+        applies the same rule at every charge (``RedisStore.first_ms``), so a mark written after this
+        server's start refuses its next charge, and the check that follows holds it here."""
         if mark is None or self._first_ms is None or self._first_ms <= mark[0]:
             return
         until = mark[1] + self._window_ms()

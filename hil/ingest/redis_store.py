@@ -73,7 +73,12 @@ failure window (``config.StoreWatch._check_epoch``). The checks themselves read 
 round trip (``survey``, sec19). A nonce's record and session entry expire its lifetime after the charge
 by Redis's clock (sec19: no later than that; sec20: at that, not at an earlier deadline of a server
 whose clock ran behind), so it is never usable after its charge has left the window, whatever the
-issuing server's clock says.
+issuing server's clock says. Nor, since back21, after its deadline on the clock it was charged by when
+Redis's clock has stepped back since: ``store-clock-back`` ("<total ms> <before> <after>", no expiry)
+is the steps back the servers measured (``config.StoreWatch``, ``mark_clock_back``) or a script saw
+(``store-clock-high``: the latest Redis time the nonce's and the claim's scripts read), each record
+keeps the total at its charge (``cb``), and an unused record whose expiry less the steps since has
+passed is gone (``_PAST``, in the nonce's, the claim's and the use's scripts).
 """
 
 from __future__ import annotations
@@ -108,10 +113,59 @@ from hil.ingest.store import (
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+# A step back of Redis's clock (back21): Redis expires every key by its own clock, so a step of it back by
+# J let every unused nonce live J longer than its charge's lifetime on the clock it was charged by (a
+# rooted terminal captures more windows under one charge), and nothing detected it. A server that
+# measures such a step adds it to the store's total of steps back (``store-clock-back``: "<total ms>
+# <before> <after>", no expiry); every record carries the total at its charge (``cb``), and an unused
+# one whose expiry (``PEXPIRETIME``) less the steps marked since its charge has passed by Redis's clock
+# is gone: it expires when it would have on the old clock. Deleted where a script finds it so, with
+# the session entry that names it (the claim, the use, a repeat, the add's prune of its terminal).
+# Redis's clock is also held to itself: the nonce's and the claim's scripts keep the latest Redis time
+# they read (``store-clock-high``), and one that reads more than ``BACK_SLACK_MS`` behind it marks the
+# step at once, by what it shows (the latest time less now: at most the step, which a server running
+# across it measures whole and completes), whatever server runs it: one started after the step too.
+BACK_SLACK_MS = 2_000
+_PAST = """
+local function back_total(prefix)
+  local v = redis.call('GET', prefix .. 'store-clock-back')
+  return v and tonumber(string.match(v, '^(%d+)')) or 0
+end
+-- Redis's time now against the latest a script read: behind it by more than the slack, the step is
+-- marked (added to the total) and the latest is now; returns the store's total of steps back. The
+-- latest is written at most once a second of Redis's time (it lags by up to that: within the slack).
+local function seen(prefix, now)
+  local hk = prefix .. 'store-clock-high'
+  local high = tonumber(redis.call('GET', hk) or '0') or 0
+  local total = back_total(prefix)
+  if high - now > """ + str(BACK_SLACK_MS) + """ then
+    total = total + high - now
+    redis.call('SET', prefix .. 'store-clock-back', total .. ' ' .. high .. ' ' .. now)
+    redis.call('SET', hk, now)
+  elseif now - high >= 1000 then
+    redis.call('SET', hk, now)
+  end
+  return total
+end
+local function past(nk, hex, total, now)
+  if total <= 0 then return false end              -- (no step back ever marked: nothing read)
+  local f = redis.call('HMGET', nk, 'pid', 'cb', 'sk')
+  if f[1] or not f[2] then return false end
+  local shift = total - tonumber(f[2])
+  if shift <= 0 then return false end
+  local at = redis.call('PEXPIRETIME', nk)
+  if at < 0 or at - shift > now then return false end
+  if f[3] and redis.call('HGET', f[3], 'n') == hex then redis.call('DEL', f[3]) end
+  redis.call('DEL', nk)
+  return true
+end
+"""
+
 _ADD = """#!lua
 -- KEYS: nonce hash, terminal set, the session's entry, then the m failure sets to charge (none to
 --       three), then the sets whose counts add to theirs (a subject key rotation's previous names)
--- ARGV: now (this server's clock: only the session's repeat and untimed failure sets read it), cap,
+-- ARGV: now (this server's clock: only untimed failure sets read it; sec21: no longer the repeat), cap,
 --       unused (sec20; was a horizon by this server's clock), member, expires, t, s, pu, k, i, prefix,
 --       the terminal set's lifetime (ms), sub, ch, fr (each left out of the record when empty), window_ms,
 --       max kept, the request's digest ('' : no session entry), unused (sec20; was keep_used_ms), m,
@@ -123,7 +177,11 @@ _ADD = """#!lua
 --       then the run_id the server checked ('*' : a store nobody checks, '' : not checked yet), then
 --       this server's own quarantine after a data loss (ms: its failure window, StoreWatch), then the
 --       latest Redis TIME (ms) this server's elapsed time allows ('0' : no bound) and the Redis TIME
---       (ms) before which this server charges nothing ('0' : none) (StoreWatch: a jump of Redis's clock)
+--       (ms) before which this server charges nothing ('0' : none) (StoreWatch: a jump of Redis's clock),
+--       then the Redis TIME (ms) of this server's first reading of the store ('0' : none; sec21: a jump
+--       another server marked after it, store-clock-jump, holds this server from the next charge), then
+--       the earliest Redis TIME (ms) this server's elapsed time allows ('0' : no bound; back21: a step
+--       back of Redis's clock)
 -- Returns {-3} (Redis is not the one the server checked: nothing read, nothing changed), {0, clock}
 -- (stored and charged), {j, clock} (KEYS[3 + j] is at the limit: nothing changed), {-2, clock} (the
 -- check value is not the store's pinned subject key, or in a rotation's overlap the previous one is not
@@ -159,13 +217,37 @@ if run ~= '*' then
   -- measures the jump and holds its charges that long
   local bound = tonumber(ARGV[28 + 2 * m])
   if (bound > 0 and rnow > bound) or rnow < tonumber(ARGV[29 + 2 * m]) then return {-3} end
+  -- and behind what it allows (back21): Redis's clock stepped back, and every unused nonce charged before
+  -- lives that much longer in Redis: refused, and the server's check measures the step and marks it
+  -- (store-clock-back), after which those nonces expire when they would have on the old clock
+  if rnow < (tonumber(ARGV[31 + 2 * m]) or 0) then return {-3} end
+  -- A jump another server measured and marked ("<before> <after>", Redis's times of the readings it fell
+  -- between), when this server's first reading came after its start: this server has no reading from
+  -- before it to measure it by, so it charges nothing for its own failure window from the later reading
+  -- (sec21: read here at every charge; before, only by the server's next check, up to STORE_RECHECK_MS
+  -- of charges after the mark). A server whose readings began before the jump judges by its own.
+  local first = tonumber(ARGV[30 + 2 * m]) or 0
+  if first > 0 then
+    local mk = redis.call('GET', ARGV[11] .. 'store-clock-jump')
+    local jb, ja
+    if mk then jb, ja = string.match(mk, '^(%d+) (%d+)$') end
+    if jb and first > tonumber(jb) and rnow < tonumber(ja) + tonumber(ARGV[27 + 2 * m]) then return {-3} end
+  end
 end
+-- The session's repeat: its nonce unused and unexpired by Redis's clock, which expires the record its
+-- lifetime after the charge (sec21: the record there is unexpired; before, its issuing server's deadline
+-- against this server's clock, so a server ahead charged an honest repeat as a new challenge).
+-- (back21: and not past its expiry on the clock it was charged by, before a step back of Redis's clock;
+-- a step this script's reading shows against the latest a script read is marked here, _PAST's seen)
+local pt = redis.call('TIME')
+local pnow = tonumber(pt[1]) * 1000 + math.floor(tonumber(pt[2]) / 1000)
+local total = seen(ARGV[11], pnow)
 if ARGV[18] ~= '' then
   local e = redis.call('HMGET', KEYS[3], 'q', 'n')
   if e[1] == ARGV[18] and e[2] then
     local nk = ARGV[11] .. 'n:' .. e[2]
-    local h = redis.call('HMGET', nk, 't', 'e', 'pid')
-    if h[1] == ARGV[6] and not h[3] and tonumber(h[2]) >= now then
+    local h = redis.call('HMGET', nk, 't', 'pid')
+    if h[1] == ARGV[6] and not h[2] and not past(nk, e[2], total, pnow) then
       local out = redis.call('HGETALL', nk)
       table.insert(out, 1, e[2])
       table.insert(out, 1, clock)
@@ -227,7 +309,7 @@ end
 -- terminal's challenge vanished before it answered. At most the cap's worth of members.
 for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   local nk = ARGV[11] .. 'n:' .. m
-  if redis.call('EXISTS', nk) == 0 then
+  if redis.call('EXISTS', nk) == 0 or past(nk, m, total, pnow) then
     redis.call('ZREM', KEYS[2], m)
   end
 end
@@ -235,8 +317,8 @@ end
 -- sec20): the issuing server's clock set the deadline, and one running ahead gave its nonces that much
 -- longer in the store than their charges, which Redis's clock times, stay in the window (a nonce used
 -- after its charge left it settled nothing: its failure went uncounted); one running behind gave them
--- less, down to nothing. The deadline the terminal is told (e) is still the issuing server's, and
--- every server refuses a probe after it by its own clock.
+-- less, down to nothing. The deadline the terminal is told (e) is still the issuing server's, but no
+-- server refuses by it (sec21: each did, by its own clock): the record is unexpired while Redis holds it.
 local rt = redis.call('TIME')
 local rnow = tonumber(rt[1]) * 1000 + math.floor(tonumber(rt[2]) / 1000)
 local gone = rnow + tonumber(ARGV[5]) - tonumber(ARGV[10])
@@ -246,6 +328,7 @@ for j, name in ipairs({'sub', 'ch', 'fr'}) do
   if ARGV[12 + j] ~= '' then redis.call('HSET', KEYS[1], name, ARGV[12 + j]) end
 end
 if ARGV[22] ~= '' then redis.call('HSET', KEYS[1], 'skid', ARGV[22]) end
+redis.call('HSET', KEYS[1], 'cb', total)      -- the steps back marked before its charge (back21)
 redis.call('PEXPIREAT', KEYS[1], gone)
 if ARGV[18] ~= '' then
   redis.call('DEL', KEYS[3])
@@ -281,15 +364,21 @@ _USE = """#!lua flags=allow-oom
 -- KEYS: nonce hash, probe id key, counter key, terminal set, then the failure sets to settle.
 -- ARGV: terminal, probe id, digest, counter, receipt, now, keep_used_ms, member (the nonce's hex),
 --       settle ('refund', 'fail' or ''), window_ms, the failure's member (store.failure_member), the
---       judged copy's hold token ('' : not checked), '1' when the failure is timed by Redis's TIME ('' : now)
--- Returns {outcome, the record's fields and values as HGETALL lists them} (one round trip); 'lapsed'
+--       judged copy's hold token ('' : not checked), '1' when the failure is timed by Redis's TIME ('' : now),
+--       the store's prefix (back21: an unused record past its expiry on the clock it was charged by is gone)
+-- Returns {outcome, Redis's TIME (ms), the record's fields and values as HGETALL lists them} (one round
+-- trip; {'unknown'} alone when the record is not this terminal's or gone); 'lapsed'
 -- (nothing changed) when the hold is no longer among the probe id's holds: another copy took it over.
-local h = redis.call('HMGET', KEYS[1], 't', 'e', 'pid', 'd')
+-- An unused record is unexpired while Redis holds it (its lifetime after the charge, by Redis's clock;
+-- sec21: no longer its issuing server's deadline against this server's clock, ARGV[6]), unless a step
+-- back of Redis's clock marked since its charge puts its expiry on the old clock in the past (back21).
+local pt = redis.call('TIME')
+past(KEYS[1], ARGV[8], back_total(ARGV[14]), tonumber(pt[1]) * 1000 + math.floor(tonumber(pt[2]) / 1000))
+local h = redis.call('HMGET', KEYS[1], 't', 'pid', 'd')
 if not h[1] or h[1] ~= ARGV[1] then return {'unknown'} end
 local outcome = 'used'
-if h[3] then
-  outcome = (h[3] == ARGV[2] and h[4] == ARGV[3]) and 'same_probe' or 'replayed'
-elseif tonumber(h[2]) < tonumber(ARGV[6]) then return {'unknown'}
+if h[2] then
+  outcome = (h[2] == ARGV[2] and h[3] == ARGV[3]) and 'same_probe' or 'replayed'
 elseif redis.call('EXISTS', KEYS[2]) == 1 then outcome = 'replayed'
 else
   if ARGV[12] ~= '' then
@@ -309,7 +398,10 @@ if outcome == 'used' then
     local p = string.sub(f, 1, 2)
     if p == 'c:' or p == 'l:' or p == 'h:' or f == 'nc' then redis.call('HDEL', KEYS[1], f) end
   end
-  redis.call('HSET', KEYS[1], 'pid', ARGV[2], 'd', ARGV[3], 'r', ARGV[5], 'u', ARGV[6], 'ku', ARGV[7])
+  -- 'u' the using server's clock (what it says); 'ru' Redis's, which times the retry window (sec21)
+  local ut = redis.call('TIME')
+  redis.call('HSET', KEYS[1], 'pid', ARGV[2], 'd', ARGV[3], 'r', ARGV[5], 'u', ARGV[6], 'ku', ARGV[7],
+             'ru', tonumber(ut[1]) * 1000 + math.floor(tonumber(ut[2]) / 1000))
   redis.call('PEXPIRE', KEYS[1], ARGV[7])
   redis.call('SET', KEYS[2], ARGV[8], 'PX', ARGV[7])
   redis.call('SET', KEYS[3], ARGV[4])
@@ -329,6 +421,8 @@ if outcome == 'used' then
   end
 end
 local out = redis.call('HGETALL', KEYS[1])
+local t = redis.call('TIME')
+table.insert(out, 1, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 table.insert(out, 1, outcome)
 return out
 """
@@ -336,18 +430,28 @@ return out
 _CLAIM = """#!lua flags=allow-oom
 -- allow-oom (sec18): a challenge charged under the limit can be finished (the module's docstring).
 -- KEYS: nonce hash, counter key, probe id key. ARGV: terminal, now, probe id, digest, max claims,
---       max holds of one claim (identical copies), the hold's token, the lease (ms)
+--       max holds of one claim (identical copies), the hold's token, the lease (ms); now is unused since sec21
+--       (the record is unexpired while Redis holds it: its lifetime after the charge, by Redis's clock,
+--       and, back21, not past it on the clock it was charged by before a marked step back), then the
+--       store's prefix, the nonce's hex and the earliest Redis TIME (ms) this server's elapsed time allows
+--       ('0' : no bound)
 -- The read before judging (the record, the counter) and, when the nonce is this terminal's, unused and
 -- unexpired and the probe id unused, the probe id's claim on it: fields c:<id> (the holder's digest),
 -- l:<id> (its holds: "<token> <ms> ..." by Redis's clock, one per identical copy) and nc (ids holding
 -- claims), in the nonce's hash, so they go with it. A hold older than the lease does not count against
 -- the copies' cap: the oldest such is replaced by this copy's (its judge's use then finds its token gone).
--- Returns {claim, counter or '', the record's fields and values as HGETALL lists them}.
+-- Returns {claim, counter or '', Redis's TIME (ms), the record's fields and values as HGETALL lists them},
+-- or {'behind'} (nothing read or changed) when Redis's clock is behind what the server's elapsed time
+-- allows (back21): a step back, which the server's check measures and marks before it reads again.
+local pt = redis.call('TIME')
+local pnow = tonumber(pt[1]) * 1000 + math.floor(tonumber(pt[2]) / 1000)
+if pnow < (tonumber(ARGV[11]) or 0) then return {'behind'} end
+past(KEYS[1], ARGV[10], seen(ARGV[9], pnow), pnow)
 local h = redis.call('HGETALL', KEYS[1])
 local counter = redis.call('GET', KEYS[2]) or ''
 local claim = 'none'
-local r = redis.call('HMGET', KEYS[1], 't', 'e', 'pid')
-if r[1] == ARGV[1] and not r[3] and tonumber(r[2]) >= tonumber(ARGV[2]) then
+local r = redis.call('HMGET', KEYS[1], 't', 'pid')
+if r[1] == ARGV[1] and not r[2] then       -- unexpired: Redis holds it (by its clock; sec21, not ARGV[2])
   if redis.call('EXISTS', KEYS[3]) == 1 then claim = 'used'
   else
     local t = redis.call('TIME')
@@ -381,6 +485,8 @@ if r[1] == ARGV[1] and not r[3] and tonumber(r[2]) >= tonumber(ARGV[2]) then
     end
   end
 end
+local rt = redis.call('TIME')
+table.insert(h, 1, tonumber(rt[1]) * 1000 + math.floor(tonumber(rt[2]) / 1000))
 table.insert(h, 1, counter)
 table.insert(h, 1, claim)
 return h
@@ -446,14 +552,16 @@ return {string.match(server, 'run_id:(%x+)') or '',
 
 _EPOCH = """#!lua flags=allow-oom
 -- allow-oom: one small key, written once per store (or per loss); a full Redis is not an unchecked one.
--- KEYS: the store's epoch key. ARGV: a new epoch (hex), the epoch the caller knew ('' : none), the
--- caller's failure window (ms). The value: "<epoch> <lost> <written ms>" (Redis's TIME), no expiry: it
--- goes with the data. lost: 0, or the written time plus the failure window of the server that first
--- saw the loss (what a sec18 server reads as the quarantine's end). None: written (lost if the caller
--- knew an epoch; else 0, a store first seen). Another than the caller knew: the data was lost before
--- it was written: marked lost if it is not. Returns {the value, Redis's TIME in ms}. Each server's
--- nonce's script then refuses to charge while the key is missing or, marked lost, until the written
--- time plus its own failure window (sec19; before, until the longest any server that saw it had).
+-- KEYS: the store's epoch key, its total of steps back of its clock (back21). ARGV: a new epoch (hex),
+-- the epoch the caller knew ('' : none), the caller's failure window (ms). The value: "<epoch> <lost>
+-- <written ms>" (Redis's TIME), no expiry: it goes with the data. lost: 0, or the written time plus
+-- the failure window of the server that first saw the loss (what a sec18 server reads as the
+-- quarantine's end). None: written (lost if the caller knew an epoch; else 0, a store first seen).
+-- Another than the caller knew: the data was lost before it was written: marked lost if it is not.
+-- Returns {the value, Redis's TIME in ms, the store's total of marked steps back of its clock in ms
+-- (back21: store-clock-back, read with the time)}. Each server's nonce's script then refuses to charge
+-- while the key is missing or, marked lost, until the written time plus its own failure window (sec19;
+-- before, until the longest any server that saw it had).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local v = redis.call('GET', KEYS[1])
@@ -469,7 +577,8 @@ elseif ARGV[2] ~= '' then
     redis.call('SET', KEYS[1], v)
   end
 end
-return {v, now}
+local back = redis.call('GET', KEYS[2])
+return {v, now, back and tonumber(string.match(back, '^(%d+)')) or 0}
 """
 
 
@@ -482,7 +591,36 @@ if not after or after < tonumber(ARGV[2]) then redis.call('SET', KEYS[1], ARGV[1
 return 0
 """
 
-_SCRIPTS = (_ADD, _USE, _CLAIM, _RELEASE, _FAIL, _COUNT, _RUN, _EPOCH, _MARK)
+_BACK = """#!lua flags=allow-oom
+-- KEYS: the store's total of steps back of its clock, the latest Redis time the scripts read (set to
+-- now: the step measured here is marked, so the scripts do not mark it again by what they see).
+-- ARGV: the total the measuring server read with
+-- its last reading before the step (ms), the step it measured (ms), the least step that counts (ms),
+-- and the Redis times (ms) of the two readings it fell between. What the servers marked since that
+-- reading is taken off (several servers measure one step), and what is left, above the least step, is
+-- added: "<total> <before> <after>", no expiry (back21). A total below the one the server read went
+-- with the store's data (and every record marked under it): nothing is taken off then. Returns {ms
+-- added, the total now}.
+local v = redis.call('GET', KEYS[1])
+local total = v and tonumber(string.match(v, '^(%d+)')) or 0
+local t = redis.call('TIME')
+redis.call('SET', KEYS[2], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+local add = tonumber(ARGV[2]) - math.max(total - tonumber(ARGV[1]), 0)
+if add <= tonumber(ARGV[3]) then return {0, total} end
+total = total + add
+redis.call('SET', KEYS[1], total .. ' ' .. ARGV[4] .. ' ' .. ARGV[5])
+return {add, total}
+"""
+
+
+def _with_past(script: str) -> str:
+    """The script with ``_PAST``'s functions after its shebang line (which must stay the first)."""
+    head, _, body = script.partition("\n")
+    return head + "\n" + _PAST.lstrip("\n") + body
+
+
+_ADD, _USE, _CLAIM = _with_past(_ADD), _with_past(_USE), _with_past(_CLAIM)
+_SCRIPTS = (_ADD, _USE, _CLAIM, _RELEASE, _FAIL, _COUNT, _RUN, _EPOCH, _MARK, _BACK)
 
 
 class PolicyUnreadable(Exception):
@@ -501,6 +639,7 @@ class Survey:
     epoch: tuple[str, int, int]                         # as RedisStore.epoch
     old: bool = False           # a Redis before 7.0: only its version was read (its scripts never loaded)
     clock_mark: tuple[int, int] | None = None           # a jump of its clock a server measured (sec20)
+    clock_back: int = 0         # the steps back of its clock servers marked (ms, back21), read with epoch[2]
 
 
 def _primary_run(got) -> str:
@@ -511,6 +650,16 @@ def _primary_run(got) -> str:
     if role != "master":
         raise StoreUnavailable(f"redis: a replica (role {role[:16]!r}), which takes no writes")
     return run
+
+
+def _past(h: dict[bytes, bytes], at: int, back: bytes | None, store_ms: int) -> bool:
+    """``_PAST``'s rule for a record read outside a script (``get_nonce``): unused, charged before steps back
+    of Redis's clock marked since (``cb`` under the store's total), and its expiry (``at``, ``PEXPIRETIME``)
+    less those steps at or before ``store_ms``: gone (back21; the scripts delete it where they find it)."""
+    if not h or b"pid" in h or b"cb" not in h or int(at) < 0:
+        return False
+    shift = (int(back.split()[0]) if back else 0) - int(h[b"cb"])
+    return shift > 0 and int(at) - shift <= store_ms
 
 
 def _check_hold(hold: str) -> None:
@@ -568,6 +717,13 @@ class RedisStore:
         # time since its check allows (None: no bound), and the Redis TIME before which it charges nothing.
         self.clock_bound: Callable[[], int] | None = None
         self.held_until_ms = 0
+        # Redis's TIME (ms) at this server's first reading of the store (StoreWatch, sec21; 0 : none yet):
+        # the nonce's script holds this server's charges after a jump another server marked, when this
+        # server has no reading from before it (store-clock-jump).
+        self.first_ms = 0
+        # The earliest Redis TIME (ms) this server's elapsed time since its check allows (StoreWatch, back21;
+        # None: no bound): the nonce's and the claim's scripts refuse below it (a step back of Redis's clock).
+        self.clock_floor: Callable[[], int] | None = None
         # Called with Redis's TIME (ms) that the nonce's script read, after its reply (StoreWatch, sec20):
         # the server compares it with its elapsed time then, at the check's slack, not the script's.
         self.clock_seen: Callable[[int], None] | None = None
@@ -583,6 +739,7 @@ class RedisStore:
         self._run = client.register_script(_RUN)
         self._epoch = client.register_script(_EPOCH)
         self._mark = client.register_script(_MARK)
+        self._back = client.register_script(_BACK)
 
     @classmethod
     def from_url(cls, url: str, limits: StoreLimits | None = None, prefix: str = "ca:") -> RedisStore:
@@ -620,7 +777,8 @@ class RedisStore:
                                 charge.previous_check if charge else "", charge.overlap_ms if charge else 0,
                                 "1" if charge is not None and charge.store_clock else "",
                                 "*" if self.checked_run is None else self.checked_run, self.quarantine_ms,
-                                self.clock_bound() if self.clock_bound is not None else 0, self.held_until_ms])
+                                self.clock_bound() if self.clock_bound is not None else 0, self.held_until_ms,
+                                self.first_ms, self.clock_floor() if self.clock_floor is not None else 0])
         head = int(got[0])
         if head == -3:
             raise StoreUnchecked("redis: not checked since it (re)started or failed over")
@@ -635,7 +793,7 @@ class RedisStore:
         old = got[2].decode() if isinstance(got[2], bytes) else got[2]
         fields = dict(zip(got[3::2], got[4::2], strict=True))
         rec = self._record(fields, now_ms)
-        if rec is None:                              # not reached: the script checked it unused and unexpired
+        if rec is None:                              # not reached: the script found it unused and held
             raise StoreUnavailable("redis: the session's nonce vanished")
         return Issued(None, bytes.fromhex(old), rec, repeated=True)
 
@@ -717,7 +875,14 @@ class RedisStore:
 
     @_guarded
     def get_nonce(self, nonce: bytes, now_ms: int) -> NonceRecord | None:
-        return self._record(self.r.hgetall(self._k("n", nonce.hex())), now_ms)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hgetall(self._k("n", nonce.hex()))
+        pipe.time()
+        pipe.execute_command("PEXPIRETIME", self._k("n", nonce.hex()))
+        pipe.get(self._k("store-clock-back"))
+        h, (sec, usec), at, back = pipe.execute()
+        store_ms = int(sec) * 1000 + int(usec) // 1000
+        return None if _past(h, at, back, store_ms) else self._record(h, now_ms, store_ms)
 
     @_guarded
     def nonce_and_counter(self, nonce: bytes, terminal_id: str, now_ms: int) -> tuple[NonceRecord | None, int]:
@@ -726,8 +891,13 @@ class RedisStore:
         pipe = self.r.pipeline(transaction=True)
         pipe.hgetall(self._k("n", nonce.hex()))
         pipe.get(self._k("c", terminal_id))
-        h, counter = pipe.execute()
-        return self._record(h, now_ms), int(counter) if counter else 0
+        pipe.time()
+        pipe.execute_command("PEXPIRETIME", self._k("n", nonce.hex()))
+        pipe.get(self._k("store-clock-back"))
+        h, counter, (sec, usec), at, back = pipe.execute()
+        store_ms = int(sec) * 1000 + int(usec) // 1000
+        rec = None if _past(h, at, back, store_ms) else self._record(h, now_ms, store_ms)
+        return rec, int(counter) if counter else 0
 
     @_guarded
     def read_and_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes,
@@ -737,10 +907,14 @@ class RedisStore:
         got = self._call(self._claim, keys=[self._k("n", nonce.hex()), self._k("c", terminal_id),
                                 self._k("p", terminal_id, probe_id)],
                           args=[terminal_id, now_ms, probe_id, digest, MAX_PROBES_PER_NONCE, MAX_COPIES_PER_CLAIM,
-                                hold, int(lease_ms)])
-        claim = Claim(got[0].decode() if isinstance(got[0], bytes) else got[0])
-        fields = dict(zip(got[2::2], got[3::2], strict=True))
-        return self._record(fields, now_ms), int(got[1]) if got[1] else 0, claim
+                                hold, int(lease_ms), self.prefix, nonce.hex(),
+                                self.clock_floor() if self.clock_floor is not None else 0])
+        head = got[0].decode() if isinstance(got[0], bytes) else got[0]
+        if head == "behind":
+            raise StoreUnchecked("redis: its clock is behind this server's elapsed time since its check")
+        claim = Claim(head)
+        fields = dict(zip(got[3::2], got[4::2], strict=True))
+        return self._record(fields, now_ms, int(got[2])), int(got[1]) if got[1] else 0, claim
 
     @_guarded
     def release_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes, *, hold: str) -> None:
@@ -835,7 +1009,8 @@ class RedisStore:
             pipe.config_get("maxmemory-policy")
             pipe.config_get("appendonly")
             pipe.config_get("save")
-            pipe.evalsha(self._epoch.sha, 1, self._k("store-epoch"), new, known, int(window_ms))
+            pipe.evalsha(self._epoch.sha, 2, self._k("store-epoch"), self._k("store-clock-back"), new, known,
+                         int(window_ms))
             pipe.get(self._k("store-clock-jump"))
             info, got, policy, aof, save, ep, jumped = pipe.execute(raise_on_error=False)
             for reply in (info, got):
@@ -874,7 +1049,8 @@ class RedisStore:
             parts = jumped.split()
             if len(parts) == 2 and all(p.isdigit() for p in parts):
                 mark = (int(parts[0]), int(parts[1]))
-        return Survey(run, version, said[0], persists, self._epoch_read(ep, window_ms), clock_mark=mark)
+        return Survey(run, version, said[0], persists, self._epoch_read(ep, window_ms), clock_mark=mark,
+                      clock_back=int(ep[2]))
 
     @_guarded
     def mark_clock_jump(self, before_ms: int, after_ms: int) -> None:
@@ -884,12 +1060,25 @@ class RedisStore:
         self._call(self._mark, keys=[self._k("store-clock-jump")], args=[int(before_ms), int(after_ms)])
 
     @_guarded
+    def mark_clock_back(self, known_ms: int, step_ms: int, least_ms: int, before_ms: int,
+                        after_ms: int) -> tuple[int, int]:
+        """A step back of Redis's clock that this server measured (back21): added to the store's total of
+        steps back (``<prefix>store-clock-back`` "<total> <before> <after>", ``_BACK``), less what servers
+        marked since this server's last reading before it, whose total was ``known_ms`` (another server
+        measured the same step), when the rest exceeds ``least_ms``. Every unused nonce charged before
+        then expires when it would have on the old clock (``_PAST``). Returns (ms added, the total now)."""
+        got = self._call(self._back, keys=[self._k("store-clock-back"), self._k("store-clock-high")],
+                         args=[int(known_ms), int(step_ms), int(least_ms), int(before_ms), int(after_ms)])
+        return int(got[0]), int(got[1])
+
+    @_guarded
     def epoch(self, new: str, known: str, window_ms: int) -> tuple[str, int, int]:
         """The store's epoch (``<prefix>store-epoch``, ``_EPOCH``): (epoch, until ms, Redis's now ms),
         ``new`` written when there is none. ``known``: the epoch this server last read ("" : none), so
         a loss quarantines the store for ``window_ms`` after the new epoch was written (this server's
         charges refused until ``until``; each server's by its own window)."""
-        got = self._call(self._epoch, keys=[self._k("store-epoch")], args=[new, known, int(window_ms)])
+        got = self._call(self._epoch, keys=[self._k("store-epoch"), self._k("store-clock-back")],
+                         args=[new, known, int(window_ms)])
         return self._epoch_read(got, window_ms)
 
     @staticmethod
@@ -944,18 +1133,26 @@ class RedisStore:
         return int(self.r.hget(self._k("n", nonce.hex()), "nc") or 0)
 
     @staticmethod
-    def _record(h: dict[bytes, bytes], now_ms: int) -> NonceRecord | None:
+    def _record(h: dict[bytes, bytes], now_ms: int, store_ms: int | None = None) -> NonceRecord | None:
+        """The record as Redis holds it. Unused, it is unexpired because Redis holds it: Redis expires it
+        its lifetime after the charge, by Redis's clock (sec21: before, it was also dropped here when the
+        reading server's clock, ``now_ms``, was past its issuing server's deadline, so a server whose clock
+        ran ahead refused an honest terminal's probe as EXPIRED, and charged its repeated ``BeginCapture``
+        as a new challenge). Used, with ``store_ms`` (Redis's TIME read in the same step) and Redis's time of
+        the use (``ru``): ``used_ms`` is given on the caller's clock as ``now_ms`` less the use's age by
+        Redis's clock, so the retry window (``now_ms - used_ms``) is Redis's too, whatever the using and
+        the reading servers' clocks say (a record used before sec21 has no ``ru``: its using server's time)."""
         if not h or b"t" not in h:
             return None
-        rec = NonceRecord(terminal_id=h[b"t"].decode(), session_id=h[b"s"].decode(), purpose=int(h[b"pu"]),
-                          server_key_id=h[b"k"].decode(), issued_ms=int(h[b"i"]), expires_ms=int(h[b"e"]),
-                          probe_id=h.get(b"pid", b"").decode(), digest=h.get(b"d", b""), receipt=h.get(b"r", b""),
-                          used_ms=int(h.get(b"u", b"0")), subject=h.get(b"sub", b"").decode(),
-                          challenges=h.get(b"ch", b"").decode(), frames=int(h.get(b"fr", b"0")),
-                          subject_key_id=h.get(b"skid", b"").decode())
-        if not rec.used and now_ms > rec.expires_ms:
-            return None
-        return rec
+        used_ms = int(h.get(b"u", b"0"))
+        if store_ms is not None and h.get(b"ru"):
+            used_ms = now_ms - max(store_ms - int(h[b"ru"]), 0)
+        return NonceRecord(terminal_id=h[b"t"].decode(), session_id=h[b"s"].decode(), purpose=int(h[b"pu"]),
+                           server_key_id=h[b"k"].decode(), issued_ms=int(h[b"i"]), expires_ms=int(h[b"e"]),
+                           probe_id=h.get(b"pid", b"").decode(), digest=h.get(b"d", b""), receipt=h.get(b"r", b""),
+                           used_ms=used_ms, subject=h.get(b"sub", b"").decode(),
+                           challenges=h.get(b"ch", b"").decode(), frames=int(h.get(b"fr", b"0")),
+                           subject_key_id=h.get(b"skid", b"").decode())
 
     @_guarded
     def use_nonce(self, nonce: bytes, *, terminal_id: str, probe_id: str, digest: bytes, counter: int,
@@ -972,13 +1169,13 @@ class RedisStore:
                               *(self._k("f", key) for key in settled)],
                         args=[terminal_id, probe_id, digest, counter, receipt, now_ms, keep_ms, nonce.hex(), mode,
                               settle.window_ms if settle else 0, failure_member(nonce, digest), hold,
-                              "1" if settle is not None and settle.store_clock else ""])
+                              "1" if settle is not None and settle.store_clock else "", self.prefix])
         head = got[0]
         outcome = Outcome(head.decode() if isinstance(head, bytes) else head)
-        if outcome is Outcome.UNKNOWN:
+        if outcome is Outcome.UNKNOWN or len(got) < 2:            # ('lapsed': nothing read)
             return Use(outcome)
-        fields = dict(zip(got[1::2], got[2::2], strict=True))
-        return Use(outcome, self._record(fields, now_ms))
+        fields = dict(zip(got[2::2], got[3::2], strict=True))
+        return Use(outcome, self._record(fields, now_ms, int(got[1])))
 
     @_guarded
     def last_counter(self, terminal_id: str) -> int:

@@ -468,9 +468,20 @@ class Ingest:
         # judged, not refused PROBE_IN_PROGRESS until the nonce expires), and if this server was only
         # slow, its use then finds its token gone (LAPSED): one judgement of the probe id is used.
         hold = os.urandom(16).hex()
-        rec, last_counter, claim = store.read_and_claim(header.nonce, term.terminal_id, header.probe_id, digest,
-                                                        now_ms, hold=hold,
-                                                        lease_ms=int(self.s.claim_lease_s * 1000))
+        lease_ms = int(self.s.claim_lease_s * 1000)
+        try:
+            rec, last_counter, claim = store.read_and_claim(header.nonce, term.terminal_id, header.probe_id, digest,
+                                                            now_ms, hold=hold, lease_ms=lease_ms)
+        except StoreUnchecked:
+            # Redis's clock is behind what this server's elapsed time allows (back21): a step back, which
+            # the store's check measures and marks (the nonces charged before it then expire when they
+            # would have on the old clock), before the read is made again. Nothing was read or claimed.
+            watch = self.s.store_watch
+            if watch is None:
+                raise
+            watch.recheck(now_ms)               # (its result is about charges: a held server still judges)
+            rec, last_counter, claim = store.read_and_claim(header.nonce, term.terminal_id, header.probe_id, digest,
+                                                            now_ms, hold=hold, lease_ms=lease_ms)
         if rec is None or rec.terminal_id != term.terminal_id:
             raise ProbeRejected("EXPIRED", "nonce was not issued to this terminal, has expired or was purged")
         if rec.used:

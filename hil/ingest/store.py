@@ -326,7 +326,9 @@ class Store(Protocol):
         does not make a copy ``BUSY``, and the copy takes its place (the oldest such), so the holder's
         ``use_nonce`` with that token is ``LAPSED`` and one judgement of the copies is ever used. A
         claim (its id bound to its digest) lives with its nonce, whatever its holds' age (dropped
-        when the nonce is used, expires or is evicted), unless released."""
+        when the nonce is used, expires or is evicted), unless released. A Redis store raises
+        :class:`StoreUnchecked` (nothing read) when Redis's clock is behind what the server's elapsed
+        time since its check allows (back21: a step back, which the check measures and marks)."""
 
     def pin_subject_keys(self, current: str, previous: str, overlap_ms: int) -> tuple[PinResult, KeyPin]:
         """Check (and, for a fresh store, a rotation's start or end, set) the subject key check values

@@ -510,15 +510,37 @@ def test_a_failed_presentation_counts_even_when_it_loses_its_nonce_to_a_race(rig
 
 # -- every challenge issued is a try (hil/ingest/limits.py) ------------------------------------------------
 
+@pytest.fixture(scope="module")
+def clocked_redis(tmp_path_factory):
+    """A private redis-server whose wall clock a test can move (``hil/redisproc.py``, ``clock=True``): a
+    Redis store decides a nonce's expiry by Redis's clock alone (sec21), so a test that lets a nonce
+    expire moves Redis's clock with the server's (``store_ahead``). It runs in real time otherwise."""
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path_factory.mktemp("clocked-redis"), clock=True)
+    yield proc
+    proc.stop()
+
+
 @pytest.fixture(params=["memory", "redis"])
 def any_store(request):
     if request.param == "memory":
         yield MemoryStore()
         return
     from hil.ingest.redis_store import RedisStore
-    store = RedisStore.from_url(request.getfixturevalue("redis_url"), prefix=f"charge{next_counter()}:")
+    proc = request.getfixturevalue("clocked_redis")
+    store = RedisStore.from_url(proc.url, prefix=f"charge{next_counter()}:")
     yield store
     store.close()
+    proc.clock.real()
+
+
+def store_ahead(store, ms: int, request) -> None:
+    """The store's clock moved ``ms`` on with the server's: a Redis store's (``clocked_redis``) runs that
+    far ahead of real time from now on (``any_store`` sets it back after the test); a memory store's
+    expiry is the server's clock, which the test moves itself."""
+    from hil.ingest.redis_store import RedisStore
+    if isinstance(store, RedisStore):
+        request.getfixturevalue("clocked_redis").clock.shift(ms)
 
 
 def test_the_rig_serves_the_store_it_is_given_even_an_empty_one(tmp_path):
@@ -775,7 +797,7 @@ def test_an_honest_terminal_is_charged_while_it_captures_and_never_locks(tmp_pat
         rig.close()
 
 
-def test_only_an_accepted_probe_takes_its_charge_back(tmp_path, any_store):
+def test_only_an_accepted_probe_takes_its_charge_back(tmp_path, any_store, request):
     rig = Rig(tmp_path, store=any_store, max_failures=5)
     clock = [time.time()]
     rig.state.clock = lambda: clock[0]
@@ -798,6 +820,7 @@ def test_only_an_accepted_probe_takes_its_charge_back(tmp_path, any_store):
         ch = c.begin("s3", Purpose.VERIFY, capabilities=CAPS)
         late = rig.probe(ch, session_id="s3")
         clock[0] += rig.state.nonce_ttl_s + 1
+        store_ahead(any_store, int((rig.state.nonce_ttl_s + 1) * 1000), request)     # (Redis's clock decides)
         assert submit(c, late).reason == "EXPIRED" and strikes() == 3
         # Accepted: taken back, that charge and no other; its retry and a replay take nothing more.
         ch = c.begin("s4", Purpose.VERIFY, capabilities=CAPS)
@@ -2203,6 +2226,244 @@ def test_a_small_jump_is_caught_at_the_charge_and_a_server_started_after_a_jump_
         proc.clock.freeze(t0 + 3_500 + 600_001)                   # its window has passed by Redis's clock
         later[0] += 600.001
         assert watch_c.check(t0) and issue(c).nonce
+    finally:
+        for store in stores:
+            store.close()
+        proc.stop()
+
+
+def test_a_server_started_after_a_jump_is_held_from_its_first_charge_after_another_server_marks_it(tmp_path, caplog):
+    # sec21 (sec20's leftover 2), on a Redis whose clock the test freezes and steps. A server started
+    # after a jump of Redis's clock but before any running server measured it has no reading from
+    # before the jump: it charges until someone measures it (nothing can tell it sooner). sec20 had it
+    # read the measuring server's mark (store-clock-jump) only at its own checks: at its start, then
+    # every STORE_RECHECK_MS (a minute) at a charge, so it charged on for up to a minute after the mark
+    # (main: the charge right after the mark went through). The nonce's script now reads the mark at
+    # every charge against the server's first reading: refused from the next charge, and the check that
+    # follows holds the server for its window. A server running before the jump is not stopped by it.
+    import os
+
+    from hil.ingest.config import ServerConfig, StoreWatch
+    from hil.ingest.redis_store import RedisStore
+    from hil.ingest.store import Charge, NonceRecord, StoreUnchecked
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis", clock=True)
+    assert proc.clock is not None
+    t0, jump = int(time.time() * 1000), 300_000
+    proc.clock.freeze(t0)
+    cfg = ServerConfig(store=proc.url)
+    stores = []
+
+    def server(elapsed):
+        store = RedisStore.from_url(proc.url, prefix="late:")
+        watch = StoreWatch(store, cfg, elapsed=lambda: elapsed[0])
+        watch.check(t0, starting=True)
+        stores.append(store)
+        return store, watch
+
+    def issue(store):
+        record = NonceRecord("k1", os.urandom(4).hex(), 1, "key-1", t0, t0 + 60_000)
+        return store.issue_nonce(os.urandom(32), record, t0, Charge(("terminal:k1",), (60,), 600_000,
+                                                                      store_clock=True), os.urandom(32))
+    try:
+        stalled, steady = [100.0], [500.0]
+        a, watch_a = server(stalled)         # its elapsed time stands still while Redis's clock jumps
+        d, _ = server(steady)                # its elapsed time moves with Redis's clock: it sees no jump
+        assert issue(a).nonce and issue(d).nonce
+        proc.clock.freeze(t0 + jump)
+        steady[0] += jump / 1000
+        later = [7.0]
+        c, watch_c = server(later)           # started after the jump, before anyone measured it
+        assert not c.held_until_ms                                 # (no mark yet to hold it)
+        assert issue(c).nonce                                      # nobody knows yet: charged
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            with pytest.raises(StoreUnchecked):
+                issue(a)                                           # the jump trips a's bound ...
+            assert not watch_a.recheck(t0) and "ran 300.0 s ahead" in caplog.text   # ... a measures and marks it
+        assert a.r.get("late:store-clock-jump") == f"{t0} {t0 + jump}".encode()
+        with pytest.raises(StoreUnchecked):
+            issue(c)                                               # main: charged (until its next check)
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            assert not watch_c.recheck(t0)                         # its check holds it for its window
+        assert "another server measured a jump" in caplog.text and c.held_until_ms == t0 + jump + 600_000
+        assert issue(d).nonce                                      # running before the jump: not stopped by it
+        proc.clock.freeze(t0 + jump + 600_001)                     # c's window has passed by Redis's clock
+        later[0] += 600.001
+        assert watch_c.check(t0) and issue(c).nonce
+    finally:
+        for store in stores:
+            store.close()
+        proc.stop()
+
+
+def test_a_probe_under_a_nonce_kept_alive_by_a_step_back_of_the_store_s_clock_is_expired(tmp_path, caplog):
+    # back21 (sec21's leftover): Redis expires a nonce's record its lifetime after the charge by its own
+    # clock, and no server's clock bounds it since sec21. A step of the Redis host's clock back by J (an
+    # NTP step correcting a clock that ran ahead, a failover to a host behind, an operator's `date -s`, an
+    # NTP source an attacker answers for) therefore let every unused nonce live J longer: a rooted
+    # terminal captured windows under it for J more, and nothing noticed (main: this probe, sent 61 s
+    # after its 60 s challenge with Redis's clock stepped back 300 s, was judged and accepted). The claim
+    # now refuses a read behind what the server's elapsed time allows, the check measures the step and
+    # marks it (store-clock-back), and the nonce expires when it would have on the old clock: EXPIRED.
+    # A challenge issued after the step is unaffected.
+    from hil.ingest.config import ServerConfig, StoreWatch
+    from hil.ingest.redis_store import RedisStore
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis", clock=True)
+    assert proc.clock is not None
+    t0, back = int(time.time() * 1000), 300_000
+    proc.clock.freeze(t0)
+    store = RedisStore.from_url(proc.url, prefix="back:")
+    elapsed = [1_000.0]
+    watch = StoreWatch(store, ServerConfig(store=proc.url), elapsed=lambda: elapsed[0])
+    assert watch.check(t0, starting=True)
+    rig = Rig(tmp_path, store=store, limits=FailureLimits(3, 600, max_terminal_failures=20, max_subject_failures=6))
+    rig.state.store_watch = watch
+    try:
+        c = rig.client(retries=0)
+        ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        proc.clock.freeze(t0 + 61_000 - back)                   # 61 s on, Redis's clock 300 s back
+        elapsed[0] += 61.0
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            got = submit(c, rig.probe(ch, session_id="s1"))
+        assert got.reason == "EXPIRED" and not got.accepted, got          # main: OK (judged, accepted)
+        assert "error[AGT_STORE_CLOCK_BACK]" in caplog.text and "ran 300.0 s behind" in caplog.text
+        assert store.r.get("back:store-clock-back") == f"{back} {t0} {t0 + 61_000 - back}".encode()
+        assert _strikes(rig, subject_at_terminal_key(subject_key("cust-1"), A)) == 1   # its charge stays
+        ch2 = c.begin("s2", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")  # charged after the step
+        proc.clock.freeze(t0 + 61_000 - back + 59_000)
+        elapsed[0] += 59.0
+        assert submit(c, rig.probe(ch2, session_id="s2")).accepted              # its own lifetime, whole
+    finally:
+        rig.close()
+        store.close()
+        proc.stop()
+
+
+def test_a_step_back_of_the_store_s_clock_is_marked_once_and_every_nonce_charged_before_it_keeps_its_old_deadline(
+        tmp_path, caplog):
+    # back21, on a Redis whose clock the test freezes and steps back 300 s, 30 s after two nonces were
+    # charged (lifetime 60 s). Main: nothing noticed the step; both nonces lived 300 s longer, so 60.001 s
+    # after their charge the claim held one (HELD) and a repeat of the other's request was answered with
+    # it (a window more, uncharged). Now the first charge after the step (by a server running before it)
+    # is refused, its check measures 300 s and marks it; a second server measures the same step and adds
+    # nothing (the store's total stays 300 s, not 600 s); until the old deadline the nonces are usable
+    # (30 s left: nothing honest lost), past it they are gone for every reader, the use included; a
+    # nonce charged after the mark keeps its whole lifetime.
+    from hil.ingest.config import ServerConfig, StoreWatch
+    from hil.ingest.redis_store import RedisStore
+    from hil.ingest.store import Charge, Outcome, StoreUnchecked
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis", clock=True)
+    assert proc.clock is not None
+    t0, back = int(time.time() * 1000), 300_000
+    proc.clock.freeze(t0)
+    cfg = ServerConfig(store=proc.url)
+    stores = []
+
+    def server(elapsed):
+        store = RedisStore.from_url(proc.url, prefix="bk:")
+        watch = StoreWatch(store, cfg, elapsed=lambda: elapsed[0])
+        watch.check(t0, starting=True)
+        stores.append(store)
+        return store, watch
+
+    charge = Charge(("terminal:k1",), (60,), 600_000, store_clock=True)
+
+    def issue(store, session, request=None):
+        record = NonceRecord("k1", session, 1, "key-1", t0, t0 + 60_000)
+        return store.issue_nonce(os.urandom(32), record, t0, charge, request or os.urandom(32))
+
+    try:
+        a_time, b_time = [100.0], [500.0]
+        a, watch_a = server(a_time)
+        b, watch_b = server(b_time)
+        n, m, u = (issue(a, s, s.encode() * 16).nonce for s in ("s1", "s2", "s3"))
+        proc.clock.freeze(t0 + 30_000 - back)
+        a_time[0] += 30.0
+        b_time[0] += 30.0
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            with pytest.raises(StoreUnchecked):
+                issue(a, "s4")                                     # main: charged
+            assert watch_a.recheck(t0) and "ran 300.0 s behind" in caplog.text
+            with pytest.raises(StoreUnchecked):
+                b.read_and_claim(n, "k1", "p-1", b"d" * 32, t0, hold="h1")   # b's own floor: main HELD
+            assert watch_b.recheck(t0) and "another server marked it already" in caplog.text
+        assert b.r.get("bk:store-clock-back").split()[0] == str(back).encode()     # once, not twice
+        late = issue(a, "s5").nonce                                 # charged after the mark
+        assert b.read_and_claim(n, "k1", "p-1", b"d" * 32, t0, hold="h1")[2] is Claim.HELD   # 30 s left
+        assert b.read_and_claim(u, "k1", "p-3", b"d" * 32, t0, hold="h3")[2] is Claim.HELD
+        proc.clock.freeze(t0 + 60_001 - back)                      # past their deadline on the old clock
+        a_time[0] += 30.001
+        b_time[0] += 30.001
+        assert b.read_and_claim(n, "k1", "p-1", b"d" * 32, t0, hold="h1")[2] is Claim.NONE   # main: HELD
+        again = issue(a, "s2", b"s2" * 16)
+        assert not again.repeated and again.nonce != m                            # main: m again, uncharged
+        assert b.get_nonce(m, t0) is None and b.get_nonce(n, t0) is None
+        assert b.use_nonce(u, terminal_id="k1", probe_id="p-3", digest=b"d" * 32, counter=1, receipt=b"R",
+                           now_ms=t0, hold="h3").outcome is Outcome.UNKNOWN       # main: USED
+        assert b.read_and_claim(late, "k1", "p-5", b"d" * 32, t0, hold="h5")[2] is Claim.HELD
+    finally:
+        for store in stores:
+            store.close()
+        proc.stop()
+
+
+def test_a_step_back_is_marked_by_the_first_script_after_it_whatever_server_runs_it(tmp_path, caplog):
+    # back21: a server started after a step back of Redis's clock has no reading from before it, so its
+    # elapsed time cannot show the step, and until a server running across it measured it, it charged and
+    # judged on nonces living J longer (the previous commit's leftover; main: nothing is ever marked).
+    # Redis's clock is now also held to itself: the nonce's and the claim's scripts keep the latest Redis
+    # time they read, and one that reads more than 2 s behind it marks the step at once by what it shows
+    # (the latest less now: here 299.5 s of the 300 s step, the step having come 0.5 s after the last
+    # script). The nonce charged before it is gone 0.5 s after its old deadline (main: held 300 s more);
+    # the server that ran across the step then measures 300 s and adds nothing under the 2 s slack.
+    from hil.ingest.config import ServerConfig, StoreWatch
+    from hil.ingest.redis_store import RedisStore
+    from hil.ingest.store import Charge, StoreUnchecked
+    from hil.redisproc import start_redis
+    proc = start_redis(tmp_path / "redis", clock=True)
+    assert proc.clock is not None
+    t0, back = int(time.time() * 1000), 300_000
+    proc.clock.freeze(t0)
+    cfg = ServerConfig(store=proc.url)
+    stores = []
+
+    def server(elapsed):
+        store = RedisStore.from_url(proc.url, prefix="hi:")
+        watch = StoreWatch(store, cfg, elapsed=lambda: elapsed[0])
+        watch.check(t0, starting=True)
+        stores.append(store)
+        return store, watch
+
+    def issue(store):
+        record = NonceRecord("k1", os.urandom(4).hex(), 1, "key-1", t0, t0 + 60_000)
+        return store.issue_nonce(os.urandom(32), record, t0, Charge(("terminal:k1",), (60,), 600_000,
+                                                                      store_clock=True), os.urandom(32))
+    try:
+        across = [100.0]
+        a, watch_a = server(across)
+        n = issue(a).nonce
+        proc.clock.freeze(t0 + 500 - back)                          # 0.5 s on, Redis's clock 300 s back
+        across[0] += 0.5
+        late = [7.0]
+        c, watch_c = server(late)                                   # started after the step
+        assert issue(c).nonce                                       # its own readings show nothing ...
+        assert c.r.get("hi:store-clock-back") == f"{back - 500} {t0} {t0 + 500 - back}".encode()   # main: None
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            assert watch_c.check(t0) and "a step back of its clock of 299.5 s was marked" in caplog.text
+        proc.clock.freeze(t0 + 60_501 - back)                       # 0.5 s past its old deadline
+        late[0] += 60.0
+        across[0] += 60.0
+        assert c.read_and_claim(n, "k1", "p-1", b"d" * 32, t0, hold="h1")[2] is Claim.NONE      # main: HELD
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            with pytest.raises(StoreUnchecked):
+                issue(a)                                            # its floor: the step, measured ...
+            assert watch_a.recheck(t0) and "ran 300.0 s behind" in caplog.text
+        assert "another server marked it already" in caplog.text and issue(a).nonce    # ... marked once
+        assert c.r.get("hi:store-clock-back").split()[0] == str(back - 500).encode()
     finally:
         for store in stores:
             store.close()

@@ -61,12 +61,25 @@ def make_store(request):
         if request.param == "memory":
             s = MemoryStore(lim)
         else:
-            s = RedisStore.from_url(request.getfixturevalue("redis_url"), lim, prefix=f"t{uuid.uuid4().hex[:8]}:")
+            s = RedisStore.from_url(request.getfixturevalue("clocked_redis").url, lim,
+                                    prefix=f"t{uuid.uuid4().hex[:8]}:")
         made.append(s)
         return s
     yield make
     for s in made:
         s.close()
+
+
+@pytest.fixture
+def at(request):
+    """``at(store, ms)``: the time a contract test's step happens at, for a store that reads its own clock.
+    A Redis store decides a nonce's expiry by Redis's clock alone (sec21: its record is unexpired while
+    Redis holds it, whatever the caller's ``now_ms``), so Redis's clock is set there (it runs on again
+    in real time after the test); the memory store is told the time by the caller."""
+    def step(store, ms: int) -> None:
+        if isinstance(store, RedisStore):
+            request.getfixturevalue("redis_clock").freeze(ms)
+    return step
 
 
 def rec(terminal="k1", session="s1", issued=None, ttl=TTL) -> NonceRecord:
@@ -102,12 +115,14 @@ def test_a_nonce_is_used_once_and_the_same_probe_finds_its_receipt(make_store):
     assert s.last_counter("k1") == 1
 
 
-def test_unknown_expired_and_foreign_nonces_are_refused_without_change(make_store):
+def test_unknown_expired_and_foreign_nonces_are_refused_without_change(make_store, at):
     s = make_store()
     n = os.urandom(32)
+    at(s, T0)
     s.add_nonce(n, rec(), T0)
     assert use(s, os.urandom(32)).outcome is Outcome.UNKNOWN
     assert use(s, n, terminal="k2").outcome is Outcome.UNKNOWN
+    at(s, T0 + TTL + 1)
     assert use(s, n, now=T0 + TTL + 1).outcome is Outcome.UNKNOWN
     assert s.get_nonce(n, T0 + TTL + 1) is None
     assert s.last_counter("k1") == 0
@@ -322,13 +337,13 @@ def test_a_nonce_issued_by_a_server_whose_clock_runs_ahead_lives_no_longer_than_
             left_ms = s.r.pttl(key)
             assert 0 < left_ms <= ttl and left_ms <= counted_ms, (key, left_ms)
         # a server whose clock is behind: its nonce too lives its lifetime by Redis's clock (sec20; it had
-        # its issuing server's deadline, already past here, so Redis dropped it at once), and that server
-        # refuses its probes after its own deadline by its own clock
+        # its issuing server's deadline, already past here, so Redis dropped it at once), and no server's
+        # clock cuts that short (sec21: each server refused a probe after the deadline by its own clock)
         behind = s.now_ms() - 3_600_000
         m = os.urandom(32)
         assert s.add_nonce(m, rec(session="s2", issued=behind, ttl=60_000), behind) is None
         assert 0 < s.r.pttl(f"{prefix}n:{m.hex()}") <= 60_000
-        assert s.get_nonce(m, behind + 1_000) is not None and s.get_nonce(m, behind + 60_001) is None
+        assert s.get_nonce(m, behind + 1_000) is not None and s.get_nonce(m, behind + 60_001) is not None
     finally:
         s.close()
 
@@ -361,6 +376,50 @@ def test_a_server_whose_clock_runs_ahead_or_behind_deletes_no_other_server_s_non
         assert honest.get_nonce(newest, now - skew + 10) is not None           # main: evicted at once
         assert honest.get_nonce(waiting, now + 40) is None                     # the oldest went instead
         assert use(honest, waiting, probe="p-2", counter=2, now=now + 50).outcome is Outcome.UNKNOWN
+    finally:
+        for s in (honest, ahead, behind):
+            s.close()
+
+
+def test_every_nonce_decision_is_redis_s_whatever_the_deciding_server_s_clock_says(clocked_redis, redis_clock):
+    # sec21 (sec20's leftover 1): a session's repeated BeginCapture was answered with its challenge only
+    # while the issuing server's deadline had not passed by the repeating server's clock, and a probe was
+    # claimed and used only while it had not passed by the judging server's clock. So a server whose
+    # clock ran ahead (90 s here, past the 60 s lifetime) charged an honest terminal's repeat as a new
+    # challenge (main: a second nonce, two charges) and refused its probe under the nonce Redis still
+    # held (main: no record, claim NONE, use UNKNOWN: EXPIRED to the terminal); and a server ahead of the
+    # one that used a nonce refused the identical retry its receipt (main: 180 s "since" the use, past
+    # the 10 s retry window: REPLAYED). Now Redis's clock decides each: the record is unexpired while
+    # Redis holds it (its lifetime after the charge) and the use is aged by Redis's time of it. What the
+    # servers' clocks still write (the challenge's issue time and deadline) only tells the terminal
+    # the lifetime, which the agent reads as a difference.
+    prefix = f"rc{uuid.uuid4().hex[:8]}:"
+    url = clocked_redis.url
+    honest, ahead, behind = (RedisStore.from_url(url, prefix=prefix) for _ in range(3))
+    skew, w = 90_000, 600_000
+    charge = Charge(("terminal:k1",), (5,), w, store_clock=True)
+    try:
+        redis_clock.freeze(T0)
+        n = os.urandom(32)
+        assert honest.issue_nonce(n, rec(issued=T0), T0, charge, b"q" * 32).nonce == n
+        redis_clock.freeze(T0 + 1_000)
+        again = ahead.issue_nonce(os.urandom(32), rec(issued=T0 + skew), T0 + skew, charge, b"q" * 32)
+        assert again.repeated and again.nonce == n                          # main: a new nonce ...
+        assert honest.failures("terminal:k1", None, w) == 1                 # ... charged again (2)
+        got, counter, claim = ahead.read_and_claim(n, "k1", "p-1", b"d" * 32, T0 + skew, hold="h1")
+        assert got is not None and claim is Claim.HELD                      # main: None, NONE
+        assert use(ahead, n, now=T0 + skew, hold="h1").outcome is Outcome.USED     # main: UNKNOWN
+        redis_clock.freeze(T0 + 3_000)                                      # the terminal's retry, 2 s on
+        got = behind.read_and_claim(n, "k1", "p-1", b"d" * 32, T0 + 3_000 - skew, hold="h2")[0]
+        assert got is not None and got.used and (T0 + 3_000 - skew) - got.used_ms == 2_000   # by Redis's clock
+        m = os.urandom(32)                                                   # a server behind: the same rule
+        assert behind.issue_nonce(m, rec(session="s2", issued=T0 - skew), T0 - skew, charge, b"r" * 32).nonce == m
+        redis_clock.freeze(T0 + 3_000 + TTL - 1)                             # its lifetime by Redis's clock ...
+        assert ahead.issue_nonce(os.urandom(32), rec(session="s2"), T0 + 2 * skew, charge, b"r" * 32).nonce == m
+        redis_clock.freeze(T0 + 3_000 + TTL + 1)                             # ... and past it: gone for every server
+        assert behind.read_and_claim(m, "k1", "p-2", b"e" * 32, T0 - skew, hold="h3")[2] is Claim.NONE
+        late = behind.issue_nonce(os.urandom(32), rec(session="s2", issued=T0 - skew), T0 - skew, charge, b"r" * 32)
+        assert late.nonce != m and not late.repeated and honest.failures("terminal:k1", None, w) == 3
     finally:
         for s in (honest, ahead, behind):
             s.close()
@@ -597,7 +656,7 @@ def test_memory_pruning_reads_only_what_has_expired():
     assert CountingInt.reads <= 3 and len(s2) == 5_001
 
 
-def test_the_nonce_and_the_counter_are_read_together(make_store):
+def test_the_nonce_and_the_counter_are_read_together(make_store, at):
     s = make_store()
     n = os.urandom(32)
     assert s.nonce_and_counter(n, "k1", T0) == (None, 0)
@@ -609,7 +668,9 @@ def test_the_nonce_and_the_counter_are_read_together(make_store):
     assert got is not None and got.used and got.probe_id == "p-1" and counter == 7
     assert s.nonce_and_counter(n, "k2", T0 + 20)[1] == 0                # another terminal's counter
     late = os.urandom(32)
+    at(s, T0)
     s.add_nonce(late, rec(), T0)
+    at(s, T0 + TTL + 1)
     assert s.nonce_and_counter(late, "k1", T0 + TTL + 1) == (None, 7)   # expired and unused: no record
 
 
@@ -630,11 +691,12 @@ def test_the_read_before_judging_says_whether_the_probe_id_was_used(make_store):
                                                                                   Claim.HELD)
 
 
-def test_a_probe_id_is_claimed_on_its_nonce_before_it_is_judged(make_store):
+def test_a_probe_id_is_claimed_on_its_nonce_before_it_is_judged(make_store, at):
     # sec15: probes racing one probe id under one nonce all passed the read before any use and were
     # all judged. The read now claims the id on the nonce for the first probe's bytes, atomically.
     s = make_store()
     n, other = os.urandom(32), os.urandom(32)
+    at(s, T0)
     s.add_nonce(n, rec(), T0)
     s.add_nonce(other, rec(), T0)
     a, b = b"a" * 32, b"b" * 32
@@ -661,6 +723,7 @@ def test_a_probe_id_is_claimed_on_its_nonce_before_it_is_judged(make_store):
     got, counter, claim = s.read_and_claim(n, "k1", "p-9", a, T0 + 2, hold=H())
     assert got is not None and got.used and counter == 3 and claim is Claim.NONE
     assert s.read_and_claim(other, "k1", "p-2", a, T0 + 2, hold=H())[2] is Claim.USED   # p-2 used a nonce of k1
+    at(s, T0 + TTL + 1)
     assert s.read_and_claim(other, "k1", "p-3", a, T0 + TTL + 1, hold=H()) == (None, 3, Claim.NONE)   # expired
 
 
@@ -732,7 +795,7 @@ def test_the_record_s_optional_fields_survive_the_store(make_store):
                                                                                 "illumination,projector", 32)
 
 
-def test_a_repeated_issue_gets_the_sessions_nonce_as_stored_and_charges_once(make_store):
+def test_a_repeated_issue_gets_the_sessions_nonce_as_stored_and_charges_once(make_store, at):
     # BeginCapture repeated after a reply lost to the client's deadline (hil/ingest/limits.py): the
     # same request for the same session gets the same unused nonce, with nothing charged again and
     # neither its expiry nor its charge's time moved; anything else is a new, charged challenge.
@@ -757,7 +820,8 @@ def test_a_repeated_issue_gets_the_sessions_nonce_as_stored_and_charges_once(mak
     assert use(s, n4, now=T0 + 4_000).outcome is Outcome.USED                         # used: a repeat is new
     used_then = s.issue_nonce(n5, rec(), T0 + 5_000, charge, q1)
     assert used_then.nonce == n5 and s.failures(t, T0 + 5_001, w) == 5
-    late = s.issue_nonce(os.urandom(32), rec(), T0 + TTL + 1, None, q1)               # n5 expired: new
+    at(s, T0 + 5_000 + TTL + 1)                                                        # (Redis's clock too)
+    late = s.issue_nonce(os.urandom(32), rec(), T0 + 5_000 + TTL + 1, None, q1)       # n5 expired: new
     assert late.nonce != n5 and not late.repeated
 
 
@@ -961,3 +1025,24 @@ def test_a_used_nonce_is_kept_for_the_retention_it_was_used_under(clocked_redis,
     finally:
         long.close()
         short.close()
+
+
+def test_servers_measuring_one_step_back_of_redis_s_clock_mark_it_once_and_a_lost_store_starts_again(clocked_redis):
+    # back21: each server running across a step back of Redis's clock measures it (config.StoreWatch) and
+    # marks it; the store adds to its total only what the servers marked since the marking server's own
+    # last reading left unmarked, above the least step: several servers measuring one step (each a
+    # little differently) mark it once, and a step a server saw on top of another's is added. A total
+    # below the one a server read went with the store's data (FLUSHALL, a failover to an empty replica):
+    # its step is marked whole, not less the lost total (else nothing, and the nonces charged before it
+    # would keep their J).
+    s = RedisStore.from_url(clocked_redis.url, prefix=f"b{uuid.uuid4().hex[:8]}:")
+    try:
+        assert s.mark_clock_back(0, 300_000, 2_000, T0, T0 - 270_000) == (300_000, 300_000)
+        assert s.mark_clock_back(0, 300_900, 2_000, T0, T0 - 269_100) == (0, 300_000)     # the same step
+        assert s.mark_clock_back(0, 360_000, 2_000, T0, T0 - 330_000) == (60_000, 360_000)  # 60 s more
+        assert s.mark_clock_back(360_000, 1_500, 2_000, T0, T0) == (0, 360_000)           # within the slack
+        assert s.r.get(s.prefix + "store-clock-back") == f"360000 {T0} {T0 - 330_000}".encode()
+        s.r.delete(s.prefix + "store-clock-back")                                        # the data lost
+        assert s.mark_clock_back(360_000, 30_000, 2_000, T0, T0 - 29_000) == (30_000, 30_000)
+    finally:
+        s.close()

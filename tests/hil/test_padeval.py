@@ -403,6 +403,30 @@ def test_ninth_split_is_accepted_listed_and_named_unseen_without_being_run():
                                          for p in P.presentations(f, live=4, per_species=1, injection=1)}
 
 
+def test_tenth_split_is_accepted_listed_and_named_unseen_without_being_run():
+    # The tenth family (unseen until its one evaluation): its split parses, its presentations are listed,
+    # and the development benches' guard names it.
+    import argparse
+
+    from drivers.sim.families import LIGHT_LUX, POOLS
+    from hil.commands import pad_eval
+
+    parser = argparse.ArgumentParser()
+    pad_eval.register(parser.add_subparsers())
+    assert parser.parse_args(["pad-eval", "--split", "tenth"]).split == "tenth"
+    assert P.UNSEEN_SPLITS == frozenset({"tenth"}) and "tenth" in P.SPLITS
+    items = P.presentations("tenth", live=4, per_species=1, injection=1)
+    assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
+    assert all(p.key.startswith("tenth/") and "family=tenth" in p.uri for p in items)
+    assert {p.uri.split("camera=")[1].split("&")[0] for p in items} == {"d435f"}
+    for p in items:
+        light = p.uri.split("light=")[1].split("&")[0]
+        lux = float(p.uri.split("lux=")[1].split("&")[0])
+        assert light in POOLS["tenth"].lights and LIGHT_LUX[light][0] <= lux <= LIGHT_LUX[light][1]
+    assert not {p.uri for p in items} & {p.uri for f in P.SPLITS if f != "tenth"
+                                         for p in P.presentations(f, live=4, per_species=1, injection=1)}
+
+
 def test_fifth_split_presents_its_own_pools_at_the_train_threshold(tmp_path, capsys):
     from agent.liveness.fusion import load_thresholds
     from drivers.sim.families import POOLS

@@ -125,6 +125,47 @@ def test_the_flood_brightens_the_face_side_facing_the_dome_in_ir_not_in_colour()
     assert 0.9 < col < 1.1                            # the colour camera does not see 850 nm
 
 
+def test_a_raised_bar_casts_the_floods_shadow_on_the_side_away_from_the_dome():
+    # A wall 0.40 m from the depth camera with a bar 12 mm in front of it (a spectacle rim's height), the
+    # dome up and to the left: the wall below-right of the bar is in its shadow, above-left is not.
+    from drivers.sim.optics import DEPTH_VIEW
+    i = DEPTH_VIEW.intrinsics
+    z = np.full((i.height // 2, i.width // 2), 0.40, np.float32)
+    cy, cx = i.height // 4, i.width // 4
+    z[cy - 3:cy + 3, cx - 40:cx + 40] = 0.388
+    rays = DEPTH_VIEW.rays[::2, ::2]
+    x, y = rays[..., 0] * z, rays[..., 1] * z
+    lamp = np.array([-1.0, -1.5, -0.3])
+    v = np.stack([lamp[0] - x, lamp[1] - y, lamp[2] - z])
+    lx, ly, lz = v / np.linalg.norm(v, axis=0)
+    shadow = night.cast_shadow(DEPTH_VIEW, z, (x, y, z), (lx, ly, lz), np.ones(z.shape, bool))
+    assert shadow[cy + 4:cy + 8, cx - 20:cx + 20].mean() > 0.9     # the wall just below the bar
+    assert not shadow[cy - 9:cy - 4, cx - 20:cx + 20].any()       # above it, facing the dome
+    assert not shadow[:cy - 20].any() and not shadow[cy + 30:].any()   # the open wall
+    assert not shadow[cy - 3:cy + 3, cx - 30:cx + 30].any()       # the bar's own face
+
+
+def test_a_cast_shadow_leaves_the_fill_only():
+    # The live/0-like scene (spectacles, the dome up-left): the flood's shadowed skin gets its fill alone.
+    uri = ("sim://?subject=live&family=ninth&identity=567&seed=112336195&camera=gemini336&light=cctv_ir"
+           "&lux=113.7&distance_mm=374&realtime=0&projector=0")
+    from tests.helpers.sim import sim_camera
+    cam = sim_camera(uri)
+    objs, planes, _ = cam._objects(0.0)
+    dmaps = cam._render(cam._depth_view, objs, planes)
+    base = np.zeros(dmaps.z.shape, np.float32)
+    lit = cam._flooded_ir(base.copy(), dmaps)
+    unshadowed = night.cast_shadow
+    try:
+        night.cast_shadow = lambda view, z, p, d, lit: np.zeros(lit.shape, bool)
+        open_ = cam._flooded_ir(base.copy(), dmaps)
+    finally:
+        night.cast_shadow = unshadowed
+    face = dmaps.object_id == 0
+    ratio = lit[face] / np.maximum(open_[face], 1e-9)
+    assert (ratio <= 1.0 + 1e-5).all() and 0.01 < (ratio < 0.8).mean() < 0.3
+
+
 # --- Flicker ---------------------------------------------------------------------------------------
 def test_the_flickers_exposure_mean_is_the_closed_form_and_depends_on_the_exposure():
     f = night.Flicker(hz=100.0, depth=0.8, phase=0.3)
