@@ -105,9 +105,12 @@ def test_a_rim_over_the_lower_discs_is_left_out_and_skin_reads_as_skin(seed):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_a_mask_under_a_rim_is_still_a_mask(seed):
-    # Resin under the same frame: what is left of the lower band is resin, and reads as it.
+    # Resin under the same frame: the rim's pixels leave the lower band as they do skin's, and what is
+    # left of it is resin, and reads as it.
     face = ChinDown(RESIN_SIGMA, seed=seed)
-    new = _measure(face, face.cleared(face.depth()))
+    cleared = face.cleared(face.depth())
+    assert cleared.sum() < face.lower.sum()
+    new = _measure(face, cleared)
     assert new.low > SPECKLE.attack, new
 
 
@@ -119,6 +122,7 @@ def test_without_a_raised_line_the_lower_discs_are_read_as_before(seed):
     for units in (face.depth(rim=False), np.full(face.mask.shape, 450, np.uint16),
                   face.depth(rim=False, step_m=0.004), face.depth(rim=False, step_m=0.015)):
         assert np.array_equal(face.cleared(units), face.lower)
+    assert not np.array_equal(face.cleared(face.depth()), face.lower)        # the rim itself does
 
 
 def test_a_raised_line_is_found_at_any_slant_and_a_lone_noisy_pixel_is_not():
