@@ -146,8 +146,9 @@ def e2e_rows(tmp: Path) -> list[dict]:
                      "unit": "ms"})
     # Where the overhead goes: the camera stopped and the projector given back (the rest of the
     # window's stage after its last frame), the worker's wait for its last measurements and its
-    # fusion, the ring/socket/checks around them, the probe (the best frameset aligned again, crops,
-    # reports), the seal (with the audit anchor) and the submit's round trip to the server.
+    # fusion, the ring/socket/checks around them, the probe (the best frameset's alignment, made
+    # during the window when the worker named it before its verdict, else now; crops, reports), the
+    # seal (with the audit anchor) and the submit's round trip to the server.
     parts = {
         "stop camera and projector": [t["after_last_frame"] - sum(t[k] for k in ("liveness", "probe", "seal", "submit"))
                                       for t in results],

@@ -1113,6 +1113,73 @@ def without_glints(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     return filled(on), filled(off), skin & ~glint, same, int(glint.sum())
 
 
+# Dark fine structures over sunlit skin (hair strands, lashes, a brow's edge, a fringe's tips): a pixel
+# of an unlit frame under this share of its 5 x 5 neighbourhood's median is one (skin's own NIR texture,
+# pores and freckles, is a few per cent; shot noise at 118 DN is 2 DN).
+DARK_EDGE_SHARE = 0.6
+# The measure keeps off the pixels within this many (px) of one: the structure's sway between two
+# frames 33 ms apart moves its edges by a fraction of a pixel to a pixel or two, and the speckle's
+# high-pass (sigma 2 px) and the finest shape bands (``SHAPE_SIGMAS`` 0.7-1.4) reach about as far.
+DARK_EDGE_REACH = 2
+# Only where the ambient light on the skin (the unlit frame's mean) is at least this many times the
+# projector's (the on-off difference's mean): an edge of the ambient's image moving by a fraction d of
+# a pixel changes its pixels by d x its contrast x the ambient level, which is then more than d x the
+# contrast x twice the dots' level, the dots' own fine amplitude at most. Elsewhere the dots dominate
+# and the measure reads every skin pixel as before: the recorded sessions with a projector share of a
+# third or less (ambient twice the dots) are all in direct sun (eighth: 86 of 300 lives, 32 of 145
+# attacks; ninth, its CCTV flood's included: none). In direct sun (eighth live/139: ambient 6x the
+# dots) the ambient's moving edges are what reads hard (docs/liveness.md, "Direct sun").
+AMBIENT_OVER_DOTS = 2.0
+# At most this share of the skin is left out; a region with more dark structure than that (not a few
+# strands over skin) is read whole, as before, its motion erring hard.
+MAX_DARK_EDGE_SHARE = 0.5
+
+
+def without_dark_edges(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
+                       same: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, int]:
+    """The skin mask of a pair without the pixels near dark fine structures, when the ambient light
+    drowns the dots: ``(skin, pixels left out)``.
+
+    In direct sun the skin's ambient NIR is several times the dots' light, and a hair strand, a
+    lash or a brow's edge over sunlit skin is a dark line of a pixel or two at that level. The face's
+    sway moves it between frames 33 ms apart; in the on-off difference its moved edge reads as a
+    sharp, bright feature (the dots' sharpness and the speckle both harder than skin's), and the
+    nearest same-state pair, taken at another moment of the sway, subtracts another amount of it.
+    eighth live/139 (5,147 lux): 1 % of the skin's pixels hold 64-76 % of a same-state pair's
+    high-pass energy where the face moved; no translation of the frames (registration) removes
+    it. Read off those structures the pairs of its window read 1.04-1.26 sharp (1.15 pooled) and
+    speckle 0.225, as the same face at 1,500 lux does (1.135, 0.222), instead of 0.68-1.54 (1.39).
+
+    The structures are found in the unlit frames (the pair's own and the noise pair's when it is
+    unlit: the dots are not in them, so no dot is ever taken for one), as pixels under
+    ``DARK_EDGE_SHARE`` of their neighbourhood's median; every skin pixel within
+    ``DARK_EDGE_REACH`` of one leaves the mask (the frames are not changed: every reading of the
+    pair, its noise pair's included, is then read on the same fewer pixels). Only when the unlit
+    frame's mean on the skin is at least ``AMBIENT_OVER_DOTS`` times the difference's; never more
+    than ``MAX_DARK_EDGE_SHARE`` of the skin (then nothing is left out). A moved print or screen keeps
+    its dots on the pixels left, as sharp as they were: only the moving ambient image is read less."""
+    npix = int(skin.sum())
+    if npix == 0:
+        return skin, 0
+    m_off = float(off[skin].mean())
+    if not m_off >= AMBIENT_OVER_DOTS * float((on - off)[skin].mean()):
+        return skin, 0
+    unlit = [off]
+    if same is not None and float((same[0][skin].mean() + same[1][skin].mean()) / 2) < \
+            (float(on[skin].mean()) + m_off) / 2:
+        unlit += [same[0], same[1]]
+    dark = np.zeros(skin.shape, bool)
+    for x in unlit:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        dark |= x < DARK_EDGE_SHARE * cv2.medianBlur(x, 5)
+    size = 2 * DARK_EDGE_REACH + 1
+    near = cv2.dilate(dark.astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool) & skin
+    out = int(near.sum())
+    if out == 0 or out > MAX_DARK_EDGE_SHARE * npix:
+        return skin, 0
+    return skin & ~near, out
+
+
 # The least a group of the material region's discs (the forehead's, the cheeks') must keep to be read
 # apart (px; a disc of 0.2 eye spacings at 60 px between the eyes is ~450).
 MIN_GROUP_PIXELS = 100
@@ -1223,6 +1290,7 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
         if e_mask.sum() >= MIN_GROUP_PIXELS:
             eyes_sharpness = _pair_reading(_PairImages(e_on, e_off, e_same), e_mask, None, False).sharpness
     on, off, skin, same, _ = without_glints(on, off, skin, same)
+    skin, _ = without_dark_edges(on, off, skin, same)
     img = _PairImages(on, off, same)        # filtered once for every region the pair is read on
     whole = replace(_pair_reading(img, skin, predicted, checked), eyes_sharpness=eyes_sharpness)
     if forehead is None or not np.isfinite(whole.contrast2):

@@ -231,7 +231,8 @@ class Judge:
 
     def __init__(self, gate: QualityGate, thresholds: VerdictThresholds, *, challenge: Challenge | None,
                  notes: list[str] | None = None, pool: ThreadPoolExecutor | None = None,
-                 on_measured: Callable[[], None] | None = None, dot_reference: DotReference | None = None):
+                 on_measured: Callable[[], None] | None = None, dot_reference: DotReference | None = None,
+                 on_best: Callable[[int], None] | None = None):
         self.gate, self.thresholds, self.challenge = gate, thresholds, challenge
         # The camera's projector pattern (``dotref``): each on-off pair is tested against it.
         self.dot_reference = dot_reference
@@ -240,6 +241,13 @@ class Judge:
         # Called (on a judge thread) when a frameset's measurement is done: the caller's thread then
         # calls ``fold_ready`` to fold it at once, not only when the next frameset comes.
         self.on_measured = on_measured
+        # Called (on the caller's thread, at a fold) with the index of the frameset the probe's crops
+        # would come from if the window ended now, each time that changes (``best_so_far``), from
+        # ``AHEAD_BEFORE_END`` framesets before a challenged window's end (where the illumination's lag
+        # is guessed; earlier names were mostly aligned in vain): the daemon aligns it for the probe
+        # while the capture goes on.
+        self.on_best = on_best
+        self._best_named: int | None = None
         self._pending: collections.deque = collections.deque()
         self._submitted: list[tuple[FrameSet, Future[_Measured]]] = []
         self._last_grids: Future | None = None
@@ -397,6 +405,7 @@ class Judge:
         self.cues, self.motion_steps, self.cue_frames, self.energies, self.digests = [], [], [], [], []
         self.ranks, self.grids, self.lights, self.pair_steps = [], [], {}, {}
         self.last_report = None
+        self._best_named = None
         return not running
 
     def _final_grids(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen]
@@ -544,6 +553,25 @@ class Judge:
         t0 = time.perf_counter()
         self._ahead()
         self.ahead_ms += (time.perf_counter() - t0) * 1000
+        ch = self.challenge
+        near_end = ch is None or len(self.sets) >= ch.frames - AHEAD_BEFORE_END
+        if self.on_best is not None and near_end and (best := self.best_so_far()) is not None \
+                and best != self._best_named:
+            self._best_named = best
+            self.on_best(best)
+
+    def best_so_far(self) -> int | None:
+        """The frameset ``finish`` would name best (the probe's crops) if the window ended with the
+        framesets folded so far: its rule (``best_rank``) on the ranks so far, and, under the
+        illumination challenge, the frames the screen lit neutrally as the lag guessed ahead says
+        (``lag_guess``, from a few framesets before the window's end; before it, none is told apart).
+        ``finish``'s own choice can differ (a later frameset, another lag); it alone is the verdict's."""
+        ch = self.challenge
+        neutral = None
+        if ch is not None and Kind.ILLUMINATION in ch.kinds and ch.steps and self.lag_guess is not None:
+            neutral = neutral_frames(ch, self.lag_guess, len(self.sets))
+        best = best_rank(self.ranks, neutral)
+        return best[1] if best is not None else None
 
     # --- worked out ahead ----------------------------------------------------------------------------
     def _ahead(self) -> None:
@@ -903,15 +931,7 @@ class FrameSelection:
         ill = result.get(Kind.ILLUMINATION)
         if ill is not None and challenge.steps:
             lag = ill.lag_frames
-            neutral = []
-            for k in range(n):
-                j = k - lag
-                c = challenge.colour_at(j) if j >= 0 else None
-                # Before the first step lands the screen shows the app's own picture; black and white
-                # add no colour. The frame after an edge may still show the previous colour.
-                prev = challenge.colour_at(j - 1) if j >= 1 else None
-                neutral.append(j < 0 or (c in ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)) and (prev is None or prev == c)))
-            self.neutral = neutral
+            self.neutral = neutral_frames(challenge, lag, n)
             self.shown = shown_colours(challenge, lag, n)
 
     def motion_steps(self, cues: list[FrameCues], frames: list[int], steps: list[tuple[float, float]], *,
@@ -954,11 +974,7 @@ class FrameSelection:
         return runs
 
     def best(self, ranks: list[tuple[tuple, int, FaceObservation]]) -> tuple[tuple, int, FaceObservation] | None:
-        neutral = self.neutral
-        def key(r: tuple[tuple, int, FaceObservation]) -> tuple:
-            ok, score_, k = r[0]
-            return (ok, bool(neutral[k]) if neutral is not None and k < len(neutral) else True, score_, k)
-        return max(ranks, key=key, default=None)
+        return best_rank(ranks, self.neutral)
 
     def evidence(self, challenge: Challenge, sets: list[FrameSet], energies: list[float], digests: list[str],
                  faces: list[FaceObservation | None]) -> dict:
@@ -977,6 +993,29 @@ class FrameSelection:
                 "digest": d, "face": f is not None})
         return {"challenges": sorted(k.value for k in challenge.kinds),
                 "face_box": list(self.box) if self.box is not None else [], "frames": frames}
+
+
+def neutral_frames(challenge: Challenge, lag: int, n: int) -> list[bool]:
+    """Which of a window's ``n`` frames the screen lit neutrally when its colours land ``lag`` frames late."""
+    neutral = []
+    for k in range(n):
+        j = k - lag
+        c = challenge.colour_at(j) if j >= 0 else None
+        # Before the first step lands the screen shows the app's own picture; black and white
+        # add no colour. The frame after an edge may still show the previous colour.
+        prev = challenge.colour_at(j - 1) if j >= 1 else None
+        neutral.append(j < 0 or (c in ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)) and (prev is None or prev == c)))
+    return neutral
+
+
+def best_rank(ranks: list[tuple[tuple, int, FaceObservation]], neutral: list[bool] | None
+              ) -> tuple[tuple, int, FaceObservation] | None:
+    """The probe's frameset among the ranked face frames: passes the gate, then (when ``neutral``
+    says) lit neutrally by the screen, then the most confident detection, then the latest."""
+    def key(r: tuple[tuple, int, FaceObservation]) -> tuple:
+        ok, score_, k = r[0]
+        return (ok, bool(neutral[k]) if neutral is not None and k < len(neutral) else True, score_, k)
+    return max(ranks, key=key, default=None)
 
 
 def judge(sets: list[FrameSet], gate: QualityGate, thresholds: VerdictThresholds, *, challenge: Challenge | None,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -64,6 +65,15 @@ class LivenessWorkerStartStalled(LivenessWorkerTimeout):
 
 class LivenessVerdictUnbound(LivenessWorkerError):
     code = "LIV_VERDICT_UNBOUND"
+
+
+class LivenessBestInvalid(LivenessWorkerError):
+    """The worker's report of the best frameset so far (``best``) is malformed, names a frameset this
+    session did not send, repeats the one it named last or comes more often than framesets were
+    sent (the worker is killed): it must not make the daemon align anything but the session's own
+    framesets, nor keep it aligning."""
+
+    code = "LIV_BEST_INVALID"
 
 
 class LivenessQualityInvalid(LivenessWorkerError):
@@ -171,6 +181,9 @@ class LivenessSupervisor:
         self.last_start_ms = 0.0
         # The last start's phases as they completed: ms from the spawn (``START_PHASES``).
         self.start_phases: dict[str, float] = {}
+        # ``best`` reports an abandoned judge session may still have on the channel (its framesets
+        # folded before the worker took the ``abort``): skipped, at most this many, by the next reads.
+        self._stale_bests = 0
 
     # --- lifecycle ---------------------------------------------------------------------------------
     @property
@@ -254,6 +267,7 @@ class LivenessSupervisor:
         if self._ring is not None:
             self._ring.close()
         self._proc = self._sock = self._ring = None
+        self._stale_bests = 0
 
     def __enter__(self) -> LivenessSupervisor:
         self.start()
@@ -280,6 +294,9 @@ class LivenessSupervisor:
         self._sock.settimeout(timeout_s)
         try:
             msg = recv(self._sock)
+            while msg["op"] == "best" and "best" not in ops and self._stale_bests > 0:
+                self._stale_bests -= 1              # an abandoned session's report (``RemoteJudge``)
+                msg = recv(self._sock)
         except TimeoutError:
             raise self._fail(timed_out(timeout_s) if timed_out is not None else LivenessWorkerTimeout(
                 f"liveness worker did not answer within {timeout_s:g} s; killed, it will be restarted")) from None
@@ -315,12 +332,15 @@ class LivenessSupervisor:
 
     def open_judge(self, *, frames: int, nonce: bytes | None = None, thresholds: VerdictThresholds | None = None,
                    notes: list[str] | None = None, channel: str = "kiosk",
-                   kinds: tuple[str, ...] = ("projector",)) -> RemoteJudge:
+                   kinds: tuple[str, ...] = ("projector",),
+                   on_best: Callable[[int, FrameSet], None] | None = None) -> RemoteJudge:
         """Open a session in the worker; feed it with ``add`` as frames arrive, then ``finish``.
         Use it as a context manager: the worker is exclusively this session's until it exits.
-        ``kinds``: the challenges the window ran under ``nonce``."""
+        ``kinds``: the challenges the window ran under ``nonce``. ``on_best``: called on the caller's
+        thread, while it feeds or waits for the verdict, with each frameset the worker names best so
+        far (its index and the very frameset this session sent there), once the report is checked."""
         return RemoteJudge(self, frames, nonce, thresholds or VerdictThresholds(), list(notes or []), channel,
-                           tuple(kinds))
+                           tuple(kinds), on_best)
 
     def open_quality(self, channel: str, settings: QualitySettings | None = None) -> RemoteGate:
         """Open a session's quality loop in the worker: ``evaluate`` each frameset. Use it as a
@@ -386,6 +406,7 @@ class RemoteGate:
                                                                                 s.channels.items()},
                                     "lux_calibration": dict(s.lux_calibration)}})
             sup._expect("ready", sup.s.frame_timeout_s)
+            sup._stale_bests = 0                        # an earlier session's reports all came before it
         except BaseException:
             sup._lock.release()
             raise
@@ -473,13 +494,20 @@ class RemoteJudge:
     the worker judges each frameset as it comes."""
 
     def __init__(self, sup: LivenessSupervisor, frames: int, nonce: bytes | None, thresholds: VerdictThresholds,
-                 notes: list[str], channel: str, kinds: tuple[str, ...] = ("projector",)):
+                 notes: list[str], channel: str, kinds: tuple[str, ...] = ("projector",),
+                 on_best: Callable[[int, FrameSet], None] | None = None):
         self.sup, self.frames, self.nonce, self.thresholds = sup, frames, nonce, thresholds
         self.notes, self.channel, self.kinds = notes, channel, kinds
+        self.on_best = on_best
         self.sent = self.acked = 0
         self.digests: list[str] = []
         self.transfer_ms: list[float] = []
         self.done = False
+        # With ``on_best``: the framesets sent, in order (the session's own; no copies), which the
+        # worker's ``best`` reports index; how many reports came and the frameset named last.
+        self.sets: list[FrameSet] = []
+        self.bests = 0
+        self.best_index: int | None = None
 
     def __enter__(self) -> RemoteJudge:
         sup = self.sup
@@ -488,8 +516,10 @@ class RemoteJudge:
             sup._start_locked()
             sup._send({"op": "begin", "nonce": self.nonce.hex() if self.nonce else None, "frames": self.frames,
                        "live_min": self.thresholds.live_min, "attack_max": self.thresholds.attack_max,
-                       "notes": self.notes, "channel": self.channel, "kinds": list(self.kinds)})
+                       "notes": self.notes, "channel": self.channel, "kinds": list(self.kinds),
+                       **({"best": True} if self.on_best is not None else {})})
             sup._expect("ready", sup.s.frame_timeout_s)
+            sup._stale_bests = 0                        # an earlier session's reports all came before it
         except BaseException:
             sup._lock.release()
             raise
@@ -499,26 +529,72 @@ class RemoteJudge:
         try:
             if not self.done and self.sup._sock is not None:
                 # Abandoned mid-session (camera error, cancel): collect the outstanding
-                # acknowledgements, then tell the worker to drop what it has.
+                # acknowledgements, then tell the worker to drop what it has. Reports of the best
+                # frameset it folds before it takes the ``abort`` are skipped by the next reads: at
+                # most one per frameset sent, less those read.
                 try:
                     self._await_acks(self.sent)
                     self.sup._send({"op": "abort"})
                 except LivenessWorkerError:
                     pass                                # already torn down by _fail
+                finally:
+                    if self.on_best is not None and self.sup._sock is not None:
+                        self.sup._stale_bests = self.sent - self.bests
         finally:
+            self.sets = []                              # the session's framesets are not kept here
             try:
                 if self.sup._ring is not None:
                     self.sup._ring.wipe()               # no face pixels stay in shared memory
             finally:
                 self.sup._lock.release()
 
-    def _await_acks(self, upto: int) -> None:
+    def _read(self, op: str, timeout_s: float) -> dict[str, Any]:
+        """The worker's next ``op``; with ``on_best``, its ``best`` reports before it are taken."""
         sup = self.sup
+        if self.on_best is None:
+            return sup._expect(op, timeout_s)
+        while True:
+            msg = sup._next((op, "best"), timeout_s)
+            if msg["op"] == op:
+                return msg
+            self._best(msg)
+
+    def _best(self, msg: dict[str, Any]) -> None:
+        """One ``best`` report, checked (``LivenessBestInvalid``), then handed to ``on_best`` with the
+        frameset this session sent at that index."""
+        sup, k = self.sup, msg.get("index")
+        if not (len(msg) == 2 and isinstance(k, int) and not isinstance(k, bool) and 0 <= k < self.sent
+                and k != self.best_index and self.bests < self.sent and self.on_best is not None):
+            raise sup._fail(LivenessBestInvalid(
+                "liveness worker's report of the best frameset so far is malformed, names a frameset not "
+                "sent, repeats itself or comes more often than framesets were sent"))
+        self.bests += 1
+        self.best_index = k
+        self.on_best(k, self.sets[k])
+
+    def _ack(self, ack: dict[str, Any]) -> None:
+        sup = self.sup
+        if ack.get("slot") != self.acked % sup.s.slots:
+            raise sup._fail(LivenessVerdictUnbound("liveness worker acknowledged the wrong slot"))
+        self.acked += 1
+
+    def _await_acks(self, upto: int) -> None:
         while self.acked < upto:
-            ack = sup._expect("ack", sup.s.frame_timeout_s)
-            if ack.get("slot") != self.acked % sup.s.slots:
-                raise sup._fail(LivenessVerdictUnbound("liveness worker acknowledged the wrong slot"))
-            self.acked += 1
+            self._ack(self._read("ack", self.sup.s.frame_timeout_s))
+
+    def _poll(self) -> None:
+        """With ``on_best``: every message already on the channel (acknowledgements and reports),
+        not waiting for any, so a report is acted on while the capture goes on, not only when a
+        slot is needed. At most one report and one acknowledgement per frameset sent."""
+        sup = self.sup
+        while sup._sock is not None and select.select([sup._sock], [], [], 0)[0]:
+            msg = sup._next(("ack", "best"), sup.s.frame_timeout_s)
+            if msg["op"] == "ack":
+                if self.acked >= self.sent:
+                    raise sup._fail(LivenessVerdictUnbound("liveness worker acknowledged a frameset not sent"))
+                self._ack(msg)
+            else:
+                self._best(msg)
 
     def add(self, fs: FrameSet) -> None:
         sup = self.sup
@@ -531,12 +607,15 @@ class RemoteJudge:
         self.transfer_ms.append((time.perf_counter() - t0) * 1000)
         self.sent += 1
         self.digests.append(frameset_digest(fs))
+        if self.on_best is not None:
+            self.sets.append(fs)
+            self._poll()
 
     def finish(self) -> WorkerResult:
         sup = self.sup
         self._await_acks(self.sent)
         sup._send({"op": "judge"})
-        msg = sup._expect("verdict", sup.s.judge_timeout_s + sup.s.judge_per_frameset_s * self.sent)
+        msg = self._read("verdict", sup.s.judge_timeout_s + sup.s.judge_per_frameset_s * self.sent)
         self.done = True
         verdict = sup._check_verdict(msg, self.digests)
         best = msg.get("best")

@@ -25,8 +25,9 @@ Then it serves the control protocol (see ``wire.py``): ``quality`` (a session's 
 begins: the daemon's quality settings and channel) and ``assess`` (one frameset of it, pixels in a
 ring slot: aligned, through the quality gate, answered with an ``assessment``: prompt, progress,
 face box, the IR skin's bright end; the daemon runs no face model itself), ``begin`` a challenge
-window, ``frameset`` (pixels in a ring slot; acknowledged once copied out), ``judge`` (verdict,
-bound to SHA-256 digests of the frames it judged), ``selftest`` (reports its sandbox and any
+window, ``frameset`` (pixels in a ring slot; acknowledged once copied out; when ``begin`` asked
+for it, the frameset the probe would come from so far is sent as ``best`` each time a fold changes
+it), ``judge`` (verdict, bound to SHA-256 digests of the frames it judged), ``selftest`` (reports its sandbox and any
 module imported since the warm-up or of the simulator's, and tries what it must not be able to
 do), ``quit``. A sandbox step that fails is reported as ``LIV_SANDBOX_FAILED`` and the worker
 exits.
@@ -199,6 +200,14 @@ def best_face(r) -> dict[str, Any] | None:
             "landmarks": [[round(float(v), 2) for v in p] for p in f.mesh.landmarks]}
 
 
+def report_best_so_far(reply: Callable[[dict[str, Any]], None]) -> Callable[[int], None]:
+    """A judge's ``on_best`` for a session that asked for it (``begin`` with ``best``): the index of
+    the frameset the probe's crops would come from so far, sent as ``best`` each time it changes
+    near the window's end (at most once per frameset folded, always before the verdict). The daemon aligns that frameset
+    while the capture goes on; the verdict's ``best`` still names the one it takes."""
+    return lambda index: reply({"op": "best", "index": int(index)})
+
+
 def serve(ctrl: socket.socket, ring, gate, state: dict[str, Any]) -> None:
     """Two threads: the reader takes control messages, copies each frameset out of its ring slot
     and acknowledges it at once (the daemon may then reuse the slot); the judge works through the
@@ -338,10 +347,14 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], 
                 # names its session: a measurement that finishes (or is cancelled) as its session
                 # ends puts one on the queue behind the next session's ``begin``, and that one is
                 # dropped, not folded by the next session's judge.
+                report_best = msg.get("best", False)
+                if not isinstance(report_best, bool):
+                    raise WireError("best must be true or false")
                 session += 1
                 current = Judge(gate, VerdictThresholds(float(msg["live_min"]), float(msg["attack_max"])),
                                 challenge=challenge, notes=[str(n) for n in msg.get("notes", [])][:16],
-                                pool=judge_pool(), on_measured=functools.partial(work.put, ("fold", session)))
+                                pool=judge_pool(), on_measured=functools.partial(work.put, ("fold", session)),
+                                on_best=report_best_so_far(reply) if report_best else None)
                 reply({"op": "ready"})
             elif op == "frameset":
                 if msg[0] != generation[0]:

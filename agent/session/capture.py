@@ -17,7 +17,9 @@ Stages, in order, each with its own deadline (``[session]`` config):
                    sequences for ``challenge.frames`` framesets, exposures held;
 4. ``liveness``  — the window is judged in the sandboxed worker as it arrives; the verdict is bound
                    to the frames;
-5. ``probe``     — crops of the best frameset, landmarks, reports, attestation, timings;
+5. ``probe``     — crops of the best frameset, landmarks, reports, attestation, timings (the
+                   frameset the worker names best so far is aligned while the window is captured,
+                   ``probe_ahead.py``: at the verdict only a frameset it did not name is aligned);
 6. ``seal``      — HPKE to the server key, signed by the terminal key; face buffers overwritten;
 7. ``submit``    — to the ingest server; the receipt is the result.
 
@@ -75,6 +77,7 @@ from agent.session.events import (
     challenge_unmeasurable,
 )
 from agent.session.lockout import PRESENTATION_FAILURES, Lockout
+from agent.session.probe_ahead import ProbeAhead
 from agent.session.projector import ClippedSkin, ExposurePlan, Projector
 from agent.session.record import open_recording
 from agent.session.request import CaptureRequest, validate
@@ -172,6 +175,9 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
     reader: FramesetReader | None = None           # its stream counts go to the observer at the end
     t_last_frame = t0
     window = contextlib.ExitStack()                # the maintenance lock, released with the session
+    # The best frameset so far aligned for the probe while the window is captured; it and its
+    # alignment are dropped wherever the session's framesets are (``sets.clear()``).
+    ahead = ProbeAhead()
 
     def mark(name: str, since: float) -> float:
         now = time.perf_counter()
@@ -266,7 +272,8 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
             # killed) must not buy an injector that sees it going badly a free try (lockout.begin).
             lockout.begin(sid, *keys)
             with deps.supervisor.open_judge(frames=ch.frames, nonce=ch.nonce, thresholds=load_thresholds(req.channel),
-                                            channel=req.channel, kinds=tuple(k.value for k in kinds)) as worker:
+                                            channel=req.channel, kinds=tuple(k.value for k in kinds),
+                                            on_best=lambda _index, fs: ahead.name(fs)) as worker:
                 # Declared held, the exposure is held or the session ends (SES_EXPOSURE_NOT_HELD).
                 holds: list[ExposureHold] = []
                 sets = yield from run_window(reader, ch.frames, challenge,
@@ -292,6 +299,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         lockout.settle(sid)                            # judged: the verdict counts, as below
         if v.verdict != "live" or r.best is None:
             sets.clear()
+            ahead.close()
             lockout.fail(*keys)
             why = (v.challenge or {}).get("detail") if v.challenge and not v.challenge.get("passed") else None
             # Which cue refused, for the operator who reads why a customer was turned away: scalar
@@ -309,7 +317,12 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
             return
         stage = "probe"
         yield Progress(85, "seal")
-        best: AlignedFrameSet = align_frameset(sets[r.best["index"]])
+        # Aligned ahead when the worker named this very frameset before its verdict; else here.
+        chosen = sets[r.best["index"]]
+        best: AlignedFrameSet | None = ahead.take(chosen)
+        if best is None:
+            best = align_frameset(chosen)
+        del chosen
         # The worker's quality report, and the daemon's own word on the window's exposure.
         quality = {**(r.quality or {}), "exposure_lock": holds[0].to_dict()}   # a dict: the supervisor checked
         payload = build_payload(best, r.best, quality=quality, liveness=v.to_dict(), device=device,
@@ -317,6 +330,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
                                 suite=ch.hpke_suite, evidence=r.evidence, calibration=calibration)
         del best
         sets.clear()                                   # face frames leave memory with this session
+        ahead.close()
         t = mark("probe", t)
         stage = "seal"
         anchor = deps.audit.anchor() if deps.audit is not None else None   # covers this session so far
@@ -348,6 +362,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
                      receipt.detail, timings)
     except FramesLost as exc:
         sets.clear()
+        ahead.close()
         # The window lost a frameset: not judged (by their place its framesets no longer line up with
         # the challenge), but counted like a failed presentation, so that gaps an injector on the
         # camera link fakes buy it no free tries. The person is asked to try again (a new session).
@@ -358,6 +373,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         yield Error(exc.code, exc.message)
     except CaptureAgentError as exc:
         sets.clear()
+        ahead.close()
         # An outage, a worker fault, a camera error or a timeout before the challenge window is not
         # the person's failure: no strike. Inside the window only a liveness worker fault (the
         # terminal's own) or an exposure lock the camera refuses (before the window's first frame
@@ -377,6 +393,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
         lockout.forfeit(sid)
         window.close()
         sets.clear()
+        ahead.close()
         # Stage timings (ms, flat: the audit log takes scalars only) for the record and the metrics.
         deps.record("session_end", session_id=sid, stage=stage,
                     elapsed_ms=round((time.perf_counter() - t0) * 1000, 1),

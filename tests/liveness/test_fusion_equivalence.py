@@ -25,7 +25,17 @@ import pytest
 import drivers
 from agent.liveness.challenge import Challenge, Kind, face_grid, projector_states
 from agent.liveness.fusion import VerdictThresholds
-from agent.liveness.judge import Judge, JudgeResult, _edges, _Measured, _near, _noise_pair, _Seen, judge_pool
+from agent.liveness.judge import (
+    AHEAD_BEFORE_END,
+    Judge,
+    JudgeResult,
+    _edges,
+    _Measured,
+    _near,
+    _noise_pair,
+    _Seen,
+    judge_pool,
+)
 from agent.pipeline.frames import FramesetReader
 from agent.session.projector import Projector
 from agent.session.window import collect
@@ -160,6 +170,50 @@ def test_framesets_measured_on_the_judge_threads_as_they_arrive_give_the_same_re
     _, replayed, _ = _both(gate, inputs, challenge, VerdictThresholds())
     assert _same(threaded.verdict.to_dict(), replayed.verdict.to_dict())
     assert _same(threaded.evidence, replayed.evidence) and threaded.best_index == replayed.best_index
+
+
+def test_the_best_frameset_so_far_is_named_as_it_changes_and_the_result_is_as_before(gate, recorded):
+    # The daemon aligns the probe's frameset while the window is captured (agent/session/probe_ahead.py):
+    # at each fold that changes it, from a few framesets before a challenged window's end, the judge
+    # names the frameset ``finish`` would choose if the window ended there. Without the illumination
+    # challenge that choice needs nothing of later frames, so the last name is the verdict's; under
+    # it, it is the verdict's when the lag guessed ahead is the window's own. Naming reads the
+    # judge's state and changes nothing of its result.
+    guessed_right = 0
+    for scene, (challenge, inputs) in recorded.items():
+        n = challenge.frames
+        variants = [("as captured", challenge), ("projector alone", Challenge.from_nonce(NONCE, n, (Kind.PROJECTOR,)))]
+        for name, ch in variants + ([("no challenge", None)] if scene == "live" else []):
+            what = f"{scene}, {name}"
+            named: list[int] = []
+            # One judge after the other: the gate they share keeps a window's history.
+            plain = Judge(gate, VerdictThresholds(), challenge=ch, notes=["a note"])
+            for fs, m in inputs:
+                plain._fold(fs, m)
+            r0 = plain.finish()
+            j = Judge(gate, VerdictThresholds(), challenge=ch, notes=["a note"], on_best=named.append)
+            for k, (fs, m) in enumerate(inputs):
+                before = len(named)
+                j._fold(fs, m)
+                # At most one name per fold, a change, of a frameset folded, and the judge's own rule's.
+                assert len(named) - before in (0, 1), what
+                if len(named) > before:
+                    assert named[-1] <= k and named[-1] == j.best_so_far(), what
+                    assert ch is None or k + 1 >= n - AHEAD_BEFORE_END, what      # only near the window's end
+                    assert before == 0 or named[-2] != named[-1], what
+                else:
+                    assert not named or j.best_so_far() == named[-1], what
+            r = j.finish()
+            assert _same(r.verdict.to_dict(), r0.verdict.to_dict()) and _same(r.evidence, r0.evidence), what
+            assert r.best_index == r0.best_index, what
+            if r.best_index is None:
+                assert not named, what
+            elif ch is None or Kind.ILLUMINATION not in ch.kinds:
+                assert named[-1] == r.best_index, what
+            elif (r.verdict.challenge or {}).get("illumination", {}).get("lag_frames") == j.lag_guess:
+                assert named[-1] == r.best_index, what
+                guessed_right += 1
+    assert guessed_right >= 1                     # the illumination's case was reached
 
 
 def test_the_scenes_cover_the_fusions_branches(gate, recorded):

@@ -158,22 +158,19 @@ def test_projector_speckle_holds_still_under_warm_bright_indoor_light(gate):
 
 
 def test_full_projector_power_makes_the_material_measurable_under_warm_bright_light(gate):
-    # ~2400 lux of warm light (3300 K) at 54 cm: at the default 150 mW the dots stand under 5 noise
-    # deviations above the on-off difference's shot noise, so every pair is one-sided (it could show
-    # resin hard, never skin soft): material unmeasurable, not live. The planner sees the skin using
-    # a fifth of the IR range and raises the projector to full power for the challenge: the same
-    # person's pairs are two-sided and the person is judged live.
+    # ~2400 lux of warm light (3300 K) at 54 cm: the ambient is 8x the dots at the default 150 mW.
+    # The planner sees the skin using a fifth of the IR range and raises the projector to full power
+    # for the challenge: the dots stand further above the on-off difference's noise and the person is
+    # judged live. (At 150 mW main read the dots under 5 noise deviations, material unmeasurable: part
+    # of that "noise" was the face's dark strands moving under the ambient; read off them,
+    # ``features.without_dark_edges``, the fixed-power window reads 5.6 deviations and skin's 0.213
+    # [0.194, 0.231], live too.)
     q = "&subject=live&seed=202717&identity=47&yaw=-3.0&pitch=4.0&lux=2396&distance_mm=535&cct=3322"
     fixed = fixed_power_session(gate, q, frames=WINDOW).verdict
     planned = session(gate, q, frames=WINDOW).verdict
     assert power_note(planned) is not None and power_note(planned).startswith("projector at 360 mW")
-    assert fixed.cues["projector_snr"] < 5.0 <= planned.cues["projector_snr"]
-    # Material unmeasurable at the default power. (Since the exposure plan fills the skin's range on a
-    # raise, the fixed-power camera's longer exposure gives it 2 two-sided pairs of the window's: a
-    # speckle is reported, its interval 0.00-0.41, still not measurable.)
-    assert "material" not in fixed.detectors
-    assert "projector_speckle" not in fixed.cues or fixed.cues["projector_pairs"] < 3
-    assert fixed.verdict != "live" and fixed.score <= 0.45
+    assert fixed.cues["projector_snr"] < planned.cues["projector_snr"]
+    assert 5.0 <= planned.cues["projector_snr"]
     assert planned.verdict == "live"
     assert abs(planned.cues["projector_speckle"] - 0.21) < 0.03       # where skin sits in dim light
 
