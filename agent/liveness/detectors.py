@@ -251,6 +251,10 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
             m["projector_speckle_lower"] = projector.lower
         if np.isfinite(projector.lower_sharpness):
             m["projector_sharpness_lower"] = projector.lower_sharpness
+        # Pairs whose lower cheeks' discs were read without the pixels near a thin line standing off the
+        # face in the depth (a spectacle rim with the chin down; ``features.clear_of_rims``). Reported.
+        if projector.lower_rims:
+            m["projector_lower_rims_pairs"] = float(projector.lower_rims)
         if np.isfinite(projector.eyes_sharpness):
             m["projector_sharpness_eyes"] = projector.eyes_sharpness
         if np.isfinite(projector.forehead_sharpness) and np.isfinite(projector.cheeks_sharpness):

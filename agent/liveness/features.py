@@ -45,7 +45,9 @@ SKIN_PATCHES = (50, 280, 205, 425, 151, 9, 108, 337)
 # fringe falls and a spectacle frame's bridge and brow bar lie (``pair_light``'s ``forehead``).
 FOREHEAD_PATCHES = (151, 9, 108, 337)
 # The skin patches beside the nose, under the cheekbones: out of a spectacle frame's reach (its lower
-# rim and nose pads end at the upper cheek discs, 50 and 280; ``pair_light``'s ``lower``).
+# rim and nose pads end at the upper cheek discs, 50 and 280; ``pair_light``'s ``lower``), but with the
+# chin down, when the lower rim slides over their upper rows: those pixels are left out of them
+# (``clear_of_rims``).
 LOWER_PATCHES = (205, 425)
 # Discs over the eyes themselves (each eye's corners and its lids' middles), where a printed eye band
 # lies whatever its shape: the projector's dots are read there too under a challenge
@@ -446,6 +448,7 @@ class ProjectorLight:
     lower_contrast2: float = float("nan")      # ... and on the lower cheeks' discs alone
     lower_sharpness: float = float("nan")      # the dots' sharpness on the lower cheeks' discs alone
     lower: ProjectorLight | None = None        # the pair read on the lower cheeks' discs alone (``pair_light``)
+    lower_rims: int = 0               # the lower cheeks' discs' pixels left out near a raised line (``IrSkin``)
     eyes_sharpness: float = float("nan")       # the dots' sharpness on the discs over the eyes (``pair_light``)
 
     def cheeks_only(self) -> ProjectorLight:
@@ -608,6 +611,8 @@ class ProjectorMeasure:
     lower: float = float("nan")       # ... and on the lower cheeks' discs (the speckle is theirs alone when
                                       # ``upper`` is over ``RIMS_OVER_LOWER`` times this)
     lower_sharpness: float = float("nan")      # the same pairs' median sharpness on the lower cheeks' discs
+    lower_rims: int = 0               # pairs whose lower cheeks' discs lost pixels near a raised line (a rim:
+                                      # ``clear_of_rims``)
     eyes_sharpness: float = float("nan")       # the two-sided pairs' median sharpness on the discs over the eyes
 
     @classmethod
@@ -644,11 +649,12 @@ class ProjectorMeasure:
             lights = [x.cheeks_only() for x in lights]
         # Then what a spectacle frame can reach (the region but the lower cheeks' discs; the upper
         # cheeks' alone when the forehead is already out) against the lower cheeks' discs, beside the
-        # nose, which no frame reaches: a rim or a nose pad crossing the upper discs is a hard, thin line
-        # of its own NIR albedo on the dots (seventh's refused spectacle wearers live/3, /33, /71, /171,
-        # /184: 0.29-0.38 there, 0.24-0.25 on the lower cheeks; docs/liveness.md). Only when the lower cheeks' own dots
-        # read as skin's (under ``FOREHEAD_SHARP_DOTS``, NaN: not): a mask, head model or paper is hard
-        # there too, and is never read on its lower cheeks alone.
+        # nose, which no frame reaches (with the chin down the lower rim does: its pixels are already out
+        # of the lower discs, ``clear_of_rims``): a rim or a nose pad crossing the upper discs is a hard,
+        # thin line of its own NIR albedo on the dots (seventh's refused spectacle wearers live/3, /33,
+        # /71, /171, /184: 0.29-0.38 there, 0.24-0.25 on the lower cheeks; docs/liveness.md). Only when
+        # the lower cheeks' own dots read as skin's (under ``FOREHEAD_SHARP_DOTS``, NaN: not): a mask,
+        # head model or paper is hard there too, and is never read on its lower cheeks alone.
         reach = [(x.cheeks if dropped else x) for x in apart]
         upper = med([_root(y.upper_contrast2) for y in reach if y is not None])
         lower = med([_root(x.lower_contrast2) for x in apart])
@@ -692,7 +698,7 @@ class ProjectorMeasure:
                    forehead=forehead, cheeks=cheeks,
                    forehead_sharpness=forehead_sharpness, cheeks_sharpness=cheeks_sharpness,
                    rims_dropped=sum(x.rims_dropped for x in measured), upper=upper, lower=lower,
-                   lower_sharpness=lower_sharpness,
+                   lower_sharpness=lower_sharpness, lower_rims=sum(x.lower_rims > 0 for x in measured),
                    eyes_sharpness=med([x.eyes_sharpness for x in lights
                                        if np.isfinite(x.contrast2) and not x.one_sided]))
 
@@ -783,8 +789,10 @@ class IrSkin:
     box: tuple[slice, slice]
     mask: np.ndarray
     forehead: np.ndarray | None = None
-    lower: np.ndarray | None = None       # ... and on the lower cheeks' patches (``LOWER_PATCHES``)
+    lower: np.ndarray | None = None       # ... and on the lower cheeks' patches (``LOWER_PATCHES``), but
+                                          # within ``RIM_REACH_PX`` of a raised line (``clear_of_rims``)
     eyes: np.ndarray | None = None        # discs over the eyes (``EYE_PATCHES``), in the same box, not skin
+    lower_rims: int = 0                   # the lower cheeks' patches' pixels left out near a raised line
 
     def of(self, fs: AlignedFrameSet | FrameSet) -> np.ndarray:
         ir = _raw(fs).ir
@@ -824,7 +832,8 @@ def ir_skin(aligned: AlignedFrameSet, face: FaceObservation, points: tuple[int, 
     ``inset_ipd``, only their pixels inside the face's oval shrunk by that much (away from the
     face's edge, which a turned head brings near the cheeks). ``forehead``, a subset of ``points``:
     the mask's pixels in their discs are also kept apart (``IrSkin.forehead``); ``lower`` likewise
-    (``IrSkin.lower``). ``eyes``: landmarks around which discs of ``EYE_RADIUS_IPD`` (pixels with
+    (``IrSkin.lower``), but for the pixels near a thin line standing off the face in this frame's depth
+    (a spectacle rim: ``clear_of_rims``). ``eyes``: landmarks around which discs of ``EYE_RADIUS_IPD`` (pixels with
     depth, in the same box, whether or not the box reaches all of them) are kept as ``IrSkin.eyes``."""
     ir, depth = aligned.frameset.ir, aligned.frameset.depth
     if ir is None or depth is None:           # (to_ir_pixels needs both as well)
@@ -855,14 +864,98 @@ def ir_skin(aligned: AlignedFrameSet, face: FaceObservation, points: tuple[int, 
     upper = None
     if forehead:
         upper = mask & discs_mask(mask.shape, centres[[points.index(p) for p in forehead]] - origin, radius)
-    below = None
+    below, rims = None, 0
     if lower:
-        below = mask & discs_mask(mask.shape, centres[[points.index(p) for p in lower]] - origin, radius)
+        low_centres = centres[[points.index(p) for p in lower]] - origin
+        below = mask & discs_mask(mask.shape, low_centres, radius)
+        before = int(below.sum())
+        below = clear_of_rims(depth.pixels[box], depth.depth_scale, below, low_centres, radius)
+        rims = before - int(below.sum())
     over_eyes = None
     if eyes:
         e_radius = max(EYE_RADIUS_IPD * face.mesh.ipd_px * scale, 2.0)
         over_eyes = discs_mask(mask.shape, eye_centres - origin, e_radius) & (depth.pixels[box] > 0)
-    return IrSkin(box, mask, upper, below, over_eyes)
+    return IrSkin(box, mask, upper, below, over_eyes, lower_rims=rims)
+
+
+# A spectacle frame's rim stands off the cheek (its lower rim 15-20 mm in front of the cheek behind it,
+# ``drivers/sim/head.glasses_layers``), a line 2-3 mm thick: a pixel of the aligned depth standing more
+# than ``RIM_RAISED_M`` nearer than both of its neighbours ``RIM_SPANS_PX`` away along a row, a column or a
+# diagonal lies on such a line (``raised_lines``). Skin has no such relief at this scale: over 6 px
+# (6-8 mm at the cameras' working distances) a cheek curving with a radius of 50 mm or more stands
+# well under 1 mm off its neighbours, and the nose, the one narrow ridge of a face, is far from the lower
+# cheeks' discs. Measured on the simulator's frames (docs/liveness.md, "Spectacle rims over the lower
+# cheek discs"): the lower rims over the lower discs stand 5-14 mm off their neighbours there, bare lower
+# cheeks at most 4 mm (the depth's own noise).
+RIM_RAISED_M = 0.005
+RIM_SPANS_PX = (2, 3, 4, 5, 6)
+# ... and a line: raised pixels in a connected group (8-neighbours) of fewer than this many are the
+# depth's noise, not a frame. A rim crossing a disc is a line tens of pixels long: the groups reaching
+# the lower discs held 35-708 pixels in the frames of ninth live/266 and train live/36 and /44 with their
+# spectacles, the noise's 1-10 in those and in bare faces' (train live/3: one of 8 at the face's turned
+# edge; /tmp/rim21/dump2.py's frames, docs/liveness.md).
+RIM_MIN_PIXELS = 20
+# How far from a raised line a pixel is left out of the lower cheeks' reading: the reach of the
+# speckle's high-pass (``_highpass``, sigma 2 px: 2 sigma), which carries the line's own albedo step
+# and hard dots (and the lens's edge beside it) into the pixels around it.
+RIM_REACH_PX = 4
+
+
+def raised_lines(z: np.ndarray) -> np.ndarray:
+    """The pixels of a depth image ``z`` (metres, NaN: no depth) standing more than ``RIM_RAISED_M``
+    nearer than both of their neighbours ``d`` pixels away, for some ``d`` in ``RIM_SPANS_PX``, along a
+    row, a column or a diagonal, in a connected group of at least ``RIM_MIN_PIXELS``: a thin structure (a
+    spectacle rim) in front of the surface behind it. A slope or a step has one neighbour nearer, never
+    both farther; pixels without depth, or whose neighbours have none, are not raised; a lone pixel
+    raised by the depth's noise is not a line."""
+    h, w = z.shape
+    out = np.zeros(z.shape, bool)
+    for d in RIM_SPANS_PX:
+        if 2 * d >= min(h, w):
+            break
+        for dy, dx in ((0, d), (d, 0), (d, d), (d, -d)):
+            ax = abs(dx)
+            centre = z[dy:h - dy, ax:w - ax]
+            near = np.minimum(z[:h - 2 * dy, ax - dx:w - ax - dx], z[2 * dy:, ax + dx:w - ax + dx]) - centre
+            out[dy:h - dy, ax:w - ax] |= near > RIM_RAISED_M
+    if not out.any():
+        return out
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(out.view(np.uint8), connectivity=8)
+    lines = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= RIM_MIN_PIXELS)
+    return np.isin(labels, lines[lines > 0])
+
+
+def clear_of_rims(units: np.ndarray, depth_scale: float, lower: np.ndarray, centres: np.ndarray,
+                  radius: float) -> np.ndarray:
+    """The lower cheeks' discs ``lower`` (a mask on the depth units ``units``, the same pixels) without
+    their pixels within ``RIM_REACH_PX`` of a raised line (``raised_lines``) around each of the discs'
+    ``centres`` (px, in ``lower``'s frame; discs of ``radius``).
+
+    The lower cheek discs (``LOWER_PATCHES``) are read apart on the premise that no spectacle frame
+    reaches them (``ProjectorMeasure.pool``). With the chin down the lower rim, 15-20 mm in front of the
+    cheek, slides over their upper halves (ninth live/266: 0.32-0.38 there, 0.24-0.26 below), a line of
+    the frame's own NIR albedo with hard dots and the lens's edge beside it, which nothing subtracts
+    in the dark; the premise holds again on what is left. The depth finds the rim whatever its albedo
+    and whatever the ambient light. What is left out is only ever pixels: a mask or a print still reads
+    as what is left of it (a flat print has no raised line and reads as before, a rigid mask with a
+    raised ridge reads its resin beside the ridge), and too few left (``MIN_GROUP_PIXELS``) leaves the
+    lower cheeks unread (``pair_light``), as before rims20's rule."""
+    if not lower.any():
+        return lower
+    h, w = lower.shape
+    pad = int(np.ceil(radius)) + RIM_REACH_PX + max(RIM_SPANS_PX) + 1
+    out = lower.copy()
+    for cx, cy in np.round(centres).astype(int):
+        y0, y1, x0, x1 = max(cy - pad, 0), min(cy + pad + 1, h), max(cx - pad, 0), min(cx + pad + 1, w)
+        if y1 <= y0 or x1 <= x0 or not lower[y0:y1, x0:x1].any():
+            continue
+        lines = raised_lines(to_metres(units[y0:y1, x0:x1], depth_scale))
+        if not lines.any():
+            continue
+        size = 2 * RIM_REACH_PX + 1
+        near = cv2.dilate(lines.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+        out[y0:y1, x0:x1] &= near == 0
+    return out
 
 
 def material_region(shape: tuple[int, int], centres: np.ndarray, oval: np.ndarray, ipd_px: float) -> np.ndarray:
@@ -917,8 +1010,9 @@ def projector_light_on(patch: IrSkin | None, lit: AlignedFrameSet, dark: Aligned
     if same is not None and _raw(same[0]).ir is not None and _raw(same[1]).ir is not None:
         quiet = (ir(same[0]), ir(same[1]))
     predicted = None if reference is None else predicted_pattern(reference, patch, lit)
-    return pair_light(ir(lit), ir(dark), patch.mask, quiet, predicted=predicted, checked=reference is not None,
-                      forehead=patch.forehead, lower=patch.lower, eyes=patch.eyes)
+    light = pair_light(ir(lit), ir(dark), patch.mask, quiet, predicted=predicted, checked=reference is not None,
+                       forehead=patch.forehead, lower=patch.lower, eyes=patch.eyes)
+    return replace(light, lower_rims=patch.lower_rims) if patch.lower_rims else light
 
 
 # The measure's small search along the rows (px) for the predicted pattern: a real projector's
