@@ -78,7 +78,7 @@ def surface_normals(view: View, z: np.ndarray) -> np.ndarray:
     rays = view.rays
     finite = np.isfinite(z)
     zf = np.where(finite, z, 0.0).astype(np.float32)
-    x, y = (rays[..., 0] * zf).astype(np.float32), (rays[..., 1] * zf).astype(np.float32)
+    x, y = rays[..., 0].astype(np.float32) * zf, rays[..., 1].astype(np.float32) * zf
     h, w = z.shape
     # Central differences along u (columns) and v (rows) of the points (x, y, z); edges left at 0.
     ux, uy, uz = (np.zeros((h, w), np.float32) for _ in range(3))
@@ -199,9 +199,13 @@ class DappledSun:
 
     def field(self, a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
         """The pattern at across-beam coordinates (a, b) metres at time t, of unit standard deviation."""
+        a32, b32 = np.asarray(a, np.float32), np.asarray(b, np.float32)
         f = np.zeros(np.shape(a), np.float32)
         for kx, ky, ph, hz in self.waves:
-            f += np.cos(kx * a + ky * b + (ph + 2 * np.pi * hz * t)).astype(np.float32)
+            arg = a32 * np.float32(kx)
+            arg += b32 * np.float32(ky)
+            arg += np.float32((ph + 2 * np.pi * hz * t) % (2 * np.pi))
+            f += np.cos(arg)
         return f * np.float32(np.sqrt(2.0 / len(self.waves)))
 
     def fleck_at(self, a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
@@ -214,12 +218,21 @@ class DappledSun:
         R, T = view.depth_to_view.R, view.depth_to_view.t
         rays = view.rays
         finite = np.isfinite(z)
-        zf = np.where(finite, z, 0.0)
-        # Back to the depth camera's frame, where the pattern is fixed: p_depth = R^T (p_view - T).
-        pv = np.dstack([rays[..., 0] * zf, rays[..., 1] * zf, zf]) - T
-        pd = pv @ R                                           # (R^T p) for row vectors
+        zf = np.where(finite, z, 0.0).astype(np.float32)
+        # Back to the depth camera's frame, where the pattern is fixed: p_depth = R^T (p_view - T), so
+        # a = e1 . p_depth = (R e1) . p_view - (R e1) . T.
         e1, e2 = self.basis()
-        a, b = pd @ e1, pd @ e2
+        x, y = rays[..., 0].astype(np.float32) * zf, rays[..., 1].astype(np.float32) * zf
+
+        def across(e: np.ndarray) -> np.ndarray:
+            r = R @ e
+            out = x * np.float32(r[0])
+            out += y * np.float32(r[1])
+            out += zf * np.float32(r[2])
+            out -= np.float32(r @ T)
+            return out
+
+        a, b = across(e1), across(e2)
         cos = np.clip(surface_normals(view, z) @ _in_view(view, np.asarray(self.sun)).astype(np.float32), 0, 1)
         return np.where(finite, self.fleck_at(a, b, t) * cos, 0.0).astype(np.float32)
 
