@@ -17,7 +17,10 @@ near-infrared light, direct sun and halogen) was added after that and evaluated 
 after that, built and not run by its builder, and evaluated once (main 83018af); ``tenth`` (session
 21: a bright street behind the head through the glazing, passers-by's shadows sweeping the face, the
 RealSense D435f, people with their own beards) was added after that, built and not run by its builder,
-to be evaluated once on the final judge.
+and evaluated once (main 874f83e); ``eleventh`` (session 22: an LED advertising panel beside the kiosk
+lighting one side of the face in changing colours, sunflecks through a tree drifting over the face,
+the RealSense D455f, people with their own headscarves) was added after that, built and not run by
+its builder, to be evaluated once on the final judge.
 
 Each presentation runs as the daemon would: the quality phase (at most 30 framesets; the gate's
 prompts, the colour exposure metered on the face, the projector's power planned) and, when it
@@ -76,13 +79,14 @@ from drivers.sim import ATTACKS
 from drivers.sim.families import POOLS, presentation_query
 from hil.metrics import rate
 
-SPLITS = tuple(POOLS)                       # ("train", ..., "eighth", "ninth", "tenth")
+SPLITS = tuple(POOLS)                       # ("train", ..., "ninth", "tenth", "eleventh")
 # The family being built for a session's one unseen evaluation, which the development benches
 # (``bench.rerun_records``, ``bench.skin_area``) refuse to run; empty while none is being built. The
 # eighth was built and evaluated once in the nineteenth session, the ninth in the twentieth, the tenth in
 # the twenty-first (docs/liveness.md, *The eighth family*, *The ninth family*, *The tenth family*); all
-# are development sets since. Name the next family here while it is built.
-UNSEEN_SPLITS: frozenset[str] = frozenset()
+# are development sets since. The eleventh is being built in the twenty-second session: refused until
+# its one evaluation (then empty this again).
+UNSEEN_SPLITS: frozenset[str] = frozenset({"eleventh"})
 INJECTIONS = ("replay", "splice", "render")
 LIVE = "live"
 RECORD_VERSION = 2

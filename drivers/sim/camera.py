@@ -467,8 +467,11 @@ class SimCamera(Camera):
 
     def _street_ir(self, signal: np.ndarray, dmaps: ViewMaps, t: float) -> np.ndarray:
         """The IR light with the tenth family's street (street.py): a bright street behind the head, or
-        passers-by's shadows at time ``t``, if the scene has one."""
+        passers-by's shadows at time ``t``, if the scene has one; or the eleventh's sunflecks (lobby.py)."""
         bl, sh = self._scene.backlight, self._scene.shadows
+        if self._scene.dapple is not None and self.profile.ir_band == "nir":
+            # The eleventh family's sunflecks (lobby.py); its signage adds nothing at 850 nm.
+            signal = self._scene.dapple.ir(signal, self._depth_view, dmaps, t)
         if (bl is None and sh is None) or self.profile.ir_band != "nir" or self._nir_share is None:
             return signal
         if bl is not None:
@@ -477,8 +480,14 @@ class SimCamera(Camera):
         return sh.ir(signal, self._depth_view, dmaps, self.cfg.lux, self._nir_share, t)
 
     def _street_color(self, irr: np.ndarray, cmaps: ViewMaps, lux: float, t: float) -> np.ndarray:
-        """The colour light with the tenth family's street (street.py), if the scene has one."""
+        """The colour light with the tenth family's street (street.py) or the eleventh's signage or
+        sunflecks at time ``t`` (lobby.py), if the scene has one."""
         bl, sh = self._scene.backlight, self._scene.shadows
+        if self._scene.signage is not None:
+            # The eleventh family's lights (lobby.py): a panel beside the kiosk, or sunflecks.
+            return self._scene.signage.color(irr, self._color_view, cmaps, t)
+        if self._scene.dapple is not None:
+            return self._scene.dapple.color(irr, self._color_view, cmaps, t)
         if bl is not None:
             return bl.color(irr, self._color_view, cmaps, lux, self.cfg.cct)
         if sh is not None:

@@ -1,15 +1,16 @@
-"""Train, held-out, field, fresh, fifth, sixth, seventh, eighth, ninth and tenth families: populations that differ as
-the field differs from the lab.
+"""Train, held-out, field, fresh, fifth, sixth, seventh, eighth, ninth, tenth and eleventh families:
+populations that differ as the field differs from the lab.
 
 ``family=train``, ``family=heldout``, ``family=field``, ``family=fresh``, ``family=fifth``,
-``family=sixth``, ``family=seventh``, ``family=eighth``, ``family=ninth`` and ``family=tenth`` (URI key)
+``family=sixth``, ``family=seventh``, ``family=eighth``, ``family=ninth``, ``family=tenth`` and
+``family=eleventh`` (URI key)
 select pairwise disjoint pools:
 
 - identities: each family draws people from its own random stream (``identity.family_salt``), so
   ``family=train&identity=5``, ``family=heldout&identity=5``, ``family=field&identity=5``,
   ``family=fresh&identity=5``, ``family=fifth&identity=5``, ``family=sixth&identity=5``,
-  ``family=seventh&identity=5``, ``family=eighth&identity=5``, ``family=ninth&identity=5`` and
-  ``family=tenth&identity=5`` are different people, and none
+  ``family=seventh&identity=5``, ``family=eighth&identity=5``, ``family=ninth&identity=5``,
+  ``family=tenth&identity=5`` and ``family=eleventh&identity=5`` are different people, and none
   equals ``identity=5`` (family ``any``, the default). The sixth family's people also differ in what
   the simulator gave everyone alike before: each has their own eye-socket depth (6.5-15.5 mm, from
   the adult range of Hertel exophthalmometry) and breathing rate (12-20 breaths/min) and phase
@@ -19,7 +20,10 @@ select pairwise disjoint pools:
   type's, where everyone else has their type's); the ninth family's their own skin sheen; the tenth
   family's people their own facial hair (30 % of them, stubble to full beard: 1-30 mm long, coverage
   0.30-0.97, its upper edge up to 25 mm further up the cheeks, where every other bearded person has
-  one look); the earlier families' people are unchanged;
+  one look); the eleventh family's people their own headscarf (30 % of them: hair, ears and neck
+  covered, its edge 0-20 mm down the forehead and its opening 0.34-0.42 of the face's width, standing
+  3-12 mm off, in a fabric with its own colour and 850 nm reflectance), where everyone else is
+  bare-headed; the earlier families' people are unchanged;
 - camera profiles: train sees D435 and D415, held-out sees D455 and the structured-light Astra, field
   sees the Orbbec Gemini 335 (active stereo from another maker, another lens and noise), fresh the
   Orbbec Gemini 2 (an earlier Orbbec stereo camera: wider 91° depth field, 2 MP colour), fifth the
@@ -30,7 +34,9 @@ select pairwise disjoint pools:
   eighth the Orbbec Gemini 335L (the 336L's 95 mm stereo without its IR-pass filter, another unit's
   lenses; the SDK's IR auto-exposure and settable IR exposure), ninth the Orbbec Gemini 336, tenth the
   Intel RealSense D435f (the D435 with an IR-pass filter over its stereo imagers' lenses, another
-  unit's calibration, on librealsense: laser power in mW, IR exposure in µs);
+  unit's calibration, on librealsense: laser power in mW, IR exposure in µs), eleventh the Intel
+  RealSense D455f (the D455 with the same filter: 95 mm baseline, global-shutter colour, another
+  unit's calibration, on librealsense);
 - light sources: train is lit by fluorescent tubes and LEDs (an office lab), held-out by daylight,
   incandescent lamps and mixed light (a bank lobby, a mall, a window), field by halogen spots and
   high-CRI LED panels (a branch with display lighting), fresh by ceramic metal-halide lamps (a
@@ -51,7 +57,12 @@ select pairwise disjoint pools:
   warm LEDs on the face (80-400 lux) with a street of 5,000-30,000 lux-equivalents behind the head
   (the background dominating both auto-exposures, the window's light rimming the silhouette in colour
   and at 850 nm), and daylight through a street window crossed by passers-by's shadows, soft bands
-  sweeping the face in 0.2-1.0 s and taking 30-75 % of its lux while the frames are taken;
+  sweeping the face in 0.2-1.0 s and taking 30-75 % of its lux while the frames are taken; eleventh
+  (``lobby.py``) by a lobby's ceiling LEDs with an RGB LED advertising panel beside the kiosk (20-300
+  lux on the face's near side, in a colour that cuts or fades between adverts every 2-8 s, nothing at
+  850 nm), and by the shade under a tree (200-1500 lux, NIR-rich) crossed by sunflecks (28-74 mm
+  images of the sun through the leaves, 2,000-10,000 lux of direct sun with its 850 nm) drifting and
+  flickering over the face at 0.3-3 Hz;
 - attack instruments: every instrument (mask resin, paper, curvature, holes, silicone, head-model
   material) is drawn from the family's stream, so the two families present different objects.
 
@@ -86,7 +97,12 @@ before the coordinator's one evaluation (main 83018af; docs/liveness.md, *The ni
 18.5 %, 32.1 % under the CCTV flood). It has been looked at since, so ``tenth`` was added (session 21,
 main 1083e10) the same way: the Intel RealSense D435f, a bright street behind the head and
 passers-by's shadows sweeping the face (``street.py``), people with their own facial hair; named in
-``hil.padeval.UNSEEN_SPLITS`` while built, no verdict, score or PAD report computed on it by its builder.
+``hil.padeval.UNSEEN_SPLITS`` while built, no verdict, score or PAD report computed on it by its builder,
+and evaluated once (main 874f83e; docs/liveness.md, *The tenth family*: BPCER 30.8 %). It has been
+looked at since, so ``eleventh`` was added (session 22, main c048119) the same way: the Intel RealSense
+D455f, an LED advertising panel beside the kiosk and sunflecks through a tree (``lobby.py``), people
+with their own headscarves; named in ``hil.padeval.UNSEEN_SPLITS`` while built, no verdict, score or
+PAD report computed on it by its builder.
 """
 
 from __future__ import annotations
@@ -116,6 +132,7 @@ POOLS: dict[str, FamilyPool] = {
     "eighth": FamilyPool(cameras=("gemini335l",), lights=("direct_sun", "shop_halogen")),
     "ninth": FamilyPool(cameras=("gemini336",), lights=("cctv_ir", "flicker_led")),
     "tenth": FamilyPool(cameras=("d435f",), lights=("backlight", "passing_shade")),
+    "eleventh": FamilyPool(cameras=("d455f",), lights=("signage", "dappled_sun")),
 }
 # Colour temperature ranges that belong with each light source (K).
 LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700, 6500),
@@ -124,7 +141,8 @@ LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700
              "led_warm": (2700, 3000), "cfl": (2700, 4100), "open_shade": (6500, 7500), "screen_led": (5000, 6500),
              "lowe_glass": (5000, 6500), "street_led": (4000, 5000), "direct_sun": (4800, 5800),
              "shop_halogen": (3500, 4100), "cctv_ir": (3000, 4000), "flicker_led": (4000, 5000),
-             "backlight": (3000, 4000), "passing_shade": (4500, 6000)}
+             "backlight": (3000, 4000), "passing_shade": (4500, 6000),
+             "signage": (3000, 4500), "dappled_sun": (5000, 6500)}
 # Every range lies inside the capture spec's 2300-7500 K (§7.5 d, agent/quality/settings.py): the
 # families draw presentations inside the envelope the gate admits. North-sky light through tinted
 # glass reaches 9500 K; above 7500 K it is light the agent refuses by design (LIGHT_COLOR), so the
@@ -141,7 +159,8 @@ ENVELOPE = {"lux": (15.0, 7500.0), "distance_mm": (350.0, 520.0), "yaw": (-18.0,
 LIGHT_LUX = {"open_shade": (500.0, 7500.0), "screen_led": (15.0, 150.0), "lowe_glass": (150.0, 3000.0),
              "street_led": (15.0, 60.0), "direct_sun": (2000.0, 7500.0), "shop_halogen": (150.0, 800.0),
              "cctv_ir": (15.0, 150.0), "flicker_led": (100.0, 1000.0),
-             "backlight": (80.0, 400.0), "passing_shade": (300.0, 2000.0)}
+             "backlight": (80.0, 400.0), "passing_shade": (300.0, 2000.0),
+             "signage": (100.0, 500.0), "dappled_sun": (200.0, 1500.0)}
 
 
 def camera_for(family: str, identity: int, camera: str | None) -> str:

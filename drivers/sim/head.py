@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from .identity import CLOTHING, HAIR_COLOURS, Identity
+from .identity import CLOTHING, HAIR_COLOURS, SCARVES, Identity
 from .subject import (
     FRAME,
     GRID_RES_M,
@@ -329,6 +329,36 @@ def glasses_layers(ident: Identity, gx, gy, face_h, lm: Landmarks):
     return frame, frame_h.astype(np.float32), lens, h_lens.astype(np.float32), slope, optics, centres
 
 
+def scarf_alpha(ident: Identity, gx: np.ndarray, gy: np.ndarray, lm: Landmarks) -> np.ndarray:
+    """0..1: where the eleventh family's headscarf covers the head (everything but the face's oval: its
+    top ``scarf_brow_mm`` below the face's top, its half width ``scarf_open`` x the face width, down to
+    under the chin)."""
+    top = lm.face_top_y + ident.scarf_brow_mm / 1000.0
+    bottom = lm.chin_y + 0.02
+    opening = _soft_superellipse(gx, gy, 0.0, 0.5 * (top + bottom), ident.scarf_open * ident.face_width_m,
+                                 0.5 * (bottom - top), 2.4, 0.04)
+    return (1.0 - opening).astype(np.float32)
+
+
+def _scarf_layer(ident: Identity, gx, gy, skin_h, lm: Landmarks, albedo, closed, nir, dot_blur, height):
+    """The headscarf over skin and hair: its fabric's colour and 850 nm reflectance (identity.SCARVES),
+    soft folds, standing ``scarf_standoff_mm`` off the skin (or on the hair where that is higher)."""
+    assert ident.scarf is not None
+    _, bgr, fabric_nir = SCARVES[ident.scarf]
+    alpha = scarf_alpha(ident, gx, gy, lm) * (height > MISS / 2)
+    folds = np.clip(value_noise(gx.shape, 5, ident.texture_seed + 41), -1.0, 1.0)
+    a3 = alpha[..., None]
+    tex = np.array(bgr, np.float32) * (0.85 + 0.15 * folds[..., None])
+    albedo = albedo * (1 - a3) + tex * a3
+    closed = closed * (1 - a3) + tex * a3
+    nir = nir * (1 - alpha) + fabric_nir * (0.9 + 0.1 * folds) * alpha
+    dot_blur = dot_blur * (1 - alpha) + HAIR.dot_blur_px * alpha
+    raised = np.where(skin_h > MISS / 2, skin_h + (ident.scarf_standoff_mm / 1000.0 + 0.002 * folds)
+                      * np.clip(alpha * 1.5, 0, 1), MISS)
+    height = np.where(alpha > 0.05, np.maximum(height, raised), height)
+    return albedo, closed, nir, dot_blur, height
+
+
 @lru_cache(maxsize=8)
 def head_layers(ident: Identity) -> HeadLayers:
     gx, gy = head_grid()
@@ -371,6 +401,9 @@ def head_layers(ident: Identity) -> HeadLayers:
             raised = np.where(skin_h > MISS / 2, skin_h + dh * np.clip(alpha * 1.5, 0, 1), MISS)
             height = np.where(alpha > 0.05, np.maximum(height, raised), height)
     eye_w = eye_w * (1 - np.clip(fringe_a * 2, 0, 1))
+    if ident.scarf is not None:
+        albedo, closed, nir, dot_blur, height = _scarf_layer(ident, gx, gy, skin_h, lm, albedo, closed, nir,
+                                                             dot_blur, height)
 
     gloss = gloss_slope = None
     lens_centres = None

@@ -4,13 +4,15 @@
 face length; in the sixth family also eye-socket depth and breathing rate and phase; in the seventh
 blink rate and blink duration; in the eighth the skin's own 850 nm reflectance within its type; in the
 ninth the skin's sheen; in the tenth whether the person has facial hair, and its length, density and
-how far up the cheeks it grows), skin tone
+how far up the cheeks it grows; in the eleventh whether the person wears a headscarf, its fabric, how
+far down the forehead and in from the temples it reaches, and how far it stands off), skin tone
 (Fitzpatrick I-VI), hair, glasses, beard, fringe, clothing and a texture seed from ``n``.
 ``identity=0`` is the reference person: the portrait's own proportions (IPD 63 mm, nose 24 mm),
 Fitzpatrick II, no glasses, beard or fringe. Every field can be overridden by a URI key, except the
 sixth family's eye-socket depth and breathing, the seventh family's blinks, the eighth family's
-skin NIR factor, the ninth's sheen and the tenth's beard style (no key sets them; ``beard=1`` on a
-tenth-family person drawn without facial hair gives the one look everyone else has).
+skin NIR factor, the ninth's sheen, the tenth's beard style and the eleventh's headscarf (no key sets
+them; ``beard=1`` on a tenth-family person drawn without facial hair gives the one look everyone else
+has).
 
 Skin reflectance by Fitzpatrick type. Melanin absorbs strongly in the visible and weakly at 850 nm,
 so visible reflectance falls ~5x from type I to VI while 850 nm reflectance falls only ~1.4x.
@@ -63,17 +65,18 @@ CLOTHING: tuple[tuple[str, tuple[float, float, float], float], ...] = (
     ("black t-shirt", (0.020, 0.020, 0.022), 0.35),
 )
 
-FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+            "eleventh")
 # The identity stream for each family is salted so that family=train&identity=5,
 # family=heldout&identity=5, family=field&identity=5, family=fresh&identity=5,
 # family=fifth&identity=5, family=sixth&identity=5, family=seventh&identity=5, family=eighth&identity=5
-# family=ninth&identity=5 and family=tenth&identity=5
+# family=ninth&identity=5, family=tenth&identity=5 and family=eleventh&identity=5
 # are different people,
 # and none of them equals family=any&identity=5.
 _FAMILY_SALT = {"any": 10_000, "train": 2_000_003, "heldout": 7_000_019, "field": 11_000_027,
                 "fresh": 13_000_027, "fifth": 17_000_041, "sixth": 19_000_051, "seventh": 23_000_077,
                 "eighth": 29_000_081, "ninth": 31_000_091,
-                "tenth": 37_000_111}
+                "tenth": 37_000_111, "eleventh": 41_000_129}
 
 # What the simulator gave everyone alike until the sixth family, which draws them per person:
 # - the eye sockets' depth under the brow-cheek surface (head.face_height), 11 mm. Hertel
@@ -144,6 +147,37 @@ BEARD_LENGTH_MM = (1.0, 30.0)                  # log-uniform
 BEARD_DENSITY = (0.30, 0.97)
 BEARD_RISE_MM = (0.0, 25.0)
 BEARD_STANDOFF_M = 0.006                       # everyone else's beard: 6 mm off the skin
+# What the simulator still gave everyone until the eleventh family: a bare head (hair, ears and the
+# whole forehead up to the hairline in view). Many people at a kiosk cover the head: a headscarf or
+# hijab wraps the hair, ears and neck and leaves the face's oval open; where its edge sits differs from
+# person to person, from the hairline to about 2 cm down the forehead, and from the temples to over
+# the cheeks' outer edge (recalled, typical of how hijab styles are worn; no measured distribution was
+# reachable here); the fabric stands a few millimetres off the skin (an underscarf and pins under it,
+# 3-12 mm, typical). Its fabric differs in the visible and at 850 nm: most textile dyes are transparent
+# in the near infrared, so a dyed fabric reflects 0.5-0.8 at 850 nm whatever its colour, while a
+# carbon-black (or sulphur-black) dyed one stays dark there (~0.05-0.10): recalled figures from the
+# near-infrared camouflage and textile-sorting literature, marked as such. The judge reads discs on the
+# forehead and cheeks: a scarf reaching down over the forehead's top or in over the cheeks' edge puts
+# fabric, not skin, under some of them. The eleventh family draws a headscarf for 30 % of people
+# (typical of a Muslim-majority or mixed city's branch, recalled); the others (and every earlier
+# family's people) are bare-headed exactly as before.
+SCARF_FAMILIES = ("eleventh",)                 # families that draw a headscarf per person
+SCARF_SHARE = 0.30
+SCARF_BROW_MM = (0.0, 20.0)                    # how far below the face's top (the hairline) its edge sits
+SCARF_OPEN = (0.34, 0.42)                      # the face opening's half width, x the face width
+SCARF_STANDOFF_MM = (3.0, 12.0)
+# Fabrics: name, linear B, G, R visible reflectance, 850 nm reflectance (recalled, see above).
+SCARVES: tuple[tuple[str, tuple[float, float, float], float], ...] = (
+    ("black, reactive dye", (0.035, 0.035, 0.040), 0.55),
+    ("black, carbon", (0.030, 0.030, 0.030), 0.07),
+    ("navy", (0.14, 0.05, 0.03), 0.60),
+    ("white", (0.78, 0.80, 0.80), 0.80),
+    ("beige", (0.42, 0.52, 0.60), 0.72),
+    ("maroon", (0.06, 0.05, 0.24), 0.65),
+    ("grey", (0.24, 0.24, 0.24), 0.55),
+    ("dusty pink", (0.52, 0.46, 0.70), 0.74),
+    ("olive", (0.08, 0.25, 0.20), 0.62),
+)
 
 
 @dataclass(frozen=True)
@@ -178,6 +212,10 @@ class Identity:
     beard_length_mm: float | None = None  # the tenth family's beard (None: the one look, head.py)
     beard_density: float | None = None    # its coverage 0..1 (None: drawn in head.py, 0.55-0.97)
     beard_rise_mm: float = 0.0            # how far above the usual line it reaches up the cheeks
+    scarf: int | None = None              # the eleventh family's headscarf: index into SCARVES (None: bare)
+    scarf_brow_mm: float = 0.0            # its edge below the face's top (the hairline)
+    scarf_open: float = 0.0               # the face opening's half width, x the face width
+    scarf_standoff_mm: float = 0.0        # how far the fabric stands off the skin
 
     @property
     def beard_standoff_m(self) -> float:
@@ -251,6 +289,14 @@ class Identity:
                 float(rng.uniform(*BEARD_RISE_MM))
             person = replace(person, beard=has, beard_length_mm=length if has else None,
                              beard_density=density if has else None, beard_rise_mm=rise if has else 0.0)
+        if family in SCARF_FAMILIES:
+            # Likewise drawn after every other field; a scarf's wearer is drawn without a beard.
+            has = bool(rng.random() < SCARF_SHARE)
+            fabric, brow = int(rng.integers(len(SCARVES))), float(rng.uniform(*SCARF_BROW_MM))
+            opening, standoff = float(rng.uniform(*SCARF_OPEN)), float(rng.uniform(*SCARF_STANDOFF_MM))
+            if has:
+                person = replace(person, beard=False, fringe=False, scarf=fabric, scarf_brow_mm=brow,
+                                 scarf_open=opening, scarf_standoff_mm=standoff)
         return person
 
     def with_overrides(self, *, skin: int | None = None, nose_mm: float | None = None,

@@ -119,6 +119,20 @@ Sources (figures cited per profile below):
   It runs on librealsense like every D400 (RS16 gain, IR exposure in µs 1..165000 [LRS-6384], laser
   power 0..360 mW in steps of 30 [DS]); where the filter's passband starts is not published in a
   source reachable here (a long-pass near 800 nm is recalled).
+- [D455F] the Intel RealSense D455f: "all of the features and performance of the D455 model plus the
+  addition of an IR Pass Filter over the lenses to resolve repetitive pattern and false object
+  detection due to light reflections" (read, session 22: librealsense issue #12033, Intel's
+  announcement, July 2023). The filter is the one the D435f carries, per librealsense issue #10560
+  (read, quoting Intel's datasheet): a 750 nm near-infrared long-pass film (CLAREX NIR-75N), 0.5 mm,
+  on the cover glass, with holes over the projector and the RGB sensor; it absorbs the visible. What
+  differs from the D435f (the tenth family's): the D455's 95 mm baseline (against 50 mm), its wider
+  90°x63° projector, its global-shutter OV9782 colour module (90°x65°, 1280x800) against the D435's
+  rolling-shutter OV2740, its min-Z ~0.42-0.52 m and its longer exposure range ([DS]); what differs
+  from the D455 (held-out's): the filter (which the simulator's "nir" band renders alike, as for the
+  D435f: the 850 nm part alone) and this unit's calibration. It runs on librealsense like every D400:
+  RS16 gain, IR exposure in µs (1..200000 on the D455, default 8500: the range is the D455 profile's,
+  typical, recalled; [LRS-6384] gives 1..165000 for the D435), laser power 0..360 mW in steps of 30
+  [DS].
 - [D455-CAL] a D455's factory colour calibration published with the ABC-iRobotics/Hand_Tools data
   set (1280x800: fx 629.6, fy 628.9, ppx 629.1, ppy 397.5; Brown-Conrady k1 -0.0557 k2 0.0603
   p1 -0.00098 p2 -0.00085 k3 -0.0161).
@@ -762,9 +776,43 @@ D435F = CameraProfile(
     stream_modes=D435.stream_modes,              # [D435F]: the D435's modes
 )
 
+D455F = CameraProfile(
+    name="d455f", model="Intel RealSense D455f (D455 with an IR-pass filter)",
+    # [D455F], [DS]: the D455's optics (87°x58° depth field, OV9282 global-shutter imagers, 95 mm
+    # baseline); this unit's calibration 88.6° at 1280x800 (within [DS]'s 87° ± 3°): fx = 640 /
+    # tan(44.3°) = 656.4, x0.6 = 393.8 at 640x480 (modes.py). Principal point typical.
+    depth_intrinsics=Intrinsics(640, 480, 393.8, 393.8, 318.9, 241.3, DistortionModel.INVERSE_BROWN_CONRADY),
+    # [DS]: the D455's OV9782 global-shutter colour module, 90°x65° at 1280x800; this unit's fx 634.0
+    # at 1280x800 (x0.6 = 380.4 at 640x480; typical spread around [D455-CAL]'s 629.6). Distortion
+    # another unit's (typical, of [D455-CAL]'s magnitude).
+    color_intrinsics=Intrinsics(640, 480, 380.4, 380.1, 322.6, 236.9, DistortionModel.BROWN_CONRADY,
+                                (-0.0541, 0.0622, -0.00071, 0.00052, -0.0187)),
+    # The colour module ~59 mm from the left imager toward the right one, as on the D455 (typical).
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(0.06), np.deg2rad(-0.11), np.deg2rad(0.05)),
+                                          np.array([-0.0589, -0.0001, 0.0003])),
+    stereo_baseline_m=0.095,                     # [DS]: 95 mm
+    projector_offset_m=0.045,                    # between the imagers, as the D455
+    sigma_disparity_px=0.08,                     # as the D455
+    depth_range_m=(0.40, 6.0),                   # as the D455
+    depth_scale=0.001,
+    color_ae=AutoExposureSpec(0.17, 0.30, (20e-6, 1 / 30), (1.0, 8.0)),   # typical, the D455's module
+    color_units=_RS_COLOR_UNITS, ir_units=_RS_IR_UNITS,
+    # [D455F]: the depth sensor's exposure in µs (1..200000 as the D455 profile, default 8500), its
+    # auto-exposure on by default (librealsense's enable_auto_exposure); the host locks it by setting it.
+    ir_exposure_default_s=0.0085, ir_exposure_range_s=(1e-6, 0.2), ir_gain_default=1.0,
+    projector="850 nm VCSEL dot projector, 90°x63° field of projection", projector_power=_RS_POWER,
+    projector_nominal_mw=150.0,
+    projector_latency_frames=1, projector_jitter=0.05,    # typical, as the D455
+    structured_light=False,
+    ir_band="nir",                               # [D455F]: a 750 nm long-pass over the stereo imagers
+    depth_shutter="global", color_shutter="global",
+    color_from_depth_imager=False,
+    stream_modes=D455.stream_modes,              # [D455F]: the D455's modes
+)
+
 PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335, GEMINI2,
                                                           GEMINI336L, ASTRA_MINI_S, GEMINI2L, GEMINI335L,
-                                                          GEMINI336, D435F)}
+                                                          GEMINI336, D435F, D455F)}
 DEFAULT = "d435"
 
 

@@ -19,6 +19,7 @@ from . import body, head, species
 from .config import SimConfig
 from .families import light_for
 from .identity import BLINK_S, Identity, family_salt
+from .lobby import DappledSun, Signage
 from .night import Flicker, IrFlood
 from .profiles import rotation
 from .render import Placed, PlacedPlane, Plane
@@ -133,11 +134,18 @@ from .sun import SunEdge
 #   glazing (street.Backlight: its own daylight and 850 nm on the background and a rim on the
 #   silhouette); and "passing_shade", daylight through a street window with the room's LEDs (75 % / 25 %
 #   of the lux: 0.75 x 0.09 + 0.25 x 0.002 = 0.068) crossed by passers-by's shadows (street.PassingShadows).
+# The eleventh family's two sources (drivers/sim/lobby.py): "signage", a lobby's ceiling LEDs (0.002 as
+#   "led") with an RGB LED advertising panel beside the kiosk lighting one side of the face in colours
+#   that change between adverts (lobby.Signage: narrow-band emitters, nothing at 850 nm, so the share
+#   is the room's); and "dappled_sun", the shade under a tree (0.20: the canopy scatters about half of
+#   the near infrared and absorbs most of the visible, about twice daylight's 0.09, recalled) crossed by
+#   sunflecks carrying the direct sun's 0.12 per lux (lobby.DappledSun, added on top).
 LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incandescent": 0.40, "mixed": 0.032,
                    "halogen": 0.32, "led_cri95": 0.0033, "metal_halide": 0.017, "north_sky_glass": 0.023,
                    "led_warm": 0.0015, "cfl": 0.018, "open_shade": 0.12, "screen_led": 0.013,
                    "lowe_glass": 0.032, "street_led": 0.0031, "direct_sun": 0.12, "shop_halogen": 0.24,
-                   "cctv_ir": 0.002, "flicker_led": 0.002, "backlight": 0.002, "passing_shade": 0.068}
+                   "cctv_ir": 0.002, "flicker_led": 0.002, "backlight": 0.002, "passing_shade": 0.068,
+                   "signage": 0.002, "dappled_sun": 0.20}
 # Overhead lamp as seen from the subject: 35° above the line to the camera, ~6° across; it gives a
 # third of the light on the face. Spectacle lenses mirror it (glints).
 LAMP_DIR = np.array([0.0, -np.sin(np.deg2rad(35.0)), -np.cos(np.deg2rad(35.0))])
@@ -343,6 +351,11 @@ class Scene:
             if light == "backlight" else None
         self.shadows = PassingShadows.draw(np.random.default_rng([self._scene_rng_seed, 102]),
                                            cfg.distance_mm / 1000.0) if light == "passing_shade" else None
+        # The eleventh family's lights (lobby.py), each from its own stream (nothing else drawn changes).
+        self.signage = Signage.draw(np.random.default_rng([self._scene_rng_seed, 103])) \
+            if light == "signage" else None
+        self.dapple = DappledSun.draw(np.random.default_rng([self._scene_rng_seed, 104])) \
+            if light == "dappled_sun" else None
         rng = np.random.default_rng([self._scene_rng_seed, 91])
         side = float(rng.choice([-1.0, 1.0]))
         self._bystander = (Identity.draw(cfg.identity + 53, cfg.family),

@@ -427,6 +427,43 @@ def test_tenth_split_is_accepted_and_lists_its_own_pools_without_being_run():
                                          for p in P.presentations(f, live=4, per_species=1, injection=1)}
 
 
+def test_eleventh_split_is_accepted_and_lists_its_own_pools_without_being_run():
+    # The eleventh family (unseen until its one evaluation): its split parses, its presentations are
+    # listed, and the development benches refuse it (UNSEEN_SPLITS, tests/bench/test_refused_families.py).
+    import argparse
+
+    from drivers.sim.families import LIGHT_LUX, POOLS
+    from hil.commands import pad_eval
+
+    assert P.UNSEEN_SPLITS == frozenset({"eleventh"})
+    parser = argparse.ArgumentParser()
+    pad_eval.register(parser.add_subparsers())
+    assert parser.parse_args(["pad-eval", "--split", "eleventh"]).split == "eleventh"
+    assert "eleventh" in P.SPLITS
+    items = P.presentations("eleventh", live=4, per_species=1, injection=1)
+    assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
+    assert all(p.key.startswith("eleventh/") and "family=eleventh" in p.uri for p in items)
+    assert {p.uri.split("camera=")[1].split("&")[0] for p in items} == {"d455f"}
+    for p in items:
+        light = p.uri.split("light=")[1].split("&")[0]
+        lux = float(p.uri.split("lux=")[1].split("&")[0])
+        assert light in POOLS["eleventh"].lights and LIGHT_LUX[light][0] <= lux <= LIGHT_LUX[light][1]
+    assert not {p.uri for p in items} & {p.uri for f in P.SPLITS if f != "eleventh"
+                                         for p in P.presentations(f, live=4, per_species=1, injection=1)}
+
+
+@pytest.mark.slow
+def test_each_eleventh_camera_enrols_its_projector_under_the_familys_enrolment_light():
+    # Enrolment is outside the judge: the tenth's first evaluation was voided by enrolments that could
+    # not succeed under its light. Each camera of the eleventh's pool enrols (a board at 0.45 and
+    # 0.65 m, then the wall) under the family's first light with a wall: the signage panel's lobby.
+    assert P.enrolment_light("eleventh") == "signage" and "signage" not in P.NO_WALL_LIGHTS
+    for cam in P.POOLS["eleventh"].cameras:
+        uri = f"sim://?family=eleventh&camera={cam}&distance_mm=450"
+        ref = P.dot_reference_for(uri)
+        assert isinstance(ref, DotReference) and len(ref.to_bytes()) > 0 and abs(ref.parallax_px_m) > 0
+
+
 def test_fifth_split_presents_its_own_pools_at_the_train_threshold(tmp_path, capsys):
     from agent.liveness.fusion import load_thresholds
     from drivers.sim.families import POOLS
