@@ -738,10 +738,15 @@ def report(records: list[dict[str, Any]], *, split: str, passive: bool, live_min
             dec = [r for r in rs if r["outcome"] != "not_acquired"]
             a = _rate_dict(sum(accepted(r, live_min) for r in dec), len(dec))
             nr = _rate_dict(len(rs) - len(dec), len(rs))
+            # The non-response rate's one-sided 95 % lower bound (Clopper-Pearson: one minus the upper
+            # bound of the acquired share): 10 of 10 refused is "at least 74 %", its upper bound 1.0 says
+            # nothing.
+            nr_lower = 1.0 - rate(len(dec), len(rs)).upper_one_sided
             scores = [r.get("score") or 0.0 for r in dec]
             rows.append({"name": name, "apcer": a["rate"], "apcer_upper95": a["upper95"], "n": len(dec),
                          "accepted": a["errors"], "presented": len(rs), "apnrr": nr["rate"],
                          "apnrr_upper95": nr["upper95"],
+                         "apnrr_lower95": _clean(nr_lower),
                          "apnrr_by_reason": dict(Counter(r.get("reason") for r in rs
                                                          if r["outcome"] == "not_acquired")),
                          "max_score": round(max(scores), 4) if scores else None})
@@ -802,7 +807,8 @@ def _after_prompts(records: list[dict[str, Any]], *, follow_prompts: int, **kw: 
     f = report(first, **kw)
     keep = ("bpcer", "bpcer_upper95", "bpcer_n", "fta", "fta_upper95", "fta_n", "fta_in_envelope",
             "fta_in_envelope_upper95", "fta_in_envelope_n", "fta_by_reason", "max_apcer")
-    rows = ("name", "apcer", "apcer_upper95", "n", "accepted", "presented", "apnrr", "apnrr_upper95", "apnrr_by_reason")
+    rows = ("name", "apcer", "apcer_upper95", "n", "accepted", "presented", "apnrr", "apnrr_upper95", "apnrr_lower95",
+            "apnrr_by_reason")
     return {"rates": f"after following up to {follow_prompts} distance prompts (first_attempt: without)",
             "first_attempt": {**{k: f[k] for k in keep},
                               "species": [{k: s[k] for k in rows} for s in f["species"]],

@@ -152,10 +152,12 @@ def _pct(x) -> str:
 def _print(out: dict) -> None:
     print(f"split {out['split']}, {out['mode']}, {out['source']}, {out['frames_per_session']} framesets per window; "
           f"live threshold {out['threshold']['live_min']:.3f} ({out['threshold']['source']})")
-    print(f"{'SPECIES':<16} {'APCER':>7} {'UPPER95':>8} {'N':>4} {'APNRR':>7}  not acquired by reason")
+    print(f"{'SPECIES':<16} {'APCER':>7} {'UPPER95':>8} {'N':>4} {'APNRR':>7} {'LOWER95':>8} {'REFUSED':>8}"
+          "  not acquired by reason")
     for s in out["species"] + out["injection"]:
+        refused = f"{s['presented'] - s['n']}/{s['presented']}"
         print(f"{s['name']:<16} {_pct(s['apcer']):>7} {_pct(s['apcer_upper95']):>8} {s['n']:>4} "
-              f"{_pct(s['apnrr']):>7}  {s['apnrr_by_reason'] or ''}")
+              f"{_pct(s['apnrr']):>7} {_pct(s.get('apnrr_lower95')):>8} {refused:>8}  {s['apnrr_by_reason'] or ''}")
     print(f"BPCER {_pct(out['bpcer'])} (upper95 {_pct(out['bpcer_upper95'])}, n={out['bpcer_n']}); "
           f"at APCER <= 0.1 % with the train threshold: max APCER {_pct(out['max_apcer'])}")
     print(f"FTA {_pct(out['fta'])} (upper95 {_pct(out['fta_upper95'])}, n={out['fta_n']}); inside the envelope "

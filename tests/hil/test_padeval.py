@@ -54,6 +54,34 @@ def test_report_keys_bounds_and_apart_counts():
     assert out["conditions"]["camera"][0]["value"] == "d455"
 
 
+def test_attack_non_response_has_a_lower_bound_and_its_counts_in_the_text_table(capsys):
+    # A species the gate refuses every time (the screens on every family, docs/liveness.md, *Why the
+    # tenth's cut-out prints and screens were never acquired*): its APNRR upper bound is 1.0 and says
+    # nothing; the lower bound says how sure "refused" is, and the text table shows of how many.
+    from scipy.stats import beta
+
+    from hil.commands.pad_eval import _print
+
+    records = ([rec("attack", "screen_still", "not_acquired", reason="DEPTH_SPARSE") for _ in range(10)]
+               + [rec("attack", "print_cutout", "not_acquired", reason="FACE_OCCLUDED") for _ in range(3)]
+               + [rec("attack", "print_cutout", "rejected", 0.0) for _ in range(7)]
+               + [rec("attack", "mask", "rejected", 0.0) for _ in range(10)]
+               + [rec("bona_fide", "live", "accepted", 0.9) for _ in range(5)])
+    out = P.report(records, split="heldout", passive=False, live_min=0.6, threshold_source="test", frames=32)
+    by = {s["name"]: s for s in out["species"]}
+    # One-sided 95 % Clopper-Pearson lower bounds: 0.05^(1/10) with none acquired; beta(0.05; k, n-k+1).
+    assert by["screen_still"]["apnrr_lower95"] == pytest.approx(0.05 ** 0.1, abs=1e-4)          # 0.741
+    assert by["print_cutout"]["apnrr_lower95"] == pytest.approx(beta.ppf(0.05, 3, 8), abs=1e-4)  # 0.087
+    assert by["mask"]["apnrr_lower95"] == 0.0
+    assert by["print_cutout"]["apnrr"] == pytest.approx(0.3) and by["print_cutout"]["n"] == 7
+    out["threshold"] = {"live_min": 0.6, "source": "test"}
+    _print(out)
+    lines = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines() if ln.split()}
+    assert "LOWER95" in lines["SPECIES"] and "REFUSED" in lines["SPECIES"]
+    assert "100.0%" in lines["screen_still"] and "74.1%" in lines["screen_still"] and " 10/10 " in lines["screen_still"]
+    assert "8.7%" in lines["print_cutout"] and " 3/10 " in lines["print_cutout"]
+
+
 def test_fta_and_bpcer_are_broken_down_by_fitzpatrick_type():
     # A gate that refuses the darkest skin must show in the report, whatever its average.
     from drivers.sim.identity import Identity
