@@ -66,5 +66,6 @@ def test_the_eye_dots_ramp_is_fitted_on_the_wider_discs() -> None:
     # printed eyes from 1.325 (a pressed band cut at the lower lid; pad-eval's and the pressed bands
     # from 1.328): fit_ramp's "separable".
     assert evaluate(_summary(1.311), challenged=True).eye_region == 1.0
-    assert 0.0 < evaluate(_summary(1.320), challenged=True).eye_region < 1.0
+    highest = evaluate(_summary(1.320), challenged=True).eye_region
+    assert highest is not None and 0.0 < highest < 1.0
     assert evaluate(_summary(1.3253), challenged=True).eye_region == 0.0
