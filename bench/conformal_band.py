@@ -11,9 +11,11 @@ wearer's real skin. A band as thin as a sticker or a printed film pressed into t
 under the printed eyes. Everything else is the species' own: the same band outline, print, paper
 (``--soft``: a film whose dots spread like silicone's), URI, scene and nonce as ``pad-eval``'s.
 
-    python -m bench.conformal_band --split train --per-species 2 [--first 0] [--narrow] [--soft] [--front] \\
-        [--out OUT.jsonl]
+    python -m bench.conformal_band --split train --per-species 2 [--first 0] [--narrow] [--down-mm MM] [--soft] \\
+        [--front] [--out OUT.jsonl]
 
+``--down-mm 5``: the band's lower edge at about the lower lid (5 mm below the eye line), so that what the
+eye cue's discs reach below the lid is the wearer's skin (docs/liveness.md, "The eye discs at 0.12").
 ``--front`` renders the species as it is (the band in front of the eyes), for a paired control.
 Prints per presentation the verdict, the detectors and the readings that decide them. Nothing of a
 face is written. Never on a family that may not be looked at (``hil.padeval.UNSEEN_SPLITS``).
@@ -40,10 +42,11 @@ CUES = ("projector_speckle", "projector_sharpness", "projector_speckle_forehead"
         "eye_recess_mm", "eye_dot_sharpness", "projector_sharpness_eyes", "blink_drop")
 
 
-def install(thickness_m: float, soft: bool, narrow: bool = False) -> None:
+def install(thickness_m: float, soft: bool, narrow: bool = False, down_m: float | None = None) -> None:
     """``print_eyes`` becomes the same band pressed onto the wearer's face, ``thickness_m`` proud of it;
     ``narrow``: cut to 12 mm above and 9 mm below the eye line, off the cheekbones (the material
-    measure's upper cheek discs, landmarks 50 and 280) and the brows' upper half."""
+    measure's upper cheek discs, landmarks 50 and 280) and the brows' upper half; ``down_m``: its lower
+    edge this far below the eye line instead (5 mm: at the lower lid, off whatever lies below it)."""
 
     @lru_cache(maxsize=8)
     def pressed_band(target, instance: int):
@@ -57,6 +60,8 @@ def install(thickness_m: float, soft: bool, narrow: bool = False) -> None:
         up, down = float(rng.uniform(0.016, 0.022)), float(rng.uniform(0.013, 0.018))
         if narrow:
             up, down = 0.012, 0.009
+        if down_m is not None:
+            down = down_m
         band = (np.abs(gx) < half_w) & (gy > eye_y - up) & (gy < eye_y + down) & (wear.height > MISS / 2)
         height = (wear.height + thickness_m).astype(np.float32)
         printed, nir = print_texture(S._aligned_target(tgt, wear, tgt.albedo))
@@ -74,14 +79,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--thickness-mm", type=float, default=0.4)
     ap.add_argument("--soft", action="store_true", help="a film whose dots spread like silicone's")
     ap.add_argument("--narrow", action="store_true", help="the band cut to 12 mm above, 9 mm below the eye line")
+    ap.add_argument("--down-mm", type=float, help="the band's lower edge this far below the eye line")
     ap.add_argument("--front", action="store_true", help="the species as it is (band in front of the eyes)")
     ap.add_argument("--follow-prompts", type=int, default=2)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     attack_variant.refuse_unseen(args.split)
     if not args.front:
-        install(args.thickness_mm / 1000, args.soft, args.narrow)
-    kind = "pressed" + ("+narrow" if args.narrow else "") + ("+soft" if args.soft else "")
+        install(args.thickness_mm / 1000, args.soft, args.narrow,
+                None if args.down_mm is None else args.down_mm / 1000)
+    kind = "pressed" + ("+narrow" if args.narrow else "") + ("+soft" if args.soft else "") + \
+        (f"+down{args.down_mm:g}mm" if args.down_mm is not None else "")
     attack_variant.run(args.split, (("print_eyes", i) for i in range(args.first, args.first + args.per_species)),
                        args.follow_prompts, args.out, {"band": "front" if args.front else kind}, CUES)
     return 0

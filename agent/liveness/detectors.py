@@ -104,7 +104,11 @@ RAMPS: dict[str, Ramp] = {
     # on the on-off difference): paper and ink leave them as sharp as on a print, living eyes and lids
     # spread them. A printed band pressed onto the face keeps the wearer's own eye recess (docs/liveness.md,
     # "A printed eye band pressed onto the face"). Unread (no two-sided pair): the recess alone decides.
-    "eye_dots": Ramp("projector_sharpness_eyes", 1.32469, 1.19938, PRINTED_EYES),
+    # Fitted (``hil.padeval.fit_ramp``, "all": separable) on the discs at 0.12 eye spacings: 55 train
+    # lives 0.346-1.320 (99th percentile 1.312), 20 train printed eyes 1.325-2.033 (pad-eval's
+    # print_eyes and glasses_print, 4 each; pressed bands, full, narrow and cut at the lower lid, 4 each;
+    # docs/liveness.md, "The eye discs at 0.12").
+    "eye_dots": Ramp("projector_sharpness_eyes", 1.32522, 1.31185, PRINTED_EYES),
     # Life signs: a blink in the window, or dots on the skin as soft as skin makes them. A rigid
     # instrument (painted eyes) shows neither; a person who does not blink in the window still has
     # skin (a stricter dot threshold than the material detector's, which must pass every face).

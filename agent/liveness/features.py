@@ -54,8 +54,13 @@ LOWER_PATCHES = (205, 425)
 # (``pair_light``'s ``eyes``, the cue ``projector_sharpness_eyes``). A band pressed onto the face keeps
 # the wearer's own eye recess, and the material region's discs never reach it (docs/liveness.md,
 # "A printed eye band pressed onto the face").
+# Their radius: 0.12 eye spacings (7.6 mm at 63 mm). At 0.08 the discs held 211-375 px on the D435s and
+# Gemini 2s, a few dozen dots, and which dots fell there moved a face's reading by +-0.3-0.4 (train's
+# lives and printed eyes overlapped); at 0.12 they hold about twice the pixels and the train family
+# separates again. They reach about 12 mm below the eye line; a band cut at the lower lid (5 mm below)
+# still reads sharp on them (docs/liveness.md, "The eye discs at 0.12").
 EYE_PATCHES = (33, 133, 159, 145, 362, 263, 386, 374)
-EYE_RADIUS_IPD = 0.08
+EYE_RADIUS_IPD = 0.12
 SKIN_RADIUS_IPD = 0.1           # the skin patches' radius, times the eyes' spacing
 # The projector material measure's own skin region (``material_skin``): the same landmarks' discs at
 # twice the radius, kept this far inside the face's oval (a turned head brings the cheeks' discs to
