@@ -1290,10 +1290,12 @@ def _unshaded_part(lights: list[ProjectorLight],
 # over a Gaussian of this sigma (px: the speckle high-pass's own, ``_highpass``) on the skin's pixels.
 SHADING_BLUR_PX = 2.0
 # At most this share of the skin is left out as shaded: a region with more (an attacker's lamp over all
-# of it) is read whole, one-sided, as before. ninth live/10 (a fringe, spectacles, a flood 1.4 times
-# the dots) leaves out about 0.6; live/0 and /15 0.3-0.45 (docs/liveness.md, "The flood's shading, pixel
-# by pixel").
+# of it) is read whole, one-sided, as before. A choice, not a fit (train has no flood): ninth live/10 (a
+# fringe, spectacles, a flood 1.4 times the dots) leaves out 0.72, live/0 and /15 0.6; live/32 and /48
+# 0.78-0.88, not read (docs/liveness.md, "The flood's shading, pixel by pixel").
 MAX_SHADED_SHARE = 0.75
+# Shaded pixels are grown by this much (px) before they leave: the speckle high-pass's sigma, which
+# carries a lit strand's edge into the pixels beside it (as ``DARK_EDGE_REACH``).
 SHADING_REACH_PX = 2
 
 
@@ -1308,7 +1310,8 @@ def clear_of_shading(img: _PairImages, skin: np.ndarray) -> tuple[np.ndarray, in
     Per pixel, as ``albedo_texture`` does for a region: the unlit frame's high-pass over its mean
     (``x``) against the difference's over its mean (``y``), ``x (x - y)`` averaged over
     ``SHADING_BLUR_PX`` on the skin, its noise terms removed; where that is over
-    ``MAX_UNEXPLAINED_TEXTURE`` the pixel leaves the mask. Nothing is left out when none is so, when
+    ``MAX_UNEXPLAINED_TEXTURE`` the pixel, and every pixel within ``SHADING_REACH_PX`` of it, leaves
+    the mask. Nothing is left out when none is so, when
     more than ``MAX_SHADED_SHARE`` of the skin would go or fewer than ``MIN_GROUP_PIXELS`` stay, nor when
     the pixels left out hold over ``MAX_DARK_EDGE_DOTS`` times the kept pixels' mean of the difference
     (an unlit texture that follows the dots would select the valleys between them, review 21). The

@@ -123,9 +123,9 @@ def _strands(f: Flooded, seed: int) -> np.ndarray:
     on the cheeks too): thin lines 2.5x as bright as the skin beside them on about 3 % of the pixels,
     and their shadows (the fill light, 10 %) on about 1 %; the rest of the skin untouched (the
     high-pass carries each line about 4 px either side: some 45 % of the skin is left out)."""
-    s = cv2.GaussianBlur(np.random.default_rng(seed + 11).normal(size=f.mask.shape).astype(np.float32),
-                         (0, 0), sigmaX=0.8, sigmaY=6)
-    s /= s.std()
+    blurred = cv2.GaussianBlur(np.random.default_rng(seed + 11).normal(size=f.mask.shape).astype(np.float32),
+                               (0, 0), sigmaX=0.8, sigmaY=6)
+    s = np.asarray(blurred / blurred.std(), dtype=np.float32)
     return np.where(s > 1.8, 2.5, np.where(s < -2.2, 0.1, 1.0)).astype(np.float32)
 
 
