@@ -259,6 +259,10 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
         # face in the depth (a spectacle rim with the chin down; ``features.clear_of_rims``). Reported.
         if projector.lower_rims:
             m["projector_lower_rims_pairs"] = float(projector.lower_rims)
+        # Pairs whose speckle was read without the pixels whose unlit texture the albedo does not
+        # explain (a directional flood's lit strands, rims and their shadows: ``features.clear_of_shading``).
+        if projector.shading_dropped:
+            m["projector_shading_dropped_pairs"] = float(projector.shading_dropped)
         if np.isfinite(projector.eyes_sharpness):
             m["projector_sharpness_eyes"] = projector.eyes_sharpness
         if np.isfinite(projector.forehead_sharpness) and np.isfinite(projector.cheeks_sharpness):

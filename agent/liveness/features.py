@@ -455,6 +455,10 @@ class ProjectorLight:
     lower: ProjectorLight | None = None        # the pair read on the lower cheeks' discs alone (``pair_light``)
     lower_rims: int = 0               # the lower cheeks' discs' pixels left out near a raised line (``IrSkin``)
     eyes_sharpness: float = float("nan")       # the dots' sharpness on the discs over the eyes (``pair_light``)
+    clear: ProjectorLight | None = None        # the pair read without the pixels whose unlit texture the
+                                      # albedo does not explain (``clear_of_shading``; None: not read so)
+    shading_out: int = 0              # the skin pixels ``clear`` leaves out
+    shading_dropped: bool = False     # the speckle's readings are ``clear``'s (``ProjectorMeasure.pool``)
 
     def cheeks_only(self) -> ProjectorLight:
         """This pair with the speckle's readings (contrast, level, noise, pixels, share, albedo) the
@@ -466,6 +470,14 @@ class ProjectorLight:
         """This pair with the speckle's readings the lower cheeks' alone (``cheeks_only`` for them);
         itself when they were not read apart."""
         return self._speckle_of(self.lower, rims=True)
+
+    def clear_only(self) -> ProjectorLight:
+        """This pair with the speckle's readings those of its skin clear of the flood's shading
+        (``clear_of_shading``), marked ``shading_dropped``; the dots' sharpness, coarse light, clipped
+        share and pattern stay the whole region's (itself when it was not read so)."""
+        if self.clear is None:
+            return self
+        return replace(self._speckle_of(self.clear), shading_dropped=True)
 
     def _speckle_of(self, part: ProjectorLight | None, forehead: bool = False, rims: bool = False) -> ProjectorLight:
         """This pair with the speckle's readings ``part``'s, marked as read without the forehead or
@@ -619,6 +631,8 @@ class ProjectorMeasure:
     lower_rims: int = 0               # pairs whose lower cheeks' discs lost pixels near a raised line (a rim:
                                       # ``clear_of_rims``)
     eyes_sharpness: float = float("nan")       # the two-sided pairs' median sharpness on the discs over the eyes
+    shading_dropped: int = 0          # pairs whose speckle is read clear of the flood's shading (``pool``,
+                                      # ``clear_of_shading``)
 
     @classmethod
     def pool(cls, lights: list[ProjectorLight]) -> ProjectorMeasure:
@@ -704,6 +718,7 @@ class ProjectorMeasure:
                    forehead_sharpness=forehead_sharpness, cheeks_sharpness=cheeks_sharpness,
                    rims_dropped=sum(x.rims_dropped for x in measured), upper=upper, lower=lower,
                    lower_sharpness=lower_sharpness, lower_rims=sum(x.lower_rims > 0 for x in measured),
+                   shading_dropped=sum(x.shading_dropped for x in measured),
                    eyes_sharpness=med([x.eyes_sharpness for x in lights
                                        if np.isfinite(x.contrast2) and not x.one_sided]))
 
@@ -1253,15 +1268,88 @@ def _unshaded_part(lights: list[ProjectorLight],
     in the dots' shape (the forehead rule's guard, which a fringe over a mask already meets). The part
     keeps ``MIN_GROUP_PIXELS`` at least (``pair_light`` reads it apart only then)."""
     read = [x for x in lights if np.isfinite(x.contrast2) and x.cheeks is not None]
-    if not read or not med([x.unexplained for x in read]) > MAX_UNEXPLAINED_TEXTURE:
+    if read and med([x.unexplained for x in read]) > MAX_UNEXPLAINED_TEXTURE:
+        for parts, only in (([x.cheeks for x in read], ProjectorLight.cheeks_only),
+                            ([x.lower for x in read], ProjectorLight.lower_only)):
+            got = [p for p in parts if p is not None and np.isfinite(p.contrast2)]
+            if len(got) * 2 > len(read) and med([p.unexplained for p in got]) <= MAX_UNEXPLAINED_TEXTURE \
+                    and med([p.sharpness for p in got]) < FOREHEAD_SHARP_DOTS:
+                return [only(x) for x in lights], True
+    # Else every pair's skin clear of the shading, pixel by pixel (``clear_of_shading``): a fringe's
+    # strands and a frame's rims over the cheeks too. Only when the whole region's dots read as skin's
+    # (the pixels are chosen from the unlit frame, which an injector controls; the whole region's dots
+    # are not moved by which pixels the speckle is read on) and the part's own do.
+    measured = [x for x in lights if np.isfinite(x.contrast2)]
+    if not measured or not med([x.unexplained for x in measured]) > MAX_UNEXPLAINED_TEXTURE:
         return lights, False
-    for parts, only in (([x.cheeks for x in read], ProjectorLight.cheeks_only),
-                        ([x.lower for x in read], ProjectorLight.lower_only)):
-        got = [p for p in parts if p is not None and np.isfinite(p.contrast2)]
-        if len(got) * 2 > len(read) and med([p.unexplained for p in got]) <= MAX_UNEXPLAINED_TEXTURE \
-                and med([p.sharpness for p in got]) < FOREHEAD_SHARP_DOTS:
-            return [only(x) for x in lights], True
+    clear = [x.clear for x in measured if x.clear is not None and np.isfinite(x.clear.contrast2)]
+    if len(clear) * 2 > len(measured) and med([p.unexplained for p in clear]) <= MAX_UNEXPLAINED_TEXTURE \
+            and med([p.sharpness for p in clear]) < FOREHEAD_SHARP_DOTS \
+            and med([x.sharpness for x in measured]) < FOREHEAD_SHARP_DOTS:
+        return [x.clear_only() for x in lights], True
     return lights, False
+
+
+# The flood's shading is found per pixel (``clear_of_shading``) as ``albedo_texture`` finds it on a
+# region: the unlit frame's high-pass energy beyond its covariance with the difference's, here averaged
+# over a Gaussian of this sigma (px: the speckle high-pass's own, ``_highpass``) on the skin's pixels.
+SHADING_BLUR_PX = 2.0
+# At most this share of the skin is left out as shaded: a region with more (an attacker's lamp over all
+# of it) is read whole, one-sided, as before. A choice, not a fit (train has no flood): ninth live/10 (a
+# fringe, spectacles, a flood 1.4 times the dots) leaves out 0.72, live/0 and /15 0.6; live/32 and /48
+# 0.78-0.88, not read (docs/liveness.md, "The flood's shading, pixel by pixel").
+MAX_SHADED_SHARE = 0.75
+# Shaded pixels are grown by this much (px) before they leave: the speckle high-pass's sigma, which
+# carries a lit strand's edge into the pixels beside it (as ``DARK_EDGE_REACH``).
+SHADING_REACH_PX = 2
+
+
+def clear_of_shading(img: _PairImages, skin: np.ndarray) -> tuple[np.ndarray, int]:
+    """The skin mask of a pair without the pixels whose unlit texture the albedo does not explain:
+    ``(skin, pixels left out)``.
+
+    A directional NIR flood (a CCTV dome's 850 nm) lights what stands out of the skin at its own angle
+    (strands of a fringe, a spectacle frame's rims) and shades what lies behind it; the projector
+    beside the camera lights the same relief head-on. That shading is in the unlit frame only, and
+    the depth camera does not resolve what casts it (docs/liveness.md, "The CCTV flood's shading").
+    Per pixel, as ``albedo_texture`` does for a region: the unlit frame's high-pass over its mean
+    (``x``) against the difference's over its mean (``y``), ``x (x - y)`` averaged over
+    ``SHADING_BLUR_PX`` on the skin, its noise terms removed; where that is over
+    ``MAX_UNEXPLAINED_TEXTURE`` the pixel, and every pixel within ``SHADING_REACH_PX`` of it, leaves
+    the mask. Nothing is left out when none is so, when
+    more than ``MAX_SHADED_SHARE`` of the skin would go or fewer than ``MIN_GROUP_PIXELS`` stay, nor when
+    the pixels left out hold over ``MAX_DARK_EDGE_DOTS`` times the kept pixels' mean of the difference
+    (an unlit texture that follows the dots would select the valleys between them, review 21). The
+    pixels are chosen from the unlit frame alone, which an injector controls: the reading on what is
+    left is the same surface's speckle on fewer pixels, and the session is read so only when the whole
+    region's dots read as skin's (``_unshaded_part``), which no choice of pixels moves."""
+    npix = int(skin.sum())
+    if img.same is None or img.same_diff is None or npix == 0:
+        return skin, 0
+    level = float(img.diff[skin].mean())
+    m_off = float(img.off[skin].mean())
+    if not (m_off > MIN_ALBEDO_LEVEL_DN and level > MIN_PROJECTOR_LEVEL_DN):
+        return skin, 0
+    a, b = img.same
+    m_same = float((a[skin].mean() + b[skin].mean()) / 2)
+    off_noise = float(np.var(img.hp_same[skin])) / 2 * m_off / max(m_same, 1.0)
+    x = img.hp_off / m_off
+    y = img.hp_diff / level
+    w = skin.astype(np.float32)
+    num = cv2.GaussianBlur((x * (x - y) * w).astype(np.float32), (0, 0), SHADING_BLUR_PX)
+    den = cv2.GaussianBlur(w, (0, 0), SHADING_BLUR_PX)
+    local = num / np.maximum(den, 1e-6) - off_noise / m_off ** 2 - off_noise / (m_off * level)
+    out = local > MAX_UNEXPLAINED_TEXTURE
+    if SHADING_REACH_PX:
+        size = 2 * SHADING_REACH_PX + 1
+        out = cv2.dilate(out.astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool)
+    out &= skin
+    n_out = int(out.sum())
+    if n_out == 0 or n_out > MAX_SHADED_SHARE * npix or npix - n_out < MIN_GROUP_PIXELS:
+        return skin, 0
+    if float(img.diff[out].mean()) > MAX_DARK_EDGE_DOTS * max(float(img.diff[skin & ~out].mean()), 0.0):
+        return skin, 0
+    return skin & ~out, n_out
 
 
 def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
@@ -1315,6 +1403,12 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     skin, _ = without_dark_edges(on, off, skin, same)
     img = _PairImages(on, off, same)        # filtered once for every region the pair is read on
     whole = replace(_pair_reading(img, skin, predicted, checked), eyes_sharpness=eyes_sharpness)
+    if np.isfinite(whole.contrast2) and whole.unexplained > MAX_UNEXPLAINED_TEXTURE:
+        kept, shaded = clear_of_shading(img, skin)
+        if shaded:
+            clear = _pair_reading(img, kept, None, False)
+            if np.isfinite(clear.contrast2):
+                whole = replace(whole, clear=clear, shading_out=shaded)
     if forehead is None or not np.isfinite(whole.contrast2):
         return whole
     top_mask, rest = skin & forehead, skin & ~forehead

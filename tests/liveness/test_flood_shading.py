@@ -16,7 +16,13 @@ import numpy as np
 import pytest
 
 from agent.liveness.detectors import active_ramps
-from agent.liveness.features import MAX_UNEXPLAINED_TEXTURE, ProjectorLight, ProjectorMeasure, pair_light
+from agent.liveness.features import (
+    MAX_SHADED_SHARE,
+    MAX_UNEXPLAINED_TEXTURE,
+    ProjectorLight,
+    ProjectorMeasure,
+    pair_light,
+)
 from tests.liveness.test_projector_measure import FULL_WELL_E, RESIN_SIGMA, SKIN_SIGMA, dot_pattern
 
 SPECKLE = active_ramps()["projector_speckle"]
@@ -110,3 +116,80 @@ def test_cheeks_with_a_hard_surfaces_dots_are_not_read_alone():
     skin = ProjectorMeasure.pool(_patterned_forehead(1.20))
     assert skin.patterned == 0 and skin.pairs == 8 and skin.forehead_dropped == 8
     assert skin.speckle == pytest.approx(0.234)
+
+
+def _strands(f: Flooded, seed: int) -> np.ndarray:
+    """Sparse flood-lit strands and rims over every band (a fringe and spectacles whose pattern falls
+    on the cheeks too): thin lines 2.5x as bright as the skin beside them on about 3 % of the pixels,
+    and their shadows (the fill light, 10 %) on about 1 %; the rest of the skin untouched (the
+    high-pass carries each line about 4 px either side: some 45 % of the skin is left out)."""
+    blurred = cv2.GaussianBlur(np.random.default_rng(seed + 11).normal(size=f.mask.shape).astype(np.float32),
+                               (0, 0), sigmaX=0.8, sigmaY=6)
+    s = np.asarray(blurred / blurred.std(), dtype=np.float32)
+    return np.where(s > 1.8, 2.5, np.where(s < -2.2, 0.1, 1.0)).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_strands_over_every_band_leave_the_skin_between_them(seed):
+    # No band is explained (main: every pair one-sided, nothing measured); the pixels the strands and
+    # their shadows reach are left out and the skin between them reads skin, as the unshaded face does.
+    f = Flooded((), seed=seed)
+    f.shading = _strands(f, seed)
+    lights = f.pairs()
+    assert all(x.unexplained > MAX_UNEXPLAINED_TEXTURE for x in lights)
+    assert all(x.cheeks is not None and x.cheeks.unexplained > MAX_UNEXPLAINED_TEXTURE for x in lights)
+    assert np.median([x.lower.unexplained for x in lights if x.lower is not None]) > MAX_UNEXPLAINED_TEXTURE
+    m = ProjectorMeasure.pool(lights)
+    assert m.patterned == 0 and m.pairs == 6 and m.shading_dropped == 6, m
+    assert m.high < SPECKLE.live, m
+    # Within what one surface's halves differ by for which dots fell where (15 %, test_forehead_occluder).
+    clean = ProjectorMeasure.pool(Flooded((), seed=seed).pairs())
+    assert abs(m.speckle - clean.speckle) < 0.15 * clean.speckle
+    assert all(0 < x.shading_out < MAX_SHADED_SHARE * x.pixels for x in lights)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_an_injector_choosing_the_pixels_left_out_gains_nothing(seed):
+    # An injected stream (it sees the projector's commands, so it knows where the dots fall) whose
+    # unlit frames carry bright structures where it likes: on the dots' peaks or on their flanks (a
+    # twentieth or a fifth of the pixels), or as a fringe's strands. Structures on the dots are either
+    # explained by them (the difference carries them too) or, left out, hold more of the dots than the
+    # rest: no pair is read clear of them. Strands are read, and what is left of resin reads as resin
+    # (over the speckle ramp's attack end, as unshaded), of skin as skin.
+    for sigma in (RESIN_SIGMA, SKIN_SIGMA):
+        for where, share in (("peaks", 0.05), ("peaks", 0.2), ("flanks", 0.05), ("flanks", 0.2), ("strands", 0)):
+            f = Flooded((), cheeks_sigma=sigma, seed=seed)
+            f.pattern = dot_pattern(f.mask.shape, sigma, seed + 2)
+            if where == "strands":
+                f.shading = _strands(f, seed)
+            else:
+                p = f.pattern
+                on_dots = p if where == "peaks" else np.hypot(cv2.Sobel(p, cv2.CV_32F, 1, 0),
+                                                               cv2.Sobel(p, cv2.CV_32F, 0, 1))
+                f.shading = np.where(on_dots > np.quantile(on_dots, 1 - share), 2.5, 1.0).astype(np.float32)
+            lights = f.pairs()
+            m = ProjectorMeasure.pool(lights)
+            if where != "strands":
+                assert all(x.clear is None for x in lights) and m.shading_dropped == 0, (sigma, where, share)
+                continue
+            assert m.shading_dropped == 6 and m.pairs == 6, (sigma, m)
+            if sigma == RESIN_SIGMA:
+                assert m.low > SPECKLE.attack, m
+            else:
+                assert m.high < SPECKLE.live, m
+
+
+def test_a_hard_surfaces_dots_keep_its_pixels_from_being_chosen():
+    # Pairs patterned everywhere (no band explained), their skin clear of the shading explained and
+    # reading 0.234 with soft dots there: read so only when the whole region's dots read as skin's. A
+    # mask's dots (1.845 on the whole region) are not moved by which pixels the speckle is read on.
+    def pairs(whole_sharpness: float) -> list[ProjectorLight]:
+        part = ProjectorLight(0.30 ** 2, 60.0, 4.0, 900, 1.0, unexplained=0.05, sharpness=1.2)
+        clear = ProjectorLight(0.234 ** 2, 60.0, 4.0, 800, 1.0, unexplained=0.004, sharpness=1.2)
+        return [ProjectorLight(0.16 ** 2, 60.0, 4.0, 1800, 1.0, unexplained=0.05, sharpness=whole_sharpness,
+                               cheeks=part, lower=part, clear=clear, shading_out=1000) for _ in range(8)]
+    mask = ProjectorMeasure.pool(pairs(1.845))
+    assert mask.patterned == 8 and mask.pairs == 0 and mask.shading_dropped == 0
+    skin = ProjectorMeasure.pool(pairs(1.20))
+    assert skin.patterned == 0 and skin.pairs == 8 and skin.shading_dropped == 8
+    assert skin.speckle == pytest.approx(0.234) and skin.sharpness == pytest.approx(1.20)
