@@ -26,7 +26,7 @@ from hil.ingest import limits as limits_mod
 from hil.ingest.identity import Registry, Revocation, Terminal, spki_sha256
 from hil.ingest.limits import FailureLimits, subject_at_terminal_key, terminal_key
 from hil.ingest.server import ServeOptions, ServerState, ServerTLS, serve
-from hil.ingest.store import MAX_PROBES_PER_NONCE, Claim, MemoryStore, NonceRecord
+from hil.ingest.store import MAX_PROBES_PER_NONCE, Claim, MemoryStore, NonceRecord, steady_clock
 from proto.capture_agent.v1 import ingest_pb2 as pb
 from tests.helpers.lockout import locked_out
 from tests.helpers.probes import make_probe, next_counter
@@ -521,10 +521,24 @@ def clocked_redis(tmp_path_factory):
     proc.stop()
 
 
+class ShiftableClock:
+    """A memory store's clock (seconds): its steady clock, ``shift(ms)`` ahead (``store_ahead``)."""
+
+    def __init__(self) -> None:
+        self.offset_ms = 0
+        self._steady = steady_clock()
+
+    def shift(self, ms: int) -> None:
+        self.offset_ms += ms
+
+    def __call__(self) -> float:
+        return self._steady() + self.offset_ms / 1000
+
+
 @pytest.fixture(params=["memory", "redis"])
 def any_store(request):
     if request.param == "memory":
-        yield MemoryStore()
+        yield MemoryStore(clock=ShiftableClock())
         return
     from hil.ingest.redis_store import RedisStore
     proc = request.getfixturevalue("clocked_redis")
@@ -537,10 +551,12 @@ def any_store(request):
 def store_ahead(store, ms: int, request) -> None:
     """The store's clock moved ``ms`` on with the server's: a Redis store's (``clocked_redis``) runs that
     far ahead of real time from now on (``any_store`` sets it back after the test); a memory store's
-    expiry is the server's clock, which the test moves itself."""
+    (``any_store``'s ``ShiftableClock``: it decides expiry by its own clock, not the server's) too."""
     from hil.ingest.redis_store import RedisStore
     if isinstance(store, RedisStore):
         request.getfixturevalue("clocked_redis").clock.shift(ms)
+    else:
+        store._clock.shift(ms)
 
 
 def test_the_rig_serves_the_store_it_is_given_even_an_empty_one(tmp_path):
@@ -820,7 +836,7 @@ def test_only_an_accepted_probe_takes_its_charge_back(tmp_path, any_store, reque
         ch = c.begin("s3", Purpose.VERIFY, capabilities=CAPS)
         late = rig.probe(ch, session_id="s3")
         clock[0] += rig.state.nonce_ttl_s + 1
-        store_ahead(any_store, int((rig.state.nonce_ttl_s + 1) * 1000), request)     # (Redis's clock decides)
+        store_ahead(any_store, int((rig.state.nonce_ttl_s + 1) * 1000), request)     # (the store's clock decides)
         assert submit(c, late).reason == "EXPIRED" and strikes() == 3
         # Accepted: taken back, that charge and no other; its retry and a replay take nothing more.
         ch = c.begin("s4", Purpose.VERIFY, capabilities=CAPS)
