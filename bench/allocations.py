@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import functools
 import importlib
 import sys
 import threading
@@ -97,9 +98,30 @@ def _lender(frame) -> bool:
 
 
 def _where(frame) -> str:
-    path = frame.f_code.co_filename
-    path = path[len(_ROOT):] if path.startswith(_ROOT) else "/".join(Path(path).parts[-2:])
-    return f"{path}:{frame.f_lineno} ({frame.f_code.co_name})"
+    return f"{_named(frame.f_code.co_filename)}:{frame.f_lineno} ({frame.f_code.co_name})"
+
+
+def _named(path: str) -> str:
+    """A frame's file as a site names it, the same wherever the checkout and its venv are: the
+    project's files from the project's root (``agent/pipeline/align.py``); any other, a venv's inside
+    the checkout too (``/work/main/.venv/...``), from the longest ``sys.path`` entry it lies under
+    (``numpy/_core/numeric.py``), else by its last two parts."""
+    if path.startswith(_ROOT) and not path.startswith(_prefixes()):
+        return path[len(_ROOT):]
+    under = max((r for r in _import_roots(tuple(sys.path)) if path.startswith(r)), key=len, default="")
+    return path[len(under):] if under else "/".join(Path(path).parts[-2:])
+
+
+def _prefixes() -> tuple[str, ...]:
+    """The interpreter's installation directories (a venv's among them), each ending in ``/``."""
+    return _import_roots((sys.prefix, sys.exec_prefix, sys.base_prefix))
+
+
+@functools.lru_cache(maxsize=4)
+def _import_roots(entries: tuple[str, ...]) -> tuple[str, ...]:
+    """``entries`` as directories (as given, and resolved), each ending in ``/``."""
+    dirs = {str(Path(e).absolute()) for e in entries if e} | {str(Path(e).resolve()) for e in entries if e}
+    return tuple(d.rstrip("/") + "/" for d in dirs)
 
 
 @dataclass

@@ -39,7 +39,7 @@ from drivers.sim.subject import MISS, PAPER, SILICONE, print_texture
 CUES = ("projector_speckle", "projector_sharpness", "projector_speckle_forehead", "projector_speckle_cheeks",
         "projector_sharpness_cheeks", "projector_speckle_upper", "projector_speckle_lower",
         "projector_sharpness_lower", "projector_forehead_dropped_pairs", "projector_rims_dropped_pairs",
-        "eye_recess_mm", "eye_dot_sharpness", "projector_sharpness_eyes", "blink_drop")
+        "projector_lower_rims_pairs", "eye_recess_mm", "eye_dot_sharpness", "projector_sharpness_eyes", "blink_drop")
 
 
 def install(thickness_m: float, soft: bool, narrow: bool = False, down_m: float | None = None) -> None:

@@ -209,6 +209,11 @@ class Camera(abc.ABC):
     # (``agent.pipeline.frames``). False where something else bounds every read: a camera host's
     # (its heartbeat) and the simulator's (Python that honours its timeout). A wrapper keeps True.
     read_may_hang: bool = True
+    # Whether each frame is made when it is read, with no wall clock behind the stream (the simulator
+    # with ``realtime=0``): its frames carry the camera's own timing however long they take to make,
+    # so a session may count its stage bounds in that time (``FramesetReader.stream(own_time=True)``).
+    # False for every device (its frames come in real time) and every wrapper and camera host.
+    renders_on_read: bool = False
 
     @property
     @abc.abstractmethod

@@ -16,7 +16,7 @@ import numpy as np
 
 import drivers
 from agent.liveness.challenge import dot_energy, projector_states
-from agent.liveness.dotref import DotReference, EnrolmentFailed, EnrolPair, enrol
+from agent.liveness.dotref import DotReference, EnrolmentFailed, EnrolPair, PatternNotSeen, enrol
 from agent.pipeline.frames import FramesetReader
 from drivers.frame import FrameSet
 
@@ -25,6 +25,12 @@ from drivers.frame import FrameSet
 RUN_FRAMES = 4
 SETTLE_FRAMES = 10
 DEFAULT_PAIRS = 12
+# What a technician can change when no pattern was seen: the usual cause is daylight's infrared behind
+# the board (a kiosk facing a glazed street front) drowning the dots on the far surface.
+NOT_SEEN_ADVICE = ("point the camera at a plain matte wall 1.2 m or more away, with no window, glazing or "
+                   "sunlit street behind the board or in view (daylight's infrared drowns the projector's "
+                   "dots; draw a blind or enrol at another wall), hold the board still 0.4-0.6 m in front of "
+                   "the camera, then run projector-enrol again")
 
 
 def collect_framesets(cam: drivers.Camera, count: int) -> list[FrameSet]:
@@ -88,7 +94,10 @@ def enrol_uris(uris: list[str], pairs: int = DEFAULT_PAIRS, *, pause: bool = Fal
         fxs.append(fx)
     if max(fxs) - min(fxs) > 0.5:
         raise EnrolmentFailed("the scenes were not taken by one camera mode (their focal lengths differ)")
-    return enrol(all_pairs, fxs[0])
+    try:
+        return enrol(all_pairs, fxs[0])
+    except PatternNotSeen as e:
+        raise EnrolmentFailed(f"{e.message}: {NOT_SEEN_ADVICE}") from e
 
 
 def register(sub) -> None:

@@ -79,6 +79,13 @@ class EnrolmentFailed(CaptureAgentError):
     code = "LIV_DOT_ENROLMENT_FAILED"
 
 
+class PatternNotSeen(EnrolmentFailed):
+    """The pairs showed no fixed projector pattern (too little of the projector's light, or near and
+    far pairs that do not agree): typically bright infrared behind the board (a window, a sunlit
+    street) drowning the dots. Its code is :class:`EnrolmentFailed`'s; ``projector-enrol`` adds what
+    the technician can change."""
+
+
 @dataclass(frozen=True)
 class DotReference:
     """The projector's pattern in projector coordinates (columns ``origin_u`` .. ``origin_u + W``,
@@ -296,7 +303,7 @@ def enrol(pairs: Sequence[EnrolPair], fx: float, *, parallax_px_m: float | None 
         weight = np.where(ok, cv2.GaussianBlur(diff, (0, 0), LOCAL_SIGMA), 0.0)
         prepared.append((n, weight, inv_z))
     if len(prepared) < 2:
-        raise EnrolmentFailed("fewer than two pairs show the projector's light with depth behind it")
+        raise PatternNotSeen("fewer than two pairs show the projector's light with depth behind it")
     if parallax_px_m is None:
         # Split the pixels (not the pairs: a board fills part of a frame) at the middle of the
         # inverse depths seen; the two groups must be far enough apart to move the pattern.
@@ -322,7 +329,7 @@ def enrol(pairs: Sequence[EnrolPair], fx: float, *, parallax_px_m: float | None 
             best, agree = float(grid[int(np.argmax(scores))]), max(scores)
         parallax_px_m = best
         if agree < 0.3:
-            raise EnrolmentFailed(f"near and far pairs agree at best {agree:.2f} (at f·b "
+            raise PatternNotSeen(f"near and far pairs agree at best {agree:.2f} (at f·b "
                                   f"{parallax_px_m:.1f} px·m): no fixed projector pattern seen")
     if not 0.0 <= parallax_px_m <= MAX_PARALLAX:
         raise EnrolmentFailed(f"f·b {parallax_px_m} px·m outside 0..{MAX_PARALLAX}")

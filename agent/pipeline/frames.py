@@ -187,7 +187,7 @@ class FramesetReader:
         return self._reads.read(timeout_s, lambda: self.camera.info.uri)
 
     def stream(self, *, timeout_s: float, cancelled: Callable[[], bool] | None = None,
-               per_frameset: bool = False) -> Iterator[FrameSet]:
+               per_frameset: bool = False, own_time: bool = False) -> Iterator[FrameSet]:
         """Framesets as they complete, until the caller stops, ``cancelled()`` turns true (the
         iterator ends) or ``timeout_s`` passes (``SyncTimeout``).
 
@@ -197,11 +197,19 @@ class FramesetReader:
         read times out), and a source whose frames never make a frameset ends after the frames its
         streams deliver in ``timeout_s`` of their own time (a count, not a clock). A camera that
         renders each frame when it is read (the simulator with ``realtime=0``) never times out a
-        read, so how long it takes to render decides nothing."""
+        read, so how long it takes to render decides nothing.
+
+        With ``own_time`` (a session's stage bounds), a camera that renders each frame when it is read
+        (``Camera.renders_on_read``: the simulator with ``realtime=0``, never a device) is given
+        ``timeout_s`` of its own time: the frames its streams deliver in ``timeout_s`` (a count), the
+        wall clock bounding only the wait for a frame; a loaded machine's slow rendering then decides
+        nothing. Every other camera's frames come in real time and keep the wall-clock bound."""
         deadline = time.monotonic() + timeout_s
         # No bound at all (``timeout_s`` infinite: a live view that runs until cancelled) counts no frames either.
         max_frames = max(1, math.ceil(timeout_s * self._frames_per_s)) if math.isfinite(timeout_s) else math.inf
+        counted = own_time and not per_frameset and getattr(self.camera, "renders_on_read", False)
         unmatched = 0                           # frames read since the last frameset (per_frameset)
+        read = 0                                # frames read in all (own_time)
         while True:
             if cancelled is not None and cancelled():
                 return
@@ -216,10 +224,16 @@ class FramesetReader:
                 continue
             self.stats.add_frame(frame)
             unmatched += 1
+            read += 1
             for fs in self._complete(frame):
                 unmatched = 0
                 self.stats.add_frameset(fs)
                 yield fs
+            if counted:
+                deadline = time.monotonic() + timeout_s    # the clock bounds only the wait for the next frame
+                if read >= max_frames:
+                    raise SyncTimeout(f"{timeout_s:.1f} s of the camera's own time passed ({read} frames read; "
+                                      f"discarded: {dict(self.matcher.stats.discarded)})")
             if per_frameset:
                 # A frame came (and the caller had its framesets): only waiting for the next counts.
                 deadline = time.monotonic() + timeout_s

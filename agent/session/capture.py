@@ -281,7 +281,8 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
                                              timeout_s=deps.settings.challenge_window_s,
                                              cancelled=cancel.is_set, on_frameset=worker.add,
                                              exposure_required=caps.exposure_lock, on_exposure=holds.append,
-                                             ir_exposure=exposure.setting if Kind.PROJECTOR in kinds else None)
+                                             ir_exposure=exposure.setting if Kind.PROJECTOR in kinds else None,
+                                             own_time=True)
                 t_last_frame = time.perf_counter()
                 projector.end()
                 cam.stop()                                    # every frame needed is in (stop is idempotent)
@@ -466,7 +467,7 @@ def _given(value: float | None) -> Callable[[], float | None]:
 
 def _limited(reader: FramesetReader, count: int, timeout_s: float) -> Iterator:
     """At most ``count`` framesets from ``reader`` within ``timeout_s``."""
-    for k, fs in enumerate(reader.stream(timeout_s=timeout_s), 1):
+    for k, fs in enumerate(reader.stream(timeout_s=timeout_s, own_time=True), 1):
         yield fs
         if k >= count:
             return
@@ -484,7 +485,7 @@ def _quality_loop(deps: SessionDeps, reader: FramesetReader, gate: RemoteGate, m
     timeout_s = deps.settings.quality_timeout_s
     last_prompt: str | None = None
     try:
-        for fs in reader.stream(timeout_s=timeout_s, cancelled=cancel.is_set):
+        for fs in reader.stream(timeout_s=timeout_s, cancelled=cancel.is_set, own_time=True):
             a = gate.evaluate(fs, face_metered=metering.active)
             if a.prompt is not None:
                 last_prompt = a.prompt.code

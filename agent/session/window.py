@@ -167,12 +167,15 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
         on_frameset: Callable[[FrameSet], None] | None = None,
         per_frameset: bool = False, exposure_required: bool = False,
         on_exposure: Callable[[ExposureHold], None] | None = None,
-        ir_exposure: ExposureSetting | None = None) -> Generator[Illumination, None, list[FrameSet]]:
+        ir_exposure: ExposureSetting | None = None, own_time: bool = False
+        ) -> Generator[Illumination, None, list[FrameSet]]:
     """Read ``n`` framesets, driving the projector and the screen by the challenge; yields the
     screen's ``Illumination`` events as each step should begin, returns the framesets.
 
     Stops early, with what it has, when ``cancelled()`` turns true or ``timeout_s`` passes (with
-    ``per_frameset``: passes without a new frameset); the caller decides whether that is enough.
+    ``per_frameset``: passes without a new frameset; with ``own_time``, of a camera that renders on
+    read, ``timeout_s`` of the camera's own time: ``FramesetReader.stream``); the caller decides
+    whether that is enough.
     A camera that fails after the first frameset (a recording that ends, a device lost) also ends
     the window early; one that fails before it raises.
     ``on_frameset`` sees each frameset as it is matched (to stream it to the liveness worker); what
@@ -200,7 +203,7 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
             projector.show(schedule[0])          # whatever the quality loop left it at
         if screen is not None and (ev := screen.at(0)) is not None:
             yield ev
-        frames = reader.stream(timeout_s=timeout_s, cancelled=cancelled, per_frameset=per_frameset)
+        frames = reader.stream(timeout_s=timeout_s, cancelled=cancelled, per_frameset=per_frameset, own_time=own_time)
         while len(out) < n:
             try:
                 fs = next(frames)

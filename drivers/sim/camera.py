@@ -126,6 +126,7 @@ class SimCamera(Camera):
 
     def __init__(self, cfg: SimConfig, uri: str = "sim://"):
         self.cfg = cfg
+        self.renders_on_read = not cfg.realtime     # unpaced: each frame rendered when read, at its own timing
         self._uri = uri
         # The camera profile decides geometry, noise, projector and what the device can be asked to do.
         named = named_profile(cfg)

@@ -362,13 +362,30 @@ class Store(Protocol):
         """Release connections (nothing for the in-memory store)."""
 
 
+def steady_clock() -> Callable[[], float]:
+    """A clock (seconds) that reads the wall time at its making and then runs on elapsed time
+    (``CLOCK_BOOTTIME``, as ``StoreWatch``'s: a step of the wall clock does not move it, a suspend does;
+    ``time.monotonic`` where there is none)."""
+    clock_id = getattr(time, "CLOCK_BOOTTIME", None)
+    elapsed = (lambda: time.clock_gettime(clock_id)) if clock_id is not None else time.monotonic
+    base = time.time() - elapsed()
+    return lambda: base + elapsed()
+
+
 class MemoryStore:
     """The store of one server process. One lock; every operation is O(1) plus what it prunes.
-    ``clock`` (seconds) is the store's own, which times pins and claim holds (tests replace it)."""
+    ``clock`` (seconds) is the store's own (tests replace it): it times pins, claim holds, the failure
+    windows and, as Redis's clock does for a shared store (sec21), every nonce decision: an unused
+    nonce is unexpired its lifetime (``expires_ms - issued_ms``) after its charge, a used one kept
+    ``keep_used_s`` after its use, and a record's ``used_ms`` is told on the caller's clock as
+    ``now_ms`` less the use's age, so the retry window is the store's too. By default the clock runs
+    on elapsed time (:func:`steady_clock`): a step of the server's wall clock (an NTP step, a
+    ``date -s``) moves no nonce's deadline, no count's window and no hold (before, the caller's
+    ``now_ms`` decided each nonce, so a step back of J kept every unused nonce J longer)."""
 
-    def __init__(self, limits: StoreLimits | None = None, clock: Callable[[], float] = time.time):
+    def __init__(self, limits: StoreLimits | None = None, clock: Callable[[], float] | None = None):
         self.limits = limits or StoreLimits()
-        self._clock = clock
+        self._clock = clock if clock is not None else steady_clock()
         self._lock = threading.Lock()
         # Issue order is expiry order (one lifetime per server), use order is retention order.
         self._unused: OrderedDict[bytes, NonceRecord] = OrderedDict()
@@ -386,6 +403,9 @@ class MemoryStore:
         self._claims: dict[bytes, dict[str, tuple[bytes, dict[str, int]]]] = {}
         self._key_pin = KeyPin()            # the subject key's check values (pin_subject_keys)
         self._retired: set[str] = set()     # the check values it pinned as a previous key (one per rotation)
+        # By the store's clock (ms): an unused nonce's end (its lifetime after its charge), a used one's use
+        self._until: dict[bytes, int] = {}
+        self._used_at: dict[bytes, int] = {}
 
     # -- nonces ----------------------------------------------------------------------------------
 
@@ -393,7 +413,7 @@ class MemoryStore:
         if charge is not None and charge.key_check:
             raise ValueError("add_nonce does not check a subject key: issue_nonce does")
         with self._lock:
-            self._prune(now_ms)
+            self._prune()
             return self._add(nonce, record, now_ms, charge)
 
     def issue_nonce(self, nonce: bytes, record: NonceRecord, now_ms: int, charge: Charge | None,
@@ -402,11 +422,11 @@ class MemoryStore:
             raise ValueError("issue_nonce needs the request's digest")
         session = (record.terminal_id, record.session_id)
         with self._lock:
-            self._prune(now_ms)
+            self._prune()
             entry = self._sessions.get(session)
             if entry is not None and entry[0] == request:
                 old = self._unused.get(entry[1])
-                if old is not None and old.terminal_id == record.terminal_id and now_ms <= old.expires_ms:
+                if old is not None and old.terminal_id == record.terminal_id and not self._expired(entry[1]):
                     return Issued(None, entry[1], old, repeated=True)
             if charge is not None and charge.key_check:        # as the shared store's script: pinned if none
                 if not self._key_pin.current:
@@ -447,6 +467,7 @@ class MemoryStore:
                 self._add_member(key, nonce.hex(), at, charge.window_ms)
         self._forget(nonce)
         self._unused[nonce] = record
+        self._until[nonce] = self._now() + max(record.expires_ms - record.issued_ms, 0)
         mine = self._per_terminal.setdefault(record.terminal_id, OrderedDict())
         mine[nonce] = None
         while len(mine) > self.limits.nonces_per_terminal:
@@ -455,24 +476,35 @@ class MemoryStore:
 
     def get_nonce(self, nonce: bytes, now_ms: int) -> NonceRecord | None:
         with self._lock:
-            self._prune(now_ms)
+            self._prune()
             rec = self._used.get(nonce) or self._unused.get(nonce)
-            if rec is None or (not rec.used and now_ms > rec.expires_ms):
+            if rec is None or (not rec.used and self._expired(nonce)):
                 return None
+            return self._told(nonce, rec, now_ms)
+
+    def _expired(self, nonce: bytes) -> bool:
+        """An unused nonce past its lifetime after its charge, by the store's clock."""
+        return self._now() > self._until.get(nonce, 0)
+
+    def _told(self, nonce: bytes, rec: NonceRecord, now_ms: int) -> NonceRecord:
+        """``rec`` as a caller at ``now_ms`` reads it: a used one's ``used_ms`` its use's age (by the
+        store's clock) before ``now_ms``."""
+        if not rec.used or nonce not in self._used_at:
             return rec
+        return dataclasses.replace(rec, used_ms=now_ms - max(self._now() - self._used_at[nonce], 0))
 
     def use_nonce(self, nonce: bytes, *, terminal_id: str, probe_id: str, digest: bytes, counter: int,
                   receipt: bytes, now_ms: int, settle: Settle | None = None, hold: str = "") -> Use:
         with self._lock:
-            self._prune(now_ms)
+            self._prune()
             used = self._used.get(nonce)
             if used is not None:
                 if used.terminal_id != terminal_id:
                     return Use(Outcome.UNKNOWN)
                 same = used.probe_id == probe_id and used.digest == digest
-                return Use(Outcome.SAME_PROBE if same else Outcome.REPLAYED, used)
+                return Use(Outcome.SAME_PROBE if same else Outcome.REPLAYED, self._told(nonce, used, now_ms))
             rec = self._unused.get(nonce)
-            if rec is None or rec.terminal_id != terminal_id or now_ms > rec.expires_ms:
+            if rec is None or rec.terminal_id != terminal_id or self._expired(nonce):
                 return Use(Outcome.UNKNOWN)
             if (terminal_id, probe_id) in self._probe_ids:
                 return Use(Outcome.REPLAYED, rec)
@@ -482,9 +514,11 @@ class MemoryStore:
                 return Use(Outcome.STALE_COUNTER, rec)
             done = dataclasses.replace(rec, probe_id=probe_id, digest=digest, receipt=receipt, used_ms=now_ms)
             del self._unused[nonce]
+            self._until.pop(nonce, None)
             self._drop_session(rec, nonce)
             self._claims.pop(nonce, None)
             self._used[nonce] = done
+            self._used_at[nonce] = self._now()
             self._probe_ids[(terminal_id, probe_id)] = nonce
             self._counters[terminal_id] = counter
             if settle is not None:
@@ -503,11 +537,11 @@ class MemoryStore:
 
     def nonce_and_counter(self, nonce: bytes, terminal_id: str, now_ms: int) -> tuple[NonceRecord | None, int]:
         with self._lock:                                  # one snapshot, as the shared store's MULTI/EXEC
-            self._prune(now_ms)
+            self._prune()
             rec = self._used.get(nonce) or self._unused.get(nonce)
-            if rec is not None and not rec.used and now_ms > rec.expires_ms:
+            if rec is not None and not rec.used and self._expired(nonce):
                 rec = None
-            return rec, self._counters.get(terminal_id, 0)
+            return (self._told(nonce, rec, now_ms) if rec is not None else None), self._counters.get(terminal_id, 0)
 
     def read_and_claim(self, nonce: bytes, terminal_id: str, probe_id: str, digest: bytes,
                        now_ms: int, *, hold: str, lease_ms: int = CLAIM_LEASE_MS) -> tuple[NonceRecord | None, int,
@@ -515,13 +549,13 @@ class MemoryStore:
         if not hold:
             raise ValueError("a claim's hold needs a token")
         with self._lock:
-            self._prune(now_ms)
+            self._prune()
             rec = self._used.get(nonce) or self._unused.get(nonce)
-            if rec is not None and not rec.used and now_ms > rec.expires_ms:
+            if rec is not None and not rec.used and self._expired(nonce):
                 rec = None
             counter = self._counters.get(terminal_id, 0)
             if rec is None or rec.used or rec.terminal_id != terminal_id:
-                return rec, counter, Claim.NONE
+                return (self._told(nonce, rec, now_ms) if rec is not None else None), counter, Claim.NONE
             if (terminal_id, probe_id) in self._probe_ids:
                 return rec, counter, Claim.USED
             claims = self._claims.setdefault(nonce, {})
@@ -582,6 +616,8 @@ class MemoryStore:
 
     def _forget(self, nonce: bytes) -> None:
         self._claims.pop(nonce, None)
+        self._until.pop(nonce, None)
+        self._used_at.pop(nonce, None)
         rec = self._unused.pop(nonce, None) or self._used.pop(nonce, None)
         if rec is None:
             return
@@ -601,16 +637,18 @@ class MemoryStore:
         if entry is not None and entry[1] == nonce:
             del self._sessions[session]
 
-    def _prune(self, now_ms: int) -> None:
+    def _prune(self) -> None:
+        """Forget what has expired by the store's clock, oldest first, reading no further."""
+        now = self._now()
         keep_ms = int(self.limits.keep_used_s * 1000)
         while self._unused:
-            nonce, rec = next(iter(self._unused.items()))
-            if rec.expires_ms >= now_ms:
+            nonce = next(iter(self._unused))
+            if self._until[nonce] >= now:
                 break
             self._forget(nonce)
         while self._used:
-            nonce, rec = next(iter(self._used.items()))
-            if rec.used_ms + keep_ms >= now_ms:
+            nonce = next(iter(self._used))
+            if self._used_at[nonce] + keep_ms >= now:
                 break
             self._forget(nonce)
 

@@ -1,10 +1,14 @@
 """The allocation hook of ``bench memory``'s ``allocations`` part counts what numpy allocates, where."""
 
+import sys
 import threading
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
-from bench import bench_memory
+from bench import allocations, bench_memory
 from bench.allocations import FRAME_SIZED, AllocationCounter, _default_handler
 
 
@@ -55,3 +59,21 @@ def test_a_site_in_a_lender_names_the_project_frame_it_lent_to():
     wheres = [where for where, _, _ in c.counts.sites("main")]
     lent = [w for w in wheres if w.startswith("agent/pipeline/align.py:")]
     assert lent and all(" for agent/liveness/challenge.py:" in w and w.endswith("(dot_energy)") for w in lent), wheres
+
+
+@pytest.mark.parametrize("checkout", ["venv inside", "elsewhere"])
+def test_a_site_outside_the_project_is_named_the_same_wherever_the_checkout_is(monkeypatch, checkout):
+    # /work/main holds its venv (.venv/lib/.../site-packages/numpy/...) and a git worktree does not:
+    # a numpy site was named ".venv/lib/python3.x/site-packages/numpy/_core/numeric.py" in the one and
+    # "_core/numeric.py" in the other (main: the first test here failed in a worktree). Now it is
+    # numpy's own path from its import root in both, and the project's files still from the root.
+    root = str(Path(sys.prefix).absolute().parent) + "/" if checkout == "venv inside" else "/elsewhere/checkout/"
+    monkeypatch.setattr(allocations, "_ROOT", root)
+
+    def where(path: str, function: str) -> str:
+        return allocations._where(SimpleNamespace(f_code=SimpleNamespace(co_filename=path, co_name=function),
+                                                  f_lineno=7))
+    numeric = np.ones.__code__.co_filename
+    inside = Path(numeric).relative_to(Path(np.__file__).parent).as_posix()
+    assert where(numeric, "ones") == f"numpy/{inside}:7 (ones)"
+    assert where(root + "agent/pipeline/align.py", "_new") == "agent/pipeline/align.py:7 (_new)"

@@ -26,7 +26,7 @@ from hil.ingest import limits as limits_mod
 from hil.ingest.identity import Registry, Revocation, Terminal, spki_sha256
 from hil.ingest.limits import FailureLimits, subject_at_terminal_key, terminal_key
 from hil.ingest.server import ServeOptions, ServerState, ServerTLS, serve
-from hil.ingest.store import MAX_PROBES_PER_NONCE, Claim, MemoryStore, NonceRecord
+from hil.ingest.store import MAX_PROBES_PER_NONCE, Claim, MemoryStore, NonceRecord, steady_clock
 from proto.capture_agent.v1 import ingest_pb2 as pb
 from tests.helpers.lockout import locked_out
 from tests.helpers.probes import make_probe, next_counter
@@ -521,10 +521,24 @@ def clocked_redis(tmp_path_factory):
     proc.stop()
 
 
+class ShiftableClock:
+    """A memory store's clock (seconds): its steady clock, ``shift(ms)`` ahead (``store_ahead``)."""
+
+    def __init__(self) -> None:
+        self.offset_ms = 0
+        self._steady = steady_clock()
+
+    def shift(self, ms: int) -> None:
+        self.offset_ms += ms
+
+    def __call__(self) -> float:
+        return self._steady() + self.offset_ms / 1000
+
+
 @pytest.fixture(params=["memory", "redis"])
 def any_store(request):
     if request.param == "memory":
-        yield MemoryStore()
+        yield MemoryStore(clock=ShiftableClock())
         return
     from hil.ingest.redis_store import RedisStore
     proc = request.getfixturevalue("clocked_redis")
@@ -537,10 +551,12 @@ def any_store(request):
 def store_ahead(store, ms: int, request) -> None:
     """The store's clock moved ``ms`` on with the server's: a Redis store's (``clocked_redis``) runs that
     far ahead of real time from now on (``any_store`` sets it back after the test); a memory store's
-    expiry is the server's clock, which the test moves itself."""
+    (``any_store``'s ``ShiftableClock``: it decides expiry by its own clock, not the server's) too."""
     from hil.ingest.redis_store import RedisStore
     if isinstance(store, RedisStore):
         request.getfixturevalue("clocked_redis").clock.shift(ms)
+    else:
+        store._clock.shift(ms)
 
 
 def test_the_rig_serves_the_store_it_is_given_even_an_empty_one(tmp_path):
@@ -820,7 +836,7 @@ def test_only_an_accepted_probe_takes_its_charge_back(tmp_path, any_store, reque
         ch = c.begin("s3", Purpose.VERIFY, capabilities=CAPS)
         late = rig.probe(ch, session_id="s3")
         clock[0] += rig.state.nonce_ttl_s + 1
-        store_ahead(any_store, int((rig.state.nonce_ttl_s + 1) * 1000), request)     # (Redis's clock decides)
+        store_ahead(any_store, int((rig.state.nonce_ttl_s + 1) * 1000), request)     # (the store's clock decides)
         assert submit(c, late).reason == "EXPIRED" and strikes() == 3
         # Accepted: taken back, that charge and no other; its retry and a replay take nothing more.
         ch = c.begin("s4", Purpose.VERIFY, capabilities=CAPS)
@@ -2165,6 +2181,47 @@ def test_a_jump_of_the_store_s_clock_holds_the_server_s_charges_for_its_window(t
         store.close()
         proc.stop()
 
+
+class ClockedServers:
+    """Ingest servers sharing one private redis-server whose clock is frozen at ``t0`` (now) and moves
+    only when the test freezes it elsewhere (``hil/redisproc.py``, ``clock=True``). ``server(elapsed)``
+    is one server's store (under ``prefix``) with its StoreWatch, whose elapsed time is ``elapsed[0]``
+    (the test moves it), checked once as at its start; ``issue(store)`` charges a 60 s challenge for
+    terminal k1 by the store's clock (600 s window). ``close()`` closes every store and stops Redis."""
+
+    def __init__(self, tmp: Path, prefix: str):
+        from hil.ingest.config import ServerConfig
+        from hil.redisproc import start_redis
+        self.proc = start_redis(tmp / "redis", clock=True)
+        assert self.proc.clock is not None
+        self.t0 = int(time.time() * 1000)
+        self.proc.clock.freeze(self.t0)
+        self.prefix = prefix
+        self.cfg = ServerConfig(store=self.proc.url)
+        self.stores: list = []
+
+    def server(self, elapsed: list[float]):
+        from hil.ingest.config import StoreWatch
+        from hil.ingest.redis_store import RedisStore
+        store = RedisStore.from_url(self.proc.url, prefix=self.prefix)
+        self.stores.append(store)
+        watch = StoreWatch(store, self.cfg, elapsed=lambda: elapsed[0])
+        watch.check(self.t0, starting=True)
+        return store, watch
+
+    def issue(self, store, session: str | None = None, request: bytes | None = None):
+        from hil.ingest.store import Charge
+        record = NonceRecord("k1", session or os.urandom(4).hex(), 1, "key-1", self.t0, self.t0 + 60_000)
+        return store.issue_nonce(os.urandom(32), record, self.t0,
+                                 Charge(("terminal:k1",), (60,), 600_000, store_clock=True),
+                                 request or os.urandom(32))
+
+    def close(self) -> None:
+        for store in self.stores:
+            store.close()
+        self.proc.stop()
+
+
 def test_a_small_jump_is_caught_at_the_charge_and_a_server_started_after_a_jump_is_held_too(tmp_path, caplog):
     # sec20 (sec19's leftover 2), on a Redis whose clock the test sets (hil/redisproc.py, clock=True),
     # frozen: nothing moves but what the test moves. (1) The nonce's script refuses a charge only when
@@ -2177,31 +2234,9 @@ def test_a_small_jump_is_caught_at_the_charge_and_a_server_started_after_a_jump_
     # readings began after the mark's earlier reading holds for its own window; one that was running
     # before it (its own elapsed time saying Redis's clock moved as it should) is not stopped by another
     # server's measurement.
-    import os
-
-    from hil.ingest.config import ServerConfig, StoreWatch
-    from hil.ingest.redis_store import RedisStore
-    from hil.ingest.store import Charge, NonceRecord, StoreUnchecked
-    from hil.redisproc import start_redis
-    proc = start_redis(tmp_path / "redis", clock=True)
-    assert proc.clock is not None
-    t0 = int(time.time() * 1000)
-    proc.clock.freeze(t0)
-    cfg = ServerConfig(store=proc.url)
-    stores, watches = [], []
-
-    def server(elapsed):
-        store = RedisStore.from_url(proc.url, prefix="jump:")
-        watch = StoreWatch(store, cfg, elapsed=lambda: elapsed[0])
-        watch.check(t0, starting=True)
-        stores.append(store)
-        watches.append(watch)
-        return store, watch
-
-    def issue(store):
-        record = NonceRecord("k1", os.urandom(4).hex(), 1, "key-1", t0, t0 + 60_000)
-        return store.issue_nonce(os.urandom(32), record, t0, Charge(("terminal:k1",), (60,), 600_000,
-                                                                      store_clock=True), os.urandom(32))
+    from hil.ingest.store import StoreUnchecked
+    servers = ClockedServers(tmp_path, "jump:")
+    proc, t0, server, issue = servers.proc, servers.t0, servers.server, servers.issue
     try:
         steady, stalled = [100.0], [1_000.0]
         a, watch_a = server(steady)           # its elapsed time follows Redis's clock
@@ -2227,9 +2262,7 @@ def test_a_small_jump_is_caught_at_the_charge_and_a_server_started_after_a_jump_
         later[0] += 600.001
         assert watch_c.check(t0) and issue(c).nonce
     finally:
-        for store in stores:
-            store.close()
-        proc.stop()
+        servers.close()
 
 
 def test_a_server_started_after_a_jump_is_held_from_its_first_charge_after_another_server_marks_it(tmp_path, caplog):
@@ -2241,30 +2274,9 @@ def test_a_server_started_after_a_jump_is_held_from_its_first_charge_after_anoth
     # (main: the charge right after the mark went through). The nonce's script now reads the mark at
     # every charge against the server's first reading: refused from the next charge, and the check that
     # follows holds the server for its window. A server running before the jump is not stopped by it.
-    import os
-
-    from hil.ingest.config import ServerConfig, StoreWatch
-    from hil.ingest.redis_store import RedisStore
-    from hil.ingest.store import Charge, NonceRecord, StoreUnchecked
-    from hil.redisproc import start_redis
-    proc = start_redis(tmp_path / "redis", clock=True)
-    assert proc.clock is not None
-    t0, jump = int(time.time() * 1000), 300_000
-    proc.clock.freeze(t0)
-    cfg = ServerConfig(store=proc.url)
-    stores = []
-
-    def server(elapsed):
-        store = RedisStore.from_url(proc.url, prefix="late:")
-        watch = StoreWatch(store, cfg, elapsed=lambda: elapsed[0])
-        watch.check(t0, starting=True)
-        stores.append(store)
-        return store, watch
-
-    def issue(store):
-        record = NonceRecord("k1", os.urandom(4).hex(), 1, "key-1", t0, t0 + 60_000)
-        return store.issue_nonce(os.urandom(32), record, t0, Charge(("terminal:k1",), (60,), 600_000,
-                                                                      store_clock=True), os.urandom(32))
+    from hil.ingest.store import StoreUnchecked
+    servers, jump = ClockedServers(tmp_path, "late:"), 300_000
+    proc, t0, server, issue = servers.proc, servers.t0, servers.server, servers.issue
     try:
         stalled, steady = [100.0], [500.0]
         a, watch_a = server(stalled)         # its elapsed time stands still while Redis's clock jumps
@@ -2292,9 +2304,7 @@ def test_a_server_started_after_a_jump_is_held_from_its_first_charge_after_anoth
         later[0] += 600.001
         assert watch_c.check(t0) and issue(c).nonce
     finally:
-        for store in stores:
-            store.close()
-        proc.stop()
+        servers.close()
 
 
 def test_a_probe_under_a_nonce_kept_alive_by_a_step_back_of_the_store_s_clock_is_expired(tmp_path, caplog):
@@ -2351,30 +2361,9 @@ def test_a_step_back_of_the_store_s_clock_is_marked_once_and_every_nonce_charged
     # nothing (the store's total stays 300 s, not 600 s); until the old deadline the nonces are usable
     # (30 s left: nothing honest lost), past it they are gone for every reader, the use included; a
     # nonce charged after the mark keeps its whole lifetime.
-    from hil.ingest.config import ServerConfig, StoreWatch
-    from hil.ingest.redis_store import RedisStore
-    from hil.ingest.store import Charge, Outcome, StoreUnchecked
-    from hil.redisproc import start_redis
-    proc = start_redis(tmp_path / "redis", clock=True)
-    assert proc.clock is not None
-    t0, back = int(time.time() * 1000), 300_000
-    proc.clock.freeze(t0)
-    cfg = ServerConfig(store=proc.url)
-    stores = []
-
-    def server(elapsed):
-        store = RedisStore.from_url(proc.url, prefix="bk:")
-        watch = StoreWatch(store, cfg, elapsed=lambda: elapsed[0])
-        watch.check(t0, starting=True)
-        stores.append(store)
-        return store, watch
-
-    charge = Charge(("terminal:k1",), (60,), 600_000, store_clock=True)
-
-    def issue(store, session, request=None):
-        record = NonceRecord("k1", session, 1, "key-1", t0, t0 + 60_000)
-        return store.issue_nonce(os.urandom(32), record, t0, charge, request or os.urandom(32))
-
+    from hil.ingest.store import Outcome, StoreUnchecked
+    servers, back = ClockedServers(tmp_path, "bk:"), 300_000
+    proc, t0, server, issue = servers.proc, servers.t0, servers.server, servers.issue
     try:
         a_time, b_time = [100.0], [500.0]
         a, watch_a = server(a_time)
@@ -2405,9 +2394,7 @@ def test_a_step_back_of_the_store_s_clock_is_marked_once_and_every_nonce_charged
                            now_ms=t0, hold="h3").outcome is Outcome.UNKNOWN       # main: USED
         assert b.read_and_claim(late, "k1", "p-5", b"d" * 32, t0, hold="h5")[2] is Claim.HELD
     finally:
-        for store in stores:
-            store.close()
-        proc.stop()
+        servers.close()
 
 
 def test_a_step_back_is_marked_by_the_first_script_after_it_whatever_server_runs_it(tmp_path, caplog):
@@ -2419,28 +2406,9 @@ def test_a_step_back_is_marked_by_the_first_script_after_it_whatever_server_runs
     # (the latest less now: here 299.5 s of the 300 s step, the step having come 0.5 s after the last
     # script). The nonce charged before it is gone 0.5 s after its old deadline (main: held 300 s more);
     # the server that ran across the step then measures 300 s and adds nothing under the 2 s slack.
-    from hil.ingest.config import ServerConfig, StoreWatch
-    from hil.ingest.redis_store import RedisStore
-    from hil.ingest.store import Charge, StoreUnchecked
-    from hil.redisproc import start_redis
-    proc = start_redis(tmp_path / "redis", clock=True)
-    assert proc.clock is not None
-    t0, back = int(time.time() * 1000), 300_000
-    proc.clock.freeze(t0)
-    cfg = ServerConfig(store=proc.url)
-    stores = []
-
-    def server(elapsed):
-        store = RedisStore.from_url(proc.url, prefix="hi:")
-        watch = StoreWatch(store, cfg, elapsed=lambda: elapsed[0])
-        watch.check(t0, starting=True)
-        stores.append(store)
-        return store, watch
-
-    def issue(store):
-        record = NonceRecord("k1", os.urandom(4).hex(), 1, "key-1", t0, t0 + 60_000)
-        return store.issue_nonce(os.urandom(32), record, t0, Charge(("terminal:k1",), (60,), 600_000,
-                                                                      store_clock=True), os.urandom(32))
+    from hil.ingest.store import StoreUnchecked
+    servers, back = ClockedServers(tmp_path, "hi:"), 300_000
+    proc, t0, server, issue = servers.proc, servers.t0, servers.server, servers.issue
     try:
         across = [100.0]
         a, watch_a = server(across)
@@ -2465,9 +2433,7 @@ def test_a_step_back_is_marked_by_the_first_script_after_it_whatever_server_runs
         assert "another server marked it already" in caplog.text and issue(a).nonce    # ... marked once
         assert c.r.get("hi:store-clock-back").split()[0] == str(back - 500).encode()
     finally:
-        for store in stores:
-            store.close()
-        proc.stop()
+        servers.close()
 
 
 # -- what the client says when no server answered (issues 15-19 leftover 4) ------------------------------------

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+import hil.ingest.store as store_mod
 from hil.ingest.redis_store import RedisStore
 from hil.ingest.store import (
     MAX_COPIES_PER_CLAIM,
@@ -21,6 +22,7 @@ from hil.ingest.store import (
     Outcome,
     StoreLimits,
     StoreUnavailable,
+    steady_clock,
 )
 
 T0 = 0                          # ms, set to now before each test: Redis expires keys by its own clock
@@ -59,7 +61,7 @@ def make_store(request):
     def make(**limits):
         lim = StoreLimits(**limits)
         if request.param == "memory":
-            s = MemoryStore(lim)
+            s = MemoryStore(lim, clock=FreezableClock())
         else:
             s = RedisStore.from_url(request.getfixturevalue("clocked_redis").url, lim,
                                     prefix=f"t{uuid.uuid4().hex[:8]}:")
@@ -70,15 +72,30 @@ def make_store(request):
         s.close()
 
 
+class FreezableClock:
+    """A memory store's clock (seconds): its steady clock until a test freezes it at ``ms``, as
+    ``redis_clock`` freezes Redis's."""
+
+    def __init__(self) -> None:
+        self.ms: int | None = None
+        self._steady = steady_clock()
+
+    def __call__(self) -> float:
+        return self._steady() if self.ms is None else self.ms / 1000
+
+
 @pytest.fixture
 def at(request):
-    """``at(store, ms)``: the time a contract test's step happens at, for a store that reads its own clock.
-    A Redis store decides a nonce's expiry by Redis's clock alone (sec21: its record is unexpired while
-    Redis holds it, whatever the caller's ``now_ms``), so Redis's clock is set there (it runs on again
-    in real time after the test); the memory store is told the time by the caller."""
+    """``at(store, ms)``: the time a contract test's step happens at, by the store's own clock. Each
+    store decides a nonce's expiry by its own clock alone, whatever the caller's ``now_ms`` (Redis's
+    since sec21: its record is unexpired while Redis holds it; the memory store's since it runs on
+    elapsed time), so that clock is set: Redis's (it runs on again in real time after the test), or
+    the memory store's (``FreezableClock``)."""
     def step(store, ms: int) -> None:
         if isinstance(store, RedisStore):
             request.getfixturevalue("redis_clock").freeze(ms)
+        else:
+            store._clock.ms = ms
     return step
 
 
@@ -598,62 +615,101 @@ def test_a_full_redis_refuses_a_new_charge_whole_and_finishes_the_challenges_alr
         s.close()
 
 
-class CountingInt(int):
-    """An int that counts how often it is compared or added to: how much of a table a prune reads."""
+class CountingDict(dict):
+    """A dict that counts its reads by key: how much of a table a prune reads (the memory store's
+    deadlines by its clock, ``_until`` and ``_used_at``)."""
 
     reads = 0
 
-    def _count(self):
-        CountingInt.reads += 1
-
-    def __ge__(self, other):
-        self._count()
-        return int(self) >= other
-
-    def __lt__(self, other):
-        self._count()
-        return int(self) < other
-
-    def __gt__(self, other):
-        self._count()
-        return int(self) > other
-
-    def __le__(self, other):
-        self._count()
-        return int(self) <= other
-
-    def __add__(self, other):
-        self._count()
-        return int(self) + other
+    def __getitem__(self, key):
+        CountingDict.reads += 1
+        return super().__getitem__(key)
 
 
 def test_memory_pruning_reads_only_what_has_expired():
     # 20,000 live nonces (2,000 terminals at their cap of 10) and 3 expired ones: issuing one more
-    # must read the 3 and stop at the first live record, not walk the table.
-    s = MemoryStore(StoreLimits(nonces_per_terminal=10))
+    # must read the 3 and stop at the first live record, not walk the table. (Times by the store's clock.)
+    clock = FreezableClock()
+    s = MemoryStore(StoreLimits(nonces_per_terminal=10), clock=clock)
+    s._until, s._used_at = CountingDict(), CountingDict()
     old = [os.urandom(32) for _ in range(3)]
+    clock.ms = T0
     for i, n in enumerate(old):
-        s.add_nonce(n, NonceRecord("old", "s", 2, "k", T0, CountingInt(T0 + 10 + i)), T0)
+        s.add_nonce(n, NonceRecord("old", "s", 2, "k", T0, T0 + 10 + i), T0)
+    clock.ms = T0 + 100
     for i in range(20_000):
-        s.add_nonce(os.urandom(32), NonceRecord(f"k{i % 2000}", "s", 2, "k", T0 + 100,
-                                                CountingInt(T0 + 100 + TTL)), T0 + 100)
-    CountingInt.reads = 0
+        s.add_nonce(os.urandom(32), NonceRecord(f"k{i % 2000}", "s", 2, "k", T0 + 100, T0 + 100 + TTL), T0 + 100)
+    clock.ms = T0 + 200
+    CountingDict.reads = 0
     s.add_nonce(os.urandom(32), rec(terminal="fresh", issued=T0 + 200), T0 + 200)
     assert all(s.get_nonce(n, T0 + 200) is None for n in old)
     assert len(s) == 20_001
-    reads_after_issue = CountingInt.reads
-    assert reads_after_issue <= 3 + 1 + 3          # the expired, the first live, the 3 lookups above
+    assert CountingDict.reads <= 3 + 1 + 3          # the expired, the first live, the first live at each lookup
     # Used nonces: 5,000 used, retention 600 s; 2 used long ago. Pruning reads those 2 and one more.
-    s2 = MemoryStore(StoreLimits(nonces_per_terminal=10, keep_used_s=600))
+    s2 = MemoryStore(StoreLimits(nonces_per_terminal=10, keep_used_s=600), clock=clock)
+    s2._until, s2._used_at = CountingDict(), CountingDict()
     for i in range(5_002):
         n = os.urandom(32)
+        clock.ms = T0
         s2.add_nonce(n, rec(terminal=f"t{i}", issued=T0, ttl=10**9), T0)
-        when = CountingInt(T0 + (1 if i < 2 else 500_000))
+        clock.ms = T0 + (1 if i < 2 else 500_000)
         assert s2.use_nonce(n, terminal_id=f"t{i}", probe_id="p", digest=b"d", counter=1, receipt=b"r",
-                            now_ms=when).outcome is Outcome.USED
-    CountingInt.reads = 0
+                            now_ms=clock.ms).outcome is Outcome.USED
+    clock.ms = T0 + 700_000
+    CountingDict.reads = 0
     s2.add_nonce(os.urandom(32), rec(issued=T0 + 700_000, ttl=TTL), T0 + 700_000)
-    assert CountingInt.reads <= 3 and len(s2) == 5_001
+    assert CountingDict.reads <= 3 and len(s2) == 5_001
+
+
+class SteppedHost:
+    """This host's clocks as ``hil.ingest.store`` reads them: the wall clock (``time``), which a test
+    steps as NTP or ``date -s`` would, and the elapsed time (``CLOCK_BOOTTIME``), which only runs."""
+
+    CLOCK_BOOTTIME = 7
+
+    def __init__(self, wall_s: float) -> None:
+        self.wall, self.elapsed = wall_s, 1_000.0
+
+    def time(self) -> float:
+        return self.wall
+
+    def clock_gettime(self, clock_id: int) -> float:
+        assert clock_id == self.CLOCK_BOOTTIME
+        return self.elapsed
+
+    def run(self, s: float) -> None:
+        self.wall += s
+        self.elapsed += s
+
+
+def test_a_step_of_the_server_s_wall_clock_moves_no_memory_nonce_s_deadline(monkeypatch):
+    # back21's leftover (docs/uplink.md): MemoryStore, the single server's store, decided each nonce by
+    # the caller's now_ms, the server's wall clock, so a step of that clock moved every deadline: back
+    # 300 s, a nonce 61 s into its 60 s life was read and used (main: USED, 300 s more life); forward
+    # 700 s, an honest nonce 1 s old was gone (main: UNKNOWN) and the charge under it, timed by the
+    # store's clock (time.time), had left its 600 s window. The store now runs on elapsed time.
+    host = SteppedHost(T0 / 1000)
+    monkeypatch.setattr(store_mod, "time", host)
+    s = MemoryStore()
+
+    def now() -> int:                                       # the server's clock (ServerState.now_ms)
+        return int(host.wall * 1000)
+    old, young = os.urandom(32), os.urandom(32)
+    s.add_nonce(old, rec(session="s1", issued=now()), now())
+    host.run(61.0)
+    host.wall -= 300.0                                      # the wall clock stepped back 300 s
+    assert s.get_nonce(old, now()) is None
+    assert use(s, old, now=now()).outcome is Outcome.UNKNOWN
+    charge = Charge(("terminal:k1",), (5,), 600_000, store_clock=True)
+    assert s.issue_nonce(young, rec(session="s2", issued=now()), now(), charge, b"q" * 32).nonce == young
+    host.run(1.0)
+    host.wall += 700.0                                      # and forward 700 s
+    assert s.failures("terminal:k1", None, 600_000) == 1    # the charge still counts
+    got = s.get_nonce(young, now())
+    assert got is not None and not got.used
+    assert use(s, young, probe="p-2", now=now()).outcome is Outcome.USED
+    host.run(30.0)
+    assert s.get_nonce(young, now()).used_ms == now() - 30_000       # its retry window by elapsed time too
 
 
 def test_the_nonce_and_the_counter_are_read_together(make_store, at):
@@ -878,10 +934,11 @@ def test_the_two_stores_agree_on_what_counts_against_a_terminals_cap(clocked_red
     # probe ids and receipts they answer retries with) early. Differential: one seeded sequence of
     # issues, uses, retries and time steps on both stores, every observable compared after each step.
     # Both stores run on the simulated clock: Redis's is frozen at it (sec20: Redis's add script drops
-    # what Redis itself expired, by its own clock, never by the caller's).
+    # what Redis itself expired, by its own clock, never by the caller's), and so is the memory store's.
     import random
     limits = StoreLimits(keep_used_s=3600)          # the run (< 3,600 s simulated) stays within retention
-    mem = MemoryStore(limits)
+    mem_clock = FreezableClock()
+    mem = MemoryStore(limits, clock=mem_clock)
     red = RedisStore.from_url(clocked_redis.url, limits, prefix=f"diff{uuid.uuid4().hex[:8]}:")
     rng = random.Random(15)
     now, issued, used, counters = T0, [], {}, {"k1": 0, "k2": 0}
@@ -890,6 +947,7 @@ def test_the_two_stores_agree_on_what_counts_against_a_terminals_cap(clocked_red
         for step in range(300):
             now += rng.randint(1, 20_000)
             redis_clock.freeze(now)
+            mem_clock.ms = now
             op = rng.random()
             if op < 0.45 or not issued:
                 t = rng.choice(["k1", "k2"])

@@ -75,6 +75,30 @@ def _until(worker_end, op: str) -> list[str]:
     return ops
 
 
+def _two_sent(sup, worker_end, named, framesets):
+    """A judge session (``_open``) that has sent framesets 0 and 1 (their acks not yet sent)."""
+    judge, _ = _open(sup, worker_end, named)
+    judge.add(framesets[0])
+    judge.add(framesets[1])
+    return judge
+
+
+def _abandon_two(sup, worker_end, named, framesets) -> None:
+    """A session that sent two framesets, had both acked and was cancelled: the daemon's messages
+    up to its ``abort`` read."""
+    judge = _two_sent(sup, worker_end, named, framesets)
+    send(worker_end, {"op": "ack", "slot": 0})
+    send(worker_end, {"op": "ack", "slot": 1})
+    judge.__exit__(None, None, None)              # cancelled: the acks collected, ``abort`` sent
+    assert _until(worker_end, "abort") == ["frameset", "frameset", "abort"]
+
+
+def _reports(worker_end, *indices: int) -> None:
+    """The worker's ``best`` reports naming ``indices``, in order."""
+    for k in indices:
+        send(worker_end, {"op": "best", "index": k})
+
+
 def test_a_session_that_wants_reports_asks_for_them_and_gets_its_own_framesets(worker, framesets):
     sup, w = worker
     named: list = []
@@ -133,11 +157,8 @@ def test_a_malformed_or_foreign_report_kills_the_worker_with_its_own_code(worker
 def test_more_reports_than_framesets_sent_are_refused(worker, framesets):
     sup, w = worker
     named: list = []
-    judge, _ = _open(sup, w, named)
-    judge.add(framesets[0])
-    judge.add(framesets[1])
-    for k in (0, 1, 0):                           # three changes after two framesets: not the worker's judge
-        send(w, {"op": "best", "index": k})
+    judge = _two_sent(sup, w, named, framesets)
+    _reports(w, 0, 1, 0)                          # three changes after two framesets: not the worker's judge
     with pytest.raises(LivenessBestInvalid):
         judge.add(framesets[2])
     assert [k for k, _ in named] == [0, 1]
@@ -164,15 +185,8 @@ def test_an_abandoned_sessions_late_reports_are_skipped_but_no_more(worker, fram
     # sent (less those read); one more is the worker's own doing.
     sup, w = worker
     named: list = []
-    judge, _ = _open(sup, w, named)
-    judge.add(framesets[0])
-    judge.add(framesets[1])
-    send(w, {"op": "ack", "slot": 0})
-    send(w, {"op": "ack", "slot": 1})
-    judge.__exit__(None, None, None)              # cancelled: the acks collected, ``abort`` sent
-    assert _until(w, "abort") == ["frameset", "frameset", "abort"]
-    for k in (0, 1):
-        send(w, {"op": "best", "index": k})
+    _abandon_two(sup, w, named, framesets)
+    _reports(w, 0, 1)
     send(w, {"op": "ready"})
     nxt = sup.open_judge(frames=4)
     nxt.__enter__()
@@ -180,15 +194,8 @@ def test_an_abandoned_sessions_late_reports_are_skipped_but_no_more(worker, fram
     nxt.__exit__(None, None, None)
     assert recv(w)["op"] == "abort"
     # Once more, three reports after a session of two framesets.
-    judge, _ = _open(sup, w, named)
-    judge.add(framesets[0])
-    judge.add(framesets[1])
-    send(w, {"op": "ack", "slot": 0})
-    send(w, {"op": "ack", "slot": 1})
-    judge.__exit__(None, None, None)
-    assert _until(w, "abort") == ["frameset", "frameset", "abort"]
-    for k in (0, 1, 0):
-        send(w, {"op": "best", "index": k})
+    _abandon_two(sup, w, named, framesets)
+    _reports(w, 0, 1, 0)
     send(w, {"op": "ready"})
     with pytest.raises(LivenessVerdictUnbound):
         sup.open_judge(frames=4).__enter__()

@@ -137,3 +137,31 @@ def test_framesets_with_a_bound_per_frameset_reads_a_slow_source_to_the_count(cl
     sets = list(frames_mod.framesets(SlowCamera(sim, clock, per_read_s=0.5), 10, timeout_s=1.0, per_frameset=True))
     assert len(sets) == 10
     assert len({fs.depth.frame_number for fs in sets if fs.depth is not None}) == 10
+
+
+class PacedSlowCamera(SlowCamera):
+    """``SlowCamera`` standing for a device whose frames come in real time, late (not rendered on read)."""
+
+    renders_on_read = False
+
+
+def test_a_session_stage_of_a_camera_that_renders_on_read_is_bounded_in_the_camera_s_own_time(clock, sim):
+    # test_keys_e2e (SES_STAGE_TIMEOUT at load 10-12): a session's stages read with a bound on the
+    # whole read, and an unpaced simulator rendering slowly on a loaded machine ran past the 30 s
+    # challenge window on the clock ("only 31 of 48 framesets arrived within 30 s") however few of
+    # its own frames it took. A stage (``own_time``) of a camera that renders on read now gets
+    # ``timeout_s`` of the camera's time: 0.1 s of three 30 fps streams is 9 frames, 3 framesets,
+    # though each frame takes 0.2 s of the reader's clock (1.8 s in all).
+    reader = FramesetReader(SlowCamera(sim, clock, per_read_s=0.2))
+    start, got = clock.t, []
+    with pytest.raises(SyncTimeout, match=r"0\.1 s of the camera's own time passed \(9 frames read"):
+        for fs in reader.stream(timeout_s=0.1, own_time=True):
+            got.append(fs)
+    assert len(got) == 3 and clock.t - start == pytest.approx(9 * 0.2)
+    # The same session stage on a camera whose frames come in real time keeps the clock's bound: a
+    # device (or an injector behind one) that delivers late gets no more time for being slow.
+    reader = FramesetReader(PacedSlowCamera(sim, clock, per_read_s=0.2))
+    with pytest.raises(SyncTimeout, match=r"no complete frameset within 0\.1 s"):
+        for fs in reader.stream(timeout_s=0.1, own_time=True):
+            got.append(fs)
+    assert len(got) == 3

@@ -37,6 +37,10 @@ from tests.helpers.swtpm import extend_pcr16, reset_pcr16, swtpm
 from tests.helpers.terminals import CAPS, LIVE, SIM_SESSION
 
 TPM_T, GM_T, HSM_T = "kiosk-tpm-0001", "kiosk-gm-0001", "kiosk-hsm-0001"
+# The sessions' camera: the live face unpaced (each frame rendered when read), so the session's stage
+# bounds are counted in the camera's own time (FramesetReader.stream(own_time=True)). Paced, a loaded
+# machine (load 10-12) rendered the 48-frameset window past its 30 s on the clock: SES_STAGE_TIMEOUT.
+CAMERA = LIVE + "&realtime=0"
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +71,11 @@ def keyed(tmp_path_factory, softhsm):
             Terminal(HSM_T, plain_signer.public_key(), pins[HSM_T])])
         # Every challenge issued is charged until a probe under it is accepted (hil/ingest/limits.py):
         # the handshake test asks for challenges it never uses, past the default limit of 5.
+        # The nonce lives 10 minutes (the server's default is 60 s): what these tests check is the
+        # keys, and a window rendered slowly on a loaded machine must not expire its nonce.
         state = ServerState(registry=registry, keys={x25519.key_id: x25519, sm2.key_id: sm2},
                             current_key_id=x25519.key_id, frames=48, keep_sealed=4,
-                            limits=FailureLimits(max_failures=0))
+                            limits=FailureLimits(max_failures=0), nonce_ttl_s=600.0)
         server, port = serve(state, ServerTLS(server_cert.cert_pem, server_cert.key_pem, ca.cert_pem))
 
         def client(terminal: str, key, **kw) -> UplinkClient:
@@ -100,7 +106,7 @@ def capture(deps: SessionDeps):
 
 
 def deps_for(keyed, supervisor, terminal, uplink, signer, attestor=None) -> SessionDeps:
-    return SessionDeps(terminal_id=terminal, camera_uri=LIVE, uplink=uplink, signer=signer, supervisor=supervisor,
+    return SessionDeps(terminal_id=terminal, camera_uri=CAMERA, uplink=uplink, signer=signer, supervisor=supervisor,
                        settings=SIM_SESSION, attestor=attestor,
                        devices=DeviceSettings(allow_development_cameras=True))
 
