@@ -111,6 +111,9 @@ ILLUMINATION_LATE_BLENDS = 5
 # (``verify_illumination(noise_frames=...)``; docs/liveness.md, *The step check's noise in short
 # windows*). Off (None) by default: measured, not adopted.
 ILLUMINATION_NOISE_FRAMES: int | None = None
+# A contradiction that an uncommanded change of the room's light explains is not measurable, not an
+# attack (``verify_illumination(ambient=...)``; docs/liveness.md, *A shadow passing*).
+ILLUMINATION_AMBIENT = True
 NOISY_DETAIL = ("the screen's light on the face was too weak against the face's own noise to verify the "
                 "illumination sequence in a window this short")
 # A step's second frame showing less than this share of its edge's change is taken for a late edge's
@@ -131,6 +134,13 @@ DRIFTED_DETAIL = ("the IR frames' dot energy stepped on the projector schedule, 
 WEAK_SCREEN_DETAIL = ("the screen's light on the face was too weak to measure against the room's light "
                       "(or the face did not reflect it)")
 FEW_FACES_DETAIL = "too few frames with a face to verify the illumination challenge"
+# Why an illumination challenge whose face contradicted the sequence is nevertheless not measurable:
+# the room's light changed inside the window, all three channels together (a passer-by's shadow, a
+# cloud), by enough to flip the decoding, while the face's colour across that change still followed
+# the screen's sequence (``verify_illumination(ambient=...)``, :func:`_ambient_explained`;
+# docs/liveness.md, *A shadow passing*).
+AMBIENT_DETAIL = ("the room's light on the face changed during the illumination sequence (a shadow passing): "
+                  "the screen's light could not be verified against it")
 # Frames whose state may disagree with the projector schedule (beyond an edge's uncertain frame),
 # per this many frames compared: none in a window of under 40 compared frames.
 FRAMES_PER_ALLOWED_MISMATCH = 40
@@ -731,6 +741,89 @@ def _shifted(steps: Sequence[Step], late: tuple[int, ...]) -> tuple[Step, ...]:
     return tuple(out)
 
 
+def _ambient_explained(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separation: float) -> bool:
+    """Does an uncommanded change of the room's light explain why the face's colour contradicted the
+    sequence? At some lag:
+
+    * the face's changes between consecutive compared frames of one step (the screen's colour the same
+      in both) lie mostly along one colour direction ``a`` with all three channels of one sign: the
+      room's light on the face growing or falling in its own colour (a shadow passing dims every
+      channel together), not a screen's colour;
+    * with ``a`` removed from every frame (each frame free to have any amount of the room's light),
+      the rest follows the sequence: least squares of the face's colour, across ``a``, on a cubic
+      drift per channel plus a gain per channel times the commanded channel; every gain positive, each
+      channel's commanded change across ``a`` at least ``min_separation`` times the noise (from the
+      same within-step changes, across ``a``), and every compared frame decoded (nearest of the eight
+      palette colours, across ``a``) to its commanded colour (but for one per
+      ``FRAMES_PER_ALLOWED_MISMATCH``), every step with a compared face;
+    * the room's light along ``a`` (the face's colour along it, less the commanded colours' share)
+      moved by at least half the gain on some channel over the compared frames: enough to flip a
+      channel's decoding, which is what made the verifier refuse; and over several frames: no change
+      between consecutive compared frames carries more than half of that excursion (a shadow sweeps
+      the face in 0.2-1 s, 6-30 frames; a screen's edge, a stream's own white or grey step included,
+      is one frame's jump).
+
+    Nothing passes here: the window stays refused, as not measurable instead of as a contradiction.
+    A stream that does not see the screen cannot follow the sequence across ``a`` any better than it
+    follows it at all, whatever room light it adds (docs/liveness.md, *A shadow passing*)."""
+    expected, sid = step_layout(steps)
+    n = min(len(y), len(expected))
+    if n < MIN_FRAMES:
+        return False
+    settled = _settled(expected)[:n]
+    finite = np.all(np.isfinite(y[:n]), axis=1)
+    palette = np.array(PALETTE)
+    member = sid[:n, None] == np.arange(len(steps))
+    for lag in _lags(max_lag, n):
+        m = n - int(lag)
+        yl, x, s = y[lag:lag + m], expected[:m], sid[:m]
+        care = settled[:m] & finite[lag:lag + m]
+        checked = int(np.count_nonzero(care))
+        if checked < MIN_COMPARED:
+            continue
+        if np.any((settled[:m] @ member[:m] > 0) & (care @ member[:m] == 0)):
+            continue                                            # a step with no face compared
+        pair = care[1:] & care[:-1] & (s[1:] == s[:-1])
+        if np.count_nonzero(pair) < 3:
+            continue
+        d = (yl[1:] - yl[:-1])[pair]
+        _, sv, vt = np.linalg.svd(d, full_matrices=False)
+        a = vt[0] * (1.0 if vt[0].sum() >= 0 else -1.0)
+        if not np.all(a > 0):
+            continue                                            # not the channels together
+        proj = np.eye(3) - np.outer(a, a)
+        z = yl @ proj
+        idx = np.flatnonzero(care)
+        drift = _drift(np.arange(m) / m)[idx]                   # (k, terms)
+        terms = drift.shape[1]
+        # z_k = P (o(t_k) + G * x_k): unknowns, the drift's terms per channel then the gains.
+        rows = np.zeros((idx.size, 3, 3 * terms + 3))
+        for ch in range(3):
+            rows[:, :, ch * terms:(ch + 1) * terms] = proj[None, :, ch, None] * drift[:, None, :]
+            rows[:, :, 3 * terms + ch] = proj[None, :, ch] * x[idx, ch][:, None]
+        coef = np.linalg.lstsq(rows.reshape(-1, 3 * terms + 3), z[idx].reshape(-1), rcond=None)[0]
+        gains = coef[3 * terms:]
+        if not np.all(gains > 0):
+            continue
+        dz = (z[1:] - z[:-1])[pair]
+        sigma = math.sqrt(float(np.sum(dz * dz)) / (2.0 * 2.0 * dz.shape[0]))   # one frame, per dimension across a
+        across = gains * np.linalg.norm(proj, axis=0)           # each channel's commanded change across a
+        if not np.all(across >= min_separation * max(sigma, 1e-12)):
+            continue
+        base = np.einsum("kt,ct->kc", drift, coef[:3 * terms].reshape(3, terms))   # (k, 3) o(t_k)
+        cand = (base[:, None, :] + gains[None, None, :] * palette[None]) @ proj     # (k, 8, 3)
+        dist = np.sum(np.square(z[idx][:, None, :] - cand), axis=2)
+        code = np.array([PALETTE.index(tuple(float(v) for v in c)) for c in x[idx]])
+        wrong = int(np.count_nonzero(np.argmin(dist, axis=1) != code))
+        if wrong > checked // FRAMES_PER_ALLOWED_MISMATCH:
+            continue
+        room = yl[idx] @ a - (gains * x[idx]) @ a                # the room's light along a
+        spread = float(np.ptp(room))
+        if np.any(spread * a >= gains / 2) and np.max(np.abs(np.diff(room))) <= spread / 2:
+            return True
+    return False
+
+
 def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | np.ndarray, *,
                         max_lag: int = ILLUMINATION_MAX_LAG,
                         min_separation: float = ILLUMINATION_MIN_SEPARATION, levels: int = 2,
@@ -741,7 +834,8 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
                         step_spread: float | None = ILLUMINATION_NOISE_SPREAD,
                         edge_frames: int = ILLUMINATION_EDGE_FRAMES,
                         late_blends: int | None = ILLUMINATION_LATE_BLENDS,
-                        noise_frames: int | None = ILLUMINATION_NOISE_FRAMES) -> SequenceResult:
+                        noise_frames: int | None = ILLUMINATION_NOISE_FRAMES,
+                        ambient: bool = ILLUMINATION_AMBIENT) -> SequenceResult:
     """Did the face's colour follow the screen? ``rgb[k]``: frame k's mean linear (R, G, B) over the
     face (NaN where no face was measured), with the colour camera's exposure and white balance
     locked.
@@ -853,7 +947,14 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     level's step of its gain) does not pass; when such a lag is all that would have passed (late
     blends included) the face is reported as not measurable (inconclusive), not as contradicting the
     sequence. An injector chooses its stream's noise, and a noise-scaled tolerance widens with it
-    (docs/liveness.md, *The step check's noise in short windows*)."""
+    (docs/liveness.md, *The step check's noise in short windows*).
+
+    ``ambient`` (the challenge's ``ILLUMINATION_AMBIENT``, True; False: the verifier before it, every
+    contradiction an attack): a window that contradicts the sequence is reported as not measurable
+    (``AMBIENT_DETAIL``; inconclusive, never live, a lockout strike as every refusal) instead of as
+    a contradiction when an uncommanded change of the room's light explains it
+    (:func:`_ambient_explained`). It never makes a window pass: what passes is decided above, with
+    every threshold as before."""
     if not isinstance(levels, int) or levels < 2:
         raise ChallengeError("an illumination sequence needs at least 2 levels per channel")
     if drift_bound is not None and not (isinstance(drift_bound, (int, float)) and drift_bound >= 0
@@ -876,9 +977,14 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
         raise ChallengeError(f"the drift's degree must be within 0..{DRIFT_TERMS}")
     if noise_frames is not None and not (isinstance(noise_frames, int) and noise_frames >= 0):
         raise ChallengeError("the noise-limited window length must be a whole number at or above 0 (or None)")
-    return _illumination(steps, np.asarray(rgb, dtype=np.float64).reshape(-1, 3), max_lag, min_separation, levels,
-                         fit_check, drift_terms, drift_bound, shared_drift, step_check, step_noise, step_spread,
-                         edge_frames, late_blends, noise_frames=noise_frames)
+    y = np.asarray(rgb, dtype=np.float64).reshape(-1, 3)
+    r = _illumination(steps, y, max_lag, min_separation, levels, fit_check, drift_terms, drift_bound, shared_drift,
+                      step_check, step_noise, step_spread, edge_frames, late_blends, noise_frames=noise_frames)
+    if ambient and not r.passed and r.measurable and levels == 2 and _ambient_explained(steps, y, max_lag,
+                                                                                        min_separation):
+        return SequenceResult(r.kind, False, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation,
+                              AMBIENT_DETAIL, measurable=False)
+    return r
 
 
 def _illumination(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separation: float, levels: int,
@@ -1099,7 +1205,8 @@ def failed_unmeasurable(challenge: Any) -> bool:
 # The details of a challenge not measurable because of the light (the projector's dots drowned or
 # clipped by ambient infrared, the screen's light too weak on the face): what ``TOO_BRIGHT_TO_VERIFY``
 # asks the person to change. ``FEW_FACES_DETAIL`` is not one: no face to measure is not the light's doing.
-LIGHT_DETAILS = frozenset({CLIPPED_DETAIL, DROWNED_DETAIL, DRIFTED_DETAIL, WEAK_SCREEN_DETAIL, NOISY_DETAIL})
+LIGHT_DETAILS = frozenset({CLIPPED_DETAIL, DROWNED_DETAIL, DRIFTED_DETAIL, WEAK_SCREEN_DETAIL, NOISY_DETAIL,
+                           AMBIENT_DETAIL})
 
 
 def failed_for_light(challenge: Any) -> bool:

@@ -284,8 +284,11 @@ def verify(payload: pb.ProbePayload, liveness: dict[str, Any], nonce: bytes, cha
             raise EvidenceFailed(f"projector: {r.detail} (server's check: {r.mismatches} of {r.checked} frames "
                                  f"disagree, separation {r.separation:.1f})")
     if Kind.ILLUMINATION in want:
+        # ``ambient=False``: the terminal's room-light rule only relabels a refused window (not
+        # measurable, a retry, instead of a contradiction; never a pass), and a probe reaches this
+        # check only when the terminal said "live": any refusal here is a contradiction of the probe.
         r = verify_illumination(challenge.steps, face_response(fr.grids), max_lag=t.illumination_max_lag,
-                                min_separation=t.illumination_min_separation)
+                                min_separation=t.illumination_min_separation, ambient=False)
         results["illumination"] = r.to_dict()
         if not r.passed:
             raise EvidenceFailed(f"illumination: {r.detail} (server's check: {r.mismatches} of {r.checked} frames "

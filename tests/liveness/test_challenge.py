@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 from agent.liveness.challenge import (
+    AMBIENT_DETAIL,
     CLIPPED_DETAIL,
     DRIFTED_DETAIL,
     DROWNED_DETAIL,
@@ -25,6 +26,7 @@ from agent.liveness.challenge import (
     face_response,
     failed_for_light,
     failed_unmeasurable,
+    illumination_steps,
     verify,
     verify_illumination,
     verify_projector,
@@ -715,3 +717,66 @@ def test_black_unlit_frames_with_a_stray_dn_do_not_split_as_lit():
     other = np.roll(np.array(Challenge.from_nonce(b"g" * 32, 32).schedule), 1)
     assert not verify_projector(c.schedule, np.where(other, 7.25, dark)).passed
     assert not verify_projector(c.schedule, dark).passed
+
+
+def shadowed(y, room, depth, centre, width):
+    """``y`` with a passer-by's shadow over the room's light on the face (not the screen's): a smooth
+    dip of ``depth`` of it lasting ``width`` frames around frame ``centre``, every channel together."""
+    t = np.arange(len(y))
+    u = np.clip((t - centre) / width * 2, -1, 1)
+    return y - np.asarray(room) * depth * (0.5 + 0.5 * np.cos(np.pi * u))[:, None]
+
+
+SHADOWS = [(0.5, 10, 12), (0.3, 20, 8), (0.75, 16, 12), (0.6, 6, 16), (0.4, 24, 6)]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_shadow_over_a_genuine_face_is_not_measurable_but_over_an_injectors_stream_a_contradiction(seed):
+    """A passer-by's shadow sweeping a face that follows the screen (issue 14, the tenth family's 64
+    ``passing_shade`` refusals): the room's light falls on every channel together, by far more than
+    the screen's gain, and the decoding contradicts the sequence; the face's colour across the
+    shadow's colour still follows it, so the window is not measurable (a retry asked for out of the
+    light, never live), not an attack. The same shadow swept over a stream that does not see the
+    screen (another nonce's sequence, or a still face), or a room light of one colour switched over
+    a genuine face, stays a contradiction."""
+    room = (0.25, 0.18, 0.15)
+    rng = np.random.default_rng(seed)
+    c = Challenge.from_nonce(bytes([seed + 1]) * 32, 32, (Kind.ILLUMINATION, Kind.PROJECTOR))
+    depth, centre, width = SHADOWS[seed]
+    genuine = shadowed(face_colours(c.steps, 1 + seed % 2, rng, room=room), room, depth, centre, width)
+    before = verify_illumination(c.steps, genuine, ambient=False)
+    assert not before.passed and before.measurable                     # the verifier before: an attack
+    r = verify_illumination(c.steps, genuine)
+    assert not r.passed and not r.measurable and r.detail == AMBIENT_DETAIL, r
+    both = verify(c, energies_for(c.schedule, [1], rng), genuine)
+    assert both.unmeasurable and failed_for_light(both.to_dict())
+    other = illumination_steps(bytes([seed + 9]) * 32, 32)
+    for stream in (face_colours(other, 1, rng, room=room), face_colours(c.steps, 1, rng, room=room, gain=0.0)):
+        for shade in SHADOWS:
+            y = shadowed(stream, room, *shade)
+            r = verify_illumination(c.steps, y)
+            assert not r.passed and r.detail != AMBIENT_DETAIL, (shade, r)
+            if verify_illumination(c.steps, y, ambient=False).measurable:
+                assert r.measurable, (shade, r)
+    lamp = face_colours(c.steps, 1, rng, room=room)
+    lamp[centre:, 0] += 0.3 * room[0]                                   # a red lamp switched on, red alone
+    r = verify_illumination(c.steps, lamp)
+    assert not r.passed and r.measurable and r.detail != AMBIENT_DETAIL, r
+
+
+@given(seed=hs.integers(0, 2**31 - 1), kind=hs.sampled_from(["genuine", "other", "steady"]),
+       depth=hs.floats(0.0, 0.8), lag=hs.integers(0, 4))
+@settings(max_examples=40, deadline=None)
+def test_the_room_light_rule_never_passes_a_window_nor_changes_one_that_passed(seed, kind, depth, lag):
+    """Whatever the stream and its shadow, the rule only relabels a contradiction as not measurable:
+    ``passed``, the lag and the counts are the verifier's without it (``ambient=False``)."""
+    rng = np.random.default_rng(seed)
+    steps = illumination_steps(rng.bytes(32), 32)
+    shown = {"genuine": steps, "other": illumination_steps(rng.bytes(32), 32), "steady": steps}[kind]
+    room = (0.25, 0.18, 0.15)
+    y = face_colours(shown, lag, rng, room=room, gain=0.0 if kind == "steady" else 0.02)
+    y = shadowed(y, room, depth, rng.uniform(0, 32), rng.uniform(6, 30))
+    new, old = verify_illumination(steps, y), verify_illumination(steps, y, ambient=False)
+    assert (new.passed, new.lag_frames, new.checked, new.mismatches) == (
+        old.passed, old.lag_frames, old.checked, old.mismatches)
+    assert new.measurable == old.measurable or (old.measurable and new.detail == AMBIENT_DETAIL)

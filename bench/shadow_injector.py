@@ -1,0 +1,104 @@
+"""An injector that sweeps a passer-by's shadow over its face on purpose (issue 14, docs/liveness.md,
+*A shadow passing*): it obeys the projector, does not see the screen, and wants the illumination
+verifier's tolerance for an uncommanded change of the room's light.
+
+    python -m bench.shadow_injector N [FRAMES] [GAIN_OVER_NOISE]
+
+Per trial a fresh nonce's sequence (``illumination_steps``) and one of these streams, each verified
+with the room-light rule (``verify_illumination()``, today's verifier) and without it
+(``ambient=False``, the verifier before it):
+
+* ``blind`` — another nonce's sequence as a clean response (``bench.illum_bits.blind_face``: a face's
+  own light plus 2 % per channel, noise chosen by the injector);
+* ``blind+shadow`` — the same with a synthetic shadow swept over the face's own light: a smooth dip
+  of 30-75 % lasting 6-30 frames (0.2-1 s at 30 fps) at a random time, all three channels together,
+  as ``drivers/sim/street.py``'s passers-by;
+* ``steady+shadow`` — no response to any screen (a still face) under the same shadow;
+* ``genuine+shadow`` — the nonce's own sequence (what a camera that sees the screen shows) under the
+  shadow: the case the rule is for (a relay that sees the screen is out of scope, as before).
+
+Printed per stream: windows passed with and without the rule (they must be equal: the rule never
+passes a window), contradicted (``attack``) and not measurable with and without it, and the
+Clopper-Pearson upper 95 % bound of the not-measurable share under the rule.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from agent.liveness.challenge import AMBIENT_DETAIL, Challenge, Kind, illumination_steps, verify_illumination
+from bench.challenge_stats import clopper_pearson_upper
+from bench.illum_bits import BLIND_GAIN, blind_face
+
+STREAMS = ("blind", "blind+shadow", "steady+shadow", "genuine+shadow")
+
+
+def shadow(n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n,) the share of the room's light left on the face: 1, with one smooth dip (a raised cosine)
+    of depth 0.3-0.75 lasting 6-30 frames, centred anywhere in the window."""
+    depth = rng.uniform(0.3, 0.75)
+    width = rng.uniform(6, 30)
+    centre = rng.uniform(0, n)
+    t = np.arange(n)
+    u = np.clip((t - centre) / width * 2, -1, 1)
+    return 1.0 - depth * (0.5 + 0.5 * np.cos(np.pi * u))
+
+
+def colours(steps, n: int) -> np.ndarray:
+    return Challenge(b"", n, frozenset({Kind.ILLUMINATION}), (), tuple(steps)).colours()
+
+
+def stream(kind: str, steps, n: int, rng: np.random.Generator, noise: float) -> np.ndarray:
+    """(n, 3) the face's colour per frame an injector (or, ``genuine+shadow``, a camera) delivers."""
+    base = np.array([0.2, 0.15, 0.1])
+    if kind.startswith("genuine"):
+        x = colours(steps, n)
+    elif kind.startswith("steady"):
+        x = np.zeros((n, 3))
+    else:
+        x = colours(illumination_steps(rng.bytes(32), n), n)
+    y = blind_face(x, rng, noise)
+    if kind.endswith("+shadow"):
+        y = y + base * (shadow(n, rng) - 1.0)[:, None]       # the room's light dims, the screen's does not
+    return y
+
+
+def run(trials: int, frames: int = 32, gain_over_noise: float = 20.0, seed: int = 29) -> dict[str, dict[str, int]]:
+    noise = BLIND_GAIN / gain_over_noise
+    rng = np.random.default_rng(seed)
+    out = {k: {"passed_new": 0, "passed_old": 0, "attack_new": 0, "attack_old": 0, "unmeasurable_new": 0,
+               "unmeasurable_old": 0, "ambient": 0} for k in STREAMS}
+    for _ in range(trials):
+        steps = illumination_steps(rng.bytes(32), frames)
+        for kind in STREAMS:
+            y = stream(kind, steps, frames, rng, noise)
+            new, old = verify_illumination(steps, y), verify_illumination(steps, y, ambient=False)
+            c = out[kind]
+            for tag, r in (("new", new), ("old", old)):
+                c["passed_" + tag] += r.passed
+                c["attack_" + tag] += (not r.passed) and r.measurable
+                c["unmeasurable_" + tag] += (not r.passed) and not r.measurable
+            c["ambient"] += new.detail == AMBIENT_DETAIL
+    return out
+
+
+def _main(argv: list[str]) -> int:
+    if not 1 <= len(argv) <= 3:
+        print(__doc__)
+        return 2
+    trials = int(argv[0])
+    frames = int(argv[1]) if len(argv) > 1 else 32
+    gn = float(argv[2]) if len(argv) > 2 else 20.0
+    for kind, c in run(trials, frames, gn).items():
+        print(f"{kind:15s} {frames} fs gain/noise {gn:g}: passed {c['passed_new']}/{trials} "
+              f"(before {c['passed_old']}), "
+              f"attack {c['attack_new']} (before {c['attack_old']}), not measurable {c['unmeasurable_new']} "
+              f"(before {c['unmeasurable_old']}; by the room-light rule {c['ambient']}, upper 95 % "
+              f"{clopper_pearson_upper(c['ambient'], trials):.4f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
