@@ -192,12 +192,35 @@ def assess(gate, fs, face_metered: bool) -> dict[str, Any]:
 
 
 def best_face(r) -> dict[str, Any] | None:
-    """Where the probe's crops come from: frameset index, face box and landmarks (colour pixels)."""
+    """Where the probe's crops come from: frameset index, face box and landmarks (colour pixels,
+    rounded to 0.01 as ``round`` does, ``wire.rounded``; the landmarks packed, ``wire.pack_floats``:
+    the same values as the lists they were)."""
+    from agent.liveness.wire import pack_floats, rounded
     if r.best_index is None or r.best_face is None:
         return None
     f = r.best_face
     return {"index": r.best_index, "bbox": [round(float(v), 2) for v in f.detection.bbox],
-            "landmarks": [[round(float(v), 2) for v in p] for p in f.mesh.landmarks]}
+            "landmarks": pack_floats(rounded(f.mesh.landmarks, 2))}
+
+
+def pack_evidence(ev: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The judge's challenge evidence as the verdict carries it: each frame's fields but its face
+    grid, ``grid`` saying whether it has one, and the grids of the frames that have one packed in
+    their order as one array (``wire.pack_floats``, rows of 48: the same float64 values as the lists
+    the judge made). ``supervisor.unpack_evidence`` rebuilds the judge's dict from it."""
+    import numpy as np
+
+    from agent.liveness.wire import FACE_GRID_VALUES, pack_floats
+    if ev is None:
+        return None
+    frames, rows = [], []
+    for f in ev["frames"]:
+        grid = f["face_grid"]
+        if grid:
+            rows.append(grid)
+        frames.append({k: v for k, v in f.items() if k != "face_grid"} | {"grid": bool(grid)})
+    return {"challenges": ev["challenges"], "face_box": ev["face_box"], "frames": frames,
+            "grids": pack_floats(np.asarray(rows, dtype=np.float64).reshape(len(rows), FACE_GRID_VALUES))}
 
 
 def report_best_so_far(reply: Callable[[dict[str, Any]], None]) -> Callable[[int], None]:
@@ -404,7 +427,7 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], 
                            "timing_ms": {k: round(v, 3) for k, v in r.timing_ms.items()},
                            "worker_ms": round(r.timing_ms["total"], 3),
                            "finish_ms": round((time.perf_counter() - t0) * 1000, 3),
-                           "framesets": r.framesets, "best": best_face(r), "evidence": r.evidence}
+                           "framesets": r.framesets, "best": best_face(r), "evidence": pack_evidence(r.evidence)}
                 del r
                 # Nothing of the session outlives its verdict: dropped before it goes out, so the
                 # daemon's next request finds none of it (the trim, which takes longer, after).
