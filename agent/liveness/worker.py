@@ -324,7 +324,7 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], 
         # not waited for (at a verdict, after its reply).
         wipe_face_models(JUDGE_CLOSE_TIMEOUT_S)
 
-    def end_session(wipe: bool = True) -> None:
+    def end_session() -> None:
         """Nothing of the session now ending stays (a verdict, an abort, an error, a new session in
         its place): its judge's tasks that no thread has started never run and the running ones are
         waited for, so none makes alignment temporaries or pooled results after they are dropped
@@ -341,8 +341,7 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], 
         # session's reset. The quality loop's gate too: the daemon ends its loop with ``abort``.
         for g in (*gates.values(), *quality_gates.values()):
             g.reset()
-        if wipe:
-            wipe_models()
+        wipe_models()
 
     while True:
         op, msg = work.get()
@@ -429,12 +428,14 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], 
                            "finish_ms": round((time.perf_counter() - t0) * 1000, 3),
                            "framesets": r.framesets, "best": best_face(r), "evidence": pack_evidence(r.evidence)}
                 del r
-                # Nothing of the session outlives its verdict: dropped before it goes out, so the
-                # daemon's next request finds none of it (the trim, which takes longer, after).
-                end_session(wipe=False)
+                # The verdict goes out first, then nothing of the session outlives it: its judge
+                # (framesets, aligned results), the alignment temporaries and the ring's frame copies
+                # are dropped before this loop takes the daemon's next request, so that request finds
+                # none of it, while the daemon seals its probe. Dropped before the reply, their
+                # freeing (munmap of ~100 MB: several ms of CPU) delayed every verdict.
                 reply(verdict)
-                wipe_models()
                 del verdict
+                end_session()                       # then the face models' inputs wiped
                 allocator.trim()                    # its peak: free pages back to the kernel
             elif op == "selftest":
                 reply({"op": "selftest", **selftest(state, msg.get("probes") or {})})
