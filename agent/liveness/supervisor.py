@@ -33,7 +33,16 @@ from typing import Any
 from agent import allocator
 from agent.face.models import models_dir
 from agent.liveness.fusion import LivenessVerdict, VerdictThresholds
-from agent.liveness.wire import Ring, WireError, frameset_digest, recv, send
+from agent.liveness.wire import (
+    FACE_GRID_VALUES,
+    LANDMARKS,
+    Ring,
+    WireError,
+    frameset_digest,
+    recv,
+    send,
+    unpack_floats,
+)
 from agent.quality.prompts import BY_CODE, Prompt
 from agent.quality.settings import QualitySettings
 from drivers.errors import CaptureAgentError
@@ -619,11 +628,11 @@ class RemoteJudge:
         self.done = True
         verdict = sup._check_verdict(msg, self.digests)
         best = msg.get("best")
-        if best is not None and not (isinstance(best, dict) and isinstance(best.get("index"), int)
-                                     and 0 <= best["index"] < self.sent):
-            raise sup._fail(LivenessVerdictUnbound("liveness worker named a frameset that was not sent"))
+        if best is not None and (best := unpack_best(best, self.sent)) is None:
+            raise sup._fail(LivenessVerdictUnbound("liveness worker named a frameset that was not sent, or its "
+                                                   "face box or landmarks are malformed"))
         evidence = msg.get("evidence")
-        if evidence is not None and not check_evidence(evidence, self.digests):
+        if evidence is not None and (evidence := unpack_evidence(evidence, self.digests)) is None:
             raise sup._fail(LivenessVerdictUnbound("liveness worker returned challenge evidence that is malformed "
                                                    "or not bound to the frames sent"))
         timing, worker_ms, finish_ms = (check_timings(msg.get("timing_ms")), msg.get("worker_ms"),
@@ -662,26 +671,83 @@ def check_timings(v: Any) -> dict[str, float] | None:
     return {k: float(x) for k, x in v.items()}
 
 
-def check_evidence(ev: Any, digests: list[str]) -> bool:
-    """Challenge evidence as ``Judge`` makes it: one entry per frameset sent, in order, each bound to
-    that frameset's digest, every number finite (the worker's output is checked like any input)."""
+def _check_evidence_head(ev: Any, digests: list[str]) -> bool:
+    """The evidence's challenges and face box, and one frame entry per frameset sent."""
     if not isinstance(ev, dict) or not isinstance(ev.get("frames"), list) or len(ev["frames"]) != len(digests):
         return False
     if not isinstance(ev.get("challenges"), list) or not all(isinstance(k, str) for k in ev["challenges"]):
         return False
     box = ev.get("face_box")
-    if not isinstance(box, list) or len(box) not in (0, 4) or not all(isinstance(v, int) for v in box):
+    return isinstance(box, list) and len(box) in (0, 4) and all(isinstance(v, int) for v in box)
+
+
+def _check_frame(f: Any, digest: str) -> bool:
+    """One frame's entry but its face grid: bound to its frameset's digest, every number finite."""
+    if not isinstance(f, dict) or f.get("digest") != digest or not isinstance(f.get("face"), bool):
+        return False
+    nums = [f.get(k) for k in ("timestamp_ms", "color_timestamp_ms", "ir_energy")]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in nums):
+        return False
+    return all(isinstance(f.get(k), int) and f[k] >= 0 for k in ("frame_counter", "color_frame_counter"))
+
+
+def check_evidence(ev: Any, digests: list[str]) -> bool:
+    """Challenge evidence as ``Judge`` makes it: one entry per frameset sent, in order, each bound to
+    that frameset's digest, every number finite (the worker's output is checked like any input)."""
+    if not _check_evidence_head(ev, digests):
         return False
     for f, d in zip(ev["frames"], digests, strict=True):
-        if not isinstance(f, dict) or f.get("digest") != d or not isinstance(f.get("face"), bool):
-            return False
-        nums = [f.get(k) for k in ("timestamp_ms", "color_timestamp_ms", "ir_energy")]
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in nums):
-            return False
-        if not all(isinstance(f.get(k), int) and f[k] >= 0 for k in ("frame_counter", "color_frame_counter")):
+        if not _check_frame(f, d):
             return False
         grid = f.get("face_grid")
-        if not isinstance(grid, list) or len(grid) not in (0, 48) or not all(
+        if not isinstance(grid, list) or len(grid) not in (0, FACE_GRID_VALUES) or not all(
                 isinstance(v, (int, float)) and math.isfinite(v) for v in grid):
             return False
     return True
+
+
+# A frame's entry in the evidence as the judge makes it, in its order: what the verdict's packed
+# form carries (``worker.pack_evidence``: each of these but the grid, and ``grid``) is rebuilt so.
+_FRAME_FIELDS = ("frame_counter", "timestamp_ms", "color_frame_counter", "color_timestamp_ms", "ir_energy")
+_WIRE_FRAME_KEYS = frozenset(_FRAME_FIELDS) | {"grid", "digest", "face"}
+
+
+def unpack_evidence(ev: Any, digests: list[str]) -> dict[str, Any] | None:
+    """The challenge evidence as the verdict carries it (``worker.pack_evidence``), checked as
+    :func:`check_evidence` checks the judge's own, and rebuilt as that: the same fields in the same
+    order, each face grid the same 48 floats a list. None when any part of it is not so: a frame
+    with a field more or less, ``grid`` not a bool, the packed grids not one row of 48 finite
+    float64 per frame that says it has one (``wire.unpack_floats``: dtype, shape, length, size)."""
+    if not _check_evidence_head(ev, digests) or ev.keys() != {"challenges", "face_box", "frames", "grids"}:
+        return None
+    frames = ev["frames"]
+    if not all(isinstance(f, dict) and f.keys() == _WIRE_FRAME_KEYS and isinstance(f["grid"], bool)
+               and _check_frame(f, d) for f, d in zip(frames, digests, strict=True)):
+        return None
+    try:
+        grids = unpack_floats(ev["grids"], (sum(f["grid"] for f in frames), FACE_GRID_VALUES)).tolist()
+    except WireError:
+        return None
+    rows = iter(grids)
+    return {"challenges": list(ev["challenges"]), "face_box": list(ev["face_box"]),
+            "frames": [{**{k: f[k] for k in _FRAME_FIELDS}, "face_grid": next(rows) if f["grid"] else [],
+                        "digest": f["digest"], "face": f["face"]} for f in frames]}
+
+
+def unpack_best(best: Any, sent: int) -> dict[str, Any] | None:
+    """The verdict's ``best`` (``worker.best_face``): the index of a frameset sent, the face box
+    (four finite numbers) and the packed landmarks (``LANDMARKS`` x 3 finite float64), rebuilt as the
+    worker made them (the landmarks nested lists); None when it is anything else."""
+    if not (isinstance(best, dict) and best.keys() == {"index", "bbox", "landmarks"}):
+        return None
+    k, box = best["index"], best["bbox"]
+    if not (isinstance(k, int) and not isinstance(k, bool) and 0 <= k < sent):
+        return None
+    if not (isinstance(box, list) and len(box) == 4 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box)):
+        return None
+    try:
+        landmarks = unpack_floats(best["landmarks"], (LANDMARKS, 3)).tolist()
+    except WireError:
+        return None
+    return {"index": k, "bbox": box, "landmarks": landmarks}

@@ -3,6 +3,11 @@
 * Control messages: 4-byte big-endian length + UTF-8 JSON, at most ``MAX_MESSAGE`` bytes, over an
   AF_UNIX socketpair. JSON, not pickle: a compromised worker must not be able to make the daemon
   run code by what it sends back.
+* Arrays of numbers in a message (the verdict's face grids and landmarks): packed, not JSON lists
+  (:func:`pack_floats`: little-endian float64 bytes in base64, with their dtype and shape), and
+  unpacked only as :func:`unpack_floats` checks them (the dtype, the shape the reader expects, the
+  length, at most ``MAX_PACKED_BYTES``, every value finite). The same float64 values as the lists
+  carried, so the daemon rebuilds the same numbers to the bit.
 * Pixels: written by the daemon into a slot of a shared-memory ring (an anonymous ``memfd``
   handed to the worker as a file descriptor; no name in ``/dev/shm``). The control message says
   where each frame's bytes are; the worker copies them out and acknowledges the slot.
@@ -10,10 +15,12 @@
 
 from __future__ import annotations
 
+import binascii
 import ctypes
 import fcntl
 import hashlib
 import json
+import math
 import mmap
 import os
 import socket
@@ -59,6 +66,77 @@ def frameset_digest(fs: FrameSet) -> str:
             h.update(kind.value.encode())
             h.update(np.ascontiguousarray(f.pixels).data)       # the array's own bytes, no copy
     return h.hexdigest()
+
+
+PACKED_DTYPE = "<f8"                      # the one dtype packed arrays travel in
+MAX_PACKED_BYTES = 1 << 18                # one packed array's bytes (a window's grids: 32 x 48 x 8 = 12 KiB)
+FACE_GRID_VALUES = 48                     # a frame's face grid in the evidence: 4 x 4 cells, R, G, B
+LANDMARKS = 468                           # the face mesh's landmarks (x, y, z each) in the verdict's ``best``
+
+
+def pack_floats(values: Any) -> dict[str, Any]:
+    """``values`` (an array, or nested lists of numbers of one shape) as a message carries them:
+    their float64 bytes, little-endian, in base64, with the dtype and shape (:func:`unpack_floats`)."""
+    a = np.ascontiguousarray(values, dtype=PACKED_DTYPE)
+    return {"dtype": PACKED_DTYPE, "shape": list(a.shape),
+            "data": binascii.b2a_base64(a.data, newline=False).decode("ascii")}
+
+
+# How near a half the scaled value must be for :func:`rounded` to ask Python: far above the error of
+# one multiplication (2**-53 of the value) for any value it is given (|v| * 10**ndigits < 2**40).
+_TIE_MARGIN = 1e-4
+
+
+def rounded(values: Any, ndigits: int) -> np.ndarray:
+    """``round(float(v), ndigits)`` of every value, to the bit, as a float64 array, without a Python
+    call per value (a face mesh's 1,404 took 0.5 ms so). ``v * 10**ndigits`` is rounded to an
+    integer ``n`` and ``n / 10**ndigits`` is the double nearest that decimal, as Python's own is;
+    where the scaled value lies within ``_TIE_MARGIN`` of a half (the product's rounding might have
+    carried it across) or is too large for that, Python rounds the value itself."""
+    a = np.asarray(values, dtype=np.float64)
+    scale = 10.0 ** ndigits
+    s = a * scale
+    n = np.rint(s)
+    out = n / scale
+    doubtful = ~(np.abs(np.abs(s - n) - 0.5) > _TIE_MARGIN) | ~(np.abs(s) < 2.0 ** 40)
+    if doubtful.any():
+        flat, src = out.reshape(-1), a.reshape(-1)
+        for i in np.flatnonzero(doubtful.reshape(-1)):
+            flat[i] = round(float(src[i]), ndigits)
+    return out
+
+
+def unpack_floats(obj: Any, shape: tuple[int | None, ...], max_bytes: int = MAX_PACKED_BYTES) -> np.ndarray:
+    """A packed array (:func:`pack_floats`), checked: exactly its three fields, the dtype
+    ``PACKED_DTYPE``, a shape of ``len(shape)`` sizes each equal to ``shape``'s where that is not
+    None, at most ``max_bytes`` (refused before anything is decoded), base64 that decodes to exactly
+    that many bytes, and every value finite. Anything else is a :class:`WireError`. The array is
+    read-only (a view of the decoded bytes)."""
+    if not isinstance(obj, dict) or obj.keys() != {"dtype", "shape", "data"}:
+        raise WireError("a packed array is an object of dtype, shape and data")
+    if obj["dtype"] != PACKED_DTYPE:
+        raise WireError(f"a packed array's dtype must be {PACKED_DTYPE}")
+    dims = obj["shape"]
+    if not (isinstance(dims, list) and len(dims) == len(shape)
+            and all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= max_bytes for d in dims)
+            and all(want is None or d == want for d, want in zip(dims, shape, strict=True))):
+        raise WireError(f"a packed array's shape must be {list(shape)} (None: any size)")
+    nbytes = math.prod(dims) * np.dtype(PACKED_DTYPE).itemsize
+    if nbytes > max_bytes:
+        raise WireError(f"a packed array of {nbytes} bytes exceeds {max_bytes}")
+    data = obj["data"]
+    if not isinstance(data, str) or len(data) != 4 * ((nbytes + 2) // 3):
+        raise WireError("a packed array's data is not as long as its shape says")
+    try:
+        raw = binascii.a2b_base64(data.encode("ascii"), strict_mode=True)
+    except (UnicodeEncodeError, binascii.Error) as exc:
+        raise WireError(f"a packed array's data is not base64: {exc}") from None
+    if len(raw) != nbytes:
+        raise WireError("a packed array's data is not as long as its shape says")
+    a = np.frombuffer(raw, dtype=PACKED_DTYPE).reshape(dims)
+    if not np.isfinite(a).all():
+        raise WireError("a packed array holds a value that is not finite")
+    return a
 
 
 def send(sock: socket.socket, msg: dict[str, Any]) -> None:

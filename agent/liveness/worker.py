@@ -192,12 +192,35 @@ def assess(gate, fs, face_metered: bool) -> dict[str, Any]:
 
 
 def best_face(r) -> dict[str, Any] | None:
-    """Where the probe's crops come from: frameset index, face box and landmarks (colour pixels)."""
+    """Where the probe's crops come from: frameset index, face box and landmarks (colour pixels,
+    rounded to 0.01 as ``round`` does, ``wire.rounded``; the landmarks packed, ``wire.pack_floats``:
+    the same values as the lists they were)."""
+    from agent.liveness.wire import pack_floats, rounded
     if r.best_index is None or r.best_face is None:
         return None
     f = r.best_face
     return {"index": r.best_index, "bbox": [round(float(v), 2) for v in f.detection.bbox],
-            "landmarks": [[round(float(v), 2) for v in p] for p in f.mesh.landmarks]}
+            "landmarks": pack_floats(rounded(f.mesh.landmarks, 2))}
+
+
+def pack_evidence(ev: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The judge's challenge evidence as the verdict carries it: each frame's fields but its face
+    grid, ``grid`` saying whether it has one, and the grids of the frames that have one packed in
+    their order as one array (``wire.pack_floats``, rows of 48: the same float64 values as the lists
+    the judge made). ``supervisor.unpack_evidence`` rebuilds the judge's dict from it."""
+    import numpy as np
+
+    from agent.liveness.wire import FACE_GRID_VALUES, pack_floats
+    if ev is None:
+        return None
+    frames, rows = [], []
+    for f in ev["frames"]:
+        grid = f["face_grid"]
+        if grid:
+            rows.append(grid)
+        frames.append({k: v for k, v in f.items() if k != "face_grid"} | {"grid": bool(grid)})
+    return {"challenges": ev["challenges"], "face_box": ev["face_box"], "frames": frames,
+            "grids": pack_floats(np.asarray(rows, dtype=np.float64).reshape(len(rows), FACE_GRID_VALUES))}
 
 
 def report_best_so_far(reply: Callable[[dict[str, Any]], None]) -> Callable[[int], None]:
@@ -301,7 +324,7 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], 
         # not waited for (at a verdict, after its reply).
         wipe_face_models(JUDGE_CLOSE_TIMEOUT_S)
 
-    def end_session(wipe: bool = True) -> None:
+    def end_session() -> None:
         """Nothing of the session now ending stays (a verdict, an abort, an error, a new session in
         its place): its judge's tasks that no thread has started never run and the running ones are
         waited for, so none makes alignment temporaries or pooled results after they are dropped
@@ -318,8 +341,7 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], 
         # session's reset. The quality loop's gate too: the daemon ends its loop with ``abort``.
         for g in (*gates.values(), *quality_gates.values()):
             g.reset()
-        if wipe:
-            wipe_models()
+        wipe_models()
 
     while True:
         op, msg = work.get()
@@ -404,14 +426,16 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], 
                            "timing_ms": {k: round(v, 3) for k, v in r.timing_ms.items()},
                            "worker_ms": round(r.timing_ms["total"], 3),
                            "finish_ms": round((time.perf_counter() - t0) * 1000, 3),
-                           "framesets": r.framesets, "best": best_face(r), "evidence": r.evidence}
+                           "framesets": r.framesets, "best": best_face(r), "evidence": pack_evidence(r.evidence)}
                 del r
-                # Nothing of the session outlives its verdict: dropped before it goes out, so the
-                # daemon's next request finds none of it (the trim, which takes longer, after).
-                end_session(wipe=False)
+                # The verdict goes out first, then nothing of the session outlives it: its judge
+                # (framesets, aligned results), the alignment temporaries and the ring's frame copies
+                # are dropped before this loop takes the daemon's next request, so that request finds
+                # none of it, while the daemon seals its probe. Dropped before the reply, their
+                # freeing (munmap of ~100 MB: several ms of CPU) delayed every verdict.
                 reply(verdict)
-                wipe_models()
                 del verdict
+                end_session()                       # then the face models' inputs wiped
                 allocator.trim()                    # its peak: free pages back to the kernel
             elif op == "selftest":
                 reply({"op": "selftest", **selftest(state, msg.get("probes") or {})})

@@ -24,7 +24,7 @@ import drivers
 from agent.liveness import wire
 from agent.liveness import worker as worker_mod
 from agent.liveness.challenge import Challenge
-from agent.liveness.judge import JUDGE_THREADS, judge_pool
+from agent.liveness.judge import JUDGE_THREADS, Judge, judge_pool
 from agent.pipeline import align
 from agent.pipeline.frames import FramesetReader
 from agent.quality import QualityGate
@@ -182,12 +182,15 @@ def test_a_session_ended_with_framesets_queued_leaves_nothing_of_them(worker, se
 
 
 def test_a_verdict_leaves_nothing_of_its_session(worker, sets):
-    # The worker empties the ring's pool, drops its alignment temporaries and results at ``judge``.
+    # The worker empties the ring's pool, drops its alignment temporaries and results at ``judge``:
+    # right after the verdict's reply, before its loop takes the next request.
     worker.begin()
     for fs in sets:
         worker.frameset(fs)
     worker.send({"op": "judge"})
     assert worker.expect("verdict")["framesets"] == FRAMES
+    worker.send({"op": "judge"})                       # answered once the loop is past the session's end
+    assert worker.expect("error")["message"] == "judge before begin"
     settle()
     nothing_kept(worker)
     worker.begin()                                     # and serves the next session
@@ -197,6 +200,34 @@ def test_a_verdict_leaves_nothing_of_its_session(worker, sets):
     assert worker.expect("error")["message"] == "judge before begin"
     settle()
     nothing_kept(worker)
+
+
+def test_the_verdict_goes_out_before_its_session_is_let_go(worker, sets, monkeypatch):
+    # Letting a session go (its judge's framesets and aligned results, the alignment temporaries, the
+    # ring's frame copies: several ms of freeing) came before the verdict's reply and delayed it.
+    # The verdict now goes out first: it arrives while the session's end is held here.
+    go, closing = threading.Event(), threading.Event()
+    close = Judge.close
+
+    def held_close(self, timeout=None):
+        closing.set()
+        go.wait(timeout=60)
+        return close(self, timeout)
+    worker.begin()
+    for fs in sets:
+        worker.frameset(fs)
+    monkeypatch.setattr(Judge, "close", held_close)
+    try:
+        worker.send({"op": "judge"})
+        assert worker.expect("verdict")["framesets"] == FRAMES
+    finally:
+        go.set()
+    worker.send({"op": "judge"})                       # answered once the loop is past the session's end
+    assert worker.expect("error")["message"] == "judge before begin"
+    assert closing.is_set()
+    settle()
+    nothing_kept(worker)
+    assert not worker.failure
 
 
 def test_a_frameset_the_alignment_refuses_is_answered_with_its_code_and_the_worker_serves_on(worker, sets):

@@ -57,13 +57,21 @@ def sup():
 
 def test_worker_verdict_equals_in_process_and_is_bound_to_the_frames(sup, sets):
     r = sup.judge(sets, nonce=NONCE)
-    ref = judge(sets, QualityGate(), VerdictThresholds(), challenge=Challenge.from_nonce(NONCE, 32)).verdict
+    whole = judge(sets, QualityGate(), VerdictThresholds(), challenge=Challenge.from_nonce(NONCE, 32))
+    ref = whole.verdict
     assert r.verdict.verdict == ref.verdict == "live"
     assert r.verdict.score == pytest.approx(ref.score, abs=1e-4)          # the wire carries 4 decimals
     assert r.verdict.detectors == pytest.approx(ref.detectors, abs=1e-4)
     assert r.verdict.challenge_used and r.verdict.challenge["passed"]
     assert r.verdict.frame_digests == [frameset_digest(fs) for fs in sets]
     assert len(r.transfer_ms) == len(sets)
+    # The evidence and the probe's face, packed on the wire, come through as the judge made them
+    # and as JSON lists carried them before: the same fields, order and numbers to the bit.
+    assert json.dumps(r.evidence) == json.dumps(json.loads(json.dumps(whole.evidence)))
+    assert whole.best_face is not None and r.best is not None
+    assert json.dumps(r.best) == json.dumps({
+        "index": whole.best_index, "bbox": [round(float(v), 2) for v in whole.best_face.detection.bbox],
+        "landmarks": [[round(float(v), 2) for v in p] for p in whole.best_face.mesh.landmarks]})
 
 
 def test_the_worker_never_imports_the_simulator_and_a_session_imports_nothing_after_warm_up(sup, sets):
