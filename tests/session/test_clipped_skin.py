@@ -143,7 +143,7 @@ class _Reader:
     def __init__(self, n: int):
         self.n = n
 
-    def stream(self, timeout_s, cancelled):
+    def stream(self, *, timeout_s, cancelled=None, per_frameset=False, own_time=False):   # FramesetReader's
         yield from range(self.n)
         raise SyncTimeout("no frameset in time")
 
