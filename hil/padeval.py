@@ -155,7 +155,8 @@ def presentation_nonce(p: Presentation) -> bytes:
 # The prompts a person answers by stepping along the camera's axis, and the direction (mm, + away).
 # IR_TOO_BRIGHT ("step back a little or move out of direct light"), in the quality phase: the simulated
 # person steps back (the projector's dots dim with the square of the distance; the ambient light on
-# the face does not change). After a judged window, TOO_BRIGHT_TO_VERIFY: into shade (LIGHT_PROMPTS).
+# the face does not change). After a judged window, TOO_BRIGHT_TO_VERIFY: into shade (LIGHT_PROMPTS);
+# LIGHT_CHANGED: the same place and light, a few seconds later (RETRY_PROMPTS).
 DISTANCE_PROMPTS = {"MOVE_CLOSER": -1.0, "MOVE_BACK": 1.0, "IR_TOO_BRIGHT": 1.0}
 # One answer to "please move a little closer": the head comes forward by a lean or a half step, not
 # a stride. The step the gate needs at the envelope's far end is about 50 mm (on the fifth family's
