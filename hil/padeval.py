@@ -72,7 +72,7 @@ from agent.liveness.dotref import DotReference, ReferenceInvalid
 from agent.liveness.fusion import VerdictThresholds, fuse
 from agent.liveness.judge import DROWNED_SCORE_CAP, judge
 from agent.quality import QualityGate
-from agent.session.events import TOO_BRIGHT_TO_VERIFY, challenge_unmeasurable
+from agent.session.events import LIGHT_CHANGED, unmeasurable_prompt
 from agent.session.offline import capture
 from drivers.errors import CaptureAgentError
 from drivers.sim import ATTACKS
@@ -155,7 +155,8 @@ def presentation_nonce(p: Presentation) -> bytes:
 # The prompts a person answers by stepping along the camera's axis, and the direction (mm, + away).
 # IR_TOO_BRIGHT ("step back a little or move out of direct light"), in the quality phase: the simulated
 # person steps back (the projector's dots dim with the square of the distance; the ambient light on
-# the face does not change). After a judged window, TOO_BRIGHT_TO_VERIFY: into shade (LIGHT_PROMPTS).
+# the face does not change). After a judged window, TOO_BRIGHT_TO_VERIFY: into shade (LIGHT_PROMPTS);
+# LIGHT_CHANGED: the same place and light, a few seconds later (RETRY_PROMPTS).
 DISTANCE_PROMPTS = {"MOVE_CLOSER": -1.0, "MOVE_BACK": 1.0, "IR_TOO_BRIGHT": 1.0}
 # One answer to "please move a little closer": the head comes forward by a lean or a half step, not
 # a stride. The step the gate needs at the envelope's far end is about 50 mm (on the fifth family's
@@ -171,6 +172,16 @@ DISTANCE_PROMPTS = {"MOVE_CLOSER": -1.0, "MOVE_BACK": 1.0, "IR_TOO_BRIGHT": 1.0}
 # other key is kept: the same light source and colour temperature, the same distance.
 LIGHT_PROMPTS = {"TOO_BRIGHT_TO_VERIFY": 4.0}
 SHADE_FACTOR = LIGHT_PROMPTS["TOO_BRIGHT_TO_VERIFY"]
+# LIGHT_CHANGED ("the light on your face changed during the check: hold still and try again", after a
+# window a passing shadow or another uncommanded change of the room's light left unmeasurable): the
+# person stays where they are, in the same light, and tries again a little later. The simulator starts
+# every session at scene time 0, so the retry starts the scene's lights at ``t0_s`` = the previous
+# attempt's start + its camera time (``camera_s``) + ``RETRY_PAUSE_S``: reading the prompt (20
+# characters, about 1 s at a reading speed of ~300 Chinese characters a minute) and the app's
+# restart of the session (a tap or its own retry, about 1-2 s); 3 s, a model. Nothing else changes.
+RETRY_PROMPTS = frozenset({LIGHT_CHANGED.code})
+RETRY_PAUSE_S = 3.0
+_SIM_T0_S = 3600.0                           # what a sim:// URI accepts (drivers/sim/config.py)
 _SIM_LUX = (1.0, 100000.0)                   # what a sim:// URI accepts (drivers/sim/config.py)
 PROMPT_STEP_MM = 70.0
 PROMPT_STEP_SD_MM = 25.0
@@ -186,14 +197,23 @@ def prompt_step_mm(seed: int, attempt: int) -> float:
     return float(np.clip(rng.normal(PROMPT_STEP_MM, PROMPT_STEP_SD_MM), *PROMPT_STEP_RANGE_MM))
 
 
-def followed_uri(uri: str, reason: str, attempt: int) -> str:
+def followed_uri(uri: str, reason: str, attempt: int, camera_s: float = 0.0) -> str:
     """The presentation ``uri`` again after its person answered the distance prompt ``reason``
     (``DISTANCE_PROMPTS``): only ``distance_mm`` changes, by :func:`prompt_step_mm` of the URI's own
     seed; or the light prompt ``reason`` (``LIGHT_PROMPTS``): only ``lux`` changes, divided by its
-    factor. Every other key (identity, light, pose, background, seed) is kept, in its order."""
+    factor; or the retry prompt ``reason`` (``RETRY_PROMPTS``): only ``t0_s`` changes (added at the
+    end when absent), advanced by the previous attempt's camera time ``camera_s`` and
+    ``RETRY_PAUSE_S``. Every other key (identity, light, pose, background, seed) is kept, in its order."""
     base, query = uri.split("?", 1)
     pairs = [kv.split("=", 1) for kv in query.split("&")]
     q = dict(pairs)
+    if reason in RETRY_PROMPTS:
+        if not (math.isfinite(camera_s) and camera_s >= 0):
+            raise ValueError(f"camera_s must be a finite time >= 0, got {camera_s!r}")
+        t0 = str(round(min(float(q.get("t0_s", "0")) + camera_s + RETRY_PAUSE_S, _SIM_T0_S), 3))
+        if "t0_s" not in q:
+            return f"{uri}&t0_s={t0}"
+        return base + "?" + "&".join(f"{k}={t0 if k == 't0_s' else v}" for k, v in pairs)
     if reason in LIGHT_PROMPTS:
         lux = str(round(min(max(float(q["lux"]) / LIGHT_PROMPTS[reason], _SIM_LUX[0]), _SIM_LUX[1]), 1))
         return base + "?" + "&".join(f"{k}={lux if k == 'lux' else v}" for k, v in pairs)
@@ -347,9 +367,12 @@ def run_presentation(p: Presentation, *, frames: int, passive: bool, gate: Quali
         cam = drivers.open(p.uri)
         with cam:
             cap = capture(cam, frames, None if passive else presentation_nonce(p), gate, require_quality=True)
+            elapsed = getattr(cam, "scene_time_s", None)          # the simulator's: a retry's start (followed_uri)
     except CaptureAgentError as exc:
         return {**rec, "outcome": "error", "error": exc.code, "message": str(exc)}
     q = cap.quality
+    if isinstance(elapsed, float):
+        rec["camera_s"] = round(elapsed, 3)
     rec["quality"] = q.to_dict()
     rec["in_envelope"] = not (q.ipd_px == q.ipd_px and q.ipd_px < IPD_ENVELOPE_PX)
     if not q.complete:
@@ -366,8 +389,9 @@ def run_presentation(p: Presentation, *, frames: int, passive: bool, gate: Quali
                detectors=v.detectors, cues=v.cues, notes=v.notes,
                challenge=v.challenge, injection_signals=v.injection,
                projector_seen=projector_checked or not claimed_off, projector_claimed_off=claimed_off)
-    if challenge_unmeasurable(v.verdict, v.challenge):
-        rec["prompt"] = TOO_BRIGHT_TO_VERIFY.code              # what the daemon tells the person (capture.py)
+    told = unmeasurable_prompt(v.verdict, v.challenge)
+    if told is not None:
+        rec["prompt"] = told.code                               # what the daemon tells the person (capture.py)
     return _clean(rec)
 
 
@@ -479,10 +503,11 @@ def read_records(path: Path) -> list[dict[str, Any]]:
 
 def _prompt_to_follow(rec: dict[str, Any]) -> str | None:
     """The prompt a person acts on after this attempt: a distance prompt that refused the quality
-    phase, or ``TOO_BRIGHT_TO_VERIFY`` after a judged window (``prompt``, as the daemon emits it)."""
+    phase, or ``TOO_BRIGHT_TO_VERIFY`` or ``LIGHT_CHANGED`` after a judged window (``prompt``, as the
+    daemon emits it)."""
     if rec["outcome"] == "not_acquired" and rec.get("reason") in DISTANCE_PROMPTS:
         return str(rec["reason"])
-    if rec["outcome"] == "rejected" and rec.get("prompt") in LIGHT_PROMPTS:
+    if rec["outcome"] == "rejected" and (rec.get("prompt") in LIGHT_PROMPTS or rec.get("prompt") in RETRY_PROMPTS):
         return str(rec["prompt"])
     return None
 
@@ -496,7 +521,8 @@ def run_following(p: Presentation, follow_prompts: int, attempt: Callable[[Prese
     presentation gets without following prompts)."""
     attempts = [attempt(p)]
     while len(attempts) <= follow_prompts and (told := _prompt_to_follow(attempts[-1])) is not None:
-        moved = dataclasses.replace(p, uri=followed_uri(attempts[-1]["uri"], told, len(attempts)))
+        moved = dataclasses.replace(p, uri=followed_uri(attempts[-1]["uri"], told, len(attempts),
+                                                        float(attempts[-1].get("camera_s") or 0.0)))
         attempts.append(attempt(moved))
     last = attempts[-1]
     return {**last, "key": p.key, "uri": p.uri, "final_uri": last["uri"], "follow_prompts": follow_prompts,

@@ -69,12 +69,11 @@ from agent.session.errors import Cancelled, ExposureNotHeld, FramesLost, StageTi
 from agent.session.events import (
     FRAMES_LOST,
     PLEASE_WAIT,
-    TOO_BRIGHT_TO_VERIFY,
     CaptureEvent,
     Error,
     Progress,
     Result,
-    challenge_unmeasurable,
+    unmeasurable_prompt,
 )
 from agent.session.lockout import PRESENTATION_FAILURES, Lockout
 from agent.session.probe_ahead import ProbeAhead
@@ -310,10 +309,12 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
                         **{f"detector_{k}"[:64]: round(float(x), 3) for k, x in sorted(v.detectors.items())
                            if x is not None and math.isfinite(x)})
             timings["total"] = round((time.perf_counter() - t0) * 1000, 2)
-            if challenge_unmeasurable(v.verdict, v.challenge):
-                # Too much ambient light to measure the challenge: what the person can change (the
-                # attempt still counted above: an injector can fake an unmeasurable stream at will).
-                yield TOO_BRIGHT_TO_VERIFY
+            told = unmeasurable_prompt(v.verdict, v.challenge)
+            if told is not None:
+                # The light kept the challenge from being measured: what the person can change (too
+                # much ambient light, or the room's light changed during it; the attempt still counted
+                # above: an injector can fake an unmeasurable stream at will).
+                yield told
             yield Result(False, "NOT_LIVE", "", v.verdict, why or "; ".join(v.notes)[:300], timings)
             return
         stage = "probe"

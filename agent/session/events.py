@@ -71,6 +71,14 @@ TOO_BRIGHT_TO_VERIFY = Prompt("TOO_BRIGHT_TO_VERIFY", "环境光太强，无法�
                               "Too much light to complete the check: please move out of the bright light and try again")
 
 
+# A challenge that could not be measured because the room's light on the face changed during the
+# illumination sequence (``AMBIENT_DETAIL``: a shadow passing, a door's light swinging) and nothing else
+# hid it: the person is not in bright light, and moving would not help; they are asked to hold still and
+# try again (a new session, a few seconds later: the shadow has gone). Counted like every refusal.
+LIGHT_CHANGED = Prompt("LIGHT_CHANGED", "验证时面部光线发生变化，请保持不动后重试",
+                       "The light on your face changed during the check: please hold still and try again")
+
+
 def challenge_unmeasurable(verdict: str, challenge: Any) -> bool:
     """Whether an ``inconclusive`` verdict's challenge (its ``challenge`` dict, as the liveness worker
     sent it) failed only because the light kept it from being measured (``failed_for_light``; not a
@@ -78,6 +86,21 @@ def challenge_unmeasurable(verdict: str, challenge: Any) -> bool:
     from agent.liveness.challenge import failed_for_light
 
     return verdict == "inconclusive" and failed_for_light(challenge)
+
+
+def unmeasurable_prompt(verdict: str, challenge: Any) -> Prompt | None:
+    """The prompt after an ``inconclusive`` verdict whose challenge the light kept from being measured
+    (:func:`challenge_unmeasurable`): ``LIGHT_CHANGED`` when every failed challenge says the room's
+    light changed during it (``AMBIENT_DETAIL``), else ``TOO_BRIGHT_TO_VERIFY`` (less light helps a
+    drowned, clipped or drifting projector and a screen too weak on the face); None otherwise."""
+    from agent.liveness.challenge import AMBIENT_DETAIL
+
+    if not challenge_unmeasurable(verdict, challenge):
+        return None
+    failed = [challenge.get(k) for k in challenge["kinds"]]
+    if all(r.get("detail") == AMBIENT_DETAIL for r in failed if r.get("passed") is not True):
+        return LIGHT_CHANGED
+    return TOO_BRIGHT_TO_VERIFY
 
 
 # One prompt at a time for the person at the terminal (``Prompt``: code, Chinese and English text).

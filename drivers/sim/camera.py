@@ -209,6 +209,12 @@ class SimCamera(Camera):
 
     # --- Camera API --------------------------------------------------------------------------
     @property
+    def scene_time_s(self) -> float:
+        """The scene time (s from the session's start, before ``t0_s``) of the depth ticks produced
+        so far: how long this session held the person before the camera (pad-eval's retry model)."""
+        return self._depth_tick / self._depth_fps
+
+    @property
     def info(self) -> DeviceInfo:
         return DeviceInfo(uri=self._uri, backend="sim", name=f"Simulated RGB-IR-depth camera ({self.profile.model})",
                           serial=SERIAL, firmware=FIRMWARE, streams=("color", "depth", "ir"),
@@ -468,7 +474,9 @@ class SimCamera(Camera):
 
     def _street_ir(self, signal: np.ndarray, dmaps: ViewMaps, t: float) -> np.ndarray:
         """The IR light with the tenth family's street (street.py): a bright street behind the head, or
-        passers-by's shadows at time ``t``, if the scene has one; or the eleventh's sunflecks (lobby.py)."""
+        passers-by's shadows at time ``t``, if the scene has one; or the eleventh's sunflecks (lobby.py).
+        The lights run on the scene's clock from ``t0_s`` (a session opened later in the same scene)."""
+        t = t + self.cfg.t0_s
         bl, sh = self._scene.backlight, self._scene.shadows
         if self._scene.dapple is not None and self.profile.ir_band == "nir":
             # The eleventh family's sunflecks (lobby.py); its signage adds nothing at 850 nm.
@@ -482,7 +490,8 @@ class SimCamera(Camera):
 
     def _street_color(self, irr: np.ndarray, cmaps: ViewMaps, lux: float, t: float) -> np.ndarray:
         """The colour light with the tenth family's street (street.py) or the eleventh's signage or
-        sunflecks at time ``t`` (lobby.py), if the scene has one."""
+        sunflecks at time ``t`` (lobby.py), if the scene has one (from ``t0_s``, as ``_street_ir``)."""
+        t = t + self.cfg.t0_s
         bl, sh = self._scene.backlight, self._scene.shadows
         if self._scene.signage is not None:
             # The eleventh family's lights (lobby.py): a panel beside the kiosk, or sunflecks.
@@ -496,9 +505,10 @@ class SimCamera(Camera):
         return irr
 
     def _flicker(self, t_s: float, exposure_s: float) -> float:
-        """The flickering light's mean over an exposure starting at ``t_s`` (1.0 for a steady light)."""
+        """The flickering light's mean over an exposure starting at ``t_s`` (1.0 for a steady light),
+        on the scene's clock from ``t0_s`` (as ``_street_ir``)."""
         f = self._scene.flicker
-        return 1.0 if f is None else f.factor(t_s, exposure_s)
+        return 1.0 if f is None else f.factor(t_s + self.cfg.t0_s, exposure_s)
 
     def _shaded_color(self, irr: np.ndarray, cmaps: ViewMaps) -> np.ndarray:
         """The colour light with the direct sun's shadow edge (sun.py), if the scene has one."""

@@ -78,6 +78,9 @@ class SimConfig:
     color_mode: str = ""                     # colour "WxH@FPS"; empty: chosen as a RealSense driver would
     scatter: str = "fixed"      # dot scattering: fixed pixels per material, or "physical" (mm x fx / z)
     scatter_core: float = 0.3   # physical scattering: share of each dot's light left unscattered (0..1)
+    # The scene's time-varying lights (passing shade, flicker, the lobby's) start at this scene time (s):
+    # a session opened later in the same scene (pad-eval's retry after LIGHT_CHANGED). 0: as before.
+    t0_s: float = 0.0
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> SimConfig:
@@ -133,6 +136,7 @@ class SimConfig:
             (self.color_fps is None or 1 <= self.color_fps <= 90, "color_fps must be within 1..90"),
             (self.scatter in SCATTERS, f"scatter must be one of {', '.join(SCATTERS)}"),
             (0 <= self.scatter_core <= 1, "scatter_core must be within 0..1"),
+            (0 <= self.t0_s <= 3600, "t0_s must be within 0..3600 s"),
         ]
         for ok, msg in checks:
             if not ok:

@@ -50,7 +50,8 @@ def register(sub) -> None:
                    help="a presentation refused with MOVE_CLOSER or MOVE_BACK is presented again, its person (or "
                         "attacker) moved as told by one step (mean 70 mm), up to N more times; the report gives "
                         "every rate at the first attempt and after the prompts (default 0: nobody moves); one told "
-                        "TOO_BRIGHT_TO_VERIFY steps into shade (lux / 4, a model)")
+                        "TOO_BRIGHT_TO_VERIFY steps into shade (lux / 4, a model); one told LIGHT_CHANGED stays and "
+                        "tries again 3 s after the last attempt ended (its camera time + 3 s later)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 

@@ -582,3 +582,42 @@ def test_a_camera_is_enrolled_facing_a_wall_never_a_sunlit_street():
         if pool.lights[0] not in P.NO_WALL_LIGHTS:
             assert lights == {pool.lights[0]}
     assert "backlight" in P.POOLS["tenth"].lights and P.enrolment_light("tenth") != "backlight"
+
+
+def test_a_person_told_the_light_changed_tries_again_later_in_the_same_scene():
+    # LIGHT_CHANGED (a passing shadow left the window unmeasurable): the person stays where they are;
+    # the retry starts the scene's lights at the previous start + its camera time + RETRY_PAUSE_S.
+    uri = P.presentation_uri("sixth", "live", 0)
+    q = _query(uri)
+    again = P.followed_uri(uri, "LIGHT_CHANGED", 1, 4.2)
+    assert again == f"{uri}&t0_s={4.2 + P.RETRY_PAUSE_S}"                  # only t0_s, added at the end
+    third = P.followed_uri(again, "LIGHT_CHANGED", 2, 1.5)
+    assert {k: v for k, v in _query(third).items() if k != "t0_s"} == q and list(_query(third)) == list(_query(again))
+    assert float(_query(third)["t0_s"]) == pytest.approx(4.2 + 1.5 + 2 * P.RETRY_PAUSE_S)
+    with pytest.raises(ValueError):
+        P.followed_uri(uri, "LIGHT_CHANGED", 1, float("nan"))
+    # The other prompts never add it: every URI they make is as before.
+    for told in ("TOO_BRIGHT_TO_VERIFY", "MOVE_CLOSER", "MOVE_BACK"):
+        assert "t0_s" not in P.followed_uri(uri, told, 1)
+
+
+def test_following_light_changed_retries_with_the_previous_attempts_camera_time(monkeypatch):
+    unmeasurable = {"passed": False, "illumination": {"passed": False, "measurable": False}}
+
+    def judged(p, *, frames, passive, gate, thresholds, dot_reference=True):
+        t0 = float(_query(p.uri).get("t0_s", "0"))
+        base = {"v": P.RECORD_VERSION, "key": p.key, "split": p.split, "kind": p.kind, "species": p.species,
+                "index": p.index, "uri": p.uri, "passive": passive, "frames": frames, "source": "sim",
+                "quality": {"complete": True, "framesets": 6}, "camera_s": 2.5}
+        if t0 < 6:                                   # the shadow passes during the first two sessions
+            return {**base, "outcome": "rejected", "verdict": "inconclusive", "score": 0.3,
+                    "challenge": unmeasurable, "prompt": "LIGHT_CHANGED"}
+        return {**base, "outcome": "accepted", "verdict": "live", "score": 0.9, "challenge": {"passed": True}}
+
+    monkeypatch.setattr(P, "run_presentation", judged)
+    uri = "sim://?subject=live&seed=7&camera=d435f&light=passing_shade&lux=900&distance_mm=420"
+    out = P.run([P.Presentation("bona_fide", "live", "tenth", 0, uri)], frames=32, passive=False,
+                thresholds=VerdictThresholds(), follow_prompts=2)
+    assert [_query(a["uri"]).get("t0_s") for a in out[0]["attempts"]] == [None, "5.5", "11.0"]
+    assert out[0]["outcome"] == "accepted" and out[0]["final_uri"] == uri + "&t0_s=11.0"
+    assert all(_query(a["uri"])["lux"] == "900" for a in out[0]["attempts"])      # no shade: the same light

@@ -780,3 +780,28 @@ def test_the_room_light_rule_never_passes_a_window_nor_changes_one_that_passed(s
     assert (new.passed, new.lag_frames, new.checked, new.mismatches) == (
         old.passed, old.lag_frames, old.checked, old.mismatches)
     assert new.measurable == old.measurable or (old.measurable and new.detail == AMBIENT_DETAIL)
+
+
+def test_a_shadow_passing_asks_the_person_to_hold_still_not_to_leave_the_light():
+    # Issue 14 (prompt22): a window a passing shadow left unmeasurable (AMBIENT_DETAIL) gets its own
+    # prompt, LIGHT_CHANGED (the person is not in bright light); a drowned or clipped projector, or a
+    # screen too weak on the face, still gets TOO_BRIGHT_TO_VERIFY, and so does a window where the
+    # shadow and a drowned projector both failed (less light helps the projector); a contradiction none.
+    from agent.session.events import LIGHT_CHANGED, TOO_BRIGHT_TO_VERIFY, unmeasurable_prompt
+    room = (0.25, 0.18, 0.15)
+    rng = np.random.default_rng(0)
+    c = Challenge.from_nonce(bytes([1]) * 32, 32, (Kind.ILLUMINATION, Kind.PROJECTOR))
+    genuine = shadowed(face_colours(c.steps, 1, rng, room=room), room, *SHADOWS[0])
+    shade = verify(c, energies_for(c.schedule, [1], rng), genuine).to_dict()
+    assert shade["illumination"]["detail"] == AMBIENT_DETAIL and shade["projector"]["passed"]
+    assert unmeasurable_prompt("inconclusive", shade) is LIGHT_CHANGED
+    assert unmeasurable_prompt("attack", shade) is None                    # another cue's attack stays one
+    drowned_too = verify(c, energies_for(c.schedule, [2], rng, on=6.45, off=6.82, sd=0.01), genuine).to_dict()
+    assert not drowned_too["projector"]["measurable"] and drowned_too["illumination"]["detail"] == AMBIENT_DETAIL
+    assert unmeasurable_prompt("inconclusive", drowned_too) is TOO_BRIGHT_TO_VERIFY
+    weak = verify(c, energies_for(c.schedule, [1], rng), face_colours(c.steps, 1, rng, gain=0.0)).to_dict()
+    assert unmeasurable_prompt("inconclusive", weak) is TOO_BRIGHT_TO_VERIFY
+    other = Challenge.from_nonce(bytes([9]) * 32, 32, (Kind.ILLUMINATION, Kind.PROJECTOR))
+    replayed = verify(c, energies_for(other.schedule, [1], rng), genuine).to_dict()
+    assert unmeasurable_prompt("inconclusive", replayed) is None
+    assert LIGHT_CHANGED.code == "LIGHT_CHANGED" and "hold still" in LIGHT_CHANGED.en
