@@ -114,6 +114,12 @@ ILLUMINATION_NOISE_FRAMES: int | None = None
 # A contradiction that an uncommanded change of the room's light explains is not measurable, not an
 # attack (``verify_illumination(ambient=...)``; docs/liveness.md, *A shadow passing*).
 ILLUMINATION_AMBIENT = True
+# The face's own light over a window fitted as ONE drift shape for the three channels (each with its
+# own scale), not a cubic per channel (``verify_illumination(shared_drift=...)``, :func:`_fit_shared`):
+# a room light moves the three channels together, in its colour; the screen moves them independently.
+# A cubic per channel bent a blind stream with common-mode waves onto another nonce's sequence
+# (review22's ``gain_waves``, ~0.14 % of windows; docs/liveness.md, *The drift shared by the channels*).
+ILLUMINATION_SHARED_DRIFT = True
 NOISY_DETAIL = ("the screen's light on the face was too weak against the face's own noise to verify the "
                 "illumination sequence in a window this short")
 # A step's second frame showing less than this share of its edge's change is taken for a late edge's
@@ -828,7 +834,7 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
                         max_lag: int = ILLUMINATION_MAX_LAG,
                         min_separation: float = ILLUMINATION_MIN_SEPARATION, levels: int = 2,
                         fit_check: float | None = None, drift_terms: int = DRIFT_TERMS,
-                        drift_bound: float | None = None, shared_drift: bool = False,
+                        drift_bound: float | None = None, shared_drift: bool = ILLUMINATION_SHARED_DRIFT,
                         step_check: float | None = ILLUMINATION_CROSSTALK,
                         step_noise: float | None = ILLUMINATION_STEP_NOISE,
                         step_spread: float | None = ILLUMINATION_NOISE_SPREAD,
