@@ -108,7 +108,7 @@ LUX_SWEEP = (15, 40, 150, 600, 2500, 5000, 7500)
 # Blind and genuine pass under: the verifier as the challenge has it, the verifier with its fit's
 # residual checked (``verify_illumination(fit_check=3)``, measured here, not used), the clean rule.
 RULES = ("verifier", "nosteps", "halfgain", "rmsnoise", "robust", "oneframe", "blend", "late", "late4", "late3",
-         "noisecap", "fit3", "linear", "bound", "shared", "steps", "clean")
+         "noisecap", "percubic", "fit3", "linear", "bound", "shared", "steps", "clean")
 # The rules a blind table shows by default (``steps`` and ``robust`` are the challenge's default,
 # ``verifier``, named).
 ROW_RULES = tuple(r for r in RULES if r not in ("steps", "robust", "oneframe", "blend", "late", "late4", "late3",
@@ -145,14 +145,18 @@ def rule_options(rule: str) -> dict[str, Any]:
     short windows, measured at 24 framesets: docs/liveness.md, *A lower late-blend cap for short
     windows*). ``noisecap``: the verifier's defaults, and windows of under 32 framesets do not pass
     where the noise sets the step check's tolerance (inconclusive instead; ``noise_frames=NOISE_FRAMES``).
+    ``percubic``: the verifier's defaults but the face's own light a cubic per channel
+    (``shared_drift=False``: the verifier before the twenty-second session's wave22; ``verifier`` and
+    ``shared`` fit one drift shape for the three channels, ``shared`` without the step check).
     ``clean`` is not the verifier."""
     if rule not in RULES or rule == "clean":
         raise ValueError(f"unknown verifier rule {rule!r}")
     one = {"edge_frames": 1, "late_blends": None}  # every rule measured before blends: one unsettled frame
-    off = {"step_check": None, **one}
+    # The rules without the step check are the verifier before it, whose drift was a cubic per channel.
+    off = {"step_check": None, "shared_drift": False, **one}
     options: dict[str, dict[str, Any]] = {"fit3": {"fit_check": FIT_CHECK, **off}, "linear": {"drift_terms": 1, **off},
                                           "bound": {"drift_bound": DRIFT_BOUND, **off},
-                                          "shared": {"shared_drift": True, **off}, "nosteps": off,
+                                          "shared": {**off, "shared_drift": True}, "nosteps": off,
                                           "halfgain": {"step_noise": None, **one},
                                           "rmsnoise": {"step_spread": None, **one},
                                           "robust": {"step_spread": ILLUMINATION_NOISE_SPREAD, **one},
@@ -160,7 +164,8 @@ def rule_options(rule: str) -> dict[str, Any]:
                                           "oneframe": one, "blend": {"edge_frames": 2},
                                           "late": {"edge_frames": 1, "late_blends": ILLUMINATION_LATE_BLENDS},
                                           "late4": {"late_blends": 4}, "late3": {"late_blends": 3},
-                                          "noisecap": {"noise_frames": NOISE_FRAMES}}
+                                          "noisecap": {"noise_frames": NOISE_FRAMES},
+                                          "percubic": {"shared_drift": False}}
     return options.get(rule, {})
 
 

@@ -114,6 +114,12 @@ ILLUMINATION_NOISE_FRAMES: int | None = None
 # A contradiction that an uncommanded change of the room's light explains is not measurable, not an
 # attack (``verify_illumination(ambient=...)``; docs/liveness.md, *A shadow passing*).
 ILLUMINATION_AMBIENT = True
+# The face's own light over a window fitted as ONE drift shape for the three channels (each with its
+# own scale), not a cubic per channel (``verify_illumination(shared_drift=...)``, :func:`_fit_shared`):
+# a room light moves the three channels together, in its colour; the screen moves them independently.
+# A cubic per channel bent a blind stream with common-mode waves onto another nonce's sequence
+# (review22's ``gain_waves``, ~0.14 % of windows; docs/liveness.md, *One drift shape for the three channels, adopted*).
+ILLUMINATION_SHARED_DRIFT = True
 NOISY_DETAIL = ("the screen's light on the face was too weak against the face's own noise to verify the "
                 "illumination sequence in a window this short")
 # A step's second frame showing less than this share of its edge's change is taken for a late edge's
@@ -828,7 +834,7 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
                         max_lag: int = ILLUMINATION_MAX_LAG,
                         min_separation: float = ILLUMINATION_MIN_SEPARATION, levels: int = 2,
                         fit_check: float | None = None, drift_terms: int = DRIFT_TERMS,
-                        drift_bound: float | None = None, shared_drift: bool = False,
+                        drift_bound: float | None = None, shared_drift: bool = ILLUMINATION_SHARED_DRIFT,
                         step_check: float | None = ILLUMINATION_CROSSTALK,
                         step_noise: float | None = ILLUMINATION_STEP_NOISE,
                         step_spread: float | None = ILLUMINATION_NOISE_SPREAD,
@@ -840,8 +846,9 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     face (NaN where no face was measured), with the colour camera's exposure and white balance
     locked.
 
-    At each lag, per channel, the settled frames are fitted as room light with a slow drift (a cubic
-    in time: the person moving) plus a gain times the commanded channel: the gain over one frame's noise
+    At each lag, the settled frames are fitted as room light with a slow drift (one shape in time, a
+    cubic, that every channel follows by its own amount: the person moving under the room's light;
+    ``shared_drift``) plus per channel a gain times the commanded channel: the gain over one frame's noise
     (measured between consecutive frames of one step, so the screen's crosstalk between channels
     does not count as noise) is the channel's separation. Then each settled frame, drift removed, is
     decoded to one of the ``PALETTE`` colours (a channel is on above half its gain). Passed: every
@@ -881,11 +888,15 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     are what the gain measures. A drift as large as the gain is what bends a blind stream's steps
     into the sequence's, whatever its degree.
 
-    ``shared_drift`` (measured by ``bench.illum_bits``, rule ``shared``; off): the face's own light
-    as one drift shape shared by the three channels, each with its own scale (:func:`_fit_shared`),
-    instead of a cubic per channel. Physically so (one room light moving on the face changes every
-    channel together, in its colour), but with a free scale per channel a drift can still bend one
-    channel, or several the same way: 5.9 % to 3.7 % of blind windows at 16 framesets, no more.
+    ``shared_drift`` (the challenge's and the server's ``ILLUMINATION_SHARED_DRIFT``, True since
+    wave22; False: a cubic per channel, the verifier before, ``bench.illum_bits``' rule ``percubic``):
+    the face's own light as one drift shape shared by the three channels, each with its own scale
+    (:func:`_fit_shared`), instead of a cubic per channel. Physically so (one room light moving on
+    the face changes every channel together, in its colour; the screen moves them independently).
+    Without the step check it cut the blind pass at 16 framesets only from 5.9 % to 3.7 % (a free
+    scale per channel can still bend one channel, or several the same way); with it, it closes
+    review 22's common-mode waves, which a cubic per channel bent onto another nonce's sequence
+    (docs/liveness.md, *One drift shape for the three channels, adopted*).
 
     ``step_check`` (the crosstalk allowed; the challenge's and the server's ``ILLUMINATION_CROSSTALK``;
     None: no step check, the verifier before it, measured as ``bench.illum_bits``' rule ``nosteps``): every

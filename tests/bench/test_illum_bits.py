@@ -68,10 +68,11 @@ def bent_blind_stream():
 
 def test_the_fit_check_refuses_a_blind_stream_the_drift_bends_into_the_sequence():
     # A 16-frameset window and another nonce's sequence (seed 35 of the bench's blind streams): the
-    # verifier's cubic drift absorbs the differences; the fit's residual shows them.
+    # verifier's cubic drift absorbs the differences; the fit's residual shows them. (Without the step
+    # check these tests run the verifier before it, whose drift was a cubic per channel: rule ``nosteps``.)
     v, steps, y = bent_blind_stream()
-    assert verify_illumination(steps, y, step_check=None).passed
-    assert not verify_illumination(steps, y, fit_check=ib.FIT_CHECK, step_check=None).passed
+    assert verify_illumination(steps, y, step_check=None, shared_drift=False).passed
+    assert not verify_illumination(steps, y, fit_check=ib.FIT_CHECK, step_check=None, shared_drift=False).passed
     # A face that follows the sequence passes with it.
     live = response(v.colours(steps, 16), np.random.default_rng(4))
     assert verify_illumination(steps, live, fit_check=ib.FIT_CHECK).passed
@@ -90,15 +91,16 @@ def test_the_drift_bound_refuses_the_bent_blind_stream_and_keeps_a_drifting_face
     # differences from the sequence with a drift about twice the fitted gain; bounded to
     # DRIFT_BOUND times the gain, the drift cannot, and the stream is refused.
     v, steps, y = bent_blind_stream()
-    assert verify_illumination(steps, y, step_check=None).passed
+    assert verify_illumination(steps, y, step_check=None, shared_drift=False).passed
     assert not verify_illumination(steps, y, **ib.rule_options("bound")).passed
-    assert verify_illumination(steps, y, drift_bound=8.0, step_check=None).passed   # a loose bound binds nothing
+    # A loose bound binds nothing.
+    assert verify_illumination(steps, y, drift_bound=8.0, step_check=None, shared_drift=False).passed
     # A live face whose own light drifts over the window by as much as the screen's response (a
     # sway, a cloud) passes with the bound, and is refused only by a bound tighter than its drift.
     x = v.colours(steps, 16)
     drifting = response(x, np.random.default_rng(4)) + 0.02 * np.linspace(0, 1, 16)[:, None] ** 2
     assert verify_illumination(steps, drifting, **ib.rule_options("bound")).passed
-    assert not verify_illumination(steps, drifting, drift_bound=0.5, step_check=None).passed
+    assert not verify_illumination(steps, drifting, drift_bound=0.5, step_check=None, shared_drift=False).passed
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ChallengeError):
             verify_illumination(steps, drifting, drift_bound=bad)
@@ -127,7 +129,7 @@ def test_the_step_check_refuses_the_bent_blind_stream_at_the_challenges_defaults
     # challenge's defaults its own edges inside the sequence's steps are changes the screen did not
     # command, and it is refused (an outright contradiction, not "too weak to tell").
     v, steps, y = bent_blind_stream()
-    before = verify_illumination(steps, y, step_check=None)
+    before = verify_illumination(steps, y, step_check=None, shared_drift=False)
     assert before.passed and before.mismatches == 0
     r = verify_illumination(steps, y)
     assert not r.passed and r.measurable and r.mismatches > 0
@@ -137,7 +139,7 @@ def test_the_step_check_refuses_the_bent_blind_stream_at_the_challenges_defaults
     rng = np.random.default_rng(22144)
     steps32 = v.steps_for(rng.bytes(32), 32)
     y32 = ib.blind_face(ib.blind_stream(v, 32, rng, "rhythm"), rng)
-    before = verify_illumination(steps32, y32, step_check=None)
+    before = verify_illumination(steps32, y32, step_check=None, shared_drift=False)
     assert before.passed and before.mismatches == 0
     r = verify_illumination(steps32, y32)
     assert not r.passed and r.measurable and r.mismatches > 0

@@ -217,20 +217,45 @@ def _drift(t: np.ndarray) -> np.ndarray:
     return np.stack([u ** p for p in range(DRIFT_TERMS + 1)], axis=1)
 
 
-def _fit_channels(y: np.ndarray, drift: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Least squares ``y[:, c] ~ drift + g x[:, c]`` for the three channels at once, on the settled
-    frames (``drift``: their rows of :func:`_drift`): (3, terms) rows of the drift coefficients, then
-    g. The minimum-norm solution, singular values at or below ``eps * max(rows, terms)`` of the largest
-    dropped: what ``np.linalg.lstsq(rcond=None)`` returns per channel, from one stacked SVD."""
-    k, d = drift.shape
-    a = np.empty((3, k, d + 1))
-    a[:, :, :d] = drift
-    a[:, :, d] = x.T
-    u, sv, vt = np.linalg.svd(a, full_matrices=False)
-    keep = sv > np.finfo(np.float64).eps * max(k, d + 1) * sv[:, :1]
-    inv = np.divide(1.0, sv, out=np.zeros_like(sv), where=keep)
-    uty = np.einsum("cki,kc->ci", u, y)
-    return np.einsum("cij,ci->cj", vt, inv * uty)
+def _one_shape_for_the_room(y: np.ndarray, drift: np.ndarray, x: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """The room's light on the face as ONE slow shape in time that every channel follows with its own
+    size, plus each channel's gain times its commanded channel, fitted on the settled frames:
+    (3, columns + 1), per channel the drift's coefficients on ``drift``'s columns, then the gain.
+
+    Updated deliberately (twenty-second session, wave22): the check before fitted a cubic per channel,
+    which bent a blind stream with common-mode waves onto another nonce's sequence (review 22); the
+    server now fits the room's light as one shape for the three channels
+    (``agent.liveness.challenge._fit_shared``). Worked out here in steps of its own, on the same
+    numbers in the same order, so the server's outcome is asserted to the bit:
+
+    1. the commanded colours and a constant are taken out of every channel (divided by its noise, so
+       no channel weighs more for being brighter) and out of the drift's non-constant columns;
+    2. what those columns explain of the channels is the room's light as the drift sees it; its
+       strongest direction across the channels (the first right singular vector) is the room light's
+       colour, and the columns' coefficients along it are the shape;
+    3. each channel is then fitted alone as a constant, its own multiple of the shape and its gain."""
+    rows, cols = drift.shape
+    known = np.column_stack([np.ones(rows), x])
+
+    def without_known(a: np.ndarray) -> np.ndarray:
+        return a - known @ np.linalg.lstsq(known, a, rcond=None)[0]
+
+    level = np.abs(np.mean(y, axis=0))
+    units = np.maximum(noise, 1e-9 * np.maximum(level, 1e-9))
+    channels = without_known(y / units[None, :])
+    slow = without_known(drift[:, 1:])
+    explained = np.linalg.lstsq(slow, channels, rcond=None)[0]
+    colour = np.linalg.svd(slow @ explained, full_matrices=False)[2][0]
+    shape = explained @ colour
+    design = np.empty((rows, 3))
+    design[:, 0] = 1.0
+    design[:, 1] = drift[:, 1:] @ shape
+    fitted = np.zeros((3, cols + 1))
+    for c in range(3):
+        design[:, 2] = x[:, c]
+        offset, size, gain = np.linalg.lstsq(design, y[:, c], rcond=None)[0]
+        fitted[c, 0], fitted[c, 1:cols], fitted[c, cols] = offset, size * shape, gain
+    return fitted
 
 
 def _within_step_noise(y: np.ndarray, care: np.ndarray, step_of: np.ndarray) -> np.ndarray:
@@ -265,8 +290,10 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     face (NaN where no face was measured), with the colour camera's exposure and white balance
     locked.
 
-    At each lag, per channel, the settled frames are fitted as room light with a slow drift (a cubic
-    in time: the person moving) plus a gain times the commanded channel: the gain over one frame's noise
+    At each lag, the settled frames are fitted as room light with a slow drift (one shape in time,
+    a cubic, that the three channels follow each by its own amount: the person moving under one room
+    light; :func:`_one_shape_for_the_room`) plus per channel a gain times the commanded channel: the
+    gain over one frame's noise
     (measured between consecutive frames of one step, so the screen's crosstalk between channels
     does not count as noise) is the channel's separation. Then each settled frame, drift removed, is
     decoded to one of the ``PALETTE`` colours (a channel is on above half its gain). Passed: every
@@ -308,7 +335,8 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
         noise = _within_step_noise(yy, care, sid)
         seps, resid = [], np.zeros((m, 3))
         gains = np.zeros(3)
-        coefs = _fit_channels(yy[care], drift[care], x[care])
+        # Updated deliberately (wave22): one drift shape for the three channels, not a cubic each.
+        coefs = _one_shape_for_the_room(yy[care], drift[care], x[care], noise)
         for c, coef in enumerate(coefs):
             gains[c] = coef[-1]
             seps.append(coef[-1] / max(noise[c], 1e-6 * max(abs(coef[0]), 1e-6)))

@@ -149,7 +149,7 @@ def test_the_server_refuses_and_accepts_what_it_did_before(monkeypatch):
     unchecked = functools.partial(new.verify_illumination, step_check=None)
     seen: dict[str, set[str]] = {}
     changed: dict[str, int] = {}
-    windows = loosened = 0
+    windows = loosened = recounted = 0
     for variant, (p, lv, nonce, kinds, frames, t) in _corpus():
         old = _outcome(ref.verify, p, lv, nonce, kinds, frames, t)
         with monkeypatch.context() as m:
@@ -160,6 +160,14 @@ def test_the_server_refuses_and_accepts_what_it_did_before(monkeypatch):
         windows += 1
         now = _outcome(evidence.verify, p, lv, nonce, kinds, frames, t)
         if repr(now) != repr(old):
+            if variant == "valid" and old[0] == now[0] == "EVIDENCE_FAILED" and frames == 8:
+                # wave22: with one drift shape for the three channels an 8-frameset window (6 frames
+                # compared) that meets its nonce is refused as an illumination contradiction with and
+                # without the step check (as the cubic per channel refused it), the step check
+                # counting more frames wrong. Refused either way; no outcome changes.
+                assert old[1].startswith("illumination") and now[1].startswith("illumination"), (old, now)
+                recounted += 1
+                continue
             assert variant != "valid", (frames, old, now)
             assert old[0] in ("OK", "EVIDENCE_FAILED"), (old, now)
             if not (now[0] == "EVIDENCE_FAILED" and now[1].startswith("illumination")):
@@ -187,6 +195,7 @@ def test_the_server_refuses_and_accepts_what_it_did_before(monkeypatch):
             changed[variant] = changed.get(variant, 0) + 1
     assert windows == 60 * len(VARIANTS) * 2
     assert loosened <= 4, loosened                 # two windows of the corpus (review 12: noisy 32, dim 20)
+    assert recounted <= 2, recounted               # one window, under both thresholds
     # Some spoiled evidence the check before accepted is refused now; none that meets its nonce.
     assert changed and "valid" not in changed
     # The corpus reaches every outcome: evidence accepted, refused and unreadable.
