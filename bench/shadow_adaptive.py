@@ -35,7 +35,7 @@ import numpy as np
 
 from agent.liveness.challenge import AMBIENT_DETAIL, illumination_steps, verify_illumination
 from bench.illum_bits import BLIND_GAIN
-from bench.shadow_injector import colours
+from bench.shadow_injector import arguments, colours
 
 STRATEGIES = ("gain_mid", "gain_ramp", "face_arch", "gain_twice", "gain_waves")
 FACE = np.array([0.2, 0.15, 0.1])
@@ -80,12 +80,10 @@ def run(trials: int, frames: int = 32, gain_over_noise: float = 20.0, seed: int 
 
 
 def _main(argv: list[str]) -> int:
-    if not 1 <= len(argv) <= 3:
+    if (args := arguments(argv)) is None:
         print(__doc__)
         return 2
-    trials = int(argv[0])
-    frames = int(argv[1]) if len(argv) > 1 else 32
-    gn = float(argv[2]) if len(argv) > 2 else 20.0
+    trials, frames, gn = args
     for strategy, c in run(trials, frames, gn).items():
         print(f"{strategy:10s} {frames} fs gain/noise {gn:g}: relabelled {c['relabelled']}/{trials}, passed "
               f"{c['passed']} (without the rule {c['passed_before']}), attack {c['attack']}")

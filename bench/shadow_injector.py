@@ -84,13 +84,18 @@ def run(trials: int, frames: int = 32, gain_over_noise: float = 20.0, seed: int 
     return out
 
 
-def _main(argv: list[str]) -> int:
+def arguments(argv: list[str]) -> tuple[int, int, float] | None:
+    """``TRIALS [FRAMES [GAIN/NOISE]]`` of this bench and ``bench.shadow_adaptive``; None if malformed."""
     if not 1 <= len(argv) <= 3:
+        return None
+    return int(argv[0]), int(argv[1]) if len(argv) > 1 else 32, float(argv[2]) if len(argv) > 2 else 20.0
+
+
+def _main(argv: list[str]) -> int:
+    if (args := arguments(argv)) is None:
         print(__doc__)
         return 2
-    trials = int(argv[0])
-    frames = int(argv[1]) if len(argv) > 1 else 32
-    gn = float(argv[2]) if len(argv) > 2 else 20.0
+    trials, frames, gn = args
     for kind, c in run(trials, frames, gn).items():
         print(f"{kind:15s} {frames} fs gain/noise {gn:g}: passed {c['passed_new']}/{trials} "
               f"(before {c['passed_old']}), "
