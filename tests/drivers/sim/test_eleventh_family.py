@@ -12,7 +12,7 @@ import pytest
 
 from drivers.frame import StreamKind
 from drivers.sim import head, lobby
-from drivers.sim.families import LIGHT_CCT, LIGHT_LUX, POOLS, camera_for, light_for, presentation_query
+from drivers.sim.families import LIGHT_CCT, LIGHT_LUX, POOLS, presentation_query
 from drivers.sim.identity import SCARF_BROW_MM, SCARF_OPEN, SCARF_SHARE, SCARF_STANDOFF_MM, SCARVES, Identity
 from drivers.sim.modes import StreamMode, color_mode, depth_intrinsics
 from drivers.sim.optics import views_for
@@ -20,9 +20,9 @@ from drivers.sim.profiles import GAIN_RS16, PROFILES, get_profile
 from drivers.sim.render import ViewMaps
 from drivers.sim.scene import LIGHT_NIR_SHARE
 from drivers.sim.sensor import color_irradiance, illuminant_bgr
-from drivers.sim.species import instrument_rng
 from tests.drivers.sim.test_eighth_family import _FIELDS
 from tests.helpers.family_digest import family_digest
+from tests.helpers.family_pools import assert_own_pools
 from tests.helpers.sim import grab, sim_camera
 
 OTHERS = [f for f in POOLS if f != "eleventh"]
@@ -52,18 +52,7 @@ def test_d455f_profile_is_the_d455_behind_an_ir_pass_filter_on_librealsense():
 
 
 def test_eleventh_family_draws_its_own_people_camera_lights_and_illuminances():
-    for i in range(1, 20):
-        me = Identity.draw(i, "eleventh")
-        assert all(me != Identity.draw(i, f) for f in OTHERS + ["any"])
-        assert camera_for("eleventh", i, None) == "d455f"
-        assert light_for("eleventh", i, None) in ("signage", "dappled_sun")
-    assert POOLS["eleventh"].cameras == ("d455f",) and POOLS["eleventh"].lights == ("signage", "dappled_sun")
-    for sp in ("silicone_mask", "print", "head_model"):
-        mine = instrument_rng("eleventh", sp, 3).uniform(size=4)
-        assert not any(np.array_equal(mine, instrument_rng(f, sp, 3).uniform(size=4)) for f in OTHERS + ["any"])
-    for other in OTHERS:
-        assert not set(POOLS[other].cameras) & set(POOLS["eleventh"].cameras)
-        assert not set(POOLS[other].lights) & set(POOLS["eleventh"].lights)
+    assert_own_pools("eleventh", "d455f", ("signage", "dappled_sun"))
     assert LIGHT_LUX["signage"] == (100.0, 500.0) and LIGHT_LUX["dappled_sun"] == (200.0, 1500.0)
     # The panel adds nothing at 850 nm: the lobby's share is its LEDs'; the canopy's shade is NIR-rich.
     assert LIGHT_NIR_SHARE["signage"] == LIGHT_NIR_SHARE["led"]

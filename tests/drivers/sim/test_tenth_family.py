@@ -13,7 +13,7 @@ import pytest
 from drivers.frame import StreamKind
 from drivers.sim import head, street
 from drivers.sim.config import SimConfig
-from drivers.sim.families import LIGHT_CCT, LIGHT_LUX, POOLS, camera_for, light_for, presentation_query
+from drivers.sim.families import LIGHT_CCT, LIGHT_LUX, POOLS, presentation_query
 from drivers.sim.identity import BEARD_DENSITY, BEARD_LENGTH_MM, BEARD_RISE_MM, BEARD_SHARE, Identity
 from drivers.sim.modes import StreamMode, color_mode, depth_intrinsics
 from drivers.sim.optics import views_for
@@ -21,9 +21,9 @@ from drivers.sim.profiles import GAIN_RS16, PROFILES, get_profile
 from drivers.sim.render import ViewMaps
 from drivers.sim.scene import LIGHT_NIR_SHARE, Scene
 from drivers.sim.sensor import color_irradiance, illuminant_bgr
-from drivers.sim.species import instrument_rng
 from tests.drivers.sim.test_eighth_family import _FIELDS
 from tests.helpers.family_digest import family_digest
+from tests.helpers.family_pools import assert_own_pools
 from tests.helpers.sim import grab
 
 OTHERS = [f for f in POOLS if f != "tenth"]
@@ -51,19 +51,7 @@ def test_d435f_profile_is_the_d435_behind_an_ir_pass_filter_on_librealsense():
 
 
 def test_tenth_family_draws_its_own_people_camera_lights_and_illuminances():
-    for i in range(1, 20):
-        me = Identity.draw(i, "tenth")
-        assert all(me != Identity.draw(i, f) for f in OTHERS + ["any"])
-        assert camera_for("tenth", i, None) == "d435f"
-        assert light_for("tenth", i, None) in ("backlight", "passing_shade")
-    assert POOLS["tenth"].cameras == ("d435f",) and POOLS["tenth"].lights == ("backlight", "passing_shade")
-    # Its instruments come from its own stream too.
-    for sp in ("silicone_mask", "print", "head_model"):
-        mine = instrument_rng("tenth", sp, 3).uniform(size=4)
-        assert not any(np.array_equal(mine, instrument_rng(f, sp, 3).uniform(size=4)) for f in OTHERS + ["any"])
-    for other in OTHERS:
-        assert not set(POOLS[other].cameras) & set(POOLS["tenth"].cameras)
-        assert not set(POOLS[other].lights) & set(POOLS["tenth"].lights)
+    assert_own_pools("tenth", "d435f", ("backlight", "passing_shade"))
     assert LIGHT_LUX["backlight"] == (80.0, 400.0) and LIGHT_LUX["passing_shade"] == (300.0, 2000.0)
     for i in range(40):
         q = presentation_query("tenth", "live", i)

@@ -1,0 +1,27 @@
+"""One family's own people, camera, lights and instruments, disjoint from every other family's
+(the shape each family test checks; docs/sim.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from drivers.sim.families import POOLS, camera_for, light_for
+from drivers.sim.identity import Identity
+from drivers.sim.species import instrument_rng
+
+
+def assert_own_pools(family: str, camera: str, lights: tuple[str, ...]) -> None:
+    others = [f for f in POOLS if f != family]
+    for i in range(1, 20):
+        me = Identity.draw(i, family)
+        assert all(me != Identity.draw(i, f) for f in others + ["any"])
+        assert camera_for(family, i, None) == camera
+        assert light_for(family, i, None) in lights
+    assert POOLS[family].cameras == (camera,) and POOLS[family].lights == lights
+    # Its instruments come from its own stream too.
+    for sp in ("silicone_mask", "print", "head_model"):
+        mine = instrument_rng(family, sp, 3).uniform(size=4)
+        assert not any(np.array_equal(mine, instrument_rng(f, sp, 3).uniform(size=4)) for f in others + ["any"])
+    for other in others:
+        assert not set(POOLS[other].cameras) & set(POOLS[family].cameras)
+        assert not set(POOLS[other].lights) & set(POOLS[family].lights)
