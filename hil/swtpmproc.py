@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -18,6 +19,19 @@ from contextlib import contextmanager
 
 class SwtpmUnavailable(RuntimeError):
     pass
+
+
+def listening(path: str) -> bool:
+    """Whether a Unix socket at ``path`` accepts connections. The file appears at ``bind()``, before
+    swtpm calls ``listen()``: a TSS connecting in between is refused (stop 40's CI failed so)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
 
 
 @contextmanager
@@ -34,7 +48,7 @@ def swtpm() -> Iterator[str]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 5
-        while not (os.path.exists(sock) and os.path.exists(sock + ".ctrl")):
+        while not (listening(sock + ".ctrl") and listening(sock)):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SwtpmUnavailable("swtpm did not start")
             time.sleep(0.01)
