@@ -48,6 +48,7 @@ MODELS = {
     "D435": ModelInfo(69.4, True),      # also D435i/D435f
     "D455": ModelInfo(90.0, True),      # also D455f/D456
     "D456": ModelInfo(90.0, True),
+    "D457": ModelInfo(90.0, True),      # the D450 module (D455's optics) on GMSL (librealsense #10964)
 }
 
 
@@ -68,6 +69,7 @@ DEPTH_SPECS = {
     "D435": DepthSpec(0.195, 0.28, 3.0),
     "D455": DepthSpec(0.42, 0.52, 6.0),
     "D456": DepthSpec(0.42, 0.52, 6.0),
+    "D457": DepthSpec(0.42, 0.52, 6.0),     # the D450 module: ~52 cm at max resolution, ideal to 6 m
 }
 
 

@@ -20,7 +20,10 @@ RealSense D435f, people with their own beards) was added after that, built and n
 and evaluated once (main 874f83e); ``eleventh`` (session 22: an LED advertising panel beside the kiosk
 lighting one side of the face in changing colours, sunflecks through a tree drifting over the face,
 the RealSense D455f, people with their own headscarves) was added after that, built and not run by
-its builder, to be evaluated once on the final judge.
+its builder, and evaluated once, in part (main 664b7f3); ``twelfth`` (session 23: the kiosk's own ring
+light lighting the face in the near field, cars' headlamps sweeping a walk-up ATM at night, the
+RealSense D457 on GMSL, people with their own spectacle lenses' reflectance) was added after that,
+built and not run by its builder, to be evaluated once on the final judge.
 
 Each presentation runs as the daemon would: the quality phase (at most 30 framesets; the gate's
 prompts, the colour exposure metered on the face, the projector's power planned) and, when it
@@ -79,13 +82,14 @@ from drivers.sim import ATTACKS
 from drivers.sim.families import POOLS, presentation_query
 from hil.metrics import rate
 
-SPLITS = tuple(POOLS)                       # ("train", ..., "ninth", "tenth", "eleventh")
+SPLITS = tuple(POOLS)                       # ("train", ..., "tenth", "eleventh", "twelfth")
 # The family being built for a session's one unseen evaluation, which the development benches
 # (``bench.rerun_records``, ``bench.skin_area``) refuse to run; empty while none is being built. The
 # eighth was built and evaluated once in the nineteenth session, the ninth in the twentieth, the tenth in
 # the twenty-first, the eleventh in the twenty-second (docs/liveness.md, *The eighth family* ... *The
-# eleventh family*); all are development sets since. Name the next family here while it is built.
-UNSEEN_SPLITS: frozenset[str] = frozenset()
+# eleventh family*); all are development sets since. The twelfth is being built in the twenty-third
+# session: refused until its one evaluation (then empty this again).
+UNSEEN_SPLITS: frozenset[str] = frozenset({"twelfth"})
 INJECTIONS = ("replay", "splice", "render")
 LIVE = "live"
 RECORD_VERSION = 2

@@ -474,13 +474,20 @@ class SimCamera(Camera):
 
     def _street_ir(self, signal: np.ndarray, dmaps: ViewMaps, t: float) -> np.ndarray:
         """The IR light with the tenth family's street (street.py): a bright street behind the head, or
-        passers-by's shadows at time ``t``, if the scene has one; or the eleventh's sunflecks (lobby.py).
+        passers-by's shadows at time ``t``, if the scene has one; or the eleventh's sunflecks (lobby.py); or
+        the twelfth's ring light or headlamps (keylight.py).
         The lights run on the scene's clock from ``t0_s`` (a session opened later in the same scene)."""
         t = t + self.cfg.t0_s
         bl, sh = self._scene.backlight, self._scene.shadows
         if self._scene.dapple is not None and self.profile.ir_band == "nir":
             # The eleventh family's sunflecks (lobby.py); its signage adds nothing at 850 nm.
             signal = self._scene.dapple.ir(signal, self._depth_view, dmaps, t)
+        if self.profile.ir_band == "nir":
+            # The twelfth family's lights (keylight.py): the kiosk's ring light, or cars' headlamps.
+            if self._scene.ring is not None:
+                signal = self._scene.ring.ir(signal, self._depth_view, dmaps)
+            if self._scene.headlights is not None:
+                signal = self._scene.headlights.ir(signal, self._depth_view, dmaps, t)
         if (bl is None and sh is None) or self.profile.ir_band != "nir" or self._nir_share is None:
             return signal
         if bl is not None:
@@ -489,8 +496,9 @@ class SimCamera(Camera):
         return sh.ir(signal, self._depth_view, dmaps, self.cfg.lux, self._nir_share, t)
 
     def _street_color(self, irr: np.ndarray, cmaps: ViewMaps, lux: float, t: float) -> np.ndarray:
-        """The colour light with the tenth family's street (street.py) or the eleventh's signage or
-        sunflecks at time ``t`` (lobby.py), if the scene has one (from ``t0_s``, as ``_street_ir``)."""
+        """The colour light with the tenth family's street (street.py), the eleventh's signage or
+        sunflecks at time ``t`` (lobby.py) or the twelfth's ring light or headlamps (keylight.py), if the
+        scene has one (from ``t0_s``, as ``_street_ir``)."""
         t = t + self.cfg.t0_s
         bl, sh = self._scene.backlight, self._scene.shadows
         if self._scene.signage is not None:
@@ -498,6 +506,11 @@ class SimCamera(Camera):
             return self._scene.signage.color(irr, self._color_view, cmaps, t)
         if self._scene.dapple is not None:
             return self._scene.dapple.color(irr, self._color_view, cmaps, t)
+        if self._scene.ring is not None:
+            # The twelfth family's lights (keylight.py): the kiosk's ring light, or cars' headlamps.
+            return self._scene.ring.color(irr, self._color_view, cmaps)
+        if self._scene.headlights is not None:
+            return self._scene.headlights.color(irr, self._color_view, cmaps, t)
         if bl is not None:
             return bl.color(irr, self._color_view, cmaps, lux, self.cfg.cct)
         if sh is not None:

@@ -1,16 +1,17 @@
-"""Train, held-out, field, fresh, fifth, sixth, seventh, eighth, ninth, tenth and eleventh families:
-populations that differ as the field differs from the lab.
+"""Train, held-out, field, fresh, fifth, sixth, seventh, eighth, ninth, tenth, eleventh and twelfth
+families: populations that differ as the field differs from the lab.
 
 ``family=train``, ``family=heldout``, ``family=field``, ``family=fresh``, ``family=fifth``,
-``family=sixth``, ``family=seventh``, ``family=eighth``, ``family=ninth``, ``family=tenth`` and
-``family=eleventh`` (URI key)
+``family=sixth``, ``family=seventh``, ``family=eighth``, ``family=ninth``, ``family=tenth``,
+``family=eleventh`` and ``family=twelfth`` (URI key)
 select pairwise disjoint pools:
 
 - identities: each family draws people from its own random stream (``identity.family_salt``), so
   ``family=train&identity=5``, ``family=heldout&identity=5``, ``family=field&identity=5``,
   ``family=fresh&identity=5``, ``family=fifth&identity=5``, ``family=sixth&identity=5``,
   ``family=seventh&identity=5``, ``family=eighth&identity=5``, ``family=ninth&identity=5``,
-  ``family=tenth&identity=5`` and ``family=eleventh&identity=5`` are different people, and none
+  ``family=tenth&identity=5``, ``family=eleventh&identity=5`` and ``family=twelfth&identity=5`` are
+  different people, and none
   equals ``identity=5`` (family ``any``, the default). The sixth family's people also differ in what
   the simulator gave everyone alike before: each has their own eye-socket depth (6.5-15.5 mm, from
   the adult range of Hertel exophthalmometry) and breathing rate (12-20 breaths/min) and phase
@@ -23,7 +24,10 @@ select pairwise disjoint pools:
   one look); the eleventh family's people their own headscarf (30 % of them: hair, ears and neck
   covered, its edge 0-20 mm down the forehead and its opening 0.34-0.42 of the face's width, standing
   3-12 mm off, in a fabric with its own colour and 850 nm reflectance), where everyone else is
-  bare-headed; the earlier families' people are unchanged;
+  bare-headed; the twelfth family's people their own spectacle lenses (a material of index 1.50-1.74,
+  uncoated or anti-reflective coated: 0.3-1.5 % per surface in the visible and 2-8 % at 850 nm when
+  coated, Fresnel's 4.0-7.3 % in both when not), where everyone else's lenses mirror alike in both
+  bands; the earlier families' people are unchanged;
 - camera profiles: train sees D435 and D415, held-out sees D455 and the structured-light Astra, field
   sees the Orbbec Gemini 335 (active stereo from another maker, another lens and noise), fresh the
   Orbbec Gemini 2 (an earlier Orbbec stereo camera: wider 91° depth field, 2 MP colour), fifth the
@@ -36,7 +40,9 @@ select pairwise disjoint pools:
   Intel RealSense D435f (the D435 with an IR-pass filter over its stereo imagers' lenses, another
   unit's calibration, on librealsense: laser power in mW, IR exposure in µs), eleventh the Intel
   RealSense D455f (the D455 with the same filter: 95 mm baseline, global-shutter colour, another
-  unit's calibration, on librealsense);
+  unit's calibration, on librealsense), twelfth the Intel RealSense D457 (the D450 module, the D455's
+  optics, on GMSL through the d4xx kernel driver: its IR exposure starts at 33 ms, another unit's
+  calibration);
 - light sources: train is lit by fluorescent tubes and LEDs (an office lab), held-out by daylight,
   incandescent lamps and mixed light (a bank lobby, a mall, a window), field by halogen spots and
   high-CRI LED panels (a branch with display lighting), fresh by ceramic metal-halide lamps (a
@@ -62,7 +68,11 @@ select pairwise disjoint pools:
   lux on the face's near side, in a colour that cuts or fades between adverts every 2-8 s, nothing at
   850 nm), and by the shade under a tree (200-1500 lux, NIR-rich) crossed by sunflecks (28-74 mm
   images of the sun through the leaves, 2,000-10,000 lux of direct sun with its 850 nm) drifting and
-  flickering over the face at 0.3-3 Hz;
+  flickering over the face at 0.3-3 Hz; twelfth (``keylight.py``) by a lobby's LEDs with the kiosk's
+  own LED ring light around its camera (150-800 lux at 0.45 m, lighting the face in its near field,
+  frontal, falling as the distance to the ring), and by a forecourt canopy's LEDs at night (15-80 lux)
+  swept by cars' headlamps (passes of 0.5-2 s every 2-6 s, 3-300 lux from the road's side; halogen
+  lamps with their 850 nm, or LED lamps);
 - attack instruments: every instrument (mask resin, paper, curvature, holes, silicone, head-model
   material) is drawn from the family's stream, so the two families present different objects.
 
@@ -102,7 +112,11 @@ and evaluated once (main 874f83e; docs/liveness.md, *The tenth family*: BPCER 30
 looked at since, so ``eleventh`` was added (session 22, main c048119) the same way: the Intel RealSense
 D455f, an LED advertising panel beside the kiosk and sunflecks through a tree (``lobby.py``), people
 with their own headscarves; named in ``hil.padeval.UNSEEN_SPLITS`` while built, no verdict, score or
-PAD report computed on it by its builder.
+PAD report computed on it by its builder, and evaluated once, in part (main 664b7f3; docs/liveness.md,
+*The eleventh family*: BPCER 43.4 %). It has been looked at since, so ``twelfth`` was added (session 23,
+main 3df7b18) the same way: the Intel RealSense D457, the kiosk's own ring light and cars' headlamps
+(``keylight.py``), people with their own spectacle lenses; named in ``hil.padeval.UNSEEN_SPLITS`` while
+built, no verdict, score or PAD report computed on it by its builder.
 """
 
 from __future__ import annotations
@@ -133,6 +147,7 @@ POOLS: dict[str, FamilyPool] = {
     "ninth": FamilyPool(cameras=("gemini336",), lights=("cctv_ir", "flicker_led")),
     "tenth": FamilyPool(cameras=("d435f",), lights=("backlight", "passing_shade")),
     "eleventh": FamilyPool(cameras=("d455f",), lights=("signage", "dappled_sun")),
+    "twelfth": FamilyPool(cameras=("d457",), lights=("ring_light", "headlights")),
 }
 # Colour temperature ranges that belong with each light source (K).
 LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700, 6500),
@@ -142,7 +157,8 @@ LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700
              "lowe_glass": (5000, 6500), "street_led": (4000, 5000), "direct_sun": (4800, 5800),
              "shop_halogen": (3500, 4100), "cctv_ir": (3000, 4000), "flicker_led": (4000, 5000),
              "backlight": (3000, 4000), "passing_shade": (4500, 6000),
-             "signage": (3000, 4500), "dappled_sun": (5000, 6500)}
+             "signage": (3000, 4500), "dappled_sun": (5000, 6500),
+             "ring_light": (3000, 4500), "headlights": (3500, 5000)}
 # Every range lies inside the capture spec's 2300-7500 K (§7.5 d, agent/quality/settings.py): the
 # families draw presentations inside the envelope the gate admits. North-sky light through tinted
 # glass reaches 9500 K; above 7500 K it is light the agent refuses by design (LIGHT_COLOR), so the
@@ -160,7 +176,8 @@ LIGHT_LUX = {"open_shade": (500.0, 7500.0), "screen_led": (15.0, 150.0), "lowe_g
              "street_led": (15.0, 60.0), "direct_sun": (2000.0, 7500.0), "shop_halogen": (150.0, 800.0),
              "cctv_ir": (15.0, 150.0), "flicker_led": (100.0, 1000.0),
              "backlight": (80.0, 400.0), "passing_shade": (300.0, 2000.0),
-             "signage": (100.0, 500.0), "dappled_sun": (200.0, 1500.0)}
+             "signage": (100.0, 500.0), "dappled_sun": (200.0, 1500.0),
+             "ring_light": (100.0, 500.0), "headlights": (15.0, 80.0)}
 
 
 def camera_for(family: str, identity: int, camera: str | None) -> str:

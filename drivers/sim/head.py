@@ -80,6 +80,7 @@ class HeadLayers:
     gloss_slope: np.ndarray | None
     landmarks: Landmarks
     identity: Identity
+    gloss_nir_ratio: float = 1.0  # the lenses' 850 nm reflectance over their visible one (twelfth family)
 
 
 def head_grid() -> tuple[np.ndarray, np.ndarray]:
@@ -326,6 +327,10 @@ def glasses_layers(ident: Identity, gx, gy, face_h, lm: Landmarks):
         "frame_bgr": np.array(rng.choice([(0.02, 0.02, 0.02), (0.03, 0.05, 0.09), (0.30, 0.30, 0.32)]), np.float32),
         "frame_nir": float(rng.uniform(0.10, 0.60)),
     }
+    optics["gloss_nir"] = optics["gloss"]
+    if ident.lens_r_vis is not None and ident.lens_r_nir is not None:
+        # The twelfth family's own lenses (identity.LENS_*): two surfaces' reflectance, visible and 850 nm.
+        optics["gloss"], optics["gloss_nir"] = 2.0 * ident.lens_r_vis, 2.0 * ident.lens_r_nir
     return frame, frame_h.astype(np.float32), lens, h_lens.astype(np.float32), slope, optics, centres
 
 
@@ -406,6 +411,7 @@ def head_layers(ident: Identity) -> HeadLayers:
                                                              dot_blur, height)
 
     gloss = gloss_slope = None
+    gloss_nir_ratio = 1.0
     lens_centres = None
     if ident.glasses != "none":
         frame, frame_h, lens, _, slope, optics, lens_centres = glasses_layers(ident, gx, gy, skin_h, lm)
@@ -413,9 +419,10 @@ def head_layers(ident: Identity) -> HeadLayers:
         # Through the lens and back: the eye region is seen at T^2, plus the room mirrored in the lens.
         albedo = albedo * (1 - l3) + (albedo * optics["t_vis"] ** 2 + 0.6 * optics["gloss"]) * l3
         closed = closed * (1 - l3) + (closed * optics["t_vis"] ** 2 + 0.6 * optics["gloss"]) * l3
-        nir = nir * (1 - lens) + (nir * optics["t_nir"] ** 2 + 0.6 * optics["gloss"]) * lens
+        nir = nir * (1 - lens) + (nir * optics["t_nir"] ** 2 + 0.6 * optics["gloss_nir"]) * lens
         gloss = (lens * optics["gloss"]).astype(np.float32)
         gloss_slope = slope
+        gloss_nir_ratio = float(optics["gloss_nir"] / optics["gloss"])
         f3 = frame[..., None]
         albedo = np.where(f3, optics["frame_bgr"], albedo)
         closed = np.where(f3, optics["frame_bgr"], closed)
@@ -425,7 +432,7 @@ def head_layers(ident: Identity) -> HeadLayers:
     lm = Landmarks(lm.eyes, lm.nose, lm.mouth, lm.chin_y, lm.face_top_y, lens_centres)
     return HeadLayers(gx, gy, height.astype(np.float32), skin_h, albedo.astype(np.float32),
                       closed.astype(np.float32), nir.astype(np.float32), eye_w.astype(np.float32),
-                      mouth_w, dot_blur.astype(np.float32), gloss, gloss_slope, lm, ident)
+                      mouth_w, dot_blur.astype(np.float32), gloss, gloss_slope, lm, ident, gloss_nir_ratio)
 
 
 def _crop(*arrays: np.ndarray, height: np.ndarray, margin: int = 3) -> tuple[slice, slice]:
@@ -459,6 +466,7 @@ def surface_from_layers(layers: HeadLayers, material=SKIN, *, height: np.ndarray
                    dot_blur=c(layers.dot_blur if dot_blur is None else dot_blur),
                    gloss=c(gloss) if gloss is not None and np.any(gloss) else None,
                    gloss_slope=c(gloss_slope) if gloss is not None and np.any(gloss) else None,
+                   gloss_nir_ratio=layers.gloss_nir_ratio,
                    front=float(layers.face_height.max()) if front_is_face else None)
 
 

@@ -5,14 +5,15 @@ face length; in the sixth family also eye-socket depth and breathing rate and ph
 blink rate and blink duration; in the eighth the skin's own 850 nm reflectance within its type; in the
 ninth the skin's sheen; in the tenth whether the person has facial hair, and its length, density and
 how far up the cheeks it grows; in the eleventh whether the person wears a headscarf, its fabric, how
-far down the forehead and in from the temples it reaches, and how far it stands off), skin tone
+far down the forehead and in from the temples it reaches, and how far it stands off; in the twelfth
+their spectacle lenses' material and coating, so their reflectance in the visible and at 850 nm), skin tone
 (Fitzpatrick I-VI), hair, glasses, beard, fringe, clothing and a texture seed from ``n``.
 ``identity=0`` is the reference person: the portrait's own proportions (IPD 63 mm, nose 24 mm),
 Fitzpatrick II, no glasses, beard or fringe. Every field can be overridden by a URI key, except the
 sixth family's eye-socket depth and breathing, the seventh family's blinks, the eighth family's
-skin NIR factor, the ninth's sheen, the tenth's beard style and the eleventh's headscarf (no key sets
-them; ``beard=1`` on a tenth-family person drawn without facial hair gives the one look everyone else
-has).
+skin NIR factor, the ninth's sheen, the tenth's beard style, the eleventh's headscarf and the twelfth's
+lenses (no key sets them; ``beard=1`` on a tenth-family person drawn without facial hair gives the one
+look everyone else has).
 
 Skin reflectance by Fitzpatrick type. Melanin absorbs strongly in the visible and weakly at 850 nm,
 so visible reflectance falls ~5x from type I to VI while 850 nm reflectance falls only ~1.4x.
@@ -66,17 +67,17 @@ CLOTHING: tuple[tuple[str, tuple[float, float, float], float], ...] = (
 )
 
 FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
-            "eleventh")
+            "eleventh", "twelfth")
 # The identity stream for each family is salted so that family=train&identity=5,
 # family=heldout&identity=5, family=field&identity=5, family=fresh&identity=5,
 # family=fifth&identity=5, family=sixth&identity=5, family=seventh&identity=5, family=eighth&identity=5
-# family=ninth&identity=5, family=tenth&identity=5 and family=eleventh&identity=5
-# are different people,
+# family=ninth&identity=5, family=tenth&identity=5, family=eleventh&identity=5 and
+# family=twelfth&identity=5 are different people,
 # and none of them equals family=any&identity=5.
 _FAMILY_SALT = {"any": 10_000, "train": 2_000_003, "heldout": 7_000_019, "field": 11_000_027,
                 "fresh": 13_000_027, "fifth": 17_000_041, "sixth": 19_000_051, "seventh": 23_000_077,
                 "eighth": 29_000_081, "ninth": 31_000_091,
-                "tenth": 37_000_111, "eleventh": 41_000_129}
+                "tenth": 37_000_111, "eleventh": 41_000_129, "twelfth": 43_000_133}
 
 # What the simulator gave everyone alike until the sixth family, which draws them per person:
 # - the eye sockets' depth under the brow-cheek surface (head.face_height), 11 mm. Hertel
@@ -178,6 +179,31 @@ SCARVES: tuple[tuple[str, tuple[float, float, float], float], ...] = (
     ("dusty pink", (0.52, 0.46, 0.70), 0.74),
     ("olive", (0.08, 0.25, 0.20), 0.62),
 )
+# What the simulator still gave every spectacle wearer until the twelfth family: a lens that mirrors
+# 0.8 % per surface (coated, half of them) or 4 % (uncoated), the same in the visible and at 850 nm
+# (head.glasses_layers). Neither holds for real lenses. An uncoated lens mirrors by Fresnel's law at
+# normal incidence, R = ((n - 1) / (n + 1))^2 per surface, so its material decides: CR-39 (n 1.50) 4.0 %,
+# Trivex (1.53) 4.4 %, polycarbonate (1.59) 5.2 %, 1.60 5.3 %, 1.67 6.3 %, 1.74 7.3 % (the indices are
+# the ophthalmic materials' nominal ones, recalled; the dispersion between 550 and 850 nm moves R by
+# < 0.2 points, left out). An anti-reflective coating is a thin-film stack designed for the visible: its
+# residual luminous reflectance is ~0.3-1.5 % per surface (the spread of commercial coatings, recalled:
+# premium ones below 0.5 %), but outside its design band the reflectance climbs, and at 850 nm published
+# curves of visible AR stacks show several per cent, 2-8 % per surface (recalled from AR-coating
+# reflectance curves, not read here): a coated lens that looks clear to the eye can mirror the projector
+# as much as an uncoated one, or more. 70 % of spectacle lenses are coated (typical of markets where
+# AR is sold with most lenses, recalled). The twelfth family draws, for everyone (used by those who
+# wear glasses), the lens material, whether it is coated, and the coated lens's visible and 850 nm
+# reflectance per surface; everyone else keeps the old lenses exactly.
+LENS_FAMILIES = ("twelfth",)                   # families that draw the lenses' reflectance per person
+LENS_INDICES = (1.498, 1.53, 1.586, 1.60, 1.67, 1.74)
+LENS_COATED_SHARE = 0.70
+LENS_AR_VIS = (0.003, 0.015)                   # per surface, coated
+LENS_AR_NIR = (0.02, 0.08)                     # per surface at 850 nm, coated
+
+
+def fresnel_normal(n: float) -> float:
+    """Reflectance of one uncoated surface of index ``n`` in air at normal incidence."""
+    return ((n - 1.0) / (n + 1.0)) ** 2
 
 
 @dataclass(frozen=True)
@@ -216,6 +242,10 @@ class Identity:
     scarf_brow_mm: float = 0.0            # its edge below the face's top (the hairline)
     scarf_open: float = 0.0               # the face opening's half width, x the face width
     scarf_standoff_mm: float = 0.0        # how far the fabric stands off the skin
+    lens_index: float = 0.0               # the twelfth family's lens material (0.0: the old lenses)
+    lens_coated: bool = False             # anti-reflective coating
+    lens_r_vis: float | None = None       # per-surface reflectance, visible (None: the old lenses)
+    lens_r_nir: float | None = None       # per-surface reflectance at 850 nm
 
     @property
     def beard_standoff_m(self) -> float:
@@ -297,6 +327,14 @@ class Identity:
             if has:
                 person = replace(person, beard=False, fringe=False, scarf=fabric, scarf_brow_mm=brow,
                                  scarf_open=opening, scarf_standoff_mm=standoff)
+        if family in LENS_FAMILIES:
+            # Likewise drawn after every other field, for everyone (used where they wear glasses).
+            n = float(rng.choice(LENS_INDICES))
+            coated = bool(rng.random() < LENS_COATED_SHARE)
+            r_vis, r_nir = float(rng.uniform(*LENS_AR_VIS)), float(rng.uniform(*LENS_AR_NIR))
+            if not coated:
+                r_vis = r_nir = fresnel_normal(n)
+            person = replace(person, lens_index=n, lens_coated=coated, lens_r_vis=r_vis, lens_r_nir=r_nir)
         return person
 
     def with_overrides(self, *, skin: int | None = None, nose_mm: float | None = None,

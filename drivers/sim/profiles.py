@@ -133,6 +133,27 @@ Sources (figures cited per profile below):
   RS16 gain, IR exposure in µs (1..200000 on the D455, default 8500: the range is the D455 profile's,
   typical, recalled; [LRS-6384] gives 1..165000 for the D435), laser power 0..360 mW in steps of 30
   [DS].
+- [D457] the Intel RealSense D457: "based around the D450 depth module and the new Vision Processor D4
+  V5", "our first GMSL/FAKRA high bandwidth stereo camera", "an IP65 grade enclosure", "an on-board
+  Maxim serializer chip. A Maxim de-serializer is needed at host side to decode the streams" (read,
+  session 23: librealsense issue #10964, Intel's announcement, October 2022). The D450 module is the
+  D455's (95 mm baseline, OV9282 global-shutter imagers, 87°x58° depth field, a 90°x63° projector, the
+  OV9782 global-shutter colour sensor [DS]); a realsenseai.com product page's excerpt (read the same
+  session) carries the D457's GMSL text beside a specification table (whether the table is the D457's
+  or the D455f's is not certain from the excerpt) giving "Minimum Depth Distance (Min-Z) at Max
+  Resolution: ~52 cm", "Ideal Range: .6 m to 6 m", "Image sensor technology: Global Shutter". What
+  differs for the host: it is not a USB device. Its streams arrive over GMSL2 through a deserializer
+  into the host's MIPI CSI-2 receiver, and librealsense drives it through the d4xx V4L2 kernel driver
+  (realsenseai/realsense_mipi_platform_driver, kernel/realsense/d4xx.c, read: the depth exposure
+  control runs 1..MAX_DEPTH_EXP = 200000 µs with DEF_DEPTH_EXP = 33000 µs; the colour's MAX_RGB_EXP
+  10000, DEF_RGB_EXP 1660): a D457 starts its IR at 33 ms where a USB D455 starts at 8.5 ms
+  ([LRS-6384]'s default; recorded here, while the simulated IR auto-exposure starts settled on the
+  scene, so no frame changes: the rendered difference from the D455 is this unit's calibration). librealsense issue #12184 (read as a search excerpt) reports a D457 whose
+  manual depth exposure range read [0, 0] on a Jetson; how it was resolved was not read, and it is not
+  modelled. The same controls otherwise (laser power
+  0..360 mW in steps of 30 [DS], RS16 gain). Whether its IP65 window carries an IR-pass filter is not
+  in a source reached here: it is rendered in the "nir" band as the D455 (the 850 nm part); the
+  window's own reflections are not modelled. Another unit's calibration.
 - [D455-CAL] a D455's factory colour calibration published with the ABC-iRobotics/Hand_Tools data
   set (1280x800: fx 629.6, fy 628.9, ppx 629.1, ppy 397.5; Brown-Conrady k1 -0.0557 k2 0.0603
   p1 -0.00098 p2 -0.00085 k3 -0.0161).
@@ -810,9 +831,41 @@ D455F = CameraProfile(
     stream_modes=D455.stream_modes,              # [D455F]: the D455's modes
 )
 
+D457 = CameraProfile(
+    name="d457", model="Intel RealSense D457 (D450 module, GMSL/FAKRA)",
+    # [D457], [DS]: the D450 module's optics (87°x58° ±3° depth field, 95 mm baseline); this unit's
+    # calibration 87.6° at 1280x800: fx = 640 / tan(43.8°) = 667.3, x0.6 = 400.4 at 640x480 (modes.py).
+    depth_intrinsics=Intrinsics(640, 480, 400.4, 400.4, 320.7, 238.6, DistortionModel.INVERSE_BROWN_CONRADY),
+    # The OV9782 colour sensor, 90°x65° at 1280x800; this unit's fx 641.2 at 1280x800 (x0.6 = 384.7;
+    # typical spread around [D455-CAL]'s 629.6), distortion of [D455-CAL]'s magnitude (typical).
+    color_intrinsics=Intrinsics(640, 480, 384.7, 384.5, 317.2, 241.8, DistortionModel.BROWN_CONRADY,
+                                (-0.0572, 0.0648, 0.00041, -0.00063, -0.0199)),
+    # The colour sensor ~59 mm from the left imager toward the right one, as on the D455 (typical).
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(-0.05), np.deg2rad(0.09), np.deg2rad(0.07)),
+                                          np.array([-0.0593, 0.0001, 0.0002])),
+    stereo_baseline_m=0.095,                     # [DS]: 95 mm
+    projector_offset_m=0.045,                    # between the imagers, as the D455
+    sigma_disparity_px=0.08,                     # as the D455 (same imagers and ASIC family)
+    depth_range_m=(0.40, 6.0),                   # as the D455; [D457]: ~52 cm at 1280x720, ideal 0.6-6 m
+    depth_scale=0.001,
+    color_ae=AutoExposureSpec(0.17, 0.30, (20e-6, 1 / 30), (1.0, 8.0)),   # typical, the D455's sensor
+    color_units=_RS_COLOR_UNITS, ir_units=_RS_IR_UNITS,
+    # [D457]: the d4xx driver's depth exposure, 1..200000 µs, 33000 µs by default, auto-exposure on;
+    # the host locks it by setting it (librealsense's exposure option, µs as on USB).
+    ir_exposure_default_s=0.033, ir_exposure_range_s=(1e-6, 0.2), ir_gain_default=1.0,
+    projector="850 nm VCSEL dot projector, 90°x63° field of projection", projector_power=_RS_POWER,
+    projector_nominal_mw=150.0,
+    projector_latency_frames=1, projector_jitter=0.05,    # typical, as the D455
+    structured_light=False,
+    ir_band="nir",                               # [D457]: rendered as the D455 (the 850 nm part)
+    depth_shutter="global", color_shutter="global",
+    color_from_depth_imager=False,
+    stream_modes=D455.stream_modes,              # [DS]: the D450 module's modes, as the D455
+)
+
 PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335, GEMINI2,
                                                           GEMINI336L, ASTRA_MINI_S, GEMINI2L, GEMINI335L,
-                                                          GEMINI336, D435F, D455F)}
+                                                          GEMINI336, D435F, D455F, D457)}
 DEFAULT = "d435"
 
 

@@ -651,12 +651,14 @@ def _glints(view: View, s: Surface, R: np.ndarray, mx, my, rx, ry, t_hit, hits, 
         eq = g * lights.lamp_share / lights.lamp_radius_rad ** 2 * lobe(to_lamp, lights.lamp_radius_rad / 2)
         a = maps.albedo[v0:v1, u0:u1]
         a[idx] += eq[:, None].astype(np.float32)
-        maps.nir[v0:v1, u0:u1][idx] += eq.astype(np.float32)
+        maps.nir[v0:v1, u0:u1][idx] += (eq if s.gloss_nir_ratio == 1.0 else eq * s.gloss_nir_ratio).astype(np.float32)
     if lights.projector_pos is not None:
         src = view.depth_to_view.apply(lights.projector_pos[None, :])[0]
         to_src = src - p
         to_src /= np.linalg.norm(to_src, axis=1, keepdims=True)
         eq = g / (4 * PROJECTOR_GLINT_SIGMA_RAD ** 2) * lobe(to_src, PROJECTOR_GLINT_SIGMA_RAD)
+        if s.gloss_nir_ratio != 1.0:
+            eq = eq * s.gloss_nir_ratio            # the projector's 850 nm, mirrored at the lens's 850 nm
         if maps.glint is None:
             maps.glint = np.zeros(maps.z.shape, np.float32)
         maps.glint[v0:v1, u0:u1][idx] = eq.astype(np.float32)

@@ -19,6 +19,7 @@ from . import body, head, species
 from .config import SimConfig
 from .families import light_for
 from .identity import BLINK_S, Identity, family_salt
+from .keylight import Headlights, RingLight
 from .lobby import DappledSun, Signage
 from .night import Flicker, IrFlood
 from .profiles import rotation
@@ -140,12 +141,16 @@ from .sun import SunEdge
 #   is the room's); and "dappled_sun", the shade under a tree (0.20: the canopy scatters about half of
 #   the near infrared and absorbs most of the visible, about twice daylight's 0.09, recalled) crossed by
 #   sunflecks carrying the direct sun's 0.12 per lux (lobby.DappledSun, added on top).
+# The twelfth family's two sources (drivers/sim/keylight.py): "ring_light", a lobby's ceiling LEDs (0.002
+#   as "led") with the kiosk's own LED ring light around its camera (keylight.RingLight, added on top:
+#   0.002 per lux too); and "headlights", a forecourt canopy's LEDs at night (0.002) swept by passing
+#   cars' headlamps (keylight.Headlights, added on top: halogen 0.32 per lux, LED 0.002).
 LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incandescent": 0.40, "mixed": 0.032,
                    "halogen": 0.32, "led_cri95": 0.0033, "metal_halide": 0.017, "north_sky_glass": 0.023,
                    "led_warm": 0.0015, "cfl": 0.018, "open_shade": 0.12, "screen_led": 0.013,
                    "lowe_glass": 0.032, "street_led": 0.0031, "direct_sun": 0.12, "shop_halogen": 0.24,
                    "cctv_ir": 0.002, "flicker_led": 0.002, "backlight": 0.002, "passing_shade": 0.068,
-                   "signage": 0.002, "dappled_sun": 0.20}
+                   "signage": 0.002, "dappled_sun": 0.20, "ring_light": 0.002, "headlights": 0.002}
 # Overhead lamp as seen from the subject: 35° above the line to the camera, ~6° across; it gives a
 # third of the light on the face. Spectacle lenses mirror it (glints).
 LAMP_DIR = np.array([0.0, -np.sin(np.deg2rad(35.0)), -np.cos(np.deg2rad(35.0))])
@@ -356,6 +361,11 @@ class Scene:
             if light == "signage" else None
         self.dapple = DappledSun.draw(np.random.default_rng([self._scene_rng_seed, 104])) \
             if light == "dappled_sun" else None
+        # The twelfth family's lights (keylight.py), each from its own stream (nothing else drawn changes).
+        self.ring = RingLight.draw(np.random.default_rng([self._scene_rng_seed, 105])) \
+            if light == "ring_light" else None
+        self.headlights = Headlights.draw(np.random.default_rng([self._scene_rng_seed, 106])) \
+            if light == "headlights" else None
         rng = np.random.default_rng([self._scene_rng_seed, 91])
         side = float(rng.choice([-1.0, 1.0]))
         self._bystander = (Identity.draw(cfg.identity + 53, cfg.family),

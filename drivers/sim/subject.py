@@ -117,6 +117,7 @@ class Surface:
     # (dS/dx, dS/dy), which decide where light sources are mirrored into the camera (glints).
     gloss: np.ndarray | None = None           # (gh, gw) 0..1, 0 where not glossy
     gloss_slope: np.ndarray | None = None     # (gh, gw, 2)
+    gloss_nir_ratio: float = 1.0              # the glossy layer's 850 nm reflectance / its visible one
     march_steps: tuple[int, int] = (7, 4)     # bracket steps and refinements (smooth large surfaces need fewer)
     front: float | None = None                # height of the point ``distance_mm`` is measured to (None: max)
 

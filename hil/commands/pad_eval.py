@@ -1,5 +1,5 @@
 """``capture-agent pad-eval``: an ISO/IEC 30107-3 report on a simulator family (train, heldout, field,
-fresh, fifth, sixth, seventh, eighth, ninth, tenth, eleventh)."""
+fresh, fifth, sixth, seventh, eighth, ninth, tenth, eleventh, twelfth)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ def register(sub) -> None:
                         "was fixed, since diagnosed; fifth: added after that, evaluated once; sixth: added after that, "
                         "evaluated once; seventh: added after that, evaluated once; eighth: added after that, "
                         "evaluated once; ninth: added after that, evaluated once; tenth: added after that, "
-                        "evaluated once; eleventh: added after that, never looked at); "
+                        "evaluated once; eleventh: added after that, evaluated once in part; twelfth: added after "
+                        "that, never looked at); "
                         "thresholds are fitted on train")
     p.add_argument("--per-species", type=int, default=P.DEFAULT_PER_SPECIES,
                    help=f"presentations per attack species (default {P.DEFAULT_PER_SPECIES})")

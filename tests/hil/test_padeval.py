@@ -491,6 +491,42 @@ def test_each_eleventh_camera_enrols_its_projector_under_the_familys_enrolment_l
         assert isinstance(ref, DotReference) and len(ref.to_bytes()) > 0 and abs(ref.parallax_px_m) > 0
 
 
+def test_twelfth_split_is_accepted_lists_its_own_pools_and_is_the_unseen_one_without_being_run():
+    # The twelfth family (built in the twenty-third session, to be evaluated once): its split parses,
+    # its presentations are listed (nothing is presented), and it is the family the benches refuse.
+    import argparse
+
+    from drivers.sim.families import LIGHT_LUX, POOLS
+    from hil.commands import pad_eval
+
+    assert P.UNSEEN_SPLITS == frozenset({"twelfth"})
+    parser = argparse.ArgumentParser()
+    pad_eval.register(parser.add_subparsers())
+    assert parser.parse_args(["pad-eval", "--split", "twelfth"]).split == "twelfth"
+    assert P.SPLITS[-1] == "twelfth"
+    items = P.presentations("twelfth", live=4, per_species=1, injection=1)
+    assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
+    assert all(p.key.startswith("twelfth/") and "family=twelfth" in p.uri for p in items)
+    assert {p.uri.split("camera=")[1].split("&")[0] for p in items} == {"d457"}
+    for p in items:
+        light = p.uri.split("light=")[1].split("&")[0]
+        lux = float(p.uri.split("lux=")[1].split("&")[0])
+        assert light in POOLS["twelfth"].lights and LIGHT_LUX[light][0] <= lux <= LIGHT_LUX[light][1]
+    assert not {p.uri for p in items} & {p.uri for f in P.SPLITS if f != "twelfth"
+                                         for p in P.presentations(f, live=4, per_species=1, injection=1)}
+
+
+@pytest.mark.slow
+def test_each_twelfth_camera_enrols_its_projector_under_the_familys_enrolment_light():
+    # Each camera of the twelfth's pool enrols (a board at 0.45 and 0.65 m, then the wall) under the
+    # family's first light with a wall: the lobby with the kiosk's ring light.
+    assert P.enrolment_light("twelfth") == "ring_light" and "ring_light" not in P.NO_WALL_LIGHTS
+    for cam in P.POOLS["twelfth"].cameras:
+        uri = f"sim://?family=twelfth&camera={cam}&distance_mm=450"
+        ref = P.dot_reference_for(uri)
+        assert isinstance(ref, DotReference) and len(ref.to_bytes()) > 0 and abs(ref.parallax_px_m) > 0
+
+
 def test_fifth_split_presents_its_own_pools_at_the_train_threshold(tmp_path, capsys):
     from agent.liveness.fusion import load_thresholds
     from drivers.sim.families import POOLS
