@@ -148,9 +148,10 @@ Sources (figures cited per profile below):
   control runs 1..MAX_DEPTH_EXP = 200000 µs with DEF_DEPTH_EXP = 33000 µs; the colour's MAX_RGB_EXP
   10000, DEF_RGB_EXP 1660): a D457 starts its IR at 33 ms where a USB D455 starts at 8.5 ms
   ([LRS-6384]'s default; recorded here, while the simulated IR auto-exposure starts settled on the
-  scene, so no frame changes: the rendered difference from the D455 is this unit's calibration). librealsense issue #12184 (read as a search excerpt) reports a D457 whose
-  manual depth exposure range read [0, 0] on a Jetson; how it was resolved was not read, and it is not
-  modelled. The same controls otherwise (laser power
+  scene, so no frame changes: the rendered difference from the D455 is this unit's calibration).
+  librealsense issue #12184 (read as a search excerpt) reports a D457 whose manual depth exposure range
+  read [0, 0] on a Jetson; how it was resolved was not read, and it is not modelled. The same controls
+  otherwise (laser power
   0..360 mW in steps of 30 [DS], RS16 gain). Whether its IP65 window carries an IR-pass filter is not
   in a source reached here: it is rendered in the "nir" band as the D455 (the 850 nm part); the
   window's own reflections are not modelled. Another unit's calibration.
