@@ -840,3 +840,46 @@ def test_a_shadow_passing_asks_the_person_to_hold_still_not_to_leave_the_light()
     replayed = verify(c, energies_for(other.schedule, [1], rng), genuine).to_dict()
     assert unmeasurable_prompt("inconclusive", replayed) is None
     assert LIGHT_CHANGED.code == "LIGHT_CHANGED" and "hold still" in LIGHT_CHANGED.en
+
+
+def test_a_genuine_window_under_sunflecks_is_not_measurable_not_an_attack():
+    """Issue 14 (the eleventh family's dappled_sun, flicker23): sunflecks through leaves drift and
+    flicker over the face, patch by patch, colour and 850 nm alike, and the face's colour contradicts
+    the screen's sequence. Cell by cell the colour's changes are the sun's colour times the cell's
+    ambient infrared (the projector's steps taken out): with that taken out the face follows the
+    sequence, so the window is not measurable (a retry out of the bright light), not an attack. Without
+    the IR cells, or with the colour's flicker missing from the infrared, it stays a contradiction."""
+    from agent.liveness.challenge import FLICKER_DETAIL, explain_flicker
+    from agent.session.events import TOO_BRIGHT_TO_VERIFY, unmeasurable_prompt
+    from bench.flicker_injector import SCREEN_GAIN, judge, window
+
+    c = Challenge.from_nonce(bytes([33]) * 32, 32, BOTH)
+    cells, ir, lit, energies = window("genuine+flecks", c, np.random.default_rng(32), SCREEN_GAIN * 0.45 / 20)
+    before, after = judge(c, cells, ir, lit, energies)
+    b, a = before.get(Kind.ILLUMINATION), after.get(Kind.ILLUMINATION)
+    assert not b.passed and b.measurable, b                              # the verifier alone: an attack
+    assert not a.passed and not a.measurable and a.detail == FLICKER_DETAIL, a
+    assert (a.lag_frames, a.checked, a.mismatches) == (b.lag_frames, b.checked, b.mismatches)
+    assert after.unmeasurable and not after.passed
+    assert unmeasurable_prompt("inconclusive", after.to_dict()) is TOO_BRIGHT_TO_VERIFY
+    assert explain_flicker(c, before, cells, None, lit, energies) == before
+    flat = np.repeat(ir.mean(axis=0, keepdims=True), len(ir), axis=0)    # no flicker in the infrared
+    assert explain_flicker(c, before, cells, flat, lit, energies) == before
+
+
+def test_an_injector_adding_sunflecks_still_fails_and_buys_no_flicker_relabel():
+    """Issue 14 (flicker23): an injector obeys the projector but does not see the screen; it adds
+    patchy flicker to its colour and its infrared, consistently (the sun's colour times the same
+    field), or to its infrared alone, or makes its infrared follow its own colour's steps, or gives
+    every cell an independent flicker. Taking the infrared's ambient out uncovers nothing of a sequence
+    it never saw: no window passes, and none is relabelled not measurable by the flicker rule."""
+    from agent.liveness.challenge import FLICKER_DETAIL
+    from bench.flicker_injector import SCREEN_GAIN, judge, window
+
+    rng = np.random.default_rng(7)
+    for k in range(6):
+        c = Challenge.from_nonce(bytes([k + 100]) * 32, 32, BOTH)
+        for kind in ("blind+flecks", "blind+ir_only", "blind+own_edges", "blind+rich_ir", "replay+flecks"):
+            before, after = judge(c, *window(kind, c, rng, SCREEN_GAIN * 0.45 / 20))
+            assert not after.passed and after.passed == before.passed, kind
+            assert after.get(Kind.ILLUMINATION).detail != FLICKER_DETAIL, (k, kind)
