@@ -1302,10 +1302,13 @@ def _flicker_explained(steps: Sequence[Step], cells: np.ndarray, amb: np.ndarray
       ``v`` positive on every channel (bright light adds to all three), and the fit explains at least
       ``FLICKER_EXPLAINED`` of those changes (the window's own light is mostly the flicker);
     * with ``v`` times each cell's ambient infrared taken out of its colour on every frame, the face's
-      light (:func:`face_response`) PASSES the verifier at that lag, every threshold its own.
+      light (:func:`face_response`) no longer contradicts the sequence at that lag: the verifier, every
+      threshold its own, passes it, or finds the screen's light too weak against what is left (the
+      flicker's remainder: not measurable, as a still face always was).
 
     Nothing passes here: the window stays refused, as not measurable. A stream that does not see the
-    screen has nothing of the sequence to uncover by taking its own infrared out of its colour."""
+    screen has nothing of the sequence to uncover by taking its own infrared out of its colour: its
+    own steps stay a contradiction, and without steps it was not measurable before (a still face)."""
     expected, sid = step_layout(steps)
     g = np.asarray(cells, dtype=np.float64)
     g = g.reshape(g.shape[0], -1, 3)
@@ -1348,7 +1351,7 @@ def _flicker_explained(steps: Sequence[Step], cells: np.ndarray, amb: np.ndarray
         centred = a - np.nanmean(a, axis=0)[None]
         clean = g - level[None] * v[None, None] * centred[..., None]
         r = _illumination(steps, face_response(clean), max_lag, min_separation, only_lag=int(lag), **options)
-        if r.passed:
+        if r.passed or not r.measurable:
             return True
     return False
 
