@@ -879,10 +879,35 @@ def test_an_injector_adding_sunflecks_still_fails_and_buys_no_flicker_relabel():
     from bench.flicker_injector import SCREEN_GAIN, judge, window
 
     rng = np.random.default_rng(7)
-    for k in range(6):
+    for k in range(4):
         c = Challenge.from_nonce(bytes([k + 100]) * 32, 32, BOTH)
         for kind in ("blind+flecks", "blind+ir_only", "blind+own_edges", "blind+rich_ir", "replay+flecks"):
             before, after = judge(c, *window(kind, c, rng, SCREEN_GAIN * 0.45 / 20))
             assert not after.passed and after.passed == before.passed, kind
             if kind != "blind+own_edges":
                 assert after.get(Kind.ILLUMINATION).detail != FLICKER_DETAIL, (k, kind)
+
+
+def test_dot_energy_the_flecks_move_is_not_measurable_and_a_replay_under_them_stays_a_contradiction():
+    """Issue 14 (flicker23): the flecks' infrared adds the skin's texture (and their edges) to the
+    dot energy in proportion to the ambient infrared on the face; flickering, it can contradict the
+    projector schedule. With that taken out (the energy's changes within runs fitted on the face's
+    mean ambient infrared) the dots follow the schedule: not measurable, not an attack. A camera's
+    window replayed from another nonce's schedule under the same flecks stays a contradiction."""
+    from agent.liveness.challenge import PROJECTOR_FLICKER_DETAIL, explain_flicker
+    from bench.flicker_injector import FLECKS, SCREEN_GAIN, judge, window
+
+    c = Challenge.from_nonce(bytes([4]) * 32, 32, BOTH)
+    cells, ir, lit, energies = window("genuine+flecks", c, np.random.default_rng(3), SCREEN_GAIN * 0.45 / 20,
+                                      FLECKS["strong"])
+    before, after = judge(c, cells, ir, lit, energies)
+    b, a = before.get(Kind.PROJECTOR), after.get(Kind.PROJECTOR)
+    assert not b.passed and b.measurable, b
+    assert not a.passed and not a.measurable and a.detail == PROJECTOR_FLICKER_DETAIL, a
+    assert explain_flicker(c, before, cells, ir, lit, None).get(Kind.PROJECTOR) == b      # no energies: as before
+    rng = np.random.default_rng(5)
+    for k in range(8):
+        c = Challenge.from_nonce(bytes([k + 60]) * 32, 32, BOTH)
+        before, after = judge(c, *window("replay+flecks", c, rng, SCREEN_GAIN * 0.45 / 20, FLECKS["strong"]))
+        p = after.get(Kind.PROJECTOR)
+        assert not p.passed and p.detail != PROJECTOR_FLICKER_DETAIL, (k, p)
