@@ -911,3 +911,20 @@ def test_dot_energy_the_flecks_move_is_not_measurable_and_a_replay_under_them_st
         before, after = judge(c, *window("replay+flecks", c, rng, SCREEN_GAIN * 0.45 / 20, FLECKS["strong"]))
         p = after.get(Kind.PROJECTOR)
         assert not p.passed and p.detail != PROJECTOR_FLICKER_DETAIL, (k, p)
+
+
+@given(seed=hs.integers(0, 2**31 - 1), kind=hs.sampled_from(["genuine+flecks", "blind+flecks", "still+flecks",
+                                                            "blind+own_edges", "blind+rich_ir", "replay+flecks"]),
+       strong=hs.booleans())
+@settings(max_examples=8, deadline=None)
+def test_the_flicker_rule_never_passes_a_window_nor_changes_one_that_passed(seed, kind, strong):
+    """Whatever the stream and its flecks, the flicker rule only relabels a contradiction as not
+    measurable: ``passed``, the lag and the counts of each challenge are the verifier's."""
+    from bench.flicker_injector import FLECKS, SCREEN_GAIN, judge, window
+    rng = np.random.default_rng(seed)
+    c = Challenge.from_nonce(rng.bytes(32), 32, BOTH)
+    before, after = judge(c, *window(kind, c, rng, SCREEN_GAIN * 0.45 / 20, FLECKS["strong" if strong else "weak"]))
+    for b, a in zip(before.results, after.results, strict=True):
+        assert (a.kind, a.passed, a.lag_frames, a.checked, a.mismatches, a.late_edges) == (
+            b.kind, b.passed, b.lag_frames, b.checked, b.mismatches, b.late_edges)
+        assert a == b or (b.measurable and not a.measurable and not a.passed)
