@@ -1390,7 +1390,7 @@ def _projector_flicker_explained(schedule: Sequence[bool], energies: np.ndarray,
         if not k > 0 or float(np.sum(np.square(de - k * df))) > (1 - FLICKER_EXPLAINED) * total:
             continue
         clean = e - k * (f - float(np.mean(f)))
-        r = verify_projector(sched, clean, max_lag=max_lag, min_separation=min_separation)
+        r = verify_projector(schedule[:n], clean, max_lag=max_lag, min_separation=min_separation)
         if r.passed and r.lag_frames == int(lag):
             return True
     return False
