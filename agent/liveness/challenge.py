@@ -147,6 +147,18 @@ FEW_FACES_DETAIL = "too few frames with a face to verify the illumination challe
 # docs/liveness.md, *A shadow passing*).
 AMBIENT_DETAIL = ("the room's light on the face changed during the illumination sequence (a shadow passing): "
                   "the screen's light could not be verified against it")
+# A contradiction that a flickering, patchy bright ambient explains (sunflecks through leaves) is not
+# measurable, not an attack (:func:`explain_flicker`; docs/liveness.md, *Sunflecks*). The terminal's
+# rule; the server verifies without it, as it does without ``ILLUMINATION_AMBIENT``.
+FLICKER = True
+# The share of the face's own light changes (between consecutive compared frames of one screen step)
+# that the infrared's ambient changes must explain, cell by cell, for the flicker rule to apply: the
+# window's own light is then mostly the flicker (half: the flicker is the larger part of it).
+FLICKER_EXPLAINED = 0.5
+FLICKER_DETAIL = ("patchy bright light flickered on the face during the illumination sequence (sunlight through "
+                  "leaves): the screen's light could not be verified against it")
+PROJECTOR_FLICKER_DETAIL = ("the IR frames' dot energy moved with the ambient infrared flickering on the face "
+                            "(sunlight through leaves): the projector's dots could not be verified against it")
 # Frames whose state may disagree with the projector schedule (beyond an edge's uncertain frame),
 # per this many frames compared: none in a window of under 40 compared frames.
 FRAMES_PER_ALLOWED_MISMATCH = 40
@@ -1217,7 +1229,7 @@ def failed_unmeasurable(challenge: Any) -> bool:
 # clipped by ambient infrared, the screen's light too weak on the face): what ``TOO_BRIGHT_TO_VERIFY``
 # asks the person to change. ``FEW_FACES_DETAIL`` is not one: no face to measure is not the light's doing.
 LIGHT_DETAILS = frozenset({CLIPPED_DETAIL, DROWNED_DETAIL, DRIFTED_DETAIL, WEAK_SCREEN_DETAIL, NOISY_DETAIL,
-                           AMBIENT_DETAIL})
+                           AMBIENT_DETAIL, FLICKER_DETAIL, PROJECTOR_FLICKER_DETAIL})
 
 
 def failed_for_light(challenge: Any) -> bool:
@@ -1228,6 +1240,191 @@ def failed_for_light(challenge: Any) -> bool:
         return False
     results = [challenge.get(k) for k in challenge["kinds"]]
     return all(r.get("detail") in LIGHT_DETAILS for r in results if r.get("passed") is not True)
+
+
+# The illumination verifier's own options, as the challenge runs it (the flicker rule verifies the
+# face's light with the ambient taken out under the very same rule).
+_DEFAULTS: dict[str, Any] = dict(levels=2, fit_check=None, drift_terms=DRIFT_TERMS, drift_bound=None,
+                                 shared_drift=ILLUMINATION_SHARED_DRIFT, step_check=ILLUMINATION_CROSSTALK,
+                                 step_noise=ILLUMINATION_STEP_NOISE, step_spread=ILLUMINATION_NOISE_SPREAD,
+                                 edge_frames=ILLUMINATION_EDGE_FRAMES, late_blends=ILLUMINATION_LATE_BLENDS,
+                                 noise_frames=ILLUMINATION_NOISE_FRAMES)
+
+
+def ir_grid(ir: np.ndarray, box: Sequence[int]) -> np.ndarray:
+    """(GRID, GRID) mean IR (DN) of ``box`` (x0, y0, x1, y1, colour pixels) in an IR image registered to
+    the colour image (``AlignedFrameSet.ir``: 0 where a pixel has no depth, left out), cut into the same
+    cells as :func:`face_grid`; NaN for a cell with no pixel."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    region = np.asarray(ir)[y0:y1, x0:x1]
+    rows, cols = _split_bounds(region.shape[0], GRID), _split_bounds(region.shape[1], GRID)
+    out = np.full((GRID, GRID), np.nan)
+    for i in range(GRID):
+        for j in range(GRID):
+            c = region[rows[i]:rows[i + 1], cols[j]:cols[j + 1]]
+            v = c[c > 0]
+            if v.size:
+                out[i, j] = float(np.mean(v, dtype=np.float64))
+    return out
+
+
+def ambient_ir(ir_cells: np.ndarray | Sequence, lit: Sequence[bool] | np.ndarray | None) -> np.ndarray:
+    """(n, cells) each cell's ambient infrared per frame, relative to its own mean over the window: the
+    IR cells (:func:`ir_grid`, NaN unmeasured) less the projector's light, a step per cell on the frames
+    ``lit`` (the median of the cell's change across the projector's edges, signed: the dots add light
+    when they come on; none without ``lit``). Sunlight is rich at 850 nm, the screen emits none, and
+    the projector's part is a known on/off pattern: what is left is the room's (the sun's) own."""
+    r = np.asarray(ir_cells, dtype=np.float64)
+    r = r.reshape(r.shape[0], -1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if lit is not None and len(lit) >= r.shape[0] and r.shape[0] > 1:
+            on = np.asarray(lit[:r.shape[0]], dtype=bool)
+            edge = np.flatnonzero(on[1:] != on[:-1]) + 1
+            if edge.size:
+                step = (r[edge] - r[edge - 1]) * np.where(on[edge], 1.0, -1.0)[:, None]
+                p = np.nan_to_num(np.nanmedian(step, axis=0))
+                r = r - np.maximum(p, 0.0)[None] * on[:, None]
+        level = np.nanmean(r, axis=0)
+    return r / np.where(level > 1e-9, level, np.nan)[None]
+
+
+def _flicker_explained(steps: Sequence[Step], cells: np.ndarray, amb: np.ndarray, max_lag: int,
+                       min_separation: float, options: dict[str, Any]) -> bool:
+    """Does the room's light, as the infrared sees it cell by cell, explain why the face's colour
+    contradicted the sequence? At some lag:
+
+    * the face's changes between consecutive compared frames of one step (the screen's colour the same
+      in both), each cell relative to its own mean, are fitted as ONE colour ``v`` times that cell's
+      change of ambient infrared (:func:`ambient_ir`): sunlight's colour over the shade's, relative to
+      its infrared over the shade's, is the same on every cell whatever its albedo (both are ratios
+      on one surface), so patchy flecks moving over the cells need three numbers, not one per cell.
+      ``v`` positive on every channel (bright light adds to all three), and the fit explains at least
+      ``FLICKER_EXPLAINED`` of those changes (the window's own light is mostly the flicker);
+    * with ``v`` times each cell's ambient infrared taken out of its colour on every frame, the face's
+      light (:func:`face_response`) no longer contradicts the sequence at that lag: the verifier, every
+      threshold its own, passes it, or finds the screen's light too weak against what is left (the
+      flicker's remainder: not measurable, as a still face always was).
+
+    Nothing passes here: the window stays refused, as not measurable. A stream that does not see the
+    screen has nothing of the sequence to uncover by taking its own infrared out of its colour: its
+    own steps stay a contradiction, and without steps it was not measurable before (a still face)."""
+    expected, sid = step_layout(steps)
+    g = np.asarray(cells, dtype=np.float64)
+    g = g.reshape(g.shape[0], -1, 3)
+    a = np.asarray(amb, dtype=np.float64).reshape(amb.shape[0], -1)
+    n = min(len(g), len(a), len(expected))
+    if n < MIN_FRAMES or a.shape[1] != g.shape[1]:
+        return False
+    g, a = g[:n], a[:n]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        level = np.nanmean(g, axis=0)                                # (cells, 3)
+    if not np.any(np.isfinite(level)):
+        return False
+    rel = g / np.where(level > 1e-9, level, np.nan)[None]
+    settled = _settled(expected)[:n]
+    face = np.any(np.isfinite(rel).all(axis=2), axis=1)
+    for lag in _lags(max_lag, n):
+        m = n - int(lag)
+        yl, al = rel[lag:lag + m], a[lag:lag + m]
+        care = settled[:m] & face[lag:lag + m]
+        pair = care[1:] & care[:-1] & (sid[1:m] == sid[:m - 1])
+        if np.count_nonzero(pair) < 3:
+            continue
+        dy = (yl[1:] - yl[:-1])[pair]                                 # (pairs, cells, 3)
+        da = (al[1:] - al[:-1])[pair]                                 # (pairs, cells)
+        ok = np.isfinite(da) & np.all(np.isfinite(dy), axis=2)
+        if np.count_nonzero(ok) < 3 * g.shape[1]:
+            continue
+        dy, da = np.where(ok[..., None], dy, 0.0), np.where(ok, da, 0.0)
+        moved = float(np.sum(da * da))
+        if not moved > 0:
+            continue
+        v = np.einsum("pc,pck->k", da, dy) / moved
+        if not np.all(v > 0):
+            continue
+        total = float(np.sum(dy * dy))
+        left = float(np.sum(np.square(dy - da[..., None] * v[None, None])))
+        if not total > 0 or left > (1 - FLICKER_EXPLAINED) * total:
+            continue
+        centred = a - np.nanmean(a, axis=0)[None]
+        clean = g - level[None] * v[None, None] * centred[..., None]
+        r = _illumination(steps, face_response(clean), max_lag, min_separation, only_lag=int(lag), **options)
+        if r.passed or not r.measurable:
+            return True
+    return False
+
+
+def _projector_flicker_explained(schedule: Sequence[bool], energies: np.ndarray, amb: np.ndarray, max_lag: int,
+                                 min_separation: float) -> bool:
+    """Does the ambient infrared flickering on the face explain why the IR frames' dot energy
+    contradicted the projector schedule? At some lag: the energy's changes between consecutive settled
+    frames of one run (the projector's state the same in both) are fitted as ``c`` times the change of
+    the face's mean ambient infrared (:func:`ambient_ir`, averaged over the cells), ``c`` positive (more
+    light, more texture in the high-pass: the skin's own and the flecks' edges), explaining at least
+    ``FLICKER_EXPLAINED`` of those changes; and with ``c`` times the ambient taken out of every frame,
+    the energies PASS :func:`verify_projector`, every threshold its own. Nothing passes here."""
+    e = np.asarray(energies, dtype=np.float64)
+    sched = np.asarray(schedule, dtype=bool)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        f = np.nanmean(np.asarray(amb, dtype=np.float64).reshape(len(amb), -1), axis=1)
+    n = min(len(e), len(sched), len(f))
+    if n < MIN_FRAMES or not np.all(np.isfinite(e[:n])) or not np.all(np.isfinite(f[:n])):
+        return False
+    e, sched, f = e[:n], sched[:n], f[:n]
+    care = _settled(sched)
+    for lag in _lags(max_lag, n):
+        m = n - int(lag)
+        el, fl, c = e[lag:lag + m], f[lag:lag + m], care[:m]
+        pair = c[1:] & c[:-1]
+        if np.count_nonzero(pair) < 3:
+            continue
+        de, df = (el[1:] - el[:-1])[pair], (fl[1:] - fl[:-1])[pair]
+        moved = float(np.dot(df, df))
+        total = float(np.dot(de, de))
+        if not moved > 0 or not total > 0:
+            continue
+        k = float(np.dot(de, df)) / moved
+        if not k > 0 or float(np.sum(np.square(de - k * df))) > (1 - FLICKER_EXPLAINED) * total:
+            continue
+        clean = e - k * (f - float(np.mean(f)))
+        r = verify_projector(schedule[:n], clean, max_lag=max_lag, min_separation=min_separation)
+        if r.passed and r.lag_frames == int(lag):
+            return True
+    return False
+
+
+def explain_flicker(challenge: Challenge, result: ChallengeResult, cells: np.ndarray | Sequence | None,
+                    ir_cells: np.ndarray | Sequence | None, lit: Sequence[bool] | np.ndarray | None,
+                    energies: Sequence[float] | np.ndarray | None = None) -> ChallengeResult:
+    """``result`` with each challenge that failed as a contradiction relabelled not measurable
+    (``FLICKER_DETAIL``, ``PROJECTOR_FLICKER_DETAIL``) where a flickering bright ambient, as the IR
+    frames see it cell by cell, explains the contradiction (:func:`_flicker_explained`,
+    :func:`_projector_flicker_explained`). ``cells``: (n, GRID*GRID, 3) the face grids the colours were
+    read from (NaN rows without a face); ``ir_cells``: (n, GRID*GRID) the registered IR in the same
+    cells (:func:`ir_grid`); ``lit``: the frames the projector lit, as the camera reports them (an
+    injector writes its own: this decides only attack or not measurable, never live). Nothing that
+    passed changes; no window passes here."""
+    if cells is None or ir_cells is None or not any(not r.passed and r.measurable for r in result.results):
+        return result
+    amb = ambient_ir(ir_cells, lit)
+    out = []
+    for r in result.results:
+        if not r.passed and r.measurable:
+            if r.kind is Kind.ILLUMINATION and challenge.steps and _flicker_explained(
+                    challenge.steps, np.asarray(cells, dtype=np.float64), amb, ILLUMINATION_MAX_LAG,
+                    ILLUMINATION_MIN_SEPARATION, _DEFAULTS):
+                r = SequenceResult(r.kind, False, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation,
+                                   FLICKER_DETAIL, measurable=False)
+            elif r.kind is Kind.PROJECTOR and energies is not None and _projector_flicker_explained(
+                    challenge.schedule, np.asarray(energies, dtype=np.float64), amb, PROJECTOR_MAX_LAG,
+                    PROJECTOR_MIN_SEPARATION):
+                r = SequenceResult(r.kind, False, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation,
+                                   PROJECTOR_FLICKER_DETAIL, measurable=False)
+        out.append(r)
+    return ChallengeResult(tuple(out))
 
 
 def verify(challenge: Challenge, energies: Sequence[float] | np.ndarray | None = None,

@@ -22,6 +22,7 @@ import numpy as np
 from agent.face import Detection, Mesh
 from agent.face.models import manifest, wipe_thread_interpreters
 from agent.liveness.challenge import (
+    FLICKER,
     GRID,
     PALETTE,
     Challenge,
@@ -30,8 +31,10 @@ from agent.liveness.challenge import (
     SequenceResult,
     dot_energy,
     evidence_box,
+    explain_flicker,
     face_grid,
     face_response,
+    ir_grid,
     projector_states,
     verify,
     verify_illumination,
@@ -671,6 +674,8 @@ class Judge:
         ch_dict = None
         if challenge is not None:
             ch_result = verified if verified is not None else verify(challenge, self.energies, sel.rgb)
+            if FLICKER:
+                ch_result = self._flicker(challenge, ch_result, sel)
             # Binds the verdict to the server's nonce: the server checks it against the probe header.
             ch_dict = {**ch_result.to_dict(), "nonce_sha256": hashlib.sha256(challenge.nonce).hexdigest()}
             sel.settle(challenge, ch_result)
@@ -755,6 +760,21 @@ class Judge:
                   "cpu_per_frameset": sum(self.cpu_ms.values()) / n}
         return JudgeResult(verdict, self.last_report, skew, timing, len(sets),
                            best[1] if best else None, best[2] if best else None, evidence)
+
+    def _flicker(self, challenge: Challenge, result: ChallengeResult, sel: FrameSelection) -> ChallengeResult:
+        """``result`` with a contradiction that a flickering bright ambient explains relabelled not
+        measurable (``explain_flicker``): read only for a window that failed as a contradiction, on
+        the registered IR in the evidence box's cells (the colour's cells) and the frames the camera
+        reports lit."""
+        if sel.box is None or not any(not r.passed and r.measurable for r in result.results):
+            return result
+        cells = np.stack([g.reshape(-1, 3) if g is not None else np.full((GRID * GRID, 3), np.nan)
+                          for g in sel.grids])
+        ir = np.stack([ir_grid(a.ir, sel.box).reshape(-1) if a.ir is not None else np.full(GRID * GRID, np.nan)
+                       for a in self.aligned])
+        reported = [fs.ir.metadata.projector_on if fs.ir is not None else None for fs in self.sets]
+        lit = None if any(r is None for r in reported) else [bool(r) for r in reported]
+        return explain_flicker(challenge, result, cells, ir, lit, self.energies)
 
     def _selection(self) -> tuple[FrameSelection, ChallengeResult | None]:
         """The window's frame selection, and the challenges' result verified beside the last

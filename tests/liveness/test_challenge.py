@@ -840,3 +840,91 @@ def test_a_shadow_passing_asks_the_person_to_hold_still_not_to_leave_the_light()
     replayed = verify(c, energies_for(other.schedule, [1], rng), genuine).to_dict()
     assert unmeasurable_prompt("inconclusive", replayed) is None
     assert LIGHT_CHANGED.code == "LIGHT_CHANGED" and "hold still" in LIGHT_CHANGED.en
+
+
+def test_a_genuine_window_under_sunflecks_is_not_measurable_not_an_attack():
+    """Issue 14 (the eleventh family's dappled_sun, flicker23): sunflecks through leaves drift and
+    flicker over the face, patch by patch, colour and 850 nm alike, and the face's colour contradicts
+    the screen's sequence. Cell by cell the colour's changes are the sun's colour times the cell's
+    ambient infrared (the projector's steps taken out): with that taken out the face follows the
+    sequence, so the window is not measurable (a retry out of the bright light), not an attack. Without
+    the IR cells, or with the colour's flicker missing from the infrared, it stays a contradiction."""
+    from agent.liveness.challenge import FLICKER_DETAIL, explain_flicker
+    from agent.session.events import TOO_BRIGHT_TO_VERIFY, unmeasurable_prompt
+    from bench.flicker_injector import SCREEN_GAIN, judge, window
+
+    c = Challenge.from_nonce(bytes([33]) * 32, 32, BOTH)
+    cells, ir, lit, energies = window("genuine+flecks", c, np.random.default_rng(32), SCREEN_GAIN * 0.45 / 20)
+    before, after = judge(c, cells, ir, lit, energies)
+    b, a = before.get(Kind.ILLUMINATION), after.get(Kind.ILLUMINATION)
+    assert not b.passed and b.measurable, b                              # the verifier alone: an attack
+    assert not a.passed and not a.measurable and a.detail == FLICKER_DETAIL, a
+    assert (a.lag_frames, a.checked, a.mismatches) == (b.lag_frames, b.checked, b.mismatches)
+    assert after.unmeasurable and not after.passed
+    assert unmeasurable_prompt("inconclusive", after.to_dict()) is TOO_BRIGHT_TO_VERIFY
+    assert explain_flicker(c, before, cells, None, lit, energies) == before
+    flat = np.repeat(ir.mean(axis=0, keepdims=True), len(ir), axis=0)    # no flicker in the infrared
+    assert explain_flicker(c, before, cells, flat, lit, energies) == before
+
+
+def test_an_injector_adding_sunflecks_still_fails_and_buys_no_flicker_relabel():
+    """Issue 14 (flicker23): an injector obeys the projector but does not see the screen; it adds
+    patchy flicker to its colour and its infrared, consistently (the sun's colour times the same
+    field), or to its infrared alone, or makes its infrared follow its own colour's steps, or gives
+    every cell an independent flicker. Taking the infrared's ambient out uncovers nothing of a sequence
+    it never saw: no window passes, and a stream that shows its own sequence stays a contradiction.
+    (The infrared following the stream's own steps can take them out, leaving a face that answers no
+    screen: not measurable, what a still face always was; ``python -m bench.flicker_injector``.)"""
+    from agent.liveness.challenge import FLICKER_DETAIL
+    from bench.flicker_injector import SCREEN_GAIN, judge, window
+
+    rng = np.random.default_rng(7)
+    for k in range(4):
+        c = Challenge.from_nonce(bytes([k + 100]) * 32, 32, BOTH)
+        for kind in ("blind+flecks", "blind+ir_only", "blind+own_edges", "blind+rich_ir", "replay+flecks"):
+            before, after = judge(c, *window(kind, c, rng, SCREEN_GAIN * 0.45 / 20))
+            assert not after.passed and after.passed == before.passed, kind
+            if kind != "blind+own_edges":
+                assert after.get(Kind.ILLUMINATION).detail != FLICKER_DETAIL, (k, kind)
+
+
+def test_dot_energy_the_flecks_move_is_not_measurable_and_a_replay_under_them_stays_a_contradiction():
+    """Issue 14 (flicker23): the flecks' infrared adds the skin's texture (and their edges) to the
+    dot energy in proportion to the ambient infrared on the face; flickering, it can contradict the
+    projector schedule. With that taken out (the energy's changes within runs fitted on the face's
+    mean ambient infrared) the dots follow the schedule: not measurable, not an attack. A camera's
+    window replayed from another nonce's schedule under the same flecks stays a contradiction."""
+    from agent.liveness.challenge import PROJECTOR_FLICKER_DETAIL, explain_flicker
+    from bench.flicker_injector import FLECKS, SCREEN_GAIN, judge, window
+
+    c = Challenge.from_nonce(bytes([4]) * 32, 32, BOTH)
+    cells, ir, lit, energies = window("genuine+flecks", c, np.random.default_rng(3), SCREEN_GAIN * 0.45 / 20,
+                                      FLECKS["strong"])
+    before, after = judge(c, cells, ir, lit, energies)
+    b, a = before.get(Kind.PROJECTOR), after.get(Kind.PROJECTOR)
+    assert not b.passed and b.measurable, b
+    assert not a.passed and not a.measurable and a.detail == PROJECTOR_FLICKER_DETAIL, a
+    assert explain_flicker(c, before, cells, ir, lit, None).get(Kind.PROJECTOR) == b      # no energies: as before
+    rng = np.random.default_rng(5)
+    for k in range(8):
+        c = Challenge.from_nonce(bytes([k + 60]) * 32, 32, BOTH)
+        before, after = judge(c, *window("replay+flecks", c, rng, SCREEN_GAIN * 0.45 / 20, FLECKS["strong"]))
+        p = after.get(Kind.PROJECTOR)
+        assert not p.passed and p.detail != PROJECTOR_FLICKER_DETAIL, (k, p)
+
+
+@given(seed=hs.integers(0, 2**31 - 1), kind=hs.sampled_from(["genuine+flecks", "blind+flecks", "still+flecks",
+                                                            "blind+own_edges", "blind+rich_ir", "replay+flecks"]),
+       strong=hs.booleans())
+@settings(max_examples=8, deadline=None)
+def test_the_flicker_rule_never_passes_a_window_nor_changes_one_that_passed(seed, kind, strong):
+    """Whatever the stream and its flecks, the flicker rule only relabels a contradiction as not
+    measurable: ``passed``, the lag and the counts of each challenge are the verifier's."""
+    from bench.flicker_injector import FLECKS, SCREEN_GAIN, judge, window
+    rng = np.random.default_rng(seed)
+    c = Challenge.from_nonce(rng.bytes(32), 32, BOTH)
+    before, after = judge(c, *window(kind, c, rng, SCREEN_GAIN * 0.45 / 20, FLECKS["strong" if strong else "weak"]))
+    for b, a in zip(before.results, after.results, strict=True):
+        assert (a.kind, a.passed, a.lag_frames, a.checked, a.mismatches, a.late_edges) == (
+            b.kind, b.passed, b.lag_frames, b.checked, b.mismatches, b.late_edges)
+        assert a == b or (b.measurable and not a.measurable and not a.passed)
