@@ -451,18 +451,15 @@ def test_a_charge_waits_for_a_replica_when_asked_and_is_refused_without_its_ack(
     # stopped). A real primary (TCP on 127.0.0.1, a password) and replica; the replica stopped by SIGSTOP.
     import secrets
     import signal
-    import socket
 
     import redis
 
     from hil.redisproc import start_redis
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     password = secrets.token_hex(16)
-    primary = start_redis(tmp_path / "primary", password=password, extra=("--port", str(port), "--bind", "127.0.0.1",
-                                                                          "--repl-diskless-sync-delay", "0"))
-    replica = start_redis(tmp_path / "replica", extra=("--replicaof", "127.0.0.1", str(port), "--masterauth", password))
+    # On a port found free, picked again if taken before the primary binds it (-n 2: hil/redisproc.py).
+    primary = start_redis(tmp_path / "primary", password=password, tcp=True, extra=("--repl-diskless-sync-delay", "0"))
+    replica = start_redis(tmp_path / "replica", extra=("--replicaof", "127.0.0.1", str(primary.port),
+                                                        "--masterauth", password))
     follower = redis.Redis(unix_socket_path=str(replica.socket))
     s = RedisStore(redis.Redis(unix_socket_path=str(primary.socket), password=password), prefix="wait:")
     s.wait_replicas, s.wait_ms = 1, 200
