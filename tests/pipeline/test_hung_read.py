@@ -38,7 +38,8 @@ class HangingCamera(CameraWrapper):
         self.hung = threading.Event()            # a read is inside the hook
         self.release = threading.Event()
         self.late = 0                            # reads that came back after being released
-        self.ahead, self._rendered = ahead, deque()
+        self.ahead = ahead
+        self._rendered: deque = deque()
 
     def start(self) -> None:
         super().start()
