@@ -76,6 +76,18 @@ def test_a_lab_session_is_recorded_as_a_genuine_realsense_file(make_deps, tmp_pa
         assert StreamKind.DEPTH in seen and StreamKind.COLOR in seen
 
 
+def test_a_recorded_simulator_that_renders_on_read_keeps_its_own_time(tmp_path):
+    # Recording changes no frame's timing: a session recording an unpaced simulator counts its stage
+    # bounds in the camera's own time as an unrecorded one does (before, the recorder said False and a lab
+    # session at load 14 ran out of its 30 s wall-clock window); a paced one, or a device, keeps the clock.
+    # (FramesetReader.stream(own_time=True) reads the attribute; tests/pipeline/test_frameset_deadlines.py.)
+    from agent.session.record import open_recording
+    settings = RecordSettings(str(tmp_path / "rec"), "db3")
+    for uri, own in (("sim://?realtime=0&seed=3", True), ("sim://?seed=3", False)):
+        cam = open_recording(drivers.open(uri), settings, "s")
+        assert type(cam).__name__ == "RecordingCamera" and cam.renders_on_read is own, uri
+
+
 def test_without_record_mode_the_session_writes_no_file(make_deps, tmp_path, monkeypatch):
     from agent.session import record
     deps = make_deps("sim://?subject=print&realtime=0")
