@@ -212,8 +212,7 @@ class Camera(abc.ABC):
     # Whether each frame is made when it is read, with no wall clock behind the stream (the simulator
     # with ``realtime=0``): its frames carry the camera's own timing however long they take to make,
     # so a session may count its stage bounds in that time (``FramesetReader.stream(own_time=True)``).
-    # False for every device (its frames come in real time) and every wrapper and camera host, but the
-    # lab recorder (``agent.session.record.RecordingCamera``), which records and passes its camera's on.
+    # False for every device (its frames come in real time) and every wrapper and camera host.
     renders_on_read: bool = False
 
     @property

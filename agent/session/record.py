@@ -32,10 +32,6 @@ class RecordingCamera(CameraWrapper):
 
     def __init__(self, camera: Camera, path: Path, fmt: str):
         super().__init__(camera)
-        # Recording changes no frame's timing: a camera that renders on read (the simulator with
-        # realtime=0) still does, and the session's stage bounds stay in its own time (a lab session on
-        # it at load 14 ran out of its 30 s wall-clock window, 45 of 48 framesets, when this was False).
-        self.renders_on_read = camera.renders_on_read
         self.path, self.fmt = path, fmt
         self._finish: Callable[[], None] | None = None
         self._recorder: Any = None

@@ -25,6 +25,7 @@ from agent.session.events import Result, as_dict
 from agent.session.request import CaptureRequest
 from drivers import StreamKind
 from tests.helpers.live import ATTEMPTS, until_accepted
+from tests.helpers.terminals import LIVE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,7 +53,11 @@ def test_a_production_config_refuses_record_mode(tmp_path):
 @pytest.mark.slow
 def test_a_lab_session_is_recorded_as_a_genuine_realsense_file(make_deps, tmp_path):
     rec_dir = tmp_path / "rec"
-    deps = dataclasses.replace(make_deps(), recording=RecordSettings(str(rec_dir), "db3"))
+    # The paced face: the recorder wraps the camera and, like every wrapper, does not pass on the
+    # simulator's renders_on_read, so the session's bounds stay on the wall clock (misc23 found the
+    # unpaced face recorded that way at load 14 running out of its window; passing the attribute on
+    # left hung-read waits cut short: not adopted, see the closing note).
+    deps = dataclasses.replace(make_deps(LIVE), recording=RecordSettings(str(rec_dir), "db3"))
     req = CaptureRequest(Purpose.VERIFY, "kiosk", "CONSENT-REC-0001", subject_ref="cust-rec")
     # (A live face judged inconclusive is asked again, as the kiosk app does: tests/helpers/live.py;
     # each attempt is a session of its own, recorded under its id.)
@@ -74,18 +79,6 @@ def test_a_lab_session_is_recorded_as_a_genuine_realsense_file(make_deps, tmp_pa
         assert kinds == {StreamKind.DEPTH, StreamKind.IR, StreamKind.COLOR}
         seen = {cam.read(5.0).stream for _ in range(12)}
         assert StreamKind.DEPTH in seen and StreamKind.COLOR in seen
-
-
-def test_a_recorded_simulator_that_renders_on_read_keeps_its_own_time(tmp_path):
-    # Recording changes no frame's timing: a session recording an unpaced simulator counts its stage
-    # bounds in the camera's own time as an unrecorded one does (before, the recorder said False and a lab
-    # session at load 14 ran out of its 30 s wall-clock window); a paced one, or a device, keeps the clock.
-    # (FramesetReader.stream(own_time=True) reads the attribute; tests/pipeline/test_frameset_deadlines.py.)
-    from agent.session.record import open_recording
-    settings = RecordSettings(str(tmp_path / "rec"), "db3")
-    for uri, own in (("sim://?realtime=0&seed=3", True), ("sim://?seed=3", False)):
-        cam = open_recording(drivers.open(uri), settings, "s")
-        assert type(cam).__name__ == "RecordingCamera" and cam.renders_on_read is own, uri
 
 
 def test_without_record_mode_the_session_writes_no_file(make_deps, tmp_path, monkeypatch):
