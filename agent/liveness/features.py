@@ -57,12 +57,8 @@ LOWER_PATCHES = (205, 425)
 # Their radius: 0.12 eye spacings (7.6 mm at 63 mm). At 0.08 the discs held 211-375 px on the D435s and
 # Gemini 2s, a few dozen dots, and which dots fell there moved a face's reading by +-0.3-0.4 (train's
 # lives and printed eyes overlapped); at 0.12 they hold about twice the pixels and the train family
-# separates again (docs/liveness.md, "The eye discs at 0.12"). What of them lies under either eye's lower
-# lid is left out (``above_lower_lids``): there the discs reached about 10 mm down the cheek, which no print
-# of eyes must cover, so a band cut at the lower lid filled a third of them with the wearer's skin and read
-# at the ramp's end, its verdict decided by which pairs the nonce lit (review 22); and train's sharpest
-# lives read sharp there, under their lids, not over their eyes (docs/liveness.md, "The eye discs end at
-# the lower lids").
+# separates again. They reach about 12 mm below the eye line; a band cut at the lower lid (5 mm below)
+# still reads sharp on them (docs/liveness.md, "The eye discs at 0.12").
 EYE_PATCHES = (33, 133, 159, 145, 362, 263, 386, 374)
 EYE_RADIUS_IPD = 0.12
 SKIN_RADIUS_IPD = 0.1           # the skin patches' radius, times the eyes' spacing
@@ -846,29 +842,6 @@ def skin_region(shape: tuple[int, int], centres: np.ndarray, radius: float,
     return mask
 
 
-def above_lower_lids(shape: tuple[int, int], eye_centres: np.ndarray) -> np.ndarray:
-    """The pixels of an image ``shape`` not below either eye's lower lid. ``eye_centres``: eight points in
-    ``EYE_PATCHES``' order (each eye's two corners, its upper lid's middle, its lower lid's middle). For
-    each eye the line through its lower lid's middle parallel to the line through its corners (a rolled
-    head rolls both) bounds it; each pixel is judged by the eye whose four points' mean lies nearer."""
-    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
-    px = np.stack([xx, yy], axis=-1).astype(np.float64)
-    eyes = np.asarray(eye_centres, np.float64).reshape(2, 4, 2)
-    middle = eyes.mean(axis=1)
-    left = ((px - middle[0]) ** 2).sum(axis=-1) <= ((px - middle[1]) ** 2).sum(axis=-1)
-    keep = np.zeros(shape, bool)
-    for (a, b, upper, lid), near in zip(eyes, (left, ~left)):
-        along = b - a
-        if not np.any(along):
-            keep |= near               # corners on one point: no line to bound the eye by
-            continue
-        normal = np.array([-along[1], along[0]]) / np.hypot(*along)
-        if (lid - upper) @ normal < 0:
-            normal = -normal           # from the upper lid toward the lower
-        keep |= near & ((px - a) @ normal <= (lid - a) @ normal)
-    return keep
-
-
 def ir_skin(aligned: AlignedFrameSet, face: FaceObservation, points: tuple[int, ...] = SKIN_PATCHES,
             radius_ipd: float = SKIN_RADIUS_IPD, inset_ipd: float | None = None,
             forehead: tuple[int, ...] = (), lower: tuple[int, ...] = (), eyes: tuple[int, ...] = ()
@@ -881,8 +854,7 @@ def ir_skin(aligned: AlignedFrameSet, face: FaceObservation, points: tuple[int, 
     the mask's pixels in their discs are also kept apart (``IrSkin.forehead``); ``lower`` likewise
     (``IrSkin.lower``), but for the pixels near a thin line standing off the face in this frame's depth
     (a spectacle rim: ``clear_of_rims``). ``eyes``: landmarks around which discs of ``EYE_RADIUS_IPD`` (pixels with
-    depth, in the same box, whether or not the box reaches all of them) are kept as ``IrSkin.eyes``; when they
-    are ``EYE_PATCHES``' eight, only their pixels on or above the lower lids (``above_lower_lids``)."""
+    depth, in the same box, whether or not the box reaches all of them) are kept as ``IrSkin.eyes``."""
     ir, depth = aligned.frameset.ir, aligned.frameset.depth
     if ir is None or depth is None:           # (to_ir_pixels needs both as well)
         return None
@@ -923,8 +895,6 @@ def ir_skin(aligned: AlignedFrameSet, face: FaceObservation, points: tuple[int, 
     if eyes:
         e_radius = max(EYE_RADIUS_IPD * face.mesh.ipd_px * scale, 2.0)
         over_eyes = discs_mask(mask.shape, eye_centres - origin, e_radius) & (depth.pixels[box] > 0)
-        if len(eyes) == len(EYE_PATCHES):
-            over_eyes &= above_lower_lids(mask.shape, eye_centres - origin)
     return IrSkin(box, mask, upper, below, over_eyes, lower_rims=rims)
 
 
