@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import statistics
 import tempfile
 import time
@@ -31,12 +30,6 @@ from hil.ingest.store import Charge, NonceRecord
 from hil.redisproc import start_redis
 
 BATCH, ROUNDS = 200, 15
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_for(probe, what: str, timeout_s: float = 20.0) -> None:
@@ -66,10 +59,10 @@ def _batch(store: RedisStore, wait: bool) -> float:
 
 def run() -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="bench-store-wait-") as d:
-        port, password = _free_port(), secrets.token_hex(16)
-        primary = start_redis(Path(d) / "primary", password=password,
-                              extra=("--port", str(port), "--bind", "127.0.0.1", "--repl-diskless-sync-delay", "0"))
-        replica = start_redis(Path(d) / "replica", extra=("--replicaof", "127.0.0.1", str(port),
+        password = secrets.token_hex(16)
+        primary = start_redis(Path(d) / "primary", password=password, tcp=True,
+                              extra=("--repl-diskless-sync-delay", "0"))
+        replica = start_redis(Path(d) / "replica", extra=("--replicaof", "127.0.0.1", str(primary.port),
                                                           "--masterauth", password))
         follower = redis.Redis(unix_socket_path=str(replica.socket))
         store = RedisStore(redis.Redis(unix_socket_path=str(primary.socket), password=password), prefix="wait:")

@@ -12,11 +12,15 @@ under the printed eyes. Everything else is the species' own: the same band outli
 (``--soft``: a film whose dots spread like silicone's), URI, scene and nonce as ``pad-eval``'s.
 
     python -m bench.conformal_band --split train --per-species 2 [--first 0] [--narrow] [--down-mm MM] [--soft] \\
-        [--front] [--out OUT.jsonl]
+        [--front] [--salts a,b,c] [--out OUT.jsonl]
 
 ``--down-mm 5``: the band's lower edge at about the lower lid (5 mm below the eye line), so that what the
 eye cue's discs reach below the lid is the wearer's skin (docs/liveness.md, "The eye discs at 0.12").
 ``--front`` renders the species as it is (the band in front of the eyes), for a paired control.
+``--salts a,b,c``: each presentation again under other challenge nonces, one per salt (``hil.padeval``'s
+nonce replaced by SHA-256 of the salt and the URI: another projector schedule and screen sequence, so
+other on-off pairs; review 22's method), and with ``--out`` a tally of this run's verdicts at the end: what
+a verdict owes to one nonce's pairs (docs/liveness.md, "The eye discs cut at the lower lids, measured").
 Prints per presentation the verdict, the detectors and the readings that decide them. Nothing of a
 face is written. Never on a family that may not be looked at (``hil.padeval.UNSEEN_SPLITS``).
 """
@@ -24,7 +28,11 @@ face is written. Never on a family that may not be looked at (``hil.padeval.UNSE
 from __future__ import annotations
 
 import argparse
+import collections
+import hashlib
+import json
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -35,6 +43,7 @@ from bench import attack_variant
 from drivers.sim import species as S
 from drivers.sim.head import head_layers
 from drivers.sim.subject import MISS, PAPER, SILICONE, print_texture
+from hil import padeval as P
 
 CUES = ("projector_speckle", "projector_sharpness", "projector_speckle_forehead", "projector_speckle_cheeks",
         "projector_sharpness_cheeks", "projector_speckle_upper", "projector_speckle_lower",
@@ -71,6 +80,13 @@ def install(thickness_m: float, soft: bool, narrow: bool = False, down_m: float 
     S.NEW_WORN["print_eyes"] = pressed_band
 
 
+def salted_nonce(salt: str) -> Callable[[P.Presentation], bytes]:
+    """A presentation's challenge nonce under ``salt`` in place of ``hil.padeval.presentation_nonce``'s:
+    fixed by the salt and the URI (repeatable), another for each salt."""
+    key = b"capture-agent/conformal_band/" + salt.encode() + b"\0"
+    return lambda p: hashlib.sha256(key + p.uri.encode()).digest()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--split", default="train")
@@ -81,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--narrow", action="store_true", help="the band cut to 12 mm above, 9 mm below the eye line")
     ap.add_argument("--down-mm", type=float, help="the band's lower edge this far below the eye line")
     ap.add_argument("--front", action="store_true", help="the species as it is (band in front of the eyes)")
+    ap.add_argument("--salts", help="comma-separated salts: each presentation again under a nonce of each")
     ap.add_argument("--follow-prompts", type=int, default=2)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
@@ -90,8 +107,27 @@ def main(argv: list[str] | None = None) -> int:
                 None if args.down_mm is None else args.down_mm / 1000)
     kind = "pressed" + ("+narrow" if args.narrow else "") + ("+soft" if args.soft else "") + \
         (f"+down{args.down_mm:g}mm" if args.down_mm is not None else "")
-    attack_variant.run(args.split, (("print_eyes", i) for i in range(args.first, args.first + args.per_species)),
-                       args.follow_prompts, args.out, {"band": "front" if args.front else kind}, CUES)
+    items = [("print_eyes", i) for i in range(args.first, args.first + args.per_species)]
+    tag: dict[str, object] = {"band": "front" if args.front else kind}
+    if not args.salts:
+        attack_variant.run(args.split, items, args.follow_prompts, args.out, tag, CUES)
+        return 0
+    own = P.presentation_nonce
+    before = len(args.out.read_text().splitlines()) if args.out and args.out.exists() else 0
+    tally: collections.Counter[str] = collections.Counter()
+    salts = [x for x in args.salts.split(",") if x]
+    try:
+        for salt in salts:
+            P.presentation_nonce = salted_nonce(salt)  # type: ignore[assignment]
+            print("salt", salt, flush=True)
+            attack_variant.run(args.split, items, args.follow_prompts, args.out, {**tag, "salt": salt}, CUES)
+    finally:
+        P.presentation_nonce = own
+    if args.out:
+        for line in args.out.read_text().splitlines()[before:]:
+            rec = json.loads(line)
+            tally[str(rec.get("verdict") or rec.get("outcome"))] += 1
+        print("tally over", len(salts), "nonces:", dict(tally), flush=True)
     return 0
 
 

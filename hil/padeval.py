@@ -87,9 +87,9 @@ SPLITS = tuple(POOLS)                       # ("train", ..., "tenth", "eleventh"
 # (``bench.rerun_records``, ``bench.skin_area``) refuse to run; empty while none is being built. The
 # eighth was built and evaluated once in the nineteenth session, the ninth in the twentieth, the tenth in
 # the twenty-first, the eleventh in the twenty-second (docs/liveness.md, *The eighth family* ... *The
-# eleventh family*); all are development sets since. The twelfth is being built in the twenty-third
-# session: refused until its one evaluation (then empty this again).
-UNSEEN_SPLITS: frozenset[str] = frozenset({"twelfth"})
+# eleventh family*), the twelfth in the twenty-third (*The twelfth family*); all are development sets
+# since. Name the next family here while it is built.
+UNSEEN_SPLITS: frozenset[str] = frozenset()
 INJECTIONS = ("replay", "splice", "render")
 LIVE = "live"
 RECORD_VERSION = 2
@@ -114,18 +114,34 @@ class Presentation:
         return f"{self.split}/{self.kind}/{self.species}/{self.index}"
 
 
-def presentation_uri(split: str, species: str, index: int, inject: str | None = None) -> str:
+def presentation_uri(split: str, species: str, index: int, inject: str | None = None, ir_leak: bool = False) -> str:
+    """The sim URI of a presentation; ``ir_leak``: with the visible light a broadband camera's IR imagers
+    see (``drivers/sim/leak.py``), appended as ``ir_leak=1`` (the scene otherwise the same)."""
     q = presentation_query(split, species, index)
     if inject is not None:
         q["inject"] = inject
+    if ir_leak:
+        q["ir_leak"] = "1"
     return "sim://?" + "&".join(f"{k}={v}" for k, v in q.items())
 
 
+def ir_leak_splits() -> tuple[str, ...]:
+    """The splits whose every camera's IR imagers lack an IR-pass filter: those ``--ir-leak`` can run."""
+    from drivers.sim.profiles import get_profile
+    return tuple(s for s in SPLITS if all(get_profile(c).visible_response is not None for c in POOLS[s].cameras))
+
+
+def record_ir_leak(rec: Mapping[str, Any]) -> bool:
+    """Whether a record's presentation was rendered with ``ir_leak=1`` (reported apart from the others)."""
+    query = rec.get("uri", "").split("?", 1)
+    return len(query) == 2 and "ir_leak=1" in query[1].split("&")
+
+
 def presentations(split: str, *, live: int, per_species: int, injection: int,
-                  species: Iterable[str] | None = None) -> list[Presentation]:
+                  species: Iterable[str] | None = None, ir_leak: bool = False) -> list[Presentation]:
     """The presentations of a run: ``live`` bona fide, ``per_species`` of each attack species and
     ``injection`` of each injection kind (a live person's stream injected on the camera link), or
-    only those named in ``species``."""
+    only those named in ``species``; ``ir_leak``: each rendered with ``ir_leak=1``."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}")
     wanted = set(species) if species is not None else None
@@ -135,14 +151,17 @@ def presentations(split: str, *, live: int, per_species: int, injection: int,
         return wanted is None or name in wanted
 
     if want(LIVE):
-        out += [Presentation("bona_fide", LIVE, split, i, presentation_uri(split, LIVE, i)) for i in range(live)]
+        out += [Presentation("bona_fide", LIVE, split, i, presentation_uri(split, LIVE, i, ir_leak=ir_leak))
+                for i in range(live)]
     for sp in ATTACKS:
         if want(sp):
-            out += [Presentation("attack", sp, split, i, presentation_uri(split, sp, i)) for i in range(per_species)]
+            out += [Presentation("attack", sp, split, i, presentation_uri(split, sp, i, ir_leak=ir_leak))
+                    for i in range(per_species)]
     for inj in INJECTIONS:
         if want(inj):
             # Injected streams show live people of the family (their own draws, not the bona fide ones).
-            out += [Presentation("injection", inj, split, i, presentation_uri(split, LIVE, 10_000 + i, inj))
+            out += [Presentation("injection", inj, split, i,
+                                 presentation_uri(split, LIVE, 10_000 + i, inj, ir_leak=ir_leak))
                     for i in range(injection)]
     return out
 
@@ -270,7 +289,7 @@ def enrolment_uris(uri: str) -> list[str]:
     :func:`enrolment_light`."""
     q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(uri).query))
     family = q.get("family", "train")
-    keep = {k: q[k] for k in ("camera", "depth_mode", "scatter", "scatter_core") if k in q}
+    keep = {k: q[k] for k in ("camera", "depth_mode", "scatter", "scatter_core", "ir_leak") if k in q}
     base = {"family": family, **keep, "light": enrolment_light(family), "lux": str(ENROL_LUX),
             "background": "plain", "realtime": "0", "identity": "1", "seed": "1"}
     return ["sim://?" + urllib.parse.urlencode({**base, "subject": subject, **extra})
@@ -546,13 +565,13 @@ def run(items: list[Presentation], *, frames: int, passive: bool, thresholds: Ve
     if follow_prompts < 0 or (follow_prompts and recordings is not None):
         raise ValueError("follow_prompts must be >= 0, and applies to simulator presentations only")
     source = "db3" if recordings is not None else "sim"
-    done: dict[str, dict[str, Any]] = {}
+    done: dict[tuple[str, str], dict[str, Any]] = {}      # by key and URI (ir_leak=1 runs share keys)
     if records is not None:
         for r in read_records(records):
             if r["passive"] == passive and r["frames"] == frames and r.get("source", "sim") == source \
                     and r.get("dot_reference", False) == (dot_reference and not passive and recordings is None) \
                     and r.get("follow_prompts", 0) == follow_prompts:
-                done[r["key"]] = r
+                done[(r["key"], r.get("uri", ""))] = r
     gate = QualityGate()
 
     def attempt(p: Presentation) -> dict[str, Any]:
@@ -561,8 +580,8 @@ def run(items: list[Presentation], *, frames: int, passive: bool, thresholds: Ve
 
     out = []
     for k, p in enumerate(items):
-        rec = done.get(p.key)
-        if rec is None or rec.get("uri") != p.uri:
+        rec = done.get((p.key, p.uri))
+        if rec is None:
             if recordings is not None:
                 rec = run_recorded(p, frames=frames, workdir=recordings)
             elif follow_prompts:
@@ -581,10 +600,10 @@ def run(items: list[Presentation], *, frames: int, passive: bool, thresholds: Ve
 # --- the report ------------------------------------------------------------------------------------
 
 def select(records: list[dict[str, Any]], *, split: str, frames: int, source: str = "sim",
-           passive: bool | None = None, follow_prompts: int = 0) -> list[dict[str, Any]]:
+           passive: bool | None = None, follow_prompts: int = 0, ir_leak: bool = False) -> list[dict[str, Any]]:
     return [r for r in records if r["split"] == split and r["frames"] == frames
             and r.get("source", "sim") == source and (passive is None or r["passive"] == passive)
-            and r.get("follow_prompts", 0) == follow_prompts]
+            and r.get("follow_prompts", 0) == follow_prompts and record_ir_leak(r) == ir_leak]
 
 
 def rescored(records: list[dict[str, Any]], r: Mapping[str, Ramp]) -> list[dict[str, Any]]:
@@ -740,15 +759,18 @@ def prompts_followed(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def report(records: list[dict[str, Any]], *, split: str, passive: bool, live_min: float,
-           threshold_source: str, frames: int, source: str = "sim", follow_prompts: int = 0) -> dict[str, Any]:
+           threshold_source: str, frames: int, source: str = "sim", follow_prompts: int = 0,
+           ir_leak: bool = False) -> dict[str, Any]:
     """The ISO/IEC 30107-3 report of one split's records at the live threshold ``live_min``.
     ``source``: presentations judged live from the simulator (``sim``) or from genuine RealSense
     recordings of them (``db3``), reported apart. ``follow_prompts``: the records of runs whose
     people followed that many distance prompts (0: none); then every rate is after the prompts and
     ``first_attempt`` holds the same rates at each presentation's first attempt (ISO/IEC 30107-3
-    counts FTA per transaction: both are honest, labelled)."""
+    counts FTA per transaction: both are honest, labelled). ``ir_leak``: the records rendered with the
+    broadband IR imagers' visible light (``ir_leak=1``), reported apart from the rest."""
     records = [r for r in records if r["split"] == split and r["passive"] == passive and r["frames"] == frames
-               and r.get("source", "sim") == source and r.get("follow_prompts", 0) == follow_prompts]
+               and r.get("source", "sim") == source and r.get("follow_prompts", 0) == follow_prompts
+               and record_ir_leak(r) == ir_leak]
     errors = Counter(r.get("error") for r in records if r["outcome"] == "error")
     bona = [r for r in records if r["kind"] == "bona_fide" and r["outcome"] != "error"]
     bona_dec = [r for r in bona if r["outcome"] != "not_acquired"]
@@ -793,6 +815,7 @@ def report(records: list[dict[str, Any]], *, split: str, passive: bool, live_min
     own = threshold_for_apcer(attack_scores, 0.001)
     return {
         "split": split,
+        "ir_leak": ir_leak,
         "mode": "passive" if passive else "challenged",
         "source": SOURCES[source],
         "frames_per_session": frames,

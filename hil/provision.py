@@ -31,7 +31,7 @@ from agent.devices.policy import is_development_uri
 from agent.security.keys import generate_file_key
 from agent.uplink.probe import camera_identity
 from agent.uplink.seal import ServerKey
-from drivers.sim import SIM_CHALLENGE_WINDOW_S
+from drivers.sim import SIM_CHALLENGE_WINDOW_S, SIM_DEVICE_LIMITS
 from hil import pki
 from hil.ingest.config import write_hpke_key, write_subject_key
 from hil.ingest.identity import spki_sha256
@@ -42,6 +42,15 @@ DEVELOPMENT_DEVICES = """
 # refuses them).
 allow_development_cameras = true
 """
+
+
+def devices_table(camera_uri: str) -> str:
+    """The agent's ``[devices]`` table for a development camera; on ``sim://`` the camera host's limits
+    the simulator's rendering needs (``drivers.sim.SIM_DEVICE_LIMITS``: a render is not a hung SDK)."""
+    if not is_development_uri(camera_uri):
+        return ""
+    limits = SIM_DEVICE_LIMITS if camera_uri.startswith("sim:") else {}
+    return DEVELOPMENT_DEVICES + "".join(f"{k} = {toml_value(v)}\n" for k, v in limits.items())
 
 
 def session_table(camera_uri: str, session: Mapping[str, Any] | None) -> str:
@@ -175,7 +184,7 @@ state_dir = "../state"
 
 [camera]
 uris = [{toml_value(camera_uri)}]
-{DEVELOPMENT_DEVICES if is_development_uri(camera_uri) else ""}
+{devices_table(camera_uri)}
 [keys]
 signing_key = "file:signing.key"
 

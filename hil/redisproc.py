@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ class RedisProcess:
     proc: subprocess.Popen
     socket: Path
     clock: RedisClock | None = None
+    port: int = 0                    # its TCP port on 127.0.0.1 (``start_redis(tcp=True)``); 0: Unix socket only
 
     @property
     def url(self) -> str:
@@ -92,22 +94,51 @@ def _clock_shim(directory: Path) -> Path:
     return out
 
 
+def free_port() -> int:
+    """A loopback TCP port nothing is bound to now. Another process may take it before whoever asked
+    binds it (``-n 2``: the other test process's servers bind ports the kernel picks): bind and retry."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# What redis-server logs when its TCP port is taken (it then exits with status 1).
+PORT_TAKEN = "Address already in use"
+TCP_ATTEMPTS = 5
+
+
 def start_redis(directory: Path, timeout_s: float = 10.0, *, appendonly: bool = True, password: str = "",
-                extra: tuple[str, ...] = (), clock: bool = False) -> RedisProcess:
+                extra: tuple[str, ...] = (), clock: bool = False, tcp: bool = False) -> RedisProcess:
     """``appendonly=False``: a Redis that persists nothing (tests of the server's store checks: one
-    restarted so forgets what the directory's append-only file holds). ``password``: ``requirepass``
-    (a Redis that also listens on TCP, ``extra`` ``("--port", N, "--bind", "127.0.0.1")``, the primary
-    of a replica, which dials it over TCP); ``extra``: more of redis-server's arguments (they win).
+    restarted so forgets what the directory's append-only file holds). ``password``: ``requirepass``.
+    ``tcp``: it also listens on 127.0.0.1, at a port found free (``RedisProcess.port``; the primary of a
+    replica, which dials it over TCP): a port another process took between the pick and Redis's bind is
+    picked again, up to ``TCP_ATTEMPTS`` times. ``extra``: more of redis-server's arguments (they win).
     ``clock``: a Redis whose wall clock the test sets (``RedisProcess.clock``, the real time until set)."""
+    for attempt in range(1, TCP_ATTEMPTS + 1):
+        port = free_port() if tcp else 0
+        try:
+            return _start_once(Path(directory), timeout_s, appendonly=appendonly, password=password,
+                               extra=(*(("--port", str(port), "--bind", "127.0.0.1") if tcp else ()), *extra),
+                               clock=clock, port=port)
+        except RedisUnavailable as exc:
+            if not (tcp and PORT_TAKEN in exc.message and attempt < TCP_ATTEMPTS):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_once(directory: Path, timeout_s: float, *, appendonly: bool, password: str, extra: tuple[str, ...],
+                clock: bool, port: int) -> RedisProcess:
     binary = shutil.which("redis-server")
     if binary is None:
         raise RedisUnavailable("redis-server is not installed (Debian package redis-server; run make setup)")
-    directory = Path(directory)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     sock = directory / "redis.sock"
+    logfile = directory / "redis.log"
+    logfile.unlink(missing_ok=True)                  # this start's log only (a retry's reason is read from it)
     args = [binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700", "--save", "",
             "--appendonly", "yes" if appendonly else "no", "--dir", str(directory), "--daemonize", "no",
-            "--loglevel", "warning", "--logfile", str(directory / "redis.log"),
+            "--loglevel", "warning", "--logfile", str(logfile),
             *(("--requirepass", password) if password else ()), *extra]
     import redis
     env, timer = None, None
@@ -120,7 +151,6 @@ def start_redis(directory: Path, timeout_s: float = 10.0, *, appendonly: bool = 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            logfile = directory / "redis.log"
             log = logfile.read_text(errors="replace")[-2000:] if logfile.exists() else ""
             raise RedisUnavailable(f"redis-server exited with status {proc.returncode}: {log}")
         if sock.exists():
@@ -128,7 +158,7 @@ def start_redis(directory: Path, timeout_s: float = 10.0, *, appendonly: bool = 
                 client = redis.Redis(unix_socket_path=str(sock), password=password or None)
                 client.ping()
                 client.close()
-                return RedisProcess(proc, sock, timer)
+                return RedisProcess(proc, sock, timer, port)
             except redis.ConnectionError:
                 pass
         time.sleep(0.02)

@@ -29,7 +29,7 @@ from hil.ingest.identity import Registry, Terminal, spki_sha256
 from hil.ingest.limits import FailureLimits
 from hil.ingest.server import ServerState, ServerTLS, serve
 from hil.redisproc import start_redis
-from tests.helpers.terminals import LIVE, OTHER_TERMINAL, SIM_SESSION, TERMINAL
+from tests.helpers.terminals import LIVE_UNPACED, OTHER_TERMINAL, SIM_SESSION, TERMINAL
 
 settings.register_profile("dev", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("ci", max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -117,10 +117,11 @@ def supervisor():
 
 @pytest.fixture
 def make_deps(ingest, supervisor):
-    """``make_deps(camera_uri, uplink=None, **session_settings)``: what the daemon gives a session."""
+    """``make_deps(camera_uri, uplink=None, **session_settings)``: what the daemon gives a session. The
+    camera defaults to the live face unpaced (``LIVE_UNPACED``): a test of wall-clock pacing names a paced URI."""
     made = []
 
-    def make(camera_uri: str = LIVE, uplink=None, **session) -> SessionDeps:
+    def make(camera_uri: str = LIVE_UNPACED, uplink=None, **session) -> SessionDeps:
         deps = SessionDeps(terminal_id=TERMINAL, camera_uri=camera_uri, uplink=uplink or ingest["uplink"](),
                            signer=ingest["signer"], supervisor=supervisor, counter=ingest["counter"],
                            settings=dataclasses.replace(SIM_SESSION, **session),

@@ -16,13 +16,21 @@ from .camera import SERIAL, SceneState, SimCamera
 from .config import ATTACKS, SUBJECTS, SimConfig
 
 __all__ = ["SimCamera", "SimConfig", "SceneState", "SUBJECTS", "ATTACKS", "open_camera", "list_devices",
-           "SIM_CHALLENGE_WINDOW_S"]
+           "SIM_CHALLENGE_WINDOW_S", "SIM_DEVICE_LIMITS"]
 
 # The simulator renders 3-15 framesets a second on a shared 2-core machine, not a camera's 30: a
 # 48-frameset challenge window takes it 4-16 s of wall time, past the agent's default 10 s
 # (``[session] challenge_window_s``, sized for real cameras). Sessions on ``sim://`` (development
 # terminals, the HIL sim rig, the tests) get this instead.
 SIM_CHALLENGE_WINDOW_S = 30.0
+
+# In a daemon the simulator renders inside its camera host, whose read-hang limit (``[devices]
+# host_read_hang_s``, 1.5 s) and stall watchdog (``stall_timeout_s``, 2 s) are sized for an SDK that
+# hands over frames a device made. A render is CPU work, 0.2 s a tick unloaded, and on a 2-core machine
+# at load 13-14 one took longer than 1.5 s: the host was killed as hung (DRV_HOST_HUNG), its camera
+# reconnecting (health NOT_SERVING) until a new host's first frames came (tests/observe/
+# test_daemon_observability.py saw it). Development configs on ``sim://`` get these instead.
+SIM_DEVICE_LIMITS = {"host_read_hang_s": 30.0, "stall_timeout_s": 30.0, "host_open_timeout_s": 60.0}
 
 
 def open_camera(parsed: ParsedUri) -> SimCamera:

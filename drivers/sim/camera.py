@@ -27,6 +27,7 @@ from .config import SimConfig
 from .exposure import ExposureLimits, IrAutoExposure
 from .families import camera_for
 from .injection import BLACK, Injector, ProjectorState, Rgb, make_injector
+from .leak import band_gains, visible_in_ir
 from .modes import color_mode, depth_intrinsics, depth_mode
 from .night import SKIN_NIR_TOLERANCE, ambient_ir
 from .optics import View, color_view_for, views_for
@@ -142,6 +143,9 @@ class SimCamera(Camera):
         self.capabilities = frozenset(caps)
         self._scene = Scene(cfg)
         self._nir_share = ambient_nir_share(cfg)
+        # ``ir_leak``: what visible light the IR imagers add per channel of the colour model's
+        # irradiance (leak.py); None: the IR image is the 850 nm band alone (every camera by default).
+        self._leak_gains = band_gains(self.profile, cfg.cct) if cfg.ir_leak_on else None
         self._lights = Lights(
             projector_pos=np.array([self.profile.projector_offset_m, 0.0, 0.0]) if self.profile.has_projector else None,
             lamp_dir=LAMP_DIR, lamp_radius_rad=LAMP_RADIUS_RAD, lamp_share=LAMP_SHARE)
@@ -448,6 +452,9 @@ class SimCamera(Camera):
                               self.POWER_RANGE.default, profile=self._sensing, share=self._nir_share,
                               scatter=c.scatter, scatter_core=c.scatter_core)
         signal = self._street_ir(self._flooded_ir(self._shaded_ir(signal, dmaps), dmaps), dmaps, 0.0)
+        visible = self._visible_ir(dmaps, 0.0)
+        if visible is not None:
+            signal = signal + visible
         for _ in range(12):
             self._ir_ae.update(expose_ir(signal, *self._ir_ae.setting, None)[0], rate=1.0)
         self._ir_ae.locked = self._injector is not None and self._injector.fixed_ir_exposure
@@ -495,26 +502,29 @@ class SimCamera(Camera):
         assert sh is not None
         return sh.ir(signal, self._depth_view, dmaps, self.cfg.lux, self._nir_share, t)
 
-    def _street_color(self, irr: np.ndarray, cmaps: ViewMaps, lux: float, t: float) -> np.ndarray:
+    def _street_color(self, irr: np.ndarray, cmaps: ViewMaps, lux: float, t: float,
+                      view: View | None = None) -> np.ndarray:
         """The colour light with the tenth family's street (street.py), the eleventh's signage or
         sunflecks at time ``t`` (lobby.py) or the twelfth's ring light or headlamps (keylight.py), if the
-        scene has one (from ``t0_s``, as ``_street_ir``)."""
+        scene has one (from ``t0_s``, as ``_street_ir``); ``view``: the view ``cmaps`` was rendered in
+        (None: the colour view)."""
         t = t + self.cfg.t0_s
+        view = self._color_view if view is None else view
         bl, sh = self._scene.backlight, self._scene.shadows
         if self._scene.signage is not None:
             # The eleventh family's lights (lobby.py): a panel beside the kiosk, or sunflecks.
-            return self._scene.signage.color(irr, self._color_view, cmaps, t)
+            return self._scene.signage.color(irr, view, cmaps, t)
         if self._scene.dapple is not None:
-            return self._scene.dapple.color(irr, self._color_view, cmaps, t)
+            return self._scene.dapple.color(irr, view, cmaps, t)
         if self._scene.ring is not None:
             # The twelfth family's lights (keylight.py): the kiosk's ring light, or cars' headlamps.
-            return self._scene.ring.color(irr, self._color_view, cmaps)
+            return self._scene.ring.color(irr, view, cmaps)
         if self._scene.headlights is not None:
-            return self._scene.headlights.color(irr, self._color_view, cmaps, t)
+            return self._scene.headlights.color(irr, view, cmaps, t)
         if bl is not None:
-            return bl.color(irr, self._color_view, cmaps, lux, self.cfg.cct)
+            return bl.color(irr, view, cmaps, lux, self.cfg.cct)
         if sh is not None:
-            return sh.color(irr, self._color_view, cmaps, lux, self.cfg.cct, t)
+            return sh.color(irr, view, cmaps, lux, self.cfg.cct, t)
         return irr
 
     def _flicker(self, t_s: float, exposure_s: float) -> float:
@@ -523,12 +533,26 @@ class SimCamera(Camera):
         f = self._scene.flicker
         return 1.0 if f is None else f.factor(t_s + self.cfg.t0_s, exposure_s)
 
-    def _shaded_color(self, irr: np.ndarray, cmaps: ViewMaps) -> np.ndarray:
-        """The colour light with the direct sun's shadow edge (sun.py), if the scene has one."""
+    def _shaded_color(self, irr: np.ndarray, cmaps: ViewMaps, view: View | None = None) -> np.ndarray:
+        """The colour light with the direct sun's shadow edge (sun.py), if the scene has one; ``view``:
+        the view ``cmaps`` was rendered in (None: the colour view)."""
         edge = self._scene.sun_edge
         if edge is None:
             return irr
-        return shade_color(irr, cmaps, self.cfg.lux, self.cfg.cct, edge.sunlit(self._color_view, cmaps.z))
+        view = self._color_view if view is None else view
+        return shade_color(irr, cmaps, self.cfg.lux, self.cfg.cct, edge.sunlit(view, cmaps.z))
+
+    def _visible_ir(self, dmaps: ViewMaps, t: float) -> np.ndarray | None:
+        """The visible light the IR imagers add under ``ir_leak`` (leak.py), None without it: the colour
+        model's irradiance on the IR view's surfaces (a display's own light included), with the room's
+        lights as the colour image has them at time ``t`` (the sun's shadow edge, the street, signage,
+        sunflecks), through the profile's band gains. The kiosk screen's own light is not included."""
+        if self._leak_gains is None:
+            return None
+        c = self.cfg
+        irr = color_irradiance(dmaps, c.lux, c.cct)
+        irr = self._street_color(self._shaded_color(irr, dmaps, self._depth_view), dmaps, c.lux, t, self._depth_view)
+        return visible_in_ir(irr, self._leak_gains)
 
     def _update_awb(self, rate: float) -> None:
         # White balance that corrects 85 % of the light's cast, as consumer modules do.
@@ -545,9 +569,14 @@ class SimCamera(Camera):
                                  profile=self._sensing, share=self._nir_share, scatter=self.cfg.scatter,
                                  scatter_core=self.cfg.scatter_core)
         signal = self._street_ir(self._flooded_ir(self._shaded_ir(signal, dmaps), dmaps), dmaps, t)
+        visible = self._visible_ir(dmaps, t)
+        if visible is not None:
+            signal = signal + visible
         ambient = None
         if self._scene.flicker is not None and self.profile.ir_band == "nir" and self._nir_share is not None:
             ambient = ambient_ir(dmaps, self.cfg.lux, self._nir_share)
+            if visible is not None:
+                ambient = ambient + visible          # the room's visible light flickers as its NIR does
         return _DepthTick(signal, np.empty(0, np.uint16), np.empty(0, np.float32), state, dots,
                           ambient=ambient), dmaps
 

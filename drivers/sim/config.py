@@ -81,6 +81,10 @@ class SimConfig:
     # The scene's time-varying lights (passing shade, flicker, the lobby's) start at this scene time (s):
     # a session opened later in the same scene (pad-eval's retry after LIGHT_CHANGED). 0: as before.
     t0_s: float = 0.0
+    # Visible light in the IR image of a camera whose stereo imagers have no IR-pass filter (leak.py).
+    # Off by default (every earlier frame unchanged); refused on a camera with a filter. A family's
+    # ``FamilyPool.ir_leak`` switches it on for that family's URIs.
+    ir_leak: bool = False
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> SimConfig:
@@ -145,6 +149,21 @@ class SimConfig:
         leak = check(self.family, self.camera, self.light)
         if leak:
             raise InvalidUri(f"sim://: {leak}")
+        if self.ir_leak_on:
+            from .families import camera_for
+            from .profiles import get_profile
+            profile = get_profile(camera_for(self.family, self.identity, self.camera))
+            if profile.visible_response is None:
+                raise InvalidUri(f"sim://: ir_leak: the {profile.name}'s IR imagers see no visible light to render "
+                                 "(an IR-pass, band-pass or IR-cut filter, or not known to lack one)")
+
+    @property
+    def ir_leak_on(self) -> bool:
+        """Whether the IR image carries visible light: the URI's ``ir_leak`` or its family's flag."""
+        if self.ir_leak:
+            return True
+        from .families import POOLS
+        return self.family in POOLS and POOLS[self.family].ir_leak
 
 
 _BOOLS = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False, "off": False, "no": False}
@@ -154,7 +173,7 @@ def _convert(key: str, raw: str) -> Any:
     if key in ("subject", "inject", "camera", "family", "glasses", "background", "light", "depth_mode", "color_mode",
                "scatter"):
         return raw
-    if key in ("realtime", "projector", "beard", "fringe", "torso", "bystander"):
+    if key in ("realtime", "projector", "beard", "fringe", "torso", "bystander", "ir_leak"):
         v = _BOOLS.get(raw.lower())
         if v is None:
             raise InvalidUri(f"sim://: {key} must be on/off (1/0), got {raw!r}")

@@ -133,6 +133,10 @@ from .identity import family_salt
 class FamilyPool:
     cameras: tuple[str, ...]
     lights: tuple[str, ...]
+    # Visible light in the IR image (leak.py, ``ir_leak``) for every URI of the family: only a family
+    # added after it may set it (every earlier family renders as before), and only with cameras whose
+    # imagers have no IR-pass filter (``CameraProfile.visible_response``).
+    ir_leak: bool = False
 
 
 POOLS: dict[str, FamilyPool] = {

@@ -17,6 +17,11 @@ Sources (figures cited per profile below):
 - [LRS-GAIN] librealsense option description "Gain limits ranges from 16 to 248" (depth gain,
   16 = 1x), quoted in UZ-SLAMLab/ORB_SLAM3 issue #944.
 - [LRS-8946] librealsense PR #8946: the D405's default depth units are 0.0001 m (others 0.001 m).
+- [LRS-1999] librealsense issue #1999: the D435's stereo imagers are "all pass. All visible and IR
+  wavelengths"; "the d415 has Bayer pattern filters". [LRS-7260] #7260: "The D455 is actually a color
+  sensor" (its stereo imagers). [LRS-12267] #12267: the D415's depth imagers have no IR filter.
+  [LRS-13245] #13245: the D430 module (D435/D435i) uses OV9282 stereo imagers. [LRS-6094] #6094: the
+  OV9282's spectral sensitivity curve is not public (NDA). Used by ``visible_response`` (leak.py).
 - [LRS-10351], [LRS-13036] librealsense issues: the D405 has no projector and an IR-cut filter on
   its imagers, so it cannot see NIR dots (not even another camera's).
 - [D405-DK] DigiKey tech forum "The Intel RealSense Depth Camera D405": D401 module, ideal range
@@ -257,6 +262,11 @@ class CameraProfile:
     # auto-exposure, when it runs one, moves within it; False: it holds ``ir_exposure_default_s``
     # until the host sets another (a structured-light engine's fixed exposure, the Astra Mini S's).
     ir_auto_exposure: bool = True
+    # The stereo imagers' response to visible light relative to a monochrome sensor's, per band (B, G,
+    # R), when no IR-pass filter covers them (``leak.py``, ``ir_leak=1``): (1, 1, 1) a monochrome imager,
+    # (0.25, 0.5, 0.25) a colour (RGGB) imager read as Y8. None: an IR-pass, band-pass or IR-cut filter
+    # (or a visible-band profile), or not known here: ``ir_leak=1`` is refused.
+    visible_response: tuple[float, float, float] | None = None
 
     @property
     def ir_auto_exposure_range_s(self) -> tuple[float, float]:
@@ -319,6 +329,9 @@ D435 = CameraProfile(
     projector_latency_frames=1, projector_jitter=0.05,    # typical: the next frame, rarely one later
     structured_light=False, ir_band="nir", depth_shutter="global", color_shutter="rolling",
     color_from_depth_imager=False,
+    # [LRS-1999]: the stereo imagers are "all pass", visible and IR (no IR-pass filter; the D435f adds one):
+    # monochrome OV9282s ([LRS-13245]); their QE curve is not public ([LRS-6094]: leak.py's is recalled).
+    visible_response=(1.0, 1.0, 1.0),
     stream_modes=_modes({
         "depth": [(1280, 720, (6, 15, 30)), (848, 480, _D4_FAST), (640, 480, _D4_FAST), (640, 360, _D4_FAST)],
         "ir": [(1280, 720, (6, 15, 30)), (848, 480, _D4_FAST), (640, 480, _D4_FAST)],
@@ -351,6 +364,9 @@ D455 = CameraProfile(
     projector_latency_frames=1, projector_jitter=0.05,
     structured_light=False, ir_band="nir", depth_shutter="global", color_shutter="global",
     color_from_depth_imager=False,
+    # [LRS-7260]: the stereo imagers are colour sensors ("the D455 is actually a color sensor"), with no
+    # IR-pass filter (the D455f adds one, [D455F]): visible light through each dye's pixels (leak.BAYER).
+    visible_response=(0.25, 0.5, 0.25),
     stream_modes=_modes({
         "depth": [(1280, 720, (5, 15, 30)), (848, 480, (5, 15, 30, 60, 90)), (640, 480, (5, 15, 30, 60, 90))],
         "ir": [(1280, 800, (5, 15, 30)), (848, 480, (5, 15, 30, 60, 90)), (640, 480, (5, 15, 30, 60, 90))],
@@ -383,6 +399,9 @@ D415 = CameraProfile(
     projector_latency_frames=1, projector_jitter=0.10,   # typical; rolling readout straddles frames more often
     structured_light=False, ir_band="nir", depth_shutter="rolling", color_shutter="rolling",
     color_from_depth_imager=False,
+    # [LRS-1999]: "the d415 has Bayer pattern filters" on its stereo imagers, no IR-pass filter
+    # ([LRS-12267]): visible light through each dye's pixels (leak.BAYER).
+    visible_response=(0.25, 0.5, 0.25),
     stream_modes=_modes({
         "depth": [(1280, 720, (6, 15, 30)), (848, 480, _D4_FAST), (640, 480, _D4_FAST)],
         "ir": [(1280, 720, (6, 15, 30)), (848, 480, _D4_FAST), (640, 480, _D4_FAST)],
@@ -498,6 +517,9 @@ GEMINI335 = CameraProfile(
     structured_light=False, ir_band="nir", depth_shutter="global",
     color_shutter="rolling",                     # typical of a 1 MP UVC colour module; not checked in a datasheet
     color_from_depth_imager=False,
+    # No IR-pass filter (the Gemini 336 is the 335 with one, [G336-SEEED]); monochrome imagers assumed
+    # (recalled, not read): leak.py's recalled curve.
+    visible_response=(1.0, 1.0, 1.0),
     stream_modes=G335_STREAM_MODES,
 )
 
@@ -726,6 +748,8 @@ GEMINI335L = CameraProfile(
     depth_shutter="global",
     color_shutter="global",                      # [G335L]: the 336L's global-shutter colour module
     color_from_depth_imager=False,
+    # [G335L]: no IR-pass filter (the 336L adds one); monochrome imagers assumed (recalled, not read).
+    visible_response=(1.0, 1.0, 1.0),
     stream_modes=G330_STREAM_MODES,              # as the 336L ([G336L], the 330 series' SDK lists)
 )
 

@@ -4,7 +4,8 @@ Color: irradiance (lux) x reflectance, colour of the light from its temperature,
 gain, photon shot noise and read noise in electrons, partial auto white balance, sRGB-like encoding.
 IR: 850 nm reflectance x (ambient NIR + the projector's dot pattern, which shifts with depth by the
 projector parallax and is blurred by subsurface scattering in skin), at the exposure and gain the
-IR auto-exposure (``exposure.py``) or a lock sets. The scattering is a fixed width in pixels per
+IR auto-exposure (``exposure.py``) or a lock sets. (The visible light a broadband imager also
+collects is added by the camera under ``ir_leak=1``: ``leak.py``.) The scattering is a fixed width in pixels per
 material (``scatter=fixed``, the default) or a width in millimetres on the surface seen through the
 camera's focal length at each pixel's distance (``scatter=physical``, ``scattered_pattern``).
 Depth: stereo noise sigma_z = z^2 * sigma_d / (f * B); holes where the stereo matcher has no texture

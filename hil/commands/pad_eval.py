@@ -53,6 +53,10 @@ def register(sub) -> None:
                         "every rate at the first attempt and after the prompts (default 0: nobody moves); one told "
                         "TOO_BRIGHT_TO_VERIFY steps into shade (lux / 4, a model); one told LIGHT_CHANGED stays and "
                         "tries again 3 s after the last attempt ended (its camera time + 3 s later)")
+    p.add_argument("--ir-leak", action="store_true",
+                   help="render every presentation with ir_leak=1: the visible light (room and displays) that IR "
+                        "imagers without an IR-pass filter see (docs/sim.md); only on splits whose every camera lacks "
+                        "one (train, field, eighth); reported apart from runs without")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -73,6 +77,13 @@ def run(args) -> int:
         raise UsageError("--write-calibration fits on a --records file's train records")
     if args.report_only and args.records is None:
         raise UsageError("--report-only needs --records FILE")
+    ir_leak = bool(getattr(args, "ir_leak", False))
+    if ir_leak and args.split not in P.ir_leak_splits():
+        raise UsageError(f"--ir-leak: the {args.split} family has a camera whose IR imagers see no visible light "
+                         f"(an IR-pass or band-pass filter, or not known); splits it runs on: "
+                         f"{', '.join(P.ir_leak_splits())}")
+    if ir_leak and (args.recordings is not None or args.write_calibration):
+        raise UsageError("--ir-leak applies to simulator presentations, not to --recordings or --write-calibration")
     species = None
     if args.species:
         species = [s.strip() for s in args.species.split(",") if s.strip()]
@@ -94,7 +105,7 @@ def run(args) -> int:
               file=sys.stderr)
 
     items = P.presentations(args.split, live=args.live, per_species=args.per_species,
-                            injection=0 if args.passive else args.injection, species=species)
+                            injection=0 if args.passive else args.injection, species=species, ir_leak=ir_leak)
     if args.report_only:
         records = P.read_records(args.records)
     else:
@@ -110,7 +121,7 @@ def run(args) -> int:
     records = P.rescored(records, active_ramps(refresh=True))
     if args.split == "train":
         fit = P.fit_thresholds(P.select(records, split="train", passive=args.passive, frames=args.frames,
-                                        source=source, follow_prompts=args.follow_prompts))
+                                        source=source, follow_prompts=args.follow_prompts, ir_leak=ir_leak))
         live_min = fit["live_min"]
         threshold_source = ("fitted on this train split (APCER <= 0.1 % per species, margin 0.02; "
                             f"not held: {', '.join(fit['not_held']) or 'none'})")
@@ -119,7 +130,7 @@ def run(args) -> int:
         threshold_source = f"{CALIBRATION_PATH.name} ({mode}), fitted on train"
     out = P.report(records, split=args.split, passive=args.passive, live_min=live_min,
                    threshold_source=threshold_source, frames=args.frames, source=source,
-                   follow_prompts=args.follow_prompts)
+                   follow_prompts=args.follow_prompts, ir_leak=ir_leak)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -152,7 +163,9 @@ def _pct(x) -> str:
 
 
 def _print(out: dict) -> None:
-    print(f"split {out['split']}, {out['mode']}, {out['source']}, {out['frames_per_session']} framesets per window; "
+    leak = ", ir_leak=1 (broadband IR imagers' visible light rendered)" if out.get("ir_leak") else ""
+    print(f"split {out['split']}{leak}, {out['mode']}, {out['source']}, {out['frames_per_session']} framesets per "
+          "window; "
           f"live threshold {out['threshold']['live_min']:.3f} ({out['threshold']['source']})")
     print(f"{'SPECIES':<16} {'APCER':>7} {'UPPER95':>8} {'N':>4} {'APNRR':>7} {'LOWER95':>8} {'REFUSED':>8}"
           "  not acquired by reason")

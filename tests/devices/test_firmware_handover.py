@@ -339,7 +339,7 @@ def test_maintenance_files_are_private_and_a_request_alone_changes_nothing(site)
 
 
 ATTACK = r"""
-import fcntl, json, os, subprocess, sys, time
+import fcntl, json, os, subprocess, sys
 state, config = sys.argv[1], sys.argv[2]
 out = {}
 fd = os.open(os.path.join(state, "camera-maintenance.lock"), os.O_RDONLY)   # 0640 from an older version
@@ -359,7 +359,7 @@ tool = subprocess.run([sys.executable, "-m", "agent.cli", "firmware", "update", 
                        "--image", "/dev/null", "--config", config], capture_output=True, text=True)
 out["tool"] = tool.stderr.strip().splitlines()[-1] if tool.stderr.strip() else ""
 print(json.dumps(out), flush=True)
-time.sleep(2.0)                                  # hold the lock across many of the manager's polls
+sys.stdin.read()                                 # hold the lock until the test is done looking (stdin closed)
 """
 
 
@@ -385,22 +385,30 @@ def test_a_local_user_of_the_daemons_group_cannot_make_it_drop_its_camera(site):
     site.state = state
     m = _manager(site)
     m.start()
+    proc = None
     try:
         holder = state / "camera-holder.lock"              # made by the daemon (root here): given to its user
         assert holder.stat().st_uid == uid and holder.stat().st_mode & 0o777 == 0o600
         proc = popen_as(KIOSK_USER, ["-c", ATTACK, str(state), str(shared / "agent.toml")],
-                        groups=(DAEMON_USER,), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert proc.stdout is not None
+                        groups=(DAEMON_USER,), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stdin is not None
         line = proc.stdout.readline()
         seen = json.loads(line) if line else {}
         assert seen.get("lock") == "held", (line, proc.stderr.read() if proc.stderr else "")
         assert seen["request"] == "EACCES" and seen["holder"] == "EACCES"
         assert "error[FW_NOT_PERMITTED]" in seen["tool"], seen
         time.sleep(1.0)                                    # ten of the manager's polls with the lock held
+        assert proc.poll() is None                         # still held: it lets go when told (before: after a
+        #                                                    fixed 2 s, which a loaded machine could spend first)
         assert not m.in_maintenance and m.handovers == 0 and m.rig.sources[0].camera is not None
         _lease_frames(m, 2)
+        proc.stdin.close()
         proc.wait(timeout=30)
     finally:
+        if proc is not None and proc.poll() is None:       # a failed assertion: it waits for its stdin
+            proc.kill()
+            proc.wait()
         m.stop()
         shutil.rmtree(shared, ignore_errors=True)
 

@@ -249,8 +249,10 @@ def test_a_sources_history_can_be_read_while_its_thread_records():
     t.start()
     try:
         reads = 0
-        deadline = time.monotonic() + 0.5
-        while time.monotonic() < deadline:
+        # At least 0.5 s of reads, and until the history is full (a starved recording thread can take
+        # longer than 0.5 s to make its 256 changes on a loaded machine); bounded.
+        busy, deadline = time.monotonic() + 0.5, time.monotonic() + 60
+        while time.monotonic() < busy or (len(src.history()) < EVENT_HISTORY and time.monotonic() < deadline):
             for e in src.history():
                 assert e.step.startswith("step ")
                 time.sleep(0)                    # let the recording thread run mid-iteration

@@ -131,7 +131,7 @@ def test_sdk_notifications_map_to_typed_errors():
     try:
         _notify(s, rs.notification_category.frames_timeout, rs.log_severity.warn)
         _notify(s, rs.notification_category.firmware_update_recommended, rs.log_severity.info)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 60                 # delivered on librealsense's thread: a loaded machine
         while sum(mon.counts.values()) < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
         mon.check()                                   # not fatal: no error raised

@@ -249,7 +249,7 @@ def test_idle_connections_are_closed_by_the_server(tmp_path):
         c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
         states = []
         c._channels[c.s.endpoints[0]].subscribe(states.append, try_to_connect=False)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 60                  # its 0.5 s, and slack for a loaded machine
         while grpc.ChannelConnectivity.IDLE not in states and time.monotonic() < deadline:
             time.sleep(0.05)
         assert states[0] is grpc.ChannelConnectivity.READY and grpc.ChannelConnectivity.IDLE in states, states

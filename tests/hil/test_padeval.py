@@ -491,15 +491,14 @@ def test_each_eleventh_camera_enrols_its_projector_under_the_familys_enrolment_l
         assert isinstance(ref, DotReference) and len(ref.to_bytes()) > 0 and abs(ref.parallax_px_m) > 0
 
 
-def test_twelfth_split_is_accepted_lists_its_own_pools_and_is_the_unseen_one_without_being_run():
-    # The twelfth family (built in the twenty-third session, to be evaluated once): its split parses,
-    # its presentations are listed (nothing is presented), and it is the family the benches refuse.
+def test_twelfth_split_is_accepted_and_lists_its_own_pools():
+    # The twelfth family (built and evaluated once in the twenty-third session): its split parses and
+    # its presentations are listed (nothing is presented).
     import argparse
 
     from drivers.sim.families import LIGHT_LUX, POOLS
     from hil.commands import pad_eval
 
-    assert P.UNSEEN_SPLITS == frozenset({"twelfth"})
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "twelfth"]).split == "twelfth"
@@ -656,3 +655,39 @@ def test_following_light_changed_retries_with_the_previous_attempts_camera_time(
     assert [_query(a["uri"]).get("t0_s") for a in out[0]["attempts"]] == [None, "5.5", "11.0"]
     assert out[0]["outcome"] == "accepted" and out[0]["final_uri"] == uri + "&t0_s=11.0"
     assert all(_query(a["uri"])["lux"] == "900" for a in out[0]["attempts"])      # no shade: the same light
+
+
+def test_ir_leak_runs_are_rendered_with_the_key_enrolled_alike_and_reported_apart(tmp_path, capsys):
+    # pad-eval --ir-leak (docs/sim.md, *Visible light in broadband IR imagers*): every presentation
+    # and its camera's enrolment carry ir_leak=1, the same scenes otherwise; records with and without
+    # the key are never pooled; a split with a filtered camera is refused before anything runs.
+    from agent.errors import UsageError
+
+    plain = P.presentations("eighth", live=2, per_species=1, injection=1)
+    leaky = P.presentations("eighth", live=2, per_species=1, injection=1, ir_leak=True)
+    assert [p.key for p in leaky] == [p.key for p in plain]
+    assert [p.uri for p in leaky] == [p.uri + "&ir_leak=1" for p in plain]
+    assert all("ir_leak=1" in u.split("?", 1)[1].split("&") for u in P.enrolment_uris(leaky[0].uri))
+    assert not any("ir_leak" in u for u in P.enrolment_uris(plain[0].uri))
+    assert P.ir_leak_splits() == ("train", "field", "eighth")
+    f = tmp_path / "eighth.jsonl"
+    base = rec("attack", "screen_still", "rejected", 0.1, split="eighth")
+    recs = [base, {**rec("attack", "screen_video", "rejected", 0.0, split="eighth", x=1),
+                   "uri": base["uri"] + "&ir_leak=1"},
+            {**rec("bona_fide", "live", "accepted", 0.9, split="eighth", x=2), "uri": base["uri"] + "&ir_leak=1"}]
+    f.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert main(["pad-eval", "--split", "eighth", "--report-only", "--records", str(f), "--json", "--ir-leak"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    by = {s["name"]: s for s in out["species"]}
+    assert out["ir_leak"] is True and out["bpcer_n"] == 1
+    assert by["screen_video"]["presented"] == 1 and by.get("screen_still", {}).get("presented", 0) == 0
+    assert main(["pad-eval", "--split", "eighth", "--report-only", "--records", str(f), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    by = {s["name"]: s for s in out["species"]}
+    assert out["ir_leak"] is False and out["bpcer_n"] == 0
+    assert by.get("screen_video", {}).get("presented", 0) == 0 and by["screen_still"]["presented"] == 1
+    for split in ("tenth", "eleventh", "ninth", "heldout"):
+        assert main(["pad-eval", "--split", split, "--ir-leak", "--live", "1", "--per-species", "0",
+                     "--injection", "0", "--records", str(f)]) == 2
+        assert f"error[{UsageError.code}]: --ir-leak" in capsys.readouterr().err
+    assert len(f.read_text().splitlines()) == 3                     # nothing was run

@@ -43,7 +43,7 @@ def api(make_deps, sockdir):
     servers = []
     refused = []
 
-    def start(camera_uri="sim://?seed=21&identity=3&lux=150", **kw):
+    def start(camera_uri="sim://?seed=21&identity=3&lux=150&realtime=0", **kw):     # judged, not paced
         deps = make_deps(camera_uri, quality_timeout_s=kw.pop("quality_timeout_s", 20.0))
         kw.setdefault("allowed_uids", (os.getuid(),))
         srv = LocalApiServer(deps, str(sockdir / "agent.sock"), record=lambda ev, **d: refused.append((ev, d)), **kw)
@@ -280,7 +280,7 @@ def test_stop_cancels_a_running_capture_which_reports_it(api):
 def test_the_illumination_challenge_reaches_the_kiosk_app_as_events_in_time(api):
     # The kiosk app shows each colour full screen when its event arrives: every step of the nonce's
     # sequence, in order, before the liveness stage, then the end of the sequence.
-    srv = api("sim://?seed=21&lux=150")
+    srv = api("sim://?seed=21&lux=150&realtime=0")                  # "in time": in order, before the liveness stage
     typed: list[list] = []
 
     def attempt(k: int) -> list[dict]:

@@ -28,9 +28,10 @@ from hil.ingest.server import ServerState, ServerTLS, serve
 from hil.redisproc import start_redis
 from tests.helpers.live import until_accepted
 from tests.helpers.requests import dicts, request
+from tests.helpers.terminals import LIVE_UNPACED
 
 S = health_pb2.HealthCheckResponse
-LIVE_OK = "sim://?seed=21&identity=3&lux=150&subject=live"
+LIVE_OK = LIVE_UNPACED                   # sessions judged, not paced (tests/helpers/terminals.py)
 
 
 @pytest.fixture

@@ -33,9 +33,11 @@ from agent.session.window import collect
 from hil.fakes.cameras import FakeCable, FaultInjectingCamera
 from tests.helpers.live import until_accepted
 from tests.helpers.requests import dicts, request
+from tests.helpers.terminals import LIVE_UNPACED
 
-# The shared live subject (tests.helpers.terminals.LIVE).
-LIVE_OK = "sim://?seed=21&identity=3&lux=150&subject=live"
+# The shared live subject, unpaced (tests.helpers.terminals.LIVE_UNPACED: the stream rates below are measured
+# on the frames' hardware timestamps, which an unpaced simulator stamps at 30 fps however slowly it renders).
+LIVE_OK = LIVE_UNPACED
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -155,7 +157,7 @@ def wait_dead(sup: LivenessSupervisor) -> None:
 def test_worker_restarts_are_read_from_the_supervisor(metrics):
     m, port = metrics
     nonce = bytes(range(32))
-    cam = drivers.open(LIVE_OK + "&realtime=0")
+    cam = drivers.open(LIVE_OK)
     with cam:
         sets = collect(FramesetReader(cam), 12, Challenge.from_nonce(nonce, 12), Projector(cam), per_frameset=True)
     with LivenessSupervisor() as sup:

@@ -5,12 +5,16 @@ and its read thread ends once the read comes back and the reader is gone.
 
 The camera is the simulator behind a wrapper whose read blocks on an event (the hook); each test
 runs the reader on a thread of its own and joins it, so the old code (which blocked the caller)
-fails the test instead of hanging the run."""
+fails the test instead of hanging the run. The wrapper's other reads hand out frames the simulator
+rendered before the reader started: the reader's 0.3 s bound then measures the hang alone, never a
+render (0.18 s a depth tick here unloaded, more than 0.3 s at load 13-14, where the bound cut off a
+read that was only rendering, before the hook)."""
 
 from __future__ import annotations
 
 import gc
 import threading
+from collections import deque
 
 import pytest
 
@@ -24,14 +28,26 @@ BOUND_S = 30.0        # how long a test waits for a reader that should have give
 
 
 class HangingCamera(CameraWrapper):
-    """The sim camera; from read number ``hang_at`` on, each read blocks until ``release`` is set."""
+    """The sim camera; from read number ``hang_at`` on, each read blocks until ``release`` is set.
+    ``ahead`` frames are read from the simulator at ``start()``, and reads hand them out first (no
+    render inside a read the test times); once they are gone, reads are the simulator's again."""
 
-    def __init__(self, inner, hang_at: int):
+    def __init__(self, inner, hang_at: int, ahead: int = 0):
         super().__init__(inner)
         self.hang_at, self.reads = hang_at, 0
         self.hung = threading.Event()            # a read is inside the hook
         self.release = threading.Event()
         self.late = 0                            # reads that came back after being released
+        self.ahead = ahead
+        self._rendered: deque = deque()
+
+    def start(self) -> None:
+        super().start()
+        self._rendered.extend(self.inner.read(30.0) for _ in range(self.ahead))
+
+    def stop(self) -> None:
+        self._rendered.clear()                   # a stopped camera's reads raise, as the simulator's do
+        super().stop()
 
     def read(self, timeout_s: float = 1.0):
         self.reads += 1
@@ -39,13 +55,20 @@ class HangingCamera(CameraWrapper):
             self.hung.set()
             self.release.wait()
             self.late += 1
+        if self._rendered:
+            return self._rendered.popleft()
         return self.inner.read(timeout_s)
+
+
+# Reads the tests make: six before the hook, the hung seventh, and the frameset after it (at most two
+# depth ticks: the late read's frame is dropped, so that tick's frameset may not complete).
+AHEAD = 18
 
 
 @pytest.fixture
 def hanging(monkeypatch):
     monkeypatch.setattr(frames_mod, "READ_HANG_GRACE_S", 0.2)
-    cam = HangingCamera(drivers.open("sim://?realtime=0&seed=3"), hang_at=7)
+    cam = HangingCamera(drivers.open("sim://?realtime=0&seed=3"), hang_at=7, ahead=AHEAD)
     cam.start()
     yield cam
     cam.release.set()
@@ -89,6 +112,7 @@ def test_a_hung_read_is_device_lost_and_the_reader_reads_no_more_until_it_return
     out = in_thread(lambda: next(reader.stream(timeout_s=60)))
     assert "value" in out, out
     assert hanging.late == 1 and hanging.reads > 7
+    assert hanging._rendered                     # every read the bound timed handed out a frame rendered before
     # What a read raises reaches the caller as it was (here a stopped camera's).
     hanging.stop()
     out = in_thread(lambda: next(reader.stream(timeout_s=60)))

@@ -225,3 +225,20 @@ def test_dev_provisioning_pins_the_camera_and_allows_only_its_own_simulated_came
     with cam:
         assert pin is not None and dataclasses.asdict(pin) == camera_identity(cam)
     assert config.load(p.agent_config).devices.allow_development_cameras
+
+
+def test_dev_provisioning_gives_a_simulators_camera_host_the_time_a_render_takes(tmp_path):
+    # A render inside the daemon's camera host is CPU work: at load 13-14 one outlasted the host's 1.5 s
+    # read-hang limit, the host was killed as hung and the camera's health said NOT_SERVING (docs/sim.md).
+    from agent import config
+    from agent.devices.policy import DeviceSettings
+    from drivers.sim import SIM_DEVICE_LIMITS
+    from hil.provision import devices_table, provision_dev
+    p = provision_dev(tmp_path / "dev", camera_uri="sim://?realtime=0&camera=d435")
+    devices = config.load(p.agent_config).devices
+    assert {k: getattr(devices, k) for k in SIM_DEVICE_LIMITS} == SIM_DEVICE_LIMITS
+    assert all(v > getattr(DeviceSettings(), k) for k, v in SIM_DEVICE_LIMITS.items())     # longer, never shorter
+    assert devices.allow_development_cameras and devices.camera_host                        # still in its host
+    # A recording is no render: it keeps the hang limits a device has.
+    assert "allow_development_cameras" in devices_table("realsense+file:///r.db3")
+    assert not any(k in devices_table("realsense+file:///r.db3") for k in SIM_DEVICE_LIMITS)

@@ -25,6 +25,7 @@ from agent.session.events import Result, as_dict
 from agent.session.request import CaptureRequest
 from drivers import StreamKind
 from tests.helpers.live import ATTEMPTS, until_accepted
+from tests.helpers.terminals import LIVE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,7 +53,11 @@ def test_a_production_config_refuses_record_mode(tmp_path):
 @pytest.mark.slow
 def test_a_lab_session_is_recorded_as_a_genuine_realsense_file(make_deps, tmp_path):
     rec_dir = tmp_path / "rec"
-    deps = dataclasses.replace(make_deps(), recording=RecordSettings(str(rec_dir), "db3"))
+    # The paced face: the recorder wraps the camera and, like every wrapper, does not pass on the
+    # simulator's renders_on_read, so the session's bounds stay on the wall clock (misc23 found the
+    # unpaced face recorded that way at load 14 running out of its window; passing the attribute on
+    # left hung-read waits cut short: not adopted, see the closing note).
+    deps = dataclasses.replace(make_deps(LIVE), recording=RecordSettings(str(rec_dir), "db3"))
     req = CaptureRequest(Purpose.VERIFY, "kiosk", "CONSENT-REC-0001", subject_ref="cust-rec")
     # (A live face judged inconclusive is asked again, as the kiosk app does: tests/helpers/live.py;
     # each attempt is a session of its own, recorded under its id.)

@@ -21,6 +21,7 @@ from drivers.sim.scene import LIGHT_NIR_SHARE, Scene
 from tests.drivers.sim.test_sixth_family import LAM, _cct, _per_lux, _planck, _tail
 from tests.drivers.sim.test_sixth_family import K as NIR_SCALE
 from tests.helpers.family_digest import family_digest
+from tests.helpers.family_pools import assert_own_pools
 from tests.helpers.sim import grab, sim_camera
 
 OTHERS = [f for f in POOLS if f != "eighth"]
@@ -55,9 +56,7 @@ def test_gemini335l_profile_is_the_published_long_baseline_stereo_camera():
 
 
 def test_eighth_family_draws_its_own_people_camera_lights_and_illuminances():
-    for i in range(1, 20):
-        me = Identity.draw(i, "eighth")
-        assert all(me != Identity.draw(i, f) for f in OTHERS + ["any"])
+    assert_own_pools("eighth", "gemini335l", ("direct_sun", "shop_halogen"))
     assert {camera_for("eighth", i, None) for i in range(6)} == {"gemini335l"}
     assert {light_for("eighth", i, None) for i in range(6)} == {"direct_sun", "shop_halogen"}
     queries = [presentation_query("eighth", "live", i) for i in range(40)]

@@ -6,10 +6,10 @@ import pytest
 
 import drivers
 from drivers.sim.families import LIGHT_CCT, POOLS, camera_for, light_for, presentation_query
-from drivers.sim.identity import Identity
 from drivers.sim.modes import StreamMode, color_intrinsics, color_mode, depth_intrinsics
 from drivers.sim.profiles import PROFILES, get_profile
 from drivers.sim.scene import LIGHT_NIR_SHARE
+from tests.helpers.family_pools import assert_own_pools
 
 OTHERS = [f for f in POOLS if f != "fifth"]
 
@@ -42,9 +42,7 @@ def test_gemini336l_fields_of_view_baseline_offset_and_modes_are_the_published_o
 
 
 def test_fifth_family_draws_its_own_people_camera_and_lights():
-    for i in range(1, 20):
-        me = Identity.draw(i, "fifth")
-        assert all(me != Identity.draw(i, f) for f in OTHERS + ["any"])
+    assert_own_pools("fifth", "gemini336l", ("led_warm", "cfl"))
     assert {camera_for("fifth", i, None) for i in range(6)} == {"gemini336l"}
     assert {light_for("fifth", i, None) for i in range(6)} == {"led_warm", "cfl"}
     queries = [presentation_query("fifth", "live", i) for i in range(12)]

@@ -11,16 +11,16 @@ import pytest
 from drivers.frame import StreamKind
 from drivers.sim import night
 from drivers.sim.config import SimConfig
-from drivers.sim.families import LIGHT_CCT, LIGHT_LUX, POOLS, camera_for, light_for, presentation_query
+from drivers.sim.families import LIGHT_CCT, LIGHT_LUX, presentation_query
 from drivers.sim.identity import SKIN_SHEEN, Identity
 from drivers.sim.modes import StreamMode, color_intrinsics, color_mode, depth_intrinsics
 from drivers.sim.profiles import PROFILES, get_profile
 from drivers.sim.scene import LIGHT_NIR_SHARE, Scene
 from tests.drivers.sim.test_eighth_family import _FIELDS
 from tests.helpers.family_digest import family_digest
+from tests.helpers.family_pools import assert_own_pools
 from tests.helpers.sim import grab
 
-OTHERS = [f for f in POOLS if f != "ninth"]
 EARLIER = ("train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth")
 IR, COLOR = StreamKind.IR, StreamKind.COLOR
 
@@ -46,15 +46,7 @@ def test_gemini336_profile_is_the_published_short_baseline_ir_pass_camera():
 
 
 def test_ninth_family_draws_its_own_people_camera_lights_and_illuminances():
-    for i in range(1, 20):
-        me = Identity.draw(i, "ninth")
-        assert all(me != Identity.draw(i, f) for f in OTHERS + ["any"])
-        assert camera_for("ninth", i, None) == "gemini336"
-        assert light_for("ninth", i, None) in ("cctv_ir", "flicker_led")
-    assert POOLS["ninth"].cameras == ("gemini336",) and POOLS["ninth"].lights == ("cctv_ir", "flicker_led")
-    for other in OTHERS:
-        assert not set(POOLS[other].cameras) & set(POOLS["ninth"].cameras)
-        assert not set(POOLS[other].lights) & set(POOLS["ninth"].lights)
+    assert_own_pools("ninth", "gemini336", ("cctv_ir", "flicker_led"))
     assert LIGHT_LUX["cctv_ir"] == (15.0, 150.0) and LIGHT_LUX["flicker_led"] == (100.0, 1000.0)
     for i in range(40):
         q = presentation_query("ninth", "live", i)

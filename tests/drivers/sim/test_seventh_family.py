@@ -20,6 +20,7 @@ from drivers.sim.species import wearer_of
 from tests.drivers.sim.test_sixth_family import LAM, _cct, _planck, _tail, _white_led
 from tests.drivers.sim.test_sixth_family import K as NIR_SCALE
 from tests.helpers.family_digest import family_digest
+from tests.helpers.family_pools import assert_own_pools
 from tests.helpers.sim import grab
 
 OTHERS = [f for f in POOLS if f != "seventh"]
@@ -58,9 +59,7 @@ def test_gemini2l_profile_is_the_published_long_baseline_stereo_camera():
 
 
 def test_seventh_family_draws_its_own_people_camera_lights_and_illuminances():
-    for i in range(1, 20):
-        me = Identity.draw(i, "seventh")
-        assert all(me != Identity.draw(i, f) for f in OTHERS + ["any"])
+    assert_own_pools("seventh", "gemini2l", ("lowe_glass", "street_led"))
     assert {camera_for("seventh", i, None) for i in range(6)} == {"gemini2l"}
     assert {light_for("seventh", i, None) for i in range(6)} == {"lowe_glass", "street_led"}
     queries = [presentation_query("seventh", "live", i) for i in range(40)]

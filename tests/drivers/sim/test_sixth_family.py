@@ -19,6 +19,7 @@ from drivers.sim.modes import StreamMode, color_intrinsics, color_mode, depth_in
 from drivers.sim.profiles import GAIN_NONE, PROFILES, get_profile
 from drivers.sim.scene import LIGHT_NIR_SHARE, Scene
 from drivers.sim.species import wearer_of
+from tests.helpers.family_pools import assert_own_pools
 
 OTHERS = [f for f in POOLS if f != "sixth"]
 EARLIER = ("train", "heldout", "field", "fresh", "fifth")
@@ -52,9 +53,7 @@ def test_astra_mini_s_profile_is_the_published_short_range_structured_light_came
 
 
 def test_sixth_family_draws_its_own_people_camera_lights_and_illuminances():
-    for i in range(1, 20):
-        me = Identity.draw(i, "sixth")
-        assert all(me != Identity.draw(i, f) for f in OTHERS + ["any"])
+    assert_own_pools("sixth", "astra_mini_s", ("open_shade", "screen_led"))
     assert {camera_for("sixth", i, None) for i in range(6)} == {"astra_mini_s"}
     assert {light_for("sixth", i, None) for i in range(6)} == {"open_shade", "screen_led"}
     queries = [presentation_query("sixth", "live", i) for i in range(40)]

@@ -2,8 +2,9 @@
 ring light and cars' headlamps sweeping a walk-up ATM (``keylight.py``), its own people (with their own
 spectacle lenses' reflectance), and the earlier families (the eleventh included) left as they were.
 
-Nothing here computes a verdict, a score or a quality decision on the twelfth family: it is the unseen
-test family (docs/liveness.md, *The twelfth family*). Tests open its URIs for frames and light only."""
+Nothing here computes a verdict, a score or a quality decision on the twelfth family: it was the unseen
+test family while built, evaluated once since (docs/liveness.md, *The twelfth family*). Tests open its
+URIs for frames and light only."""
 
 from dataclasses import replace
 
