@@ -24,7 +24,14 @@ verified as the terminal does (``verify`` on the face's light and the dot energi
 * ``blind+rich_ir`` — every cell's infrared an independent random flicker, the colour the blind stream
   plus the sun's colour times each cell's flicker (the most freedom a per-cell fit could use);
 * ``replay+flecks`` — a camera's genuine response to ANOTHER nonce (screen and projector alike: a
-  replay), flecks as genuine.
+  replay), flecks as genuine;
+* ``grey+own_ir`` — no answer to any screen, but the injector's own brightness steps (every two frames a
+  new level, along the sun's positive colour), its infrared following them cell by cell: the flicker
+  rule's model exactly, built on purpose (review23: it takes the steps out and leaves a still face, not
+  measurable, what a still face always was);
+* ``blind+ir_holes`` — ``blind+flecks`` with the infrared box empty (no depth registered: NaN cells, as
+  ``ir_grid`` reads them) on every frame but a run of five (review23: enough pairs for the fit, too few
+  faces left once the correction is applied).
 
 Printed per stream: windows passed (must be 0 for all but genuine; the rule never passes a window),
 refused as a contradiction (``attack``), not measurable, and relabelled by the flicker rule, with the
@@ -51,7 +58,7 @@ from bench.challenge_stats import clopper_pearson_upper
 from bench.shadow_injector import arguments
 
 STREAMS = ("genuine+flecks", "blind+flecks", "still+flecks", "blind+ir_only", "blind+own_edges", "blind+rich_ir",
-           "replay+flecks")
+           "replay+flecks", "grey+own_ir", "blind+ir_holes")
 CELLS = 16
 SHADE = np.array([0.20, 0.17, 0.15])           # the canopy's shade on the face, linear colour, per unit albedo
 SCREEN_GAIN = 0.02                             # the screen's light per channel at full drive, in the same units
@@ -104,7 +111,7 @@ def window(kind: str, ch: Challenge, rng: np.random.Generator, noise: float,
         x, on = _shown(ch.colours(), slag), _shown(np.asarray(ch.schedule, float)[:, None], plag)[:, 0]
     elif kind.startswith("replay"):
         x, on = _shown(other.colours(), slag), _shown(np.asarray(other.schedule, float)[:, None], plag)[:, 0]
-    elif kind.startswith("still"):
+    elif kind.startswith(("still", "grey")):
         x, on = np.zeros((n, 3)), _shown(np.asarray(ch.schedule, float)[:, None], plag)[:, 0]
     else:       # blind to the screen, obeying the projector
         x, on = _shown(other.colours(), slag), _shown(np.asarray(ch.schedule, float)[:, None], plag)[:, 0]
@@ -118,11 +125,17 @@ def window(kind: str, ch: Challenge, rng: np.random.Generator, noise: float,
     elif kind.endswith("rich_ir"):
         f_ir = rng.uniform(0, 1, (n, CELLS))
         f_colour = f_ir
+    elif kind.endswith("own_ir"):
+        f_colour = np.repeat(np.repeat(rng.uniform(0, 1, n // 2 + 1), 2)[:n, None], CELLS, axis=1)
+        f_ir = f_colour * rng.uniform(0.5, 1.5, CELLS)[None]
     light = SHADE[None, None] + f_colour[..., None] * sun[None, None] + SCREEN_GAIN * x[:, None, :]
     cells = alb[None] * light + rng.normal(0, noise, (n, CELLS, 3))
     ir = nir[None] * (1.0 + f_ir * sun_ir + proj * on[:, None]) * 40.0 + rng.normal(0, 0.2, (n, CELLS))
     texture = 0.05 * np.mean(nir[None] * (1.0 + f_ir * sun_ir), axis=1) * 40.0
     energies = 4.0 * proj * on + texture + rng.normal(0, 0.05, n)
+    if kind.endswith("ir_holes"):
+        start = int(rng.integers(0, n - 5))
+        ir[np.r_[0:start, start + 5:n]] = np.nan
     return cells, ir, on > 0.5, energies
 
 

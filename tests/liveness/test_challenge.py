@@ -928,3 +928,28 @@ def test_the_flicker_rule_never_passes_a_window_nor_changes_one_that_passed(seed
         assert (a.kind, a.passed, a.lag_frames, a.checked, a.mismatches, a.late_edges) == (
             b.kind, b.passed, b.lag_frames, b.checked, b.mismatches, b.late_edges)
         assert a == b or (b.measurable and not a.measurable and not a.passed)
+
+
+def test_the_flicker_rule_does_not_relabel_a_window_the_correction_empties_of_faces():
+    """Issue 14 (review23): the flicker rule relabels a contradiction not measurable when, with the
+    IR's ambient taken out, the face's light passes or the screen is too weak against what is left.
+    A cell the IR frame has no depth for is NaN in ``ir_grid``, and so is its corrected colour: an
+    injector that blanks the depth in the face box on all but five frames (enough consecutive pairs
+    for the fit) leaves too few faces to verify after the correction, which said nothing of the
+    screen; it was relabelled (``FEW_FACES_DETAIL`` counted as "not measurable"). It stays a
+    contradiction. The injector's own grey steps with its IR following them are still relabelled:
+    taken out they leave a still face, which was never more than not measurable."""
+    from agent.liveness.challenge import FLICKER_DETAIL
+    from bench.flicker_injector import SCREEN_GAIN, judge, window
+
+    rng = np.random.default_rng(23)
+    grey = 0
+    for k in range(4):
+        c = Challenge.from_nonce(bytes([k + 140]) * 32, 32, BOTH)
+        before, after = judge(c, *window("blind+ir_holes", c, rng, SCREEN_GAIN * 0.45 / 20))
+        assert not after.passed and after.get(Kind.ILLUMINATION).detail != FLICKER_DETAIL, k
+        before, after = judge(c, *window("grey+own_ir", c, rng, SCREEN_GAIN * 0.45 / 20))
+        b, a = before.get(Kind.ILLUMINATION), after.get(Kind.ILLUMINATION)
+        assert not after.passed
+        grey += b.measurable and a.detail == FLICKER_DETAIL
+    assert grey >= 2
