@@ -135,6 +135,14 @@ DROWNED_DETAIL = ("the IR frames' dot energy did not switch above its own noise:
 DRIFTED_DETAIL = ("the IR frames' dot energy stepped on the projector schedule, but the ambient light's own energy "
                   "drifted over the window by as much as the dots' step: the projector's dots were too weak "
                   "against ambient light to verify the projector schedule")
+# ``DRIFTED_DETAIL``'s window whose unlit frames' mean energy (the ambient's own level) is under
+# ``SWEPT_LEVEL_SHARE`` of the dots' median step: not too bright for the dots, the ambient moved (a
+# car's headlamps sweeping the face at night): prompted ``LIGHT_CHANGED``, not ``TOO_BRIGHT_TO_VERIFY``;
+# measurable False and the verdict as for ``DRIFTED_DETAIL`` (docs/liveness.md, *A passing headlamp*).
+SWEPT_DETAIL = ("the IR frames' dot energy stepped on the projector schedule, but a passing light moved the "
+                "ambient's own energy over the window by as much as the dots' step (its level well under the "
+                "step): the projector schedule could not be verified against it")
+SWEPT_LEVEL_SHARE = 1.0
 # Why an illumination challenge that failed was not measurable: the screen's light too weak on the
 # face (against the room's light), or too few frames with a face to compare at all.
 WEAK_SCREEN_DETAIL = ("the screen's light on the face was too weak to measure against the room's light "
@@ -472,11 +480,14 @@ def verify_projector(schedule: Sequence[bool], energies: Sequence[float] | np.nd
         measurable, inverted, detail = False, True, CLIPPED_DETAIL
     elif not _changes(e[:, None], min_separation):
         measurable, detail = False, DROWNED_DETAIL
-    elif any(_steps_follow(e, sched, int(lag), min_separation) for lag in lags):
+    elif stepped := [int(lag) for lag in lags if _steps_follow(e, sched, int(lag), min_separation)]:
         # The energies step at every edge of the schedule, the right way, and nowhere else, but the
         # levels drift (a face swaying under a shadow edge in direct sun): the camera obeyed, the
         # dots' step is no larger than the ambient's own wander, so the levels cannot be split.
-        measurable, detail = False, DRIFTED_DETAIL
+        # Where the ambient's own level is well under the dots' step, its drift (not its level) hid
+        # them: a passing light, which a pause and a retry outlast (``SWEPT_DETAIL``; prompt only).
+        measurable = False
+        detail = SWEPT_DETAIL if _ambient_under_step(e, sched, stepped[0]) else DRIFTED_DETAIL
     else:
         detail = "IR frames do not follow the projector schedule: replayed, injected or not this camera"
     return SequenceResult(kind, passed, int(lags[i]), int(checked[i]), int(mism[i]), int(late[i]), float(sep[i]),
@@ -511,6 +522,24 @@ def _steps_follow(e: np.ndarray, sched: np.ndarray, lag: int, min_separation: fl
         return False
     wrong = np.count_nonzero(step < half) + np.count_nonzero(d >= half)
     return bool(wrong <= allowed_mismatches(int(np.count_nonzero(care))))
+
+
+def _ambient_under_step(e: np.ndarray, sched: np.ndarray, lag: int,
+                        share: float = SWEPT_LEVEL_SHARE) -> bool:
+    """In a window :func:`_steps_follow` holds for at ``lag``: is the unlit frames' mean energy (the
+    ambient's own level, settled frames) under ``share`` of the dots' median edge step (the change
+    across each edge, from the frame before it to the frame after it, the commanded way)? Direct
+    sun: the dots step ~0.3 on ~8 (eighth/bona_fide/live/34), no; a car's headlamps at night: they
+    step ~5.4 on unlit frames at 0-0.4 (twelfth/bona_fide/live/95), yes."""
+    n = len(e) - lag
+    s, x = sched[:n], e[lag:lag + n]
+    edges = np.flatnonzero(s[1:] != s[:-1]) + 1
+    unlit = _settled(s) & ~s
+    if not edges.size or not np.any(unlit):
+        return False
+    after = np.minimum(edges + 1, n - 1)
+    step = float(np.median((x[after] - x[edges - 1]) * np.where(s[edges], 1.0, -1.0)))
+    return bool(step > 0 and float(np.mean(x[unlit])) < share * step)
 
 
 def _inverse_mismatches(e: np.ndarray, o: np.ndarray, sched: np.ndarray, at: np.ndarray,
@@ -1228,8 +1257,8 @@ def failed_unmeasurable(challenge: Any) -> bool:
 # The details of a challenge not measurable because of the light (the projector's dots drowned or
 # clipped by ambient infrared, the screen's light too weak on the face): what ``TOO_BRIGHT_TO_VERIFY``
 # asks the person to change. ``FEW_FACES_DETAIL`` is not one: no face to measure is not the light's doing.
-LIGHT_DETAILS = frozenset({CLIPPED_DETAIL, DROWNED_DETAIL, DRIFTED_DETAIL, WEAK_SCREEN_DETAIL, NOISY_DETAIL,
-                           AMBIENT_DETAIL, FLICKER_DETAIL, PROJECTOR_FLICKER_DETAIL})
+LIGHT_DETAILS = frozenset({CLIPPED_DETAIL, DROWNED_DETAIL, DRIFTED_DETAIL, SWEPT_DETAIL, WEAK_SCREEN_DETAIL,
+                           NOISY_DETAIL, AMBIENT_DETAIL, FLICKER_DETAIL, PROJECTOR_FLICKER_DETAIL})
 
 
 def failed_for_light(challenge: Any) -> bool:

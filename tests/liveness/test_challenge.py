@@ -953,3 +953,37 @@ def test_the_flicker_rule_does_not_relabel_a_window_the_correction_empties_of_fa
         assert not after.passed
         grey += b.measurable and a.detail == FLICKER_DETAIL
     assert grey >= 2
+
+
+def test_a_passing_headlamp_at_night_asks_to_hold_still_and_direct_sun_to_leave_the_light():
+    # Issue 14 (night23; the twelfth family's headlights, twelfth/bona_fide/live/95): at night the dots
+    # step the energy ~5.4 on unlit frames near 0, and a car's headlamp sweeping the face lifts the unlit
+    # frames to ~0.3-0.4 for a while, past the split (DARK_FLOOR puts it at ~3 % of the lit level): the
+    # dots step at every edge and nowhere else, the levels cannot be split, not measurable. The ambient's
+    # own level is far under the dots' step: its drift hid them, so LIGHT_CHANGED (a pause and a retry),
+    # not TOO_BRIGHT_TO_VERIFY. Direct sun (0.3 steps on ~8) stays DRIFTED_DETAIL, TOO_BRIGHT_TO_VERIFY.
+    # The verdict is the same either way: not passed, not measurable.
+    from agent.liveness.challenge import SWEPT_DETAIL
+    from agent.session.events import LIGHT_CHANGED, TOO_BRIGHT_TO_VERIFY, unmeasurable_prompt
+    c = Challenge.from_nonce(b"w" * 32, 32)
+    rng = np.random.default_rng(21)
+    t = np.arange(32)
+    sweep = 0.4 * np.exp(-0.5 * ((t - 26) / 4.0) ** 2)                  # a headlamp passing, frames ~18-31
+    night = np.clip(energies_for(c.schedule, [1], rng, on=5.4, off=0.0, sd=0.005) + sweep, 0.0, None)
+    r = verify_projector(c.schedule, night)
+    assert not r.passed and r.mismatches > 0 and not r.measurable and not r.inverted
+    assert r.detail == SWEPT_DETAIL, r
+    headlamp = {"passed": False, "kinds": ["projector"], "projector": r.to_dict()}
+    assert failed_for_light(headlamp)
+    assert unmeasurable_prompt("inconclusive", headlamp) is LIGHT_CHANGED
+    assert unmeasurable_prompt("attack", headlamp) is None
+    wander = 8.1 + 0.2 * np.cos(2 * np.pi * t / 48)
+    sun = verify_projector(c.schedule, energies_for(c.schedule, [1], rng, on=0.3, off=0.0, sd=0.02) + wander)
+    assert sun.detail == DRIFTED_DETAIL and not sun.measurable
+    bright = {"passed": False, "kinds": ["projector"], "projector": sun.to_dict()}
+    assert unmeasurable_prompt("inconclusive", bright) is TOO_BRIGHT_TO_VERIFY
+    # The same sweep under steps that are not the schedule's: a contradiction, no prompt.
+    other = Challenge.from_nonce(bytes([41]) * 32, 32)
+    blind = np.clip(energies_for(other.schedule, [1], rng, on=5.4, off=0.0, sd=0.005) + sweep, 0.0, None)
+    rb = verify_projector(c.schedule, blind)
+    assert not rb.passed and rb.measurable, rb
