@@ -33,7 +33,7 @@ a dipped beam's cut-off, where UN ECE Regulation 112 caps the intensity at a few
 (its glare points: recalled), so 3-30 lux at the face (log-uniform); a main beam's 20,000-100,000 cd
 (recalled) give 30-300 lux. The beam comes from the road's side: 30-80° off the camera's axis (either
 side), 0-6° below the face; the light on each surface goes as the cosine between its normal and the
-direction to the car (the normals from the rendered depth, as ``lobby.surface_normals`` on a coarser
+direction to the car (the normals from the rendered depth, ``lobby.surface_normals`` on a coarser
 grid), colour and IR.
 The profile is sampled at the frame's time (an exposure of <= 33 ms against a sweep's s >= 0.21 s
 changes it by < 1 %). Between sweeps nothing is computed (a pass adding under 0.1 lux is dark).
@@ -51,7 +51,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .lobby import _in_view
+from .lobby import _in_view, surface_normals
 from .optics import View
 from .render import ViewMaps
 from .sensor import illuminant_bgr
@@ -185,7 +185,7 @@ class Headlights:
         h, w = z.shape
         stride = max(2, w // 320)
         zs = np.ascontiguousarray(z[::stride, ::stride])
-        n = _coarse_normals(view, zs, stride)
+        n = surface_normals(view, zs, stride)
         acc = np.zeros(zs.shape + (channels.shape[1],), np.float32)
         for k, (lux, _, _, d) in enumerate(lit):
             cos = np.clip(n @ _in_view(view, d).astype(np.float32), 0.0, 1.0)
@@ -215,27 +215,3 @@ class Headlights:
         out *= g[..., 0]
         out += signal
         return out
-
-
-def _coarse_normals(view: View, z_coarse: np.ndarray, stride: int) -> np.ndarray:
-    """Unit surface normals (as ``lobby.surface_normals``) of a depth map sampled at every ``stride``-th
-    pixel of ``view`` (rows and columns), facing the camera; (0, 0, -1) where nothing is rendered."""
-    rays = view.rays[::stride, ::stride]
-    finite = np.isfinite(z_coarse)
-    zf = np.where(finite, z_coarse, 0.0).astype(np.float32)
-    p = np.dstack([rays[..., 0] * zf, rays[..., 1] * zf, zf])
-    du = np.zeros_like(p)
-    dv = np.zeros_like(p)
-    du[:, 1:-1] = p[:, 2:] - p[:, :-2]
-    dv[1:-1] = p[2:] - p[:-2]
-    n = np.cross(du, dv)
-    norm = np.sqrt((n * n).sum(axis=-1))
-    ok = finite & (norm > 0)
-    ok[:, 1:-1] &= finite[:, 2:] & finite[:, :-2]
-    ok[1:-1] &= finite[2:] & finite[:-2]
-    ok[:, [0, -1]] = False
-    ok[[0, -1]] = False
-    n /= np.where(norm > 0, norm, 1.0)[..., None]
-    n *= np.where(n[..., 2] > 0, -1.0, 1.0).astype(np.float32)[..., None]
-    n[~ok] = (0.0, 0.0, -1.0)
-    return n.astype(np.float32, copy=False)

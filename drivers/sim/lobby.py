@@ -71,11 +71,12 @@ COVER = (0.10, 0.40)               # the share of the area in a fleck
 EDGE = 0.35                        # the soft edge, in units of the field's standard deviation
 
 
-def surface_normals(view: View, z: np.ndarray) -> np.ndarray:
+def surface_normals(view: View, z: np.ndarray, stride: int = 1) -> np.ndarray:
     """(H, W, 3) float32 unit surface normals in ``view``'s frame, facing the camera (n_z <= 0), from
     the rendered depth by central differences of the back-projected points; (0, 0, -1) where nothing is
-    rendered or a neighbour is missing."""
-    rays = view.rays
+    rendered or a neighbour is missing. ``z`` may be the depth sampled at every ``stride``-th pixel of
+    ``view`` (rows and columns; the twelfth's headlamps, keylight.py)."""
+    rays = view.rays[::stride, ::stride]
     finite = np.isfinite(z)
     zf = np.where(finite, z, 0.0).astype(np.float32)
     x, y = rays[..., 0].astype(np.float32) * zf, rays[..., 1].astype(np.float32) * zf
