@@ -22,7 +22,9 @@ Keys (``prefix`` first, ``ca:`` by default): ``n:<nonce hex>`` a hash (the nonce
 a hash (the session's latest request digest and unused nonce, expiring with it; the nonce's record
 names it as ``sk``, so its use and its eviction delete it; the probe ids claimed on an unused nonce are
 fields of its hash, ``c:<id>`` the holder's digest, ``l:<id>`` its holds (``<token> <ms>`` each, timed by
-Redis's ``TIME``: leases), ``nc`` the ids, deleted by the use and going with the hash),
+Redis's ``TIME``: leases), ``h:<id>`` the count of every hold (sec24: a server from before the leases keeps
+only that count, so both kinds of server read one cap and drop the claim only with its last hold), ``nc``
+the ids, deleted by the use and going with the hash),
 ``p:<terminal>:<probe id>`` (a used probe
 id), ``c:<terminal>`` (the last counter), ``f:<key>`` a sorted set of charges and failures, scored by
 time (Redis's ``TIME`` read in the script, as the server charges and counts:
@@ -465,21 +467,24 @@ if r[1] == ARGV[1] and not r[2] then       -- unexpired: Redis holds it (by its 
           table.insert(holds, {tok, tonumber(ms)})
           if not oldest or tonumber(ms) < holds[oldest][2] then oldest = #holds end
         end
-        if #holds >= tonumber(ARGV[6]) then
-          if now - holds[oldest][2] < tonumber(ARGV[8]) then claim = 'busy'
+        -- h:<id> counts every hold, a pre-lease server's (a count, no token, no time: it never lapses) and
+        -- these, so the pre-lease servers' holds are what it counts beyond l:<id> (sec24: _HOLDS)
+        local old = math.max((tonumber(redis.call('HGET', KEYS[1], 'h:' .. ARGV[3]) or '0') or 0) - #holds, 0)
+        if old + #holds >= tonumber(ARGV[6]) then
+          if not oldest or now - holds[oldest][2] < tonumber(ARGV[8]) then claim = 'busy'
           else table.remove(holds, oldest) end
         end
         if claim ~= 'busy' then
           table.insert(holds, {ARGV[7], now})
           local out = {}
           for _, x in ipairs(holds) do table.insert(out, x[1] .. ' ' .. x[2]) end
-          redis.call('HSET', KEYS[1], 'l:' .. ARGV[3], table.concat(out, ' '))
+          redis.call('HSET', KEYS[1], 'l:' .. ARGV[3], table.concat(out, ' '), 'h:' .. ARGV[3], old + #holds)
           claim = 'held'
         end
       end
     elseif tonumber(redis.call('HGET', KEYS[1], 'nc') or '0') >= tonumber(ARGV[5]) then claim = 'full'
     else
-      redis.call('HSET', KEYS[1], 'c:' .. ARGV[3], ARGV[4], 'l:' .. ARGV[3], ARGV[7] .. ' ' .. now)
+      redis.call('HSET', KEYS[1], 'c:' .. ARGV[3], ARGV[4], 'l:' .. ARGV[3], ARGV[7] .. ' ' .. now, 'h:' .. ARGV[3], 1)
       redis.call('HINCRBY', KEYS[1], 'nc', 1)
       claim = 'held'
     end
@@ -496,17 +501,22 @@ _RELEASE = """#!lua flags=allow-oom
 -- KEYS: nonce hash. ARGV: terminal, probe id, digest, the hold's token. That hold of the probe id's
 -- claim given back (a probe refused before it was judged); the claim goes when no identical copy holds it.
 -- allow-oom: it only removes (or shortens a hold list), so it runs when Redis is over its maxmemory.
-local r = redis.call('HMGET', KEYS[1], 't', 'pid', 'c:' .. ARGV[2], 'l:' .. ARGV[2])
+-- h:<id> counts every hold, a pre-lease server's too (sec24: _HOLDS): the claim stays while any is left.
+local r = redis.call('HMGET', KEYS[1], 't', 'pid', 'c:' .. ARGV[2], 'l:' .. ARGV[2], 'h:' .. ARGV[2])
 if r[1] ~= ARGV[1] or r[2] or r[3] ~= ARGV[3] then return 0 end
 local out, found = {}, false
 for tok, ms in string.gmatch(r[4] or '', '(%S+) (%S+)') do
   if tok == ARGV[4] then found = true else table.insert(out, tok .. ' ' .. ms) end
 end
 if not found then return 0 end
+local old = math.max((tonumber(r[5] or '0') or 0) - #out - 1, 0)
 if #out > 0 then
-  redis.call('HSET', KEYS[1], 'l:' .. ARGV[2], table.concat(out, ' '))
+  redis.call('HSET', KEYS[1], 'l:' .. ARGV[2], table.concat(out, ' '), 'h:' .. ARGV[2], old + #out)
+elseif old > 0 then
+  redis.call('HDEL', KEYS[1], 'l:' .. ARGV[2])
+  redis.call('HSET', KEYS[1], 'h:' .. ARGV[2], old)
 else
-  redis.call('HDEL', KEYS[1], 'c:' .. ARGV[2], 'l:' .. ARGV[2])
+  redis.call('HDEL', KEYS[1], 'c:' .. ARGV[2], 'l:' .. ARGV[2], 'h:' .. ARGV[2])
   redis.call('HINCRBY', KEYS[1], 'nc', -1)
 end
 return 1
