@@ -80,13 +80,16 @@ Redis's clock has stepped back since: ``store-clock-back`` ("<total ms> <before>
 is the steps back the servers measured (``config.StoreWatch``, ``mark_clock_back``) or a script saw
 (``store-clock-high``: the latest Redis time the nonce's and the claim's scripts read), each record
 keeps the total at its charge (``cb``), and an unused record whose expiry less the steps since has
-passed is gone (``_PAST``, in the nonce's, the claim's and the use's scripts).
+passed is gone (``_PAST``, in the nonce's, the claim's and the use's scripts). Since sec24 each check also
+keeps its host's reading of Redis's clock (``store-clock-host:<host>``, ``note_host_reading``), so a server
+started on that host measures a step made while no server ran.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -622,6 +625,32 @@ redis.call('SET', KEYS[1], total .. ' ' .. ARGV[4] .. ' ' .. ARGV[5])
 return {add, total}
 """
 
+# A host's last reading of Redis's clock (sec24): ``<prefix>store-clock-host:<host>`` "<Redis ms> <elapsed ms
+# before> <elapsed ms after> <steps back total ms>", the host's elapsed clock (CLOCK_BOOTTIME, one per boot,
+# shared by every server process on it) around a reading of Redis's TIME. A server that starts on that host
+# measures Redis's clock against it (config.StoreWatch), so a step while no server ran is seen.
+HOST_READING_KEEP_MS = 86_400_000       # a day (by Redis's clock): the slack then is 2 s + 1 %, 866 s
+_HOST = """#!lua flags=allow-oom
+-- allow-oom: one small key per host and boot, written at each check; a full Redis is not an unchecked one.
+-- KEYS: the host's reading. ARGV: the reading, its lifetime (ms).
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 0
+"""
+
+
+def _host_reading(raw) -> tuple[int, float, float, int] | None:
+    """``store-clock-host``'s value as (Redis ms, elapsed s before, elapsed s after, steps back ms), or None
+    when there is none or it is not four integers in order (a value not this code's: ignored, as no reading)."""
+    if not isinstance(raw, bytes) or len(raw) > 100:
+        return None
+    parts = raw.split()
+    if len(parts) != 4 or not all(p.isdigit() and len(p) <= 18 for p in parts):
+        return None
+    redis_ms, before, after, back = (int(p) for p in parts)
+    if before > after:
+        return None
+    return redis_ms, before / 1000, after / 1000, back
+
 
 def _with_past(script: str) -> str:
     """The script with ``_PAST``'s functions after its shebang line (which must stay the first)."""
@@ -630,7 +659,7 @@ def _with_past(script: str) -> str:
 
 
 _ADD, _USE, _CLAIM = _with_past(_ADD), _with_past(_USE), _with_past(_CLAIM)
-_SCRIPTS = (_ADD, _USE, _CLAIM, _RELEASE, _FAIL, _COUNT, _RUN, _EPOCH, _MARK, _BACK)
+_SCRIPTS = (_ADD, _USE, _CLAIM, _RELEASE, _FAIL, _COUNT, _RUN, _EPOCH, _MARK, _BACK, _HOST)
 
 
 class PolicyUnreadable(Exception):
@@ -650,6 +679,7 @@ class Survey:
     old: bool = False           # a Redis before 7.0: only its version was read (its scripts never loaded)
     clock_mark: tuple[int, int] | None = None           # a jump of its clock a server measured (sec20)
     clock_back: int = 0         # the steps back of its clock servers marked (ms, back21), read with epoch[2]
+    host_reading: tuple[int, float, float, int] | None = None   # this host's last reading (sec24, note_host_reading)
 
 
 def _primary_run(got) -> str:
@@ -750,6 +780,7 @@ class RedisStore:
         self._epoch = client.register_script(_EPOCH)
         self._mark = client.register_script(_MARK)
         self._back = client.register_script(_BACK)
+        self._host = client.register_script(_HOST)
 
     @classmethod
     def from_url(cls, url: str, limits: StoreLimits | None = None, prefix: str = "ca:") -> RedisStore:
@@ -996,7 +1027,7 @@ class RedisStore:
         raise StoreUnavailable("redis: the store's scripts are not loaded")
 
     @_guarded
-    def survey(self, new: str, known: str, window_ms: int) -> Survey:
+    def survey(self, new: str, known: str, window_ms: int, host: str = "") -> Survey:
         """Everything ``config.StoreWatch`` checks, read from one Redis (sec19): its version (``INFO
         server``, a plain command), ``run_id`` and role (as :meth:`run_id`), ``maxmemory-policy``,
         ``appendonly`` and ``save``, and its epoch (as :meth:`epoch`), in one pipeline on one connection.
@@ -1010,7 +1041,8 @@ class RedisStore:
         later. Before, the pipeline loaded its scripts first, and Redis 6 cannot compile their ``#!lua``
         shebang: the compile error was read as ``INFO`` refused, ``AGT_STORE_UNWATCHED``, never
         ``AGT_STORE_VERSION``. A Redis older than 7.0 is returned with only its version
-        (``Survey.old``), for the version check to refuse."""
+        (``Survey.old``), for the version check to refuse. ``host``: this host's id (``config.host_id``),
+        whose last reading of Redis's clock is read too (``note_host_reading``; "" : none)."""
         import redis
         for _ in range(3):
             pipe = self.r.pipeline(transaction=False)
@@ -1022,7 +1054,8 @@ class RedisStore:
             pipe.evalsha(self._epoch.sha, 2, self._k("store-epoch"), self._k("store-clock-back"), new, known,
                          int(window_ms))
             pipe.get(self._k("store-clock-jump"))
-            info, got, policy, aof, save, ep, jumped = pipe.execute(raise_on_error=False)
+            pipe.get(self._k("store-clock-host", host) if host else self._k("store-clock-host"))
+            info, got, policy, aof, save, ep, jumped, hosted = pipe.execute(raise_on_error=False)
             for reply in (info, got):
                 if isinstance(reply, (redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError)):
                     raise reply                  # (StoreUnavailable: _guarded)
@@ -1060,7 +1093,15 @@ class RedisStore:
             if len(parts) == 2 and all(p.isdigit() for p in parts):
                 mark = (int(parts[0]), int(parts[1]))
         return Survey(run, version, said[0], persists, self._epoch_read(ep, window_ms), clock_mark=mark,
-                      clock_back=int(ep[2]))
+                      clock_back=int(ep[2]), host_reading=_host_reading(hosted) if host else None)
+
+    @_guarded
+    def note_host_reading(self, host: str, redis_ms: int, before_s: float, after_s: float, back_ms: int) -> None:
+        """This host's latest reading of Redis's clock (sec24): Redis's TIME read between ``before_s`` and
+        ``after_s`` of the host's elapsed clock, and the store's total of steps back then, kept
+        ``HOST_READING_KEEP_MS`` for the next server to start on this host (``survey`` reads it)."""
+        value = f"{int(redis_ms)} {math.floor(before_s * 1000)} {math.ceil(after_s * 1000)} {int(back_ms)}"
+        self._call(self._host, keys=[self._k("store-clock-host", host)], args=[value, HOST_READING_KEEP_MS])
 
     @_guarded
     def mark_clock_jump(self, before_ms: int, after_ms: int) -> None:
