@@ -725,19 +725,20 @@ def _elapsed_s() -> float:
 _HOST_ID = re.compile(r"[0-9a-f][0-9a-f.+-]{0,79}")
 
 
-def host_id() -> str | None:
+def host_id(boot_file: Path = Path("/proc/sys/kernel/random/boot_id"),
+            offsets_file: Path = Path("/proc/self/timens_offsets")) -> str | None:
     """This host's id for its elapsed clock (sec24): the kernel's boot id, which every process on the host
     reads alike until it reboots, as ``CLOCK_BOOTTIME`` runs for all of them from that boot; in a time
     namespace (``/proc/self/timens_offsets``, a container restored elsewhere) its boottime offset is added,
     since that clock is then another. None where there is none (not Linux: no reading is kept)."""
     try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        boot = boot_file.read_text().strip()
     except OSError:
         return None
     if not re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", boot):
         return None
     try:
-        offsets = Path("/proc/self/timens_offsets").read_text()
+        offsets = offsets_file.read_text()
     except OSError:
         offsets = ""
     for line in offsets.splitlines():
@@ -820,10 +821,11 @@ class StoreWatch:
             # a failover between two reads bound one Redis's run_id to another's settings).
             before = self._elapsed()
             said = self.store.survey(secrets.token_hex(8), self._epoch, self._window_ms(), self._host)
+            after = self._elapsed()
             # the version first (sec20): a Redis before 7.0 was read only that far (its scripts never loaded)
             check_store_version(self.store, self.cfg, strict=True, read=said.version)
-            self._adopt_host(where, said.host_reading, before)
-            self._check_clock(where, said.epoch[2], before, self._elapsed(), said.clock_back)
+            self._adopt_host(where, said.host_reading, after)
+            self._check_clock(where, said.epoch[2], before, after, said.clock_back)
             self._check_mark(where, said.clock_mark, said.epoch[2])
             self._note_host()
             run = said.run
@@ -880,7 +882,7 @@ class StoreWatch:
             raise StoreDataLostError(f"{where} lost its data: challenges are refused for {(until - now) / 1000:.0f} s "
                                      "more, until every failure count it lost would have left the window")
 
-    def _adopt_host(self, where: str, reading: tuple[int, float, float, int] | None, before: float) -> None:
+    def _adopt_host(self, where: str, reading: tuple[int, float, float, int] | None, after: float) -> None:
         """A server with no reading of its own yet (its first check) takes its host's last one (sec24:
         ``RedisStore.note_host_reading``, written at every check of every server on this host, by the
         host's elapsed clock, which ran on while no server did), so ``_check_clock`` measures Redis's clock
@@ -888,12 +890,13 @@ class StoreWatch:
         between a server's stop and its restart is seen at the start (before sec24, by none: a server
         started after it had no reading from before it, and the scripts' latest time, ``store-clock-high``,
         shows only a step back larger than the time since the last script plus 2 s). A reading later
-        than this host's elapsed clock now (a virtual machine restored from a snapshot) is not used."""
+        than this host's elapsed clock after the survey that read it (``after``: a server on this host wrote
+        it before then) is not used: a virtual machine restored from a snapshot."""
         if self._pair is not None or reading is None:
             return
-        if before < reading[2]:
+        if after < reading[2]:
             log.warning("store: %s: this host's last reading of its clock is %.1f s ahead of this host's elapsed "
-                        "time (a restored snapshot?): not compared", where, reading[2] - before)
+                        "time (a restored snapshot?): not compared", where, reading[2] - after)
             return
         self._pair, self._from_host = reading, True
 
