@@ -97,6 +97,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import re
 import secrets
 import threading
 import time
@@ -721,6 +722,34 @@ def _elapsed_s() -> float:
     return time.clock_gettime(clock) if clock is not None else time.monotonic()
 
 
+_HOST_ID = re.compile(r"[0-9a-f][0-9a-f.+-]{0,79}")
+
+
+def host_id(boot_file: Path = Path("/proc/sys/kernel/random/boot_id"),
+            offsets_file: Path = Path("/proc/self/timens_offsets")) -> str | None:
+    """This host's id for its elapsed clock (sec24): the kernel's boot id, which every process on the host
+    reads alike until it reboots, as ``CLOCK_BOOTTIME`` runs for all of them from that boot; in a time
+    namespace (``/proc/self/timens_offsets``, a container restored elsewhere) its boottime offset is added,
+    since that clock is then another. None where there is none (not Linux: no reading is kept)."""
+    try:
+        boot = boot_file.read_text().strip()
+    except OSError:
+        return None
+    if not re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", boot):
+        return None
+    try:
+        offsets = offsets_file.read_text()
+    except OSError:
+        offsets = ""
+    for line in offsets.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] in ("boottime", "7") and (parts[1], parts[2]) != ("0", "0"):
+            if not all(re.fullmatch(r"-?\d{1,20}", p) for p in parts[1:]):
+                return None
+            return f"{boot}+{parts[1]}.{parts[2]}"
+    return boot
+
+
 class StoreWatch:
     """The store's checks (version, eviction, persistence), bound to the Redis they were run on
     (sec18). They ran only at start before: a Redis that restarted later with persistence turned off,
@@ -741,9 +770,12 @@ class StoreWatch:
     since allows, and the check then holds this server's charges for its failure window. A step back
     (back21): the nonce's and the claim's scripts refuse when Redis's clock is behind what the elapsed
     time since allows, and the check measures the step and marks it in the store, after which every
-    unused nonce charged before it expires when it would have on the old clock; nothing is held."""
+    unused nonce charged before it expires when it would have on the old clock; nothing is held. A server's
+    first check compares Redis's clock with its host's last reading (sec24, ``_adopt_host``), so a step
+    either way made while no server ran on a host that stayed up is measured at the next start."""
 
-    def __init__(self, store, cfg: ServerConfig, *, elapsed: Callable[[], float] = _elapsed_s):
+    def __init__(self, store, cfg: ServerConfig, *, elapsed: Callable[[], float] = _elapsed_s,
+                 host: str | None = None):
         from hil.ingest.redis_store import RedisStore
         assert isinstance(store, RedisStore)
         self.store: RedisStore = store
@@ -763,6 +795,15 @@ class StoreWatch:
         self._first_ms: int | None = None       # Redis's time at this server's first reading (sec20)
         self._marks_said: tuple[int, int] | None = None   # the last other server's jump mark logged
         store.clock_seen = self._seen           # Redis's time at each charge, compared after its reply
+        # The host whose elapsed clock ``elapsed`` is (sec24: its last reading of Redis's clock is kept in the
+        # store for the next server started on it): this host's (host_id) for the real clock, none for another
+        # unless named ("" : none).
+        if host is None:
+            host = host_id() if elapsed is _elapsed_s else ""
+        if host and not _HOST_ID.fullmatch(host):
+            raise ValueError("a host id is 1-80 lower-case hex digits, dots, dashes or pluses")
+        self._host = host or ""
+        self._from_host = False                 # the reading compared at this check is the host's (sec24)
 
     def _window_ms(self) -> int:
         return int(self.cfg.failure_window_s * 1000)
@@ -779,11 +820,14 @@ class StoreWatch:
             # One Redis's answers, read in one round trip (sec19: each on the connection the pool gave it,
             # a failover between two reads bound one Redis's run_id to another's settings).
             before = self._elapsed()
-            said = self.store.survey(secrets.token_hex(8), self._epoch, self._window_ms())
+            said = self.store.survey(secrets.token_hex(8), self._epoch, self._window_ms(), self._host)
+            after = self._elapsed()
             # the version first (sec20): a Redis before 7.0 was read only that far (its scripts never loaded)
             check_store_version(self.store, self.cfg, strict=True, read=said.version)
-            self._check_clock(where, said.epoch[2], before, self._elapsed(), said.clock_back)
+            self._adopt_host(where, said.host_reading, after)
+            self._check_clock(where, said.epoch[2], before, after, said.clock_back)
             self._check_mark(where, said.clock_mark, said.epoch[2])
+            self._note_host()
             run = said.run
             check_store_eviction(self.store, self.cfg, strict=True, read=said.policy)
             check_store_persistence(self.store, self.cfg, strict=True, read=said.persistence)
@@ -838,6 +882,33 @@ class StoreWatch:
             raise StoreDataLostError(f"{where} lost its data: challenges are refused for {(until - now) / 1000:.0f} s "
                                      "more, until every failure count it lost would have left the window")
 
+    def _adopt_host(self, where: str, reading: tuple[int, float, float, int] | None, after: float) -> None:
+        """A server with no reading of its own yet (its first check) takes its host's last one (sec24:
+        ``RedisStore.note_host_reading``, written at every check of every server on this host, by the
+        host's elapsed clock, which ran on while no server did), so ``_check_clock`` measures Redis's clock
+        across the time no server ran: a step back, or a jump forward, during a maintenance window or
+        between a server's stop and its restart is seen at the start (before sec24, by none: a server
+        started after it had no reading from before it, and the scripts' latest time, ``store-clock-high``,
+        shows only a step back larger than the time since the last script plus 2 s). A reading later
+        than this host's elapsed clock after the survey that read it (``after``: a server on this host wrote
+        it before then) is not used: a virtual machine restored from a snapshot."""
+        if self._pair is not None or reading is None:
+            return
+        if after < reading[2]:
+            log.warning("store: %s: this host's last reading of its clock is %.1f s ahead of this host's elapsed "
+                        "time (a restored snapshot?): not compared", where, reading[2] - after)
+            return
+        self._pair, self._from_host = reading, True
+
+    def _note_host(self) -> None:
+        """This server's latest reading, kept in the store for the next server started on this host."""
+        if not self._host or self._pair is None:
+            return
+        try:
+            self.store.note_host_reading(self._host, *self._pair)
+        except StoreUnavailable:                # (the next check writes it again)
+            pass
+
     @staticmethod
     def _bound(pair: tuple[int, float, float, int], elapsed: float, slack_ms: int = CLOCK_SLACK_MS) -> int:
         """The latest Redis time (ms) the elapsed time since ``pair`` allows, with the slack."""
@@ -884,14 +955,17 @@ class StoreWatch:
         (``RedisStore.clock_floor``), so the first charge or probe after a step is refused until this
         check has marked it (``back`` is the store's total as the reading saw it)."""
         pair = self._pair
+        since = ("this host's last reading of it (a server on this host before this one started)" if self._from_host
+                 else "the last check")
+        self._from_host = False
         if pair is not None and redis_ms < self._floor(pair, before):
             step = int(pair[0] + (after - pair[1]) * 1000) - redis_ms
             # Unmarked (StoreUnavailable: the check fails), the last reading and its floor stay, so the next
             # charge or probe is refused again and the check measures the step again.
             added, back = self.store.mark_clock_back(pair[3], step, CLOCK_SLACK_MS, pair[0], redis_ms)
-            log.error("store: error[%s]: %s: its clock ran %.1f s behind this server's elapsed time since the last "
-                      "check (a step back of the Redis host's clock): %s; charges go on",
-                      StoreClockBackError.code, where, step / 1000,
+            log.error("store: error[%s]: %s: its clock ran %.1f s behind this server's elapsed time since %s "
+                      "(a step back of the Redis host's clock): %s; charges go on",
+                      StoreClockBackError.code, where, step / 1000, since,
                       "every unused nonce charged before it now expires when it would have on the old clock "
                       f"(the steps back marked in the store: {back / 1000:.1f} s)" if added else
                       "another server marked it already")
@@ -915,10 +989,10 @@ class StoreWatch:
                 self.store.mark_clock_jump(pair[0], redis_ms)
             except StoreUnavailable:
                 pass
-            log.error("store: error[%s]: %s: its clock ran %.1f s ahead of this server's elapsed time since the last "
-                      "check (a step of the Redis host's clock): every failure count there left its window that much "
+            log.error("store: error[%s]: %s: its clock ran %.1f s ahead of this server's elapsed time since %s "
+                      "(a step of the Redis host's clock): every failure count there left its window that much "
                       "early; this server charges nothing for its failure window, %.0f s (by Redis's clock)",
-                      StoreClockJumpError.code, where, jump / 1000, self._window_ms() / 1000)
+                      StoreClockJumpError.code, where, jump / 1000, since, self._window_ms() / 1000)
 
     def _check_mark(self, where: str, mark: tuple[int, int] | None, redis_ms: int) -> None:
         """Another server's measured jump of Redis's clock (``RedisStore.mark_clock_jump``: Redis's times

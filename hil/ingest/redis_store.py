@@ -22,7 +22,9 @@ Keys (``prefix`` first, ``ca:`` by default): ``n:<nonce hex>`` a hash (the nonce
 a hash (the session's latest request digest and unused nonce, expiring with it; the nonce's record
 names it as ``sk``, so its use and its eviction delete it; the probe ids claimed on an unused nonce are
 fields of its hash, ``c:<id>`` the holder's digest, ``l:<id>`` its holds (``<token> <ms>`` each, timed by
-Redis's ``TIME``: leases), ``nc`` the ids, deleted by the use and going with the hash),
+Redis's ``TIME``: leases), ``h:<id>`` the count of every hold (sec24: a server from before the leases keeps
+only that count, so both kinds of server read one cap and drop the claim only with its last hold), ``nc``
+the ids, deleted by the use and going with the hash),
 ``p:<terminal>:<probe id>`` (a used probe
 id), ``c:<terminal>`` (the last counter), ``f:<key>`` a sorted set of charges and failures, scored by
 time (Redis's ``TIME`` read in the script, as the server charges and counts:
@@ -78,13 +80,16 @@ Redis's clock has stepped back since: ``store-clock-back`` ("<total ms> <before>
 is the steps back the servers measured (``config.StoreWatch``, ``mark_clock_back``) or a script saw
 (``store-clock-high``: the latest Redis time the nonce's and the claim's scripts read), each record
 keeps the total at its charge (``cb``), and an unused record whose expiry less the steps since has
-passed is gone (``_PAST``, in the nonce's, the claim's and the use's scripts).
+passed is gone (``_PAST``, in the nonce's, the claim's and the use's scripts). Since sec24 each check also
+keeps its host's reading of Redis's clock (``store-clock-host:<host>``, ``note_host_reading``), so a server
+started on that host measures a step made while no server ran.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -465,21 +470,24 @@ if r[1] == ARGV[1] and not r[2] then       -- unexpired: Redis holds it (by its 
           table.insert(holds, {tok, tonumber(ms)})
           if not oldest or tonumber(ms) < holds[oldest][2] then oldest = #holds end
         end
-        if #holds >= tonumber(ARGV[6]) then
-          if now - holds[oldest][2] < tonumber(ARGV[8]) then claim = 'busy'
+        -- h:<id> counts every hold, a pre-lease server's (a count, no token, no time: it never lapses) and
+        -- these, so the pre-lease servers' holds are what it counts beyond l:<id> (sec24: _HOLDS)
+        local old = math.max((tonumber(redis.call('HGET', KEYS[1], 'h:' .. ARGV[3]) or '0') or 0) - #holds, 0)
+        if old + #holds >= tonumber(ARGV[6]) then
+          if not oldest or now - holds[oldest][2] < tonumber(ARGV[8]) then claim = 'busy'
           else table.remove(holds, oldest) end
         end
         if claim ~= 'busy' then
           table.insert(holds, {ARGV[7], now})
           local out = {}
           for _, x in ipairs(holds) do table.insert(out, x[1] .. ' ' .. x[2]) end
-          redis.call('HSET', KEYS[1], 'l:' .. ARGV[3], table.concat(out, ' '))
+          redis.call('HSET', KEYS[1], 'l:' .. ARGV[3], table.concat(out, ' '), 'h:' .. ARGV[3], old + #holds)
           claim = 'held'
         end
       end
     elseif tonumber(redis.call('HGET', KEYS[1], 'nc') or '0') >= tonumber(ARGV[5]) then claim = 'full'
     else
-      redis.call('HSET', KEYS[1], 'c:' .. ARGV[3], ARGV[4], 'l:' .. ARGV[3], ARGV[7] .. ' ' .. now)
+      redis.call('HSET', KEYS[1], 'c:' .. ARGV[3], ARGV[4], 'l:' .. ARGV[3], ARGV[7] .. ' ' .. now, 'h:' .. ARGV[3], 1)
       redis.call('HINCRBY', KEYS[1], 'nc', 1)
       claim = 'held'
     end
@@ -496,17 +504,22 @@ _RELEASE = """#!lua flags=allow-oom
 -- KEYS: nonce hash. ARGV: terminal, probe id, digest, the hold's token. That hold of the probe id's
 -- claim given back (a probe refused before it was judged); the claim goes when no identical copy holds it.
 -- allow-oom: it only removes (or shortens a hold list), so it runs when Redis is over its maxmemory.
-local r = redis.call('HMGET', KEYS[1], 't', 'pid', 'c:' .. ARGV[2], 'l:' .. ARGV[2])
+-- h:<id> counts every hold, a pre-lease server's too (sec24: _HOLDS): the claim stays while any is left.
+local r = redis.call('HMGET', KEYS[1], 't', 'pid', 'c:' .. ARGV[2], 'l:' .. ARGV[2], 'h:' .. ARGV[2])
 if r[1] ~= ARGV[1] or r[2] or r[3] ~= ARGV[3] then return 0 end
 local out, found = {}, false
 for tok, ms in string.gmatch(r[4] or '', '(%S+) (%S+)') do
   if tok == ARGV[4] then found = true else table.insert(out, tok .. ' ' .. ms) end
 end
 if not found then return 0 end
+local old = math.max((tonumber(r[5] or '0') or 0) - #out - 1, 0)
 if #out > 0 then
-  redis.call('HSET', KEYS[1], 'l:' .. ARGV[2], table.concat(out, ' '))
+  redis.call('HSET', KEYS[1], 'l:' .. ARGV[2], table.concat(out, ' '), 'h:' .. ARGV[2], old + #out)
+elseif old > 0 then
+  redis.call('HDEL', KEYS[1], 'l:' .. ARGV[2])
+  redis.call('HSET', KEYS[1], 'h:' .. ARGV[2], old)
 else
-  redis.call('HDEL', KEYS[1], 'c:' .. ARGV[2], 'l:' .. ARGV[2])
+  redis.call('HDEL', KEYS[1], 'c:' .. ARGV[2], 'l:' .. ARGV[2], 'h:' .. ARGV[2])
   redis.call('HINCRBY', KEYS[1], 'nc', -1)
 end
 return 1
@@ -612,6 +625,32 @@ redis.call('SET', KEYS[1], total .. ' ' .. ARGV[4] .. ' ' .. ARGV[5])
 return {add, total}
 """
 
+# A host's last reading of Redis's clock (sec24): ``<prefix>store-clock-host:<host>`` "<Redis ms> <elapsed ms
+# before> <elapsed ms after> <steps back total ms>", the host's elapsed clock (CLOCK_BOOTTIME, one per boot,
+# shared by every server process on it) around a reading of Redis's TIME. A server that starts on that host
+# measures Redis's clock against it (config.StoreWatch), so a step while no server ran is seen.
+HOST_READING_KEEP_MS = 86_400_000       # a day (by Redis's clock): the slack then is 2 s + 1 %, 866 s
+_HOST = """#!lua flags=allow-oom
+-- allow-oom: one small key per host and boot, written at each check; a full Redis is not an unchecked one.
+-- KEYS: the host's reading. ARGV: the reading, its lifetime (ms).
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 0
+"""
+
+
+def _host_reading(raw) -> tuple[int, float, float, int] | None:
+    """``store-clock-host``'s value as (Redis ms, elapsed s before, elapsed s after, steps back ms), or None
+    when there is none or it is not four integers in order (a value not this code's: ignored, as no reading)."""
+    if not isinstance(raw, bytes) or len(raw) > 100:
+        return None
+    parts = raw.split()
+    if len(parts) != 4 or not all(p.isdigit() and len(p) <= 18 for p in parts):
+        return None
+    redis_ms, before, after, back = (int(p) for p in parts)
+    if before > after:
+        return None
+    return redis_ms, before / 1000, after / 1000, back
+
 
 def _with_past(script: str) -> str:
     """The script with ``_PAST``'s functions after its shebang line (which must stay the first)."""
@@ -620,7 +659,7 @@ def _with_past(script: str) -> str:
 
 
 _ADD, _USE, _CLAIM = _with_past(_ADD), _with_past(_USE), _with_past(_CLAIM)
-_SCRIPTS = (_ADD, _USE, _CLAIM, _RELEASE, _FAIL, _COUNT, _RUN, _EPOCH, _MARK, _BACK)
+_SCRIPTS = (_ADD, _USE, _CLAIM, _RELEASE, _FAIL, _COUNT, _RUN, _EPOCH, _MARK, _BACK, _HOST)
 
 
 class PolicyUnreadable(Exception):
@@ -640,6 +679,7 @@ class Survey:
     old: bool = False           # a Redis before 7.0: only its version was read (its scripts never loaded)
     clock_mark: tuple[int, int] | None = None           # a jump of its clock a server measured (sec20)
     clock_back: int = 0         # the steps back of its clock servers marked (ms, back21), read with epoch[2]
+    host_reading: tuple[int, float, float, int] | None = None   # this host's last reading (sec24, note_host_reading)
 
 
 def _primary_run(got) -> str:
@@ -740,6 +780,7 @@ class RedisStore:
         self._epoch = client.register_script(_EPOCH)
         self._mark = client.register_script(_MARK)
         self._back = client.register_script(_BACK)
+        self._host = client.register_script(_HOST)
 
     @classmethod
     def from_url(cls, url: str, limits: StoreLimits | None = None, prefix: str = "ca:") -> RedisStore:
@@ -986,7 +1027,7 @@ class RedisStore:
         raise StoreUnavailable("redis: the store's scripts are not loaded")
 
     @_guarded
-    def survey(self, new: str, known: str, window_ms: int) -> Survey:
+    def survey(self, new: str, known: str, window_ms: int, host: str = "") -> Survey:
         """Everything ``config.StoreWatch`` checks, read from one Redis (sec19): its version (``INFO
         server``, a plain command), ``run_id`` and role (as :meth:`run_id`), ``maxmemory-policy``,
         ``appendonly`` and ``save``, and its epoch (as :meth:`epoch`), in one pipeline on one connection.
@@ -1000,7 +1041,8 @@ class RedisStore:
         later. Before, the pipeline loaded its scripts first, and Redis 6 cannot compile their ``#!lua``
         shebang: the compile error was read as ``INFO`` refused, ``AGT_STORE_UNWATCHED``, never
         ``AGT_STORE_VERSION``. A Redis older than 7.0 is returned with only its version
-        (``Survey.old``), for the version check to refuse."""
+        (``Survey.old``), for the version check to refuse. ``host``: this host's id (``config.host_id``),
+        whose last reading of Redis's clock is read too (``note_host_reading``; "" : none)."""
         import redis
         for _ in range(3):
             pipe = self.r.pipeline(transaction=False)
@@ -1012,7 +1054,8 @@ class RedisStore:
             pipe.evalsha(self._epoch.sha, 2, self._k("store-epoch"), self._k("store-clock-back"), new, known,
                          int(window_ms))
             pipe.get(self._k("store-clock-jump"))
-            info, got, policy, aof, save, ep, jumped = pipe.execute(raise_on_error=False)
+            pipe.get(self._k("store-clock-host", host) if host else self._k("store-clock-host"))
+            info, got, policy, aof, save, ep, jumped, hosted = pipe.execute(raise_on_error=False)
             for reply in (info, got):
                 if isinstance(reply, (redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError)):
                     raise reply                  # (StoreUnavailable: _guarded)
@@ -1050,7 +1093,15 @@ class RedisStore:
             if len(parts) == 2 and all(p.isdigit() for p in parts):
                 mark = (int(parts[0]), int(parts[1]))
         return Survey(run, version, said[0], persists, self._epoch_read(ep, window_ms), clock_mark=mark,
-                      clock_back=int(ep[2]))
+                      clock_back=int(ep[2]), host_reading=_host_reading(hosted) if host else None)
+
+    @_guarded
+    def note_host_reading(self, host: str, redis_ms: int, before_s: float, after_s: float, back_ms: int) -> None:
+        """This host's latest reading of Redis's clock (sec24): Redis's TIME read between ``before_s`` and
+        ``after_s`` of the host's elapsed clock, and the store's total of steps back then, kept
+        ``HOST_READING_KEEP_MS`` for the next server to start on this host (``survey`` reads it)."""
+        value = f"{int(redis_ms)} {math.floor(before_s * 1000)} {math.ceil(after_s * 1000)} {int(back_ms)}"
+        self._call(self._host, keys=[self._k("store-clock-host", host)], args=[value, HOST_READING_KEEP_MS])
 
     @_guarded
     def mark_clock_jump(self, before_ms: int, after_ms: int) -> None:

@@ -651,3 +651,32 @@ def test_a_reload_binds_the_charges_to_its_store_checks_and_a_refused_one_change
         admin.close()
         state.store.close()
         proc.stop()
+
+
+def test_a_host_is_named_by_its_boot_id_and_its_time_namespace_s_boottime_offset(tmp_path, redis_url):
+    # sec24: each check keeps its host's reading of Redis's clock under the host's id, the elapsed clock
+    # being CLOCK_BOOTTIME, one per boot and shared by every process on the host; a time namespace
+    # (a container restored elsewhere) has its own, so its boottime offset is part of the id. Anything but
+    # a boot id in the kernel's form is no id (no reading kept), and a host id the key cannot carry is refused.
+    from hil.ingest.config import ServerConfig, StoreWatch, host_id
+    boot, offsets = tmp_path / "boot_id", tmp_path / "timens_offsets"
+    boot.write_text("aac0bc12-06da-49e9-b44c-55e7e24b355b\n")
+    assert host_id(boot, offsets) == "aac0bc12-06da-49e9-b44c-55e7e24b355b"             # no namespace file
+    offsets.write_text("monotonic           0         0\nboottime            0         0\n")
+    assert host_id(boot, offsets) == "aac0bc12-06da-49e9-b44c-55e7e24b355b"
+    offsets.write_text("monotonic 5 0\nboottime -3600 250\n")
+    assert host_id(boot, offsets) == "aac0bc12-06da-49e9-b44c-55e7e24b355b+-3600.250"
+    boot.write_text("aac0bc12-06da-49e9-b44c-55e7e24b355b:x\n")
+    assert host_id(boot, offsets) is None
+    assert host_id(tmp_path / "none", offsets) is None
+    store = RedisStore.from_url(redis_url, prefix="hostid:")
+    try:
+        with pytest.raises(ValueError):
+            StoreWatch(store, ServerConfig(store=redis_url), elapsed=lambda: 1.0, host="b1:*")
+        watch = StoreWatch(store, ServerConfig(store=redis_url))      # the real elapsed clock: this host's id
+        assert watch._host == (host_id() or "")
+        assert watch.check(int(time.time() * 1000), starting=True)
+        if watch._host:
+            assert store.r.get(f"hostid:store-clock-host:{watch._host}") is not None
+    finally:
+        store.close()

@@ -6,6 +6,7 @@ checks are what is under test here, liveness is tested elsewhere."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import threading
@@ -2096,7 +2097,7 @@ def test_the_store_checks_read_one_redis_whatever_fails_over_between_the_reads(t
     import types
 
     from agent.uplink.client import UplinkUnavailable
-    from hil.ingest.redis_store import _SCRIPTS
+    from hil.ingest.redis_store import _HOST, _SCRIPTS
     from hil.redisproc import start_redis
     from tests.helpers.redis_proxy import RedisProxy
     primary = start_redis(tmp_path / "primary")
@@ -2119,7 +2120,9 @@ def test_the_store_checks_read_one_redis_whatever_fails_over_between_the_reads(t
         assert "error[AGT_STORE_VOLATILE]" in caplog.text and store.checked_run == ""
         reads = (b"$4\r\nINFO\r\n", b"EVALSHA", b"maxmemory-policy", b"appendonly", b"save", b"store-epoch",
                  b"store-clock-jump")
-        carried = [(n, data) for n, way, data in proxy.events[seen:] if way == "sent" and any(r in data for r in reads)]
+        noted = hashlib.sha1(_HOST.encode()).hexdigest().encode()     # (sec24: the host's reading, written after)
+        carried = [(n, data) for n, way, data in proxy.events[seen:] if way == "sent" and any(r in data for r in reads)
+                   and noted not in data]
         assert len(carried) == 1 and all(r in carried[0][1] for r in reads), carried     # one write, one Redis
         with pytest.raises(UplinkUnavailable):
             c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
@@ -2186,8 +2189,9 @@ class ClockedServers:
     """Ingest servers sharing one private redis-server whose clock is frozen at ``t0`` (now) and moves
     only when the test freezes it elsewhere (``hil/redisproc.py``, ``clock=True``). ``server(elapsed)``
     is one server's store (under ``prefix``) with its StoreWatch, whose elapsed time is ``elapsed[0]``
-    (the test moves it), checked once as at its start; ``issue(store)`` charges a 60 s challenge for
-    terminal k1 by the store's clock (600 s window). ``close()`` closes every store and stops Redis."""
+    (the test moves it) on ``host`` ("" : none, sec24), checked once as at its start; ``issue(store)``
+    charges a 60 s challenge for terminal k1 by the store's clock (600 s window). ``close()`` closes every
+    store and stops Redis."""
 
     def __init__(self, tmp: Path, prefix: str):
         from hil.ingest.config import ServerConfig
@@ -2200,12 +2204,12 @@ class ClockedServers:
         self.cfg = ServerConfig(store=self.proc.url)
         self.stores: list = []
 
-    def server(self, elapsed: list[float]):
+    def server(self, elapsed: list[float], host: str = ""):
         from hil.ingest.config import StoreWatch
         from hil.ingest.redis_store import RedisStore
         store = RedisStore.from_url(self.proc.url, prefix=self.prefix)
         self.stores.append(store)
-        watch = StoreWatch(store, self.cfg, elapsed=lambda: elapsed[0])
+        watch = StoreWatch(store, self.cfg, elapsed=lambda: elapsed[0], host=host)
         watch.check(self.t0, starting=True)
         return store, watch
 
@@ -2432,6 +2436,69 @@ def test_a_step_back_is_marked_by_the_first_script_after_it_whatever_server_runs
             assert watch_a.recheck(t0) and "ran 300.0 s behind" in caplog.text
         assert "another server marked it already" in caplog.text and issue(a).nonce    # ... marked once
         assert c.r.get("hi:store-clock-back").split()[0] == str(back - 500).encode()
+    finally:
+        servers.close()
+
+
+def test_a_step_back_while_no_server_runs_is_measured_by_the_next_server_started_on_its_host(tmp_path, caplog):
+    # back21's leftover (a): a step back of Redis's clock while every server is stopped (a maintenance
+    # window) and smaller than the time since the last script plus 2 s was seen by none: the servers started
+    # after it have no reading from before it, and the scripts' latest time (store-clock-high) was passed
+    # again by then. A nonce charged just before the stop (60 s life, its old deadline 40 s before the
+    # restart) was then alive 50 s more (main: HELD). Every check now keeps its host's reading in the store
+    # (its elapsed clock, CLOCK_BOOTTIME, runs on while no server does), and a server started on that host
+    # measures the step from it at its start: 90 s marked, the nonce gone at its old deadline.
+    servers = ClockedServers(tmp_path, "idle:")
+    proc, t0, server, issue = servers.proc, servers.t0, servers.server, servers.issue
+    try:
+        boot = [100.0]
+        a, _ = server(boot, host="b1")
+        n = issue(a).nonce
+        a.close()                                                   # every server stopped ...
+        boot[0] += 100.0                                            # ... for 100 s, Redis's clock 90 s back
+        proc.clock.freeze(t0 + 10_000)
+        c, _ = server([7.0], host="b2")                             # another host: nothing to compare
+        assert c.get_nonce(n, t0) is not None and c.r.get("idle:store-clock-back") is None
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            b, _ = server(boot, host="b1")                          # restarted on the first host
+        assert "ran 90.0 s behind this server's elapsed time since this host's last reading" in caplog.text
+        assert b.r.get("idle:store-clock-back").split()[0] == b"90000"                   # main: None
+        assert b.read_and_claim(n, "k1", "p-1", b"d" * 32, t0, hold="h1")[2] is Claim.NONE   # main: HELD
+        assert issue(b).nonce                                       # charges go on
+    finally:
+        servers.close()
+
+
+def test_a_jump_while_no_server_runs_holds_the_next_server_started_on_its_host(tmp_path, caplog):
+    # The forward case (sec20's leftover: "a jump while no server was running is seen by none"): a jump of
+    # Redis's clock past the failure window while the servers are stopped empties every failure set (a
+    # lockout reset), and the servers started after it charged at once (main). Measured from the host's
+    # reading, the server started on that host holds its charges for its window and marks the jump. A
+    # reading ahead of the host's elapsed clock (a virtual machine restored from a snapshot) is not compared.
+    from hil.ingest.store import StoreUnchecked
+    servers = ClockedServers(tmp_path, "gap:")
+    proc, t0, server, issue = servers.proc, servers.t0, servers.server, servers.issue
+    try:
+        boot = [100.0]
+        a, _ = server(boot, host="b1")
+        assert issue(a).nonce
+        a.close()
+        boot[0] = 50.0                                              # the host restored: its clock behind
+        with caplog.at_level(logging.WARNING, logger="hil.ingest.config"):
+            restored, _ = server(boot, host="b1")
+        assert "50.0 s ahead of this host's elapsed time (a restored snapshot?): not compared" in caplog.text
+        assert issue(restored).nonce and restored.held_until_ms == 0
+        restored.close()
+        caplog.clear()
+        boot[0] += 100.0                                            # 100 s stopped, Redis's clock 700 s on
+        proc.clock.freeze(t0 + 800_000)
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            b, _ = server(boot, host="b1")
+        assert "ran 700.0 s ahead of this server's elapsed time since this host's last reading" in caplog.text
+        assert b.held_until_ms == t0 + 800_000 + 600_000
+        with pytest.raises(StoreUnchecked):
+            issue(b)                                                # main: charged
+        assert b.r.get("gap:store-clock-jump") == f"{t0} {t0 + 800_000}".encode()
     finally:
         servers.close()
 

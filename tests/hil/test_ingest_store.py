@@ -840,6 +840,91 @@ def test_a_hold_past_its_lease_is_taken_over_and_its_judge_cannot_use_the_nonce(
     assert use(s, n, digest=a, counter=8, now=T0 + 5, hold="retry").outcome is Outcome.SAME_PROBE
 
 
+# The claim and release scripts of a server from before the leases (40156d5^, review 13): a probe id's
+# holds were a count, h:<id>, with no token nor time. Run as such a server runs them in a rolling upgrade.
+_PRE_LEASE_CLAIM = """
+local h = redis.call('HGETALL', KEYS[1])
+local counter = redis.call('GET', KEYS[2]) or ''
+local claim = 'none'
+local r = redis.call('HMGET', KEYS[1], 't', 'e', 'pid')
+if r[1] == ARGV[1] and not r[3] and tonumber(r[2]) >= tonumber(ARGV[2]) then
+  if redis.call('EXISTS', KEYS[3]) == 1 then claim = 'used'
+  else
+    local held = redis.call('HGET', KEYS[1], 'c:' .. ARGV[3])
+    if held then
+      if held ~= ARGV[4] then claim = 'taken'
+      elseif tonumber(redis.call('HGET', KEYS[1], 'h:' .. ARGV[3]) or '0') >= tonumber(ARGV[6]) then claim = 'busy'
+      else
+        redis.call('HINCRBY', KEYS[1], 'h:' .. ARGV[3], 1)
+        claim = 'held'
+      end
+    elseif tonumber(redis.call('HGET', KEYS[1], 'nc') or '0') >= tonumber(ARGV[5]) then claim = 'full'
+    else
+      redis.call('HSET', KEYS[1], 'c:' .. ARGV[3], ARGV[4], 'h:' .. ARGV[3], 1)
+      redis.call('HINCRBY', KEYS[1], 'nc', 1)
+      claim = 'held'
+    end
+  end
+end
+table.insert(h, 1, counter)
+table.insert(h, 1, claim)
+return h
+"""
+_PRE_LEASE_RELEASE = """
+local r = redis.call('HMGET', KEYS[1], 't', 'pid', 'c:' .. ARGV[2])
+if r[1] ~= ARGV[1] or r[2] or r[3] ~= ARGV[3] then return 0 end
+if redis.call('HINCRBY', KEYS[1], 'h:' .. ARGV[2], -1) <= 0 then
+  redis.call('HDEL', KEYS[1], 'c:' .. ARGV[2], 'h:' .. ARGV[2])
+  redis.call('HINCRBY', KEYS[1], 'nc', -1)
+end
+return 1
+"""
+
+
+def test_a_pre_lease_server_and_this_one_share_a_probe_id_s_holds_in_a_rolling_upgrade(redis_url):
+    # The copies' holds moved from a count (h:<id>) to leases (l:<id>) in review 13's fix, and the two
+    # kinds of server read only their own field (left open since): in a rolling upgrade each saw the
+    # other's holds as none, so 2 + 2 identical copies were judged where the cap is 2, and a pre-lease
+    # server giving back its hold (a copy refused before judging) counted 1 - 1 = 0 and deleted the
+    # claim while this server still judged its copy: the id no longer bound to its bytes, a probe with
+    # that id and other bytes was claimed and judged too (main: HELD; a second verdict for one id).
+    # h:<id> now counts every hold, so both kinds agree on the cap and on when the claim goes.
+    s = RedisStore.from_url(redis_url, prefix=f"mix{uuid.uuid4().hex[:8]}:")
+    try:
+        def old_claim(n, digest, probe="p-1"):
+            got = s.r.eval(_PRE_LEASE_CLAIM, 3, s._k("n", n.hex()), s._k("c", "k1"), s._k("p", "k1", probe),
+                           "k1", T0 + 1, probe, digest, MAX_PROBES_PER_NONCE, MAX_COPIES_PER_CLAIM)
+            return Claim(got[0].decode())
+
+        def old_release(n, digest, probe="p-1"):
+            s.r.eval(_PRE_LEASE_RELEASE, 1, s._k("n", n.hex()), "k1", probe, digest)
+
+        a, b = b"a" * 32, b"b" * 32
+        n = os.urandom(32)
+        s.add_nonce(n, rec(), T0)
+        assert s.read_and_claim(n, "k1", "p-1", a, T0 + 1, hold="new1")[2] is Claim.HELD
+        assert old_claim(n, a) is Claim.HELD                    # the terminal's retry, on an old server
+        old_release(n, a)                                       # ... refused there before judging
+        assert s.read_and_claim(n, "k1", "p-1", b, T0 + 1, hold=H())[2] is Claim.TAKEN        # main: HELD
+        assert s.read_and_claim(n, "k1", "p-1", a, T0 + 1, hold="new2")[2] is Claim.HELD
+        assert old_claim(n, a) is Claim.BUSY                    # the cap counts both kinds (main: HELD)
+
+        m = os.urandom(32)                                      # the old server's holds first
+        s.add_nonce(m, rec(session="s2"), T0)
+        assert old_claim(m, a) is Claim.HELD and old_claim(m, a) is Claim.HELD
+        _after(s, s.now_ms() + 1)
+        assert s.read_and_claim(m, "k1", "p-1", a, T0 + 1, hold=H(), lease_ms=1)[2] is Claim.BUSY     # main: HELD
+        old_release(m, a)
+        assert s.read_and_claim(m, "k1", "p-1", a, T0 + 1, hold="new3")[2] is Claim.HELD
+        s.release_claim(m, "k1", "p-1", a, hold="new3")         # the old server's hold still binds the id
+        assert s.read_and_claim(m, "k1", "p-1", b, T0 + 1, hold=H())[2] is Claim.TAKEN
+        old_release(m, a)                                       # the last hold: the claim goes
+        assert s.read_and_claim(m, "k1", "p-1", b, T0 + 1, hold=H())[2] is Claim.HELD
+        assert s.claims_held(m) == 1
+    finally:
+        s.close()
+
+
 def test_the_record_s_optional_fields_survive_the_store(make_store):
     s = make_store()
     n = os.urandom(32)
