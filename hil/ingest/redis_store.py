@@ -14,7 +14,7 @@ shorter retention must not drop another's used nonces early; review 11). Only Re
 deleted nonces other servers had just issued to the same terminal (before sec15, expired unused ones
 counted until the set's horizon, lifetime + retention, ~11 min, so a terminal's used nonces were
 evicted early; ``tests/hil/test_ingest_store.py`` runs both stores on one simulated clock, Redis's
-set to it, and compares themone sequence and compares them). The scripts name keys they derive from their arguments,
+set to it, and compares them). The scripts name keys they derive from their arguments,
 which a single Redis (or a primary with replicas) allows and Redis Cluster does not.
 
 Keys (``prefix`` first, ``ca:`` by default): ``n:<nonce hex>`` a hash (the nonce record),
