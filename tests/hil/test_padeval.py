@@ -502,7 +502,7 @@ def test_twelfth_split_is_accepted_and_lists_its_own_pools():
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "twelfth"]).split == "twelfth"
-    assert P.SPLITS[-1] == "twelfth"
+    assert P.SPLITS[-2:] == ("twelfth", "thirteenth")
     items = P.presentations("twelfth", live=4, per_species=1, injection=1)
     assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("twelfth/") and "family=twelfth" in p.uri for p in items)
@@ -669,7 +669,8 @@ def test_ir_leak_runs_are_rendered_with_the_key_enrolled_alike_and_reported_apar
     assert [p.uri for p in leaky] == [p.uri + "&ir_leak=1" for p in plain]
     assert all("ir_leak=1" in u.split("?", 1)[1].split("&") for u in P.enrolment_uris(leaky[0].uri))
     assert not any("ir_leak" in u for u in P.enrolment_uris(plain[0].uri))
-    assert P.ir_leak_splits() == ("train", "field", "eighth")
+    # (The thirteenth family's D435i lacks the filter too; the family renders the leak on every URI.)
+    assert P.ir_leak_splits() == ("train", "field", "eighth", "thirteenth")
     f = tmp_path / "eighth.jsonl"
     base = rec("attack", "screen_still", "rejected", 0.1, split="eighth")
     recs = [base, {**rec("attack", "screen_video", "rejected", 0.0, split="eighth", x=1),
