@@ -23,7 +23,11 @@ the RealSense D455f, people with their own headscarves) was added after that, bu
 its builder, and evaluated once, in part (main 664b7f3); ``twelfth`` (session 23: the kiosk's own ring
 light lighting the face in the near field, cars' headlamps sweeping a walk-up ATM at night, the
 RealSense D457 on GMSL, people with their own spectacle lenses' reflectance) was added after that,
-built and not run by its builder, to be evaluated once on the final judge.
+built and not run by its builder, and evaluated once (main ad1bea7); ``thirteenth`` (session 24: the
+RealSense D435i, whose IR imagers see visible light (``ir_leak`` for every URI, the kiosk screen's
+light included), LED panels dimmed by PWM banding its rolling-shutter colour image, attack displays at
+350-1000 cd/m^2 on a stand or held steadier, people with their own palpebral fissure) was added after
+that, built and not run by its builder, to be evaluated once on the final judge.
 
 Each presentation runs as the daemon would: the quality phase (at most 30 framesets; the gate's
 prompts, the colour exposure metered on the face, the projector's power planned) and, when it
@@ -82,14 +86,15 @@ from drivers.sim import ATTACKS
 from drivers.sim.families import POOLS, presentation_query
 from hil.metrics import rate
 
-SPLITS = tuple(POOLS)                       # ("train", ..., "tenth", "eleventh", "twelfth")
+SPLITS = tuple(POOLS)                       # ("train", ..., "eleventh", "twelfth", "thirteenth")
 # The family being built for a session's one unseen evaluation, which the development benches
 # (``bench.rerun_records``, ``bench.skin_area``) refuse to run; empty while none is being built. The
 # eighth was built and evaluated once in the nineteenth session, the ninth in the twentieth, the tenth in
 # the twenty-first, the eleventh in the twenty-second (docs/liveness.md, *The eighth family* ... *The
 # eleventh family*), the twelfth in the twenty-third (*The twelfth family*); all are development sets
-# since. Name the next family here while it is built.
-UNSEEN_SPLITS: frozenset[str] = frozenset()
+# since. The thirteenth is being built in the twenty-fourth session: refused until its one evaluation
+# (then empty this again).
+UNSEEN_SPLITS: frozenset[str] = frozenset({"thirteenth"})
 INJECTIONS = ("replay", "splice", "render")
 LIVE = "live"
 RECORD_VERSION = 2

@@ -32,6 +32,8 @@ from .modes import color_mode, depth_intrinsics, depth_mode
 from .night import SKIN_NIR_TOLERANCE, ambient_ir
 from .optics import View, color_view_for, views_for
 from .profiles import CameraProfile, get_profile
+from .pwm import READOUT_FRACTION as PWM_READOUT_FRACTION
+from .pwm import PwmLight
 from .render import Canvas, Lights, Placed, ViewMaps, render_view
 from .scene import LAMP_DIR, LAMP_RADIUS_RAD, LAMP_SHARE, Scene, ambient_nir_share
 from .screen import ScreenGeometry, ScreenLight
@@ -159,6 +161,7 @@ class SimCamera(Camera):
         self._color_view = color_view_for(self.profile, self._color.intrinsics)
         # The kiosk screen's light on the colour view (keeps the background wall's field between frames).
         self._screen_light = ScreenLight(self._color_view, cfg.screen_nits, SCREEN, self.profile.depth_to_color)
+        self._screen_light_ir: ScreenLight | None = None    # the same on the IR view, under ``ir_leak`` (lazily)
         self._depth_intr = depth_intrinsics(self.profile, self._mode)
         if self._depth_intr == depth_view.intrinsics:
             self._depth_view, self._sensing = depth_view, self.profile
@@ -439,7 +442,8 @@ class SimCamera(Camera):
         c = self.cfg
         objs, planes, _ = self._objects(0.0)
         cmaps = self._render(self._color_view, objs, planes, projector=False)
-        irr = self._street_color(self._shaded_color(color_irradiance(cmaps, c.lux, c.cct), cmaps), cmaps, c.lux, 0.0)
+        irr = self._street_color(self._shaded_color(color_irradiance(cmaps, c.lux, c.cct, None, self._scene.panel_lux),
+                                                    cmaps), cmaps, c.lux, 0.0)
         for _ in range(6):
             self._ae.update(metered_level(irr, self._ae), rate=1.0)
         self._update_awb(rate=1.0)
@@ -546,13 +550,35 @@ class SimCamera(Camera):
         """The visible light the IR imagers add under ``ir_leak`` (leak.py), None without it: the colour
         model's irradiance on the IR view's surfaces (a display's own light included), with the room's
         lights as the colour image has them at time ``t`` (the sun's shadow edge, the street, signage,
-        sunflecks), through the profile's band gains. The kiosk screen's own light is not included."""
+        sunflecks), through the profile's band gains. The kiosk screen's own light is ``_screen_ir``'s."""
         if self._leak_gains is None:
             return None
         c = self.cfg
-        irr = color_irradiance(dmaps, c.lux, c.cct)
+        irr = color_irradiance(dmaps, c.lux, c.cct, None, self._scene.panel_lux)
         irr = self._street_color(self._shaded_color(irr, dmaps, self._depth_view), dmaps, c.lux, t, self._depth_view)
         return visible_in_ir(irr, self._leak_gains)
+
+    def _screen_ir(self, dmaps: ViewMaps) -> np.ndarray | None:
+        """The kiosk screen's visible light in the IR image under ``ir_leak`` (leak.py), None without
+        it or while the screen is dark: the colour the panel shows now (the next colour frame's),
+        thrown on the IR view's surfaces as the colour model throws it (``ScreenLight``; a display's
+        glass returns 4 %), through the same band gains as the room's light. Not flickered with the
+        room's lights (its own backlight is steady here)."""
+        if self._leak_gains is None or self.cfg.screen_nits <= 0:
+            return None
+        rgb = self._screen_at(self._color_tick)
+        if max(rgb) <= 0:
+            return None
+        seen = dmaps.object_id >= 0
+        rows, cols = np.nonzero(np.any(seen, axis=1))[0], np.nonzero(np.any(seen, axis=0))[0]
+        region = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1) if rows.size else (0, 0, 0, 0)
+        if self._screen_light_ir is None:
+            self._screen_light_ir = ScreenLight(self._depth_view, self.cfg.screen_nits, SCREEN, Extrinsics.identity())
+        screen = self._screen_light_ir.irradiance(dmaps.z, rgb, region)
+        if screen is None:
+            return None
+        reflect = np.where(dmaps.emissive[..., None], np.float32(0.04), dmaps.albedo)
+        return visible_in_ir(np.multiply(reflect, screen, dtype=np.float32), self._leak_gains)
 
     def _update_awb(self, rate: float) -> None:
         # White balance that corrects 85 % of the light's cast, as consumer modules do.
@@ -572,6 +598,9 @@ class SimCamera(Camera):
         visible = self._visible_ir(dmaps, t)
         if visible is not None:
             signal = signal + visible
+            screen_ir = self._screen_ir(dmaps)
+            if screen_ir is not None:
+                signal = signal + screen_ir
         ambient = None
         if self._scene.flicker is not None and self.profile.ir_band == "nir" and self._nir_share is not None:
             ambient = ambient_ir(dmaps, self.cfg.lux, self._nir_share)
@@ -598,8 +627,13 @@ class SimCamera(Camera):
             rows, cols = np.nonzero(np.any(seen, axis=1))[0], np.nonzero(np.any(seen, axis=0))[0]
             region = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1) if rows.size else None
             screen = self._screen_light.irradiance(cmaps.z, rgb, region if region is not None else (0, 0, 0, 0))
-        lux = c.lux * self._flicker(t + c.color_offset_ms / 1000.0, self._ae.exposure_s)
-        irr = self._street_color(self._shaded_color(color_irradiance(cmaps, lux, c.cct, screen), cmaps), cmaps, lux, t)
+        f = self._scene.flicker
+        banded = isinstance(f, PwmLight) and self.profile.color_shutter == "rolling"
+        lux = c.lux if banded else c.lux * self._flicker(t + c.color_offset_ms / 1000.0, self._ae.exposure_s)
+        irr = self._street_color(self._shaded_color(color_irradiance(cmaps, lux, c.cct, screen, self._scene.panel_lux),
+                                                    cmaps), cmaps, lux, t)
+        if banded:
+            irr = self._banded(irr, cmaps, t)
         color = expose_color(irr, self._ae, self._noise, self._awb)
         exposure_us, gain = self._ae.exposure_s * 1e6, self._ae.gain
         if update_ae:
@@ -609,6 +643,20 @@ class SimCamera(Camera):
         truth = np.where(np.isfinite(cmaps.z) & (cmaps.z <= self.profile.depth_range_m[1]), cmaps.z,
                          np.nan).astype(np.float32, copy=False)
         return _ColorFrame(color, truth, state, exposure_us, gain)
+
+    def _banded(self, irr: np.ndarray, cmaps: ViewMaps, t: float) -> np.ndarray:
+        """The colour light under PWM-dimmed LEDs on a rolling shutter (pwm.py): each row's share of
+        the room's light over its own exposure window, the rows read out over 90 % of the frame time
+        (the kiosk screen's light and a display's own stay steady)."""
+        f = self._scene.flicker
+        assert isinstance(f, PwmLight)
+        c = self.cfg
+        h = irr.shape[0]
+        rows = f.rows(t + c.color_offset_ms / 1000.0 + c.t0_s, self._ae.exposure_s,
+                      PWM_READOUT_FRACTION / self._color_fps, h)
+        room = color_irradiance(cmaps, c.lux, c.cct, None, 0.0)
+        irr += (rows - np.float32(1.0))[:, None, None] * room
+        return irr
 
     def _prerender(self) -> None:
         """``prerender=N``: render N depth ticks for both projector states (and the colour frames

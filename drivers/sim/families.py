@@ -1,17 +1,17 @@
-"""Train, held-out, field, fresh, fifth, sixth, seventh, eighth, ninth, tenth, eleventh and twelfth
-families: populations that differ as the field differs from the lab.
+"""Train, held-out, field, fresh, fifth, sixth, seventh, eighth, ninth, tenth, eleventh, twelfth and
+thirteenth families: populations that differ as the field differs from the lab.
 
 ``family=train``, ``family=heldout``, ``family=field``, ``family=fresh``, ``family=fifth``,
 ``family=sixth``, ``family=seventh``, ``family=eighth``, ``family=ninth``, ``family=tenth``,
-``family=eleventh`` and ``family=twelfth`` (URI key)
+``family=eleventh``, ``family=twelfth`` and ``family=thirteenth`` (URI key)
 select pairwise disjoint pools:
 
 - identities: each family draws people from its own random stream (``identity.family_salt``), so
   ``family=train&identity=5``, ``family=heldout&identity=5``, ``family=field&identity=5``,
   ``family=fresh&identity=5``, ``family=fifth&identity=5``, ``family=sixth&identity=5``,
   ``family=seventh&identity=5``, ``family=eighth&identity=5``, ``family=ninth&identity=5``,
-  ``family=tenth&identity=5``, ``family=eleventh&identity=5`` and ``family=twelfth&identity=5`` are
-  different people, and none
+  ``family=tenth&identity=5``, ``family=eleventh&identity=5``, ``family=twelfth&identity=5`` and
+  ``family=thirteenth&identity=5`` are different people, and none
   equals ``identity=5`` (family ``any``, the default). The sixth family's people also differ in what
   the simulator gave everyone alike before: each has their own eye-socket depth (6.5-15.5 mm, from
   the adult range of Hertel exophthalmometry) and breathing rate (12-20 breaths/min) and phase
@@ -27,7 +27,9 @@ select pairwise disjoint pools:
   bare-headed; the twelfth family's people their own spectacle lenses (a material of index 1.50-1.74,
   uncoated or anti-reflective coated: 0.3-1.5 % per surface in the visible and 2-8 % at 850 nm when
   coated, Fresnel's 4.0-7.3 % in both when not), where everyone else's lenses mirror alike in both
-  bands; the earlier families' people are unchanged;
+  bands; the thirteenth family's people their own palpebral fissure (the open eye's height, 7.3-12.1 mm
+  around 9.7, Read et al. 2006; under the portrait's 10 mm the eye rests part-way to the closed lid),
+  where everyone else's eyes open as the portrait's; the earlier families' people are unchanged;
 - camera profiles: train sees D435 and D415, held-out sees D455 and the structured-light Astra, field
   sees the Orbbec Gemini 335 (active stereo from another maker, another lens and noise), fresh the
   Orbbec Gemini 2 (an earlier Orbbec stereo camera: wider 91° depth field, 2 MP colour), fifth the
@@ -42,7 +44,10 @@ select pairwise disjoint pools:
   RealSense D455f (the D455 with the same filter: 95 mm baseline, global-shutter colour, another
   unit's calibration, on librealsense), twelfth the Intel RealSense D457 (the D450 module, the D455's
   optics, on GMSL through the d4xx kernel driver: its IR exposure starts at 33 ms, another unit's
-  calibration);
+  calibration), thirteenth the Intel RealSense D435i (the D435 with an IMU: stereo imagers with no
+  IR-pass filter, so every thirteenth URI renders the visible light they see, ``FamilyPool.ir_leak``
+  and ``leak.py``, the kiosk screen's own light included; the OV2740 rolling-shutter colour module;
+  another unit's calibration);
 - light sources: train is lit by fluorescent tubes and LEDs (an office lab), held-out by daylight,
   incandescent lamps and mixed light (a bank lobby, a mall, a window), field by halogen spots and
   high-CRI LED panels (a branch with display lighting), fresh by ceramic metal-halide lamps (a
@@ -72,9 +77,16 @@ select pairwise disjoint pools:
   own LED ring light around its camera (150-800 lux at 0.45 m, lighting the face in its near field,
   frontal, falling as the distance to the ring), and by a forecourt canopy's LEDs at night (15-80 lux)
   swept by cars' headlamps (passes of 0.5-2 s every 2-6 s, 3-300 lux from the road's side; halogen
-  lamps with their 850 nm, or LED lamps);
+  lamps with their 850 nm, or LED lamps); thirteenth (``pwm.py``) by a lobby's LED panels dimmed by
+  pulse-width modulation (100-800 lux, 3000-5000 K, 100 Hz-1 kHz square pulses at 25-85 % duty): each
+  row of the rolling-shutter colour image integrates the pulses over its own window, so the colour
+  frames carry horizontal bands that move from frame to frame, deep at short exposures; the
+  global-shutter IR frames vary as a whole;
 - attack instruments: every instrument (mask resin, paper, curvature, holes, silicone, head-model
-  material) is drawn from the family's stream, so the two families present different objects.
+  material) is drawn from the family's stream, so the two families present different objects; the
+  thirteenth family's attack displays also draw their own luminance (350-1000 cd/m^2, where every
+  other family's shine at ~83) and whether they stand still on something (half) or are held
+  (steadier than elsewhere): ``species.screen_instrument``.
 
 A URI that names a camera or light outside its family's pool is refused (``DRV_INVALID_URI``): a
 split cannot leak by accident. Without ``camera``/``light`` keys a family URI takes the pool's
@@ -116,7 +128,13 @@ PAD report computed on it by its builder, and evaluated once, in part (main 664b
 *The eleventh family*: BPCER 43.4 %). It has been looked at since, so ``twelfth`` was added (session 23,
 main 3df7b18) the same way: the Intel RealSense D457, the kiosk's own ring light and cars' headlamps
 (``keylight.py``), people with their own spectacle lenses; named in ``hil.padeval.UNSEEN_SPLITS`` while
-built, no verdict, score or PAD report computed on it by its builder.
+built, no verdict, score or PAD report computed on it by its builder, and evaluated once (main ad1bea7;
+docs/liveness.md, *The twelfth family*: BPCER 4.1 %, screens never acquired). It has been looked at
+since, so ``thirteenth`` was added (session 24, main 81f403d) the same way: the Intel RealSense D435i
+with its broadband IR imagers (``ir_leak`` on every URI, the first family whose screens can be matched
+in IR), PWM-dimmed LED panels banding the rolling-shutter colour image (``pwm.py``), bright attack
+displays held still, people with their own palpebral fissure; named in ``hil.padeval.UNSEEN_SPLITS``
+while built, no verdict, score or PAD report computed on it by its builder.
 """
 
 from __future__ import annotations
@@ -152,6 +170,7 @@ POOLS: dict[str, FamilyPool] = {
     "tenth": FamilyPool(cameras=("d435f",), lights=("backlight", "passing_shade")),
     "eleventh": FamilyPool(cameras=("d455f",), lights=("signage", "dappled_sun")),
     "twelfth": FamilyPool(cameras=("d457",), lights=("ring_light", "headlights")),
+    "thirteenth": FamilyPool(cameras=("d435i",), lights=("pwm_led",), ir_leak=True),
 }
 # Colour temperature ranges that belong with each light source (K).
 LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700, 6500),
@@ -162,7 +181,7 @@ LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700
              "shop_halogen": (3500, 4100), "cctv_ir": (3000, 4000), "flicker_led": (4000, 5000),
              "backlight": (3000, 4000), "passing_shade": (4500, 6000),
              "signage": (3000, 4500), "dappled_sun": (5000, 6500),
-             "ring_light": (3000, 4500), "headlights": (3500, 5000)}
+             "ring_light": (3000, 4500), "headlights": (3500, 5000), "pwm_led": (3000, 5000)}
 # Every range lies inside the capture spec's 2300-7500 K (§7.5 d, agent/quality/settings.py): the
 # families draw presentations inside the envelope the gate admits. North-sky light through tinted
 # glass reaches 9500 K; above 7500 K it is light the agent refuses by design (LIGHT_COLOR), so the
@@ -181,7 +200,7 @@ LIGHT_LUX = {"open_shade": (500.0, 7500.0), "screen_led": (15.0, 150.0), "lowe_g
              "cctv_ir": (15.0, 150.0), "flicker_led": (100.0, 1000.0),
              "backlight": (80.0, 400.0), "passing_shade": (300.0, 2000.0),
              "signage": (100.0, 500.0), "dappled_sun": (200.0, 1500.0),
-             "ring_light": (100.0, 500.0), "headlights": (15.0, 80.0)}
+             "ring_light": (100.0, 500.0), "headlights": (15.0, 80.0), "pwm_led": (100.0, 800.0)}
 
 
 def camera_for(family: str, identity: int, camera: str | None) -> str:

@@ -11,9 +11,9 @@ their spectacle lenses' material and coating, so their reflectance in the visibl
 ``identity=0`` is the reference person: the portrait's own proportions (IPD 63 mm, nose 24 mm),
 Fitzpatrick II, no glasses, beard or fringe. Every field can be overridden by a URI key, except the
 sixth family's eye-socket depth and breathing, the seventh family's blinks, the eighth family's
-skin NIR factor, the ninth's sheen, the tenth's beard style, the eleventh's headscarf and the twelfth's
-lenses (no key sets them; ``beard=1`` on a tenth-family person drawn without facial hair gives the one
-look everyone else has).
+skin NIR factor, the ninth's sheen, the tenth's beard style, the eleventh's headscarf, the twelfth's
+lenses and the thirteenth's palpebral fissure (no key sets them; ``beard=1`` on a tenth-family person
+drawn without facial hair gives the one look everyone else has).
 
 Skin reflectance by Fitzpatrick type. Melanin absorbs strongly in the visible and weakly at 850 nm,
 so visible reflectance falls ~5x from type I to VI while 850 nm reflectance falls only ~1.4x.
@@ -67,7 +67,7 @@ CLOTHING: tuple[tuple[str, tuple[float, float, float], float], ...] = (
 )
 
 FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
-            "eleventh", "twelfth")
+            "eleventh", "twelfth", "thirteenth")
 # The identity stream for each family is salted so that family=train&identity=5,
 # family=heldout&identity=5, family=field&identity=5, family=fresh&identity=5,
 # family=fifth&identity=5, family=sixth&identity=5, family=seventh&identity=5, family=eighth&identity=5
@@ -77,7 +77,8 @@ FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seve
 _FAMILY_SALT = {"any": 10_000, "train": 2_000_003, "heldout": 7_000_019, "field": 11_000_027,
                 "fresh": 13_000_027, "fifth": 17_000_041, "sixth": 19_000_051, "seventh": 23_000_077,
                 "eighth": 29_000_081, "ninth": 31_000_091,
-                "tenth": 37_000_111, "eleventh": 41_000_129, "twelfth": 43_000_133}
+                "tenth": 37_000_111, "eleventh": 41_000_129, "twelfth": 43_000_133,
+                "thirteenth": 47_000_147}
 
 # What the simulator gave everyone alike until the sixth family, which draws them per person:
 # - the eye sockets' depth under the brow-cheek surface (head.face_height), 11 mm. Hertel
@@ -199,6 +200,18 @@ LENS_INDICES = (1.498, 1.53, 1.586, 1.60, 1.67, 1.74)
 LENS_COATED_SHARE = 0.70
 LENS_AR_VIS = (0.003, 0.015)                   # per surface, coated
 LENS_AR_NIR = (0.02, 0.08)                     # per surface at 850 nm, coated
+# The thirteenth family's eyelids: each person's vertical palpebral fissure (the open eye's height,
+# upper to lower lid margin, in primary gaze), drawn from Read et al., Optom. Vis. Sci. 83 (2006):
+# 9.7 +- 1.2 mm for white adults in primary gaze; Dutton (eyelid retraction chapter): "the vertical
+# interpalpebral fissure measures 8-10 mm" with the upper lid 2-3 mm below the limbus; van den Bosch
+# et al. (2001): with age the lower lid drops ~0.5-1 mm from the pupil centre (read as search excerpts,
+# session 24). Clipped to 2 SD. The portrait every face is rendered from has the textbook ~10 mm
+# ("about 10mm vertically", Wikipedia, read): a fissure under it is rendered as a resting partial lid
+# (``lid_rest``, scene.py: the blink's own blend toward the closed lid, by (10 - h) / 10); the
+# simulator cannot open an eye wider than its portrait, so fissures over 10 mm render as 10 mm.
+FISSURE_FAMILIES = ("thirteenth",)
+FISSURE_MM = (9.7, 1.2, 7.3, 12.1)             # mean, SD, lower and upper clip
+PORTRAIT_FISSURE_MM = 10.0
 
 
 def fresnel_normal(n: float) -> float:
@@ -246,6 +259,7 @@ class Identity:
     lens_coated: bool = False             # anti-reflective coating
     lens_r_vis: float | None = None       # per-surface reflectance, visible (None: the old lenses)
     lens_r_nir: float | None = None       # per-surface reflectance at 850 nm
+    fissure_mm: float | None = None       # the thirteenth family's palpebral fissure (None: the portrait's)
 
     @property
     def beard_standoff_m(self) -> float:
@@ -335,7 +349,19 @@ class Identity:
             if not coated:
                 r_vis = r_nir = fresnel_normal(n)
             person = replace(person, lens_index=n, lens_coated=coated, lens_r_vis=r_vis, lens_r_nir=r_nir)
+        if family in FISSURE_FAMILIES:
+            # Likewise drawn after every other field.
+            mean, sd, lo, hi = FISSURE_MM
+            person = replace(person, fissure_mm=float(np.clip(rng.normal(mean, sd), lo, hi)))
         return person
+
+    @property
+    def lid_rest(self) -> float:
+        """How far the open eye rests toward the closed lid, 0..1 (the blink's blend, scene.py): 0 for
+        everyone but the thirteenth family's people with a fissure under the portrait's 10 mm."""
+        if self.fissure_mm is None:
+            return 0.0
+        return max(0.0, (PORTRAIT_FISSURE_MM - self.fissure_mm) / PORTRAIT_FISSURE_MM)
 
     def with_overrides(self, *, skin: int | None = None, nose_mm: float | None = None,
                        ipd_mm: float | None = None, face_width_mm: float | None = None,

@@ -160,6 +160,12 @@ Sources (figures cited per profile below):
   0..360 mW in steps of 30 [DS], RS16 gain). Whether its IP65 window carries an IR-pass filter is not
   in a source reached here: it is rendered in the "nir" band as the D455 (the 850 nm part); the
   window's own reflections are not modelled. Another unit's calibration.
+- [D435I] the Intel RealSense D435i: the D435 with an inertial measurement unit (librealsense #6197:
+  "2 infrared sensors, 1 RGB (visible light) sensor, 1 infrared projector + an inertial measurement
+  unit (IMU)"); realsense-ros #2703 (2023): "The D435i camera model is not equipped with an
+  infrared-blocking filter on its sensors. It can see all light frequencies in the visible to
+  near-infrared range" (read, session 24). librealsense names it "Intel RealSense D435I", which
+  realsense_device reads as a D435 (its table's key). The IMU is not modelled (nothing here reads it).
 - [D455-CAL] a D455's factory colour calibration published with the ABC-iRobotics/Hand_Tools data
   set (1280x800: fx 629.6, fy 628.9, ppx 629.1, ppy 397.5; Brown-Conrady k1 -0.0557 k2 0.0603
   p1 -0.00098 p2 -0.00085 k3 -0.0161).
@@ -888,9 +894,42 @@ D457 = CameraProfile(
     stream_modes=D455.stream_modes,              # [DS]: the D450 module's modes, as the D455
 )
 
+D435I = CameraProfile(
+    name="d435i", model="Intel RealSense D435i (D435 with an IMU)",
+    # [D435I]: the D430 module (OV9282 global-shutter imagers, 50 mm baseline, 87°x58° depth field)
+    # with a Bosch IMU; this unit's calibration 86.1° at 1280x800 (within [DS]'s 87° ± 3°): fx = 640 /
+    # tan(43.05°) = 685.8, x0.6 = 411.5 at 640x480 (modes.py). Principal point typical.
+    depth_intrinsics=Intrinsics(640, 480, 411.5, 411.5, 318.6, 241.3, DistortionModel.INVERSE_BROWN_CONRADY),
+    # [DS]: the D435's OV2740 rolling-shutter colour module, 69°x42° at 1920x1080; this unit's fx
+    # 619.4 at 640x480 (typical spread around the D435 profile's 615). Distortion another unit's.
+    color_intrinsics=Intrinsics(640, 480, 619.4, 619.0, 323.9, 238.2, DistortionModel.BROWN_CONRADY,
+                                (0.074, -0.142, 0.0003, 0.0005, 0.055)),
+    # The colour module 14.8 mm along +x of the left imager as on the D435 (typical calibration).
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(0.08), np.deg2rad(-0.14), np.deg2rad(0.11)),
+                                          np.array([0.0149, 0.0002, -0.0001])),
+    stereo_baseline_m=0.050,                     # [DS]: 50 mm
+    projector_offset_m=0.025,                    # between the imagers, as the D435
+    sigma_disparity_px=0.08,                     # as the D435
+    depth_range_m=(0.20, 3.0),                   # as the D435
+    depth_scale=0.001,
+    color_ae=AutoExposureSpec(0.18, 0.25, (50e-6, 1 / 30), (1.0, 16.0)),   # typical, the D435's module
+    color_units=_RS_COLOR_UNITS, ir_units=_RS_IR_UNITS,
+    ir_exposure_default_s=0.0085, ir_exposure_range_s=(1e-6, 0.165), ir_gain_default=1.0,   # [LRS-6384]
+    projector="850 nm VCSEL dot projector, 86°x57° field of projection", projector_power=_RS_POWER,
+    projector_nominal_mw=150.0,
+    projector_latency_frames=1, projector_jitter=0.05,    # typical, as the D435
+    structured_light=False, ir_band="nir", depth_shutter="global",
+    color_shutter="rolling",                     # [DS]: the OV2740 is a rolling-shutter sensor
+    color_from_depth_imager=False,
+    # [D435I]: "not equipped with an infrared-blocking filter on its sensors" (monochrome OV9282s,
+    # [LRS-13245]): visible and 850 nm alike (leak.py's recalled curve).
+    visible_response=(1.0, 1.0, 1.0),
+    stream_modes=D435.stream_modes,              # [DS]: the D435's modes
+)
+
 PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335, GEMINI2,
                                                           GEMINI336L, ASTRA_MINI_S, GEMINI2L, GEMINI335L,
-                                                          GEMINI336, D435F, D455F, D457)}
+                                                          GEMINI336, D435F, D455F, D457, D435I)}
 DEFAULT = "d435"
 
 

@@ -23,6 +23,7 @@ from .keylight import Headlights, RingLight
 from .lobby import DappledSun, Signage
 from .night import Flicker, IrFlood
 from .profiles import rotation
+from .pwm import PwmLight
 from .render import Placed, PlacedPlane, Plane
 from .street import Backlight, PassingShadows
 from .subject import PHOTO_PITCH_DEG, PHOTO_ROLL_DEG, Surface, value_noise
@@ -145,12 +146,15 @@ from .sun import SunEdge
 #   as "led") with the kiosk's own LED ring light around its camera (keylight.RingLight, added on top:
 #   0.002 per lux too); and "headlights", a forecourt canopy's LEDs at night (0.002) swept by passing
 #   cars' headlamps (keylight.Headlights, added on top: halogen 0.32 per lux, LED 0.002).
+# The thirteenth family's source (drivers/sim/pwm.py): "pwm_led", a lobby lit by LED panels dimmed by
+#   pulse-width modulation (0.002 per lux as "led"; its pulses band a rolling-shutter colour image).
 LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incandescent": 0.40, "mixed": 0.032,
                    "halogen": 0.32, "led_cri95": 0.0033, "metal_halide": 0.017, "north_sky_glass": 0.023,
                    "led_warm": 0.0015, "cfl": 0.018, "open_shade": 0.12, "screen_led": 0.013,
                    "lowe_glass": 0.032, "street_led": 0.0031, "direct_sun": 0.12, "shop_halogen": 0.24,
                    "cctv_ir": 0.002, "flicker_led": 0.002, "backlight": 0.002, "passing_shade": 0.068,
-                   "signage": 0.002, "dappled_sun": 0.20, "ring_light": 0.002, "headlights": 0.002}
+                   "signage": 0.002, "dappled_sun": 0.20, "ring_light": 0.002, "headlights": 0.002,
+                   "pwm_led": 0.002}
 # Overhead lamp as seen from the subject: 35° above the line to the camera, ~6° across; it gives a
 # third of the light on the face. Spectacle lenses mirror it (glints).
 LAMP_DIR = np.array([0.0, -np.sin(np.deg2rad(35.0)), -np.cos(np.deg2rad(35.0))])
@@ -349,8 +353,11 @@ class Scene:
         light = light_for(cfg.family, cfg.identity, cfg.light)
         self.ir_flood = IrFlood.draw(np.random.default_rng([self._scene_rng_seed, 98]), cfg.distance_mm / 1000.0) \
             if light == "cctv_ir" else None
-        self.flicker = Flicker.draw(np.random.default_rng([self._scene_rng_seed, 99])) \
+        self.flicker: Flicker | PwmLight | None = Flicker.draw(np.random.default_rng([self._scene_rng_seed, 99])) \
             if light == "flicker_led" else None
+        if light == "pwm_led":
+            # The thirteenth family's PWM-dimmed LED panels (pwm.py), from their own stream.
+            self.flicker = PwmLight.draw(np.random.default_rng([self._scene_rng_seed, 107]))
         # The tenth family's lights (street.py), each from its own stream (nothing else drawn changes).
         self.backlight = Backlight.draw(np.random.default_rng([self._scene_rng_seed, 101])) \
             if light == "backlight" else None
@@ -380,6 +387,10 @@ class Scene:
             self._bystander = (b_ident, np.array([x, offset[1], z]), -float(np.sign(x) or 1.0) * abs(b_yaw))
         self._hand = Motion(np.random.default_rng(cfg.seed + 5))
         self._instance = cfg.identity
+        # An attack display's own luminance and sway (species.screen_instrument: drawn per instrument in
+        # the thirteenth family; 260 lux-eq hand-held at 0.8 in every other).
+        self.panel_lux, self._screen_sway = species.screen_instrument(self.identity, cfg.subject, self._instance) \
+            if cfg.subject in ("screen_still", "screen_video") else (species.SCREEN_LUMINANCE_LUX, None)
         # Whose breathing moves the subject: the person, or whoever holds or wears the instrument.
         breather = self.identity if cfg.subject in ("live", "multi", "none") else species.wearer_of(self.identity)
         self._breath = (2 * np.pi * breather.breath_hz, breather.breath_phase)
@@ -439,7 +450,11 @@ class Scene:
         ec = self.eyes_closed(t + t_shift)
         jaw = 0.0007 * (1 + np.sin(2 * np.pi * 0.7 * (t + t_shift) + 0.3))    # small non-rigid jaw/lip motion
         self._torso(ident, R, T_head, oid)
-        return [Placed(surf, R, T_head, self._blinking(surf, ec), oid, jaw_m=float(jaw))], ec
+        # The thirteenth family's narrower eyes rest part-way to the closed lid (identity.lid_rest); the
+        # truth's ``eyes_closed`` stays the blink's (a narrow eye is open).
+        rest = ident.lid_rest
+        shown = ec if rest == 0.0 else rest + (1.0 - rest) * ec
+        return [Placed(surf, R, T_head, self._blinking(surf, shown), oid, jaw_m=float(jaw))], ec
 
     def _torso(self, ident: Identity, R_head, T_head, oid: int, bent: bool = True) -> None:
         """Add a torso under a head posed at (R_head, T_head) to this tick's planes."""
@@ -485,7 +500,8 @@ class Scene:
                 # Whoever holds the print stands behind it: their head is hidden, their body is not.
                 self._torso(holder, Rb, Tb + np.array([0, 0, 0.35 + 0.11]), 1, bent=False)
         elif s in ("screen_still", "screen_video"):
-            R, T, _ = self.pose(t, rigid_static=False, amplitude=0.8)
+            sway = self._screen_sway
+            R, T, _ = self.pose(t, rigid_static=sway is None, amplitude=sway if sway is not None else 1.0)
             scr = species.screen(ident)
             albedo = None
             if s == "screen_video":
@@ -520,7 +536,8 @@ class Scene:
             objs += self._person(b_ident, Rb, T0 + offset, 2, t, t_shift=3.1)[0]
         static, moving = self._background(t)
         moving = moving + self._tick_planes
-        _, _, (yaw, pitch, roll) = self.pose(t, rigid_static=s == "head_model", hand=s == "head_model_hand")
+        still = s == "head_model" or (s in ("screen_still", "screen_video") and self._screen_sway is None)
+        _, _, (yaw, pitch, roll) = self.pose(t, rigid_static=still, hand=s == "head_model_hand")
         dist = c.distance_mm / 1000.0 if s != "none" else float("nan")
         return objs, static, moving, Posed(s, dist, yaw, pitch, roll, closed)
 

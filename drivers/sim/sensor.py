@@ -167,11 +167,14 @@ def _bands(h: int, w: int) -> Iterator[slice]:
     return (slice(r, min(r + step, h)) for r in range(0, h, step))
 
 
-def color_irradiance(maps: ViewMaps, lux: float, cct: float, screen_bgr: np.ndarray | None = None) -> np.ndarray:
+def color_irradiance(maps: ViewMaps, lux: float, cct: float, screen_bgr: np.ndarray | None = None,
+                     panel_lux: float = SCREEN_LUMINANCE_LUX) -> np.ndarray:
     """Per-pixel, per-channel irradiance on the color sensor (lux-equivalent).
 
     ``screen_bgr`` is the kiosk screen's light on each pixel's surface (``screen.screen_irradiance``:
-    it carries its own distance and angle terms), or None when the screen adds nothing."""
+    it carries its own distance and angle terms), or None when the screen adds nothing. ``panel_lux``:
+    an attack display's own luminance as lux-equivalent (pi x cd/m^2; the thirteenth family draws each
+    panel's, ``species.screen_instrument``), ``SCREEN_LUMINANCE_LUX`` for every other family."""
     light = illuminant_bgr(cct)
     lit = lux * light
     h, w = maps.shade.shape
@@ -194,7 +197,7 @@ def color_irradiance(maps: ViewMaps, lux: float, cct: float, screen_bgr: np.ndar
         # A display shines by itself; its glass only reflects a few percent of the room light.
         e = maps.emissive
         room = lux * light + (screen_bgr[e] if screen_bgr is not None else 0.0)
-        irr[e] = maps.albedo[e] * SCREEN_LUMINANCE_LUX + 0.04 * room
+        irr[e] = maps.albedo[e] * panel_lux + 0.04 * room
     return irr.astype(np.float32, copy=False)
 
 

@@ -39,6 +39,7 @@ from .body import torso_height
 from .head import HEAD_X, HEAD_Y, HeadLayers, clothing, glasses_layers, head_layers, landmarks, surface_from_layers
 from .identity import Identity, family_salt
 from .render import Plane
+from .sensor import SCREEN_LUMINANCE_LUX
 from .subject import GRID_RES_M, MISS, PAPER, PLASTER, RESIN, SCREEN, SILICONE, Surface, grid, print_texture
 
 WORN = ("mask_eyeholes", "silicone_mask", "paper_mask", "print_eyes", "glasses_print")
@@ -114,6 +115,34 @@ def screen(ident: Identity) -> Plane:
     return Plane(np.ones_like(gx, dtype=np.float32), disp, nir, GRID_RES_M, float(gx[0, 0]), float(gy[0, 0]),
                  SCREEN.dot_blur_px, specular=SCREEN.specular, emissive=True, albedo_closed=disp_closed,
                  eye_weight=eye)
+
+
+# The thirteenth family's attack displays (``screen_instrument``): an attacker turns the panel up.
+# Full-screen white at the top of the stock brightness slider: low-end phones 300-400 cd/m^2, mid-range
+# 400-500 (inquisitiveuniverse.com, 2020), a flagship 1,033 measured (phonearena.com, iPhone 14 Pro Max,
+# 2022: "1000 nit" advertised for everyday use), tablets ~500-600 (recalled); read as search excerpts,
+# session 24. Drawn uniform in 350-1000 cd/m^2, shown as pi x L lux-equivalents (the scale of
+# sensor.SCREEN_LUMINANCE_LUX, 260 = pi x ~83 cd/m^2, which every other family keeps). Half the panels
+# stand on something (a stand, a phone propped on the kiosk's ledge: no motion), the rest are held
+# steadier than the 0.8 sway every other family's screens have (0.3-0.8 of the live sway; an
+# assumption, no source measures how still an attacker holds a phone).
+SCREEN_FAMILIES = ("thirteenth",)
+SCREEN_NITS = (350.0, 1000.0)
+SCREEN_ON_STAND = 0.5
+SCREEN_SWAY = (0.3, 0.8)
+SCREEN_SWAY_DEFAULT = 0.8
+
+
+def screen_instrument(target: Identity, species: str, instance: int) -> tuple[float, float | None]:
+    """An attack display's own luminance (lux-equivalent) and its sway amplitude (None: on a stand,
+    still). Every family but the thirteenth: ``sensor.SCREEN_LUMINANCE_LUX``, hand-held at 0.8."""
+    if target.family not in SCREEN_FAMILIES:
+        return SCREEN_LUMINANCE_LUX, SCREEN_SWAY_DEFAULT
+    rng = instrument_rng(target.family, species, instance)
+    nits = float(rng.uniform(*SCREEN_NITS))
+    stand = bool(rng.random() < SCREEN_ON_STAND)
+    sway = float(rng.uniform(*SCREEN_SWAY))
+    return float(np.pi * nits), None if stand else sway
 
 
 def _painted_nir(albedo: np.ndarray, base: float) -> np.ndarray:

@@ -502,7 +502,7 @@ def test_twelfth_split_is_accepted_and_lists_its_own_pools():
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "twelfth"]).split == "twelfth"
-    assert P.SPLITS[-1] == "twelfth"
+    assert P.SPLITS[-2:] == ("twelfth", "thirteenth")
     items = P.presentations("twelfth", live=4, per_species=1, injection=1)
     assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("twelfth/") and "family=twelfth" in p.uri for p in items)
@@ -669,7 +669,8 @@ def test_ir_leak_runs_are_rendered_with_the_key_enrolled_alike_and_reported_apar
     assert [p.uri for p in leaky] == [p.uri + "&ir_leak=1" for p in plain]
     assert all("ir_leak=1" in u.split("?", 1)[1].split("&") for u in P.enrolment_uris(leaky[0].uri))
     assert not any("ir_leak" in u for u in P.enrolment_uris(plain[0].uri))
-    assert P.ir_leak_splits() == ("train", "field", "eighth")
+    # (The thirteenth family's D435i lacks the filter too; the family renders the leak on every URI.)
+    assert P.ir_leak_splits() == ("train", "field", "eighth", "thirteenth")
     f = tmp_path / "eighth.jsonl"
     base = rec("attack", "screen_still", "rejected", 0.1, split="eighth")
     recs = [base, {**rec("attack", "screen_video", "rejected", 0.0, split="eighth", x=1),
@@ -691,3 +692,65 @@ def test_ir_leak_runs_are_rendered_with_the_key_enrolled_alike_and_reported_apar
                      "--injection", "0", "--records", str(f)]) == 2
         assert f"error[{UsageError.code}]: --ir-leak" in capsys.readouterr().err
     assert len(f.read_text().splitlines()) == 3                     # nothing was run
+
+
+def test_thirteenth_split_is_accepted_unseen_and_lists_its_own_pools():
+    # The thirteenth family (built in the twenty-fourth session, not yet evaluated): its split parses,
+    # it is the unseen family the development benches refuse, and its presentations are listed
+    # (nothing is presented).
+    import argparse
+
+    from drivers.sim.families import LIGHT_LUX, POOLS
+    from hil.commands import pad_eval
+
+    assert P.UNSEEN_SPLITS == frozenset({"thirteenth"})
+    parser = argparse.ArgumentParser()
+    pad_eval.register(parser.add_subparsers())
+    assert parser.parse_args(["pad-eval", "--split", "thirteenth"]).split == "thirteenth"
+    assert P.SPLITS[-1] == "thirteenth"
+    items = P.presentations("thirteenth", live=4, per_species=1, injection=1)
+    assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
+    assert all(p.key.startswith("thirteenth/") and "family=thirteenth" in p.uri for p in items)
+    assert {p.uri.split("camera=")[1].split("&")[0] for p in items} == {"d435i"}
+    for p in items:
+        light = p.uri.split("light=")[1].split("&")[0]
+        lux = float(p.uri.split("lux=")[1].split("&")[0])
+        assert light in POOLS["thirteenth"].lights and LIGHT_LUX[light][0] <= lux <= LIGHT_LUX[light][1]
+    assert not {p.uri for p in items} & {p.uri for f in P.SPLITS if f != "thirteenth"
+                                         for p in P.presentations(f, live=4, per_species=1, injection=1)}
+
+
+def test_rerun_records_refuses_the_thirteenth_family_as_it_stands(tmp_path, monkeypatch):
+    # Not a patched name: the UNSEEN_SPLITS the module carries refuses a thirteenth key before anything runs.
+    import json
+
+    from bench import rerun_records
+
+    def present(p, **_):
+        raise AssertionError(f"{p.key} was run")
+
+    monkeypatch.setattr(P, "run_presentation", present)
+    recs = tmp_path / "recs.jsonl"
+    rec = {"v": P.RECORD_VERSION, "key": "thirteenth/bona_fide/live/3", "split": "thirteenth", "kind": "bona_fide",
+           "species": "live", "index": 3, "uri": "sim://?subject=live&family=thirteenth&identity=3",
+           "outcome": "rejected", "verdict": "attack", "reason": None}
+    recs.write_text(json.dumps(rec) + "\n")
+    keys = tmp_path / "keys.txt"
+    keys.write_text("thirteenth/bona_fide/live/3\n")
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(SystemExit, match="thirteenth"):
+        rerun_records.main([str(recs), "--keys", str(keys), "--out", str(out)])
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_each_thirteenth_camera_enrols_its_projector_under_the_familys_enrolment_light():
+    # Each camera of the thirteenth's pool enrols (a board at 0.45 and 0.65 m, then the wall) under the
+    # family's enrolment light, the PWM-dimmed lobby, with the family's ir_leak on (its visible light in
+    # the IR image, the dots on top).
+    assert P.enrolment_light("thirteenth") == "pwm_led" and "pwm_led" not in P.NO_WALL_LIGHTS
+    for cam in P.POOLS["thirteenth"].cameras:
+        uri = f"sim://?family=thirteenth&camera={cam}&distance_mm=450"
+        assert all("family=thirteenth" in u for u in P.enrolment_uris(uri))
+        ref = P.dot_reference_for(uri)
+        assert isinstance(ref, DotReference) and len(ref.to_bytes()) > 0 and abs(ref.parallax_px_m) > 0
