@@ -15,7 +15,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from . import body, head, species
+from . import body, cornea, head, species
 from .config import SimConfig
 from .families import light_for
 from .identity import BLINK_S, Identity, family_salt
@@ -439,7 +439,11 @@ class Scene:
         ec = self.eyes_closed(t + t_shift)
         jaw = 0.0007 * (1 + np.sin(2 * np.pi * 0.7 * (t + t_shift) + 0.3))    # small non-rigid jaw/lip motion
         self._torso(ident, R, T_head, oid)
-        return [Placed(surf, R, T_head, self._blinking(surf, ec), oid, jaw_m=float(jaw))], ec
+        eyes: tuple = ()
+        if self.cfg.cornea:
+            eyes = cornea.eyes_for(head.head_layers(ident), surf.eye_weight, surf.x0, surf.y0, surf.res, ident.glasses)
+        return [Placed(surf, R, T_head, self._blinking(surf, ec), oid, jaw_m=float(jaw), eyes=eyes,
+                       eyes_closed=ec)], ec
 
     def _torso(self, ident: Identity, R_head, T_head, oid: int, bent: bool = True) -> None:
         """Add a torso under a head posed at (R_head, T_head) to this tick's planes."""
