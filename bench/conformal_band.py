@@ -12,7 +12,7 @@ under the printed eyes. Everything else is the species' own: the same band outli
 (``--soft``: a film whose dots spread like silicone's), URI, scene and nonce as ``pad-eval``'s.
 
     python -m bench.conformal_band --split train --per-species 2 [--first 0] [--narrow] [--down-mm MM] [--soft] \\
-        [--front] [--salts a,b,c] [--out OUT.jsonl]
+        [--gloss R] [--front] [--salts a,b,c] [--out OUT.jsonl]
 
 ``--down-mm 5``: the band's lower edge at about the lower lid (5 mm below the eye line), so that what the
 eye cue's discs reach below the lid is the wearer's skin (docs/liveness.md, "The eye discs at 0.12").
@@ -51,11 +51,14 @@ CUES = ("projector_speckle", "projector_sharpness", "projector_speckle_forehead"
         "projector_lower_rims_pairs", "eye_recess_mm", "eye_dot_sharpness", "projector_sharpness_eyes", "blink_drop")
 
 
-def install(thickness_m: float, soft: bool, narrow: bool = False, down_m: float | None = None) -> None:
+def install(thickness_m: float, soft: bool, narrow: bool = False, down_m: float | None = None,
+            gloss: float = 0.0) -> None:
     """``print_eyes`` becomes the same band pressed onto the wearer's face, ``thickness_m`` proud of it;
     ``narrow``: cut to 12 mm above and 9 mm below the eye line, off the cheekbones (the material
     measure's upper cheek discs, landmarks 50 and 280) and the brows' upper half; ``down_m``: its lower
-    edge this far below the eye line instead (5 mm: at the lower lid, off whatever lies below it)."""
+    edge this far below the eye line instead (5 mm: at the lower lid, off whatever lies below it); ``gloss``:
+    the film's specular reflectance (a glossy laminate, ~0.05 for n 1.57), mirroring the projector dot by
+    dot and the lamp where its surface, the wearer's own, bisects them (``Surface.gloss_dots``)."""
 
     @lru_cache(maxsize=8)
     def pressed_band(target, instance: int):
@@ -75,7 +78,17 @@ def install(thickness_m: float, soft: bool, narrow: bool = False, down_m: float 
         height = (wear.height + thickness_m).astype(np.float32)
         printed, nir = print_texture(S._aligned_target(tgt, wear, tgt.albedo))
         blur = SILICONE.dot_blur_px if soft else PAPER.dot_blur_px
-        return S._worn(wear, band, height, printed, nir, blur, 1.0, PAPER)
+        surf = S._worn(wear, band, height, printed, nir, blur, 1.0, PAPER)
+        if gloss <= 0:
+            return surf
+        res = float(gx[0, 1] - gx[0, 0])
+        sy, sx = np.gradient(height, res)
+        j0, i0 = int(round((surf.y0 - gy[0, 0]) / res)), int(round((surf.x0 - gx[0, 0]) / res))
+        h, w = surf.height.shape
+        cut = np.s_[j0:j0 + h, i0:i0 + w]
+        film = np.where(band, gloss, 0.0).astype(np.float32)[cut]
+        slope = np.ascontiguousarray(np.stack([sx, sy], axis=-1).astype(np.float32)[cut])
+        return replace(surf, gloss=np.ascontiguousarray(film), gloss_slope=slope, gloss_dots=True)
 
     S.NEW_WORN["print_eyes"] = pressed_band
 
@@ -94,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--first", type=int, default=0, help="first presentation index")
     ap.add_argument("--thickness-mm", type=float, default=0.4)
     ap.add_argument("--soft", action="store_true", help="a film whose dots spread like silicone's")
+    ap.add_argument("--gloss", type=float, default=0.0, help="the film's specular reflectance (0: matte)")
     ap.add_argument("--narrow", action="store_true", help="the band cut to 12 mm above, 9 mm below the eye line")
     ap.add_argument("--down-mm", type=float, help="the band's lower edge this far below the eye line")
     ap.add_argument("--front", action="store_true", help="the species as it is (band in front of the eyes)")
@@ -104,9 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     attack_variant.refuse_unseen(args.split)
     if not args.front:
         install(args.thickness_mm / 1000, args.soft, args.narrow,
-                None if args.down_mm is None else args.down_mm / 1000)
+                None if args.down_mm is None else args.down_mm / 1000, args.gloss)
     kind = "pressed" + ("+narrow" if args.narrow else "") + ("+soft" if args.soft else "") + \
-        (f"+down{args.down_mm:g}mm" if args.down_mm is not None else "")
+        (f"+down{args.down_mm:g}mm" if args.down_mm is not None else "") + \
+        (f"+gloss{args.gloss:g}" if args.gloss > 0 else "")
     items = [("print_eyes", i) for i in range(args.first, args.first + args.per_species)]
     tag: dict[str, object] = {"band": "front" if args.front else kind}
     if not args.salts:

@@ -85,6 +85,9 @@ class SimConfig:
     # Off by default (every earlier frame unchanged); refused on a camera with a filter. A family's
     # ``FamilyPool.ir_leak`` switches it on for that family's URIs.
     ir_leak: bool = False
+    # The corneas' mirror images of the projector and the overhead lamp (cornea.py). Off by default
+    # (every earlier frame unchanged).
+    cornea: bool = False
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> SimConfig:
@@ -173,7 +176,7 @@ def _convert(key: str, raw: str) -> Any:
     if key in ("subject", "inject", "camera", "family", "glasses", "background", "light", "depth_mode", "color_mode",
                "scatter"):
         return raw
-    if key in ("realtime", "projector", "beard", "fringe", "torso", "bystander", "ir_leak"):
+    if key in ("realtime", "projector", "beard", "fringe", "torso", "bystander", "ir_leak", "cornea"):
         v = _BOOLS.get(raw.lower())
         if v is None:
             raise InvalidUri(f"sim://: {key} must be on/off (1/0), got {raw!r}")

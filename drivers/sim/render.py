@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from . import cornea as _cornea
 from .optics import View
 from .subject import MISS, Material, Surface  # noqa: F401  (Surface in annotations)
 
@@ -36,6 +37,8 @@ class Placed:
     albedo: np.ndarray          # this tick's texture (blinks applied)
     object_id: int
     jaw_m: float = 0.0          # non-rigid jaw/lip displacement this tick (moves the mouth region back)
+    eyes: tuple = ()            # cornea.Eye per eye that mirrors light sources (``cornea=1``); () none
+    eyes_closed: float = 0.0    # this tick's blink (0 open .. 1 closed), for the lids over the corneas
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,6 +98,12 @@ class ViewMaps:
     # Projector glint as an equivalent albedo (None: nothing glossy in view). Lamp glints are already
     # added to ``albedo`` and ``nir``.
     glint: np.ndarray | None = None
+    # The corneas' mirror images of the projector (cornea.Glint; None: none drawn): the sensor weighs
+    # each by the dot pattern's irradiance at its point. The lamp's are already added to albedo and nir.
+    corneal: list | None = None
+    # The projector mirrored by glossy layers that mirror it dot by dot (``Surface.gloss_dots``), as an
+    # equivalent albedo the sensor weighs by the pattern at each pixel.
+    glint_dots: np.ndarray | None = None
 
 
 def _wall_texture(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
@@ -213,6 +222,8 @@ class Canvas:
                 for f in _MAP_FIELDS:
                     getattr(self.maps, f)[v0:v1, u0:u1] = getattr(clean, f)[v0:v1, u0:u1]
             self.maps.glint = None
+            self.maps.corneal = None
+            self.maps.glint_dots = None
         self.dirty = []
         return self.maps
 
@@ -270,9 +281,32 @@ def render_view(view: View, objects: Sequence[Placed], planes: Sequence[PlacedPl
         u0, v0, u1, v1 = bbox[:4]
         drawn.append((v0, v1, u0, u1))
         _march(view, obj, bbox, maps, lights)
+    if lights is not None:
+        for obj in objects:
+            if obj.eyes:
+                _corneal_glints(view, obj, maps, lights)
     if canvas is not None and canvas.maps is maps:
         canvas.dirty = drawn
     return maps
+
+
+def _corneal_glints(view: View, obj: Placed, maps: ViewMaps, lights: Lights) -> None:
+    """The corneas' glints (cornea.py): the lamp's added to albedo and nir (as the ambient light's share
+    ``lamp_share`` it is, divided by the shading the sensor applies to ambient light at the glint's pixel),
+    the projector's listed for the sensor."""
+    if lights.lamp_dir is not None:
+        for nir in (True, False):
+            for g in _cornea.glints(view, obj.R, obj.T, obj.eyes, obj.eyes_closed, maps.z, None, lights.lamp_dir,
+                                    lights.lamp_share, nir):
+                iu = min(max(int(round(g.u)), 0), maps.z.shape[1] - 1)
+                iv = min(max(int(round(g.v)), 0), maps.z.shape[0] - 1)
+                k = (1.0 - float(maps.specular[iv, iu])) * (0.3 + 0.7 * float(maps.shade[iv, iu]))
+                _cornea.add_splat(maps.nir if nir else maps.albedo, g.u, g.v, g.albedo / max(k, 0.05))
+    if lights.projector_pos is not None:
+        found = _cornea.glints(view, obj.R, obj.T, obj.eyes, obj.eyes_closed, maps.z, lights.projector_pos, None,
+                               1.0, True)
+        if found:
+            maps.corneal = (maps.corneal or []) + found
 
 
 def _draw_plane(view: View, p: PlacedPlane, maps: ViewMaps) -> Box | None:
@@ -659,6 +693,11 @@ def _glints(view: View, s: Surface, R: np.ndarray, mx, my, rx, ry, t_hit, hits, 
         eq = g / (4 * PROJECTOR_GLINT_SIGMA_RAD ** 2) * lobe(to_src, PROJECTOR_GLINT_SIGMA_RAD)
         if s.gloss_nir_ratio != 1.0:
             eq = eq * s.gloss_nir_ratio            # the projector's 850 nm, mirrored at the lens's 850 nm
+        if s.gloss_dots:
+            if maps.glint_dots is None:
+                maps.glint_dots = np.zeros(maps.z.shape, np.float32)
+            maps.glint_dots[v0:v1, u0:u1][idx] = eq.astype(np.float32)
+            return
         if maps.glint is None:
             maps.glint = np.zeros(maps.z.shape, np.float32)
         maps.glint[v0:v1, u0:u1][idx] = eq.astype(np.float32)

@@ -15,7 +15,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from . import body, head, species
+from . import body, cornea, head, species
 from .config import SimConfig
 from .families import light_for
 from .identity import BLINK_S, Identity, family_salt
@@ -454,7 +454,11 @@ class Scene:
         # truth's ``eyes_closed`` stays the blink's (a narrow eye is open).
         rest = ident.lid_rest
         shown = ec if rest == 0.0 else rest + (1.0 - rest) * ec
-        return [Placed(surf, R, T_head, self._blinking(surf, shown), oid, jaw_m=float(jaw))], ec
+        eyes: tuple = ()
+        if self.cfg.cornea:
+            eyes = cornea.eyes_for(head.head_layers(ident), surf.eye_weight, surf.x0, surf.y0, surf.res, ident.glasses)
+        return [Placed(surf, R, T_head, self._blinking(surf, shown), oid, jaw_m=float(jaw), eyes=eyes,
+                       eyes_closed=shown)], ec
 
     def _torso(self, ident: Identity, R_head, T_head, oid: int, bent: bool = True) -> None:
         """Add a torso under a head posed at (R_head, T_head) to this tick's planes."""

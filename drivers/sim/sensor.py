@@ -371,6 +371,11 @@ def ir_signal(maps: ViewMaps, lux: float, cct: float, projector_on: bool, dots: 
         if maps.glint is not None:
             # The projector mirrored in a spectacle lens: a spot far brighter than any skin.
             dots_signal = dots_signal + maps.glint * power
+        if maps.glint_dots is not None:
+            # A film's mirror image of the projector: at each pixel, the pattern's light there.
+            dots_signal = dots_signal + maps.glint_dots * power * (0.25 + sharp)
+        if maps.corneal:
+            _add_corneal(dots_signal, maps.corneal, sharp, scale)
         signal = np.add(signal, dots_signal, out=signal if dots_signal.dtype == signal.dtype else None)
     dots_f32 = None if dots_signal is None else dots_signal.astype(np.float32, copy=False)
     return signal.astype(np.float32, copy=False), dots_f32
@@ -387,7 +392,7 @@ def _ir_signal_banded(maps: ViewMaps, lux: float, cct: float, projector_on: bool
     k_ambient = lux * (nir_share(cct) if share is None else share)
     scale = DOT_IRRADIANCE * (power_mw / PROJECTOR_POWER_MW)
     fields = (maps.z, maps.shade, maps.nir, maps.specular, maps.dot_blur) + \
-        (() if maps.glint is None else (maps.glint,))
+        (() if maps.glint is None else (maps.glint,)) + (() if maps.glint_dots is None else (maps.glint_dots,))
     if type(k_ambient) is not float or type(scale) is not float or any(a.dtype != np.float32 for a in fields):
         return None
     h, w = maps.z.shape
@@ -434,8 +439,31 @@ def _ir_signal_banded(maps: ViewMaps, lux: float, cct: float, projector_on: bool
         if maps.glint is not None:
             # The projector mirrored in a spectacle lens: a spot far brighter than any skin.
             band += np.multiply(maps.glint[rows], power)
+        if maps.glint_dots is not None:
+            band += maps.glint_dots[rows] * power * (0.25 + sharp[rows])
         ambient += band
+    if dots_signal is not None and maps.corneal:
+        before = dots_signal.copy()
+        _add_corneal(dots_signal, maps.corneal, sharp, scale)
+        signal += dots_signal - before
     return signal, dots_signal
+
+
+def _add_corneal(dots_signal: np.ndarray, corneal: list, sharp: np.ndarray, scale: float) -> None:
+    """The projector mirrored in the corneas (cornea.py): each glint's equivalent albedo times the
+    projector's irradiance at its depth and the pattern's at its point (the flood floor 0.25 plus the dot
+    landing there, sampled on the sharp pattern), spread over the lens's blur."""
+    from . import cornea as _cornea
+    h, w = sharp.shape
+    for g in corneal:
+        x, y = min(max(g.u, 0.0), w - 1.0), min(max(g.v, 0.0), h - 1.0)
+        x0, y0 = int(x), int(y)
+        x1, y1 = min(x0 + 1, w - 1), min(y0 + 1, h - 1)
+        fx, fy = x - x0, y - y0
+        at = (sharp[y0, x0] * (1 - fx) + sharp[y0, x1] * fx) * (1 - fy) + \
+            (sharp[y1, x0] * (1 - fx) + sharp[y1, x1] * fx) * fy
+        irradiance = scale * (0.5 / g.z) ** 2 * (0.25 + float(at))
+        _cornea.add_splat(dots_signal, g.u, g.v, g.albedo * irradiance)
 
 
 def expose_ir(signal: np.ndarray, exposure_s: float, gain: float, noise_bank: NoiseBank | None
@@ -512,6 +540,9 @@ def depth_image(maps: ViewMaps, ir_electrons: np.ndarray, noise_bank: NoiseBank,
         # camera): nothing to match where it clips.
         glint_clip = (e >= FULL_WELL_E) & (maps.glint > 0.5)
         textured &= ~(cv2.dilate(glint_clip.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
+    if maps.glint_dots is not None:
+        film_clip = (e >= FULL_WELL_E) & (maps.glint_dots > 0.5)
+        textured &= ~(cv2.dilate(film_clip.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
     # Occlusion: a pixel is hidden from the right imager (or, for structured light, from the
     # projector) if a nearer pixel to its right covers it.
     disp = np.float32(f * b) / z

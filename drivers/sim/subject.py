@@ -118,6 +118,9 @@ class Surface:
     gloss: np.ndarray | None = None           # (gh, gw) 0..1, 0 where not glossy
     gloss_slope: np.ndarray | None = None     # (gh, gw, 2)
     gloss_nir_ratio: float = 1.0              # the glossy layer's 850 nm reflectance / its visible one
+    # The glossy layer mirrors the projector dot by dot (a film pressed onto a face: what it mirrors at a
+    # point is the pattern's light there, cornea.py); False: as one uniform source (spectacle lenses).
+    gloss_dots: bool = False
     march_steps: tuple[int, int] = (7, 4)     # bracket steps and refinements (smooth large surfaces need fewer)
     front: float | None = None                # height of the point ``distance_mm`` is measured to (None: max)
 
