@@ -13,11 +13,16 @@ z = ∞, 0.5 m and 0.25 m (sub-0.1 px error over 0.2–3 m), so a frame costs a 
 on the depth pixels that can reach the color image at all, one uint16 z-buffer scatter, and the 2x2
 filter as shifted slices of one flat, bordered buffer. Selections are written as arithmetic (a
 product with a comparison) rather than masked writes or ``np.where``, which cost several times as
-much on 300k pixels. Streams that share depth's imager (IR) are carried through the same z-buffer.
-``make bench`` times it against librealsense's ``rs.align`` (about 0.45-0.5x its time at 640x480).
+much on 300k pixels. Streams that share depth's imager (IR) are carried through the same z-buffer,
+in 64-bit keys whose depth and carried value are whole uint16 lanes, read in place. The work goes
+in pieces of ``BAND_CELLS`` elements (candidate depth pixels, then color rows), whose temporaries
+stay in a core's cache from one step to the next: every step is element by element, so the values
+are those of one piece. ``python -m bench syncalign`` times it against librealsense's ``rs.align``
+(docs/liveness.md, "The alignment in pieces").
 
 Memory: a process that aligns every frameset of a session (the liveness worker) calls
-``keep_scratch(True)``: each thread then keeps its temporaries (about 18 MiB at 640x480) from one
+``keep_scratch(True)``: each thread then keeps its temporaries (about 4.4 MiB at 640x480: the
+z-buffer and the depth units frame-sized, the rest a piece's) from one
 frameset to the next instead of allocating ~25 frame-sized arrays per frameset, and pixels that miss
 the colour image go to a sink cell of the z-buffer instead of being selected out (a selection is a
 new array per frame). The kept temporaries never leave the call that fills them; what a caller keeps
@@ -226,8 +231,9 @@ _SCRATCH: dict[threading.Thread, _Scratch] = {}      # only while ``keep_scratch
 _RESULTS = BufferPool(per_shape=2)
 _keep = False
 # Bytes each thread's temporaries took last session, by thread: its next block. By thread, since
-# threads need very different amounts: a judge thread aligns and measures (about 28 MiB at 640x480),
-# the worker's judge loop only reads the face grids (0.14 MiB).
+# threads need very different amounts: a judge thread aligns and measures (about 28 MiB at 640x480
+# before the alignment went in pieces, 17.6 of them the alignment's, now 4.4), the worker's judge
+# loop only reads the face grids (0.14 MiB).
 _scratch_sizes: dict[threading.Thread, int] = {}
 
 
