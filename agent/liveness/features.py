@@ -1737,17 +1737,44 @@ def motion_snr(cues: list[FrameCues], runs: list[Run], window: int) -> float:
 
 
 def depth_noise(aligned_frames: list[AlignedFrameSet]) -> float:
-    """Temporal depth noise (mm) on the static background, normalised to 1 m by the z^2 law."""
+    """Temporal depth noise (mm) on the static background, normalised to 1 m by the z^2 law.
+
+    Of the last two framesets' whole aligned depth. Read on their depth units, not their metres:
+    a pixel has depth in metres where its units are not 0 (``to_metres``), and the metres are
+    units times a float32 scale, which never decreases as the units grow, so "more than the
+    threshold in metres" is "at least the fewest units whose metres exceed it" (found on the 65,536
+    units' metres, ``_unit_metres``). Only the pixels used are converted (the median's subsample,
+    the background), so the value is the one read on the two whole frames' metres, to the bit
+    (``tests/liveness/test_depth_noise.py``), without converting them."""
     if len(aligned_frames) < 2:
         return float("nan")
-    a, b = aligned_frames[-2].depth_m[...], aligned_frames[-1].depth_m[...]     # the whole frames, read
-    both = np.isfinite(a) & np.isfinite(b)
-    # "Background": 20 cm behind the scene's median depth (a subsample is plenty for a median).
-    far = both & (a > np.median(a[both][::7]) + 0.2) if both.any() else both
+    fa, fb = aligned_frames[-2], aligned_frames[-1]
+    ua, ub = fa.depth_u16, fb.depth_u16
+    both = np.not_equal(ua, 0, out=scratch("features.depth_noise.both", ua.shape, np.bool_))
+    both &= np.not_equal(ub, 0, out=scratch("features.depth_noise.b_valid", ub.shape, np.bool_))
+    far = both
+    if both.any():
+        # "Background": 20 cm behind the scene's median depth (a subsample is plenty for a median).
+        threshold = np.median(to_metres(ua[both][::7], fa.depth_scale)) + 0.2
+        above = np.flatnonzero(_unit_metres(fa.depth_scale) > threshold)
+        far = scratch("features.depth_noise.far", ua.shape, np.bool_)
+        if above.size:
+            np.greater_equal(ua, np.uint16(above[0]), out=far)
+            far &= both
+        else:
+            far.fill(False)
     if far.sum() < 200:
         far = both
     if far.sum() < 50:
         return float("nan")
-    z = a[far]
-    d = (a[far] - b[far]) / np.sqrt(2)
+    z = fa.depth_m[far]
+    d = (z - fb.depth_m[far]) / np.sqrt(2)
     return float(np.std(d / (z * z)) * 1000)
+
+
+@functools.lru_cache(maxsize=4)
+def _unit_metres(depth_scale: float) -> np.ndarray:
+    """Every depth unit's metres (``to_metres`` of 0-65535: NaN at 0), read only."""
+    m = to_metres(np.arange(65536, dtype=np.uint16), depth_scale, out=np.empty(65536, np.float32))
+    m.setflags(write=False)
+    return m

@@ -13,11 +13,16 @@ z = ∞, 0.5 m and 0.25 m (sub-0.1 px error over 0.2–3 m), so a frame costs a 
 on the depth pixels that can reach the color image at all, one uint16 z-buffer scatter, and the 2x2
 filter as shifted slices of one flat, bordered buffer. Selections are written as arithmetic (a
 product with a comparison) rather than masked writes or ``np.where``, which cost several times as
-much on 300k pixels. Streams that share depth's imager (IR) are carried through the same z-buffer.
-``make bench`` times it against librealsense's ``rs.align`` (about 0.45-0.5x its time at 640x480).
+much on 300k pixels. Streams that share depth's imager (IR) are carried through the same z-buffer,
+in 64-bit keys whose depth and carried value are whole uint16 lanes, read in place. The work goes
+in pieces of ``BAND_CELLS`` elements (candidate depth pixels, then color rows), whose temporaries
+stay in a core's cache from one step to the next: every step is element by element, so the values
+are those of one piece. ``python -m bench syncalign`` times it against librealsense's ``rs.align``
+(docs/liveness.md, "The alignment in pieces").
 
 Memory: a process that aligns every frameset of a session (the liveness worker) calls
-``keep_scratch(True)``: each thread then keeps its temporaries (about 18 MiB at 640x480) from one
+``keep_scratch(True)``: each thread then keeps its temporaries (about 4.4 MiB at 640x480: the
+z-buffer and the depth units frame-sized, the rest a piece's) from one
 frameset to the next instead of allocating ~25 frame-sized arrays per frameset, and pixels that miss
 the colour image go to a sink cell of the z-buffer instead of being selected out (a selection is a
 new array per frame). The kept temporaries never leave the call that fills them; what a caller keeps
@@ -31,6 +36,7 @@ nothing of a session stays between sessions). One-off alignments (the daemon's p
 from __future__ import annotations
 
 import mmap
+import sys
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -43,6 +49,13 @@ from drivers.errors import CaptureAgentError
 from drivers.frame import Extrinsics, Frame, FrameSet, Intrinsics, StreamKind
 
 _INDEX_BITS = 20                 # up to 1,048,576 depth pixels (1280x800 fits)
+# A z-buffer key carrying a value: depth << 48 | depth pixel index << 16 | carried value, so the
+# depth and the carried value are whole uint16 lanes of the key, read in place (``_lane``).
+_KEY_DEPTH_SHIFT = 48
+# Elements of one piece of a frame's alignment (candidate depth pixels, or color pixels by whole rows):
+# a piece's temporaries (about 30 bytes an element) then stay in a core's cache between its steps.
+BAND_CELLS = 24_000
+_HI, _LO = (3, 0) if sys.byteorder == "little" else (0, 3)    # those lanes among a key's four uint16
 MIN_Z_M = 0.1                    # nearer depth is not registered (below every depth camera's range)
 
 
@@ -67,6 +80,7 @@ class AlignmentTable:
     # sees much that a narrower color camera does not). u0/v0 carry +1.5 so that truncation rounds
     # to nearest, one pixel to the right and down (the z-buffer has a border row and column).
     cand: np.ndarray = field(init=False)
+    cand_key: np.ndarray = field(init=False)      # the same indices as uint64 (a view where intp is 64-bit)
     cu: tuple[np.ndarray, np.ndarray, np.ndarray] = field(init=False)
     cv: tuple[np.ndarray, np.ndarray, np.ndarray] = field(init=False)
     # Depth along the color axis from depth along the depth axis, per color pixel:
@@ -87,7 +101,9 @@ class AlignmentTable:
             reach |= (uc > -3) & (uc < w + 2) & (vc > -3) & (vc < h + 2)
         cand = np.flatnonzero(reach)
         pick = lambda arr: np.ascontiguousarray(arr.ravel()[cand])  # noqa: E731
-        object.__setattr__(self, "cand", cand.astype(np.intp))
+        cand = cand.astype(np.intp)
+        object.__setattr__(self, "cand", cand)
+        object.__setattr__(self, "cand_key", cand.view(np.uint64) if cand.itemsize == 8 else cand.astype(np.uint64))
         object.__setattr__(self, "cu", (pick(self.u[0]) + np.float32(1.5), pick(self.u[1]), pick(self.u[2])))
         object.__setattr__(self, "cv", (pick(self.v[0]) + np.float32(1.5), pick(self.v[1]), pick(self.v[2])))
 
@@ -215,8 +231,9 @@ _SCRATCH: dict[threading.Thread, _Scratch] = {}      # only while ``keep_scratch
 _RESULTS = BufferPool(per_shape=2)
 _keep = False
 # Bytes each thread's temporaries took last session, by thread: its next block. By thread, since
-# threads need very different amounts: a judge thread aligns and measures (about 28 MiB at 640x480),
-# the worker's judge loop only reads the face grids (0.14 MiB).
+# threads need very different amounts: a judge thread aligns and measures (about 28 MiB at 640x480
+# before the alignment went in pieces, 17.6 of them the alignment's, now 4.4), the worker's judge
+# loop only reads the face grids (0.14 MiB).
 _scratch_sizes: dict[threading.Thread, int] = {}
 
 
@@ -280,6 +297,11 @@ def scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
     return _scratch().get(name, n, dtype).reshape(shape)
 
 
+def _lane(keys: np.ndarray, lane: int) -> np.ndarray:
+    """The ``lane``-th uint16 of each uint64 of ``keys`` (1-D, contiguous): a strided view."""
+    return keys.view(np.uint16)[lane::4]
+
+
 def _splat(depth_u16: np.ndarray, depth_scale: float, table: AlignmentTable, carry: np.ndarray | None = None,
            empty: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
     """Per color pixel: the winning depth value (units, 0 = none) and, with ``carry`` (an array of
@@ -288,22 +310,62 @@ def _splat(depth_u16: np.ndarray, depth_scale: float, table: AlignmentTable, car
     they carry the same surface.
 
     The buffers are bordered (an empty row 0 and column 0) and flat, so the 2x2 neighbourhood of
-    every pixel is four contiguous, shifted slices of one array. Every temporary is the thread's
-    scratch (:func:`keep_scratch`), the depth units too: a strided (h, w) view of it, valid until
-    this thread aligns again, so the caller reads it at once. The carried values are a new array."""
+    every pixel is four contiguous, shifted slices of one array. The work goes in pieces of about
+    ``BAND_CELLS`` elements (candidate depth pixels, then rows of the color image), so that a
+    piece's temporaries stay in the core's cache between its steps; every step is element by
+    element (the 2x2 minimum reads the z-buffer, whole before the first row is resolved), so the
+    values are the same as in one piece. Every temporary is the thread's scratch
+    (:func:`keep_scratch`), the depth units too: a strided (h, w) view of it, valid until this
+    thread aligns again, so the caller reads it at once. The carried values are a new array."""
     h, w = table.color.height, table.color.width
     s = _scratch()
     count = table.cand.size
+    kdt: type[np.unsignedinteger]
+    if carry is None:
+        kdt, shift = np.uint16, 0
+    else:
+        if carry.dtype.itemsize > 2 and carry.dtype != np.int32:
+            raise AlignmentError("only 8/16-bit values or pixel indices can be carried")
+        kdt, shift = np.uint64, _KEY_DEPTH_SHIFT
+    wp = w + 1
+    n = (h + 1) * wp
+    # Empty: depth field 65535 (decoded as "no depth"), everything below it all ones. One spare
+    # cell at the end so the result reshapes to (h, wp), and a sink after it, where depth pixels
+    # that miss the image (or have no depth) go.
+    zbuf = s.get("zbuf", n + 2, kdt)
+    zbuf.fill((65536 << shift) - 1)
+    for i0 in range(0, count, BAND_CELLS):
+        _scatter(depth_u16, depth_scale, table, slice(i0, min(i0 + BAND_CELLS, count)), carry, zbuf, shift, s)
+    units = s.get("units", h * wp, np.uint16)
+    carried: np.ndarray | None = None
+    if carry is not None:
+        carried = _result((h, w), carry.dtype if carry.dtype.itemsize <= 2 else np.int32)
+    rows = max(1, min(h, BAND_CELLS // wp))
+    for r0 in range(0, h, rows):
+        r1 = min(r0 + rows, h)
+        _resolve(zbuf, r0, r1, w, shift, units[r0 * wp:r1 * wp], None if carried is None else carried[r0:r1],
+                 empty, s)
+    return units.reshape(h, wp)[:, :w], carried
+
+
+def _scatter(depth_u16: np.ndarray, depth_scale: float, table: AlignmentTable, part: slice,
+             carry: np.ndarray | None, zbuf: np.ndarray, shift: int, s: _Scratch | _Fresh) -> None:
+    """The candidate depth pixels ``part`` (of ``table.cand``) into the z-buffer: each one's key
+    (its depth; with ``carry``, then its pixel index and the carried value) at its color pixel,
+    the minimum kept."""
+    h, w = table.color.height, table.color.width
+    cand = table.cand[part]
+    count = cand.size
     f32 = np.float32
     # np.take with an ``out`` and mode "raise" buffers through a temporary; the indices are in
     # range by construction (candidates of this table; uint16 depths into a 65536-entry table).
-    d = np.take(depth_u16.ravel(), table.cand, out=s.get("d", count, np.uint16), mode="clip")
+    d = np.take(depth_u16.ravel(), cand, out=s.get("d", count, np.uint16), mode="clip")
     # np.take makes its indices intp: here, in the keys' buffer (not yet in use), not anew.
     index = s.get("key", count, np.uint64).view(np.intp)
     np.copyto(index, d)
     w_inv = np.take(_inverse_depth_lut(depth_scale), index, out=s.get("w_inv", count, f32), mode="clip")
-    u0, u1, u2 = table.cu
-    v0, v1, v2 = table.cv
+    u0, u1, u2 = (c[part] for c in table.cu)
+    v0, v1, v2 = (c[part] for c in table.cv)
     uc = np.multiply(u2, w_inv, out=s.get("uc", count, f32))
     uc += u1
     uc *= w_inv
@@ -323,8 +385,7 @@ def _splat(depth_u16: np.ndarray, depth_scale: float, table: AlignmentTable, car
     ok &= np.less_equal(vi, h, out=t)
     ok &= np.greater(d, 0, out=t)
     wp = w + 1
-    n = (h + 1) * wp
-    sink = n + 1                                    # a cell past the image: where pixels that miss it go
+    sink = (h + 1) * wp + 1                         # a cell past the image: where pixels that miss it go
     vi *= wp
     vi += ui                                        # flat position in the bordered buffer
     # Pixels that miss the image (or have no depth) are scattered into the sink rather than
@@ -337,95 +398,105 @@ def _splat(depth_u16: np.ndarray, depth_scale: float, table: AlignmentTable, car
     # index, then the carried value. The minimum key is the nearest surface, ties between equal
     # depths broken by pixel index (not by the carried value, which would bias it), and the
     # winner's carried value comes back with it: one scatter, no second pass.
-    kdt: type[np.unsignedinteger]
     if carry is None:
-        kdt, shift = np.uint16, 0
         key = d
     else:
-        if carry.dtype.itemsize > 2 and carry.dtype != np.int32:
-            raise AlignmentError("only 8/16-bit values or pixel indices can be carried")
-        kdt, shift = np.uint64, _INDEX_BITS + 16
+        kdt = np.uint64
         key = s.get("key", count, kdt)
         np.copyto(key, d)
-        key <<= kdt(shift)
-        part = s.get("key_part", count, kdt)
-        np.copyto(part, table.cand, casting="unsafe")   # pixel indices: not negative
-        part <<= kdt(16)
-        key |= part
+        key <<= kdt(shift - 16)
+        key |= table.cand_key[part]                 # the pixel indices
+        key <<= kdt(16)
         if carry.dtype.itemsize <= 2:
-            carried_src = np.take(carry.ravel(), table.cand, out=s.get("carry_src", count, carry.dtype), mode="clip")
-            np.copyto(part, carried_src)
-            key |= part
-    # Empty: depth field 65535 (decoded as "no depth"), everything below it all ones. One spare
-    # cell at the end so the result reshapes to (h, wp), and the sink after it.
-    zbuf = s.get("zbuf", n + 2, kdt)
-    zbuf.fill((65536 << shift) - 1)
+            carried_src = np.take(carry.ravel(), cand, out=s.get("carry_src", count, carry.dtype), mode="clip")
+            value = s.get("key_part", count, kdt)
+            np.copyto(value, carried_src)
+            key |= value
     np.minimum.at(zbuf, target, key)
-    # Each depth pixel covers ~1.6 color pixels, so centres leave one-pixel gaps, and a far
-    # surface's centre can fall into a gap of a nearer one. A 2x2 minimum (this pixel, the one to
-    # the left, above, above-left) gives each pixel the nearest surface whose footprint reaches it.
-    # Keep a pixel's own centre unless a clearly nearer surface (2 %, at least 3 units) covers it,
-    # so noise on one surface does not bias the result toward the nearest one.
-    c0 = wp + 1                                     # flat position of pixel (0, 0)
-    size = n + 1 - c0                               # h rows of wp
-    centre = zbuf[c0:n + 1]                         # every pixel from (0, 0) on, plus the spare cell
-    grown = np.minimum(centre, zbuf[c0 - 1:n], out=s.get("grown", size, kdt))
-    np.minimum(grown, zbuf[1:n - wp + 1], out=grown)
-    np.minimum(grown, zbuf[0:n - wp], out=grown)
+
+
+def _resolve(zbuf: np.ndarray, r0: int, r1: int, w: int, shift: int, units: np.ndarray,
+             carried: np.ndarray | None, empty: int, s: _Scratch | _Fresh) -> None:
+    """Color rows ``r0:r1`` from the filled z-buffer: their depth units into ``units`` (those rows,
+    bordered: ``wp`` cells a row) and, with ``carried`` (those rows), the winners' carried values.
+
+    Each depth pixel covers ~1.6 color pixels, so centres leave one-pixel gaps, and a far
+    surface's centre can fall into a gap of a nearer one. A 2x2 minimum (this pixel, the one to
+    the left, above, above-left) gives each pixel the nearest surface whose footprint reaches it.
+    Keep a pixel's own centre unless a clearly nearer surface (2 %, at least 3 units) covers it,
+    so noise on one surface does not bias the result toward the nearest one."""
+    kdt = zbuf.dtype.type
+    wp = w + 1
+    p0, m = (r0 + 1) * wp + 1, (r1 - r0) * wp      # flat position of pixel (r0, 0); cells
+    centre = zbuf[p0:p0 + m]                        # the last row's runs into the spare cell
+    grown = np.minimum(centre, zbuf[p0 - 1:p0 - 1 + m], out=s.get("grown", m, kdt))
+    np.minimum(grown, zbuf[p0 - wp:p0 - wp + m], out=grown)
+    np.minimum(grown, zbuf[p0 - wp - 1:p0 - wp - 1 + m], out=grown)
     cd: np.ndarray
     gd: np.ndarray
     if shift:
-        shifted = s.get("shifted", size, kdt)
-        cd, gd = s.get("cd", size, np.uint16), s.get("gd", size, np.uint16)
-        np.copyto(cd, np.right_shift(centre, kdt(shift), out=shifted), casting="unsafe")
-        np.copyto(gd, np.right_shift(grown, kdt(shift), out=shifted), casting="unsafe")
+        # The depth field is the key's top 16 bits: read in place as every fourth uint16 of the
+        # keys (no shift), once into an array of its own since it is read three times.
+        cd = s.get("cd", m, np.uint16)
+        np.copyto(cd, _lane(centre, _HI))
+        gd = _lane(grown, _HI)
     else:
         cd, gd = centre, grown
     # A nearer neighbour wins when it is nearer by more than max(3, c // 50) units (grown <= centre,
     # so the difference cannot wrap). Arithmetic, not masks: masked writes cost ten times as much.
-    margin = np.floor_divide(cd, np.uint16(50), out=s.get("margin", size, np.uint16))
+    margin = np.floor_divide(cd, np.uint16(50), out=s.get("margin", m, np.uint16))
     np.maximum(margin, np.uint16(3), out=margin)
-    diff = np.subtract(cd, gd, out=s.get("diff", size, np.uint16))
-    take = np.greater(diff, margin, out=s.get("take", size, np.bool_))
+    diff = np.subtract(cd, gd, out=s.get("diff", m, np.uint16))
+    take = np.greater(diff, margin, out=s.get("take", m, np.bool_))
     diff *= take
-    units = np.subtract(cd, diff, out=s.get("units", size, np.uint16))   # grown where taken, else centre
-    units *= np.not_equal(units, 65535, out=s.get("not_empty", size, np.bool_))   # empty (65535) is 0
-    units = units.reshape(h, wp)[:, :w]
-    if carry is None:
-        return units, None
-    won = np.subtract(centre, grown, out=s.get("shifted", size, kdt))   # the winner's key, as above
-    won *= take
-    np.subtract(centre, won, out=won)
-    if carry.dtype.itemsize <= 2:
-        np.bitwise_and(won, kdt(0xFFFF), out=won)
-        carried = _result((h, w), carry.dtype)
+    np.subtract(cd, diff, out=units)                # grown where taken, else centre
+    units *= np.not_equal(units, 65535, out=s.get("not_empty", m, np.bool_))   # empty (65535) is 0
+    if carried is None:
+        return
+    rows = r1 - r0
+    if carried.dtype.itemsize <= 2:
+        # The carried value is the key's low 16 bits: the winner's (grown's where taken, else
+        # centre's) as centre - (centre - grown) * take on those bits alone, modulo 2**16 as the
+        # whole keys' arithmetic is, so the same value; the keys' other bits are never touched.
+        c_lo = _lane(centre, _LO)
+        won16 = np.subtract(c_lo, _lane(grown, _LO), out=s.get("won16", m, np.uint16))
+        won16 *= take
+        np.subtract(c_lo.reshape(rows, wp)[:, :w], won16.reshape(rows, wp)[:, :w], out=carried, casting="unsafe")
     else:                                           # the pixel index itself
+        won = np.subtract(centre, grown, out=s.get("won", m, kdt))   # the winner's key, as above
+        won *= take
+        np.subtract(centre, won, out=won)
         np.right_shift(won, kdt(16), out=won)
         np.bitwise_and(won, kdt((1 << _INDEX_BITS) - 1), out=won)
-        carried = _result((h, w), np.int32)
-    np.copyto(carried, won.reshape(h, wp)[:, :w], casting="unsafe")
-    no_depth = np.equal(units, 0, out=s.get("no_depth", h * w, np.bool_).reshape(h, w))
+        np.copyto(carried, won.reshape(rows, wp)[:, :w], casting="unsafe")
+    no_depth = np.equal(units.reshape(rows, wp)[:, :w], 0, out=s.get("no_depth", rows * w, np.bool_).reshape(rows, w))
     if empty == 0:
         carried *= np.logical_not(no_depth, out=no_depth)                           # 0 where no depth
     else:
         np.copyto(carried, carried.dtype.type(empty), where=no_depth)              # ``empty`` where no depth
-    return units, carried
 
 
 def _to_color_axis(units: np.ndarray, depth_scale: float, table: AlignmentTable) -> np.ndarray:
     """Depth-axis units to color-axis units (uint16, a new array), per color pixel (see
     ``color_axis``). The factor is the color pixel's own ray, not the exact sub-pixel point: the
-    difference is below a micrometre for real extrinsics (rotation of a few milliradians)."""
+    difference is below a micrometre for real extrinsics (rotation of a few milliradians).
+    In bands of rows, as :func:`_splat` works (element by element: the same values)."""
     s = _scratch()
-    z = s.get("z", units.size, np.float32).reshape(units.shape)
-    np.copyto(z, units)
-    z += np.float32(table.r3t / depth_scale)
-    z *= table.color_axis
-    np.rint(z, out=z)
-    np.clip(z, 1, 65535, out=z)
+    h, w = units.shape
     out = _result(units.shape, np.uint16)
-    np.copyto(out, z, casting="unsafe")
-    out *= np.not_equal(units, 0, out=s.get("has_depth", units.size, np.bool_).reshape(units.shape))
+    rows = max(1, min(h, BAND_CELLS // w))
+    offset = np.float32(table.r3t / depth_scale)
+    for r0 in range(0, h, rows):
+        r1 = min(r0 + rows, h)
+        u, o = units[r0:r1], out[r0:r1]
+        z = s.get("z", u.size, np.float32).reshape(u.shape)
+        np.copyto(z, u)
+        z += offset
+        z *= table.color_axis[r0:r1]
+        np.rint(z, out=z)
+        np.clip(z, 1, 65535, out=z)
+        np.copyto(o, z, casting="unsafe")
+        o *= np.not_equal(u, 0, out=s.get("has_depth", u.size, np.bool_).reshape(u.shape))
     return out                                      # no depth stays 0 (arithmetic: no masked write)
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -31,6 +30,7 @@ from bench.allocations import AllocationCounter
 from bench.measure_digest import digest
 from bench.windows import challenged_window
 from drivers.frame import FrameSet
+from tests.helpers.liveness_reference import depth_noise_on_metres
 
 NONCE = bytes(range(32))
 # A face near the camera (large ROI) and one farther and turned (a smaller one): the kept arrays
@@ -145,6 +145,6 @@ def test_the_cues_read_the_old_metres(aligned, gate):
         region = old[roi.y0:roi.y0 + roi.shape[0], roi.x0:roi.x0 + roi.shape[1]]
         assert _same(np.ascontiguousarray(roi.depth_m), region)
         # The last two frames' noise: the same as on whole-frame metres arrays.
-        olds = [SimpleNamespace(depth_m=_old_metres(b.depth_u16, b.depth_scale)) for b in pair]
         noise = depth_noise(pair)
-        assert np.isfinite(noise) and noise == depth_noise(olds)
+        assert np.isfinite(noise) and noise == depth_noise_on_metres(*(_old_metres(b.depth_u16, b.depth_scale)
+                                                                      for b in pair))
