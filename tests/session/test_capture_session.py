@@ -181,7 +181,10 @@ def test_consent_is_required_before_anything_happens(make_deps, ingest):
 
 
 def test_no_face_times_out_with_the_last_prompt(make_deps):
-    deps = make_deps("sim://?seed=2&subject=none", quality_timeout_s=1.5)
+    # Unpaced: the quality stage's 0.5 s are the camera's own (15 framesets, ``own_time``), not the
+    # clock's, which a loaded machine spent before the worker had judged one frameset (once at load
+    # ~11: no NO_FACE yet). The wall-clock bound of a paced camera: tests/pipeline/test_frameset_deadlines.py.
+    deps = make_deps("sim://?seed=2&subject=none&realtime=0", quality_timeout_s=0.5)
     evs = events(deps)
     assert any(e.get("prompt", {}).get("code") == "NO_FACE" for e in evs)
     e = result(evs)["error"]
