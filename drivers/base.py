@@ -207,7 +207,8 @@ class Camera(abc.ABC):
     # Whether ``read`` can block past its timeout: an SDK's read may hang inside its C code, so the
     # frameset reader makes such reads on a thread of its own and gives up on a hung one
     # (``agent.pipeline.frames``). False where something else bounds every read: a camera host's
-    # (its heartbeat) and the simulator's (Python that honours its timeout). A wrapper keeps True.
+    # (its heartbeat) and the simulator's (Python that honours its timeout). A wrapper that adds to
+    # reading keeps True; one that does not is its camera's (``CameraWrapper.read_may_hang``).
     read_may_hang: bool = True
     # Whether each frame is made when it is read, with no wall clock behind the stream (the simulator
     # with ``realtime=0``): its frames carry the camera's own timing however long they take to make,
@@ -339,6 +340,14 @@ class CameraWrapper(Camera):
     def __init__(self, inner: Camera):
         self.inner = inner
         self.capabilities = inner.capabilities
+
+    @property
+    def read_may_hang(self) -> bool:  # type: ignore[override]
+        """A wrapper that adds to reading (records, edits, cuts the cable) may hang in what it adds:
+        True. One that reads as its camera does is bounded as its camera is: a wrapped simulator
+        is read on the caller's thread like the simulator, where a render slower than the reader's
+        hang grace (``agent.pipeline.frames.READ_HANG_GRACE_S``, at load 15) is not a hung camera."""
+        return True if type(self).read is not CameraWrapper.read else bool(self.inner.read_may_hang)
 
     def _forward(self, name: str, *args: Any) -> Any:
         return getattr(self.inner, name)(*args)

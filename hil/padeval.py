@@ -83,7 +83,7 @@ from agent.session.events import LIGHT_CHANGED, unmeasurable_prompt
 from agent.session.offline import capture
 from drivers.errors import CaptureAgentError
 from drivers.sim import ATTACKS
-from drivers.sim.families import POOLS, presentation_query
+from drivers.sim.families import POOLS, light_for, presentation_query
 from hil.metrics import rate
 
 SPLITS = tuple(POOLS)                       # ("train", ..., "eleventh", "twelfth", "thirteenth")
@@ -199,6 +199,20 @@ DISTANCE_PROMPTS = {"MOVE_CLOSER": -1.0, "MOVE_BACK": 1.0, "IR_TOO_BRIGHT": 1.0}
 # other key is kept: the same light source and colour temperature, the same distance.
 LIGHT_PROMPTS = {"TOO_BRIGHT_TO_VERIFY": 4.0}
 SHADE_FACTOR = LIGHT_PROMPTS["TOO_BRIGHT_TO_VERIFY"]
+# Where the bright light is not the room's ``lux`` (issue 14, twenty-fourth session), the step into shade
+# is what takes the face out of that light, not a dimmer room:
+# - in direct sun (``direct_sun``: the beam is 65 % of the lux, sun.py) or under a tree's sunflecks
+#   (``dappled_sun``: 2,000-10,000 lux of direct sun on top of the canopy's 200-1,500, lobby.py), the
+#   person steps a pace into the shadow of the canopy, the kiosk's hood or the denser foliage, out of the
+#   sun: ``shade=1`` (the simulator: the whole face on the edge's shaded side, 0.35 of the lux; or no
+#   fleck, the canopy's lux kept, for the gaps' sun is what was bright). Already in that shade
+#   (``shade=1``), a further prompt finds no more sun to leave: the open-shade answer above.
+# - at night under a forecourt's canopy with passing cars' headlamps (``headlights``): the canopy's
+#   15-80 lux are not what was bright, and no step takes a face out of a beam that sweeps the whole
+#   forecourt from the road; by the time the prompt is read the car has passed: the person stays where
+#   they are and tries again (``RETRY_PROMPTS``'s answer: the same light, the scene's lights later).
+SUN_LIGHTS = frozenset({"direct_sun", "dappled_sun"})
+SWEPT_LIGHTS = frozenset({"headlights"})
 # LIGHT_CHANGED ("the light on your face changed during the check: hold still and try again", after a
 # window a passing shadow or another uncommanded change of the room's light left unmeasurable): the
 # person stays where they are, in the same light, and tries again a little later. The simulator starts
@@ -228,12 +242,22 @@ def followed_uri(uri: str, reason: str, attempt: int, camera_s: float = 0.0) -> 
     """The presentation ``uri`` again after its person answered the distance prompt ``reason``
     (``DISTANCE_PROMPTS``): only ``distance_mm`` changes, by :func:`prompt_step_mm` of the URI's own
     seed; or the light prompt ``reason`` (``LIGHT_PROMPTS``): only ``lux`` changes, divided by its
-    factor; or the retry prompt ``reason`` (``RETRY_PROMPTS``): only ``t0_s`` changes (added at the
-    end when absent), advanced by the previous attempt's camera time ``camera_s`` and
-    ``RETRY_PAUSE_S``. Every other key (identity, light, pose, background, seed) is kept, in its order."""
+    factor, save where the bright light is the sun's (``SUN_LIGHTS``: only ``shade=1`` is set, added at
+    the end when absent) or a passing headlamp's (``SWEPT_LIGHTS``: the retry's answer); or the retry
+    prompt ``reason`` (``RETRY_PROMPTS``): only ``t0_s`` changes (added at the end when absent),
+    advanced by the previous attempt's camera time ``camera_s`` and ``RETRY_PAUSE_S``.
+    Every other key (identity, light, pose, background, seed) is kept, in its order."""
     base, query = uri.split("?", 1)
     pairs = [kv.split("=", 1) for kv in query.split("&")]
     q = dict(pairs)
+    if reason in LIGHT_PROMPTS:
+        light = light_for(q.get("family", "any"), int(q.get("identity", "0")), q.get("light"))
+        if light in SUN_LIGHTS and q.get("shade", "0") in ("0", "false", "off", "no"):
+            if "shade" not in q:
+                return f"{uri}&shade=1"
+            return base + "?" + "&".join(f"{k}={'1' if k == 'shade' else v}" for k, v in pairs)
+        if light in SWEPT_LIGHTS:
+            reason = LIGHT_CHANGED.code
     if reason in RETRY_PROMPTS:
         if not (math.isfinite(camera_s) and camera_s >= 0):
             raise ValueError(f"camera_s must be a finite time >= 0, got {camera_s!r}")

@@ -134,6 +134,7 @@ def run(args) -> int:
     print(f"last sessions ({sessions['note']}):")
     for r in sessions["rows"]:
         print(f"  {r['started']}  {r['purpose']:<7} {r['outcome']:<9} {r['reason'] or '-':<22} "
+              f"{r['verdict'] or '-':<12} {r['challenge'] or '-':<20} "
               f"total {r['timings_ms'].get('total', r['timings_ms'].get('elapsed', 0)):.0f} ms")
     return 1 if failed else 0
 

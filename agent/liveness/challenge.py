@@ -167,6 +167,13 @@ FLICKER_DETAIL = ("patchy bright light flickered on the face during the illumina
                   "leaves): the screen's light could not be verified against it")
 PROJECTOR_FLICKER_DETAIL = ("the IR frames' dot energy moved with the ambient infrared flickering on the face "
                             "(sunlight through leaves): the projector's dots could not be verified against it")
+# Why a challenge failed otherwise: a contradiction (the judge's attack), or nothing to verify.
+PROJECTOR_CONTRADICTED_DETAIL = "IR frames do not follow the projector schedule: replayed, injected or not this camera"
+PROJECTOR_UNMEASURED_DETAIL = "too few measured frames to verify the projector challenge"
+PROJECTOR_FEW_FRAMES_DETAIL = "too few frames to verify the projector challenge"
+SCREEN_CONTRADICTED_DETAIL = ("the face's colour does not follow the screen's illumination sequence: injected or "
+                              "not live")
+NO_SEQUENCE_DETAIL = "no illumination sequence to verify"
 # Frames whose state may disagree with the projector schedule (beyond an edge's uncertain frame),
 # per this many frames compared: none in a window of under 40 compared frames.
 FRAMES_PER_ALLOWED_MISMATCH = 40
@@ -444,12 +451,11 @@ def verify_projector(schedule: Sequence[bool], energies: Sequence[float] | np.nd
     e = np.asarray(energies, dtype=np.float64)
     n = min(len(e), len(schedule))
     if n < MIN_FRAMES or not np.all(np.isfinite(e[:n])):
-        return SequenceResult(kind, False, 0, 0, 0, 0, 0.0, "too few measured frames to verify the projector "
-                              "challenge")
+        return SequenceResult(kind, False, 0, 0, 0, 0, 0.0, PROJECTOR_UNMEASURED_DETAIL)
     e = e[:n]
     lags = _lags(max_lag, n)
     if not lags.size:
-        return SequenceResult(kind, False, 0, 0, 0, 0, 0.0, "too few frames to verify the projector challenge")
+        return SequenceResult(kind, False, 0, 0, 0, 0, 0.0, PROJECTOR_FEW_FRAMES_DETAIL)
     sched = np.asarray(schedule[:n], dtype=bool)
     k = np.arange(n)
     inside = k < (n - lags)[:, None]                  # (lags, n): frame k of the schedule is compared
@@ -489,7 +495,7 @@ def verify_projector(schedule: Sequence[bool], energies: Sequence[float] | np.nd
         measurable = False
         detail = SWEPT_DETAIL if _ambient_under_step(e, sched, stepped[0]) else DRIFTED_DETAIL
     else:
-        detail = "IR frames do not follow the projector schedule: replayed, injected or not this camera"
+        detail = PROJECTOR_CONTRADICTED_DETAIL
     return SequenceResult(kind, passed, int(lags[i]), int(checked[i]), int(mism[i]), int(late[i]), float(sep[i]),
                           detail, measurable, inverted)
 
@@ -1049,7 +1055,7 @@ def _illumination(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separa
     of its neighbours within half a level's step of the gain (:func:`_unsteady`)."""
     kind = Kind.ILLUMINATION
     if not steps:
-        return SequenceResult(kind, False, 0, 0, 0, 0, 0.0, "no illumination sequence to verify")
+        return SequenceResult(kind, False, 0, 0, 0, 0, 0.0, NO_SEQUENCE_DETAIL)
     expected, step_of = step_layout(steps)
     n = min(len(y), len(expected))
     lags = _lags(max_lag, n)
@@ -1197,7 +1203,7 @@ def _illumination(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separa
     elif not measurable:
         detail = WEAK_SCREEN_DETAIL
     else:
-        detail = "the face's colour does not follow the screen's illumination sequence: injected or not live"
+        detail = SCREEN_CONTRADICTED_DETAIL
     return SequenceResult(kind, passed, int(lags[i]), int(checked[i]), int(wrong[i] + unseen[i]), int(late[i]),
                           float(sep[i]), detail, measurable)
 
@@ -1259,6 +1265,42 @@ def failed_unmeasurable(challenge: Any) -> bool:
 # asks the person to change. ``FEW_FACES_DETAIL`` is not one: no face to measure is not the light's doing.
 LIGHT_DETAILS = frozenset({CLIPPED_DETAIL, DROWNED_DETAIL, DRIFTED_DETAIL, SWEPT_DETAIL, WEAK_SCREEN_DETAIL,
                            NOISY_DETAIL, AMBIENT_DETAIL, FLICKER_DETAIL, PROJECTOR_FLICKER_DETAIL})
+
+
+# A stable code for each reason a challenge can fail (its ``detail`` is free text, for people): the
+# audit ``result`` record's ``challenge_detail`` (:func:`detail_code`) and ``diagnose``'s last sessions,
+# so an operator tells a flicker relabel, a swept light, a drowned projector and a weak screen apart
+# where the verdict is the same ``inconclusive``. Never changed once used; a new reason gets a new code.
+DETAIL_CODES: dict[str, str] = {
+    CLIPPED_DETAIL: "PROJECTOR_CLIPPED", DROWNED_DETAIL: "PROJECTOR_DROWNED", DRIFTED_DETAIL: "PROJECTOR_DRIFTED",
+    SWEPT_DETAIL: "PROJECTOR_SWEPT", PROJECTOR_FLICKER_DETAIL: "PROJECTOR_FLICKER",
+    PROJECTOR_CONTRADICTED_DETAIL: "PROJECTOR_CONTRADICTED", PROJECTOR_UNMEASURED_DETAIL: "PROJECTOR_UNMEASURED",
+    PROJECTOR_FEW_FRAMES_DETAIL: "PROJECTOR_FEW_FRAMES",
+    WEAK_SCREEN_DETAIL: "SCREEN_WEAK", NOISY_DETAIL: "SCREEN_NOISY", AMBIENT_DETAIL: "SCREEN_LIGHT_CHANGED",
+    FLICKER_DETAIL: "SCREEN_FLICKER", FEW_FACES_DETAIL: "SCREEN_FEW_FACES",
+    SCREEN_CONTRADICTED_DETAIL: "SCREEN_CONTRADICTED", NO_SEQUENCE_DETAIL: "SCREEN_NO_SEQUENCE",
+}
+OTHER_DETAIL_CODE = "OTHER"       # a detail this build does not know (never the text itself)
+
+
+def detail_code(challenge: Any) -> str | None:
+    """The stable code of why a verdict's ``challenge`` (:meth:`ChallengeResult.to_dict`, as the
+    liveness worker sends it) failed: each failed challenge's ``DETAIL_CODES`` entry, in the order of
+    ``kinds``, joined by ``+`` (``PROJECTOR_DROWNED+SCREEN_WEAK``); ``OTHER`` for a detail not in the
+    table or a malformed one. None when there is no challenge or it passed. Never free text."""
+    if not isinstance(challenge, dict) or challenge.get("passed") is not False:
+        return None
+    kinds = challenge.get("kinds")
+    if not isinstance(kinds, list) or not kinds:
+        return OTHER_DETAIL_CODE
+    codes = []
+    for k in kinds:
+        r = challenge.get(k) if isinstance(k, str) else None
+        if isinstance(r, dict) and r.get("passed") is True:
+            continue
+        d = r.get("detail") if isinstance(r, dict) else None
+        codes.append(DETAIL_CODES.get(d, OTHER_DETAIL_CODE) if isinstance(d, str) else OTHER_DETAIL_CODE)
+    return "+".join(codes) if codes else OTHER_DETAIL_CODE
 
 
 def failed_for_light(challenge: Any) -> bool:

@@ -45,6 +45,7 @@ from agent.liveness.wire import (
 )
 from agent.quality.prompts import BY_CODE, Prompt
 from agent.quality.settings import QualitySettings
+from drivers import spawner
 from drivers.errors import CaptureAgentError
 from drivers.frame import FrameSet
 
@@ -172,7 +173,7 @@ def _start_stalled(timeout_s: float, *, after: str) -> LivenessWorkerError:
 def worker_command(ctrl_fd: int, ring_fd: int, slots: int, slot_bytes: int) -> list[str]:
     """The worker's command line: its control socket and frame ring by descriptor, and what it may read."""
     cmd = [sys.executable, "-m", "agent.liveness.worker", "--ctrl-fd", str(ctrl_fd), "--ring-fd", str(ring_fd),
-           "--slots", str(slots), "--slot-bytes", str(slot_bytes)]
+           "--slots", str(slots), "--slot-bytes", str(slot_bytes), "--parent-pid", str(os.getpid())]
     for d in worker_read_dirs():
         cmd += ["--read", d]
     return cmd
@@ -219,11 +220,13 @@ class LivenessSupervisor:
         ring = Ring(self.s.slots, self.s.slot_bytes)
         cmd = worker_command(child.fileno(), ring.fd, self.s.slots, self.s.slot_bytes)
         try:
-            proc = subprocess.Popen(cmd, pass_fds=(child.fileno(), ring.fd), close_fds=True,
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=(None if os.environ.get("CAPTURE_AGENT_WORKER_STDERR")
-                                            else subprocess.DEVNULL),
-                                    env=worker_environment(), cwd="/")
+            # Forked from the one spawner thread: the worker dies with the daemon (PR_SET_PDEATHSIG,
+            # which Linux ties to the forking thread; the worker sets it on itself, ``--parent-pid``).
+            proc = spawner.popen(cmd, pass_fds=(child.fileno(), ring.fd), close_fds=True,
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=(None if os.environ.get("CAPTURE_AGENT_WORKER_STDERR")
+                                         else subprocess.DEVNULL),
+                                 env=worker_environment(), cwd="/")
         finally:
             child.close()
         self._proc, self._sock, self._ring = proc, parent, ring

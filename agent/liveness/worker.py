@@ -1,9 +1,12 @@
 """The liveness worker: a separate OS process that judges framesets and can reach nothing else.
 
 Started by :class:`agent.liveness.supervisor.LivenessSupervisor` as
-``python -m agent.liveness.worker --ctrl-fd N --ring-fd M --slots S --slot-bytes B --read DIR ...``
+``python -m agent.liveness.worker --ctrl-fd N --ring-fd M --slots S --slot-bytes B --parent-pid P --read DIR ...``
 with only those two descriptors (and /dev/null on 0–2) open, an environment without secrets, and
-``/`` as its working directory. The order matters (``agent/security/sandbox.py`` says why):
+``/`` as its working directory. The order matters (``agent/security/sandbox.py`` says why). First
+of all it dies with the daemon (``PR_SET_PDEATHSIG`` SIGKILL, set again after each change of
+credentials; and at once on EOF of its control channel), so a daemon killed by SIGKILL leaves no
+worker holding face data:
 
 1. first, while the process has one thread and before anything that starts threads is imported
    (numpy's BLAS pool would): a new network namespace (with a user namespace when unprivileged),
@@ -46,25 +49,30 @@ from collections.abc import Callable
 from typing import Any
 
 
-def sandbox_start(read_paths: list[str]) -> dict[str, Any]:
+def sandbox_start(read_paths: list[str], parent_pid: int | None = None) -> dict[str, Any]:
     """Step 1 (see the module docstring). Imports nothing that starts a thread."""
     from agent.security import sandbox
     state: dict[str, Any] = dict(sandbox.enter_namespaces())
+    if parent_pid is not None:
+        sandbox.die_with_parent(parent_pid)      # again: a new user namespace's credentials may clear it
     sandbox.set_nondumpable()
     state["landlock_abi"] = sandbox.restrict_filesystem(sandbox.worker_read_paths(read_paths))
     sandbox.load_seccomp("start")
     return state
 
 
-def sandbox_serve(state: dict[str, Any]) -> dict[str, Any]:
+def sandbox_serve(state: dict[str, Any], parent_pid: int | None = None) -> dict[str, Any]:
     """Step 3: after everything is loaded, before the first frame."""
     from agent.security import sandbox
     sandbox.drop_to_nobody()
     sandbox.set_nondumpable()                    # a change of credentials may reset it
+    if parent_pid is not None:
+        sandbox.die_with_parent(parent_pid)      # so does it reset this
     limits = sandbox.limit_resources(own_user_namespace=bool(state["userns"]))
     sandbox.load_seccomp("serve")
     return {**state, "limits": limits, "uid": os.getuid(), "gid": os.getgid(), "seccomp": sandbox.seccomp_mode(),
-            "no_new_privs": sandbox.no_new_privs(), "dumpable": sandbox.dumpable()}
+            "no_new_privs": sandbox.no_new_privs(), "dumpable": sandbox.dumpable(),
+            "parent_death_signal": sandbox.parent_death_signal()}
 
 
 def _attempt(fn) -> str:
@@ -256,8 +264,10 @@ def serve(ctrl: socket.socket, ring, gate, state: dict[str, Any]) -> None:
             try:
                 msg = recv(ctrl)
             except (EOFError, OSError):
-                work.put(("quit", {}))
-                return
+                # The daemon closed its end or died: nothing will ask for this worker's work again,
+                # so it ends now, not after the judge's queue (a task may be slow or stuck) with the
+                # session's frames in memory; the kernel frees them (os._exit: no atexit, no joins).
+                os._exit(0)
             except WireError as exc:
                 work.put(("error", exc))
                 continue
@@ -537,11 +547,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slots", type=int, required=True)
     ap.add_argument("--slot-bytes", type=int, required=True)
     ap.add_argument("--read", action="append", default=[], help="a directory the worker may read (models)")
+    ap.add_argument("--parent-pid", type=int, default=None,
+                    help="the daemon's pid: the worker dies with it (PR_SET_PDEATHSIG)")
     args = ap.parse_args(argv)
+    if args.parent_pid is not None:
+        # First: a daemon killed (SIGKILL included) while the worker starts or serves takes it along.
+        from agent.security.sandbox import die_with_parent
+        die_with_parent(args.parent_pid)
     ctrl = socket.socket(fileno=args.ctrl_fd)         # inherited: the worker can make no socket itself
     from agent.security.sandbox import SandboxError
     try:
-        state = sandbox_start(args.read)
+        state = sandbox_start(args.read, args.parent_pid)
     except SandboxError as exc:
         from agent.liveness.wire import send
         send(ctrl, {"op": "error", "code": exc.code, "message": exc.message[:500]})
@@ -559,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     done("models")
     warm_up(gate, done)
     try:
-        state = sandbox_serve(state)
+        state = sandbox_serve(state, args.parent_pid)
     except SandboxError as exc:
         send(ctrl, {"op": "error", "code": exc.code, "message": exc.message[:500]})
         return 3

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 TAIL_BYTES = 512 * 1024           # enough for hundreds of sessions; the log itself may be large
+_CODE = re.compile(r"[A-Z][A-Z_]{0,31}(\+[A-Z][A-Z_]{0,31}){0,3}")
 
 
 @dataclass
@@ -26,6 +28,7 @@ class SessionSummary:
     outcome: str = "running"          # accepted | rejected | error | cancelled | abandoned | running
     reason: str = ""                  # the receipt's reason or the error's code
     verdict: str = ""
+    challenge: str = ""               # why the challenge failed: its stable code (challenge.DETAIL_CODES)
     ended_in: str = ""                # the stage it ended in
     within_budget: bool | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -47,6 +50,12 @@ def _tail_lines(path: Path, max_bytes: int) -> list[str]:
 
 def _text(v: Any, limit: int = 64) -> str:
     return v[:limit] if isinstance(v, str) else ""
+
+
+def _code(v: Any) -> str:
+    """A challenge detail code (``PROJECTOR_DROWNED+SCREEN_WEAK``) as written, or "" for anything else:
+    the log is read, not verified, and this field never carries free text onward."""
+    return v if isinstance(v, str) and _CODE.fullmatch(v) else ""
 
 
 def last_sessions(path: str | os.PathLike[str], n: int = 10, *, max_bytes: int = TAIL_BYTES) -> list[SessionSummary]:
@@ -73,6 +82,7 @@ def last_sessions(path: str | os.PathLike[str], n: int = 10, *, max_bytes: int =
         if event == "result":
             s.outcome = "accepted" if data.get("accepted") is True else "rejected"
             s.reason, s.verdict = _text(data.get("reason")), _text(data.get("verdict"))
+            s.challenge = _code(data.get("challenge_detail"))
             if isinstance(data.get("within_budget"), bool):
                 s.within_budget = data["within_budget"]
         elif event == "error":

@@ -25,6 +25,12 @@ likely to be taken over. What stops a taken-over worker is the kernel, not Pytho
   worker's own threads only, and is set to exactly what it needs; otherwise it counts every task
   of the uid and can only be a loose bound).
 
+* **dies with the daemon** (:func:`die_with_parent`): ``PR_SET_PDEATHSIG`` with SIGKILL, set first
+  thing and again after each change of credentials (which clears it), so a daemon killed even by
+  SIGKILL leaves no worker holding face data; the daemon forks it from one long-lived thread
+  (``drivers.spawner``), since Linux ties the signal to the forking thread. The worker also ends
+  at once when its control channel reaches EOF.
+
 The old Python-level socket refusal (patching ``socket.socket``) is gone: it was never a barrier,
 since any C extension or ``ctypes`` call reaches the kernel directly.
 """
@@ -35,6 +41,7 @@ import ctypes
 import errno
 import os
 import resource
+import signal
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -308,6 +315,26 @@ def set_nondumpable() -> None:
 
 def dumpable() -> bool:
     return _libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1
+
+
+PR_SET_PDEATHSIG, PR_GET_PDEATHSIG = 1, 2
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """SIGKILL when the daemon that started this process dies (``PR_SET_PDEATHSIG``), even by SIGKILL:
+    a worker holding face data never outlives it. Linux clears the setting when the credentials
+    change (:func:`drop_to_nobody`): set again after that. The parent may have died before it took
+    effect: then this process ends at once (its parent is no longer ``parent_pid``)."""
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+    if os.getppid() != parent_pid:
+        os._exit(0)
+
+
+def parent_death_signal() -> int:
+    """The signal this process gets when its parent dies (0: none)."""
+    sig = ctypes.c_int(0)
+    _check(_libc.prctl(PR_GET_PDEATHSIG, ctypes.byref(sig), 0, 0, 0), "prctl(PR_GET_PDEATHSIG)")
+    return sig.value
 
 
 def drop_to_nobody() -> None:

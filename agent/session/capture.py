@@ -50,7 +50,7 @@ import drivers
 from agent.config import ChallengeSettings, RecordSettings, SessionSettings
 from agent.devices.lease import DeviceManager
 from agent.devices.policy import DeviceSettings, check_policy
-from agent.liveness.challenge import Challenge, Kind
+from agent.liveness.challenge import Challenge, Kind, detail_code
 from agent.liveness.fusion import load_thresholds
 from agent.liveness.supervisor import Assessment, LivenessSupervisor, LivenessWorkerError, RemoteGate
 from agent.pipeline.align import AlignedFrameSet, align_frameset
@@ -306,6 +306,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
             # scores only, nothing of the face (the terminal computes them itself, root learns nothing).
             deps.record("result", session_id=sid, accepted=False, reason="NOT_LIVE", verdict=v.verdict,
                         score=round(v.score, 3), challenge_passed=bool(v.challenge and v.challenge.get("passed")),
+                        challenge_detail=detail_code(v.challenge),
                         **{f"detector_{k}"[:64]: round(float(x), 3) for k, x in sorted(v.detectors.items())
                            if x is not None and math.isfinite(x)})
             timings["total"] = round((time.perf_counter() - t0) * 1000, 2)

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .. import base, errors
+from .. import base, errors, spawner
 from ..base import Camera, DepthRange, DeviceInfo, ExposureSetting, ProjectorPowerRange
 from ..errors import (
     CameraHostCrashed,
@@ -109,48 +109,8 @@ def host_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k in HOST_ENV}
 
 
-class _Spawner:
-    """Starts every host process from one long-lived thread. A host dies with the daemon through
-    ``PR_SET_PDEATHSIG``, which Linux ties to the *thread* that forked it: a host spawned from a
-    short-lived thread (a spare's) would be killed when that thread ends."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._jobs: collections.deque[tuple[tuple[Any, ...], dict[str, Any], list[Any], threading.Event]] = \
-            collections.deque()
-        self._wake = threading.Condition(self._lock)
-        self._thread: threading.Thread | None = None
-        self._pid = 0
-
-    def popen(self, cmd: list[str], **kw: Any) -> subprocess.Popen[bytes]:
-        out: list[Any] = []
-        done = threading.Event()
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
-                self._pid = os.getpid()
-                self._thread = threading.Thread(target=self._run, name="camera-host-spawner", daemon=True)
-                self._thread.start()
-            self._jobs.append(((cmd,), kw, out, done))
-            self._wake.notify()
-        done.wait()
-        if isinstance(out[0], BaseException):
-            raise out[0]
-        return out[0]
-
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                while not self._jobs:
-                    self._wake.wait()
-                args, kw, out, done = self._jobs.popleft()
-            try:
-                out.append(subprocess.Popen(*args, **kw))
-            except BaseException as exc:       # handed to the caller, raised there
-                out.append(exc)
-            done.set()
-
-
-_spawner = _Spawner()
+# Hosts are forked from the process's one spawner thread (``drivers.spawner``): a host dies with the
+# daemon through ``PR_SET_PDEATHSIG``, which Linux ties to the *thread* that forked it.
 
 
 # Commands during which the SDK may hold the interpreter lock for a while (opening a device):
@@ -191,7 +151,7 @@ class CameraHost:
                "--parent-pid", str(os.getpid()), "--heartbeat", str(self.s.heartbeat_interval_s)]
         t0 = time.monotonic()
         try:
-            self.proc = _spawner.popen(
+            self.proc = spawner.popen(
                 cmd, pass_fds=(child.fileno(), self.ring.fd), close_fds=True, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, env=host_environment(),
                 stderr=None if os.environ.get("CAPTURE_AGENT_HOST_STDERR") else subprocess.DEVNULL)

@@ -464,11 +464,11 @@ class SimCamera(Camera):
         self._ir_ae.locked = self._injector is not None and self._injector.fixed_ir_exposure
 
     def _shaded_ir(self, signal: np.ndarray, dmaps: ViewMaps) -> np.ndarray:
-        """The IR light with the direct sun's shadow edge (sun.py), if the scene has one."""
+        """The IR light with the direct sun's shadow edge (sun.py), if the scene has one (``_sunlit``)."""
         edge = self._scene.sun_edge
         if edge is None or self.profile.ir_band != "nir" or self._nir_share is None:
             return signal
-        return shade_ir(signal, dmaps, self.cfg.lux, self._nir_share, edge.sunlit(self._depth_view, dmaps.z))
+        return shade_ir(signal, dmaps, self.cfg.lux, self._nir_share, self._sunlit(self._depth_view, dmaps.z))
 
     def _flooded_ir(self, signal: np.ndarray, dmaps: ViewMaps) -> np.ndarray:
         """The IR light with a CCTV camera's 850 nm flood (night.py), if the scene has one; a live
@@ -544,7 +544,16 @@ class SimCamera(Camera):
         if edge is None:
             return irr
         view = self._color_view if view is None else view
-        return shade_color(irr, cmaps, self.cfg.lux, self.cfg.cct, edge.sunlit(view, cmaps.z))
+        return shade_color(irr, cmaps, self.cfg.lux, self.cfg.cct, self._sunlit(view, cmaps.z))
+
+    def _sunlit(self, view: View, z: np.ndarray) -> np.ndarray:
+        """How much of the sun's disc each pixel sees (sun.py); none when the person stands in the
+        shade (``shade=1``: the whole face on the edge's shaded side, ``sun.SHADE_LUX`` of the lux)."""
+        edge = self._scene.sun_edge
+        assert edge is not None
+        if self.cfg.shade:
+            return np.zeros(z.shape, np.float32)
+        return edge.sunlit(view, z)
 
     def _visible_ir(self, dmaps: ViewMaps, t: float) -> np.ndarray | None:
         """The visible light the IR imagers add under ``ir_leak`` (leak.py), None without it: the colour

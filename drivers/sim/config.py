@@ -26,6 +26,7 @@ LIGHTS = ("daylight", "fluorescent", "led", "incandescent", "mixed", "halogen", 
 GLASSES = ("none", "clear", "tinted")
 FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
             "eleventh", "twelfth", "thirteenth")
+SHADE_LIGHTS = ("direct_sun", "dappled_sun")   # the lights whose direct sun ``shade=1`` takes off the face
 SCATTERS = ("fixed", "physical")    # the projector dots' subsurface scattering model (sensor.SCATTER_MODELS)
 
 
@@ -88,6 +89,10 @@ class SimConfig:
     # The corneas' mirror images of the projector and the overhead lamp (cornea.py). Off by default
     # (every earlier frame unchanged).
     cornea: bool = False
+    # The person stands in shade, out of the direct sun: under ``direct_sun`` the whole face on the
+    # shadow edge's shaded side (sun.py), under ``dappled_sun`` no sunfleck on it (lobby.py); the
+    # scene's ``lux`` kept (pad-eval's person who follows TOO_BRIGHT_TO_VERIFY). Off: as before.
+    shade: bool = False
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> SimConfig:
@@ -152,6 +157,11 @@ class SimConfig:
         leak = check(self.family, self.camera, self.light)
         if leak:
             raise InvalidUri(f"sim://: {leak}")
+        if self.shade:
+            from .families import light_for
+            if light_for(self.family, self.identity, self.light) not in SHADE_LIGHTS:
+                raise InvalidUri("sim://: shade=1 takes the face out of the direct sun: it needs light "
+                                 f"{' or '.join(SHADE_LIGHTS)} (given or the family's)")
         if self.ir_leak_on:
             from .families import camera_for
             from .profiles import get_profile
@@ -176,7 +186,7 @@ def _convert(key: str, raw: str) -> Any:
     if key in ("subject", "inject", "camera", "family", "glasses", "background", "light", "depth_mode", "color_mode",
                "scatter"):
         return raw
-    if key in ("realtime", "projector", "beard", "fringe", "torso", "bystander", "ir_leak", "cornea"):
+    if key in ("realtime", "projector", "beard", "fringe", "torso", "bystander", "ir_leak", "cornea", "shade"):
         v = _BOOLS.get(raw.lower())
         if v is None:
             raise InvalidUri(f"sim://: {key} must be on/off (1/0), got {raw!r}")

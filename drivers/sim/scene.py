@@ -366,8 +366,9 @@ class Scene:
         # The eleventh family's lights (lobby.py), each from its own stream (nothing else drawn changes).
         self.signage = Signage.draw(np.random.default_rng([self._scene_rng_seed, 103])) \
             if light == "signage" else None
+        # In shade (``shade=1``) no gap above passes the sun: no flecks (the canopy's light, ``lux``, kept).
         self.dapple = DappledSun.draw(np.random.default_rng([self._scene_rng_seed, 104])) \
-            if light == "dappled_sun" else None
+            if light == "dappled_sun" and not cfg.shade else None
         # The twelfth family's lights (keylight.py), each from its own stream (nothing else drawn changes).
         self.ring = RingLight.draw(np.random.default_rng([self._scene_rng_seed, 105])) \
             if light == "ring_light" else None

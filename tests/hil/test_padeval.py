@@ -151,6 +151,36 @@ def test_a_person_told_the_light_is_too_bright_steps_into_shade():
     assert float(_query(P.followed_uri(dim, "TOO_BRIGHT_TO_VERIFY", 1))["lux"]) == 1.0   # the simulator's least
 
 
+def test_a_person_told_too_bright_steps_out_of_the_light_that_is_bright():
+    # Issue 14: where the bright light is not the room's lux, dimming the lux moves no one out of it.
+    from drivers.sim.config import SimConfig
+    from drivers.sim.scene import Scene
+
+    keys = {"eighth": "direct_sun", "eleventh": "dappled_sun", "twelfth": "headlights"}
+    for family, light in keys.items():
+        uri = next(u for i in range(40) if f"light={light}&" in (u := P.presentation_uri(family, "live", i)))
+        q = _query(uri)
+        told = P.followed_uri(uri, "TOO_BRIGHT_TO_VERIFY", 1, 2.0)
+        if light == "headlights":
+            # No step leaves a headlamp's sweep; the car has passed: the retry's answer, lux kept.
+            assert told == P.followed_uri(uri, "LIGHT_CHANGED", 1, 2.0) == f"{uri}&t0_s={2.0 + P.RETRY_PAUSE_S}"
+            continue
+        # Out of the sun, into the shade: the lux kept, only shade=1 added; the simulator takes the sun off.
+        assert told == f"{uri}&shade=1"
+        cfg = SimConfig.from_query(_query(told))
+        assert cfg.shade and cfg.lux == float(q["lux"])
+        if light == "dappled_sun":
+            assert Scene(SimConfig.from_query(q)).dapple is not None and Scene(cfg).dapple is None
+        # Already in the shade: a further prompt is the open-shade answer (a quarter of the lux).
+        deeper = P.followed_uri(told, "TOO_BRIGHT_TO_VERIFY", 2, 2.0)
+        assert float(_query(deeper)["lux"]) == pytest.approx(float(q["lux"]) / P.SHADE_FACTOR, abs=0.05)
+        assert _query(deeper)["shade"] == "1"
+    # Every other light as before (the sixth's open shade and street: test above; the ring light too).
+    ring = next(u for i in range(40) if "light=ring_light&" in (u := P.presentation_uri("twelfth", "live", i)))
+    assert float(_query(P.followed_uri(ring, "TOO_BRIGHT_TO_VERIFY", 1))["lux"]) == \
+        pytest.approx(float(_query(ring)["lux"]) / P.SHADE_FACTOR, abs=0.05)
+
+
 def test_following_prompts_steps_into_shade_after_an_unmeasurable_challenge_only(monkeypatch):
     # The daemon says TOO_BRIGHT_TO_VERIFY after a window judged inconclusive because every failed
     # challenge was unmeasurable; pad-eval's record carries it and the person moves out of the light.

@@ -229,6 +229,44 @@ def test_an_unmeasurable_projector_reads_as_such_from_the_verdict_and_asks_for_l
     assert TOO_BRIGHT_TO_VERIFY.code == "TOO_BRIGHT_TO_VERIFY" and "bright light" in TOO_BRIGHT_TO_VERIFY.en
 
 
+def test_each_way_a_challenge_fails_has_its_own_stable_code_never_free_text():
+    # Review 23: the audit ``result`` record names why the challenge failed by a code, so a flicker
+    # relabel, a swept light, a drowned projector and a weak screen are told apart.
+    import re
+
+    import agent.liveness.challenge as C
+    details = {v for k, v in vars(C).items() if k.endswith("_DETAIL") and isinstance(v, str)}
+    assert details == set(C.DETAIL_CODES)                      # every reason this module gives has one
+    codes = list(C.DETAIL_CODES.values())
+    assert len(set(codes)) == len(codes) and C.OTHER_DETAIL_CODE not in codes
+    assert all(re.fullmatch(r"[A-Z][A-Z_]{0,31}", code) for code in codes)
+    c = Challenge.from_nonce(b"f" * 32, 32, BOTH)
+    rng = np.random.default_rng(10)
+    rgb = face_colours(c.steps, 1, rng)
+    clipped = verify(c, energies_for(c.schedule, [2], rng, on=6.45, off=6.82, sd=0.01), rgb).to_dict()
+    flat = verify(c, np.full(32, 7.0), face_colours(c.steps, 1, rng, gain=0.0)).to_dict()
+    passed = verify(c, energies_for(c.schedule, [1], rng), rgb).to_dict()
+    other = Challenge.from_nonce(b"g" * 32, 32, BOTH)
+    replayed = verify(c, energies_for(other.schedule, [1], rng), rgb).to_dict()
+    assert C.detail_code(clipped) == "PROJECTOR_CLIPPED"       # the screen passed: only the failed one
+    assert C.detail_code(flat) == "SCREEN_WEAK+PROJECTOR_DROWNED"     # in the order of ``kinds``
+    assert C.detail_code(replayed) == "PROJECTOR_CONTRADICTED"
+    assert C.detail_code(passed) is None and C.detail_code(None) is None and C.detail_code({}) is None
+    # The relabels the verdict alone cannot show (all ``inconclusive`` with TOO_BRIGHT_TO_VERIFY or
+    # LIGHT_CHANGED): each its own code.
+    for detail, code in ((C.FLICKER_DETAIL, "SCREEN_FLICKER"), (C.SWEPT_DETAIL, "PROJECTOR_SWEPT"),
+                         (C.AMBIENT_DETAIL, "SCREEN_LIGHT_CHANGED"), (C.DRIFTED_DETAIL, "PROJECTOR_DRIFTED"),
+                         (C.PROJECTOR_FLICKER_DETAIL, "PROJECTOR_FLICKER")):
+        kind = "illumination" if code.startswith("SCREEN") else "projector"
+        one = {"passed": False, "kinds": [kind], kind: {"passed": False, "measurable": False, "detail": detail}}
+        assert C.detail_code(one) == code
+    # What the worker sends is not trusted to be text the daemon may log: anything unknown is OTHER.
+    odd = {"passed": False, "kinds": ["projector"], "projector": {"passed": False, "detail": "a face: 0x1f"}}
+    for d in (odd, {"passed": False}, {"passed": False, "kinds": [3]}, {"passed": False, "kinds": ["projector"]},
+              {"passed": False, "kinds": ["projector"], "projector": {"passed": False, "detail": 7}}):
+        assert C.detail_code(d) == C.OTHER_DETAIL_CODE, d
+
+
 def test_a_window_whose_face_went_missing_is_not_blamed_on_the_light():
     # review19: the illumination challenge is not measurable either when too few frames held a face
     # (the person stepped out of the picture or turned away during the window); the judge's verdict

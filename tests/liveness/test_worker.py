@@ -337,6 +337,71 @@ def test_kill_never_signals_a_worker_pid_already_reaped(monkeypatch):
     assert sent == []                                      # main: [(the reaped pid, SIGKILL)]
 
 
+# A daemon in a process of its own: starts a worker from a thread that then ends (as a session's
+# may), says the worker's pid and what it reported once that thread is gone, and waits (for SIGKILL).
+_DAEMON = """
+import json, os, sys, threading, time
+from agent.liveness.supervisor import LivenessSupervisor
+s = LivenessSupervisor()
+t = threading.Thread(target=s.start)
+t.start()
+t.join()
+while os.path.exists(f"/proc/self/task/{t.native_id}"):    # join returns before the task is gone
+    time.sleep(0.01)
+pid = s.pid
+try:                                    # a worker signalled as that thread ended never answers this
+    said = s.selftest().get("parent_death_signal")
+except Exception as exc:
+    said = type(exc).__name__
+print(json.dumps({"pid": pid, "now": s.pid, "restarts": s.restarts, "signal": said}), flush=True)
+sys.stdin.read()
+"""
+
+
+def _exits_within(pidfd: int, timeout_s: float) -> bool:
+    """Whether the process of ``pidfd`` (``os.pidfd_open``: not a child of this one) ends within
+    ``timeout_s``: its pidfd becomes readable when it exits (no polling of the clock)."""
+    import select
+    p = select.poll()
+    p.register(pidfd, select.POLLIN)
+    return bool(p.poll(int(timeout_s * 1000)))
+
+
+def test_a_daemon_killed_by_sigkill_takes_its_worker_along():
+    # misc23: killing a pytest run (or a kiosk's daemon) by SIGKILL left its liveness workers running,
+    # holding the last session's face data. A worker that reads its channel ends on its EOF (as on
+    # main); one that does not (stuck in a native call, or stopped: SIGSTOP here, as the hang tests
+    # model a hang) lived on for good. It dies with its daemon (PR_SET_PDEATHSIG, SIGKILL), and not
+    # with the thread that started it, which Linux would tie the signal to: every worker is forked
+    # by the one spawner thread (drivers/spawner.py).
+    import subprocess
+    import sys
+    daemon = subprocess.Popen([sys.executable, "-c", _DAEMON], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=str(ROOT))
+    try:
+        assert daemon.stdout is not None
+        said = json.loads(daemon.stdout.readline())
+        # The worker outlived the thread that started it (the same one answered, none restarted) and
+        # says it set SIGKILL as its parent-death signal (main: None).
+        assert said == {"pid": said["pid"], "now": said["pid"], "restarts": 0, "signal": int(signal.SIGKILL)}, said
+        worker = said["pid"]
+        fd = os.pidfd_open(worker)                          # opened before the kill: this very process
+        try:
+            assert not _exits_within(fd, 0.0)
+            os.kill(worker, signal.SIGSTOP)                  # it reads nothing now (main: alive for good)
+            daemon.kill()
+            daemon.wait()
+            assert _exits_within(fd, 30.0), "the worker outlived its daemon"
+        finally:
+            if not _exits_within(fd, 0.0):
+                signal.pidfd_send_signal(fd, signal.SIGKILL)   # never leave one behind, pass or fail
+            os.close(fd)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+
+
 def _start_worker(monkeypatch, *phases: str, hello: bool) -> None:
     """The supervisor's next start runs ``tests/helpers/start_worker.py`` with these phases."""
     import sys

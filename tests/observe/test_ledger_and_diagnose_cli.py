@@ -45,6 +45,24 @@ def test_outcomes_and_timings_newest_first_and_nothing_personal(tmp_path):
         assert secret not in text
 
 
+def test_a_refused_sessions_challenge_code_is_shown_and_nothing_else_of_it(tmp_path):
+    # Review 23: why the challenge failed, as the result record's stable code; the log is read, not
+    # verified, so anything that is not such a code (free text, a number) is dropped.
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, generate_file_key(tmp_path / "k.pem"))
+    written = ["SCREEN_FLICKER", "SCREEN_WEAK+PROJECTOR_DROWNED", None, "the face: looked like Bob", 7]
+    for i, code in enumerate(written):
+        sid = f"5e551011-0000-0000-0000-{i:012d}"
+        log.record("session_start", session_id=sid, purpose="verify", channel="kiosk")
+        log.record("result", session_id=sid, accepted=False, reason="NOT_LIVE", verdict="inconclusive", score=0.4,
+                   challenge_passed=False, challenge_detail=code)
+        log.record("session_end", session_id=sid, stage="liveness", elapsed_ms=900.0)
+    log.close()
+    rows = last_sessions(path, 10)
+    assert [r.challenge for r in reversed(rows)] == ["SCREEN_FLICKER", "SCREEN_WEAK+PROJECTOR_DROWNED", "", "", ""]
+    assert "Bob" not in json.dumps([r.to_dict() for r in rows])
+
+
 def test_a_tail_that_cuts_a_session_drops_it(tmp_path):
     path = tmp_path / "audit.jsonl"
     write_sessions(path, 30)

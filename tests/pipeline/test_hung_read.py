@@ -151,3 +151,25 @@ def test_a_camera_whose_reads_are_bounded_elsewhere_is_read_on_the_callers_threa
     assert not cam.read_may_hang and threads and set(threads) == {threading.current_thread().name}
     hanging = HangingCamera(cam, hang_at=10**6)
     assert hanging.read_may_hang                     # a wrapper may hang: its reads take the thread
+
+
+def test_a_wrapper_that_reads_as_its_camera_is_bounded_as_its_camera():
+    """A wrapper that adds nothing to reading (test_judge's camera that only freezes its exposure)
+    reads the simulator on the caller's thread, as the simulator is read: on the read thread a
+    render slower than the hang grace under load (3 s: 1 s + ``READ_HANG_GRACE_S``) was DeviceLost."""
+    from drivers.base import CameraWrapper
+    cam = drivers.open("sim://?realtime=0&seed=3")
+    threads: list[str] = []
+    inner_read = cam.read
+
+    def read(timeout_s: float = 1.0):
+        threads.append(threading.current_thread().name)
+        return inner_read(timeout_s)
+
+    cam.read = read
+    plain = CameraWrapper(cam)
+    with plain:
+        list(FramesetReader(plain).take(1))
+    assert not plain.read_may_hang and threads and set(threads) == {threading.current_thread().name}
+    assert HangingCamera(plain, hang_at=10**6).read_may_hang      # one that adds to reading: as before
+    assert CameraWrapper(HangingCamera(cam, hang_at=10**6)).read_may_hang    # wrapping one that may hang

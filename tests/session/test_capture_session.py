@@ -181,7 +181,10 @@ def test_consent_is_required_before_anything_happens(make_deps, ingest):
 
 
 def test_no_face_times_out_with_the_last_prompt(make_deps):
-    deps = make_deps("sim://?seed=2&subject=none", quality_timeout_s=1.5)
+    # Unpaced: the quality stage's 0.5 s are the camera's own (15 framesets, ``own_time``), not the
+    # clock's, which a loaded machine spent before the worker had judged one frameset (once at load
+    # ~11: no NO_FACE yet). The wall-clock bound of a paced camera: tests/pipeline/test_frameset_deadlines.py.
+    deps = make_deps("sim://?seed=2&subject=none&realtime=0", quality_timeout_s=0.5)
     evs = events(deps)
     assert any(e.get("prompt", {}).get("code") == "NO_FACE" for e in evs)
     e = result(evs)["error"]
@@ -351,7 +354,13 @@ def test_a_window_the_light_hid_tells_the_person_too_bright_and_counts(make_deps
     # fake an unmeasurable stream at will). (On this active-stereo camera the verdict does not hang on
     # the judge reading a drowned window's cues on the frames the metadata says were lit: with
     # ``lit_when_drowned`` disabled this test still passes.)
-    from agent.liveness.challenge import CLIPPED_DETAIL, DROWNED_DETAIL, WEAK_SCREEN_DETAIL, failed_for_light
+    from agent.liveness.challenge import (
+        CLIPPED_DETAIL,
+        DROWNED_DETAIL,
+        WEAK_SCREEN_DETAIL,
+        detail_code,
+        failed_for_light,
+    )
     monkeypatch.setattr(ingest["state"], "frames", SHORT_WINDOW)
     challenges = _challenges(monkeypatch)
     deps = _fixed_power(make_deps(max_failures=1))
@@ -370,6 +379,9 @@ def test_a_window_the_light_hid_tells_the_person_too_bright_and_counts(make_deps
     assert ch["illumination"]["detail"] == WEAK_SCREEN_DETAIL and failed_for_light(ch), ch
     assert ch["projector"]["passed"] or ch["projector"]["detail"] in (DROWNED_DETAIL, CLIPPED_DETAIL), ch
     assert [(d["reason"], d["verdict"]) for d in audited] == [("NOT_LIVE", "inconclusive")]
+    # The audit record says why by a stable code (review 23), the worker's challenge's own.
+    assert audited[0]["challenge_detail"] == detail_code(ch) and \
+        audited[0]["challenge_detail"].startswith("SCREEN_WEAK"), audited
     # Counted: with a limit of one failure the terminal and the subject are locked out.
     assert result(events(deps, subject="cust-sunlit"))["error"]["code"] == "SES_LOCKED_OUT"
     assert result(events(deps, subject="someone-else"))["error"]["code"] == "SES_LOCKED_OUT"
