@@ -379,15 +379,30 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
 
 def projector_states(energies: Sequence[float] | np.ndarray) -> np.ndarray:
     """Each frame's projector state as its own IR shows it: energy above the geometric middle of the
-    10th and 90th percentiles (the split :func:`verify_projector` uses). Unmeasured frames are off."""
+    10th and 90th percentiles (the split :func:`verify_projector` uses). Unmeasured frames are off.
+
+    Updated deliberately with ``agent.liveness.challenge.projector_states`` (issue 14, the twenty-fourth
+    session's split24: a passing headlamp at night lifted the unlit frames past the window's split;
+    docs/liveness.md, *A passing headlamp, split*): in a window of 11 frames or more whose 10th
+    percentile is under a quarter of its 90th, each frame's levels are those of the 11 consecutive
+    frames around it, written here frame by frame."""
     e = np.asarray(energies, dtype=np.float64)
     if e.size == 0 or not np.isfinite(e).any():
         return np.zeros(e.size, bool)
     f = e[np.isfinite(e)]
     lo, hi = np.percentile(f, 10), np.percentile(f, 90)
+    x = np.nan_to_num(e, nan=0.0)
     # The unlit tenth taken as at least 1e-3 of the lit level (``challenge.DARK_FLOOR``, a rule changed
     # in both in the twentieth session: black unlit frames with a stray DN split as lit).
-    return np.nan_to_num(e, nan=0.0) > np.sqrt(max(lo, 1e-3 * hi, 1e-6) * max(hi, 1e-6))
+    if e.size < 11 or lo >= 0.25 * hi:
+        return x > np.sqrt(max(lo, 1e-3 * hi, 1e-6) * max(hi, 1e-6))
+    out = np.zeros(e.size, bool)
+    for k in range(e.size):
+        start = min(max(k - 5, 0), e.size - 11)
+        around = x[start:start + 11]
+        low, high = max(lo, float(around.min())), min(hi, float(around.max()))
+        out[k] = x[k] > np.sqrt(max(low, 1e-3 * high, 1e-6) * max(high, 1e-6))
+    return out
 
 
 def face_response(grids: np.ndarray | Sequence) -> np.ndarray:
