@@ -458,7 +458,7 @@ def rescore(rec: dict[str, Any], r: Mapping[str, Ramp]) -> float:
     challenged = any(k in m for k in ("projector_speckle", "projector_share"))
     s = evaluate(m, challenged=challenged, projector_seen=rec.get("projector_seen", True), r=r)
     fused = min(fuse(s.as_dict()), s.material_bound)
-    if s.material_drowned:
+    if s.unmeasured:
         fused = min(fused, DROWNED_SCORE_CAP)
     if (rec.get("challenge") or {}).get("passed") is False:
         # Not measurable (bright light) caps the score like drowned material; a contradiction is 0.

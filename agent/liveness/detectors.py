@@ -103,7 +103,8 @@ RAMPS: dict[str, Ramp] = {
     # Under a challenge, the projector's dots on discs over the eyes themselves (``features.EYE_PATCHES``,
     # on the on-off difference): paper and ink leave them as sharp as on a print, living eyes and lids
     # spread them. A printed band pressed onto the face keeps the wearer's own eye recess (docs/liveness.md,
-    # "A printed eye band pressed onto the face"). Unread (no two-sided pair): the recess alone decides.
+    # "A printed eye band pressed onto the face"). Unread (no two-sided pair): the recess alone decides;
+    # unread because light moved on the discs (``features.dot_shape_read``): not measurable (``evaluate``).
     # Fitted (``hil.padeval.fit_ramp``, "all": separable) on the discs at 0.12 eye spacings: 55 train
     # lives 0.346-1.320 (99th percentile 1.312), 20 train printed eyes 1.325-2.033 (pad-eval's
     # print_eyes and glasses_print, 4 each; pressed bands, full, narrow and cut at the lower lid, 4 each;
@@ -170,6 +171,17 @@ class DetectorScores:
     # The most life a session whose material was not measurable may show (1: no bound): an
     # uncertain measure may lower the fused score, never raise it. The judge caps the score with it.
     material_bound: float = 1.0
+    # Under a challenge, the dots over the eyes could not be read on any two-sided pair because light
+    # moved in the noise pairs (``features.dot_shape_read``): the eye region rests on the recess alone,
+    # which a printed band pressed onto the face keeps, so the verdict cannot be live (``unmeasured``).
+    eyes_unmeasured: bool = False
+
+    @property
+    def unmeasured(self) -> bool:
+        """Some evidence a live verdict needs could not be measured (``material_drowned``,
+        ``eyes_unmeasured``): the judge caps the score below any live threshold, and the verdict is
+        inconclusive unless the score already says attack."""
+        return self.material_drowned or self.eyes_unmeasured
 
     def as_dict(self) -> dict[str, float]:
         out = {"depth_geometry": self.depth_geometry, "cross_modal": self.cross_modal, "motion": self.motion}
@@ -265,6 +277,13 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
             m["projector_shading_dropped_pairs"] = float(projector.shading_dropped)
         if np.isfinite(projector.eyes_sharpness):
             m["projector_sharpness_eyes"] = projector.eyes_sharpness
+        # Pairs whose dots' shape was not read, on the skin and on the discs over the eyes: light moved
+        # between the noise pair's frames (``features.dot_shape_read``). What ``evaluate`` reads as not
+        # measurable when no pair's shape was left.
+        if projector.unshaped:
+            m["projector_unshaped_pairs"] = float(projector.unshaped)
+        if projector.eyes_unshaped:
+            m["projector_eyes_unshaped_pairs"] = float(projector.eyes_unshaped)
         if np.isfinite(projector.forehead_sharpness) and np.isfinite(projector.cheeks_sharpness):
             m["projector_sharpness_forehead"] = projector.forehead_sharpness
             m["projector_sharpness_cheeks"] = projector.cheeks_sharpness
@@ -413,6 +432,16 @@ def unmeasured_note(m: Mapping[str, float], speckle_ramp: Ramp | None = None) ->
     return f"{cause} ({'; '.join(seen)}): material not measurable, the verdict cannot be live"
 
 
+def unshaped_note(m: Mapping[str, float]) -> str:
+    """Why a measurable speckle was not enough, in the verdict's words: no two-sided pair's dots'
+    shape (``projector_sharpness``) was read."""
+    moved = m.get("projector_unshaped_pairs", 0.0)
+    cause = (f"light moved on the face between frames ({moved:.0f} pairs), so the projector's dots' shape could "
+             f"not be read" if moved > 0 else "the projector's dots' shape could not be read on any pair "
+             "measured both ways (no mid-band energy left once the noise was removed)")
+    return f"{cause}: material not measurable, the verdict cannot be live"
+
+
 def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool = True,
              r: Mapping[str, Ramp] | None = None) -> DetectorScores:
     """Detector evidence from a session's cue summary (``cue_summary``): a pure function of the
@@ -441,6 +470,19 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
         # that into every frame's metadata): unmeasured, never a reason to leave material out.
         material, drowned = None, True
         notes.append("projector off: no projected dots, material not measurable, the verdict cannot be live")
+    elif challenged and measurable(m, r["projector_speckle"]) \
+            and not np.isfinite(m.get("projector_sharpness", float("nan"))):
+        # A speckle that could decide, but no two-sided pair's dots' shape was read (light that moved
+        # in the noise pairs, ``features.dot_shape_read``, or a mid band emptied by the noise taken
+        # out): the shape is the half of the material measure that light without the dots cannot
+        # move, so without it nothing says skin. Not measurable, never 0 by a NaN (a sunfleck is
+        # not a mask) and never live; what the pairs did show may still hold the score down.
+        material, drowned = None, True
+        notes.append(unshaped_note(m))
+        bound = min(r["projector_speckle"](m), clipped_cap(m, r["projector_speckle"]),
+                    sharpness_cap(m, r["projector_sharpness"]))
+        if bound < 1.0:
+            notes.append(f"what the projector's light did show leans hard: the score is held at {bound:.2f} at most")
     elif challenged and measurable(m, r["projector_speckle"]):
         # The on-off difference holds only the light that changes with the projector: the cleanest
         # material measure, scored when its interval can tell skin from resin. Its contrast divides
@@ -476,8 +518,18 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
         material = min(r["dot_sharpness"](m), r["ir_dot_sharpness"](m))
     # No depth at the eyes (a screen, say) is no evidence of eyes behind the bridge: 0, like any NaN.
     eye_region = r["eye_recess"](m)
+    eyes_unmeasured = False
     if challenged and projector_seen and np.isfinite(m.get("projector_sharpness_eyes", float("nan"))):
         eye_region = min(eye_region, r["eye_dots"](m))
+    elif challenged and projector_seen and has_ir and m.get("projector_eyes_unshaped_pairs", 0.0) > 0:
+        # The discs over the eyes were there but light moving on them kept every two-sided pair's shape
+        # from being read: the recess alone cannot answer a printed band pressed onto the face (it keeps
+        # the wearer's recess), so the eye region is not measurable and the verdict cannot be live.
+        # A recess that already says "no eyes behind" still does.
+        eyes_unmeasured = True
+        notes.append(f"the projector's dots over the eyes could not be read: light moved on them between frames "
+                     f"({m['projector_eyes_unshaped_pairs']:.0f} pairs), eye region not measurable, the verdict "
+                     f"cannot be live")
     if not (has_ir and projector_seen):
         life = r["blink"](m)
     elif challenged:
@@ -488,7 +540,8 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
     else:
         life = max(r["blink"](m), r["soft_dots"](m))
     motion = max(r["motion_snr"](m), r["nonrigid"](m))
-    return DetectorScores(geometry, cross, material, motion, m, tuple(notes), drowned, eye_region, life, bound)
+    return DetectorScores(geometry, cross, material, motion, m, tuple(notes), drowned, eye_region, life, bound,
+                          eyes_unmeasured)
 
 
 def score(cues: list[FrameCues], *, projector_on: list[bool] | None = None, projector_seen: bool = True,

@@ -388,6 +388,23 @@ SHAPE_SIGMAS = (0.7, 1.4, 2.8, 5.6)
 # lowers the sharpness. Simulated live faces' pairs read up to 1.47 (train, 87 pairs of 12
 # sessions), masks' up to 0.92; blurred dots alone read 0.25 (points) to 0.42 (sigma 1 px).
 MAX_COARSE_ENERGY = 2.0
+# Photon noise is white, and white noise through ``SHAPE_SIGMAS``' blurs puts this much energy in the
+# mid band per unit in the fine band (0.2349 on a 2000x2000 field of independent normal pixels; the
+# train family's same-state pairs, scaled, read 0.239: median of 1,790 readings of 58 sessions).
+WHITE_MID_OVER_FINE = 0.235
+# A reading whose same-state pair, scaled to the on-off pair, holds more mid-band energy than white
+# noise makes (beyond ``WHITE_MID_OVER_FINE`` times its fine band's) by more than this share of the
+# on-off difference's mid band has no dot shape to read (``dot_shape_read``; ``ProjectorLight.unshaped``):
+# that energy is light that moved between the pair's two frames (a sunfleck, a waved lamp), caught at
+# another moment than the on-off pair holds it, and subtracted as noise it takes the mid band, the
+# ratio's denominator: the ratio climbs toward a hard surface's or empties to NaN (docs/liveness.md,
+# "Sunflecks and the dots' sharpness", and fleck24's section at its end). Fitted on train: its live
+# readings at most 0.033 (99th percentile 0.0018; 1,104 readings of 28 sessions), its attacks' 99 %
+# under 0.016 (1,215 of 30; the 5 over 0.05 all one glasses_print window's noise-only pairs, still
+# refused); 0.05, half as high again as any train live reading, is where the energy so subtracted
+# can move the ratio by about 5 % (1 / (1 - 0.05)), under the scatter of one train face's readings
+# between its pairs (relative standard deviation, median over 25 train lives, 8 %).
+MAX_SAME_STATE_MID_SHARE = 0.05
 # Variance (DN^2) of the difference of two 8-bit frames from their rounding alone (2 x 1/12): the
 # least noise a pair's precision is computed with (two unlit frames in the dark differ by 0).
 QUANTISATION_VAR = 1.0 / 6.0
@@ -435,6 +452,8 @@ class ProjectorLight:
     unexplained: float = 0.0      # the unlit frame's texture (squared contrast) the albedo does not explain
     sharpness: float = float("nan")   # the difference's fine- over mid-band energy, noise removed (``dot_shape``)
     coarse: float = float("nan")      # the difference's low- over mid-band energy, noise removed
+    moving: float = float("nan")      # the noise pair's scaled mid-band energy beyond white noise's over the
+                                      # difference's (``dot_shape_read``; NaN: no noise pair or no shape read)
     unmatched: float = float("nan")   # band energy not on the projector's predicted pattern over the energy
                                       # on it (``dotref.match_pattern``); NaN: no reference, inf: not testable
     reference_sharpness: float = float("nan")   # ``dot_shape`` of the projector's recorded pattern where it
@@ -455,6 +474,7 @@ class ProjectorLight:
     lower: ProjectorLight | None = None        # the pair read on the lower cheeks' discs alone (``pair_light``)
     lower_rims: int = 0               # the lower cheeks' discs' pixels left out near a raised line (``IrSkin``)
     eyes_sharpness: float = float("nan")       # the dots' sharpness on the discs over the eyes (``pair_light``)
+    eyes_unshaped: bool = False       # ... not read there: light moved in the noise pair (``unshaped``)
     clear: ProjectorLight | None = None        # the pair read without the pixels whose unlit texture the
                                       # albedo does not explain (``clear_of_shading``; None: not read so)
     shading_out: int = 0              # the skin pixels ``clear`` leaves out
@@ -505,6 +525,12 @@ class ProjectorLight:
         return (self.clipped > MAX_CLIPPED_SHARE
                 or bool(measured and self.level / np.sqrt(self.noise) < MIN_PROJECTOR_SNR)
                 or self.unexplained > MAX_UNEXPLAINED_TEXTURE or self.coarse_light)
+
+    @property
+    def unshaped(self) -> bool:
+        """The dots' shape was not read: the noise pair carried light that moved between its frames
+        (``moving`` over ``MAX_SAME_STATE_MID_SHARE``, ``dot_shape_read``)."""
+        return bool(self.moving > MAX_SAME_STATE_MID_SHARE)
 
     @property
     def coarse_light(self) -> bool:
@@ -596,7 +622,11 @@ class ProjectorMeasure:
     "A session's dots"). With the projector's pattern
     recorded (``dotref``), ``unmatched`` is the pairs' median band energy off it over the energy on
     it (measured and reported; it decides nothing yet, docs/liveness.md), ``untestable`` counts
-    the pairs it could not be tested on, and ``pattern_checked`` says every pair was."""
+    the pairs it could not be tested on, and ``pattern_checked`` says every pair was. ``unshaped``
+    (``eyes_unshaped``) counts the pairs whose dots' shape was not read on the skin (on the discs over
+    the eyes) because light moved in their noise pair (``ProjectorLight.unshaped``): they are in
+    neither ``sharpness`` nor its floor (``eyes_sharpness``), and a session left without a shape
+    reading is not measurable (``detectors.evaluate``)."""
     speckle: float
     low: float
     high: float
@@ -633,6 +663,9 @@ class ProjectorMeasure:
     eyes_sharpness: float = float("nan")       # the two-sided pairs' median sharpness on the discs over the eyes
     shading_dropped: int = 0          # pairs whose speckle is read clear of the flood's shading (``pool``,
                                       # ``clear_of_shading``)
+    unshaped: int = 0                 # measured pairs whose dots' shape was not read (``ProjectorLight.unshaped``:
+                                      # light moved in the noise pair); neither ``sharpness`` nor its floor has them
+    eyes_unshaped: int = 0            # two-sided pairs whose discs over the eyes were not read so
 
     @classmethod
     def pool(cls, lights: list[ProjectorLight]) -> ProjectorMeasure:
@@ -719,6 +752,8 @@ class ProjectorMeasure:
                    rims_dropped=sum(x.rims_dropped for x in measured), upper=upper, lower=lower,
                    lower_sharpness=lower_sharpness, lower_rims=sum(x.lower_rims > 0 for x in measured),
                    shading_dropped=sum(x.shading_dropped for x in measured),
+                   unshaped=sum(x.unshaped for x in measured),
+                   eyes_unshaped=sum(x.eyes_unshaped for x in measured if not x.one_sided),
                    eyes_sharpness=med([x.eyes_sharpness for x in lights
                                        if np.isfinite(x.contrast2) and not x.one_sided]))
 
@@ -1394,15 +1429,17 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     (``eyes_sharpness``), glints near them taken out as near the skin. Paper and ink spread the dots
     no more than resin does, a living eye and its lids do (docs/liveness.md, "A printed eye band
     pressed onto the face")."""
-    eyes_sharpness = float("nan")
+    eyes_sharpness, eyes_unshaped = float("nan"), False
     if eyes is not None and eyes.sum() >= MIN_GROUP_PIXELS:
         e_on, e_off, e_mask, e_same, _ = without_glints(on, off, eyes, same)
         if e_mask.sum() >= MIN_GROUP_PIXELS:
-            eyes_sharpness = _pair_reading(_PairImages(e_on, e_off, e_same), e_mask, None, False).sharpness
+            e_read = _pair_reading(_PairImages(e_on, e_off, e_same), e_mask, None, False)
+            eyes_sharpness, eyes_unshaped = e_read.sharpness, e_read.unshaped
     on, off, skin, same, _ = without_glints(on, off, skin, same)
     skin, _ = without_dark_edges(on, off, skin, same)
     img = _PairImages(on, off, same)        # filtered once for every region the pair is read on
-    whole = replace(_pair_reading(img, skin, predicted, checked), eyes_sharpness=eyes_sharpness)
+    whole = replace(_pair_reading(img, skin, predicted, checked), eyes_sharpness=eyes_sharpness,
+                    eyes_unshaped=eyes_unshaped)
     if np.isfinite(whole.contrast2) and whole.unexplained > MAX_UNEXPLAINED_TEXTURE:
         kept, shaded = clear_of_shading(img, skin)
         if shaded:
@@ -1490,10 +1527,11 @@ def _pair_reading(img: _PairImages, skin: np.ndarray, predicted: tuple[np.ndarra
         albedo, unexplained = albedo_texture(on, off, skin, off_noise, highpassed=(img.hp_off, img.hp_diff)) \
             if m_off > MIN_ALBEDO_LEVEL_DN else (0.0, 0.0)
         contrast2 = ((hp - noise) / level ** 2 - albedo) / (1.0 + albedo)
-        sharpness, coarse = dot_shape(diff, skin, same_diff, scale, blurs=img.blurs) if shape else (nan, nan)
+        sharpness, coarse, moving = dot_shape_read(diff, skin, same_diff, scale, blurs=img.blurs) if shape \
+            else (nan, nan, nan)
         unmatched = _pattern_reading(diff, skin, predicted, same_diff, scale) if checked else float("nan")
         return ProjectorLight(contrast2, level, noise, npix, share, clipped, albedo, unexplained=unexplained,
-                              sharpness=sharpness, coarse=coarse, unmatched=unmatched,
+                              sharpness=sharpness, coarse=coarse, moving=moving, unmatched=unmatched,
                               reference_sharpness=reference_dot_shape(predicted, skin) if checked else nan)
     if share < MIN_PROJECTOR_SHARE:
         return ProjectorLight(nan, level, nan, npix, share, clipped, noise_measured=False)
@@ -1548,6 +1586,15 @@ def _band_vars(x: np.ndarray, mask: np.ndarray, g: list[np.ndarray] | None = Non
 def dot_shape(diff: np.ndarray, skin: np.ndarray, noise_diff: np.ndarray | None = None,
               noise_scale: float = 0.0,
               blurs: tuple[list[np.ndarray], list[np.ndarray] | None] | None = None) -> tuple[float, float]:
+    """:func:`dot_shape_read` without the same-state pair's mid-band share."""
+    sharpness, coarse, _ = dot_shape_read(diff, skin, noise_diff, noise_scale, blurs)
+    return sharpness, coarse
+
+
+def dot_shape_read(diff: np.ndarray, skin: np.ndarray, noise_diff: np.ndarray | None = None,
+                   noise_scale: float = 0.0,
+                   blurs: tuple[list[np.ndarray], list[np.ndarray] | None] | None = None
+                   ) -> tuple[float, float, float]:
     """How sharp the projector's dots are in an on-off difference, from their shape alone: the
     difference's fine-band over mid-band energy (``sharpness``), and its low-band over mid-band
     energy (``coarse``), each band's noise removed (``noise_diff``: the difference of two frames in
@@ -1570,15 +1617,30 @@ def dot_shape(diff: np.ndarray, skin: np.ndarray, noise_diff: np.ndarray | None 
     ``MAX_COARSE_ENERGY`` the pair is one-sided. Light with a pattern as fine as skin-blurred dots,
     switched with the projector, is not told apart.
 
+    The third value (``moving``) is the noise pair's mid-band energy beyond what white noise makes
+    (``WHITE_MID_OVER_FINE`` times its fine band's), scaled, over the difference's mid band (NaN
+    without a noise pair): photon noise leaves about 0 there, light that moved between the noise
+    pair's two frames (a sunfleck) far more, and what is subtracted then is not noise but light
+    caught at another moment than the on-off pair's. Over ``MAX_SAME_STATE_MID_SHARE`` the
+    shape is not read: sharpness and coarse NaN (never a floor either: the premise that the noise
+    removed can only lower the ratio fails with it).
+
     NaN when the mid band has no energy left once the noise is removed. ``blurs``: the two
     images' ``_blurs`` when already worked out (``_PairImages``)."""
+    nan = float("nan")
     g, g_noise = blurs if blurs is not None else (None, None)
     v = _band_vars(diff, skin, g)
+    moving = nan
     if noise_diff is not None:
-        v = v - noise_scale * _band_vars(noise_diff, skin, g_noise)
+        noise = noise_scale * _band_vars(noise_diff, skin, g_noise)
+        beyond = float(noise[1] - WHITE_MID_OVER_FINE * noise[0])
+        moving = beyond / float(v[1]) if v[1] > 0 else (float("inf") if beyond > 0 else nan)
+        if moving > MAX_SAME_STATE_MID_SHARE:
+            return nan, nan, moving
+        v = v - noise
     if not v[1] > 1e-6:
-        return float("nan"), float("nan")
-    return float(max(v[0], 0.0) / v[1]), float(max(v[2], 0.0) / v[1])
+        return nan, nan, moving
+    return float(max(v[0], 0.0) / v[1]), float(max(v[2], 0.0) / v[1]), moving
 
 
 def _highpass(x: np.ndarray) -> np.ndarray:

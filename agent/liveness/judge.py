@@ -721,7 +721,7 @@ class Judge:
             detectors = s.as_dict()
             fused = min(fuse(detectors), s.material_bound)
             result = decide(fused, self.thresholds)
-            if s.material_drowned:
+            if s.unmeasured:
                 # Unmeasured is not evidence of life, nor of an attack: the score stays below any
                 # live threshold and, unless another detector already says attack, the verdict
                 # is inconclusive (the person is asked to retry out of direct light).

@@ -1,0 +1,175 @@
+"""Light that moves between the two frames of a same-state pair (a sunfleck, a lamp waved over the
+face) is not photon noise: the dots' shape is not read on such a pair (``features.dot_shape_read``),
+a session left without a shape reading is not measurable, never 0 by a NaN and never live
+(``detectors.evaluate``), and the discs over the eyes likewise (docs/liveness.md, fleck24's section).
+
+Synthetic IR frames in DN as in test_projector_measure.py: the simulator's projected dots (skin
+spreads 0.6 of each dot's light, resin 0.16) on 20 DN of shade, a soft-edged fleck of 120 DN (the
+eleventh family's flecks are 2-50 times the shade) on the surface, photon noise, clipped at 255. The
+fleck moves only between two frames in one projector state (inside the noise pairs), the case where
+what is subtracted as noise is all moving light; held still it is part of the ambient light."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from agent.liveness.challenge import projector_schedule
+from agent.liveness.detectors import active_ramps, evaluate
+from agent.liveness.features import MAX_SAME_STATE_MID_SHARE, ProjectorLight, ProjectorMeasure, pair_light
+from agent.liveness.judge import DROWNED_SCORE_CAP, _edges, _noise_pair
+from hil.padeval import rescore
+from tests.liveness.test_projector_measure import (
+    FULL_WELL_E,
+    RESIN_SCATTER,
+    SKIN_SCATTER,
+    projected_dots,
+    summary,
+)
+
+SHARPNESS = active_ramps()["projector_sharpness"]
+SIDE = 80
+SHAPE = (SIDE + 24, 2 * SIDE + 36)          # the skin on the left, the discs over the eyes on the right
+SKIN = np.zeros(SHAPE, bool)
+SKIN[12:-12, 12:12 + SIDE] = True
+EYES = np.zeros(SHAPE, bool)
+EYES[12:-12, 24 + SIDE:24 + 2 * SIDE] = True
+
+
+def fleck(centre: np.ndarray, radius: float = 14.0, edge: float = 2.5, dn: float = 120.0) -> np.ndarray:
+    yy, xx = np.mgrid[:SHAPE[0], :SHAPE[1]]
+    return dn / (1 + np.exp((np.hypot(yy - centre[0], xx - centre[1]) - radius) / edge))
+
+
+def window(skin_scatter: float, step: float, *, eyes_scatter: float | None = None, over_eyes: bool = False,
+           synced: float = 0.0, until: int | None = None, seed: int = 0, nonce: bytes = b"\0" * 16,
+           n: int = 32) -> list[ProjectorLight]:
+    """The judge's pairs over a challenge window (``_edges``, ``_noise_pair``): the fleck moves by
+    ``step`` px between two frames in one projector state (before frame ``until`` only), over the
+    skin (or over the eyes); ``synced``: an attacker's even lamp of that many DN switched with the
+    projector (it lowers the speckle contrast toward skin's and leaves the dots' shape)."""
+    pattern = projected_dots(SHAPE, skin_scatter)
+    if eyes_scatter is not None:
+        pattern = np.where(EYES, projected_dots(SHAPE, eyes_scatter, seed=2), pattern)
+    texture = np.random.default_rng(seed + 7).normal(size=SHAPE).astype(np.float32)
+    albedo = 1 + 0.05 * cv2.GaussianBlur(texture, (0, 0), 3)
+    rng = np.random.default_rng(seed)
+    lit = list(projector_schedule(nonce, n))
+    start = np.array([40.0, (64.0 + SIDE) if over_eyes else 52.0])
+    at = [start]
+    for k in range(1, n):
+        sign = 1 if (k // 4) % 2 else -1
+        moves = lit[k] == lit[k - 1] and (until is None or k < until)
+        at.append(at[-1] + (np.array([step, step / 2]) * sign if moves else 0.0))
+    frames = []
+    for k in range(n):
+        dn = albedo * (20.0 + fleck(at[k]) + ((16.0 * pattern + synced) if lit[k] else 0.0))
+        e = dn * FULL_WELL_E / 255
+        noisy = e + rng.normal(size=e.shape) * np.sqrt(e + 16)
+        frames.append(np.clip(np.floor(noisy * 255 / FULL_WELL_E), 0, 255).astype(np.float32))
+    out = []
+    for k, on, off in _edges(lit):
+        p = _noise_pair(lit, k, n)
+        out.append(pair_light(frames[on], frames[off], SKIN, (frames[p[0]], frames[p[1]]) if p is not None else None,
+                              eyes=EYES if eyes_scatter is not None else None))
+    return out
+
+
+# A person who moves and blinks in the window, eyes recessed: every detector but the projector's says live
+# (a mask with eye holes blinks through them too).
+ALIVE = {"blink_drop": 0.5, "motion_snr": 5.0, "nonrigid_peak": 0.03, "eye_recess_mm": 12.0}
+
+
+def judged(lights: list[ProjectorLight], **cues: float):
+    m = ProjectorMeasure.pool(lights)
+    s = evaluate({**summary(m), **ALIVE, **cues}, challenged=True)
+    return m, s
+
+
+def session_score(s) -> float:
+    """The judge's fused score for these detectors (``hil.padeval.rescore``: the judge's own rules)."""
+    return rescore({"detectors": s.as_dict(), "cues": s.cues}, active_ramps())
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_fleck_moving_inside_the_noise_pairs_leaves_skin_unread_not_hard(seed):
+    # Held still, the fleck is ambient light: every pair's noise pair is white noise, the dots read
+    # skin's and material is 1. Moving 3 px between the noise pairs' frames, main subtracted its
+    # change as noise and read the skin as harder than any mask (4.6-5.1, material 0: attack); now
+    # no pair's shape is read and the session is not measurable, held under any live threshold.
+    still = window(SKIN_SCATTER, 0.0, seed=seed)
+    assert all(x.moving < 0.01 and not x.unshaped for x in still)
+    m, s = judged(still)
+    assert m.sharpness < SHARPNESS.live and s.material == 1.0 and not s.unmeasured and session_score(s) == 1.0
+
+    moving = window(SKIN_SCATTER, 3.0, seed=seed)
+    assert all(x.moving > 10 * MAX_SAME_STATE_MID_SHARE and x.unshaped for x in moving)
+    assert all(np.isnan(x.sharpness) and np.isnan(x.coarse) for x in moving)
+    m, s = judged(moving)
+    assert m.pairs == 9 and m.unshaped == 9 and np.isnan(m.sharpness) and np.isnan(m.sharpness_floor)
+    assert s.material is None and s.material_drowned and s.unmeasured and s.material_bound == 1.0
+    assert any("light moved on the face between frames (9 pairs)" in note for note in s.notes)
+    assert 0.0 < session_score(s) <= DROWNED_SCORE_CAP
+
+
+def test_a_nan_sharpness_beside_a_measurable_speckle_is_not_measurable_never_zero():
+    # Whatever emptied the shape (here no pair was read at all), a speckle that could decide is half
+    # the measure: main scored the missing sharpness 0 and refused the session as an attack.
+    cues = {"projector_speckle": 0.18, "projector_speckle_low": 0.17, "projector_speckle_high": 0.19,
+            "projector_pairs": 6.0, "projector_share": 0.5, "projector_snr": 20.0}
+    m = {**summary(ProjectorMeasure.pool([])), **cues, **ALIVE}
+    s = evaluate(m, challenged=True)
+    assert s.material is None and s.material_drowned and s.material_bound == 1.0
+    assert any("shape could not be read on any pair" in note for note in s.notes)
+    assert 0.0 < session_score(s) <= DROWNED_SCORE_CAP
+    # A hard speckle still holds the session down to 0; a hard one-sided floor of the shape too.
+    hard = evaluate({**m, "projector_speckle": 0.34, "projector_speckle_low": 0.33, "projector_speckle_high": 0.35},
+                    challenged=True)
+    assert hard.material is None and hard.material_bound == 0.0 and session_score(hard) == 0.0
+    floor = evaluate({**m, "projector_sharpness_floor": 2.0}, challenged=True)
+    assert floor.material_bound == 0.0 and session_score(floor) == 0.0
+
+
+@pytest.mark.parametrize("step", [2.0, 3.0])
+def test_a_lamp_waved_over_a_mask_never_makes_it_live(step):
+    # The attacker's side: resin under a lamp waved between the noise pairs' frames. Its shape goes
+    # unread as skin's does, but unread is never live, and the speckle (still resin's) keeps it 0.
+    m, s = judged(window(RESIN_SCATTER, step))
+    assert m.unshaped == 9 and np.isnan(m.sharpness)
+    assert s.material is None and s.unmeasured and session_score(s) == 0.0
+
+
+def test_a_waved_lamp_cannot_hide_the_shape_that_holds_a_mask_whose_speckle_reads_skin():
+    # Attack B (an even lamp switched with the projector: resin's speckle falls into skin's range, only
+    # the dots' shape holds it) with a lamp waved in the first half of the window's noise pairs: those
+    # pairs' shape goes unread and their speckle stays in the pool, but the shape is the pairs' left,
+    # still resin's, and material stays 0. Waved through the whole window: not measurable, never live.
+    SPECKLE = active_ramps()["projector_speckle"]
+    m, s = judged(window(RESIN_SCATTER, 3.0, synced=16.0, until=16))
+    assert 0 < m.unshaped < m.pairs and m.speckle < SPECKLE.live and m.sharpness > SHARPNESS.attack
+    assert s.material == 0.0 and session_score(s) == 0.0
+    m, s = judged(window(RESIN_SCATTER, 3.0, synced=16.0))
+    assert m.unshaped == m.pairs and m.speckle < SPECKLE.live and np.isnan(m.sharpness)
+    assert s.material is None and s.unmeasured and session_score(s) <= DROWNED_SCORE_CAP
+
+
+def test_a_lamp_waved_over_a_printed_eye_band_leaves_the_eye_region_not_measurable():
+    # A printed band pressed onto the face keeps the wearer's eye recess (12 mm here): the dots on
+    # the discs over the eyes are what refuses it. Still, the paper's dots read hard there; with a
+    # lamp waved over the eyes between the noise pairs' frames none is read, and on main the recess
+    # alone decided (eye region 1, the session live-able). Now the eye region is not measurable.
+    still = window(SKIN_SCATTER, 0.0, eyes_scatter=RESIN_SCATTER, over_eyes=True)
+    m, s = judged(still)
+    assert m.eyes_sharpness > active_ramps()["eye_dots"].attack and s.eye_region == 0.0 and session_score(s) == 0.0
+
+    lights = window(SKIN_SCATTER, 3.0, eyes_scatter=RESIN_SCATTER, over_eyes=True)
+    assert all(x.eyes_unshaped for x in lights) and not any(x.unshaped for x in lights)
+    m, s = judged(lights)
+    assert np.isnan(m.eyes_sharpness) and m.eyes_unshaped == 9 and m.sharpness < SHARPNESS.live
+    assert s.material == 1.0 and s.eye_region == 1.0 and s.eyes_unmeasured and s.unmeasured
+    assert any("dots over the eyes could not be read" in note for note in s.notes)
+    assert 0.0 < session_score(s) <= DROWNED_SCORE_CAP
+    # A recess that already says no eyes behind still refuses outright.
+    _, flat = judged(lights, eye_recess_mm=1.0)
+    assert flat.eye_region == 0.0 and session_score(flat) == 0.0
