@@ -724,16 +724,14 @@ def test_ir_leak_runs_are_rendered_with_the_key_enrolled_alike_and_reported_apar
     assert len(f.read_text().splitlines()) == 3                     # nothing was run
 
 
-def test_thirteenth_split_is_accepted_unseen_and_lists_its_own_pools():
-    # The thirteenth family (built in the twenty-fourth session, not yet evaluated): its split parses,
-    # it is the unseen family the development benches refuse, and its presentations are listed
-    # (nothing is presented).
+def test_thirteenth_split_is_accepted_and_lists_its_own_pools():
+    # The thirteenth family (evaluated once in the twenty-fourth session): its split parses and its
+    # presentations are listed (nothing is presented).
     import argparse
 
     from drivers.sim.families import LIGHT_LUX, POOLS
     from hil.commands import pad_eval
 
-    assert P.UNSEEN_SPLITS == frozenset({"thirteenth"})
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "thirteenth"]).split == "thirteenth"
@@ -748,29 +746,6 @@ def test_thirteenth_split_is_accepted_unseen_and_lists_its_own_pools():
         assert light in POOLS["thirteenth"].lights and LIGHT_LUX[light][0] <= lux <= LIGHT_LUX[light][1]
     assert not {p.uri for p in items} & {p.uri for f in P.SPLITS if f != "thirteenth"
                                          for p in P.presentations(f, live=4, per_species=1, injection=1)}
-
-
-def test_rerun_records_refuses_the_thirteenth_family_as_it_stands(tmp_path, monkeypatch):
-    # Not a patched name: the UNSEEN_SPLITS the module carries refuses a thirteenth key before anything runs.
-    import json
-
-    from bench import rerun_records
-
-    def present(p, **_):
-        raise AssertionError(f"{p.key} was run")
-
-    monkeypatch.setattr(P, "run_presentation", present)
-    recs = tmp_path / "recs.jsonl"
-    rec = {"v": P.RECORD_VERSION, "key": "thirteenth/bona_fide/live/3", "split": "thirteenth", "kind": "bona_fide",
-           "species": "live", "index": 3, "uri": "sim://?subject=live&family=thirteenth&identity=3",
-           "outcome": "rejected", "verdict": "attack", "reason": None}
-    recs.write_text(json.dumps(rec) + "\n")
-    keys = tmp_path / "keys.txt"
-    keys.write_text("thirteenth/bona_fide/live/3\n")
-    out = tmp_path / "out.jsonl"
-    with pytest.raises(SystemExit, match="thirteenth"):
-        rerun_records.main([str(recs), "--keys", str(keys), "--out", str(out)])
-    assert not out.exists()
 
 
 @pytest.mark.slow

@@ -3,8 +3,9 @@ on every URI, the kiosk screen's light included), LED panels dimmed by PWM bandi
 colour image (``pwm.py``), attack displays drawn bright and held still, its own people (their own
 palpebral fissure), and the earlier families (the twelfth included) left as they were.
 
-Nothing here computes a verdict, a score or a quality decision on the thirteenth family: it is the unseen
-test family (``hil.padeval.UNSEEN_SPLITS``). Tests open its URIs for frames, light and refusals only."""
+Nothing here computes a verdict, a score or a quality decision on the thirteenth family: it was built as the
+unseen test family and evaluated once in the twenty-fourth session (docs/liveness.md, *The thirteenth
+family*). Tests open its URIs for frames, light and refusals only."""
 
 from dataclasses import replace
 
