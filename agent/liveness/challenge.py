@@ -1282,17 +1282,23 @@ DETAIL_CODES: dict[str, str] = {
     SCREEN_CONTRADICTED_DETAIL: "SCREEN_CONTRADICTED", NO_SEQUENCE_DETAIL: "SCREEN_NO_SEQUENCE",
 }
 OTHER_DETAIL_CODE = "OTHER"       # a detail this build does not know (never the text itself)
+_KIND_NAMES = frozenset(k.value for k in Kind)     # the names ``kinds`` may hold, each once (``detail_code``)
 
 
 def detail_code(challenge: Any) -> str | None:
     """The stable code of why a verdict's ``challenge`` (:meth:`ChallengeResult.to_dict`, as the
     liveness worker sends it) failed: each failed challenge's ``DETAIL_CODES`` entry, in the order of
     ``kinds``, joined by ``+`` (``PROJECTOR_DROWNED+SCREEN_WEAK``); ``OTHER`` for a detail not in the
-    table or a malformed one. None when there is no challenge or it passed. Never free text."""
+    table or a malformed one. None when there is no challenge or it passed. Never free text, and never
+    longer than one code per kind (review24): ``kinds`` that are not distinct kind names (``Kind``) are
+    malformed, ``OTHER``. Before, a worker's ``kinds`` of 12 "projector" entries made a code over the audit log's
+    ``MAX_STRING`` (256), so the NOT_LIVE ``result`` record was refused (``AUD_REFUSED``) and not written,
+    and more than 4 codes read as none in the ledger (``observe.ledger._code``)."""
     if not isinstance(challenge, dict) or challenge.get("passed") is not False:
         return None
     kinds = challenge.get("kinds")
-    if not isinstance(kinds, list) or not kinds:
+    if not isinstance(kinds, list) or not kinds or not all(isinstance(k, str) and k in _KIND_NAMES for k in kinds) \
+            or len(set(kinds)) != len(kinds):
         return OTHER_DETAIL_CODE
     codes = []
     for k in kinds:

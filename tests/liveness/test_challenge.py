@@ -1077,3 +1077,25 @@ def test_a_headlamp_passing_at_night_splits_against_the_frames_around_each_frame
         lit = e > (e.max() + e.min()) / 2
         assert np.array_equal(projector_states(e), lit), k
     assert LOCAL_FRAMES == PROJECTOR_MAX_LAG + PROJECTOR_RUNS[1] + 2
+
+
+def test_a_workers_repeated_kinds_cannot_make_the_audit_refuse_the_result_record(tmp_path):
+    # review24: ``detail_code`` reads the worker's ``challenge`` dict, which is not validated. Its
+    # ``kinds`` repeated (12 "projector" entries) made a code over the audit log's MAX_STRING, so the
+    # NOT_LIVE result record was refused (AUD_REFUSED) and never written; more than 4 codes the ledger
+    # shows as none. Anything but distinct kind names is malformed: OTHER.
+    import agent.liveness.challenge as C
+    from agent.observe.ledger import _code
+    from agent.security.audit import AuditLog
+    contradicted = {"passed": False, "measurable": True, "detail": C.PROJECTOR_CONTRADICTED_DETAIL}
+    for kinds in (["projector"] * 12, ["projector"] * 500, ["illumination", "projector", "projector"],
+                  ["projector", "x"], [["projector"]], ["projector", {"a": 1}]):
+        forged = {"passed": False, "kinds": kinds, "projector": contradicted, "illumination": contradicted}
+        code = C.detail_code(forged)
+        assert code == C.OTHER_DETAIL_CODE, (kinds[:3], code if code is None else code[:60])
+        AuditLog(tmp_path / "audit.jsonl").record("result", reason="NOT_LIVE", challenge_detail=code)
+        assert _code(code) == code
+    # Distinct kinds still give one code each, in their order.
+    both = {"passed": False, "kinds": ["illumination", "projector"], "projector": contradicted,
+            "illumination": {"passed": False, "detail": C.WEAK_SCREEN_DETAIL}}
+    assert C.detail_code(both) == "SCREEN_WEAK+PROJECTOR_CONTRADICTED"
