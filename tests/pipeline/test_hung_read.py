@@ -133,10 +133,8 @@ def test_the_read_thread_of_a_hung_read_ends_once_it_returns_and_the_reader_is_g
     assert not thread.is_alive() and hanging.late == 1
 
 
-def test_a_camera_whose_reads_are_bounded_elsewhere_is_read_on_the_callers_thread():
-    """The simulator (and a camera host) bound their own reads: the reader reads them on the caller's
-    thread, with no hop. (A read thread per reader put the simulator's rendering in another glibc
-    arena, where its freed copies of the face outlived sealing: test_plaintext_copies.)"""
+def _sim_recording_read_threads():
+    """An unpaced simulator whose reads record the name of the thread that made them."""
     cam = drivers.open("sim://?realtime=0&seed=3")
     threads: list[str] = []
     inner_read = cam.read
@@ -146,6 +144,14 @@ def test_a_camera_whose_reads_are_bounded_elsewhere_is_read_on_the_callers_threa
         return inner_read(timeout_s)
 
     cam.read = read
+    return cam, threads
+
+
+def test_a_camera_whose_reads_are_bounded_elsewhere_is_read_on_the_callers_thread():
+    """The simulator (and a camera host) bound their own reads: the reader reads them on the caller's
+    thread, with no hop. (A read thread per reader put the simulator's rendering in another glibc
+    arena, where its freed copies of the face outlived sealing: test_plaintext_copies.)"""
+    cam, threads = _sim_recording_read_threads()
     with cam:
         list(FramesetReader(cam).take(1))
     assert not cam.read_may_hang and threads and set(threads) == {threading.current_thread().name}
@@ -158,15 +164,7 @@ def test_a_wrapper_that_reads_as_its_camera_is_bounded_as_its_camera():
     reads the simulator on the caller's thread, as the simulator is read: on the read thread a
     render slower than the hang grace under load (3 s: 1 s + ``READ_HANG_GRACE_S``) was DeviceLost."""
     from drivers.base import CameraWrapper
-    cam = drivers.open("sim://?realtime=0&seed=3")
-    threads: list[str] = []
-    inner_read = cam.read
-
-    def read(timeout_s: float = 1.0):
-        threads.append(threading.current_thread().name)
-        return inner_read(timeout_s)
-
-    cam.read = read
+    cam, threads = _sim_recording_read_threads()
     plain = CameraWrapper(cam)
     with plain:
         list(FramesetReader(plain).take(1))
