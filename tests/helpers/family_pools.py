@@ -25,3 +25,14 @@ def assert_own_pools(family: str, camera: str, lights: tuple[str, ...]) -> None:
     for other in others:
         assert not set(POOLS[other].cameras) & set(POOLS[family].cameras)
         assert not set(POOLS[other].lights) & set(POOLS[family].lights)
+
+
+def assert_live_queries_in_range(family: str, camera: str, n: int = 40) -> None:
+    """The family's first ``n`` live presentations name its camera, and a lux and colour temperature
+    inside their light's ranges."""
+    from drivers.sim.families import LIGHT_CCT, LIGHT_LUX, presentation_query
+    for i in range(n):
+        q = presentation_query(family, "live", i)
+        lo, hi = LIGHT_LUX[q["light"]]
+        assert lo <= float(q["lux"]) <= hi and q["camera"] == camera
+        assert LIGHT_CCT[q["light"]][0] <= int(q["cct"]) <= LIGHT_CCT[q["light"]][1]

@@ -12,18 +12,18 @@ import pytest
 
 from drivers.frame import StreamKind
 from drivers.sim import head, lobby
-from drivers.sim.families import LIGHT_CCT, LIGHT_LUX, POOLS, presentation_query
+from drivers.sim.families import LIGHT_LUX, POOLS
 from drivers.sim.identity import SCARF_BROW_MM, SCARF_OPEN, SCARF_SHARE, SCARF_STANDOFF_MM, SCARVES, Identity
 from drivers.sim.modes import StreamMode, color_mode, depth_intrinsics
 from drivers.sim.optics import views_for
 from drivers.sim.profiles import GAIN_RS16, PROFILES, get_profile
-from drivers.sim.render import ViewMaps
 from drivers.sim.scene import LIGHT_NIR_SHARE
 from drivers.sim.sensor import color_irradiance, illuminant_bgr
 from tests.drivers.sim.test_eighth_family import _FIELDS
 from tests.helpers.family_digest import family_digest
-from tests.helpers.family_pools import assert_own_pools
+from tests.helpers.family_pools import assert_live_queries_in_range, assert_own_pools
 from tests.helpers.sim import grab, sim_camera
+from tests.helpers.view_maps import flat_face_maps
 
 OTHERS = [f for f in POOLS if f != "eleventh"]
 EARLIER = ("train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
@@ -57,24 +57,11 @@ def test_eleventh_family_draws_its_own_people_camera_lights_and_illuminances():
     # The panel adds nothing at 850 nm: the lobby's share is its LEDs'; the canopy's shade is NIR-rich.
     assert LIGHT_NIR_SHARE["signage"] == LIGHT_NIR_SHARE["led"]
     assert LIGHT_NIR_SHARE["dappled_sun"] == lobby.CANOPY_NIR_SHARE > LIGHT_NIR_SHARE["daylight"]
-    for i in range(40):
-        q = presentation_query("eleventh", "live", i)
-        lo, hi = LIGHT_LUX[q["light"]]
-        assert lo <= float(q["lux"]) <= hi and q["camera"] == "d455f"
-        assert LIGHT_CCT[q["light"]][0] <= int(q["cct"]) <= LIGHT_CCT[q["light"]][1]
+    assert_live_queries_in_range("eleventh", "d455f")
 
 
 # --- Closed forms on a synthetic flat face at 0.45 m, facing the camera -------------------------------
-def _maps(h=480, w=640, z=0.45):
-    rng = np.random.default_rng(1)
-    return ViewMaps(
-        z=np.full((h, w), z, np.float32),
-        albedo=rng.uniform(0.2, 0.6, (h, w, 3)).astype(np.float32),
-        nir=rng.uniform(0.3, 0.6, (h, w)).astype(np.float32),
-        shade=rng.uniform(0.5, 1.0, (h, w)).astype(np.float32),
-        object_id=np.zeros((h, w), np.int8),
-        dot_blur=np.zeros((h, w), np.float32), specular=rng.uniform(0.0, 0.1, (h, w)).astype(np.float32),
-        emissive=np.zeros((h, w), bool))
+_maps = flat_face_maps
 
 
 def _signage(**kw):

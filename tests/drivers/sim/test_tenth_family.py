@@ -13,7 +13,7 @@ import pytest
 from drivers.frame import StreamKind
 from drivers.sim import head, street
 from drivers.sim.config import SimConfig
-from drivers.sim.families import LIGHT_CCT, LIGHT_LUX, POOLS, presentation_query
+from drivers.sim.families import LIGHT_LUX, POOLS
 from drivers.sim.identity import BEARD_DENSITY, BEARD_LENGTH_MM, BEARD_RISE_MM, BEARD_SHARE, Identity
 from drivers.sim.modes import StreamMode, color_mode, depth_intrinsics
 from drivers.sim.optics import views_for
@@ -23,7 +23,7 @@ from drivers.sim.scene import LIGHT_NIR_SHARE, Scene
 from drivers.sim.sensor import color_irradiance, illuminant_bgr
 from tests.drivers.sim.test_eighth_family import _FIELDS
 from tests.helpers.family_digest import family_digest
-from tests.helpers.family_pools import assert_own_pools
+from tests.helpers.family_pools import assert_live_queries_in_range, assert_own_pools
 from tests.helpers.sim import grab
 
 OTHERS = [f for f in POOLS if f != "tenth"]
@@ -53,11 +53,7 @@ def test_d435f_profile_is_the_d435_behind_an_ir_pass_filter_on_librealsense():
 def test_tenth_family_draws_its_own_people_camera_lights_and_illuminances():
     assert_own_pools("tenth", "d435f", ("backlight", "passing_shade"))
     assert LIGHT_LUX["backlight"] == (80.0, 400.0) and LIGHT_LUX["passing_shade"] == (300.0, 2000.0)
-    for i in range(40):
-        q = presentation_query("tenth", "live", i)
-        lo, hi = LIGHT_LUX[q["light"]]
-        assert lo <= float(q["lux"]) <= hi and q["camera"] == "d435f"
-        assert LIGHT_CCT[q["light"]][0] <= int(q["cct"]) <= LIGHT_CCT[q["light"]][1]
+    assert_live_queries_in_range("tenth", "d435f")
 
 
 # --- Closed forms on a synthetic 640x480 view: the left half the glazing (1.6 m), the right a face at 0.45 m ---

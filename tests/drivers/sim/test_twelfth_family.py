@@ -14,18 +14,19 @@ import pytest
 from drivers import realsense_device
 from drivers.frame import StreamKind
 from drivers.sim import head, keylight
-from drivers.sim.families import LIGHT_CCT, LIGHT_LUX, presentation_query
+from drivers.sim.families import LIGHT_LUX
 from drivers.sim.identity import LENS_AR_NIR, LENS_AR_VIS, LENS_COATED_SHARE, LENS_INDICES, Identity, fresnel_normal
 from drivers.sim.modes import StreamMode, color_mode, depth_intrinsics
 from drivers.sim.optics import views_for
 from drivers.sim.profiles import GAIN_RS16, PROFILES, get_profile
-from drivers.sim.render import Lights, Placed, ViewMaps, render_view
+from drivers.sim.render import Lights, Placed, render_view
 from drivers.sim.scene import LIGHT_NIR_SHARE
 from drivers.sim.sensor import color_irradiance, illuminant_bgr
 from tests.drivers.sim.test_eighth_family import _FIELDS
 from tests.helpers.family_digest import family_digest
-from tests.helpers.family_pools import assert_own_pools
+from tests.helpers.family_pools import assert_live_queries_in_range, assert_own_pools
 from tests.helpers.sim import grab, sim_camera
+from tests.helpers.view_maps import flat_face_maps
 
 EARLIER = ("train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh")
 IR, COLOR = StreamKind.IR, StreamKind.COLOR
@@ -63,24 +64,11 @@ def test_twelfth_family_draws_its_own_people_camera_lights_and_illuminances():
     # The rooms' own light is LED light; the ring and the headlamps add their own on top.
     assert LIGHT_NIR_SHARE["ring_light"] == LIGHT_NIR_SHARE["headlights"] == LIGHT_NIR_SHARE["led"]
     assert keylight.HALOGEN_NIR == LIGHT_NIR_SHARE["halogen"] and keylight.LED_NIR == LIGHT_NIR_SHARE["led"]
-    for i in range(40):
-        q = presentation_query("twelfth", "live", i)
-        lo, hi = LIGHT_LUX[q["light"]]
-        assert lo <= float(q["lux"]) <= hi and q["camera"] == "d457"
-        assert LIGHT_CCT[q["light"]][0] <= int(q["cct"]) <= LIGHT_CCT[q["light"]][1]
+    assert_live_queries_in_range("twelfth", "d457")
 
 
 # --- Closed forms on a synthetic flat face, facing the camera ------------------------------------
-def _maps(h=480, w=640, z=0.45):
-    rng = np.random.default_rng(1)
-    return ViewMaps(
-        z=np.full((h, w), z, np.float32),
-        albedo=rng.uniform(0.2, 0.6, (h, w, 3)).astype(np.float32),
-        nir=rng.uniform(0.3, 0.6, (h, w)).astype(np.float32),
-        shade=rng.uniform(0.5, 1.0, (h, w)).astype(np.float32),
-        object_id=np.zeros((h, w), np.int8),
-        dot_blur=np.zeros((h, w), np.float32), specular=rng.uniform(0.0, 0.1, (h, w)).astype(np.float32),
-        emissive=np.zeros((h, w), bool))
+_maps = flat_face_maps
 
 
 def test_the_ring_light_lights_the_face_in_its_near_field_in_closed_form():
