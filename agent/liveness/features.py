@@ -1168,59 +1168,6 @@ def without_glints(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     return filled(on), filled(off), skin & ~glint, same, int(glint.sum())
 
 
-# A living eye's cornea mirrors the projector as one point per eye (the first Purkinje image,
-# drivers/sim/cornea.py): no tissue spreads it, so on the eye discs it is a paper dot's kind of spot,
-# and at 0.7-1.5 times a dot's albedo it is as bright as the brightest dots there (its peak over the
-# eye's 99th percentile: 0.98-1.66 for the train family's glints, the brightest dot of a glint-less eye
-# 1.23 at the median, to 1.88). So it is told apart by neither brightness nor shape; the eye's one
-# brightest compact spot is taken out of its discs whatever it is (docs/liveness.md, "A cornea's glint
-# on the eye discs, taken out"). A printed eye keeps dozens of sharp dots per eye, a painted glint or
-# not. Spots are the pixels over the eye's ``EYE_SPOT_QUANTILE`` percentile of the difference,
-# connected, of at most ``EYE_SPOT_MAX_PX`` (a point through the lens: 4-11 px over the threshold in
-# train's lives with ``cornea=1``); anything wider is not a point and stays.
-EYE_SPOT_QUANTILE = 99.0
-EYE_SPOT_MAX_PX = 16
-
-
-def without_eye_glints(on: np.ndarray, off: np.ndarray, eyes: np.ndarray,
-                       same: tuple[np.ndarray, np.ndarray] | None = None
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None, int]:
-    """A pair's frames with each eye's brightest compact spot of the on-off difference taken out:
-    ``(on, off, eyes, same, pixels)``. The eyes are the two halves of the discs' extent (left and
-    right in the image). The spot and a pixel around it are set, in each frame, to that frame's mean
-    on the ring just outside them (flat: next to no band energy) and leave the mask."""
-    if eyes.sum() == 0:
-        return on, off, eyes, same, 0
-    diff = on - off
-    cols = np.nonzero(eyes.any(axis=0))[0]
-    mid = (cols[0] + cols[-1]) / 2
-    left = np.arange(eyes.shape[1])[None, :] < mid
-    spot = np.zeros(eyes.shape, bool)
-    for eye in (eyes & left, eyes & ~left):
-        if eye.sum() < MIN_GROUP_PIXELS:
-            continue
-        bright = (diff > np.percentile(diff[eye], EYE_SPOT_QUANTILE)) & eye
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(bright.astype(np.uint8), connectivity=8)
-        small = [k for k in range(1, n) if stats[k, cv2.CC_STAT_AREA] <= EYE_SPOT_MAX_PX]
-        if small:
-            spot |= labels == max(small, key=lambda k: float(diff[labels == k].max()))
-    if not spot.any():
-        return on, off, eyes, same, 0
-    spot = cv2.dilate(spot.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    n, parts = cv2.connectedComponents(spot.astype(np.uint8), connectivity=8)
-    rings = [(parts == k, cv2.dilate((parts == k).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & ~spot)
-             for k in range(1, n)]
-
-    def filled(x: np.ndarray) -> np.ndarray:
-        x = np.array(x, dtype=np.float32)
-        for part, ring in rings:
-            x[part] = x[ring].mean() if ring.any() else x[~spot].mean()
-        return x
-
-    same = None if same is None else (filled(same[0]), filled(same[1]))
-    return filled(on), filled(off), eyes & ~spot, same, int(spot.sum())
-
-
 # Dark fine structures over sunlit skin (hair strands, lashes, a brow's edge, a fringe's tips): a pixel
 # of an unlit frame under this share of its 5 x 5 neighbourhood's median is one (skin's own NIR texture,
 # pores and freckles, is a few per cent; shot noise at 118 DN is 2 DN).
@@ -1479,14 +1426,12 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     (``ProjectorMeasure.pool``), its speckle is the lower cheeks' alone.
 
     ``eyes`` (discs over the eyes, ``IrSkin.eyes``; not skin): the dots' sharpness there as well
-    (``eyes_sharpness``), glints near them taken out as near the skin, and each eye's brightest
-    compact spot (a cornea's mirror image of the projector, ``without_eye_glints``). Paper and ink spread the dots
+    (``eyes_sharpness``), glints near them taken out as near the skin. Paper and ink spread the dots
     no more than resin does, a living eye and its lids do (docs/liveness.md, "A printed eye band
     pressed onto the face")."""
     eyes_sharpness, eyes_unshaped = float("nan"), False
     if eyes is not None and eyes.sum() >= MIN_GROUP_PIXELS:
         e_on, e_off, e_mask, e_same, _ = without_glints(on, off, eyes, same)
-        e_on, e_off, e_mask, e_same, _ = without_eye_glints(e_on, e_off, e_mask, e_same)
         if e_mask.sum() >= MIN_GROUP_PIXELS:
             e_read = _pair_reading(_PairImages(e_on, e_off, e_same), e_mask, None, False)
             eyes_sharpness, eyes_unshaped = e_read.sharpness, e_read.unshaped
