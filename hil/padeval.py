@@ -118,14 +118,19 @@ class Presentation:
         return f"{self.split}/{self.kind}/{self.species}/{self.index}"
 
 
-def presentation_uri(split: str, species: str, index: int, inject: str | None = None, ir_leak: bool = False) -> str:
+def presentation_uri(split: str, species: str, index: int, inject: str | None = None, ir_leak: bool = False,
+                     cornea: bool = False) -> str:
     """The sim URI of a presentation; ``ir_leak``: with the visible light a broadband camera's IR imagers
-    see (``drivers/sim/leak.py``), appended as ``ir_leak=1`` (the scene otherwise the same)."""
+    see (``drivers/sim/leak.py``), appended as ``ir_leak=1``; ``cornea``: with the corneas' mirror images
+    of the projector and the lamp (``drivers/sim/cornea.py``), appended as ``cornea=1`` (the scene
+    otherwise the same either way)."""
     q = presentation_query(split, species, index)
     if inject is not None:
         q["inject"] = inject
     if ir_leak:
         q["ir_leak"] = "1"
+    if cornea:
+        q["cornea"] = "1"
     return "sim://?" + "&".join(f"{k}={v}" for k, v in q.items())
 
 
@@ -135,6 +140,12 @@ def ir_leak_splits() -> tuple[str, ...]:
     return tuple(s for s in SPLITS if all(get_profile(c).visible_response is not None for c in POOLS[s].cameras))
 
 
+def record_cornea(rec: Mapping[str, Any]) -> bool:
+    """Whether a record's presentation was rendered with ``cornea=1`` (reported apart from the others)."""
+    query = rec.get("uri", "").split("?", 1)
+    return len(query) == 2 and "cornea=1" in query[1].split("&")
+
+
 def record_ir_leak(rec: Mapping[str, Any]) -> bool:
     """Whether a record's presentation was rendered with ``ir_leak=1`` (reported apart from the others)."""
     query = rec.get("uri", "").split("?", 1)
@@ -142,10 +153,12 @@ def record_ir_leak(rec: Mapping[str, Any]) -> bool:
 
 
 def presentations(split: str, *, live: int, per_species: int, injection: int,
-                  species: Iterable[str] | None = None, ir_leak: bool = False) -> list[Presentation]:
+                  species: Iterable[str] | None = None, ir_leak: bool = False,
+                  cornea: bool = False) -> list[Presentation]:
     """The presentations of a run: ``live`` bona fide, ``per_species`` of each attack species and
     ``injection`` of each injection kind (a live person's stream injected on the camera link), or
-    only those named in ``species``; ``ir_leak``: each rendered with ``ir_leak=1``."""
+    only those named in ``species``; ``ir_leak``: each rendered with ``ir_leak=1``; ``cornea``: with
+    ``cornea=1``."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}")
     wanted = set(species) if species is not None else None
@@ -155,25 +168,30 @@ def presentations(split: str, *, live: int, per_species: int, injection: int,
         return wanted is None or name in wanted
 
     if want(LIVE):
-        out += [Presentation("bona_fide", LIVE, split, i, presentation_uri(split, LIVE, i, ir_leak=ir_leak))
-                for i in range(live)]
+        out += [Presentation("bona_fide", LIVE, split, i,
+                             presentation_uri(split, LIVE, i, ir_leak=ir_leak, cornea=cornea)) for i in range(live)]
     for sp in ATTACKS:
         if want(sp):
-            out += [Presentation("attack", sp, split, i, presentation_uri(split, sp, i, ir_leak=ir_leak))
+            out += [Presentation("attack", sp, split, i,
+                                 presentation_uri(split, sp, i, ir_leak=ir_leak, cornea=cornea))
                     for i in range(per_species)]
     for inj in INJECTIONS:
         if want(inj):
             # Injected streams show live people of the family (their own draws, not the bona fide ones).
             out += [Presentation("injection", inj, split, i,
-                                 presentation_uri(split, LIVE, 10_000 + i, inj, ir_leak=ir_leak))
+                                 presentation_uri(split, LIVE, 10_000 + i, inj, ir_leak=ir_leak, cornea=cornea))
                     for i in range(injection)]
     return out
 
 
 def presentation_nonce(p: Presentation) -> bytes:
     """The challenge nonce for one presentation: fixed by its scene, so the same command gives the
-    same records (the server draws fresh random nonces in service; a bench must be repeatable)."""
-    return hashlib.sha256(b"capture-agent/pad-eval/v2\0" + p.uri.encode()).digest()
+    same records (the server draws fresh random nonces in service; a bench must be repeatable). A
+    presentation rendered with ``cornea=1`` takes the nonce of the same one without it: the same
+    projector schedule and scene, the corneas' glints the only difference (a paired comparison)."""
+    base, _, query = p.uri.partition("?")
+    uri = base + "?" + "&".join(kv for kv in query.split("&") if kv != "cornea=1") if query else p.uri
+    return hashlib.sha256(b"capture-agent/pad-eval/v2\0" + uri.encode()).digest()
 
 
 # --- people who follow prompts --------------------------------------------------------------------------
@@ -628,10 +646,12 @@ def run(items: list[Presentation], *, frames: int, passive: bool, thresholds: Ve
 # --- the report ------------------------------------------------------------------------------------
 
 def select(records: list[dict[str, Any]], *, split: str, frames: int, source: str = "sim",
-           passive: bool | None = None, follow_prompts: int = 0, ir_leak: bool = False) -> list[dict[str, Any]]:
+           passive: bool | None = None, follow_prompts: int = 0, ir_leak: bool = False,
+           cornea: bool = False) -> list[dict[str, Any]]:
     return [r for r in records if r["split"] == split and r["frames"] == frames
             and r.get("source", "sim") == source and (passive is None or r["passive"] == passive)
-            and r.get("follow_prompts", 0) == follow_prompts and record_ir_leak(r) == ir_leak]
+            and r.get("follow_prompts", 0) == follow_prompts and record_ir_leak(r) == ir_leak
+            and record_cornea(r) == cornea]
 
 
 def rescored(records: list[dict[str, Any]], r: Mapping[str, Ramp]) -> list[dict[str, Any]]:
@@ -788,17 +808,18 @@ def prompts_followed(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def report(records: list[dict[str, Any]], *, split: str, passive: bool, live_min: float,
            threshold_source: str, frames: int, source: str = "sim", follow_prompts: int = 0,
-           ir_leak: bool = False) -> dict[str, Any]:
+           ir_leak: bool = False, cornea: bool = False) -> dict[str, Any]:
     """The ISO/IEC 30107-3 report of one split's records at the live threshold ``live_min``.
     ``source``: presentations judged live from the simulator (``sim``) or from genuine RealSense
     recordings of them (``db3``), reported apart. ``follow_prompts``: the records of runs whose
     people followed that many distance prompts (0: none); then every rate is after the prompts and
     ``first_attempt`` holds the same rates at each presentation's first attempt (ISO/IEC 30107-3
     counts FTA per transaction: both are honest, labelled). ``ir_leak``: the records rendered with the
-    broadband IR imagers' visible light (``ir_leak=1``), reported apart from the rest."""
+    broadband IR imagers' visible light (``ir_leak=1``), reported apart from the rest; ``cornea``: those
+    rendered with the corneas' glints (``cornea=1``), likewise."""
     records = [r for r in records if r["split"] == split and r["passive"] == passive and r["frames"] == frames
                and r.get("source", "sim") == source and r.get("follow_prompts", 0) == follow_prompts
-               and record_ir_leak(r) == ir_leak]
+               and record_ir_leak(r) == ir_leak and record_cornea(r) == cornea]
     errors = Counter(r.get("error") for r in records if r["outcome"] == "error")
     bona = [r for r in records if r["kind"] == "bona_fide" and r["outcome"] != "error"]
     bona_dec = [r for r in bona if r["outcome"] != "not_acquired"]
@@ -844,6 +865,7 @@ def report(records: list[dict[str, Any]], *, split: str, passive: bool, live_min
     return {
         "split": split,
         "ir_leak": ir_leak,
+        "cornea": cornea,
         "mode": "passive" if passive else "challenged",
         "source": SOURCES[source],
         "frames_per_session": frames,

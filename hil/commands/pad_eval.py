@@ -57,6 +57,10 @@ def register(sub) -> None:
                    help="render every presentation with ir_leak=1: the visible light (room and displays) that IR "
                         "imagers without an IR-pass filter see (docs/sim.md); only on splits whose every camera lacks "
                         "one (train, field, eighth); reported apart from runs without")
+    p.add_argument("--cornea", action="store_true",
+                   help="render every presentation with cornea=1: the corneas' mirror images of the projector and "
+                        "the lamp (docs/sim.md), under the nonce of the same presentation without it; reported apart "
+                        "from runs without")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -84,6 +88,9 @@ def run(args) -> int:
                          f"{', '.join(P.ir_leak_splits())}")
     if ir_leak and (args.recordings is not None or args.write_calibration):
         raise UsageError("--ir-leak applies to simulator presentations, not to --recordings or --write-calibration")
+    cornea = bool(getattr(args, "cornea", False))
+    if cornea and (args.recordings is not None or args.write_calibration):
+        raise UsageError("--cornea applies to simulator presentations, not to --recordings or --write-calibration")
     species = None
     if args.species:
         species = [s.strip() for s in args.species.split(",") if s.strip()]
@@ -105,7 +112,8 @@ def run(args) -> int:
               file=sys.stderr)
 
     items = P.presentations(args.split, live=args.live, per_species=args.per_species,
-                            injection=0 if args.passive else args.injection, species=species, ir_leak=ir_leak)
+                            injection=0 if args.passive else args.injection, species=species, ir_leak=ir_leak,
+                            cornea=cornea)
     if args.report_only:
         records = P.read_records(args.records)
     else:
@@ -121,7 +129,8 @@ def run(args) -> int:
     records = P.rescored(records, active_ramps(refresh=True))
     if args.split == "train":
         fit = P.fit_thresholds(P.select(records, split="train", passive=args.passive, frames=args.frames,
-                                        source=source, follow_prompts=args.follow_prompts, ir_leak=ir_leak))
+                                        source=source, follow_prompts=args.follow_prompts, ir_leak=ir_leak,
+                                        cornea=cornea))
         live_min = fit["live_min"]
         threshold_source = ("fitted on this train split (APCER <= 0.1 % per species, margin 0.02; "
                             f"not held: {', '.join(fit['not_held']) or 'none'})")
@@ -130,7 +139,7 @@ def run(args) -> int:
         threshold_source = f"{CALIBRATION_PATH.name} ({mode}), fitted on train"
     out = P.report(records, split=args.split, passive=args.passive, live_min=live_min,
                    threshold_source=threshold_source, frames=args.frames, source=source,
-                   follow_prompts=args.follow_prompts, ir_leak=ir_leak)
+                   follow_prompts=args.follow_prompts, ir_leak=ir_leak, cornea=cornea)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -164,6 +173,7 @@ def _pct(x) -> str:
 
 def _print(out: dict) -> None:
     leak = ", ir_leak=1 (broadband IR imagers' visible light rendered)" if out.get("ir_leak") else ""
+    leak += ", cornea=1 (the corneas' glints rendered)" if out.get("cornea") else ""
     print(f"split {out['split']}{leak}, {out['mode']}, {out['source']}, {out['frames_per_session']} framesets per "
           "window; "
           f"live threshold {out['threshold']['live_min']:.3f} ({out['threshold']['source']})")

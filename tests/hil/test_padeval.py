@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import urllib.parse
@@ -721,6 +722,41 @@ def test_ir_leak_runs_are_rendered_with_the_key_enrolled_alike_and_reported_apar
         assert main(["pad-eval", "--split", split, "--ir-leak", "--live", "1", "--per-species", "0",
                      "--injection", "0", "--records", str(f)]) == 2
         assert f"error[{UsageError.code}]: --ir-leak" in capsys.readouterr().err
+    assert len(f.read_text().splitlines()) == 3                     # nothing was run
+
+
+def test_cornea_runs_are_rendered_with_the_key_under_the_plain_runs_nonces_and_reported_apart(tmp_path, capsys):
+    # pad-eval --cornea (docs/sim.md, *The corneas' glints*; docs/liveness.md, eyecue25): every
+    # presentation carries cornea=1 and keeps the nonce of the same presentation without it (after a
+    # followed prompt too), so a run with and one without differ by the glints alone; records with and
+    # without the key are never pooled; recordings and calibration are refused.
+    from agent.errors import UsageError
+
+    plain = P.presentations("train", live=2, per_species=1, injection=1)
+    glinting = P.presentations("train", live=2, per_species=1, injection=1, cornea=True)
+    assert [p.key for p in glinting] == [p.key for p in plain]
+    assert [p.uri for p in glinting] == [p.uri + "&cornea=1" for p in plain]
+    assert [P.presentation_nonce(p) for p in glinting] == [P.presentation_nonce(p) for p in plain]
+    moved = [dataclasses.replace(p, uri=P.followed_uri(p.uri, "MOVE_CLOSER", 1)) for p in (plain[0], glinting[0])]
+    assert moved[1].uri != moved[0].uri and P.presentation_nonce(moved[1]) == P.presentation_nonce(moved[0])
+    assert P.presentation_nonce(plain[0]) != P.presentation_nonce(plain[1])
+    f = tmp_path / "heldout.jsonl"
+    base = rec("attack", "print_eyes", "rejected", 0.1)
+    recs = [base, {**rec("attack", "glasses_print", "rejected", 0.0, x=1), "uri": base["uri"] + "&cornea=1"},
+            {**rec("bona_fide", "live", "accepted", 0.9, x=2), "uri": base["uri"] + "&cornea=1"}]
+    f.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert main(["pad-eval", "--split", "heldout", "--report-only", "--records", str(f), "--json", "--cornea"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    by = {s["name"]: s for s in out["species"]}
+    assert out["cornea"] is True and out["bpcer_n"] == 1
+    assert by["glasses_print"]["presented"] == 1 and by.get("print_eyes", {}).get("presented", 0) == 0
+    assert main(["pad-eval", "--split", "heldout", "--report-only", "--records", str(f), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    by = {s["name"]: s for s in out["species"]}
+    assert out["cornea"] is False and out["bpcer_n"] == 0
+    assert by.get("glasses_print", {}).get("presented", 0) == 0 and by["print_eyes"]["presented"] == 1
+    assert main(["pad-eval", "--split", "train", "--cornea", "--write-calibration", "--records", str(f)]) == 2
+    assert f"error[{UsageError.code}]: --cornea" in capsys.readouterr().err
     assert len(f.read_text().splitlines()) == 3                     # nothing was run
 
 
