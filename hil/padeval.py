@@ -27,7 +27,10 @@ built and not run by its builder, and evaluated once (main ad1bea7); ``thirteent
 RealSense D435i, whose IR imagers see visible light (``ir_leak`` for every URI, the kiosk screen's
 light included), LED panels dimmed by PWM banding its rolling-shutter colour image, attack displays at
 350-1000 cd/m^2 on a stand or held steadier, people with their own palpebral fissure) was added after
-that, built and not run by its builder, to be evaluated once on the final judge.
+that, built and not run by its builder, and evaluated once (main e872e0c); ``fourteenth`` (session 25:
+the RealSense D456, low sun through venetian blinds striping the face and the wall, every eye's cornea
+mirroring the projector and the lamp, people with their own corneal radius and diameter) was added
+after that, built and not run by its builder, to be evaluated once on the final judge.
 
 Each presentation runs as the daemon would: the quality phase (at most 30 framesets; the gate's
 prompts, the colour exposure metered on the face, the projector's power planned) and, when it
@@ -86,14 +89,15 @@ from drivers.sim import ATTACKS
 from drivers.sim.families import POOLS, light_for, presentation_query
 from hil.metrics import rate
 
-SPLITS = tuple(POOLS)                       # ("train", ..., "eleventh", "twelfth", "thirteenth")
+SPLITS = tuple(POOLS)                       # ("train", ..., "twelfth", "thirteenth", "fourteenth")
 # The family being built for a session's one unseen evaluation, which the development benches
 # (``bench.rerun_records``, ``bench.skin_area``) refuse to run; empty while none is being built. The
 # eighth was built and evaluated once in the nineteenth session, the ninth in the twentieth, the tenth in
 # the twenty-first, the eleventh in the twenty-second, the twelfth in the twenty-third, the thirteenth in
 # the twenty-fourth (docs/liveness.md, *The eighth family* ... *The thirteenth family*); all are
-# development sets since. Name the next family here while it is built.
-UNSEEN_SPLITS: frozenset[str] = frozenset()
+# development sets since. The fourteenth is being built in the twenty-fifth session: refused until its one
+# evaluation (then empty this again).
+UNSEEN_SPLITS: frozenset[str] = frozenset({"fourteenth"})
 INJECTIONS = ("replay", "splice", "render")
 LIVE = "live"
 RECORD_VERSION = 2
@@ -222,13 +226,15 @@ SHADE_FACTOR = LIGHT_PROMPTS["TOO_BRIGHT_TO_VERIFY"]
 #   (``dappled_sun``: 2,000-10,000 lux of direct sun on top of the canopy's 200-1,500, lobby.py), the
 #   person steps a pace into the shadow of the canopy, the kiosk's hood or the denser foliage, out of the
 #   sun: ``shade=1`` (the simulator: the whole face on the edge's shaded side, 0.35 of the lux; or no
-#   fleck, the canopy's lux kept, for the gaps' sun is what was bright). Already in that shade
+#   fleck, the canopy's lux kept, for the gaps' sun is what was bright). Striped by low sun through
+#   venetian blinds (``blinds``, the fourteenth family: sun.Blinds), the person steps aside out of the
+#   stripes: ``shade=1``, the whole face in the blind's shade (0.10-0.30 of the lux). Already in that shade
 #   (``shade=1``), a further prompt finds no more sun to leave: the open-shade answer above.
 # - at night under a forecourt's canopy with passing cars' headlamps (``headlights``): the canopy's
 #   15-80 lux are not what was bright, and no step takes a face out of a beam that sweeps the whole
 #   forecourt from the road; by the time the prompt is read the car has passed: the person stays where
 #   they are and tries again (``RETRY_PROMPTS``'s answer: the same light, the scene's lights later).
-SUN_LIGHTS = frozenset({"direct_sun", "dappled_sun"})
+SUN_LIGHTS = frozenset({"direct_sun", "dappled_sun", "blinds"})
 SWEPT_LIGHTS = frozenset({"headlights"})
 # LIGHT_CHANGED ("the light on your face changed during the check: hold still and try again", after a
 # window a passing shadow or another uncommanded change of the room's light left unmeasurable): the

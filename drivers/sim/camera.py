@@ -51,7 +51,7 @@ from .sensor import (
     ir_signal,
     metered_level,
 )
-from .sun import shade_color, shade_ir
+from .sun import Blinds, shade_color, shade_ir
 from .timing import Timeline
 
 SERIAL = "SIM0000000001"
@@ -464,11 +464,15 @@ class SimCamera(Camera):
         self._ir_ae.locked = self._injector is not None and self._injector.fixed_ir_exposure
 
     def _shaded_ir(self, signal: np.ndarray, dmaps: ViewMaps) -> np.ndarray:
-        """The IR light with the direct sun's shadow edge (sun.py), if the scene has one (``_sunlit``)."""
+        """The IR light with the direct sun's shadow edge or a blind's stripes (sun.py), if the scene has
+        one (``_sunlit``)."""
         edge = self._scene.sun_edge
         if edge is None or self.profile.ir_band != "nir" or self._nir_share is None:
             return signal
-        return shade_ir(signal, dmaps, self.cfg.lux, self._nir_share, self._sunlit(self._depth_view, dmaps.z))
+        sunlit = self._sunlit(self._depth_view, dmaps.z)
+        if isinstance(edge, Blinds):
+            return edge.ir(signal, dmaps, self.cfg.lux, self._nir_share, sunlit)
+        return shade_ir(signal, dmaps, self.cfg.lux, self._nir_share, sunlit)
 
     def _flooded_ir(self, signal: np.ndarray, dmaps: ViewMaps) -> np.ndarray:
         """The IR light with a CCTV camera's 850 nm flood (night.py), if the scene has one; a live
@@ -538,12 +542,15 @@ class SimCamera(Camera):
         return 1.0 if f is None else f.factor(t_s + self.cfg.t0_s, exposure_s)
 
     def _shaded_color(self, irr: np.ndarray, cmaps: ViewMaps, view: View | None = None) -> np.ndarray:
-        """The colour light with the direct sun's shadow edge (sun.py), if the scene has one; ``view``:
+        """The colour light with the direct sun's shadow edge or a blind's stripes (sun.py), if the scene
+        has one; ``view``:
         the view ``cmaps`` was rendered in (None: the colour view)."""
         edge = self._scene.sun_edge
         if edge is None:
             return irr
         view = self._color_view if view is None else view
+        if isinstance(edge, Blinds):
+            return edge.color(irr, cmaps, self.cfg.lux, self.cfg.cct, self._sunlit(view, cmaps.z))
         return shade_color(irr, cmaps, self.cfg.lux, self.cfg.cct, self._sunlit(view, cmaps.z))
 
     def _sunlit(self, view: View, z: np.ndarray) -> np.ndarray:

@@ -17,16 +17,16 @@ SUBJECTS = ("live", "none", "multi") + ATTACKS
 ALIASES = {"emitter": "projector", "emitter_latency": "projector_latency", "emitter_jitter": "projector_jitter"}
 # Scene and identity keys (SIM-SCENE): see docs/sim.md.
 CAMERAS = ("d435", "d455", "d415", "d405", "astra", "gemini335", "gemini2", "gemini336l", "astra_mini_s",
-           "gemini2l", "gemini335l", "gemini336", "d435f", "d455f", "d457", "d435i")
+           "gemini2l", "gemini335l", "gemini336", "d435f", "d455f", "d457", "d435i", "d456")
 BACKGROUNDS = ("plain", "clutter", "moving")
 LIGHTS = ("daylight", "fluorescent", "led", "incandescent", "mixed", "halogen", "led_cri95", "metal_halide",
           "north_sky_glass", "led_warm", "cfl", "open_shade", "screen_led", "lowe_glass", "street_led",
           "direct_sun", "shop_halogen", "cctv_ir", "flicker_led", "backlight", "passing_shade", "signage",
-          "dappled_sun", "ring_light", "headlights", "pwm_led")
+          "dappled_sun", "ring_light", "headlights", "pwm_led", "blinds")
 GLASSES = ("none", "clear", "tinted")
 FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
-            "eleventh", "twelfth", "thirteenth")
-SHADE_LIGHTS = ("direct_sun", "dappled_sun")   # the lights whose direct sun ``shade=1`` takes off the face
+            "eleventh", "twelfth", "thirteenth", "fourteenth")
+SHADE_LIGHTS = ("direct_sun", "dappled_sun", "blinds")   # the lights whose direct sun ``shade=1`` takes off the face
 SCATTERS = ("fixed", "physical")    # the projector dots' subsurface scattering model (sensor.SCATTER_MODELS)
 
 
@@ -51,7 +51,7 @@ class SimConfig:
     prerender: int = 0          # render this many ticks (both projector states) at start, then play them
     # --- Scene, identity and camera profile (SIM-SCENE). ``None``: drawn from ``identity``/``family``.
     camera: str | None = None   # device profile (drivers/sim/profiles.py); None: d435, or the family's pick
-    family: str = "any"         # train/.../twelfth/thirteenth: disjoint people, instruments,
+    family: str = "any"         # train/.../thirteenth/fourteenth: disjoint people, instruments,
     #                             lights, cameras
     skin: int | None = None     # Fitzpatrick type 1..6
     nose_mm: float | None = None     # nose relief over the cheek plane, 14..32
@@ -87,7 +87,7 @@ class SimConfig:
     # ``FamilyPool.ir_leak`` switches it on for that family's URIs.
     ir_leak: bool = False
     # The corneas' mirror images of the projector and the overhead lamp (cornea.py). Off by default
-    # (every earlier frame unchanged).
+    # (every earlier frame unchanged). A family's ``FamilyPool.cornea`` switches it on for that family's URIs.
     cornea: bool = False
     # The person stands in shade, out of the direct sun: under ``direct_sun`` the whole face on the
     # shadow edge's shaded side (sun.py), under ``dappled_sun`` no sunfleck on it (lobby.py); the
@@ -177,6 +177,14 @@ class SimConfig:
             return True
         from .families import POOLS
         return self.family in POOLS and POOLS[self.family].ir_leak
+
+    @property
+    def cornea_on(self) -> bool:
+        """Whether the eyes mirror the light sources (cornea.py): the URI's ``cornea`` or its family's flag."""
+        if self.cornea:
+            return True
+        from .families import POOLS
+        return self.family in POOLS and POOLS[self.family].cornea
 
 
 _BOOLS = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False, "off": False, "no": False}

@@ -75,6 +75,8 @@ class Eye:
     apex: tuple[float, float, float]    # the corneal apex with the eye looking straight ahead (-z)
     lens_t2_nir: float = 1.0            # a spectacle lens's transmission, squared (there and back)
     lens_t2_vis: float = 1.0
+    radius_m: float = RADIUS_M          # the person's anterior corneal radius (the fourteenth family's own)
+    limbus_m: float = LIMBUS_M          # half their visible corneal diameter
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,10 @@ class Glint:
 
 
 def eyes_for(layers, eye_weight: np.ndarray | None, x0: float, y0: float, res: float,
-             glasses: str) -> tuple[Eye, ...]:
+             glasses: str, radius_m: float = RADIUS_M, limbus_m: float = LIMBUS_M) -> tuple[Eye, ...]:
     """The eyes of a head (``head.HeadLayers``) that a surface shows: those whose landmark cell keeps an
-    eye weight (a worn instrument over the eye sets it to 0; a surface that cannot blink has none)."""
+    eye weight (a worn instrument over the eye sets it to 0; a surface that cannot blink has none);
+    ``radius_m``, ``limbus_m``: the person's cornea (the schematic eye's unless drawn, identity.py)."""
     if eye_weight is None:
         return ()
     out = []
@@ -101,18 +104,19 @@ def eyes_for(layers, eye_weight: np.ndarray | None, x0: float, y0: float, res: f
             continue
         gj, gi = int(round((ey - layers.gy[0, 0]) / res)), int(round((ex - layers.gx[0, 0]) / res))
         h = float(layers.face_height[gj, gi])
-        out.append(Eye((float(ex), float(ey), -(h + APEX_OVER_SKIN_M)), t2[0], t2[1]))
+        out.append(Eye((float(ex), float(ey), -(h + APEX_OVER_SKIN_M)), t2[0], t2[1], radius_m, limbus_m))
     return tuple(out)
 
 
-def _glint_point(centre: np.ndarray, axis: np.ndarray, to_src: np.ndarray, to_cam: np.ndarray
+def _glint_point(centre: np.ndarray, axis: np.ndarray, to_src: np.ndarray, to_cam: np.ndarray,
+                 radius_m: float = RADIUS_M, max_angle: float = MAX_ANGLE_RAD
                  ) -> tuple[np.ndarray, float, np.ndarray] | None:
     """(point, cos of incidence, normal) of the sphere's glint, or None off the cornea."""
     n = to_src + to_cam
     n /= np.linalg.norm(n)
-    if float(n @ axis) < np.cos(MAX_ANGLE_RAD):
+    if float(n @ axis) < np.cos(max_angle):
         return None
-    return centre + RADIUS_M * n, float(n @ to_cam), n
+    return centre + radius_m * n, float(n @ to_cam), n
 
 
 def glints(view, R: np.ndarray, T: np.ndarray, eyes: tuple[Eye, ...], eyes_closed: float, z_map: np.ndarray,
@@ -131,7 +135,8 @@ def glints(view, R: np.ndarray, T: np.ndarray, eyes: tuple[Eye, ...], eyes_close
         rot_c = Rv @ (np.array(eye.apex) + np.array([0.0, 0.0, APEX_TO_ROTATION_M])) + Tv
         # The eye turns about its centre of rotation to look at the camera (the view's origin).
         gaze = -rot_c / np.linalg.norm(rot_c)
-        centre = rot_c + gaze * (APEX_TO_ROTATION_M - RADIUS_M)
+        r = eye.radius_m
+        centre = rot_c + gaze * (APEX_TO_ROTATION_M - r)
         to_cam = -centre / np.linalg.norm(centre)
         if source is not None:
             src = view.depth_to_view.apply(source[None, :])[0]
@@ -139,7 +144,9 @@ def glints(view, R: np.ndarray, T: np.ndarray, eyes: tuple[Eye, ...], eyes_close
         else:
             assert direction is not None
             to_src = view.depth_to_view.R @ direction
-        hit = _glint_point(centre, gaze, to_src, to_cam)
+        max_angle = MAX_ANGLE_RAD if (r == RADIUS_M and eye.limbus_m == LIMBUS_M) \
+            else float(np.arcsin(min(eye.limbus_m / r, 1.0)))
+        hit = _glint_point(centre, gaze, to_src, to_cam, r, max_angle)
         if hit is None:
             continue
         p, cos_i, _ = hit
@@ -156,7 +163,7 @@ def glints(view, R: np.ndarray, T: np.ndarray, eyes: tuple[Eye, ...], eyes_close
         if float(z_map[iv, iu]) < p[2] - APEX_OVER_SKIN_M - 0.0015:
             continue                                    # something nearer covers it
         t2 = eye.lens_t2_nir if nir else eye.lens_t2_vis
-        albedo = sphere_glint_albedo(float(fresnel(cos_i)), RADIUS_M, intr.fx, float(p[2])) * share * t2
+        albedo = sphere_glint_albedo(float(fresnel(cos_i)), r, intr.fx, float(p[2])) * share * t2
         out.append(Glint(float(u), float(v), float(p[2]), albedo))
     return out
 

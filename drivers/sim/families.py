@@ -1,17 +1,17 @@
-"""Train, held-out, field, fresh, fifth, sixth, seventh, eighth, ninth, tenth, eleventh, twelfth and
-thirteenth families: populations that differ as the field differs from the lab.
+"""Train, held-out, field, fresh, fifth, sixth, seventh, eighth, ninth, tenth, eleventh, twelfth,
+thirteenth and fourteenth families: populations that differ as the field differs from the lab.
 
 ``family=train``, ``family=heldout``, ``family=field``, ``family=fresh``, ``family=fifth``,
 ``family=sixth``, ``family=seventh``, ``family=eighth``, ``family=ninth``, ``family=tenth``,
-``family=eleventh``, ``family=twelfth`` and ``family=thirteenth`` (URI key)
+``family=eleventh``, ``family=twelfth``, ``family=thirteenth`` and ``family=fourteenth`` (URI key)
 select pairwise disjoint pools:
 
 - identities: each family draws people from its own random stream (``identity.family_salt``), so
   ``family=train&identity=5``, ``family=heldout&identity=5``, ``family=field&identity=5``,
   ``family=fresh&identity=5``, ``family=fifth&identity=5``, ``family=sixth&identity=5``,
   ``family=seventh&identity=5``, ``family=eighth&identity=5``, ``family=ninth&identity=5``,
-  ``family=tenth&identity=5``, ``family=eleventh&identity=5``, ``family=twelfth&identity=5`` and
-  ``family=thirteenth&identity=5`` are different people, and none
+  ``family=tenth&identity=5``, ``family=eleventh&identity=5``, ``family=twelfth&identity=5``,
+  ``family=thirteenth&identity=5`` and ``family=fourteenth&identity=5`` are different people, and none
   equals ``identity=5`` (family ``any``, the default). The sixth family's people also differ in what
   the simulator gave everyone alike before: each has their own eye-socket depth (6.5-15.5 mm, from
   the adult range of Hertel exophthalmometry) and breathing rate (12-20 breaths/min) and phase
@@ -29,7 +29,9 @@ select pairwise disjoint pools:
   coated, Fresnel's 4.0-7.3 % in both when not), where everyone else's lenses mirror alike in both
   bands; the thirteenth family's people their own palpebral fissure (the open eye's height, 7.3-12.1 mm
   around 9.7, Read et al. 2006; under the portrait's 10 mm the eye rests part-way to the closed lid),
-  where everyone else's eyes open as the portrait's; the earlier families' people are unchanged;
+  where everyone else's eyes open as the portrait's; the fourteenth family's people their own corneas
+  (anterior radius 7.8 +- 0.26 mm, visible diameter 11.71 +- 0.42 mm, each clipped to 2 SD: Rüfer et
+  al. 2005), where everyone else's are the schematic eye's; the earlier families' people are unchanged;
 - camera profiles: train sees D435 and D415, held-out sees D455 and the structured-light Astra, field
   sees the Orbbec Gemini 335 (active stereo from another maker, another lens and noise), fresh the
   Orbbec Gemini 2 (an earlier Orbbec stereo camera: wider 91° depth field, 2 MP colour), fifth the
@@ -47,7 +49,9 @@ select pairwise disjoint pools:
   calibration), thirteenth the Intel RealSense D435i (the D435 with an IMU: stereo imagers with no
   IR-pass filter, so every thirteenth URI renders the visible light they see, ``FamilyPool.ir_leak``
   and ``leak.py``, the kiosk screen's own light included; the OV2740 rolling-shutter colour module;
-  another unit's calibration);
+  another unit's calibration), fourteenth the Intel RealSense D456 (the D455 in an IP65 casing, on
+  USB: 95 mm baseline, global-shutter colour, another unit's calibration; every fourteenth URI draws
+  the corneas' glints, ``FamilyPool.cornea`` and ``cornea.py``);
 - light sources: train is lit by fluorescent tubes and LEDs (an office lab), held-out by daylight,
   incandescent lamps and mixed light (a bank lobby, a mall, a window), field by halogen spots and
   high-CRI LED panels (a branch with display lighting), fresh by ceramic metal-halide lamps (a
@@ -81,10 +85,13 @@ select pairwise disjoint pools:
   pulse-width modulation (100-800 lux, 3000-5000 K, 100 Hz-1 kHz square pulses at 25-85 % duty): each
   row of the rolling-shutter colour image integrates the pulses over its own window, so the colour
   frames carry horizontal bands that move from frame to frame, deep at short exposures; the
-  global-shutter IR frames vary as a whole;
+  global-shutter IR frames vary as a whole; fourteenth (``sun.Blinds``) by low sun (10-25° up, 3200-4500 K,
+  1000-7500 lux in the stripes) through a window's venetian blinds: hard slatted stripes, fixed in the
+  world, over the face and the wall (the slats' open fraction and the stripes' period and penumbra in
+  closed form), the face keeping 0.10-0.30 of the light between them;
 - attack instruments: every instrument (mask resin, paper, curvature, holes, silicone, head-model
   material) is drawn from the family's stream, so the two families present different objects; the
-  thirteenth family's attack displays also draw their own luminance (350-1000 cd/m^2, where every
+  thirteenth and fourteenth families' attack displays also draw their own luminance (350-1000 cd/m^2, where every
   other family's shine at ~83) and whether they stand still on something (half) or are held
   (steadier than elsewhere): ``species.screen_instrument``.
 
@@ -136,7 +143,12 @@ in IR), PWM-dimmed LED panels banding the rolling-shutter colour image (``pwm.py
 displays held still, people with their own palpebral fissure; named in ``hil.padeval.UNSEEN_SPLITS``
 while built, no verdict, score or PAD report computed on it by its builder, and evaluated once (main
 e872e0c; docs/liveness.md, *The thirteenth family*: BPCER 17.2 %, mostly under dimmers at 100-200 Hz;
-12 of 20 screens acquired, none accepted). It has been looked at since.
+12 of 20 screens acquired, none accepted). It has been looked at since, so ``fourteenth`` was added
+(session 25, main ea28dbe) the same way: the Intel RealSense D456, low sun through venetian blinds
+striping the face and the wall (``sun.Blinds``), every eye's cornea mirroring the projector and the
+lamp, people with their own corneal radius and diameter; named in ``hil.padeval.UNSEEN_SPLITS`` while
+built, no verdict, score or PAD report computed on it by its builder before the coordinator's one
+evaluation (docs/liveness.md, *The fourteenth family*).
 """
 
 from __future__ import annotations
@@ -157,6 +169,9 @@ class FamilyPool:
     # added after it may set it (every earlier family renders as before), and only with cameras whose
     # imagers have no IR-pass filter (``CameraProfile.visible_response``).
     ir_leak: bool = False
+    # The corneas' mirror images of the projector and the lamp (cornea.py, ``cornea``) for every URI of
+    # the family: only a family added after it may set it (every earlier family renders as before).
+    cornea: bool = False
 
 
 POOLS: dict[str, FamilyPool] = {
@@ -173,6 +188,7 @@ POOLS: dict[str, FamilyPool] = {
     "eleventh": FamilyPool(cameras=("d455f",), lights=("signage", "dappled_sun")),
     "twelfth": FamilyPool(cameras=("d457",), lights=("ring_light", "headlights")),
     "thirteenth": FamilyPool(cameras=("d435i",), lights=("pwm_led",), ir_leak=True),
+    "fourteenth": FamilyPool(cameras=("d456",), lights=("blinds",), cornea=True),
 }
 # Colour temperature ranges that belong with each light source (K).
 LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700, 6500),
@@ -183,7 +199,8 @@ LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700
              "shop_halogen": (3500, 4100), "cctv_ir": (3000, 4000), "flicker_led": (4000, 5000),
              "backlight": (3000, 4000), "passing_shade": (4500, 6000),
              "signage": (3000, 4500), "dappled_sun": (5000, 6500),
-             "ring_light": (3000, 4500), "headlights": (3500, 5000), "pwm_led": (3000, 5000)}
+             "ring_light": (3000, 4500), "headlights": (3500, 5000), "pwm_led": (3000, 5000),
+             "blinds": (3200, 4500)}
 # Every range lies inside the capture spec's 2300-7500 K (§7.5 d, agent/quality/settings.py): the
 # families draw presentations inside the envelope the gate admits. North-sky light through tinted
 # glass reaches 9500 K; above 7500 K it is light the agent refuses by design (LIGHT_COLOR), so the
@@ -197,12 +214,17 @@ ENVELOPE = {"lux": (15.0, 7500.0), "distance_mm": (350.0, 520.0), "yaw": (-18.0,
 # drawn across the whole envelope (log-uniform). The eighth family's: a face in direct or hazy sun at a
 # wall ATM or under a kiosk's canopy, 2000-7500 lux (the envelope's top; full sun on a face reaches
 # ~50,000-100,000 lux, refused by design), and a shop lit by halogen spots and its window, 150-800 lux.
+# The fourteenth family's low sun through venetian blinds: 1000-7500 lux in the stripes (``lux`` is the
+# sunlit stripes'; between them 0.10-0.30 of it, sun.Blinds): a low sun's beam through clear glass is
+# tens of thousands of lux on a surface facing it (recalled), so a face in it is at the envelope's top
+# unless the glass is tinted or the sun hazy; the envelope's cap is drawn, as the eighth family's sun.
 LIGHT_LUX = {"open_shade": (500.0, 7500.0), "screen_led": (15.0, 150.0), "lowe_glass": (150.0, 3000.0),
              "street_led": (15.0, 60.0), "direct_sun": (2000.0, 7500.0), "shop_halogen": (150.0, 800.0),
              "cctv_ir": (15.0, 150.0), "flicker_led": (100.0, 1000.0),
              "backlight": (80.0, 400.0), "passing_shade": (300.0, 2000.0),
              "signage": (100.0, 500.0), "dappled_sun": (200.0, 1500.0),
-             "ring_light": (100.0, 500.0), "headlights": (15.0, 80.0), "pwm_led": (100.0, 800.0)}
+             "ring_light": (100.0, 500.0), "headlights": (15.0, 80.0), "pwm_led": (100.0, 800.0),
+             "blinds": (1000.0, 7500.0)}
 
 
 def camera_for(family: str, identity: int, camera: str | None) -> str:

@@ -6,14 +6,15 @@ blink rate and blink duration; in the eighth the skin's own 850 nm reflectance w
 ninth the skin's sheen; in the tenth whether the person has facial hair, and its length, density and
 how far up the cheeks it grows; in the eleventh whether the person wears a headscarf, its fabric, how
 far down the forehead and in from the temples it reaches, and how far it stands off; in the twelfth
-their spectacle lenses' material and coating, so their reflectance in the visible and at 850 nm), skin tone
+their spectacle lenses' material and coating, so their reflectance in the visible and at 850 nm; in the
+thirteenth the palpebral fissure; in the fourteenth the cornea's radius and diameter), skin tone
 (Fitzpatrick I-VI), hair, glasses, beard, fringe, clothing and a texture seed from ``n``.
 ``identity=0`` is the reference person: the portrait's own proportions (IPD 63 mm, nose 24 mm),
 Fitzpatrick II, no glasses, beard or fringe. Every field can be overridden by a URI key, except the
 sixth family's eye-socket depth and breathing, the seventh family's blinks, the eighth family's
 skin NIR factor, the ninth's sheen, the tenth's beard style, the eleventh's headscarf, the twelfth's
-lenses and the thirteenth's palpebral fissure (no key sets them; ``beard=1`` on a tenth-family person
-drawn without facial hair gives the one look everyone else has).
+lenses, the thirteenth's palpebral fissure and the fourteenth's corneas (no key sets them; ``beard=1``
+on a tenth-family person drawn without facial hair gives the one look everyone else has).
 
 Skin reflectance by Fitzpatrick type. Melanin absorbs strongly in the visible and weakly at 850 nm,
 so visible reflectance falls ~5x from type I to VI while 850 nm reflectance falls only ~1.4x.
@@ -67,7 +68,7 @@ CLOTHING: tuple[tuple[str, tuple[float, float, float], float], ...] = (
 )
 
 FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
-            "eleventh", "twelfth", "thirteenth")
+            "eleventh", "twelfth", "thirteenth", "fourteenth")
 # The identity stream for each family is salted so that family=train&identity=5,
 # family=heldout&identity=5, family=field&identity=5, family=fresh&identity=5,
 # family=fifth&identity=5, family=sixth&identity=5, family=seventh&identity=5, family=eighth&identity=5
@@ -78,7 +79,7 @@ _FAMILY_SALT = {"any": 10_000, "train": 2_000_003, "heldout": 7_000_019, "field"
                 "fresh": 13_000_027, "fifth": 17_000_041, "sixth": 19_000_051, "seventh": 23_000_077,
                 "eighth": 29_000_081, "ninth": 31_000_091,
                 "tenth": 37_000_111, "eleventh": 41_000_129, "twelfth": 43_000_133,
-                "thirteenth": 47_000_147}
+                "thirteenth": 47_000_147, "fourteenth": 53_000_161}
 
 # What the simulator gave everyone alike until the sixth family, which draws them per person:
 # - the eye sockets' depth under the brow-cheek surface (head.face_height), 11 mm. Hertel
@@ -212,6 +213,19 @@ LENS_AR_NIR = (0.02, 0.08)                     # per surface at 850 nm, coated
 FISSURE_FAMILIES = ("thirteenth",)
 FISSURE_MM = (9.7, 1.2, 7.3, 12.1)             # mean, SD, lower and upper clip
 PORTRAIT_FISSURE_MM = 10.0
+# The fourteenth family's corneas (cornea.py; the family renders them on every URI): each person's
+# anterior corneal radius and visible corneal diameter, where everyone else's are the schematic eye's
+# 7.8 mm and 11.7 mm. Diameter (white-to-white): 11.71 +- 0.42 mm in 390 healthy subjects aged 10-80
+# (Rüfer et al., Cornea 24 (2005): normal ranges 10.70-12.58 mm; Hashemi et al. 2015, 4787 adults: mean
+# 11.80, 2 SD 10.8-12.8; read as search excerpts, session 25). Radius: 7.8 mm (Millodot's "constants of
+# the eye", read) with an adult SD of ~0.26 mm (recalled from keratometry surveys, not read here). Each
+# clipped to 2 SD; drawn independently (the diameter's correlation with the radius, r = 0.42 in
+# Hashemi et al., is not modelled). A flatter cornea mirrors a larger image (the glint's equivalent
+# albedo goes as r^2, cornea.sphere_glint_albedo): 0.88-1.14 x the fixed eye's; a wider one shows a glint
+# at larger angles (asin(limbus / r)).
+CORNEA_FAMILIES = ("fourteenth",)
+CORNEA_RADIUS_MM = (7.8, 0.26, 7.28, 8.32)     # mean, SD, lower and upper clip
+CORNEA_DIAMETER_MM = (11.71, 0.42, 10.87, 12.55)
 
 
 def fresnel_normal(n: float) -> float:
@@ -260,6 +274,8 @@ class Identity:
     lens_r_vis: float | None = None       # per-surface reflectance, visible (None: the old lenses)
     lens_r_nir: float | None = None       # per-surface reflectance at 850 nm
     fissure_mm: float | None = None       # the thirteenth family's palpebral fissure (None: the portrait's)
+    cornea_radius_mm: float | None = None   # the fourteenth family's corneas (None: cornea.RADIUS_M's)
+    cornea_diameter_mm: float | None = None  # and their visible diameter (None: 2 x cornea.LIMBUS_M)
 
     @property
     def beard_standoff_m(self) -> float:
@@ -353,6 +369,11 @@ class Identity:
             # Likewise drawn after every other field.
             mean, sd, lo, hi = FISSURE_MM
             person = replace(person, fissure_mm=float(np.clip(rng.normal(mean, sd), lo, hi)))
+        if family in CORNEA_FAMILIES:
+            # Likewise drawn after every other field.
+            (rm, rs, rlo, rhi), (dm, ds, dlo, dhi) = CORNEA_RADIUS_MM, CORNEA_DIAMETER_MM
+            person = replace(person, cornea_radius_mm=float(np.clip(rng.normal(rm, rs), rlo, rhi)),
+                             cornea_diameter_mm=float(np.clip(rng.normal(dm, ds), dlo, dhi)))
         return person
 
     @property

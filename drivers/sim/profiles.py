@@ -166,6 +166,18 @@ Sources (figures cited per profile below):
   infrared-blocking filter on its sensors. It can see all light frequencies in the visible to
   near-infrared range" (read, session 24). librealsense names it "Intel RealSense D435I", which
   realsense_device reads as a D435 (its table's key). The IMU is not modelled (nothing here reads it).
+- [D456] the Intel RealSense D456: "The D456 has the same capabilities as the D455 model, with the
+  addition of an IP65-rated casing that protects against dust and water" (read, session 25: librealsense
+  issue #12285, Intel's announcement, October 2023); a USB camera on librealsense (realsense_device's
+  table already names it with the D455's figures: 90° colour, min-Z 0.42/0.52 m, ideal to 6 m). So the
+  D455's optics (95 mm baseline, OV9282 global-shutter imagers, 87°x58° depth field, a 90°x63°
+  projector, the OV9782 global-shutter colour sensor [DS]) and a USB D455's controls (IR exposure in µs
+  1..200000, 8500 by default; laser power 0..360 mW in steps of 30 [DS]; RS16 gain). Whether its IP65
+  window carries an IR-pass filter is not in a source reached here (the announcement names none; the
+  D455f's is named in its own): rendered in the "nir" band as the D455, ``ir_leak`` refused as for the
+  D457; the window's own reflections are not modelled. Its IR imagers' dark noise, fixed-pattern noise
+  and hot pixels: no published figure was reached this session (OV9282 datasheet figures not read), so
+  the simulator's noise model is kept. Another unit's calibration.
 - [D455-CAL] a D455's factory colour calibration published with the ABC-iRobotics/Hand_Tools data
   set (1280x800: fx 629.6, fy 628.9, ppx 629.1, ppy 397.5; Brown-Conrady k1 -0.0557 k2 0.0603
   p1 -0.00098 p2 -0.00085 k3 -0.0161).
@@ -927,9 +939,39 @@ D435I = CameraProfile(
     stream_modes=D435.stream_modes,              # [DS]: the D435's modes
 )
 
+D456 = CameraProfile(
+    name="d456", model="Intel RealSense D456 (D455 in an IP65 casing)",
+    # [D456], [DS]: the D455's optics (87°x58° ±3° depth field, 95 mm baseline); this unit's calibration
+    # 89.8° at 1280x800: fx = 640 / tan(44.9°) = 642.2, x0.6 = 385.3 at 640x480 (modes.py).
+    depth_intrinsics=Intrinsics(640, 480, 385.3, 385.3, 322.3, 239.1, DistortionModel.INVERSE_BROWN_CONRADY),
+    # The OV9782 colour sensor, 90°x65° at 1280x800; this unit's fx 625.3 at 1280x800 (x0.6 = 375.2;
+    # typical spread around [D455-CAL]'s 629.6), distortion of [D455-CAL]'s magnitude (typical).
+    color_intrinsics=Intrinsics(640, 480, 375.2, 374.9, 319.8, 240.6, DistortionModel.BROWN_CONRADY,
+                                (-0.0549, 0.0617, 0.00058, -0.00047, -0.0172)),
+    # The colour sensor ~59 mm from the left imager toward the right one, as on the D455 (typical).
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(0.04), np.deg2rad(-0.12), np.deg2rad(-0.06)),
+                                          np.array([-0.0590, -0.0002, 0.0003])),
+    stereo_baseline_m=0.095,                     # [DS]: 95 mm
+    projector_offset_m=0.045,                    # between the imagers, as the D455
+    sigma_disparity_px=0.08,                     # as the D455 (the same imagers)
+    depth_range_m=(0.40, 6.0),                   # as the D455 (realsense_device's D456 row)
+    depth_scale=0.001,
+    color_ae=AutoExposureSpec(0.17, 0.30, (20e-6, 1 / 30), (1.0, 8.0)),   # typical, the D455's sensor
+    color_units=_RS_COLOR_UNITS, ir_units=_RS_IR_UNITS,
+    ir_exposure_default_s=0.0085, ir_exposure_range_s=(1e-6, 0.2), ir_gain_default=1.0,   # a USB D455's
+    projector="850 nm VCSEL dot projector, 90°x63° field of projection", projector_power=_RS_POWER,
+    projector_nominal_mw=150.0,
+    projector_latency_frames=1, projector_jitter=0.05,    # typical, as the D455
+    structured_light=False,
+    ir_band="nir",                               # [D456]: rendered as the D455 (the 850 nm part)
+    depth_shutter="global", color_shutter="global",
+    color_from_depth_imager=False,
+    stream_modes=D455.stream_modes,              # [D456]: the D455's modes
+)
+
 PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335, GEMINI2,
                                                           GEMINI336L, ASTRA_MINI_S, GEMINI2L, GEMINI335L,
-                                                          GEMINI336, D435F, D455F, D457, D435I)}
+                                                          GEMINI336, D435F, D455F, D457, D435I, D456)}
 DEFAULT = "d435"
 
 

@@ -27,7 +27,7 @@ from .pwm import PwmLight
 from .render import Placed, PlacedPlane, Plane
 from .street import Backlight, PassingShadows
 from .subject import PHOTO_PITCH_DEG, PHOTO_ROLL_DEG, Surface, value_noise
-from .sun import SunEdge
+from .sun import Blinds, SunEdge
 
 # Ambient NIR (850 nm band) per visible lux, by light source, on the scale of ``sensor.nir_share``
 # (which gives 0.35 for 3000 K). Black-body ratios of 850 nm radiance to luminance (Planck):
@@ -154,7 +154,14 @@ LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incand
                    "lowe_glass": 0.032, "street_led": 0.0031, "direct_sun": 0.12, "shop_halogen": 0.24,
                    "cctv_ir": 0.002, "flicker_led": 0.002, "backlight": 0.002, "passing_shade": 0.068,
                    "signage": 0.002, "dappled_sun": 0.20, "ring_light": 0.002, "headlights": 0.002,
-                   "pwm_led": 0.002}
+                   "pwm_led": 0.002, "blinds": 0.17}
+# The fourteenth family's source (drivers/sim/sun.py, ``Blinds``): "blinds", low sun (10-25° up) through
+#   clear glazing and a window's venetian blinds, striping the face and the wall: the direct beam alone
+#   on the eighth family's model (the 5800 K sun through Rayleigh and Ångström aerosol extinction,
+#   tests/drivers/sim/test_eighth_family.py) at 15° (air mass 3.8, Kasten-Young) and beta 0.1: 0.17 per
+#   lux, ~3650 K; over 10-25° and beta 0.05-0.1, 0.12-0.23 and 3150-4450 K (LIGHT_CCT 3200-4500). Clear
+#   float glass is taken as neutral between the visible and 850 nm (recalled); the stripes' shade keeps
+#   the same share (sun.py).
 # Overhead lamp as seen from the subject: 35° above the line to the camera, ~6° across; it gives a
 # third of the light on the face. Spectacle lenses mirror it (glints).
 LAMP_DIR = np.array([0.0, -np.sin(np.deg2rad(35.0)), -np.cos(np.deg2rad(35.0))])
@@ -347,8 +354,12 @@ class Scene:
         self._blink_s = blinker.blink_s
         self._scene_rng_seed = family_salt(cfg.family) + cfg.seed
         # Direct sun: the session's shadow edge (sun.py), from its own stream (nothing else drawn changes).
-        self.sun_edge = SunEdge.draw(np.random.default_rng([self._scene_rng_seed, 97]), cfg.distance_mm / 1000.0) \
+        self.sun_edge: SunEdge | Blinds | None = \
+            SunEdge.draw(np.random.default_rng([self._scene_rng_seed, 97]), cfg.distance_mm / 1000.0) \
             if light_for(cfg.family, cfg.identity, cfg.light) == "direct_sun" else None
+        if light_for(cfg.family, cfg.identity, cfg.light) == "blinds":
+            # The fourteenth family's low sun through venetian blinds (sun.Blinds), from its own stream.
+            self.sun_edge = Blinds.draw(np.random.default_rng([self._scene_rng_seed, 109]), cfg.distance_mm / 1000.0)
         # The ninth family's lights (night.py), each from its own stream (nothing else drawn changes).
         light = light_for(cfg.family, cfg.identity, cfg.light)
         self.ir_flood = IrFlood.draw(np.random.default_rng([self._scene_rng_seed, 98]), cfg.distance_mm / 1000.0) \
@@ -456,8 +467,11 @@ class Scene:
         rest = ident.lid_rest
         shown = ec if rest == 0.0 else rest + (1.0 - rest) * ec
         eyes: tuple = ()
-        if self.cfg.cornea:
-            eyes = cornea.eyes_for(head.head_layers(ident), surf.eye_weight, surf.x0, surf.y0, surf.res, ident.glasses)
+        if self.cfg.cornea_on:
+            shape = {} if ident.cornea_radius_mm is None or ident.cornea_diameter_mm is None else \
+                {"radius_m": ident.cornea_radius_mm / 1000.0, "limbus_m": ident.cornea_diameter_mm / 2000.0}
+            eyes = cornea.eyes_for(head.head_layers(ident), surf.eye_weight, surf.x0, surf.y0, surf.res, ident.glasses,
+                                   **shape)
         return [Placed(surf, R, T_head, self._blinking(surf, shown), oid, jaw_m=float(jaw), eyes=eyes,
                        eyes_closed=shown)], ec
 

@@ -107,7 +107,8 @@ def test_direct_sun_nir_share_follows_the_attenuated_beam_skylight_and_the_groun
     # As much NIR per lux as the open shade, more than open daylight; at up to 7500 lux the most 850 nm of any light.
     n = LIGHT_NIR_SHARE
     assert n["daylight"] < n["direct_sun"] == pytest.approx(n["open_shade"])
-    most = {k: v * LIGHT_LUX.get(k, ENVELOPE["lux"])[1] for k, v in n.items() if k in LIGHT_LUX}
+    # (Until the fourteenth family's low sun through blinds: a redder beam, 0.17 per lux in its stripes.)
+    most = {k: v * LIGHT_LUX.get(k, ENVELOPE["lux"])[1] for k, v in n.items() if k in LIGHT_LUX and k != "blinds"}
     assert max(most, key=lambda k: (most[k], k == "direct_sun")) == "direct_sun"
     # The shadowed side (sun.py): sky and ground only, 35 % of the lux, 0.127 NIR per lux: 0.37 of the IR.
     shaded = _on_face(beam, 0.0)
