@@ -195,6 +195,26 @@ class ChallengeSettings:
     # them (``Illumination`` events); false on a terminal whose app cannot (the illumination
     # challenge is then not offered, and a channel whose policy demands it refuses the terminal).
     kiosk_screen: bool = True
+    # The screen's light on the face in a bright room (docs/liveness.md, *The screen brighter in bright
+    # light*): when the face's illuminance before the window (the quality gate's estimate, a camera with
+    # a lux calibration only) is at least ``screen_boost_lux``, the Illumination events ask the app to
+    # show the sequence at ``screen_boost`` times the panel's everyday luminance (its backlight raised
+    # for the sequence, capped by the app at the panel's maximum). 1: the panel has no headroom (or the
+    # app cannot raise it), every window at the everyday luminance, as before. The estimate reads the
+    # skin's level against a reference skin, so a darker skin reads less than its room's light (0.14-0.93
+    # of it on the train family's ten faces): 600 is the least any of them read at 5,000 lux (673),
+    # rounded down; a face that reads 600 stands in at least ~650 lux, where twice the screen's light
+    # adds a tenth or so to the face's (no clipping).
+    screen_boost: float = 1.0
+    screen_boost_lux: float = 600.0
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.screen_boost, (int, float)) and math.isfinite(self.screen_boost)
+                and 1.0 <= self.screen_boost <= 8.0):
+            raise ValueError("screen_boost must be a number within 1..8")
+        if not (isinstance(self.screen_boost_lux, (int, float)) and math.isfinite(self.screen_boost_lux)
+                and self.screen_boost_lux > 0):
+            raise ValueError("screen_boost_lux must be a positive number")
 
 
 @dataclasses.dataclass(frozen=True)

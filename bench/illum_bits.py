@@ -48,10 +48,11 @@ Figures (the verifiers themselves, ``challenge_stats``' machinery):
   write their models to OUT.json;
 * ``blind N [VARIANTS|all] [WINDOWS] [RULES]`` — blind pass per variant, window and rule (N nonces
   per row; comma-separated lists);
-* ``genuine N [rules=R,...] [variants=V,...] [windows=W,...] FILE...`` — genuine pass per variant,
+* ``genuine N [rules=R,...] [variants=V,...] [windows=W,...] [boost=B] FILE...`` — genuine pass per variant,
   screen timing and rule (default ``verifier,fit3``) at 16 framesets, and at 12 and 20 with the
   hardest timing (N windows per row), over the models in FILE... (``windows=``: those windows at
-  every timing instead);
+  every timing instead; ``boost=``: the screen as the daemon's plan lights each scene with
+  ``[challenge] screen_boost = B`` at the default ``screen_boost_lux``, :func:`boosted`);
 * ``caps N FRAMES FILE...`` — genuine pass at FRAMES framesets with at most 5, 4, 3, 2, 1 late blends a
   window (``late_blends``), screen 3 frames with 20 % and 30 % one frame late, blend 0.5 and 1, N
   windows a row (the ``genuine`` part's seeds), each window verified as few times as the caps need
@@ -74,6 +75,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.config import ChallengeSettings
 from agent.liveness.challenge import (
     FRAMES_PER_ALLOWED_MISMATCH,
     ILLUMINATION_CROSSTALK,
@@ -94,6 +96,7 @@ from agent.liveness.challenge import (
     illumination_steps,
     verify_illumination,
 )
+from agent.session.window import screen_luminance
 from bench import challenge_stats as cs
 
 WINDOWS = (12, 16, 20)
@@ -335,6 +338,19 @@ def load_models(paths: Sequence[str]) -> list[tuple[cs.SessionModel, dict[str, A
                                     np.array(row["base"]).reshape(-1, 3), np.array(row["response"]))
                 info = {k: v for k, v in row.items() if k not in ("energy_on", "energy_off", "base", "response")}
                 out.append((m, info))
+    return out
+
+
+def boosted(models: Sequence[tuple[cs.SessionModel, dict[str, Any]]], boost: float,
+            from_lux: float = ChallengeSettings.screen_boost_lux) -> list[tuple[cs.SessionModel, dict[str, Any]]]:
+    """The models as the daemon's plan would light them (``window.screen_luminance``, from each scene's
+    lux: ``[challenge] screen_boost``, ``screen_boost_lux``): the face's response to the screen times
+    the luminance planned (the simulated panel is linear in its light), its own light unchanged."""
+    out = []
+    for m, info in models:
+        k = screen_luminance(lux_of(info["query"]), boost, from_lux)
+        out.append((cs.SessionModel(m.query, m.energy_on, m.energy_off, m.base, m.response * k),
+                    {**info, "screen_luminance": k}))
     return out
 
 
@@ -673,9 +689,12 @@ def _main(argv: list[str]) -> int:
         every: tuple[int, ...] = (16,)
         hardest: tuple[int, ...] = (12, 20)
         blends: tuple[float, ...] = (0.0,)
-        while argv[2].split("=", 1)[0] in ("rules", "variants", "windows", "blends"):
+        boost = 1.0
+        while argv[2].split("=", 1)[0] in ("rules", "variants", "windows", "blends", "boost"):
             key, val = argv[2].split("=", 1)
-            if key == "rules":
+            if key == "boost":
+                boost = float(val)
+            elif key == "rules":
                 rules = val.split(",")
             elif key == "blends":
                 blends = tuple(float(b) for b in val.split(","))
@@ -684,8 +703,9 @@ def _main(argv: list[str]) -> int:
             else:
                 every, hardest = tuple(int(w) for w in val.split(",")), ()
             argv = argv[:2] + argv[3:]
-        models = load_models(argv[2:])
-        out({"name": "genuine models", "value": len(models), "queries": [i["query"] for _, i in models]})
+        models = boosted(load_models(argv[2:]), boost)
+        out({"name": "genuine models", "value": len(models), "queries": [i["query"] for _, i in models],
+             "screen_luminance": [i["screen_luminance"] for _, i in models]})
         ms = [m for m, _ in models]
         vs = [variant(x) for x in chosen]
         # 16 framesets (or windows=...) at every screen timing; 12 and 20 at the hardest.

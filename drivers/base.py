@@ -247,8 +247,9 @@ class Camera(abc.ABC):
     def set_projector(self, on: bool) -> None:
         raise CapabilityUnsupported(f"{self.info.backend} camera cannot switch its IR projector")
 
-    def set_illumination(self, rgb: tuple[float, float, float]) -> None:
-        """Show this colour on the kiosk screen from now on: (r, g, b), each 0..1 of full white."""
+    def set_illumination(self, rgb: tuple[float, float, float], luminance: float = 1.0) -> None:
+        """Show this colour on the kiosk screen from now on: (r, g, b), each 0..1 of full white, at
+        ``luminance`` times the panel's everyday luminance (1..8: its backlight raised, as far as it goes)."""
         raise CapabilityUnsupported(f"{self.info.backend} camera has no controllable illumination")
 
     def lock_exposure(self, stream: StreamKind, setting: ExposureSetting | None = None) -> ExposureSetting:
@@ -380,8 +381,8 @@ class CameraWrapper(Camera):
     def set_projector(self, on: bool) -> None:
         self._forward("set_projector", on)
 
-    def set_illumination(self, rgb: tuple[float, float, float]) -> None:
-        self._forward("set_illumination", rgb)
+    def set_illumination(self, rgb: tuple[float, float, float], luminance: float = 1.0) -> None:
+        self._forward("set_illumination", rgb, luminance)
 
     def lock_exposure(self, stream: StreamKind, setting: ExposureSetting | None = None) -> ExposureSetting:
         return self._forward("lock_exposure", stream, setting)

@@ -40,8 +40,9 @@ def show_illumination(ev: Illumination, tty: bool = False) -> str:
     r, g, b = (round(v * 255) for v in ev.rgb)
     name = COLOUR_NAMES.get(tuple(round(v) for v in ev.rgb), f"rgb({r},{g},{b})")
     block = f"\x1b[48;2;{r};{g};{b}m      \x1b[0m " if tty else ""
+    brighter = f", {ev.luminance:g}x the panel's everyday luminance" if ev.luminance != 1.0 else ""
     return (f"  screen   {block}step {ev.step} {name:<8} from frame {ev.frame} for {ev.frames} frames "
-            f"({ev.frames * ev.frame_interval_ms:.0f} ms)")
+            f"({ev.frames * ev.frame_interval_ms:.0f} ms{brighter})")
 
 
 def show(ev: CaptureEvent, tty: bool = False) -> str:

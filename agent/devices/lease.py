@@ -560,11 +560,11 @@ class RigCamera(Camera):
         self._pending.clear()
         return self._camera_for(StreamKind.IR, Capability.PROJECTOR_POWER).set_projector_power(mw)
 
-    def set_illumination(self, level: Any) -> None:
+    def set_illumination(self, level: Any, luminance: Any = 1.0) -> None:
         self._pending.clear()
         for s in self._owning_sources():
             if s.camera is not None and Capability.ILLUMINATION_CONTROL in s.camera.capabilities:
-                s.camera.set_illumination(level)
+                s.camera.set_illumination(level, luminance)
                 return
         raise CapabilityUnsupported("no camera of the rig controls the illumination")
 

@@ -114,6 +114,9 @@ class Assessment:
     face: FaceBox | None
     ir_bright_end: float | None     # DN of the IR imager; None without a face on it
     timing_ms: float
+    # The face's illuminance (lux) as the gate estimated it: None without a face, or on a camera without
+    # a lux calibration (the screen's luminance for the window is planned from it: ``window.screen_luminance``).
+    lux: float | None = None
 
 
 @dataclass
@@ -492,11 +495,14 @@ def check_assessment(msg: dict[str, Any], width: int, height: int) -> Assessment
         box = FaceBox((float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3])))
     if not (bright is None or (box is not None and number(bright, 0.0, 65535.0))):
         return None
+    lux = msg.get("lux")
+    if not (lux is None or (box is not None and number(lux, 0.0, 1e6))):
+        return None
     if msg["ok"] and (prompt is not None or box is None):
         return None                                     # a good frameset has a face and nothing to say
     return Assessment(msg["ok"], msg["complete"], msg["progress"], BY_CODE[prompt] if prompt else None,
                       list(prompts), msg["faces_found"], box, None if bright is None else float(bright),
-                      float(msg["timing_ms"]))
+                      float(msg["timing_ms"]), None if lux is None else float(lux))
 
 
 class RemoteJudge:

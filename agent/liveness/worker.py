@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import errno
 import functools
+import math
 import os
 import socket
 import sys
@@ -181,7 +182,8 @@ def assess(gate, fs, face_metered: bool) -> dict[str, Any]:
     """One frameset of the daemon's quality loop: aligned, through the gate, and the IR skin's
     bright end for the projector's and the IR exposure's planning. What goes back is what the
     daemon acts on, nothing of the face but its box: the prompt, progress, whether the gate has
-    its framesets, and how many faces it found (``supervisor.check_assessment`` checks it)."""
+    its framesets, how many faces it found and the face's illuminance where the camera has a lux
+    calibration (``supervisor.check_assessment`` checks it)."""
     from agent.pipeline.align import align_frameset
     from agent.session.projector import skin_bright_end
 
@@ -191,11 +193,13 @@ def assess(gate, fs, face_metered: bool) -> dict[str, Any]:
     report = gate.evaluate(aligned)
     face = report.face
     bright = skin_bright_end(aligned, face) if face is not None and fs.ir is not None else None
+    lux = report.metrics.get("lux") if face is not None else None      # NaN without a lux calibration
     return {"op": "assessment", "ok": bool(report.ok), "complete": bool(gate.complete),
             "progress": int(report.progress), "prompt": report.prompt.code if report.prompt else None,
             "prompts": list(report.prompts), "faces_found": int(report.faces_found),
             "face": None if face is None else {"bbox": [round(float(v), 2) for v in face.bbox]},
             "ir_bright_end": None if bright is None else round(float(bright), 3),
+            "lux": round(float(lux), 1) if lux is not None and math.isfinite(lux) and 0 <= lux <= 1e6 else None,
             "timing_ms": round((time.perf_counter() - t0) * 1000, 3)}
 
 

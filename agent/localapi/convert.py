@@ -51,7 +51,7 @@ def event_to_proto(session_id: str, ev: CaptureEvent) -> lpb.CaptureEvent:
         r, g, b = ev.rgb
         out.illumination.CopyFrom(lpb.Illumination(step=ev.step, red=r, green=g, blue=b, frame=ev.frame,
                                                    frames=ev.frames, frame_interval_ms=ev.frame_interval_ms,
-                                                   end=ev.end))
+                                                   end=ev.end, luminance=ev.luminance))
     else:
         raise TypeError(f"not a capture event: {type(ev).__name__}")
     return out
@@ -71,8 +71,14 @@ def event_from_proto(msg: lpb.CaptureEvent) -> CaptureEvent:
     if kind == "illumination":
         i = msg.illumination
         return Illumination(i.step, (_unit(i.red), _unit(i.green), _unit(i.blue)), i.frame, i.frames,
-                            i.frame_interval_ms, i.end)
+                            i.frame_interval_ms, i.end, _luminance(i.luminance))
     return Error("LAPI_MALFORMED", "the agent sent an event of no known kind")
+
+
+def _luminance(v: float) -> float:
+    """The panel's luminance as the app may use it: a multiple of its everyday one within 1..8 (0, an
+    older agent's, and anything else out of range, NaN included, is the everyday 1)."""
+    return float(v) if v == v and 1.0 <= v <= 8.0 else 1.0
 
 
 def _unit(v: float) -> float:

@@ -80,7 +80,7 @@ from agent.session.probe_ahead import ProbeAhead
 from agent.session.projector import ClippedSkin, ExposurePlan, Projector
 from agent.session.record import open_recording
 from agent.session.request import CaptureRequest, validate
-from agent.session.window import ExposureHold, exposure_lock_declared
+from agent.session.window import UNKNOWN_LUX, ExposureHold, exposure_lock_declared, screen_luminance
 from agent.session.window import run as run_window
 from agent.uplink.client import ChallengeInvalid, UplinkClient, capabilities_to_proto, challenge_names
 from agent.uplink.probe import build_payload, calibration_digest, seal_probe
@@ -230,12 +230,14 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
             metering = FaceMetering(cam)
             stack.callback(metering.end)
             prompter = _Prompter()
+            lux = _FaceLux()
             # The face work is the worker's (models loaded once, in one process): each frameset's
             # assessment comes back with what the daemon acts on.
             with deps.supervisor.open_quality(req.channel, deps.quality) as remote:
                 for fs, a in _quality_loop(deps, reader, remote, metering, cancel,
                                            hold=lambda: IR_TOO_BRIGHT.code if clipped.uncured else None):
                     found = a.face is not None
+                    lux.observe(a.lux)
                     projector.observe_skin(fs.ir, found, _given(a.ir_bright_end))
                     exposure.observe_skin(fs.ir, found, _given(a.ir_bright_end), "DEPTH_SPARSE" in a.prompts)
                     clipped.observe_skin(fs.ir, found, _given(a.ir_bright_end))
@@ -262,6 +264,9 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
             stage = "challenge_window"
             kinds = _demanded(ch, offered)
             challenge = Challenge.from_nonce(ch.nonce, frames=ch.frames, kinds=kinds)
+            luminance = screen_luminance(lux.value(), deps.challenge.screen_boost, deps.challenge.screen_boost_lux)
+            if Kind.ILLUMINATION in kinds and luminance != 1.0:
+                deps.record("screen", session_id=sid, luminance=luminance, lux=round(lux.value(), 0))
             if Kind.PROJECTOR not in kinds:
                 exposure.end()                 # no material measure to plan for: the IR imager's own AE again
             # Each frameset goes to the liveness worker as it arrives, so the worker judges while
@@ -281,7 +286,7 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
                                              cancelled=cancel.is_set, on_frameset=worker.add,
                                              exposure_required=caps.exposure_lock, on_exposure=holds.append,
                                              ir_exposure=exposure.setting if Kind.PROJECTOR in kinds else None,
-                                             own_time=True)
+                                             own_time=True, screen_luminance=luminance)
                 t_last_frame = time.perf_counter()
                 projector.end()
                 cam.stop()                                    # every frame needed is in (stop is idempotent)
@@ -502,6 +507,26 @@ def _quality_loop(deps: SessionDeps, reader: FramesetReader, gate: RemoteGate, m
             raise
         raise StageTimeout(f"the capture spec was not met within {timeout_s:g} s "
                            f"(last prompt: {last_prompt or 'none'})") from None
+
+
+class _FaceLux:
+    """The face's illuminance over the quality loop's last ``keep`` estimates (the gate's, on a camera
+    with a lux calibration): their median, what the screen's luminance for the window is planned from
+    (``window.screen_luminance``); ``UNKNOWN_LUX`` (NaN) without any."""
+
+    def __init__(self, keep: int = 5):
+        self.keep = keep
+        self.seen: list[float] = []
+
+    def observe(self, lux: float | None) -> None:
+        if lux is not None and math.isfinite(lux):
+            self.seen = [*self.seen[-(self.keep - 1):], float(lux)] if self.keep > 1 else [float(lux)]
+
+    def value(self) -> float:
+        if not self.seen:
+            return UNKNOWN_LUX
+        s = sorted(self.seen)
+        return (s[(len(s) - 1) // 2] + s[len(s) // 2]) / 2.0
 
 
 class _Prompter:

@@ -49,6 +49,9 @@ class Illumination:
     frames: int                       # how many framesets it lasts
     frame_interval_ms: float          # the camera's frame period
     end: bool = False
+    # The panel's luminance for the sequence, a multiple of its everyday one (its backlight raised in a
+    # bright room: ``window.screen_luminance``); the app gives the panel its everyday luminance at ``end``.
+    luminance: float = 1.0
 
 
 # The prompt of a challenge window that lost frames (``SES_FRAMES_LOST``): the person did nothing

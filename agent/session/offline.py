@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from agent.config import ChallengeSettings
 from agent.errors import NoDepth, NoFace
 from agent.face import FaceDetector
 from agent.liveness.challenge import Challenge, Kind
@@ -29,7 +30,7 @@ from agent.quality.metering import FaceMetering
 from agent.quality.prompts import PRIORITY
 from agent.session.capabilities import capabilities
 from agent.session.projector import ClippedSkin, ExposurePlan, Projector
-from agent.session.window import collect
+from agent.session.window import collect, screen_luminance
 from drivers.base import Camera, ExposureSetting
 from drivers.frame import FrameSet
 
@@ -58,6 +59,7 @@ class QualityPhase:
     failing: dict[str, int] = field(default_factory=dict)     # prompt code -> framesets it failed
     faces: int = 0                                             # framesets with a face found
     ipd_px: float = float("nan")                               # median measured IPD over them
+    lux: float = float("nan")      # the face's illuminance, median of the last 5 estimates (a lux calibration only)
 
     def to_dict(self) -> dict:
         return {"ran": self.ran, "complete": self.complete, "framesets": self.framesets, "reason": self.reason,
@@ -100,6 +102,7 @@ def quality_phase(reader: FramesetReader, gate: QualityGate, projector: Projecto
     failing: collections.Counter[str] = collections.Counter()
     shown: str | None = None
     ipds: list[float] = []
+    luxes: list[float] = []
     n = 0
     clipped = ClippedSkin(projector, exposure) if projector is not None and exposure is not None else None
     try:
@@ -110,6 +113,8 @@ def quality_phase(reader: FramesetReader, gate: QualityGate, projector: Projecto
             failing.update(report.prompts)
             if report.face is not None:
                 ipds.append(report.face.mesh.ipd_px)
+                if np.isfinite(report.metrics.get("lux", float("nan"))):
+                    luxes.append(float(report.metrics["lux"]))
             if report.prompt is not None:
                 shown = report.prompt.code
             metering.observe(report.face, a.color.width, a.color.height)
@@ -134,7 +139,8 @@ def quality_phase(reader: FramesetReader, gate: QualityGate, projector: Projecto
     if not complete:
         reason = shown or (failing.most_common(1)[0][0] if failing else "NO_FRAMES")
     return QualityPhase(True, complete, n, reason, dict(failing), len(ipds),
-                        float(np.median(ipds)) if ipds else float("nan"))
+                        float(np.median(ipds)) if ipds else float("nan"),
+                        float(np.median(luxes[-5:])) if luxes else float("nan"))
 
 
 def exposure_note(planned: ExposureSetting, auto: ExposureSetting) -> str:
@@ -151,13 +157,17 @@ def exposure_note(planned: ExposureSetting, auto: ExposureSetting) -> str:
 
 
 def capture(cam: Camera, n: int, nonce: bytes | None, gate: QualityGate, *,
-            require_quality: bool = False, window: bool = True) -> OfflineCapture:
+            require_quality: bool = False, window: bool = True, screen_boost: float = 1.0,
+            screen_boost_lux: float = ChallengeSettings.screen_boost_lux) -> OfflineCapture:
     """Plan the challenge, run the quality phase (live cameras; a recording's frames are what they
     are), and read the window's ``n`` framesets; the projector and the exposure metering are the
     camera's own again afterwards. With ``require_quality`` a quality phase that does not complete
     ends the capture there, as the daemon's session would (no window is read). Without ``window``
     the capture ends after the quality phase whatever its outcome (``bench.quality_phase``
-    measures the phase so, on this very set-up): no window is read, ``sets`` is empty."""
+    measures the phase so, on this very set-up): no window is read, ``sets`` is empty.
+    ``screen_boost``, ``screen_boost_lux``: the screen's luminance planned as the daemon plans it
+    (``[challenge]``, ``window.screen_luminance``, from the quality phase's ``lux``; a gate without a lux
+    calibration measures none, and the screen keeps its everyday luminance)."""
     challenge, notes = plan_challenge(cam, n, nonce)
     reader = FramesetReader(cam)
     if cam.info.is_recording:
@@ -192,8 +202,12 @@ def capture(cam: Camera, n: int, nonce: bytes | None, gate: QualityGate, *,
             if exposure.floor_us is not None:
                 notes.append(f"a shorter IR exposure left the face's depth sparse: back at "
                              f"{exposure.floor_us:.0f} us, the plan's floor")
+        luminance = screen_luminance(quality.lux, screen_boost, screen_boost_lux)
+        if challenge is not None and challenge.steps and luminance != 1.0:
+            notes.append(f"the screen at {luminance:g} times its everyday luminance for the illumination "
+                         f"challenge: the face at {quality.lux:.0f} lux")
         sets = collect(reader, n, challenge, projector, timeout_s=STALL_TIMEOUT_S, per_frameset=True,
-                       ir_exposure=planned)
+                       ir_exposure=planned, screen_luminance=luminance)
         return OfflineCapture(challenge, notes, sets, quality)
     finally:
         metering.end()

@@ -22,6 +22,7 @@ API) and, on a camera that controls the kiosk's light itself (the simulator), ``
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
@@ -123,12 +124,34 @@ class ExposureHold:
                 log.warning("%s exposure not given back: %s", s.value, exc.code)
 
 
+# A face illuminance the window's plan reads as none known (no lux calibration, no face measured).
+UNKNOWN_LUX = float("nan")
+
+
+def screen_luminance(lux: float | None, boost: float, from_lux: float) -> float:
+    """The screen's luminance for a window, a multiple of the panel's everyday luminance: ``boost`` when
+    the face's illuminance measured before the window (``lux``: the quality gate's estimate) is at
+    least ``from_lux``, else 1. The screen's gain on the face against its own noise falls as the
+    room's light rises (the exposure is set by the room), and in bright light the face's own drift
+    outweighs it (docs/liveness.md, *The price in bright light, diagnosed*): more of the screen's light
+    is the remedy that needs no longer window. An unknown illuminance (None, NaN: a camera without a lux
+    calibration) keeps the everyday luminance. Nothing of the sequence changes (its colours, steps and
+    window are the nonce's, as the server derives them), so the verifier is the same; the boost is not
+    seen by a stream injected on the camera link, which never sees the screen."""
+    if lux is None or not math.isfinite(lux) or lux < from_lux:
+        return 1.0
+    return float(boost)
+
+
 class Screen:
     """The kiosk screen during the illumination challenge: events for the app and, on a camera that
-    lights the kiosk itself (``Capability.ILLUMINATION_CONTROL``), the camera's own control."""
+    lights the kiosk itself (``Capability.ILLUMINATION_CONTROL``), the camera's own control.
+    ``luminance``: the panel's luminance for the sequence, a multiple of its everyday one
+    (:func:`screen_luminance`), carried by every event and given to the camera's control."""
 
-    def __init__(self, cam: Camera, challenge: Challenge, frame_interval_ms: float):
+    def __init__(self, cam: Camera, challenge: Challenge, frame_interval_ms: float, luminance: float = 1.0):
         self.cam, self.challenge, self.interval = cam, challenge, frame_interval_ms
+        self.luminance = float(luminance)
         self.drives_camera = Capability.ILLUMINATION_CONTROL in cam.capabilities
         self.starts = {st.start: (j, st) for j, st in enumerate(challenge.steps)}
         self.shown = False
@@ -140,9 +163,12 @@ class Screen:
             return None
         j, st = hit
         if self.drives_camera:
-            self.cam.set_illumination(st.rgb)
+            if self.luminance == 1.0:
+                self.cam.set_illumination(st.rgb)
+            else:
+                self.cam.set_illumination(st.rgb, self.luminance)
         self.shown = True
-        return Illumination(j, st.rgb, st.start, st.frames, self.interval)
+        return Illumination(j, st.rgb, st.start, st.frames, self.interval, luminance=self.luminance)
 
     def end(self) -> Illumination | None:
         """The screen back to the app (and the simulated kiosk's to black)."""
@@ -167,7 +193,7 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
         on_frameset: Callable[[FrameSet], None] | None = None,
         per_frameset: bool = False, exposure_required: bool = False,
         on_exposure: Callable[[ExposureHold], None] | None = None,
-        ir_exposure: ExposureSetting | None = None, own_time: bool = False
+        ir_exposure: ExposureSetting | None = None, own_time: bool = False, screen_luminance: float = 1.0
         ) -> Generator[Illumination, None, list[FrameSet]]:
     """Read ``n`` framesets, driving the projector and the screen by the challenge; yields the
     screen's ``Illumination`` events as each step should begin, returns the framesets.
@@ -183,6 +209,7 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
     the exposure is held, so a lock the camera refuses raises ``ExposureNotHeld`` before any frame
     is read; ``on_exposure`` sees the locks as taken. ``ir_exposure``: the IR imager is held at this
     planned exposure (``projector.ExposurePlan``) instead of where its auto-exposure is.
+    ``screen_luminance``: the screen's luminance for the sequence (:func:`screen_luminance`).
 
     A challenged window that loses a frameset (a frame counter or timestamp jumps in a stream,
     ``pipeline.gaps``) ends there: the screen's end event is yielded and ``FramesLost`` raised; the
@@ -193,7 +220,8 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
     cam = reader.camera
     kinds = challenge.kinds if challenge is not None else frozenset()
     schedule = challenge.schedule if challenge is not None and projector is not None else ()
-    screen = Screen(cam, challenge, frame_interval_ms(cam)) if challenge is not None and challenge.steps else None
+    screen = (Screen(cam, challenge, frame_interval_ms(cam), screen_luminance)
+              if challenge is not None and challenge.steps else None)
     held = ExposureHold(cam, streams_to_lock(kinds), required=exposure_required,
                         planned={StreamKind.IR: ir_exposure} if ir_exposure is not None else None)
     try:
@@ -241,10 +269,10 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
 def collect(reader: FramesetReader, n: int, challenge: Challenge | None, projector: Projector | None, *,
             timeout_s: float = 30.0, cancelled: Callable[[], bool] | None = None,
             on_frameset: Callable[[FrameSet], None] | None = None, per_frameset: bool = False,
-            ir_exposure: ExposureSetting | None = None) -> list[FrameSet]:
+            ir_exposure: ExposureSetting | None = None, screen_luminance: float = 1.0) -> list[FrameSet]:
     """:func:`run` without a kiosk app to show the screen's events (offline analysis, benches)."""
     gen = run(reader, n, challenge, projector, timeout_s=timeout_s, cancelled=cancelled, on_frameset=on_frameset,
-              per_frameset=per_frameset, ir_exposure=ir_exposure)
+              per_frameset=per_frameset, ir_exposure=ir_exposure, screen_luminance=screen_luminance)
     while True:
         try:
             next(gen)

@@ -571,8 +571,8 @@ class HostedCamera(Camera):
     def set_projector(self, on: bool) -> None:
         self._invoke("set_projector", bool(on))
 
-    def set_illumination(self, level: Any) -> None:
-        self._invoke("set_illumination", level)
+    def set_illumination(self, level: Any, luminance: Any = 1.0) -> None:
+        self._invoke("set_illumination", level, luminance)
 
     def hardware_reset(self) -> None:
         self._invoke("hardware_reset")

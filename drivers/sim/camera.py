@@ -161,6 +161,9 @@ class SimCamera(Camera):
         self._color_view = color_view_for(self.profile, self._color.intrinsics)
         # The kiosk screen's light on the colour view (keeps the background wall's field between frames).
         self._screen_light = ScreenLight(self._color_view, cfg.screen_nits, SCREEN, self.profile.depth_to_color)
+        # How far the panel's backlight may raise its everyday luminance (``set_illumination``).
+        self._screen_headroom = (cfg.screen_max_nits / cfg.screen_nits
+                                 if cfg.screen_max_nits is not None and cfg.screen_nits > 0 else 1.0)
         self._screen_light_ir: ScreenLight | None = None    # the same on the IR view, under ``ir_leak`` (lazily)
         self._depth_intr = depth_intrinsics(self.profile, self._mode)
         if self._depth_intr == depth_view.intrinsics:
@@ -312,18 +315,24 @@ class SimCamera(Camera):
             what = "settable projector power" if power else "projector"
             raise CapabilityUnsupported(f"{self.profile.model} has no {what}")
 
-    def set_illumination(self, rgb: tuple[float, float, float]) -> None:
-        """The colour the kiosk screen shows from now on, each channel 0..1 of full white. The
-        panel shows it ``screen_latency`` colour frames after the next one."""
+    def set_illumination(self, rgb: tuple[float, float, float], luminance: float = 1.0) -> None:
+        """The colour the kiosk screen shows from now on, each channel 0..1 of full white, at
+        ``luminance`` times the panel's everyday luminance (``screen_nits``; its backlight raised, up to
+        ``screen_max_nits``). The panel shows it ``screen_latency`` colour frames after the next one."""
         if isinstance(rgb, (str, bytes)) or not hasattr(rgb, "__len__") or len(rgb) != 3:
             raise InvalidSetting(f"illumination is an (r, g, b) colour, each 0..1, not {rgb!r}")
+        if (isinstance(luminance, bool) or not isinstance(luminance, numbers.Real) or not math.isfinite(luminance)
+                or not 1 <= luminance <= 8):
+            raise InvalidSetting(f"the screen's luminance must be a number within 1..8, not {luminance!r}")
         vals: list[float] = []
         for v in rgb:
             if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or not 0 <= v <= 1:
                 raise InvalidSetting(f"illumination channels must be numbers within 0..1, not {rgb!r}")
             vals.append(float(v))
+        # The screen's light is linear in each channel's drive: a raised backlight scales the colour.
+        gain = min(float(luminance), self._screen_headroom)
         with self._lock:
-            self._screen.command((vals[0], vals[1], vals[2]), self._color_tick)
+            self._screen.command((vals[0] * gain, vals[1] * gain, vals[2] * gain), self._color_tick)
 
     def lock_exposure(self, stream: StreamKind, setting: ExposureSetting | None = None) -> ExposureSetting:
         """Freeze the auto-exposure of the imager behind ``stream`` (IR and depth share one) at its

@@ -73,6 +73,9 @@ class SimConfig:
     projector_jitter: float | None = None    # chance that an edge lands one frame later
     projector_md_lag: int = 0                # frames the per-frame projector metadata trails (+) or leads (-)
     screen_nits: float = 300.0               # kiosk screen luminance at full white (0: no screen light)
+    # The panel's luminance at full white with its backlight raised (``set_illumination(rgb, luminance)``:
+    # a multiple of screen_nits, capped here); None: screen_nits, a panel with no headroom.
+    screen_max_nits: float | None = None
     screen_latency: int = 1                  # colour frames before the panel shows a new colour
     depth_mode: str = ""                     # depth/IR "WxH@FPS"; empty: 640x480 at fps
     color_fps: float | None = None           # colour frame rate; None: fps
@@ -144,6 +147,8 @@ class SimConfig:
             (self.projector_jitter is None or 0 <= self.projector_jitter <= 1, "projector_jitter must be within 0..1"),
             (-1 <= self.projector_md_lag <= 1, "projector_md_lag must be -1, 0 or 1 frame"),
             (0 <= self.screen_nits <= 2000, "screen_nits must be within 0..2000"),
+            (self.screen_max_nits is None or self.screen_nits <= self.screen_max_nits <= 2000,
+             "screen_max_nits must be within screen_nits..2000"),
             (0 <= self.screen_latency <= 3, "screen_latency must be within 0..3 frames"),
             (self.color_fps is None or 1 <= self.color_fps <= 90, "color_fps must be within 1..90"),
             (self.scatter in SCATTERS, f"scatter must be one of {', '.join(SCATTERS)}"),

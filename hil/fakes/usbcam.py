@@ -373,10 +373,10 @@ class FakeUsbCamera(Camera):
         r = self.cfg.get("depth_range_m")
         return DepthRange(float(r[0]), float(r[1]), "fake device's profile") if r else None
 
-    def set_illumination(self, level: Any) -> None:
+    def set_illumination(self, level: Any, luminance: Any = 1.0) -> None:
         if self._inner is None:
             raise CapabilityUnsupported("fakeusb: no illumination")
-        self._inner.set_illumination(level)
+        self._inner.set_illumination(level, luminance)
 
     def set_projector_power(self, mw: float) -> float:
         if self._inner is not None:

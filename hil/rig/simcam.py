@@ -174,9 +174,9 @@ class RigSimCamera(Camera):
         self._need(Capability.PROJECTOR_CONTROL)
         self._inner.set_projector(on)
 
-    def set_illumination(self, rgb: tuple[float, float, float]) -> None:
+    def set_illumination(self, rgb: tuple[float, float, float], luminance: float = 1.0) -> None:
         self._need(Capability.ILLUMINATION_CONTROL)
-        self._inner.set_illumination(rgb)
+        self._inner.set_illumination(rgb, luminance)
 
     def projector_power_range(self):
         self._need(Capability.PROJECTOR_POWER)

@@ -425,3 +425,29 @@ def test_a_window_whose_face_went_missing_is_not_blamed_on_the_light(make_deps, 
     assert failed_unmeasurable(ch) and not failed_for_light(ch), ch
     assert "TOO_BRIGHT_TO_VERIFY" not in [e["prompt"]["code"] for e in evs if "prompt" in e]
     assert result(events(deps, subject="cust-left"))["error"]["code"] == "SES_LOCKED_OUT"
+
+
+@pytest.mark.slow                              # a whole session on the rendered face
+def test_a_bright_room_raises_the_screen_for_the_window_and_says_so(make_deps, tmp_path, ingest):
+    # The face in 7,500 lux on a camera with a lux calibration (this dark skin reads ~1,050: the
+    # estimate is a reference skin's): over ``screen_boost_lux``, so every Illumination event asks for
+    # the panel at ``screen_boost``, the simulated panel (with the headroom) lights the face so, and
+    # the audit says why.
+    from agent.config import ChallengeSettings
+    from agent.quality.gate import SIM_LUX_K
+    from agent.quality.settings import QualitySettings
+    deps = make_deps("sim://?seed=21&identity=3&lux=7500&subject=live&realtime=0&screen_max_nits=600")
+    deps.quality = QualitySettings(lux_calibration={"default": SIM_LUX_K})
+    deps.challenge = ChallengeSettings(screen_boost=2.0)
+    deps.audit = AuditLog(tmp_path / "audit.jsonl", ingest["signer"])
+    evs = events(deps)
+    shown = [e["illumination"] for e in evs if "illumination" in e]
+    assert shown and all(s["luminance"] == 2.0 for s in shown if not s["end"]) and shown[-1]["end"]
+    deps.audit.close()
+    text = (tmp_path / "audit.jsonl").read_text()
+    assert '"event":"screen"' in text and '"luminance":2.0' in text
+    # The same room without a lux calibration: nothing is known of the light, the everyday panel.
+    deps.quality = QualitySettings()
+    deps.audit = None
+    shown = [e["illumination"] for e in events(deps) if "illumination" in e]
+    assert shown and all(s["luminance"] == 1.0 for s in shown)

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63\x61pture_agent/v1/capture.proto\x12\x16\x63\x61pture_agent.v1.local\"\x9a\x01\n\x0e\x43\x61ptureRequest\x12\x37\n\x07purpose\x18\x01 \x01(\x0e\x32&.capture_agent.v1.local.CapturePurpose\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x13\n\x0b\x63onsent_ref\x18\x03 \x01(\t\x12\x13\n\x0bsubject_ref\x18\x04 \x01(\t\x12\x14\n\x0c\x62usiness_ref\x18\x05 \x01(\t\"8\n\x06Prompt\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07text_zh\x18\x02 \x01(\t\x12\x0f\n\x07text_en\x18\x03 \x01(\t\"*\n\x08Progress\x12\x0f\n\x07percent\x18\x01 \x01(\r\x12\r\n\x05stage\x18\x02 \x01(\t\"\xdb\x01\n\x06Result\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08probe_id\x18\x03 \x01(\t\x12\x18\n\x10liveness_verdict\x18\x04 \x01(\t\x12\x41\n\ntimings_ms\x18\x05 \x03(\x0b\x32-.capture_agent.v1.local.Result.TimingsMsEntry\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\x1a\x30\n\x0eTimingsMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"&\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x8d\x01\n\x0cIllumination\x12\x0c\n\x04step\x18\x01 \x01(\r\x12\x0b\n\x03red\x18\x02 \x01(\x02\x12\r\n\x05green\x18\x03 \x01(\x02\x12\x0c\n\x04\x62lue\x18\x04 \x01(\x02\x12\r\n\x05\x66rame\x18\x05 \x01(\r\x12\x0e\n\x06\x66rames\x18\x06 \x01(\r\x12\x19\n\x11\x66rame_interval_ms\x18\x07 \x01(\x02\x12\x0b\n\x03\x65nd\x18\x08 \x01(\x08\"\xb3\x02\n\x0c\x43\x61ptureEvent\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x30\n\x06prompt\x18\x02 \x01(\x0b\x32\x1e.capture_agent.v1.local.PromptH\x00\x12\x34\n\x08progress\x18\x03 \x01(\x0b\x32 .capture_agent.v1.local.ProgressH\x00\x12\x30\n\x06result\x18\x04 \x01(\x0b\x32\x1e.capture_agent.v1.local.ResultH\x00\x12.\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x1d.capture_agent.v1.local.ErrorH\x00\x12<\n\x0cillumination\x18\x14 \x01(\x0b\x32$.capture_agent.v1.local.IlluminationH\x00\x42\x07\n\x05\x65vent\"#\n\rCancelRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\" \n\x0b\x43\x61ncelReply\x12\x11\n\tcancelled\x18\x01 \x01(\x08*I\n\x0e\x43\x61pturePurpose\x12\x1f\n\x1b\x43\x41PTURE_PURPOSE_UNSPECIFIED\x10\x00\x12\n\n\x06\x45NROLL\x10\x01\x12\n\n\x06VERIFY\x10\x02\x32\xc1\x01\n\x0e\x43\x61ptureService\x12Y\n\x07\x43\x61pture\x12&.capture_agent.v1.local.CaptureRequest\x1a$.capture_agent.v1.local.CaptureEvent0\x01\x12T\n\x06\x43\x61ncel\x12%.capture_agent.v1.local.CancelRequest\x1a#.capture_agent.v1.local.CancelReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63\x61pture_agent/v1/capture.proto\x12\x16\x63\x61pture_agent.v1.local\"\x9a\x01\n\x0e\x43\x61ptureRequest\x12\x37\n\x07purpose\x18\x01 \x01(\x0e\x32&.capture_agent.v1.local.CapturePurpose\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x13\n\x0b\x63onsent_ref\x18\x03 \x01(\t\x12\x13\n\x0bsubject_ref\x18\x04 \x01(\t\x12\x14\n\x0c\x62usiness_ref\x18\x05 \x01(\t\"8\n\x06Prompt\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07text_zh\x18\x02 \x01(\t\x12\x0f\n\x07text_en\x18\x03 \x01(\t\"*\n\x08Progress\x12\x0f\n\x07percent\x18\x01 \x01(\r\x12\r\n\x05stage\x18\x02 \x01(\t\"\xdb\x01\n\x06Result\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08probe_id\x18\x03 \x01(\t\x12\x18\n\x10liveness_verdict\x18\x04 \x01(\t\x12\x41\n\ntimings_ms\x18\x05 \x03(\x0b\x32-.capture_agent.v1.local.Result.TimingsMsEntry\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\x1a\x30\n\x0eTimingsMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"&\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xa0\x01\n\x0cIllumination\x12\x0c\n\x04step\x18\x01 \x01(\r\x12\x0b\n\x03red\x18\x02 \x01(\x02\x12\r\n\x05green\x18\x03 \x01(\x02\x12\x0c\n\x04\x62lue\x18\x04 \x01(\x02\x12\r\n\x05\x66rame\x18\x05 \x01(\r\x12\x0e\n\x06\x66rames\x18\x06 \x01(\r\x12\x19\n\x11\x66rame_interval_ms\x18\x07 \x01(\x02\x12\x0b\n\x03\x65nd\x18\x08 \x01(\x08\x12\x11\n\tluminance\x18\t \x01(\x02\"\xb3\x02\n\x0c\x43\x61ptureEvent\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x30\n\x06prompt\x18\x02 \x01(\x0b\x32\x1e.capture_agent.v1.local.PromptH\x00\x12\x34\n\x08progress\x18\x03 \x01(\x0b\x32 .capture_agent.v1.local.ProgressH\x00\x12\x30\n\x06result\x18\x04 \x01(\x0b\x32\x1e.capture_agent.v1.local.ResultH\x00\x12.\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x1d.capture_agent.v1.local.ErrorH\x00\x12<\n\x0cillumination\x18\x14 \x01(\x0b\x32$.capture_agent.v1.local.IlluminationH\x00\x42\x07\n\x05\x65vent\"#\n\rCancelRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\" \n\x0b\x43\x61ncelReply\x12\x11\n\tcancelled\x18\x01 \x01(\x08*I\n\x0e\x43\x61pturePurpose\x12\x1f\n\x1b\x43\x41PTURE_PURPOSE_UNSPECIFIED\x10\x00\x12\n\n\x06\x45NROLL\x10\x01\x12\n\n\x06VERIFY\x10\x02\x32\xc1\x01\n\x0e\x43\x61ptureService\x12Y\n\x07\x43\x61pture\x12&.capture_agent.v1.local.CaptureRequest\x1a$.capture_agent.v1.local.CaptureEvent0\x01\x12T\n\x06\x43\x61ncel\x12%.capture_agent.v1.local.CancelRequest\x1a#.capture_agent.v1.local.CancelReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,8 +33,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RESULT_TIMINGSMSENTRY']._loaded_options = None
   _globals['_RESULT_TIMINGSMSENTRY']._serialized_options = b'8\001'
-  _globals['_CAPTUREPURPOSE']._serialized_start=1104
-  _globals['_CAPTUREPURPOSE']._serialized_end=1177
+  _globals['_CAPTUREPURPOSE']._serialized_start=1123
+  _globals['_CAPTUREPURPOSE']._serialized_end=1196
   _globals['_CAPTUREREQUEST']._serialized_start=59
   _globals['_CAPTUREREQUEST']._serialized_end=213
   _globals['_PROMPT']._serialized_start=215
@@ -48,13 +48,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ERROR']._serialized_start=539
   _globals['_ERROR']._serialized_end=577
   _globals['_ILLUMINATION']._serialized_start=580
-  _globals['_ILLUMINATION']._serialized_end=721
-  _globals['_CAPTUREEVENT']._serialized_start=724
-  _globals['_CAPTUREEVENT']._serialized_end=1031
-  _globals['_CANCELREQUEST']._serialized_start=1033
-  _globals['_CANCELREQUEST']._serialized_end=1068
-  _globals['_CANCELREPLY']._serialized_start=1070
-  _globals['_CANCELREPLY']._serialized_end=1102
-  _globals['_CAPTURESERVICE']._serialized_start=1180
-  _globals['_CAPTURESERVICE']._serialized_end=1373
+  _globals['_ILLUMINATION']._serialized_end=740
+  _globals['_CAPTUREEVENT']._serialized_start=743
+  _globals['_CAPTUREEVENT']._serialized_end=1050
+  _globals['_CANCELREQUEST']._serialized_start=1052
+  _globals['_CANCELREQUEST']._serialized_end=1087
+  _globals['_CANCELREPLY']._serialized_start=1089
+  _globals['_CANCELREPLY']._serialized_end=1121
+  _globals['_CAPTURESERVICE']._serialized_start=1199
+  _globals['_CAPTURESERVICE']._serialized_end=1392
 # @@protoc_insertion_point(module_scope)

@@ -80,7 +80,7 @@ class Error(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Illumination(_message.Message):
-    __slots__ = ("step", "red", "green", "blue", "frame", "frames", "frame_interval_ms", "end")
+    __slots__ = ("step", "red", "green", "blue", "frame", "frames", "frame_interval_ms", "end", "luminance")
     STEP_FIELD_NUMBER: _ClassVar[int]
     RED_FIELD_NUMBER: _ClassVar[int]
     GREEN_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +89,7 @@ class Illumination(_message.Message):
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     FRAME_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
+    LUMINANCE_FIELD_NUMBER: _ClassVar[int]
     step: int
     red: float
     green: float
@@ -97,7 +98,8 @@ class Illumination(_message.Message):
     frames: int
     frame_interval_ms: float
     end: bool
-    def __init__(self, step: _Optional[int] = ..., red: _Optional[float] = ..., green: _Optional[float] = ..., blue: _Optional[float] = ..., frame: _Optional[int] = ..., frames: _Optional[int] = ..., frame_interval_ms: _Optional[float] = ..., end: _Optional[bool] = ...) -> None: ...
+    luminance: float
+    def __init__(self, step: _Optional[int] = ..., red: _Optional[float] = ..., green: _Optional[float] = ..., blue: _Optional[float] = ..., frame: _Optional[int] = ..., frames: _Optional[int] = ..., frame_interval_ms: _Optional[float] = ..., end: _Optional[bool] = ..., luminance: _Optional[float] = ...) -> None: ...
 
 class CaptureEvent(_message.Message):
     __slots__ = ("session_id", "prompt", "progress", "result", "error", "illumination")
