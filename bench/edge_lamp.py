@@ -9,7 +9,7 @@ alive, as a mask with eye holes).
     PYTHONPATH=. nice -n 19 python -m bench.edge_lamp [--seeds 10] [--sweep]
 
 Prints, per (spot DN, move px), how many of seeds x 2 nonces score >= live_min (0.5), the median
-score and sharpness, and the most pairs dropped (fleck24's ``unshaped``, this tree's on-off checks).
+score and sharpness, and the most pairs whose shape was not read (``ProjectorMeasure.unshaped``).
 ``--sweep``: also skin and resin under the same moves, 3 seeds each (review24's edge_lamp.py table).
 Numbers only, no frames written."""
 
@@ -34,7 +34,8 @@ def window_edges(scatter: float, step: float, synced: float = 0.0, seed: int = 0
 
 
 def _dropped(m) -> int:
-    return int(m.unshaped) + int(getattr(m, "stepped", 0))
+    """Pairs whose dots' shape was not read (fleck24's moving light, light gone, a stepped level)."""
+    return int(m.unshaped)
 
 
 def main() -> None:
