@@ -405,6 +405,32 @@ WHITE_MID_OVER_FINE = 0.235
 # can move the ratio by about 5 % (1 / (1 - 0.05)), under the scatter of one train face's readings
 # between its pairs (relative standard deviation, median over 25 train lives, 8 %).
 MAX_SAME_STATE_MID_SHARE = 0.05
+# The projector only adds light: where the on-off difference, blurred over the dots (``SHAPE_SIGMAS``'
+# 1.4 px), is darker than ``GONE_NOISE_DEVIATIONS`` of that blur's noise (the noise pair's, scaled)
+# below 0, light that is not the dots went away between the unlit and the lit frame: a lamp moved
+# on the projector's edges (review24's edge lamp: its move is in the difference, its noise pairs
+# are clean) or a dimmer's level lower in the lit frame than in the unlit one (the thirteenth's eye
+# refusals, eyes24). ``light_gone`` is that negative part's energy, doubled (what moved came
+# somewhere as well), over the difference's mid band; over ``MAX_GONE_SHARE`` the reading has no
+# shape (``ProjectorLight.unshaped``), as for ``MAX_SAME_STATE_MID_SHARE``. Train (pairs25, docs/liveness.md:
+# lives 0-19 and four printed-eye, glasses and mask presentations): no reading over 0 at 3 deviations;
+# review24's edge lamp on resin 0.2-0.5; so any small share is light gone, 0.02 a margin for real noise.
+GONE_NOISE_DEVIATIONS = 3.0
+MAX_GONE_SHARE = 0.02
+# A dimmer (PWM light) that the IR exposure samples at another phase in a pair's lit frame than in
+# its unlit one leaves ``(f_on - f_off)`` times the room's image in the difference: on the discs over
+# the eyes the eye's own texture, read as paper's sharp dots (eyes24). From the pair alone a level
+# that rose is an even light switched with the projector (attack B) and cannot be told apart; across
+# a window it can: the projector's light on a face is the same in every pair, the dimmer's share is
+# not, and a free-running dimmer's phase is drawn alike for lit and unlit frames, so the lit frames'
+# median skin level less the unlit frames' median is the projector's own (``level_steps``). A pair
+# whose level (its skin's mean on-off difference) is further than ``MAX_LEVEL_STEP`` of that from it
+# has no shape read (``ProjectorMeasure.pool``: ``ProjectorLight.stepped``), its speckle kept, as for
+# ``MAX_SAME_STATE_MID_SHARE``. Only with ``MIN_STEP_PAIRS`` pairs at least (medians of fewer say
+# little). Train's steady rooms (lives 0-19): every pair within 0.098 of it (live/10; the
+# others 0.082 at most, 18 of 20 under 0.03), so 0.15 is half as much again (pairs25, docs/liveness.md).
+MAX_LEVEL_STEP = 0.15
+MIN_STEP_PAIRS = 4
 # Variance (DN^2) of the difference of two 8-bit frames from their rounding alone (2 x 1/12): the
 # least noise a pair's precision is computed with (two unlit frames in the dark differ by 0).
 QUANTISATION_VAR = 1.0 / 6.0
@@ -454,6 +480,10 @@ class ProjectorLight:
     coarse: float = float("nan")      # the difference's low- over mid-band energy, noise removed
     moving: float = float("nan")      # the noise pair's scaled mid-band energy beyond white noise's over the
                                       # difference's (``dot_shape_read``; NaN: no noise pair or no shape read)
+    gone: float = float("nan")        # the difference's negative part's energy over its mid band (``light_gone``;
+                                      # NaN: no noise pair or no shape read)
+    off_level: float = float("nan")   # mean of the unlit frame on the skin (DN; NaN: not measured)
+    stepped: bool = False             # the shape not read: the pair's level off the window's (``level_steps``)
     unmatched: float = float("nan")   # band energy not on the projector's predicted pattern over the energy
                                       # on it (``dotref.match_pattern``); NaN: no reference, inf: not testable
     reference_sharpness: float = float("nan")   # ``dot_shape`` of the projector's recorded pattern where it
@@ -529,8 +559,10 @@ class ProjectorLight:
     @property
     def unshaped(self) -> bool:
         """The dots' shape was not read: the noise pair carried light that moved between its frames
-        (``moving`` over ``MAX_SAME_STATE_MID_SHARE``, ``dot_shape_read``)."""
-        return bool(self.moving > MAX_SAME_STATE_MID_SHARE)
+        (``moving`` over ``MAX_SAME_STATE_MID_SHARE``, ``dot_shape_read``), or light went away between
+        the pair's own unlit and lit frames (``gone`` over ``MAX_GONE_SHARE``, ``light_gone``), or its
+        level stepped off the window's (``stepped``, ``level_steps``)."""
+        return bool(self.moving > MAX_SAME_STATE_MID_SHARE or self.gone > MAX_GONE_SHARE or self.stepped)
 
     @property
     def coarse_light(self) -> bool:
@@ -686,6 +718,7 @@ class ProjectorMeasure:
         # sharpness the cheeks' alone, each pair's (the fringe's soft dots are not the mask's: a mask
         # with eye holes under a fringe read 1.36 whole, 1.85 on its cheeks; docs/liveness.md,
         # "The forehead rule, attacked").
+        lights = level_steps(lights, med)
         lights, shaded = _unshaded_part(lights, med)
         apart = [x for x in lights if np.isfinite(x.contrast2) and not x.one_sided and x.cheeks is not None]
         if shaded:
@@ -756,6 +789,37 @@ class ProjectorMeasure:
                    eyes_unshaped=sum(x.eyes_unshaped for x in measured if not x.one_sided),
                    eyes_sharpness=med([x.eyes_sharpness for x in lights
                                        if np.isfinite(x.contrast2) and not x.one_sided]))
+
+
+def level_steps(lights: list[ProjectorLight], med: Callable[[list[float]], float]) -> list[ProjectorLight]:
+    """A window's pairs with the shape of those whose level is further than ``MAX_LEVEL_STEP`` of the
+    projector's own from it not read (``without_shape``): light whose level changed between a pair's
+    two frames (a dimmer's phase) is in its difference as if it were the projector's. The projector's
+    own level is the pairs' median lit-frame skin level less their median unlit one (a dimmer's phase
+    is drawn alike for both, and moves neither median far), over every pair with its frames' levels,
+    those too faint to measure among them (a level a dimmer took under ``MIN_PROJECTOR_LEVEL_DN``). Their
+    speckle stays, a one-sided one a floor still (errs hard). None changes with fewer than
+    ``MIN_STEP_PAIRS`` such pairs, or no positive level."""
+    levelled = [x for x in lights if np.isfinite(x.level) and np.isfinite(x.off_level)]
+    if len(levelled) < MIN_STEP_PAIRS:
+        return lights
+    ref = med([x.level + x.off_level for x in levelled]) - med([x.off_level for x in levelled])
+    if not ref > 0:
+        return lights
+    off = {id(x) for x in levelled if np.isfinite(x.contrast2) and abs(x.level - ref) > MAX_LEVEL_STEP * ref}
+    return [without_shape(x) if id(x) in off else x for x in lights]
+
+
+def without_shape(x: ProjectorLight) -> ProjectorLight:
+    """``x`` marked ``stepped`` with no dots' shape read on any of its regions (the discs over the eyes
+    marked unread when they were read); its speckle and coarse-light check as they were."""
+    nan = float("nan")
+
+    def unread(part: ProjectorLight | None) -> ProjectorLight | None:
+        return None if part is None else replace(part, sharpness=nan, lower_sharpness=nan)
+    return replace(x, sharpness=nan, forehead_sharpness=nan, cheeks_sharpness=nan, lower_sharpness=nan,
+                   eyes_sharpness=nan, eyes_unshaped=x.eyes_unshaped or bool(np.isfinite(x.eyes_sharpness)),
+                   stepped=True, cheeks=unread(x.cheeks), lower=unread(x.lower), clear=unread(x.clear))
 
 
 def _root(contrast2: float) -> float:
@@ -1513,7 +1577,7 @@ def _pair_reading(img: _PairImages, skin: np.ndarray, predicted: tuple[np.ndarra
     m_on, m_off = float(on[skin].mean()), float(off[skin].mean())
     share = level / max(m_on, 1.0)
     if level <= MIN_PROJECTOR_LEVEL_DN:
-        return ProjectorLight(nan, level, nan, npix, share, clipped)
+        return ProjectorLight(nan, level, nan, npix, share, clipped, off_level=m_off)
     hp = float(np.var(img.hp_diff[skin]))
     if same is not None and img.same_diff is not None:
         a, b = same
@@ -1529,9 +1593,13 @@ def _pair_reading(img: _PairImages, skin: np.ndarray, predicted: tuple[np.ndarra
         contrast2 = ((hp - noise) / level ** 2 - albedo) / (1.0 + albedo)
         sharpness, coarse, moving = dot_shape_read(diff, skin, same_diff, scale, blurs=img.blurs) if shape \
             else (nan, nan, nan)
+        gone = light_gone(img, skin, scale) if shape and np.isfinite(sharpness) else nan
+        if gone > MAX_GONE_SHARE:
+            sharpness, coarse = nan, nan
         unmatched = _pattern_reading(diff, skin, predicted, same_diff, scale) if checked else float("nan")
         return ProjectorLight(contrast2, level, noise, npix, share, clipped, albedo, unexplained=unexplained,
-                              sharpness=sharpness, coarse=coarse, moving=moving, unmatched=unmatched,
+                              off_level=m_off,
+                              sharpness=sharpness, coarse=coarse, moving=moving, gone=gone, unmatched=unmatched,
                               reference_sharpness=reference_dot_shape(predicted, skin) if checked else nan)
     if share < MIN_PROJECTOR_SHARE:
         return ProjectorLight(nan, level, nan, npix, share, clipped, noise_measured=False)
@@ -1539,7 +1607,7 @@ def _pair_reading(img: _PairImages, skin: np.ndarray, predicted: tuple[np.ndarra
     # is all the contrast's variance.
     sharpness, coarse = dot_shape(diff, skin, blurs=img.blurs) if shape else (nan, nan)
     unmatched = _pattern_reading(diff, skin, predicted, None, 0.0) if checked else float("nan")
-    return ProjectorLight(hp / level ** 2, level, hp, npix, share, clipped, noise_measured=False,
+    return ProjectorLight(hp / level ** 2, level, hp, npix, share, clipped, noise_measured=False, off_level=m_off,
                           sharpness=sharpness, coarse=coarse, unmatched=unmatched,
                           reference_sharpness=reference_dot_shape(predicted, skin) if checked else nan)
 
@@ -1641,6 +1709,28 @@ def dot_shape_read(diff: np.ndarray, skin: np.ndarray, noise_diff: np.ndarray | 
     if not v[1] > 1e-6:
         return nan, nan, moving
     return float(max(v[0], 0.0) / v[1]), float(max(v[2], 0.0) / v[1]), moving
+
+
+def light_gone(img: _PairImages, skin: np.ndarray, noise_scale: float) -> float:
+    """Light that went away between a pair's unlit and lit frames, which no projector makes: the
+    on-off difference blurred at ``SHAPE_SIGMAS[1]`` (over the dots: they only add, so the blur is
+    at least 0 but for noise), its part under ``-GONE_NOISE_DEVIATIONS`` times that blur's noise
+    (the noise pair's, ``noise_scale`` scaled as for ``dot_shape_read``), squared and doubled, over
+    the difference's mid band (NaN without a noise pair or a mid band).
+
+    A lamp moved on the projector's edges leaves the difference a dipole, as much light come as gone:
+    the part that came lowers the dots' fine/mid ratio toward skin's, the part that went shows it.
+    A dimmer whose lit frame caught less of it than the unlit one leaves the room's image
+    (the eyes' own texture on the discs over them) negative between the dots. An even light that
+    rose with the projector (attack B, a dimmer higher in the lit frame) leaves nothing negative:
+    not read here."""
+    g, g_noise = img.blurs
+    if g_noise is None:
+        return float("nan")
+    mid = float(np.var((g[1] - g[2])[skin]))
+    sd = float(np.sqrt(max(noise_scale, 0.0) * np.var(g_noise[1][skin])))
+    neg = np.minimum(g[1][skin] + GONE_NOISE_DEVIATIONS * sd, 0.0)
+    return 2.0 * float(np.mean(neg * neg)) / mid if mid > 0 else float("nan")
 
 
 def _highpass(x: np.ndarray) -> np.ndarray:

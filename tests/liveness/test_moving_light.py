@@ -7,7 +7,12 @@ Synthetic IR frames in DN as in test_projector_measure.py: the simulator's proje
 spreads 0.6 of each dot's light, resin 0.16) on 20 DN of shade, a soft-edged fleck of 120 DN (the
 eleventh family's flecks are 2-50 times the shade) on the surface, photon noise, clipped at 255. The
 fleck moves only between two frames in one projector state (inside the noise pairs), the case where
-what is subtracted as noise is all moving light; held still it is part of the ambient light."""
+what is subtracted as noise is all moving light; held still it is part of the ambient light.
+
+And light that changes inside an on-off pair itself (pairs25): a lamp moved on the projector's edges
+(review24), which leaves the difference darker than nothing where it was (``features.light_gone``),
+and a dimmer caught at another phase in a pair's lit frame than in its unlit one, whose level steps
+off the projector's (``features.level_steps``)."""
 
 from __future__ import annotations
 
@@ -15,9 +20,16 @@ import cv2
 import numpy as np
 import pytest
 
+from agent.liveness import features
 from agent.liveness.challenge import projector_schedule
 from agent.liveness.detectors import active_ramps, evaluate
-from agent.liveness.features import MAX_SAME_STATE_MID_SHARE, ProjectorLight, ProjectorMeasure, pair_light
+from agent.liveness.features import (
+    MAX_GONE_SHARE,
+    MAX_SAME_STATE_MID_SHARE,
+    ProjectorLight,
+    ProjectorMeasure,
+    pair_light,
+)
 from agent.liveness.judge import DROWNED_SCORE_CAP, _edges, _noise_pair
 from hil.padeval import rescore
 from tests.liveness.test_projector_measure import (
@@ -44,27 +56,38 @@ def fleck(centre: np.ndarray, radius: float = 14.0, edge: float = 2.5, dn: float
 
 def window(skin_scatter: float, step: float, *, eyes_scatter: float | None = None, over_eyes: bool = False,
            synced: float = 0.0, until: int | None = None, seed: int = 0, nonce: bytes = b"\0" * 16,
-           n: int = 32) -> list[ProjectorLight]:
-    """The judge's pairs over a challenge window (``_edges``, ``_noise_pair``): the fleck moves by
-    ``step`` px between two frames in one projector state (before frame ``until`` only), over the
-    skin (or over the eyes); ``synced``: an attacker's even lamp of that many DN switched with the
-    projector (it lowers the speckle contrast toward skin's and leaves the dots' shape)."""
+           n: int = 32, on_edges: bool = False, fleck_dn: float = 120.0, dimmer: list[float] | None = None,
+           eye_texture: float = 0.0) -> list[ProjectorLight]:
+    """The judge's pairs over a challenge window (``_edges``, ``_noise_pair``): the fleck (``fleck_dn``)
+    moves by ``step`` px between two frames in one projector state (before frame ``until`` only), or,
+    ``on_edges``, only between two frames in different states (review24's edge lamp: still inside each
+    run, so every noise pair is clean), over the skin (or over the eyes); ``synced``: an attacker's even
+    lamp of that many DN switched with the projector (it lowers the speckle contrast toward skin's and
+    leaves the dots' shape). ``dimmer``: each frame's factor on the room's light (a PWM dimmer sampled
+    at its phase); ``eye_texture``: the room's light on the discs over the eyes has a fine texture of
+    that relative deviation which the projector's does not (the eye in leaked visible light: iris
+    pigment, lashes; docs/liveness.md, eyes24)."""
     pattern = projected_dots(SHAPE, skin_scatter)
     if eyes_scatter is not None:
         pattern = np.where(EYES, projected_dots(SHAPE, eyes_scatter, seed=2), pattern)
     texture = np.random.default_rng(seed + 7).normal(size=SHAPE).astype(np.float32)
     albedo = 1 + 0.05 * cv2.GaussianBlur(texture, (0, 0), 3)
+    seen = np.ones(SHAPE, np.float32)
+    if eye_texture:
+        fine = np.clip(1 + eye_texture * np.random.default_rng(seed + 11).normal(size=SHAPE), 0.2, 2.5)
+        seen = np.where(EYES, cv2.GaussianBlur(fine.astype(np.float32), (0, 0), 0.5), seen)
     rng = np.random.default_rng(seed)
     lit = list(projector_schedule(nonce, n))
     start = np.array([40.0, (64.0 + SIDE) if over_eyes else 52.0])
     at = [start]
     for k in range(1, n):
         sign = 1 if (k // 4) % 2 else -1
-        moves = lit[k] == lit[k - 1] and (until is None or k < until)
+        moves = (lit[k] != lit[k - 1] if on_edges else lit[k] == lit[k - 1]) and (until is None or k < until)
         at.append(at[-1] + (np.array([step, step / 2]) * sign if moves else 0.0))
     frames = []
     for k in range(n):
-        dn = albedo * (20.0 + fleck(at[k]) + ((16.0 * pattern + synced) if lit[k] else 0.0))
+        room = 20.0 * (dimmer[k] if dimmer is not None else 1.0) * seen
+        dn = albedo * (room + fleck(at[k], dn=fleck_dn) + ((16.0 * pattern + synced) if lit[k] else 0.0))
         e = dn * FULL_WELL_E / 255
         noisy = e + rng.normal(size=e.shape) * np.sqrt(e + 16)
         frames.append(np.clip(np.floor(noisy * 255 / FULL_WELL_E), 0, 255).astype(np.float32))
@@ -173,3 +196,70 @@ def test_a_lamp_waved_over_a_printed_eye_band_leaves_the_eye_region_not_measurab
     # A recess that already says no eyes behind still refuses outright.
     _, flat = judged(lights, eye_recess_mm=1.0)
     assert flat.eye_region == 0.0 and session_score(flat) == 0.0
+
+
+def test_a_lamp_moved_on_the_projectors_edges_never_reads_a_mask_as_skin():
+    # review24's edge lamp: an attacker who sees the schedule moves a 140 DN spot 3.2 px on every
+    # projector edge and holds it still inside each run, so every noise pair is clean and the on-off
+    # difference carries the move, whose mid band lowers resin's fine/mid ratio toward skin's; with
+    # attack B's synced lamp (16 DN: resin's speckle in skin's range) main scored it live (1.0). The
+    # projector only adds light: where the spot was, the difference is dark (``light_gone``), and no
+    # pair's shape is read.
+    lights = window(RESIN_SCATTER, 3.2, synced=16.0, on_edges=True, fleck_dn=140.0)
+    assert all(x.moving < MAX_SAME_STATE_MID_SHARE for x in lights)          # the noise pairs are clean
+    assert all(x.gone > MAX_GONE_SHARE and x.unshaped and np.isnan(x.sharpness) for x in lights)
+    m, s = judged(lights)
+    assert m.unshaped == m.pairs == 9 and np.isnan(m.sharpness)
+    assert s.material is None and s.unmeasured and session_score(s) <= DROWNED_SCORE_CAP
+
+
+def test_a_still_window_is_read_as_before(monkeypatch):
+    # Without moving light nothing is dropped, and every pair reads what it read without the on-off
+    # checks (their thresholds lifted): skin, resin, and resin under attack B's synced lamp.
+    for scatter, synced in ((SKIN_SCATTER, 0.0), (RESIN_SCATTER, 0.0), (RESIN_SCATTER, 40.0)):
+        lights = window(scatter, 0.0, synced=synced)
+        assert all(x.gone == 0.0 and not x.unshaped for x in lights)
+        with monkeypatch.context() as mp:
+            mp.setattr(features, "MAX_GONE_SHARE", float("inf"))
+            mp.setattr(features, "MAX_LEVEL_STEP", float("inf"))
+            unchecked = window(scatter, 0.0, synced=synced)
+            before = ProjectorMeasure.pool(unchecked)
+        assert [x.sharpness for x in lights] == [x.sharpness for x in unchecked]
+        assert [x.contrast2 for x in lights] == [x.contrast2 for x in unchecked]
+        after = ProjectorMeasure.pool(lights)
+        assert repr(after) == repr(before) and after.unshaped == 0      # every field, NaN as NaN
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pairs_whose_level_a_dimmer_stepped_are_not_read(seed, monkeypatch):
+    # A PWM dimmer sampled at another phase in a pair's lit frame than in its unlit one puts the room's
+    # light, times the change, in the difference (eyes24): over the eyes the eye's own texture in the
+    # room's light, read as paper's sharp dots. Here three pairs' lit frames caught it at twice the
+    # room's light (their eye discs read 1.6-1.9 against the steady pairs' 0.98) and three other pairs'
+    # unlit frames did (their level falls under what measures anything). The pairs' median lit-frame
+    # level less their median unlit one is still the projector's (16 DN): the three are ``stepped``,
+    # their dots' shape not read on the skin or the eyes, and the eyes read the steady pairs'. Main's
+    # eye discs were the median of the three steady and three stepped pairs: over the ramp, refused.
+    lit = list(projector_schedule(b"\0" * 16, 32))
+    edges = _edges(lit)
+    dimmer = [1.0] * 32
+    for i in (1, 3, 4):                               # lit frames (no pair's noise pair holds them)
+        dimmer[edges[i][1]] = 2.0
+    for i in (0, 2, 5):                               # unlit frames (only in their own pair's noise pair)
+        dimmer[edges[i][2]] = 2.0
+    lights = window(SKIN_SCATTER, 0.0, eyes_scatter=SKIN_SCATTER, dimmer=dimmer, eye_texture=0.5, fleck_dn=0.0,
+                    seed=seed)
+    steady = [lights[i] for i in (6, 7, 8)]
+    assert all(np.isnan(lights[i].contrast2) for i in (0, 2, 5))                # too faint to measure
+    assert all(lights[i].eyes_sharpness > active_ramps()["eye_dots"].attack for i in (1, 3, 4))
+    assert all(x.eyes_sharpness < SHARPNESS.live for x in steady)
+    m, s = judged(lights)
+    assert m.unshaped == 3 and m.eyes_unshaped == 3
+    assert m.eyes_sharpness == float(np.median([x.eyes_sharpness for x in steady]))
+    assert m.sharpness == float(np.median([x.sharpness for x in steady]))
+    assert s.eye_region == 1.0 and s.material == 1.0 and session_score(s) == 1.0
+    with monkeypatch.context() as mp:                 # without the check: main's reading
+        mp.setattr(features, "MAX_LEVEL_STEP", float("inf"))
+        m0, s0 = judged(lights)
+    assert m0.unshaped == 0 and m0.eyes_sharpness > active_ramps()["eye_dots"].attack
+    assert s0.eye_region == 0.0 and session_score(s0) == 0.0
