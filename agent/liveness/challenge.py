@@ -1499,7 +1499,9 @@ def _projector_unlit_light(schedule: Sequence[bool], energies: np.ndarray, ir_ce
     ``ir_cells``, :func:`ir_grid`), ``c`` positive explaining at least ``FLICKER_EXPLAINED`` of its
     variance (no dots lit: the skin's texture in the room's light; a PWM dimmer under a short exposure
     moves both together frame by frame, R² 0.98-1.0 in the thirteenth's refusals), and with ``c`` x the
-    level above its lowest taken out of the unlit frames' energies the window PASSES
+    level's change from its mean (or from its lowest) taken out of the unlit frames' energies (each
+    unlit frame then at the unlit frames' mean energy, or their lowest, give or take the fit's
+    residual) the window PASSES
     :func:`verify_projector`, every threshold its own: the dots followed the schedule and the light
     hid them. Nothing passes here. A stream whose dots do not follow the schedule keeps them off it
     whatever its unlit frames are cleaned of (``python -m bench.pwm_injector``)."""
@@ -1524,9 +1526,15 @@ def _projector_unlit_light(schedule: Sequence[bool], energies: np.ndarray, ir_ce
     c = float(np.dot(fc, ec)) / moved
     if not c > 0 or float(np.sum(np.square(ec - c * fc))) > (1 - FLICKER_EXPLAINED) * total:
         return False
-    clean = e.copy()
-    clean[unlit] = eu - c * (fu - float(np.min(fu)))
-    return verify_projector(schedule[:n], clean, max_lag=max_lag, min_separation=min_separation).passed
+    # Each unlit frame's energy brought to what it would read at the unlit frames' mean level, or at
+    # their lowest (near 0 in a dark window, where the fit's residual can cross the split's floor:
+    # ``DARK_FLOOR``; at the mean, weak dots may not stand clear of the lifted floor): either passing.
+    for anchor in (0.0, float(np.min(fc))):
+        clean = e.copy()
+        clean[unlit] = eu - c * (fc - anchor)
+        if verify_projector(schedule[:n], clean, max_lag=max_lag, min_separation=min_separation).passed:
+            return True
+    return False
 
 
 def relabelable(r: SequenceResult) -> bool:
