@@ -16,7 +16,9 @@ diagnosis only; the URI's ``ir_leak=0`` cannot switch a family's flag off). ``--
 per-frame table. ``--exposure-periods N`` sets the IR exposure to N whole periods of the dimmer, or
 (``0``) to the whole number of periods nearest the auto-exposure's own, at least one (the closed
 form's claim that a whole number of periods removes the flicker, measured; ``face_clipped``: the
-largest share of face pixels at 255 in a frame).
+largest share of face pixels at 255 in a frame). ``unlit_light``: a failed window that the judge's
+unlit-light rule (``challenge._projector_unlit_light``, pwm25) relabels not measurable, the face's mean
+IR as its one cell, the schedule as the frames lit; ``measurable``: the verifier's own.
 
     python -m bench.pwm_frames /work/thirteenth-records/live.jsonl --keys KEYS.txt [--frames] [--leak-off]
     python -m bench.pwm_frames /work/thirteenth-records/live.jsonl --keys KEYS.txt --bands
@@ -37,7 +39,15 @@ from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 
-from agent.liveness.challenge import dot_energy, projector_schedule, verify_projector
+from agent.liveness.challenge import (
+    PROJECTOR_MAX_LAG,
+    PROJECTOR_MIN_SEPARATION,
+    _projector_unlit_light,
+    dot_energy,
+    projector_schedule,
+    relabelable,
+    verify_projector,
+)
 from drivers.sim import SimCamera, SimConfig
 from drivers.sim.camera import BLACK
 from drivers.sim.pwm import READOUT_FRACTION, PwmLight
@@ -99,12 +109,16 @@ def measure(uri: str, key: str, *, start: int, leak_off: bool, periods: float | 
         idx = np.flatnonzero(~s[1:] & ~s[:-1]) + 1
         jump = float(np.median(np.abs(e[idx] - e[idx - 1]))) if idx.size else float("nan")
         r = verify_projector(sched, e)
+        # The judge's unlit-light rule (pwm25) on a failed window, the face's mean IR as its one cell
+        # and the schedule as the frames lit (this model has no lag): relabelled not measurable or not.
+        relabel = relabelable(r) and _projector_unlit_light(sched, e, lvl[:, None], s, PROJECTOR_MAX_LAG,
+                                                             PROJECTOR_MIN_SEPARATION)
         out[name] = {"step": round(step, 3), "off_mean": round(float(off.mean()), 3),
                      "off_sd": round(float(off.std()), 3), "jump_med": round(jump, 3),
                      "jump_max": round(float(np.max(np.abs(e[idx] - e[idx - 1]))) if idx.size else float("nan"), 3),
                      "f_min": round(float(f.min()), 3), "f_max": round(float(f.max()), 3),
                      "face_clipped": round(sat_max[0], 3), "passed": r.passed, "sep": round(r.separation, 2),
-                     "detail": r.detail[:40]}
+                     "detail": r.detail[:40], "measurable": r.measurable, "unlit_light": bool(relabel)}
         if frames and flick:
             out["table"] = [(int(start + i), bool(sched[i]), round(float(f[i]), 3), round(float(lvl[i]), 1),
                              round(float(e[i]), 3)) for i in range(FRAMES)]

@@ -167,6 +167,18 @@ FLICKER_DETAIL = ("patchy bright light flickered on the face during the illumina
                   "leaves): the screen's light could not be verified against it")
 PROJECTOR_FLICKER_DETAIL = ("the IR frames' dot energy moved with the ambient infrared flickering on the face "
                             "(sunlight through leaves): the projector's dots could not be verified against it")
+# A projector window that failed (a contradiction, or dots that "did not switch") because the room's
+# infrared on the face moved its unlit frames' dot energy: a PWM-dimmed light whose pulses an IR
+# exposure shorter than one dimmer period catches or misses frame by frame (the thirteenth family),
+# so the unlit frames' energy is the skin's texture in that light, not the dots
+# (:func:`_projector_unlit_light`; docs/liveness.md, *A PWM dimmer's pulses on the unlit frames*).
+# Not measurable, never live. The terminal's rule, as ``FLICKER``: the server verifies without it.
+UNLIT_LIGHT = True
+UNLIT_LIGHT_FRAMES = 6            # unlit frames with an infrared level, at least, for the fit
+PROJECTOR_UNLIT_LIGHT_DETAIL = ("the room's infrared on the face moved the unlit IR frames' dot energy (a dimmed "
+                                "light's pulses caught by a short exposure, or flickering sunlight): with it taken "
+                                "out the dots followed the projector schedule, but the schedule could not be "
+                                "verified against it")
 # Why a challenge failed otherwise: a contradiction (the judge's attack), or nothing to verify.
 PROJECTOR_CONTRADICTED_DETAIL = "IR frames do not follow the projector schedule: replayed, injected or not this camera"
 PROJECTOR_UNMEASURED_DETAIL = "too few measured frames to verify the projector challenge"
@@ -1265,7 +1277,8 @@ def failed_unmeasurable(challenge: Any) -> bool:
 # clipped by ambient infrared, the screen's light too weak on the face): what ``TOO_BRIGHT_TO_VERIFY``
 # asks the person to change. ``FEW_FACES_DETAIL`` is not one: no face to measure is not the light's doing.
 LIGHT_DETAILS = frozenset({CLIPPED_DETAIL, DROWNED_DETAIL, DRIFTED_DETAIL, SWEPT_DETAIL, WEAK_SCREEN_DETAIL,
-                           NOISY_DETAIL, AMBIENT_DETAIL, FLICKER_DETAIL, PROJECTOR_FLICKER_DETAIL})
+                           NOISY_DETAIL, AMBIENT_DETAIL, FLICKER_DETAIL, PROJECTOR_FLICKER_DETAIL,
+                           PROJECTOR_UNLIT_LIGHT_DETAIL})
 
 
 # A stable code for each reason a challenge can fail (its ``detail`` is free text, for people): the
@@ -1275,6 +1288,7 @@ LIGHT_DETAILS = frozenset({CLIPPED_DETAIL, DROWNED_DETAIL, DRIFTED_DETAIL, SWEPT
 DETAIL_CODES: dict[str, str] = {
     CLIPPED_DETAIL: "PROJECTOR_CLIPPED", DROWNED_DETAIL: "PROJECTOR_DROWNED", DRIFTED_DETAIL: "PROJECTOR_DRIFTED",
     SWEPT_DETAIL: "PROJECTOR_SWEPT", PROJECTOR_FLICKER_DETAIL: "PROJECTOR_FLICKER",
+    PROJECTOR_UNLIT_LIGHT_DETAIL: "PROJECTOR_UNLIT_LIGHT",
     PROJECTOR_CONTRADICTED_DETAIL: "PROJECTOR_CONTRADICTED", PROJECTOR_UNMEASURED_DETAIL: "PROJECTOR_UNMEASURED",
     PROJECTOR_FEW_FRAMES_DETAIL: "PROJECTOR_FEW_FRAMES",
     WEAK_SCREEN_DETAIL: "SCREEN_WEAK", NOISY_DETAIL: "SCREEN_NOISY", AMBIENT_DETAIL: "SCREEN_LIGHT_CHANGED",
@@ -1477,6 +1491,59 @@ def _projector_flicker_explained(schedule: Sequence[bool], energies: np.ndarray,
     return False
 
 
+def _projector_unlit_light(schedule: Sequence[bool], energies: np.ndarray, ir_cells: np.ndarray | Sequence,
+                           lit: Sequence[bool] | np.ndarray, max_lag: int, min_separation: float) -> bool:
+    """Did the room's infrared on the unlit frames, not the stream, make the projector window fail? On
+    the frames the camera reports unlit (``lit``; an injector writes its own, which decides only attack
+    or not measurable) the dot energy is fitted as ``a + c`` x the face's infrared level (the mean of
+    ``ir_cells``, :func:`ir_grid`), ``c`` positive explaining at least ``FLICKER_EXPLAINED`` of its
+    variance (no dots lit: the skin's texture in the room's light; a PWM dimmer under a short exposure
+    moves both together frame by frame, R² 0.98-1.0 in the thirteenth's refusals), and with ``c`` x the
+    level's change from its mean (or from its lowest) taken out of the unlit frames' energies (each
+    unlit frame then at the unlit frames' mean energy, or their lowest, give or take the fit's
+    residual) the window PASSES
+    :func:`verify_projector`, every threshold its own: the dots followed the schedule and the light
+    hid them. Nothing passes here. A stream whose dots do not follow the schedule keeps them off it
+    whatever its unlit frames are cleaned of (``python -m bench.pwm_injector``)."""
+    e = np.asarray(energies, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        r = np.asarray(ir_cells, dtype=np.float64)
+        f = np.nanmean(r.reshape(r.shape[0], -1), axis=1) if r.size else np.zeros(0)
+    on = np.asarray(lit, dtype=bool)
+    n = min(len(e), len(schedule), len(f), len(on))
+    if n < MIN_FRAMES or not np.all(np.isfinite(e[:n])):
+        return False
+    e, f, on = e[:n], f[:n], on[:n]
+    unlit = ~on & np.isfinite(f)
+    if np.count_nonzero(unlit) < UNLIT_LIGHT_FRAMES:
+        return False
+    fu, eu = f[unlit], e[unlit]
+    fc, ec = fu - float(np.mean(fu)), eu - float(np.mean(eu))
+    moved, total = float(np.dot(fc, fc)), float(np.dot(ec, ec))
+    if not moved > 0 or not total > 0:
+        return False
+    c = float(np.dot(fc, ec)) / moved
+    if not c > 0 or float(np.sum(np.square(ec - c * fc))) > (1 - FLICKER_EXPLAINED) * total:
+        return False
+    # Each unlit frame's energy brought to what it would read at the unlit frames' mean level, or at
+    # their lowest (near 0 in a dark window, where the fit's residual can cross the split's floor:
+    # ``DARK_FLOOR``; at the mean, weak dots may not stand clear of the lifted floor): either passing.
+    for anchor in (0.0, float(np.min(fc))):
+        clean = e.copy()
+        clean[unlit] = eu - c * (fc - anchor)
+        if verify_projector(schedule[:n], clean, max_lag=max_lag, min_separation=min_separation).passed:
+            return True
+    return False
+
+
+def relabelable(r: SequenceResult) -> bool:
+    """A failed challenge a rule of the room's light may relabel: a contradiction, or the projector's
+    dots that "did not switch" (``DROWNED_DETAIL``: already not measurable, :func:`_projector_unlit_light`
+    names the light that drowned them)."""
+    return not r.passed and (r.measurable or (r.kind is Kind.PROJECTOR and r.detail == DROWNED_DETAIL))
+
+
 def explain_flicker(challenge: Challenge, result: ChallengeResult, cells: np.ndarray | Sequence | None,
                     ir_cells: np.ndarray | Sequence | None, lit: Sequence[bool] | np.ndarray | None,
                     energies: Sequence[float] | np.ndarray | None = None) -> ChallengeResult:
@@ -1486,14 +1553,23 @@ def explain_flicker(challenge: Challenge, result: ChallengeResult, cells: np.nda
     :func:`_projector_flicker_explained`). ``cells``: (n, GRID*GRID, 3) the face grids the colours were
     read from (NaN rows without a face); ``ir_cells``: (n, GRID*GRID) the registered IR in the same
     cells (:func:`ir_grid`); ``lit``: the frames the projector lit, as the camera reports them (an
-    injector writes its own: this decides only attack or not measurable, never live). Nothing that
-    passed changes; no window passes here."""
-    if cells is None or ir_cells is None or not any(not r.passed and r.measurable for r in result.results):
+    injector writes its own: this decides only attack or not measurable, never live). A projector
+    window that failed as a contradiction or "did not switch" (``DROWNED_DETAIL``) is relabelled
+    ``PROJECTOR_UNLIT_LIGHT_DETAIL`` where the room's infrared on the unlit frames explains it
+    (:func:`_projector_unlit_light`).
+    Nothing that passed changes; no window passes here."""
+    if cells is None or ir_cells is None or not any(relabelable(r) for r in result.results):
         return result
     amb = ambient_ir(ir_cells, lit)
     out = []
     for r in result.results:
-        if not r.passed and r.measurable:
+        if r.kind is Kind.PROJECTOR and not r.passed and not r.measurable and r.detail == DROWNED_DETAIL:
+            if UNLIT_LIGHT and energies is not None and lit is not None and _projector_unlit_light(
+                    challenge.schedule, np.asarray(energies, dtype=np.float64), ir_cells, lit, PROJECTOR_MAX_LAG,
+                    PROJECTOR_MIN_SEPARATION):
+                r = SequenceResult(r.kind, False, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation,
+                                   PROJECTOR_UNLIT_LIGHT_DETAIL, measurable=False)
+        elif not r.passed and r.measurable:
             if r.kind is Kind.ILLUMINATION and challenge.steps and _flicker_explained(
                     challenge.steps, np.asarray(cells, dtype=np.float64), amb, ILLUMINATION_MAX_LAG,
                     ILLUMINATION_MIN_SEPARATION, _DEFAULTS):
@@ -1504,6 +1580,11 @@ def explain_flicker(challenge: Challenge, result: ChallengeResult, cells: np.nda
                     PROJECTOR_MIN_SEPARATION):
                 r = SequenceResult(r.kind, False, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation,
                                    PROJECTOR_FLICKER_DETAIL, measurable=False)
+            elif r.kind is Kind.PROJECTOR and UNLIT_LIGHT and energies is not None and lit is not None and \
+                    _projector_unlit_light(challenge.schedule, np.asarray(energies, dtype=np.float64), ir_cells, lit,
+                                      PROJECTOR_MAX_LAG, PROJECTOR_MIN_SEPARATION):
+                r = SequenceResult(r.kind, False, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation,
+                                   PROJECTOR_UNLIT_LIGHT_DETAIL, measurable=False)
         out.append(r)
     return ChallengeResult(tuple(out))
 

@@ -36,6 +36,7 @@ from agent.liveness.challenge import (
     face_response,
     ir_grid,
     projector_states,
+    relabelable,
     verify,
     verify_illumination,
 )
@@ -763,10 +764,11 @@ class Judge:
 
     def _flicker(self, challenge: Challenge, result: ChallengeResult, sel: FrameSelection) -> ChallengeResult:
         """``result`` with a contradiction that a flickering bright ambient explains relabelled not
-        measurable (``explain_flicker``): read only for a window that failed as a contradiction, on
+        measurable (``explain_flicker``; a projector that "did not switch" under a PWM dimmer's pulses
+        named as such): read only for a window that failed as a contradiction or so, on
         the registered IR in the evidence box's cells (the colour's cells) and the frames the camera
         reports lit."""
-        if sel.box is None or not any(not r.passed and r.measurable for r in result.results):
+        if sel.box is None or not any(relabelable(r) for r in result.results):
             return result
         cells = np.stack([g.reshape(-1, 3) if g is not None else np.full((GRID * GRID, 3), np.nan)
                           for g in sel.grids])

@@ -957,7 +957,9 @@ def test_dot_energy_the_flecks_move_is_not_measurable_and_a_replay_under_them_st
 @settings(max_examples=8, deadline=None)
 def test_the_flicker_rule_never_passes_a_window_nor_changes_one_that_passed(seed, kind, strong):
     """Whatever the stream and its flecks, the flicker rule only relabels a contradiction as not
-    measurable: ``passed``, the lag and the counts of each challenge are the verifier's."""
+    measurable: ``passed``, the lag and the counts of each challenge are the verifier's. (pwm25: a
+    projector that "did not switch", already not measurable, may be named the unlit frames' light.)"""
+    import agent.liveness.challenge as C
     from bench.flicker_injector import FLECKS, SCREEN_GAIN, judge, window
     rng = np.random.default_rng(seed)
     c = Challenge.from_nonce(rng.bytes(32), 32, BOTH)
@@ -965,7 +967,8 @@ def test_the_flicker_rule_never_passes_a_window_nor_changes_one_that_passed(seed
     for b, a in zip(before.results, after.results, strict=True):
         assert (a.kind, a.passed, a.lag_frames, a.checked, a.mismatches, a.late_edges) == (
             b.kind, b.passed, b.lag_frames, b.checked, b.mismatches, b.late_edges)
-        assert a == b or (b.measurable and not a.measurable and not a.passed)
+        assert a == b or (b.measurable and not a.measurable and not a.passed) or (
+            b.detail == C.DROWNED_DETAIL and a.detail == C.PROJECTOR_UNLIT_LIGHT_DETAIL and not a.measurable)
 
 
 def test_the_flicker_rule_does_not_relabel_a_window_the_correction_empties_of_faces():
@@ -991,6 +994,66 @@ def test_the_flicker_rule_does_not_relabel_a_window_the_correction_empties_of_fa
         assert not after.passed
         grey += b.measurable and a.detail == FLICKER_DETAIL
     assert grey >= 2
+
+def test_a_pwm_dimmer_on_the_unlit_frames_is_not_measurable_under_its_own_code():
+    """Issue 14 (the thirteenth family's pwm_led, pwm25): an IR exposure shorter than one dimmer period
+    catches the room's pulses on some frames and misses them on others, and the unlit frames' dot
+    energy (the skin's texture in that light) jumps with the face's infrared level past the split:
+    the dots "did not switch" (already not measurable) or, worse, the stream contradicts the schedule
+    (an attack). With the energy the face's unlit infrared explains taken out, the dots follow the
+    schedule: not measurable under its own code, never passed, prompted out of the bright light. The
+    same camera under the light held steady passes and nothing changes; without the IR cells or the
+    camera's lit frames the rule has nothing to read."""
+    import agent.liveness.challenge as C
+    from agent.liveness.challenge import PROJECTOR_UNLIT_LIGHT_DETAIL, detail_code, explain_flicker
+    from agent.session.events import TOO_BRIGHT_TO_VERIFY, unmeasurable_prompt
+    from bench.pwm_injector import judge, window
+
+    for seed, was in ((0, C.DROWNED_DETAIL), (113, C.PROJECTOR_CONTRADICTED_DETAIL)):
+        c = Challenge.from_nonce(seed.to_bytes(2, "big") * 16 if seed else bytes(32), 32, (Kind.PROJECTOR,))
+        energies, ir, lit = window("genuine+pulses", c, np.random.default_rng(seed))
+        before, after = judge(c, energies, ir, lit)
+        b, a = before.get(Kind.PROJECTOR), after.get(Kind.PROJECTOR)
+        assert not b.passed and b.detail == was, b
+        assert not a.passed and not a.measurable and a.detail == PROJECTOR_UNLIT_LIGHT_DETAIL, a
+        assert (a.lag_frames, a.checked, a.mismatches, a.separation) == (b.lag_frames, b.checked, b.mismatches,
+                                                                        b.separation)
+        assert detail_code(after.to_dict()) == "PROJECTOR_UNLIT_LIGHT"
+        assert unmeasurable_prompt("inconclusive", after.to_dict()) is TOO_BRIGHT_TO_VERIFY
+        cells = np.full((len(ir), 16, 3), np.nan)
+        assert explain_flicker(c, before, cells, ir, None, energies) == before                # no lit frames
+        assert explain_flicker(c, before, cells, ir, lit, None) == before                     # no energies
+    c = Challenge.from_nonce(bytes(32), 32, (Kind.PROJECTOR,))
+    steady = window("genuine+steady", c, np.random.default_rng(0))
+    before, after = judge(c, *steady)
+    assert before.passed and after == before
+
+
+def test_pulsed_unlit_frames_buy_no_relabel_for_a_stream_that_does_not_follow_the_schedule():
+    """Issue 14 (pwm25): an injector under (or adding) a dimmer's pulses: a camera's window replayed
+    from another nonce, a blind stream, its infrared following its own energy on frames it reports
+    all unlit (the fit may then take any energy out of any frame), its unlit frames lifted at random
+    to its lit level with the infrared following. Taking the unlit light out of a stream whose dots
+    do not follow the schedule leaves them off it: nothing passes, and no contradiction becomes not
+    measurable by this rule (``python -m bench.pwm_injector``: 0 of 200 each)."""
+    import agent.liveness.challenge as C
+    from agent.liveness.challenge import PROJECTOR_UNLIT_LIGHT_DETAIL
+    from bench.pwm_injector import judge, window
+
+    rng = np.random.default_rng(25)
+    genuine = 0
+    for k in range(6):
+        c = Challenge.from_nonce(bytes([k + 200]) * 32, 32, (Kind.PROJECTOR,))
+        for kind in ("replay+pulses", "blind+pulses", "blind+ir_follows", "blind+big_pulses"):
+            before, after = judge(c, *window(kind, c, rng))
+            b, a = before.get(Kind.PROJECTOR), after.get(Kind.PROJECTOR)
+            assert not a.passed and a.detail != PROJECTOR_UNLIT_LIGHT_DETAIL, (k, kind, a)
+            assert a.measurable == b.measurable or a.detail == C.PROJECTOR_FLICKER_DETAIL, (k, kind)
+        # The same pulses over the camera's own window for this nonce: the rule reads them.
+        genuine += judge(c, *window("genuine+pulses", c, rng))[1].get(Kind.PROJECTOR).detail == \
+            PROJECTOR_UNLIT_LIGHT_DETAIL
+    assert genuine >= 2, genuine
+
 
 
 def test_a_passing_headlamp_at_night_asks_to_hold_still_and_direct_sun_to_leave_the_light():
