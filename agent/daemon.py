@@ -32,7 +32,7 @@ from agent.liveness.supervisor import LivenessSupervisor, SupervisorSettings
 from agent.localapi.service import SERVICE, LocalApiServer
 from agent.observe.daemon import DaemonObservers
 from agent.observe.health import camera_state_of
-from agent.security.audit import AuditLog
+from agent.security.audit import MAX_STRING, AuditLog
 from agent.security.keys import PROFILE_ALGORITHMS, Signer, load_signer
 from agent.security.pseudonym import Pseudonymizer
 from agent.session.capture import SessionDeps
@@ -174,7 +174,7 @@ class Daemon:
                 self.attestor = load_attestor(s.keys.attestation)
             self.supervisor = LivenessSupervisor(SupervisorSettings(start_stall_s=s.session.worker_start_stall_s))
             self.supervisor.start()
-            self.observers.start(self.supervisor)
+            self.observers.start(self.supervisor, self.audit)
             self.deps = SessionDeps(terminal_id=s.terminal_id, camera_uri=s.camera.uris[0], uplink=self.uplink,
                                     signer=signer, supervisor=self.supervisor, audit=self.audit, settings=s.session,
                                     quality=s.quality, devices=s.devices, counter=ProbeCounter(state / "probe-counter"),
@@ -200,7 +200,7 @@ class Daemon:
             self.stop(0)
             raise
         hello = self.supervisor.hello
-        self.audit.record("agent_start", terminal_id=s.terminal_id, camera=" ".join(s.camera.uris)[:400],
+        self.audit.record("agent_start", terminal_id=s.terminal_id, camera=" ".join(s.camera.uris)[:MAX_STRING],
                           calibration_sha256=calibration.digest if calibration else None,
                           socket=str(s.path(s.local_api.socket))[:200], worker_pid=self.supervisor.pid,
                           config_sha256=self.config_digest or None, uid=os.getuid(),

@@ -47,7 +47,10 @@ background and seed, moved along the camera axis by one step (``followed_uri``),
 times; a person, attacker or injected stream alike (an attacker follows prompts too). The record
 keeps every attempt (``attempts``) and reports the last one's outcome; the report gives FTA, BPCER,
 APCER and APNRR both at the first attempt (``first_attempt``) and after the prompts, with the
-attempts and camera time taken (``prompts_followed``).
+attempts and camera time taken (``prompts_followed``). The light prompts (``TOO_BRIGHT_TO_VERIFY``:
+into shade out of the sun, else a dimmer place; ``LIGHT_CHANGED``: later) come after a window judged
+and refused: a presentation accepted after one is accepted after the prompts and refused at the first
+attempt, and ``prompts_followed`` counts them per kind (``light_prompts``), the shade step apart.
 
 A seed fixes every presentation: its scene (``presentation_query``), its nonce (a digest of its URI),
 and the order in which framesets are folded (the judge measures on threads but folds in arrival
@@ -788,10 +791,54 @@ def _camera_seconds(attempt: dict[str, Any]) -> float:
     return sets / float(q.get("fps", 30.0))
 
 
-def prompts_followed(records: list[dict[str, Any]]) -> dict[str, Any]:
+_LIGHT_OR_RETRY = frozenset(LIGHT_PROMPTS) | RETRY_PROMPTS
+
+
+def light_answer(before: str, after: str) -> str:
+    """How the person answered a light prompt between two attempts' URIs (``followed_uri``): ``shade``
+    (stepped out of the sun: ``shade=1`` added or set), ``dimmer`` (a quarter of the lux) or
+    ``retry`` (the same place, later: ``t0_s``)."""
+    a, b = (dict(kv.split("=", 1) for kv in u.split("?", 1)[1].split("&")) for u in (before, after))
+    if b.get("shade", "0") == "1" and a.get("shade", "0") != "1":
+        return "shade"
+    return "dimmer" if b.get("lux") != a.get("lux") else "retry"
+
+
+def light_prompts(records: list[dict[str, Any]], live_min: float) -> dict[str, Any]:
+    """What the light prompts (``TOO_BRIGHT_TO_VERIFY``, ``LIGHT_CHANGED``) did to ``records`` (one
+    kind's, people who followed prompts), as the person lived it (issue 14, twenty-fifth session):
+    each such prompt came after a window judged and refused, so a presentation accepted after one was
+    refused first and presented again. ``retried``: presentations that heard one and tried again;
+    ``answers``: the retries by answer (``light_answer``); ``accepted_only_after_one``: presentations
+    accepted at ``live_min`` after a light prompt (the after-prompts rates count them accepted, the
+    first-attempt rates refused, or not acquired when a distance prompt came first); ``..._shade``:
+    the same for those that stepped into shade; ``after_shade``: the final outcome of every
+    presentation that stepped into shade (its verdict when judged, ``not_acquired`` otherwise)."""
+    answers: Counter[str] = Counter()
+    retried = accepted_after = accepted_after_shade = 0
+    after_shade: Counter[str] = Counter()
+    for r in records:
+        att = r.get("attempts") or []
+        heard = [light_answer(a["uri"], b["uri"]) for a, b in zip(att, att[1:], strict=False)
+                 if a["outcome"] == "rejected" and a.get("prompt") in _LIGHT_OR_RETRY]
+        if not heard:
+            continue
+        retried += 1
+        answers.update(heard)
+        ok = accepted(r, live_min)
+        accepted_after += ok
+        if "shade" in heard:
+            accepted_after_shade += ok
+            after_shade["accepted" if ok else str(r.get("verdict") or r["outcome"])] += 1
+    return {"retried": retried, "answers": dict(sorted(answers.items())), "accepted_only_after_one": accepted_after,
+            "accepted_only_after_shade": accepted_after_shade, "after_shade": dict(sorted(after_shade.items()))}
+
+
+def prompts_followed(records: list[dict[str, Any]], live_min: float = 0.5) -> dict[str, Any]:
     """What following the prompts took, per kind: attempts per presentation, how many were acquired
-    only after a prompt, and the camera time to the end of the last attempt (``_camera_seconds``;
-    the person's own step, a second or two per prompt, is not in it)."""
+    only after a prompt, how many were accepted only after a light prompt (``light_prompts``), and the
+    camera time to the end of the last attempt (``_camera_seconds``; the person's own step, a second
+    or two per prompt, is not in it)."""
     out: dict[str, Any] = {"step_mm": {"mean": PROMPT_STEP_MM, "sd": PROMPT_STEP_SD_MM,
                                        "range": list(PROMPT_STEP_RANGE_MM)}}
     for kind in ("bona_fide", "attack", "injection"):
@@ -806,6 +853,7 @@ def prompts_followed(records: list[dict[str, Any]]) -> dict[str, Any]:
                                            and r["attempts"][0]["outcome"] == "not_acquired" for r in rs),
             "still_refused_with_a_distance_prompt": sum(r["outcome"] == "not_acquired"
                                                         and r.get("reason") in DISTANCE_PROMPTS for r in rs),
+            "light_prompts": light_prompts(rs, live_min),
             "camera_seconds": {"median": _clean(float(np.median(secs))), "p90": _clean(float(np.quantile(secs, 0.9))),
                                "max": _clean(float(secs.max()))},
         }
@@ -917,11 +965,13 @@ def _after_prompts(records: list[dict[str, Any]], *, follow_prompts: int, **kw: 
             "fta_in_envelope_upper95", "fta_in_envelope_n", "fta_by_reason", "max_apcer")
     rows = ("name", "apcer", "apcer_upper95", "n", "accepted", "presented", "apnrr", "apnrr_upper95", "apnrr_lower95",
             "apnrr_by_reason")
-    return {"rates": f"after following up to {follow_prompts} distance prompts (first_attempt: without)",
+    return {"rates": f"after following up to {follow_prompts} prompts (distance; light: into shade, a dimmer "
+                     "place or later; first_attempt: without)",
             "first_attempt": {**{k: f[k] for k in keep},
                               "species": [{k: s[k] for k in rows} for s in f["species"]],
                               "injection": [{k: s[k] for k in rows} for s in f["injection"]]},
-            "prompts_followed": {"max_reattempts": follow_prompts, **prompts_followed(records)}}
+            "prompts_followed": {"max_reattempts": follow_prompts,
+                                 **prompts_followed(records, kw["live_min"])}}
 
 
 # --- fitting the ramps on train ---------------------------------------------------------------------

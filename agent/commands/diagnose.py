@@ -25,7 +25,7 @@ from agent.errors import UsageError
 from agent.localapi.service import SERVICE
 from agent.observe.device import device_facts
 from agent.observe.health import probe_local_api
-from agent.observe.ledger import last_sessions
+from agent.observe.ledger import audit_refusals, last_sessions
 from agent.observe.live import LiveView
 from agent.observe.web import Checklist, DiagnosticsServer
 from drivers.errors import CaptureAgentError
@@ -76,11 +76,20 @@ class Diagnosis:
         path = self.settings.path(self.settings.audit.path)
         try:
             rows = [r.to_dict() for r in last_sessions(path, self.n_sessions)]
+            refused = audit_refusals(path)
         except FileNotFoundError:
             return {"note": f"no audit log at {path} yet", "rows": []}
         except OSError as exc:
             return {"note": f"cannot read the audit log {path}: {exc.strerror}", "rows": []}
-        return {"note": f"from {path} (read, not verified: capture-agent audit-verify)", "rows": rows}
+        note = f"from {path} (read, not verified: capture-agent audit-verify)"
+        if refused["count"]:
+            # Each one a record the audit log would not take (a defect of the agent's, to report):
+            # the note is what the page and the printout both show.
+            last = refused["last"][-1]
+            note += (f"; {refused['count']} audit record(s) refused (audit_refused), the last: "
+                     f"{last['refused_event'] or '?'} ({last['problem'] or '?'}, field {last['field'] or '?'}, "
+                     f"{last['ts']})")
+        return {"note": note, "rows": rows, "audit_refused": refused}
 
     def agent(self) -> dict[str, Any]:
         if not self.config_given:
@@ -135,7 +144,8 @@ def run(args) -> int:
     for r in sessions["rows"]:
         print(f"  {r['started']}  {r['purpose']:<7} {r['outcome']:<9} {r['reason'] or '-':<22} "
               f"{r['verdict'] or '-':<12} {r['challenge'] or '-':<20} "
-              f"total {r['timings_ms'].get('total', r['timings_ms'].get('elapsed', 0)):.0f} ms")
+              f"total {r['timings_ms'].get('total', r['timings_ms'].get('elapsed', 0)):.0f} ms"
+              + (f"  unrecorded: {', '.join(r['unrecorded'])}" if r["unrecorded"] else ""))
     return 1 if failed else 0
 
 

@@ -92,7 +92,7 @@ def run(args) -> int:
             result = service.backup(args.device, args.output, progress=printer)
         else:
             result = service.update(args.device, args.image, allow_downgrade=args.allow_downgrade, progress=printer)
-        audit.record("firmware_tool_end", action=args.action, result=str(result.get("result", "ok")))
+        audit.record("firmware_tool_end", action=args.action, result=str(result.get("result", "ok"))[:64])
     except Exception as exc:
         code = getattr(exc, "code", type(exc).__name__)
         audit.record("firmware_tool_end", action=args.action, error=str(code)[:64])

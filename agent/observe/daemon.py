@@ -53,12 +53,15 @@ class DaemonObservers:
             self.metrics.on_source_event(ev)
         self.refresh()
 
-    def start(self, supervisor: Any) -> None:
-        """Start the health refresher and, when enabled, the metrics endpoint (loopback)."""
+    def start(self, supervisor: Any, audit: Any = None) -> None:
+        """Start the health refresher and, when enabled, the metrics endpoint (loopback); ``audit``:
+        the daemon's ``AuditLog``, whose refused records the metrics count."""
         self.health.start_refresher()
         if self.metrics is None:
             return
         self.metrics.watch_supervisor(supervisor)
+        if audit is not None:
+            self.metrics.watch_audit(audit)
         try:
             self.server = self.metrics.serve(self.settings.listen)
         except OSError as exc:

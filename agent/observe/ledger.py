@@ -2,7 +2,11 @@
 
 The audit log already holds what an installer needs to see (``session_start``, ``result``, ``error``
 and ``session_end`` with its stage timings); this reads its tail and keeps only fields that say how
-a session went. References (their keyed pseudonyms too), session and probe ids and scores never
+a session went. A record the audit log refused (``audit_refused``, written in its place: a caller's
+defect, ``agent/security/audit.py``) is shown too: in its session's row (``unrecorded``: the events
+refused; a refused ``result`` or ``error`` leaves the outcome ``unrecorded``, reason ``AUD_REFUSED``),
+and counted over the whole tail, the daemon's own records included (:func:`audit_refusals`).
+References (their keyed pseudonyms too), session and probe ids and scores never
 leave this module: a summary cannot be tied to a person. The log is read, not verified
 (``capture-agent audit-verify`` does that).
 """
@@ -17,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 TAIL_BYTES = 512 * 1024           # enough for hundreds of sessions; the log itself may be large
+REFUSED_EVENT = "audit_refused"   # security.audit.REFUSED_EVENT (not imported: this module reads files only)
+MAX_UNRECORDED = 8                # refused events named per session row
+LAST_REFUSALS = 5                 # refusals described in audit_refusals
 _CODE = re.compile(r"[A-Z][A-Z_]{0,31}(\+[A-Z][A-Z_]{0,31}){0,3}")
 
 
@@ -25,11 +32,12 @@ class SessionSummary:
     started: str = ""                 # the session_start entry's time (UTC, ISO 8601)
     purpose: str = ""
     channel: str = ""
-    outcome: str = "running"          # accepted | rejected | error | cancelled | abandoned | running
+    outcome: str = "running"          # accepted | rejected | error | cancelled | abandoned | unrecorded | running
     reason: str = ""                  # the receipt's reason or the error's code
     verdict: str = ""
     challenge: str = ""               # why the challenge failed: its stable code (challenge.DETAIL_CODES)
     ended_in: str = ""                # the stage it ended in
+    unrecorded: list[str] = field(default_factory=list)   # its events the audit log refused (audit_refused)
     within_budget: bool | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
 
@@ -89,6 +97,12 @@ def last_sessions(path: str | os.PathLike[str], n: int = 10, *, max_bytes: int =
             code = _text(data.get("code"))
             s.outcome = "cancelled" if code == "SES_CANCELLED" else "error"
             s.reason = code
+        elif event == REFUSED_EVENT:
+            what = _text(data.get("refused_event")) or "?"
+            if len(s.unrecorded) < MAX_UNRECORDED:
+                s.unrecorded.append(what)
+            if what in ("result", "error") and s.outcome == "running":
+                s.outcome, s.reason = "unrecorded", "AUD_REFUSED"
         elif event == "session_end":
             s.ended_in = _text(data.get("stage"))
             if s.outcome == "running":
@@ -97,3 +111,21 @@ def last_sessions(path: str | os.PathLike[str], n: int = 10, *, max_bytes: int =
                 if k.endswith("_ms") and isinstance(v, (int, float)) and not isinstance(v, bool):
                     s.timings_ms[k[:-3]] = float(v)
     return [by_id[sid] for sid in reversed(order)][:n]
+
+
+def audit_refusals(path: str | os.PathLike[str], *, max_bytes: int = TAIL_BYTES) -> dict[str, Any]:
+    """The ``audit_refused`` entries in the tail of the audit log at ``path``: how many, and the last
+    ``LAST_REFUSALS`` (time, the refused event, the offending field's name, the problem; names and
+    codes only, as the entry holds them). ``OSError`` if unreadable."""
+    found: list[dict[str, str]] = []
+    for line in _tail_lines(Path(path), max_bytes):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        d = entry.get("data") if isinstance(entry, dict) else None
+        if not isinstance(d, dict) or entry.get("event") != REFUSED_EVENT:
+            continue
+        found.append({"ts": _text(entry.get("ts")), "refused_event": _text(d.get("refused_event")),
+                      "field": _text(d.get("field")), "problem": _code(d.get("problem"))})
+    return {"count": len(found), "last": found[-LAST_REFUSALS:]}

@@ -6,6 +6,8 @@ Everything is observed, nothing is instrumented inside other parts:
   (:meth:`AgentMetrics.observe`): outcomes, verdicts, refusals, errors by stage and code, uplink
   errors, per-stage latency, fps, drops and sync skew;
 - the liveness supervisor's restart count is read at scrape time (:meth:`AgentMetrics.watch_supervisor`);
+- the audit log's refused records, by problem (``security.audit.PROBLEMS``), at scrape time too
+  (:meth:`AgentMetrics.watch_audit`: every caller's, the daemon's own and the firmware gate's included);
 - the device manager's source events (restart, reset, re-plug, given up) arrive through
   :meth:`AgentMetrics.on_source_event`.
 
@@ -107,6 +109,23 @@ class _SupervisorCollector(Collector):
         return [restarts, up]
 
 
+class _AuditCollector(Collector):
+    """The audit log's refused records (``audit_refused`` entries written in their place), read when
+    scraped: a count that should stay 0, each one a caller's defect (``agent/security/audit.py``)."""
+
+    def __init__(self, audit: Any):
+        self.audit = audit
+
+    def collect(self) -> Iterable[Any]:
+        from agent.security.audit import PROBLEMS
+        refused = CounterMetricFamily(f"{NS}_audit_refused", "audit records refused (an audit_refused entry "
+                                      "written in place of each), by problem", labels=["problem"])
+        counts = self.audit.refusals()
+        for problem in PROBLEMS:
+            refused.add_metric([problem], float(counts.get(problem, 0)))
+        return [refused]
+
+
 class AgentMetrics:
     """One daemon's metrics. ``observe`` is the session observer; ``exposition()`` the text format."""
 
@@ -166,6 +185,10 @@ class AgentMetrics:
     def watch_supervisor(self, supervisor: Any) -> None:
         """Export ``supervisor.restarts`` and ``supervisor.alive()`` (a LivenessSupervisor) at scrape time."""
         self.registry.register(_SupervisorCollector(supervisor))
+
+    def watch_audit(self, audit: Any) -> None:
+        """Export ``audit.refusals()`` (an ``AuditLog``) at scrape time."""
+        self.registry.register(_AuditCollector(audit))
 
     def observe(self, event: str, data: Mapping[str, Any]) -> None:
         """``SessionDeps.observer``: one audited event (or ``session_streams``) of a session."""

@@ -24,6 +24,17 @@ checkpoints, removed entries with the chain recomputed, and truncation all exit 
 What may be logged is enforced here, not left to callers: ``data`` is a flat table of short
 scalars (strings ≤ 256 characters, numbers, booleans, null) whose keys are not names of biometric
 fields. Images, crops, landmarks and templates cannot pass, whatever a caller tries.
+
+A record refused that way is not lost silently and does not fail its caller (misc25):
+:meth:`AuditLog.record` writes in its place one fixed-size ``audit_refused`` entry (``code``
+``AUD_REFUSED``, ``problem`` one of ``PROBLEMS``, the refused event's name, the offending field's
+name, and the ``session_id`` when the record had a short one: never a refused value), logs a warning
+naming the same, counts it (:meth:`AuditLog.refusals`: the daemon's metrics export it) and returns.
+So whatever a caller passes, the operation is audited (what happened, when, in which session), and a
+session's verdict, its probe and its receipt go on exactly as if the record had been written: the
+refusal is a defect of the caller's, never the person's, and never a way to end a session. The
+diagnostics read the entries back (``observe.ledger``). Writing itself failing (a closed log, a full
+disk) is not a refusal and still raises.
 """
 
 from __future__ import annotations
@@ -32,10 +43,12 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import struct
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,8 +57,17 @@ from typing import Any
 from agent.security.keys import verify_signature
 from drivers.errors import CaptureAgentError
 
+log = logging.getLogger(__name__)
+
 GENESIS = "0" * 64
 MAX_STRING = 256
+MAX_NAME = 64                      # event and field names
+REFUSED_EVENT = "audit_refused"    # the entry written in place of a refused record
+# Why a record was refused (``AuditRefused.problem``, the ``audit_refused`` entry's ``problem``): a
+# closed set, so it can be a metric's label.
+EVENT_NAME, FIELD_NAME, BIOMETRIC_FIELD, TOO_LONG, NOT_SCALAR = (
+    "EVENT_NAME", "FIELD_NAME", "BIOMETRIC_FIELD", "TOO_LONG", "NOT_SCALAR")
+PROBLEMS = (EVENT_NAME, FIELD_NAME, BIOMETRIC_FIELD, TOO_LONG, NOT_SCALAR)
 FORBIDDEN_KEYS = frozenset({"pixels", "image", "images", "crop", "crops", "landmarks", "embedding", "template",
                             "frame", "frames", "depth", "ir", "color", "face", "iris", "payload", "plaintext"})
 
@@ -55,9 +77,15 @@ class AuditError(CaptureAgentError):
 
 
 class AuditRefused(AuditError):
-    """A caller tried to log something that is not a short scalar, or a biometric field."""
+    """A caller tried to log something that is not a short scalar, or a biometric field.
+    ``problem``: one of ``PROBLEMS``; ``field``: the offending field's name when it is one a record
+    may carry (a valid name), else None."""
 
     code = "AUD_REFUSED"
+
+    def __init__(self, message: str, problem: str, field: str | None = None):
+        super().__init__(message)
+        self.problem, self.field = problem, field
 
 
 class AuditCorrupt(AuditError):
@@ -99,22 +127,37 @@ def checkpoint_message(seq: int, head: str) -> bytes:
     return b"capture-agent/audit/v1\0" + struct.pack(">Q", seq) + bytes.fromhex(head)
 
 
+def _name(k: Any) -> bool:
+    return isinstance(k, str) and 0 < len(k) <= MAX_NAME
+
+
 def clean(data: dict[str, Any]) -> dict[str, Any]:
     """Validate one entry's data: flat, short scalars, no biometric field names."""
     out: dict[str, Any] = {}
     for k, v in data.items():
-        if not isinstance(k, str) or not k or len(k) > 64:
-            raise AuditRefused("audit field names must be non-empty strings of at most 64 characters")
+        if not _name(k):
+            raise AuditRefused(f"audit field names must be non-empty strings of at most {MAX_NAME} characters",
+                               FIELD_NAME)
         if k.lower() in FORBIDDEN_KEYS:
-            raise AuditRefused(f"audit field {k!r} names biometric data, which is never logged")
+            raise AuditRefused(f"audit field {k!r} names biometric data, which is never logged", BIOMETRIC_FIELD, k)
         if isinstance(v, str):
             if len(v) > MAX_STRING:
-                raise AuditRefused(f"audit field {k!r} is longer than {MAX_STRING} characters")
+                raise AuditRefused(f"audit field {k!r} is longer than {MAX_STRING} characters", TOO_LONG, k)
         elif not (v is None or isinstance(v, (bool, int, float))):
             raise AuditRefused(f"audit field {k!r} must be a string, number, boolean or null, "
-                               f"not {type(v).__name__}")
+                               f"not {type(v).__name__}", NOT_SCALAR, k)
         out[k] = v
     return out
+
+
+def refused_entry(event: Any, data: dict[str, Any], exc: AuditRefused) -> dict[str, Any]:
+    """The data of the ``audit_refused`` entry written in place of ``event``'s refused record: names
+    and a stable code only, each at most ``MAX_NAME`` characters, never one of the refused values
+    (a session id is an id the session made, kept when short so the refusal reads with its session)."""
+    sid = data.get("session_id")
+    return {"code": AuditRefused.code, "problem": exc.problem, "refused_event": event if _name(event) else None,
+            "field": exc.field if _name(exc.field) else None,
+            "session_id": sid if _name(sid) else None}
 
 
 class AuditLog:
@@ -135,6 +178,7 @@ class AuditLog:
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
         self._closed = False
+        self._refused: Counter[str] = Counter()
 
     def _resume(self) -> tuple[int, str]:
         """Continue an existing log: its last entry must be intact (a torn last line is an error,
@@ -177,12 +221,29 @@ class AuditLog:
                 self._checkpoint()
             return self._last_anchor
 
+    def refusals(self) -> dict[str, int]:
+        """Records refused so far in this process, by ``problem`` (``audit_refused`` entries written)."""
+        with self._lock:
+            return dict(self._refused)
+
     def record(self, event: str, **data: Any) -> dict[str, Any]:
-        if not isinstance(event, str) or not event or len(event) > 64:
-            raise AuditRefused("audit event names are non-empty strings of at most 64 characters")
-        body = clean(data)
+        """Append ``event`` with ``data`` (flat short scalars, ``clean``) and return the entry. A record
+        that may not be logged is refused, and the ``audit_refused`` entry written in its place is
+        returned instead (module docstring): this never raises ``AuditRefused``."""
+        problem = None
+        try:
+            if not _name(event):
+                raise AuditRefused(f"audit event names are non-empty strings of at most {MAX_NAME} characters",
+                                   EVENT_NAME)
+            body = clean(data)
+        except AuditRefused as exc:
+            event, body, problem = REFUSED_EVENT, refused_entry(event, data, exc), exc.problem
+            log.warning("audit record %s refused (%s, field %s): %s entry written in its place",
+                        body["refused_event"], problem, body["field"], REFUSED_EVENT)
         with self._lock:
             entry = self._append(event, body)
+            if problem is not None:
+                self._refused[problem] += 1
             self._since_checkpoint += 1
             due = self._since_checkpoint >= self.every or time.monotonic() - self._last_checkpoint >= self.interval_s
             if due and self.signer is not None:

@@ -31,7 +31,9 @@ References reach the audit log and lockout only as keyed pseudonyms
 (``agent/security/pseudonym.py``). The probe carries the audit log's latest signed checkpoint
 (an anchor the server keeps). Nothing is written to disk but the audit log and the lockout state.
 Every audited event, and the session's stream counts (``session_streams``, not audited), also go to
-``SessionDeps.observer`` when the daemon sets one: its metrics and health (``agent/observe``).
+``SessionDeps.observer`` when the daemon sets one: its metrics and health (``agent/observe``). A record
+the audit log refuses changes nothing here: the verdict, the probe and the receipt go on, and an
+``audit_refused`` entry stands in its place (``agent/security/audit.py``).
 """
 
 from __future__ import annotations
@@ -141,7 +143,9 @@ class SessionDeps:
         return self.maintenance.session() if self.maintenance is not None else contextlib.nullcontext()
 
     def record(self, event: str, **data: Any) -> None:
-        """Audit ``event`` (key operations, §8.2.5) and tell the observer."""
+        """Audit ``event`` (key operations, §8.2.5) and tell the observer. A record the audit log
+        refuses (not flat short scalars) never changes the session: an ``audit_refused`` entry is
+        written in its place (``AuditLog.record``) and the observer is told the event as it was."""
         if self.audit is not None:
             self.audit.record(event, **data)
         self.observe(event, **data)
@@ -361,7 +365,9 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
             lockout.succeed(*keys)
         elif receipt.reason in PRESENTATION_FAILURES:
             lockout.fail(*keys)                   # the server judged the presentation itself
-        deps.record("result", session_id=sid, accepted=receipt.accepted, reason=receipt.reason,
+        # The receipt's reason is the server's word (network input, a code of the proto's list): bounded
+        # here so that an over-long one cannot cost the record (the audit log takes 256 characters).
+        deps.record("result", session_id=sid, accepted=receipt.accepted, reason=receipt.reason[:64],
                     probe_id=sealed.probe_id, counter=sealed.counter, verdict=v.verdict, score=round(v.score, 3),
                     total_ms=timings["total"],
                     within_budget=timings["total"] <= budget)

@@ -198,5 +198,11 @@ def _print(out: dict) -> None:
                 k = pf[kind]
                 print(f"{kind}: attempts {k['attempts']}, acquired after a prompt {k['acquired_after_a_prompt']}, "
                       f"camera seconds median {k['camera_seconds']['median']} p90 {k['camera_seconds']['p90']}")
+                lp = k["light_prompts"]
+                if lp["retried"]:
+                    # Refused with the prompt first, then presented again: counted accepted above.
+                    print(f"{kind}: retried after a light prompt {lp['retried']} {lp['answers']}, accepted only "
+                          f"after one {lp['accepted_only_after_one']} (after stepping into shade "
+                          f"{lp['accepted_only_after_shade']}; every shade step ended {lp['after_shade']})")
     if out["counts"]["errors"]:
         print(f"errors (in no rate): {out['counts']['errors']}")

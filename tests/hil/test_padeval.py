@@ -846,3 +846,43 @@ def test_each_fourteenth_camera_enrols_its_projector_under_the_familys_enrolment
         assert all("family=fourteenth" in u and "light=blinds" in u for u in P.enrolment_uris(uri))
         ref = P.dot_reference_for(uri)
         assert isinstance(ref, DotReference) and len(ref.to_bytes()) > 0 and abs(ref.parallax_px_m) > 0
+
+
+def test_acceptances_that_came_only_after_a_light_prompt_are_counted_in_the_report(monkeypatch, capsys):
+    # Issue 14 (twenty-fifth session, misc25): a person told TOO_BRIGHT_TO_VERIFY under sunflecks was
+    # refused, stepped into shade (shade=1) and was accepted: the after-prompts BPCER counts one accepted
+    # transaction, and nothing said that it took a refusal, a prompt and a second window. Now the report
+    # counts the presentations accepted only after a light prompt, and after the shade step apart.
+    from hil.commands.pad_eval import _print
+    uris = [u for i in range(60) if "light=dappled_sun&" in (u := P.presentation_uri("eleventh", "live", i))][:4]
+    assert len(uris) == 4
+
+    def judged(p, *, frames, passive, gate, thresholds, dot_reference=True):
+        q = _query(p.uri)
+        base = {"v": P.RECORD_VERSION, "key": p.key, "split": p.split, "kind": p.kind, "species": p.species,
+                "index": p.index, "uri": p.uri, "passive": passive, "frames": frames, "source": "sim",
+                "in_envelope": True, "quality": {"complete": True, "framesets": 6}}
+        refused = {**base, "outcome": "rejected", "verdict": "inconclusive", "score": 0.3}
+        live = {**base, "outcome": "accepted", "verdict": "live", "score": 0.9}
+        if p.index == 0:
+            return live                                                   # no prompt at all
+        if p.index == 1:                                                  # accepted in the shade
+            return live if q.get("shade") == "1" else {**refused, "prompt": "TOO_BRIGHT_TO_VERIFY"}
+        if p.index == 2:                                                  # still inconclusive in the shade
+            return {**refused, "prompt": "TOO_BRIGHT_TO_VERIFY"} if "t0_s" not in q else refused
+        return live if "t0_s" in q else {**refused, "prompt": "LIGHT_CHANGED"}   # accepted on a later try
+
+    monkeypatch.setattr(P, "run_presentation", judged)
+    items = [P.Presentation("bona_fide", "live", "eleventh", i, u) for i, u in enumerate(uris)]
+    out = P.run(items, frames=32, passive=False, thresholds=VerdictThresholds(), follow_prompts=2)
+    assert [len(r["attempts"]) for r in out] == [1, 2, 3, 2]
+    rep = P.report(out, split="eleventh", passive=False, live_min=0.5, threshold_source="test", frames=32,
+                   follow_prompts=2)
+    assert rep["bpcer"] == pytest.approx(1 / 4) and rep["first_attempt"]["bpcer"] == pytest.approx(3 / 4)
+    lp = rep["prompts_followed"]["bona_fide"]["light_prompts"]
+    assert lp == {"retried": 3, "answers": {"dimmer": 1, "retry": 1, "shade": 2}, "accepted_only_after_one": 2,
+                  "accepted_only_after_shade": 1, "after_shade": {"accepted": 1, "inconclusive": 1}}
+    _print(rep)
+    text = capsys.readouterr().out
+    assert "retried after a light prompt 3" in text and "accepted only after one 2" in text
+    assert "after stepping into shade 1" in text

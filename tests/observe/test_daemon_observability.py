@@ -56,6 +56,8 @@ def test_metrics_and_health_of_a_running_daemon(daemon):
     p, d, port = daemon
     text = scrape(port)
     assert "capture_agent_ready 1.0" in text and "capture_agent_liveness_worker_up 1.0" in text
+    # The daemon's audit log is watched (misc25): no record refused by its start.
+    assert 'capture_agent_audit_refused_total{problem="TOO_LONG"} 0.0' in text
     assert health(p.socket, "") == health(p.socket, SERVICE) == S.SERVING
     # the device manager opened the camera when the daemon started: online before any session
     assert health(p.socket, CAMERA_SERVICE) == S.SERVING
@@ -82,6 +84,7 @@ def test_metrics_and_health_of_a_running_daemon(daemon):
     assert diag["agent"]["camera (daemon)"] == {"text": "SERVING", "ok": True}
     assert diag["sessions"]["rows"][0]["outcome"] == "accepted"
     assert diag["sessions"]["rows"][0]["timings_ms"]["liveness"] > 0
+    assert diag["sessions"]["audit_refused"]["count"] == 0 and diag["sessions"]["rows"][0]["unrecorded"] == []
 
 
 def test_the_endpoint_closes_with_the_daemon(daemon):

@@ -3,6 +3,7 @@ timings, nothing that ties a row to a person; and ``capture-agent diagnose`` wit
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from agent.cli import main
@@ -92,3 +93,32 @@ def test_diagnose_prints_device_checklist_and_sessions(tmp_path, capsys):
 def test_diagnose_needs_a_camera(capsys):
     assert main(["diagnose"]) == 2
     assert "error[AGT_USAGE]" in capsys.readouterr().err
+
+
+def test_a_refused_record_shows_in_its_sessions_row_and_in_the_logs_count(tmp_path):
+    # misc25, review24's finding: a record the audit log refused stands as an audit_refused entry; the installer
+    # sees it: the session whose result was refused reads "unrecorded" (before: "abandoned", as if the
+    # caller had hung up), and the refusals are counted over the tail, the daemon's own included.
+    from agent.commands.diagnose import Diagnosis
+    from agent.config import Settings
+    from agent.observe.ledger import audit_refusals
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, generate_file_key(tmp_path / "k.pem"))
+    log.record("agent_start", camera="sim://" + "x" * 300)
+    for i, reason in enumerate(["OK", "R" * 300]):
+        sid = f"5e551011-0000-0000-0000-{i:012d}"
+        log.record("session_start", session_id=sid, purpose="verify", channel="kiosk")
+        log.record("result", session_id=sid, accepted=True, reason=reason, verdict="live")
+        log.record("session_end", session_id=sid, stage="submit", elapsed_ms=900.0)
+    log.close()
+    refused, ok = last_sessions(path, 10)
+    assert (ok.outcome, ok.reason, ok.unrecorded) == ("accepted", "OK", [])
+    assert (refused.outcome, refused.reason, refused.unrecorded) == ("unrecorded", "AUD_REFUSED", ["result"])
+    counted = audit_refusals(path)
+    assert counted["count"] == 2
+    assert [(r["refused_event"], r["field"], r["problem"]) for r in counted["last"]] == [
+        ("agent_start", "camera", "TOO_LONG"), ("result", "reason", "TOO_LONG")]
+    s = dataclasses.replace(Settings(), audit=dataclasses.replace(Settings().audit, path=str(path)))
+    shown = Diagnosis("sim://", s, True, 10).sessions()
+    assert "2 audit record(s) refused" in shown["note"] and shown["audit_refused"]["count"] == 2
+    assert "RRRR" not in json.dumps(shown) and "xxxx" not in json.dumps(shown)

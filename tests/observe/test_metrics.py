@@ -325,3 +325,22 @@ def test_a_daemon_without_metrics_does_not_import_prometheus_client():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_the_audit_logs_refused_records_are_counted_by_problem(tmp_path):
+    # misc25, review24's finding: a record the audit log refuses (an audit_refused entry written in its place)
+    # is a defect an operator must see: counted at scrape time, whichever caller made it.
+    from agent.security.audit import PROBLEMS, AuditLog
+    m = AgentMetrics()
+    log = AuditLog(tmp_path / "audit.jsonl")
+    m.watch_audit(log)
+    assert all(value(m.exposition().decode(), "capture_agent_audit_refused_total", problem=p) == 0 for p in PROBLEMS)
+    log.record("agent_start", camera="sim://" + "x" * 300)
+    log.record("result", session_id="s", accepted=True, reason="R" * 300)
+    log.record("frame_seen", pixels="...")
+    log.record("result", session_id="s", accepted=True, reason="OK")
+    text = m.exposition().decode()
+    assert value(text, "capture_agent_audit_refused_total", problem="TOO_LONG") == 2
+    assert value(text, "capture_agent_audit_refused_total", problem="BIOMETRIC_FIELD") == 1
+    assert value(text, "capture_agent_audit_refused_total", problem="NOT_SCALAR") == 0
+    log.close()

@@ -131,3 +131,39 @@ def test_an_anchor_covers_everything_logged_so_far(tmp_path):
     resumed = AuditLog(tmp_path / "a.jsonl", signer)
     assert resumed.log_id == a.log_id and resumed.anchor().seq > a.seq
     resumed.close()
+
+
+def test_a_refused_record_is_written_as_a_fixed_size_audit_refused_entry_and_never_raises(tmp_path, caplog):
+    # misc25, review24's finding: a record the audit log may not take (a string over MAX_STRING, a biometric
+    # field, a nested value, a bad name) raised AUD_REFUSED to its caller, which lost the record and,
+    # in a session, turned a delivered verdict into an error. Now an audit_refused entry (names and
+    # codes only, never a refused value) is written in its place, counted, and the caller goes on.
+    signer = generate_file_key(tmp_path / "terminal.pem")
+    log = AuditLog(tmp_path / "audit.jsonl", signer, checkpoint_every=4)
+    sid = "5e551011-0000-0000-0000-000000000001"
+    secret = "SECRET-" + "x" * 300
+    calls = [
+        (("result",), {"session_id": sid, "accepted": True, "reason": secret}, "TOO_LONG", "result", "reason", sid),
+        (("frame_seen",), {"session_id": sid, "pixels": "SECRET-pixels"}, "BIOMETRIC_FIELD", "frame_seen", "pixels",
+         sid),
+        (("projector",), {"session_id": sid, "plan": {"SECRET-nested": 1}}, "NOT_SCALAR", "projector", "plan", sid),
+        (("e" * 65,), {"session_id": sid}, "EVENT_NAME", None, None, sid),
+        (("consent",), {"SECRET-" + "k" * 65: 1, "session_id": sid}, "FIELD_NAME", "consent", None, sid),
+        (("result",), {"session_id": "SECRET-" + "s" * 300}, "TOO_LONG", "result", "session_id", None),
+    ]
+    for args, data, problem, event, field, kept_sid in calls:
+        entry = log.record(*args, **data)                 # never raises
+        assert entry["event"] == audit.REFUSED_EVENT
+        assert entry["data"] == {"code": "AUD_REFUSED", "problem": problem, "refused_event": event, "field": field,
+                                 "session_id": kept_sid}
+    assert log.record("result", session_id=sid, accepted=True, reason="OK")["event"] == "result"
+    assert log.refusals() == {"TOO_LONG": 2, "BIOMETRIC_FIELD": 1, "NOT_SCALAR": 1, "EVENT_NAME": 1, "FIELD_NAME": 1}
+    log.close()
+    pub = tmp_path / "terminal.pub.pem"
+    pub.write_bytes(signer.public_key_pem())
+    rep = audit.verify(tmp_path / "audit.jsonl", signer.public_key(), max_unsigned_tail=0)   # chained and signed
+    assert rep.entries == len(calls) + 1 + rep.checkpoints
+    text = (tmp_path / "audit.jsonl").read_text()
+    assert "SECRET" not in text and "SECRET" not in caplog.text      # nothing refused reaches the file or the log
+    assert max(len(json.dumps(e["data"])) for e in lines(tmp_path / "audit.jsonl")
+               if e["event"] == audit.REFUSED_EVENT) < 5 * audit.MAX_NAME + 100    # fixed size

@@ -451,3 +451,38 @@ def test_a_bright_room_raises_the_screen_for_the_window_and_says_so(make_deps, t
     deps.audit = None
     shown = [e["illumination"] for e in events(deps) if "illumination" in e]
     assert shown and all(s["luminance"] == 1.0 for s in shown)
+
+
+def test_a_result_record_the_audit_log_refuses_changes_nothing_the_person_sees(make_deps, ingest, tmp_path,
+                                                                              monkeypatch):
+    # misc25, review24's finding, end to end: the NOT_LIVE result record refused by the audit log (as review24's
+    # repeated challenge kinds once made its detail code 275 characters, over MAX_STRING). Before, the
+    # refusal (AUD_REFUSED) ended the session in an error after the verdict: the person was told of an
+    # error, not the verdict, and the record was lost. Now the verdict is delivered and counted, the
+    # observer hears the result, and the audit log holds an audit_refused entry in its place (names
+    # and codes only), which the diagnostics' ledger shows.
+    from agent.observe.ledger import last_sessions
+    from agent.session import capture as capture_mod
+    monkeypatch.setattr(ingest["state"], "frames", SHORT_WINDOW)
+    over_long = "+".join(["PROJECTOR_DROWNED"] * 16)               # 287 characters
+    monkeypatch.setattr(capture_mod, "detail_code", lambda ch: over_long)
+    deps = make_deps("sim://?seed=4&subject=print&lux=150&realtime=0", max_failures=1)
+    deps.audit = AuditLog(tmp_path / "audit.jsonl", ingest["signer"])
+    heard: list[dict] = []
+    deps.observer = lambda event, data: heard.append(data) if event == "result" else None
+    r = result(events(deps, subject="cust-refused-record"))["result"]
+    assert not r["accepted"] and r["reason"] == "NOT_LIVE" and r["liveness_verdict"] == "attack", r
+    assert [d["challenge_detail"] for d in heard] == [over_long]
+    # Counted as the verdict says: with a limit of one failure the subject is locked out.
+    assert result(events(deps, subject="cust-refused-record"))["error"]["code"] == "SES_LOCKED_OUT"
+    deps.audit.close()
+    verify(tmp_path / "audit.jsonl", ingest["signer"].public_key(), max_unsigned_tail=0)
+    text = (tmp_path / "audit.jsonl").read_text()
+    assert over_long not in text and '"event":"result"' not in text
+    import json
+    refused = [e["data"] for e in map(json.loads, text.splitlines()) if e["event"] == "audit_refused"]
+    assert len(refused) == 1 and refused[0]["refused_event"] == "result" and refused[0]["field"] == "challenge_detail"
+    assert refused[0]["problem"] == "TOO_LONG" and refused[0]["code"] == "AUD_REFUSED"
+    (row,) = last_sessions(tmp_path / "audit.jsonl", 1)
+    assert (row.outcome, row.reason, row.unrecorded) == ("unrecorded", "AUD_REFUSED", ["result"])
+    assert deps.audit.refusals() == {"TOO_LONG": 1}
