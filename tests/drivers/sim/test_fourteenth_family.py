@@ -3,9 +3,9 @@ through venetian blinds striping the face and the wall (``sun.Blinds``), the cor
 (``cornea.py``), its own people (their own corneal radius and diameter), and the earlier families (the
 thirteenth included) left as they were.
 
-Nothing here computes a verdict, a score or a quality decision on the fourteenth family: it is built as the
-unseen test family of the twenty-fifth session, to be evaluated once, whole, by the coordinator. Tests
-open its URIs for frames, light, pools and refusals only."""
+Nothing here computes a verdict, a score or a quality decision on the fourteenth family: it was built as the
+unseen test family and evaluated once in the twenty-fifth session (docs/liveness.md, *The fourteenth
+family*). Tests open its URIs for frames, light, pools and refusals only."""
 
 import numpy as np
 import pytest
