@@ -58,6 +58,7 @@ from agent.liveness.features import (
 from agent.liveness.fusion import ALGORITHM_VERSION, LivenessVerdict, VerdictThresholds, decide, fuse
 from agent.liveness.power import same_power
 from agent.liveness.wire import frameset_digest
+from agent.pipeline import inplace
 from agent.pipeline.align import AlignedFrameSet, align_frameset
 from agent.quality import FaceObservation, QualityGate, QualityReport
 from agent.quality.gate import Measurement
@@ -878,7 +879,7 @@ def _usual_power(sets: list[FrameSet], lit: list[bool]) -> Callable[[int], bool]
     """Whether frame k's projector power is the window's usual one for lit frames (unknown: yes)."""
     power = [fs.ir.metadata.projector_power_mw if fs.ir is not None else None for fs in sets]
     lit_power = [p for p, on in zip(power, lit, strict=True) if on and p]
-    usual = float(np.median(lit_power)) if lit_power else None
+    usual = float(inplace.median(lit_power)) if lit_power else None
 
     def usual_power(k: int) -> bool:
         p = power[k]
