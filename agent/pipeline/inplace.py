@@ -11,7 +11,7 @@ used with). :func:`select` is boolean indexing into a kept array likewise.
 sequence, to the bit, without numpy's generic path around them (``_ureduce``, ``mean`` of the
 middle two, the NaN check's own pass): on the 10-500 values the fusion takes medians of (about 75
 a verdict, on the thread that waits for it) that path cost 10-20 us a call, the partition itself
-about 1-3 (docs/liveness.md, "Medians of the fusion", perf25).
+about 1-3 (docs/liveness.md, "The other judge thread, the window's grids and the fusion's medians").
 """
 
 from __future__ import annotations
