@@ -129,7 +129,7 @@ def session(index: int, gate: Any, thresholds: Any, *, reference: bool = False) 
         rest = (last.cpu_ms[1] - detect - mesh) + (last.cpu_ms[2] - s.rest_cpu_ms)
         parts = {"detect": detect, "mesh": mesh, "energy_digest": s.rest_cpu_ms, "align": align, "rest": rest,
                  **{k: beside.get(k, 0.0) for k in ("grids", "challenge", "lights", "noise")}}
-        now = two_threads(parts, ("lights", "grids", "challenge", "noise"), mesh_beside=True)
+        now = two_threads(parts, ("lights", "grids", "noise", "challenge"), mesh_beside=True)
         row.update(last_measurement_cpu_ms=inspection + align + rest, last_inspection_cpu_ms=inspection,
                    last_align_cpu_ms=align, last_mesh_cpu_ms=mesh, last_gate_cues_cpu_ms=rest,
                    measuring_thread_ms=now["measured"], two_idle_cores_ms=now["end"] + cpu)

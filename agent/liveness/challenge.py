@@ -1712,10 +1712,14 @@ def face_grid(bgr: np.ndarray, box: Sequence[int]) -> np.ndarray:
     cells = scratch("challenge.face_grid.cells", (tall, wide, GRID, GRID, 3), np.uint8)
     cells.fill(0)
     counts = np.empty((GRID, GRID, 1), np.intp)
+    # A pixel's three bytes copied as one item (numpy's void of 3 bytes): the same bytes as copying
+    # its channels, without an inner loop of 3 per pixel (perf25: about half the copies' time).
+    by_pixel = region.dtype == np.uint8 and region.ndim == 3 and region.shape[2] == 3 and region.strides[2] == 1
+    src, dst = (region.view("V3")[..., 0], cells.view("V3")[..., 0]) if by_pixel else (region, cells)
     for i in range(GRID):
         for j in range(GRID):
             h, w = rows[i + 1] - rows[i], cols[j + 1] - cols[j]
-            cells[:h, :w, i, j] = region[rows[i]:rows[i + 1], cols[j]:cols[j + 1]]
+            dst[:h, :w, i, j] = src[rows[i]:rows[i + 1], cols[j]:cols[j + 1]]
             counts[i, j] = h * w
     # _LINEAR[cells] by OpenCV's table lookup (numpy's indexing would first make the indices intp:
     # another array eight times the cells' size).

@@ -39,6 +39,7 @@ from agent.liveness.features import (
     motion_cues,
 )
 from agent.liveness.fusion import load_calibration
+from agent.pipeline import inplace
 
 
 def ramp(x: float, lo: float, hi: float) -> float:
@@ -199,7 +200,7 @@ CUE_MEDIANS = ("plane_rms_mm", "cylinder_rms_mm", "nose_prominence_mm", "scale_r
 
 def _median(cues: list[FrameCues], name: str) -> float:
     vals = np.array([getattr(c, name) for c in cues], dtype=np.float64)
-    return float(np.nanmedian(vals)) if np.isfinite(vals).any() else float("nan")
+    return float(inplace.nanmedian(vals)) if np.isfinite(vals).any() else float("nan")
 
 
 def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None,

@@ -29,6 +29,7 @@ import numpy as np
 
 from agent.liveness.dotref import DotReference, match_pattern
 from agent.liveness.power import SATURATED_DN
+from agent.pipeline import inplace
 from agent.pipeline.align import AlignedFrameSet, scratch, to_metres
 from agent.pipeline.camera_model import deproject, project
 from agent.quality.gate import FaceObservation
@@ -211,14 +212,14 @@ def _geometry(roi: FaceRoi, face: FaceObservation, p: np.ndarray) -> tuple[float
         ca = np.c_[cheek[:, 0], cheek[:, 1], np.ones(len(cheek))]
         coef, *_ = np.linalg.lstsq(ca, cheek[:, 2], rcond=None)
         nz = np.array([nose[:, 0].mean(), nose[:, 1].mean(), 1.0]) @ coef
-        prominence = float((nz - np.median(nose[:, 2])) * 1000)
+        prominence = float((nz - inplace.median(nose[:, 2])) * 1000)
     else:
         prominence = float("nan")
     # Scale: where the eyes really are vs where a life-size face with this IPD would be.
     pupils = roi.local(np.array(face.mesh.pupils, dtype=np.float64))
     eye_mask = discs_mask(shape, pupils, 0.15 * ipd)
     eye_z = roi.depth_m[eye_mask & roi.valid]
-    face_depth = float(np.median(eye_z)) if eye_z.size else float(np.median(z))
+    face_depth = float(np.median(eye_z)) if eye_z.size else float(inplace.median(z))
     z_from_ipd = roi.fx * IPD_MEAN_M / max(ipd, 1e-6)
     scale_ratio = face_depth / z_from_ipd
     return plane, cylinder, prominence, scale_ratio, face_depth
@@ -612,13 +613,13 @@ def _pooled(lights: list[ProjectorLight]) -> tuple[float, float, int]:
     used = [x for x in lights if np.isfinite(x.contrast2)]
     if not used:
         return float("nan"), float("nan"), 0
-    ref = float(np.median([x.contrast2 for x in used]))
+    ref = float(inplace.median([x.contrast2 for x in used]))
     var = np.array([x.variance(ref) for x in used])
     keep = np.isfinite(var) & (var > 0)
     if not keep.any():
         return float("nan"), float("nan"), 0
     c2 = np.array([x.contrast2 for x in used])[keep]
-    est = float(np.median(np.sqrt(np.maximum(c2, 0.0))))
+    est = float(inplace.median(np.sqrt(np.maximum(c2, 0.0))))
     half = CI_Z * MEDIAN_SE_FACTOR / float(np.sqrt((1.0 / var[keep]).sum()))
     k = len(c2)
     if k >= 2:
@@ -703,7 +704,7 @@ class ProjectorMeasure:
     def pool(cls, lights: list[ProjectorLight]) -> ProjectorMeasure:
         def med(v: list[float]) -> float:
             a = np.array(v, dtype=np.float64)
-            return float(np.median(a[np.isfinite(a)])) if np.isfinite(a).any() else float("nan")
+            return float(inplace.median(a[np.isfinite(a)])) if np.isfinite(a).any() else float("nan")
         # The forehead's discs and the cheeks' read apart (``pair_light``'s ``forehead``), over the
         # pairs that measured both: a face whose forehead reads over FOREHEAD_OVER_CHEEKS times its
         # cheeks' has something other than skin there (a fringe, a spectacle frame), and the session's
@@ -778,7 +779,7 @@ class ProjectorMeasure:
                    floor_low=floor_low, patterned=patterned, sharpness=sharpness,
                    sharpness_floor=sharpness_floor, sharpness_ratio=sharpness_ratio,
                    sharpness_ratio_floor=sharpness_ratio_floor, coarse=coarse, untestable=untestable,
-                   unmatched=float(np.median(unmatched)) if unmatched else nan, pattern_checked=checked,
+                   unmatched=float(inplace.median(unmatched)) if unmatched else nan, pattern_checked=checked,
                    forehead_dropped=sum(x.forehead_dropped for x in measured),
                    forehead=forehead, cheeks=cheeks,
                    forehead_sharpness=forehead_sharpness, cheeks_sharpness=cheeks_sharpness,
@@ -883,7 +884,7 @@ def to_ir_pixels(aligned: AlignedFrameSet, pts: np.ndarray) -> tuple[np.ndarray,
     z = depth_around(aligned, pts)
     if not np.isfinite(z).any():
         return None
-    z = np.where(np.isfinite(z), z, np.nanmedian(z))
+    z = np.where(np.isfinite(z), z, inplace.nanmedian(z))
     ci, di = aligned.color.intrinsics, fs.depth.intrinsics
     cam = deproject(pts[:, 0].astype(np.float64), pts[:, 1].astype(np.float64), z, ci)
     native = project(fs.extrinsics_between(StreamKind.COLOR, StreamKind.DEPTH).apply(cam), di)
@@ -1782,7 +1783,7 @@ def albedo_texture(on: np.ndarray, off: np.ndarray, skin: np.ndarray, off_noise:
 def motion_step(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
     """Landmark motion from ``ref`` to ``cur`` in pixels: overall (median displacement) and
     non-rigid (90th percentile residual after the best similarity transform; NaN if none fits)."""
-    motion = float(np.median(np.linalg.norm(cur - ref, axis=1)))
+    motion = float(inplace.median(np.linalg.norm(cur - ref, axis=1)))
     m, _ = cv2.estimateAffinePartial2D(ref.astype(np.float32), cur.astype(np.float32), method=cv2.LMEDS)
     if m is None:
         return motion, float("nan")
@@ -1809,11 +1810,11 @@ def motion_from_steps(cues: list[FrameCues], steps: list[tuple[float, float]]) -
     op = np.array([c.eye_openness for c in cues])
     blink = drop = nan
     if np.isfinite(op).sum() >= 3:
-        usual = float(np.nanmedian(op))
+        usual = float(inplace.nanmedian(op))
         blink = float(np.nanmax(op) - np.nanmin(op))
         drop = float(np.clip(1.0 - np.nanmin(op) / usual, 0.0, 1.0)) if usual > 1e-3 else nan
-    return {"motion": float(np.median(motion)),
-            "nonrigid": float(np.median(nonrigid)) if nonrigid else nan,
+    return {"motion": float(inplace.median(motion)),
+            "nonrigid": float(inplace.median(nonrigid)) if nonrigid else nan,
             "nonrigid_peak": float(np.percentile(nonrigid, 90)) if nonrigid else nan,
             "blink": blink, "blink_drop": drop}
 
@@ -1848,7 +1849,7 @@ def one_light_runs(frames: list[int], window: int) -> list[Run]:
 
 
 def _median_shift(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.median(np.linalg.norm(b - a, axis=1)))
+    return float(inplace.median(np.linalg.norm(b - a, axis=1)))
 
 
 def motion_snr(cues: list[FrameCues], runs: list[Run], window: int) -> float:
@@ -1875,7 +1876,7 @@ def motion_snr(cues: list[FrameCues], runs: list[Run], window: int) -> float:
               for _, members in runs for (a, ka), (b, kb) in zip(members, members[1:], strict=False) if kb == ka + 1]
     if len(jitter) < MIN_JITTER_PAIRS:
         return nan
-    step = max(float(np.median(jitter)) / ipd, MIN_JITTER_IPD)
+    step = max(float(inplace.median(jitter)) / ipd, MIN_JITTER_IPD)
     ratios = []
     for x, (light_a, a) in enumerate(runs):
         for light_b, b in runs[x + 1:]:
@@ -1885,7 +1886,7 @@ def motion_snr(cues: list[FrameCues], runs: list[Run], window: int) -> float:
             mean_b = np.mean([cues[i].landmarks for i, _ in b], axis=0)
             floor = step * np.sqrt((1 / len(a) + 1 / len(b)) / 2)
             ratios.append(_median_shift(mean_a, mean_b) / ipd / floor)
-    return float(np.median(ratios)) if ratios else nan
+    return float(inplace.median(ratios)) if ratios else nan
 
 
 def depth_noise(aligned_frames: list[AlignedFrameSet]) -> float:

@@ -23,6 +23,7 @@ import numpy as np
 
 from agent.face import Detection, FaceDetector, Mesh, face_mesh
 from agent.face.pose import POSE_AGREEMENT_DEG, Pose, head_pose
+from agent.pipeline import inplace
 from agent.pipeline.align import AlignedFrameSet
 from agent.quality import metrics as M
 from agent.quality.depth import FaceDepth, face_depth
@@ -306,8 +307,8 @@ class QualityGate:
         one frame's noise neither fails nor passes a capture. A shortfall is the camera's (its own
         prompt), never an accusation of the person: that needs an occluder (``_face_checks``)."""
         t = self.thresholds
-        face = float(np.median([d.face for d in self._depth_window]))
-        core = float(np.median([d.core for d in self._depth_window]))
+        face = float(inplace.median([d.face for d in self._depth_window]))
+        core = float(inplace.median([d.core for d in self._depth_window]))
         v.update(depth_face_completeness_window=face, depth_core_completeness_window=core)
         n = len(self._depth_window)
         return [
@@ -326,8 +327,8 @@ class QualityGate:
         marginal depth waits for the full window (issue 14, the nineteenth session)."""
         t = self.thresholds
         missing = [0.0] * max(0, (self._depth_window.maxlen or 1) - len(self._depth_window))
-        face = float(np.median([d.face for d in self._depth_window] + missing))
-        core = float(np.median([d.core for d in self._depth_window] + missing))
+        face = float(inplace.median([d.face for d in self._depth_window] + missing))
+        core = float(inplace.median([d.core for d in self._depth_window] + missing))
         return face >= t.depth_face_completeness_min and core >= t.depth_core_completeness_min
 
     def _range_checks(self, aligned: AlignedFrameSet, depth: FaceDepth, ipd_frontal: float,

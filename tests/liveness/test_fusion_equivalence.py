@@ -247,6 +247,18 @@ def test_the_face_grid_sums_its_cells_as_their_means_do():
         assert np.array_equal(face_grid(img, box), ref.face_grid(img, box)), box
 
 
+
+def test_the_face_grid_of_an_image_view_is_the_cells_means_too():
+    # Pixels copied three bytes at a time where the channels are contiguous (a mirrored image
+    # too), channel by channel where they are not (channels reversed): the same means either way.
+    rng = np.random.default_rng(25)
+    img = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    for view in (img[:, ::-1], img[::2, ::3], img[..., ::-1], np.asfortranarray(img)):
+        for _ in range(10):
+            x0, y0 = int(rng.integers(0, 150)), int(rng.integers(0, 100))
+            box = (x0, y0, x0 + int(rng.integers(8, 200)), y0 + int(rng.integers(8, 140)))
+            assert np.array_equal(face_grid(view, box), ref.face_grid(view, box)), box
+
 def test_pairs_the_frames_still_to_come_cannot_change_are_read_before_the_window_ends(gate, recorded):
     # A pair whose noise pair is found, in the search's order, before any frame still to come is
     # read as soon as its frames are in, not when the window ends (the frames after it may be among

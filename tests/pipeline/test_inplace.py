@@ -70,3 +70,52 @@ def test_select_is_boolean_indexing_into_a_kept_array():
         assert kept[1] == kept[2] == kept[0]            # the same kept array each time
     finally:
         align.keep_scratch(False)
+
+
+def _median_cases():
+    """1-D float64 samples as the fusion takes medians of, and the edges of numpy's own path: ties,
+    zeros of both signs (a zero sum of the middle two), infinities, NaNs, sizes 1-600."""
+    rng = np.random.default_rng(25)
+    for n in (*range(1, 40), 64, 101, 128, 255, 468, 600):
+        yield rng.standard_normal(n)
+        yield rng.integers(-3, 4, n).astype(np.float64)                     # ties and zeros
+        yield rng.choice([-0.0, 0.0, 1.5, -1.5], n)                         # signed zeros, opposite pairs
+        v = rng.standard_normal(n) * 1e3
+        v[rng.random(n) < 0.2] = np.inf
+        v[rng.random(n) < 0.2] = -np.inf
+        yield v
+        w = rng.random(n)
+        w[rng.random(n) < 0.3] = np.nan
+        yield w
+    yield np.array([np.nan] * 5)
+    yield np.array([-0.0])
+    yield np.array([-0.0, -0.0])
+    yield np.array([np.inf, -np.inf])
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered")
+def test_median_is_numpys_bit_for_bit():
+    for v in _median_cases():
+        for given in (v, list(v), v[::-1]):
+            got, want = inplace.median(given), np.median(given)
+            assert type(got) is type(want) and got.tobytes() == want.tobytes(), (v, got, want)
+    # another dtype or shape, and an empty array: numpy's own answer
+    for other in (np.arange(7, dtype=np.float32), np.arange(12.0).reshape(3, 4), np.arange(5)):
+        assert np.asarray(inplace.median(other)).tobytes() == np.asarray(np.median(other)).tobytes()
+
+
+@pytest.mark.filterwarnings("ignore:All-NaN slice")
+@pytest.mark.filterwarnings("ignore:invalid value encountered")
+def test_nanmedian_is_numpys_bit_for_bit():
+    for v in _median_cases():
+        for given in (v, list(v)):
+            got, want = inplace.nanmedian(given), np.nanmedian(given)
+            assert type(got) is type(want) and got.tobytes() == want.tobytes(), (v, got, want)
+
+
+def test_median_leaves_its_input_as_it_was():
+    v = np.random.default_rng(4).standard_normal(33)
+    before = v.copy()
+    inplace.median(v)
+    inplace.nanmedian(v)
+    assert v.tobytes() == before.tobytes()
