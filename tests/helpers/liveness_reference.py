@@ -40,7 +40,9 @@ from agent.liveness.features import (
 from agent.liveness.fusion import LivenessVerdict, VerdictThresholds, decide, fuse
 from agent.liveness.judge import (
     DROWNED_SCORE_CAP,
+    FLICKER,
     MIN_FACE_FRAMES,
+    Judge,
     JudgeResult,
     injection_signals,
     lit_when_drowned,
@@ -118,6 +120,10 @@ class ReferenceJudge:
         ch_dict = None
         if challenge is not None:
             ch_result = verify(challenge, self.energies, sel.rgb)
+            if FLICKER:
+                # The finish-time rules of the room's light (flicker23's contradictions, pwm25's unlit
+                # light), as the judge applies them to the window's own grids, IR and energies.
+                ch_result = Judge._flicker(self, challenge, ch_result, sel)  # type: ignore[arg-type]
             # Binds the verdict to the server's nonce: the server checks it against the probe header.
             ch_dict = {**ch_result.to_dict(), "nonce_sha256": hashlib.sha256(challenge.nonce).hexdigest()}
             sel.settle(challenge, ch_result)
