@@ -146,16 +146,11 @@ def ir_leak_splits() -> tuple[str, ...]:
     return tuple(s for s in SPLITS if all(get_profile(c).visible_response is not None for c in POOLS[s].cameras))
 
 
-def record_cornea(rec: Mapping[str, Any]) -> bool:
-    """Whether a record's presentation was rendered with ``cornea=1`` (reported apart from the others)."""
+def record_rendered_with(rec: Mapping[str, Any], key: str) -> bool:
+    """Whether a record's presentation was rendered with ``key=1`` (``ir_leak``, ``cornea``): such
+    records are reported apart from the others."""
     query = rec.get("uri", "").split("?", 1)
-    return len(query) == 2 and "cornea=1" in query[1].split("&")
-
-
-def record_ir_leak(rec: Mapping[str, Any]) -> bool:
-    """Whether a record's presentation was rendered with ``ir_leak=1`` (reported apart from the others)."""
-    query = rec.get("uri", "").split("?", 1)
-    return len(query) == 2 and "ir_leak=1" in query[1].split("&")
+    return len(query) == 2 and f"{key}=1" in query[1].split("&")
 
 
 def presentations(split: str, *, live: int, per_species: int, injection: int,
@@ -658,8 +653,8 @@ def select(records: list[dict[str, Any]], *, split: str, frames: int, source: st
            cornea: bool = False) -> list[dict[str, Any]]:
     return [r for r in records if r["split"] == split and r["frames"] == frames
             and r.get("source", "sim") == source and (passive is None or r["passive"] == passive)
-            and r.get("follow_prompts", 0) == follow_prompts and record_ir_leak(r) == ir_leak
-            and record_cornea(r) == cornea]
+            and r.get("follow_prompts", 0) == follow_prompts and record_rendered_with(r, "ir_leak") == ir_leak
+            and record_rendered_with(r, "cornea") == cornea]
 
 
 def rescored(records: list[dict[str, Any]], r: Mapping[str, Ramp]) -> list[dict[str, Any]]:
@@ -872,7 +867,7 @@ def report(records: list[dict[str, Any]], *, split: str, passive: bool, live_min
     rendered with the corneas' glints (``cornea=1``), likewise."""
     records = [r for r in records if r["split"] == split and r["passive"] == passive and r["frames"] == frames
                and r.get("source", "sim") == source and r.get("follow_prompts", 0) == follow_prompts
-               and record_ir_leak(r) == ir_leak and record_cornea(r) == cornea]
+               and record_rendered_with(r, "ir_leak") == ir_leak and record_rendered_with(r, "cornea") == cornea]
     errors = Counter(r.get("error") for r in records if r["outcome"] == "error")
     bona = [r for r in records if r["kind"] == "bona_fide" and r["outcome"] != "error"]
     bona_dec = [r for r in bona if r["outcome"] != "not_acquired"]

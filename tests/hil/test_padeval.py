@@ -688,6 +688,20 @@ def test_following_light_changed_retries_with_the_previous_attempts_camera_time(
     assert all(_query(a["uri"])["lux"] == "900" for a in out[0]["attempts"])      # no shade: the same light
 
 
+def _assert_reported_apart(capsys, records, split: str, key: str, *, keyed: str, plain: str) -> None:
+    """``records`` holds a ``plain`` attack, a ``keyed`` attack and a live one rendered with ``key=1``:
+    the report with ``--key`` counts only the keyed two, the report without it only the plain one."""
+    flag = "--" + key.replace("_", "-")
+    for with_key in (True, False):
+        argv = ["pad-eval", "--split", split, "--report-only", "--records", str(records), "--json"]
+        assert main(argv + [flag] * with_key) == 0
+        out = json.loads(capsys.readouterr().out)
+        by = {s["name"]: s for s in out["species"]}
+        assert out[key] is with_key and out["bpcer_n"] == int(with_key)
+        assert by.get(keyed, {}).get("presented", 0) == int(with_key)
+        assert by.get(plain, {}).get("presented", 0) == int(not with_key)
+
+
 def test_ir_leak_runs_are_rendered_with_the_key_enrolled_alike_and_reported_apart(tmp_path, capsys):
     # pad-eval --ir-leak (docs/sim.md, *Visible light in broadband IR imagers*): every presentation
     # and its camera's enrolment carry ir_leak=1, the same scenes otherwise; records with and without
@@ -708,16 +722,7 @@ def test_ir_leak_runs_are_rendered_with_the_key_enrolled_alike_and_reported_apar
                    "uri": base["uri"] + "&ir_leak=1"},
             {**rec("bona_fide", "live", "accepted", 0.9, split="eighth", x=2), "uri": base["uri"] + "&ir_leak=1"}]
     f.write_text("".join(json.dumps(r) + "\n" for r in recs))
-    assert main(["pad-eval", "--split", "eighth", "--report-only", "--records", str(f), "--json", "--ir-leak"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    by = {s["name"]: s for s in out["species"]}
-    assert out["ir_leak"] is True and out["bpcer_n"] == 1
-    assert by["screen_video"]["presented"] == 1 and by.get("screen_still", {}).get("presented", 0) == 0
-    assert main(["pad-eval", "--split", "eighth", "--report-only", "--records", str(f), "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    by = {s["name"]: s for s in out["species"]}
-    assert out["ir_leak"] is False and out["bpcer_n"] == 0
-    assert by.get("screen_video", {}).get("presented", 0) == 0 and by["screen_still"]["presented"] == 1
+    _assert_reported_apart(capsys, f, "eighth", "ir_leak", keyed="screen_video", plain="screen_still")
     for split in ("tenth", "eleventh", "ninth", "heldout"):
         assert main(["pad-eval", "--split", split, "--ir-leak", "--live", "1", "--per-species", "0",
                      "--injection", "0", "--records", str(f)]) == 2
@@ -745,16 +750,7 @@ def test_cornea_runs_are_rendered_with_the_key_under_the_plain_runs_nonces_and_r
     recs = [base, {**rec("attack", "glasses_print", "rejected", 0.0, x=1), "uri": base["uri"] + "&cornea=1"},
             {**rec("bona_fide", "live", "accepted", 0.9, x=2), "uri": base["uri"] + "&cornea=1"}]
     f.write_text("".join(json.dumps(r) + "\n" for r in recs))
-    assert main(["pad-eval", "--split", "heldout", "--report-only", "--records", str(f), "--json", "--cornea"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    by = {s["name"]: s for s in out["species"]}
-    assert out["cornea"] is True and out["bpcer_n"] == 1
-    assert by["glasses_print"]["presented"] == 1 and by.get("print_eyes", {}).get("presented", 0) == 0
-    assert main(["pad-eval", "--split", "heldout", "--report-only", "--records", str(f), "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    by = {s["name"]: s for s in out["species"]}
-    assert out["cornea"] is False and out["bpcer_n"] == 0
-    assert by.get("glasses_print", {}).get("presented", 0) == 0 and by["print_eyes"]["presented"] == 1
+    _assert_reported_apart(capsys, f, "heldout", "cornea", keyed="glasses_print", plain="print_eyes")
     assert main(["pad-eval", "--split", "train", "--cornea", "--write-calibration", "--records", str(f)]) == 2
     assert f"error[{UsageError.code}]: --cornea" in capsys.readouterr().err
     assert len(f.read_text().splitlines()) == 3                     # nothing was run
