@@ -21,6 +21,7 @@ Numbers only, no frames written; seconds."""
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 import cv2
 import numpy as np
@@ -102,6 +103,16 @@ def _row(label: str, runs: list[tuple[float, float, int]], what: str) -> None:
           f"coarse pairs {[r[2] for r in runs]}", flush=True)
 
 
+def _judged_runs(make, seeds: int, nonces, attr: str) -> list[tuple[float, float, int]]:
+    """(session score, the measure's ``attr`` sharpness, coarse pairs) of each seed's window under each nonce."""
+    runs = []
+    for seed in range(seeds):
+        for nonce in nonces:
+            m, s = T.judged(make(seed, nonce))
+            runs.append((T.session_score(s), float(getattr(m, attr)), int(m.coarse)))
+    return runs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=2)
@@ -110,20 +121,14 @@ def main() -> None:
     for shape in ("soft", "box"):
         for ink_amp in (0.0, 0.3):
             for lamp in (0.0, 16.0, 40.0):
-                runs = []
-                for seed in range(a.seeds):
-                    for nonce in nonces:
-                        m, s = T.judged(eye_band(lamp, shape, ink_amp, seed, nonce))
-                        runs.append((T.session_score(s), float(m.eyes_sharpness), int(m.coarse)))
+                runs = _judged_runs(partial(eye_band, lamp, shape, ink_amp),
+                                    a.seeds, nonces, "eyes_sharpness")
                 _row(f"eye band, ink {ink_amp:.1f}, {shape} lamp {lamp:.0f} DN on the band", runs, "eyes' sharpness")
     for name, scatter, lamps in (("resin", T.RESIN_SCATTER, (0.0, 16.0, 24.0, 40.0)), ("skin", T.SKIN_SCATTER, (0.0,))):
         for paint in (0.0, 0.1, 0.2, 0.3):
             for lamp in lamps:
-                runs = []
-                for seed in range(a.seeds):
-                    for nonce in nonces:
-                        m, s = T.judged(painted(scatter, lamp, paint, seed, nonce))
-                        runs.append((T.session_score(s), float(m.sharpness), int(m.coarse)))
+                runs = _judged_runs(partial(painted, scatter, lamp, paint),
+                                    a.seeds, nonces, "sharpness")
                 _row(f"{name}, paint {paint:.1f}, lamp {lamp:.0f} DN on the face", runs, "sharpness")
 
 
