@@ -85,7 +85,7 @@ from agent.liveness.dotref import DotReference, ReferenceInvalid
 from agent.liveness.fusion import VerdictThresholds, fuse
 from agent.liveness.judge import DROWNED_SCORE_CAP, judge
 from agent.quality import QualityGate
-from agent.session.events import LIGHT_CHANGED, unmeasurable_prompt
+from agent.session.events import LIGHT_CHANGED, verdict_prompt
 from agent.session.offline import capture
 from drivers.errors import CaptureAgentError
 from drivers.sim import ATTACKS
@@ -460,7 +460,7 @@ def run_presentation(p: Presentation, *, frames: int, passive: bool, gate: Quali
                detectors=v.detectors, cues=v.cues, notes=v.notes,
                challenge=v.challenge, injection_signals=v.injection,
                projector_seen=projector_checked or not claimed_off, projector_claimed_off=claimed_off)
-    told = unmeasurable_prompt(v.verdict, v.challenge)
+    told = verdict_prompt(v, thresholds.live_min)
     if told is not None:
         rec["prompt"] = told.code                               # what the daemon tells the person (capture.py)
     return _clean(rec)

@@ -378,6 +378,83 @@ def drowned(m: Mapping[str, float]) -> bool:
     return bool(np.isfinite(share) and share < MIN_PROJECTOR_SHARE)
 
 
+# Why the projector's material measure could not decide, by code (``unmeasured_cause``), in the verdict's
+# words (``unmeasured_note``).
+UNMEASURED_CAUSES = {
+    "dots_clipped": "the projector's dots saturate the IR image on the face",
+    "coarse_light": "NIR light coarser than the projector's dots changes with it on the face",
+    "patterned_light": "NIR light with a fine pattern of its own lies on the face",
+    "drowned": "ambient NIR drowns the projector",
+    "few_pairs": "too few of the projector's on-off pairs in the window",
+    "not_measured": "the projector's light on the face was not measured against its noise",
+    "noise_estimate": "the noise estimate takes more than the projector's speckle on the face",
+    "interval_spans": "the projector's light on the face was measured, but its interval spans both skin's and a mask's",
+}
+
+# The causes a person can change by where they stand (issue 14, prompt25): light that is not the
+# projector's lying on the face (sun through blinds or leaves, a lamp) or drowning the dots asks for less
+# light ("bright": ``TOO_BRIGHT_TO_VERIFY``); light that moved on the face between frames ("moved",
+# ``unshaped_note``'s pairs) asks for a retry while holding still (``LIGHT_CHANGED``). Clipped dots, too
+# few pairs, a noise estimate or an interval too wide are not the room's light: no prompt names it.
+CAUSE_LIGHT = {"coarse_light": "bright", "patterned_light": "bright", "drowned": "bright"}
+
+
+def unmeasured_cause(m: Mapping[str, float], speckle_ramp: Ramp | None = None) -> str:
+    """Why the projector's material measure could not decide (a key of ``UNMEASURED_CAUSES``): the
+    first that holds of clipped dots, coarse or patterned NIR light on most one-sided pairs, a drowned
+    projector, too few pairs, a noise estimate larger than the speckle, an interval spanning skin and
+    a mask."""
+    snr = m.get("projector_snr", float("nan"))
+    clipped = m.get("projector_clipped", float("nan"))
+    # A session whose pairs were mostly clipped is turned away by the clipping, not by the light;
+    # one whose one-sided pairs were mostly lit by a patterned NIR light (features.albedo_texture),
+    # by that light.
+    patterned = m.get("projector_patterned_pairs", 0.0)
+    coarse = m.get("projector_coarse_pairs", 0.0)
+    if np.isfinite(clipped) and clipped > MAX_CLIPPED_SHARE:
+        return "dots_clipped"
+    if coarse > 0 and 2 * coarse >= m.get("projector_clipped_pairs", 0.0):
+        return "coarse_light"
+    if patterned > 0 and 2 * patterned >= m.get("projector_clipped_pairs", 0.0):
+        return "patterned_light"
+    if drowned(m):
+        return "drowned"
+    if m.get("projector_pairs", 0.0) < MIN_PROJECTOR_PAIRS:
+        return "few_pairs" if np.isfinite(snr) else "not_measured"
+    if np.isfinite(snr) and np.isfinite(speckle_est := m.get("projector_speckle", float("nan"))) \
+            and speckle_est < SKIN_SPECKLE_FLOOR:
+        # The light stood well above the noise: what is wrong is the noise estimate, not the light.
+        return "noise_estimate"
+    if speckle_ramp is not None and not separates(m, speckle_ramp):
+        # Enough pairs, well above the noise, but their scatter leaves skin and a mask both possible.
+        return "interval_spans"
+    return "drowned" if np.isfinite(snr) else "not_measured"
+
+
+def material_light(cues: Mapping[str, Any], r: Mapping[str, Ramp] | None = None) -> str | None:
+    """What light kept a challenged session's material from being measured, from its cue summary (the
+    verdict's ``cues``; None or missing is NaN): "bright" (light not the projector's on the face, or
+    drowning it: ``CAUSE_LIGHT``), "moved" (a speckle that could decide but whose dots' shape light moving
+    between frames kept from being read), or None (the material was measured, had no IR or projector
+    pairs to go on, or failed for a reason that is not the room's light). The branches are
+    ``evaluate``'s, so the answer is the cause its note gives."""
+    m = {k: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else float("nan")
+         for k, v in cues.items()}
+    r = r or active_ramps()
+    if not np.isfinite(m.get("speckle_contrast", float("nan"))):
+        return None
+    if measurable(m, r["projector_speckle"]):
+        if np.isfinite(m.get("projector_sharpness", float("nan"))):
+            return None
+        return "moved" if m.get("projector_unshaped_pairs", 0.0) > 0 else None
+    if clipped_cap(m, r["projector_speckle"]) == 0.0:
+        return None
+    if not any(np.isfinite(m.get(k, float("nan")))
+               for k in ("projector_speckle", "projector_share", "projector_clipped_floor")):
+        return None
+    return CAUSE_LIGHT.get(unmeasured_cause(m, r["projector_speckle"]))
+
+
 def unmeasured_note(m: Mapping[str, float], speckle_ramp: Ramp | None = None) -> str:
     """Why the projector's material measure could not decide, in the verdict's words (the projector
     speckle's ramp tells an interval too wide from a light too weak)."""
@@ -401,35 +478,13 @@ def unmeasured_note(m: Mapping[str, float], speckle_ramp: Ramp | None = None) ->
         seen.append(f"pairs clipped, under {MIN_PROJECTOR_SNR:.0f} noise deviations or under patterned NIR light: "
                     f"at least {floor:.3f} ({clipped_floor_basis(m)}; median {m['projector_clipped_floor']:.3f}), "
                     f"which says only how hard a surface is")
-    # A session whose pairs were mostly clipped is turned away by the clipping, not by the light;
-    # one whose one-sided pairs were mostly lit by a patterned NIR light (features.albedo_texture),
-    # by that light.
-    patterned = m.get("projector_patterned_pairs", 0.0)
-    coarse = m.get("projector_coarse_pairs", 0.0)
-    if np.isfinite(clipped) and clipped > MAX_CLIPPED_SHARE:
-        cause = "the projector's dots saturate the IR image on the face"
-    elif coarse > 0 and 2 * coarse >= m.get("projector_clipped_pairs", 0.0):
-        seen.append(f"{coarse:.0f} pairs with coarse NIR light that changes with the projector")
-        cause = "NIR light coarser than the projector's dots changes with it on the face"
-    elif patterned > 0 and 2 * patterned >= m.get("projector_clipped_pairs", 0.0):
-        seen.append(f"{patterned:.0f} pairs under NIR light with a pattern of its own")
-        cause = "NIR light with a fine pattern of its own lies on the face"
-    elif drowned(m):
-        cause = "ambient NIR drowns the projector"
-    elif m.get("projector_pairs", 0.0) < MIN_PROJECTOR_PAIRS:
-        cause = ("too few of the projector's on-off pairs in the window" if np.isfinite(snr) else
-                 "the projector's light on the face was not measured against its noise")
-    elif np.isfinite(snr) and np.isfinite(speckle_est := m.get("projector_speckle", float("nan"))) \
-            and speckle_est < SKIN_SPECKLE_FLOOR:
-        # The light stood well above the noise: what is wrong is the noise estimate, not the light.
-        cause = "the noise estimate takes more than the projector's speckle on the face"
-    elif speckle_ramp is not None and not separates(m, speckle_ramp):
-        # Enough pairs, well above the noise, but their scatter leaves skin and a mask both possible.
-        cause = "the projector's light on the face was measured, but its interval spans both skin's and a mask's"
-    elif np.isfinite(snr):
-        cause = "ambient NIR drowns the projector"
-    else:
-        cause = "the projector's light on the face was not measured against its noise"
+    code = unmeasured_cause(m, speckle_ramp)
+    if code == "coarse_light":
+        seen.append(f"{m.get('projector_coarse_pairs', 0.0):.0f} pairs with coarse NIR light that changes with "
+                    f"the projector")
+    elif code == "patterned_light":
+        seen.append(f"{m.get('projector_patterned_pairs', 0.0):.0f} pairs under NIR light with a pattern of its own")
+    cause = UNMEASURED_CAUSES[code]
     return f"{cause} ({'; '.join(seen)}): material not measurable, the verdict cannot be live"
 
 

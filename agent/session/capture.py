@@ -75,7 +75,7 @@ from agent.session.events import (
     Error,
     Progress,
     Result,
-    unmeasurable_prompt,
+    verdict_prompt,
 )
 from agent.session.lockout import PRESENTATION_FAILURES, Lockout
 from agent.session.probe_ahead import ProbeAhead
@@ -279,7 +279,8 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
             # ending it early (frames stopped, camera lost, cancel, the stream closed, the daemon
             # killed) must not buy an injector that sees it going badly a free try (lockout.begin).
             lockout.begin(sid, *keys)
-            with deps.supervisor.open_judge(frames=ch.frames, nonce=ch.nonce, thresholds=load_thresholds(req.channel),
+            verdict_thresholds = load_thresholds(req.channel)
+            with deps.supervisor.open_judge(frames=ch.frames, nonce=ch.nonce, thresholds=verdict_thresholds,
                                             channel=req.channel, kinds=tuple(k.value for k in kinds),
                                             on_best=lambda _index, fs: ahead.name(fs)) as worker:
                 # Declared held, the exposure is held or the session ends (SES_EXPOSURE_NOT_HELD).
@@ -319,11 +320,12 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
                         **{f"detector_{k}"[:64]: round(float(x), 3) for k, x in sorted(v.detectors.items())
                            if x is not None and math.isfinite(x)})
             timings["total"] = round((time.perf_counter() - t0) * 1000, 2)
-            told = unmeasurable_prompt(v.verdict, v.challenge)
+            told = verdict_prompt(v, verdict_thresholds.live_min)
             if told is not None:
-                # The light kept the challenge from being measured: what the person can change (too
-                # much ambient light, or the room's light changed during it; the attempt still counted
-                # above: an injector can fake an unmeasurable stream at will).
+                # The light kept the challenge, or the material of a session every other detector
+                # found live, from being measured: what the person can change (too much ambient or
+                # patterned light, or the room's light changed or moved during it; the attempt still
+                # counted above: an injector can fake an unmeasurable stream at will).
                 yield told
             yield Result(False, "NOT_LIVE", "", v.verdict, why or "; ".join(v.notes)[:300], timings)
             return

@@ -6,6 +6,7 @@ turns those back into these (``agent.localapi.convert``): one mapping, both ways
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeAlias
 
@@ -105,6 +106,37 @@ def unmeasurable_prompt(verdict: str, challenge: Any) -> Prompt | None:
     if all(r.get("detail") in (AMBIENT_DETAIL, SWEPT_DETAIL) for r in failed if r.get("passed") is not True):
         return LIGHT_CHANGED
     return TOO_BRIGHT_TO_VERIFY
+
+
+def material_prompt(verdict: str, detectors: Mapping[str, Any], cues: Mapping[str, Any],
+                    live_min: float) -> Prompt | None:
+    """The prompt after an ``inconclusive`` verdict that the material's measure, kept from deciding by
+    the room's light, made inconclusive (issue 14, prompt25): the material detector left out (not
+    measurable) while every other detector reached ``live_min``, and its cause a light the person can
+    change (``detectors.material_light``: sun through blinds or a lamp's pattern on the face, ambient
+    NIR drowning the projector: ``TOO_BRIGHT_TO_VERIFY``; light moving on the face between frames:
+    ``LIGHT_CHANGED``). None otherwise, and always on an ``attack`` (the prompt names the light, never
+    the cue, and an attacker is told nothing)."""
+    from agent.liveness.detectors import material_light
+
+    if verdict != "inconclusive" or "material" in detectors:
+        return None
+    others = [float(x) for x in detectors.values() if isinstance(x, (int, float)) and not isinstance(x, bool)]
+    if not others or len(others) != len(detectors) or min(others) < live_min:
+        return None
+    light = material_light(cues)
+    return TOO_BRIGHT_TO_VERIFY if light == "bright" else LIGHT_CHANGED if light == "moved" else None
+
+
+def verdict_prompt(verdict: Any, live_min: float) -> Prompt | None:
+    """The prompt a refused verdict (``LivenessVerdict``) gets, if any: the challenge's light first
+    (:func:`unmeasurable_prompt`), else the material's (:func:`material_prompt`)."""
+    told = unmeasurable_prompt(verdict.verdict, verdict.challenge)
+    ch, cues = verdict.challenge, verdict.cues
+    if told is None and (ch is None or (isinstance(ch, dict) and ch.get("passed") is True)) \
+            and isinstance(cues, Mapping):
+        told = material_prompt(verdict.verdict, verdict.detectors, cues, live_min)
+    return told
 
 
 # One prompt at a time for the person at the terminal (``Prompt``: code, Chinese and English text).
