@@ -182,6 +182,17 @@ def worker_command(ctrl_fd: int, ring_fd: int, slots: int, slot_bytes: int) -> l
     return cmd
 
 
+def _shaped(lv: dict[str, Any], key: str, kind: type, ok: Callable[[Any], bool]) -> bool:
+    """Whether the worker's optional ``lv[key]`` is absent or a ``kind`` (dict: its values; list: its
+    items) each passing ``ok``: a malformed reply is refused as unbound, never raised as it is read."""
+    v = lv.get(key)
+    if v is None:
+        return True
+    if isinstance(v, dict) and kind is dict:
+        return all(ok(x) for x in v.values())
+    return isinstance(v, list) and kind is list and all(ok(x) for x in v)
+
+
 class LivenessSupervisor:
     def __init__(self, settings: SupervisorSettings | None = None):
         self.s = settings or SupervisorSettings()
@@ -380,7 +391,11 @@ class LivenessSupervisor:
             verdict, score = lv["verdict"], lv["score"]
             ok = (verdict in VERDICTS and isinstance(score, (int, float)) and 0.0 <= score <= 1.0
                   and isinstance(lv["detectors"], dict)
-                  and all(isinstance(v, (int, float)) or v is None for v in lv["detectors"].values()))
+                  and all(isinstance(v, (int, float)) or v is None for v in lv["detectors"].values())
+                  and _shaped(lv, "cues", dict, lambda v: isinstance(v, (int, float)) or v is None)
+                  and _shaped(lv, "model_versions", dict, lambda v: isinstance(v, str))
+                  and _shaped(lv, "injection", dict, lambda v: True)
+                  and _shaped(lv, "notes", list, lambda v: isinstance(v, str)))
         except (KeyError, TypeError):
             ok = False
         if not ok:

@@ -249,6 +249,20 @@ def test_verdict_not_bound_to_the_frames_is_refused(sup, sets):
                                                "frame_digests": r.verdict.frame_digests}}
     with pytest.raises(LivenessVerdictUnbound):
         sup._check_verdict(malformed, r.verdict.frame_digests)
+    # The optional parts are input too: a reply whose cues, notes, model versions or injection signals
+    # are not the shapes a verdict carries is refused as unbound, not raised as it is read (a list's
+    # ``.items()``) nor passed on (a cue that is not a number).
+    def reply(**extra):
+        return {"op": "verdict", "liveness": {"verdict": "live", "score": 1.0, "detectors": {"x": 1.0},
+                                              "frame_digests": r.verdict.frame_digests, **extra}}
+    for field, bad in [("cues", ["x"]), ("cues", {"x": "soft"}), ("notes", "a note"), ("notes", [1]),
+                       ("model_versions", ["v1"]), ("model_versions", {"m": 2}), ("injection", 3)]:
+        with pytest.raises(LivenessVerdictUnbound):
+            sup._check_verdict(reply(**{field: bad}), r.verdict.frame_digests)
+    ok = sup._check_verdict(reply(cues={"x": 0.5, "y": None}, notes=["n"], model_versions={"m": "1"},
+                                  injection={"suspicious": False}), r.verdict.frame_digests)
+    assert (ok.cues, ok.notes, ok.model_versions, ok.injection) == ({"x": 0.5}, ["n"], {"m": "1"},
+                                                                    {"suspicious": False})
 
 
 @pytest.mark.parametrize("field, value", [
