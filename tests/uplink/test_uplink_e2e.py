@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import uuid
 
 import grpc
 import pytest
@@ -48,7 +49,7 @@ def capture(ingest, gate, subject="live", begin=None):
     return c, ch, sets, r
 
 
-def probe(ingest, ch, sets, r, counter=None, signer=None):
+def probe(ingest, ch, sets, r, counter=None, signer=None, session_id="sess-1"):
     best = {"index": r.best_index, "bbox": list(r.best_face.detection.bbox),
             "landmarks": r.best_face.mesh.landmarks.tolist()}
     payload = build_payload(align_frameset(sets[r.best_index]), best, quality={"ok": True},
@@ -56,7 +57,7 @@ def probe(ingest, ch, sets, r, counter=None, signer=None):
                             device=drivers.open("sim://?realtime=0").info, timings_ms={"capture": 1.0},
                             frame_digest=frameset_digest(sets[r.best_index]), evidence=r.evidence)
     counter = counter if counter is not None else ingest["counter"].next()
-    return seal_probe(ch, payload, terminal_id=TERMINAL, session_id="sess-1", counter=counter,
+    return seal_probe(ch, payload, terminal_id=TERMINAL, session_id=session_id, counter=counter,
                       signer=signer or ingest["signer"], purpose=Purpose.VERIFY).message
 
 
@@ -114,10 +115,14 @@ def live_session(ingest, gate):
 
 
 def fresh(ingest, live_session, **kw):
-    """A correctly sealed probe under a fresh (unused) nonce, reusing one captured session."""
+    """A correctly sealed probe under a fresh (unused) nonce, reusing one captured session. Its own
+    session id: a BeginCapture repeating the captured session's id while its nonce is unused is that
+    session asked again and gets the same nonce back (run alone, a test then sealed under the very
+    nonce the liveness report names)."""
     c, _, sets, r = live_session
-    ch = c.begin("sess-1", Purpose.VERIFY, capabilities=CAPS)
-    return c, ch, probe(ingest, ch, sets, r, **kw)
+    sid = f"sess-{uuid.uuid4().hex[:12]}"
+    ch = c.begin(sid, Purpose.VERIFY, capabilities=CAPS)
+    return c, ch, probe(ingest, ch, sets, r, session_id=sid, **kw)
 
 
 def resign(ingest, sealed, header=None, ciphertext=None):
@@ -162,10 +167,11 @@ def test_tampering_gets_its_reason_code(ingest, live_session, how, reason):
         ch2 = pb.Challenge()
         ch2.CopyFrom(ch)
         ch2.server_key_id, ch2.server_public_key = other.key_id, other.public_bytes
-        sealed = probe(ingest, ch2, live_session[2], live_session[3])
+        sealed = probe(ingest, ch2, live_session[2], live_session[3], session_id=hdr.session_id)
         hdr = header_of(sealed)
     elif how == "foreign_signer":
-        sealed = probe(ingest, ch, live_session[2], live_session[3], signer=ingest["other_signer"])
+        sealed = probe(ingest, ch, live_session[2], live_session[3], signer=ingest["other_signer"],
+                       session_id=hdr.session_id)
         hdr = header_of(sealed)
     elif how == "garbage_header":
         sealed = pb.SealedProbe(header=b"\xff" * 40, ciphertext=sealed.ciphertext, signature=sealed.signature)
