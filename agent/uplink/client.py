@@ -42,6 +42,7 @@
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from collections.abc import Generator
@@ -117,6 +118,14 @@ class UplinkLockedOut(UplinkRefused):
 
 class ChallengeInvalid(UplinkError):
     code = "UPL_CHALLENGE_INVALID"
+
+
+class ReceiptInvalid(UplinkError):
+    """The server's receipt is not the shape a receipt has (a reason that is not a code, a verdict that
+    is not one, an over-long or control-character detail): network input, refused before the session
+    counts it, records it or shows it to the kiosk app."""
+
+    code = "UPL_RECEIPT_INVALID"
 
 
 class CapabilityRefused(UplinkRefused):
@@ -343,6 +352,7 @@ class UplinkClient:
         r = yield from self._calling("SubmitProbe", sealed, not_after=not_after)
         if r.probe_id != probe_id:
             raise UplinkError("receipt is for another probe")
+        check_receipt(r)
         return r
 
     def close(self) -> None:
@@ -352,6 +362,26 @@ class UplinkClient:
             self._channels.clear()
         if self._handshake is not None:
             self._handshake.close()
+
+
+RECEIPT_REASON = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+RECEIPT_VERDICTS = frozenset({"", "live", "attack", "inconclusive"})
+MAX_RECEIPT_DETAIL = 1024              # the reference server sends at most 300 characters
+
+
+def check_receipt(r: pb.Receipt) -> None:
+    """Refuse a receipt whose reason is not a code (capitals, digits, ``_``; at most 64), whose
+    liveness verdict is not one, or whose detail is longer than ``MAX_RECEIPT_DETAIL`` characters or
+    holds control characters other than tabs and line breaks (a terminal escape; :class:`ReceiptInvalid`).
+    Its values are never quoted in the error."""
+    if not RECEIPT_REASON.fullmatch(r.reason):
+        raise ReceiptInvalid("the server's receipt has a reason that is not a code")
+    if r.liveness_verdict not in RECEIPT_VERDICTS:
+        raise ReceiptInvalid("the server's receipt has a liveness verdict that is not one")
+    if len(r.detail) > MAX_RECEIPT_DETAIL or any((ord(c) < 32 and c not in "\t\n") or 127 <= ord(c) < 160
+                                                  for c in r.detail):
+        raise ReceiptInvalid(f"the server's receipt has a detail over {MAX_RECEIPT_DETAIL} characters or with "
+                             "control characters")
 
 
 def challenge_names(kinds) -> tuple[str, ...]:
