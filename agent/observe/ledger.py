@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,17 +67,24 @@ def _code(v: Any) -> str:
     return v if isinstance(v, str) and _CODE.fullmatch(v) else ""
 
 
-def last_sessions(path: str | os.PathLike[str], n: int = 10, *, max_bytes: int = TAIL_BYTES) -> list[SessionSummary]:
-    """The last ``n`` sessions in the audit log at ``path``, newest first. ``OSError`` if unreadable."""
-    by_id: dict[str, SessionSummary] = {}
-    order: list[str] = []
+def _entries(path: str | os.PathLike[str], max_bytes: int) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(entry, its data) of each readable entry in the tail of the audit log at ``path``: a line that is
+    not JSON, or an entry without a data table, is skipped (the log is read here, not verified)."""
     for line in _tail_lines(Path(path), max_bytes):
         try:
             entry = json.loads(line)
         except ValueError:
             continue
-        data = entry.get("data") if isinstance(entry, dict) else None
-        if not isinstance(data, dict) or not isinstance(data.get("session_id"), str):
+        if isinstance(entry, dict) and isinstance(entry.get("data"), dict):
+            yield entry, entry["data"]
+
+
+def last_sessions(path: str | os.PathLike[str], n: int = 10, *, max_bytes: int = TAIL_BYTES) -> list[SessionSummary]:
+    """The last ``n`` sessions in the audit log at ``path``, newest first. ``OSError`` if unreadable."""
+    by_id: dict[str, SessionSummary] = {}
+    order: list[str] = []
+    for entry, data in _entries(path, max_bytes):
+        if not isinstance(data.get("session_id"), str):
             continue
         sid, event = data["session_id"], entry.get("event")
         if event == "session_start":
@@ -118,13 +126,8 @@ def audit_refusals(path: str | os.PathLike[str], *, max_bytes: int = TAIL_BYTES)
     ``LAST_REFUSALS`` (time, the refused event, the offending field's name, the problem; names and
     codes only, as the entry holds them). ``OSError`` if unreadable."""
     found: list[dict[str, str]] = []
-    for line in _tail_lines(Path(path), max_bytes):
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        d = entry.get("data") if isinstance(entry, dict) else None
-        if not isinstance(d, dict) or entry.get("event") != REFUSED_EVENT:
+    for entry, d in _entries(path, max_bytes):
+        if entry.get("event") != REFUSED_EVENT:
             continue
         found.append({"ts": _text(entry.get("ts")), "refused_event": _text(d.get("refused_event")),
                       "field": _text(d.get("field")), "problem": _code(d.get("problem"))})
