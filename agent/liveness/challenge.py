@@ -1451,6 +1451,19 @@ def _flicker_explained(steps: Sequence[Step], cells: np.ndarray, amb: np.ndarray
     return False
 
 
+def _light_gain(light: np.ndarray, energy: np.ndarray) -> float | None:
+    """The gain ``c`` of ``energy ≈ c · light`` (a fit through the origin: both already changes or
+    deviations), when ``c`` is positive and explains at least ``FLICKER_EXPLAINED`` of the energy's
+    variance; else None (the light did not move, or does not explain the dots' energy)."""
+    moved, total = float(np.dot(light, light)), float(np.dot(energy, energy))
+    if not moved > 0 or not total > 0:
+        return None
+    c = float(np.dot(light, energy)) / moved
+    if not c > 0 or float(np.sum(np.square(energy - c * light))) > (1 - FLICKER_EXPLAINED) * total:
+        return None
+    return c
+
+
 def _projector_flicker_explained(schedule: Sequence[bool], energies: np.ndarray, amb: np.ndarray, max_lag: int,
                                  min_separation: float) -> bool:
     """Does the ambient infrared flickering on the face explain why the IR frames' dot energy
@@ -1477,12 +1490,8 @@ def _projector_flicker_explained(schedule: Sequence[bool], energies: np.ndarray,
         if np.count_nonzero(pair) < 3:
             continue
         de, df = (el[1:] - el[:-1])[pair], (fl[1:] - fl[:-1])[pair]
-        moved = float(np.dot(df, df))
-        total = float(np.dot(de, de))
-        if not moved > 0 or not total > 0:
-            continue
-        k = float(np.dot(de, df)) / moved
-        if not k > 0 or float(np.sum(np.square(de - k * df))) > (1 - FLICKER_EXPLAINED) * total:
+        k = _light_gain(df, de)
+        if k is None:
             continue
         clean = e - k * (f - float(np.mean(f)))
         r = verify_projector(schedule[:n], clean, max_lag=max_lag, min_separation=min_separation)
@@ -1520,11 +1529,8 @@ def _projector_unlit_light(schedule: Sequence[bool], energies: np.ndarray, ir_ce
         return False
     fu, eu = f[unlit], e[unlit]
     fc, ec = fu - float(np.mean(fu)), eu - float(np.mean(eu))
-    moved, total = float(np.dot(fc, fc)), float(np.dot(ec, ec))
-    if not moved > 0 or not total > 0:
-        return False
-    c = float(np.dot(fc, ec)) / moved
-    if not c > 0 or float(np.sum(np.square(ec - c * fc))) > (1 - FLICKER_EXPLAINED) * total:
+    c = _light_gain(fc, ec)
+    if c is None:
         return False
     # Each unlit frame's energy brought to what it would read at the unlit frames' mean level, or at
     # their lowest (near 0 in a dark window, where the fit's residual can cross the split's floor:
