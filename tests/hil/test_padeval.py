@@ -533,7 +533,7 @@ def test_twelfth_split_is_accepted_and_lists_its_own_pools():
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "twelfth"]).split == "twelfth"
-    assert P.SPLITS[-3:] == ("twelfth", "thirteenth", "fourteenth")
+    assert P.SPLITS[-4:] == ("twelfth", "thirteenth", "fourteenth", "fifteenth")
     items = P.presentations("twelfth", live=4, per_species=1, injection=1)
     assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("twelfth/") and "family=twelfth" in p.uri for p in items)
@@ -767,7 +767,7 @@ def test_thirteenth_split_is_accepted_and_lists_its_own_pools():
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "thirteenth"]).split == "thirteenth"
-    assert P.SPLITS[-2:] == ("thirteenth", "fourteenth")
+    assert P.SPLITS[-3:] == ("thirteenth", "fourteenth", "fifteenth")
     items = P.presentations("thirteenth", live=4, per_species=1, injection=1)
     assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("thirteenth/") and "family=thirteenth" in p.uri for p in items)
@@ -804,7 +804,7 @@ def test_fourteenth_split_is_accepted_and_lists_its_own_pools():
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "fourteenth"]).split == "fourteenth"
-    assert P.SPLITS[-1] == "fourteenth" and "fourteenth" not in P.ir_leak_splits()
+    assert P.SPLITS[-2:] == ("fourteenth", "fifteenth") and "fourteenth" not in P.ir_leak_splits()
     items = P.presentations("fourteenth", live=4, per_species=1, injection=1)
     assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("fourteenth/") and "family=fourteenth" in p.uri for p in items)
@@ -828,6 +828,55 @@ def test_each_fourteenth_camera_enrols_its_projector_under_the_familys_enrolment
     for cam in P.POOLS["fourteenth"].cameras:
         uri = f"sim://?family=fourteenth&camera={cam}&distance_mm=450"
         assert all("family=fourteenth" in u and "light=blinds" in u for u in P.enrolment_uris(uri))
+        ref = P.dot_reference_for(uri)
+        assert isinstance(ref, DotReference) and len(ref.to_bytes()) > 0 and abs(ref.parallax_px_m) > 0
+
+
+def test_fifteenth_split_is_accepted_unseen_and_lists_its_own_pools(tmp_path):
+    # The fifteenth family (built in the twenty-sixth session, to be evaluated once, whole): its split
+    # parses, its presentations are listed (nothing is presented), and it is the unseen family the
+    # development benches refuse (bench.rerun_records, without a patched UNSEEN_SPLITS).
+    import argparse
+
+    from bench import rerun_records
+    from drivers.sim.families import LIGHT_LUX, POOLS
+    from hil.commands import pad_eval
+
+    assert P.UNSEEN_SPLITS == frozenset({"fifteenth"})
+    parser = argparse.ArgumentParser()
+    pad_eval.register(parser.add_subparsers())
+    assert parser.parse_args(["pad-eval", "--split", "fifteenth"]).split == "fifteenth"
+    assert P.SPLITS[-1] == "fifteenth" and "fifteenth" in P.ir_leak_splits()
+    items = P.presentations("fifteenth", live=8, per_species=1, injection=1)
+    assert len(items) == 8 + len(P.ATTACKS) + len(P.INJECTIONS)
+    assert all(p.key.startswith("fifteenth/") and "family=fifteenth" in p.uri for p in items)
+    assert {p.uri.split("camera=")[1].split("&")[0] for p in items} == {"gemini335le"}
+    for p in items:
+        light = p.uri.split("light=")[1].split("&")[0]
+        lux = float(p.uri.split("lux=")[1].split("&")[0])
+        assert light in POOLS["fifteenth"].lights and LIGHT_LUX[light][0] <= lux <= LIGHT_LUX[light][1]
+    assert not {p.uri for p in items} & {p.uri for f in P.SPLITS if f != "fifteenth"
+                                         for p in P.presentations(f, live=8, per_species=1, injection=1)}
+    recs = tmp_path / "recs.jsonl"
+    recs.write_text(json.dumps({"v": P.RECORD_VERSION, "key": items[0].key, "split": "fifteenth",
+                                "kind": "bona_fide", "species": "live", "index": 0, "uri": items[0].uri,
+                                "outcome": "rejected", "verdict": "attack", "reason": None}) + "\n")
+    keys = tmp_path / "keys.txt"
+    keys.write_text(items[0].key + "\n")
+    with pytest.raises(SystemExit, match=items[0].key):
+        rerun_records.main([str(recs), "--keys", str(keys), "--out", str(tmp_path / "out.jsonl")])
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_each_fifteenth_camera_enrols_its_projector_under_the_familys_enrolment_light():
+    # Each camera of the fifteenth's pool enrols (a board at 0.45 and 0.65 m, then the wall) under the
+    # family's enrolment light, the halogen downlights under the turning fan (the board's and the wall's
+    # light pulsing with the blades), with the family's visible light in IR and cornea on.
+    assert P.enrolment_light("fifteenth") == "ceiling_fan" and "ceiling_fan" not in P.NO_WALL_LIGHTS
+    for cam in P.POOLS["fifteenth"].cameras:
+        uri = f"sim://?family=fifteenth&camera={cam}&distance_mm=450"
+        assert all("family=fifteenth" in u and "light=ceiling_fan" in u for u in P.enrolment_uris(uri))
         ref = P.dot_reference_for(uri)
         assert isinstance(ref, DotReference) and len(ref.to_bytes()) > 0 and abs(ref.parallax_px_m) > 0
 
