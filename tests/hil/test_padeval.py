@@ -793,9 +793,9 @@ def test_each_thirteenth_camera_enrols_its_projector_under_the_familys_enrolment
         assert isinstance(ref, DotReference) and len(ref.to_bytes()) > 0 and abs(ref.parallax_px_m) > 0
 
 
-def test_fourteenth_split_is_accepted_and_lists_its_own_pools():
-    # The fourteenth family (evaluated once, whole, in the twenty-fifth session): its split parses and its
-    # presentations are listed (nothing is presented).
+def _assert_split_lists_its_own_pools(family: str, camera: str, live: int) -> list:
+    """The split parses; its presentations (listed, nothing presented) are its own, on its camera, under
+    its lights at their illuminances, and none is another split's."""
     import argparse
 
     from drivers.sim.families import LIGHT_LUX, POOLS
@@ -803,18 +803,25 @@ def test_fourteenth_split_is_accepted_and_lists_its_own_pools():
 
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
-    assert parser.parse_args(["pad-eval", "--split", "fourteenth"]).split == "fourteenth"
-    assert P.SPLITS[-2:] == ("fourteenth", "fifteenth") and "fourteenth" not in P.ir_leak_splits()
-    items = P.presentations("fourteenth", live=4, per_species=1, injection=1)
-    assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
-    assert all(p.key.startswith("fourteenth/") and "family=fourteenth" in p.uri for p in items)
-    assert {p.uri.split("camera=")[1].split("&")[0] for p in items} == {"d456"}
+    assert parser.parse_args(["pad-eval", "--split", family]).split == family
+    items = P.presentations(family, live=live, per_species=1, injection=1)
+    assert len(items) == live + len(P.ATTACKS) + len(P.INJECTIONS)
+    assert all(p.key.startswith(f"{family}/") and f"family={family}" in p.uri for p in items)
+    assert {p.uri.split("camera=")[1].split("&")[0] for p in items} == {camera}
     for p in items:
         light = p.uri.split("light=")[1].split("&")[0]
         lux = float(p.uri.split("lux=")[1].split("&")[0])
-        assert light in POOLS["fourteenth"].lights and LIGHT_LUX[light][0] <= lux <= LIGHT_LUX[light][1]
-    assert not {p.uri for p in items} & {p.uri for f in P.SPLITS if f != "fourteenth"
-                                         for p in P.presentations(f, live=4, per_species=1, injection=1)}
+        assert light in POOLS[family].lights and LIGHT_LUX[light][0] <= lux <= LIGHT_LUX[light][1]
+    assert not {p.uri for p in items} & {p.uri for f in P.SPLITS if f != family
+                                         for p in P.presentations(f, live=live, per_species=1, injection=1)}
+    return items
+
+
+def test_fourteenth_split_is_accepted_and_lists_its_own_pools():
+    # The fourteenth family (evaluated once, whole, in the twenty-fifth session): its split parses and its
+    # presentations are listed (nothing is presented).
+    assert P.SPLITS[-2:] == ("fourteenth", "fifteenth") and "fourteenth" not in P.ir_leak_splits()
+    items = _assert_split_lists_its_own_pools("fourteenth", "d456", live=4)
     # Striped by the blinds, TOO_BRIGHT_TO_VERIFY steps the person aside out of the sun (shade=1).
     assert P.followed_uri(items[0].uri, "TOO_BRIGHT_TO_VERIFY", 1) == items[0].uri + "&shade=1"
 
@@ -836,27 +843,11 @@ def test_fifteenth_split_is_accepted_unseen_and_lists_its_own_pools(tmp_path):
     # The fifteenth family (built in the twenty-sixth session, to be evaluated once, whole): its split
     # parses, its presentations are listed (nothing is presented), and it is the unseen family the
     # development benches refuse (bench.rerun_records, without a patched UNSEEN_SPLITS).
-    import argparse
-
     from bench import rerun_records
-    from drivers.sim.families import LIGHT_LUX, POOLS
-    from hil.commands import pad_eval
 
     assert P.UNSEEN_SPLITS == frozenset({"fifteenth"})
-    parser = argparse.ArgumentParser()
-    pad_eval.register(parser.add_subparsers())
-    assert parser.parse_args(["pad-eval", "--split", "fifteenth"]).split == "fifteenth"
     assert P.SPLITS[-1] == "fifteenth" and "fifteenth" in P.ir_leak_splits()
-    items = P.presentations("fifteenth", live=8, per_species=1, injection=1)
-    assert len(items) == 8 + len(P.ATTACKS) + len(P.INJECTIONS)
-    assert all(p.key.startswith("fifteenth/") and "family=fifteenth" in p.uri for p in items)
-    assert {p.uri.split("camera=")[1].split("&")[0] for p in items} == {"gemini335le"}
-    for p in items:
-        light = p.uri.split("light=")[1].split("&")[0]
-        lux = float(p.uri.split("lux=")[1].split("&")[0])
-        assert light in POOLS["fifteenth"].lights and LIGHT_LUX[light][0] <= lux <= LIGHT_LUX[light][1]
-    assert not {p.uri for p in items} & {p.uri for f in P.SPLITS if f != "fifteenth"
-                                         for p in P.presentations(f, live=8, per_species=1, injection=1)}
+    items = _assert_split_lists_its_own_pools("fifteenth", "gemini335le", live=8)
     recs = tmp_path / "recs.jsonl"
     recs.write_text(json.dumps({"v": P.RECORD_VERSION, "key": items[0].key, "split": "fifteenth",
                                 "kind": "bona_fide", "species": "live", "index": 0, "uri": items[0].uri,
