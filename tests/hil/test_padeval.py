@@ -826,17 +826,23 @@ def test_fourteenth_split_is_accepted_and_lists_its_own_pools():
     assert P.followed_uri(items[0].uri, "TOO_BRIGHT_TO_VERIFY", 1) == items[0].uri + "&shade=1"
 
 
+def _assert_each_camera_enrols(family: str, light: str) -> None:
+    """Each camera of the family's pool enrols its projector (a board at 0.45 and 0.65 m, then the wall)
+    under ``light``, the family's enrolment light."""
+    assert P.enrolment_light(family) == light and light not in P.NO_WALL_LIGHTS
+    for cam in P.POOLS[family].cameras:
+        uri = f"sim://?family={family}&camera={cam}&distance_mm=450"
+        assert all(f"family={family}" in u and f"light={light}" in u for u in P.enrolment_uris(uri))
+        ref = P.dot_reference_for(uri)
+        assert isinstance(ref, DotReference) and len(ref.to_bytes()) > 0 and abs(ref.parallax_px_m) > 0
+
+
 @pytest.mark.slow
 def test_each_fourteenth_camera_enrols_its_projector_under_the_familys_enrolment_light():
     # Each camera of the fourteenth's pool enrols (a board at 0.45 and 0.65 m, then the wall) under the
     # family's enrolment light, the blinds' low sun (the board and the wall striped; 150 lux in the
     # stripes), with the family's cornea on (a board has none).
-    assert P.enrolment_light("fourteenth") == "blinds" and "blinds" not in P.NO_WALL_LIGHTS
-    for cam in P.POOLS["fourteenth"].cameras:
-        uri = f"sim://?family=fourteenth&camera={cam}&distance_mm=450"
-        assert all("family=fourteenth" in u and "light=blinds" in u for u in P.enrolment_uris(uri))
-        ref = P.dot_reference_for(uri)
-        assert isinstance(ref, DotReference) and len(ref.to_bytes()) > 0 and abs(ref.parallax_px_m) > 0
+    _assert_each_camera_enrols("fourteenth", "blinds")
 
 
 def test_fifteenth_split_is_accepted_unseen_and_lists_its_own_pools(tmp_path):
@@ -864,12 +870,7 @@ def test_each_fifteenth_camera_enrols_its_projector_under_the_familys_enrolment_
     # Each camera of the fifteenth's pool enrols (a board at 0.45 and 0.65 m, then the wall) under the
     # family's enrolment light, the halogen downlights under the turning fan (the board's and the wall's
     # light pulsing with the blades), with the family's visible light in IR and cornea on.
-    assert P.enrolment_light("fifteenth") == "ceiling_fan" and "ceiling_fan" not in P.NO_WALL_LIGHTS
-    for cam in P.POOLS["fifteenth"].cameras:
-        uri = f"sim://?family=fifteenth&camera={cam}&distance_mm=450"
-        assert all("family=fifteenth" in u and "light=ceiling_fan" in u for u in P.enrolment_uris(uri))
-        ref = P.dot_reference_for(uri)
-        assert isinstance(ref, DotReference) and len(ref.to_bytes()) > 0 and abs(ref.parallax_px_m) > 0
+    _assert_each_camera_enrols("fifteenth", "ceiling_fan")
 
 
 def test_acceptances_that_came_only_after_a_light_prompt_are_counted_in_the_report(monkeypatch, capsys):
