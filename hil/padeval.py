@@ -30,7 +30,12 @@ light included), LED panels dimmed by PWM banding its rolling-shutter colour ima
 that, built and not run by its builder, and evaluated once (main e872e0c); ``fourteenth`` (session 25:
 the RealSense D456, low sun through venetian blinds striping the face and the wall, every eye's cornea
 mirroring the projector and the lamp, people with their own corneal radius and diameter) was added
-after that, built and not run by its builder, to be evaluated once on the final judge.
+after that, built and not run by its builder, and evaluated once (main d779572); ``fifteenth`` (session
+26: the Orbbec Gemini 335Le on Ethernet, whose IR imagers see visible light (``ir_leak`` for every URI),
+halogen downlights under a turning ceiling fan whose blades' shadows pulse on the face at 7.5-29 Hz, and
+high-pressure sodium street lights at night flickering at twice the mains frequency, every eye's cornea
+drawn, attack displays as the thirteenth's) was added after that, built and not run by its builder, to
+be evaluated once on the final judge.
 
 Each presentation runs as the daemon would: the quality phase (at most 30 framesets; the gate's
 prompts, the colour exposure metered on the face, the projector's power planned) and, when it
@@ -92,14 +97,15 @@ from drivers.sim import ATTACKS
 from drivers.sim.families import POOLS, light_for, presentation_query
 from hil.metrics import rate
 
-SPLITS = tuple(POOLS)                       # ("train", ..., "twelfth", "thirteenth", "fourteenth")
+SPLITS = tuple(POOLS)                       # ("train", ..., "thirteenth", "fourteenth", "fifteenth")
 # The family being built for a session's one unseen evaluation, which the development benches
 # (``bench.rerun_records``, ``bench.skin_area``) refuse to run; empty while none is being built. The
 # eighth was built and evaluated once in the nineteenth session, the ninth in the twentieth, the tenth in
 # the twenty-first, the eleventh in the twenty-second, the twelfth in the twenty-third, the thirteenth in
 # the twenty-fourth, the fourteenth in the twenty-fifth (docs/liveness.md, *The eighth family* ... *The
-# fourteenth family*); all are development sets since. Name the next family here while it is built.
-UNSEEN_SPLITS: frozenset[str] = frozenset()
+# fourteenth family*); all are development sets since. The fifteenth is being built in the twenty-sixth
+# session: refused until its one evaluation (then empty this again).
+UNSEEN_SPLITS: frozenset[str] = frozenset({"fifteenth"})
 INJECTIONS = ("replay", "splice", "render")
 LIVE = "live"
 RECORD_VERSION = 2

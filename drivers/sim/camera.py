@@ -96,6 +96,7 @@ class _DepthTick:
     state: SceneState
     dots_signal: np.ndarray | None = None    # the projector's part of the light (structured light)
     ambient: np.ndarray | None = None        # the ambient part of the light, under a flickering light (night.py)
+    fan_sweep: np.ndarray | None = None      # each pixel's coordinate along a ceiling fan's blades' motion (fan.py)
 
 
 @dataclass
@@ -626,13 +627,16 @@ class SimCamera(Camera):
             screen_ir = self._screen_ir(dmaps)
             if screen_ir is not None:
                 signal = signal + screen_ir
-        ambient = None
-        if self._scene.flicker is not None and self.profile.ir_band == "nir" and self._nir_share is not None:
+        ambient = sweep = None
+        modulated = self._scene.flicker is not None or self._scene.fan is not None
+        if modulated and self.profile.ir_band == "nir" and self._nir_share is not None:
             ambient = ambient_ir(dmaps, self.cfg.lux, self._nir_share)
             if visible is not None:
                 ambient = ambient + visible          # the room's visible light flickers as its NIR does
+            if self._scene.fan is not None:
+                sweep = self._scene.fan.sweep(self._depth_view, dmaps.z)
         return _DepthTick(signal, np.empty(0, np.uint16), np.empty(0, np.float32), state, dots,
-                          ambient=ambient), dmaps
+                          ambient=ambient, fan_sweep=sweep), dmaps
 
     def _depth(self, dmaps: ViewMaps, tick: _DepthTick, electrons: np.ndarray, exposure_s: float
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -659,6 +663,8 @@ class SimCamera(Camera):
                                                     cmaps), cmaps, lux, t)
         if banded:
             irr = self._banded(irr, cmaps, t)
+        if self._scene.fan is not None:
+            irr = self._fanned(irr, cmaps, t)
         color = expose_color(irr, self._ae, self._noise, self._awb)
         exposure_us, gain = self._ae.exposure_s * 1e6, self._ae.gain
         if update_ae:
@@ -681,6 +687,21 @@ class SimCamera(Camera):
                       PWM_READOUT_FRACTION / self._color_fps, h)
         room = color_irradiance(cmaps, c.lux, c.cct, None, 0.0)
         irr += (rows - np.float32(1.0))[:, None, None] * room
+        return irr
+
+    def _fanned(self, irr: np.ndarray, cmaps: ViewMaps, t: float) -> np.ndarray:
+        """The colour light under a ceiling fan's blades (fan.py): the lamp's share they hide over this
+        frame's exposure (a global shutter), pixel by pixel; the screen's and a display's light stay."""
+        fan = self._scene.fan
+        assert fan is not None
+        c = self.cfg
+        f = fan.factor(fan.sweep(self._color_view, cmaps.z), t + c.color_offset_ms / 1000.0 + c.t0_s,
+                       self._ae.exposure_s)
+        room = color_irradiance(cmaps, c.lux, c.cct, None, 0.0)
+        f -= np.float32(1.0)
+        room *= f[..., None]
+        irr += room
+        np.maximum(irr, 0.0, out=irr)
         return irr
 
     def _prerender(self) -> None:
@@ -795,6 +816,11 @@ class SimCamera(Camera):
         keeps the hardware clock: tick ``k`` starts at k / fps, also when ticks are played back)."""
         if tick.ambient is None:
             return tick.ir_signal
+        fan = self._scene.fan
+        if fan is not None and tick.fan_sweep is not None:
+            # A ceiling fan's blades (fan.py): the lamp's share hidden over this exposure, pixel by pixel.
+            light = fan.factor(tick.fan_sweep, k / self._depth_fps + self.cfg.t0_s, exposure_s)
+            return (tick.ir_signal + (light - np.float32(1.0)) * tick.ambient.astype(np.float32)).astype(np.float32)
         f = self._flicker(k / self._depth_fps, exposure_s)
         return (tick.ir_signal + np.float32(f - 1.0) * tick.ambient.astype(np.float32)).astype(np.float32)
 

@@ -1,9 +1,10 @@
 """Train, held-out, field, fresh, fifth, sixth, seventh, eighth, ninth, tenth, eleventh, twelfth,
-thirteenth and fourteenth families: populations that differ as the field differs from the lab.
+thirteenth, fourteenth and fifteenth families: populations that differ as the field differs from the lab.
 
 ``family=train``, ``family=heldout``, ``family=field``, ``family=fresh``, ``family=fifth``,
 ``family=sixth``, ``family=seventh``, ``family=eighth``, ``family=ninth``, ``family=tenth``,
-``family=eleventh``, ``family=twelfth``, ``family=thirteenth`` and ``family=fourteenth`` (URI key)
+``family=eleventh``, ``family=twelfth``, ``family=thirteenth``, ``family=fourteenth`` and
+``family=fifteenth`` (URI key)
 select pairwise disjoint pools:
 
 - identities: each family draws people from its own random stream (``identity.family_salt``), so
@@ -11,7 +12,8 @@ select pairwise disjoint pools:
   ``family=fresh&identity=5``, ``family=fifth&identity=5``, ``family=sixth&identity=5``,
   ``family=seventh&identity=5``, ``family=eighth&identity=5``, ``family=ninth&identity=5``,
   ``family=tenth&identity=5``, ``family=eleventh&identity=5``, ``family=twelfth&identity=5``,
-  ``family=thirteenth&identity=5`` and ``family=fourteenth&identity=5`` are different people, and none
+  ``family=thirteenth&identity=5``, ``family=fourteenth&identity=5`` and ``family=fifteenth&identity=5``
+  are different people, and none
   equals ``identity=5`` (family ``any``, the default). The sixth family's people also differ in what
   the simulator gave everyone alike before: each has their own eye-socket depth (6.5-15.5 mm, from
   the adult range of Hertel exophthalmometry) and breathing rate (12-20 breaths/min) and phase
@@ -51,7 +53,10 @@ select pairwise disjoint pools:
   and ``leak.py``, the kiosk screen's own light included; the OV2740 rolling-shutter colour module;
   another unit's calibration), fourteenth the Intel RealSense D456 (the D455 in an IP65 casing, on
   USB: 95 mm baseline, global-shutter colour, another unit's calibration; every fourteenth URI draws
-  the corneas' glints, ``FamilyPool.cornea`` and ``cornea.py``);
+  the corneas' glints, ``FamilyPool.cornea`` and ``cornea.py``), fifteenth the Orbbec Gemini 335Le (the
+  335L's 95 mm stereo on Gigabit Ethernet with PoE, recalled: no IR-pass filter, so every fifteenth URI
+  renders the visible light its imagers see, ``ir_leak``; the corneas drawn too; the laser switch over the
+  network; another unit's calibration);
 - light sources: train is lit by fluorescent tubes and LEDs (an office lab), held-out by daylight,
   incandescent lamps and mixed light (a bank lobby, a mall, a window), field by halogen spots and
   high-CRI LED panels (a branch with display lighting), fresh by ceramic metal-halide lamps (a
@@ -88,11 +93,17 @@ select pairwise disjoint pools:
   global-shutter IR frames vary as a whole; fourteenth (``sun.Blinds``) by low sun (10-25° up, 3200-4500 K,
   1000-7500 lux in the stripes) through a window's venetian blinds: hard slatted stripes, fixed in the
   world, over the face and the wall (the slats' open fraction and the stripes' period and penumbra in
-  closed form), the face keeping 0.10-0.30 of the light between them;
+  closed form), the face keeping 0.10-0.30 of the light between them; fifteenth (``fan.py``) by halogen
+  downlights under a turning ceiling fan (150-800 lux, 2800-3200 K): 3-5 blades at 150-350 rpm hide part
+  of one lamp 7.5-29 times a second (aliased against 30 fps, so the light changes inside projector on-off
+  pairs), the hidden share in closed form from the blade, the lamp's disc and their distances, the shadow
+  sweeping across the face, integrated over each exposure; and by high-pressure sodium street lights at a
+  walk-up ATM at night (15-80 lux with the ATM's LED fascia, 2300-2600 K; the 819 nm sodium lines in the
+  IR, 0.029 per lux; flickering at twice the mains frequency, 42-67 % deep);
 - attack instruments: every instrument (mask resin, paper, curvature, holes, silicone, head-model
   material) is drawn from the family's stream, so the two families present different objects; the
-  thirteenth and fourteenth families' attack displays also draw their own luminance (350-1000 cd/m^2, where every
-  other family's shine at ~83) and whether they stand still on something (half) or are held
+  thirteenth, fourteenth and fifteenth families' attack displays also draw their own luminance (350-1000
+  cd/m^2, where every other family's shine at ~83) and whether they stand still on something (half) or are held
   (steadier than elsewhere): ``species.screen_instrument``.
 
 A URI that names a camera or light outside its family's pool is refused (``DRV_INVALID_URI``): a
@@ -149,7 +160,12 @@ striping the face and the wall (``sun.Blinds``), every eye's cornea mirroring th
 lamp, people with their own corneal radius and diameter; named in ``hil.padeval.UNSEEN_SPLITS`` while
 built, no verdict, score or PAD report computed on it by its builder, and evaluated once (main d779572;
 docs/liveness.md, *The fourteenth family*: BPCER 4.6 %, FTA 21.0 % — the stripes hide the face from the
-detector —, silicone 5 of 6 accepted, every other attack 0 of 71).
+detector —, silicone 5 of 6 accepted, every other attack 0 of 71). It has been looked at since, so
+``fifteenth`` was added (session 26, main 4d96aa7) the same way: the Orbbec Gemini 335Le, halogen
+downlights under a turning ceiling fan and sodium street lights at night (``fan.py``), visible light in
+its IR and the corneas on every URI; no per-person trait of its own (not built: its people are drawn from
+its own stream as everyone's are); named in ``hil.padeval.UNSEEN_SPLITS`` while built, no verdict, score
+or PAD report computed on it by its builder before the coordinator's one evaluation.
 """
 
 from __future__ import annotations
@@ -190,6 +206,7 @@ POOLS: dict[str, FamilyPool] = {
     "twelfth": FamilyPool(cameras=("d457",), lights=("ring_light", "headlights")),
     "thirteenth": FamilyPool(cameras=("d435i",), lights=("pwm_led",), ir_leak=True),
     "fourteenth": FamilyPool(cameras=("d456",), lights=("blinds",), cornea=True),
+    "fifteenth": FamilyPool(cameras=("gemini335le",), lights=("ceiling_fan", "sodium"), ir_leak=True, cornea=True),
 }
 # Colour temperature ranges that belong with each light source (K).
 LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700, 6500),
@@ -201,7 +218,7 @@ LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700
              "backlight": (3000, 4000), "passing_shade": (4500, 6000),
              "signage": (3000, 4500), "dappled_sun": (5000, 6500),
              "ring_light": (3000, 4500), "headlights": (3500, 5000), "pwm_led": (3000, 5000),
-             "blinds": (3200, 4500)}
+             "blinds": (3200, 4500), "ceiling_fan": (2800, 3200), "sodium": (2300, 2600)}
 # Every range lies inside the capture spec's 2300-7500 K (§7.5 d, agent/quality/settings.py): the
 # families draw presentations inside the envelope the gate admits. North-sky light through tinted
 # glass reaches 9500 K; above 7500 K it is light the agent refuses by design (LIGHT_COLOR), so the
@@ -225,7 +242,7 @@ LIGHT_LUX = {"open_shade": (500.0, 7500.0), "screen_led": (15.0, 150.0), "lowe_g
              "backlight": (80.0, 400.0), "passing_shade": (300.0, 2000.0),
              "signage": (100.0, 500.0), "dappled_sun": (200.0, 1500.0),
              "ring_light": (100.0, 500.0), "headlights": (15.0, 80.0), "pwm_led": (100.0, 800.0),
-             "blinds": (1000.0, 7500.0)}
+             "blinds": (1000.0, 7500.0), "ceiling_fan": (150.0, 800.0), "sodium": (15.0, 80.0)}
 
 
 def camera_for(family: str, identity: int, camera: str | None) -> str:

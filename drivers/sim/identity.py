@@ -68,7 +68,7 @@ CLOTHING: tuple[tuple[str, tuple[float, float, float], float], ...] = (
 )
 
 FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
-            "eleventh", "twelfth", "thirteenth", "fourteenth")
+            "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth")
 # The identity stream for each family is salted so that family=train&identity=5,
 # family=heldout&identity=5, family=field&identity=5, family=fresh&identity=5,
 # family=fifth&identity=5, family=sixth&identity=5, family=seventh&identity=5, family=eighth&identity=5
@@ -79,7 +79,8 @@ _FAMILY_SALT = {"any": 10_000, "train": 2_000_003, "heldout": 7_000_019, "field"
                 "fresh": 13_000_027, "fifth": 17_000_041, "sixth": 19_000_051, "seventh": 23_000_077,
                 "eighth": 29_000_081, "ninth": 31_000_091,
                 "tenth": 37_000_111, "eleventh": 41_000_129, "twelfth": 43_000_133,
-                "thirteenth": 47_000_147, "fourteenth": 53_000_161}
+                "thirteenth": 47_000_147, "fourteenth": 53_000_161,
+                "fifteenth": 59_000_173}
 
 # What the simulator gave everyone alike until the sixth family, which draws them per person:
 # - the eye sockets' depth under the brow-cheek surface (head.face_height), 11 mm. Hertel

@@ -79,7 +79,8 @@ NATIVE_SIZE = {"d435": (1280, 800), "d455": (1280, 800), "d405": (1280, 800),
                "d435f": (1280, 800),  # [DS], as the D435 ([D435F] in profiles.py)
                "d455f": (1280, 800),  # [DS], as the D455 ([D455F] in profiles.py)
                "d457": (1280, 800),  # [D457]: the D450 module's OV9282 imagers, as the D455
-               "d456": (1280, 800)}  # [D456]: the D455's OV9282 imagers
+               "d456": (1280, 800),  # [D456]: the D455's OV9282 imagers
+               "gemini335le": (1280, 800)}  # [G335LE]: the 335L's imagers
 
 
 # Native size of each profile's colour calibration (the image every colour mode is a crop and scale of).
@@ -101,7 +102,8 @@ COLOR_NATIVE_SIZE = {"d435": (1920, 1080), "d415": (1920, 1080),   # OV2740: 640
                      "d435f": (1920, 1080),  # [D435F]: the D435's OV2740 colour module
                      "d455f": (1280, 800),  # [D455F]: the D455's OV9782 colour module
                      "d457": (1280, 800),  # [D457]: the D450 module's OV9782 colour sensor
-                     "d456": (1280, 800)}  # [D456]: the D455's OV9782 colour sensor
+                     "d456": (1280, 800),  # [D456]: the D455's OV9782 colour sensor
+                     "gemini335le": (1280, 800)}  # [G335LE]: the 335L's colour sensor
 
 
 def offered_depth_modes(profile: CameraProfile) -> dict[tuple[int, int], tuple[float, ...]]:

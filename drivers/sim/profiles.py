@@ -178,6 +178,13 @@ Sources (figures cited per profile below):
   D457; the window's own reflections are not modelled. Its IR imagers' dark noise, fixed-pattern noise
   and hot pixels: no published figure was reached this session (OV9282 datasheet figures not read), so
   the simulator's noise model is kept. Another unit's calibration.
+- [G335LE] the Orbbec Gemini 335Le: the Gemini 335L's long-baseline stereo module (95 mm, 90°x65° depth,
+  the global-shutter 94° colour sensor, an 850 nm dot projector switched through the SDK's laser switch, no
+  IR-pass filter) in a sealed housing on Gigabit Ethernet with PoE and an M12 connector, on Orbbec SDK v2's
+  network transport (recalled, not read this session: Orbbec's 330-series announcements name a 335Le and a
+  GMSL2 335Lg beside the USB 335L; whether its window adds an IR-pass filter was not reached: rendered
+  without one, as the 335L). Its controls go over the network: the laser switch lands a frame later
+  than on USB more often (jitter 0.30, typical, assumed). Another unit's calibration.
 - [D455-CAL] a D455's factory colour calibration published with the ABC-iRobotics/Hand_Tools data
   set (1280x800: fx 629.6, fy 628.9, ppx 629.1, ppy 397.5; Brown-Conrady k1 -0.0557 k2 0.0603
   p1 -0.00098 p2 -0.00085 k3 -0.0161).
@@ -969,9 +976,42 @@ D456 = CameraProfile(
     stream_modes=D455.stream_modes,              # [D456]: the D455's modes
 )
 
+GEMINI335LE = CameraProfile(
+    name="gemini335le", model="Orbbec Gemini 335Le (the 335L's stereo on Gigabit Ethernet, no IR-pass filter)",
+    # [G335LE], [G335L]: depth 90°x65° at 1280x800; this unit's calibration 90.8° (within ±3°): fx at
+    # 1280x800 = 640 / tan(45.4°) = 631.5, x0.6 = 378.9 at 640x480 (modes.py). Principal point typical.
+    depth_intrinsics=Intrinsics(640, 480, 378.9, 378.9, 317.4, 242.2, DistortionModel.INVERSE_BROWN_CONRADY),
+    # [G335L]: colour 94° at 1280x800; this unit's 94.8° (within ±3°): fx = 640 / tan(47.4°) = 588.6,
+    # x0.6 = 353.2 at 640x480. Distortion typical of a 94° module.
+    color_intrinsics=Intrinsics(640, 480, 353.2, 353.0, 321.5, 238.9, DistortionModel.BROWN_CONRADY,
+                                (-0.061, 0.052, -0.0003, 0.0004, -0.013)),
+    # [G330-CS] table 2: colour 23.75 mm along +x from the left imager (nominal); this unit within 0.1 mm.
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(0.09), np.deg2rad(-0.05), np.deg2rad(-0.08)),
+                                          np.array([0.02381, -0.00004, 0.00006])),
+    stereo_baseline_m=0.095,                     # [G335L]: 95 mm
+    projector_offset_m=0.055,                    # typical: as the 335L's
+    sigma_disparity_px=0.10,                     # as the 335L (the same module)
+    depth_range_m=(0.25, 6.0),                   # [G335L]
+    depth_scale=0.001,
+    color_ae=AutoExposureSpec(0.16, 0.24, (100e-6, 1 / 30), (1.0, 16.0)),   # as the 335L
+    color_units=MetadataUnits(GAIN_MULTIPLIER, 100.0), ir_units=MetadataUnits(GAIN_MULTIPLIER, 1.0),
+    ir_exposure_default_s=0.005, ir_exposure_range_s=(20e-6, 0.1), ir_gain_default=1.0,   # as the 335L
+    projector="850 nm VCSEL dot projector (on/off only)", projector_power=None,
+    projector_nominal_mw=150.0,
+    projector_latency_frames=1, projector_jitter=0.30,   # [G335LE]: a network property write (assumed)
+    structured_light=False,
+    ir_band="nir",
+    depth_shutter="global",
+    color_shutter="global",                      # [G335L]
+    color_from_depth_imager=False,
+    visible_response=(1.0, 1.0, 1.0),            # [G335LE]: no IR-pass filter, as the 335L (recalled)
+    stream_modes=G330_STREAM_MODES,
+)
+
 PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335, GEMINI2,
                                                           GEMINI336L, ASTRA_MINI_S, GEMINI2L, GEMINI335L,
-                                                          GEMINI336, D435F, D455F, D457, D435I, D456)}
+                                                          GEMINI336, D435F, D455F, D457, D435I, D456,
+                                                          GEMINI335LE)}
 DEFAULT = "d435"
 
 

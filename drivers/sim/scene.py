@@ -18,6 +18,7 @@ import numpy as np
 from . import body, cornea, head, species
 from .config import SimConfig
 from .families import light_for
+from .fan import CeilingFan, sodium_flicker
 from .identity import BLINK_S, Identity, family_salt
 from .keylight import Headlights, RingLight
 from .lobby import DappledSun, Signage
@@ -154,7 +155,7 @@ LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incand
                    "lowe_glass": 0.032, "street_led": 0.0031, "direct_sun": 0.12, "shop_halogen": 0.24,
                    "cctv_ir": 0.002, "flicker_led": 0.002, "backlight": 0.002, "passing_shade": 0.068,
                    "signage": 0.002, "dappled_sun": 0.20, "ring_light": 0.002, "headlights": 0.002,
-                   "pwm_led": 0.002, "blinds": 0.17}
+                   "pwm_led": 0.002, "blinds": 0.17, "ceiling_fan": 0.32, "sodium": 0.029}
 # The fourteenth family's source (drivers/sim/sun.py, ``Blinds``): "blinds", low sun (10-25° up) through
 #   clear glazing and a window's venetian blinds, striping the face and the wall: the direct beam alone
 #   on the eighth family's model (the 5800 K sun through Rayleigh and Ångström aerosol extinction,
@@ -162,6 +163,11 @@ LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incand
 #   lux, ~3650 K; over 10-25° and beta 0.05-0.1, 0.12-0.23 and 3150-4450 K (LIGHT_CCT 3200-4500). Clear
 #   float glass is taken as neutral between the visible and 850 nm (recalled); the stripes' shade keeps
 #   the same share (sun.py).
+# The fifteenth family's sources (drivers/sim/fan.py): "ceiling_fan", halogen downlights (a black body at
+#   2800-3200 K, 0.32 as "halogen") under a turning ceiling fan whose blades' shadows pulse on the face at
+#   7.5-29 Hz (fan.CeilingFan); "sodium", high-pressure sodium street lights at night (the 819 nm doublet:
+#   0.04 per lux, recalled) with the ATM's LED fascia (0.3 of the lux at 0.002): 0.029, flickering at
+#   twice the mains frequency (fan.sodium_flicker).
 # Overhead lamp as seen from the subject: 35° above the line to the camera, ~6° across; it gives a
 # third of the light on the face. Spectacle lenses mirror it (glints).
 LAMP_DIR = np.array([0.0, -np.sin(np.deg2rad(35.0)), -np.cos(np.deg2rad(35.0))])
@@ -369,6 +375,11 @@ class Scene:
         if light == "pwm_led":
             # The thirteenth family's PWM-dimmed LED panels (pwm.py), from their own stream.
             self.flicker = PwmLight.draw(np.random.default_rng([self._scene_rng_seed, 107]))
+        # The fifteenth family's lights (fan.py), each from its own stream (nothing else drawn changes).
+        self.fan = CeilingFan.draw(np.random.default_rng([self._scene_rng_seed, 111]), cfg.distance_mm / 1000.0) \
+            if light == "ceiling_fan" else None
+        if light == "sodium":
+            self.flicker = sodium_flicker(np.random.default_rng([self._scene_rng_seed, 113]))
         # The tenth family's lights (street.py), each from its own stream (nothing else drawn changes).
         self.backlight = Backlight.draw(np.random.default_rng([self._scene_rng_seed, 101])) \
             if light == "backlight" else None

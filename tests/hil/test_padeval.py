@@ -533,7 +533,7 @@ def test_twelfth_split_is_accepted_and_lists_its_own_pools():
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "twelfth"]).split == "twelfth"
-    assert P.SPLITS[-3:] == ("twelfth", "thirteenth", "fourteenth")
+    assert P.SPLITS[-4:] == ("twelfth", "thirteenth", "fourteenth", "fifteenth")
     items = P.presentations("twelfth", live=4, per_species=1, injection=1)
     assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("twelfth/") and "family=twelfth" in p.uri for p in items)
@@ -767,7 +767,7 @@ def test_thirteenth_split_is_accepted_and_lists_its_own_pools():
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "thirteenth"]).split == "thirteenth"
-    assert P.SPLITS[-2:] == ("thirteenth", "fourteenth")
+    assert P.SPLITS[-3:] == ("thirteenth", "fourteenth", "fifteenth")
     items = P.presentations("thirteenth", live=4, per_species=1, injection=1)
     assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("thirteenth/") and "family=thirteenth" in p.uri for p in items)
@@ -793,9 +793,9 @@ def test_each_thirteenth_camera_enrols_its_projector_under_the_familys_enrolment
         assert isinstance(ref, DotReference) and len(ref.to_bytes()) > 0 and abs(ref.parallax_px_m) > 0
 
 
-def test_fourteenth_split_is_accepted_and_lists_its_own_pools():
-    # The fourteenth family (evaluated once, whole, in the twenty-fifth session): its split parses and its
-    # presentations are listed (nothing is presented).
+def _assert_split_lists_its_own_pools(family: str, camera: str, live: int) -> list:
+    """The split parses; its presentations (listed, nothing presented) are its own, on its camera, under
+    its lights at their illuminances, and none is another split's."""
     import argparse
 
     from drivers.sim.families import LIGHT_LUX, POOLS
@@ -803,20 +803,38 @@ def test_fourteenth_split_is_accepted_and_lists_its_own_pools():
 
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
-    assert parser.parse_args(["pad-eval", "--split", "fourteenth"]).split == "fourteenth"
-    assert P.SPLITS[-1] == "fourteenth" and "fourteenth" not in P.ir_leak_splits()
-    items = P.presentations("fourteenth", live=4, per_species=1, injection=1)
-    assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
-    assert all(p.key.startswith("fourteenth/") and "family=fourteenth" in p.uri for p in items)
-    assert {p.uri.split("camera=")[1].split("&")[0] for p in items} == {"d456"}
+    assert parser.parse_args(["pad-eval", "--split", family]).split == family
+    items = P.presentations(family, live=live, per_species=1, injection=1)
+    assert len(items) == live + len(P.ATTACKS) + len(P.INJECTIONS)
+    assert all(p.key.startswith(f"{family}/") and f"family={family}" in p.uri for p in items)
+    assert {p.uri.split("camera=")[1].split("&")[0] for p in items} == {camera}
     for p in items:
         light = p.uri.split("light=")[1].split("&")[0]
         lux = float(p.uri.split("lux=")[1].split("&")[0])
-        assert light in POOLS["fourteenth"].lights and LIGHT_LUX[light][0] <= lux <= LIGHT_LUX[light][1]
-    assert not {p.uri for p in items} & {p.uri for f in P.SPLITS if f != "fourteenth"
-                                         for p in P.presentations(f, live=4, per_species=1, injection=1)}
+        assert light in POOLS[family].lights and LIGHT_LUX[light][0] <= lux <= LIGHT_LUX[light][1]
+    assert not {p.uri for p in items} & {p.uri for f in P.SPLITS if f != family
+                                         for p in P.presentations(f, live=live, per_species=1, injection=1)}
+    return items
+
+
+def test_fourteenth_split_is_accepted_and_lists_its_own_pools():
+    # The fourteenth family (evaluated once, whole, in the twenty-fifth session): its split parses and its
+    # presentations are listed (nothing is presented).
+    assert P.SPLITS[-2:] == ("fourteenth", "fifteenth") and "fourteenth" not in P.ir_leak_splits()
+    items = _assert_split_lists_its_own_pools("fourteenth", "d456", live=4)
     # Striped by the blinds, TOO_BRIGHT_TO_VERIFY steps the person aside out of the sun (shade=1).
     assert P.followed_uri(items[0].uri, "TOO_BRIGHT_TO_VERIFY", 1) == items[0].uri + "&shade=1"
+
+
+def _assert_each_camera_enrols(family: str, light: str) -> None:
+    """Each camera of the family's pool enrols its projector (a board at 0.45 and 0.65 m, then the wall)
+    under ``light``, the family's enrolment light."""
+    assert P.enrolment_light(family) == light and light not in P.NO_WALL_LIGHTS
+    for cam in P.POOLS[family].cameras:
+        uri = f"sim://?family={family}&camera={cam}&distance_mm=450"
+        assert all(f"family={family}" in u and f"light={light}" in u for u in P.enrolment_uris(uri))
+        ref = P.dot_reference_for(uri)
+        assert isinstance(ref, DotReference) and len(ref.to_bytes()) > 0 and abs(ref.parallax_px_m) > 0
 
 
 @pytest.mark.slow
@@ -824,12 +842,35 @@ def test_each_fourteenth_camera_enrols_its_projector_under_the_familys_enrolment
     # Each camera of the fourteenth's pool enrols (a board at 0.45 and 0.65 m, then the wall) under the
     # family's enrolment light, the blinds' low sun (the board and the wall striped; 150 lux in the
     # stripes), with the family's cornea on (a board has none).
-    assert P.enrolment_light("fourteenth") == "blinds" and "blinds" not in P.NO_WALL_LIGHTS
-    for cam in P.POOLS["fourteenth"].cameras:
-        uri = f"sim://?family=fourteenth&camera={cam}&distance_mm=450"
-        assert all("family=fourteenth" in u and "light=blinds" in u for u in P.enrolment_uris(uri))
-        ref = P.dot_reference_for(uri)
-        assert isinstance(ref, DotReference) and len(ref.to_bytes()) > 0 and abs(ref.parallax_px_m) > 0
+    _assert_each_camera_enrols("fourteenth", "blinds")
+
+
+def test_fifteenth_split_is_accepted_unseen_and_lists_its_own_pools(tmp_path):
+    # The fifteenth family (built in the twenty-sixth session, to be evaluated once, whole): its split
+    # parses, its presentations are listed (nothing is presented), and it is the unseen family the
+    # development benches refuse (bench.rerun_records, without a patched UNSEEN_SPLITS).
+    from bench import rerun_records
+
+    assert P.UNSEEN_SPLITS == frozenset({"fifteenth"})
+    assert P.SPLITS[-1] == "fifteenth" and "fifteenth" in P.ir_leak_splits()
+    items = _assert_split_lists_its_own_pools("fifteenth", "gemini335le", live=8)
+    recs = tmp_path / "recs.jsonl"
+    recs.write_text(json.dumps({"v": P.RECORD_VERSION, "key": items[0].key, "split": "fifteenth",
+                                "kind": "bona_fide", "species": "live", "index": 0, "uri": items[0].uri,
+                                "outcome": "rejected", "verdict": "attack", "reason": None}) + "\n")
+    keys = tmp_path / "keys.txt"
+    keys.write_text(items[0].key + "\n")
+    with pytest.raises(SystemExit, match=items[0].key):
+        rerun_records.main([str(recs), "--keys", str(keys), "--out", str(tmp_path / "out.jsonl")])
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_each_fifteenth_camera_enrols_its_projector_under_the_familys_enrolment_light():
+    # Each camera of the fifteenth's pool enrols (a board at 0.45 and 0.65 m, then the wall) under the
+    # family's enrolment light, the halogen downlights under the turning fan (the board's and the wall's
+    # light pulsing with the blades), with the family's visible light in IR and cornea on.
+    _assert_each_camera_enrols("fifteenth", "ceiling_fan")
 
 
 def test_acceptances_that_came_only_after_a_light_prompt_are_counted_in_the_report(monkeypatch, capsys):
