@@ -9,7 +9,9 @@ alive, as a mask with eye holes).
     PYTHONPATH=. nice -n 19 python -m bench.edge_lamp [--seeds 10] [--sweep]
 
 Prints, per (spot DN, move px), how many of seeds x 2 nonces score >= live_min (0.5), the median
-score and sharpness, and the most pairs whose shape was not read (``ProjectorMeasure.unshaped``).
+score and sharpness, the most pairs whose shape was not read (``ProjectorMeasure.unshaped``) and the
+fewest whose shape was read in a window scoring >= live_min (review26: with a 19-23 DN lamp one pair
+of 9 decides, the other 8 left unread by ``light_gone``: the median has no minimum count).
 ``--sweep``: also skin and resin under the same moves, 3 seeds each (review24's edge_lamp.py table).
 Numbers only, no frames written."""
 
@@ -38,6 +40,12 @@ def _dropped(m) -> int:
     return int(m.unshaped)
 
 
+def _read(lights: list[ProjectorLight]) -> int:
+    """Two-sided measured pairs whose dots' shape was read: those ``ProjectorMeasure.sharpness`` is the
+    median of (``pool``; its cheeks' rule aside, which these frames do not reach)."""
+    return sum(1 for x in lights if np.isfinite(x.contrast2) and not x.one_sided and np.isfinite(x.sharpness))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=10)
@@ -51,14 +59,17 @@ def main() -> None:
         got = []
         for seed in range(a.seeds):
             for nonce in (b"\0" * 16, b"\1" * 16):
-                m, s = T.judged(window_edges(T.RESIN_SCATTER, step, lamp, seed=seed, dn=dn, nonce=nonce))
-                got.append((T.session_score(s), float(m.sharpness), _dropped(m), m.pairs))
+                lights = window_edges(T.RESIN_SCATTER, step, lamp, seed=seed, dn=dn, nonce=nonce)
+                m, s = T.judged(lights)
+                got.append((T.session_score(s), float(m.sharpness), _dropped(m), m.pairs, _read(lights)))
         sc = sorted(g[0] for g in got)
         sh = sorted(g[1] for g in got if np.isfinite(g[1]))
         print(f"resin+B {lamp:.0f} DN, spot {dn:.0f} DN moved {step} px on each edge: score >= {LIVE_MIN} in "
               f"{sum(x >= LIVE_MIN for x in sc)} of {len(sc)}, median {sc[len(sc) // 2]:.2f} (max {sc[-1]:.2f}); "
               f"sharpness median {sh[len(sh) // 2] if sh else float('nan'):.2f} ({len(sh)} read); "
-              f"pairs dropped max {max(g[2] for g in got)} of {max(g[3] for g in got)}", flush=True)
+              f"pairs dropped max {max(g[2] for g in got)} of {max(g[3] for g in got)}; "
+              f"fewest read when >= {LIVE_MIN}: {min((g[4] for g in got if g[0] >= LIVE_MIN), default='-')}",
+              flush=True)
     if not a.sweep:
         return
     for name, scatter, synced in (("resin", T.RESIN_SCATTER, 0.0), ("resin+B", T.RESIN_SCATTER, 16.0),

@@ -28,7 +28,8 @@ fields. Images, crops, landmarks and templates cannot pass, whatever a caller tr
 A record refused that way is not lost silently and does not fail its caller (misc25):
 :meth:`AuditLog.record` writes in its place one fixed-size ``audit_refused`` entry (``code``
 ``AUD_REFUSED``, ``problem`` one of ``PROBLEMS``, the refused event's name, the offending field's
-name, and the ``session_id`` when the record had a short one: never a refused value), logs a warning
+name, and the ``session_id`` when the record had a short one: never a refused value; a name or value
+that is not UTF-8 text, a lone surrogate, is refused too, ``NOT_TEXT``), logs a warning
 naming the same, counts it (:meth:`AuditLog.refusals`: the daemon's metrics export it) and returns.
 So whatever a caller passes, the operation is audited (what happened, when, in which session), and a
 session's verdict, its probe and its receipt go on exactly as if the record had been written: the
@@ -65,9 +66,9 @@ MAX_NAME = 64                      # event and field names
 REFUSED_EVENT = "audit_refused"    # the entry written in place of a refused record
 # Why a record was refused (``AuditRefused.problem``, the ``audit_refused`` entry's ``problem``): a
 # closed set, so it can be a metric's label.
-EVENT_NAME, FIELD_NAME, BIOMETRIC_FIELD, TOO_LONG, NOT_SCALAR = (
-    "EVENT_NAME", "FIELD_NAME", "BIOMETRIC_FIELD", "TOO_LONG", "NOT_SCALAR")
-PROBLEMS = (EVENT_NAME, FIELD_NAME, BIOMETRIC_FIELD, TOO_LONG, NOT_SCALAR)
+EVENT_NAME, FIELD_NAME, BIOMETRIC_FIELD, TOO_LONG, NOT_SCALAR, NOT_TEXT = (
+    "EVENT_NAME", "FIELD_NAME", "BIOMETRIC_FIELD", "TOO_LONG", "NOT_SCALAR", "NOT_TEXT")
+PROBLEMS = (EVENT_NAME, FIELD_NAME, BIOMETRIC_FIELD, TOO_LONG, NOT_SCALAR, NOT_TEXT)
 FORBIDDEN_KEYS = frozenset({"pixels", "image", "images", "crop", "crops", "landmarks", "embedding", "template",
                             "frame", "frames", "depth", "ir", "color", "face", "iris", "payload", "plaintext"})
 
@@ -127,8 +128,19 @@ def checkpoint_message(seq: int, head: str) -> bytes:
     return b"capture-agent/audit/v1\0" + struct.pack(">Q", seq) + bytes.fromhex(head)
 
 
+def _utf8(v: str) -> bool:
+    """Whether ``v`` can be written to the log (UTF-8): a lone surrogate (a ``surrogateescape``d byte of
+    a name read from the OS, a ``\\udc80`` escape in JSON) cannot (review26: it raised
+    ``UnicodeEncodeError`` out of :meth:`AuditLog.record`, past the ``audit_refused`` entry)."""
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _name(k: Any) -> bool:
-    return isinstance(k, str) and 0 < len(k) <= MAX_NAME
+    return isinstance(k, str) and 0 < len(k) <= MAX_NAME and _utf8(k)
 
 
 def clean(data: dict[str, Any]) -> dict[str, Any]:
@@ -143,6 +155,8 @@ def clean(data: dict[str, Any]) -> dict[str, Any]:
         if isinstance(v, str):
             if len(v) > MAX_STRING:
                 raise AuditRefused(f"audit field {k!r} is longer than {MAX_STRING} characters", TOO_LONG, k)
+            if not _utf8(v):
+                raise AuditRefused(f"audit field {k!r} is not text the log can write (not UTF-8)", NOT_TEXT, k)
         elif not (v is None or isinstance(v, (bool, int, float))):
             raise AuditRefused(f"audit field {k!r} must be a string, number, boolean or null, "
                                f"not {type(v).__name__}", NOT_SCALAR, k)

@@ -167,3 +167,27 @@ def test_a_refused_record_is_written_as_a_fixed_size_audit_refused_entry_and_nev
     assert "SECRET" not in text and "SECRET" not in caplog.text      # nothing refused reaches the file or the log
     assert max(len(json.dumps(e["data"])) for e in lines(tmp_path / "audit.jsonl")
                if e["event"] == audit.REFUSED_EVENT) < 5 * audit.MAX_NAME + 100    # fixed size
+
+
+
+def test_a_value_or_name_that_is_not_utf8_text_is_refused_not_raised(tmp_path):
+    # review26: a string holding a lone surrogate (what Python makes of an undecodable byte in a name
+    # read from the OS, or of a "\\udc80" escape in JSON) passed ``clean`` and then raised
+    # UnicodeEncodeError as the entry was written: out of ``record``, past misc25's audit_refused entry
+    # (in a session: out of run_capture's handler, as its ``error`` record quoted an exception's message,
+    # in place of the Error event). Now it is refused like any other, NOT_TEXT, and nothing of it is written.
+    sid = "5e551011-0000-0000-0000-000000000002"
+    signer = generate_file_key(tmp_path / "terminal.pem")
+    log = AuditLog(tmp_path / "audit.jsonl", signer)
+    entry = log.record("error", session_id=sid, code="DEV_LOST", message="camera \udc80\udcff lost")
+    assert entry["data"] == {"code": "AUD_REFUSED", "problem": "NOT_TEXT", "refused_event": "error",
+                             "field": "message", "session_id": sid}
+    # A name that is not text is not repeated in the entry either (it would raise there in turn).
+    entry = log.record("error", **{"message\udc80": "x", "session_id": sid})
+    assert entry["data"]["problem"] == "FIELD_NAME" and entry["data"]["field"] is None
+    entry = log.record("result\udc80", session_id="s\udc80")
+    assert entry["data"]["refused_event"] is None and entry["data"]["session_id"] is None
+    assert log.refusals() == {"NOT_TEXT": 1, "FIELD_NAME": 1, "EVENT_NAME": 1}
+    log.close()
+    audit.verify(tmp_path / "audit.jsonl", signer.public_key(), max_unsigned_tail=0)   # chained and signed
+    assert "\\udc" not in (tmp_path / "audit.jsonl").read_text()
