@@ -165,7 +165,9 @@ detector —, silicone 5 of 6 accepted, every other attack 0 of 71). It has been
 downlights under a turning ceiling fan and sodium street lights at night (``fan.py``), visible light in
 its IR and the corneas on every URI; no per-person trait of its own (not built: its people are drawn from
 its own stream as everyone's are); named in ``hil.padeval.UNSEEN_SPLITS`` while built, no verdict, score
-or PAD report computed on it by its builder before the coordinator's one evaluation.
+or PAD report computed on it by its builder, and evaluated once (main e0c855b; docs/liveness.md, *The
+fifteenth family*: BPCER 24.8 %, 42.6 % under the fan — the blades' pulses contradict the screen's colour
+sequence —, 8.7 % under sodium; FTA 4.7 %; silicone 7 of 10 accepted, every other attack 0 of 79).
 """
 
 from __future__ import annotations

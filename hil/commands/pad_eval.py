@@ -25,7 +25,7 @@ def register(sub) -> None:
                         "evaluated once; ninth: added after that, evaluated once; tenth: added after that, "
                         "evaluated once; eleventh: added after that, evaluated once in part; twelfth: added after "
                         "that, evaluated once; thirteenth: added after that, evaluated once; fourteenth: added after "
-                        "that, evaluated once; fifteenth: added after that, never looked at); "
+                        "that, evaluated once; fifteenth: added after that, evaluated once); "
                         "thresholds are fitted on train")
     p.add_argument("--per-species", type=int, default=P.DEFAULT_PER_SPECIES,
                    help=f"presentations per attack species (default {P.DEFAULT_PER_SPECIES})")
@@ -58,7 +58,8 @@ def register(sub) -> None:
     p.add_argument("--ir-leak", action="store_true",
                    help="render every presentation with ir_leak=1: the visible light (room and displays) that IR "
                         "imagers without an IR-pass filter see (docs/sim.md); only on splits whose every camera lacks "
-                        "one (train, field, eighth); reported apart from runs without")
+                        "one (train, field, eighth; the thirteenth and fifteenth render it always); reported apart "
+                        "from runs without")
     p.add_argument("--cornea", action="store_true",
                    help="render every presentation with cornea=1: the corneas' mirror images of the projector and "
                         "the lamp (docs/sim.md), under the nonce of the same presentation without it; reported apart "

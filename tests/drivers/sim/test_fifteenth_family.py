@@ -4,9 +4,9 @@ shadows pulse on the face at 7.5-29 Hz (``fan.CeilingFan``), high-pressure sodiu
 flickering at twice the mains frequency (``fan.sodium_flicker``), its own people, and the earlier families
 (the fourteenth included) left as they were.
 
-Nothing here computes a verdict, a score or a quality decision on the fifteenth family: it is built as the
-unseen test family of the twenty-sixth session. Tests open its URIs for frames, light, pools and refusals
-only."""
+Nothing here computes a verdict, a score or a quality decision on the fifteenth family: it was built as the
+unseen test family and evaluated once in the twenty-sixth session (docs/liveness.md, *The fifteenth
+family*). Tests open its URIs for frames, light, pools and refusals only."""
 
 import numpy as np
 import pytest
