@@ -39,6 +39,7 @@ import drivers
 from agent.devices.calibration import RigCalibration
 from agent.devices.manager import CaptureRig, RigIncomplete, Source, SourceEvent, SourceFailed, SourceState
 from agent.devices.policy import DeviceSettings
+from agent.security.audit import MAX_STRING
 from drivers import (
     Camera,
     Capability,
@@ -268,7 +269,8 @@ class DeviceManager:
         self.maintenance_error = None
         self.in_maintenance = False
         self._tell("camera_reopened_after_update", reopen_ms=round((time.monotonic() - t0) * 1000, 1),
-                   states=" ".join(f"{s.uri[:80]}={s.state.value}" for s in rig.sources)[:400],
+                   # Cut to what the audit log records (a longer string is refused: review26).
+                   states=" ".join(f"{s.uri[:80]}={s.state.value}" for s in rig.sources)[:MAX_STRING],
                    firmware=" ".join(s.info.firmware[:64] for s in rig.sources if s.info is not None)[:200] or None)
 
     def _tell(self, event: str, **data: Any) -> None:

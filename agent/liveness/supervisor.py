@@ -193,6 +193,12 @@ def _shaped(lv: dict[str, Any], key: str, kind: type, ok: Callable[[Any], bool])
     return isinstance(v, list) and kind is list and all(ok(x) for x in v)
 
 
+def _number(v: Any, lo: float = -math.inf, hi: float = math.inf) -> bool:
+    """A finite number in [lo, hi], not a bool: the worker sends every NaN or infinity as ``None``
+    (``LivenessVerdict.to_dict``), so a reply holding one is not the worker's own."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo <= v <= hi
+
+
 class LivenessSupervisor:
     def __init__(self, settings: SupervisorSettings | None = None):
         self.s = settings or SupervisorSettings()
@@ -389,10 +395,12 @@ class LivenessSupervisor:
             raise self._fail(LivenessVerdictUnbound("liveness worker returned a malformed verdict"))
         try:
             verdict, score = lv["verdict"], lv["score"]
-            ok = (verdict in VERDICTS and isinstance(score, (int, float)) and 0.0 <= score <= 1.0
+            # Detectors are ramps (0..1, ``detectors.ramp``): a NaN one would pass every ``min`` and
+            # ``<`` test downstream (the material prompt's "every other detector live"), so it is refused.
+            ok = (verdict in VERDICTS and _number(score, 0.0, 1.0)
                   and isinstance(lv["detectors"], dict)
-                  and all(isinstance(v, (int, float)) or v is None for v in lv["detectors"].values())
-                  and _shaped(lv, "cues", dict, lambda v: isinstance(v, (int, float)) or v is None)
+                  and all(v is None or _number(v, 0.0, 1.0) for v in lv["detectors"].values())
+                  and _shaped(lv, "cues", dict, lambda v: v is None or _number(v))
                   and _shaped(lv, "model_versions", dict, lambda v: isinstance(v, str))
                   and _shaped(lv, "injection", dict, lambda v: True)
                   and _shaped(lv, "notes", list, lambda v: isinstance(v, str)))

@@ -256,9 +256,15 @@ def test_verdict_not_bound_to_the_frames_is_refused(sup, sets):
         return {"op": "verdict", "liveness": {"verdict": "live", "score": 1.0, "detectors": {"x": 1.0},
                                               "frame_digests": r.verdict.frame_digests, **extra}}
     for field, bad in [("cues", ["x"]), ("cues", {"x": "soft"}), ("notes", "a note"), ("notes", [1]),
-                       ("model_versions", ["v1"]), ("model_versions", {"m": 2}), ("injection", 3)]:
+                       ("model_versions", ["v1"]), ("model_versions", {"m": 2}), ("injection", 3),
+                       ("cues", {"x": float("nan")}), ("cues", {"x": float("inf")}), ("cues", {"x": True})]:
         with pytest.raises(LivenessVerdictUnbound):
             sup._check_verdict(reply(**{field: bad}), r.verdict.frame_digests)
+    # A detector is a ramp in 0..1 (the worker sends NaN as None): a NaN one would pass the material
+    # prompt's "every other detector live" (review26), one outside 0..1 is not the worker's own.
+    for bad_detector in (float("nan"), float("inf"), -0.1, 1.5, True, "1.0"):
+        with pytest.raises(LivenessVerdictUnbound):
+            sup._check_verdict(reply(detectors={"x": 1.0, "material": bad_detector}), r.verdict.frame_digests)
     ok = sup._check_verdict(reply(cues={"x": 0.5, "y": None}, notes=["n"], model_versions={"m": "1"},
                                   injection={"suspicious": False}), r.verdict.frame_digests)
     assert (ok.cues, ok.notes, ok.model_versions, ok.injection) == ({"x": 0.5}, ["n"], {"m": "1"},
