@@ -26,8 +26,13 @@ As a suite (``python -m bench finish_cpu``; ``BENCH_FINISH_SESSIONS`` presentati
   alignment (the measuring thread ran them after it and waited for the whole inspection), the
   same sessions in the same process; the rows name it.
 
+Each session is also judged a second time in the same process, in alternating order, without the
+face grids read ahead in the box guessed from the window's last frameset but one (perf26; the row
+``unguessed``): the grids beside the last measurement and the two-idle-cores figure against it,
+and how often the guessed box was the window's. Both verdicts must be the same or the suite fails.
+
 As a script, per session to a JSON file (the verdict, score, detectors and cues as JSON, to compare
-two trees' verdicts to the bit; no face data is written):
+two trees' verdicts to the bit; no face data is written), both judgings of each session:
 
     nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 22     # train:live:0 .. train:live:21
 """
@@ -70,9 +75,12 @@ def _timed(log: dict[str, float], name: str, fn: Any) -> Any:
     return timed
 
 
-def session(index: int, gate: Any, thresholds: Any, *, reference: bool = False) -> dict[str, Any]:
+def session(index: int, gate: Any, thresholds: Any, *, reference: bool = False, unguessed: bool = False,
+            pairs: list | None = None) -> dict[str, Any]:
+    """One presentation captured and judged (``judged``); with ``unguessed``, judged a second time
+    in the same process without the grids guessed a frameset ahead (``unguessed`` in the row), the
+    two in alternating order by the presentation's index."""
     import drivers
-    from agent.liveness.judge import Judge, judge_pool
     from agent.session.offline import capture
     from hil.padeval import Presentation, dot_reference_for, presentation_nonce, presentation_uri
     p = Presentation("bona_fide", "live", "train", index, presentation_uri("train", "live", index))
@@ -81,7 +89,34 @@ def session(index: int, gate: Any, thresholds: Any, *, reference: bool = False) 
         cap = capture(cam, FRAMES, presentation_nonce(p), gate, require_quality=True)
     if len(cap.sets) < FRAMES:
         return {"key": p.key, "outcome": "no window"}
+    if not unguessed:
+        return judged(p.key, cap, ref, gate, thresholds, reference=reference, pairs=pairs)
+    if index % 2:
+        without = judged(p.key, cap, ref, gate, thresholds, guess=False)
+        row = judged(p.key, cap, ref, gate, thresholds, reference=reference, pairs=pairs)
+    else:
+        row = judged(p.key, cap, ref, gate, thresholds, reference=reference, pairs=pairs)
+        without = judged(p.key, cap, ref, gate, thresholds, guess=False)
+    if not (_same(json.loads(row["detectors"]), json.loads(without["detectors"])) and row["score"] == without["score"]
+            and row["challenge"] == without["challenge"] and row["verdict"] == without["verdict"]):
+        raise RuntimeError(f"{p.key}: the verdict differs without the grids guessed ahead")
+    return {**row, "unguessed": without}
+
+
+def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, reference: bool = False,
+           guess: bool = True, pairs: list | None = None) -> dict[str, Any]:
+    """The captured window ``cap`` fed to a judge on its threads as a camera delivers it, timed.
+    ``guess``: False, the grids are not read ahead in the box guessed from the last frameset but one
+    (the path before perf26: every grid the fold did not read in the final box is read beside the
+    last measurement). ``pairs``: each on-off pair's inputs the verdict read are added to it
+    (``projector_light_on``'s arguments)."""
+    from agent.liveness.judge import Judge, judge_pool
     j = Judge(gate, thresholds, challenge=cap.challenge, notes=cap.notes, pool=judge_pool(), dot_reference=ref)
+    if not guess:
+        j._grids_guessed = lambda *_: None          # type: ignore[method-assign]
+    ahead: dict[str, float] = {}                    # the grids guessed ahead, while the last frameset is to come
+    if hasattr(j, "_grids_guessed"):
+        j._grids_guessed = _timed(ahead, "guessed_grids", j._grids_guessed)  # type: ignore[method-assign]
     drained: list[float] = []
     drain = j._drain
 
@@ -114,12 +149,16 @@ def session(index: int, gate: Any, thresholds: Any, *, reference: bool = False) 
     proc = (time.process_time() - p0) * 1000
     v = r.verdict
     row: dict[str, Any] = {
-        "key": p.key, "verdict": v.verdict, "score": repr(v.score),
+        "key": key, "verdict": v.verdict, "score": repr(v.score),
         "detectors": json.dumps(v.detectors, sort_keys=True), "cues": json.dumps(v.cues, sort_keys=True),
         "challenge": json.dumps(v.challenge, sort_keys=True), "notes": v.notes, "caller_cpu_ms": cpu,
         "caller_cpu_after_drain_ms": cpu - sum(drained), "process_cpu_ms": proc, "wall_ms": wall,
         "judge_finish_ms": r.timing_ms["finish"], "judge_cpu_finish_ms": r.timing_ms.get("cpu_finish"),
-        "beside_ms": beside}
+        "beside_ms": beside, "ahead_ms": ahead}
+    guess_task = getattr(j, "_guessed_grids", None)      # (None: a tree before perf26)
+    guessed = guess_task.result() if guess_task is not None else None
+    box = (r.evidence or {}).get("face_box")
+    row["guessed_box_right"] = guessed is not None and box is not None and list(guessed[0]) == box
     last = j._submitted[-1][1].result() if j._submitted else None
     if last is not None and len(seen) == 1:
         s = seen[0]
@@ -150,8 +189,40 @@ def session(index: int, gate: Any, thresholds: Any, *, reference: bool = False) 
         row["serial_finish_cpu_ms"] = (time.thread_time() - c1) * 1000
         row["same_as_serial"] = (_same(r2.verdict.to_dict(), v.to_dict()) and _same(r2.evidence, r.evidence)
                                  and r2.best_index == r.best_index)
+    if pairs is not None:
+        for on, off, same in j.lights:
+            pairs.append((j.skins[on], j.aligned[on], j.sets[off],
+                          (j.sets[same[0]], j.sets[same[1]]) if same is not None else None, ref))
     j.close()
     return row
+
+
+def pair_reading(pairs: list, rounds: int = 3) -> list[tuple[float, float]]:
+    """(this tree, reference) thread CPU (ms) of ``projector_light_on`` on each of ``pairs``, the
+    median of ``rounds`` each in alternating order: the reference fits the pair's difference to
+    each shift of the predicted pattern on its own (``pattern_reading_alone``: before perf26, the
+    difference's local mean and bands worked out again for every shift). Both must give the same
+    reading to the bit, or this fails."""
+    import agent.liveness.features as F
+    from tests.helpers.liveness_reference import pattern_reading_alone
+    mine = F._pattern_reading
+    out = []
+    try:
+        for args in pairs:
+            times: dict[str, list[float]] = {"mine": [], "alone": []}
+            got = {}
+            for r in range(rounds):
+                for which in (("mine", "alone") if r % 2 == 0 else ("alone", "mine")):
+                    F._pattern_reading = mine if which == "mine" else pattern_reading_alone
+                    c = time.thread_time()
+                    got[which] = F.projector_light_on(*args)
+                    times[which].append((time.thread_time() - c) * 1000)
+            if repr(got["mine"]) != repr(got["alone"]):
+                raise RuntimeError("a pair read with its bands shared over the shifts differs from the fits alone")
+            out.append((statistics.median(times["mine"]), statistics.median(times["alone"])))
+    finally:
+        F._pattern_reading = mine
+    return out
 
 
 def two_threads(cpu: dict[str, float], beside: tuple[str, ...], *, mesh_beside: bool) -> dict[str, float]:
@@ -200,7 +271,9 @@ def run() -> list[dict]:
     gate, thresholds = QualityGate(), load_thresholds("kiosk", challenged=True)
     n = max(1, int(os.environ.get("BENCH_FINISH_SESSIONS", 6)))
     session(n, gate, thresholds)                    # warms the models, the tables and the judge threads
-    rows = [r for r in (session(i, gate, thresholds, reference=True) for i in range(n)) if "caller_cpu_ms" in r]
+    pairs: list = []                                # the first two sessions' on-off pairs (``pair_reading``)
+    rows = [r for r in (session(i, gate, thresholds, reference=True, unguessed=True, pairs=pairs if i < 2 else None)
+                        for i in range(n)) if "caller_cpu_ms" in r]
     if not rows:
         raise RuntimeError("no presentation gave a whole window")
     differs = [r["key"] for r in rows if not r["same_as_serial"]]
@@ -234,6 +307,33 @@ def run() -> list[dict]:
                        ("alignment", "last_align_cpu_ms"),
                        ("quality gate after the landmarks, and cues", "last_gate_cues_cpu_ms")):
         out.append({"name": f"  last frameset's CPU: {name}, median", "value": med(col(part)), "unit": "ms"})
+    # Reference: the same session judged again in the same process without the grids read ahead in
+    # the box guessed from the last frameset but one (perf26): the grids the fold did not read in the
+    # final box are read beside the last measurement, as before.
+    grids = [r["beside_ms"].get("grids", 0.0) for r in rows]
+    grids_then = [r["unguessed"]["beside_ms"].get("grids", 0.0) for r in rows]
+    idle_now, idle_then = col("two_idle_cores_ms"), [r["unguessed"]["two_idle_cores_ms"] for r in rows]
+    out += [
+        {"name": "  grids beside the last measurement, box guessed ahead vs not, median", "value": med(grids),
+         "unit": "ms", "reference": med(grids_then), "ratio": med(grids) / med(grids_then),
+         "note": "reference: the same session judged again, no grid read ahead in the guessed box"},
+        {"name": "  the same, p95", "value": _pct(grids, 95), "unit": "ms", "reference": _pct(grids_then, 95),
+         "ratio": _pct(grids, 95) / _pct(grids_then, 95)},
+        {"name": "  grids read ahead in the guessed box (before the last frameset), median",
+         "value": med([r["ahead_ms"].get("guessed_grids", 0.0) for r in rows]), "unit": "ms"},
+        {"name": "  sessions whose guessed box was the window's",
+         "value": float(sum(r["guessed_box_right"] for r in rows)), "unit": f"of {k}"},
+        {"name": "last frameset to verdict, two idle cores, box guessed ahead vs not, p95", "value": _pct(idle_now, 95),
+         "unit": "ms", "reference": _pct(idle_then, 95), "ratio": _pct(idle_now, 95) / _pct(idle_then, 95)},
+    ]
+    read = pair_reading(pairs)
+    if read:
+        mine, alone = [a for a, _ in read], [b for _, b in read]
+        each = [a / b for a, b in read]
+        out.append({"name": f"  an on-off pair's reading, bands once for every shift, median of {len(read)}",
+                    "value": med(mine), "unit": "ms", "reference": med(alone), "ratio": med(mine) / med(alone),
+                    "note": f"reference: every shift's fit on its own (before perf26); per pair "
+                            f"{min(each):.2f}-{max(each):.2f}"})
     # Reference: the same CPU times on the path as it was before the landmarks ran beside the
     # alignment (the measuring thread ran them after it), same sessions, same process.
     path, before = col("measuring_thread_ms"), col("measuring_thread_before_ms")
@@ -271,7 +371,7 @@ def main(argv: list[str]) -> None:
     gate, thresholds = QualityGate(), load_thresholds("kiosk", challenged=True)
     rows = []
     for i in range(first, stop):
-        row = session(i, gate, thresholds)
+        row = session(i, gate, thresholds, unguessed=True)
         rows.append(row)
         print(json.dumps({k: row.get(k) for k in ("key", "verdict", "caller_cpu_after_drain_ms", "process_cpu_ms")}),
               flush=True)
@@ -284,6 +384,17 @@ def main(argv: list[str]) -> None:
         v = [r[name] for r in done if name in r]
         if v:
             print(f"{name:28} median {statistics.median(v):7.2f}  p95 {np.percentile(v, 95):7.2f}  (n={len(v)})")
+        w = [r["unguessed"][name] for r in done if name in r.get("unguessed", {})]
+        if w:
+            print(f"  {'no grids guessed ahead':26} median {statistics.median(w):7.2f}"
+                  f"  p95 {np.percentile(w, 95):7.2f}")
+    for name, v in (("grids beside, guessed box", [r["beside_ms"].get("grids", 0.0) for r in done]),
+                    ("grids beside, no guess", [r["unguessed"]["beside_ms"].get("grids", 0.0) for r in done
+                                                if "unguessed" in r]),
+                    ("grids read ahead (guess)", [r["ahead_ms"].get("guessed_grids", 0.0) for r in done])):
+        if v:
+            print(f"{name:28} median {statistics.median(v):7.2f}  p95 {np.percentile(v, 95):7.2f}  (n={len(v)})")
+    print(f"guessed box right in {sum(r.get('guessed_box_right', False) for r in done)} of {len(done)}")
 
 
 if __name__ == "__main__":

@@ -383,7 +383,44 @@ def _nonnegative_fit(a: np.ndarray, y: np.ndarray) -> np.ndarray:
     return best
 
 
-def match_pattern(diff: np.ndarray, skin: np.ndarray, predicted: np.ndarray, covered: np.ndarray,
+class PairBands:
+    """What :func:`match_pattern` reads of one pair's difference (and its noise pair's) whatever the
+    pattern it is fitted to: its local mean, the difference over it and their bands, each worked
+    out once, when first read, for every pattern the same difference is fitted to (the measure tries
+    the predicted pattern at several shifts: ``features.PATTERN_SHIFTS``). The numbers are those a
+    single fit computes. One thread's (no lock: a judge thread reads its own pairs)."""
+
+    def __init__(self, diff: np.ndarray, noise_diff: np.ndarray | None = None):
+        self.diff, self.noise_diff = diff, noise_diff
+        self._local: tuple[np.ndarray, np.ndarray] | None = None
+        self._band: np.ndarray | None = None
+        self._noise_bands: np.ndarray | None = None
+
+    def local(self) -> tuple[np.ndarray, np.ndarray]:
+        """The difference's local mean and where it is over ``MIN_LOCAL_DN``."""
+        if self._local is None:
+            local = np.asarray(cv2.GaussianBlur(self.diff, (0, 0), LOCAL_SIGMA))
+            self._local = local, local > MIN_LOCAL_DN
+        return self._local
+
+    def bands(self) -> np.ndarray:
+        """The band of the difference over its local mean."""
+        if self._band is None:
+            self._band = _bands(self._relative(self.diff))
+        return self._band
+
+    def noise_bands(self) -> np.ndarray | None:
+        """The band of the noise pair's difference over the pair's local mean (None: no noise pair)."""
+        if self._noise_bands is None and self.noise_diff is not None:
+            self._noise_bands = _bands(self._relative(self.noise_diff))
+        return self._noise_bands
+
+    def _relative(self, x: np.ndarray) -> np.ndarray:
+        local, lit = self.local()
+        return np.where(lit, x / np.maximum(local, MIN_LOCAL_DN), 0.0).astype(np.float32)
+
+
+def match_pattern(diff: np.ndarray | PairBands, skin: np.ndarray, predicted: np.ndarray, covered: np.ndarray,
                   noise_diff: np.ndarray | None = None, noise_scale: float = 0.0) -> PatternMatch:
     """Fit the on-off difference on the skin to the predicted pattern, sharp and blurred.
 
@@ -393,26 +430,25 @@ def match_pattern(diff: np.ndarray, skin: np.ndarray, predicted: np.ndarray, cov
     The residual's band energy, less the noise's (``noise_diff``, two frames in one projector state,
     its energy times ``noise_scale``), over the explained band energy is ``unmatched``. Light the
     projector did not send is uncorrelated with its pattern, so it lands in the residual whatever
-    its scale."""
+    its scale. ``diff`` may be given as :class:`PairBands` (with its noise pair; ``noise_diff`` is
+    then not read): what is read of it is worked out once for every pattern it is fitted to."""
     nan = float("nan")
+    pair = diff if isinstance(diff, PairBands) else PairBands(diff, noise_diff)
     covered_share = float(covered[skin].mean()) if skin.any() else 0.0
     if covered_share < MIN_COVERED:
         return PatternMatch(nan, covered_share)
-    local = cv2.GaussianBlur(diff, (0, 0), LOCAL_SIGMA)
-    ok = skin & covered & (local > MIN_LOCAL_DN)
+    ok = skin & covered & pair.local()[1]
     if ok.sum() < 50:
         return PatternMatch(nan, covered_share)
-    n = np.where(local > MIN_LOCAL_DN, diff / np.maximum(local, MIN_LOCAL_DN), 0.0).astype(np.float32)
     bases = [predicted if s == 0.0 else cv2.GaussianBlur(predicted, (0, 0), s) for s in FIT_SIGMAS]
     a = np.stack([_bands(b)[ok] for b in bases], axis=1).astype(np.float64)
-    y = _bands(n)[ok].astype(np.float64)
+    y = pair.bands()[ok].astype(np.float64)
     coef = _nonnegative_fit(a, y)
     fit = a @ coef
     resid = y - fit
     noise = 0.0
-    if noise_diff is not None:
-        nn = np.where(local > MIN_LOCAL_DN, noise_diff / np.maximum(local, MIN_LOCAL_DN), 0.0).astype(np.float32)
-        noise = noise_scale * float(np.var(_bands(nn)[ok]))
+    if (noise_bands := pair.noise_bands()) is not None:
+        noise = noise_scale * float(np.var(noise_bands[ok]))
     explained_energy = float(np.var(fit))
     unmatched = max(float(np.var(resid)) - noise, 0.0) / explained_energy if explained_energy > 0 else float("inf")
     return PatternMatch(unmatched, covered_share)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from agent.liveness.dotref import DotReference, match_pattern
+from agent.liveness.dotref import DotReference, PairBands, match_pattern
 from agent.liveness.power import SATURATED_DN
 from agent.pipeline import inplace
 from agent.pipeline.align import AlignedFrameSet, scratch, to_metres
@@ -1169,6 +1169,7 @@ def _pattern_reading(diff: np.ndarray, skin: np.ndarray, predicted: tuple[np.nda
         return float("inf")
     pattern, covered = predicted
     best = None
+    pair = PairBands(diff, noise_diff)          # the difference's part of the fit, once for every shift
     for shift in PATTERN_SHIFTS:
         if shift == 0.0:
             p, c = pattern, covered
@@ -1177,7 +1178,7 @@ def _pattern_reading(diff: np.ndarray, skin: np.ndarray, predicted: tuple[np.nda
             size = (pattern.shape[1], pattern.shape[0])
             p = np.asarray(cv2.warpAffine(pattern, move, size, flags=cv2.INTER_LINEAR))
             c = np.asarray(cv2.warpAffine(covered.astype(np.float32), move, size)) > 0.999
-        match = match_pattern(diff, skin, p, c, noise_diff, noise_scale)
+        match = match_pattern(pair, skin, p, c, noise_scale=noise_scale)
         if np.isfinite(match.unmatched) and (best is None or match.unmatched < best.unmatched):
             best = match
     return best.unmatched if best is not None else float("inf")

@@ -231,6 +231,10 @@ class Judge:
     when the judge has them (``add``): the challenges' verification (every frame's IR energy and
     face grid are known once the last frameset's face is detected), the pairs its IR energy settles
     and the last two framesets' depth noise; ``finish`` takes them when their inputs are its own.
+    The grids go ahead once more, a frameset before the end: every one so far in the box the window
+    would end with if its last face came where the last but one is (a face held still moves the
+    median box at its last frame, if at all, as that guess does); taken beside the last measurement
+    when the window's box is that one.
     The result is the same to the last bit (``tests/liveness/test_fusion_equivalence.py``).
     """
 
@@ -256,6 +260,7 @@ class Judge:
         self._pending: collections.deque = collections.deque()
         self._submitted: list[tuple[FrameSet, Future[_Measured]]] = []
         self._last_grids: Future | None = None
+        self._guessed_grids: Future | None = None
         self._last_challenge: Future[_Verified | None] | None = None
         self._last_lights: Future[dict[_PairKey, ProjectorLight] | None] | None = None
         self._last_noise: Future[tuple[AlignedFrameSet, AlignedFrameSet, float] | None] | None = None
@@ -359,6 +364,14 @@ class Judge:
         aligned: Future[AlignedFrameSet] | None = Future() if last and self._submitted else None
         measured = self.pool.submit(self._measure, fs, inspected, aligned, face)
         self._tasks += (inspected, measured)
+        if ch is not None and ch.frames >= 2 and len(self._submitted) + 2 == ch.frames:
+            # The window's last frameset but one: once a thread is free of it (its inspection
+            # done), the grids of every frame so far are read in the box the window would end with
+            # if the last face came where this one is (``_grids_guessed``), while the last frameset
+            # is still to come; ``_final_grids`` takes them when that was the box.
+            self._guessed_grids = self.pool.submit(self._grids_guessed, [*self._submitted, (fs, measured)],
+                                                   inspected)
+            self._tasks.append(self._guessed_grids)
         if self.on_measured is not None:
             on_measured = self.on_measured
             measured.add_done_callback(lambda _: on_measured())
@@ -409,7 +422,7 @@ class Judge:
         running = wait(started, timeout=timeout).not_done if started else set()
         self._pending.clear()
         self._submitted = []
-        self._last_grids = self._last_challenge = self._last_lights = self._last_noise = None
+        self._last_grids = self._guessed_grids = self._last_challenge = self._last_lights = self._last_noise = None
         self.sets, self.aligned, self.faces, self.skins, self.boxes = [], [], [], [], []
         self.cues, self.motion_steps, self.cue_frames, self.energies, self.digests = [], [], [], [], []
         self.ranks, self.grids, self.lights, self.pair_steps = [], [], {}, {}
@@ -423,29 +436,62 @@ class Judge:
         frameset's face box is not known before its measurement (several detections: which is the
         face depends on depth). Runs on a judge thread; waits only for tasks queued before it."""
         try:
-            boxes = [m.measurement.face.detection.bbox for m in (f.result() for _, f in submitted[:-1])
-                     if m.measurement.face is not None]
-            dets = last.result().detections
-            if dets is None or len(dets) > 1:
-                return None
-            box = evidence_box(boxes + [d.bbox for d in dets], _shape(submitted[0][0]))
+            box = self._box_with(submitted, last, repeat=1)
             if box is None:
                 return None
-            grids: list[_Grid | None] = []
-            # A grid the fold already read in this box (the same pixels: the same numbers) is taken
-            # as it is; the fold runs on the caller's thread meanwhile, and a _Grid never changes.
-            mine, folded = self.grids, self.sets
-            for k, (fs, _) in enumerate(submitted):
-                g = mine[k] if k < len(mine) else None
-                if g is not None and g.box == box and folded[k] is fs:
-                    grids.append(g)
-                    continue
-                grid = face_grid(fs.color.pixels, box) if fs.color is not None else None
-                grids.append(_Grid(box, grid, [round(float(v), 6) for v in grid.reshape(-1)])
-                             if grid is not None else None)
-            return box, grids
+            guessed = self._guessed_grids.result() if self._guessed_grids is not None else None
+            # The grids read in the box guessed a frameset ahead (``_grids_guessed``), when it was
+            # this box: the same pixels and box, the same numbers.
+            return box, self._grids_in(submitted, box, guessed[1] if guessed is not None and guessed[0] == box else [])
         except Exception:                        # the frameset's own error reaches the caller at its fold
             return None
+
+    def _grids_guessed(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen]
+                       ) -> tuple[tuple[int, int, int, int], list[_Grid | None]] | None:
+        """Every grid so far (the window's last frameset but one included) in the box the whole
+        window's would be if its last face box were this frameset's again: the evidence box is the
+        median of the window's face boxes, and a face held still moves it by at most a pixel at its
+        last frame, so where the last face comes makes the box one of very few; a wrong guess costs
+        only this task's time, off the window's end (``_final_grids`` reads the grids again in the
+        box it finds). None when the box cannot be guessed (several detections). Runs on a judge
+        thread while the last frameset is still to come; waits only for tasks queued before it."""
+        try:
+            box = self._box_with(submitted, last, repeat=2)
+            return (box, self._grids_in(submitted, box, [])) if box is not None else None
+        except Exception:                        # the frameset's own error reaches the caller at its fold
+            return None
+
+    @staticmethod
+    def _box_with(submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen], repeat: int
+                  ) -> tuple[int, int, int, int] | None:
+        """The evidence box of the face boxes of ``submitted``'s measurements but the last's, and of
+        the last frameset's detection ``repeat`` times (none: no box of its own; None with several:
+        which is the face depends on its depth)."""
+        boxes = [m.measurement.face.detection.bbox for m in (f.result() for _, f in submitted[:-1])
+                 if m.measurement.face is not None]
+        dets = last.result().detections
+        if dets is None or len(dets) > 1:
+            return None
+        return evidence_box(boxes + [d.bbox for d in dets] * repeat, _shape(submitted[0][0]))
+
+    def _grids_in(self, submitted: list[tuple[FrameSet, Future[_Measured]]], box: tuple[int, int, int, int],
+                  known: list[_Grid | None]) -> list[_Grid | None]:
+        """Each of ``submitted``'s face grids in ``box``: one of ``known`` (by frame) or the fold's
+        already read in it (the same pixels: the same numbers), else read here. The fold runs on the
+        caller's thread meanwhile, and a _Grid never changes."""
+        grids: list[_Grid | None] = []
+        mine, folded = self.grids, self.sets
+        for k, (fs, _) in enumerate(submitted):
+            g = known[k] if k < len(known) else None
+            if g is None and k < len(mine) and k < len(folded) and folded[k] is fs:
+                g = mine[k]
+            if g is not None and g.box == box:
+                grids.append(g)
+                continue
+            grid = face_grid(fs.color.pixels, box) if fs.color is not None else None
+            grids.append(_Grid(box, grid, [round(float(v), 6) for v in grid.reshape(-1)])
+                         if grid is not None else None)
+        return grids
 
     def _final_challenge(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen],
                          grids: Future[tuple[tuple[int, int, int, int], list[_Grid | None]] | None]

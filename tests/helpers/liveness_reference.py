@@ -356,3 +356,60 @@ def depth_noise_on_metres(a: np.ndarray, b: np.ndarray) -> float:
     z = a[far]
     d = (a[far] - b[far]) / np.sqrt(2)
     return float(np.std(d / (z * z)) * 1000)
+
+
+def match_pattern_alone(diff: np.ndarray, skin: np.ndarray, predicted: np.ndarray, covered: np.ndarray,
+                        noise_diff: np.ndarray | None = None, noise_scale: float = 0.0) -> tuple[float, float]:
+    """``dotref.match_pattern`` as it read a pair before (until perf26): the difference's local mean,
+    its relative bands and the noise pair's worked out again for every pattern. Its own lines;
+    (unmatched, covered share)."""
+    import cv2
+
+    from agent.liveness.dotref import FIT_SIGMAS, LOCAL_SIGMA, MIN_COVERED, MIN_LOCAL_DN, _bands, _nonnegative_fit
+    nan = float("nan")
+    covered_share = float(covered[skin].mean()) if skin.any() else 0.0
+    if covered_share < MIN_COVERED:
+        return nan, covered_share
+    local = cv2.GaussianBlur(diff, (0, 0), LOCAL_SIGMA)
+    ok = skin & covered & (local > MIN_LOCAL_DN)
+    if ok.sum() < 50:
+        return nan, covered_share
+    n = np.where(local > MIN_LOCAL_DN, diff / np.maximum(local, MIN_LOCAL_DN), 0.0).astype(np.float32)
+    bases = [predicted if s == 0.0 else cv2.GaussianBlur(predicted, (0, 0), s) for s in FIT_SIGMAS]
+    a = np.stack([_bands(b)[ok] for b in bases], axis=1).astype(np.float64)
+    y = _bands(n)[ok].astype(np.float64)
+    coef = _nonnegative_fit(a, y)
+    fit = a @ coef
+    resid = y - fit
+    noise = 0.0
+    if noise_diff is not None:
+        nn = np.where(local > MIN_LOCAL_DN, noise_diff / np.maximum(local, MIN_LOCAL_DN), 0.0).astype(np.float32)
+        noise = noise_scale * float(np.var(_bands(nn)[ok]))
+    explained_energy = float(np.var(fit))
+    unmatched = max(float(np.var(resid)) - noise, 0.0) / explained_energy if explained_energy > 0 else float("inf")
+    return unmatched, covered_share
+
+
+def pattern_reading_alone(diff: np.ndarray, skin: np.ndarray, predicted: tuple[np.ndarray, np.ndarray] | None,
+                          noise_diff: np.ndarray | None, noise_scale: float) -> float:
+    """``features._pattern_reading`` as it was before perf26: every shift's fit on its own
+    (``match_pattern_alone``). Its own lines."""
+    import cv2
+
+    from agent.liveness.features import PATTERN_SHIFTS
+    if predicted is None:
+        return float("inf")
+    pattern, covered = predicted
+    best = None
+    for shift in PATTERN_SHIFTS:
+        if shift == 0.0:
+            p, c = pattern, covered
+        else:
+            move = np.array([[1, 0, shift], [0, 1, 0]], np.float32)
+            size = (pattern.shape[1], pattern.shape[0])
+            p = np.asarray(cv2.warpAffine(pattern, move, size, flags=cv2.INTER_LINEAR))
+            c = np.asarray(cv2.warpAffine(covered.astype(np.float32), move, size)) > 0.999
+        unmatched, _ = match_pattern_alone(diff, skin, p, c, noise_diff, noise_scale)
+        if np.isfinite(unmatched) and (best is None or unmatched < best):
+            best = unmatched
+    return best if best is not None else float("inf")

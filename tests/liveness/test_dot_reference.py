@@ -20,10 +20,12 @@ from agent.liveness.dotref import (
     DotReference,
     EnrolmentFailed,
     EnrolPair,
+    PairBands,
     ReferenceInvalid,
     enrol,
     match_pattern,
 )
+from tests.helpers.liveness_reference import match_pattern_alone
 
 H, W = 120, 200
 FB = 9.6            # f·b, px·m (a D435: 383 px x 25 mm)
@@ -187,3 +189,38 @@ def test_light_off_the_pattern_is_unmatched(enrolled):
     assert clean.unmatched < 0.25 < 0.5 < lit.unmatched and clean.covered == lit.covered == 1.0
     # A reference that does not cover the skin cannot test it.
     assert np.isnan(match_pattern(truth, skin, predicted, np.zeros_like(covered)).unmatched)
+
+
+def test_a_pairs_bands_worked_out_once_fit_every_pattern_as_a_fit_of_its_own(enrolled):
+    # ``features`` fits one pair's difference to the predicted pattern at several shifts; what the
+    # fit reads of the difference alone (its local mean, its relative bands, the noise pair's) is
+    # worked out once (``PairBands``) for all of them. Every fit is the one the difference given on
+    # its own makes, to the bit (``match_pattern_alone``: the lines before perf26): with and without
+    # a noise pair, patterns moved along the rows, a reference not covering the skin, and a
+    # difference too dim to read.
+    pattern, ref = enrolled
+    predicted, covered = ref.predict(50, 20, np.full((80, 100), 0.5, np.float32))
+    rng = np.random.default_rng(11)
+    truth = 40.0 * seen(pattern, np.full((H, W), 0.5, np.float32))[20:100, 50:150]
+    diff = (truth + rng.normal(size=truth.shape) * 3).astype(np.float32)
+    noise = (rng.normal(size=truth.shape) * 3).astype(np.float32)
+    skin = np.zeros(truth.shape, bool)
+    skin[12:-12, 12:-12] = True
+    dim = np.full_like(diff, 0.5)
+    for d, nd, scale in ((diff, None, 0.0), (diff, noise, 1.3), (dim, noise, 1.0)):
+        pair = PairBands(d, nd)
+        for shift in (-1.0, -0.5, 0.0, 0.5, 1.0):
+            move = np.array([[1, 0, shift], [0, 1, 0]], np.float32)
+            p = cv2.warpAffine(predicted, move, (predicted.shape[1], predicted.shape[0]), flags=cv2.INTER_LINEAR)
+            c = cv2.warpAffine(covered.astype(np.float32), move, (covered.shape[1], covered.shape[0])) > 0.999
+            for cov in (c, np.zeros_like(c)):
+                shared = match_pattern(pair, skin, p, cov, noise_scale=scale)
+                alone = match_pattern(d, skin, p, cov, nd, scale)
+                want = match_pattern_alone(d, skin, p, cov, nd, scale)
+                for got in (shared, alone):
+                    assert got.covered == want[1]
+                    assert got.unmatched == want[0] or (np.isnan(got.unmatched) and np.isnan(want[0]))
+        assert pair.noise_bands() is None if nd is None else pair.noise_bands() is not None
+    # Read at all: the dim difference's fits are all NaN (too little local light), the others finite.
+    assert np.isfinite(match_pattern(PairBands(diff, noise), skin, predicted, covered, noise_scale=1.3).unmatched)
+    assert np.isnan(match_pattern(PairBands(dim, noise), skin, predicted, covered, noise_scale=1.0).unmatched)

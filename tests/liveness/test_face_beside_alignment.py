@@ -139,6 +139,9 @@ def test_the_last_framesets_pairs_are_queued_first_of_the_work_beside_its_measur
             judge.add(sets[k % 2])
             if k < challenge.frames - 1:
                 judge._submitted[-1][1].result()
-        last = pool.queued[2 * (challenge.frames - 1):]
+        before = pool.queued[2 * (challenge.frames - 2):2 * (challenge.frames - 1) + 1]
+        last = pool.queued[2 * (challenge.frames - 1) + 1:]
         judge.close()
+    # The last frameset but one queues the grids in the box guessed from its face (perf26).
+    assert before == ["_inspect", "_measure", "_grids_guessed"]
     assert last == ["_inspect", "_measure", "_final_lights", "_final_grids", "_final_noise", "_final_challenge"]

@@ -471,6 +471,7 @@ def test_grids_the_fold_read_in_the_final_box_are_not_read_again(gate, recorded,
             j.fold_ready()
         before = [g.box if g is not None else None for g in j.grids]
         assert len(before) == n - 1, scene
+        j._guessed_grids = None                                     # (the guessed box: the next test)
         read.clear()
         j.add(inputs[-1][0])
         threaded = j.finish()
@@ -483,3 +484,62 @@ def test_grids_the_fold_read_in_the_final_box_are_not_read_again(gate, recorded,
         assert _same(threaded.verdict.to_dict(), replayed.verdict.to_dict()), scene
         assert _same(threaded.evidence, replayed.evidence), scene
     assert taken >= 1                                       # some grids were taken as the fold read them
+
+
+def _box_moved(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = box
+    return x0 + 1, y0, x1 + 1, y1
+
+
+@pytest.mark.parametrize("guess", ["as guessed", "a wrong box"])
+def test_the_grids_are_read_in_the_box_guessed_a_frameset_before_the_end(gate, recorded, as_recorded, monkeypatch,
+                                                                       guess):
+    # Once the window's last frameset but one is inspected, a judge thread reads every grid so far
+    # in the box the window would end with if the last face came where that one is. Beside the last
+    # measurement only the grids not read in the final box (by the fold, or ahead in the guessed
+    # box when it is the final one) are read; a guess in another box is not taken. The fusion's
+    # result is the same to the bit either way.
+    import threading
+
+    import agent.liveness.judge as J
+    read: list[tuple[str, int]] = []
+    face_grid_ = J.face_grid
+
+    def recorded_face_grid(bgr, box):
+        read.append((threading.current_thread().name, id(bgr)))
+        return face_grid_(bgr, box)
+    monkeypatch.setattr(J, "face_grid", recorded_face_grid)
+    mine = threading.current_thread().name
+    for scene in ("live", "mask"):
+        challenge, inputs = recorded[scene]
+        n = len(inputs)
+        j = Judge(gate, VerdictThresholds(), challenge=challenge, notes=["a note from the session"],
+                  pool=judge_pool())
+        for fs, _ in inputs[:-1]:                                   # measured and folded in order
+            j.add(fs)
+            j._submitted[-1][1].result()
+            j.fold_ready()
+        assert j._guessed_grids is not None, scene
+        guessed = j._guessed_grids.result()
+        assert guessed is not None and len(guessed[1]) == n - 1, scene
+        if guess == "a wrong box":                                 # every grid read again in another box
+            wrong = _box_moved(guessed[0])
+            moved = [J._Grid(wrong, g.grid, g.listed) if g is not None else None for g in guessed[1]]
+            j._guessed_grids = Future()
+            j._guessed_grids.set_result((wrong, moved))
+        fold = [g.box if g is not None else None for g in j.grids]
+        read.clear()
+        j.add(inputs[-1][0])
+        threaded = j.finish()
+        box = tuple(threaded.evidence["face_box"])
+        ahead = guess == "as guessed" and guessed[0] == box
+        assert guess == "as guessed" or j._guessed_grids.result()[0] != box, scene
+        frame_of = {id(fs.color.pixels): k for k, (fs, _) in enumerate(inputs) if fs.color is not None}
+        beside = {frame_of[i] for who, i in read if who != mine}
+        assert beside - {n - 1} == ({k for k in range(n - 1) if fold[k] != box} if not ahead else set()), scene
+        if guess == "as guessed":
+            # The face held still at its last frame: the box guessed was the window's.
+            assert ahead, scene
+        _, replayed, _ = _both(gate, inputs, challenge, VerdictThresholds())
+        assert _same(threaded.verdict.to_dict(), replayed.verdict.to_dict()), scene
+        assert _same(threaded.evidence, replayed.evidence), scene
