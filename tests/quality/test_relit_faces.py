@@ -19,6 +19,7 @@ from agent.pipeline.frames import framesets
 from agent.quality import gate as gate_module
 from agent.quality.faces import head_in_depth
 from agent.quality.gate import QualityGate
+from bench.relit_detection import flat_print
 
 # fourteenth/bona_fide/live/2 (a development family's presentation, refused NO_FACE on main 4d96aa7):
 # a face at 427 mm crossed by the blinds' stripes, which the plain detector does not find.
@@ -33,15 +34,6 @@ def aligned_sets(uri: str, n: int) -> list[AlignedFrameSet]:
     cam = drivers.open(uri)
     with cam:
         return [align_frameset(fs) for fs in framesets(cam, n, per_frameset=True)]
-
-
-def flat_photo(a: AlignedFrameSet, rgb: np.ndarray, z_m: float = 0.45) -> AlignedFrameSet:
-    """``rgb`` filling ``a``'s colour frame, on a flat plane ``z_m`` away (a print held up)."""
-    import cv2
-    h, w = a.color.pixels.shape[:2]
-    img = cv2.resize(np.ascontiguousarray(rgb[:, :, ::-1]), (w, h), interpolation=cv2.INTER_AREA)
-    depth = np.full((h, w), round(z_m / a.depth_scale), np.uint16)
-    return dataclasses.replace(a, color=dataclasses.replace(a.color, pixels=img), depth_u16=depth)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +71,7 @@ def test_a_photograph_the_relit_image_makes_a_face_of_is_no_face(plain):
     """scikit-image's coffee cup, held up flat: relit, the detector finds a "face" in it; the depth
     (a plane) holds no head, so the gate still finds no face."""
     from skimage import data
-    photo = flat_photo(plain, data.coffee())
+    photo = flat_print(plain, data.coffee())
     det = FaceDetector()
     img = np.ascontiguousarray(photo.color.pixels)
     assert det.detect(img) == []
@@ -95,3 +87,12 @@ def test_the_first_try_is_unchanged_where_it_finds_a_face(plain, monkeypatch):
     monkeypatch.setattr(gate_module, "relit_detections", refuse)
     m = QualityGate().measure(plain)
     assert m.face is not None and "faces_relit" not in m.values
+
+
+def test_a_striped_scene_without_anyone_has_no_face():
+    """The blinds' stripes on the fourteenth family's wall and clutter, nobody in front of them."""
+    a = aligned_sets("sim://?subject=none&family=fourteenth&seed=1&background=clutter&camera=d456&light=blinds"
+                     "&realtime=0", 2)[1]
+    m = QualityGate().measure(a)
+    assert m.face is None and "faces_relit" not in m.values
+    assert [c.prompt for c in m.checks if not c.ok] == ["NO_FACE"]
