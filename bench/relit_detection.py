@@ -1,95 +1,123 @@
-"""An experiment, not wired into the agent (docs/liveness.md, "The face detector under the blinds'
-stripes, relit"): does searching a faceless frame again with its illumination divided out find the
-faces the fourteenth family's blinds hide, and does it invent faces where there are none?
+"""Does searching a faceless colour image again with its illumination divided out find the faces the
+fourteenth family's blinds hide, and does it invent faces where there are none? (docs/liveness.md, "The
+face detector under the blinds' stripes, relit" and "... a second try kept where the depth holds a head")
 
-    PYTHONPATH=. nice -n 19 python -m bench.relit_detection [--failing 20] [--accepted 20]
+    PYTHONPATH=. nice -n 19 python -m bench.relit_detection --records R [--failing 20] [--accepted 20]
+        [--attacks 2]
 
-Frames only (colour, from the records' URIs; no gate, no verdict). Prints, per class of record, how
-many frames the plain ``FaceDetector`` finds a face on and how many the relit fallback adds (kept only
-where the box is at least ``SHADOWED_AREA`` in hard shadow), then the same on faceless frames: train
-and fourteenth ``subject=none`` scenes and scikit-image's faceless photographs."""
+Frames only (framesets 1 and 5 of the records' URIs, aligned; no gate, no verdict). Per class of record
+(the reason it was refused, or ``accepted``), how many frames the plain ``FaceDetector`` finds a face on,
+the plain or the relit detector (``agent.face.relit``), and the plain or the relit kept where the depth
+holds a head (``agent.quality.faces.head_in_depth``: what the quality gate does). Then the same on
+faceless frames: train and fourteenth ``subject=none`` scenes, and scikit-image's faceless photographs
+as a print held at 0.45 m (their colour over a train scene's geometry, the depth a flat plane at 0.45 m:
+a photograph has no depth of its own). ``--attacks N``: N presentations of each attack species on train
+and the fourteenth, the frames the second try finds a face on where the plain detector finds none."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import time
 
 import cv2
 import numpy as np
 
-from agent.face.detector import Detection, FaceDetector
-from drivers.frame import StreamKind
+import drivers
+from agent.face.detector import FaceDetector
+from agent.face.relit import relit_detections
+from agent.pipeline.align import AlignedFrameSet, align_frameset
+from agent.pipeline.frames import framesets
+from agent.quality.faces import head_in_depth
+from drivers.sim.config import ATTACKS
+from hil.padeval import presentation_uri
 
 RECORDS = "/work/fourteenth-records/live.jsonl"
-RELIGHT_SCALE = 1 / 24       # max-filter disc, in frame heights (31 px at 720 rows)
-SHADOW_SHARE = 0.5           # a pixel in hard shadow: below half its surroundings' light
-SHADOWED_AREA = 0.1          # a relit box must be this much in hard shadow
+COST: list[float] = []       # the second try's time over the first's, frame by frame where it ran
 
 
-def flatten_illumination(bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The colour over its luminance's local maximum (disc of RELIGHT_SCALE of the height, blurred
-    at half that), scaled so its 99.5th percentile is 255; and the luminance's share of that light."""
-    k = max(3, int(round(bgr.shape[0] * RELIGHT_SCALE)) | 1)
-    y = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.float32) + 1.0
-    light = cv2.GaussianBlur(cv2.dilate(y, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))), (0, 0), k / 2)
-    out = bgr.astype(np.float32) / light[..., None]
-    out *= 255.0 / max(float(np.percentile(out, 99.5)), 1e-6)
-    return np.clip(out, 0, 255).astype(np.uint8), y / light
+def _aligned(uri: str, picks: tuple[int, ...]) -> list[AlignedFrameSet]:
+    cam = drivers.open(uri)
+    with cam:
+        sets = list(framesets(cam, max(picks) + 1, per_frameset=True))
+    return [align_frameset(sets[i]) for i in picks]
 
 
-def relit(det: FaceDetector, bgr: np.ndarray) -> list[Detection]:
-    img, share = flatten_illumination(bgr)
-    out = []
-    for d in det.detect(img):
-        x0, y0, x1, y1 = (max(int(round(v)), 0) for v in d.bbox)
-        box = share[y0:y1, x0:x1]
-        if box.size and float(np.mean(box < SHADOW_SHARE)) >= SHADOWED_AREA:
-            out.append(d)
-    return out
+def _tally(det: FaceDetector, frames: list[AlignedFrameSet], c: list[int], label: str = "") -> None:
+    """Add to ``c`` (frames, plain, plain or relit, plain or relit with a head in depth)."""
+    for a in frames:
+        img = np.ascontiguousarray(a.color.pixels)
+        t0 = time.perf_counter()
+        plain = det.detect(img)
+        t1 = time.perf_counter()
+        relit = [] if plain else relit_detections(det, img)
+        kept = [d for d in relit if head_in_depth(d, a).is_head]
+        if not plain:
+            COST.append((time.perf_counter() - t1) / (t1 - t0))
+        c[0] += 1
+        c[1] += bool(plain)
+        c[2] += bool(plain or relit)
+        c[3] += bool(plain or kept)
+        if label and relit:
+            print(f"  {label}: relit " + ", ".join(
+                f"{d.score:.2f} ({head_in_depth(d, a).why})" for d in relit))
 
 
-def _colour(uri: str, picks: tuple[int, ...]) -> list[np.ndarray]:
-    from tests.helpers.sim import grab
-    sets, cam = grab(uri, max(picks) + 1)
-    cam.stop()
-    return [np.ascontiguousarray(sets[i][StreamKind.COLOR].pixels) for i in picks]
+def _line(what: str, c: list[int]) -> str:
+    return (f"{what}: {c[0]} frames, plain finds a face on {c[1]}, plain or relit {c[2]}, "
+            f"plain or relit with a head {c[3]}")
+
+
+def flat_print(a: AlignedFrameSet, rgb: np.ndarray, z_m: float = 0.45) -> AlignedFrameSet:
+    """``rgb`` (a photograph) filling ``a``'s colour frame, on a flat plane ``z_m`` from the camera."""
+    h, w = a.color.pixels.shape[:2]
+    img = cv2.resize(np.ascontiguousarray(rgb[:, :, ::-1]), (w, h), interpolation=cv2.INTER_AREA)
+    depth = np.full((h, w), round(z_m / a.depth_scale), np.uint16)
+    return dataclasses.replace(a, color=dataclasses.replace(a.color, pixels=img), depth_u16=depth)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--records", default=RECORDS)
     ap.add_argument("--failing", type=int, default=20)
     ap.add_argument("--accepted", type=int, default=20)
+    ap.add_argument("--attacks", type=int, default=0)
     a = ap.parse_args()
     det = FaceDetector()
-    recs = [json.loads(line) for line in open(RECORDS)]
+    recs = [json.loads(line) for line in open(a.records)]
     reason = lambda r: (r.get("quality") or {}).get("reason") or r["outcome"]  # noqa: E731
     fail = [r for r in recs if reason(r) in ("NO_FACE", "FACE_INCOMPLETE")]
     acc = [r for r in recs if r["outcome"] == "accepted"]
     picks = fail[: a.failing] + acc[:: max(1, len(acc) // max(a.accepted, 1))][: a.accepted]
     counts: dict[str, list[int]] = {}
     for r in picks:
-        for img in _colour(r["uri"], (1, 5)):
-            plain = det.detect(img)
-            c = counts.setdefault(reason(r), [0, 0, 0])
-            c[0] += 1
-            c[1] += bool(plain)
-            c[2] += bool(plain) or bool(relit(det, img))
-    for k, (n, p, f) in counts.items():
-        print(f"{k}: {n} frames, plain finds a face on {p}, plain or relit {f}")
-    faceless = []
+        _tally(det, _aligned(r["uri"], (1, 5)), counts.setdefault(reason(r), [0, 0, 0, 0]), r["key"])
+    for k, c in counts.items():
+        print(_line(k, c), flush=True)
+    sim, photos = [0, 0, 0, 0], [0, 0, 0, 0]
     for fam in ("train", "fourteenth"):
         for seed, bg in ((1, "clutter"), (2, "moving"), (3, "clutter"), (4, "plain")):
             extra = "&camera=d456&light=blinds" if fam == "fourteenth" else ""
-            faceless += _colour(f"sim://?subject=none&family={fam}&seed={seed}&background={bg}{extra}", (1, 3))
+            uri = f"sim://?subject=none&family={fam}&seed={seed}&background={bg}{extra}"
+            _tally(det, _aligned(uri, (1, 3)), sim, uri)
+    print(_line("faceless sim (16 subject=none frames)", sim), flush=True)
     from skimage import data
+    geometry = _aligned("sim://?subject=none&family=train&seed=4&background=plain", (1,))[0]
     for name in ("coffee", "rocket", "immunohistochemistry", "hubble_deep_field", "retina", "coins",
                  "brick", "grass", "gravel", "cell"):
         img = getattr(data, name)()
-        faceless.append(np.ascontiguousarray((np.stack([img] * 3, -1) if img.ndim == 2 else img)[:, :, ::-1]))
-    p = sum(bool(det.detect(i)) for i in faceless)
-    f = sum(bool(det.detect(i)) or bool(relit(det, i)) for i in faceless)
-    print(f"faceless: {len(faceless)} frames (16 sim subject=none, 10 photos), "
-          f"plain finds a face on {p}, plain or relit {f}")
+        _tally(det, [flat_print(geometry, np.stack([img] * 3, -1) if img.ndim == 2 else img)], photos, name)
+    print(_line("faceless photographs (10, flat at 0.45 m)", photos), flush=True)
+    print(f"the second try (relit search and depth check) against the first (the plain search) on the {len(COST)} "
+          f"frames it ran on: median {np.median(COST):.2f}x, max {max(COST):.2f}x", flush=True)
+    for fam in ("train", "fourteenth") if a.attacks else ():
+        for species in ATTACKS:
+            c = [0, 0, 0, 0]
+            for i in range(a.attacks):
+                uri = presentation_uri(fam, species, i)
+                _tally(det, _aligned(uri, (1, 5)), c, f"{fam}/{species}/{i}")
+            print(_line(f"{fam} {species}", c), flush=True)
 
 
 if __name__ == "__main__":

@@ -70,9 +70,28 @@ SINGLE_SURFACE_SPREAD_M = 0.10
 HIDDEN_FACE_BOX_MAX_M = 0.30
 NEAR_SURFACE_DEPTH_M = 0.05
 HIDDEN_FACE_SHARE_MIN = 0.10
+# A box found on the relit image (``agent.face.relit``, only where the colour image gave none) is a
+# face only where its depth holds a head: the sides of the box (at the height of its middle) stand
+# back from the nearest part of its centre as a face's temples and cheeks do from the nose tip.
+# Regions in shares of the box's width and height; a side beyond a head's own depth behind the tip
+# (the background past a turned head) counts as that depth.
+HEAD_SIDES = ((0.05, 0.20), (0.80, 0.95))
+HEAD_ROWS = (0.35, 0.65)
+HEAD_CENTRE = ((0.35, 0.65), (0.35, 0.75))
+HEAD_TIP_PERCENTILE = 5
+HEAD_DEPTH_M = 0.10
 NOSE_TIP = 4
 FACE_SIDES = (234, 454, 93, 323)    # FaceMesh points at the sides of the face, level with the nose
 PATCH_PX = 2                        # half-size of the window depth is read from at a landmark
+
+
+@dataclass(frozen=True)
+class HeadEvidence:
+    is_head: bool
+    coverage: float                 # share of the box with depth
+    width_m: float                  # the box's width at its median depth; NaN without depth
+    relief_mm: float                # the box's sides behind its centre's nearest part; NaN without depth there
+    why: str
 
 
 @dataclass(frozen=True)
@@ -133,3 +152,37 @@ def face_evidence(bgr: np.ndarray, det: Detection, aligned: AlignedFrameSet, pre
     if abs(relief_mm) < FACE_RELIEF_MIN_MM:
         return FaceEvidence(False, mesh.presence, width_m, relief_mm, f"flat ({relief_mm:.0f} mm relief)")
     return FaceEvidence(True, mesh.presence, width_m, relief_mm, "landmarks, size and relief")
+
+
+def head_in_depth(det: Detection, aligned: AlignedFrameSet) -> HeadEvidence:
+    """Whether the aligned depth inside ``det``'s box holds a head: depth on at least
+    ``DEPTH_EVIDENCE_MIN`` of the box, a face's width at its distance (``FACE_BOX_WIDTH_M``) and its
+    sides at least ``FACE_RELIEF_MIN_MM`` behind its centre's nearest part (a wall, a poster, a
+    screen: within the depth noise). Read from the box alone, without landmarks: it judges boxes the
+    colour image could not be trusted for (the relit second try). No depth is no head."""
+    depth_m = aligned.depth_m
+    x0, y0, x1, y1 = det.bbox
+    w, h = x1 - x0, y1 - y0
+
+    def region(cols: tuple[float, float], rows: tuple[float, float]) -> np.ndarray:
+        r = depth_m[max(int(y0 + rows[0] * h), 0):max(int(y0 + rows[1] * h), 0),
+                    max(int(x0 + cols[0] * w), 0):max(int(x0 + cols[1] * w), 0)]
+        return r[np.isfinite(r)]
+
+    box = depth_m[max(int(round(y0)), 0):max(int(round(y1)), 0), max(int(round(x0)), 0):max(int(round(x1)), 0)]
+    coverage = float(np.isfinite(box).mean()) if box.size else 0.0
+    if coverage < DEPTH_EVIDENCE_MIN:
+        return HeadEvidence(False, coverage, math.nan, math.nan, f"depth on {coverage:.0%} of the box")
+    z = float(np.nanmedian(box))
+    width_m = w * z / aligned.color.intrinsics.fx
+    if not FACE_BOX_WIDTH_M[0] <= width_m <= FACE_BOX_WIDTH_M[1]:
+        return HeadEvidence(False, coverage, width_m, math.nan, f"{width_m:.2f} m wide at {z:.2f} m")
+    centre = region(*HEAD_CENTRE)
+    sides = [s for s in (region(c, HEAD_ROWS) for c in HEAD_SIDES) if s.size]
+    if not centre.size or len(sides) < 2:
+        return HeadEvidence(False, coverage, width_m, math.nan, "no depth at the centre or a side")
+    tip = float(np.percentile(centre, HEAD_TIP_PERCENTILE))
+    relief_mm = float(np.mean([min(float(np.median(s)) - tip, HEAD_DEPTH_M) for s in sides])) * 1000
+    if relief_mm < FACE_RELIEF_MIN_MM:
+        return HeadEvidence(False, coverage, width_m, relief_mm, f"flat ({relief_mm:.0f} mm relief)")
+    return HeadEvidence(True, coverage, width_m, relief_mm, f"a head: {width_m:.2f} m wide, {relief_mm:.0f} mm relief")

@@ -23,12 +23,13 @@ import numpy as np
 
 from agent.face import Detection, FaceDetector, Mesh, face_mesh
 from agent.face.pose import POSE_AGREEMENT_DEG, Pose, head_pose
+from agent.face.relit import relit_detections
 from agent.pipeline import inplace
 from agent.pipeline.align import AlignedFrameSet
 from agent.quality import metrics as M
 from agent.quality.depth import FaceDepth, face_depth
 from agent.quality.distance import judge_range, nose_distance_from_colour, stated_range
-from agent.quality.faces import face_evidence
+from agent.quality.faces import face_evidence, head_in_depth
 from agent.quality.prompts import PRIORITY, Prompt, PromptSelector
 from agent.quality.settings import QualitySettings
 from agent.quality.spec import CheckResult, check_stream_spec, require_stream_spec  # noqa: F401 (re-exported)
@@ -217,6 +218,13 @@ class QualityGate:
     def evaluate(self, aligned: AlignedFrameSet) -> QualityReport:
         return self.apply(self.measure(aligned))
 
+    def relit_faces(self, aligned: AlignedFrameSet) -> list[Detection]:
+        """The second try, for a colour image on which the detector found no face: its detections
+        on the image relit (``agent.face.relit``: hard stripes of light divided out), kept only where
+        the aligned depth holds a head (``faces.head_in_depth``: the relit image also makes faces of
+        photographs and walls, the depth does not)."""
+        return [d for d in relit_detections(self.detector, aligned.color.pixels) if head_in_depth(d, aligned).is_head]
+
     def main_face_mesh(self, bgr: np.ndarray, detections: list[Detection]) -> Mesh | None:
         """The main face's landmarks (``face_mesh``, irises included, exactly as ``measure`` runs
         it) when the colour image's detections alone say which face is the main one: a single
@@ -241,6 +249,10 @@ class QualityGate:
             raise ValueError("a mesh run ahead is the single detection's (main_face_mesh)")
         checks: list[CheckResult] = []
         values: dict[str, float] = {}
+        if not dets:
+            dets = self.relit_faces(aligned)
+            if dets:
+                values["faces_relit"] = float(len(dets))     # found by the second try
         face = None
         depth = None
         if not dets:
