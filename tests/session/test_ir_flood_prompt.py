@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from agent.liveness.challenge import DROWNED_DETAIL, SWEPT_DETAIL, WEAK_SCREEN_DETAIL
@@ -28,25 +27,14 @@ from agent.session.events import (
 )
 from drivers.sim.sensor import DOT_IRRADIANCE
 from hil import padeval as P
+from tests.helpers.blackbody import nir_mw_per_lux
 from tests.session.test_material_prompt import LIVE_MIN, OTHERS, PATTERNED, verdict
-
-
-def _nir_per_lux(kelvin: float) -> float:
-    """A black body's 850 nm (50 nm band) per lux, relative units: Planck with the CIE photopic curve
-    (Gaussian approximation), as tests/drivers/sim/test_ninth_family.py derives the simulator's scale."""
-    h, c, k = 6.626e-34, 2.998e8, 1.381e-23
-    lam = np.linspace(380e-9, 780e-9, 4001)
-
-    def planck(lm):
-        return 2 * h * c ** 2 / lm ** 5 / (np.exp(h * c / (lm * k * kelvin)) - 1)
-    v = 1.019 * np.exp(-285.4 * (lam * 1e6 - 0.559) ** 2)
-    return float(planck(850e-9) * 50e-9 / (683 * np.trapezoid(v * planck(lam), lam)))
 
 
 def test_under_the_threshold_no_visible_light_the_spec_admits_can_drown_the_dots():
     # The richest 850 nm per lux the gate lets through: a black body at its lowest colour temperature.
     cct_min = QualityThresholds().cct_min
-    share = 0.35 * _nir_per_lux(cct_min) / _nir_per_lux(3000.0)        # the sim's scale: 3000 K is 0.35
+    share = 0.35 * nir_mw_per_lux(cct_min) / nir_mw_per_lux(3000.0)        # the sim's scale: 3000 K is 0.35
     assert cct_min == 2300.0 and share == pytest.approx(0.81, abs=0.01)
     # Ambient NIR at the projector's own level (its share of the skin's IR light at MIN_PROJECTOR_SHARE)
     # needs this much visible light; the threshold keeps a margin under it for the estimate's error.
