@@ -10,6 +10,7 @@ import traceback
 from pathlib import Path
 
 import bench
+from bench.targets import target_cell
 
 
 def main(argv: list[str]) -> int:
@@ -40,11 +41,12 @@ def write_results(rows: list[dict], failed: list[str]) -> int:
     out = {"machine": {"python": platform.python_version(), "platform": platform.platform()},
            "results": rows, "failed_suites": failed}
     Path("bench-results.json").write_text(json.dumps(out, indent=2))
-    print(f"{'SUITE':<10} {'NAME':<58} {'VALUE':>12} {'UNIT':<8} {'REFERENCE':>12} {'RATIO':>7}")
+    print(f"{'SUITE':<10} {'NAME':<58} {'VALUE':>12} {'UNIT':<8} {'REFERENCE':>12} {'RATIO':>7}  TARGET (issue 20)")
     for r in rows:
         ref = f"{r['reference']:.4g}" if isinstance(r.get("reference"), (int, float)) else ""
         ratio = f"{r['ratio']:.3f}" if isinstance(r.get("ratio"), (int, float)) else ""
-        print(f"{r['suite']:<10} {r['name']:<58} {r['value']:>12.4g} {r['unit']:<8} {ref:>12} {ratio:>7}")
+        print(f"{r['suite']:<10} {r['name']:<58} {r['value']:>12.4g} {r['unit']:<8} {ref:>12} {ratio:>7}  "
+              f"{target_cell(r)}")
     print("wrote bench-results.json")
     return 1 if failed else 0
 

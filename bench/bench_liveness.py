@@ -24,6 +24,7 @@ from agent.pipeline.frames import FramesetReader
 from agent.quality import QualityGate
 from agent.session.projector import Projector
 from agent.session.window import collect
+from bench.targets import issue20
 
 JUDGE_REPEATS = 5                 # sessions judged each way (worker, in process) for the ratio
 
@@ -100,13 +101,19 @@ def run() -> list[dict]:
                "value": median(theirs, stage), "unit": "ms", "reference": median(ours, stage),
                "ratio": median(theirs, stage) / max(median(ours, stage), 1e-9)}
               for stage in ("align", "quality", "liveness")]
+    sent_ms = transfer[len(transfer) // 2]
     return [
-        {"name": "frames to worker per frameset (ring write + ack), median", "value": transfer[len(transfer) // 2],
-         "unit": "ms"},
+        # The frames' way into the worker, against the same work in process (where it costs nothing): its
+        # share of the in-process judging, and the worker's judging with it (issue 20's ratio, as a cost
+        # per frameset; the write overlaps the worker's judging of the frameset before).
+        {"name": "frames to worker per frameset (ring write + ack), median, vs the in-process judging",
+         "value": sent_ms, "unit": "ms", "reference": inproc_ms, "ratio": sent_ms / inproc_ms},
         {"name": "frames to worker per frameset, max", "value": transfer[-1], "unit": "ms"},
-        {"name": f"worker judge per frameset (align + quality + liveness), median of {JUDGE_REPEATS}",
-         "value": worker_ms, "unit": "ms", "reference": inproc_ms, "ratio": worker_ms / inproc_ms,
-         "target_ratio": 1.2},
+        issue20({"name": f"worker judge per frameset (align + quality + liveness), median of {JUDGE_REPEATS}",
+                 "value": worker_ms, "unit": "ms", "reference": inproc_ms, "ratio": worker_ms / inproc_ms}, "worker"),
+        issue20({"name": "worker judge + frames in (ring write + ack) per frameset vs in-process, median",
+                 "value": worker_ms + sent_ms, "unit": "ms", "reference": inproc_ms,
+                 "ratio": (worker_ms + sent_ms) / inproc_ms}, "worker"),
         *stages,
         {"name": "worker start (models + warm-up + sandbox)", "value": start_ms, "unit": "ms"},
         {"name": "worker crash (SIGKILL) detected", "value": crash_detect_ms, "unit": "ms"},

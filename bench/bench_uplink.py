@@ -38,6 +38,7 @@ from agent.session.window import collect
 from agent.uplink.probe import build_payload, seal_probe
 from agent.uplink.seal import ServerKey
 from bench import local_terminal
+from bench.targets import issue20
 from drivers.sim import SIM_CHALLENGE_WINDOW_S
 from hil.ingest.limits import FailureLimits
 from proto.capture_agent.v1 import ingest_pb2 as pb
@@ -131,19 +132,25 @@ def e2e_rows(tmp: Path) -> list[dict]:
         t.close()
     total = [t["total"] for t in results]
     after = [t["after_last_frame"] for t in results]
+    # No reference runs in this process: issue 20's targets (500 ms, 30 ms), and beside them the spec's
+    # limit (§7.2: 2,000 ms) and the agent's own budget (100 ms), neither a reference nor a target.
+    limit = {"limit": 2000.0, "limit_source": "§7.2"}
+    budget = {"limit": 100.0, "limit_source": "the agent's budget"}
     rows = [
         {"name": f"verify end to end, sim 30 fps, p50 ({SESSIONS} sessions)", "value": _pct(total, 50), "unit": "ms",
-         "reference": 2000.0, "ratio": _pct(total, 50) / 2000.0},
-        {"name": "verify end to end, sim 30 fps, p95", "value": _pct(total, 95), "unit": "ms", "reference": 2000.0,
-         "ratio": _pct(total, 95) / 2000.0},
-        {"name": "agent overhead, last frame to receipt, p50", "value": _pct(after, 50), "unit": "ms",
-         "reference": 100.0, "ratio": _pct(after, 50) / 100.0},
-        {"name": "agent overhead, last frame to receipt, p95", "value": _pct(after, 95), "unit": "ms",
-         "reference": 100.0, "ratio": _pct(after, 95) / 100.0},
+         **limit},
+        issue20({"name": "verify end to end, sim 30 fps, p95", "value": _pct(total, 95), "unit": "ms", **limit},
+                "verify"),
+        {"name": "agent overhead, last frame to receipt, p50", "value": _pct(after, 50), "unit": "ms", **budget},
+        issue20({"name": "agent overhead, last frame to receipt, p95", "value": _pct(after, 95), "unit": "ms",
+                 **budget}, "overhead"),
     ]
     for stage in ("challenge", "camera_open", "quality", "challenge_window", "liveness", "probe", "seal", "submit"):
-        rows.append({"name": f"  stage {stage}, median", "value": statistics.median(t[stage] for t in results),
-                     "unit": "ms"})
+        row = {"name": f"  stage {stage}, median", "value": statistics.median(t[stage] for t in results),
+               "unit": "ms"}
+        # The issue's "quality stage" row: the stage waits for the gate's good framesets at the camera's
+        # rate, so it is bounded below by camera time (the gate per frameset: bench quality).
+        rows.append(issue20(row, "quality") if stage == "quality" else row)
     # Where the overhead goes: the camera stopped and the projector given back (the rest of the
     # window's stage after its last frame), the worker's wait for its last measurements and its
     # fusion, the ring/socket/checks around them, the probe (the best frameset's alignment, made

@@ -23,7 +23,6 @@ import sys
 from pathlib import Path
 
 from agent.liveness.fusion import load_thresholds
-from agent.quality import QualityGate
 from hil import padeval as P
 
 
@@ -47,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                       or (k in recs and recs[k]["split"] in P.UNSEEN_SPLITS)})
     if refused:
         raise SystemExit(f"{', '.join(refused)}: a family that is not to be run")
-    gate = QualityGate()
+    gate = P.kiosk_gate()
     thresholds = load_thresholds("kiosk", challenged=True)
 
     def attempt(p: P.Presentation) -> dict:

@@ -90,7 +90,9 @@ from agent.liveness.dotref import DotReference, ReferenceInvalid
 from agent.liveness.fusion import VerdictThresholds, fuse
 from agent.liveness.judge import DROWNED_SCORE_CAP, judge
 from agent.quality import QualityGate
-from agent.session.events import LIGHT_CHANGED, verdict_prompt
+from agent.quality.gate import SIM_LUX_K
+from agent.quality.settings import QualitySettings
+from agent.session.events import IR_FLOOD_CANNOT_VERIFY, LIGHT_CHANGED, verdict_prompt
 from agent.session.offline import capture
 from drivers.errors import CaptureAgentError
 from drivers.sim import ATTACKS
@@ -247,6 +249,13 @@ SWEPT_LIGHTS = frozenset({"headlights"})
 # characters, about 1 s at a reading speed of ~300 Chinese characters a minute) and the app's
 # restart of the session (a tap or its own retry, about 1-2 s); 3 s, a model. Nothing else changes.
 RETRY_PROMPTS = frozenset({LIGHT_CHANGED.code})
+# IR_FLOOD_CANNOT_VERIFY ("infrared light here keeps the check from working: please ask staff", after a window
+# whose projector a light the person cannot see hid on a dim face: a CCTV dome's flood, ``cctv_ir``): nothing
+# the person can do takes the face out of it (the dome is on the camera's side, 1-3 m away, so a pace moves
+# the face a little within the flood, and the face must stay towards the camera), so the person does as
+# told and tries no more here: the presentation ends refused. (Before misc26 the prompt was
+# TOO_BRIGHT_TO_VERIFY, answered by a quarter of the lux, which dims the lobby's LEDs but not the flood.)
+STOP_PROMPTS = frozenset({IR_FLOOD_CANNOT_VERIFY.code})
 RETRY_PAUSE_S = 3.0
 _SIM_T0_S = 3600.0                           # what a sim:// URI accepts (drivers/sim/config.py)
 _SIM_LUX = (1.0, 100000.0)                   # what a sim:// URI accepts (drivers/sim/config.py)
@@ -428,6 +437,15 @@ def dot_reference_for(uri: str) -> DotReference:
     return ref
 
 
+def kiosk_gate() -> QualityGate:
+    """pad-eval's quality gate: the default one, with the simulator's lux calibration (``SIM_LUX_K``) so the
+    face's illuminance is estimated as on a kiosk whose camera has one (the prompt after a refused verdict
+    reads it: ``events.verdict_prompt``), and its illuminance checks open (0 lux up), so acquisition is as
+    with the uncalibrated gate pad-eval ran before (a sim family draws its lux inside the envelope)."""
+    return QualityGate(QualitySettings(lux_calibration={"default": SIM_LUX_K},
+                                       thresholds={"lux_min": 0.0, "lux_max": float(_SIM_LUX[1])}))
+
+
 def run_presentation(p: Presentation, *, frames: int, passive: bool, gate: QualityGate,
                      thresholds: VerdictThresholds, dot_reference: bool = True) -> dict[str, Any]:
     """One presentation, as the daemon would run it; a record with no face data in it. With
@@ -451,6 +469,8 @@ def run_presentation(p: Presentation, *, frames: int, passive: bool, gate: Quali
     if isinstance(elapsed, float):
         rec["camera_s"] = round(elapsed, 3)
     rec["quality"] = q.to_dict()
+    if math.isfinite(q.lux):
+        rec["face_lux"] = round(q.lux, 1)                       # the gate's estimate (kiosk_gate): the prompt's
     rec["in_envelope"] = not (q.ipd_px == q.ipd_px and q.ipd_px < IPD_ENVELOPE_PX)
     if not q.complete:
         return _clean({**rec, "outcome": "not_acquired", "reason": q.reason})
@@ -466,7 +486,7 @@ def run_presentation(p: Presentation, *, frames: int, passive: bool, gate: Quali
                detectors=v.detectors, cues=v.cues, notes=v.notes,
                challenge=v.challenge, injection_signals=v.injection,
                projector_seen=projector_checked or not claimed_off, projector_claimed_off=claimed_off)
-    told = verdict_prompt(v, thresholds.live_min)
+    told = verdict_prompt(v, thresholds.live_min, q.lux)
     if told is not None:
         rec["prompt"] = told.code                               # what the daemon tells the person (capture.py)
     return _clean(rec)
@@ -581,7 +601,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
 def _prompt_to_follow(rec: dict[str, Any]) -> str | None:
     """The prompt a person acts on after this attempt: a distance prompt that refused the quality
     phase, or ``TOO_BRIGHT_TO_VERIFY`` or ``LIGHT_CHANGED`` after a judged window (``prompt``, as the
-    daemon emits it)."""
+    daemon emits it). None after ``STOP_PROMPTS``: no step answers them."""
     if rec["outcome"] == "not_acquired" and rec.get("reason") in DISTANCE_PROMPTS:
         return str(rec["reason"])
     if rec["outcome"] == "rejected" and (rec.get("prompt") in LIGHT_PROMPTS or rec.get("prompt") in RETRY_PROMPTS):
@@ -627,7 +647,7 @@ def run(items: list[Presentation], *, frames: int, passive: bool, thresholds: Ve
                     and r.get("dot_reference", False) == (dot_reference and not passive and recordings is None) \
                     and r.get("follow_prompts", 0) == follow_prompts:
                 done[(r["key"], r.get("uri", ""))] = r
-    gate = QualityGate()
+    gate = kiosk_gate()
 
     def attempt(p: Presentation) -> dict[str, Any]:
         return run_presentation(p, frames=frames, passive=passive, gate=gate, thresholds=thresholds,
@@ -813,10 +833,13 @@ def light_prompts(records: list[dict[str, Any]], live_min: float) -> dict[str, A
     accepted at ``live_min`` after a light prompt (the after-prompts rates count them accepted, the
     first-attempt rates refused, or not acquired when a distance prompt came first); ``..._shade``:
     the same for those that stepped into shade; ``after_shade``: the final outcome of every
-    presentation that stepped into shade (its verdict when judged, ``not_acquired`` otherwise)."""
+    presentation that stepped into shade (its verdict when judged, ``not_acquired`` otherwise);
+    ``stopped``: presentations that ended on a prompt no step answers (``STOP_PROMPTS``), by code."""
     answers: Counter[str] = Counter()
     retried = accepted_after = accepted_after_shade = 0
     after_shade: Counter[str] = Counter()
+    stopped = Counter(str(r["prompt"]) for r in records
+                      if r["outcome"] == "rejected" and r.get("prompt") in STOP_PROMPTS)
     for r in records:
         att = r.get("attempts") or []
         heard = [light_answer(a["uri"], b["uri"]) for a, b in zip(att, att[1:], strict=False)
@@ -831,7 +854,8 @@ def light_prompts(records: list[dict[str, Any]], live_min: float) -> dict[str, A
             accepted_after_shade += ok
             after_shade["accepted" if ok else str(r.get("verdict") or r["outcome"])] += 1
     return {"retried": retried, "answers": dict(sorted(answers.items())), "accepted_only_after_one": accepted_after,
-            "accepted_only_after_shade": accepted_after_shade, "after_shade": dict(sorted(after_shade.items()))}
+            "accepted_only_after_shade": accepted_after_shade, "after_shade": dict(sorted(after_shade.items())),
+            "stopped": dict(sorted(stopped.items()))}
 
 
 def prompts_followed(records: list[dict[str, Any]], live_min: float = 0.5) -> dict[str, Any]:

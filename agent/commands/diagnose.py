@@ -28,6 +28,7 @@ from agent.observe.health import probe_local_api
 from agent.observe.ledger import audit_refusals, last_sessions
 from agent.observe.live import LiveView
 from agent.observe.web import Checklist, DiagnosticsServer
+from agent.session.events import IR_FLOOD_CANNOT_VERIFY
 from drivers.errors import CaptureAgentError
 
 
@@ -82,6 +83,12 @@ class Diagnosis:
         except OSError as exc:
             return {"note": f"cannot read the audit log {path}: {exc.strerror}", "rows": []}
         note = f"from {path} (read, not verified: capture-agent audit-verify)"
+        flooded = sum(r["prompt"] == IR_FLOOD_CANNOT_VERIFY.code for r in rows)
+        if flooded:
+            # The person could do nothing about it: the installation can (docs/liveness.md, misc26).
+            note += (f"; {flooded} of these sessions refused under an infrared flood ({IR_FLOOD_CANNOT_VERIFY.code}): "
+                     f"near-infrared light the face's visible light cannot explain, such as a CCTV camera's IR "
+                     f"illuminator, hid the projector's dots; turn that illuminator away from the kiosk or shield it")
         if refused["count"]:
             # Each one a record the audit log would not take (a defect of the agent's, to report):
             # the note is what the page and the printout both show.
@@ -143,7 +150,7 @@ def run(args) -> int:
     print(f"last sessions ({sessions['note']}):")
     for r in sessions["rows"]:
         print(f"  {r['started']}  {r['purpose']:<7} {r['outcome']:<9} {r['reason'] or '-':<22} "
-              f"{r['verdict'] or '-':<12} {r['challenge'] or '-':<20} "
+              f"{r['verdict'] or '-':<12} {r['challenge'] or '-':<20} {r['prompt'] or '-':<22} "
               f"total {r['timings_ms'].get('total', r['timings_ms'].get('elapsed', 0)):.0f} ms"
               + (f"  unrecorded: {', '.join(r['unrecorded'])}" if r["unrecorded"] else ""))
     return 1 if failed else 0

@@ -37,6 +37,7 @@ class SessionSummary:
     reason: str = ""                  # the receipt's reason or the error's code
     verdict: str = ""
     challenge: str = ""               # why the challenge failed: its stable code (challenge.DETAIL_CODES)
+    prompt: str = ""                  # what a refused person was told after the verdict (its code)
     ended_in: str = ""                # the stage it ended in
     unrecorded: list[str] = field(default_factory=list)   # its events the audit log refused (audit_refused)
     within_budget: bool | None = None
@@ -62,7 +63,7 @@ def _text(v: Any, limit: int = 64) -> str:
 
 
 def _code(v: Any) -> str:
-    """A challenge detail code (``PROJECTOR_DROWNED+SCREEN_WEAK``) as written, or "" for anything else:
+    """A challenge detail or prompt code (``PROJECTOR_DROWNED+SCREEN_WEAK``) as written, or "" for anything else:
     the log is read, not verified, and this field never carries free text onward."""
     return v if isinstance(v, str) and _CODE.fullmatch(v) else ""
 
@@ -99,6 +100,7 @@ def last_sessions(path: str | os.PathLike[str], n: int = 10, *, max_bytes: int =
             s.outcome = "accepted" if data.get("accepted") is True else "rejected"
             s.reason, s.verdict = _text(data.get("reason")), _text(data.get("verdict"))
             s.challenge = _code(data.get("challenge_detail"))
+            s.prompt = _code(data.get("prompt"))
             if isinstance(data.get("within_budget"), bool):
                 s.within_budget = data["within_budget"]
         elif event == "error":

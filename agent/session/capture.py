@@ -312,15 +312,18 @@ def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event 
             ahead.close()
             lockout.fail(*keys)
             why = (v.challenge or {}).get("detail") if v.challenge and not v.challenge.get("passed") else None
+            # The face's illuminance before the window says whether the light that hid the projector
+            # could be a visible one (IR_FLOOD_CANNOT_VERIFY when it cannot: a CCTV dome's flood).
+            told = verdict_prompt(v, verdict_thresholds.live_min, lux.value())
             # Which cue refused, for the operator who reads why a customer was turned away: scalar
-            # scores only, nothing of the face (the terminal computes them itself, root learns nothing).
+            # scores only, nothing of the face (the terminal computes them itself, root learns nothing);
+            # and what the person was told (a stable code: an infrared flood is the operator's to fix).
             deps.record("result", session_id=sid, accepted=False, reason="NOT_LIVE", verdict=v.verdict,
                         score=round(v.score, 3), challenge_passed=bool(v.challenge and v.challenge.get("passed")),
-                        challenge_detail=detail_code(v.challenge),
+                        challenge_detail=detail_code(v.challenge), prompt=told.code if told is not None else None,
                         **{f"detector_{k}"[:64]: round(float(x), 3) for k, x in sorted(v.detectors.items())
                            if x is not None and math.isfinite(x)})
             timings["total"] = round((time.perf_counter() - t0) * 1000, 2)
-            told = verdict_prompt(v, verdict_thresholds.live_min)
             if told is not None:
                 # The light kept the challenge, or the material of a session every other detector
                 # found live, from being measured: what the person can change (too much ambient or

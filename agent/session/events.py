@@ -6,6 +6,7 @@ turns those back into these (``agent.localapi.convert``): one mapping, both ways
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeAlias
@@ -83,6 +84,47 @@ LIGHT_CHANGED = Prompt("LIGHT_CHANGED", "验证时面部光线发生变化，请
                        "The light on your face changed during the check: please hold still and try again")
 
 
+# A light the person cannot see (issue 14, misc26): a CCTV dome's 850 nm flood at night (the ninth family)
+# drowns or patterns the projector's dots on a face its visible light leaves dim. "Move out of the bright
+# light" is wrong advice there: no light looks bright, a pace aside leaves the face in the flood (the dome is
+# 1-3 m away, 20-70 degrees off the camera's axis on the camera's side: drivers/sim/night.py), and the face
+# must stay towards the camera, so it cannot be turned to put the flood behind it. Nothing the person can
+# do helps: the terminal says so, with a stable code for the kiosk app (offer staff or another channel)
+# and the operator (the audit ``result`` record's ``prompt``, shown by ``diagnose``), who can turn the
+# camera's illuminator away from the kiosk or shield it. Counted like every refusal (an injector can fake
+# an unmeasurable stream at will).
+IR_FLOOD_CANNOT_VERIFY = Prompt("IR_FLOOD_CANNOT_VERIFY",
+                                "此处的红外光（如监控摄像头的补光灯）干扰验证，无法在此完成，请联系工作人员",
+                                "Infrared light here (such as a security camera's) keeps the check from "
+                                "working: please ask a member of staff for help")
+
+# The face's illuminance (the quality gate's estimate, a camera with a lux calibration) under which no
+# visible light carries the near infrared that hides the projector, so what hid it is a light the person
+# cannot see. The richest 850 nm per lux of any light the capture spec admits is a 2300 K black body's
+# (the gate refuses a colour temperature under 2300 K): 0.81 lux-equivalents per lux on the simulator's
+# NIR scale, 2.31 times a 3000 K black body's 0.35 (Planck and the CIE photopic curve, as
+# drivers/sim/night.py's scale is derived; tests/session/test_ir_flood_prompt.py). The projector's dots
+# bring ~300 lux-equivalents to a face at 0.5 m (night.py), and the judge counts a pair without a noise
+# pair only while the projector carries at least ``features.MIN_PROJECTOR_SHARE`` (half) of the skin's IR
+# light: visible light drowns the dots so from 300 / 0.81 = 370 lux up. 200 leaves a factor 1.85 for the
+# estimate's own error. The estimate is calibrated on a mid-reflectance skin, and a darker skin reads a lower
+# lux, down to ~1/7 (tests/session/test_capture_session.py: identity 3 reads ~1,050 at 7,500 lux). Sunlight
+# carries at most 0.20 lux-equivalents per lux (``dappled_sun``'s canopy; direct sun 0.12), so sun that drowns
+# the dots is at least 1,500 lux, which the darkest skin still reads over 200. Not covered: NIR-rich lamps
+# (halogen, incandescent) at 370-1,400 lux on a dark skin (told IR_FLOOD_CANNOT_VERIFY: infrared light, but a
+# lamp's), and patterned light below the drowning level (blinds' stripes, sunflecks) on a dark skin read
+# under 200 lux, which would be told IR_FLOOD_CANNOT_VERIFY instead of stepping out of the sun: not measured
+# (docs/liveness.md, misc26). Not fitted: train's lights (fluorescent, LED) carry almost no 850 nm.
+IR_FLOOD_MAX_LUX = 200.0
+
+
+def invisible_light(lux: float | None) -> bool:
+    """Whether the face's illuminance ``lux`` (None or NaN: not measured, a camera without a lux
+    calibration) is too dim for any visible light to carry the near infrared that hid the projector
+    (``IR_FLOOD_MAX_LUX``)."""
+    return lux is not None and math.isfinite(lux) and 0.0 <= lux < IR_FLOOD_MAX_LUX
+
+
 def challenge_unmeasurable(verdict: str, challenge: Any) -> bool:
     """Whether an ``inconclusive`` verdict's challenge (its ``challenge`` dict, as the liveness worker
     sent it) failed only because the light kept it from being measured (``failed_for_light``; not a
@@ -128,14 +170,32 @@ def material_prompt(verdict: str, detectors: Mapping[str, Any], cues: Mapping[st
     return TOO_BRIGHT_TO_VERIFY if light == "bright" else LIGHT_CHANGED if light == "moved" else None
 
 
-def verdict_prompt(verdict: Any, live_min: float) -> Prompt | None:
+def _projector_only(challenge: Any) -> bool:
+    """Whether every challenge that failed in ``challenge`` (the verdict's dict) is the projector's: an
+    infrared light hides the dots, never the screen's colours (a screen too weak on the face is the
+    visible room's light, which ``TOO_BRIGHT_TO_VERIFY`` names rightly)."""
+    if not isinstance(challenge, dict) or challenge.get("passed") is True:
+        return True
+    kinds = challenge.get("kinds")
+    failed = [k for k in kinds if isinstance(challenge.get(k), dict) and challenge[k].get("passed") is not True] \
+        if isinstance(kinds, list) else None
+    return failed is not None and all(k == "projector" for k in failed)
+
+
+def verdict_prompt(verdict: Any, live_min: float, lux: float | None = None) -> Prompt | None:
     """The prompt a refused verdict (``LivenessVerdict``) gets, if any: the challenge's light first
-    (:func:`unmeasurable_prompt`), else the material's (:func:`material_prompt`)."""
+    (:func:`unmeasurable_prompt`), else the material's (:func:`material_prompt`). ``TOO_BRIGHT_TO_VERIFY``
+    becomes ``IR_FLOOD_CANNOT_VERIFY`` when the face's illuminance ``lux`` (the quality gate's estimate
+    before the window; None or NaN when the camera has no lux calibration: unchanged) is too dim for
+    visible light to have hidden the projector (:func:`invisible_light`) and only the projector's
+    challenge, or its material measure, failed for the light."""
     told = unmeasurable_prompt(verdict.verdict, verdict.challenge)
     ch, cues = verdict.challenge, verdict.cues
     if told is None and (ch is None or (isinstance(ch, dict) and ch.get("passed") is True)) \
             and isinstance(cues, Mapping):
         told = material_prompt(verdict.verdict, verdict.detectors, cues, live_min)
+    if told is TOO_BRIGHT_TO_VERIFY and invisible_light(lux) and _projector_only(ch):
+        return IR_FLOOD_CANNOT_VERIFY
     return told
 
 

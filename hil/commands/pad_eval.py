@@ -206,5 +206,8 @@ def _print(out: dict) -> None:
                     print(f"{kind}: retried after a light prompt {lp['retried']} {lp['answers']}, accepted only "
                           f"after one {lp['accepted_only_after_one']} (after stepping into shade "
                           f"{lp['accepted_only_after_shade']}; every shade step ended {lp['after_shade']})")
+                if lp["stopped"]:
+                    # A prompt no step answers (an infrared flood): the person tried no more.
+                    print(f"{kind}: ended on a prompt no step answers {lp['stopped']}")
     if out["counts"]["errors"]:
         print(f"errors (in no rate): {out['counts']['errors']}")

@@ -894,7 +894,7 @@ def test_acceptances_that_came_only_after_a_light_prompt_are_counted_in_the_repo
     assert rep["bpcer"] == pytest.approx(1 / 4) and rep["first_attempt"]["bpcer"] == pytest.approx(3 / 4)
     lp = rep["prompts_followed"]["bona_fide"]["light_prompts"]
     assert lp == {"retried": 3, "answers": {"dimmer": 1, "retry": 1, "shade": 2}, "accepted_only_after_one": 2,
-                  "accepted_only_after_shade": 1, "after_shade": {"accepted": 1, "inconclusive": 1}}
+                  "accepted_only_after_shade": 1, "after_shade": {"accepted": 1, "inconclusive": 1}, "stopped": {}}
     _print(rep)
     text = capsys.readouterr().out
     assert "retried after a light prompt 3" in text and "accepted only after one 2" in text

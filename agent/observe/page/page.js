@@ -120,7 +120,7 @@ function showSessions(s) {
     const tr = el("tr");
     tr.dataset.outcome = r.outcome;
     tr.append(el("td", r.started), el("td", r.purpose), el("td", r.channel), el("td", r.outcome), el("td", r.reason || "—"),
-              el("td", r.verdict || "—"), el("td", r.challenge || "—"),
+              el("td", r.verdict || "—"), el("td", r.challenge || "—"), el("td", r.prompt || "—"),
               el("td", r.ended_in), el("td", num(t.quality, 0)), el("td", num(t.challenge_window, 0)),
               el("td", num(t.liveness, 0)), el("td", num(t.submit, 0)), el("td", num(t.total ?? t.elapsed, 0)),
               el("td", r.within_budget === null ? "—" : r.within_budget ? "within" : "over"));

@@ -17,6 +17,7 @@ from drivers.sim.modes import StreamMode, color_intrinsics, color_mode, depth_in
 from drivers.sim.profiles import PROFILES, get_profile
 from drivers.sim.scene import LIGHT_NIR_SHARE, Scene
 from tests.drivers.sim.test_eighth_family import _FIELDS
+from tests.helpers.blackbody import nir_mw_per_lux
 from tests.helpers.family_digest import family_digest
 from tests.helpers.family_pools import assert_live_queries_in_range, assert_own_pools
 from tests.helpers.sim import grab
@@ -55,13 +56,7 @@ def test_ninth_family_draws_its_own_people_camera_lights_and_illuminances():
 def test_one_lux_equivalent_is_the_3000k_black_bodys_850nm_band_per_lux():
     # Planck at 3000 K, the CIE photopic curve (Gaussian approximation), 683 lm/W: 850 nm over 50 nm
     # per lux is 1.59 mW/m^2; the sim's scale gives that light 0.35 lux-equivalents per lux.
-    h, c, k = 6.626e-34, 2.998e8, 1.381e-23
-    lam = np.linspace(380e-9, 780e-9, 4001)
-
-    def planck(lm):
-        return 2 * h * c ** 2 / lm ** 5 / (np.exp(h * c / (lm * k * 3000.0)) - 1)
-    v = 1.019 * np.exp(-285.4 * (lam * 1e6 - 0.559) ** 2)
-    per_lux_mw = planck(850e-9) * 50e-9 / (683 * np.trapezoid(v * planck(lam), lam)) * 1e3
+    per_lux_mw = nir_mw_per_lux(3000.0)
     assert per_lux_mw == pytest.approx(1.59, abs=0.01)
     assert night.MW_M2_PER_LUX_EQ == pytest.approx(per_lux_mw / 0.35, rel=0.005)
     # I / d^2: 500 mW/sr at 2 m is 125 mW/m^2, 27.5 lux-equivalents; the drawn range 3.7-264.
