@@ -74,7 +74,8 @@ PROJECTOR_KEYS = ("projector_speckle", "projector_speckle_low", "projector_speck
                   "projector_share", "projector_snr", "projector_clipped", "projector_patterned_pairs",
                   "projector_sharpness", "projector_sharpness_floor", "projector_sharpness_ratio",
                   "projector_sharpness_ratio_floor", "projector_coarse_pairs", "projector_pattern_checked",
-                  "projector_unmatched", "projector_untestable_pairs")
+                  "projector_unmatched", "projector_untestable_pairs", "projector_sharpness_eyes",
+                  "projector_eyes_unshaped_pairs")
 
 
 def projector_cues(measure: Any) -> dict[str, float]:
