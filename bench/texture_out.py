@@ -16,7 +16,11 @@ ramps), texture-out at main's ramps, texture-out refitted; live refused and atta
 family and species, and each row whose verdict changed.
 
     PYTHONPATH=. nice -n 19 python -m bench.texture_out run OUT.jsonl train:live:0 train:mask:1 ...
-    python -m bench.texture_out gate TRAIN.jsonl [--dev DEV.jsonl ...] [--write FILE]
+    python -m bench.texture_out gate TRAIN.jsonl [--dev DEV.jsonl ...] [--before CAL] [--pin] [--keep eye_dots]
+        [--write FILE]
+    python -m bench.texture_out cost [--reps 9] [--size 200]
+
+``cost``: a pair's reading with and without the texture taken out, as a ratio in one process.
 
 Never on the unseen family (``hil.padeval.UNSEEN_SPLITS``)."""
 
@@ -103,15 +107,32 @@ def run(out: Path, specs: list[str], frames: int) -> None:
               {k: (m.get(k), cues.get(k)) for k in ("projector_sharpness", "projector_sharpness_eyes")}, flush=True)
 
 
-def gate(train_paths: list[Path], dev_paths: list[Path], before: Path | None, write: Path | None) -> None:
+def gate(train_paths: list[Path], dev_paths: list[Path], before: Path | None, write: Path | None,
+         pin: bool = False, keep: tuple[str, ...] = ()) -> None:
+    """``pin``: each refitted ramp's attack end held at ``before``'s (fitted on a larger attack sample;
+    the texture-out never lowers a hard surface's reading, so it stays under them): pad-eval's rule
+    with that end as the only attack, the live end refitted. ``keep``: ramps left as ``before`` has them."""
+    import numpy as np
+
+    from agent.liveness.detectors import DETECTORS, Ramp
     from agent.liveness.fusion import load_thresholds
-    from bench.skin_area import _judged, _ramps_of, _rows, _said, _with_region, fitted_ramps
-    from hil.padeval import rescore
+    from bench.skin_area import _judged, _ramps_of, _rows, _said, _with_region, fitted_ramps, tally
+    from hil.padeval import _values, fit_ramp, rescore
     live_min = load_thresholds("kiosk", challenged=True).live_min
     train = [r for r in _rows(train_paths) if MAIN in r["regions"] or not _judged(r)]
     rows = [r for r in train + _rows(dev_paths) if _judged(r)]
     base = _ramps_of(before)
     fitted, notes = fitted_ramps(train, TEXTURE, base)
+    if pin:
+        rule_of = {n: (rule, q) for rule, ns, q in DETECTORS.values() for n in ns}
+        recs = [_with_region(r["record"], r["regions"].get(TEXTURE)) for r in train if _judged(r)]
+        for k in REFIT:
+            live = _values(recs, base[k].cue, None)
+            a, li, how = fit_ramp(rule_of[k][0], live, np.array([base[k].attack]), rule_of[k][1])
+            fitted[k] = Ramp(base[k].cue, round(a, 5), round(li, 5), base[k].answers)
+            notes[k] = f"{how} [{a:.5f}, {li:.5f}] ({live.size} live; attack end main's, pinned)"
+    for k in keep:
+        fitted[k], notes[k] = base[k], f"kept [{base[k].attack}, {base[k].live}] (fitted: {notes[k]})"
     ramps = {k: (fitted[k] if k in REFIT else base[k]) for k in base}
     print(f"threshold {live_min}; rows {len(rows)} ({len(train)} train)")
     for k in REFIT:
@@ -119,33 +140,56 @@ def gate(train_paths: list[Path], dev_paths: list[Path], before: Path | None, wr
     plans = {"main": (MAIN, base), "texture-out, main's ramps": (TEXTURE, base),
              "texture-out, refitted": (TEXTURE, ramps)}
     for plan, (reading, r) in plans.items():
-        counts: dict[tuple[str, str], list[int]] = {}
-        changed = []
-        for row in rows:
+        def scored(row: dict[str, Any], reading: str = reading, r: Any = r) -> tuple[float, float, str]:
             rec = row["record"]
             old = _with_region(rec, row["regions"].get(MAIN))
             new = _with_region(rec, row["regions"].get(reading))
-            was, now = rescore(old, base), rescore(new, r)
-            c = counts.setdefault((rec["split"], rec["species"]), [0, 0])
-            c[0] += 1
-            ok = now >= live_min
-            c[1] += (not ok) if rec["species"] == "live" else ok
-            if ok != (was >= live_min) or (plan != "main" and abs(now - was) >= 0.05):
-                changed.append(f"{rec['key']} {'accepted' if ok else 'refused'} {was:.3f} -> {now:.3f}: "
-                               f"{_said(old['cues'])}, eyes {_eyes(old)} -> {_said(new['cues'])}, eyes {_eyes(new)}")
-        print(f"\n{plan}: " + ", ".join(f"{sp}/{spc} {e}/{n} {'refused' if spc == 'live' else 'accepted'}"
-                                       for (sp, spc), (n, e) in sorted(counts.items())))
-        for line in changed:
-            print("  " + line)
+            return (rescore(old, base), rescore(new, r),
+                    f"{_said(old['cues'])}, eyes {_eyes(old)} -> {_said(new['cues'])}, eyes {_eyes(new)}")
+        tally(plan, rows, live_min, scored, moved=0.05 if plan != "main" else float("inf"))
     if write is not None:
         cal = json.loads((before or _calibration_path()).read_text())
-        for k in REFIT:
+        for k in (k for k in REFIT if k not in keep):
             cal["ramps"][k] = [ramps[k].attack, ramps[k].live]
             cal.setdefault("ramps_fit", {})[k] = (f"{notes[k]} (train, challenged, the dots' sharpness with the unlit "
                                                   "texture taken out: `python -m bench.texture_out gate`, "
                                                   "docs/liveness.md \"Attack B on textured surfaces\")")
         write.write_text(json.dumps(cal, indent=2) + "\n")
         print(f"\nwritten {write}")
+
+
+def cost(reps: int, size: int) -> None:
+    """What the texture-out costs a pair's reading: ``features.pair_light`` on one synthetic pair (a
+    ``size`` px square crop, the material region and eye discs in it, a noise pair) with and without
+    ``_PairImages.texture``, alternated in this process; the ratio of each round's times."""
+    import time
+
+    import numpy as np
+
+    from agent.liveness import features as F
+    rng = np.random.default_rng(0)
+    skin, eyes = np.zeros((size, size), bool), np.zeros((size, size), bool)
+    skin[size // 3:-size // 8, size // 6:-size // 6] = True
+    eyes[size // 5:size // 3 - 4, size // 6:-size // 6] = True
+    on, off, a, b = (rng.normal(m, 4, (size, size)).astype(np.float32) for m in (60, 30, 30, 30))
+    texture = F._PairImages.__dict__["texture"]
+
+    def timed(n: int = 10) -> float:
+        t = time.perf_counter()
+        for _ in range(n):
+            F.pair_light(on, off, skin, (a, b), eyes=eyes)
+        return time.perf_counter() - t
+    ratios = []
+    try:
+        for _ in range(reps):
+            F._PairImages.texture = texture  # type: ignore[method-assign]
+            with_out = timed()
+            F._PairImages.texture = property(lambda _self: None)  # type: ignore[method-assign, assignment]
+            ratios.append(with_out / timed())
+    finally:
+        F._PairImages.texture = texture  # type: ignore[method-assign]
+    print(f"pair_light, {size} px crop: texture-out / main {[round(r, 2) for r in ratios]}, "
+          f"median {float(np.median(ratios)):.2f}")
 
 
 def _eyes(rec: dict[str, Any]) -> str:
@@ -171,11 +215,18 @@ def main(argv: list[str]) -> None:
     g.add_argument("--before", type=Path, default=None,
                    help="the calibration file main's judge used (default: the active one)")
     g.add_argument("--write", type=Path, default=None, help="write --before with the refitted ramps to this file")
+    g.add_argument("--pin", action="store_true", help="hold each refitted ramp's attack end at --before's")
+    g.add_argument("--keep", default="", help="ramps of REFIT left as --before has them (comma-separated)")
+    c = sub.add_parser("cost")
+    c.add_argument("--reps", type=int, default=9)
+    c.add_argument("--size", type=int, default=200)
     a = ap.parse_args(argv)
     if a.cmd == "run":
         run(a.out, a.specs, a.frames)
+    elif a.cmd == "cost":
+        cost(a.reps, a.size)
     else:
-        gate(a.train, a.dev, a.before, a.write)
+        gate(a.train, a.dev, a.before, a.write, a.pin, tuple(k for k in a.keep.split(",") if k))
 
 
 if __name__ == "__main__":

@@ -1339,7 +1339,10 @@ MIN_GROUP_PIXELS = 100
 # texture: seventh's refused live faces read 0.37-0.47 on the forehead, 0.19-0.27 on the cheeks.
 FOREHEAD_OVER_CHEEKS = 1.25
 # ... unless the forehead's own dots are this sharp (``dot_shape``): the attack end of the train fit
-# of ``projector_sharpness`` (calibration.json, 1.4893), where hard surfaces' dots begin. Train's live
+# of ``projector_sharpness`` (calibration.json, 1.4893; with the unlit texture taken out of the dots'
+# shape no train live's forehead or lower cheeks crossed it, one live's cheeks did, 1.27 -> 1.56, its
+# verdict the same; docs/liveness.md, "Attack B on textured surfaces"), where hard surfaces' dots
+# begin. Train's live
 # foreheads read 0.62-1.28 (16 faces), seventh's with a fringe or spectacles 0.47-1.56; the masks',
 # head models' and paper masks' 1.57-2.49, seventh's printed eye bands 1.32-2.25 (docs/liveness.md).
 # The cheeks' dots must read under it too for the forehead to be dropped: train's 59 live cheeks read
