@@ -14,6 +14,9 @@ The frame model of tests/liveness/test_moving_light.py (its 16 DN dots, 20 DN ro
 ``session_score``: every other cue alive, the recess 12 mm); the judge's own ``pair_light`` and
 ``ProjectorMeasure.pool``. Prints per case the windows scoring >= 0.5 and the readings.
 
+* ``steady`` (texture26): the painted resin under a lamp never switched whose own pattern lies in the
+  band the unlit texture is read in: what ``features.texture_out`` must not write into the difference.
+
     PYTHONPATH=. nice -n 19 python -m bench.eye_lamp [--seeds 2]
 
 Numbers only, no frames written; seconds."""
@@ -55,14 +58,15 @@ def ink(amp: float, seed: int) -> np.ndarray:
 
 
 def window(pattern: np.ndarray, albedo: np.ndarray, lamp: np.ndarray, eyes: bool, seed: int, nonce: bytes,
-           n: int = 32) -> list[ProjectorLight]:
+           n: int = 32, steady: np.ndarray | float = 0.0) -> list[ProjectorLight]:
     """The judge's pairs over a still window: room 20 DN, the dots 16 DN x ``pattern``, ``lamp`` (DN per
-    pixel) on the lit frames only, all times ``albedo``; shot noise as test_moving_light's."""
+    pixel) on the lit frames only, ``steady`` (DN per pixel) on every frame, all times ``albedo``; shot
+    noise as test_moving_light's."""
     rng = np.random.default_rng(seed)
     lit = list(projector_schedule(nonce, n))
     frames = []
     for k in range(n):
-        dn = albedo * (20.0 + ((16.0 * pattern + lamp) if lit[k] else 0.0))
+        dn = albedo * (20.0 + steady + ((16.0 * pattern + lamp) if lit[k] else 0.0))
         e = dn * T.FULL_WELL_E / 255
         noisy = e + rng.normal(size=e.shape) * np.sqrt(e + 16)
         frames.append(np.clip(np.floor(noisy * 255 / T.FULL_WELL_E), 0, 255).astype(np.float32))
@@ -88,12 +92,17 @@ def eye_band(lamp_dn: float, shape: str, ink_amp: float, seed: int, nonce: bytes
     return window(pattern, albedo, lamp_dn * band_lamp(shape), True, seed, nonce)
 
 
-def painted(scatter: float, lamp_dn: float, paint: float, seed: int, nonce: bytes) -> list[ProjectorLight]:
+def painted(scatter: float, lamp_dn: float, paint: float, seed: int, nonce: bytes,
+            steady: float = 0.0) -> list[ProjectorLight]:
+    """A surface of ``scatter`` painted ``paint`` (``ink``) under attack B's even lamp (``lamp_dn``);
+    ``steady``: a lamp never switched (its DN on average) with a pattern of its own in the band the
+    unlit texture is read in (``ink`` at 50 %, another draw than the paint's)."""
     albedo = base_albedo(seed)
     if paint:
         albedo = np.clip(albedo + ink(paint, seed), 0.2, 2.0).astype(np.float32)
+    still = np.clip(steady * (1 + ink(0.5, seed + 100)), 0.0, None) if steady else 0.0
     return window(T.projected_dots(T.SHAPE, scatter), albedo, np.full(T.SHAPE, lamp_dn, np.float32), False, seed,
-                  nonce)
+                  nonce, steady=still)
 
 
 def _row(label: str, runs: list[tuple[float, float, int]], what: str) -> None:
@@ -130,6 +139,14 @@ def main() -> None:
                 runs = _judged_runs(partial(painted, scatter, lamp, paint),
                                     a.seeds, nonces, "sharpness")
                 _row(f"{name}, paint {paint:.1f}, lamp {lamp:.0f} DN on the face", runs, "sharpness")
+    # texture26: the unlit texture is taken out at a gain fitted to the difference (``features.texture_out``);
+    # a steady lamp with a pattern of its own (never switched: in the unlit frame, not in the difference)
+    # must write nothing of it into the difference.
+    for steady in (20.0, 60.0):
+        for lamp in (0.0, 24.0):
+            runs = _judged_runs(partial(painted, T.RESIN_SCATTER, lamp, 0.2, steady=steady), a.seeds, nonces,
+                                "sharpness")
+            _row(f"resin, paint 0.2, lamp {lamp:.0f} DN, a steady patterned lamp {steady:.0f} DN", runs, "sharpness")
 
 
 if __name__ == "__main__":

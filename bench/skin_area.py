@@ -36,7 +36,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,8 @@ PROJECTOR_KEYS = ("projector_speckle", "projector_speckle_low", "projector_speck
                   "projector_share", "projector_snr", "projector_clipped", "projector_patterned_pairs",
                   "projector_sharpness", "projector_sharpness_floor", "projector_sharpness_ratio",
                   "projector_sharpness_ratio_floor", "projector_coarse_pairs", "projector_pattern_checked",
-                  "projector_unmatched", "projector_untestable_pairs")
+                  "projector_unmatched", "projector_untestable_pairs", "projector_sharpness_eyes",
+                  "projector_eyes_unshaped_pairs")
 
 
 def projector_cues(measure: Any) -> dict[str, float]:
@@ -289,24 +290,35 @@ def gate(train_paths: list[Path], dev_paths: list[Path], before: Path | None, ke
         print(f"{name}: " + "; ".join(f"{k}: {v}" for k, v in notes.items()))
         plans[name] = ramps
     for plan, ramps in plans.items():
-        counts: dict[tuple[str, str], list[int]] = {}
-        changed = []
-        for r in rows:
+        def scored(r: dict[str, Any], plan: str = plan, ramps: Any = ramps) -> tuple[float, float, str]:
             rec = r["record"]
             old = _with_region(rec, r["regions"].get(before_region))
             was = rescore(old, base)
             now = was if plan == "as judged" else rescore(_with_region(rec, r["regions"].get(plan)), ramps)
-            c = counts.setdefault((rec["split"], rec["species"]), [0, 0])
-            c[0] += 1
-            ok = now >= live_min
-            c[1] += (not ok) if rec["species"] == "live" else ok
-            if ok != (was >= live_min):
-                changed.append(f"{rec['key']} {'accepted' if ok else 'refused'} {was:.3f} -> {now:.3f}: "
-                               f"{_said(old['cues'])} -> {_said(r['regions'].get(plan) or {})}")
-        print(f"\n{plan}: " + ", ".join(f"{sp}/{spc} {e}/{n} {'refused' if spc == 'live' else 'accepted'}"
-                                       for (sp, spc), (n, e) in sorted(counts.items())))
-        for line in changed:
-            print("  " + line)
+            return was, now, f"{_said(old['cues'])} -> {_said(r['regions'].get(plan) or {})}"
+        tally(plan, rows, live_min, scored)
+
+
+def tally(plan: str, rows: list[dict[str, Any]], live_min: float,
+          scored: Callable[[dict[str, Any]], tuple[float, float, str]], moved: float = math.inf) -> None:
+    """Prints live refused and attacks accepted per family and species under ``plan`` (``scored``:
+    a row's score before and under it, and its readings said), and each row whose verdict changed or
+    whose score moved by ``moved`` or more."""
+    counts: dict[tuple[str, str], list[int]] = {}
+    changed = []
+    for r in rows:
+        rec = r["record"]
+        was, now, said = scored(r)
+        c = counts.setdefault((rec["split"], rec["species"]), [0, 0])
+        c[0] += 1
+        ok = now >= live_min
+        c[1] += (not ok) if rec["species"] == "live" else ok
+        if ok != (was >= live_min) or abs(now - was) >= moved:
+            changed.append(f"{rec['key']} {'accepted' if ok else 'refused'} {was:.3f} -> {now:.3f}: {said}")
+    print(f"\n{plan}: " + ", ".join(f"{sp}/{spc} {e}/{n} {'refused' if spc == 'live' else 'accepted'}"
+                                   for (sp, spc), (n, e) in sorted(counts.items())))
+    for line in changed:
+        print("  " + line)
 
 
 def main(argv: list[str]) -> None:

@@ -109,7 +109,9 @@ RAMPS: dict[str, Ramp] = {
     # Fitted (``hil.padeval.fit_ramp``, "all": separable) on the discs at 0.12 eye spacings: 55 train
     # lives 0.346-1.320 (99th percentile 1.312), 20 train printed eyes 1.325-2.033 (pad-eval's
     # print_eyes and glasses_print, 4 each; pressed bands, full, narrow and cut at the lower lid, 4 each;
-    # docs/liveness.md, "The eye discs at 0.12").
+    # docs/liveness.md, "The eye discs at 0.12"). Kept with the unlit texture taken out of the dots'
+    # shape (``features.texture_out``): no train live but live/29 (1.320 -> 1.429, refused before it too)
+    # came over its live end (docs/liveness.md, "Attack B on textured surfaces").
     "eye_dots": Ramp("projector_sharpness_eyes", 1.32522, 1.31185, PRINTED_EYES),
     # Life signs: a blink in the window, or dots on the skin as soft as skin makes them. A rigid
     # instrument (painted eyes) shows neither; a person who does not blink in the window still has

@@ -418,6 +418,16 @@ MAX_SAME_STATE_MID_SHARE = 0.05
 # review24's edge lamp on resin 0.2-0.5; so any small share is light gone, 0.02 a margin for real noise.
 GONE_NOISE_DEVIATIONS = 3.0
 MAX_GONE_SHARE = 0.02
+# Attack B on a textured surface (review 25, ``bench.eye_lamp``): an even lamp switched with the
+# projector puts the lamp times the surface's own NIR albedo into the on-off difference, and an ink or
+# paint texture's mid band lowers the dots' fine/mid ratio toward skin's with nothing moving. The unlit
+# frame shows that albedo under the room's light: its band between these blurs (sigma, px), scaled by
+# the local on-off over unlit level (the last blur's), is what the difference carries of it
+# (``unlit_texture``), and the dots' sharpness is read with its fitted share taken out
+# (``dot_shape_read``). The band's lower edge keeps the unlit frame's pixel noise out (its whole
+# high-pass, sigma 0 - 8, turned train live/0 and /2 into attacks in review 25: noise times a ratio
+# over 1 in a dim room); its upper edge is where the ratio is read.
+TEXTURE_SIGMAS = (2.0, 8.0)
 # A dimmer (PWM light) that the IR exposure samples at another phase in a pair's lit frame than in
 # its unlit one leaves ``(f_on - f_off)`` times the room's image in the difference: on the discs over
 # the eyes the eye's own texture, read as paper's sharp dots (eyes24). From the pair alone a level
@@ -1330,7 +1340,10 @@ MIN_GROUP_PIXELS = 100
 # texture: seventh's refused live faces read 0.37-0.47 on the forehead, 0.19-0.27 on the cheeks.
 FOREHEAD_OVER_CHEEKS = 1.25
 # ... unless the forehead's own dots are this sharp (``dot_shape``): the attack end of the train fit
-# of ``projector_sharpness`` (calibration.json, 1.4893), where hard surfaces' dots begin. Train's live
+# of ``projector_sharpness`` (calibration.json, 1.4893; with the unlit texture taken out of the dots'
+# shape no train live's forehead or lower cheeks crossed it, one live's cheeks did, 1.27 -> 1.56, its
+# verdict the same; docs/liveness.md, "Attack B on textured surfaces"), where hard surfaces' dots
+# begin. Train's live
 # foreheads read 0.62-1.28 (16 faces), seventh's with a fringe or spectacles 0.47-1.56; the masks',
 # head models' and paper masks' 1.57-2.49, seventh's printed eye bands 1.32-2.25 (docs/liveness.md).
 # The cheeks' dots must read under it too for the forehead to be dropped: train's 59 live cheeks read
@@ -1564,6 +1577,12 @@ class _PairImages:
         """``SHAPE_SIGMAS`` blurs of the difference and of the noise pair's (``dot_shape``)."""
         return _blurs(self.diff), (_blurs(self.same_diff) if self.same_diff is not None else None)
 
+    @functools.cached_property
+    def texture(self) -> list[np.ndarray]:
+        """``SHAPE_SIGMAS`` blurs of the unlit frame's texture as the difference carries it
+        (``unlit_texture``; ``dot_shape_read`` takes its fitted share out per region)."""
+        return _blurs(unlit_texture(self.diff, self.off))
+
 
 def _pair_reading(img: _PairImages, skin: np.ndarray, predicted: tuple[np.ndarray, np.ndarray] | None,
                   checked: bool, shape: bool = True) -> ProjectorLight:
@@ -1593,7 +1612,8 @@ def _pair_reading(img: _PairImages, skin: np.ndarray, predicted: tuple[np.ndarra
         albedo, unexplained = albedo_texture(on, off, skin, off_noise, highpassed=(img.hp_off, img.hp_diff)) \
             if m_off > MIN_ALBEDO_LEVEL_DN else (0.0, 0.0)
         contrast2 = ((hp - noise) / level ** 2 - albedo) / (1.0 + albedo)
-        sharpness, coarse, moving = dot_shape_read(diff, skin, same_diff, scale, blurs=img.blurs) if shape \
+        sharpness, coarse, moving = dot_shape_read(diff, skin, same_diff, scale, blurs=img.blurs,
+                                                   texture=img.texture) if shape \
             else (nan, nan, nan)
         gone = light_gone(img, skin, scale) if shape and np.isfinite(sharpness) else nan
         if gone > MAX_GONE_SHARE:
@@ -1607,7 +1627,7 @@ def _pair_reading(img: _PairImages, skin: np.ndarray, predicted: tuple[np.ndarra
         return ProjectorLight(nan, level, nan, npix, share, clipped, noise_measured=False)
     # No noise pair: the noise stays in the contrast and the fine band (both err toward hard) and
     # is all the contrast's variance.
-    sharpness, coarse = dot_shape(diff, skin, blurs=img.blurs) if shape else (nan, nan)
+    sharpness, coarse = dot_shape(diff, skin, blurs=img.blurs, texture=img.texture) if shape else (nan, nan)
     unmatched = _pattern_reading(diff, skin, predicted, None, 0.0) if checked else float("nan")
     return ProjectorLight(hp / level ** 2, level, hp, npix, share, clipped, noise_measured=False, off_level=m_off,
                           sharpness=sharpness, coarse=coarse, unmatched=unmatched,
@@ -1655,15 +1675,17 @@ def _band_vars(x: np.ndarray, mask: np.ndarray, g: list[np.ndarray] | None = Non
 
 def dot_shape(diff: np.ndarray, skin: np.ndarray, noise_diff: np.ndarray | None = None,
               noise_scale: float = 0.0,
-              blurs: tuple[list[np.ndarray], list[np.ndarray] | None] | None = None) -> tuple[float, float]:
+              blurs: tuple[list[np.ndarray], list[np.ndarray] | None] | None = None,
+              texture: list[np.ndarray] | None = None) -> tuple[float, float]:
     """:func:`dot_shape_read` without the same-state pair's mid-band share."""
-    sharpness, coarse, _ = dot_shape_read(diff, skin, noise_diff, noise_scale, blurs)
+    sharpness, coarse, _ = dot_shape_read(diff, skin, noise_diff, noise_scale, blurs, texture)
     return sharpness, coarse
 
 
 def dot_shape_read(diff: np.ndarray, skin: np.ndarray, noise_diff: np.ndarray | None = None,
                    noise_scale: float = 0.0,
-                   blurs: tuple[list[np.ndarray], list[np.ndarray] | None] | None = None
+                   blurs: tuple[list[np.ndarray], list[np.ndarray] | None] | None = None,
+                   texture: list[np.ndarray] | None = None
                    ) -> tuple[float, float, float]:
     """How sharp the projector's dots are in an on-off difference, from their shape alone: the
     difference's fine-band over mid-band energy (``sharpness``), and its low-band over mid-band
@@ -1695,11 +1717,20 @@ def dot_shape_read(diff: np.ndarray, skin: np.ndarray, noise_diff: np.ndarray | 
     shape is not read: sharpness and coarse NaN (never a floor either: the premise that the noise
     removed can only lower the ratio fails with it).
 
+    ``texture``: the ``_blurs`` of the unlit frame's texture as the difference carries it
+    (``unlit_texture``, ``TEXTURE_SIGMAS``): the sharpness is then read with that texture's share of
+    the difference taken out (``texture_out``), so an even light switched with the projector on a
+    textured surface (attack B on an ink or paint texture) no longer lowers it. The coarse light and
+    the noise pair's mid-band share stay the difference's as it is: what is taken out can only lower
+    the mid band, never hide a coarse light or a moving one.
+
     NaN when the mid band has no energy left once the noise is removed. ``blurs``: the two
     images' ``_blurs`` when already worked out (``_PairImages``)."""
     nan = float("nan")
     g, g_noise = blurs if blurs is not None else (None, None)
+    g = _blurs(diff) if g is None else g
     v = _band_vars(diff, skin, g)
+    shaped = _band_vars(diff, skin, texture_out(g, texture, skin)) if texture is not None else v
     moving = nan
     if noise_diff is not None:
         noise = noise_scale * _band_vars(noise_diff, skin, g_noise)
@@ -1707,10 +1738,38 @@ def dot_shape_read(diff: np.ndarray, skin: np.ndarray, noise_diff: np.ndarray | 
         moving = beyond / float(v[1]) if v[1] > 0 else (float("inf") if beyond > 0 else nan)
         if moving > MAX_SAME_STATE_MID_SHARE:
             return nan, nan, moving
-        v = v - noise
-    if not v[1] > 1e-6:
+        v, shaped = v - noise, shaped - noise
+    if not (v[1] > 1e-6 and shaped[1] > 1e-6):
         return nan, nan, moving
-    return float(max(v[0], 0.0) / v[1]), float(max(v[2], 0.0) / v[1]), moving
+    return float(max(shaped[0], 0.0) / shaped[1]), float(max(v[2], 0.0) / v[1]), moving
+
+
+def unlit_texture(diff: np.ndarray, off: np.ndarray) -> np.ndarray:
+    """What an on-off difference carries of the surface's own NIR texture, from the unlit frame
+    (``TEXTURE_SIGMAS``): the unlit frame's band (its fine blur less its coarse one) times the local
+    on-off over unlit level (each blurred at the coarse sigma; the unlit level at least
+    ``MIN_ALBEDO_LEVEL_DN``). The albedo multiplies the room's light and whatever the projector
+    switches (its dots, a lamp switched with it) alike, so where the unlit frame shows it, the
+    difference holds it times that ratio."""
+    lo, hi = TEXTURE_SIGMAS
+    g_hi = cv2.GaussianBlur(off, (0, 0), hi)
+    ratio = np.maximum(cv2.GaussianBlur(diff, (0, 0), hi), 0.0) / np.maximum(g_hi, MIN_ALBEDO_LEVEL_DN)
+    return np.asarray((cv2.GaussianBlur(off, (0, 0), lo) - g_hi) * ratio, np.float32)
+
+
+def texture_out(g: list[np.ndarray], texture: list[np.ndarray], mask: np.ndarray) -> list[np.ndarray]:
+    """The difference's ``_blurs`` ``g`` with the unlit texture's (``texture``, the ``_blurs`` of
+    ``unlit_texture``) taken out at the gain that best fits the difference's mid band on ``mask``
+    (least squares, held to 0..1). Fitted, the mid band can only lose energy, so whatever the unlit
+    frame shows that the difference does not carry (a steady lamp's pattern, never switched) is not
+    written into it; held at 1, no more than the model's share is taken: an unlit texture the
+    attacker adds cannot lower the sharpness, only fail to raise it."""
+    dm = (g[1] - g[2])[mask]
+    tm = (texture[1] - texture[2])[mask]
+    dm, tm = dm - dm.mean(), tm - tm.mean()
+    tt = float(np.dot(tm, tm))
+    gain = float(np.clip(float(np.dot(dm, tm)) / tt, 0.0, 1.0)) if tt > 0 else 0.0
+    return [a - gain * b for a, b in zip(g, texture, strict=True)] if gain > 0 else g
 
 
 def light_gone(img: _PairImages, skin: np.ndarray, noise_scale: float) -> float:

@@ -1,4 +1,4 @@
-"""bench.rerun_records and bench.skin_area: the families they may run again (never the unseen one).
+"""bench.rerun_records, bench.skin_area and bench.texture_out: the families they may run again (never the unseen one).
 
 ``hil.padeval.UNSEEN_SPLITS`` names the family being built for a session's unseen evaluation (empty
 between them: the eighth was evaluated in the nineteenth session); the tests name it ``eighth`` as it
@@ -72,6 +72,21 @@ def test_skin_area_refuses_the_unseen_family_before_anything_runs(tmp_path: Path
     out = tmp_path / "rows.jsonl"
     with pytest.raises(SystemExit, match="eighth:live:0"):
         skin_area.run(out, ["seventh:live:0", "eighth:live:0"], seeds=(), frames=32)
+    assert not out.exists()
+
+
+def test_texture_out_refuses_the_unseen_family_before_anything_runs(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import sharpness_sampling, texture_out
+
+    def present(*_: object, **__: object) -> dict:
+        raise AssertionError("a presentation was run")
+
+    monkeypatch.setattr(sharpness_sampling, "present_probed", present)
+    monkeypatch.setattr(P, "UNSEEN_SPLITS", frozenset({"eighth"}))
+    out = tmp_path / "rows.jsonl"
+    with pytest.raises(SystemExit, match="eighth:live:0"):
+        texture_out.run(out, ["seventh:live:0", "eighth:live:0"], frames=32)
     assert not out.exists()
 
 
