@@ -29,6 +29,10 @@ verified as the terminal does (``verify`` on the face's light and the dot energi
   new level, along the sun's positive colour), its infrared following them cell by cell: the flicker
   rule's model exactly, built on purpose (review23: it takes the steps out and leaves a still face, not
   measurable, what a still face always was);
+* ``genuine+foliage``, ``blind+foliage`` — ``genuine+flecks`` and ``blind+flecks`` under a canopy whose
+  shade is rich in 850 nm (leaves pass and reflect it): the flecks' infrared over the shade's a third of
+  their colour's over the shade's, so each cell's colour gain on its infrared depends on how much of the
+  window the flecks cover it (fleck26: the gains fitted cell by cell, ``FLICKER_CELL_GAINS``);
 * ``blind+ir_holes`` — ``blind+flecks`` with the infrared box empty (no depth registered: NaN cells, as
   ``ir_grid`` reads them) on every frame but a run of five (review23: enough pairs for the fit, too few
   faces left once the correction is applied).
@@ -58,7 +62,7 @@ from bench.challenge_stats import clopper_pearson_upper
 from bench.shadow_injector import arguments
 
 STREAMS = ("genuine+flecks", "blind+flecks", "still+flecks", "blind+ir_only", "blind+own_edges", "blind+rich_ir",
-           "replay+flecks", "grey+own_ir", "blind+ir_holes")
+           "replay+flecks", "grey+own_ir", "blind+ir_holes", "genuine+foliage", "blind+foliage")
 CELLS = 16
 SHADE = np.array([0.20, 0.17, 0.15])           # the canopy's shade on the face, linear colour, per unit albedo
 SCREEN_GAIN = 0.02                             # the screen's light per channel at full drive, in the same units
@@ -103,7 +107,9 @@ def window(kind: str, ch: Challenge, rng: np.random.Generator, noise: float,
     nir = np.clip(0.6 * rng.uniform(0.7, 1.3, CELLS), 0.05, 1)
     ratio = rng.uniform(*flecks)
     sun = SHADE * ratio * np.array([1.0, 0.97, 0.9])                      # the flecks' colour light
-    sun_ir = ratio * 1.5                                                  # NIR-rich: the shade's NIR is 1 (its unit)
+    # NIR-rich: the shade's NIR is 1 (its unit); under foliage (``+foliage``) the shade is the richer in NIR
+    # (leaves pass and reflect 850 nm), the flecks' NIR over it a third of their colour's over the shade's.
+    sun_ir = ratio / 3.0 if kind.endswith("foliage") else ratio * 1.5
     proj = rng.uniform(0.3, 1.5)                                          # the dots' light on the skin
     slag, plag = int(rng.integers(1, 4)), int(rng.integers(1, 3))
     other = Challenge.from_nonce(rng.bytes(32), n, (Kind.PROJECTOR, Kind.ILLUMINATION))

@@ -163,6 +163,10 @@ FLICKER = True
 # that the infrared's ambient changes must explain, cell by cell, for the flicker rule to apply: the
 # window's own light is then mostly the flicker (half: the flicker is the larger part of it).
 FLICKER_EXPLAINED = 0.5
+# The colour's gain on a cell's ambient infrared may be fitted cell by cell as well as one for the face
+# (``_flicker_gains``: the sun's colour over the shade's differs from its infrared over the shade's under
+# foliage, and each cell's own share of the flecks sets its gain; fleck26, docs/liveness.md).
+FLICKER_CELL_GAINS = True
 FLICKER_DETAIL = ("patchy bright light flickered on the face during the illumination sequence (sunlight through "
                   "leaves): the screen's light could not be verified against it")
 PROJECTOR_FLICKER_DETAIL = ("the IR frames' dot energy moved with the ambient infrared flickering on the face "
@@ -1430,25 +1434,54 @@ def _flicker_explained(steps: Sequence[Step], cells: np.ndarray, amb: np.ndarray
         if np.count_nonzero(ok) < 3 * g.shape[1]:
             continue
         dy, da = np.where(ok[..., None], dy, 0.0), np.where(ok, da, 0.0)
-        moved = float(np.sum(da * da))
-        if not moved > 0:
-            continue
-        v = np.einsum("pc,pck->k", da, dy) / moved
-        if not np.all(v > 0):
-            continue
         total = float(np.sum(dy * dy))
-        left = float(np.sum(np.square(dy - da[..., None] * v[None, None])))
-        if not total > 0 or left > (1 - FLICKER_EXPLAINED) * total:
+        if not total > 0:
             continue
         centred = a - np.nanmean(a, axis=0)[None]
-        clean = g - level[None] * v[None, None] * centred[..., None]
-        r = _illumination(steps, face_response(clean), max_lag, min_separation, only_lag=int(lag), **options)
-        # Passing, or the screen's light too weak (or too noisy) against what is left: not "too few
-        # faces", which the IR's own holes give (a cell without depth is NaN, and so is its corrected
-        # colour): a window emptied of faces by the correction says nothing (review23).
-        if r.passed or (not r.measurable and r.detail in (WEAK_SCREEN_DETAIL, NOISY_DETAIL)):
-            return True
+        for v in _flicker_gains(dy, da, ok):
+            if float(np.sum(np.square(dy - da[..., None] * v))) > (1 - FLICKER_EXPLAINED) * total:
+                continue
+            clean = g - level[None] * v * centred[..., None]
+            r = _illumination(steps, face_response(clean), max_lag, min_separation, only_lag=int(lag), **options)
+            # Passing, or the screen's light too weak (or too noisy) against what is left: not "too few
+            # faces", which the IR's own holes give (a cell without depth is NaN, and so is its corrected
+            # colour): a window emptied of faces by the correction says nothing (review23).
+            if r.passed or (not r.measurable and r.detail in (WEAK_SCREEN_DETAIL, NOISY_DETAIL)):
+                return True
     return False
+
+
+def _flicker_gains(dy: np.ndarray, da: np.ndarray, ok: np.ndarray) -> list[np.ndarray]:
+    """The colour gains on the ambient infrared that :func:`_flicker_explained` tries, each (1 or cells,
+    3) to multiply a (pairs, cells) change of ambient infrared: ONE colour for the face, and one per cell
+    (``FLICKER_CELL_GAINS``), each fitted by least squares on ``dy`` (pairs, cells, 3) over ``da`` (pairs,
+    cells) where ``ok``, and kept only when positive on every channel (and every cell fitted): bright
+    light adds to all three. A cell moved in fewer than 3 pairs is not corrected (gain 0).
+
+    Why one per cell: relative to a cell's own mean, a fleck of sun whose colour over the shade's is
+    ``rho_c`` and whose infrared over the shade's is ``rho_i`` moves the colour by ``(rho_c / rho_i) (1 +
+    f rho_i) / (1 + f rho_c)`` times the infrared, ``f`` the cell's mean share of the fleck over the
+    window. The albedos cancel; ``f`` cancels only when ``rho_c`` = ``rho_i``, and foliage's shade is
+    rich in 850 nm (leaves pass and reflect it) where its visible light is not: a cell the flecks seldom
+    reach moves its colour more per unit of its infrared than one they often cover (the eleventh's
+    live/86: 1.26-1.28 on cells whose infrared fell to 0.63-0.72 of its mean, 1.07-1.10 on cells it fell
+    to 0.20-0.26 of it; flicker23's one colour left 2-4 of 23 frames off the sequence with the screen
+    standing 3-8 deviations clear: fleck26, docs/liveness.md)."""
+    out = []
+    moved = float(np.sum(da * da))
+    if moved > 0:
+        v = np.einsum("pc,pck->k", da, dy) / moved
+        if np.all(v > 0):
+            out.append(v[None])
+    if FLICKER_CELL_GAINS:
+        per = np.sum(da * da, axis=0)                                 # (cells,)
+        fitted = (np.count_nonzero(ok, axis=0) >= 3) & (per > 0)
+        if fitted.any():
+            vc = np.einsum("pc,pck->ck", da, dy) / np.where(fitted, per, 1.0)[:, None]
+            vc[~fitted] = 0.0
+            if np.all(vc[fitted] > 0):
+                out.append(vc)
+    return out
 
 
 def _light_gain(light: np.ndarray, energy: np.ndarray) -> float | None:

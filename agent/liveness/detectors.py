@@ -287,6 +287,7 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
             m["projector_unshaped_pairs"] = float(projector.unshaped)
         if projector.eyes_unshaped:
             m["projector_eyes_unshaped_pairs"] = float(projector.eyes_unshaped)
+            m["projector_eyes_read_pairs"] = float(projector.eyes_read)
         if np.isfinite(projector.forehead_sharpness) and np.isfinite(projector.cheeks_sharpness):
             m["projector_sharpness_forehead"] = projector.forehead_sharpness
             m["projector_sharpness_cheeks"] = projector.cheeks_sharpness
@@ -296,6 +297,11 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
 # Deciding material toward skin takes at least this many two-sided pairs: their scatter is the
 # interval's check on what photon noise alone claims (one or two pairs cannot show it).
 MIN_PROJECTOR_PAIRS = 3
+# The discs over the eyes decide from this many two-sided pairs' readings at least when light moving on
+# them left others unread (``projector_eyes_unshaped_pairs``): fewer are not measurable, as none are. Without
+# unshaped pairs a window's eye reading is its pairs' median whatever their number, as before: train's
+# rooms hold no moving light and never meet this rule (fleck26, docs/liveness.md).
+MIN_EYE_READINGS = 3
 # No skin reads a projector speckle under this: the train family's live faces read 0.135 at the
 # lowest (39 sessions, pad-eval) and 0.109 (12 challenged at 36 cm, bench.material_sweep clip, on
 # main's measure); the floor leaves a margin under both. Lower is no surface the simulator models
@@ -388,6 +394,7 @@ UNMEASURED_CAUSES = {
     "patterned_light": "NIR light with a fine pattern of its own lies on the face",
     "drowned": "ambient NIR drowns the projector",
     "few_pairs": "too few of the projector's on-off pairs in the window",
+    "moved_light": "light moved on the face between frames, so too few of the projector's on-off pairs were read",
     "not_measured": "the projector's light on the face was not measured against its noise",
     "noise_estimate": "the noise estimate takes more than the projector's speckle on the face",
     "interval_spans": "the projector's light on the face was measured, but its interval spans both skin's and a mask's",
@@ -396,16 +403,17 @@ UNMEASURED_CAUSES = {
 # The causes a person can change by where they stand (issue 14, prompt25): light that is not the
 # projector's lying on the face (sun through blinds or leaves, a lamp) or drowning the dots asks for less
 # light ("bright": ``TOO_BRIGHT_TO_VERIFY``); light that moved on the face between frames ("moved",
-# ``unshaped_note``'s pairs) asks for a retry while holding still (``LIGHT_CHANGED``). Clipped dots, too
+# ``unshaped_note``'s pairs, or ``moved_light``: too few pairs left read) asks for a retry while holding
+# still (``LIGHT_CHANGED``). Clipped dots, too
 # few pairs, a noise estimate or an interval too wide are not the room's light: no prompt names it.
-CAUSE_LIGHT = {"coarse_light": "bright", "patterned_light": "bright", "drowned": "bright"}
+CAUSE_LIGHT = {"coarse_light": "bright", "patterned_light": "bright", "drowned": "bright", "moved_light": "moved"}
 
 
 def unmeasured_cause(m: Mapping[str, float], speckle_ramp: Ramp | None = None) -> str:
     """Why the projector's material measure could not decide (a key of ``UNMEASURED_CAUSES``): the
     first that holds of clipped dots, coarse or patterned NIR light on most one-sided pairs, a drowned
-    projector, too few pairs, a noise estimate larger than the speckle, an interval spanning skin and
-    a mask."""
+    projector, too few pairs (because light moved on the face: ``moved_light``), a noise estimate larger
+    than the speckle, an interval spanning skin and a mask."""
     snr = m.get("projector_snr", float("nan"))
     clipped = m.get("projector_clipped", float("nan"))
     # A session whose pairs were mostly clipped is turned away by the clipping, not by the light;
@@ -422,6 +430,9 @@ def unmeasured_cause(m: Mapping[str, float], speckle_ramp: Ramp | None = None) -
     if drowned(m):
         return "drowned"
     if m.get("projector_pairs", 0.0) < MIN_PROJECTOR_PAIRS:
+        # Pairs whose dots' shape moving light kept unread give no speckle either (``features.speckled``).
+        if m.get("projector_unshaped_pairs", 0.0) > 0:
+            return "moved_light"
         return "few_pairs" if np.isfinite(snr) else "not_measured"
     if np.isfinite(snr) and np.isfinite(speckle_est := m.get("projector_speckle", float("nan"))) \
             and speckle_est < SKIN_SPECKLE_FLOOR:
@@ -486,6 +497,9 @@ def unmeasured_note(m: Mapping[str, float], speckle_ramp: Ramp | None = None) ->
                     f"the projector")
     elif code == "patterned_light":
         seen.append(f"{m.get('projector_patterned_pairs', 0.0):.0f} pairs under NIR light with a pattern of its own")
+    elif code == "moved_light":
+        seen.append(f"{m.get('projector_unshaped_pairs', 0.0):.0f} pairs with neither the dots' shape nor their "
+                    f"speckle read")
     cause = UNMEASURED_CAUSES[code]
     return f"{cause} ({'; '.join(seen)}): material not measurable, the verdict cannot be live"
 
@@ -577,17 +591,24 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
     # No depth at the eyes (a screen, say) is no evidence of eyes behind the bridge: 0, like any NaN.
     eye_region = r["eye_recess"](m)
     eyes_unmeasured = False
-    if challenged and projector_seen and np.isfinite(m.get("projector_sharpness_eyes", float("nan"))):
+    unshaped_eyes = m.get("projector_eyes_unshaped_pairs", 0.0)
+    # Beside discs whose shape light moving on them kept unread, fewer than ``MIN_EYE_READINGS`` read
+    # ones are one or two pairs' scatter, not the eyes' reading (the eleventh's live/90: one pair at
+    # 1.364 beside four unshaped, the ramp's attack end 1.325; fleck26, docs/liveness.md): as none.
+    few_eyes = unshaped_eyes > 0 and m.get("projector_eyes_read_pairs", float("inf")) < MIN_EYE_READINGS
+    if challenged and projector_seen and np.isfinite(m.get("projector_sharpness_eyes", float("nan"))) \
+            and not few_eyes:
         eye_region = min(eye_region, r["eye_dots"](m))
-    elif challenged and projector_seen and has_ir and m.get("projector_eyes_unshaped_pairs", 0.0) > 0:
+    elif challenged and projector_seen and has_ir and unshaped_eyes > 0:
         # The discs over the eyes were there but light moving on them kept every two-sided pair's shape
         # from being read: the recess alone cannot answer a printed band pressed onto the face (it keeps
         # the wearer's recess), so the eye region is not measurable and the verdict cannot be live.
         # A recess that already says "no eyes behind" still does.
         eyes_unmeasured = True
+        read = (f"; {m['projector_eyes_read_pairs']:.0f} read, fewer than {MIN_EYE_READINGS}" if few_eyes
+                and np.isfinite(m.get("projector_sharpness_eyes", float("nan"))) else "")
         notes.append(f"the projector's dots over the eyes could not be read: light moved on them between frames "
-                     f"({m['projector_eyes_unshaped_pairs']:.0f} pairs), eye region not measurable, the verdict "
-                     f"cannot be live")
+                     f"({unshaped_eyes:.0f} pairs{read}), eye region not measurable, the verdict cannot be live")
     if not (has_ir and projector_seen):
         life = r["blink"](m)
     elif challenged:

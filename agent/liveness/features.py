@@ -436,10 +436,11 @@ TEXTURE_SIGMAS = (2.0, 8.0)
 # not, and a free-running dimmer's phase is drawn alike for lit and unlit frames, so the lit frames'
 # median skin level less the unlit frames' median is the projector's own (``level_steps``). A pair
 # whose level (its skin's mean on-off difference) is further than ``MAX_LEVEL_STEP`` of that from it
-# has no shape read (``ProjectorMeasure.pool``: ``ProjectorLight.stepped``), its speckle kept, as for
-# ``MAX_SAME_STATE_MID_SHARE``. Only with ``MIN_STEP_PAIRS`` pairs at least (medians of fewer say
-# little). Train's steady rooms (lives 0-19): every pair within 0.098 of it (live/10; the
-# others 0.082 at most, 18 of 20 under 0.03), so 0.15 is half as much again (pairs25, docs/liveness.md).
+# has no shape read (``ProjectorMeasure.pool``: ``ProjectorLight.stepped``), its speckle kept (the pairs
+# over ``MAX_SAME_STATE_MID_SHARE`` or ``MAX_GONE_SHARE`` give none: ``speckled``). Only with
+# ``MIN_STEP_PAIRS`` pairs at least (medians of fewer say little). Train's steady rooms (lives 0-19):
+# every pair within 0.098 of it (live/10; the others 0.082 at most, 18 of 20 under 0.03), so 0.15 is
+# half as much again (pairs25, docs/liveness.md).
 MAX_LEVEL_STEP = 0.15
 MIN_STEP_PAIRS = 4
 # Variance (DN^2) of the difference of two 8-bit frames from their rounding alone (2 x 1/12): the
@@ -573,7 +574,14 @@ class ProjectorLight:
         (``moving`` over ``MAX_SAME_STATE_MID_SHARE``, ``dot_shape_read``), or light went away between
         the pair's own unlit and lit frames (``gone`` over ``MAX_GONE_SHARE``, ``light_gone``), or its
         level stepped off the window's (``stepped``, ``level_steps``)."""
-        return bool(self.moving > MAX_SAME_STATE_MID_SHARE or self.gone > MAX_GONE_SHARE or self.stepped)
+        return bool(self.moved or self.stepped)
+
+    @property
+    def moved(self) -> bool:
+        """Light moved between the frames of this pair's noise pair (``moving``) or went away between its
+        own unlit and lit frames (``gone``): the pair's difference or its noise estimate holds light
+        that is not the dots', and neither its shape nor its speckle is read (``speckled``)."""
+        return bool(self.moving > MAX_SAME_STATE_MID_SHARE or self.gone > MAX_GONE_SHARE)
 
     @property
     def coarse_light(self) -> bool:
@@ -668,8 +676,10 @@ class ProjectorMeasure:
     the pairs it could not be tested on, and ``pattern_checked`` says every pair was. ``unshaped``
     (``eyes_unshaped``) counts the pairs whose dots' shape was not read on the skin (on the discs over
     the eyes) because light moved in their noise pair (``ProjectorLight.unshaped``): they are in
-    neither ``sharpness`` nor its floor (``eyes_sharpness``), and a session left without a shape
-    reading is not measurable (``detectors.evaluate``)."""
+    neither ``sharpness`` nor its floor (``eyes_sharpness``), those light moved in
+    (``ProjectorLight.moved``) in neither ``speckle`` nor its floor (``speckled``), and a session left
+    without a shape reading is not measurable (``detectors.evaluate``). ``eyes_read`` counts the
+    two-sided pairs read on the discs over the eyes."""
     speckle: float
     low: float
     high: float
@@ -709,6 +719,7 @@ class ProjectorMeasure:
     unshaped: int = 0                 # measured pairs whose dots' shape was not read (``ProjectorLight.unshaped``:
                                       # light moved in the noise pair); neither ``sharpness`` nor its floor has them
     eyes_unshaped: int = 0            # two-sided pairs whose discs over the eyes were not read so
+    eyes_read: int = 0                # two-sided pairs whose discs over the eyes were read (``eyes_sharpness``'s)
 
     @classmethod
     def pool(cls, lights: list[ProjectorLight]) -> ProjectorMeasure:
@@ -731,7 +742,9 @@ class ProjectorMeasure:
         # "The forehead rule, attacked").
         lights = level_steps(lights, med)
         lights, shaded = _unshaded_part(lights, med)
-        apart = [x for x in lights if np.isfinite(x.contrast2) and not x.one_sided and x.cheeks is not None]
+        # A pair light moved in (``ProjectorLight.moved``: in its noise pair, or away between its own
+        # frames) gives no speckle either (``speckled``), neither here nor in the pool below.
+        apart = [x for x in speckled(lights) if np.isfinite(x.contrast2) and not x.one_sided and x.cheeks is not None]
         if shaded:
             apart = []                    # the part the flood leaves alone stands; no rule below moves it
         forehead = med([_root(x.forehead_contrast2) for x in apart])
@@ -761,10 +774,10 @@ class ProjectorMeasure:
         def sharp(x: ProjectorLight) -> float:
             return x.cheeks_sharpness if hard_cheeks and np.isfinite(x.cheeks_sharpness) else x.sharpness
         share, snr, clipped = (med([getattr(x, k) for x in lights]) for k in ("share", "snr", "clipped"))
-        est, half, pairs = _pooled([x for x in lights if not x.one_sided])
+        est, half, pairs = _pooled([x for x in speckled(lights) if not x.one_sided])
         # The one-sided pairs' floor keeps its half-width: only its lower bound is a floor with 95 %
         # confidence (a median of pairs at 1-5 noise deviations can read far above the surface's own).
-        floor, f_half, f_pairs = _pooled([x for x in lights if x.one_sided])
+        floor, f_half, f_pairs = _pooled([x for x in speckled(lights) if x.one_sided])
         nan = float("nan")
         speckle, low, high = ((est, _root(est ** 2 - half), _root(est ** 2 + half)) if pairs else (nan, nan, nan))
         floor_low = _root(floor ** 2 - f_half) if f_pairs else nan
@@ -782,6 +795,7 @@ class ProjectorMeasure:
         sharpness_ratio_floor = med([ratio(x) for x in lights if np.isfinite(x.contrast2) and x.one_sided])
         coarse = sum(x.coarse_light for x in lights if np.isfinite(x.contrast2))
         measured = [x for x in lights if np.isfinite(x.contrast2)]
+        eyes = [x.eyes_sharpness for x in measured if not x.one_sided]
         untestable = sum(x.unmatched == float("inf") for x in measured)
         unmatched = [x.unmatched for x in measured if np.isfinite(x.unmatched)]
         checked = bool(measured) and len(unmatched) == len(measured)
@@ -798,8 +812,20 @@ class ProjectorMeasure:
                    shading_dropped=sum(x.shading_dropped for x in measured),
                    unshaped=sum(x.unshaped for x in measured),
                    eyes_unshaped=sum(x.eyes_unshaped for x in measured if not x.one_sided),
-                   eyes_sharpness=med([x.eyes_sharpness for x in lights
-                                       if np.isfinite(x.contrast2) and not x.one_sided]))
+                   eyes_sharpness=med(eyes), eyes_read=sum(bool(np.isfinite(e)) for e in eyes))
+
+
+def speckled(lights: list[ProjectorLight]) -> list[ProjectorLight]:
+    """The pairs whose speckle the session's material measure reads: all but those light moved in
+    (``ProjectorLight.moved``). Light that moved in a pair's noise pair is subtracted as noise from its
+    on-off difference's high band (the speckle reads soft); light that went away between its unlit and
+    lit frames leaves its edges in that high band as if they were dots (the speckle reads hard: the
+    eleventh's live/52, /103, /122 at 0.32-0.39 on one such pair, fleck25; a fleck 60 DN dimmer in the lit
+    frame than in the unlit one reads skin at 0.34): neither an estimate nor a floor (fleck26,
+    docs/liveness.md). A pair whose level alone stepped off the window's (``stepped``: a dimmer's phase,
+    or a face nearer or farther) keeps its speckle, each pair's contrast being over its own level, as
+    pairs25 left it. Train's lives have no such pair (fleck24, pairs25), so nothing changes there."""
+    return [x for x in lights if not x.moved]
 
 
 def level_steps(lights: list[ProjectorLight], med: Callable[[list[float]], float]) -> list[ProjectorLight]:

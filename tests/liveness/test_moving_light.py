@@ -22,7 +22,7 @@ import pytest
 
 from agent.liveness import features
 from agent.liveness.challenge import projector_schedule
-from agent.liveness.detectors import active_ramps, evaluate
+from agent.liveness.detectors import MIN_EYE_READINGS, active_ramps, evaluate, material_light
 from agent.liveness.features import (
     MAX_GONE_SHARE,
     MAX_SAME_STATE_MID_SHARE,
@@ -57,7 +57,7 @@ def fleck(centre: np.ndarray, radius: float = 14.0, edge: float = 2.5, dn: float
 def window(skin_scatter: float, step: float, *, eyes_scatter: float | None = None, over_eyes: bool = False,
            synced: float = 0.0, until: int | None = None, seed: int = 0, nonce: bytes = b"\0" * 16,
            n: int = 32, on_edges: bool = False, fleck_dn: float = 120.0, dimmer: list[float] | None = None,
-           eye_texture: float = 0.0) -> list[ProjectorLight]:
+           eye_texture: float = 0.0, everywhere: bool = False) -> list[ProjectorLight]:
     """The judge's pairs over a challenge window (``_edges``, ``_noise_pair``): the fleck (``fleck_dn``)
     moves by ``step`` px between two frames in one projector state (before frame ``until`` only), or,
     ``on_edges``, only between two frames in different states (review24's edge lamp: still inside each
@@ -66,7 +66,8 @@ def window(skin_scatter: float, step: float, *, eyes_scatter: float | None = Non
     leaves the dots' shape). ``dimmer``: each frame's factor on the room's light (a PWM dimmer sampled
     at its phase); ``eye_texture``: the room's light on the discs over the eyes has a fine texture of
     that relative deviation which the projector's does not (the eye in leaked visible light: iris
-    pigment, lashes; docs/liveness.md, eyes24)."""
+    pigment, lashes; docs/liveness.md, eyes24). ``everywhere``: the fleck moves between every two frames,
+    inside the noise pairs and the on-off pairs alike (a sunfleck drifting through the whole window)."""
     pattern = projected_dots(SHAPE, skin_scatter)
     if eyes_scatter is not None:
         pattern = np.where(EYES, projected_dots(SHAPE, eyes_scatter, seed=2), pattern)
@@ -82,7 +83,8 @@ def window(skin_scatter: float, step: float, *, eyes_scatter: float | None = Non
     at = [start]
     for k in range(1, n):
         sign = 1 if (k // 4) % 2 else -1
-        moves = (lit[k] != lit[k - 1] if on_edges else lit[k] == lit[k - 1]) and (until is None or k < until)
+        moves = (everywhere or (lit[k] != lit[k - 1] if on_edges else lit[k] == lit[k - 1])) \
+            and (until is None or k < until)
         at.append(at[-1] + (np.array([step, step / 2]) * sign if moves else 0.0))
     frames = []
     for k in range(n):
@@ -130,9 +132,13 @@ def test_a_fleck_moving_inside_the_noise_pairs_leaves_skin_unread_not_hard(seed)
     assert all(x.moving > 10 * MAX_SAME_STATE_MID_SHARE and x.unshaped for x in moving)
     assert all(np.isnan(x.sharpness) and np.isnan(x.coarse) for x in moving)
     m, s = judged(moving)
-    assert m.pairs == 9 and m.unshaped == 9 and np.isnan(m.sharpness) and np.isnan(m.sharpness_floor)
+    # Nor their speckle (fleck26): no pair left to read.
+    assert m.pairs == 0 and m.unshaped == 9 and np.isnan(m.speckle) and np.isnan(m.sharpness)
+    assert np.isnan(m.sharpness_floor) and np.isnan(m.floor)
     assert s.material is None and s.material_drowned and s.unmeasured and s.material_bound == 1.0
-    assert any("light moved on the face between frames (9 pairs)" in note for note in s.notes)
+    assert any("light moved on the face between frames" in note and "9 pairs with neither" in note
+               for note in s.notes)
+    assert material_light(s.cues) == "moved"
     assert 0.0 < session_score(s) <= DROWNED_SCORE_CAP
 
 
@@ -156,24 +162,28 @@ def test_a_nan_sharpness_beside_a_measurable_speckle_is_not_measurable_never_zer
 
 @pytest.mark.parametrize("step", [2.0, 3.0])
 def test_a_lamp_waved_over_a_mask_never_makes_it_live(step):
-    # The attacker's side: resin under a lamp waved between the noise pairs' frames. Its shape goes
-    # unread as skin's does, but unread is never live, and the speckle (still resin's) keeps it 0.
+    # The attacker's side: resin under a lamp waved between the noise pairs' frames through the whole
+    # window. Its shape goes unread as skin's does, and so does its speckle (fleck26: what such a pair
+    # reads is neither an estimate nor a floor; on main resin's speckle held it at 0): not measurable,
+    # held under any live threshold, a refusal and a lockout strike, never live.
     m, s = judged(window(RESIN_SCATTER, step))
-    assert m.unshaped == 9 and np.isnan(m.sharpness)
-    assert s.material is None and s.unmeasured and session_score(s) == 0.0
+    assert m.unshaped == 9 and np.isnan(m.sharpness) and np.isnan(m.speckle)
+    assert s.material is None and s.unmeasured and 0.0 < session_score(s) <= DROWNED_SCORE_CAP
 
 
 def test_a_waved_lamp_cannot_hide_the_shape_that_holds_a_mask_whose_speckle_reads_skin():
     # Attack B (an even lamp switched with the projector: resin's speckle falls into skin's range, only
     # the dots' shape holds it) with a lamp waved in the first half of the window's noise pairs: those
-    # pairs' shape goes unread and their speckle stays in the pool, but the shape is the pairs' left,
-    # still resin's, and material stays 0. Waved through the whole window: not measurable, never live.
+    # pairs' shape and speckle go unread, but the shape is the pairs' left, still resin's, and material
+    # stays 0. Waved through the whole window: not measurable, never live.
     SPECKLE = active_ramps()["projector_speckle"]
-    m, s = judged(window(RESIN_SCATTER, 3.0, synced=16.0, until=16))
-    assert 0 < m.unshaped < m.pairs and m.speckle < SPECKLE.live and m.sharpness > SHARPNESS.attack
+    lights = window(RESIN_SCATTER, 3.0, synced=16.0, until=16)
+    m, s = judged(lights)
+    assert 0 < m.unshaped and m.pairs == sum(not x.unshaped for x in lights) >= 3
+    assert m.speckle < SPECKLE.live and m.sharpness > SHARPNESS.attack
     assert s.material == 0.0 and session_score(s) == 0.0
     m, s = judged(window(RESIN_SCATTER, 3.0, synced=16.0))
-    assert m.unshaped == m.pairs and m.speckle < SPECKLE.live and np.isnan(m.sharpness)
+    assert m.unshaped == 9 and m.pairs == 0 and np.isnan(m.speckle) and np.isnan(m.sharpness)
     assert s.material is None and s.unmeasured and session_score(s) <= DROWNED_SCORE_CAP
 
 
@@ -209,7 +219,7 @@ def test_a_lamp_moved_on_the_projectors_edges_never_reads_a_mask_as_skin():
     assert all(x.moving < MAX_SAME_STATE_MID_SHARE for x in lights)          # the noise pairs are clean
     assert all(x.gone > MAX_GONE_SHARE and x.unshaped and np.isnan(x.sharpness) for x in lights)
     m, s = judged(lights)
-    assert m.unshaped == m.pairs == 9 and np.isnan(m.sharpness)
+    assert m.unshaped == 9 and m.pairs == 0 and np.isnan(m.sharpness) and np.isnan(m.speckle)
     assert s.material is None and s.unmeasured and session_score(s) <= DROWNED_SCORE_CAP
 
 
@@ -263,3 +273,83 @@ def test_pairs_whose_level_a_dimmer_stepped_are_not_read(seed, monkeypatch):
         m0, s0 = judged(lights)
     assert m0.unshaped == 0 and m0.eyes_sharpness > active_ramps()["eye_dots"].attack
     assert s0.eye_region == 0.0 and session_score(s0) == 0.0
+
+
+def flutter_pair(on_dn: float, off_dn: float = 120.0, seed: int = 0) -> ProjectorLight:
+    """One on-off pair of skin whose fleck (1.5 px edges) is ``off_dn`` in the unlit frame and ``on_dn`` in
+    the lit one (a fleck that flutters between the pair's frames), its noise pair (two lit frames) still."""
+    rng = np.random.default_rng(seed)
+    pattern = projected_dots(SHAPE, SKIN_SCATTER)
+    centre = np.array([40.0, 52.0])
+
+    def frame(extra: np.ndarray, lit: bool) -> np.ndarray:
+        e = (20.0 + extra + (16.0 * pattern if lit else 0.0)) * FULL_WELL_E / 255
+        return np.clip(np.floor((e + rng.normal(size=e.shape) * np.sqrt(e + 16)) * 255 / FULL_WELL_E),
+                       0, 255).astype(np.float32)
+    on = fleck(centre, edge=1.5, dn=on_dn)
+    return pair_light(frame(on, True), frame(fleck(centre, edge=1.5, dn=off_dn), False), SKIN,
+                      (frame(on, True), frame(on, True)))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_pair_the_fleck_fluttered_in_gives_no_speckle_either(seed, monkeypatch):
+    # fleck25's 3 of the eleventh's 8 attacks (live/52, /103, /122): the session's speckle was one
+    # two-sided pair's, 0.32-0.39, a pair whose dots' shape fleck24/pairs25 already left unread, and the
+    # bound of what the projector "did show" held the score at 0. A fleck dimmer in the lit frame than in
+    # the unlit one leaves its edge in the difference's high band: skin reads as hard as resin. Such a
+    # pair gives no speckle now (``features.speckled``): not measurable, a retry, never live.
+    SPECKLE = active_ramps()["projector_speckle"]
+    still = flutter_pair(120.0, seed=seed)
+    assert not still.unshaped and not still.one_sided and _root_of(still) < SPECKLE.live
+    pair = flutter_pair(60.0, seed=seed)
+    assert pair.unshaped and not pair.one_sided and _root_of(pair) > SPECKLE.attack
+    m, s = judged([pair])
+    assert m.pairs == 0 and np.isnan(m.speckle) and np.isnan(m.floor) and m.unshaped == 1
+    assert s.material is None and s.material_drowned and s.material_bound == 1.0
+    assert 0.0 < session_score(s) <= DROWNED_SCORE_CAP and material_light(s.cues) == "moved"
+    with monkeypatch.context() as mp:                 # main: the pair's speckle kept, the score held at 0
+        mp.setattr(features, "speckled", lambda lights: lights)
+        m0, s0 = judged([pair])
+    assert m0.pairs == 1 and m0.speckle > SPECKLE.attack and s0.material_bound == 0.0 and session_score(s0) == 0.0
+    # Beside still pairs, the session is theirs: skin, as it was with the fluttered pair in the median.
+    m, s = judged([pair] + [flutter_pair(120.0, seed=seed + k) for k in range(2, 6)])
+    assert m.pairs == 4 and m.unshaped == 1 and m.speckle < SPECKLE.live and s.material == 1.0
+
+
+def _root_of(x: ProjectorLight) -> float:
+    return float(np.sqrt(max(x.contrast2, 0.0)))
+
+
+def test_an_eye_reading_of_one_pair_beside_unshaped_ones_is_not_measurable():
+    # fleck25's live/90: the discs over the eyes read on one two-sided pair (1.364, the ramp's attack end
+    # 1.325), four others left unread by moving light: the eye region 0, attack, on one pair's scatter.
+    # Fewer than MIN_EYE_READINGS beside unshaped ones are as none: not measurable (the recess alone
+    # does not answer a printed band), held under any live threshold.
+    base = {**summary(ProjectorMeasure.pool(window(SKIN_SCATTER, 0.0))), **ALIVE}
+    one = {**base, "projector_sharpness_eyes": 1.364, "projector_eyes_unshaped_pairs": 4.0,
+           "projector_eyes_read_pairs": 1.0}
+    s = evaluate(one, challenged=True)
+    assert s.material == 1.0 and s.eye_region == 1.0 and s.eyes_unmeasured and s.unmeasured
+    assert any(f"4 pairs; 1 read, fewer than {MIN_EYE_READINGS}" in note for note in s.notes)
+    assert 0.0 < session_score(s) <= DROWNED_SCORE_CAP
+    # Enough readings decide as before; so does any number without unshaped ones, and a summary from
+    # before the count was kept; a recess that says "no eyes behind" still refuses outright.
+    for cues in ({**one, "projector_eyes_read_pairs": float(MIN_EYE_READINGS)},
+                 {k: v for k, v in one.items() if k != "projector_eyes_unshaped_pairs"},
+                 {k: v for k, v in one.items() if k != "projector_eyes_read_pairs"}):
+        s = evaluate(cues, challenged=True)
+        assert s.eye_region == 0.0 and not s.eyes_unmeasured and session_score(s) == 0.0
+    assert session_score(evaluate({**one, "eye_recess_mm": 1.0}, challenged=True)) == 0.0
+
+
+def test_a_lamp_waved_over_a_printed_band_in_all_but_two_pairs_is_not_measurable():
+    # The attacker's side: a printed band (the paper's hard dots over the eyes) under a lamp waved over
+    # the eyes until the window's last frames, leaving two pairs read: main decided on them (paper, 0);
+    # now not measurable, never live. A live face so lit is not measurable too (the rule's cost).
+    band = window(SKIN_SCATTER, 3.0, eyes_scatter=RESIN_SCATTER, over_eyes=True, until=26)
+    m, s = judged(band)
+    assert m.eyes_read == 2 and m.eyes_unshaped == 7 and m.eyes_sharpness > active_ramps()["eye_dots"].attack
+    assert s.eyes_unmeasured and 0.0 < session_score(s) <= DROWNED_SCORE_CAP
+    m, s = judged(window(SKIN_SCATTER, 3.0, eyes_scatter=SKIN_SCATTER, over_eyes=True, until=26))
+    assert m.eyes_read == 2 and m.eyes_sharpness < SHARPNESS.live
+    assert s.eyes_unmeasured and 0.0 < session_score(s) <= DROWNED_SCORE_CAP

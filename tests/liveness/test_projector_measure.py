@@ -118,7 +118,10 @@ def test_strong_ambient_light_can_show_a_surface_hard_but_never_soft(sigma, live
     else:
         assert s.material in (None, 0.0)
     many = scene.measure(30)
-    assert many.pairs == 0 and many.floor_pairs == 30
+    # At 2.3 deviations photon noise alone lifts a few pairs' noise-pair mid band past white noise's
+    # share (``features.MAX_SAME_STATE_MID_SHARE``; train's faces never stand this low): read as light
+    # that moved, they give neither shape nor speckle (fleck26), the floor is the others'.
+    assert many.pairs == 0 and many.floor_pairs == 30 - many.unshaped and many.unshaped <= 3
     s = material(many)
     if live:
         assert s.material is None and s.material_drowned
@@ -501,7 +504,9 @@ def test_a_speckle_under_any_skins_is_not_skin():
     # reads like this): its interval is wholly under the ramp, and still it shows no skin.
     scene = Scene(ambient=2, dots=40, sigma=6.0, side=60, floor=1.0)
     m = scene.measure(6)
-    assert m.pairs == 6 and m.high < SKIN_SPECKLE_FLOOR
+    # Its mid band is so small that photon noise moves the noise pairs' share past white noise's on two
+    # pairs: read as moved light, they give no speckle (fleck26); the other four still decide.
+    assert m.pairs == 6 - m.unshaped >= MIN_PROJECTOR_PAIRS and m.high < SKIN_SPECKLE_FLOOR
     s = material(m)
     assert s.material is None and s.material_drowned
     assert any("under any skin's" in n for n in s.notes)
