@@ -21,7 +21,7 @@ Every cue is a quantity with a physical meaning, so it can be recalibrated on re
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import cv2
@@ -1197,6 +1197,19 @@ def predicted_pattern(reference: DotReference, patch: IrSkin, lit: AlignedFrameS
     return reference.predict(x0, y0, z)
 
 
+def shifted_patterns(pattern: np.ndarray, covered: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The predicted pattern and its coverage moved along the rows by each of ``PATTERN_SHIFTS`` pixels
+    (the enrolment's parallax error), the unshifted pair as it is."""
+    for shift in PATTERN_SHIFTS:
+        if shift == 0.0:
+            yield pattern, covered
+            continue
+        move = np.array([[1, 0, shift], [0, 1, 0]], np.float32)
+        size = (pattern.shape[1], pattern.shape[0])
+        yield (np.asarray(cv2.warpAffine(pattern, move, size, flags=cv2.INTER_LINEAR)),
+               np.asarray(cv2.warpAffine(covered.astype(np.float32), move, size)) > 0.999)
+
+
 def _pattern_reading(diff: np.ndarray, skin: np.ndarray, predicted: tuple[np.ndarray, np.ndarray] | None,
                      noise_diff: np.ndarray | None, noise_scale: float) -> float:
     """The band energy of ``diff`` off the projector's predicted pattern over the energy on it
@@ -1206,14 +1219,7 @@ def _pattern_reading(diff: np.ndarray, skin: np.ndarray, predicted: tuple[np.nda
     pattern, covered = predicted
     best = None
     pair = PairBands(diff, noise_diff)          # the difference's part of the fit, once for every shift
-    for shift in PATTERN_SHIFTS:
-        if shift == 0.0:
-            p, c = pattern, covered
-        else:
-            move = np.array([[1, 0, shift], [0, 1, 0]], np.float32)
-            size = (pattern.shape[1], pattern.shape[0])
-            p = np.asarray(cv2.warpAffine(pattern, move, size, flags=cv2.INTER_LINEAR))
-            c = np.asarray(cv2.warpAffine(covered.astype(np.float32), move, size)) > 0.999
+    for p, c in shifted_patterns(pattern, covered):
         match = match_pattern(pair, skin, p, c, noise_scale=noise_scale)
         if np.isfinite(match.unmatched) and (best is None or match.unmatched < best.unmatched):
             best = match

@@ -60,9 +60,12 @@ def test_the_unseen_family_is_refused_before_anything_runs(files: tuple[Path, Pa
     assert not out.exists()
 
 
-def test_skin_area_refuses_the_unseen_family_before_anything_runs(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from bench import sharpness_sampling, skin_area
+@pytest.mark.parametrize("bench_name", ["skin_area", "texture_out"])
+def test_probing_benches_refuse_the_unseen_family_before_anything_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                       bench_name: str) -> None:
+    import importlib
+
+    from bench import sharpness_sampling
 
     def present(*_: object, **__: object) -> dict:
         raise AssertionError("a presentation was run")
@@ -70,23 +73,10 @@ def test_skin_area_refuses_the_unseen_family_before_anything_runs(tmp_path: Path
     monkeypatch.setattr(sharpness_sampling, "present_probed", present)
     monkeypatch.setattr(P, "UNSEEN_SPLITS", frozenset({"eighth"}))
     out = tmp_path / "rows.jsonl"
+    bench = importlib.import_module(f"bench.{bench_name}")
+    extra = {"seeds": ()} if bench_name == "skin_area" else {}
     with pytest.raises(SystemExit, match="eighth:live:0"):
-        skin_area.run(out, ["seventh:live:0", "eighth:live:0"], seeds=(), frames=32)
-    assert not out.exists()
-
-
-def test_texture_out_refuses_the_unseen_family_before_anything_runs(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from bench import sharpness_sampling, texture_out
-
-    def present(*_: object, **__: object) -> dict:
-        raise AssertionError("a presentation was run")
-
-    monkeypatch.setattr(sharpness_sampling, "present_probed", present)
-    monkeypatch.setattr(P, "UNSEEN_SPLITS", frozenset({"eighth"}))
-    out = tmp_path / "rows.jsonl"
-    with pytest.raises(SystemExit, match="eighth:live:0"):
-        texture_out.run(out, ["seventh:live:0", "eighth:live:0"], frames=32)
+        bench.run(out, ["seventh:live:0", "eighth:live:0"], frames=32, **extra)
     assert not out.exists()
 
 

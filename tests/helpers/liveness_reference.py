@@ -393,22 +393,12 @@ def match_pattern_alone(diff: np.ndarray, skin: np.ndarray, predicted: np.ndarra
 def pattern_reading_alone(diff: np.ndarray, skin: np.ndarray, predicted: tuple[np.ndarray, np.ndarray] | None,
                           noise_diff: np.ndarray | None, noise_scale: float) -> float:
     """``features._pattern_reading`` as it was before perf26: every shift's fit on its own
-    (``match_pattern_alone``). Its own lines."""
-    import cv2
-
-    from agent.liveness.features import PATTERN_SHIFTS
+    (``match_pattern_alone``), the shifts as the agent makes them."""
+    from agent.liveness.features import shifted_patterns
     if predicted is None:
         return float("inf")
-    pattern, covered = predicted
     best = None
-    for shift in PATTERN_SHIFTS:
-        if shift == 0.0:
-            p, c = pattern, covered
-        else:
-            move = np.array([[1, 0, shift], [0, 1, 0]], np.float32)
-            size = (pattern.shape[1], pattern.shape[0])
-            p = np.asarray(cv2.warpAffine(pattern, move, size, flags=cv2.INTER_LINEAR))
-            c = np.asarray(cv2.warpAffine(covered.astype(np.float32), move, size)) > 0.999
+    for p, c in shifted_patterns(*predicted):
         unmatched, _ = match_pattern_alone(diff, skin, p, c, noise_diff, noise_scale)
         if np.isfinite(unmatched) and (best is None or unmatched < best):
             best = unmatched

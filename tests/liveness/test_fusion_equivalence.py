@@ -444,40 +444,56 @@ def test_a_verification_on_other_inputs_than_the_windows_is_not_taken(gate, reco
         assert _same(threaded.verdict.to_dict(), replayed.verdict.to_dict()), name
 
 
+class _GridReads:
+    """Every ``face_grid`` call the judge makes, as (thread name, id of the colour pixels), so a test can
+    tell which frames' grids were read beside the last measurement (off the caller's thread)."""
+
+    def __init__(self, monkeypatch):
+        import threading
+
+        import agent.liveness.judge as J
+        self.read: list[tuple[str, int]] = []
+        self.mine = threading.current_thread().name
+        face_grid_ = J.face_grid
+
+        def recorded_face_grid(bgr, box):
+            self.read.append((threading.current_thread().name, id(bgr)))
+            return face_grid_(bgr, box)
+        monkeypatch.setattr(J, "face_grid", recorded_face_grid)
+
+    def beside(self, inputs) -> set[int]:
+        frame_of = {id(fs.color.pixels): k for k, (fs, _) in enumerate(inputs) if fs.color is not None}
+        return {frame_of[i] for who, i in self.read if who != self.mine}
+
+
+def _folded_but_the_last(gate, challenge, inputs) -> Judge:
+    """A judge with every frameset of ``inputs`` but the last measured and folded in order."""
+    j = Judge(gate, VerdictThresholds(), challenge=challenge, notes=["a note from the session"], pool=judge_pool())
+    for fs, _ in inputs[:-1]:
+        j.add(fs)
+        j._submitted[-1][1].result()
+        j.fold_ready()
+    return j
+
+
 def test_grids_the_fold_read_in_the_final_box_are_not_read_again(gate, recorded, as_recorded, monkeypatch):
     # Beside the last measurement a judge thread reads every frame's face grid in the window's final
     # box; a grid the fold already read in that very box (the same pixels: the same numbers) is
     # taken as it is, and only the others are read. The fusion's result is the same to the bit.
-    import threading
-
-    import agent.liveness.judge as J
-    read: list[tuple[str, int]] = []
-    face_grid_ = J.face_grid
-
-    def recorded_face_grid(bgr, box):
-        read.append((threading.current_thread().name, id(bgr)))
-        return face_grid_(bgr, box)
-    monkeypatch.setattr(J, "face_grid", recorded_face_grid)
-    mine = threading.current_thread().name
+    grids = _GridReads(monkeypatch)
     taken = 0
     for scene in ("live", "mask"):
         challenge, inputs = recorded[scene]
         n = len(inputs)
-        j = Judge(gate, VerdictThresholds(), challenge=challenge, notes=["a note from the session"],
-                  pool=judge_pool())
-        for fs, _ in inputs[:-1]:                                   # measured and folded in order
-            j.add(fs)
-            j._submitted[-1][1].result()
-            j.fold_ready()
+        j = _folded_but_the_last(gate, challenge, inputs)
         before = [g.box if g is not None else None for g in j.grids]
         assert len(before) == n - 1, scene
         j._guessed_grids = None                                     # (the guessed box: the next test)
-        read.clear()
+        grids.read.clear()
         j.add(inputs[-1][0])
         threaded = j.finish()
         box = tuple(threaded.evidence["face_box"])
-        frame_of = {id(fs.color.pixels): k for k, (fs, _) in enumerate(inputs) if fs.color is not None}
-        beside = {frame_of[i] for who, i in read if who != mine}
+        beside = grids.beside(inputs)
         assert beside - {n - 1} == {k for k in range(n - 1) if before[k] != box}, scene
         taken += sum(b == box for b in before)
         _, replayed, _ = _both(gate, inputs, challenge, VerdictThresholds())
@@ -499,26 +515,12 @@ def test_the_grids_are_read_in_the_box_guessed_a_frameset_before_the_end(gate, r
     # measurement only the grids not read in the final box (by the fold, or ahead in the guessed
     # box when it is the final one) are read; a guess in another box is not taken. The fusion's
     # result is the same to the bit either way.
-    import threading
-
     import agent.liveness.judge as J
-    read: list[tuple[str, int]] = []
-    face_grid_ = J.face_grid
-
-    def recorded_face_grid(bgr, box):
-        read.append((threading.current_thread().name, id(bgr)))
-        return face_grid_(bgr, box)
-    monkeypatch.setattr(J, "face_grid", recorded_face_grid)
-    mine = threading.current_thread().name
+    grids = _GridReads(monkeypatch)
     for scene in ("live", "mask"):
         challenge, inputs = recorded[scene]
         n = len(inputs)
-        j = Judge(gate, VerdictThresholds(), challenge=challenge, notes=["a note from the session"],
-                  pool=judge_pool())
-        for fs, _ in inputs[:-1]:                                   # measured and folded in order
-            j.add(fs)
-            j._submitted[-1][1].result()
-            j.fold_ready()
+        j = _folded_but_the_last(gate, challenge, inputs)
         assert j._guessed_grids is not None, scene
         guessed = j._guessed_grids.result()
         assert guessed is not None and len(guessed[1]) == n - 1, scene
@@ -528,14 +530,13 @@ def test_the_grids_are_read_in_the_box_guessed_a_frameset_before_the_end(gate, r
             j._guessed_grids = Future()
             j._guessed_grids.set_result((wrong, moved))
         fold = [g.box if g is not None else None for g in j.grids]
-        read.clear()
+        grids.read.clear()
         j.add(inputs[-1][0])
         threaded = j.finish()
         box = tuple(threaded.evidence["face_box"])
         ahead = guess == "as guessed" and guessed[0] == box
         assert guess == "as guessed" or j._guessed_grids.result()[0] != box, scene
-        frame_of = {id(fs.color.pixels): k for k, (fs, _) in enumerate(inputs) if fs.color is not None}
-        beside = {frame_of[i] for who, i in read if who != mine}
+        beside = grids.beside(inputs)
         assert beside - {n - 1} == ({k for k in range(n - 1) if fold[k] != box} if not ahead else set()), scene
         if guess == "as guessed":
             # The face held still at its last frame: the box guessed was the window's.
