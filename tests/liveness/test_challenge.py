@@ -801,6 +801,20 @@ def shadowed(y, room, depth, centre, width):
     return y - np.asarray(room) * depth * (0.5 + 0.5 * np.cos(np.pi * u))[:, None]
 
 
+def relabelled(c, genuine, detail, rng):
+    """Assert that the verifier without the room-light rule refuses ``genuine`` as a contradiction and
+    with it as not measurable under ``detail`` (both challenges verified: not measurable for the light);
+    the whole challenge's result."""
+    before = verify_illumination(c.steps, genuine, ambient=False)
+    assert not before.passed and before.measurable                     # the verifier before: an attack
+    r = verify_illumination(c.steps, genuine)
+    assert not r.passed and not r.measurable and r.detail == detail, r
+    both = verify(c, energies_for(c.schedule, [1], rng), genuine)
+    assert both.unmeasurable and failed_for_light(both.to_dict())
+    assert both.to_dict()["illumination"]["detail"] == detail
+    return both
+
+
 SHADOWS = [(0.5, 10, 12), (0.3, 20, 8), (0.75, 16, 12), (0.6, 6, 16), (0.4, 24, 6)]
 
 
@@ -818,12 +832,7 @@ def test_a_shadow_over_a_genuine_face_is_not_measurable_but_over_an_injectors_st
     c = Challenge.from_nonce(bytes([seed + 1]) * 32, 32, (Kind.ILLUMINATION, Kind.PROJECTOR))
     depth, centre, width = SHADOWS[seed]
     genuine = shadowed(face_colours(c.steps, 1 + seed % 2, rng, room=room), room, depth, centre, width)
-    before = verify_illumination(c.steps, genuine, ambient=False)
-    assert not before.passed and before.measurable                     # the verifier before: an attack
-    r = verify_illumination(c.steps, genuine)
-    assert not r.passed and not r.measurable and r.detail == AMBIENT_DETAIL, r
-    both = verify(c, energies_for(c.schedule, [1], rng), genuine)
-    assert both.unmeasurable and failed_for_light(both.to_dict())
+    relabelled(c, genuine, AMBIENT_DETAIL, rng)
     other = illumination_steps(bytes([seed + 9]) * 32, 32)
     for stream in (face_colours(other, 1, rng, room=room), face_colours(c.steps, 1, rng, room=room, gain=0.0)):
         for shade in SHADOWS:
@@ -888,13 +897,7 @@ def test_a_fans_pulses_over_a_genuine_face_are_not_measurable_but_over_an_inject
     rng = np.random.default_rng(seed)
     c = Challenge.from_nonce(bytes([seed + 41]) * 32, 32, (Kind.ILLUMINATION, Kind.PROJECTOR))
     genuine = pulsed(face_colours(c.steps, 1 + seed % 2, rng, room=room), room, seed)
-    before = verify_illumination(c.steps, genuine, ambient=False)
-    assert not before.passed and before.measurable                     # the verifier before: an attack
-    r = verify_illumination(c.steps, genuine)
-    assert not r.passed and not r.measurable and r.detail == PULSED_DETAIL, r
-    both = verify(c, energies_for(c.schedule, [1], rng), genuine)
-    assert both.unmeasurable and failed_for_light(both.to_dict())
-    assert both.to_dict()["illumination"]["detail"] == PULSED_DETAIL
+    both = relabelled(c, genuine, PULSED_DETAIL, rng)
     # Its prompt: out of that lamp's light (the fan keeps turning: holding still would not help).
     assert unmeasurable_prompt("inconclusive", both.to_dict()) is TOO_BRIGHT_TO_VERIFY
     other = illumination_steps(bytes([seed + 49]) * 32, 32)
