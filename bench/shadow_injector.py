@@ -15,11 +15,17 @@ with the room-light rule (``verify_illumination()``, today's verifier) and witho
   as ``drivers/sim/street.py``'s passers-by;
 * ``steady+shadow`` — no response to any screen (a still face) under the same shadow;
 * ``genuine+shadow`` — the nonce's own sequence (what a camera that sees the screen shows) under the
-  shadow: the case the rule is for (a relay that sees the screen is out of scope, as before).
+  shadow: the case the rule is for (a relay that sees the screen is out of scope, as before);
+* ``blind+pulse``, ``steady+pulse``, ``genuine+pulse`` — the same three under a lamp pulsing behind a
+  ceiling fan's blades instead of a shadow (:func:`pulse`: the fifteenth family's fan, its blades
+  crossing the lamp 7.5-29.2 times a second against 30 fps): what the rule's pulse
+  (``PULSED_DETAIL``, docs/liveness.md, *A ceiling fan's pulses*) is for, and what an injector adding
+  such a pulse to its own stream buys.
 
 Printed per stream: windows passed with and without the rule (they must be equal: the rule never
-passes a window), contradicted (``attack``) and not measurable with and without it, and the
-Clopper-Pearson upper 95 % bound of the not-measurable share under the rule.
+passes a window), contradicted (``attack``) and not measurable with and without it, how many the
+rule relabelled (a shadow's ``AMBIENT_DETAIL`` and a pulse's ``PULSED_DETAIL`` together, the pulse's
+apart) and the Clopper-Pearson upper 95 % bound of that share.
 """
 
 from __future__ import annotations
@@ -28,11 +34,19 @@ import sys
 
 import numpy as np
 
-from agent.liveness.challenge import AMBIENT_DETAIL, Challenge, Kind, illumination_steps, verify_illumination
+from agent.liveness.challenge import (
+    AMBIENT_DETAIL,
+    PULSED_DETAIL,
+    Challenge,
+    Kind,
+    illumination_steps,
+    verify_illumination,
+)
 from bench.challenge_stats import clopper_pearson_upper
 from bench.illum_bits import BLIND_GAIN, blind_face
 
-STREAMS = ("blind", "blind+shadow", "steady+shadow", "genuine+shadow")
+STREAMS = ("blind", "blind+shadow", "steady+shadow", "genuine+shadow", "blind+pulse", "steady+pulse",
+           "genuine+pulse")
 
 
 def shadow(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -44,6 +58,19 @@ def shadow(n: int, rng: np.random.Generator) -> np.ndarray:
     t = np.arange(n)
     u = np.clip((t - centre) / width * 2, -1, 1)
     return 1.0 - depth * (0.5 + 0.5 * np.cos(np.pi * u))
+
+
+def pulse(n: int, rng: np.random.Generator, fps: float = 30.0) -> np.ndarray:
+    """(n,) the share of the room's light left on the face under a lamp behind a turning ceiling fan:
+    the fifteenth family's own fan (``drivers.sim.fan.CeilingFan.draw``: 3-5 blades at 150-350 rpm, the
+    lamp 0.25-0.60 of the face's light, the blade's shadow over the lamp's disc in closed form) at the
+    face's centre, each frame integrating it over an exposure of 2-20 ms (assumed: the colour imager's
+    under 150-800 lux), frames at ``fps``."""
+    from drivers.sim.fan import CeilingFan
+
+    fan = CeilingFan.draw(rng, float(rng.uniform(0.35, 0.55)))
+    exposure = float(rng.uniform(0.002, 0.020))
+    return np.array([fan.factor(np.zeros(1), k / fps, exposure)[0] for k in range(n)], dtype=np.float64)
 
 
 def colours(steps, n: int) -> np.ndarray:
@@ -62,6 +89,8 @@ def stream(kind: str, steps, n: int, rng: np.random.Generator, noise: float) -> 
     y = blind_face(x, rng, noise)
     if kind.endswith("+shadow"):
         y = y + base * (shadow(n, rng) - 1.0)[:, None]       # the room's light dims, the screen's does not
+    elif kind.endswith("+pulse"):
+        y = y + base * (pulse(n, rng) - 1.0)[:, None]
     return y
 
 
@@ -69,7 +98,7 @@ def run(trials: int, frames: int = 32, gain_over_noise: float = 20.0, seed: int 
     noise = BLIND_GAIN / gain_over_noise
     rng = np.random.default_rng(seed)
     out = {k: {"passed_new": 0, "passed_old": 0, "attack_new": 0, "attack_old": 0, "unmeasurable_new": 0,
-               "unmeasurable_old": 0, "ambient": 0} for k in STREAMS}
+               "unmeasurable_old": 0, "ambient": 0, "pulsed": 0} for k in STREAMS}
     for _ in range(trials):
         steps = illumination_steps(rng.bytes(32), frames)
         for kind in STREAMS:
@@ -80,7 +109,8 @@ def run(trials: int, frames: int = 32, gain_over_noise: float = 20.0, seed: int 
                 c["passed_" + tag] += r.passed
                 c["attack_" + tag] += (not r.passed) and r.measurable
                 c["unmeasurable_" + tag] += (not r.passed) and not r.measurable
-            c["ambient"] += new.detail == AMBIENT_DETAIL
+            c["ambient"] += new.detail in (AMBIENT_DETAIL, PULSED_DETAIL)
+            c["pulsed"] += new.detail == PULSED_DETAIL
     return out
 
 
@@ -100,7 +130,8 @@ def _main(argv: list[str]) -> int:
         print(f"{kind:15s} {frames} fs gain/noise {gn:g}: passed {c['passed_new']}/{trials} "
               f"(before {c['passed_old']}), "
               f"attack {c['attack_new']} (before {c['attack_old']}), not measurable {c['unmeasurable_new']} "
-              f"(before {c['unmeasurable_old']}; by the room-light rule {c['ambient']}, upper 95 % "
+              f"(before {c['unmeasurable_old']}; by the room-light rule {c['ambient']}, as a pulse "
+              f"{c['pulsed']}, upper 95 % "
               f"{clopper_pearson_upper(c['ambient'], trials):.4f})")
     return 0
 

@@ -155,6 +155,12 @@ FEW_FACES_DETAIL = "too few frames with a face to verify the illumination challe
 # docs/liveness.md, *A shadow passing*).
 AMBIENT_DETAIL = ("the room's light on the face changed during the illumination sequence (a shadow passing): "
                   "the screen's light could not be verified against it")
+# The same, when the room's light along its own colour moved in many jumps between frames rather than
+# over several frames: a lamp's light pulsing on the face (a ceiling fan's blades under it, 7.5-29 Hz
+# against 30 fps; :func:`_ambient_explained`'s pulse; docs/liveness.md, *A ceiling fan's pulses*).
+PULSE_CHANGES = 3                 # within-step changes along the room's colour, at least half the largest
+PULSED_DETAIL = ("the room's light on the face pulsed during the illumination sequence (a fan's blades under a "
+                 "lamp): the screen's light could not be verified against it")
 # A contradiction that a flickering, patchy bright ambient explains (sunflecks through leaves) is not
 # measurable, not an attack (:func:`explain_flicker`; docs/liveness.md, *Sunflecks*). The terminal's
 # rule; the server verifies without it, as it does without ``ILLUMINATION_AMBIENT``.
@@ -811,7 +817,7 @@ def _shifted(steps: Sequence[Step], late: tuple[int, ...]) -> tuple[Step, ...]:
     return tuple(out)
 
 
-def _ambient_explained(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separation: float) -> bool:
+def _ambient_explained(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separation: float) -> str | None:
     """Does an uncommanded change of the room's light explain why the face's colour contradicted the
     sequence? At some lag:
 
@@ -831,7 +837,15 @@ def _ambient_explained(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_s
       channel's decoding, which is what made the verifier refuse; and over several frames: no change
       between consecutive compared frames carries more than half of that excursion (a shadow sweeps
       the face in 0.2-1 s, 6-30 frames; a screen's edge, a stream's own white or grey step included,
-      is one frame's jump).
+      is one frame's jump): ``AMBIENT_DETAIL``. Or, a pulse, ``PULSED_DETAIL``: the room's light along
+      ``a`` changed, between consecutive compared frames of one step (the screen's colour the same in
+      both), by at least half its largest such change and by enough to flip a channel's decoding (half
+      its gain) at least ``PULSE_CHANGES`` times (a lamp under a
+      fan's blades, aliased against the frame rate, moves every frame; a screen's edge, a stream's own
+      white or grey one included, is one jump per edge, and a blind stream's own edges inside the
+      sequence's steps are the ones or twos a search of blind streams finds: docs/liveness.md,
+      *A ceiling fan's pulses*).
+    A shadow at some lag is named before a pulse at another; None when nothing explains it.
 
     Nothing passes here: the window stays refused, as not measurable instead of as a contradiction.
     A stream that does not see the screen cannot follow the sequence across ``a`` any better than it
@@ -839,11 +853,12 @@ def _ambient_explained(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_s
     expected, sid = step_layout(steps)
     n = min(len(y), len(expected))
     if n < MIN_FRAMES:
-        return False
+        return None
     settled = _settled(expected)[:n]
     finite = np.all(np.isfinite(y[:n]), axis=1)
     palette = np.array(PALETTE)
     member = sid[:n, None] == np.arange(len(steps))
+    why = None
     for lag in _lags(max_lag, n):
         m = n - int(lag)
         yl, x, s = y[lag:lag + m], expected[:m], sid[:m]
@@ -889,9 +904,17 @@ def _ambient_explained(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_s
             continue
         room = yl[idx] @ a - (gains * x[idx]) @ a                # the room's light along a
         spread = float(np.ptp(room))
-        if np.any(spread * a >= gains / 2) and np.max(np.abs(np.diff(room))) <= spread / 2:
-            return True
-    return False
+        if not np.any(spread * a >= gains / 2):
+            continue
+        jumps = np.abs(np.diff(room))
+        if np.max(jumps) <= spread / 2:
+            return AMBIENT_DETAIL                               # over several frames: a shadow passing
+        within = jumps[(np.diff(idx) == 1) & pair[idx[:-1]]]      # consecutive compared frames of one step
+        # Each big enough to flip a channel's decoding on its own, and at least half the largest.
+        floor = max(float(np.max(within, initial=0.0)) / 2, float(np.min(gains / (2 * a))))
+        if np.count_nonzero(within >= floor) >= PULSE_CHANGES:
+            why = PULSED_DETAIL                                 # many jumps inside the steps: a pulse
+    return why                                                  # a shadow at any lag named first
 
 
 def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | np.ndarray, *,
@@ -1026,9 +1049,9 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
 
     ``ambient`` (the challenge's ``ILLUMINATION_AMBIENT``, True; False: the verifier before it, every
     contradiction an attack): a window that contradicts the sequence is reported as not measurable
-    (``AMBIENT_DETAIL``; inconclusive, never live, a lockout strike as every refusal) instead of as
-    a contradiction when an uncommanded change of the room's light explains it
-    (:func:`_ambient_explained`). It never makes a window pass: what passes is decided above, with
+    (``AMBIENT_DETAIL``, or ``PULSED_DETAIL`` for a pulsing lamp; inconclusive, never live, a lockout
+    strike as every refusal) instead of as a contradiction when an uncommanded change of the room's
+    light explains it (:func:`_ambient_explained`). It never makes a window pass: what passes is decided above, with
     every threshold as before."""
     if not isinstance(levels, int) or levels < 2:
         raise ChallengeError("an illumination sequence needs at least 2 levels per channel")
@@ -1055,10 +1078,10 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     y = np.asarray(rgb, dtype=np.float64).reshape(-1, 3)
     r = _illumination(steps, y, max_lag, min_separation, levels, fit_check, drift_terms, drift_bound, shared_drift,
                       step_check, step_noise, step_spread, edge_frames, late_blends, noise_frames=noise_frames)
-    if ambient and not r.passed and r.measurable and levels == 2 and _ambient_explained(steps, y, max_lag,
-                                                                                        min_separation):
+    if ambient and not r.passed and r.measurable and levels == 2 and (
+            why := _ambient_explained(steps, y, max_lag, min_separation)) is not None:
         return SequenceResult(r.kind, False, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation,
-                              AMBIENT_DETAIL, measurable=False)
+                              why, measurable=False)
     return r
 
 
@@ -1281,7 +1304,7 @@ def failed_unmeasurable(challenge: Any) -> bool:
 # clipped by ambient infrared, the screen's light too weak on the face): what ``TOO_BRIGHT_TO_VERIFY``
 # asks the person to change. ``FEW_FACES_DETAIL`` is not one: no face to measure is not the light's doing.
 LIGHT_DETAILS = frozenset({CLIPPED_DETAIL, DROWNED_DETAIL, DRIFTED_DETAIL, SWEPT_DETAIL, WEAK_SCREEN_DETAIL,
-                           NOISY_DETAIL, AMBIENT_DETAIL, FLICKER_DETAIL, PROJECTOR_FLICKER_DETAIL,
+                           NOISY_DETAIL, AMBIENT_DETAIL, PULSED_DETAIL, FLICKER_DETAIL, PROJECTOR_FLICKER_DETAIL,
                            PROJECTOR_UNLIT_LIGHT_DETAIL})
 
 
@@ -1296,6 +1319,7 @@ DETAIL_CODES: dict[str, str] = {
     PROJECTOR_CONTRADICTED_DETAIL: "PROJECTOR_CONTRADICTED", PROJECTOR_UNMEASURED_DETAIL: "PROJECTOR_UNMEASURED",
     PROJECTOR_FEW_FRAMES_DETAIL: "PROJECTOR_FEW_FRAMES",
     WEAK_SCREEN_DETAIL: "SCREEN_WEAK", NOISY_DETAIL: "SCREEN_NOISY", AMBIENT_DETAIL: "SCREEN_LIGHT_CHANGED",
+    PULSED_DETAIL: "SCREEN_LIGHT_PULSED",
     FLICKER_DETAIL: "SCREEN_FLICKER", FEW_FACES_DETAIL: "SCREEN_FEW_FACES",
     SCREEN_CONTRADICTED_DETAIL: "SCREEN_CONTRADICTED", NO_SEQUENCE_DETAIL: "SCREEN_NO_SEQUENCE",
 }

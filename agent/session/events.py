@@ -139,7 +139,9 @@ def unmeasurable_prompt(verdict: str, challenge: Any) -> Prompt | None:
     (:func:`challenge_unmeasurable`): ``LIGHT_CHANGED`` when every failed challenge says the room's
     light changed during it (``AMBIENT_DETAIL``; the projector's ``SWEPT_DETAIL``: a passing light's
     drift, not its level, hid the dots), else ``TOO_BRIGHT_TO_VERIFY`` (less light helps a
-    drowned, clipped or drifting projector and a screen too weak on the face); None otherwise."""
+    drowned, clipped or drifting projector and a screen too weak on the face; a lamp pulsing behind a
+    fan's blades, ``PULSED_DETAIL``, keeps pulsing while the person holds still: out of its light
+    helps); None otherwise."""
     from agent.liveness.challenge import AMBIENT_DETAIL, SWEPT_DETAIL
 
     if not challenge_unmeasurable(verdict, challenge):
