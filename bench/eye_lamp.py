@@ -17,7 +17,12 @@ The frame model of tests/liveness/test_moving_light.py (its 16 DN dots, 20 DN ro
 * ``steady`` (texture26): the painted resin under a lamp never switched whose own pattern lies in the
   band the unlit texture is read in: what ``features.texture_out`` must not write into the difference.
 
-    PYTHONPATH=. nice -n 19 python -m bench.eye_lamp [--seeds 2]
+* ``--dot-print`` (review26b): the resin printed with the projector's own dot pattern, aligned, blurred
+  ``blur`` px (a halo round each dot, as skin's scattering makes) at relative deviation ``amp``, under attack
+  B's lamp: the lamp times the print adds blurred dots where the dots are, a texture the unlit frame shows
+  only at its mean, so ``features.texture_out`` cannot take it all out.
+
+    PYTHONPATH=. nice -n 19 python -m bench.eye_lamp [--seeds 2] [--dot-print]
 
 Numbers only, no frames written; seconds."""
 
@@ -105,6 +110,15 @@ def painted(scatter: float, lamp_dn: float, paint: float, seed: int, nonce: byte
                   nonce, steady=still)
 
 
+def dot_print(scatter: float, lamp_dn: float, amp: float, blur: float, seed: int, nonce: bytes) -> list[ProjectorLight]:
+    """A surface of ``scatter`` printed with the projector's own dots (``T.projected_dots``, aligned), blurred
+    ``blur`` px, at relative deviation ``amp``, under attack B's even lamp (``lamp_dn``)."""
+    pattern = T.projected_dots(T.SHAPE, scatter)
+    halo = cv2.GaussianBlur(pattern - pattern.mean(), (0, 0), blur) if blur else pattern - pattern.mean()
+    albedo = np.clip(base_albedo(seed) + amp * halo / max(float(halo.std()), 1e-9), 0.2, 2.0).astype(np.float32)
+    return window(pattern, albedo, np.full(T.SHAPE, lamp_dn, np.float32), False, seed, nonce)
+
+
 def _row(label: str, runs: list[tuple[float, float, int]], what: str) -> None:
     sc = [r[0] for r in runs]
     print(f"{label}: score >= {LIVE_MIN} in {sum(x >= LIVE_MIN for x in sc)} of {len(sc)} "
@@ -125,8 +139,18 @@ def _judged_runs(make, seeds: int, nonces, attr: str) -> list[tuple[float, float
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--dot-print", action="store_true", help="only the resin printed with the dots (review26b)")
     a = ap.parse_args()
     nonces = (b"\0" * 16, b"\1" * 16)
+    if a.dot_print:
+        for amp in (0.1, 0.3, 0.6):
+            for blur in (1.0, 2.0, 4.0):
+                for lamp in (0.0, 16.0, 24.0):
+                    runs = _judged_runs(partial(dot_print, T.RESIN_SCATTER, lamp, amp, blur), a.seeds, nonces,
+                                        "sharpness")
+                    _row(f"resin printed with the dots, {amp:.1f}, blur {blur:.0f} px, lamp {lamp:.0f} DN", runs,
+                         "sharpness")
+        return
     for shape in ("soft", "box"):
         for ink_amp in (0.0, 0.3):
             for lamp in (0.0, 16.0, 40.0):

@@ -85,10 +85,14 @@ class Diagnosis:
         note = f"from {path} (read, not verified: capture-agent audit-verify)"
         flooded = sum(r["prompt"] == IR_FLOOD_CANNOT_VERIFY.code for r in rows)
         if flooded:
-            # The person could do nothing about it: the installation can (docs/liveness.md, misc26).
+            # The person could do nothing about it: the installation can (docs/liveness.md, misc26). Not
+            # proof of a CCTV flood: a hand-held 850 nm lamp reads the same (review26b), and an attacker who
+            # gets a site's night camera's illuminator switched off has won something.
             note += (f"; {flooded} of these sessions refused under an infrared flood ({IR_FLOOD_CANNOT_VERIFY.code}): "
                      f"near-infrared light the face's visible light cannot explain, such as a CCTV camera's IR "
-                     f"illuminator, hid the projector's dots; turn that illuminator away from the kiosk or shield it")
+                     f"illuminator, hid the projector's dots; find the source before changing anything: a lamp "
+                     f"held by someone at the kiosk makes the same refusal (an attacker can provoke it), so "
+                     f"shield or re-aim a camera's illuminator only if it is the source, never switch it off")
         if refused["count"]:
             # Each one a record the audit log would not take (a defect of the agent's, to report):
             # the note is what the page and the printout both show.

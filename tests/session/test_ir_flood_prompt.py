@@ -123,3 +123,26 @@ def test_the_operator_sees_the_prompt_in_the_audit_tail(tmp_path):
     log.write_text("".join(json.dumps(e) + "\n" for e in entries))
     rows = last_sessions(log)
     assert [r.prompt for r in rows] == ["", IR_FLOOD_CANNOT_VERIFY.code]     # free text is never carried on
+
+
+def test_diagnose_never_advises_switching_an_illuminator_off(tmp_path):
+    # review26b: an attacker's own 850 nm lamp on a dim face reads as a CCTV flood; the operator's advice
+    # must not have him switch the site's night camera's illuminator off on the refusals' word.
+    import dataclasses
+
+    from agent.commands.diagnose import Diagnosis
+    from agent.config import Settings
+    from agent.security.audit import AuditLog
+    from agent.security.keys import generate_file_key
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, generate_file_key(tmp_path / "k.pem"))
+    sid = "5e551011-0000-0000-0000-000000000001"
+    log.record("session_start", session_id=sid, purpose="verify", channel="kiosk")
+    log.record("result", session_id=sid, accepted=False, reason="NOT_LIVE", verdict="inconclusive",
+               prompt=IR_FLOOD_CANNOT_VERIFY.code)
+    log.record("session_end", session_id=sid, stage="liveness", elapsed_ms=900.0)
+    log.close()
+    s = dataclasses.replace(Settings(), audit=dataclasses.replace(Settings().audit, path=str(path)))
+    note = Diagnosis("sim://", s, True, 10).sessions()["note"]
+    assert "1 of these sessions refused under an infrared flood" in note
+    assert "a lamp held by someone at the kiosk makes the same refusal" in note and "never switch it off" in note
