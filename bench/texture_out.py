@@ -203,6 +203,10 @@ def _calibration_path() -> Path:
 
 
 def main(argv: list[str]) -> None:
+    from agent.liveness import features
+    # The reading this bench measures, on: the judge runs with it off until the eye ramp is refitted
+    # with it (``features.TEXTURE_OUT``); "main" below is the difference's shape as it is.
+    features.TEXTURE_OUT = True
     ap = argparse.ArgumentParser(prog="python -m bench.texture_out")
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")

@@ -20,6 +20,13 @@ from bench.eye_lamp import dot_print, eye_band, painted
 NONCE = b"\0" * 16
 
 
+@pytest.fixture(autouse=True)
+def texture_out_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reading measured here, switched on: the judge runs with it off (``features.TEXTURE_OUT``)
+    until the eye ramp is refitted with it (a dim field live's eye discs crossed the ramp)."""
+    monkeypatch.setattr(features, "TEXTURE_OUT", True)
+
+
 def _unread(monkeypatch: pytest.MonkeyPatch) -> None:
     """main 4d96aa7's reading: the difference's shape as it is (no unlit texture taken out)."""
     monkeypatch.setattr(features._PairImages, "texture", property(lambda self: None))
