@@ -196,7 +196,7 @@ values, marked "typical" where they appear; every unit differs by its factory ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -976,7 +976,10 @@ D456 = CameraProfile(
     stream_modes=D455.stream_modes,              # [D456]: the D455's modes
 )
 
-GEMINI335LE = CameraProfile(
+# The 335Le is the 335L's stereo module on Gigabit Ethernet (recalled): every field the 335L's but another unit's
+# calibration and the projector's switching, a network property write.
+GEMINI335LE = replace(
+    GEMINI335L,
     name="gemini335le", model="Orbbec Gemini 335Le (the 335L's stereo on Gigabit Ethernet, no IR-pass filter)",
     # [G335LE], [G335L]: depth 90°x65° at 1280x800; this unit's calibration 90.8° (within ±3°): fx at
     # 1280x800 = 640 / tan(45.4°) = 631.5, x0.6 = 378.9 at 640x480 (modes.py). Principal point typical.
@@ -988,24 +991,7 @@ GEMINI335LE = CameraProfile(
     # [G330-CS] table 2: colour 23.75 mm along +x from the left imager (nominal); this unit within 0.1 mm.
     depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(0.09), np.deg2rad(-0.05), np.deg2rad(-0.08)),
                                           np.array([0.02381, -0.00004, 0.00006])),
-    stereo_baseline_m=0.095,                     # [G335L]: 95 mm
-    projector_offset_m=0.055,                    # typical: as the 335L's
-    sigma_disparity_px=0.10,                     # as the 335L (the same module)
-    depth_range_m=(0.25, 6.0),                   # [G335L]
-    depth_scale=0.001,
-    color_ae=AutoExposureSpec(0.16, 0.24, (100e-6, 1 / 30), (1.0, 16.0)),   # as the 335L
-    color_units=MetadataUnits(GAIN_MULTIPLIER, 100.0), ir_units=MetadataUnits(GAIN_MULTIPLIER, 1.0),
-    ir_exposure_default_s=0.005, ir_exposure_range_s=(20e-6, 0.1), ir_gain_default=1.0,   # as the 335L
-    projector="850 nm VCSEL dot projector (on/off only)", projector_power=None,
-    projector_nominal_mw=150.0,
-    projector_latency_frames=1, projector_jitter=0.30,   # [G335LE]: a network property write (assumed)
-    structured_light=False,
-    ir_band="nir",
-    depth_shutter="global",
-    color_shutter="global",                      # [G335L]
-    color_from_depth_imager=False,
-    visible_response=(1.0, 1.0, 1.0),            # [G335LE]: no IR-pass filter, as the 335L (recalled)
-    stream_modes=G330_STREAM_MODES,
+    projector_jitter=0.30,                       # [G335LE]: a network property write (assumed)
 )
 
 PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335, GEMINI2,
