@@ -34,8 +34,12 @@ after that, built and not run by its builder, and evaluated once (main d779572);
 26: the Orbbec Gemini 335Le on Ethernet, whose IR imagers see visible light (``ir_leak`` for every URI),
 halogen downlights under a turning ceiling fan whose blades' shadows pulse on the face at 7.5-29 Hz, and
 high-pressure sodium street lights at night flickering at twice the mains frequency, every eye's cornea
-drawn, attack displays as the thirteenth's) was added after that, built and not run by its builder, to
-be evaluated once on the final judge.
+drawn, attack displays as the thirteenth's) was added after that, built and not run by its builder, and
+evaluated once; ``sixteenth`` (session 27: the Orbbec Gemini 330, whose IR imagers see visible light
+(``ir_leak`` for every URI), a lobby under fluorescent troffers one of whose tubes is failing and blinks
+on and off at random, and a night street beside an amber warning beacon whose flashes change the face's
+colour, every eye's cornea drawn, attack displays as the thirteenth's) was added after that, built and
+not run by its builder, to be evaluated once on the final judge.
 
 Each presentation runs as the daemon would: the quality phase (at most 30 framesets; the gate's
 prompts, the colour exposure metered on the face, the projector's power planned) and, when it
@@ -99,15 +103,15 @@ from drivers.sim import ATTACKS
 from drivers.sim.families import POOLS, light_for, presentation_query
 from hil.metrics import rate
 
-SPLITS = tuple(POOLS)                       # ("train", ..., "thirteenth", "fourteenth", "fifteenth")
+SPLITS = tuple(POOLS)                       # ("train", ..., "fourteenth", "fifteenth", "sixteenth")
 # The family being built for a session's one unseen evaluation, which the development benches
 # (``bench.rerun_records``, ``bench.skin_area``) refuse to run; empty while none is being built. The
 # eighth was built and evaluated once in the nineteenth session, the ninth in the twentieth, the tenth in
 # the twenty-first, the eleventh in the twenty-second, the twelfth in the twenty-third, the thirteenth in
 # the twenty-fourth, the fourteenth in the twenty-fifth, the fifteenth in the twenty-sixth (docs/liveness.md,
-# *The eighth family* ... *The fifteenth family*); all are development sets since. Name the next family here
-# while it is built.
-UNSEEN_SPLITS: frozenset[str] = frozenset()
+# *The eighth family* ... *The fifteenth family*); all are development sets since. The sixteenth is being
+# built in the twenty-seventh session: refused until its one evaluation (then empty this again).
+UNSEEN_SPLITS: frozenset[str] = frozenset({"sixteenth"})
 INJECTIONS = ("replay", "splice", "render")
 LIVE = "live"
 RECORD_VERSION = 2

@@ -23,6 +23,7 @@ import numpy as np
 from ..base import Camera, Capability, DepthRange, DeviceInfo, ExposureSetting, ProjectorPowerRange
 from ..errors import CapabilityUnsupported, FrameTimeout, InvalidSetting, StreamClosed
 from ..frame import ClockDomain, Extrinsics, Frame, FrameMetadata, PixelFormat, StreamKind, StreamProfile
+from .beacon import AMBER_BGR
 from .config import SimConfig
 from .exposure import ExposureLimits, IrAutoExposure
 from .families import camera_for
@@ -97,6 +98,7 @@ class _DepthTick:
     dots_signal: np.ndarray | None = None    # the projector's part of the light (structured light)
     ambient: np.ndarray | None = None        # the ambient part of the light, under a flickering light (night.py)
     fan_sweep: np.ndarray | None = None      # each pixel's coordinate along a ceiling fan's blades' motion (fan.py)
+    beacon_ir: np.ndarray | None = None      # an amber beacon's IR at the flash's peak (beacon.py)
 
 
 @dataclass
@@ -636,7 +638,29 @@ class SimCamera(Camera):
             if self._scene.fan is not None:
                 sweep = self._scene.fan.sweep(self._depth_view, dmaps.z)
         return _DepthTick(signal, np.empty(0, np.uint16), np.empty(0, np.float32), state, dots,
-                          ambient=ambient, fan_sweep=sweep), dmaps
+                          ambient=ambient, fan_sweep=sweep, beacon_ir=self._beacon_ir(dmaps)), dmaps
+
+    def _beacon_light(self, maps: ViewMaps) -> np.ndarray:
+        """An amber beacon's colour light at its flash's peak on ``maps``' surfaces (beacon.py): the colour
+        model's with the room lamp's shading, tinted amber (``AMBER_BGR`` over the street light's own colour)."""
+        beacon = self._scene.beacon
+        assert beacon is not None
+        cct = self.cfg.cct
+        irr = color_irradiance(maps, beacon.peak_lux, cct, None, 0.0)
+        irr *= AMBER_BGR / illuminant_bgr(cct)
+        return irr
+
+    def _beacon_ir(self, dmaps: ViewMaps) -> np.ndarray | None:
+        """An amber beacon's IR at its flash's peak (beacon.py), None without one: its own 850 nm (a
+        halogen lamp's under the dome; none from LEDs) and, without an IR-pass filter (``ir_leak``), its
+        visible light through the room's band gains."""
+        beacon = self._scene.beacon
+        if beacon is None or self.profile.ir_band != "nir":
+            return None
+        ir = ambient_ir(dmaps, beacon.peak_lux, beacon.nir_share)
+        if self._leak_gains is not None:
+            ir += visible_in_ir(self._beacon_light(dmaps), self._leak_gains)
+        return ir
 
     def _depth(self, dmaps: ViewMaps, tick: _DepthTick, electrons: np.ndarray, exposure_s: float
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -665,6 +689,13 @@ class SimCamera(Camera):
             irr = self._banded(irr, cmaps, t)
         if self._scene.fan is not None:
             irr = self._fanned(irr, cmaps, t)
+        beacon = self._scene.beacon
+        if beacon is not None:
+            # An amber beacon's flashes (beacon.py): their share of this frame's exposure (a rolling
+            # shutter's rows alike: a flash is 7-80 ms, the readout's skew not modelled).
+            on = beacon.factor(t + c.color_offset_ms / 1000.0 + c.t0_s, self._ae.exposure_s)
+            if on > 0.0:
+                irr += np.float32(on) * self._beacon_light(cmaps)
         color = expose_color(irr, self._ae, self._noise, self._awb)
         exposure_us, gain = self._ae.exposure_s * 1e6, self._ae.gain
         if update_ae:
@@ -814,6 +845,11 @@ class SimCamera(Camera):
     def _flickered(self, tick: _DepthTick, k: int, exposure_s: float) -> np.ndarray:
         """A tick's IR light with its ambient part scaled by the flicker over this exposure (the lamp
         keeps the hardware clock: tick ``k`` starts at k / fps, also when ticks are played back)."""
+        beacon = self._scene.beacon
+        if beacon is not None and tick.beacon_ir is not None:
+            # An amber beacon's flashes (beacon.py): their share of this exposure, over the street's steady light.
+            on = beacon.factor(k / self._depth_fps + self.cfg.t0_s, exposure_s)
+            return (tick.ir_signal + np.float32(on) * tick.beacon_ir).astype(np.float32)
         if tick.ambient is None:
             return tick.ir_signal
         fan = self._scene.fan

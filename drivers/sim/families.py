@@ -1,10 +1,11 @@
 """Train, held-out, field, fresh, fifth, sixth, seventh, eighth, ninth, tenth, eleventh, twelfth,
-thirteenth, fourteenth and fifteenth families: populations that differ as the field differs from the lab.
+thirteenth, fourteenth, fifteenth and sixteenth families: populations that differ as the field differs from
+the lab.
 
 ``family=train``, ``family=heldout``, ``family=field``, ``family=fresh``, ``family=fifth``,
 ``family=sixth``, ``family=seventh``, ``family=eighth``, ``family=ninth``, ``family=tenth``,
-``family=eleventh``, ``family=twelfth``, ``family=thirteenth``, ``family=fourteenth`` and
-``family=fifteenth`` (URI key)
+``family=eleventh``, ``family=twelfth``, ``family=thirteenth``, ``family=fourteenth``,
+``family=fifteenth`` and ``family=sixteenth`` (URI key)
 select pairwise disjoint pools:
 
 - identities: each family draws people from its own random stream (``identity.family_salt``), so
@@ -12,8 +13,8 @@ select pairwise disjoint pools:
   ``family=fresh&identity=5``, ``family=fifth&identity=5``, ``family=sixth&identity=5``,
   ``family=seventh&identity=5``, ``family=eighth&identity=5``, ``family=ninth&identity=5``,
   ``family=tenth&identity=5``, ``family=eleventh&identity=5``, ``family=twelfth&identity=5``,
-  ``family=thirteenth&identity=5``, ``family=fourteenth&identity=5`` and ``family=fifteenth&identity=5``
-  are different people, and none
+  ``family=thirteenth&identity=5``, ``family=fourteenth&identity=5``, ``family=fifteenth&identity=5`` and
+  ``family=sixteenth&identity=5`` are different people, and none
   equals ``identity=5`` (family ``any``, the default). The sixth family's people also differ in what
   the simulator gave everyone alike before: each has their own eye-socket depth (6.5-15.5 mm, from
   the adult range of Hertel exophthalmometry) and breathing rate (12-20 breaths/min) and phase
@@ -33,7 +34,11 @@ select pairwise disjoint pools:
   around 9.7, Read et al. 2006; under the portrait's 10 mm the eye rests part-way to the closed lid),
   where everyone else's eyes open as the portrait's; the fourteenth family's people their own corneas
   (anterior radius 7.8 +- 0.26 mm, visible diameter 11.71 +- 0.42 mm, each clipped to 2 SD: Rüfer et
-  al. 2005), where everyone else's are the schematic eye's; the earlier families' people are unchanged;
+  al. 2005), where everyone else's are the schematic eye's; the sixteenth family's people wear a peaked
+  cap (20 % of them: its brim 60-90 mm long standing in front of the brow, 170-200 mm across, pulled
+  5-25° down and limited to end above the upper lid as seen from in front, its root 10-35 mm above the
+  brows, its crown in one of the headscarves' fabrics; ``identity.CAP_*``, ``head._cap_layer``), where
+  everyone else is bare-headed or scarved; the earlier families' people are unchanged;
 - camera profiles: train sees D435 and D415, held-out sees D455 and the structured-light Astra, field
   sees the Orbbec Gemini 335 (active stereo from another maker, another lens and noise), fresh the
   Orbbec Gemini 2 (an earlier Orbbec stereo camera: wider 91° depth field, 2 MP colour), fifth the
@@ -56,7 +61,9 @@ select pairwise disjoint pools:
   the corneas' glints, ``FamilyPool.cornea`` and ``cornea.py``), fifteenth the Orbbec Gemini 335Le (the
   335L's 95 mm stereo on Gigabit Ethernet with PoE, recalled: no IR-pass filter, so every fifteenth URI
   renders the visible light its imagers see, ``ir_leak``; the corneas drawn too; the laser switch over the
-  network; another unit's calibration);
+  network; another unit's calibration), sixteenth the Orbbec Gemini 330 (the 335's 50 mm stereo without
+  its IMU, recalled: no IR-pass filter, ``ir_leak`` and the corneas on every URI; another unit's
+  calibration);
 - light sources: train is lit by fluorescent tubes and LEDs (an office lab), held-out by daylight,
   incandescent lamps and mixed light (a bank lobby, a mall, a window), field by halogen spots and
   high-CRI LED panels (a branch with display lighting), fresh by ceramic metal-halide lamps (a
@@ -99,10 +106,18 @@ select pairwise disjoint pools:
   pairs), the hidden share in closed form from the blade, the lamp's disc and their distances, the shadow
   sweeping across the face, integrated over each exposure; and by high-pressure sodium street lights at a
   walk-up ATM at night (15-80 lux with the ATM's LED fascia, 2300-2600 K; the 819 nm sodium lines in the
-  IR, 0.029 per lux; flickering at twice the mains frequency, 42-67 % deep);
+  IR, 0.029 per lux; flickering at twice the mains frequency, 42-67 % deep); sixteenth (``beacon.py``)
+  by fluorescent troffers on magnetic ballasts (100-800 lux with every tube lit, 3000-4000 K) one of whose
+  tubes is failing: it drops out and re-strikes at random (lit 0.05-3 s, dark 0.3-2 s, log-uniform; its
+  0.25-0.60 of the light gone while dark), a random telegraph over the ballasts' 20-40 % ripple at twice
+  the mains, with no period; and by an amber warning beacon beside a walk-up ATM at night (15-80 lux of
+  street light, 3000-4500 K; the beacon's flashes 10-120 lux at their peak, amber, a rotating halogen
+  beacon at 2-4 Hz with 7-35 ms flashes and its 850 nm, or an LED one in bursts of 1-3 flashes of 30-80
+  ms every 0.5-1 s with none), each frame collecting the flashes' share of its exposure: the face's colour
+  changes with each flash;
 - attack instruments: every instrument (mask resin, paper, curvature, holes, silicone, head-model
   material) is drawn from the family's stream, so the two families present different objects; the
-  thirteenth, fourteenth and fifteenth families' attack displays also draw their own luminance (350-1000
+  thirteenth, fourteenth, fifteenth and sixteenth families' attack displays also draw their own luminance (350-1000
   cd/m^2, where every other family's shine at ~83) and whether they stand still on something (half) or are held
   (steadier than elsewhere): ``species.screen_instrument``.
 
@@ -167,7 +182,12 @@ its IR and the corneas on every URI; no per-person trait of its own (not built: 
 its own stream as everyone's are); named in ``hil.padeval.UNSEEN_SPLITS`` while built, no verdict, score
 or PAD report computed on it by its builder, and evaluated once (main e0c855b; docs/liveness.md, *The
 fifteenth family*: BPCER 24.8 %, 42.6 % under the fan — the blades' pulses contradict the screen's colour
-sequence —, 8.7 % under sodium; FTA 4.7 %; silicone 7 of 10 accepted, every other attack 0 of 79).
+sequence —, 8.7 % under sodium; FTA 4.7 %; silicone 7 of 10 accepted, every other attack 0 of 79). It has
+been looked at since, so ``sixteenth`` was added (session 27, main f5d8786) the same way: the Orbbec Gemini
+330, a failing fluorescent tube blinking at random and an amber warning beacon's flashes at night
+(``beacon.py``), visible light in its IR and the corneas on every URI, people with their own peaked caps;
+named in ``hil.padeval.UNSEEN_SPLITS`` while built, no verdict, score or PAD report computed on it by its
+builder before the coordinator's one evaluation.
 """
 
 from __future__ import annotations
@@ -209,6 +229,7 @@ POOLS: dict[str, FamilyPool] = {
     "thirteenth": FamilyPool(cameras=("d435i",), lights=("pwm_led",), ir_leak=True),
     "fourteenth": FamilyPool(cameras=("d456",), lights=("blinds",), cornea=True),
     "fifteenth": FamilyPool(cameras=("gemini335le",), lights=("ceiling_fan", "sodium"), ir_leak=True, cornea=True),
+    "sixteenth": FamilyPool(cameras=("gemini330",), lights=("failing_tube", "beacon"), ir_leak=True, cornea=True),
 }
 # Colour temperature ranges that belong with each light source (K).
 LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700, 6500),
@@ -220,7 +241,8 @@ LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700
              "backlight": (3000, 4000), "passing_shade": (4500, 6000),
              "signage": (3000, 4500), "dappled_sun": (5000, 6500),
              "ring_light": (3000, 4500), "headlights": (3500, 5000), "pwm_led": (3000, 5000),
-             "blinds": (3200, 4500), "ceiling_fan": (2800, 3200), "sodium": (2300, 2600)}
+             "blinds": (3200, 4500), "ceiling_fan": (2800, 3200), "sodium": (2300, 2600),
+             "failing_tube": (3000, 4000), "beacon": (3000, 4500)}
 # Every range lies inside the capture spec's 2300-7500 K (§7.5 d, agent/quality/settings.py): the
 # families draw presentations inside the envelope the gate admits. North-sky light through tinted
 # glass reaches 9500 K; above 7500 K it is light the agent refuses by design (LIGHT_COLOR), so the
@@ -244,7 +266,8 @@ LIGHT_LUX = {"open_shade": (500.0, 7500.0), "screen_led": (15.0, 150.0), "lowe_g
              "backlight": (80.0, 400.0), "passing_shade": (300.0, 2000.0),
              "signage": (100.0, 500.0), "dappled_sun": (200.0, 1500.0),
              "ring_light": (100.0, 500.0), "headlights": (15.0, 80.0), "pwm_led": (100.0, 800.0),
-             "blinds": (1000.0, 7500.0), "ceiling_fan": (150.0, 800.0), "sodium": (15.0, 80.0)}
+             "blinds": (1000.0, 7500.0), "ceiling_fan": (150.0, 800.0), "sodium": (15.0, 80.0),
+             "failing_tube": (100.0, 800.0), "beacon": (15.0, 80.0)}
 
 
 def camera_for(family: str, identity: int, camera: str | None) -> str:

@@ -364,6 +364,54 @@ def _scarf_layer(ident: Identity, gx, gy, skin_h, lm: Landmarks, albedo, closed,
     return albedo, closed, nir, dot_blur, height
 
 
+BROW_ABOVE_EYE_M = 0.016      # the brows above the pupils' line (typical, recalled)
+LID_ABOVE_EYE_M = 0.008       # the open upper lid's fold above it: a cap's brim ends above this
+CAP_STANDOFF_M = 0.003        # the crown's fabric off the skin or hair
+HEAD_RADIUS_M = 0.085         # the forehead's curvature across (a head's half breadth, typical): the brim's root
+
+
+def cap_geometry(ident: Identity, lm: Landmarks) -> tuple[float, float, float]:
+    """The sixteenth family's cap: its brim's root (head-grid y), its tilt (radians) after the limit that
+    keeps its front edge above the upper lid, and its length (m)."""
+    eye_y = lm.eyes[0][1]
+    root_y = eye_y - BROW_ABOVE_EYE_M - ident.cap_root_mm / 1000.0
+    length = ident.cap_brim_mm / 1000.0
+    room = max(eye_y - LID_ABOVE_EYE_M - root_y, 0.0)
+    tilt = min(np.deg2rad(ident.cap_tilt_deg), float(np.arcsin(min(room / length, 1.0))))
+    return root_y, tilt, length
+
+
+def _cap_layer(ident: Identity, gx, gy, lm: Landmarks, albedo, closed, nir, dot_blur, height):
+    """The cap over skin and hair (identity.CAP_*): its crown's fabric above the brim's root, and the brim,
+    the frontmost surface from the root forward and down (its top seen from in front: a half-elliptic
+    planform ``cap_width_mm`` across and ``cap_brim_mm`` long, ``cap_tilt_deg`` down)."""
+    assert ident.cap is not None
+    _, bgr, fabric_nir = SCARVES[ident.cap]
+    root_y, tilt, length = cap_geometry(ident, lm)
+    weave = np.clip(value_noise(gx.shape, 7, ident.texture_seed + 43), -1.0, 1.0)
+    tex = np.array(bgr, np.float32) * (0.9 + 0.1 * weave[..., None])
+    fabric_ir = fabric_nir * (0.95 + 0.05 * weave)
+    # The crown: the head above the root, the fabric a few millimetres off it.
+    crown = (gy < root_y) & (height > MISS / 2)
+    # The brim: at depth d along it (d = (y - root) / sin tilt), up to its half-ellipse's edge.
+    rows = np.abs(gy[:, 0] - root_y).argmin()
+    h_c = float(height[rows, np.abs(gx[0]).argmin()])
+    h_root = h_c - gx * gx / (2 * HEAD_RADIUS_M)
+    d = (gy - root_y) / max(float(np.sin(tilt)), 1e-3)
+    reach = length * np.sqrt(np.clip(1.0 - (2.0 * gx / (ident.cap_width_mm / 1000.0)) ** 2, 0.0, 1.0))
+    brim_h = h_root + d * float(np.cos(tilt))
+    brim = (gy >= root_y) & (d <= reach) & (brim_h > height)
+    cover = crown | brim
+    c3 = cover[..., None]
+    albedo = np.where(c3, tex, albedo)
+    closed = np.where(c3, tex, closed)
+    nir = np.where(cover, fabric_ir, nir)
+    dot_blur = np.where(cover, HAIR.dot_blur_px, dot_blur)
+    height = np.where(crown, height + CAP_STANDOFF_M, height)
+    height = np.where(brim, brim_h, height)
+    return albedo, closed, nir, dot_blur, height
+
+
 @lru_cache(maxsize=8)
 def head_layers(ident: Identity) -> HeadLayers:
     gx, gy = head_grid()
@@ -409,6 +457,8 @@ def head_layers(ident: Identity) -> HeadLayers:
     if ident.scarf is not None:
         albedo, closed, nir, dot_blur, height = _scarf_layer(ident, gx, gy, skin_h, lm, albedo, closed, nir,
                                                              dot_blur, height)
+    if ident.cap is not None:
+        albedo, closed, nir, dot_blur, height = _cap_layer(ident, gx, gy, lm, albedo, closed, nir, dot_blur, height)
 
     gloss = gloss_slope = None
     gloss_nir_ratio = 1.0

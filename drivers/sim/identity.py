@@ -68,7 +68,7 @@ CLOTHING: tuple[tuple[str, tuple[float, float, float], float], ...] = (
 )
 
 FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
-            "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth")
+            "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth")
 # The identity stream for each family is salted so that family=train&identity=5,
 # family=heldout&identity=5, family=field&identity=5, family=fresh&identity=5,
 # family=fifth&identity=5, family=sixth&identity=5, family=seventh&identity=5, family=eighth&identity=5
@@ -80,7 +80,7 @@ _FAMILY_SALT = {"any": 10_000, "train": 2_000_003, "heldout": 7_000_019, "field"
                 "eighth": 29_000_081, "ninth": 31_000_091,
                 "tenth": 37_000_111, "eleventh": 41_000_129, "twelfth": 43_000_133,
                 "thirteenth": 47_000_147, "fourteenth": 53_000_161,
-                "fifteenth": 59_000_173}
+                "fifteenth": 59_000_173, "sixteenth": 61_000_187}
 
 # What the simulator gave everyone alike until the sixth family, which draws them per person:
 # - the eye sockets' depth under the brow-cheek surface (head.face_height), 11 mm. Hertel
@@ -227,6 +227,26 @@ PORTRAIT_FISSURE_MM = 10.0
 CORNEA_FAMILIES = ("fourteenth",)
 CORNEA_RADIUS_MM = (7.8, 0.26, 7.28, 8.32)     # mean, SD, lower and upper clip
 CORNEA_DIAMETER_MM = (11.71, 0.42, 10.87, 12.55)
+# The sixteenth family's caps: what no family drew, a peaked (baseball-style) cap, whose brim stands in
+# front of the brow. Banks often post signs asking customers to take hats off at ATMs (for the CCTV,
+# recalled), and many do not; the capture gate asks for no such thing. A cap's wearer in the capture
+# envelope presents a face whose eyes the camera sees, so the brim is drawn as worn and then limited
+# so that its front edge, seen from in front, stays above the upper lid (a brim over the eyes would be
+# refused by the gate, not judged). Drawn for ``CAP_SHARE`` (20 %) of people (an assumption: no count of
+# cap wearers at kiosks was reached). Geometry (typical of adult caps, recalled, not read): the brim is
+# 60-90 mm from the crown's band to its front edge (the brief's "60-90 mm in front of the brow"),
+# 170-200 mm across at its root, its planform half an ellipse, pulled down 5-25° from the horizontal;
+# its root sits 10-35 mm above the brows. The crown's fabric (one of the headscarves' fabrics, SCARVES,
+# visible and 850 nm) covers the head above the root, 3 mm off the skin or hair. The brim is rendered as
+# the frontmost surface seen from in front (the head is a height field, head.py): a wedge from its top
+# surface back to the forehead, so its underside and the air under it are not modelled, nor the shadow
+# it casts (the simulator's room light has no cast shadows in any family: sensor.color_irradiance).
+CAP_FAMILIES = ("sixteenth",)
+CAP_SHARE = 0.20
+CAP_BRIM_MM = (60.0, 90.0)
+CAP_WIDTH_MM = (170.0, 200.0)
+CAP_TILT_DEG = (5.0, 25.0)
+CAP_ROOT_MM = (10.0, 35.0)                     # the brim's root above the brows
 
 
 def fresnel_normal(n: float) -> float:
@@ -277,6 +297,11 @@ class Identity:
     fissure_mm: float | None = None       # the thirteenth family's palpebral fissure (None: the portrait's)
     cornea_radius_mm: float | None = None   # the fourteenth family's corneas (None: cornea.RADIUS_M's)
     cornea_diameter_mm: float | None = None  # and their visible diameter (None: 2 x cornea.LIMBUS_M)
+    cap: int | None = None                # the sixteenth family's peaked cap: its fabric, index into SCARVES
+    cap_brim_mm: float = 0.0              # the brim's length from the crown to its front edge
+    cap_width_mm: float = 0.0             # its width at the root
+    cap_tilt_deg: float = 0.0             # how far it is pulled down from the horizontal
+    cap_root_mm: float = 0.0              # its root above the brows
 
     @property
     def beard_standoff_m(self) -> float:
@@ -375,6 +400,15 @@ class Identity:
             (rm, rs, rlo, rhi), (dm, ds, dlo, dhi) = CORNEA_RADIUS_MM, CORNEA_DIAMETER_MM
             person = replace(person, cornea_radius_mm=float(np.clip(rng.normal(rm, rs), rlo, rhi)),
                              cornea_diameter_mm=float(np.clip(rng.normal(dm, ds), dlo, dhi)))
+        if family in CAP_FAMILIES:
+            # Likewise drawn after every other field, for everyone (used where they wear a cap).
+            has = bool(rng.random() < CAP_SHARE)
+            fabric = int(rng.integers(len(SCARVES)))
+            brim, width = float(rng.uniform(*CAP_BRIM_MM)), float(rng.uniform(*CAP_WIDTH_MM))
+            tilt, root = float(rng.uniform(*CAP_TILT_DEG)), float(rng.uniform(*CAP_ROOT_MM))
+            if has:
+                person = replace(person, cap=fabric, cap_brim_mm=brim, cap_width_mm=width, cap_tilt_deg=tilt,
+                                 cap_root_mm=root)
         return person
 
     @property

@@ -80,7 +80,8 @@ NATIVE_SIZE = {"d435": (1280, 800), "d455": (1280, 800), "d405": (1280, 800),
                "d455f": (1280, 800),  # [DS], as the D455 ([D455F] in profiles.py)
                "d457": (1280, 800),  # [D457]: the D450 module's OV9282 imagers, as the D455
                "d456": (1280, 800),  # [D456]: the D455's OV9282 imagers
-               "gemini335le": (1280, 800)}  # [G335LE]: the 335L's imagers
+               "gemini335le": (1280, 800),  # [G335LE]: the 335L's imagers
+               "gemini330": (1280, 800)}  # [G330]: the 335's imagers
 
 
 # Native size of each profile's colour calibration (the image every colour mode is a crop and scale of).
@@ -103,7 +104,8 @@ COLOR_NATIVE_SIZE = {"d435": (1920, 1080), "d415": (1920, 1080),   # OV2740: 640
                      "d455f": (1280, 800),  # [D455F]: the D455's OV9782 colour module
                      "d457": (1280, 800),  # [D457]: the D450 module's OV9782 colour sensor
                      "d456": (1280, 800),  # [D456]: the D455's OV9782 colour sensor
-                     "gemini335le": (1280, 800)}  # [G335LE]: the 335L's colour sensor
+                     "gemini335le": (1280, 800),  # [G335LE]: the 335L's colour sensor
+                     "gemini330": (1280, 800)}  # [G330]: as the 335 (its calibration kept at 1280x800)
 
 
 def offered_depth_modes(profile: CameraProfile) -> dict[tuple[int, int], tuple[float, ...]]:

@@ -185,6 +185,12 @@ Sources (figures cited per profile below):
   GMSL2 335Lg beside the USB 335L; whether its window adds an IR-pass filter was not reached: rendered
   without one, as the 335L). Its controls go over the network: the laser switch lands a frame later
   than on USB more often (jitter 0.30, typical, assumed). Another unit's calibration.
+- [G330] the Orbbec Gemini 330: the entry model of the Gemini 330 series, the Gemini 335's stereo module
+  (50 mm baseline, 90°x65° global-shutter depth imagers without an IR-pass filter, the 86°x55° rolling
+  colour module, the 850 nm dot projector on the SDK's laser switch) without the 335's IMU, on USB 3 and
+  Orbbec SDK v2 (recalled, not read this session: OrbbecSDK_ROS1's release notes list the "Gemini 330
+  series" under one launch file; that the 330 is the 335 less its IMU is recalled from Orbbec's series
+  page). Rendered as the 335 with another unit's calibration.
 - [D455-CAL] a D455's factory colour calibration published with the ABC-iRobotics/Hand_Tools data
   set (1280x800: fx 629.6, fy 628.9, ppx 629.1, ppy 397.5; Brown-Conrady k1 -0.0557 k2 0.0603
   p1 -0.00098 p2 -0.00085 k3 -0.0161).
@@ -994,10 +1000,25 @@ GEMINI335LE = replace(
     projector_jitter=0.30,                       # [G335LE]: a network property write (assumed)
 )
 
+GEMINI330 = replace(
+    GEMINI335,
+    name="gemini330", model="Orbbec Gemini 330 (the 335's stereo without its IMU, no IR-pass filter)",
+    # [G330], [G335]: depth 90°x65° at 1280x800; this unit's calibration 88.8° (within ±3°): fx at
+    # 1280x800 = 640 / tan(44.4°) = 653.7, x0.6 = 392.2 at 640x480 (modes.py). Principal point typical.
+    depth_intrinsics=Intrinsics(640, 480, 392.2, 392.1, 322.6, 236.9, DistortionModel.INVERSE_BROWN_CONRADY),
+    # [G335]: colour 86° at 1280x800; this unit's 86.9° (within ±3°): fx = 640 / tan(43.45°) = 674.7,
+    # x0.6 = 404.8 at 640x480. Distortion typical of the 335's wide-angle module, this unit's.
+    color_intrinsics=Intrinsics(640, 480, 404.8, 404.5, 316.9, 243.0, DistortionModel.BROWN_CONRADY,
+                                (-0.052, 0.044, -0.0005, 0.0006, -0.011)),
+    # [G330-CS]: colour 14.00 mm along +x and 2.02 mm along +z from the left imager; this unit within 0.1 mm.
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(-0.07), np.deg2rad(0.11), np.deg2rad(0.04)),
+                                          np.array([0.01407, 0.00005, 0.00196])),
+)
+
 PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335, GEMINI2,
                                                           GEMINI336L, ASTRA_MINI_S, GEMINI2L, GEMINI335L,
                                                           GEMINI336, D435F, D455F, D457, D435I, D456,
-                                                          GEMINI335LE)}
+                                                          GEMINI335LE, GEMINI330)}
 DEFAULT = "d435"
 
 

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from . import body, cornea, head, species
+from .beacon import Beacon, FailingTube
 from .config import SimConfig
 from .families import light_for
 from .fan import CeilingFan, sodium_flicker
@@ -155,7 +156,8 @@ LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incand
                    "lowe_glass": 0.032, "street_led": 0.0031, "direct_sun": 0.12, "shop_halogen": 0.24,
                    "cctv_ir": 0.002, "flicker_led": 0.002, "backlight": 0.002, "passing_shade": 0.068,
                    "signage": 0.002, "dappled_sun": 0.20, "ring_light": 0.002, "headlights": 0.002,
-                   "pwm_led": 0.002, "blinds": 0.17, "ceiling_fan": 0.32, "sodium": 0.029}
+                   "pwm_led": 0.002, "blinds": 0.17, "ceiling_fan": 0.32, "sodium": 0.029,
+                   "failing_tube": 0.012, "beacon": 0.003}
 # The fourteenth family's source (drivers/sim/sun.py, ``Blinds``): "blinds", low sun (10-25° up) through
 #   clear glazing and a window's venetian blinds, striping the face and the wall: the direct beam alone
 #   on the eighth family's model (the 5800 K sun through Rayleigh and Ångström aerosol extinction,
@@ -168,6 +170,11 @@ LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incand
 #   7.5-29 Hz (fan.CeilingFan); "sodium", high-pressure sodium street lights at night (the 819 nm doublet:
 #   0.04 per lux, recalled) with the ATM's LED fascia (0.3 of the lux at 0.002): 0.029, flickering at
 #   twice the mains frequency (fan.sodium_flicker).
+# The sixteenth family's sources (drivers/sim/beacon.py): "failing_tube", fluorescent troffers (0.012 as
+#   "fluorescent") one of whose tubes blinks on and off at random (beacon.FailingTube); "beacon", a night
+#   street's LED lights and the ATM's fascia (0.003, about "street_led"'s) with an amber warning beacon's
+#   flashes on top, whose own 850 nm is the beacon's (beacon.BEACON_NIR: a halogen lamp's under an amber
+#   dome 0.9, an amber LED's none).
 # Overhead lamp as seen from the subject: 35° above the line to the camera, ~6° across; it gives a
 # third of the light on the face. Spectacle lenses mirror it (glints).
 LAMP_DIR = np.array([0.0, -np.sin(np.deg2rad(35.0)), -np.cos(np.deg2rad(35.0))])
@@ -370,8 +377,8 @@ class Scene:
         light = light_for(cfg.family, cfg.identity, cfg.light)
         self.ir_flood = IrFlood.draw(np.random.default_rng([self._scene_rng_seed, 98]), cfg.distance_mm / 1000.0) \
             if light == "cctv_ir" else None
-        self.flicker: Flicker | PwmLight | None = Flicker.draw(np.random.default_rng([self._scene_rng_seed, 99])) \
-            if light == "flicker_led" else None
+        self.flicker: Flicker | PwmLight | FailingTube | None = \
+            Flicker.draw(np.random.default_rng([self._scene_rng_seed, 99])) if light == "flicker_led" else None
         if light == "pwm_led":
             # The thirteenth family's PWM-dimmed LED panels (pwm.py), from their own stream.
             self.flicker = PwmLight.draw(np.random.default_rng([self._scene_rng_seed, 107]))
@@ -380,6 +387,10 @@ class Scene:
             if light == "ceiling_fan" else None
         if light == "sodium":
             self.flicker = sodium_flicker(np.random.default_rng([self._scene_rng_seed, 113]))
+        # The sixteenth family's lights (beacon.py), each from its own stream (nothing else drawn changes).
+        if light == "failing_tube":
+            self.flicker = FailingTube.draw(np.random.default_rng([self._scene_rng_seed, 115]))
+        self.beacon = Beacon.draw(np.random.default_rng([self._scene_rng_seed, 117])) if light == "beacon" else None
         # The tenth family's lights (street.py), each from its own stream (nothing else drawn changes).
         self.backlight = Backlight.draw(np.random.default_rng([self._scene_rng_seed, 101])) \
             if light == "backlight" else None

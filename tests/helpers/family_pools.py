@@ -36,3 +36,29 @@ def assert_live_queries_in_range(family: str, camera: str, n: int = 40) -> None:
         lo, hi = LIGHT_LUX[q["light"]]
         assert lo <= float(q["lux"]) <= hi and q["camera"] == camera
         assert LIGHT_CCT[q["light"]][0] <= int(q["cct"]) <= LIGHT_CCT[q["light"]][1]
+
+
+def assert_another_unit_resolving_eyes(profile) -> None:
+    """A family's camera is another unit (no other profile shares its focal lengths) and resolves 63 mm
+    eyes over 60 px in depth at 350 mm and in its default colour mode at 520 mm."""
+    from drivers.sim.modes import color_mode
+    from drivers.sim.profiles import PROFILES
+    others = [p for n, p in PROFILES.items() if n != profile.name]
+    assert all(round(p.depth_intrinsics.fx) != round(profile.depth_intrinsics.fx) for p in others)
+    assert all(round(p.color_intrinsics.fx) != round(profile.color_intrinsics.fx) for p in others)
+    assert profile.depth_intrinsics.fx * 0.063 / 0.35 > 60
+    assert color_mode("", None, 30.0, profile).intrinsics.fx * 0.063 / 0.52 > 60
+
+
+def assert_leak_and_cornea_on_every_uri(family: str, camera: str, lights: tuple[str, ...]) -> None:
+    """The family's own pools (``assert_own_pools``), its live presentations in range under both its lights,
+    and visible light in IR and the corneas set by the family itself on every URI (not by the URI's keys)."""
+    from drivers.sim.config import SimConfig
+    from drivers.sim.families import presentation_query
+    assert_own_pools(family, camera, lights)
+    assert_live_queries_in_range(family, camera)
+    assert POOLS[family].ir_leak and POOLS[family].cornea
+    assert {presentation_query(family, "live", i)["light"] for i in range(40)} == set(lights)
+    for i in range(10):
+        cfg = SimConfig.from_query(presentation_query(family, "live", i))
+        assert cfg.ir_leak_on and cfg.cornea_on and not cfg.ir_leak and not cfg.cornea

@@ -533,7 +533,7 @@ def test_twelfth_split_is_accepted_and_lists_its_own_pools():
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "twelfth"]).split == "twelfth"
-    assert P.SPLITS[-4:] == ("twelfth", "thirteenth", "fourteenth", "fifteenth")
+    assert P.SPLITS[-5:] == ("twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth")
     items = P.presentations("twelfth", live=4, per_species=1, injection=1)
     assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("twelfth/") and "family=twelfth" in p.uri for p in items)
@@ -714,9 +714,9 @@ def test_ir_leak_runs_are_rendered_with_the_key_enrolled_alike_and_reported_apar
     assert [p.uri for p in leaky] == [p.uri + "&ir_leak=1" for p in plain]
     assert all("ir_leak=1" in u.split("?", 1)[1].split("&") for u in P.enrolment_uris(leaky[0].uri))
     assert not any("ir_leak" in u for u in P.enrolment_uris(plain[0].uri))
-    # (The thirteenth family's D435i and the fifteenth's Gemini 335Le lack the filter too; those families
-    # render the leak on every URI.)
-    assert P.ir_leak_splits() == ("train", "field", "eighth", "thirteenth", "fifteenth")
+    # (The thirteenth family's D435i, the fifteenth's Gemini 335Le and the sixteenth's Gemini 330 lack the
+    # filter too; those families render the leak on every URI.)
+    assert P.ir_leak_splits() == ("train", "field", "eighth", "thirteenth", "fifteenth", "sixteenth")
     f = tmp_path / "eighth.jsonl"
     base = rec("attack", "screen_still", "rejected", 0.1, split="eighth")
     recs = [base, {**rec("attack", "screen_video", "rejected", 0.0, split="eighth", x=1),
@@ -768,7 +768,7 @@ def test_thirteenth_split_is_accepted_and_lists_its_own_pools():
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "thirteenth"]).split == "thirteenth"
-    assert P.SPLITS[-3:] == ("thirteenth", "fourteenth", "fifteenth")
+    assert P.SPLITS[-4:] == ("thirteenth", "fourteenth", "fifteenth", "sixteenth")
     items = P.presentations("thirteenth", live=4, per_species=1, injection=1)
     assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("thirteenth/") and "family=thirteenth" in p.uri for p in items)
@@ -821,7 +821,7 @@ def _assert_split_lists_its_own_pools(family: str, camera: str, live: int) -> li
 def test_fourteenth_split_is_accepted_and_lists_its_own_pools():
     # The fourteenth family (evaluated once, whole, in the twenty-fifth session): its split parses and its
     # presentations are listed (nothing is presented).
-    assert P.SPLITS[-2:] == ("fourteenth", "fifteenth") and "fourteenth" not in P.ir_leak_splits()
+    assert P.SPLITS[-3:] == ("fourteenth", "fifteenth", "sixteenth") and "fourteenth" not in P.ir_leak_splits()
     items = _assert_split_lists_its_own_pools("fourteenth", "d456", live=4)
     # Striped by the blinds, TOO_BRIGHT_TO_VERIFY steps the person aside out of the sun (shade=1).
     assert P.followed_uri(items[0].uri, "TOO_BRIGHT_TO_VERIFY", 1) == items[0].uri + "&shade=1"
@@ -849,7 +849,7 @@ def test_each_fourteenth_camera_enrols_its_projector_under_the_familys_enrolment
 def test_fifteenth_split_is_accepted_and_lists_its_own_pools():
     # The fifteenth family (evaluated once, whole, in the twenty-sixth session): its split parses and its
     # presentations are listed (nothing is presented).
-    assert P.SPLITS[-1] == "fifteenth" and "fifteenth" in P.ir_leak_splits()
+    assert P.SPLITS[-2:] == ("fifteenth", "sixteenth") and "fifteenth" in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("fifteenth", "gemini335le", live=8)
 
 
@@ -859,6 +859,34 @@ def test_each_fifteenth_camera_enrols_its_projector_under_the_familys_enrolment_
     # family's enrolment light, the halogen downlights under the turning fan (the board's and the wall's
     # light pulsing with the blades), with the family's visible light in IR and cornea on.
     _assert_each_camera_enrols("fifteenth", "ceiling_fan")
+
+
+def test_sixteenth_split_is_accepted_unseen_and_lists_its_own_pools(tmp_path):
+    # The sixteenth family (built in the twenty-seventh session, to be evaluated once, whole): its split
+    # parses, its presentations are listed (nothing is presented), and it is the unseen family the
+    # development benches refuse (bench.rerun_records, without a patched UNSEEN_SPLITS).
+    from bench import rerun_records
+
+    assert P.UNSEEN_SPLITS == frozenset({"sixteenth"})
+    assert P.SPLITS[-1] == "sixteenth" and "sixteenth" in P.ir_leak_splits()
+    items = _assert_split_lists_its_own_pools("sixteenth", "gemini330", live=8)
+    recs = tmp_path / "recs.jsonl"
+    recs.write_text(json.dumps({"v": P.RECORD_VERSION, "key": items[0].key, "split": "sixteenth",
+                                "kind": "bona_fide", "species": "live", "index": 0, "uri": items[0].uri,
+                                "outcome": "rejected", "verdict": "attack", "reason": None}) + "\n")
+    keys = tmp_path / "keys.txt"
+    keys.write_text(items[0].key + "\n")
+    with pytest.raises(SystemExit, match=items[0].key):
+        rerun_records.main([str(recs), "--keys", str(keys), "--out", str(tmp_path / "out.jsonl")])
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_each_sixteenth_camera_enrols_its_projector_under_the_familys_enrolment_light():
+    # Each camera of the sixteenth's pool enrols (a board at 0.45 and 0.65 m, then the wall) under the
+    # family's enrolment light, the troffers with their failing tube (the board's and the wall's light
+    # stepping as the tube blinks), with the family's visible light in IR and cornea on.
+    _assert_each_camera_enrols("sixteenth", "failing_tube")
 
 
 def test_acceptances_that_came_only_after_a_light_prompt_are_counted_in_the_report(monkeypatch, capsys):

@@ -13,15 +13,15 @@ import pytest
 
 from drivers.sim import fan
 from drivers.sim.config import SimConfig
-from drivers.sim.families import LIGHT_CCT, LIGHT_LUX, POOLS, presentation_query
-from drivers.sim.modes import StreamMode, color_mode, depth_intrinsics
+from drivers.sim.families import LIGHT_CCT, LIGHT_LUX
+from drivers.sim.modes import StreamMode, depth_intrinsics
 from drivers.sim.night import MAINS_HZ
-from drivers.sim.profiles import PROFILES, get_profile
+from drivers.sim.profiles import get_profile
 from drivers.sim.scene import LIGHT_NIR_SHARE, Scene
 from tests.drivers.sim.test_eighth_family import _FIELDS
 from tests.drivers.sim.test_fourteenth_family import _LATER
 from tests.helpers.family_digest import family_digest
-from tests.helpers.family_pools import assert_live_queries_in_range, assert_own_pools
+from tests.helpers.family_pools import assert_another_unit_resolving_eyes, assert_leak_and_cornea_on_every_uri
 from tests.helpers.sim import sim_camera
 
 EARLIER = ("train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh",
@@ -37,22 +37,11 @@ def test_gemini335le_profile_is_the_335ls_stereo_on_ethernet_another_unit():
     assert le.stream_modes == l_.stream_modes and le.visible_response == l_.visible_response == (1.0, 1.0, 1.0)
     # Its laser switch goes over the network: a later frame more often than the USB 335L's.
     assert le.projector_jitter > l_.projector_jitter
-    others = [p for n, p in PROFILES.items() if n != le.name]
-    assert all(round(p.depth_intrinsics.fx) != round(le.depth_intrinsics.fx) for p in others)
-    assert all(round(p.color_intrinsics.fx) != round(le.color_intrinsics.fx) for p in others)
-    assert le.depth_intrinsics.fx * 0.063 / 0.35 > 60
-    assert color_mode("", None, 30.0, le).intrinsics.fx * 0.063 / 0.52 > 60
+    assert_another_unit_resolving_eyes(le)
 
 
 def test_fifteenth_family_draws_its_own_pools_with_visible_light_in_ir_and_the_cornea():
-    assert_own_pools("fifteenth", "gemini335le", ("ceiling_fan", "sodium"))
-    assert_live_queries_in_range("fifteenth", "gemini335le")
-    assert POOLS["fifteenth"].ir_leak and POOLS["fifteenth"].cornea
-    lights = {presentation_query("fifteenth", "live", i)["light"] for i in range(40)}
-    assert lights == {"ceiling_fan", "sodium"}
-    for i in range(10):
-        cfg = SimConfig.from_query(presentation_query("fifteenth", "live", i))
-        assert cfg.ir_leak_on and cfg.cornea_on and not cfg.ir_leak and not cfg.cornea
+    assert_leak_and_cornea_on_every_uri("fifteenth", "gemini335le", ("ceiling_fan", "sodium"))
     # Inside the capture spec's 2300-7500 K and the envelope's 15-7500 lux.
     assert LIGHT_CCT["sodium"][0] >= 2300 and LIGHT_LUX["sodium"] == (15.0, 80.0)
     assert LIGHT_LUX["ceiling_fan"] == (150.0, 800.0) and LIGHT_CCT["ceiling_fan"] == (2800, 3200)

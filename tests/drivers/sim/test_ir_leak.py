@@ -15,14 +15,14 @@ from drivers.sim.sensor import SCREEN_LUMINANCE_LUX, illuminant_bgr
 from tests.helpers.sim import grab, sim_camera
 
 IR, DEPTH = StreamKind.IR, StreamKind.DEPTH
-BROADBAND = ("d435", "d415", "d455", "gemini335", "gemini335l", "d435i", "gemini335le")
+BROADBAND = ("d435", "d415", "d455", "gemini335", "gemini335l", "d435i", "gemini335le", "gemini330")
 # Refused: filtered, or whose filter no source reached here names (the Gemini 2/2L, the twelfth's D457, the
 # fourteenth's D456).
 FILTERED = ("d405", "astra", "astra_mini_s", "gemini2", "gemini2l", "gemini336", "gemini336l", "d435f", "d455f",
             "d457", "d456")
 
 
-def test_only_cameras_without_an_ir_pass_filter_take_the_key_and_only_the_thirteenth_and_fifteenth_set_it():
+def test_only_cameras_without_an_ir_pass_filter_take_the_key_and_only_the_later_families_set_it():
     assert set(BROADBAND) | set(FILTERED) == set(PROFILES)
     for name in BROADBAND:
         assert SimConfig.from_query({"camera": name, "ir_leak": "1"}).ir_leak_on
@@ -35,10 +35,12 @@ def test_only_cameras_without_an_ir_pass_filter_take_the_key_and_only_the_thirte
         with pytest.raises(InvalidUri):
             SimConfig.from_query({"family": family, "identity": "3", "ir_leak": "1"})
     assert SimConfig.from_query({"family": "eighth", "identity": "3", "ir_leak": "1"}).ir_leak_on
-    # Off by default, and no family but the thirteenth (its D435i, always) and the fifteenth (its Gemini
-    # 335Le, always) switches it on: every earlier family renders as before.
-    assert [f for f, p in POOLS.items() if p.ir_leak] == ["thirteenth", "fifteenth"]
-    assert [f for f in POOLS if SimConfig.from_query({"family": f}).ir_leak_on] == ["thirteenth", "fifteenth"]
+    # Off by default, and no family but the thirteenth (its D435i, always), the fifteenth (its Gemini
+    # 335Le, always) and the sixteenth (its Gemini 330, always) switches it on: every earlier family renders
+    # as before.
+    assert [f for f, p in POOLS.items() if p.ir_leak] == ["thirteenth", "fifteenth", "sixteenth"]
+    assert [f for f in POOLS if SimConfig.from_query({"family": f}).ir_leak_on] == ["thirteenth", "fifteenth",
+                                                                                     "sixteenth"]
     with pytest.raises(InvalidUri):
         SimConfig.from_query({"ir_leak": "maybe"})
 
