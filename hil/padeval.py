@@ -260,6 +260,12 @@ RETRY_PROMPTS = frozenset({LIGHT_CHANGED.code})
 # told and tries no more here: the presentation ends refused. (Before misc26 the prompt was
 # TOO_BRIGHT_TO_VERIFY, answered by a quarter of the lux, which dims the lobby's LEDs but not the flood.)
 STOP_PROMPTS = frozenset({IR_FLOOD_CANNOT_VERIFY.code})
+# An attacker is not bound by that "ask staff" (review 27): the prompt comes after the strike, the kiosk lets
+# any presenter start a new session while the lockout leaves tries, and nothing in the terminal changes
+# with the prompt. pad-eval's attacker (``kind`` not ``bona_fide``) answers it as the retry prompts: the
+# same place and light, a few seconds later (``t0_s``). Before, it stopped as the person does, and the
+# after-prompts APCER counted refused what a real attacker would have tried again.
+_LIGHT_OR_RETRY = frozenset(LIGHT_PROMPTS) | RETRY_PROMPTS
 RETRY_PAUSE_S = 3.0
 _SIM_T0_S = 3600.0                           # what a sim:// URI accepts (drivers/sim/config.py)
 _SIM_LUX = (1.0, 100000.0)                   # what a sim:// URI accepts (drivers/sim/config.py)
@@ -284,7 +290,8 @@ def followed_uri(uri: str, reason: str, attempt: int, camera_s: float = 0.0) -> 
     factor, save where the bright light is the sun's (``SUN_LIGHTS``: only ``shade=1`` is set, added at
     the end when absent) or a passing headlamp's (``SWEPT_LIGHTS``: the retry's answer); or the retry
     prompt ``reason`` (``RETRY_PROMPTS``): only ``t0_s`` changes (added at the end when absent),
-    advanced by the previous attempt's camera time ``camera_s`` and ``RETRY_PAUSE_S``.
+    advanced by the previous attempt's camera time ``camera_s`` and ``RETRY_PAUSE_S``; a stop prompt
+    (``STOP_PROMPTS``, which only an attacker answers) as a retry prompt.
     Every other key (identity, light, pose, background, seed) is kept, in its order."""
     base, query = uri.split("?", 1)
     pairs = [kv.split("=", 1) for kv in query.split("&")]
@@ -297,7 +304,7 @@ def followed_uri(uri: str, reason: str, attempt: int, camera_s: float = 0.0) -> 
             return base + "?" + "&".join(f"{k}={'1' if k == 'shade' else v}" for k, v in pairs)
         if light in SWEPT_LIGHTS:
             reason = LIGHT_CHANGED.code
-    if reason in RETRY_PROMPTS:
+    if reason in RETRY_PROMPTS or reason in STOP_PROMPTS:
         if not (math.isfinite(camera_s) and camera_s >= 0):
             raise ValueError(f"camera_s must be a finite time >= 0, got {camera_s!r}")
         t0 = str(round(min(float(q.get("t0_s", "0")) + camera_s + RETRY_PAUSE_S, _SIM_T0_S), 3))
@@ -605,12 +612,20 @@ def read_records(path: Path) -> list[dict[str, Any]]:
 def _prompt_to_follow(rec: dict[str, Any]) -> str | None:
     """The prompt a person acts on after this attempt: a distance prompt that refused the quality
     phase, or ``TOO_BRIGHT_TO_VERIFY`` or ``LIGHT_CHANGED`` after a judged window (``prompt``, as the
-    daemon emits it). None after ``STOP_PROMPTS``: no step answers them."""
+    daemon emits it). After ``STOP_PROMPTS`` None for a bona fide person (no step answers them); an
+    attacker or injector tries again (:func:`followed_uri`: the retry's answer)."""
     if rec["outcome"] == "not_acquired" and rec.get("reason") in DISTANCE_PROMPTS:
         return str(rec["reason"])
-    if rec["outcome"] == "rejected" and (rec.get("prompt") in LIGHT_PROMPTS or rec.get("prompt") in RETRY_PROMPTS):
+    if rec["outcome"] == "rejected" and rec.get("prompt") in _answered(rec.get("kind")):
         return str(rec["prompt"])
     return None
+
+
+def _answered(kind: Any) -> frozenset[str]:
+    """The prompts after a judged window that a presenter of ``kind`` answers with another attempt: the
+    light and retry prompts, and for anyone not ``bona_fide`` the stop prompts too (an attacker is not
+    bound by "ask staff")."""
+    return _LIGHT_OR_RETRY if kind == "bona_fide" else _LIGHT_OR_RETRY | STOP_PROMPTS
 
 
 def run_following(p: Presentation, follow_prompts: int, attempt: Callable[[Presentation], dict[str, Any]]
@@ -815,9 +830,6 @@ def _camera_seconds(attempt: dict[str, Any]) -> float:
     return sets / float(q.get("fps", 30.0))
 
 
-_LIGHT_OR_RETRY = frozenset(LIGHT_PROMPTS) | RETRY_PROMPTS
-
-
 def light_answer(before: str, after: str) -> str:
     """How the person answered a light prompt between two attempts' URIs (``followed_uri``): ``shade``
     (stepped out of the sun: ``shade=1`` added or set), ``dimmer`` (a quarter of the lux) or
@@ -838,16 +850,17 @@ def light_prompts(records: list[dict[str, Any]], live_min: float) -> dict[str, A
     first-attempt rates refused, or not acquired when a distance prompt came first); ``..._shade``:
     the same for those that stepped into shade; ``after_shade``: the final outcome of every
     presentation that stepped into shade (its verdict when judged, ``not_acquired`` otherwise);
-    ``stopped``: presentations that ended on a prompt no step answers (``STOP_PROMPTS``), by code."""
+    ``stopped``: bona fide presentations that ended on a prompt no step answers (``STOP_PROMPTS``), by
+    code (an attacker answers them: its retries are among ``answers``)."""
     answers: Counter[str] = Counter()
     retried = accepted_after = accepted_after_shade = 0
     after_shade: Counter[str] = Counter()
     stopped = Counter(str(r["prompt"]) for r in records
-                      if r["outcome"] == "rejected" and r.get("prompt") in STOP_PROMPTS)
+                      if r["outcome"] == "rejected" and r.get("prompt") in STOP_PROMPTS and r["kind"] == "bona_fide")
     for r in records:
         att = r.get("attempts") or []
         heard = [light_answer(a["uri"], b["uri"]) for a, b in zip(att, att[1:], strict=False)
-                 if a["outcome"] == "rejected" and a.get("prompt") in _LIGHT_OR_RETRY]
+                 if a["outcome"] == "rejected" and a.get("prompt") in _answered(r["kind"])]
         if not heard:
             continue
         retried += 1

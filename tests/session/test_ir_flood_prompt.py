@@ -108,6 +108,28 @@ def test_pad_evals_person_told_so_tries_no_more_and_is_counted():
     assert t.lux_min == 0.0 and t.lux_max >= 100000.0
 
 
+def test_pad_evals_attacker_told_so_tries_again_as_the_lockout_allows():
+    # review 27: "ask staff" binds a customer, not an attacker. The prompt comes after the strike and the
+    # kiosk starts a new session for anyone the lockout leaves tries, so pad-eval's attacker presses retry
+    # (the same place and light, later); on main it stopped as the person does, and the after-prompts
+    # APCER counted refused the attempts a real attacker would still make.
+    for kind, species in (("attack", "silicone_mask"), ("injection", "splice")):
+        rec = {"outcome": "rejected", "prompt": IR_FLOOD_CANNOT_VERIFY.code, "kind": kind, "verdict": "inconclusive",
+               "score": 0.45, "uri": "sim://?family=ninth&light=cctv_ir&lux=60", "camera_s": 1.5, "attempts": [{}]}
+        assert P._prompt_to_follow(rec) == IR_FLOOD_CANNOT_VERIFY.code
+        tries: list[str] = []
+
+        def attempt(p, rec=rec, tries=tries):
+            tries.append(p.uri)
+            return {**rec, "uri": p.uri}
+        p = P.Presentation(kind=kind, species=species, split="ninth", index=0, uri=rec["uri"])
+        out = P.run_following(p, 2, attempt)
+        assert len(tries) == 3 and len(out["attempts"]) == 3
+        assert tries[1] == rec["uri"] + "&t0_s=4.5" and tries[2] == rec["uri"] + "&t0_s=9.0"   # retried, not moved
+        told = P.light_prompts([out], LIVE_MIN)
+        assert told["stopped"] == {} and told["answers"] == {"retry": 2} and told["retried"] == 1
+
+
 def test_the_operator_sees_the_prompt_in_the_audit_tail(tmp_path):
     log = tmp_path / "audit.jsonl"
     entries = [
