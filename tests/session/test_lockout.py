@@ -150,6 +150,16 @@ def _audited(tmp_path, clock):
     return s, log, key, tmp_path / "lockout.json"
 
 
+def _locked_out(tmp_path, *keys, clock=None):
+    """``_audited``'s, with ``keys`` locked out by three failures at ``clock``'s time (1000 s by default)."""
+    clock = clock or FakeClock()
+    s, log, key, path = _audited(tmp_path, clock)
+    lockout = Lockout(s, clock=clock, path=path, audit=log)
+    for _ in range(3):
+        lockout.fail(*keys)
+    return s, log, key, path, lockout, clock
+
+
 def _events(log, event):
     lines = [json.loads(x) for x in log.path.read_text().splitlines()]
     return [e["data"] for e in lines if e["event"] == event]
@@ -159,11 +169,7 @@ def test_a_lockout_s_start_and_end_are_chained_entries_of_the_audit_log(tmp_path
     # Review 26: a lockout's start was written only to lockout.json. Now its start (key, end, the failures
     # that made it) and its end are audit entries, hash-chained and signed like the rest.
     from agent.security import audit
-    clock = FakeClock()
-    s, log, key, path = _audited(tmp_path, clock)
-    lockout = Lockout(s, clock=clock, path=path, audit=log)
-    for _ in range(3):
-        lockout.fail("terminal:t", "subject:3f9a")
+    _, log, key, _, lockout, clock = _locked_out(tmp_path, "terminal:t", "subject:3f9a")
     assert _events(log, "lockout_start") == [
         {"key": "terminal:t", "until": 1300.0, "failures": 3, "window_s": 60.0},
         {"key": "subject:3f9a", "until": 1300.0, "failures": 3, "window_s": 60.0}]
@@ -182,11 +188,7 @@ def test_a_deleted_lockout_state_is_restored_from_the_audit_log(tmp_path):
     # The attack review 26 named: root on the terminal deletes lockout.json and restarts the daemon. Main:
     # the lockout was gone and nothing said so. Now it is restored from the log (fail closed), and the restore
     # is an entry of its own (SES_LOCKOUT_RESTORED, the state MISSING).
-    clock = FakeClock()
-    s, log, _, path = _audited(tmp_path, clock)
-    lockout = Lockout(s, clock=clock, path=path, audit=log)
-    for _ in range(3):
-        lockout.fail("terminal:t", "subject:3f9a")
+    s, log, _, path, _, clock = _locked_out(tmp_path, "terminal:t", "subject:3f9a")
     path.unlink()
     clock.now += 100.0
     restarted = Lockout(s, clock=clock, path=path, audit=log)
@@ -240,10 +242,7 @@ def test_diagnose_shows_the_lockouts_by_kind_never_their_keys(tmp_path):
     from agent.config import Settings
     clock = FakeClock()
     clock.now = __import__("time").time()
-    s, log, _, path = _audited(tmp_path, clock)
-    lockout = Lockout(s, clock=clock, path=path, audit=log)
-    for _ in range(3):
-        lockout.fail("terminal:kiosk-q9z", "subject:5c0ffee1")
+    s, log, _, path, _, _ = _locked_out(tmp_path, "terminal:kiosk-q9z", "subject:5c0ffee1", clock=clock)
     path.unlink()
     Lockout(s, clock=clock, path=path, audit=log)
     log.close()
