@@ -32,7 +32,11 @@ running there that the state file is missing, or holds ending earlier, is restor
 (fail closed) and logged as ``lockout_restored`` (``why`` ``SES_LOCKOUT_RESTORED``): the state file
 deleted, or put back from before the lockout, buys nothing, and the log says it happened. A log
 that cannot be read then is ``SES_LOCKOUT_STATE`` too. What the log does not hold is a key's strikes
-short of a lockout: deleting ``lockout.json`` still forgets those (the server's own counts stay).
+short of a lockout: deleting ``lockout.json`` still forgets those (the server's own counts stay). Nor
+does the log stop root from cutting it back past the entries before any probe carried an anchor that
+covers them (a terminal locked out sends none): a cut of the unanchored tail is not detected
+(``agent/security/audit.py``); the server's own counts stand then, as they do for a terminal's clock
+set forward past a lockout's end.
 """
 
 from __future__ import annotations
