@@ -178,7 +178,7 @@ class Daemon:
             self.deps = SessionDeps(terminal_id=s.terminal_id, camera_uri=s.camera.uris[0], uplink=self.uplink,
                                     signer=signer, supervisor=self.supervisor, audit=self.audit, settings=s.session,
                                     quality=s.quality, devices=s.devices, counter=ProbeCounter(state / "probe-counter"),
-                                    lockout=Lockout(s.session, path=state / "lockout.json"),
+                                    lockout=Lockout(s.session, path=state / "lockout.json", audit=self.audit),
                                     pseudonym=Pseudonymizer.load_or_create(state),
                                     read_timeout_s=s.camera.read_timeout_s, cameras=self.devices,
                                     attestor=self.attestor, recording=self._record_settings(),

@@ -1,10 +1,11 @@
 """``capture-agent diagnose [URI] [--config FILE] [--web]``: what an installer needs to see.
 
 Without ``--web``: the camera's identity, USB link, metadata and firmware, doctor's checklist with
-the next steps, and the last sessions' outcomes and timings (from the audit log of ``--config``),
-printed once. With ``--web``: the same, live, on a page on loopback (``agent/observe/web.py``)
-with the aligned colour, depth and IR streams under the quality overlay; the one-time link is
-printed on stdout (only there: it is never logged) and the page stops after ``--minutes``.
+the next steps, and the last sessions' outcomes and timings and the last day's lockouts (their starts,
+ends and restores, by kind: terminal or subject; from the audit log of ``--config``), printed once.
+With ``--web``: the same, live, on a page on loopback (``agent/observe/web.py``) with the aligned
+colour, depth and IR streams under the quality overlay; the one-time link is printed on stdout
+(only there: it is never logged) and the page stops after ``--minutes``.
 
 The camera is the URI given, or the config's first ``[camera] uris``. A camera has one owner: stop
 the daemon (``systemctl stop capture-agent``) before commissioning a real one.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import time
 from typing import Any
 
 import drivers
@@ -25,11 +27,14 @@ from agent.errors import UsageError
 from agent.localapi.service import SERVICE
 from agent.observe.device import device_facts
 from agent.observe.health import probe_local_api
-from agent.observe.ledger import audit_refusals, last_sessions
+from agent.observe.ledger import audit_refusals, last_sessions, lockout_summary
 from agent.observe.live import LiveView
 from agent.observe.web import Checklist, DiagnosticsServer
 from agent.session.events import IR_FLOOD_CANNOT_VERIFY
+from agent.session.lockout import RESTORED
 from drivers.errors import CaptureAgentError
+
+LOCKOUTS_SINCE_S = 86_400.0         # the lockout entries the diagnostics count: the last day's
 
 
 def register(sub) -> None:
@@ -78,6 +83,8 @@ class Diagnosis:
         try:
             rows = [r.to_dict() for r in last_sessions(path, self.n_sessions)]
             refused = audit_refusals(path)
+            now = time.time()
+            lockouts = lockout_summary(path, now, now - LOCKOUTS_SINCE_S)
         except FileNotFoundError:
             return {"note": f"no audit log at {path} yet", "rows": []}
         except OSError as exc:
@@ -100,7 +107,16 @@ class Diagnosis:
             note += (f"; {refused['count']} audit record(s) refused (audit_refused), the last: "
                      f"{last['refused_event'] or '?'} ({last['problem'] or '?'}, field {last['field'] or '?'}, "
                      f"{last['ts']})")
-        return {"note": note, "rows": rows, "audit_refused": refused}
+        counts = lockouts["counts"]
+        if any(counts.values()):
+            # (sec27) Kinds and times only: no terminal id, no subject's pseudonym.
+            last = lockouts["last"][-1]
+            note += (f"; lockouts in the last day: {counts['lockout_start']} started, {counts['lockout_end']} ended, "
+                     f"{lockouts['running']} running"
+                     + (f", {counts['lockout_restored']} restored from the audit log ({RESTORED}: the lockout "
+                        f"state file was deleted or put back from before them)" if counts["lockout_restored"] else "")
+                     + f"; the last: {last['event']} ({last['kind']}, until {last['until']}, {last['ts']})")
+        return {"note": note, "rows": rows, "audit_refused": refused, "lockouts": lockouts}
 
     def agent(self) -> dict[str, Any]:
         if not self.config_given:

@@ -7,12 +7,15 @@ defect, ``agent/security/audit.py``) is shown too: in its session's row (``unrec
 refused; a refused ``result`` or ``error`` leaves the outcome ``unrecorded``, reason ``AUD_REFUSED``),
 and counted over the whole tail, the daemon's own records included (:func:`audit_refusals`).
 References (their keyed pseudonyms too), session and probe ids and scores never
-leave this module: a summary cannot be tied to a person. The log is read, not verified
+leave this module in a summary: a summary cannot be tied to a person. The lockout entries (sec27) are
+read back whole only for the lockout's own restore at start (:func:`lockout_entries`); what diagnose
+shows of them is their kind and times (:func:`lockout_summary`). The log is read, not verified
 (``capture-agent audit-verify`` does that).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -134,3 +137,86 @@ def audit_refusals(path: str | os.PathLike[str], *, max_bytes: int = TAIL_BYTES)
         found.append({"ts": _text(entry.get("ts")), "refused_event": _text(d.get("refused_event")),
                       "field": _text(d.get("field")), "problem": _code(d.get("problem"))})
     return {"count": len(found), "last": found[-LAST_REFUSALS:]}
+
+
+# Lockouts in the audit log (sec27): their start, their end, and a restore of one the state file had lost
+# (agent/session/lockout.py writes them). The restore reads them back by key; the diagnostics see only the kind.
+LOCKOUT_EVENTS = ("lockout_start", "lockout_end", "lockout_restored")
+LOCKOUT_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class LockoutEntry:
+    seq: int
+    ts: float                         # the entry's time (Unix s)
+    event: str                        # one of LOCKOUT_EVENTS
+    key: str                          # "terminal:<id>" or "subject:<keyed pseudonym>": never shown by diagnose
+    until: float                      # the lockout's end (Unix s)
+    why: str = ""                     # lockout_end's reason, lockout_restored's code
+
+
+def _lines_back(path: Path) -> Iterator[bytes]:
+    """The lines of the file at ``path``, last first, read in chunks from its end."""
+    with open(path, "rb") as f:
+        pos = f.seek(0, os.SEEK_END)
+        rest = b""
+        while pos > 0:
+            step = min(LOCKOUT_CHUNK, pos)
+            pos -= step
+            f.seek(pos)
+            lines = (f.read(step) + rest).split(b"\n")
+            rest = lines.pop(0)
+            yield from reversed(lines)
+        yield rest
+
+
+def _unix(ts: Any) -> float | None:
+    try:
+        return dt.datetime.fromisoformat(ts).timestamp() if isinstance(ts, str) else None
+    except ValueError:
+        return None
+
+
+def lockout_entries(path: str | os.PathLike[str], since: float) -> list[LockoutEntry]:
+    """The lockout entries of the audit log at ``path`` written at or after ``since`` (Unix s), oldest
+    first: read back from the end until an entry older than ``since`` (a log of any length, not a byte
+    tail: entries pushed past a tail by a flood of others are still found). Read, not verified: an entry
+    that does not parse is skipped. ``OSError`` if unreadable. The keys are the lockout's own, for its
+    restore (``agent.session.lockout``); :func:`lockout_summary` is what may be shown."""
+    found: list[LockoutEntry] = []
+    for line in _lines_back(Path(path)):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict) or not isinstance(entry.get("data"), dict):
+            continue
+        ts = _unix(entry.get("ts"))
+        if ts is not None and ts < since:
+            break
+        d = entry["data"]
+        if (entry.get("event") in LOCKOUT_EVENTS and ts is not None and isinstance(d.get("key"), str)
+                and isinstance(d.get("until"), (int, float)) and not isinstance(d.get("until"), bool)
+                and isinstance(entry.get("seq"), int)):
+            found.append(LockoutEntry(entry["seq"], ts, entry["event"], d["key"], float(d["until"]),
+                                      _text(d.get("why"))))
+    return found[::-1]
+
+
+def lockout_summary(path: str | os.PathLike[str], now: float, since: float, last: int = 5) -> dict[str, Any]:
+    """The lockout entries since ``since`` for the diagnostics: how many of each event, the lockouts still
+    running at ``now``, and the last ``last`` entries as (time, event, kind: terminal or subject, until,
+    why). Never the key itself: no terminal's id, no subject's pseudonym. ``OSError`` if unreadable."""
+    entries = lockout_entries(path, since)
+
+    def iso(t: float) -> str:
+        return dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+    ends: dict[str, float] = {}
+    for e in entries:
+        if e.event != "lockout_end":
+            ends[e.key] = max(ends.get(e.key, 0.0), e.until)
+    counts = {ev: sum(e.event == ev for e in entries) for ev in LOCKOUT_EVENTS}
+    return {"counts": counts, "running": sum(u > now for u in ends.values()),
+            "last": [{"ts": iso(e.ts), "event": e.event, "kind": e.key.split(":", 1)[0][:16],
+                      "until": iso(e.until), "why": _code(e.why)} for e in entries[-last:]]}

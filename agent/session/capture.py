@@ -133,7 +133,7 @@ class SessionDeps:
     observer: Callable[[str, dict[str, Any]], None] | None = None
 
     def __post_init__(self) -> None:
-        self.lockout = self.lockout or Lockout(self.settings)
+        self.lockout = self.lockout or Lockout(self.settings, audit=self.audit)
 
     def open_camera(self) -> Camera:
         return self.cameras.lease() if self.cameras is not None else drivers.open(self.camera_uri)

@@ -21,23 +21,49 @@ fsynced and renamed over the old one, mode 0600), keyed by ``terminal:<id>`` and
 keyed pseudonym (``agent/security/pseudonym.py``): nothing biometric, no subject reference in the
 clear. Times are wall-clock seconds so that they mean something after a restart. A state file that
 cannot be read is an error at start (``SES_LOCKOUT_STATE``), not a silent reset.
+
+Each lockout's start and end are also entries of the audit log (sec27, review 26: before, only
+``lockout.json`` held a lockout, and a rooted terminal that deleted it escaped the lockout and left no
+trace): ``lockout_start`` (the key, its end ``until``, the failures that made it), ``lockout_end``
+(``why`` ``EXPIRED``, written when the lockout is next looked at after its end), hash-chained and
+anchored like every entry. At start the daemon reads the log's lockout entries back (as far as one
+lockout lasts, ``lockout_s``, from its end, however many entries came after), and a lockout still
+running there that the state file is missing, or holds ending earlier, is restored from the log
+(fail closed) and logged as ``lockout_restored`` (``why`` ``SES_LOCKOUT_RESTORED``): the state file
+deleted, or put back from before the lockout, buys nothing, and the log says it happened. A log
+that cannot be read then is ``SES_LOCKOUT_STATE`` too. What the log does not hold is a key's strikes
+short of a lockout: deleting ``lockout.json`` still forgets those (the server's own counts stay). Nor
+does the log stop root from cutting it back past the entries before any probe carried an anchor that
+covers them (a terminal locked out sends none): a cut of the unanchored tail is not detected
+(``agent/security/audit.py``); the server's own counts stand then, as they do for a terminal's clock
+set forward past a lockout's end.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.config import SessionSettings
+from agent.observe.ledger import lockout_entries
 from agent.session.errors import LockedOut, SessionError
+
+if TYPE_CHECKING:
+    from agent.security.audit import AuditLog
+
+log = logging.getLogger(__name__)
 
 PRESENTATION_FAILURES = frozenset({"NOT_LIVE", "EVIDENCE_FAILED"})   # the server judged the presentation
 MAX_KEYS = 10_000                                   # subjects remembered at once; the oldest go first
+RESTORED = "SES_LOCKOUT_RESTORED"                   # a lockout the state file had lost, taken from the audit log
+EXPIRED = "EXPIRED"                                 # lockout_end's reason: its time ran out
 
 
 class LockoutStateError(SessionError):
@@ -45,19 +71,39 @@ class LockoutStateError(SessionError):
 
 
 class Lockout:
-    def __init__(self, s: SessionSettings, clock: Callable[[], float] = time.time, path: Path | None = None):
-        self.s, self.clock = s, clock
+    """``audit``: the daemon's audit log (``AuditLog``), which each lockout's start and end are written to
+    and, with ``path``, read back from at start (module docstring); None: neither (tests, tools)."""
+
+    def __init__(self, s: SessionSettings, clock: Callable[[], float] = time.time, path: Path | None = None,
+                 audit: AuditLog | None = None):
+        self.s, self.clock, self.audit = s, clock, audit
         self.path = Path(path) if path is not None else None
         self._fails: dict[str, deque] = defaultdict(deque)
         self._until: dict[str, float] = {}
         self._pending: dict[str, list[str]] = {}   # session id -> the keys its open window is charged to
         self._lock = threading.Lock()
-        if self.path is not None and self.path.exists():
+        had_state = self.path is not None and self.path.exists()
+        if had_state:
             self._load()
+        if self.path is not None and self.audit is not None:
+            self._restore(had_state)
+
+    def _record(self, event: str, **data: object) -> None:
+        if self.audit is not None:
+            self.audit.record(event, **data)
+
+    def _expire(self, now: float) -> bool:
+        """Forget the lockouts that have ended, each one's end written to the audit log; True if any."""
+        ended = [k for k, t in self._until.items() if t <= now]
+        for k in ended:
+            self._record("lockout_end", key=k, until=self._until.pop(k), why=EXPIRED)
+        return bool(ended)
 
     def check(self, *keys: str) -> None:
         now = self.clock()
         with self._lock:
+            if self._expire(now):
+                self._save(now)
             for k in keys:
                 if self._until.get(k, 0) > now:
                     raise LockedOut(f"too many failed attempts ({k.split(':')[0]}); try again in "
@@ -66,6 +112,7 @@ class Lockout:
     def fail(self, *keys: str) -> None:
         """One failed presentation for each of ``keys``."""
         now = self.clock()
+        started: list[tuple[str, int]] = []
         with self._lock:
             for k in keys:
                 q = self._fails[k]
@@ -74,8 +121,12 @@ class Lockout:
                     q.popleft()
                 if len(q) >= self.s.max_failures:
                     self._until[k] = now + self.s.lockout_s
+                    started.append((k, len(q)))
                     q.clear()
             self._save(now)
+            for k, n in started:                    # the state file first, then the log: either one keeps it
+                self._record("lockout_start", key=k, until=self._until[k], failures=n,
+                             window_s=self.s.failure_window_s)
 
     def begin(self, session_id: str, *keys: str) -> None:
         """Charge ``session_id``'s challenge window to ``keys`` until :meth:`settle` or
@@ -129,12 +180,38 @@ class Lockout:
         for keys in orphans:
             self.fail(*keys)
 
+    def _restore(self, had_state: bool) -> None:
+        """Lockouts still running by the audit log that the state file is missing, or holds ending earlier
+        (deleted, or put back from before them): restored, and each restore logged (fail closed)."""
+        assert self.audit is not None
+        now = self.clock()
+        try:
+            entries = lockout_entries(self.audit.path, now - self.s.lockout_s)
+        except OSError as exc:
+            raise LockoutStateError(f"the audit log {self.audit.path} cannot be read for its lockouts "
+                                    f"({type(exc).__name__}): the lockout state cannot be checked") from None
+        logged: dict[str, float] = {}
+        for e in entries:
+            if e.event != "lockout_end" and e.until > now:
+                logged[e.key] = max(logged.get(e.key, 0.0), e.until)
+        lost = {k: u for k, u in logged.items() if self._until.get(k, 0.0) < u}
+        if not lost:
+            return
+        with self._lock:
+            self._until.update(lost)
+            self._save(now)
+        why = "the state file is missing" if not had_state else "the state file holds them ending earlier"
+        log.error("lockout: error[%s]: %d lockout(s) running by the audit log restored: %s (deleted or put back "
+                  "from before them?)", RESTORED, len(lost), why)
+        for k, u in lost.items():
+            self._record("lockout_restored", key=k, until=u, why=RESTORED,
+                         state="MISSING" if not had_state else "BEHIND")
+
     def _save(self, now: float) -> None:
         if self.path is None:
             return
         # Forget what no longer matters, and bound what is kept.
-        for k in [k for k, t in self._until.items() if t <= now]:
-            del self._until[k]
+        self._expire(now)
         for k in [k for k, q in self._fails.items() if not q or q[-1] < now - self.s.failure_window_s]:
             del self._fails[k]
         if len(self._fails) > MAX_KEYS:

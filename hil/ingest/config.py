@@ -154,6 +154,9 @@ class TerminalEntry:
     camera: CameraPin = CameraPin()        # the camera it was provisioned with (empty: not pinned)
 
 
+NONCE_TTL_MAX_S = 3600          # the longest lifetime nonce_ttl_s may give a challenge (StoreWatch._retire_unmeasured)
+
+
 def _ranged(name: str, value: float, lo: float, hi: float) -> None:
     if not (math.isfinite(value) and lo <= value <= hi):
         raise ValueError(f"{name} must be a number from {lo:g} to {hi:g}")
@@ -200,7 +203,7 @@ class ServerConfig:
             raise ValueError("challenge_policy names a channel twice")
         if self.frames and not 8 <= self.frames <= 120:
             raise ValueError("frames must be 0 (from the challenges) or 8-120")
-        _ranged("nonce_ttl_s", self.nonce_ttl_s, 5, 3600)
+        _ranged("nonce_ttl_s", self.nonce_ttl_s, 5, NONCE_TTL_MAX_S)
         _ranged("retry_window_s", self.retry_window_s, 0, 600)
         _ranged("clock_skew_s", self.clock_skew_s, 0, 3600)
         _ranged("claim_lease_s", self.claim_lease_s, 1, 3600)
@@ -661,6 +664,15 @@ class StoreClockBackError(ConfigError):
     code = "AGT_STORE_CLOCK_BACK"
 
 
+class StoreClockUnmeasuredError(ConfigError):
+    """A server's first check on a host with no reading of Redis's clock from this boot (every server host
+    rebooted, or a new one) while the scripts read Redis's clock less than a nonce's longest lifetime ago
+    (sec27): a step back since cannot be told from time passing, so every unused nonce charged before is
+    retired: ``AGT_STORE_CLOCK_UNMEASURED``. Logged, never a refusal."""
+
+    code = "AGT_STORE_CLOCK_UNMEASURED"
+
+
 class StoreUnwatchedError(ConfigError):
     """The shared store will not say its ``run_id`` (``INFO`` refused): ``AGT_STORE_UNWATCHED``."""
 
@@ -825,7 +837,8 @@ class StoreWatch:
             # the version first (sec20): a Redis before 7.0 was read only that far (its scripts never loaded)
             check_store_version(self.store, self.cfg, strict=True, read=said.version)
             self._adopt_host(where, said.host_reading, after)
-            self._check_clock(where, said.epoch[2], before, after, said.clock_back)
+            back = self._retire_unmeasured(where, said.clock_high, said.epoch[2], said.clock_back)
+            self._check_clock(where, said.epoch[2], before, after, back)
             self._check_mark(where, said.clock_mark, said.epoch[2])
             self._note_host()
             run = said.run
@@ -899,6 +912,35 @@ class StoreWatch:
                         "time (a restored snapshot?): not compared", where, reading[2] - after)
             return
         self._pair, self._from_host = reading, True
+
+    def _retire_unmeasured(self, where: str, high: int, redis_ms: int, back: int) -> int:
+        """A first check with nothing to measure Redis's clock against (sec27): this host has no reading of
+        it from this boot (``_adopt_host`` took none: every server host rebooted, or a new host, or a restored
+        snapshot's). A step back of Redis's clock by J while no server ran, D long, shows only as Redis's time
+        having moved on less (D - J) since the scripts' latest reading (``store-clock-high``, which survives
+        with the store's data), and is marked by the scripts only when J > D + 2 s: below that every unused
+        nonce charged before the stop lived J longer (a rooted terminal's capture windows on a charge whose
+        challenge had expired). Redis keeps no clock of its own that a step leaves alone (its ``INFO``
+        uptime and LRU clock are its wall clock's), so nothing can tell such a step from time passing, and
+        this fails closed: when the scripts' latest reading is less than the longest lifetime a nonce may
+        have (``NONCE_TTL_MAX_S``) behind Redis's time now (some unused nonce may still be alive), a step
+        back of that lifetime (plus any of Redis's time behind the reading) is marked
+        (``RedisStore.mark_clock_back``, as a measured step, less what another server starting with it
+        marked), and every unused nonce charged before is gone: an honest session in its challenge window
+        then is refused ``EXPIRED`` and starts again. A nonce charged after it is untouched, as is a used
+        one (its replay is told ``REPLAYED`` by its record as before). Servers on a host without an id
+        (``host_id`` None: not Linux) are not covered. Returns the store's total of steps back now."""
+        if not self._host or self._pair is not None or high <= 0 or redis_ms - high >= NONCE_TTL_MAX_S * 1000:
+            return back
+        step = NONCE_TTL_MAX_S * 1000 + max(high - redis_ms, 0)
+        added, total = self.store.mark_clock_back(back, step, 0, high, redis_ms)
+        if added:
+            log.error("store: error[%s]: %s: this host has no reading of its clock from this boot and the store's "
+                      "scripts last read it %.1f s ago: a step back of its clock while no server ran cannot be "
+                      "told from time passing, so every unused nonce charged before now is retired (a session "
+                      "in its challenge window is refused EXPIRED and starts again); charges go on",
+                      StoreClockUnmeasuredError.code, where, (redis_ms - high) / 1000)
+        return total
 
     def _note_host(self) -> None:
         """This server's latest reading, kept in the store for the next server started on this host."""

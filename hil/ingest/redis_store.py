@@ -82,7 +82,9 @@ is the steps back the servers measured (``config.StoreWatch``, ``mark_clock_back
 keeps the total at its charge (``cb``), and an unused record whose expiry less the steps since has
 passed is gone (``_PAST``, in the nonce's, the claim's and the use's scripts). Since sec24 each check also
 keeps its host's reading of Redis's clock (``store-clock-host:<host>``, ``note_host_reading``), so a server
-started on that host measures a step made while no server ran.
+started on that host measures a step made while no server ran; since sec27 a server on a host with no reading
+from its boot retires every unused nonce charged before it when ``store-clock-high`` is recent
+(``config.StoreWatch._retire_unmeasured``).
 """
 
 from __future__ import annotations
@@ -680,6 +682,7 @@ class Survey:
     clock_mark: tuple[int, int] | None = None           # a jump of its clock a server measured (sec20)
     clock_back: int = 0         # the steps back of its clock servers marked (ms, back21), read with epoch[2]
     host_reading: tuple[int, float, float, int] | None = None   # this host's last reading (sec24, note_host_reading)
+    clock_high: int = 0         # the latest Redis time the scripts read (ms, store-clock-high; 0 : none; sec27)
 
 
 def _primary_run(got) -> str:
@@ -1042,7 +1045,8 @@ class RedisStore:
         shebang: the compile error was read as ``INFO`` refused, ``AGT_STORE_UNWATCHED``, never
         ``AGT_STORE_VERSION``. A Redis older than 7.0 is returned with only its version
         (``Survey.old``), for the version check to refuse. ``host``: this host's id (``config.host_id``),
-        whose last reading of Redis's clock is read too (``note_host_reading``; "" : none)."""
+        whose last reading of Redis's clock is read too (``note_host_reading``; "" : none), and the latest
+        Redis time the scripts read (``store-clock-high``, sec27)."""
         import redis
         for _ in range(3):
             pipe = self.r.pipeline(transaction=False)
@@ -1055,7 +1059,8 @@ class RedisStore:
                          int(window_ms))
             pipe.get(self._k("store-clock-jump"))
             pipe.get(self._k("store-clock-host", host) if host else self._k("store-clock-host"))
-            info, got, policy, aof, save, ep, jumped, hosted = pipe.execute(raise_on_error=False)
+            pipe.get(self._k("store-clock-high"))
+            info, got, policy, aof, save, ep, jumped, hosted, high = pipe.execute(raise_on_error=False)
             for reply in (info, got):
                 if isinstance(reply, (redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError)):
                     raise reply                  # (StoreUnavailable: _guarded)
@@ -1093,7 +1098,8 @@ class RedisStore:
             if len(parts) == 2 and all(p.isdigit() for p in parts):
                 mark = (int(parts[0]), int(parts[1]))
         return Survey(run, version, said[0], persists, self._epoch_read(ep, window_ms), clock_mark=mark,
-                      clock_back=int(ep[2]), host_reading=_host_reading(hosted) if host else None)
+                      clock_back=int(ep[2]), host_reading=_host_reading(hosted) if host else None,
+                      clock_high=int(high) if isinstance(high, bytes) and high.isdigit() and len(high) <= 18 else 0)
 
     @_guarded
     def note_host_reading(self, host: str, redis_ms: int, before_s: float, after_s: float, back_ms: int) -> None:

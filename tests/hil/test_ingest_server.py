@@ -2447,7 +2447,8 @@ def test_a_step_back_while_no_server_runs_is_measured_by_the_next_server_started
     # again by then. A nonce charged just before the stop (60 s life, its old deadline 40 s before the
     # restart) was then alive 50 s more (main: HELD). Every check now keeps its host's reading in the store
     # (its elapsed clock, CLOCK_BOOTTIME, runs on while no server does), and a server started on that host
-    # measures the step from it at its start: 90 s marked, the nonce gone at its old deadline.
+    # measures the step from it at its start: 90 s marked, the nonce gone at its old deadline. (A server on
+    # another host, with nothing to compare, retires every unused nonce since sec27: the next test.)
     servers = ClockedServers(tmp_path, "idle:")
     proc, t0, server, issue = servers.proc, servers.t0, servers.server, servers.issue
     try:
@@ -2457,14 +2458,66 @@ def test_a_step_back_while_no_server_runs_is_measured_by_the_next_server_started
         a.close()                                                   # every server stopped ...
         boot[0] += 100.0                                            # ... for 100 s, Redis's clock 90 s back
         proc.clock.freeze(t0 + 10_000)
-        c, _ = server([7.0], host="b2")                             # another host: nothing to compare
-        assert c.get_nonce(n, t0) is not None and c.r.get("idle:store-clock-back") is None
         with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
             b, _ = server(boot, host="b1")                          # restarted on the first host
         assert "ran 90.0 s behind this server's elapsed time since this host's last reading" in caplog.text
         assert b.r.get("idle:store-clock-back").split()[0] == b"90000"                   # main: None
         assert b.read_and_claim(n, "k1", "p-1", b"d" * 32, t0, hold="h1")[2] is Claim.NONE   # main: HELD
         assert issue(b).nonce                                       # charges go on
+    finally:
+        servers.close()
+
+
+def test_a_step_back_while_every_server_host_rebooted_retires_the_nonces_charged_before_it(tmp_path, caplog):
+    # sec27 (sec24's leftover): every server host rebooted (new boot ids: no host reading to compare with)
+    # and the Redis host too, its clock stepped back 90 s in a 100 s stop. Redis's time shows 10 s passed since
+    # the scripts' latest reading (store-clock-high, which came back with the append-only file), so no script
+    # marks the step, and a 60 s nonce charged just before the stop was alive 50 s past its real deadline
+    # (main: the claim after the restart HELD: capture windows for a rooted terminal on an expired challenge).
+    # Redis keeps no clock a step leaves alone, so the first server started with nothing to measure by
+    # retires every unused nonce charged before it (a nonce's longest lifetime marked, AGT_STORE_CLOCK_UNMEASURED);
+    # a used one is still told REPLAYED, a nonce charged after is whole; the cost: the first server of each newly
+    # booted host retires the nonces in flight then.
+    from hil.ingest.store import Outcome
+    from hil.redisproc import start_redis
+    servers = ClockedServers(tmp_path, "reboot:")
+    t0, server, issue = servers.t0, servers.server, servers.issue
+    try:
+        a, _ = server([100.0], host="b1")
+        n, used = issue(a).nonce, issue(a).nonce
+        c_time = [30.0]                                             # the elapsed clock of b3 (rebooted), below
+        assert a.read_and_claim(used, "k1", "p-0", b"d" * 32, t0, hold="h0")[2] is Claim.HELD
+        assert a.use_nonce(used, terminal_id="k1", probe_id="p-0", digest=b"d" * 32, counter=1, receipt=b"R",
+                           now_ms=t0, hold="h0").outcome is Outcome.USED
+        high = int(a.r.get("reboot:store-clock-high"))
+        a.close()
+        servers.proc.stop()                                         # every host down, Redis's too
+        servers.proc = start_redis(tmp_path / "redis", clock=True)  # (its data from the append-only file)
+        assert servers.proc.clock is not None
+        servers.proc.clock.freeze(t0 + 10_000)                      # 100 s on, Redis's clock 90 s back
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            c, _ = server(c_time, host="b3")                        # a new boot: no reading of its own
+        assert int(c.r.get("reboot:store-clock-high")) >= high      # it survived the restart
+        assert "error[AGT_STORE_CLOCK_UNMEASURED]" in caplog.text and "last read it 10.0 s ago" in caplog.text
+        assert c.r.get("reboot:store-clock-back").split()[0] == b"3600000"
+        assert c.read_and_claim(n, "k1", "p-1", b"d" * 32, t0, hold="h1")[2] is Claim.NONE      # main: HELD
+        assert c.get_nonce(n, t0) is None
+        kept = c.get_nonce(used, t0)
+        assert kept is not None and kept.probe_id == "p-0"            # a used record stays: REPLAYED, as before
+        late = issue(c).nonce                                       # charged after: its whole lifetime
+        servers.proc.clock.freeze(t0 + 10_000 + 59_000)
+        c_time[0] += 59.0
+        assert c.read_and_claim(late, "k1", "p-5", b"d" * 32, t0, hold="h5")[2] is Claim.HELD
+        again, _ = server([c_time[0] + 1.0], host="b3")             # b3's next server: its reading, no retire
+        assert again.r.get("reboot:store-clock-back").split()[0] == b"3600000"
+        assert again.read_and_claim(late, "k1", "p-5", b"d" * 32, t0, hold="h5")[2] is Claim.HELD
+        # The cost, once per host boot: the first server of another newly booted host cannot tell either, and
+        # retires the nonces in flight (a rolling reboot's sessions in their windows start again).
+        current = issue(c).nonce
+        d, _ = server([40.0], host="b4")
+        assert d.r.get("reboot:store-clock-back").split()[0] == b"7200000"
+        assert d.read_and_claim(current, "k1", "p-6", b"d" * 32, t0, hold="h6")[2] is Claim.NONE
+        assert d.read_and_claim(issue(d).nonce, "k1", "p-7", b"d" * 32, t0, hold="h7")[2] is Claim.HELD
     finally:
         servers.close()
 

@@ -3,6 +3,7 @@ Redis store on a real, private redis-server (``redis_url`` fixture)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -921,6 +922,89 @@ def test_a_pre_lease_server_and_this_one_share_a_probe_id_s_holds_in_a_rolling_u
         old_release(m, a)                                       # the last hold: the claim goes
         assert s.read_and_claim(m, "k1", "p-1", b, T0 + 1, hold=H())[2] is Claim.HELD
         assert s.claims_held(m) == 1
+    finally:
+        s.close()
+
+
+# The claim and release scripts of a server from between the leases and sec24 (11bcc22^): this one's with
+# sec24's h:<id> count taken out again (each piece must be there: a change to these scripts fails here).
+_LEASE_ONLY = {
+    "claim": [("        local old = math.max((tonumber(redis.call('HGET', KEYS[1], 'h:' .. ARGV[3]) or '0') or 0)"
+               """ - #holds, 0)
+        if old + #holds >= tonumber(ARGV[6]) then
+          if not oldest or now""", """        if #holds >= tonumber(ARGV[6]) then
+          if now"""),
+              (""", table.concat(out, ' '), 'h:' .. ARGV[3], old + #holds)""", """, table.concat(out, ' '))"""),
+              (""" .. ' ' .. now, 'h:' .. ARGV[3], 1)""", """ .. ' ' .. now)""")],
+    "release": [(""", 'l:' .. ARGV[2], 'h:' .. ARGV[2])
+if r[1]""", """, 'l:' .. ARGV[2])
+if r[1]"""),
+                ("""local old = math.max((tonumber(r[5] or '0') or 0) - #out - 1, 0)
+""", ""),
+                (""", table.concat(out, ' '), 'h:' .. ARGV[2], old + #out)
+elseif old > 0 then
+  redis.call('HDEL', KEYS[1], 'l:' .. ARGV[2])
+  redis.call('HSET', KEYS[1], 'h:' .. ARGV[2], old)
+else""", """, table.concat(out, ' '))
+else"""),
+                ("""'c:' .. ARGV[2], 'l:' .. ARGV[2], 'h:' .. ARGV[2])""", """'c:' .. ARGV[2], 'l:' .. ARGV[2])""")],
+}
+
+
+def _lease_only_server(s: RedisStore) -> RedisStore:
+    """A store on ``s``'s Redis and prefix whose claim and release are a lease-only server's (``_LEASE_ONLY``)."""
+    from hil.ingest import redis_store as rs
+    lease = RedisStore(s.r, prefix=s.prefix)
+    for name, script in (("claim", rs._CLAIM), ("release", rs._RELEASE)):
+        for now, then in _LEASE_ONLY[name]:
+            assert script.count(now) == 1, now
+            script = script.replace(now, then)
+        assert "'h:' .." not in script                                  # (comments may still name it)
+        setattr(lease, f"_{name}", s.r.register_script(script))
+        s.r.script_load(script)
+    return lease
+
+
+def test_in_a_three_way_rolling_upgrade_a_pre_lease_and_a_lease_only_server_together_unbind_a_judged_claim(
+        redis_url):
+    # sec27: pre-lease (h:<id> a count), lease-only (l:<id>, between review 13 and sec24) and current servers
+    # sharing one store. Current with either older kind keeps a probe id bound to its bytes while any copy is
+    # judged (sec24's count; the lease-only server leaves it one over, never under). A pre-lease server and a
+    # lease-only one together do not, with or without current servers beside them: the lease-only server reads
+    # only l:<id>, so a copy it refuses before judging gives back the last lease it sees and deletes the claim
+    # while the pre-lease server still judges its copy; a probe with that id and other bytes is then claimed
+    # (here by a current server) and judged: a second verdict for one id, and the nonce's id slot given back.
+    # Nothing a current server runs can stop it (the deletion is the old script's): the upgrade order must never
+    # have both older kinds at once (docs/uplink.md, "Rolling upgrades (sec27)").
+    s = RedisStore.from_url(redis_url, prefix=f"mix3{uuid.uuid4().hex[:8]}:")
+    lease = _lease_only_server(s)
+    a, b = b"a" * 32, b"b" * 32
+
+    def claim(kind, n, hold):
+        if kind == "pre":
+            got = s.r.eval(_PRE_LEASE_CLAIM, 3, s._k("n", n.hex()), s._k("c", "k1"), s._k("p", "k1", "p-1"),
+                           "k1", T0 + 1, "p-1", a, MAX_PROBES_PER_NONCE, MAX_COPIES_PER_CLAIM)
+            return Claim(got[0].decode())
+        return (lease if kind == "lease" else s).read_and_claim(n, "k1", "p-1", a, T0 + 1, hold=hold)[2]
+
+    def release(kind, n, hold):
+        if kind == "pre":
+            s.r.eval(_PRE_LEASE_RELEASE, 1, s._k("n", n.hex()), "k1", "p-1", a)
+        else:
+            (lease if kind == "lease" else s).release_claim(n, "k1", "p-1", a, hold=hold)
+
+    try:
+        outcomes = {}
+        for first, second in itertools.permutations(("pre", "lease", "current"), 2):
+            n = os.urandom(32)
+            s.add_nonce(n, rec(session=f"{first}-{second}"), T0)
+            assert claim(first, n, "h1") is Claim.HELD                  # a copy being judged there ...
+            assert claim(second, n, "h2") is Claim.HELD                 # ... its retry here,
+            release(second, n, "h2")                                    # refused before judging
+            outcomes[f"{first}, then {second}"] = s.read_and_claim(n, "k1", "p-1", b, T0 + 1, hold=H())[2]
+        assert outcomes == {"pre, then lease": Claim.HELD, "lease, then pre": Claim.HELD,    # the id unbound
+                            "pre, then current": Claim.TAKEN, "current, then pre": Claim.TAKEN,
+                            "lease, then current": Claim.TAKEN, "current, then lease": Claim.TAKEN}
     finally:
         s.close()
 

@@ -136,3 +136,120 @@ def test_a_window_open_when_the_daemon_died_counts_at_its_next_start(tmp_path):
     path.write_text(json.dumps({"version": 1, "fails": {}, "until": {}, "pending": {"s": "terminal:t"}}))
     with pytest.raises(LockoutStateError):
         Lockout(s, clock=clock, path=path)
+
+
+# -- the lockout in the audit log (sec27, review 26) -----------------------------------------------------------
+
+def _audited(tmp_path, clock):
+    """A signed audit log on the lockout's clock, and a Lockout on it with a state file (the daemon's)."""
+    from agent.security.audit import AuditLog
+    from agent.security.keys import generate_file_key
+    key = generate_file_key(tmp_path / "k.pem")
+    log = AuditLog(tmp_path / "audit.jsonl", key, checkpoint_every=5, clock=clock)
+    s = SessionSettings(max_failures=3, failure_window_s=60.0, lockout_s=300.0)
+    return s, log, key, tmp_path / "lockout.json"
+
+
+def _locked_out(tmp_path, *keys, clock=None):
+    """``_audited``'s, with ``keys`` locked out by three failures at ``clock``'s time (1000 s by default)."""
+    clock = clock or FakeClock()
+    s, log, key, path = _audited(tmp_path, clock)
+    lockout = Lockout(s, clock=clock, path=path, audit=log)
+    for _ in range(3):
+        lockout.fail(*keys)
+    return s, log, key, path, lockout, clock
+
+
+def _events(log, event):
+    lines = [json.loads(x) for x in log.path.read_text().splitlines()]
+    return [e["data"] for e in lines if e["event"] == event]
+
+
+def test_a_lockout_s_start_and_end_are_chained_entries_of_the_audit_log(tmp_path):
+    # Review 26: a lockout's start was written only to lockout.json. Now its start (key, end, the failures
+    # that made it) and its end are audit entries, hash-chained and signed like the rest.
+    from agent.security import audit
+    _, log, key, _, lockout, clock = _locked_out(tmp_path, "terminal:t", "subject:3f9a")
+    assert _events(log, "lockout_start") == [
+        {"key": "terminal:t", "until": 1300.0, "failures": 3, "window_s": 60.0},
+        {"key": "subject:3f9a", "until": 1300.0, "failures": 3, "window_s": 60.0}]
+    assert _events(log, "lockout_end") == []
+    clock.now += 300.0
+    lockout.check("terminal:t", "subject:3f9a")                         # its end, seen at the next look
+    assert _events(log, "lockout_end") == [{"key": "terminal:t", "until": 1300.0, "why": "EXPIRED"},
+                                           {"key": "subject:3f9a", "until": 1300.0, "why": "EXPIRED"}]
+    lockout.check("terminal:t")
+    assert len(_events(log, "lockout_end")) == 2                        # once
+    log.close()
+    assert audit.verify(log.path, key.public_key()).entries == 5        # the four, and the checkpoint at close
+
+
+def test_a_deleted_lockout_state_is_restored_from_the_audit_log(tmp_path):
+    # The attack review 26 named: root on the terminal deletes lockout.json and restarts the daemon. Main:
+    # the lockout was gone and nothing said so. Now it is restored from the log (fail closed), and the restore
+    # is an entry of its own (SES_LOCKOUT_RESTORED, the state MISSING).
+    s, log, _, path, _, clock = _locked_out(tmp_path, "terminal:t", "subject:3f9a")
+    path.unlink()
+    clock.now += 100.0
+    restarted = Lockout(s, clock=clock, path=path, audit=log)
+    for k in ("terminal:t", "subject:3f9a"):
+        with pytest.raises(LockedOut, match="200 s"):                  # main: allowed
+            restarted.check(k)
+    assert [(d["key"], d["until"], d["why"], d["state"]) for d in _events(log, "lockout_restored")] == [
+        ("terminal:t", 1300.0, "SES_LOCKOUT_RESTORED", "MISSING"),
+        ("subject:3f9a", 1300.0, "SES_LOCKOUT_RESTORED", "MISSING")]
+    assert set(json.loads(path.read_text())["until"]) == {"terminal:t", "subject:3f9a"}
+    Lockout(s, clock=clock, path=path, audit=log)                       # the state holds them now: no restore
+    assert len(_events(log, "lockout_restored")) == 2
+    clock.now += 200.0
+    Lockout(s, clock=clock, path=path, audit=log).check("terminal:t", "subject:3f9a")   # ended: not restored
+
+
+def test_a_lockout_state_put_back_from_before_the_lockout_is_restored_from_the_audit_log(tmp_path):
+    # The same attacker keeps a copy of lockout.json from before the third failure and puts it back (main: the
+    # lockout gone, two strikes kept). The log's lockout is later than the state's: restored (state BEHIND).
+    # Entries the attacker floods the log with afterwards do not hide it (the log is read back from its end
+    # as far as a lockout lasts, not a byte tail).
+    clock = FakeClock()
+    s, log, _, path = _audited(tmp_path, clock)
+    lockout = Lockout(s, clock=clock, path=path, audit=log)
+    lockout.fail("subject:3f9a")
+    lockout.fail("subject:3f9a")
+    before = path.read_bytes()
+    lockout.fail("subject:3f9a")
+    for i in range(4000):                                               # ~600 kB: past diagnose's tail
+        log.record("session_start", session_id=f"s-{i}", purpose="verify", channel="kiosk" + "x" * 100)
+    path.write_bytes(before)
+    restarted = Lockout(s, clock=clock, path=path, audit=log)
+    with pytest.raises(LockedOut):
+        restarted.check("subject:3f9a")                                 # main: allowed
+    assert [(d["key"], d["state"]) for d in _events(log, "lockout_restored")] == [("subject:3f9a", "BEHIND")]
+
+
+def test_an_audit_log_that_cannot_be_read_at_start_is_a_lockout_state_error(tmp_path):
+    clock = FakeClock()
+    s, log, _, path = _audited(tmp_path, clock)
+    log.path.unlink()                                                   # (gone under a running log)
+    with pytest.raises(LockoutStateError) as exc:
+        Lockout(s, clock=clock, path=path, audit=log)
+    assert exc.value.code == "SES_LOCKOUT_STATE"
+
+
+def test_diagnose_shows_the_lockouts_by_kind_never_their_keys(tmp_path):
+    import dataclasses
+
+    from agent.commands.diagnose import Diagnosis
+    from agent.config import Settings
+    clock = FakeClock()
+    clock.now = __import__("time").time()
+    s, log, _, path, _, _ = _locked_out(tmp_path, "terminal:kiosk-q9z", "subject:5c0ffee1", clock=clock)
+    path.unlink()
+    Lockout(s, clock=clock, path=path, audit=log)
+    log.close()
+    settings = dataclasses.replace(Settings(), audit=dataclasses.replace(Settings().audit, path=str(log.path)))
+    shown = Diagnosis("sim://", settings, True, 10).sessions()
+    assert shown["lockouts"]["counts"] == {"lockout_start": 2, "lockout_end": 0, "lockout_restored": 2}
+    assert shown["lockouts"]["running"] == 2
+    assert "2 started, 0 ended, 2 running, 2 restored from the audit log (SES_LOCKOUT_RESTORED" in shown["note"]
+    assert [r["kind"] for r in shown["lockouts"]["last"]] == ["terminal", "subject", "terminal", "subject"]
+    assert "5c0ffee1" not in json.dumps(shown) and "q9z" not in json.dumps(shown)
