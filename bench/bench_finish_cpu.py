@@ -26,10 +26,14 @@ As a suite (``python -m bench finish_cpu``; ``BENCH_FINISH_SESSIONS`` presentati
   alignment (the measuring thread ran them after it and waited for the whole inspection), the
   same sessions in the same process; the rows name it.
 
-Each session is also judged a second time in the same process, in alternating order, without the
-face grids read ahead in the box guessed from the window's last frameset but one (perf26; the row
-``unguessed``): the grids beside the last measurement and the two-idle-cores figure against it,
-and how often the guessed box was the window's. Both verdicts must be the same or the suite fails.
+Each session is also judged twice more in the same process, the three in an order rotated by the
+session: without the face grids read ahead in the box guessed from the window's last frameset but
+one (perf26; the row ``unguessed``): the grids beside the last measurement and the two-idle-cores
+figure against it, and how often the guessed box was the window's; and without any lit frame's side
+of the pattern fit worked out as it is measured (perf27; ``unpatterned``): the last pairs beside the
+last measurement and the two-idle-cores figure against it, and how many of the patterns worked out
+ahead a pair read. The three verdicts must be the same or the suite fails. The suite's first two
+sessions' pairs are also read one by one (``pair_reading``).
 
 As a script, per session to a JSON file (the verdict, score, detectors and cues as JSON, to compare
 two trees' verdicts to the bit; no face data is written), both judgings of each session:
@@ -93,32 +97,44 @@ def session(index: int, gate: Any, thresholds: Any, *, reference: bool = False, 
         return {"key": p.key, "outcome": "no window"}
     if not unguessed:
         return judged(p.key, cap, ref, gate, thresholds, reference=reference, pairs=pairs)
-    if index % 2:
-        without = judged(p.key, cap, ref, gate, thresholds, guess=False)
-        row = judged(p.key, cap, ref, gate, thresholds, reference=reference, pairs=pairs)
-    else:
-        row = judged(p.key, cap, ref, gate, thresholds, reference=reference, pairs=pairs)
-        without = judged(p.key, cap, ref, gate, thresholds, guess=False)
-    if not (_same(json.loads(row["detectors"]), json.loads(without["detectors"])) and row["score"] == without["score"]
-            and row["challenge"] == without["challenge"] and row["verdict"] == without["verdict"]):
-        raise RuntimeError(f"{p.key}: the verdict differs without the grids guessed ahead")
-    return {**row, "unguessed": without}
+    # This tree, without the grids guessed ahead, without the patterns worked out ahead: in an order
+    # rotated by the presentation's index.
+    runs: dict[str, Any] = {
+        "row": lambda: judged(p.key, cap, ref, gate, thresholds, reference=reference, pairs=pairs),
+        "unguessed": lambda: judged(p.key, cap, ref, gate, thresholds, guess=False),
+        "unpatterned": lambda: judged(p.key, cap, ref, gate, thresholds, patterns=False)}
+    names = list(runs)
+    got = {name: runs[name]() for name in names[index % 3:] + names[:index % 3]}
+    row = got["row"]
+    for name in ("unguessed", "unpatterned"):
+        other = got[name]
+        if not (_same(json.loads(row["detectors"]), json.loads(other["detectors"])) and row["score"] == other["score"]
+                and row["challenge"] == other["challenge"] and row["verdict"] == other["verdict"]
+                and row["cues"] == other["cues"]):
+            raise RuntimeError(f"{p.key}: the verdict differs judged {name}")
+    return {**row, "unguessed": got["unguessed"], "unpatterned": got["unpatterned"]}
 
 
 def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, reference: bool = False,
-           guess: bool = True, pairs: list | None = None) -> dict[str, Any]:
+           guess: bool = True, patterns: bool = True, pairs: list | None = None) -> dict[str, Any]:
     """The captured window ``cap`` fed to a judge on its threads as a camera delivers it, timed.
     ``guess``: False, the grids are not read ahead in the box guessed from the last frameset but one
     (the path before perf26: every grid the fold did not read in the final box is read beside the
-    last measurement). ``pairs``: each on-off pair's inputs the verdict read are added to it
-    (``projector_light_on``'s arguments)."""
+    last measurement). ``patterns``: False, no lit frame's side of its pairs' pattern fit is worked
+    out as it is measured (the path before perf27: every pair reads the predicted pattern itself).
+    ``pairs``: each on-off pair's inputs the verdict read are added to it (``projector_light_on``'s
+    arguments)."""
     from agent.liveness.judge import Judge, judge_pool
     j = Judge(gate, thresholds, challenge=cap.challenge, notes=cap.notes, pool=judge_pool(), dot_reference=ref)
     if not guess:
         j._grids_guessed = lambda *_: None          # type: ignore[method-assign]
-    ahead: dict[str, float] = {}                    # the grids guessed ahead, while the last frameset is to come
+    if not patterns:
+        j._pattern_ahead = lambda *_: {}            # type: ignore[method-assign]
+    ahead: dict[str, float] = {}                    # worked out ahead, while the last frameset is to come
     if hasattr(j, "_grids_guessed"):
         j._grids_guessed = _timed(ahead, "guessed_grids", j._grids_guessed)  # type: ignore[method-assign]
+    if hasattr(j, "_pattern_ahead"):                # (a tree before perf27)
+        j._pattern_ahead = _timed(ahead, "patterns", j._pattern_ahead)  # type: ignore[method-assign]
     drained: list[float] = []
     drain = j._drain
 
@@ -161,6 +177,11 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
     guessed = guess_task.result() if guess_task is not None else None
     box = (r.evidence or {}).get("face_box")
     row["guessed_box_right"] = guessed is not None and box is not None and list(guessed[0]) == box
+    # The lit frames whose pattern was worked out ahead, and those of them a pair the verdict read
+    # was lit by (the rest: CPU spent before the window's end for nothing).
+    fits = sorted({k for f in getattr(j, "_patterns", {}).values() if f.done() and not f.cancelled()
+                   for k in f.result()})
+    row["patterns_ahead"], row["patterns_used"] = len(fits), sum(any(on == k for on, _, _ in j.lights) for k in fits)
     last = j._submitted[-1][1].result() if j._submitted else None
     if last is not None and len(seen) == 1:
         s = seen[0]
@@ -199,29 +220,37 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
     return row
 
 
-def pair_reading(pairs: list, rounds: int = 3) -> list[tuple[float, float]]:
-    """(this tree, reference) thread CPU (ms) of ``projector_light_on`` on each of ``pairs``, the
-    median of ``rounds`` each in alternating order: the reference fits the pair's difference to
-    each shift of the predicted pattern on its own (``pattern_reading_alone``: before perf26, the
-    difference's local mean and bands worked out again for every shift). Both must give the same
-    reading to the bit, or this fails."""
+def pair_reading(pairs: list, rounds: int = 3) -> list[tuple[float, float, float]]:
+    """Thread CPU (ms) of ``projector_light_on`` on each of ``pairs``, the median of ``rounds`` each
+    in rotated order: (the lit frame's side of the pattern fit worked out ahead, as the judge does
+    near a window's end (``features.pattern_fit(...).warm()``, not timed); this tree without it;
+    the reference, which fits the pair's difference to each shift of the predicted pattern on its
+    own (``pattern_reading_alone``: before perf26, the difference's local mean and bands worked out
+    again for every shift)). All must give the same reading to the bit, or this fails."""
     import agent.liveness.features as F
     from tests.helpers.liveness_reference import pattern_reading_alone
     mine = F._pattern_reading
+    order = ("ahead", "mine", "alone")
     out = []
     try:
         for args in pairs:
-            times: dict[str, list[float]] = {"mine": [], "alone": []}
+            times: dict[str, list[float]] = {k: [] for k in order}
             got = {}
             for r in range(rounds):
-                for which in (("mine", "alone") if r % 2 == 0 else ("alone", "mine")):
-                    F._pattern_reading = mine if which == "mine" else pattern_reading_alone
+                for which in order[r % 3:] + order[:r % 3]:
+                    F._pattern_reading = pattern_reading_alone if which == "alone" else mine
+                    given = list(args)
+                    if which == "ahead" and args[4] is not None:
+                        fit = F.pattern_fit(args[4], args[0], args[1])
+                        given[4] = fit.warm() if fit is not None else args[4]
                     c = time.thread_time()
-                    got[which] = F.projector_light_on(*args)
+                    got[which] = F.projector_light_on(*given)
                     times[which].append((time.thread_time() - c) * 1000)
-            if repr(got["mine"]) != repr(got["alone"]):
-                raise RuntimeError("a pair read with its bands shared over the shifts differs from the fits alone")
-            out.append((statistics.median(times["mine"]), statistics.median(times["alone"])))
+            if not repr(got["ahead"]) == repr(got["mine"]) == repr(got["alone"]):
+                raise RuntimeError("a pair read with its pattern ahead, or its bands shared over the shifts, differs "
+                                   "from the fits alone")
+            out.append((statistics.median(times["ahead"]), statistics.median(times["mine"]),
+                        statistics.median(times["alone"])))
     finally:
         F._pattern_reading = mine
     return out
@@ -330,12 +359,34 @@ def run() -> list[dict]:
     ]
     read = pair_reading(pairs)
     if read:
-        mine, alone = [a for a, _ in read], [b for _, b in read]
-        each = [a / b for a, b in read]
+        ahead, mine, alone = ([r[i] for r in read] for i in range(3))
+        each = [b / c for _, b, c in read]
         out.append({"name": f"  an on-off pair's reading, bands once for every shift, median of {len(read)}",
                     "value": med(mine), "unit": "ms", "reference": med(alone), "ratio": med(mine) / med(alone),
                     "note": f"reference: every shift's fit on its own (before perf26); per pair "
                             f"{min(each):.2f}-{max(each):.2f}"})
+        each = [a / b for a, b, _ in read]
+        out.append({"name": f"  an on-off pair's reading, the lit frame's pattern side worked out ahead, median of "
+                            f"{len(read)}", "value": med(ahead), "unit": "ms", "reference": med(mine),
+                    "ratio": med(ahead) / med(mine),
+                    "note": f"reference: the same pair predicting its pattern itself (before perf27); per pair "
+                            f"{min(each):.2f}-{max(each):.2f}"})
+    # Reference: the same session judged again in the same process without any lit frame's pattern
+    # worked out ahead (perf27): every pair, the last ones too, predicts its pattern itself.
+    lights = [r["beside_ms"].get("lights", 0.0) for r in rows]
+    lights_then = [r["unpatterned"]["beside_ms"].get("lights", 0.0) for r in rows]
+    idle_unpatterned = [r["unpatterned"]["two_idle_cores_ms"] for r in rows]
+    out += [
+        {"name": "  the last pairs beside the last measurement, patterns ahead vs not, p95", "value": _pct(lights, 95),
+         "unit": "ms", "reference": _pct(lights_then, 95), "ratio": _pct(lights, 95) / _pct(lights_then, 95),
+         "note": "reference: the same session judged again, no lit frame's pattern worked out ahead"},
+        {"name": "  lit frames' patterns worked out ahead (before the last frameset), median",
+         "value": med([r["ahead_ms"].get("patterns", 0.0) for r in rows]), "unit": "ms",
+         "note": f"{sum(r['patterns_used'] for r in rows)} of {sum(r['patterns_ahead'] for r in rows)} read by a pair"},
+        {"name": "last frameset to verdict, two idle cores, patterns ahead vs not, p95", "value": _pct(idle_now, 95),
+         "unit": "ms", "reference": _pct(idle_unpatterned, 95),
+         "ratio": _pct(idle_now, 95) / _pct(idle_unpatterned, 95)},
+    ]
     # Reference: the same CPU times on the path as it was before the landmarks ran beside the
     # alignment (the measuring thread ran them after it), same sessions, same process.
     path, before = col("measuring_thread_ms"), col("measuring_thread_before_ms")
@@ -372,6 +423,7 @@ def main(argv: list[str]) -> None:
     from agent.quality import QualityGate
     out, first, stop = Path(argv[0]), int(argv[1]), int(argv[2])
     gate, thresholds = QualityGate(), load_thresholds("kiosk", challenged=True)
+    session(stop, gate, thresholds)                 # warms the models, the tables and the judge threads
     rows = []
     for i in range(first, stop):
         row = session(i, gate, thresholds, unguessed=True)
@@ -387,17 +439,23 @@ def main(argv: list[str]) -> None:
         v = [r[name] for r in done if name in r]
         if v:
             print(f"{name:28} median {statistics.median(v):7.2f}  p95 {np.percentile(v, 95):7.2f}  (n={len(v)})")
-        w = [r["unguessed"][name] for r in done if name in r.get("unguessed", {})]
-        if w:
-            print(f"  {'no grids guessed ahead':26} median {statistics.median(w):7.2f}"
-                  f"  p95 {np.percentile(w, 95):7.2f}")
+        for other, label in (("unguessed", "no grids guessed ahead"), ("unpatterned", "no patterns ahead")):
+            w = [r[other][name] for r in done if name in r.get(other, {})]
+            if w:
+                print(f"  {label:26} median {statistics.median(w):7.2f}  p95 {np.percentile(w, 95):7.2f}")
     for name, v in (("grids beside, guessed box", [r["beside_ms"].get("grids", 0.0) for r in done]),
                     ("grids beside, no guess", [r["unguessed"]["beside_ms"].get("grids", 0.0) for r in done
                                                 if "unguessed" in r]),
-                    ("grids read ahead (guess)", [r["ahead_ms"].get("guessed_grids", 0.0) for r in done])):
+                    ("grids read ahead (guess)", [r["ahead_ms"].get("guessed_grids", 0.0) for r in done]),
+                    ("lights beside, patterns", [r["beside_ms"].get("lights", 0.0) for r in done]),
+                    ("lights beside, no patterns", [r["unpatterned"]["beside_ms"].get("lights", 0.0) for r in done
+                                                    if "unpatterned" in r]),
+                    ("patterns ahead", [r["ahead_ms"].get("patterns", 0.0) for r in done])):
         if v:
             print(f"{name:28} median {statistics.median(v):7.2f}  p95 {np.percentile(v, 95):7.2f}  (n={len(v)})")
     print(f"guessed box right in {sum(r.get('guessed_box_right', False) for r in done)} of {len(done)}")
+    print(f"lit frames' patterns worked out ahead {sum(r.get('patterns_ahead', 0) for r in done)}, "
+          f"read by a pair {sum(r.get('patterns_used', 0) for r in done)}")
 
 
 if __name__ == "__main__":

@@ -420,8 +420,29 @@ class PairBands:
         return np.where(lit, x / np.maximum(local, MIN_LOCAL_DN), 0.0).astype(np.float32)
 
 
-def match_pattern(diff: np.ndarray | PairBands, skin: np.ndarray, predicted: np.ndarray, covered: np.ndarray,
-                  noise_diff: np.ndarray | None = None, noise_scale: float = 0.0) -> PatternMatch:
+class PatternBands:
+    """What :func:`match_pattern` reads of the predicted pattern whatever difference is fitted to it:
+    the band of the pattern blurred at each of ``FIT_SIGMAS`` (the fit's bases, as whole arrays;
+    each fit takes them on its own pixels), worked out once, when first read, or ahead by
+    :meth:`bases` on another thread (the judge reads a lit frame's side of its pair before the
+    unlit frame comes). The numbers are those a single fit computes. Not locked: worked out on one
+    thread, then handed over whole (a judge task's result)."""
+
+    def __init__(self, predicted: np.ndarray):
+        self.predicted = predicted
+        self._bases: list[np.ndarray] | None = None
+
+    def bases(self) -> list[np.ndarray]:
+        """The band of the pattern blurred at each of ``FIT_SIGMAS`` (the sharp one as it is)."""
+        if self._bases is None:
+            p = self.predicted
+            self._bases = [_bands(p if s == 0.0 else cv2.GaussianBlur(p, (0, 0), s)) for s in FIT_SIGMAS]
+        return self._bases
+
+
+def match_pattern(diff: np.ndarray | PairBands, skin: np.ndarray, predicted: np.ndarray | PatternBands,
+                  covered: np.ndarray, noise_diff: np.ndarray | None = None, noise_scale: float = 0.0
+                  ) -> PatternMatch:
     """Fit the on-off difference on the skin to the predicted pattern, sharp and blurred.
 
     The difference divided by its local mean is the pattern as the surface returned it; in the band
@@ -431,7 +452,8 @@ def match_pattern(diff: np.ndarray | PairBands, skin: np.ndarray, predicted: np.
     its energy times ``noise_scale``), over the explained band energy is ``unmatched``. Light the
     projector did not send is uncorrelated with its pattern, so it lands in the residual whatever
     its scale. ``diff`` may be given as :class:`PairBands` (with its noise pair; ``noise_diff`` is
-    then not read): what is read of it is worked out once for every pattern it is fitted to."""
+    then not read): what is read of it is worked out once for every pattern it is fitted to; and
+    ``predicted`` as :class:`PatternBands`: what is read of the pattern, once for every difference."""
     nan = float("nan")
     pair = diff if isinstance(diff, PairBands) else PairBands(diff, noise_diff)
     covered_share = float(covered[skin].mean()) if skin.any() else 0.0
@@ -440,8 +462,8 @@ def match_pattern(diff: np.ndarray | PairBands, skin: np.ndarray, predicted: np.
     ok = skin & covered & pair.local()[1]
     if ok.sum() < 50:
         return PatternMatch(nan, covered_share)
-    bases = [predicted if s == 0.0 else cv2.GaussianBlur(predicted, (0, 0), s) for s in FIT_SIGMAS]
-    a = np.stack([_bands(b)[ok] for b in bases], axis=1).astype(np.float64)
+    pattern = predicted if isinstance(predicted, PatternBands) else PatternBands(predicted)
+    a = np.stack([b[ok] for b in pattern.bases()], axis=1).astype(np.float64)
     y = pair.bands()[ok].astype(np.float64)
     coef = _nonnegative_fit(a, y)
     fit = a @ coef

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from agent.liveness.dotref import DotReference, PairBands, match_pattern
+from agent.liveness.dotref import DotReference, PairBands, PatternBands, match_pattern
 from agent.liveness.power import SATURATED_DN
 from agent.pipeline import inplace
 from agent.pipeline.align import AlignedFrameSet, scratch, to_metres
@@ -1156,10 +1156,13 @@ def projector_light(lit: AlignedFrameSet, dark: AlignedFrameSet, face: FaceObser
 
 def projector_light_on(patch: IrSkin | None, lit: AlignedFrameSet, dark: AlignedFrameSet | FrameSet,
                        same: tuple[AlignedFrameSet | FrameSet, AlignedFrameSet | FrameSet] | None = None,
-                       reference: DotReference | None = None) -> ProjectorLight:
+                       reference: DotReference | PatternFit | None = None) -> ProjectorLight:
     """:func:`projector_light` on the lit frame's skin as :func:`material_skin` found it (None:
     none found): the judge has them from measuring that frame's cues. With the projector's
-    ``reference`` pattern, the pair is also tested against it (:func:`predicted_pattern`). Of the
+    ``reference`` pattern, the pair is also tested against it (:func:`predicted_pattern`); the
+    reference may be given as its prediction on the lit frame with the pattern's side of the
+    reading worked out ahead (:func:`pattern_fit`, :meth:`PatternFit.warm`): taken when predicted
+    for this very skin and lit frame, else predicted here from its reference. Of the
     unlit frame and the noise pair only the IR imager's own pixels are read: they may be the
     camera's framesets, not yet aligned (the judge reads a window's last pairs while its last
     frameset is still being aligned and measured)."""
@@ -1170,7 +1173,12 @@ def projector_light_on(patch: IrSkin | None, lit: AlignedFrameSet, dark: Aligned
     quiet = None
     if same is not None and _raw(same[0]).ir is not None and _raw(same[1]).ir is not None:
         quiet = (ir(same[0]), ir(same[1]))
-    predicted = None if reference is None else predicted_pattern(reference, patch, lit)
+    if isinstance(reference, PatternFit) and not reference.of(patch, lit):
+        if reference.reference is None:
+            raise ValueError("a pattern worked out ahead without its reference, for another frame")
+        reference = reference.reference          # predicted for another skin or frame: predicted here again
+    predicted = reference if isinstance(reference, PatternFit) else (
+        None if reference is None else pattern_fit(reference, patch, lit))
     light = pair_light(ir(lit), ir(dark), patch.mask, quiet, predicted=predicted, checked=reference is not None,
                        forehead=patch.forehead, lower=patch.lower, eyes=patch.eyes)
     return replace(light, lower_rims=patch.lower_rims) if patch.lower_rims else light
@@ -1202,6 +1210,60 @@ def predicted_pattern(reference: DotReference, patch: IrSkin, lit: AlignedFrameS
     return reference.predict(x0, y0, z)
 
 
+class PatternFit:
+    """The predicted pattern's side of a pair's reading (:func:`predicted_pattern`), whatever the
+    pair's difference: the pattern at each of ``PATTERN_SHIFTS`` with its coverage and its fit's bases
+    (``dotref.PatternBands``: 35 of the fit's 38 blurs), and the pattern's ``_blurs``
+    (:func:`reference_dot_shape`). It depends on the lit frame alone (its depth and skin), so the
+    judge works it out once that frame is measured, before the pair's unlit frame or noise pair
+    comes (:meth:`warm`); else each part is worked out when first read. The numbers are the same
+    either way. ``reference`` and ``source`` (the skin and lit frame): what it was predicted from
+    (:func:`pattern_fit`; ``of``)."""
+
+    def __init__(self, pattern: np.ndarray, covered: np.ndarray, reference: DotReference | None = None,
+                 source: tuple[IrSkin, AlignedFrameSet] | None = None):
+        self.pattern, self.covered, self.reference, self.source = pattern, covered, reference, source
+        self._shifts: list[tuple[PatternBands, np.ndarray]] | None = None
+        self._blurs: list[np.ndarray] | None = None
+
+    @classmethod
+    def of_predicted(cls, predicted: tuple[np.ndarray, np.ndarray] | PatternFit) -> PatternFit:
+        return predicted if isinstance(predicted, PatternFit) else cls(*predicted)
+
+    def of(self, patch: IrSkin | None, lit: AlignedFrameSet) -> bool:
+        """Predicted for this very skin and lit frame."""
+        return self.source is not None and self.source[0] is patch and self.source[1] is lit
+
+    def shifts(self) -> list[tuple[PatternBands, np.ndarray]]:
+        """The pattern's fit bases and coverage at each of ``PATTERN_SHIFTS`` (:func:`shifted_patterns`)."""
+        if self._shifts is None:
+            self._shifts = [(PatternBands(p), c) for p, c in shifted_patterns(self.pattern, self.covered)]
+        return self._shifts
+
+    def blurs(self) -> list[np.ndarray]:
+        """The pattern's ``_blurs`` (``SHAPE_SIGMAS``)."""
+        if self._blurs is None:
+            self._blurs = _blurs(self.pattern)
+        return self._blurs
+
+    def warm(self) -> PatternFit:
+        """Every part worked out now (then read from any thread)."""
+        for bands, _ in self.shifts():
+            bands.bases()
+        self.blurs()
+        return self
+
+
+# A predicted pattern as ``pair_light`` takes it: ``(pattern, covered)`` or worked out ahead.
+_Predicted = tuple[np.ndarray, np.ndarray] | PatternFit
+
+
+def pattern_fit(reference: DotReference, patch: IrSkin, lit: AlignedFrameSet) -> PatternFit | None:
+    """:func:`predicted_pattern` as a :class:`PatternFit` (nothing worked out yet), or None."""
+    predicted = predicted_pattern(reference, patch, lit)
+    return PatternFit(*predicted, reference, (patch, lit)) if predicted is not None else None
+
+
 def shifted_patterns(pattern: np.ndarray, covered: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The predicted pattern and its coverage moved along the rows by each of ``PATTERN_SHIFTS`` pixels
     (the enrolment's parallax error), the unshifted pair as it is."""
@@ -1215,16 +1277,15 @@ def shifted_patterns(pattern: np.ndarray, covered: np.ndarray) -> Iterator[tuple
                np.asarray(cv2.warpAffine(covered.astype(np.float32), move, size)) > 0.999)
 
 
-def _pattern_reading(diff: np.ndarray, skin: np.ndarray, predicted: tuple[np.ndarray, np.ndarray] | None,
+def _pattern_reading(diff: np.ndarray, skin: np.ndarray, predicted: _Predicted | None,
                      noise_diff: np.ndarray | None, noise_scale: float) -> float:
     """The band energy of ``diff`` off the projector's predicted pattern over the energy on it
     (``dotref.match_pattern``), at the best-fitting of ``PATTERN_SHIFTS``; inf when untestable."""
     if predicted is None:
         return float("inf")
-    pattern, covered = predicted
     best = None
     pair = PairBands(diff, noise_diff)          # the difference's part of the fit, once for every shift
-    for p, c in shifted_patterns(pattern, covered):
+    for p, c in PatternFit.of_predicted(predicted).shifts():   # the pattern's, once for every difference
         match = match_pattern(pair, skin, p, c, noise_scale=noise_scale)
         if np.isfinite(match.unmatched) and (best is None or match.unmatched < best.unmatched):
             best = match
@@ -1505,7 +1566,7 @@ def clear_of_shading(img: _PairImages, skin: np.ndarray) -> tuple[np.ndarray, in
 
 def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
                same: tuple[np.ndarray, np.ndarray] | None = None, *,
-               predicted: tuple[np.ndarray, np.ndarray] | None = None, checked: bool = False,
+               predicted: _Predicted | None = None, checked: bool = False,
                forehead: np.ndarray | None = None, lower: np.ndarray | None = None,
                eyes: np.ndarray | None = None) -> ProjectorLight:
     """:func:`projector_light` on the IR pixels themselves: a lit and an unlit frame (float arrays
@@ -1622,7 +1683,7 @@ class _PairImages:
         return _blurs(unlit_texture(self.diff, self.off)) if TEXTURE_OUT else None
 
 
-def _pair_reading(img: _PairImages, skin: np.ndarray, predicted: tuple[np.ndarray, np.ndarray] | None,
+def _pair_reading(img: _PairImages, skin: np.ndarray, predicted: _Predicted | None,
                   checked: bool, shape: bool = True) -> ProjectorLight:
     """:func:`pair_light` on one mask, the glints already out; ``shape=False``: the speckle's
     readings only (no sharpness, coarse light or pattern)."""
@@ -1677,7 +1738,7 @@ def _pair_reading(img: _PairImages, skin: np.ndarray, predicted: tuple[np.ndarra
 MIN_REFERENCE_COVER = 0.9
 
 
-def reference_dot_shape(predicted: tuple[np.ndarray, np.ndarray] | None, skin: np.ndarray) -> float:
+def reference_dot_shape(predicted: _Predicted | None, skin: np.ndarray) -> float:
     """:func:`dot_shape` of the projector's recorded pattern where it falls on ``skin``
     (``predicted_pattern``: warped by the lit frame's own depth): the reading a hard matte surface
     (the enrolment's board and wall) would give with the very dots that landed on these pixels.
@@ -1691,12 +1752,12 @@ def reference_dot_shape(predicted: tuple[np.ndarray, np.ndarray] | None, skin: n
     the pattern covers under ``MIN_REFERENCE_COVER`` of the skin."""
     if predicted is None:
         return float("nan")
-    pattern, covered = predicted
+    fit = PatternFit.of_predicted(predicted)
     npix = int(skin.sum())
-    on = skin & covered
+    on = skin & fit.covered
     if npix == 0 or on.sum() < MIN_REFERENCE_COVER * npix:
         return float("nan")
-    return dot_shape(pattern, on)[0]
+    return dot_shape(fit.pattern, on, blurs=(fit.blurs(), None))[0]
 
 
 def _blurs(x: np.ndarray) -> list[np.ndarray]:

@@ -45,6 +45,7 @@ from agent.liveness.dotref import DotReference
 from agent.liveness.features import (
     FrameCues,
     IrSkin,
+    PatternFit,
     ProjectorLight,
     ProjectorMeasure,
     Run,
@@ -54,6 +55,7 @@ from agent.liveness.features import (
     motion_snr,
     motion_step,
     one_light_runs,
+    pattern_fit,
     projector_light_on,
 )
 from agent.liveness.fusion import ALGORITHM_VERSION, LivenessVerdict, VerdictThresholds, decide, fuse
@@ -206,6 +208,12 @@ def _energy_bytes(energies: list[float]) -> bytes:
 # this far along (framesets before its end): its evidence box has mostly settled, and the screen's
 # lag is guessed from the frames so far.
 AHEAD_BEFORE_END = 4
+# A lit frame this many framesets before a projector-challenged window's end, or fewer (the last one
+# excepted), has the pattern's side of its pairs' reading worked out as soon as it is measured
+# (``_pattern_ahead``): an on-off pair whose edge is within this of the end can have its noise pair
+# settled only by the last frameset (``_near``: the six frames nearest the edge), and is then read
+# beside the last measurement.
+PATTERN_BEFORE_END = 5
 
 _PairKey = tuple[int, int, tuple[int, int] | None]      # an on-off pair: (on, off, its noise pair)
 
@@ -264,6 +272,10 @@ class Judge:
         self._last_challenge: Future[_Verified | None] | None = None
         self._last_lights: Future[dict[_PairKey, ProjectorLight] | None] | None = None
         self._last_noise: Future[tuple[AlignedFrameSet, AlignedFrameSet, float] | None] | None = None
+        # Lit frames' predicted patterns with their side of the pairs' reading worked out, by lit
+        # frameset (``_pattern_ahead``), by the frameset whose coming queued the task: the lit one
+        # or the next.
+        self._patterns: dict[int, Future[dict[int, PatternFit]]] = {}
         self._tasks: list[Future] = []           # every task of this judge on the pool (``close``)
         self.sets: list[FrameSet] = []
         self.aligned: list[AlignedFrameSet] = []
@@ -364,6 +376,16 @@ class Judge:
         aligned: Future[AlignedFrameSet] | None = Future() if last and self._submitted else None
         measured = self.pool.submit(self._measure, fs, inspected, aligned, face)
         self._tasks += (inspected, measured)
+        k = len(self._submitted)
+        if (ch is not None and self.dot_reference is not None and Kind.PROJECTOR in ch.kinds
+                and ch.frames - 1 - PATTERN_BEFORE_END <= k < ch.frames - 1):
+            # Near the window's end, a lit frame's side of its pairs' reading (the predicted
+            # pattern's shifts and blurs) once it is measured and has an unlit neighbour: the pair's
+            # unlit frame or its noise pair may be the last frameset, and is then all that is left
+            # to read of it.
+            task = self.pool.submit(self._pattern_ahead, [*self._submitted, (fs, measured)], ch.frames)
+            self._patterns[k] = task
+            self._tasks.append(task)
         if ch is not None and ch.frames >= 2 and len(self._submitted) + 2 == ch.frames:
             # The window's last frameset but one: once a thread is free of it (its inspection
             # done), the grids of every frame so far are read in the box the window would end with
@@ -423,6 +445,7 @@ class Judge:
         self._pending.clear()
         self._submitted = []
         self._last_grids = self._guessed_grids = self._last_challenge = self._last_lights = self._last_noise = None
+        self._patterns = {}
         self.sets, self.aligned, self.faces, self.skins, self.boxes = [], [], [], [], []
         self.cues, self.motion_steps, self.cue_frames, self.energies, self.digests = [], [], [], [], []
         self.ranks, self.grids, self.lights, self.pair_steps = [], [], {}, {}
@@ -545,10 +568,52 @@ class Judge:
                 if key not in self.lights:
                     out[key] = projector_light_on(measured[on].skin, measured[on].aligned, sets[off],
                                                   (sets[pair[0]], sets[pair[1]]) if pair is not None else None,
-                                                  self.dot_reference)
+                                                  self._pattern_of(on))
             return out
         except Exception:                        # the frameset's own error reaches the caller at its fold
             return None
+
+    def _pattern_ahead(self, submitted: list[tuple[FrameSet, Future[_Measured]]], frames: int
+                       ) -> dict[int, PatternFit]:
+        """The predicted pattern (``features.pattern_fit``) with its side of a pair's reading worked
+        out (``PatternFit.warm``) of each lit frame that the window's IR energies so far give an
+        unlit neighbour, by frameset: the last of ``submitted`` when the frame before it is unlit
+        (or it is the window's last but one: the last frameset, still to come, may be its unlit
+        one), and the one before it when that is the second of two lit frames and the last is
+        unlit; each only with a face at the usual projector power. It depends on the lit frame's
+        measurement alone, so whichever pair reads it later (its unlit frame or its noise pair still
+        to come) takes it as it is: the same numbers. A frame the whole window splits otherwise costs
+        only this task's time, before the window's end. Runs on a judge thread; waits only for tasks
+        queued before it."""
+        out: dict[int, PatternFit] = {}
+        try:
+            measured = [f.result() for _, f in submitted]
+            lit = [bool(v) for v in projector_states(_window_energies([m.energy for m in measured]))]
+            usual = _usual_power([fs for fs, _ in submitted], lit)
+            m = len(submitted) - 1
+            wanted = [k for k in (m - 1, m) if k >= 1 and lit[k] and (
+                (k == m and (not lit[k - 1] or k == frames - 2)) or
+                (k == m - 1 and lit[k - 1] and not lit[m] and k != frames - 2))]
+            for k in wanted:
+                got = measured[k]
+                if self.dot_reference is None or got.measurement.face is None or got.skin is None or not usual(k):
+                    continue
+                fit = pattern_fit(self.dot_reference, got.skin, got.aligned)
+                if fit is not None:
+                    out[k] = fit.warm()
+        except Exception:                        # the frameset's own error reaches the caller at its fold
+            pass
+        return out
+
+    def _pattern_of(self, on: int) -> DotReference | PatternFit | None:
+        """What a pair lit by frameset ``on`` is read against (``projector_light_on``'s reference):
+        its pattern worked out ahead when there is one (waited for: it was queued before any task
+        or fold that reads a pair of it), else the projector's reference."""
+        for ahead in (self._patterns.get(on), self._patterns.get(on + 1)):
+            fit = ahead.result().get(on) if ahead is not None and not ahead.cancelled() else None
+            if fit is not None:
+                return fit
+        return self.dot_reference
 
     @staticmethod
     def _final_noise(before: Future[_Measured], last: Future[AlignedFrameSet]
@@ -670,7 +735,7 @@ class Judge:
             sets = self.sets
             light = self.lights[key] = projector_light_on(self.skins[on], self.aligned[on], sets[off],
                                                           (sets[pair[0]], sets[pair[1]]) if pair is not None
-                                                          else None, self.dot_reference)
+                                                          else None, self._pattern_of(on))
         return light
 
     def _step(self, i: int, j: int) -> tuple[float, float]:

@@ -28,6 +28,7 @@ from agent.liveness.challenge import (
 from agent.liveness.detectors import score
 from agent.liveness.features import (
     FrameCues,
+    PatternFit,
     ProjectorMeasure,
     Run,
     depth_noise,
@@ -390,13 +391,17 @@ def match_pattern_alone(diff: np.ndarray, skin: np.ndarray, predicted: np.ndarra
     return unmatched, covered_share
 
 
-def pattern_reading_alone(diff: np.ndarray, skin: np.ndarray, predicted: tuple[np.ndarray, np.ndarray] | None,
+def pattern_reading_alone(diff: np.ndarray, skin: np.ndarray,
+                          predicted: tuple[np.ndarray, np.ndarray] | PatternFit | None,
                           noise_diff: np.ndarray | None, noise_scale: float) -> float:
     """``features._pattern_reading`` as it was before perf26: every shift's fit on its own
-    (``match_pattern_alone``), the shifts as the agent makes them."""
+    (``match_pattern_alone``), the shifts as the agent makes them (of a ``PatternFit`` only its
+    pattern and coverage are read: nothing it worked out)."""
     from agent.liveness.features import shifted_patterns
     if predicted is None:
         return float("inf")
+    if isinstance(predicted, PatternFit):
+        predicted = predicted.pattern, predicted.covered
     best = None
     for p, c in shifted_patterns(*predicted):
         unmatched, _ = match_pattern_alone(diff, skin, p, c, noise_diff, noise_scale)

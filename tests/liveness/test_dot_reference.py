@@ -21,6 +21,7 @@ from agent.liveness.dotref import (
     EnrolmentFailed,
     EnrolPair,
     PairBands,
+    PatternBands,
     ReferenceInvalid,
     enrol,
     match_pattern,
@@ -194,7 +195,9 @@ def test_light_off_the_pattern_is_unmatched(enrolled):
 def test_a_pairs_bands_worked_out_once_fit_every_pattern_as_a_fit_of_its_own(enrolled):
     # ``features`` fits one pair's difference to the predicted pattern at several shifts; what the
     # fit reads of the difference alone (its local mean, its relative bands, the noise pair's) is
-    # worked out once (``PairBands``) for all of them. Every fit is the one the difference given on
+    # worked out once (``PairBands``) for all of them, and what it reads of the pattern alone (its
+    # blurs' bands) once for every difference (``PatternBands``, as the judge works out a lit
+    # frame's side ahead). Every fit is the one the difference given on
     # its own makes, to the bit (``match_pattern_alone``: the lines before perf26): with and without
     # a noise pair, patterns moved along the rows, a reference not covering the skin, and a
     # difference too dim to read.
@@ -207,6 +210,7 @@ def test_a_pairs_bands_worked_out_once_fit_every_pattern_as_a_fit_of_its_own(enr
     skin = np.zeros(truth.shape, bool)
     skin[12:-12, 12:-12] = True
     dim = np.full_like(diff, 0.5)
+    patterns: dict[float, PatternBands] = {}       # the pattern's side, once for every difference (perf27)
     for d, nd, scale in ((diff, None, 0.0), (diff, noise, 1.3), (dim, noise, 1.0)):
         pair = PairBands(d, nd)
         for shift in (-1.0, -0.5, 0.0, 0.5, 1.0):
@@ -216,8 +220,9 @@ def test_a_pairs_bands_worked_out_once_fit_every_pattern_as_a_fit_of_its_own(enr
             for cov in (c, np.zeros_like(c)):
                 shared = match_pattern(pair, skin, p, cov, noise_scale=scale)
                 alone = match_pattern(d, skin, p, cov, nd, scale)
+                both = match_pattern(pair, skin, patterns.setdefault(shift, PatternBands(p)), cov, noise_scale=scale)
                 want = match_pattern_alone(d, skin, p, cov, nd, scale)
-                for got in (shared, alone):
+                for got in (shared, alone, both):
                     assert got.covered == want[1]
                     assert got.unmatched == want[0] or (np.isnan(got.unmatched) and np.isnan(want[0]))
         assert pair.noise_bands() is None if nd is None else pair.noise_bands() is not None

@@ -322,6 +322,72 @@ def test_the_last_pairs_and_depth_noise_are_worked_out_beside_the_last_measureme
 
 
 @pytest.fixture(scope="module")
+def recorded_train(gate) -> tuple[Challenge, Recorded, Any]:
+    """A train presentation's 32-frameset window under both challenges (its lit frames near the end
+    read pairs whose noise pair the last frameset settles), what the judge measured for each
+    frameset, and its camera's enrolled projector pattern (pad-eval's)."""
+    from hil.padeval import dot_reference_for, presentation_uri
+    uri = presentation_uri("train", "live", 6)
+    challenge = Challenge.from_nonce(NONCE, 32, BOTH)
+    with drivers.open(uri) as cam:
+        projector = Projector(cam)
+        projector.begin()
+        try:
+            sets = collect(FramesetReader(cam), challenge.frames, challenge, projector, per_frameset=True)
+        finally:
+            projector.end()
+    measurer = Judge(gate, VerdictThresholds(), challenge=challenge)
+    return challenge, [(fs, measurer._measure(fs, measurer._inspect(fs))) for fs in sets], dot_reference_for(uri)
+
+
+def test_a_lit_frames_side_of_the_pattern_fit_is_worked_out_as_it_is_measured(gate, recorded_train, monkeypatch):
+    # With the projector's pattern recorded, a lit frame near a projector window's end has its side
+    # of its pairs' pattern fit (the predicted pattern's shifts, their fit bases and blurs:
+    # ``features.PatternFit``) worked out on a judge thread once it is measured, before the pair's
+    # unlit frame or noise pair comes; the pair is then read against it, at a fold or beside the
+    # last measurement. Every pair's reading and the verdict are those of the judge without threads,
+    # whose every pair predicts its pattern itself, to the bit; and a pattern worked out for one frame
+    # and handed to a pair of another is not taken (that pair reads its own).
+    import agent.liveness.judge as J
+    from agent.liveness.features import PatternFit
+    challenge, inputs, dot = recorded_train
+    given: list[Any] = []
+    light_on = J.projector_light_on
+
+    def recorded_light(patch, lit, dark, same=None, reference=None):
+        given.append(reference)
+        return light_on(patch, lit, dark, same, reference)
+    monkeypatch.setattr(J, "projector_light_on", recorded_light)
+    ahead = 0
+    for scene in ("train live/6",):
+        # The window as recorded and a frameset or two shorter: its last frameset lit or unlit.
+        for cut in (0, 1, 2):
+            ch = Challenge.from_nonce(NONCE, challenge.frames - cut, BOTH)
+            window = inputs[:challenge.frames - cut]
+            given.clear()
+            j = _fed_as_delivered(gate, ch, window, dot)
+            threaded = j.finish()
+            fits = [r for r in given if isinstance(r, PatternFit)]
+            ahead += len(fits)
+            serial = Judge(gate, VerdictThresholds(), challenge=ch, notes=["a note from the session"],
+                           dot_reference=dot)
+            for fs, m in window:
+                serial._fold(fs, m)
+            alone = serial.finish()
+            assert _same(threaded.verdict.to_dict(), alone.verdict.to_dict()), (scene, cut)
+            assert j.lights.keys() == serial.lights.keys(), (scene, cut)
+            assert all(repr(j.lights[k]) == repr(serial.lights[k]) for k in j.lights), (scene, cut)
+            for fit in fits[:1]:
+                # Handed to a pair lit by another frame: that frame's own prediction is read.
+                on, off, pair = next(k for k in serial.lights if serial.aligned[k[0]] is not fit.source[1])
+                same = (serial.sets[pair[0]], serial.sets[pair[1]]) if pair is not None else None
+                got = light_on(serial.skins[on], serial.aligned[on], serial.sets[off], same, fit)
+                assert repr(got) == repr(serial.lights[(on, off, pair)])
+            j.close()
+    assert ahead >= 1                              # some pair read a pattern worked out ahead
+
+
+@pytest.fixture(scope="module")
 def inspected(gate, recorded) -> dict[int, _Seen]:
     """Each recorded frameset's inspection (detections, IR energy, digest), by the frameset's id."""
     inspector = Judge(gate, VerdictThresholds(), challenge=None)
@@ -354,10 +420,11 @@ def as_recorded(recorded, inspected, monkeypatch):
     monkeypatch.setattr(Judge, "_measure", measure)
 
 
-def _fed_as_delivered(gate, challenge: Challenge, inputs: Recorded) -> Judge:
+def _fed_as_delivered(gate, challenge: Challenge, inputs: Recorded, dot_reference=None) -> Judge:
     """A judge on its threads fed as a camera delivers the window: each frameset measured and
     folded before the next comes, the last one added (not yet finished)."""
-    j = Judge(gate, VerdictThresholds(), challenge=challenge, notes=["a note from the session"], pool=judge_pool())
+    j = Judge(gate, VerdictThresholds(), challenge=challenge, notes=["a note from the session"], pool=judge_pool(),
+              dot_reference=dot_reference)
     for fs, _ in inputs[:-1]:
         j.add(fs)
         j._submitted[-1][1].result()

@@ -811,3 +811,26 @@ def test_frames_without_a_glint_are_measured_as_they_were():
         same_on, same_off, same_mask, same_pair, filled = without_glints(on, off, scene.mask, (a, b))
         assert filled == 0 and same_on is on and same_off is off and same_mask is scene.mask
         assert same_pair is not None and same_pair[0] is a and same_pair[1] is b
+
+
+@pytest.mark.parametrize("scatter", [RESIN_SCATTER, SKIN_SCATTER])
+def test_a_pattern_worked_out_ahead_reads_every_pair_as_predicted_on_its_own(scatter):
+    # The judge works out a lit frame's side of the pattern fit (``features.PatternFit``: the
+    # predicted pattern's shifts, their fit bases and blurs) before its pair's unlit frame comes. A
+    # pair read against it reads what it reads against the pattern as predicted, to the bit, with and
+    # without a noise pair; worked out whole (``warm``) or as read.
+    from agent.liveness.features import PatternFit
+    lamp = Projected(20, 40, scatter, 80, extra=6, switching="synced", lamp_sigma=1.2)
+    lit = list(projector_schedule(b"\0" * 16, 32))
+    frames = [lamp.frame_at(k, lit[k], lit[k]) for k in range(32)]
+    predicted = (dot_points(lamp.mask.shape), np.ones(lamp.mask.shape, bool))
+    read = 0
+    for k, on, off in _edges(lit):
+        p = _noise_pair(lit, k, 32)
+        for same in ((frames[p[0]], frames[p[1]]) if p is not None else None, None):
+            want = pair_light(frames[on], frames[off], lamp.mask, same, predicted=predicted, checked=True)
+            for fit in (PatternFit(*predicted).warm(), PatternFit(*predicted)):
+                got = pair_light(frames[on], frames[off], lamp.mask, same, predicted=fit, checked=True)
+                assert repr(got) == repr(want)
+            read += np.isfinite(want.unmatched)
+    assert read >= 3
