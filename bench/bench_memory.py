@@ -112,6 +112,12 @@ ALLOC_WARM = 2                    # sessions before counting: every table built,
 ALLOC_SITES = 8                   # call sites listed per process and phase
 PHASES = ("quality loop", "window")
 SERIES_LOG = os.environ.get("CAPTURE_AGENT_BENCH_SERIES_LOG", "")   # a JSON line a session (a run may not end)
+# Each sample waits this long after its session: the worker's RSS climbs to ~300 MiB in a session and its
+# ``malloc_trim`` after the verdict gives it back (to ~141 MiB within 0.25 s, polled at load 40), but a sample
+# taken as the result came back caught the worker before or during that trim in 12 of 53 sessions (8-92 MiB
+# above the median), noise that made the worker's slope interval -98..+491 MiB per 1,000 sessions.
+# A kiosk's gap between customers is longer than this.
+SETTLE_S = float(os.environ.get("CAPTURE_AGENT_BENCH_SETTLE_S", "1.0"))
 # The daemon part starts no session after this many seconds of steady state (a run sized to the time there is).
 BUDGET_S = float(os.environ.get("CAPTURE_AGENT_BENCH_SECONDS", "inf"))
 REST_S = float(os.environ.get("CAPTURE_AGENT_BENCH_REST_S", "30"))
@@ -326,7 +332,9 @@ def daemon_rows() -> list[dict]:
             for i in range(WARM):
                 t_s = time.perf_counter()
                 accepted += _verify(p.socket, i, outcomes)
-                series.sample(daemon_processes(daemon.proc.pid), time.perf_counter() - t_s)
+                wall_s = time.perf_counter() - t_s
+                time.sleep(SETTLE_S)
+                series.sample(daemon_processes(daemon.proc.pid), wall_s)
             procs = daemon_processes(daemon.proc.pid)
             before = sample(procs)
             t0 = time.perf_counter()
@@ -337,7 +345,9 @@ def daemon_rows() -> list[dict]:
                 ran += 1
                 t_s = time.perf_counter()
                 accepted += _verify(p.socket, i, outcomes)
-                series.sample(daemon_processes(daemon.proc.pid), time.perf_counter() - t_s)
+                wall_s = time.perf_counter() - t_s
+                time.sleep(SETTLE_S)
+                series.sample(daemon_processes(daemon.proc.pid), wall_s)
             elapsed = time.perf_counter() - t0
             procs_after = daemon_processes(daemon.proc.pid)
             after = sample(procs_after)
