@@ -70,8 +70,9 @@ run sized to the time there is); ``CAPTURE_AGENT_BENCH_SERIES_LOG`` appends each
 ``CAPTURE_AGENT_BENCH_MEMORY_PARTS`` (``daemon,in-process``) which parts run. For the issue's 1,000
 sessions: ``CAPTURE_AGENT_BENCH_SESSIONS=1000 CAPTURE_AGENT_BENCH_MEMORY_PARTS=daemon nice -n 19
 python -m bench memory`` plus ``CAPTURE_AGENT_BENCH_SERIES_LOG``: a session costs about 3.5 CPU
-seconds (the three processes together), 1,000 about an hour of both cores; at load 30-45 on this
-shared machine a session took 10-20 s of wall time.
+seconds (the three processes together), 1,000 about an hour of both cores; on this shared machine
+a session took 10-20 s of wall time at load 30-45 one hour and 2-5 s (median 3.1) at load 17-39 the
+next (691 sessions in 41 minutes, ``docs/liveness.md``).
 """
 
 from __future__ import annotations
