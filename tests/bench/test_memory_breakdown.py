@@ -46,3 +46,28 @@ def test_breakdown_adds_up_to_the_process_and_sees_what_it_holds():
         done.set()
         t.join()
         anon.close()
+
+
+def test_series_counts_each_process_cpu_per_session_and_logs_every_sample(tmp_path, monkeypatch):
+    import json
+    import os
+    import time
+
+    from bench import bench_memory
+    log = tmp_path / "series.jsonl"
+    monkeypatch.setattr(bench_memory, "SERIES_LOG", str(log))
+    me = os.getpid()
+    assert bench_memory.cpu_seconds(me) > 0.0
+    assert bench_memory.cpu_seconds(2**22 + 1) == 0.0                 # above pid_max's limit: no such process
+    s = bench_memory.Series()
+    procs = {"daemon": [me], "worker": [me], "camera host": []}
+    s.sample(procs, 1.5)
+    t0 = time.process_time()
+    while time.process_time() - t0 < 0.2:                             # 0.2 s of this process's CPU between samples
+        pass
+    s.sample(procs, 2.5)
+    assert s.cpu["daemon"][1] >= 0.15 and s.cpu["camera host"] == [0.0, 0.0]
+    assert s.cpu["daemon"][0] > 0.0                                   # the first: all the CPU before it
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [x["session"] for x in lines] == [1, 2] and lines[1]["wall_s"] == 2.5
+    assert lines[1]["daemon CPU s"] == s.cpu["daemon"][1] and lines[1]["daemon RSS"] == s.values["daemon RSS"][1]
