@@ -4,9 +4,10 @@ at random (``beacon.FailingTube``), an amber warning beacon's flashes at a night
 its people's peaked caps (``identity.CAP_*``, ``head._cap_layer``), and the earlier families (the fifteenth
 included) left as they were.
 
-Nothing here computes a verdict, a score or a quality decision on the sixteenth family: it is built as the
-unseen test family of the twenty-seventh session (hil.padeval.UNSEEN_SPLITS). Tests open its URIs for frames,
-light, pools and refusals only."""
+Nothing here computes a verdict, a score or a quality decision on the sixteenth family: it was built as the
+unseen test family of the twenty-seventh session and evaluated once, whole, on main 46c04a4's judge
+(docs/liveness.md, *The sixteenth family*); a development set since. Tests open its URIs for frames, light,
+pools and refusals only."""
 
 import dataclasses
 
