@@ -441,8 +441,9 @@ TEXTURE_OUT = False
 # not, and a free-running dimmer's phase is drawn alike for lit and unlit frames, so the lit frames'
 # median skin level less the unlit frames' median is the projector's own (``level_steps``). A pair
 # whose level (its skin's mean on-off difference) is further than ``MAX_LEVEL_STEP`` of that from it
-# has no shape read (``ProjectorMeasure.pool``: ``ProjectorLight.stepped``), its speckle kept (the pairs
-# over ``MAX_SAME_STATE_MID_SHARE`` or ``MAX_GONE_SHARE`` give none: ``speckled``). Only with
+# has no shape read (``ProjectorMeasure.pool``: ``ProjectorLight.stepped``), and under it no speckle
+# either (``fell``, ``speckled``, fanmat27: its mean lost light its high band did not; as the pairs over
+# ``MAX_SAME_STATE_MID_SHARE`` or ``MAX_GONE_SHARE`` give none). Only with
 # ``MIN_STEP_PAIRS`` pairs at least (medians of fewer say little). Train's steady rooms (lives 0-19):
 # every pair within 0.098 of it (live/10; the others 0.082 at most, 18 of 20 under 0.03), so 0.15 is
 # half as much again (pairs25, docs/liveness.md).
@@ -501,6 +502,7 @@ class ProjectorLight:
                                       # NaN: no noise pair or no shape read)
     off_level: float = float("nan")   # mean of the unlit frame on the skin (DN; NaN: not measured)
     stepped: bool = False             # the shape not read: the pair's level off the window's (``level_steps``)
+    fell: bool = False                # ... stepped under it: no speckle either (``speckled``)
     unmatched: float = float("nan")   # band energy not on the projector's predicted pattern over the energy
                                       # on it (``dotref.match_pattern``); NaN: no reference, inf: not testable
     reference_sharpness: float = float("nan")   # ``dot_shape`` of the projector's recorded pattern where it
@@ -681,8 +683,8 @@ class ProjectorMeasure:
     the pairs it could not be tested on, and ``pattern_checked`` says every pair was. ``unshaped``
     (``eyes_unshaped``) counts the pairs whose dots' shape was not read on the skin (on the discs over
     the eyes) because light moved in their noise pair (``ProjectorLight.unshaped``): they are in
-    neither ``sharpness`` nor its floor (``eyes_sharpness``), those light moved in
-    (``ProjectorLight.moved``) in neither ``speckle`` nor its floor (``speckled``), and a session left
+    neither ``sharpness`` nor its floor (``eyes_sharpness``), nor in ``speckle`` or its floor (``speckled``:
+    light moved in them, ``ProjectorLight.moved``, or their level fell off the window's, ``fell``), and a session left
     without a shape reading is not measurable (``detectors.evaluate``). ``eyes_read`` counts the
     two-sided pairs read on the discs over the eyes."""
     speckle: float
@@ -748,7 +750,8 @@ class ProjectorMeasure:
         lights = level_steps(lights, med)
         lights, shaded = _unshaded_part(lights, med)
         # A pair light moved in (``ProjectorLight.moved``: in its noise pair, or away between its own
-        # frames) gives no speckle either (``speckled``), neither here nor in the pool below.
+        # frames), or whose level fell under the window's (``fell``), gives no speckle either
+        # (``speckled``), neither here nor in the pool below.
         apart = [x for x in speckled(lights) if np.isfinite(x.contrast2) and not x.one_sided and x.cheeks is not None]
         if shaded:
             apart = []                    # the part the flood leaves alone stands; no rule below moves it
@@ -822,15 +825,27 @@ class ProjectorMeasure:
 
 def speckled(lights: list[ProjectorLight]) -> list[ProjectorLight]:
     """The pairs whose speckle the session's material measure reads: all but those light moved in
-    (``ProjectorLight.moved``). Light that moved in a pair's noise pair is subtracted as noise from its
+    (``ProjectorLight.moved``) and those whose level fell off the window's (``ProjectorLight.fell``). Light that
+    moved in a pair's noise pair is subtracted as noise from its
     on-off difference's high band (the speckle reads soft); light that went away between its unlit and
     lit frames leaves its edges in that high band as if they were dots (the speckle reads hard: the
     eleventh's live/52, /103, /122 at 0.32-0.39 on one such pair, fleck25; a fleck 60 DN dimmer in the lit
     frame than in the unlit one reads skin at 0.34): neither an estimate nor a floor (fleck26,
-    docs/liveness.md). A pair whose level alone stepped off the window's (``stepped``: a dimmer's phase,
-    or a face nearer or farther) keeps its speckle, each pair's contrast being over its own level, as
-    pairs25 left it. Train's lives have no such pair (fleck24, pairs25), so nothing changes there."""
-    return [x for x in lights if not x.moved]
+    docs/liveness.md). Nor those whose level stepped *under* the window's (``fell``, ``level_steps``):
+    the contrast is the difference's high-band energy over its squared mean, and that mean is the
+    projector's light only when the room's light was the same in both frames. Light that changed
+    between them by d DN (a ceiling fan's blades, a dimmer's phase) puts d in the mean and almost
+    nothing in the dots' high band, so the pair reads (level / (level + d))^2 times too hard when
+    d < 0; and a fall that leaves the pair under ``MIN_PROJECTOR_SNR`` made it a one-sided "floor",
+    which then said hard of skin (the fifteenth family's fan lives, fanmat27: one pair's squared
+    contrast at 0.36-0.67 against their steady pairs' 0.03-0.06 held the material at 0;
+    docs/liveness.md). A level that fell because the projector's own light did (a switch caught
+    mid-exposure) lowers both alike and leaves nothing to lose. A pair stepped *over* the window's
+    keeps its speckle, as pairs25 left it: light added to the mean only softens its contrast, so as a
+    floor it still errs soft (a nearer face's clipped hard pairs stay a floor:
+    ``test_clipped_pairs_cap_what_unclipped_pairs_say``), and as an estimate it is main's. Train's
+    lives have no stepped pair (fleck24, pairs25), so nothing changes there."""
+    return [x for x in lights if not (x.moved or x.fell)]
 
 
 def level_steps(lights: list[ProjectorLight], med: Callable[[list[float]], float]) -> list[ProjectorLight]:
@@ -839,9 +854,9 @@ def level_steps(lights: list[ProjectorLight], med: Callable[[list[float]], float
     two frames (a dimmer's phase) is in its difference as if it were the projector's. The projector's
     own level is the pairs' median lit-frame skin level less their median unlit one (a dimmer's phase
     is drawn alike for both, and moves neither median far), over every pair with its frames' levels,
-    those too faint to measure among them (a level a dimmer took under ``MIN_PROJECTOR_LEVEL_DN``). Their
-    speckle stays, a one-sided one a floor still (errs hard). None changes with fewer than
-    ``MIN_STEP_PAIRS`` such pairs, or no positive level."""
+    those too faint to measure among them (a level a dimmer took under ``MIN_PROJECTOR_LEVEL_DN``). They
+    give no speckle either when under it (``fell``, ``speckled``: the mean a contrast divides by lost light
+    the dots' high band did not). None changes with fewer than ``MIN_STEP_PAIRS`` such pairs, or no positive level."""
     levelled = [x for x in lights if np.isfinite(x.level) and np.isfinite(x.off_level)]
     if len(levelled) < MIN_STEP_PAIRS:
         return lights
@@ -849,7 +864,7 @@ def level_steps(lights: list[ProjectorLight], med: Callable[[list[float]], float
     if not ref > 0:
         return lights
     off = {id(x) for x in levelled if np.isfinite(x.contrast2) and abs(x.level - ref) > MAX_LEVEL_STEP * ref}
-    return [without_shape(x) if id(x) in off else x for x in lights]
+    return [replace(without_shape(x), fell=bool(x.level < ref)) if id(x) in off else x for x in lights]
 
 
 def without_shape(x: ProjectorLight) -> ProjectorLight:

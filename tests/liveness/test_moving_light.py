@@ -353,3 +353,56 @@ def test_a_lamp_waved_over_a_printed_band_in_all_but_two_pairs_is_not_measurable
     m, s = judged(window(SKIN_SCATTER, 3.0, eyes_scatter=SKIN_SCATTER, over_eyes=True, until=26))
     assert m.eyes_read == 2 and m.eyes_sharpness < SHARPNESS.live
     assert s.eyes_unmeasured and 0.0 < session_score(s) <= DROWNED_SCORE_CAP
+
+
+def _fan_window(scatter: float, drop_dn: float, seed: int = 0, pairs: tuple[int, ...] = (1, 4),
+                room: float = 2.4) -> list[ProjectorLight]:
+    """A window under a room of ``room`` x 20 DN whose light falls by ``drop_dn`` in the lit frames of
+    ``pairs`` (a ceiling fan's blade over the lamp then, fanmat27; the fifteenth family's fan lives:
+    unlit skin 65-150 DN, the dots 25-40 DN, their lit frames 15-30 DN under the window's)."""
+    lit = list(projector_schedule(b"\0" * 16, 32))
+    edges = _edges(lit)
+    dimmer = [room] * 32
+    for i in pairs:
+        dimmer[edges[i][1]] = room - drop_dn / 20.0
+    return window(scatter, 0.0, dimmer=dimmer, fleck_dn=0.0, seed=seed)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("drop_dn", [8.0, 12.0])
+def test_a_pair_whose_lit_frame_a_fan_darkened_is_no_floor_under_skin(seed, drop_dn, monkeypatch):
+    # The fifteenth family's fan lives (live/73, /154, /257): one or two pairs whose lit frame caught
+    # the blade's shadow read their level 8-10 DN against the window's 22-38, so under
+    # MIN_PROJECTOR_SNR (one-sided), and their contrast, the dots' whole high band over that low mean,
+    # 0.36-0.67 squared against the steady pairs' 0.03-0.06: a "floor" harder than resin's that held
+    # the material at 0 (a lockout strike). Their level stepped off the window's (``level_steps``):
+    # now they give no speckle (``features.speckled``), and skin reads as the steady pairs read it.
+    lights = _fan_window(SKIN_SCATTER, drop_dn, seed)
+    assert all(lights[i].one_sided and lights[i].contrast2 > 3 * lights[0].contrast2 for i in (1, 4))
+    m, s = judged(lights)
+    assert m.unshaped == 2 and m.floor_pairs == 0 and m.pairs == 7
+    assert s.material == 1.0 and session_score(s) == 1.0
+    with monkeypatch.context() as mp:                 # main f5d8786: the stepped pairs' speckle kept
+        mp.setattr(features, "speckled", lambda ls: [x for x in ls if not x.moved])
+        m0, s0 = judged(lights)
+    assert m0.floor_pairs == 2 and s0.material == 0.0 and session_score(s0) == 0.0
+    # A mask under the same fan: its steady pairs still read resin.
+    m, s = judged(_fan_window(RESIN_SCATTER, drop_dn, seed))
+    assert m.pairs == 7 and s.material == 0.0 and session_score(s) == 0.0
+
+
+@pytest.mark.parametrize("frame", ["lit", "unlit"])
+def test_an_attacker_stepping_pairs_under_a_mask_never_makes_it_live(frame):
+    # An injector that sees every command steps the room's light in the lit (or unlit) frames of a set
+    # of pairs, dimmer or brighter, with or without attack B's lamp switched with the projector
+    # (bench.fan_pairs' searched attacker, a subset): the pairs it steps give nothing, and what is left
+    # is the mask's own steady pairs, or too few of them to measure (never live).
+    edges = _edges(list(projector_schedule(b"\0" * 16, 32)))
+    for pairs in ((0, 2, 4, 6, 8), tuple(range(len(edges) - 2))):
+        for factor in (0.5, 2.0):
+            for lamp in (0.0, 40.0):
+                dimmer = [2.4] * 32
+                for i in pairs:
+                    dimmer[edges[i][1] if frame == "lit" else edges[i][2]] = 2.4 * factor
+                m, s = judged(window(RESIN_SCATTER, 0.0, dimmer=dimmer, fleck_dn=0.0, synced=lamp))
+                assert s.material != 1.0 and session_score(s) <= DROWNED_SCORE_CAP, (pairs, factor, lamp)
