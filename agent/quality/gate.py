@@ -23,7 +23,7 @@ import numpy as np
 
 from agent.face import Detection, FaceDetector, Mesh, face_mesh
 from agent.face.pose import POSE_AGREEMENT_DEG, Pose, head_pose
-from agent.face.relit import relit_detections
+from agent.face.relit import ir_relit, relit_detections
 from agent.pipeline import inplace
 from agent.pipeline.align import AlignedFrameSet
 from agent.quality import metrics as M
@@ -225,6 +225,16 @@ class QualityGate:
         photographs and walls, the depth does not)."""
         return [d for d in relit_detections(self.detector, aligned.color.pixels) if head_in_depth(d, aligned).is_head]
 
+    def relit_mesh(self, aligned: AlignedFrameSet, det: Detection) -> Mesh | None:
+        """The second landmark try, for a detected face whose mesh presence is under the limit: FaceMesh
+        on the colour relit by the light the aligned IR shows (``agent.face.relit.ir_relit``: the sun's
+        stripes through blinds cross both images); None where the IR shows no hard stripes on the face
+        or the colour does not darken with it."""
+        if aligned.ir is None:
+            return None
+        relit = ir_relit(aligned.color.pixels, aligned.ir, det)
+        return face_mesh(relit, det) if relit is not None else None
+
     def main_face_mesh(self, bgr: np.ndarray, detections: list[Detection]) -> Mesh | None:
         """The main face's landmarks (``face_mesh``, irises included, exactly as ``measure`` runs
         it) when the colour image's detections alone say which face is the main one: a single
@@ -271,6 +281,11 @@ class QualityGate:
                                       "MULTIPLE_FACES"))
             if mesh is None:
                 mesh = face_mesh(bgr, d)
+            if mesh.presence < t.presence_min:
+                second = self.relit_mesh(aligned, d)
+                if second is not None and second.presence >= t.presence_min:
+                    mesh = second
+                    values["mesh_relit"] = 1.0          # landmarks from the IR-relit second try
             pose = head_pose(mesh.landmarks, mesh.pupils, aligned.depth_m, color.intrinsics)
             face = FaceObservation(d, mesh, pose.yaw, pose.pitch, pose.roll, pose.source, pose)
             depth = face_depth(aligned, mesh.landmarks, mesh.ipd_px)
