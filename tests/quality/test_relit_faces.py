@@ -81,10 +81,15 @@ def test_a_photograph_the_relit_image_makes_a_face_of_is_no_face(plain):
     assert [c.prompt for c in m.checks if not c.ok] == ["NO_FACE"]
 
 
-def test_the_first_try_is_unchanged_where_it_finds_a_face(plain, monkeypatch):
+def forbid(monkeypatch, name: str, why: str) -> None:
+    """Make the gate's ``name`` (a second try) fail the test if it runs."""
     def refuse(*_):
-        raise AssertionError("the second try ran on a frame whose first try found a face")
-    monkeypatch.setattr(gate_module, "relit_detections", refuse)
+        raise AssertionError(why)
+    monkeypatch.setattr(gate_module, name, refuse)
+
+
+def test_the_first_try_is_unchanged_where_it_finds_a_face(plain, monkeypatch):
+    forbid(monkeypatch, "relit_detections", "the second try ran on a frame whose first try found a face")
     m = QualityGate().measure(plain)
     assert m.face is not None and "faces_relit" not in m.values
 

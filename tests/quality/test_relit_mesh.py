@@ -13,12 +13,11 @@ import pytest
 
 from agent.face import FaceDetector, face_mesh
 from agent.face.relit import ir_relit
-from agent.quality import gate as gate_module
 from agent.quality.gate import QualityGate
 from bench import stripes_landmarks as S
 from drivers.sim import scene as sim_scene
 
-from .test_relit_faces import PLAIN, aligned_sets
+from .test_relit_faces import PLAIN, aligned_sets, forbid
 
 # fourteenth/bona_fide/live/47 (a development family's presentation, refused FACE_INCOMPLETE on main
 # 4d96aa7: 29 of 30 framesets): a face at 432 mm under the blinds' stripes, found by the detector,
@@ -56,9 +55,7 @@ def test_the_stripes_landmarks_come_from_the_ir_relit_try_and_are_nearer_the_tru
 
 
 def test_the_second_try_does_not_run_where_the_first_mesh_holds(plain, monkeypatch):
-    def refuse(*_):
-        raise AssertionError("the IR-relit mesh ran on a face whose first mesh was present")
-    monkeypatch.setattr(gate_module, "ir_relit", refuse)
+    forbid(monkeypatch, "ir_relit", "the IR-relit mesh ran on a face whose first mesh was present")
     m = QualityGate().measure(plain)
     assert m.face is not None and "mesh_relit" not in m.values
 
