@@ -159,6 +159,10 @@ AMBIENT_DETAIL = ("the room's light on the face changed during the illumination 
 # over several frames: a lamp's light pulsing on the face (a ceiling fan's blades under it, 7.5-29 Hz
 # against 30 fps; :func:`_ambient_explained`'s pulse; docs/liveness.md, *A ceiling fan's pulses*).
 PULSE_CHANGES = 3                 # within-step changes along the room's colour, at least half the largest
+# A room light's colour direction may hold a channel at zero (an amber beacon adds no blue): its component
+# there is then the estimate's noise around 0, either sign; below -this it is a colour change, not a light
+# (:func:`_light_without_a_channel`).
+LIGHT_CHANNEL_FLOOR = 0.05
 PULSED_DETAIL = ("the room's light on the face pulsed during the illumination sequence (a fan's blades under a "
                  "lamp): the screen's light could not be verified against it")
 # A contradiction that a flickering, patchy bright ambient explains (sunflecks through leaves) is not
@@ -817,6 +821,31 @@ def _shifted(steps: Sequence[Step], late: tuple[int, ...]) -> tuple[Step, ...]:
     return tuple(out)
 
 
+def _light_without_a_channel(a: np.ndarray) -> bool:
+    """Is the unit direction ``a`` a room light's colour with one channel at zero (an amber beacon: red
+    and green, no blue)? Every component above ``-LIGHT_CHANNEL_FLOOR`` (the zero channel's estimate
+    is noise around 0), and its second-largest component more than ``ILLUMINATION_CROSSTALK`` times its
+    largest: one screen channel's step reaches the others by at most that share (the panel's
+    crosstalk), so a direction within it (a red lamp alone) may be the screen's and stays a
+    contradiction (docs/liveness.md, *A beacon's flashes and a failing tube's steps*)."""
+    top = np.sort(a)[::-1]
+    return bool(np.all(a > -LIGHT_CHANNEL_FLOOR) and top[1] > ILLUMINATION_CROSSTALK * top[0])
+
+
+def _flashes(steps: np.ndarray, inside: np.ndarray, floor: float) -> bool:
+    """A flash of the room's light inside one screen step: a frame whose room light (``steps``: its
+    change between consecutive compared frames; ``inside``: those of one screen step, the frames
+    adjacent) jumped by ``floor`` or more and came back by ``floor`` or more at the next frame, to
+    within half the smaller jump of where it was. The screen holds every colour for at least
+    ``ILLUMINATION_STEPS[0]`` (3) framesets, so a one-frame excursion inside a step is not a screen's
+    edge, a blind stream's own included (an amber beacon's 7-35 ms flash; docs/liveness.md, *A
+    beacon's flashes and a failing tube's steps*)."""
+    a, b = steps[:-1], steps[1:]
+    both = inside[:-1] & inside[1:]
+    return bool(np.any(both & (a * b < 0) & (np.minimum(np.abs(a), np.abs(b)) >= floor)
+                       & (np.abs(a + b) < np.minimum(np.abs(a), np.abs(b)) / 2)))
+
+
 def _ambient_explained(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separation: float) -> str | None:
     """Does an uncommanded change of the room's light explain why the face's colour contradicted the
     sequence? At some lag:
@@ -874,7 +903,7 @@ def _ambient_explained(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_s
         d = (yl[1:] - yl[:-1])[pair]
         _, sv, vt = np.linalg.svd(d, full_matrices=False)
         a = vt[0] * (1.0 if vt[0].sum() >= 0 else -1.0)
-        if not np.all(a > 0):
+        if not (np.all(a > 0) or _light_without_a_channel(a)):
             continue                                            # not the channels together
         proj = np.eye(3) - np.outer(a, a)
         z = yl @ proj
@@ -909,11 +938,12 @@ def _ambient_explained(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_s
         jumps = np.abs(np.diff(room))
         if np.max(jumps) <= spread / 2:
             return AMBIENT_DETAIL                               # over several frames: a shadow passing
-        within = jumps[(np.diff(idx) == 1) & pair[idx[:-1]]]      # consecutive compared frames of one step
+        inside = (np.diff(idx) == 1) & pair[idx[:-1]]            # consecutive compared frames of one step
+        within = jumps[inside]
         # Each big enough to flip a channel's decoding on its own, and at least half the largest.
         floor = max(float(np.max(within, initial=0.0)) / 2, float(np.min(gains / (2 * a))))
-        if np.count_nonzero(within >= floor) >= PULSE_CHANGES:
-            why = PULSED_DETAIL                                 # many jumps inside the steps: a pulse
+        if np.count_nonzero(within >= floor) >= PULSE_CHANGES or _flashes(np.diff(room), inside, floor):
+            why = PULSED_DETAIL                                 # many jumps, or a flash, inside the steps: a pulse
     return why                                                  # a shadow at any lag named first
 
 

@@ -1262,3 +1262,55 @@ def test_a_workers_repeated_kinds_cannot_make_the_audit_refuse_the_result_record
     both = {"passed": False, "kinds": ["illumination", "projector"], "projector": contradicted,
             "illumination": {"passed": False, "detail": C.WEAK_SCREEN_DETAIL}}
     assert C.detail_code(both) == "SCREEN_WEAK+PROJECTOR_CONTRADICTED"
+
+
+AMBER = (0.94, 0.34, 0.0)               # an amber beacon's colour on a face: red and green, no blue
+
+
+def flashed(y, steps, seed, size=0.06):
+    """``y`` with one to three one-frame flashes of an amber beacon (the sixteenth family's ``beacon``:
+    7-35 ms flashes, shorter than a frame) on frames inside the screen's steps (not a step's first two
+    nor its last), each ``size`` along ``AMBER``: the room's light jumps up for one frame and back."""
+    rng = np.random.default_rng(seed)
+    inner = [k for st in steps for k in range(st.start + 2, st.start + st.frames - 1)]
+    out = y.copy()
+    for k in rng.choice(inner, size=int(rng.integers(1, 4)), replace=False):
+        out[k] += size * np.asarray(AMBER)
+    return out
+
+
+# Seeds 0-15 of ``flashed`` over a genuine face: 1 and 3 pass without the rule (the flash under the
+# decoding's half gain), 9 stays a contradiction (at the lag the face shows, its flash is next to a
+# screen edge: not inside a step); the other 13 are relabelled.
+BEACONS = tuple(s for s in range(16) if s not in (1, 3, 9))
+
+
+@pytest.mark.parametrize("seed", BEACONS)
+def test_a_beacons_flashes_over_a_genuine_face_are_not_measurable_but_over_an_injectors_stream_a_contradiction(seed):
+    """An amber beacon's flashes (issue 14, the sixteenth family: 68 lives judged ``attack`` by the
+    screen's challenge): one frame at a time the face's colour jumps along a colour with no blue, by
+    more than the screen's gain, and back; fan26's rule wanted all three channels of one sign and three
+    jumps. A one-frame excursion inside a screen step is no screen's edge (every colour is held for 3
+    framesets at least): not measurable (``PULSED_DETAIL``), not an attack. The same flashes over a
+    stream that does not see the screen stay what they were without the rule, and nothing passes."""
+    rng = np.random.default_rng(seed)
+    c = Challenge.from_nonce(bytes([seed + 71]) * 32, 32, (Kind.ILLUMINATION, Kind.PROJECTOR))
+    genuine = flashed(face_colours(c.steps, 1 + seed % 2, rng), c.steps, seed)
+    relabelled(c, genuine, PULSED_DETAIL, rng)
+    other = illumination_steps(bytes([seed + 79]) * 32, 32)
+    for stream in (face_colours(other, 1, rng), face_colours(c.steps, 1, rng, gain=0.0)):
+        for s in range(6):
+            y = flashed(stream, c.steps, s)
+            r, old = verify_illumination(c.steps, y), verify_illumination(c.steps, y, ambient=False)
+            assert not r.passed and not old.passed
+            assert r.detail not in (AMBIENT_DETAIL, PULSED_DETAIL) and r.measurable == old.measurable, (s, r)
+
+
+def test_a_light_without_a_channel_must_reach_two_channels_beyond_the_panels_crosstalk():
+    """The room light's direction may hold a zero channel (amber), but one within the screen panel's
+    crosstalk of a single channel (a red lamp, red with a trace of green) may be a screen's step."""
+    from agent.liveness.challenge import _light_without_a_channel as light
+    unit = lambda v: np.asarray(v, float) / np.linalg.norm(v)      # noqa: E731
+    assert light(unit(AMBER)) and light(unit((0.9, 0.5, -0.02)))
+    assert not light(unit((1.0, 0.2, 0.0))) and not light(unit((1.0, 0.0, 0.0)))
+    assert not light(unit((0.9, 0.5, -0.1)))                        # a channel falling: a colour change
