@@ -164,7 +164,7 @@ PULSE_CHANGES = 3                 # within-step changes along the room's colour,
 # (:func:`_light_without_a_channel`).
 LIGHT_CHANNEL_FLOOR = 0.05
 PULSED_DETAIL = ("the room's light on the face pulsed during the illumination sequence (a fan's blades under a "
-                 "lamp): the screen's light could not be verified against it")
+                 "lamp, a flashing beacon): the screen's light could not be verified against it")
 # A contradiction that a flickering, patchy bright ambient explains (sunflecks through leaves) is not
 # measurable, not an attack (:func:`explain_flicker`; docs/liveness.md, *Sunflecks*). The terminal's
 # rule; the server verifies without it, as it does without ``ILLUMINATION_AMBIENT``.
