@@ -760,7 +760,13 @@ class ProjectorMeasure:
         forehead_sharpness = med([x.forehead_sharpness for x in apart])
         cheeks_sharpness = med([x.cheeks_sharpness for x in apart])
         fringe = forehead > FOREHEAD_OVER_CHEEKS * cheeks and not forehead_sharpness >= FOREHEAD_SHARP_DOTS
-        hard_cheeks = fringe and cheeks_sharpness >= FOREHEAD_SHARP_DOTS
+        # Cheeks whose dots read as a hard surface's are not skin's with or without a fringe above them
+        # (train's 59 live cheeks 0.63-1.48): each pair's dots' sharpness is then never read softer than
+        # theirs, so a forehead that reads soft on the same hard surface cannot carry the session under
+        # the ramp. A rigid mask with its chin up reads its forehead's dots as soft as skin's (the
+        # sixteenth's mask_eyeholes/3, accepted: forehead 0.96-1.10, cheeks 1.50-1.69, whole 1.30;
+        # docs/liveness.md, "A chin-up mask's soft forehead"). Under a fringe the cheeks' alone, as before.
+        hard_cheeks = bool(cheeks_sharpness >= FOREHEAD_SHARP_DOTS)
         dropped = bool(fringe and cheeks_sharpness < FOREHEAD_SHARP_DOTS)
         if dropped:
             lights = [x.cheeks_only() for x in lights]
@@ -780,7 +786,9 @@ class ProjectorMeasure:
             lights = [x.lower_only() for x in lights]
 
         def sharp(x: ProjectorLight) -> float:
-            return x.cheeks_sharpness if hard_cheeks and np.isfinite(x.cheeks_sharpness) else x.sharpness
+            if not (hard_cheeks and np.isfinite(x.cheeks_sharpness)):
+                return x.sharpness
+            return x.cheeks_sharpness if fringe else float(np.fmax(x.cheeks_sharpness, x.sharpness))
         share, snr, clipped = (med([getattr(x, k) for x in lights]) for k in ("share", "snr", "clipped"))
         est, half, pairs = _pooled([x for x in speckled(lights) if not x.one_sided])
         # The one-sided pairs' floor keeps its half-width: only its lower bound is a floor with 95 %

@@ -195,3 +195,43 @@ def test_a_fringe_over_a_mask_reads_the_mask_s_cheeks_dots():
     assert skin.sharpness == pytest.approx(1.36)
     assert _material(skin) == pytest.approx(SHARPNESS({"projector_sharpness": 1.36}))
     assert SHARPNESS({"projector_sharpness": 1.36}) > 0.4
+
+
+# The sixteenth family's accepted mask_eyeholes/3 (chin up 9.9 degrees; docs/liveness.md, "A chin-up
+# mask's soft forehead"), its seven on-off pairs as pad-eval's judge read them on main 290b30e: every
+# disc pixel resin, the forehead's dots read as soft as skin's, the cheeks' as resin's, the whole
+# region between, under the ramp's live end; no fringe (forehead 0.240, cheeks 0.245 in speckle).
+CHIN_UP_MASK = ((1.236, 0.985, 1.503), (1.301, 0.960, 1.694), (1.298, 1.014, 1.628), (1.254, 0.958, 1.547),
+                (1.354, 1.101, 1.592), (1.377, 1.089, 1.632), (1.286, 1.014, 1.548))
+
+
+def _chin_up(pairs: tuple[tuple[float, float, float], ...]) -> list[ProjectorLight]:
+    out = []
+    for whole, forehead, cheeks in pairs:
+        part = ProjectorLight(0.245 ** 2, 70.0, 4.0, 850, 0.74, sharpness=cheeks)
+        out.append(ProjectorLight(0.242 ** 2, 70.0, 4.0, 1500, 0.74, sharpness=whole, forehead_contrast2=0.240 ** 2,
+                                  cheeks_contrast2=0.245 ** 2, forehead_sharpness=forehead, cheeks_sharpness=cheeks,
+                                  cheeks=part))
+    return out
+
+
+def test_a_mask_s_soft_forehead_does_not_carry_its_hard_cheeks():
+    # Main read the whole region's median, 1.298, under the sharpness ramp's live end (1.34): the
+    # material passed on the dots' shape. The cheeks' dots are a hard surface's (over
+    # FOREHEAD_SHARP_DOTS; train's 59 live cheeks 0.63-1.48): each pair is read no softer than them.
+    mask = ProjectorMeasure.pool(_chin_up(CHIN_UP_MASK))
+    assert mask.forehead_dropped == 0 and mask.cheeks_sharpness >= FOREHEAD_SHARP_DOTS
+    assert mask.sharpness == pytest.approx(1.592)
+    assert SHARPNESS({"projector_sharpness": mask.sharpness}) == 0.0
+    assert _material(mask) == 0.0
+
+
+def test_soft_cheeks_leave_the_whole_region_s_reading():
+    # The same pairs with the cheeks' dots as soft as the softest train live cheeks' reach (under
+    # FOREHEAD_SHARP_DOTS): every reading is the whole region's, as before.
+    soft = tuple((w, f, min(c, 1.45)) for w, f, c in CHIN_UP_MASK)
+    face = ProjectorMeasure.pool(_chin_up(soft))
+    assert face.cheeks_sharpness < FOREHEAD_SHARP_DOTS
+    assert face.sharpness == pytest.approx(1.298)
+    assert _material(face) == pytest.approx(min(SHARPNESS({"projector_sharpness": 1.298}),
+                                                SPECKLE({"projector_speckle": face.speckle})))
