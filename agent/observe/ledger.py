@@ -19,7 +19,7 @@ import datetime as dt
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,7 +74,12 @@ def _code(v: Any) -> str:
 def _entries(path: str | os.PathLike[str], max_bytes: int) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     """(entry, its data) of each readable entry in the tail of the audit log at ``path``: a line that is
     not JSON, or an entry without a data table, is skipped (the log is read here, not verified)."""
-    for line in _tail_lines(Path(path), max_bytes):
+    return _parsed(_tail_lines(Path(path), max_bytes))
+
+
+def _parsed(lines: Iterable[str | bytes]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(entry, its data) of each of ``lines`` that is a JSON entry with a data table; the rest skipped."""
+    for line in lines:
         try:
             entry = json.loads(line)
         except ValueError:
@@ -184,17 +189,10 @@ def lockout_entries(path: str | os.PathLike[str], since: float) -> list[LockoutE
     that does not parse is skipped. ``OSError`` if unreadable. The keys are the lockout's own, for its
     restore (``agent.session.lockout``); :func:`lockout_summary` is what may be shown."""
     found: list[LockoutEntry] = []
-    for line in _lines_back(Path(path)):
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(entry, dict) or not isinstance(entry.get("data"), dict):
-            continue
+    for entry, d in _parsed(_lines_back(Path(path))):
         ts = _unix(entry.get("ts"))
         if ts is not None and ts < since:
             break
-        d = entry["data"]
         if (entry.get("event") in LOCKOUT_EVENTS and ts is not None and isinstance(d.get("key"), str)
                 and isinstance(d.get("until"), (int, float)) and not isinstance(d.get("until"), bool)
                 and isinstance(entry.get("seq"), int)):
