@@ -17,7 +17,7 @@ clock from ``t0_s``) and runs linearly in light output for one of the DALI stand
 ``FADE_TIMES_S`` (0.7-4.0 s; IEC 62386-102's fade-time table, recalled, not read); the standby level is
 ``STANDBY`` (0.25-0.5) of full. The drivers are dim-to-warm (the light's colour follows its level as an
 incandescent lamp's does): 3000 K at full (``LIGHT_CCT``: 2900-3100 K, the URI's ``cct``) to 2200 K at
-10 % (recalled from makers' "warm dim" product lines), log-linear in the level: at standby 2450-2700 K,
+10 % (recalled from makers' "warm dim" product lines), log-linear in the level: at standby 2450-2800 K,
 inside the capture spec. ``lux`` is the face's light at full (150-600 lux); at standby 38-300 lux. So the
 face's light changes in level *and chromaticity* over 0.7-4 s, monotonically, once, inside the capture
 window: not a flicker (periodic), not a random step (the sixteenth's tube), not a sweep of shadow (the
