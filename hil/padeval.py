@@ -39,7 +39,12 @@ evaluated once; ``sixteenth`` (session 27: the Orbbec Gemini 330, whose IR image
 (``ir_leak`` for every URI), a lobby under fluorescent troffers one of whose tubes is failing and blinks
 on and off at random, and a night street beside an amber warning beacon whose flashes change the face's
 colour, every eye's cornea drawn, attack displays as the thirteenth's) was added after that, built and
-not run by its builder, to be evaluated once on the final judge.
+not run by its builder, and evaluated once (main 46c04a4); ``seventeenth`` (session 28: the RealSense
+D436, rendered with an IR-pass filter, a vestibule's occupancy-controlled dim-to-warm LED downlights
+fading up or down once during the session, and a night street beside an emergency vehicle's light bar
+flashing red and blue, every eye's cornea drawn, attack displays as the thirteenth's, people with their
+own make-up) was added after that, built and not run by its builder, to be evaluated once on the final
+judge.
 
 Each presentation runs as the daemon would: the quality phase (at most 30 framesets; the gate's
 prompts, the colour exposure metered on the face, the projector's power planned) and, when it
@@ -103,15 +108,16 @@ from drivers.sim import ATTACKS
 from drivers.sim.families import POOLS, light_for, presentation_query
 from hil.metrics import rate
 
-SPLITS = tuple(POOLS)                       # ("train", ..., "fourteenth", "fifteenth", "sixteenth")
+SPLITS = tuple(POOLS)                       # ("train", ..., "fifteenth", "sixteenth", "seventeenth")
 # The family being built for a session's one unseen evaluation, which the development benches
 # (``bench.rerun_records``, ``bench.skin_area``) refuse to run; empty while none is being built. The
 # eighth was built and evaluated once in the nineteenth session, the ninth in the twentieth, the tenth in
 # the twenty-first, the eleventh in the twenty-second, the twelfth in the twenty-third, the thirteenth in
 # the twenty-fourth, the fourteenth in the twenty-fifth, the fifteenth in the twenty-sixth, the sixteenth in
 # the twenty-seventh (docs/liveness.md, *The eighth family* ... *The sixteenth family*); all are development
-# sets since. Name the next family here while it is built.
-UNSEEN_SPLITS: frozenset[str] = frozenset()
+# sets since. The seventeenth is being built in the twenty-eighth session: refused until its one evaluation
+# (then empty this again).
+UNSEEN_SPLITS: frozenset[str] = frozenset({"seventeenth"})
 INJECTIONS = ("replay", "splice", "render")
 LIVE = "live"
 RECORD_VERSION = 2

@@ -54,6 +54,7 @@ from .sensor import (
 )
 from .sun import Blinds, shade_color, shade_ir
 from .timing import Timeline
+from .vestibule import Fade
 
 SERIAL = "SIM0000000001"
 FIRMWARE = "sim-1.0.0"
@@ -645,9 +646,15 @@ class SimCamera(Camera):
         model's with the room lamp's shading, tinted amber (``AMBER_BGR`` over the street light's own colour)."""
         beacon = self._scene.beacon
         assert beacon is not None
+        return self._coloured_light(maps, beacon.peak_lux, AMBER_BGR)
+
+    def _coloured_light(self, maps: ViewMaps, lux: float, bgr: np.ndarray) -> np.ndarray:
+        """A coloured light of ``lux`` on ``maps``' surfaces with the room lamp's shading: the colour model's
+        irradiance with its B, G, R per lux ``bgr`` in place of the room light's own colour (the sixteenth's
+        beacon, the seventeenth's light bar)."""
         cct = self.cfg.cct
-        irr = color_irradiance(maps, beacon.peak_lux, cct, None, 0.0)
-        irr *= AMBER_BGR / illuminant_bgr(cct)
+        irr = color_irradiance(maps, lux, cct, None, 0.0)
+        irr *= bgr / illuminant_bgr(cct)
         return irr
 
     def _beacon_ir(self, dmaps: ViewMaps) -> np.ndarray | None:
@@ -689,6 +696,16 @@ class SimCamera(Camera):
             irr = self._banded(irr, cmaps, t)
         if self._scene.fan is not None:
             irr = self._fanned(irr, cmaps, t)
+        if isinstance(f, Fade):
+            # Dim-to-warm downlights fading (vestibule.py): the room's light at this exposure's CCT.
+            tint = f.tint(t + c.color_offset_ms / 1000.0 + c.t0_s, self._ae.exposure_s, c.cct)
+            irr += color_irradiance(cmaps, lux, c.cct, None, 0.0) * (tint - np.float32(1.0))
+        bar = self._scene.lightbar
+        if bar is not None:
+            # A light bar's red and blue flash groups (vestibule.py): each colour's share of this exposure.
+            bgr = bar.bgr(t + c.color_offset_ms / 1000.0 + c.t0_s, self._ae.exposure_s)
+            if float(bgr.max()) > 0.0:
+                irr += self._coloured_light(cmaps, 1.0, bgr)
         beacon = self._scene.beacon
         if beacon is not None:
             # An amber beacon's flashes (beacon.py): their share of this frame's exposure (a rolling

@@ -1,11 +1,11 @@
 """Train, held-out, field, fresh, fifth, sixth, seventh, eighth, ninth, tenth, eleventh, twelfth,
-thirteenth, fourteenth, fifteenth and sixteenth families: populations that differ as the field differs from
+thirteenth, fourteenth, fifteenth, sixteenth and seventeenth families: populations that differ as the field differs from
 the lab.
 
 ``family=train``, ``family=heldout``, ``family=field``, ``family=fresh``, ``family=fifth``,
 ``family=sixth``, ``family=seventh``, ``family=eighth``, ``family=ninth``, ``family=tenth``,
 ``family=eleventh``, ``family=twelfth``, ``family=thirteenth``, ``family=fourteenth``,
-``family=fifteenth`` and ``family=sixteenth`` (URI key)
+``family=fifteenth``, ``family=sixteenth`` and ``family=seventeenth`` (URI key)
 select pairwise disjoint pools:
 
 - identities: each family draws people from its own random stream (``identity.family_salt``), so
@@ -13,8 +13,8 @@ select pairwise disjoint pools:
   ``family=fresh&identity=5``, ``family=fifth&identity=5``, ``family=sixth&identity=5``,
   ``family=seventh&identity=5``, ``family=eighth&identity=5``, ``family=ninth&identity=5``,
   ``family=tenth&identity=5``, ``family=eleventh&identity=5``, ``family=twelfth&identity=5``,
-  ``family=thirteenth&identity=5``, ``family=fourteenth&identity=5``, ``family=fifteenth&identity=5`` and
-  ``family=sixteenth&identity=5`` are different people, and none
+  ``family=thirteenth&identity=5``, ``family=fourteenth&identity=5``, ``family=fifteenth&identity=5``,
+  ``family=sixteenth&identity=5`` and ``family=seventeenth&identity=5`` are different people, and none
   equals ``identity=5`` (family ``any``, the default). The sixth family's people also differ in what
   the simulator gave everyone alike before: each has their own eye-socket depth (6.5-15.5 mm, from
   the adult range of Hertel exophthalmometry) and breathing rate (12-20 breaths/min) and phase
@@ -38,7 +38,11 @@ select pairwise disjoint pools:
   cap (20 % of them: its brim 60-90 mm long standing in front of the brow, 170-200 mm across, pulled
   5-25° down and limited to end above the upper lid as seen from in front, its root 10-35 mm above the
   brows, its crown in one of the headscarves' fabrics; ``identity.CAP_*``, ``head._cap_layer``), where
-  everyone else is bare-headed or scarved; the earlier families' people are unchanged;
+  everyone else is bare-headed or scarved; the seventeenth family's people wear make-up (35 % of them: a
+  foundation film covering 0.3-0.9 of the face's skin, its shade 0.85-1.15 of their skin's, its 850 nm
+  reflectance 0.8-1.3 of their skin's, its pigment taking 20-50 % of the projector's dots' subsurface blur
+  where it covers; half of them lipstick; ``identity.MAKEUP_*``, ``head._makeup_layer``), where everyone
+  else's skin is bare; the earlier families' people are unchanged;
 - camera profiles: train sees D435 and D415, held-out sees D455 and the structured-light Astra, field
   sees the Orbbec Gemini 335 (active stereo from another maker, another lens and noise), fresh the
   Orbbec Gemini 2 (an earlier Orbbec stereo camera: wider 91° depth field, 2 MP colour), fifth the
@@ -63,7 +67,8 @@ select pairwise disjoint pools:
   renders the visible light its imagers see, ``ir_leak``; the corneas drawn too; the laser switch over the
   network; another unit's calibration), sixteenth the Orbbec Gemini 330 (the 335's 50 mm stereo without
   its IMU, recalled: no IR-pass filter, ``ir_leak`` and the corneas on every URI; another unit's
-  calibration);
+  calibration), seventeenth the Intel RealSense D436 (recalled: rendered as the D435 with an IR-pass
+  filter, another unit's calibration, on librealsense; the corneas on every URI);
 - light sources: train is lit by fluorescent tubes and LEDs (an office lab), held-out by daylight,
   incandescent lamps and mixed light (a bank lobby, a mall, a window), field by halogen spots and
   high-CRI LED panels (a branch with display lighting), fresh by ceramic metal-halide lamps (a
@@ -114,12 +119,18 @@ select pairwise disjoint pools:
   street light, 3000-4500 K; the beacon's flashes 10-120 lux at their peak, amber, a rotating halogen
   beacon at 2-4 Hz with 7-35 ms flashes and its 850 nm, or an LED one in bursts of 1-3 flashes of 30-80
   ms every 0.5-1 s with none), each frame collecting the flashes' share of its exposure: the face's colour
-  changes with each flash;
+  changes with each flash; seventeenth (``vestibule.py``) by a vestibule's dim-to-warm LED downlights on an
+  occupancy sensor (150-600 lux at full, 2900-3100 K) that fade once during the session, up from standby
+  (0.25-0.50 of full) as the sensor sees the customer or down to it as its hold time runs out on a still
+  customer, starting 0.3-5 s into the scene and lasting a DALI fade time (0.7-4 s), the colour warming
+  with the level (2200 K at 10 %); and by an emergency vehicle's light bar beside a walk-up ATM at night
+  (15-80 lux of street light, 3500-5000 K): groups of 1-4 LED flashes alternating red (625 nm, 5-60 lux
+  at the peak) and blue (465 nm, equal radiant power) every 0.5-1.2 s, no 850 nm;
 - attack instruments: every instrument (mask resin, paper, curvature, holes, silicone, head-model
   material) is drawn from the family's stream, so the two families present different objects; the
-  thirteenth, fourteenth, fifteenth and sixteenth families' attack displays also draw their own luminance (350-1000
-  cd/m^2, where every other family's shine at ~83) and whether they stand still on something (half) or are held
-  (steadier than elsewhere): ``species.screen_instrument``.
+  thirteenth, fourteenth, fifteenth, sixteenth and seventeenth families' attack displays also draw their own
+  luminance (350-1000 cd/m^2, where every other family's shine at ~83) and whether they stand still on
+  something (half) or are held (steadier than elsewhere): ``species.screen_instrument``.
 
 A URI that names a camera or light outside its family's pool is refused (``DRV_INVALID_URI``): a
 split cannot leak by accident. Without ``camera``/``light`` keys a family URI takes the pool's
@@ -190,6 +201,11 @@ named in ``hil.padeval.UNSEEN_SPLITS`` while built, no verdict, score or PAD rep
 builder, and evaluated once (main 46c04a4; docs/liveness.md, *The sixteenth family*: BPCER 59.8 %, 151 of 158
 refused lives judged attack, 126 by the screen's colour sequence alone under the tube's steps and the beacon's
 flashes; FTA 12.0 %, the caps' brims FACE_OCCLUDED; a mask with eye holes 1 of 10 and silicone 3 of 9 accepted).
+It has been looked at since, so ``seventeenth`` was added (session 28, main a1e6124) the same way: the Intel
+RealSense D436, a vestibule's occupancy-controlled dim-to-warm downlights fading during the session and an
+emergency vehicle's red and blue light bar at night (``vestibule.py``), the corneas on every URI, people
+with their own make-up; named in ``hil.padeval.UNSEEN_SPLITS`` while built, no verdict, score or PAD report
+computed on it by its builder, to be evaluated once.
 """
 
 from __future__ import annotations
@@ -232,6 +248,7 @@ POOLS: dict[str, FamilyPool] = {
     "fourteenth": FamilyPool(cameras=("d456",), lights=("blinds",), cornea=True),
     "fifteenth": FamilyPool(cameras=("gemini335le",), lights=("ceiling_fan", "sodium"), ir_leak=True, cornea=True),
     "sixteenth": FamilyPool(cameras=("gemini330",), lights=("failing_tube", "beacon"), ir_leak=True, cornea=True),
+    "seventeenth": FamilyPool(cameras=("d436",), lights=("occupancy_fade", "lightbar"), cornea=True),
 }
 # Colour temperature ranges that belong with each light source (K).
 LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700, 6500),
@@ -244,7 +261,8 @@ LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700
              "signage": (3000, 4500), "dappled_sun": (5000, 6500),
              "ring_light": (3000, 4500), "headlights": (3500, 5000), "pwm_led": (3000, 5000),
              "blinds": (3200, 4500), "ceiling_fan": (2800, 3200), "sodium": (2300, 2600),
-             "failing_tube": (3000, 4000), "beacon": (3000, 4500)}
+             "failing_tube": (3000, 4000), "beacon": (3000, 4500), "occupancy_fade": (2900, 3100),
+             "lightbar": (3500, 5000)}
 # Every range lies inside the capture spec's 2300-7500 K (§7.5 d, agent/quality/settings.py): the
 # families draw presentations inside the envelope the gate admits. North-sky light through tinted
 # glass reaches 9500 K; above 7500 K it is light the agent refuses by design (LIGHT_COLOR), so the
@@ -269,7 +287,8 @@ LIGHT_LUX = {"open_shade": (500.0, 7500.0), "screen_led": (15.0, 150.0), "lowe_g
              "signage": (100.0, 500.0), "dappled_sun": (200.0, 1500.0),
              "ring_light": (100.0, 500.0), "headlights": (15.0, 80.0), "pwm_led": (100.0, 800.0),
              "blinds": (1000.0, 7500.0), "ceiling_fan": (150.0, 800.0), "sodium": (15.0, 80.0),
-             "failing_tube": (100.0, 800.0), "beacon": (15.0, 80.0)}
+             "failing_tube": (100.0, 800.0), "beacon": (15.0, 80.0), "occupancy_fade": (150.0, 600.0),
+             "lightbar": (15.0, 80.0)}
 
 
 def camera_for(family: str, identity: int, camera: str | None) -> str:

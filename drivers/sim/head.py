@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from .identity import CLOTHING, HAIR_COLOURS, SCARVES, Identity
+from .identity import CLOTHING, HAIR_COLOURS, LIPSTICKS, SCARVES, Identity
 from .subject import (
     FRAME,
     GRID_RES_M,
@@ -33,6 +33,7 @@ from .subject import (
     PHOTO_M_PER_PX,
     PHOTO_MOUTH,
     PHOTO_NOSE,
+    RESIN,
     SKIN,
     Surface,
     bald_textures,
@@ -412,6 +413,47 @@ def _cap_layer(ident: Identity, gx, gy, lm: Landmarks, albedo, closed, nir, dot_
     return albedo, closed, nir, dot_blur, height
 
 
+def makeup_alpha(ident: Identity, gx: np.ndarray, gy: np.ndarray, lm: Landmarks) -> np.ndarray:
+    """0..1: where the seventeenth family's foundation replaces the skin's own look (identity.MAKEUP_*): its
+    coverage over the face's oval from the hairline to the jaw, less the eyes, the brows and the lips."""
+    (lx, ly), (rx, ry) = lm.eyes
+    top, bottom = lm.face_top_y, lm.chin_y
+    face = _soft_superellipse(gx, gy, 0.0, 0.5 * (top + bottom), 0.43 * ident.face_width_m, 0.5 * (bottom - top),
+                              2.4, 0.04)
+    eyes = gauss(gx, gy, lx, ly, 0.013, 0.008) + gauss(gx, gy, rx, ry, 0.013, 0.008)
+    brows = (gauss(gx, gy, lx, ly - BROW_ABOVE_EYE_M, 0.020, 0.004)
+             + gauss(gx, gy, rx, ry - BROW_ABOVE_EYE_M, 0.020, 0.004))
+    spared = np.clip(2.0 * (eyes + brows + lips_alpha(ident, gx, gy, lm)), 0.0, 1.0)
+    return (ident.makeup_cover * face * (1.0 - spared)).astype(np.float32)
+
+
+def lips_alpha(ident: Identity, gx: np.ndarray, gy: np.ndarray, lm: Landmarks) -> np.ndarray:
+    """0..1: the lips (where lipstick goes)."""
+    mx, my = lm.mouth
+    return _soft_superellipse(gx, gy, mx, my, 0.024, 0.0075 * ident.length, 2.0, 0.3)
+
+
+def _makeup_layer(ident: Identity, gx, gy, lm: Landmarks, rel_s, albedo, closed, nir, dot_blur):
+    """Foundation and lipstick on the skin (identity.MAKEUP_*, LIPSTICKS), under hair, scarf, cap and glasses:
+    the film's even colour (``makeup_shade`` x the skin's tone, no freckles or mottling), its 850 nm
+    (``makeup_nir`` x the skin's, the face's shading kept, the skin's NIR detail covered) and the dots'
+    blur taken ``makeup_sharpen`` of the way towards a resin mask's, each in proportion to the coverage."""
+    alpha = makeup_alpha(ident, gx, gy, lm)
+    a3 = alpha[..., None]
+    film = (ident.skin_bgr * np.array(ident.makeup_shade, np.float32)).astype(np.float32)
+    albedo = albedo * (1 - a3) + film * a3
+    closed = closed * (1 - a3) + film * a3
+    film_nir = ident.skin_nir * ident.makeup_nir * np.clip(0.72 + 0.28 * rel_s, 0.15, 1.15)
+    nir = nir * (1 - alpha) + film_nir * alpha
+    dot_blur = dot_blur - alpha * ident.makeup_sharpen * (SKIN.dot_blur_px - RESIN.dot_blur_px)
+    if ident.lipstick is not None:
+        _, bgr = LIPSTICKS[ident.lipstick]
+        l3 = (0.9 * lips_alpha(ident, gx, gy, lm))[..., None]
+        albedo = albedo * (1 - l3) + np.array(bgr, np.float32) * l3
+        closed = closed * (1 - l3) + np.array(bgr, np.float32) * l3
+    return albedo, closed, nir, dot_blur
+
+
 @lru_cache(maxsize=8)
 def head_layers(ident: Identity) -> HeadLayers:
     gx, gy = head_grid()
@@ -433,6 +475,8 @@ def head_layers(ident: Identity) -> HeadLayers:
     nir = ident.skin_nir * np.clip(0.72 + 0.28 * rel_s, 0.15, 1.15) * nir_detail
     dot_blur = np.full(gx.shape, SKIN.dot_blur_px, np.float32)
     height = skin_h.copy()
+    if ident.makeup_cover > 0.0:
+        albedo, closed, nir, dot_blur = _makeup_layer(ident, gx, gy, lm, rel_s, albedo, closed, nir, dot_blur)
 
     # Hair, fringe and beard on top of the skin.
     hair_tone, hair_nir = HAIR_COLOURS[ident.hair_colour]

@@ -7,13 +7,16 @@ ninth the skin's sheen; in the tenth whether the person has facial hair, and its
 how far up the cheeks it grows; in the eleventh whether the person wears a headscarf, its fabric, how
 far down the forehead and in from the temples it reaches, and how far it stands off; in the twelfth
 their spectacle lenses' material and coating, so their reflectance in the visible and at 850 nm; in the
-thirteenth the palpebral fissure; in the fourteenth the cornea's radius and diameter), skin tone
+thirteenth the palpebral fissure; in the fourteenth the cornea's radius and diameter; in the sixteenth
+a peaked cap; in the seventeenth make-up: a foundation's coverage, shade, 850 nm and sharpening of the
+projector's dots, and lipstick), skin tone
 (Fitzpatrick I-VI), hair, glasses, beard, fringe, clothing and a texture seed from ``n``.
 ``identity=0`` is the reference person: the portrait's own proportions (IPD 63 mm, nose 24 mm),
 Fitzpatrick II, no glasses, beard or fringe. Every field can be overridden by a URI key, except the
 sixth family's eye-socket depth and breathing, the seventh family's blinks, the eighth family's
 skin NIR factor, the ninth's sheen, the tenth's beard style, the eleventh's headscarf, the twelfth's
-lenses, the thirteenth's palpebral fissure and the fourteenth's corneas (no key sets them; ``beard=1``
+lenses, the thirteenth's palpebral fissure, the fourteenth's corneas, the sixteenth's caps and the
+seventeenth's make-up (no key sets them; ``beard=1``
 on a tenth-family person drawn without facial hair gives the one look everyone else has).
 
 Skin reflectance by Fitzpatrick type. Melanin absorbs strongly in the visible and weakly at 850 nm,
@@ -68,7 +71,7 @@ CLOTHING: tuple[tuple[str, tuple[float, float, float], float], ...] = (
 )
 
 FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
-            "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth")
+            "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth")
 # The identity stream for each family is salted so that family=train&identity=5,
 # family=heldout&identity=5, family=field&identity=5, family=fresh&identity=5,
 # family=fifth&identity=5, family=sixth&identity=5, family=seventh&identity=5, family=eighth&identity=5
@@ -80,7 +83,7 @@ _FAMILY_SALT = {"any": 10_000, "train": 2_000_003, "heldout": 7_000_019, "field"
                 "eighth": 29_000_081, "ninth": 31_000_091,
                 "tenth": 37_000_111, "eleventh": 41_000_129, "twelfth": 43_000_133,
                 "thirteenth": 47_000_147, "fourteenth": 53_000_161,
-                "fifteenth": 59_000_173, "sixteenth": 61_000_187}
+                "fifteenth": 59_000_173, "sixteenth": 61_000_187, "seventeenth": 67_000_201}
 
 # What the simulator gave everyone alike until the sixth family, which draws them per person:
 # - the eye sockets' depth under the brow-cheek surface (head.face_height), 11 mm. Hertel
@@ -247,6 +250,39 @@ CAP_BRIM_MM = (60.0, 90.0)
 CAP_WIDTH_MM = (170.0, 200.0)
 CAP_TILT_DEG = (5.0, 25.0)
 CAP_ROOT_MM = (10.0, 35.0)                     # the brim's root above the brows
+# The seventeenth family's make-up: what no family drew, skin under a cosmetic film. A liquid or cream
+# foundation (often set with powder) is a 5-30 um film of pigments (titanium dioxide, iron oxides) and
+# fillers in a binder over the skin (recalled from cosmetic-science texts, not read here). What a person
+# in the capture envelope presents with it, as drawn here for ``MAKEUP_SHARE`` (35 %) of people (an
+# assumption: no count of made-up customers at kiosks was reached):
+# - coverage ``MAKEUP_COVER`` 0.3-0.9 (sheer to full): the share of the skin's own look (its colour,
+#   freckles and mottling, and its 850 nm) the film replaces, over the face's skin from the hairline to
+#   the jaw, not over the eyes (their whites, lids and lashes), the brows or the lips;
+# - its shade ``MAKEUP_SHADE`` 0.85-1.15 x the person's skin colour per channel (a shade matched within
+#   the ranges' steps, slightly warmer or cooler: each channel drawn on its own, recalled as typical);
+# - its 850 nm reflectance ``MAKEUP_NIR`` 0.8-1.3 x the person's skin's: iron oxides reflect strongly in
+#   the near infrared and titanium dioxide scatters it, so a film can read brighter or darker there than
+#   the skin it covers (recalled; no spectra of foundations read);
+# - the projector's dots: skin blurs them by subsurface scattering (``SKIN.dot_blur_px`` 0.9 px); an
+#   opaque pigment film returns part of the light from its surface, so the dots read sharper where it
+#   covers: ``MAKEUP_SHARPEN`` 0.20-0.50 of the way from skin's blur towards a resin mask's (0.55 px),
+#   times the coverage (an assumption: the film's share of the 850 nm return is not measured here);
+# - lipstick for half of them (``LIPSTICK_SHARE``): one of ``LIPSTICKS``' colours over the lips, its 850 nm
+#   that of the lips (organic red pigments are transparent at 850 nm, recalled).
+MAKEUP_FAMILIES = ("seventeenth",)
+MAKEUP_SHARE = 0.35
+MAKEUP_COVER = (0.3, 0.9)
+MAKEUP_SHADE = (0.85, 1.15)
+MAKEUP_NIR = (0.8, 1.3)
+MAKEUP_SHARPEN = (0.20, 0.50)
+LIPSTICK_SHARE = 0.5
+LIPSTICKS: tuple[tuple[str, tuple[float, float, float]], ...] = (   # linear B, G, R reflectance (typical)
+    ("classic red", (0.05, 0.04, 0.42)),
+    ("deep berry", (0.10, 0.03, 0.20)),
+    ("coral", (0.10, 0.16, 0.55)),
+    ("nude pink", (0.22, 0.20, 0.45)),
+    ("brown", (0.06, 0.07, 0.16)),
+)
 
 
 def fresnel_normal(n: float) -> float:
@@ -302,6 +338,11 @@ class Identity:
     cap_width_mm: float = 0.0             # its width at the root
     cap_tilt_deg: float = 0.0             # how far it is pulled down from the horizontal
     cap_root_mm: float = 0.0              # its root above the brows
+    makeup_cover: float = 0.0             # the seventeenth family's foundation: its coverage (0.0: bare skin)
+    makeup_shade: tuple[float, float, float] = (1.0, 1.0, 1.0)   # its colour x the skin's, B, G, R
+    makeup_nir: float = 1.0               # its 850 nm reflectance x the skin's
+    makeup_sharpen: float = 0.0           # how far it takes the dots' blur from skin's towards resin's
+    lipstick: int | None = None           # index into LIPSTICKS (None: bare lips)
 
     @property
     def beard_standoff_m(self) -> float:
@@ -409,6 +450,16 @@ class Identity:
             if has:
                 person = replace(person, cap=fabric, cap_brim_mm=brim, cap_width_mm=width, cap_tilt_deg=tilt,
                                  cap_root_mm=root)
+        if family in MAKEUP_FAMILIES:
+            # Likewise drawn after every other field, for everyone (used where they wear make-up).
+            has = bool(rng.random() < MAKEUP_SHARE)
+            cover = float(rng.uniform(*MAKEUP_COVER))
+            sb, sg, sr = (float(x) for x in rng.uniform(*MAKEUP_SHADE, size=3))
+            nir, sharpen = float(rng.uniform(*MAKEUP_NIR)), float(rng.uniform(*MAKEUP_SHARPEN))
+            lips = int(rng.integers(len(LIPSTICKS))) if rng.random() < LIPSTICK_SHARE else None
+            if has:
+                person = replace(person, makeup_cover=cover, makeup_shade=(sb, sg, sr), makeup_nir=nir,
+                                 makeup_sharpen=sharpen, lipstick=lips)
         return person
 
     @property

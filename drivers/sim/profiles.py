@@ -191,6 +191,11 @@ Sources (figures cited per profile below):
   Orbbec SDK v2 (recalled, not read this session: OrbbecSDK_ROS1's release notes list the "Gemini 330
   series" under one launch file; that the 330 is the 335 less its IMU is recalled from Orbbec's series
   page). Rendered as the 335 with another unit's calibration.
+- [D436] the Intel RealSense D436: named beside the D456 among RealSense's later D400 cameras (recalled, not
+  read this session; no datasheet reached). Rendered as the D435 (50 mm baseline, OV9282 global-shutter
+  imagers, 87°x58° depth, the 850 nm projector with librealsense's laser power 0..360 mW, the rolling
+  OV2740 colour module) with another unit's calibration; whether it carries the D435f's IR-pass film was
+  not reached: rendered with one (the "nir" band alone, ``ir_leak`` refused). Every figure "recalled".
 - [D455-CAL] a D455's factory colour calibration published with the ABC-iRobotics/Hand_Tools data
   set (1280x800: fx 629.6, fy 628.9, ppx 629.1, ppy 397.5; Brown-Conrady k1 -0.0557 k2 0.0603
   p1 -0.00098 p2 -0.00085 k3 -0.0161).
@@ -1015,10 +1020,27 @@ GEMINI330 = replace(
                                           np.array([0.01407, 0.00005, 0.00196])),
 )
 
+# The D436 is rendered as the D435 (recalled, not read: a D430-class stereo module, the D435's optics and
+# OV2740 colour module) with another unit's calibration and, where the 435 has none, an IR-pass filter.
+D436 = replace(
+    D435,
+    name="d436", model="Intel RealSense D436 (the D435's stereo and colour optics, IR-pass as recalled)",
+    # [D436], [DS]: depth 87°x58°; this unit's 640x480 fx 381.3 (the D435's 382.6 within a unit's spread).
+    depth_intrinsics=Intrinsics(640, 480, 381.3, 381.2, 321.1, 239.7, DistortionModel.INVERSE_BROWN_CONRADY),
+    # [DS]: the OV2740 69°x42°; this unit's fx 609.7 at 640x480 (a 1440x1080 crop x 0.444), distortion typical.
+    color_intrinsics=Intrinsics(640, 480, 609.7, 609.9, 318.6, 243.4, DistortionModel.BROWN_CONRADY,
+                                (0.066, -0.131, -0.0005, 0.0003, 0.049)),
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(-0.08), np.deg2rad(0.15), np.deg2rad(-0.03)),
+                                          np.array([0.0151, -0.0002, 0.0002])),
+    # [D436]: whether its imagers carry an IR-pass filter was not reached; rendered as filtered (``ir_leak``
+    # refused, as for the D456 and the D457), the "nir" band alone as for the D435f.
+    visible_response=None,
+)
+
 PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335, GEMINI2,
                                                           GEMINI336L, ASTRA_MINI_S, GEMINI2L, GEMINI335L,
                                                           GEMINI336, D435F, D455F, D457, D435I, D456,
-                                                          GEMINI335LE, GEMINI330)}
+                                                          GEMINI335LE, GEMINI330, D436)}
 DEFAULT = "d435"
 
 

@@ -30,6 +30,7 @@ from .render import Placed, PlacedPlane, Plane
 from .street import Backlight, PassingShadows
 from .subject import PHOTO_PITCH_DEG, PHOTO_ROLL_DEG, Surface, value_noise
 from .sun import Blinds, SunEdge
+from .vestibule import Fade, LightBar
 
 # Ambient NIR (850 nm band) per visible lux, by light source, on the scale of ``sensor.nir_share``
 # (which gives 0.35 for 3000 K). Black-body ratios of 850 nm radiance to luminance (Planck):
@@ -157,7 +158,7 @@ LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incand
                    "cctv_ir": 0.002, "flicker_led": 0.002, "backlight": 0.002, "passing_shade": 0.068,
                    "signage": 0.002, "dappled_sun": 0.20, "ring_light": 0.002, "headlights": 0.002,
                    "pwm_led": 0.002, "blinds": 0.17, "ceiling_fan": 0.32, "sodium": 0.029,
-                   "failing_tube": 0.012, "beacon": 0.003}
+                   "failing_tube": 0.012, "beacon": 0.003, "occupancy_fade": 0.002, "lightbar": 0.003}
 # The fourteenth family's source (drivers/sim/sun.py, ``Blinds``): "blinds", low sun (10-25° up) through
 #   clear glazing and a window's venetian blinds, striping the face and the wall: the direct beam alone
 #   on the eighth family's model (the 5800 K sun through Rayleigh and Ångström aerosol extinction,
@@ -175,6 +176,10 @@ LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incand
 #   street's LED lights and the ATM's fascia (0.003, about "street_led"'s) with an amber warning beacon's
 #   flashes on top, whose own 850 nm is the beacon's (beacon.BEACON_NIR: a halogen lamp's under an amber
 #   dome 0.9, an amber LED's none).
+# The seventeenth family's sources (drivers/sim/vestibule.py): "occupancy_fade", a vestibule's dim-to-warm LED
+#   downlights (0.002 as "led") that fade up or down once during the session (vestibule.Fade); "lightbar", a
+#   night street's LED lights and the ATM's fascia (0.003, as "beacon") with an emergency vehicle's red and
+#   blue LED flash groups on top (vestibule.LightBar; LEDs: no 850 nm of their own).
 # Overhead lamp as seen from the subject: 35° above the line to the camera, ~6° across; it gives a
 # third of the light on the face. Spectacle lenses mirror it (glints).
 LAMP_DIR = np.array([0.0, -np.sin(np.deg2rad(35.0)), -np.cos(np.deg2rad(35.0))])
@@ -377,7 +382,7 @@ class Scene:
         light = light_for(cfg.family, cfg.identity, cfg.light)
         self.ir_flood = IrFlood.draw(np.random.default_rng([self._scene_rng_seed, 98]), cfg.distance_mm / 1000.0) \
             if light == "cctv_ir" else None
-        self.flicker: Flicker | PwmLight | FailingTube | None = \
+        self.flicker: Flicker | PwmLight | FailingTube | Fade | None = \
             Flicker.draw(np.random.default_rng([self._scene_rng_seed, 99])) if light == "flicker_led" else None
         if light == "pwm_led":
             # The thirteenth family's PWM-dimmed LED panels (pwm.py), from their own stream.
@@ -391,6 +396,11 @@ class Scene:
         if light == "failing_tube":
             self.flicker = FailingTube.draw(np.random.default_rng([self._scene_rng_seed, 115]))
         self.beacon = Beacon.draw(np.random.default_rng([self._scene_rng_seed, 117])) if light == "beacon" else None
+        # The seventeenth family's lights (vestibule.py), each from its own stream (nothing else drawn changes).
+        if light == "occupancy_fade":
+            self.flicker = Fade.draw(np.random.default_rng([self._scene_rng_seed, 119]))
+        self.lightbar = LightBar.draw(np.random.default_rng([self._scene_rng_seed, 121])) \
+            if light == "lightbar" else None
         # The tenth family's lights (street.py), each from its own stream (nothing else drawn changes).
         self.backlight = Backlight.draw(np.random.default_rng([self._scene_rng_seed, 101])) \
             if light == "backlight" else None

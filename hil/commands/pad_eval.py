@@ -1,6 +1,6 @@
 """``capture-agent pad-eval``: an ISO/IEC 30107-3 report on a simulator family (train, heldout, field,
 fresh, fifth, sixth, seventh, eighth, ninth, tenth, eleventh, twelfth, thirteenth, fourteenth,
-fifteenth, sixteenth)."""
+fifteenth, sixteenth, seventeenth)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def register(sub) -> None:
                         "evaluated once; eleventh: added after that, evaluated once in part; twelfth: added after "
                         "that, evaluated once; thirteenth: added after that, evaluated once; fourteenth: added after "
                         "that, evaluated once; fifteenth: added after that, evaluated once; sixteenth: added after "
-                        "that, evaluated once); "
+                        "that, evaluated once; seventeenth: added after that, never looked at); "
                         "thresholds are fitted on train")
     p.add_argument("--per-species", type=int, default=P.DEFAULT_PER_SPECIES,
                    help=f"presentations per attack species (default {P.DEFAULT_PER_SPECIES})")

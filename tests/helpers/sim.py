@@ -36,3 +36,26 @@ def sim_camera(uri: str) -> SimCamera:
     cam = drivers.open(uri)
     assert isinstance(cam, SimCamera)
     return cam
+
+
+def session_camera(uri: str, family: str, light: str, pick) -> tuple[SimCamera, object, object, np.ndarray]:
+    """A sim camera on ``uri`` with ``{seed}`` the first of seeds 0-39 whose ``family``/``light`` scene ``pick``
+    accepts, started and stopped (its scene drawn), its projector-off depth tick at 0 s, that tick's view maps
+    and the face's mask in them (the sixteenth's and the seventeenth's light tests)."""
+    from drivers.sim.config import SimConfig
+    from drivers.sim.scene import Scene
+    seed = next(s for s in range(40)
+                if pick(Scene(SimConfig.from_query({"family": family, "light": light, "seed": str(s)}))))
+    cam = sim_camera(uri.format(seed=seed))
+    cam.start()
+    cam.stop()
+    tick, dmaps = cam._render_depth(0.0, False, cam.POWER_RANGE.default)
+    return cam, tick, dmaps, (dmaps.object_id == 0) & np.isfinite(dmaps.z)
+
+
+def colour_face_mean(cam: SimCamera, t: float, face: np.ndarray) -> np.ndarray:
+    """The mean B, G, R of the colour frame rendered at ``t`` (screen dark, exposure held) over ``face`` (the
+    depth view's mask; the whole frame where the colour frame's size differs)."""
+    c = cam._render_color(t, (0.0, 0.0, 0.0), update_ae=False).color.astype(np.float64)
+    fm = face if c.shape[:2] == face.shape else np.ones(c.shape[:2], bool)
+    return c[fm].mean(axis=0)

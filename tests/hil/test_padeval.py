@@ -533,7 +533,7 @@ def test_twelfth_split_is_accepted_and_lists_its_own_pools():
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "twelfth"]).split == "twelfth"
-    assert P.SPLITS[-5:] == ("twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth")
+    assert P.SPLITS[-6:] == ("twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth")
     items = P.presentations("twelfth", live=4, per_species=1, injection=1)
     assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("twelfth/") and "family=twelfth" in p.uri for p in items)
@@ -768,7 +768,7 @@ def test_thirteenth_split_is_accepted_and_lists_its_own_pools():
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "thirteenth"]).split == "thirteenth"
-    assert P.SPLITS[-4:] == ("thirteenth", "fourteenth", "fifteenth", "sixteenth")
+    assert P.SPLITS[-5:] == ("thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth")
     items = P.presentations("thirteenth", live=4, per_species=1, injection=1)
     assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("thirteenth/") and "family=thirteenth" in p.uri for p in items)
@@ -821,7 +821,8 @@ def _assert_split_lists_its_own_pools(family: str, camera: str, live: int) -> li
 def test_fourteenth_split_is_accepted_and_lists_its_own_pools():
     # The fourteenth family (evaluated once, whole, in the twenty-fifth session): its split parses and its
     # presentations are listed (nothing is presented).
-    assert P.SPLITS[-3:] == ("fourteenth", "fifteenth", "sixteenth") and "fourteenth" not in P.ir_leak_splits()
+    assert P.SPLITS[-4:] == ("fourteenth", "fifteenth", "sixteenth", "seventeenth")
+    assert "fourteenth" not in P.ir_leak_splits()
     items = _assert_split_lists_its_own_pools("fourteenth", "d456", live=4)
     # Striped by the blinds, TOO_BRIGHT_TO_VERIFY steps the person aside out of the sun (shade=1).
     assert P.followed_uri(items[0].uri, "TOO_BRIGHT_TO_VERIFY", 1) == items[0].uri + "&shade=1"
@@ -849,7 +850,7 @@ def test_each_fourteenth_camera_enrols_its_projector_under_the_familys_enrolment
 def test_fifteenth_split_is_accepted_and_lists_its_own_pools():
     # The fifteenth family (evaluated once, whole, in the twenty-sixth session): its split parses and its
     # presentations are listed (nothing is presented).
-    assert P.SPLITS[-2:] == ("fifteenth", "sixteenth") and "fifteenth" in P.ir_leak_splits()
+    assert P.SPLITS[-3:] == ("fifteenth", "sixteenth", "seventeenth") and "fifteenth" in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("fifteenth", "gemini335le", live=8)
 
 
@@ -864,7 +865,7 @@ def test_each_fifteenth_camera_enrols_its_projector_under_the_familys_enrolment_
 def test_sixteenth_split_is_accepted_and_lists_its_own_pools():
     # The sixteenth family (evaluated once, whole, in the twenty-seventh session): its split parses and its
     # presentations are listed (nothing is presented).
-    assert P.SPLITS[-1] == "sixteenth" and "sixteenth" in P.ir_leak_splits()
+    assert P.SPLITS[-2:] == ("sixteenth", "seventeenth") and "sixteenth" in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("sixteenth", "gemini330", live=8)
 
 
@@ -874,6 +875,35 @@ def test_each_sixteenth_camera_enrols_its_projector_under_the_familys_enrolment_
     # family's enrolment light, the troffers with their failing tube (the board's and the wall's light
     # stepping as the tube blinks), with the family's visible light in IR and cornea on.
     _assert_each_camera_enrols("sixteenth", "failing_tube")
+
+
+def test_seventeenth_split_is_accepted_unseen_and_lists_its_own_pools(tmp_path):
+    # The seventeenth family (built in the twenty-eighth session, to be evaluated once, whole): its split
+    # parses, its presentations are listed (nothing is presented), its RealSense D436 is rendered with an
+    # IR-pass filter (no --ir-leak), and it is the unseen family the development benches refuse
+    # (bench.rerun_records, without a patched UNSEEN_SPLITS).
+    from bench import rerun_records
+
+    assert P.UNSEEN_SPLITS == frozenset({"seventeenth"})
+    assert P.SPLITS[-1] == "seventeenth" and "seventeenth" not in P.ir_leak_splits()
+    items = _assert_split_lists_its_own_pools("seventeenth", "d436", live=8)
+    recs = tmp_path / "recs.jsonl"
+    recs.write_text(json.dumps({"v": P.RECORD_VERSION, "key": items[0].key, "split": "seventeenth",
+                                "kind": "bona_fide", "species": "live", "index": 0, "uri": items[0].uri,
+                                "outcome": "rejected", "verdict": "attack", "reason": None}) + "\n")
+    keys = tmp_path / "keys.txt"
+    keys.write_text(items[0].key + "\n")
+    with pytest.raises(SystemExit, match=items[0].key):
+        rerun_records.main([str(recs), "--keys", str(keys), "--out", str(tmp_path / "out.jsonl")])
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_each_seventeenth_camera_enrols_its_projector_under_the_familys_enrolment_light():
+    # Each camera of the seventeenth's pool enrols (a board at 0.45 and 0.65 m, then the wall) under the
+    # family's enrolment light, the vestibule's downlights fading once (the board's and the wall's light
+    # and colour changing over 0.7-4 s), with the family's cornea on.
+    _assert_each_camera_enrols("seventeenth", "occupancy_fade")
 
 
 def test_acceptances_that_came_only_after_a_light_prompt_are_counted_in_the_report(monkeypatch, capsys):

@@ -28,7 +28,7 @@ from tests.drivers.sim.test_eighth_family import _FIELDS
 from tests.drivers.sim.test_fourteenth_family import _LATER
 from tests.helpers.family_digest import family_digest
 from tests.helpers.family_pools import assert_another_unit_resolving_eyes, assert_leak_and_cornea_on_every_uri
-from tests.helpers.sim import sim_camera
+from tests.helpers.sim import colour_face_mean, session_camera, sim_camera
 
 EARLIER = ("train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh",
            "twelfth", "thirteenth", "fourteenth", "fifteenth")
@@ -167,14 +167,8 @@ _BEACON = ("sim://?realtime=0&seed={seed}&family=sixteenth&identity=2&light=beac
 
 @pytest.mark.parametrize("kind", beacon.BEACON_KINDS)
 def test_the_beacons_flash_adds_amber_light_to_the_colour_frame_and_its_ir_to_the_ir_frame(kind):
-    seed = next(s for s in range(40) if Scene(SimConfig.from_query(
-        {"family": "sixteenth", "light": "beacon", "seed": str(s)})).beacon.kind == kind)
-    cam = sim_camera(_BEACON.format(seed=seed))
-    cam.start()
-    cam.stop()
+    cam, tick, dmaps, face = session_camera(_BEACON, "sixteenth", "beacon", lambda s: s.beacon.kind == kind)
     b = cam._scene.beacon
-    tick, dmaps = cam._render_depth(0.0, False, cam.POWER_RANGE.default)
-    face = (dmaps.object_id == 0) & np.isfinite(dmaps.z)
     assert tick.beacon_ir is not None and float(tick.beacon_ir[face].mean()) > 0
     for k in range(0, 90):
         on = b.factor(k / 30 + cam.cfg.t0_s, 0.005)
@@ -192,10 +186,7 @@ def test_the_beacons_flash_adds_amber_light_to_the_colour_frame_and_its_ir_to_th
     shares = [b.factor(x + offset, e) for x in ts]
     inside, outside = ts[int(np.argmax(shares))], next(x for x, f in zip(ts, shares, strict=True) if f == 0.0)
     assert max(shares) > 0.1
-    c_in = cam._render_color(inside, (0.0, 0.0, 0.0), update_ae=False).color.astype(np.float64)
-    c_out = cam._render_color(outside, (0.0, 0.0, 0.0), update_ae=False).color.astype(np.float64)
-    fm = face if c_in.shape[:2] == face.shape else np.ones(c_in.shape[:2], bool)
-    gain = c_in[fm].mean(axis=0) - c_out[fm].mean(axis=0)
+    gain = colour_face_mean(cam, inside, face) - colour_face_mean(cam, outside, face)
     assert gain[2] > 1 and gain[1] > 0.3 and abs(gain[0]) < 0.25 * gain[2]
     assert gain[2] / max(gain[1], 1e-6) > 1.2          # redder than the street's own light
 
