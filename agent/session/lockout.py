@@ -28,15 +28,20 @@ trace): ``lockout_start`` (the key, its end ``until``, the failures that made it
 (``why`` ``EXPIRED``, written when the lockout is next looked at after its end), hash-chained and
 anchored like every entry. At start the daemon reads the log's lockout entries back (as far as one
 lockout lasts, ``lockout_s``, from its end, however many entries came after), and a lockout still
-running there that the state file is missing, or holds ending earlier, is restored from the log
-(fail closed) and logged as ``lockout_restored`` (``why`` ``SES_LOCKOUT_RESTORED``): the state file
-deleted, or put back from before the lockout, buys nothing, and the log says it happened. A log
-that cannot be read then is ``SES_LOCKOUT_STATE`` too. What the log does not hold is a key's strikes
-short of a lockout: deleting ``lockout.json`` still forgets those (the server's own counts stay). Nor
-does the log stop root from cutting it back past the entries before any probe carried an anchor that
-covers them (a terminal locked out sends none): a cut of the unanchored tail is not detected
-(``agent/security/audit.py``); the server's own counts stand then, as they do for a terminal's clock
-set forward past a lockout's end.
+running there that the state file is missing, or holds ending earlier, is restored from the log (fail
+closed) and logged as ``lockout_restored`` (``why`` ``SES_LOCKOUT_RESTORED``): the state file deleted,
+or put back from before the lockout, buys nothing, and the log says it happened. A log that cannot be
+read then is ``SES_LOCKOUT_STATE`` too. Since sec28 each strike short of a lockout is an entry too
+(``lockout_strike``: the key, ``until`` when it leaves the failure window), and so is a success that
+clears a key's strikes (``lockout_cleared``); at start the strikes still in their window after the key's
+last lockout start or clear that the state file is missing are added back (``strikes_restored``, ``why``
+``SES_STRIKES_RESTORED``), so deleting ``lockout.json`` no longer resets a count of failures either.
+What the log still does not hold is a window's charge in advance (``begin``: a daemon killed in the
+window and its state file deleted forgets that charge; the server's own charge stays). Nor does the log
+stop root from cutting it back past the entries before any probe carried an anchor that covers them (a
+terminal locked out sends none): a cut of the unanchored tail is not detected
+(``agent/security/audit.py``); the server's own counts stand then, as they do for a terminal's clock set
+forward past a lockout's end.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.config import SessionSettings
-from agent.observe.ledger import lockout_entries
+from agent.observe.ledger import LOCKOUT_RUNS, LockoutEntry, lockout_entries
 from agent.session.errors import LockedOut, SessionError
 
 if TYPE_CHECKING:
@@ -64,6 +69,8 @@ PRESENTATION_FAILURES = frozenset({"NOT_LIVE", "EVIDENCE_FAILED"})   # the serve
 MAX_KEYS = 10_000                                   # subjects remembered at once; the oldest go first
 RESTORED = "SES_LOCKOUT_RESTORED"                   # a lockout the state file had lost, taken from the audit log
 EXPIRED = "EXPIRED"                                 # lockout_end's reason: its time ran out
+STRIKES_RESTORED = "SES_STRIKES_RESTORED"           # strikes short of a lockout the state file had lost (sec28)
+STRIKE_MATCH_S = 1e-3                               # a logged strike and the state's are one within this
 
 
 class LockoutStateError(SessionError):
@@ -124,7 +131,10 @@ class Lockout:
                     started.append((k, len(q)))
                     q.clear()
             self._save(now)
-            for k, n in started:                    # the state file first, then the log: either one keeps it
+            for k in keys:                          # the state file first, then the log: either one keeps it
+                self._record("lockout_strike", key=k, until=now + self.s.failure_window_s,
+                             window_s=self.s.failure_window_s)
+            for k, n in started:
                 self._record("lockout_start", key=k, until=self._until[k], failures=n,
                              window_s=self.s.failure_window_s)
 
@@ -155,10 +165,13 @@ class Lockout:
         return True
 
     def succeed(self, *keys: str) -> None:
+        now = self.clock()
         with self._lock:
-            changed = [self._fails.pop(k, None) for k in keys]
-            if any(q is not None for q in changed):
-                self._save(self.clock())
+            cleared = [k for k in keys if self._fails.pop(k, None)]
+            if cleared:
+                self._save(now)
+                for k in cleared:                   # (sec28: so that a restore does not bring them back)
+                    self._record("lockout_cleared", key=k, until=now)
 
     # --- persistence ---------------------------------------------------------------------------------
     def _load(self) -> None:
@@ -182,17 +195,22 @@ class Lockout:
 
     def _restore(self, had_state: bool) -> None:
         """Lockouts still running by the audit log that the state file is missing, or holds ending earlier
-        (deleted, or put back from before them): restored, and each restore logged (fail closed)."""
+        (deleted, or put back from before them): restored, and each restore logged (fail closed). Then the
+        strikes short of a lockout the same way (sec28, :meth:`_restore_strikes`)."""
         assert self.audit is not None
         now = self.clock()
         try:
-            entries = lockout_entries(self.audit.path, now - self.s.lockout_s)
+            entries = lockout_entries(self.audit.path, now - max(self.s.lockout_s, self.s.failure_window_s))
         except OSError as exc:
             raise LockoutStateError(f"the audit log {self.audit.path} cannot be read for its lockouts "
                                     f"({type(exc).__name__}): the lockout state cannot be checked") from None
+        self._restore_lockouts(entries, now, had_state)
+        self._restore_strikes(entries, now, had_state)
+
+    def _restore_lockouts(self, entries: list[LockoutEntry], now: float, had_state: bool) -> None:
         logged: dict[str, float] = {}
         for e in entries:
-            if e.event != "lockout_end" and e.until > now:
+            if e.event in LOCKOUT_RUNS and e.until > now:
                 logged[e.key] = max(logged.get(e.key, 0.0), e.until)
         lost = {k: u for k, u in logged.items() if self._until.get(k, 0.0) < u}
         if not lost:
@@ -206,6 +224,36 @@ class Lockout:
         for k, u in lost.items():
             self._record("lockout_restored", key=k, until=u, why=RESTORED,
                          state="MISSING" if not had_state else "BEHIND")
+
+    def _restore_strikes(self, entries: list[LockoutEntry], now: float, had_state: bool) -> None:
+        """Strikes short of a lockout that the audit log holds and the state file does not (sec28): each
+        ``lockout_strike`` still in its window (``until`` after now) and after the key's last lockout start
+        or success (``lockout_cleared``), which each end a key's strikes, is added to the key's count (the
+        state's own strikes are kept too: the union, fail closed), and each key so restored is logged
+        (``strikes_restored``, ``why`` ``SES_STRIKES_RESTORED``, the state ``MISSING`` or ``BEHIND``)."""
+        logged: dict[str, list[float]] = {}
+        for e in entries:
+            if e.event in ("lockout_start", "lockout_cleared"):
+                logged.pop(e.key, None)
+            elif e.event == "lockout_strike" and e.until > now:
+                logged.setdefault(e.key, []).append(e.until - self.s.failure_window_s)
+        found: dict[str, list[float]] = {}
+        with self._lock:
+            for k, times in logged.items():
+                kept = list(self._fails.get(k, ()))
+                lost = [t for t in times if not any(abs(t - u) < STRIKE_MATCH_S for u in kept)]
+                if lost:
+                    self._fails[k] = deque(sorted(kept + lost))
+                    found[k] = lost
+            if not found:
+                return
+            self._save(now)
+        why = "the state file is missing" if not had_state else "the state file holds fewer of them"
+        log.error("lockout: error[%s]: %d key(s)' strikes short of a lockout restored from the audit log: %s "
+                  "(deleted or put back from before them?)", STRIKES_RESTORED, len(found), why)
+        for k, lost in found.items():
+            self._record("strikes_restored", key=k, until=max(lost) + self.s.failure_window_s,
+                         why=STRIKES_RESTORED, strikes=len(lost), state="MISSING" if not had_state else "BEHIND")
 
     def _save(self, now: float) -> None:
         if self.path is None:
