@@ -260,13 +260,18 @@ def test_diagnose_shows_the_lockouts_by_kind_never_their_keys(tmp_path):
 
 # -- strikes short of a lockout in the audit log (sec28) ------------------------------------------------------
 
+def _lockout_on_log(tmp_path):
+    """``_audited``'s, with the clock and the daemon's Lockout on them."""
+    clock = FakeClock()
+    s, log, key, path = _audited(tmp_path, clock)
+    return clock, s, log, key, path, Lockout(s, clock=clock, path=path, audit=log)
+
+
 def test_each_strike_and_a_success_that_clears_them_are_chained_entries_of_the_audit_log(tmp_path):
     # sec27 left them in lockout.json alone. Now each strike (the key, when it leaves the window) and a success
     # clearing a key's strikes are entries, hash-chained and signed like the rest.
     from agent.security import audit
-    clock = FakeClock()
-    s, log, key, path = _audited(tmp_path, clock)
-    lockout = Lockout(s, clock=clock, path=path, audit=log)
+    clock, s, log, key, path, lockout = _lockout_on_log(tmp_path)
     lockout.fail("terminal:t", "subject:3f9a")
     clock.now += 5.0
     lockout.succeed("subject:3f9a", "subject:none")                     # a key with no strikes: no entry
@@ -282,9 +287,7 @@ def test_strikes_short_of_a_lockout_are_restored_from_the_audit_log_when_the_sta
     # The attack sec27 left: root deletes lockout.json to reset its count of failures (two of three here), then
     # restarts the daemon. Main: two fresh tries before the lockout. Now the strikes come back from the log (MISSING)
     # and the next failure locks out.
-    clock = FakeClock()
-    s, log, _, path = _audited(tmp_path, clock)
-    lockout = Lockout(s, clock=clock, path=path, audit=log)
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
     lockout.fail("terminal:t", "subject:3f9a")
     clock.now += 10.0
     lockout.fail("terminal:t", "subject:3f9a")
@@ -307,9 +310,7 @@ def test_strikes_put_back_from_before_are_restored_and_cleared_ended_or_old_ones
     # The state put back from after one strike (BEHIND: the second comes back); a key whose strikes a success
     # cleared, a key whose strikes made a lockout (restored as a lockout, not as strikes) and a strike past its
     # window are not brought back.
-    clock = FakeClock()
-    s, log, _, path = _audited(tmp_path, clock)
-    lockout = Lockout(s, clock=clock, path=path, audit=log)
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
     lockout.fail("subject:old")
     clock.now += 50.0
     lockout.fail("subject:a", "subject:ok")
