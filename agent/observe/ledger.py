@@ -146,11 +146,12 @@ def audit_refusals(path: str | os.PathLike[str], *, max_bytes: int = TAIL_BYTES)
 
 # Lockouts in the audit log (sec27): their start, their end, and a restore of one the state file had lost
 # (agent/session/lockout.py writes them); since sec28 each strike short of one too (``until``: when it leaves its
-# window), the strikes a success cleared (``until``: the clear's time) and a restore of strikes the state file had
-# lost. The restore reads them back by key; the diagnostics see only the kind.
+# window), the strikes a success cleared (``until``: the clear's time), a restore of strikes the state file had
+# lost, and a challenge window's charge in advance and its settling (``session_id``). The restore reads them back by
+# key; the diagnostics see only the kind.
 LOCKOUT_RUNS = ("lockout_start", "lockout_restored")           # entries whose ``until`` is a lockout's end
 LOCKOUT_EVENTS = ("lockout_start", "lockout_end", "lockout_restored", "lockout_strike", "lockout_cleared",
-                  "strikes_restored")
+                  "strikes_restored", "lockout_charge", "lockout_settled")
 LOCKOUT_CHUNK = 64 * 1024
 
 
@@ -162,6 +163,7 @@ class LockoutEntry:
     key: str                          # "terminal:<id>" or "subject:<keyed pseudonym>": never shown by diagnose
     until: float                      # the lockout's end (Unix s)
     why: str = ""                     # lockout_end's reason, lockout_restored's code
+    session: str = ""                 # lockout_charge's and lockout_settled's session id (sec28)
 
 
 def _lines_back(path: Path) -> Iterator[bytes]:
@@ -201,7 +203,7 @@ def lockout_entries(path: str | os.PathLike[str], since: float) -> list[LockoutE
                 and isinstance(d.get("until"), (int, float)) and not isinstance(d.get("until"), bool)
                 and isinstance(entry.get("seq"), int)):
             found.append(LockoutEntry(entry["seq"], ts, entry["event"], d["key"], float(d["until"]),
-                                      _text(d.get("why"))))
+                                      _text(d.get("why")), _text(d.get("session_id"), 128)))
     return found[::-1]
 
 

@@ -36,8 +36,10 @@ read then is ``SES_LOCKOUT_STATE`` too. Since sec28 each strike short of a locko
 clears a key's strikes (``lockout_cleared``); at start the strikes still in their window after the key's
 last lockout start or clear that the state file is missing are added back (``strikes_restored``, ``why``
 ``SES_STRIKES_RESTORED``), so deleting ``lockout.json`` no longer resets a count of failures either.
-What the log still does not hold is a window's charge in advance (``begin``: a daemon killed in the
-window and its state file deleted forgets that charge; the server's own charge stays). Nor does the log
+A window's charge in advance is an entry too (``lockout_charge``, with the session id, and
+``lockout_settled`` when a verdict, a fault of the terminal's or a strike settles it): one the log holds
+open at start (the daemon killed in the window, the state file that held it deleted) counts as a strike
+then (``strikes_restored``, ``charged``), as the state file's own. Nor does the log
 stop root from cutting it back past the entries before any probe carried an anchor that covers them (a
 terminal locked out sends none): a cut of the unanchored tail is not detected
 (``agent/security/audit.py``); the server's own counts stand then, as they do for a terminal's clock set
@@ -140,18 +142,31 @@ class Lockout:
 
     def begin(self, session_id: str, *keys: str) -> None:
         """Charge ``session_id``'s challenge window to ``keys`` until :meth:`settle` or
-        :meth:`forfeit` (kept on disk: a daemon killed in the window counts it at its next start)."""
+        :meth:`forfeit` (kept on disk, and in the audit log since sec28: a daemon killed in the window counts
+        it at its next start, its state file deleted or not)."""
+        now = self.clock()
         with self._lock:
             self._pending[session_id] = list(keys)
-            self._save(self.clock())
+            self._save(now)
+            for k in keys:
+                self._record("lockout_charge", key=k, until=now + self.s.failure_window_s, session_id=session_id)
+
+    def _settled(self, session_id: str, keys: list[str]) -> None:
+        """The charge of ``session_id`` settled (a verdict, the terminal's fault, or counted as a strike): so
+        written, that a restore does not count it again (sec28)."""
+        now = self.clock()
+        for k in keys:
+            self._record("lockout_settled", key=k, until=now, session_id=session_id)
 
     def settle(self, session_id: str) -> bool:
         """The window reached a verdict, or failed for a reason that is not the person's: no strike
         from the charge. False if ``session_id`` had none open."""
         with self._lock:
-            if self._pending.pop(session_id, None) is None:
+            keys = self._pending.pop(session_id, None)
+            if keys is None:
                 return False
             self._save(self.clock())
+            self._settled(session_id, keys)
             return True
 
     def forfeit(self, session_id: str) -> bool:
@@ -162,6 +177,8 @@ class Lockout:
         if keys is None:
             return False
         self.fail(*keys)
+        with self._lock:
+            self._settled(session_id, keys)
         return True
 
     def succeed(self, *keys: str) -> None:
@@ -183,15 +200,17 @@ class Lockout:
             for k, ts in data["fails"].items():
                 self._fails[str(k)] = deque(float(t) for t in ts)
             self._until = {str(k): float(t) for k, t in data["until"].items()}
-            orphans = [[str(k) for k in keys] for keys in data.get("pending", {}).values()]
+            orphans = [(str(sid), [str(k) for k in keys]) for sid, keys in data.get("pending", {}).items()]
             if not all(isinstance(keys, list) for keys in data.get("pending", {}).values()):
                 raise TypeError("pending")
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise LockoutStateError(f"lockout state {self.path} cannot be read ({type(exc).__name__}); "
                                     "move it aside to start with no failures counted") from None
         # Windows open when the daemon last stopped ended without a verdict: each counts now.
-        for keys in orphans:
+        for sid, keys in orphans:
             self.fail(*keys)
+            with self._lock:
+                self._settled(sid, keys)
 
     def _restore(self, had_state: bool) -> None:
         """Lockouts still running by the audit log that the state file is missing, or holds ending earlier
@@ -206,6 +225,7 @@ class Lockout:
                                     f"({type(exc).__name__}): the lockout state cannot be checked") from None
         self._restore_lockouts(entries, now, had_state)
         self._restore_strikes(entries, now, had_state)
+        self._restore_charges(entries, now, had_state)
 
     def _restore_lockouts(self, entries: list[LockoutEntry], now: float, had_state: bool) -> None:
         logged: dict[str, float] = {}
@@ -241,7 +261,13 @@ class Lockout:
         with self._lock:
             for k, times in logged.items():
                 kept = list(self._fails.get(k, ()))
-                lost = [t for t in times if not any(abs(t - u) < STRIKE_MATCH_S for u in kept)]
+                pool, lost = list(kept), []         # each of the state's strikes matches one logged strike
+                for t in times:
+                    same = next((i for i, u in enumerate(pool) if abs(t - u) < STRIKE_MATCH_S), None)
+                    if same is None:
+                        lost.append(t)
+                    else:
+                        del pool[same]
                 if lost:
                     self._fails[k] = deque(sorted(kept + lost))
                     found[k] = lost
@@ -254,6 +280,31 @@ class Lockout:
         for k, lost in found.items():
             self._record("strikes_restored", key=k, until=max(lost) + self.s.failure_window_s,
                          why=STRIKES_RESTORED, strikes=len(lost), state="MISSING" if not had_state else "BEHIND")
+
+    def _restore_charges(self, entries: list[LockoutEntry], now: float, had_state: bool) -> None:
+        """Challenge windows charged in the audit log (``lockout_charge``) and never settled there
+        (``lockout_settled``), still in their failure window: the daemon died in the window and the state file
+        that held the charge is gone or put back from before it (sec28; a state file that holds it counted it in
+        ``_load``, settled in the log then). Each counts now as a strike, as ``_load`` counts its own, and is
+        logged as ``strikes_restored`` (``SES_STRIKES_RESTORED``, ``charged``)."""
+        open_: dict[str, list[str]] = {}
+        for e in entries:
+            if e.event == "lockout_charge" and e.until > now and e.session:
+                open_.setdefault(e.session, []).append(e.key)
+            elif e.event == "lockout_settled":
+                open_.pop(e.session, None)
+        for sid, keys in open_.items():
+            if sid in self._pending:            # (not reached: _load counted the state's own)
+                continue
+            self.fail(*keys)
+            with self._lock:
+                self._settled(sid, keys)
+            log.error("lockout: error[%s]: a challenge window charged in the audit log and never settled counted "
+                      "as a strike (the daemon died in it, and %s)", STRIKES_RESTORED,
+                      "the state file is missing" if not had_state else "the state file did not hold it")
+            for k in keys:
+                self._record("strikes_restored", key=k, until=now + self.s.failure_window_s, why=STRIKES_RESTORED,
+                             strikes=1, state="MISSING" if not had_state else "BEHIND", charged=True)
 
     def _save(self, now: float) -> None:
         if self.path is None:

@@ -250,7 +250,8 @@ def test_diagnose_shows_the_lockouts_by_kind_never_their_keys(tmp_path):
     settings = dataclasses.replace(Settings(), audit=dataclasses.replace(Settings().audit, path=str(log.path)))
     shown = Diagnosis("sim://", settings, True, 10).sessions()
     assert shown["lockouts"]["counts"] == {"lockout_start": 2, "lockout_end": 0, "lockout_restored": 2,
-                                           "lockout_strike": 6, "lockout_cleared": 0, "strikes_restored": 0}
+                                           "lockout_strike": 6, "lockout_cleared": 0, "strikes_restored": 0,
+                                           "lockout_charge": 0, "lockout_settled": 0}
     assert shown["lockouts"]["running"] == 2
     assert "2 started, 0 ended, 2 running, 2 restored from the audit log (SES_LOCKOUT_RESTORED" in shown["note"]
     assert "strikes short of a lockout: 6, 0 key(s) cleared" in shown["note"]
@@ -332,3 +333,26 @@ def test_strikes_put_back_from_before_are_restored_and_cleared_ended_or_old_ones
     restarted.fail("subject:a")
     with pytest.raises(LockedOut):
         restarted.check("subject:a")
+
+
+def test_a_window_charged_when_the_daemon_died_counts_from_the_audit_log_when_the_state_is_deleted(tmp_path):
+    # The injector's way with a window going badly: kill the daemon in it, delete lockout.json (which held the
+    # charge) and start again. Main: the charge was forgotten (a free try). The charge and its settling are audit
+    # entries now (lockout_charge, lockout_settled, with the session id): an open one counts at start as a strike
+    # (strikes_restored, charged), once; a settled one (a verdict, a worker fault) does not.
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
+    lockout.fail("subject:3f9a")
+    lockout.begin("s-ok", "subject:3f9a")
+    assert lockout.settle("s-ok")                                       # settled: never counted
+    lockout.begin("s-1", "terminal:t", "subject:3f9a")                  # then SIGKILL, the state deleted
+    path.unlink()
+    restarted = Lockout(s, clock=clock, path=path, audit=log)
+    assert json.loads(path.read_text())["fails"] == {"subject:3f9a": [1000.0, 1000.0], "terminal:t": [1000.0]}
+    restarted.fail("subject:3f9a")                                      # the strike restored, the charge, this
+    with pytest.raises(LockedOut):                                      # main: allowed (one strike of three)
+        restarted.check("subject:3f9a")
+    charged = [(d["key"], d["strikes"], d["charged"]) for d in _events(log, "strikes_restored") if d.get("charged")]
+    assert charged == [("terminal:t", 1, True), ("subject:3f9a", 1, True)]
+    assert [d["session_id"] for d in _events(log, "lockout_settled")] == ["s-ok", "s-1", "s-1"]
+    Lockout(s, clock=clock, path=path, audit=log)                       # settled in the log now: not again
+    assert json.loads(path.read_text())["fails"]["terminal:t"] == [1000.0]
