@@ -31,9 +31,10 @@ from agent.observe.ledger import audit_refusals, last_sessions, lockout_summary
 from agent.observe.live import LiveView
 from agent.observe.web import Checklist, DiagnosticsServer
 from agent.session.events import IR_FLOOD_CANNOT_VERIFY
-from agent.session.lockout import RESTORED
+from agent.session.lockout import RESTORED, STRIKES_RESTORED
 from drivers.errors import CaptureAgentError
 
+_STATE_LOST = "the lockout state file was deleted or put back from before them"
 LOCKOUTS_SINCE_S = 86_400.0         # the lockout entries the diagnostics count: the last day's
 
 
@@ -113,8 +114,13 @@ class Diagnosis:
             last = lockouts["last"][-1]
             note += (f"; lockouts in the last day: {counts['lockout_start']} started, {counts['lockout_end']} ended, "
                      f"{lockouts['running']} running"
-                     + (f", {counts['lockout_restored']} restored from the audit log ({RESTORED}: the lockout "
-                        f"state file was deleted or put back from before them)" if counts["lockout_restored"] else "")
+                     + (f", {counts['lockout_restored']} restored from the audit log ({RESTORED}: {_STATE_LOST})"
+                        if counts["lockout_restored"] else "")
+                     + f"; strikes short of a lockout: {counts['lockout_strike']}, {counts['lockout_cleared']} "
+                       f"key(s) cleared by a success"
+                     + (f", {counts['strikes_restored']} key(s)' strikes restored from the audit log "
+                        f"({STRIKES_RESTORED}: {_STATE_LOST})"
+                        if counts["strikes_restored"] else "")
                      + f"; the last: {last['event']} ({last['kind']}, until {last['until']}, {last['ts']})")
         return {"note": note, "rows": rows, "audit_refused": refused, "lockouts": lockouts}
 

@@ -145,8 +145,13 @@ def audit_refusals(path: str | os.PathLike[str], *, max_bytes: int = TAIL_BYTES)
 
 
 # Lockouts in the audit log (sec27): their start, their end, and a restore of one the state file had lost
-# (agent/session/lockout.py writes them). The restore reads them back by key; the diagnostics see only the kind.
-LOCKOUT_EVENTS = ("lockout_start", "lockout_end", "lockout_restored")
+# (agent/session/lockout.py writes them); since sec28 each strike short of one too (``until``: when it leaves its
+# window), the strikes a success cleared (``until``: the clear's time), a restore of strikes the state file had
+# lost, and a challenge window's charge in advance and its settling (``session_id``). The restore reads them back by
+# key; the diagnostics see only the kind.
+LOCKOUT_RUNS = ("lockout_start", "lockout_restored")           # entries whose ``until`` is a lockout's end
+LOCKOUT_EVENTS = ("lockout_start", "lockout_end", "lockout_restored", "lockout_strike", "lockout_cleared",
+                  "strikes_restored", "lockout_charge", "lockout_settled")
 LOCKOUT_CHUNK = 64 * 1024
 
 
@@ -158,6 +163,7 @@ class LockoutEntry:
     key: str                          # "terminal:<id>" or "subject:<keyed pseudonym>": never shown by diagnose
     until: float                      # the lockout's end (Unix s)
     why: str = ""                     # lockout_end's reason, lockout_restored's code
+    session: str = ""                 # lockout_charge's and lockout_settled's session id (sec28)
 
 
 def _lines_back(path: Path) -> Iterator[bytes]:
@@ -197,14 +203,15 @@ def lockout_entries(path: str | os.PathLike[str], since: float) -> list[LockoutE
                 and isinstance(d.get("until"), (int, float)) and not isinstance(d.get("until"), bool)
                 and isinstance(entry.get("seq"), int)):
             found.append(LockoutEntry(entry["seq"], ts, entry["event"], d["key"], float(d["until"]),
-                                      _text(d.get("why"))))
+                                      _text(d.get("why")), _text(d.get("session_id"), 128)))
     return found[::-1]
 
 
 def lockout_summary(path: str | os.PathLike[str], now: float, since: float, last: int = 5) -> dict[str, Any]:
-    """The lockout entries since ``since`` for the diagnostics: how many of each event, the lockouts still
-    running at ``now``, and the last ``last`` entries as (time, event, kind: terminal or subject, until,
-    why). Never the key itself: no terminal's id, no subject's pseudonym. ``OSError`` if unreadable."""
+    """The lockout entries since ``since`` for the diagnostics: how many of each event (strikes included,
+    sec28), the lockouts still running at ``now``, and the last ``last`` entries as (time, event, kind:
+    terminal or subject, until, why). Never the key itself: no terminal's id, no subject's pseudonym.
+    ``OSError`` if unreadable."""
     entries = lockout_entries(path, since)
 
     def iso(t: float) -> str:
@@ -212,7 +219,7 @@ def lockout_summary(path: str | os.PathLike[str], now: float, since: float, last
 
     ends: dict[str, float] = {}
     for e in entries:
-        if e.event != "lockout_end":
+        if e.event in LOCKOUT_RUNS:
             ends[e.key] = max(ends.get(e.key, 0.0), e.until)
     counts = {ev: sum(e.event == ev for e in entries) for ev in LOCKOUT_EVENTS}
     return {"counts": counts, "running": sum(u > now for u in ends.values()),

@@ -28,15 +28,22 @@ trace): ``lockout_start`` (the key, its end ``until``, the failures that made it
 (``why`` ``EXPIRED``, written when the lockout is next looked at after its end), hash-chained and
 anchored like every entry. At start the daemon reads the log's lockout entries back (as far as one
 lockout lasts, ``lockout_s``, from its end, however many entries came after), and a lockout still
-running there that the state file is missing, or holds ending earlier, is restored from the log
-(fail closed) and logged as ``lockout_restored`` (``why`` ``SES_LOCKOUT_RESTORED``): the state file
-deleted, or put back from before the lockout, buys nothing, and the log says it happened. A log
-that cannot be read then is ``SES_LOCKOUT_STATE`` too. What the log does not hold is a key's strikes
-short of a lockout: deleting ``lockout.json`` still forgets those (the server's own counts stay). Nor
-does the log stop root from cutting it back past the entries before any probe carried an anchor that
-covers them (a terminal locked out sends none): a cut of the unanchored tail is not detected
-(``agent/security/audit.py``); the server's own counts stand then, as they do for a terminal's clock
-set forward past a lockout's end.
+running there that the state file is missing, or holds ending earlier, is restored from the log (fail
+closed) and logged as ``lockout_restored`` (``why`` ``SES_LOCKOUT_RESTORED``): the state file deleted,
+or put back from before the lockout, buys nothing, and the log says it happened. A log that cannot be
+read then is ``SES_LOCKOUT_STATE`` too. Since sec28 each strike short of a lockout is an entry too
+(``lockout_strike``: the key, ``until`` when it leaves the failure window), and so is a success that
+clears a key's strikes (``lockout_cleared``); at start the strikes still in their window after the key's
+last lockout start or clear that the state file is missing are added back (``strikes_restored``, ``why``
+``SES_STRIKES_RESTORED``), so deleting ``lockout.json`` no longer resets a count of failures either.
+A window's charge in advance is an entry too (``lockout_charge``, with the session id, and
+``lockout_settled`` when a verdict, a fault of the terminal's or a strike settles it): one the log holds
+open at start (the daemon killed in the window, the state file that held it deleted) counts as a strike
+then (``strikes_restored``, ``charged``), as the state file's own. Nor does the log
+stop root from cutting it back past the entries before any probe carried an anchor that covers them (a
+terminal locked out sends none): a cut of the unanchored tail is not detected
+(``agent/security/audit.py``); the server's own counts stand then, as they do for a terminal's clock set
+forward past a lockout's end.
 """
 
 from __future__ import annotations
@@ -52,7 +59,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.config import SessionSettings
-from agent.observe.ledger import lockout_entries
+from agent.observe.ledger import LOCKOUT_RUNS, LockoutEntry, lockout_entries
 from agent.session.errors import LockedOut, SessionError
 
 if TYPE_CHECKING:
@@ -64,6 +71,8 @@ PRESENTATION_FAILURES = frozenset({"NOT_LIVE", "EVIDENCE_FAILED"})   # the serve
 MAX_KEYS = 10_000                                   # subjects remembered at once; the oldest go first
 RESTORED = "SES_LOCKOUT_RESTORED"                   # a lockout the state file had lost, taken from the audit log
 EXPIRED = "EXPIRED"                                 # lockout_end's reason: its time ran out
+STRIKES_RESTORED = "SES_STRIKES_RESTORED"           # strikes short of a lockout the state file had lost (sec28)
+STRIKE_MATCH_S = 1e-3                               # a logged strike and the state's are one within this
 
 
 class LockoutStateError(SessionError):
@@ -124,24 +133,40 @@ class Lockout:
                     started.append((k, len(q)))
                     q.clear()
             self._save(now)
-            for k, n in started:                    # the state file first, then the log: either one keeps it
+            for k in keys:                          # the state file first, then the log: either one keeps it
+                self._record("lockout_strike", key=k, until=now + self.s.failure_window_s,
+                             window_s=self.s.failure_window_s)
+            for k, n in started:
                 self._record("lockout_start", key=k, until=self._until[k], failures=n,
                              window_s=self.s.failure_window_s)
 
     def begin(self, session_id: str, *keys: str) -> None:
         """Charge ``session_id``'s challenge window to ``keys`` until :meth:`settle` or
-        :meth:`forfeit` (kept on disk: a daemon killed in the window counts it at its next start)."""
+        :meth:`forfeit` (kept on disk, and in the audit log since sec28: a daemon killed in the window counts
+        it at its next start, its state file deleted or not)."""
+        now = self.clock()
         with self._lock:
             self._pending[session_id] = list(keys)
-            self._save(self.clock())
+            self._save(now)
+            for k in keys:
+                self._record("lockout_charge", key=k, until=now + self.s.failure_window_s, session_id=session_id)
+
+    def _settled(self, session_id: str, keys: list[str]) -> None:
+        """The charge of ``session_id`` settled (a verdict, the terminal's fault, or counted as a strike): so
+        written, that a restore does not count it again (sec28)."""
+        now = self.clock()
+        for k in keys:
+            self._record("lockout_settled", key=k, until=now, session_id=session_id)
 
     def settle(self, session_id: str) -> bool:
         """The window reached a verdict, or failed for a reason that is not the person's: no strike
         from the charge. False if ``session_id`` had none open."""
         with self._lock:
-            if self._pending.pop(session_id, None) is None:
+            keys = self._pending.pop(session_id, None)
+            if keys is None:
                 return False
             self._save(self.clock())
+            self._settled(session_id, keys)
             return True
 
     def forfeit(self, session_id: str) -> bool:
@@ -152,13 +177,18 @@ class Lockout:
         if keys is None:
             return False
         self.fail(*keys)
+        with self._lock:
+            self._settled(session_id, keys)
         return True
 
     def succeed(self, *keys: str) -> None:
+        now = self.clock()
         with self._lock:
-            changed = [self._fails.pop(k, None) for k in keys]
-            if any(q is not None for q in changed):
-                self._save(self.clock())
+            cleared = [k for k in keys if self._fails.pop(k, None)]
+            if cleared:
+                self._save(now)
+                for k in cleared:                   # (sec28: so that a restore does not bring them back)
+                    self._record("lockout_cleared", key=k, until=now)
 
     # --- persistence ---------------------------------------------------------------------------------
     def _load(self) -> None:
@@ -170,29 +200,37 @@ class Lockout:
             for k, ts in data["fails"].items():
                 self._fails[str(k)] = deque(float(t) for t in ts)
             self._until = {str(k): float(t) for k, t in data["until"].items()}
-            orphans = [[str(k) for k in keys] for keys in data.get("pending", {}).values()]
+            orphans = [(str(sid), [str(k) for k in keys]) for sid, keys in data.get("pending", {}).items()]
             if not all(isinstance(keys, list) for keys in data.get("pending", {}).values()):
                 raise TypeError("pending")
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise LockoutStateError(f"lockout state {self.path} cannot be read ({type(exc).__name__}); "
                                     "move it aside to start with no failures counted") from None
         # Windows open when the daemon last stopped ended without a verdict: each counts now.
-        for keys in orphans:
+        for sid, keys in orphans:
             self.fail(*keys)
+            with self._lock:
+                self._settled(sid, keys)
 
     def _restore(self, had_state: bool) -> None:
         """Lockouts still running by the audit log that the state file is missing, or holds ending earlier
-        (deleted, or put back from before them): restored, and each restore logged (fail closed)."""
+        (deleted, or put back from before them): restored, and each restore logged (fail closed). Then the
+        strikes short of a lockout the same way (sec28, :meth:`_restore_strikes`)."""
         assert self.audit is not None
         now = self.clock()
         try:
-            entries = lockout_entries(self.audit.path, now - self.s.lockout_s)
+            entries = lockout_entries(self.audit.path, now - max(self.s.lockout_s, self.s.failure_window_s))
         except OSError as exc:
             raise LockoutStateError(f"the audit log {self.audit.path} cannot be read for its lockouts "
                                     f"({type(exc).__name__}): the lockout state cannot be checked") from None
+        self._restore_lockouts(entries, now, had_state)
+        self._restore_strikes(entries, now, had_state)
+        self._restore_charges(entries, now, had_state)
+
+    def _restore_lockouts(self, entries: list[LockoutEntry], now: float, had_state: bool) -> None:
         logged: dict[str, float] = {}
         for e in entries:
-            if e.event != "lockout_end" and e.until > now:
+            if e.event in LOCKOUT_RUNS and e.until > now:
                 logged[e.key] = max(logged.get(e.key, 0.0), e.until)
         lost = {k: u for k, u in logged.items() if self._until.get(k, 0.0) < u}
         if not lost:
@@ -206,6 +244,67 @@ class Lockout:
         for k, u in lost.items():
             self._record("lockout_restored", key=k, until=u, why=RESTORED,
                          state="MISSING" if not had_state else "BEHIND")
+
+    def _restore_strikes(self, entries: list[LockoutEntry], now: float, had_state: bool) -> None:
+        """Strikes short of a lockout that the audit log holds and the state file does not (sec28): each
+        ``lockout_strike`` still in its window (``until`` after now) and after the key's last lockout start
+        or success (``lockout_cleared``), which each end a key's strikes, is added to the key's count (the
+        state's own strikes are kept too: the union, fail closed), and each key so restored is logged
+        (``strikes_restored``, ``why`` ``SES_STRIKES_RESTORED``, the state ``MISSING`` or ``BEHIND``)."""
+        logged: dict[str, list[float]] = {}
+        for e in entries:
+            if e.event in ("lockout_start", "lockout_cleared"):
+                logged.pop(e.key, None)
+            elif e.event == "lockout_strike" and e.until > now:
+                logged.setdefault(e.key, []).append(e.until - self.s.failure_window_s)
+        found: dict[str, list[float]] = {}
+        with self._lock:
+            for k, times in logged.items():
+                kept = list(self._fails.get(k, ()))
+                pool, lost = list(kept), []         # each of the state's strikes matches one logged strike
+                for t in times:
+                    same = next((i for i, u in enumerate(pool) if abs(t - u) < STRIKE_MATCH_S), None)
+                    if same is None:
+                        lost.append(t)
+                    else:
+                        del pool[same]
+                if lost:
+                    self._fails[k] = deque(sorted(kept + lost))
+                    found[k] = lost
+            if not found:
+                return
+            self._save(now)
+        why = "the state file is missing" if not had_state else "the state file holds fewer of them"
+        log.error("lockout: error[%s]: %d key(s)' strikes short of a lockout restored from the audit log: %s "
+                  "(deleted or put back from before them?)", STRIKES_RESTORED, len(found), why)
+        for k, lost in found.items():
+            self._record("strikes_restored", key=k, until=max(lost) + self.s.failure_window_s,
+                         why=STRIKES_RESTORED, strikes=len(lost), state="MISSING" if not had_state else "BEHIND")
+
+    def _restore_charges(self, entries: list[LockoutEntry], now: float, had_state: bool) -> None:
+        """Challenge windows charged in the audit log (``lockout_charge``) and never settled there
+        (``lockout_settled``), still in their failure window: the daemon died in the window and the state file
+        that held the charge is gone or put back from before it (sec28; a state file that holds it counted it in
+        ``_load``, settled in the log then). Each counts now as a strike, as ``_load`` counts its own, and is
+        logged as ``strikes_restored`` (``SES_STRIKES_RESTORED``, ``charged``)."""
+        open_: dict[str, list[str]] = {}
+        for e in entries:
+            if e.event == "lockout_charge" and e.until > now and e.session:
+                open_.setdefault(e.session, []).append(e.key)
+            elif e.event == "lockout_settled":
+                open_.pop(e.session, None)
+        for sid, keys in open_.items():
+            if sid in self._pending:            # (not reached: _load counted the state's own)
+                continue
+            self.fail(*keys)
+            with self._lock:
+                self._settled(sid, keys)
+            log.error("lockout: error[%s]: a challenge window charged in the audit log and never settled counted "
+                      "as a strike (the daemon died in it, and %s)", STRIKES_RESTORED,
+                      "the state file is missing" if not had_state else "the state file did not hold it")
+            for k in keys:
+                self._record("strikes_restored", key=k, until=now + self.s.failure_window_s, why=STRIKES_RESTORED,
+                             strikes=1, state="MISSING" if not had_state else "BEHIND", charged=True)
 
     def _save(self, now: float) -> None:
         if self.path is None:

@@ -673,6 +673,16 @@ class StoreClockUnmeasuredError(ConfigError):
     code = "AGT_STORE_CLOCK_UNMEASURED"
 
 
+class StoreClockDeferredError(ConfigError):
+    """A server's first check on a host with no reading of Redis's clock from this boot, with the scripts'
+    latest reading recent (sec28): its host's trust is deferred, its claims on nonces charged before it
+    held (not judged, not retired) and its own charges refused (``STORE_UNAVAILABLE``: the terminal tries
+    another server) until a host with a live reading vouches or ``CLOCK_DEFER_BOUND_MS`` passes:
+    ``AGT_STORE_CLOCK_DEFERRED``."""
+
+    code = "AGT_STORE_CLOCK_DEFERRED"
+
+
 class StoreUnwatchedError(ConfigError):
     """The shared store will not say its ``run_id`` (``INFO`` refused): ``AGT_STORE_UNWATCHED``."""
 
@@ -723,6 +733,9 @@ STORE_RECHECK_MS = 60_000      # a checked store's settings are read again at mo
 STORE_RETRY_MS = 2_000         # a store that failed its checks is checked again at most this often
 CLOCK_SLACK_MS = 2_000         # Redis's clock may run this far ahead of a server's elapsed time ...
 CLOCK_SLACK_RATE = 0.01        # ... plus this share of it (slewing, rate error) before it counts as a jump
+CLOCK_DEFER_BOUND_MS = 150_000 # a deferred host (sec28) retires the nonces it holds this long after its deferral
+                               # by its elapsed clock, unless a live host vouched: two of a charging live
+                               # server's checks (STORE_RECHECK_MS) and half a minute more
 CLOCK_TRIP_MS = 5_000          # the nonce's script's slack (a charge's bound is computed before the script
                                # runs: a server stalled between the two must not trip it; the check measures)
 
@@ -816,6 +829,11 @@ class StoreWatch:
             raise ValueError("a host id is 1-80 lower-case hex digits, dots, dashes or pluses")
         self._host = host or ""
         self._from_host = False                 # the reading compared at this check is the host's (sec24)
+        # sec28: the clock generation this host is vouched from (0: every nonce; None: not known, no host) and,
+        # while its trust is deferred, its own deferral's generation and the elapsed time (s) it began
+        self._vouched: int | None = None
+        self._deferred: tuple[int, float] | None = None
+        store.host = self._host
 
     def _window_ms(self) -> int:
         return int(self.cfg.failure_window_s * 1000)
@@ -837,14 +855,21 @@ class StoreWatch:
             # the version first (sec20): a Redis before 7.0 was read only that far (its scripts never loaded)
             check_store_version(self.store, self.cfg, strict=True, read=said.version)
             self._adopt_host(where, said.host_reading, after)
-            back = self._retire_unmeasured(where, said.clock_high, said.epoch[2], said.clock_back)
+            compared = self._pair is not None
+            back = self._defer(where, said, after)
             self._check_clock(where, said.epoch[2], before, after, back)
+            self._vouch(where, compared)
             self._check_mark(where, said.clock_mark, said.epoch[2])
             self._note_host()
             run = said.run
             check_store_eviction(self.store, self.cfg, strict=True, read=said.policy)
             check_store_persistence(self.store, self.cfg, strict=True, read=said.persistence)
             self._check_epoch(where, said.epoch)
+            if self._deferred is not None:      # (sec28: after the other checks, as the hold below)
+                left = CLOCK_DEFER_BOUND_MS / 1000 - (after - self._deferred[1])
+                raise StoreClockDeferredError(f"{where}: this host's trust in its clock is deferred (no reading of "
+                                              "it from this boot): this server charges nothing until a host with a "
+                                              f"live reading vouches, or for {max(left, 0):.0f} s more")
             if said.epoch[2] < self.store.held_until_ms:        # (_check_clock's hold, after the other checks)
                 raise StoreClockJumpError(f"{where}'s clock jumped: this server charges nothing for "
                                           f"{(self.store.held_until_ms - said.epoch[2]) / 1000:.0f} s more")
@@ -861,8 +886,9 @@ class StoreWatch:
             return False
         except ConfigError as exc:
             self.store.checked_run = ""
-            if starting and not isinstance(exc, (StoreDataLostError, StoreClockJumpError)):   # (these end: the
-                raise                                                                          # start goes on)
+            if starting and not isinstance(exc, (StoreDataLostError, StoreClockJumpError,   # (these end: the
+                                                 StoreClockDeferredError)):                 # start goes on)
+                raise
             log.error("store: error[%s]: %s; challenges are refused (STORE_UNAVAILABLE) until it passes",
                       exc.code, exc.message)
             return False
@@ -913,7 +939,72 @@ class StoreWatch:
             return
         self._pair, self._from_host = reading, True
 
-    def _retire_unmeasured(self, where: str, high: int, redis_ms: int, back: int) -> int:
+    def _defer(self, where: str, said, after: float) -> int:
+        """sec28: what sec27's ``_retire_unmeasured`` did at a host's first reading, deferred. A first check
+        with nothing to measure Redis's clock against and the scripts' latest reading recent takes the store's
+        next clock generation (``RedisStore.defer_clock``): this server's claims on unused nonces charged before
+        it (their ``g`` below the generation its host is vouched from) are refused ``StoreClockDeferred``
+        (``STORE_UNAVAILABLE``: the terminal tries again, another server judges), neither judged nor retired,
+        until a server on a host with a live reading vouches (``_vouch``: it measured Redis's clock across the
+        time in question, any step back marked) or ``CLOCK_DEFER_BOUND_MS`` passes by this host's elapsed clock
+        with the deferral still there: then sec27's retire (``_retire_unmeasured``), fail closed, and every
+        deferral taken before it ends (``RedisStore.end_deferrals``). A server on a host that has a reading
+        (sec24) takes on that host's deferral, as the store holds it. Returns the store's total of steps back."""
+        back = said.clock_back
+        if not self._host:
+            return back
+        if self._pair is None:
+            high, redis_ms = said.clock_high, said.epoch[2]
+            if high <= 0 or redis_ms - high >= NONCE_TTL_MAX_S * 1000:
+                self._vouched, self._deferred = 0, None        # no nonce charged before can be alive
+                return back
+            gen = self.store.defer_clock(self._host, math.floor(after * 1000))
+            self._vouched, self._deferred = gen, (gen, after)
+            log.error("store: error[%s]: %s: this host has no reading of its clock from this boot and the store's "
+                      "scripts last read it %.1f s ago: a step of its clock while no server ran cannot be told from "
+                      "time passing here, so this server judges no unused nonce charged before now (generation %d) "
+                      "and charges nothing until a server on a host with a live reading vouches, or retires them in "
+                      "%.0f s", StoreClockDeferredError.code, where, (redis_ms - high) / 1000, gen,
+                      CLOCK_DEFER_BOUND_MS / 1000)
+            return back
+        mine = said.deferral
+        if mine is None:
+            if self._deferred is not None:
+                log.warning("store: %s: this host's deferral (generation %d) has ended: a server on a host with a "
+                            "live reading vouched for it, or one retired the nonces charged before it", where,
+                            self._deferred[0])
+            self._vouched, self._deferred = 0, None
+            return back
+        self._vouched, self._deferred = mine[1], (mine[0], mine[2] / 1000)
+        if after - self._deferred[1] < CLOCK_DEFER_BOUND_MS / 1000:
+            return back
+        return self._retire_unmeasured(where, said.clock_high, said.epoch[2], back, bound=True)
+
+    def _vouch(self, where: str, compared: bool) -> None:
+        """sec28: a check that measured Redis's clock against this host's earlier reading (``compared``: its own
+        server's, or the host's from before, sec24) vouches for the other hosts deferred from a later clock
+        generation than this host is vouched from (``RedisStore.vouch_clock``, with this check's floor: Redis's
+        clock read in the script behind it vouches nothing, the next check measures the step)."""
+        if not compared or self._vouched is None or self._pair is None:
+            return
+        try:
+            n = self.store.vouch_clock(self._vouched, self._floor(self._pair, self._elapsed()), self._host)
+        except StoreUnavailable:                # (the next check vouches)
+            return
+        if n > 0:
+            log.warning("store: %s: vouched for %d deferred host(s) from clock generation %d (their servers judge "
+                        "the nonces charged before their first reading now)", where, n, self._vouched)
+
+    def deferral_due(self) -> bool:
+        """After a claim refused ``StoreClockDeferred``: True when the deferral's bound passed and the retire
+        ran now (the claim is made again), False otherwise (refused ``STORE_UNAVAILABLE``)."""
+        with self._lock:
+            deferred = self._deferred
+            if deferred is None or self._elapsed() - deferred[1] < CLOCK_DEFER_BOUND_MS / 1000:
+                return False
+            return self.check(int(time.time() * 1000))
+
+    def _retire_unmeasured(self, where: str, high: int, redis_ms: int, back: int, *, bound: bool = False) -> int:
         """A first check with nothing to measure Redis's clock against (sec27): this host has no reading of
         it from this boot (``_adopt_host`` took none: every server host rebooted, or a new host, or a restored
         snapshot's). A step back of Redis's clock by J while no server ran, D long, shows only as Redis's time
@@ -930,16 +1021,17 @@ class StoreWatch:
         then is refused ``EXPIRED`` and starts again. A nonce charged after it is untouched, as is a used
         one (its replay is told ``REPLAYED`` by its record as before). Servers on a host without an id
         (``host_id`` None: not Linux) are not covered. Returns the store's total of steps back now."""
-        if not self._host or self._pair is not None or high <= 0 or redis_ms - high >= NONCE_TTL_MAX_S * 1000:
-            return back
         step = NONCE_TTL_MAX_S * 1000 + max(high - redis_ms, 0)
         added, total = self.store.mark_clock_back(back, step, 0, high, redis_ms)
+        self.store.end_deferrals()
+        self._vouched, self._deferred = 0, None
         if added:
-            log.error("store: error[%s]: %s: this host has no reading of its clock from this boot and the store's "
-                      "scripts last read it %.1f s ago: a step back of its clock while no server ran cannot be "
-                      "told from time passing, so every unused nonce charged before now is retired (a session "
-                      "in its challenge window is refused EXPIRED and starts again); charges go on",
-                      StoreClockUnmeasuredError.code, where, (redis_ms - high) / 1000)
+            why = (f"no host with a live reading vouched for it in {CLOCK_DEFER_BOUND_MS / 1000:.0f} s"
+                   if bound else f"the store's scripts last read it {(redis_ms - high) / 1000:.1f} s ago")
+            log.error("store: error[%s]: %s: this host has no reading of its clock from this boot and %s: a step back "
+                      "of its clock while no server ran cannot be told from time passing, so every unused nonce "
+                      "charged before now is retired (a session in its challenge window is refused EXPIRED and "
+                      "starts again); charges go on", StoreClockUnmeasuredError.code, where, why)
         return total
 
     def _note_host(self) -> None:

@@ -84,7 +84,8 @@ passed is gone (``_PAST``, in the nonce's, the claim's and the use's scripts). S
 keeps its host's reading of Redis's clock (``store-clock-host:<host>``, ``note_host_reading``), so a server
 started on that host measures a step made while no server ran; since sec27 a server on a host with no reading
 from its boot retires every unused nonce charged before it when ``store-clock-high`` is recent
-(``config.StoreWatch._retire_unmeasured``).
+(``config.StoreWatch._retire_unmeasured``); since sec28 it defers its host first (``store-clock-gen``,
+``store-clock-defer``, ``_DEFER``/``_VOUCH``) and retires only when no host with a live reading vouches.
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ from hil.ingest.store import (
     Outcome,
     PinResult,
     Settle,
+    StoreClockDeferred,
     StoreLimits,
     StoreUnavailable,
     StoreUnchecked,
@@ -336,6 +338,10 @@ for j, name in ipairs({'sub', 'ch', 'fr'}) do
 end
 if ARGV[22] ~= '' then redis.call('HSET', KEYS[1], 'skid', ARGV[22]) end
 redis.call('HSET', KEYS[1], 'cb', total)      -- the steps back marked before its charge (back21)
+-- the store's clock generation at its charge (sec28: a server whose host had no reading defers the nonces
+-- charged before it took one, store-clock-gen; none: 0)
+local gen = redis.call('GET', ARGV[11] .. 'store-clock-gen')
+if gen then redis.call('HSET', KEYS[1], 'g', gen) end
 redis.call('PEXPIREAT', KEYS[1], gone)
 if ARGV[18] ~= '' then
   redis.call('DEL', KEYS[3])
@@ -441,7 +447,7 @@ _CLAIM = """#!lua flags=allow-oom
 --       (the record is unexpired while Redis holds it: its lifetime after the charge, by Redis's clock,
 --       and, back21, not past it on the clock it was charged by before a marked step back), then the
 --       store's prefix, the nonce's hex and the earliest Redis TIME (ms) this server's elapsed time allows
---       ('0' : no bound)
+--       ('0' : no bound), then this server's host ('' : none; sec28)
 -- The read before judging (the record, the counter) and, when the nonce is this terminal's, unused and
 -- unexpired and the probe id unused, the probe id's claim on it: fields c:<id> (the holder's digest),
 -- l:<id> (its holds: "<token> <ms> ..." by Redis's clock, one per identical copy) and nc (ids holding
@@ -450,10 +456,21 @@ _CLAIM = """#!lua flags=allow-oom
 -- Returns {claim, counter or '', Redis's TIME (ms), the record's fields and values as HGETALL lists them},
 -- or {'behind'} (nothing read or changed) when Redis's clock is behind what the server's elapsed time
 -- allows (back21): a step back, which the server's check measures and marks before it reads again.
+-- {'deferred'} (nothing changed): the nonce is unused and was charged (its generation 'g', 0 when none)
+-- before the generation this server's host is vouched from (sec28, store-clock-defer: its first reading
+-- of Redis's clock came after it, and no host with a live reading has vouched for it since).
 local pt = redis.call('TIME')
 local pnow = tonumber(pt[1]) * 1000 + math.floor(tonumber(pt[2]) / 1000)
 if pnow < (tonumber(ARGV[11]) or 0) then return {'behind'} end
 past(KEYS[1], ARGV[10], seen(ARGV[9], pnow), pnow)
+if (ARGV[12] or '') ~= '' then
+  local d = redis.call('HGET', ARGV[9] .. 'store-clock-defer', ARGV[12])
+  local gv = d and tonumber(string.match(d, '^%d+ (%d+)'))
+  if gv then
+    local r = redis.call('HMGET', KEYS[1], 'g', 'pid', 't')
+    if r[3] == ARGV[1] and not r[2] and (tonumber(r[1] or '0') or 0) < gv then return {'deferred'} end
+  end
+end
 local h = redis.call('HGETALL', KEYS[1])
 local counter = redis.call('GET', KEYS[2]) or ''
 local claim = 'none'
@@ -640,6 +657,52 @@ return 0
 """
 
 
+# A host's trust deferred (sec28): a server whose host has no reading of Redis's clock from its boot cannot
+# tell a step back of that clock while no server ran from time passing; sec27 retired every unused nonce
+# then (a rolling reboot of N hosts cost the sessions in flight N times). Now it takes the store's next
+# clock generation (``store-clock-gen``, which every charge writes into its record as ``g``) and defers
+# its host: ``store-clock-defer`` field <host> "<generation> <vouched from> <elapsed ms then>"; its claims
+# on unused nonces charged before the generation its host is vouched from are ``deferred`` (not judged, not
+# retired) until a server on a host with a live reading, which measured Redis's clock across the time in
+# question, vouches for them (``_VOUCH``) or the deferral's bound passes (config.StoreWatch: retired then).
+_DEFER = """#!lua flags=allow-oom
+-- KEYS: the store's clock generation, the deferrals. ARGV: the host, its elapsed ms. Returns the generation.
+local g = redis.call('INCR', KEYS[1])
+redis.call('HSET', KEYS[2], ARGV[1], g .. ' ' .. g .. ' ' .. ARGV[2])
+return g
+"""
+_VOUCH = """#!lua flags=allow-oom
+-- KEYS: the deferrals. ARGV: the generation the vouching host is vouched from, the earliest Redis TIME (ms)
+-- its elapsed time allows (its floor, back21), its host. Read with Redis's TIME in one script: behind the
+-- floor (a step back since its check) nothing is vouched (-1); otherwise every other host deferred from a
+-- later generation is vouched from this host's (from 0: its deferral is gone). Returns how many.
+local t = redis.call('TIME')
+if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) < tonumber(ARGV[2]) then return -1 end
+local mine, n = tonumber(ARGV[1]), 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local g, gv, rest = string.match(all[i + 1], '^(%d+) (%d+) (%d+)$')
+  if all[i] ~= ARGV[3] and g and tonumber(g) > mine and tonumber(gv) > mine then
+    if mine == 0 then redis.call('HDEL', KEYS[1], all[i])
+    else redis.call('HSET', KEYS[1], all[i], g .. ' ' .. mine .. ' ' .. rest) end
+    n = n + 1
+  end
+end
+return n
+"""
+
+
+def _deferral(raw) -> tuple[int, int, int] | None:
+    """``store-clock-defer``'s field as (generation, vouched from, elapsed ms then), or None."""
+    if not isinstance(raw, bytes) or len(raw) > 80:
+        return None
+    parts = raw.split()
+    if len(parts) != 3 or not all(p.isdigit() and len(p) <= 18 for p in parts):
+        return None
+    g, gv, since = (int(p) for p in parts)
+    return g, gv, since
+
+
 def _host_reading(raw) -> tuple[int, float, float, int] | None:
     """``store-clock-host``'s value as (Redis ms, elapsed s before, elapsed s after, steps back ms), or None
     when there is none or it is not four integers in order (a value not this code's: ignored, as no reading)."""
@@ -661,7 +724,7 @@ def _with_past(script: str) -> str:
 
 
 _ADD, _USE, _CLAIM = _with_past(_ADD), _with_past(_USE), _with_past(_CLAIM)
-_SCRIPTS = (_ADD, _USE, _CLAIM, _RELEASE, _FAIL, _COUNT, _RUN, _EPOCH, _MARK, _BACK, _HOST)
+_SCRIPTS = (_ADD, _USE, _CLAIM, _RELEASE, _FAIL, _COUNT, _RUN, _EPOCH, _MARK, _BACK, _HOST, _DEFER, _VOUCH)
 
 
 class PolicyUnreadable(Exception):
@@ -683,6 +746,7 @@ class Survey:
     clock_back: int = 0         # the steps back of its clock servers marked (ms, back21), read with epoch[2]
     host_reading: tuple[int, float, float, int] | None = None   # this host's last reading (sec24, note_host_reading)
     clock_high: int = 0         # the latest Redis time the scripts read (ms, store-clock-high; 0 : none; sec27)
+    deferral: tuple[int, int, int] | None = None   # this host's deferral (sec28: generation, vouched from, elapsed)
 
 
 def _primary_run(got) -> str:
@@ -784,6 +848,9 @@ class RedisStore:
         self._mark = client.register_script(_MARK)
         self._back = client.register_script(_BACK)
         self._host = client.register_script(_HOST)
+        self._defer = client.register_script(_DEFER)
+        self._vouch = client.register_script(_VOUCH)
+        self.host = ""                          # this server's host (StoreWatch; sec28: its claims' deferral)
 
     @classmethod
     def from_url(cls, url: str, limits: StoreLimits | None = None, prefix: str = "ca:") -> RedisStore:
@@ -952,10 +1019,13 @@ class RedisStore:
                                 self._k("p", terminal_id, probe_id)],
                           args=[terminal_id, now_ms, probe_id, digest, MAX_PROBES_PER_NONCE, MAX_COPIES_PER_CLAIM,
                                 hold, int(lease_ms), self.prefix, nonce.hex(),
-                                self.clock_floor() if self.clock_floor is not None else 0])
+                                self.clock_floor() if self.clock_floor is not None else 0, self.host])
         head = got[0].decode() if isinstance(got[0], bytes) else got[0]
         if head == "behind":
             raise StoreUnchecked("redis: its clock is behind this server's elapsed time since its check")
+        if head == "deferred":
+            raise StoreClockDeferred("redis: the nonce was charged before this server's host had a reading of its "
+                                     "clock, and no host with a live reading has vouched for it yet (sec28)")
         claim = Claim(head)
         fields = dict(zip(got[3::2], got[4::2], strict=True))
         return self._record(fields, now_ms, int(got[2])), int(got[1]) if got[1] else 0, claim
@@ -1060,7 +1130,8 @@ class RedisStore:
             pipe.get(self._k("store-clock-jump"))
             pipe.get(self._k("store-clock-host", host) if host else self._k("store-clock-host"))
             pipe.get(self._k("store-clock-high"))
-            info, got, policy, aof, save, ep, jumped, hosted, high = pipe.execute(raise_on_error=False)
+            pipe.hget(self._k("store-clock-defer"), host or "-")
+            info, got, policy, aof, save, ep, jumped, hosted, high, deferred = pipe.execute(raise_on_error=False)
             for reply in (info, got):
                 if isinstance(reply, (redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError)):
                     raise reply                  # (StoreUnavailable: _guarded)
@@ -1099,7 +1170,32 @@ class RedisStore:
                 mark = (int(parts[0]), int(parts[1]))
         return Survey(run, version, said[0], persists, self._epoch_read(ep, window_ms), clock_mark=mark,
                       clock_back=int(ep[2]), host_reading=_host_reading(hosted) if host else None,
-                      clock_high=int(high) if isinstance(high, bytes) and high.isdigit() and len(high) <= 18 else 0)
+                      clock_high=int(high) if isinstance(high, bytes) and high.isdigit() and len(high) <= 18 else 0,
+                      deferral=_deferral(deferred) if host else None)
+
+    @_guarded
+    def defer_clock(self, host: str, elapsed_ms: int) -> int:
+        """This host's trust in Redis's clock deferred (sec28, ``_DEFER``): the store's next clock generation,
+        which this host is vouched from until a live host vouches for the earlier ones."""
+        return int(self._call(self._defer, keys=[self._k("store-clock-gen"), self._k("store-clock-defer")],
+                              args=[host, int(elapsed_ms)]))
+
+    @_guarded
+    def vouch_clock(self, vouched_from: int, floor_ms: int, host: str) -> int:
+        """Vouch for the other hosts' deferrals from ``vouched_from`` (sec28, ``_VOUCH``); -1 when Redis's
+        clock is behind ``floor_ms`` (nothing vouched)."""
+        return int(self._call(self._vouch, keys=[self._k("store-clock-defer")],
+                              args=[int(vouched_from), int(floor_ms), host]))
+
+    @_guarded
+    def end_deferrals(self) -> int:
+        """After a retire (every unused nonce charged before it gone): the deferrals taken before it are moot
+        and deleted (sec28). Returns how many."""
+        gen = self.r.get(self._k("store-clock-gen"))
+        top = int(gen) if isinstance(gen, bytes) and gen.isdigit() else 0
+        ended = [h for h, v in self.r.hgetall(self._k("store-clock-defer")).items()
+                 if (d := _deferral(v)) is None or d[0] <= top]
+        return int(self.r.hdel(self._k("store-clock-defer"), *ended)) if ended else 0
 
     @_guarded
     def note_host_reading(self, host: str, redis_ms: int, before_s: float, after_s: float, back_ms: int) -> None:

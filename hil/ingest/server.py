@@ -90,6 +90,7 @@ from hil.ingest.store import (
     Outcome,
     PinResult,
     Store,
+    StoreClockDeferred,
     StoreUnavailable,
     StoreUnchecked,
     failure_member,
@@ -470,6 +471,15 @@ class Ingest:
         hold = os.urandom(16).hex()
         lease_ms = int(self.s.claim_lease_s * 1000)
         try:
+            rec, last_counter, claim = store.read_and_claim(header.nonce, term.terminal_id, header.probe_id, digest,
+                                                            now_ms, hold=hold, lease_ms=lease_ms)
+        except StoreClockDeferred:
+            # sec28: charged before this server's host had a reading of Redis's clock, and not yet vouched for
+            # by a host with a live one: not judged here (STORE_UNAVAILABLE: the terminal tries again, another
+            # server judges it), unless the deferral's bound has passed, when it is retired and read again.
+            watch = self.s.store_watch
+            if watch is None or not watch.deferral_due():
+                raise
             rec, last_counter, claim = store.read_and_claim(header.nonce, term.terminal_id, header.probe_id, digest,
                                                             now_ms, hold=hold, lease_ms=lease_ms)
         except StoreUnchecked:

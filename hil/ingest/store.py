@@ -61,6 +61,13 @@ class StoreUnchecked(StoreUnavailable):
     passes, answers ``STORE_UNAVAILABLE``."""
 
 
+class StoreClockDeferred(StoreUnavailable):
+    """The probe's nonce was charged before this server's host had a reading of Redis's clock (its first
+    check after a reboot, sec28: ``config.StoreWatch._defer``), and no host with a live reading has vouched
+    since that no step back of Redis's clock went unmarked: this server does not judge it (nor retire it).
+    ``STORE_UNAVAILABLE`` to the terminal, which tries again (another server judges it)."""
+
+
 MAX_FAILURES_KEPT = 64     # charges and failures kept per key: the highest failure limit a store can count to
 MAX_PROBES_PER_NONCE = 4   # probe ids that may hold a claim on one unused nonce at once (``Store.read_and_claim``)
 MAX_COPIES_PER_CLAIM = 2   # identical copies one claim admits to be judged (the probe and the terminal's retry)

@@ -2097,7 +2097,7 @@ def test_the_store_checks_read_one_redis_whatever_fails_over_between_the_reads(t
     import types
 
     from agent.uplink.client import UplinkUnavailable
-    from hil.ingest.redis_store import _HOST, _SCRIPTS
+    from hil.ingest.redis_store import _HOST, _SCRIPTS, _VOUCH
     from hil.redisproc import start_redis
     from tests.helpers.redis_proxy import RedisProxy
     primary = start_redis(tmp_path / "primary")
@@ -2121,8 +2121,9 @@ def test_the_store_checks_read_one_redis_whatever_fails_over_between_the_reads(t
         reads = (b"$4\r\nINFO\r\n", b"EVALSHA", b"maxmemory-policy", b"appendonly", b"save", b"store-epoch",
                  b"store-clock-jump")
         noted = hashlib.sha1(_HOST.encode()).hexdigest().encode()     # (sec24: the host's reading, written after)
+        vouched = hashlib.sha1(_VOUCH.encode()).hexdigest().encode()  # (sec28: the vouch, after the check's read)
         carried = [(n, data) for n, way, data in proxy.events[seen:] if way == "sent" and any(r in data for r in reads)
-                   and noted not in data]
+                   and noted not in data and vouched not in data]
         assert len(carried) == 1 and all(r in carried[0][1] for r in reads), carried     # one write, one Redis
         with pytest.raises(UplinkUnavailable):
             c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
@@ -2473,12 +2474,15 @@ def test_a_step_back_while_every_server_host_rebooted_retires_the_nonces_charged
     # and the Redis host too, its clock stepped back 90 s in a 100 s stop. Redis's time shows 10 s passed since
     # the scripts' latest reading (store-clock-high, which came back with the append-only file), so no script
     # marks the step, and a 60 s nonce charged just before the stop was alive 50 s past its real deadline
-    # (main: the claim after the restart HELD: capture windows for a rooted terminal on an expired challenge).
-    # Redis keeps no clock a step leaves alone, so the first server started with nothing to measure by
-    # retires every unused nonce charged before it (a nonce's longest lifetime marked, AGT_STORE_CLOCK_UNMEASURED);
-    # a used one is still told REPLAYED, a nonce charged after is whole; the cost: the first server of each newly
-    # booted host retires the nonces in flight then.
-    from hil.ingest.store import Outcome
+    # (main before sec27: the claim after the restart HELD: capture windows for a rooted terminal on an expired
+    # challenge). Redis keeps no clock a step leaves alone, so the first server started with nothing to measure
+    # by cannot judge the nonces charged before it. sec28: it defers them (AGT_STORE_CLOCK_DEFERRED: refused
+    # StoreClockDeferred, not judged, not retired) until a host with a live reading vouches; none is left here
+    # (every host rebooted), so at the bound (150 s by its elapsed clock) it retires them as sec27 did (a
+    # nonce's longest lifetime marked, AGT_STORE_CLOCK_UNMEASURED): fail closed. A used one is still told
+    # REPLAYED, a nonce charged after is whole, and the retired host vouches for the next rebooted one.
+    from hil.ingest.config import CLOCK_DEFER_BOUND_MS
+    from hil.ingest.store import Outcome, StoreClockDeferred, StoreUnchecked
     from hil.redisproc import start_redis
     servers = ClockedServers(tmp_path, "reboot:")
     t0, server, issue = servers.t0, servers.server, servers.issue
@@ -2496,28 +2500,175 @@ def test_a_step_back_while_every_server_host_rebooted_retires_the_nonces_charged
         assert servers.proc.clock is not None
         servers.proc.clock.freeze(t0 + 10_000)                      # 100 s on, Redis's clock 90 s back
         with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
-            c, _ = server(c_time, host="b3")                        # a new boot: no reading of its own
+            c, watch_c = server(c_time, host="b3")                  # a new boot: no reading of its own
         assert int(c.r.get("reboot:store-clock-high")) >= high      # it survived the restart
-        assert "error[AGT_STORE_CLOCK_UNMEASURED]" in caplog.text and "last read it 10.0 s ago" in caplog.text
-        assert c.r.get("reboot:store-clock-back").split()[0] == b"3600000"
-        assert c.read_and_claim(n, "k1", "p-1", b"d" * 32, t0, hold="h1")[2] is Claim.NONE      # main: HELD
-        assert c.get_nonce(n, t0) is None
+        assert "error[AGT_STORE_CLOCK_DEFERRED]" in caplog.text and "last read it 10.0 s ago" in caplog.text
+        assert c.r.get("reboot:store-clock-back") is None           # nothing retired (sec27: 3600000)
+        with pytest.raises(StoreClockDeferred):                     # main before sec27: HELD; sec27: NONE
+            c.read_and_claim(n, "k1", "p-1", b"d" * 32, t0, hold="h1")
         kept = c.get_nonce(used, t0)
         assert kept is not None and kept.probe_id == "p-0"            # a used record stays: REPLAYED, as before
+        assert c.read_and_claim(used, "k1", "p-0", b"d" * 32, t0, hold="h9")[0].used
+        assert not watch_c.deferral_due()                           # (the server's claim: STORE_UNAVAILABLE)
+        c_time[0] += CLOCK_DEFER_BOUND_MS / 1000                    # no live host vouched: the bound
+        servers.proc.clock.freeze(t0 + 10_000 + CLOCK_DEFER_BOUND_MS)
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            assert watch_c.deferral_due()                           # (the server's claim: retired, read again)
+        assert "error[AGT_STORE_CLOCK_UNMEASURED]" in caplog.text and "vouched for it in 150 s" in caplog.text
+        assert c.r.get("reboot:store-clock-back").split()[0] == b"3600000"
+        assert c.read_and_claim(n, "k1", "p-1", b"d" * 32, t0, hold="h1")[2] is Claim.NONE      # retired
+        assert c.get_nonce(n, t0) is None and not c.r.hgetall("reboot:store-clock-defer")
         late = issue(c).nonce                                       # charged after: its whole lifetime
-        servers.proc.clock.freeze(t0 + 10_000 + 59_000)
+        servers.proc.clock.freeze(t0 + 10_000 + CLOCK_DEFER_BOUND_MS + 59_000)
         c_time[0] += 59.0
         assert c.read_and_claim(late, "k1", "p-5", b"d" * 32, t0, hold="h5")[2] is Claim.HELD
-        again, _ = server([c_time[0] + 1.0], host="b3")             # b3's next server: its reading, no retire
-        assert again.r.get("reboot:store-clock-back").split()[0] == b"3600000"
+        again, _ = server([c_time[0] + 1.0], host="b3")             # b3's next server: its reading, no deferral
         assert again.read_and_claim(late, "k1", "p-5", b"d" * 32, t0, hold="h5")[2] is Claim.HELD
-        # The cost, once per host boot: the first server of another newly booted host cannot tell either, and
-        # retires the nonces in flight (a rolling reboot's sessions in their windows start again).
+        # sec27's cost, once per host boot, is gone while a host with a live reading runs: another newly booted
+        # host defers the nonce in flight, b3's next check vouches, and it is judged there, nothing retired.
         current = issue(c).nonce
-        d, _ = server([40.0], host="b4")
-        assert d.r.get("reboot:store-clock-back").split()[0] == b"7200000"
-        assert d.read_and_claim(current, "k1", "p-6", b"d" * 32, t0, hold="h6")[2] is Claim.NONE
+        d_time = [40.0]
+        d, watch_d = server(d_time, host="b4")
+        with pytest.raises(StoreClockDeferred):
+            d.read_and_claim(current, "k1", "p-6", b"d" * 32, t0, hold="h6")
+        with pytest.raises(StoreUnchecked):                         # nor does it charge, until vouched for
+            issue(d)
+        c_time[0] += 1.0
+        d_time[0] += 1.0
+        servers.proc.clock.freeze(t0 + 10_000 + CLOCK_DEFER_BOUND_MS + 60_000)
+        assert watch_c.check(t0)                                    # b3 vouches for b4
+        assert watch_d.check(t0)
+        assert d.read_and_claim(current, "k1", "p-6", b"d" * 32, t0, hold="h6")[2] is Claim.HELD
+        assert d.r.get("reboot:store-clock-back").split()[0] == b"3600000"                  # sec27: 7200000
         assert d.read_and_claim(issue(d).nonce, "k1", "p-7", b"d" * 32, t0, hold="h7")[2] is Claim.HELD
+    finally:
+        servers.close()
+
+
+def test_a_rolling_reboot_costs_no_session_in_flight_while_a_host_stays_live_and_a_step_back_in_it_is_caught(
+        tmp_path, caplog):
+    # sec28: sec27 retired every unused nonce at each newly booted host's first check, so a rolling reboot of
+    # three server hosts refused the sessions in flight three times (EXPIRED, a strike each; main: 3 x 3600 s
+    # marked, every in-flight nonce NONE). Now the rebooted host defers them (its claims refused
+    # StoreClockDeferred: STORE_UNAVAILABLE, the terminal tries again) and a host with a live reading vouches
+    # at its next check: every in-flight nonce is judged, nothing is marked. A real step back of Redis's clock
+    # (90 s, in a 100 s reboot: the scripts see nothing) is still caught: the live host measures it and the
+    # nonce charged before it is gone at its old deadline, on the rebooted host too.
+    from hil.ingest.store import StoreClockDeferred
+    servers = ClockedServers(tmp_path, "roll:")
+    proc, t0, server, issue = servers.proc, servers.t0, servers.server, servers.issue
+    clocks: dict[str, list[float]] = {}
+    redis_ms = [t0]
+
+    def tick(s: float, back_ms: int = 0) -> None:             # every host's elapsed clock, and Redis's
+        for c in clocks.values():
+            c[0] += s
+        redis_ms[0] += int(s * 1000) - back_ms
+        proc.clock.freeze(redis_ms[0])
+
+    def boot(host: str):
+        clocks[host] = [5.0]
+        return server(clocks[host], host=host)
+
+    try:
+        live = {h: boot(h) for h in ("b1", "b2", "b3")}
+        for old in ("b1", "b2", "b3"):
+            others = [h for h in live if h != old]
+            flight = issue(live[others[0]][0]).nonce                # a session in its window ...
+            live.pop(old)[0].close()                                # ... while its host reboots
+            clocks.pop(old)
+            tick(30.0)
+            new = old + "e"
+            with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+                live[new] = boot(new)
+            assert "error[AGT_STORE_CLOCK_DEFERRED]" in caplog.text
+            with pytest.raises(StoreClockDeferred):             # not judged here (the terminal tries again) ...
+                live[new][0].read_and_claim(flight, "k1", f"p-{old}", b"d" * 32, t0, hold=f"h{old}")
+            tick(1.0)
+            assert live[others[1]][1].check(t0)                     # ... a live host's next check vouches ...
+            got = live[new][0].read_and_claim(flight, "k1", f"p-{old}", b"d" * 32, t0, hold=f"h{old}")
+            assert got[2] is Claim.HELD                             # ... and it is judged (sec27: NONE)
+            assert live[new][0].r.get("roll:store-clock-back") is None      # nothing retired (sec27: 3600000 more)
+        # A step back during a reboot: b3e reboots 100 s with Redis's clock 90 s back in it.
+        m = issue(live["b1e"][0]).nonce
+        tick(1.0)
+        live.pop("b3e")[0].close()
+        clocks.pop("b3e")
+        tick(100.0, back_ms=90_000)
+        b3, watch_b3 = boot("b3ee")
+        with pytest.raises(StoreClockDeferred):
+            b3.read_and_claim(m, "k1", "p-m", b"d" * 32, t0, hold="hm")
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            assert live["b2e"][1].check(t0)                         # the live host measures the step ...
+        assert "error[AGT_STORE_CLOCK_BACK]" in caplog.text and "ran 90.0 s behind" in caplog.text
+        assert b3.r.get("roll:store-clock-back").split()[0] == b"90000"
+        assert b3.read_and_claim(m, "k1", "p-m", b"d" * 32, t0, hold="hm")[2] is Claim.NONE    # ... gone
+        assert live["b1e"][1].check(t0)                            # (its floor refuses until its check: _judge)
+        assert live["b1e"][0].read_and_claim(m, "k1", "p-m", b"d" * 32, t0, hold="hm")[2] is Claim.NONE
+        assert watch_b3.check(t0)                                   # vouched for (after the mark): it charges
+        assert b3.read_and_claim(issue(b3).nonce, "k1", "p-n", b"d" * 32, t0, hold="hn")[2] is Claim.HELD
+    finally:
+        servers.close()
+
+
+def test_a_jump_while_a_host_reboots_is_held_and_while_every_host_rebooted_it_resets_the_lockout_after_the_bound(
+        tmp_path, caplog):
+    # sec27's leftover: a jump of Redis's clock forward while every server host rebooted. Redis expires the
+    # failure sets by its own clock, so a jump past the window deletes them (measured here: the terminal's
+    # set of 60 charges is gone after a 700 s jump in a 100 s stop), and nothing Redis keeps tells the jump
+    # from time passing (INFO's uptime and LRU clock are its wall clock's, as sec27 measured for a step back).
+    # (1) One host stays live: the rebooted host charges nothing while deferred (sec28; before: charged at once,
+    # the lockout reset), the live host measures the jump and marks it, and the rebooted host, whose first
+    # reading came after the mark's earlier one, holds its charges for its failure window (sec20's rule).
+    # (2) Every host rebooted: nobody vouches, so at the bound (150 s) the host retires and charges again, on
+    # counts the jump emptied: the lockout is reset (150 s later than before sec28). Not closed: only holding
+    # every charge a failure window after each unvouched bound would close it (see docs/uplink.md).
+    from hil.ingest.config import CLOCK_DEFER_BOUND_MS
+    from hil.ingest.store import StoreUnchecked
+    from hil.redisproc import start_redis
+    servers = ClockedServers(tmp_path, "fwd:")
+    t0, server, issue = servers.t0, servers.server, servers.issue
+    try:
+        b2_time = [100.0]
+        a, _ = server([100.0], host="b1")
+        b, watch_b = server(b2_time, host="b2")
+        while issue(a).locked is None:                              # the terminal at its limit (60 in 600 s)
+            pass
+        assert issue(b).locked == "terminal:k1" and b.r.zcard("fwd:f:terminal:k1") == 60
+        a.close()
+        b2_time[0] += 100.0                                         # b1 reboots for 100 s, Redis's clock 700 s on
+        servers.proc.clock.freeze(t0 + 800_000)
+        assert b.r.zcard("fwd:f:terminal:k1") == 0                  # Redis expired the set at the jump: gone
+        c_time = [5.0]
+        c, watch_c = server(c_time, host="b1e")
+        with pytest.raises(StoreUnchecked):                         # (1) deferred: it charges nothing ...
+            issue(c)
+        b2_time[0] += 1.0
+        c_time[0] += 1.0
+        servers.proc.clock.freeze(t0 + 801_000)
+        with caplog.at_level(logging.ERROR, logger="hil.ingest.config"):
+            watch_b.check(t0)                                       # ... the live host measures the jump ...
+            assert not watch_c.check(t0)                            # ... and the rebooted host holds too
+        assert "error[AGT_STORE_CLOCK]" in caplog.text and "another server measured a jump" in caplog.text
+        with pytest.raises(StoreUnchecked):
+            issue(c)                                                # before sec28: charged (the lockout reset)
+        # (2) Every host down; Redis restarted, its clock another 700 s on in a 100 s stop.
+        b.close()
+        c.close()
+        servers.proc.stop()
+        servers.proc = start_redis(tmp_path / "redis", clock=True)
+        assert servers.proc.clock is not None
+        servers.proc.clock.freeze(t0 + 1_601_000)
+        d_time = [5.0]
+        d, watch_d = server(d_time, host="b3")
+        with pytest.raises(StoreUnchecked):
+            issue(d)                                                # deferred: nothing charged for the bound ...
+        d_time[0] += CLOCK_DEFER_BOUND_MS / 1000
+        servers.proc.clock.freeze(t0 + 1_601_000 + CLOCK_DEFER_BOUND_MS)
+        assert watch_d.check(t0)                                    # ... then retired, and charged again:
+        assert issue(d).locked is None                              # the counts the jump emptied (not closed)
     finally:
         servers.close()
 
@@ -2540,7 +2691,9 @@ def test_a_jump_while_no_server_runs_holds_the_next_server_started_on_its_host(t
         with caplog.at_level(logging.WARNING, logger="hil.ingest.config"):
             restored, _ = server(boot, host="b1")
         assert "50.0 s ahead of this host's elapsed time (a restored snapshot?): not compared" in caplog.text
-        assert issue(restored).nonce and restored.held_until_ms == 0
+        assert "error[AGT_STORE_CLOCK_DEFERRED]" in caplog.text and restored.held_until_ms == 0
+        with pytest.raises(StoreUnchecked):
+            issue(restored)                                         # sec28: deferred (nothing compared)
         restored.close()
         caplog.clear()
         boot[0] += 100.0                                            # 100 s stopped, Redis's clock 700 s on

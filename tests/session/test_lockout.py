@@ -181,7 +181,8 @@ def test_a_lockout_s_start_and_end_are_chained_entries_of_the_audit_log(tmp_path
     lockout.check("terminal:t")
     assert len(_events(log, "lockout_end")) == 2                        # once
     log.close()
-    assert audit.verify(log.path, key.public_key()).entries == 5        # the four, and the checkpoint at close
+    # the four, the six strikes (sec28: three per key) and two checkpoints (every 5, and at close)
+    assert audit.verify(log.path, key.public_key()).entries == 12
 
 
 def test_a_deleted_lockout_state_is_restored_from_the_audit_log(tmp_path):
@@ -248,8 +249,110 @@ def test_diagnose_shows_the_lockouts_by_kind_never_their_keys(tmp_path):
     log.close()
     settings = dataclasses.replace(Settings(), audit=dataclasses.replace(Settings().audit, path=str(log.path)))
     shown = Diagnosis("sim://", settings, True, 10).sessions()
-    assert shown["lockouts"]["counts"] == {"lockout_start": 2, "lockout_end": 0, "lockout_restored": 2}
+    assert shown["lockouts"]["counts"] == {"lockout_start": 2, "lockout_end": 0, "lockout_restored": 2,
+                                           "lockout_strike": 6, "lockout_cleared": 0, "strikes_restored": 0,
+                                           "lockout_charge": 0, "lockout_settled": 0}
     assert shown["lockouts"]["running"] == 2
     assert "2 started, 0 ended, 2 running, 2 restored from the audit log (SES_LOCKOUT_RESTORED" in shown["note"]
-    assert [r["kind"] for r in shown["lockouts"]["last"]] == ["terminal", "subject", "terminal", "subject"]
+    assert "strikes short of a lockout: 6, 0 key(s) cleared" in shown["note"]
+    assert [r["kind"] for r in shown["lockouts"]["last"]] == ["subject", "terminal", "subject", "terminal", "subject"]
     assert "5c0ffee1" not in json.dumps(shown) and "q9z" not in json.dumps(shown)
+
+
+# -- strikes short of a lockout in the audit log (sec28) ------------------------------------------------------
+
+def _lockout_on_log(tmp_path):
+    """``_audited``'s, with the clock and the daemon's Lockout on them."""
+    clock = FakeClock()
+    s, log, key, path = _audited(tmp_path, clock)
+    return clock, s, log, key, path, Lockout(s, clock=clock, path=path, audit=log)
+
+
+def test_each_strike_and_a_success_that_clears_them_are_chained_entries_of_the_audit_log(tmp_path):
+    # sec27 left them in lockout.json alone. Now each strike (the key, when it leaves the window) and a success
+    # clearing a key's strikes are entries, hash-chained and signed like the rest.
+    from agent.security import audit
+    clock, s, log, key, path, lockout = _lockout_on_log(tmp_path)
+    lockout.fail("terminal:t", "subject:3f9a")
+    clock.now += 5.0
+    lockout.succeed("subject:3f9a", "subject:none")                     # a key with no strikes: no entry
+    assert _events(log, "lockout_strike") == [
+        {"key": "terminal:t", "until": 1060.0, "window_s": 60.0},
+        {"key": "subject:3f9a", "until": 1060.0, "window_s": 60.0}]
+    assert _events(log, "lockout_cleared") == [{"key": "subject:3f9a", "until": 1005.0}]
+    log.close()
+    assert audit.verify(log.path, key.public_key()).entries == 4        # the three, and the checkpoint at close
+
+
+def test_strikes_short_of_a_lockout_are_restored_from_the_audit_log_when_the_state_is_deleted(tmp_path):
+    # The attack sec27 left: root deletes lockout.json to reset its count of failures (two of three here), then
+    # restarts the daemon. Main: two fresh tries before the lockout. Now the strikes come back from the log (MISSING)
+    # and the next failure locks out.
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
+    lockout.fail("terminal:t", "subject:3f9a")
+    clock.now += 10.0
+    lockout.fail("terminal:t", "subject:3f9a")
+    path.unlink()
+    clock.now += 10.0
+    restarted = Lockout(s, clock=clock, path=path, audit=log)
+    restarted.check("terminal:t", "subject:3f9a")                       # two strikes: still allowed
+    assert [(d["key"], d["strikes"], d["why"], d["state"], d["until"]) for d in _events(log, "strikes_restored")] == [
+        ("terminal:t", 2, "SES_STRIKES_RESTORED", "MISSING", 1070.0),
+        ("subject:3f9a", 2, "SES_STRIKES_RESTORED", "MISSING", 1070.0)]
+    assert json.loads(path.read_text())["fails"] == {"terminal:t": [1000.0, 1010.0], "subject:3f9a": [1000.0, 1010.0]}
+    Lockout(s, clock=clock, path=path, audit=log)                       # the state holds them now: no restore
+    assert len(_events(log, "strikes_restored")) == 2
+    restarted.fail("subject:3f9a")
+    with pytest.raises(LockedOut):                                      # main: allowed (one strike of three)
+        restarted.check("subject:3f9a")
+
+
+def test_strikes_put_back_from_before_are_restored_and_cleared_ended_or_old_ones_are_not(tmp_path):
+    # The state put back from after one strike (BEHIND: the second comes back); a key whose strikes a success
+    # cleared, a key whose strikes made a lockout (restored as a lockout, not as strikes) and a strike past its
+    # window are not brought back.
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
+    lockout.fail("subject:old")
+    clock.now += 50.0
+    lockout.fail("subject:a", "subject:ok")
+    before = path.read_bytes()
+    clock.now += 5.0
+    lockout.fail("subject:a", "subject:ok")
+    lockout.succeed("subject:ok")
+    for _ in range(3):
+        lockout.fail("subject:locked")
+    clock.now += 20.0                                                   # subject:old's strike has left its window
+    path.write_bytes(before)
+    restarted = Lockout(s, clock=clock, path=path, audit=log)
+    restored = [(d["key"], d["strikes"], d["state"]) for d in _events(log, "strikes_restored")]
+    assert restored == [("subject:a", 1, "BEHIND")]
+    assert [d["key"] for d in _events(log, "lockout_restored")] == ["subject:locked"]
+    fails = json.loads(path.read_text())["fails"]
+    assert fails["subject:a"] == [1050.0, 1055.0] and "subject:old" not in fails and "subject:locked" not in fails
+    assert fails.get("subject:ok") == [1050.0]                          # the state's own strike stays (the union)
+    restarted.fail("subject:a")
+    with pytest.raises(LockedOut):
+        restarted.check("subject:a")
+
+
+def test_a_window_charged_when_the_daemon_died_counts_from_the_audit_log_when_the_state_is_deleted(tmp_path):
+    # The injector's way with a window going badly: kill the daemon in it, delete lockout.json (which held the
+    # charge) and start again. Main: the charge was forgotten (a free try). The charge and its settling are audit
+    # entries now (lockout_charge, lockout_settled, with the session id): an open one counts at start as a strike
+    # (strikes_restored, charged), once; a settled one (a verdict, a worker fault) does not.
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
+    lockout.fail("subject:3f9a")
+    lockout.begin("s-ok", "subject:3f9a")
+    assert lockout.settle("s-ok")                                       # settled: never counted
+    lockout.begin("s-1", "terminal:t", "subject:3f9a")                  # then SIGKILL, the state deleted
+    path.unlink()
+    restarted = Lockout(s, clock=clock, path=path, audit=log)
+    assert json.loads(path.read_text())["fails"] == {"subject:3f9a": [1000.0, 1000.0], "terminal:t": [1000.0]}
+    restarted.fail("subject:3f9a")                                      # the strike restored, the charge, this
+    with pytest.raises(LockedOut):                                      # main: allowed (one strike of three)
+        restarted.check("subject:3f9a")
+    charged = [(d["key"], d["strikes"], d["charged"]) for d in _events(log, "strikes_restored") if d.get("charged")]
+    assert charged == [("terminal:t", 1, True), ("subject:3f9a", 1, True)]
+    assert [d["session_id"] for d in _events(log, "lockout_settled")] == ["s-ok", "s-1", "s-1"]
+    Lockout(s, clock=clock, path=path, audit=log)                       # settled in the log now: not again
+    assert json.loads(path.read_text())["fails"]["terminal:t"] == [1000.0]
