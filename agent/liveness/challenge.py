@@ -30,7 +30,7 @@ import hmac
 import itertools
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -909,6 +909,30 @@ def _across(yl: np.ndarray, x: np.ndarray, idx: np.ndarray, a: np.ndarray, degre
     return proj, z, coef[3 * terms:], base
 
 
+_LagWindow = tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _lag_windows(steps: Sequence[Step], y: np.ndarray, max_lag: int) -> Iterator[_LagWindow]:
+    """The lags the room-light rules compare (:func:`_ambient_explained`, :func:`_room_plane`): per lag with
+    ``MIN_COMPARED`` settled frames with a face and every step so settled with one, (lag, the face's
+    colour from the lag on, the commanded colours, each frame's step, the compared frames, the pairs of
+    consecutive compared frames of one step)."""
+    expected, sid = step_layout(steps)
+    n = min(len(y), len(expected))
+    if n < MIN_FRAMES:
+        return
+    settled = _settled(expected)[:n]
+    finite = np.all(np.isfinite(y[:n]), axis=1)
+    member = sid[:n, None] == np.arange(len(steps))
+    for lag in _lags(max_lag, n):
+        m = n - int(lag)
+        yl, x, s = y[lag:lag + m], expected[:m], sid[:m]
+        care = settled[:m] & finite[lag:lag + m]
+        if np.count_nonzero(care) < MIN_COMPARED or np.any((settled[:m] @ member[:m] > 0) & (care @ member[:m] == 0)):
+            continue                                            # a step with no face compared
+        yield int(lag), yl, x, s, care, care[1:] & care[:-1] & (s[1:] == s[:-1])
+
+
 def _room_plane(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separation: float, step_noise: float,
                 step_spread: float, crosstalk: float) -> SequenceResult | None:
     """The screen read in the plane across the room's light (``ILLUMINATION_ROOM_PLANE``): a passing
@@ -931,26 +955,14 @@ def _room_plane(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separati
       a compared face;
     * the room's light along ``a`` moved over the compared frames by at least half the gain on some
       channel (a real excursion: what made the full-colour verifier refuse)."""
-    expected, sid = step_layout(steps)
-    n = min(len(y), len(expected))
-    if n < MIN_FRAMES:
-        return None
-    settled = _settled(expected)[:n]
-    finite = np.all(np.isfinite(y[:n]), axis=1)
     palette = ((np.arange(8)[:, None] & _BITS) > 0).astype(np.float64)      # row c: the colour coded c
-    member = sid[:n, None] == np.arange(len(steps))
+    finite = np.all(np.isfinite(y), axis=1)
     found: list[tuple[int, int, int, SequenceResult]] = []
-    for lag in _lags(max_lag, n):
-        m = n - int(lag)
-        yl, x, s = y[lag:lag + m], expected[:m], sid[:m]
-        care = settled[:m] & finite[lag:lag + m]
+    for lag, yl, x, s, care, pair in _lag_windows(steps, y, max_lag):
+        m = len(yl)
         checked = int(np.count_nonzero(care))
-        seen = (care @ member[:m]) > 0
-        if checked < MIN_COMPARED or np.any(((settled[:m] @ member[:m]) > 0) & ~seen):
-            continue                                            # a step with no face compared
-        if 3 * int(np.count_nonzero(seen)) < ROOM_PLANE_MIN_BITS:
+        if 3 * len(np.unique(s[care])) < ROOM_PLANE_MIN_BITS:
             continue
-        pair = care[1:] & care[:-1] & (s[1:] == s[:-1])
         if np.count_nonzero(pair) < ROOM_PLANE_PAIRS:
             continue
         d = (yl[1:] - yl[:-1])[pair]
@@ -1036,25 +1048,10 @@ def _ambient_explained(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_s
     Nothing passes here: the window stays refused, as not measurable instead of as a contradiction.
     A stream that does not see the screen cannot follow the sequence across ``a`` any better than it
     follows it at all, whatever room light it adds (docs/liveness.md, *A shadow passing*)."""
-    expected, sid = step_layout(steps)
-    n = min(len(y), len(expected))
-    if n < MIN_FRAMES:
-        return None
-    settled = _settled(expected)[:n]
-    finite = np.all(np.isfinite(y[:n]), axis=1)
     palette = np.array(PALETTE)
-    member = sid[:n, None] == np.arange(len(steps))
     why = None
-    for lag in _lags(max_lag, n):
-        m = n - int(lag)
-        yl, x, s = y[lag:lag + m], expected[:m], sid[:m]
-        care = settled[:m] & finite[lag:lag + m]
+    for _, yl, x, _s, care, pair in _lag_windows(steps, y, max_lag):
         checked = int(np.count_nonzero(care))
-        if checked < MIN_COMPARED:
-            continue
-        if np.any((settled[:m] @ member[:m] > 0) & (care @ member[:m] == 0)):
-            continue                                            # a step with no face compared
-        pair = care[1:] & care[:-1] & (s[1:] == s[:-1])
         if np.count_nonzero(pair) < 3:
             continue
         a = _room_direction((yl[1:] - yl[:-1])[pair])[0]
