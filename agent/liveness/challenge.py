@@ -30,7 +30,7 @@ import hmac
 import itertools
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,6 +120,33 @@ ILLUMINATION_AMBIENT = True
 # A cubic per channel bent a blind stream with common-mode waves onto another nonce's sequence
 # (review22's ``gain_waves``, ~0.14 % of windows; docs/liveness.md, *One drift shape for the three channels, adopted*).
 ILLUMINATION_SHARED_DRIFT = True
+# A window the full-colour verifier refused may PASS when the face's colour follows the sequence in the
+# plane across the room's light: each frame projected onto the plane orthogonal to the room light's
+# colour direction ``a`` on the face (estimated from the changes within the screen's steps), where that
+# light vanishes whatever its time course (a failing tube's steps, a fan's pulses, a beacon's flashes)
+# and the screen's steps remain (:func:`_room_plane`; docs/liveness.md, *The screen read across the
+# room's light*). One switch: False is the verifier before it. The terminal and the server alike (one
+# code path: ``hil/ingest/evidence.py`` verifies with the default).
+ILLUMINATION_ROOM_PLANE = True
+# The plane path needs at least this many bits decoded over the window: 3 per compared step (every
+# step's commanded colour separated, in the plane, from each other palette colour). A 32-frameset
+# window (``window_frames``' for the illumination) compares at least 28 frames at the largest lag
+# (``ILLUMINATION_MAX_LAG`` 4), its steps at most ``ILLUMINATION_STEPS[1]`` 6 framesets long: at least
+# ceil(28 / 6) = 5 steps, 15 bits. So the plane path never decodes less than the full path's shortest
+# 32-frameset window does (docs/liveness.md, *The screen read across the room's light*).
+ROOM_PLANE_MIN_BITS = 15
+# The face's own light across ``a`` over the window, fitted per channel as a polynomial of this degree in
+# time (``_drift``): a person moving under the room's one light changes the face's light along that light's
+# colour, which the plane takes out, so little is left across it. A cubic per channel there (12 terms, the
+# relabel's ``_ambient_explained``) bent a blind stream under a shadow onto another nonce's sequence
+# (``bench.shadow_injector 500``'s blind+shadow trial 98: 1 pass of 500); the full path fits one shape for
+# the three channels for the same reason (``ILLUMINATION_SHARED_DRIFT``).
+ROOM_PLANE_DRIFT_DEGREE = 1
+# Within-step changes (pairs of consecutive compared frames of one step) the room light's direction is
+# estimated from, at least.
+ROOM_PLANE_PAIRS = 6
+PLANE_PASSED = ("the face's colour follows the screen's illumination sequence across the room's changing "
+                "light (read in the colours the room's one light cannot reach)")
 NOISY_DETAIL = ("the screen's light on the face was too weak against the face's own noise to verify the "
                 "illumination sequence in a window this short")
 # A step's second frame showing less than this share of its edge's change is taken for a late edge's
@@ -846,6 +873,148 @@ def _flashes(steps: np.ndarray, inside: np.ndarray, floor: float) -> bool:
                        & (np.abs(a + b) < np.minimum(np.abs(a), np.abs(b)) / 2)))
 
 
+def _room_direction(d: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """The room light's colour direction on the face from ``d``, the face's changes between consecutive
+    compared frames of one screen step (the screen's colour the same in both): the changes' first right
+    singular vector, its sign making the channels' sum positive, when it is a light's (every component
+    positive, or one at zero: :func:`_light_without_a_channel`); else None. With it the (3, 3) right
+    singular vectors (rows: the first, then the plane across it)."""
+    _, _, vt = np.linalg.svd(d, full_matrices=False)
+    vt = vt * (1.0 if vt[0].sum() >= 0 else -1.0)
+    a = vt[0]
+    return (a if np.all(a > 0) or _light_without_a_channel(a) else None), vt
+
+
+def _across(yl: np.ndarray, x: np.ndarray, idx: np.ndarray, a: np.ndarray, degree: int = DRIFT_TERMS
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The face's colour across the unit direction ``a`` (each frame free to hold any amount of the room's
+    light along it), fitted on the compared frames ``idx`` as a drift per channel (of ``degree`` in time:
+    a cubic by default) plus a gain per
+    channel times the commanded channel (``x``): least squares of ``P (o(t_k) + G x_k)``, ``P = I - a a^T``.
+    Returns ``P``, every frame projected (``yl @ P``), the gains (3,) and the drift ``o(t_k)`` (m, 3) on
+    every frame, in full colour."""
+    m = len(yl)
+    proj = np.eye(3) - np.outer(a, a)
+    z = yl @ proj
+    every = _drift(np.arange(m) / m, degree)                    # (m, terms)
+    drift = every[idx]                                          # (k, terms)
+    terms = drift.shape[1]
+    # z_k = P (o(t_k) + G * x_k): unknowns, the drift's terms per channel then the gains.
+    rows = np.zeros((idx.size, 3, 3 * terms + 3))
+    for ch in range(3):
+        rows[:, :, ch * terms:(ch + 1) * terms] = proj[None, :, ch, None] * drift[:, None, :]
+        rows[:, :, 3 * terms + ch] = proj[None, :, ch] * x[idx, ch][:, None]
+    coef = np.linalg.lstsq(rows.reshape(-1, 3 * terms + 3), z[idx].reshape(-1), rcond=None)[0]
+    base = np.einsum("kt,ct->kc", every, coef[:3 * terms].reshape(3, terms))       # (m, 3) o(t_k)
+    return proj, z, coef[3 * terms:], base
+
+
+_LagWindow = tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _lag_windows(steps: Sequence[Step], y: np.ndarray, max_lag: int) -> Iterator[_LagWindow]:
+    """The lags the room-light rules compare (:func:`_ambient_explained`, :func:`_room_plane`): per lag with
+    ``MIN_COMPARED`` settled frames with a face and every step so settled with one, (lag, the face's
+    colour from the lag on, the commanded colours, each frame's step, the compared frames, the pairs of
+    consecutive compared frames of one step)."""
+    expected, sid = step_layout(steps)
+    n = min(len(y), len(expected))
+    if n < MIN_FRAMES:
+        return
+    settled = _settled(expected)[:n]
+    finite = np.all(np.isfinite(y[:n]), axis=1)
+    member = sid[:n, None] == np.arange(len(steps))
+    for lag in _lags(max_lag, n):
+        m = n - int(lag)
+        yl, x, s = y[lag:lag + m], expected[:m], sid[:m]
+        care = settled[:m] & finite[lag:lag + m]
+        if np.count_nonzero(care) < MIN_COMPARED or np.any((settled[:m] @ member[:m] > 0) & (care @ member[:m] == 0)):
+            continue                                            # a step with no face compared
+        yield int(lag), yl, x, s, care, care[1:] & care[:-1] & (s[1:] == s[:-1])
+
+
+def _room_plane(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separation: float, step_noise: float,
+                step_spread: float, crosstalk: float) -> SequenceResult | None:
+    """The screen read in the plane across the room's light (``ILLUMINATION_ROOM_PLANE``): a passing
+    result, or None. At some lag:
+
+    * the room light's direction ``a`` from the face's changes within the screen's steps
+      (:func:`_room_direction`, at least ``ROOM_PLANE_PAIRS`` of them), and the face's colour fitted
+      across it (:func:`_across`): every gain positive;
+    * the plane's noise per direction (its two axes: the within-step changes' second and third singular
+      directions) from the within-step changes across ``a``: their RMS, at most ``step_spread`` times the
+      noise their median implies (the full path's step-check noise); every distance below in those units;
+    * every compared step's commanded colour separated, in the plane, from each other palette colour by
+      ``min_separation`` (with ``a`` near the screen's white, black and white coincide; near a primary,
+      that channel is lost: such a step carries less than its 3 bits and the lag does not pass), and
+      at least ``ROOM_PLANE_MIN_BITS`` bits (3 per compared step);
+    * every compared frame decoded (nearest palette colour in the plane) to its commanded colour, and
+      every change between consecutive compared frames the commanded change in the plane, within half
+      the smallest separation or ``step_noise`` x sqrt(2) of the noise (the wider), widened at an edge by
+      the panel's ``crosstalk``: but for one frame per ``FRAMES_PER_ALLOWED_MISMATCH``, every step with
+      a compared face;
+    * the room's light along ``a`` moved over the compared frames by at least half the gain on some
+      channel (a real excursion: what made the full-colour verifier refuse)."""
+    palette = ((np.arange(8)[:, None] & _BITS) > 0).astype(np.float64)      # row c: the colour coded c
+    finite = np.all(np.isfinite(y), axis=1)
+    found: list[tuple[int, int, int, SequenceResult]] = []
+    for lag, yl, x, s, care, pair in _lag_windows(steps, y, max_lag):
+        m = len(yl)
+        checked = int(np.count_nonzero(care))
+        if 3 * len(np.unique(s[care])) < ROOM_PLANE_MIN_BITS:
+            continue
+        if np.count_nonzero(pair) < ROOM_PLANE_PAIRS:
+            continue
+        d = (yl[1:] - yl[:-1])[pair]
+        a, vt = _room_direction(d)
+        if a is None:
+            continue
+        idx = np.flatnonzero(care)
+        proj, _, gains, base = _across(yl, x, idx, a, ROOM_PLANE_DRIFT_DEGREE)
+        if not np.all(gains > 0):
+            continue
+        basis = vt[1:].T                                        # (3, 2): the plane across a
+        w = d @ basis
+        rms = np.sqrt(np.mean(w * w, axis=0) / 2.0)
+        med = 1.4826 * np.median(np.abs(w), axis=0) / math.sqrt(2.0)
+        level = float(np.linalg.norm(np.mean(yl[idx], axis=0)))
+        sigma = np.maximum(np.minimum(rms, step_spread * med), 1e-6 * max(level, 1e-6))
+        pts = ((gains * palette) @ basis) / sigma               # (8, 2) the palette in the plane, noise units
+        dist = np.linalg.norm(pts[:, None] - pts[None], axis=2) + np.diag(np.full(8, np.inf))
+        code = (x[idx] > 0.5) @ _BITS
+        sep = float(np.min(dist[np.unique(code)]))
+        if sep < min_separation:
+            continue                                            # a step's colour not told from another
+        every = ((yl - base) @ basis) / sigma                   # the face less its drift, in the plane
+        decoded = np.argmin(np.linalg.norm(every[:, None] - pts[None], axis=2), axis=1)
+        obs = every[idx]
+        wrong = decoded[idx] != code
+        # Edges whose first frame still shows the old colour (as the full path's ``late``): the lag
+        # where the edges land on time is preferred.
+        starts = np.array([st.start for st in steps[1:] if st.start < m], dtype=np.intp)
+        coded = (x > 0.5) @ _BITS
+        late = int(np.count_nonzero(finite[lag + starts] & (decoded[starts] == coded[starts - 1]))) if starts.size \
+            else 0
+        moved = np.diff(obs, axis=0)
+        want = pts[code[1:]] - pts[code[:-1]]
+        dx = x[idx[1:]] - x[idx[:-1]]
+        other = np.stack([np.any(dx[:, [1, 2]] != 0, axis=1), np.any(dx[:, [0, 2]] != 0, axis=1),
+                          np.any(dx[:, [0, 1]] != 0, axis=1)], axis=1)       # another channel changed
+        widen = crosstalk * ((other * gains) @ np.abs(basis)) / sigma
+        tol = max(sep / 2, step_noise * math.sqrt(2.0))
+        unsteady = np.any(np.abs(moved - want) > tol + widen, axis=1)
+        bad = wrong.copy()
+        bad[1:] |= unsteady
+        allowed = checked // FRAMES_PER_ALLOWED_MISMATCH
+        room = (yl[idx] - gains * x[idx]) @ a                   # the room's light along a
+        real = bool(np.any(float(np.ptp(room)) * a >= gains / 2))
+        if int(np.count_nonzero(bad)) <= allowed and real:
+            found.append((int(np.count_nonzero(bad)), late, int(lag),
+                          SequenceResult(Kind.ILLUMINATION, True, int(lag), checked, int(np.count_nonzero(bad)), late,
+                                         sep, PLANE_PASSED)))
+    return min(found, key=lambda f: (f[0], f[1], f[2]))[3] if found else None
+
+
 def _ambient_explained(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separation: float) -> str | None:
     """Does an uncommanded change of the room's light explain why the face's colour contradicted the
     sequence? At some lag:
@@ -879,44 +1048,17 @@ def _ambient_explained(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_s
     Nothing passes here: the window stays refused, as not measurable instead of as a contradiction.
     A stream that does not see the screen cannot follow the sequence across ``a`` any better than it
     follows it at all, whatever room light it adds (docs/liveness.md, *A shadow passing*)."""
-    expected, sid = step_layout(steps)
-    n = min(len(y), len(expected))
-    if n < MIN_FRAMES:
-        return None
-    settled = _settled(expected)[:n]
-    finite = np.all(np.isfinite(y[:n]), axis=1)
     palette = np.array(PALETTE)
-    member = sid[:n, None] == np.arange(len(steps))
     why = None
-    for lag in _lags(max_lag, n):
-        m = n - int(lag)
-        yl, x, s = y[lag:lag + m], expected[:m], sid[:m]
-        care = settled[:m] & finite[lag:lag + m]
+    for _, yl, x, _s, care, pair in _lag_windows(steps, y, max_lag):
         checked = int(np.count_nonzero(care))
-        if checked < MIN_COMPARED:
-            continue
-        if np.any((settled[:m] @ member[:m] > 0) & (care @ member[:m] == 0)):
-            continue                                            # a step with no face compared
-        pair = care[1:] & care[:-1] & (s[1:] == s[:-1])
         if np.count_nonzero(pair) < 3:
             continue
-        d = (yl[1:] - yl[:-1])[pair]
-        _, sv, vt = np.linalg.svd(d, full_matrices=False)
-        a = vt[0] * (1.0 if vt[0].sum() >= 0 else -1.0)
-        if not (np.all(a > 0) or _light_without_a_channel(a)):
+        a = _room_direction((yl[1:] - yl[:-1])[pair])[0]
+        if a is None:
             continue                                            # not the channels together
-        proj = np.eye(3) - np.outer(a, a)
-        z = yl @ proj
         idx = np.flatnonzero(care)
-        drift = _drift(np.arange(m) / m)[idx]                   # (k, terms)
-        terms = drift.shape[1]
-        # z_k = P (o(t_k) + G * x_k): unknowns, the drift's terms per channel then the gains.
-        rows = np.zeros((idx.size, 3, 3 * terms + 3))
-        for ch in range(3):
-            rows[:, :, ch * terms:(ch + 1) * terms] = proj[None, :, ch, None] * drift[:, None, :]
-            rows[:, :, 3 * terms + ch] = proj[None, :, ch] * x[idx, ch][:, None]
-        coef = np.linalg.lstsq(rows.reshape(-1, 3 * terms + 3), z[idx].reshape(-1), rcond=None)[0]
-        gains = coef[3 * terms:]
+        proj, z, gains, base = _across(yl, x, idx, a)
         if not np.all(gains > 0):
             continue
         dz = (z[1:] - z[:-1])[pair]
@@ -924,8 +1066,7 @@ def _ambient_explained(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_s
         across = gains * np.linalg.norm(proj, axis=0)           # each channel's commanded change across a
         if not np.all(across >= min_separation * max(sigma, 1e-12)):
             continue
-        base = np.einsum("kt,ct->kc", drift, coef[:3 * terms].reshape(3, terms))   # (k, 3) o(t_k)
-        cand = (base[:, None, :] + gains[None, None, :] * palette[None]) @ proj     # (k, 8, 3)
+        cand = (base[idx, None, :] + gains[None, None, :] * palette[None]) @ proj   # (k, 8, 3)
         dist = np.sum(np.square(z[idx][:, None, :] - cand), axis=2)
         code = np.array([PALETTE.index(tuple(float(v) for v in c)) for c in x[idx]])
         wrong = int(np.count_nonzero(np.argmin(dist, axis=1) != code))
@@ -958,7 +1099,8 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
                         edge_frames: int = ILLUMINATION_EDGE_FRAMES,
                         late_blends: int | None = ILLUMINATION_LATE_BLENDS,
                         noise_frames: int | None = ILLUMINATION_NOISE_FRAMES,
-                        ambient: bool = ILLUMINATION_AMBIENT) -> SequenceResult:
+                        ambient: bool = ILLUMINATION_AMBIENT,
+                        room_plane: bool | None = None) -> SequenceResult:
     """Did the face's colour follow the screen? ``rgb[k]``: frame k's mean linear (R, G, B) over the
     face (NaN where no face was measured), with the colour camera's exposure and white balance
     locked.
@@ -1082,7 +1224,15 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     (``AMBIENT_DETAIL``, or ``PULSED_DETAIL`` for a pulsing lamp; inconclusive, never live, a lockout
     strike as every refusal) instead of as a contradiction when an uncommanded change of the room's
     light explains it (:func:`_ambient_explained`). It never makes a window pass: what passes is decided above, with
-    every threshold as before."""
+    every threshold as before.
+
+    ``room_plane`` (None: the challenge's and the server's ``ILLUMINATION_ROOM_PLANE``, read at the call,
+    True; False: the verifier before it): a window the rules above refused (at 2 levels) passes when the face's colour
+    follows the sequence in the plane across the room light's one colour direction (:func:`_room_plane`:
+    every step's colour told from each other palette colour there, ``ROOM_PLANE_MIN_BITS`` bits, the
+    decoding and the step check there, a real excursion of that light), ``PLANE_PASSED``. Where two
+    room lights moved inside the steps (only a line left across them: one bit a frame) it does not pass,
+    and the window is what the rules above make it."""
     if not isinstance(levels, int) or levels < 2:
         raise ChallengeError("an illumination sequence needs at least 2 levels per channel")
     if drift_bound is not None and not (isinstance(drift_bound, (int, float)) and drift_bound >= 0
@@ -1108,6 +1258,15 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     y = np.asarray(rgb, dtype=np.float64).reshape(-1, 3)
     r = _illumination(steps, y, max_lag, min_separation, levels, fit_check, drift_terms, drift_bound, shared_drift,
                       step_check, step_noise, step_spread, edge_frames, late_blends, noise_frames=noise_frames)
+    if room_plane is None:
+        room_plane = ILLUMINATION_ROOM_PLANE
+    if room_plane and not r.passed and levels == 2 and r.detail != FEW_FACES_DETAIL and steps:
+        plane = _room_plane(steps, y, max_lag, min_separation,
+                                    ILLUMINATION_STEP_NOISE if step_noise is None else step_noise,
+                                    ILLUMINATION_NOISE_SPREAD if step_spread is None else step_spread,
+                                    ILLUMINATION_CROSSTALK if step_check is None else step_check)
+        if plane is not None:
+            return plane
     if ambient and not r.passed and r.measurable and levels == 2 and (
             why := _ambient_explained(steps, y, max_lag, min_separation)) is not None:
         return SequenceResult(r.kind, False, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation,
