@@ -59,7 +59,10 @@ daemon's 0.35. The daemon and the worker are given the same frames through the s
 ring (shapes, formats, metadata, timing), and run the same code (session, matcher, probe, uplink, the
 worker's gate and judge): nothing they keep memory in is skipped. The clip (about 170 MiB more RSS)
 is the camera host's, reported as its own. Unpaced (``realtime=0``) saves no time: a session's time
-here is CPU on a shared machine, not the bench's waits.
+here is CPU on a shared machine, not the bench's waits. The clip played back and forth costs about a
+tenth of the live subject's verifications: a challenge window centred on one of its turns sees no drift
+and the motion detector refuses it (6 of the cycle's 58 phases, ``python -m bench.prerender_motion``;
+none rendered live), so ``NOT_LIVE`` is among the outcomes, and the daemon's refusal path is exercised.
 
 ``SESSIONS`` (env ``CAPTURE_AGENT_BENCH_SESSIONS``, default 40) sets the count of each part after
 ``WARM`` warm-up sessions (``CAPTURE_AGENT_BENCH_WARM``, default 5); in the daemon part
