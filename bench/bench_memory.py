@@ -59,13 +59,21 @@ daemon's 0.35. The daemon and the worker are given the same frames through the s
 ring (shapes, formats, metadata, timing), and run the same code (session, matcher, probe, uplink, the
 worker's gate and judge): nothing they keep memory in is skipped. The clip (about 170 MiB more RSS)
 is the camera host's, reported as its own. Unpaced (``realtime=0``) saves no time: a session's time
-here is CPU on a shared machine, not the bench's waits.
+here is CPU on a shared machine, not the bench's waits. The clip played back and forth costs about a
+tenth of the live subject's verifications: a challenge window centred on one of its turns sees no drift
+and the motion detector refuses it (6 of the cycle's 58 phases, ``python -m bench.prerender_motion``;
+none rendered live), so ``NOT_LIVE`` is among the outcomes, and the daemon's refusal path is exercised.
 
 ``SESSIONS`` (env ``CAPTURE_AGENT_BENCH_SESSIONS``, default 40) sets the count of each part after
 ``WARM`` warm-up sessions (``CAPTURE_AGENT_BENCH_WARM``, default 5); in the daemon part
 ``CAPTURE_AGENT_BENCH_SECONDS`` stops starting sessions after that many seconds of steady state (a
 run sized to the time there is); ``CAPTURE_AGENT_BENCH_SERIES_LOG`` appends each session's sample
-(RSS, PSS, CPU seconds, wall time, load) to a file as a JSON line, for a run that may not end;
+(RSS, PSS, CPU seconds, wall time, load) and its outcome (accepted or the reason, the liveness
+verdict, the result's detail and timings) to a file as a JSON line, for a run that may not end;
+``CAPTURE_AGENT_BENCH_MAPS_LOG`` appends, after each of the first ``CAPTURE_AGENT_BENCH_MAPS_SESSIONS``
+(default 60) sessions, every resident mapping of the daemon and the worker and their thread names
+(``mapping_log``), to diff one session against the next when RSS steps (growth28 named the daemon's
+one-off 17.6 MiB step so: OpenCV imported by the first ``NOT_LIVE`` whose challenge passed, now not);
 ``REST_S`` (``CAPTURE_AGENT_BENCH_REST_S``, default 30) the wait before the at-rest figures;
 ``CAPTURE_AGENT_BENCH_MEMORY_PARTS`` (``daemon,in-process``) which parts run. For the issue's 1,000
 sessions: ``CAPTURE_AGENT_BENCH_SESSIONS=1000 CAPTURE_AGENT_BENCH_MEMORY_PARTS=daemon nice -n 19
@@ -88,6 +96,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +122,10 @@ ALLOC_WARM = 2                    # sessions before counting: every table built,
 ALLOC_SITES = 8                   # call sites listed per process and phase
 PHASES = ("quality loop", "window")
 SERIES_LOG = os.environ.get("CAPTURE_AGENT_BENCH_SERIES_LOG", "")   # a JSON line a session (a run may not end)
+# Every mapping of the daemon and the worker after each of the first MAPS_SESSIONS sessions, a JSON line each
+# (``mapping_log``): which mapping a one-off step of RSS is in (the daemon's 17.6 MiB near session 36, growth27).
+MAPS_LOG = os.environ.get("CAPTURE_AGENT_BENCH_MAPS_LOG", "")
+MAPS_SESSIONS = int(os.environ.get("CAPTURE_AGENT_BENCH_MAPS_SESSIONS", "60"))
 # Each sample waits this long after its session: the worker's RSS climbs to ~300 MiB in a session and its
 # ``malloc_trim`` after the verdict gives it back (to ~141 MiB within 0.25 s, polled at load 40), but a sample
 # taken as the result came back caught the worker before or during that trim in 12 of 53 sessions (8-92 MiB
@@ -174,6 +187,28 @@ def _category(path: str, start: int, size: int, perms: str) -> str:
     return f"other ({path})"
 
 
+def _mappings(pid: int | str) -> Iterator[tuple[int, int, str, str, dict[str, int]]]:
+    """Each mapping of ``/proc/PID/smaps`` as it is read (a generator: reading a process's own
+    mappings into a list first would grow the heap it is measuring): its start, size (bytes),
+    permissions, path (``[anon]`` for none) and its kB fields (``Rss``, ``Pss``, ``Anonymous``, ...)."""
+    head: tuple[int, int, str, str] | None = None
+    kb: dict[str, int] = {}
+    with open(f"/proc/{pid}/smaps") as fh:
+        for line in fh:
+            parts = line.split()
+            if not parts:
+                continue
+            if not parts[0].endswith(":") and "-" in parts[0]:        # a mapping's header line
+                if head is not None:
+                    yield (*head, kb)
+                lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                head, kb = (lo, hi - lo, parts[1], " ".join(parts[5:]) or "[anon]"), {}
+            elif head is not None and len(parts) == 3 and parts[2] == "kB":
+                kb[parts[0].rstrip(":")] = int(parts[1])
+    if head is not None:
+        yield (*head, kb)
+
+
 def breakdown(pid: int | str = "self") -> dict[str, dict[str, float]]:
     """RSS, PSS and private MiB of ``pid`` by what its mappings hold (``/proc/PID/smaps``): each
     library package, malloc's main arena and its other arenas, Python's small-object arenas, thread
@@ -181,22 +216,32 @@ def breakdown(pid: int | str = "self") -> dict[str, dict[str, float]]:
     thread count (``threads``, its RSS = the count). The anonymous categories are read from the
     mappings' shapes (see the constants above), so they are where memory is, not who allocated it."""
     out: dict[str, dict[str, float]] = collections.defaultdict(lambda: {"Rss": 0.0, "Pss": 0.0, "Private": 0.0})
-    cat = None
-    with open(f"/proc/{pid}/smaps") as fh:
-        for line in fh:
-            parts = line.split()
-            if not parts:
-                continue
-            if not parts[0].endswith(":") and "-" in parts[0]:        # a mapping's header line
-                lo, hi = (int(x, 16) for x in parts[0].split("-"))
-                cat = _category(" ".join(parts[5:]) or "[anon]", lo, hi - lo, parts[1])
-            elif cat is not None and len(parts) == 3 and parts[2] == "kB":
-                field = "Private" if parts[0] in ("Private_Clean:", "Private_Dirty:") else parts[0].rstrip(":")
-                if field in ("Rss", "Pss", "Private"):
-                    out[cat][field] += int(parts[1]) / 1024
+    for start, size, perms, path, kb in _mappings(pid):
+        cat = out[_category(path, start, size, perms)]
+        cat["Rss"] += kb.get("Rss", 0) / 1024
+        cat["Pss"] += kb.get("Pss", 0) / 1024
+        cat["Private"] += (kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0)) / 1024
     threads = float(len(os.listdir(f"/proc/{pid}/task")))
     out["threads"] = {"Rss": threads, "Pss": threads, "Private": threads}
     return dict(out)
+
+
+def mapping_log(pid: int) -> dict[str, Any]:
+    """What ``CAPTURE_AGENT_BENCH_MAPS_LOG`` records of ``pid`` after a session: every mapping with
+    resident pages (start, size in KiB, permissions, path, RSS and anonymous KiB, its
+    :func:`_category`) and its threads' names (``/proc/PID/task/*/comm``), to diff one session's
+    against the next's (which mapping a step of RSS is in, and whether a thread came with it)."""
+    maps = [[f"{start:x}", size >> 10, perms, path, kb.get("Rss", 0), kb.get("Anonymous", 0),
+             _category(path, start, size, perms)]
+            for start, size, perms, path, kb in _mappings(pid) if kb.get("Rss", 0)]
+    names = []
+    for t in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
+        try:
+            with open(f"/proc/{pid}/task/{t}/comm") as fh:
+                names.append(fh.read().strip())
+        except FileNotFoundError:
+            pass                                                        # ended meanwhile
+    return {"maps": maps, "threads": names}
 
 
 def breakdown_rows(who: str, when: str, b: dict[str, dict[str, float]]) -> list[dict]:
@@ -292,9 +337,11 @@ def maps_scipy(pid: int) -> bool:
     return maps_package(pid, "scipy")
 
 
-def _verify(sock: Path, i: int, outcomes: collections.Counter[str]) -> bool:
+def _verify(sock: Path, i: int, outcomes: collections.Counter[str]) -> dict[str, Any]:
     """One verification through the local API; its outcome (``ACCEPTED``, the reason, or the error
-    code) is counted in ``outcomes``."""
+    code) is counted in ``outcomes`` and returned with the result's liveness verdict, its detail
+    (the refusing cue's codes; never biometric) and the session's timings (``accepted``, ``outcome``,
+    ``verdict``, ``detail``, ``timings_ms``; the series log's)."""
     from agent.localapi.client import LocalApiError, LocalClient
     from agent.session.events import Error
     req = CaptureRequest(Purpose.VERIFY, "kiosk", f"CONSENT-MEM-{i:05d}")
@@ -303,13 +350,16 @@ def _verify(sock: Path, i: int, outcomes: collections.Counter[str]) -> bool:
             events = list(c.capture(req))
     except LocalApiError as exc:
         outcomes[exc.code] += 1
-        return False
+        return {"accepted": False, "outcome": exc.code}
     last = events[-1] if events else None
     if isinstance(last, Result):
-        outcomes["ACCEPTED" if last.accepted else last.reason] += 1
-        return last.accepted
-    outcomes[last.code if isinstance(last, Error) else "NO_RESULT"] += 1
-    return False
+        outcome = "ACCEPTED" if last.accepted else last.reason
+        outcomes[outcome] += 1
+        return {"accepted": last.accepted, "outcome": outcome, "verdict": last.liveness_verdict,
+                "detail": last.detail, "timings_ms": {k: round(v, 1) for k, v in last.timings_ms.items()}}
+    outcome = last.code if isinstance(last, Error) else "NO_RESULT"
+    outcomes[outcome] += 1
+    return {"accepted": False, "outcome": outcome}
 
 
 def daemon_rows() -> list[dict]:
@@ -332,10 +382,11 @@ def daemon_rows() -> list[dict]:
             accepted = 0
             for i in range(WARM):
                 t_s = time.perf_counter()
-                accepted += _verify(p.socket, i, outcomes)
+                got = _verify(p.socket, i, outcomes)
+                accepted += got["accepted"]
                 wall_s = time.perf_counter() - t_s
                 time.sleep(SETTLE_S)
-                series.sample(daemon_processes(daemon.proc.pid), wall_s)
+                series.sample(daemon_processes(daemon.proc.pid), wall_s, got)
             procs = daemon_processes(daemon.proc.pid)
             before = sample(procs)
             t0 = time.perf_counter()
@@ -345,10 +396,11 @@ def daemon_rows() -> list[dict]:
                     break                                       # the time allowed is up: as many as fitted
                 ran += 1
                 t_s = time.perf_counter()
-                accepted += _verify(p.socket, i, outcomes)
+                got = _verify(p.socket, i, outcomes)
+                accepted += got["accepted"]
                 wall_s = time.perf_counter() - t_s
                 time.sleep(SETTLE_S)
-                series.sample(daemon_processes(daemon.proc.pid), wall_s)
+                series.sample(daemon_processes(daemon.proc.pid), wall_s, got)
             elapsed = time.perf_counter() - t0
             procs_after = daemon_processes(daemon.proc.pid)
             after = sample(procs_after)
@@ -453,10 +505,13 @@ class Series:
         self.values["daemon+worker RSS"] = []
         self.pids: list[tuple[int | None, int | None]] = []
 
-    def sample(self, procs: dict[str, list[int]], wall_s: float = math.nan) -> None:
-        """RSS and PSS of the daemon and the worker now, after the session that took ``wall_s``; the
-        CPU seconds each process (the camera hosts together) spent since the last sample go to
-        ``cpu``; with ``SERIES_LOG`` set, the sample is appended there as one JSON line."""
+    def sample(self, procs: dict[str, list[int]], wall_s: float = math.nan,
+               outcome: dict[str, Any] | None = None) -> None:
+        """RSS and PSS of the daemon and the worker now, after the session that took ``wall_s`` and
+        ended in ``outcome`` (:func:`_verify`'s); the CPU seconds each process (the camera hosts
+        together) spent since the last sample go to ``cpu``; with ``SERIES_LOG`` set, the sample and
+        the outcome are appended there as one JSON line, and with ``MAPS_LOG`` set, for the first
+        ``MAPS_SESSIONS`` samples, the daemon's and the worker's mappings (:func:`mapping_log`)."""
         cpu = {who: sum(cpu_seconds(pid) for pid in procs[who]) for who in self.CPU_OF}
         for who in self.CPU_OF:
             # A process replaced meanwhile (a camera host) restarts its count: its whole count is this session's.
@@ -488,7 +543,17 @@ class Series:
                 fh.write(json.dumps({"session": len(self.pids), "pids": self.pids[-1], "wall_s": wall_s,
                                      "load1": os.getloadavg()[0],
                                      **{k: v[-1] for k, v in self.values.items()},
-                                     **{f"{who} CPU s": self.cpu[who][-1] for who in self.CPU_OF}}) + "\n")
+                                     **{f"{who} CPU s": self.cpu[who][-1] for who in self.CPU_OF},
+                                     **(outcome or {})}) + "\n")
+        if MAPS_LOG and len(self.pids) <= MAPS_SESSIONS:
+            entry: dict[str, Any] = {"session": len(self.pids)}
+            for who in self.WHO:
+                try:
+                    entry[who] = mapping_log(procs[who][0]) if procs[who] else None
+                except (ProcessLookupError, FileNotFoundError):
+                    entry[who] = None                                   # ended meanwhile
+            with open(MAPS_LOG, "a") as fh:
+                fh.write(json.dumps(entry) + "\n")
 
     def rows(self) -> list[dict]:
         steady = slice(WARM, None)

@@ -26,20 +26,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from agent.liveness.features import (
-    MAX_CLIPPED_SHARE,
-    MIN_PROJECTOR_SHARE,
-    MIN_PROJECTOR_SNR,
-    FrameCues,
-    ProjectorMeasure,
-    motion_cues,
-)
 from agent.liveness.fusion import load_calibration
+from agent.liveness.power import MAX_CLIPPED_SHARE, MIN_PROJECTOR_SHARE, MIN_PROJECTOR_SNR
 from agent.pipeline import inplace
+
+if TYPE_CHECKING:
+    # Not at run time: ``features`` imports OpenCV, and the daemon imports this module for the ramps
+    # and ``material_light`` (its NOT_LIVE prompt) without the face work (issue 20, growth28).
+    from agent.liveness.features import FrameCues, ProjectorMeasure
 
 
 def ramp(x: float, lo: float, hi: float) -> float:
@@ -212,7 +210,10 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
     lit = cues if projector_on is None else [c for c, on in zip(cues, projector_on, strict=True) if on]
     lit = lit or cues
     m = {k: _median(lit, k) for k in CUE_MEDIANS}
-    m.update(motion if motion is not None else motion_cues(cues))
+    if motion is None:
+        from agent.liveness.features import motion_cues  # the worker's (OpenCV: see the imports)
+        motion = motion_cues(cues)
+    m.update(motion)
     if projector is not None:
         # The two-sided pairs' speckle with its 95 % interval, the one-sided (clipped) pairs' floor,
         # and the share of the skin's light always (under a challenge it marks the session as

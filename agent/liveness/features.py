@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from agent.liveness.dotref import DotReference, PairBands, PatternBands, match_pattern
-from agent.liveness.power import SATURATED_DN
+from agent.liveness.power import MAX_CLIPPED_SHARE, MIN_PROJECTOR_SHARE, MIN_PROJECTOR_SNR, SATURATED_DN
 from agent.pipeline import inplace
 from agent.pipeline.align import AlignedFrameSet, scratch, to_metres
 from agent.pipeline.camera_model import deproject, project
@@ -354,14 +354,8 @@ def _eye_dot_sharpness(roi: FaceRoi, face: FaceObservation, ir: np.ndarray,
     return float(np.std(np.subtract(g07, g2, out=work)[region]) / coarse) if coarse > 1e-3 else float("nan")
 
 
-# A pair whose projector light stands fewer than this many noise deviations per pixel above the
-# difference's noise is one-sided (``ProjectorLight.one_sided``): its contrast has the noise
-# estimate subtracted, and a noise estimate inflated (by ambient NIR that changes between the two
-# same-state frames, say) lowers it, so it can show a surface hard, never soft.
-MIN_PROJECTOR_SNR = 5.0
-# Without a same-state pair to measure the noise, the projector must carry this share of the
-# skin's IR light for its pair to count (the contrast then keeps the noise: it errs toward hard).
-MIN_PROJECTOR_SHARE = 0.5
+# MIN_PROJECTOR_SNR and MIN_PROJECTOR_SHARE (when a pair's projector light counts) are defined in
+# ``agent.liveness.power``, which the daemon can import without OpenCV (imported at the top).
 # A pair whose projector light is at most this (DN, mean over the skin) measures nothing.
 MIN_PROJECTOR_LEVEL_DN = 2.0
 # The surface's own NIR texture is measured on the unlit frame only when it has at least this much
@@ -955,15 +949,8 @@ def to_ir_pixels(aligned: AlignedFrameSet, pts: np.ndarray) -> tuple[np.ndarray,
     return native, di.fx / ci.fx
 
 
-# Clipped dots have lost their peaks (and leaving them out would keep only the dim ones): above
-# this share of clipped skin pixels a pair's speckle is only a floor under the surface's
-# (``ProjectorLight.one_sided``). Even a little clipping lowers a hard surface's contrast: the
-# simulator's masks with 0.6-1.9 % of the skin clipped read 0.17-0.23, skin's range, and only the
-# dot-sharpness veto holds them (as before this measure). A 0.2 % limit would close that, but
-# simulated live faces clip on 0.3-0.8 % in ordinary light and 12 of 39 train faces lost their
-# measure; until the IR exposure leaves the dots headroom the limit stays at main's 2 %.
-# docs/liveness.md has the figures.
-MAX_CLIPPED_SHARE = 0.02
+# MAX_CLIPPED_SHARE (above it a pair's speckle is only a floor) is defined in ``agent.liveness.power``
+# beside the two above, for the same reason.
 
 
 @dataclass(frozen=True)

@@ -65,9 +65,44 @@ def test_series_counts_each_process_cpu_per_session_and_logs_every_sample(tmp_pa
     t0 = time.process_time()
     while time.process_time() - t0 < 0.2:                             # 0.2 s of this process's CPU between samples
         pass
-    s.sample(procs, 2.5)
+    refused = {"accepted": False, "outcome": "NOT_LIVE", "verdict": "inconclusive", "detail": "motion"}
+    s.sample(procs, 2.5, refused)
     assert s.cpu["daemon"][1] >= 0.15 and s.cpu["camera host"] == [0.0, 0.0]
     assert s.cpu["daemon"][0] > 0.0                                   # the first: all the CPU before it
     lines = [json.loads(x) for x in log.read_text().splitlines()]
     assert [x["session"] for x in lines] == [1, 2] and lines[1]["wall_s"] == 2.5
     assert lines[1]["daemon CPU s"] == s.cpu["daemon"][1] and lines[1]["daemon RSS"] == s.values["daemon RSS"][1]
+    assert "outcome" not in lines[0] and {k: lines[1][k] for k in refused} == refused   # the session's outcome
+
+
+def test_the_maps_log_has_each_mapping_and_thread_of_the_first_sessions(tmp_path, monkeypatch):
+    import json
+    import os
+
+    from bench import bench_memory
+    log = tmp_path / "maps.jsonl"
+    monkeypatch.setattr(bench_memory, "MAPS_LOG", str(log))
+    monkeypatch.setattr(bench_memory, "MAPS_SESSIONS", 2)
+    me = os.getpid()
+    # 8 MiB touched, private and anonymous (``mmap.mmap(-1, n)`` alone is shared: smaps counts it as Shmem)
+    anon = mmap.mmap(-1, 8 << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    anon.write(b"\x01" * len(anon))
+    done = threading.Event()
+    t = threading.Thread(target=done.wait)
+    t.start()
+    try:
+        s = bench_memory.Series()
+        for _ in range(3):
+            s.sample({"daemon": [me], "worker": [], "camera host": []}, 1.0)
+    finally:
+        done.set()
+        t.join()
+        anon.close()
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [x["session"] for x in lines] == [1, 2] and all(x["worker"] is None for x in lines)   # MAPS_SESSIONS
+    maps, threads = lines[0]["daemon"]["maps"], lines[0]["daemon"]["threads"]
+    # [start (hex), size KiB, permissions, path, RSS KiB, anonymous KiB, category]
+    assert any(m[1] >= 8 << 10 and m[4] >= 8 << 10 and m[5] >= 8 << 10 and m[3] == "[anon]" for m in maps)
+    assert abs(sum(m[4] for m in maps) / 1024 - s.values["daemon RSS"][0]) < 2.0     # read just before it
+    # Python 3.11 names no native thread (``comm`` is the process's name): the count is what tells a new one.
+    assert {m[6] for m in maps} >= {"libraries: numpy"} and len(threads) == len(os.listdir(f"/proc/{me}/task")) + 1
