@@ -26,14 +26,18 @@ As a suite (``python -m bench finish_cpu``; ``BENCH_FINISH_SESSIONS`` presentati
   alignment (the measuring thread ran them after it and waited for the whole inspection), the
   same sessions in the same process; the rows name it.
 
-Each session is also judged twice more in the same process, the three in an order rotated by the
+Each session is also judged three more times in the same process, the four in an order rotated by the
 session: without the face grids read ahead in the box guessed from the window's last frameset but
 one (perf26; the row ``unguessed``): the grids beside the last measurement and the two-idle-cores
 figure against it, and how often the guessed box was the window's; and without any lit frame's side
 of the pattern fit worked out as it is measured (perf27; ``unpatterned``): the last pairs beside the
 last measurement and the two-idle-cores figure against it, and how many of the patterns worked out
-ahead a pair read. The three verdicts must be the same or the suite fails. The suite's first two
-sessions' pairs are also read one by one (``pair_reading``).
+ahead a pair read; and with a pair lit by the last frameset read by ``finish`` on the caller's thread
+(perf28; ``in_finish``): the caller's CPU and the two-idle-cores figure against it. The four
+verdicts must be the same or the suite fails. In the two-idle-cores model a pair lit by the last
+frameset is two tasks once the last measurement is done (its pattern predicted and warmed; the rest
+of the pair, whose last part, from its first read of the pattern's side, waits for the warming).
+The suite's first two sessions' pairs are also read one by one (``pair_reading``).
 
 As a script, per session to a JSON file (the verdict, score, detectors and cues as JSON, to compare
 two trees' verdicts to the bit; no face data is written), both judgings of each session:

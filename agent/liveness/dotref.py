@@ -371,7 +371,7 @@ def _subset_solutions(g: np.ndarray, b: np.ndarray) -> dict[tuple[int, ...], np.
     """``np.linalg.solve`` of ``g`` and ``b`` restricted to each subset of the bases (None where that
     is singular): each size's subsets solved in one stacked call (the same LAPACK solve of each
     matrix as one call per subset, to the bit), one by one when some matrix of a size is singular."""
-    masks, by_size = _subsets(b.shape[0])
+    by_size = _subsets(b.shape[0])[1]
     out: dict[tuple[int, ...], np.ndarray | None] = {}
     for idx in by_size:
         try:
