@@ -21,6 +21,7 @@ Every cue is a quantity with a physical meaning, so it can be recalibrated on re
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
@@ -1228,13 +1229,21 @@ class PatternFit:
     judge works it out once that frame is measured, before the pair's unlit frame or noise pair
     comes (:meth:`warm`); else each part is worked out when first read. The numbers are the same
     either way. ``reference`` and ``source`` (the skin and lit frame): what it was predicted from
-    (:func:`pattern_fit`; ``of``)."""
+    (:func:`pattern_fit`; ``of``).
+
+    One thread may :meth:`warm` it while another reads the same pair (the judge's pair lit by a
+    window's last frameset: the reading goes on with the difference's side meanwhile): a reader
+    waits at its first read of the pattern's side until the warming is done; once a reader has
+    begun, :meth:`warm` does nothing (the reader works out what it reads; no part is worked out by
+    two threads)."""
 
     def __init__(self, pattern: np.ndarray, covered: np.ndarray, reference: DotReference | None = None,
                  source: tuple[IrSkin, AlignedFrameSet] | None = None):
         self.pattern, self.covered, self.reference, self.source = pattern, covered, reference, source
         self._shifts: list[tuple[PatternBands, np.ndarray]] | None = None
         self._blurs: list[np.ndarray] | None = None
+        self._lock = threading.Lock()
+        self._read = False
 
     @classmethod
     def of_predicted(cls, predicted: tuple[np.ndarray, np.ndarray] | PatternFit) -> PatternFit:
@@ -1246,21 +1255,33 @@ class PatternFit:
 
     def shifts(self) -> list[tuple[PatternBands, np.ndarray]]:
         """The pattern's fit bases and coverage at each of ``PATTERN_SHIFTS`` (:func:`shifted_patterns`)."""
+        with self._lock:
+            self._read = True
+            return self._shifts_now()
+
+    def _shifts_now(self) -> list[tuple[PatternBands, np.ndarray]]:
         if self._shifts is None:
             self._shifts = [(PatternBands(p), c) for p, c in shifted_patterns(self.pattern, self.covered)]
         return self._shifts
 
     def blurs(self) -> list[np.ndarray]:
         """The pattern's ``_blurs`` (``SHAPE_SIGMAS``)."""
+        with self._lock:
+            self._read = True
+            return self._blurs_now()
+
+    def _blurs_now(self) -> list[np.ndarray]:
         if self._blurs is None:
             self._blurs = _blurs(self.pattern)
         return self._blurs
 
     def warm(self) -> PatternFit:
-        """Every part worked out now (then read from any thread)."""
-        for bands, _ in self.shifts():
-            bands.bases()
-        self.blurs()
+        """Every part worked out now (then read from any thread), unless a reader has begun."""
+        with self._lock:
+            if not self._read:
+                for bands, _ in self._shifts_now():
+                    bands.bases()
+                self._blurs_now()
         return self
 
 
@@ -1615,7 +1636,25 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     ``eyes`` (discs over the eyes, ``IrSkin.eyes``; not skin): the dots' sharpness there as well
     (``eyes_sharpness``), glints near them taken out as near the skin. Paper and ink spread the dots
     no more than resin does, a living eye and its lids do (docs/liveness.md, "A printed eye band
-    pressed onto the face")."""
+    pressed onto the face").
+
+    The pattern's readings (``unmatched``, ``reference_sharpness``) are worked out last, after every
+    region's: the rest needs nothing of ``predicted``, so a ``PatternFit`` another thread is still
+    warming (the judge's pair lit by a window's last frameset) is waited for only then."""
+    later: list[Callable[[], tuple[float, float]]] = []
+    light = _regions_read(on, off, skin, same, predicted, checked, forehead, lower, eyes, later)
+    if later:
+        unmatched, reference_sharpness = later[0]()
+        light = replace(light, unmatched=unmatched, reference_sharpness=reference_sharpness)
+    return light
+
+
+def _regions_read(on: np.ndarray, off: np.ndarray, skin: np.ndarray, same: tuple[np.ndarray, np.ndarray] | None,
+                  predicted: _Predicted | None, checked: bool, forehead: np.ndarray | None,
+                  lower: np.ndarray | None, eyes: np.ndarray | None,
+                  later: list[Callable[[], tuple[float, float]]]) -> ProjectorLight:
+    """:func:`pair_light` but its pattern's readings: the whole skin's reading appends them to
+    ``later`` (NaN in what this returns)."""
     eyes_sharpness, eyes_unshaped = float("nan"), False
     if eyes is not None and eyes.sum() >= MIN_GROUP_PIXELS:
         e_on, e_off, e_mask, e_same, _ = without_glints(on, off, eyes, same)
@@ -1625,7 +1664,7 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     on, off, skin, same, _ = without_glints(on, off, skin, same)
     skin, _ = without_dark_edges(on, off, skin, same)
     img = _PairImages(on, off, same)        # filtered once for every region the pair is read on
-    whole = replace(_pair_reading(img, skin, predicted, checked), eyes_sharpness=eyes_sharpness,
+    whole = replace(_pair_reading(img, skin, predicted, checked, later=later), eyes_sharpness=eyes_sharpness,
                     eyes_unshaped=eyes_unshaped)
     if np.isfinite(whole.contrast2) and whole.unexplained > MAX_UNEXPLAINED_TEXTURE:
         kept, shaded = clear_of_shading(img, skin)
@@ -1694,9 +1733,11 @@ class _PairImages:
 
 
 def _pair_reading(img: _PairImages, skin: np.ndarray, predicted: _Predicted | None,
-                  checked: bool, shape: bool = True) -> ProjectorLight:
+                  checked: bool, shape: bool = True,
+                  later: list[Callable[[], tuple[float, float]]] | None = None) -> ProjectorLight:
     """:func:`pair_light` on one mask, the glints already out; ``shape=False``: the speckle's
-    readings only (no sharpness, coarse light or pattern)."""
+    readings only (no sharpness, coarse light or pattern). ``later``: the pattern's readings
+    (``_pattern_fields``) are appended to it, not read here."""
     on, off, same, diff = img.on, img.off, img.same, img.diff
     nan = float("nan")
     npix = int(skin.sum())
@@ -1727,20 +1768,39 @@ def _pair_reading(img: _PairImages, skin: np.ndarray, predicted: _Predicted | No
         gone = light_gone(img, skin, scale) if shape and np.isfinite(sharpness) else nan
         if gone > MAX_GONE_SHARE:
             sharpness, coarse = nan, nan
-        unmatched = _pattern_reading(diff, skin, predicted, same_diff, scale) if checked else float("nan")
+        unmatched, reference_sharpness = _pattern_fields(diff, skin, predicted, same_diff, scale, checked, later)
         return ProjectorLight(contrast2, level, noise, npix, share, clipped, albedo, unexplained=unexplained,
                               off_level=m_off,
                               sharpness=sharpness, coarse=coarse, moving=moving, gone=gone, unmatched=unmatched,
-                              reference_sharpness=reference_dot_shape(predicted, skin) if checked else nan)
+                              reference_sharpness=reference_sharpness)
     if share < MIN_PROJECTOR_SHARE:
         return ProjectorLight(nan, level, nan, npix, share, clipped, noise_measured=False)
     # No noise pair: the noise stays in the contrast and the fine band (both err toward hard) and
     # is all the contrast's variance.
     sharpness, coarse = dot_shape(diff, skin, blurs=img.blurs, texture=img.texture) if shape else (nan, nan)
-    unmatched = _pattern_reading(diff, skin, predicted, None, 0.0) if checked else float("nan")
+    unmatched, reference_sharpness = _pattern_fields(diff, skin, predicted, None, 0.0, checked, later)
     return ProjectorLight(hp / level ** 2, level, hp, npix, share, clipped, noise_measured=False, off_level=m_off,
                           sharpness=sharpness, coarse=coarse, unmatched=unmatched,
-                          reference_sharpness=reference_dot_shape(predicted, skin) if checked else nan)
+                          reference_sharpness=reference_sharpness)
+
+
+def _pattern_fields(diff: np.ndarray, skin: np.ndarray, predicted: _Predicted | None, noise_diff: np.ndarray | None,
+                    noise_scale: float, checked: bool, later: list[Callable[[], tuple[float, float]]] | None
+                    ) -> tuple[float, float]:
+    """A reading's ``(unmatched, reference_sharpness)`` (:func:`_pattern_reading`,
+    :func:`reference_dot_shape`), NaN both unless ``checked``; with ``later``, NaN now and the two
+    worked out by what is appended to it."""
+    nan = float("nan")
+    if not checked:
+        return nan, nan
+
+    def read() -> tuple[float, float]:
+        return (_pattern_reading(diff, skin, predicted, noise_diff, noise_scale),
+                reference_dot_shape(predicted, skin))
+    if later is None:
+        return read()
+    later.append(read)
+    return nan, nan
 
 
 # The recorded pattern must cover this share of a pair's skin pixels for its reading there to stand
