@@ -135,6 +135,14 @@ ILLUMINATION_ROOM_PLANE = True
 # ceil(28 / 6) = 5 steps, 15 bits. So the plane path never decodes less than the full path's shortest
 # 32-frameset window does (docs/liveness.md, *The screen read across the room's light*).
 ROOM_PLANE_MIN_BITS = 15
+# ... and only in a window of at least this many framesets (the kiosk's: ``window_frames`` with the
+# illumination). Counting bits did not hold alone: review 28 found a blind 16-frameset window (11 frames
+# compared, 5 steps, exactly 15 bits, no mismatch) that the plane passed under a magenta "room light" the
+# injector chose (1 of 2,000; the fit's own freedom, a straight drift and a gain per channel, the direction
+# and five lags, spends part of the bits). At 32 framesets no blind window passed (docs/liveness.md,
+# *The plane path only in a full window*); shorter windows (offline analysis, research benches) are read
+# by the full-colour verifier alone.
+ROOM_PLANE_MIN_FRAMES = 32
 # The face's own light across ``a`` over the window, fitted per channel as a polynomial of this degree in
 # time (``_drift``): a person moving under the room's one light changes the face's light along that light's
 # colour, which the plane takes out, so little is left across it. A cubic per channel there (12 terms, the
@@ -938,6 +946,7 @@ def _room_plane(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separati
     """The screen read in the plane across the room's light (``ILLUMINATION_ROOM_PLANE``): a passing
     result, or None. At some lag:
 
+    * a window of at least ``ROOM_PLANE_MIN_FRAMES`` framesets (the kiosk's; None for a shorter one);
     * the room light's direction ``a`` from the face's changes within the screen's steps
       (:func:`_room_direction`, at least ``ROOM_PLANE_PAIRS`` of them), and the face's colour fitted
       across it (:func:`_across`): every gain positive;
@@ -955,6 +964,8 @@ def _room_plane(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separati
       a compared face;
     * the room's light along ``a`` moved over the compared frames by at least half the gain on some
       channel (a real excursion: what made the full-colour verifier refuse)."""
+    if min(len(y), sum(st.frames for st in steps)) < ROOM_PLANE_MIN_FRAMES:
+        return None                                             # a short window: the full path alone
     palette = ((np.arange(8)[:, None] & _BITS) > 0).astype(np.float64)      # row c: the colour coded c
     finite = np.all(np.isfinite(y), axis=1)
     found: list[tuple[int, int, int, SequenceResult]] = []

@@ -9,8 +9,9 @@ contradiction, the plane path passes it at lag 0 with 11 frames compared, 5 step
 ``ROOM_PLANE_MIN_BITS``), no mismatch. Found by ``/tmp/review28/plane_mc.py 2000 16`` (1 of 2,000 blind windows, each
 tried under 19 directions; docs/liveness.md, review 28). The kiosk's window is 32 framesets; the point is the
 minimum: 15 bits of decoded colours did not keep a blind stream out, the fit's own freedom (a straight drift and a
-gain per channel, the direction itself, five lags) spends part of them. A strict xfail: it passes once the plane
-path demands what it decodes to be worth its bits."""
+gain per channel, the direction itself, five lags) spends part of them. Closed by ``ROOM_PLANE_MIN_FRAMES``: the plane
+path reads only a full (32-frameset) window, where no blind window passed (docs/liveness.md, *The plane path only in a
+full window*)."""
 
 from __future__ import annotations
 
@@ -52,7 +53,20 @@ def test_the_blind_window_is_refused_by_the_full_colour_verifier():
     assert not r.passed and r.measurable
 
 
-@pytest.mark.xfail(strict=True, reason="review 28: the plane path passes a blind stream at its 15-bit minimum")
 def test_a_blind_stream_under_a_light_it_chose_does_not_pass_across_it():
     r = C.verify_illumination(_steps(), np.asarray(BLIND))
     assert not r.passed, (r.lag_frames, r.checked, r.detail)
+
+
+def test_the_plane_reads_only_a_full_window():
+    """The hole was the window's length: the same frames and sequence padded to the kiosk's window would be read by
+    the plane path, so the refusal above is ``ROOM_PLANE_MIN_FRAMES``', not a change in what the plane decodes."""
+    assert C.ROOM_PLANE_MIN_FRAMES == C.window_frames([C.Kind.ILLUMINATION]) > len(BLIND)
+    assert C._room_plane(_steps(), np.asarray(BLIND), C.ILLUMINATION_MAX_LAG, C.ILLUMINATION_MIN_SEPARATION,
+                         C.ILLUMINATION_STEP_NOISE, C.ILLUMINATION_NOISE_SPREAD, C.ILLUMINATION_CROSSTALK) is None
+    short = C.ROOM_PLANE_MIN_FRAMES
+    try:
+        C.ROOM_PLANE_MIN_FRAMES = len(BLIND)          # the minimum as screen28 merged it: the hole, reproduced
+        assert C.verify_illumination(_steps(), np.asarray(BLIND)).passed
+    finally:
+        C.ROOM_PLANE_MIN_FRAMES = short
