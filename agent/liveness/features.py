@@ -33,6 +33,7 @@ from agent.liveness.power import MAX_CLIPPED_SHARE, MIN_PROJECTOR_SHARE, MIN_PRO
 from agent.pipeline import inplace
 from agent.pipeline.align import AlignedFrameSet, scratch, to_metres
 from agent.pipeline.camera_model import deproject, project
+from agent.quality.depth import OCCLUDER_MARGIN_MM
 from agent.quality.gate import FaceObservation
 from agent.quality.metrics import FACE_OVAL, discs_mask, polygon_mask
 from drivers.frame import FrameSet, StreamKind
@@ -141,6 +142,24 @@ def face_roi(aligned: AlignedFrameSet, face: FaceObservation) -> FaceRoi:
     return FaceRoi(x0, y0, valid, depth_m,
                    aligned.ir[y0:y1, x0:x1] if aligned.ir is not None else None,
                    i.ppx - x0, i.ppy - y0, i.fx, i.fy)
+
+
+def leave_out_in_front(roi: FaceRoi, nose: np.ndarray, ipd: float) -> int:
+    """Marks the pixels of ``roi`` standing in front of the nose tip (at ``nose``, ROI pixels) by the
+    quality gate's ``OCCLUDER_MARGIN_MM`` as without depth (``roi.valid``), so that no cue reads them
+    as the face: within the capture's yaw nothing of a face stands there, and the gate lets one such
+    thing through, a cap's brim above the eyes (``agent.quality.depth.FaceDepth.brim``). The nose
+    tip's depth is the median over its disc of 0.06 eye spacings (at least 2 px), as the gate's;
+    with fewer than 3 pixels of depth there nothing is left out (the gate has no evidence then
+    either). A face with nothing in front of it keeps every pixel. Returns how many were left out."""
+    disc = discs_mask(roi.shape, nose[None, :], max(0.06 * ipd, 2.0)) & roi.valid
+    if disc.sum() < 3:
+        return 0
+    limit = np.float32(float(np.median(roi.depth_m[disc])) - OCCLUDER_MARGIN_MM / 1000)
+    before = int(np.count_nonzero(roi.valid))
+    keep = np.greater_equal(roi.depth_m, limit, out=scratch("features.roi.behind_nose", roi.shape, np.bool_))
+    np.logical_and(roi.valid, keep, out=roi.valid)
+    return before - int(np.count_nonzero(roi.valid))
 
 
 def _points(roi: FaceRoi, mask: np.ndarray, name: str) -> np.ndarray:
@@ -262,6 +281,7 @@ def measure_frame(aligned: AlignedFrameSet, face: FaceObservation) -> tuple[Fram
     lm = roi.local(face.mesh.landmarks[:, :2])
     ipd = face.mesh.ipd_px
     shape = roi.shape
+    leave_out_in_front(roi, lm[NOSE_TIP], ipd)
     oval = polygon_mask(shape, lm[list(FACE_OVAL)])
     # Inner face: shrink the oval so silhouette edges and hair do not count.
     inner = cv2.erode(oval.astype(np.uint8), np.ones((5, 5), np.uint8), iterations=max(1, int(ipd / 20))) > 0
@@ -1011,13 +1031,15 @@ def ir_skin(aligned: AlignedFrameSet, face: FaceObservation, points: tuple[int, 
     if ir is None or depth is None:           # (to_ir_pixels needs both as well)
         return None
     n = len(points)
-    lm = face.mesh.landmarks[list(points) + list(eyes) + (list(FACE_OVAL) if inset_ipd is not None else []), :2]
+    lm = face.mesh.landmarks[list(points) + list(eyes) + [NOSE_TIP]
+                             + (list(FACE_OVAL) if inset_ipd is not None else []), :2]
     mapped = to_ir_pixels(aligned, lm)
     if mapped is None:
         return None
     centres, scale = mapped
     eye_centres = centres[n:n + len(eyes)]
-    oval = centres[n + len(eyes):]
+    nose_at = centres[n + len(eyes)]
+    oval = centres[n + len(eyes) + 1:]
     centres = centres[:n]
     radius = max(radius_ipd * face.mesh.ipd_px * scale, 2.0)
     h, w = ir.pixels.shape
@@ -1030,7 +1052,11 @@ def ir_skin(aligned: AlignedFrameSet, face: FaceObservation, points: tuple[int, 
     origin = np.array([x0, y0])
     mask = skin_region((y1 - y0, x1 - x0), centres - origin, radius,
                        None if inset_ipd is None else (oval - origin, inset_ipd * face.mesh.ipd_px * scale))
-    mask &= depth.pixels[box] > 0
+    units = depth.pixels[box]
+    mask &= units > 0
+    behind = behind_nose_tip(depth.pixels, depth.depth_scale, nose_at, max(0.06 * face.mesh.ipd_px * scale, 2.0), box)
+    if behind is not None:
+        mask &= behind
     if mask.sum() < 20:
         return None
     upper = None
@@ -1046,8 +1072,35 @@ def ir_skin(aligned: AlignedFrameSet, face: FaceObservation, points: tuple[int, 
     over_eyes = None
     if eyes:
         e_radius = max(EYE_RADIUS_IPD * face.mesh.ipd_px * scale, 2.0)
-        over_eyes = discs_mask(mask.shape, eye_centres - origin, e_radius) & (depth.pixels[box] > 0)
+        over_eyes = discs_mask(mask.shape, eye_centres - origin, e_radius) & (units > 0)
+        if behind is not None:
+            over_eyes &= behind
     return IrSkin(box, mask, upper, below, over_eyes, lower_rims=rims)
+
+
+def behind_nose_tip(units: np.ndarray, depth_scale: float, nose: np.ndarray, radius: float,
+                    box: tuple[slice, slice]) -> np.ndarray | None:
+    """The pixels of ``box`` of a depth frame ``units`` (the IR imager's) not standing in front of the
+    nose tip at ``nose`` (x, y) by ``OCCLUDER_MARGIN_MM`` (the quality gate's occluder margin): within
+    the capture's yaw nothing of a face does, so those pixels are something else (a cap's brim above
+    the eyes, which the gate lets through: ``agent.quality.depth.FaceDepth.brim``; a hand or a mask's
+    prop), never the face's skin or eyes. None (nothing left out) when the nose tip's disc of
+    ``radius`` holds fewer than 3 pixels of depth, as the gate has no evidence then either. A face
+    with nothing in front of it loses no pixel."""
+    h, w = units.shape
+    cx, cy = float(nose[0]), float(nose[1])
+    r = int(np.ceil(radius))
+    x0, x1, y0, y1 = max(int(cx) - r - 1, 0), min(int(cx) + r + 2, w), max(int(cy) - r - 1, 0), min(int(cy) + r + 2, h)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    near = units[y0:y1, x0:x1]
+    disc = discs_mask(near.shape, np.array([[cx - x0, cy - y0]]), radius) & (near > 0)
+    if disc.sum() < 3:
+        return None
+    z_nose = float(np.median(near[disc])) * depth_scale
+    limit = (z_nose - OCCLUDER_MARGIN_MM / 1000) / depth_scale          # in the frame's units
+    region = units[box]
+    return ~((region > 0) & (region < limit))
 
 
 # A spectacle frame's rim stands off the cheek (its lower rim 15-20 mm in front of the cheek behind it,

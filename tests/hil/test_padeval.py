@@ -930,3 +930,32 @@ def test_acceptances_that_came_only_after_a_light_prompt_are_counted_in_the_repo
     text = capsys.readouterr().out
     assert "retried after a light prompt 3" in text and "accepted only after one 2" in text
     assert "after stepping into shade 1" in text
+
+
+def test_a_person_told_to_take_off_their_cap_does_and_tries_again():
+    # FACE_HEADWEAR (a brim over the eyes): the cap comes off (``cap=0``), nothing else of the
+    # presentation changes; a URI that already names ``cap`` has it set to 0 in its place.
+    uri = P.presentation_uri("sixteenth", "live", 10)
+    off = P.followed_uri(uri, "FACE_HEADWEAR", 1)
+    assert off == f"{uri}&cap=0"
+    assert P.followed_uri(off, "FACE_HEADWEAR", 2) == off
+    assert P.followed_uri(uri + "&cap=1&seed=3", "FACE_HEADWEAR", 1) == uri + "&cap=0&seed=3"
+    calls: list[str] = []
+
+    def attempt(p):
+        calls.append(p.uri)
+        base = {"key": p.key, "kind": p.kind, "uri": p.uri, "camera_s": 1.0}
+        if "cap=0" not in p.uri:
+            return {**base, "outcome": "not_acquired", "reason": "FACE_HEADWEAR"}
+        return {**base, "outcome": "accepted", "verdict": "live"}
+
+    for kind, species in (("bona_fide", "live"), ("attack", "mask")):     # an attacker takes it off too
+        calls.clear()
+        out = P.run_following(P.Presentation(kind, species, "sixteenth", 10, uri), 2, attempt)
+        assert [a["outcome"] for a in out["attempts"]] == ["not_acquired", "accepted"]
+        assert calls == [uri, off] and out["final_uri"] == off
+    # FACE_OCCLUDED is no prompt a step answers: nothing followed.
+    calls.clear()
+    assert len(P.run_following(P.Presentation("bona_fide", "live", "sixteenth", 10, uri), 2,
+                               lambda p: {"key": p.key, "kind": p.kind, "uri": p.uri, "outcome": "not_acquired",
+                                          "reason": "FACE_OCCLUDED"})["attempts"]) == 1
