@@ -143,6 +143,15 @@ ROOM_PLANE_MIN_BITS = 15
 # *The plane path only in a full window*); shorter windows (offline analysis, research benches) are read
 # by the full-colour verifier alone.
 ROOM_PLANE_MIN_FRAMES = 32
+# Every compared step's commanded colour this many noise units, at least, from each other palette colour in the
+# plane (the full path's ``ILLUMINATION_MIN_SEPARATION`` is 3). At 3 a full window still let blind streams through:
+# 2 of 15,000 under 19 chosen directions (a warm tube's colour and a near-white; with the gains the fit chooses
+# per channel a palette colour stood 3-5 noise units from another in the plane, so a step carried less than its
+# 3 bits); at 5, 0 of 15,000 other windows, while every development window screen28 caught still passes
+# (the sixteenth's tube 15 of 15, beacon 9 of 9, the fifteenth's fan 10 of 10) and ``bench.room_plane_injector
+# 200 32 20``'s genuine windows under one light pass 150 of 200 (165 at 3, 14 without the plane path)
+# (docs/liveness.md, *The plane path only in a full window*).
+ROOM_PLANE_MIN_SEPARATION = 5.0
 # The face's own light across ``a`` over the window, fitted per channel as a polynomial of this degree in
 # time (``_drift``): a person moving under the room's one light changes the face's light along that light's
 # colour, which the plane takes out, so little is left across it. A cubic per channel there (12 terms, the
@@ -1272,7 +1281,7 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     if room_plane is None:
         room_plane = ILLUMINATION_ROOM_PLANE
     if room_plane and not r.passed and levels == 2 and r.detail != FEW_FACES_DETAIL and steps:
-        plane = _room_plane(steps, y, max_lag, min_separation,
+        plane = _room_plane(steps, y, max_lag, max(min_separation, ROOM_PLANE_MIN_SEPARATION),
                                     ILLUMINATION_STEP_NOISE if step_noise is None else step_noise,
                                     ILLUMINATION_NOISE_SPREAD if step_spread is None else step_spread,
                                     ILLUMINATION_CROSSTALK if step_check is None else step_check)
