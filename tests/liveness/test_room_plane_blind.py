@@ -78,7 +78,14 @@ def test_the_plane_reads_only_a_full_window():
 # frames compared, and under a near-white light (0.61, 0.58, 0.55), lag 4, 22 compared. In the plane, with the
 # gains the fit chooses per channel, a palette colour stood only 3-5 noise units from another: 3 bits a step in
 # name, less in fact. Values rounded to 6 decimals (they pass at 3 still).
-WARM_STEPS = ((0, 5, (1.0, 1.0, 0.0)), (5, 6, (1.0, 0.0, 1.0)), (11, 6, (0.0, 0.0, 0.0)), (17, 6, (1.0, 0.0, 1.0)), (23, 6, (1.0, 1.0, 0.0)), (29, 3, (1.0, 0.0, 0.0)))
+WARM_STEPS = (
+    (0, 5, (1.0, 1.0, 0.0)),
+    (5, 6, (1.0, 0.0, 1.0)),
+    (11, 6, (0.0, 0.0, 0.0)),
+    (17, 6, (1.0, 0.0, 1.0)),
+    (23, 6, (1.0, 1.0, 0.0)),
+    (29, 3, (1.0, 0.0, 0.0)),
+)
 WARM = [
     (0.241558, 0.163574, 0.106931),
     (0.222222, 0.152201, 0.10108),
@@ -112,7 +119,15 @@ WARM = [
     (0.222679, 0.150936, 0.099499),
     (0.236078, 0.159617, 0.106195),
     (0.244246, 0.162848, 0.109212)]
-NEAR_WHITE_STEPS = ((0, 5, (0.0, 1.0, 0.0)), (5, 6, (0.0, 0.0, 0.0)), (11, 6, (0.0, 1.0, 1.0)), (17, 3, (1.0, 0.0, 0.0)), (20, 4, (1.0, 1.0, 1.0)), (24, 5, (0.0, 1.0, 0.0)), (29, 3, (1.0, 1.0, 1.0)))
+NEAR_WHITE_STEPS = (
+    (0, 5, (0.0, 1.0, 0.0)),
+    (5, 6, (0.0, 0.0, 0.0)),
+    (11, 6, (0.0, 1.0, 1.0)),
+    (17, 3, (1.0, 0.0, 0.0)),
+    (20, 4, (1.0, 1.0, 1.0)),
+    (24, 5, (0.0, 1.0, 0.0)),
+    (29, 3, (1.0, 1.0, 1.0)),
+)
 NEAR_WHITE = [
     (0.219072, 0.188335, 0.135733),
     (0.210059, 0.177385, 0.12704),
@@ -148,7 +163,8 @@ NEAR_WHITE = [
     (0.212037, 0.180233, 0.131687)]
 
 
-@pytest.mark.parametrize("steps, window", [(WARM_STEPS, WARM), (NEAR_WHITE_STEPS, NEAR_WHITE)], ids=["warm", "near-white"])
+@pytest.mark.parametrize("steps, window", [(WARM_STEPS, WARM), (NEAR_WHITE_STEPS, NEAR_WHITE)],
+                         ids=["warm", "near-white"])
 def test_a_blind_full_window_needs_the_planes_wider_separation_to_be_refused(steps, window, monkeypatch):
     seq = tuple(C.Step(start, frames, rgb) for start, frames, rgb in steps)
     y = np.asarray(window)
