@@ -30,8 +30,8 @@ import sys
 import numpy as np
 
 from agent.liveness.challenge import FLASH_PASSED, illumination_steps, verify_illumination
-from bench.challenge_stats import clopper_pearson_upper
 from bench.illum_bits import BLIND_GAIN, blind_face
+from bench.room_plane_injector import main_of
 from bench.shadow_injector import colours
 
 _RAW = ((1.0, 0.0, 0.0), (0.0, 0.026, 1.0), (0.0, 1.0, 0.0), (1.0, 1.0, 0.0), (0.0, 1.0, 1.0), (1.0, 0.0, 1.0),
@@ -85,17 +85,7 @@ def run(trials: int, frames: int = 32, gain_over_noise: float = 20.0, seed: int 
 
 
 def _main(argv: list[str]) -> int:
-    if not 1 <= len(argv) <= 3:
-        print(__doc__)
-        return 2
-    trials = int(argv[0])
-    frames = int(argv[1]) if len(argv) > 1 else 32
-    gn = float(argv[2]) if len(argv) > 2 else 20.0
-    for kind, c in run(trials, frames, gn).items():
-        print(f"{kind:15s} {frames} fs gain/noise {gn:g}: passed {c['passed_new']}/{trials} (before "
-              f"{c['passed_old']}; by the flash rule {c['flash']}), upper 95 % "
-              f"{clopper_pearson_upper(c['passed_new'], trials):.4f}", flush=True)
-    return 0
+    return main_of(argv, __doc__, run, "flash", "by the flash rule")
 
 
 if __name__ == "__main__":
