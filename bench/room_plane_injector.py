@@ -29,6 +29,7 @@ Clopper-Pearson upper 95 % bound of the pass share with it.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import numpy as np
 
@@ -85,18 +86,28 @@ def run(trials: int, frames: int = 32, gain_over_noise: float = 20.0, seed: int 
     return out
 
 
-def _main(argv: list[str]) -> int:
+def main_of(argv: list[str], doc: str | None, trials_run: Callable[[int, int, float], dict[str, dict[str, int]]],
+            key: str, words: str) -> int:
+    """An injector bench's command line, ``N [FRAMES] [GAIN_OVER_NOISE]``: ``trials_run(N, FRAMES, GAIN)`` and per
+    stream the windows passed with the rule and before it, those passed by it (``key``, named ``words``) and the
+    Clopper-Pearson upper 95 % bound (this module's and ``bench.flash_injector``'s)."""
     if not 1 <= len(argv) <= 3:
-        print(__doc__)
+        print(doc)
         return 2
     trials = int(argv[0])
     frames = int(argv[1]) if len(argv) > 1 else 32
     gn = float(argv[2]) if len(argv) > 2 else 20.0
-    for kind, c in run(trials, frames, gn).items():
-        print(f"{kind:13s} {frames} fs gain/noise {gn:g}: passed {c['passed_new']}/{trials} (before "
-              f"{c['passed_old']}; by the plane path {c['plane']}), upper 95 % "
+    out = trials_run(trials, frames, gn)
+    width = max(len(k) for k in out)
+    for kind, c in out.items():
+        print(f"{kind:{width}s} {frames} fs gain/noise {gn:g}: passed {c['passed_new']}/{trials} (before "
+              f"{c['passed_old']}; {words} {c[key]}), upper 95 % "
               f"{clopper_pearson_upper(c['passed_new'], trials):.4f}", flush=True)
     return 0
+
+
+def _main(argv: list[str]) -> int:
+    return main_of(argv, __doc__, run, "plane", "by the plane path")
 
 
 if __name__ == "__main__":
