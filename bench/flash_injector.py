@@ -29,9 +29,9 @@ import sys
 
 import numpy as np
 
-from agent.liveness.challenge import FLASH_PASSED, illumination_steps, verify_illumination
+from agent.liveness.challenge import FLASH_PASSED, illumination_steps
 from bench.illum_bits import BLIND_GAIN, blind_face
-from bench.room_plane_injector import main_of
+from bench.room_plane_injector import main_of, tally
 from bench.shadow_injector import colours
 
 _RAW = ((1.0, 0.0, 0.0), (0.0, 0.026, 1.0), (0.0, 1.0, 0.0), (1.0, 1.0, 0.0), (0.0, 1.0, 1.0), (1.0, 0.0, 1.0),
@@ -70,17 +70,8 @@ def run(trials: int, frames: int = 32, gain_over_noise: float = 20.0, seed: int 
                 tries = [(COLOURS[i], COLOURS[j]) for i, j in PAIRS]
                 x = np.zeros((frames, 3)) if kind.startswith("steady") else other
             face = blind_face(x, rng, noise)
-            new = old = flash = False
-            for pair in tries:
-                y = face + flashes(frames, rng, BLIND_GAIN, pair, dense=kind == "blind+dense")
-                r = verify_illumination(steps, y)
-                new |= r.passed
-                flash |= r.detail == FLASH_PASSED
-                old |= verify_illumination(steps, y, flash_frames=False).passed
-            c = out[kind]
-            c["passed_new"] += new
-            c["passed_old"] += old
-            c["flash"] += flash
+            tally(out[kind], "flash", FLASH_PASSED, {"flash_frames": False}, steps,
+                  (face + flashes(frames, rng, BLIND_GAIN, pair, dense=kind == "blind+dense") for pair in tries))
     return out
 
 

@@ -29,11 +29,11 @@ Clopper-Pearson upper 95 % bound of the pass share with it.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from agent.liveness.challenge import PLANE_PASSED, illumination_steps, verify_illumination
+from agent.liveness.challenge import PLANE_PASSED, Step, illumination_steps, verify_illumination
 from bench.challenge_stats import clopper_pearson_upper
 from bench.illum_bits import BLIND_GAIN, blind_face
 from bench.shadow_injector import colours
@@ -72,18 +72,25 @@ def run(trials: int, frames: int = 32, gain_over_noise: float = 20.0, seed: int 
                 tries = list(DIRECTIONS)
                 x = other if kind == "blind+room" else np.zeros((frames, 3))
             face = blind_face(x, rng, noise)
-            new = old = plane = False
-            for a in tries:
-                y = face + room(frames, rng, BLIND_GAIN)[:, None] * a
-                r = verify_illumination(steps, y)
-                new |= r.passed
-                plane |= r.detail == PLANE_PASSED
-                old |= verify_illumination(steps, y, room_plane=False).passed
-            c = out[kind]
-            c["passed_new"] += new
-            c["passed_old"] += old
-            c["plane"] += plane
+            tally(out[kind], "plane", PLANE_PASSED, {"room_plane": False}, steps,
+                  (face + room(frames, rng, BLIND_GAIN)[:, None] * a for a in tries))
     return out
+
+
+def tally(c: dict[str, int], key: str, detail: str, before: dict[str, bool], steps: Sequence[Step],
+          streams: Iterable[np.ndarray]) -> None:
+    """One window's count in ``c``: ``passed_new`` if any of ``streams`` (an injector's tries, drawn one at a time)
+    passes today's verifier, ``passed_old`` if any passes it with ``before`` (the rule switched off), ``key`` if
+    any passes by the rule itself (its ``detail``)."""
+    new = old = rule = False
+    for y in streams:
+        r = verify_illumination(steps, y)
+        new |= r.passed
+        rule |= r.detail == detail
+        old |= verify_illumination(steps, y, **before).passed
+    c["passed_new"] += new
+    c["passed_old"] += old
+    c[key] += rule
 
 
 def main_of(argv: list[str], doc: str | None, trials_run: Callable[[int, int, float], dict[str, dict[str, int]]],

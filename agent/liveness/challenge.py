@@ -965,6 +965,12 @@ def _lag_windows(steps: Sequence[Step], y: np.ndarray, max_lag: int) -> Iterator
         yield int(lag), yl, x, s, care, care[1:] & care[:-1] & (s[1:] == s[:-1])
 
 
+def _full_window(steps: Sequence[Step], y: np.ndarray) -> bool:
+    """Does the window hold at least ``ROOM_PLANE_MIN_FRAMES`` framesets of the sequence (the kiosk's full window:
+    the plane path and the flash frames read no shorter one)?"""
+    return min(len(y), sum(st.frames for st in steps)) >= ROOM_PLANE_MIN_FRAMES
+
+
 def _room_plane(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separation: float, step_noise: float,
                 step_spread: float, crosstalk: float) -> SequenceResult | None:
     """The screen read in the plane across the room's light (``ILLUMINATION_ROOM_PLANE``): a passing
@@ -988,7 +994,7 @@ def _room_plane(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separati
       a compared face;
     * the room's light along ``a`` moved over the compared frames by at least half the gain on some
       channel (a real excursion: what made the full-colour verifier refuse)."""
-    if min(len(y), sum(st.frames for st in steps)) < ROOM_PLANE_MIN_FRAMES:
+    if not _full_window(steps, y):
         return None                                             # a short window: the full path alone
     palette = ((np.arange(8)[:, None] & _BITS) > 0).astype(np.float64)      # row c: the colour coded c
     finite = np.all(np.isfinite(y), axis=1)
@@ -1338,7 +1344,7 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     if flash_frames is None:
         flash_frames = ILLUMINATION_FLASH_FRAMES
     if flash_frames and not r.passed and levels == 2 and r.detail != FEW_FACES_DETAIL and steps \
-            and min(len(y), sum(st.frames for st in steps)) >= ROOM_PLANE_MIN_FRAMES:
+            and _full_window(steps, y):
         lit = _flash_frames(y)
         if 0 < np.count_nonzero(lit) <= len(y) // FLASH_SHARE:
             z = y.copy()
