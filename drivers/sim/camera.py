@@ -30,7 +30,7 @@ from .families import camera_for
 from .injection import BLACK, Injector, ProjectorState, Rgb, make_injector
 from .leak import band_gains, visible_in_ir
 from .modes import color_mode, depth_intrinsics, depth_mode
-from .night import SKIN_NIR_TOLERANCE, ambient_ir
+from .night import SKIN_NIR_TOLERANCE, IrFlood, ambient_ir
 from .optics import View, color_view_for, views_for
 from .profiles import CameraProfile, get_profile
 from .pwm import READOUT_FRACTION as PWM_READOUT_FRACTION
@@ -100,6 +100,7 @@ class _DepthTick:
     ambient: np.ndarray | None = None        # the ambient part of the light, under a flickering light (night.py)
     fan_sweep: np.ndarray | None = None      # each pixel's coordinate along a ceiling fan's blades' motion (fan.py)
     beacon_ir: np.ndarray | None = None      # an amber beacon's IR at the flash's peak (beacon.py)
+    pulsed_ir: tuple[np.ndarray, ...] = ()   # the eighteenth family's pulsed lights' IR per unit weight (holiday.py)
 
 
 @dataclass
@@ -493,12 +494,17 @@ class SimCamera(Camera):
         flood = self._scene.ir_flood
         if flood is None or self.profile.ir_band != "nir":
             return signal
+        return signal + self._flood_signal(flood, dmaps)
+
+    def _flood_signal(self, flood: IrFlood, dmaps: ViewMaps) -> np.ndarray:
+        """A point-like 850 nm source's light on the IR imager (night.IrFlood: the ninth's CCTV flood, the
+        eighteenth's time-of-flight counter at its pulse's peak), with a live subject's skin sheen."""
         sheen = None
         ident = self._scene.identity
         if self.cfg.subject in ("live", "multi") and ident.skin_sheen > 0:
             skin = (dmaps.object_id == 0) & (np.abs(dmaps.nir - ident.skin_nir) < SKIN_NIR_TOLERANCE)
             sheen = np.where(skin, np.float32(ident.skin_sheen), np.float32(0.0))
-        return signal + flood.signal(self._depth_view, dmaps, sheen)
+        return flood.signal(self._depth_view, dmaps, sheen)
 
     def _street_ir(self, signal: np.ndarray, dmaps: ViewMaps, t: float) -> np.ndarray:
         """The IR light with the tenth family's street (street.py): a bright street behind the head, or
@@ -639,7 +645,22 @@ class SimCamera(Camera):
             if self._scene.fan is not None:
                 sweep = self._scene.fan.sweep(self._depth_view, dmaps.z)
         return _DepthTick(signal, np.empty(0, np.uint16), np.empty(0, np.float32), state, dots,
-                          ambient=ambient, fan_sweep=sweep, beacon_ir=self._beacon_ir(dmaps)), dmaps
+                          ambient=ambient, fan_sweep=sweep, beacon_ir=self._beacon_ir(dmaps),
+                          pulsed_ir=self._pulsed_ir(dmaps)), dmaps
+
+    def _pulsed_ir(self, dmaps: ViewMaps) -> tuple[np.ndarray, ...]:
+        """The eighteenth family's pulsed lights on the IR imager per unit of their ``ir_weights`` (holiday.py):
+        a time-of-flight counter's flood at its peak; the string lights' two channels' visible light through
+        the band gains without an IR-pass filter (``ir_leak``). Empty without either."""
+        if self.profile.ir_band != "nir":
+            return ()
+        if self._scene.tof is not None:
+            return (self._flood_signal(self._scene.tof.flood, dmaps),)
+        strings = self._scene.strings
+        if strings is not None and self._leak_gains is not None:
+            return tuple(visible_in_ir(self._coloured_light(dmaps, 1.0, bgr), self._leak_gains)
+                         for bgr in strings.colours)
+        return ()
 
     def _beacon_light(self, maps: ViewMaps) -> np.ndarray:
         """An amber beacon's colour light at its flash's peak on ``maps``' surfaces (beacon.py): the colour
@@ -700,10 +721,12 @@ class SimCamera(Camera):
             # Dim-to-warm downlights fading (vestibule.py): the room's light at this exposure's CCT.
             tint = f.tint(t + c.color_offset_ms / 1000.0 + c.t0_s, self._ae.exposure_s, c.cct)
             irr += color_irradiance(cmaps, lux, c.cct, None, 0.0) * (tint - np.float32(1.0))
-        bar = self._scene.lightbar
-        if bar is not None:
-            # A light bar's red and blue flash groups (vestibule.py): each colour's share of this exposure.
-            bgr = bar.bgr(t + c.color_offset_ms / 1000.0 + c.t0_s, self._ae.exposure_s)
+        for coloured in (self._scene.lightbar, self._scene.strings):
+            if coloured is None:
+                continue
+            # A light bar's red and blue flash groups (vestibule.py), or holiday string lights' two channels
+            # (holiday.py): each colour's share of this exposure.
+            bgr = coloured.bgr(t + c.color_offset_ms / 1000.0 + c.t0_s, self._ae.exposure_s)
             if float(bgr.max()) > 0.0:
                 irr += self._coloured_light(cmaps, 1.0, bgr)
         beacon = self._scene.beacon
@@ -867,6 +890,15 @@ class SimCamera(Camera):
             # An amber beacon's flashes (beacon.py): their share of this exposure, over the street's steady light.
             on = beacon.factor(k / self._depth_fps + self.cfg.t0_s, exposure_s)
             return (tick.ir_signal + np.float32(on) * tick.beacon_ir).astype(np.float32)
+        pulsed = self._scene.tof or self._scene.strings
+        if pulsed is not None and tick.pulsed_ir:
+            # The eighteenth family's pulsed lights (holiday.py): each part's weight over this exposure.
+            out = tick.ir_signal
+            weights = pulsed.ir_weights(k / self._depth_fps + self.cfg.t0_s, exposure_s)
+            for w, part in zip(weights, tick.pulsed_ir, strict=True):
+                if w > 0.0:
+                    out = out + np.float32(w) * part
+            return out.astype(np.float32)
         if tick.ambient is None:
             return tick.ir_signal
         fan = self._scene.fan

@@ -1,11 +1,11 @@
 """Train, held-out, field, fresh, fifth, sixth, seventh, eighth, ninth, tenth, eleventh, twelfth,
-thirteenth, fourteenth, fifteenth, sixteenth and seventeenth families: populations that differ as the field differs from
-the lab.
+thirteenth, fourteenth, fifteenth, sixteenth, seventeenth and eighteenth families: populations that differ as the
+field differs from the lab.
 
 ``family=train``, ``family=heldout``, ``family=field``, ``family=fresh``, ``family=fifth``,
 ``family=sixth``, ``family=seventh``, ``family=eighth``, ``family=ninth``, ``family=tenth``,
 ``family=eleventh``, ``family=twelfth``, ``family=thirteenth``, ``family=fourteenth``,
-``family=fifteenth``, ``family=sixteenth`` and ``family=seventeenth`` (URI key)
+``family=fifteenth``, ``family=sixteenth``, ``family=seventeenth`` and ``family=eighteenth`` (URI key)
 select pairwise disjoint pools:
 
 - identities: each family draws people from its own random stream (``identity.family_salt``), so
@@ -14,7 +14,8 @@ select pairwise disjoint pools:
   ``family=seventh&identity=5``, ``family=eighth&identity=5``, ``family=ninth&identity=5``,
   ``family=tenth&identity=5``, ``family=eleventh&identity=5``, ``family=twelfth&identity=5``,
   ``family=thirteenth&identity=5``, ``family=fourteenth&identity=5``, ``family=fifteenth&identity=5``,
-  ``family=sixteenth&identity=5`` and ``family=seventeenth&identity=5`` are different people, and none
+  ``family=sixteenth&identity=5``, ``family=seventeenth&identity=5`` and ``family=eighteenth&identity=5`` are
+  different people, and none
   equals ``identity=5`` (family ``any``, the default). The sixth family's people also differ in what
   the simulator gave everyone alike before: each has their own eye-socket depth (6.5-15.5 mm, from
   the adult range of Hertel exophthalmometry) and breathing rate (12-20 breaths/min) and phase
@@ -42,7 +43,12 @@ select pairwise disjoint pools:
   foundation film covering 0.3-0.9 of the face's skin, its shade 0.85-1.15 of their skin's, its 850 nm
   reflectance 0.8-1.3 of their skin's, its pigment taking 20-50 % of the projector's dots' subsurface blur
   where it covers; half of them lipstick; ``identity.MAKEUP_*``, ``head._makeup_layer``), where everyone
-  else's skin is bare; the earlier families' people are unchanged;
+  else's skin is bare; the eighteenth family's people include older faces (30 % aged 60-85, with a
+  photo-ageing factor 0.6-1.4: 3-5 forehead lines 0.15-0.45 mm deep, crow's feet 0.10-0.30 mm, nasolabial
+  folds 0.5-1.5 mm, the cheeks' fullness 20-50 % lost with a hollow 0.5-2 mm under the cheekbones, the upper
+  lids narrowing the fissure by 0.5-2 mm, each depth x the factor; ``identity.AGE_*``,
+  ``head.aged_relief``), where everyone else's face is the portrait's adult one; the earlier families'
+  people are unchanged;
 - camera profiles: train sees D435 and D415, held-out sees D455 and the structured-light Astra, field
   sees the Orbbec Gemini 335 (active stereo from another maker, another lens and noise), fresh the
   Orbbec Gemini 2 (an earlier Orbbec stereo camera: wider 91° depth field, 2 MP colour), fifth the
@@ -68,7 +74,9 @@ select pairwise disjoint pools:
   network; another unit's calibration), sixteenth the Orbbec Gemini 330 (the 335's 50 mm stereo without
   its IMU, recalled: no IR-pass filter, ``ir_leak`` and the corneas on every URI; another unit's
   calibration), seventeenth the Intel RealSense D436 (recalled: rendered as the D435 with an IR-pass
-  filter, another unit's calibration, on librealsense; the corneas on every URI);
+  filter, another unit's calibration, on librealsense; the corneas on every URI), eighteenth the Orbbec
+  Gemini 335Lg (the 335L's 95 mm stereo on GMSL2, recalled: no IR-pass filter, ``ir_leak`` and the corneas
+  on every URI; another unit's calibration);
 - light sources: train is lit by fluorescent tubes and LEDs (an office lab), held-out by daylight,
   incandescent lamps and mixed light (a bank lobby, a mall, a window), field by halogen spots and
   high-CRI LED panels (a branch with display lighting), fresh by ceramic metal-halide lamps (a
@@ -125,10 +133,18 @@ select pairwise disjoint pools:
   customer, starting 0.3-5 s into the scene and lasting a DALI fade time (0.7-4 s), the colour warming
   with the level (2200 K at 10 %); and by an emergency vehicle's light bar beside a walk-up ATM at night
   (15-80 lux of street light, 3500-5000 K): groups of 1-4 LED flashes alternating red (625 nm, 5-60 lux
-  at the peak) and blue (465 nm, equal radiant power) every 0.5-1.2 s, no 850 nm;
+  at the peak) and blue (465 nm, equal radiant power) every 0.5-1.2 s, no 850 nm; eighteenth (``holiday.py``)
+  by a lobby's warm LED downlights (100-400 lux, 2700-3500 K) with multicoloured holiday string lights beside
+  the kiosk (3-30 lux a channel on the face), their two anti-parallel channels (red and blue bulbs; green
+  and amber ones) lit on alternate half-cycles of the mains (50 or 60 Hz, 55-85 % of each half-cycle) under
+  an 8-function controller's pattern (steady, sequential 0.4-1 s, chasing 0.08-0.25 s, waves, slow glow);
+  and by a vestibule's LED downlights (50-300 lux, 3000-4500 K) watched by a ceiling time-of-flight people
+  counter whose 850 nm flood (14-300 lux-equivalents at its peak) comes in bursts of 4 or 8 pulses of
+  0.2-1 ms once a sensor frame (5-30 fps, its own clock), lighting some IR frames and not others;
 - attack instruments: every instrument (mask resin, paper, curvature, holes, silicone, head-model
   material) is drawn from the family's stream, so the two families present different objects; the
-  thirteenth, fourteenth, fifteenth, sixteenth and seventeenth families' attack displays also draw their own
+  thirteenth, fourteenth, fifteenth, sixteenth, seventeenth and eighteenth families' attack displays also draw
+  their own
   luminance (350-1000 cd/m^2, where every other family's shine at ~83) and whether they stand still on
   something (half) or are held (steadier than elsewhere): ``species.screen_instrument``.
 
@@ -208,7 +224,12 @@ with their own make-up; named in ``hil.padeval.UNSEEN_SPLITS`` while built, no v
 computed on it by its builder, and evaluated once (main 7b843aa; docs/liveness.md, *The seventeenth family*:
 BPCER 42.7 %, the light bar's red and blue flashes 68.6 %, the fade 12.5 %; 120 of 126 refused lives judged
 attack, 105 windows contradicted by the screen's colour sequence under the light bar; FTA 1.7 %; silicone 5 of
-9 accepted, every other attack 0).
+9 accepted, every other attack 0). It has been looked at since, so ``eighteenth`` was added (session 29,
+main 53f11c2) the same way: the Orbbec Gemini 335Lg, a lobby's holiday string lights flickering in antiphase
+at the mains frequency under their controller's pattern and a ceiling time-of-flight people counter's pulsed
+850 nm flood (``holiday.py``), visible light in its IR and the corneas on every URI, people with their own
+age; named in ``hil.padeval.UNSEEN_SPLITS`` while built, no verdict, score or PAD report computed on it by
+its builder, to be evaluated once.
 """
 
 from __future__ import annotations
@@ -252,6 +273,8 @@ POOLS: dict[str, FamilyPool] = {
     "fifteenth": FamilyPool(cameras=("gemini335le",), lights=("ceiling_fan", "sodium"), ir_leak=True, cornea=True),
     "sixteenth": FamilyPool(cameras=("gemini330",), lights=("failing_tube", "beacon"), ir_leak=True, cornea=True),
     "seventeenth": FamilyPool(cameras=("d436",), lights=("occupancy_fade", "lightbar"), cornea=True),
+    "eighteenth": FamilyPool(cameras=("gemini335lg",), lights=("string_lights", "tof_counter"), ir_leak=True,
+                             cornea=True),
 }
 # Colour temperature ranges that belong with each light source (K).
 LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700, 6500),
@@ -265,7 +288,7 @@ LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700
              "ring_light": (3000, 4500), "headlights": (3500, 5000), "pwm_led": (3000, 5000),
              "blinds": (3200, 4500), "ceiling_fan": (2800, 3200), "sodium": (2300, 2600),
              "failing_tube": (3000, 4000), "beacon": (3000, 4500), "occupancy_fade": (2900, 3100),
-             "lightbar": (3500, 5000)}
+             "lightbar": (3500, 5000), "string_lights": (2700, 3500), "tof_counter": (3000, 4500)}
 # Every range lies inside the capture spec's 2300-7500 K (§7.5 d, agent/quality/settings.py): the
 # families draw presentations inside the envelope the gate admits. North-sky light through tinted
 # glass reaches 9500 K; above 7500 K it is light the agent refuses by design (LIGHT_COLOR), so the
@@ -291,7 +314,7 @@ LIGHT_LUX = {"open_shade": (500.0, 7500.0), "screen_led": (15.0, 150.0), "lowe_g
              "ring_light": (100.0, 500.0), "headlights": (15.0, 80.0), "pwm_led": (100.0, 800.0),
              "blinds": (1000.0, 7500.0), "ceiling_fan": (150.0, 800.0), "sodium": (15.0, 80.0),
              "failing_tube": (100.0, 800.0), "beacon": (15.0, 80.0), "occupancy_fade": (150.0, 600.0),
-             "lightbar": (15.0, 80.0)}
+             "lightbar": (15.0, 80.0), "string_lights": (100.0, 400.0), "tof_counter": (50.0, 300.0)}
 
 
 def camera_for(family: str, identity: int, camera: str | None) -> str:

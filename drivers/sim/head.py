@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from .identity import CLOTHING, HAIR_COLOURS, LIPSTICKS, SCARVES, Identity
+from .identity import AGE_FOREHEAD_LINES, CLOTHING, HAIR_COLOURS, LIPSTICKS, SCARVES, Identity, age_severity
 from .subject import (
     FRAME,
     GRID_RES_M,
@@ -147,6 +147,8 @@ def face_height(ident: Identity, gx: np.ndarray, gy: np.ndarray, *, with_neck: b
         + 0.004 * gauss(gx, gy, mx, my, 0.013, 0.006)                                       # lips
         + ident.chin_m * gauss(gx, gy, mx, my + 0.040 * L, 0.014, 0.010)                   # chin
     )
+    if ident.age_years is not None:
+        relief = relief - aged_relief(ident, gx, gy)
     # Relief fades out toward the silhouette, late enough that the chin keeps its full projection.
     h = np.where(base > MISS / 2, base + relief * np.clip((1 - u) * 8, 0, 1), MISS)
     if with_neck:
@@ -156,6 +158,71 @@ def face_height(ident: Identity, gx: np.ndarray, gy: np.ndarray, *, with_neck: b
                         np.sqrt(np.clip(r * r - gx * gx, 0, None)) - 0.035, MISS)
         h = np.maximum(h, neck)
     return h.astype(np.float32)
+
+
+def _groove(d: np.ndarray, depth_m: float, sigma_m: float) -> np.ndarray:
+    """A line's groove across its perpendicular distance ``d``: Gaussian, ``depth_m`` at its bottom."""
+    return depth_m * np.exp(-0.5 * (d / sigma_m) ** 2)
+
+
+def _segment(gx, gy, x0: float, y0: float, x1: float, y1: float) -> tuple[np.ndarray, np.ndarray]:
+    """(distance from the segment (x0, y0)-(x1, y1), position along it 0..1, unclipped) for every point."""
+    dx, dy = x1 - x0, y1 - y0
+    n = float(np.hypot(dx, dy))
+    along = ((gx - x0) * dx + (gy - y0) * dy) / (n * n)
+    across = ((gx - x0) * dy - (gy - y0) * dx) / n
+    return np.abs(across), along
+
+
+def _ends(along: np.ndarray) -> np.ndarray:
+    """A line's depth along it: full in its middle, fading over its first and last fifth (0 outside)."""
+    return np.clip(np.minimum(along, 1.0 - along) * 5.0, 0.0, 1.0)
+
+
+def aged_relief(ident: Identity, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    """The eighteenth family's older face (identity.AGE_*): what its ageing takes off the skin's height
+    (metres, positive inwards): forehead lines, crow's feet, nasolabial folds, the cheeks' lost fullness
+    and the hollow under the cheekbones. The lines' count, spacing, tilt and waviness from the person's
+    texture seed; their depths from the age's severity times the photo-ageing factor."""
+    assert ident.age_years is not None
+    s, p = age_severity(ident.age_years), ident.age_photo
+    k, L = ident.face_width_m / REF_WIDTH_M, ident.length
+    lm = landmarks(ident)
+    (lx, ly), (rx, _ry) = lm.eyes
+    nx, ny = lm.nose
+    mx, my = lm.mouth
+    rng = np.random.default_rng([ident.texture_seed, 18])
+    out = np.zeros(gx.shape, np.float32)
+    # Forehead lines: 3-5 furrows from 12 mm above the brows upwards, each gently arched and wavy.
+    lines = int(rng.integers(AGE_FOREHEAD_LINES[0], AGE_FOREHEAD_LINES[1] + 1))
+    brow_y = ly - 0.019 * L
+    y = brow_y - 0.012
+    width = 0.040 * k
+    for _ in range(lines):
+        arch, wave, phase = rng.uniform(2.0, 6.0), rng.uniform(0.0004, 0.0012), rng.uniform(0.0, 2 * np.pi)
+        centre = y + arch * gx * gx + wave * np.sin(gx / 0.012 + phase)
+        envelope = np.exp(-0.5 * (gx / width) ** 4)
+        out += _groove(gy - centre, (0.00015 + 0.00030 * s) * p * float(rng.uniform(0.7, 1.0)), 0.0008) * envelope
+        y -= float(rng.uniform(0.006, 0.010))
+    # Crow's feet: 3 lines fanning out from each eye's outer corner (12-16 mm from the eye's centre).
+    for ex, side in ((lx, -1.0), (rx, 1.0)):
+        cx = ex + side * 0.016
+        for angle in (-0.45, 0.0, 0.45):
+            a = angle + float(rng.uniform(-0.12, 0.12))
+            length = float(rng.uniform(0.008, 0.014))
+            d, along = _segment(gx, gy, cx, ly, cx + side * length * np.cos(a), ly + length * np.sin(a))
+            out += _groove(d, (0.00010 + 0.00020 * s) * p, 0.0006) * _ends(along)
+    # Nasolabial folds: beside each nostril down to beside the mouth's corner.
+    for side in (-1.0, 1.0):
+        d, along = _segment(gx, gy, nx + side * 0.018 * k, ny, mx + side * 0.030 * k, my + 0.004 * L)
+        out += _groove(d, (0.0005 + 0.0010 * s) * p, 0.0015) * _ends(along)
+    # Thinner cheeks: part of the cheeks' 6 mm fullness (face_height) gone, and a hollow under the cheekbones.
+    loss = 0.2 + 0.3 * s
+    hollow = 0.0005 + 0.0015 * s
+    for side in (-1.0, 1.0):
+        out += 0.006 * loss * gauss(gx, gy, side * 0.040 * k, ny, 0.014, 0.016)
+        out += hollow * gauss(gx, gy, side * 0.046 * k, ny + 0.018 * L, 0.010, 0.010)
+    return out.astype(np.float32)
 
 
 def eye_mouth_weights(ident: Identity, gx: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -9,14 +9,15 @@ far down the forehead and in from the temples it reaches, and how far it stands 
 their spectacle lenses' material and coating, so their reflectance in the visible and at 850 nm; in the
 thirteenth the palpebral fissure; in the fourteenth the cornea's radius and diameter; in the sixteenth
 a peaked cap; in the seventeenth make-up: a foundation's coverage, shade, 850 nm and sharpening of the
-projector's dots, and lipstick), skin tone
+projector's dots, and lipstick; in the eighteenth whether the person is older, their age and photo-ageing:
+forehead lines, crow's feet, nasolabial folds, thinner cheeks and drooping lids), skin tone
 (Fitzpatrick I-VI), hair, glasses, beard, fringe, clothing and a texture seed from ``n``.
 ``identity=0`` is the reference person: the portrait's own proportions (IPD 63 mm, nose 24 mm),
 Fitzpatrick II, no glasses, beard or fringe. Every field can be overridden by a URI key, except the
 sixth family's eye-socket depth and breathing, the seventh family's blinks, the eighth family's
 skin NIR factor, the ninth's sheen, the tenth's beard style, the eleventh's headscarf, the twelfth's
-lenses, the thirteenth's palpebral fissure, the fourteenth's corneas, the sixteenth's caps and the
-seventeenth's make-up (no key sets them; ``beard=1``
+lenses, the thirteenth's palpebral fissure, the fourteenth's corneas, the sixteenth's caps, the
+seventeenth's make-up and the eighteenth's age (no key sets them; ``beard=1``
 on a tenth-family person drawn without facial hair gives the one look everyone else has).
 
 Skin reflectance by Fitzpatrick type. Melanin absorbs strongly in the visible and weakly at 850 nm,
@@ -71,7 +72,8 @@ CLOTHING: tuple[tuple[str, tuple[float, float, float], float], ...] = (
 )
 
 FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
-            "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth")
+            "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth",
+            "eighteenth")
 # The identity stream for each family is salted so that family=train&identity=5,
 # family=heldout&identity=5, family=field&identity=5, family=fresh&identity=5,
 # family=fifth&identity=5, family=sixth&identity=5, family=seventh&identity=5, family=eighth&identity=5
@@ -83,7 +85,8 @@ _FAMILY_SALT = {"any": 10_000, "train": 2_000_003, "heldout": 7_000_019, "field"
                 "eighth": 29_000_081, "ninth": 31_000_091,
                 "tenth": 37_000_111, "eleventh": 41_000_129, "twelfth": 43_000_133,
                 "thirteenth": 47_000_147, "fourteenth": 53_000_161,
-                "fifteenth": 59_000_173, "sixteenth": 61_000_187, "seventeenth": 67_000_201}
+                "fifteenth": 59_000_173, "sixteenth": 61_000_187, "seventeenth": 67_000_201,
+                "eighteenth": 71_000_223}
 
 # What the simulator gave everyone alike until the sixth family, which draws them per person:
 # - the eye sockets' depth under the brow-cheek surface (head.face_height), 11 mm. Hertel
@@ -284,6 +287,32 @@ LIPSTICKS: tuple[tuple[str, tuple[float, float, float]], ...] = (   # linear B, 
     ("brown", (0.06, 0.07, 0.16)),
 )
 
+# The eighteenth family's older people: what no family drew, a face aged 60-85. Every family's people are
+# drawn as one adult face of unstated age (the portrait's); people aged 60 and over are about 30 % of the
+# adults of the EU (Eurostat's population pyramids, recalled, not read) and use branches more than the
+# young (recalled), so ``AGE_SHARE`` (30 %) of the family's people are drawn older, their age uniform in
+# ``AGE_YEARS`` and a photo-ageing factor ``AGE_PHOTO`` (sun exposure, smoking: the same age with shallower
+# or deeper lines; an assumption) scaling every line's depth. What the capture envelope sees of it (the
+# depths recalled from skin-profilometry and facial-ageing reviews, not read here; severity s = (age - 60)
+# / 25, 0..1):
+# - forehead lines: 3-5 horizontal furrows (``AGE_FOREHEAD_LINES``), 6-10 mm apart from 12 mm above the
+#   brows, (0.15 + 0.30 s) mm deep x the photo-ageing factor, ~1.6 mm wide (sigma 0.8 mm: at the
+#   projector's dots' scale, 1-3 mm at the face);
+# - crow's feet: 3 lines fanning from each eye's outer corner, 8-14 mm long, (0.10 + 0.20 s) mm deep;
+# - nasolabial folds: a groove from beside each nostril to beside the mouth's corner, (0.5 + 1.0 s) mm deep,
+#   ~3 mm wide;
+# - thinner cheeks: the cheeks' fat pads lose (0.2 + 0.3 s) of their 6 mm relief and a hollow (0.5 + 1.5 s)
+#   mm deep forms under the cheekbones (relief the depth image resolves at 0.35-0.52 m);
+# - drooping upper lids (dermatochalasis, senile ptosis): the palpebral fissure (10 mm, the portrait's)
+#   narrows by (0.5 + 1.5 s) mm, through the thirteenth family's resting lid (``lid_rest``).
+# The skin's colour, 850 nm and the dots' blur are left as the person's type gives them (age spots and
+# thinner dermis not modelled).
+AGE_FAMILIES = ("eighteenth",)
+AGE_SHARE = 0.30
+AGE_YEARS = (60.0, 85.0)
+AGE_PHOTO = (0.6, 1.4)
+AGE_FOREHEAD_LINES = (3, 5)
+
 
 def fresnel_normal(n: float) -> float:
     """Reflectance of one uncoated surface of index ``n`` in air at normal incidence."""
@@ -343,6 +372,8 @@ class Identity:
     makeup_nir: float = 1.0               # its 850 nm reflectance x the skin's
     makeup_sharpen: float = 0.0           # how far it takes the dots' blur from skin's towards resin's
     lipstick: int | None = None           # index into LIPSTICKS (None: bare lips)
+    age_years: float | None = None        # the eighteenth family's older people (None: the portrait's adult face)
+    age_photo: float = 1.0                # their photo-ageing factor (every line's depth x this)
 
     @property
     def beard_standoff_m(self) -> float:
@@ -460,7 +491,19 @@ class Identity:
             if has:
                 person = replace(person, makeup_cover=cover, makeup_shade=(sb, sg, sr), makeup_nir=nir,
                                  makeup_sharpen=sharpen, lipstick=lips)
+        if family in AGE_FAMILIES:
+            # Likewise drawn after every other field, for everyone (used where they are drawn older).
+            older = bool(rng.random() < AGE_SHARE)
+            age, photo = float(rng.uniform(*AGE_YEARS)), float(rng.uniform(*AGE_PHOTO))
+            if older:
+                person = replace(person, age_years=age, age_photo=photo,
+                                 fissure_mm=PORTRAIT_FISSURE_MM - person.lid_droop_mm(age))
         return person
+
+    @staticmethod
+    def lid_droop_mm(age_years: float) -> float:
+        """How far an older person's upper lid narrows the fissure (AGE_*): 0.5-2.0 mm over 60-85 years."""
+        return 0.5 + 1.5 * age_severity(age_years)
 
     @property
     def lid_rest(self) -> float:
@@ -500,6 +543,11 @@ class Identity:
         if cap is False and self.cap is not None:
             changes.update(cap=None, cap_brim_mm=0.0, cap_width_mm=0.0, cap_tilt_deg=0.0, cap_root_mm=0.0)
         return replace(self, **changes) if changes else self
+
+
+def age_severity(age_years: float) -> float:
+    """0 at 60 years, 1 at 85 (AGE_*): how far along the drawn ageing a face is."""
+    return float(np.clip((age_years - AGE_YEARS[0]) / (AGE_YEARS[1] - AGE_YEARS[0]), 0.0, 1.0))
 
 
 def family_salt(family: str) -> int:

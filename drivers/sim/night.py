@@ -88,6 +88,10 @@ class IrFlood:
     position: tuple[float, float, float]
     centre: tuple[float, float, float]
     lux_eq: float
+    # The geometry's sampling (every ``stride``-th pixel; the surface's reflectance at full resolution): 2 for
+    # the CCTV flood; 4 for the eighteenth family's time-of-flight counter (holiday.py), whose flood is computed
+    # every depth tick within the frameset's CPU budget.
+    stride: int = 2
 
     @classmethod
     def draw(cls, rng: np.random.Generator, distance_m: float) -> IrFlood:
@@ -111,13 +115,14 @@ class IrFlood:
         lamp = (R @ np.asarray(self.position) + T).astype(np.float32)
         centre = R @ np.asarray(self.centre) + T
         k = np.float32(self.lux_eq * float(np.linalg.norm(lamp - centre)) ** 2)
-        # The geometry (distance, normals, highlight) varies slowly over the image: computed at half
-        # resolution and scaled up; the surface's own reflectance at full resolution.
+        # The geometry (distance, normals, highlight) varies slowly over the image: computed at half (or
+        # ``stride``) resolution and scaled up; the surface's own reflectance at full resolution.
         h, w = maps.z.shape
-        z_full = maps.z[::2, ::2]
+        st = self.stride
+        z_full = maps.z[::st, ::st]
         z = np.where(np.isfinite(z_full), np.minimum(z_full, 10.0), 10.0).astype(np.float32)
-        rays = view.rays[::2, ::2]
-        sheen_half = None if sheen is None else sheen[::2, ::2]
+        rays = view.rays[::st, ::st]
+        sheen_half = None if sheen is None else sheen[::st, ::st]
         # Far surfaces: a wall facing the camera (normal -z), the inverse square from the lamp.
         px, py = rays[..., 0] * z, rays[..., 1] * z
         vx, vy, vz = lamp[0] - px, lamp[1] - py, lamp[2] - z
@@ -134,7 +139,7 @@ class IrFlood:
             r = np.sqrt(r2[sl])
             lx, ly, lz = vx[sl] / r, vy[sl] / r, vz[sl] / r
             c = np.clip(nx * lx + ny * ly + nz * lz, 0.0, 1.0)
-            c = np.where(cast_shadow(view, z, (x, y, zz), (lx, ly, lz), near[sl] & (c > 0)), 0.0, c)
+            c = np.where(cast_shadow(view, z, (x, y, zz), (lx, ly, lz), near[sl] & (c > 0), st), 0.0, c)
             cos[sl] = np.where(near[sl], c, cos[sl])
             if sheen_half is not None and sheen_half[sl].any():
                 # The highlight around the half-way vector between the lamp and the camera.
@@ -152,8 +157,8 @@ class IrFlood:
 
 
 def cast_shadow(view: View, z: np.ndarray, points: tuple[np.ndarray, np.ndarray, np.ndarray],
-                to_lamp: tuple[np.ndarray, np.ndarray, np.ndarray], lit: np.ndarray) -> np.ndarray:
-    """Which of the ``lit`` points (view frame, metres; pixels of the half-resolution depth map
+                to_lamp: tuple[np.ndarray, np.ndarray, np.ndarray], lit: np.ndarray, stride: int = 2) -> np.ndarray:
+    """Which of the ``lit`` points (view frame, metres; pixels of the half-resolution, or 1/``stride``, depth map
     ``z``) something nearer the camera hides from the lamp: each is stepped towards the lamp
     (``to_lamp``, unit) by ``SHADOW_STEP_M`` up to ``SHADOW_REACH_M``, and a step is in shadow where the
     depth map, read there (bilinear), lies more than ``SHADOW_BIAS_M`` and less than
@@ -169,7 +174,7 @@ def cast_shadow(view: View, z: np.ndarray, points: tuple[np.ndarray, np.ndarray,
     todo = np.arange(p.shape[0])             # the points no step has found hidden yet
     for t in np.arange(SHADOW_STEP_M, SHADOW_REACH_M + 1e-9, SHADOW_STEP_M, dtype=np.float32):
         q = p[todo] + t * d[todo]
-        uv = view.project(q) / 2.0          # full-resolution pixels to the half-resolution map's
+        uv = view.project(q) / float(stride)   # full-resolution pixels to the reduced map's
         gap = q[:, 2] - _bilinear(zmap, uv[:, 0], uv[:, 1])
         hit = (gap > SHADOW_BIAS_M) & (gap < SHADOW_THICKNESS_M)
         shadow[idx[0][todo[hit]], idx[1][todo[hit]]] = True

@@ -196,6 +196,13 @@ Sources (figures cited per profile below):
   imagers, 87°x58° depth, the 850 nm projector with librealsense's laser power 0..360 mW, the rolling
   OV2740 colour module) with another unit's calibration; whether it carries the D435f's IR-pass film was
   not reached: rendered with one (the "nir" band alone, ``ir_leak`` refused). Every figure "recalled".
+- [G335LG] the Orbbec Gemini 335Lg: the Gemini 335L's long-baseline stereo module (95 mm, 90°x65° depth, the
+  global-shutter 94° colour sensor, the 850 nm dot projector switched through the SDK's laser switch) on
+  GMSL2 with a FAKRA connector for a Jetson's deserialiser (recalled, not read this session: Orbbec's
+  330-series announcements name it beside the 335Le, [G335LE]). Whether its window adds an IR-pass filter
+  was not reached: rendered without one, as the 335L and the 335Le (``ir_leak`` on every URI of its family).
+  Its controls go through the GMSL link's control channel: the laser switch a frame late a little more often
+  than on USB (jitter 0.20, typical, assumed). Another unit's calibration. Every figure "recalled".
 - [D455-CAL] a D455's factory colour calibration published with the ABC-iRobotics/Hand_Tools data
   set (1280x800: fx 629.6, fy 628.9, ppx 629.1, ppy 397.5; Brown-Conrady k1 -0.0557 k2 0.0603
   p1 -0.00098 p2 -0.00085 k3 -0.0161).
@@ -1037,10 +1044,28 @@ D436 = replace(
     visible_response=None,
 )
 
+# The 335Lg is the 335L's stereo module on GMSL2 (recalled): every field the 335L's but another unit's
+# calibration and the projector's switching over the link's control channel.
+GEMINI335LG = replace(
+    GEMINI335L,
+    name="gemini335lg", model="Orbbec Gemini 335Lg (the 335L's stereo on GMSL2, no IR-pass filter)",
+    # [G335LG], [G335L]: depth 90°x65° at 1280x800; this unit's calibration 89.1° (within ±3°): fx at
+    # 1280x800 = 640 / tan(44.56°) = 650.0, x0.6 = 390.0 at 640x480 (modes.py). Principal point typical.
+    depth_intrinsics=Intrinsics(640, 480, 390.0, 390.0, 319.2, 243.6, DistortionModel.INVERSE_BROWN_CONRADY),
+    # [G335L]: colour 94° at 1280x800; this unit's 95.3° (within ±3°): fx = 640 / tan(47.65°) = 583.4,
+    # x0.6 = 350.0 at 640x480. Distortion typical of a 94° module.
+    color_intrinsics=Intrinsics(640, 480, 350.0, 349.8, 323.9, 237.7, DistortionModel.BROWN_CONRADY,
+                                (-0.064, 0.055, 0.0002, -0.0003, -0.014)),
+    # [G330-CS] table 2: colour 23.75 mm along +x from the left imager (nominal); this unit within 0.1 mm.
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(0.05), np.deg2rad(-0.09), np.deg2rad(0.07)),
+                                          np.array([0.02367, 0.00006, -0.00004])),
+    projector_jitter=0.20,                       # [G335LG]: the GMSL link's control channel (assumed)
+)
+
 PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335, GEMINI2,
                                                           GEMINI336L, ASTRA_MINI_S, GEMINI2L, GEMINI335L,
                                                           GEMINI336, D435F, D455F, D457, D435I, D456,
-                                                          GEMINI335LE, GEMINI330, D436)}
+                                                          GEMINI335LE, GEMINI330, D436, GEMINI335LG)}
 DEFAULT = "d435"
 
 

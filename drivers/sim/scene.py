@@ -20,6 +20,7 @@ from .beacon import Beacon, FailingTube
 from .config import SimConfig
 from .families import light_for
 from .fan import CeilingFan, sodium_flicker
+from .holiday import StringLights, TofCounter
 from .identity import BLINK_S, Identity, family_salt
 from .keylight import Headlights, RingLight
 from .lobby import DappledSun, Signage
@@ -158,7 +159,8 @@ LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incand
                    "cctv_ir": 0.002, "flicker_led": 0.002, "backlight": 0.002, "passing_shade": 0.068,
                    "signage": 0.002, "dappled_sun": 0.20, "ring_light": 0.002, "headlights": 0.002,
                    "pwm_led": 0.002, "blinds": 0.17, "ceiling_fan": 0.32, "sodium": 0.029,
-                   "failing_tube": 0.012, "beacon": 0.003, "occupancy_fade": 0.002, "lightbar": 0.003}
+                   "failing_tube": 0.012, "beacon": 0.003, "occupancy_fade": 0.002, "lightbar": 0.003,
+                   "string_lights": 0.002, "tof_counter": 0.002}
 # The fourteenth family's source (drivers/sim/sun.py, ``Blinds``): "blinds", low sun (10-25° up) through
 #   clear glazing and a window's venetian blinds, striping the face and the wall: the direct beam alone
 #   on the eighth family's model (the 5800 K sun through Rayleigh and Ångström aerosol extinction,
@@ -180,6 +182,11 @@ LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incand
 #   downlights (0.002 as "led") that fade up or down once during the session (vestibule.Fade); "lightbar", a
 #   night street's LED lights and the ATM's fascia (0.003, as "beacon") with an emergency vehicle's red and
 #   blue LED flash groups on top (vestibule.LightBar; LEDs: no 850 nm of their own).
+# The eighteenth family's sources (drivers/sim/holiday.py): "string_lights", a lobby's warm LED downlights
+#   (0.002 as "led") with multicoloured holiday string lights flickering at the mains frequency under their
+#   controller's pattern (holiday.StringLights; LEDs: no 850 nm of their own); "tof_counter", a vestibule's LED
+#   downlights (0.002) watched by a ceiling time-of-flight people counter whose pulsed 850 nm flood is its own
+#   (holiday.TofCounter), not tied to the lux.
 # Overhead lamp as seen from the subject: 35° above the line to the camera, ~6° across; it gives a
 # third of the light on the face. Spectacle lenses mirror it (glints).
 LAMP_DIR = np.array([0.0, -np.sin(np.deg2rad(35.0)), -np.cos(np.deg2rad(35.0))])
@@ -402,6 +409,11 @@ class Scene:
             self.flicker = Fade.draw(np.random.default_rng([self._scene_rng_seed, 119]))
         self.lightbar = LightBar.draw(np.random.default_rng([self._scene_rng_seed, 121])) \
             if light == "lightbar" else None
+        # The eighteenth family's lights (holiday.py), each from its own stream (nothing else drawn changes).
+        self.strings = StringLights.draw(np.random.default_rng([self._scene_rng_seed, 123])) \
+            if light == "string_lights" else None
+        self.tof = TofCounter.draw(np.random.default_rng([self._scene_rng_seed, 125]), cfg.distance_mm / 1000.0) \
+            if light == "tof_counter" else None
         # The tenth family's lights (street.py), each from its own stream (nothing else drawn changes).
         self.backlight = Backlight.draw(np.random.default_rng([self._scene_rng_seed, 101])) \
             if light == "backlight" else None

@@ -1,6 +1,6 @@
 """``capture-agent pad-eval``: an ISO/IEC 30107-3 report on a simulator family (train, heldout, field,
 fresh, fifth, sixth, seventh, eighth, ninth, tenth, eleventh, twelfth, thirteenth, fourteenth,
-fifteenth, sixteenth, seventeenth)."""
+fifteenth, sixteenth, seventeenth, eighteenth)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ def register(sub) -> None:
                         "evaluated once; eleventh: added after that, evaluated once in part; twelfth: added after "
                         "that, evaluated once; thirteenth: added after that, evaluated once; fourteenth: added after "
                         "that, evaluated once; fifteenth: added after that, evaluated once; sixteenth: added after "
-                        "that, evaluated once; seventeenth: added after that, evaluated once); "
+                        "that, evaluated once; seventeenth: added after that, evaluated once; eighteenth: added after "
+                        "that, never looked at); "
                         "thresholds are fitted on train")
     p.add_argument("--per-species", type=int, default=P.DEFAULT_PER_SPECIES,
                    help=f"presentations per attack species (default {P.DEFAULT_PER_SPECIES})")
@@ -59,7 +60,8 @@ def register(sub) -> None:
     p.add_argument("--ir-leak", action="store_true",
                    help="render every presentation with ir_leak=1: the visible light (room and displays) that IR "
                         "imagers without an IR-pass filter see (docs/sim.md); only on splits whose every camera lacks "
-                        "one (train, field, eighth; the thirteenth, fifteenth and sixteenth render it always); "
+                        "one (train, field, eighth; the thirteenth, fifteenth, sixteenth and eighteenth render it "
+                        "always); "
                         "reported apart "
                         "from runs without")
     p.add_argument("--cornea", action="store_true",

@@ -140,7 +140,7 @@ def test_a_cast_shadow_leaves_the_fill_only():
     lit = cam._flooded_ir(base.copy(), dmaps)
     unshadowed = night.cast_shadow
     try:
-        night.cast_shadow = lambda view, z, p, d, lit: np.zeros(lit.shape, bool)
+        night.cast_shadow = lambda view, z, p, d, lit, stride=2: np.zeros(lit.shape, bool)
         open_ = cam._flooded_ir(base.copy(), dmaps)
     finally:
         night.cast_shadow = unshadowed
