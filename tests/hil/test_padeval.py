@@ -894,25 +894,12 @@ def test_each_seventeenth_camera_enrols_its_projector_under_the_familys_enrolmen
     _assert_each_camera_enrols("seventeenth", "occupancy_fade")
 
 
-def test_eighteenth_split_is_accepted_unseen_and_lists_its_own_pools(tmp_path):
-    # The eighteenth family (built in the twenty-ninth session, to be evaluated once, whole): its split parses,
-    # its presentations are listed (nothing is presented), its Gemini 335Lg has no IR-pass filter (--ir-leak
-    # allowed; the family renders the leak on every URI anyway), and it is the unseen family the development
-    # benches refuse (bench.rerun_records, without a patched UNSEEN_SPLITS).
-    from bench import rerun_records
-
-    assert P.UNSEEN_SPLITS == frozenset({"eighteenth"})
+def test_eighteenth_split_is_accepted_and_lists_its_own_pools():
+    # The eighteenth family (evaluated once, whole, in the twenty-ninth session): its split parses, its
+    # presentations are listed (nothing is presented), and its Gemini 335Lg has no IR-pass filter (--ir-leak
+    # allowed; the family renders the leak on every URI anyway).
     assert P.SPLITS[-1] == "eighteenth" and "eighteenth" in P.ir_leak_splits()
-    items = _assert_split_lists_its_own_pools("eighteenth", "gemini335lg", live=8)
-    recs = tmp_path / "recs.jsonl"
-    recs.write_text(json.dumps({"v": P.RECORD_VERSION, "key": items[0].key, "split": "eighteenth",
-                                "kind": "bona_fide", "species": "live", "index": 0, "uri": items[0].uri,
-                                "outcome": "rejected", "verdict": "attack", "reason": None}) + "\n")
-    keys = tmp_path / "keys.txt"
-    keys.write_text(items[0].key + "\n")
-    with pytest.raises(SystemExit, match=items[0].key):
-        rerun_records.main([str(recs), "--keys", str(keys), "--out", str(tmp_path / "out.jsonl")])
-    assert not (tmp_path / "out.jsonl").exists()
+    _assert_split_lists_its_own_pools("eighteenth", "gemini335lg", live=8)
 
 
 @pytest.mark.slow

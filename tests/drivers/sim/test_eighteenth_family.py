@@ -4,9 +4,10 @@ controller's pattern (``holiday.StringLights``), a ceiling time-of-flight people
 (``holiday.TofCounter``), its older people (``identity.AGE_*``, ``head.aged_relief``), and the earlier families
 (the seventeenth included) left as they were.
 
-Nothing here computes a verdict, a score or a quality decision on the eighteenth family: it is built as the
-unseen test family of the twenty-ninth session, to be evaluated once by the coordinator. Tests open its URIs for
-frames, light, pools and refusals only (rendering checks)."""
+Nothing here computes a verdict, a score or a quality decision on the eighteenth family: it was built as the
+unseen test family of the twenty-ninth session and evaluated once, whole, on main 98a456e's judge
+(docs/liveness.md, *The eighteenth family*); a development set since. Tests open its URIs for frames, light,
+pools and refusals only (rendering checks)."""
 
 import dataclasses
 
