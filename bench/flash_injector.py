@@ -16,10 +16,17 @@ same process:
 * ``blind+dense`` — the same with a flash at every other frame (as many as the verifier's cap allows and more);
 * ``steady+flashes`` — no response to any screen (a still face) under the same flashes;
 * ``genuine+flashes`` — the nonce's own sequence under the light bar's red and blue flashes (what the rule is
-  for).
+  for);
+* ``blind+groups`` — another nonce's sequence plus flash GROUPS of two colours of its choice (every pair of
+  ``COLOURS``, as above): ``groups`` — 2-4 groups of 1-4 flashes of 1-2 frames, a frame's share lit between them,
+  alternating colours, each 1-3 times the gain: runs of 3-12 lit frames straddling the screen's edges, more than
+  one frame in ``FLASH_SHARE`` (what bar29's step floors, ``ILLUMINATION_STEP_FLOOR``, read past);
+* ``steady+groups`` — a still face under the same groups;
+* ``genuine+groups`` — the nonce's own sequence under the bar's red and blue groups (what the step floors are for).
 
-Printed per stream: windows passed with and without the flash frames left out (by the flash rule), and the
-Clopper-Pearson upper 95 % bound of the pass share with it.
+Printed per stream: windows passed today and before the flash rules (``flash_frames=False, step_floor=False``: the
+verifier before bar28), those passed by either rule (``FLASH_PASSED``, ``FLOOR_PASSED``), and the Clopper-Pearson
+upper 95 % bound of the pass share today.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import sys
 
 import numpy as np
 
-from agent.liveness.challenge import FLASH_PASSED, illumination_steps
+from agent.liveness.challenge import FLASH_PASSED, FLOOR_PASSED, illumination_steps
 from bench.illum_bits import BLIND_GAIN, blind_face
 from bench.room_plane_injector import main_of, tally
 from bench.shadow_injector import colours
@@ -38,7 +45,8 @@ _RAW = ((1.0, 0.0, 0.0), (0.0, 0.026, 1.0), (0.0, 1.0, 0.0), (1.0, 1.0, 0.0), (0
         (1.0, 1.0, 1.0))
 COLOURS = tuple(np.asarray(c) / np.linalg.norm(c) for c in _RAW)
 PAIRS = tuple(itertools.combinations(range(len(COLOURS)), 2))
-STREAMS = ("blind+flashes", "blind+dense", "steady+flashes", "genuine+flashes")
+STREAMS = ("blind+flashes", "blind+dense", "steady+flashes", "genuine+flashes", "blind+groups", "steady+groups",
+           "genuine+groups")
 
 
 def flashes(n: int, rng: np.random.Generator, gain: float, pair: tuple[np.ndarray, np.ndarray],
@@ -54,6 +62,36 @@ def flashes(n: int, rng: np.random.Generator, gain: float, pair: tuple[np.ndarra
     return out
 
 
+def groups(n: int, rng: np.random.Generator, gain: float, pair: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """(n, 3) a light bar's flash groups: 2-4 groups, alternating between the two colours of ``pair``, each of 1-4
+    flashes of 1-2 frames at 1-3 times ``gain`` with 0-1 frames between them lit by a share (0-0.6) of the flash
+    (a flash straddling the exposure), the groups 8-18 frames apart from a random first frame."""
+    out = np.zeros((n, 3))
+    k = int(rng.integers(0, 8))
+    i = 0
+    count = int(rng.integers(2, 5))
+    while k < n and i < count:
+        start = k
+        for _ in range(int(rng.integers(1, 5))):
+            size = rng.uniform(1, 3) * gain
+            length = int(rng.integers(1, 3))
+            out[k:k + length] += size * pair[i % 2]
+            k += length
+            if rng.random() < 0.5 and k < n:
+                out[k] += rng.uniform(0, 0.6) * size * pair[i % 2]
+                k += 1
+        k = start + int(rng.integers(8, 19))
+        i += 1
+    return out
+
+
+def light(kind: str, n: int, rng: np.random.Generator, pair: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The flashing light a stream of ``kind`` gets: ``groups`` for the ``+groups`` streams, else ``flashes``."""
+    if kind.endswith("groups"):
+        return groups(n, rng, BLIND_GAIN, pair)
+    return flashes(n, rng, BLIND_GAIN, pair, dense=kind == "blind+dense")
+
+
 def run(trials: int, frames: int = 32, gain_over_noise: float = 20.0, seed: int = 28) -> dict[str, dict[str, int]]:
     noise = BLIND_GAIN / gain_over_noise
     rng = np.random.default_rng(seed)
@@ -63,20 +101,20 @@ def run(trials: int, frames: int = 32, gain_over_noise: float = 20.0, seed: int 
         steps = illumination_steps(rng.bytes(32), frames)
         other = colours(illumination_steps(rng.bytes(32), frames), frames)
         for kind in STREAMS:
-            if kind == "genuine+flashes":
+            if kind.startswith("genuine"):
                 tries = [bar]
                 x = colours(steps, frames)
             else:
                 tries = [(COLOURS[i], COLOURS[j]) for i, j in PAIRS]
                 x = np.zeros((frames, 3)) if kind.startswith("steady") else other
             face = blind_face(x, rng, noise)
-            tally(out[kind], "flash", FLASH_PASSED, {"flash_frames": False}, steps,
-                  (face + flashes(frames, rng, BLIND_GAIN, pair, dense=kind == "blind+dense") for pair in tries))
+            tally(out[kind], "flash", (FLASH_PASSED, FLOOR_PASSED), {"flash_frames": False, "step_floor": False},
+                  steps, (face + light(kind, frames, rng, pair) for pair in tries))
     return out
 
 
 def _main(argv: list[str]) -> int:
-    return main_of(argv, __doc__, run, "flash", "by the flash rule")
+    return main_of(argv, __doc__, run, "flash", "by the flash rules")
 
 
 if __name__ == "__main__":

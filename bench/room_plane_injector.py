@@ -77,16 +77,17 @@ def run(trials: int, frames: int = 32, gain_over_noise: float = 20.0, seed: int 
     return out
 
 
-def tally(c: dict[str, int], key: str, detail: str, before: dict[str, bool], steps: Sequence[Step],
+def tally(c: dict[str, int], key: str, detail: str | tuple[str, ...], before: dict[str, bool], steps: Sequence[Step],
           streams: Iterable[np.ndarray]) -> None:
     """One window's count in ``c``: ``passed_new`` if any of ``streams`` (an injector's tries, drawn one at a time)
     passes today's verifier, ``passed_old`` if any passes it with ``before`` (the rule switched off), ``key`` if
-    any passes by the rule itself (its ``detail``)."""
+    any passes by the rule itself (its ``detail``, or one of several)."""
+    details = (detail,) if isinstance(detail, str) else detail
     new = old = rule = False
     for y in streams:
         r = verify_illumination(steps, y)
         new |= r.passed
-        rule |= r.detail == detail
+        rule |= r.detail in details
         old |= verify_illumination(steps, y, **before).passed
     c["passed_new"] += new
     c["passed_old"] += old

@@ -177,6 +177,19 @@ FLASH_DIP = 3.0                   # ... and below neither by more than this on a
 FLASH_SHARE = 4                   # at most 1 frame in this many left out (and only in a full window)
 FLASH_PASSED = ("the face's colour follows the screen's illumination sequence with the frames a flashing light "
                 "lit left out")
+# A full window the rules above refused may PASS when each screen step's DARKEST compared frame follows the sequence
+# (:func:`_step_floor`): a light adds light, so whatever a flashing light does inside a step (an emergency vehicle's
+# red and blue bar: groups of 1-4 flashes lighting 3-12 frames, straddling the screen's edges, more than one frame
+# in ``FLASH_SHARE``), the frame it lit least carries the screen's colour and the room's steady light, on every
+# channel. Each step then decodes to the channel-wise darkest of its frames, which for any stream is ONE palette
+# colour: a stream that does not know the nonce matches a step's colour only by chance (at most 1 in 7 with the
+# previous step's colour known), whatever it shows inside the step; at least ``ROOM_PLANE_MIN_BITS`` bits (3 per
+# compared step), every channel's gain ``ROOM_PLANE_MIN_SEPARATION`` noise units, only in a full window
+# (docs/liveness.md, *Each step's darkest frame*). One switch: False is the verifier before it; the terminal and the
+# server alike.
+ILLUMINATION_STEP_FLOOR = True
+FLOOR_PASSED = ("the face's colour follows the screen's illumination sequence in each step's darkest frame (a "
+                "flashing light adds light)")
 PLANE_PASSED = ("the face's colour follows the screen's illumination sequence across the room's changing "
                 "light (read in the colours the room's one light cannot reach)")
 NOISY_DETAIL = ("the screen's light on the face was too weak against the face's own noise to verify the "
@@ -1056,6 +1069,13 @@ def _room_plane(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separati
     return min(found, key=lambda f: (f[0], f[1], f[2]))[3] if found else None
 
 
+def _median_noise(d: np.ndarray, level: float) -> np.ndarray:
+    """(3,) one frame's noise per channel from ``d``, absolute changes between pairs of frames (k, 3): 1.4826 x
+    their median, over sqrt 2 (a few large changes, a flash's or an edge's, do not move it); at least 1e-6 of
+    ``level``."""
+    return np.maximum(1.4826 * np.median(d, axis=0) / math.sqrt(2.0), 1e-6 * max(level, 1e-6))
+
+
 def _flash_frames(y: np.ndarray) -> np.ndarray:
     """(n,) the frames a flashing light lit: runs of 1..``FLASH_LONGEST`` frames with a face, each frame of the
     run brighter than BOTH frames either side (with faces) by ``FLASH_RISE`` times the noise on some channel
@@ -1070,9 +1090,7 @@ def _flash_frames(y: np.ndarray) -> np.ndarray:
     both = finite[1:] & finite[:-1]
     if n < 3 or not np.any(both):
         return out
-    d = np.abs(y[1:] - y[:-1])[both]
-    level = float(np.mean(np.abs(y[finite])))
-    sigma = np.maximum(1.4826 * np.median(d, axis=0) / math.sqrt(2.0), 1e-6 * max(level, 1e-6))
+    sigma = _median_noise(np.abs(y[1:] - y[:-1])[both], float(np.mean(np.abs(y[finite]))))
     for r in range(1, FLASH_LONGEST + 1):
         for k in range(1, n - r):
             if not np.all(finite[k - 1:k + r + 1]):
@@ -1082,6 +1100,52 @@ def _flash_frames(y: np.ndarray) -> np.ndarray:
             if np.all(run >= top - FLASH_DIP * sigma) and np.all(np.any(run > top + FLASH_RISE * sigma, axis=1)):
                 out[k:k + r] = True
     return out
+
+
+def _step_floor(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separation: float) -> SequenceResult | None:
+    """The screen read in each step's darkest frame (``ILLUMINATION_STEP_FLOOR``): a passing result, or None. At
+    some lag (the smallest that passes):
+
+    * a window of at least ``ROOM_PLANE_MIN_FRAMES`` framesets (None for a shorter one), every step compared
+      with a face (:func:`_lag_windows`), at least ``ROOM_PLANE_MIN_BITS`` bits (3 per compared step) and
+      ``ROOM_PLANE_PAIRS`` pairs of consecutive compared frames of one step;
+    * each compared step's floor: per channel the least value over its compared frames (a flash only adds
+      light, so the floor is the screen's colour plus the room's steady light);
+    * per channel, the off and on levels: the medians of the floors of the steps commanded off and on (both
+      must occur), the gain their difference, at least ``min_separation`` times the channel's noise (1.4826 x
+      the median absolute change between consecutive compared frames of one step, over sqrt 2: flashes inside
+      the steps only raise it, the strict side);
+    * every step's floor within half the gain of its commanded level on every channel (decoded to the
+      commanded colour, and no floor beyond its level by half a gain: the step check at the steps' scale, every
+      edge's change the commanded one within a gain), no mismatch allowed;
+    * a light that flashed: some compared frame above its step's floor by half the gain on some channel (what
+      made the full-colour verifier refuse)."""
+    if not _full_window(steps, y):
+        return None
+    for lag, yl, x, s, care, pair in _lag_windows(steps, y, max_lag):
+        ids = np.unique(s[care])
+        if 3 * ids.size < ROOM_PLANE_MIN_BITS or np.count_nonzero(pair) < ROOM_PLANE_PAIRS:
+            continue
+        member = care[None, :] & (s[None, :] == ids[:, None])                   # (steps, frames)
+        floor = np.min(np.where(member[:, :, None], yl[None], np.inf), axis=1)   # (steps, 3)
+        cmd = x[np.argmax(member, axis=1)] > 0.5                                 # (steps, 3)
+        if not np.all(np.any(cmd, axis=0) & np.any(~cmd, axis=0)):
+            continue                                            # a channel never switched: its level unknown
+        off = np.array([np.median(floor[~cmd[:, ch], ch]) for ch in range(3)])
+        on = np.array([np.median(floor[cmd[:, ch], ch]) for ch in range(3)])
+        gain = on - off
+        sigma = _median_noise(np.abs(yl[1:] - yl[:-1])[pair], float(np.linalg.norm(np.mean(yl[care], axis=0))))
+        sep = gain / sigma
+        if not np.all(sep >= min_separation):
+            continue
+        if np.any(np.abs(floor - np.where(cmd, on, off)) >= gain / 2):
+            continue                                            # a step's floor is not its commanded colour
+        lit = np.where(member[:, :, None], yl[None] - floor[:, None, :], 0.0)
+        if not np.any(lit >= gain / 2):
+            continue                                            # no flash: nothing for this rule to read past
+        return SequenceResult(Kind.ILLUMINATION, True, int(lag), int(np.count_nonzero(care)), 0, 0,
+                              float(np.min(sep)), FLOOR_PASSED)
+    return None
 
 
 def _ambient_explained(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separation: float) -> str | None:
@@ -1169,7 +1233,8 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
                         late_blends: int | None = ILLUMINATION_LATE_BLENDS,
                         noise_frames: int | None = ILLUMINATION_NOISE_FRAMES,
                         ambient: bool = ILLUMINATION_AMBIENT,
-                        room_plane: bool | None = None, flash_frames: bool | None = None) -> SequenceResult:
+                        room_plane: bool | None = None, flash_frames: bool | None = None,
+                        step_floor: bool | None = None) -> SequenceResult:
     """Did the face's colour follow the screen? ``rgb[k]``: frame k's mean linear (R, G, B) over the
     face (NaN where no face was measured), with the colour camera's exposure and white balance
     locked.
@@ -1306,7 +1371,11 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     ``flash_frames`` (None: ``ILLUMINATION_FLASH_FRAMES``, read at the call, True; False: the verifier before it):
     a full window (``ROOM_PLANE_MIN_FRAMES`` framesets) still refused passes when the rules above (the plane
     path aside) pass it with the frames a flashing light lit (:func:`_flash_frames`, from the face's colours
-    alone; at least one, at most one in ``FLASH_SHARE``) taken as frames with no face, ``FLASH_PASSED``."""
+    alone; at least one, at most one in ``FLASH_SHARE``) taken as frames with no face, ``FLASH_PASSED``.
+
+    ``step_floor`` (None: ``ILLUMINATION_STEP_FLOOR``, read at the call, True; False: the verifier before it): a full
+    window still refused passes when each step's darkest compared frame, channel by channel, follows the sequence
+    (:func:`_step_floor`: a flashing light only adds light), ``FLOOR_PASSED``."""
     if not isinstance(levels, int) or levels < 2:
         raise ChallengeError("an illumination sequence needs at least 2 levels per channel")
     if drift_bound is not None and not (isinstance(drift_bound, (int, float)) and drift_bound >= 0
@@ -1355,6 +1424,12 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
             if f.passed:
                 return SequenceResult(f.kind, True, f.lag_frames, f.checked, f.mismatches, f.late_edges,
                                       f.separation, FLASH_PASSED)
+    if step_floor is None:
+        step_floor = ILLUMINATION_STEP_FLOOR
+    if step_floor and not r.passed and levels == 2 and r.detail != FEW_FACES_DETAIL and steps:
+        low = _step_floor(steps, y, max_lag, max(min_separation, ROOM_PLANE_MIN_SEPARATION))
+        if low is not None:
+            return low
     if ambient and not r.passed and r.measurable and levels == 2 and (
             why := _ambient_explained(steps, y, max_lag, min_separation)) is not None:
         return SequenceResult(r.kind, False, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation,

@@ -524,8 +524,8 @@ def test_the_step_check_tolerates_bright_light_noise_but_not_an_unknown_sequence
         c = Challenge.from_nonce(bytes([i]) * 32, 32, (Kind.ILLUMINATION,))
         y = face_colours(c.steps, 1, rng, sd=0.02 / 8)
         new += verify_illumination(c.steps, y).passed
-        old += verify_illumination(c.steps, y, step_noise=None).passed
-        off += verify_illumination(c.steps, y, step_check=None).passed
+        old += verify_illumination(c.steps, y, step_noise=None, step_floor=False).passed     # the step check alone:
+        off += verify_illumination(c.steps, y, step_check=None, step_floor=False).passed     # no step floors (bar29)
     assert old <= 30 and new >= off - 2 and off >= 38, (new, old, off)
     # Another sequence's colours at the same noise are still refused.
     c = Challenge.from_nonce(b"j" * 32, 32, (Kind.ILLUMINATION,))
@@ -704,8 +704,8 @@ def test_a_late_edge_with_its_blend_on_the_second_frame_passes_one_frame_per_edg
     late[rng.choice(np.arange(1, k - 1), min(ILLUMINATION_LATE_BLENDS, k - 3), replace=False)] = True
     shares = np.where(late, rng.uniform(0.05, 0.45, k), rng.uniform(0.55, 0.95, k))
     y = blended_colours(c.steps, 1, rng, shares, late)
-    assert not verify_illumination(c.steps, y, late_blends=None).passed
-    r = verify_illumination(c.steps, y)
+    assert not verify_illumination(c.steps, y, late_blends=None, step_floor=False).passed   # (seed 5: the step
+    r = verify_illumination(c.steps, y)                                # floors, bar29, pass it at lag 2 without blends)
     assert r.passed and r.lag_frames == 1, r
     # The same window with the late edge's second frame showing a colour no blend of its neighbours
     # gives (a channel the edge does not change moved by half the gain) is refused: a blend is one
@@ -715,7 +715,9 @@ def test_a_late_edge_with_its_blend_on_the_second_frame_passes_one_frame_per_edg
         ch = int(np.flatnonzero(np.equal(c.steps[j - 1].rgb, c.steps[j].rgb))[0])
         odd = y.copy()
         odd[c.steps[j].start + 2, ch] += 0.012 * (1 - 2 * c.steps[j].rgb[ch])
-        assert not verify_illumination(c.steps, odd).passed
+        # (The late-blend rule measured: bar29's step floors pass seed 5's at lag 2, where the odd frame is its
+        # step's first, never compared, and the other frames' blends only add light.)
+        assert not verify_illumination(c.steps, odd, step_floor=False).passed
     # Another nonce's sequence, blended the same way, is refused; so is every edge two frames late (a
     # late blend of share 0 on every edge: none lands at the lag or one frame after it), which two
     # unsettled frames passed.
@@ -807,11 +809,12 @@ def no_plane(monkeypatch):
     """The room-light relabels measured on their own: the plane path (``ILLUMINATION_ROOM_PLANE``), which
     PASSES most of these genuine windows (``test_a_genuine_window_under_one_room_light_passes_in_the_plane``),
     and the flash frames left out (``ILLUMINATION_FLASH_FRAMES``, which passes most of the beacon's:
-    ``test_a_beacons_flashes_over_a_genuine_face_pass_with_the_flash_frames_left_out``) switched off, as the
-    verifier was before them."""
+    ``test_a_beacons_flashes_over_a_genuine_face_pass_with_the_flash_frames_left_out``) and each step's darkest
+    frame (``ILLUMINATION_STEP_FLOOR``) switched off, as the verifier was before them."""
     import agent.liveness.challenge as C
     monkeypatch.setattr(C, "ILLUMINATION_ROOM_PLANE", False)
     monkeypatch.setattr(C, "ILLUMINATION_FLASH_FRAMES", False)
+    monkeypatch.setattr(C, "ILLUMINATION_STEP_FLOOR", False)      # bar29's step floors pass them too
 
 
 def relabelled(c, genuine, detail, rng):
@@ -1364,8 +1367,8 @@ def test_a_genuine_window_under_one_room_light_passes_in_the_plane(seed):
     rng = np.random.default_rng(seed)
     c = Challenge.from_nonce(bytes([seed + 101]) * 32, 32, (Kind.ILLUMINATION, Kind.PROJECTOR))
     y = stepped(face_colours(c.steps, 1 + seed % 2, rng), c.steps, seed)
-    before = verify_illumination(c.steps, y, room_plane=False)
-    assert not before.passed
+    before = verify_illumination(c.steps, y, room_plane=False, step_floor=False)   # (seed 9: bar29's step floors
+    assert not before.passed                                                        # pass it too)
     r = verify_illumination(c.steps, y)
     # At the face's lag, or one frame before it (every edge then one frame late, as the full path allows).
     assert r.passed and r.measurable and r.detail == PLANE_PASSED and r.lag_frames in (seed % 2, 1 + seed % 2), r
@@ -1415,7 +1418,7 @@ def test_two_room_lights_never_pass_in_the_plane(seed):
     rng = np.random.default_rng(seed)
     c = Challenge.from_nonce(bytes([seed + 101]) * 32, 32, (Kind.ILLUMINATION, Kind.PROJECTOR))
     y = flashed(stepped(face_colours(c.steps, 1 + seed % 2, rng), c.steps, seed, STREET), c.steps, seed)
-    r, before = verify_illumination(c.steps, y), verify_illumination(c.steps, y, room_plane=False)
+    r, before = verify_illumination(c.steps, y), verify_illumination(c.steps, y, room_plane=False, step_floor=False)
     if seed == 3:       # one flash, and the street light's step along nearly the plane's own light: passes
         assert r.passed and not before.passed
     else:
@@ -1432,6 +1435,14 @@ def test_two_room_lights_never_pass_in_the_plane(seed):
 # apart.
 BAR_RED = np.array([1.0, 0.0, 0.0])
 BAR_BLUE = np.array([0.0, 0.026, 1.0]) / np.linalg.norm([0.0, 0.026, 1.0])
+
+
+_PALETTE_COLOURS = [np.asarray(v, float) / np.linalg.norm(v) for v in
+                    ((1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (0, 1, 1), (1, 0, 1), (1, 1, 1))]
+# The two colours an injector flashes: the bar's red and blue, and every pair of the screen's primaries,
+# secondaries and white.
+INJECTOR_PAIRS = [(BAR_RED, BAR_BLUE)] + [(_PALETTE_COLOURS[i], _PALETTE_COLOURS[j]) for i in range(7)
+                                          for j in range(i + 1, 7)]
 
 
 def barred(y, steps, lag, seed, colours=(BAR_RED, BAR_BLUE), size=0.04, count=4):
@@ -1469,7 +1480,7 @@ def test_a_genuine_window_under_a_two_colour_light_bar_passes_with_its_flash_fra
     clean = face_colours(c.steps, lag, rng)
     y = barred(clean, c.steps, lag, seed)
     assert np.count_nonzero(np.any(y != clean, axis=1)) >= 4      # four flashes, 1-2 frames each
-    assert not verify_illumination(c.steps, y, flash_frames=False).passed
+    assert not verify_illumination(c.steps, y, flash_frames=False, step_floor=False).passed
     r = verify_illumination(c.steps, y)
     assert r.passed and r.measurable and r.detail == FLASH_PASSED and r.lag_frames == lag, r
 
@@ -1483,11 +1494,8 @@ def test_an_injector_flashing_two_colours_of_its_choice_does_not_pass(seed):
     rng = np.random.default_rng(seed)
     c = Challenge.from_nonce(bytes([seed + 161]) * 32, 32, (Kind.ILLUMINATION, Kind.PROJECTOR))
     other = illumination_steps(bytes([seed + 167]) * 32, 32)
-    palette = [np.asarray(v, float) / np.linalg.norm(v) for v in
-               ((1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (0, 1, 1), (1, 0, 1), (1, 1, 1))]
-    pairs = [(BAR_RED, BAR_BLUE)] + [(palette[i], palette[j]) for i in range(7) for j in range(i + 1, 7)]
     for stream, steps in ((face_colours(other, 1, rng), other), (face_colours(c.steps, 1, rng, gain=0.0), c.steps)):
-        for i, pair in enumerate(pairs):
+        for i, pair in enumerate(INJECTOR_PAIRS):
             y = barred(stream, steps, 1, seed * 31 + i, colours=pair)
             r = verify_illumination(c.steps, y)
             assert not r.passed, (pair, r)
@@ -1496,8 +1504,8 @@ def test_an_injector_flashing_two_colours_of_its_choice_does_not_pass(seed):
 def test_flash_frames_are_found_in_the_face_alone_and_capped():
     """``_flash_frames`` reads the face's colours alone: a run of 1-2 frames above both neighbours is a flash;
     a screen's step (3 frames at least) is not; more flash frames than one in ``FLASH_SHARE`` leaves none out
-    (the verdict is then the full path's)."""
-    from agent.liveness.challenge import FLASH_SHARE, _flash_frames
+    (the verdict is then the full path's, with the step floors off)."""
+    from agent.liveness.challenge import FLASH_SHARE, FLOOR_PASSED, _flash_frames
     rng = np.random.default_rng(3)
     c = Challenge.from_nonce(bytes([9]) * 32, 32, (Kind.ILLUMINATION,))
     y = face_colours(c.steps, 1, rng)
@@ -1509,8 +1517,10 @@ def test_flash_frames_are_found_in_the_face_alone_and_capped():
         dense[k:k + 2] += 0.04 * BAR_RED
     lit = _flash_frames(dense)
     assert np.count_nonzero(lit) > len(dense) // FLASH_SHARE          # (a flash at a screen edge is not one)
-    r = verify_illumination(c.steps, dense)
-    assert not r.passed and r == verify_illumination(c.steps, dense, flash_frames=False)
+    r = verify_illumination(c.steps, dense, step_floor=False)
+    assert not r.passed and r == verify_illumination(c.steps, dense, flash_frames=False, step_floor=False)
+    # Each step's darkest frame (bar29) reads past them: this genuine window passes by the step floors.
+    assert verify_illumination(c.steps, dense).detail == FLOOR_PASSED
 
 
 @pytest.mark.parametrize("seed", range(16))
@@ -1526,3 +1536,72 @@ def test_a_beacons_flashes_over_a_genuine_face_pass_with_the_flash_frames_left_o
     genuine = flashed(face_colours(c.steps, 1 + seed % 2, rng), c.steps, seed)
     r = verify_illumination(c.steps, genuine, room_plane=False)
     assert r.passed and (r.detail == FLASH_PASSED) == (seed not in (1, 3)), r
+
+
+def grouped(y, seed, colours=(BAR_RED, BAR_BLUE), size=0.04):
+    """``y`` under a light bar's flash GROUPS (bar29): three groups, 10-12 frames apart, alternating between the two
+    ``colours``, each 5 frames long: 2-frame flashes, a dark or part-lit gap frame, a flash whose last frame is lit
+    by a share (straddling the exposure), each 1-2 times ``size`` (twice the face's screen gain), placed with no
+    regard for the screen's steps: runs of 3 and more lit frames that straddle the screen's edges, more than one
+    frame in ``FLASH_SHARE``, which the flash frames rule (bar28) does not leave out."""
+    rng = np.random.default_rng(seed + 700)
+    out = y.copy()
+    k = int(rng.integers(1, 5))
+    for i in range(3):
+        shape = (1.0, 1.0, 0.0, 1.0, 0.5) if i % 2 == 0 else (0.6, 1.0, 1.0, 0.0, 1.0)
+        for j, share in enumerate(shape):
+            if k + j < len(y):
+                out[k + j] += share * rng.uniform(1.0, 2.0) * size * colours[i % 2]
+        k += int(rng.integers(10, 13))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_genuine_window_under_a_light_bars_flash_groups_passes_by_each_steps_darkest_frame(seed):
+    """Issue 14, bar29 (the seventeenth family's ``lightbar``: 8 of the 11 full windows bar28 left refused): groups
+    of red and blue flashes, 3-5 lit frames a run, straddling the screen's edges. Main refused every such window as
+    a contradiction (the flash frames rule's runs are 1-2 frames and at most 8 of 32; ``step_floor=False`` is
+    main's verifier); each step's darkest frame, channel by channel, still shows the screen's colour (a light adds
+    light), and the window PASSES, ``FLOOR_PASSED``, at the face's lag or the one before it (the step's first
+    frame is never compared, so both read the same frames of each step)."""
+    from agent.liveness.challenge import FLOOR_PASSED
+    rng = np.random.default_rng(seed)
+    c = Challenge.from_nonce(bytes([seed + 171]) * 32, 32, (Kind.ILLUMINATION, Kind.PROJECTOR))
+    lag = 1 + seed % 2
+    clean = face_colours(c.steps, lag, rng)
+    y = grouped(clean, seed)
+    assert np.count_nonzero(np.any(y != clean, axis=1)) >= 12
+    before = verify_illumination(c.steps, y, step_floor=False)
+    assert not before.passed and before.detail.startswith("the face's colour does not follow"), before
+    r = verify_illumination(c.steps, y)
+    assert r.passed and r.measurable and r.detail == FLOOR_PASSED and r.lag_frames in (lag - 1, lag), r
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_an_injector_flashing_groups_of_two_colours_of_its_choice_does_not_pass(seed):
+    """The injector adds flash groups of two colours it chooses (the bar's red and blue, any two of the screen's
+    primaries, secondaries and white) to a stream that does not see the screen (another nonce's sequence, or a
+    still face). Each step's darkest frame of ITS stream is one palette colour whatever it flashes inside the
+    step, and it does not know the nonce's steps or colours: nothing passes."""
+    rng = np.random.default_rng(seed)
+    c = Challenge.from_nonce(bytes([seed + 181]) * 32, 32, (Kind.ILLUMINATION, Kind.PROJECTOR))
+    other = illumination_steps(bytes([seed + 191]) * 32, 32)
+    for stream in (face_colours(other, 1, rng), face_colours(c.steps, 1, rng, gain=0.0)):
+        for i, pair in enumerate(INJECTOR_PAIRS):
+            r = verify_illumination(c.steps, grouped(stream, seed * 31 + i, colours=pair))
+            assert not r.passed, (pair, r)
+
+
+def test_step_floors_read_only_a_full_window_with_every_channel_switched():
+    """``_step_floor`` keeps the plane path's minimums: no result in a window shorter than ``ROOM_PLANE_MIN_FRAMES``
+    framesets (the same face under the same groups, cut to 28: the verdict is the other rules'), and none when
+    the flashes are left out (nothing for it to read past: the full path decides)."""
+    from agent.liveness.challenge import _step_floor
+    rng = np.random.default_rng(5)
+    c = Challenge.from_nonce(bytes([176]) * 32, 32, (Kind.ILLUMINATION, Kind.PROJECTOR))
+    clean = face_colours(c.steps, 1, rng)
+    y = grouped(clean, 5)
+    assert _step_floor(c.steps, y, 4, 5.0) is not None
+    assert _step_floor(c.steps, y[:28], 4, 5.0) is None
+    assert verify_illumination(c.steps, y[:28]) == verify_illumination(c.steps, y[:28], step_floor=False)
+    assert _step_floor(c.steps, clean, 4, 5.0) is None
