@@ -217,6 +217,29 @@ def test_anchor_flags_for_missing_forged_replaced_and_rewritten(ingest, tmp_path
     assert store.held(TERMINAL).seq == a.seq                      # nothing flagged was taken
 
 
+def test_an_anchor_whose_tpm_count_went_back_is_flagged(ingest, tmp_path):
+    # sec29: the TPM counter the terminal's lockout entries advance never goes back; an anchor below the held
+    # count (0: [audit] tpm_counter removed from the terminal's config) is flagged, and not taken.
+    import dataclasses
+    store = AnchorStore()
+    signer = ingest["signer"]
+    log = AuditLog(tmp_path / "a.jsonl", signer)
+    log.record("x")
+
+    def header(anchor):
+        return build_header(terminal_id=TERMINAL, session_id="s", counter=1, nonce=b"\0" * 32, server_key_id="k",
+                            suite="x25519", signer=signer, purpose=Purpose.VERIFY, audit_anchor=anchor)
+    counted = dataclasses.replace(log.anchor(), tpm_count=7)
+    assert store.observe(TERMINAL, header(counted), signer.public_key()) is None
+    assert store.held(TERMINAL).tpm_count == 7
+    log.record("y")
+    later = log.anchor()
+    assert later.seq > counted.seq and later.tpm_count == 0
+    assert store.observe(TERMINAL, header(later), signer.public_key()) == "COUNT_BACK"
+    assert store.held(TERMINAL).seq == counted.seq
+    assert store.observe(TERMINAL, header(dataclasses.replace(later, tpm_count=9)), signer.public_key()) is None
+
+
 def test_missing_anchors_are_all_flagged_but_warned_once_until_the_terminal_anchors_again(ingest, tmp_path, caplog):
     store = AnchorStore()
     signer = ingest["signer"]
