@@ -170,26 +170,35 @@ class LockoutEntry:
 @dataclass(frozen=True)
 class TpmStamp:
     """An entry's reading of the TPM's clock (``agent.security.tpm.TpmTime``, sec29): ``epoch``
-    (``resetCount.restartCount``), ``time_ms`` (since the TPM's last start; nothing sets it) and ``clock_ms``
-    (its powered life; survives reboots, the owner can move it forward)."""
+    (``resetCount.restartCount``), ``time_ms`` (since the TPM's last start; nothing sets it, but the owner can
+    speed it up, TPM2_ClockRateAdjust) and ``clock_ms`` (its powered life; survives reboots, the owner can move
+    it forward); with the kernel's ``boot`` id and ``boot_ms`` (CLOCK_BOOTTIME: nothing sets it either)."""
 
     epoch: str
     time_ms: int
     clock_ms: int
+    boot: str = ""
+    boot_ms: int = 0
 
     def age_ms(self, now: TpmStamp) -> int:
-        """How long before ``now`` this was read: by ``time_ms`` within one TPM epoch, else by ``clock_ms``."""
-        return now.time_ms - self.time_ms if now.epoch == self.epoch else now.clock_ms - self.clock_ms
+        """How long before ``now`` this was read: by ``time_ms`` within one TPM epoch, else by ``clock_ms``; and
+        within one boot of the kernel, no longer than CLOCK_BOOTTIME says (the TPM's rate sped up by its owner:
+        swtpm's time ran 16 times too fast under a stream of TPM2_ClockRateAdjust)."""
+        age = now.time_ms - self.time_ms if now.epoch == self.epoch else now.clock_ms - self.clock_ms
+        if self.boot and now.boot == self.boot:
+            age = min(age, now.boot_ms - self.boot_ms)
+        return age
 
     def fields(self) -> dict[str, str | int]:
-        return {"tpm_epoch": self.epoch, "tpm_ms": self.time_ms, "tpm_clock": self.clock_ms}
+        return {"tpm_epoch": self.epoch, "tpm_ms": self.time_ms, "tpm_clock": self.clock_ms, "tpm_boot": self.boot,
+                "tpm_boot_ms": self.boot_ms}
 
     @classmethod
     def of(cls, d: dict[str, Any]) -> TpmStamp | None:
-        e, t, c = d.get("tpm_epoch"), d.get("tpm_ms"), d.get("tpm_clock")
-        if isinstance(e, str) and len(e) <= 32 and all(isinstance(v, int) and not isinstance(v, bool)
-                                                       for v in (t, c)):
-            return cls(e, int(t), int(c))   # type: ignore[arg-type]
+        e, t, c, b, bm = (d.get(k) for k in ("tpm_epoch", "tpm_ms", "tpm_clock", "tpm_boot", "tpm_boot_ms"))
+        ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (t, c, bm))
+        if isinstance(e, str) and len(e) <= 32 and isinstance(b, str) and len(b) <= 64 and ints:
+            return cls(e, int(t), int(c), b, int(bm))   # type: ignore[arg-type]
         return None
 
 

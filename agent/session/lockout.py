@@ -78,6 +78,14 @@ AUDIT_CUT = CUT_CODE                                # "SES_AUDIT_CUT": counted e
 RESTORE_SLACK_S = 1.0                               # a logged lockout outlasting the state's by more is restored
 
 
+def boot_id() -> str:
+    """The kernel's id of this boot (``""`` where it cannot be read: CLOCK_BOOTTIME is then not compared)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:64]
+    except OSError:
+        return ""
+
+
 class LockoutStateError(SessionError):
     code = "SES_LOCKOUT_STATE"
 
@@ -108,7 +116,7 @@ class Lockout:
         if self.tpm is None:
             return None
         t = self.tpm.now()
-        return TpmStamp(t.epoch, t.time_ms, t.clock_ms)
+        return TpmStamp(t.epoch, t.time_ms, t.clock_ms, boot_id(), int(time.clock_gettime(time.CLOCK_BOOTTIME) * 1000))
 
     def _record(self, event: str, **data: object) -> None:
         if self.audit is not None:
@@ -231,8 +239,8 @@ class Lockout:
             for k, ts in data["fails"].items():
                 self._fails[str(k)] = deque(float(t) for t in ts)
             self._until = {str(k): float(t) for k, t in data["until"].items()}
-            self._stamps = {str(k): (TpmStamp(str(e), int(ms), int(c)), float(n))
-                            for k, (e, ms, c, n) in data.get("tpm", {}).items() if str(k) in self._until}
+            self._stamps = {str(k): (TpmStamp(str(e), int(ms), int(c), str(b), int(bm)), float(n))
+                            for k, (e, ms, c, b, bm, n) in data.get("tpm", {}).items() if str(k) in self._until}
             orphans = [(str(sid), [str(k) for k in keys]) for sid, keys in data.get("pending", {}).items()]
             if not all(isinstance(keys, list) for keys in data.get("pending", {}).values()):
                 raise TypeError("pending")
@@ -387,7 +395,8 @@ class Lockout:
         data: dict[str, object] = {"version": 1, "fails": {k: list(q) for k, q in self._fails.items()},
                                    "until": self._until, "pending": self._pending}
         if self._stamps:                                # sec29: where a TPM is configured
-            data["tpm"] = {k: [st.epoch, st.time_ms, st.clock_ms, n] for k, (st, n) in self._stamps.items()}
+            data["tpm"] = {k: [st.epoch, st.time_ms, st.clock_ms, st.boot, st.boot_ms, n]
+                           for k, (st, n) in self._stamps.items()}
         tmp = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as fh:

@@ -218,6 +218,33 @@ def test_a_system_clock_set_forward_two_hours_does_not_end_the_lockout(terminal)
     assert not [e for e in terminal.entries() if e["event"] == "lockout_end"]
 
 
+def test_the_tpm_s_clock_moved_forward_or_sped_up_by_its_owner_does_not_end_the_lockout(terminal):
+    # Root holds the owner authorisation the daemon uses: TPM2_ClockSet moves `clock` forward (never `time`),
+    # and on swtpm a stream of TPM2_ClockRateAdjust makes `time` run ~16 times too fast; CLOCK_BOOTTIME, which
+    # nothing sets, bounds the lockout's age within one boot.
+    from tpm2_pytss.constants import ESYS_TR, TPM2_CLOCK
+    short = SessionSettings(max_failures=1, failure_window_s=60.0, lockout_s=30.0)
+    booted_s = time.clock_gettime(time.CLOCK_BOOTTIME)
+    lockout = terminal.start(s=short)
+    lockout.fail(SUBJECT)
+    terminal.clock.now += 7200.0
+    esapi, start = terminal.counter.conn.esapi, terminal.counter.now()
+    with terminal.counter.conn.lock:
+        esapi.clock_set(start.clock_ms + 7_200_000, ESYS_TR.OWNER)
+        while esapi.read_clock().time - start.time_ms < 35_000:             # the TPM says 35 s have passed
+            for _ in range(500):
+                esapi.clock_rate_adjust(TPM2_CLOCK.COARSE_FASTER, ESYS_TR.OWNER)
+    moved = terminal.counter.now()
+    assert moved.epoch == start.epoch and moved.time_ms - start.time_ms >= 35_000
+    assert moved.clock_ms - start.clock_ms >= 7_200_000
+    if time.clock_gettime(time.CLOCK_BOOTTIME) - booted_s > 25.0:
+        pytest.skip("the machine took most of the 30 s lockout to speed the TPM up: nothing left to judge")
+    with pytest.raises(LockedOut):
+        lockout.check(SUBJECT)
+    with pytest.raises(LockedOut):
+        terminal.start(s=short).check(SUBJECT)                               # restarted: from the state file
+
+
 def test_the_lockout_ends_once_the_tpm_s_clock_has_run_its_length(terminal):
     short = SessionSettings(max_failures=1, failure_window_s=1.0, lockout_s=1.0)
     lockout = terminal.start(s=short)
