@@ -21,6 +21,16 @@ a signature on each, refuses a long unsigned tail, and with the server's anchors
 (``audit-verify --anchor SEQ:HEAD``) refuses a log that does not contain them: removed
 checkpoints, removed entries with the chain recomputed, and truncation all exit non-zero.
 
+What anchors cannot show is a tail no probe carried yet (a terminal locked out sends no probes). Where a
+TPM is configured (``counter``, sec29), each entry of the ``counted`` events (the lockout's) carries
+``tpm_count``, the value of the TPM's NV counter after it: written first, then the counter advanced
+(TPM2_NV_Increment), so a daemon stopped in between leaves the log one ahead (advanced at the next start),
+never behind. At start (:attr:`AuditLog.counter_check`) and in ``verify(tpm_count=)`` the counts must run
+without a gap to the counter: fewer is a cut (``AUD_COUNTER_CUT``; the daemon fails closed,
+``agent.session.lockout``). Root can advance the counter but never take it back, nor redefine the index to
+a lower count (a counter index starts at the highest count any counter of the TPM held): advancing it
+only makes the next start read the log as cut, a lockout of his own making. Anchors carry the count too.
+
 What may be logged is enforced here, not left to callers: ``data`` is a flat table of short
 scalars (strings ≤ 256 characters, numbers, booleans, null) whose keys are not names of biometric
 fields. Images, crops, landmarks and templates cannot pass, whatever a caller tries.
@@ -254,6 +264,7 @@ class AuditLog:
         self._last_anchor: Anchor | None = None
         self._seq, self._head = self._resume()
         self._count: int | None = None
+        self._lagging = False
         self.counter_check: CounterCheck | None = None
         if counter is not None:
             self.counter_check = self._check_counter()
@@ -393,8 +404,15 @@ class AuditLog:
             self._count = self.counter.increment()
             return self._append(event, {**data, COUNT_FIELD: self._count})
         expected = self._count + 1
+        if self._lagging:                       # the last advance failed: the counter is one behind the log
+            self.counter.increment()
+            self._lagging = False
         entry = self._append(event, {**data, COUNT_FIELD: expected})
-        got = self.counter.increment()
+        try:
+            got = self.counter.increment()
+        except BaseException:
+            self._count, self._lagging = expected, True
+            raise
         if got != expected:
             log.error("audit: error[%s]: the TPM counter reads %d after entry %d, which counted %d: something else "
                       "advanced it (the next start reads the log as cut and fails closed)",

@@ -25,6 +25,9 @@ Specs (``[keys] signing_key``, ``[uplink] key``, ``[keys] attestation``)::
 ``swtpm:host=127.0.0.1,port=N``. The owner hierarchy's authorisation, if it has one, comes only from
 the environment or a 0600 file. ``enrol`` (``capture-agent keys tpm-enrol``) creates the blobs.
 
+The audit log's counter and the lockout's clock (sec29, ``[audit] tpm_counter``): ``TpmMonotonic`` is an NV
+counter index (``capture-agent keys tpm-counter`` defines it) and TPM2_ReadClock (``docs/keys.md``).
+
 Not done here: tying the AK to the TPM's endorsement key (EK certificate, MakeCredential /
 ActivateCredential), which is what proves to a server that the AK lives in a genuine TPM. The
 server trusts the AK it was given at registration.

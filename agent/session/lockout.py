@@ -39,11 +39,20 @@ last lockout start or clear that the state file is missing are added back (``str
 A window's charge in advance is an entry too (``lockout_charge``, with the session id, and
 ``lockout_settled`` when a verdict, a fault of the terminal's or a strike settles it): one the log holds
 open at start (the daemon killed in the window, the state file that held it deleted) counts as a strike
-then (``strikes_restored``, ``charged``), as the state file's own. Nor does the log
-stop root from cutting it back past the entries before any probe carried an anchor that covers them (a
-terminal locked out sends none): a cut of the unanchored tail is not detected
-(``agent/security/audit.py``); the server's own counts stand then, as they do for a terminal's clock set
-forward past a lockout's end.
+then (``strikes_restored``, ``charged``), as the state file's own.
+
+Where a TPM is configured (``[audit] tpm_counter``, sec29) two more holes close. Each lockout entry advances
+the TPM's NV counter and carries its value (``agent/security/audit.py``), so root cutting the log back past
+entries no probe's anchor covered (a terminal locked out sends none) leaves the log's counts short of the
+counter: found at start, and the terminal's key is locked out for the longer of a lockout and the failure
+window (fail closed: which subjects the cut entries held cannot be known), logged as ``lockout_restored``
+(``why`` ``SES_AUDIT_CUT``). And each lockout entry carries the TPM's clock (TPM2_ReadClock) and the kernel's
+CLOCK_BOOTTIME: a lockout runs while the system clock *or* its age on those says it does (within one TPM epoch
+the TPM's ``time``, which nothing sets, bounded by CLOCK_BOOTTIME within one boot; across a reboot the TPM's
+``clock``), so a system clock set forward ends nothing, and the restore from the log reads back past entries a
+clock set forward makes look old. Strikes short of a lockout and charges still leave their failure window by
+the system clock. Without a TPM, neither: a cut of the unanchored tail is not detected, and a clock set forward
+ends a lockout; the server's own counts stand then (``docs/keys.md``, *The audit counter and the TPM's clock*).
 """
 
 from __future__ import annotations

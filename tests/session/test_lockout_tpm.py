@@ -178,7 +178,8 @@ def test_every_other_way_the_counts_and_the_counter_part_is_found_too(terminal, 
     assert [c["state"] for c in _cut_codes(terminal)] == [problem]
 
 
-def test_a_daemon_stopped_between_an_entry_and_the_counter_is_not_a_cut(terminal):
+@pytest.mark.parametrize("survived", [False, True])
+def test_a_daemon_stopped_between_an_entry_and_the_counter_is_not_a_cut(terminal, survived):
     lockout = terminal.start()
     lockout.fail(SUBJECT)
     real = terminal.counter.increment
@@ -194,6 +195,10 @@ def test_a_daemon_stopped_between_an_entry_and_the_counter_is_not_a_cut(terminal
     terminal.counter.increment = real
     logged = [e["data"]["tpm_count"] for e in terminal.entries() if "tpm_count" in e["data"]]
     assert logged[-1] == terminal.counter.count() + 1
+    if survived:                                # the advance failed and the daemon went on: the next entry mends it
+        lockout.fail(SUBJECT)
+        logged = [e["data"]["tpm_count"] for e in terminal.entries() if "tpm_count" in e["data"]]
+        assert logged == list(range(1, len(logged) + 1)) and logged[-1] == terminal.counter.count()
     terminal.log = None                         # (its file handle dies with the daemon)
     terminal.start()
     assert terminal.log.counter_check is not None and terminal.log.counter_check.problem is None
@@ -301,3 +306,30 @@ def test_the_counted_tail_reads_gaps_only_before_the_lockout_that_reported_them(
     assert audit_mod.counted_tail([line(11), line(10), resync, line(4), line(2)]) == (11, True)
     assert audit_mod.counted_tail([line(11), line(9)]) == (11, False)
     assert audit_mod.counted_tail([b'{"event": "agent_start", "data": {}}']) == (None, True)
+
+
+def test_keys_tpm_counter_and_audit_verify_tpm_counter_from_the_cli(tmp_path, capsys):
+    from agent.cli import main
+    with swtpm() as tcti:
+        assert main(["keys", "tpm-counter", "--tcti", tcti]) == 0
+        spec = json.loads(capsys.readouterr().out)["tpm_counter"]
+        assert spec == f"tpm:nv=0x018c0a29;tcti={tcti}"
+        assert main(["keys", "tpm-counter", "--tcti", tcti]) == 2                   # never redefined
+        assert "already defined" in capsys.readouterr().err
+        assert main(["keys", "tpm-counter", "--tcti", tcti, "--nv", "0x01C00002"]) == 2   # the TCG's EK range
+        from agent.security.tpm import load_monotonic
+        counter = load_monotonic(spec)
+        key = generate_file_key(tmp_path / "k.pem")
+        (tmp_path / "pub.pem").write_bytes(key.public_key_pem())
+        log = AuditLog(tmp_path / "audit.jsonl", key, counter=counter, counted=LOCKOUT_EVENTS)
+        log.record("lockout_strike", key=SUBJECT, until=1.0)
+        log.record("agent_stop")
+        log.close()
+        args = ["audit-verify", str(tmp_path / "audit.jsonl"), "--public-key", str(tmp_path / "pub.pem"),
+                "--max-unsigned", "0", "--tpm-counter", spec]
+        assert main(args) == 0
+        assert "counted through 1" in capsys.readouterr().out
+        counter.increment()                                                         # a counted entry gone
+        counter.close()
+        assert main(args) == 2
+        assert "AUD_COUNTER_CUT" in capsys.readouterr().err
