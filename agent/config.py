@@ -299,10 +299,16 @@ class AuditSettings:
     path: str = "/var/lib/capture-agent/audit.jsonl"
     checkpoint_every: int = 50             # sign the chain head after this many entries ...
     checkpoint_interval_s: float = 300.0   # ... or this long after the last checkpoint
+    # sec29: the TPM's NV counter that each lockout entry advances, and whose clock judges a lockout's end:
+    # tpm:nv=0x018C0A29[;tcti=...][;owner-auth-env=VAR|owner-auth-file=PATH] (capture-agent keys tpm-counter
+    # defines it). "" = none: the system clock alone, and a cut of the log's unanchored tail goes undetected.
+    tpm_counter: str = ""
 
     def __post_init__(self) -> None:
         if self.checkpoint_every < 1 or self.checkpoint_interval_s <= 0:
             raise ValueError("checkpoint_every must be >= 1 and checkpoint_interval_s positive")
+        if self.tpm_counter and not self.tpm_counter.startswith("tpm:"):
+            raise ValueError("tpm_counter must be a tpm:nv=0x... spec (or empty)")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,6 +32,7 @@ from agent.liveness.supervisor import LivenessSupervisor, SupervisorSettings
 from agent.localapi.service import SERVICE, LocalApiServer
 from agent.observe.daemon import DaemonObservers
 from agent.observe.health import camera_state_of
+from agent.observe.ledger import LOCKOUT_EVENTS
 from agent.security.audit import MAX_STRING, AuditLog
 from agent.security.keys import PROFILE_ALGORITHMS, Signer, load_signer
 from agent.security.pseudonym import Pseudonymizer
@@ -45,7 +46,7 @@ from firmware import runtime as firmware_runtime
 from firmware.maintenance import MaintenanceLock
 
 if TYPE_CHECKING:
-    from agent.security.tpm import TpmAttestor
+    from agent.security.tpm import TpmAttestor, TpmMonotonic
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,7 @@ class Daemon:
         self._watchdog_s = watchdog_interval_s()
         self._last_ping = 0.0
         self.attestor: TpmAttestor | None = None
+        self.tpm_counter: TpmMonotonic | None = None      # [audit] tpm_counter (sec29)
         self.observers: DaemonObservers | None = None     # health, metrics ([metrics]), camera state
 
     def start(self) -> None:
@@ -152,8 +154,16 @@ class Daemon:
         check_profile(s, signer)
         state = s.path(s.state_dir)
         state.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.audit = AuditLog(s.path(s.audit.path), signer, checkpoint_every=s.audit.checkpoint_every,
-                              checkpoint_interval_s=s.audit.checkpoint_interval_s)
+        if s.audit.tpm_counter:                         # sec29: the counted lockout entries and the TPM's clock
+            from agent.security.tpm import load_monotonic
+            self.tpm_counter = load_monotonic(s.audit.tpm_counter)
+        try:
+            self.audit = AuditLog(s.path(s.audit.path), signer, checkpoint_every=s.audit.checkpoint_every,
+                                  checkpoint_interval_s=s.audit.checkpoint_interval_s, counter=self.tpm_counter,
+                                  counted=LOCKOUT_EVENTS)
+        except BaseException:
+            self.stop(0)
+            raise
         try:
             self.uplink = UplinkClient(uplink_settings(s))
             maintenance = MaintenanceLock(state)
@@ -178,7 +188,8 @@ class Daemon:
             self.deps = SessionDeps(terminal_id=s.terminal_id, camera_uri=s.camera.uris[0], uplink=self.uplink,
                                     signer=signer, supervisor=self.supervisor, audit=self.audit, settings=s.session,
                                     quality=s.quality, devices=s.devices, counter=ProbeCounter(state / "probe-counter"),
-                                    lockout=Lockout(s.session, path=state / "lockout.json", audit=self.audit),
+                                    lockout=Lockout(s.session, path=state / "lockout.json", audit=self.audit,
+                                                    tpm=self.tpm_counter, terminal_key=f"terminal:{s.terminal_id}"),
                                     pseudonym=Pseudonymizer.load_or_create(state),
                                     read_timeout_s=s.camera.read_timeout_s, cameras=self.devices,
                                     attestor=self.attestor, recording=self._record_settings(),
@@ -253,6 +264,9 @@ class Daemon:
             self.audit.record("agent_stop")
             self.audit.close()
             self.audit = None
+        if self.tpm_counter is not None:
+            self.tpm_counter.close()
+            self.tpm_counter = None
 
     def tick(self) -> None:
         """Called by the main loop (at least every 0.5 s): the systemd watchdog's ping."""

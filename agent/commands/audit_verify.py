@@ -1,4 +1,5 @@
-"""``capture-agent audit-verify FILE --public-key PEM [--anchor SEQ:HEAD ...] [--max-unsigned N]``:
+"""``capture-agent audit-verify FILE --public-key PEM [--anchor SEQ:HEAD ...] [--max-unsigned N]
+[--tpm-count N | --tpm-counter SPEC]``:
 check the audit log's hash chain and every signed checkpoint; require checkpoints, at most N
 entries after the last one (0 for the log of a stopped daemon), and every anchor the bank's server
 holds for this terminal (``hil/ingest/anchors.py``: ``SEQ:HEAD``) to be in the log. Exit 0 intact;
@@ -24,6 +25,11 @@ def register(sub) -> None:
     p.add_argument("--max-unsigned", type=int, default=audit.DEFAULT_MAX_UNSIGNED, metavar="N",
                    help=f"entries allowed after the last checkpoint (default {audit.DEFAULT_MAX_UNSIGNED}, "
                         "the daemon's checkpoint_every; 0 for a stopped daemon's log)")
+    c = p.add_mutually_exclusive_group()
+    c.add_argument("--tpm-count", type=int, default=None, metavar="N",
+                   help="the TPM NV counter's value: the log's last counted entry must reach it")
+    c.add_argument("--tpm-counter", default=None, metavar="SPEC",
+                   help="read that value from the TPM ([audit] tpm_counter, tpm:nv=0x...;tcti=...)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -36,13 +42,24 @@ def run(args) -> int:
     if args.max_unsigned < 0:
         raise UsageError("--max-unsigned must be 0 or more")
     anchors = [audit.parse_anchor(a) for a in args.anchor]
+    count = args.tpm_count
+    if args.tpm_counter:
+        from agent.security.tpm import load_monotonic
+        counter = load_monotonic(args.tpm_counter)
+        try:
+            count = counter.count()
+        finally:
+            counter.close()
+        count = 0 if count is None else count           # never advanced (a counter reads 1 or more after)
     try:
-        rep = audit.verify(args.file, key, anchors=anchors, max_unsigned_tail=args.max_unsigned)
+        rep = audit.verify(args.file, key, anchors=anchors, max_unsigned_tail=args.max_unsigned, tpm_count=count)
     except OSError as exc:
         raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
     if args.json:
         print(json.dumps(rep.to_dict()))
     else:
         print(f"audit log intact: {rep.entries} entries, {rep.checkpoints} checkpoints, signed through entry "
-              f"{rep.last_signed_seq}, {rep.unsigned_tail} unsigned after it, {rep.anchors_checked} anchor(s) found")
+              f"{rep.last_signed_seq}, {rep.unsigned_tail} unsigned after it, {rep.anchors_checked} anchor(s) found"
+              + (f", counted through {rep.last_count}" if rep.last_count is not None else "")
+              + (f", {rep.cuts_reported} cut(s) reported by the daemon" if rep.cuts_reported else ""))
     return 0

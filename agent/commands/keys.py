@@ -7,6 +7,8 @@
 * ``keys tpm-enrol DIR [--tcti T] [--pcrs sha256:0,...,7] [--owner-auth-env VAR]``: create the TPM's
   signing, mTLS and attestation keys bound to the PCRs as they are now; writes the blobs, their
   public keys, and ``registration.json`` (attestation key and PCR values) for the server.
+* ``keys tpm-counter [--tcti T] [--nv 0x018C0A29] [--owner-auth-env VAR]``: define the TPM NV counter the
+  audit log's lockout entries advance (sec29; ``[audit] tpm_counter``); prints the spec to configure.
 
 Nothing secret is printed: public keys, key ids, paths.
 """
@@ -41,6 +43,11 @@ def register(sub) -> None:
     t.add_argument("--pcrs", default="sha256:0,1,2,3,4,5,6,7", help="PCR bank and indices to bind and quote")
     t.add_argument("--owner-auth-env", default=None, help="environment variable holding the owner hierarchy's auth")
     t.set_defaults(func=tpm_enrol)
+    n = ks.add_parser("tpm-counter", help="define the TPM NV counter the audit log's lockout entries advance")
+    n.add_argument("--tcti", default="device:/dev/tpmrm0")
+    n.add_argument("--nv", default="0x018C0A29", help="the NV index (the owner's range, 0x01800000-0x01BFFFFF)")
+    n.add_argument("--owner-auth-env", default=None, help="environment variable holding the owner hierarchy's auth")
+    n.set_defaults(func=tpm_counter)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
@@ -77,13 +84,33 @@ def csr(args) -> int:
     return 0
 
 
+def _owner_auth(args) -> str | None:
+    if not args.owner_auth_env:
+        return None
+    auth = os.environ.get(args.owner_auth_env)
+    if auth is None:
+        raise UsageError(f"environment variable {args.owner_auth_env} is not set")
+    return auth
+
+
+def tpm_counter(args) -> int:
+    from agent.security.tpm import define_counter
+    try:
+        index = int(args.nv, 16)
+    except ValueError:
+        raise UsageError(f"--nv must be a hexadecimal NV index, not {args.nv[:20]!r}") from None
+    if not 0x01800000 <= index <= 0x01BFFFFF:
+        raise UsageError("--nv must be in the owner's NV range, 0x01800000-0x01BFFFFF")
+    define_counter(tcti=args.tcti, index=index, owner_auth=_owner_auth(args))
+    spec = f"tpm:nv={index:#010x};tcti={args.tcti}" + (f";owner-auth-env={args.owner_auth_env}"
+                                                        if args.owner_auth_env else "")
+    print(json.dumps({"tpm_counter": spec}, indent=1))
+    return 0
+
+
 def tpm_enrol(args) -> int:
     from agent.security.tpm import enrol
-    auth = None
-    if args.owner_auth_env:
-        auth = os.environ.get(args.owner_auth_env)
-        if auth is None:
-            raise UsageError(f"environment variable {args.owner_auth_env} is not set")
+    auth = _owner_auth(args)
     d = Path(args.directory)
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     reg = d / "registration.json"

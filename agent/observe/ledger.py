@@ -164,9 +164,45 @@ class LockoutEntry:
     until: float                      # the lockout's end (Unix s)
     why: str = ""                     # lockout_end's reason, lockout_restored's code
     session: str = ""                 # lockout_charge's and lockout_settled's session id (sec28)
+    tpm: TpmStamp | None = None       # the TPM's clock when it was written, where a TPM is configured (sec29)
 
 
-def _lines_back(path: Path) -> Iterator[bytes]:
+@dataclass(frozen=True)
+class TpmStamp:
+    """An entry's reading of the TPM's clock (``agent.security.tpm.TpmTime``, sec29): ``epoch``
+    (``resetCount.restartCount``), ``time_ms`` (since the TPM's last start; nothing sets it, but the owner can
+    speed it up, TPM2_ClockRateAdjust) and ``clock_ms`` (its powered life; survives reboots, the owner can move
+    it forward); with the kernel's ``boot`` id and ``boot_ms`` (CLOCK_BOOTTIME: nothing sets it either)."""
+
+    epoch: str
+    time_ms: int
+    clock_ms: int
+    boot: str = ""
+    boot_ms: int = 0
+
+    def age_ms(self, now: TpmStamp) -> int:
+        """How long before ``now`` this was read: by ``time_ms`` within one TPM epoch, else by ``clock_ms``; and
+        within one boot of the kernel, no longer than CLOCK_BOOTTIME says (the TPM's rate sped up by its owner:
+        swtpm's time ran 16 times too fast under a stream of TPM2_ClockRateAdjust)."""
+        age = now.time_ms - self.time_ms if now.epoch == self.epoch else now.clock_ms - self.clock_ms
+        if self.boot and now.boot == self.boot:
+            age = min(age, now.boot_ms - self.boot_ms)
+        return age
+
+    def fields(self) -> dict[str, str | int]:
+        return {"tpm_epoch": self.epoch, "tpm_ms": self.time_ms, "tpm_clock": self.clock_ms, "tpm_boot": self.boot,
+                "tpm_boot_ms": self.boot_ms}
+
+    @classmethod
+    def of(cls, d: dict[str, Any]) -> TpmStamp | None:
+        e, t, c, b, bm = (d.get(k) for k in ("tpm_epoch", "tpm_ms", "tpm_clock", "tpm_boot", "tpm_boot_ms"))
+        ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (t, c, bm))
+        if isinstance(e, str) and len(e) <= 32 and isinstance(b, str) and len(b) <= 64 and ints:
+            return cls(e, int(t), int(c), b, int(bm))   # type: ignore[arg-type]
+        return None
+
+
+def lines_back(path: Path) -> Iterator[bytes]:
     """The lines of the file at ``path``, last first, read in chunks from its end."""
     with open(path, "rb") as f:
         pos = f.seek(0, os.SEEK_END)
@@ -188,22 +224,27 @@ def _unix(ts: Any) -> float | None:
         return None
 
 
-def lockout_entries(path: str | os.PathLike[str], since: float) -> list[LockoutEntry]:
+def lockout_entries(path: str | os.PathLike[str], since: float, tpm_now: TpmStamp | None = None,
+                    window_ms: int = 0) -> list[LockoutEntry]:
     """The lockout entries of the audit log at ``path`` written at or after ``since`` (Unix s), oldest
     first: read back from the end until an entry older than ``since`` (a log of any length, not a byte
-    tail: entries pushed past a tail by a flood of others are still found). Read, not verified: an entry
-    that does not parse is skipped. ``OSError`` if unreadable. The keys are the lockout's own, for its
-    restore (``agent.session.lockout``); :func:`lockout_summary` is what may be shown."""
+    tail: entries pushed past a tail by a flood of others are still found). With ``tpm_now`` (sec29) only
+    an entry stamped by the TPM that is also older than ``window_ms`` by the TPM's clock stops the reading
+    (the lockout entries are stamped, others are not): a system clock set forward does not hide entries.
+    Read, not verified: an entry that does not parse is skipped. ``OSError`` if unreadable. The keys are the
+    lockout's own, for its restore (``agent.session.lockout``); :func:`lockout_summary` is what may be shown."""
     found: list[LockoutEntry] = []
-    for entry, d in _parsed(_lines_back(Path(path))):
+    for entry, d in _parsed(lines_back(Path(path))):
         ts = _unix(entry.get("ts"))
-        if ts is not None and ts < since:
+        stamp = TpmStamp.of(d)
+        old_by_tpm = tpm_now is None or stamp is not None and stamp.age_ms(tpm_now) >= window_ms
+        if ts is not None and ts < since and old_by_tpm:
             break
         if (entry.get("event") in LOCKOUT_EVENTS and ts is not None and isinstance(d.get("key"), str)
                 and isinstance(d.get("until"), (int, float)) and not isinstance(d.get("until"), bool)
                 and isinstance(entry.get("seq"), int)):
             found.append(LockoutEntry(entry["seq"], ts, entry["event"], d["key"], float(d["until"]),
-                                      _text(d.get("why")), _text(d.get("session_id"), 128)))
+                                      _text(d.get("why")), _text(d.get("session_id"), 128), stamp))
     return found[::-1]
 
 

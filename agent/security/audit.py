@@ -21,6 +21,16 @@ a signature on each, refuses a long unsigned tail, and with the server's anchors
 (``audit-verify --anchor SEQ:HEAD``) refuses a log that does not contain them: removed
 checkpoints, removed entries with the chain recomputed, and truncation all exit non-zero.
 
+What anchors cannot show is a tail no probe carried yet (a terminal locked out sends no probes). Where a
+TPM is configured (``counter``, sec29), each entry of the ``counted`` events (the lockout's) carries
+``tpm_count``, the value of the TPM's NV counter after it: written first, then the counter advanced
+(TPM2_NV_Increment), so a daemon stopped in between leaves the log one ahead (advanced at the next start),
+never behind. At start (:attr:`AuditLog.counter_check`) and in ``verify(tpm_count=)`` the counts must run
+without a gap to the counter: fewer is a cut (``AUD_COUNTER_CUT``; the daemon fails closed,
+``agent.session.lockout``). Root can advance the counter but never take it back, nor redefine the index to
+a lower count (a counter index starts at the highest count any counter of the TPM held): advancing it
+only makes the next start read the log as cut, a lockout of his own making. Anchors carry the count too.
+
 What may be logged is enforced here, not left to callers: ``data`` is a flat table of short
 scalars (strings ≤ 256 characters, numbers, booleans, null) whose keys are not names of biometric
 fields. Images, crops, landmarks and templates cannot pass, whatever a caller tries.
@@ -105,6 +115,66 @@ class AuditTruncated(AuditCorrupt):
     code = "AUD_TRUNCATED"
 
 
+class AuditCounterCut(AuditTruncated):
+    """The log's counted entries end below the TPM's NV counter, or skip counts: counted entries were cut
+    (sec29)."""
+
+    code = "AUD_COUNTER_CUT"
+
+
+# sec29: the entries that matter for lockout carry ``tpm_count``, the value the TPM's NV counter takes when
+# they are written (``agent.security.tpm.TpmMonotonic``). A gap in those counts is allowed only just before
+# the fail-closed lockout that reported it: a ``lockout_restored`` entry whose ``why`` is ``CUT_CODE`` and whose
+# ``tpm_resync`` is the last count the log held then (-1: none).
+COUNT_FIELD = "tpm_count"
+CUT_CODE = "SES_AUDIT_CUT"
+RESYNC_EVENT = "lockout_restored"
+
+
+@dataclass(frozen=True)
+class CounterCheck:
+    """The log's counted entries against the TPM's counter, at start (:attr:`AuditLog.counter_check`).
+    ``problem``: None (they agree), ``BEHIND`` (the log's last count is below the counter's: cut),
+    ``GAP`` (a count skipped: entries cut from within, the log cut while the daemon ran), ``AHEAD`` (the
+    log above the counter by more than one: the index redefined or the TPM cleared), ``MISSING`` (the log
+    holds counts and the counter was never advanced: the index redefined)."""
+
+    logged: int | None             # the log's last count (None: no counted entry)
+    tpm: int | None                # the counter's value (None: never advanced)
+    problem: str | None = None
+
+
+def _is_resync(e: dict[str, Any]) -> bool:
+    d = e.get("data") or {}
+    return (e.get("event") == RESYNC_EVENT and d.get("why") == CUT_CODE and isinstance(d.get("tpm_resync"), int)
+            and isinstance(d.get(COUNT_FIELD), int))
+
+
+def counted_tail(lines: Iterable[bytes]) -> tuple[int | None, bool]:
+    """From the log's lines, last first: the last count, and whether the counts run without a gap back to
+    the first counted entry or to the last fail-closed lockout that reported one (``_is_resync``)."""
+    last: int | None = None
+    later: int | None = None
+    for line in lines:
+        if COUNT_FIELD.encode() not in line:
+            continue
+        try:
+            e = json.loads(line)
+            n = e["data"][COUNT_FIELD]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if not isinstance(n, int) or isinstance(n, bool):
+            continue
+        if last is None:
+            last = n
+        if later is not None and later != n + 1:
+            return last, False
+        if _is_resync(e):
+            return last, True
+        later = n
+    return last, True
+
+
 @dataclass(frozen=True)
 class Anchor:
     """A signed checkpoint as it leaves the terminal (``AuditAnchor`` in the probe header)."""
@@ -114,6 +184,7 @@ class Anchor:
     signature: bytes      # the terminal key over checkpoint_message(seq, head)
     algorithm: str
     log_id: str           # the hash of the log's first entry, hex
+    tpm_count: int = 0    # the TPM counter's value when the anchor was made (0: no counter; sec29)
 
 
 def _canonical(obj: dict[str, Any]) -> bytes:
@@ -178,15 +249,25 @@ class AuditLog:
     """Append-only, hash-chained audit log. Thread-safe; each entry is flushed and fsynced."""
 
     def __init__(self, path: str | os.PathLike[str], signer=None, *, checkpoint_every: int = 50,
-                 checkpoint_interval_s: float = 300.0, clock=time.time):
+                 checkpoint_interval_s: float = 300.0, clock=time.time, counter=None,
+                 counted: Iterable[str] = ()):
+        """``counter``: the TPM's NV counter (``agent.security.tpm.TpmMonotonic``; sec29) advanced by each
+        entry whose event is one of ``counted``, its value written in the entry (``tpm_count``), and checked
+        against the log now (:attr:`counter_check`); None: no counted entries (a terminal without a TPM)."""
         self.path = Path(path)
         self.signer = signer
+        self.counter, self.counted = counter, frozenset(counted)
         self.every, self.interval_s, self.clock = checkpoint_every, checkpoint_interval_s, clock
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._log_id = ""
         self._last_anchor: Anchor | None = None
         self._seq, self._head = self._resume()
+        self._count: int | None = None
+        self._lagging = False
+        self.counter_check: CounterCheck | None = None
+        if counter is not None:
+            self.counter_check = self._check_counter()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._fh = os.fdopen(fd, "a", encoding="utf-8")
         self._since_checkpoint = 0
@@ -217,9 +298,41 @@ class AuditLog:
                 raise AuditCorrupt(f"the first entry of {self.path} is damaged") from None
         return int(entry["seq"]), entry["hash"]
 
+    def _check_counter(self) -> CounterCheck:
+        """The log's last count against the counter (sec29). One ahead is a daemon stopped between writing a
+        counted entry and advancing the counter: advanced now. Otherwise a disagreement is reported (the
+        caller fails closed: ``agent.session.lockout``), and later entries count on from the counter."""
+        from agent.observe.ledger import lines_back
+        logged, contiguous = counted_tail(lines_back(self.path)) if self.path.exists() else (None, True)
+        tpm = self.counter.count()
+        problem = None
+        if logged is not None and tpm is not None and logged == tpm + 1:
+            tpm = self.counter.increment()
+            log.warning("audit: the TPM counter was one behind the log's last counted entry (the daemon stopped "
+                        "between the two): advanced")
+        if logged is None and tpm is not None or logged is not None and tpm is not None and logged < tpm:
+            problem = "BEHIND"
+        elif logged is not None and tpm is None:
+            problem = "MISSING"
+        elif logged is not None and tpm is not None and logged > tpm:
+            problem = "AHEAD"
+        elif not contiguous:
+            problem = "GAP"
+        self._count = tpm
+        if problem is not None:
+            log.error("audit: error[%s]: the log's counted entries do not match the TPM counter (%s: the log's "
+                      "last count %s, the counter %s): entries were cut", AuditCounterCut.code, problem,
+                      logged, tpm)
+        return CounterCheck(logged, tpm, problem)
+
     @property
     def head(self) -> tuple[int, str]:
         return self._seq, self._head
+
+    @property
+    def count(self) -> int | None:
+        """The last count written or read at start (None without a counter, or before its first advance)."""
+        return self._count
 
     @property
     def log_id(self) -> str:
@@ -255,7 +368,10 @@ class AuditLog:
             log.warning("audit record %s refused (%s, field %s): %s entry written in its place",
                         body["refused_event"], problem, body["field"], REFUSED_EVENT)
         with self._lock:
-            entry = self._append(event, body)
+            if self.counter is not None and event in self.counted:
+                entry = self._append_counted(event, body)
+            else:
+                entry = self._append(event, body)
             if problem is not None:
                 self._refused[problem] += 1
             self._since_checkpoint += 1
@@ -279,6 +395,31 @@ class AuditLog:
             self._log_id = entry["hash"]
         return entry
 
+    def _append_counted(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
+        """An entry that advances the TPM's counter, with the counter's value after (sec29): written first, then
+        the counter advanced, so that a daemon stopped between the two leaves the log one ahead (advanced at
+        the next start), never behind (which reads as a cut). A counter never advanced is advanced first (its
+        first value cannot be known before)."""
+        if self._count is None:
+            self._count = self.counter.increment()
+            return self._append(event, {**data, COUNT_FIELD: self._count})
+        expected = self._count + 1
+        if self._lagging:                       # the last advance failed: the counter is one behind the log
+            self.counter.increment()
+            self._lagging = False
+        entry = self._append(event, {**data, COUNT_FIELD: expected})
+        try:
+            got = self.counter.increment()
+        except BaseException:
+            self._count, self._lagging = expected, True
+            raise
+        if got != expected:
+            log.error("audit: error[%s]: the TPM counter reads %d after entry %d, which counted %d: something else "
+                      "advanced it (the next start reads the log as cut and fails closed)",
+                      AuditCounterCut.code, got, entry["seq"], expected)
+        self._count = got
+        return entry
+
     def _checkpoint(self) -> None:
         if self._seq < 0:
             self._append("log_start", {})             # a checkpoint signs an entry: there is one
@@ -286,7 +427,7 @@ class AuditLog:
         sig = self.signer.sign(checkpoint_message(seq, head))
         self._append("checkpoint", {"signed_seq": seq, "key_id": self.signer.key_id,
                                     "algorithm": self.signer.algorithm, "signature": base64.b64encode(sig).decode()})
-        self._last_anchor = Anchor(seq, head, sig, self.signer.algorithm, self._log_id)
+        self._last_anchor = Anchor(seq, head, sig, self.signer.algorithm, self._log_id, self._count or 0)
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
 
@@ -313,6 +454,8 @@ class VerifyReport:
     unsigned_tail: int            # entries after it that no checkpoint covers yet
     log_id: str = ""              # the hash of the first entry
     anchors_checked: int = 0      # server-held anchors found in the log
+    last_count: int | None = None  # the last counted entry's TPM count (sec29; None: no counted entry)
+    cuts_reported: int = 0        # gaps in the counts the daemon reported and failed closed on (SES_AUDIT_CUT)
 
     def to_dict(self) -> dict[str, int | str]:
         return dict(self.__dict__)
@@ -334,11 +477,15 @@ def parse_anchor(text: str) -> tuple[int, str]:
 
 
 def verify(path: str | os.PathLike[str], public_key, *, anchors: Iterable[tuple[int, str]] = (),
-           max_unsigned_tail: int = DEFAULT_MAX_UNSIGNED) -> VerifyReport:
+           max_unsigned_tail: int = DEFAULT_MAX_UNSIGNED, tpm_count: int | None = None) -> VerifyReport:
     """Check the chain of every line and every checkpoint's signature by ``public_key``; require at
     least one checkpoint, at most ``max_unsigned_tail`` entries after the last, and that every
-    anchor ``(seq, head)`` the server holds is a checkpointed entry of this log. Raises
-    ``AuditCorrupt`` (``AUD_CORRUPT``, ``AUD_UNSIGNED``, ``AUD_TRUNCATED``) naming the first problem."""
+    anchor ``(seq, head)`` the server holds is a checkpointed entry of this log. The counted entries'
+    ``tpm_count`` must run without a gap, except just before a ``SES_AUDIT_CUT`` lockout that reported it
+    (sec29); with ``tpm_count`` (the TPM's NV counter read now; 0: never advanced) the last must equal it (or
+    be one above: the daemon stopped between writing the entry and advancing the counter; none at 0).
+    Raises ``AuditCorrupt`` (``AUD_CORRUPT``, ``AUD_UNSIGNED``, ``AUD_TRUNCATED``, ``AUD_COUNTER_CUT``) naming
+    the first problem."""
     if public_key is None:
         raise AuditError("verifying an audit log needs the terminal's public key: without it anyone can "
                          "recompute the chain")
@@ -347,6 +494,8 @@ def verify(path: str | os.PathLike[str], public_key, *, anchors: Iterable[tuple[
     hashes: dict[int, str] = {}
     signed: set[int] = set()
     wanted = {int(s): h.lower() for s, h in anchors}
+    last_count: int | None = None
+    resyncs = 0
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             try:
@@ -372,6 +521,14 @@ def verify(path: str | os.PathLike[str], public_key, *, anchors: Iterable[tuple[
                 signed.add(seq)
             else:
                 tail += 1
+            n = e["data"].get(COUNT_FIELD) if isinstance(e["data"], dict) else None
+            if isinstance(n, int) and not isinstance(n, bool):
+                if _is_resync(e):
+                    resyncs += 1
+                elif last_count is not None and n != last_count + 1:
+                    raise AuditCounterCut(f"audit log entry {e['seq']} counts {n} after {last_count}: counted "
+                                          "entries between them were cut")
+                last_count = n
             if seq == -1:
                 log_id = e["hash"]
             prev, seq = e["hash"], e["seq"]
@@ -390,4 +547,9 @@ def verify(path: str | os.PathLike[str], public_key, *, anchors: Iterable[tuple[
         if hashes.get(s) != h or s not in signed:
             raise AuditTruncated(f"entry {s} is not the checkpointed entry the server holds as an anchor: "
                                  "the log was rewritten or replaced")
-    return VerifyReport(seq + 1, checkpoints, last_signed, tail, log_id, len(wanted))
+    if tpm_count is not None and not (last_count is None if tpm_count == 0 else
+                                      last_count is not None and tpm_count <= last_count <= tpm_count + 1):
+        raise AuditCounterCut(f"the log's last counted entry counts {last_count}, the TPM's counter {tpm_count}: "
+                              + ("counted entries were cut off its end" if last_count is None or last_count < tpm_count
+                                 else "the counter was redefined or the TPM cleared"))
+    return VerifyReport(seq + 1, checkpoints, last_signed, tail, log_id, len(wanted), last_count, resyncs)

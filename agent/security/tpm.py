@@ -25,6 +25,9 @@ Specs (``[keys] signing_key``, ``[uplink] key``, ``[keys] attestation``)::
 ``swtpm:host=127.0.0.1,port=N``. The owner hierarchy's authorisation, if it has one, comes only from
 the environment or a 0600 file. ``enrol`` (``capture-agent keys tpm-enrol``) creates the blobs.
 
+The audit log's counter and the lockout's clock (sec29, ``[audit] tpm_counter``): ``TpmMonotonic`` is an NV
+counter index (``capture-agent keys tpm-counter`` defines it) and TPM2_ReadClock (``docs/keys.md``).
+
 Not done here: tying the AK to the TPM's endorsement key (EK certificate, MakeCredential /
 ActivateCredential), which is what proves to a server that the AK lives in a genuine TPM. The
 server trusts the AK it was given at registration.
@@ -467,3 +470,157 @@ def enrol(directory: str | os.PathLike[str], *, tcti: str = DEFAULT_TCTI, pcrs: 
     registration = {"attestation_key": ak_pem, "pcr_bank": sel.bank,
                     "pcrs": {str(i): v.hex() for i, v in zip(sel.indices, values, strict=True)}}
     return Enrolment(paths["signing"], paths["mtls"], paths["attestation"], registration)
+
+
+# --- the audit log's monotonic counter and the lockout's clock (sec29) ---------------------------
+
+DEFAULT_COUNTER_INDEX = 0x018C0A29       # an NV index in the owner's range (TCG handle registry: 0x01800000-0x01BFFFFF)
+COUNTER_SIZE = 8
+
+
+class TpmCounterError(TpmError):
+    """The configured NV index is missing, is not a counter, or cannot be read or advanced."""
+
+    code = "KEY_TPM_COUNTER"
+
+
+@dataclass(frozen=True)
+class TpmTime:
+    """TPM2_ReadClock. ``time_ms`` counts from the TPM's last start (``_TPM_Init``: a power-up, a reboot) and
+    nothing can set it; only its rate can be nudged (TPM2_ClockRateAdjust, owner authorisation, within the
+    platform's limit). ``clock_ms`` counts the TPM's powered life and survives reboots (saved to NV now and
+    then; a power cut loses up to that interval, ``safe`` False), but the owner can move it *forward*
+    (TPM2_ClockSet). ``epoch`` (``resetCount.restartCount``) changes at every TPM reset or restart: ``time_ms``
+    of two readings compares only within one epoch."""
+
+    epoch: str
+    time_ms: int
+    clock_ms: int
+    safe: bool
+
+
+def _nv_counter_attrs() -> Any:
+    c = _tss().constants
+    # Owner-authorised increments, reads by anyone with the (empty) index auth, no dictionary-attack lockout.
+    # Not ORDERLY: an orderly counter jumps ahead after a power cut, which would read as a cut log.
+    return (c.TPMA_NV.OWNERWRITE | c.TPMA_NV.AUTHREAD | c.TPMA_NV.OWNERREAD | c.TPMA_NV.NO_DA
+            | (c.TPM2_NT.COUNTER << c.TPMA_NV.TPM2_NT_SHIFT))
+
+
+class TpmMonotonic:
+    """The TPM's NV counter at ``index`` (TPM2_NV_Increment: it only goes up, and an index undefined and
+    defined again starts at the highest count any counter of this TPM ever held) and its clock
+    (TPM2_ReadClock). The index is checked to be a counter at every open: an ordinary NV index, which
+    can be written back, is refused."""
+
+    def __init__(self, conn: TpmConnection, index: int):
+        tss = _tss()
+        c = tss.constants
+        self.conn, self.index = conn, index
+        with conn.lock:
+            try:
+                self._handle = conn.esapi.tr_from_tpmpublic(index)
+                pub, _ = conn.esapi.nv_read_public(self._handle)
+            except tss.TSS2_Exception as exc:
+                raise TpmCounterError(f"the TPM has no NV index {index:#010x} (define it with capture-agent keys "
+                                      f"tpm-counter): {exc}") from None
+        attrs = int(pub.nvPublic.attributes)
+        nt = (attrs & int(c.TPMA_NV.TPM2_NT_MASK)) >> int(c.TPMA_NV.TPM2_NT_SHIFT)
+        if nt != int(c.TPM2_NT.COUNTER) or pub.nvPublic.dataSize != COUNTER_SIZE:
+            raise TpmCounterError(f"NV index {index:#010x} is not a TPM counter (type {nt}): a value that can be "
+                                  "written back cannot witness the audit log")
+
+    def count(self) -> int | None:
+        """The counter's value; None before its first increment (a counter cannot be read before)."""
+        tss = _tss()
+        with self.conn.lock:
+            try:
+                data = self.conn.esapi.nv_read(self._handle, COUNTER_SIZE, 0, auth_handle=self._handle)
+            except tss.TSS2_Exception as exc:
+                if exc.error == tss.constants.TPM2_RC.NV_UNINITIALIZED:
+                    return None
+                raise TpmCounterError(f"reading NV counter {self.index:#010x} failed: {exc}") from None
+        return int.from_bytes(bytes(data), "big")
+
+    def increment(self) -> int:
+        """Advance the counter by one; its value after."""
+        tss = _tss()
+        with self.conn.lock:
+            try:
+                self.conn.esapi.nv_increment(self._handle, tss.constants.ESYS_TR.OWNER)
+            except tss.TSS2_Exception as exc:
+                raise TpmCounterError(f"advancing NV counter {self.index:#010x} failed (owner "
+                                      f"authorisation?): {exc}") from None
+            value = self.count()
+        assert value is not None
+        return value
+
+    def now(self) -> TpmTime:
+        tss = _tss()
+        with self.conn.lock:
+            try:
+                t = self.conn.esapi.read_clock()
+            except tss.TSS2_Exception as exc:
+                raise TpmCounterError(f"reading the TPM's clock failed: {exc}") from None
+        info = t.clockInfo
+        return TpmTime(f"{int(info.resetCount)}.{int(info.restartCount)}", int(t.time), int(info.clock),
+                       bool(info.safe))
+
+    def close(self) -> None:
+        self.conn.release()
+
+
+def _counter_spec(spec: str) -> tuple[dict[str, str], int]:
+    if not spec.startswith("tpm:"):
+        raise KeyStoreError("the audit counter must be a tpm: spec (tpm:nv=0x...[;tcti=...])")
+    p = parse_spec(spec, "tpm")
+    unknown = set(p) - {"nv", "tcti", "owner-auth-env", "owner-auth-file"}
+    try:
+        index = int(p.get("nv", hex(DEFAULT_COUNTER_INDEX)), 16)
+    except ValueError:
+        index = -1
+    if unknown or not 0x01000000 <= index <= 0x01FFFFFF:
+        raise KeyStoreError("the audit counter spec is tpm:nv=0x01XXXXXX[;tcti=...][;owner-auth-env=VAR|"
+                            "owner-auth-file=PATH]" + (f" (unknown: {', '.join(sorted(unknown))})" if unknown else ""))
+    return p, index
+
+
+def load_monotonic(spec: str) -> TpmMonotonic:
+    """The counter and clock a ``tpm:nv=0x...[;tcti=...][;owner-auth-env=VAR|owner-auth-file=PATH]`` spec
+    names (``[audit] tpm_counter``)."""
+    p, index = _counter_spec(spec)
+    auth = read_secret(p, "TPM owner authorisation", "owner-auth-env", "owner-auth-file", required=False)
+    conn = TpmConnection.get(p.get("tcti") or DEFAULT_TCTI)
+    try:
+        conn.set_owner_auth(auth)
+        return TpmMonotonic(conn, index)
+    except BaseException:
+        conn.release()
+        raise
+
+
+def define_counter(*, tcti: str = DEFAULT_TCTI, index: int = DEFAULT_COUNTER_INDEX,
+                   owner_auth: str | None = None) -> None:
+    """Provisioning: define ``index`` as an NV counter, not advanced: the audit log's first counted entry
+    advances it first (``agent.security.audit``), so that a written counter and a log without a counted entry
+    read as a cut. Refuses an index that exists already (undefining one is the owner's deliberate act)."""
+    tss = _tss()
+    c, t = tss.constants, tss.types
+    conn = TpmConnection.get(tcti)
+    try:
+        conn.set_owner_auth(owner_auth)
+        with conn.lock:
+            try:
+                conn.esapi.tr_from_tpmpublic(index)
+            except tss.TSS2_Exception:
+                pass
+            else:
+                raise KeyStoreError(f"NV index {index:#010x} is already defined; refusing to redefine it")
+            pub = t.TPM2B_NV_PUBLIC(nvPublic=t.TPMS_NV_PUBLIC(nvIndex=index, nameAlg=c.TPM2_ALG.SHA256,
+                                                              attributes=_nv_counter_attrs(), dataSize=COUNTER_SIZE))
+            try:
+                conn.esapi.nv_define_space(t.TPM2B_AUTH(b""), pub, c.ESYS_TR.OWNER)
+            except tss.TSS2_Exception as exc:
+                raise _tss_error("defining the audit counter", exc) from None
+    finally:
+        conn.release()

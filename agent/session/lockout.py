@@ -39,11 +39,20 @@ last lockout start or clear that the state file is missing are added back (``str
 A window's charge in advance is an entry too (``lockout_charge``, with the session id, and
 ``lockout_settled`` when a verdict, a fault of the terminal's or a strike settles it): one the log holds
 open at start (the daemon killed in the window, the state file that held it deleted) counts as a strike
-then (``strikes_restored``, ``charged``), as the state file's own. Nor does the log
-stop root from cutting it back past the entries before any probe carried an anchor that covers them (a
-terminal locked out sends none): a cut of the unanchored tail is not detected
-(``agent/security/audit.py``); the server's own counts stand then, as they do for a terminal's clock set
-forward past a lockout's end.
+then (``strikes_restored``, ``charged``), as the state file's own.
+
+Where a TPM is configured (``[audit] tpm_counter``, sec29) two more holes close. Each lockout entry advances
+the TPM's NV counter and carries its value (``agent/security/audit.py``), so root cutting the log back past
+entries no probe's anchor covered (a terminal locked out sends none) leaves the log's counts short of the
+counter: found at start, and the terminal's key is locked out for the longer of a lockout and the failure
+window (fail closed: which subjects the cut entries held cannot be known), logged as ``lockout_restored``
+(``why`` ``SES_AUDIT_CUT``). And each lockout entry carries the TPM's clock (TPM2_ReadClock) and the kernel's
+CLOCK_BOOTTIME: a lockout runs while the system clock *or* its age on those says it does (within one TPM epoch
+the TPM's ``time``, which nothing sets, bounded by CLOCK_BOOTTIME within one boot; across a reboot the TPM's
+``clock``), so a system clock set forward ends nothing, and the restore from the log reads back past entries a
+clock set forward makes look old. Strikes short of a lockout and charges still leave their failure window by
+the system clock. Without a TPM, neither: a cut of the unanchored tail is not detected, and a clock set forward
+ends a lockout; the server's own counts stand then (``docs/keys.md``, *The audit counter and the TPM's clock*).
 """
 
 from __future__ import annotations
@@ -59,7 +68,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.config import SessionSettings
-from agent.observe.ledger import LOCKOUT_RUNS, LockoutEntry, lockout_entries
+from agent.observe.ledger import LOCKOUT_RUNS, LockoutEntry, TpmStamp, lockout_entries
+from agent.security.audit import CUT_CODE
 from agent.session.errors import LockedOut, SessionError
 
 if TYPE_CHECKING:
@@ -73,6 +83,16 @@ RESTORED = "SES_LOCKOUT_RESTORED"                   # a lockout the state file h
 EXPIRED = "EXPIRED"                                 # lockout_end's reason: its time ran out
 STRIKES_RESTORED = "SES_STRIKES_RESTORED"           # strikes short of a lockout the state file had lost (sec28)
 STRIKE_MATCH_S = 1e-3                               # a logged strike and the state's are one within this
+AUDIT_CUT = CUT_CODE                                # "SES_AUDIT_CUT": counted entries cut from the log (sec29)
+RESTORE_SLACK_S = 1.0                               # a logged lockout outlasting the state's by more is restored
+
+
+def boot_id() -> str:
+    """The kernel's id of this boot (``""`` where it cannot be read: CLOCK_BOOTTIME is then not compared)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:64]
+    except OSError:
+        return ""
 
 
 class LockoutStateError(SessionError):
@@ -84,11 +104,15 @@ class Lockout:
     and, with ``path``, read back from at start (module docstring); None: neither (tests, tools)."""
 
     def __init__(self, s: SessionSettings, clock: Callable[[], float] = time.time, path: Path | None = None,
-                 audit: AuditLog | None = None):
-        self.s, self.clock, self.audit = s, clock, audit
+                 audit: AuditLog | None = None, *, tpm=None, terminal_key: str = "terminal:unknown"):
+        """``tpm``: the TPM's clock (``agent.security.tpm.TpmMonotonic``; sec29): each lockout's end is judged on it
+        as well as on ``clock``, and the lockout entries carry its reading; None: the system clock alone.
+        ``terminal_key``: the key a log found cut locks out (``SES_AUDIT_CUT``)."""
+        self.s, self.clock, self.audit, self.tpm, self.terminal_key = s, clock, audit, tpm, terminal_key
         self.path = Path(path) if path is not None else None
         self._fails: dict[str, deque] = defaultdict(deque)
         self._until: dict[str, float] = {}
+        self._stamps: dict[str, tuple[TpmStamp, float]] = {}   # key -> the TPM's clock at its start, its length
         self._pending: dict[str, list[str]] = {}   # session id -> the keys its open window is charged to
         self._lock = threading.Lock()
         had_state = self.path is not None and self.path.exists()
@@ -97,14 +121,34 @@ class Lockout:
         if self.path is not None and self.audit is not None:
             self._restore(had_state)
 
+    def _tpm_now(self) -> TpmStamp | None:
+        if self.tpm is None:
+            return None
+        t = self.tpm.now()
+        return TpmStamp(t.epoch, t.time_ms, t.clock_ms, boot_id(), int(time.clock_gettime(time.CLOCK_BOOTTIME) * 1000))
+
     def _record(self, event: str, **data: object) -> None:
         if self.audit is not None:
-            self.audit.record(event, **data)
+            t = self._tpm_now()
+            self.audit.record(event, **data, **(t.fields() if t is not None else {}))
+
+    def _remaining(self, k: str, now: float, t: TpmStamp | None) -> float:
+        """Seconds left of ``k``'s lockout: by the system clock, and where the TPM stamped its start, by the
+        TPM's clock too, whichever is longer (sec29: a system clock set forward does not end it)."""
+        if k not in self._until:
+            return 0.0
+        left = self._until[k] - now
+        if t is not None and k in self._stamps:
+            stamp, length = self._stamps[k]
+            left = max(left, length - stamp.age_ms(t) / 1000.0)
+        return left
 
     def _expire(self, now: float) -> bool:
         """Forget the lockouts that have ended, each one's end written to the audit log; True if any."""
-        ended = [k for k, t in self._until.items() if t <= now]
+        t = self._tpm_now() if self._stamps else None
+        ended = [k for k in self._until if self._remaining(k, now, t) <= 0]
         for k in ended:
+            self._stamps.pop(k, None)
             self._record("lockout_end", key=k, until=self._until.pop(k), why=EXPIRED)
         return bool(ended)
 
@@ -113,10 +157,11 @@ class Lockout:
         with self._lock:
             if self._expire(now):
                 self._save(now)
+            t = self._tpm_now() if self._stamps else None
             for k in keys:
-                if self._until.get(k, 0) > now:
-                    raise LockedOut(f"too many failed attempts ({k.split(':')[0]}); try again in "
-                                    f"{int(self._until[k] - now)} s")
+                left = self._remaining(k, now, t)
+                if left > 0:
+                    raise LockedOut(f"too many failed attempts ({k.split(':')[0]}); try again in {int(left)} s")
 
     def fail(self, *keys: str) -> None:
         """One failed presentation for each of ``keys``."""
@@ -130,6 +175,9 @@ class Lockout:
                     q.popleft()
                 if len(q) >= self.s.max_failures:
                     self._until[k] = now + self.s.lockout_s
+                    t = self._tpm_now()
+                    if t is not None:
+                        self._stamps[k] = (t, self.s.lockout_s)
                     started.append((k, len(q)))
                     q.clear()
             self._save(now)
@@ -200,6 +248,8 @@ class Lockout:
             for k, ts in data["fails"].items():
                 self._fails[str(k)] = deque(float(t) for t in ts)
             self._until = {str(k): float(t) for k, t in data["until"].items()}
+            self._stamps = {str(k): (TpmStamp(str(e), int(ms), int(c), str(b), int(bm)), float(n))
+                            for k, (e, ms, c, b, bm, n) in data.get("tpm", {}).items() if str(k) in self._until}
             orphans = [(str(sid), [str(k) for k in keys]) for sid, keys in data.get("pending", {}).items()]
             if not all(isinstance(keys, list) for keys in data.get("pending", {}).values()):
                 raise TypeError("pending")
@@ -218,32 +268,67 @@ class Lockout:
         strikes short of a lockout the same way (sec28, :meth:`_restore_strikes`)."""
         assert self.audit is not None
         now = self.clock()
+        t = self._tpm_now()
+        window = max(self.s.lockout_s, self.s.failure_window_s)
         try:
-            entries = lockout_entries(self.audit.path, now - max(self.s.lockout_s, self.s.failure_window_s))
+            entries = lockout_entries(self.audit.path, now - window, t, int(window * 1000))
         except OSError as exc:
             raise LockoutStateError(f"the audit log {self.audit.path} cannot be read for its lockouts "
                                     f"({type(exc).__name__}): the lockout state cannot be checked") from None
-        self._restore_lockouts(entries, now, had_state)
+        self._fail_closed_on_cut(now, t)        # first: its entry follows the gap in the counts it reports
+        self._restore_lockouts(entries, now, t, had_state)
         self._restore_strikes(entries, now, had_state)
         self._restore_charges(entries, now, had_state)
 
-    def _restore_lockouts(self, entries: list[LockoutEntry], now: float, had_state: bool) -> None:
+    def _restore_lockouts(self, entries: list[LockoutEntry], now: float, t: TpmStamp | None,
+                          had_state: bool) -> None:
         logged: dict[str, float] = {}
         for e in entries:
-            if e.event in LOCKOUT_RUNS and e.until > now:
-                logged[e.key] = max(logged.get(e.key, 0.0), e.until)
-        lost = {k: u for k, u in logged.items() if self._until.get(k, 0.0) < u}
-        if not lost:
-            return
+            if e.event in LOCKOUT_RUNS:
+                left = e.until - now
+                if t is not None and e.tpm is not None:     # its length, on the TPM's clock (sec29)
+                    left = max(left, e.until - e.ts - e.tpm.age_ms(t) / 1000.0)
+                if left > 0:
+                    logged[e.key] = max(logged.get(e.key, 0.0), left)
         with self._lock:
-            self._until.update(lost)
+            lost = {k: left for k, left in logged.items() if self._remaining(k, now, t) < left - RESTORE_SLACK_S}
+            if not lost:
+                return
+            for k, left in lost.items():
+                self._start(k, now, t, left)
             self._save(now)
         why = "the state file is missing" if not had_state else "the state file holds them ending earlier"
         log.error("lockout: error[%s]: %d lockout(s) running by the audit log restored: %s (deleted or put back "
                   "from before them?)", RESTORED, len(lost), why)
-        for k, u in lost.items():
-            self._record("lockout_restored", key=k, until=u, why=RESTORED,
+        for k, left in lost.items():
+            self._record("lockout_restored", key=k, until=now + left, why=RESTORED,
                          state="MISSING" if not had_state else "BEHIND")
+
+    def _start(self, k: str, now: float, t: TpmStamp | None, length: float) -> None:
+        """``k`` locked out for ``length`` s from now (a restore: by the system clock and the TPM's)."""
+        self._until[k] = max(self._until.get(k, 0.0), now + length)
+        if t is not None:
+            self._stamps[k] = (t, max(length, self._remaining(k, now, t)))
+
+    def _fail_closed_on_cut(self, now: float, t: TpmStamp | None) -> None:
+        """The audit log's counted entries end below the TPM's counter, or skip counts (sec29,
+        ``AuditLog.counter_check``): entries that may have held strikes or lockouts were cut, and which keys
+        they held cannot be known. The terminal's key is locked out for as long as any of them could still
+        matter (the longer of a lockout and the failure window: fail closed), logged as ``lockout_restored``
+        (``why`` ``SES_AUDIT_CUT``, the state the check's problem), an entry that also marks the gap in the
+        counts as reported (``tpm_resync``: the log's last count before it, -1 none)."""
+        assert self.audit is not None
+        check = self.audit.counter_check
+        if check is None or check.problem is None:
+            return
+        length = max(self.s.lockout_s, self.s.failure_window_s)
+        with self._lock:
+            self._start(self.terminal_key, now, t, length)
+            self._save(now)
+        log.error("lockout: error[%s]: the audit log's counted entries do not reach the TPM's counter (%s): entries "
+                  "were cut; the terminal is locked out for %d s", AUDIT_CUT, check.problem, int(length))
+        self._record("lockout_restored", key=self.terminal_key, until=now + length, why=AUDIT_CUT,
+                     state=check.problem, tpm_resync=check.logged if check.logged is not None else -1)
 
     def _restore_strikes(self, entries: list[LockoutEntry], now: float, had_state: bool) -> None:
         """Strikes short of a lockout that the audit log holds and the state file does not (sec28): each
@@ -316,8 +401,11 @@ class Lockout:
         if len(self._fails) > MAX_KEYS:
             for k in sorted(self._fails, key=lambda k: self._fails[k][-1])[:len(self._fails) - MAX_KEYS]:
                 del self._fails[k]
-        data = {"version": 1, "fails": {k: list(q) for k, q in self._fails.items()}, "until": self._until,
-                "pending": self._pending}
+        data: dict[str, object] = {"version": 1, "fails": {k: list(q) for k, q in self._fails.items()},
+                                   "until": self._until, "pending": self._pending}
+        if self._stamps:                                # sec29: where a TPM is configured
+            data["tpm"] = {k: [st.epoch, st.time_ms, st.clock_ms, st.boot, st.boot_ms, n]
+                           for k, (st, n) in self._stamps.items()}
         tmp = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as fh:

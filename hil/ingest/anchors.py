@@ -10,7 +10,10 @@ fresh: after the signature and nonce checks) ``observe`` flags, and does not adv
 * ``FORGED``      — the anchor's signature is not the terminal key's over ``(seq, head)``;
 * ``REPLACED``    — the log's identity (hash of its first entry) changed;
 * ``ROLLED_BACK`` — the log is shorter than the anchor already held;
-* ``REWRITTEN``   — same length as the anchor held, different head.
+* ``REWRITTEN``   — same length as the anchor held, different head;
+* ``COUNT_BACK``  — the TPM count the anchor carries (``tpm_count``, sec29: the NV counter the terminal's
+  lockout entries advance) is below the one held: a TPM counter never goes back, so the terminal stopped
+  counting (``[audit] tpm_counter`` removed from its config: 0) or the anchor is another TPM's.
 
 A flag does not refuse the probe (the person in front of the kiosk did nothing wrong); it is the
 bank's signal to fetch the terminal's log and run ``capture-agent audit-verify --anchor SEQ:HEAD``
@@ -31,7 +34,7 @@ from drivers.errors import CaptureAgentError
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
 log = logging.getLogger(__name__)
-FLAGS = ("MISSING", "FORGED", "REPLACED", "ROLLED_BACK", "REWRITTEN")
+FLAGS = ("MISSING", "FORGED", "REPLACED", "ROLLED_BACK", "REWRITTEN", "COUNT_BACK")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class HeldAnchor:
     head: str                 # hex
     log_id: str               # hex
     received_unix_ms: int
+    tpm_count: int = 0        # the terminal's TPM counter when the anchor was made (0: none; sec29)
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ class AnchorStore:
             ok = False
         if not ok:
             return self._flag(terminal_id, "FORGED", "the anchor is not signed by the terminal's key", header, now_ms)
-        new = HeldAnchor(int(a.seq), a.head.hex(), a.log_id.hex(), now_ms)
+        new = HeldAnchor(int(a.seq), a.head.hex(), a.log_id.hex(), now_ms, int(a.tpm_count))
         with self._lock:
             old = self._held.get(terminal_id)
             why = None
@@ -93,6 +97,9 @@ class AnchorStore:
                     why = ("ROLLED_BACK", f"the log reaches entry {new.seq}; entry {old.seq} was anchored before")
                 elif new.seq == old.seq and new.head != old.head:
                     why = ("REWRITTEN", f"entry {new.seq} has another hash than when it was anchored")
+                elif new.tpm_count < old.tpm_count:
+                    why = ("COUNT_BACK", f"the anchor's TPM count {new.tpm_count} is below {old.tpm_count}, held at "
+                                         f"entry {old.seq}: the terminal stopped counting, or this is another TPM")
             if why is None:
                 self._missing_told.discard(terminal_id)     # anchored again: a new gap is news
                 if old is None or new.seq > old.seq:

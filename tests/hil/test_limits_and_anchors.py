@@ -183,6 +183,20 @@ def test_an_anchor_that_goes_back_is_flagged_and_audit_verify_proves_the_cut(ing
     c.close()
 
 
+def anchor_header(signer, anchor):
+    """A probe header of ``TERMINAL``'s carrying ``anchor`` (None: none), signed by ``signer``."""
+    return build_header(terminal_id=TERMINAL, session_id="s", counter=1, nonce=b"\0" * 32, server_key_id="k",
+                        suite="x25519", signer=signer, purpose=Purpose.VERIFY, audit_anchor=anchor)
+
+
+def one_entry_log(ingest, tmp_path):
+    """An anchor store, the terminal's signer, its audit log with one entry, and ``anchor_header`` by that signer."""
+    signer = ingest["signer"]
+    log = AuditLog(tmp_path / "a.jsonl", signer)
+    log.record("x")
+    return AnchorStore(), signer, log, lambda anchor: anchor_header(signer, anchor)
+
+
 def test_anchor_flags_for_missing_forged_replaced_and_rewritten(ingest, tmp_path):
     store = AnchorStore()
     signer = ingest["signer"]
@@ -191,8 +205,7 @@ def test_anchor_flags_for_missing_forged_replaced_and_rewritten(ingest, tmp_path
     log.record("y")
 
     def header(anchor, signer_=signer):
-        return build_header(terminal_id=TERMINAL, session_id="s", counter=1, nonce=b"\0" * 32, server_key_id="k",
-                            suite="x25519", signer=signer_, purpose=Purpose.VERIFY, audit_anchor=anchor)
+        return anchor_header(signer_, anchor)
     assert store.observe(TERMINAL, header(None), signer.public_key()) == "MISSING"
     a = log.anchor()
     assert store.observe(TERMINAL, header(a), signer.public_key()) is None
@@ -217,15 +230,24 @@ def test_anchor_flags_for_missing_forged_replaced_and_rewritten(ingest, tmp_path
     assert store.held(TERMINAL).seq == a.seq                      # nothing flagged was taken
 
 
-def test_missing_anchors_are_all_flagged_but_warned_once_until_the_terminal_anchors_again(ingest, tmp_path, caplog):
-    store = AnchorStore()
-    signer = ingest["signer"]
-    log = AuditLog(tmp_path / "a.jsonl", signer)
-    log.record("x")
+def test_an_anchor_whose_tpm_count_went_back_is_flagged(ingest, tmp_path):
+    # sec29: the TPM counter the terminal's lockout entries advance never goes back; an anchor below the held
+    # count (0: [audit] tpm_counter removed from the terminal's config) is flagged, and not taken.
+    import dataclasses
+    store, signer, log, header = one_entry_log(ingest, tmp_path)
+    counted = dataclasses.replace(log.anchor(), tpm_count=7)
+    assert store.observe(TERMINAL, header(counted), signer.public_key()) is None
+    assert store.held(TERMINAL).tpm_count == 7
+    log.record("y")
+    later = log.anchor()
+    assert later.seq > counted.seq and later.tpm_count == 0
+    assert store.observe(TERMINAL, header(later), signer.public_key()) == "COUNT_BACK"
+    assert store.held(TERMINAL).seq == counted.seq
+    assert store.observe(TERMINAL, header(dataclasses.replace(later, tpm_count=9)), signer.public_key()) is None
 
-    def header(anchor):
-        return build_header(terminal_id=TERMINAL, session_id="s", counter=1, nonce=b"\0" * 32, server_key_id="k",
-                            suite="x25519", signer=signer, purpose=Purpose.VERIFY, audit_anchor=anchor)
+
+def test_missing_anchors_are_all_flagged_but_warned_once_until_the_terminal_anchors_again(ingest, tmp_path, caplog):
+    store, signer, log, header = one_entry_log(ingest, tmp_path)
 
     def warnings() -> int:
         return sum(r.levelname == "WARNING" and "MISSING" in r.getMessage() for r in caplog.records)

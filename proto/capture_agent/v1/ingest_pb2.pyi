@@ -138,16 +138,18 @@ class PlatformQuote(_message.Message):
     def __init__(self, attest: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., pcr_bank: _Optional[str] = ..., pcrs: _Optional[_Iterable[int]] = ..., pcr_values: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class AuditAnchor(_message.Message):
-    __slots__ = ("seq", "head", "signature", "log_id")
+    __slots__ = ("seq", "head", "signature", "log_id", "tpm_count")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     HEAD_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     LOG_ID_FIELD_NUMBER: _ClassVar[int]
+    TPM_COUNT_FIELD_NUMBER: _ClassVar[int]
     seq: int
     head: bytes
     signature: bytes
     log_id: bytes
-    def __init__(self, seq: _Optional[int] = ..., head: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., log_id: _Optional[bytes] = ...) -> None: ...
+    tpm_count: int
+    def __init__(self, seq: _Optional[int] = ..., head: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., log_id: _Optional[bytes] = ..., tpm_count: _Optional[int] = ...) -> None: ...
 
 class SealedProbe(_message.Message):
     __slots__ = ("header", "ciphertext", "signature")
