@@ -248,6 +248,15 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
             m["projector_sharpness_ratio"] = projector.sharpness_ratio
         if np.isfinite(projector.sharpness_ratio_floor):
             m["projector_sharpness_ratio_floor"] = projector.sharpness_ratio_floor
+        # The dots' sharpness with the projector's shading on the lit frame's depth taken out of each
+        # pair's reading (``ProjectorLight.shading_gain``: only ever harder), and the ratio over the
+        # shaded pattern (with a dot reference). Scored in place of ``projector_sharpness`` only when
+        # ``features.SHADED_REFERENCE`` (docs/liveness.md, "The dots' shading taken out of the reference").
+        for key, v in (("projector_sharpness_shaded", projector.sharpness_shaded),
+                       ("projector_sharpness_shaded_floor", projector.sharpness_shaded_floor),
+                       ("projector_sharpness_ratio_shaded", projector.sharpness_ratio_shaded)):
+            if np.isfinite(v):
+                m[key] = v
         if projector.coarse:
             m["projector_coarse_pairs"] = float(projector.coarse)
         # The fit to the projector's recorded pattern (``dotref``): whether every pair had it, the

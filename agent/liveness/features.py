@@ -36,7 +36,7 @@ from agent.pipeline.camera_model import deproject, project
 from agent.quality.depth import OCCLUDER_MARGIN_MM
 from agent.quality.gate import FaceObservation
 from agent.quality.metrics import FACE_OVAL, discs_mask, polygon_mask
-from drivers.frame import FrameSet, StreamKind
+from drivers.frame import FrameSet, Intrinsics, StreamKind
 
 NOSE_TIP = 4
 NOSE_BRIDGE = 168              # between the eyes, on the bridge of the nose
@@ -522,6 +522,8 @@ class ProjectorLight:
                                       # on it (``dotref.match_pattern``); NaN: no reference, inf: not testable
     reference_sharpness: float = float("nan")   # ``dot_shape`` of the projector's recorded pattern where it
                                       # falls on these skin pixels (``reference_dot_shape``); NaN: no reference
+    shaded_reference_sharpness: float = float("nan")   # ... of the pattern shaded by the projector's incidence
+                                      # on the lit frame's depth (``shaded_reference_dot_shape``); NaN: no shading
     forehead_dropped: bool = False    # the speckle's readings are the cheeks' alone (``ProjectorMeasure.pool``)
     forehead_contrast2: float = float("nan")   # the forehead's discs' ``contrast2`` alone (NaN: not read apart)
     cheeks_contrast2: float = float("nan")     # the other discs' (the cheeks')
@@ -604,6 +606,21 @@ class ProjectorLight:
         own unlit and lit frames (``gone``): the pair's difference or its noise estimate holds light
         that is not the dots', and neither its shape nor its speckle is read (``speckled``)."""
         return bool(self.moving > MAX_SAME_STATE_MID_SHARE or self.gone > MAX_GONE_SHARE)
+
+    @property
+    def shading_gain(self) -> float:
+        """The recorded pattern's reading over its reading shaded by the projector's incidence on
+        this frame's depth (``reference_sharpness / shaded_reference_sharpness``), never under 1; 1
+        when either was not read. The dots' sharpness times it is the reading with the shading's
+        mid band taken out (``ProjectorMeasure.sharpness_shaded``). A true shading on a smooth
+        surface adds mid-band energy and lowers the pattern's reading (a gain over 1); a forged
+        depth's shading that raised it (the fine band of pixel-scale facets, or dots weighted by
+        where they fell) would flatter a hard surface, and is never taken: the gain can only
+        harden a reading (docs/liveness.md, "The dots' shading taken out of the reference")."""
+        ref, shaded = self.reference_sharpness, self.shaded_reference_sharpness
+        if not (np.isfinite(ref) and np.isfinite(shaded) and shaded > 0 and ref > 0):
+            return 1.0
+        return max(1.0, ref / shaded)
 
     @property
     def coarse_light(self) -> bool:
@@ -692,9 +709,14 @@ class ProjectorMeasure:
     pixels (``reference_dot_shape``; NaN without the pattern): the surface's part of the reading,
     without the part set by which few dozen dots fell on the patches (reported, not scored: on the
     fresh family's Gemini 2 skin reads higher on it than on train's cameras, docs/liveness.md,
-    "A session's dots"). With the projector's pattern
-    recorded (``dotref``), ``unmatched`` is the pairs' median band energy off it over the energy on
-    it (measured and reported; it decides nothing yet, docs/liveness.md), ``untestable`` counts
+    "A session's dots"). ``sharpness_shaded`` (``_floor``) is the same pairs' median sharpness times
+    each pair's ``ProjectorLight.shading_gain`` (the pattern shaded by the projector's incidence on the
+    lit frame's depth: never softer than ``sharpness``), ``sharpness_ratio_shaded`` the ratio over the
+    shaded pattern; NaN where no shading was read; ``sharpness`` is the shaded one only when
+    ``SHADED_REFERENCE`` (off: docs/liveness.md, "The dots' shading taken out of the reference").
+    With the projector's pattern recorded (``dotref``), ``unmatched`` is the pairs' median band energy
+    off it over the energy on it (measured and reported; it decides nothing yet, docs/liveness.md),
+    ``untestable`` counts
     the pairs it could not be tested on, and ``pattern_checked`` says every pair was. ``unshaped``
     (``eyes_unshaped``) counts the pairs whose dots' shape was not read on the skin (on the discs over
     the eyes) because light moved in their noise pair (``ProjectorLight.unshaped``): they are in
@@ -717,6 +739,9 @@ class ProjectorMeasure:
     sharpness_floor: float = float("nan")
     sharpness_ratio: float = float("nan")        # two-sided pairs' median sharpness over the pattern's own
     sharpness_ratio_floor: float = float("nan")  # the one-sided pairs' (a floor, as ``sharpness_floor``)
+    sharpness_shaded: float = float("nan")       # ``sharpness`` with each pair's ``shading_gain`` (the reading's
+    sharpness_shaded_floor: float = float("nan")  # shading taken out; scored in its place when SHADED_REFERENCE)
+    sharpness_ratio_shaded: float = float("nan")  # ``sharpness_ratio`` over the shaded reference (reported)
     coarse: int = 0
     untestable: int = 0               # pairs a configured reference could not test (another mode, no depth)
     unmatched: float = float("nan")   # the pairs' median ``ProjectorLight.unmatched`` (NaN: no reference)
@@ -800,10 +825,11 @@ class ProjectorMeasure:
         if upper > RIMS_OVER_LOWER * lower and lower_sharpness < FOREHEAD_SHARP_DOTS:
             lights = [x.lower_only() for x in lights]
 
-        def sharp(x: ProjectorLight) -> float:
+        def sharp(x: ProjectorLight, shaded: bool = SHADED_REFERENCE) -> float:
+            whole = x.sharpness * x.shading_gain if shaded else x.sharpness
             if not (hard_cheeks and np.isfinite(x.cheeks_sharpness)):
-                return x.sharpness
-            return x.cheeks_sharpness if fringe else float(np.fmax(x.cheeks_sharpness, x.sharpness))
+                return whole
+            return x.cheeks_sharpness if fringe else float(np.fmax(x.cheeks_sharpness, whole))
         share, snr, clipped = (med([getattr(x, k) for x in lights]) for k in ("share", "snr", "clipped"))
         est, half, pairs = _pooled([x for x in speckled(lights) if not x.one_sided])
         # The one-sided pairs' floor keeps its half-width: only its lower bound is a floor with 95 %
@@ -813,17 +839,23 @@ class ProjectorMeasure:
         speckle, low, high = ((est, _root(est ** 2 - half), _root(est ** 2 + half)) if pairs else (nan, nan, nan))
         floor_low = _root(floor ** 2 - f_half) if f_pairs else nan
         patterned = sum(x.unexplained > MAX_UNEXPLAINED_TEXTURE for x in lights if np.isfinite(x.contrast2))
-        # The sharpness of the same pairs the speckle and its floor come from.
-        sharpness = med([sharp(x) for x in lights if np.isfinite(x.contrast2) and not x.one_sided])
-        sharpness_floor = med([sharp(x) for x in lights if np.isfinite(x.contrast2) and x.one_sided])
+        # The sharpness of the same pairs the speckle and its floor come from; with the shading's
+        # mid band taken out (``ProjectorLight.shading_gain``) as well, scored when SHADED_REFERENCE.
+        two_sided = [x for x in lights if np.isfinite(x.contrast2) and not x.one_sided]
+        one_sided = [x for x in lights if np.isfinite(x.contrast2) and x.one_sided]
+        sharpness, sharpness_floor = med([sharp(x) for x in two_sided]), med([sharp(x) for x in one_sided])
+        shading_read = any(np.isfinite(x.shaded_reference_sharpness) for x in two_sided + one_sided)
+        shaded_sharpness = med([sharp(x, True) for x in two_sided]) if shading_read else nan
+        shaded_floor = med([sharp(x, True) for x in one_sided]) if shading_read else nan
         # The same pairs' sharpness over what the recorded pattern reads with the very dots that fell
         # on the patches (``reference_dot_shape``): which dots landed there moves a session's absolute
         # reading by +-0.3-0.4 (docs/liveness.md, "A session's dots"). Reported, not scored.
         def ratio(x: ProjectorLight) -> float:
             ok = np.isfinite(x.reference_sharpness) and x.reference_sharpness > 0
             return x.sharpness / x.reference_sharpness if ok else float("nan")
-        sharpness_ratio = med([ratio(x) for x in lights if np.isfinite(x.contrast2) and not x.one_sided])
-        sharpness_ratio_floor = med([ratio(x) for x in lights if np.isfinite(x.contrast2) and x.one_sided])
+        sharpness_ratio = med([ratio(x) for x in two_sided])
+        sharpness_ratio_floor = med([ratio(x) for x in one_sided])
+        shaded_ratio = med([ratio(x) * x.shading_gain for x in two_sided]) if shading_read else nan
         coarse = sum(x.coarse_light for x in lights if np.isfinite(x.contrast2))
         measured = [x for x in lights if np.isfinite(x.contrast2)]
         eyes = [x.eyes_sharpness for x in measured if not x.one_sided]
@@ -833,7 +865,9 @@ class ProjectorMeasure:
         return cls(speckle, low, high, share, snr, clipped, pairs, floor if f_pairs else nan, f_pairs,
                    floor_low=floor_low, patterned=patterned, sharpness=sharpness,
                    sharpness_floor=sharpness_floor, sharpness_ratio=sharpness_ratio,
-                   sharpness_ratio_floor=sharpness_ratio_floor, coarse=coarse, untestable=untestable,
+                   sharpness_ratio_floor=sharpness_ratio_floor, sharpness_shaded=shaded_sharpness,
+                   sharpness_shaded_floor=shaded_floor, sharpness_ratio_shaded=shaded_ratio,
+                   coarse=coarse, untestable=untestable,
                    unmatched=float(inplace.median(unmatched)) if unmatched else nan, pattern_checked=checked,
                    forehead_dropped=sum(x.forehead_dropped for x in measured),
                    forehead=forehead, cheeks=cheeks,
@@ -1259,6 +1293,19 @@ def predicted_pattern(reference: DotReference, patch: IrSkin, lit: AlignedFrameS
     there (``reference.predict``): ``(pattern, covered)`` (:func:`pair_light` also tries it moved by
     each of ``PATTERN_SHIFTS``). None when the reference was recorded for another imager mode or
     the patch has no depth."""
+    depth = _patch_depth(reference, patch, lit)
+    if depth is None:
+        return None
+    raw, good = depth
+    z = np.where(good, raw, np.float32(np.median(raw[good])))
+    y0, x0 = patch.box[0].start or 0, patch.box[1].start or 0
+    return reference.predict(x0, y0, z)
+
+
+def _patch_depth(reference: DotReference, patch: IrSkin, lit: AlignedFrameSet
+                 ) -> tuple[np.ndarray, np.ndarray] | None:
+    """The lit frame's depth on ``patch``'s box (metres, 0 where none) and where it has depth; None
+    when the reference was recorded for another imager mode or the box holds under 20 depth pixels."""
     fs = lit.frameset
     if fs.ir is None or fs.depth is None:
         return None
@@ -1269,9 +1316,70 @@ def predicted_pattern(reference: DotReference, patch: IrSkin, lit: AlignedFrameS
     good = raw > 0
     if good.sum() < 20:
         return None
-    z = np.where(good, raw, np.float32(np.median(raw[good])))
+    return raw, good
+
+
+# The projector's light on a surface, as the reference's reading is shaded (``incidence_shading``):
+# ``SHADING_FLOOR + (1 - SHADING_FLOOR) * cos`` over the squared distance, the cosine between the
+# surface's normal and the ray from the projector. A real projector's irradiance on a diffuse
+# surface is ``cos / r**2`` (floor 0); the simulator shades its dots by ``0.3 + 0.7 * cos`` (its
+# ambient's convention, ``drivers/sim/sensor.py``) times ``(0.5 / z)**2``. The floor is the
+# simulator's: on a real camera the term then under-corrects (a chin-up forehead keeps part of its
+# softness), it never over-corrects; and it bounds the weight any cosine can give one dot against
+# another to 1 / 0.3 (docs/liveness.md, "The dots' shading taken out of the reference").
+SHADING_FLOOR = 0.3
+# The depth is smoothed at the mid band's outer scale (``SHAPE_SIGMAS[2]``) before its normals are
+# taken: a depth map's pixel noise (or a forged depth's facets finer than that) makes no shading of
+# its own in the fine band, which is all the reading's numerator.
+SHADING_SIGMA_PX = SHAPE_SIGMAS[2]
+# ``ProjectorMeasure`` scores the dots' sharpness times each pair's shading gain (``ProjectorLight.
+# shading_gain``, never under 1) when True; False: the shaded reading is reported and decides nothing.
+SHADED_REFERENCE = False
+
+
+def patch_shading(reference: DotReference, patch: IrSkin, lit: AlignedFrameSet) -> np.ndarray | None:
+    """:func:`incidence_shading` on ``patch``'s box of the lit frame from the depth on the skin's own
+    pixels (the box's other pixels, hair, ears, the background, are other surfaces: a depth edge
+    smoothed into the skin would tilt its normals), the projector at the enrolled ``f·b`` over
+    ``fx`` along the baseline (the reference's own, measured on this camera at its enrolment: no
+    profile's nominal baseline is read), or None (under 20 skin pixels with depth)."""
+    depth = _patch_depth(reference, patch, lit)
+    ir = lit.frameset.ir
+    if depth is None or ir is None:
+        return None
+    z, good = depth
+    on_skin = good & patch.mask
+    if on_skin.sum() < 20:
+        return None
     y0, x0 = patch.box[0].start or 0, patch.box[1].start or 0
-    return reference.predict(x0, y0, z)
+    return incidence_shading(z, on_skin, (x0, y0), ir.intrinsics, reference.parallax_px_m / reference.fx)
+
+
+def incidence_shading(z: np.ndarray, good: np.ndarray, origin: tuple[int, int], intrinsics: Intrinsics,
+                      baseline_m: float) -> np.ndarray:
+    """The projector's relative irradiance on each pixel of a depth box (``z`` metres where ``good``,
+    its top-left pixel ``origin`` (x, y) of the imager, pinhole ``intrinsics``): ``SHADING_FLOOR +
+    (1 - SHADING_FLOOR) * cos`` over the squared distance to the projector, ``cos`` between the
+    normal of the depth smoothed at ``SHADING_SIGMA_PX`` (a normalised convolution: pixels without
+    depth take their neighbours') and the ray to the projector at ``(baseline_m, 0, 0)`` in the
+    imager's frame (``dotref``: ``u = u_p + f·b/z``). Normalised to a median of 1 on ``good``."""
+    sigma = float(SHADING_SIGMA_PX)
+    w8 = cv2.GaussianBlur(good.astype(np.float32), (0, 0), sigma)
+    zs = cv2.GaussianBlur(np.where(good, z, np.float32(0.0)), (0, 0), sigma)
+    fill = np.float32(np.median(z[good]))
+    zs = np.where(w8 > 1e-3, zs / np.maximum(w8, np.float32(1e-3)), fill).astype(np.float32)
+    h, w = z.shape
+    u = np.arange(origin[0], origin[0] + w, dtype=np.float32)[None, :]
+    v = np.arange(origin[1], origin[1] + h, dtype=np.float32)[:, None]
+    p = np.stack([(u - np.float32(intrinsics.ppx)) * zs / np.float32(intrinsics.fx),
+                  (v - np.float32(intrinsics.ppy)) * zs / np.float32(intrinsics.fy), zs])
+    n = np.cross(np.gradient(p, axis=2), np.gradient(p, axis=1), axis=0)
+    n *= np.where(np.einsum("kij,kij->ij", n, p) > 0, np.float32(-1.0), np.float32(1.0))   # toward the camera
+    ray = np.array([baseline_m, 0.0, 0.0], np.float32)[:, None, None] - p
+    r2 = np.einsum("kij,kij->ij", ray, ray)
+    cos = np.einsum("kij,kij->ij", n, ray) / np.maximum(np.sqrt(np.einsum("kij,kij->ij", n, n) * r2), 1e-12)
+    shade = (SHADING_FLOOR + (1.0 - SHADING_FLOOR) * np.clip(cos, 0.0, 1.0)) / np.maximum(r2, 1e-6)
+    return (shade / np.median(shade[good])).astype(np.float32)
 
 
 class PatternFit:
@@ -1291,10 +1399,12 @@ class PatternFit:
     two threads)."""
 
     def __init__(self, pattern: np.ndarray, covered: np.ndarray, reference: DotReference | None = None,
-                 source: tuple[IrSkin, AlignedFrameSet] | None = None):
+                 source: tuple[IrSkin, AlignedFrameSet] | None = None, shading: np.ndarray | None = None):
         self.pattern, self.covered, self.reference, self.source = pattern, covered, reference, source
+        self.shading = shading                   # the projector's light model on the patch (``incidence_shading``)
         self._shifts: list[tuple[PatternBands, np.ndarray]] | None = None
         self._blurs: list[np.ndarray] | None = None
+        self._shaded_blurs: list[np.ndarray] | None = None
         self._lock = threading.Lock()
         self._read = False
 
@@ -1328,6 +1438,17 @@ class PatternFit:
             self._blurs = _blurs(self.pattern)
         return self._blurs
 
+    def shaded_blurs(self) -> list[np.ndarray] | None:
+        """The ``_blurs`` of the pattern times its ``shading`` (None without one)."""
+        with self._lock:
+            self._read = True
+            return self._shaded_blurs_now()
+
+    def _shaded_blurs_now(self) -> list[np.ndarray] | None:
+        if self._shaded_blurs is None and self.shading is not None:
+            self._shaded_blurs = _blurs(self.pattern * self.shading)
+        return self._shaded_blurs
+
     def warm(self) -> PatternFit:
         """Every part worked out now (then read from any thread), unless a reader has begun."""
         with self._lock:
@@ -1335,17 +1456,23 @@ class PatternFit:
                 for bands, _ in self._shifts_now():
                     bands.bases()
                 self._blurs_now()
+                self._shaded_blurs_now()
         return self
 
 
 # A predicted pattern as ``pair_light`` takes it: ``(pattern, covered)`` or worked out ahead.
 _Predicted = tuple[np.ndarray, np.ndarray] | PatternFit
+# A pair's pattern readings: ``(unmatched, reference_sharpness, shaded_reference_sharpness)``.
+_PatternFields = tuple[float, float, float]
 
 
 def pattern_fit(reference: DotReference, patch: IrSkin, lit: AlignedFrameSet) -> PatternFit | None:
-    """:func:`predicted_pattern` as a :class:`PatternFit` (nothing worked out yet), or None."""
+    """:func:`predicted_pattern` as a :class:`PatternFit` (nothing worked out yet) with the
+    projector's light model on the patch (:func:`patch_shading`), or None."""
     predicted = predicted_pattern(reference, patch, lit)
-    return PatternFit(*predicted, reference, (patch, lit)) if predicted is not None else None
+    if predicted is None:
+        return None
+    return PatternFit(*predicted, reference, (patch, lit), shading=patch_shading(reference, patch, lit))
 
 
 def shifted_patterns(pattern: np.ndarray, covered: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -1691,21 +1818,23 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     no more than resin does, a living eye and its lids do (docs/liveness.md, "A printed eye band
     pressed onto the face").
 
-    The pattern's readings (``unmatched``, ``reference_sharpness``) are worked out last, after every
+    The pattern's readings (``unmatched``, ``reference_sharpness``, ``shaded_reference_sharpness``) are
+    worked out last, after every
     region's: the rest needs nothing of ``predicted``, so a ``PatternFit`` another thread is still
     warming (the judge's pair lit by a window's last frameset) is waited for only then."""
-    later: list[Callable[[], tuple[float, float]]] = []
+    later: list[Callable[[], _PatternFields]] = []
     light = _regions_read(on, off, skin, same, predicted, checked, forehead, lower, eyes, later)
     if later:
-        unmatched, reference_sharpness = later[0]()
-        light = replace(light, unmatched=unmatched, reference_sharpness=reference_sharpness)
+        unmatched, reference_sharpness, shaded = later[0]()
+        light = replace(light, unmatched=unmatched, reference_sharpness=reference_sharpness,
+                        shaded_reference_sharpness=shaded)
     return light
 
 
 def _regions_read(on: np.ndarray, off: np.ndarray, skin: np.ndarray, same: tuple[np.ndarray, np.ndarray] | None,
                   predicted: _Predicted | None, checked: bool, forehead: np.ndarray | None,
                   lower: np.ndarray | None, eyes: np.ndarray | None,
-                  later: list[Callable[[], tuple[float, float]]]) -> ProjectorLight:
+                  later: list[Callable[[], _PatternFields]]) -> ProjectorLight:
     """:func:`pair_light` but its pattern's readings: the whole skin's reading appends them to
     ``later`` (NaN in what this returns)."""
     eyes_sharpness, eyes_unshaped = float("nan"), False
@@ -1787,7 +1916,7 @@ class _PairImages:
 
 def _pair_reading(img: _PairImages, skin: np.ndarray, predicted: _Predicted | None,
                   checked: bool, shape: bool = True,
-                  later: list[Callable[[], tuple[float, float]]] | None = None) -> ProjectorLight:
+                  later: list[Callable[[], _PatternFields]] | None = None) -> ProjectorLight:
     """:func:`pair_light` on one mask, the glints already out; ``shape=False``: the speckle's
     readings only (no sharpness, coarse light or pattern). ``later``: the pattern's readings
     (``_pattern_fields``) are appended to it, not read here."""
@@ -1821,39 +1950,41 @@ def _pair_reading(img: _PairImages, skin: np.ndarray, predicted: _Predicted | No
         gone = light_gone(img, skin, scale) if shape and np.isfinite(sharpness) else nan
         if gone > MAX_GONE_SHARE:
             sharpness, coarse = nan, nan
-        unmatched, reference_sharpness = _pattern_fields(diff, skin, predicted, same_diff, scale, checked, later)
+        unmatched, reference_sharpness, shaded = _pattern_fields(diff, skin, predicted, same_diff, scale, checked,
+                                                                 later)
         return ProjectorLight(contrast2, level, noise, npix, share, clipped, albedo, unexplained=unexplained,
                               off_level=m_off,
                               sharpness=sharpness, coarse=coarse, moving=moving, gone=gone, unmatched=unmatched,
-                              reference_sharpness=reference_sharpness)
+                              reference_sharpness=reference_sharpness, shaded_reference_sharpness=shaded)
     if share < MIN_PROJECTOR_SHARE:
         return ProjectorLight(nan, level, nan, npix, share, clipped, noise_measured=False)
     # No noise pair: the noise stays in the contrast and the fine band (both err toward hard) and
     # is all the contrast's variance.
     sharpness, coarse = dot_shape(diff, skin, blurs=img.blurs, texture=img.texture) if shape else (nan, nan)
-    unmatched, reference_sharpness = _pattern_fields(diff, skin, predicted, None, 0.0, checked, later)
+    unmatched, reference_sharpness, shaded = _pattern_fields(diff, skin, predicted, None, 0.0, checked, later)
     return ProjectorLight(hp / level ** 2, level, hp, npix, share, clipped, noise_measured=False, off_level=m_off,
                           sharpness=sharpness, coarse=coarse, unmatched=unmatched,
-                          reference_sharpness=reference_sharpness)
+                          reference_sharpness=reference_sharpness, shaded_reference_sharpness=shaded)
 
 
 def _pattern_fields(diff: np.ndarray, skin: np.ndarray, predicted: _Predicted | None, noise_diff: np.ndarray | None,
-                    noise_scale: float, checked: bool, later: list[Callable[[], tuple[float, float]]] | None
-                    ) -> tuple[float, float]:
-    """A reading's ``(unmatched, reference_sharpness)`` (:func:`_pattern_reading`,
-    :func:`reference_dot_shape`), NaN both unless ``checked``; with ``later``, NaN now and the two
-    worked out by what is appended to it."""
+                    noise_scale: float, checked: bool, later: list[Callable[[], _PatternFields]] | None
+                    ) -> _PatternFields:
+    """A reading's ``(unmatched, reference_sharpness, shaded_reference_sharpness)``
+    (:func:`_pattern_reading`, :func:`reference_dot_shape`, :func:`shaded_reference_dot_shape`), NaN
+    all unless ``checked``; with ``later``, NaN now and the three worked out by what is appended to it."""
     nan = float("nan")
     if not checked:
-        return nan, nan
+        return nan, nan, nan
 
-    def read() -> tuple[float, float]:
+    def read() -> _PatternFields:
         return (_pattern_reading(diff, skin, predicted, noise_diff, noise_scale),
-                reference_dot_shape(predicted, skin))
+                reference_dot_shape(predicted, skin), shaded_reference_dot_shape(predicted, skin))
     if later is None:
         return read()
     later.append(read)
-    return nan, nan
+    return nan, nan, nan
+
 
 
 # The recorded pattern must cover this share of a pair's skin pixels for its reading there to stand
@@ -1876,11 +2007,31 @@ def reference_dot_shape(predicted: _Predicted | None, skin: np.ndarray) -> float
     if predicted is None:
         return float("nan")
     fit = PatternFit.of_predicted(predicted)
+    on = _reference_pixels(fit, skin)
+    return dot_shape(fit.pattern, on, blurs=(fit.blurs(), None))[0] if on is not None else float("nan")
+
+
+def shaded_reference_dot_shape(predicted: _Predicted | None, skin: np.ndarray) -> float:
+    """:func:`reference_dot_shape` of the pattern times the projector's light on the surface
+    (``PatternFit.shading``, :func:`incidence_shading`): the reading a hard matte surface of this
+    frame's shape would give with these dots. The cosine of the dots' incidence changes within a
+    few rows near a brow ridge, and that change is mid-band energy the plain pattern does not have
+    (docs/liveness.md, resin28). NaN without a shading or where ``reference_dot_shape`` is."""
+    if predicted is None:
+        return float("nan")
+    fit = PatternFit.of_predicted(predicted)
+    on = _reference_pixels(fit, skin)
+    shaded, shading = fit.shaded_blurs(), fit.shading
+    if on is None or shaded is None or shading is None:
+        return float("nan")
+    return dot_shape(fit.pattern * shading, on, blurs=(shaded, None))[0]
+
+
+def _reference_pixels(fit: PatternFit, skin: np.ndarray) -> np.ndarray | None:
+    """``skin``'s pixels the pattern covers, or None when it covers under ``MIN_REFERENCE_COVER``."""
     npix = int(skin.sum())
     on = skin & fit.covered
-    if npix == 0 or on.sum() < MIN_REFERENCE_COVER * npix:
-        return float("nan")
-    return dot_shape(fit.pattern, on, blurs=(fit.blurs(), None))[0]
+    return on if npix and on.sum() >= MIN_REFERENCE_COVER * npix else None
 
 
 def _blurs(x: np.ndarray) -> list[np.ndarray]:
