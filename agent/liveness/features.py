@@ -1333,8 +1333,12 @@ SHADING_FLOOR = 0.3
 # its own in the fine band, which is all the reading's numerator.
 SHADING_SIGMA_PX = SHAPE_SIGMAS[2]
 # ``ProjectorMeasure`` scores the dots' sharpness times each pair's shading gain (``ProjectorLight.
-# shading_gain``, never under 1) when True; False: the shaded reading is reported and decides nothing.
+# shading_gain``, never under 1) when True; False: the shaded reading decides nothing.
 SHADED_REFERENCE = False
+# The shaded reading is worked out (one shading field and four blurs per pair, on the judge's threads) only when
+# it is scored or this is True (measuring it: ``bench.shading_injector``, a pad-eval run for the records); off,
+# it is NaN and costs nothing (issue 20's overhead budget). Both are read at each call.
+SHADED_REFERENCE_READ = False
 
 
 def patch_shading(reference: DotReference, patch: IrSkin, lit: AlignedFrameSet) -> np.ndarray | None:
@@ -1468,11 +1472,13 @@ _PatternFields = tuple[float, float, float]
 
 def pattern_fit(reference: DotReference, patch: IrSkin, lit: AlignedFrameSet) -> PatternFit | None:
     """:func:`predicted_pattern` as a :class:`PatternFit` (nothing worked out yet) with the
-    projector's light model on the patch (:func:`patch_shading`), or None."""
+    projector's light model on the patch (:func:`patch_shading`; only when ``SHADED_REFERENCE`` or
+    ``SHADED_REFERENCE_READ``, else None and the shaded reading NaN), or None."""
     predicted = predicted_pattern(reference, patch, lit)
     if predicted is None:
         return None
-    return PatternFit(*predicted, reference, (patch, lit), shading=patch_shading(reference, patch, lit))
+    shading = patch_shading(reference, patch, lit) if SHADED_REFERENCE or SHADED_REFERENCE_READ else None
+    return PatternFit(*predicted, reference, (patch, lit), shading=shading)
 
 
 def shifted_patterns(pattern: np.ndarray, covered: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
