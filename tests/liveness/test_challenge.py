@@ -1349,8 +1349,9 @@ def stepped(y, steps, seed, colour=TUBE, size=0.05):
 
 # Seeds 0-15 of ``stepped`` over a genuine face: 3 passes without the plane path (its steps under the
 # decoding's half gain); 11 and 13 stay refused with it (a step's change lands where the lag's drift
-# fit bends it); the other 13 pass in the plane, refused before.
-TUBES = tuple(s for s in range(16) if s not in (3, 11, 13))
+# fit bends it); the other 13 pass in the plane, refused before. Since review 29's 21 bits (7 compared steps,
+# ``ROOM_PLANE_MIN_BITS``) 1, 7, 9 and 12 no longer do (their lags compare 5 or 6 steps): 9 of the 13 pass.
+TUBES = tuple(s for s in range(16) if s not in (1, 3, 7, 9, 11, 12, 13))
 
 
 @pytest.mark.parametrize("seed", TUBES)
@@ -1410,17 +1411,15 @@ def test_two_room_lights_never_pass_in_the_plane(seed):
     """An amber beacon flashing over a street light that steps (two room lights of two colours): across
     both only a line is left, one bit a frame, not enough: the plane path sees the second light's
     changes inside the screen's steps and does not pass; the window is what the verifier without the
-    plane path makes it (but seed 3, passed in the plane: measured, its one flash within the tolerance).
-    Over a stream that does not see the screen (another nonce's sequence, a still face), nothing passes."""
+    plane path makes it (seed 3 passed in the plane, its one flash within the tolerance, until review 29's
+    21 bits: its lag compares fewer than 7 steps). Over a stream that does not see the screen (another nonce's
+    sequence, a still face), nothing passes."""
     rng = np.random.default_rng(seed)
     c = Challenge.from_nonce(bytes([seed + 101]) * 32, 32, (Kind.ILLUMINATION, Kind.PROJECTOR))
     y = flashed(stepped(face_colours(c.steps, 1 + seed % 2, rng), c.steps, seed, STREET), c.steps, seed)
     r, before = verify_illumination(c.steps, y), verify_illumination(c.steps, y, room_plane=False)
-    if seed == 3:       # one flash, and the street light's step along nearly the plane's own light: passes
-        assert r.passed and not before.passed
-    else:
-        assert (r.passed, r.measurable, r.detail) == (before.passed, before.measurable, before.detail), r
-        assert not r.passed
+    assert (r.passed, r.measurable, r.detail) == (before.passed, before.measurable, before.detail), r
+    assert not r.passed
     other = illumination_steps(bytes([seed + 151]) * 32, 32)
     for stream in (face_colours(other, 1, rng), face_colours(c.steps, 1, rng, gain=0.0)):
         for s in range(4):
