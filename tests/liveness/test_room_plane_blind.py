@@ -64,12 +64,13 @@ def test_the_plane_reads_only_a_full_window():
     assert C.ROOM_PLANE_MIN_FRAMES == C.window_frames([C.Kind.ILLUMINATION]) > len(BLIND)
     assert C._room_plane(_steps(), np.asarray(BLIND), C.ILLUMINATION_MAX_LAG, C.ILLUMINATION_MIN_SEPARATION,
                          C.ILLUMINATION_STEP_NOISE, C.ILLUMINATION_NOISE_SPREAD, C.ILLUMINATION_CROSSTALK) is None
-    short = C.ROOM_PLANE_MIN_FRAMES
+    short, bits = C.ROOM_PLANE_MIN_FRAMES, C.ROOM_PLANE_MIN_BITS
     try:
         C.ROOM_PLANE_MIN_FRAMES = len(BLIND)          # the minimum as screen28 merged it: the hole, reproduced
+        C.ROOM_PLANE_MIN_BITS = 15                    # ... with its bits (21 since review 29)
         assert C.verify_illumination(_steps(), np.asarray(BLIND)).passed
     finally:
-        C.ROOM_PLANE_MIN_FRAMES = short
+        C.ROOM_PLANE_MIN_FRAMES, C.ROOM_PLANE_MIN_BITS = short, bits
 
 
 # Two blind 32-frameset windows the plane path passed at a separation of 3 noise units (the coordinator's run of review
@@ -171,4 +172,91 @@ def test_a_blind_full_window_needs_the_planes_wider_separation_to_be_refused(ste
     assert len(y) == C.ROOM_PLANE_MIN_FRAMES and not C.verify_illumination(seq, y, room_plane=False).passed
     assert not C.verify_illumination(seq, y).passed
     monkeypatch.setattr(C, "ROOM_PLANE_MIN_SEPARATION", C.ILLUMINATION_MIN_SEPARATION)
+    monkeypatch.setattr(C, "ROOM_PLANE_MIN_BITS", 15)   # the bits then (21 since review 29, which refuses it too)
     assert C.verify_illumination(seq, y).passed          # the hole at the full path's separation, reproduced
+
+
+# review 29: the injector chooses the room light's course as it chooses its direction. The warm window above, refused
+# at 5 noise units under the course review 28's search drew, passes today's verifier (the plane path, lag 3, 24 frames
+# and 5 steps compared, separation 5.0-6.5) when its light along the warm tube's colour is instead dimmed once by two
+# gains, twice, or dimmed then raised (of 200 courses ``bench.room_plane_injector.room`` draws along that direction, 28
+# passed on main 53f11c2; docs/liveness.md, *Review 29*). Refused since the plane path asks 21 bits, 7 compared steps
+# (``ROOM_PLANE_MIN_BITS``).
+WARM_LIGHT = np.array([0.82, 0.47, 0.32]) / np.linalg.norm([0.82, 0.47, 0.32])
+COURSES = {"dimmed once": [0.0] * 12 + [-2.0] * 20,
+           "dimmed twice": [0.0] * 6 + [-1.6] * 6 + [-3.0] * 20,
+           "dimmed then raised": [0.0] * 20 + [-2.2] * 5 + [0.4] + [1.7] * 6}
+
+
+@pytest.mark.parametrize("course", list(COURSES), ids=list(COURSES))
+def test_a_blind_full_window_under_a_course_it_chose_is_refused(course):
+    seq = tuple(C.Step(start, frames, rgb) for start, frames, rgb in WARM_STEPS)
+    y = np.asarray(WARM) + 0.02 * np.asarray(COURSES[course])[:, None] * WARM_LIGHT   # 0.02: the stream's gain
+    assert not C.verify_illumination(seq, y, room_plane=False).passed
+    r = C.verify_illumination(seq, y)
+    assert not r.passed, (r.lag_frames, r.checked, r.separation, r.detail)
+
+
+# review 29: window 1722 of ``bench.plane_search``'s first run at seed 2911: another nonce's sequence (wrong on 19 of
+# the 23 compared frames in full colour) under a pink light the search chose, (0.671, 0.066, 0.738), a drawn course;
+# main 53f11c2's plane path passes it at lag 2, 23 frames and 6 steps compared (18 bits), separation 9.9. Values
+# rounded to 6 decimals. Refused since ``ROOM_PLANE_MIN_BITS`` is 21 (7 compared steps).
+PINK_STEPS = (
+    (0, 5, (1.0, 1.0, 1.0)),
+    (5, 5, (1.0, 0.0, 1.0)),
+    (10, 4, (0.0, 0.0, 0.0)),
+    (14, 6, (1.0, 0.0, 1.0)),
+    (20, 5, (0.0, 0.0, 0.0)),
+    (25, 4, (1.0, 1.0, 1.0)),
+    (29, 3, (0.0, 1.0, 1.0)),
+)
+PINK = [
+    (0.225348, 0.149387, 0.125979),
+    (0.249493, 0.152501, 0.151416),
+    (0.227375, 0.14805, 0.12754),
+    (0.243639, 0.174225, 0.145541),
+    (0.246981, 0.17116, 0.150687),
+    (0.228293, 0.168696, 0.128328),
+    (0.224191, 0.170662, 0.122727),
+    (0.21764, 0.151399, 0.14051),
+    (0.216817, 0.149991, 0.137847),
+    (0.215526, 0.150486, 0.134174),
+    (0.224925, 0.151607, 0.128372),
+    (0.214859, 0.151391, 0.118504),
+    (0.216488, 0.153204, 0.117269),
+    (0.235609, 0.170555, 0.116215),
+    (0.234709, 0.169716, 0.116338),
+    (0.233665, 0.172972, 0.115365),
+    (0.205061, 0.151711, 0.125461),
+    (0.208777, 0.152122, 0.129665),
+    (0.207401, 0.150077, 0.130503),
+    (0.206792, 0.152441, 0.13017),
+    (0.225475, 0.151553, 0.149833),
+    (0.204387, 0.150911, 0.123566),
+    (0.22539, 0.171344, 0.106505),
+    (0.235421, 0.171261, 0.118281),
+    (0.228468, 0.170163, 0.111682),
+    (0.227976, 0.172038, 0.109025),
+    (0.230841, 0.170666, 0.113389),
+    (0.236266, 0.172802, 0.115666),
+    (0.242532, 0.15368, 0.143726),
+    (0.25247, 0.153157, 0.154985),
+    (0.247038, 0.151239, 0.149684),
+    (0.233895, 0.151492, 0.135781)]
+
+
+def test_a_blind_full_window_under_a_pink_light_is_refused():
+    seq = tuple(C.Step(start, frames, rgb) for start, frames, rgb in PINK_STEPS)
+    y = np.asarray(PINK)
+    assert len(y) == C.ROOM_PLANE_MIN_FRAMES and not C.verify_illumination(seq, y, room_plane=False).passed
+    r = C.verify_illumination(seq, y)
+    assert not r.passed, (r.lag_frames, r.checked, r.separation, r.detail)
+
+
+def test_the_plane_path_asks_seven_steps_and_the_pink_window_passed_at_six(monkeypatch):
+    """The refusal is the bits': at 18 (6 steps) the pink window passes the plane path still."""
+    assert C.ROOM_PLANE_MIN_BITS == 21
+    seq = tuple(C.Step(start, frames, rgb) for start, frames, rgb in PINK_STEPS)
+    monkeypatch.setattr(C, "ROOM_PLANE_MIN_BITS", 18)
+    r = C.verify_illumination(seq, np.asarray(PINK))
+    assert r.passed and r.detail == C.PLANE_PASSED and r.lag_frames == 2
