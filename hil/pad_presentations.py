@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from drivers.sim import ATTACKS
-from drivers.sim.families import POOLS, presentation_query
+from drivers.sim.families import presentation_query
 from hil.padeval import INJECTIONS, LIVE, SPLITS
 
 
@@ -44,12 +44,6 @@ def presentation_uri(split: str, species: str, index: int, inject: str | None = 
     if cornea:
         q["cornea"] = "1"
     return "sim://?" + "&".join(f"{k}={v}" for k, v in q.items())
-
-
-def ir_leak_splits() -> tuple[str, ...]:
-    """The splits whose every camera's IR imagers lack an IR-pass filter: those ``--ir-leak`` can run."""
-    from drivers.sim.profiles import get_profile
-    return tuple(s for s in SPLITS if all(get_profile(c).visible_response is not None for c in POOLS[s].cameras))
 
 
 def presentations(split: str, *, live: int, per_species: int, injection: int,

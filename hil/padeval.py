@@ -73,7 +73,7 @@ timeline, and the reader's only wall-clock bound is on waiting for a frame that 
 same command gives the same records, on an idle machine or a loaded one.
 
 The code: this module is the split registry (``SPLITS``, ``UNSEEN_SPLITS``, the species ``LIVE`` and
-``INJECTIONS``, a run's default sizes); ``hil.pad_presentations`` draws a run's presentations from a
+``INJECTIONS``, a run's default sizes, ``ir_leak_splits``); ``hil.pad_presentations`` draws a run's presentations from a
 split and an index, ``hil.pad_prompts`` has the people who follow prompts, ``hil.pad_enrolment`` each
 sim camera's projector enrolment, ``hil.pad_records`` runs presentations into records (JSONL) and reads
 them back, ``hil.pad_fit`` fits ramps and thresholds on train and rescores records, and
@@ -99,3 +99,9 @@ LIVE = "live"
 DEFAULT_PER_SPECIES = 30
 DEFAULT_LIVE = 150
 DEFAULT_INJECTION = 30
+
+
+def ir_leak_splits() -> tuple[str, ...]:
+    """The splits whose every camera's IR imagers lack an IR-pass filter: those ``--ir-leak`` can run."""
+    from drivers.sim.profiles import get_profile
+    return tuple(s for s in SPLITS if all(get_profile(c).visible_response is not None for c in POOLS[s].cameras))

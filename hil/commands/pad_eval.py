@@ -88,10 +88,10 @@ def run(args) -> int:
     if args.report_only and args.records is None:
         raise UsageError("--report-only needs --records FILE")
     ir_leak = bool(getattr(args, "ir_leak", False))
-    if ir_leak and args.split not in pad_presentations.ir_leak_splits():
+    if ir_leak and args.split not in P.ir_leak_splits():
         raise UsageError(f"--ir-leak: the {args.split} family has a camera whose IR imagers see no visible light "
                          f"(an IR-pass or band-pass filter, or not known); splits it runs on: "
-                         f"{', '.join(pad_presentations.ir_leak_splits())}")
+                         f"{', '.join(P.ir_leak_splits())}")
     if ir_leak and (args.recordings is not None or args.write_calibration):
         raise UsageError("--ir-leak applies to simulator presentations, not to --recordings or --write-calibration")
     cornea = bool(getattr(args, "cornea", False))

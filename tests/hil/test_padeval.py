@@ -18,7 +18,7 @@ from drivers.sim import ATTACKS
 from drivers.sim.families import POOLS
 from hil import pad_enrolment, pad_fit, pad_prompts, pad_records, pad_report
 from hil import padeval as P
-from hil.pad_presentations import Presentation, ir_leak_splits, presentation_nonce, presentation_uri, presentations
+from hil.pad_presentations import Presentation, presentation_nonce, presentation_uri, presentations
 
 
 def rec(kind: str, species: str, outcome: str, score: float | None = None, reason: str | None = None,
@@ -724,7 +724,7 @@ def test_ir_leak_runs_are_rendered_with_the_key_enrolled_alike_and_reported_apar
     assert not any("ir_leak" in u for u in pad_enrolment.enrolment_uris(plain[0].uri))
     # (The thirteenth family's D435i, the fifteenth's Gemini 335Le and the sixteenth's Gemini 330 lack the
     # filter too; those families render the leak on every URI.)
-    assert ir_leak_splits() == ("train", "field", "eighth", "thirteenth", "fifteenth", "sixteenth")
+    assert P.ir_leak_splits() == ("train", "field", "eighth", "thirteenth", "fifteenth", "sixteenth")
     f = tmp_path / "eighth.jsonl"
     base = rec("attack", "screen_still", "rejected", 0.1, split="eighth")
     recs = [base, {**rec("attack", "screen_video", "rejected", 0.0, split="eighth", x=1),
@@ -831,7 +831,7 @@ def test_fourteenth_split_is_accepted_and_lists_its_own_pools():
     # The fourteenth family (evaluated once, whole, in the twenty-fifth session): its split parses and its
     # presentations are listed (nothing is presented).
     assert P.SPLITS[-4:] == ("fourteenth", "fifteenth", "sixteenth", "seventeenth")
-    assert "fourteenth" not in ir_leak_splits()
+    assert "fourteenth" not in P.ir_leak_splits()
     items = _assert_split_lists_its_own_pools("fourteenth", "d456", live=4)
     # Striped by the blinds, TOO_BRIGHT_TO_VERIFY steps the person aside out of the sun (shade=1).
     assert pad_prompts.followed_uri(items[0].uri, "TOO_BRIGHT_TO_VERIFY", 1) == items[0].uri + "&shade=1"
@@ -859,7 +859,7 @@ def test_each_fourteenth_camera_enrols_its_projector_under_the_familys_enrolment
 def test_fifteenth_split_is_accepted_and_lists_its_own_pools():
     # The fifteenth family (evaluated once, whole, in the twenty-sixth session): its split parses and its
     # presentations are listed (nothing is presented).
-    assert P.SPLITS[-3:] == ("fifteenth", "sixteenth", "seventeenth") and "fifteenth" in ir_leak_splits()
+    assert P.SPLITS[-3:] == ("fifteenth", "sixteenth", "seventeenth") and "fifteenth" in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("fifteenth", "gemini335le", live=8)
 
 
@@ -874,7 +874,7 @@ def test_each_fifteenth_camera_enrols_its_projector_under_the_familys_enrolment_
 def test_sixteenth_split_is_accepted_and_lists_its_own_pools():
     # The sixteenth family (evaluated once, whole, in the twenty-seventh session): its split parses and its
     # presentations are listed (nothing is presented).
-    assert P.SPLITS[-2:] == ("sixteenth", "seventeenth") and "sixteenth" in ir_leak_splits()
+    assert P.SPLITS[-2:] == ("sixteenth", "seventeenth") and "sixteenth" in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("sixteenth", "gemini330", live=8)
 
 
@@ -889,7 +889,7 @@ def test_each_sixteenth_camera_enrols_its_projector_under_the_familys_enrolment_
 def test_seventeenth_split_is_accepted_and_lists_its_own_pools():
     # The seventeenth family (evaluated once, whole, in the twenty-eighth session): its split parses, its
     # presentations are listed (nothing is presented), and its RealSense D436 is rendered with an IR-pass filter.
-    assert P.SPLITS[-1] == "seventeenth" and "seventeenth" not in ir_leak_splits()
+    assert P.SPLITS[-1] == "seventeenth" and "seventeenth" not in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("seventeenth", "d436", live=8)
 
 
