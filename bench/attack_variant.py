@@ -11,6 +11,7 @@ from pathlib import Path
 
 from agent.liveness.fusion import load_thresholds
 from agent.quality import QualityGate
+from hil import pad_presentations, pad_prompts, pad_records
 from hil import padeval as P
 
 
@@ -27,13 +28,13 @@ def run(split: str, items: Iterable[tuple[str, int]], follow_prompts: int, out: 
     gate = QualityGate()
     thresholds = load_thresholds("kiosk", challenged=True)
 
-    def attempt(p: P.Presentation) -> dict:
-        return P.run_presentation(p, frames=32, passive=False, gate=gate, thresholds=thresholds)
+    def attempt(p: pad_presentations.Presentation) -> dict:
+        return pad_records.run_presentation(p, frames=32, passive=False, gate=gate, thresholds=thresholds)
 
     sink = out.open("a") if out else None
     for sp, i in items:
-        p = P.Presentation("attack", sp, split, i, P.presentation_uri(split, sp, i))
-        rec = P.run_following(p, follow_prompts, attempt)
+        p = pad_presentations.Presentation("attack", sp, split, i, pad_presentations.presentation_uri(split, sp, i))
+        rec = pad_prompts.run_following(p, follow_prompts, attempt)
         rec.update(tag)
         if sink:
             sink.write(json.dumps(rec) + "\n")

@@ -104,7 +104,8 @@ def session(index: int, gate: Any, thresholds: Any, *, reference: bool = False, 
     two in alternating order by the presentation's index."""
     import drivers
     from agent.session.offline import capture
-    from hil.padeval import Presentation, dot_reference_for, presentation_nonce, presentation_uri
+    from hil.pad_enrolment import dot_reference_for
+    from hil.pad_presentations import Presentation, presentation_nonce, presentation_uri
     p = Presentation("bona_fide", "live", "train", index, presentation_uri("train", "live", index))
     ref = dot_reference_for(p.uri)
     with drivers.open(p.uri) as cam:

@@ -52,7 +52,8 @@ def _window(index: int, gate: Any, thresholds: Any) -> Any:
     from agent.liveness.challenge import projector_states
     from agent.liveness.judge import Judge, _edges, _noise_pair, _usual_power
     from agent.session.offline import capture
-    from hil.padeval import Presentation, dot_reference_for, presentation_nonce, presentation_uri
+    from hil.pad_enrolment import dot_reference_for
+    from hil.pad_presentations import Presentation, presentation_nonce, presentation_uri
     p = Presentation("bona_fide", "live", SPLIT, index, presentation_uri(SPLIT, "live", index))
     ref = dot_reference_for(p.uri)
     with drivers.open(p.uri) as cam:

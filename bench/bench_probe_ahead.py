@@ -45,7 +45,7 @@ def session(index: int, sup: Any, gate: Any, signer: Any, key: Any) -> dict[str,
     from agent.session.offline import capture
     from agent.session.probe_ahead import ProbeAhead
     from agent.uplink.probe import build_payload, seal_probe
-    from hil.padeval import Presentation, presentation_nonce, presentation_uri
+    from hil.pad_presentations import Presentation, presentation_nonce, presentation_uri
     from proto.capture_agent.v1 import ingest_pb2 as pb
 
     p = Presentation("bona_fide", "live", "train", index, presentation_uri("train", "live", index))

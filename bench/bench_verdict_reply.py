@@ -84,7 +84,7 @@ def session(index: int, gate: Any, thresholds: Any, runs: int) -> dict[str, Any]
     from agent.liveness.worker import quality_summary
     from agent.pipeline.align import release_scratch
     from agent.session.offline import capture
-    from hil.padeval import Presentation, presentation_nonce, presentation_uri
+    from hil.pad_presentations import Presentation, presentation_nonce, presentation_uri
     p = Presentation("bona_fide", "live", "train", index, presentation_uri("train", "live", index))
     with drivers.open(p.uri) as cam:
         cap = capture(cam, FRAMES, presentation_nonce(p), gate, require_quality=True)

@@ -43,7 +43,7 @@ from bench import attack_variant
 from drivers.sim import species as S
 from drivers.sim.head import head_layers
 from drivers.sim.subject import MISS, PAPER, SILICONE, print_texture
-from hil import padeval as P
+from hil import pad_presentations, pad_records
 
 CUES = ("projector_speckle", "projector_sharpness", "projector_speckle_forehead", "projector_speckle_cheeks",
         "projector_sharpness_cheeks", "projector_speckle_upper", "projector_speckle_lower",
@@ -93,8 +93,8 @@ def install(thickness_m: float, soft: bool, narrow: bool = False, down_m: float 
     S.NEW_WORN["print_eyes"] = pressed_band
 
 
-def salted_nonce(salt: str) -> Callable[[P.Presentation], bytes]:
-    """A presentation's challenge nonce under ``salt`` in place of ``hil.padeval.presentation_nonce``'s:
+def salted_nonce(salt: str) -> Callable[[pad_presentations.Presentation], bytes]:
+    """A presentation's challenge nonce under ``salt`` in place of ``hil.pad_presentations.presentation_nonce``'s:
     fixed by the salt and the URI (repeatable), another for each salt."""
     key = b"capture-agent/conformal_band/" + salt.encode() + b"\0"
     return lambda p: hashlib.sha256(key + p.uri.encode()).digest()
@@ -127,17 +127,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.salts:
         attack_variant.run(args.split, items, args.follow_prompts, args.out, tag, CUES)
         return 0
-    own = P.presentation_nonce
+    own = pad_records.presentation_nonce            # the name pad_records.run_presentation reads
     before = len(args.out.read_text().splitlines()) if args.out and args.out.exists() else 0
     tally: collections.Counter[str] = collections.Counter()
     salts = [x for x in args.salts.split(",") if x]
     try:
         for salt in salts:
-            P.presentation_nonce = salted_nonce(salt)  # type: ignore[assignment]
+            pad_records.presentation_nonce = salted_nonce(salt)  # type: ignore[assignment]
             print("salt", salt, flush=True)
             attack_variant.run(args.split, items, args.follow_prompts, args.out, {**tag, "salt": salt}, CUES)
     finally:
-        P.presentation_nonce = own
+        pad_records.presentation_nonce = own
     if args.out:
         for line in args.out.read_text().splitlines()[before:]:
             rec = json.loads(line)

@@ -1,7 +1,7 @@
 """Issue 14, per-camera dot sharpness: does the camera's own hard-surface sharpness, measured in its
 projector enrolment, make skin's ``projector_sharpness`` comparable across cameras?
 
-``scenes``: each camera's pad-eval enrolment scenes (``hil.padeval.enrolment_uris``: a flat print at
+``scenes``: each camera's pad-eval enrolment scenes (``hil.pad_enrolment.enrolment_uris``: a flat print at
 0.45 m and 0.65 m, the bare wall at 1.6 m), the projector switched every 4 frames as
 ``projector-enrol`` switches it; on every on-off pair the measure the judge takes on skin
 (``features.dot_shape``: fine over mid band energy of the difference, the noise of two consecutive
@@ -15,7 +15,7 @@ per scene::
 ``compare``: pad-eval records (``--records``) scored on ``projector_sharpness`` as it is (absolute)
 and divided by (ratio) or less (difference) a per-camera hard-surface value, JSON ``{"d435": 2.02,
 ...}``: per camera and species the values, and for the live faces against the hard masks and head
-models (``detectors.HARD_3D``) what an ``all`` ramp fitted by ``hil.padeval.fit_ramp`` would see,
+models (``detectors.HARD_3D``) what an ``all`` ramp fitted by ``hil.pad_fit.fit_ramp`` would see,
 and how far apart the cameras' live medians lie (in units of the live faces' interquartile range,
 so the forms compare)::
 
@@ -42,7 +42,8 @@ from agent.commands.projector_enrol import RUN_FRAMES, collect_framesets
 from agent.liveness.challenge import dot_energy, projector_states
 from agent.liveness.detectors import HARD_3D
 from agent.liveness.features import SATURATED_DN, dot_shape
-from hil.padeval import enrolment_uris, fit_ramp
+from hil.pad_enrolment import enrolment_uris
+from hil.pad_fit import fit_ramp
 
 PAIRS = 6                    # on-off cycles a scene (each gives two pairs)
 BOARD_DEPTH_M = 0.04

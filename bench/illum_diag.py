@@ -152,7 +152,8 @@ def field(split: str, indices: Sequence[int]) -> None:
     from agent.liveness.judge import judge
     from agent.quality import QualityGate
     from agent.session.offline import capture
-    from hil.padeval import LIVE, Presentation, presentation_nonce, presentation_uri
+    from hil.pad_presentations import Presentation, presentation_nonce, presentation_uri
+    from hil.padeval import LIVE
 
     for i in indices:
         p = Presentation("bona_fide", LIVE, split, i, presentation_uri(split, LIVE, i))

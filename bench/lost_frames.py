@@ -1,6 +1,6 @@
 """Lost framesets in the challenge window (issue 14, review 7's medium): pad-eval presentations
 with the simulator dropping frames (``&drop=P``: each frame of each stream lost with probability P),
-judged as ``pad-eval`` judges them (``hil.padeval.run_presentation``: its thresholds, its nonce),
+judged as ``pad-eval`` judges them (``hil.pad_records.run_presentation``: its thresholds, its nonce),
 twice in this process:
 
 * ``unchecked``: the window's gap check off (``WindowGaps.check`` answers None), i.e. the window
@@ -58,6 +58,7 @@ from agent.pipeline.sync import FrameSetMatcher
 from agent.quality import QualityGate
 from agent.session import offline
 from drivers.frame import ClockDomain, Frame, FrameSet, Intrinsics, PixelFormat, StreamKind
+from hil import pad_presentations, pad_records
 from hil import padeval as P
 
 FRAMES = 32
@@ -71,7 +72,7 @@ def _outcome(rec: dict[str, Any]) -> str:
     return f"{rec.get('outcome')}:{rec.get('verdict')}"
 
 
-def _run(p: P.Presentation, gate: QualityGate, checked: bool) -> tuple[dict[str, Any], bool | None]:
+def _run(p: pad_presentations.Presentation, gate: QualityGate, checked: bool) -> tuple[dict[str, Any], bool | None]:
     """One presentation; with ``checked`` false the window's gap check is off. Returns the record
     and, unchecked, whether the window it judged had a gap."""
     seen: dict[str, Any] = {}
@@ -87,13 +88,13 @@ def _run(p: P.Presentation, gate: QualityGate, checked: bool) -> tuple[dict[str,
 
     if not checked:
         G.WindowGaps.check = no_check  # type: ignore[method-assign]
-    P.capture = capture
+    pad_records.capture = capture
     try:
-        rec = P.run_presentation(p, frames=FRAMES, passive=False, gate=gate,
-                                 thresholds=load_thresholds("kiosk", challenged=True))
+        rec = pad_records.run_presentation(p, frames=FRAMES, passive=False, gate=gate,
+                                           thresholds=load_thresholds("kiosk", challenged=True))
     finally:
         G.WindowGaps.check = real_check  # type: ignore[method-assign]
-        P.capture = real_capture
+        pad_records.capture = real_capture
     sets = seen.get("sets") or []
     gapped = None
     if not checked and sets:
@@ -213,8 +214,8 @@ def main(argv: list[str]) -> int:
         fast90(args.fast90, args.drop)
         return 0
     species = [s for s in args.species.split(",") if s]
-    items = P.presentations(args.split, live=args.live, per_species=args.per_species, injection=args.injection,
-                            species=[P.LIVE, *species])
+    items = pad_presentations.presentations(args.split, live=args.live, per_species=args.per_species,
+                                            injection=args.injection, species=[P.LIVE, *species])
     items = [dataclasses.replace(p, uri=f"{p.uri}&drop={args.drop:g}") if args.drop > 0 else p for p in items]
     gate = QualityGate()
     counts: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)

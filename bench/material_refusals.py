@@ -66,7 +66,7 @@ from agent.liveness.fusion import load_thresholds
 from drivers.errors import CaptureAgentError
 from drivers.sim.config import SimConfig
 from drivers.sim.scene import ambient_nir_share
-from hil.padeval import rescore
+from hil.pad_fit import rescore
 
 _EXPOSURE = re.compile(r"IR exposure held at (\d+) us for the challenge \(auto-exposure (\d+) us\)")
 

@@ -2,7 +2,7 @@
 the projector's glints taken out (``features.without_glints``), and where the brightest light beside
 the skin patches was: its ratio to the patches' brightest and its distance from them (px).
 
-One bona fide presentation (``hil.padeval.run_presentation``, the CLI's thresholds and nonce),
+One bona fide presentation (``hil.pad_records.run_presentation``, the CLI's thresholds and nonce),
 rendered once per pose, optionally with URI keys changed (``--set camera=d435``: a camera of
 another family needs ``--set family=any``, which skips the projector enrolment; ``--yaws``: one
 run per yaw). For each pair: the contrast and dot sharpness as the judge read them, the same pair
@@ -28,6 +28,7 @@ from agent.liveness import judge as J
 from agent.liveness.detectors import active_ramps, cue_summary
 from agent.liveness.fusion import decide, load_thresholds
 from agent.quality import QualityGate
+from hil import pad_fit, pad_presentations, pad_records
 from hil import padeval as P
 
 
@@ -56,8 +57,8 @@ def beside(on: np.ndarray, off: np.ndarray, skin: np.ndarray) -> tuple[float, fl
 
 def run(split: str, index: int, keys: dict[str, str]) -> dict[str, Any]:
     """One presentation, with each of its pairs read with and without the glints taken out."""
-    p = P.presentations(split, live=index + 1, per_species=0, injection=0, species=[P.LIVE])[index]
-    p = P.Presentation(p.kind, p.species, p.split, p.index, with_keys(p.uri, keys))
+    p = pad_presentations.presentations(split, live=index + 1, per_species=0, injection=0, species=[P.LIVE])[index]
+    p = pad_presentations.Presentation(p.kind, p.species, p.split, p.index, with_keys(p.uri, keys))
     kept: dict[str, Any] = {}
     finish, pool = J.Judge.finish, F.ProjectorMeasure.pool
 
@@ -73,8 +74,8 @@ def run(split: str, index: int, keys: dict[str, str]) -> dict[str, Any]:
     J.Judge.finish = finish_kept  # type: ignore[method-assign]
     F.ProjectorMeasure.pool = pool_kept  # type: ignore[method-assign]
     try:
-        rec = P.run_presentation(p, frames=32, passive=False, gate=QualityGate(), thresholds=thresholds,
-                                 dot_reference=keys.get("family") != "any")
+        rec = pad_records.run_presentation(p, frames=32, passive=False, gate=QualityGate(), thresholds=thresholds,
+                                           dot_reference=keys.get("family") != "any")
     finally:
         J.Judge.finish = finish  # type: ignore[method-assign]
         F.ProjectorMeasure.pool = pool  # type: ignore[method-assign]
@@ -114,11 +115,11 @@ def run(split: str, index: int, keys: dict[str, str]) -> dict[str, Any]:
     if left_in_lights and rec.get("detectors"):
         # The session as main scored it: its cues with the projector's taken from the pairs read
         # with the glints left in (the pairs themselves are chosen by the frames' energies, not by
-        # their readings), scored by the judge's own rules (``padeval.rescore``).
+        # their readings), scored by the judge's own rules (``pad_fit.rescore``).
         m = F.ProjectorMeasure.pool(left_in_lights)
         cues = {k: v for k, v in (rec.get("cues") or {}).items() if not k.startswith("projector_")}
         cues.update({k: v for k, v in cue_summary([], projector=m, motion={}).items() if k.startswith("projector_")})
-        score = P.rescore({**rec, "cues": cues}, active_ramps())
+        score = pad_fit.rescore({**rec, "cues": cues}, active_ramps())
         out["left_in"] = {"score": round(score, 4), "verdict": decide(score, thresholds),
                           "floor": round(m.floor, 3), "floor_low": round(m.floor_low, 3),
                           "sharpness_floor": round(m.sharpness_floor, 3), "pairs": m.pairs, "one_sided": m.floor_pairs}

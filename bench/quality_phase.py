@@ -37,7 +37,8 @@ def run_one(uri: str, nonce: bytes, gate: QualityGate) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     from agent.quality import QualityGate
-    from hil.padeval import UNSEEN_SPLITS, presentation_nonce, presentations
+    from hil.pad_presentations import presentation_nonce, presentations
+    from hil.padeval import UNSEEN_SPLITS
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--split", required=True)

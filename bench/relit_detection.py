@@ -31,7 +31,7 @@ from agent.pipeline.align import AlignedFrameSet, align_frameset
 from agent.pipeline.frames import framesets
 from agent.quality.faces import head_in_depth
 from drivers.sim.config import ATTACKS
-from hil.padeval import presentation_uri
+from hil.pad_presentations import presentation_uri
 
 RECORDS = "/work/fourteenth-records/live.jsonl"
 COST: list[float] = []       # the second try's time over the first's, frame by frame where it ran

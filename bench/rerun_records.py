@@ -2,7 +2,7 @@
 
 A defect found on a family's records (the sixth family's open-shade clipped skin, issue 14) is
 measured on the very presentations that showed it: each record's presentation (its own URI, hence
-its scene and nonce) is run as ``pad-eval`` runs it (``hil.padeval.run_presentation``, following
+its scene and nonce) is run as ``pad-eval`` runs it (``hil.pad_records.run_presentation``, following
 distance prompts up to ``--follow-prompts`` times as ``run_following`` does), and the new record is
 written with the old outcome beside it (``old``). Nothing of a face is written.
 
@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from agent.liveness.fusion import load_thresholds
+from hil import pad_presentations, pad_prompts, pad_records
 from hil import padeval as P
 
 
@@ -41,24 +42,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--follow-prompts", type=int, default=0)
     args = ap.parse_args(argv)
     keys = [k.strip() for k in args.keys.read_text().splitlines() if k.strip()]
-    recs = {r["key"]: r for r in P.read_records(args.records)}
+    recs = {r["key"]: r for r in pad_records.read_records(args.records)}
     refused = sorted({k for k in keys if k.split("/", 1)[0] in P.UNSEEN_SPLITS
                       or (k in recs and recs[k]["split"] in P.UNSEEN_SPLITS)})
     if refused:
         raise SystemExit(f"{', '.join(refused)}: a family that is not to be run")
-    gate = P.kiosk_gate()
+    gate = pad_records.kiosk_gate()
     thresholds = load_thresholds("kiosk", challenged=True)
 
-    def attempt(p: P.Presentation) -> dict:
-        return P.run_presentation(p, frames=32, passive=False, gate=gate, thresholds=thresholds)
+    def attempt(p: pad_presentations.Presentation) -> dict:
+        return pad_records.run_presentation(p, frames=32, passive=False, gate=gate, thresholds=thresholds)
 
     before: collections.Counter[str] = collections.Counter()
     after: collections.Counter[str] = collections.Counter()
     with args.out.open("w") as fh:
         for k in keys:
             old = recs[k]
-            p = P.Presentation(old["kind"], old["species"], old["split"], old["index"], old["uri"])
-            new = P.run_following(p, args.follow_prompts, attempt) if args.follow_prompts else attempt(p)
+            p = pad_presentations.Presentation(old["kind"], old["species"], old["split"], old["index"], old["uri"])
+            new = pad_prompts.run_following(p, args.follow_prompts, attempt) if args.follow_prompts else attempt(p)
             new["old"] = {"outcome": old["outcome"], "verdict": old.get("verdict"), "reason": old.get("reason")}
             fh.write(json.dumps(new) + "\n")
             fh.flush()

@@ -6,7 +6,7 @@ less?
 
 ``run``: pad-eval's own presentations (``families.presentation_query``: identity, light, lux, pose,
 background), with the camera, the distance and the scattering model set, each run as pad-eval runs
-it (``hil.padeval.run_presentation``: the camera enrolled under the same model, the quality phase,
+it (``hil.pad_records.run_presentation``: the camera enrolled under the same model, the quality phase,
 the challenge window, the judge). One JSON record a line, pad-eval's record plus ``scatter``,
 ``camera``, ``distance_mm``; a record already in the file (same key) is not run again::
 
@@ -60,7 +60,7 @@ GROUPS = {"live": ("live",), "hard_3d": HARD_3D, "silicone_mask": ("silicone_mas
 def presentation(split: str, species: str, index: int, camera: str, distance_mm: int, scatter: str,
                  core: float | None = None) -> Any:
     from drivers.sim.families import presentation_query
-    from hil.padeval import Presentation
+    from hil.pad_presentations import Presentation
     q = presentation_query(split, species, index)
     q.update(camera=camera, distance_mm=str(distance_mm))
     if scatter != "fixed":
@@ -76,7 +76,7 @@ def run(out: Path, *, split: str, scatter: str, cameras: list[str], distances: l
         per_cell: int, frames: int, core: float | None = None) -> None:
     from agent.liveness.fusion import load_thresholds
     from agent.quality import QualityGate
-    from hil.padeval import run_presentation
+    from hil.pad_records import run_presentation
     done = set()
     if out.exists():
         done = {json.loads(line)["bench_key"] for line in out.read_text().splitlines() if line.strip()}

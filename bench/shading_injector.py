@@ -96,7 +96,8 @@ class Pair:
 def judged_pairs(species: str, index: int) -> list[Pair]:
     """The two-sided on-off pairs the judge read on train ``species``/``index`` as pad-eval runs it."""
     from agent.liveness.fusion import load_thresholds
-    from hil import padeval as P
+    from hil.pad_presentations import Presentation, presentation_uri
+    from hil.pad_records import kiosk_gate, run_presentation
     kept: list[Pair] = []
     orig = J.projector_light_on
 
@@ -108,8 +109,8 @@ def judged_pairs(species: str, index: int) -> list[Pair]:
         return x
     J.projector_light_on = wrapped
     try:
-        p = P.Presentation("attack", species, "train", index, P.presentation_uri("train", species, index))
-        P.run_presentation(p, frames=32, passive=False, gate=P.kiosk_gate(),
+        p = Presentation("attack", species, "train", index, presentation_uri("train", species, index))
+        run_presentation(p, frames=32, passive=False, gate=kiosk_gate(),
                            thresholds=load_thresholds("kiosk", challenged=True))
     finally:
         J.projector_light_on = orig

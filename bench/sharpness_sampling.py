@@ -5,7 +5,7 @@ dots"). A session's ``projector_sharpness`` is the median over its on-off pairs 
 fine- over mid-band energy on the skin patches (``features.dot_shape``). The pairs of one session
 see the same dots on the same skin (the face holds nearly still for a second), so their agreement
 says nothing about how the reading depends on *which* dots happened to land on the patches. This
-bench measures that: each presentation is run as pad-eval runs it (``hil.padeval.run_presentation``:
+bench measures that: each presentation is run as pad-eval runs it (``hil.pad_records.run_presentation``:
 the camera enrolled, the quality phase, the 32-frameset challenge window, the judge) and again with
 its head turned by a fraction of a degree (``--jitter``), which moves the face's skin under the
 projector's fixed dots by about a pixel and changes nothing else that the judge reads. Per run it
@@ -43,7 +43,7 @@ DEFAULT_JITTER = (-1.0, -0.5, 0.5, 1.0)
 
 def _uri(split: str, species: str, index: int, sets: dict[str, str]) -> str:
     from bench.pair_glints import with_keys
-    from hil.padeval import presentation_uri
+    from hil.pad_presentations import presentation_uri
     return with_keys(presentation_uri(split, species, index), sets)
 
 
@@ -103,12 +103,12 @@ def _pattern_seed(seed: int | None) -> Any:
     def make(cls: Any, width: int, height: int, seed_: int = 7, fx: float | None = None) -> Any:
         return original(cls, width, height, seed, fx) if fx is not None else original(cls, width, height, seed)
     DotPattern.make = classmethod(make)  # type: ignore[method-assign, assignment]
-    import hil.padeval as padeval
-    padeval._DOT_REFERENCES.clear()          # enrol the camera again under this pattern (in this process)
+    from hil import pad_enrolment
+    pad_enrolment._DOT_REFERENCES.clear()    # enrol the camera again under this pattern (in this process)
 
     def undo() -> None:
         DotPattern.make = classmethod(original)  # type: ignore[method-assign, assignment]
-        padeval._DOT_REFERENCES.clear()
+        pad_enrolment._DOT_REFERENCES.clear()
     return undo
 
 
@@ -117,7 +117,8 @@ def present_probed(probe: Any, pseed: int | None, split: str, species: str, inde
     """One presentation as pad-eval runs it (``run_presentation``) under the dot pattern drawn with
     ``pseed`` (None: the camera's own), with ``probe`` reading its pairs; the probe is closed and the
     pattern undone whatever happens. Returns pad-eval's record."""
-    from hil.padeval import Presentation, run_presentation
+    from hil.pad_presentations import Presentation
+    from hil.pad_records import run_presentation
     undo = _pattern_seed(pseed)
     try:
         kind = "bona_fide" if species == "live" else "attack"
@@ -210,7 +211,7 @@ def ratio_scored(paths: list[Path], attack: float, live: float) -> None:
 
     from agent.liveness import detectors as D
     from agent.liveness.fusion import load_thresholds
-    from hil.padeval import rescore
+    from hil.pad_fit import rescore
     ratio = D.Ramp("projector_sharpness_ratio", attack, live, D.HARD_3D)
 
     class Sharp(D.Ramp):

@@ -58,7 +58,8 @@ from agent.quality import QualityGate
 from agent.quality.metrics import discs_mask
 from agent.session.offline import capture
 from drivers.errors import CaptureAgentError
-from hil.padeval import Presentation, dot_reference_for, presentation_nonce, presentation_uri
+from hil.pad_enrolment import dot_reference_for
+from hil.pad_presentations import Presentation, presentation_nonce, presentation_uri
 
 FRAMES = 32
 # MediaPipe face-mesh indices. Upper face: forehead, brows, eye corners, bridge and nose (what a

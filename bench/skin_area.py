@@ -5,7 +5,7 @@ Until the seventeenth session the projector material measure read the dots on th
 a few dozen dots. Which dots happened to land there moved a session's sharpness by +-0.3-0.4
 (``bench.sharpness_sampling``, docs/liveness.md "A session's dots"), and every pair of the session
 sees the same dots, so more pairs do not help; more skin (more distinct dots) may. This bench runs
-each presentation as pad-eval runs it (``hil.padeval.run_presentation``: enrolment, quality phase, the
+each presentation as pad-eval runs it (``hil.pad_records.run_presentation``: enrolment, quality phase, the
 32-frameset challenge window, the judge on its own region, ``features.material_skin``) and, on the
 very same frames, reads every on-off pair again on each of ``_variants()``' skin regions (other
 landmarks, other radii; ``r10`` is the skin patches, main f50f5c3's region, ``r20o`` the one adopted),
@@ -21,8 +21,8 @@ same face, pose, light and schedule; other dots on the skin), as ``bench.sharpne
 dot patterns, pooled over presentations as an RMS) and the spread across presentations (SD of the
 as-run readings), live and attacks apart. ``gate``: per region, every ramp on a projector cue (the
 challenge material detector's speckle and sharpness, life signs' ``challenge_soft_dots``) refitted on
-the train rows with pad-eval's own rule (``hil.padeval.fit_ramp``), and each row rescored
-(``hil.padeval.rescore``) with the region's projector cues in place of the record's, against main's
+the train rows with pad-eval's own rule (``hil.pad_fit.fit_ramp``), and each row rescored
+(``hil.pad_fit.rescore``) with the region's projector cues in place of the record's, against main's
 judge (region ``--before-region``, default ``r20o``; the ramps of ``--before``, a calibration file):
 live refused and attacks accepted per family and species, and every verdict that changed with its
 readings either side. Rows hold no face data: readings only. Never on the unseen family
@@ -244,7 +244,7 @@ def fitted_ramps(train: list[dict[str, Any]], name: str, base: Mapping[str, Any]
     signs' ``challenge_soft_dots``) refitted on ``train`` rows read on region ``name`` (pad-eval's
     rule, ``fit_ramps``' for these; the as-run patterns only, one row per presentation)."""
     from agent.liveness.detectors import DETECTORS, Ramp
-    from hil.padeval import _values, fit_ramp
+    from hil.pad_fit import _values, fit_ramp
     recs = [_with_region(r["record"], r["regions"].get(name)) for r in train
             if r["pattern_seed"] is None and _judged(r)]
     rule_of = {n: (rule, q) for rule, ns, q in DETECTORS.values() for n in ns}
@@ -276,7 +276,7 @@ def gate(train_paths: list[Path], dev_paths: list[Path], before: Path | None, ke
     attacks accepted per family and species, and every row whose verdict changed with its readings
     either side."""
     from agent.liveness.fusion import load_thresholds
-    from hil.padeval import rescore
+    from hil.pad_fit import rescore
     live_min = load_thresholds("kiosk", challenged=True).live_min
     train = _rows(train_paths)
     rows = [r for r in train + _rows(dev_paths) if _judged(r) and r["pattern_seed"] is None]

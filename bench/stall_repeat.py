@@ -1,5 +1,5 @@
 """Issue 14: does a pad-eval presentation give the same record when the process stalls? One
-presentation (``hil.padeval.run_presentation``, the CLI's thresholds and nonce) run twice in this
+presentation (``hil.pad_records.run_presentation``, the CLI's thresholds and nonce) run twice in this
 process: as is, and with a real 0.2 s sleep between the depth and IR deliveries of one depth tick
 (the process descheduled there on a loaded machine: more than the frameset matcher's 4-frame
 latency bound at 30 fps). Prints both outcomes, the projector schedule check of each and whether
@@ -22,10 +22,11 @@ from agent.liveness.fusion import load_thresholds
 from agent.quality import QualityGate
 from drivers.frame import StreamKind
 from drivers.sim import camera as simcam
+from hil import pad_presentations, pad_records
 from hil import padeval as P
 
 
-def _run(p: P.Presentation, stall_tick: int | None, stall_s: float) -> dict[str, Any]:
+def _run(p: pad_presentations.Presentation, stall_tick: int | None, stall_s: float) -> dict[str, Any]:
     deliver = simcam.SimCamera._deliver
 
     def stalling(self: simcam.SimCamera, kind: StreamKind, *a: Any, **kw: Any) -> None:
@@ -35,8 +36,8 @@ def _run(p: P.Presentation, stall_tick: int | None, stall_s: float) -> dict[str,
 
     simcam.SimCamera._deliver = stalling  # type: ignore[method-assign]
     try:
-        return P.run_presentation(p, frames=32, passive=False, gate=QualityGate(),
-                                  thresholds=load_thresholds("kiosk", challenged=True))
+        return pad_records.run_presentation(p, frames=32, passive=False, gate=QualityGate(),
+                                            thresholds=load_thresholds("kiosk", challenged=True))
     finally:
         simcam.SimCamera._deliver = deliver  # type: ignore[method-assign]
 
@@ -57,7 +58,7 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     split, _, index = args.presentation.partition(":")
     i = int(index)
-    p = P.presentations(split, live=i + 1, per_species=0, injection=0, species=[P.LIVE])[i]
+    p = pad_presentations.presentations(split, live=i + 1, per_species=0, injection=0, species=[P.LIVE])[i]
     calm = _run(p, None, args.stall_s)
     stalled = _run(p, args.stall_tick, args.stall_s)
     print(p.key)

@@ -127,7 +127,7 @@ def attacks(families: list[str], n: int) -> None:
     from agent.quality.gate import QualityGate
     from bench.relit_detection import _aligned, flat_print
     from drivers.sim.config import ATTACKS
-    from hil.padeval import presentation_uri
+    from hil.pad_presentations import presentation_uri
 
     gate = QualityGate()
 

@@ -2,7 +2,7 @@
 against main 4d96aa7's reading, on the very same frames (issue 14, review 25's attack B on textured
 surfaces; docs/liveness.md, "Attack B on textured surfaces: the unlit texture taken out").
 
-``run`` presents each ``split:species:index`` as pad-eval runs it (``hil.padeval.run_presentation``,
+``run`` presents each ``split:species:index`` as pad-eval runs it (``hil.pad_records.run_presentation``,
 the 32-frameset challenge window, the judge on the material region) with this tree's judge, and reads
 every on-off pair again as main read it (``_PairImages.texture`` unset: the difference's shape as it
 is), pooled as the judge pools (``ProjectorMeasure.pool``). A row holds pad-eval's record (no face
@@ -10,8 +10,8 @@ data) and both readings' projector cues (``bench.skin_area.projector_cues``, the
 
 ``gate`` refits the ramps on the dots' sharpness (``REFIT``: the challenge material detector's, life
 signs' ``challenge_soft_dots``, the eye region's ``eye_dots``) on the train rows' texture-out readings
-with pad-eval's rule (``hil.padeval.fit_ramp`` via ``bench.skin_area.fitted_ramps``), the others as
-``--before`` has them, and rescores every row (``hil.padeval.rescore``): main (main's reading, main's
+with pad-eval's rule (``hil.pad_fit.fit_ramp`` via ``bench.skin_area.fitted_ramps``), the others as
+``--before`` has them, and rescores every row (``hil.pad_fit.rescore``): main (main's reading, main's
 ramps), texture-out at main's ramps, texture-out refitted; live refused and attacks accepted per
 family and species, and each row whose verdict changed.
 
@@ -117,7 +117,7 @@ def gate(train_paths: list[Path], dev_paths: list[Path], before: Path | None, wr
     from agent.liveness.detectors import DETECTORS, Ramp
     from agent.liveness.fusion import load_thresholds
     from bench.skin_area import _judged, _ramps_of, _rows, _said, _with_region, fitted_ramps, tally
-    from hil.padeval import _values, fit_ramp, rescore
+    from hil.pad_fit import _values, fit_ramp, rescore
     live_min = load_thresholds("kiosk", challenged=True).live_min
     train = [r for r in _rows(train_paths) if MAIN in r["regions"] or not _judged(r)]
     rows = [r for r in train + _rows(dev_paths) if _judged(r)]

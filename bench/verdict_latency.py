@@ -147,7 +147,7 @@ def main(argv: list[str]) -> int:
     from agent.pipeline.align import align_frameset
     from agent.quality import QualityGate
     from agent.session.offline import capture
-    from hil.padeval import Presentation, presentation_nonce, presentation_uri
+    from hil.pad_presentations import Presentation, presentation_nonce, presentation_uri
     ref_tree = str(Path(argv[0]).resolve())
     n = int(argv[1]) if len(argv) > 1 else 6
     own_tree = str(Path(__file__).resolve().parents[1])

@@ -104,7 +104,7 @@ RAMPS: dict[str, Ramp] = {
     # spread them. A printed band pressed onto the face keeps the wearer's own eye recess (docs/liveness.md,
     # "A printed eye band pressed onto the face"). Unread (no two-sided pair): the recess alone decides;
     # unread because light moved on the discs (``features.dot_shape_read``): not measurable (``evaluate``).
-    # Fitted (``hil.padeval.fit_ramp``, "all": separable) on the discs at 0.12 eye spacings: 55 train
+    # Fitted (``hil.pad_fit.fit_ramp``, "all": separable) on the discs at 0.12 eye spacings: 55 train
     # lives 0.346-1.320 (99th percentile 1.312), 20 train printed eyes 1.325-2.033 (pad-eval's
     # print_eyes and glasses_print, 4 each; pressed bands, full, narrow and cut at the lower lid, 4 each;
     # docs/liveness.md, "The eye discs at 0.12"). Kept with the unlit texture taken out of the dots'
@@ -122,7 +122,7 @@ RAMPS: dict[str, Ramp] = {
 }
 # How each detector combines its ramps: "all" (the weakest decides: every cue must look alive) or
 # "any" (the strongest decides: one sign of life is enough), and for "any" the share of its training
-# attacks each cue's attack end must lie beyond (``hil.padeval.fit_ramp``). Motion stops head models
+# attacks each cue's attack end must lie beyond (``hil.pad_fit.fit_ramp``). Motion stops head models
 # on a stand; the few of them whose landmarks jitter like a drifting face are life_signs' (no blink,
 # sharp dots) to stop, so its ends may leave 10 % of them.
 DETECTORS: dict[str, tuple[str, tuple[str, ...], float]] = {

@@ -12,6 +12,7 @@ from agent.errors import UsageError
 from agent.liveness.detectors import active_ramps, ramps
 from agent.liveness.fusion import CALIBRATION_PATH, load_calibration, load_thresholds
 from drivers.sim import ATTACKS
+from hil import pad_fit, pad_presentations, pad_records, pad_report
 from hil import padeval as P
 
 
@@ -118,35 +119,37 @@ def run(args) -> int:
         print(f"[{k}/{n}] {rec['species']:<15} {what:<32} score {score if score is not None else '-'}",
               file=sys.stderr)
 
-    items = P.presentations(args.split, live=args.live, per_species=args.per_species,
-                            injection=0 if args.passive else args.injection, species=species, ir_leak=ir_leak,
-                            cornea=cornea)
+    items = pad_presentations.presentations(args.split, live=args.live, per_species=args.per_species,
+                                            injection=0 if args.passive else args.injection, species=species,
+                                            ir_leak=ir_leak, cornea=cornea)
     if args.report_only:
-        records = P.read_records(args.records)
+        records = pad_records.read_records(args.records)
     else:
-        made = P.run(items, frames=args.frames, passive=args.passive, thresholds=thresholds, records=args.records,
-                     progress=None if args.json else progress, recordings=args.recordings,
-                     dot_reference=not args.no_dot_reference, follow_prompts=args.follow_prompts)
-        records = P.read_records(args.records) if args.records is not None else made
+        made = pad_records.run(items, frames=args.frames, passive=args.passive, thresholds=thresholds,
+                               records=args.records, progress=None if args.json else progress,
+                               recordings=args.recordings, dot_reference=not args.no_dot_reference,
+                               follow_prompts=args.follow_prompts)
+        records = pad_records.read_records(args.records) if args.records is not None else made
     if args.write_calibration:
         # Every ramp and both modes' thresholds, from this file's train records (passive ones for
         # the per-frame cues, challenged ones for the projector's speckle).
         write_calibration(records, args.frames)
     # Scores as the current calibration's ramps give them (records keep the score of their run).
-    records = P.rescored(records, active_ramps(refresh=True))
+    records = pad_fit.rescored(records, active_ramps(refresh=True))
     if args.split == "train":
-        fit = P.fit_thresholds(P.select(records, split="train", passive=args.passive, frames=args.frames,
-                                        source=source, follow_prompts=args.follow_prompts, ir_leak=ir_leak,
-                                        cornea=cornea))
+        fit = pad_fit.fit_thresholds(pad_records.select(records, split="train", passive=args.passive,
+                                                        frames=args.frames, source=source,
+                                                        follow_prompts=args.follow_prompts, ir_leak=ir_leak,
+                                                        cornea=cornea))
         live_min = fit["live_min"]
         threshold_source = ("fitted on this train split (APCER <= 0.1 % per species, margin 0.02; "
                             f"not held: {', '.join(fit['not_held']) or 'none'})")
     else:
         live_min = load_thresholds("kiosk", challenged=not args.passive).live_min
         threshold_source = f"{CALIBRATION_PATH.name} ({mode}), fitted on train"
-    out = P.report(records, split=args.split, passive=args.passive, live_min=live_min,
-                   threshold_source=threshold_source, frames=args.frames, source=source,
-                   follow_prompts=args.follow_prompts, ir_leak=ir_leak, cornea=cornea)
+    out = pad_report.report(records, split=args.split, passive=args.passive, live_min=live_min,
+                            threshold_source=threshold_source, frames=args.frames, source=source,
+                            follow_prompts=args.follow_prompts, ir_leak=ir_leak, cornea=cornea)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -155,13 +158,13 @@ def run(args) -> int:
 
 
 def write_calibration(records: list[dict], frames: int) -> None:
-    train = P.select(records, split="train", frames=frames, source="sim")
+    train = pad_records.select(records, split="train", frames=frames, source="sim")
     passive = [r for r in train if r["passive"]]
     challenged = [r for r in train if not r["passive"]]
     if not passive:
         raise UsageError("--write-calibration needs the train family's passive records (pad-eval --split train "
                          "--passive --records FILE) to fit the cues on")
-    fitted = P.fit_ramps(passive, challenged)
+    fitted = pad_fit.fit_ramps(passive, challenged)
     r = ramps(fitted["ramps"])
     cal = {k: v for k, v in load_calibration().items() if k not in ("ramps", "ramps_fit")}
     cal["note"] = ("fitted by `capture-agent pad-eval --split train --write-calibration` on the simulator's "
@@ -169,8 +172,8 @@ def write_calibration(records: list[dict], frames: int) -> None:
     cal["ramps"], cal["ramps_fit"] = fitted["ramps"], fitted["notes"]
     for mode, recs in (("passive", passive), ("challenged", challenged)):
         if recs:
-            fit = P.fit_thresholds(P.rescored(recs, r))
-            cal = P.with_mode(cal, mode, fit, {"split": "train", "frames": frames})
+            fit = pad_fit.fit_thresholds(pad_fit.rescored(recs, r))
+            cal = pad_fit.with_mode(cal, mode, fit, {"split": "train", "frames": frames})
     CALIBRATION_PATH.write_text(json.dumps(cal, indent=2) + "\n")
 
 

@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 
 from bench import rerun_records as R
+from hil import pad_presentations, pad_records
 from hil import padeval as P
 
 
 def _record(split: str, index: int) -> dict:
-    return {"v": P.RECORD_VERSION, "key": f"{split}/bona_fide/live/{index}", "split": split, "kind": "bona_fide",
-            "species": "live", "index": index, "uri": f"sim://?subject=live&family={split}&identity={index}",
+    return {"v": pad_records.RECORD_VERSION, "key": f"{split}/bona_fide/live/{index}", "split": split,
+            "kind": "bona_fide", "species": "live", "index": index,
+            "uri": f"sim://?subject=live&family={split}&identity={index}",
             "outcome": "rejected", "verdict": "attack", "reason": None}
 
 
@@ -33,11 +35,11 @@ def test_a_development_family_runs_again(files: tuple[Path, Path, Path], monkeyp
     keys.write_text("seventh/bona_fide/live/3\n")
     ran: list[str] = []
 
-    def present(p: P.Presentation, **_: object) -> dict:
+    def present(p: pad_presentations.Presentation, **_: object) -> dict:
         ran.append(p.key)
         return {"key": p.key, "uri": p.uri, "outcome": "accepted", "verdict": "live"}
 
-    monkeypatch.setattr(P, "run_presentation", present)
+    monkeypatch.setattr(pad_records, "run_presentation", present)
     assert R.main([str(recs), "--keys", str(keys), "--out", str(out)]) == 0
     assert ran == ["seventh/bona_fide/live/3"]
     row = json.loads(out.read_text())
@@ -51,10 +53,10 @@ def test_the_unseen_family_is_refused_before_anything_runs(files: tuple[Path, Pa
     # The unseen family's key after a development family's: nothing runs, not even the first.
     keys.write_text("seventh/bona_fide/live/3\neighth/bona_fide/live/3\n")
 
-    def present(p: P.Presentation, **_: object) -> dict:
+    def present(p: pad_presentations.Presentation, **_: object) -> dict:
         raise AssertionError(f"{p.key} was run")
 
-    monkeypatch.setattr(P, "run_presentation", present)
+    monkeypatch.setattr(pad_records, "run_presentation", present)
     with pytest.raises(SystemExit, match="eighth/bona_fide/live/3"):
         R.main([str(recs), "--keys", str(keys), "--out", str(out)])
     assert not out.exists()
@@ -94,6 +96,6 @@ def test_quality_phase_refuses_the_unseen_family_before_anything_runs(monkeypatc
 
     # Whichever family is unseen, not a name written into the bench.
     monkeypatch.setattr(P, "UNSEEN_SPLITS", frozenset({"seventh"}))
-    monkeypatch.setattr(P, "presentations", present)
+    monkeypatch.setattr(pad_presentations, "presentations", present)
     with pytest.raises(SystemExit):
         quality_phase.main(["--split", "seventh", "--live", "1"])

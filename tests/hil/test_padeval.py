@@ -14,15 +14,19 @@ from agent.liveness.detectors import active_ramps
 from agent.liveness.dotref import DotReference
 from agent.liveness.fusion import VerdictThresholds
 from agent.quality import QualityGate
+from drivers.sim import ATTACKS
+from drivers.sim.families import POOLS
+from hil import pad_enrolment, pad_fit, pad_prompts, pad_records, pad_report
 from hil import padeval as P
+from hil.pad_presentations import Presentation, presentation_nonce, presentation_uri, presentations
 
 
 def rec(kind: str, species: str, outcome: str, score: float | None = None, reason: str | None = None,
         split: str = "heldout", **extra) -> dict:
     uri = ("sim://?subject=x&camera=d455&light=daylight&lux=300&distance_mm=450&yaw=3&background=plain")
-    return {"v": P.RECORD_VERSION, "key": f"{split}/{kind}/{species}/{len(extra)}", "split": split, "kind": kind,
-            "species": species, "uri": uri, "passive": False, "frames": 32, "outcome": outcome, "score": score,
-            "reason": reason, **extra}
+    return {"v": pad_records.RECORD_VERSION, "key": f"{split}/{kind}/{species}/{len(extra)}", "split": split,
+            "kind": kind, "species": species, "uri": uri, "passive": False, "frames": 32, "outcome": outcome,
+            "score": score, "reason": reason, **extra}
 
 
 def test_report_keys_bounds_and_apart_counts():
@@ -34,7 +38,7 @@ def test_report_keys_bounds_and_apart_counts():
                + [rec("attack", "print", "accepted", 0.8)]
                + [rec("attack", "screen_still", "not_acquired", reason="DEPTH_SPARSE") for _ in range(30)]
                + [rec("injection", "splice", "rejected", 0.0) for _ in range(30)])
-    out = P.report(records, split="heldout", passive=False, live_min=0.6, threshold_source="test", frames=32)
+    out = pad_report.report(records, split="heldout", passive=False, live_min=0.6, threshold_source="test", frames=32)
     assert out["split"] == "heldout"
     for key in ("bpcer", "bpcer_upper95", "fta", "species"):
         assert key in out
@@ -68,7 +72,7 @@ def test_attack_non_response_has_a_lower_bound_and_its_counts_in_the_text_table(
                + [rec("attack", "print_cutout", "rejected", 0.0) for _ in range(7)]
                + [rec("attack", "mask", "rejected", 0.0) for _ in range(10)]
                + [rec("bona_fide", "live", "accepted", 0.9) for _ in range(5)])
-    out = P.report(records, split="heldout", passive=False, live_min=0.6, threshold_source="test", frames=32)
+    out = pad_report.report(records, split="heldout", passive=False, live_min=0.6, threshold_source="test", frames=32)
     by = {s["name"]: s for s in out["species"]}
     # One-sided 95 % Clopper-Pearson lower bounds: 0.05^(1/10) with none acquired; beta(0.05; k, n-k+1).
     assert by["screen_still"]["apnrr_lower95"] == pytest.approx(0.05 ** 0.1, abs=1e-4)          # 0.741
@@ -101,8 +105,8 @@ def test_fta_and_bpcer_are_broken_down_by_fitzpatrick_type():
                                   None if refused else 0.9, reason="FACE_TOO_DARK" if refused else None,
                                   split="train"), "uri": uri})
     records.append({**rec("bona_fide", "live", "accepted", 0.9, split="train"), "uri": base + "&skin=1"})
-    rows = {r["value"]: r for r in P.report(records, split="train", passive=False, live_min=0.6,
-                                            threshold_source="test", frames=32)["conditions"]["skin"]}
+    rows = {r["value"]: r for r in pad_report.report(records, split="train", passive=False, live_min=0.6,
+                                                     threshold_source="test", frames=32)["conditions"]["skin"]}
     assert sorted(rows) == [f"Fitzpatrick {t}" for t in range(1, 7)]
     assert rows["Fitzpatrick 6"]["fta"]["errors"] == 3 and rows["Fitzpatrick 6"]["fta"]["n"] == 4
     assert rows["Fitzpatrick 1"]["fta"]["errors"] == 0 and rows["Fitzpatrick 1"]["fta"]["n"] == 5   # the URI's skin=
@@ -113,10 +117,10 @@ def test_thresholds_are_fitted_above_every_training_attack():
     records = ([rec("bona_fide", "live", "accepted", s, split="train") for s in (0.9, 0.8, 0.7)]
                + [rec("attack", "mask", "rejected", s, split="train") for s in (0.1, 0.55, 0.2)]
                + [rec("attack", "print", "rejected", 0.0, split="train")])
-    fit = P.fit_thresholds(records)
+    fit = pad_fit.fit_thresholds(records)
     assert fit["live_min"] == pytest.approx(0.57, abs=1e-3)          # above the worst attack, margin 0.02
     assert fit["attack_max"] < fit["live_min"]
-    assert P.threshold_for_apcer({"a": [0.1, 0.3]}, 0.001) == pytest.approx(0.3, abs=1e-5)
+    assert pad_fit.threshold_for_apcer({"a": [0.1, 0.3]}, 0.001) == pytest.approx(0.3, abs=1e-5)
 
 
 def _query(uri: str) -> dict[str, str]:
@@ -124,32 +128,33 @@ def _query(uri: str) -> dict[str, str]:
 
 
 def test_a_person_told_to_move_steps_along_the_axis_by_their_own_seed():
-    uri = P.presentation_uri("fifth", "live", 3)
+    uri = presentation_uri("fifth", "live", 3)
     q = _query(uri)
-    closer, back = P.followed_uri(uri, "MOVE_CLOSER", 1), P.followed_uri(uri, "MOVE_BACK", 1)
+    closer, back = pad_prompts.followed_uri(uri, "MOVE_CLOSER", 1), pad_prompts.followed_uri(uri, "MOVE_BACK", 1)
     step = float(q["distance_mm"]) - float(_query(closer)["distance_mm"])
-    lo, hi = P.PROMPT_STEP_RANGE_MM
+    lo, hi = pad_prompts.PROMPT_STEP_RANGE_MM
     assert lo - 0.5 <= step <= hi + 0.5
     assert float(_query(back)["distance_mm"]) - float(q["distance_mm"]) == pytest.approx(step, abs=1)
     for moved in (closer, back):                    # the same person, light, pose, background and seed stream
         assert {k: v for k, v in _query(moved).items() if k != "distance_mm"} == \
                {k: v for k, v in q.items() if k != "distance_mm"}
-    assert P.followed_uri(uri, "MOVE_CLOSER", 1) == closer                  # reproducible
-    assert P.followed_uri(uri, "MOVE_CLOSER", 2) != closer                  # each attempt its own step
-    steps = [P.prompt_step_mm(seed, 1) for seed in range(200)]
+    assert pad_prompts.followed_uri(uri, "MOVE_CLOSER", 1) == closer                  # reproducible
+    assert pad_prompts.followed_uri(uri, "MOVE_CLOSER", 2) != closer                  # each attempt its own step
+    steps = [pad_prompts.prompt_step_mm(seed, 1) for seed in range(200)]
     assert min(steps) >= lo and max(steps) <= hi and len(set(steps)) > 150
-    assert abs(sum(steps) / len(steps) - P.PROMPT_STEP_MM) < 5
+    assert abs(sum(steps) / len(steps) - pad_prompts.PROMPT_STEP_MM) < 5
 
 
 def test_a_person_told_the_light_is_too_bright_steps_into_shade():
-    uri = P.presentation_uri("sixth", "live", 0)
+    uri = presentation_uri("sixth", "live", 0)
     q = _query(uri)
-    shade = P.followed_uri(uri, "TOO_BRIGHT_TO_VERIFY", 1)
-    assert float(_query(shade)["lux"]) == pytest.approx(float(q["lux"]) / P.SHADE_FACTOR, abs=0.05)
+    shade = pad_prompts.followed_uri(uri, "TOO_BRIGHT_TO_VERIFY", 1)
+    assert float(_query(shade)["lux"]) == pytest.approx(float(q["lux"]) / pad_prompts.SHADE_FACTOR, abs=0.05)
     assert {k: v for k, v in _query(shade).items() if k != "lux"} == {k: v for k, v in q.items() if k != "lux"}
     assert list(_query(shade)) == list(q)                                   # the keys in their order
     dim = uri.replace(f"lux={q['lux']}", "lux=2")
-    assert float(_query(P.followed_uri(dim, "TOO_BRIGHT_TO_VERIFY", 1))["lux"]) == 1.0   # the simulator's least
+    dimmer = pad_prompts.followed_uri(dim, "TOO_BRIGHT_TO_VERIFY", 1)
+    assert float(_query(dimmer)["lux"]) == 1.0   # the simulator's least
 
 
 def test_a_person_told_too_bright_steps_out_of_the_light_that_is_bright():
@@ -159,12 +164,13 @@ def test_a_person_told_too_bright_steps_out_of_the_light_that_is_bright():
 
     keys = {"eighth": "direct_sun", "eleventh": "dappled_sun", "twelfth": "headlights"}
     for family, light in keys.items():
-        uri = next(u for i in range(40) if f"light={light}&" in (u := P.presentation_uri(family, "live", i)))
+        uri = next(u for i in range(40) if f"light={light}&" in (u := presentation_uri(family, "live", i)))
         q = _query(uri)
-        told = P.followed_uri(uri, "TOO_BRIGHT_TO_VERIFY", 1, 2.0)
+        told = pad_prompts.followed_uri(uri, "TOO_BRIGHT_TO_VERIFY", 1, 2.0)
         if light == "headlights":
             # No step leaves a headlamp's sweep; the car has passed: the retry's answer, lux kept.
-            assert told == P.followed_uri(uri, "LIGHT_CHANGED", 1, 2.0) == f"{uri}&t0_s={2.0 + P.RETRY_PAUSE_S}"
+            later = f"{uri}&t0_s={2.0 + pad_prompts.RETRY_PAUSE_S}"
+            assert told == pad_prompts.followed_uri(uri, "LIGHT_CHANGED", 1, 2.0) == later
             continue
         # Out of the sun, into the shade: the lux kept, only shade=1 added; the simulator takes the sun off.
         assert told == f"{uri}&shade=1"
@@ -173,13 +179,13 @@ def test_a_person_told_too_bright_steps_out_of_the_light_that_is_bright():
         if light == "dappled_sun":
             assert Scene(SimConfig.from_query(q)).dapple is not None and Scene(cfg).dapple is None
         # Already in the shade: a further prompt is the open-shade answer (a quarter of the lux).
-        deeper = P.followed_uri(told, "TOO_BRIGHT_TO_VERIFY", 2, 2.0)
-        assert float(_query(deeper)["lux"]) == pytest.approx(float(q["lux"]) / P.SHADE_FACTOR, abs=0.05)
+        deeper = pad_prompts.followed_uri(told, "TOO_BRIGHT_TO_VERIFY", 2, 2.0)
+        assert float(_query(deeper)["lux"]) == pytest.approx(float(q["lux"]) / pad_prompts.SHADE_FACTOR, abs=0.05)
         assert _query(deeper)["shade"] == "1"
     # Every other light as before (the sixth's open shade and street: test above; the ring light too).
-    ring = next(u for i in range(40) if "light=ring_light&" in (u := P.presentation_uri("twelfth", "live", i)))
-    assert float(_query(P.followed_uri(ring, "TOO_BRIGHT_TO_VERIFY", 1))["lux"]) == \
-        pytest.approx(float(_query(ring)["lux"]) / P.SHADE_FACTOR, abs=0.05)
+    ring = next(u for i in range(40) if "light=ring_light&" in (u := presentation_uri("twelfth", "live", i)))
+    assert float(_query(pad_prompts.followed_uri(ring, "TOO_BRIGHT_TO_VERIFY", 1))["lux"]) == \
+        pytest.approx(float(_query(ring)["lux"]) / pad_prompts.SHADE_FACTOR, abs=0.05)
 
 
 def test_following_prompts_steps_into_shade_after_an_unmeasurable_challenge_only(monkeypatch):
@@ -193,7 +199,7 @@ def test_following_prompts_steps_into_shade_after_an_unmeasurable_challenge_only
     def judged(p, *, frames, passive, gate, thresholds, dot_reference=True):
         calls.append(p.uri)
         lux = float(_query(p.uri)["lux"])
-        base = {"v": P.RECORD_VERSION, "key": p.key, "split": p.split, "kind": p.kind, "species": p.species,
+        base = {"v": pad_records.RECORD_VERSION, "key": p.key, "split": p.split, "kind": p.kind, "species": p.species,
                 "index": p.index, "uri": p.uri, "passive": passive, "frames": frames, "source": "sim",
                 "quality": {"complete": True, "framesets": 6}}
         if p.index == 1:
@@ -203,10 +209,10 @@ def test_following_prompts_steps_into_shade_after_an_unmeasurable_challenge_only
             return {**rec, "prompt": "TOO_BRIGHT_TO_VERIFY"} if p.index != 2 else rec
         return {**base, "outcome": "accepted", "verdict": "live", "score": 0.9, "challenge": {"passed": True}}
 
-    monkeypatch.setattr(P, "run_presentation", judged)
+    monkeypatch.setattr(pad_records, "run_presentation", judged)
     bright = "sim://?subject=live&seed=7&camera=astra_mini_s&light=open_shade&lux=6000&distance_mm=420"
-    items = [P.Presentation("bona_fide", "live", "sixth", i, bright) for i in range(3)]
-    out = P.run(items, frames=32, passive=False, thresholds=VerdictThresholds(), follow_prompts=2)
+    items = [Presentation("bona_fide", "live", "sixth", i, bright) for i in range(3)]
+    out = pad_records.run(items, frames=32, passive=False, thresholds=VerdictThresholds(), follow_prompts=2)
     assert [float(_query(a["uri"])["lux"]) for a in out[0]["attempts"]] == [6000.0, 1500.0, 375.0]
     assert out[0]["outcome"] == "accepted" and out[0]["final_uri"].endswith("lux=375.0&distance_mm=420")
     assert len(out[1]["attempts"]) == 1 and out[1]["verdict"] == "attack"          # contradicted: no prompt
@@ -220,7 +226,7 @@ def _fake_presentation(calls: list[str], far_mm: float = 470.0):
 
     def run_presentation(p, *, frames, passive, gate, thresholds, dot_reference=True):
         calls.append(p.uri)
-        base = {"v": P.RECORD_VERSION, "key": p.key, "split": p.split, "kind": p.kind, "species": p.species,
+        base = {"v": pad_records.RECORD_VERSION, "key": p.key, "split": p.split, "kind": p.kind, "species": p.species,
                 "index": p.index, "uri": p.uri, "passive": passive, "frames": frames, "source": "sim",
                 "dot_reference": dot_reference and not passive, "in_envelope": True}
         if float(_query(p.uri)["distance_mm"]) > far_mm:
@@ -234,12 +240,13 @@ def _fake_presentation(calls: list[str], far_mm: float = 470.0):
 
 def test_people_who_follow_prompts_keep_every_attempt_and_both_rates_are_reported(tmp_path, monkeypatch):
     calls: list[str] = []
-    monkeypatch.setattr(P, "run_presentation", _fake_presentation(calls))
-    items = P.presentations("fifth", live=40, per_species=0, injection=0, species=["live"])
+    monkeypatch.setattr(pad_records, "run_presentation", _fake_presentation(calls))
+    items = presentations("fifth", live=40, per_species=0, injection=0, species=["live"])
     far = [p for p in items if float(_query(p.uri)["distance_mm"]) > 470]
     assert 5 <= len(far) < len(items)
     path = tmp_path / "records.jsonl"
-    out = P.run(items, frames=32, passive=False, thresholds=VerdictThresholds(), records=path, follow_prompts=2)
+    out = pad_records.run(items, frames=32, passive=False, thresholds=VerdictThresholds(), records=path,
+                          follow_prompts=2)
     assert len(calls) > len(items)                  # the far ones were presented again
     for p, r in zip(items, out, strict=True):
         assert r["uri"] == p.uri and r["attempts"][0]["uri"] == p.uri and r["final_uri"] == r["attempts"][-1]["uri"]
@@ -248,8 +255,8 @@ def test_people_who_follow_prompts_keep_every_attempt_and_both_rates_are_reporte
         assert r["outcome"] == r["attempts"][-1]["outcome"]
         distances = [float(_query(a["uri"])["distance_mm"]) for a in r["attempts"]]
         assert distances == sorted(distances, reverse=True)     # each MOVE_CLOSER brought the face nearer
-    rep = P.report(P.read_records(path), split="fifth", passive=False, live_min=0.5, threshold_source="test",
-                   frames=32, follow_prompts=2)
+    rep = pad_report.report(pad_records.read_records(path), split="fifth", passive=False, live_min=0.5,
+                            threshold_source="test", frames=32, follow_prompts=2)
     first = rep["first_attempt"]
     assert first["fta_n"] == rep["fta_n"] == len(items)
     assert first["fta"] == pytest.approx(len(far) / len(items))
@@ -264,14 +271,14 @@ def test_people_who_follow_prompts_keep_every_attempt_and_both_rates_are_reporte
     assert pf["camera_seconds"]["max"] == pytest.approx(longest, abs=1e-4) and longest > 38 / 30
     # Resumed: nothing is presented again; a run without following is kept apart and sees the first attempts.
     n = len(calls)
-    P.run(items, frames=32, passive=False, thresholds=VerdictThresholds(), records=path, follow_prompts=2)
+    pad_records.run(items, frames=32, passive=False, thresholds=VerdictThresholds(), records=path, follow_prompts=2)
     assert len(calls) == n
-    P.run(items, frames=32, passive=False, thresholds=VerdictThresholds(), records=path)
+    pad_records.run(items, frames=32, passive=False, thresholds=VerdictThresholds(), records=path)
     assert len(calls) == n + len(items)
-    plain = P.report(P.read_records(path), split="fifth", passive=False, live_min=0.5, threshold_source="test",
-                     frames=32)
+    plain = pad_report.report(pad_records.read_records(path), split="fifth", passive=False, live_min=0.5,
+                              threshold_source="test", frames=32)
     assert plain["fta"] == first["fta"] and "first_attempt" not in plain
-    again = P.run(items, frames=32, passive=False, thresholds=VerdictThresholds(), follow_prompts=2)
+    again = pad_records.run(items, frames=32, passive=False, thresholds=VerdictThresholds(), follow_prompts=2)
     assert again == out                             # the same seeds give the same attempts
 
 
@@ -281,23 +288,24 @@ def enrolment_cache(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     path = tmp_path_factory.mktemp("cache")
     mp.setenv("CAPTURE_AGENT_CACHE", str(path))
-    P._DOT_REFERENCES.clear()
+    pad_enrolment._DOT_REFERENCES.clear()
     yield path / "dot-references"
-    P._DOT_REFERENCES.clear()
+    pad_enrolment._DOT_REFERENCES.clear()
     mp.undo()
 
 
 @pytest.fixture(scope="module")
 def presented(enrolment_cache):
     gate = QualityGate()
-    items = P.presentations("train", live=1, per_species=1, injection=1, species=["live", "print", "replay"])
-    return items, [P.run_presentation(p, frames=8, passive=False, gate=gate, thresholds=VerdictThresholds())
+    items = presentations("train", live=1, per_species=1, injection=1, species=["live", "print", "replay"])
+    return items, [pad_records.run_presentation(p, frames=8, passive=False, gate=gate, thresholds=VerdictThresholds())
                    for p in items]
 
 
 def test_presentations_are_reproducible_for_their_seed(presented):
     items, records = presented
-    again = P.run_presentation(items[0], frames=8, passive=False, gate=QualityGate(), thresholds=VerdictThresholds())
+    again = pad_records.run_presentation(items[0], frames=8, passive=False, gate=QualityGate(),
+                                         thresholds=VerdictThresholds())
     assert again == records[0]                      # the same scene, nonce and folding order: the same record
 
 
@@ -306,7 +314,7 @@ def test_stored_cues_score_as_the_judge_scored_them(presented):
     judged = [r for r in records if r["outcome"] in ("accepted", "rejected")]
     assert judged
     for r in judged:
-        assert P.rescore(r, active_ramps()) == pytest.approx(r["score"], abs=1e-3)
+        assert pad_fit.rescore(r, active_ramps()) == pytest.approx(r["score"], abs=1e-3)
 
 
 def test_challenged_presentations_are_fitted_to_their_cameras_enrolled_pattern(presented):
@@ -319,13 +327,13 @@ def test_challenged_presentations_are_fitted_to_their_cameras_enrolled_pattern(p
         assert r["cues"]["projector_pattern_checked"] == 1.0 and r["cues"]["projector_unmatched"] >= 0.0
         assert not any("pattern check absent" in n for n in r["notes"])
     uri = judged[0]["uri"]
-    assert P.dot_reference_for(uri) is P.dot_reference_for(uri)       # cached per camera and mode
+    assert pad_enrolment.dot_reference_for(uri) is pad_enrolment.dot_reference_for(uri)    # cached per camera and mode
 
 
 def test_enrolled_references_are_kept_on_disk_for_their_code_and_unit(presented, enrolment_cache, monkeypatch):
     _, records = presented
     uri = next(r["uri"] for r in records if r.get("dot_reference_sha256"))
-    ref = P.dot_reference_for(uri)
+    ref = pad_enrolment.dot_reference_for(uri)
     files = sorted(enrolment_cache.glob("*.npz"))
     assert files and all(f.stat().st_size > 0 for f in files) and not list(enrolment_cache.glob("*.tmp"))
     mine = next(f for f in files if DotReference.load(f).digest == hashlib.sha256(ref.to_bytes()).hexdigest())
@@ -335,23 +343,23 @@ def test_enrolled_references_are_kept_on_disk_for_their_code_and_unit(presented,
         enrolled.append(uris[0])
         return ref
 
-    monkeypatch.setattr(P, "enrol_uris", enrol)
-    monkeypatch.setattr(P, "_DOT_REFERENCES", {})
-    again = P.dot_reference_for(uri)                  # a new process: read back, not enrolled again
+    monkeypatch.setattr(pad_enrolment, "enrol_uris", enrol)
+    monkeypatch.setattr(pad_enrolment, "_DOT_REFERENCES", {})
+    again = pad_enrolment.dot_reference_for(uri)                  # a new process: read back, not enrolled again
     assert enrolled == [] and again.to_bytes() == ref.to_bytes() and again.parallax_px_m == ref.parallax_px_m
     mine.write_bytes(b"not a reference")             # a damaged file is enrolled again and replaced
-    monkeypatch.setattr(P, "_DOT_REFERENCES", {})
-    P.dot_reference_for(uri)
+    monkeypatch.setattr(pad_enrolment, "_DOT_REFERENCES", {})
+    pad_enrolment.dot_reference_for(uri)
     assert len(enrolled) == 1 and DotReference.load(mine).parallax_px_m == ref.parallax_px_m
     # Another enrolment code or simulator: another file, enrolled afresh.
-    monkeypatch.setattr(P, "enrolment_version", lambda: "another")
-    monkeypatch.setattr(P, "_DOT_REFERENCES", {})
-    P.dot_reference_for(uri)
+    monkeypatch.setattr(pad_enrolment, "enrolment_version", lambda: "another")
+    monkeypatch.setattr(pad_enrolment, "_DOT_REFERENCES", {})
+    pad_enrolment.dot_reference_for(uri)
     assert len(enrolled) == 2 and len(list(enrolment_cache.glob("*.npz"))) == len(files) + 1
     monkeypatch.setenv("CAPTURE_AGENT_CACHE", "off")
-    monkeypatch.setattr(P, "_DOT_REFERENCES", {})
-    P.dot_reference_for(uri)
-    assert len(enrolled) == 3 and P.enrolment_cache_dir() is None
+    monkeypatch.setattr(pad_enrolment, "_DOT_REFERENCES", {})
+    pad_enrolment.dot_reference_for(uri)
+    assert len(enrolled) == 3 and pad_enrolment.enrolment_cache_dir() is None
 
 
 def test_injected_replay_is_rejected(presented):
@@ -384,8 +392,8 @@ def test_sixth_split_is_accepted_and_lists_its_own_pools_without_being_run():
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "sixth"]).split == "sixth"
-    items = P.presentations("sixth", live=4, per_species=1, injection=1)
-    assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
+    items = presentations("sixth", live=4, per_species=1, injection=1)
+    assert len(items) == 4 + len(ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("sixth/") and "family=sixth" in p.uri for p in items)
     assert {p.uri.split("camera=")[1].split("&")[0] for p in items} == {"astra_mini_s"}
     for p in items:
@@ -393,7 +401,7 @@ def test_sixth_split_is_accepted_and_lists_its_own_pools_without_being_run():
         lux = float(p.uri.split("lux=")[1].split("&")[0])
         assert light in POOLS["sixth"].lights and LIGHT_LUX[light][0] <= lux <= LIGHT_LUX[light][1]
     assert not {p.uri for p in items} & {p.uri for f in ("train", "heldout", "field", "fresh", "fifth")
-                                         for p in P.presentations(f, live=4, per_species=1, injection=1)}
+                                         for p in presentations(f, live=4, per_species=1, injection=1)}
 
 
 def test_seventh_split_is_accepted_and_lists_its_own_pools_without_being_run():
@@ -406,8 +414,8 @@ def test_seventh_split_is_accepted_and_lists_its_own_pools_without_being_run():
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "seventh"]).split == "seventh"
-    items = P.presentations("seventh", live=4, per_species=1, injection=1)
-    assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
+    items = presentations("seventh", live=4, per_species=1, injection=1)
+    assert len(items) == 4 + len(ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("seventh/") and "family=seventh" in p.uri for p in items)
     assert {p.uri.split("camera=")[1].split("&")[0] for p in items} == {"gemini2l"}
     for p in items:
@@ -415,7 +423,7 @@ def test_seventh_split_is_accepted_and_lists_its_own_pools_without_being_run():
         lux = float(p.uri.split("lux=")[1].split("&")[0])
         assert light in POOLS["seventh"].lights and LIGHT_LUX[light][0] <= lux <= LIGHT_LUX[light][1]
     assert not {p.uri for p in items} & {p.uri for f in ("train", "heldout", "field", "fresh", "fifth", "sixth")
-                                         for p in P.presentations(f, live=4, per_species=1, injection=1)}
+                                         for p in presentations(f, live=4, per_species=1, injection=1)}
 
 
 def test_eighth_split_is_accepted_and_lists_its_own_pools_without_being_run():
@@ -428,8 +436,8 @@ def test_eighth_split_is_accepted_and_lists_its_own_pools_without_being_run():
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "eighth"]).split == "eighth"
-    items = P.presentations("eighth", live=4, per_species=1, injection=1)
-    assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
+    items = presentations("eighth", live=4, per_species=1, injection=1)
+    assert len(items) == 4 + len(ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("eighth/") and "family=eighth" in p.uri for p in items)
     assert {p.uri.split("camera=")[1].split("&")[0] for p in items} == {"gemini335l"}
     for p in items:
@@ -438,7 +446,7 @@ def test_eighth_split_is_accepted_and_lists_its_own_pools_without_being_run():
         assert light in POOLS["eighth"].lights and LIGHT_LUX[light][0] <= lux <= LIGHT_LUX[light][1]
     assert not {p.uri for p in items} & {p.uri for f in ("train", "heldout", "field", "fresh", "fifth", "sixth",
                                                           "seventh")
-                                         for p in P.presentations(f, live=4, per_species=1, injection=1)}
+                                         for p in presentations(f, live=4, per_species=1, injection=1)}
 
 
 def test_ninth_split_is_accepted_listed_and_named_unseen_without_being_run():
@@ -451,8 +459,8 @@ def test_ninth_split_is_accepted_listed_and_named_unseen_without_being_run():
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "ninth"]).split == "ninth"
-    items = P.presentations("ninth", live=4, per_species=1, injection=1)
-    assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
+    items = presentations("ninth", live=4, per_species=1, injection=1)
+    assert len(items) == 4 + len(ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("ninth/") and "family=ninth" in p.uri for p in items)
     assert {p.uri.split("camera=")[1].split("&")[0] for p in items} == {"gemini336"}
     for p in items:
@@ -460,7 +468,7 @@ def test_ninth_split_is_accepted_listed_and_named_unseen_without_being_run():
         lux = float(p.uri.split("lux=")[1].split("&")[0])
         assert light in POOLS["ninth"].lights and LIGHT_LUX[light][0] <= lux <= LIGHT_LUX[light][1]
     assert not {p.uri for p in items} & {p.uri for f in P.SPLITS if f != "ninth"
-                                         for p in P.presentations(f, live=4, per_species=1, injection=1)}
+                                         for p in presentations(f, live=4, per_species=1, injection=1)}
 
 
 def test_tenth_split_is_accepted_and_lists_its_own_pools_without_being_run():
@@ -474,8 +482,8 @@ def test_tenth_split_is_accepted_and_lists_its_own_pools_without_being_run():
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "tenth"]).split == "tenth"
     assert "tenth" in P.SPLITS
-    items = P.presentations("tenth", live=4, per_species=1, injection=1)
-    assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
+    items = presentations("tenth", live=4, per_species=1, injection=1)
+    assert len(items) == 4 + len(ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("tenth/") and "family=tenth" in p.uri for p in items)
     assert {p.uri.split("camera=")[1].split("&")[0] for p in items} == {"d435f"}
     for p in items:
@@ -483,7 +491,7 @@ def test_tenth_split_is_accepted_and_lists_its_own_pools_without_being_run():
         lux = float(p.uri.split("lux=")[1].split("&")[0])
         assert light in POOLS["tenth"].lights and LIGHT_LUX[light][0] <= lux <= LIGHT_LUX[light][1]
     assert not {p.uri for p in items} & {p.uri for f in P.SPLITS if f != "tenth"
-                                         for p in P.presentations(f, live=4, per_species=1, injection=1)}
+                                         for p in presentations(f, live=4, per_species=1, injection=1)}
 
 
 def test_eleventh_split_is_accepted_and_lists_its_own_pools_without_being_run():
@@ -498,8 +506,8 @@ def test_eleventh_split_is_accepted_and_lists_its_own_pools_without_being_run():
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "eleventh"]).split == "eleventh"
     assert "eleventh" in P.SPLITS
-    items = P.presentations("eleventh", live=4, per_species=1, injection=1)
-    assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
+    items = presentations("eleventh", live=4, per_species=1, injection=1)
+    assert len(items) == 4 + len(ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("eleventh/") and "family=eleventh" in p.uri for p in items)
     assert {p.uri.split("camera=")[1].split("&")[0] for p in items} == {"d455f"}
     for p in items:
@@ -507,7 +515,7 @@ def test_eleventh_split_is_accepted_and_lists_its_own_pools_without_being_run():
         lux = float(p.uri.split("lux=")[1].split("&")[0])
         assert light in POOLS["eleventh"].lights and LIGHT_LUX[light][0] <= lux <= LIGHT_LUX[light][1]
     assert not {p.uri for p in items} & {p.uri for f in P.SPLITS if f != "eleventh"
-                                         for p in P.presentations(f, live=4, per_species=1, injection=1)}
+                                         for p in presentations(f, live=4, per_species=1, injection=1)}
 
 
 @pytest.mark.slow
@@ -515,10 +523,10 @@ def test_each_eleventh_camera_enrols_its_projector_under_the_familys_enrolment_l
     # Enrolment is outside the judge: the tenth's first evaluation was voided by enrolments that could
     # not succeed under its light. Each camera of the eleventh's pool enrols (a board at 0.45 and
     # 0.65 m, then the wall) under the family's first light with a wall: the signage panel's lobby.
-    assert P.enrolment_light("eleventh") == "signage" and "signage" not in P.NO_WALL_LIGHTS
-    for cam in P.POOLS["eleventh"].cameras:
+    assert pad_enrolment.enrolment_light("eleventh") == "signage" and "signage" not in pad_enrolment.NO_WALL_LIGHTS
+    for cam in POOLS["eleventh"].cameras:
         uri = f"sim://?family=eleventh&camera={cam}&distance_mm=450"
-        ref = P.dot_reference_for(uri)
+        ref = pad_enrolment.dot_reference_for(uri)
         assert isinstance(ref, DotReference) and len(ref.to_bytes()) > 0 and abs(ref.parallax_px_m) > 0
 
 
@@ -535,8 +543,8 @@ def test_twelfth_split_is_accepted_and_lists_its_own_pools():
     assert parser.parse_args(["pad-eval", "--split", "twelfth"]).split == "twelfth"
     assert P.SPLITS[-7:] == ("twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth",
                              "eighteenth")
-    items = P.presentations("twelfth", live=4, per_species=1, injection=1)
-    assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
+    items = presentations("twelfth", live=4, per_species=1, injection=1)
+    assert len(items) == 4 + len(ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("twelfth/") and "family=twelfth" in p.uri for p in items)
     assert {p.uri.split("camera=")[1].split("&")[0] for p in items} == {"d457"}
     for p in items:
@@ -544,17 +552,17 @@ def test_twelfth_split_is_accepted_and_lists_its_own_pools():
         lux = float(p.uri.split("lux=")[1].split("&")[0])
         assert light in POOLS["twelfth"].lights and LIGHT_LUX[light][0] <= lux <= LIGHT_LUX[light][1]
     assert not {p.uri for p in items} & {p.uri for f in P.SPLITS if f != "twelfth"
-                                         for p in P.presentations(f, live=4, per_species=1, injection=1)}
+                                         for p in presentations(f, live=4, per_species=1, injection=1)}
 
 
 @pytest.mark.slow
 def test_each_twelfth_camera_enrols_its_projector_under_the_familys_enrolment_light():
     # Each camera of the twelfth's pool enrols (a board at 0.45 and 0.65 m, then the wall) under the
     # family's first light with a wall: the lobby with the kiosk's ring light.
-    assert P.enrolment_light("twelfth") == "ring_light" and "ring_light" not in P.NO_WALL_LIGHTS
-    for cam in P.POOLS["twelfth"].cameras:
+    assert pad_enrolment.enrolment_light("twelfth") == "ring_light" and "ring_light" not in pad_enrolment.NO_WALL_LIGHTS
+    for cam in POOLS["twelfth"].cameras:
         uri = f"sim://?family=twelfth&camera={cam}&distance_mm=450"
-        ref = P.dot_reference_for(uri)
+        ref = pad_enrolment.dot_reference_for(uri)
         assert isinstance(ref, DotReference) and len(ref.to_bytes()) > 0 and abs(ref.parallax_px_m) > 0
 
 
@@ -562,12 +570,12 @@ def test_fifth_split_presents_its_own_pools_at_the_train_threshold(tmp_path, cap
     from agent.liveness.fusion import load_thresholds
     from drivers.sim.families import POOLS
 
-    items = P.presentations("fifth", live=3, per_species=1, injection=1)
+    items = presentations("fifth", live=3, per_species=1, injection=1)
     assert items and all(p.key.startswith("fifth/") and "family=fifth" in p.uri for p in items)
     assert {p.uri.split("camera=")[1].split("&")[0] for p in items} == {"gemini336l"}
     assert {p.uri.split("light=")[1].split("&")[0] for p in items} <= set(POOLS["fifth"].lights)
     assert not {p.uri for p in items} & {p.uri for f in ("train", "heldout", "field", "fresh")
-                                         for p in P.presentations(f, live=3, per_species=1, injection=1)}
+                                         for p in presentations(f, live=3, per_species=1, injection=1)}
     f = tmp_path / "fifth.jsonl"
     recs = [rec("bona_fide", "live", "rejected", 0.1, split="fifth"),
             rec("attack", "print", "rejected", 0.0, split="fifth", x=1),
@@ -584,12 +592,12 @@ def test_fresh_split_presents_its_own_pools_at_the_train_threshold(tmp_path, cap
     from agent.liveness.fusion import load_thresholds
     from drivers.sim.families import POOLS
 
-    items = P.presentations("fresh", live=3, per_species=1, injection=1)
+    items = presentations("fresh", live=3, per_species=1, injection=1)
     assert items and all(p.key.startswith("fresh/") and "family=fresh" in p.uri for p in items)
     assert {p.uri.split("camera=")[1].split("&")[0] for p in items} == {"gemini2"}
     assert {p.uri.split("light=")[1].split("&")[0] for p in items} <= set(POOLS["fresh"].lights)
     assert not {p.uri for p in items} & {p.uri for f in ("train", "heldout", "field")
-                                         for p in P.presentations(f, live=3, per_species=1, injection=1)}
+                                         for p in presentations(f, live=3, per_species=1, injection=1)}
     f = tmp_path / "fresh.jsonl"
     recs = [rec("bona_fide", "live", "rejected", 0.1, split="fresh"),
             rec("attack", "print", "rejected", 0.0, split="fresh", x=1),
@@ -607,10 +615,10 @@ def test_field_split_presents_its_own_pools_at_the_train_threshold(tmp_path, cap
     from drivers.sim.families import POOLS
 
     assert "field" in P.SPLITS
-    items = P.presentations("field", live=3, per_species=1, injection=1)
+    items = presentations("field", live=3, per_species=1, injection=1)
     assert items and all(p.key.startswith("field/") and "family=field" in p.uri for p in items)
     assert {p.uri.split("camera=")[1].split("&")[0] for p in items} <= set(POOLS["field"].cameras)
-    assert [p.uri for p in items] == [p.uri for p in P.presentations("field", live=3, per_species=1, injection=1)]
+    assert [p.uri for p in items] == [p.uri for p in presentations("field", live=3, per_species=1, injection=1)]
     # Reported at the threshold calibration.json holds (fitted on train), never one fitted on field.
     f = tmp_path / "field.jsonl"
     recs = [rec("bona_fide", "live", "not_acquired", reason="MOVE_CLOSER", split="field"),
@@ -626,12 +634,12 @@ def test_field_split_presents_its_own_pools_at_the_train_threshold(tmp_path, cap
 def test_a_camera_is_enrolled_under_the_presentations_scattering_model():
     # A presentation on the physical scattering model (docs/sim.md, ``scatter``) enrols its camera's
     # board and wall under the same model; without the key the enrolment scenes are as before.
-    phys = P.enrolment_uris("sim://?family=train&camera=d415&scatter=physical&distance_mm=400")
-    plain = P.enrolment_uris("sim://?family=train&camera=d415&distance_mm=400")
+    phys = pad_enrolment.enrolment_uris("sim://?family=train&camera=d415&scatter=physical&distance_mm=400")
+    plain = pad_enrolment.enrolment_uris("sim://?family=train&camera=d415&distance_mm=400")
     assert len(phys) == len(plain) == 3
     assert all("scatter=physical" in u for u in phys) and not any("scatter" in u for u in plain)
     assert [u.replace("&scatter=physical", "") for u in phys] == plain
-    cored = P.enrolment_uris("sim://?family=train&camera=d415&scatter=physical&scatter_core=0&distance_mm=400")
+    cored = pad_enrolment.enrolment_uris("sim://?family=train&camera=d415&scatter=physical&scatter_core=0&distance_mm=400")
     assert all("scatter=physical&scatter_core=0" in u for u in cored)
 
 
@@ -640,31 +648,31 @@ def test_a_camera_is_enrolled_facing_a_wall_never_a_sunlit_street():
     # should be: its near infrared drowns the dots and every enrolment under it failed
     # (LIV_DOT_ENROLMENT_FAILED, the tenth's first evaluation). Enrolment takes the family's first
     # light with a wall; families whose first light has one are enrolled as before.
-    for family, pool in P.POOLS.items():
-        uris = P.enrolment_uris(f"sim://?family={family}&distance_mm=400")
+    for family, pool in POOLS.items():
+        uris = pad_enrolment.enrolment_uris(f"sim://?family={family}&distance_mm=400")
         lights = {dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(u).query))["light"] for u in uris}
-        assert lights == {P.enrolment_light(family)} and lights <= set(pool.lights)
-        assert not lights & P.NO_WALL_LIGHTS
-        if pool.lights[0] not in P.NO_WALL_LIGHTS:
+        assert lights == {pad_enrolment.enrolment_light(family)} and lights <= set(pool.lights)
+        assert not lights & pad_enrolment.NO_WALL_LIGHTS
+        if pool.lights[0] not in pad_enrolment.NO_WALL_LIGHTS:
             assert lights == {pool.lights[0]}
-    assert "backlight" in P.POOLS["tenth"].lights and P.enrolment_light("tenth") != "backlight"
+    assert "backlight" in POOLS["tenth"].lights and pad_enrolment.enrolment_light("tenth") != "backlight"
 
 
 def test_a_person_told_the_light_changed_tries_again_later_in_the_same_scene():
     # LIGHT_CHANGED (a passing shadow left the window unmeasurable): the person stays where they are;
     # the retry starts the scene's lights at the previous start + its camera time + RETRY_PAUSE_S.
-    uri = P.presentation_uri("sixth", "live", 0)
+    uri = presentation_uri("sixth", "live", 0)
     q = _query(uri)
-    again = P.followed_uri(uri, "LIGHT_CHANGED", 1, 4.2)
-    assert again == f"{uri}&t0_s={4.2 + P.RETRY_PAUSE_S}"                  # only t0_s, added at the end
-    third = P.followed_uri(again, "LIGHT_CHANGED", 2, 1.5)
+    again = pad_prompts.followed_uri(uri, "LIGHT_CHANGED", 1, 4.2)
+    assert again == f"{uri}&t0_s={4.2 + pad_prompts.RETRY_PAUSE_S}"                  # only t0_s, added at the end
+    third = pad_prompts.followed_uri(again, "LIGHT_CHANGED", 2, 1.5)
     assert {k: v for k, v in _query(third).items() if k != "t0_s"} == q and list(_query(third)) == list(_query(again))
-    assert float(_query(third)["t0_s"]) == pytest.approx(4.2 + 1.5 + 2 * P.RETRY_PAUSE_S)
+    assert float(_query(third)["t0_s"]) == pytest.approx(4.2 + 1.5 + 2 * pad_prompts.RETRY_PAUSE_S)
     with pytest.raises(ValueError):
-        P.followed_uri(uri, "LIGHT_CHANGED", 1, float("nan"))
+        pad_prompts.followed_uri(uri, "LIGHT_CHANGED", 1, float("nan"))
     # The other prompts never add it: every URI they make is as before.
     for told in ("TOO_BRIGHT_TO_VERIFY", "MOVE_CLOSER", "MOVE_BACK"):
-        assert "t0_s" not in P.followed_uri(uri, told, 1)
+        assert "t0_s" not in pad_prompts.followed_uri(uri, told, 1)
 
 
 def test_following_light_changed_retries_with_the_previous_attempts_camera_time(monkeypatch):
@@ -672,7 +680,7 @@ def test_following_light_changed_retries_with_the_previous_attempts_camera_time(
 
     def judged(p, *, frames, passive, gate, thresholds, dot_reference=True):
         t0 = float(_query(p.uri).get("t0_s", "0"))
-        base = {"v": P.RECORD_VERSION, "key": p.key, "split": p.split, "kind": p.kind, "species": p.species,
+        base = {"v": pad_records.RECORD_VERSION, "key": p.key, "split": p.split, "kind": p.kind, "species": p.species,
                 "index": p.index, "uri": p.uri, "passive": passive, "frames": frames, "source": "sim",
                 "quality": {"complete": True, "framesets": 6}, "camera_s": 2.5}
         if t0 < 6:                                   # the shadow passes during the first two sessions
@@ -680,10 +688,10 @@ def test_following_light_changed_retries_with_the_previous_attempts_camera_time(
                     "challenge": unmeasurable, "prompt": "LIGHT_CHANGED"}
         return {**base, "outcome": "accepted", "verdict": "live", "score": 0.9, "challenge": {"passed": True}}
 
-    monkeypatch.setattr(P, "run_presentation", judged)
+    monkeypatch.setattr(pad_records, "run_presentation", judged)
     uri = "sim://?subject=live&seed=7&camera=d435f&light=passing_shade&lux=900&distance_mm=420"
-    out = P.run([P.Presentation("bona_fide", "live", "tenth", 0, uri)], frames=32, passive=False,
-                thresholds=VerdictThresholds(), follow_prompts=2)
+    out = pad_records.run([Presentation("bona_fide", "live", "tenth", 0, uri)], frames=32, passive=False,
+                          thresholds=VerdictThresholds(), follow_prompts=2)
     assert [_query(a["uri"]).get("t0_s") for a in out[0]["attempts"]] == [None, "5.5", "11.0"]
     assert out[0]["outcome"] == "accepted" and out[0]["final_uri"] == uri + "&t0_s=11.0"
     assert all(_query(a["uri"])["lux"] == "900" for a in out[0]["attempts"])      # no shade: the same light
@@ -709,12 +717,12 @@ def test_ir_leak_runs_are_rendered_with_the_key_enrolled_alike_and_reported_apar
     # the key are never pooled; a split with a filtered camera is refused before anything runs.
     from agent.errors import UsageError
 
-    plain = P.presentations("eighth", live=2, per_species=1, injection=1)
-    leaky = P.presentations("eighth", live=2, per_species=1, injection=1, ir_leak=True)
+    plain = presentations("eighth", live=2, per_species=1, injection=1)
+    leaky = presentations("eighth", live=2, per_species=1, injection=1, ir_leak=True)
     assert [p.key for p in leaky] == [p.key for p in plain]
     assert [p.uri for p in leaky] == [p.uri + "&ir_leak=1" for p in plain]
-    assert all("ir_leak=1" in u.split("?", 1)[1].split("&") for u in P.enrolment_uris(leaky[0].uri))
-    assert not any("ir_leak" in u for u in P.enrolment_uris(plain[0].uri))
+    assert all("ir_leak=1" in u.split("?", 1)[1].split("&") for u in pad_enrolment.enrolment_uris(leaky[0].uri))
+    assert not any("ir_leak" in u for u in pad_enrolment.enrolment_uris(plain[0].uri))
     # (The thirteenth family's D435i, the fifteenth's Gemini 335Le, the sixteenth's Gemini 330 and the
     # eighteenth's Gemini 335Lg lack the filter too; those families render the leak on every URI.)
     assert P.ir_leak_splits() == ("train", "field", "eighth", "thirteenth", "fifteenth", "sixteenth", "eighteenth")
@@ -739,14 +747,15 @@ def test_cornea_runs_are_rendered_with_the_key_under_the_plain_runs_nonces_and_r
     # without the key are never pooled; recordings and calibration are refused.
     from agent.errors import UsageError
 
-    plain = P.presentations("train", live=2, per_species=1, injection=1)
-    glinting = P.presentations("train", live=2, per_species=1, injection=1, cornea=True)
+    plain = presentations("train", live=2, per_species=1, injection=1)
+    glinting = presentations("train", live=2, per_species=1, injection=1, cornea=True)
     assert [p.key for p in glinting] == [p.key for p in plain]
     assert [p.uri for p in glinting] == [p.uri + "&cornea=1" for p in plain]
-    assert [P.presentation_nonce(p) for p in glinting] == [P.presentation_nonce(p) for p in plain]
-    moved = [dataclasses.replace(p, uri=P.followed_uri(p.uri, "MOVE_CLOSER", 1)) for p in (plain[0], glinting[0])]
-    assert moved[1].uri != moved[0].uri and P.presentation_nonce(moved[1]) == P.presentation_nonce(moved[0])
-    assert P.presentation_nonce(plain[0]) != P.presentation_nonce(plain[1])
+    assert [presentation_nonce(p) for p in glinting] == [presentation_nonce(p) for p in plain]
+    moved = [dataclasses.replace(p, uri=pad_prompts.followed_uri(p.uri, "MOVE_CLOSER", 1))
+             for p in (plain[0], glinting[0])]
+    assert moved[1].uri != moved[0].uri and presentation_nonce(moved[1]) == presentation_nonce(moved[0])
+    assert presentation_nonce(plain[0]) != presentation_nonce(plain[1])
     f = tmp_path / "heldout.jsonl"
     base = rec("attack", "print_eyes", "rejected", 0.1)
     recs = [base, {**rec("attack", "glasses_print", "rejected", 0.0, x=1), "uri": base["uri"] + "&cornea=1"},
@@ -770,8 +779,8 @@ def test_thirteenth_split_is_accepted_and_lists_its_own_pools():
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "thirteenth"]).split == "thirteenth"
     assert P.SPLITS[-6:] == ("thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth")
-    items = P.presentations("thirteenth", live=4, per_species=1, injection=1)
-    assert len(items) == 4 + len(P.ATTACKS) + len(P.INJECTIONS)
+    items = presentations("thirteenth", live=4, per_species=1, injection=1)
+    assert len(items) == 4 + len(ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("thirteenth/") and "family=thirteenth" in p.uri for p in items)
     assert {p.uri.split("camera=")[1].split("&")[0] for p in items} == {"d435i"}
     for p in items:
@@ -779,7 +788,7 @@ def test_thirteenth_split_is_accepted_and_lists_its_own_pools():
         lux = float(p.uri.split("lux=")[1].split("&")[0])
         assert light in POOLS["thirteenth"].lights and LIGHT_LUX[light][0] <= lux <= LIGHT_LUX[light][1]
     assert not {p.uri for p in items} & {p.uri for f in P.SPLITS if f != "thirteenth"
-                                         for p in P.presentations(f, live=4, per_species=1, injection=1)}
+                                         for p in presentations(f, live=4, per_species=1, injection=1)}
 
 
 @pytest.mark.slow
@@ -787,11 +796,11 @@ def test_each_thirteenth_camera_enrols_its_projector_under_the_familys_enrolment
     # Each camera of the thirteenth's pool enrols (a board at 0.45 and 0.65 m, then the wall) under the
     # family's enrolment light, the PWM-dimmed lobby, with the family's ir_leak on (its visible light in
     # the IR image, the dots on top).
-    assert P.enrolment_light("thirteenth") == "pwm_led" and "pwm_led" not in P.NO_WALL_LIGHTS
-    for cam in P.POOLS["thirteenth"].cameras:
+    assert pad_enrolment.enrolment_light("thirteenth") == "pwm_led" and "pwm_led" not in pad_enrolment.NO_WALL_LIGHTS
+    for cam in POOLS["thirteenth"].cameras:
         uri = f"sim://?family=thirteenth&camera={cam}&distance_mm=450"
-        assert all("family=thirteenth" in u for u in P.enrolment_uris(uri))
-        ref = P.dot_reference_for(uri)
+        assert all("family=thirteenth" in u for u in pad_enrolment.enrolment_uris(uri))
+        ref = pad_enrolment.dot_reference_for(uri)
         assert isinstance(ref, DotReference) and len(ref.to_bytes()) > 0 and abs(ref.parallax_px_m) > 0
 
 
@@ -806,8 +815,8 @@ def _assert_split_lists_its_own_pools(family: str, camera: str, live: int) -> li
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", family]).split == family
-    items = P.presentations(family, live=live, per_species=1, injection=1)
-    assert len(items) == live + len(P.ATTACKS) + len(P.INJECTIONS)
+    items = presentations(family, live=live, per_species=1, injection=1)
+    assert len(items) == live + len(ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith(f"{family}/") and f"family={family}" in p.uri for p in items)
     assert {p.uri.split("camera=")[1].split("&")[0] for p in items} == {camera}
     for p in items:
@@ -815,7 +824,7 @@ def _assert_split_lists_its_own_pools(family: str, camera: str, live: int) -> li
         lux = float(p.uri.split("lux=")[1].split("&")[0])
         assert light in POOLS[family].lights and LIGHT_LUX[light][0] <= lux <= LIGHT_LUX[light][1]
     assert not {p.uri for p in items} & {p.uri for f in P.SPLITS if f != family
-                                         for p in P.presentations(f, live=live, per_species=1, injection=1)}
+                                         for p in presentations(f, live=live, per_species=1, injection=1)}
     return items
 
 
@@ -826,17 +835,17 @@ def test_fourteenth_split_is_accepted_and_lists_its_own_pools():
     assert "fourteenth" not in P.ir_leak_splits()
     items = _assert_split_lists_its_own_pools("fourteenth", "d456", live=4)
     # Striped by the blinds, TOO_BRIGHT_TO_VERIFY steps the person aside out of the sun (shade=1).
-    assert P.followed_uri(items[0].uri, "TOO_BRIGHT_TO_VERIFY", 1) == items[0].uri + "&shade=1"
+    assert pad_prompts.followed_uri(items[0].uri, "TOO_BRIGHT_TO_VERIFY", 1) == items[0].uri + "&shade=1"
 
 
 def _assert_each_camera_enrols(family: str, light: str) -> None:
     """Each camera of the family's pool enrols its projector (a board at 0.45 and 0.65 m, then the wall)
     under ``light``, the family's enrolment light."""
-    assert P.enrolment_light(family) == light and light not in P.NO_WALL_LIGHTS
-    for cam in P.POOLS[family].cameras:
+    assert pad_enrolment.enrolment_light(family) == light and light not in pad_enrolment.NO_WALL_LIGHTS
+    for cam in POOLS[family].cameras:
         uri = f"sim://?family={family}&camera={cam}&distance_mm=450"
-        assert all(f"family={family}" in u and f"light={light}" in u for u in P.enrolment_uris(uri))
-        ref = P.dot_reference_for(uri)
+        assert all(f"family={family}" in u and f"light={light}" in u for u in pad_enrolment.enrolment_uris(uri))
+        ref = pad_enrolment.dot_reference_for(uri)
         assert isinstance(ref, DotReference) and len(ref.to_bytes()) > 0 and abs(ref.parallax_px_m) > 0
 
 
@@ -917,12 +926,12 @@ def test_acceptances_that_came_only_after_a_light_prompt_are_counted_in_the_repo
     # transaction, and nothing said that it took a refusal, a prompt and a second window. Now the report
     # counts the presentations accepted only after a light prompt, and after the shade step apart.
     from hil.commands.pad_eval import _print
-    uris = [u for i in range(60) if "light=dappled_sun&" in (u := P.presentation_uri("eleventh", "live", i))][:4]
+    uris = [u for i in range(60) if "light=dappled_sun&" in (u := presentation_uri("eleventh", "live", i))][:4]
     assert len(uris) == 4
 
     def judged(p, *, frames, passive, gate, thresholds, dot_reference=True):
         q = _query(p.uri)
-        base = {"v": P.RECORD_VERSION, "key": p.key, "split": p.split, "kind": p.kind, "species": p.species,
+        base = {"v": pad_records.RECORD_VERSION, "key": p.key, "split": p.split, "kind": p.kind, "species": p.species,
                 "index": p.index, "uri": p.uri, "passive": passive, "frames": frames, "source": "sim",
                 "in_envelope": True, "quality": {"complete": True, "framesets": 6}}
         refused = {**base, "outcome": "rejected", "verdict": "inconclusive", "score": 0.3}
@@ -935,12 +944,12 @@ def test_acceptances_that_came_only_after_a_light_prompt_are_counted_in_the_repo
             return {**refused, "prompt": "TOO_BRIGHT_TO_VERIFY"} if "t0_s" not in q else refused
         return live if "t0_s" in q else {**refused, "prompt": "LIGHT_CHANGED"}   # accepted on a later try
 
-    monkeypatch.setattr(P, "run_presentation", judged)
-    items = [P.Presentation("bona_fide", "live", "eleventh", i, u) for i, u in enumerate(uris)]
-    out = P.run(items, frames=32, passive=False, thresholds=VerdictThresholds(), follow_prompts=2)
+    monkeypatch.setattr(pad_records, "run_presentation", judged)
+    items = [Presentation("bona_fide", "live", "eleventh", i, u) for i, u in enumerate(uris)]
+    out = pad_records.run(items, frames=32, passive=False, thresholds=VerdictThresholds(), follow_prompts=2)
     assert [len(r["attempts"]) for r in out] == [1, 2, 3, 2]
-    rep = P.report(out, split="eleventh", passive=False, live_min=0.5, threshold_source="test", frames=32,
-                   follow_prompts=2)
+    rep = pad_report.report(out, split="eleventh", passive=False, live_min=0.5, threshold_source="test", frames=32,
+                            follow_prompts=2)
     assert rep["bpcer"] == pytest.approx(1 / 4) and rep["first_attempt"]["bpcer"] == pytest.approx(3 / 4)
     lp = rep["prompts_followed"]["bona_fide"]["light_prompts"]
     assert lp == {"retried": 3, "answers": {"dimmer": 1, "retry": 1, "shade": 2}, "accepted_only_after_one": 2,
@@ -954,11 +963,11 @@ def test_acceptances_that_came_only_after_a_light_prompt_are_counted_in_the_repo
 def test_a_person_told_to_take_off_their_cap_does_and_tries_again():
     # FACE_HEADWEAR (a brim over the eyes): the cap comes off (``cap=0``), nothing else of the
     # presentation changes; a URI that already names ``cap`` has it set to 0 in its place.
-    uri = P.presentation_uri("sixteenth", "live", 10)
-    off = P.followed_uri(uri, "FACE_HEADWEAR", 1)
+    uri = presentation_uri("sixteenth", "live", 10)
+    off = pad_prompts.followed_uri(uri, "FACE_HEADWEAR", 1)
     assert off == f"{uri}&cap=0"
-    assert P.followed_uri(off, "FACE_HEADWEAR", 2) == off
-    assert P.followed_uri(uri + "&cap=1&seed=3", "FACE_HEADWEAR", 1) == uri + "&cap=0&seed=3"
+    assert pad_prompts.followed_uri(off, "FACE_HEADWEAR", 2) == off
+    assert pad_prompts.followed_uri(uri + "&cap=1&seed=3", "FACE_HEADWEAR", 1) == uri + "&cap=0&seed=3"
     calls: list[str] = []
 
     def attempt(p):
@@ -970,11 +979,12 @@ def test_a_person_told_to_take_off_their_cap_does_and_tries_again():
 
     for kind, species in (("bona_fide", "live"), ("attack", "mask")):     # an attacker takes it off too
         calls.clear()
-        out = P.run_following(P.Presentation(kind, species, "sixteenth", 10, uri), 2, attempt)
+        out = pad_prompts.run_following(Presentation(kind, species, "sixteenth", 10, uri), 2, attempt)
         assert [a["outcome"] for a in out["attempts"]] == ["not_acquired", "accepted"]
         assert calls == [uri, off] and out["final_uri"] == off
     # FACE_OCCLUDED is no prompt a step answers: nothing followed.
     calls.clear()
-    assert len(P.run_following(P.Presentation("bona_fide", "live", "sixteenth", 10, uri), 2,
-                               lambda p: {"key": p.key, "kind": p.kind, "uri": p.uri, "outcome": "not_acquired",
-                                          "reason": "FACE_OCCLUDED"})["attempts"]) == 1
+    assert len(pad_prompts.run_following(Presentation("bona_fide", "live", "sixteenth", 10, uri), 2,
+                                         lambda p: {"key": p.key, "kind": p.kind, "uri": p.uri,
+                                                    "outcome": "not_acquired", "reason": "FACE_OCCLUDED"}
+                                         )["attempts"]) == 1

@@ -326,7 +326,8 @@ def recorded_train(gate) -> tuple[Challenge, Recorded, Any]:
     """A train presentation's 32-frameset window under both challenges (its lit frames near the end
     read pairs whose noise pair the last frameset settles), what the judge measured for each
     frameset, and its camera's enrolled projector pattern (pad-eval's)."""
-    from hil.padeval import dot_reference_for, presentation_uri
+    from hil.pad_enrolment import dot_reference_for
+    from hil.pad_presentations import presentation_uri
     uri = presentation_uri("train", "live", 6)
     challenge = Challenge.from_nonce(NONCE, 32, BOTH)
     with drivers.open(uri) as cam:

@@ -14,7 +14,7 @@ from agent.session.offline import capture_and_judge
 from drivers.base import CameraWrapper, Capability
 from drivers.errors import CapabilityUnsupported
 from drivers.sim.sensor import DOT_IRRADIANCE
-from hil.padeval import Presentation, presentation_nonce, presentation_uri
+from hil.pad_presentations import Presentation, presentation_nonce, presentation_uri
 
 NONCE = bytes.fromhex("5be1c0de" * 8)
 

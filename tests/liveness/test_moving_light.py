@@ -31,7 +31,7 @@ from agent.liveness.features import (
     pair_light,
 )
 from agent.liveness.judge import DROWNED_SCORE_CAP, _edges, _noise_pair
-from hil.padeval import rescore
+from hil.pad_fit import rescore
 from tests.liveness.test_projector_measure import (
     FULL_WELL_E,
     RESIN_SCATTER,
@@ -113,7 +113,7 @@ def judged(lights: list[ProjectorLight], **cues: float):
 
 
 def session_score(s) -> float:
-    """The judge's fused score for these detectors (``hil.padeval.rescore``: the judge's own rules)."""
+    """The judge's fused score for these detectors (``hil.pad_fit.rescore``: the judge's own rules)."""
     return rescore({"detectors": s.as_dict(), "cues": s.cues}, active_ramps())
 
 

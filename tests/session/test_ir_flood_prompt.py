@@ -26,7 +26,7 @@ from agent.session.events import (
     verdict_prompt,
 )
 from drivers.sim.sensor import DOT_IRRADIANCE
-from hil import padeval as P
+from hil import pad_presentations, pad_prompts, pad_records, pad_report
 from tests.helpers.blackbody import nir_mw_per_lux
 from tests.session.test_material_prompt import LIVE_MIN, OTHERS, PATTERNED, verdict
 
@@ -91,18 +91,18 @@ def test_a_challenge_the_light_left_unmeasurable_on_a_dim_face():
 def test_pad_evals_person_told_so_tries_no_more_and_is_counted():
     rec = {"outcome": "rejected", "prompt": IR_FLOOD_CANNOT_VERIFY.code, "kind": "bona_fide", "verdict": "inconclusive",
            "score": 0.45, "uri": "sim://?family=train&lux=60", "attempts": [{}]}
-    assert P._prompt_to_follow(rec) is None
+    assert pad_prompts._prompt_to_follow(rec) is None
     tries = []
 
     def attempt(p):
         tries.append(p.uri)
         return {**rec, "uri": p.uri}
-    p = P.Presentation(kind="bona_fide", species="live", split="train", index=0, uri=rec["uri"])
-    out = P.run_following(p, 2, attempt)
+    p = pad_presentations.Presentation(kind="bona_fide", species="live", split="train", index=0, uri=rec["uri"])
+    out = pad_prompts.run_following(p, 2, attempt)
     assert len(tries) == 1 and len(out["attempts"]) == 1
-    assert P.light_prompts([out], LIVE_MIN)["stopped"] == {IR_FLOOD_CANNOT_VERIFY.code: 1}
+    assert pad_report.light_prompts([out], LIVE_MIN)["stopped"] == {IR_FLOOD_CANNOT_VERIFY.code: 1}
     # pad-eval's gate estimates the face's lux as a calibrated kiosk's would, and refuses none for it.
-    gate = P.kiosk_gate()
+    gate = pad_records.kiosk_gate()
     assert gate.lux_k("any-serial") is not None
     t = gate.settings.thresholds_for()
     assert t.lux_min == 0.0 and t.lux_max >= 100000.0
@@ -116,17 +116,17 @@ def test_pad_evals_attacker_told_so_tries_again_as_the_lockout_allows():
     for kind, species in (("attack", "silicone_mask"), ("injection", "splice")):
         rec = {"outcome": "rejected", "prompt": IR_FLOOD_CANNOT_VERIFY.code, "kind": kind, "verdict": "inconclusive",
                "score": 0.45, "uri": "sim://?family=ninth&light=cctv_ir&lux=60", "camera_s": 1.5, "attempts": [{}]}
-        assert P._prompt_to_follow(rec) == IR_FLOOD_CANNOT_VERIFY.code
+        assert pad_prompts._prompt_to_follow(rec) == IR_FLOOD_CANNOT_VERIFY.code
         tries: list[str] = []
 
         def attempt(p, rec=rec, tries=tries):
             tries.append(p.uri)
             return {**rec, "uri": p.uri}
-        p = P.Presentation(kind=kind, species=species, split="ninth", index=0, uri=rec["uri"])
-        out = P.run_following(p, 2, attempt)
+        p = pad_presentations.Presentation(kind=kind, species=species, split="ninth", index=0, uri=rec["uri"])
+        out = pad_prompts.run_following(p, 2, attempt)
         assert len(tries) == 3 and len(out["attempts"]) == 3
         assert tries[1] == rec["uri"] + "&t0_s=4.5" and tries[2] == rec["uri"] + "&t0_s=9.0"   # retried, not moved
-        told = P.light_prompts([out], LIVE_MIN)
+        told = pad_report.light_prompts([out], LIVE_MIN)
         assert told["stopped"] == {} and told["answers"] == {"retry": 2} and told["retried"] == 1
 
 
