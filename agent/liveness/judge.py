@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -200,6 +201,34 @@ class _Verified:
     result: ChallengeResult | None                     # None: the illumination's grids were not known
 
 
+_T = TypeVar("_T")
+
+
+class _Once(Generic[_T]):
+    """A value worked out by whichever of several judge tasks asks for it first (``get``); the others
+    wait for it (a lock) and take the very same object, or the same error. ``make`` may wait only for
+    tasks queued before every asker (so it never waits for an asker)."""
+
+    def __init__(self, make: Callable[[], _T]):
+        self._make: Callable[[], _T] | None = make
+        self._lock = threading.Lock()
+        self._value: tuple[_T] | None = None     # (the value,) once made
+        self._error: Exception | None = None
+
+    def get(self) -> _T:
+        with self._lock:
+            if self._make is not None:
+                make, self._make = self._make, None
+                try:
+                    self._value = (make(),)
+                except Exception as exc:
+                    self._error = exc
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value[0]
+
+
 def _energy_bytes(energies: list[float]) -> bytes:
     return np.asarray(energies, dtype=np.float64).tobytes()
 
@@ -216,6 +245,8 @@ AHEAD_BEFORE_END = 4
 PATTERN_BEFORE_END = 5
 
 _PairKey = tuple[int, int, tuple[int, int] | None]      # an on-off pair: (on, off, its noise pair)
+# The window's measurements but the last, its framesets, its lit frames and their usual power (``_window_split``).
+_Split = tuple[list[_Measured], list[FrameSet], list[bool], Callable[[int], bool]]
 
 
 class Judge:
@@ -414,7 +445,11 @@ class Judge:
             # inspecting thread is the later one, and the verification (2 ms) then falls to the
             # measuring thread once it is free rather than the noise (up to 6 ms).
             submitted = list(self._submitted)
-            self._last_lights = self.pool.submit(self._final_lights, submitted, inspected)
+            # The window's lit/unlit split, made once by whichever of the tasks reading pairs comes
+            # first (they all need it, and the pairs lit by the last frameset only to see there are
+            # none in most windows).
+            split = _Once(functools.partial(self._window_split, submitted, inspected))
+            self._last_lights = self.pool.submit(self._final_lights, submitted, split)
             self._last_grids = self.pool.submit(self._final_grids, submitted, inspected)
             self._tasks += (self._last_lights, self._last_grids)
             if aligned is not None:
@@ -428,9 +463,9 @@ class Judge:
                 # while the other reads the pair's difference, which waits for that side only where
                 # the fit reads it. Both before the verification, which any thread can take meanwhile.
                 fit: Future[PatternFit | None] = Future()
-                warming = self.pool.submit(self._final_lit_last_fit, submitted, inspected, fit)
+                warming = self.pool.submit(self._final_lit_last_fit, submitted, split, fit)
                 warming.add_done_callback(lambda f: fit.cancel() if f.cancelled() else None)
-                self._lit_last = self.pool.submit(self._final_lit_last, submitted, inspected, fit)
+                self._lit_last = self.pool.submit(self._final_lit_last, submitted, split, fit)
                 self._tasks += (warming, self._lit_last)
             self._last_challenge = self.pool.submit(self._final_challenge, submitted, inspected, self._last_grids)
             self._tasks.append(self._last_challenge)
@@ -558,26 +593,28 @@ class Judge:
         except Exception:                        # the frameset's own error reaches the caller at its fold
             return None
 
-    def _final_lights(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen]
+    def _final_lights(self, submitted: list[tuple[FrameSet, Future[_Measured]]], split: _Once[_Split]
                       ) -> dict[_PairKey, ProjectorLight] | None:
         """The projector's light on every on-off pair of the whole window whose lit frame is not the
         last (its skin comes with its measurement) and that the fold has not read, with the
         projector's states as the whole window's IR energies split them and each pair's noise pair
         as ``finish`` picks it: the pairs ``finish`` would read itself. The last frameset's IR is
-        read as the camera delivered it (only the IR imager's pixels are read, no alignment). Runs on
-        a judge thread; waits only for tasks queued before it. None when a frameset failed."""
-        return self._window_pairs(submitted, last, lit_last=None)
+        read as the camera delivered it (only the IR imager's pixels are read, no alignment); ``split``:
+        the window's ``_window_split``, shared with the tasks reading the pairs lit by the last
+        frameset. Runs on a judge thread; waits only for tasks queued before it. None when a
+        frameset failed."""
+        return self._window_pairs(submitted, split, lit_last=None)
 
-    def _final_lit_last(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen],
+    def _final_lit_last(self, submitted: list[tuple[FrameSet, Future[_Measured]]], split: _Once[_Split],
                         fit: Future[PatternFit | None]) -> dict[_PairKey, ProjectorLight] | None:
         """The projector's light on the on-off pairs lit by the window's last frameset, as
         ``_final_lights`` reads the others: once its inspection's IR energy says the projector lit
         it (else none, at once), after its measurement (the skin), against its pattern as
         ``_final_lit_last_fit`` predicts it into ``fit`` (queued before this). Runs on a judge
         thread; waits only for tasks queued before it. None when a frameset failed."""
-        return self._window_pairs(submitted, last, lit_last=fit)
+        return self._window_pairs(submitted, split, lit_last=fit)
 
-    def _final_lit_last_fit(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen],
+    def _final_lit_last_fit(self, submitted: list[tuple[FrameSet, Future[_Measured]]], split: _Once[_Split],
                             fit: Future[PatternFit | None]) -> PatternFit | None:
         """The pattern of the window's last frameset predicted (``features.pattern_fit``) once it is
         measured, when its IR energy says the projector lit it after an unlit frame and a face is
@@ -586,7 +623,7 @@ class Judge:
         Runs on a judge thread; waits only for tasks queued before it."""
         got = None
         try:
-            measured, sets, lit, usual = self._window_split(submitted, last)
+            _, sets, lit, usual = split.get()
             n = len(sets)
             if self.dot_reference is not None and n >= 2 and lit[n - 1] and not lit[n - 2]:
                 m = submitted[-1][1].result()
@@ -598,27 +635,28 @@ class Judge:
             fit.set_result(got)
         return got.warm() if got is not None else None
 
-    def _window_split(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen]
-                      ) -> tuple[list[_Measured], list[FrameSet], list[bool], Callable[[int], bool]]:
+    @staticmethod
+    def _window_split(submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen]) -> _Split:
         """The window's measurements but the last, its framesets, the frames the projector lit as
         the whole window's IR energies split them (the last one's from its inspection) and
-        ``_usual_power`` of them."""
+        ``_usual_power`` of them. Made once per window (``_Once``: the tasks beside the last
+        measurement share it; none changes it)."""
         measured = [f.result() for _, f in submitted[:-1]]
         energies = _window_energies([m.energy for m in measured] + [last.result().energy])
         sets = [fs for fs, _ in submitted]
         lit = [bool(v) for v in projector_states(energies)]
         return measured, sets, lit, _usual_power(sets, lit)
 
-    def _window_pairs(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen], *,
+    def _window_pairs(self, submitted: list[tuple[FrameSet, Future[_Measured]]], split: _Once[_Split], *,
                       lit_last: Future[PatternFit | None] | None) -> dict[_PairKey, ProjectorLight] | None:
         """``_final_lights`` (``lit_last`` None) or ``_final_lit_last`` (its pattern's future)."""
         try:
-            measured, sets, lit, usual = self._window_split(submitted, last)
+            measured, sets, lit, usual = split.get()
             n = len(sets)
             edges = [(k, on, off) for k, on, off in _edges(lit) if (on == n - 1) == (lit_last is not None)]
             reference: DotReference | PatternFit | None = self.dot_reference
             if lit_last is not None and edges:
-                measured.append(submitted[-1][1].result())
+                measured = [*measured, submitted[-1][1].result()]     # (a new list: the split is shared)
                 reference = lit_last.result() or reference
             out: dict[_PairKey, ProjectorLight] = {}
             for k, on, off in edges:
