@@ -51,6 +51,8 @@ from agent.liveness.features import (
     ProjectorMeasure,
     Run,
     depth_noise,
+    frame_cues,
+    material_skin,
     measure_frame,
     motion_from_steps,
     motion_snr,
@@ -229,6 +231,43 @@ class _Once(Generic[_T]):
         return self._value[0]
 
 
+class _LastFace:
+    """The window's last frameset's cues (``features.frame_cues``) and material skin
+    (``features.material_skin``): the two parts of its measurement that need its main face (with its
+    pose) and nothing of the quality gate's checks, nor of each other. Once the gate has the face
+    (``QualityGate.measure``'s ``on_face``: ``observed``), each is worked out once (``_Once``) by
+    whichever judge thread asks first: the measuring one once the gate's checks are done (the skin
+    first), the other in a task queued after all the work beside the measurement (the cues first),
+    so a thread with nothing else to do takes what the measuring one has not begun; the
+    measurement takes both (perf29)."""
+
+    def __init__(self) -> None:
+        # (the aligned frameset, its main face) from the gate, or None: no face, or the measurement failed.
+        self.observed: Future[tuple[AlignedFrameSet, FaceObservation] | None] = Future()
+        self.cues: _Once[FrameCues] = _Once(functools.partial(self._part, 0, frame_cues))
+        self.skin: _Once[IrSkin | None] = _Once(functools.partial(self._part, 1, material_skin))
+        self.cpu_ms = [0.0, 0.0]                  # cues, skin: the thread CPU of each, whichever thread
+        self.threads: list[int | None] = [None, None]   # the thread that worked each out
+        self.measuring: int | None = None        # the measuring thread
+        self.face_cpu = 0.0                       # the measuring thread's CPU clock when the face came (s)
+        self.to_face_ms = 0.0                     # the gate's CPU before it had the face (its checks: the rest)
+
+    def _part(self, k: int, fn: Callable[[AlignedFrameSet, FaceObservation], _T]) -> _T:
+        got = self.observed.result()
+        assert got is not None                    # asked for only once the face came
+        self.threads[k] = threading.get_ident()
+        c = time.thread_time()
+        try:
+            return fn(*got)
+        finally:
+            self.cpu_ms[k] = (time.thread_time() - c) * 1000
+
+    def seen(self, aligned: AlignedFrameSet, face: FaceObservation) -> None:
+        """``on_face``: the gate found the main face (on the measuring thread)."""
+        self.face_cpu, self.measuring = time.thread_time(), threading.get_ident()
+        self.observed.set_result((aligned, face))
+
+
 def _energy_bytes(energies: list[float]) -> bytes:
     return np.asarray(energies, dtype=np.float64).tobytes()
 
@@ -304,6 +343,8 @@ class Judge:
         self._last_lights: Future[dict[_PairKey, ProjectorLight] | None] | None = None
         # The on-off pairs lit by the window's last frameset itself (``_final_lit_last``).
         self._lit_last: Future[dict[_PairKey, ProjectorLight] | None] | None = None
+        # The window's last frameset's cues and material skin, shared by the two threads (``_LastFace``).
+        self._last_face: _LastFace | None = None
         self._last_noise: Future[tuple[AlignedFrameSet, AlignedFrameSet, float] | None] | None = None
         # Lit frames' predicted patterns with their side of the pairs' reading worked out, by lit
         # frameset (``_pattern_ahead``), by the frameset whose coming queued the task: the lit one
@@ -363,33 +404,50 @@ class Judge:
                      mesh, (t2 - t1) * 1000, (c2 - c1) * 1000)
 
     def _measure(self, fs: FrameSet, inspected: Future[_Seen] | _Seen,
-                 aligned: Future[AlignedFrameSet] | None = None, face: Future[_Face] | None = None) -> _Measured:
+                 aligned: Future[AlignedFrameSet] | None = None, face: Future[_Face] | None = None,
+                 last: _LastFace | None = None) -> _Measured:
         """One frameset measured; its alignment is also handed to ``aligned`` as soon as it is done
         (the window's last frameset: the depth noise is worked out beside the rest of its measurement).
         ``face``: the inspection's detections and landmarks, handed over before its dot energy and
-        digest (else they are taken from ``inspected``)."""
+        digest (else they are taken from ``inspected``). ``last`` (the window's last frameset): its
+        main face is handed over as soon as the gate has it, and its cues and material skin are
+        taken from there, worked out by this thread or the other (``_LastFace``)."""
         t0, c0 = time.perf_counter(), time.thread_time()
         try:
             a = align_frameset(fs)
         except BaseException as exc:
             if aligned is not None:
                 aligned.set_exception(exc)
+            if last is not None:
+                last.observed.set_result(None)
             raise
         if aligned is not None:
             aligned.set_result(a)
         t1, c1 = time.perf_counter(), time.thread_time()
-        found = face.result() if face is not None else (
-            inspected.result() if isinstance(inspected, Future) else inspected).face
-        t2, c2 = time.perf_counter(), time.thread_time()
-        m = self.gate.measure(a, found.detections, found.mesh)
+        try:
+            found = face.result() if face is not None else (
+                inspected.result() if isinstance(inspected, Future) else inspected).face
+            t2, c2 = time.perf_counter(), time.thread_time()
+            m = self.gate.measure(a, found.detections, found.mesh,
+                                  on_face=functools.partial(last.seen, a) if last is not None else None)
+        finally:
+            if last is not None and not last.observed.done():
+                last.observed.set_result(None)
         t3, c3 = time.perf_counter(), time.thread_time()
-        c, skin = measure_frame(a, m.face) if m.face is not None else (None, None)
+        if m.face is None:
+            c, skin, shared = None, None, 0.0
+        elif last is not None:
+            last.to_face_ms = (last.face_cpu - c2) * 1000
+            skin, c = last.skin.get(), last.cues.get()
+            shared = sum(last.cpu_ms)            # (partly the other thread's)
+        else:
+            (c, skin), shared = measure_frame(a, m.face), 0.0
         t4, c4 = time.perf_counter(), time.thread_time()
         seen = inspected.result() if isinstance(inspected, Future) else inspected
+        own = (c4 - c3) * 1000 if last is None or m.face is None else shared
         return _Measured(a, m, c, skin, seen.energy, seen.digest,
                          ((t1 - t0) * 1000, sum(found.ms) + (t3 - t2) * 1000, seen.rest_ms + (t4 - t3) * 1000),
-                         ((c1 - c0) * 1000, sum(found.cpu_ms) + (c3 - c2) * 1000,
-                          seen.rest_cpu_ms + (c4 - c3) * 1000))
+                         ((c1 - c0) * 1000, sum(found.cpu_ms) + (c3 - c2) * 1000, seen.rest_cpu_ms + own))
 
     def add(self, fs: FrameSet) -> None:
         if self.pool is None:
@@ -407,7 +465,11 @@ class Judge:
         inspected = self.pool.submit(self._inspect, fs, face)
         inspected.add_done_callback(lambda f: face.cancel() if f.cancelled() else None)
         aligned: Future[AlignedFrameSet] | None = Future() if last and self._submitted else None
-        measured = self.pool.submit(self._measure, fs, inspected, aligned, face)
+        # The window's last frameset: its cues and material skin shared by both threads once the
+        # gate has its face (``_LastFace``; the other thread's share is queued after all the work
+        # beside the measurement, below).
+        share = self._last_face = _LastFace() if last else None
+        measured = self.pool.submit(self._measure, fs, inspected, aligned, face, share)
         self._tasks += (inspected, measured)
         k = len(self._submitted)
         if (ch is not None and self.dot_reference is not None and Kind.PROJECTOR in ch.kinds
@@ -469,6 +531,13 @@ class Judge:
                 self._tasks += (warming, self._lit_last)
             self._last_challenge = self.pool.submit(self._final_challenge, submitted, inspected, self._last_grids)
             self._tasks.append(self._last_challenge)
+            # Last, the other thread's share of the measurement's cues and skin: a thread free of
+            # every task above while the measurement goes on takes what is left of them (where the
+            # measurement is the longer path: a face whose landmarks were found again on the IR,
+            # a busy core). Queued first it ended no window sooner (perf29's bench): the work
+            # beside the measurement then waited for it.
+            assert share is not None
+            self._tasks.append(self.pool.submit(self._last_face_share, share))
         self._drain(block=False)
 
     def close(self, timeout: float | None = None) -> bool:
@@ -494,7 +563,7 @@ class Judge:
         self._pending.clear()
         self._submitted = []
         self._last_grids = self._guessed_grids = self._last_challenge = self._last_lights = self._last_noise = None
-        self._lit_last = None
+        self._lit_last = self._last_face = None
         self._patterns = {}
         self.sets, self.aligned, self.faces, self.skins, self.boxes = [], [], [], [], []
         self.cues, self.motion_steps, self.cue_frames, self.energies, self.digests = [], [], [], [], []
@@ -502,6 +571,20 @@ class Judge:
         self.last_report = None
         self._best_named = None
         return not running
+
+    @staticmethod
+    def _last_face_share(share: _LastFace) -> None:
+        """The other thread's share of the window's last frameset's measurement: once the gate has
+        its main face, its cues, then its material skin, each unless the measuring thread has taken
+        it already (``_LastFace``). Runs on a judge thread; waits only for the measurement, queued
+        before it (which hands it None without a face, or on an error)."""
+        if share.observed.result() is None:
+            return
+        try:
+            share.cues.get()
+            share.skin.get()
+        except Exception:                        # the measurement takes the same error, and fails with it
+            pass
 
     def _final_grids(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen]
                      ) -> tuple[tuple[int, int, int, int], list[_Grid | None]] | None:
