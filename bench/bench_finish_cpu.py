@@ -26,23 +26,30 @@ As a suite (``python -m bench finish_cpu``; ``BENCH_FINISH_SESSIONS`` presentati
   alignment (the measuring thread ran them after it and waited for the whole inspection), the
   same sessions in the same process; the rows name it.
 
-Each session is also judged three more times in the same process, the four in an order rotated by the
+Each session is also judged four more times in the same process, the five in an order rotated by the
 session: without the face grids read ahead in the box guessed from the window's last frameset but
 one (perf26; the row ``unguessed``): the grids beside the last measurement and the two-idle-cores
 figure against it, and how often the guessed box was the window's; and without any lit frame's side
 of the pattern fit worked out as it is measured (perf27; ``unpatterned``): the last pairs beside the
 last measurement and the two-idle-cores figure against it, and how many of the patterns worked out
 ahead a pair read; and with a pair lit by the last frameset read by ``finish`` on the caller's thread
-(perf28; ``in_finish``): the caller's CPU and the two-idle-cores figure against it. The four
-verdicts must be the same or the suite fails. In the two-idle-cores model a pair lit by the last
+(perf28; ``in_finish``): the caller's CPU and the two-idle-cores figure against it; and with the last
+frameset's cues and material skin all read by its measuring thread (perf29; ``unshared``: the other
+thread's share task does nothing): the measurement's end and the two-idle-cores figure against it.
+The five verdicts must be the same or the suite fails. In the two-idle-cores model a pair lit by the last
 frameset is two tasks once the last measurement is done (its pattern predicted and warmed; the rest
 of the pair, whose last part, from its first read of the pattern's side, waits for the warming).
-The suite's first two sessions' pairs are also read one by one (``pair_reading``).
+In that model the last measurement's cues and skin are shared as the judge shares them once the
+gate has the face (``two_threads``' ``shared``). The suite's first two sessions' pairs are also read
+one by one (``pair_reading``).
 
 As a script, per session to a JSON file (the verdict, score, detectors and cues as JSON, to compare
 two trees' verdicts to the bit; no face data is written), both judgings of each session:
 
     nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 22     # train:live:0 .. train:live:21
+    nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 22 unshared   # only that reference beside
+
+(the file is written again after each session, so a run cut short keeps what it measured).
 """
 
 from __future__ import annotations
@@ -98,7 +105,7 @@ def _timed(log: dict[str, float], name: str, fn: Any) -> Any:
 
 
 def session(index: int, gate: Any, thresholds: Any, *, reference: bool = False, unguessed: bool = False,
-            pairs: list | None = None) -> dict[str, Any]:
+            pairs: list | None = None, references: tuple[str, ...] | None = None) -> dict[str, Any]:
     """One presentation captured and judged (``judged``); with ``unguessed``, judged a second time
     in the same process without the grids guessed a frameset ahead (``unguessed`` in the row), the
     two in alternating order by the presentation's index."""
@@ -120,29 +127,36 @@ def session(index: int, gate: Any, thresholds: Any, *, reference: bool = False, 
         "row": lambda: judged(p.key, cap, ref, gate, thresholds, reference=reference, pairs=pairs),
         "unguessed": lambda: judged(p.key, cap, ref, gate, thresholds, guess=False),
         "unpatterned": lambda: judged(p.key, cap, ref, gate, thresholds, patterns=False),
-        "in_finish": lambda: judged(p.key, cap, ref, gate, thresholds, lit_last=False)}
-    names = list(runs)
-    got = {name: runs[name]() for name in names[index % 4:] + names[:index % 4]}
+        "in_finish": lambda: judged(p.key, cap, ref, gate, thresholds, lit_last=False),
+        "unshared": lambda: judged(p.key, cap, ref, gate, thresholds, share=False)}
+    names = [name for name in runs if name == "row" or references is None or name in references]
+    got = {name: runs[name]() for name in names[index % len(names):] + names[:index % len(names)]}
     row = got["row"]
-    for name in ("unguessed", "unpatterned", "in_finish"):
+    for name in (n for n in names if n != "row"):
         other = got[name]
         if not (_same(json.loads(row["detectors"]), json.loads(other["detectors"])) and row["score"] == other["score"]
                 and row["challenge"] == other["challenge"] and row["verdict"] == other["verdict"]
                 and row["cues"] == other["cues"]):
             raise RuntimeError(f"{p.key}: the verdict differs judged {name}")
-    return {**row, **{name: got[name] for name in ("unguessed", "unpatterned", "in_finish")}}
+    return {**row, **{name: got[name] for name in REFERENCES if name in got}}
+
+
+# The same session judged again in the same process, each without one change (``judged``'s flags).
+REFERENCES = ("unguessed", "unpatterned", "in_finish", "unshared")
 
 
 def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, reference: bool = False,
-           guess: bool = True, patterns: bool = True, lit_last: bool = True, pairs: list | None = None
-           ) -> dict[str, Any]:
+           guess: bool = True, patterns: bool = True, lit_last: bool = True, share: bool = True,
+           pairs: list | None = None) -> dict[str, Any]:
     """The captured window ``cap`` fed to a judge on its threads as a camera delivers it, timed.
     ``guess``: False, the grids are not read ahead in the box guessed from the last frameset but one
     (the path before perf26: every grid the fold did not read in the final box is read beside the
     last measurement). ``patterns``: False, no lit frame's side of its pairs' pattern fit is worked
     out as it is measured (the path before perf27: every pair reads the predicted pattern itself).
     ``lit_last``: False, a pair lit by the last frameset is read by ``finish`` on the caller's thread
-    (the path before perf28), not beside the last measurement.
+    (the path before perf28), not beside the last measurement. ``share``: False, the last frameset's
+    cues and material skin are all the measuring thread's (the path before perf29: the other
+    thread's share task does nothing).
     ``pairs``: each on-off pair's inputs the verdict read are added to it (``projector_light_on``'s
     arguments)."""
     from agent.liveness.judge import Judge, judge_pool
@@ -154,6 +168,8 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
     if not lit_last:
         j._final_lit_last = lambda *_: {}           # type: ignore[method-assign]
         j._final_lit_last_fit = lambda *_: None     # type: ignore[method-assign]
+    if not share:
+        j._last_face_share = lambda *_: None        # type: ignore[method-assign]
     ahead: dict[str, float] = {}                    # worked out ahead, while the last frameset is to come
     if hasattr(j, "_grids_guessed"):
         j._grids_guessed = _timed(ahead, "guessed_grids", j._grids_guessed)  # type: ignore[method-assign]
@@ -229,7 +245,16 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
         mesh = getattr(s, "mesh_cpu_ms", 0.0)         # (0: a tree whose landmarks ran after the alignment)
         detect, inspection = s.detect_cpu_ms, s.detect_cpu_ms + mesh + s.rest_cpu_ms
         align = last.cpu_ms[0]
-        rest = (last.cpu_ms[1] - detect - mesh) + (last.cpu_ms[2] - s.rest_cpu_ms)
+        gate_cpu, cues_skin = last.cpu_ms[1] - detect - mesh, last.cpu_ms[2] - s.rest_cpu_ms
+        rest = gate_cpu + cues_skin
+        # The last frameset's measurement after the face, by part (perf29): the gate before it has
+        # the main face and after (its checks), the cues and the material skin, and who read them.
+        lf = getattr(j, "_last_face", None)         # (None: a tree before perf29, or no face)
+        face_parts = {"to_face": lf.to_face_ms, "checks": gate_cpu - lf.to_face_ms, "cues": lf.cpu_ms[0],
+                      "skin": lf.cpu_ms[1]} if lf is not None and lf.threads[0] is not None else None
+        row["face_parts_ms"] = face_parts
+        row["cues_by_other"] = lf is not None and lf.threads[0] is not None and lf.threads[0] != lf.measuring
+        row["skin_by_other"] = lf is not None and lf.threads[1] is not None and lf.threads[1] != lf.measuring
         parts = {"detect": detect, "mesh": mesh, "energy_digest": s.rest_cpu_ms, "align": align, "rest": rest,
                  **{k: beside.get(k, 0.0) for k in ("grids", "challenge", "lights", "noise", "lit_last",
                                                     "lit_last_fit")},
@@ -240,7 +265,15 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
         row["lit_last_pairs"] = len(lit_task.result() or {}) if lit_task is not None else 0
         row["lit_last_after_fit_ms"] = parts["lit_last_after_fit"]
         now = two_threads(parts, ("lights", "grids", "noise", "lit_last_fit", "lit_last", "challenge"),
-                          mesh_beside=True, lit_last_read=row["lit_last_pairs"] > 0)
+                          mesh_beside=True, lit_last_read=row["lit_last_pairs"] > 0,
+                          shared=face_parts if share else None)
+        if face_parts is not None and share:
+            # The same CPU times with the cues and skin on the measuring thread (perf29's reference on
+            # this very judging's times: no other run's noise in the ratio).
+            alone = two_threads(parts, ("lights", "grids", "noise", "lit_last_fit", "lit_last", "challenge"),
+                                mesh_beside=True, lit_last_read=row["lit_last_pairs"] > 0)
+            row.update(measuring_thread_unshared_ms=alone["measured"], two_idle_cores_unshared_ms=alone["end"] + cpu)
+        row["parts_ms"] = parts
         row.update(last_measurement_cpu_ms=inspection + align + rest, last_inspection_cpu_ms=inspection,
                    last_align_cpu_ms=align, last_mesh_cpu_ms=mesh, last_gate_cues_cpu_ms=rest,
                    measuring_thread_ms=now["measured"], two_idle_cores_ms=now["end"] + cpu)
@@ -307,8 +340,8 @@ def pair_reading(pairs: list, rounds: int = 3) -> list[tuple[float, float, float
     return out
 
 
-def two_threads(cpu: dict[str, float], beside: tuple[str, ...], *, mesh_beside: bool, lit_last_read: bool = False
-                ) -> dict[str, float]:
+def two_threads(cpu: dict[str, float], beside: tuple[str, ...], *, mesh_beside: bool, lit_last_read: bool = False,
+                shared: dict[str, float] | None = None) -> dict[str, float]:
     """When each of the last frameset's tasks ends (ms after it reaches the judge) on two idle
     cores, from their CPU times: the judge's two threads take the tasks in the order they were
     queued (the inspection, the measurement, then ``beside``), each thread the next task when it is
@@ -319,7 +352,13 @@ def two_threads(cpu: dict[str, float], beside: tuple[str, ...], *, mesh_beside: 
     ``lit_last_read``: the task reading the pairs lit by the last frameset (``lit_last``) read one,
     so it and the one predicting its pattern (``lit_last_fit``) waited for the measurement (else
     they ended with the inspection); the reading, from its first read of the pattern's side
-    (``lit_last_after_fit`` of its CPU), waits for the prediction to end."""
+    (``lit_last_after_fit`` of its CPU), waits for the prediction to end. ``shared`` (the parts of
+    the measurement after the face: ``to_face``, ``checks``, ``cues``, ``skin``): the cues and the skin
+    are shared as the judge shares them (perf29): a task queued after ``beside`` takes the cues then
+    the skin, each not yet taken, once the gate has the face (holding its thread till then), the
+    measuring thread the skin then the cues after the checks; whichever thread is free first claims
+    next (the other one at a tie); the measurement ends when both are done. A task of ``beside``
+    that waits for the measurement (``lit_last``) waits for the measuring thread's whole of it."""
     free = [0.0, 0.0]
     end: dict[str, float] = {}
 
@@ -338,11 +377,41 @@ def two_threads(cpu: dict[str, float], beside: tuple[str, ...], *, mesh_beside: 
     t = take()
     end["aligned"] = t + cpu["align"]
     waited = max(end["aligned"], face if mesh_beside else end["inspected"])
-    run("measured", t, waited + cpu["rest"] + (0.0 if mesh_beside else cpu["mesh"]))
+    me = 0 if free[0] <= free[1] else 1             # the measuring thread
+    if shared is None:
+        run("measured", t, waited + cpu["rest"] + (0.0 if mesh_beside else cpu["mesh"]))
+    else:
+        seen = waited + shared["to_face"]
+        alone = seen + shared["checks"] + shared["skin"] + shared["cues"]
+        free[me] = math.inf                         # measuring, until the share says how long
+
+    def measured_alone() -> None:
+        """The measurement's end when the other thread took no part of it."""
+        if shared is not None and "measured" not in end:
+            free[me] = end["measured"] = alone
     needs = {"grids": ("inspected",), "challenge": ("inspected", "grids"), "lights": ("inspected",),
              "noise": ("aligned",)}
     needs["lit_last"] = needs["lit_last_fit"] = ("inspected", "measured") if lit_last_read else ("inspected",)
-    for name in beside:
+    for name in (*beside, "share") if shared is not None else beside:
+        if shared is not None and free[1 - me] >= alone:
+            measured_alone()                        # done before the other thread was free
+        if name == "share" and shared is not None:
+            if "measured" in end:
+                t = take()
+                run("share", t, max(t, seen))
+                continue
+            clock = {"measuring": seen + shared["checks"], "other": max(free[1 - me], seen)}
+            wants = {"measuring": ["skin", "cues"], "other": ["cues", "skin"]}
+            took: dict[str, float] = {}
+            while len(took) < 2:
+                who = "other" if clock["other"] <= clock["measuring"] else "measuring"
+                part = next(p for p in wants[who] if p not in took)
+                clock[who] = took[part] = clock[who] + shared[part]
+            free[me] = end["measured"] = max(clock["measuring"], *took.values())
+            free[1 - me] = end["share"] = clock["other"]
+            continue
+        if "measured" in needs[name]:
+            measured_alone()                        # (the other thread waits in this task meanwhile)
         t = take()
         done = max([t] + [end[n] for n in needs[name]]) + cpu[name]
         if name == "lit_last" and "lit_last_fit" in end:
@@ -468,6 +537,22 @@ def run() -> list[dict]:
         {"name": "  the same, median", "value": med(idle_now), "unit": "ms", "reference": med(idle_in_finish),
          "ratio": med(idle_now) / med(idle_in_finish)},
     ]
+    # Reference: the same session judged again in the same process with the last frameset's cues and
+    # material skin all on the measuring thread (perf29: the other thread's share does nothing).
+    path_unshared = [r["unshared"]["measuring_thread_ms"] for r in rows]
+    idle_unshared = [r["unshared"]["two_idle_cores_ms"] for r in rows]
+    out += [
+        {"name": "  the last measurement ends, cues and skin shared by both threads vs not, median",
+         "value": med(col("measuring_thread_ms")), "unit": "ms", "reference": med(path_unshared),
+         "ratio": med(col("measuring_thread_ms")) / med(path_unshared),
+         "note": f"reference: the same session judged again, the share task stubbed; the other thread read "
+                 f"the cues in {sum(bool(r.get('cues_by_other')) for r in rows)} of {k}"},
+        {"name": "last frameset to verdict, two idle cores, cues and skin shared vs not, p95",
+         "value": _pct(idle_now, 95), "unit": "ms", "reference": _pct(idle_unshared, 95),
+         "ratio": _pct(idle_now, 95) / _pct(idle_unshared, 95)},
+        {"name": "  the same, median", "value": med(idle_now), "unit": "ms", "reference": med(idle_unshared),
+         "ratio": med(idle_now) / med(idle_unshared)},
+    ]
     # Reference: the same CPU times on the path as it was before the landmarks ran beside the
     # alignment (the measuring thread ran them after it), same sessions, same process.
     path, before = col("measuring_thread_ms"), col("measuring_thread_before_ms")
@@ -503,12 +588,16 @@ def main(argv: list[str]) -> None:
     from agent.liveness.fusion import load_thresholds
     from agent.quality import QualityGate
     out, first, stop = Path(argv[0]), int(argv[1]), int(argv[2])
+    references = tuple(argv[3].split(",")) if len(argv) > 3 else None
+    if references is not None and not set(references) <= set(REFERENCES):
+        raise SystemExit(f"references: some of {','.join(REFERENCES)}")
     gate, thresholds = QualityGate(), load_thresholds("kiosk", challenged=True)
     session(stop, gate, thresholds)                 # warms the models, the tables and the judge threads
     rows = []
     for i in range(first, stop):
-        row = session(i, gate, thresholds, unguessed=True)
+        row = session(i, gate, thresholds, unguessed=True, references=references)
         rows.append(row)
+        out.write_text(json.dumps(rows, indent=1))
         print(json.dumps({k: row.get(k) for k in ("key", "verdict", "caller_cpu_after_drain_ms", "process_cpu_ms")}),
               flush=True)
     out.write_text(json.dumps(rows, indent=1))
@@ -521,7 +610,7 @@ def main(argv: list[str]) -> None:
         if v:
             print(f"{name:28} median {statistics.median(v):7.2f}  p95 {np.percentile(v, 95):7.2f}  (n={len(v)})")
         for other, label in (("unguessed", "no grids guessed ahead"), ("unpatterned", "no patterns ahead"),
-                             ("in_finish", "lit-last pair in finish")):
+                             ("in_finish", "lit-last pair in finish"), ("unshared", "cues, skin one thread")):
             w = [r[other][name] for r in done if name in r.get(other, {})]
             if w:
                 print(f"  {label:26} median {statistics.median(w):7.2f}  p95 {np.percentile(w, 95):7.2f}")
@@ -539,6 +628,14 @@ def main(argv: list[str]) -> None:
     print(f"sessions with a pair lit by the last frameset: "
           f"{[r['key'].rsplit('/', 1)[-1] for r in done if r.get('lit_last_pairs')]}")
     print(f"guessed box right in {sum(r.get('guessed_box_right', False) for r in done)} of {len(done)}")
+    parts = [r["face_parts_ms"] for r in done if r.get("face_parts_ms")]
+    for part in ("to_face", "checks", "cues", "skin"):
+        if parts:
+            v = [p[part] for p in parts]
+            print(f"last measurement after the face: {part:8} median {statistics.median(v):6.2f}  "
+                  f"p95 {np.percentile(v, 95):6.2f}  (n={len(v)})")
+    print(f"last frameset's cues read by the other thread in {sum(bool(r.get('cues_by_other')) for r in done)}, "
+          f"its skin in {sum(bool(r.get('skin_by_other')) for r in done)}, of {len(parts)}")
     print(f"lit frames' patterns worked out ahead {sum(r.get('patterns_ahead', 0) for r in done)}, "
           f"read by a pair {sum(r.get('patterns_used', 0) for r in done)}")
 

@@ -268,15 +268,18 @@ def bright_end(ir: np.ndarray, valid: np.ndarray, q: float = 99.0) -> float:
     return float(a + (b - a) * frac)
 
 
-def frame_cues(aligned: AlignedFrameSet, face: FaceObservation) -> FrameCues | None:
-    return measure_frame(aligned, face)[0]
-
-
 def measure_frame(aligned: AlignedFrameSet, face: FaceObservation) -> tuple[FrameCues, IrSkin | None]:
-    """One frame's cues (:func:`frame_cues`; the skin patches in the IR imager's pixels,
-    :func:`ir_skin`, for its native dot sharpness) and the material measure's skin region
+    """One frame's cues (:func:`frame_cues`) and the material measure's skin region
     (:func:`material_skin`), on which the projector's light on the skin is measured when the frame
-    is the lit one of an on-off pair (:func:`projector_light_on`)."""
+    is the lit one of an on-off pair (:func:`projector_light_on`). The two read nothing of each
+    other (the judge reads a window's last frameset's two on two threads, ``judge._LastFace``)."""
+    return frame_cues(aligned, face), material_skin(aligned, face)
+
+
+def frame_cues(aligned: AlignedFrameSet, face: FaceObservation) -> FrameCues:
+    """One frame's cues (geometry, IR on skin; the skin patches in the IR imager's pixels,
+    :func:`ir_skin`, for its native dot sharpness). Reads ``aligned`` and ``face``, changes
+    neither (its region's depth and mask are its thread's own copies, ``face_roi``)."""
     roi = face_roi(aligned, face)
     lm = roi.local(face.mesh.landmarks[:, :2])
     ipd = face.mesh.ipd_px
@@ -323,7 +326,7 @@ def measure_frame(aligned: AlignedFrameSet, face: FaceObservation) -> tuple[Fram
     return FrameCues(plane * 1000, cylinder * 1000, prominence, scale_ratio, depth_share, ir_level, ir_contrast,
                      speckle, sharpness, _native_dot_sharpness(aligned, ir_skin(aligned, face)), openness,
                      eye_recess(roi, face), eye_sharpness, face.mesh.landmarks[:, :2].copy(), ipd,
-                     face_depth), material_skin(aligned, face)
+                     face_depth)
 
 
 def native_dot_sharpness(aligned: AlignedFrameSet, face: FaceObservation) -> float:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -50,6 +51,8 @@ from agent.liveness.features import (
     ProjectorMeasure,
     Run,
     depth_noise,
+    frame_cues,
+    material_skin,
     measure_frame,
     motion_from_steps,
     motion_snr,
@@ -200,6 +203,71 @@ class _Verified:
     result: ChallengeResult | None                     # None: the illumination's grids were not known
 
 
+_T = TypeVar("_T")
+
+
+class _Once(Generic[_T]):
+    """A value worked out by whichever of several judge tasks asks for it first (``get``); the others
+    wait for it (a lock) and take the very same object, or the same error. ``make`` may wait only for
+    tasks queued before every asker (so it never waits for an asker)."""
+
+    def __init__(self, make: Callable[[], _T]):
+        self._make: Callable[[], _T] | None = make
+        self._lock = threading.Lock()
+        self._value: tuple[_T] | None = None     # (the value,) once made
+        self._error: Exception | None = None
+
+    def get(self) -> _T:
+        with self._lock:
+            if self._make is not None:
+                make, self._make = self._make, None
+                try:
+                    self._value = (make(),)
+                except Exception as exc:
+                    self._error = exc
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value[0]
+
+
+class _LastFace:
+    """The window's last frameset's cues (``features.frame_cues``) and material skin
+    (``features.material_skin``): the two parts of its measurement that need its main face (with its
+    pose) and nothing of the quality gate's checks, nor of each other. Once the gate has the face
+    (``QualityGate.measure``'s ``on_face``: ``observed``), each is worked out once (``_Once``) by
+    whichever judge thread asks first: the measuring one once the gate's checks are done (the skin
+    first), the other in a task queued after all the work beside the measurement (the cues first),
+    so a thread with nothing else to do takes what the measuring one has not begun; the
+    measurement takes both (perf29)."""
+
+    def __init__(self) -> None:
+        # (the aligned frameset, its main face) from the gate, or None: no face, or the measurement failed.
+        self.observed: Future[tuple[AlignedFrameSet, FaceObservation] | None] = Future()
+        self.cues: _Once[FrameCues] = _Once(functools.partial(self._part, 0, frame_cues))
+        self.skin: _Once[IrSkin | None] = _Once(functools.partial(self._part, 1, material_skin))
+        self.cpu_ms = [0.0, 0.0]                  # cues, skin: the thread CPU of each, whichever thread
+        self.threads: list[int | None] = [None, None]   # the thread that worked each out
+        self.measuring: int | None = None        # the measuring thread
+        self.face_cpu = 0.0                       # the measuring thread's CPU clock when the face came (s)
+        self.to_face_ms = 0.0                     # the gate's CPU before it had the face (its checks: the rest)
+
+    def _part(self, k: int, fn: Callable[[AlignedFrameSet, FaceObservation], _T]) -> _T:
+        got = self.observed.result()
+        assert got is not None                    # asked for only once the face came
+        self.threads[k] = threading.get_ident()
+        c = time.thread_time()
+        try:
+            return fn(*got)
+        finally:
+            self.cpu_ms[k] = (time.thread_time() - c) * 1000
+
+    def seen(self, aligned: AlignedFrameSet, face: FaceObservation) -> None:
+        """``on_face``: the gate found the main face (on the measuring thread)."""
+        self.face_cpu, self.measuring = time.thread_time(), threading.get_ident()
+        self.observed.set_result((aligned, face))
+
+
 def _energy_bytes(energies: list[float]) -> bytes:
     return np.asarray(energies, dtype=np.float64).tobytes()
 
@@ -216,6 +284,8 @@ AHEAD_BEFORE_END = 4
 PATTERN_BEFORE_END = 5
 
 _PairKey = tuple[int, int, tuple[int, int] | None]      # an on-off pair: (on, off, its noise pair)
+# The window's measurements but the last, its framesets, its lit frames and their usual power (``_window_split``).
+_Split = tuple[list[_Measured], list[FrameSet], list[bool], Callable[[int], bool]]
 
 
 class Judge:
@@ -273,6 +343,8 @@ class Judge:
         self._last_lights: Future[dict[_PairKey, ProjectorLight] | None] | None = None
         # The on-off pairs lit by the window's last frameset itself (``_final_lit_last``).
         self._lit_last: Future[dict[_PairKey, ProjectorLight] | None] | None = None
+        # The window's last frameset's cues and material skin, shared by the two threads (``_LastFace``).
+        self._last_face: _LastFace | None = None
         self._last_noise: Future[tuple[AlignedFrameSet, AlignedFrameSet, float] | None] | None = None
         # Lit frames' predicted patterns with their side of the pairs' reading worked out, by lit
         # frameset (``_pattern_ahead``), by the frameset whose coming queued the task: the lit one
@@ -332,33 +404,50 @@ class Judge:
                      mesh, (t2 - t1) * 1000, (c2 - c1) * 1000)
 
     def _measure(self, fs: FrameSet, inspected: Future[_Seen] | _Seen,
-                 aligned: Future[AlignedFrameSet] | None = None, face: Future[_Face] | None = None) -> _Measured:
+                 aligned: Future[AlignedFrameSet] | None = None, face: Future[_Face] | None = None,
+                 last: _LastFace | None = None) -> _Measured:
         """One frameset measured; its alignment is also handed to ``aligned`` as soon as it is done
         (the window's last frameset: the depth noise is worked out beside the rest of its measurement).
         ``face``: the inspection's detections and landmarks, handed over before its dot energy and
-        digest (else they are taken from ``inspected``)."""
+        digest (else they are taken from ``inspected``). ``last`` (the window's last frameset): its
+        main face is handed over as soon as the gate has it, and its cues and material skin are
+        taken from there, worked out by this thread or the other (``_LastFace``)."""
         t0, c0 = time.perf_counter(), time.thread_time()
         try:
             a = align_frameset(fs)
         except BaseException as exc:
             if aligned is not None:
                 aligned.set_exception(exc)
+            if last is not None:
+                last.observed.set_result(None)
             raise
         if aligned is not None:
             aligned.set_result(a)
         t1, c1 = time.perf_counter(), time.thread_time()
-        found = face.result() if face is not None else (
-            inspected.result() if isinstance(inspected, Future) else inspected).face
-        t2, c2 = time.perf_counter(), time.thread_time()
-        m = self.gate.measure(a, found.detections, found.mesh)
+        try:
+            found = face.result() if face is not None else (
+                inspected.result() if isinstance(inspected, Future) else inspected).face
+            t2, c2 = time.perf_counter(), time.thread_time()
+            m = self.gate.measure(a, found.detections, found.mesh,
+                                  on_face=functools.partial(last.seen, a) if last is not None else None)
+        finally:
+            if last is not None and not last.observed.done():
+                last.observed.set_result(None)
         t3, c3 = time.perf_counter(), time.thread_time()
-        c, skin = measure_frame(a, m.face) if m.face is not None else (None, None)
+        if m.face is None:
+            c, skin, shared = None, None, 0.0
+        elif last is not None:
+            last.to_face_ms = (last.face_cpu - c2) * 1000
+            skin, c = last.skin.get(), last.cues.get()
+            shared = sum(last.cpu_ms)            # (partly the other thread's)
+        else:
+            (c, skin), shared = measure_frame(a, m.face), 0.0
         t4, c4 = time.perf_counter(), time.thread_time()
         seen = inspected.result() if isinstance(inspected, Future) else inspected
+        own = (c4 - c3) * 1000 if last is None or m.face is None else shared
         return _Measured(a, m, c, skin, seen.energy, seen.digest,
                          ((t1 - t0) * 1000, sum(found.ms) + (t3 - t2) * 1000, seen.rest_ms + (t4 - t3) * 1000),
-                         ((c1 - c0) * 1000, sum(found.cpu_ms) + (c3 - c2) * 1000,
-                          seen.rest_cpu_ms + (c4 - c3) * 1000))
+                         ((c1 - c0) * 1000, sum(found.cpu_ms) + (c3 - c2) * 1000, seen.rest_cpu_ms + own))
 
     def add(self, fs: FrameSet) -> None:
         if self.pool is None:
@@ -376,7 +465,11 @@ class Judge:
         inspected = self.pool.submit(self._inspect, fs, face)
         inspected.add_done_callback(lambda f: face.cancel() if f.cancelled() else None)
         aligned: Future[AlignedFrameSet] | None = Future() if last and self._submitted else None
-        measured = self.pool.submit(self._measure, fs, inspected, aligned, face)
+        # The window's last frameset: its cues and material skin shared by both threads once the
+        # gate has its face (``_LastFace``; the other thread's share is queued after all the work
+        # beside the measurement, below).
+        share = self._last_face = _LastFace() if last else None
+        measured = self.pool.submit(self._measure, fs, inspected, aligned, face, share)
         self._tasks += (inspected, measured)
         k = len(self._submitted)
         if (ch is not None and self.dot_reference is not None and Kind.PROJECTOR in ch.kinds
@@ -414,7 +507,11 @@ class Judge:
             # inspecting thread is the later one, and the verification (2 ms) then falls to the
             # measuring thread once it is free rather than the noise (up to 6 ms).
             submitted = list(self._submitted)
-            self._last_lights = self.pool.submit(self._final_lights, submitted, inspected)
+            # The window's lit/unlit split, made once by whichever of the tasks reading pairs comes
+            # first (they all need it, and the pairs lit by the last frameset only to see there are
+            # none in most windows).
+            split = _Once(functools.partial(self._window_split, submitted, inspected))
+            self._last_lights = self.pool.submit(self._final_lights, submitted, split)
             self._last_grids = self.pool.submit(self._final_grids, submitted, inspected)
             self._tasks += (self._last_lights, self._last_grids)
             if aligned is not None:
@@ -428,12 +525,19 @@ class Judge:
                 # while the other reads the pair's difference, which waits for that side only where
                 # the fit reads it. Both before the verification, which any thread can take meanwhile.
                 fit: Future[PatternFit | None] = Future()
-                warming = self.pool.submit(self._final_lit_last_fit, submitted, inspected, fit)
+                warming = self.pool.submit(self._final_lit_last_fit, submitted, split, fit)
                 warming.add_done_callback(lambda f: fit.cancel() if f.cancelled() else None)
-                self._lit_last = self.pool.submit(self._final_lit_last, submitted, inspected, fit)
+                self._lit_last = self.pool.submit(self._final_lit_last, submitted, split, fit)
                 self._tasks += (warming, self._lit_last)
             self._last_challenge = self.pool.submit(self._final_challenge, submitted, inspected, self._last_grids)
             self._tasks.append(self._last_challenge)
+            # Last, the other thread's share of the measurement's cues and skin: a thread free of
+            # every task above while the measurement goes on takes what is left of them (where the
+            # measurement is the longer path: a face whose landmarks were found again on the IR,
+            # a busy core). Queued first it ended no window sooner (perf29's bench): the work
+            # beside the measurement then waited for it.
+            assert share is not None
+            self._tasks.append(self.pool.submit(self._last_face_share, share))
         self._drain(block=False)
 
     def close(self, timeout: float | None = None) -> bool:
@@ -459,7 +563,7 @@ class Judge:
         self._pending.clear()
         self._submitted = []
         self._last_grids = self._guessed_grids = self._last_challenge = self._last_lights = self._last_noise = None
-        self._lit_last = None
+        self._lit_last = self._last_face = None
         self._patterns = {}
         self.sets, self.aligned, self.faces, self.skins, self.boxes = [], [], [], [], []
         self.cues, self.motion_steps, self.cue_frames, self.energies, self.digests = [], [], [], [], []
@@ -467,6 +571,20 @@ class Judge:
         self.last_report = None
         self._best_named = None
         return not running
+
+    @staticmethod
+    def _last_face_share(share: _LastFace) -> None:
+        """The other thread's share of the window's last frameset's measurement: once the gate has
+        its main face, its cues, then its material skin, each unless the measuring thread has taken
+        it already (``_LastFace``). Runs on a judge thread; waits only for the measurement, queued
+        before it (which hands it None without a face, or on an error)."""
+        if share.observed.result() is None:
+            return
+        try:
+            share.cues.get()
+            share.skin.get()
+        except Exception:                        # the measurement takes the same error, and fails with it
+            pass
 
     def _final_grids(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen]
                      ) -> tuple[tuple[int, int, int, int], list[_Grid | None]] | None:
@@ -558,26 +676,28 @@ class Judge:
         except Exception:                        # the frameset's own error reaches the caller at its fold
             return None
 
-    def _final_lights(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen]
+    def _final_lights(self, submitted: list[tuple[FrameSet, Future[_Measured]]], split: _Once[_Split]
                       ) -> dict[_PairKey, ProjectorLight] | None:
         """The projector's light on every on-off pair of the whole window whose lit frame is not the
         last (its skin comes with its measurement) and that the fold has not read, with the
         projector's states as the whole window's IR energies split them and each pair's noise pair
         as ``finish`` picks it: the pairs ``finish`` would read itself. The last frameset's IR is
-        read as the camera delivered it (only the IR imager's pixels are read, no alignment). Runs on
-        a judge thread; waits only for tasks queued before it. None when a frameset failed."""
-        return self._window_pairs(submitted, last, lit_last=None)
+        read as the camera delivered it (only the IR imager's pixels are read, no alignment); ``split``:
+        the window's ``_window_split``, shared with the tasks reading the pairs lit by the last
+        frameset. Runs on a judge thread; waits only for tasks queued before it. None when a
+        frameset failed."""
+        return self._window_pairs(submitted, split, lit_last=None)
 
-    def _final_lit_last(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen],
+    def _final_lit_last(self, submitted: list[tuple[FrameSet, Future[_Measured]]], split: _Once[_Split],
                         fit: Future[PatternFit | None]) -> dict[_PairKey, ProjectorLight] | None:
         """The projector's light on the on-off pairs lit by the window's last frameset, as
         ``_final_lights`` reads the others: once its inspection's IR energy says the projector lit
         it (else none, at once), after its measurement (the skin), against its pattern as
         ``_final_lit_last_fit`` predicts it into ``fit`` (queued before this). Runs on a judge
         thread; waits only for tasks queued before it. None when a frameset failed."""
-        return self._window_pairs(submitted, last, lit_last=fit)
+        return self._window_pairs(submitted, split, lit_last=fit)
 
-    def _final_lit_last_fit(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen],
+    def _final_lit_last_fit(self, submitted: list[tuple[FrameSet, Future[_Measured]]], split: _Once[_Split],
                             fit: Future[PatternFit | None]) -> PatternFit | None:
         """The pattern of the window's last frameset predicted (``features.pattern_fit``) once it is
         measured, when its IR energy says the projector lit it after an unlit frame and a face is
@@ -586,7 +706,7 @@ class Judge:
         Runs on a judge thread; waits only for tasks queued before it."""
         got = None
         try:
-            measured, sets, lit, usual = self._window_split(submitted, last)
+            _, sets, lit, usual = split.get()
             n = len(sets)
             if self.dot_reference is not None and n >= 2 and lit[n - 1] and not lit[n - 2]:
                 m = submitted[-1][1].result()
@@ -598,27 +718,28 @@ class Judge:
             fit.set_result(got)
         return got.warm() if got is not None else None
 
-    def _window_split(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen]
-                      ) -> tuple[list[_Measured], list[FrameSet], list[bool], Callable[[int], bool]]:
+    @staticmethod
+    def _window_split(submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen]) -> _Split:
         """The window's measurements but the last, its framesets, the frames the projector lit as
         the whole window's IR energies split them (the last one's from its inspection) and
-        ``_usual_power`` of them."""
+        ``_usual_power`` of them. Made once per window (``_Once``: the tasks beside the last
+        measurement share it; none changes it)."""
         measured = [f.result() for _, f in submitted[:-1]]
         energies = _window_energies([m.energy for m in measured] + [last.result().energy])
         sets = [fs for fs, _ in submitted]
         lit = [bool(v) for v in projector_states(energies)]
         return measured, sets, lit, _usual_power(sets, lit)
 
-    def _window_pairs(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen], *,
+    def _window_pairs(self, submitted: list[tuple[FrameSet, Future[_Measured]]], split: _Once[_Split], *,
                       lit_last: Future[PatternFit | None] | None) -> dict[_PairKey, ProjectorLight] | None:
         """``_final_lights`` (``lit_last`` None) or ``_final_lit_last`` (its pattern's future)."""
         try:
-            measured, sets, lit, usual = self._window_split(submitted, last)
+            measured, sets, lit, usual = split.get()
             n = len(sets)
             edges = [(k, on, off) for k, on, off in _edges(lit) if (on == n - 1) == (lit_last is not None)]
             reference: DotReference | PatternFit | None = self.dot_reference
             if lit_last is not None and edges:
-                measured.append(submitted[-1][1].result())
+                measured = [*measured, submitted[-1][1].result()]     # (a new list: the split is shared)
                 reference = lit_last.result() or reference
             out: dict[_PairKey, ProjectorLight] = {}
             for k, on, off in edges:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -243,13 +244,16 @@ class QualityGate:
         return face_mesh(bgr, detections[0]) if len(detections) == 1 else None
 
     def measure(self, aligned: AlignedFrameSet, detections: list[Detection] | None = None,
-                mesh: Mesh | None = None) -> Measurement:
+                mesh: Mesh | None = None, on_face: Callable[[FaceObservation], None] | None = None) -> Measurement:
         """Every check on one frameset, without touching the gate's state: safe to run for several
         framesets at once on different threads (the face models are per thread), then ``apply``
         them in order. ``detections``: ``self.detector.detect`` of the colour image, when the caller
         ran it already (the liveness judge runs it beside the alignment); ``mesh``: the main face's
         landmarks, ``main_face_mesh`` of the same colour image and detections, when the caller ran
-        it already (the judge runs it beside the alignment too), only with a single detection."""
+        it already (the judge runs it beside the alignment too), only with a single detection.
+        ``on_face``: called with the main face (detection, landmarks, pose: the ``Measurement``'s
+        very ``face``) as soon as it is known, before its depth and the checks (the judge reads the
+        window's last frameset's cues from it meanwhile); not called without a face."""
         t0 = time.perf_counter()
         t = self.thresholds
         color = aligned.color
@@ -288,6 +292,8 @@ class QualityGate:
                     values["mesh_relit"] = 1.0          # landmarks from the IR-relit second try
             pose = head_pose(mesh.landmarks, mesh.pupils, aligned.depth_m, color.intrinsics)
             face = FaceObservation(d, mesh, pose.yaw, pose.pitch, pose.roll, pose.source, pose)
+            if on_face is not None:
+                on_face(face)
             depth = face_depth(aligned, mesh.landmarks, mesh.ipd_px)
             checks += self._face_checks(aligned, face, depth, values)
         n_faces = len(dets) - int(values.get("detections_not_faces", 0)) - int(values.get("detections_same_face", 0))

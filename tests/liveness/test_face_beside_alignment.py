@@ -147,5 +147,83 @@ def test_the_last_framesets_pairs_are_queued_first_of_the_work_beside_its_measur
     # Under a projector challenge a pair lit by the last frameset is read beside its measurement too,
     # its pattern predicted and warmed on one thread while the other reads the rest (perf28): both
     # before the verification.
+    # The last frameset's cues and material skin are shared once its face is known (perf29): the
+    # other thread's share goes after all the work beside the measurement (a thread free of it helps).
     assert last == ["_inspect", "_measure", "_final_lights", "_final_grids", "_final_noise", "_final_lit_last_fit",
-                    "_final_lit_last", "_final_challenge"]
+                    "_final_lit_last", "_final_challenge", "_last_face_share"]
+
+
+@pytest.mark.parametrize("order", ["the other thread takes both", "the measuring thread takes both",
+                                   "each takes one"])
+def test_the_last_framesets_cues_and_skin_are_shared_once_its_face_is_known(gate, windows, monkeypatch, order):
+    # The window's last frameset: once the gate has its main face, its cues (``frame_cues``) and
+    # material skin (``material_skin``) are worked out once each by whichever thread asks first, the
+    # measuring thread after the gate's checks (the skin first), the other in its share task (the
+    # cues first); perf29. Each interleaving is forced with events (no timing): every part is
+    # worked out once, and the measurement is the one measured on one thread, to the bit.
+    _, sets = windows["single"]
+    fs = sets[0]
+    ran: list[tuple[str, str]] = []
+    cues_, skin_, depth_ = J.frame_cues, J.material_skin, G.face_depth
+    share_done, cues_started, skin_started = threading.Event(), threading.Event(), threading.Event()
+    held: list[bool] = []
+
+    def cues(*args):
+        ran.append(("cues", threading.current_thread().name))
+        cues_started.set()
+        if order == "each takes one":            # until the measuring thread has taken the skin
+            held.append(skin_started.wait(timeout=30))
+        return cues_(*args)
+
+    def skin(*args):
+        if order == "each takes one":            # once the other thread has taken the cues
+            held.append(cues_started.wait(timeout=30))
+        ran.append(("skin", threading.current_thread().name))
+        skin_started.set()
+        return skin_(*args)
+
+    def depth(*args):
+        if order == "the other thread takes both":   # held after the face is handed over
+            held.append(share_done.wait(timeout=30))
+        return depth_(*args)
+    monkeypatch.setattr(J, "frame_cues", cues)
+    monkeypatch.setattr(J, "material_skin", skin)
+    monkeypatch.setattr(G, "face_depth", depth)
+    judge = Judge(gate, VerdictThresholds(), challenge=None)
+    seen = judge._inspect(fs)
+    share = J._LastFace()
+
+    def other() -> None:
+        threading.current_thread().name = "other"
+        Judge._last_face_share(share)
+        share_done.set()
+    helper = threading.Thread(target=other)
+    if order != "the measuring thread takes both":
+        helper.start()
+    m = judge._measure(fs, seen, None, None, share)
+    if order == "the measuring thread takes both":
+        helper.start()
+    helper.join(timeout=60)
+    assert not helper.is_alive() and all(held)
+    me = threading.current_thread().name
+    assert sorted(ran) == sorted({
+        "the other thread takes both": [("cues", "other"), ("skin", "other")],
+        "the measuring thread takes both": [("cues", me), ("skin", me)],
+        "each takes one": [("cues", "other"), ("skin", me)]}[order])
+    # The same measurement as one thread's: the gate's, the cues and the skin.
+    alone = judge._measure(fs, seen)
+    assert digest([m.measurement.checks, m.measurement.values, m.measurement.face, m.cues, m.skin]) == digest(
+        [alone.measurement.checks, alone.measurement.values, alone.measurement.face, alone.cues, alone.skin])
+    assert m.cues is not None and m.skin is not None
+
+
+def test_the_share_of_a_last_frameset_without_a_face_ends_at_once(gate, windows):
+    # No face (here: the measurement fails before the gate): the share task is handed None and ends.
+    _, sets = windows["single"]
+    judge = Judge(gate, VerdictThresholds(), challenge=None)
+    share = J._LastFace()
+    with pytest.raises(AttributeError):
+        judge._measure(sets[0], None, None, None, share)     # (no inspection: not a frameset's error)
+    assert share.observed.result(timeout=0) is None
+    Judge._last_face_share(share)
+    assert share.threads == [None, None]

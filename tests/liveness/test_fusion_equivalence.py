@@ -394,7 +394,8 @@ def test_a_pair_lit_by_the_last_frameset_is_read_beside_its_measurement(gate, re
     # side of the fit warmed by one, the rest of the pair read by the other), not by ``finish`` on
     # the caller's thread (perf28). Cut so that the window ends with a lit frame after an unlit one
     # (and, at the first cut, as recorded): every pair's reading and the verdict are those of the
-    # judge without threads, to the bit.
+    # judge without threads, to the bit. The window's lit/unlit split is made once, by whichever of
+    # the three tasks reading pairs asks first, and shared (perf29).
     import threading
 
     import agent.liveness.judge as J
@@ -407,6 +408,13 @@ def test_a_pair_lit_by_the_last_frameset_is_read_beside_its_measurement(gate, re
         read_on.append((threading.current_thread().name, lit, reference))
         return light_on(patch, lit, dark, same, reference)
     monkeypatch.setattr(J, "projector_light_on", recorded_light)
+    splits: list[int] = []
+    window_split = Judge._window_split
+
+    def counted_split(submitted, last):
+        splits.append(len(submitted))
+        return window_split(submitted, last)
+    monkeypatch.setattr(Judge, "_window_split", staticmethod(counted_split))
     lit_last = 0
     for cut in range(13):
         n = challenge.frames - cut
@@ -419,9 +427,11 @@ def test_a_pair_lit_by_the_last_frameset_is_read_beside_its_measurement(gate, re
         if cut and not any(on == n - 1 for on, _, _ in serial.lights):
             continue
         read_on.clear()
+        splits.clear()
         j = _fed_as_delivered(gate, ch, window, dot)
         threaded = j.finish()
         assert _same(threaded.verdict.to_dict(), alone.verdict.to_dict()), cut
+        assert splits == [n], cut                  # the whole window's split, once for the three tasks
         assert j.lights.keys() == serial.lights.keys(), cut
         assert all(repr(j.lights[k]) == repr(serial.lights[k]) for k in j.lights), cut
         last = [(name, ref) for name, lit, ref in read_on if lit is j.aligned[-1]]
@@ -454,10 +464,12 @@ def as_recorded(recorded, inspected, monkeypatch):
     last measurement and ``finish`` run as in the daemon, without the face models' time."""
     measured = {id(fs): m for _, inputs in recorded.values() for fs, m in inputs}
 
-    def measure(self, fs, seen, aligned=None, face=None):
+    def measure(self, fs, seen, aligned=None, face=None, last=None):
         m = measured[id(fs)]
         if aligned is not None:
             aligned.set_result(m.aligned)
+        if last is not None:                     # the cues are the recorded ones: nothing to share
+            last.observed.set_result(None)
         if face is not None:
             face.result()
         if isinstance(seen, Future):
