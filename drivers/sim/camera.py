@@ -134,6 +134,7 @@ class SimCamera(Camera):
     def __init__(self, cfg: SimConfig, uri: str = "sim://"):
         self.cfg = cfg
         self.renders_on_read = not cfg.realtime     # unpaced: each frame rendered when read, at its own timing
+        self.waits_for_reader = not (cfg.realtime and cfg.stream > 0)     # ``stream``: a device's clock
         self._uri = uri
         # The camera profile decides geometry, noise, projector and what the device can be asked to do.
         named = named_profile(cfg)
@@ -287,6 +288,7 @@ class SimCamera(Camera):
                 if self._closed:
                     raise StreamClosed("sim camera is stopped")
                 if not self._queue:
+                    self._drop_unread()
                     self._produce_next()
 
     def set_projector(self, on: bool) -> None:
@@ -336,7 +338,8 @@ class SimCamera(Camera):
         # The screen's light is linear in each channel's drive: a raised backlight scales the colour.
         gain = min(float(luminance), self._screen_headroom)
         with self._lock:
-            self._screen.command((vals[0] * gain, vals[1] * gain, vals[2] * gain), self._color_tick)
+            self._screen.command((vals[0] * gain, vals[1] * gain, vals[2] * gain),
+                                 self._issued_at(self._color_tick, self._color_fps))
 
     def lock_exposure(self, stream: StreamKind, setting: ExposureSetting | None = None) -> ExposureSetting:
         """Freeze the auto-exposure of the imager behind ``stream`` (IR and depth share one) at its
@@ -408,11 +411,22 @@ class SimCamera(Camera):
 
     # --- Controls --------------------------------------------------------------------------------
     def _command_projector(self, state: ProjectorState) -> None:
-        # Issued at the next depth tick; the timeline adds the device's latency and jitter.
+        # Issued at the next depth tick (``stream``: the tick due now); the timeline adds the device's
+        # latency and jitter.
         self._commanded = state
-        self._projector.command(state, self._depth_tick)
+        issued = self._issued_at(self._depth_tick, self._depth_fps)
+        self._projector.command(state, issued)
         if self._injector is not None:
-            self._injector.command(state, self._depth_tick)
+            self._injector.command(state, issued)
+
+    def _issued_at(self, next_tick: int, fps: float) -> int:
+        """The tick a command sent now is issued at: the next one to be produced, or with ``stream``
+        (a camera whose clock does not wait for its reader) the first one due after now when the reader
+        is behind, so the frames captured meanwhile and not yet read do not show it."""
+        if not (self.cfg.stream > 0 and self.cfg.realtime and self._started):
+            return next_tick
+        due = int((time.monotonic() - self._t0_wall) * fps) + 1
+        return max(next_tick, due)
 
     def _projector_at(self, tick: int) -> tuple[ProjectorState, ProjectorState]:
         """(state the IR/depth pixels show, state the frame's metadata reports) at a depth tick."""
@@ -793,6 +807,19 @@ class SimCamera(Camera):
     def _next_event_s(self) -> float:
         return min(self._depth_tick / self._depth_fps, self._color_tick / self._color_fps)
 
+    def _drop_unread(self) -> None:
+        """``stream=N``: the frames a streaming camera captured while its reader was away and that no
+        longer fit its queue of N per stream are gone: their ticks pass unread (their frame counters
+        jump, as a device's do)."""
+        n = self.cfg.stream
+        if n <= 0 or not self.cfg.realtime:
+            return
+        now_s = time.monotonic() - self._t0_wall
+        while self._depth_tick + n < now_s * self._depth_fps:
+            self._depth_tick += 1
+        while self._color_tick + n < now_s * self._color_fps:
+            self._color_tick += 1
+
     def _produce_next(self) -> None:
         """Produce the next event(s) in hardware time: a depth tick, a colour frame, or both when
         they fall on the same instant."""
@@ -808,7 +835,7 @@ class SimCamera(Camera):
         camera streaming since ``start()`` would have delivered it (start + the frame's hardware
         time + latency), not when the renderer finished it, so that what reads arrival times (the
         frameset matcher's latency bound) sees the camera's timing whatever the machine's load."""
-        if self.cfg.realtime:
+        if self.cfg.realtime and self.cfg.stream <= 0:
             return time.monotonic_ns() + int(latency_ms * 1e6)
         return self._t0_host_ns + int(round((ts - self._t0_hw_ms + latency_ms) * 1e6))
 
