@@ -26,14 +26,18 @@ As a suite (``python -m bench finish_cpu``; ``BENCH_FINISH_SESSIONS`` presentati
   alignment (the measuring thread ran them after it and waited for the whole inspection), the
   same sessions in the same process; the rows name it.
 
-Each session is also judged twice more in the same process, the three in an order rotated by the
+Each session is also judged three more times in the same process, the four in an order rotated by the
 session: without the face grids read ahead in the box guessed from the window's last frameset but
 one (perf26; the row ``unguessed``): the grids beside the last measurement and the two-idle-cores
 figure against it, and how often the guessed box was the window's; and without any lit frame's side
 of the pattern fit worked out as it is measured (perf27; ``unpatterned``): the last pairs beside the
 last measurement and the two-idle-cores figure against it, and how many of the patterns worked out
-ahead a pair read. The three verdicts must be the same or the suite fails. The suite's first two
-sessions' pairs are also read one by one (``pair_reading``).
+ahead a pair read; and with a pair lit by the last frameset read by ``finish`` on the caller's thread
+(perf28; ``in_finish``): the caller's CPU and the two-idle-cores figure against it. The four
+verdicts must be the same or the suite fails. In the two-idle-cores model a pair lit by the last
+frameset is two tasks once the last measurement is done (its pattern predicted and warmed; the rest
+of the pair, whose last part, from its first read of the pattern's side, waits for the warming).
+The suite's first two sessions' pairs are also read one by one (``pair_reading``).
 
 As a script, per session to a JSON file (the verdict, score, detectors and cues as JSON, to compare
 two trees' verdicts to the bit; no face data is written), both judgings of each session:
@@ -48,6 +52,7 @@ import math
 import os
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -57,6 +62,17 @@ import numpy as np
 from bench.targets import issue20
 
 FRAMES = 32
+
+
+def _marked(marks: dict[str, float], fn: Any) -> Any:
+    """``fn`` noting in ``marks`` the thread that runs it and its thread CPU time (s) at its end."""
+    def marked(*args: Any) -> Any:
+        marks["thread"] = threading.get_ident()
+        try:
+            return fn(*args)
+        finally:
+            marks["end"] = time.thread_time()
+    return marked
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -102,26 +118,30 @@ def session(index: int, gate: Any, thresholds: Any, *, reference: bool = False, 
     runs: dict[str, Any] = {
         "row": lambda: judged(p.key, cap, ref, gate, thresholds, reference=reference, pairs=pairs),
         "unguessed": lambda: judged(p.key, cap, ref, gate, thresholds, guess=False),
-        "unpatterned": lambda: judged(p.key, cap, ref, gate, thresholds, patterns=False)}
+        "unpatterned": lambda: judged(p.key, cap, ref, gate, thresholds, patterns=False),
+        "in_finish": lambda: judged(p.key, cap, ref, gate, thresholds, lit_last=False)}
     names = list(runs)
-    got = {name: runs[name]() for name in names[index % 3:] + names[:index % 3]}
+    got = {name: runs[name]() for name in names[index % 4:] + names[:index % 4]}
     row = got["row"]
-    for name in ("unguessed", "unpatterned"):
+    for name in ("unguessed", "unpatterned", "in_finish"):
         other = got[name]
         if not (_same(json.loads(row["detectors"]), json.loads(other["detectors"])) and row["score"] == other["score"]
                 and row["challenge"] == other["challenge"] and row["verdict"] == other["verdict"]
                 and row["cues"] == other["cues"]):
             raise RuntimeError(f"{p.key}: the verdict differs judged {name}")
-    return {**row, "unguessed": got["unguessed"], "unpatterned": got["unpatterned"]}
+    return {**row, **{name: got[name] for name in ("unguessed", "unpatterned", "in_finish")}}
 
 
 def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, reference: bool = False,
-           guess: bool = True, patterns: bool = True, pairs: list | None = None) -> dict[str, Any]:
+           guess: bool = True, patterns: bool = True, lit_last: bool = True, pairs: list | None = None
+           ) -> dict[str, Any]:
     """The captured window ``cap`` fed to a judge on its threads as a camera delivers it, timed.
     ``guess``: False, the grids are not read ahead in the box guessed from the last frameset but one
     (the path before perf26: every grid the fold did not read in the final box is read beside the
     last measurement). ``patterns``: False, no lit frame's side of its pairs' pattern fit is worked
     out as it is measured (the path before perf27: every pair reads the predicted pattern itself).
+    ``lit_last``: False, a pair lit by the last frameset is read by ``finish`` on the caller's thread
+    (the path before perf28), not beside the last measurement.
     ``pairs``: each on-off pair's inputs the verdict read are added to it (``projector_light_on``'s
     arguments)."""
     from agent.liveness.judge import Judge, judge_pool
@@ -130,6 +150,9 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
         j._grids_guessed = lambda *_: None          # type: ignore[method-assign]
     if not patterns:
         j._pattern_ahead = lambda *_: {}            # type: ignore[method-assign]
+    if not lit_last:
+        j._final_lit_last = lambda *_: {}           # type: ignore[method-assign]
+        j._final_lit_last_fit = lambda *_: None     # type: ignore[method-assign]
     ahead: dict[str, float] = {}                    # worked out ahead, while the last frameset is to come
     if hasattr(j, "_grids_guessed"):
         j._grids_guessed = _timed(ahead, "guessed_grids", j._grids_guessed)  # type: ignore[method-assign]
@@ -157,12 +180,29 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
         seen.append(inspect(fs, *face))
         return seen[-1]
     j._inspect = inspected                          # type: ignore[method-assign,assignment]
-    for name in ("_final_grids", "_final_challenge", "_final_lights", "_final_noise"):
+    for name in ("_final_grids", "_final_challenge", "_final_lights", "_final_noise", "_final_lit_last",
+                 "_final_lit_last_fit"):
         if hasattr(j, name):                        # (a tree before the challenge's verification beside it)
             setattr(j, name, _timed(beside, name.removeprefix("_final_"), getattr(j, name)))
-    j.add(cap.sets[-1])
-    t0, c0, p0 = time.perf_counter(), time.thread_time(), time.process_time()
-    r = j.finish()
+    # The pair lit by the last frameset: its thread's CPU from its first read of the pattern's side
+    # (where it waits for the other thread's ``PatternFit.warm``) to its end.
+    marks: dict[str, float] = {}
+    if hasattr(j, "_final_lit_last"):
+        j._final_lit_last = _marked(marks, j._final_lit_last)  # type: ignore[method-assign]
+    import agent.liveness.features as F
+    reading = F._pattern_reading
+
+    def first_read(*args: Any) -> Any:
+        if threading.get_ident() == marks.get("thread") and "first" not in marks:
+            marks["first"] = time.thread_time()
+        return reading(*args)
+    F._pattern_reading = first_read                 # type: ignore[assignment]
+    try:
+        j.add(cap.sets[-1])
+        t0, c0, p0 = time.perf_counter(), time.thread_time(), time.process_time()
+        r = j.finish()
+    finally:
+        F._pattern_reading = reading
     wall, cpu = (time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000
     proc = (time.process_time() - p0) * 1000
     v = r.verdict
@@ -190,16 +230,26 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
         align = last.cpu_ms[0]
         rest = (last.cpu_ms[1] - detect - mesh) + (last.cpu_ms[2] - s.rest_cpu_ms)
         parts = {"detect": detect, "mesh": mesh, "energy_digest": s.rest_cpu_ms, "align": align, "rest": rest,
-                 **{k: beside.get(k, 0.0) for k in ("grids", "challenge", "lights", "noise")}}
-        now = two_threads(parts, ("lights", "grids", "noise", "challenge"), mesh_beside=True)
+                 **{k: beside.get(k, 0.0) for k in ("grids", "challenge", "lights", "noise", "lit_last",
+                                                    "lit_last_fit")},
+                 "lit_last_after_fit": (marks["end"] - marks["first"]) * 1000 if "first" in marks else 0.0}
+        # (a pair lit by the last frameset read beside its measurement waits for it; else the task
+        # ends at the inspection)
+        lit_task = getattr(j, "_lit_last", None)
+        row["lit_last_pairs"] = len(lit_task.result() or {}) if lit_task is not None else 0
+        row["lit_last_after_fit_ms"] = parts["lit_last_after_fit"]
+        now = two_threads(parts, ("lights", "grids", "noise", "lit_last_fit", "lit_last", "challenge"),
+                          mesh_beside=True, lit_last_read=row["lit_last_pairs"] > 0)
         row.update(last_measurement_cpu_ms=inspection + align + rest, last_inspection_cpu_ms=inspection,
                    last_align_cpu_ms=align, last_mesh_cpu_ms=mesh, last_gate_cues_cpu_ms=rest,
                    measuring_thread_ms=now["measured"], two_idle_cores_ms=now["end"] + cpu)
         # The same CPU times on the path as it was before the landmarks ran beside the alignment
         # (the measuring thread ran them after it and waited for the whole inspection) and the work
-        # beside the last measurement was queued grids first.
+        # beside the last measurement was queued grids first (and a pair lit by the last frameset was
+        # read by ``finish``: its CPU on the caller's thread).
         before = two_threads(parts, ("grids", "challenge", "lights", "noise"), mesh_beside=False)
-        row.update(measuring_thread_before_ms=before["measured"], two_idle_cores_before_ms=before["end"] + cpu)
+        row.update(measuring_thread_before_ms=before["measured"],
+                   two_idle_cores_before_ms=before["end"] + cpu + parts["lit_last"] + parts["lit_last_fit"])
     if reference:
         # The same measurements folded in order by a judge without threads: its ``finish`` does all
         # of the window's end itself. Its verdict must be the threaded judge's, to the bit.
@@ -256,14 +306,19 @@ def pair_reading(pairs: list, rounds: int = 3) -> list[tuple[float, float, float
     return out
 
 
-def two_threads(cpu: dict[str, float], beside: tuple[str, ...], *, mesh_beside: bool) -> dict[str, float]:
+def two_threads(cpu: dict[str, float], beside: tuple[str, ...], *, mesh_beside: bool, lit_last_read: bool = False
+                ) -> dict[str, float]:
     """When each of the last frameset's tasks ends (ms after it reaches the judge) on two idle
     cores, from their CPU times: the judge's two threads take the tasks in the order they were
     queued (the inspection, the measurement, then ``beside``), each thread the next task when it is
     free, and a task waits, holding its thread, for what it needs from a task queued before it (no
     thread waits for a core or for the other's interpreter lock: a lower bound). ``mesh_beside``:
     the landmarks run in the inspection and are handed over before its dot energy and digest (this
-    tree); else the measurement runs them after the alignment, once the whole inspection is in."""
+    tree); else the measurement runs them after the alignment, once the whole inspection is in.
+    ``lit_last_read``: the task reading the pairs lit by the last frameset (``lit_last``) read one,
+    so it and the one predicting its pattern (``lit_last_fit``) waited for the measurement (else
+    they ended with the inspection); the reading, from its first read of the pattern's side
+    (``lit_last_after_fit`` of its CPU), waits for the prediction to end."""
     free = [0.0, 0.0]
     end: dict[str, float] = {}
 
@@ -285,9 +340,13 @@ def two_threads(cpu: dict[str, float], beside: tuple[str, ...], *, mesh_beside: 
     run("measured", t, waited + cpu["rest"] + (0.0 if mesh_beside else cpu["mesh"]))
     needs = {"grids": ("inspected",), "challenge": ("inspected", "grids"), "lights": ("inspected",),
              "noise": ("aligned",)}
+    needs["lit_last"] = needs["lit_last_fit"] = ("inspected", "measured") if lit_last_read else ("inspected",)
     for name in beside:
         t = take()
-        run(name, t, max([t] + [end[n] for n in needs[name]]) + cpu[name])
+        done = max([t] + [end[n] for n in needs[name]]) + cpu[name]
+        if name == "lit_last" and "lit_last_fit" in end:
+            done = max(done, end["lit_last_fit"] + cpu.get("lit_last_after_fit", 0.0))
+        run(name, t, done)
     end["end"] = max(free)
     return end
 
@@ -387,6 +446,27 @@ def run() -> list[dict]:
          "unit": "ms", "reference": _pct(idle_unpatterned, 95),
          "ratio": _pct(idle_now, 95) / _pct(idle_unpatterned, 95)},
     ]
+    # Reference: the same session judged again in the same process with a pair lit by the last
+    # frameset read by ``finish`` on the caller's thread (perf28).
+    lit_rows = [r for r in rows if r.get("lit_last_pairs")]
+    caller_then = [r["in_finish"]["caller_cpu_ms"] for r in rows]
+    idle_in_finish = [r["in_finish"]["two_idle_cores_ms"] for r in rows]
+    out += [
+        {"name": f"  caller's thread CPU in finish, pairs lit by the last frameset beside vs in finish, in the "
+                 f"{len(lit_rows)} of {k} sessions with one, median",
+         "value": med([r["caller_cpu_ms"] for r in lit_rows]) if lit_rows else 0.0, "unit": "ms",
+         "reference": med([r["in_finish"]["caller_cpu_ms"] for r in lit_rows]) if lit_rows else 0.0,
+         "ratio": (med([r["caller_cpu_ms"] for r in lit_rows]) / med([r["in_finish"]["caller_cpu_ms"]
+                                                                       for r in lit_rows])) if lit_rows else 1.0,
+         "note": "reference: the same session judged again, the pair read by finish"},
+        {"name": "  caller's thread CPU in finish, the same, p95 of every session", "value": _pct(caller, 95),
+         "unit": "ms", "reference": _pct(caller_then, 95), "ratio": _pct(caller, 95) / _pct(caller_then, 95)},
+        {"name": "last frameset to verdict, two idle cores, pairs lit by the last frameset beside vs in finish, p95",
+         "value": _pct(idle_now, 95), "unit": "ms", "reference": _pct(idle_in_finish, 95),
+         "ratio": _pct(idle_now, 95) / _pct(idle_in_finish, 95)},
+        {"name": "  the same, median", "value": med(idle_now), "unit": "ms", "reference": med(idle_in_finish),
+         "ratio": med(idle_now) / med(idle_in_finish)},
+    ]
     # Reference: the same CPU times on the path as it was before the landmarks ran beside the
     # alignment (the measuring thread ran them after it), same sessions, same process.
     path, before = col("measuring_thread_ms"), col("measuring_thread_before_ms")
@@ -439,7 +519,8 @@ def main(argv: list[str]) -> None:
         v = [r[name] for r in done if name in r]
         if v:
             print(f"{name:28} median {statistics.median(v):7.2f}  p95 {np.percentile(v, 95):7.2f}  (n={len(v)})")
-        for other, label in (("unguessed", "no grids guessed ahead"), ("unpatterned", "no patterns ahead")):
+        for other, label in (("unguessed", "no grids guessed ahead"), ("unpatterned", "no patterns ahead"),
+                             ("in_finish", "lit-last pair in finish")):
             w = [r[other][name] for r in done if name in r.get(other, {})]
             if w:
                 print(f"  {label:26} median {statistics.median(w):7.2f}  p95 {np.percentile(w, 95):7.2f}")
@@ -450,9 +531,12 @@ def main(argv: list[str]) -> None:
                     ("lights beside, patterns", [r["beside_ms"].get("lights", 0.0) for r in done]),
                     ("lights beside, no patterns", [r["unpatterned"]["beside_ms"].get("lights", 0.0) for r in done
                                                     if "unpatterned" in r]),
-                    ("patterns ahead", [r["ahead_ms"].get("patterns", 0.0) for r in done])):
+                    ("patterns ahead", [r["ahead_ms"].get("patterns", 0.0) for r in done]),
+                    ("lit-last pairs beside", [r["beside_ms"].get("lit_last", 0.0) for r in done])):
         if v:
             print(f"{name:28} median {statistics.median(v):7.2f}  p95 {np.percentile(v, 95):7.2f}  (n={len(v)})")
+    print(f"sessions with a pair lit by the last frameset: "
+          f"{[r['key'].rsplit('/', 1)[-1] for r in done if r.get('lit_last_pairs')]}")
     print(f"guessed box right in {sum(r.get('guessed_box_right', False) for r in done)} of {len(done)}")
     print(f"lit frames' patterns worked out ahead {sum(r.get('patterns_ahead', 0) for r in done)}, "
           f"read by a pair {sum(r.get('patterns_used', 0) for r in done)}")

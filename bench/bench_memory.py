@@ -380,13 +380,19 @@ def daemon_rows() -> list[dict]:
             outcomes: collections.Counter[str] = collections.Counter()
             series = Series()
             accepted = 0
-            for i in range(WARM):
+
+            def one(i: int) -> None:
+                """Session ``i``: verified, settled, sampled into the series."""
+                nonlocal accepted
                 t_s = time.perf_counter()
                 got = _verify(p.socket, i, outcomes)
                 accepted += got["accepted"]
                 wall_s = time.perf_counter() - t_s
                 time.sleep(SETTLE_S)
                 series.sample(daemon_processes(daemon.proc.pid), wall_s, got)
+
+            for i in range(WARM):
+                one(i)
             procs = daemon_processes(daemon.proc.pid)
             before = sample(procs)
             t0 = time.perf_counter()
@@ -395,12 +401,7 @@ def daemon_rows() -> list[dict]:
                 if time.perf_counter() - t0 > BUDGET_S:
                     break                                       # the time allowed is up: as many as fitted
                 ran += 1
-                t_s = time.perf_counter()
-                got = _verify(p.socket, i, outcomes)
-                accepted += got["accepted"]
-                wall_s = time.perf_counter() - t_s
-                time.sleep(SETTLE_S)
-                series.sample(daemon_processes(daemon.proc.pid), wall_s, got)
+                one(i)
             elapsed = time.perf_counter() - t0
             procs_after = daemon_processes(daemon.proc.pid)
             after = sample(procs_after)

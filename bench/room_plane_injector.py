@@ -29,10 +29,11 @@ Clopper-Pearson upper 95 % bound of the pass share with it.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from agent.liveness.challenge import PLANE_PASSED, illumination_steps, verify_illumination
+from agent.liveness.challenge import PLANE_PASSED, Step, illumination_steps, verify_illumination
 from bench.challenge_stats import clopper_pearson_upper
 from bench.illum_bits import BLIND_GAIN, blind_face
 from bench.shadow_injector import colours
@@ -71,32 +72,49 @@ def run(trials: int, frames: int = 32, gain_over_noise: float = 20.0, seed: int 
                 tries = list(DIRECTIONS)
                 x = other if kind == "blind+room" else np.zeros((frames, 3))
             face = blind_face(x, rng, noise)
-            new = old = plane = False
-            for a in tries:
-                y = face + room(frames, rng, BLIND_GAIN)[:, None] * a
-                r = verify_illumination(steps, y)
-                new |= r.passed
-                plane |= r.detail == PLANE_PASSED
-                old |= verify_illumination(steps, y, room_plane=False).passed
-            c = out[kind]
-            c["passed_new"] += new
-            c["passed_old"] += old
-            c["plane"] += plane
+            tally(out[kind], "plane", PLANE_PASSED, {"room_plane": False}, steps,
+                  (face + room(frames, rng, BLIND_GAIN)[:, None] * a for a in tries))
     return out
 
 
-def _main(argv: list[str]) -> int:
+def tally(c: dict[str, int], key: str, detail: str, before: dict[str, bool], steps: Sequence[Step],
+          streams: Iterable[np.ndarray]) -> None:
+    """One window's count in ``c``: ``passed_new`` if any of ``streams`` (an injector's tries, drawn one at a time)
+    passes today's verifier, ``passed_old`` if any passes it with ``before`` (the rule switched off), ``key`` if
+    any passes by the rule itself (its ``detail``)."""
+    new = old = rule = False
+    for y in streams:
+        r = verify_illumination(steps, y)
+        new |= r.passed
+        rule |= r.detail == detail
+        old |= verify_illumination(steps, y, **before).passed
+    c["passed_new"] += new
+    c["passed_old"] += old
+    c[key] += rule
+
+
+def main_of(argv: list[str], doc: str | None, trials_run: Callable[[int, int, float], dict[str, dict[str, int]]],
+            key: str, words: str) -> int:
+    """An injector bench's command line, ``N [FRAMES] [GAIN_OVER_NOISE]``: ``trials_run(N, FRAMES, GAIN)`` and per
+    stream the windows passed with the rule and before it, those passed by it (``key``, named ``words``) and the
+    Clopper-Pearson upper 95 % bound (this module's and ``bench.flash_injector``'s)."""
     if not 1 <= len(argv) <= 3:
-        print(__doc__)
+        print(doc)
         return 2
     trials = int(argv[0])
     frames = int(argv[1]) if len(argv) > 1 else 32
     gn = float(argv[2]) if len(argv) > 2 else 20.0
-    for kind, c in run(trials, frames, gn).items():
-        print(f"{kind:13s} {frames} fs gain/noise {gn:g}: passed {c['passed_new']}/{trials} (before "
-              f"{c['passed_old']}; by the plane path {c['plane']}), upper 95 % "
+    out = trials_run(trials, frames, gn)
+    width = max(len(k) for k in out)
+    for kind, c in out.items():
+        print(f"{kind:{width}s} {frames} fs gain/noise {gn:g}: passed {c['passed_new']}/{trials} (before "
+              f"{c['passed_old']}; {words} {c[key]}), upper 95 % "
               f"{clopper_pearson_upper(c['passed_new'], trials):.4f}", flush=True)
     return 0
+
+
+def _main(argv: list[str]) -> int:
+    return main_of(argv, __doc__, run, "plane", "by the plane path")
 
 
 if __name__ == "__main__":

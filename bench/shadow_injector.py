@@ -21,6 +21,10 @@ with the room-light rule (``verify_illumination()``, today's verifier) and witho
   crossing the lamp 7.5-29.2 times a second against 30 fps): what the rule's pulse
   (``PULSED_DETAIL``, docs/liveness.md, *A ceiling fan's pulses*) is for, and what an injector adding
   such a pulse to its own stream buys.
+* ``blind+beacon``, ``steady+beacon``, ``genuine+beacon`` (review28) — the same three with an amber
+  beacon's one-frame flashes added (:func:`beacon`: 1-3 flashes along a colour with no blue, screen27's
+  ``_light_without_a_channel`` and ``_flashes``): what an injector that adds them buys. Drawn from a
+  generator of their own (``seed + 1``), so the seven streams above keep their counts.
 
 Printed per stream: windows passed with and without the rule (they must be equal: the rule never
 passes a window), contradicted (``attack``) and not measurable with and without it, how many the
@@ -46,7 +50,7 @@ from bench.challenge_stats import clopper_pearson_upper
 from bench.illum_bits import BLIND_GAIN, blind_face
 
 STREAMS = ("blind", "blind+shadow", "steady+shadow", "genuine+shadow", "blind+pulse", "steady+pulse",
-           "genuine+pulse")
+           "genuine+pulse", "blind+beacon", "steady+beacon", "genuine+beacon")
 
 
 def shadow(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -73,6 +77,19 @@ def pulse(n: int, rng: np.random.Generator, fps: float = 30.0) -> np.ndarray:
     return np.array([fan.factor(np.zeros(1), k / fps, exposure)[0] for k in range(n)], dtype=np.float64)
 
 
+def beacon(n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, 3) an amber beacon's light added to the face: 1-3 flashes of one frame each at random frames,
+    along (1, 0.32-0.44, 0) (the sixteenth family's beacon on the face, ``a`` = (0.91-0.95, 0.30-0.41,
+    0.00): red and green, no blue; docs/liveness.md, screen27), each 0.5-3 times ``BLIND_GAIN`` along it
+    (a flash that can flip a channel's decoding, and ones that cannot)."""
+    out = np.zeros((n, 3))
+    colour = np.array([1.0, float(rng.uniform(0.32, 0.44)), 0.0])
+    colour /= np.linalg.norm(colour)
+    for k in rng.choice(n, size=int(rng.integers(1, 4)), replace=False):
+        out[k] += float(rng.uniform(0.5, 3.0)) * BLIND_GAIN * colour
+    return out
+
+
 def colours(steps, n: int) -> np.ndarray:
     return Challenge(b"", n, frozenset({Kind.ILLUMINATION}), (), tuple(steps)).colours()
 
@@ -91,18 +108,21 @@ def stream(kind: str, steps, n: int, rng: np.random.Generator, noise: float) -> 
         y = y + base * (shadow(n, rng) - 1.0)[:, None]       # the room's light dims, the screen's does not
     elif kind.endswith("+pulse"):
         y = y + base * (pulse(n, rng) - 1.0)[:, None]
+    elif kind.endswith("+beacon"):
+        y = y + beacon(n, rng)
     return y
 
 
 def run(trials: int, frames: int = 32, gain_over_noise: float = 20.0, seed: int = 29) -> dict[str, dict[str, int]]:
     noise = BLIND_GAIN / gain_over_noise
     rng = np.random.default_rng(seed)
+    own = np.random.default_rng(seed + 1)         # the beacon's streams (review28): the others' draws unchanged
     out = {k: {"passed_new": 0, "passed_old": 0, "attack_new": 0, "attack_old": 0, "unmeasurable_new": 0,
                "unmeasurable_old": 0, "ambient": 0, "pulsed": 0} for k in STREAMS}
     for _ in range(trials):
         steps = illumination_steps(rng.bytes(32), frames)
         for kind in STREAMS:
-            y = stream(kind, steps, frames, rng, noise)
+            y = stream(kind, steps, frames, own if kind.endswith("+beacon") else rng, noise)
             new, old = verify_illumination(steps, y), verify_illumination(steps, y, ambient=False)
             c = out[kind]
             for tag, r in (("new", new), ("old", old)):

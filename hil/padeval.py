@@ -114,10 +114,9 @@ SPLITS = tuple(POOLS)                       # ("train", ..., "fifteenth", "sixte
 # eighth was built and evaluated once in the nineteenth session, the ninth in the twentieth, the tenth in
 # the twenty-first, the eleventh in the twenty-second, the twelfth in the twenty-third, the thirteenth in
 # the twenty-fourth, the fourteenth in the twenty-fifth, the fifteenth in the twenty-sixth, the sixteenth in
-# the twenty-seventh (docs/liveness.md, *The eighth family* ... *The sixteenth family*); all are development
-# sets since. The seventeenth is being built in the twenty-eighth session: refused until its one evaluation
-# (then empty this again).
-UNSEEN_SPLITS: frozenset[str] = frozenset({"seventeenth"})
+# the twenty-seventh, the seventeenth in the twenty-eighth (docs/liveness.md, *The eighth family* ... *The
+# seventeenth family*); all are development sets since. Name the next family here while it is built.
+UNSEEN_SPLITS: frozenset[str] = frozenset()
 INJECTIONS = ("replay", "splice", "render")
 LIVE = "live"
 RECORD_VERSION = 2
@@ -272,6 +271,11 @@ STOP_PROMPTS = frozenset({IR_FLOOD_CANNOT_VERIFY.code})
 # same place and light, a few seconds later (``t0_s``). Before, it stopped as the person does, and the
 # after-prompts APCER counted refused what a real attacker would have tried again.
 _LIGHT_OR_RETRY = frozenset(LIGHT_PROMPTS) | RETRY_PROMPTS
+# FACE_HEADWEAR ("please take off your hat or cap": something in front of the eyes, nothing below them, as a
+# brim pulled over them) refuses the quality phase; the person takes the cap off and tries again (``cap=0``,
+# added at the end when absent: the sixteenth family's caps, drivers/sim/identity.CAP_*), an attacker as well
+# (a mask or a print under a cap is presented without it). Answered as the distance prompts are.
+HEADWEAR_PROMPTS = frozenset({"FACE_HEADWEAR"})
 RETRY_PAUSE_S = 3.0
 _SIM_T0_S = 3600.0                           # what a sim:// URI accepts (drivers/sim/config.py)
 _SIM_LUX = (1.0, 100000.0)                   # what a sim:// URI accepts (drivers/sim/config.py)
@@ -297,11 +301,16 @@ def followed_uri(uri: str, reason: str, attempt: int, camera_s: float = 0.0) -> 
     the end when absent) or a passing headlamp's (``SWEPT_LIGHTS``: the retry's answer); or the retry
     prompt ``reason`` (``RETRY_PROMPTS``): only ``t0_s`` changes (added at the end when absent),
     advanced by the previous attempt's camera time ``camera_s`` and ``RETRY_PAUSE_S``; a stop prompt
-    (``STOP_PROMPTS``, which only an attacker answers) as a retry prompt.
+    (``STOP_PROMPTS``, which only an attacker answers) as a retry prompt; or ``FACE_HEADWEAR``
+    (``HEADWEAR_PROMPTS``): only ``cap`` changes, to 0 (added at the end when absent).
     Every other key (identity, light, pose, background, seed) is kept, in its order."""
     base, query = uri.split("?", 1)
     pairs = [kv.split("=", 1) for kv in query.split("&")]
     q = dict(pairs)
+    if reason in HEADWEAR_PROMPTS:
+        if "cap" not in q:
+            return f"{uri}&cap=0"
+        return base + "?" + "&".join(f"{k}={'0' if k == 'cap' else v}" for k, v in pairs)
     if reason in LIGHT_PROMPTS:
         light = light_for(q.get("family", "any"), int(q.get("identity", "0")), q.get("light"))
         if light in SUN_LIGHTS and q.get("shade", "0") in ("0", "false", "off", "no"):
@@ -616,11 +625,12 @@ def read_records(path: Path) -> list[dict[str, Any]]:
 
 
 def _prompt_to_follow(rec: dict[str, Any]) -> str | None:
-    """The prompt a person acts on after this attempt: a distance prompt that refused the quality
-    phase, or ``TOO_BRIGHT_TO_VERIFY`` or ``LIGHT_CHANGED`` after a judged window (``prompt``, as the
-    daemon emits it). After ``STOP_PROMPTS`` None for a bona fide person (no step answers them); an
+    """The prompt a person acts on after this attempt: a distance prompt or ``FACE_HEADWEAR`` that
+    refused the quality phase, or ``TOO_BRIGHT_TO_VERIFY`` or ``LIGHT_CHANGED`` after a judged window
+    (``prompt``, as the daemon emits it). After ``STOP_PROMPTS`` None for a bona fide person (no step answers them); an
     attacker or injector tries again (:func:`followed_uri`: the retry's answer)."""
-    if rec["outcome"] == "not_acquired" and rec.get("reason") in DISTANCE_PROMPTS:
+    if rec["outcome"] == "not_acquired" and (rec.get("reason") in DISTANCE_PROMPTS
+                                             or rec.get("reason") in HEADWEAR_PROMPTS):
         return str(rec["reason"])
     if rec["outcome"] == "rejected" and rec.get("prompt") in _answered(rec.get("kind")):
         return str(rec["prompt"])

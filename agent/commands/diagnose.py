@@ -2,7 +2,7 @@
 
 Without ``--web``: the camera's identity, USB link, metadata and firmware, doctor's checklist with
 the next steps, and the last sessions' outcomes and timings and the last day's lockouts (their starts,
-ends and restores, by kind: terminal or subject; from the audit log of ``--config``), printed once.
+ends and restores, by kind: terminal or person; from the audit log of ``--config``), printed once.
 With ``--web``: the same, live, on a page on loopback (``agent/observe/web.py``) with the aligned
 colour, depth and IR streams under the quality overlay; the one-time link is printed on stdout
 (only there: it is never logged) and the page stops after ``--minutes``.

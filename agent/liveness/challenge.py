@@ -135,6 +135,23 @@ ILLUMINATION_ROOM_PLANE = True
 # ceil(28 / 6) = 5 steps, 15 bits. So the plane path never decodes less than the full path's shortest
 # 32-frameset window does (docs/liveness.md, *The screen read across the room's light*).
 ROOM_PLANE_MIN_BITS = 15
+# ... and only in a window of at least this many framesets (the kiosk's: ``window_frames`` with the
+# illumination). Counting bits did not hold alone: review 28 found a blind 16-frameset window (11 frames
+# compared, 5 steps, exactly 15 bits, no mismatch) that the plane passed under a magenta "room light" the
+# injector chose (1 of 2,000; the fit's own freedom, a straight drift and a gain per channel, the direction
+# and five lags, spends part of the bits). At 32 framesets no blind window passed (docs/liveness.md,
+# *The plane path only in a full window*); shorter windows (offline analysis, research benches) are read
+# by the full-colour verifier alone.
+ROOM_PLANE_MIN_FRAMES = 32
+# Every compared step's commanded colour this many noise units, at least, from each other palette colour in the
+# plane (the full path's ``ILLUMINATION_MIN_SEPARATION`` is 3). At 3 a full window still let blind streams through:
+# 2 of 15,000 under 19 chosen directions (a warm tube's colour and a near-white; with the gains the fit chooses
+# per channel a palette colour stood 3-5 noise units from another in the plane, so a step carried less than its
+# 3 bits); at 5, 0 of 15,000 other windows, while every development window screen28 caught still passes
+# (the sixteenth's tube 15 of 15, beacon 9 of 9, the fifteenth's fan 10 of 10) and ``bench.room_plane_injector
+# 200 32 20``'s genuine windows under one light pass 150 of 200 (165 at 3, 14 without the plane path)
+# (docs/liveness.md, *The plane path only in a full window*).
+ROOM_PLANE_MIN_SEPARATION = 5.0
 # The face's own light across ``a`` over the window, fitted per channel as a polynomial of this degree in
 # time (``_drift``): a person moving under the room's one light changes the face's light along that light's
 # colour, which the plane takes out, so little is left across it. A cubic per channel there (12 terms, the
@@ -145,6 +162,21 @@ ROOM_PLANE_DRIFT_DEGREE = 1
 # Within-step changes (pairs of consecutive compared frames of one step) the room light's direction is
 # estimated from, at least.
 ROOM_PLANE_PAIRS = 6
+# A window the full-colour verifier and the plane path refused may PASS when the full-colour verifier passes it
+# with the frames a flashing light lit left out (:func:`_flash_frames`; an emergency vehicle's red and blue light
+# bar: 30-60 ms flashes, each lighting 1-2 frames, in the screen's own primaries' colours, so no plane across
+# them keeps 3 bits a step; docs/liveness.md, *Flash frames left out*). Which frames are left out is decided from
+# the face's colour stream alone, never from the sequence, the lag or a fit: an injector could blank those
+# frames itself (a frame with no face), so leaving them out gives it nothing it does not already have, and the
+# window keeps every minimum of the full path (every step compared, ``MIN_COMPARED`` frames, the separation).
+# One switch: False is the verifier before it; the terminal and the server alike.
+ILLUMINATION_FLASH_FRAMES = True
+FLASH_LONGEST = 2                 # a flash's run of frames, at most (a 60 ms flash straddles 2 frames at 30 fps)
+FLASH_RISE = 6.0                  # the run above both frames either side, on some channel, in noise units, at least
+FLASH_DIP = 3.0                   # ... and below neither by more than this on any channel (a light adds light)
+FLASH_SHARE = 4                   # at most 1 frame in this many left out (and only in a full window)
+FLASH_PASSED = ("the face's colour follows the screen's illumination sequence with the frames a flashing light "
+                "lit left out")
 PLANE_PASSED = ("the face's colour follows the screen's illumination sequence across the room's changing "
                 "light (read in the colours the room's one light cannot reach)")
 NOISY_DETAIL = ("the screen's light on the face was too weak against the face's own noise to verify the "
@@ -933,11 +965,18 @@ def _lag_windows(steps: Sequence[Step], y: np.ndarray, max_lag: int) -> Iterator
         yield int(lag), yl, x, s, care, care[1:] & care[:-1] & (s[1:] == s[:-1])
 
 
+def _full_window(steps: Sequence[Step], y: np.ndarray) -> bool:
+    """Does the window hold at least ``ROOM_PLANE_MIN_FRAMES`` framesets of the sequence (the kiosk's full window:
+    the plane path and the flash frames read no shorter one)?"""
+    return min(len(y), sum(st.frames for st in steps)) >= ROOM_PLANE_MIN_FRAMES
+
+
 def _room_plane(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separation: float, step_noise: float,
                 step_spread: float, crosstalk: float) -> SequenceResult | None:
     """The screen read in the plane across the room's light (``ILLUMINATION_ROOM_PLANE``): a passing
     result, or None. At some lag:
 
+    * a window of at least ``ROOM_PLANE_MIN_FRAMES`` framesets (the kiosk's; None for a shorter one);
     * the room light's direction ``a`` from the face's changes within the screen's steps
       (:func:`_room_direction`, at least ``ROOM_PLANE_PAIRS`` of them), and the face's colour fitted
       across it (:func:`_across`): every gain positive;
@@ -955,6 +994,8 @@ def _room_plane(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separati
       a compared face;
     * the room's light along ``a`` moved over the compared frames by at least half the gain on some
       channel (a real excursion: what made the full-colour verifier refuse)."""
+    if not _full_window(steps, y):
+        return None                                             # a short window: the full path alone
     palette = ((np.arange(8)[:, None] & _BITS) > 0).astype(np.float64)      # row c: the colour coded c
     finite = np.all(np.isfinite(y), axis=1)
     found: list[tuple[int, int, int, SequenceResult]] = []
@@ -1013,6 +1054,34 @@ def _room_plane(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separati
                           SequenceResult(Kind.ILLUMINATION, True, int(lag), checked, int(np.count_nonzero(bad)), late,
                                          sep, PLANE_PASSED)))
     return min(found, key=lambda f: (f[0], f[1], f[2]))[3] if found else None
+
+
+def _flash_frames(y: np.ndarray) -> np.ndarray:
+    """(n,) the frames a flashing light lit: runs of 1..``FLASH_LONGEST`` frames with a face, each frame of the
+    run brighter than BOTH frames either side (with faces) by ``FLASH_RISE`` times the noise on some channel
+    and darker than neither by more than ``FLASH_DIP`` times it on any: light added for a frame or two and
+    taken away (a screen holds every colour for at least ``ILLUMINATION_STEPS[0]`` framesets, so its edge is
+    no such bump). The noise per channel from the stream alone: 1.4826 x the median absolute change between
+    consecutive frames, over sqrt(2). A function of the face's colours only (not of the sequence, a lag or a
+    fit): see ``ILLUMINATION_FLASH_FRAMES``."""
+    n = len(y)
+    out = np.zeros(n, bool)
+    finite = np.all(np.isfinite(y), axis=1)
+    both = finite[1:] & finite[:-1]
+    if n < 3 or not np.any(both):
+        return out
+    d = np.abs(y[1:] - y[:-1])[both]
+    level = float(np.mean(np.abs(y[finite])))
+    sigma = np.maximum(1.4826 * np.median(d, axis=0) / math.sqrt(2.0), 1e-6 * max(level, 1e-6))
+    for r in range(1, FLASH_LONGEST + 1):
+        for k in range(1, n - r):
+            if not np.all(finite[k - 1:k + r + 1]):
+                continue
+            top = np.maximum(y[k - 1], y[k + r])
+            run = y[k:k + r]
+            if np.all(run >= top - FLASH_DIP * sigma) and np.all(np.any(run > top + FLASH_RISE * sigma, axis=1)):
+                out[k:k + r] = True
+    return out
 
 
 def _ambient_explained(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separation: float) -> str | None:
@@ -1100,7 +1169,7 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
                         late_blends: int | None = ILLUMINATION_LATE_BLENDS,
                         noise_frames: int | None = ILLUMINATION_NOISE_FRAMES,
                         ambient: bool = ILLUMINATION_AMBIENT,
-                        room_plane: bool | None = None) -> SequenceResult:
+                        room_plane: bool | None = None, flash_frames: bool | None = None) -> SequenceResult:
     """Did the face's colour follow the screen? ``rgb[k]``: frame k's mean linear (R, G, B) over the
     face (NaN where no face was measured), with the colour camera's exposure and white balance
     locked.
@@ -1232,7 +1301,12 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     every step's colour told from each other palette colour there, ``ROOM_PLANE_MIN_BITS`` bits, the
     decoding and the step check there, a real excursion of that light), ``PLANE_PASSED``. Where two
     room lights moved inside the steps (only a line left across them: one bit a frame) it does not pass,
-    and the window is what the rules above make it."""
+    and the window is what the rules above make it.
+
+    ``flash_frames`` (None: ``ILLUMINATION_FLASH_FRAMES``, read at the call, True; False: the verifier before it):
+    a full window (``ROOM_PLANE_MIN_FRAMES`` framesets) still refused passes when the rules above (the plane
+    path aside) pass it with the frames a flashing light lit (:func:`_flash_frames`, from the face's colours
+    alone; at least one, at most one in ``FLASH_SHARE``) taken as frames with no face, ``FLASH_PASSED``."""
     if not isinstance(levels, int) or levels < 2:
         raise ChallengeError("an illumination sequence needs at least 2 levels per channel")
     if drift_bound is not None and not (isinstance(drift_bound, (int, float)) and drift_bound >= 0
@@ -1261,12 +1335,26 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
     if room_plane is None:
         room_plane = ILLUMINATION_ROOM_PLANE
     if room_plane and not r.passed and levels == 2 and r.detail != FEW_FACES_DETAIL and steps:
-        plane = _room_plane(steps, y, max_lag, min_separation,
+        plane = _room_plane(steps, y, max_lag, max(min_separation, ROOM_PLANE_MIN_SEPARATION),
                                     ILLUMINATION_STEP_NOISE if step_noise is None else step_noise,
                                     ILLUMINATION_NOISE_SPREAD if step_spread is None else step_spread,
                                     ILLUMINATION_CROSSTALK if step_check is None else step_check)
         if plane is not None:
             return plane
+    if flash_frames is None:
+        flash_frames = ILLUMINATION_FLASH_FRAMES
+    if flash_frames and not r.passed and levels == 2 and r.detail != FEW_FACES_DETAIL and steps \
+            and _full_window(steps, y):
+        lit = _flash_frames(y)
+        if 0 < np.count_nonzero(lit) <= len(y) // FLASH_SHARE:
+            z = y.copy()
+            z[lit] = np.nan                                     # as a frame with no face
+            f = _illumination(steps, z, max_lag, min_separation, levels, fit_check, drift_terms, drift_bound,
+                              shared_drift, step_check, step_noise, step_spread, edge_frames, late_blends,
+                              noise_frames=noise_frames)
+            if f.passed:
+                return SequenceResult(f.kind, True, f.lag_frames, f.checked, f.mismatches, f.late_edges,
+                                      f.separation, FLASH_PASSED)
     if ambient and not r.passed and r.measurable and levels == 2 and (
             why := _ambient_explained(steps, y, max_lag, min_separation)) is not None:
         return SequenceResult(r.kind, False, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation,

@@ -32,6 +32,7 @@ checked strictly on loading (``ReferenceInvalid``); its SHA-256 is the reference
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import math
@@ -358,22 +359,47 @@ def _bands(x: np.ndarray) -> np.ndarray:
     return np.asarray(x - cv2.GaussianBlur(x, (0, 0), BAND_SIGMA))
 
 
+@functools.cache
+def _subsets(k: int) -> tuple[list[list[int]], list[np.ndarray]]:
+    """Every non-empty subset of ``k`` bases, in the order of their bit masks 1 .. 2**k - 1, and the
+    same subsets grouped by size (one index array of a row per subset, each size's in that order)."""
+    masks = [[i for i in range(k) if mask >> i & 1] for mask in range(1, 1 << k)]
+    return masks, [np.array([m for m in masks if len(m) == size], np.intp) for size in range(1, k + 1)]
+
+
+def _subset_solutions(g: np.ndarray, b: np.ndarray) -> dict[tuple[int, ...], np.ndarray | None]:
+    """``np.linalg.solve`` of ``g`` and ``b`` restricted to each subset of the bases (None where that
+    is singular): each size's subsets solved in one stacked call (the same LAPACK solve of each
+    matrix as one call per subset, to the bit), one by one when some matrix of a size is singular."""
+    by_size = _subsets(b.shape[0])[1]
+    out: dict[tuple[int, ...], np.ndarray | None] = {}
+    for idx in by_size:
+        try:
+            solved = np.linalg.solve(g[idx[:, :, None], idx[:, None, :]], b[idx][..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            for row in idx:
+                try:
+                    out[tuple(row.tolist())] = np.linalg.solve(g[np.ix_(row, row)], b[row])
+                except np.linalg.LinAlgError:
+                    out[tuple(row.tolist())] = None
+            continue
+        out.update(zip(map(tuple, idx.tolist()), solved, strict=True))
+    return out
+
+
 def _nonnegative_fit(a: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Least squares ``a @ c ~ y`` with every ``c >= 0``: a surface's scattering kernel is a
     non-negative mixture of the blurs (a negative weight would sharpen, which no surface does, and
     would let light off the pattern push the reading either way). The bases are few, so every
-    subset of them is solved and the best admissible one kept."""
+    subset of them is solved (``_subset_solutions``) and the best admissible one kept."""
     g = a.T @ a
     b = a.T @ y
     k = a.shape[1]
     best, best_cost = np.zeros(k), float(y @ y)
-    for mask in range(1, 1 << k):
-        idx = [i for i in range(k) if mask >> i & 1]
-        try:
-            c = np.linalg.solve(g[np.ix_(idx, idx)], b[idx])
-        except np.linalg.LinAlgError:
-            continue
-        if (c < 0).any():
+    solutions = _subset_solutions(g, b)
+    for idx in _subsets(k)[0]:
+        c = solutions[tuple(idx)]
+        if c is None or (c < 0).any():
             continue
         full = np.zeros(k)
         full[idx] = c

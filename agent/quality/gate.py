@@ -426,6 +426,7 @@ class QualityGate:
                  depth_yaw_deg=pose.depth_yaw if pose is not None else float("nan"),
                  depth_face_completeness=depth.face, depth_core_completeness=depth.core,
                  depth_glint_holes=float(depth.glint_holes), in_front_share=depth.in_front,
+                 brim_share=depth.brim, over_eyes_share=depth.over_eyes,
                  gray_share=exposure.share, mean_gray=exposure.mean, face_clipped=exposure.clipped,
                  picture_gray=exposure.picture, face_snr=snr, eye_aspect_ratio=ear, mouth_open_ratio=mar,
                  smile_index=smile,
@@ -438,6 +439,9 @@ class QualityGate:
         # (or of darkness), or merely metered something other than the face.
         exposure_prompt = M.exposure_prompt(exposure, t, self.face_metered)
         dark_face = exposure.mean < t.gray_low and exposure.clipped <= t.face_clipped_max
+        # Something in front of the eyes with nothing below them is most likely a brim pulled over them:
+        # the person is asked to take the cap off (refused either way).
+        headwear = depth.over_eyes > 0 and depth.below_eyes <= t.occluder_share_max
         agreed = pose is None or pose.agreed
         out = [
             C("face_visible", bool(inside) and f.mesh.presence >= t.presence_min, f.mesh.presence,
@@ -476,8 +480,11 @@ class QualityGate:
               "MOVE_TO_CENTRE"),
             # Only a surface in front of the face accuses the person of covering it; missing depth is
             # the camera's (the window's completeness checks in ``apply``).
-            C("not_occluded", depth.in_front <= t.occluder_share_max, depth.in_front,
-              f"<= {t.occluder_share_max:.0%} of the face's depth in front of the nose tip", "6.1.1", "FACE_OCCLUDED"),
+            # A cap's brim above the upper lids, the eyes clear of it, is not one (``FaceDepth.brim``).
+            C("not_occluded", depth.occluding <= t.occluder_share_max, depth.occluding,
+              f"<= {t.occluder_share_max:.0%} of the face's depth in front of the nose tip (a cap's brim above "
+              "the upper lids, the eyes clear of it, left out)", "6.1.1",
+              "FACE_HEADWEAR" if headwear else "FACE_OCCLUDED"),
         ]
         out += self._range_checks(aligned, depth, ipd_frontal, v)
         if k is None:

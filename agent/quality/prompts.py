@@ -38,6 +38,9 @@ PROMPTS: tuple[Prompt, ...] = (
     Prompt("MOVE_CLOSER", "请靠近一点", "Please move a little closer"),
     Prompt("MOVE_BACK", "请离远一点", "Please move back a little"),
     Prompt("FACE_OCCLUDED", "请勿遮挡面部", "Please do not cover your face"),
+    # Something in front of the eyes and nothing below them: a cap's brim pulled over the eyes (a brim
+    # above them is no occluder: ``agent.quality.depth.FaceDepth.brim``).
+    Prompt("FACE_HEADWEAR", "请摘下帽子", "Please take off your hat or cap"),
     Prompt("OPEN_EYES", "请睁开眼睛", "Please open your eyes"),
     Prompt("CLOSE_MOUTH", "请闭上嘴巴", "Please close your mouth"),
     Prompt("NEUTRAL_EXPRESSION", "请保持自然表情", "Please keep a neutral expression"),

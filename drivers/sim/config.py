@@ -71,6 +71,7 @@ class SimConfig:
     glasses: str | None = None  # none, clear or tinted
     beard: bool | None = None
     fringe: bool | None = None
+    cap: bool | None = None          # 0: the person's cap taken off (the sixteenth family's caps); 1/None: as drawn
     torso: bool = True          # shoulders, torso and hair volume under the head (0: the old floating head)
     background: str = "plain"   # plain wall, clutter (shelves, posters) or moving (people passing)
     bystander: bool = False     # a second person 0.5-1 m behind the subject
@@ -210,7 +211,7 @@ def _convert(key: str, raw: str) -> Any:
     if key in ("subject", "inject", "camera", "family", "glasses", "background", "light", "depth_mode", "color_mode",
                "scatter"):
         return raw
-    if key in ("realtime", "projector", "beard", "fringe", "torso", "bystander", "ir_leak", "cornea", "shade"):
+    if key in ("realtime", "projector", "beard", "fringe", "cap", "torso", "bystander", "ir_leak", "cornea", "shade"):
         v = _BOOLS.get(raw.lower())
         if v is None:
             raise InvalidUri(f"sim://: {key} must be on/off (1/0), got {raw!r}")

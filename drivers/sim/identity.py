@@ -474,8 +474,10 @@ class Identity:
                        ipd_mm: float | None = None, face_width_mm: float | None = None,
                        brow_mm: float | None = None, chin_mm: float | None = None,
                        glasses: str | None = None, beard: bool | None = None,
-                       fringe: bool | None = None) -> Identity:
-        """This identity with the URI's explicit keys applied (``None`` keeps the drawn value)."""
+                       fringe: bool | None = None, cap: bool | None = None) -> Identity:
+        """This identity with the URI's explicit keys applied (``None`` keeps the drawn value). ``cap``
+        False takes a cap off (the sixteenth family's; pad-eval's person answering ``FACE_HEADWEAR``);
+        True keeps a wearer's own and gives nobody one (a cap's fabric and brim are drawn with the person)."""
         changes: dict = {}
         if skin is not None:
             changes["skin"] = int(skin)
@@ -495,6 +497,8 @@ class Identity:
             changes["beard"] = bool(beard)
         if fringe is not None:
             changes["fringe"] = bool(fringe)
+        if cap is False and self.cap is not None:
+            changes.update(cap=None, cap_brim_mm=0.0, cap_width_mm=0.0, cap_tilt_deg=0.0, cap_root_mm=0.0)
         return replace(self, **changes) if changes else self
 
 

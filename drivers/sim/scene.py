@@ -200,7 +200,8 @@ def ambient_nir_share(cfg: SimConfig) -> float | None:
 def resolve_identity(cfg: SimConfig) -> Identity:
     return Identity.draw(cfg.identity, cfg.family).with_overrides(
         skin=cfg.skin, nose_mm=cfg.nose_mm, ipd_mm=cfg.ipd_mm, face_width_mm=cfg.face_width_mm,
-        brow_mm=cfg.brow_mm, chin_mm=cfg.chin_mm, glasses=cfg.glasses, beard=cfg.beard, fringe=cfg.fringe)
+        brow_mm=cfg.brow_mm, chin_mm=cfg.chin_mm, glasses=cfg.glasses, beard=cfg.beard, fringe=cfg.fringe,
+        cap=cfg.cap)
 
 
 class Motion:

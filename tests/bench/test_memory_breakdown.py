@@ -92,8 +92,11 @@ def test_the_maps_log_has_each_mapping_and_thread_of_the_first_sessions(tmp_path
     t.start()
     try:
         s = bench_memory.Series()
+        tasks = []       # the process's thread count just before and just after each sample
         for _ in range(3):
+            before = len(os.listdir(f"/proc/{me}/task"))
             s.sample({"daemon": [me], "worker": [], "camera host": []}, 1.0)
+            tasks.append((before, len(os.listdir(f"/proc/{me}/task"))))
     finally:
         done.set()
         t.join()
@@ -105,4 +108,6 @@ def test_the_maps_log_has_each_mapping_and_thread_of_the_first_sessions(tmp_path
     assert any(m[1] >= 8 << 10 and m[4] >= 8 << 10 and m[5] >= 8 << 10 and m[3] == "[anon]" for m in maps)
     assert abs(sum(m[4] for m in maps) / 1024 - s.values["daemon RSS"][0]) < 2.0     # read just before it
     # Python 3.11 names no native thread (``comm`` is the process's name): the count is what tells a new one.
-    assert {m[6] for m in maps} >= {"libraries: numpy"} and len(threads) == len(os.listdir(f"/proc/{me}/task")) + 1
+    # Another test's thread in this xdist worker may end while the sample runs (CI, stop 45: 27 named against 25
+    # after ``t`` ended), so the count is bounded by the counts read just before and just after the first sample.
+    assert {m[6] for m in maps} >= {"libraries: numpy"} and min(tasks[0]) <= len(threads) <= max(tasks[0])

@@ -359,14 +359,37 @@ def depth_noise_on_metres(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.std(d / (z * z)) * 1000)
 
 
+def nonnegative_fit_alone(a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``dotref._nonnegative_fit`` as it was until perf28: each subset of the bases solved on its own
+    (``np.ix_`` and one ``np.linalg.solve`` a subset). Its own lines."""
+    g = a.T @ a
+    b = a.T @ y
+    k = a.shape[1]
+    best, best_cost = np.zeros(k), float(y @ y)
+    for mask in range(1, 1 << k):
+        idx = [i for i in range(k) if mask >> i & 1]
+        try:
+            c = np.linalg.solve(g[np.ix_(idx, idx)], b[idx])
+        except np.linalg.LinAlgError:
+            continue
+        if (c < 0).any():
+            continue
+        full = np.zeros(k)
+        full[idx] = c
+        cost = float(y @ y - 2 * full @ b + full @ g @ full)
+        if cost < best_cost:
+            best, best_cost = full, cost
+    return best
+
+
 def match_pattern_alone(diff: np.ndarray, skin: np.ndarray, predicted: np.ndarray, covered: np.ndarray,
                         noise_diff: np.ndarray | None = None, noise_scale: float = 0.0) -> tuple[float, float]:
     """``dotref.match_pattern`` as it read a pair before (until perf26): the difference's local mean,
-    its relative bands and the noise pair's worked out again for every pattern. Its own lines;
-    (unmatched, covered share)."""
+    its relative bands and the noise pair's worked out again for every pattern, the non-negative fit
+    a subset at a time (until perf28). Its own lines; (unmatched, covered share)."""
     import cv2
 
-    from agent.liveness.dotref import FIT_SIGMAS, LOCAL_SIGMA, MIN_COVERED, MIN_LOCAL_DN, _bands, _nonnegative_fit
+    from agent.liveness.dotref import FIT_SIGMAS, LOCAL_SIGMA, MIN_COVERED, MIN_LOCAL_DN, _bands
     nan = float("nan")
     covered_share = float(covered[skin].mean()) if skin.any() else 0.0
     if covered_share < MIN_COVERED:
@@ -379,7 +402,7 @@ def match_pattern_alone(diff: np.ndarray, skin: np.ndarray, predicted: np.ndarra
     bases = [predicted if s == 0.0 else cv2.GaussianBlur(predicted, (0, 0), s) for s in FIT_SIGMAS]
     a = np.stack([_bands(b)[ok] for b in bases], axis=1).astype(np.float64)
     y = _bands(n)[ok].astype(np.float64)
-    coef = _nonnegative_fit(a, y)
+    coef = nonnegative_fit_alone(a, y)
     fit = a @ coef
     resid = y - fit
     noise = 0.0

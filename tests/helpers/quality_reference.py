@@ -25,7 +25,18 @@ from agent.face.mesh import (
 from agent.face.roi import roi_from_points
 from agent.pipeline.align import AlignedFrameSet
 from agent.pipeline.camera_model import deproject, project
-from agent.quality.depth import EXTENT_MIN_PX, GLINT_DN, GLINT_REACH_PX, NOSE_TIP, OCCLUDER_MARGIN_MM, FaceDepth
+from agent.quality.depth import (
+    EXTENT_MIN_PX,
+    EYE_POINTS,
+    GLINT_DN,
+    GLINT_REACH_PX,
+    LOWER_LIDS,
+    MOUTH_CENTRE,
+    NOSE_TIP,
+    OCCLUDER_MARGIN_MM,
+    UPPER_LIDS,
+    FaceDepth,
+)
 from agent.quality.metrics import _SRGB_LUT, CLIPPED_GRAY, CORE_POINTS, FACE_OVAL, SKIN_POINTS, FaceExposure
 from drivers.frame import StreamKind
 
@@ -109,13 +120,29 @@ def face_depth(aligned: AlignedFrameSet, lm: np.ndarray, ipd: float) -> FaceDept
     near, far = (float(v) for v in np.percentile(on_face, [2, 98])) if on_face.size >= EXTENT_MIN_PX else (
         float("nan"), float("nan"))
     nose = discs_mask(shape, lm[[NOSE_TIP], :2], max(0.06 * ipd, 2.0)) & valid
+    brim = over_eyes = 0.0
     if nose.sum() < 3 or not (face & valid).any():
         in_front = 0.0
     else:
         z_nose = float(np.median(depth_m[nose]))
         z = depth_m[face & valid]
         in_front = float((z < z_nose - OCCLUDER_MARGIN_MM / 1000).mean())
-    return FaceDepth(f, c, int(explained.sum()), in_front, near, far)
+        front = face & valid & (np.nan_to_num(depth_m[...], nan=np.inf) < z_nose - OCCLUDER_MARGIN_MM / 1000)
+        eyes = discs_mask(shape, lm[list(EYE_POINTS), :2], 0.08 * ipd)
+        if in_front > 0 and not (front & eyes).any():
+            brim = float((front & _above(shape, lm, UPPER_LIDS)).sum() / (face & valid).sum())
+        elif in_front > 0:
+            over_eyes = float((front & _above(shape, lm, LOWER_LIDS)).sum() / (face & valid).sum())
+    return FaceDepth(f, c, int(explained.sum()), in_front, near, far, brim, over_eyes)
+
+
+def _above(shape: tuple[int, int], lm: np.ndarray, lids: tuple[int, int]) -> np.ndarray:
+    """Every pixel's side of the line through the lids' middles ``lids``, the mouth's side below."""
+    p, q = lm[lids[0], :2].astype(np.float64), lm[lids[1], :2].astype(np.float64)
+    normal = np.array([q[1] - p[1], p[0] - q[0]])
+    up = -normal if float(np.dot(lm[MOUTH_CENTRE, :2] - (p + q) / 2, normal)) > 0 else normal
+    ys, xs = np.mgrid[:shape[0], :shape[1]]
+    return (xs - (p[0] + q[0]) / 2) * up[0] + (ys - (p[1] + q[1]) / 2) * up[1] > 0
 
 
 def face_exposure(bgr: np.ndarray, lm: np.ndarray, low: float, high: float) -> FaceExposure:

@@ -877,25 +877,11 @@ def test_each_sixteenth_camera_enrols_its_projector_under_the_familys_enrolment_
     _assert_each_camera_enrols("sixteenth", "failing_tube")
 
 
-def test_seventeenth_split_is_accepted_unseen_and_lists_its_own_pools(tmp_path):
-    # The seventeenth family (built in the twenty-eighth session, to be evaluated once, whole): its split
-    # parses, its presentations are listed (nothing is presented), its RealSense D436 is rendered with an
-    # IR-pass filter (no --ir-leak), and it is the unseen family the development benches refuse
-    # (bench.rerun_records, without a patched UNSEEN_SPLITS).
-    from bench import rerun_records
-
-    assert P.UNSEEN_SPLITS == frozenset({"seventeenth"})
+def test_seventeenth_split_is_accepted_and_lists_its_own_pools():
+    # The seventeenth family (evaluated once, whole, in the twenty-eighth session): its split parses, its
+    # presentations are listed (nothing is presented), and its RealSense D436 is rendered with an IR-pass filter.
     assert P.SPLITS[-1] == "seventeenth" and "seventeenth" not in P.ir_leak_splits()
-    items = _assert_split_lists_its_own_pools("seventeenth", "d436", live=8)
-    recs = tmp_path / "recs.jsonl"
-    recs.write_text(json.dumps({"v": P.RECORD_VERSION, "key": items[0].key, "split": "seventeenth",
-                                "kind": "bona_fide", "species": "live", "index": 0, "uri": items[0].uri,
-                                "outcome": "rejected", "verdict": "attack", "reason": None}) + "\n")
-    keys = tmp_path / "keys.txt"
-    keys.write_text(items[0].key + "\n")
-    with pytest.raises(SystemExit, match=items[0].key):
-        rerun_records.main([str(recs), "--keys", str(keys), "--out", str(tmp_path / "out.jsonl")])
-    assert not (tmp_path / "out.jsonl").exists()
+    _assert_split_lists_its_own_pools("seventeenth", "d436", live=8)
 
 
 @pytest.mark.slow
@@ -944,3 +930,32 @@ def test_acceptances_that_came_only_after_a_light_prompt_are_counted_in_the_repo
     text = capsys.readouterr().out
     assert "retried after a light prompt 3" in text and "accepted only after one 2" in text
     assert "after stepping into shade 1" in text
+
+
+def test_a_person_told_to_take_off_their_cap_does_and_tries_again():
+    # FACE_HEADWEAR (a brim over the eyes): the cap comes off (``cap=0``), nothing else of the
+    # presentation changes; a URI that already names ``cap`` has it set to 0 in its place.
+    uri = P.presentation_uri("sixteenth", "live", 10)
+    off = P.followed_uri(uri, "FACE_HEADWEAR", 1)
+    assert off == f"{uri}&cap=0"
+    assert P.followed_uri(off, "FACE_HEADWEAR", 2) == off
+    assert P.followed_uri(uri + "&cap=1&seed=3", "FACE_HEADWEAR", 1) == uri + "&cap=0&seed=3"
+    calls: list[str] = []
+
+    def attempt(p):
+        calls.append(p.uri)
+        base = {"key": p.key, "kind": p.kind, "uri": p.uri, "camera_s": 1.0}
+        if "cap=0" not in p.uri:
+            return {**base, "outcome": "not_acquired", "reason": "FACE_HEADWEAR"}
+        return {**base, "outcome": "accepted", "verdict": "live"}
+
+    for kind, species in (("bona_fide", "live"), ("attack", "mask")):     # an attacker takes it off too
+        calls.clear()
+        out = P.run_following(P.Presentation(kind, species, "sixteenth", 10, uri), 2, attempt)
+        assert [a["outcome"] for a in out["attempts"]] == ["not_acquired", "accepted"]
+        assert calls == [uri, off] and out["final_uri"] == off
+    # FACE_OCCLUDED is no prompt a step answers: nothing followed.
+    calls.clear()
+    assert len(P.run_following(P.Presentation("bona_fide", "live", "sixteenth", 10, uri), 2,
+                               lambda p: {"key": p.key, "kind": p.kind, "uri": p.uri, "outcome": "not_acquired",
+                                          "reason": "FACE_OCCLUDED"})["attempts"]) == 1

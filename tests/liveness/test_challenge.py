@@ -806,9 +806,12 @@ def shadowed(y, room, depth, centre, width):
 def no_plane(monkeypatch):
     """The room-light relabels measured on their own: the plane path (``ILLUMINATION_ROOM_PLANE``), which
     PASSES most of these genuine windows (``test_a_genuine_window_under_one_room_light_passes_in_the_plane``),
-    switched off, as the verifier was before it."""
+    and the flash frames left out (``ILLUMINATION_FLASH_FRAMES``, which passes most of the beacon's:
+    ``test_a_beacons_flashes_over_a_genuine_face_pass_with_the_flash_frames_left_out``) switched off, as the
+    verifier was before them."""
     import agent.liveness.challenge as C
     monkeypatch.setattr(C, "ILLUMINATION_ROOM_PLANE", False)
+    monkeypatch.setattr(C, "ILLUMINATION_FLASH_FRAMES", False)
 
 
 def relabelled(c, genuine, detail, rng):
@@ -1422,3 +1425,104 @@ def test_two_room_lights_never_pass_in_the_plane(seed):
     for stream in (face_colours(other, 1, rng), face_colours(c.steps, 1, rng, gain=0.0)):
         for s in range(4):
             assert not verify_illumination(c.steps, flashed(stepped(stream, c.steps, s, STREET), c.steps, s)).passed
+
+
+# The seventeenth family's light bar (drivers/sim/vestibule.py ``LightBar``): red 625 nm flashes (the red channel
+# alone) and blue 465 nm ones (blue, a trace of green), 30-60 ms each, a red group and a blue group half a cycle
+# apart.
+BAR_RED = np.array([1.0, 0.0, 0.0])
+BAR_BLUE = np.array([0.0, 0.026, 1.0]) / np.linalg.norm([0.0, 0.026, 1.0])
+
+
+def barred(y, steps, lag, seed, colours=(BAR_RED, BAR_BLUE), size=0.04, count=4):
+    """``y`` with ``count`` flashes of 1-2 frames, ``size`` (twice the face's screen gain) along the two
+    ``colours`` in turn, each inside a step of ``steps`` as shown ``lag`` frames late (a frame of that step
+    either side), two frames at least between flashes."""
+    rng = np.random.default_rng(seed + 500)
+    out = y.copy()
+    free = np.ones(len(y), bool)
+    placed = 0
+    for k in rng.permutation(len(y)):
+        n = int(rng.integers(1, 3))
+        inside = any(st.start + lag < k < st.start + lag + st.frames - n for st in steps)
+        if not inside or k + n >= len(y) or not np.all(free[k - 1:k + n + 1]):
+            continue
+        out[k:k + n] += size * colours[placed % 2]
+        free[max(k - 2, 0):k + n + 2] = False
+        placed += 1
+        if placed == count:
+            break
+    return out
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_genuine_window_under_a_two_colour_light_bar_passes_with_its_flash_frames_left_out(seed):
+    """Issue 14 (the seventeenth family's ``lightbar``, bar28): red and blue flashes of 1-2 frames inside the
+    screen's steps, each twice the screen's gain on the face: the full-colour verifier decodes the flashed
+    frames wrong, and no plane across one room colour holds both (main refused the window, as before with
+    ``flash_frames=False``). With the flash frames (decided from the face's colours alone) left out, the rest
+    follows the sequence: the window PASSES, ``FLASH_PASSED``, at the face's lag."""
+    from agent.liveness.challenge import FLASH_PASSED
+    rng = np.random.default_rng(seed)
+    c = Challenge.from_nonce(bytes([seed + 151]) * 32, 32, (Kind.ILLUMINATION, Kind.PROJECTOR))
+    lag = 1 + seed % 2
+    clean = face_colours(c.steps, lag, rng)
+    y = barred(clean, c.steps, lag, seed)
+    assert np.count_nonzero(np.any(y != clean, axis=1)) >= 4      # four flashes, 1-2 frames each
+    assert not verify_illumination(c.steps, y, flash_frames=False).passed
+    r = verify_illumination(c.steps, y)
+    assert r.passed and r.measurable and r.detail == FLASH_PASSED and r.lag_frames == lag, r
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_an_injector_flashing_two_colours_of_its_choice_does_not_pass(seed):
+    """The injector adds flashes of two colours it chooses (the bar's red and blue, any two of the screen's
+    primaries, secondaries and white) to a stream that does not see the screen (another nonce's sequence, or a
+    still face): which frames are left out follows from its own stream, never from the nonce, so it cannot make
+    them the frames its stream got wrong; nothing passes, with the flash rule or without it."""
+    rng = np.random.default_rng(seed)
+    c = Challenge.from_nonce(bytes([seed + 161]) * 32, 32, (Kind.ILLUMINATION, Kind.PROJECTOR))
+    other = illumination_steps(bytes([seed + 167]) * 32, 32)
+    palette = [np.asarray(v, float) / np.linalg.norm(v) for v in
+               ((1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (0, 1, 1), (1, 0, 1), (1, 1, 1))]
+    pairs = [(BAR_RED, BAR_BLUE)] + [(palette[i], palette[j]) for i in range(7) for j in range(i + 1, 7)]
+    for stream, steps in ((face_colours(other, 1, rng), other), (face_colours(c.steps, 1, rng, gain=0.0), c.steps)):
+        for i, pair in enumerate(pairs):
+            y = barred(stream, steps, 1, seed * 31 + i, colours=pair)
+            r = verify_illumination(c.steps, y)
+            assert not r.passed, (pair, r)
+
+
+def test_flash_frames_are_found_in_the_face_alone_and_capped():
+    """``_flash_frames`` reads the face's colours alone: a run of 1-2 frames above both neighbours is a flash;
+    a screen's step (3 frames at least) is not; more flash frames than one in ``FLASH_SHARE`` leaves none out
+    (the verdict is then the full path's)."""
+    from agent.liveness.challenge import FLASH_SHARE, _flash_frames
+    rng = np.random.default_rng(3)
+    c = Challenge.from_nonce(bytes([9]) * 32, 32, (Kind.ILLUMINATION,))
+    y = face_colours(c.steps, 1, rng)
+    assert not np.any(_flash_frames(y))                            # the screen's own steps: no flash
+    z = barred(y, c.steps, 1, 3)
+    assert set(np.flatnonzero(_flash_frames(z))) == set(np.flatnonzero(np.any(z != y, axis=1)))
+    dense = y.copy()
+    for k in range(1, 28, 5):                                      # 2-frame flashes every 5 frames: 12 frames
+        dense[k:k + 2] += 0.04 * BAR_RED
+    lit = _flash_frames(dense)
+    assert np.count_nonzero(lit) > len(dense) // FLASH_SHARE          # (a flash at a screen edge is not one)
+    r = verify_illumination(c.steps, dense)
+    assert not r.passed and r == verify_illumination(c.steps, dense, flash_frames=False)
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_a_beacons_flashes_over_a_genuine_face_pass_with_the_flash_frames_left_out(seed):
+    """The sixteenth family's amber beacon (``flashed``: one-frame flashes inside the steps), which screen27's
+    rule relabels as not measurable with the flash rule off (``test_a_beacons_flashes_over_a_genuine_face_are_
+    not_measurable_but_over_an_injectors_stream_a_contradiction``): with its flash frames left out the rest
+    follows the sequence, and all 16 seeds PASS, the plane path off (``FLASH_PASSED``, or the full path where
+    the flash stayed under the decoding's half gain)."""
+    from agent.liveness.challenge import FLASH_PASSED
+    rng = np.random.default_rng(seed)
+    c = Challenge.from_nonce(bytes([seed + 71]) * 32, 32, (Kind.ILLUMINATION, Kind.PROJECTOR))
+    genuine = flashed(face_colours(c.steps, 1 + seed % 2, rng), c.steps, seed)
+    r = verify_illumination(c.steps, genuine, room_plane=False)
+    assert r.passed and (r.detail == FLASH_PASSED) == (seed not in (1, 3)), r

@@ -23,10 +23,11 @@ from agent.liveness.dotref import (
     PairBands,
     PatternBands,
     ReferenceInvalid,
+    _nonnegative_fit,
     enrol,
     match_pattern,
 )
-from tests.helpers.liveness_reference import match_pattern_alone
+from tests.helpers.liveness_reference import match_pattern_alone, nonnegative_fit_alone
 
 H, W = 120, 200
 FB = 9.6            # f·b, px·m (a D435: 383 px x 25 mm)
@@ -229,3 +230,22 @@ def test_a_pairs_bands_worked_out_once_fit_every_pattern_as_a_fit_of_its_own(enr
     # Read at all: the dim difference's fits are all NaN (too little local light), the others finite.
     assert np.isfinite(match_pattern(PairBands(diff, noise), skin, predicted, covered, noise_scale=1.3).unmatched)
     assert np.isnan(match_pattern(PairBands(dim, noise), skin, predicted, covered, noise_scale=1.0).unmatched)
+
+
+def test_the_non_negative_fit_solves_each_size_of_subsets_at_once_as_each_subset_alone():
+    # ``_nonnegative_fit`` solves every subset of the bases of one size in one stacked
+    # ``np.linalg.solve`` (perf28), one at a time only when a matrix of that size is singular: the
+    # same coefficients, to the bit, as each subset solved on its own (``nonnegative_fit_alone``, the
+    # lines before), on well-posed, nearly collinear and exactly singular bases.
+    rng = np.random.default_rng(28)
+    for t in range(300):
+        n = int(rng.integers(50, 2000))
+        a = rng.normal(size=(n, 4)) * rng.uniform(0.01, 3.0, 4)
+        if t % 3 == 1:
+            a[:, 2] = a[:, 1] * 0.5 + a[:, 3] * 0.25 + rng.normal(size=n) * 1e-3
+        if t % 3 == 2:
+            a[:, 3] = a[:, 1]                       # every subset with both is singular
+        y = a @ rng.normal(size=4) + rng.normal(size=n) * rng.uniform(0.01, 2.0)
+        got, want = _nonnegative_fit(a, y), nonnegative_fit_alone(a, y)
+        assert got.tobytes() == want.tobytes(), t
+        assert (got >= 0).all()

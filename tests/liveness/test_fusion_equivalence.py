@@ -387,6 +387,58 @@ def test_a_lit_frames_side_of_the_pattern_fit_is_worked_out_as_it_is_measured(ga
     assert ahead >= 1                              # some pair read a pattern worked out ahead
 
 
+def test_a_pair_lit_by_the_last_frameset_is_read_beside_its_measurement(gate, recorded_train, monkeypatch):
+    # A pair lit by the window's last frameset needs its skin, the last thing its measurement finds:
+    # it is read on the judge threads once that measurement is done (its pattern predicted and its
+    # side of the fit warmed by one, the rest of the pair read by the other), not by ``finish`` on
+    # the caller's thread (perf28). Cut so that the window ends with a lit frame after an unlit one
+    # (and, at the first cut, as recorded): every pair's reading and the verdict are those of the
+    # judge without threads, to the bit.
+    import threading
+
+    import agent.liveness.judge as J
+    from agent.liveness.features import PatternFit
+    challenge, inputs, dot = recorded_train
+    read_on: list[tuple[str, Any, Any]] = []
+    light_on = J.projector_light_on
+
+    def recorded_light(patch, lit, dark, same=None, reference=None):
+        read_on.append((threading.current_thread().name, lit, reference))
+        return light_on(patch, lit, dark, same, reference)
+    monkeypatch.setattr(J, "projector_light_on", recorded_light)
+    lit_last = 0
+    for cut in range(13):
+        n = challenge.frames - cut
+        ch = Challenge.from_nonce(NONCE, n, BOTH)
+        window = inputs[:n]
+        serial = Judge(gate, VerdictThresholds(), challenge=ch, notes=["a note from the session"], dot_reference=dot)
+        for fs, m in window:
+            serial._fold(fs, m)
+        alone = serial.finish()
+        if cut and not any(on == n - 1 for on, _, _ in serial.lights):
+            continue
+        read_on.clear()
+        j = _fed_as_delivered(gate, ch, window, dot)
+        threaded = j.finish()
+        assert _same(threaded.verdict.to_dict(), alone.verdict.to_dict()), cut
+        assert j.lights.keys() == serial.lights.keys(), cut
+        assert all(repr(j.lights[k]) == repr(serial.lights[k]) for k in j.lights), cut
+        last = [(name, ref) for name, lit, ref in read_on if lit is j.aligned[-1]]
+        beside = j._lit_last.result() if j._lit_last is not None else None
+        if any(on == n - 1 for on, _, _ in serial.lights):
+            lit_last += 1
+            assert beside and all(on == n - 1 for on, _, _ in beside), cut
+            # Read once, on a judge thread, against the pattern predicted beside it.
+            assert len(last) == len(beside) and all(name.startswith("liveness-judge") for name, _ in last), cut
+            assert all(isinstance(ref, PatternFit) and ref.of(j.skins[-1], j.aligned[-1]) for _, ref in last), cut
+        else:
+            assert not beside and not last, cut
+        j.close()
+        if lit_last:
+            break
+    assert lit_last == 1                           # some cut ends the window with a lit frame
+
+
 @pytest.fixture(scope="module")
 def inspected(gate, recorded) -> dict[int, _Seen]:
     """Each recorded frameset's inspection (detections, IR energy, digest), by the frameset's id."""

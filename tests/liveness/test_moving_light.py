@@ -406,3 +406,28 @@ def test_an_attacker_stepping_pairs_under_a_mask_never_makes_it_live(frame):
                     dimmer[edges[i][1] if frame == "lit" else edges[i][2]] = 2.4 * factor
                 m, s = judged(window(RESIN_SCATTER, 0.0, dimmer=dimmer, fleck_dn=0.0, synced=lamp))
                 assert s.material != 1.0 and session_score(s) <= DROWNED_SCORE_CAP, (pairs, factor, lamp)
+
+
+@pytest.mark.parametrize("lamp", [16.0, 40.0])
+def test_a_dimmer_that_keeps_only_the_softest_pairs_never_makes_a_mask_live(lamp):
+    # review28: a pair whose room light fell in its lit frame gives nothing (fanmat27), so an injector
+    # that sees every command and reads each pair as it passes can choose which pairs fall: it dims the
+    # lit frames of all but the pairs whose dots read softest (their speckle attack B's lamp took toward
+    # skin's). Dimming fewer than half, what it keeps is the mask's own softest pairs, still resin's
+    # (a pair's scatter here 0.09 in sharpness, the mask 0.4 over the ramp's attack end); dimming more
+    # moves the window's own projector level to the dimmed frames' (``level_steps``' medians), and the
+    # pairs it kept step over it (no shape) while the dimmed ones are read. Never live either way
+    # (bench.dim_select: every subset of the pairs dropped, masks, prints and painted resin).
+    nonce = b"\1" * 16
+    edges = _edges(list(projector_schedule(nonce, 32)))
+    drawn = window(RESIN_SCATTER, 0.0, dimmer=[2.4] * 32, fleck_dn=0.0, synced=lamp, nonce=nonce)
+    softest = np.argsort([x.sharpness for x in drawn])
+    for keep in range(1, len(drawn) + 1):
+        dimmer = [2.4] * 32
+        for i in softest[keep:]:
+            dimmer[edges[i][1]] = 2.4 * 0.5
+        m, s = judged(window(RESIN_SCATTER, 0.0, dimmer=dimmer, fleck_dn=0.0, synced=lamp, nonce=nonce))
+        assert s.material != 1.0 and session_score(s) == 0.0, (lamp, keep)
+        if 2 * keep > len(drawn):
+            assert m.pairs == keep and m.unshaped == len(drawn) - keep, (lamp, keep)
+            assert m.sharpness >= min(x.sharpness for x in drawn) > SHARPNESS.attack, (lamp, keep)

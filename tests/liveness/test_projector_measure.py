@@ -9,6 +9,8 @@ at 255. No camera or face model is involved (the whole-session behaviour is in t
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 import pytest
@@ -832,5 +834,13 @@ def test_a_pattern_worked_out_ahead_reads_every_pair_as_predicted_on_its_own(sca
             for fit in (PatternFit(*predicted).warm(), PatternFit(*predicted)):
                 got = pair_light(frames[on], frames[off], lamp.mask, same, predicted=fit, checked=True)
                 assert repr(got) == repr(want)
+            # Warmed on another thread while the pair is read (the judge's pair lit by a window's
+            # last frameset): the reader waits for it where it reads the pattern, or reads it alone.
+            fit = PatternFit(*predicted)
+            warming = threading.Thread(target=fit.warm)
+            warming.start()
+            got = pair_light(frames[on], frames[off], lamp.mask, same, predicted=fit, checked=True)
+            warming.join()
+            assert repr(got) == repr(want)
             read += np.isfinite(want.unmatched)
     assert read >= 3

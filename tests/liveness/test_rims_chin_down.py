@@ -151,6 +151,7 @@ def _frameset(line_rows: tuple[int, int] | None = None):
     from agent.liveness.features import EYE_PATCHES, SKIN_PATCHES
     from agent.liveness.warmup import framesets
     from agent.pipeline.align import align_frameset
+    from agent.quality.depth import NOSE_TIP
     from agent.quality.metrics import FACE_OVAL
     from drivers.frame import StreamKind
     from tests.liveness.test_material_region import OVAL, SKIN
@@ -166,6 +167,12 @@ def _frameset(line_rows: tuple[int, int] | None = None):
     lm[list(SKIN_PATCHES), :2] = SKIN * ipd + middle
     lm[list(FACE_OVAL), :2] = OVAL * ipd + middle
     lm[list(EYE_PATCHES), :2] = middle + np.array([0.0, -0.05]) * ipd
+    # The nose tip on the dome's nearest point (of the frameset without the line): nothing of a face stands in
+    # front of its nose tip, and the judge leaves out what does (``features.behind_nose_tip``, caps28).
+    bare = align_frameset(framesets(None, 1)[0]).depth_u16.astype(float)
+    bare[bare == 0] = np.inf
+    y, x = np.unravel_index(int(np.argmin(bare)), bare.shape)
+    lm[NOSE_TIP, :2] = (x, y)
     return align_frameset(fs), SimpleNamespace(mesh=SimpleNamespace(landmarks=lm, ipd_px=ipd))
 
 

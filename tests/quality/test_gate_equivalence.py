@@ -4,7 +4,8 @@ holes): every number and every decision must equal the straightforward whole-fra
 
 Scenes cover both colour sizes (D435 640x480, D455 1280x720 with its tiles), two people, no face, an
 attack, a hand in front of the face, glasses with projector glints, a face running off the frame,
-a turned head in dim light, a bystander, and a surface in front of the face (depth edited in)."""
+a turned head in dim light, a bystander, a cap's brim in front of the brow (the sixteenth family), and a
+surface in front of the face (depth edited in)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ SCENES = {
     "print": "&subject=print",
     "no_face": "&subject=none",
     "turned_dim": "&yaw=28&lux=12&identity=2",
+    "cap_brim": "&family=sixteenth&identity=87",
 }
 FRAMESETS = 3
 
@@ -151,4 +153,5 @@ def test_every_verdict_and_prompt_equals_the_whole_frame_path(scenes, settings, 
     assert any(r.faces_found == 0 for r in reports) and any(r.faces_found >= 2 for r in reports)
     assert any(r.metrics.get("depth_glint_holes", 0) > 0 for r in reports), "no glint holes measured"
     assert any(r.metrics.get("in_front_share", 0) > 0 for r in reports), "nothing measured in front of a face"
+    assert any(r.metrics.get("brim_share", 0) > 0 for r in reports), "no cap's brim measured"
     assert any(r.ok for r in reports) and any("FACE_INCOMPLETE" in r.prompts for r in reports)

@@ -349,3 +349,93 @@ def test_per_channel_thresholds_and_bad_config():
         QualitySettings(channel="atm")
     with pytest.raises(ConfigError):
         QualitySettings(thresholds={"max_yaw_deg": "twenty"})
+
+
+# --- a cap's brim (the sixteenth family; docs/liveness.md, "A cap's brim is not an occluder") ----------
+CAPPED = "&family=sixteenth&identity=87"          # wears a peaked cap (drivers/sim/identity.CAP_*)
+
+
+def _capped_frames(n: int = 3):
+    from drivers.sim.identity import Identity
+    assert Identity.draw(87, "sixteenth").cap is not None
+    cam = drivers.open("sim://?realtime=0" + CAPPED)
+    with cam:
+        return [align_frameset(fs) for fs in framesets(cam, n, per_frameset=True)]
+
+
+def _in_front(a, lm, rows: slice, surface_m: float = 0.04):
+    """``a`` with a surface ``surface_m`` in front of the nose tip over image ``rows`` across the face."""
+    from agent.face.pose import depth_at
+    from agent.pipeline.align import AlignedFrameSet
+    nose = float(depth_at(lm[[4]], a.depth_m)[0])
+    depth = a.depth_m[...]
+    x0, x1 = int(lm[:, 0].min()), int(lm[:, 0].max())
+    depth[rows, x0:x1] = nose - surface_m
+    units = np.where(np.isfinite(depth), np.round(depth / a.depth_scale), 0).astype(np.uint16)
+    return AlignedFrameSet(a.frameset, a.color, units, a.ir, a.depth_scale)
+
+
+def test_a_caps_brim_above_the_eyes_is_not_an_occluder(gate):
+    # Its brim stands 35-65 mm before the nose tip, over 6-7 % of the face oval's depth (main: refused
+    # FACE_OCCLUDED, as the sixteenth's 26 wearers were); all of it above the upper lids, the eyes
+    # clear of it: the brim, left out of the evidence.
+    gate.reset()
+    for a in _capped_frames():
+        r = gate.evaluate(a)
+    assert r.metrics["in_front_share"] > 0.03
+    assert r.metrics["brim_share"] == r.metrics["in_front_share"]
+    assert "not_occluded" not in failing(r) and "FACE_OCCLUDED" not in r.prompts
+
+
+def test_a_cap_does_not_excuse_an_occluder_below_the_lids(gate):
+    # A cap's wearer (or a mask under a cap) with a hand over the mouth and chin: the hand is below
+    # the lids, counted as before.
+    a = _capped_frames(1)[0]
+    gate.reset()
+    lm = gate.evaluate(a).face.mesh.landmarks
+    gate.reset()
+    r = gate.evaluate(_in_front(a, lm, slice(int(lm[13, 1]), int(lm[:, 1].max()))))
+    assert r.metrics["in_front_share"] - r.metrics["brim_share"] > 0.03
+    assert "not_occluded" in failing(r) and "FACE_OCCLUDED" in r.prompts
+
+
+@pytest.mark.parametrize("capped", [False, True])
+@pytest.mark.parametrize("mouth_too, prompt", [(False, "FACE_HEADWEAR"), (True, "FACE_OCCLUDED")])
+def test_a_surface_over_the_eyes_is_refused(gate, capped, mouth_too, prompt):
+    # Something in front of the brows and eyes, from the face's top down to the lower lids (a brim
+    # pulled over the eyes, or a hand there): whatever lies above the lids is no brim once anything in
+    # front reaches the eyes' discs, and with nothing below the eyes the person is asked to take their
+    # cap off. With the mouth and chin covered too (a scarf under a brim over the eyes): FACE_OCCLUDED,
+    # cap or none. (Over the nose tip a surface is the nose's depth: flush, not seen; docs/quality.md.)
+    a = _capped_frames(1)[0] if capped else _bare_frame()
+    gate.reset()
+    lm = gate.evaluate(a).face.mesh.landmarks
+    top = int(lm[:, 1].min())
+    edited = _in_front(a, lm, slice(top, int(lm[[145, 374], 1].max())))
+    if mouth_too:
+        edited = _in_front(edited, lm, slice(int(lm[13, 1]), int(lm[:, 1].max())))
+    gate.reset()
+    r = gate.evaluate(edited)
+    assert r.metrics["brim_share"] == 0.0 and r.metrics["in_front_share"] > 0.03
+    assert r.metrics["over_eyes_share"] > 0.03
+    assert "not_occluded" in failing(r) and r.prompts[0] == prompt
+    assert ("FACE_OCCLUDED" in r.prompts) == (prompt == "FACE_OCCLUDED")
+
+
+def test_a_brim_low_over_the_eyes_asks_for_the_cap_off(gate):
+    # The sixteenth's live/118 (development), head pitched 13°: its brim's depth reaches the upper lids'
+    # discs, nothing in front below the eyes. Main: FACE_OCCLUDED ("do not cover your face"); now the
+    # person is asked to take the cap off, and without it (``cap=0``) the face is acquired.
+    uri = ("&subject=live&family=sixteenth&identity=973&seed=2124233086&camera=gemini330&light=failing_tube"
+           "&cct=3596&lux=504.8&distance_mm=418&yaw=2.7&pitch=13.1&background=plain")
+    r = evaluate(gate, uri, 3)
+    assert r.metrics["over_eyes_share"] > 0.03 and r.metrics["brim_share"] == 0.0
+    assert "not_occluded" in failing(r) and r.prompts[0] == "FACE_HEADWEAR" and "FACE_OCCLUDED" not in r.prompts
+    off = evaluate(gate, uri + "&cap=0", 3)
+    assert off.metrics["in_front_share"] == 0.0 and "not_occluded" not in failing(off)
+
+
+def _bare_frame():
+    cam = drivers.open("sim://?realtime=0&seed=4")
+    with cam:
+        return align_frameset(next(framesets(cam, 1, per_frameset=True)))

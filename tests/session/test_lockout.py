@@ -255,7 +255,7 @@ def test_diagnose_shows_the_lockouts_by_kind_never_their_keys(tmp_path):
     assert shown["lockouts"]["running"] == 2
     assert "2 started, 0 ended, 2 running, 2 restored from the audit log (SES_LOCKOUT_RESTORED" in shown["note"]
     assert "strikes short of a lockout: 6, 0 key(s) cleared" in shown["note"]
-    assert [r["kind"] for r in shown["lockouts"]["last"]] == ["subject", "terminal", "subject", "terminal", "subject"]
+    assert [r["kind"] for r in shown["lockouts"]["last"]] == ["person", "terminal", "person", "terminal", "person"]
     assert "5c0ffee1" not in json.dumps(shown) and "q9z" not in json.dumps(shown)
 
 

@@ -4,9 +4,10 @@ emergency vehicle's red and blue light bar at a night street (``vestibule.LightB
 (``identity.MAKEUP_*``, ``head._makeup_layer``), and the earlier families (the sixteenth included) left as
 they were.
 
-Nothing here computes a verdict, a score or a quality decision on the seventeenth family: it is built as the
-unseen test family of the twenty-eighth session (hil.padeval.UNSEEN_SPLITS). Tests open its URIs for frames,
-light, pools and refusals only."""
+Nothing here computes a verdict, a score or a quality decision on the seventeenth family: it was built as the
+unseen test family of the twenty-eighth session and evaluated once, whole, on main 7b843aa's judge
+(docs/liveness.md, *The seventeenth family*); a development set since. Tests open its URIs for frames, light,
+pools and refusals only."""
 
 import dataclasses
 

@@ -243,3 +243,18 @@ _MAIN_DIGESTS = {"any": "2ca71f224cce9c49", "train": "91707bc55d4a4d0f", "heldou
 @pytest.mark.parametrize("family", ("any",) + EARLIER)
 def test_earlier_families_people_scenes_poses_and_blinks_are_unchanged(family):
     assert family_digest(family, _FIELDS + _LATER + _CORNEA, skin_nir=True) == _MAIN_DIGESTS[family]
+
+
+def test_cap_0_takes_a_wearers_cap_off_and_changes_nobody_else():
+    from drivers.sim.scene import resolve_identity
+    wearer = next(i for i in range(1, 60) if Identity.draw(i, "sixteenth").cap is not None)
+    bare = next(i for i in range(1, 60) if Identity.draw(i, "sixteenth").cap is None)
+    off = resolve_identity(SimConfig.from_query({"family": "sixteenth", "identity": str(wearer), "cap": "0"}))
+    assert off == dataclasses.replace(Identity.draw(wearer, "sixteenth"), cap=None, cap_brim_mm=0.0,
+                                      cap_width_mm=0.0, cap_tilt_deg=0.0, cap_root_mm=0.0)
+    assert head_layers(off).height.max() < head_layers(Identity.draw(wearer, "sixteenth")).height.max()
+    for cap in ("0", "1"):
+        q = {"family": "sixteenth", "identity": str(bare), "cap": cap}
+        assert resolve_identity(SimConfig.from_query(q)) == Identity.draw(bare, "sixteenth")
+    q = {"family": "sixteenth", "identity": str(wearer), "cap": "1"}
+    assert resolve_identity(SimConfig.from_query(q)) == Identity.draw(wearer, "sixteenth")
