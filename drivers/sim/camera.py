@@ -186,6 +186,11 @@ class SimCamera(Camera):
         self._color_tick = 0                 # next colour frame to produce
         self._t0_wall = 0.0
         self._t0_host_ns = 0                 # host clock at start (the unpaced camera's arrival times)
+        # ``stream=N``: a device's clock, which its own capture does not slow: the wall time this process
+        # spends making frames (rendering, exposing) is taken out of it (``_produce_streamed``), so that
+        # only the reader's own delays leave it behind, as they do a device's reader.
+        self._streams = bool(cfg.realtime and cfg.stream > 0)
+        self._producing_since_ns: int | None = None
         self._t0_hw_ms = float(self._rng.uniform(1e5, 9e5))
         # Controls: the last command, and when each command reaches the hardware.
         # URI keys override; a named camera brings its typical latency and jitter; none: 0.
@@ -289,7 +294,10 @@ class SimCamera(Camera):
                     raise StreamClosed("sim camera is stopped")
                 if not self._queue:
                     self._drop_unread()
-                    self._produce_next()
+                    if self._streams:
+                        self._produce_streamed()
+                    else:
+                        self._produce_next()
 
     def set_projector(self, on: bool) -> None:
         self._require_projector(power=False)
@@ -820,6 +828,24 @@ class SimCamera(Camera):
         while self._color_tick + n < now_s * self._color_fps:
             self._color_tick += 1
 
+    def _produce_streamed(self) -> None:
+        """``stream=N``: :meth:`_produce_next` on a clock that stops while this process makes the frames.
+        A device's frames cost its reader nothing: the host's load does not slow its capture. The
+        simulator makes each frame in its reader's thread, at the machine's speed (a lit colour frame
+        costs about 0.1 s at load 8, over a second at load 30, three to thirty frame intervals), so on
+        the wall clock a loaded machine's reader would fall further behind with every frame read and the
+        queue of N would overflow (late29: the flake of ``tests/session/test_window_late.py``, counters
+        jumping after the stall). The time spent here moves the camera's start, its clock and its frames'
+        arrival times alike, later; the reader's own waits (a stall, the judge, the gate) still count."""
+        start = self._producing_since_ns = time.monotonic_ns()
+        try:
+            self._produce_next()
+        finally:
+            self._producing_since_ns = None
+            spent = time.monotonic_ns() - start
+            self._t0_host_ns += spent
+            self._t0_wall += spent / 1e9
+
     def _produce_next(self) -> None:
         """Produce the next event(s) in hardware time: a depth tick, a colour frame, or both when
         they fall on the same instant."""
@@ -837,7 +863,9 @@ class SimCamera(Camera):
         frameset matcher's latency bound) sees the camera's timing whatever the machine's load."""
         if self.cfg.realtime and self.cfg.stream <= 0:
             return time.monotonic_ns() + int(latency_ms * 1e6)
-        return self._t0_host_ns + int(round((ts - self._t0_hw_ms + latency_ms) * 1e6))
+        # ``stream``: the time spent making this tick's frames so far is not the camera's (``_produce_streamed``).
+        making = 0 if self._producing_since_ns is None else time.monotonic_ns() - self._producing_since_ns
+        return self._t0_host_ns + making + int(round((ts - self._t0_hw_ms + latency_ms) * 1e6))
 
     def _deliver(self, kind: StreamKind, px: np.ndarray, fmt: PixelFormat, ts: float, latency_ms: float,
                  number: int, md: FrameMetadata, intr, index: int = 0, scale: float = 0.0) -> None:
