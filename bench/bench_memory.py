@@ -49,7 +49,8 @@ series (``series``), the warm-up's own growth and the interval's bound over 1,00
 them, where a session's time goes: the CPU seconds per session of the daemon, the worker and the
 camera host(s) (``/proc/PID/stat``), and the session's wall time.
 
-The daemon's camera is the simulator with ``prerender=30`` (``DAEMON_CAMERA``): its pixels are
+The daemon's camera is the simulator with ``prerender=30`` (``DAEMON_CAMERA``, or the URI in
+``CAPTURE_AGENT_BENCH_DAEMON_CAMERA``): its pixels are
 rendered once when the camera host opens it and played back and forth at 30 fps, paced as a device
 delivers (``realtime`` stays 1), IR exposed again and its noise drawn again every frame; a lit screen
 (the illumination challenge) and a projector power other than the default are rendered live as
@@ -113,7 +114,10 @@ from bench.targets import issue20
 from hil.ingest.limits import FailureLimits
 
 CAMERA = "sim://?realtime=0&seed=21&lux=300"
-DAEMON_CAMERA = "sim://?prerender=30&subject=live&lux=300&distance_mm=500&seed=21"
+# ``CAPTURE_AGENT_BENCH_DAEMON_CAMERA`` another (late29: ``...&stream=1``, a camera that streams on its own
+# clock with a D435 pipeline's queue of one frameset, to count windows ended ``SES_WINDOW_LATE`` under load).
+DAEMON_CAMERA = os.environ.get("CAPTURE_AGENT_BENCH_DAEMON_CAMERA",
+                               "sim://?prerender=30&subject=live&lux=300&distance_mm=500&seed=21")
 SESSIONS = int(os.environ.get("CAPTURE_AGENT_BENCH_SESSIONS", "40"))
 WARM = int(os.environ.get("CAPTURE_AGENT_BENCH_WARM", "5"))
 PARTS = os.environ.get("CAPTURE_AGENT_BENCH_MEMORY_PARTS", "daemon,in-process,allocations").split(",")

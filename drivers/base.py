@@ -215,6 +215,11 @@ class Camera(abc.ABC):
     # so a session may count its stage bounds in that time (``FramesetReader.stream(own_time=True)``).
     # False for every device (its frames come in real time) and every wrapper and camera host.
     renders_on_read: bool = False
+    # Whether the camera's clock waits for its reader: each frame is made when it is read and a command
+    # lands on the next frame read (the simulator unless ``stream=N``), so a late reader cannot see frames
+    # captured before a command it sent. False for every device: it streams at its own rate, and a reader
+    # behind it sends commands that land late (``agent.session.window``'s lateness check).
+    waits_for_reader: bool = False
 
     @property
     @abc.abstractmethod
@@ -349,6 +354,11 @@ class CameraWrapper(Camera):
         is read on the caller's thread like the simulator, where a render slower than the reader's
         hang grace (``agent.pipeline.frames.READ_HANG_GRACE_S``, at load 15) is not a hung camera."""
         return True if type(self).read is not CameraWrapper.read else bool(self.inner.read_may_hang)
+
+    @property
+    def waits_for_reader(self) -> bool:  # type: ignore[override]
+        """Its camera's: a wrapper does not change when the camera captures."""
+        return bool(getattr(self.inner, "waits_for_reader", False))
 
     def _forward(self, name: str, *args: Any) -> Any:
         return getattr(self.inner, name)(*args)

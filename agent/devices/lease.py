@@ -503,6 +503,16 @@ class RigCamera(Camera):
                        is_recording=any(s.info is not None and s.info.is_recording for s in self._rig.sources),
                        note="; ".join(x for x in (info.note, note) if x))
 
+    @property
+    def waits_for_reader(self) -> bool:  # type: ignore[override]
+        """Whether every camera the session reads waits for its reader (``Camera.waits_for_reader``: the
+        simulator unless ``stream=N``, also behind a camera host): only then does no command land late
+        behind a slow reader. One camera that streams on its own clock (every device), or one not open,
+        and the window's lateness check applies (late29: the lease said False for every camera, so the
+        daemon's waiting simulators were ended ``SES_WINDOW_LATE`` under load)."""
+        cams = [s.camera for s in self._owning_sources()]
+        return bool(cams) and all(c is not None and getattr(c, "waits_for_reader", False) is True for c in cams)
+
     def profiles(self) -> list[StreamProfile]:
         return [p for s in self._owning_sources() for p in s.profiles if self._owner(p.kind) is s]
 

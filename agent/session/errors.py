@@ -50,3 +50,15 @@ class FramesLost(SessionError):
     an injector that fakes gaps buys no free tries (``agent/pipeline/gaps.py``)."""
 
     code = "SES_FRAMES_LOST"
+
+
+class WindowLate(FramesLost):
+    """The challenge window's reader fell behind the camera: a command (a projector edge, a screen
+    colour) was about to be sent more than ``window.READER_MAX_BEHIND_FRAMES`` frame intervals after the
+    frameset it follows arrived, so it would land on frames later than the ones the challenge
+    scheduled it for, by more than the verifier's lag allows. A streaming camera does not wait for a
+    starved daemon; the person did nothing, so the window is ended unjudged (never ``attack``) and
+    handled as lost frames: the person is asked to try again, counted like a failed attempt (an
+    injector that delays frames buys no free tries)."""
+
+    code = "SES_WINDOW_LATE"

@@ -17,12 +17,16 @@ something changes there: the projector's state at each edge of its schedule (one
 per edge, not per frame), and when an illumination step begins at ``k``, the screen's colour: an
 ``Illumination`` event for the kiosk app (yielded to the session, which streams it on the local
 API) and, on a camera that controls the kiosk's light itself (the simulator), ``set_illumination``.
+A device streams at its own rate: when a command is due and the frameset it follows arrived more than
+``READER_MAX_BEHIND_FRAMES`` frame intervals ago, the reader is behind and the command would land late, so
+the window ends unjudged (``WindowLate``, ``SES_WINDOW_LATE``, handled as lost frames), never judged.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
@@ -30,7 +34,7 @@ from agent.liveness.challenge import Challenge, Kind
 from agent.pipeline.frames import FramesetReader
 from agent.pipeline.gaps import WindowGaps
 from agent.pipeline.sync import SyncTimeout
-from agent.session.errors import ExposureNotHeld, FramesLost
+from agent.session.errors import ExposureNotHeld, FramesLost, WindowLate
 from agent.session.events import Illumination
 from agent.session.projector import Projector
 from drivers.base import Camera, Capability, ExposureSetting, lockable_streams
@@ -39,6 +43,15 @@ from drivers.frame import FrameSet, StreamKind
 
 log = logging.getLogger(__name__)
 BLACK = (0.0, 0.0, 0.0)
+
+# How long after the frameset a command follows arrived (frame intervals) the command may be sent. A
+# device streams at its own rate whatever the daemon's load: a reader that is behind sends frameset
+# k's command while frames after k - 1 are already captured, and it lands that many frames late. The
+# verifiers search lags up to ``PROJECTOR_MAX_LAG`` 3 / ``ILLUMINATION_MAX_LAG`` 4 frames, of which the
+# pipeline itself spends about 2 (the frameset matcher sees the next tick's frame before it hands over
+# k - 1, and the device's or panel's own latency: measured 2 colour frames on the simulator's screen):
+# one frame interval of the reader's own delay is what is left.
+READER_MAX_BEHIND_FRAMES = 1.0
 
 
 # The imager whose exposure each challenge needs held: the IR imager sees the projector's on/off,
@@ -183,6 +196,14 @@ class Screen:
         return Illumination(len(self.challenge.steps), BLACK, self.challenge.frames, 0, self.interval, end=True)
 
 
+def frames_behind(fs: FrameSet, interval_ms: float, now_ns: int | None = None) -> float:
+    """How many frame intervals ago the last of ``fs``'s frames arrived on the host (``Frame.host_time_ns``,
+    monotonic): how far the reader is behind the camera when it acts on ``fs`` now."""
+    arrived = max(f.host_time_ns for f in fs.frames.values())
+    now = time.monotonic_ns() if now_ns is None else now_ns
+    return max(0.0, (now - arrived) / 1e6 / interval_ms)
+
+
 def frame_interval_ms(cam: Camera) -> float:
     fps = [p.fps for p in cam.profiles() if p.kind in (StreamKind.DEPTH, StreamKind.IR, StreamKind.COLOR)]
     return 1000.0 / min(fps) if fps and min(fps) > 0 else 0.0
@@ -220,8 +241,12 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
     cam = reader.camera
     kinds = challenge.kinds if challenge is not None else frozenset()
     schedule = challenge.schedule if challenge is not None and projector is not None else ()
-    screen = (Screen(cam, challenge, frame_interval_ms(cam), screen_luminance)
+    interval = frame_interval_ms(cam)
+    screen = (Screen(cam, challenge, interval, screen_luminance)
               if challenge is not None and challenge.steps else None)
+    # A camera whose clock waits for its reader (the simulator unless ``stream``) lands every command on
+    # the next frame read: only one that streams at its own rate (every device) can leave a reader behind.
+    paced = challenge is not None and interval > 0 and not getattr(cam, "waits_for_reader", False)
     held = ExposureHold(cam, streams_to_lock(kinds), required=exposure_required,
                         planned={StreamKind.IR: ir_exposure} if ir_exposure is not None else None)
     try:
@@ -251,9 +276,18 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
             out.append(fs)
             k = len(out)
             if k < n:
-                if projector is not None and k < len(schedule) and schedule[k] != schedule[k - 1]:
+                edge = projector is not None and k < len(schedule) and schedule[k] != schedule[k - 1]
+                step = screen is not None and k in screen.starts
+                if (edge or step) and paced and (behind := frames_behind(fs, interval)) > READER_MAX_BEHIND_FRAMES:
+                    log.warning("challenge window ended after %d of %d framesets: its reader %.1f frame "
+                                "intervals behind the camera", k, n, behind)
+                    if screen is not None and (ev := screen.end()) is not None:
+                        yield ev
+                    raise WindowLate(f"the challenge window's frames were read {behind:.1f} frame intervals late "
+                                     f"(the terminal was busy); please try again")
+                if edge and projector is not None:
                     projector.show(schedule[k])
-                if screen is not None and (ev := screen.at(k)) is not None:
+                if step and screen is not None and (ev := screen.at(k)) is not None:
                     yield ev
             if on_frameset is not None:
                 on_frameset(fs)                        # its own errors (the worker's) are the caller's

@@ -398,6 +398,10 @@ class HostedCamera(Camera):
             self._gen = codec.integer(v.get("gen"), "gen", 0)
             self._info = codec.info_from(v.get("info"))
             self.capabilities = codec.capabilities_from(v.get("capabilities"))
+            # A camera whose clock waits for its reader (the simulator unless ``stream=N``) waits for it
+            # whichever process reads it: the window's lateness check asks (``Camera.waits_for_reader``).
+            # Only ``true`` counts; anything else is a device's ``false``.
+            self.waits_for_reader = v.get("waits_for_reader") is True
             if "profiles" in v:
                 profiles = v["profiles"]
                 if not isinstance(profiles, list) or len(profiles) > 8:

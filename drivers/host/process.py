@@ -142,7 +142,8 @@ class Host:
     def _describe_camera(self) -> dict[str, Any]:
         cam = self._camera()
         return {"gen": self.gen, "info": codec.info_to(cam.info),
-                "capabilities": sorted(c.value for c in cam.capabilities)}
+                "capabilities": sorted(c.value for c in cam.capabilities),
+                "waits_for_reader": bool(getattr(cam, "waits_for_reader", False))}
 
     def _op_start(self, msg: dict[str, Any]) -> dict[str, Any]:
         cam = self._camera()

@@ -135,6 +135,7 @@ class SimCamera(Camera):
     def __init__(self, cfg: SimConfig, uri: str = "sim://"):
         self.cfg = cfg
         self.renders_on_read = not cfg.realtime     # unpaced: each frame rendered when read, at its own timing
+        self.waits_for_reader = not (cfg.realtime and cfg.stream > 0)     # ``stream``: a device's clock
         self._uri = uri
         # The camera profile decides geometry, noise, projector and what the device can be asked to do.
         named = named_profile(cfg)
@@ -186,6 +187,11 @@ class SimCamera(Camera):
         self._color_tick = 0                 # next colour frame to produce
         self._t0_wall = 0.0
         self._t0_host_ns = 0                 # host clock at start (the unpaced camera's arrival times)
+        # ``stream=N``: a device's clock, which its own capture does not slow: the wall time this process
+        # spends making frames (rendering, exposing) is taken out of it (``_produce_streamed``), so that
+        # only the reader's own delays leave it behind, as they do a device's reader.
+        self._streams = bool(cfg.realtime and cfg.stream > 0)
+        self._producing_since_ns: int | None = None
         self._t0_hw_ms = float(self._rng.uniform(1e5, 9e5))
         # Controls: the last command, and when each command reaches the hardware.
         # URI keys override; a named camera brings its typical latency and jitter; none: 0.
@@ -288,7 +294,11 @@ class SimCamera(Camera):
                 if self._closed:
                     raise StreamClosed("sim camera is stopped")
                 if not self._queue:
-                    self._produce_next()
+                    self._drop_unread()
+                    if self._streams:
+                        self._produce_streamed()
+                    else:
+                        self._produce_next()
 
     def set_projector(self, on: bool) -> None:
         self._require_projector(power=False)
@@ -337,7 +347,8 @@ class SimCamera(Camera):
         # The screen's light is linear in each channel's drive: a raised backlight scales the colour.
         gain = min(float(luminance), self._screen_headroom)
         with self._lock:
-            self._screen.command((vals[0] * gain, vals[1] * gain, vals[2] * gain), self._color_tick)
+            self._screen.command((vals[0] * gain, vals[1] * gain, vals[2] * gain),
+                                 self._issued_at(self._color_tick, self._color_fps))
 
     def lock_exposure(self, stream: StreamKind, setting: ExposureSetting | None = None) -> ExposureSetting:
         """Freeze the auto-exposure of the imager behind ``stream`` (IR and depth share one) at its
@@ -409,11 +420,22 @@ class SimCamera(Camera):
 
     # --- Controls --------------------------------------------------------------------------------
     def _command_projector(self, state: ProjectorState) -> None:
-        # Issued at the next depth tick; the timeline adds the device's latency and jitter.
+        # Issued at the next depth tick (``stream``: the tick due now); the timeline adds the device's
+        # latency and jitter.
         self._commanded = state
-        self._projector.command(state, self._depth_tick)
+        issued = self._issued_at(self._depth_tick, self._depth_fps)
+        self._projector.command(state, issued)
         if self._injector is not None:
-            self._injector.command(state, self._depth_tick)
+            self._injector.command(state, issued)
+
+    def _issued_at(self, next_tick: int, fps: float) -> int:
+        """The tick a command sent now is issued at: the next one to be produced, or with ``stream``
+        (a camera whose clock does not wait for its reader) the first one due after now when the reader
+        is behind, so the frames captured meanwhile and not yet read do not show it."""
+        if not (self.cfg.stream > 0 and self.cfg.realtime and self._started):
+            return next_tick
+        due = int((time.monotonic() - self._t0_wall) * fps) + 1
+        return max(next_tick, due)
 
     def _projector_at(self, tick: int) -> tuple[ProjectorState, ProjectorState]:
         """(state the IR/depth pixels show, state the frame's metadata reports) at a depth tick."""
@@ -816,6 +838,37 @@ class SimCamera(Camera):
     def _next_event_s(self) -> float:
         return min(self._depth_tick / self._depth_fps, self._color_tick / self._color_fps)
 
+    def _drop_unread(self) -> None:
+        """``stream=N``: the frames a streaming camera captured while its reader was away and that no
+        longer fit its queue of N per stream are gone: their ticks pass unread (their frame counters
+        jump, as a device's do)."""
+        n = self.cfg.stream
+        if n <= 0 or not self.cfg.realtime:
+            return
+        now_s = time.monotonic() - self._t0_wall
+        while self._depth_tick + n < now_s * self._depth_fps:
+            self._depth_tick += 1
+        while self._color_tick + n < now_s * self._color_fps:
+            self._color_tick += 1
+
+    def _produce_streamed(self) -> None:
+        """``stream=N``: :meth:`_produce_next` on a clock that stops while this process makes the frames.
+        A device's frames cost its reader nothing: the host's load does not slow its capture. The
+        simulator makes each frame in its reader's thread, at the machine's speed (a lit colour frame
+        costs about 0.1 s at load 8, over a second at load 30, three to thirty frame intervals), so on
+        the wall clock a loaded machine's reader would fall further behind with every frame read and the
+        queue of N would overflow (late29: the flake of ``tests/session/test_window_late.py``, counters
+        jumping after the stall). The time spent here moves the camera's start, its clock and its frames'
+        arrival times alike, later; the reader's own waits (a stall, the judge, the gate) still count."""
+        start = self._producing_since_ns = time.monotonic_ns()
+        try:
+            self._produce_next()
+        finally:
+            self._producing_since_ns = None
+            spent = time.monotonic_ns() - start
+            self._t0_host_ns += spent
+            self._t0_wall += spent / 1e9
+
     def _produce_next(self) -> None:
         """Produce the next event(s) in hardware time: a depth tick, a colour frame, or both when
         they fall on the same instant."""
@@ -831,9 +884,11 @@ class SimCamera(Camera):
         camera streaming since ``start()`` would have delivered it (start + the frame's hardware
         time + latency), not when the renderer finished it, so that what reads arrival times (the
         frameset matcher's latency bound) sees the camera's timing whatever the machine's load."""
-        if self.cfg.realtime:
+        if self.cfg.realtime and self.cfg.stream <= 0:
             return time.monotonic_ns() + int(latency_ms * 1e6)
-        return self._t0_host_ns + int(round((ts - self._t0_hw_ms + latency_ms) * 1e6))
+        # ``stream``: the time spent making this tick's frames so far is not the camera's (``_produce_streamed``).
+        making = 0 if self._producing_since_ns is None else time.monotonic_ns() - self._producing_since_ns
+        return self._t0_host_ns + making + int(round((ts - self._t0_hw_ms + latency_ms) * 1e6))
 
     def _deliver(self, kind: StreamKind, px: np.ndarray, fmt: PixelFormat, ts: float, latency_ms: float,
                  number: int, md: FrameMetadata, intr, index: int = 0, scale: float = 0.0) -> None:

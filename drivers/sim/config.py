@@ -49,6 +49,12 @@ class SimConfig:
     jitter_ms: float = 0.3      # timestamp jitter (standard deviation)
     color_offset_ms: float = 4.1   # colour's trigger after the depth tick it coincides with (its phase)
     realtime: bool = True       # pace delivery in wall time like a real device
+    # With ``realtime``, N > 0: the camera's clock does not wait for a late reader, as a device's does not:
+    # up to N unread frames per stream wait in its queue (an SDK's frame queue: librealsense's pipeline
+    # keeps 1 frameset), older ones are dropped (their frame counters jump), and a command lands on the
+    # tick due at the wall clock when it is sent, so the queued frames were captured before it.
+    # 0: the camera waits for its reader (each frame is produced when read, a command lands on it).
+    stream: int = 0
     projector: bool = True      # IR projector initially on
     inject: str = "none"        # an injected stream (see injection.py): replay, splice or render
     prerender: int = 0          # render this many ticks (both projector states) at start, then play them
@@ -151,6 +157,8 @@ class SimConfig:
             (self.projector_jitter is None or 0 <= self.projector_jitter <= 1, "projector_jitter must be within 0..1"),
             (-1 <= self.projector_md_lag <= 1, "projector_md_lag must be -1, 0 or 1 frame"),
             (0 <= self.screen_nits <= 2000, "screen_nits must be within 0..2000"),
+            (0 <= self.stream <= 64, "stream must be within 0..64 frames"),
+            (self.stream == 0 or self.realtime, "stream (a camera that does not wait for its reader) needs realtime=1"),
             (self.screen_max_nits is None or self.screen_nits <= self.screen_max_nits <= 2000,
              "screen_max_nits must be within screen_nits..2000"),
             (0 <= self.screen_latency <= 3, "screen_latency must be within 0..3 frames"),
@@ -208,7 +216,8 @@ def _convert(key: str, raw: str) -> Any:
         if v is None:
             raise InvalidUri(f"sim://: {key} must be on/off (1/0), got {raw!r}")
         return v
-    if key in ("seed", "identity", "prerender", "skin", "projector_latency", "projector_md_lag", "screen_latency"):
+    if key in ("seed", "identity", "prerender", "stream", "skin", "projector_latency", "projector_md_lag",
+               "screen_latency"):
         try:
             return int(raw)
         except ValueError:

@@ -1,0 +1,162 @@
+"""A challenge window read by a reader that falls behind a camera that streams at its own rate
+(issue 14, late28): the commands it sends land on frames later than the challenge scheduled them
+for, so the window is ended unjudged (``SES_WINDOW_LATE``, handled as lost frames), never judged
+``attack``. The camera is the simulator with ``stream=N``: its clock does not wait for its reader
+and up to N unread frames per stream wait in its queue, as a device's SDK queues them."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+import drivers
+from agent.liveness.challenge import ILLUMINATION_MAX_LAG, Challenge, Kind, window_frames
+from agent.pipeline.frames import FramesetReader
+from agent.session import window as window_module
+from agent.session.errors import FramesLost, WindowLate
+from agent.session.events import Illumination
+from agent.session.window import frames_behind, run
+from drivers.frame import StreamKind
+
+NONCE = bytes(range(16))
+# A queue long enough that nothing is dropped in these windows: the late frames arrive, in order.
+URI = "sim://?realtime=1&stream=64&prerender=8&seed=21&subject=live&lux=300&distance_mm=500"
+STALL_S = 0.5                       # 15 frame intervals at 30 fps: a Windows update, an antivirus scan
+
+
+def _window(cam, challenge, *, until_step: int | None = None):
+    """Run the window with the reader stalled once, after its second frameset; returns the framesets
+    read and, per screen event, (the step, the colour tick its command was issued at, where it lands).
+    ``until_step``: stop once that step has been commanded (the rest of the window is not needed, and
+    a machine that renders slower than the camera's rate would in time overflow its queue)."""
+    seen = []
+
+    def stall(fs):
+        seen.append(fs)
+        if len(seen) == 2:
+            time.sleep(STALL_S)
+
+    gen = run(FramesetReader(cam), challenge.frames, challenge, None, on_frameset=stall)
+    landed: list[tuple[int, int, int]] = []
+    while True:
+        try:
+            ev = next(gen)
+        except StopIteration as stop:
+            return list(stop.value), landed
+        if isinstance(ev, Illumination) and not ev.end:
+            last = cam._screen.landings[-1]            # the simulator's own record of the command
+            landed.append((ev.step, last.issued, last.effective))
+            if ev.step == until_step:
+                gen.close()                              # the screen and the exposure given back
+                return seen, landed
+
+
+def test_a_command_sent_by_a_late_reader_lands_late_on_a_streaming_camera(monkeypatch):
+    # The simulator as a device: the reader's stall does not stop its clock, so the first screen
+    # command after the stall lands many colour frames after the frameset it was scheduled for,
+    # beyond what the verifier searches (ILLUMINATION_MAX_LAG), and that many later than step 0's.
+    monkeypatch.setattr(window_module, "READER_MAX_BEHIND_FRAMES", math.inf)     # the check off
+    ch = Challenge.from_nonce(NONCE, frames=window_frames([Kind.ILLUMINATION]), kinds=[Kind.ILLUMINATION])
+    first_after = next(j for j, st in enumerate(ch.steps) if st.start > 2)
+    with drivers.open(URI) as cam:
+        sets, landed = _window(cam, ch, until_step=first_after)
+    # Commanded when frameset start - 1 was read: the frames read so far are contiguous, so the colour
+    # frame scheduled for step j is the first frameset's plus the step's start.
+    colour = [fs.frames[StreamKind.COLOR].frame_number for fs in sets]
+    assert len(sets) == ch.steps[first_after].start - 1      # on_frameset sees a frameset after its commands
+    assert colour == list(range(colour[0], colour[0] + len(sets)))
+    lags = {j: eff - (colour[0] + ch.steps[j].start) for j, _, eff in landed}
+    assert lags[first_after] > ILLUMINATION_MAX_LAG                          # late, beyond the verifier's search
+    # Step 0, commanded before the window, is the reference: the stall alone moved the later command past the
+    # verifier's search. (Not "step 0 on time": a reader behind before the window, as a loaded machine's was
+    # 200 ms after start, late29, lands step 0 late too, on a device as here.)
+    assert ch.steps[0].start == 0 and lags[0] >= 0
+    assert lags[first_after] - lags[0] > ILLUMINATION_MAX_LAG
+
+
+def test_a_window_whose_reader_falls_behind_ends_unjudged_as_late():
+    ch = Challenge.from_nonce(NONCE, frames=window_frames([Kind.ILLUMINATION]), kinds=[Kind.ILLUMINATION])
+    with drivers.open(URI) as cam:
+        shown = []
+        real = cam.set_illumination
+
+        def spy(rgb, *a):
+            shown.append(tuple(rgb))
+            return real(rgb, *a)
+        cam.set_illumination = spy
+        with pytest.raises(WindowLate) as err:
+            _window(cam, ch)
+    assert isinstance(err.value, FramesLost) and err.value.code == "SES_WINDOW_LATE"
+    assert shown[-1] == (0.0, 0.0, 0.0)                  # the screen given back
+
+
+def _slowed(cam, monkeypatch, seconds: float) -> None:
+    """Every tick the simulator makes costs ``seconds`` more of the reader's wall time: a loaded machine
+    rendering (a lit colour frame takes over a second at load 30)."""
+    real = cam._produce_next
+
+    def slow():
+        time.sleep(seconds)
+        real()
+    monkeypatch.setattr(cam, "_produce_next", slow)
+
+
+def test_a_streaming_simulator_does_not_charge_its_own_rendering_to_its_reader(monkeypatch):
+    # late29, the flake: the simulator makes its frames in its reader's thread, and on a loaded machine
+    # that took longer than the frames' interval, so on the wall clock the reader fell behind with every
+    # frame and the queue overflowed: counters jumped (SES_FRAMES_LOST where the test wanted
+    # SES_WINDOW_LATE). A device's capture costs its reader nothing: 0.3 s a tick (9 frame intervals) over
+    # 12 framesets is over 100 intervals on the wall clock, 0 on the camera's, and with a queue of 64 (2 s
+    # of the reader's own delays) nothing may be dropped.
+    with drivers.open(URI) as cam:
+        _slowed(cam, monkeypatch, 0.3)
+        sets = list(FramesetReader(cam).take(12, timeout_s=30.0))
+    for kind in (StreamKind.DEPTH, StreamKind.COLOR):
+        n = [fs.frames[kind].frame_number for fs in sets]
+        assert n == list(range(n[0], n[0] + len(n))), (kind, n)
+
+
+def test_a_streaming_simulator_drops_the_oldest_frames_its_reader_left_beyond_its_queue():
+    # What librealsense's frame_queue(N) does (rs2_create_frame_queue: "max number of frames ... before
+    # older frames will start to get dropped"): a reader away for 15 frame intervals finds the newest N of
+    # them (not V4L2's oldest N, the driver having had no buffer for the newer ones), so the counters jump
+    # by at least 15 - N (dropping the newest, they would jump by 1 and then by the rest).
+    n = 4
+    with drivers.open(f"sim://?realtime=1&stream={n}&prerender=8&seed=21&subject=live&lux=300&distance_mm=500") as cam:
+        reader = FramesetReader(cam)
+        sets = list(reader.take(2, timeout_s=30.0))
+        time.sleep(STALL_S)
+        sets += list(reader.take(3, timeout_s=30.0))      # the first may be a tick made before the stall
+    numbers = [fs.frames[StreamKind.DEPTH].frame_number for fs in sets]
+    assert max(b - a for a, b in zip(numbers, numbers[1:], strict=False)) >= STALL_S * 30 - n - 1, numbers
+
+
+def test_frames_behind_counts_frame_intervals_since_the_framesets_last_arrival():
+    class F:
+        def __init__(self, t):
+            self.host_time_ns = t
+
+    class FS:
+        frames = {StreamKind.DEPTH: F(1_000_000_000), StreamKind.COLOR: F(1_010_000_000)}
+
+    assert frames_behind(FS(), 1000 / 30, now_ns=1_010_000_000) == 0.0
+    assert frames_behind(FS(), 1000 / 30, now_ns=1_110_000_000) == pytest.approx(3.0)
+    assert frames_behind(FS(), 1000 / 30, now_ns=1_000_000_000) == 0.0     # a clock step back: not behind
+
+
+@pytest.mark.parametrize(("query", "waits"), [("realtime=0", True), ("realtime=1", True),
+                                              ("realtime=1&stream=2", False)])
+def test_a_camera_says_whether_its_clock_waits_for_its_reader_also_from_its_camera_host(query, waits):
+    from drivers.host.client import CameraHostPool, HostSettings
+
+    uri = f"sim://?{query}&seed=21"
+    with drivers.open(uri) as cam:
+        assert cam.waits_for_reader is waits
+    with CameraHostPool(HostSettings(spare=False, open_timeout_s=120, spawn_timeout_s=120)) as pool:
+        hosted = pool.open(uri)
+        try:
+            assert hosted.waits_for_reader is waits
+        finally:
+            hosted.stop()
