@@ -714,8 +714,9 @@ class ProjectorMeasure:
     fresh family's Gemini 2 skin reads higher on it than on train's cameras, docs/liveness.md,
     "A session's dots"). ``sharpness_shaded`` (``_floor``) is the same pairs' median sharpness times
     each pair's ``ProjectorLight.shading_gain`` (the pattern shaded by the projector's incidence on the
-    lit frame's depth: never softer than ``sharpness``), ``sharpness_ratio_shaded`` the ratio over the
-    shaded pattern; NaN where no shading was read; ``sharpness`` is the shaded one only when
+    lit frame's depth: never softer than ``sharpness``), ``sharpness_ratio_shaded`` the ratio times the
+    same clipped gain (not the ratio over the shaded pattern where that reads harder); NaN where no
+    shading was read; ``sharpness`` is the shaded one only when
     ``SHADED_REFERENCE`` (off: docs/liveness.md, "The dots' shading taken out of the reference").
     With the projector's pattern recorded (``dotref``), ``unmatched`` is the pairs' median band energy
     off it over the energy on it (measured and reported; it decides nothing yet, docs/liveness.md),
@@ -744,7 +745,7 @@ class ProjectorMeasure:
     sharpness_ratio_floor: float = float("nan")  # the one-sided pairs' (a floor, as ``sharpness_floor``)
     sharpness_shaded: float = float("nan")       # ``sharpness`` with each pair's ``shading_gain`` (the reading's
     sharpness_shaded_floor: float = float("nan")  # shading taken out; scored in its place when SHADED_REFERENCE)
-    sharpness_ratio_shaded: float = float("nan")  # ``sharpness_ratio`` over the shaded reference (reported)
+    sharpness_ratio_shaded: float = float("nan")  # ``sharpness_ratio`` times the clipped shading gain (reported)
     coarse: int = 0
     untestable: int = 0               # pairs a configured reference could not test (another mode, no depth)
     unmatched: float = float("nan")   # the pairs' median ``ProjectorLight.unmatched`` (NaN: no reference)
@@ -1993,7 +1994,6 @@ def _pattern_fields(diff: np.ndarray, skin: np.ndarray, predicted: _Predicted | 
         return read()
     later.append(read)
     return nan, nan, nan
-
 
 
 # The recorded pattern must cover this share of a pair's skin pixels for its reading there to stand

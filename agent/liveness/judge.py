@@ -577,7 +577,8 @@ class Judge:
         """The other thread's share of the window's last frameset's measurement: once the gate has
         its main face, its cues, then its material skin, each unless the measuring thread has taken
         it already (``_LastFace``). Runs on a judge thread; waits only for the measurement, queued
-        before it (which hands it None without a face, or on an error)."""
+        before it (which hands it None without a face, or on an error before the face; a gate that fails
+        after handing over its face leaves this share computing cues nothing reads: wasted, never a hang)."""
         if share.observed.result() is None:
             return
         try:

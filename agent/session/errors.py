@@ -57,8 +57,9 @@ class WindowLate(FramesLost):
     colour) was about to be sent more than ``window.READER_MAX_BEHIND_FRAMES`` frame intervals after the
     frameset it follows arrived, so it would land on frames later than the ones the challenge
     scheduled it for, by more than the verifier's lag allows. A streaming camera does not wait for a
-    starved daemon; the person did nothing, so the window is ended unjudged (never ``attack``) and
-    handled as lost frames: the person is asked to try again, counted like a failed attempt (an
-    injector that delays frames buys no free tries)."""
+    starved daemon, so the window is ended unjudged (never ``attack``) and handled as lost frames: the
+    person is asked to try again, and the attempt counts like a failed one although a genuine person
+    on a loaded terminal did nothing wrong, because an injector on the camera link that delivers its
+    frames in bursts makes the reader read them late as well and must buy no free tries."""
 
     code = "SES_WINDOW_LATE"

@@ -291,18 +291,22 @@ class Lockout:
                 if left > 0:
                     logged[e.key] = max(logged.get(e.key, 0.0), left)
         with self._lock:
-            lost = {k: left for k, left in logged.items() if self._remaining(k, now, t) < left - RESTORE_SLACK_S}
+            # A running lockout whose TPM stamp the state file lacks (root deleted the "tpm" entries: the
+            # system clock alone would then end it) is restored with a stamp too, whatever its time left.
+            unstamped = {k for k in logged if t is not None and k not in self._stamps}
+            lost = {k: left for k, left in logged.items()
+                    if self._remaining(k, now, t) < left - RESTORE_SLACK_S or k in unstamped}
             if not lost:
                 return
             for k, left in lost.items():
                 self._start(k, now, t, left)
             self._save(now)
-        why = "the state file is missing" if not had_state else "the state file holds them ending earlier"
+        why = "the state file is missing" if not had_state else "the state file holds them ending earlier or unstamped"
         log.error("lockout: error[%s]: %d lockout(s) running by the audit log restored: %s (deleted or put back "
                   "from before them?)", RESTORED, len(lost), why)
         for k, left in lost.items():
-            self._record("lockout_restored", key=k, until=now + left, why=RESTORED,
-                         state="MISSING" if not had_state else "BEHIND")
+            state = "MISSING" if not had_state else "UNSTAMPED" if k in unstamped else "BEHIND"
+            self._record("lockout_restored", key=k, until=now + left, why=RESTORED, state=state)
 
     def _start(self, k: str, now: float, t: TpmStamp | None, length: float) -> None:
         """``k`` locked out for ``length`` s from now (a restore: by the system clock and the TPM's)."""

@@ -223,6 +223,25 @@ def test_a_system_clock_set_forward_two_hours_does_not_end_the_lockout(terminal)
     assert not [e for e in terminal.entries() if e["event"] == "lockout_end"]
 
 
+def test_a_state_file_stripped_of_its_tpm_stamps_gets_them_back_from_the_log(terminal):
+    # Root deletes the "tpm" stamps from lockout.json and restarts: the system clock's time left then equals
+    # the log's, but without a stamp a clock set forward would end the lockout (the final read, sec29).
+    lockout = terminal.start()
+    for _ in range(3):
+        lockout.fail(TERMINAL, SUBJECT)
+    terminal.log.close()
+    terminal.log = None
+    data = json.loads(terminal.state.read_text())
+    assert data["tpm"]
+    data["tpm"] = {}
+    terminal.state.write_text(json.dumps(data))
+    restored = terminal.start()
+    assert [e["data"]["state"] for e in terminal.entries() if e["event"] == "lockout_restored"] == ["UNSTAMPED"] * 2
+    terminal.clock.now += 7200.0                                             # root: date -s '+2 hours'
+    with pytest.raises(LockedOut, match=r"try again in 29\d s"):
+        restored.check(TERMINAL)
+
+
 def test_the_tpm_s_clock_moved_forward_or_sped_up_by_its_owner_does_not_end_the_lockout(terminal):
     # Root holds the owner authorisation the daemon uses: TPM2_ClockSet moves `clock` forward (never `time`),
     # and on swtpm a stream of TPM2_ClockRateAdjust makes `time` run ~16 times too fast; CLOCK_BOOTTIME, which
