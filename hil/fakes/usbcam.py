@@ -295,6 +295,11 @@ class FakeUsbCamera(Camera):
             time.sleep(0.05)                     # librealsense's stop() on a vanished device
         self._release()                          # the device is free for another owner
 
+    @property
+    def waits_for_reader(self) -> bool:  # type: ignore[override]
+        """Its inner camera's (``Camera.waits_for_reader``; without one, the fake's own frames do not wait)."""
+        return self._inner is not None and bool(getattr(self._inner, "waits_for_reader", False))
+
     def read(self, timeout_s: float = 1.0) -> Frame:
         if not self._started:
             raise StreamClosed("fakeusb: not streaming")

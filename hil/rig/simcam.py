@@ -139,6 +139,13 @@ class RigSimCamera(Camera):
     def info(self) -> DeviceInfo:
         return self._info
 
+    @property
+    def waits_for_reader(self) -> bool:  # type: ignore[override]
+        """Its simulator's (``Camera.waits_for_reader``): the rig's port and scene do not change when it
+        captures (a ``realtime=0`` scene waits for its reader; late29's lateness check must not read it as a
+        streaming camera)."""
+        return bool(getattr(self._inner, "waits_for_reader", False))
+
     def profiles(self) -> list[StreamProfile]:
         return [p for p in self._inner.profiles() if p.kind.value in self._streams]
 
