@@ -8,7 +8,6 @@ judge's own rules, so a fit can be tried without rendering again (``rescored``: 
 
 from __future__ import annotations
 
-import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -17,7 +16,7 @@ import numpy as np
 
 from agent.liveness.challenge import failed_unmeasurable
 from agent.liveness.detectors import Ramp, evaluate
-from agent.liveness.fusion import VerdictThresholds, fuse
+from agent.liveness.fusion import fuse
 from agent.liveness.judge import DROWNED_SCORE_CAP
 
 
@@ -175,7 +174,3 @@ def with_mode(calibration: dict[str, Any], mode: str, fit: dict[str, Any], note:
     for legacy in ("default", "channels"):
         out.pop(legacy, None)
     return out
-
-
-def replace_threshold(thresholds: VerdictThresholds, live_min: float) -> VerdictThresholds:
-    return dataclasses.replace(thresholds, live_min=live_min, attack_max=min(thresholds.attack_max, live_min - 0.01))

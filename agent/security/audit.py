@@ -144,10 +144,17 @@ class CounterCheck:
     problem: str | None = None
 
 
+def _count(e: dict[str, Any]) -> int | None:
+    """An entry's TPM count (``COUNT_FIELD``), or None when it carries none (an uncounted entry)."""
+    d = e.get("data")
+    n = d.get(COUNT_FIELD) if isinstance(d, dict) else None
+    return n if isinstance(n, int) and not isinstance(n, bool) else None
+
+
 def _is_resync(e: dict[str, Any]) -> bool:
     d = e.get("data") or {}
     return (e.get("event") == RESYNC_EVENT and d.get("why") == CUT_CODE and isinstance(d.get("tpm_resync"), int)
-            and isinstance(d.get(COUNT_FIELD), int))
+            and _count(e) is not None)
 
 
 def counted_tail(lines: Iterable[bytes]) -> tuple[int | None, bool]:
@@ -160,10 +167,10 @@ def counted_tail(lines: Iterable[bytes]) -> tuple[int | None, bool]:
             continue
         try:
             e = json.loads(line)
-            n = e["data"][COUNT_FIELD]
-        except (ValueError, KeyError, TypeError):
+        except ValueError:
             continue
-        if not isinstance(n, int) or isinstance(n, bool):
+        n = _count(e) if isinstance(e, dict) else None
+        if n is None:
             continue
         if last is None:
             last = n
@@ -521,8 +528,7 @@ def verify(path: str | os.PathLike[str], public_key, *, anchors: Iterable[tuple[
                 signed.add(seq)
             else:
                 tail += 1
-            n = e["data"].get(COUNT_FIELD) if isinstance(e["data"], dict) else None
-            if isinstance(n, int) and not isinstance(n, bool):
+            if (n := _count(e)) is not None:
                 if _is_resync(e):
                     resyncs += 1
                 elif last_count is not None and n != last_count + 1:
