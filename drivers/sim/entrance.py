@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .lobby import surface_normals
+from .lobby import side_direction, surface_normals
 from .optics import View
 from .render import ViewMaps
 from .sensor import illuminant_bgr
@@ -215,12 +215,10 @@ class AutoDoor:
 
     @classmethod
     def draw(cls, rng: np.random.Generator) -> AutoDoor:
-        side = float(rng.choice([-1.0, 1.0]))
-        az, el = np.deg2rad(rng.uniform(*DOOR_AZIMUTH_DEG)), np.deg2rad(rng.uniform(*DOOR_ELEVATION_DEG))
-        d = (side * np.sin(az) * np.cos(el), -np.sin(el), -np.cos(az) * np.cos(el))
+        d = side_direction(rng, DOOR_AZIMUTH_DEG, DOOR_ELEVATION_DEG)
         ramps = (float(rng.uniform(*OPEN_S)), float(rng.uniform(*HOLD_S)), float(rng.uniform(*CLOSE_S)))
         cycle = max(float(rng.uniform(*CYCLE_S)), sum(ramps) + 1.0)
-        return cls((float(d[0]), float(d[1]), float(d[2])), _log_uniform(rng, *DOOR_LUX),
+        return cls(d, _log_uniform(rng, *DOOR_LUX),
                    float(rng.uniform(*DOOR_CCT)), float(rng.uniform(*DIFFUSE)), ramps, cycle,
                    float(rng.uniform(0.0, cycle)))
 
