@@ -531,13 +531,16 @@ class SimCamera(Camera):
     def _street_ir(self, signal: np.ndarray, dmaps: ViewMaps, t: float) -> np.ndarray:
         """The IR light with the tenth family's street (street.py): a bright street behind the head, or
         passers-by's shadows at time ``t``, if the scene has one; or the eleventh's sunflecks (lobby.py); or
-        the twelfth's ring light or headlamps (keylight.py).
+        the twelfth's ring light or headlamps (keylight.py); or the nineteenth's door (entrance.py).
         The lights run on the scene's clock from ``t0_s`` (a session opened later in the same scene)."""
         t = t + self.cfg.t0_s
         bl, sh = self._scene.backlight, self._scene.shadows
         if self._scene.dapple is not None and self.profile.ir_band == "nir":
             # The eleventh family's sunflecks (lobby.py); its signage adds nothing at 850 nm.
             signal = self._scene.dapple.ir(signal, self._depth_view, dmaps, t)
+        if self._scene.door is not None and self.profile.ir_band == "nir":
+            # The nineteenth family's door (entrance.py); its phone's screen adds nothing at 850 nm.
+            signal = self._scene.door.ir(signal, self._depth_view, dmaps, t)
         if self.profile.ir_band == "nir":
             # The twelfth family's lights (keylight.py): the kiosk's ring light, or cars' headlamps.
             if self._scene.ring is not None:
@@ -554,12 +557,17 @@ class SimCamera(Camera):
     def _street_color(self, irr: np.ndarray, cmaps: ViewMaps, lux: float, t: float,
                       view: View | None = None) -> np.ndarray:
         """The colour light with the tenth family's street (street.py), the eleventh's signage or
-        sunflecks at time ``t`` (lobby.py) or the twelfth's ring light or headlamps (keylight.py), if the
-        scene has one (from ``t0_s``, as ``_street_ir``); ``view``: the view ``cmaps`` was rendered in
-        (None: the colour view)."""
+        sunflecks at time ``t`` (lobby.py), the twelfth's ring light or headlamps (keylight.py) or the
+        nineteenth's phone or door (entrance.py), if the scene has one (from ``t0_s``, as ``_street_ir``);
+        ``view``: the view ``cmaps`` was rendered in (None: the colour view)."""
         t = t + self.cfg.t0_s
         view = self._color_view if view is None else view
         bl, sh = self._scene.backlight, self._scene.shadows
+        if self._scene.phone is not None:
+            # The nineteenth family's lights (entrance.py): the customer's phone, or the door's daylight.
+            return self._scene.phone.color(irr, view, cmaps, t)
+        if self._scene.door is not None:
+            return self._scene.door.color(irr, view, cmaps, t)
         if self._scene.signage is not None:
             # The eleventh family's lights (lobby.py): a panel beside the kiosk, or sunflecks.
             return self._scene.signage.color(irr, view, cmaps, t)

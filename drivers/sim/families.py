@@ -1,11 +1,12 @@
 """Train, held-out, field, fresh, fifth, sixth, seventh, eighth, ninth, tenth, eleventh, twelfth,
-thirteenth, fourteenth, fifteenth, sixteenth, seventeenth and eighteenth families: populations that differ as the
-field differs from the lab.
+thirteenth, fourteenth, fifteenth, sixteenth, seventeenth, eighteenth and nineteenth families: populations that
+differ as the field differs from the lab.
 
 ``family=train``, ``family=heldout``, ``family=field``, ``family=fresh``, ``family=fifth``,
 ``family=sixth``, ``family=seventh``, ``family=eighth``, ``family=ninth``, ``family=tenth``,
 ``family=eleventh``, ``family=twelfth``, ``family=thirteenth``, ``family=fourteenth``,
-``family=fifteenth``, ``family=sixteenth``, ``family=seventeenth`` and ``family=eighteenth`` (URI key)
+``family=fifteenth``, ``family=sixteenth``, ``family=seventeenth``, ``family=eighteenth`` and
+``family=nineteenth`` (URI key)
 select pairwise disjoint pools:
 
 - identities: each family draws people from its own random stream (``identity.family_salt``), so
@@ -14,8 +15,8 @@ select pairwise disjoint pools:
   ``family=seventh&identity=5``, ``family=eighth&identity=5``, ``family=ninth&identity=5``,
   ``family=tenth&identity=5``, ``family=eleventh&identity=5``, ``family=twelfth&identity=5``,
   ``family=thirteenth&identity=5``, ``family=fourteenth&identity=5``, ``family=fifteenth&identity=5``,
-  ``family=sixteenth&identity=5``, ``family=seventeenth&identity=5`` and ``family=eighteenth&identity=5`` are
-  different people, and none
+  ``family=sixteenth&identity=5``, ``family=seventeenth&identity=5``, ``family=eighteenth&identity=5`` and
+  ``family=nineteenth&identity=5`` are different people, and none
   equals ``identity=5`` (family ``any``, the default). The sixth family's people also differ in what
   the simulator gave everyone alike before: each has their own eye-socket depth (6.5-15.5 mm, from
   the adult range of Hertel exophthalmometry) and breathing rate (12-20 breaths/min) and phase
@@ -47,8 +48,11 @@ select pairwise disjoint pools:
   photo-ageing factor 0.6-1.4: 3-5 forehead lines 0.15-0.45 mm deep, crow's feet 0.10-0.30 mm, nasolabial
   folds 0.5-1.5 mm, the cheeks' fullness 20-50 % lost with a hollow 0.5-2 mm under the cheekbones, the upper
   lids narrowing the fissure by 0.5-2 mm, each depth x the factor; ``identity.AGE_*``,
-  ``head.aged_relief``), where everyone else's face is the portrait's adult one; the earlier families'
-  people are unchanged;
+  ``head.aged_relief``), where everyone else's face is the portrait's adult one; the nineteenth family's
+  people include winter scarves (25 % wear a knitted scarf or a raised collar up to anywhere from under the
+  chin to the lower lip, standing 10-25 mm off the skin, of one of the headscarves' fabrics;
+  ``identity.WINTER_*``, ``head.winter_scarf_alpha``), where everyone else's jaw and chin are bare; the
+  earlier families' people are unchanged;
 - camera profiles: train sees D435 and D415, held-out sees D455 and the structured-light Astra, field
   sees the Orbbec Gemini 335 (active stereo from another maker, another lens and noise), fresh the
   Orbbec Gemini 2 (an earlier Orbbec stereo camera: wider 91° depth field, 2 MP colour), fifth the
@@ -76,7 +80,9 @@ select pairwise disjoint pools:
   calibration), seventeenth the Intel RealSense D436 (recalled: rendered as the D435 with an IR-pass
   filter, another unit's calibration, on librealsense; the corneas on every URI), eighteenth the Orbbec
   Gemini 335Lg (the 335L's 95 mm stereo on GMSL2, recalled: no IR-pass filter, ``ir_leak`` and the corneas
-  on every URI; another unit's calibration);
+  on every URI; another unit's calibration), nineteenth the Orbbec Gemini 215 (a short-range stereo camera
+  beside the Gemini 210, recalled: rendered as the Gemini 2 with its projector switched on and off, the
+  "nir" band alone, another unit's calibration; the corneas on every URI);
 - light sources: train is lit by fluorescent tubes and LEDs (an office lab), held-out by daylight,
   incandescent lamps and mixed light (a bank lobby, a mall, a window), field by halogen spots and
   high-CRI LED panels (a branch with display lighting), fresh by ceramic metal-halide lamps (a
@@ -140,11 +146,17 @@ select pairwise disjoint pools:
   an 8-function controller's pattern (steady, sequential 0.4-1 s, chasing 0.08-0.25 s, waves, slow glow);
   and by a vestibule's LED downlights (50-300 lux, 3000-4500 K) watched by a ceiling time-of-flight people
   counter whose 850 nm flood (14-300 lux-equivalents at its peak) comes in bursts of 4 or 8 pulses of
-  0.2-1 ms once a sensor frame (5-30 fps, its own clock), lighting some IR frames and not others;
+  0.2-1 ms once a sensor frame (5-30 fps, its own clock), lighting some IR frames and not others; nineteenth
+  (``entrance.py``) by a vestibule's LED downlights (30-300 lux, 3000-4500 K) with the customer's own phone
+  0.18-0.32 m below the chin lighting the face from below (a white page of 200-800 cd/m^2 or dark mode, its
+  level changing as the page scrolls and the screen adapts, lowered and dark in 60 % of sessions, raised
+  again in half of those; nothing at 850 nm), and by a lobby's LED downlights (100-500 lux, 3000-4000 K) with
+  daylight (300-3000 lux facing the opening, 5000-7500 K, with its 850 nm) through an automatic door behind
+  and beside the customer opening in 0.5-2 s, open 1.5-6 s and closing in 1-3 s every 8-30 s;
 - attack instruments: every instrument (mask resin, paper, curvature, holes, silicone, head-model
   material) is drawn from the family's stream, so the two families present different objects; the
-  thirteenth, fourteenth, fifteenth, sixteenth, seventeenth and eighteenth families' attack displays also draw
-  their own
+  thirteenth, fourteenth, fifteenth, sixteenth, seventeenth, eighteenth and nineteenth families' attack
+  displays also draw their own
   luminance (350-1000 cd/m^2, where every other family's shine at ~83) and whether they stand still on
   something (half) or are held (steadier than elsewhere): ``species.screen_instrument``.
 
@@ -232,6 +244,11 @@ age; named in ``hil.padeval.UNSEEN_SPLITS`` while built, no verdict, score or PA
 its builder, and evaluated once (main 98a456e; docs/liveness.md, *The eighteenth family*: BPCER 15.6 %, the
 string lights 24.8 %, 32 windows contradicted by the screen's colour sequence, under the controller's sequential
 and chasing patterns; the people counter 5.7 %; FTA 3.7 %; silicone 9 of 10 accepted, every other attack 0).
+It has been looked at since, so ``nineteenth`` was added (session 30, main 2d3855f) the same way: the Orbbec
+Gemini 215 (rendered as the Gemini 2), the customer's own phone lighting the face from below and daylight with
+its 850 nm through an automatic door opening behind the customer (``entrance.py``), the corneas on every URI,
+people with their own winter scarves; named in ``hil.padeval.UNSEEN_SPLITS`` while built, no verdict, score or
+PAD report computed on it by its builder before the coordinator's one evaluation.
 """
 
 from __future__ import annotations
@@ -277,6 +294,7 @@ POOLS: dict[str, FamilyPool] = {
     "seventeenth": FamilyPool(cameras=("d436",), lights=("occupancy_fade", "lightbar"), cornea=True),
     "eighteenth": FamilyPool(cameras=("gemini335lg",), lights=("string_lights", "tof_counter"), ir_leak=True,
                              cornea=True),
+    "nineteenth": FamilyPool(cameras=("gemini215",), lights=("phone_screen", "auto_door"), cornea=True),
 }
 # Colour temperature ranges that belong with each light source (K).
 LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700, 6500),
@@ -290,7 +308,8 @@ LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700
              "ring_light": (3000, 4500), "headlights": (3500, 5000), "pwm_led": (3000, 5000),
              "blinds": (3200, 4500), "ceiling_fan": (2800, 3200), "sodium": (2300, 2600),
              "failing_tube": (3000, 4000), "beacon": (3000, 4500), "occupancy_fade": (2900, 3100),
-             "lightbar": (3500, 5000), "string_lights": (2700, 3500), "tof_counter": (3000, 4500)}
+             "lightbar": (3500, 5000), "string_lights": (2700, 3500), "tof_counter": (3000, 4500),
+             "phone_screen": (3000, 4500), "auto_door": (3000, 4000)}
 # Every range lies inside the capture spec's 2300-7500 K (§7.5 d, agent/quality/settings.py): the
 # families draw presentations inside the envelope the gate admits. North-sky light through tinted
 # glass reaches 9500 K; above 7500 K it is light the agent refuses by design (LIGHT_COLOR), so the
@@ -316,7 +335,8 @@ LIGHT_LUX = {"open_shade": (500.0, 7500.0), "screen_led": (15.0, 150.0), "lowe_g
              "ring_light": (100.0, 500.0), "headlights": (15.0, 80.0), "pwm_led": (100.0, 800.0),
              "blinds": (1000.0, 7500.0), "ceiling_fan": (150.0, 800.0), "sodium": (15.0, 80.0),
              "failing_tube": (100.0, 800.0), "beacon": (15.0, 80.0), "occupancy_fade": (150.0, 600.0),
-             "lightbar": (15.0, 80.0), "string_lights": (100.0, 400.0), "tof_counter": (50.0, 300.0)}
+             "lightbar": (15.0, 80.0), "string_lights": (100.0, 400.0), "tof_counter": (50.0, 300.0),
+             "phone_screen": (30.0, 300.0), "auto_door": (100.0, 500.0)}
 
 
 def camera_for(family: str, identity: int, camera: str | None) -> str:

@@ -413,6 +413,18 @@ def scarf_alpha(ident: Identity, gx: np.ndarray, gy: np.ndarray, lm: Landmarks) 
     return (1.0 - opening).astype(np.float32)
 
 
+def _fabric_over(alpha, bgr, fabric_nir: float, folds, tone: tuple[float, float], albedo, closed, nir, dot_blur):
+    """A fabric (identity.SCARVES' colour ``bgr`` and 850 nm ``fabric_nir``) laid over the layers where ``alpha``:
+    its colour x (tone[0] + tone[1] x folds), its 850 nm x (0.9 + 0.1 x folds), the dots blurred as by hair."""
+    a3 = alpha[..., None]
+    tex = np.array(bgr, np.float32) * (tone[0] + tone[1] * folds[..., None])
+    albedo = albedo * (1 - a3) + tex * a3
+    closed = closed * (1 - a3) + tex * a3
+    nir = nir * (1 - alpha) + fabric_nir * (0.9 + 0.1 * folds) * alpha
+    dot_blur = dot_blur * (1 - alpha) + HAIR.dot_blur_px * alpha
+    return albedo, closed, nir, dot_blur
+
+
 def _scarf_layer(ident: Identity, gx, gy, skin_h, lm: Landmarks, albedo, closed, nir, dot_blur, height):
     """The headscarf over skin and hair: its fabric's colour and 850 nm reflectance (identity.SCARVES),
     soft folds, standing ``scarf_standoff_mm`` off the skin (or on the hair where that is higher)."""
@@ -420,14 +432,42 @@ def _scarf_layer(ident: Identity, gx, gy, skin_h, lm: Landmarks, albedo, closed,
     _, bgr, fabric_nir = SCARVES[ident.scarf]
     alpha = scarf_alpha(ident, gx, gy, lm) * (height > MISS / 2)
     folds = np.clip(value_noise(gx.shape, 5, ident.texture_seed + 41), -1.0, 1.0)
-    a3 = alpha[..., None]
-    tex = np.array(bgr, np.float32) * (0.85 + 0.15 * folds[..., None])
-    albedo = albedo * (1 - a3) + tex * a3
-    closed = closed * (1 - a3) + tex * a3
-    nir = nir * (1 - alpha) + fabric_nir * (0.9 + 0.1 * folds) * alpha
-    dot_blur = dot_blur * (1 - alpha) + HAIR.dot_blur_px * alpha
+    albedo, closed, nir, dot_blur = _fabric_over(alpha, bgr, fabric_nir, folds, (0.85, 0.15), albedo, closed, nir,
+                                                 dot_blur)
     raised = np.where(skin_h > MISS / 2, skin_h + (ident.scarf_standoff_mm / 1000.0 + 0.002 * folds)
                       * np.clip(alpha * 1.5, 0, 1), MISS)
+    height = np.where(alpha > 0.05, np.maximum(height, raised), height)
+    return albedo, closed, nir, dot_blur, height
+
+
+WINTER_UNDER_CHIN_M = 0.005   # a winter scarf's lowest edge: under the chin's tip
+WINTER_LOWER_LIP_M = 0.008    # its highest: the lower lip's middle, below the mouth's line (the portrait's)
+WINTER_EDGE_M = 0.003         # the edge's softness and its waviness (+-)
+WINTER_ROLL_M = 0.010         # the fabric's roll: its standoff reached this far below the edge
+
+
+def winter_scarf_alpha(ident: Identity, gx: np.ndarray, gy: np.ndarray, lm: Landmarks) -> np.ndarray:
+    """0..1: where the nineteenth family's winter scarf covers the head (identity.WINTER_*): everything
+    below its wavy top edge, which lies ``winter_reach`` of the way from under the chin to the lower lip."""
+    low, lip = lm.chin_y + WINTER_UNDER_CHIN_M, lm.mouth[1] + WINTER_LOWER_LIP_M
+    edge = low + (lip - low) * ident.winter_reach
+    wave = WINTER_EDGE_M * np.clip(value_noise(gx.shape, 6, ident.texture_seed + 43), -1.0, 1.0)
+    return np.clip((gy - edge - wave) / WINTER_EDGE_M + 0.5, 0.0, 1.0).astype(np.float32)
+
+
+def _winter_scarf_layer(ident: Identity, gx, gy, skin_h, lm: Landmarks, albedo, closed, nir, dot_blur, height):
+    """The winter scarf over skin, beard and collar: its wool's colour and 850 nm reflectance
+    (identity.SCARVES), knitted folds, standing ``winter_standoff_mm`` off the skin past its roll."""
+    assert ident.winter_scarf is not None
+    _, bgr, fabric_nir = SCARVES[ident.winter_scarf]
+    alpha = winter_scarf_alpha(ident, gx, gy, lm) * (height > MISS / 2)
+    folds = np.clip(value_noise(gx.shape, 4, ident.texture_seed + 47), -1.0, 1.0)
+    albedo, closed, nir, dot_blur = _fabric_over(alpha, bgr, fabric_nir, folds, (0.8, 0.2), albedo, closed, nir,
+                                                 dot_blur)
+    low, lip = lm.chin_y + WINTER_UNDER_CHIN_M, lm.mouth[1] + WINTER_LOWER_LIP_M
+    roll = np.clip((gy - (low + (lip - low) * ident.winter_reach)) / WINTER_ROLL_M, 0.0, 1.0)
+    raised = np.where(skin_h > MISS / 2,
+                      skin_h + (ident.winter_standoff_mm / 1000.0 * np.sqrt(roll) + 0.003 * folds) * alpha, MISS)
     height = np.where(alpha > 0.05, np.maximum(height, raised), height)
     return albedo, closed, nir, dot_blur, height
 
@@ -568,6 +608,9 @@ def head_layers(ident: Identity) -> HeadLayers:
     if ident.scarf is not None:
         albedo, closed, nir, dot_blur, height = _scarf_layer(ident, gx, gy, skin_h, lm, albedo, closed, nir,
                                                              dot_blur, height)
+    if ident.winter_scarf is not None:
+        albedo, closed, nir, dot_blur, height = _winter_scarf_layer(ident, gx, gy, skin_h, lm, albedo, closed, nir,
+                                                                    dot_blur, height)
     if ident.cap is not None:
         albedo, closed, nir, dot_blur, height = _cap_layer(ident, gx, gy, lm, albedo, closed, nir, dot_blur, height)
 

@@ -10,14 +10,15 @@ their spectacle lenses' material and coating, so their reflectance in the visibl
 thirteenth the palpebral fissure; in the fourteenth the cornea's radius and diameter; in the sixteenth
 a peaked cap; in the seventeenth make-up: a foundation's coverage, shade, 850 nm and sharpening of the
 projector's dots, and lipstick; in the eighteenth whether the person is older, their age and photo-ageing:
-forehead lines, crow's feet, nasolabial folds, thinner cheeks and drooping lids), skin tone
+forehead lines, crow's feet, nasolabial folds, thinner cheeks and drooping lids; in the nineteenth a winter
+scarf wound up to the chin or the lower lip), skin tone
 (Fitzpatrick I-VI), hair, glasses, beard, fringe, clothing and a texture seed from ``n``.
 ``identity=0`` is the reference person: the portrait's own proportions (IPD 63 mm, nose 24 mm),
 Fitzpatrick II, no glasses, beard or fringe. Every field can be overridden by a URI key, except the
 sixth family's eye-socket depth and breathing, the seventh family's blinks, the eighth family's
 skin NIR factor, the ninth's sheen, the tenth's beard style, the eleventh's headscarf, the twelfth's
 lenses, the thirteenth's palpebral fissure, the fourteenth's corneas, the sixteenth's caps, the
-seventeenth's make-up and the eighteenth's age (no key sets them; ``beard=1``
+seventeenth's make-up, the eighteenth's age and the nineteenth's winter scarf (no key sets them; ``beard=1``
 on a tenth-family person drawn without facial hair gives the one look everyone else has).
 
 Skin reflectance by Fitzpatrick type. Melanin absorbs strongly in the visible and weakly at 850 nm,
@@ -73,7 +74,7 @@ CLOTHING: tuple[tuple[str, tuple[float, float, float], float], ...] = (
 
 FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
             "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth",
-            "eighteenth")
+            "eighteenth", "nineteenth")
 # The identity stream for each family is salted so that family=train&identity=5,
 # family=heldout&identity=5, family=field&identity=5, family=fresh&identity=5,
 # family=fifth&identity=5, family=sixth&identity=5, family=seventh&identity=5, family=eighth&identity=5
@@ -86,7 +87,7 @@ _FAMILY_SALT = {"any": 10_000, "train": 2_000_003, "heldout": 7_000_019, "field"
                 "tenth": 37_000_111, "eleventh": 41_000_129, "twelfth": 43_000_133,
                 "thirteenth": 47_000_147, "fourteenth": 53_000_161,
                 "fifteenth": 59_000_173, "sixteenth": 61_000_187, "seventeenth": 67_000_201,
-                "eighteenth": 71_000_223}
+                "eighteenth": 71_000_223, "nineteenth": 73_000_237}
 
 # What the simulator gave everyone alike until the sixth family, which draws them per person:
 # - the eye sockets' depth under the brow-cheek surface (head.face_height), 11 mm. Hertel
@@ -312,6 +313,22 @@ AGE_SHARE = 0.30
 AGE_YEARS = (60.0, 85.0)
 AGE_PHOTO = (0.6, 1.4)
 AGE_FOREHEAD_LINES = (3, 5)
+# The nineteenth family's winter scarves: what no family drew, the lower face covered from below. A person
+# coming in from the cold keeps a knitted scarf (or a coat's raised collar) wound up round the neck; no
+# family covered the jaw and chin (the eleventh's headscarves frame the face from above and the sides, and
+# leave the chin bare). ``WINTER_SHARE`` (25 %: a branch in a northern winter; an assumption, no source
+# reached) of the family's people wear one, its top edge at ``WINTER_REACH`` of the way from 5 mm under the
+# chin's tip (a collar under the jaw) up to the lower lip (a scarf pulled up over the chin), uniform, with a
+# soft wavy edge (+-3 mm); wool of one of the headscarves' fabrics (SCARVES: their colour and 850 nm
+# reflectance), standing ``WINTER_STANDOFF_MM`` (10-25 mm: one or two turns of knitted wool, recalled) off
+# the skin, rising over its first 10 mm from the edge (the roll of the fabric), with 3 mm folds. What it
+# exercises: the face detector's and the quality gate's chin and jaw, the depth-shape cues over a face
+# whose lower third is fabric standing off it, the mouth's lower lip covered in some. No face landmark is
+# moved: the face keeps its shape under the scarf.
+WINTER_FAMILIES = ("nineteenth",)
+WINTER_SHARE = 0.25
+WINTER_REACH = (0.0, 1.0)
+WINTER_STANDOFF_MM = (10.0, 25.0)
 
 
 def fresnel_normal(n: float) -> float:
@@ -374,6 +391,9 @@ class Identity:
     lipstick: int | None = None           # index into LIPSTICKS (None: bare lips)
     age_years: float | None = None        # the eighteenth family's older people (None: the portrait's adult face)
     age_photo: float = 1.0                # their photo-ageing factor (every line's depth x this)
+    winter_scarf: int | None = None       # the nineteenth family's winter scarf: its wool, index into SCARVES
+    winter_reach: float = 0.0             # its top edge: 0 under the chin .. 1 at the lower lip
+    winter_standoff_mm: float = 0.0       # how far it stands off the skin
 
     @property
     def beard_standoff_m(self) -> float:
@@ -498,6 +518,13 @@ class Identity:
             if older:
                 person = replace(person, age_years=age, age_photo=photo,
                                  fissure_mm=PORTRAIT_FISSURE_MM - person.lid_droop_mm(age))
+        if family in WINTER_FAMILIES:
+            # Likewise drawn after every other field, for everyone (used where they wear one).
+            wears = bool(rng.random() < WINTER_SHARE)
+            wool, reach = int(rng.integers(len(SCARVES))), float(rng.uniform(*WINTER_REACH))
+            standoff = float(rng.uniform(*WINTER_STANDOFF_MM))
+            if wears:
+                person = replace(person, winter_scarf=wool, winter_reach=reach, winter_standoff_mm=standoff)
         return person
 
     @staticmethod

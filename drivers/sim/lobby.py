@@ -104,6 +104,15 @@ def surface_normals(view: View, z: np.ndarray, stride: int = 1) -> np.ndarray:
     return n
 
 
+def side_direction(rng: np.random.Generator, azimuth_deg: tuple[float, float],
+                   elevation_deg: tuple[float, float]) -> tuple[float, float, float]:
+    """A unit direction from the face (depth camera's frame: x right, y down, z away from the camera), drawn
+    on either side, ``azimuth_deg`` off the line towards the camera and ``elevation_deg`` above the face."""
+    side = float(rng.choice([-1.0, 1.0]))
+    az, el = np.deg2rad(rng.uniform(*azimuth_deg)), np.deg2rad(rng.uniform(*elevation_deg))
+    return (float(side * np.sin(az) * np.cos(el)), float(-np.sin(el)), float(-np.cos(az) * np.cos(el)))
+
+
 def _in_view(view: View, d: np.ndarray) -> np.ndarray:
     return view.depth_to_view.R @ d
 
@@ -120,9 +129,7 @@ class Signage:
 
     @classmethod
     def draw(cls, rng: np.random.Generator) -> Signage:
-        side = float(rng.choice([-1.0, 1.0]))
-        az, el = np.deg2rad(rng.uniform(*PANEL_AZIMUTH_DEG)), np.deg2rad(rng.uniform(*PANEL_ELEVATION_DEG))
-        d = (side * np.sin(az) * np.cos(el), -np.sin(el), -np.cos(az) * np.cos(el))
+        d = side_direction(rng, PANEL_AZIMUTH_DEG, PANEL_ELEVATION_DEG)
         peak = float(np.exp(rng.uniform(np.log(PANEL_LUX[0]), np.log(PANEL_LUX[1]))))
         colours, levels, durations, fades = [], [], [], []
         for _ in range(N_ADVERTS):
@@ -134,7 +141,7 @@ class Signage:
             durations.append(float(rng.uniform(*ADVERT_S)))
             fades.append(float(rng.uniform(*FADE_S)) if rng.random() < 0.5 else 0.0)
         period = float(sum(durations))
-        return cls((float(d[0]), float(d[1]), float(d[2])), peak, tuple(colours), tuple(levels), tuple(durations),
+        return cls(d, peak, tuple(colours), tuple(levels), tuple(durations),
                    tuple(fades), float(rng.uniform(0.0, period)))
 
     @property

@@ -83,7 +83,8 @@ NATIVE_SIZE = {"d435": (1280, 800), "d455": (1280, 800), "d405": (1280, 800),
                "gemini335le": (1280, 800),  # [G335LE]: the 335L's imagers
                "gemini330": (1280, 800),  # [G330]: the 335's imagers
                "d436": (1280, 800),  # [D436]: as the D435
-               "gemini335lg": (1280, 800)}  # [G335LG]: the 335L's imagers
+               "gemini335lg": (1280, 800),  # [G335LG]: the 335L's imagers
+               "gemini215": (1280, 800)}  # [G215]: as the Gemini 2
 
 
 # Native size of each profile's colour calibration (the image every colour mode is a crop and scale of).
@@ -109,7 +110,8 @@ COLOR_NATIVE_SIZE = {"d435": (1920, 1080), "d415": (1920, 1080),   # OV2740: 640
                      "gemini335le": (1280, 800),  # [G335LE]: the 335L's colour sensor
                      "gemini330": (1280, 800),  # [G330]: as the 335 (its calibration kept at 1280x800)
                      "d436": (1920, 1080),  # [D436]: the D435's OV2740 colour module
-                     "gemini335lg": (1280, 800)}  # [G335LG]: the 335L's colour sensor
+                     "gemini335lg": (1280, 800),  # [G335LG]: the 335L's colour sensor
+                     "gemini215": (1920, 1080)}  # [G215]: as the Gemini 2's
 
 
 def offered_depth_modes(profile: CameraProfile) -> dict[tuple[int, int], tuple[float, ...]]:

@@ -196,6 +196,13 @@ Sources (figures cited per profile below):
   imagers, 87°x58° depth, the 850 nm projector with librealsense's laser power 0..360 mW, the rolling
   OV2740 colour module) with another unit's calibration; whether it carries the D435f's IR-pass film was
   not reached: rendered with one (the "nir" band alone, ``ir_leak`` refused). Every figure "recalled".
+- [G215] the Orbbec Gemini 215: a short-range stereo camera named beside the Gemini 210 in OrbbecSDK_ROS1's
+  release notes (v2.7.6, read: "Gemini 215 | 1.0.9 | gemini210.launch", the two sharing one launch file);
+  its datasheet was not reached: that it is an active-stereo camera with an 850 nm dot projector on the SDK's
+  laser switch and a working range reaching the 0.35-0.52 m faces is recalled, not read. Rendered as the
+  nearest profile, the Gemini 2 (Orbbec's earlier stereo ASIC, 50 mm baseline, 91° depth, 86° colour,
+  a projector switched on and off), with another unit's calibration; whether its imagers carry an IR-pass
+  filter was not reached: rendered as the Gemini 2 (the "nir" band alone, ``ir_leak`` refused).
 - [G335LG] the Orbbec Gemini 335Lg: the Gemini 335L's long-baseline stereo module (95 mm, 90°x65° depth, the
   global-shutter 94° colour sensor, the 850 nm dot projector switched through the SDK's laser switch) on
   GMSL2 with a FAKRA connector for a Jetson's deserialiser (recalled, not read this session: Orbbec's
@@ -1062,10 +1069,29 @@ GEMINI335LG = replace(
     projector_jitter=0.20,                       # [G335LG]: the GMSL link's control channel (assumed)
 )
 
+
+# The Gemini 215 is rendered as the Gemini 2 ([G215]: its own figures not reached) with another unit's
+# calibration and the laser switch one frame late a little more often (assumed).
+GEMINI215 = replace(
+    GEMINI2,
+    name="gemini215", model="Orbbec Gemini 215 (short-range active stereo, rendered as the Gemini 2)",
+    # [G215], [G2-SEEED]: depth 91° at 1280x800; this unit's 92.2° (a unit's spread): fx at 1280x800 =
+    # 640 / tan(46.1°) = 615.0, x0.6 = 369.0 at 640x480 (modes.py). Principal point typical.
+    depth_intrinsics=Intrinsics(640, 480, 369.0, 369.1, 321.4, 238.2, DistortionModel.INVERSE_BROWN_CONRADY),
+    # The Gemini 2's 86° colour (recalled); this unit's 85.1°: fx = 960 / tan(42.55°) = 1045.4 at 1920x1080,
+    # x4/9 = 464.6 at 640x480. Distortion typical (barrel).
+    color_intrinsics=Intrinsics(640, 480, 464.6, 464.3, 318.1, 241.6, DistortionModel.BROWN_CONRADY,
+                                (0.041, -0.058, -0.0004, 0.0002, 0.014)),
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(0.06), np.deg2rad(-0.11), np.deg2rad(0.04)),
+                                          np.array([0.0128, -0.0002, 0.0009])),
+    projector_jitter=0.25,                       # [G215]: a USB property write, one frame late 1 in 4 (assumed)
+)
+
 PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335, GEMINI2,
                                                           GEMINI336L, ASTRA_MINI_S, GEMINI2L, GEMINI335L,
                                                           GEMINI336, D435F, D455F, D457, D435I, D456,
-                                                          GEMINI335LE, GEMINI330, D436, GEMINI335LG)}
+                                                          GEMINI335LE, GEMINI330, D436, GEMINI335LG,
+                                                          GEMINI215)}
 DEFAULT = "d435"
 
 

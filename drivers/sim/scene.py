@@ -18,6 +18,7 @@ import numpy as np
 from . import body, cornea, head, species
 from .beacon import Beacon, FailingTube
 from .config import SimConfig
+from .entrance import AutoDoor, PhoneScreen
 from .families import light_for
 from .fan import CeilingFan, sodium_flicker
 from .holiday import StringLights, TofCounter
@@ -160,7 +161,7 @@ LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incand
                    "signage": 0.002, "dappled_sun": 0.20, "ring_light": 0.002, "headlights": 0.002,
                    "pwm_led": 0.002, "blinds": 0.17, "ceiling_fan": 0.32, "sodium": 0.029,
                    "failing_tube": 0.012, "beacon": 0.003, "occupancy_fade": 0.002, "lightbar": 0.003,
-                   "string_lights": 0.002, "tof_counter": 0.002}
+                   "string_lights": 0.002, "tof_counter": 0.002, "phone_screen": 0.002, "auto_door": 0.002}
 # The fourteenth family's source (drivers/sim/sun.py, ``Blinds``): "blinds", low sun (10-25° up) through
 #   clear glazing and a window's venetian blinds, striping the face and the wall: the direct beam alone
 #   on the eighth family's model (the 5800 K sun through Rayleigh and Ångström aerosol extinction,
@@ -187,6 +188,10 @@ LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incand
 #   controller's pattern (holiday.StringLights; LEDs: no 850 nm of their own); "tof_counter", a vestibule's LED
 #   downlights (0.002) watched by a ceiling time-of-flight people counter whose pulsed 850 nm flood is its own
 #   (holiday.TofCounter), not tied to the lux.
+# The nineteenth family's sources (drivers/sim/entrance.py): "phone_screen", a vestibule's LED downlights (0.002
+#   as "led") with the customer's own phone lighting the face from below (entrance.PhoneScreen; a screen: no
+#   850 nm); "auto_door", a lobby's LED downlights (0.002) with daylight through an automatic door opening
+#   and closing behind the customer, its own 850 nm (0.09 per lux, as "daylight") on top (entrance.AutoDoor).
 # Overhead lamp as seen from the subject: 35° above the line to the camera, ~6° across; it gives a
 # third of the light on the face. Spectacle lenses mirror it (glints).
 LAMP_DIR = np.array([0.0, -np.sin(np.deg2rad(35.0)), -np.cos(np.deg2rad(35.0))])
@@ -414,6 +419,10 @@ class Scene:
             if light == "string_lights" else None
         self.tof = TofCounter.draw(np.random.default_rng([self._scene_rng_seed, 125]), cfg.distance_mm / 1000.0) \
             if light == "tof_counter" else None
+        # The nineteenth family's lights (entrance.py), each from its own stream (nothing else drawn changes).
+        self.phone = PhoneScreen.draw(np.random.default_rng([self._scene_rng_seed, 127]), cfg.distance_mm / 1000.0) \
+            if light == "phone_screen" else None
+        self.door = AutoDoor.draw(np.random.default_rng([self._scene_rng_seed, 129])) if light == "auto_door" else None
         # The tenth family's lights (street.py), each from its own stream (nothing else drawn changes).
         self.backlight = Backlight.draw(np.random.default_rng([self._scene_rng_seed, 101])) \
             if light == "backlight" else None
