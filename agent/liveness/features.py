@@ -2344,9 +2344,7 @@ def depth_noise(aligned_frames: list[AlignedFrameSet]) -> float:
     if len(aligned_frames) < 2:
         return float("nan")
     fa, fb = aligned_frames[-2], aligned_frames[-1]
-    ua, ub = fa.depth_u16, fb.depth_u16
-    both = np.not_equal(ua, 0, out=scratch("features.depth_noise.both", ua.shape, np.bool_))
-    both &= np.not_equal(ub, 0, out=scratch("features.depth_noise.b_valid", ub.shape, np.bool_))
+    ua, ub, both = _depth_in_both(fa, fb)
     # The pixels read are counted once each (``count_nonzero``: a mask's ``sum`` converts it to
     # integers first), and found once (``flatnonzero``) for both frames' metres (perf30).
     far, count = both, int(np.count_nonzero(both))
@@ -2371,6 +2369,14 @@ def depth_noise(aligned_frames: list[AlignedFrameSet]) -> float:
     z = to_metres(ua.reshape(-1)[read], fa.depth_scale)
     d = (z - to_metres(ub.reshape(-1)[read], fb.depth_scale)) / np.sqrt(2)
     return float(np.std(d / (z * z)) * 1000)
+
+
+def _depth_in_both(fa: AlignedFrameSet, fb: AlignedFrameSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two framesets' depth units and where both have depth (the thread's kept temporary)."""
+    ua, ub = fa.depth_u16, fb.depth_u16
+    both = np.not_equal(ua, 0, out=scratch("features.depth_noise.both", ua.shape, np.bool_))
+    both &= np.not_equal(ub, 0, out=scratch("features.depth_noise.b_valid", ub.shape, np.bool_))
+    return ua, ub, both
 
 
 @functools.lru_cache(maxsize=4)

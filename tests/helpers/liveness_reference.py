@@ -31,6 +31,7 @@ from agent.liveness.features import (
     PatternFit,
     ProjectorMeasure,
     Run,
+    _depth_in_both,
     _unit_metres,
     depth_noise,
     motion_from_steps,
@@ -364,13 +365,12 @@ def depth_noise_on_metres(a: np.ndarray, b: np.ndarray) -> float:
 def depth_noise_masked(aligned_frames: list[AlignedFrameSet]) -> float:
     """``features.depth_noise`` as it read the last two framesets' units before perf30 (perf24-29),
     line for line: the masks counted by ``sum``, each frame's metres read through its mask (the
-    bench's ``unshrunk`` judging, and the identity test)."""
+    bench's ``unshrunk`` judging, and the identity test); the masks made as ``depth_noise`` makes them
+    (``_depth_in_both``: perf30 did not change them)."""
     if len(aligned_frames) < 2:
         return float("nan")
     fa, fb = aligned_frames[-2], aligned_frames[-1]
-    ua, ub = fa.depth_u16, fb.depth_u16
-    both = np.not_equal(ua, 0, out=scratch("features.depth_noise.both", ua.shape, np.bool_))
-    both &= np.not_equal(ub, 0, out=scratch("features.depth_noise.b_valid", ub.shape, np.bool_))
+    ua, ub, both = _depth_in_both(fa, fb)
     far = both
     if both.any():
         threshold = np.median(to_metres(ua[both][::7], fa.depth_scale)) + 0.2
