@@ -26,7 +26,7 @@ As a suite (``python -m bench finish_cpu``; ``BENCH_FINISH_SESSIONS`` presentati
   alignment (the measuring thread ran them after it and waited for the whole inspection), the
   same sessions in the same process; the rows name it.
 
-Each session is also judged four more times in the same process, the five in an order rotated by the
+Each session is also judged five more times in the same process, the six in an order rotated by the
 session: without the face grids read ahead in the box guessed from the window's last frameset but
 one (perf26; the row ``unguessed``): the grids beside the last measurement and the two-idle-cores
 figure against it, and how often the guessed box was the window's; and without any lit frame's side
@@ -35,8 +35,11 @@ last measurement and the two-idle-cores figure against it, and how many of the p
 ahead a pair read; and with a pair lit by the last frameset read by ``finish`` on the caller's thread
 (perf28; ``in_finish``): the caller's CPU and the two-idle-cores figure against it; and with the last
 frameset's cues and material skin all read by its measuring thread (perf29; ``unshared``: the other
-thread's share task does nothing): the measurement's end and the two-idle-cores figure against it.
-The five verdicts must be the same or the suite fails. In the two-idle-cores model a pair lit by the last
+thread's share task does nothing): the measurement's end and the two-idle-cores figure against it; and
+with the last frameset's work as before perf30 (``unshrunk``: its fold reads its grid again on the
+caller's thread, and the depth noise is read by perf24-29's lines): the noise, the caller's CPU and the
+two-idle-cores figure against it.
+The six verdicts must be the same or the suite fails. In the two-idle-cores model a pair lit by the last
 frameset is two tasks once the last measurement is done (its pattern predicted and warmed; the rest
 of the pair, whose last part, from its first read of the pattern's side, waits for the warming).
 In that model the last measurement's cues and skin are shared as the judge shares them once the
@@ -48,6 +51,7 @@ two trees' verdicts to the bit; no face data is written), both judgings of each 
 
     nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 22     # train:live:0 .. train:live:21
     nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 22 unshared   # only that reference beside
+    nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 22 unshrunk   # perf30's reference
 
 (the file is written again after each session, so a run cut short keeps what it measured).
 """
@@ -128,7 +132,8 @@ def session(index: int, gate: Any, thresholds: Any, *, reference: bool = False, 
         "unguessed": lambda: judged(p.key, cap, ref, gate, thresholds, guess=False),
         "unpatterned": lambda: judged(p.key, cap, ref, gate, thresholds, patterns=False),
         "in_finish": lambda: judged(p.key, cap, ref, gate, thresholds, lit_last=False),
-        "unshared": lambda: judged(p.key, cap, ref, gate, thresholds, share=False)}
+        "unshared": lambda: judged(p.key, cap, ref, gate, thresholds, share=False),
+        "unshrunk": lambda: judged(p.key, cap, ref, gate, thresholds, shrunk=False)}
     names = [name for name in runs if name == "row" or references is None or name in references]
     got = {name: runs[name]() for name in names[index % len(names):] + names[:index % len(names)]}
     row = got["row"]
@@ -142,12 +147,12 @@ def session(index: int, gate: Any, thresholds: Any, *, reference: bool = False, 
 
 
 # The same session judged again in the same process, each without one change (``judged``'s flags).
-REFERENCES = ("unguessed", "unpatterned", "in_finish", "unshared")
+REFERENCES = ("unguessed", "unpatterned", "in_finish", "unshared", "unshrunk")
 
 
 def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, reference: bool = False,
            guess: bool = True, patterns: bool = True, lit_last: bool = True, share: bool = True,
-           pairs: list | None = None) -> dict[str, Any]:
+           shrunk: bool = True, pairs: list | None = None) -> dict[str, Any]:
     """The captured window ``cap`` fed to a judge on its threads as a camera delivers it, timed.
     ``guess``: False, the grids are not read ahead in the box guessed from the last frameset but one
     (the path before perf26: every grid the fold did not read in the final box is read beside the
@@ -156,7 +161,9 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
     ``lit_last``: False, a pair lit by the last frameset is read by ``finish`` on the caller's thread
     (the path before perf28), not beside the last measurement. ``share``: False, the last frameset's
     cues and material skin are all the measuring thread's (the path before perf29: the other
-    thread's share task does nothing).
+    thread's share task does nothing). ``shrunk``: False, the last frameset's work as before perf30:
+    its fold reads its grid again on the caller's thread (the grid read beside its measurement not
+    taken), and the depth noise is read by perf24-29's lines (``depth_noise_masked``).
     ``pairs``: each on-off pair's inputs the verdict read are added to it (``projector_light_on``'s
     arguments)."""
     from agent.liveness.judge import Judge, judge_pool
@@ -170,6 +177,12 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
         j._final_lit_last_fit = lambda *_: None     # type: ignore[method-assign]
     if not share:
         j._last_face_share = lambda *_: None        # type: ignore[method-assign]
+    import agent.liveness.judge as J
+    noise = J.depth_noise
+    from tests.helpers.liveness_reference import depth_noise_masked
+    if not shrunk:
+        beside_grids = j._grids_beside
+        j._grids_beside = lambda box, *, block: beside_grids(box, block=True) if block else None  # type: ignore[method-assign]
     ahead: dict[str, float] = {}                    # worked out ahead, while the last frameset is to come
     if hasattr(j, "_grids_guessed"):
         j._grids_guessed = _timed(ahead, "guessed_grids", j._grids_guessed)  # type: ignore[method-assign]
@@ -215,11 +228,14 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
         return reading(*args)
     F._pattern_reading = first_read                 # type: ignore[assignment]
     try:
+        if not shrunk:                              # (only the last frameset's add reads the noise)
+            J.depth_noise = depth_noise_masked
         j.add(cap.sets[-1])
         t0, c0, p0 = time.perf_counter(), time.thread_time(), time.process_time()
         r = j.finish()
     finally:
         F._pattern_reading = reading
+        J.depth_noise = noise
     wall, cpu = (time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000
     proc = (time.process_time() - p0) * 1000
     v = r.verdict
@@ -553,6 +569,25 @@ def run() -> list[dict]:
         {"name": "  the same, median", "value": med(idle_now), "unit": "ms", "reference": med(idle_unshared),
          "ratio": med(idle_now) / med(idle_unshared)},
     ]
+    # Reference: the same session judged again in the same process with the last frameset's work as
+    # before perf30 (its fold reads its grid again on the caller's thread; the depth noise by
+    # perf24-29's lines).
+    idle_unshrunk = [r["unshrunk"]["two_idle_cores_ms"] for r in rows]
+    noise = [r["beside_ms"].get("noise", 0.0) for r in rows]
+    noise_then = [r["unshrunk"]["beside_ms"].get("noise", 0.0) for r in rows]
+    out += [
+        {"name": "  the depth noise beside the last measurement, counted once vs masked twice, median",
+         "value": med(noise), "unit": "ms", "reference": med(noise_then), "ratio": med(noise) / med(noise_then),
+         "note": "reference: the same session judged again with perf24-29's depth noise and its fold's grid read"},
+        {"name": "  caller's thread CPU in finish, the last grid taken vs read again, median", "value": med(caller),
+         "unit": "ms", "reference": med([r["unshrunk"]["caller_cpu_ms"] for r in rows]),
+         "ratio": med(caller) / med([r["unshrunk"]["caller_cpu_ms"] for r in rows])},
+        {"name": "last frameset to verdict, two idle cores, perf30's shrinking vs not, p95",
+         "value": _pct(idle_now, 95), "unit": "ms", "reference": _pct(idle_unshrunk, 95),
+         "ratio": _pct(idle_now, 95) / _pct(idle_unshrunk, 95)},
+        {"name": "  the same, median", "value": med(idle_now), "unit": "ms", "reference": med(idle_unshrunk),
+         "ratio": med(idle_now) / med(idle_unshrunk)},
+    ]
     # Reference: the same CPU times on the path as it was before the landmarks ran beside the
     # alignment (the measuring thread ran them after it), same sessions, same process.
     path, before = col("measuring_thread_ms"), col("measuring_thread_before_ms")
@@ -610,7 +645,8 @@ def main(argv: list[str]) -> None:
         if v:
             print(f"{name:28} median {statistics.median(v):7.2f}  p95 {np.percentile(v, 95):7.2f}  (n={len(v)})")
         for other, label in (("unguessed", "no grids guessed ahead"), ("unpatterned", "no patterns ahead"),
-                             ("in_finish", "lit-last pair in finish"), ("unshared", "cues, skin one thread")):
+                             ("in_finish", "lit-last pair in finish"), ("unshared", "cues, skin one thread"),
+                             ("unshrunk", "noise, last grid as before")):
             w = [r[other][name] for r in done if name in r.get(other, {})]
             if w:
                 print(f"  {label:26} median {statistics.median(w):7.2f}  p95 {np.percentile(w, 95):7.2f}")
@@ -622,7 +658,10 @@ def main(argv: list[str]) -> None:
                     ("lights beside, no patterns", [r["unpatterned"]["beside_ms"].get("lights", 0.0) for r in done
                                                     if "unpatterned" in r]),
                     ("patterns ahead", [r["ahead_ms"].get("patterns", 0.0) for r in done]),
-                    ("lit-last pairs beside", [r["beside_ms"].get("lit_last", 0.0) for r in done])):
+                    ("lit-last pairs beside", [r["beside_ms"].get("lit_last", 0.0) for r in done]),
+                    ("noise beside", [r["beside_ms"].get("noise", 0.0) for r in done]),
+                    ("noise beside, as before", [r["unshrunk"]["beside_ms"].get("noise", 0.0) for r in done
+                                                 if "unshrunk" in r])):
         if v:
             print(f"{name:28} median {statistics.median(v):7.2f}  p95 {np.percentile(v, 95):7.2f}  (n={len(v)})")
     print(f"sessions with a pair lit by the last frameset: "

@@ -888,7 +888,13 @@ class Judge:
             return
         n = len(self.sets)
         if n >= ch.frames - AHEAD_BEFORE_END and (box := self._box()) is not None:
+            # The window's last frameset folded: its grid was read beside its measurement when this
+            # is the box (``_final_grids``, most often done by now; not waited for): taken, not read
+            # again on the caller's thread (perf30).
+            beside = self._grids_beside(box, block=False) if self._last_grids is not None else None
             for k in range(self._grids_from, n):
+                if beside is not None and k < len(beside) and beside[k] is not None:
+                    self.grids[k] = beside[k]
                 self._grid(k, box)
             self._grids_from = n
         if Kind.PROJECTOR in ch.kinds:
@@ -898,6 +904,15 @@ class Judge:
 
     def _box(self) -> tuple[int, int, int, int] | None:
         return evidence_box(self.boxes, _shape(self.sets[0]) if self.sets else None)
+
+    def _grids_beside(self, box: tuple[int, int, int, int], *, block: bool) -> list[_Grid | None] | None:
+        """Every frame's grid as read beside the window's last measurement (``_final_grids``) when it
+        read them in ``box``, else None (and None while it runs, unless ``block``)."""
+        task = self._last_grids
+        if task is None or task.cancelled() or not (block or task.done()):
+            return None
+        ready = task.result()
+        return ready[1] if ready is not None and ready[0] == box else None
 
     def _grid(self, k: int, box: tuple[int, int, int, int]) -> _Grid | None:
         """Frame ``k``'s face grid in ``box`` (None without a colour frame), computed once per box."""
@@ -1083,11 +1098,11 @@ class Judge:
         measurement when it was verified on this window's very energies and grids (else None:
         ``finish`` verifies them)."""
         box = self._box()
-        if self._last_grids is not None and (ready := self._last_grids.result()) is not None and ready[0] == box:
+        if box is not None and (beside := self._grids_beside(box, block=True)) is not None:
             # The grids read beside the last measurement, in this box: the same numbers as any
             # already read in it (the same pixels and box), and the very objects the challenges
             # were verified on.
-            for k, g in enumerate(ready[1][:len(self.grids)]):
+            for k, g in enumerate(beside[:len(self.grids)]):
                 if g is not None:
                     self.grids[k] = g
         # Without a challenge nothing reads the grids (no colours to verify, no evidence).

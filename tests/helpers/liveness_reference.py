@@ -31,6 +31,8 @@ from agent.liveness.features import (
     PatternFit,
     ProjectorMeasure,
     Run,
+    _depth_in_both,
+    _unit_metres,
     depth_noise,
     motion_from_steps,
     motion_snr,
@@ -50,7 +52,7 @@ from agent.liveness.judge import (
     model_versions,
 )
 from agent.liveness.power import same_power
-from agent.pipeline.align import AlignedFrameSet
+from agent.pipeline.align import AlignedFrameSet, scratch, to_metres
 from agent.quality import FaceObservation, QualityGate, QualityReport
 from drivers.frame import FrameSet
 
@@ -358,6 +360,34 @@ def depth_noise_on_metres(a: np.ndarray, b: np.ndarray) -> float:
     d = (a[far] - b[far]) / np.sqrt(2)
     return float(np.std(d / (z * z)) * 1000)
 
+
+
+def depth_noise_masked(aligned_frames: list[AlignedFrameSet]) -> float:
+    """``features.depth_noise`` as it read the last two framesets' units before perf30 (perf24-29),
+    line for line: the masks counted by ``sum``, each frame's metres read through its mask (the
+    bench's ``unshrunk`` judging, and the identity test); the masks made as ``depth_noise`` makes them
+    (``_depth_in_both``: perf30 did not change them)."""
+    if len(aligned_frames) < 2:
+        return float("nan")
+    fa, fb = aligned_frames[-2], aligned_frames[-1]
+    ua, ub, both = _depth_in_both(fa, fb)
+    far = both
+    if both.any():
+        threshold = np.median(to_metres(ua[both][::7], fa.depth_scale)) + 0.2
+        above = np.flatnonzero(_unit_metres(fa.depth_scale) > threshold)
+        far = scratch("features.depth_noise.far", ua.shape, np.bool_)
+        if above.size:
+            np.greater_equal(ua, np.uint16(above[0]), out=far)
+            far &= both
+        else:
+            far.fill(False)
+    if far.sum() < 200:
+        far = both
+    if far.sum() < 50:
+        return float("nan")
+    z = fa.depth_m[far]
+    d = (z - fb.depth_m[far]) / np.sqrt(2)
+    return float(np.std(d / (z * z)) * 1000)
 
 def nonnegative_fit_alone(a: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``dotref._nonnegative_fit`` as it was until perf28: each subset of the bases solved on its own

@@ -11,7 +11,7 @@ from agent.liveness import features
 from agent.liveness.features import depth_noise
 from agent.pipeline import align
 from agent.pipeline.align import AlignedFrameSet
-from tests.helpers.liveness_reference import depth_noise_on_metres
+from tests.helpers.liveness_reference import depth_noise_masked, depth_noise_on_metres
 
 H, W = 120, 160
 
@@ -58,6 +58,10 @@ def test_depth_noise_on_units_is_the_metres_value_to_the_bit_and_converts_no_who
     pair = [_aligned(ua, scale), _aligned(ub, scale)]
     got = depth_noise(pair)
     assert (np.isnan(got) and np.isnan(want)) or got == want
+    # And perf24-29's lines on the units (the masks summed, each frame's metres read through its
+    # mask): perf30's counts and flat indices read the same pixels in the same order.
+    before = depth_noise_masked(pair)
+    assert (np.isnan(got) and np.isnan(before)) or got == before
     # Again, counting what is converted to metres: never more pixels than have depth in both
     # frames (the frame's metres were converted whole, holes and all).
     converted: list[int] = []
@@ -88,8 +92,23 @@ def test_depth_noise_at_the_threshold_to_the_bit():
     wall = a[:, face:]
     assert 200 <= (wall > threshold).sum() < wall.size      # the threshold splits the wall's units
     got = depth_noise([_aligned(ua, scale), _aligned(ub, scale)])
-    assert got == depth_noise_on_metres(a, _metres(ub, scale))
+    assert got == depth_noise_on_metres(a, _metres(ub, scale)) == depth_noise_masked([_aligned(ua, scale),
+                                                                                      _aligned(ub, scale)])
     assert np.isfinite(got)
+
+
+def test_depth_noise_reads_a_strided_frame_as_its_mask_does():
+    # A frame that is a view (not contiguous): the flat indices of the mask read the same pixels
+    # in the same (row-major) order as the mask itself.
+    rng = np.random.default_rng(30)
+    ua, ub = _pair(rng, 0.001, 0.6, 1.5, 0.05, 0.4)
+    wide_a, wide_b = np.zeros((H, 2 * W), np.uint16), np.zeros((H, 2 * W), np.uint16)
+    wide_a[:, ::2], wide_b[:, ::2] = ua, ub
+    pair = [_aligned(wide_a[:, ::2], 0.001), _aligned(wide_b[:, ::2], 0.001)]
+    assert not pair[0].depth_u16.flags.c_contiguous
+    got = depth_noise(pair)
+    assert np.isfinite(got)
+    assert got == depth_noise_masked(pair) == depth_noise_on_metres(_metres(ua, 0.001), _metres(ub, 0.001))
 
 
 def test_depth_noise_needs_two_framesets():

@@ -676,3 +676,50 @@ def test_the_grids_are_read_in_the_box_guessed_a_frameset_before_the_end(gate, r
         _, replayed, _ = _both(gate, inputs, challenge, VerdictThresholds())
         assert _same(threaded.verdict.to_dict(), replayed.verdict.to_dict()), scene
         assert _same(threaded.evidence, replayed.evidence), scene
+
+
+@pytest.mark.parametrize("beside", ["done before the last fold", "still running at the last fold"])
+def test_the_last_fold_takes_the_grid_read_beside_the_last_measurement(gate, recorded, as_recorded, beside):
+    # The window's last frameset's grid is read in the final box beside its measurement
+    # (``_final_grids``); its fold on the caller's thread takes it when that task is done and read
+    # it in the box the fold reads (perf30), else reads it itself as before (the task not waited
+    # for). The caller's thread reads no grid in the first case; the fusion's result is the same to
+    # the bit either way.
+    import threading
+
+    import agent.liveness.judge as J
+    mine = threading.current_thread().name
+    face_grid_ = J.face_grid
+    on_caller: list[int] = []
+
+    def recorded_face_grid(bgr, box):
+        if threading.current_thread().name == mine:
+            on_caller.append(id(bgr))
+        return face_grid_(bgr, box)
+    for scene in ("live", "mask"):
+        challenge, inputs = recorded[scene]
+        j = _folded_but_the_last(gate, challenge, inputs)
+        j.add(inputs[-1][0])
+        task = j._last_grids
+        assert task is not None
+        ready = task.result()
+        assert ready is not None, scene
+        on_caller.clear()
+        J.face_grid = recorded_face_grid
+        try:
+            if beside == "still running at the last fold":
+                j._last_grids = Future()                     # (the task's own result, handed over after)
+                j._drain(block=True)
+                j._last_grids.set_result(ready)
+            threaded = j.finish()
+        finally:
+            J.face_grid = face_grid_
+        last = inputs[-1][0].color.pixels
+        if beside == "done before the last fold":
+            assert on_caller == [], scene
+            assert j.grids[-1] is ready[1][-1], scene
+        else:
+            assert on_caller == [id(last)], scene
+        _, replayed, _ = _both(gate, inputs, challenge, VerdictThresholds())
+        assert _same(threaded.verdict.to_dict(), replayed.verdict.to_dict()), scene
+        assert _same(threaded.evidence, replayed.evidence) and threaded.best_index == replayed.best_index, scene
