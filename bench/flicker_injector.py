@@ -59,7 +59,7 @@ from agent.liveness.challenge import (
     verify,
 )
 from bench.challenge_stats import clopper_pearson_upper
-from bench.shadow_injector import arguments
+from bench.shadow_injector import command_line
 
 STREAMS = ("genuine+flecks", "blind+flecks", "still+flecks", "blind+ir_only", "blind+own_edges", "blind+rich_ir",
            "replay+flecks", "grey+own_ir", "blind+ir_holes", "genuine+foliage", "blind+foliage")
@@ -174,11 +174,7 @@ def run(trials: int, frames: int = 32, gain_over_noise: float = 20.0, seed: int 
     return out
 
 
-def _main(argv: list[str]) -> int:
-    if (args := arguments(argv)) is None:
-        print(__doc__)
-        return 2
-    trials, frames, gn = args
+def _report(trials: int, frames: int, gn: float) -> None:
     for name, flecks in FLECKS.items():
         for kind, c in run(trials, frames, gn, flecks=flecks).items():
             print(f"{name} {kind:16s} {frames} fs gain/noise {gn:g}: passed {c['passed']}/{trials} "
@@ -187,7 +183,10 @@ def _main(argv: list[str]) -> int:
                   f"flicker rule: illumination {c['flicker_illumination']} (upper 95 % "
                   f"{clopper_pearson_upper(c['flicker_illumination'], trials):.4f}), projector "
                   f"{c['flicker_projector']} (upper 95 % {clopper_pearson_upper(c['flicker_projector'], trials):.4f})")
-    return 0
+
+
+def _main(argv: list[str]) -> int:
+    return command_line(argv, __doc__, _report)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ import numpy as np
 
 from agent.liveness.challenge import AMBIENT_DETAIL, illumination_steps, verify_illumination
 from bench.illum_bits import BLIND_GAIN
-from bench.shadow_injector import arguments, colours
+from bench.shadow_injector import colours, command_line
 
 STRATEGIES = ("gain_mid", "gain_ramp", "face_arch", "gain_twice", "gain_waves")
 FACE = np.array([0.2, 0.15, 0.1])
@@ -79,15 +79,14 @@ def run(trials: int, frames: int = 32, gain_over_noise: float = 20.0, seed: int 
     return out
 
 
-def _main(argv: list[str]) -> int:
-    if (args := arguments(argv)) is None:
-        print(__doc__)
-        return 2
-    trials, frames, gn = args
+def _report(trials: int, frames: int, gn: float) -> None:
     for strategy, c in run(trials, frames, gn).items():
         print(f"{strategy:10s} {frames} fs gain/noise {gn:g}: relabelled {c['relabelled']}/{trials}, passed "
               f"{c['passed']} (without the rule {c['passed_before']}), attack {c['attack']}")
-    return 0
+
+
+def _main(argv: list[str]) -> int:
+    return command_line(argv, __doc__, _report)
 
 
 if __name__ == "__main__":

@@ -28,18 +28,20 @@ with the room-light rule (``verify_illumination()``, today's verifier) and witho
 
 Printed per stream: windows passed with and without the rule (they must be equal: the rule never
 passes a window), contradicted (``attack``) and not measurable with and without it, how many the
-rule relabelled (a shadow's ``AMBIENT_DETAIL`` and a pulse's ``PULSED_DETAIL`` together, the pulse's
-apart) and the Clopper-Pearson upper 95 % bound of that share.
+rule relabelled (a shadow's ``AMBIENT_DETAIL``, a pulse's ``PULSED_DETAIL`` and two room colours'
+``COLOURS_DETAIL`` together, the pulse's apart) and the Clopper-Pearson upper 95 % bound of that share.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import numpy as np
 
 from agent.liveness.challenge import (
     AMBIENT_DETAIL,
+    COLOURS_DETAIL,
     PULSED_DETAIL,
     Challenge,
     Kind,
@@ -129,7 +131,7 @@ def run(trials: int, frames: int = 32, gain_over_noise: float = 20.0, seed: int 
                 c["passed_" + tag] += r.passed
                 c["attack_" + tag] += (not r.passed) and r.measurable
                 c["unmeasurable_" + tag] += (not r.passed) and not r.measurable
-            c["ambient"] += new.detail in (AMBIENT_DETAIL, PULSED_DETAIL)
+            c["ambient"] += new.detail in (AMBIENT_DETAIL, PULSED_DETAIL, COLOURS_DETAIL)
             c["pulsed"] += new.detail == PULSED_DETAIL
     return out
 
@@ -141,11 +143,18 @@ def arguments(argv: list[str]) -> tuple[int, int, float] | None:
     return int(argv[0]), int(argv[1]) if len(argv) > 1 else 32, float(argv[2]) if len(argv) > 2 else 20.0
 
 
-def _main(argv: list[str]) -> int:
+def command_line(argv: list[str], doc: str | None, report: Callable[[int, int, float], None]) -> int:
+    """The command line of this bench and of ``bench.shadow_adaptive``, ``bench.flicker_injector`` and
+    ``bench.colours_injector``: ``report(TRIALS, FRAMES, GAIN/NOISE)`` (:func:`arguments`) and 0, or the usage
+    ``doc`` printed and 2 when the arguments are malformed."""
     if (args := arguments(argv)) is None:
-        print(__doc__)
+        print(doc)
         return 2
-    trials, frames, gn = args
+    report(*args)
+    return 0
+
+
+def _report(trials: int, frames: int, gn: float) -> None:
     for kind, c in run(trials, frames, gn).items():
         print(f"{kind:15s} {frames} fs gain/noise {gn:g}: passed {c['passed_new']}/{trials} "
               f"(before {c['passed_old']}), "
@@ -153,7 +162,10 @@ def _main(argv: list[str]) -> int:
               f"(before {c['unmeasurable_old']}; by the room-light rule {c['ambient']}, as a pulse "
               f"{c['pulsed']}, upper 95 % "
               f"{clopper_pearson_upper(c['ambient'], trials):.4f})")
-    return 0
+
+
+def _main(argv: list[str]) -> int:
+    return command_line(argv, __doc__, _report)
 
 
 if __name__ == "__main__":

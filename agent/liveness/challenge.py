@@ -243,6 +243,19 @@ PULSE_CHANGES = 3                 # within-step changes along the room's colour,
 LIGHT_CHANNEL_FLOOR = 0.05
 PULSED_DETAIL = ("the room's light on the face pulsed during the illumination sequence (a fan's blades under a "
                  "lamp, a flashing beacon): the screen's light could not be verified against it")
+# The same, when the room's light inside the screen's steps changed in two colours at once, neither the other's
+# shade (holiday string lights whose two channels, red and blue bulbs and green and amber ones, take turns under
+# a controller's pattern, as a screen's steps do): the face's colour along the one axis across both still
+# follows the sequence, with at least ``ROOM_COLOURS_MIN_BITS`` bits against a stream that does not know the
+# nonce (:func:`_room_colours`; docs/liveness.md, *A room light stepping between two colours*). Not measurable,
+# never a pass (the plane is chosen from the window's own changes, so the bits overstate the evidence: at 9 bits
+# blind streams whose own edges inside the steps made the plane were relabelled, 10 of 1,500 in
+# ``bench.shadow_injector 500`` with 9-16 bits; at 18, none).
+ILLUMINATION_ROOM_COLOURS = True
+ROOM_COLOURS_MIN_BITS = 18.0
+COLOURS_DETAIL = ("the room's light on the face stepped between two colours during the illumination sequence "
+                  "(coloured lights under a controller beside the kiosk): the screen's light could not be verified "
+                  "against it")
 # A contradiction that a flickering, patchy bright ambient explains (sunflecks through leaves) is not
 # measurable, not an attack (:func:`explain_flicker`; docs/liveness.md, *Sunflecks*). The terminal's
 # rule; the server verifies without it, as it does without ``ILLUMINATION_AMBIENT``.
@@ -939,13 +952,14 @@ def _room_direction(d: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
 def _across(yl: np.ndarray, x: np.ndarray, idx: np.ndarray, a: np.ndarray, degree: int = DRIFT_TERMS
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The face's colour across the unit direction ``a`` (each frame free to hold any amount of the room's
-    light along it), fitted on the compared frames ``idx`` as a drift per channel (of ``degree`` in time:
-    a cubic by default) plus a gain per
-    channel times the commanded channel (``x``): least squares of ``P (o(t_k) + G x_k)``, ``P = I - a a^T``.
-    Returns ``P``, every frame projected (``yl @ P``), the gains (3,) and the drift ``o(t_k)`` (m, 3) on
-    every frame, in full colour."""
+    light along it; or across the plane of ``a``'s two orthonormal rows, :func:`_room_colours`), fitted on
+    the compared frames ``idx`` as a drift per channel (of ``degree`` in time: a cubic by default) plus a
+    gain per channel times the commanded channel (``x``): least squares of ``P (o(t_k) + G x_k)``,
+    ``P = I - a a^T``. Returns ``P``, every frame projected (``yl @ P``), the gains (3,) and the drift
+    ``o(t_k)`` (m, 3) on every frame, in full colour."""
     m = len(yl)
-    proj = np.eye(3) - np.outer(a, a)
+    u = np.atleast_2d(a)                                        # (1, 3), or (2, 3): a plane of two room colours
+    proj = np.eye(3) - u.T @ u
     z = yl @ proj
     every = _drift(np.arange(m) / m, degree)                    # (m, terms)
     drift = every[idx]                                          # (k, terms)
@@ -1227,6 +1241,74 @@ def _ambient_explained(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_s
     return why                                                  # a shadow at any lag named first
 
 
+def _room_colours(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separation: float) -> str | None:
+    """Do two room lights of two colours explain why the face's colour contradicted the sequence, where one
+    (:func:`_ambient_explained`) did not? ``COLOURS_DETAIL`` when, at some lag:
+
+    * at least ``ROOM_PLANE_PAIRS`` pairs of consecutive compared frames of one step (the screen's colour the same
+      in both), whose changes span a plane (their first two right singular vectors) that holds two lights'
+      colours: the plane's normal ``n`` not of one sign on every channel beyond ``LIGHT_CHANNEL_FLOOR`` (a plane
+      whose normal is meets no light's colour but at zero);
+    * the face's colour along ``n`` (each frame free to hold any amount of both lights: :func:`_across` across the
+      plane, a straight drift) fitted with every gain positive on the channels ``n`` reaches;
+    * the palette's colours along ``n`` (in units of the within-step changes' noise along it): each compared
+      step's commanded colour told from the palette colours at least twice ``min_separation`` from it, the
+      steps together at least ``ROOM_COLOURS_MIN_BITS`` bits (log2 of 8 over the colours not told from it, a
+      step);
+    * every compared frame nearer its commanded colour's value than half the way to any colour told from it,
+      and every change between consecutive compared frames the commanded change along ``n`` within
+      max(half ``min_separation``, ``ILLUMINATION_STEP_NOISE`` x sqrt 2) noise units, widened at an edge by the
+      panel's crosstalk: but for one frame per ``FRAMES_PER_ALLOWED_MISMATCH``;
+    * the room's light in the plane moved over the compared frames by at least half the gain on some channel
+      ``n`` reaches (what made the full-colour verifier refuse).
+
+    Nothing passes here: the window stays refused, not measurable instead of a contradiction, a lockout strike
+    as an ``attack`` is (docs/liveness.md, review27: the relabel buys a label, not a try). A stream that does not
+    see the screen matches a step's value along ``n`` only by chance, but its own edges inside the steps can make
+    the plane, so the bits asked are many (``ROOM_COLOURS_MIN_BITS``)."""
+    palette = ((np.arange(8)[:, None] & _BITS) > 0).astype(np.float64)
+    for _, yl, x, s, care, pair in _lag_windows(steps, y, max_lag):
+        checked = int(np.count_nonzero(care))
+        if np.count_nonzero(pair) < ROOM_PLANE_PAIRS:
+            continue
+        d = (yl[1:] - yl[:-1])[pair]
+        vt = np.linalg.svd(d, full_matrices=False)[2]
+        n = vt[2] * (1.0 if vt[2].sum() >= 0 else -1.0)
+        if np.all(n > LIGHT_CHANNEL_FLOOR):
+            continue                                            # a grey normal: no light's colour in the plane
+        reach = np.abs(n) >= LIGHT_CHANNEL_FLOOR                # the channels the axis across the plane reads
+        idx = np.flatnonzero(care)
+        _, _, gains, base = _across(yl, x, idx, vt[:2], ROOM_PLANE_DRIFT_DEGREE)
+        if not np.all(gains[reach] > 0):
+            continue
+        level = float(np.linalg.norm(np.mean(yl[idx], axis=0)))
+        sigma = max(math.sqrt(float(np.mean(np.square(d @ n))) / 2.0), 1e-6 * max(level, 1e-6))
+        h = np.where(reach, gains * n, 0.0)                     # each channel's gain along n
+        values = palette @ h / sigma                            # (8,) each colour along n, in noise units
+        code = (x[idx] > 0.5) @ _BITS
+        gap = np.abs(values[:, None] - values[None])            # (8, 8)
+        told = gap >= 2 * min_separation                        # told apart: each decodes within min_separation
+        first = np.unique(s[idx], return_index=True)[1]         # each compared step's first compared frame
+        bits = float(np.sum(np.log2(8 / (8 - np.count_nonzero(told[code[first]], axis=1)))))
+        if bits < ROOM_COLOURS_MIN_BITS:
+            continue
+        w = ((yl - base) @ n) / sigma                           # the face less its drift, along n
+        half = np.array([np.min(gap[c][told[c]], initial=np.inf) / 2 for c in range(8)])
+        bad = np.abs(w[idx] - values[code]) >= half[code]
+        dx = x[idx[1:]] - x[idx[:-1]]
+        other = np.stack([np.any(dx[:, [1, 2]] != 0, axis=1), np.any(dx[:, [0, 2]] != 0, axis=1),
+                          np.any(dx[:, [0, 1]] != 0, axis=1)], axis=1)       # another channel changed
+        widen = ILLUMINATION_CROSSTALK * (other @ np.abs(h)) / sigma
+        tol = max(min_separation / 2, ILLUMINATION_STEP_NOISE * math.sqrt(2.0))
+        bad[1:] |= np.abs(np.diff(w[idx]) - np.diff(values[code])) > tol + widen
+        if int(np.count_nonzero(bad)) > checked // FRAMES_PER_ALLOWED_MISMATCH:
+            continue
+        room = (yl[idx] - np.where(reach, gains, 0.0) * x[idx]) @ (vt[:2].T @ vt[:2])   # the room's light in the plane
+        if np.any(reach & (np.ptp(room, axis=0) >= gains / 2)):
+            return COLOURS_DETAIL
+    return None
+
+
 def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | np.ndarray, *,
                         max_lag: int = ILLUMINATION_MAX_LAG,
                         min_separation: float = ILLUMINATION_MIN_SEPARATION, levels: int = 2,
@@ -1240,7 +1322,7 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
                         noise_frames: int | None = ILLUMINATION_NOISE_FRAMES,
                         ambient: bool = ILLUMINATION_AMBIENT,
                         room_plane: bool | None = None, flash_frames: bool | None = None,
-                        step_floor: bool | None = None) -> SequenceResult:
+                        step_floor: bool | None = None, room_colours: bool | None = None) -> SequenceResult:
     """Did the face's colour follow the screen? ``rgb[k]``: frame k's mean linear (R, G, B) over the
     face (NaN where no face was measured), with the colour camera's exposure and white balance
     locked.
@@ -1381,7 +1463,11 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
 
     ``step_floor`` (None: ``ILLUMINATION_STEP_FLOOR``, read at the call, True; False: the verifier before it): a full
     window still refused passes when each step's darkest compared frame, channel by channel, follows the sequence
-    (:func:`_step_floor`: a flashing light only adds light), ``FLOOR_PASSED``."""
+    (:func:`_step_floor`: a flashing light only adds light), ``FLOOR_PASSED``.
+
+    ``room_colours`` (None: ``ILLUMINATION_ROOM_COLOURS``, read at the call, True; False: the verifier before it):
+    with ``ambient``, a contradiction that two room lights of two colours explain (:func:`_room_colours`: the face
+    follows the sequence along the one axis across both) is not measurable, ``COLOURS_DETAIL``; never a pass."""
     if not isinstance(levels, int) or levels < 2:
         raise ChallengeError("an illumination sequence needs at least 2 levels per channel")
     if drift_bound is not None and not (isinstance(drift_bound, (int, float)) and drift_bound >= 0
@@ -1437,7 +1523,9 @@ def verify_illumination(steps: Sequence[Step], rgb: Sequence[Sequence[float]] | 
         if low is not None:
             return low
     if ambient and not r.passed and r.measurable and levels == 2 and (
-            why := _ambient_explained(steps, y, max_lag, min_separation)) is not None:
+            why := _ambient_explained(steps, y, max_lag, min_separation)
+            or (_room_colours(steps, y, max_lag, min_separation)
+                if (ILLUMINATION_ROOM_COLOURS if room_colours is None else room_colours) else None)) is not None:
         return SequenceResult(r.kind, False, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation,
                               why, measurable=False)
     return r
@@ -1662,8 +1750,8 @@ def failed_unmeasurable(challenge: Any) -> bool:
 # clipped by ambient infrared, the screen's light too weak on the face): what ``TOO_BRIGHT_TO_VERIFY``
 # asks the person to change. ``FEW_FACES_DETAIL`` is not one: no face to measure is not the light's doing.
 LIGHT_DETAILS = frozenset({CLIPPED_DETAIL, DROWNED_DETAIL, DRIFTED_DETAIL, SWEPT_DETAIL, WEAK_SCREEN_DETAIL,
-                           NOISY_DETAIL, AMBIENT_DETAIL, PULSED_DETAIL, FLICKER_DETAIL, PROJECTOR_FLICKER_DETAIL,
-                           PROJECTOR_UNLIT_LIGHT_DETAIL})
+                           NOISY_DETAIL, AMBIENT_DETAIL, PULSED_DETAIL, COLOURS_DETAIL, FLICKER_DETAIL,
+                           PROJECTOR_FLICKER_DETAIL, PROJECTOR_UNLIT_LIGHT_DETAIL})
 
 
 # A stable code for each reason a challenge can fail (its ``detail`` is free text, for people): the
@@ -1677,7 +1765,7 @@ DETAIL_CODES: dict[str, str] = {
     PROJECTOR_CONTRADICTED_DETAIL: "PROJECTOR_CONTRADICTED", PROJECTOR_UNMEASURED_DETAIL: "PROJECTOR_UNMEASURED",
     PROJECTOR_FEW_FRAMES_DETAIL: "PROJECTOR_FEW_FRAMES",
     WEAK_SCREEN_DETAIL: "SCREEN_WEAK", NOISY_DETAIL: "SCREEN_NOISY", AMBIENT_DETAIL: "SCREEN_LIGHT_CHANGED",
-    PULSED_DETAIL: "SCREEN_LIGHT_PULSED",
+    PULSED_DETAIL: "SCREEN_LIGHT_PULSED", COLOURS_DETAIL: "SCREEN_ROOM_COLOURS",
     FLICKER_DETAIL: "SCREEN_FLICKER", FEW_FACES_DETAIL: "SCREEN_FEW_FACES",
     SCREEN_CONTRADICTED_DETAIL: "SCREEN_CONTRADICTED", NO_SEQUENCE_DETAIL: "SCREEN_NO_SEQUENCE",
 }

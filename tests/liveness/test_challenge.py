@@ -257,7 +257,8 @@ def test_each_way_a_challenge_fails_has_its_own_stable_code_never_free_text():
     # LIGHT_CHANGED): each its own code.
     for detail, code in ((C.FLICKER_DETAIL, "SCREEN_FLICKER"), (C.SWEPT_DETAIL, "PROJECTOR_SWEPT"),
                          (C.AMBIENT_DETAIL, "SCREEN_LIGHT_CHANGED"), (C.DRIFTED_DETAIL, "PROJECTOR_DRIFTED"),
-                         (C.PROJECTOR_FLICKER_DETAIL, "PROJECTOR_FLICKER"), (C.PULSED_DETAIL, "SCREEN_LIGHT_PULSED")):
+                         (C.PROJECTOR_FLICKER_DETAIL, "PROJECTOR_FLICKER"), (C.PULSED_DETAIL, "SCREEN_LIGHT_PULSED"),
+                         (C.COLOURS_DETAIL, "SCREEN_ROOM_COLOURS")):
         kind = "illumination" if code.startswith("SCREEN") else "projector"
         one = {"passed": False, "kinds": [kind], kind: {"passed": False, "measurable": False, "detail": detail}}
         assert C.detail_code(one) == code
@@ -1611,3 +1612,93 @@ def test_step_floors_read_only_a_full_window_with_every_channel_switched():
     assert _step_floor(c.steps, y[:28], 4, 5.0) is None
     assert verify_illumination(c.steps, y[:28]) == verify_illumination(c.steps, y[:28], step_floor=False)
     assert _step_floor(c.steps, clean, 4, 5.0) is None
+
+
+# The eighteenth family's string lights (drivers/sim/holiday.py ``StringLights``): two channels, red and blue bulbs
+# and green and amber ones, on a face (reflectance relative to red 1, 0.72, 0.6, assumed), unit length.
+_SKIN = np.array([1.0, 0.72, 0.6])
+
+
+def string_colours():
+    from drivers.sim.holiday import CHANNEL_BGR
+    return tuple(c[::-1].astype(np.float64) * _SKIN / np.linalg.norm(c[::-1] * _SKIN) for c in CHANNEL_BGR)
+
+
+def strung(y, seed, colours=None, size=0.04, fps=30.0):
+    """``y`` with a room light whose two colours take turns (the string lights' sequential and chasing patterns:
+    a step of 0.08-1 s from a random phase; each colour 0.5-1.5 times ``size``, each frame 0.8-1.2 of it, the
+    mains' conduction share of an exposure)."""
+    first_colour, second_colour = string_colours() if colours is None else colours
+    rng = np.random.default_rng(seed)
+    step = rng.uniform(0.08, 1.0) * fps
+    k = np.arange(len(y)) + rng.uniform(0, 2 * step)
+    first = (np.floor(k / step) % 2 == 0).astype(np.float64)
+    level = size * rng.uniform(0.5, 1.5, 2) * rng.uniform(0.8, 1.2, (len(y), 2))
+    return y + (first * level[:, 0])[:, None] * first_colour + ((1 - first) * level[:, 1])[:, None] * second_colour
+
+
+# Seeds 0-39 of ``strung`` over a genuine face: 34 refused as a contradiction before the rule, 15 of them relabelled at
+# ``ROOM_COLOURS_MIN_BITS`` 18 (all 34 at 9, where blind streams were relabelled too: docs/liveness.md, steps30).
+STRINGS = (0, 4, 6, 7, 8, 12)
+
+
+@pytest.mark.parametrize("seed", STRINGS)
+def test_string_lights_taking_turns_over_a_genuine_face_are_not_measurable_not_an_attack(seed):
+    """Issue 14 (the eighteenth family's ``string_lights``, steps30): the room's light on the face steps between
+    two colours inside the screen's steps, by more than the screen's gain, so the full-colour verifier reads a
+    contradiction (an ``attack`` before: the verifier with ``room_colours=False``); no one room colour explains it
+    (the change between the two has channels of both signs) and the plane path needs one. Along the one axis
+    across both colours the face still follows the sequence: not measurable, ``COLOURS_DETAIL``, code
+    ``SCREEN_ROOM_COLOURS``, the prompt out of that light; never a pass."""
+    from agent.liveness.challenge import COLOURS_DETAIL, detail_code
+    from agent.session.events import TOO_BRIGHT_TO_VERIFY, unmeasurable_prompt
+    rng = np.random.default_rng(seed)
+    c = Challenge.from_nonce(bytes([seed + 171]) * 32, 32, (Kind.ILLUMINATION, Kind.PROJECTOR))
+    y = strung(face_colours(c.steps, 1 + seed % 2, rng), seed)
+    before = verify_illumination(c.steps, y, room_colours=False)
+    assert not before.passed and before.measurable                      # before: a contradiction, an attack
+    r = verify_illumination(c.steps, y)
+    assert not r.passed and not r.measurable and r.detail == COLOURS_DETAIL, r
+    both = verify(c, energies_for(c.schedule, [1], rng), y)
+    assert both.unmeasurable and failed_for_light(both.to_dict())
+    assert detail_code(both.to_dict()) == "SCREEN_ROOM_COLOURS"
+    assert unmeasurable_prompt("inconclusive", both.to_dict()) is TOO_BRIGHT_TO_VERIFY
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_an_injector_adding_two_room_colours_of_its_choice_buys_no_relabel(seed):
+    """The injector controls the room light: to a stream that does not see the screen (another nonce's sequence,
+    or a still face) it adds a light taking turns between two colours of its choice (the string's, and every pair
+    of the screen's primaries, secondaries and white), at one and two times the gain. None is relabelled: each
+    stays what the verifier before the rule made it (``room_colours=False``), and nothing passes."""
+    from agent.liveness.challenge import COLOURS_DETAIL
+    rng = np.random.default_rng(seed)
+    c = Challenge.from_nonce(bytes([seed + 191]) * 32, 32, (Kind.ILLUMINATION, Kind.PROJECTOR))
+    other = illumination_steps(bytes([seed + 197]) * 32, 32)
+    pairs = [string_colours()] + [(_PALETTE_COLOURS[i], _PALETTE_COLOURS[j]) for i in range(7)
+                                  for j in range(i + 1, 7)]
+    for stream in (face_colours(other, 1 + seed % 2, rng), face_colours(c.steps, 1, rng, gain=0.0)):
+        for pair in pairs:
+            for size in (0.02, 0.04):
+                y = strung(stream, seed, pair, size)
+                r, old = verify_illumination(c.steps, y), verify_illumination(c.steps, y, room_colours=False)
+                assert not r.passed and r.detail != COLOURS_DETAIL, (pair, size, r)
+                assert (r.measurable, r.detail) == (old.measurable, old.detail), (pair, size, r)
+
+
+@given(seed=hs.integers(0, 2**31 - 1), kind=hs.sampled_from(["genuine", "other", "steady"]), lag=hs.integers(0, 4),
+       size=hs.floats(0.0, 0.08))
+@settings(max_examples=40, deadline=None)
+def test_the_two_colour_rule_never_passes_a_window_nor_changes_one_that_passed(seed, kind, lag, size):
+    """Under two room colours taking turns, as under a shadow: the rule only relabels a contradiction as not
+    measurable (``room_colours=False``: the verifier before it)."""
+    from agent.liveness.challenge import COLOURS_DETAIL
+    rng = np.random.default_rng(seed)
+    steps = illumination_steps(rng.bytes(32), 32)
+    shown = {"genuine": steps, "other": illumination_steps(rng.bytes(32), 32), "steady": steps}[kind]
+    y = strung(face_colours(shown, lag, rng, gain=0.0 if kind == "steady" else 0.02), seed, size=size)
+    new, old = verify_illumination(steps, y), verify_illumination(steps, y, room_colours=False)
+    assert (new.passed, new.lag_frames, new.checked, new.mismatches) == (
+        old.passed, old.lag_frames, old.checked, old.mismatches)
+    assert (new.measurable, new.detail) == (old.measurable, old.detail) or (
+        old.measurable and new.detail == COLOURS_DETAIL)
