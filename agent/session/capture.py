@@ -23,6 +23,12 @@ Stages, in order, each with its own deadline (``[session]`` config):
 6. ``seal``      — HPKE to the server key, signed by the terminal key; face buffers overwritten;
 7. ``submit``    — to the ingest server; the receipt is the result.
 
+``run_capture`` calls one function a stage, in this order, each handed the session's state
+(``_Session``): ``_consent``, ``_open_camera`` (the camera and what the session drives on it, held
+until the verdict), ``_posing``, ``_begin_challenge``, ``_judged_window``, then ``_refused`` or
+``_seal_and_submit``; ``_failed`` for a typed failure and ``_ended`` on every way out
+(docs/architecture.md, "Inside session/capture.py").
+
 Failures are typed (``SES_*``, plus the uplink's and the worker's codes) and audited without
 biometric data; only presentation failures (not live, a failed challenge, a receipt saying so)
 count toward lockout, and a challenge window that lost frames (``SES_FRAMES_LOST``: not judged,
@@ -53,8 +59,8 @@ from agent.config import ChallengeSettings, RecordSettings, SessionSettings
 from agent.devices.lease import DeviceManager
 from agent.devices.policy import DeviceSettings, check_policy
 from agent.liveness.challenge import Challenge, Kind, detail_code
-from agent.liveness.fusion import load_thresholds
-from agent.liveness.supervisor import Assessment, LivenessSupervisor, LivenessWorkerError, RemoteGate
+from agent.liveness.fusion import VerdictThresholds, load_thresholds
+from agent.liveness.supervisor import Assessment, LivenessSupervisor, LivenessWorkerError, RemoteGate, WorkerResult
 from agent.pipeline.align import AlignedFrameSet, align_frameset
 from agent.pipeline.frames import FramesetReader
 from agent.purpose import Purpose
@@ -86,6 +92,7 @@ from agent.session.window import UNKNOWN_LUX, ExposureHold, exposure_lock_declar
 from agent.session.window import run as run_window
 from agent.uplink.client import ChallengeInvalid, UplinkClient, capabilities_to_proto, challenge_names
 from agent.uplink.probe import build_payload, calibration_digest, seal_probe
+from drivers import DeviceInfo
 from drivers.base import Camera
 from drivers.errors import CaptureAgentError
 from drivers.frame import FrameSet, StreamKind
@@ -94,6 +101,7 @@ from firmware.policy import FirmwareGate
 
 if TYPE_CHECKING:
     from agent.security.tpm import TpmAttestor
+    from proto.capture_agent.v1 import ingest_pb2 as pb
 
 log = logging.getLogger(__name__)
 IR_TOO_BRIGHT = BY_CODE["IR_TOO_BRIGHT"]          # the session's own prompt (``projector.ClippedSkin``)
@@ -163,262 +171,384 @@ class SessionDeps:
 def run_capture(deps: SessionDeps, req: CaptureRequest, cancel: threading.Event | None = None,
                 session_id: str | None = None) -> Iterator[CaptureEvent]:
     """Yield ``Prompt`` and ``Progress`` events, then one ``Result`` or ``Error``. Never raises for a
-    session failure; the caller validates the request first."""
-    sid = session_id or str(uuid.uuid4())
-    cancel = cancel or threading.Event()
-    t0 = time.perf_counter()
-    timings: dict[str, float] = {}
-    # Lockout and audit see the subject only as a keyed pseudonym, never the reference itself.
-    subject = deps.pseudonym("subject", req.subject_ref) if req.subject_ref else None
-    keys = (f"terminal:{deps.terminal_id}",) + ((subject,) if subject else ())
-    stage = "consent"
-    lockout = deps.lockout
-    assert lockout is not None                     # SessionDeps.__post_init__ always sets one
-    sets: list = []
-    reader: FramesetReader | None = None           # its stream counts go to the observer at the end
-    t_last_frame = t0
-    window = contextlib.ExitStack()                # the maintenance lock, released with the session
-    # The best frameset so far aligned for the probe while the window is captured; it and its
-    # alignment are dropped wherever the session's framesets are (``sets.clear()``).
-    ahead = ProbeAhead()
+    session failure; the caller validates the request first.
 
-    def mark(name: str, since: float) -> float:
+    The stages below, in order, each a function of its own; the camera is open (and the projector,
+    the IR exposure and the colour metering are the session's) from posing to the verdict."""
+    s = _Session(deps, req, cancel or threading.Event(), session_id or str(uuid.uuid4()))
+    try:
+        yield from _consent(s)
+        with _open_camera(s) as rig:
+            yield from _posing(s, rig)
+            nonce = _begin_challenge(s, rig)
+            judged = yield from _judged_window(s, rig, nonce)
+        s.lockout.settle(s.sid)                        # judged: the verdict counts, as below
+        if judged.refused:
+            yield from _refused(s, judged)
+        else:
+            yield from _seal_and_submit(s, rig, nonce, judged)
+    except CaptureAgentError as exc:
+        yield from _failed(s, exc)
+    finally:
+        _ended(s)
+
+
+class _Session:
+    """One session's state, which its stages share: its id, request and cancel; its clock and stage
+    timings; who the lockout charges; the stage it is in (its error and end records name it); the face
+    framesets it holds and the maintenance lock it keeps."""
+
+    def __init__(self, deps: SessionDeps, req: CaptureRequest, cancel: threading.Event, sid: str):
+        self.deps, self.req, self.cancel, self.sid = deps, req, cancel, sid
+        self.t0 = time.perf_counter()
+        self.t = self.t0                           # the last timing mark
+        self.timings: dict[str, float] = {}
+        # Lockout and audit see the subject only as a keyed pseudonym, never the reference itself.
+        self.subject = deps.pseudonym("subject", req.subject_ref) if req.subject_ref else None
+        self.keys = (f"terminal:{deps.terminal_id}",) + ((self.subject,) if self.subject else ())
+        self.stage = "consent"
+        assert deps.lockout is not None            # SessionDeps.__post_init__ always sets one
+        self.lockout: Lockout = deps.lockout
+        self.sets: list = []
+        self.reader: FramesetReader | None = None  # its stream counts go to the observer at the end
+        self.t_last_frame = self.t0
+        self.window = contextlib.ExitStack()       # the maintenance lock, released with the session
+        # The best frameset so far aligned for the probe while the window is captured; it and its
+        # alignment are dropped wherever the session's framesets are (``drop_frames``).
+        self.ahead = ProbeAhead()
+        # The face's illuminance in the quality loop: the window's screen and a refusal's prompt read it.
+        self.lux = _FaceLux()
+
+    def mark(self, name: str) -> None:
+        """The time since the last mark, as stage ``name``'s (ms)."""
         now = time.perf_counter()
-        timings[name] = round((now - since) * 1000, 2)
-        return now
+        self.timings[name] = round((now - self.t) * 1000, 2)
+        self.t = now
 
-    def check_cancel() -> None:
-        if cancel.is_set():
+    def check_cancel(self) -> None:
+        if self.cancel.is_set():
             raise Cancelled("the capture was cancelled")
 
-    try:
-        validate(req)
-        assert isinstance(req.purpose, Purpose)
-        lockout.check(*keys)
-        window.enter_context(deps.camera_window())  # no capture while a firmware update runs
-        deps.record("session_start", session_id=sid, purpose=req.purpose.value, channel=req.channel,
-                    subject=subject, business_ref=deps.pseudonym("business", req.business_ref) if req.business_ref
-                    else None)
-        deps.record("consent", session_id=sid, consent_ref=deps.pseudonym("consent", req.consent_ref))
-        yield Progress(0, "consent")
-        t = time.perf_counter()
-        stage = "capture"
-        yield Progress(5, "capture")
-        thresholds = deps.quality.thresholds_for(req.channel)
-        cam = open_recording(deps.open_camera(), deps.recording, sid)
-        with cam, contextlib.ExitStack() as stack:                # starts the streams
-            device = check_policy(cam.info, deps.devices,        # allowlist, virtual cameras refused,
-                                  firmware=deps.firmware)        # firmware approved by the manifest
-            require_stream_spec(cam.profiles(), thresholds)      # §7.5 h before anyone is asked to pose
-            calibration = calibration_digest(cam)                # the server pins the camera by it
-            t = mark("camera_open", t)
-            # What this camera and screen can be challenged with, against the server's policy for the
-            # channel, before anyone is asked to pose: a camera that cannot meet it is refused now
-            # (UPL_CAPABILITY_REFUSED: an error, never a failed presentation).
-            offered = capabilities(cam, kiosk_screen=deps.challenge.kiosk_screen)
-            caps = _capabilities_proto(cam, offered)
-            deps.uplink.check_capabilities(req.channel, caps)
-            t = mark("capabilities", t)
-            reader = FramesetReader(cam, read_timeout_s=deps.read_timeout_s)
-            # The session owns the projector: default power and on for the quality loop, whose lit
-            # framesets set its power for the challenge; back to the default on every way out.
-            projector = Projector(cam)
-            projector.begin()
-            stack.callback(projector.end)
-            # The IR exposure, planned from the same framesets when the power cannot cure clipped dots.
-            exposure = ExposurePlan(cam, projector)
-            stack.callback(exposure.end)
-            # Skin still clipped after both cures: the person is asked to act and the loop waits.
-            clipped = ClippedSkin(projector, exposure)
-            # The colour exposure meters the face (every skin tone exposed for itself), until the end.
-            metering = FaceMetering(cam)
-            stack.callback(metering.end)
-            prompter = _Prompter()
-            lux = _FaceLux()
-            # The face work is the worker's (models loaded once, in one process): each frameset's
-            # assessment comes back with what the daemon acts on.
-            with deps.supervisor.open_quality(req.channel, deps.quality) as remote:
-                for fs, a in _quality_loop(deps, reader, remote, metering, cancel,
-                                           hold=lambda: IR_TOO_BRIGHT.code if clipped.uncured else None):
-                    found = a.face is not None
-                    lux.observe(a.lux)
-                    projector.observe_skin(fs.ir, found, _given(a.ir_bright_end))
-                    exposure.observe_skin(fs.ir, found, _given(a.ir_bright_end), "DEPTH_SPARSE" in a.prompts)
-                    clipped.observe_skin(fs.ir, found, _given(a.ir_bright_end))
-                    if fs.color is not None:
-                        metering.observe(a.face, fs.color.width, fs.color.height)
-                    yield from prompter.events(a, IR_TOO_BRIGHT if clipped.uncured else None)
-            projector.wait_applied(_limited(reader, SETTLE_SETS, deps.settings.quality_timeout_s))
-            if projector.plans_power:
-                deps.record("projector", session_id=sid, **projector.to_dict())
-            exposure.wait_applied(_limited(reader, SETTLE_SETS, deps.settings.quality_timeout_s))
-            if exposure.setting is not None:
-                deps.record("ir_exposure", session_id=sid, **exposure.to_dict())
-            t = mark("quality", t)
-            check_cancel()
-            # The nonce is asked for only now, so its lifetime is spent on the window, not on posing.
-            stage = "challenge"
-            asked_at = time.monotonic()
-            ch = deps.uplink.begin(sid, req.purpose, subject_ref=req.subject_ref,
-                                   min_lifetime_s=deps.settings.challenge_window_s + deps.supervisor.s.judge_timeout_s,
-                                   capabilities=caps, channel=req.channel)
-            quote = deps.attestor.quote(ch.nonce) if deps.attestor is not None else None   # TPM quote over the nonce
-            not_after = deps.uplink.nonce_deadline(ch, asked_at)   # no retry of the submit past the nonce's life
-            t = mark("challenge", t)
-            stage = "challenge_window"
-            kinds = _demanded(ch, offered)
-            challenge = Challenge.from_nonce(ch.nonce, frames=ch.frames, kinds=kinds)
-            luminance = screen_luminance(lux.value(), deps.challenge.screen_boost, deps.challenge.screen_boost_lux)
-            if Kind.ILLUMINATION in kinds and luminance != 1.0:
-                deps.record("screen", session_id=sid, luminance=luminance, lux=round(lux.value(), 0))
-            if Kind.PROJECTOR not in kinds:
-                exposure.end()                 # no material measure to plan for: the IR imager's own AE again
-            # Each frameset goes to the liveness worker as it arrives, so the worker judges while
-            # the camera is still capturing; after the last frame only fusion remains.
-            # From here the window is charged as a failed presentation until a verdict settles it:
-            # ending it early (frames stopped, camera lost, cancel, the stream closed, the daemon
-            # killed) must not buy an injector that sees it going badly a free try (lockout.begin).
-            lockout.begin(sid, *keys)
-            verdict_thresholds = load_thresholds(req.channel)
-            with deps.supervisor.open_judge(frames=ch.frames, nonce=ch.nonce, thresholds=verdict_thresholds,
-                                            channel=req.channel, kinds=tuple(k.value for k in kinds),
-                                            on_best=lambda _index, fs: ahead.name(fs)) as worker:
-                # Declared held, the exposure is held or the session ends (SES_EXPOSURE_NOT_HELD).
-                holds: list[ExposureHold] = []
-                sets = yield from run_window(reader, ch.frames, challenge,
-                                             projector if Kind.PROJECTOR in kinds else None,
-                                             timeout_s=deps.settings.challenge_window_s,
-                                             cancelled=cancel.is_set, on_frameset=worker.add,
-                                             exposure_required=caps.exposure_lock, on_exposure=holds.append,
-                                             ir_exposure=exposure.setting if Kind.PROJECTOR in kinds else None,
-                                             own_time=True, screen_luminance=luminance)
-                t_last_frame = time.perf_counter()
-                projector.end()
-                cam.stop()                                    # every frame needed is in (stop is idempotent)
-                t = mark("challenge_window", t)
-                check_cancel()
-                if len(sets) < ch.frames:
-                    raise StageTimeout(f"only {len(sets)} of {ch.frames} framesets arrived within "
-                                       f"{deps.settings.challenge_window_s:g} s of the challenge window")
-                stage = "liveness"
-                yield Progress(70, "liveness")
-                r = worker.finish()
-                t = mark("liveness", t)
-                timings.update(_liveness_parts(r.timing_ms, timings["liveness"]))
-        v = r.verdict
-        lockout.settle(sid)                            # judged: the verdict counts, as below
-        if v.verdict != "live" or r.best is None:
-            sets.clear()
-            ahead.close()
-            lockout.fail(*keys)
-            why = (v.challenge or {}).get("detail") if v.challenge and not v.challenge.get("passed") else None
-            # The face's illuminance before the window says whether the light that hid the projector
-            # could be a visible one (IR_FLOOD_CANNOT_VERIFY when it cannot: a CCTV dome's flood).
-            told = verdict_prompt(v, verdict_thresholds.live_min, lux.value())
-            # Which cue refused, for the operator who reads why a customer was turned away: scalar
-            # scores only, nothing of the face (the terminal computes them itself, root learns nothing);
-            # and what the person was told (a stable code: an infrared flood is the operator's to fix).
-            deps.record("result", session_id=sid, accepted=False, reason="NOT_LIVE", verdict=v.verdict,
-                        score=round(v.score, 3), challenge_passed=bool(v.challenge and v.challenge.get("passed")),
-                        challenge_detail=detail_code(v.challenge), prompt=told.code if told is not None else None,
-                        **{f"detector_{k}"[:64]: round(float(x), 3) for k, x in sorted(v.detectors.items())
-                           if x is not None and math.isfinite(x)})
-            timings["total"] = round((time.perf_counter() - t0) * 1000, 2)
-            if told is not None:
-                # The light kept the challenge, or the material of a session every other detector
-                # found live, from being measured: what the person can change (too much ambient or
-                # patterned light, or the room's light changed or moved during it; the attempt still
-                # counted above: an injector can fake an unmeasurable stream at will).
-                yield told
-            yield Result(False, "NOT_LIVE", "", v.verdict, why or "; ".join(v.notes)[:300], timings)
-            return
-        stage = "probe"
-        yield Progress(85, "seal")
-        # Aligned ahead when the worker named this very frameset before its verdict; else here.
-        chosen = sets[r.best["index"]]
-        best: AlignedFrameSet | None = ahead.take(chosen)
-        if best is None:
-            best = align_frameset(chosen)
-        del chosen
-        # The worker's quality report, and the daemon's own word on the window's exposure.
-        quality = {**(r.quality or {}), "exposure_lock": holds[0].to_dict()}   # a dict: the supervisor checked
-        payload = build_payload(best, r.best, quality=quality, liveness=v.to_dict(), device=device,
-                                timings_ms=timings, frame_digest=v.frame_digests[r.best["index"]],
-                                suite=ch.hpke_suite, evidence=r.evidence, calibration=calibration)
-        del best
-        sets.clear()                                   # face frames leave memory with this session
-        ahead.close()
-        t = mark("probe", t)
-        stage = "seal"
-        anchor = deps.audit.anchor() if deps.audit is not None else None   # covers this session so far
-        sealed = seal_probe(ch, payload, terminal_id=deps.terminal_id, session_id=sid, counter=deps.counter.next(),
-                            signer=deps.signer, purpose=req.purpose, audit_anchor=anchor,
-                            quote=quote)   # wipes the payload buffer
-        t = mark("seal", t)
-        stage = "submit"
-        yield Progress(95, "submit")
-        # The same sealed bytes are resent, never re-sealed, while the server says copies of them are
-        # being judged (PROBE_IN_PROGRESS), up to its claim lease and never past the nonce's life: the
-        # person is told to wait (PLEASE_WAIT); giving up is UPL_PROBE_IN_PROGRESS (docs/uplink.md).
-        receipt = yield from submit_with_prompts(deps.uplink, sealed.message, sealed.probe_id, not_after)
-        t = mark("submit", t)
-        timings["after_last_frame"] = round((t - t_last_frame) * 1000, 2)
-        timings["total"] = round((t - t0) * 1000, 2)
-        budget = deps.settings.enroll_budget_ms if req.purpose is Purpose.ENROLL else deps.settings.verify_budget_ms
-        timings["budget"] = budget
-        if receipt.accepted:
-            lockout.succeed(*keys)
-        elif receipt.reason in PRESENTATION_FAILURES:
-            lockout.fail(*keys)                   # the server judged the presentation itself
-        # The receipt's reason is the server's word (network input, a code of the proto's list): bounded
-        # here so that an over-long one cannot cost the record (the audit log takes 256 characters).
-        deps.record("result", session_id=sid, accepted=receipt.accepted, reason=receipt.reason[:64],
-                    probe_id=sealed.probe_id, counter=sealed.counter, verdict=v.verdict, score=round(v.score, 3),
-                    total_ms=timings["total"],
-                    within_budget=timings["total"] <= budget)
-        yield Progress(100, "done")
-        yield Result(receipt.accepted, receipt.reason, sealed.probe_id, receipt.liveness_verdict or v.verdict,
-                     receipt.detail, timings)
-    except FramesLost as exc:
-        sets.clear()
-        ahead.close()
+    @property
+    def purpose(self) -> Purpose:
+        """The request's purpose (``validate`` made it one)."""
+        assert isinstance(self.req.purpose, Purpose)
+        return self.req.purpose
+
+    def drop_frames(self) -> None:
+        """Face frames leave memory with this session: its framesets, and the one aligned ahead."""
+        self.sets.clear()
+        self.ahead.close()
+
+
+@dataclass
+class _Rig:
+    """The open camera and what the session drives on it, from posing to the verdict."""
+
+    cam: Camera
+    device: DeviceInfo                # as the policy allowed it, for the probe
+    calibration: str                  # the server pins the camera by it
+    offered: frozenset[Kind]          # what it and the screen can be challenged with
+    caps: pb.ChallengeCapabilities    # ... as the server was told
+    reader: FramesetReader
+    projector: Projector
+    exposure: ExposurePlan
+    metering: FaceMetering
+
+
+@dataclass
+class _Nonce:
+    """The server's challenge (``BeginCapture``), the TPM quote over its nonce, and the submit's deadline."""
+
+    ch: pb.Challenge
+    quote: pb.PlatformQuote | None
+    not_after: float
+
+
+@dataclass
+class _Judged:
+    """The worker's verdict on the window, the thresholds it was judged with, the exposure holds."""
+
+    r: WorkerResult
+    thresholds: VerdictThresholds
+    holds: list[ExposureHold]
+
+    @property
+    def refused(self) -> bool:
+        return self.r.verdict.verdict != "live" or self.r.best is None
+
+
+def _consent(s: _Session) -> Iterator[CaptureEvent]:
+    """Stage 1: the request valid (with its consent) and nobody locked out, the session under the
+    maintenance lock and audited; then the capture stage begins."""
+    deps, req = s.deps, s.req
+    validate(req)
+    purpose = s.purpose
+    s.lockout.check(*s.keys)
+    s.window.enter_context(deps.camera_window())  # no capture while a firmware update runs
+    deps.record("session_start", session_id=s.sid, purpose=purpose.value, channel=req.channel,
+                subject=s.subject, business_ref=deps.pseudonym("business", req.business_ref) if req.business_ref
+                else None)
+    deps.record("consent", session_id=s.sid, consent_ref=deps.pseudonym("consent", req.consent_ref))
+    yield Progress(0, "consent")
+    s.t = time.perf_counter()
+    s.stage = "capture"
+    yield Progress(5, "capture")
+
+
+@contextlib.contextmanager
+def _open_camera(s: _Session) -> Iterator[_Rig]:
+    """The camera, checked and streaming, for as long as the block runs; what it and the screen can be
+    challenged with checked against the server's policy before anyone is asked to pose. The projector,
+    the IR exposure and the colour metering go back to their defaults on every way out."""
+    deps = s.deps
+    thresholds = deps.quality.thresholds_for(s.req.channel)
+    cam = open_recording(deps.open_camera(), deps.recording, s.sid)
+    with cam, contextlib.ExitStack() as stack:                # starts the streams
+        device = check_policy(cam.info, deps.devices,        # allowlist, virtual cameras refused,
+                              firmware=deps.firmware)        # firmware approved by the manifest
+        require_stream_spec(cam.profiles(), thresholds)      # §7.5 h before anyone is asked to pose
+        calibration = calibration_digest(cam)                # the server pins the camera by it
+        s.mark("camera_open")
+        # What this camera and screen can be challenged with, against the server's policy for the
+        # channel, before anyone is asked to pose: a camera that cannot meet it is refused now
+        # (UPL_CAPABILITY_REFUSED: an error, never a failed presentation).
+        offered = capabilities(cam, kiosk_screen=deps.challenge.kiosk_screen)
+        caps = _capabilities_proto(cam, offered)
+        deps.uplink.check_capabilities(s.req.channel, caps)
+        s.mark("capabilities")
+        s.reader = reader = FramesetReader(cam, read_timeout_s=deps.read_timeout_s)
+        # The session owns the projector: default power and on for the quality loop, whose lit
+        # framesets set its power for the challenge; back to the default on every way out.
+        projector = Projector(cam)
+        projector.begin()
+        stack.callback(projector.end)
+        # The IR exposure, planned from the same framesets when the power cannot cure clipped dots.
+        exposure = ExposurePlan(cam, projector)
+        stack.callback(exposure.end)
+        # The colour exposure meters the face (every skin tone exposed for itself), until the end.
+        metering = FaceMetering(cam)
+        stack.callback(metering.end)
+        yield _Rig(cam, device, calibration, offered, caps, reader, projector, exposure, metering)
+
+
+def _posing(s: _Session, rig: _Rig) -> Iterator[CaptureEvent]:
+    """Stage 2, the quality loop: prompts and progress until the gate has its good framesets, whose
+    lit IR sets the projector's power and the IR exposure for the window (applied before it ends)."""
+    deps, projector, exposure = s.deps, rig.projector, rig.exposure
+    # Skin still clipped after both cures: the person is asked to act and the loop waits.
+    clipped = ClippedSkin(projector, exposure)
+    prompter = _Prompter()
+    # The face work is the worker's (models loaded once, in one process): each frameset's
+    # assessment comes back with what the daemon acts on.
+    with deps.supervisor.open_quality(s.req.channel, deps.quality) as remote:
+        for fs, a in _quality_loop(deps, rig.reader, remote, rig.metering, s.cancel,
+                                   hold=lambda: IR_TOO_BRIGHT.code if clipped.uncured else None):
+            found = a.face is not None
+            s.lux.observe(a.lux)
+            projector.observe_skin(fs.ir, found, _given(a.ir_bright_end))
+            exposure.observe_skin(fs.ir, found, _given(a.ir_bright_end), "DEPTH_SPARSE" in a.prompts)
+            clipped.observe_skin(fs.ir, found, _given(a.ir_bright_end))
+            if fs.color is not None:
+                rig.metering.observe(a.face, fs.color.width, fs.color.height)
+            yield from prompter.events(a, IR_TOO_BRIGHT if clipped.uncured else None)
+    projector.wait_applied(_limited(rig.reader, SETTLE_SETS, deps.settings.quality_timeout_s))
+    if projector.plans_power:
+        deps.record("projector", session_id=s.sid, **projector.to_dict())
+    exposure.wait_applied(_limited(rig.reader, SETTLE_SETS, deps.settings.quality_timeout_s))
+    if exposure.setting is not None:
+        deps.record("ir_exposure", session_id=s.sid, **exposure.to_dict())
+    s.mark("quality")
+    s.check_cancel()
+
+
+def _begin_challenge(s: _Session, rig: _Rig) -> _Nonce:
+    """Stage 3's ``BeginCapture``. The nonce is asked for only now, so its lifetime is spent on the
+    window, not on posing."""
+    deps = s.deps
+    s.stage = "challenge"
+    asked_at = time.monotonic()
+    ch = deps.uplink.begin(s.sid, s.purpose, subject_ref=s.req.subject_ref,
+                           min_lifetime_s=deps.settings.challenge_window_s + deps.supervisor.s.judge_timeout_s,
+                           capabilities=rig.caps, channel=s.req.channel)
+    quote = deps.attestor.quote(ch.nonce) if deps.attestor is not None else None   # TPM quote over the nonce
+    not_after = deps.uplink.nonce_deadline(ch, asked_at)   # no retry of the submit past the nonce's life
+    s.mark("challenge")
+    return _Nonce(ch, quote, not_after)
+
+
+def _judged_window(s: _Session, rig: _Rig, nonce: _Nonce) -> Generator[CaptureEvent, None, _Judged]:
+    """Stage 3's window and stage 4: the projector and the screen follow the nonce's sequences, each
+    frameset judged in the worker as it arrives; charged as a failed presentation until a verdict
+    settles it. Returns the verdict (the camera is stopped)."""
+    deps, ch, projector, exposure = s.deps, nonce.ch, rig.projector, rig.exposure
+    s.stage = "challenge_window"
+    kinds = _demanded(ch, rig.offered)
+    challenge = Challenge.from_nonce(ch.nonce, frames=ch.frames, kinds=kinds)
+    luminance = screen_luminance(s.lux.value(), deps.challenge.screen_boost, deps.challenge.screen_boost_lux)
+    if Kind.ILLUMINATION in kinds and luminance != 1.0:
+        deps.record("screen", session_id=s.sid, luminance=luminance, lux=round(s.lux.value(), 0))
+    if Kind.PROJECTOR not in kinds:
+        exposure.end()                 # no material measure to plan for: the IR imager's own AE again
+    # Each frameset goes to the liveness worker as it arrives, so the worker judges while
+    # the camera is still capturing; after the last frame only fusion remains.
+    # From here the window is charged as a failed presentation until a verdict settles it:
+    # ending it early (frames stopped, camera lost, cancel, the stream closed, the daemon
+    # killed) must not buy an injector that sees it going badly a free try (lockout.begin).
+    s.lockout.begin(s.sid, *s.keys)
+    verdict_thresholds = load_thresholds(s.req.channel)
+    with deps.supervisor.open_judge(frames=ch.frames, nonce=ch.nonce, thresholds=verdict_thresholds,
+                                    channel=s.req.channel, kinds=tuple(k.value for k in kinds),
+                                    on_best=lambda _index, fs: s.ahead.name(fs)) as worker:
+        # Declared held, the exposure is held or the session ends (SES_EXPOSURE_NOT_HELD).
+        holds: list[ExposureHold] = []
+        s.sets = yield from run_window(rig.reader, ch.frames, challenge,
+                                      projector if Kind.PROJECTOR in kinds else None,
+                                      timeout_s=deps.settings.challenge_window_s,
+                                      cancelled=s.cancel.is_set, on_frameset=worker.add,
+                                      exposure_required=rig.caps.exposure_lock, on_exposure=holds.append,
+                                      ir_exposure=exposure.setting if Kind.PROJECTOR in kinds else None,
+                                      own_time=True, screen_luminance=luminance)
+        s.t_last_frame = time.perf_counter()
+        projector.end()
+        rig.cam.stop()                                # every frame needed is in (stop is idempotent)
+        s.mark("challenge_window")
+        s.check_cancel()
+        if len(s.sets) < ch.frames:
+            raise StageTimeout(f"only {len(s.sets)} of {ch.frames} framesets arrived within "
+                               f"{deps.settings.challenge_window_s:g} s of the challenge window")
+        s.stage = "liveness"
+        yield Progress(70, "liveness")
+        r = worker.finish()
+        s.mark("liveness")
+        s.timings.update(_liveness_parts(r.timing_ms, s.timings["liveness"]))
+    return _Judged(r, verdict_thresholds, holds)
+
+
+def _refused(s: _Session, judged: _Judged) -> Iterator[CaptureEvent]:
+    """Not live (or no frameset to send): a failed presentation, its cues recorded, the person told."""
+    deps, v = s.deps, judged.r.verdict
+    s.drop_frames()
+    s.lockout.fail(*s.keys)
+    why = (v.challenge or {}).get("detail") if v.challenge and not v.challenge.get("passed") else None
+    # The face's illuminance before the window says whether the light that hid the projector
+    # could be a visible one (IR_FLOOD_CANNOT_VERIFY when it cannot: a CCTV dome's flood).
+    told = verdict_prompt(v, judged.thresholds.live_min, s.lux.value())
+    # Which cue refused, for the operator who reads why a customer was turned away: scalar
+    # scores only, nothing of the face (the terminal computes them itself, root learns nothing);
+    # and what the person was told (a stable code: an infrared flood is the operator's to fix).
+    deps.record("result", session_id=s.sid, accepted=False, reason="NOT_LIVE", verdict=v.verdict,
+                score=round(v.score, 3), challenge_passed=bool(v.challenge and v.challenge.get("passed")),
+                challenge_detail=detail_code(v.challenge), prompt=told.code if told is not None else None,
+                **{f"detector_{k}"[:64]: round(float(x), 3) for k, x in sorted(v.detectors.items())
+                   if x is not None and math.isfinite(x)})
+    s.timings["total"] = round((time.perf_counter() - s.t0) * 1000, 2)
+    if told is not None:
+        # The light kept the challenge, or the material of a session every other detector
+        # found live, from being measured: what the person can change (too much ambient or
+        # patterned light, or the room's light changed or moved during it; the attempt still
+        # counted above: an injector can fake an unmeasurable stream at will).
+        yield told
+    yield Result(False, "NOT_LIVE", "", v.verdict, why or "; ".join(v.notes)[:300], s.timings)
+
+
+def _seal_and_submit(s: _Session, rig: _Rig, nonce: _Nonce, judged: _Judged) -> Iterator[CaptureEvent]:
+    """Stages 5-7: the probe from the best frameset, sealed and signed, submitted; the receipt is the result."""
+    deps, r, v, ch = s.deps, judged.r, judged.r.verdict, nonce.ch
+    assert r.best is not None                      # not refused
+    s.stage = "probe"
+    yield Progress(85, "seal")
+    # Aligned ahead when the worker named this very frameset before its verdict; else here.
+    chosen = s.sets[r.best["index"]]
+    best: AlignedFrameSet | None = s.ahead.take(chosen)
+    if best is None:
+        best = align_frameset(chosen)
+    del chosen
+    # The worker's quality report, and the daemon's own word on the window's exposure.
+    quality = {**(r.quality or {}), "exposure_lock": judged.holds[0].to_dict()}   # a dict: the supervisor checked
+    payload = build_payload(best, r.best, quality=quality, liveness=v.to_dict(), device=rig.device,
+                            timings_ms=s.timings, frame_digest=v.frame_digests[r.best["index"]],
+                            suite=ch.hpke_suite, evidence=r.evidence, calibration=rig.calibration)
+    del best
+    s.drop_frames()                                    # face frames leave memory with this session
+    s.mark("probe")
+    s.stage = "seal"
+    anchor = deps.audit.anchor() if deps.audit is not None else None   # covers this session so far
+    sealed = seal_probe(ch, payload, terminal_id=deps.terminal_id, session_id=s.sid, counter=deps.counter.next(),
+                        signer=deps.signer, purpose=s.purpose, audit_anchor=anchor,
+                        quote=nonce.quote)   # wipes the payload buffer
+    s.mark("seal")
+    s.stage = "submit"
+    yield Progress(95, "submit")
+    # The same sealed bytes are resent, never re-sealed, while the server says copies of them are
+    # being judged (PROBE_IN_PROGRESS), up to its claim lease and never past the nonce's life: the
+    # person is told to wait (PLEASE_WAIT); giving up is UPL_PROBE_IN_PROGRESS (docs/uplink.md).
+    receipt = yield from submit_with_prompts(deps.uplink, sealed.message, sealed.probe_id, nonce.not_after)
+    s.mark("submit")
+    s.timings["after_last_frame"] = round((s.t - s.t_last_frame) * 1000, 2)
+    s.timings["total"] = round((s.t - s.t0) * 1000, 2)
+    budget = deps.settings.enroll_budget_ms if s.purpose is Purpose.ENROLL else deps.settings.verify_budget_ms
+    s.timings["budget"] = budget
+    if receipt.accepted:
+        s.lockout.succeed(*s.keys)
+    elif receipt.reason in PRESENTATION_FAILURES:
+        s.lockout.fail(*s.keys)                   # the server judged the presentation itself
+    # The receipt's reason is the server's word (network input, a code of the proto's list): bounded
+    # here so that an over-long one cannot cost the record (the audit log takes 256 characters).
+    deps.record("result", session_id=s.sid, accepted=receipt.accepted, reason=receipt.reason[:64],
+                probe_id=sealed.probe_id, counter=sealed.counter, verdict=v.verdict, score=round(v.score, 3),
+                total_ms=s.timings["total"],
+                within_budget=s.timings["total"] <= budget)
+    yield Progress(100, "done")
+    yield Result(receipt.accepted, receipt.reason, sealed.probe_id, receipt.liveness_verdict or v.verdict,
+                 receipt.detail, s.timings)
+
+
+def _failed(s: _Session, exc: CaptureAgentError) -> Iterator[CaptureEvent]:
+    """A typed failure: the frames dropped, the lockout charged as ``_charged`` says, the error audited."""
+    s.drop_frames()
+    counted = _charged(s, exc)
+    s.deps.record("error", session_id=s.sid, stage=s.stage, code=exc.code, message=exc.message[:200],
+                  **({"counted": True} if counted else {}))
+    if isinstance(exc, FramesLost):
+        yield FRAMES_LOST              # the person is asked to try again (a new session)
+    yield Error(exc.code, exc.message)
+
+
+def _charged(s: _Session, exc: CaptureAgentError) -> bool:
+    """Whether a session ended by ``exc`` counts against the lockout, the window's charge settled or
+    kept (``lockout.begin``) accordingly."""
+    if isinstance(exc, FramesLost):
         # The window lost a frameset: not judged (by their place its framesets no longer line up with
         # the challenge), but counted like a failed presentation, so that gaps an injector on the
-        # camera link fakes buy it no free tries. The person is asked to try again (a new session).
-        if not lockout.forfeit(sid):
-            lockout.fail(*keys)
-        deps.record("error", session_id=sid, stage=stage, code=exc.code, message=exc.message[:200], counted=True)
-        yield FRAMES_LOST
-        yield Error(exc.code, exc.message)
-    except CaptureAgentError as exc:
-        sets.clear()
-        ahead.close()
-        # An outage, a worker fault, a camera error or a timeout before the challenge window is not
-        # the person's failure: no strike. Inside the window only a liveness worker fault (the
-        # terminal's own) or an exposure lock the camera refuses (before the window's first frame
-        # is read: nothing of it seen) settles the window's charge; a window that ended otherwise
-        # keeps it.
-        counted = False
-        if isinstance(exc, (LivenessWorkerError, ExposureNotHeld)):
-            lockout.settle(sid)
-        else:
-            counted = lockout.forfeit(sid)
-        deps.record("error", session_id=sid, stage=stage, code=exc.code, message=exc.message[:200],
-                    **({"counted": True} if counted else {}))
-        yield Error(exc.code, exc.message)
-    finally:
-        # Still open here: the stream was closed in the window (GeneratorExit) or something
-        # unexpected ended it. The charge counts.
-        lockout.forfeit(sid)
-        window.close()
-        sets.clear()
-        ahead.close()
-        # Stage timings (ms, flat: the audit log takes scalars only) for the record and the metrics.
-        deps.record("session_end", session_id=sid, stage=stage,
-                    elapsed_ms=round((time.perf_counter() - t0) * 1000, 1),
-                    **{f"{name}_ms": ms for name, ms in timings.items()})
-        if reader is not None:
-            deps.observe("session_streams", session_id=sid, **reader.stats.to_dict())
+        # camera link fakes buy it no free tries.
+        if not s.lockout.forfeit(s.sid):
+            s.lockout.fail(*s.keys)
+        return True
+    # An outage, a worker fault, a camera error or a timeout before the challenge window is not
+    # the person's failure: no strike. Inside the window only a liveness worker fault (the
+    # terminal's own) or an exposure lock the camera refuses (before the window's first frame
+    # is read: nothing of it seen) settles the window's charge; a window that ended otherwise
+    # keeps it.
+    if isinstance(exc, (LivenessWorkerError, ExposureNotHeld)):
+        s.lockout.settle(s.sid)
+        return False
+    return s.lockout.forfeit(s.sid)
+
+
+def _ended(s: _Session) -> None:
+    """Every way out: a charge still open counts, the lock released, the frames dropped, the end recorded."""
+    # Still open here: the stream was closed in the window (GeneratorExit) or something
+    # unexpected ended it. The charge counts.
+    s.lockout.forfeit(s.sid)
+    s.window.close()
+    s.drop_frames()
+    # Stage timings (ms, flat: the audit log takes scalars only) for the record and the metrics.
+    s.deps.record("session_end", session_id=s.sid, stage=s.stage,
+                  elapsed_ms=round((time.perf_counter() - s.t0) * 1000, 1),
+                  **{f"{name}_ms": ms for name, ms in s.timings.items()})
+    if s.reader is not None:
+        s.deps.observe("session_streams", session_id=s.sid, **s.reader.stats.to_dict())
 
 
 def submit_with_prompts(uplink: UplinkClient, sealed, probe_id: str,
