@@ -511,16 +511,15 @@ def _nv_attrs(kind: Any) -> Any:
             | (kind << c.TPMA_NV.TPM2_NT_SHIFT))
 
 
-def _nv_type(conn: TpmConnection, index: int) -> tuple[Any, int, int, bool]:
-    """The handle of NV ``index``, its type (``TPM2_NT``), data size and whether it was ever written (TPMA_NV_WRITTEN:
-    set by the TPM at the first write, cleared only by undefining the index); the caller holds ``conn.lock``."""
-    tss = _tss()
-    c = tss.constants
+def _nv_type(conn: TpmConnection, index: int) -> tuple[Any, int, int, int]:
+    """The handle of NV ``index``, its type (``TPM2_NT``), data size and attributes (with TPMA_NV_WRITTEN: set by the
+    TPM at the first write, cleared only by undefining the index); the caller holds ``conn.lock``."""
+    c = _tss().constants
     handle = conn.esapi.tr_from_tpmpublic(index)
     pub, _ = conn.esapi.nv_read_public(handle)
     attrs = int(pub.nvPublic.attributes)
     nt = (attrs & int(c.TPMA_NV.TPM2_NT_MASK)) >> int(c.TPMA_NV.TPM2_NT_SHIFT)
-    return handle, nt, int(pub.nvPublic.dataSize), bool(attrs & int(c.TPMA_NV.WRITTEN))
+    return handle, nt, int(pub.nvPublic.dataSize), attrs
 
 
 class TpmMonotonic:
@@ -548,17 +547,21 @@ class TpmMonotonic:
             raise TpmCounterError(f"NV index {chain:#010x} is not a SHA-256 extend index (type {chain_nt}): a value "
                                   "that can be written back cannot bind the audit log's entries")
 
-    def count(self) -> int | None:
-        """The counter's value; None before its first increment (a counter cannot be read before)."""
+    def _read(self, handle: Any, size: int, what: str) -> bytes | None:
+        """NV index ``handle``'s ``size`` bytes; None before its first write (the TPM refuses the read then)."""
         tss = _tss()
         with self.conn.lock:
             try:
-                data = self.conn.esapi.nv_read(self._handle, COUNTER_SIZE, 0, auth_handle=self._handle)
+                return bytes(self.conn.esapi.nv_read(handle, size, 0, auth_handle=handle))
             except tss.TSS2_Exception as exc:
                 if exc.error == tss.constants.TPM2_RC.NV_UNINITIALIZED:
                     return None
-                raise TpmCounterError(f"reading NV counter {self.index:#010x} failed: {exc}") from None
-        return int.from_bytes(bytes(data), "big")
+                raise TpmCounterError(f"reading {what} failed: {exc}") from None
+
+    def count(self) -> int | None:
+        """The counter's value; None before its first increment (a counter cannot be read before)."""
+        data = self._read(self._handle, COUNTER_SIZE, f"NV counter {self.index:#010x}")
+        return None if data is None else int.from_bytes(data, "big")
 
     def increment(self) -> int:
         """Advance the counter by one; its value after."""
@@ -575,15 +578,8 @@ class TpmMonotonic:
 
     def chain(self) -> bytes:
         """The extend index's value (``ZERO_CHAIN`` before its first extend, as the TPM defines it)."""
-        tss = _tss()
-        with self.conn.lock:
-            try:
-                data = self.conn.esapi.nv_read(self._chain, CHAIN_SIZE, 0, auth_handle=self._chain)
-            except tss.TSS2_Exception as exc:
-                if exc.error == tss.constants.TPM2_RC.NV_UNINITIALIZED:
-                    return ZERO_CHAIN
-                raise TpmCounterError(f"reading NV extend index {self.chain_index:#010x} failed: {exc}") from None
-        return bytes(data)
+        data = self._read(self._chain, CHAIN_SIZE, f"NV extend index {self.chain_index:#010x}")
+        return ZERO_CHAIN if data is None else data
 
     def extend(self, digest: bytes) -> None:
         """TPM2_NV_Extend the chain by ``digest``: its value becomes SHA-256(value || digest)."""
@@ -657,17 +653,13 @@ def written_audit_indices(tcti: str = DEFAULT_TCTI) -> list[int]:
     found: list[int] = []
     try:
         with conn.lock:
-            more, data = conn.esapi.get_capability(c.TPM2_CAP.HANDLES, 0x01800000, 256)
+            _, data = conn.esapi.get_capability(c.TPM2_CAP.HANDLES, 0x01800000, 256)
             handles = [int(h) for h in data.data.handles]
             for h in handles:
                 if not 0x01800000 <= h <= 0x01BFFFFF:
                     continue
-                handle = conn.esapi.tr_from_tpmpublic(h)
-                pub, _ = conn.esapi.nv_read_public(handle)
-                attrs = int(pub.nvPublic.attributes)
-                nt = (attrs & int(c.TPMA_NV.TPM2_NT_MASK)) >> int(c.TPMA_NV.TPM2_NT_SHIFT)
-                size = {int(c.TPM2_NT.COUNTER): COUNTER_SIZE, int(c.TPM2_NT.EXTEND): CHAIN_SIZE}.get(nt)
-                ours = size is not None and int(pub.nvPublic.dataSize) == size and \
+                _, nt, size, attrs = _nv_type(conn, h)
+                ours = size == {int(c.TPM2_NT.COUNTER): COUNTER_SIZE, int(c.TPM2_NT.EXTEND): CHAIN_SIZE}.get(nt) and \
                     attrs & ~int(c.TPMA_NV.WRITTEN) == int(_nv_attrs(nt))
                 if ours and attrs & int(c.TPMA_NV.WRITTEN):
                     found.append(h)

@@ -524,3 +524,29 @@ def test_a_checkpoint_s_signed_count_edited_breaks_its_signature(terminal):
     terminal.log_path.write_text("".join(lines[:last["seq"] + 1]))
     with pytest.raises(AuditCorrupt, match="not signed"):
         verify(terminal.log_path, terminal.key.public_key(), max_unsigned_tail=0)
+
+
+def test_the_log_deleted_and_the_counter_redefined_is_no_fresh_terminal_while_the_chain_stands(terminal):
+    # The twenty-ninth session's gap: a log cut back past its first counted entry with the counter index undefined
+    # and defined again (unwritten: it cannot be read) looked like a fresh terminal. The chain still holds the
+    # extends: FORGED. (Root who undefines the chain as well is back at a fresh terminal: docs/keys.md.)
+    from tpm2_pytss.constants import ESYS_TR
+
+    from agent.security.tpm import define_counter, load_monotonic
+    lockout = terminal.start()
+    lockout.fail(SUBJECT)
+    terminal.log.close()
+    terminal.log = None
+    terminal.log_path.unlink()
+    terminal.state.unlink()
+    conn = terminal.counter.conn
+    with conn.lock:
+        conn.esapi.nv_undefine_space(conn.esapi.tr_from_tpmpublic(0x018C0A29), ESYS_TR.OWNER)
+    define_counter(tcti=terminal.spec.split("tcti=")[1])                    # the missing counter only
+    terminal.counter.close()
+    terminal.counter = load_monotonic(terminal.spec)
+    assert terminal.counter.count() is None
+    restarted = terminal.start()
+    assert terminal.log.counter_check is not None and terminal.log.counter_check.problem == "FORGED"
+    with pytest.raises(LockedOut):
+        restarted.check(TERMINAL)
