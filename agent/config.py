@@ -299,9 +299,11 @@ class AuditSettings:
     path: str = "/var/lib/capture-agent/audit.jsonl"
     checkpoint_every: int = 50             # sign the chain head after this many entries ...
     checkpoint_interval_s: float = 300.0   # ... or this long after the last checkpoint
-    # sec29: the TPM's NV counter that each lockout entry advances, and whose clock judges a lockout's end:
-    # tpm:nv=0x018C0A29[;tcti=...][;owner-auth-env=VAR|owner-auth-file=PATH] (capture-agent keys tpm-counter
-    # defines it). "" = none: the system clock alone, and a cut of the log's unanchored tail goes undetected.
+    # sec29: the TPM's NV counter that each lockout entry advances, and whose clock judges a lockout's end, and
+    # (sec30) the NV extend index each one's hash is extended into (chain=, default the index after nv=):
+    # tpm:nv=0x018C0A29[;chain=0x018C0A2A][;tcti=...][;owner-auth-env=VAR|owner-auth-file=PATH] (capture-agent keys
+    # tpm-counter defines both). "" = none: the system clock alone, and a cut of the log's unanchored tail goes
+    # undetected; a log with counted entries, or a TPM with written audit indices, then refuses the start.
     tpm_counter: str = ""
 
     def __post_init__(self) -> None:

@@ -33,7 +33,7 @@ from agent.localapi.service import SERVICE, LocalApiServer
 from agent.observe.daemon import DaemonObservers
 from agent.observe.health import camera_state_of
 from agent.observe.ledger import LOCKOUT_EVENTS
-from agent.security.audit import MAX_STRING, AuditLog
+from agent.security.audit import MAX_STRING, AuditLog, refuse_uncounted_tpm
 from agent.security.keys import PROFILE_ALGORITHMS, Signer, load_signer
 from agent.security.pseudonym import Pseudonymizer
 from agent.session.capture import SessionDeps
@@ -157,6 +157,8 @@ class Daemon:
         if s.audit.tpm_counter:                         # sec29: the counted lockout entries and the TPM's clock
             from agent.security.tpm import load_monotonic
             self.tpm_counter = load_monotonic(s.audit.tpm_counter)
+        else:                                           # sec30: a counter that was in use, gone from the config
+            refuse_uncounted_tpm()
         try:
             self.audit = AuditLog(s.path(s.audit.path), signer, checkpoint_every=s.audit.checkpoint_every,
                                   checkpoint_interval_s=s.audit.checkpoint_interval_s, counter=self.tpm_counter,

@@ -1,10 +1,12 @@
 """``capture-agent audit-verify FILE --public-key PEM [--anchor SEQ:HEAD ...] [--max-unsigned N]
-[--tpm-count N | --tpm-counter SPEC]``:
+[--tpm-count N [--tpm-chain HEX] | --tpm-counter SPEC]``:
 check the audit log's hash chain and every signed checkpoint; require checkpoints, at most N
 entries after the last one (0 for the log of a stopped daemon), and every anchor the bank's server
 holds for this terminal (``hil/ingest/anchors.py``: ``SEQ:HEAD``) to be in the log. Exit 0 intact;
 2 with ``AUD_CORRUPT`` (altered, inserted, removed, reordered), ``AUD_UNSIGNED`` (no checkpoint, or
-too long an unsigned tail) or ``AUD_TRUNCATED`` (an anchor is missing: cut off or replaced)."""
+too long an unsigned tail), ``AUD_TRUNCATED`` (an anchor is missing: cut off or replaced), ``AUD_COUNTER_CUT``
+(the counted lockout entries do not run to the TPM's counter) or ``AUD_COUNTER_FORGED`` (their content does not
+reproduce the TPM's chain, sec30)."""
 
 from __future__ import annotations
 
@@ -29,7 +31,10 @@ def register(sub) -> None:
     c.add_argument("--tpm-count", type=int, default=None, metavar="N",
                    help="the TPM NV counter's value: the log's last counted entry must reach it")
     c.add_argument("--tpm-counter", default=None, metavar="SPEC",
-                   help="read that value from the TPM ([audit] tpm_counter, tpm:nv=0x...;tcti=...)")
+                   help="read that value and the chain's from the TPM ([audit] tpm_counter, tpm:nv=0x...;tcti=...)")
+    p.add_argument("--tpm-chain", default=None, metavar="HEX",
+                   help="with --tpm-count: the TPM's NV extend index (64 hex digits), which the counted entries "
+                        "must hash to")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -42,17 +47,21 @@ def run(args) -> int:
     if args.max_unsigned < 0:
         raise UsageError("--max-unsigned must be 0 or more")
     anchors = [audit.parse_anchor(a) for a in args.anchor]
-    count = args.tpm_count
+    count, chain = args.tpm_count, args.tpm_chain
+    if chain is not None and (args.tpm_counter or len(chain) != 64 or not all(c in "0123456789abcdefABCDEF"
+                                                                             for c in chain)):
+        raise UsageError("--tpm-chain is 64 hex digits, given with --tpm-count")
     if args.tpm_counter:
         from agent.security.tpm import load_monotonic
         counter = load_monotonic(args.tpm_counter)
         try:
-            count = counter.count()
+            count, chain = counter.count(), counter.chain().hex()
         finally:
             counter.close()
         count = 0 if count is None else count           # never advanced (a counter reads 1 or more after)
     try:
-        rep = audit.verify(args.file, key, anchors=anchors, max_unsigned_tail=args.max_unsigned, tpm_count=count)
+        rep = audit.verify(args.file, key, anchors=anchors, max_unsigned_tail=args.max_unsigned, tpm_count=count,
+                           tpm_chain=chain)
     except OSError as exc:
         raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
     if args.json:

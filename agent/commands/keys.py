@@ -8,7 +8,8 @@
   signing, mTLS and attestation keys bound to the PCRs as they are now; writes the blobs, their
   public keys, and ``registration.json`` (attestation key and PCR values) for the server.
 * ``keys tpm-counter [--tcti T] [--nv 0x018C0A29] [--owner-auth-env VAR]``: define the TPM NV counter the
-  audit log's lockout entries advance (sec29; ``[audit] tpm_counter``); prints the spec to configure.
+  audit log's lockout entries advance (sec29; ``[audit] tpm_counter``) and, at the next index, the NV extend index
+  their hashes are extended into (sec30; whichever of the two is missing); prints the spec to configure.
 
 Nothing secret is printed: public keys, key ids, paths.
 """
@@ -99,11 +100,11 @@ def tpm_counter(args) -> int:
         index = int(args.nv, 16)
     except ValueError:
         raise UsageError(f"--nv must be a hexadecimal NV index, not {args.nv[:20]!r}") from None
-    if not 0x01800000 <= index <= 0x01BFFFFF:
-        raise UsageError("--nv must be in the owner's NV range, 0x01800000-0x01BFFFFF")
+    if not 0x01800000 <= index < 0x01BFFFFF:               # (and the chain, at the index after it)
+        raise UsageError("--nv must be in the owner's NV range, 0x01800000-0x01BFFFFE")
     define_counter(tcti=args.tcti, index=index, owner_auth=_owner_auth(args))
-    spec = f"tpm:nv={index:#010x};tcti={args.tcti}" + (f";owner-auth-env={args.owner_auth_env}"
-                                                        if args.owner_auth_env else "")
+    spec = f"tpm:nv={index:#010x};chain={index + 1:#010x};tcti={args.tcti}" + (
+        f";owner-auth-env={args.owner_auth_env}" if args.owner_auth_env else "")
     print(json.dumps({"tpm_counter": spec}, indent=1))
     return 0
 

@@ -31,6 +31,15 @@ without a gap to the counter: fewer is a cut (``AUD_COUNTER_CUT``; the daemon fa
 a lower count (a counter index starts at the highest count any counter of the TPM held): advancing it
 only makes the next start read the log as cut, a lockout of his own making. Anchors carry the count too.
 
+The counter binds the entries' number; since sec30 the TPM binds their content too (``docs/keys.md``): each counted
+entry carries ``tpm_chain``, the TPM's NV extend index before it, and its hash is then extended into that index
+(after the counter's advance), so at start (``FORGED``) and in ``verify(tpm_chain=)`` (``AUD_COUNTER_FORGED``) the
+counted entries, hashed anew, must link and end at the index's value: an entry rewritten, or entries replaced by
+others of the same counts, cannot. Root with the daemon's owner authorisation can still *append* entries of his
+own. A log with counted entries opened without a counter refuses (``AUD_COUNTER_GONE``), as does a daemon without
+one whose TPM holds a written audit index (:func:`refuse_uncounted_tpm`). A checkpoint's signature covers the
+counter's value (``signed_count``, the v2 :func:`checkpoint_message`), so an anchor's count is signed.
+
 What may be logged is enforced here, not left to callers: ``data`` is a flat table of short
 scalars (strings ≤ 256 characters, numbers, booleans, null) whose keys are not names of biometric
 fields. Images, crops, landmarks and templates cannot pass, whatever a caller tries.
@@ -122,6 +131,20 @@ class AuditCounterCut(AuditTruncated):
     code = "AUD_COUNTER_CUT"
 
 
+class AuditCounterForged(AuditCounterCut):
+    """The counted entries' content does not hash to the TPM's NV extend index (sec30): a counted entry was
+    rewritten, removed and replaced by one of the same count, or the chain index was redefined."""
+
+    code = "AUD_COUNTER_FORGED"
+
+
+class AuditCounterGone(AuditError):
+    """The log holds counted entries, or the TPM holds a written audit counter, and no counter is configured
+    (sec30): ``[audit] tpm_counter`` removed from the config. The daemon refuses to start."""
+
+    code = "AUD_COUNTER_GONE"
+
+
 # sec29: the entries that matter for lockout carry ``tpm_count``, the value the TPM's NV counter takes when
 # they are written (``agent.security.tpm.TpmMonotonic``). A gap in those counts is allowed only just before
 # the fail-closed lockout that reported it: a ``lockout_restored`` entry whose ``why`` is ``CUT_CODE`` and whose
@@ -129,6 +152,11 @@ class AuditCounterCut(AuditTruncated):
 COUNT_FIELD = "tpm_count"
 CUT_CODE = "SES_AUDIT_CUT"
 RESYNC_EVENT = "lockout_restored"
+# sec30: each counted entry also carries ``tpm_chain``, the TPM's NV extend index before it (hex), and its hash is
+# then extended into that index: the index's value is SHA-256(tpm_chain || the entry's hash) after it, so the chain
+# of counted entries back to the first (``ZERO_CHAIN``) or to the last resync is the only content that reproduces it.
+CHAIN_FIELD = "tpm_chain"
+ZERO_CHAIN = "0" * 64
 
 
 @dataclass(frozen=True)
@@ -137,7 +165,8 @@ class CounterCheck:
     ``problem``: None (they agree), ``BEHIND`` (the log's last count is below the counter's: cut),
     ``GAP`` (a count skipped: entries cut from within, the log cut while the daemon ran), ``AHEAD`` (the
     log above the counter by more than one: the index redefined or the TPM cleared), ``MISSING`` (the log
-    holds counts and the counter was never advanced: the index redefined)."""
+    holds counts and the counter was never advanced: the index redefined), ``FORGED`` (sec30: the counted entries'
+    content does not reproduce the TPM's extend index: an entry rewritten, or replaced by one of the same count)."""
 
     logged: int | None             # the log's last count (None: no counted entry)
     tpm: int | None                # the counter's value (None: never advanced)
@@ -151,17 +180,77 @@ def _count(e: dict[str, Any]) -> int | None:
     return n if isinstance(n, int) and not isinstance(n, bool) else None
 
 
+def _count_of(line: bytes) -> int | None:
+    """The TPM count of the entry on ``line`` (None: not JSON, or an uncounted entry)."""
+    try:
+        e = json.loads(line)
+    except ValueError:
+        return None
+    return _count(e) if isinstance(e, dict) else None
+
+
 def _is_resync(e: dict[str, Any]) -> bool:
     d = e.get("data") or {}
     return (e.get("event") == RESYNC_EVENT and d.get("why") == CUT_CODE and isinstance(d.get("tpm_resync"), int)
             and _count(e) is not None)
 
 
-def counted_tail(lines: Iterable[bytes]) -> tuple[int | None, bool]:
-    """From the log's lines, last first: the last count, and whether the counts run without a gap back to
-    the first counted entry or to the last fail-closed lockout that reported one (``_is_resync``)."""
-    last: int | None = None
-    later: int | None = None
+def _chain(e: dict[str, Any]) -> str | None:
+    """An entry's ``tpm_chain`` (64 hex digits), or None (an entry written before sec30, or no chain)."""
+    d = e.get("data")
+    c = d.get(CHAIN_FIELD) if isinstance(d, dict) else None
+    if not (isinstance(c, str) and len(c) == 64):
+        return None
+    try:
+        bytes.fromhex(c)
+    except ValueError:
+        return None
+    return c.lower()
+
+
+def chain_after(chain: str, digest: str) -> str:
+    """The extend index's value after TPM2_NV_Extend of ``digest`` (hex) onto ``chain`` (hex): SHA-256 of both."""
+    return hashlib.sha256(bytes.fromhex(chain) + bytes.fromhex(digest)).hexdigest()
+
+
+def _linked(earlier: dict[str, Any] | None, later: dict[str, Any]) -> bool:
+    """Whether counted entry ``later``'s chain follows from the counted entry before it (None: it is the first):
+    chained from its chain and hash (recomputed: a hash field left standing over changed content does not count),
+    or, for the first chained entry (the first at all, or the first after entries written before sec30), from
+    ``ZERO_CHAIN``. An entry without a chain may not follow one with a chain."""
+    c = _chain(later)
+    prior = _chain(earlier) if earlier is not None else None
+    if c is None:
+        return prior is None
+    if prior is None:
+        return c == ZERO_CHAIN
+    assert earlier is not None
+    return c == chain_after(prior, entry_hash(earlier))
+
+
+def chain_end(e: dict[str, Any] | None) -> str:
+    """What the TPM's extend index holds once the last counted entry ``e`` is extended (``ZERO_CHAIN`` for none,
+    or one written before sec30)."""
+    c = _chain(e) if e is not None else None
+    return ZERO_CHAIN if c is None or e is None else chain_after(c, entry_hash(e))
+
+
+@dataclass(frozen=True)
+class CountedTail:
+    """The log's counted entries read back from its end (:func:`counted_tail`)."""
+
+    last: int | None                   # the last count (None: no counted entry)
+    contiguous: bool                   # the counts run without a gap back to the first or the last resync
+    chained: bool = True               # each counted entry's chain follows from the one before (sec30)
+    entry: dict[str, Any] | None = None  # the last counted entry
+
+
+def counted_tail(lines: Iterable[bytes]) -> CountedTail:
+    """From the log's lines, last first: the last count, whether the counts run without a gap back to the first
+    counted entry or to the last fail-closed lockout that reported one (``_is_resync``), and whether their chains
+    (``tpm_chain``, sec30) link the same way."""
+    last: dict[str, Any] | None = None
+    later: dict[str, Any] | None = None
     for line in lines:
         if COUNT_FIELD.encode() not in line:
             continue
@@ -173,13 +262,16 @@ def counted_tail(lines: Iterable[bytes]) -> tuple[int | None, bool]:
         if n is None:
             continue
         if last is None:
-            last = n
-        if later is not None and later != n + 1:
-            return last, False
+            last = e
+        if later is not None:
+            if _count(later) != n + 1:
+                return CountedTail(_count(last), False, True, last)
+            if not _linked(e, later):
+                return CountedTail(_count(last), True, False, last)
         if _is_resync(e):
-            return last, True
-        later = n
-    return last, True
+            return CountedTail(_count(last), True, True, last)
+        later = e
+    return CountedTail(_count(last) if last else None, True, later is None or _linked(None, later), last)
 
 
 @dataclass(frozen=True)
@@ -191,7 +283,7 @@ class Anchor:
     signature: bytes      # the terminal key over checkpoint_message(seq, head)
     algorithm: str
     log_id: str           # the hash of the log's first entry, hex
-    tpm_count: int = 0    # the TPM counter's value when the anchor was made (0: no counter; sec29)
+    tpm_count: int = 0    # the TPM counter's value when the anchor was made (0: no counter; sec29), signed (sec30)
 
 
 def _canonical(obj: dict[str, Any]) -> bytes:
@@ -202,8 +294,13 @@ def entry_hash(entry: dict[str, Any]) -> str:
     return hashlib.sha256(_canonical({k: v for k, v in entry.items() if k != "hash"})).hexdigest()
 
 
-def checkpoint_message(seq: int, head: str) -> bytes:
-    return b"capture-agent/audit/v1\0" + struct.pack(">Q", seq) + bytes.fromhex(head)
+def checkpoint_message(seq: int, head: str, tpm_count: int | None = None) -> bytes:
+    """What a checkpoint's signature covers: the entry's number and hash, and since sec30 the TPM counter's value
+    then (``v2``; 0 without a counter), so that an anchor's count is the terminal key's word too. ``tpm_count``
+    None: the ``v1`` message of checkpoints written before sec30 (they carry no ``signed_count``)."""
+    if tpm_count is None:
+        return b"capture-agent/audit/v1\0" + struct.pack(">Q", seq) + bytes.fromhex(head)
+    return b"capture-agent/audit/v2\0" + struct.pack(">Q", seq) + bytes.fromhex(head) + struct.pack(">Q", tpm_count)
 
 
 def _utf8(v: str) -> bool:
@@ -271,10 +368,13 @@ class AuditLog:
         self._last_anchor: Anchor | None = None
         self._seq, self._head = self._resume()
         self._count: int | None = None
-        self._lagging = False
+        self._chain = ZERO_CHAIN                    # the TPM's extend index as this log last left it (sec30)
+        self._pending: dict[str, Any] | None = None  # a counted entry whose TPM steps failed (done before the next)
         self.counter_check: CounterCheck | None = None
         if counter is not None:
             self.counter_check = self._check_counter()
+        elif self.path.exists():
+            self._refuse_uncounted()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._fh = os.fdopen(fd, "a", encoding="utf-8")
         self._since_checkpoint = 0
@@ -305,31 +405,63 @@ class AuditLog:
                 raise AuditCorrupt(f"the first entry of {self.path} is damaged") from None
         return int(entry["seq"]), entry["hash"]
 
-    def _check_counter(self) -> CounterCheck:
-        """The log's last count against the counter (sec29). One ahead is a daemon stopped between writing a
-        counted entry and advancing the counter: advanced now. Otherwise a disagreement is reported (the
-        caller fails closed: ``agent.session.lockout``), and later entries count on from the counter."""
+    def _refuse_uncounted(self) -> None:
+        """A log with counted entries opened without a counter (sec30): the counter was in use and is gone from
+        the config (root's edit, or a mistake): refused (``AUD_COUNTER_GONE``), never run uncounted (fail open)."""
         from agent.observe.ledger import lines_back
-        logged, contiguous = counted_tail(lines_back(self.path)) if self.path.exists() else (None, True)
+        last = next((n for line in lines_back(self.path) if COUNT_FIELD.encode() in line
+                     for n in [_count_of(line)] if n is not None), None)
+        if last is not None:
+            raise AuditCounterGone(f"{self.path} holds lockout entries counted by a TPM (the last counts {last}) and "
+                                   "no [audit] tpm_counter is configured: the counter that was in use is gone; put "
+                                   "it back in the config (a log without its counter would fail open)")
+
+    def _complete(self, e: dict[str, Any]) -> tuple[int | None, str]:
+        """The TPM steps counted entry ``e``'s write leaves, done if they are not (the daemon stopped, or the TPM
+        failed, between writing it and them): the counter advanced to its count, its hash extended into the chain.
+        The counter's value and the chain's after."""
+        n, c = _count(e), _chain(e)
         tpm = self.counter.count()
-        problem = None
-        if logged is not None and tpm is not None and logged == tpm + 1:
+        if tpm is not None and n is not None and tpm == n - 1:
             tpm = self.counter.increment()
             log.warning("audit: the TPM counter was one behind the log's last counted entry (the daemon stopped "
                         "between the two): advanced")
+        chain = self.counter.chain().hex()
+        if c is not None and chain == c:
+            self.counter.extend(bytes.fromhex(entry_hash(e)))
+            chain = chain_after(c, entry_hash(e))
+            log.warning("audit: the TPM's chain lacked the log's last counted entry (the daemon stopped between "
+                        "the two): extended")
+        return tpm, chain
+
+    def _check_counter(self) -> CounterCheck:
+        """The log's last count against the counter (sec29) and its counted entries' content against the chain
+        (sec30). One ahead is a daemon stopped between writing a counted entry and its TPM steps: done now.
+        Otherwise a disagreement is reported (the caller fails closed: ``agent.session.lockout``), and later entries
+        count on from the counter and chain on from the chain."""
+        from agent.observe.ledger import lines_back
+        tail = counted_tail(lines_back(self.path)) if self.path.exists() else CountedTail(None, True)
+        logged = tail.last
+        if tail.entry is not None:
+            tpm, chain = self._complete(tail.entry)
+        else:
+            tpm, chain = self.counter.count(), self.counter.chain().hex()
+        problem = None
         if logged is None and tpm is not None or logged is not None and tpm is not None and logged < tpm:
             problem = "BEHIND"
         elif logged is not None and tpm is None:
             problem = "MISSING"
         elif logged is not None and tpm is not None and logged > tpm:
             problem = "AHEAD"
-        elif not contiguous:
+        elif not tail.contiguous:
             problem = "GAP"
-        self._count = tpm
+        elif not tail.chained or chain != chain_end(tail.entry):
+            problem = "FORGED"
+        self._count, self._chain = tpm, chain
         if problem is not None:
+            code = AuditCounterForged.code if problem == "FORGED" else AuditCounterCut.code
             log.error("audit: error[%s]: the log's counted entries do not match the TPM counter (%s: the log's "
-                      "last count %s, the counter %s): entries were cut", AuditCounterCut.code, problem,
-                      logged, tpm)
+                      "last count %s, the counter %s): entries were cut or rewritten", code, problem, logged, tpm)
         return CounterCheck(logged, tpm, problem)
 
     @property
@@ -403,38 +535,42 @@ class AuditLog:
         return entry
 
     def _append_counted(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
-        """An entry that advances the TPM's counter, with the counter's value after (sec29): written first, then
-        the counter advanced, so that a daemon stopped between the two leaves the log one ahead (advanced at
-        the next start), never behind (which reads as a cut). A counter never advanced is advanced first (its
-        first value cannot be known before)."""
-        if self._count is None:
+        """An entry that advances the TPM's counter, with the counter's value after (sec29), and whose hash is then
+        extended into the TPM's chain, with the chain's value before (sec30): written first, then the counter
+        advanced and the chain extended, so that a daemon stopped between leaves the log ahead (the steps done at
+        the next start, :meth:`_complete`), never behind (which reads as a cut). A counter never advanced is
+        advanced first (its first value cannot be known before)."""
+        if self._pending is not None:               # the last entry's TPM steps failed: done first
+            self._complete(self._pending)
+            self._pending = None
+        first = self._count is None
+        if first:
             self._count = self.counter.increment()
-            return self._append(event, {**data, COUNT_FIELD: self._count})
-        expected = self._count + 1
-        if self._lagging:                       # the last advance failed: the counter is one behind the log
-            self.counter.increment()
-            self._lagging = False
-        entry = self._append(event, {**data, COUNT_FIELD: expected})
+        assert self._count is not None
+        expected = self._count if first else self._count + 1
+        entry = self._append(event, {**data, COUNT_FIELD: expected, CHAIN_FIELD: self._chain})
+        after = chain_after(self._chain, entry["hash"])
         try:
-            got = self.counter.increment()
+            got = expected if first else self.counter.increment()
+            self.counter.extend(bytes.fromhex(entry["hash"]))
         except BaseException:
-            self._count, self._lagging = expected, True
+            self._count, self._chain, self._pending = expected, after, entry
             raise
         if got != expected:
             log.error("audit: error[%s]: the TPM counter reads %d after entry %d, which counted %d: something else "
                       "advanced it (the next start reads the log as cut and fails closed)",
                       AuditCounterCut.code, got, entry["seq"], expected)
-        self._count = got
+        self._count, self._chain = got, after
         return entry
 
     def _checkpoint(self) -> None:
         if self._seq < 0:
             self._append("log_start", {})             # a checkpoint signs an entry: there is one
-        seq, head = self._seq, self._head
-        sig = self.signer.sign(checkpoint_message(seq, head))
-        self._append("checkpoint", {"signed_seq": seq, "key_id": self.signer.key_id,
+        seq, head, count = self._seq, self._head, self._count or 0
+        sig = self.signer.sign(checkpoint_message(seq, head, count))
+        self._append("checkpoint", {"signed_seq": seq, "signed_count": count, "key_id": self.signer.key_id,
                                     "algorithm": self.signer.algorithm, "signature": base64.b64encode(sig).decode()})
-        self._last_anchor = Anchor(seq, head, sig, self.signer.algorithm, self._log_id, self._count or 0)
+        self._last_anchor = Anchor(seq, head, sig, self.signer.algorithm, self._log_id, count)
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
 
@@ -451,6 +587,19 @@ class AuditLog:
                 self._checkpoint()
             self._closed = True
             self._fh.close()
+
+
+def refuse_uncounted_tpm(tcti: str | None = None) -> None:
+    """For a daemon configured without ``[audit] tpm_counter`` (sec30): the TPM at ``tcti`` (the kernel's resource
+    manager by default; none there: nothing to check) holding an audit counter or chain that was ever written means
+    the counter was in use and is gone from the config: refused (``AUD_COUNTER_GONE``), not run uncounted."""
+    from agent.security.tpm import DEFAULT_TCTI, written_audit_indices
+    found = written_audit_indices(tcti or DEFAULT_TCTI)
+    if found:
+        names = ", ".join(f"{i:#010x}" for i in found)
+        raise AuditCounterGone(f"the TPM holds audit NV indices that were written ({names}) "
+                               "and no [audit] tpm_counter is configured: the counter that was in use is gone; put "
+                               "it back in the config (undefining the indices is the owner's deliberate act)")
 
 
 @dataclass
@@ -484,15 +633,20 @@ def parse_anchor(text: str) -> tuple[int, str]:
 
 
 def verify(path: str | os.PathLike[str], public_key, *, anchors: Iterable[tuple[int, str]] = (),
-           max_unsigned_tail: int = DEFAULT_MAX_UNSIGNED, tpm_count: int | None = None) -> VerifyReport:
+           max_unsigned_tail: int = DEFAULT_MAX_UNSIGNED, tpm_count: int | None = None,
+           tpm_chain: str | None = None) -> VerifyReport:
     """Check the chain of every line and every checkpoint's signature by ``public_key``; require at
     least one checkpoint, at most ``max_unsigned_tail`` entries after the last, and that every
     anchor ``(seq, head)`` the server holds is a checkpointed entry of this log. The counted entries'
     ``tpm_count`` must run without a gap, except just before a ``SES_AUDIT_CUT`` lockout that reported it
     (sec29); with ``tpm_count`` (the TPM's NV counter read now; 0: never advanced) the last must equal it (or
-    be one above: the daemon stopped between writing the entry and advancing the counter; none at 0).
-    Raises ``AuditCorrupt`` (``AUD_CORRUPT``, ``AUD_UNSIGNED``, ``AUD_TRUNCATED``, ``AUD_COUNTER_CUT``) naming
-    the first problem."""
+    be one above: the daemon stopped between writing the entry and advancing the counter; none at 0). Each counted
+    entry's ``tpm_chain`` must follow from the counted entry before it (sec30, except after a resync as above), and
+    with ``tpm_chain`` (the TPM's NV extend index read now, hex) the last counted entry's chain extended by its hash
+    must equal it (or its chain alone: the daemon stopped before the extend). A checkpoint's signature covers its
+    ``signed_count`` (sec30; one without it, written before, the v1 message).
+    Raises ``AuditCorrupt`` (``AUD_CORRUPT``, ``AUD_UNSIGNED``, ``AUD_TRUNCATED``, ``AUD_COUNTER_CUT``,
+    ``AUD_COUNTER_FORGED``) naming the first problem."""
     if public_key is None:
         raise AuditError("verifying an audit log needs the terminal's public key: without it anyone can "
                          "recompute the chain")
@@ -502,6 +656,7 @@ def verify(path: str | os.PathLike[str], public_key, *, anchors: Iterable[tuple[
     signed: set[int] = set()
     wanted = {int(s): h.lower() for s, h in anchors}
     last_count: int | None = None
+    counted: dict[str, Any] | None = None          # the last counted entry
     resyncs = 0
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -518,9 +673,12 @@ def verify(path: str | os.PathLike[str], public_key, *, anchors: Iterable[tuple[
                 d = e["data"]
                 try:
                     sig = base64.b64decode(d["signature"], validate=True)
+                    signed_count = d.get("signed_count")
+                    if signed_count is not None and (not isinstance(signed_count, int) or signed_count < 0):
+                        raise ValueError("signed_count")
                     ok = d["signed_seq"] == seq and verify_signature(
-                        public_key, d["algorithm"], checkpoint_message(seq, prev), sig)
-                except (KeyError, ValueError, TypeError, CaptureAgentError):
+                        public_key, d["algorithm"], checkpoint_message(seq, prev, signed_count), sig)
+                except (KeyError, ValueError, TypeError, CaptureAgentError, struct.error):
                     ok = False
                 if not ok:
                     raise AuditCorrupt(f"audit checkpoint at line {lineno} is not signed by this terminal's key")
@@ -534,7 +692,10 @@ def verify(path: str | os.PathLike[str], public_key, *, anchors: Iterable[tuple[
                 elif last_count is not None and n != last_count + 1:
                     raise AuditCounterCut(f"audit log entry {e['seq']} counts {n} after {last_count}: counted "
                                           "entries between them were cut")
-                last_count = n
+                elif not _linked(counted, e):
+                    raise AuditCounterForged(f"audit log entry {e['seq']}'s TPM chain does not follow from the counted "
+                                             "entry before it: a counted entry was rewritten or replaced")
+                last_count, counted = n, e
             if seq == -1:
                 log_id = e["hash"]
             prev, seq = e["hash"], e["seq"]
@@ -558,4 +719,8 @@ def verify(path: str | os.PathLike[str], public_key, *, anchors: Iterable[tuple[
         raise AuditCounterCut(f"the log's last counted entry counts {last_count}, the TPM's counter {tpm_count}: "
                               + ("counted entries were cut off its end" if last_count is None or last_count < tpm_count
                                  else "the counter was redefined or the TPM cleared"))
+    if tpm_chain is not None and tpm_chain.lower() not in {chain_end(counted), _chain(counted) if counted else None}:
+        raise AuditCounterForged(f"the TPM's chain {tpm_chain[:16]}... is not what the log's counted entries extend "
+                                 f"it to ({chain_end(counted)[:16]}...): a counted entry was rewritten or replaced, "
+                                 "or the chain index redefined")
     return VerifyReport(seq + 1, checkpoints, last_signed, tail, log_id, len(wanted), last_count, resyncs)

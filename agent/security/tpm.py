@@ -26,7 +26,8 @@ Specs (``[keys] signing_key``, ``[uplink] key``, ``[keys] attestation``)::
 the environment or a 0600 file. ``enrol`` (``capture-agent keys tpm-enrol``) creates the blobs.
 
 The audit log's counter and the lockout's clock (sec29, ``[audit] tpm_counter``): ``TpmMonotonic`` is an NV
-counter index (``capture-agent keys tpm-counter`` defines it) and TPM2_ReadClock (``docs/keys.md``).
+counter index, an NV extend index that binds the counted entries' content (sec30; ``capture-agent keys tpm-counter``
+defines both) and TPM2_ReadClock (``docs/keys.md``).
 
 Not done here: tying the AK to the TPM's endorsement key (EK certificate, MakeCredential /
 ActivateCredential), which is what proves to a server that the AK lives in a genuine TPM. The
@@ -476,6 +477,8 @@ def enrol(directory: str | os.PathLike[str], *, tcti: str = DEFAULT_TCTI, pcrs: 
 
 DEFAULT_COUNTER_INDEX = 0x018C0A29       # an NV index in the owner's range (TCG handle registry: 0x01800000-0x01BFFFFF)
 COUNTER_SIZE = 8
+CHAIN_SIZE = 32                          # the extend index's value: a SHA-256 digest (sec30)
+ZERO_CHAIN = bytes(CHAIN_SIZE)           # an extend index before its first extend reads as this (TPM 2.0 Part 1)
 
 
 class TpmCounterError(TpmError):
@@ -499,48 +502,66 @@ class TpmTime:
     safe: bool
 
 
-def _nv_counter_attrs() -> Any:
+def _nv_attrs(kind: Any) -> Any:
     c = _tss().constants
-    # Owner-authorised increments, reads by anyone with the (empty) index auth, no dictionary-attack lockout.
-    # Not ORDERLY: an orderly counter jumps ahead after a power cut, which would read as a cut log.
+    # Owner-authorised writes, reads by anyone with the (empty) index auth, no dictionary-attack lockout.
+    # Not ORDERLY: an orderly index loses its last writes at a power cut (a counter jumps ahead), which would read
+    # as a cut or forged log. The same for the counter (TPM_NT_COUNTER) and the chain (TPM_NT_EXTEND, sec30).
     return (c.TPMA_NV.OWNERWRITE | c.TPMA_NV.AUTHREAD | c.TPMA_NV.OWNERREAD | c.TPMA_NV.NO_DA
-            | (c.TPM2_NT.COUNTER << c.TPMA_NV.TPM2_NT_SHIFT))
+            | (kind << c.TPMA_NV.TPM2_NT_SHIFT))
+
+
+def _nv_type(conn: TpmConnection, index: int) -> tuple[Any, int, int, int]:
+    """The handle of NV ``index``, its type (``TPM2_NT``), data size and attributes (with TPMA_NV_WRITTEN: set by the
+    TPM at the first write, cleared only by undefining the index); the caller holds ``conn.lock``."""
+    c = _tss().constants
+    handle = conn.esapi.tr_from_tpmpublic(index)
+    pub, _ = conn.esapi.nv_read_public(handle)
+    attrs = int(pub.nvPublic.attributes)
+    nt = (attrs & int(c.TPMA_NV.TPM2_NT_MASK)) >> int(c.TPMA_NV.TPM2_NT_SHIFT)
+    return handle, nt, int(pub.nvPublic.dataSize), attrs
 
 
 class TpmMonotonic:
     """The TPM's NV counter at ``index`` (TPM2_NV_Increment: it only goes up, and an index undefined and
-    defined again starts at the highest count any counter of this TPM ever held) and its clock
-    (TPM2_ReadClock). The index is checked to be a counter at every open: an ordinary NV index, which
-    can be written back, is refused."""
+    defined again starts at the highest count any counter of this TPM ever held), the NV extend index at ``chain``
+    (TPM2_NV_Extend, sec30: its value only ever becomes SHA-256(value || data), so the digests extended into it
+    cannot be taken back or reordered) and the TPM's clock (TPM2_ReadClock). Both indices are checked at every
+    open: an ordinary NV index, which can be written back, is refused."""
 
-    def __init__(self, conn: TpmConnection, index: int):
+    def __init__(self, conn: TpmConnection, index: int, chain: int):
         tss = _tss()
         c = tss.constants
-        self.conn, self.index = conn, index
+        self.conn, self.index, self.chain_index = conn, index, chain
         with conn.lock:
             try:
-                self._handle = conn.esapi.tr_from_tpmpublic(index)
-                pub, _ = conn.esapi.nv_read_public(self._handle)
+                self._handle, nt, size, _ = _nv_type(conn, index)
+                self._chain, chain_nt, chain_size, _ = _nv_type(conn, chain)
             except tss.TSS2_Exception as exc:
-                raise TpmCounterError(f"the TPM has no NV index {index:#010x} (define it with capture-agent keys "
-                                      f"tpm-counter): {exc}") from None
-        attrs = int(pub.nvPublic.attributes)
-        nt = (attrs & int(c.TPMA_NV.TPM2_NT_MASK)) >> int(c.TPMA_NV.TPM2_NT_SHIFT)
-        if nt != int(c.TPM2_NT.COUNTER) or pub.nvPublic.dataSize != COUNTER_SIZE:
+                raise TpmCounterError(f"the TPM lacks NV index {index:#010x} or {chain:#010x} (define them with "
+                                      f"capture-agent keys tpm-counter): {exc}") from None
+        if nt != int(c.TPM2_NT.COUNTER) or size != COUNTER_SIZE:
             raise TpmCounterError(f"NV index {index:#010x} is not a TPM counter (type {nt}): a value that can be "
                                   "written back cannot witness the audit log")
+        if chain_nt != int(c.TPM2_NT.EXTEND) or chain_size != CHAIN_SIZE:
+            raise TpmCounterError(f"NV index {chain:#010x} is not a SHA-256 extend index (type {chain_nt}): a value "
+                                  "that can be written back cannot bind the audit log's entries")
 
-    def count(self) -> int | None:
-        """The counter's value; None before its first increment (a counter cannot be read before)."""
+    def _read(self, handle: Any, size: int, what: str) -> bytes | None:
+        """NV index ``handle``'s ``size`` bytes; None before its first write (the TPM refuses the read then)."""
         tss = _tss()
         with self.conn.lock:
             try:
-                data = self.conn.esapi.nv_read(self._handle, COUNTER_SIZE, 0, auth_handle=self._handle)
+                return bytes(self.conn.esapi.nv_read(handle, size, 0, auth_handle=handle))
             except tss.TSS2_Exception as exc:
                 if exc.error == tss.constants.TPM2_RC.NV_UNINITIALIZED:
                     return None
-                raise TpmCounterError(f"reading NV counter {self.index:#010x} failed: {exc}") from None
-        return int.from_bytes(bytes(data), "big")
+                raise TpmCounterError(f"reading {what} failed: {exc}") from None
+
+    def count(self) -> int | None:
+        """The counter's value; None before its first increment (a counter cannot be read before)."""
+        data = self._read(self._handle, COUNTER_SIZE, f"NV counter {self.index:#010x}")
+        return None if data is None else int.from_bytes(data, "big")
 
     def increment(self) -> int:
         """Advance the counter by one; its value after."""
@@ -554,6 +575,21 @@ class TpmMonotonic:
             value = self.count()
         assert value is not None
         return value
+
+    def chain(self) -> bytes:
+        """The extend index's value (``ZERO_CHAIN`` before its first extend, as the TPM defines it)."""
+        data = self._read(self._chain, CHAIN_SIZE, f"NV extend index {self.chain_index:#010x}")
+        return ZERO_CHAIN if data is None else data
+
+    def extend(self, digest: bytes) -> None:
+        """TPM2_NV_Extend the chain by ``digest``: its value becomes SHA-256(value || digest)."""
+        tss = _tss()
+        with self.conn.lock:
+            try:
+                self.conn.esapi.nv_extend(self._chain, digest, tss.constants.ESYS_TR.OWNER)
+            except tss.TSS2_Exception as exc:
+                raise TpmCounterError(f"extending NV index {self.chain_index:#010x} failed (owner "
+                                      f"authorisation?): {exc}") from None
 
     def now(self) -> TpmTime:
         tss = _tss()
@@ -570,57 +606,99 @@ class TpmMonotonic:
         self.conn.release()
 
 
-def _counter_spec(spec: str) -> tuple[dict[str, str], int]:
+def _counter_spec(spec: str) -> tuple[dict[str, str], int, int]:
     if not spec.startswith("tpm:"):
-        raise KeyStoreError("the audit counter must be a tpm: spec (tpm:nv=0x...[;tcti=...])")
+        raise KeyStoreError("the audit counter must be a tpm: spec (tpm:nv=0x...[;chain=0x...][;tcti=...])")
     p = parse_spec(spec, "tpm")
-    unknown = set(p) - {"nv", "tcti", "owner-auth-env", "owner-auth-file"}
+    unknown = set(p) - {"nv", "chain", "tcti", "owner-auth-env", "owner-auth-file"}
     try:
         index = int(p.get("nv", hex(DEFAULT_COUNTER_INDEX)), 16)
+        chain = int(p["chain"], 16) if "chain" in p else index + 1
     except ValueError:
-        index = -1
-    if unknown or not 0x01000000 <= index <= 0x01FFFFFF:
-        raise KeyStoreError("the audit counter spec is tpm:nv=0x01XXXXXX[;tcti=...][;owner-auth-env=VAR|"
-                            "owner-auth-file=PATH]" + (f" (unknown: {', '.join(sorted(unknown))})" if unknown else ""))
-    return p, index
+        index = chain = -1
+    if unknown or not all(0x01000000 <= i <= 0x01FFFFFF for i in (index, chain)) or index == chain:
+        raise KeyStoreError("the audit counter spec is tpm:nv=0x01XXXXXX[;chain=0x01XXXXXX][;tcti=...]"
+                            "[;owner-auth-env=VAR|owner-auth-file=PATH]"
+                            + (f" (unknown: {', '.join(sorted(unknown))})" if unknown else ""))
+    return p, index, chain
 
 
 def load_monotonic(spec: str) -> TpmMonotonic:
-    """The counter and clock a ``tpm:nv=0x...[;tcti=...][;owner-auth-env=VAR|owner-auth-file=PATH]`` spec
-    names (``[audit] tpm_counter``)."""
-    p, index = _counter_spec(spec)
+    """The counter, chain and clock a ``tpm:nv=0x...[;chain=0x...][;tcti=...][;owner-auth-env=VAR|
+    owner-auth-file=PATH]`` spec names (``[audit] tpm_counter``; the chain defaults to the index after ``nv``)."""
+    p, index, chain = _counter_spec(spec)
     auth = read_secret(p, "TPM owner authorisation", "owner-auth-env", "owner-auth-file", required=False)
     conn = TpmConnection.get(p.get("tcti") or DEFAULT_TCTI)
     try:
         conn.set_owner_auth(auth)
-        return TpmMonotonic(conn, index)
+        return TpmMonotonic(conn, index, chain)
     except BaseException:
         conn.release()
         raise
 
 
-def define_counter(*, tcti: str = DEFAULT_TCTI, index: int = DEFAULT_COUNTER_INDEX,
+def written_audit_indices(tcti: str = DEFAULT_TCTI) -> list[int]:
+    """The owner-range NV indices of this TPM that look like an audit counter or chain (a counter of 8 bytes or a
+    SHA-256 extend index, with ``tpm-counter``'s attributes) and were ever written (sec30): what a daemon configured
+    without ``[audit] tpm_counter`` refuses to start on (``AUD_COUNTER_GONE``). Empty where no TPM answers at
+    ``tcti`` (a terminal without one)."""
+    if tcti.startswith("device:") and not os.path.exists(tcti.partition(":")[2]):
+        return []
+    try:
+        tss = _tss()
+        conn = TpmConnection.get(tcti)
+    except (TpmError, KeyUnsupported):
+        return []
+    c = tss.constants
+    found: list[int] = []
+    try:
+        with conn.lock:
+            _, data = conn.esapi.get_capability(c.TPM2_CAP.HANDLES, 0x01800000, 256)
+            handles = [int(h) for h in data.data.handles]
+            for h in handles:
+                if not 0x01800000 <= h <= 0x01BFFFFF:
+                    continue
+                _, nt, size, attrs = _nv_type(conn, h)
+                ours = size == {int(c.TPM2_NT.COUNTER): COUNTER_SIZE, int(c.TPM2_NT.EXTEND): CHAIN_SIZE}.get(nt) and \
+                    attrs & ~int(c.TPMA_NV.WRITTEN) == int(_nv_attrs(nt))
+                if ours and attrs & int(c.TPMA_NV.WRITTEN):
+                    found.append(h)
+    except tss.TSS2_Exception as exc:
+        raise _tss_error("listing the NV indices", exc) from None
+    finally:
+        conn.release()
+    return found
+
+
+def define_counter(*, tcti: str = DEFAULT_TCTI, index: int = DEFAULT_COUNTER_INDEX, chain: int | None = None,
                    owner_auth: str | None = None) -> None:
-    """Provisioning: define ``index`` as an NV counter, not advanced: the audit log's first counted entry
-    advances it first (``agent.security.audit``), so that a written counter and a log without a counted entry
-    read as a cut. Refuses an index that exists already (undefining one is the owner's deliberate act)."""
+    """Provisioning: define ``index`` as an NV counter and ``chain`` (default ``index + 1``) as a SHA-256 NV extend
+    index (sec30), neither written: the audit log's first counted entry advances the counter first
+    (``agent.security.audit``), so that a written counter and a log without a counted entry read as a cut. Defines
+    whichever of the two is missing (a terminal counting since sec29 gets its chain); refuses when both exist
+    (undefining one is the owner's deliberate act)."""
     tss = _tss()
     c, t = tss.constants, tss.types
+    chain = index + 1 if chain is None else chain
     conn = TpmConnection.get(tcti)
     try:
         conn.set_owner_auth(owner_auth)
         with conn.lock:
-            try:
-                conn.esapi.tr_from_tpmpublic(index)
-            except tss.TSS2_Exception:
-                pass
-            else:
-                raise KeyStoreError(f"NV index {index:#010x} is already defined; refusing to redefine it")
-            pub = t.TPM2B_NV_PUBLIC(nvPublic=t.TPMS_NV_PUBLIC(nvIndex=index, nameAlg=c.TPM2_ALG.SHA256,
-                                                              attributes=_nv_counter_attrs(), dataSize=COUNTER_SIZE))
-            try:
-                conn.esapi.nv_define_space(t.TPM2B_AUTH(b""), pub, c.ESYS_TR.OWNER)
-            except tss.TSS2_Exception as exc:
-                raise _tss_error("defining the audit counter", exc) from None
+            missing = []
+            for i, kind, size in ((index, c.TPM2_NT.COUNTER, COUNTER_SIZE), (chain, c.TPM2_NT.EXTEND, CHAIN_SIZE)):
+                try:
+                    conn.esapi.tr_from_tpmpublic(i)
+                except tss.TSS2_Exception:
+                    missing.append((i, kind, size))
+            if not missing:
+                raise KeyStoreError(f"NV indices {index:#010x} and {chain:#010x} are already defined; refusing to "
+                                    "redefine them")
+            for i, kind, size in missing:
+                pub = t.TPM2B_NV_PUBLIC(nvPublic=t.TPMS_NV_PUBLIC(nvIndex=i, nameAlg=c.TPM2_ALG.SHA256,
+                                                                  attributes=_nv_attrs(kind), dataSize=size))
+                try:
+                    conn.esapi.nv_define_space(t.TPM2B_AUTH(b""), pub, c.ESYS_TR.OWNER)
+                except tss.TSS2_Exception as exc:
+                    raise _tss_error("defining the audit counter", exc) from None
     finally:
         conn.release()

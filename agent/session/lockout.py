@@ -53,6 +53,12 @@ the TPM's ``time``, which nothing sets, bounded by CLOCK_BOOTTIME within one boo
 clock set forward makes look old. Strikes short of a lockout and charges still leave their failure window by
 the system clock. Without a TPM, neither: a cut of the unanchored tail is not detected, and a clock set forward
 ends a lockout; the server's own counts stand then (``docs/keys.md``, *The audit counter and the TPM's clock*).
+
+Since sec30 the counter binds the entries' content too: each counted entry's hash is extended into a TPM NV extend
+index, so lockout entries rewritten into harmless ones of the same counts no longer hash to it: found at start
+(``FORGED``) and failed closed the same way. A counter that was in use removed from the config refuses the start
+(``AUD_COUNTER_GONE``, ``agent/security/audit.py``). What root with the daemon's owner authorisation can still do
+is append entries of his own (extending and advancing the TPM as the daemon would): ``docs/keys.md``.
 """
 
 from __future__ import annotations
@@ -316,7 +322,8 @@ class Lockout:
 
     def _fail_closed_on_cut(self, now: float, t: TpmStamp | None) -> None:
         """The audit log's counted entries end below the TPM's counter, or skip counts (sec29,
-        ``AuditLog.counter_check``): entries that may have held strikes or lockouts were cut, and which keys
+        ``AuditLog.counter_check``), or do not hash to the TPM's chain (``FORGED``, sec30: rewritten, or replaced by
+        entries of the same counts): entries that may have held strikes or lockouts were cut, and which keys
         they held cannot be known. The terminal's key is locked out for as long as any of them could still
         matter (the longer of a lockout and the failure window: fail closed), logged as ``lockout_restored``
         (``why`` ``SES_AUDIT_CUT``, the state the check's problem), an entry that also marks the gap in the
@@ -329,8 +336,9 @@ class Lockout:
         with self._lock:
             self._start(self.terminal_key, now, t, length)
             self._save(now)
-        log.error("lockout: error[%s]: the audit log's counted entries do not reach the TPM's counter (%s): entries "
-                  "were cut; the terminal is locked out for %d s", AUDIT_CUT, check.problem, int(length))
+        log.error("lockout: error[%s]: the audit log's counted entries do not match the TPM's counter or chain (%s): "
+                  "entries were cut or rewritten; the terminal is locked out for %d s", AUDIT_CUT, check.problem,
+                  int(length))
         self._record("lockout_restored", key=self.terminal_key, until=now + length, why=AUDIT_CUT,
                      state=check.problem, tpm_resync=check.logged if check.logged is not None else -1)
 

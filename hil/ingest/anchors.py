@@ -7,7 +7,8 @@ with every probe, so the server knows how far the log had got. Per probe (authen
 fresh: after the signature and nonce checks) ``observe`` flags, and does not advance past:
 
 * ``MISSING``     — the probe carries no anchor;
-* ``FORGED``      — the anchor's signature is not the terminal key's over ``(seq, head)``;
+* ``FORGED``      — the anchor's signature is not the terminal key's over ``(seq, head, tpm_count)`` (sec30; an
+  anchor signed over ``(seq, head)`` alone, a terminal from before, only with ``tpm_count`` 0);
 * ``REPLACED``    — the log's identity (hash of its first entry) changed;
 * ``ROLLED_BACK`` — the log is shorter than the anchor already held;
 * ``REWRITTEN``   — same length as the anchor held, different head;
@@ -79,13 +80,18 @@ class AnchorStore:
         if not header.HasField("audit_anchor"):
             return self._flag(terminal_id, "MISSING", "the probe carries no audit anchor", header, now_ms)
         a = header.audit_anchor
+        # The signature covers the anchor's TPM count (sec30, the v2 message); an anchor of a terminal from before
+        # (v1: seq and head only) is taken only with no count to vouch for (0).
         try:
-            ok = len(a.head) == 32 and verify_signature(public_key, header.signature_algorithm,
-                                                        checkpoint_message(a.seq, a.head.hex()), a.signature)
+            ok = len(a.head) == 32 and any(
+                verify_signature(public_key, header.signature_algorithm, checkpoint_message(a.seq, a.head.hex(), n),
+                                 a.signature)
+                for n in ((int(a.tpm_count), None) if a.tpm_count == 0 else (int(a.tpm_count),)))
         except (CaptureAgentError, ValueError):
             ok = False
         if not ok:
-            return self._flag(terminal_id, "FORGED", "the anchor is not signed by the terminal's key", header, now_ms)
+            return self._flag(terminal_id, "FORGED", "the anchor (with its TPM count) is not signed by the terminal's "
+                              "key", header, now_ms)
         new = HeldAnchor(int(a.seq), a.head.hex(), a.log_id.hex(), now_ms, int(a.tpm_count))
         with self._lock:
             old = self._held.get(terminal_id)

@@ -230,12 +230,21 @@ def test_anchor_flags_for_missing_forged_replaced_and_rewritten(ingest, tmp_path
     assert store.held(TERMINAL).seq == a.seq                      # nothing flagged was taken
 
 
+def signed_count(signer, anchor, count: int, *, v1: bool = False):
+    """``anchor`` with ``tpm_count`` ``count``, signed by ``signer`` over it (sec30's v2 message) or, ``v1``, over
+    ``(seq, head)`` alone (a terminal from before sec30)."""
+    import dataclasses
+
+    from agent.security.audit import checkpoint_message
+    msg = checkpoint_message(anchor.seq, anchor.head, None if v1 else count)
+    return dataclasses.replace(anchor, tpm_count=count, signature=signer.sign(msg))
+
+
 def test_an_anchor_whose_tpm_count_went_back_is_flagged(ingest, tmp_path):
     # sec29: the TPM counter the terminal's lockout entries advance never goes back; an anchor below the held
     # count (0: [audit] tpm_counter removed from the terminal's config) is flagged, and not taken.
-    import dataclasses
     store, signer, log, header = one_entry_log(ingest, tmp_path)
-    counted = dataclasses.replace(log.anchor(), tpm_count=7)
+    counted = signed_count(signer, log.anchor(), 7)
     assert store.observe(TERMINAL, header(counted), signer.public_key()) is None
     assert store.held(TERMINAL).tpm_count == 7
     log.record("y")
@@ -243,7 +252,23 @@ def test_an_anchor_whose_tpm_count_went_back_is_flagged(ingest, tmp_path):
     assert later.seq > counted.seq and later.tpm_count == 0
     assert store.observe(TERMINAL, header(later), signer.public_key()) == "COUNT_BACK"
     assert store.held(TERMINAL).seq == counted.seq
-    assert store.observe(TERMINAL, header(dataclasses.replace(later, tpm_count=9)), signer.public_key()) is None
+    assert store.observe(TERMINAL, header(signed_count(signer, later, 9)), signer.public_key()) is None
+
+
+def test_an_anchor_s_tpm_count_is_signed(ingest, tmp_path):
+    # sec30: the count is in the checkpoint's signature. Edited in transit (or by root, after the daemon signed)
+    # it is FORGED, not taken; an anchor of a terminal from before sec30 (v1: seq and head only) is taken only with
+    # no count to vouch for.
+    import dataclasses
+    store, signer, log, header = one_entry_log(ingest, tmp_path)
+    a = log.anchor()
+    assert a.tpm_count == 0
+    assert store.observe(TERMINAL, header(dataclasses.replace(a, tpm_count=7)), signer.public_key()) == "FORGED"
+    assert store.observe(TERMINAL, header(signed_count(signer, a, 7, v1=True)), signer.public_key()) == "FORGED"
+    assert store.held(TERMINAL) is None
+    assert store.observe(TERMINAL, header(signed_count(signer, a, 0, v1=True)), signer.public_key()) is None
+    log.record("y")
+    assert store.observe(TERMINAL, header(log.anchor()), signer.public_key()) is None
 
 
 def test_missing_anchors_are_all_flagged_but_warned_once_until_the_terminal_anchors_again(ingest, tmp_path, caplog):

@@ -178,31 +178,40 @@ def test_every_other_way_the_counts_and_the_counter_part_is_found_too(terminal, 
     assert [c["state"] for c in _cut_codes(terminal)] == [problem]
 
 
+@pytest.mark.parametrize("step", ["increment", "extend"])
 @pytest.mark.parametrize("survived", [False, True])
-def test_a_daemon_stopped_between_an_entry_and_the_counter_is_not_a_cut(terminal, survived):
+def test_a_daemon_stopped_between_an_entry_and_the_counter_is_not_a_cut(terminal, survived, step):
+    # The entry is written first, then the counter advanced, then its hash extended into the chain (sec30): the
+    # daemon dying before either step leaves the log ahead, which the next entry or the next start makes good.
+    from agent.security.audit import chain_end
     lockout = terminal.start()
     lockout.fail(SUBJECT)
-    real = terminal.counter.increment
+    real = getattr(terminal.counter, step)
 
     class Killed(Exception):
         pass
 
-    def killed() -> int:                        # the daemon dies after the entry is written, before the advance
+    def killed(*_args) -> int:                  # the daemon dies after the entry is written, before this step
         raise Killed
-    terminal.counter.increment = killed
+    setattr(terminal.counter, step, killed)
     with pytest.raises(Killed):
         lockout.fail(SUBJECT)
-    terminal.counter.increment = real
-    logged = [e["data"]["tpm_count"] for e in terminal.entries() if "tpm_count" in e["data"]]
-    assert logged[-1] == terminal.counter.count() + 1
-    if survived:                                # the advance failed and the daemon went on: the next entry mends it
+    setattr(terminal.counter, step, real)
+    counted = [e for e in terminal.entries() if "tpm_count" in e["data"]]
+    logged = [e["data"]["tpm_count"] for e in counted]
+    assert logged[-1] == terminal.counter.count() + (1 if step == "increment" else 0)
+    assert terminal.counter.chain().hex() == counted[-1]["data"]["tpm_chain"]      # not extended either way
+    if survived:                                # the step failed and the daemon went on: the next entry mends it
         lockout.fail(SUBJECT)
-        logged = [e["data"]["tpm_count"] for e in terminal.entries() if "tpm_count" in e["data"]]
+        counted = [e for e in terminal.entries() if "tpm_count" in e["data"]]
+        logged = [e["data"]["tpm_count"] for e in counted]
         assert logged == list(range(1, len(logged) + 1)) and logged[-1] == terminal.counter.count()
+        assert terminal.counter.chain().hex() == chain_end(counted[-1])
     terminal.log = None                         # (its file handle dies with the daemon)
     terminal.start()
     assert terminal.log.counter_check is not None and terminal.log.counter_check.problem is None
     assert terminal.counter.count() == logged[-1] and _cut_codes(terminal) == []
+    assert terminal.counter.chain().hex() == chain_end(counted[-1])
 
 
 def test_a_system_clock_set_forward_two_hours_does_not_end_the_lockout(terminal):
@@ -301,7 +310,7 @@ def test_an_nv_index_that_is_not_a_counter_is_refused(tmp_path):
     from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPMA_NV
     from tpm2_pytss.types import TPM2B_AUTH, TPM2B_NV_PUBLIC, TPMS_NV_PUBLIC
 
-    from agent.security.tpm import TpmConnection, TpmCounterError, load_monotonic
+    from agent.security.tpm import TpmConnection, TpmCounterError, define_counter, load_monotonic
     with swtpm() as tcti:
         conn = TpmConnection.get(tcti)
         try:                                    # root's ordinary index, which can be written back at will
@@ -311,20 +320,31 @@ def test_an_nv_index_that_is_not_a_counter_is_refused(tmp_path):
                     attributes=TPMA_NV.OWNERWRITE | TPMA_NV.AUTHREAD | TPMA_NV.NO_DA)), ESYS_TR.OWNER)
         finally:
             conn.release()
+        with pytest.raises(TpmCounterError, match="lacks NV index") as exc:
+            load_monotonic(f"tpm:nv=0x018C0A29;tcti={tcti}")                # (no chain at 0x018C0A2A yet)
+        assert exc.value.code == "KEY_TPM_COUNTER"
+        define_counter(tcti=tcti)                                            # defines the missing chain only
         with pytest.raises(TpmCounterError, match="not a TPM counter") as exc:
             load_monotonic(f"tpm:nv=0x018C0A29;tcti={tcti}")
         assert exc.value.code == "KEY_TPM_COUNTER"
-        with pytest.raises(TpmCounterError, match="no NV index"):
-            load_monotonic(f"tpm:nv=0x018C0A2A;tcti={tcti}")
+        with pytest.raises(TpmCounterError, match="lacks NV index"):
+            load_monotonic(f"tpm:nv=0x018C0A2B;tcti={tcti}")
+        # ... and as the chain (sec30): an ordinary index can be written back to any value, an extend index cannot.
+        define_counter(tcti=tcti, index=0x018C0A40, chain=0x018C0A29)        # (the counter; the chain exists)
+        with pytest.raises(TpmCounterError, match="not a SHA-256 extend index"):
+            load_monotonic(f"tpm:nv=0x018C0A40;chain=0x018C0A29;tcti={tcti}")
 
 
 def test_the_counted_tail_reads_gaps_only_before_the_lockout_that_reported_them():
     def line(n: int, event: str = "lockout_strike", **extra) -> bytes:
         return json.dumps({"event": event, "data": {"tpm_count": n, **extra}}).encode()
     resync = line(9, "lockout_restored", why="SES_AUDIT_CUT", tpm_resync=4)
-    assert audit_mod.counted_tail([line(11), line(10), resync, line(4), line(2)]) == (11, True)
-    assert audit_mod.counted_tail([line(11), line(9)]) == (11, False)
-    assert audit_mod.counted_tail([b'{"event": "agent_start", "data": {}}']) == (None, True)
+    def tail(lines):
+        t = audit_mod.counted_tail(lines)
+        return t.last, t.contiguous
+    assert tail([line(11), line(10), resync, line(4), line(2)]) == (11, True)
+    assert tail([line(11), line(9)]) == (11, False)
+    assert tail([b'{"event": "agent_start", "data": {}}']) == (None, True)
 
 
 def test_keys_tpm_counter_and_audit_verify_tpm_counter_from_the_cli(tmp_path, capsys):
@@ -332,7 +352,7 @@ def test_keys_tpm_counter_and_audit_verify_tpm_counter_from_the_cli(tmp_path, ca
     with swtpm() as tcti:
         assert main(["keys", "tpm-counter", "--tcti", tcti]) == 0
         spec = json.loads(capsys.readouterr().out)["tpm_counter"]
-        assert spec == f"tpm:nv=0x018c0a29;tcti={tcti}"
+        assert spec == f"tpm:nv=0x018c0a29;chain=0x018c0a2a;tcti={tcti}"
         assert main(["keys", "tpm-counter", "--tcti", tcti]) == 2                   # never redefined
         assert "already defined" in capsys.readouterr().err
         assert main(["keys", "tpm-counter", "--tcti", tcti, "--nv", "0x01C00002"]) == 2   # the TCG's EK range
@@ -348,7 +368,185 @@ def test_keys_tpm_counter_and_audit_verify_tpm_counter_from_the_cli(tmp_path, ca
                 "--max-unsigned", "0", "--tpm-counter", spec]
         assert main(args) == 0
         assert "counted through 1" in capsys.readouterr().out
+        offline = args[:-2] + ["--tpm-count", "1", "--tpm-chain"]                   # (sec30) the values given
+        assert main(offline + [counter.chain().hex()]) == 0
+        capsys.readouterr()
+        assert main(offline + ["11" * 32]) == 2                                     # not what the entries hash to
+        assert "AUD_COUNTER_FORGED" in capsys.readouterr().err
+        assert main(offline + ["zz"]) == 2                                          # a usage error
+        capsys.readouterr()
         counter.increment()                                                         # a counted entry gone
         counter.close()
         assert main(args) == 2
         assert "AUD_COUNTER_CUT" in capsys.readouterr().err
+
+
+# --- sec30: the counter binds the entries' content, and a counter that was in use cannot be configured away --------
+
+def _rewrite(t: Terminal, edit, *, rechain: bool = False) -> None:
+    """Root rewrites the log: ``edit(entry)`` changes each entry that is not a checkpoint; the hash chain is
+    recomputed and every checkpoint signed again with the terminal's key (root can use it), and with ``rechain`` the
+    counted entries' ``tpm_chain`` links recomputed too (from the first, as the daemon would have written them)."""
+    import base64
+
+    from agent.security.audit import GENESIS, ZERO_CHAIN, chain_after, checkpoint_message, entry_hash
+    prev, chain, out = GENESIS, ZERO_CHAIN, []
+    for e in t.entries():
+        if e["event"] == "checkpoint":
+            d = e["data"]
+            d["signature"] = base64.b64encode(t.key.sign(checkpoint_message(d["signed_seq"], prev,
+                                                                              d.get("signed_count")))).decode()
+        else:
+            edit(e)
+            if rechain and "tpm_chain" in e["data"]:
+                e["data"]["tpm_chain"] = chain
+        e["prev"] = prev
+        e["hash"] = entry_hash(e)
+        if rechain and "tpm_chain" in e["data"]:
+            chain = chain_after(chain, e["hash"])
+        prev = e["hash"]
+        out.append(json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n")
+    t.log_path.write_text("".join(out))
+
+
+@pytest.mark.parametrize("rechain", [False, True], ids=["chains-kept", "chains-recomputed"])
+def test_lockout_entries_rewritten_into_harmless_ones_of_the_same_counts_are_found_and_fail_closed(terminal, rechain):
+    # The twenty-ninth session's hole: the counter bound the entries' number, not their content. Root rewrites every
+    # lockout entry of the subject into one of another key whose time is long past (same events, same counts), the
+    # chain recomputed and the checkpoints signed again, and deletes lockout.json. Before sec30 the start found the
+    # counts in step and the subject walked free; now the entries do not hash to the TPM's chain.
+    from agent.security.audit import AuditCounterForged
+    lockout = terminal.start()
+    for _ in range(3):
+        lockout.fail(TERMINAL, SUBJECT)
+    terminal.log.close()
+    terminal.log = None
+
+    def harmless(e: dict) -> None:
+        if e["event"] in LOCKOUT_EVENTS:
+            e["data"].update(key="subject:0000", until=1.0)
+    _rewrite(terminal, harmless, rechain=rechain)
+    terminal.state.unlink()
+    if rechain:                                 # hash chain, signatures, counts and links hold: only the TPM tells
+        verify(terminal.log_path, terminal.key.public_key(), max_unsigned_tail=0, tpm_count=terminal.counter.count())
+    else:                                       # the links alone show it
+        with pytest.raises(AuditCounterForged, match="does not follow"):
+            verify(terminal.log_path, terminal.key.public_key(), max_unsigned_tail=0)
+    with pytest.raises(AuditCounterForged, match="rewritten") as exc:
+        verify(terminal.log_path, terminal.key.public_key(), max_unsigned_tail=0,
+               tpm_count=terminal.counter.count(), tpm_chain=terminal.counter.chain().hex())
+    assert exc.value.code == "AUD_COUNTER_FORGED"
+
+    restarted = terminal.start()
+    check = terminal.log.counter_check
+    assert check is not None and check.problem == "FORGED" and check.logged == check.tpm   # the counts agree
+    with pytest.raises(LockedOut):
+        restarted.check(TERMINAL)                                           # fail closed: a lockout, not a fresh start
+    [cut] = _cut_codes(terminal)
+    assert cut["state"] == "FORGED" and cut["tpm_resync"] == check.logged
+    terminal.state.unlink()                                                 # reported once, kept in the log
+    again = terminal.start()
+    assert terminal.log.counter_check is not None and terminal.log.counter_check.problem is None
+    with pytest.raises(LockedOut):
+        again.check(TERMINAL)
+    terminal.log.close()
+    args = dict(max_unsigned_tail=0, tpm_count=terminal.counter.count(), tpm_chain=terminal.counter.chain().hex())
+    if rechain:                                 # the forged entries end at the reported resync: the rest holds
+        assert verify(terminal.log_path, terminal.key.public_key(), **args).cuts_reported == 1
+    else:                                       # broken links inside stay broken for audit-verify
+        with pytest.raises(AuditCounterForged, match="does not follow"):
+            verify(terminal.log_path, terminal.key.public_key(), **args)
+
+
+def test_an_entry_whose_content_changed_under_its_old_hash_is_found(terminal):
+    # Root edits a strike's key and leaves its recorded hash (and every later one) standing: the start's backward
+    # read does not check the file's hash chain, so it hashes each counted entry itself.
+    lockout = terminal.start()
+    lockout.fail(SUBJECT)
+    lockout.fail(SUBJECT)
+    terminal.log.close()
+    terminal.log = None
+    lines = terminal.log_path.read_text().splitlines(keepends=True)
+    i = next(i for i, x in enumerate(lines) if '"lockout_strike"' in x)
+    lines[i] = lines[i].replace(SUBJECT, "subject:0000")
+    terminal.log_path.write_text("".join(lines))
+    terminal.state.unlink()
+    terminal.start()
+    assert terminal.log.counter_check is not None and terminal.log.counter_check.problem == "FORGED"
+
+
+def test_a_counter_that_was_in_use_gone_from_the_config_refuses_the_start(terminal, tmp_path, monkeypatch):
+    from agent.config import AuditSettings, DeviceSettings, KeySettings, Settings
+    from agent.daemon import Daemon
+    from agent.security import tpm as tpm_mod
+    from agent.security.audit import AuditCounterGone, refuse_uncounted_tpm
+    tcti = terminal.spec.split("tcti=")[1]
+    refuse_uncounted_tpm(tcti)                          # defined, never written: a terminal not yet counting
+    lockout = terminal.start()
+    lockout.fail(SUBJECT)
+    terminal.log.close()
+    terminal.log = None
+    # Root removes [audit] tpm_counter from the config: the log's counted entries refuse the start ...
+    with pytest.raises(AuditCounterGone, match="tpm_counter") as exc:
+        AuditLog(terminal.log_path, terminal.key, counter=None, counted=LOCKOUT_EVENTS)
+    assert exc.value.code == "AUD_COUNTER_GONE"
+    # ... and with the log deleted too, the TPM's written indices do (the daemon probes the kernel's TPM).
+    terminal.log_path.unlink()
+    with pytest.raises(AuditCounterGone, match="0x018c0a29, 0x018c0a2a"):
+        refuse_uncounted_tpm(tcti)
+    refuse_uncounted_tpm("device:/nonexistent/tpmrm0")  # a terminal without a TPM: nothing to check
+    monkeypatch.setattr(tpm_mod, "DEFAULT_TCTI", tcti)
+    (tmp_path / "state").mkdir()
+    s = Settings(state_dir=str(tmp_path / "state"), devices=DeviceSettings(allow_development_cameras=True),
+                 keys=KeySettings(signing_key=f"file:{tmp_path / 'k.pem'}"),
+                 audit=AuditSettings(path=str(tmp_path / "daemon-audit.jsonl")))
+    with pytest.raises(AuditCounterGone):
+        Daemon(s).start()
+    assert not (tmp_path / "daemon-audit.jsonl").exists()                  # refused before the log was opened
+
+
+def test_a_checkpoint_s_signed_count_edited_breaks_its_signature(terminal):
+    lockout = terminal.start()
+    lockout.fail(SUBJECT)
+    terminal.log.checkpoint()
+    terminal.log.close()
+    terminal.log = None
+    entries = terminal.entries()
+    assert all(e["data"]["signed_count"] == 0 or e["data"]["signed_count"] >= 1
+               for e in entries if e["event"] == "checkpoint")
+    last = [e for e in entries if e["event"] == "checkpoint"][-1]
+    assert last["data"]["signed_count"] == terminal.counter.count()
+    lines = terminal.log_path.read_text().splitlines(keepends=True)
+    edited = dict(last, data=dict(last["data"], signed_count=last["data"]["signed_count"] + 5))
+    from agent.security.audit import AuditCorrupt, entry_hash
+    edited["hash"] = entry_hash(edited)
+    lines[last["seq"]] = json.dumps(edited, sort_keys=True, separators=(",", ":")) + "\n"
+    terminal.log_path.write_text("".join(lines[:last["seq"] + 1]))
+    with pytest.raises(AuditCorrupt, match="not signed"):
+        verify(terminal.log_path, terminal.key.public_key(), max_unsigned_tail=0)
+
+
+def test_the_log_deleted_and_the_counter_redefined_is_no_fresh_terminal_while_the_chain_stands(terminal):
+    # The twenty-ninth session's gap: a log cut back past its first counted entry with the counter index undefined
+    # and defined again (unwritten: it cannot be read) looked like a fresh terminal. The chain still holds the
+    # extends: FORGED. (Root who undefines the chain as well is back at a fresh terminal: docs/keys.md.)
+    from tpm2_pytss.constants import ESYS_TR
+
+    from agent.security.tpm import define_counter, load_monotonic
+    lockout = terminal.start()
+    lockout.fail(SUBJECT)
+    terminal.log.close()
+    terminal.log = None
+    terminal.log_path.unlink()
+    terminal.state.unlink()
+    conn = terminal.counter.conn
+    with conn.lock:
+        conn.esapi.nv_undefine_space(conn.esapi.tr_from_tpmpublic(0x018C0A29), ESYS_TR.OWNER)
+    define_counter(tcti=terminal.spec.split("tcti=")[1])                    # the missing counter only
+    terminal.counter.close()
+    terminal.counter = load_monotonic(terminal.spec)
+    assert terminal.counter.count() is None
+    restarted = terminal.start()
+    assert terminal.log.counter_check is not None and terminal.log.counter_check.problem == "FORGED"
+    with pytest.raises(LockedOut):
+        restarted.check(TERMINAL)

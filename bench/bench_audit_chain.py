@@ -1,0 +1,99 @@
+"""The cost of a strike on a terminal with a TPM (sec30): each counted lockout entry's hash is now also extended
+into the TPM's NV extend index (TPM2_NV_Extend), on top of sec29's counter advance (TPM2_NV_Increment, then a read).
+
+Rows, in one process on swtpm (a software TPM on this CPU; a discrete TPM is slower per command, by 10-100x, so
+the TPM rows are a floor): the median time of ``Lockout.fail(terminal, subject)`` (two ``lockout_strike`` entries,
+each with the TPM's clock, written and fsynced) and the TPM commands it sends, with the chain (today) against the
+same call with the extend skipped (sec29's path), interleaved; and the same call without a TPM for scale.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from agent.config import SessionSettings
+from agent.observe.ledger import LOCKOUT_EVENTS
+from agent.security.audit import AuditLog
+from agent.security.keys import generate_file_key
+from agent.security.tpm import define_counter, load_monotonic
+from agent.session.lockout import Lockout
+from hil.swtpmproc import swtpm
+
+N = 150
+S = SessionSettings(max_failures=10**9, failure_window_s=3600.0, lockout_s=300.0)   # strikes only, no lockout
+
+
+class _Counting:
+    """The ESAPI context (one per TCTI, shared by both counters), counting the TPM commands sent through it under
+    ``label``."""
+
+    def __init__(self, esapi):
+        self.esapi, self.label, self.calls = esapi, "", Counter()
+
+    def __getattr__(self, name):
+        attr = getattr(self.esapi, name)
+        if not callable(attr):
+            return attr
+
+        def call(*a, **k):
+            self.calls[self.label] += 1
+            return attr(*a, **k)
+        return call
+
+
+class _Sec29:
+    """The counter as sec29 used it: the chain's extend skipped (the reference path)."""
+
+    def __init__(self, counter):
+        self._counter = counter
+
+    def __getattr__(self, name):
+        return getattr(self._counter, name)
+
+    def extend(self, digest: bytes) -> None:
+        pass
+
+
+def run() -> list[dict]:
+    times: dict[str, list[float]] = {"chain": [], "counter": [], "none": []}
+    with tempfile.TemporaryDirectory() as d, swtpm() as tcti:
+        tmp = Path(d)
+        key = generate_file_key(tmp / "k.pem")
+        lockouts = {}
+        counters = []
+        for name, index in (("chain", 0x018C0A29), ("counter", 0x018C0A31)):
+            define_counter(tcti=tcti, index=index)
+            real = load_monotonic(f"tpm:nv={index:#010x};tcti={tcti}")
+            counters.append(real)
+            counter = _Sec29(real) if name == "counter" else real      # sec29's path: no extend
+            log = AuditLog(tmp / f"{name}.jsonl", key, counter=counter, counted=LOCKOUT_EVENTS)
+            lockouts[name] = Lockout(S, path=tmp / f"{name}.json", audit=log, tpm=counter, terminal_key="terminal:t")
+        plain = AuditLog(tmp / "none.jsonl", key, counted=LOCKOUT_EVENTS)
+        lockouts["none"] = Lockout(S, path=tmp / "none.json", audit=plain, terminal_key="terminal:t")
+        conn = counters[0].conn
+        counting = conn.esapi = _Counting(conn.esapi)
+        for i in range(N):
+            for name, lockout in lockouts.items():
+                counting.label = name if i else "first"       # (the first strike advances a fresh counter first)
+                t0 = time.perf_counter()
+                lockout.fail("terminal:t", f"subject:{i:04x}")
+                times[name].append((time.perf_counter() - t0) * 1000)
+        conn.esapi = counting.esapi
+        per = {name: counting.calls[name] / (N - 1) for name in ("chain", "counter")}
+        for lockout in lockouts.values():
+            assert lockout.audit is not None
+            lockout.audit.close()
+        for counter in counters:
+            counter.close()
+    med = {name: statistics.median(v) for name, v in times.items()}
+    return [
+        {"name": "strike (2 counted entries), TPM counter + chain (sec30), swtpm", "value": med["chain"], "unit": "ms",
+         "reference": med["counter"], "ratio": med["chain"] / med["counter"],
+         "reference_name": "the same with the counter only (sec29)", "tpm_commands": per["chain"],
+         "reference_tpm_commands": per["counter"]},
+        {"name": "strike (2 counted entries), no TPM", "value": med["none"], "unit": "ms"},
+    ]
