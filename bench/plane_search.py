@@ -4,9 +4,11 @@ a time course of its choosing, now choosing ``a`` PER WINDOW to make the plane p
 ``challenge._room_plane``) pass its blind stream. Review 28 and the coordinator tried 19 listed directions; here a
 grid over every light-like direction and a local search per window.
 
-    python -m bench.plane_search N [FRAMES] [SEED] [SEPARATION] [MIN_BITS]
+    python -m bench.plane_search N [FRAMES] [SEED] [SEPARATION] [MIN_BITS] [FLOORS]
 
-(``MIN_BITS``: ``ROOM_PLANE_MIN_BITS`` for the run, 15 to measure main 53f11c2's; the windows depend on SEED alone.)
+(``MIN_BITS``: ``ROOM_PLANE_MIN_BITS`` for the run, 15 to measure main 53f11c2's; the windows depend on SEED alone.
+``FLOORS``, review 30: the screen's best direction read under that many more courses with flash groups and dark
+frames, a pass by the plane path or bar29's step floors: ``window``.)
 
 Per window a fresh nonce's sequence and one blind stream (alternately ``blind``: another nonce's sequence as a
 clean response, ``bench.illum_bits.blind_face``; ``short``: 3-frame steps of random colours), then:
@@ -162,11 +164,18 @@ def compared_steps(steps: tuple[Step, ...], n: int, lag: int) -> int:
 
 
 def window(steps: tuple[Step, ...], face: np.ndarray, rng: np.random.Generator, separation: float,
-           directions: np.ndarray) -> tuple[bool, int, int]:
+           directions: np.ndarray, floors: int = 0) -> tuple[bool, int, int]:
     """One window searched: (passed at ``separation``, the fewest wrong decodes the screen reached, the directions
     ``_room_plane`` read). The grid screened; where it came within ``NEAR`` wrong decodes, ``REFINE`` directions
     around each of its ``BEST`` best screened again; every direction screened with no wrong decode (at most
-    ``CONFIRM`` of them, best first) read by ``_room_plane`` under ``COURSES`` drawn courses."""
+    ``CONFIRM`` of them, best first) read by ``_room_plane`` under ``COURSES`` drawn courses.
+
+    ``floors`` (review 30: the plane path and bar29's step floors together): the screen's best direction is read
+    under ``floors`` more courses whatever it screened, each along it with a light bar's flash groups and, half of
+    the time, dark frames (``bench.floor_search.course``'s, the direction fixed), and every read passes by either
+    path (``_room_plane`` or ``_step_floor``, confirmed by ``verify_illumination``)."""
+    from bench.floor_search import course, passes  # here: bench.floor_search imports this module
+
     wrong = screen(steps, face, directions)
     if wrong.min() <= NEAR:
         around = directions[np.argsort(wrong, kind="stable")[:BEST]]
@@ -176,18 +185,27 @@ def window(steps: tuple[Step, ...], face: np.ndarray, rng: np.random.Generator, 
         directions = np.concatenate([directions, more])
         wrong = np.concatenate([wrong, screen(steps, face, more)])
     read = 0
-    for a in directions[wrong == 0][:CONFIRM]:
-        for _ in range(COURSES):
-            read += 1
+    reads = [(a, False) for a in directions[wrong == 0][:CONFIRM] for _ in range(COURSES)]
+    reads += [(directions[int(np.argmin(wrong))], True)] * floors
+    for a, flashed in reads:
+        read += 1
+        if flashed:
+            y = course(face, rng, a[None])
+            if passes(steps, y):
+                print(f"  passed by the floors: direction {np.round(a, 3).tolist()}; steps "
+                      f"{[(st.start, st.frames, st.rgb) for st in steps]}; stream {np.round(y, 6).tolist()}",
+                      flush=True)
+                return True, int(wrong.min()), read
+        else:
             y = face + room(len(face), rng, BLIND_GAIN)[:, None] * a
-            if plane(steps, y, separation) is not None:
-                v = verify_illumination(steps, y)
-                if v.passed and v.detail == PLANE_PASSED:
-                    print(f"  passed: direction {np.round(a, 3).tolist()}, lag {v.lag_frames}, {v.checked} frames and "
-                          f"{compared_steps(steps, len(face), v.lag_frames)} steps compared, separation "
-                          f"{v.separation:.2f}; steps {[(st.start, st.frames, st.rgb) for st in steps]}; stream "
-                          f"{np.round(y, 6).tolist()}", flush=True)
-                    return True, 0, read
+        if plane(steps, y, separation) is not None:
+            v = verify_illumination(steps, y)
+            if v.passed and v.detail == PLANE_PASSED:
+                print(f"  passed: direction {np.round(a, 3).tolist()}, lag {v.lag_frames}, {v.checked} frames and "
+                      f"{compared_steps(steps, len(face), v.lag_frames)} steps compared, separation "
+                      f"{v.separation:.2f}; steps {[(st.start, st.frames, st.rgb) for st in steps]}; stream "
+                      f"{np.round(y, 6).tolist()}", flush=True)
+                return True, int(wrong.min()), read
     return False, int(wrong.min()), read
 
 
@@ -203,8 +221,8 @@ class Tally:
     wrong: list[int] = field(default_factory=lambda: [0] * 33)
 
 
-def run(windows: int, frames: int = 32, seed: int = 29, separation: float = ROOM_PLANE_MIN_SEPARATION
-        ) -> dict[str, Tally]:
+def run(windows: int, frames: int = 32, seed: int = 29, separation: float = ROOM_PLANE_MIN_SEPARATION,
+        floors: int = 0) -> dict[str, Tally]:
     """Every stream's counts over ``windows`` seeded windows (the streams alternate)."""
     rng = np.random.default_rng(seed)                 # the windows: the same whatever the search draws
     search = np.random.default_rng(seed + 1_000_003)  # the refinement's directions and the courses
@@ -219,7 +237,7 @@ def run(windows: int, frames: int = 32, seed: int = 29, separation: float = ROOM
             x = np.repeat(((rng.integers(0, 8, (frames + 2) // 3)[:, None] & _BITS) > 0).astype(float), 3,
                           axis=0)[:frames]
         face = blind_face(x, rng, BLIND_GAIN / 20.0)
-        hit, wrong, read = window(steps, face, search, separation, directions)
+        hit, wrong, read = window(steps, face, search, separation, directions, floors)
         c = out[kind]
         c.windows += 1
         c.passed += hit
@@ -235,7 +253,7 @@ def run(windows: int, frames: int = 32, seed: int = 29, separation: float = ROOM
 
 
 def _main(argv: list[str]) -> int:
-    if not 1 <= len(argv) <= 5:
+    if not 1 <= len(argv) <= 6:
         print(__doc__)
         return 2
     windows = int(argv[0])
@@ -244,9 +262,10 @@ def _main(argv: list[str]) -> int:
     separation = float(argv[3]) if len(argv) > 3 else ROOM_PLANE_MIN_SEPARATION
     if len(argv) > 4:
         challenge.ROOM_PLANE_MIN_BITS = int(argv[4])
-    print(f"ROOM_PLANE_MIN_BITS {challenge.ROOM_PLANE_MIN_BITS}", flush=True)
+    floors = int(argv[5]) if len(argv) > 5 else 0
+    print(f"ROOM_PLANE_MIN_BITS {challenge.ROOM_PLANE_MIN_BITS}, step-floor courses {floors}", flush=True)
     print(f"{len(grid())} directions in the grid", flush=True)
-    for kind, c in run(windows, frames, seed, separation).items():
+    for kind, c in run(windows, frames, seed, separation, floors).items():
         near = {k: v for k, v in enumerate(c.wrong) if v}
         print(f"{kind:5s} {frames} fs seed {seed} separation {separation:g}: passed {c.passed}/{c.windows} "
               f"(footholds {c.footholds}, directions read by _room_plane {c.read}; windows by the fewest wrong "

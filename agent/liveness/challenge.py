@@ -1122,6 +1122,28 @@ def _flash_frames(y: np.ndarray) -> np.ndarray:
     return out
 
 
+def step_floors(yl: np.ndarray, s: np.ndarray, care: np.ndarray, pair: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One lag's step floors (:func:`_step_floor`; ``yl``, ``s``, ``care``, ``pair`` as :func:`_lag_windows` yields
+    them): the compared frames of each compared step (steps, frames) bool, each step's floor (steps, 3: per channel
+    the least value over them) and the noise (3,) per channel (:func:`_median_noise` of the changes between
+    consecutive compared frames of one step). ``bench.floor_search`` reads them too."""
+    ids = np.unique(s[care])
+    member = care[None, :] & (s[None, :] == ids[:, None])                   # (steps, frames)
+    floor = np.min(np.where(member[:, :, None], yl[None], np.inf), axis=1)   # (steps, 3)
+    sigma = _median_noise(np.abs(yl[1:] - yl[:-1])[pair], float(np.linalg.norm(np.mean(yl[care], axis=0))))
+    return member, floor, sigma
+
+
+def floor_levels(floor: np.ndarray, cmd: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The off and on levels (3,) each of the step floors ``floor`` (steps, 3) commanded ``cmd`` (steps, 3) bool:
+    per channel the medians of the floors commanded off and on; None when a channel is never both."""
+    if not np.all(np.any(cmd, axis=0) & np.any(~cmd, axis=0)):
+        return None
+    return (np.array([np.median(floor[~cmd[:, ch], ch]) for ch in range(3)]),
+            np.array([np.median(floor[cmd[:, ch], ch]) for ch in range(3)]))
+
+
 def _step_floor(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separation: float) -> SequenceResult | None:
     """The screen read in each step's darkest frame (``ILLUMINATION_STEP_FLOOR``): a passing result, or None. At
     some lag (the smallest that passes):
@@ -1146,15 +1168,13 @@ def _step_floor(steps: Sequence[Step], y: np.ndarray, max_lag: int, min_separati
         ids = np.unique(s[care])
         if 3 * ids.size < ROOM_PLANE_MIN_BITS or np.count_nonzero(pair) < ROOM_PLANE_PAIRS:
             continue
-        member = care[None, :] & (s[None, :] == ids[:, None])                   # (steps, frames)
-        floor = np.min(np.where(member[:, :, None], yl[None], np.inf), axis=1)   # (steps, 3)
+        member, floor, sigma = step_floors(yl, s, care, pair)
         cmd = x[np.argmax(member, axis=1)] > 0.5                                 # (steps, 3)
-        if not np.all(np.any(cmd, axis=0) & np.any(~cmd, axis=0)):
+        levels = floor_levels(floor, cmd)
+        if levels is None:
             continue                                            # a channel never switched: its level unknown
-        off = np.array([np.median(floor[~cmd[:, ch], ch]) for ch in range(3)])
-        on = np.array([np.median(floor[cmd[:, ch], ch]) for ch in range(3)])
+        off, on = levels
         gain = on - off
-        sigma = _median_noise(np.abs(yl[1:] - yl[:-1])[pair], float(np.linalg.norm(np.mean(yl[care], axis=0))))
         sep = gain / sigma
         if not np.all(sep >= min_separation):
             continue

@@ -59,7 +59,9 @@ class WindowLate(FramesLost):
     scheduled it for, by more than the verifier's lag allows. A streaming camera does not wait for a
     starved daemon, so the window is ended unjudged (never ``attack``) and handled as lost frames: the
     person is asked to try again, and the attempt counts like a failed one although a genuine person
-    on a loaded terminal did nothing wrong, because an injector on the camera link that delivers its
-    frames in bursts makes the reader read them late as well and must buy no free tries."""
+    on a loaded terminal did nothing wrong, because an injector on the camera link that pauses its frames
+    makes a window late at a frame of its choosing (the frameset matcher hands frameset k - 1 over when frame k
+    arrives; a frame's arrival is stamped by the host when it is read, so frames delivered in a burst are not
+    late in themselves) and must buy no free tries (docs/liveness.md, *Review 30*)."""
 
     code = "SES_WINDOW_LATE"
