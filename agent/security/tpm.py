@@ -653,8 +653,15 @@ def written_audit_indices(tcti: str = DEFAULT_TCTI) -> list[int]:
     found: list[int] = []
     try:
         with conn.lock:
-            _, data = conn.esapi.get_capability(c.TPM2_CAP.HANDLES, 0x01800000, 256)
-            handles = [int(h) for h in data.data.handles]
+            handles: list[int] = []
+            more, start = True, 0x01800000
+            while more and start <= 0x01BFFFFF:             # a TPM hands back a page of handles at a time: all pages
+                more, data = conn.esapi.get_capability(c.TPM2_CAP.HANDLES, start, 256)
+                page = [int(h) for h in data.data.handles]
+                if not page:
+                    break
+                handles += page
+                start = page[-1] + 1
             for h in handles:
                 if not 0x01800000 <= h <= 0x01BFFFFF:
                     continue

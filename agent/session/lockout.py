@@ -58,7 +58,9 @@ Since sec30 the counter binds the entries' content too: each counted entry's has
 index, so lockout entries rewritten into harmless ones of the same counts no longer hash to it: found at start
 (``FORGED``) and failed closed the same way. A counter that was in use removed from the config refuses the start
 (``AUD_COUNTER_GONE``, ``agent/security/audit.py``). What root with the daemon's owner authorisation can still do
-is append entries of his own (extending and advancing the TPM as the daemon would): ``docs/keys.md``.
+is append entries of his own (extending and advancing the TPM as the daemon would), and rewrite them by undefining
+the chain index, defining it again and re-extending it with his entries' hashes (the counter unmoved, the counts
+matching): ``docs/keys.md``.
 """
 
 from __future__ import annotations
