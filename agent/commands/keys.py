@@ -46,7 +46,8 @@ def register(sub) -> None:
     t.set_defaults(func=tpm_enrol)
     n = ks.add_parser("tpm-counter", help="define the TPM NV counter the audit log's lockout entries advance")
     n.add_argument("--tcti", default="device:/dev/tpmrm0")
-    n.add_argument("--nv", default="0x018C0A29", help="the NV index (the owner's range, 0x01800000-0x01BFFFFE: the chain takes the index after it)")
+    n.add_argument("--nv", default="0x018C0A29",
+                   help="the NV index (the owner's range, 0x01800000-0x01BFFFFE: the chain takes the index after it)")
     n.add_argument("--owner-auth-env", default=None, help="environment variable holding the owner hierarchy's auth")
     n.set_defaults(func=tpm_counter)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
