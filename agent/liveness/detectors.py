@@ -600,6 +600,13 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
             bound = min(bound, r["projector_speckle"](m))
         if bound < 1.0:
             notes.append(f"what the projector's light did show leans hard: the score is held at {bound:.2f} at most")
+    elif challenged and m.get("projector_flood_edges", 0.0) > 0:
+        # A foreign flood's bursts left no pair of the projector's to read (``judge.flood_pairs``): what the
+        # projector would have shown is not measured, and the dots' sharpness on single frames (the path of a
+        # window without a challenge) is no answer an attacker who floods the frames he likes may choose.
+        material, drowned = None, True
+        notes.append(f"a foreign NIR light's bursts left none of the projector's on-off pairs to read "
+                     f"({m['projector_flood_edges']:.0f} touched): material not measurable, the verdict cannot be live")
     else:
         material = min(r["dot_sharpness"](m), r["ir_dot_sharpness"](m))
     # No depth at the eyes (a screen, say) is no evidence of eyes behind the bridge: 0, like any NaN.

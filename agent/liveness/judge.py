@@ -1025,8 +1025,8 @@ class Judge:
             notes.extend(sel.notes)
             s = score(self.cues, projector_on=[lit[k] for k in self.cue_frames] if lit is not None else None,
                       projector_seen=projector_seen,
-                      projector=(replace(ProjectorMeasure.pool(lights), flood_edges=flood_edges) if lights
-                                 else None),
+                      projector=(replace(ProjectorMeasure.pool(lights), flood_edges=flood_edges)
+                                 if lights or flood_edges else None),
                       motion=motion)
             notes.extend(s.notes)
             detectors = s.as_dict()

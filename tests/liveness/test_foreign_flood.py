@@ -60,10 +60,12 @@ def flood_image(dn: float) -> np.ndarray:
 
 
 def frames_of(skin_scatter: float, bursts: list[float], *, eyes_scatter: float | None = None, seed: int = 0,
-              room: float = 20.0, flood_dn: float = 30.0, wall: float = 12.0) -> tuple[list[bool], list[np.ndarray]]:
+              room: float = 20.0, flood_dn: float = 30.0, wall: float = 12.0, synced: float = 0.0
+              ) -> tuple[list[bool], list[np.ndarray]]:
     """A window's IR frames: the room's steady light (``room`` DN on the face, ``wall`` on the wall), the
     projector's dots on the lit frames (16 DN on the face, 1 on the wall), and the flood times each frame's
-    share of a burst (``bursts``)."""
+    share of a burst (``bursts``). ``synced``: an attacker's even lamp of that many DN on the face switched
+    with the projector (attack B: a mask's speckle toward skin's, the dots' shape left)."""
     n = len(bursts)
     lit = list(projector_schedule(NONCE, n))
     face = projected_dots(FACE, skin_scatter)
@@ -75,11 +77,13 @@ def frames_of(skin_scatter: float, bursts: list[float], *, eyes_scatter: float |
     albedo = 1 + 0.05 * cv2.GaussianBlur(texture, (0, 0), 3)
     ambient = np.full(SHAPE, wall, np.float32)
     ambient[BOX] = room
+    lamp = np.zeros(SHAPE, np.float32)
+    lamp[BOX] = synced
     flood = flood_image(flood_dn)
     rng = np.random.default_rng(seed)
     frames = []
     for k in range(n):
-        dn = albedo * (ambient + bursts[k] * flood + (16.0 * dots if lit[k] else 0.0))
+        dn = albedo * (ambient + bursts[k] * flood + (16.0 * dots + lamp if lit[k] else 0.0))
         e = dn * FULL_WELL_E / 255
         noisy = e + rng.normal(size=e.shape) * np.sqrt(e + 16)
         frames.append(np.clip(np.floor(noisy * 255 / FULL_WELL_E), 0, 255).astype(np.float32))
@@ -234,3 +238,18 @@ def test_the_rise_is_fitted_over_the_train_familys_backgrounds():
     # level (docs/liveness.md); the rule's rise is over four times that, and under the least burst that
     # left a counter life's eyes unread (live/31: 3.6 DN on its lit frames).
     assert 4 * 0.45 < FLOOD_RISE_DN < 3.6
+
+
+@pytest.mark.parametrize("which", ["lit", "unlit"])
+def test_a_window_a_flood_left_no_pair_in_is_not_measurable_never_read_without_the_projector(which):
+    # Flooding every lit (or unlit) frame as the rule sees it leaves no pair: the window's material was then
+    # judged as a window without a challenge (the dots' sharpness on single frames: a mask's summary here says
+    # skin), 1.0 in bench.flood_select's first run. Now the projector's measure stays challenged and empty:
+    # not measurable, held under any live threshold.
+    lit, frames = frames_of(RESIN_SCATTER, [0.0] * 32, eyes_scatter=RESIN_SCATTER)
+    flooded = list(lit) if which == "lit" else [not x for x in lit]
+    pairs, touched = flood_pairs(lit, flooded)
+    assert pairs == [] and touched == len(_edges(lit))
+    m, s = judged([], touched)
+    assert s.material is None and s.unmeasured and any("left none of the projector's" in n for n in s.notes)
+    assert 0.0 < session_score(s) <= DROWNED_SCORE_CAP
