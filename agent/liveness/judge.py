@@ -1174,15 +1174,18 @@ def _settled_noise_pair(lit: list[bool], k: int, frames: int) -> tuple[bool, tup
     return True, None
 
 
-def _noise_pair(lit: list[bool], k: int, n: int) -> tuple[int, int] | None:
+def _noise_pair(lit: list[bool], k: int, n: int, flooded: list[bool] | None = None, gap: int = 1
+                ) -> tuple[int, int] | None:
     """The nearest two consecutive frames in one projector state around edge ``k`` of a window of
     ``n`` framesets: they measure the noise. Dark pairs first: a lit pair also differs by the dots
-    moving with the face."""
-    near = _near(k, n)
+    moving with the face. ``gap``: two frames that far apart instead (``_near``'s six nearest of
+    ``gap`` .. n - 1 as their later frame); ``flooded``: neither of them a frame a foreign flood lit
+    (``flood_pairs``)."""
+    near = _near(k, n) if gap == 1 else sorted(range(max(gap, k - 6), min(n, k + 7)), key=lambda j: abs(j - k))[:6]
     for want in (False, True):
         for j in near:
-            if lit[j] == want and lit[j - 1] == want:
-                return j - 1, j
+            if lit[j] == want and lit[j - gap] == want and not (flooded and (flooded[j] or flooded[j - gap])):
+                return j - gap, j
     return None
 
 
@@ -1251,7 +1254,7 @@ def flood_pairs(lit: list[bool], flooded: list[bool] | None
     how many of its edges had one in their pair or noise pair. With none flooded: each edge's pair and its
     ``_noise_pair``, the window's very pairs. Else an edge whose frames and noise pair are clear is kept as
     it is; one whose two frames are clear keeps them with the nearest clear noise pair of consecutive frames
-    (of frames ``FLOOD_PAIR_REACH`` apart when there is none; ``_clear_noise_pair``); an edge with a flooded
+    (of frames ``FLOOD_PAIR_REACH`` apart when there is none; ``_noise_pair``); an edge with a flooded
     frame is read instead on the clear frames nearest it on its two sides, ``FLOOD_PAIR_REACH`` apart (the
     earlier side's second frame first), with a clear noise pair as far apart. A touched edge without a clear
     noise pair gives no pair (read without one, its noise would stay in it and read the surface hard: a
@@ -1270,7 +1273,7 @@ def flood_pairs(lit: list[bool], flooded: list[bool] | None
             continue
         touched += 1
         if not (flooded[on] or flooded[off]):
-            quiet = _clear_noise_pair(lit, flooded, k, 1) or _clear_noise_pair(lit, flooded, k, FLOOD_PAIR_REACH)
+            quiet = _noise_pair(lit, k, n, flooded) or _noise_pair(lit, k, n, flooded, FLOOD_PAIR_REACH)
             if quiet is not None:
                 out.append((on, off, quiet))
             continue
@@ -1281,22 +1284,11 @@ def flood_pairs(lit: list[bool], flooded: list[bool] | None
             if any(lit[m] != lit[i] for m in range(i, k)) or any(lit[m] != lit[j] for m in range(k, j + 1)):
                 continue
             got = (j, i) if lit[j] else (i, j)
-            quiet = _clear_noise_pair(lit, flooded, k, j - i)
+            quiet = _noise_pair(lit, k, n, flooded, j - i)
             if quiet is not None and all(got != (a, b) for a, b, _ in out):
                 out.append((*got, quiet))
             break
     return out, touched
-
-
-def _clear_noise_pair(lit: list[bool], flooded: list[bool], k: int, gap: int) -> tuple[int, int] | None:
-    """``_noise_pair`` around edge ``k`` on frames ``gap`` apart in one projector state, neither flooded."""
-    n = len(lit)
-    near = sorted(range(max(gap, k - 6), min(n, k + 7)), key=lambda j: abs(j - k))[:6]
-    for want in (False, True):
-        for j in near:
-            if lit[j] == want and lit[j - gap] == want and not (flooded[j] or flooded[j - gap]):
-                return j - gap, j
-    return None
 
 
 def _usual_power(sets: list[FrameSet], lit: list[bool]) -> Callable[[int], bool]:
