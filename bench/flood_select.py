@@ -29,10 +29,9 @@ import numpy as np
 import tests.liveness.test_foreign_flood as T
 from agent.liveness.detectors import MIN_EYE_READINGS, MIN_PROJECTOR_PAIRS
 from agent.liveness.features import ProjectorLight
-from agent.liveness.judge import flood_lights, flood_pairs
+from agent.liveness.judge import flood_pairs
 
 LIVE_MIN = 0.5
-FLOODED_PAIRS_ONLY = False   # --every-touched: read every touched edge on clear frames (flood_pairs)
 SURFACES = {
     "skin (a live face)": dict(skin=T.SKIN_SCATTER, eyes=T.SKIN_SCATTER, synced=0.0),
     "resin (a mask)": dict(skin=T.RESIN_SCATTER, eyes=T.RESIN_SCATTER, synced=0.0),
@@ -49,18 +48,12 @@ class Window:
         self.lit, self.frames = T.frames_of(skin, [0.0] * 32, eyes_scatter=eyes, seed=seed, synced=synced)
         self.cache: dict[tuple, ProjectorLight] = {}
 
-    def reading(self, p: tuple) -> ProjectorLight:
-        if p not in self.cache:
-            self.cache[p] = T.read(self.lit, self.frames, [p], eyes=True)[0]
-        return self.cache[p]
-
     def score(self, flooded: list[bool]) -> tuple[float, int, int]:
-        if FLOODED_PAIRS_ONLY:            # the first rule's upper bound: every touched edge on clear frames
-            pairs, touched = flood_pairs(self.lit, flooded)
-            lights = [self.reading(p) for p in pairs]
-        else:
-            lights, touched = flood_lights(self.lit, flooded, self.reading)
-        m, s = T.judged(lights, touched)
+        pairs, touched = flood_pairs(self.lit, flooded)
+        for p in pairs:
+            if p not in self.cache:
+                self.cache[p] = T.read(self.lit, self.frames, [p], eyes=True)[0]
+        m, s = T.judged([self.cache[p] for p in pairs], touched)
         return T.session_score(s), m.pairs, m.eyes_read
 
 
@@ -98,10 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--random", type=int, default=2000)
-    ap.add_argument("--every-touched", action="store_true")
     args = ap.parse_args(argv)
-    global FLOODED_PAIRS_ONLY
-    FLOODED_PAIRS_ONLY = args.every_touched
     rng = np.random.default_rng(3030)
     failed = False
     for name, surface in SURFACES.items():

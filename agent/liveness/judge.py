@@ -993,7 +993,7 @@ class Judge:
             claimed_off = bool(reported) and all(r is False for r in reported)
             projector_check = ch_result.get(Kind.PROJECTOR) if ch_result is not None else None
             projector_seen = projector_check is not None or not claimed_off
-            lights: list[ProjectorLight] = []
+            lights = []
             if (drowned := lit_when_drowned(projector_check, sets)) is not None:
                 sel.lit = drowned
             lit = sel.lit
@@ -1007,18 +1007,18 @@ class Judge:
                 # frames themselves show it (an edge that landed a frame late is paired where it landed).
                 # A power change that landed inside the window (a camera's latency) must not mix
                 # powers within the session's pairs: lit frames at another power are left out.
-                # A pair a foreign flood's burst touched (``flood_frames``) and that read as light that
-                # moved is read on clear frames instead (``flood_lights``; no flood: the window's very pairs).
+                # Frames a foreign flood's burst lit (``flood_frames``) are read in no pair: the pairs
+                # are then ``flood_pairs``' (the window's very pairs when no frame carries one).
                 usual_power = _usual_power(sets, lit)
                 flooded = flood_frames(background_levels(sets, self.skins), lit) if FLOOD_FRAMES else None
-
-                def read(p: _Pair) -> ProjectorLight | None:
-                    return self._light(*p) if faces[p[0]] is not None and usual_power(p[0]) else None
-                lights, flood_edges = flood_lights(lit, flooded, read)
+                pairs, flood_edges = flood_pairs(lit, flooded)
+                for on, off, pair in pairs:
+                    if faces[on] is not None and usual_power(on):
+                        lights.append(self._light(on, off, pair))
                 if flood_edges and flooded is not None:
                     notes.append(f"a foreign NIR light lit {sum(flooded)} of the window's IR frames over the "
-                                 f"projector's schedule: {flood_edges} of its on-off pairs light moved in were "
-                                 f"read on clear frames instead")
+                                 f"projector's schedule ({flood_edges} of its on-off pairs touched): those frames "
+                                 f"were read in no pair")
             motion = motion_from_steps(self.cues, sel.motion_steps(self.cues, self.cue_frames, self.motion_steps,
                                                                    step=self._step))
             motion["motion_snr"] = motion_snr(self.cues, sel.light_runs(self.cue_frames), len(sets))
@@ -1248,41 +1248,8 @@ def flood_frames(levels: list[float], lit: list[bool]) -> list[bool]:
     return out
 
 
-_Pair = tuple[int, int, tuple[int, int] | None]
-
-
-def edge_pairs(lit: list[bool], flooded: list[bool] | None) -> list[tuple[_Pair, _Pair | None, bool]]:
-    """Per projector edge: its pair ``(on, off, noise pair)`` as the window reads it (``_noise_pair``), the pair
-    on clear frames that may stand for it (``flood_pairs``' rule; None: none, or the edge untouched), and
-    whether a flooded frame (``flood_frames``) is among its pair's or its noise pair's frames."""
-    n = len(lit)
-    out: list[tuple[_Pair, _Pair | None, bool]] = []
-    for k, on, off in _edges(lit):
-        pair = _noise_pair(lit, k, n)
-        main = (on, off, pair)
-        if flooded is None or not (flooded[on] or flooded[off]
-                                   or (pair is not None and (flooded[pair[0]] or flooded[pair[1]]))):
-            out.append((main, None, False))
-            continue
-        alt: _Pair | None = None
-        if not (flooded[on] or flooded[off]):
-            quiet = _noise_pair(lit, k, n, flooded) or _noise_pair(lit, k, n, flooded, FLOOD_PAIR_REACH)
-            alt = (on, off, quiet) if quiet is not None else None
-        else:
-            # The clear frames either side of the edge, FLOOD_PAIR_REACH apart (k - 2 and k, else k - 1 and k + 1).
-            for i, j in ((k - FLOOD_PAIR_REACH, k), (k - 1, k - 1 + FLOOD_PAIR_REACH)):
-                if i < 0 or j >= n or lit[i] != lit[k - 1] or lit[j] != lit[k] or flooded[i] or flooded[j]:
-                    continue
-                if any(lit[m] != lit[i] for m in range(i, k)) or any(lit[m] != lit[j] for m in range(k, j + 1)):
-                    continue
-                quiet = _noise_pair(lit, k, n, flooded, j - i)
-                alt = (*((j, i) if lit[j] else (i, j)), quiet) if quiet is not None else None
-                break
-        out.append((main, alt, True))
-    return out
-
-
-def flood_pairs(lit: list[bool], flooded: list[bool] | None) -> tuple[list[_Pair], int]:
+def flood_pairs(lit: list[bool], flooded: list[bool] | None
+                ) -> tuple[list[tuple[int, int, tuple[int, int] | None]], int]:
     """The window's on-off pairs ``(on, off, noise pair)`` with no frame a flood lit (``flood_frames``), and
     how many of its edges had one in their pair or noise pair. With none flooded: each edge's pair and its
     ``_noise_pair``, the window's very pairs. Else an edge whose frames and noise pair are clear is kept as
@@ -1291,43 +1258,37 @@ def flood_pairs(lit: list[bool], flooded: list[bool] | None) -> tuple[list[_Pair
     frame is read instead on the clear frames nearest it on its two sides, ``FLOOD_PAIR_REACH`` apart (the
     earlier side's second frame first), with a clear noise pair as far apart. A touched edge without a clear
     noise pair gives no pair (read without one, its noise would stay in it and read the surface hard: a
-    strike against a person for a light in the room). No pair is read twice and none reads a flooded frame.
-    What the judge reads is ``flood_lights``: these pairs only where the window's own did not read."""
-    out: list[_Pair] = []
+    strike against a person for a light in the room). No edge gives more than one pair and no pair is read
+    twice: a window never has more pairs than edges, nor reads a flooded frame."""
+    n = len(lit)
+    edges = _edges(lit)
+    if flooded is None or not any(flooded):
+        return [(on, off, _noise_pair(lit, k, n)) for k, on, off in edges], 0
+    out: list[tuple[int, int, tuple[int, int] | None]] = []
     touched = 0
-    for main, alt, hit in edge_pairs(lit, flooded):
-        touched += hit
-        got = alt if hit else main
-        if got is not None and all(got[:2] != x[:2] for x in out):
-            out.append(got)
-    return out, touched
-
-
-def flood_lights(lit: list[bool], flooded: list[bool] | None,
-                 read: Callable[[_Pair], ProjectorLight | None]) -> tuple[list[ProjectorLight], int]:
-    """The projector's light on the window's pairs (``read``: None for a pair not to be read, its lit frame
-    without a face, say), each edge's own pair as the window reads it unless a flood touched it
-    (``edge_pairs``) *and* its reading failed as light that moved would make it fail (``ProjectorLight.moved``,
-    or the discs over the eyes unread): then its pair on clear frames instead, when there is one. A flood
-    whose bursts leave a pair readable changes nothing (the eighteenth's string lights, whose light in the IR
-    frames steps with their pattern: their pairs read as main read them). With the number of edges read so
-    instead (``ProjectorMeasure.flood_edges``: the eye discs then decide from ``MIN_EYE_READINGS``)."""
-    out: list[ProjectorLight] = []
-    replaced = 0
-    used: set[tuple[int, int]] = set()
-    for main, alt, hit in edge_pairs(lit, flooded):
-        x = read(main)
-        if hit and alt is not None and alt[:2] not in used and (x is None or x.moved or x.eyes_unshaped):
-            y = read(alt)
-            if y is not None:
-                out.append(y)
-                used.add(alt[:2])
-                replaced += 1
+    for k, on, off in edges:
+        pair = _noise_pair(lit, k, n)
+        if not (flooded[on] or flooded[off] or (pair is not None and (flooded[pair[0]] or flooded[pair[1]]))):
+            out.append((on, off, pair))
+            continue
+        touched += 1
+        if not (flooded[on] or flooded[off]):
+            quiet = _noise_pair(lit, k, n, flooded) or _noise_pair(lit, k, n, flooded, FLOOD_PAIR_REACH)
+            if quiet is not None:
+                out.append((on, off, quiet))
+            continue
+        # The frames either side of the edge: a, b on the side before (k - 1 and k - 2), c, d after.
+        for i, j in ((k - FLOOD_PAIR_REACH, k), (k - 1, k - 1 + FLOOD_PAIR_REACH)):
+            if i < 0 or j >= n or lit[i] != lit[k - 1] or lit[j] != lit[k] or flooded[i] or flooded[j]:
                 continue
-        if x is not None:
-            out.append(x)
-            used.add(main[:2])
-    return out, replaced
+            if any(lit[m] != lit[i] for m in range(i, k)) or any(lit[m] != lit[j] for m in range(k, j + 1)):
+                continue
+            got = (j, i) if lit[j] else (i, j)
+            quiet = _noise_pair(lit, k, n, flooded, j - i)
+            if quiet is not None and all(got != (a, b) for a, b, _ in out):
+                out.append((*got, quiet))
+            break
+    return out, touched
 
 
 def _usual_power(sets: list[FrameSet], lit: list[bool]) -> Callable[[int], bool]:

@@ -49,7 +49,7 @@ from agent.liveness.judge import (
     JudgeResult,
     background_levels,
     flood_frames,
-    flood_lights,
+    flood_pairs,
     injection_signals,
     lit_when_drowned,
     model_versions,
@@ -182,18 +182,17 @@ class ReferenceJudge:
                         if face is not None and usual_power(on):
                             lights.append(projector_light(aligned[on], aligned[off], face, same_pair(k)))
                 else:
-                    # A foreign flood's touched pairs that read as moved light: on clear frames (counter30).
-                    def read(p):
-                        on, off, q = p
-                        if faces[on] is None or not usual_power(on):
-                            return None
-                        return projector_light(aligned[on], aligned[off], faces[on],
-                                               (aligned[q[0]], aligned[q[1]]) if q is not None else None)
-                    lights, flood_edges = flood_lights(lit, flooded, read)
+                    # A foreign flood's frames read in no pair (counter30): the judge's own pairs then.
+                    pairs, flood_edges = flood_pairs(lit, flooded)
+                    for on, off, q in pairs:
+                        face = faces[on]
+                        if face is not None and usual_power(on):
+                            lights.append(projector_light(aligned[on], aligned[off], face,
+                                                          (aligned[q[0]], aligned[q[1]]) if q is not None else None))
                     if flood_edges:
                         notes.append(f"a foreign NIR light lit {sum(flooded)} of the window's IR frames over the "
-                                     f"projector's schedule: {flood_edges} of its on-off pairs light moved in were "
-                                     f"read on clear frames instead")
+                                     f"projector's schedule ({flood_edges} of its on-off pairs touched): those frames "
+                                     f"were read in no pair")
             motion = motion_from_steps(self.cues, sel.motion_steps(self.cues, self.cue_frames, self.motion_steps))
             motion["motion_snr"] = motion_snr(self.cues, sel.light_runs(self.cue_frames), len(sets))
             notes.extend(sel.notes)
