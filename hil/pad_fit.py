@@ -29,7 +29,8 @@ def rescore(rec: dict[str, Any], r: Mapping[str, Ramp]) -> float:
     if not rec.get("detectors"):
         return 0.0                                   # too few face frames: inconclusive, score 0
     m = {k: (float("nan") if v is None else float(v)) for k, v in cues.items()}
-    challenged = any(k in m for k in ("projector_speckle", "projector_share"))
+    # (A window a foreign flood's bursts left no pair in is challenged too: ``judge.flood_pairs``.)
+    challenged = any(k in m for k in ("projector_speckle", "projector_share", "projector_flood_edges"))
     s = evaluate(m, challenged=challenged, projector_seen=rec.get("projector_seen", True), r=r)
     fused = min(fuse(s.as_dict()), s.material_bound)
     if s.unmeasured:

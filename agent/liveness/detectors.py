@@ -295,9 +295,13 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
         # measurable when no pair's shape was left.
         if projector.unshaped:
             m["projector_unshaped_pairs"] = float(projector.unshaped)
-        if projector.eyes_unshaped:
+        if projector.eyes_unshaped or projector.flood_edges:
             m["projector_eyes_unshaped_pairs"] = float(projector.eyes_unshaped)
             m["projector_eyes_read_pairs"] = float(projector.eyes_read)
+        # Edges whose frames a foreign flood lit (``judge.flood_pairs``): their pairs were read on other
+        # frames or not at all, and the discs over the eyes then decide from ``MIN_EYE_READINGS`` at least.
+        if projector.flood_edges:
+            m["projector_flood_edges"] = float(projector.flood_edges)
         if np.isfinite(projector.forehead_sharpness) and np.isfinite(projector.cheeks_sharpness):
             m["projector_sharpness_forehead"] = projector.forehead_sharpness
             m["projector_sharpness_cheeks"] = projector.cheeks_sharpness
@@ -596,12 +600,22 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
             bound = min(bound, r["projector_speckle"](m))
         if bound < 1.0:
             notes.append(f"what the projector's light did show leans hard: the score is held at {bound:.2f} at most")
+    elif challenged and m.get("projector_flood_edges", 0.0) > 0:
+        # A foreign flood's bursts left no pair of the projector's to read (``judge.flood_pairs``): what the
+        # projector would have shown is not measured, and the dots' sharpness on single frames (the path of a
+        # window without a challenge) is no answer an attacker who floods the frames he likes may choose.
+        material, drowned = None, True
+        notes.append(f"a foreign NIR light's bursts left none of the projector's on-off pairs to read "
+                     f"({m['projector_flood_edges']:.0f} touched): material not measurable, the verdict cannot be live")
     else:
         material = min(r["dot_sharpness"](m), r["ir_dot_sharpness"](m))
     # No depth at the eyes (a screen, say) is no evidence of eyes behind the bridge: 0, like any NaN.
     eye_region = r["eye_recess"](m)
     eyes_unmeasured = False
     unshaped_eyes = m.get("projector_eyes_unshaped_pairs", 0.0)
+    # Pairs a foreign flood's bursts kept out or moved to other frames (``judge.flood_pairs``) count as
+    # unshaped here: leaving them out never lets fewer readings decide than reading them would have.
+    unshaped_eyes += m.get("projector_flood_edges", 0.0)
     # Beside discs whose shape light moving on them kept unread, fewer than ``MIN_EYE_READINGS`` read
     # ones are one or two pairs' scatter, not the eyes' reading (the eleventh's live/90: one pair at
     # 1.364 beside four unshaped, the ramp's attack end 1.325; fleck26, docs/liveness.md): as none.
@@ -617,8 +631,11 @@ def evaluate(m: Mapping[str, float], *, challenged: bool, projector_seen: bool =
         eyes_unmeasured = True
         read = (f"; {m['projector_eyes_read_pairs']:.0f} read, fewer than {MIN_EYE_READINGS}" if few_eyes
                 and np.isfinite(m.get("projector_sharpness_eyes", float("nan"))) else "")
+        flood = m.get("projector_flood_edges", 0.0)
+        flood_note = f", {flood:.0f} of them a foreign flood's" if flood > 0 else ""
         notes.append(f"the projector's dots over the eyes could not be read: light moved on them between frames "
-                     f"({unshaped_eyes:.0f} pairs{read}), eye region not measurable, the verdict cannot be live")
+                     f"({unshaped_eyes:.0f} pairs{flood_note}{read}), eye region not measurable, the verdict "
+                     f"cannot be live")
     if not (has_ir and projector_seen):
         life = r["blink"](m)
     elif challenged:

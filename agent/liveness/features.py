@@ -771,6 +771,8 @@ class ProjectorMeasure:
                                       # light moved in the noise pair); neither ``sharpness`` nor its floor has them
     eyes_unshaped: int = 0            # two-sided pairs whose discs over the eyes were not read so
     eyes_read: int = 0                # two-sided pairs whose discs over the eyes were read (``eyes_sharpness``'s)
+    flood_edges: int = 0              # the window's projector edges whose pair or noise pair a foreign flood lit
+                                      # (``judge.flood_pairs``: read on other frames or not at all)
 
     @classmethod
     def pool(cls, lights: list[ProjectorLight]) -> ProjectorMeasure:

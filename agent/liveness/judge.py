@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -980,7 +980,7 @@ class Judge:
         t_drain = time.perf_counter()
         self._drain(block=True)
         t0, c0 = time.perf_counter(), time.thread_time()
-        sets, aligned, faces, challenge, notes = self.sets, self.aligned, self.faces, self.challenge, self.notes
+        sets, faces, challenge, notes = self.sets, self.faces, self.challenge, self.notes
         noise = self._depth_noise()
         injection = injection_signals(sets, noise)
         digests = list(self.digests)
@@ -1016,22 +1016,32 @@ class Judge:
                 ready = task.result() if task is not None else None
                 for key, light in (ready or {}).items():
                     self.lights.setdefault(key, light)
+            flood_edges = 0
             if lit is not None:
                 # Pairs of consecutive frames where the projector went on->off or off->on, as the IR
                 # frames themselves show it (an edge that landed a frame late is paired where it landed).
                 # A power change that landed inside the window (a camera's latency) must not mix
                 # powers within the session's pairs: lit frames at another power are left out.
+                # Frames a foreign flood's burst lit (``flood_frames``) are read in no pair: the pairs
+                # are then ``flood_pairs``' (the window's very pairs when no frame carries one).
                 usual_power = _usual_power(sets, lit)
-                for k, on, off in _edges(lit):
+                flooded = flood_frames(background_levels(sets, self.skins), lit) if FLOOD_FRAMES else None
+                pairs, flood_edges = flood_pairs(lit, flooded)
+                for on, off, pair in pairs:
                     if faces[on] is not None and usual_power(on):
-                        lights.append(self._light(on, off, _noise_pair(lit, k, len(aligned))))
+                        lights.append(self._light(on, off, pair))
+                if flood_edges and flooded is not None:
+                    notes.append(f"a foreign NIR light lit {sum(flooded)} of the window's IR frames over the "
+                                 f"projector's schedule ({flood_edges} of its on-off pairs touched): those frames "
+                                 f"were read in no pair")
             motion = motion_from_steps(self.cues, sel.motion_steps(self.cues, self.cue_frames, self.motion_steps,
                                                                    step=self._step))
             motion["motion_snr"] = motion_snr(self.cues, sel.light_runs(self.cue_frames), len(sets))
             notes.extend(sel.notes)
             s = score(self.cues, projector_on=[lit[k] for k in self.cue_frames] if lit is not None else None,
                       projector_seen=projector_seen,
-                      projector=ProjectorMeasure.pool(lights) if lights else None,
+                      projector=(replace(ProjectorMeasure.pool(lights), flood_edges=flood_edges)
+                                 if lights or flood_edges else None),
                       motion=motion)
             notes.extend(s.notes)
             detectors = s.as_dict()
@@ -1179,16 +1189,121 @@ def _settled_noise_pair(lit: list[bool], k: int, frames: int) -> tuple[bool, tup
     return True, None
 
 
-def _noise_pair(lit: list[bool], k: int, n: int) -> tuple[int, int] | None:
+def _noise_pair(lit: list[bool], k: int, n: int, flooded: list[bool] | None = None, gap: int = 1
+                ) -> tuple[int, int] | None:
     """The nearest two consecutive frames in one projector state around edge ``k`` of a window of
     ``n`` framesets: they measure the noise. Dark pairs first: a lit pair also differs by the dots
-    moving with the face."""
-    near = _near(k, n)
+    moving with the face. ``gap``: two frames that far apart instead (``_near``'s six nearest of
+    ``gap`` .. n - 1 as their later frame); ``flooded``: neither of them a frame a foreign flood lit
+    (``flood_pairs``)."""
+    near = _near(k, n) if gap == 1 else sorted(range(max(gap, k - 6), min(n, k + 7)), key=lambda j: abs(j - k))[:6]
     for want in (False, True):
         for j in near:
-            if lit[j] == want and lit[j - 1] == want:
-                return j - 1, j
+            if lit[j] == want and lit[j - gap] == want and not (flooded and (flooded[j] or flooded[j - gap])):
+                return j - gap, j
     return None
+
+
+# A foreign 850 nm light that switches at and near the frame rate on its own clock (the eighteenth family's
+# ceiling time-of-flight people counter: bursts of 4-8 pulses once a sensor frame, 5-30 fps; issue 14,
+# counter30) lights some IR frames and not others whatever the projector does: in a pair's lit or unlit frame
+# it is in the on-off difference as the projector's own light (its shading and cast shadows then read as
+# light that moved, ``features.light_gone``, or a level off the window's), and in a noise pair's frame as
+# light that moved between them (``features.dot_shape_read``): the eighteenth's refused counter lives lost
+# their eye discs' reading so (docs/liveness.md, "A foreign 850 nm light's bursts in a projector pair").
+# Such a light lies on the whole scene: the wall and the clothes behind and around the face rise with it as
+# much as the face (it comes from the ceiling, a metre or more away), where the projector at the camera lights
+# the room behind the face a fraction of what it puts on the face and the same on every lit frame. A frame's
+# *background level* is its IR's mean outside the window's face box (``background_levels``); a frame carries
+# a flood when that level stands over the least of its projector state's ``FLOOD_REACH`` nearest frames on
+# either side (it among them) by more than ``FLOOD_RISE_DN`` (light only adds: the least is a frame the light
+# missed; a flood steady over the frames, as the counter's at the camera's own rate, lifts them all alike and
+# is ambient). ``flood_pairs`` then reads no pair on such a frame. ``FLOOD_RISE_DN``: fitted on train (the
+# fit split; no foreign pulsed light), whose frames' background levels stand at most 0.45 DN over that least
+# one (lives 0-7, the per-window maximum; more in docs/liveness.md): over four times that.
+FLOOD_FRAMES = True
+FLOOD_REACH = 4
+FLOOD_RISE_DN = 2.0
+# A pair or a noise pair on frames up to this far apart (a frame between them lit by the flood).
+FLOOD_PAIR_REACH = 2
+
+
+def background_levels(sets: list[FrameSet], skins: list[IrSkin | None]) -> list[float]:
+    """Each frameset's IR mean outside the box around every skin patch of the window (``IrSkin.box``, the
+    IR imager's own pixels; NaN without an IR frame, the whole frame without any skin)."""
+    boxes = [s.box for s in skins if s is not None]
+    out = []
+    for fs in sets:
+        if fs.ir is None:
+            out.append(float("nan"))
+            continue
+        ir = fs.ir.pixels
+        total, count = float(ir.sum(dtype=np.float64)), ir.size
+        if boxes:
+            y0, y1 = min(b[0].start or 0 for b in boxes), max(b[0].stop or ir.shape[0] for b in boxes)
+            x0, x1 = min(b[1].start or 0 for b in boxes), max(b[1].stop or ir.shape[1] for b in boxes)
+            inner = ir[y0:y1, x0:x1]
+            total, count = total - float(inner.sum(dtype=np.float64)), count - inner.size
+        out.append(total / count if count > 0 else float("nan"))
+    return out
+
+
+def flood_frames(levels: list[float], lit: list[bool]) -> list[bool]:
+    """Which frames a foreign light flooded: a background level (``background_levels``) over the least of its
+    projector state's levels (of ``FLOOD_REACH`` frames of that state nearest it on either side, and its
+    own) by more than ``FLOOD_RISE_DN``. A frame with no level is none; so is a frame with no other frame of
+    its state in the window (nothing to tell a flood from)."""
+    n = len(levels)
+    out = []
+    for k in range(n):
+        same = [j for j in range(n) if j != k and lit[j] == lit[k] and np.isfinite(levels[j])]
+        near = [j for j in same if j < k][-FLOOD_REACH:] + [j for j in same if j > k][:FLOOD_REACH]
+        out.append(bool(np.isfinite(levels[k]) and near
+                        and levels[k] > min(levels[j] for j in near) + FLOOD_RISE_DN))
+    return out
+
+
+def flood_pairs(lit: list[bool], flooded: list[bool] | None
+                ) -> tuple[list[tuple[int, int, tuple[int, int] | None]], int]:
+    """The window's on-off pairs ``(on, off, noise pair)`` with no frame a flood lit (``flood_frames``), and
+    how many of its edges had one in their pair or noise pair. With none flooded: each edge's pair and its
+    ``_noise_pair``, the window's very pairs. Else an edge whose frames and noise pair are clear is kept as
+    it is; one whose two frames are clear keeps them with the nearest clear noise pair of consecutive frames
+    (of frames ``FLOOD_PAIR_REACH`` apart when there is none; ``_noise_pair``); an edge with a flooded
+    frame is read instead on the clear frames nearest it on its two sides, ``FLOOD_PAIR_REACH`` apart (the
+    earlier side's second frame first), with a clear noise pair as far apart. A touched edge without a clear
+    noise pair gives no pair (read without one, its noise would stay in it and read the surface hard: a
+    strike against a person for a light in the room). No edge gives more than one pair and no pair is read
+    twice: a window never has more pairs than edges, nor reads a flooded frame."""
+    n = len(lit)
+    edges = _edges(lit)
+    if flooded is None or not any(flooded):
+        return [(on, off, _noise_pair(lit, k, n)) for k, on, off in edges], 0
+    out: list[tuple[int, int, tuple[int, int] | None]] = []
+    touched = 0
+    for k, on, off in edges:
+        pair = _noise_pair(lit, k, n)
+        if not (flooded[on] or flooded[off] or (pair is not None and (flooded[pair[0]] or flooded[pair[1]]))):
+            out.append((on, off, pair))
+            continue
+        touched += 1
+        if not (flooded[on] or flooded[off]):
+            quiet = _noise_pair(lit, k, n, flooded) or _noise_pair(lit, k, n, flooded, FLOOD_PAIR_REACH)
+            if quiet is not None:
+                out.append((on, off, quiet))
+            continue
+        # The frames either side of the edge: a, b on the side before (k - 1 and k - 2), c, d after.
+        for i, j in ((k - FLOOD_PAIR_REACH, k), (k - 1, k - 1 + FLOOD_PAIR_REACH)):
+            if i < 0 or j >= n or lit[i] != lit[k - 1] or lit[j] != lit[k] or flooded[i] or flooded[j]:
+                continue
+            if any(lit[m] != lit[i] for m in range(i, k)) or any(lit[m] != lit[j] for m in range(k, j + 1)):
+                continue
+            got = (j, i) if lit[j] else (i, j)
+            quiet = _noise_pair(lit, k, n, flooded, j - i)
+            if quiet is not None and all(got != (a, b) for a, b, _ in out):
+                out.append((*got, quiet))
+            break
+    return out, touched
 
 
 def _usual_power(sets: list[FrameSet], lit: list[bool]) -> Callable[[int], bool]:

@@ -7,6 +7,7 @@ The face grid is the cell-by-cell loop the grid had then."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 
@@ -44,9 +45,13 @@ from agent.liveness.fusion import LivenessVerdict, VerdictThresholds, decide, fu
 from agent.liveness.judge import (
     DROWNED_SCORE_CAP,
     FLICKER,
+    FLOOD_FRAMES,
     MIN_FACE_FRAMES,
     Judge,
     JudgeResult,
+    background_levels,
+    flood_frames,
+    flood_pairs,
     injection_signals,
     lit_when_drowned,
     model_versions,
@@ -80,6 +85,7 @@ class ReferenceJudge:
         self.sets: list[FrameSet] = []
         self.aligned: list[AlignedFrameSet] = []
         self.faces: list[FaceObservation | None] = []
+        self.skins: list = []                    # each frameset's material skin as measured (a flood's background)
         self.cues: list[FrameCues] = []
         self.motion_steps: list[tuple[float, float]] = []
         self.cue_frames: list[int] = []          # the frameset index of each entry of ``cues``
@@ -105,6 +111,7 @@ class ReferenceJudge:
                 self.cues.append(c)
                 self.cue_frames.append(k)
         self.faces.append(report.face)
+        self.skins.append(r.skin)
         self.energies.append(r.energy if r.energy is not None else float("nan"))
         self.digests.append(r.digest)
         self.sets.append(fs)
@@ -139,6 +146,7 @@ class ReferenceJudge:
             reported = [fs.ir.metadata.projector_on for fs in sets if fs.ir is not None]
             projector_seen = not reported or any(r is not False for r in reported)
             lights = []
+            flood_edges = 0
             drowned = lit_when_drowned(ch_result.get(Kind.PROJECTOR) if ch_result is not None else None, sets)
             if drowned is not None:
                 sel.lit = drowned
@@ -166,19 +174,34 @@ class ReferenceJudge:
                     p = power[k]
                     return usual is None or p is None or same_power(p, usual)
 
-                for k in range(1, len(aligned)):
-                    if lit[k] == lit[k - 1]:
-                        continue
-                    on, off = (k, k - 1) if lit[k] else (k - 1, k)
-                    face = faces[on]
-                    if face is not None and usual_power(on):
-                        lights.append(projector_light(aligned[on], aligned[off], face, same_pair(k)))
+                flooded = flood_frames(background_levels(sets, self.skins), lit) if FLOOD_FRAMES else None
+                if flooded is None or not any(flooded):
+                    for k in range(1, len(aligned)):
+                        if lit[k] == lit[k - 1]:
+                            continue
+                        on, off = (k, k - 1) if lit[k] else (k - 1, k)
+                        face = faces[on]
+                        if face is not None and usual_power(on):
+                            lights.append(projector_light(aligned[on], aligned[off], face, same_pair(k)))
+                else:
+                    # A foreign flood's frames read in no pair (counter30): the judge's own pairs then.
+                    pairs, flood_edges = flood_pairs(lit, flooded)
+                    for on, off, q in pairs:
+                        face = faces[on]
+                        if face is not None and usual_power(on):
+                            lights.append(projector_light(aligned[on], aligned[off], face,
+                                                          (aligned[q[0]], aligned[q[1]]) if q is not None else None))
+                    if flood_edges:
+                        notes.append(f"a foreign NIR light lit {sum(flooded)} of the window's IR frames over the "
+                                     f"projector's schedule ({flood_edges} of its on-off pairs touched): those frames "
+                                     f"were read in no pair")
             motion = motion_from_steps(self.cues, sel.motion_steps(self.cues, self.cue_frames, self.motion_steps))
             motion["motion_snr"] = motion_snr(self.cues, sel.light_runs(self.cue_frames), len(sets))
             notes.extend(sel.notes)
             s = score(self.cues, projector_on=[lit[k] for k in self.cue_frames] if lit is not None else None,
                       projector_seen=projector_seen,
-                      projector=ProjectorMeasure.pool(lights) if lights else None,
+                      projector=(dataclasses.replace(ProjectorMeasure.pool(lights), flood_edges=flood_edges)
+                                 if lights or flood_edges else None),
                       motion=motion)
             notes.extend(s.notes)
             detectors = s.as_dict()
