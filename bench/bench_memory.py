@@ -52,7 +52,7 @@ camera host(s) (``/proc/PID/stat``), and the session's wall time.
 The daemon's camera is the simulator with ``prerender=30`` (``DAEMON_CAMERA``, or the URI in
 ``CAPTURE_AGENT_BENCH_DAEMON_CAMERA``): its pixels are
 rendered once when the camera host opens it and played back and forth at 30 fps, paced as a device
-delivers (``realtime`` stays 1), IR exposed again and its noise drawn again every frame; a lit screen
+delivers (``realtime`` stays 1), IR and colour exposed again and their noise drawn again every frame; a lit screen
 (the illumination challenge) and a projector power other than the default are rendered live as
 before. A real camera's pixels cost the host nothing; live rendering cost the camera host 3.0-3.4 CPU
 seconds a session, twice what the prerendered camera costs (1.4-1.9), beside the worker's 1.5 and the
