@@ -52,7 +52,7 @@ camera host(s) (``/proc/PID/stat``), and the session's wall time.
 The daemon's camera is the simulator with ``prerender=30`` (``DAEMON_CAMERA``, or the URI in
 ``CAPTURE_AGENT_BENCH_DAEMON_CAMERA``): its pixels are
 rendered once when the camera host opens it and played back and forth at 30 fps, paced as a device
-delivers (``realtime`` stays 1), IR exposed again and its noise drawn again every frame; a lit screen
+delivers (``realtime`` stays 1), IR and colour exposed again and their noise drawn again every frame; a lit screen
 (the illumination challenge) and a projector power other than the default are rendered live as
 before. A real camera's pixels cost the host nothing; live rendering cost the camera host 3.0-3.4 CPU
 seconds a session, twice what the prerendered camera costs (1.4-1.9), beside the worker's 1.5 and the
@@ -344,8 +344,8 @@ def maps_scipy(pid: int) -> bool:
 def _verify(sock: Path, i: int, outcomes: collections.Counter[str]) -> dict[str, Any]:
     """One verification through the local API; its outcome (``ACCEPTED``, the reason, or the error
     code) is counted in ``outcomes`` and returned with the result's liveness verdict, its detail
-    (the refusing cue's codes; never biometric) and the session's timings (``accepted``, ``outcome``,
-    ``verdict``, ``detail``, ``timings_ms``; the series log's)."""
+    (the refusing cue's codes, or an error's message; never biometric) and the session's timings
+    (``accepted``, ``outcome``, ``verdict``, ``detail``, ``timings_ms``; the series log's)."""
     from agent.localapi.client import LocalApiError, LocalClient
     from agent.session.events import Error
     req = CaptureRequest(Purpose.VERIFY, "kiosk", f"CONSENT-MEM-{i:05d}")
@@ -363,7 +363,9 @@ def _verify(sock: Path, i: int, outcomes: collections.Counter[str]) -> dict[str,
                 "detail": last.detail, "timings_ms": {k: round(v, 1) for k, v in last.timings_ms.items()}}
     outcome = last.code if isinstance(last, Error) else "NO_RESULT"
     outcomes[outcome] += 1
-    return {"accepted": False, "outcome": outcome}
+    # An error's message (the person's prompt: a late or lost window's says whether the terminal was busy).
+    detail = {"detail": last.message[:200]} if isinstance(last, Error) else {}
+    return {"accepted": False, "outcome": outcome, **detail}
 
 
 def daemon_rows() -> list[dict]:

@@ -50,6 +50,11 @@ class FramesLost(SessionError):
     an injector that fakes gaps buys no free tries (``agent/pipeline/gaps.py``)."""
 
     code = "SES_FRAMES_LOST"
+    # The window's finding (``window.host_late``): the frames were lost or read late while the reader was
+    # away from the camera on the terminal's own work (bench30). Evidence for the session's lockout, which
+    # still counts every lost window (agent/session/capture.py; the change proposed: settle, not fail, when
+    # this is true); never read as a pass.
+    host_late: bool = False
 
 
 class WindowLate(FramesLost):

@@ -52,6 +52,13 @@ BLACK = (0.0, 0.0, 0.0)
 # k - 1, and the device's or panel's own latency: measured 2 colour frames on the simulator's screen):
 # one frame interval of the reader's own delay is what is left.
 READER_MAX_BEHIND_FRAMES = 1.0
+# A late or lost window is the terminal's own doing (``host_late``) when the frameset it ended at was on the
+# host (a frame of it) before the reader asked for it and the reader had been away from the camera (its own work, the
+# session's, waiting for a CPU: the time between getting one frameset and asking for the next) for at least
+# this share of the time it was late by (a late window: since it was last on time; lost frames: the frames'
+# missing span). The half leaves room for the reader's time inside its reads (a loaded host there too).
+HOST_LATE_SHARE = 0.5
+BUSY = " (the terminal was busy)"           # in a late or lost window's message when it was the terminal's
 
 
 # The imager whose exposure each challenge needs held: the IR imager sees the projector's on/off,
@@ -204,6 +211,25 @@ def frames_behind(fs: FrameSet, interval_ms: float, now_ns: int | None = None) -
     return max(0.0, (now - arrived) / 1e6 / interval_ms)
 
 
+def host_late(arrived_ns: int, asked_ns: int, away_ms: float, late_ms: float) -> bool:
+    """Was a late read the terminal's own doing? ``arrived_ns``: when the frameset the window ended at
+    began to arrive on the host (its frames' first ``host_time_ns``: a frameset the reader came back to may
+    be completed by a frame made after it asked); ``asked_ns``: when the reader asked for it;
+    ``away_ms``: the reader's time away from the camera; ``late_ms``: how late it was (or the lost frames'
+    span). The host stamps arrival times, not the camera link: an injector that holds frames and lets them go
+    in a burst, or drops some, has the frame arrive after the reader asked (the reader was waiting on the
+    link), and it cannot keep the reader away from the camera. False when nothing was late (not measurable is
+    not the host's)."""
+    return late_ms > 0 and arrived_ns <= asked_ns and away_ms >= HOST_LATE_SHARE * late_ms
+
+
+def _missing_ms(gap: Any) -> float:
+    """The span of a gap's missing frames (ms): its timestamps' span less what the counted frames explain,
+    or (no period known) the whole span."""
+    period = float(gap.period_ms or 0.0)
+    return max(0.0, float(gap.ms) - float(gap.expected) * period) if period > 0 else max(0.0, float(gap.ms))
+
+
 def frame_interval_ms(cam: Camera) -> float:
     fps = [p.fps for p in cam.profiles() if p.kind in (StreamKind.DEPTH, StreamKind.IR, StreamKind.COLOR)]
     return 1000.0 / min(fps) if fps and min(fps) > 0 else 0.0
@@ -257,7 +283,12 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
         if screen is not None and (ev := screen.at(0)) is not None:
             yield ev
         frames = reader.stream(timeout_s=timeout_s, cancelled=cancelled, per_frameset=per_frameset, own_time=own_time)
+        got_ns: int | None = None                  # when the reader got its last frameset
+        away_ms = 0.0                              # its time away from the camera since it was last on time
         while len(out) < n:
+            asked_ns = time.monotonic_ns()
+            if got_ns is not None:
+                away_ms += (asked_ns - got_ns) / 1e6
             try:
                 fs = next(frames)
             except StopIteration:
@@ -268,27 +299,40 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
                 if not out:
                     raise
                 break                                  # the camera ended the window early
+            got_ns = time.monotonic_ns()
+            arrived_ns = min(f.host_time_ns for f in fs.frames.values())     # its first frame on the host
             if gaps is not None and (gap := gaps.check(fs)) is not None:
-                log.warning("challenge window ended after %d of %d framesets: %s", len(out), n, gap.describe())
+                mine = paced and host_late(arrived_ns, asked_ns, away_ms, _missing_ms(gap))
+                lost = FramesLost(f"frames lost in the challenge window{BUSY if mine else ''}: {gap.describe()}; "
+                                  f"please try again")
+                lost.host_late = mine
+                log.warning("challenge window ended after %d of %d framesets: %s (the reader away %.0f ms, the "
+                            "terminal's own: %s)", len(out), n, gap.describe(), away_ms, lost.host_late)
                 if screen is not None and (ev := screen.end()) is not None:
                     yield ev
-                raise FramesLost(f"frames lost in the challenge window: {gap.describe()}; please try again")
+                raise lost
             out.append(fs)
             k = len(out)
             if k < n:
                 edge = projector is not None and k < len(schedule) and schedule[k] != schedule[k - 1]
                 step = screen is not None and k in screen.starts
                 if (edge or step) and paced and (behind := frames_behind(fs, interval)) > READER_MAX_BEHIND_FRAMES:
-                    log.warning("challenge window ended after %d of %d framesets: its reader %.1f frame "
-                                "intervals behind the camera", k, n, behind)
+                    mine = host_late(arrived_ns, asked_ns, away_ms, behind * interval)
+                    late = WindowLate(f"the challenge window's frames were read {behind:.1f} frame intervals late"
+                                      f"{BUSY if mine else ''}; please try again")
+                    late.host_late = mine
+                    log.warning("challenge window ended after %d of %d framesets: its reader %.1f frame intervals "
+                                "behind the camera (away %.0f ms, the terminal's own: %s)", k, n, behind, away_ms,
+                                late.host_late)
                     if screen is not None and (ev := screen.end()) is not None:
                         yield ev
-                    raise WindowLate(f"the challenge window's frames were read {behind:.1f} frame intervals late "
-                                     f"(the terminal was busy); please try again")
+                    raise late
                 if edge and projector is not None:
                     projector.show(schedule[k])
                 if step and screen is not None and (ev := screen.at(k)) is not None:
                     yield ev
+            if paced and frames_behind(fs, interval, got_ns) <= READER_MAX_BEHIND_FRAMES:
+                away_ms = 0.0                          # on time when it got this frameset: lateness starts again
             if on_frameset is not None:
                 on_frameset(fs)                        # its own errors (the worker's) are the caller's
         if screen is not None and (ev := screen.end()) is not None:

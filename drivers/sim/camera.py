@@ -112,6 +112,14 @@ class _ColorFrame:
     gain: float
 
 
+@dataclass
+class _ClipColor:
+    """A prerendered colour frame: its light before exposure (half floats), exposed when it is played."""
+    light: np.ndarray
+    color_truth: np.ndarray
+    state: SceneState
+
+
 _PRERENDERED: dict = {}
 _PRERENDER_LOCK = threading.Lock()
 
@@ -226,7 +234,7 @@ class SimCamera(Camera):
         self._canvases = {"color": Canvas(), "depth": Canvas()}
         self.scene: SceneState | None = None
         self._pre_depth: list[dict[bool, _DepthTick]] | None = None
-        self._pre_color: list[_ColorFrame] | None = None
+        self._pre_color: list[_ClipColor] | None = None
 
     # --- Camera API --------------------------------------------------------------------------
     @property
@@ -729,6 +737,12 @@ class SimCamera(Camera):
         return depth_image(dmaps, electrons, self._noise, profile=self._sensing, pattern_e=pattern)
 
     def _render_color(self, t: float, rgb: Rgb, update_ae: bool) -> _ColorFrame:
+        irr, truth, state = self._color_light(t, rgb)
+        return self._expose_color(irr, truth, state, update_ae)
+
+    def _color_light(self, t: float, rgb: Rgb) -> tuple[np.ndarray, np.ndarray, SceneState]:
+        """Colour frame ``t``'s light on the sensor before exposure (float32 irradiance), its depth truth
+        and the scene's state."""
         c = self.cfg
         objs, planes, state = self._scene_at(t)
         cmaps = self._render(self._color_view, objs, planes, projector=False)
@@ -766,14 +780,19 @@ class SimCamera(Camera):
             on = beacon.factor(t + c.color_offset_ms / 1000.0 + c.t0_s, self._ae.exposure_s)
             if on > 0.0:
                 irr += np.float32(on) * self._beacon_light(cmaps)
+        truth = np.where(np.isfinite(cmaps.z) & (cmaps.z <= self.profile.depth_range_m[1]), cmaps.z,
+                         np.nan).astype(np.float32, copy=False)
+        return irr, truth, state
+
+    def _expose_color(self, irr: np.ndarray, truth: np.ndarray, state: SceneState, update_ae: bool) -> _ColorFrame:
+        """Light ``irr`` exposed at the colour imager's current exposure, gain and white balance, then (when
+        ``update_ae``: not locked) the auto-exposure and white balance moved by what it metered."""
         color = expose_color(irr, self._ae, self._noise, self._awb)
         exposure_us, gain = self._ae.exposure_s * 1e6, self._ae.gain
         if update_ae:
             self._ae.update(metered_level(irr, self._ae, self._ae_region),
                             rate=self.profile.color_ae.speed)                             # over a few frames
             self._update_awb(rate=0.2)
-        truth = np.where(np.isfinite(cmaps.z) & (cmaps.z <= self.profile.depth_range_m[1]), cmaps.z,
-                         np.nan).astype(np.float32, copy=False)
         return _ColorFrame(color, truth, state, exposure_us, gain)
 
     def _banded(self, irr: np.ndarray, cmaps: ViewMaps, t: float) -> np.ndarray:
@@ -808,9 +827,10 @@ class SimCamera(Camera):
     def _prerender(self) -> None:
         """``prerender=N``: render N depth ticks for both projector states (and the colour frames
         of the same span) before streaming, then play them back and forth (0..N-1..0, so motion
-        never jumps): a camera whose pixels cost the host nothing, as a real one's do. IR keeps
-        its light before exposure, so the auto-exposure still acts on what is played. Kept per
-        process for the same scene."""
+        never jumps): a camera whose pixels cost the host nothing, as a real one's do. IR and colour
+        keep their light before exposure (colour in half floats) and are exposed when played, so the
+        auto-exposure, a lock and the sensor's noise act on what is played as on a camera's frames. Kept
+        per process for the same scene."""
         c = self.cfg
         key = (dataclasses.replace(c, realtime=True, prerender=0, inject="none"), c.prerender)
         with _PRERENDER_LOCK:
@@ -835,9 +855,11 @@ class SimCamera(Camera):
                         tick[on] = d
                     depth.append(tick)
                 for k in range(n_color):
-                    f = self._render_color(k / self._color_fps, BLACK, update_ae=True)
-                    _freeze(f.color, f.color_truth)
-                    color.append(f)
+                    irr, truth, state = self._color_light(k / self._color_fps, BLACK)
+                    self._expose_color(irr, truth, state, update_ae=True)    # the auto-exposure settles as before
+                    clip = _ClipColor(irr.astype(np.float16), truth, state)
+                    _freeze(clip.light, clip.color_truth)
+                    color.append(clip)
                 _PRERENDERED.clear()                       # one scene at a time: bounded memory
                 _PRERENDERED[key] = hit = (depth, color)
         self._pre_depth, self._pre_color = hit
@@ -979,7 +1001,11 @@ class SimCamera(Camera):
         rgb = self._screen_at(k)
         lit = c.screen_nits > 0 and max(rgb) > 0
         if self._pre_color is not None and not lit:
-            f = self._pre_color[_ping_pong(k, len(self._pre_color))]
+            # The clip's light exposed now, as the imager is set now (late29's lead, bench30: played as rendered,
+            # its pixels kept the clip's exposure under a lock taken at another, a step no camera makes).
+            clip = self._pre_color[_ping_pong(k, len(self._pre_color))]
+            f = self._expose_color(clip.light.astype(np.float32), clip.color_truth, clip.state,
+                                   update_ae=self._color_lock is None)
         else:
             t = (_ping_pong(k, len(self._pre_color)) if self._pre_color else k) / self._color_fps
             f = self._render_color(t, rgb, update_ae=self._color_lock is None)

@@ -6,6 +6,7 @@ and up to N unread frames per stream wait in its queue, as a device's SDK queues
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
@@ -17,7 +18,7 @@ from agent.pipeline.frames import FramesetReader
 from agent.session import window as window_module
 from agent.session.errors import FramesLost, WindowLate
 from agent.session.events import Illumination
-from agent.session.window import frames_behind, run
+from agent.session.window import HOST_LATE_SHARE, frames_behind, host_late, run
 from drivers.frame import StreamKind
 
 NONCE = bytes(range(16))
@@ -90,6 +91,66 @@ def test_a_window_whose_reader_falls_behind_ends_unjudged_as_late():
             _window(cam, ch)
     assert isinstance(err.value, FramesLost) and err.value.code == "SES_WINDOW_LATE"
     assert shown[-1] == (0.0, 0.0, 0.0)                  # the screen given back
+    assert err.value.host_late is True                   # the reader stalled in its own work: the terminal's
+
+
+def test_host_late_needs_the_frameset_on_the_host_before_the_reader_asked_and_the_reader_away():
+    ms = 1_000_000
+    assert host_late(arrived_ns=100 * ms, asked_ns=120 * ms, away_ms=300.0, late_ms=500.0)
+    assert host_late(arrived_ns=100 * ms, asked_ns=100 * ms, away_ms=HOST_LATE_SHARE * 500.0, late_ms=500.0)
+    # The reader was waiting on the camera link when the frameset came: the link's, not the terminal's.
+    assert not host_late(arrived_ns=130 * ms, asked_ns=120 * ms, away_ms=10_000.0, late_ms=500.0)
+    # The reader was back soon: the frames it missed or read late were not its absence.
+    assert not host_late(arrived_ns=100 * ms, asked_ns=120 * ms, away_ms=0.49 * 500.0 / HOST_LATE_SHARE * 0.5,
+                         late_ms=500.0)
+    assert not host_late(arrived_ns=100 * ms, asked_ns=120 * ms, away_ms=100.0, late_ms=0.0)   # nothing late
+
+
+HOLD_S = 1.0                        # 30 frame intervals: far beyond a queue of 4, and the test's margin under load
+QUEUE4 = "sim://?realtime=1&stream=4&prerender=8&seed=21&subject=live&lux=300&distance_mm=500"
+
+
+def _lost_window(cam, *, on_frameset=None):
+    ch = Challenge.from_nonce(NONCE, frames=window_frames([Kind.ILLUMINATION]), kinds=[Kind.ILLUMINATION])
+    gen = run(FramesetReader(cam), ch.frames, ch, None, on_frameset=on_frameset)
+    with pytest.raises(FramesLost) as err:
+        while True:
+            next(gen)
+    return err.value
+
+
+def test_frames_lost_while_the_reader_was_away_on_the_terminals_work_are_the_terminals():
+    # A queue of 4 (a V4L2 driver's buffers) and a reader away 1 s after its second frameset (the gate, the
+    # worker, a CPU it waited for): the frames it comes back to were on the host before it asked for them.
+    seen = []
+
+    def away(fs):
+        seen.append(fs)
+        if len(seen) == 2:
+            time.sleep(HOLD_S)
+    with drivers.open(QUEUE4) as cam:
+        err = _lost_window(cam, on_frameset=away)
+    assert err.host_late is True, err.message
+
+
+def test_frames_held_on_the_camera_link_are_not_the_terminals(monkeypatch):
+    # An injector on the camera link holds the frames 1 s while the reader waits for the next one, then lets
+    # them go: the host stamps them as they arrive (now), after the reader asked. The same counters jump as
+    # when the reader is away, but the lateness is the link's: counted, never the terminal's.
+    with drivers.open(QUEUE4) as cam:
+        real = cam.read
+        reads = {"n": 0, "held": False}
+
+        def held(*a, **kw):
+            reads["n"] += 1
+            if reads["n"] == 7 and not reads["held"]:          # inside the window, past its first framesets
+                reads["held"] = True
+                time.sleep(HOLD_S)
+            f = real(*a, **kw)
+            return dataclasses.replace(f, host_time_ns=time.monotonic_ns()) if reads["held"] else f
+        monkeypatch.setattr(cam, "read", held)
+        err = _lost_window(cam)
+    assert reads["held"] and err.host_late is False, err.message
 
 
 def _slowed(cam, monkeypatch, seconds: float) -> None:
