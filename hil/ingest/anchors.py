@@ -7,8 +7,9 @@ with every probe, so the server knows how far the log had got. Per probe (authen
 fresh: after the signature and nonce checks) ``observe`` flags, and does not advance past:
 
 * ``MISSING``     — the probe carries no anchor;
-* ``FORGED``      — the anchor's signature is not the terminal key's over ``(seq, head, tpm_count)`` (sec30; an
-  anchor signed over ``(seq, head)`` alone, a terminal from before, only with ``tpm_count`` 0);
+* ``FORGED``      — the anchor's signature is not the terminal key's over ``(seq, head, tpm_count)`` (sec30) or over
+  ``(seq, head)`` alone (v1, a terminal from before: taken, its count vouched for only by the probe's signature,
+  until the terminal has sent a v2 anchor; after that a v1 anchor carrying a count is FORGED);
 * ``REPLACED``    — the log's identity (hash of its first entry) changed;
 * ``ROLLED_BACK`` — the log is shorter than the anchor already held;
 * ``REWRITTEN``   — same length as the anchor held, different head;
@@ -48,6 +49,7 @@ class HeldAnchor:
     log_id: str               # hex
     received_unix_ms: int
     tpm_count: int = 0        # the terminal's TPM counter when the anchor was made (0: none; sec29)
+    v2: bool = False          # the terminal has sent an anchor signed over its count (sec30's v2 message)
 
 
 @dataclass(frozen=True)
@@ -83,19 +85,29 @@ class AnchorStore:
         if not header.HasField("audit_anchor"):
             return self._flag(terminal_id, "MISSING", "the probe carries no audit anchor", header, now_ms)
         a = header.audit_anchor
-        # The signature covers the anchor's TPM count (sec30, the v2 message); an anchor of a terminal from before
-        # (v1: seq and head only) is taken only with no count to vouch for (0).
+        # The signature covers the anchor's TPM count (sec30, the v2 message). An anchor signed the v1 way (seq and
+        # head only: a terminal from before sec30) is taken, its count covered only by the probe's own signature,
+        # until the terminal has sent a v2 anchor: servers may be upgraded before terminals (the final read). After
+        # a v2 anchor, a v1 one carrying a count is a downgrade of what vouches for the count: FORGED.
+        v2 = None
         try:
-            ok = len(a.head) == 32 and any(
-                verify_signature(public_key, header.signature_algorithm, checkpoint_message(a.seq, a.head.hex(), n),
-                                 a.signature)
-                for n in ((int(a.tpm_count), None) if a.tpm_count == 0 else (int(a.tpm_count),)))
+            if len(a.head) == 32:
+                for n, is_v2 in ((int(a.tpm_count), True), (None, False)):
+                    if verify_signature(public_key, header.signature_algorithm,
+                                        checkpoint_message(a.seq, a.head.hex(), n), a.signature):
+                        v2 = is_v2
+                        break
         except (CaptureAgentError, ValueError):
-            ok = False
-        if not ok:
+            v2 = None
+        if v2 is None:
             return self._flag(terminal_id, "FORGED", "the anchor (with its TPM count) is not signed by the terminal's "
                               "key", header, now_ms)
-        new = HeldAnchor(int(a.seq), a.head.hex(), a.log_id.hex(), now_ms, int(a.tpm_count))
+        held = self.held(terminal_id)
+        if not v2 and a.tpm_count and held is not None and held.v2:
+            return self._flag(terminal_id, "FORGED", "the anchor's TPM count is signed the v1 way (without its count) "
+                              "after the terminal sent v2 anchors", header, now_ms)
+        new = HeldAnchor(int(a.seq), a.head.hex(), a.log_id.hex(), now_ms, int(a.tpm_count),
+                         v2 or (held is not None and held.v2))
         with self._lock:
             old = self._held.get(terminal_id)
             why = None

@@ -257,18 +257,26 @@ def test_an_anchor_whose_tpm_count_went_back_is_flagged(ingest, tmp_path):
 
 def test_an_anchor_s_tpm_count_is_signed(ingest, tmp_path):
     # sec30: the count is in the checkpoint's signature. Edited in transit (or by root, after the daemon signed)
-    # it is FORGED, not taken; an anchor of a terminal from before sec30 (v1: seq and head only) is taken only with
-    # no count to vouch for.
+    # it is FORGED, not taken. An anchor of a terminal from before sec30 (v1: seq and head only) is taken, count and
+    # all, until that terminal sends a v2 anchor (servers upgraded before terminals: the final read); after one, a
+    # v1 anchor with a count is FORGED.
     import dataclasses
     store, signer, log, header = one_entry_log(ingest, tmp_path)
     a = log.anchor()
     assert a.tpm_count == 0
     assert store.observe(TERMINAL, header(dataclasses.replace(a, tpm_count=7)), signer.public_key()) == "FORGED"
-    assert store.observe(TERMINAL, header(signed_count(signer, a, 7, v1=True)), signer.public_key()) == "FORGED"
     assert store.held(TERMINAL) is None
-    assert store.observe(TERMINAL, header(signed_count(signer, a, 0, v1=True)), signer.public_key()) is None
+    assert store.observe(TERMINAL, header(signed_count(signer, a, 7, v1=True)), signer.public_key()) is None
+    assert store.held(TERMINAL).tpm_count == 7 and not store.held(TERMINAL).v2
     log.record("y")
-    assert store.observe(TERMINAL, header(log.anchor()), signer.public_key()) is None
+    b = log.anchor()
+    assert store.observe(TERMINAL, header(signed_count(signer, b, 8)), signer.public_key()) is None
+    assert store.held(TERMINAL).v2
+    log.record("z")
+    c = log.anchor()
+    assert store.observe(TERMINAL, header(signed_count(signer, c, 9, v1=True)), signer.public_key()) == "FORGED"
+    assert store.held(TERMINAL).seq == b.seq
+    assert store.observe(TERMINAL, header(signed_count(signer, c, 9)), signer.public_key()) is None
 
 
 def test_missing_anchors_are_all_flagged_but_warned_once_until_the_terminal_anchors_again(ingest, tmp_path, caplog):
