@@ -216,10 +216,13 @@ def host_late(arrived_ns: int, asked_ns: int, away_ms: float, late_ms: float) ->
     began to arrive on the host (its frames' first ``host_time_ns``: a frameset the reader came back to may
     be completed by a frame made after it asked); ``asked_ns``: when the reader asked for it;
     ``away_ms``: the reader's time away from the camera; ``late_ms``: how late it was (or the lost frames'
-    span). The host stamps arrival times, not the camera link: an injector that holds frames and lets them go
-    in a burst, or drops some, has the frame arrive after the reader asked (the reader was waiting on the
-    link), and it cannot keep the reader away from the camera. False when nothing was late (not measurable is
-    not the host's)."""
+    span). The host stamps arrival times, not the camera link. **Not proof against an injector** (the final
+    read): one that holds frames and lets them go in a burst has only the burst's first frameset arrive after
+    the reader asked; the rest are waiting when it asks, and the reader working through them is "away" at
+    nearly the rate it falls behind, so a drop or an edge inside the burst can read as the host's. It only
+    words the message today (``FramesLost.host_late``/``WindowLate.host_late``; the lockout counts both); before
+    a late window is settled on it, a burst (framesets arriving less than about half an interval apart since
+    the last on-time one) must make it False. False when nothing was late (not measurable is not the host's)."""
     return late_ms > 0 and arrived_ns <= asked_ns and away_ms >= HOST_LATE_SHARE * late_ms
 
 

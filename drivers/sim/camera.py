@@ -122,6 +122,7 @@ class _ClipColor:
 
 _PRERENDERED: dict = {}
 _PRERENDER_LOCK = threading.Lock()
+_HALF_MAX = float(np.finfo(np.float16).max)         # a prerendered colour light past it would be inf
 
 
 def _freeze(*arrays: np.ndarray) -> None:
@@ -857,7 +858,7 @@ class SimCamera(Camera):
                 for k in range(n_color):
                     irr, truth, state = self._color_light(k / self._color_fps, BLACK)
                     self._expose_color(irr, truth, state, update_ae=True)    # the auto-exposure settles as before
-                    clip = _ClipColor(irr.astype(np.float16), truth, state)
+                    clip = _ClipColor(np.minimum(irr, _HALF_MAX).astype(np.float16), truth, state)
                     _freeze(clip.light, clip.color_truth)
                     color.append(clip)
                 _PRERENDERED.clear()                       # one scene at a time: bounded memory
