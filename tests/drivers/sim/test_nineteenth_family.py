@@ -4,10 +4,10 @@ door opening and closing behind the customer (``entrance.AutoDoor``), its people
 (``identity.WINTER_*``, ``head.winter_scarf_alpha``), and the earlier families (the eighteenth included) left
 as they were.
 
-Nothing here computes a verdict, a score or a quality decision on the nineteenth family: it is built as the
-unseen test family of the thirtieth session, to be evaluated once, whole, by the coordinator
-(docs/liveness.md, *The nineteenth family*). Tests open its URIs for frames, light, pools and refusals only
-(rendering checks)."""
+Nothing here computes a verdict, a score or a quality decision on the nineteenth family: it was built as the
+unseen test family of the thirtieth session and evaluated once, whole, by the coordinator (docs/liveness.md,
+*The nineteenth family*); a development set since. Tests open its URIs for frames, light, pools and refusals
+only (rendering checks)."""
 
 import dataclasses
 
