@@ -36,6 +36,7 @@ import agent.liveness.judge as J
 from agent.liveness.detectors import MIN_EYE_READINGS, MIN_PROJECTOR_PAIRS
 from agent.liveness.features import ProjectorMeasure
 from agent.liveness.fusion import decide, fuse
+from bench.flood_select import candidate_sets, greedy
 
 LIVE_MIN = 0.5
 RANK = {"attack": 0, "inconclusive": 1, "live": 2}
@@ -83,43 +84,13 @@ def key(v: tuple[str, float, int, int]) -> tuple[int, float]:
     return RANK[v[0]], v[1]
 
 
-def candidate_sets(n: int, lit: list[bool], rng: np.random.Generator, randoms: int) -> list[list[bool]]:
-    out = []
-    for every in range(2, 7):
-        for phase in range(every):
-            out.append([(k - phase) % every == 0 for k in range(n)])
-    out.append(list(lit))
-    out.append([not x for x in lit])
-    for _ in range(randoms):
-        out.append(list(rng.random(n) < rng.uniform(0.1, 0.7)))
-    return out
-
-
-def greedy(r: Replay, n: int) -> tuple[tuple[str, float, int, int], list[bool]]:
-    flooded = [False] * n
-    best = r.verdict(None)
-    while True:
-        step = None
-        for k in range(n):
-            if flooded[k]:
-                continue
-            trial = list(flooded)
-            trial[k] = True
-            got = r.verdict(trial)
-            if key(got) > key(best) and (step is None or key(got) > key(step[1])):
-                step = (k, got)
-        if step is None:
-            return best, flooded
-        flooded[step[0]] = True
-        best = step[1]
-
-
 def search(r: Replay, rng: np.random.Generator, randoms: int) -> dict[str, Any]:
     n = len(r.lit)
     drawn = r.verdict(None)
-    sets = candidate_sets(n, r.lit, rng, randoms)
+    sets = candidate_sets(n, r.lit, rng, randoms, periods=(2, 3, 4, 5, 6))
     got = [r.verdict(f) for f in sets]
-    g_best, g_set = greedy(r, n)
+    g_set = greedy(lambda f: key(r.verdict(f)), n)[1]
+    g_best = r.verdict(g_set)
     got.append(g_best)
     sets.append(g_set)
     i = max(range(len(got)), key=lambda j: key(got[j]))
