@@ -46,12 +46,12 @@ from agent.liveness.judge import (
     DROWNED_SCORE_CAP,
     FLICKER,
     FLOOD_FRAMES,
+    FLOOD_PAIR_REACH,
+    FLOOD_REACH,
+    FLOOD_RISE_DN,
     MIN_FACE_FRAMES,
     Judge,
     JudgeResult,
-    background_levels,
-    flood_frames,
-    flood_pairs,
     injection_signals,
     lit_when_drowned,
     model_versions,
@@ -72,6 +72,105 @@ def face_grid(bgr: np.ndarray, box) -> np.ndarray:
         for j in range(GRID):
             out[i, j] = band[:, cols[j]:cols[j + 1]].reshape(-1, 3).mean(axis=0)[::-1]
     return out
+
+
+def background_alone(sets: list[FrameSet], skins: list) -> list[float]:
+    """Each frameset's IR mean outside one rectangle covering every skin patch's box of the window (NaN
+    without IR; the whole frame without skin). Written apart from ``judge.background_levels``."""
+    boxes = [s.box for s in skins if s is not None]
+    out = []
+    for fs in sets:
+        if fs.ir is None:
+            out.append(float("nan"))
+            continue
+        ir = fs.ir.pixels.astype(np.float64)
+        keep = np.ones(ir.shape, bool)
+        if boxes:
+            h, w = ir.shape
+            y0 = min(0 if b[0].start is None else b[0].start for b in boxes)
+            y1 = max(h if b[0].stop is None else b[0].stop for b in boxes)
+            x0 = min(0 if b[1].start is None else b[1].start for b in boxes)
+            x1 = max(w if b[1].stop is None else b[1].stop for b in boxes)
+            keep[y0:y1, x0:x1] = False
+        out.append(float(ir[keep].mean()) if keep.any() else float("nan"))
+    return out
+
+
+def flood_frames_alone(levels: list[float], lit: list[bool]) -> list[bool]:
+    """A frame is flooded when its level stands over the least level of up to ``FLOOD_REACH`` frames of its own
+    projector state on each side (walking outwards, frames without a level skipped) by more than
+    ``FLOOD_RISE_DN``; never without a level or without such a neighbour."""
+    out = []
+    for k, level in enumerate(levels):
+        if not np.isfinite(level):
+            out.append(False)
+            continue
+        near = []
+        for step in (-1, 1):
+            j, found = k + step, 0
+            while 0 <= j < len(levels) and found < FLOOD_REACH:
+                if lit[j] == lit[k] and np.isfinite(levels[j]):
+                    near.append(levels[j])
+                    found += 1
+                j += step
+        out.append(bool(near) and level - min(near) > FLOOD_RISE_DN)
+    return out
+
+
+def noise_pair_alone(lit: list[bool], k: int, flooded: list[bool] | None, gap: int = 1):
+    """Two frames ``gap`` apart in one projector state nearest edge ``k`` (the later one among the six nearest
+    of frames gap .. n - 1 within 6 of k, earlier first at a tie; unlit pairs before lit ones), neither
+    flooded."""
+    n = len(lit)
+    later = [j for j in range(gap, n) if abs(j - k) <= 6]
+    later.sort(key=lambda j: (abs(j - k), j))
+    for want in (False, True):
+        for j in later[:6]:
+            i = j - gap
+            if lit[i] is want and lit[j] is want and not (flooded and (flooded[i] or flooded[j])):
+                return i, j
+    return None
+
+
+def flood_pairs_alone(lit: list[bool], flooded: list[bool]):
+    """counter30's pairs, written apart from ``judge.flood_pairs``: per edge (projector state changed between
+    k - 1 and k), its own pair with its noise pair when none of the four is flooded; its own pair with the
+    nearest clear noise pair (1, else ``FLOOD_PAIR_REACH`` apart) when only the noise pair is; when the pair
+    itself is, the first of (k - 2, k) and (k - 1, k + 1) whose frames lie in the edge's two runs, clear,
+    with a clear noise pair as far apart, unless that pair was taken already. Returns (pairs, edges touched)."""
+    lit = [bool(x) for x in lit]
+    n = len(lit)
+    out: list = []
+    touched = 0
+    for k in range(1, n):
+        if lit[k] == lit[k - 1]:
+            continue
+        on, off = (k, k - 1) if lit[k] else (k - 1, k)
+        own = noise_pair_alone(lit, k, None)
+        frames = [on, off] + (list(own) if own is not None else [])
+        if not any(flooded[f] for f in frames):
+            out.append((on, off, own))
+            continue
+        touched += 1
+        if not flooded[on] and not flooded[off]:
+            quiet = noise_pair_alone(lit, k, flooded) or noise_pair_alone(lit, k, flooded, FLOOD_PAIR_REACH)
+            if quiet is not None:
+                out.append((on, off, quiet))
+            continue
+        for before, after in ((k - FLOOD_PAIR_REACH, k), (k - 1, k - 1 + FLOOD_PAIR_REACH)):
+            if before < 0 or after >= n:
+                continue
+            runs = [lit[m] == lit[k - 1] for m in range(before, k)] + [lit[m] == lit[k] for m in range(k, after + 1)]
+            if not all(runs):
+                continue
+            if flooded[before] or flooded[after]:
+                continue
+            got = (after, before) if lit[after] else (before, after)
+            quiet = noise_pair_alone(lit, k, flooded, after - before)
+            if quiet is not None and got not in [(a, b) for a, b, _ in out]:
+                out.append((*got, quiet))
+            break
+    return out, touched
 
 
 class ReferenceJudge:
@@ -174,7 +273,7 @@ class ReferenceJudge:
                     p = power[k]
                     return usual is None or p is None or same_power(p, usual)
 
-                flooded = flood_frames(background_levels(sets, self.skins), lit) if FLOOD_FRAMES else None
+                flooded = flood_frames_alone(background_alone(sets, self.skins), lit) if FLOOD_FRAMES else None
                 if flooded is None or not any(flooded):
                     for k in range(1, len(aligned)):
                         if lit[k] == lit[k - 1]:
@@ -185,7 +284,7 @@ class ReferenceJudge:
                             lights.append(projector_light(aligned[on], aligned[off], face, same_pair(k)))
                 else:
                     # A foreign flood's frames read in no pair (counter30): the judge's own pairs then.
-                    pairs, flood_edges = flood_pairs(lit, flooded)
+                    pairs, flood_edges = flood_pairs_alone(lit, flooded)
                     for on, off, q in pairs:
                         face = faces[on]
                         if face is not None and usual_power(on):

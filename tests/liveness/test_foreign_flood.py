@@ -253,3 +253,21 @@ def test_a_window_a_flood_left_no_pair_in_is_not_measurable_never_read_without_t
     m, s = judged([], touched)
     assert s.material is None and s.unmeasured and any("left none of the projector's" in n for n in s.notes)
     assert 0.0 < session_score(s) <= DROWNED_SCORE_CAP
+
+
+def test_the_reference_writes_the_flood_rule_apart_and_agrees():
+    # tests/helpers/liveness_reference.py's own flood rule (select30; it called the judge's functions before,
+    # so the equivalence test checked only their plumbing), against the judge's on random windows and sets.
+    from tests.helpers.liveness_reference import background_alone, flood_frames_alone, flood_pairs_alone
+    rng = np.random.default_rng(30)
+    for i in range(300):
+        lit = list(projector_schedule(bytes([i % 256, i // 256]) * 8, 32))
+        levels = list(rng.normal(15.0, 1.5, 32) + 7.0 * np.array(lit) + 8.0 * (rng.random(32) < 0.3))
+        levels = [float("nan") if rng.random() < 0.05 else v for v in levels]
+        assert flood_frames_alone(levels, lit) == flood_frames(levels, lit)
+        flooded = list(rng.random(32) < rng.uniform(0.05, 0.7))
+        assert flood_pairs_alone(lit, flooded) == flood_pairs(lit, flooded)
+    for seed in range(2):
+        lit, frames = frames_of(SKIN_SCATTER, counter(32, 3, phase=seed), seed=seed)
+        sets = [SimpleNamespace(ir=SimpleNamespace(pixels=f.astype(np.uint8))) for f in frames]
+        assert np.allclose(background_alone(sets, [IrSkin(BOX, SKIN)] * 32), levels_of(frames))
