@@ -50,6 +50,7 @@ from agent.liveness.judge import (
     Judge,
     JudgeResult,
     background_levels,
+    colour_levels,
     flood_frames,
     flood_pairs,
     injection_signals,
@@ -174,7 +175,9 @@ class ReferenceJudge:
                     p = power[k]
                     return usual is None or p is None or same_power(p, usual)
 
-                flooded = flood_frames(background_levels(sets, self.skins), lit) if FLOOD_FRAMES else None
+                boxes = [f.detection.bbox for f in self.faces if f is not None]
+                flooded = (flood_frames(background_levels(sets, self.skins), lit, colour_levels(sets, boxes))
+                           if FLOOD_FRAMES else None)
                 if flooded is None or not any(flooded):
                     for k in range(1, len(aligned)):
                         if lit[k] == lit[k - 1]:
