@@ -1025,7 +1025,8 @@ class Judge:
                 # Frames a foreign flood's burst lit (``flood_frames``) are read in no pair: the pairs
                 # are then ``flood_pairs``' (the window's very pairs when no frame carries one).
                 usual_power = _usual_power(sets, lit)
-                flooded = flood_frames(background_levels(sets, self.skins), lit) if FLOOD_FRAMES else None
+                flooded = (flood_frames(background_levels(sets, self.skins), lit, colour_levels(sets, self.boxes))
+                           if FLOOD_FRAMES else None)
                 pairs, flood_edges = flood_pairs(lit, flooded)
                 for on, off, pair in pairs:
                     if faces[on] is not None and usual_power(on):
@@ -1221,9 +1222,21 @@ def _noise_pair(lit: list[bool], k: int, n: int, flooded: list[bool] | None = No
 # is ambient). ``flood_pairs`` then reads no pair on such a frame. ``FLOOD_RISE_DN``: fitted on train (the
 # fit split; no foreign pulsed light), whose frames' background levels stand at most 0.45 DN over that least
 # one (lives 0-7, the per-window maximum; more in docs/liveness.md): over four times that.
+#
+# A visible light that leaks into the IR frames (the eighteenth's holiday string lights on a camera without an
+# IR-pass filter, stepping between their two channels' colours with their controller's pattern) lifts the
+# background as a burst does, but the colour camera sees it too: its frames' background changes with it, in
+# the same frameset (flood30). A frame the IR rule flags is a foreign *IR* flood only when its colour background
+# (``colour_levels``) stands within ``FLOOD_COLOUR_STEP`` (relative, in any channel) of that of the nearest frame
+# the IR rule left clear on one side or the other (the lesser of the two: a screen step of the illumination
+# challenge, or of the room, lands between a frame and one of them, not both at once). An 850 nm flood does
+# not pass the colour camera's IR-cut filter: its frames stay flagged. A frame with a colour step is read as
+# before counter30 (main's pairs): an injector that adds colour steps to its own IR frames gains main's reading
+# of them, never more. ``FLOOD_COLOUR_STEP``: fitted on train (docs/liveness.md, flood30).
 FLOOD_FRAMES = True
 FLOOD_REACH = 4
 FLOOD_RISE_DN = 2.0
+FLOOD_COLOUR_STEP = 0.01
 # A pair or a noise pair on frames up to this far apart (a frame between them lit by the flood).
 FLOOD_PAIR_REACH = 2
 
@@ -1248,11 +1261,46 @@ def background_levels(sets: list[FrameSet], skins: list[IrSkin | None]) -> list[
     return out
 
 
-def flood_frames(levels: list[float], lit: list[bool]) -> list[bool]:
+def colour_levels(sets: list[FrameSet], boxes: list) -> list[np.ndarray | None]:
+    """Each frameset's colour background: the mean of each channel outside the box round every face box of the
+    window (``boxes``: x0, y0, x1, y1 in colour pixels; the whole frame without any), linearised (an 8-bit
+    value over 255 to the power 2.2) and divided by the frame's exposure times its gain where it states them
+    (an exposure that moved is not a light that moved). None without a colour frame."""
+    out: list[np.ndarray | None] = []
+    for fs in sets:
+        c = fs.color
+        if c is None or c.pixels.ndim != 3:
+            out.append(None)
+            continue
+        px = c.pixels
+        keep = np.ones(px.shape[:2], bool)
+        if boxes:
+            x0, y0 = (max(int(min(float(b[i]) for b in boxes)), 0) for i in (0, 1))
+            x1, y1 = (int(max(float(b[i]) for b in boxes)) + 1 for i in (2, 3))
+            keep[y0:y1, x0:x1] = False
+        if not keep.any():
+            out.append(None)
+            continue
+        means = px[keep].mean(axis=0, dtype=np.float64) / 255.0
+        scale = (c.metadata.exposure_us or 1.0) * (c.metadata.gain or 1.0)
+        out.append(np.power(means, 2.2) / scale if scale > 0 else None)
+    return out
+
+
+def _colour_step(a: np.ndarray, b: np.ndarray) -> float:
+    """The largest relative difference of two colour levels (``colour_levels``) over their channels."""
+    return float(np.max(np.abs(a - b) / np.maximum(np.maximum(a, b), 1e-12)))
+
+
+def flood_frames(levels: list[float], lit: list[bool], colour: list[np.ndarray | None] | None = None
+                 ) -> list[bool]:
     """Which frames a foreign light flooded: a background level (``background_levels``) over the least of its
     projector state's levels (of ``FLOOD_REACH`` frames of that state nearest it on either side, and its
     own) by more than ``FLOOD_RISE_DN``. A frame with no level is none; so is a frame with no other frame of
-    its state in the window (nothing to tell a flood from)."""
+    its state in the window (nothing to tell a flood from). With ``colour`` (``colour_levels``): nor a frame
+    whose colour background stands more than ``FLOOD_COLOUR_STEP`` from that of both the nearest frames the
+    levels left clear before and after it (one where it has only one; a visible light that leaks into IR, not
+    a foreign IR flood); a frame without a colour level, or without a clear frame with one, stays flagged."""
     n = len(levels)
     out = []
     for k in range(n):
@@ -1260,7 +1308,16 @@ def flood_frames(levels: list[float], lit: list[bool]) -> list[bool]:
         near = [j for j in same if j < k][-FLOOD_REACH:] + [j for j in same if j > k][:FLOOD_REACH]
         out.append(bool(np.isfinite(levels[k]) and near
                         and levels[k] > min(levels[j] for j in near) + FLOOD_RISE_DN))
-    return out
+    if colour is None or not any(out):
+        return out
+    clear = {j: c for j, c in enumerate(colour) if not out[j] and c is not None}
+    seen = []
+    for k in range(n):
+        ck = colour[k]
+        sides = [j for j in clear if j < k][-1:] + [j for j in clear if j > k][:1]
+        seen.append(out[k] and not (ck is not None and bool(sides)
+                                    and min(_colour_step(ck, clear[j]) for j in sides) > FLOOD_COLOUR_STEP))
+    return seen
 
 
 def flood_pairs(lit: list[bool], flooded: list[bool] | None

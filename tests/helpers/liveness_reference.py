@@ -45,6 +45,7 @@ from agent.liveness.fusion import LivenessVerdict, VerdictThresholds, decide, fu
 from agent.liveness.judge import (
     DROWNED_SCORE_CAP,
     FLICKER,
+    FLOOD_COLOUR_STEP,
     FLOOD_FRAMES,
     FLOOD_PAIR_REACH,
     FLOOD_REACH,
@@ -96,10 +97,59 @@ def background_alone(sets: list[FrameSet], skins: list) -> list[float]:
     return out
 
 
-def flood_frames_alone(levels: list[float], lit: list[bool]) -> list[bool]:
+def colour_alone(sets: list[FrameSet], boxes: list) -> list:
+    """Each frameset's colour background, written apart from ``judge.colour_levels``: per channel, the mean of
+    the pixels outside one rectangle round every face box (x0, y0, x1, y1), over 255, to the power 2.2, over the
+    stated exposure times gain (each 1 when not stated); None without a colour image, outside pixels or a
+    positive scale."""
+    out: list = []
+    for fs in sets:
+        c = fs.color
+        if c is None or c.pixels.ndim != 3:
+            out.append(None)
+            continue
+        h, w = c.pixels.shape[:2]
+        inside = np.zeros((h, w), bool)
+        if boxes:
+            x0 = max(0, int(min(float(b[0]) for b in boxes)))
+            y0 = max(0, int(min(float(b[1]) for b in boxes)))
+            inside[y0:int(max(float(b[3]) for b in boxes)) + 1, x0:int(max(float(b[2]) for b in boxes)) + 1] = True
+        if inside.all():
+            out.append(None)
+            continue
+        scale = (c.metadata.exposure_us or 1.0) * (c.metadata.gain or 1.0)
+        rgb = c.pixels[~inside].astype(np.float64)
+        out.append((rgb.mean(axis=0) / 255.0) ** 2.2 / scale if scale > 0 else None)
+    return out
+
+
+def flood_frames_alone(levels: list[float], lit: list[bool], colours: list | None = None) -> list[bool]:
     """A frame is flooded when its level stands over the least level of up to ``FLOOD_REACH`` frames of its own
     projector state on each side (walking outwards, frames without a level skipped) by more than
-    ``FLOOD_RISE_DN``; never without a level or without such a neighbour."""
+    ``FLOOD_RISE_DN``; never without a level or without such a neighbour. With ``colours`` (flood30): a flooded
+    frame whose colour differs by more than ``FLOOD_COLOUR_STEP`` (relative, on some channel) from the nearest
+    unflooded frame with a colour on each side it has one is a visible light's leak, not flooded."""
+    flagged = _ir_flooded_alone(levels, lit)
+    if colours is None:
+        return flagged
+    clear = [j for j, c in enumerate(colours) if c is not None and not flagged[j]]
+
+    def apart(a, b) -> bool:
+        return max(abs(x - y) / max(x, y, 1e-12) for x, y in zip(a, b)) > FLOOD_COLOUR_STEP
+
+    out = list(flagged)
+    for k, ck in enumerate(colours):
+        if not flagged[k] or ck is None:
+            continue
+        before, after = [j for j in clear if j < k], [j for j in clear if j > k]
+        sides = before[-1:] + after[:1]
+        if sides and all(apart(ck, colours[j]) for j in sides):
+            out[k] = False
+    return out
+
+
+def _ir_flooded_alone(levels: list[float], lit: list[bool]) -> list[bool]:
+    """counter30's IR rule of :func:`flood_frames_alone`, before the colour."""
     out = []
     for k, level in enumerate(levels):
         if not np.isfinite(level):
@@ -273,7 +323,9 @@ class ReferenceJudge:
                     p = power[k]
                     return usual is None or p is None or same_power(p, usual)
 
-                flooded = flood_frames_alone(background_alone(sets, self.skins), lit) if FLOOD_FRAMES else None
+                boxes = [f.detection.bbox for f in self.faces if f is not None]
+                flooded = (flood_frames_alone(background_alone(sets, self.skins), lit, colour_alone(sets, boxes))
+                           if FLOOD_FRAMES else None)
                 if flooded is None or not any(flooded):
                     for k in range(1, len(aligned)):
                         if lit[k] == lit[k - 1]:

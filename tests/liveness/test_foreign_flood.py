@@ -271,3 +271,34 @@ def test_the_reference_writes_the_flood_rule_apart_and_agrees():
         lit, frames = frames_of(SKIN_SCATTER, counter(32, 3, phase=seed), seed=seed)
         sets = [SimpleNamespace(ir=SimpleNamespace(pixels=f.astype(np.uint8))) for f in frames]
         assert np.allclose(background_alone(sets, [IrSkin(BOX, SKIN)] * 32), levels_of(frames))
+
+
+def test_the_reference_writes_the_colour_step_apart_and_agrees():
+    # flood30's colour step, written apart in the reference by the coordinator at the merge (the reference had
+    # called the judge's colour_levels and flood_frames): colour backgrounds and the flagged frames they let go
+    # agree with the judge's on random windows, with and without stated exposures and face boxes.
+    from agent.liveness.judge import colour_levels
+    from tests.helpers.liveness_reference import colour_alone, flood_frames_alone
+    rng = np.random.default_rng(31)
+    let_go = 0
+    for i in range(200):
+        lit = list(projector_schedule(bytes([i % 256, 7]) * 8, 32))
+        levels = list(rng.normal(15.0, 1.5, 32) + 7.0 * np.array(lit) + 8.0 * (rng.random(32) < 0.3))
+        steps = np.repeat(rng.uniform(0.2, 0.8, (8, 3)), 4, axis=0) * (1 + 0.02 * (rng.random((32, 1)) < 0.3))
+        colours = [None if rng.random() < 0.05 else c for c in steps]
+        ir_only = flood_frames(levels, lit)
+        both = flood_frames(levels, lit, colours)
+        assert flood_frames_alone(levels, lit, colours) == both
+        let_go += sum(a and not b for a, b in zip(ir_only, both))
+    assert let_go > 0
+    for stated in (False, True):
+        sets = []
+        for k in range(6):
+            px = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+            md = SimpleNamespace(exposure_us=8000.0 + 100 * k if stated else None, gain=1.5 if stated else None)
+            sets.append(SimpleNamespace(color=SimpleNamespace(pixels=px, metadata=md)))
+        sets.append(SimpleNamespace(color=None))
+        for boxes in ([], [(10.5, 8.2, 30.7, 40.1), (-3.0, 12.0, 20.0, 50.0)], [(0, 0, 70, 60)]):
+            mine, theirs = colour_alone(sets, boxes), colour_levels(sets, boxes)
+            assert [m is None for m in mine] == [t is None for t in theirs]
+            assert all(np.array_equal(m, t) for m, t in zip(mine, theirs) if m is not None)
