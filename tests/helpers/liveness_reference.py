@@ -135,7 +135,7 @@ def flood_frames_alone(levels: list[float], lit: list[bool], colours: list | Non
     clear = [j for j, c in enumerate(colours) if c is not None and not flagged[j]]
 
     def apart(a, b) -> bool:
-        return max(abs(x - y) / max(x, y, 1e-12) for x, y in zip(a, b)) > FLOOD_COLOUR_STEP
+        return max(abs(x - y) / max(x, y, 1e-12) for x, y in zip(a, b, strict=True)) > FLOOD_COLOUR_STEP
 
     out = list(flagged)
     for k, ck in enumerate(colours):

@@ -289,7 +289,7 @@ def test_the_reference_writes_the_colour_step_apart_and_agrees():
         ir_only = flood_frames(levels, lit)
         both = flood_frames(levels, lit, colours)
         assert flood_frames_alone(levels, lit, colours) == both
-        let_go += sum(a and not b for a, b in zip(ir_only, both))
+        let_go += sum(a and not b for a, b in zip(ir_only, both, strict=True))
     assert let_go > 0
     for stated in (False, True):
         sets = []
@@ -301,4 +301,4 @@ def test_the_reference_writes_the_colour_step_apart_and_agrees():
         for boxes in ([], [(10.5, 8.2, 30.7, 40.1), (-3.0, 12.0, 20.0, 50.0)], [(0, 0, 70, 60)]):
             mine, theirs = colour_alone(sets, boxes), colour_levels(sets, boxes)
             assert [m is None for m in mine] == [t is None for t in theirs]
-            assert all(np.array_equal(m, t) for m, t in zip(mine, theirs) if m is not None)
+            assert all(np.array_equal(m, t) for m, t in zip(mine, theirs, strict=True) if m is not None)
