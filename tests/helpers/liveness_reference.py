@@ -324,8 +324,12 @@ class ReferenceJudge:
                     return usual is None or p is None or same_power(p, usual)
 
                 boxes = [f.detection.bbox for f in self.faces if f is not None]
-                flooded = (flood_frames_alone(background_alone(sets, self.skins), lit, colour_alone(sets, boxes))
-                           if FLOOD_FRAMES else None)
+                flooded = None
+                if FLOOD_FRAMES:
+                    levels = background_alone(sets, self.skins)
+                    flooded = flood_frames_alone(levels, lit)
+                    if any(flooded):
+                        flooded = flood_frames_alone(levels, lit, colour_alone(sets, boxes))
                 if flooded is None or not any(flooded):
                     for k in range(1, len(aligned)):
                         if lit[k] == lit[k - 1]:
