@@ -32,7 +32,7 @@ from tests.helpers.family_pools import (
     assert_live_queries_in_range,
     assert_own_pools,
 )
-from tests.helpers.sim import colour_face_mean, session_camera
+from tests.helpers.sim import colour_face_mean, scene_lights, session_camera
 
 EARLIER = ("train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh",
            "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth")
@@ -85,13 +85,8 @@ def test_a_black_bodys_850_nm_per_lux_falls_as_it_heats_and_matches_the_incandes
     assert 1.5 < full / 0.40 < 3.0 and radiant.nir_per_lux(1500.0) > 5 * full
 
 
-def _heaters(n: int = 40) -> list:
-    return [Scene(SimConfig.from_query({"family": "twentieth", "light": "quartz_heater", "seed": str(k)})).heater
-            for k in range(n)]
-
-
 def test_each_session_draws_its_own_heater_whose_filament_follows_the_thermostat_with_a_lag():
-    heaters = _heaters()
+    heaters = scene_lights("twentieth", "quartz_heater", "heater")
     assert all(isinstance(h, radiant.QuartzHeater) for h in heaters)
     assert len({h.phase_s for h in heaters}) == len(heaters)
     glare = 0
@@ -146,13 +141,8 @@ def test_the_hot_heater_adds_orange_light_and_850_nm_and_nothing_when_cold():
 
 
 # --- The windscreen glints ------------------------------------------------------------------------------------
-def _glints(n: int = 40) -> list:
-    return [Scene(SimConfig.from_query({"family": "twentieth", "light": "windscreen_glint", "seed": str(k)})).glint
-            for k in range(n)]
-
-
 def test_each_session_draws_its_own_passes_sweeping_in_a_tenth_to_half_a_second():
-    glints = _glints()
+    glints = scene_lights("twentieth", "windscreen_glint", "glint")
     assert all(isinstance(g, radiant.WindscreenGlint) for g in glints)
     assert len({g.starts[0] for g in glints}) == len(glints)
     directions = set()
