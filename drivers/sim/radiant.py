@@ -39,7 +39,8 @@ sweep, with soft edges (``GLINT_EDGE_M`` 0.03-0.15 m: the sun's 0.53° disc at 5
 waviness) and unbounded across it (the car's height of glass, larger than a head); it sweeps horizontally
 (tilted up to ``SWEEP_TILT_DEG``, 15°, either way), in either direction, lighting any one point for
 ``GLINT_PASS_S`` (0.1-0.5 s: a car at 3-15 m/s). Passes follow one another at exponential intervals of a
-mean ``GLINT_GAP_S`` (3-12 s, drawn per session: the traffic; ``N_PASSES`` of them from a drawn phase),
+mean ``GLINT_GAP_S`` (3-12 s, drawn per session: the traffic; ``N_PASSES`` of them from a drawn phase,
+repeating after the last),
 each its own level, width and duration. Each frame takes the patch at its own time (the exposure's
 motion blur of the edge is not drawn).
 
@@ -209,6 +210,7 @@ class WindscreenGlint:
     widths: tuple[float, ...]
     edges: tuple[float, ...]
     levels: tuple[float, ...]               # lux at normal incidence
+    period_s: float                         # the passes repeat after this (the gaps' sum), for late ``t0_s``
 
     @classmethod
     def draw(cls, rng: np.random.Generator) -> WindscreenGlint:
@@ -228,10 +230,18 @@ class WindscreenGlint:
         return cls(d, sweep, cct, tuple(float(v) for v in starts),
                    tuple(float(s * w / p) for s, w, p in zip(signs, widths, durations, strict=True)),
                    tuple(float(v) for v in widths), tuple(float(v) for v in edges),
-                   tuple(float(v) for v in levels))
+                   tuple(float(v) for v in levels), float(gaps.sum()))
+
+    def _clock(self, t: float) -> float:
+        """Scene time ``t`` on the passes' own cycle (they repeat every ``period_s``, from 1 s before the first's
+        centre crosses the face: its approach kept whole)."""
+        origin = self.starts[0] - 1.0
+        return origin + (t - origin) % self.period_s
 
     def passing(self, t: float) -> int | None:
-        """The pass whose patch is within reach of the face (+-1 m of its centre) at ``t``, or None."""
+        """The pass whose patch is within reach of the face (+-1 m of its centre) at ``t`` (on the passes'
+        cycle, ``_clock``), or None."""
+        t = self._clock(t)
         for i, (t0, v, w) in enumerate(zip(self.starts, self.speeds, self.widths, strict=True)):
             if abs(v * (t - t0)) < 0.5 * w + 1.0:
                 return i
@@ -239,6 +249,7 @@ class WindscreenGlint:
 
     def share(self, view: View, z: np.ndarray, t: float) -> tuple[np.ndarray, float] | None:
         """(H, W) float32 lit fraction x cosine to the street, and the pass's lux; None with no patch near."""
+        t = self._clock(t)
         i = self.passing(t)
         if i is None:
             return None

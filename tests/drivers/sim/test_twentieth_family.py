@@ -156,6 +156,10 @@ def test_each_session_draws_its_own_passes_sweeping_in_a_tenth_to_half_a_second(
             assert radiant.GLINT_LUX[0] <= lux <= radiant.GLINT_LUX[1]
             directions.add(np.sign(v))
         assert all(b > a for a, b in zip(g.starts, g.starts[1:], strict=False))
+        # The passes repeat after the last (a session opened late, t0_s up to 3600 s, still sees traffic).
+        assert g.period_s > g.starts[-1] - g.starts[0]
+        assert g.passing(g.starts[3]) is not None
+        assert all(g.passing(g.starts[3] + k * g.period_s) == g.passing(g.starts[3]) for k in (1, 10, 40))
     assert directions == {-1.0, 1.0}
 
 
