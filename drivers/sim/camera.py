@@ -540,7 +540,8 @@ class SimCamera(Camera):
     def _street_ir(self, signal: np.ndarray, dmaps: ViewMaps, t: float) -> np.ndarray:
         """The IR light with the tenth family's street (street.py): a bright street behind the head, or
         passers-by's shadows at time ``t``, if the scene has one; or the eleventh's sunflecks (lobby.py); or
-        the twelfth's ring light or headlamps (keylight.py); or the nineteenth's door (entrance.py).
+        the twelfth's ring light or headlamps (keylight.py); or the nineteenth's door (entrance.py); or the
+        twentieth's heater or windscreen glints (radiant.py).
         The lights run on the scene's clock from ``t0_s`` (a session opened later in the same scene)."""
         t = t + self.cfg.t0_s
         bl, sh = self._scene.backlight, self._scene.shadows
@@ -550,6 +551,12 @@ class SimCamera(Camera):
         if self._scene.door is not None and self.profile.ir_band == "nir":
             # The nineteenth family's door (entrance.py); its phone's screen adds nothing at 850 nm.
             signal = self._scene.door.ir(signal, self._depth_view, dmaps, t)
+        if self.profile.ir_band == "nir":
+            # The twentieth family's lights (radiant.py): the heater's filament, or the cars' glints.
+            if self._scene.heater is not None:
+                signal = self._scene.heater.ir(signal, self._depth_view, dmaps, t)
+            if self._scene.glint is not None:
+                signal = self._scene.glint.ir(signal, self._depth_view, dmaps, t)
         if self.profile.ir_band == "nir":
             # The twelfth family's lights (keylight.py): the kiosk's ring light, or cars' headlamps.
             if self._scene.ring is not None:
@@ -567,7 +574,8 @@ class SimCamera(Camera):
                       view: View | None = None) -> np.ndarray:
         """The colour light with the tenth family's street (street.py), the eleventh's signage or
         sunflecks at time ``t`` (lobby.py), the twelfth's ring light or headlamps (keylight.py) or the
-        nineteenth's phone or door (entrance.py), if the scene has one (from ``t0_s``, as ``_street_ir``);
+        nineteenth's phone or door (entrance.py) or the twentieth's heater or glints (radiant.py), if the scene
+        has one (from ``t0_s``, as ``_street_ir``);
         ``view``: the view ``cmaps`` was rendered in (None: the colour view)."""
         t = t + self.cfg.t0_s
         view = self._color_view if view is None else view
@@ -577,6 +585,11 @@ class SimCamera(Camera):
             return self._scene.phone.color(irr, view, cmaps, t)
         if self._scene.door is not None:
             return self._scene.door.color(irr, view, cmaps, t)
+        if self._scene.heater is not None:
+            # The twentieth family's lights (radiant.py): the heater's glow, or the cars' glints.
+            return self._scene.heater.color(irr, view, cmaps, t)
+        if self._scene.glint is not None:
+            return self._scene.glint.color(irr, view, cmaps, t)
         if self._scene.signage is not None:
             # The eleventh family's lights (lobby.py): a panel beside the kiosk, or sunflecks.
             return self._scene.signage.color(irr, view, cmaps, t)

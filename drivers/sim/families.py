@@ -1,12 +1,12 @@
 """Train, held-out, field, fresh, fifth, sixth, seventh, eighth, ninth, tenth, eleventh, twelfth,
-thirteenth, fourteenth, fifteenth, sixteenth, seventeenth, eighteenth and nineteenth families: populations that
-differ as the field differs from the lab.
+thirteenth, fourteenth, fifteenth, sixteenth, seventeenth, eighteenth, nineteenth and twentieth families:
+populations that differ as the field differs from the lab.
 
 ``family=train``, ``family=heldout``, ``family=field``, ``family=fresh``, ``family=fifth``,
 ``family=sixth``, ``family=seventh``, ``family=eighth``, ``family=ninth``, ``family=tenth``,
 ``family=eleventh``, ``family=twelfth``, ``family=thirteenth``, ``family=fourteenth``,
-``family=fifteenth``, ``family=sixteenth``, ``family=seventeenth``, ``family=eighteenth`` and
-``family=nineteenth`` (URI key)
+``family=fifteenth``, ``family=sixteenth``, ``family=seventeenth``, ``family=eighteenth``,
+``family=nineteenth`` and ``family=twentieth`` (URI key)
 select pairwise disjoint pools:
 
 - identities: each family draws people from its own random stream (``identity.family_salt``), so
@@ -15,8 +15,8 @@ select pairwise disjoint pools:
   ``family=seventh&identity=5``, ``family=eighth&identity=5``, ``family=ninth&identity=5``,
   ``family=tenth&identity=5``, ``family=eleventh&identity=5``, ``family=twelfth&identity=5``,
   ``family=thirteenth&identity=5``, ``family=fourteenth&identity=5``, ``family=fifteenth&identity=5``,
-  ``family=sixteenth&identity=5``, ``family=seventeenth&identity=5``, ``family=eighteenth&identity=5`` and
-  ``family=nineteenth&identity=5`` are different people, and none
+  ``family=sixteenth&identity=5``, ``family=seventeenth&identity=5``, ``family=eighteenth&identity=5``,
+  ``family=nineteenth&identity=5`` and ``family=twentieth&identity=5`` are different people, and none
   equals ``identity=5`` (family ``any``, the default). The sixth family's people also differ in what
   the simulator gave everyone alike before: each has their own eye-socket depth (6.5-15.5 mm, from
   the adult range of Hertel exophthalmometry) and breathing rate (12-20 breaths/min) and phase
@@ -52,7 +52,10 @@ select pairwise disjoint pools:
   people include winter scarves (25 % wear a knitted scarf or a raised collar up to anywhere from under the
   chin to the lower lip, standing 10-25 mm off the skin, of one of the headscarves' fabrics;
   ``identity.WINTER_*``, ``head.winter_scarf_alpha``), where everyone else's jaw and chin are bare; the
-  earlier families' people are unchanged;
+  twentieth family's people include facial piercings (15 % wear 1-3 metal studs or rings at a nostril, an
+  eyebrow, the lower lip or the septum, mirroring the lamp and the projector; ``identity.PIERCING_*``,
+  ``head.piercing_parts``), where no one else wears metal on the face; the earlier families' people are
+  unchanged;
 - camera profiles: train sees D435 and D415, held-out sees D455 and the structured-light Astra, field
   sees the Orbbec Gemini 335 (active stereo from another maker, another lens and noise), fresh the
   Orbbec Gemini 2 (an earlier Orbbec stereo camera: wider 91° depth field, 2 MP colour), fifth the
@@ -82,7 +85,9 @@ select pairwise disjoint pools:
   Gemini 335Lg (the 335L's 95 mm stereo on GMSL2, recalled: no IR-pass filter, ``ir_leak`` and the corneas
   on every URI; another unit's calibration), nineteenth the Orbbec Gemini 215 (a short-range stereo camera
   beside the Gemini 210, recalled: rendered as the Gemini 2 with its projector switched on and off, the
-  "nir" band alone, another unit's calibration; the corneas on every URI);
+  "nir" band alone, another unit's calibration; the corneas on every URI), twentieth the Orbbec Gemini 305 (a
+  close-range 18 mm stereo pair of colour imagers, read: no IR-pass filter assumed from its dual colour mode,
+  ``ir_leak`` and the corneas on every URI; its projector switched on and off; another unit's calibration);
 - light sources: train is lit by fluorescent tubes and LEDs (an office lab), held-out by daylight,
   incandescent lamps and mixed light (a bank lobby, a mall, a window), field by halogen spots and
   high-CRI LED panels (a branch with display lighting), fresh by ceramic metal-halide lamps (a
@@ -152,11 +157,17 @@ select pairwise disjoint pools:
   level changing as the page scrolls and the screen adapts, lowered and dark in 60 % of sessions, raised
   again in half of those; nothing at 850 nm), and by a lobby's LED downlights (100-500 lux, 3000-4000 K) with
   daylight (300-3000 lux facing the opening, 5000-7500 K, with its 850 nm) through an automatic door behind
-  and beside the customer opening in 0.5-2 s, open 1.5-6 s and closing in 1-3 s every 8-30 s;
+  and beside the customer opening in 0.5-2 s, open 1.5-6 s and closing in 1-3 s every 8-30 s; twentieth
+  (``radiant.py``) by a winter vestibule's LED downlights (50-300 lux, 3000-4000 K) with a quartz infrared
+  heater (a 1900-2400 K tungsten filament, 30-300 lux of orange light and Planck's 850 nm, switched by a
+  thermostat every 10-40 s, warming in 0.4-2 s and cooling in 0.8-3 s, the 850 nm leading the visible as
+  it warms), and by a glazed lobby's daylight (300-1500 lux, 4500-6500 K) with sunlight mirrored off passing
+  cars' glass sweeping a patch of 300-6000 lux (with its 850 nm) across the face in 0.1-0.5 s every few
+  seconds;
 - attack instruments: every instrument (mask resin, paper, curvature, holes, silicone, head-model
   material) is drawn from the family's stream, so the two families present different objects; the
-  thirteenth, fourteenth, fifteenth, sixteenth, seventeenth, eighteenth and nineteenth families' attack
-  displays also draw their own
+  thirteenth, fourteenth, fifteenth, sixteenth, seventeenth, eighteenth, nineteenth and twentieth families'
+  attack displays also draw their own
   luminance (350-1000 cd/m^2, where every other family's shine at ~83) and whether they stand still on
   something (half) or are held (steadier than elsewhere): ``species.screen_instrument``.
 
@@ -250,7 +261,12 @@ its 850 nm through an automatic door opening behind the customer (``entrance.py`
 people with their own winter scarves; named in ``hil.padeval.UNSEEN_SPLITS`` while built, no verdict, score or
 PAD report computed on it by its builder, and evaluated once (main 08eda20; docs/liveness.md, *The nineteenth
 family*: BPCER 10.4 %, the phone 8.7 %, the door 12.2 %, no window contradicted by the screen; the material and
-the eye region refused; FTA 0.7 %; silicone 5 of 10 accepted, every other attack 0).
+the eye region refused; FTA 0.7 %; silicone 5 of 10 accepted, every other attack 0). It has been looked at
+since, so ``twentieth`` was added (session 31, main af4c30a) the same way: the Orbbec Gemini 305 (18 mm stereo
+of colour imagers, visible light in its IR), a winter vestibule's quartz infrared heater switched by a
+thermostat and sunlight mirrored off passing cars' glass sweeping the face (``radiant.py``), the corneas on
+every URI, people with their own facial piercings; named in ``hil.padeval.UNSEEN_SPLITS`` while built, no
+verdict, score or PAD report computed on it by its builder before the coordinator's one evaluation.
 """
 
 from __future__ import annotations
@@ -297,6 +313,8 @@ POOLS: dict[str, FamilyPool] = {
     "eighteenth": FamilyPool(cameras=("gemini335lg",), lights=("string_lights", "tof_counter"), ir_leak=True,
                              cornea=True),
     "nineteenth": FamilyPool(cameras=("gemini215",), lights=("phone_screen", "auto_door"), cornea=True),
+    "twentieth": FamilyPool(cameras=("gemini305",), lights=("quartz_heater", "windscreen_glint"), ir_leak=True,
+                            cornea=True),
 }
 # Colour temperature ranges that belong with each light source (K).
 LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700, 6500),
@@ -311,7 +329,8 @@ LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700
              "blinds": (3200, 4500), "ceiling_fan": (2800, 3200), "sodium": (2300, 2600),
              "failing_tube": (3000, 4000), "beacon": (3000, 4500), "occupancy_fade": (2900, 3100),
              "lightbar": (3500, 5000), "string_lights": (2700, 3500), "tof_counter": (3000, 4500),
-             "phone_screen": (3000, 4500), "auto_door": (3000, 4000)}
+             "phone_screen": (3000, 4500), "auto_door": (3000, 4000), "quartz_heater": (3000, 4000),
+             "windscreen_glint": (4500, 6500)}
 # Every range lies inside the capture spec's 2300-7500 K (§7.5 d, agent/quality/settings.py): the
 # families draw presentations inside the envelope the gate admits. North-sky light through tinted
 # glass reaches 9500 K; above 7500 K it is light the agent refuses by design (LIGHT_COLOR), so the
@@ -338,7 +357,8 @@ LIGHT_LUX = {"open_shade": (500.0, 7500.0), "screen_led": (15.0, 150.0), "lowe_g
              "blinds": (1000.0, 7500.0), "ceiling_fan": (150.0, 800.0), "sodium": (15.0, 80.0),
              "failing_tube": (100.0, 800.0), "beacon": (15.0, 80.0), "occupancy_fade": (150.0, 600.0),
              "lightbar": (15.0, 80.0), "string_lights": (100.0, 400.0), "tof_counter": (50.0, 300.0),
-             "phone_screen": (30.0, 300.0), "auto_door": (100.0, 500.0)}
+             "phone_screen": (30.0, 300.0), "auto_door": (100.0, 500.0), "quartz_heater": (50.0, 300.0),
+             "windscreen_glint": (300.0, 1500.0)}
 
 
 def camera_for(family: str, identity: int, camera: str | None) -> str:

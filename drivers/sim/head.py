@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from .identity import AGE_FOREHEAD_LINES, CLOTHING, HAIR_COLOURS, LIPSTICKS, SCARVES, Identity, age_severity
+from .identity import AGE_FOREHEAD_LINES, CLOTHING, HAIR_COLOURS, LIPSTICKS, METALS, SCARVES, Identity, age_severity
 from .subject import (
     FRAME,
     GRID_RES_M,
@@ -473,6 +473,19 @@ def _winter_scarf_layer(ident: Identity, gx, gy, skin_h, lm: Landmarks, albedo, 
 
 
 BROW_ABOVE_EYE_M = 0.016      # the brows above the pupils' line (typical, recalled)
+# The twentieth family's piercings (identity.PIERCING_*): where each site's jewellery sits on the head grid,
+# from the landmarks (typical adult placements, recalled): a nostril's on the ala beside the nose tip, an
+# eyebrow's at the brow's outer end, a labret's under the lower lip, a septum's under the columella.
+NOSTRIL_X_M = 0.014           # the ala's side, off the midline
+NOSTRIL_BELOW_TIP_M = 0.003
+BROW_OUTER_M = 0.012          # the brow's outer end beyond the pupil
+BARBELL_HALF_M = 0.0045       # an eyebrow barbell's balls, each this far above and below the brow
+LABRET_X_M = 0.006
+LABRET_BELOW_MOUTH_M = 0.010  # a labret stud under the lower lip; a lip ring on the lip's edge (4 mm)
+SEPTUM_BELOW_TIP_M = 0.006
+SEPTUM_STANDOFF_M = 0.004     # a septum ring hangs in front of the upper lip
+MIRROR_AMBIENT = 0.6          # a polished convex metal's look under diffuse room light: its reflectance x this
+RING_GAP_RAD = np.pi / 2      # the quarter of a ring that passes through the tissue, hidden
 LID_ABOVE_EYE_M = 0.008       # the open upper lid's fold above it: a cap's brim ends above this
 CAP_STANDOFF_M = 0.003        # the crown's fabric off the skin or hair
 HEAD_RADIUS_M = 0.085         # the forehead's curvature across (a head's half breadth, typical): the brim's root
@@ -518,6 +531,80 @@ def _cap_layer(ident: Identity, gx, gy, lm: Landmarks, albedo, closed, nir, dot_
     height = np.where(crown, height + CAP_STANDOFF_M, height)
     height = np.where(brim, brim_h, height)
     return albedo, closed, nir, dot_blur, height
+
+
+def piercing_parts(ident: Identity, lm: Landmarks) -> list[tuple[str, float, float, float, float, float]]:
+    """Each piercing's drawn parts on the head grid: ("ball", x, y, radius, 0, 0) for a stud's or a
+    barbell's ball, ("ring", x, y, mid radius, wire radius, gap angle) for a ring (its hidden quarter
+    centred on the gap angle, atan2(dy, dx) on the grid), in metres."""
+    parts: list[tuple[str, float, float, float, float, float]] = []
+    eye_y = lm.eyes[0][1]
+    for site, side, kind, size_mm, wire_mm, _ in ident.piercings:
+        size, wire = size_mm / 1000.0, wire_mm / 1000.0
+        if site == "brow":
+            x, y = side * (ident.ipd_m / 2 + BROW_OUTER_M), eye_y - BROW_ABOVE_EYE_M
+            parts += [("ball", x, y - BARBELL_HALF_M, size / 2, 0.0, 0.0),
+                      ("ball", x, y + BARBELL_HALF_M, size / 2, 0.0, 0.0)]
+            continue
+        if site == "nostril":
+            x, y, gap = side * NOSTRIL_X_M, lm.nose[1] + NOSTRIL_BELOW_TIP_M, (0.0 if side < 0 else np.pi)
+        elif site == "labret":
+            below = LABRET_BELOW_MOUTH_M if kind == "stud" else 0.4 * LABRET_BELOW_MOUTH_M
+            x, y, gap = side * LABRET_X_M, lm.mouth[1] + below, -np.pi / 2
+        else:   # septum
+            x, y, gap = 0.0, lm.nose[1] + SEPTUM_BELOW_TIP_M, -np.pi / 2
+        if kind == "stud":
+            parts.append(("ball", x, y, size / 2, 0.0, 0.0))
+        else:
+            mid = (size - wire) / 2
+            # The ring's centre off its piercing, away from the gap: the piercing on the ring's hidden quarter.
+            cx, cy = x - 0.6 * mid * np.cos(gap), y - 0.6 * mid * np.sin(gap)
+            parts.append(("ring", float(cx), float(cy), mid, wire / 2, float(gap)))
+    return parts
+
+
+def _piercing_layer(ident: Identity, gx, gy, skin_h, lm: Landmarks, albedo, closed, nir, dot_blur, height):
+    """Metal studs and rings on the skin (identity.PIERCING_*): their mirrored room as colour and 850 nm
+    (``MIRROR_AMBIENT`` x the metal's reflectance), their height off the skin, and a gloss layer with the
+    metal's surface slopes so the lamp and the projector are mirrored (render._glints). Returns the five
+    layers plus the gloss map and its slopes."""
+    _, bgr, r_nir = METALS[ident.piercings[0][5]]
+    metal = np.zeros(gx.shape, bool)
+    top = np.full(gx.shape, MISS, np.float32)
+    slope = np.zeros(gx.shape + (2,), np.float32)
+    for kind, x, y, r, a, gap in piercing_parts(ident, lm):
+        dx, dy = gx - x, gy - y
+        if kind == "ball":
+            d2 = dx * dx + dy * dy
+            on = (d2 < r * r) & (skin_h > MISS / 2)
+            cap = np.sqrt(np.maximum(r * r - d2, (0.15 * r) ** 2))
+            h = skin_h + r + cap
+            sx, sy = -dx / cap, -dy / cap
+        else:
+            rho = np.sqrt(dx * dx + dy * dy)
+            e = rho - r
+            ang = np.angle(np.exp(1j * (np.arctan2(dy, dx) - gap)))
+            on = (np.abs(e) < a) & (np.abs(ang) > RING_GAP_RAD / 2) & (skin_h > MISS / 2)
+            cap = np.sqrt(np.maximum(a * a - e * e, (0.15 * a) ** 2))
+            stand = SEPTUM_STANDOFF_M if gap == -np.pi / 2 and abs(x) < 1e-6 else 0.0
+            h = skin_h + stand + a + cap
+            rho_safe = np.maximum(rho, 1e-6)
+            sx, sy = -e / cap * dx / rho_safe, -e / cap * dy / rho_safe
+        on &= h > top
+        top = np.where(on, h, top).astype(np.float32)
+        slope[..., 0] = np.where(on, sx, slope[..., 0])
+        slope[..., 1] = np.where(on, sy, slope[..., 1])
+        metal |= on
+    np.clip(slope, -6.0, 6.0, out=slope)
+    m3 = metal[..., None]
+    look = np.float32(MIRROR_AMBIENT) * np.array(bgr, np.float32)
+    albedo = np.where(m3, look, albedo)
+    closed = np.where(m3, look, closed)
+    nir = np.where(metal, np.float32(MIRROR_AMBIENT * r_nir), nir)
+    dot_blur = np.where(metal, FRAME.dot_blur_px, dot_blur)
+    height = np.where(metal, np.maximum(height, top), height)
+    gloss = np.where(metal, np.float32(float(np.mean(bgr))), np.float32(0.0)).astype(np.float32)
+    return albedo, closed, nir, dot_blur, height, gloss, slope
 
 
 def makeup_alpha(ident: Identity, gx: np.ndarray, gy: np.ndarray, lm: Landmarks) -> np.ndarray:
@@ -617,6 +704,11 @@ def head_layers(ident: Identity) -> HeadLayers:
     gloss = gloss_slope = None
     gloss_nir_ratio = 1.0
     lens_centres = None
+    if ident.piercings:
+        albedo, closed, nir, dot_blur, height, gloss, gloss_slope = _piercing_layer(
+            ident, gx, gy, skin_h, lm, albedo, closed, nir, dot_blur, height)
+        _, _, r_nir = METALS[ident.piercings[0][5]]
+        gloss_nir_ratio = r_nir / float(gloss.max())
     if ident.glasses != "none":
         frame, frame_h, lens, _, slope, optics, lens_centres = glasses_layers(ident, gx, gy, skin_h, lm)
         l3 = lens[..., None]
@@ -624,8 +716,15 @@ def head_layers(ident: Identity) -> HeadLayers:
         albedo = albedo * (1 - l3) + (albedo * optics["t_vis"] ** 2 + 0.6 * optics["gloss"]) * l3
         closed = closed * (1 - l3) + (closed * optics["t_vis"] ** 2 + 0.6 * optics["gloss"]) * l3
         nir = nir * (1 - lens) + (nir * optics["t_nir"] ** 2 + 0.6 * optics["gloss_nir"]) * lens
-        gloss = (lens * optics["gloss"]).astype(np.float32)
-        gloss_slope = slope
+        lens_gloss = (lens * optics["gloss"]).astype(np.float32)
+        if gloss is not None and gloss_slope is not None:
+            # Piercings too: each pixel mirrors as its own layer (one 850 nm ratio for the surface: the
+            # lenses', 1.0 outside the twelfth family, so the metal mirrors the projector at its visible
+            # reflectance where a person wears both).
+            gloss = np.where(lens > 0, lens_gloss, gloss).astype(np.float32)
+            gloss_slope = np.where((lens > 0)[..., None], slope, gloss_slope).astype(np.float32)
+        else:
+            gloss, gloss_slope = lens_gloss, slope
         gloss_nir_ratio = float(optics["gloss_nir"] / optics["gloss"])
         f3 = frame[..., None]
         albedo = np.where(f3, optics["frame_bgr"], albedo)

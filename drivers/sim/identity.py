@@ -11,14 +11,15 @@ thirteenth the palpebral fissure; in the fourteenth the cornea's radius and diam
 a peaked cap; in the seventeenth make-up: a foundation's coverage, shade, 850 nm and sharpening of the
 projector's dots, and lipstick; in the eighteenth whether the person is older, their age and photo-ageing:
 forehead lines, crow's feet, nasolabial folds, thinner cheeks and drooping lids; in the nineteenth a winter
-scarf wound up to the chin or the lower lip), skin tone
+scarf wound up to the chin or the lower lip; in the twentieth facial piercings), skin tone
 (Fitzpatrick I-VI), hair, glasses, beard, fringe, clothing and a texture seed from ``n``.
 ``identity=0`` is the reference person: the portrait's own proportions (IPD 63 mm, nose 24 mm),
 Fitzpatrick II, no glasses, beard or fringe. Every field can be overridden by a URI key, except the
 sixth family's eye-socket depth and breathing, the seventh family's blinks, the eighth family's
 skin NIR factor, the ninth's sheen, the tenth's beard style, the eleventh's headscarf, the twelfth's
 lenses, the thirteenth's palpebral fissure, the fourteenth's corneas, the sixteenth's caps, the
-seventeenth's make-up, the eighteenth's age and the nineteenth's winter scarf (no key sets them; ``beard=1``
+seventeenth's make-up, the eighteenth's age, the nineteenth's winter scarf and the twentieth's piercings (no key
+sets them; ``beard=1``
 on a tenth-family person drawn without facial hair gives the one look everyone else has).
 
 Skin reflectance by Fitzpatrick type. Melanin absorbs strongly in the visible and weakly at 850 nm,
@@ -74,7 +75,7 @@ CLOTHING: tuple[tuple[str, tuple[float, float, float], float], ...] = (
 
 FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
             "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth",
-            "eighteenth", "nineteenth")
+            "eighteenth", "nineteenth", "twentieth")
 # The identity stream for each family is salted so that family=train&identity=5,
 # family=heldout&identity=5, family=field&identity=5, family=fresh&identity=5,
 # family=fifth&identity=5, family=sixth&identity=5, family=seventh&identity=5, family=eighth&identity=5
@@ -87,7 +88,8 @@ _FAMILY_SALT = {"any": 10_000, "train": 2_000_003, "heldout": 7_000_019, "field"
                 "tenth": 37_000_111, "eleventh": 41_000_129, "twelfth": 43_000_133,
                 "thirteenth": 47_000_147, "fourteenth": 53_000_161,
                 "fifteenth": 59_000_173, "sixteenth": 61_000_187, "seventeenth": 67_000_201,
-                "eighteenth": 71_000_223, "nineteenth": 73_000_237}
+                "eighteenth": 71_000_223, "nineteenth": 73_000_237,
+                "twentieth": 79_000_241}
 
 # What the simulator gave everyone alike until the sixth family, which draws them per person:
 # - the eye sockets' depth under the brow-cheek surface (head.face_height), 11 mm. Hertel
@@ -329,6 +331,34 @@ WINTER_FAMILIES = ("nineteenth",)
 WINTER_SHARE = 0.25
 WINTER_REACH = (0.0, 1.0)
 WINTER_STANDOFF_MM = (10.0, 25.0)
+# The twentieth family's facial piercings: what no family drew, polished metal on the face. Metal is a
+# mirror, not a diffuser: a stud's or a ring's convex surface mirrors the room's lamp and the camera's own
+# projector as bright points (in colour and at 850 nm), where skin, make-up, hair and fabric scatter; and it
+# stands 1-4 mm off the skin in a few millimetres, relief at the depth image's limit. ``PIERCING_SHARE``
+# (15 %: an assumption near the 14 % of 18-50-year-olds with a piercing other than the earlobe in a US survey,
+# Laumann & Derick 2006, recalled, not read; that counts body sites too, so a face share this high is on the
+# high side on purpose) of the family's people wear 1-3 (``PIERCING_COUNT``) at distinct sites
+# (``PIERCING_SITES``): a nostril stud or ring, an eyebrow barbell (two balls, 8-10 mm apart vertically), a
+# labret (lower-lip) stud or ring, a septum ring. Studs are balls or domes ``STUD_MM`` (2-4 mm) across; rings
+# ``RING_MM`` (8-12 mm outer diameter) of ``WIRE_MM`` (0.8-1.6 mm: 20 to 14 gauge) wire, the quarter that
+# enters the tissue hidden (sizes recalled from jewellery catalogues' ranges, not read). The metal is one of
+# ``METALS``: surgical steel, titanium or gold, each with its visible (B, G, R) and 850 nm specular
+# reflectance (polished metals' near-normal reflectance, recalled: steel ~0.55-0.6 visible, ~0.65 at 850
+# nm; titanium ~0.5/0.55; gold ~0.38 blue, ~0.8 red, ~0.97 at 850 nm). No face landmark moves.
+PIERCING_FAMILIES = ("twentieth",)
+PIERCING_SHARE = 0.15
+PIERCING_COUNT = (1, 3)
+PIERCING_SITES = ("nostril", "brow", "labret", "septum")
+STUD_MM = (2.0, 4.0)
+RING_MM = (8.0, 12.0)
+WIRE_MM = (0.8, 1.6)
+RING_SHARE = 0.5                  # of nostril and labret piercings (septum: always a ring; brow: a barbell)
+# name, visible specular reflectance (B, G, R), 850 nm specular reflectance
+METALS: tuple[tuple[str, tuple[float, float, float], float], ...] = (
+    ("steel", (0.56, 0.57, 0.58), 0.65),
+    ("titanium", (0.50, 0.49, 0.48), 0.55),
+    ("gold", (0.38, 0.70, 0.85), 0.97),
+)
 
 
 def fresnel_normal(n: float) -> float:
@@ -394,6 +424,8 @@ class Identity:
     winter_scarf: int | None = None       # the nineteenth family's winter scarf: its wool, index into SCARVES
     winter_reach: float = 0.0             # its top edge: 0 under the chin .. 1 at the lower lip
     winter_standoff_mm: float = 0.0       # how far it stands off the skin
+    # The twentieth family's piercings: (site, side -1/+1, "stud"/"ring", size mm, wire mm, metal index)
+    piercings: tuple[tuple[str, float, str, float, float, int], ...] = ()
 
     @property
     def beard_standoff_m(self) -> float:
@@ -525,6 +557,21 @@ class Identity:
             standoff = float(rng.uniform(*WINTER_STANDOFF_MM))
             if wears:
                 person = replace(person, winter_scarf=wool, winter_reach=reach, winter_standoff_mm=standoff)
+        if family in PIERCING_FAMILIES:
+            # Likewise drawn after every other field, for everyone (used where they wear any).
+            wears = bool(rng.random() < PIERCING_SHARE)
+            n = int(rng.integers(PIERCING_COUNT[0], PIERCING_COUNT[1] + 1))
+            sites = rng.permutation(len(PIERCING_SITES))[:n]
+            metal = int(rng.integers(len(METALS)))
+            drawn = []
+            for i in sites:
+                site = PIERCING_SITES[int(i)]
+                side = float(rng.choice([-1.0, 1.0]))
+                ring = site == "septum" or (site != "brow" and bool(rng.random() < RING_SHARE))
+                size = float(rng.uniform(*RING_MM)) if ring else float(rng.uniform(*STUD_MM))
+                drawn.append((site, side, "ring" if ring else "stud", size, float(rng.uniform(*WIRE_MM)), metal))
+            if wears:
+                person = replace(person, piercings=tuple(drawn))
         return person
 
     @staticmethod

@@ -210,6 +210,19 @@ Sources (figures cited per profile below):
   was not reached: rendered without one, as the 335L and the 335Le (``ir_leak`` on every URI of its family).
   Its controls go through the GMSL link's control channel: the laser switch a frame late a little more often
   than on USB (jitter 0.20, typical, assumed). Another unit's calibration. Every figure "recalled".
+- [G305-SEEED] Seeed Studio's wiki page "Orbbec Gemini 305 3D Camera" (read this session,
+  wiki.seeedstudio.com/orbbec_gemini305): a stereo depth camera for close-range robot vision (wrist
+  mounting); operating range 4-100 cm+, recommended 7-50 cm; stereo vision, 18 mm baseline; spatial
+  precision <= 1 % (1280x800 at 50 cm); depth 88°x65° ±3° at 1280x800 up to 30 fps (848x480 at 60); colour
+  94°x68° ±3° up to 1280x800 at 60 fps; sensors "stereo color, global shutter"; 42x42x23 mm; USB-C.
+  [G305-ROS] OrbbecSDK_ROS1's launch/gemini305.launch (read): ``enable_laser``, ``laser_energy_level`` and
+  a laser on/off interleave mode (``interleave_ae_mode`` "laser", ``laser_index0/1_laser_control`` 1/0): a
+  projector the host switches. Its v2.8.6 release notes (read) name a "Gemini 305 dual color mode": the
+  stereo imagers are colour sensors. What is assumed: the projector an 850 nm dot projector on the SDK's
+  laser switch as the 335's (its wavelength not read); the stereo imagers' colour filters without an
+  IR-pass or IR-cut filter (a dual-colour stereo pair that also sees the projector: RGGB imagers read as Y8,
+  ``visible_response`` (0.25, 0.5, 0.25), ``ir_leak`` on every URI of its family); the projector beside the
+  imagers in the 42 mm body; the depth ASIC's sub-pixel noise the 335's.
 - [D455-CAL] a D455's factory colour calibration published with the ABC-iRobotics/Hand_Tools data
   set (1280x800: fx 629.6, fy 628.9, ppx 629.1, ppy 397.5; Brown-Conrady k1 -0.0557 k2 0.0603
   p1 -0.00098 p2 -0.00085 k3 -0.0161).
@@ -1087,11 +1100,41 @@ GEMINI215 = replace(
     projector_jitter=0.25,                       # [G215]: a USB property write, one frame late 1 in 4 (assumed)
 )
 
+
+# The Gemini 305 ([G305-SEEED], [G305-ROS]): the 335's depth engine and laser switch on an 18 mm stereo pair
+# of colour imagers with no IR-pass filter, a 94° global-shutter colour sensor at up to 1280x800.
+GEMINI305 = replace(
+    GEMINI335,
+    name="gemini305", model="Orbbec Gemini 305 (close-range stereo, 18 mm baseline, colour imagers)",
+    # [G305-SEEED]: depth 88° at 1280x800 -> fx = 640 / tan(44°) = 662.7, x0.6 = 397.6 at 640x480 (modes.py);
+    # this unit's 88.3° (within ±3°): 395.9. Principal point typical.
+    depth_intrinsics=Intrinsics(640, 480, 395.9, 396.0, 318.7, 241.9, DistortionModel.INVERSE_BROWN_CONRADY),
+    # [G305-SEEED]: colour 94° at 1280x800 -> fx = 640 / tan(47°) = 596.8, x0.6 = 358.1; this unit's 93.6°:
+    # 360.7. Distortion typical of a 94° module (as the 335L's).
+    color_intrinsics=Intrinsics(640, 480, 360.7, 360.5, 321.2, 238.4, DistortionModel.BROWN_CONRADY,
+                                (-0.061, 0.052, 0.0003, -0.0002, -0.013)),
+    # Typical: the colour sensor beside the left imager in the 42 mm body, ~9 mm along +x (not read).
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(0.08), np.deg2rad(-0.06), np.deg2rad(0.05)),
+                                          np.array([0.0091, 0.0001, 0.0004])),
+    stereo_baseline_m=0.018,                     # [G305-SEEED]: 18 mm
+    projector_offset_m=0.009,                    # assumed: the projector between the imagers' ends, 42 mm body
+    # The 335's engine (0.10 px): sigma_z = z^2 s / (f B) = 0.45^2 x 0.10 / (396 x 0.018) = 2.8 mm at 0.45 m,
+    # 0.57 %: inside [G305-SEEED]'s <= 1 % at 50 cm.
+    sigma_disparity_px=0.10,
+    depth_range_m=(0.07, 1.0),                   # [G305-SEEED]: recommended from 7 cm; operating to 1 m+
+    projector="850 nm dot projector (on/off, the SDK's laser switch; wavelength assumed)",
+    projector_jitter=0.15,                       # a USB property write, as the 335's (typical)
+    color_shutter="global",                      # [G305-SEEED]: global shutter
+    # [G305-ROS]: "dual color mode": colour (RGGB) stereo imagers, no IR-pass filter (module note above).
+    visible_response=(0.25, 0.5, 0.25),
+    stream_modes=G330_STREAM_MODES,
+)
+
 PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335, GEMINI2,
                                                           GEMINI336L, ASTRA_MINI_S, GEMINI2L, GEMINI335L,
                                                           GEMINI336, D435F, D455F, D457, D435I, D456,
                                                           GEMINI335LE, GEMINI330, D436, GEMINI335LG,
-                                                          GEMINI215)}
+                                                          GEMINI215, GEMINI305)}
 DEFAULT = "d435"
 
 

@@ -28,6 +28,7 @@ from .lobby import DappledSun, Signage
 from .night import Flicker, IrFlood
 from .profiles import rotation
 from .pwm import PwmLight
+from .radiant import QuartzHeater, WindscreenGlint
 from .render import Placed, PlacedPlane, Plane
 from .street import Backlight, PassingShadows
 from .subject import PHOTO_PITCH_DEG, PHOTO_ROLL_DEG, Surface, value_noise
@@ -161,7 +162,8 @@ LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incand
                    "signage": 0.002, "dappled_sun": 0.20, "ring_light": 0.002, "headlights": 0.002,
                    "pwm_led": 0.002, "blinds": 0.17, "ceiling_fan": 0.32, "sodium": 0.029,
                    "failing_tube": 0.012, "beacon": 0.003, "occupancy_fade": 0.002, "lightbar": 0.003,
-                   "string_lights": 0.002, "tof_counter": 0.002, "phone_screen": 0.002, "auto_door": 0.002}
+                   "string_lights": 0.002, "tof_counter": 0.002, "phone_screen": 0.002, "auto_door": 0.002,
+                   "quartz_heater": 0.002, "windscreen_glint": 0.09}
 # The fourteenth family's source (drivers/sim/sun.py, ``Blinds``): "blinds", low sun (10-25° up) through
 #   clear glazing and a window's venetian blinds, striping the face and the wall: the direct beam alone
 #   on the eighth family's model (the 5800 K sun through Rayleigh and Ångström aerosol extinction,
@@ -192,6 +194,12 @@ LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incand
 #   as "led") with the customer's own phone lighting the face from below (entrance.PhoneScreen; a screen: no
 #   850 nm); "auto_door", a lobby's LED downlights (0.002) with daylight through an automatic door opening
 #   and closing behind the customer, its own 850 nm (0.09 per lux, as "daylight") on top (entrance.AutoDoor).
+# The twentieth family's sources (drivers/sim/radiant.py): "quartz_heater", a winter vestibule's LED downlights
+#   (0.002 as "led") with a quartz infrared heater whose filament's orange glow and 850 nm (Planck's law at its
+#   temperature, radiant.nir_per_lux) follow a thermostat's switching with seconds-long warm-up and cool-down
+#   (radiant.QuartzHeater); "windscreen_glint", daylight through a glazed lobby's clear glass (0.09 as
+#   "daylight") with sunlight mirrored off passing cars' glass sweeping a patch across the face in 0.1-0.5 s,
+#   its own 850 nm (0.12 per lux, as "direct_sun") on top (radiant.WindscreenGlint).
 # Overhead lamp as seen from the subject: 35° above the line to the camera, ~6° across; it gives a
 # third of the light on the face. Spectacle lenses mirror it (glints).
 LAMP_DIR = np.array([0.0, -np.sin(np.deg2rad(35.0)), -np.cos(np.deg2rad(35.0))])
@@ -423,6 +431,11 @@ class Scene:
         self.phone = PhoneScreen.draw(np.random.default_rng([self._scene_rng_seed, 127]), cfg.distance_mm / 1000.0) \
             if light == "phone_screen" else None
         self.door = AutoDoor.draw(np.random.default_rng([self._scene_rng_seed, 129])) if light == "auto_door" else None
+        # The twentieth family's lights (radiant.py), each from its own stream (nothing else drawn changes).
+        self.heater = QuartzHeater.draw(np.random.default_rng([self._scene_rng_seed, 131])) \
+            if light == "quartz_heater" else None
+        self.glint = WindscreenGlint.draw(np.random.default_rng([self._scene_rng_seed, 133])) \
+            if light == "windscreen_glint" else None
         # The tenth family's lights (street.py), each from its own stream (nothing else drawn changes).
         self.backlight = Backlight.draw(np.random.default_rng([self._scene_rng_seed, 101])) \
             if light == "backlight" else None

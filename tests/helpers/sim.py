@@ -59,3 +59,12 @@ def colour_face_mean(cam: SimCamera, t: float, face: np.ndarray) -> np.ndarray:
     c = cam._render_color(t, (0.0, 0.0, 0.0), update_ae=False).color.astype(np.float64)
     fm = face if c.shape[:2] == face.shape else np.ones(c.shape[:2], bool)
     return c[fm].mean(axis=0)
+
+
+def scene_lights(family: str, light: str, attr: str, n: int = 40) -> list:
+    """The ``attr`` light (a Scene attribute: ``heater``, ``glint``, ...) drawn by each of seeds 0..n-1's
+    ``family``/``light`` scenes."""
+    from drivers.sim.config import SimConfig
+    from drivers.sim.scene import Scene
+    return [getattr(Scene(SimConfig.from_query({"family": family, "light": light, "seed": str(k)})), attr)
+            for k in range(n)]

@@ -541,8 +541,8 @@ def test_twelfth_split_is_accepted_and_lists_its_own_pools():
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "twelfth"]).split == "twelfth"
-    assert P.SPLITS[-8:] == ("twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth",
-                             "eighteenth", "nineteenth")
+    assert P.SPLITS[-9:] == ("twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth",
+                             "eighteenth", "nineteenth", "twentieth")
     items = presentations("twelfth", live=4, per_species=1, injection=1)
     assert len(items) == 4 + len(ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("twelfth/") and "family=twelfth" in p.uri for p in items)
@@ -723,9 +723,11 @@ def test_ir_leak_runs_are_rendered_with_the_key_enrolled_alike_and_reported_apar
     assert [p.uri for p in leaky] == [p.uri + "&ir_leak=1" for p in plain]
     assert all("ir_leak=1" in u.split("?", 1)[1].split("&") for u in pad_enrolment.enrolment_uris(leaky[0].uri))
     assert not any("ir_leak" in u for u in pad_enrolment.enrolment_uris(plain[0].uri))
-    # (The thirteenth family's D435i, the fifteenth's Gemini 335Le, the sixteenth's Gemini 330 and the
-    # eighteenth's Gemini 335Lg lack the filter too; those families render the leak on every URI.)
-    assert P.ir_leak_splits() == ("train", "field", "eighth", "thirteenth", "fifteenth", "sixteenth", "eighteenth")
+    # (The thirteenth family's D435i, the fifteenth's Gemini 335Le, the sixteenth's Gemini 330, the
+    # eighteenth's Gemini 335Lg and the twentieth's Gemini 305 lack the filter too; those families render the
+    # leak on every URI.)
+    assert P.ir_leak_splits() == ("train", "field", "eighth", "thirteenth", "fifteenth", "sixteenth", "eighteenth",
+                                  "twentieth")
     f = tmp_path / "eighth.jsonl"
     base = rec("attack", "screen_still", "rejected", 0.1, split="eighth")
     recs = [base, {**rec("attack", "screen_video", "rejected", 0.0, split="eighth", x=1),
@@ -778,8 +780,8 @@ def test_thirteenth_split_is_accepted_and_lists_its_own_pools():
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "thirteenth"]).split == "thirteenth"
-    assert P.SPLITS[-7:] == ("thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth",
-                             "nineteenth")
+    assert P.SPLITS[-8:] == ("thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth",
+                             "nineteenth", "twentieth")
     items = presentations("thirteenth", live=4, per_species=1, injection=1)
     assert len(items) == 4 + len(ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("thirteenth/") and "family=thirteenth" in p.uri for p in items)
@@ -832,7 +834,8 @@ def _assert_split_lists_its_own_pools(family: str, camera: str, live: int) -> li
 def test_fourteenth_split_is_accepted_and_lists_its_own_pools():
     # The fourteenth family (evaluated once, whole, in the twenty-fifth session): its split parses and its
     # presentations are listed (nothing is presented).
-    assert P.SPLITS[-6:] == ("fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth")
+    assert P.SPLITS[-7:] == ("fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth",
+                             "twentieth")
     assert "fourteenth" not in P.ir_leak_splits()
     items = _assert_split_lists_its_own_pools("fourteenth", "d456", live=4)
     # Striped by the blinds, TOO_BRIGHT_TO_VERIFY steps the person aside out of the sun (shade=1).
@@ -861,7 +864,7 @@ def test_each_fourteenth_camera_enrols_its_projector_under_the_familys_enrolment
 def test_fifteenth_split_is_accepted_and_lists_its_own_pools():
     # The fifteenth family (evaluated once, whole, in the twenty-sixth session): its split parses and its
     # presentations are listed (nothing is presented).
-    assert P.SPLITS[-5:] == ("fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth")
+    assert P.SPLITS[-6:] == ("fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth", "twentieth")
     assert "fifteenth" in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("fifteenth", "gemini335le", live=8)
 
@@ -877,7 +880,7 @@ def test_each_fifteenth_camera_enrols_its_projector_under_the_familys_enrolment_
 def test_sixteenth_split_is_accepted_and_lists_its_own_pools():
     # The sixteenth family (evaluated once, whole, in the twenty-seventh session): its split parses and its
     # presentations are listed (nothing is presented).
-    assert P.SPLITS[-4:] == ("sixteenth", "seventeenth", "eighteenth", "nineteenth")
+    assert P.SPLITS[-5:] == ("sixteenth", "seventeenth", "eighteenth", "nineteenth", "twentieth")
     assert "sixteenth" in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("sixteenth", "gemini330", live=8)
 
@@ -893,7 +896,8 @@ def test_each_sixteenth_camera_enrols_its_projector_under_the_familys_enrolment_
 def test_seventeenth_split_is_accepted_and_lists_its_own_pools():
     # The seventeenth family (evaluated once, whole, in the twenty-eighth session): its split parses, its
     # presentations are listed (nothing is presented), and its RealSense D436 is rendered with an IR-pass filter.
-    assert P.SPLITS[-3:] == ("seventeenth", "eighteenth", "nineteenth") and "seventeenth" not in P.ir_leak_splits()
+    assert P.SPLITS[-4:] == ("seventeenth", "eighteenth", "nineteenth", "twentieth")
+    assert "seventeenth" not in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("seventeenth", "d436", live=8)
 
 
@@ -909,7 +913,7 @@ def test_eighteenth_split_is_accepted_and_lists_its_own_pools():
     # The eighteenth family (evaluated once, whole, in the twenty-ninth session): its split parses, its
     # presentations are listed (nothing is presented), and its Gemini 335Lg has no IR-pass filter (--ir-leak
     # allowed; the family renders the leak on every URI anyway).
-    assert P.SPLITS[-2:] == ("eighteenth", "nineteenth") and "eighteenth" in P.ir_leak_splits()
+    assert P.SPLITS[-3:] == ("eighteenth", "nineteenth", "twentieth") and "eighteenth" in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("eighteenth", "gemini335lg", live=8)
 
 
@@ -925,7 +929,7 @@ def test_each_eighteenth_camera_enrols_its_projector_under_the_familys_enrolment
 def test_nineteenth_split_is_accepted_and_lists_its_own_pools():
     # The nineteenth family (evaluated once, whole, in the thirtieth session): its split parses, its presentations
     # are listed (nothing is presented), and its Gemini 215 is rendered with an IR-pass filter (--ir-leak refused).
-    assert P.SPLITS[-1] == "nineteenth" and "nineteenth" not in P.ir_leak_splits()
+    assert P.SPLITS[-2:] == ("nineteenth", "twentieth") and "nineteenth" not in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("nineteenth", "gemini215", live=8)
 
 
@@ -935,6 +939,35 @@ def test_each_nineteenth_camera_enrols_its_projector_under_the_familys_enrolment
     # family's enrolment light, the vestibule with a phone's screen lighting the board from below (its level
     # changing as the page scrolls, the phone lowered in some scenes), with the family's cornea on.
     _assert_each_camera_enrols("nineteenth", "phone_screen")
+
+
+def test_twentieth_split_is_accepted_unseen_and_lists_its_own_pools(tmp_path):
+    # The twentieth family (built in the thirty-first session, to be evaluated once, whole): its split parses,
+    # its presentations are listed (nothing is presented), its Gemini 305 has no IR-pass filter (--ir-leak
+    # allowed; the family renders the leak on every URI anyway), and it is the unseen family the development
+    # benches refuse (bench.rerun_records, without a patched UNSEEN_SPLITS).
+    from bench import rerun_records
+
+    assert P.UNSEEN_SPLITS == frozenset({"twentieth"})
+    assert P.SPLITS[-1] == "twentieth" and "twentieth" in P.ir_leak_splits()
+    items = _assert_split_lists_its_own_pools("twentieth", "gemini305", live=8)
+    recs = tmp_path / "recs.jsonl"
+    recs.write_text(json.dumps({"v": pad_records.RECORD_VERSION, "key": items[0].key, "split": "twentieth",
+                                "kind": "bona_fide", "species": "live", "index": 0, "uri": items[0].uri,
+                                "outcome": "rejected", "verdict": "attack", "reason": None}) + "\n")
+    keys = tmp_path / "keys.txt"
+    keys.write_text(items[0].key + "\n")
+    with pytest.raises(SystemExit, match=items[0].key):
+        rerun_records.main([str(recs), "--keys", str(keys), "--out", str(tmp_path / "out.jsonl")])
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_each_twentieth_camera_enrols_its_projector_under_the_familys_enrolment_light():
+    # Each camera of the twentieth's pool enrols (a board at 0.45 and 0.65 m, then the wall) under the
+    # family's enrolment light, the winter vestibule with the quartz heater cycling on and off (its filament's
+    # 850 nm on the board and the wall while hot), with the family's cornea and visible light in IR on.
+    _assert_each_camera_enrols("twentieth", "quartz_heater")
 
 
 def test_acceptances_that_came_only_after_a_light_prompt_are_counted_in_the_report(monkeypatch, capsys):
