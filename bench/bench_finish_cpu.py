@@ -26,7 +26,7 @@ As a suite (``python -m bench finish_cpu``; ``BENCH_FINISH_SESSIONS`` presentati
   alignment (the measuring thread ran them after it and waited for the whole inspection), the
   same sessions in the same process; the rows name it.
 
-Each session is also judged five more times in the same process, the six in an order rotated by the
+Each session is also judged six more times in the same process, the seven in an order rotated by the
 session: without the face grids read ahead in the box guessed from the window's last frameset but
 one (perf26; the row ``unguessed``): the grids beside the last measurement and the two-idle-cores
 figure against it, and how often the guessed box was the window's; and without any lit frame's side
@@ -38,8 +38,11 @@ frameset's cues and material skin all read by its measuring thread (perf29; ``un
 thread's share task does nothing): the measurement's end and the two-idle-cores figure against it; and
 with the last frameset's work as before perf30 (``unshrunk``: its fold reads its grid again on the
 caller's thread, and the depth noise is read by perf24-29's lines): the noise, the caller's CPU and the
-two-idle-cores figure against it.
-The six verdicts must be the same or the suite fails. In the two-idle-cores model a pair lit by the last
+two-idle-cores figure against it; and with the last frameset's work as before perf31 (``before31``: the
+foreign flood's background levels summed from every IR frame by ``finish``, not from the sums taken as
+each frameset came; the second landmark try after the colour landmarks, not ahead): the caller's CPU
+and the two-idle-cores figure against it.
+The seven verdicts must be the same or the suite fails. In the two-idle-cores model a pair lit by the last
 frameset is two tasks once the last measurement is done (its pattern predicted and warmed; the rest
 of the pair, whose last part, from its first read of the pattern's side, waits for the warming).
 In that model the last measurement's cues and skin are shared as the judge shares them once the
@@ -52,6 +55,7 @@ two trees' verdicts to the bit; no face data is written), both judgings of each 
     nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 22     # train:live:0 .. train:live:21
     nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 22 unshared   # only that reference beside
     nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 22 unshrunk   # perf30's reference
+    nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 12 before31   # perf31's reference
 
 (the file is written again after each session, so a run cut short keeps what it measured).
 """
@@ -133,7 +137,8 @@ def session(index: int, gate: Any, thresholds: Any, *, reference: bool = False, 
         "unpatterned": lambda: judged(p.key, cap, ref, gate, thresholds, patterns=False),
         "in_finish": lambda: judged(p.key, cap, ref, gate, thresholds, lit_last=False),
         "unshared": lambda: judged(p.key, cap, ref, gate, thresholds, share=False),
-        "unshrunk": lambda: judged(p.key, cap, ref, gate, thresholds, shrunk=False)}
+        "unshrunk": lambda: judged(p.key, cap, ref, gate, thresholds, shrunk=False),
+        "before31": lambda: judged(p.key, cap, ref, gate, thresholds, perf31=False)}
     names = [name for name in runs if name == "row" or references is None or name in references]
     got = {name: runs[name]() for name in names[index % len(names):] + names[:index % len(names)]}
     row = got["row"]
@@ -147,12 +152,12 @@ def session(index: int, gate: Any, thresholds: Any, *, reference: bool = False, 
 
 
 # The same session judged again in the same process, each without one change (``judged``'s flags).
-REFERENCES = ("unguessed", "unpatterned", "in_finish", "unshared", "unshrunk")
+REFERENCES = ("unguessed", "unpatterned", "in_finish", "unshared", "unshrunk", "before31")
 
 
 def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, reference: bool = False,
            guess: bool = True, patterns: bool = True, lit_last: bool = True, share: bool = True,
-           shrunk: bool = True, pairs: list | None = None) -> dict[str, Any]:
+           shrunk: bool = True, perf31: bool = True, pairs: list | None = None) -> dict[str, Any]:
     """The captured window ``cap`` fed to a judge on its threads as a camera delivers it, timed.
     ``guess``: False, the grids are not read ahead in the box guessed from the last frameset but one
     (the path before perf26: every grid the fold did not read in the final box is read beside the
@@ -163,7 +168,10 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
     cues and material skin are all the measuring thread's (the path before perf29: the other
     thread's share task does nothing). ``shrunk``: False, the last frameset's work as before perf30:
     its fold reads its grid again on the caller's thread (the grid read beside its measurement not
-    taken), and the depth noise is read by perf24-29's lines (``depth_noise_masked``).
+    taken), and the depth noise is read by perf24-29's lines (``depth_noise_masked``). ``perf31``: False,
+    the window's end as before perf31: ``finish`` sums every IR frame's background itself
+    (``background_levels`` without the judge's running sums) and the last frameset's second landmark try
+    runs after its colour landmarks (``RELIT_AHEAD`` off).
     ``pairs``: each on-off pair's inputs the verdict read are added to it (``projector_light_on``'s
     arguments)."""
     from agent.liveness.judge import Judge, judge_pool
@@ -178,7 +186,7 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
     if not share:
         j._last_face_share = lambda *_: None        # type: ignore[method-assign]
     import agent.liveness.judge as J
-    noise = J.depth_noise
+    noise, levels, relit_ahead = J.depth_noise, J.background_levels, J.RELIT_AHEAD
     from tests.helpers.liveness_reference import depth_noise_masked
     if not shrunk:
         beside_grids = j._grids_beside
@@ -230,12 +238,15 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
     try:
         if not shrunk:                              # (only the last frameset's add reads the noise)
             J.depth_noise = depth_noise_masked
+        if not perf31:                              # (read by the last frameset's measurement and finish)
+            J.background_levels = lambda sets, skins, sums=None: levels(sets, skins)
+            J.RELIT_AHEAD = False
         j.add(cap.sets[-1])
         t0, c0, p0 = time.perf_counter(), time.thread_time(), time.process_time()
         r = j.finish()
     finally:
         F._pattern_reading = reading
-        J.depth_noise = noise
+        J.depth_noise, J.background_levels, J.RELIT_AHEAD = noise, levels, relit_ahead
     wall, cpu = (time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000
     proc = (time.process_time() - p0) * 1000
     v = r.verdict
@@ -261,7 +272,9 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
         mesh = getattr(s, "mesh_cpu_ms", 0.0)         # (0: a tree whose landmarks ran after the alignment)
         detect, inspection = s.detect_cpu_ms, s.detect_cpu_ms + mesh + s.rest_cpu_ms
         align = last.cpu_ms[0]
-        gate_cpu, cues_skin = last.cpu_ms[1] - detect - mesh, last.cpu_ms[2] - s.rest_cpu_ms
+        # (the second landmark try worked out ahead, perf31: from the alignment's end, beside the landmarks)
+        relit = getattr(last, "relit_cpu_ms", None) or 0.0
+        gate_cpu, cues_skin = last.cpu_ms[1] - detect - mesh - relit, last.cpu_ms[2] - s.rest_cpu_ms
         rest = gate_cpu + cues_skin
         # The last frameset's measurement after the face, by part (perf29): the gate before it has
         # the main face and after (its checks), the cues and the material skin, and who read them.
@@ -271,7 +284,9 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
         row["face_parts_ms"] = face_parts
         row["cues_by_other"] = lf is not None and lf.threads[0] is not None and lf.threads[0] != lf.measuring
         row["skin_by_other"] = lf is not None and lf.threads[1] is not None and lf.threads[1] != lf.measuring
+        row["relit_ahead_ms"] = relit
         parts = {"detect": detect, "mesh": mesh, "energy_digest": s.rest_cpu_ms, "align": align, "rest": rest,
+                 "relit_ahead": relit,
                  **{k: beside.get(k, 0.0) for k in ("grids", "challenge", "lights", "noise", "lit_last",
                                                     "lit_last_fit")},
                  "lit_last_after_fit": (marks["end"] - marks["first"]) * 1000 if "first" in marks else 0.0}
@@ -290,7 +305,7 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
                                 mesh_beside=True, lit_last_read=row["lit_last_pairs"] > 0)
             row.update(measuring_thread_unshared_ms=alone["measured"], two_idle_cores_unshared_ms=alone["end"] + cpu)
         row["parts_ms"] = parts
-        row.update(last_measurement_cpu_ms=inspection + align + rest, last_inspection_cpu_ms=inspection,
+        row.update(last_measurement_cpu_ms=inspection + align + rest + relit, last_inspection_cpu_ms=inspection,
                    last_align_cpu_ms=align, last_mesh_cpu_ms=mesh, last_gate_cues_cpu_ms=rest,
                    measuring_thread_ms=now["measured"], two_idle_cores_ms=now["end"] + cpu)
         # The same CPU times on the path as it was before the landmarks ran beside the alignment
@@ -374,7 +389,9 @@ def two_threads(cpu: dict[str, float], beside: tuple[str, ...], *, mesh_beside: 
     the skin, each not yet taken, once the gate has the face (holding its thread till then), the
     measuring thread the skin then the cues after the checks; whichever thread is free first claims
     next (the other one at a tie); the measurement ends when both are done. A task of ``beside``
-    that waits for the measurement (``lit_last``) waits for the measuring thread's whole of it."""
+    that waits for the measurement (``lit_last``) waits for the measuring thread's whole of it. ``relit_ahead``
+    (perf31): the second landmark try worked out by the measuring thread from the alignment's end (once the
+    detection is in), before it takes the face."""
     free = [0.0, 0.0]
     end: dict[str, float] = {}
 
@@ -392,7 +409,10 @@ def two_threads(cpu: dict[str, float], beside: tuple[str, ...], *, mesh_beside: 
     run("inspected", t, face + cpu["energy_digest"])
     t = take()
     end["aligned"] = t + cpu["align"]
-    waited = max(end["aligned"], face if mesh_beside else end["inspected"])
+    relit = cpu.get("relit_ahead", 0.0)
+    found = face - (cpu["mesh"] if mesh_beside else 0.0)     # the detection handed over
+    waited = max(max(end["aligned"], found) + relit if relit else end["aligned"],
+                 face if mesh_beside else end["inspected"])
     me = 0 if free[0] <= free[1] else 1             # the measuring thread
     if shared is None:
         run("measured", t, waited + cpu["rest"] + (0.0 if mesh_beside else cpu["mesh"]))
@@ -588,6 +608,20 @@ def run() -> list[dict]:
         {"name": "  the same, median", "value": med(idle_now), "unit": "ms", "reference": med(idle_unshrunk),
          "ratio": med(idle_now) / med(idle_unshrunk)},
     ]
+    # Reference: the same session judged again in the same process with the window's end as before perf31.
+    idle_31 = [r["before31"]["two_idle_cores_ms"] for r in rows]
+    caller_31 = [r["before31"]["caller_cpu_ms"] for r in rows]
+    out += [
+        {"name": "  caller's thread CPU in finish, background sums taken ahead vs not, median", "value": med(caller),
+         "unit": "ms", "reference": med(caller_31), "ratio": med(caller) / med(caller_31),
+         "note": "reference: the same session judged again with the background summed in finish and the second "
+                 f"landmark try after the colour landmarks; that try ahead in "
+                 f"{sum(bool(r.get('relit_ahead_ms')) for r in rows)} of {k}"},
+        {"name": "last frameset to verdict, two idle cores, perf31 vs not, p95", "value": _pct(idle_now, 95),
+         "unit": "ms", "reference": _pct(idle_31, 95), "ratio": _pct(idle_now, 95) / _pct(idle_31, 95)},
+        {"name": "  the same, median", "value": med(idle_now), "unit": "ms", "reference": med(idle_31),
+         "ratio": med(idle_now) / med(idle_31)},
+    ]
     # Reference: the same CPU times on the path as it was before the landmarks ran beside the
     # alignment (the measuring thread ran them after it), same sessions, same process.
     path, before = col("measuring_thread_ms"), col("measuring_thread_before_ms")
@@ -646,7 +680,8 @@ def main(argv: list[str]) -> None:
             print(f"{name:28} median {statistics.median(v):7.2f}  p95 {np.percentile(v, 95):7.2f}  (n={len(v)})")
         for other, label in (("unguessed", "no grids guessed ahead"), ("unpatterned", "no patterns ahead"),
                              ("in_finish", "lit-last pair in finish"), ("unshared", "cues, skin one thread"),
-                             ("unshrunk", "noise, last grid as before")):
+                             ("unshrunk", "noise, last grid as before"),
+                             ("before31", "background, relit as before")):
             w = [r[other][name] for r in done if name in r.get(other, {})]
             if w:
                 print(f"  {label:26} median {statistics.median(w):7.2f}  p95 {np.percentile(w, 95):7.2f}")

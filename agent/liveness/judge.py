@@ -154,6 +154,8 @@ class _Measured:
     digest: str
     ms: tuple[float, float, float]       # align, quality, liveness
     cpu_ms: tuple[float, float, float] = (0.0, 0.0, 0.0)   # the same, the judge threads' CPU time
+    ir_sum: float | None = None          # the IR frame's whole sum (``ir_total``), taken by its inspection
+    relit_cpu_ms: float | None = None    # the second landmark try worked out ahead (``Judge._relit``): its CPU
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,7 @@ class _Seen:
     mesh: Mesh | None = None               # the single detection's landmarks (``_Face``)
     mesh_ms: float = 0.0
     mesh_cpu_ms: float = 0.0
+    ir_sum: float | None = None            # ``ir_total`` of the IR frame (None: none, or not exact)
 
     @property
     def face(self) -> _Face:
@@ -272,6 +275,10 @@ def _energy_bytes(energies: list[float]) -> bytes:
     return np.asarray(energies, dtype=np.float64).tobytes()
 
 
+# The window's last frameset's second landmark try is worked out as soon as its IR is aligned where the
+# frameset before needed it (``Judge._relit``; perf31). False: after the colour landmarks, as before.
+RELIT_AHEAD = True
+
 # Face grids and the illumination's motion pairs are worked out ahead once a challenged window is
 # this far along (framesets before its end): its evidence box has mostly settled, and the screen's
 # lag is guessed from the frames so far.
@@ -355,6 +362,8 @@ class Judge:
         self.aligned: list[AlignedFrameSet] = []
         self.faces: list[FaceObservation | None] = []
         self.skins: list[IrSkin | None] = []
+        # Each frame's IR sums for the foreign flood's background levels, taken as it comes (perf31).
+        self.background: list[BackgroundSum | None] = []
         self.boxes: list = []                    # every face box so far, in order (the evidence box's)
         self.cues: list[FrameCues] = []
         self.motion_steps: list[tuple[float, float]] = []
@@ -377,41 +386,50 @@ class Judge:
         self.ahead_ms = 0.0
         gate.reset()
 
-    def _inspect(self, fs: FrameSet, face: Future[_Face] | None = None) -> _Seen:
+    def _inspect(self, fs: FrameSet, face: Future[_Face] | None = None,
+                 found: Future[list[Detection] | None] | None = None) -> _Seen:
         """What needs no alignment: the face detections on the colour image and, with a single
         detection, its landmarks (the face models' larger part, ``QualityGate.main_face_mesh``),
         handed to ``face`` as soon as they are known (the measurement waits for them once
         aligned); then the projector's dot energy in the IR imager's own pixels (one fixed geometry
         for every frame: aligned IR has holes wherever that frame's depth has none, and unlit
-        frames have far fewer depth pixels), and the digest."""
+        frames have far fewer depth pixels), and the digest. ``found``: the detections, handed over before
+        the landmarks (``_relit``)."""
         try:
             t0, c0 = time.perf_counter(), time.thread_time()
             dets = self.gate.detector.detect(fs.color.pixels) if fs.color is not None else None
+            if found is not None:
+                found.set_result(dets)
             t1, c1 = time.perf_counter(), time.thread_time()
             mesh = self.gate.main_face_mesh(fs.color.pixels, dets) if fs.color is not None and dets else None
             t2, c2 = time.perf_counter(), time.thread_time()
         except BaseException as exc:
-            if face is not None:
-                face.set_exception(exc)
+            for f in (face, found):
+                if f is not None and not f.done():
+                    f.set_exception(exc)
             raise
         if face is not None:
             face.set_result(_Face(dets, mesh, ((t1 - t0) * 1000, (t2 - t1) * 1000),
                                   ((c1 - c0) * 1000, (c2 - c1) * 1000)))
         e = dot_energy(fs.ir.pixels) if fs.ir is not None else None
         digest = frameset_digest(fs)
+        total = ir_total(fs.ir.pixels) if FLOOD_FRAMES and fs.ir is not None else None
         t3, c3 = time.perf_counter(), time.thread_time()
         return _Seen(dets, e, digest, (t1 - t0) * 1000, (t3 - t2) * 1000, (c1 - c0) * 1000, (c3 - c2) * 1000,
-                     mesh, (t2 - t1) * 1000, (c2 - c1) * 1000)
+                     mesh, (t2 - t1) * 1000, (c2 - c1) * 1000, total)
 
     def _measure(self, fs: FrameSet, inspected: Future[_Seen] | _Seen,
                  aligned: Future[AlignedFrameSet] | None = None, face: Future[_Face] | None = None,
-                 last: _LastFace | None = None) -> _Measured:
+                 last: _LastFace | None = None, found: Future[list[Detection] | None] | None = None,
+                 before: Future[_Measured] | None = None) -> _Measured:
         """One frameset measured; its alignment is also handed to ``aligned`` as soon as it is done
         (the window's last frameset: the depth noise is worked out beside the rest of its measurement).
         ``face``: the inspection's detections and landmarks, handed over before its dot energy and
         digest (else they are taken from ``inspected``). ``last`` (the window's last frameset): its
         main face is handed over as soon as the gate has it, and its cues and material skin are
-        taken from there, worked out by this thread or the other (``_LastFace``)."""
+        taken from there, worked out by this thread or the other (``_LastFace``). ``found`` and ``before``
+        (the window's last frameset): its detections as the inspection hands them over, and the frameset
+        before's measurement, for the second landmark try worked out ahead (``_relit``)."""
         t0, c0 = time.perf_counter(), time.thread_time()
         try:
             a = align_frameset(fs)
@@ -425,11 +443,13 @@ class Judge:
             aligned.set_result(a)
         t1, c1 = time.perf_counter(), time.thread_time()
         try:
-            found = face.result() if face is not None else (
+            relit, relit_ms = self._relit(a, found, face, before), (time.perf_counter() - t1) * 1000
+            relit_cpu = (time.thread_time() - c1) * 1000 if relit is not None else None
+            seen_face = face.result() if face is not None else (
                 inspected.result() if isinstance(inspected, Future) else inspected).face
             t2, c2 = time.perf_counter(), time.thread_time()
-            m = self.gate.measure(a, found.detections, found.mesh,
-                                  on_face=functools.partial(last.seen, a) if last is not None else None)
+            m = self.gate.measure(a, seen_face.detections, seen_face.mesh,
+                                  on_face=functools.partial(last.seen, a) if last is not None else None, relit=relit)
         finally:
             if last is not None and not last.observed.done():
                 last.observed.set_result(None)
@@ -446,8 +466,34 @@ class Judge:
         seen = inspected.result() if isinstance(inspected, Future) else inspected
         own = (c4 - c3) * 1000 if last is None or m.face is None else shared
         return _Measured(a, m, c, skin, seen.energy, seen.digest,
-                         ((t1 - t0) * 1000, sum(found.ms) + (t3 - t2) * 1000, seen.rest_ms + (t4 - t3) * 1000),
-                         ((c1 - c0) * 1000, sum(found.cpu_ms) + (c3 - c2) * 1000, seen.rest_cpu_ms + own))
+                         ((t1 - t0) * 1000, sum(seen_face.ms) + relit_ms + (t3 - t2) * 1000,
+                          seen.rest_ms + (t4 - t3) * 1000),
+                         ((c1 - c0) * 1000, sum(seen_face.cpu_ms) + (relit_cpu or 0.0) + (c3 - c2) * 1000,
+                          seen.rest_cpu_ms + own), seen.ir_sum, relit_cpu)
+
+    def _relit(self, a: AlignedFrameSet, found: Future[list[Detection] | None] | None,
+               face: Future[_Face] | None, before: Future[_Measured] | None) -> tuple[Detection, Mesh | None] | None:
+        """The window's last frameset's second landmark try (``QualityGate.relit_mesh``: FaceMesh on the colour
+        relit by the light its aligned IR shows, ~20 ms of CPU), worked out on the measuring thread as soon
+        as the IR is aligned and the single detection found, beside the colour landmarks on the other thread,
+        where the frameset before tried it (``QualityGate.relit_tried``: its colour landmarks under the
+        presence limit, as a face in stripes of sun through blinds is frame after frame) and the colour
+        landmarks are not in yet (perf31). The gate takes it only where its main face is that detection and
+        the colour landmarks need it (``QualityGate.measure``'s ``relit``): the same landmarks as it would
+        find after them, to the bit; elsewhere ~20 ms of the measuring thread's CPU spent for nothing. An
+        error in it is not this frameset's (the gate may not need the try): None, and the gate's own try, if
+        it makes one, meets it."""
+        if (not RELIT_AHEAD or found is None or face is None or face.done() or before is None or not before.done()
+                or before.cancelled() or before.exception() is not None
+                or not self.gate.relit_tried(before.result().measurement)):
+            return None
+        try:
+            dets = found.result()
+            if dets is None or len(dets) != 1 or a.ir is None or face.done():
+                return None
+            return dets[0], self.gate.relit_mesh(a, dets[0])
+        except Exception:
+            return None
 
     def add(self, fs: FrameSet) -> None:
         if self.pool is None:
@@ -462,14 +508,18 @@ class Judge:
         ch = self.challenge
         last = ch is not None and len(self._submitted) + 1 == ch.frames
         face: Future[_Face] = Future()
-        inspected = self.pool.submit(self._inspect, fs, face)
-        inspected.add_done_callback(lambda f: face.cancel() if f.cancelled() else None)
+        # The window's last frameset: its detections handed over before its landmarks (``_relit``).
+        found: Future[list[Detection] | None] | None = Future() if last else None
+        inspected = self.pool.submit(self._inspect, fs, face, found)
+        inspected.add_done_callback(lambda f: [g.cancel() for g in (face, found) if g is not None]
+                                    if f.cancelled() else None)
         aligned: Future[AlignedFrameSet] | None = Future() if last and self._submitted else None
         # The window's last frameset: its cues and material skin shared by both threads once the
         # gate has its face (``_LastFace``; the other thread's share is queued after all the work
         # beside the measurement, below).
         share = self._last_face = _LastFace() if last else None
-        measured = self.pool.submit(self._measure, fs, inspected, aligned, face, share)
+        before = self._submitted[-1][1] if last and self._submitted else None
+        measured = self.pool.submit(self._measure, fs, inspected, aligned, face, share, found, before)
         self._tasks += (inspected, measured)
         k = len(self._submitted)
         if (ch is not None and self.dot_reference is not None and Kind.PROJECTOR in ch.kinds
@@ -565,7 +615,7 @@ class Judge:
         self._last_grids = self._guessed_grids = self._last_challenge = self._last_lights = self._last_noise = None
         self._lit_last = self._last_face = None
         self._patterns = {}
-        self.sets, self.aligned, self.faces, self.skins, self.boxes = [], [], [], [], []
+        self.sets, self.aligned, self.faces, self.skins, self.boxes, self.background = [], [], [], [], [], []
         self.cues, self.motion_steps, self.cue_frames, self.energies, self.digests = [], [], [], [], []
         self.ranks, self.grids, self.lights, self.pair_steps = [], [], {}, {}
         self.last_report = None
@@ -846,6 +896,11 @@ class Judge:
                 self.cue_frames.append(k)
         self.faces.append(report.face)
         self.skins.append(r.skin)
+        if FLOOD_FRAMES and fs.ir is not None:
+            self.background.append(background_sum(fs.ir.pixels, [s.box for s in self.skins if s is not None],
+                                                  r.ir_sum))
+        else:
+            self.background.append(None)
         self.energies.append(r.energy if r.energy is not None else float("nan"))
         self.digests.append(r.digest)
         self.sets.append(fs)
@@ -1027,7 +1082,7 @@ class Judge:
                 usual_power = _usual_power(sets, lit)
                 flooded = None
                 if FLOOD_FRAMES:
-                    levels = background_levels(sets, self.skins)
+                    levels = background_levels(sets, self.skins, self.background)
                     flooded = flood_frames(levels, lit)
                     if any(flooded):       # the colour only where IR flagged a frame: ~0.3 s of CPU a window
                         flooded = flood_frames(levels, lit, colour_levels(sets, self.boxes))
@@ -1245,22 +1300,102 @@ FLOOD_COLOUR_STEP = 0.01
 FLOOD_PAIR_REACH = 2
 
 
-def background_levels(sets: list[FrameSet], skins: list[IrSkin | None]) -> list[float]:
+def _skins_bounds(boxes: list[tuple[slice, slice]], shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """The bounds y0, y1, x0, x1 round every skin box of ``boxes`` (not empty) on an IR frame of ``shape``, as
+    ``background_levels`` slices the frame with them."""
+    y0, y1 = min(b[0].start or 0 for b in boxes), max(b[0].stop or shape[0] for b in boxes)
+    x0, x1 = min(b[1].start or 0 for b in boxes), max(b[1].stop or shape[1] for b in boxes)
+    return y0, y1, x0, x1
+
+
+def _skins_box(boxes: list[tuple[slice, slice]], shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+    """``_skins_bounds`` within the frame (the pixels the slices take); None where a bound is negative (a
+    slice from the frame's end: not a box the running sums take, ``BackgroundSum``)."""
+    y0, y1, x0, x1 = _skins_bounds(boxes, shape)
+    if min(y0, y1, x0, x1) < 0:
+        return None
+    y0, x0 = min(y0, shape[0]), min(x0, shape[1])
+    return y0, max(min(y1, shape[0]), y0), x0, max(min(x1, shape[1]), x0)
+
+
+def _box_sum(ir: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    return float(ir[box[0]:box[1], box[2]:box[3]].sum(dtype=np.float64))
+
+
+@dataclass(frozen=True)
+class BackgroundSum:
+    """One IR frame's sums for ``background_levels``, taken as the frameset is measured and folded (perf31):
+    the whole frame's and that of the box round the skins folded so far, its own included (``box``: y0, y1,
+    x0, x1 within the frame; empty before any skin). The window's box only grows as skins come, so
+    ``finish`` adds the strips between the two boxes instead of summing every frame again. The pixels are 8-
+    or 16-bit integers (``background_sum``): every sum is an integer well under 2**53, exact in float64
+    whatever the order, so the levels are the direct sums' to the bit."""
+    total: float
+    box: tuple[int, int, int, int]
+    inner: float
+
+
+def _exact_sums(ir: np.ndarray) -> bool:
+    """Whether float64 sums of ``ir``'s pixels are exact in any order (8- or 16-bit integers)."""
+    return ir.dtype.kind in "ui" and ir.dtype.itemsize <= 2
+
+
+def ir_total(ir: np.ndarray) -> float | None:
+    """The IR frame's whole sum for ``background_sum`` (None where its sums would not be exact)."""
+    return float(ir.sum(dtype=np.float64)) if _exact_sums(ir) else None
+
+
+def background_sum(ir: np.ndarray, boxes: list[tuple[slice, slice]], total: float | None = None
+                   ) -> BackgroundSum | None:
+    """``BackgroundSum`` of an IR frame with the skin boxes folded so far (``total``: ``ir_total``, when
+    taken already); None where the sums would not be exact, or the box not one within the frame."""
+    if not _exact_sums(ir):
+        return None
+    box = _skins_box(boxes, ir.shape) if boxes else (0, 0, 0, 0)
+    if box is None:
+        return None
+    return BackgroundSum(float(ir.sum(dtype=np.float64)) if total is None else total, box, _box_sum(ir, box))
+
+
+def _grown_sum(ir: np.ndarray, s: BackgroundSum, box: tuple[int, int, int, int]) -> float | None:
+    """The sum of ``ir`` in ``box`` from ``s``'s, adding the strips round ``s.box`` (None where ``box`` does
+    not hold it)."""
+    y0, y1, x0, x1 = s.box
+    if y0 == y1 or x0 == x1:
+        return _box_sum(ir, box)
+    if not (box[0] <= y0 and y1 <= box[1] and box[2] <= x0 and x1 <= box[3]):
+        return None
+    return s.inner + sum(_box_sum(ir, b) for b in ((box[0], y0, box[2], box[3]), (y1, box[1], box[2], box[3]),
+                                                     (y0, y1, box[2], x0), (y0, y1, x1, box[3])))
+
+
+def background_levels(sets: list[FrameSet], skins: list[IrSkin | None],
+                      sums: list[BackgroundSum | None] | None = None) -> list[float]:
     """Each frameset's IR mean outside the box around every skin patch of the window (``IrSkin.box``, the
-    IR imager's own pixels; NaN without an IR frame, the whole frame without any skin)."""
+    IR imager's own pixels; NaN without an IR frame, the whole frame without any skin). ``sums``: each
+    frame's ``BackgroundSum`` where the judge took one as it came (the same levels to the bit, with
+    only the box's growth summed here)."""
     boxes = [s.box for s in skins if s is not None]
     out = []
-    for fs in sets:
+    for k, fs in enumerate(sets):
         if fs.ir is None:
             out.append(float("nan"))
             continue
         ir = fs.ir.pixels
+        s = sums[k] if sums is not None else None
+        box = _skins_box(boxes, ir.shape) if boxes and s is not None else None
+        inner = _grown_sum(ir, s, box) if s is not None and box is not None else None
+        if s is not None and (not boxes or inner is not None):
+            total, count = s.total, ir.size
+            if box is not None and inner is not None:
+                total, count = total - inner, count - (box[1] - box[0]) * (box[3] - box[2])
+            out.append(total / count if count > 0 else float("nan"))
+            continue
         total, count = float(ir.sum(dtype=np.float64)), ir.size
         if boxes:
-            y0, y1 = min(b[0].start or 0 for b in boxes), max(b[0].stop or ir.shape[0] for b in boxes)
-            x0, x1 = min(b[1].start or 0 for b in boxes), max(b[1].stop or ir.shape[1] for b in boxes)
-            inner = ir[y0:y1, x0:x1]
-            total, count = total - float(inner.sum(dtype=np.float64)), count - inner.size
+            y0, y1, x0, x1 = _skins_bounds(boxes, ir.shape)
+            inner_px = ir[y0:y1, x0:x1]
+            total, count = total - float(inner_px.sum(dtype=np.float64)), count - inner_px.size
         out.append(total / count if count > 0 else float("nan"))
     return out
 

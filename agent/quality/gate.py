@@ -236,6 +236,12 @@ class QualityGate:
         relit = ir_relit(aligned.color.pixels, aligned.ir, det)
         return face_mesh(relit, det) if relit is not None else None
 
+    def relit_tried(self, m: Measurement) -> bool:
+        """Whether ``measure`` tried the second landmark try (``relit_mesh``) on ``m``'s frameset: its main
+        face's colour landmarks were under the presence limit (taken from the relit image, or kept)."""
+        return m.face is not None and (bool(m.values.get("mesh_relit"))
+                                       or m.face.mesh.presence < self.thresholds.presence_min)
+
     def main_face_mesh(self, bgr: np.ndarray, detections: list[Detection]) -> Mesh | None:
         """The main face's landmarks (``face_mesh``, irises included, exactly as ``measure`` runs
         it) when the colour image's detections alone say which face is the main one: a single
@@ -244,7 +250,8 @@ class QualityGate:
         return face_mesh(bgr, detections[0]) if len(detections) == 1 else None
 
     def measure(self, aligned: AlignedFrameSet, detections: list[Detection] | None = None,
-                mesh: Mesh | None = None, on_face: Callable[[FaceObservation], None] | None = None) -> Measurement:
+                mesh: Mesh | None = None, on_face: Callable[[FaceObservation], None] | None = None,
+                relit: tuple[Detection, Mesh | None] | None = None) -> Measurement:
         """Every check on one frameset, without touching the gate's state: safe to run for several
         framesets at once on different threads (the face models are per thread), then ``apply``
         them in order. ``detections``: ``self.detector.detect`` of the colour image, when the caller
@@ -253,7 +260,11 @@ class QualityGate:
         it already (the judge runs it beside the alignment too), only with a single detection.
         ``on_face``: called with the main face (detection, landmarks, pose: the ``Measurement``'s
         very ``face``) as soon as it is known, before its depth and the checks (the judge reads the
-        window's last frameset's cues from it meanwhile); not called without a face."""
+        window's last frameset's cues from it meanwhile); not called without a face. ``relit``: a detection
+        and ``relit_mesh`` of it on this very ``aligned``, worked out ahead (the judge starts it on the window's
+        last frameset once its IR is aligned, beside the colour landmarks, where the frameset before needed
+        the second try): taken where the main face is that detection and its colour landmarks need the
+        second try, which is then not run again."""
         t0 = time.perf_counter()
         t = self.thresholds
         color = aligned.color
@@ -286,7 +297,7 @@ class QualityGate:
             if mesh is None:
                 mesh = face_mesh(bgr, d)
             if mesh.presence < t.presence_min:
-                second = self.relit_mesh(aligned, d)
+                second = relit[1] if relit is not None and relit[0] is d else self.relit_mesh(aligned, d)
                 if second is not None and second.presence >= t.presence_min:
                     mesh = second
                     values["mesh_relit"] = 1.0          # landmarks from the IR-relit second try

@@ -464,7 +464,7 @@ def as_recorded(recorded, inspected, monkeypatch):
     last measurement and ``finish`` run as in the daemon, without the face models' time."""
     measured = {id(fs): m for _, inputs in recorded.values() for fs, m in inputs}
 
-    def measure(self, fs, seen, aligned=None, face=None, last=None):
+    def measure(self, fs, seen, aligned=None, face=None, last=None, found=None, before=None):
         m = measured[id(fs)]
         if aligned is not None:
             aligned.set_result(m.aligned)
@@ -476,8 +476,10 @@ def as_recorded(recorded, inspected, monkeypatch):
             seen.result()
         return m
 
-    def inspect(self, fs, face=None):
+    def inspect(self, fs, face=None, found=None):
         seen = inspected[id(fs)]
+        if found is not None:
+            found.set_result(seen.detections)
         if face is not None:
             face.set_result(seen.face)
         return seen

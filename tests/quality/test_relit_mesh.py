@@ -89,3 +89,68 @@ def test_the_relit_image_is_the_colour_outside_the_face(striped):
     cx, cy = d.centre
     side = max(d.width, d.height) * 1.5
     assert np.abs(xs - cx).max() < side and np.abs(ys - cy).max() < side    # around the face only
+
+
+def measured_bits(m) -> str:
+    """A measurement's checks, values and main face's landmarks, to the bit."""
+    assert m.face is not None
+    return repr((m.checks, sorted((k, float(v).hex()) for k, v in m.values.items()),
+                 m.face.mesh.landmarks.tobytes(), float(m.face.mesh.presence).hex()))
+
+
+def test_a_second_try_worked_out_ahead_is_taken_for_its_detection_alone(striped, monkeypatch):
+    """``measure``'s ``relit`` (perf31: the judge works the window's last frameset's second try out as soon as
+    its IR is aligned): taken for the very detection it was worked out for, without running it again, and
+    the measurement is the one the gate makes itself, to the bit; for another detection object (even an equal
+    one) the gate runs its own."""
+    a, _ = striped
+    gate = QualityGate()
+    dets = gate.detector.detect(a.color.pixels)
+    assert len(dets) == 1
+    own = gate.measure(a, dets)
+    ahead = (dets[0], gate.relit_mesh(a, dets[0]))
+    calls = []
+    real = gate.relit_mesh
+    monkeypatch.setattr(gate, "relit_mesh", lambda *args: calls.append(args) or real(*args))
+    taken = gate.measure(a, dets, relit=ahead)
+    assert calls == [] and measured_bits(taken) == measured_bits(own) and taken.values["mesh_relit"] == 1.0
+    other = gate.measure(a, dets, relit=(dataclasses.replace(dets[0]), None))
+    assert len(calls) == 1 and measured_bits(other) == measured_bits(own)
+
+
+def test_the_judge_works_the_second_try_out_ahead_only_where_the_frameset_before_tried_it(striped, plain):
+    """``Judge._relit``: on the last frameset, while its colour landmarks are still to come, where the frameset
+    before tried the second landmark try (``QualityGate.relit_tried``); not where it did not, nor once the
+    colour landmarks are in (the gate then runs it itself where needed), nor without a single detection."""
+    from concurrent.futures import Future
+    from types import SimpleNamespace
+
+    from agent.liveness.fusion import load_thresholds
+    from agent.liveness.judge import Judge
+
+    a, _ = striped
+    gate = QualityGate()
+    judge = Judge(gate, load_thresholds("kiosk", challenged=True), challenge=None)
+    dets = gate.detector.detect(a.color.pixels)
+
+    def done(value):
+        f: Future = Future()
+        f.set_result(value)
+        return f
+    tried = SimpleNamespace(measurement=gate.measure(a, dets))
+    untried = SimpleNamespace(measurement=gate.measure(plain))
+    assert gate.relit_tried(tried.measurement) and not gate.relit_tried(untried.measurement)
+    got = judge._relit(a, done(dets), Future(), done(tried))
+    assert got is not None and got[0] is dets[0]
+    expected = gate.relit_mesh(a, dets[0])
+    assert got[1] is not None and expected is not None
+    assert got[1].landmarks.tobytes() == expected.landmarks.tobytes()
+    assert judge._relit(a, done(dets), Future(), done(untried)) is None
+    assert judge._relit(a, done(dets), done(None), done(tried)) is None          # the colour landmarks are in
+    assert judge._relit(a, done(dets * 2), Future(), done(tried)) is None        # two detections
+    assert judge._relit(a, done(dets), Future(), None) is None                   # the window's only frameset
+
+    def fails(*_):
+        raise RuntimeError("the relit mesh failed")
+    gate.relit_mesh = fails
+    assert judge._relit(a, done(dets), Future(), done(tried)) is None            # not this frameset's error
