@@ -184,6 +184,9 @@ class Daemon:
             if s.keys.attestation:
                 from agent.security.tpm import load_attestor
                 self.attestor = load_attestor(s.keys.attestation)
+                if self.tpm_counter is not None:        # sec31: anchors carry the AK's NV_Certify of counter and chain
+                    attestor, counter = self.attestor, self.tpm_counter
+                    self.audit.certify = lambda nonce: attestor.certify_counter(nonce, counter)
             self.supervisor = LivenessSupervisor(SupervisorSettings(start_stall_s=s.session.worker_start_stall_s))
             self.supervisor.start()
             self.observers.start(self.supervisor, self.audit)

@@ -5,6 +5,12 @@ Rows, in one process on swtpm (a software TPM on this CPU; a discrete TPM is slo
 the TPM rows are a floor): the median time of ``Lockout.fail(terminal, subject)`` (two ``lockout_strike`` entries,
 each with the TPM's clock, written and fsynced) and the TPM commands it sends, with the chain (today) against the
 same call with the extend skipped (sec29's path), interleaved; and the same call without a TPM for scale.
+
+sec31 rows: an anchor (a probe's, after one counted entry: a fresh checkpoint signed by a file key) carrying the
+attestation key's TPM2_NV_Certify of the counter and the chain for the probe's nonce, against the same anchor without
+them (the strike itself is unchanged: nothing is certified per entry), interleaved; and the server's check of those
+certifications (``hil.ingest.attestation.check_counter``: two ECDSA verifications, two parses) against its check of
+the probe's quote (``check_quote``), in the same process.
 """
 
 from __future__ import annotations
@@ -89,11 +95,63 @@ def run() -> list[dict]:
             lockout.audit.close()
         for counter in counters:
             counter.close()
+        anchor_rows = _anchor_rows(tcti, tmp, key)
     med = {name: statistics.median(v) for name, v in times.items()}
-    return [
+    return anchor_rows + [
         {"name": "strike (2 counted entries), TPM counter + chain (sec30), swtpm", "value": med["chain"], "unit": "ms",
          "reference": med["counter"], "ratio": med["chain"] / med["counter"],
          "reference_name": "the same with the counter only (sec29)", "tpm_commands": per["chain"],
          "reference_tpm_commands": per["counter"]},
         {"name": "strike (2 counted entries), no TPM", "value": med["none"], "unit": "ms"},
+    ]
+
+
+def _anchor_rows(tcti: str, tmp: Path, key) -> list[dict]:
+    """sec31: the anchor with the counter and chain certified against the same without; the server's check of them
+    against its check of the quote."""
+    import os
+
+    from agent.purpose import Purpose
+    from agent.security.tpm import counter_registration, enrol, load_attestor
+    from agent.uplink.probe import build_header
+    from hil.ingest.attestation import AttestationPolicy, check_counter, check_quote
+
+    index = 0x018C0A41
+    define_counter(tcti=tcti, index=index)
+    e = enrol(tmp, tcti=tcti, pcrs="sha256:0,7")
+    policy = AttestationPolicy.from_registration({**e.registration, **counter_registration(tcti=tcti, index=index)})
+    ak = load_attestor(f"tpm:key={e.attestation};tcti={tcti}")
+    counter = load_monotonic(f"tpm:nv={index:#010x};tcti={tcti}")
+    log = AuditLog(tmp / "anchor.jsonl", key, counter=counter, counted=LOCKOUT_EVENTS)
+    times: dict[str, list[float]] = {"certified": [], "plain": [], "check_counter": [], "check_quote": []}
+    try:
+        for i in range(N // 3):
+            for name in ("certified", "plain"):
+                log.record("lockout_strike", key=f"subject:{i:04x}", failures=1)
+                nonce = os.urandom(32)
+                log.certify = (lambda n: ak.certify_counter(n, counter)) if name == "certified" else None
+                t0 = time.perf_counter()
+                anchor = log.anchor(nonce)
+                times[name].append((time.perf_counter() - t0) * 1000)
+            header = build_header(terminal_id="t", session_id="s", counter=1, nonce=nonce, server_key_id="k",
+                                  suite="x25519", signer=key, purpose=Purpose.VERIFY, audit_anchor=anchor,
+                                  quote=ak.quote(nonce))
+            header.audit_anchor.tpm_certify.extend(ak.certify_counter(nonce, counter))
+            for name, check, args in (("check_counter", check_counter, (policy, header, None)),
+                                      ("check_quote", check_quote, (policy, header))):
+                t0 = time.perf_counter()
+                check(*args)
+                times[name].append((time.perf_counter() - t0) * 1000)
+    finally:
+        log.close()
+        ak.close()
+        counter.close()
+    med = {name: statistics.median(v) for name, v in times.items()}
+    return [
+        {"name": "anchor with counter + chain NV_Certify by the AK (sec31), swtpm", "value": med["certified"],
+         "unit": "ms", "reference": med["plain"], "ratio": med["certified"] / med["plain"],
+         "reference_name": "the same anchor without (sec30)"},
+        {"name": "server: check of the two NV certifications (sec31)", "value": med["check_counter"], "unit": "ms",
+         "reference": med["check_quote"], "ratio": med["check_counter"] / med["check_quote"],
+         "reference_name": "its check of the probe's quote"},
     ]

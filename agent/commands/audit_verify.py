@@ -1,12 +1,12 @@
-"""``capture-agent audit-verify FILE --public-key PEM [--anchor SEQ:HEAD ...] [--max-unsigned N]
-[--tpm-count N [--tpm-chain HEX] | --tpm-counter SPEC]``:
+"""``capture-agent audit-verify FILE --public-key PEM [--anchor SEQ:HEAD ...] [--tpm-witness COUNT:CHAIN ...]
+[--max-unsigned N] [--tpm-count N [--tpm-chain HEX] | --tpm-counter SPEC]``:
 check the audit log's hash chain and every signed checkpoint; require checkpoints, at most N
 entries after the last one (0 for the log of a stopped daemon), and every anchor the bank's server
 holds for this terminal (``hil/ingest/anchors.py``: ``SEQ:HEAD``) to be in the log. Exit 0 intact;
 2 with ``AUD_CORRUPT`` (altered, inserted, removed, reordered), ``AUD_UNSIGNED`` (no checkpoint, or
 too long an unsigned tail), ``AUD_TRUNCATED`` (an anchor is missing: cut off or replaced), ``AUD_COUNTER_CUT``
 (the counted lockout entries do not run to the TPM's counter) or ``AUD_COUNTER_FORGED`` (their content does not
-reproduce the TPM's chain, sec30)."""
+reproduce the TPM's chain, sec30, or a count and chain the TPM certified to the server, ``--tpm-witness``, sec31)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ def register(sub) -> None:
     p.add_argument("--public-key", required=True, help="the terminal's signing public key (PEM)")
     p.add_argument("--anchor", action="append", default=[], metavar="SEQ:HEAD",
                    help="a checkpoint the server holds for this terminal (repeatable)")
+    p.add_argument("--tpm-witness", action="append", default=[], metavar="COUNT:CHAIN",
+                   help="a count and chain the TPM certified to the server for this terminal (sec31; repeatable)")
     p.add_argument("--max-unsigned", type=int, default=audit.DEFAULT_MAX_UNSIGNED, metavar="N",
                    help=f"entries allowed after the last checkpoint (default {audit.DEFAULT_MAX_UNSIGNED}, "
                         "the daemon's checkpoint_every; 0 for a stopped daemon's log)")
@@ -47,6 +49,7 @@ def run(args) -> int:
     if args.max_unsigned < 0:
         raise UsageError("--max-unsigned must be 0 or more")
     anchors = [audit.parse_anchor(a) for a in args.anchor]
+    witnesses = [audit.parse_witness(w) for w in args.tpm_witness]
     count, chain = args.tpm_count, args.tpm_chain
     if chain is not None and (args.tpm_counter or len(chain) != 64 or not all(c in "0123456789abcdefABCDEF"
                                                                              for c in chain)):
@@ -61,7 +64,7 @@ def run(args) -> int:
         count = 0 if count is None else count           # never advanced (a counter reads 1 or more after)
     try:
         rep = audit.verify(args.file, key, anchors=anchors, max_unsigned_tail=args.max_unsigned, tpm_count=count,
-                           tpm_chain=chain)
+                           tpm_chain=chain, witnesses=witnesses)
     except OSError as exc:
         raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
     if args.json:

@@ -7,9 +7,13 @@
 * ``keys tpm-enrol DIR [--tcti T] [--pcrs sha256:0,...,7] [--owner-auth-env VAR]``: create the TPM's
   signing, mTLS and attestation keys bound to the PCRs as they are now; writes the blobs, their
   public keys, and ``registration.json`` (attestation key and PCR values) for the server.
-* ``keys tpm-counter [--tcti T] [--nv 0x018C0A29] [--owner-auth-env VAR]``: define the TPM NV counter the
-  audit log's lockout entries advance (sec29; ``[audit] tpm_counter``) and, at the next index, the NV extend index
-  their hashes are extended into (sec30; whichever of the two is missing); prints the spec to configure.
+* ``keys tpm-counter [--tcti T] [--nv 0x018C0A29] [--owner-auth-env VAR] [--platform [--platform-auth-env VAR]]
+  [--names]``: define the TPM NV counter the audit log's lockout entries advance (sec29; ``[audit] tpm_counter``)
+  and, at the next index, the NV extend index their hashes are extended into (sec30; whichever of the two is
+  missing); prints the spec to configure and, under ``registration``, the indices' names for the server to pin
+  (``nv_counter``, ``nv_chain`` in the terminal's ``registration.json``, sec31). ``--platform``: defined by the
+  platform hierarchy, which the owner cannot undefine; ``--names``: define nothing, print the names of indices
+  already defined (a terminal counting before sec31).
 
 Nothing secret is printed: public keys, key ids, paths.
 """
@@ -49,6 +53,12 @@ def register(sub) -> None:
     n.add_argument("--nv", default="0x018C0A29",
                    help="the NV index (the owner's range, 0x01800000-0x01BFFFFE: the chain takes the index after it)")
     n.add_argument("--owner-auth-env", default=None, help="environment variable holding the owner hierarchy's auth")
+    n.add_argument("--platform", action="store_true",
+                   help="define them with the platform hierarchy, so that the owner cannot undefine them (sec31; needs "
+                        "the platform hierarchy enabled: a provisioning step before the firmware disables it)")
+    n.add_argument("--platform-auth-env", default=None, help="environment variable holding the platform's auth")
+    n.add_argument("--names", action="store_true",
+                   help="define nothing: print the indices' names for the server to pin (a terminal counting already)")
     n.set_defaults(func=tpm_counter)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -86,27 +96,35 @@ def csr(args) -> int:
     return 0
 
 
-def _owner_auth(args) -> str | None:
-    if not args.owner_auth_env:
-        return None
-    auth = os.environ.get(args.owner_auth_env)
+def _env(name: str) -> str:
+    auth = os.environ.get(name)
     if auth is None:
-        raise UsageError(f"environment variable {args.owner_auth_env} is not set")
+        raise UsageError(f"environment variable {name} is not set")
     return auth
 
 
+def _owner_auth(args) -> str | None:
+    return _env(args.owner_auth_env) if args.owner_auth_env else None
+
+
 def tpm_counter(args) -> int:
-    from agent.security.tpm import define_counter
+    from agent.security.tpm import counter_registration, define_counter
     try:
         index = int(args.nv, 16)
     except ValueError:
         raise UsageError(f"--nv must be a hexadecimal NV index, not {args.nv[:20]!r}") from None
     if not 0x01800000 <= index < 0x01BFFFFF:               # (and the chain, at the index after it)
         raise UsageError("--nv must be in the owner's NV range, 0x01800000-0x01BFFFFE")
-    define_counter(tcti=args.tcti, index=index, owner_auth=_owner_auth(args))
+    if args.names:
+        print(json.dumps({"registration": counter_registration(tcti=args.tcti, index=index)}, indent=1))
+        return 0
+    platform_auth = _env(args.platform_auth_env) if args.platform_auth_env else None
+    define_counter(tcti=args.tcti, index=index, owner_auth=_owner_auth(args), platform=args.platform,
+                   platform_auth=platform_auth)
     spec = f"tpm:nv={index:#010x};chain={index + 1:#010x};tcti={args.tcti}" + (
         f";owner-auth-env={args.owner_auth_env}" if args.owner_auth_env else "")
-    print(json.dumps({"tpm_counter": spec}, indent=1))
+    print(json.dumps({"tpm_counter": spec, "registration": counter_registration(tcti=args.tcti, index=index)},
+                     indent=1))
     return 0
 
 

@@ -38,7 +38,11 @@ counted entries, hashed anew, must link and end at the index's value: an entry r
 others of the same counts, cannot. Root with the daemon's owner authorisation can still *append* entries of his
 own. A log with counted entries opened without a counter refuses (``AUD_COUNTER_GONE``), as does a daemon without
 one whose TPM holds a written audit index (:func:`refuse_uncounted_tpm`). A checkpoint's signature covers the
-counter's value (``signed_count``, the v2 :func:`checkpoint_message`), so an anchor's count is signed.
+counter's value (``signed_count``, the v2 :func:`checkpoint_message`), so an anchor's count is signed, and ``verify``
+holds it to the counted entries before it (sec31). Since sec31 an anchor made for a probe's nonce also carries the
+attestation key's TPM2_NV_Certify of the counter and the chain (:attr:`AuditLog.certify`), which the server checks
+against the indices' names it pinned (``hil/ingest/attestation.py``): the chain redefined, or the counter spec pointed
+at another TPM, is refused there, and ``verify(witnesses=)`` proves a rewrite against the counts and chains it held.
 
 What may be logged is enforced here, not left to callers: ``data`` is a flat table of short
 scalars (strings ≤ 256 characters, numbers, booleans, null) whose keys are not names of biometric
@@ -60,6 +64,7 @@ disk) is not a refusal and still raises.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -69,7 +74,7 @@ import struct
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -284,6 +289,9 @@ class Anchor:
     algorithm: str
     log_id: str           # the hash of the log's first entry, hex
     tpm_count: int = 0    # the TPM counter's value when the anchor was made (0: no counter; sec29), signed (sec30)
+    # sec31: TPM2_NV_Certify of the counter and chain by the attestation key for the probe's nonce
+    # (``pb.NvCertification``, ``agent.security.tpm.TpmAttestor.certify_counter``); () without an attestation key
+    certificates: tuple[Any, ...] = ()
 
 
 def _canonical(obj: dict[str, Any]) -> bytes:
@@ -361,6 +369,10 @@ class AuditLog:
         self.path = Path(path)
         self.signer = signer
         self.counter, self.counted = counter, frozenset(counted)
+        # sec31: nonce -> the TPM's certifications of the counter and chain (the daemon sets it where an attestation
+        # key is configured beside the counter); taken under the log's lock with the anchor, so that both tell of
+        # the same count
+        self.certify: Callable[[bytes], tuple[Any, ...]] | None = None
         self.every, self.interval_s, self.clock = checkpoint_every, checkpoint_interval_s, clock
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -477,14 +489,18 @@ class AuditLog:
     def log_id(self) -> str:
         return self._log_id
 
-    def anchor(self) -> Anchor | None:
+    def anchor(self, nonce: bytes | None = None) -> Anchor | None:
         """The latest signed checkpoint, made now if entries were added since the last one (so it
-        covers everything logged so far); None without a signer."""
+        covers everything logged so far); None without a signer. With ``nonce`` and :attr:`certify` (sec31), it
+        carries the TPM's certifications of the counter and chain for that nonce, made with it under the lock."""
         with self._lock:
             if self.signer is None:
                 return None
             if self._last_anchor is None or self._since_checkpoint:
                 self._checkpoint()
+            assert self._last_anchor is not None
+            if nonce is not None and self.certify is not None:
+                return dataclasses.replace(self._last_anchor, certificates=self.certify(nonce))
             return self._last_anchor
 
     def refusals(self) -> dict[str, int]:
@@ -632,9 +648,22 @@ def parse_anchor(text: str) -> tuple[int, str]:
         raise AuditError(f"an anchor is SEQ:HEAD (a number, a colon, 64 hex digits), not {text[:80]!r}") from None
 
 
+def parse_witness(text: str) -> tuple[int, str]:
+    """``COUNT:CHAIN`` (the server's :meth:`hil.ingest.attestation.WitnessStore.cli_witness`: a count and chain the
+    TPM certified, sec31) -> (count, chain)."""
+    count, _, chain = text.partition(":")
+    try:
+        if len(chain) != 64 or not count.isdigit():
+            raise ValueError
+        bytes.fromhex(chain)
+        return int(count), chain.lower()
+    except ValueError:
+        raise AuditError(f"a TPM witness is COUNT:CHAIN (a count, a colon, 64 hex digits), not {text[:80]!r}") from None
+
+
 def verify(path: str | os.PathLike[str], public_key, *, anchors: Iterable[tuple[int, str]] = (),
            max_unsigned_tail: int = DEFAULT_MAX_UNSIGNED, tpm_count: int | None = None,
-           tpm_chain: str | None = None) -> VerifyReport:
+           tpm_chain: str | None = None, witnesses: Iterable[tuple[int, str]] = ()) -> VerifyReport:
     """Check the chain of every line and every checkpoint's signature by ``public_key``; require at
     least one checkpoint, at most ``max_unsigned_tail`` entries after the last, and that every
     anchor ``(seq, head)`` the server holds is a checkpointed entry of this log. The counted entries'
@@ -644,7 +673,10 @@ def verify(path: str | os.PathLike[str], public_key, *, anchors: Iterable[tuple[
     entry's ``tpm_chain`` must follow from the counted entry before it (sec30, except after a resync as above), and
     with ``tpm_chain`` (the TPM's NV extend index read now, hex) the last counted entry's chain extended by its hash
     must equal it (or its chain alone: the daemon stopped before the extend). A checkpoint's signature covers its
-    ``signed_count`` (sec30; one without it, written before, the v1 message).
+    ``signed_count`` (sec30; one without it, written before, the v1 message), which must be the count of the last
+    counted entry before it (0: none), or above it only where the next counted entry is the resync that reported
+    the gap (sec31). Each of ``witnesses`` ``(count, chain)`` (what the TPM certified to the server, sec31) must be
+    a counted entry of that count whose chain extended by its hash (or its chain alone, as above) is ``chain``.
     Raises ``AuditCorrupt`` (``AUD_CORRUPT``, ``AUD_UNSIGNED``, ``AUD_TRUNCATED``, ``AUD_COUNTER_CUT``,
     ``AUD_COUNTER_FORGED``) naming the first problem."""
     if public_key is None:
@@ -658,6 +690,8 @@ def verify(path: str | os.PathLike[str], public_key, *, anchors: Iterable[tuple[
     last_count: int | None = None
     counted: dict[str, Any] | None = None          # the last counted entry
     resyncs = 0
+    above: tuple[int, int] | None = None           # (a signed count above the entries', its line): a resync must follow
+    by_count: dict[int, dict[str, Any]] = {}       # the counted entries by count (a TPM counter never repeats one)
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             try:
@@ -682,11 +716,22 @@ def verify(path: str | os.PathLike[str], public_key, *, anchors: Iterable[tuple[
                     ok = False
                 if not ok:
                     raise AuditCorrupt(f"audit checkpoint at line {lineno} is not signed by this terminal's key")
+                if signed_count is not None and signed_count < (last_count or 0):
+                    raise AuditCounterCut(f"audit checkpoint at line {lineno} signs TPM count {signed_count}, below "
+                                          f"the count {last_count} of the counted entry before it")
+                if signed_count is not None and signed_count > (last_count or 0) and above is None:
+                    above = (signed_count, lineno)
                 last_signed, tail = seq, 0
                 signed.add(seq)
             else:
                 tail += 1
             if (n := _count(e)) is not None:
+                if above is not None and not _is_resync(e):
+                    raise AuditCounterCut(f"audit checkpoint at line {above[1]} signs TPM count {above[0]}, above the "
+                                          "counted entries before it, and no reported cut follows: counted entries "
+                                          "were cut before it")
+                above = None
+                by_count[n] = e
                 if _is_resync(e):
                     resyncs += 1
                 elif last_count is not None and n != last_count + 1:
@@ -701,6 +746,18 @@ def verify(path: str | os.PathLike[str], public_key, *, anchors: Iterable[tuple[
             prev, seq = e["hash"], e["seq"]
             if seq in wanted:
                 hashes[seq] = prev
+    if above is not None:
+        raise AuditCounterCut(f"audit checkpoint at line {above[1]} signs TPM count {above[0]}, above the counted "
+                              "entries before it, and no reported cut follows: counted entries were cut before it")
+    for n, chain in witnesses:
+        e = by_count.get(n)
+        if e is None:
+            raise AuditCounterCut(f"the TPM certified count {n} to the server, and the log has no counted entry of "
+                                  "that count: it was cut")
+        if chain.lower() not in {chain_end(e), _chain(e)}:
+            raise AuditCounterForged(f"the TPM certified chain {chain[:16]}... at count {n} to the server, and the "
+                                     f"log's entry {e['seq']} of that count chains to {chain_end(e)[:16]}...: the "
+                                     "counted entries up to it were rewritten (the chain index redefined)")
     if checkpoints == 0:
         raise AuditUnsigned("the audit log has no signed checkpoint: its entries cannot be told from a "
                             "recomputed chain (were the checkpoints removed?)")

@@ -27,7 +27,10 @@ the environment or a 0600 file. ``enrol`` (``capture-agent keys tpm-enrol``) cre
 
 The audit log's counter and the lockout's clock (sec29, ``[audit] tpm_counter``): ``TpmMonotonic`` is an NV
 counter index, an NV extend index that binds the counted entries' content (sec30; ``capture-agent keys tpm-counter``
-defines both) and TPM2_ReadClock (``docs/keys.md``).
+defines both) and TPM2_ReadClock (``docs/keys.md``). Since sec31 the attestation key certifies both indices
+(TPM2_NV_Certify, ``TpmAttestor.certify_counter``) for each probe's nonce, and the server pins their names
+(``counter_registration``); ``define_counter(platform=True)`` defines them with the platform hierarchy, which the owner
+cannot undefine.
 
 Not done here: tying the AK to the TPM's endorsement key (EK certificate, MakeCredential /
 ActivateCredential), which is what proves to a server that the AK lives in a genuine TPM. The
@@ -65,6 +68,7 @@ from proto.capture_agent.v1 import ingest_pb2 as pb
 DEFAULT_TCTI = "device:/dev/tpmrm0"
 BLOB_FORMAT = "capture-agent/tpm-key/1"
 QUOTE_PREFIX = b"capture-agent/quote/v1\x00"
+NV_CERTIFY_PREFIX = b"capture-agent/nv-certify/v1\x00"
 BANKS = ("sha1", "sha256", "sha384")
 MAX_PCRS = 24
 
@@ -114,6 +118,11 @@ class PcrSelection:
 def quote_qualifier(nonce: bytes) -> bytes:
     """What a quote's ``extraData`` must be for a challenge nonce (domain-separated from other uses)."""
     return hashlib.sha256(QUOTE_PREFIX + nonce).digest()
+
+
+def nv_certify_qualifier(nonce: bytes) -> bytes:
+    """What a TPM2_NV_Certify's ``extraData`` must be for a challenge nonce (sec31; domain-separated from quotes)."""
+    return hashlib.sha256(NV_CERTIFY_PREFIX + nonce).digest()
 
 
 class TpmConnection:
@@ -356,6 +365,35 @@ class TpmAttestor:
         return pb.PlatformQuote(attest=bytes(attest), signature=_der(sig), pcr_bank=self.pcrs.bank,
                                 pcrs=list(self.pcrs.indices), pcr_values=values)
 
+    def certify_nv(self, nonce: bytes, index: int, size: int) -> pb.NvCertification | None:
+        """TPM2_NV_Certify of NV ``index``'s ``size`` bytes by this key, qualified by ``nv_certify_qualifier(nonce)``
+        (sec31): the TPM's own word of the index's name (its attributes, so who created it) and contents, which the
+        server checks against the names it pinned at enrolment. None while the index was never written (the TPM
+        refuses to certify it then). The index is this TPM's: a counter spec pointed at another TPM is not."""
+        tss = _tss()
+        c, t = tss.constants, tss.types
+        conn = self._key.conn
+        with conn.lock:
+            try:
+                nv = conn.esapi.tr_from_tpmpublic(index)
+                with self._key.loaded() as handle:
+                    attest, sig = conn.esapi.nv_certify(handle, nv, nv_certify_qualifier(nonce),
+                                                        t.TPMT_SIG_SCHEME(scheme=c.TPM2_ALG.NULL), size, 0,
+                                                        auth_handle=nv, session1=c.ESYS_TR.PASSWORD,
+                                                        session2=c.ESYS_TR.PASSWORD)
+            except tss.TSS2_Exception as exc:
+                if exc.error == c.TPM2_RC.NV_UNINITIALIZED:
+                    return None
+                raise TpmCounterError(f"TPM2_NV_Certify of NV index {index:#010x} failed: {exc}") from None
+        return pb.NvCertification(nv_index=index, attest=bytes(attest), signature=_der(sig))
+
+    def certify_counter(self, nonce: bytes, counter: TpmMonotonic) -> tuple[pb.NvCertification, ...]:
+        """The audit counter's and chain's certifications for ``nonce`` (sec31), those written so far, in that
+        order: what an anchor carries (``AuditLog.anchor``)."""
+        got = (self.certify_nv(nonce, counter.index, COUNTER_SIZE), self.certify_nv(nonce, counter.chain_index,
+                                                                                     CHAIN_SIZE))
+        return tuple(g for g in got if g is not None)
+
     def close(self) -> None:
         self._key.conn.release()
 
@@ -502,13 +540,26 @@ class TpmTime:
     safe: bool
 
 
-def _nv_attrs(kind: Any) -> Any:
+def _nv_attrs(kind: Any, platform: bool = False) -> Any:
     c = _tss().constants
     # Owner-authorised writes, reads by anyone with the (empty) index auth, no dictionary-attack lockout.
     # Not ORDERLY: an orderly index loses its last writes at a power cut (a counter jumps ahead), which would read
     # as a cut or forged log. The same for the counter (TPM_NT_COUNTER) and the chain (TPM_NT_EXTEND, sec30).
-    return (c.TPMA_NV.OWNERWRITE | c.TPMA_NV.AUTHREAD | c.TPMA_NV.OWNERREAD | c.TPMA_NV.NO_DA
+    # ``platform`` (sec31): defined by the platform hierarchy (PLATFORMCREATE: the owner cannot undefine it) with
+    # POLICY_DELETE (only TPM2_NV_UndefineSpaceSpecial, platform authorisation and the index's policy, deletes it);
+    # both are in the index's name, which the server pins.
+    extra = c.TPMA_NV.PLATFORMCREATE | c.TPMA_NV.POLICY_DELETE if platform else 0
+    return (c.TPMA_NV.OWNERWRITE | c.TPMA_NV.AUTHREAD | c.TPMA_NV.OWNERREAD | c.TPMA_NV.NO_DA | extra
             | (kind << c.TPMA_NV.TPM2_NT_SHIFT))
+
+
+def _is_audit_nv(nt: int, size: int, attrs: int) -> bool:
+    """Whether an NV index looks like ``tpm-counter``'s counter or chain (owner- or platform-defined), ignoring
+    TPMA_NV_WRITTEN."""
+    c = _tss().constants
+    if size != {int(c.TPM2_NT.COUNTER): COUNTER_SIZE, int(c.TPM2_NT.EXTEND): CHAIN_SIZE}.get(nt):
+        return False
+    return attrs & ~int(c.TPMA_NV.WRITTEN) in (int(_nv_attrs(nt)), int(_nv_attrs(nt, True)))
 
 
 def _nv_type(conn: TpmConnection, index: int) -> tuple[Any, int, int, int]:
@@ -666,9 +717,7 @@ def written_audit_indices(tcti: str = DEFAULT_TCTI) -> list[int]:
                 if not 0x01800000 <= h <= 0x01BFFFFF:
                     continue
                 _, nt, size, attrs = _nv_type(conn, h)
-                ours = size == {int(c.TPM2_NT.COUNTER): COUNTER_SIZE, int(c.TPM2_NT.EXTEND): CHAIN_SIZE}.get(nt) and \
-                    attrs & ~int(c.TPMA_NV.WRITTEN) == int(_nv_attrs(nt))
-                if ours and attrs & int(c.TPMA_NV.WRITTEN):
+                if _is_audit_nv(nt, size, attrs) and attrs & int(c.TPMA_NV.WRITTEN):
                     found.append(h)
     except tss.TSS2_Exception as exc:
         raise _tss_error("listing the NV indices", exc) from None
@@ -677,19 +726,67 @@ def written_audit_indices(tcti: str = DEFAULT_TCTI) -> list[int]:
     return found
 
 
+def _delete_policy(conn: TpmConnection) -> bytes:
+    """The platform-defined indices' authPolicy (sec31): PolicyCommandCode(TPM2_NV_UndefineSpaceSpecial), so that
+    only that command, which also needs the platform's authorisation, deletes them; the caller holds ``conn.lock``."""
+    c = _tss().constants
+    trial = conn.esapi.start_auth_session(c.ESYS_TR.NONE, c.ESYS_TR.NONE, c.TPM2_SE.TRIAL, "aes128cfb",
+                                          c.TPM2_ALG.SHA256)
+    try:
+        conn.esapi.policy_command_code(trial, c.TPM2_CC.NV_UndefineSpaceSpecial)
+        return bytes(conn.esapi.policy_get_digest(trial))
+    finally:
+        conn.esapi.flush_context(trial)
+
+
+def written_name(conn: TpmConnection, index: int) -> bytes:
+    """NV ``index``'s TPM name as it reads once written (sec31): nameAlg || H(TPMS_NV_PUBLIC with TPMA_NV_WRITTEN
+    set). The name covers the index's type, attributes (PLATFORMCREATE: who defined it), policy and size, so the
+    server pins it at enrolment and every NV_Certify names it; the caller holds ``conn.lock``."""
+    c = _tss().constants
+    pub, _ = conn.esapi.nv_read_public(conn.esapi.tr_from_tpmpublic(index))
+    nv = pub.nvPublic
+    nv.attributes = int(nv.attributes) | int(c.TPMA_NV.WRITTEN)
+    if int(nv.nameAlg) != int(c.TPM2_ALG.SHA256):
+        raise TpmCounterError(f"NV index {index:#010x} is not named with SHA-256")
+    return int(c.TPM2_ALG.SHA256).to_bytes(2, "big") + hashlib.sha256(bytes(nv.marshal())).digest()
+
+
+def counter_registration(*, tcti: str = DEFAULT_TCTI, index: int = DEFAULT_COUNTER_INDEX,
+                         chain: int | None = None) -> dict[str, Any]:
+    """What the server pins for the audit counter and chain at enrolment (sec31; ``registration.json``'s
+    ``nv_counter`` and ``nv_chain``, ``hil/ingest/attestation.py``): their handles and written names."""
+    tss = _tss()
+    chain = index + 1 if chain is None else chain
+    conn = TpmConnection.get(tcti)
+    try:
+        with conn.lock:
+            return {key: {"index": f"{i:#010x}", "name": written_name(conn, i).hex()}
+                    for key, i in (("nv_counter", index), ("nv_chain", chain))}
+    except tss.TSS2_Exception as exc:
+        raise TpmCounterError(f"reading NV index {index:#010x} or {chain:#010x} failed: {exc}") from None
+    finally:
+        conn.release()
+
+
 def define_counter(*, tcti: str = DEFAULT_TCTI, index: int = DEFAULT_COUNTER_INDEX, chain: int | None = None,
-                   owner_auth: str | None = None) -> None:
+                   owner_auth: str | None = None, platform: bool = False, platform_auth: str | None = None) -> None:
     """Provisioning: define ``index`` as an NV counter and ``chain`` (default ``index + 1``) as a SHA-256 NV extend
     index (sec30), neither written: the audit log's first counted entry advances the counter first
     (``agent.security.audit``), so that a written counter and a log without a counted entry read as a cut. Defines
     whichever of the two is missing (a terminal counting since sec29 gets its chain); refuses when both exist
-    (undefining one is the owner's deliberate act)."""
+    (undefining one is the owner's deliberate act). ``platform`` (sec31): defined by the platform hierarchy
+    (``_nv_attrs``), so that the owner (root with the owner authorisation) cannot undefine and redefine them; it needs
+    the platform hierarchy enabled (a provisioning station before the firmware disables it, or swtpm)."""
     tss = _tss()
     c, t = tss.constants, tss.types
     chain = index + 1 if chain is None else chain
     conn = TpmConnection.get(tcti)
     try:
         conn.set_owner_auth(owner_auth)
+        if platform and platform_auth:
+            with conn.lock:
+                conn.esapi.tr_set_auth(c.ESYS_TR.PLATFORM, platform_auth.encode())
         with conn.lock:
             missing = []
             for i, kind, size in ((index, c.TPM2_NT.COUNTER, COUNTER_SIZE), (chain, c.TPM2_NT.EXTEND, CHAIN_SIZE)):
@@ -700,12 +797,16 @@ def define_counter(*, tcti: str = DEFAULT_TCTI, index: int = DEFAULT_COUNTER_IND
             if not missing:
                 raise KeyStoreError(f"NV indices {index:#010x} and {chain:#010x} are already defined; refusing to "
                                     "redefine them")
-            for i, kind, size in missing:
-                pub = t.TPM2B_NV_PUBLIC(nvPublic=t.TPMS_NV_PUBLIC(nvIndex=i, nameAlg=c.TPM2_ALG.SHA256,
-                                                                  attributes=_nv_attrs(kind), dataSize=size))
-                try:
-                    conn.esapi.nv_define_space(t.TPM2B_AUTH(b""), pub, c.ESYS_TR.OWNER)
-                except tss.TSS2_Exception as exc:
-                    raise _tss_error("defining the audit counter", exc) from None
+            try:
+                policy = _delete_policy(conn) if platform else b""
+                for i, kind, size in missing:
+                    pub = t.TPM2B_NV_PUBLIC(nvPublic=t.TPMS_NV_PUBLIC(
+                        nvIndex=i, nameAlg=c.TPM2_ALG.SHA256, attributes=_nv_attrs(kind, platform),
+                        authPolicy=policy, dataSize=size))
+                    conn.esapi.nv_define_space(t.TPM2B_AUTH(b""), pub,
+                                               c.ESYS_TR.PLATFORM if platform else c.ESYS_TR.OWNER)
+            except tss.TSS2_Exception as exc:
+                raise _tss_error("defining the audit counter" + (" (is the platform hierarchy enabled?)"
+                                                                 if platform else ""), exc) from None
     finally:
         conn.release()

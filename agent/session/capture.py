@@ -473,7 +473,8 @@ def _seal_and_submit(s: _Session, rig: _Rig, nonce: _Nonce, judged: _Judged) -> 
     s.drop_frames()                                    # face frames leave memory with this session
     s.mark("probe")
     s.stage = "seal"
-    anchor = deps.audit.anchor() if deps.audit is not None else None   # covers this session so far
+    # covers this session so far; with the TPM's certification of its counter and chain for this nonce (sec31)
+    anchor = deps.audit.anchor(ch.nonce) if deps.audit is not None else None
     sealed = seal_probe(ch, payload, terminal_id=deps.terminal_id, session_id=s.sid, counter=deps.counter.next(),
                         signer=deps.signer, purpose=s.purpose, audit_anchor=anchor,
                         quote=nonce.quote)   # wipes the payload buffer

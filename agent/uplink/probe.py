@@ -138,7 +138,8 @@ def build_header(*, terminal_id: str, session_id: str, counter: int, nonce: byte
 def anchor_to_proto(a: Anchor) -> pb.AuditAnchor:
     """The audit log's signed checkpoint as it travels in the probe header (kept off the terminal)."""
     return pb.AuditAnchor(seq=a.seq, head=bytes.fromhex(a.head), signature=a.signature,
-                          log_id=bytes.fromhex(a.log_id) if a.log_id else b"", tpm_count=a.tpm_count)
+                          log_id=bytes.fromhex(a.log_id) if a.log_id else b"", tpm_count=a.tpm_count,
+                          tpm_certify=a.certificates)
 
 
 @dataclass(frozen=True)

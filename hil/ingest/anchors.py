@@ -17,8 +17,9 @@ fresh: after the signature and nonce checks) ``observe`` flags, and does not adv
   lockout entries advance) is below the one held: a TPM counter never goes back, so the terminal stopped
   counting (``[audit] tpm_counter`` removed from its config: 0) or the anchor is another TPM's. Only a LOWER
   count: another TPM advanced to the count held or past it (a software TPM that root points the counter
-  spec's ``tcti`` at, whose counter he defines afresh and increments at will) is not flagged; nothing binds the
-  count to the TPM that quotes (review 30, ``docs/keys.md``).
+  spec's ``tcti`` at, whose counter he defines afresh and increments at will) is not flagged here; since sec31 the
+  anchor's ``tpm_certify`` binds the count to the TPM that quotes, checked (and refused, ``NV_COUNT``) before this for
+  a terminal whose registration pins its counter (``hil/ingest/attestation.py``, ``docs/keys.md``).
 
 A flag does not refuse the probe (the person in front of the kiosk did nothing wrong); it is the
 bank's signal to fetch the terminal's log and run ``capture-agent audit-verify --anchor SEQ:HEAD``

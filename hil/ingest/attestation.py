@@ -16,6 +16,21 @@ secret, values are not echoed). The TPMS_ATTEST parser is strict and bounded: th
 the network. A terminal registered without a policy is not asked for a quote (and one it sends is
 ignored).
 
+A registration that also pins the audit counter and chain (``nv_counter`` and ``nv_chain``: their handles and
+written names, from ``capture-agent keys tpm-counter``; sec31) makes :func:`check_counter` read the anchor's
+``tpm_certify``: TPM2_NV_Certify of each index by the same attestation key, qualified by
+``SHA-256("capture-agent/nv-certify/v1\\0" || nonce)``. It refuses (``ATTESTATION_FAILED``, the detail starting
+with one of ``COUNTER_CHECKS``): a certification not signed by the AK, not an NV certification, or malformed
+(``NV_SIGNATURE``, ``NV_MALFORMED``); made for another nonce (``NV_NONCE``: a replay); of an index whose name is not
+the pinned one (``NV_NAME``: another handle, or an index redefined with other attributes, e.g. by the owner where
+the platform defined it); a count other than the anchor's (``NV_COUNT``: the counter spec pointed at another
+TPM, whose counts the AK cannot certify); none where the terminal counted before or its anchor carries a count
+(``NV_MISSING``); a count below the one held (``NV_BACK``); at the held count a chain other than the held one
+(``NV_CHAIN``: the chain redefined and extended anew); a count moved on with the chain unmoved (``NV_STALLED``:
+``tpm_chain`` stripped, the chain left as it was). The last count and chain certified are kept per terminal
+(:class:`WitnessStore`); ``capture-agent audit-verify --tpm-witness COUNT:CHAIN`` proves with them that the log's
+counted entries up to that count are the ones the TPM saw.
+
 Trust: the attestation key is taken as registered. Proving that it lives in a genuine TPM (EK
 certificate and credential activation) is enrolment's job and is not done by this reference server.
 """
@@ -25,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,12 +49,16 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from agent.security.tpm import quote_qualifier
+from agent.security.tpm import nv_certify_qualifier, quote_qualifier
 from agent.uplink.seal import ProbeRejected
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
 TPM_GENERATED = 0xFF544347
 TPM_ST_ATTEST_QUOTE = 0x8018
+TPM_ST_ATTEST_NV = 0x8014
+NV_SIZES = {"nv_counter": 8, "nv_chain": 32}      # a counter's 8 bytes, the chain's SHA-256 (agent/security/tpm.py)
+COUNTER_CHECKS = ("NV_SIGNATURE", "NV_MALFORMED", "NV_NONCE", "NV_NAME", "NV_COUNT", "NV_MISSING", "NV_BACK",
+                  "NV_CHAIN", "NV_STALLED")
 BANK_ALG = {"sha1": 0x0004, "sha256": 0x000B, "sha384": 0x000C}
 BANK_SIZE = {"sha1": 20, "sha256": 32, "sha384": 48}
 MAX_ATTEST = 1024
@@ -50,6 +70,24 @@ def _fail(message: str) -> ProbeRejected:
     return ProbeRejected(REASON, message)
 
 
+class CounterAttestationFailed(ProbeRejected):
+    """The anchor's certification of the audit counter and chain failed (sec31); ``check``: one of
+    ``COUNTER_CHECKS``, also the detail's first word."""
+
+    def __init__(self, check: str, message: str):
+        assert check in COUNTER_CHECKS
+        super().__init__(REASON, f"{check}: {message}")
+        self.check = check
+
+
+@dataclass(frozen=True)
+class PinnedNv:
+    """An NV index the server pinned at enrolment (sec31): its handle and its name once written."""
+
+    index: int
+    name: bytes
+
+
 @dataclass(frozen=True)
 class AttestationPolicy:
     """What a registered terminal's quotes must show."""
@@ -57,6 +95,7 @@ class AttestationPolicy:
     attestation_key: ec.EllipticCurvePublicKey
     bank: str
     expected: dict[int, bytes]                  # PCR index -> value
+    nv: dict[str, PinnedNv] | None = None       # "nv_counter", "nv_chain" (sec31); None: not pinned
 
     @property
     def pcrs(self) -> tuple[int, ...]:
@@ -77,7 +116,7 @@ class AttestationPolicy:
         if bank not in BANK_ALG or not expected or not all(0 <= i < MAX_PCRS for i in expected) \
                 or any(len(v) != BANK_SIZE[bank] for v in expected.values()):
             raise ValueError("attestation registration has a bad PCR bank, index or value length")
-        return cls(key, bank, expected)
+        return cls(key, bank, expected, _pinned(doc))
 
     @classmethod
     def load(cls, path: str | Path) -> AttestationPolicy:
@@ -85,6 +124,21 @@ class AttestationPolicy:
             return cls.from_registration(json.loads(Path(path).read_text()))
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"cannot read attestation registration {path}: {exc}") from None
+
+
+def _pinned(doc: dict[str, Any]) -> dict[str, PinnedNv] | None:
+    """The registration's ``nv_counter`` and ``nv_chain`` (both or neither; sec31)."""
+    if "nv_counter" not in doc and "nv_chain" not in doc:
+        return None
+    try:
+        out = {k: PinnedNv(int(doc[k]["index"], 16), bytes.fromhex(doc[k]["name"])) for k in NV_SIZES}
+    except (KeyError, ValueError, TypeError, AttributeError):
+        raise ValueError("attestation registration's nv_counter and nv_chain each need index (hex) and name (hex), "
+                         "as capture-agent keys tpm-counter prints them") from None
+    if any(len(p.name) != 34 or p.name[:2] != b"\x00\x0b" for p in out.values()) \
+            or out["nv_counter"].index == out["nv_chain"].index:
+        raise ValueError("attestation registration's NV names must be SHA-256 names of two indices")
+    return out
 
 
 @dataclass(frozen=True)
@@ -119,19 +173,26 @@ class _Reader:
         return self.take(n)
 
 
-def parse_quote(attest: bytes) -> QuoteInfo:
-    """Parse a marshalled TPMS_ATTEST that must be a quote; strict (no trailing bytes)."""
+def _attest_head(attest: bytes, kind: int, what: str) -> tuple[_Reader, bytes, int, int]:
+    """A marshalled TPMS_ATTEST's common part, which must be of ``kind``: the reader at its attested part,
+    extraData, resetCount and clock."""
     if not attest or len(attest) > MAX_ATTEST:
-        raise _fail("TPM quote is missing or too large")
+        raise _fail(f"TPM {what} is missing or too large")
     r = _Reader(attest)
     if r.u("I") != TPM_GENERATED:
-        raise _fail("TPM quote was not generated by a TPM (bad magic)")
-    if r.u("H") != TPM_ST_ATTEST_QUOTE:
-        raise _fail("TPM attestation is not a quote")
+        raise _fail(f"TPM {what} was not generated by a TPM (bad magic)")
+    if r.u("H") != kind:
+        raise _fail(f"TPM attestation is not a {what}")
     r.sized(2 + 64)                                # qualifiedSigner (TPM2B_NAME)
     extra = r.sized(64)                            # extraData (TPM2B_DATA)
     clock, reset, _restart, _safe = r.u("Q"), r.u("I"), r.u("I"), r.u("B")
     r.u("Q")                                       # firmwareVersion
+    return r, extra, reset, clock
+
+
+def parse_quote(attest: bytes) -> QuoteInfo:
+    """Parse a marshalled TPMS_ATTEST that must be a quote; strict (no trailing bytes)."""
+    r, extra, reset, clock = _attest_head(attest, TPM_ST_ATTEST_QUOTE, "quote")
     count = r.u("I")
     if not 1 <= count <= 4:
         raise _fail("TPM quote selects no PCR bank or too many")
@@ -179,3 +240,131 @@ def check_quote(policy: AttestationPolicy, header: pb.ProbeHeader) -> QuoteInfo:
     if differ:
         raise _fail(f"the terminal's measured state differs from its registration in PCR {differ}")
     return info
+
+
+# --- the audit counter and chain, certified by the attestation key (sec31) ------------------------
+
+@dataclass(frozen=True)
+class NvInfo:
+    """The parts of a TPMS_ATTEST (NV certification) the check needs."""
+
+    extra_data: bytes
+    index_name: bytes
+    offset: int
+    contents: bytes
+
+
+def parse_nv_certify(attest: bytes) -> NvInfo:
+    """Parse a marshalled TPMS_ATTEST that must be an NV certification (TPMS_NV_CERTIFY_INFO); strict."""
+    r, extra, _reset, _clock = _attest_head(attest, TPM_ST_ATTEST_NV, "NV certification")
+    name = r.sized(2 + 64)
+    offset = r.u("H")
+    contents = r.sized(64)
+    if r.at != len(attest):
+        raise _fail("TPM NV certification has trailing bytes")
+    return NvInfo(extra, name, offset, contents)
+
+
+@dataclass(frozen=True)
+class Witness:
+    """The last audit counter and chain the TPM certified for a terminal (sec31); ``chain`` None: never written."""
+
+    count: int
+    chain: bytes | None
+
+    def cli(self) -> str | None:
+        """``COUNT:CHAIN`` for ``capture-agent audit-verify --tpm-witness`` (None before the chain's first write)."""
+        return f"{self.count}:{self.chain.hex()}" if self.chain is not None else None
+
+
+class WitnessStore:
+    """The server's copy of each terminal's last certified counter and chain (in memory, as ``AnchorStore``)."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, Witness] = {}
+        self._lock = threading.Lock()
+
+    def held(self, terminal_id: str) -> Witness | None:
+        with self._lock:
+            return self._held.get(terminal_id)
+
+    def cli_witness(self, terminal_id: str) -> str | None:
+        w = self.held(terminal_id)
+        return w.cli() if w is not None else None
+
+    def check(self, terminal_id: str, policy: AttestationPolicy, header: pb.ProbeHeader) -> Witness | None:
+        """:func:`check_counter` against the witness held, which it replaces when the probe passes."""
+        with self._lock:
+            w = check_counter(policy, header, self._held.get(terminal_id))
+            if w is not None:
+                self._held[terminal_id] = w
+            return w
+
+
+def _certified(policy: AttestationPolicy, header: pb.ProbeHeader) -> dict[str, bytes]:
+    """The anchor's certifications checked one by one: pinned index -> its certified contents."""
+    assert policy.nv is not None
+    by_index = {p.index: k for k, p in policy.nv.items()}
+    out: dict[str, bytes] = {}
+    certs = header.audit_anchor.tpm_certify if header.HasField("audit_anchor") else ()
+    if len(certs) > len(by_index):
+        raise CounterAttestationFailed("NV_MALFORMED", "the anchor carries more NV certifications than are pinned")
+    for c in certs:
+        key = by_index.get(c.nv_index)
+        if key is None or key in out:
+            raise CounterAttestationFailed("NV_NAME", f"the anchor certifies NV index {c.nv_index:#010x}, not a "
+                                                      "pinned one (or one twice)")
+        if not 8 <= len(c.signature) <= 80:
+            raise CounterAttestationFailed("NV_SIGNATURE", "an NV certification's signature is missing or malformed")
+        try:
+            policy.attestation_key.verify(c.signature, c.attest, ec.ECDSA(hashes.SHA256()))
+        except (InvalidSignature, ValueError):
+            raise CounterAttestationFailed("NV_SIGNATURE", "an NV certification is not signed by this terminal's "
+                                                           "attestation key") from None
+        try:
+            info = parse_nv_certify(c.attest)
+        except ProbeRejected as exc:
+            raise CounterAttestationFailed("NV_MALFORMED", str(exc)) from None
+        if info.extra_data != nv_certify_qualifier(header.nonce):
+            raise CounterAttestationFailed("NV_NONCE", "an NV certification was made for another challenge")
+        if info.index_name != policy.nv[key].name:
+            raise CounterAttestationFailed("NV_NAME", f"NV index {c.nv_index:#010x} is not the index pinned at "
+                                                      "enrolment (redefined with other attributes or policy)")
+        if info.offset != 0 or len(info.contents) != NV_SIZES[key]:
+            raise CounterAttestationFailed("NV_MALFORMED", f"the certification of NV index {c.nv_index:#010x} "
+                                                           "does not cover the whole index")
+        out[key] = info.contents
+    return out
+
+
+def check_counter(policy: AttestationPolicy, header: pb.ProbeHeader, held: Witness | None) -> Witness | None:
+    """Raise ``ATTESTATION_FAILED`` (:class:`CounterAttestationFailed`) unless the anchor's certifications show the
+    pinned counter at the anchor's count and a chain that follows from ``held``; the witness to hold now (None: the
+    policy pins no counter, or the counter was never advanced)."""
+    if policy.nv is None:
+        return None
+    got = _certified(policy, header)
+    anchored = header.audit_anchor.tpm_count if header.HasField("audit_anchor") else 0
+    if "nv_counter" not in got:
+        if held is not None or anchored or "nv_chain" in got:
+            raise CounterAttestationFailed("NV_MISSING", "the probe carries no certification of the TPM counter, "
+                                                         "which " + ("was certified before" if held is not None
+                                                                     else "the anchor counts"))
+        return None
+    count, chain = int.from_bytes(got["nv_counter"], "big"), got.get("nv_chain")
+    if count != anchored:
+        raise CounterAttestationFailed("NV_COUNT", f"the TPM certifies count {count}, the anchor carries {anchored}: "
+                                                   "the log is not counted by this TPM")
+    if held is not None:
+        if count < held.count:
+            raise CounterAttestationFailed("NV_BACK", f"the TPM certifies count {count}, below {held.count} held")
+        if held.chain is not None and chain is None:
+            raise CounterAttestationFailed("NV_MISSING", "the probe carries no certification of the TPM chain, "
+                                                         "which was certified before")
+        if count == held.count and chain != held.chain:
+            raise CounterAttestationFailed("NV_CHAIN", f"at count {count} the TPM's chain is not the one certified "
+                                                       "before: the chain index was redefined and extended anew")
+        if count > held.count and chain == held.chain:
+            raise CounterAttestationFailed("NV_STALLED", f"the count moved from {held.count} to {count} and the chain "
+                                                         "did not: counted entries were not extended into it")
+    return Witness(count, chain)

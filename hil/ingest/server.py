@@ -33,7 +33,9 @@ charged once (``request_digest``, ``Store.issue_nonce``).
    that challenge offered (``WRONG_KEY``), created within its lifetime (``UNBOUND``),
    and carry a counter above the terminal's last (``REPLAYED``);
 5. a terminal registered with an attestation policy carries a TPM quote of its registered PCR
-   values made for this nonce (``ATTESTATION_FAILED``, ``hil/ingest/attestation.py``);
+   values made for this nonce (``ATTESTATION_FAILED``, ``hil/ingest/attestation.py``), and where the policy pins
+   the audit counter and chain, their certification by the same key for this nonce (sec31, ``ATTESTATION_FAILED``
+   with an ``NV_*`` check);
    the ciphertext decrypts with the header bound (``TAMPERED``, ``WRONG_KEY``) and the payload is
    well formed (``MALFORMED``; a crop that does not match its digest — SHA-256, or SM3 under the GM
    suite — is ``TAMPERED``); the liveness report judged the crops' frameset under this nonce (``UNBOUND``);
@@ -75,7 +77,7 @@ from agent.uplink.client import LEASE_TRAILER
 from agent.uplink.seal import ProbeRejected, ServerKey, open_sealed, read_header, signed_bytes
 from hil.ingest import evidence
 from hil.ingest.anchors import AnchorStore
-from hil.ingest.attestation import check_quote
+from hil.ingest.attestation import WitnessStore, check_quote
 from hil.ingest.checks import IDENT, PROBE_ID, PURPOSES, check_header, validate_payload
 from hil.ingest.health import add_health
 from hil.ingest.identity import PeerRefused, Registry, Terminal
@@ -126,6 +128,7 @@ class ServerState:
     accepted: deque = field(default_factory=lambda: deque(maxlen=1000))   # non-biometric summaries
     sealed: deque = field(init=False)
     anchors: AnchorStore = field(default_factory=AnchorStore)       # audit-log anchors per terminal
+    witnesses: WitnessStore = field(default_factory=WitnessStore)   # TPM-certified counts and chains (sec31)
     policies: tuple[evidence.ChannelPolicy, ...] = evidence.DEFAULT_POLICY   # challenges demanded per channel
     evidence: evidence.EvidenceThresholds = field(default_factory=evidence.EvidenceThresholds)
     # The subject key (HMAC-SHA256 of subject references: the store's subject keys, Receipt.subject_mac).
@@ -617,6 +620,8 @@ class Ingest:
             raise ProbeRejected("REPLAYED", "the terminal's probe counter did not increase")
         if term.attestation is not None:           # the terminal's measured state, quoted for this nonce
             check_quote(term.attestation, header)
+            # sec31: its audit counter and chain, certified by the same key for this nonce (where pinned)
+            self.s.witnesses.check(term.terminal_id, term.attestation, header)
         # The terminal's audit log, anchored off the terminal: a log that does not extend the last
         # anchor is flagged for the bank (never a refusal: the probe itself may be genuine).
         self.s.anchors.observe(term.terminal_id, header, self.s.registry.terminals[term.terminal_id].public_key)

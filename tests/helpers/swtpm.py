@@ -5,12 +5,15 @@ the machine's "measured state"."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import pytest
 
 from hil import swtpmproc
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -22,6 +25,17 @@ def swtpm() -> Iterator[str]:
             yield tcti
     except swtpmproc.SwtpmUnavailable as exc:
         pytest.skip(str(exc))
+
+
+@contextmanager
+def on_swtpm(make: Callable[[str], T]) -> Iterator[T]:
+    """``make(tcti)`` on a fresh swtpm (a test's terminal), closed after."""
+    with swtpm() as tcti:
+        made = make(tcti)
+        try:
+            yield made
+        finally:
+            made.close()       # type: ignore[attr-defined]
 
 
 def extend_pcr16(tcti: str, what: bytes = b"a change the terminal did not enrol") -> None:

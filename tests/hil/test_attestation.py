@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from agent.purpose import Purpose
 from agent.security.keys import generate_file_key
-from agent.security.tpm import enrol, load_attestor
+from agent.security.tpm import counter_registration, define_counter, enrol, load_attestor, load_monotonic
 from agent.uplink.client import UplinkClient, UplinkConnection
 from agent.uplink.seal import ProbeRejected, ServerKey, load_public_key, seal
 from hil import pki
@@ -30,7 +30,7 @@ from proto.capture_agent.v1 import ingest_pb2 as pb
 from tests.helpers.swtpm import extend_pcr16, reset_pcr16, swtpm
 from tests.helpers.terminals import CAPS
 
-TPM_TERMINAL, PLAIN_TERMINAL = "kiosk-attest-0001", "kiosk-attest-0002"
+TPM_TERMINAL, PLAIN_TERMINAL, COUNTED_TERMINAL = "kiosk-attest-0001", "kiosk-attest-0002", "kiosk-attest-0003"
 
 
 def synthetic_payload(ch: pb.Challenge) -> bytearray:
@@ -50,12 +50,14 @@ def synthetic_payload(ch: pb.Challenge) -> bytearray:
 COUNTER = itertools.count(1)          # the server wants each terminal's counter to increase
 
 
-def make_probe(ch: pb.Challenge, signer, terminal: str, session: str, quote: pb.PlatformQuote | None):
+def make_probe(ch: pb.Challenge, signer, terminal: str, session: str, quote: pb.PlatformQuote | None,
+               anchor: pb.AuditAnchor | None = None):
     h = pb.ProbeHeader(version=1, probe_id=str(uuid.uuid4()), terminal_id=terminal, session_id=session,
                        counter=next(COUNTER),
                        nonce=ch.nonce, server_key_id=ch.server_key_id, hpke_suite=ch.hpke_suite,
                        created_unix_ms=int(time.time() * 1000), signer_key_id=signer.key_id,
-                       signature_algorithm=signer.algorithm, purpose=pb.VERIFY, platform_quote=quote)
+                       signature_algorithm=signer.algorithm, purpose=pb.VERIFY, platform_quote=quote,
+                       audit_anchor=anchor)
     sealed = seal(h, synthetic_payload(ch), load_public_key(ch.hpke_suite, ch.server_public_key), signer)
     return sealed, h
 
@@ -70,13 +72,17 @@ def env(tmp_path_factory):
         other = enrol(d / "other", tcti=tcti, pcrs="sha256:0,7,16")       # a second attestation key
         ca = pki.make_ca()
         server_cert = pki.issue(ca, "ingest.test", server=True, hosts=("ingest.test", "127.0.0.1"))
-        certs = {t: pki.issue(ca, t, server=False) for t in (TPM_TERMINAL, PLAIN_TERMINAL)}
+        certs = {t: pki.issue(ca, t, server=False) for t in (TPM_TERMINAL, PLAIN_TERMINAL, COUNTED_TERMINAL)}
         signer = generate_file_key(d / "signing.pem")
         key = ServerKey.generate("x25519")
         policy = AttestationPolicy.from_registration(e.registration)
+        define_counter(tcti=tcti)                                            # sec31: counter and chain pinned too
+        counted = AttestationPolicy.from_registration({**e.registration, **counter_registration(tcti=tcti)})
         pins = {t: frozenset({spki_sha256(c.cert_pem)}) for t, c in certs.items()}
         registry = Registry([Terminal(TPM_TERMINAL, signer.public_key(), pins[TPM_TERMINAL], attestation=policy),
-                             Terminal(PLAIN_TERMINAL, signer.public_key(), pins[PLAIN_TERMINAL])])
+                             Terminal(PLAIN_TERMINAL, signer.public_key(), pins[PLAIN_TERMINAL]),
+                             Terminal(COUNTED_TERMINAL, signer.public_key(), pins[COUNTED_TERMINAL],
+                                      attestation=counted)])
         # Every challenge issued is charged until a probe under it is accepted (hil/ingest/limits.py):
         # the module's refused probes on one terminal would reach the default limit of 5.
         state = ServerState(registry=registry, keys={key.key_id: key}, current_key_id=key.key_id, frames=12,
@@ -86,8 +92,10 @@ def env(tmp_path_factory):
                                                     server_name="ingest.test")) for t, c in certs.items()}
         ak = load_attestor(f"tpm:key={e.attestation};tcti={tcti}")
         other_ak = load_attestor(f"tpm:key={other.attestation};tcti={tcti}")
+        counter = load_monotonic(f"tpm:nv=0x018C0A29;tcti={tcti}")
         yield {"tcti": tcti, "signer": signer, "clients": clients, "ak": ak, "other_ak": other_ak,
-               "registration": e.registration}
+               "registration": e.registration, "counter": counter, "state": state}
+        counter.close()
         ak.close()
         other_ak.close()
         for c in clients.values():
@@ -95,11 +103,34 @@ def env(tmp_path_factory):
         server.stop(0)
 
 
-def submit(env, terminal=TPM_TERMINAL, quote_for=lambda ch: None, session="s-att"):
+def submit(env, terminal=TPM_TERMINAL, quote_for=lambda ch: None, session="s-att", anchor_for=lambda ch: None):
     c = env["clients"][terminal]
     ch = c.begin(session, Purpose.VERIFY, capabilities=CAPS)
-    sealed, h = make_probe(ch, env["signer"], terminal, session, quote_for(ch))
+    sealed, h = make_probe(ch, env["signer"], terminal, session, quote_for(ch), anchor_for(ch))
     return c.submit(sealed, h.probe_id)
+
+
+def test_the_audit_counter_certified_for_this_challenge_is_checked_in_the_servers_verify_path(env, tmp_path):
+    # sec31, over the wire: the anchor's TPM2_NV_Certify of the counter and chain by the registered AK.
+    from agent.observe.ledger import LOCKOUT_EVENTS
+    from agent.security.audit import AuditLog
+    from agent.uplink.probe import anchor_to_proto
+    log = AuditLog(tmp_path / "audit.jsonl", env["signer"], counter=env["counter"], counted=LOCKOUT_EVENTS)
+    log.certify = lambda nonce: env["ak"].certify_counter(nonce, env["counter"])
+    quote = lambda ch: env["ak"].quote(ch.nonce)        # noqa: E731
+    try:
+        log.record("lockout_strike", key="subject:1", failures=1)
+        r = submit(env, COUNTED_TERMINAL, quote, anchor_for=lambda ch: anchor_to_proto(log.anchor(ch.nonce)))
+        assert r.accepted, r.detail
+        held = env["state"].witnesses.held(COUNTED_TERMINAL)
+        assert held is not None and held.count == env["counter"].count() and held.chain == env["counter"].chain()
+        earlier = os.urandom(32)
+        r = submit(env, COUNTED_TERMINAL, quote, anchor_for=lambda ch: anchor_to_proto(log.anchor(earlier)))
+        assert not r.accepted and r.reason == "ATTESTATION_FAILED" and r.detail.startswith("NV_NONCE"), r.detail
+        r = submit(env, COUNTED_TERMINAL, quote)                 # no anchor, after the TPM certified a count
+        assert r.reason == "ATTESTATION_FAILED" and r.detail.startswith("NV_MISSING"), r.detail
+    finally:
+        log.close()
 
 
 def test_a_quote_of_the_registered_state_for_this_challenge_is_accepted(env):

@@ -17,7 +17,7 @@ from agent.security.audit import AuditCounterCut, AuditLog, verify
 from agent.security.keys import generate_file_key
 from agent.session.errors import LockedOut
 from agent.session.lockout import Lockout
-from tests.helpers.swtpm import swtpm
+from tests.helpers.swtpm import on_swtpm, swtpm
 
 TERMINAL = "terminal:t"
 SUBJECT = "subject:3f9a"
@@ -58,6 +58,15 @@ class Terminal:
     def entries(self) -> list[dict]:
         return [json.loads(x) for x in self.log_path.read_text().splitlines()]
 
+    def fail_and_stop(self, n: int) -> None:
+        """The daemon started, ``n`` failed presentations of ``SUBJECT``, the daemon stopped."""
+        lockout = self.start()
+        for _ in range(n):
+            lockout.fail(TERMINAL, SUBJECT)
+        assert self.log is not None
+        self.log.close()
+        self.log = None
+
     def close(self) -> None:
         if self.log is not None:
             self.log.close()
@@ -66,12 +75,8 @@ class Terminal:
 
 @pytest.fixture
 def terminal(tmp_path):
-    with swtpm() as tcti:
-        t = Terminal(tmp_path, tcti)
-        try:
-            yield t
-        finally:
-            t.close()
+    with on_swtpm(lambda tcti: Terminal(tmp_path, tcti)) as t:
+        yield t
 
 
 def _cut_codes(t: Terminal) -> list[dict]:
@@ -154,11 +159,7 @@ def test_the_log_cut_back_past_unanchored_strikes_is_found_at_start_and_fails_cl
 
 @pytest.mark.parametrize("cut", ["everything", "a counted entry within", "counter advanced by root"])
 def test_every_other_way_the_counts_and_the_counter_part_is_found_too(terminal, cut):
-    lockout = terminal.start()
-    for _ in range(2):
-        lockout.fail(TERMINAL, SUBJECT)                                      # counts 1-4, short of a lockout
-    terminal.log.close()
-    terminal.log = None
+    terminal.fail_and_stop(2)                                      # counts 1-4, short of a lockout
     if cut == "everything":                     # the log deleted: a counter advanced and no counted entry
         terminal.log_path.unlink()
         problem = "BEHIND"
@@ -235,11 +236,7 @@ def test_a_system_clock_set_forward_two_hours_does_not_end_the_lockout(terminal)
 def test_a_state_file_stripped_of_its_tpm_stamps_gets_them_back_from_the_log(terminal):
     # Root deletes the "tpm" stamps from lockout.json and restarts: the system clock's time left then equals
     # the log's, but without a stamp a clock set forward would end the lockout (the final read, sec29).
-    lockout = terminal.start()
-    for _ in range(3):
-        lockout.fail(TERMINAL, SUBJECT)
-    terminal.log.close()
-    terminal.log = None
+    terminal.fail_and_stop(3)
     data = json.loads(terminal.state.read_text())
     assert data["tpm"]
     data["tpm"] = {}
@@ -416,11 +413,7 @@ def test_lockout_entries_rewritten_into_harmless_ones_of_the_same_counts_are_fou
     # chain recomputed and the checkpoints signed again, and deletes lockout.json. Before sec30 the start found the
     # counts in step and the subject walked free; now the entries do not hash to the TPM's chain.
     from agent.security.audit import AuditCounterForged
-    lockout = terminal.start()
-    for _ in range(3):
-        lockout.fail(TERMINAL, SUBJECT)
-    terminal.log.close()
-    terminal.log = None
+    terminal.fail_and_stop(3)
 
     def harmless(e: dict) -> None:
         if e["event"] in LOCKOUT_EVENTS:
@@ -550,3 +543,25 @@ def test_the_log_deleted_and_the_counter_redefined_is_no_fresh_terminal_while_th
     assert terminal.log.counter_check is not None and terminal.log.counter_check.problem == "FORGED"
     with pytest.raises(LockedOut):
         restarted.check(TERMINAL)
+
+
+def test_a_checkpoint_signing_a_count_its_entries_do_not_reach_is_a_cut(terminal):
+    # final30: verify did not compare a checkpoint's signed_count with the counted entries before it. Root cuts the
+    # last counted entry before the closing checkpoint, renumbers the log, recomputes the hash chain and signs the
+    # checkpoints again (he can use the key), their signed counts kept: the counts still run without a gap and the
+    # TPM chain's links hold (the cut entry was the last), so before sec31 the log verified without the TPM's count.
+    from agent.security.audit import AuditCounterCut
+    terminal.fail_and_stop(2)
+    entries = terminal.entries()
+    cut = max(i for i, e in enumerate(entries) if "tpm_count" in e["data"])
+    assert any(e["event"] == "checkpoint" for e in entries[cut:])
+    kept = entries[:cut] + entries[cut + 1:]
+    for seq, e in enumerate(kept):
+        e["seq"] = seq
+        if e["event"] == "checkpoint":
+            e["data"]["signed_seq"] = seq - 1
+    terminal.log_path.write_text("".join(json.dumps(e) + "\n" for e in kept))
+    _rewrite(terminal, lambda e: None)
+    with pytest.raises(AuditCounterCut, match="signs TPM count") as exc:
+        verify(terminal.log_path, terminal.key.public_key(), max_unsigned_tail=0)
+    assert exc.value.code == "AUD_COUNTER_CUT"

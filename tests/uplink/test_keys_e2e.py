@@ -19,7 +19,15 @@ from agent.security.keys import (
     generate_file_key,
     generate_pkcs11_key,
 )
-from agent.security.tpm import PcrPolicyRefused, enrol, load_attestor, load_tpm_signer
+from agent.security.tpm import (
+    PcrPolicyRefused,
+    counter_registration,
+    define_counter,
+    enrol,
+    load_attestor,
+    load_monotonic,
+    load_tpm_signer,
+)
 from agent.session.capture import SessionDeps, run_capture
 from agent.session.events import Error, Result
 from agent.session.request import CaptureRequest
@@ -49,6 +57,7 @@ def keyed(tmp_path_factory, softhsm):
     module, token, pin = softhsm
     with swtpm() as tcti:
         e = enrol(d, tcti=tcti, pcrs="sha256:0,1,2,3,4,5,6,7,16")
+        define_counter(tcti=tcti)
         tpm_signer = load_tpm_signer(f"tpm:key={e.signing};tcti={tcti}")
         tpm_mtls = load_tpm_signer(f"tpm:key={e.mtls};tcti={tcti}")
         attestor = load_attestor(f"tpm:key={e.attestation};tcti={tcti}")
@@ -65,8 +74,9 @@ def keyed(tmp_path_factory, softhsm):
         x25519, sm2 = ServerKey.generate("x25519"), ServerKey.generate("sm2-sm4-gcm")
         pins = {t: frozenset({spki_sha256(c.cert_pem)}) for t, c in certs.items()}
         registry = Registry([
-            Terminal(TPM_T, tpm_signer.public_key(), pins[TPM_T],
-                     attestation=AttestationPolicy.from_registration(e.registration)),
+            Terminal(TPM_T, tpm_signer.public_key(), pins[TPM_T],     # its audit counter and chain pinned (sec31)
+                     attestation=AttestationPolicy.from_registration({**e.registration,
+                                                                      **counter_registration(tcti=tcti)})),
             Terminal(GM_T, gm_signer.public_key(), pins[GM_T]),
             Terminal(HSM_T, plain_signer.public_key(), pins[HSM_T])])
         # Every challenge issued is charged until a probe under it is accepted (hil/ingest/limits.py):
@@ -118,14 +128,23 @@ def last_header(keyed) -> pb.ProbeHeader:
 
 
 @pytest.mark.slow
-def test_a_terminal_whose_keys_are_all_in_the_tpm(keyed, supervisor):
+def test_a_terminal_whose_keys_are_all_in_the_tpm(keyed, supervisor, tmp_path):
+    from agent.observe.ledger import LOCKOUT_EVENTS
+    from agent.security.audit import AuditLog
     uplink = keyed.client(TPM_T, keyed.tpm_mtls)
+    counter = load_monotonic(f"tpm:nv=0x018C0A29;tcti={keyed.tcti}")
+    audit = AuditLog(tmp_path / "audit.jsonl", keyed.tpm_signer, counter=counter, counted=LOCKOUT_EVENTS)
+    audit.certify = lambda nonce: keyed.attestor.certify_counter(nonce, counter)     # as the daemon wires it (sec31)
+    audit.record("lockout_strike", key="subject:1", failures=1)
     try:
         deps = deps_for(keyed, supervisor, TPM_T, uplink, keyed.tpm_signer, keyed.attestor)
+        deps.audit = audit
         end = capture(deps)
         assert isinstance(end, Result) and end.accepted and end.reason == "OK", end
         h = last_header(keyed)
         assert h.HasField("platform_quote") and h.signature_algorithm == "ecdsa-p256-sha256"
+        assert [c.nv_index for c in h.audit_anchor.tpm_certify] == [0x018C0A29, 0x018C0A2A]
+        assert keyed.state.witnesses.held(TPM_T).count == h.audit_anchor.tpm_count == counter.count()
         assert keyed.state.accepted[-1]["terminal_id"] == TPM_T
         # The terminal boots something it was not enrolled with: the TPM refuses both keys.
         extend_pcr16(keyed.tcti)
@@ -138,6 +157,8 @@ def test_a_terminal_whose_keys_are_all_in_the_tpm(keyed, supervisor):
     finally:
         reset_pcr16(keyed.tcti)
         uplink.close()
+        audit.close()
+        counter.close()
 
 
 @pytest.mark.slow

@@ -138,18 +138,30 @@ class PlatformQuote(_message.Message):
     def __init__(self, attest: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., pcr_bank: _Optional[str] = ..., pcrs: _Optional[_Iterable[int]] = ..., pcr_values: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class AuditAnchor(_message.Message):
-    __slots__ = ("seq", "head", "signature", "log_id", "tpm_count")
+    __slots__ = ("seq", "head", "signature", "log_id", "tpm_count", "tpm_certify")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     HEAD_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     LOG_ID_FIELD_NUMBER: _ClassVar[int]
     TPM_COUNT_FIELD_NUMBER: _ClassVar[int]
+    TPM_CERTIFY_FIELD_NUMBER: _ClassVar[int]
     seq: int
     head: bytes
     signature: bytes
     log_id: bytes
     tpm_count: int
-    def __init__(self, seq: _Optional[int] = ..., head: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., log_id: _Optional[bytes] = ..., tpm_count: _Optional[int] = ...) -> None: ...
+    tpm_certify: _containers.RepeatedCompositeFieldContainer[NvCertification]
+    def __init__(self, seq: _Optional[int] = ..., head: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., log_id: _Optional[bytes] = ..., tpm_count: _Optional[int] = ..., tpm_certify: _Optional[_Iterable[_Union[NvCertification, _Mapping]]] = ...) -> None: ...
+
+class NvCertification(_message.Message):
+    __slots__ = ("nv_index", "attest", "signature")
+    NV_INDEX_FIELD_NUMBER: _ClassVar[int]
+    ATTEST_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    nv_index: int
+    attest: bytes
+    signature: bytes
+    def __init__(self, nv_index: _Optional[int] = ..., attest: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class SealedProbe(_message.Message):
     __slots__ = ("header", "ciphertext", "signature")
