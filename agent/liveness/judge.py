@@ -1278,7 +1278,17 @@ def _noise_pair(lit: list[bool], k: int, n: int, flooded: list[bool] | None = No
 # a flood when that level stands over the least of its projector state's ``FLOOD_REACH`` nearest frames on
 # either side (it among them) by more than ``FLOOD_RISE_DN`` (light only adds: the least is a frame the light
 # missed; a flood steady over the frames, as the counter's at the camera's own rate, lifts them all alike and
-# is ambient). ``flood_pairs`` then reads no pair on such a frame. ``FLOOD_RISE_DN``: fitted on train (the
+# is ambient). With frames of its state on both sides (``FLOOD_RAMP``, door31) the floor is the lowest straight
+# line through one of them on each side, read at the frame: daylight ramping in as an automatic door opens (the
+# nineteenth family, 0.5-2 s, 15-60 frames) lifts every frame along a line, so the least of eight neighbours
+# sat up to ~2.5 DN under a frame the ramp alone explained; a burst, short, stands over the line through the
+# frames it missed (light only adds: a burst on a neighbour raises its lines, the least is one it missed). A
+# line counts only when no neighbour stands under it by more than ``FLOOD_LINE_DN`` and a third stands on it
+# (a step's or a burst run's line does not: its frames sit on two levels, off any line between them). A
+# line's value lies between its ends' levels, so the floor is never under counter30's least: the rule only
+# lets frames go. A frame let go is read in the window's very pairs, main's before counter30, never more.
+# ``FLOOD_LINE_DN``: half the rise, over three times the train family's largest rise over the line (0.30 DN).
+# ``flood_pairs`` then reads no pair on such a frame. ``FLOOD_RISE_DN``: fitted on train (the
 # fit split; no foreign pulsed light), whose frames' background levels stand at most 0.45 DN over that least
 # one (lives 0-7, the per-window maximum; more in docs/liveness.md): over four times that.
 #
@@ -1296,6 +1306,8 @@ FLOOD_FRAMES = True
 FLOOD_REACH = 4
 FLOOD_RISE_DN = 2.0
 FLOOD_COLOUR_STEP = 0.01
+FLOOD_RAMP = True
+FLOOD_LINE_DN = 1.0
 # A pair or a noise pair on frames up to this far apart (a frame between them lit by the flood).
 FLOOD_PAIR_REACH = 2
 
@@ -1431,22 +1443,46 @@ def _colour_step(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b) / np.maximum(np.maximum(a, b), 1e-12)))
 
 
+def _flood_floor(levels: list[float], k: int, before: list[int], after: list[int]) -> float:
+    """The level frame ``k`` would have without a foreign flood, from its state's nearest frames ``before`` and
+    ``after`` it: with frames on both sides (``FLOOD_RAMP``), the least, at ``k``, of the lines through a frame
+    before and a frame after that the others bear out: none of them stands under it by more than
+    ``FLOOD_LINE_DN`` (light only adds: the room's light is under every frame) and a third stands on it within
+    that (a ramp lies on a line, a step or a burst's run does not). A slow ramp of the room's light, the
+    daylight's as a door opens, lies on such a line; a burst on one frame only raises the lines through it, so
+    the least is a line through frames it missed. Without such a line, or without ``FLOOD_RAMP``, or with
+    frames on one side only: the least of their levels (counter30's). Never under that least: a line's level
+    at ``k`` lies between its two ends'."""
+    least = min(levels[j] for j in before + after)
+    if not (FLOOD_RAMP and before and after):
+        return least
+
+    def line(i: int, j: int, m: int) -> float:
+        return levels[i] + (levels[j] - levels[i]) * (m - i) / (j - i)
+    near = before + after
+    held = [line(i, j, k) for i in before for j in after
+            if all(levels[m] >= line(i, j, m) - FLOOD_LINE_DN for m in near)
+            and any(abs(levels[m] - line(i, j, m)) <= FLOOD_LINE_DN for m in near if m not in (i, j))]
+    return min(held, default=least)
+
+
 def flood_frames(levels: list[float], lit: list[bool], colour: list[np.ndarray | None] | None = None
                  ) -> list[bool]:
-    """Which frames a foreign light flooded: a background level (``background_levels``) over the least of its
-    projector state's levels (of ``FLOOD_REACH`` frames of that state nearest it on either side, and its
-    own) by more than ``FLOOD_RISE_DN``. A frame with no level is none; so is a frame with no other frame of
-    its state in the window (nothing to tell a flood from). With ``colour`` (``colour_levels``): nor a frame
-    whose colour background stands more than ``FLOOD_COLOUR_STEP`` from that of both the nearest frames the
-    levels left clear before and after it (one where it has only one; a visible light that leaks into IR, not
-    a foreign IR flood); a frame without a colour level, or without a clear frame with one, stays flagged."""
+    """Which frames a foreign light flooded: a background level (``background_levels``) over its floor
+    (``_flood_floor``: of the ``FLOOD_REACH`` frames of its projector state nearest it on either side, the lowest
+    line through one on each side, a ramp of the room's light de-trended; the least of them with frames on one side
+    only) by more than ``FLOOD_RISE_DN``. A frame with no level is none; so is a frame with no other frame of its
+    state in the window (nothing to tell a flood from). With ``colour`` (``colour_levels``): nor a frame whose
+    colour background stands more than ``FLOOD_COLOUR_STEP`` from that of both the nearest frames the levels left
+    clear before and after it (one where it has only one; a visible light that leaks into IR, not a foreign IR
+    flood); a frame without a colour level, or without a clear frame with one, stays flagged."""
     n = len(levels)
     out = []
     for k in range(n):
         same = [j for j in range(n) if j != k and lit[j] == lit[k] and np.isfinite(levels[j])]
-        near = [j for j in same if j < k][-FLOOD_REACH:] + [j for j in same if j > k][:FLOOD_REACH]
-        out.append(bool(np.isfinite(levels[k]) and near
-                        and levels[k] > min(levels[j] for j in near) + FLOOD_RISE_DN))
+        before, after = [j for j in same if j < k][-FLOOD_REACH:], [j for j in same if j > k][:FLOOD_REACH]
+        out.append(bool(np.isfinite(levels[k]) and (before or after)
+                        and levels[k] > _flood_floor(levels, k, before, after) + FLOOD_RISE_DN))
     if colour is None or not any(out):
         return out
     clear = {j: c for j, c in enumerate(colour) if not out[j] and c is not None}

@@ -47,7 +47,9 @@ from agent.liveness.judge import (
     FLICKER,
     FLOOD_COLOUR_STEP,
     FLOOD_FRAMES,
+    FLOOD_LINE_DN,
     FLOOD_PAIR_REACH,
+    FLOOD_RAMP,
     FLOOD_REACH,
     FLOOD_RISE_DN,
     MIN_FACE_FRAMES,
@@ -126,7 +128,9 @@ def colour_alone(sets: list[FrameSet], boxes: list) -> list:
 def flood_frames_alone(levels: list[float], lit: list[bool], colours: list | None = None) -> list[bool]:
     """A frame is flooded when its level stands over the least level of up to ``FLOOD_REACH`` frames of its own
     projector state on each side (walking outwards, frames without a level skipped) by more than
-    ``FLOOD_RISE_DN``; never without a level or without such a neighbour. With ``colours`` (flood30): a flooded
+    ``FLOOD_RISE_DN``, or with such frames on both sides (``FLOOD_RAMP``), over the lowest line through one on
+    each side that the others bear out (``_ir_flooded_alone``); never without a level or without such a
+    neighbour. With ``colours`` (flood30): a flooded
     frame whose colour differs by more than ``FLOOD_COLOUR_STEP`` (relative, on some channel) from the nearest
     unflooded frame with a colour on each side it has one is a visible light's leak, not flooded."""
     flagged = _ir_flooded_alone(levels, lit)
@@ -149,21 +153,38 @@ def flood_frames_alone(levels: list[float], lit: list[bool], colours: list | Non
 
 
 def _ir_flooded_alone(levels: list[float], lit: list[bool]) -> list[bool]:
-    """counter30's IR rule of :func:`flood_frames_alone`, before the colour."""
+    """counter30's IR rule of :func:`flood_frames_alone`, before the colour; with ``FLOOD_RAMP`` (door31) a frame
+    with neighbours on both sides is measured against the lowest straight line through one of them on each
+    side (its value at the frame) that no neighbour stands under by more than ``FLOOD_LINE_DN`` and a third
+    neighbour stands on within it, not their least level (their least without such a line)."""
     out = []
     for k, level in enumerate(levels):
         if not np.isfinite(level):
             out.append(False)
             continue
-        near = []
+        sides: dict[int, list[tuple[int, float]]] = {-1: [], 1: []}
         for step in (-1, 1):
-            j, found = k + step, 0
-            while 0 <= j < len(levels) and found < FLOOD_REACH:
+            j = k + step
+            while 0 <= j < len(levels) and len(sides[step]) < FLOOD_REACH:
                 if lit[j] == lit[k] and np.isfinite(levels[j]):
-                    near.append(levels[j])
-                    found += 1
+                    sides[step].append((j, levels[j]))
                 j += step
-        out.append(bool(near) and level - min(near) > FLOOD_RISE_DN)
+        near = sides[-1] + sides[1]
+        if not near:
+            out.append(False)
+            continue
+        floor = min(v for _, v in near)
+        if FLOOD_RAMP and sides[-1] and sides[1]:
+            lines = []
+            for i, a in sides[-1]:
+                for j, b in sides[1]:
+                    fit = np.polyfit([i, j], [a, b], 1)
+                    gaps = np.array([v for _, v in near]) - np.polyval(fit, [m for m, _ in near])
+                    others = [g for (m, _), g in zip(near, gaps, strict=True) if m not in (i, j)]
+                    if gaps.min() >= -FLOOD_LINE_DN and any(abs(g) <= FLOOD_LINE_DN for g in others):
+                        lines.append(float(np.polyval(fit, k)))
+            floor = min(lines, default=floor)
+        out.append(level - floor > FLOOD_RISE_DN)
     return out
 
 
