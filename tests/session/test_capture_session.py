@@ -169,6 +169,42 @@ def test_a_lost_frameset_in_the_window_is_frames_lost_and_counts_like_a_failed_a
     assert result(events(deps, subject="someone-else"))["error"]["code"] == "SES_LOCKED_OUT"
 
 
+def test_a_window_the_terminal_made_late_is_graced_once_and_then_counts(make_deps, monkeypatch):
+    # late31: a window lost while the terminal itself was busy (``FramesLost.host_late``, the window's finding,
+    # tests/session/test_window_late.py) is not the person's: its charge is settled, no strike, audited
+    # ``graced``, within the lockout's allowance (one an hour per terminal and subject); the next one counts.
+    # The window's finding is forced here (the unpaced camera's windows are never the terminal's).
+    from agent.session import window as window_module
+    from agent.session.errors import FramesLost
+    from drivers.frame import StreamKind
+    from drivers.sim import camera as simcam
+
+    class Busy(FramesLost):
+        host_late = property(lambda self: True, lambda self, v: None)   # the terminal's, whatever the window says
+    monkeypatch.setattr(window_module, "FramesLost", Busy)
+    lock, deliver = simcam.SimCamera.lock_exposure, simcam.SimCamera._deliver
+    lost: dict[int, int] = {}
+
+    def locking(self, stream, setting=None):
+        lost.setdefault(id(self), self._color_tick + 4)
+        return lock(self, stream, setting)
+
+    def losing(self, kind, *a, **kw):
+        if kind is StreamKind.COLOR and a[4] == lost.get(id(self)):
+            return
+        deliver(self, kind, *a, **kw)
+    monkeypatch.setattr(simcam.SimCamera, "lock_exposure", locking)
+    monkeypatch.setattr(simcam.SimCamera, "_deliver", losing)
+    deps = make_deps(max_failures=1)
+    seen: list[tuple[str, dict]] = []
+    deps.observer = lambda event, data: seen.append((event, data)) if event == "error" else None
+    for _ in range(2):
+        assert result(events(deps, subject="cust-busy"))["error"]["code"] == "SES_FRAMES_LOST"
+    assert [(d["code"], d.get("graced"), d.get("counted")) for _, d in seen] == [
+        ("SES_FRAMES_LOST", True, None), ("SES_FRAMES_LOST", None, True)]
+    assert result(events(deps, subject="cust-busy"))["error"]["code"] == "SES_LOCKED_OUT"   # the second counted
+
+
 def test_consent_is_required_before_anything_happens(make_deps, ingest):
     deps = make_deps()
     issued = len(ingest["state"].store)
