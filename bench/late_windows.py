@@ -28,7 +28,6 @@ import argparse
 import collections
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,7 @@ from typing import Any
 from scipy.stats import beta
 
 from agent.session.window import BUSY
-from bench.bench_memory import NO_LOCKOUT, SERVER_LIMITS_OFF, _verify
+from bench.bench_memory import _verify, provision_unlimited
 
 CAMERA = "sim://?prerender=30&subject=live&lux=300&distance_mm=500&seed=21&stream=1"
 UNJUDGED = ("SES_FRAMES_LOST", "SES_WINDOW_LATE")
@@ -64,19 +63,13 @@ def burners(n: int) -> list[subprocess.Popen[bytes]]:
 
 def run(load: str, sessions: int, warm: int, log_path: str, camera: str, n_burners: int) -> dict[str, Any]:
     from hil.devproc import start_daemon, start_dev_server
-    from hil.provision import provision_dev
     outcomes: collections.Counter[str] = collections.Counter()
     ended: list[str] = []
     busy = 0
     loads: list[float] = []
     hogs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as d:
-        p = provision_dev(Path(d) / "terminal", port=0, camera_uri=camera, retry_window_s=1.0,
-                          session={"max_failures": NO_LOCKOUT})
-        text = p.server_config.read_text()
-        p.server_config.write_text(re.sub(r"^(keep_sealed = .*)$", rf"\1\nmax_failures = {SERVER_LIMITS_OFF}", text,
-                                          count=1, flags=re.M))
-        server, p = start_dev_server(p)
+        server, p = start_dev_server(provision_unlimited(Path(d) / "terminal", camera))
         daemon = None
         try:
             daemon = start_daemon(p.agent_config)
