@@ -12,6 +12,10 @@ under one of these loads, the bench in the caller's autogroup:
 * ``b2b``: sessions back to back, the next one asked for as soon as the previous result is back (no
   ``SETTLE_S`` gap): the worker's after-verdict work and the daemon's uplink overlap the next session's start.
 
+``--no-screen``: the projector's challenge alone (the kiosk app without a screen, the server demanding the projector):
+a lit screen costs this simulator more thread CPU a colour tick (40 ms) than a frame interval (docs/liveness.md,
+late31).
+
 Per session: the outcome (``ACCEPTED``, a refusal's reason, or the error code) and, for a late or lost window,
 whether its message said the terminal was busy (``host_late``); the daemon's log lines of the windows it ended
 (where, the reader's time away). Printed: the count of each, and the unjudged
@@ -61,7 +65,17 @@ def burners(n: int) -> list[subprocess.Popen[bytes]]:
     return [subprocess.Popen([sys.executable, "-c", BURNER], start_new_session=True) for _ in range(n)]
 
 
-def run(load: str, sessions: int, warm: int, log_path: str, camera: str, n_burners: int) -> dict[str, Any]:
+def without_screen(p: Any) -> None:
+    """The terminal's kiosk app shows no screen (``[challenge] kiosk_screen = false``) and the server demands the
+    projector's challenge alone: a window the simulator plays from its clip, no colour frame rendered live."""
+    with open(p.agent_config, "a") as fh:
+        fh.write("\n[challenge]\nkiosk_screen = false\n")
+    with open(p.server_config, "a") as fh:
+        fh.write('\n[[challenge_policy]]\nchannel = "*"\nrequire = ["projector"]\n')
+
+
+def run(load: str, sessions: int, warm: int, log_path: str, camera: str, n_burners: int,
+        no_screen: bool = False) -> dict[str, Any]:
     from hil.devproc import start_daemon, start_dev_server
     outcomes: collections.Counter[str] = collections.Counter()
     ended: list[str] = []
@@ -69,7 +83,10 @@ def run(load: str, sessions: int, warm: int, log_path: str, camera: str, n_burne
     loads: list[float] = []
     hogs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as d:
-        server, p = start_dev_server(provision_unlimited(Path(d) / "terminal", camera))
+        p = provision_unlimited(Path(d) / "terminal", camera)
+        if no_screen:
+            without_screen(p)
+        server, p = start_dev_server(p)
         daemon = None
         try:
             daemon = start_daemon(p.agent_config)
@@ -104,9 +121,9 @@ def run(load: str, sessions: int, warm: int, log_path: str, camera: str, n_burne
     k = sum(outcomes[c] for c in UNJUDGED)
     lo, hi = exact_interval(k, n)
     blo, bhi = exact_interval(busy, k)
-    return {"load": load, "sessions": n, "outcomes": dict(outcomes), "unjudged": k, "rate": k / n if n else None,
-            "ci95": [round(lo, 4), round(hi, 4)], "host_late": busy, "host_late_share_ci95": [round(blo, 4),
-                                                                                              round(bhi, 4)],
+    return {"load": load, "screen": not no_screen, "sessions": n, "outcomes": dict(outcomes), "unjudged": k,
+            "rate": k / n if n else None, "ci95": [round(lo, 4), round(hi, 4)], "host_late": busy,
+            "host_late_share_ci95": [round(blo, 4), round(bhi, 4)],
             "load1_min_median_max": [min(loads), sorted(loads)[len(loads) // 2], max(loads)] if loads else None,
             "daemon_window_lines": ended}
 
@@ -119,8 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--burners", type=int, default=1, help="CPU-bound processes under --load core")
     ap.add_argument("--camera", default=CAMERA)
     ap.add_argument("--log", default="", help="append a JSON line a session here")
+    ap.add_argument("--no-screen", action="store_true",
+                    help="the projector's challenge alone (no screen: no colour frame rendered live)")
     a = ap.parse_args(argv)
-    print(json.dumps(run(a.load, a.sessions, a.warm, a.log, a.camera, a.burners)))
+    print(json.dumps(run(a.load, a.sessions, a.warm, a.log, a.camera, a.burners, a.no_screen)))
     return 0
 
 
