@@ -12,9 +12,8 @@ under one of these loads, the bench in the caller's autogroup:
 * ``b2b``: sessions back to back, the next one asked for as soon as the previous result is back (no
   ``SETTLE_S`` gap): the worker's after-verdict work and the daemon's uplink overlap the next session's start.
 
-``--no-screen``: the projector's challenge alone (the kiosk app without a screen, the server demanding the projector):
-a lit screen costs this simulator more thread CPU a colour tick (40 ms) than a frame interval (docs/liveness.md,
-late31).
+``--no-screen``: the projector's challenge alone (the kiosk app without a screen, the server demanding the projector),
+played from the clip: a lit screen is rendered live, 40 ms of thread CPU a colour tick (docs/liveness.md, late31).
 
 Per session: the outcome (``ACCEPTED``, a refusal's reason, or the error code) and, for a late or lost window,
 whether its message said the terminal was busy (``host_late``); the daemon's log lines of the windows it ended
