@@ -173,6 +173,10 @@ class SessionSettings:
     max_failures: int = 5                  # §8.2.5 d: failed attempts (per terminal, per subject) ...
     failure_window_s: float = 600.0        # ... within this window lock both out ...
     lockout_s: float = 900.0               # ... for this long
+    # A challenge window ended late or with frames lost while the terminal itself was busy (``host_late``, no
+    # burst on the link) settles its charge without a strike this many times an hour per terminal and per
+    # subject (audited ``lockout_graced``); beyond that, and always when 0, it counts like a failed one (late31).
+    host_late_grace_per_hour: int = 1
     # The liveness worker's start (spawn, sandbox, face models, warm-up): killed when none of its
     # start phases completes within this of the one before (LIV_WORKER_START_STALLED).
     worker_start_stall_s: float = 60.0
@@ -184,6 +188,8 @@ class SessionSettings:
                 raise ValueError(f"{name} must be positive")
         if self.max_failures < 1:
             raise ValueError("max_failures must be at least 1")
+        if self.host_late_grace_per_hour < 0:
+            raise ValueError("host_late_grace_per_hour must not be negative")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -368,18 +368,23 @@ def _verify(sock: Path, i: int, outcomes: collections.Counter[str]) -> dict[str,
     return {"accepted": False, "outcome": outcome, **detail}
 
 
+def provision_unlimited(root: Path, camera_uri: str) -> Any:
+    """A development terminal (``hil.provision.Provisioned``) at ``root`` on ``camera_uri`` with the terminal's
+    lockout and the server's failure limits off: a bench's failed sessions must not lock it out. Port 0: the
+    server binds a port the kernel picks, and the agent's config is pointed at it when it is started
+    (``start_dev_server``; a port found free beforehand could be taken before the server binds it)."""
+    from hil.provision import provision_dev
+    p = provision_dev(root, port=0, camera_uri=camera_uri, retry_window_s=1.0, session={"max_failures": NO_LOCKOUT})
+    text = p.server_config.read_text()
+    p.server_config.write_text(re.sub(r"^(keep_sealed = .*)$", rf"\1\nmax_failures = {SERVER_LIMITS_OFF}", text,
+                                      count=1, flags=re.M))
+    return p
+
+
 def daemon_rows() -> list[dict]:
     from hil.devproc import start_daemon, start_dev_server
-    from hil.provision import provision_dev
     with tempfile.TemporaryDirectory() as d:
-        # Port 0: the server binds a port the kernel picks, and the agent's config is pointed at it
-        # (a port found free beforehand could be taken before the server binds it).
-        p = provision_dev(Path(d) / "terminal", port=0, camera_uri=DAEMON_CAMERA,
-                          retry_window_s=1.0, session={"max_failures": NO_LOCKOUT})
-        text = p.server_config.read_text()
-        p.server_config.write_text(re.sub(r"^(keep_sealed = .*)$", rf"\1\nmax_failures = {SERVER_LIMITS_OFF}", text,
-                                          count=1, flags=re.M))
-        server, p = start_dev_server(p)
+        server, p = start_dev_server(provision_unlimited(Path(d) / "terminal", DAEMON_CAMERA))
         daemon = None
         try:
             daemon = start_daemon(p.agent_config)

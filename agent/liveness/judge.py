@@ -209,6 +209,11 @@ class _Verified:
 _T = TypeVar("_T")
 
 
+class MakeInterrupted(RuntimeError):
+    """A ``_Once`` value whose maker was interrupted by a ``BaseException`` that is not an ``Exception``: what
+    the other askers get (one error, the same each time), the interruption itself its cause."""
+
+
 class _Once(Generic[_T]):
     """A value worked out by whichever of several judge tasks asks for it first (``get``); the others
     wait for it (a lock) and take the very same object, or the same error. ``make`` may wait only for
@@ -228,9 +233,17 @@ class _Once(Generic[_T]):
                     self._value = (make(),)
                 except Exception as exc:
                     self._error = exc
+                except BaseException as exc:
+                    # Not an error of the value's (a KeyboardInterrupt, SystemExit, a generator closed in
+                    # ``make``): it goes on up the thread that made it, unchanged, and every later asker gets
+                    # the stable error that says so (final30: they found no value and no error, an assert).
+                    self._error = MakeInterrupted(f"the value was not made: its maker was interrupted "
+                                                  f"({type(exc).__name__})")
+                    self._error.__cause__ = exc
+                    raise
         if self._error is not None:
             raise self._error
-        assert self._value is not None
+        assert self._value is not None             # made, or an error kept: nothing else leaves the lock
         return self._value[0]
 
 

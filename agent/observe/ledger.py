@@ -151,7 +151,7 @@ def audit_refusals(path: str | os.PathLike[str], *, max_bytes: int = TAIL_BYTES)
 # key; the diagnostics see only the kind.
 LOCKOUT_RUNS = ("lockout_start", "lockout_restored")           # entries whose ``until`` is a lockout's end
 LOCKOUT_EVENTS = ("lockout_start", "lockout_end", "lockout_restored", "lockout_strike", "lockout_cleared",
-                  "strikes_restored", "lockout_charge", "lockout_settled")
+                  "strikes_restored", "lockout_charge", "lockout_settled", "lockout_graced")
 LOCKOUT_CHUNK = 64 * 1024
 
 

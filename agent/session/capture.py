@@ -32,7 +32,8 @@ until the verdict), ``_posing``, ``_begin_challenge``, ``_judged_window``, then 
 Failures are typed (``SES_*``, plus the uplink's and the worker's codes) and audited without
 biometric data; only presentation failures (not live, a failed challenge, a receipt saying so)
 count toward lockout, and a challenge window that lost frames (``SES_FRAMES_LOST``: not judged,
-the person asked to try again, counted like a failed presentation so that faked gaps buy no tries).
+the person asked to try again, counted like a failed presentation so that faked gaps buy no tries; one the
+terminal itself made late is graced within the lockout's hourly allowance, ``Lockout.grace``).
 References reach the audit log and lockout only as keyed pseudonyms
 (``agent/security/pseudonym.py``). The probe carries the audit log's latest signed checkpoint
 (an anchor the server keeps). Nothing is written to disk but the audit log and the lockout state.
@@ -509,8 +510,9 @@ def _failed(s: _Session, exc: CaptureAgentError) -> Iterator[CaptureEvent]:
     """A typed failure: the frames dropped, the lockout charged as ``_charged`` says, the error audited."""
     s.drop_frames()
     counted = _charged(s, exc)
+    graced = isinstance(exc, FramesLost) and exc.host_late and not counted
     s.deps.record("error", session_id=s.sid, stage=s.stage, code=exc.code, message=exc.message[:200],
-                  **({"counted": True} if counted else {}))
+                  **({"counted": True} if counted else {}), **({"graced": True} if graced else {}))
     if isinstance(exc, FramesLost):
         yield FRAMES_LOST              # the person is asked to try again (a new session)
     yield Error(exc.code, exc.message)
@@ -522,7 +524,11 @@ def _charged(s: _Session, exc: CaptureAgentError) -> bool:
     if isinstance(exc, FramesLost):
         # The window lost a frameset: not judged (by their place its framesets no longer line up with
         # the challenge), but counted like a failed presentation, so that gaps an injector on the
-        # camera link fakes buy it no free tries.
+        # camera link fakes buy it no free tries. One the terminal itself made late or lossy (``host_late``:
+        # the reader away on the terminal's work, no burst on the link) is graced, no strike, within the
+        # lockout's allowance (``host_late_grace_per_hour``, late31); the server still counts its challenge.
+        if exc.host_late and s.lockout.grace(s.sid, exc.code):
+            return False
         if not s.lockout.forfeit(s.sid):
             s.lockout.fail(*s.keys)
         return True

@@ -51,9 +51,9 @@ class FramesLost(SessionError):
 
     code = "SES_FRAMES_LOST"
     # The window's finding (``window.host_late``): the frames were lost or read late while the reader was
-    # away from the camera on the terminal's own work (bench30). Evidence for the session's lockout, which
-    # still counts every lost window (agent/session/capture.py; the change proposed: settle, not fail, when
-    # this is true); never read as a pass.
+    # away from the camera on the terminal's own work (bench30), and not in a burst on the link (late31). The
+    # session's lockout graces such a window (no strike) within ``host_late_grace_per_hour`` and counts the
+    # rest (agent/session/capture.py, ``Lockout.grace``); never read as a pass.
     host_late: bool = False
 
 
@@ -67,6 +67,7 @@ class WindowLate(FramesLost):
     on a loaded terminal did nothing wrong, because an injector on the camera link that pauses its frames
     makes a window late at a frame of its choosing (the frameset matcher hands frameset k - 1 over when frame k
     arrives; a frame's arrival is stamped by the host when it is read, so frames delivered in a burst are not
-    late in themselves) and must buy no free tries (docs/liveness.md, *Review 30*)."""
+    late in themselves) and must buy no free tries (docs/liveness.md, *Review 30*). One the terminal itself made
+    late (``host_late``) is graced within the lockout's hourly allowance (late31, ``Lockout.grace``)."""
 
     code = "SES_WINDOW_LATE"

@@ -4,7 +4,9 @@
 Only presentation failures count: a capture judged not live (including a failed challenge) on the
 terminal, a receipt whose reason is one of ``PRESENTATION_FAILURES``, and a challenge window that
 lost frames (``SES_FRAMES_LOST``: not judged, but counted, so that gaps an injector fakes buy no
-free tries). A server outage, a worker
+free tries), but for one the terminal itself made late (``FramesLost.host_late``, no burst on the camera link):
+:meth:`Lockout.grace` settles its charge without a strike ``host_late_grace_per_hour`` times an hour per key
+(late31; ``lockout_graced`` in the audit log, restored from it at start like the strikes). A server outage, a worker
 fault, a camera error or a timeout says nothing about the person and counts for nothing (five
 ``UPL_UNAVAILABLE`` used to lock the next, different subject out).
 
@@ -93,6 +95,7 @@ STRIKES_RESTORED = "SES_STRIKES_RESTORED"           # strikes short of a lockout
 STRIKE_MATCH_S = 1e-3                               # a logged strike and the state's are one within this
 AUDIT_CUT = CUT_CODE                                # "SES_AUDIT_CUT": counted entries cut from the log (sec29)
 RESTORE_SLACK_S = 1.0                               # a logged lockout outlasting the state's by more is restored
+GRACE_S = 3600.0                                    # ``host_late_grace_per_hour``'s hour (late31)
 
 
 def boot_id() -> str:
@@ -122,6 +125,7 @@ class Lockout:
         self._until: dict[str, float] = {}
         self._stamps: dict[str, tuple[TpmStamp, float]] = {}   # key -> the TPM's clock at its start, its length
         self._pending: dict[str, list[str]] = {}   # session id -> the keys its open window is charged to
+        self._graced: dict[str, deque] = defaultdict(deque)   # key -> times a host-late window was graced (late31)
         self._lock = threading.Lock()
         had_state = self.path is not None and self.path.exists()
         if had_state:
@@ -225,6 +229,33 @@ class Lockout:
             self._settled(session_id, keys)
             return True
 
+    def grace(self, session_id: str, why: str) -> bool:
+        """The window ended unjudged, late or with frames lost while the terminal itself was busy
+        (``FramesLost.host_late``, ``why`` its code): its charge settled without a strike, if every key it is
+        charged to was graced fewer than ``host_late_grace_per_hour`` times in the last hour (late31). Written
+        to the state file and then the audit log (``lockout_graced``, its ``until`` when it leaves the hour, and
+        ``lockout_settled``); restored from the log at start like the strikes, so deleting the state file does
+        not renew the allowance. False (the charge still open, for :meth:`forfeit`) when the allowance is spent,
+        is 0, or ``session_id`` had no charge open."""
+        budget = self.s.host_late_grace_per_hour
+        now = self.clock()
+        with self._lock:
+            keys = self._pending.get(session_id)
+            if keys is None or budget <= 0:
+                return False
+            for k in keys:
+                _prune(self._graced, k, now - GRACE_S)
+            if any(len(self._graced.get(k, ())) >= budget for k in keys):
+                return False
+            del self._pending[session_id]
+            for k in keys:
+                self._graced[k].append(now)
+            self._save(now)
+            for k in keys:
+                self._record("lockout_graced", key=k, until=now + GRACE_S, session_id=session_id, why=why)
+            self._settled(session_id, keys)
+        return True
+
     def forfeit(self, session_id: str) -> bool:
         """The window ended without a verdict: the charge becomes one failed presentation. False if
         ``session_id`` had none open."""
@@ -259,6 +290,8 @@ class Lockout:
             self._stamps = {str(k): (TpmStamp(str(e), int(ms), int(c), str(b), int(bm)), float(n))
                             for k, (e, ms, c, b, bm, n) in data.get("tpm", {}).items() if str(k) in self._until}
             orphans = [(str(sid), [str(k) for k in keys]) for sid, keys in data.get("pending", {}).items()]
+            for k, ts in data.get("graced", {}).items():
+                self._graced[str(k)] = deque(float(t) for t in ts)
             if not all(isinstance(keys, list) for keys in data.get("pending", {}).values()):
                 raise TypeError("pending")
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -287,6 +320,7 @@ class Lockout:
         self._restore_lockouts(entries, now, t, had_state)
         self._restore_strikes(entries, now, had_state)
         self._restore_charges(entries, now, had_state)
+        self._restore_graces(entries, now)
 
     def _restore_lockouts(self, entries: list[LockoutEntry], now: float, t: TpmStamp | None,
                           had_state: bool) -> None:
@@ -405,6 +439,24 @@ class Lockout:
                 self._record("strikes_restored", key=k, until=now + self.s.failure_window_s, why=STRIKES_RESTORED,
                              strikes=1, state="MISSING" if not had_state else "BEHIND", charged=True)
 
+    def _restore_graces(self, entries: list[LockoutEntry], now: float) -> None:
+        """Host-late graces of the last hour the audit log holds and the state file does not (late31): added
+        back (the union), so that a state file deleted or put back does not renew ``grace``'s allowance."""
+        found = 0
+        with self._lock:
+            for e in entries:
+                if e.event != "lockout_graced" or e.until <= now:
+                    continue
+                t = e.until - GRACE_S
+                if not any(abs(t - u) < STRIKE_MATCH_S for u in self._graced.get(e.key, ())):
+                    self._graced[e.key] = deque(sorted([*self._graced.get(e.key, ()), t]))
+                    found += 1
+            if found:
+                self._save(now)
+        if found:
+            log.error("lockout: error[%s]: %d host-late grace(s) of the last hour restored from the audit log (the "
+                      "state file did not hold them)", STRIKES_RESTORED, found)
+
     def _save(self, now: float) -> None:
         if self.path is None:
             return
@@ -415,8 +467,12 @@ class Lockout:
         if len(self._fails) > MAX_KEYS:
             for k in sorted(self._fails, key=lambda k: self._fails[k][-1])[:len(self._fails) - MAX_KEYS]:
                 del self._fails[k]
+        for k in list(self._graced):
+            _prune(self._graced, k, now - GRACE_S)
         data: dict[str, object] = {"version": 1, "fails": {k: list(q) for k, q in self._fails.items()},
                                    "until": self._until, "pending": self._pending}
+        if self._graced:                                # late31
+            data["graced"] = {k: list(q) for k, q in self._graced.items()}
         if self._stamps:                                # sec29: where a TPM is configured
             data["tpm"] = {k: [st.epoch, st.time_ms, st.clock_ms, st.boot, st.boot_ms, n]
                            for k, (st, n) in self._stamps.items()}
@@ -432,3 +488,15 @@ class Lockout:
             os.fsync(dfd)                               # the rename itself survives a power cut
         finally:
             os.close(dfd)
+
+
+def _prune(times: dict[str, deque], key: str, since: float) -> None:
+    """``key``'s times at or before ``since`` forgotten (an hour after a grace it is gone, as its ``until``
+    says), and the key with them when none is left."""
+    q = times.get(key)
+    if q is None:
+        return
+    while q and q[0] <= since:
+        q.popleft()
+    if not q:
+        del times[key]

@@ -58,6 +58,11 @@ READER_MAX_BEHIND_FRAMES = 1.0
 # this share of the time it was late by (a late window: since it was last on time; lost frames: the frames'
 # missing span). The half leaves room for the reader's time inside its reads (a loaded host there too).
 HOST_LATE_SHARE = 0.5
+# Framesets that began to arrive on the host less than this share of a frame interval apart are a burst: frames
+# held and let go on the camera link (or a camera host that read its device late: inside the reader's reads, where
+# the daemon cannot tell it from the link). A late or lost window with a burst since the reader was last on time
+# is never the terminal's own (late31: before a ``host_late`` window may be graced, the final read's burst).
+BURST_SHARE = 0.5
 BUSY = " (the terminal was busy)"           # in a late or lost window's message when it was the terminal's
 
 
@@ -206,6 +211,8 @@ class Screen:
 def frames_behind(fs: FrameSet, interval_ms: float, now_ns: int | None = None) -> float:
     """How many frame intervals ago the last of ``fs``'s frames arrived on the host (``Frame.host_time_ns``,
     monotonic): how far the reader is behind the camera when it acts on ``fs`` now."""
+    if not fs.frames:
+        raise ValueError("a frameset with no frames has no arrival time")   # run() ends such a window first
     arrived = max(f.host_time_ns for f in fs.frames.values())
     now = time.monotonic_ns() if now_ns is None else now_ns
     return max(0.0, (now - arrived) / 1e6 / interval_ms)
@@ -219,10 +226,11 @@ def host_late(arrived_ns: int, asked_ns: int, away_ms: float, late_ms: float) ->
     span). The host stamps arrival times, not the camera link. **Not proof against an injector** (the final
     read): one that holds frames and lets them go in a burst has only the burst's first frameset arrive after
     the reader asked; the rest are waiting when it asks, and the reader working through them is "away" at
-    nearly the rate it falls behind, so a drop or an edge inside the burst can read as the host's. It only
-    words the message today (``FramesLost.host_late``/``WindowLate.host_late``; the lockout counts both); before
-    a late window is settled on it, a burst (framesets arriving less than about half an interval apart since
-    the last on-time one) must make it False. False when nothing was late (not measurable is not the host's)."""
+    nearly the rate it falls behind, so a drop or an edge inside the burst can read as the host's: :func:`run`
+    makes it False after a burst (framesets arriving less than ``BURST_SHARE`` of an interval apart since the
+    reader was last on time, late31). What it says is graced by the lockout within an allowance
+    (``host_late_grace_per_hour``: ``FramesLost.host_late``/``WindowLate.host_late``, ``Lockout.grace``).
+    False when nothing was late (not measurable is not the host's)."""
     return late_ms > 0 and arrived_ns <= asked_ns and away_ms >= HOST_LATE_SHARE * late_ms
 
 
@@ -231,6 +239,12 @@ def _missing_ms(gap: Any) -> float:
     or (no period known) the whole span."""
     period = float(gap.period_ms or 0.0)
     return max(0.0, float(gap.ms) - float(gap.expected) * period) if period > 0 else max(0.0, float(gap.ms))
+
+
+def _screen_end(screen: Screen | None) -> Generator[Illumination, None, None]:
+    """The screen's end event, if it showed anything (a window ending early: the app's screen back)."""
+    if screen is not None and (ev := screen.end()) is not None:
+        yield ev
 
 
 def frame_interval_ms(cam: Camera) -> float:
@@ -288,6 +302,8 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
         frames = reader.stream(timeout_s=timeout_s, cancelled=cancelled, per_frameset=per_frameset, own_time=own_time)
         got_ns: int | None = None                  # when the reader got its last frameset
         away_ms = 0.0                              # its time away from the camera since it was last on time
+        last_arrived: int | None = None            # when the last frameset began to arrive on the host
+        burst = False                              # framesets came in a burst since the reader was last on time
         while len(out) < n:
             asked_ns = time.monotonic_ns()
             if got_ns is not None:
@@ -303,16 +319,25 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
                     raise
                 break                                  # the camera ended the window early
             got_ns = time.monotonic_ns()
+            if not fs.frames:
+                # Nothing to measure, nor to time (final30: ``min`` of no arrival times raised ValueError): the
+                # window ends unjudged as lost frames, counted, never the terminal's.
+                log.warning("challenge window ended after %d of %d framesets: a frameset with no frames", len(out), n)
+                yield from _screen_end(screen)
+                raise FramesLost(f"frames lost in the challenge window: frameset {len(out)} of the window has no "
+                                 f"frames; please try again")
             arrived_ns = min(f.host_time_ns for f in fs.frames.values())     # its first frame on the host
+            if last_arrived is not None and arrived_ns - last_arrived < BURST_SHARE * interval * 1e6:
+                burst = True
+            last_arrived = arrived_ns
             if gaps is not None and (gap := gaps.check(fs)) is not None:
-                mine = paced and host_late(arrived_ns, asked_ns, away_ms, _missing_ms(gap))
+                mine = paced and not burst and host_late(arrived_ns, asked_ns, away_ms, _missing_ms(gap))
                 lost = FramesLost(f"frames lost in the challenge window{BUSY if mine else ''}: {gap.describe()}; "
                                   f"please try again")
                 lost.host_late = mine
                 log.warning("challenge window ended after %d of %d framesets: %s (the reader away %.0f ms, the "
                             "terminal's own: %s)", len(out), n, gap.describe(), away_ms, lost.host_late)
-                if screen is not None and (ev := screen.end()) is not None:
-                    yield ev
+                yield from _screen_end(screen)
                 raise lost
             out.append(fs)
             k = len(out)
@@ -320,26 +345,24 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
                 edge = projector is not None and k < len(schedule) and schedule[k] != schedule[k - 1]
                 step = screen is not None and k in screen.starts
                 if (edge or step) and paced and (behind := frames_behind(fs, interval)) > READER_MAX_BEHIND_FRAMES:
-                    mine = host_late(arrived_ns, asked_ns, away_ms, behind * interval)
+                    mine = not burst and host_late(arrived_ns, asked_ns, away_ms, behind * interval)
                     late = WindowLate(f"the challenge window's frames were read {behind:.1f} frame intervals late"
                                       f"{BUSY if mine else ''}; please try again")
                     late.host_late = mine
                     log.warning("challenge window ended after %d of %d framesets: its reader %.1f frame intervals "
                                 "behind the camera (away %.0f ms, the terminal's own: %s)", k, n, behind, away_ms,
                                 late.host_late)
-                    if screen is not None and (ev := screen.end()) is not None:
-                        yield ev
+                    yield from _screen_end(screen)
                     raise late
                 if edge and projector is not None:
                     projector.show(schedule[k])
                 if step and screen is not None and (ev := screen.at(k)) is not None:
                     yield ev
             if paced and frames_behind(fs, interval, got_ns) <= READER_MAX_BEHIND_FRAMES:
-                away_ms = 0.0                          # on time when it got this frameset: lateness starts again
+                away_ms, burst = 0.0, False            # on time when it got this frameset: lateness starts again
             if on_frameset is not None:
                 on_frameset(fs)                        # its own errors (the worker's) are the caller's
-        if screen is not None and (ev := screen.end()) is not None:
-            yield ev
+        yield from _screen_end(screen)
     finally:
         if screen is not None:
             screen.end()

@@ -134,11 +134,9 @@ def test_presentation_attack_is_refused_and_failures_lock_out(make_deps):
     assert result(events(deps, subject="someone-else"))["error"]["code"] == "SES_LOCKED_OUT"
 
 
-def test_a_lost_frameset_in_the_window_is_frames_lost_and_counts_like_a_failed_attempt(make_deps, monkeypatch):
-    # A live face whose camera loses one colour frame a few framesets into the challenge window (the
-    # window starts when its exposures are locked). Before, the window was judged with every later
-    # edge a frame early; now it ends there: SES_FRAMES_LOST, the person asked to try again, and a
-    # strike, so that two such windows lock out as two failed presentations do.
+def _lose_a_colour_frame_in_the_window(monkeypatch) -> None:
+    """Each simulated camera loses one colour frame four ticks after its exposure is first locked (a few
+    framesets into the challenge window, which starts when its exposures are locked)."""
     from drivers.frame import StreamKind
     from drivers.sim import camera as simcam
     lock, deliver = simcam.SimCamera.lock_exposure, simcam.SimCamera._deliver
@@ -154,6 +152,14 @@ def test_a_lost_frameset_in_the_window_is_frames_lost_and_counts_like_a_failed_a
         deliver(self, kind, *a, **kw)
     monkeypatch.setattr(simcam.SimCamera, "lock_exposure", locking)
     monkeypatch.setattr(simcam.SimCamera, "_deliver", losing)
+
+
+def test_a_lost_frameset_in_the_window_is_frames_lost_and_counts_like_a_failed_attempt(make_deps, monkeypatch):
+    # A live face whose camera loses one colour frame a few framesets into the challenge window (the
+    # window starts when its exposures are locked). Before, the window was judged with every later
+    # edge a frame early; now it ends there: SES_FRAMES_LOST, the person asked to try again, and a
+    # strike, so that two such windows lock out as two failed presentations do.
+    _lose_a_colour_frame_in_the_window(monkeypatch)
     deps = make_deps(max_failures=2)
     seen: list[tuple[str, dict]] = []
     deps.observer = lambda event, data: seen.append((event, data)) if event in ("error", "result") else None
@@ -167,6 +173,28 @@ def test_a_lost_frameset_in_the_window_is_frames_lost_and_counts_like_a_failed_a
     assert [(e, d["code"], d["counted"]) for e, d in seen] == [("error", "SES_FRAMES_LOST", True)] * 2
     assert result(events(deps, subject="cust-gaps"))["error"]["code"] == "SES_LOCKED_OUT"
     assert result(events(deps, subject="someone-else"))["error"]["code"] == "SES_LOCKED_OUT"
+
+
+def test_a_window_the_terminal_made_late_is_graced_once_and_then_counts(make_deps, monkeypatch):
+    # late31: a window lost while the terminal itself was busy (``FramesLost.host_late``, the window's finding,
+    # tests/session/test_window_late.py) is not the person's: its charge is settled, no strike, audited
+    # ``graced``, within the lockout's allowance (one an hour per terminal and subject); the next one counts.
+    # The window's finding is forced here (the unpaced camera's windows are never the terminal's).
+    from agent.session import window as window_module
+    from agent.session.errors import FramesLost
+
+    class Busy(FramesLost):
+        host_late = property(lambda self: True, lambda self, v: None)   # the terminal's, whatever the window says
+    monkeypatch.setattr(window_module, "FramesLost", Busy)
+    _lose_a_colour_frame_in_the_window(monkeypatch)
+    deps = make_deps(max_failures=1)
+    seen: list[tuple[str, dict]] = []
+    deps.observer = lambda event, data: seen.append((event, data)) if event == "error" else None
+    for _ in range(2):
+        assert result(events(deps, subject="cust-busy"))["error"]["code"] == "SES_FRAMES_LOST"
+    assert [(d["code"], d.get("graced"), d.get("counted")) for _, d in seen] == [
+        ("SES_FRAMES_LOST", True, None), ("SES_FRAMES_LOST", None, True)]
+    assert result(events(deps, subject="cust-busy"))["error"]["code"] == "SES_LOCKED_OUT"   # the second counted
 
 
 def test_consent_is_required_before_anything_happens(make_deps, ingest):

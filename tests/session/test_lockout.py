@@ -251,7 +251,7 @@ def test_diagnose_shows_the_lockouts_by_kind_never_their_keys(tmp_path):
     shown = Diagnosis("sim://", settings, True, 10).sessions()
     assert shown["lockouts"]["counts"] == {"lockout_start": 2, "lockout_end": 0, "lockout_restored": 2,
                                            "lockout_strike": 6, "lockout_cleared": 0, "strikes_restored": 0,
-                                           "lockout_charge": 0, "lockout_settled": 0}
+                                           "lockout_charge": 0, "lockout_settled": 0, "lockout_graced": 0}
     assert shown["lockouts"]["running"] == 2
     assert "2 started, 0 ended, 2 running, 2 restored from the audit log (SES_LOCKOUT_RESTORED" in shown["note"]
     assert "strikes short of a lockout: 6, 0 key(s) cleared" in shown["note"]
@@ -356,3 +356,60 @@ def test_a_window_charged_when_the_daemon_died_counts_from_the_audit_log_when_th
     assert [d["session_id"] for d in _events(log, "lockout_settled")] == ["s-ok", "s-1", "s-1"]
     Lockout(s, clock=clock, path=path, audit=log)                       # settled in the log now: not again
     assert json.loads(path.read_text())["fails"]["terminal:t"] == [1000.0]
+
+
+# -- a window the terminal itself made late (late31) -------------------------------------------------------------
+
+def test_a_host_late_window_is_graced_once_an_hour_per_key_and_then_counts(lock):
+    # The allowance (host_late_grace_per_hour, 1 by default): the first host-late window settles its charge with no
+    # strike; the next within the hour, on the terminal or for the subject, is not graced and counts when forfeit.
+    lockout, clock = lock
+    assert lockout.s.host_late_grace_per_hour == 1
+    for sid in ("s-1", "s-2"):
+        lockout.begin(sid, "terminal:t", "subject:a")
+    assert lockout.grace("s-1", "SES_WINDOW_LATE") is True
+    assert lockout.grace("s-1", "SES_WINDOW_LATE") is False               # no charge open any more
+    assert lockout._fails == {}                                            # no strike
+    assert lockout.grace("s-2", "SES_FRAMES_LOST") is False               # the hour's allowance spent
+    assert lockout.forfeit("s-2") is True                                  # still open: counted as before
+    assert [len(q) for q in lockout._fails.values()] == [1, 1]
+    lockout.begin("s-3", "terminal:t", "subject:other")                    # the terminal's allowance is spent too
+    assert lockout.grace("s-3", "SES_WINDOW_LATE") is False
+    lockout.settle("s-3")
+    clock.now += 3600.0                                                    # an hour later: one more
+    lockout.begin("s-4", "terminal:t", "subject:a")
+    assert lockout.grace("s-4", "SES_WINDOW_LATE") is True
+
+
+def test_no_grace_when_the_allowance_is_zero():
+    lockout = Lockout(SessionSettings(max_failures=1, host_late_grace_per_hour=0), clock=FakeClock())
+    lockout.begin("s-1", "terminal:t")
+    assert lockout.grace("s-1", "SES_WINDOW_LATE") is False
+    lockout.forfeit("s-1")
+    with pytest.raises(LockedOut):
+        lockout.check("terminal:t")
+    with pytest.raises(ValueError, match="host_late_grace_per_hour"):
+        SessionSettings(host_late_grace_per_hour=-1)
+
+
+def test_graces_are_audited_and_a_deleted_state_file_does_not_renew_the_allowance(tmp_path):
+    # Root who can make the host late (a CPU flood) turns its windows into graces, one an hour; deleting
+    # lockout.json to renew the allowance does not work: the graces of the last hour come back from the log.
+    clock, s, log, key, path, lockout = _lockout_on_log(tmp_path)
+    lockout.begin("s-1", "terminal:t", "subject:3f9a")
+    assert lockout.grace("s-1", "SES_WINDOW_LATE") is True
+    assert _events(log, "lockout_graced") == [
+        {"key": "terminal:t", "until": 4600.0, "session_id": "s-1", "why": "SES_WINDOW_LATE"},
+        {"key": "subject:3f9a", "until": 4600.0, "session_id": "s-1", "why": "SES_WINDOW_LATE"}]
+    assert [d["session_id"] for d in _events(log, "lockout_settled")] == ["s-1", "s-1"]
+    assert json.loads(path.read_text())["graced"] == {"terminal:t": [1000.0], "subject:3f9a": [1000.0]}
+    path.unlink()
+    clock.now += 60.0
+    again = Lockout(s, clock=clock, path=path, audit=log)                  # the daemon restarted
+    again.begin("s-2", "terminal:t", "subject:new")
+    assert again.grace("s-2", "SES_WINDOW_LATE") is False                  # the terminal's grace came back
+    assert json.loads(path.read_text())["graced"]["terminal:t"] == [1000.0]
+    clock.now += 3600.0
+    third = Lockout(s, clock=clock, path=path, audit=log)                  # past the hour: nothing restored
+    third.begin("s-3", "terminal:t")
+    assert third.grace("s-3", "SES_WINDOW_LATE") is True

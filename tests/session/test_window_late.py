@@ -221,3 +221,90 @@ def test_a_camera_says_whether_its_clock_waits_for_its_reader_also_from_its_came
             assert hosted.waits_for_reader is waits
         finally:
             hosted.stop()
+
+
+def _stream_then(reader, real_count: int, make):
+    """``reader.stream`` giving its first ``real_count`` framesets as they come, then ``make(fs, i)`` of each
+    later one (``i`` from 0): the framesets the window reads after that, as a faked link would deliver them."""
+    real = reader.stream
+
+    def stream(**kw):
+        for i, fs in enumerate(real(**kw)):
+            yield fs if i < real_count else make(fs, i - real_count)
+    reader.stream = stream
+
+
+def test_a_frameset_with_no_frames_ends_the_window_as_lost_frames_not_a_value_error():
+    # final30: ``min`` over the arrival times of a frameset with no frames raised ValueError out of the window.
+    # Now the window ends unjudged as lost frames (counted; never the terminal's), the screen given back first.
+    from drivers.frame import FrameSet
+    ch = Challenge.from_nonce(NONCE, frames=window_frames([Kind.ILLUMINATION]), kinds=[Kind.ILLUMINATION])
+    with drivers.open(URI) as cam:
+        reader = FramesetReader(cam)
+        _stream_then(reader, 2, lambda fs, i: FrameSet({}))
+        gen = run(reader, ch.frames, ch, None)
+        got = []
+        with pytest.raises(FramesLost) as err:
+            while True:
+                got.append(next(gen))
+    assert type(err.value) is FramesLost and err.value.code == "SES_FRAMES_LOST"
+    assert "frameset 2 of the window has no frames" in err.value.message and err.value.host_late is False
+    assert got[-1].end                                   # the screen's end event before the error
+    with pytest.raises(ValueError, match="no frames"):
+        frames_behind(FrameSet({}), 1000 / 30)
+
+
+RELEASE_AWAY_S = 0.1                # the reader's work on each frameset of the burst (3 frame intervals)
+
+
+def _burst_window(monkeypatch, burst_share: float):
+    """The final read's burst: framesets read from the camera beforehand (consecutive) handed to the window as
+    a link would deliver them, the first two each stamped on the host as it is handed over (on time), then the
+    link releases every later one at once (stamped within microseconds of each other when the first of them is
+    handed over: each later one was on the host before the reader asked for it), and the reader spends
+    ``RELEASE_AWAY_S`` on each: it falls behind while "away" at the rate it does, until a screen command is due
+    and the window ends late. No read of the camera inside the window: the machine's load adds to the reader's
+    time away and to its lateness alike. Returns the error."""
+    monkeypatch.setattr(window_module, "BURST_SHARE", burst_share)
+    ch = Challenge.from_nonce(NONCE, frames=window_frames([Kind.ILLUMINATION]), kinds=[Kind.ILLUMINATION])
+    seen = []
+
+    def away(fs):
+        seen.append(fs)
+        if len(seen) > 2:
+            time.sleep(RELEASE_AWAY_S)
+    with drivers.open(URI) as cam:
+        reader = FramesetReader(cam)
+        taken = list(reader.take(ch.frames, timeout_s=60.0))
+
+        def stream(**kw):
+            released = None
+            for i, fs in enumerate(taken):
+                if i < 2:
+                    t = time.monotonic_ns()
+                else:
+                    released = released or time.monotonic_ns()
+                    t = released + (i - 2) * 1000
+                yield dataclasses.replace(fs, frames={k: dataclasses.replace(f, host_time_ns=t)
+                                                      for k, f in fs.frames.items()})
+        monkeypatch.setattr(reader, "stream", stream)
+        gen = run(reader, ch.frames, ch, None, on_frameset=away)
+        with pytest.raises(FramesLost) as err:
+            while True:
+                next(gen)
+    return err.value
+
+
+def test_a_late_window_inside_a_burst_on_the_link_is_never_the_terminals(monkeypatch):
+    # Before (no burst rule: BURST_SHARE 0) the reader working through a released burst read as the terminal's
+    # own lateness, which the lockout now graces: an injector's free try. With the rule it is counted.
+    err = _burst_window(monkeypatch, window_module.BURST_SHARE)
+    assert err.code == "SES_WINDOW_LATE" and err.host_late is False, err.message
+    assert window_module.BURST_SHARE == 0.5
+
+
+def test_the_same_burst_reads_as_the_terminals_without_the_burst_rule(monkeypatch):
+    # The control: the scenario above is one the arrival-and-away rule alone calls the terminal's (the reader
+    # is away RELEASE_AWAY_S a frameset, more than the time it falls behind by on each; load only adds to both).
+    err = _burst_window(monkeypatch, 0.0)
+    assert err.code == "SES_WINDOW_LATE" and err.host_late is True, err.message

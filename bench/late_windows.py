@@ -1,0 +1,146 @@
+"""Late and lost challenge windows of a streaming camera through the daemon, at a controlled load (issue 14, late31).
+
+bench30 ran the memory bench's daemon on a streaming simulator at load 33-41 and saw every session end unjudged
+(``SES_FRAMES_LOST``/``SES_WINDOW_LATE``). This runs the same daemon (``capture-agent run`` in its own process, as
+provisioned for development, the reference server in another, this process the kiosk app on the local API; the
+camera ``sim://?prerender=30&...&stream=1``: 30 fps on its own clock with a D435 pipeline's queue of one frameset)
+under one of these loads, the bench in the caller's autogroup:
+
+* ``idle``: nothing added (what else runs on the machine is reported as ``load1`` per session, not controlled);
+* ``core``: one CPU-bound process (``BURNERS``, default 1) in an autogroup of its own at nice 19, as many shares
+  as the bench's, for the whole run: "one busy core" of the kiosk (its app, an update);
+* ``b2b``: sessions back to back, the next one asked for as soon as the previous result is back (no
+  ``SETTLE_S`` gap): the worker's after-verdict work and the daemon's uplink overlap the next session's start.
+
+``--no-screen``: the projector's challenge alone (the kiosk app without a screen, the server demanding the projector),
+played from the clip: a lit screen is rendered live, 40 ms of thread CPU a colour tick (docs/liveness.md, late31).
+
+Per session: the outcome (``ACCEPTED``, a refusal's reason, or the error code) and, for a late or lost window,
+whether its message said the terminal was busy (``host_late``); the daemon's log lines of the windows it ended
+(where, the reader's time away). Printed: the count of each, and the unjudged
+(late or lost) rate with its exact (Clopper-Pearson) 95 % interval; ``--log`` appends a JSON line a session.
+No face data: outcomes, codes and messages only (the messages carry no biometric data).
+
+    echo 19 > /proc/self/autogroup
+    timeout 900 /work/main/.venv/bin/python -m bench.late_windows --load idle --sessions 40 --log /tmp/x.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from scipy.stats import beta
+
+from agent.session.window import BUSY
+from bench.bench_memory import _verify, provision_unlimited
+
+CAMERA = "sim://?prerender=30&subject=live&lux=300&distance_mm=500&seed=21&stream=1"
+UNJUDGED = ("SES_FRAMES_LOST", "SES_WINDOW_LATE")
+SETTLE_S = 1.0                     # a kiosk's gap between customers (bench_memory's), but for ``b2b``
+# One CPU-bound loop in a session (and so an autogroup) of its own at nice 19, as the bench's own autogroup is.
+BURNER = "open('/proc/self/autogroup', 'w').write('19')\nwhile True:\n    pass\n"
+
+
+def exact_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson interval of a rate seen ``k`` times in ``n``."""
+    if n == 0:
+        return 0.0, 1.0
+    a = (1 - level) / 2
+    lo = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(1 - a, k + 1, n - k))
+    return lo, hi
+
+
+def burners(n: int) -> list[subprocess.Popen[bytes]]:
+    return [subprocess.Popen([sys.executable, "-c", BURNER], start_new_session=True) for _ in range(n)]
+
+
+def without_screen(p: Any) -> None:
+    """The terminal's kiosk app shows no screen (``[challenge] kiosk_screen = false``) and the server demands the
+    projector's challenge alone: a window the simulator plays from its clip, no colour frame rendered live."""
+    with open(p.agent_config, "a") as fh:
+        fh.write("\n[challenge]\nkiosk_screen = false\n")
+    with open(p.server_config, "a") as fh:
+        fh.write('\n[[challenge_policy]]\nchannel = "*"\nrequire = ["projector"]\n')
+
+
+def run(load: str, sessions: int, warm: int, log_path: str, camera: str, n_burners: int,
+        no_screen: bool = False) -> dict[str, Any]:
+    from hil.devproc import start_daemon, start_dev_server
+    outcomes: collections.Counter[str] = collections.Counter()
+    ended: list[str] = []
+    busy = 0
+    loads: list[float] = []
+    hogs: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory() as d:
+        p = provision_unlimited(Path(d) / "terminal", camera)
+        if no_screen:
+            without_screen(p)
+        server, p = start_dev_server(p)
+        daemon = None
+        try:
+            daemon = start_daemon(p.agent_config)
+            for i in range(warm):
+                _verify(p.socket, i, collections.Counter())
+            if load == "core":
+                hogs = burners(n_burners)
+            for i in range(warm, warm + sessions):
+                t0 = time.perf_counter()
+                got = _verify(p.socket, i, outcomes)
+                wall = time.perf_counter() - t0
+                mine = got["outcome"] in UNJUDGED and BUSY in str(got.get("detail", ""))
+                busy += mine
+                loads.append(os.getloadavg()[0])
+                line = {"load": load, "session": i, "wall_s": round(wall, 2), "load1": loads[-1],
+                        "host_late": mine, **got}
+                print(json.dumps(line), file=sys.stderr, flush=True)
+                if log_path:
+                    with open(log_path, "a") as fh:
+                        fh.write(json.dumps(line) + "\n")
+                if load != "b2b":
+                    time.sleep(SETTLE_S)
+            ended = [ln.strip()[-300:] for ln in daemon.lines if "challenge window ended" in ln]
+        finally:
+            for h in hogs:
+                h.kill()
+                h.wait()
+            if daemon is not None:
+                daemon.stop()
+            server.stop()
+    n = sum(outcomes.values())
+    k = sum(outcomes[c] for c in UNJUDGED)
+    lo, hi = exact_interval(k, n)
+    blo, bhi = exact_interval(busy, k)
+    return {"load": load, "screen": not no_screen, "sessions": n, "outcomes": dict(outcomes), "unjudged": k,
+            "rate": k / n if n else None, "ci95": [round(lo, 4), round(hi, 4)], "host_late": busy,
+            "host_late_share_ci95": [round(blo, 4), round(bhi, 4)],
+            "load1_min_median_max": [min(loads), sorted(loads)[len(loads) // 2], max(loads)] if loads else None,
+            "daemon_window_lines": ended}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--load", choices=("idle", "core", "b2b"), required=True)
+    ap.add_argument("--sessions", type=int, default=40)
+    ap.add_argument("--warm", type=int, default=2)
+    ap.add_argument("--burners", type=int, default=1, help="CPU-bound processes under --load core")
+    ap.add_argument("--camera", default=CAMERA)
+    ap.add_argument("--log", default="", help="append a JSON line a session here")
+    ap.add_argument("--no-screen", action="store_true",
+                    help="the projector's challenge alone (no screen: no colour frame rendered live)")
+    a = ap.parse_args(argv)
+    print(json.dumps(run(a.load, a.sessions, a.warm, a.log, a.camera, a.burners, a.no_screen)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
