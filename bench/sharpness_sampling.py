@@ -201,12 +201,15 @@ def report(path: Path) -> None:
                   f"pooled (RMS) {float(np.sqrt(np.mean(a ** 2))):.3f}")
 
 
-def ratio_scored(paths: list[Path], attack: float, live: float) -> None:
+def ratio_scored(paths: list[Path], attack: float, live: float, either: bool = False) -> None:
     """pad-eval records scored twice: as the judge scores them (the ratio reported, not scored), and
     with ``projector_sharpness_ratio``'s ramp ``attack`` -> ``live`` in place of the absolute
     sharpness ramp, and the ratio's floor in place of the absolute floor, in every session whose
     pairs were all tested against the dot reference (``life_signs``' soft dots stay absolute). The
-    question docs/liveness.md ("A session's dots") asks of the ratio, answered without rendering."""
+    question docs/liveness.md ("A session's dots") asks of the ratio, answered without rendering.
+    ``either``: the larger of the two ramps' evidence (and of the two floors' caps) instead, so the
+    ratio can only clear a session the absolute reading holds down, never refuse one it passes
+    (docs/liveness.md, "The nineteenth's material and eye-region refusals": measured, not adopted)."""
     import math
 
     from agent.liveness import detectors as D
@@ -217,9 +220,10 @@ def ratio_scored(paths: list[Path], attack: float, live: float) -> None:
     class Sharp(D.Ramp):
         def __call__(self, m: Any) -> float:
             checked = m.get("projector_pattern_checked") == 1.0
+            absolute = D.Ramp.__call__(self, m)
             if checked and math.isfinite(m.get("projector_sharpness_ratio", math.nan)):
-                return ratio(m)
-            return D.Ramp.__call__(self, m)
+                return max(absolute, ratio(m)) if either else ratio(m)
+            return absolute
 
     before = D.active_ramps()
     ab = before["projector_sharpness"]
@@ -230,7 +234,8 @@ def ratio_scored(paths: list[Path], attack: float, live: float) -> None:
     def cap(m: Any, ramp_: D.Ramp) -> float:
         floor = m.get("projector_sharpness_ratio_floor", math.nan)
         if ramp_ is sharp and m.get("projector_pattern_checked") == 1.0 and math.isfinite(floor):
-            return D.ramp(floor, ratio.attack, ratio.live)
+            by_ratio = D.ramp(floor, ratio.attack, ratio.live)
+            return max(by_ratio, plain_cap(m, ramp_)) if either else by_ratio
         return plain_cap(m, ramp_)
 
     live_min = load_thresholds("kiosk", challenged=True).live_min
@@ -254,10 +259,11 @@ def ratio_scored(paths: list[Path], attack: float, live: float) -> None:
                                  f"{cues.get('projector_sharpness')}, ratio {cues.get('projector_sharpness_ratio')})")
     finally:
         D.sharpness_cap = plain_cap
+    how = "with the larger of the absolute and the ratio scored" if either else "with the ratio scored"
     for sp, (n, b, a) in sorted(counts.items()):
         what = "refused" if sp == "live" else "accepted"
         nb, na = (n - b, n - a) if sp == "live" else (b, a)
-        print(f"{sp}: {what} {nb} of {n} as judged, {na} of {n} with the ratio scored")
+        print(f"{sp}: {what} {nb} of {n} as judged, {na} of {n} {how}")
     print("\n".join(moved))
 
 
@@ -279,10 +285,12 @@ def main(argv: list[str]) -> None:
     c = sub.add_parser("ratio-scored", help="pad-eval records scored with the ratio's ramp in place of the absolute")
     c.add_argument("records", nargs="+", type=Path)
     c.add_argument("--ramp", default="0.77848,0.67636", help="attack,live ends (train fit)")
+    c.add_argument("--either", action="store_true",
+                   help="score the larger of the absolute and the ratio's evidence, not the ratio alone")
     a = ap.parse_args(argv)
     if a.cmd == "ratio-scored":
         attack, live = (float(x) for x in a.ramp.split(","))
-        ratio_scored(a.records, attack, live)
+        ratio_scored(a.records, attack, live, either=a.either)
         return
     if a.cmd == "run":
         jitter = tuple(float(x) for x in a.jitter.split(",") if x.strip())

@@ -1,0 +1,76 @@
+"""``bench.sharpness_sampling ratio-scored``: the ratio alone, and ``--either`` (the larger of the two).
+
+The session below is the nineteenth family's live/100 cue summary as its one evaluation stored it (numbers
+only; docs/liveness.md, "The nineteenth's material and eye-region refusals"): its absolute dot sharpness
+1.799 (a sharp arrangement of dots on its cheeks' discs) holds the material at 0, its ratio over the
+recorded pattern's own reading, 0.653, is under the ratio ramp's live end (0.676).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.sharpness_sampling import ratio_scored
+
+LIVE_100 = {
+    "plane_rms_mm": 10.11918, "cylinder_rms_mm": 8.29669, "nose_prominence_mm": 33.69101, "scale_ratio": 0.86165,
+    "depth_share": 0.99308, "ir_face_level": 114.12805, "ir_face_contrast": 0.81472, "speckle_contrast": 0.16372,
+    "dot_sharpness": 0.98979, "ir_dot_sharpness": 1.26972, "eye_recess_mm": 16.99996, "eye_dot_sharpness": 0.92269,
+    "motion": 0.02715, "nonrigid": 0.01504, "nonrigid_peak": 0.0194, "blink": 0.34198, "blink_drop": 0.75812,
+    "motion_snr": 12.83471, "projector_speckle": 0.21568, "projector_speckle_low": 0.21182,
+    "projector_speckle_high": 0.21946, "projector_pairs": 7.0, "projector_share": 1.0, "projector_snr": 265.59832,
+    "projector_sharpness": 1.79921, "projector_sharpness_ratio": 0.65297, "projector_pattern_checked": 1.0,
+    "projector_unmatched": 0.32723, "projector_speckle_forehead": 0.20661, "projector_speckle_cheeks": 0.22299,
+    "projector_speckle_upper": 0.21162, "projector_speckle_lower": 0.21991, "projector_sharpness_lower": 1.90774,
+    "projector_lower_rims_pairs": 7.0, "projector_sharpness_eyes": 0.96057, "projector_sharpness_forehead": 0.88703,
+    "projector_sharpness_cheeks": 1.79921,
+}
+
+
+def _record(key: str, **cues: float) -> dict:
+    return {"key": key, "species": "live", "outcome": "rejected", "challenge": {"passed": True},
+            "detectors": {"material": 0.0}, "projector_seen": True, "projector_claimed_off": False,
+            "injection_signals": {"suspicious": False}, "cues": {**LIVE_100, **cues}}
+
+
+@pytest.fixture
+def records(tmp_path: Path) -> Path:
+    rows = [_record("sharp_dots_soft_ratio"),
+            # Soft absolute dots, a ratio past the ratio ramp's attack end (0.778): the absolute passes it.
+            _record("soft_dots_hard_ratio", projector_sharpness=1.0, projector_sharpness_ratio=0.80)]
+    path = tmp_path / "records.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_the_ratio_alone_clears_the_sharp_arrangement_and_refuses_the_hard_ratio(
+        records: Path, capsys: pytest.CaptureFixture) -> None:
+    ratio_scored([records], 0.77848, 0.67636)
+    out = capsys.readouterr().out
+    assert "live: refused 1 of 2 as judged, 1 of 2 with the ratio scored" in out
+    assert "sharp_dots_soft_ratio: 0.000 -> 1.000" in out
+    assert "soft_dots_hard_ratio: 1.000 -> 0.000" in out
+
+
+def test_either_only_clears_never_refuses(records: Path, capsys: pytest.CaptureFixture) -> None:
+    ratio_scored([records], 0.77848, 0.67636, either=True)
+    out = capsys.readouterr().out
+    assert "live: refused 1 of 2 as judged, 0 of 2 with the larger of the absolute and the ratio scored" in out
+    assert "sharp_dots_soft_ratio: 0.000 -> 1.000" in out
+    assert "soft_dots_hard_ratio" not in out
+
+
+def test_the_one_sided_floors_cap_as_their_ramps_do(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # One-sided pairs soft in absolute terms (1.0) but hard over the pattern's own reading (0.95): the ratio
+    # alone caps the session at 0, the larger of the two caps does not.
+    path = tmp_path / "floor.jsonl"
+    path.write_text(json.dumps(_record("soft_floor_hard_ratio_floor", projector_sharpness_floor=1.0,
+                                       projector_sharpness_ratio_floor=0.95)) + "\n")
+    ratio_scored([path], 0.77848, 0.67636)
+    assert "refused 1 of 1 as judged, 1 of 1 with the ratio scored" in capsys.readouterr().out
+    ratio_scored([path], 0.77848, 0.67636, either=True)
+    assert "refused 1 of 1 as judged, 0 of 1 with the larger of the absolute and the ratio scored" \
+        in capsys.readouterr().out
