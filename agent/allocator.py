@@ -7,7 +7,7 @@ largest session left behind. Resident memory then climbs in steps, session after
 sessions run on other threads, until every arena has held a peak (issue 20: the daemon "grew"
 48-77 MiB over 15-30 sessions, native memory, while traced Python allocations did not).
 
-Two measures, both cheap:
+Three measures, all cheap:
 
 * :func:`limit_arenas` caps the arenas (``M_ARENA_MAX``) so that fewer of them can each hold a
   peak; it acts on arenas made after the call, so it is called first thing in the process.
@@ -16,6 +16,15 @@ Two measures, both cheap:
 * :func:`trim` gives the free pages of every arena back to the kernel (``malloc_trim(0)``:
   ``MADV_DONTNEED`` on whole free pages, live allocations untouched) after each session, so what
   stays resident between sessions is what is in use.
+* The mmap threshold is fixed (:data:`MMAP_THRESHOLD`: :func:`fix_mmap_threshold` in the daemon,
+  :data:`ARENA_ENV` for the worker):
+  glibc otherwise raises it to the size of every mmapped block freed (up to 32 MiB; mallopt(3),
+  "dynamic mmap threshold"), so after the first frame-sized array is freed every later one of that
+  size is carved from an arena, among the allocations that outlive the session; what the trim can
+  then give back depends on where those landed, and the worker's resident memory between sessions
+  (and the daemon's) moved in steps of 3-12 MiB (growth31: bench30's +4.3 MiB at session 70 was one, inside the second
+  arena's existing heap, no new thread, arena or heap). Fixed, every block of 128 KiB or more is a
+  mapping of its own, unmapped when freed, and the arenas hold only small allocations.
 
 :func:`stats` reads ``mallinfo2`` for the bench: bytes in use, free bytes the arenas hold, and
 bytes in chunks mmapped on their own.
@@ -28,7 +37,10 @@ from dataclasses import dataclass
 
 ARENAS = 2                        # the main arena and one more: threads share them
 M_ARENA_MAX = -8                  # mallopt parameters (malloc.h)
-ARENA_ENV = {"MALLOC_ARENA_MAX": str(ARENAS)}
+M_MMAP_THRESHOLD = -3
+# glibc's own initial M_MMAP_THRESHOLD (malloc/malloc.c: DEFAULT_MMAP_THRESHOLD_MIN); set, it no longer slides.
+MMAP_THRESHOLD = 128 * 1024
+ARENA_ENV = {"MALLOC_ARENA_MAX": str(ARENAS), "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)}
 
 
 class _MallInfo2(ctypes.Structure):
@@ -54,6 +66,14 @@ def limit_arenas(n: int = ARENAS) -> bool:
     if _LIBC is None:
         return False
     return bool(_LIBC.mallopt(ctypes.c_int(M_ARENA_MAX), ctypes.c_int(n)))
+
+
+def fix_mmap_threshold(n: int = MMAP_THRESHOLD) -> bool:
+    """Every block of ``n`` bytes or more a mapping of its own, from now on (the threshold no longer
+    follows the blocks freed). False where it is not glibc."""
+    if _LIBC is None:
+        return False
+    return bool(_LIBC.mallopt(ctypes.c_int(M_MMAP_THRESHOLD), ctypes.c_int(n)))
 
 
 def trim() -> bool:

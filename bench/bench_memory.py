@@ -74,7 +74,9 @@ verdict, the result's detail and timings) to a file as a JSON line, for a run th
 ``CAPTURE_AGENT_BENCH_MAPS_LOG`` appends, after each of the first ``CAPTURE_AGENT_BENCH_MAPS_SESSIONS``
 (default 60) sessions, every resident mapping of the daemon and the worker and their thread names
 (``mapping_log``), to diff one session against the next when RSS steps (growth28 named the daemon's
-one-off 17.6 MiB step so: OpenCV imported by the first ``NOT_LIVE`` whose challenge passed, now not);
+one-off 17.6 MiB step so: OpenCV imported by the first ``NOT_LIVE`` whose challenge passed, now not;
+growth31 the worker's steps: its two malloc arenas' resident pages, frame-sized blocks carved from them once
+glibc's sliding mmap threshold rose, now fixed for the worker, ``agent/allocator.py``);
 ``REST_S`` (``CAPTURE_AGENT_BENCH_REST_S``, default 30) the wait before the at-rest figures;
 ``CAPTURE_AGENT_BENCH_MEMORY_PARTS`` (``daemon,in-process``) which parts run. For the issue's 1,000
 sessions: ``CAPTURE_AGENT_BENCH_SESSIONS=1000 CAPTURE_AGENT_BENCH_MEMORY_PARTS=daemon nice -n 19

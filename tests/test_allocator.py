@@ -5,6 +5,7 @@ interpreter, so the test process's own heap does not blur the figures."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -37,8 +38,9 @@ print(json.dumps({"before": before, "after": rss_mib(), "released": released}))
 """
 
 
-def run(code: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+def run(code: str, env: dict[str, str] | None = None) -> dict:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
+                         env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -57,3 +59,31 @@ def test_the_arena_cap_is_accepted_and_stats_add_up():
     assert r["capped"] is True
     assert r["in_use"] > 0 and r["arena"] > 0
     assert r["in_use"] - r["mmapped"] + r["free"] <= r["arena"] + 4096     # in use + free = the arenas' bytes
+
+
+FRAME = r"""
+import ctypes, json
+from agent import allocator
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+if FIX:
+    assert allocator.fix_mmap_threshold()
+big = libc.malloc(4 << 20)            # mmapped (over the initial threshold), then freed: a sliding
+libc.free(big)                        # threshold rises to its size
+before = allocator.stats().mmapped
+frame = libc.malloc(600 * 1024)       # a 640x480 depth frame's bytes
+print(json.dumps({"mmapped": allocator.stats().mmapped - before}))
+libc.free(frame)
+"""
+
+
+def test_the_fixed_mmap_threshold_keeps_frame_sized_blocks_out_of_the_arenas():
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    # glibc's default: the freed 4 MiB block raised the threshold, the frame is carved from the arena.
+    assert run("FIX = False" + FRAME, base)["mmapped"] == 0
+    # The worker's environment (agent/allocator.py): the frame is a mapping of its own, unmapped when freed.
+    assert run("FIX = False" + FRAME, {**base, **allocator.ARENA_ENV})["mmapped"] >= 600 * 1024
+    # The daemon's, set in the process (capture-agent run): the same.
+    assert run("FIX = True" + FRAME, base)["mmapped"] >= 600 * 1024

@@ -43,6 +43,7 @@ def wait_for_signal(tick=None) -> str:
 
 def run(args) -> int:
     allocator.limit_arenas()                     # before the daemon's threads allocate (agent/allocator.py)
+    allocator.fix_mmap_threshold()               # frame-sized blocks mapped apart, not carved from the arenas
     hardening = harden_daemon()                  # before any key, PIN or face is in memory
     settings = config.load(args.config)
     if getattr(args, "log_level", None) is None:

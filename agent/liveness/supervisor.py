@@ -147,7 +147,8 @@ class SupervisorSettings:
 
 def worker_environment() -> dict[str, str]:
     """The worker's whole environment: locale, the import path, where the face models are and the
-    allocator's arena cap (``agent/allocator.py``; glibc reads it at start-up, before any thread).
+    allocator's arena cap and fixed mmap threshold (``agent/allocator.py``; glibc reads them at start-up,
+    before any thread).
     No ``CAPTURE_AGENT_*`` variable of the daemon's (an HSM PIN may be one) and nothing else."""
     env = {k: os.environ[k] for k in ("LANG", "LC_ALL", "PYTHONPATH") if k in os.environ}
     env["CAPTURE_AGENT_MODELS"] = str(models_dir().resolve())

@@ -176,8 +176,9 @@ class _Scratch:
     def __init__(self, size: int = 0) -> None:
         self.arrays: dict[str, np.ndarray] = {}
         # A mapping of its own, not malloc's: given back whole when the last view goes, and it does
-        # not raise malloc's mmap threshold (which follows the largest block freed), so the
-        # frame-sized arrays of a session stay mapped and unmapped apart, as before.
+        # not raise malloc's mmap threshold (which follows the largest block freed where it is not
+        # fixed; the daemon and the worker fix it, agent/allocator.py), so the frame-sized arrays of
+        # a session stay mapped and unmapped apart, as before.
         self.block = np.frombuffer(mmap.mmap(-1, size), np.uint8) if size else None
         self.size = size
         self.used = 0                                   # bytes of the block carved

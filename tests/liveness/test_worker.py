@@ -167,8 +167,9 @@ def test_the_worker_environment_carries_no_secrets_of_the_daemon(monkeypatch):
     names = sorted(e.split(b"=", 1)[0].decode() for e in environ if e)
     assert "CAPTURE_AGENT_HSM_PIN" not in names and "CAPTURE_AGENT_OPENNI2_REDIST" not in names
     assert set(names) <= {"LANG", "LC_ALL", "PYTHONPATH", "CAPTURE_AGENT_MODELS", "PYTHONDONTWRITEBYTECODE",
-                          "MALLOC_ARENA_MAX"}
+                          "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_"}
     assert f"MALLOC_ARENA_MAX={allocator.ARENAS}".encode() in environ       # agent/allocator.py
+    assert f"MALLOC_MMAP_THRESHOLD_={allocator.MMAP_THRESHOLD}".encode() in environ
 
 
 def test_the_ring_is_wiped_after_each_session_and_read_only_for_the_worker(sup, sets):
