@@ -4,10 +4,10 @@ off passing cars' glass sweeping the face (``radiant.WindscreenGlint``), its peo
 (``identity.PIERCING_*``, ``head.piercing_parts``), and the earlier families (the nineteenth included) left as
 they were.
 
-Nothing here computes a verdict, a score or a quality decision on the twentieth family: it is built as the
-unseen test family of the thirty-first session, to be evaluated once, whole, by the coordinator
-(``hil.padeval.UNSEEN_SPLITS``). Tests open its URIs for frames, light, pools and refusals only (rendering
-checks)."""
+Nothing here computes a verdict, a score or a quality decision on the twentieth family: it was built as the
+unseen test family of the thirty-first session and evaluated once, whole, by the coordinator (main 7fe8e80's
+judge; docs/liveness.md, *The twentieth family*); a development set since. Tests open its URIs for frames,
+light, pools and refusals only (rendering checks)."""
 
 import dataclasses
 
