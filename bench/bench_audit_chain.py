@@ -11,15 +11,22 @@ attestation key's TPM2_NV_Certify of the counter and the chain for the probe's n
 them (the strike itself is unchanged: nothing is certified per entry), interleaved; and the server's check of those
 certifications (``hil.ingest.attestation.check_counter``: two ECDSA verifications, two parses) against its check of
 the probe's quote (``check_quote``), in the same process.
+
+witness31 rows: the server's check as it runs now (``WitnessStore.check``: the held witness read from the store,
+checked, written back by compare-and-set) on the memory store and on a private redis-server (Unix socket), against
+sec31's ``check_counter`` with the held witness passed in, interleaved in the same process.
 """
 
 from __future__ import annotations
 
+import functools
 import statistics
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from agent.config import SessionSettings
 from agent.observe.ledger import LOCKOUT_EVENTS
@@ -114,7 +121,10 @@ def _anchor_rows(tcti: str, tmp: Path, key) -> list[dict]:
     from agent.purpose import Purpose
     from agent.security.tpm import counter_registration, enrol, load_attestor
     from agent.uplink.probe import build_header
-    from hil.ingest.attestation import AttestationPolicy, check_counter, check_quote
+    from hil.ingest.attestation import AttestationPolicy, WitnessStore, check_counter, check_quote
+    from hil.ingest.redis_store import RedisStore
+    from hil.ingest.store import MemoryStore
+    from hil.redisproc import start_redis
 
     index = 0x018C0A41
     define_counter(tcti=tcti, index=index)
@@ -123,7 +133,12 @@ def _anchor_rows(tcti: str, tmp: Path, key) -> list[dict]:
     ak = load_attestor(f"tpm:key={e.attestation};tcti={tcti}")
     counter = load_monotonic(f"tpm:nv={index:#010x};tcti={tcti}")
     log = AuditLog(tmp / "anchor.jsonl", key, counter=counter, counted=LOCKOUT_EVENTS)
-    times: dict[str, list[float]] = {"certified": [], "plain": [], "check_counter": [], "check_quote": []}
+    times: dict[str, list[float]] = {"certified": [], "plain": [], "check_counter": [], "check_quote": [],
+                                     "witness_memory": [], "witness_redis": []}
+    redis_proc = start_redis(tmp / "redis")
+    stores = {"witness_memory": WitnessStore(MemoryStore()),
+              "witness_redis": WitnessStore(RedisStore.from_url(redis_proc.url, prefix="bench:"))}
+    held = None
     try:
         for i in range(N // 3):
             for name in ("certified", "plain"):
@@ -137,12 +152,19 @@ def _anchor_rows(tcti: str, tmp: Path, key) -> list[dict]:
                                   suite="x25519", signer=key, purpose=Purpose.VERIFY, audit_anchor=anchor,
                                   quote=ak.quote(nonce))
             header.audit_anchor.tpm_certify.extend(ak.certify_counter(nonce, counter))
-            for name, check, args in (("check_counter", check_counter, (policy, header, None)),
-                                      ("check_quote", check_quote, (policy, header))):
+            checks: list[tuple[str, Callable[[], Any]]] = [
+                ("check_counter", functools.partial(check_counter, policy, header, held)),
+                ("check_quote", functools.partial(check_quote, policy, header)),
+                *((n, functools.partial(w.check, "t", policy, header)) for n, w in stores.items())]
+            for name, check in checks:
                 t0 = time.perf_counter()
-                check(*args)
+                got = check()
                 times[name].append((time.perf_counter() - t0) * 1000)
+                if name == "check_counter":
+                    held = got
     finally:
+        stores["witness_redis"].store.close()
+        redis_proc.stop()
         log.close()
         ak.close()
         counter.close()
@@ -154,4 +176,9 @@ def _anchor_rows(tcti: str, tmp: Path, key) -> list[dict]:
         {"name": "server: check of the two NV certifications (sec31)", "value": med["check_counter"], "unit": "ms",
          "reference": med["check_quote"], "ratio": med["check_counter"] / med["check_quote"],
          "reference_name": "its check of the probe's quote"},
+        *({"name": f"server: the same check with the witness in the {where} store, compare-and-set (witness31)",
+           "value": med[f"witness_{where}"], "unit": "ms", "reference": med["check_counter"],
+           "ratio": med[f"witness_{where}"] / med["check_counter"],
+           "reference_name": "check_counter with the witness held passed in (sec31)"}
+          for where in ("memory", "redis")),
     ]

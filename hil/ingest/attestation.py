@@ -27,9 +27,10 @@ the platform defined it); a count other than the anchor's (``NV_COUNT``: the cou
 TPM, whose counts the AK cannot certify); none where the terminal counted before or its anchor carries a count
 (``NV_MISSING``); a count below the one held (``NV_BACK``); at the held count a chain other than the held one
 (``NV_CHAIN``: the chain redefined and extended anew); a count moved on with the chain unmoved (``NV_STALLED``:
-``tpm_chain`` stripped, the chain left as it was). The last count and chain certified are kept per terminal
-(:class:`WitnessStore`); ``capture-agent audit-verify --tpm-witness COUNT:CHAIN`` proves with them that the log's
-counted entries up to that count are the ones the TPM saw.
+``tpm_chain`` stripped, the chain left as it was); a certification whose TPM clock went back (``NV_CLOCK``, witness31:
+:func:`check_clock`). The last count, chain and clock certified are kept per terminal (:class:`WitnessStore`, in the
+store the servers share since witness31, updated by compare-and-set); ``capture-agent audit-verify --tpm-witness
+COUNT:CHAIN`` proves with them that the log's counted entries up to that count are the ones the TPM saw.
 
 Trust: the attestation key is taken as registered. Proving that it lives in a genuine TPM (EK
 certificate and credential activation) is enrolment's job and is not done by this reference server.
@@ -40,7 +41,6 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.security.tpm import nv_certify_qualifier, quote_qualifier
 from agent.uplink.seal import ProbeRejected
+from hil.ingest.store import MemoryStore, Store, StoreUnavailable
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
 TPM_GENERATED = 0xFF544347
@@ -58,7 +59,10 @@ TPM_ST_ATTEST_QUOTE = 0x8018
 TPM_ST_ATTEST_NV = 0x8014
 NV_SIZES = {"nv_counter": 8, "nv_chain": 32}      # a counter's 8 bytes, the chain's SHA-256 (agent/security/tpm.py)
 COUNTER_CHECKS = ("NV_SIGNATURE", "NV_MALFORMED", "NV_NONCE", "NV_NAME", "NV_COUNT", "NV_MISSING", "NV_BACK",
-                  "NV_CHAIN", "NV_STALLED")
+                  "NV_CHAIN", "NV_STALLED", "NV_CLOCK")
+WITNESS_VERSION = 1                               # the held witness's record in the store (witness31)
+MAX_WITNESS = 512                                 # its bytes: more is not a record this server wrote
+CAS_TRIES = 8                                     # compare-and-set rounds against other hosts' writes
 BANK_ALG = {"sha1": 0x0004, "sha256": 0x000B, "sha384": 0x000C}
 BANK_SIZE = {"sha1": 20, "sha256": 32, "sha384": 48}
 MAX_ATTEST = 1024
@@ -173,9 +177,27 @@ class _Reader:
         return self.take(n)
 
 
-def _attest_head(attest: bytes, kind: int, what: str) -> tuple[_Reader, bytes, int, int]:
+@dataclass(frozen=True)
+class ClockInfo:
+    """A certification's TPMS_CLOCK_INFO (TPM 2.0 Part 2, 10.11.1): ``clock`` (ms the TPM has been powered, kept in
+    NV; only ever advanced, by time or TPM2_ClockSet), ``reset``/``restart`` (resetCount, restartCount: obfuscated by
+    a constant per key when the signing key is not in the endorsement or platform hierarchy, so only their equality
+    means anything here) and ``safe`` (no clock greater than this one was ever reported: cleared by a shutdown that
+    did not save the clock)."""
+
+    clock: int
+    reset: int
+    restart: int
+    safe: bool
+
+    @property
+    def epoch(self) -> tuple[int, int]:
+        return self.reset, self.restart
+
+
+def _attest_head(attest: bytes, kind: int, what: str) -> tuple[_Reader, bytes, ClockInfo]:
     """A marshalled TPMS_ATTEST's common part, which must be of ``kind``: the reader at its attested part,
-    extraData, resetCount and clock."""
+    extraData and the clock info."""
     if not attest or len(attest) > MAX_ATTEST:
         raise _fail(f"TPM {what} is missing or too large")
     r = _Reader(attest)
@@ -185,14 +207,16 @@ def _attest_head(attest: bytes, kind: int, what: str) -> tuple[_Reader, bytes, i
         raise _fail(f"TPM attestation is not a {what}")
     r.sized(2 + 64)                                # qualifiedSigner (TPM2B_NAME)
     extra = r.sized(64)                            # extraData (TPM2B_DATA)
-    clock, reset, _restart, _safe = r.u("Q"), r.u("I"), r.u("I"), r.u("B")
+    clock, reset, restart, safe = r.u("Q"), r.u("I"), r.u("I"), r.u("B")
+    if safe > 1:
+        raise _fail(f"TPM {what} has a bad clock info")
     r.u("Q")                                       # firmwareVersion
-    return r, extra, reset, clock
+    return r, extra, ClockInfo(clock, reset, restart, bool(safe))
 
 
 def parse_quote(attest: bytes) -> QuoteInfo:
     """Parse a marshalled TPMS_ATTEST that must be a quote; strict (no trailing bytes)."""
-    r, extra, reset, clock = _attest_head(attest, TPM_ST_ATTEST_QUOTE, "quote")
+    r, extra, clock = _attest_head(attest, TPM_ST_ATTEST_QUOTE, "quote")
     count = r.u("I")
     if not 1 <= count <= 4:
         raise _fail("TPM quote selects no PCR bank or too many")
@@ -205,7 +229,7 @@ def parse_quote(attest: bytes) -> QuoteInfo:
     digest = r.sized(64)
     if r.at != len(attest):
         raise _fail("TPM quote has trailing bytes")
-    return QuoteInfo(extra, tuple(selection), digest, reset, clock)
+    return QuoteInfo(extra, tuple(selection), digest, clock.reset, clock.clock)
 
 
 def _bitmap(indices: tuple[int, ...]) -> bytes:
@@ -252,60 +276,113 @@ class NvInfo:
     index_name: bytes
     offset: int
     contents: bytes
+    clock: ClockInfo
 
 
 def parse_nv_certify(attest: bytes) -> NvInfo:
     """Parse a marshalled TPMS_ATTEST that must be an NV certification (TPMS_NV_CERTIFY_INFO); strict."""
-    r, extra, _reset, _clock = _attest_head(attest, TPM_ST_ATTEST_NV, "NV certification")
+    r, extra, clock = _attest_head(attest, TPM_ST_ATTEST_NV, "NV certification")
     name = r.sized(2 + 64)
     offset = r.u("H")
     contents = r.sized(64)
     if r.at != len(attest):
         raise _fail("TPM NV certification has trailing bytes")
-    return NvInfo(extra, name, offset, contents)
+    return NvInfo(extra, name, offset, contents, clock)
 
 
 @dataclass(frozen=True)
 class Witness:
-    """The last audit counter and chain the TPM certified for a terminal (sec31); ``chain`` None: never written."""
+    """The last audit counter and chain the TPM certified for a terminal (sec31); ``chain`` None: never written;
+    ``clock``: the latest clock info of that probe's certifications (witness31; None in a witness from before)."""
 
     count: int
     chain: bytes | None
+    clock: ClockInfo | None = None
 
     def cli(self) -> str | None:
         """``COUNT:CHAIN`` for ``capture-agent audit-verify --tpm-witness`` (None before the chain's first write)."""
         return f"{self.count}:{self.chain.hex()}" if self.chain is not None else None
 
+    def dump(self) -> bytes:
+        """The record the store holds (compact JSON, ``WITNESS_VERSION``)."""
+        c = self.clock
+        doc: dict[str, Any] = {"v": WITNESS_VERSION, "count": self.count,
+                               "chain": self.chain.hex() if self.chain is not None else None,
+                               "clock": None if c is None else [c.clock, c.reset, c.restart, int(c.safe)]}
+        return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+
+    @classmethod
+    def load(cls, raw: bytes) -> Witness:
+        """A stored record, validated (bounded, every field typed and in range): ``WitnessUnreadable`` otherwise."""
+        try:
+            if len(raw) > MAX_WITNESS:
+                raise ValueError("too long")
+            doc = json.loads(raw)
+            if not isinstance(doc, dict) or set(doc) != {"v", "count", "chain", "clock"} \
+                    or doc["v"] != WITNESS_VERSION:
+                raise ValueError("fields")
+            count, chain, clock = doc["count"], doc["chain"], doc["clock"]
+            if not _uint(count, 64) or not (chain is None or (isinstance(chain, str) and len(chain) == 64)):
+                raise ValueError("count or chain")
+            c = None
+            if clock is not None:
+                if not (isinstance(clock, list) and len(clock) == 4 and _uint(clock[0], 64)
+                        and _uint(clock[1], 32) and _uint(clock[2], 32) and clock[3] in (0, 1)):
+                    raise ValueError("clock")
+                c = ClockInfo(clock[0], clock[1], clock[2], bool(clock[3]))
+            return cls(count, bytes.fromhex(chain) if chain is not None else None, c)
+        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+            raise WitnessUnreadable(f"the witness held is not a record this server writes ({exc})") from None
+
+
+def _uint(v: object, bits: int) -> bool:
+    return type(v) is int and 0 <= v < (1 << bits)
+
+
+class WitnessUnreadable(StoreUnavailable):
+    """The store holds a witness record that does not parse (written by something else than this server): the
+    probe is not judged against nothing (``STORE_UNAVAILABLE``; the operator deletes the record to start afresh)."""
+
 
 class WitnessStore:
-    """The server's copy of each terminal's last certified counter and chain (in memory, as ``AnchorStore``)."""
+    """The server's copy of each terminal's last certified counter and chain, kept in the server's store (witness31:
+    the store servers share, ``Store.witness``/``swap_witness``; before, in this process's memory, forgotten at a
+    restart and apart per host). Each update is a compare-and-set against the record this check read: two hosts
+    checking probes of one terminal at once cannot move it back (the loser checks again against the winner's)."""
 
-    def __init__(self) -> None:
-        self._held: dict[str, Witness] = {}
-        self._lock = threading.Lock()
+    def __init__(self, store: Store | None = None) -> None:
+        self.store: Store = store if store is not None else MemoryStore()
 
     def held(self, terminal_id: str) -> Witness | None:
-        with self._lock:
-            return self._held.get(terminal_id)
+        raw = self.store.witness(terminal_id)
+        return Witness.load(raw) if raw is not None else None
 
     def cli_witness(self, terminal_id: str) -> str | None:
         w = self.held(terminal_id)
         return w.cli() if w is not None else None
 
     def check(self, terminal_id: str, policy: AttestationPolicy, header: pb.ProbeHeader) -> Witness | None:
-        """:func:`check_counter` against the witness held, which it replaces when the probe passes."""
-        with self._lock:
-            w = check_counter(policy, header, self._held.get(terminal_id))
-            if w is not None:
-                self._held[terminal_id] = w
-            return w
+        """:func:`check_counter` against the witness held, which it replaces when the probe passes (compare-and-set:
+        if another host replaced it meanwhile, checked again against that one)."""
+        if policy.nv is None:
+            return None
+        for _ in range(CAS_TRIES):
+            raw = self.store.witness(terminal_id)
+            held = Witness.load(raw) if raw is not None else None
+            w = check_counter(policy, header, held)
+            if w is None or w == held:
+                return w
+            if self.store.swap_witness(terminal_id, raw, w.dump()):
+                return w
+        raise StoreUnavailable(f"the witness of {terminal_id[:64]} kept changing under {CAS_TRIES} checks")
 
 
-def _certified(policy: AttestationPolicy, header: pb.ProbeHeader) -> dict[str, bytes]:
-    """The anchor's certifications checked one by one: pinned index -> its certified contents."""
+def _certified(policy: AttestationPolicy, header: pb.ProbeHeader) -> tuple[dict[str, bytes], list[ClockInfo]]:
+    """The anchor's certifications checked one by one: pinned index -> its certified contents; their clock infos."""
     assert policy.nv is not None
     by_index = {p.index: k for k, p in policy.nv.items()}
     out: dict[str, bytes] = {}
+    clocks: list[ClockInfo] = []
     certs = header.audit_anchor.tpm_certify if header.HasField("audit_anchor") else ()
     if len(certs) > len(by_index):
         raise CounterAttestationFailed("NV_MALFORMED", "the anchor carries more NV certifications than are pinned")
@@ -334,7 +411,28 @@ def _certified(policy: AttestationPolicy, header: pb.ProbeHeader) -> dict[str, b
             raise CounterAttestationFailed("NV_MALFORMED", f"the certification of NV index {c.nv_index:#010x} "
                                                            "does not cover the whole index")
         out[key] = info.contents
-    return out
+        clocks.append(info.clock)
+    return out, clocks
+
+
+def check_clock(held: ClockInfo | None, got: list[ClockInfo]) -> ClockInfo | None:
+    """The clock infos of one probe's certifications against the one held (witness31): ``NV_CLOCK`` where the TPM's
+    clock went back within one resetCount/restartCount (the clock only advances while the TPM runs), went back while
+    the TPM says it is ``safe`` (no greater clock was ever reported: only a shutdown that did not save the clock lets
+    it go back, and that clears ``safe``), or where the probe's certifications are of two TPM epochs (made in one
+    session of the AK: a reset between them ends it). The latest clock info to hold (None: none held or given)."""
+    if not got:
+        return held
+    if len({c.epoch for c in got}) > 1:
+        raise CounterAttestationFailed("NV_CLOCK", "the probe's NV certifications are of two TPM resets or restarts")
+    latest = max(got, key=lambda c: c.clock)
+    if held is not None:
+        for c in got:
+            if c.clock < held.clock and (c.epoch == held.epoch or c.safe):
+                why = "within one TPM reset and restart" if c.epoch == held.epoch else "though the TPM reports it safe"
+                raise CounterAttestationFailed("NV_CLOCK", f"the TPM's clock went back from {held.clock} to {c.clock} "
+                                                           f"ms {why}: not a later certification than the one held")
+    return latest
 
 
 def check_counter(policy: AttestationPolicy, header: pb.ProbeHeader, held: Witness | None) -> Witness | None:
@@ -343,7 +441,7 @@ def check_counter(policy: AttestationPolicy, header: pb.ProbeHeader, held: Witne
     policy pins no counter, or the counter was never advanced)."""
     if policy.nv is None:
         return None
-    got = _certified(policy, header)
+    got, clocks = _certified(policy, header)
     anchored = header.audit_anchor.tpm_count if header.HasField("audit_anchor") else 0
     if "nv_counter" not in got:
         if held is not None or anchored or "nv_chain" in got:
@@ -367,4 +465,4 @@ def check_counter(policy: AttestationPolicy, header: pb.ProbeHeader, held: Witne
         if count > held.count and chain == held.chain:
             raise CounterAttestationFailed("NV_STALLED", f"the count moved from {held.count} to {count} and the chain "
                                                          "did not: counted entries were not extended into it")
-    return Witness(count, chain)
+    return Witness(count, chain, check_clock(held.clock if held is not None else None, clocks))

@@ -26,7 +26,8 @@ Redis's ``TIME``: leases), ``h:<id>`` the count of every hold (sec24: a server f
 only that count, so both kinds of server read one cap and drop the claim only with its last hold), ``nc``
 the ids, deleted by the use and going with the hash),
 ``p:<terminal>:<probe id>`` (a used probe
-id), ``c:<terminal>`` (the last counter), ``f:<key>`` a sorted set of charges and failures, scored by
+id), ``c:<terminal>`` (the last counter), ``w:<terminal>`` (its TPM witness: ``swap_witness``, witness31, no
+expiry), ``f:<key>`` a sorted set of charges and failures, scored by
 time (Redis's ``TIME`` read in the script, as the server charges and counts:
 ``Charge.store_clock``): a challenge's charge has its nonce's hex as the member, so the use script's refund removes
 exactly that one (``ZREM``), and a failure that settles it replaces it with the probe's failure
@@ -724,7 +725,17 @@ def _with_past(script: str) -> str:
 
 
 _ADD, _USE, _CLAIM = _with_past(_ADD), _with_past(_USE), _with_past(_CLAIM)
-_SCRIPTS = (_ADD, _USE, _CLAIM, _RELEASE, _FAIL, _COUNT, _RUN, _EPOCH, _MARK, _BACK, _HOST, _DEFER, _VOUCH)
+_WITNESS = """#!lua flags=allow-oom
+-- KEYS: the terminal's witness record. ARGV: the record read ('' : none), the new one. Compare-and-set
+-- (witness31): written only if the record is still the one the server checked against; no expiry.
+-- allow-oom: it finishes a probe already charged, one key per registered terminal.
+local held = redis.call('GET', KEYS[1])
+if (held or '') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"""
+
+_SCRIPTS = (_WITNESS, _ADD, _USE, _CLAIM, _RELEASE, _FAIL, _COUNT, _RUN, _EPOCH, _MARK, _BACK, _HOST, _DEFER, _VOUCH)
 
 
 class PolicyUnreadable(Exception):
@@ -850,6 +861,7 @@ class RedisStore:
         self._host = client.register_script(_HOST)
         self._defer = client.register_script(_DEFER)
         self._vouch = client.register_script(_VOUCH)
+        self._witness = client.register_script(_WITNESS)
         self.host = ""                          # this server's host (StoreWatch; sec28: its claims' deferral)
 
     @classmethod
@@ -1334,6 +1346,17 @@ class RedisStore:
     def last_counter(self, terminal_id: str) -> int:
         v = self.r.get(self._k("c", terminal_id))
         return int(v) if v else 0
+
+    @_guarded
+    def witness(self, terminal_id: str) -> bytes | None:
+        v = self.r.get(self._k("w", terminal_id))
+        return bytes(v) if v is not None else None
+
+    @_guarded
+    def swap_witness(self, terminal_id: str, expected: bytes | None, new: bytes) -> bool:
+        if not new:
+            raise ValueError("a witness record is never empty")
+        return bool(int(self._call(self._witness, keys=[self._k("w", terminal_id)], args=[expected or b"", new])))
 
     @_guarded
     def add_failure(self, key: str, now_ms: int | None, window_ms: int, member: str = "", replaces: str = "") -> int:

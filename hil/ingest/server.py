@@ -35,7 +35,7 @@ charged once (``request_digest``, ``Store.issue_nonce``).
 5. a terminal registered with an attestation policy carries a TPM quote of its registered PCR
    values made for this nonce (``ATTESTATION_FAILED``, ``hil/ingest/attestation.py``), and where the policy pins
    the audit counter and chain, their certification by the same key for this nonce (sec31, ``ATTESTATION_FAILED``
-   with an ``NV_*`` check);
+   with an ``NV_*`` check; the witness it is checked against is held in the shared store, witness31);
    the ciphertext decrypts with the header bound (``TAMPERED``, ``WRONG_KEY``) and the payload is
    well formed (``MALFORMED``; a crop that does not match its digest — SHA-256, or SM3 under the GM
    suite — is ``TAMPERED``); the liveness report judged the crops' frameset under this nonce (``UNBOUND``);
@@ -128,7 +128,6 @@ class ServerState:
     accepted: deque = field(default_factory=lambda: deque(maxlen=1000))   # non-biometric summaries
     sealed: deque = field(init=False)
     anchors: AnchorStore = field(default_factory=AnchorStore)       # audit-log anchors per terminal
-    witnesses: WitnessStore = field(default_factory=WitnessStore)   # TPM-certified counts and chains (sec31)
     policies: tuple[evidence.ChannelPolicy, ...] = evidence.DEFAULT_POLICY   # challenges demanded per channel
     evidence: evidence.EvidenceThresholds = field(default_factory=evidence.EvidenceThresholds)
     # The subject key (HMAC-SHA256 of subject references: the store's subject keys, Receipt.subject_mac).
@@ -155,6 +154,12 @@ class ServerState:
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
+
+    @property
+    def witnesses(self) -> WitnessStore:
+        """The TPM-certified counts and chains per terminal (sec31), held in the store the servers share
+        (witness31): a restart or another host reads the same ones."""
+        return WitnessStore(self.store)
 
     def note_accepted(self, summary: dict[str, Any], raw: bytes | None) -> None:
         with self._lock:

@@ -365,6 +365,14 @@ class Store(Protocol):
     def failures(self, key: str, now_ms: int | None, window_ms: int) -> int:
         """Charges and failures of ``key`` within the last ``window_ms`` (``now_ms`` None: by the store's clock)."""
 
+    def witness(self, terminal_id: str) -> bytes | None:
+        """The terminal's TPM witness record (``attestation.Witness.dump``; witness31), None: none held. Never
+        expires: a terminal's certified count and chain outlive any server (``attestation.WitnessStore``)."""
+
+    def swap_witness(self, terminal_id: str, expected: bytes | None, new: bytes) -> bool:
+        """Compare-and-set: hold ``new`` as the terminal's witness record if the one held is still ``expected``
+        (None: none held), in one step; False (nothing written) if another server replaced it meanwhile."""
+
     def close(self) -> None:
         """Release connections (nothing for the in-memory store)."""
 
@@ -413,6 +421,7 @@ class MemoryStore:
         # By the store's clock (ms): an unused nonce's end (its lifetime after its charge), a used one's use
         self._until: dict[bytes, int] = {}
         self._used_at: dict[bytes, int] = {}
+        self._witnesses: dict[str, bytes] = {}     # terminal -> its TPM witness record (witness31)
 
     # -- nonces ----------------------------------------------------------------------------------
 
@@ -541,6 +550,17 @@ class MemoryStore:
     def last_counter(self, terminal_id: str) -> int:
         with self._lock:
             return self._counters.get(terminal_id, 0)
+
+    def witness(self, terminal_id: str) -> bytes | None:
+        with self._lock:
+            return self._witnesses.get(terminal_id)
+
+    def swap_witness(self, terminal_id: str, expected: bytes | None, new: bytes) -> bool:
+        with self._lock:
+            if self._witnesses.get(terminal_id) != expected:
+                return False
+            self._witnesses[terminal_id] = new
+            return True
 
     def nonce_and_counter(self, nonce: bytes, terminal_id: str, now_ms: int) -> tuple[NonceRecord | None, int]:
         with self._lock:                                  # one snapshot, as the shared store's MULTI/EXEC

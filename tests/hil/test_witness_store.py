@@ -1,0 +1,159 @@
+"""The server's TPM witness (sec31's last certified count and chain per terminal) held in the store the servers share
+(witness31), on a real, private redis-server (``redis_url``) and a real software TPM (swtpm): a restarted server or
+another host checks the next probe against it, two hosts' checks racing never move it back (compare-and-set), a
+record that is not the server's is refused on read, and the certifications' clock info must not go back
+(``NV_CLOCK``)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis
+
+from hil.ingest.attestation import (
+    ClockInfo,
+    CounterAttestationFailed,
+    Witness,
+    WitnessStore,
+    WitnessUnreadable,
+    check_clock,
+)
+from hil.ingest.redis_store import RedisStore
+from hil.ingest.store import MemoryStore, StoreUnavailable
+from tests.helpers.swtpm import on_swtpm
+from tests.hil.test_counter_attestation import Kiosk
+
+TERMINAL = "kiosk-1"
+
+
+def _host(redis_url: str, prefix: str) -> WitnessStore:
+    """One server host's view of the shared store: its own Redis client."""
+    return WitnessStore(RedisStore.from_url(redis_url, prefix=prefix))
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"wit{uuid.uuid4().hex[:8]}:"
+
+
+@pytest.fixture
+def kiosk(tmp_path, redis_url, prefix):
+    with on_swtpm(lambda tcti: Kiosk(tmp_path, tcti)) as k:
+        k.server = _host(redis_url, prefix)
+        yield k
+
+
+def test_a_restarted_server_and_another_host_check_against_the_witness_held(kiosk, redis_url, prefix):
+    kiosk.strike(2)
+    w = kiosk.submit()
+    assert w is not None and w.clock is not None and w.count == kiosk.counter.count()
+    kiosk.server.store.close()
+    kiosk.server = _host(redis_url, prefix)                 # the server restarted (a new process, a new client)
+    assert kiosk.server.held(TERMINAL) == w                 # before witness31: None, the next probe taken as first
+    assert kiosk.server.cli_witness(TERMINAL) == w.cli()
+    # A witness held at a clock later than the TPM's now, in the same epoch: this probe's certification is not a
+    # later one than the witness (the check a restart forgot before, with the count and chain ones).
+    ahead = Witness(w.count, w.chain, ClockInfo(w.clock.clock + 10**9, w.clock.reset, w.clock.restart, True))
+    assert kiosk.server.store.swap_witness(TERMINAL, w.dump(), ahead.dump())
+    other = _host(redis_url, prefix)                        # another host of the fleet
+    kiosk.server = other
+    assert kiosk.refused() == "NV_CLOCK"
+    assert other.held(TERMINAL) == ahead                    # a refusal writes nothing
+    assert other.store.swap_witness(TERMINAL, ahead.dump(), w.dump())
+    kiosk.strike()
+    w2 = kiosk.submit()
+    assert w2 is not None and w2.count == w.count + 1 and w2.clock.clock >= w.clock.clock
+    assert _host(redis_url, prefix).held(TERMINAL) == w2
+
+
+class _Interleaved:
+    """A store through which one host's compare-and-set runs only after ``first`` (the other host's whole check)."""
+
+    def __init__(self, store, first):
+        self.store, self.first = store, first
+
+    def witness(self, terminal_id):
+        return self.store.witness(terminal_id)
+
+    def swap_witness(self, terminal_id, expected, new):
+        if self.first is not None:
+            first, self.first = self.first, None
+            first()
+        return self.store.swap_witness(terminal_id, expected, new)
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_two_hosts_racing_two_probes_of_one_terminal_never_move_the_witness_back(tmp_path, redis_url, prefix, kind):
+    shared = MemoryStore() if kind == "memory" else None
+    with on_swtpm(lambda tcti: Kiosk(tmp_path, tcti)) as k:
+        def host() -> WitnessStore:
+            return WitnessStore(shared) if shared is not None else _host(redis_url, prefix)
+        k.strike()
+        early = k.probe()                                    # certified at count 1
+        k.strike()
+        late = k.probe()                                     # certified at count 2, later
+        b = host()
+        a = host()
+        # Host A checks the earlier probe against nothing held; before its write, host B checks and holds the later.
+        a.store = _Interleaved(a.store, lambda: b.check(TERMINAL, k.policy, late))
+        with pytest.raises(CounterAttestationFailed) as exc:
+            a.check(TERMINAL, k.policy, early)
+        assert exc.value.check == "NV_BACK"                  # checked again against B's witness, not written over it
+        held = host().held(TERMINAL)
+        assert held is not None and held.count == 2
+        # The other order: A checks the later probe while B holds the earlier one first; A's write lands after.
+        k.strike()
+        early = k.probe()                                    # count 3
+        k.strike()
+        late = k.probe()                                     # count 4
+        a.store = _Interleaved(a.store.store, lambda: b.check(TERMINAL, k.policy, early))
+        assert a.check(TERMINAL, k.policy, late).count == 4
+        assert host().held(TERMINAL).count == 4
+
+
+def test_a_witness_record_that_is_not_the_server_s_is_refused_on_read(redis_url, prefix):
+    admin = redis.Redis.from_url(redis_url)
+    host = _host(redis_url, prefix)
+    good = Witness(3, b"\x11" * 32, ClockInfo(5000, 2, 0, True))
+    assert host.store.swap_witness(TERMINAL, None, good.dump())
+    assert not host.store.swap_witness(TERMINAL, None, good.dump())          # not what it read: nothing written
+    assert Witness.load(admin.get(f"{prefix}w:{TERMINAL}")) == good
+    bad = [b"", b"{", b"[]", b'{"v":2,"count":3,"chain":null,"clock":null}',
+           b'{"v":1,"count":-1,"chain":null,"clock":null}', b'{"v":1,"count":true,"chain":null,"clock":null}',
+           b'{"v":1,"count":3,"chain":"11","clock":null}',
+           b'{"v":1,"count":3,"chain":"' + b"zz" * 32 + b'","clock":null}',
+           b'{"v":1,"count":3,"chain":null,"clock":[1,2,3]}',
+           b'{"v":1,"count":3,"chain":null,"clock":[1,2,4294967296,1]}',
+           b'{"v":1,"count":3,"chain":null,"clock":[1,2,3,2]}', b'{"v":1,"count":3,"chain":null,"clock":null,"x":1}',
+           b" " * 600, b"\xff\xfe"]
+    for raw in bad:
+        admin.set(f"{prefix}w:{TERMINAL}", raw)
+        with pytest.raises(WitnessUnreadable):
+            host.held(TERMINAL)
+        assert isinstance(WitnessUnreadable("x"), StoreUnavailable)          # the server's STORE_UNAVAILABLE
+    admin.set(f"{prefix}w:{TERMINAL}", Witness(3, None).dump())              # (sec31's witness: no clock yet)
+    assert host.held(TERMINAL) == Witness(3, None, None)
+
+
+def test_the_clock_rule():
+    held = ClockInfo(10_000, 7, 1, True)
+    later = ClockInfo(10_500, 7, 1, True)
+    assert check_clock(None, [later]) == later
+    assert check_clock(held, []) == held                                      # nothing certified: the held one kept
+    assert check_clock(held, [ClockInfo(10_200, 7, 1, True), later]) == later  # the latest of the probe's two
+    assert check_clock(held, [ClockInfo(10_000, 7, 1, True)]) == ClockInfo(10_000, 7, 1, True)
+    refused = [
+        [ClockInfo(9_999, 7, 1, True)],                  # back within one epoch
+        [ClockInfo(9_999, 7, 1, False)],                 # ... whatever safe says
+        [ClockInfo(4_000, 8, 0, True)],                  # back across a reset the TPM calls safe
+        [ClockInfo(10_600, 8, 0, True), later],          # two epochs in one probe
+    ]
+    for got in refused:
+        with pytest.raises(CounterAttestationFailed) as exc:
+            check_clock(held, got)
+        assert exc.value.check == "NV_CLOCK" and str(exc.value).startswith("NV_CLOCK")
+    # A reset after a shutdown that did not save the clock: the clock may be behind what was reported, and the TPM
+    # says so (safe cleared): taken, and held from there.
+    unsaved = ClockInfo(9_000, 8, 0, False)
+    assert check_clock(held, [unsaved]) == unsaved
