@@ -17,7 +17,13 @@ played from the clip: a lit screen is rendered live, 40 ms of thread CPU a colou
 
 Per session: the outcome (``ACCEPTED``, a refusal's reason, or the error code) and, for a late or lost window,
 whether its message said the terminal was busy (``host_late``); the daemon's log lines of the windows it ended
-(where, the reader's time away). Printed: the count of each, and the unjudged
+(where, the reader's time away); and the scheduler's account of the daemon's processes over the session
+(:func:`sched_account`, stream31): the time their threads waited on a run queue, runnable and not run
+(``/proc/PID/task/TID/schedstat``'s second field), the camera host's apart (``cam_host_wait_ms``: the simulator's
+streaming clock runs on while its reader waits there, so every frame interval of that wait beyond its queue of
+one is a frame lost, inside the daemon's reads, where the reader's "time away" does not see it), and the
+autogroup's nice value the daemon runs under (``/proc/PID/autogroup``; this machine's etiquette puts the bench's,
+and so the daemon's, at 19 against other runs' 0). Printed: the count of each, and the unjudged
 (late or lost) rate with its exact (Clopper-Pearson) 95 % interval; ``--log`` appends a JSON line a session.
 No face data: outcomes, codes and messages only (the messages carry no biometric data).
 
@@ -60,6 +66,56 @@ def exact_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     return lo, hi
 
 
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (``/proc/PID/task/TID/children``), parents first."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop(0)
+        out.append(p)
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tids:
+            try:
+                todo.extend(int(c) for c in Path(f"/proc/{p}/task/{t}/children").read_text().split())
+            except (OSError, ValueError):
+                pass
+    return out
+
+
+def sched_account(pid: int) -> dict[str, float]:
+    """The scheduler's totals (ms) over the live threads of ``pid`` and its descendants: ``cpu_ms`` run, ``wait_ms``
+    runnable on a run queue and not run, and the same two of the camera host (``python -m drivers.host``) apart.
+    Threads that have ended are not counted (differences of two accounts are lower bounds)."""
+    acc = {"cpu_ms": 0.0, "wait_ms": 0.0, "cam_host_cpu_ms": 0.0, "cam_host_wait_ms": 0.0}
+    for p in _descendants(pid):
+        try:
+            host = b"drivers.host" in Path(f"/proc/{p}/cmdline").read_bytes()
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tids:
+            try:
+                cpu_ns, wait_ns, _ = (int(v) for v in Path(f"/proc/{p}/task/{t}/schedstat").read_text().split())
+            except (OSError, ValueError):
+                continue
+            acc["cpu_ms"] += cpu_ns / 1e6
+            acc["wait_ms"] += wait_ns / 1e6
+            if host:
+                acc["cam_host_cpu_ms"] += cpu_ns / 1e6
+                acc["cam_host_wait_ms"] += wait_ns / 1e6
+    return acc
+
+
+def autogroup_nice(pid: int) -> int | None:
+    """The nice value of ``pid``'s autogroup (``/autogroup-N nice V``), or None where the kernel has none."""
+    try:
+        return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def burners(n: int) -> list[subprocess.Popen[bytes]]:
     return [subprocess.Popen([sys.executable, "-c", BURNER], start_new_session=True) for _ in range(n)]
 
@@ -80,6 +136,8 @@ def run(load: str, sessions: int, warm: int, log_path: str, camera: str, n_burne
     ended: list[str] = []
     busy = 0
     loads: list[float] = []
+    waits: list[tuple[bool, float]] = []         # (unjudged, the camera host's run-queue wait a second of session)
+    nice: int | None = None
     hogs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as d:
         p = provision_unlimited(Path(d) / "terminal", camera)
@@ -93,15 +151,21 @@ def run(load: str, sessions: int, warm: int, log_path: str, camera: str, n_burne
                 _verify(p.socket, i, collections.Counter())
             if load == "core":
                 hogs = burners(n_burners)
+            dpid = daemon.proc.pid
+            nice = autogroup_nice(dpid)
             for i in range(warm, warm + sessions):
                 t0 = time.perf_counter()
+                before = sched_account(dpid)
                 got = _verify(p.socket, i, outcomes)
                 wall = time.perf_counter() - t0
+                after = sched_account(dpid)
+                sched = {k: round(max(0.0, after[k] - before[k]), 1) for k in after}
+                waits.append((got["outcome"] in UNJUDGED, sched["cam_host_wait_ms"] / max(wall, 1e-9) / 1e3))
                 mine = got["outcome"] in UNJUDGED and BUSY in str(got.get("detail", ""))
                 busy += mine
                 loads.append(os.getloadavg()[0])
                 line = {"load": load, "session": i, "wall_s": round(wall, 2), "load1": loads[-1],
-                        "host_late": mine, **got}
+                        "host_late": mine, "autogroup_nice": nice, "sched_ms": sched, **got}
                 print(json.dumps(line), file=sys.stderr, flush=True)
                 if log_path:
                     with open(log_path, "a") as fh:
@@ -124,7 +188,14 @@ def run(load: str, sessions: int, warm: int, log_path: str, camera: str, n_burne
             "rate": k / n if n else None, "ci95": [round(lo, 4), round(hi, 4)], "host_late": busy,
             "host_late_share_ci95": [round(blo, 4), round(bhi, 4)],
             "load1_min_median_max": [min(loads), sorted(loads)[len(loads) // 2], max(loads)] if loads else None,
+            "autogroup_nice": nice,
+            "cam_host_wait_share_unjudged_judged": [_median([w for u, w in waits if u]),
+                                                    _median([w for u, w in waits if not u])],
             "daemon_window_lines": ended}
+
+
+def _median(v: list[float]) -> float | None:
+    return round(float(sorted(v)[len(v) // 2]), 4) if v else None
 
 
 def main(argv: list[str] | None = None) -> int:
