@@ -44,10 +44,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from scipy.stats import beta
-
 from agent.session.window import BUSY
 from bench.bench_memory import _verify, provision_unlimited
+from hil.metrics import rate
 
 CAMERA = "sim://?prerender=30&subject=live&lux=300&distance_mm=500&seed=21&stream=1"
 UNJUDGED = ("SES_FRAMES_LOST", "SES_WINDOW_LATE")
@@ -57,13 +56,12 @@ BURNER = "open('/proc/self/autogroup', 'w').write('19')\nwhile True:\n    pass\n
 
 
 def exact_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Clopper-Pearson interval of a rate seen ``k`` times in ``n``."""
+    """Clopper-Pearson interval of a rate seen ``k`` times in ``n`` (``hil.metrics.rate``'s); of nothing seen
+    (``n`` 0) the whole range, 0-1, where ``rate`` says NaN (the bench's JSON keeps numbers)."""
     if n == 0:
         return 0.0, 1.0
-    a = (1 - level) / 2
-    lo = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
-    hi = 1.0 if k == n else float(beta.ppf(1 - a, k + 1, n - k))
-    return lo, hi
+    r = rate(k, n, level)
+    return r.lower, r.upper
 
 
 def _descendants(pid: int) -> list[int]:

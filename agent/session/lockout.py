@@ -92,6 +92,7 @@ MAX_KEYS = 10_000                                   # subjects remembered at onc
 RESTORED = "SES_LOCKOUT_RESTORED"                   # a lockout the state file had lost, taken from the audit log
 EXPIRED = "EXPIRED"                                 # lockout_end's reason: its time ran out
 STRIKES_RESTORED = "SES_STRIKES_RESTORED"           # strikes short of a lockout the state file had lost (sec28)
+GRACES_RESTORED = "SES_GRACES_RESTORED"             # host-late graces of the last hour the state file had lost (mend31)
 STRIKE_MATCH_S = 1e-3                               # a logged strike and the state's are one within this
 AUDIT_CUT = CUT_CODE                                # "SES_AUDIT_CUT": counted entries cut from the log (sec29)
 RESTORE_SLACK_S = 1.0                               # a logged lockout outlasting the state's by more is restored
@@ -455,7 +456,7 @@ class Lockout:
                 self._save(now)
         if found:
             log.error("lockout: error[%s]: %d host-late grace(s) of the last hour restored from the audit log (the "
-                      "state file did not hold them)", STRIKES_RESTORED, found)
+                      "state file did not hold them)", GRACES_RESTORED, found)
 
     def _save(self, now: float) -> None:
         if self.path is None:

@@ -222,7 +222,9 @@ def host_late(arrived_ns: int, asked_ns: int, away_ms: float, late_ms: float) ->
     """Was a late read the terminal's own doing? ``arrived_ns``: when the frameset the window ended at
     began to arrive on the host (its frames' first ``host_time_ns``: a frameset the reader came back to may
     be completed by a frame made after it asked); ``asked_ns``: when the reader asked for it;
-    ``away_ms``: the reader's time away from the camera; ``late_ms``: how late it was (or the lost frames'
+    ``away_ms``: the reader's time away from the camera, less its commands to the camera (the projector's,
+    the screen's on a camera that lights the kiosk: a command an injector holds is the link's time,
+    review31 B); ``late_ms``: how late it was (or the lost frames'
     span). The host stamps arrival times, not the camera link. **Not proof against an injector** (the final
     read): one that holds frames and lets them go in a burst has only the burst's first frameset arrive after
     the reader asked; the rest are waiting when it asks, and the reader working through them is "away" at
@@ -302,12 +304,17 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
         frames = reader.stream(timeout_s=timeout_s, cancelled=cancelled, per_frameset=per_frameset, own_time=own_time)
         got_ns: int | None = None                  # when the reader got its last frameset
         away_ms = 0.0                              # its time away from the camera since it was last on time
+        link_ns = 0                                # its time in commands to the camera since it last got one
         last_arrived: int | None = None            # when the last frameset began to arrive on the host
         burst = False                              # framesets came in a burst since the reader was last on time
         while len(out) < n:
             asked_ns = time.monotonic_ns()
             if got_ns is not None:
-                away_ms += (asked_ns - got_ns) / 1e6
+                # The camera's commands (projector, screen) are the link's time, never the terminal's: an injector
+                # on the link that holds one's completion must not make the frames it lost read as the host's
+                # (review31 B).
+                away_ms += max(0, asked_ns - got_ns - link_ns) / 1e6
+            link_ns = 0
             try:
                 fs = next(frames)
             except StopIteration:
@@ -355,9 +362,15 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
                     yield from _screen_end(screen)
                     raise late
                 if edge and projector is not None:
+                    sent = time.monotonic_ns()
                     projector.show(schedule[k])
-                if step and screen is not None and (ev := screen.at(k)) is not None:
-                    yield ev
+                    link_ns += time.monotonic_ns() - sent
+                if step and screen is not None:
+                    sent = time.monotonic_ns()
+                    ev = screen.at(k)                  # the camera's own screen command, if it lights the kiosk
+                    link_ns += time.monotonic_ns() - sent
+                    if ev is not None:
+                        yield ev                       # the app's time showing it is the terminal's
             if paced and frames_behind(fs, interval, got_ns) <= READER_MAX_BEHIND_FRAMES:
                 away_ms, burst = 0.0, False            # on time when it got this frameset: lateness starts again
             if on_frameset is not None:

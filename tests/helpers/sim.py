@@ -68,3 +68,16 @@ def scene_lights(family: str, light: str, attr: str, n: int = 40) -> list:
     from drivers.sim.scene import Scene
     return [getattr(Scene(SimConfig.from_query({"family": family, "light": light, "seed": str(k)})), attr)
             for k in range(n)]
+
+
+def lit_and_bare(cam: SimCamera, face: np.ndarray, light: str, lit_at: tuple[float, ...],
+                 bare_at: tuple[float, ...]) -> tuple[list[tuple[np.ndarray, np.ndarray]],
+                                                       list[tuple[np.ndarray, np.ndarray]]]:
+    """The IR signal (projector off) and the face's mean colour (:func:`colour_face_mean`) rendered at each of
+    ``lit_at`` with the scene's light ``light`` (its ``Scene`` attribute: ``door``, ``heater``, ``glint``,
+    ``phone``) and at each of ``bare_at`` without it (the attribute set to None: the camera keeps it off after)."""
+    def at(t: float) -> tuple[np.ndarray, np.ndarray]:
+        return cam._render_depth(t, False, cam.POWER_RANGE.default)[0].ir_signal, colour_face_mean(cam, t, face)
+    lit = [at(t) for t in lit_at]
+    setattr(cam._scene, light, None)
+    return lit, [at(t) for t in bare_at]

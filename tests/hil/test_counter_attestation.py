@@ -19,8 +19,8 @@ from agent.security.keys import generate_file_key
 from agent.uplink.probe import build_header
 from hil.ingest.attestation import AttestationPolicy, CounterAttestationFailed, WitnessStore
 from proto.capture_agent.v1 import ingest_pb2 as pb
+from tests.helpers.audit_rewrite import rewrite_log
 from tests.helpers.swtpm import on_swtpm, swtpm
-from tests.session.test_lockout_tpm import _rewrite
 
 SUBJECT = "subject:3f9a"
 INDEX, CHAIN = 0x018C0A29, 0x018C0A2A
@@ -170,7 +170,7 @@ def test_the_chain_redefined_and_extended_anew_is_refused_and_the_rewrite_proven
     def harmless(e: dict) -> None:
         if e["event"] in LOCKOUT_EVENTS:
             e["data"].update(key="subject:0000")
-    _rewrite(kiosk, harmless, rechain=True)
+    rewrite_log(kiosk, harmless, rechain=True)
     _undefine(kiosk.tcti, CHAIN)
     define_counter(tcti=kiosk.tcti)                          # defines the missing chain again
     kiosk.counter.close()
@@ -290,5 +290,6 @@ def test_keys_tpm_counter_platform_prints_the_names_to_pin_and_audit_verify_take
         assert "AUD_COUNTER_FORGED" in capsys.readouterr().err
         assert main(args + [f"2:{counter.chain().hex()}"]) == 2                 # a count the log never reached
         assert "AUD_COUNTER_CUT" in capsys.readouterr().err
-        assert main(args + ["1:zz"]) == 2
+        assert main(args + ["1:zz"]) == 2                                     # not COUNT:CHAIN: a usage error's code
+        assert "AUD_ERROR" in capsys.readouterr().err
         counter.close()

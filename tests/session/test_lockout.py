@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -392,7 +393,7 @@ def test_no_grace_when_the_allowance_is_zero():
         SessionSettings(host_late_grace_per_hour=-1)
 
 
-def test_graces_are_audited_and_a_deleted_state_file_does_not_renew_the_allowance(tmp_path):
+def test_graces_are_audited_and_a_deleted_state_file_does_not_renew_the_allowance(tmp_path, caplog):
     # Root who can make the host late (a CPU flood) turns its windows into graces, one an hour; deleting
     # lockout.json to renew the allowance does not work: the graces of the last hour come back from the log.
     clock, s, log, key, path, lockout = _lockout_on_log(tmp_path)
@@ -405,7 +406,12 @@ def test_graces_are_audited_and_a_deleted_state_file_does_not_renew_the_allowanc
     assert json.loads(path.read_text())["graced"] == {"terminal:t": [1000.0], "subject:3f9a": [1000.0]}
     path.unlink()
     clock.now += 60.0
-    again = Lockout(s, clock=clock, path=path, audit=log)                  # the daemon restarted
+    with caplog.at_level(logging.ERROR, logger="agent.session.lockout"):
+        again = Lockout(s, clock=clock, path=path, audit=log)              # the daemon restarted
+    # Its own code (mend31): SES_STRIKES_RESTORED is the strikes'.
+    assert [r.getMessage() for r in caplog.records if "grace" in r.getMessage()] == [
+        "lockout: error[SES_GRACES_RESTORED]: 2 host-late grace(s) of the last hour restored from the audit log (the "
+        "state file did not hold them)"]
     again.begin("s-2", "terminal:t", "subject:new")
     assert again.grace("s-2", "SES_WINDOW_LATE") is False                  # the terminal's grace came back
     assert json.loads(path.read_text())["graced"]["terminal:t"] == [1000.0]

@@ -17,6 +17,7 @@ from agent.security.audit import AuditCounterCut, AuditLog, verify
 from agent.security.keys import generate_file_key
 from agent.session.errors import LockedOut
 from agent.session.lockout import Lockout
+from tests.helpers.audit_rewrite import rewrite_log
 from tests.helpers.swtpm import on_swtpm, swtpm
 
 TERMINAL = "terminal:t"
@@ -380,31 +381,6 @@ def test_keys_tpm_counter_and_audit_verify_tpm_counter_from_the_cli(tmp_path, ca
 
 # --- sec30: the counter binds the entries' content, and a counter that was in use cannot be configured away --------
 
-def _rewrite(t: Terminal, edit, *, rechain: bool = False) -> None:
-    """Root rewrites the log: ``edit(entry)`` changes each entry that is not a checkpoint; the hash chain is
-    recomputed and every checkpoint signed again with the terminal's key (root can use it), and with ``rechain`` the
-    counted entries' ``tpm_chain`` links recomputed too (from the first, as the daemon would have written them)."""
-    import base64
-
-    from agent.security.audit import GENESIS, ZERO_CHAIN, chain_after, checkpoint_message, entry_hash
-    prev, chain, out = GENESIS, ZERO_CHAIN, []
-    for e in t.entries():
-        if e["event"] == "checkpoint":
-            d = e["data"]
-            d["signature"] = base64.b64encode(t.key.sign(checkpoint_message(d["signed_seq"], prev,
-                                                                              d.get("signed_count")))).decode()
-        else:
-            edit(e)
-            if rechain and "tpm_chain" in e["data"]:
-                e["data"]["tpm_chain"] = chain
-        e["prev"] = prev
-        e["hash"] = entry_hash(e)
-        if rechain and "tpm_chain" in e["data"]:
-            chain = chain_after(chain, e["hash"])
-        prev = e["hash"]
-        out.append(json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n")
-    t.log_path.write_text("".join(out))
-
 
 @pytest.mark.parametrize("rechain", [False, True], ids=["chains-kept", "chains-recomputed"])
 def test_lockout_entries_rewritten_into_harmless_ones_of_the_same_counts_are_found_and_fail_closed(terminal, rechain):
@@ -418,7 +394,7 @@ def test_lockout_entries_rewritten_into_harmless_ones_of_the_same_counts_are_fou
     def harmless(e: dict) -> None:
         if e["event"] in LOCKOUT_EVENTS:
             e["data"].update(key="subject:0000", until=1.0)
-    _rewrite(terminal, harmless, rechain=rechain)
+    rewrite_log(terminal, harmless, rechain=rechain)
     terminal.state.unlink()
     if rechain:                                 # hash chain, signatures, counts and links hold: only the TPM tells
         verify(terminal.log_path, terminal.key.public_key(), max_unsigned_tail=0, tpm_count=terminal.counter.count())
@@ -561,7 +537,7 @@ def test_a_checkpoint_signing_a_count_its_entries_do_not_reach_is_a_cut(terminal
         if e["event"] == "checkpoint":
             e["data"]["signed_seq"] = seq - 1
     terminal.log_path.write_text("".join(json.dumps(e) + "\n" for e in kept))
-    _rewrite(terminal, lambda e: None)
+    rewrite_log(terminal, lambda e: None)
     with pytest.raises(AuditCounterCut, match="signs TPM count") as exc:
         verify(terminal.log_path, terminal.key.public_key(), max_unsigned_tail=0)
     assert exc.value.code == "AUD_COUNTER_CUT"

@@ -308,3 +308,31 @@ def test_the_same_burst_reads_as_the_terminals_without_the_burst_rule(monkeypatc
     # is away RELEASE_AWAY_S a frameset, more than the time it falls behind by on each; load only adds to both).
     err = _burst_window(monkeypatch, 0.0)
     assert err.code == "SES_WINDOW_LATE" and err.host_late is True, err.message
+
+
+
+@pytest.mark.parametrize("held_in, terminals", [("command", False), ("on_frameset", True)])
+def test_a_camera_command_held_on_the_link_is_not_the_terminals_time(monkeypatch, held_in, terminals):
+    # review31 B: an injector on the camera link sees the window's commands to the camera (here the screen's, on a
+    # camera that lights the kiosk; the projector's are timed the same way) and holds one's completion (1 s, 30
+    # intervals, beyond a queue of 4): the queue drops frames with no burst. The reader was in a command to the
+    # camera, not away on the terminal's work: counted, never graced. The same hold in the terminal's own work
+    # after the same frameset (``on_frameset``: the worker) is the terminal's.
+    with drivers.open(QUEUE4) as cam:
+        real = cam.set_illumination
+        calls = {"commands": 0, "held": False}
+
+        def command(*a):
+            calls["commands"] += 1                 # the first is step 0's, before any frame of the window
+            if held_in == "command" and calls["commands"] == 2:
+                calls["held"] = True
+                time.sleep(HOLD_S)
+            return real(*a)
+
+        def work(fs):
+            if held_in == "on_frameset" and calls["commands"] == 2 and not calls["held"]:
+                calls["held"] = True
+                time.sleep(HOLD_S)
+        monkeypatch.setattr(cam, "set_illumination", command)
+        err = _lost_window(cam, on_frameset=work)
+    assert calls["held"] and err.host_late is terminals, (calls, err.message)

@@ -32,7 +32,7 @@ from tests.helpers.family_pools import (
     assert_live_queries_in_range,
     assert_own_pools,
 )
-from tests.helpers.sim import colour_face_mean, session_camera
+from tests.helpers.sim import lit_and_bare, session_camera
 
 EARLIER = ("train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh",
            "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth")
@@ -120,13 +120,11 @@ def test_the_phone_lights_the_face_from_below_in_colour_and_not_in_ir():
     assert 5.0 < e[face].mean() < 400.0 and np.all(e[~np.isfinite(dmaps.z)] == 0.0)
     # Brighter while it is held up, as without it once it is lowered (the light gone), the exposure held.
     t_on, t_off = 0.0, phone.held[2][0] + 0.5
-    on, off = colour_face_mean(cam, t_on, face), colour_face_mean(cam, t_off, face)
-    cam._scene.phone = None
-    bare_on, bare_off = colour_face_mean(cam, t_on, face), colour_face_mean(cam, t_off, face)
+    [(_, on), (_, off)], [(ir_bare, bare_on), (_, bare_off)] = lit_and_bare(cam, face, "phone", (t_on, t_off),
+                                                                            (t_on, t_off))
     assert np.all(on > bare_on + 1.0) and np.allclose(off, bare_off, atol=0.05)
-    # A screen emits nothing at 850 nm: the IR is the room's alone.
-    bare_tick, _ = cam._render_depth(0.0, False, cam.POWER_RANGE.default)
-    assert np.array_equal(bare_tick.ir_signal, tick.ir_signal)
+    # A screen emits nothing at 850 nm: the IR is the room's alone (t_on is the tick's time, 0).
+    assert t_on == 0.0 and np.array_equal(ir_bare, tick.ir_signal)
 
 
 # --- The door -------------------------------------------------------------------------------------------------
@@ -168,12 +166,8 @@ def test_the_open_door_adds_daylight_and_its_850_nm_and_nothing_while_closed():
     ts = np.arange(0.0, door.cycle_s, 0.05)
     t_open = float(next(t for t in ts if door.opening(t + cam.cfg.t0_s) == 1.0))
     t_shut = float(next(t for t in ts if door.opening(t + cam.cfg.t0_s) == 0.0))
-    ir_open = cam._render_depth(t_open, False, cam.POWER_RANGE.default)[0].ir_signal
-    ir_shut = cam._render_depth(t_shut, False, cam.POWER_RANGE.default)[0].ir_signal
-    c_open, c_shut = colour_face_mean(cam, t_open, face), colour_face_mean(cam, t_shut, face)
-    cam._scene.door = None
-    ir_bare = cam._render_depth(t_shut, False, cam.POWER_RANGE.default)[0].ir_signal
-    c_bare = colour_face_mean(cam, t_shut, face)
+    [(ir_open, c_open), (ir_shut, c_shut)], [(ir_bare, c_bare)] = lit_and_bare(cam, face, "door", (t_open, t_shut),
+                                                                               (t_shut,))
     assert np.array_equal(ir_shut, ir_bare) and np.allclose(c_shut, c_bare, atol=0.05)
     # Open: the face's 850 nm up by daylight's share, and its colour brighter and bluer (5000-7500 K over 3500 K).
     assert float(ir_open[face].mean()) > float(ir_bare[face].mean()) + 0.5

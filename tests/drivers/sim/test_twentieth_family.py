@@ -32,7 +32,7 @@ from tests.helpers.family_pools import (
     assert_live_queries_in_range,
     assert_own_pools,
 )
-from tests.helpers.sim import colour_face_mean, scene_lights, session_camera
+from tests.helpers.sim import lit_and_bare, scene_lights, session_camera
 
 EARLIER = ("train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh",
            "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth")
@@ -128,12 +128,8 @@ def test_the_hot_heater_adds_orange_light_and_850_nm_and_nothing_when_cold():
     t_hot = float(ts[np.argmax([h.heat(t + cam.cfg.t0_s) for t in ts])])
     t_cold = float(ts[np.argmin([h.heat(t + cam.cfg.t0_s) for t in ts])])
     assert h.kelvin(t_cold + cam.cfg.t0_s) < radiant.DARK_K
-    ir_hot = cam._render_depth(t_hot, False, cam.POWER_RANGE.default)[0].ir_signal
-    ir_cold = cam._render_depth(t_cold, False, cam.POWER_RANGE.default)[0].ir_signal
-    c_hot, c_cold = colour_face_mean(cam, t_hot, face), colour_face_mean(cam, t_cold, face)
-    cam._scene.heater = None
-    ir_bare = cam._render_depth(t_cold, False, cam.POWER_RANGE.default)[0].ir_signal
-    c_bare = colour_face_mean(cam, t_cold, face)
+    [(ir_hot, c_hot), (ir_cold, c_cold)], [(ir_bare, c_bare)] = lit_and_bare(cam, face, "heater", (t_hot, t_cold),
+                                                                             (t_cold,))
     assert np.array_equal(ir_cold, ir_bare) and np.allclose(c_cold, c_bare, atol=0.05)
     assert float(ir_hot[face].mean()) > float(ir_bare[face].mean()) + 0.5
     # Hot: brighter and redder (a 1900-2400 K filament over the 3500 K room).
@@ -179,11 +175,7 @@ def test_a_passing_glint_lights_a_band_of_the_face_and_its_850_nm_and_is_gone_be
     assert s is not None
     lit = s[0][face]
     assert lit.max() > 0.2 and float(np.mean(lit < 0.05)) > 0.1         # an edge across the face: part lit only
-    ir_mid = cam._render_depth(t_mid, False, cam.POWER_RANGE.default)[0].ir_signal
-    c_mid = colour_face_mean(cam, t_mid, face)
-    cam._scene.glint = None
-    ir_bare = cam._render_depth(t_mid, False, cam.POWER_RANGE.default)[0].ir_signal
-    c_bare = colour_face_mean(cam, t_mid, face)
+    [(ir_mid, c_mid)], [(ir_bare, c_bare)] = lit_and_bare(cam, face, "glint", (t_mid,), (t_mid,))
     assert float(ir_mid[face].mean()) > float(ir_bare[face].mean()) + 0.5
     assert np.all(c_mid > c_bare + 1.0)
 
