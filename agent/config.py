@@ -145,7 +145,9 @@ class CameraSettings:
     # Rig calibration JSON: extrinsics between separate cameras (agent/devices/calibration.py).
     calibration: str = ""
     # The camera's projector dot pattern (agent/liveness/dotref.py, `capture-agent projector-enrol`):
-    # checked by `doctor --config`; the daemon's sandboxed judge does not take it yet (docs/liveness.md).
+    # checked by `doctor --config` and at the daemon's start (a bad file LIV_DOT_REFERENCE_INVALID, one
+    # recorded in another IR mode LIV_DOT_REFERENCE_MISMATCH: the start is refused), then handed to the
+    # liveness worker's judge as data (agent/liveness/supervisor.py). Empty: the judge has none.
     dot_reference: str = ""
 
     def __post_init__(self) -> None:

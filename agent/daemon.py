@@ -28,6 +28,7 @@ from agent.devices.calibration import RigCalibration
 from agent.devices.lease import DeviceManager
 from agent.devices.policy import is_development_uri
 from agent.errors import ConfigError
+from agent.liveness.dotref_file import ReferenceFile, check_for_camera, ir_mode
 from agent.liveness.supervisor import LivenessSupervisor, SupervisorSettings
 from agent.localapi.service import SERVICE, LocalApiServer
 from agent.observe.daemon import DaemonObservers
@@ -125,6 +126,20 @@ def check_profile(settings: Settings, signer: Signer) -> None:
                           f"signing_key is a {signer.algorithm} key")
 
 
+
+def load_dot_reference(path: Path, devices: DeviceManager) -> tuple[bytes, ReferenceFile]:
+    """``[camera] dot_reference``: the file's bytes, checked as the worker will parse them
+    (``LIV_DOT_REFERENCE_INVALID``), and recorded in the IR mode of the camera now open
+    (``LIV_DOT_REFERENCE_MISMATCH``); either refuses the start. A camera not plugged in yet is
+    checked by the judge itself: a pair of frames the reference does not fit is not tested against it
+    (``features.predicted_pattern``). The bytes go to the liveness worker (``SupervisorSettings``)."""
+    raw = ReferenceFile.read_bytes(path)
+    ref = ReferenceFile.parse(raw, str(path))
+    profiles = [p for src in devices.rig.sources for p in src.profiles]
+    if profiles:
+        check_for_camera(ref, ir_mode(profiles), str(path))
+    return raw, ref
+
 class Daemon:
     def __init__(self, settings: Settings, config_digest: str = "", hardening: dict[str, object] | None = None):
         self.settings = settings
@@ -187,7 +202,11 @@ class Daemon:
                 if self.tpm_counter is not None:        # sec31: anchors carry the AK's NV_Certify of counter and chain
                     attestor, counter = self.attestor, self.tpm_counter
                     self.audit.certify = lambda nonce: attestor.certify_counter(nonce, counter)
-            self.supervisor = LivenessSupervisor(SupervisorSettings(start_stall_s=s.session.worker_start_stall_s))
+            dot_reference = load_dot_reference(s.path(s.camera.dot_reference), self.devices) \
+                if s.camera.dot_reference else None
+            self.supervisor = LivenessSupervisor(SupervisorSettings(
+                start_stall_s=s.session.worker_start_stall_s,
+                dot_reference=dot_reference[0] if dot_reference is not None else b""))
             self.supervisor.start()
             self.observers.start(self.supervisor, self.audit)
             self.deps = SessionDeps(terminal_id=s.terminal_id, camera_uri=s.camera.uris[0], uplink=self.uplink,
@@ -218,6 +237,7 @@ class Daemon:
         hello = self.supervisor.hello
         self.audit.record("agent_start", terminal_id=s.terminal_id, camera=" ".join(s.camera.uris)[:MAX_STRING],
                           calibration_sha256=calibration.digest if calibration else None,
+                          dot_reference_sha256=hello.get("dot_reference_sha256"),
                           socket=str(s.path(s.local_api.socket))[:200], worker_pid=self.supervisor.pid,
                           config_sha256=self.config_digest or None, uid=os.getuid(),
                           dumpable=self.hardening.get("dumpable"), core_limit=self.hardening.get("core_limit"),

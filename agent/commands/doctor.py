@@ -27,13 +27,13 @@ import numpy as np
 import drivers
 from agent.errors import SpecViolation, UsageError
 from agent.liveness.dotref import DotReference, ReferenceInvalid
+from agent.liveness.dotref_file import ReferenceMismatch, check_for_camera, ir_mode
 from agent.pipeline.align import align_frameset
 from agent.pipeline.frames import framesets
 from agent.pipeline.streamstats import StreamStats
 from agent.quality import QualityGate, QualitySettings, check_stream_spec
 from agent.quality.metering import FaceMetering
 from drivers.errors import CaptureAgentError
-from drivers.frame import StreamKind
 
 
 def register(sub) -> None:
@@ -168,11 +168,10 @@ def dot_reference_row(uri: str, path: Path | None) -> Row:
         ref = DotReference.load(path)
     except ReferenceInvalid as exc:
         return Row("liveness", "dot_reference", "FAIL", str(exc), requirement)
-    cam = drivers.open(uri)
-    ir = next((p.intrinsics for p in cam.profiles() if p.kind == StreamKind.IR and p.intrinsics is not None), None)
-    if ir is None or not ref.fits(ir.width, ir.height, ir.fx):
-        return Row("liveness", "dot_reference", "FAIL", f"{path} was recorded for another IR mode than this camera's "
-                   f"(fx {ref.fx:.1f}, {ref.pattern.shape[1] + ref.origin_u}x{ref.pattern.shape[0]})", requirement)
+    try:
+        check_for_camera(ref, ir_mode(drivers.open(uri).profiles()), str(path))
+    except ReferenceMismatch as exc:
+        return Row("liveness", "dot_reference", "FAIL", str(exc), requirement)
     return Row("liveness", "dot_reference", "PASS", f"f·b {ref.parallax_px_m:.2f} px·m, "
                f"{float(ref.covered.mean()):.0%} of the projector's field, sha256 {ref.digest[:16]}", requirement)
 

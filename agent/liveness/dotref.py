@@ -35,8 +35,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-import math
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,17 +42,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+# The file's format and its checks are ``dotref_file``'s (no OpenCV: the daemon reads the file too).
+from agent.liveness.dotref_file import (  # noqa: F401  (re-exported)
+    FILE_KEYS,
+    FORMAT,
+    MARGIN_PX,
+    MAX_FILE_BYTES,
+    MAX_PARALLAX,
+    MAX_SIDE,
+    ReferenceFile,
+    ReferenceInvalid,
+)
 from drivers.errors import CaptureAgentError
 
-FORMAT = "capture-agent.dot-reference.v1"
-FILE_KEYS = frozenset({"format", "pattern", "covered", "parallax_px_m", "origin_u", "fx"})
-MAX_FILE_BYTES = 16 * 1024 * 1024
-MAX_SIDE = 2048
-# Projector columns kept left of the imager's first column: a dot at column u_p < 0 lands in view
-# once f·b/z >= -u_p (a near surface). Enough for f·b up to MAX_PARALLAX at 0.3 m.
-MARGIN_PX = 256
-# f·b in px·m: 0 (projector at the imager) .. 0.12 m x 700 px.
-MAX_PARALLAX = 84.0
 # The local mean a difference is divided by (its albedo and shading, slow across a dot).
 LOCAL_SIGMA = 4.0
 # A difference's local mean must reach this (DN) for its pixels to say anything about the pattern.
@@ -72,10 +72,6 @@ BAND_SIGMA = 5.6
 MIN_COVERED = 0.9
 
 
-class ReferenceInvalid(CaptureAgentError):
-    code = "LIV_DOT_REFERENCE_INVALID"
-
-
 class EnrolmentFailed(CaptureAgentError):
     code = "LIV_DOT_ENROLMENT_FAILED"
 
@@ -88,23 +84,12 @@ class PatternNotSeen(EnrolmentFailed):
 
 
 @dataclass(frozen=True)
-class DotReference:
+class DotReference(ReferenceFile):
     """The projector's pattern in projector coordinates (columns ``origin_u`` .. ``origin_u + W``,
     rows as the IR imager's), each covered pixel normalised to its neighbourhood's mean (1 on
     average), with ``f·b`` (px·m) that moves it into the imager's pixels and the imager's ``fx`` it
-    was recorded at (a pair at another resolution cannot use it)."""
-
-    pattern: np.ndarray          # (H, W) float32, 0 where not covered
-    covered: np.ndarray          # (H, W) bool
-    parallax_px_m: float
-    origin_u: int
-    fx: float
-    digest: str = ""
-
-    def fits(self, width: int, height: int, fx: float) -> bool:
-        """Whether frames of this size and focal length are the ones it was recorded for."""
-        return (self.pattern.shape[0] == height and self.pattern.shape[1] == width - self.origin_u
-                and abs(fx - self.fx) <= 0.5)
+    was recorded at (a pair at another resolution cannot use it). Its fields, ``fits``, ``load``
+    and ``parse`` are :class:`dotref_file.ReferenceFile`'s."""
 
     # --- the file ----------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -119,52 +104,6 @@ class DotReference:
         raw = self.to_bytes()
         Path(path).write_bytes(raw)
         return hashlib.sha256(raw).hexdigest()
-
-    @classmethod
-    def load(cls, path: str | Path) -> DotReference:
-        p = Path(path)
-        try:
-            raw = p.read_bytes()
-        except OSError as exc:
-            raise ReferenceInvalid(f"cannot read dot reference {p}: {exc.strerror}") from None
-        return cls.parse(raw, str(p))
-
-    @classmethod
-    def parse(cls, raw: bytes, name: str = "dot reference") -> DotReference:
-        if len(raw) > MAX_FILE_BYTES:
-            raise ReferenceInvalid(f"{name} is larger than {MAX_FILE_BYTES} bytes")
-        try:
-            with np.load(io.BytesIO(raw), allow_pickle=False) as z:
-                if set(z.files) != FILE_KEYS:
-                    raise ReferenceInvalid(f"{name} must hold exactly {', '.join(sorted(FILE_KEYS))}")
-                arrays = {k: z[k] for k in FILE_KEYS}
-        except ReferenceInvalid:
-            raise
-        except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-            raise ReferenceInvalid(f"{name} is not a dot reference file: {exc}") from None
-        fmt = arrays["format"]
-        if fmt.shape != () or fmt.dtype.kind != "U" or str(fmt) != FORMAT:
-            raise ReferenceInvalid(f"{name}: format must be {FORMAT!r}")
-        pattern, covered = arrays["pattern"], arrays["covered"]
-        if pattern.dtype != np.float32 or pattern.ndim != 2 or not (
-                8 <= min(pattern.shape) and max(pattern.shape) <= MAX_SIDE + MARGIN_PX):
-            raise ReferenceInvalid(f"{name}: pattern must be a 2-D float32 image of at most {MAX_SIDE} px a side")
-        if covered.dtype != np.bool_ or covered.shape != pattern.shape:
-            raise ReferenceInvalid(f"{name}: covered must be a boolean image of the pattern's shape")
-        if not np.isfinite(pattern).all() or float(pattern.min()) < 0.0 or float(pattern.max()) > 100.0:
-            raise ReferenceInvalid(f"{name}: pattern values must be finite, 0..100")
-        if covered.mean() < 0.2:
-            raise ReferenceInvalid(f"{name}: covers {covered.mean():.0%} of the projector's field, too little")
-        scalars = {}
-        for key, lo, hi in (("parallax_px_m", 0.0, MAX_PARALLAX), ("fx", 50.0, 5000.0), ("origin_u", -MARGIN_PX, 0)):
-            v = arrays[key]
-            if v.shape != () or v.dtype.kind not in "fi" or not math.isfinite(float(v)) or not lo <= float(v) <= hi:
-                raise ReferenceInvalid(f"{name}: {key} must be one number in {lo}..{hi}")
-            scalars[key] = float(v)
-        if scalars["origin_u"] != int(scalars["origin_u"]):
-            raise ReferenceInvalid(f"{name}: origin_u must be whole")
-        return cls(pattern, covered, scalars["parallax_px_m"], int(scalars["origin_u"]), scalars["fx"],
-                   hashlib.sha256(raw).hexdigest())
 
     # --- prediction --------------------------------------------------------------------------------
     def predict(self, x0: int, y0: int, z_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

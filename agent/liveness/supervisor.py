@@ -16,6 +16,7 @@ The next session starts a fresh worker.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import os
 import select
@@ -143,6 +144,10 @@ class SupervisorSettings:
     judge_timeout_s: float = 10.0          # plus judge_per_frameset_s per frameset
     judge_per_frameset_s: float = 0.5
     assess_timeout_s: float = 5.0          # one quality-loop frameset (the first builds an alignment table)
+    # The camera's dot reference file's bytes (``agent.liveness.dotref``, ``[camera] dot_reference``),
+    # checked by the daemon (``daemon.load_dot_reference``); empty: the worker's judge has none. It
+    # reaches the worker in ring slot 0 at each start (the worker opens no file), wiped after its hello.
+    dot_reference: bytes = b""
 
 
 def worker_environment() -> dict[str, str]:
@@ -174,10 +179,13 @@ def _start_stalled(timeout_s: float, *, after: str) -> LivenessWorkerError:
                                       f"{after!r}; killed, it will be restarted")
 
 
-def worker_command(ctrl_fd: int, ring_fd: int, slots: int, slot_bytes: int) -> list[str]:
-    """The worker's command line: its control socket and frame ring by descriptor, and what it may read."""
+def worker_command(ctrl_fd: int, ring_fd: int, slots: int, slot_bytes: int, dot_reference: bytes = b"") -> list[str]:
+    """The worker's command line: its control socket and frame ring by descriptor, what it may read,
+    and the size and SHA-256 of the dot reference left in ring slot 0, if any."""
     cmd = [sys.executable, "-m", "agent.liveness.worker", "--ctrl-fd", str(ctrl_fd), "--ring-fd", str(ring_fd),
            "--slots", str(slots), "--slot-bytes", str(slot_bytes), "--parent-pid", str(os.getpid())]
+    if dot_reference:
+        cmd += ["--dot-reference", f"{len(dot_reference)}:{hashlib.sha256(dot_reference).hexdigest()}"]
     for d in worker_read_dirs():
         cmd += ["--read", d]
     return cmd
@@ -239,7 +247,9 @@ class LivenessSupervisor:
         t0 = time.perf_counter()
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         ring = Ring(self.s.slots, self.s.slot_bytes)
-        cmd = worker_command(child.fileno(), ring.fd, self.s.slots, self.s.slot_bytes)
+        if self.s.dot_reference:
+            ring.write_bytes(0, self.s.dot_reference)
+        cmd = worker_command(child.fileno(), ring.fd, self.s.slots, self.s.slot_bytes, self.s.dot_reference)
         try:
             # Forked from the one spawner thread: the worker dies with the daemon (PR_SET_PDEATHSIG,
             # which Linux ties to the forking thread; the worker sets it on itself, ``--parent-pid``).
@@ -257,6 +267,13 @@ class LivenessSupervisor:
             if self._proc is None:                      # already torn down and counted (``_next``)
                 raise
             raise self._fail(exc) from None             # e.g. LIV_SANDBOX_FAILED: it never serves
+        ring.wipe()                                     # the dot reference, copied out by now
+        want = hashlib.sha256(self.s.dot_reference).hexdigest() if self.s.dot_reference else None
+        if hello.get("dot_reference_sha256") != want:
+            # A worker judging with another reference than the daemon's, or with one it was not given.
+            raise self._fail(LivenessVerdictUnbound(
+                f"liveness worker's dot reference {str(hello.get('dot_reference_sha256'))[:64]!r} is not the "
+                f"daemon's {want!r}"))
         self.hello = hello
         self.last_start_ms = (time.perf_counter() - t0) * 1000
 

@@ -233,6 +233,22 @@ class Ring:
         ext = [[a.value, b.value, list(e.rotation), list(e.translation)] for (a, b), e in fs.extrinsics.items()]
         return {"slot": slot, "frames": frames, "extrinsics": ext, "skew_ms": float(fs.skew_ms)}
 
+    def write_bytes(self, slot: int, raw: bytes) -> None:
+        """Copy ``raw`` to the start of ``slot`` (the daemon's, before the worker starts: the
+        camera's dot reference, ``--dot-reference``); wiped like a frameset's pixels."""
+        if len(raw) > self.slot_bytes:
+            raise WireError(f"{len(raw)} bytes do not fit a ring slot of {self.slot_bytes}")
+        base = slot * self.slot_bytes
+        self.map[base:base + len(raw)] = raw
+        self._dirty[slot] = max(self._dirty[slot], len(raw))
+
+    def read_bytes(self, slot: int, n: int) -> bytes:
+        """A copy of the first ``n`` bytes of ``slot`` (the worker's side of :meth:`write_bytes`)."""
+        if not 0 <= slot < self.slots or not 0 <= n <= self.slot_bytes:
+            raise WireError("bytes fall outside their ring slot")
+        base = slot * self.slot_bytes
+        return bytes(self.map[base:base + n])
+
     def read(self, desc: dict[str, Any]) -> FrameSet:
         """Rebuild a FrameSet from ``desc`` (validated: every offset and shape stays in its slot)."""
         try:

@@ -243,7 +243,7 @@ def report_best_so_far(reply: Callable[[dict[str, Any]], None]) -> Callable[[int
     return lambda index: reply({"op": "best", "index": int(index)})
 
 
-def serve(ctrl: socket.socket, ring, gate, state: dict[str, Any]) -> None:
+def serve(ctrl: socket.socket, ring, gate, state: dict[str, Any], dot_reference=None) -> None:
     """Two threads: the reader takes control messages, copies each frameset out of its ring slot
     and acknowledges it at once (the daemon may then reuse the slot); the judge works through the
     framesets in order while the capture goes on, so at ``judge`` only the last one and the fusion
@@ -299,7 +299,7 @@ def serve(ctrl: socket.socket, ring, gate, state: dict[str, Any]) -> None:
     threading.Thread(target=reader, name="liveness-reader", daemon=True).start()
     # When a session ends, the ring lets go of the frame copies it kept to lend again (its pool:
     # the quality loop's, and the first of a window's); copies the judge holds go with the judge.
-    judge_loop(work, reply, gate, state, generation, forget=ring.buffers.clear)
+    judge_loop(work, reply, gate, state, generation, forget=ring.buffers.clear, dot_reference=dot_reference)
 
 
 # How long a session's end waits for its judge tasks that are running (one frameset's alignment and
@@ -314,7 +314,10 @@ class JudgeStuck(Exception):
 
 
 def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], *,
-               forget: Callable[[], None] = lambda: None) -> None:
+               forget: Callable[[], None] = lambda: None, dot_reference=None) -> None:
+    """The worker's requests in order (``serve``'s judge thread). ``dot_reference``: the camera's
+    projector pattern (``dotref.DotReference``, from ``read_dot_reference``) every session's judge
+    tests the on-off pairs against; None: the daemon configured none."""
     from agent import allocator
     from agent.liveness.challenge import Challenge
     from agent.liveness.fusion import VerdictThresholds
@@ -390,7 +393,8 @@ def judge_loop(work, reply, gate, state: dict[str, Any], generation: list[int], 
                 current = Judge(gate, VerdictThresholds(float(msg["live_min"]), float(msg["attack_max"])),
                                 challenge=challenge, notes=[str(n) for n in msg.get("notes", [])][:16],
                                 pool=judge_pool(), on_measured=functools.partial(work.put, ("fold", session)),
-                                on_best=report_best_so_far(reply) if report_best else None)
+                                on_best=report_best_so_far(reply) if report_best else None,
+                                dot_reference=dot_reference)
                 reply({"op": "ready"})
             elif op == "frameset":
                 if msg[0] != generation[0]:
@@ -544,6 +548,27 @@ def _warm_session(gate, done: Callable[[str], None]) -> None:
     done("warm_quality")
 
 
+def read_dot_reference(ring, spec: str | None):
+    """The camera's dot reference as the daemon left it in ring slot 0 before the start
+    (``--dot-reference BYTES:SHA256``; ``supervisor.LivenessSupervisor``): its bytes copied out of
+    the shared memory, their SHA-256 checked against the command line's, and parsed as strictly as
+    the daemon parsed the file (``DotReference.parse``), before the warm-up, so what parsing imports
+    is loaded while files can still be read. The worker opens no file for it. None without ``spec``.
+    ``LIV_DOT_REFERENCE_INVALID`` when the bytes are not what the daemon said or not a reference."""
+    import hashlib
+
+    from agent.liveness.dotref import MAX_FILE_BYTES, DotReference, ReferenceInvalid
+    if spec is None:
+        return None
+    size, _, digest = spec.partition(":")
+    if not size.isdigit() or not 0 < int(size) <= MAX_FILE_BYTES or len(digest) != 64:
+        raise ReferenceInvalid(f"--dot-reference must be BYTES:SHA256 of at most {MAX_FILE_BYTES} bytes")
+    raw = ring.read_bytes(0, int(size))
+    if hashlib.sha256(raw).hexdigest() != digest:
+        raise ReferenceInvalid("the dot reference in the ring is not the one the daemon named")
+    return DotReference.parse(raw, "the daemon's dot reference")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="capture-agent-liveness-worker")
     ap.add_argument("--ctrl-fd", type=int, required=True)
@@ -553,6 +578,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--read", action="append", default=[], help="a directory the worker may read (models)")
     ap.add_argument("--parent-pid", type=int, default=None,
                     help="the daemon's pid: the worker dies with it (PR_SET_PDEATHSIG)")
+    ap.add_argument("--dot-reference", default=None, metavar="BYTES:SHA256",
+                    help="the camera's dot reference file, that many bytes at the start of ring slot 0")
     args = ap.parse_args(argv)
     if args.parent_pid is not None:
         # First: a daemon killed (SIGKILL included) while the worker starts or serves takes it along.
@@ -567,6 +594,7 @@ def main(argv: list[str] | None = None) -> int:
         send(ctrl, {"op": "error", "code": exc.code, "message": exc.message[:500]})
         return 3
     from agent.liveness.wire import Ring, send
+    from drivers.errors import CaptureAgentError
 
     def done(phase: str) -> None:
         # Each start phase as it completes: the supervisor's bound on the start is on the time
@@ -575,6 +603,12 @@ def main(argv: list[str] | None = None) -> int:
     done("sandbox")
     from agent.quality import QualityGate
     ring = Ring(args.slots, args.slot_bytes, fd=args.ring_fd, writable=False)
+    try:
+        dot_reference = read_dot_reference(ring, args.dot_reference)
+    except CaptureAgentError as exc:
+        send(ctrl, {"op": "error", "code": exc.code, "message": str(exc)[:500]})
+        return 3
+    state["dot_reference_sha256"] = dot_reference.digest if dot_reference is not None else None
     gate = QualityGate()                             # loads and verifies the face models
     done("models")
     warm_up(gate, done)
@@ -585,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     send(ctrl, {"op": "hello", "pid": os.getpid(), **state})
     try:
-        serve(ctrl, ring, gate, state)
+        serve(ctrl, ring, gate, state, dot_reference)
     except JudgeStuck:
         # At once: an interpreter's exit joins the judge threads, and one of them does not end.
         # The daemon sees the channel close (LIV_WORKER_CRASHED) or starts a fresh worker.
