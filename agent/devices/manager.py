@@ -32,6 +32,9 @@ import drivers
 from agent.devices.policy import DeviceSettings, check_policy
 from drivers import Camera, Capability, DeviceInfo, Extrinsics, Frame, FrameHeader, StreamKind, StreamProfile
 from drivers.errors import (
+    CameraHostCrashed,
+    CameraHostHung,
+    CameraHostProtocol,
     CaptureAgentError,
     DeviceBusy,
     DeviceLost,
@@ -143,6 +146,9 @@ class Source:
         # The recovery step running now ("re-open", "hardware reset", "re-plug", "re-plug after
         # failure"), "" when none is: what a step is waiting for is not visible otherwise.
         self.step = ""
+        # The wait before the next re-open after one whose camera host was killed or died (doubling up to
+        # ``recovery_backoff_max_s``; 0 while none did): health and doctor show it beside ``step``.
+        self.backoff_s = 0.0
         # Which stream kinds this source feeds into the rig (set by CaptureRig); None = all.
         self.accept: Callable[[StreamKind], bool] | None = None
 
@@ -463,12 +469,14 @@ class Source:
                 _quiet_stop(cam)
 
     def _reopen_until(self, deadline: float, poll_s: float | None = None) -> bool:
+        poll = poll_s or self.settings.replug_poll_s
         while not self._stop.is_set() and time.monotonic() < deadline:
             self.tick = time.monotonic()
             try:
                 self._open_and_start()
                 if self._wait_for_frame(deadline):
                     self.attempt_error = None
+                    self.backoff_s = 0.0
                     return True
                 self._close_camera()
             except CaptureAgentError as exc:
@@ -478,8 +486,23 @@ class Source:
             except Exception:
                 log.exception("source %s: unexpected error while re-opening", self.uri)
                 self._close_camera()
-            self._stop.wait(min(poll_s or self.settings.replug_poll_s, max(0.0, deadline - time.monotonic())))
+            self._stop.wait(min(self._next_wait(poll), max(0.0, deadline - time.monotonic())))
         return False
+
+    def _next_wait(self, poll_s: float) -> float:
+        """The wait before the next re-open: ``poll_s``, unless the last one cost a camera host (killed
+        for a missed deadline, crashed, garbled): then twice the last such wait, from ``poll_s`` up to
+        ``recovery_backoff_max_s``. Every attempt on a starved machine spawning a host at once, each
+        killed before it was ready, was what kept growth31's run E from ever recovering."""
+        if not isinstance(self.attempt_error, HOST_FAILURES):
+            return poll_s
+        top = max(poll_s, self.settings.recovery_backoff_max_s)
+        self.backoff_s = min(top, 2.0 * self.backoff_s) if self.backoff_s > 0 else poll_s
+        log.info("source %s: %s; next re-open in %.1f s", self.uri, self.attempt_error.code, self.backoff_s)
+        return self.backoff_s
+
+
+HOST_FAILURES = (CameraHostHung, CameraHostCrashed, CameraHostProtocol)
 
 
 def _all_extrinsics(cam: Camera) -> dict[tuple[StreamKind, StreamKind], Extrinsics]:

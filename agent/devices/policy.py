@@ -26,6 +26,10 @@ class DeviceSettings:
     reset_timeout_s: float = 8.0        # step 2: hardware reset + re-open must yield a frame within this
     replug_timeout_s: float = 60.0      # step 3: wait this long for the device to come back
     replug_poll_s: float = 0.25         # how often to retry opening while waiting for re-plug
+    # A re-open whose camera host was killed or died (it cost a process and was thrown away) doubles
+    # the wait before the next re-open, from replug_poll_s up to this; back to replug_poll_s once the
+    # camera is online. A re-open that finds no device waits replug_poll_s as before.
+    recovery_backoff_max_s: float = 30.0
     queue_frames: int = 64              # bounded hand-off from reader threads to a rig that keeps frames
     # USB policy (T/IIFAA 3001.1 §8.2.2: capture only from approved physical devices).
     usb_allow: tuple[str, ...] = ()     # "VID:PID" or "VID:PID:SERIAL" in hex; empty = any physical camera
@@ -53,8 +57,8 @@ class DeviceSettings:
 
     def __post_init__(self) -> None:
         for name in ("stall_timeout_s", "read_timeout_s", "restart_timeout_s", "reset_timeout_s",
-                     "replug_timeout_s", "replug_poll_s", "host_heartbeat_timeout_s", "host_read_hang_s",
-                     "host_open_timeout_s", "lease_wait_s", "maintenance_poll_s"):
+                     "replug_timeout_s", "replug_poll_s", "recovery_backoff_max_s", "host_heartbeat_timeout_s",
+                     "host_read_hang_s", "host_open_timeout_s", "lease_wait_s", "maintenance_poll_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
         if not self.idle_period_s >= 0:

@@ -24,6 +24,7 @@ imported) so a killed host is replaced in about the time the device itself needs
 from __future__ import annotations
 
 import collections
+import dataclasses
 import itertools
 import logging
 import os
@@ -74,6 +75,11 @@ class HostSettings:
     slots: int = 8
     slot_bytes: int = 8 << 20             # 1920x1080 BGR8 (6.2 MB) fits one slot
     spare: bool = True                    # keep a warm spare host per URI
+    # A host killed because ``warm``/``open``/``start`` missed its deadline is replaced by one whose
+    # deadlines for them are twice as long, up to this factor; back to 1 once a camera starts. A start
+    # that costs more than its deadline (the simulator's prerender on a starved machine) was otherwise
+    # killed and begun again from nothing on every attempt, forever (growth31's run E, session 193 on).
+    patience_max: float = 8.0
 
     def __post_init__(self) -> None:
         for name in ("heartbeat_interval_s", "heartbeat_timeout_s", "read_hang_s", "call_timeout_s",
@@ -84,6 +90,16 @@ class HostSettings:
             raise ValueError("heartbeat_timeout_s must exceed two heartbeat intervals")
         if not 2 <= self.slots <= 64:
             raise ValueError("slots must be 2-64")
+        if not self.patience_max >= 1:
+            raise ValueError("patience_max must be 1 or more")
+
+    def patient(self, factor: float) -> HostSettings:
+        """These settings with the deadlines of the patient commands (``spawn_timeout_s`` for the
+        interpreter and ``warm``, ``open_timeout_s`` for ``open`` and ``start``) times ``factor``."""
+        if factor == 1:
+            return self
+        return dataclasses.replace(self, spawn_timeout_s=self.spawn_timeout_s * factor,
+                                   open_timeout_s=self.open_timeout_s * factor)
 
 
 def error_from(code: Any, message: Any) -> CaptureAgentError:
@@ -136,6 +152,7 @@ class CameraHost:
         self.s = settings or HostSettings()
         self.label = label
         self.dead: CaptureAgentError | None = None
+        self.overran = ""             # the patient command (warm, open, start) this host was killed in
         self.last_heartbeat: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._ring_lock = threading.Lock()
@@ -198,6 +215,8 @@ class CameraHost:
             except OSError as exc:
                 raise self.kill(CameraHostCrashed(f"camera host for {self.label} is gone: {exc}")) from None
             if not p.done.wait(timeout_s):
+                if op in _PATIENT and self.dead is None:
+                    self.overran = op
                 raise self.kill(CameraHostHung(f"camera host for {self.label}: {op} did not return within "
                                                f"{timeout_s:g} s; killed"))
         finally:
@@ -373,9 +392,11 @@ class HostedCamera(Camera):
 
     read_may_hang = False        # the host's heartbeat bounds every read (a hung host is replaced)
 
-    def __init__(self, host: CameraHost, uri: str, settings: HostSettings | None = None):
+    def __init__(self, host: CameraHost, uri: str, settings: HostSettings | None = None,
+                 on_started: Callable[[], None] | None = None):
         self._host = host
         self._s = settings or host.s
+        self._on_started = on_started             # the pool's: this URI's deadlines are kept again
         self.uri = uri
         v = host.call("open", self._s.open_timeout_s, uri=uri)
         self._cv = threading.Condition()
@@ -479,6 +500,8 @@ class HostedCamera(Camera):
             return
         self._apply(self._host.call("start", self._s.open_timeout_s))
         self._started = True
+        if self._on_started is not None:
+            self._on_started()
 
     def read(self, timeout_s: float = 1.0) -> Frame:
         return self._take(timeout_s, self._host.read_frame)
@@ -624,6 +647,8 @@ class CameraHostPool:
         self._closed = False
         self.spawned = 0
         self.replaced = 0
+        self._patience: dict[str, float] = {}       # see ``patience``
+        self._noted: dict[str, CameraHost] = {}     # the last host whose overrun doubled it
 
     def open(self, uri: str) -> HostedCamera:
         """A new handle on ``uri`` in its host (spawned, or the spare, if the last one died)."""
@@ -635,30 +660,65 @@ class CameraHostPool:
         if host is None or not host.alive:
             if host is not None:
                 self.replaced += 1
+                self._note_overrun(uri, host)
                 host.close()
             host = self._take_spare(uri) or self._spawn(uri)
             with self._lock:
                 self._hosts[uri] = host
         try:
-            return HostedCamera(host, uri, self.s)
+            return HostedCamera(host, uri, self.settings_for(uri), on_started=lambda: self._started(uri))
+        except CaptureAgentError:
+            self._note_overrun(uri, host)
+            raise
         finally:
-            if self.s.spare:
+            # No spare while this URI's deadlines are stretched: on a starved machine it would take CPU
+            # from the host being started (and is spawned with the same odds of missing its own).
+            if self.s.spare and self.patience(uri) == 1:
                 self._ensure_spare(uri)
+
+    def settings_for(self, uri: str) -> HostSettings:
+        """The settings a new host or handle for ``uri`` gets: its patient deadlines stretched by
+        ``patience(uri)``."""
+        return self.s.patient(self.patience(uri))
+
+    def patience(self, uri: str) -> float:
+        """The factor on ``uri``'s warm/open/start deadlines: doubled each time one of them was missed
+        (the host killed for it), at most ``patience_max``; 1 again once a camera started."""
+        with self._lock:
+            return self._patience.get(uri, 1.0)
+
+    def _note_overrun(self, uri: str, host: CameraHost) -> None:
+        if not host.overran:
+            return
+        with self._lock:
+            if self._noted.get(uri) is host:
+                return                            # one host, one doubling
+            self._noted[uri] = host
+            self._patience[uri] = f = min(self.s.patience_max, 2.0 * self._patience.get(uri, 1.0))
+        log.warning("camera host for %s was killed in %s: its next deadlines are %g times as long",
+                    uri, host.overran, f)
+
+    def _started(self, uri: str) -> None:
+        with self._lock:
+            self._patience.pop(uri, None)
+            self._noted.pop(uri, None)
 
     def host(self, uri: str) -> CameraHost | None:
         with self._lock:
             return self._hosts.get(uri)
 
     def _spawn(self, uri: str) -> CameraHost:
-        host = CameraHost(self.s, label=uri)
+        s = self.settings_for(uri)
+        host = CameraHost(s, label=uri)
         self.spawned += 1
         try:
             extra = [[b.name, b.module, list(b.schemes), b.description] for b in base._BACKENDS.values()
                      if not b.module.startswith("drivers.")]
             if extra:
-                host.call("register", self.s.call_timeout_s, backends=extra)
-            host.call("warm", self.s.spawn_timeout_s, scheme=base.parse_uri(uri).scheme)
+                host.call("register", s.call_timeout_s, backends=extra)
+            host.call("warm", s.spawn_timeout_s, scheme=base.parse_uri(uri).scheme)
         except CaptureAgentError:
+            self._note_overrun(uri, host)
             host.close()
             raise
         return host
@@ -667,7 +727,7 @@ class CameraHostPool:
         with self._lock:
             t = self._spawning.get(uri)
         if t is not None:
-            t.join(self.s.spawn_timeout_s)
+            t.join(self.settings_for(uri).spawn_timeout_s)
         with self._lock:
             spare = self._spares.pop(uri, None)
         if spare is not None and not spare.alive:

@@ -20,7 +20,9 @@ is opened by the real device manager through a real camera host, and behaves as 
 * faults: ``hang_read`` (a read that never returns, releasing the interpreter lock, as a blocked
   USB transfer does), ``hang_read_gil`` (one that holds it, as a C call that never returns to
   Python does), ``hang_stop`` (``stop()`` never returns: librealsense on unplug),
-  ``crash_read`` (a segmentation fault inside the SDK), ``frozen`` (frames with a stuck counter).
+  ``crash_read`` (a segmentation fault inside the SDK), ``frozen`` (frames with a stuck counter),
+  ``slow_start_s`` (``start()`` takes this many seconds, in every process and every handle: the
+  simulator's ``prerender`` on a starved machine, redone by each new host).
 
 ``fakeusb://SERIAL?bus=DIR&inner=URI`` puts a real camera (the simulator, URL-encoded URI) behind
 the fake plug: its frames, streams and controls, with the fake device's unplugs, resets and faults.
@@ -66,7 +68,7 @@ from drivers.errors import (
 from drivers.frame import ClockDomain
 from firmware.maintenance import try_lock
 
-FAULTS = ("hang_read", "hang_read_gil", "hang_stop", "crash_read", "frozen")
+FAULTS = ("hang_read", "hang_read_gil", "hang_stop", "crash_read", "frozen", "slow_start_s")
 W, H = 64, 48
 
 
@@ -102,7 +104,7 @@ class FakeUsbDevice:
         _bump(self.dir / "enumeration")
         (self.dir / "plugged").touch()
 
-    def fault(self, **faults: bool) -> None:
+    def fault(self, **faults: bool | float) -> None:
         unknown = set(faults) - set(FAULTS)
         if unknown:
             raise ValueError(f"unknown faults {sorted(unknown)}")
@@ -196,6 +198,12 @@ class _State:
             pass
         return bool(self.faults.get(name))
 
+    def seconds(self, name: str) -> float:
+        """A fault that is a duration (``slow_start_s``): 0 when it is not set."""
+        self.fault(name)
+        v = self.faults.get(name)
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else 0.0
+
 
 class FakeUsbCamera(Camera):
     def __init__(self, parsed: ParsedUri):
@@ -278,6 +286,10 @@ class FakeUsbCamera(Camera):
             return
         if self._gone():
             raise DeviceLost("fakeusb: device gone")
+        slow = self.state.seconds("slow_start_s")
+        if slow:
+            _log(self.dev, "slow_start")
+            time.sleep(slow)                     # the interpreter runs on (heartbeats go out)
         if self._inner is not None:
             self._inner.start()
         self._started = True

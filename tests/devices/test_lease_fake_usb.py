@@ -17,15 +17,23 @@ from agent.devices.calibration import CalibrationInvalid, RigCalibration
 from agent.devices.lease import DeviceManager, LeaseBusy
 from agent.devices.manager import SourceFailed, SourceState
 from agent.devices.policy import DeviceSettings
+from agent.observe.health import CameraState, camera_state_of
 from agent.pipeline.frames import FramesetReader
 from agent.session.projector import Projector
 from drivers import Capability, StreamKind
-from drivers.errors import CapabilityUnsupported, DeviceLost, DeviceRefused, StreamClosed, UnsupportedMode
+from drivers.errors import (
+    CapabilityUnsupported,
+    DeviceLost,
+    DeviceRefused,
+    DriverError,
+    StreamClosed,
+    UnsupportedMode,
+)
 from hil.fakes import usbcam
 
 FAST = DeviceSettings(stall_timeout_s=0.4, read_timeout_s=0.1, restart_timeout_s=0.4, reset_timeout_s=0.6,
                       replug_timeout_s=1.0, replug_poll_s=0.02, host_heartbeat_timeout_s=0.6, host_read_hang_s=0.8,
-                      lease_wait_s=1.5, idle_period_s=0.1)
+                      lease_wait_s=1.5, idle_period_s=0.1, recovery_backoff_max_s=0.3)
 # For tests about something other than recovery: the watchdogs give a starved host (CI's two busy
 # cores) seconds, so a slow read is not taken for a hung SDK and the camera restarted under the test.
 STEADY = dataclasses.replace(FAST, stall_timeout_s=10.0, host_heartbeat_timeout_s=10.0, host_read_hang_s=10.0,
@@ -216,6 +224,52 @@ def test_fake_usb_sdk_hang_during_idle_is_killed_and_replaced_before_the_next_se
         cam.start()
         _framesets(cam, 2)
         cam.stop()
+    finally:
+        m.stop()
+
+
+def test_fake_usb_host_whose_restart_outlasts_its_deadline_comes_back_with_patience_and_backoff(bus):
+    """growth31's run E: a camera host killed at session 184, then every new host's start (the
+    simulator's prerender on a starved machine) longer than its deadline, so each was killed and
+    begun again from nothing, forever (DRV_HOST_HUNG, then DEV_SOURCE_FAILED on every session).
+    Here the start's cost is the fake's ``slow_start_s``, not the machine's load: a start of 2.5 s
+    against a 1 s deadline. The pool doubles the deadline after each such kill (1, 2, 4 s), the
+    source waits longer between host-killing re-opens, sessions fail typed meanwhile, and once a host
+    starts the camera is online and a session reads framesets again."""
+    dev = usbcam.FakeUsbDevice(bus, fps=60)
+    # The heartbeat and read deadlines give a starved host seconds (only the GIL-holding hang is to
+    # trip them); the open/start deadline is the one under test.
+    settings = dataclasses.replace(FAST, stall_timeout_s=6.0, host_heartbeat_timeout_s=3.0, host_read_hang_s=3.0,
+                                   host_open_timeout_s=1.0)
+    m = DeviceManager([dev.uri], settings)
+    m.start()
+    try:
+        src = m.rig.sources[0]
+        _wait(lambda: src.state is SourceState.ONLINE, 60.0, "first open")
+        old, epoch = src.camera.host_pid, src.epoch
+        dev.fault(hang_read_gil=True, slow_start_s=2.5)
+        _wait(lambda: dev.count("hang") >= 1, what="the read to hang")
+        dev.fault(slow_start_s=2.5)                    # the hang cleared, every start from now on slow
+        _wait(lambda: src.state is not SourceState.ONLINE, what="hang detected")
+        with pytest.raises((DriverError, SourceFailed)) as e:
+            m.lease().start()                          # a session meanwhile: a typed failure
+        # What the last re-open met (a host killed, the device off the bus during the ladder's hardware
+        # reset), the source reconnecting, or given up.
+        assert e.value.code in ("DRV_HOST_HUNG", "DRV_DEVICE_LOST", "DRV_DEVICE_NOT_FOUND",
+                                "DEV_SOURCE_FAILED"), e.value.code
+        # What health reports meanwhile (NOT_SERVING): reconnecting or failed, never online.
+        assert camera_state_of([src.state]) in (CameraState.RECONNECTING, CameraState.FAILED)
+        _wait(lambda: src.state is SourceState.ONLINE and src.epoch > epoch, 90.0, "recovery")
+        assert src.camera.host_pid != old
+        assert m.pool is not None and m.pool.patience(dev.uri) == 1     # kept again once it started
+        hist = src.history()
+        assert any(ev.error == "DRV_HOST_HUNG" for ev in hist), hist
+        assert dev.count("slow_start") >= 3                # 1 s and 2 s deadlines missed, 4 s kept
+        cam = m.lease()
+        cam.start()
+        _framesets(cam, 2)
+        cam.stop()
+        assert src.backoff_s == 0.0
     finally:
         m.stop()
 

@@ -267,3 +267,24 @@ def test_fake_usb_without_a_stated_range_claims_none(pool, device):
     assert cam.depth_range() is None
     assert all(f.metadata.depth_min_m is None and f.metadata.depth_max_m is None for f in _frames(cam, 4))
     cam.stop()
+
+
+def test_fake_usb_start_longer_than_its_deadline_gets_a_doubled_deadline_until_it_fits(device):
+    """A host killed for a start that missed its deadline is replaced by one with twice the deadline
+    (up to ``patience_max``), and the deadline is back once a camera started (growth31's run E)."""
+    s = HostSettings(heartbeat_interval_s=0.05, heartbeat_timeout_s=3.0, read_hang_s=3.0, call_timeout_s=3.0,
+                     stop_timeout_s=1.0, open_timeout_s=1.0, slots=4, slot_bytes=1 << 20)
+    usbcam.register()
+    device.fault(slow_start_s=2.5)
+    with CameraHostPool(s) as pool:
+        for deadline in ("1", "2"):
+            cam = pool.open(device.uri)
+            with pytest.raises(CameraHostHung, match=f"start did not return within {deadline} s"):
+                cam.start()
+        cam = pool.open(device.uri)                  # the killed host's overrun noted as it is replaced
+        assert pool.patience(device.uri) == 4
+        cam.start()                                  # 2.5 s within 4 s
+        assert pool.patience(device.uri) == 1
+        assert _frames(cam, 2, timeout_s=5.0)
+        cam.stop()
+    assert device.count("slow_start") == 3
