@@ -198,7 +198,7 @@ def _history_rows(tmp: Path) -> list[dict]:
     from hil.redisproc import start_redis
 
     redis_proc = start_redis(tmp / "redis-history")
-    store = RedisStore.from_url(redis_proc.url, prefix="hist:")
+    store = RedisStore.from_url(redis_proc.url, prefix=f"hist{os.urandom(4).hex()}:")
     times: dict[str, list[float]] = {"full": [], "one": []}
     start = 10**6                                        # a terminal's count after years of strikes
     seed = {"full": WITNESS_HISTORY, "one": 1}

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import struct
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -368,8 +369,11 @@ def _uint(v: object, bits: int) -> bool:
     return type(v) is int and 0 <= v < (1 << bits)
 
 
+_HEX32 = re.compile(r"[0-9a-f]{64}")
+
+
 def _hex32(v: object) -> bool:
-    return isinstance(v, str) and len(v) == 64 and all(ch in "0123456789abcdef" for ch in v)
+    return isinstance(v, str) and _HEX32.fullmatch(v) is not None
 
 
 class WitnessUnreadable(StoreUnavailable):
