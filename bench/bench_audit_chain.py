@@ -15,6 +15,10 @@ the probe's quote (``check_quote``), in the same process.
 witness31 rows: the server's check as it runs now (``WitnessStore.check``: the held witness read from the store,
 checked, written back by compare-and-set) on the memory store and on a private redis-server (Unix socket), against
 sec31's ``check_counter`` with the held witness passed in, interleaved in the same process.
+
+hist31 rows: the store's part of that check with the witness history full (``WITNESS_HISTORY`` counts: the record
+read, validated, the next count appended, written back by compare-and-set) against the same with a history of one
+count (witness31's record size), on the private redis-server, interleaved; and the full record's bytes.
 """
 
 from __future__ import annotations
@@ -102,7 +106,7 @@ def run() -> list[dict]:
             lockout.audit.close()
         for counter in counters:
             counter.close()
-        anchor_rows = _anchor_rows(tcti, tmp, key)
+        anchor_rows = _anchor_rows(tcti, tmp, key) + _history_rows(tmp)
     med = {name: statistics.median(v) for name, v in times.items()}
     return anchor_rows + [
         {"name": "strike (2 counted entries), TPM counter + chain (sec30), swtpm", "value": med["chain"], "unit": "ms",
@@ -181,4 +185,45 @@ def _anchor_rows(tcti: str, tmp: Path, key) -> list[dict]:
            "ratio": med[f"witness_{where}"] / med["check_counter"],
            "reference_name": "check_counter with the witness held passed in (sec31)"}
           for where in ("memory", "redis")),
+    ]
+
+
+def _history_rows(tmp: Path) -> list[dict]:
+    """hist31: one witness update (read, ``Witness.load``, ``after``, ``dump``, compare-and-set) on Redis with a full
+    history against one with a single count held; the record's size."""
+    import os
+
+    from hil.ingest.attestation import WITNESS_HISTORY, ClockInfo, Witness
+    from hil.ingest.redis_store import RedisStore
+    from hil.redisproc import start_redis
+
+    redis_proc = start_redis(tmp / "redis-history")
+    store = RedisStore.from_url(redis_proc.url, prefix=f"hist{os.urandom(4).hex()}:")
+    times: dict[str, list[float]] = {"full": [], "one": []}
+    start = 10**6                                        # a terminal's count after years of strikes
+    seed = {"full": WITNESS_HISTORY, "one": 1}
+    try:
+        for name, n in seed.items():
+            held: Witness | None = None
+            for c in range(start - n, start):
+                held = Witness(c, os.urandom(32), ClockInfo(c, 1, 0, True)).after(held)
+            assert held is not None and len(held.history) == n and store.swap_witness(name, None, held.dump())
+        size = len(store.witness("full") or b"")
+        for i in range(N):
+            for name in seed:
+                w = Witness(start + i, os.urandom(32), ClockInfo(start + i, 1, 0, True))
+                t0 = time.perf_counter()
+                raw = store.witness(name)
+                held = Witness.load(raw) if raw is not None else None
+                assert store.swap_witness(name, raw, w.after(held).dump())
+                times[name].append((time.perf_counter() - t0) * 1000)
+        assert len(Witness.load(store.witness("full") or b"").history) == WITNESS_HISTORY
+    finally:
+        store.close()
+        redis_proc.stop()
+    med = {name: statistics.median(v) for name, v in times.items()}
+    return [
+        {"name": f"server: witness record update with a full history ({WITNESS_HISTORY} counts) on Redis (hist31)",
+         "value": med["full"], "unit": "ms", "reference": med["one"], "ratio": med["full"] / med["one"],
+         "reference_name": "the same with one count held (witness31's record)", "record_bytes": size},
     ]

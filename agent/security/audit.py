@@ -41,8 +41,10 @@ one whose TPM holds a written audit index (:func:`refuse_uncounted_tpm`). A chec
 counter's value (``signed_count``, the v2 :func:`checkpoint_message`), so an anchor's count is signed, and ``verify``
 holds it to the counted entries before it (sec31). Since sec31 an anchor made for a probe's nonce also carries the
 attestation key's TPM2_NV_Certify of the counter and the chain (:attr:`AuditLog.certify`), which the server checks
-against the indices' names it pinned (``hil/ingest/attestation.py``): the chain redefined, or the counter spec pointed
-at another TPM, is refused there, and ``verify(witnesses=)`` proves a rewrite against the counts and chains it held.
+against the indices' names it pinned (``hil/ingest/attestation.py``): the counter spec pointed at another TPM is
+refused there, and so is the chain redefined when the count has not moved past one the server holds; root who also
+counts one more entry passes (the server never sees entries), and ``verify(witnesses=)`` against every count and chain
+the server held (their history, hist31) proves the rewrite of entries up to any witnessed count.
 
 What may be logged is enforced here, not left to callers: ``data`` is a flat table of short
 scalars (strings ≤ 256 characters, numbers, booleans, null) whose keys are not names of biometric

@@ -40,8 +40,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +61,9 @@ TPM_ST_ATTEST_NV = 0x8014
 NV_SIZES = {"nv_counter": 8, "nv_chain": 32}      # a counter's 8 bytes, the chain's SHA-256 (agent/security/tpm.py)
 COUNTER_CHECKS = ("NV_SIGNATURE", "NV_MALFORMED", "NV_NONCE", "NV_NAME", "NV_COUNT", "NV_MISSING", "NV_BACK",
                   "NV_CHAIN", "NV_STALLED", "NV_CLOCK")
-WITNESS_VERSION = 1                               # the held witness's record in the store (witness31)
-MAX_WITNESS = 512                                 # its bytes: more is not a record this server wrote
+WITNESS_VERSION = 2                               # the held witness's record in the store (2: with its history, hist31)
+WITNESS_HISTORY = 256                             # the distinct certified counts a record keeps (hist31; the lowest go)
+MAX_WITNESS = 512 + 96 * WITNESS_HISTORY          # its bytes: more is not a record this server wrote
 CAS_TRIES = 8                                     # compare-and-set rounds against other hosts' writes
 BANK_ALG = {"sha1": 0x0004, "sha256": 0x000B, "sha384": 0x000C}
 BANK_SIZE = {"sha1": 20, "sha256": 32, "sha384": 48}
@@ -293,22 +295,40 @@ def parse_nv_certify(attest: bytes) -> NvInfo:
 @dataclass(frozen=True)
 class Witness:
     """The last audit counter and chain the TPM certified for a terminal (sec31); ``chain`` None: never written;
-    ``clock``: the latest clock info of that probe's certifications (witness31; None in a witness from before)."""
+    ``clock``: the latest clock info of that probe's certifications (witness31; None in a witness from before).
+    ``history`` (hist31): every ``(count, chain)`` certified before and this one, the first at each count, counts
+    rising, the last ``WITNESS_HISTORY``; not part of equality (a probe's check returns the latest alone)."""
 
     count: int
     chain: bytes | None
     clock: ClockInfo | None = None
+    history: tuple[tuple[int, bytes], ...] = field(default=(), compare=False)
 
     def cli(self) -> str | None:
         """``COUNT:CHAIN`` for ``capture-agent audit-verify --tpm-witness`` (None before the chain's first write)."""
         return f"{self.count}:{self.chain.hex()}" if self.chain is not None else None
+
+    def cli_all(self) -> list[str]:
+        """Every held ``COUNT:CHAIN``, oldest first, each for one ``--tpm-witness`` (hist31)."""
+        return [f"{n}:{c.hex()}" for n, c in self.history]
+
+    def after(self, held: Witness | None) -> Witness:
+        """This witness with the history of ``held`` kept and itself added (the first chain at each count stays;
+        the lowest counts go beyond ``WITNESS_HISTORY``): what the store holds next (hist31)."""
+        return replace(self, history=self._ending(held.history if held is not None else ()))
+
+    def _ending(self, past: tuple[tuple[int, bytes], ...]) -> tuple[tuple[int, bytes], ...]:
+        if self.chain is not None and (not past or past[-1][0] < self.count):
+            past = (past + ((self.count, self.chain),))[-WITNESS_HISTORY:]
+        return past
 
     def dump(self) -> bytes:
         """The record the store holds (compact JSON, ``WITNESS_VERSION``)."""
         c = self.clock
         doc: dict[str, Any] = {"v": WITNESS_VERSION, "count": self.count,
                                "chain": self.chain.hex() if self.chain is not None else None,
-                               "clock": None if c is None else [c.clock, c.reset, c.restart, int(c.safe)]}
+                               "clock": None if c is None else [c.clock, c.reset, c.restart, int(c.safe)],
+                               "history": [[n, h.hex()] for n, h in self._ending(self.history)]}
         return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
 
     @classmethod
@@ -318,11 +338,12 @@ class Witness:
             if len(raw) > MAX_WITNESS:
                 raise ValueError("too long")
             doc = json.loads(raw)
-            if not isinstance(doc, dict) or set(doc) != {"v", "count", "chain", "clock"} \
-                    or doc["v"] != WITNESS_VERSION:
+            fields = {"v", "count", "chain", "clock"}
+            if not isinstance(doc, dict) or type(doc.get("v")) is not int or doc["v"] not in (1, WITNESS_VERSION) \
+                    or set(doc) != (fields if doc["v"] == 1 else fields | {"history"}):
                 raise ValueError("fields")
             count, chain, clock = doc["count"], doc["chain"], doc["clock"]
-            if not _uint(count, 64) or not (chain is None or (isinstance(chain, str) and len(chain) == 64)):
+            if not _uint(count, 64) or not (chain is None or _hex32(chain)):
                 raise ValueError("count or chain")
             c = None
             if clock is not None:
@@ -330,7 +351,16 @@ class Witness:
                         and _uint(clock[1], 32) and _uint(clock[2], 32) and clock[3] in (0, 1)):
                     raise ValueError("clock")
                 c = ClockInfo(clock[0], clock[1], clock[2], bool(clock[3]))
-            return cls(count, bytes.fromhex(chain) if chain is not None else None, c)
+            # a witness31 record (v1) had no history: its own count and chain start one
+            hist = doc.get("history", [[count, chain]] if chain is not None else [])
+            if not (isinstance(hist, list) and len(hist) <= WITNESS_HISTORY
+                    and all(isinstance(x, list) and len(x) == 2 and _uint(x[0], 64) and _hex32(x[1]) for x in hist)
+                    and all(a[0] < b[0] for a, b in zip(hist, hist[1:], strict=False))):
+                raise ValueError("history")
+            if (chain is not None and (not hist or hist[-1] != [count, chain])) or any(x[0] > count for x in hist):
+                raise ValueError("history does not end at the witness")
+            return cls(count, bytes.fromhex(chain) if chain is not None else None, c,
+                       tuple((n, bytes.fromhex(h)) for n, h in hist))
         except (ValueError, TypeError, UnicodeDecodeError) as exc:
             raise WitnessUnreadable(f"the witness held is not a record this server writes ({exc})") from None
 
@@ -339,16 +369,24 @@ def _uint(v: object, bits: int) -> bool:
     return type(v) is int and 0 <= v < (1 << bits)
 
 
+_HEX32 = re.compile(r"[0-9a-f]{64}")
+
+
+def _hex32(v: object) -> bool:
+    return isinstance(v, str) and _HEX32.fullmatch(v) is not None
+
+
 class WitnessUnreadable(StoreUnavailable):
     """The store holds a witness record that does not parse (written by something else than this server): the
     probe is not judged against nothing (``STORE_UNAVAILABLE``; the operator deletes the record to start afresh)."""
 
 
 class WitnessStore:
-    """The server's copy of each terminal's last certified counter and chain, kept in the server's store (witness31:
-    the store servers share, ``Store.witness``/``swap_witness``; before, in this process's memory, forgotten at a
-    restart and apart per host). Each update is a compare-and-set against the record this check read: two hosts
-    checking probes of one terminal at once cannot move it back (the loser checks again against the winner's)."""
+    """The server's copy of each terminal's certified counters and chains: the last and, since hist31, the history
+    (:attr:`Witness.history`, in the same record: one compare-and-set writes both), held in the store servers share
+    (witness31, ``Store.witness``/``swap_witness``; before, in this process's memory, forgotten at a restart and
+    apart per host). Each update is a compare-and-set against the record this check read: two hosts checking probes
+    of one terminal at once cannot move it back (the loser checks again against the winner's)."""
 
     def __init__(self, store: Store | None = None) -> None:
         self.store: Store = store if store is not None else MemoryStore()
@@ -357,9 +395,11 @@ class WitnessStore:
         raw = self.store.witness(terminal_id)
         return Witness.load(raw) if raw is not None else None
 
-    def cli_witness(self, terminal_id: str) -> str | None:
+    def cli_witness(self, terminal_id: str) -> list[str]:
+        """Every count and chain held for the terminal, oldest first (``COUNT:CHAIN`` each, one ``--tpm-witness``
+        apiece; hist31: not only the last, which a redefined chain counted on replaces); [] before any."""
         w = self.held(terminal_id)
-        return w.cli() if w is not None else None
+        return w.cli_all() if w is not None else []
 
     def check(self, terminal_id: str, policy: AttestationPolicy, header: pb.ProbeHeader) -> Witness | None:
         """:func:`check_counter` against the witness held, which it replaces when the probe passes (compare-and-set:
@@ -372,7 +412,7 @@ class WitnessStore:
             w = check_counter(policy, header, held)
             if w is None or w == held:
                 return w
-            if self.store.swap_witness(terminal_id, raw, w.dump()):
+            if self.store.swap_witness(terminal_id, raw, w.after(held).dump()):
                 return w
         raise StoreUnavailable(f"the witness of {terminal_id[:64]} kept changing under {CAS_TRIES} checks")
 

@@ -27,8 +27,8 @@ only that count, so both kinds of server read one cap and drop the claim only wi
 the ids, deleted by the use and going with the hash),
 ``p:<terminal>:<probe id>`` (a used probe
 id), ``c:<terminal>`` (the last counter), ``w:<terminal>`` (its TPM witness: ``swap_witness``, witness31, no
-expiry), ``f:<key>`` a sorted set of charges and failures, scored by
-time (Redis's ``TIME`` read in the script, as the server charges and counts:
+expiry; its history in the same record since hist31: one compare-and-set writes both), ``f:<key>`` a sorted
+set of charges and failures, scored by time (Redis's ``TIME`` read in the script, as the server charges and counts:
 ``Charge.store_clock``): a challenge's charge has its nonce's hex as the member, so the use script's refund removes
 exactly that one (``ZREM``), and a failure that settles it replaces it with the probe's failure
 (``store.failure_member``: one, not two; only where the set holds the charge, so a settlement

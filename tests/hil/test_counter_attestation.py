@@ -116,9 +116,9 @@ def test_an_honest_terminal_s_certified_counts_and_chains_are_accepted_and_prove
     assert kiosk.submit().count == w2.count                  # a probe with no strike between: the same witness
     kiosk.log.close()
     kiosk.log = None
-    held = kiosk.server.cli_witness("kiosk-1")
-    assert held is not None
-    rep = verify(kiosk.log_path, kiosk.key.public_key(), max_unsigned_tail=0, witnesses=[parse_witness(held)])
+    held = kiosk.server.cli_witness("kiosk-1")                # every count certified, oldest first (hist31)
+    assert held == [w.cli(), w2.cli()]
+    rep = verify(kiosk.log_path, kiosk.key.public_key(), max_unsigned_tail=0, witnesses=map(parse_witness, held))
     assert rep.last_count == w2.count
 
 
@@ -193,6 +193,18 @@ def test_the_chain_redefined_and_extended_anew_is_refused_and_the_rewrite_proven
     kiosk.strike()
     with pytest.raises(AuditCounterForged, match="certified"):
         verify(kiosk.log_path, kiosk.key.public_key(), witnesses=[(w.count, w.chain.hex())])
+    # review31: and sends a probe. Neither NV_CHAIN nor NV_STALLED fires (both moved), the probe passes and the server's
+    # latest witness is root's, which the forged log reaches. What the bank fetches (hist31) is every witness held.
+    w2 = kiosk.submit()
+    assert w2 is not None and w2.count == w.count + 1
+    kiosk.log.close()
+    kiosk.log = None
+    assert verify(kiosk.log_path, kiosk.key.public_key(), max_unsigned_tail=0,
+                  witnesses=[parse_witness(w2.cli())]).last_count == w2.count    # the latest alone: the hole
+    held = kiosk.server.cli_witness("kiosk-1")
+    assert held == [w.cli(), w2.cli()]                       # the first witness at the count root rewrote is kept
+    with pytest.raises(AuditCounterForged, match="certified"):
+        verify(kiosk.log_path, kiosk.key.public_key(), max_unsigned_tail=0, witnesses=map(parse_witness, held))
 
 
 def test_a_count_moved_with_the_chain_unmoved_is_refused(kiosk):

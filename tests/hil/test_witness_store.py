@@ -6,12 +6,15 @@ record that is not the server's is refused on read, and the certifications' cloc
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
 import redis
 
 from hil.ingest.attestation import (
+    MAX_WITNESS,
+    WITNESS_HISTORY,
     ClockInfo,
     CounterAttestationFailed,
     Witness,
@@ -51,7 +54,7 @@ def test_a_restarted_server_and_another_host_check_against_the_witness_held(kios
     kiosk.server.store.close()
     kiosk.server = _host(redis_url, prefix)                 # the server restarted (a new process, a new client)
     assert kiosk.server.held(TERMINAL) == w                 # before witness31: None, the next probe taken as first
-    assert kiosk.server.cli_witness(TERMINAL) == w.cli()
+    assert kiosk.server.cli_witness(TERMINAL) == [w.cli()]
     # A witness held at a clock later than the TPM's now, in the same epoch: this probe's certification is not a
     # later one than the witness (the check a restart forgot before, with the count and chain ones).
     ahead = Witness(w.count, w.chain, ClockInfo(w.clock.clock + 10**9, w.clock.reset, w.clock.restart, True))
@@ -126,7 +129,14 @@ def test_a_witness_record_that_is_not_the_server_s_is_refused_on_read(redis_url,
            b'{"v":1,"count":3,"chain":null,"clock":[1,2,3]}',
            b'{"v":1,"count":3,"chain":null,"clock":[1,2,4294967296,1]}',
            b'{"v":1,"count":3,"chain":null,"clock":[1,2,3,2]}', b'{"v":1,"count":3,"chain":null,"clock":null,"x":1}',
-           b" " * 600, b"\xff\xfe"]
+           b" " * 600, b"\xff\xfe", b'{"v":true,"count":3,"chain":null,"clock":null}',
+           _v2(3, "11" * 32, [[3, "22" * 32]]),                             # the history's last is not the witness
+           _v2(3, "11" * 32, [[3, "11" * 32], [2, "22" * 32]]),             # counts not rising
+           _v2(3, "11" * 32, [[2, "22" * 32]]),                             # the witness missing from it
+           _v2(3, None, [[4, "22" * 32]]),                                  # a count above the witness's
+           _v2(3, "11" * 32, [[3, "11" * 32, 0]]), _v2(3, "11" * 32, [[3, "AB" * 32]]),
+           _v2(3, "11" * 32, {"3": "11" * 32}),
+           _v2(300, "11" * 32, [[n, "11" * 32] for n in range(WITNESS_HISTORY + 1)])]    # beyond the bound
     for raw in bad:
         admin.set(f"{prefix}w:{TERMINAL}", raw)
         with pytest.raises(WitnessUnreadable):
@@ -134,6 +144,13 @@ def test_a_witness_record_that_is_not_the_server_s_is_refused_on_read(redis_url,
         assert isinstance(WitnessUnreadable("x"), StoreUnavailable)          # the server's STORE_UNAVAILABLE
     admin.set(f"{prefix}w:{TERMINAL}", Witness(3, None).dump())              # (sec31's witness: no clock yet)
     assert host.held(TERMINAL) == Witness(3, None, None)
+    # a witness31 record (v1, no history): read with its own count and chain as the history's start
+    admin.set(f"{prefix}w:{TERMINAL}", b'{"v":1,"count":3,"chain":"' + b"11" * 32 + b'","clock":null}')
+    assert host.cli_witness(TERMINAL) == ["3:" + "11" * 32]
+
+
+def _v2(count: int, chain: str | None, history: object) -> bytes:
+    return json.dumps({"v": 2, "count": count, "chain": chain, "clock": None, "history": history}).encode()
 
 
 def test_the_clock_rule():
@@ -157,3 +174,22 @@ def test_the_clock_rule():
     # says so (safe cleared): taken, and held from there.
     unsaved = ClockInfo(9_000, 8, 0, False)
     assert check_clock(held, [unsaved]) == unsaved
+
+
+def test_the_history_keeps_the_first_witness_at_each_count_and_the_last_bound_of_them():
+    store = MemoryStore()
+    host = WitnessStore(store)
+    held = None
+    for n in range(1, WITNESS_HISTORY + 11):                # 10 counts beyond the bound
+        w = Witness(n, n.to_bytes(32, "big"), ClockInfo(1000 * n, 1, 0, True)).after(held)
+        assert store.swap_witness(TERMINAL, held.dump() if held else None, w.dump())
+        held = host.held(TERMINAL)
+        if n == 5:                                           # the same count at a later clock: the history unchanged
+            later = Witness(5, held.chain, ClockInfo(5500, 1, 0, True)).after(held)
+            assert later.history == held.history
+    assert held is not None and len(held.history) == WITNESS_HISTORY
+    assert [n for n, _ in held.history] == list(range(11, WITNESS_HISTORY + 11))   # the lowest counts went
+    cli = host.cli_witness(TERMINAL)
+    assert cli[-1] == held.cli() and cli[0] == f"11:{(11).to_bytes(32, 'big').hex()}"
+    assert len(held.dump()) <= MAX_WITNESS                   # the bound's record fits what a read accepts
+    assert Witness(3, None).after(None).history == ()        # a chain never written: nothing to witness
