@@ -147,7 +147,7 @@ class Source:
         # failure"), "" when none is: what a step is waiting for is not visible otherwise.
         self.step = ""
         # The wait before the next re-open after one whose camera host was killed or died (doubling up to
-        # ``recovery_backoff_max_s``; 0 while none did): health and doctor show it beside ``step``.
+        # ``recovery_backoff_max_s``; 0 while none did). Not yet shown by health or doctor (review31c).
         self.backoff_s = 0.0
         # Which stream kinds this source feeds into the rig (set by CaptureRig); None = all.
         self.accept: Callable[[StreamKind], bool] | None = None

@@ -29,6 +29,11 @@ MAX_SIDE = 2048
 MARGIN_PX = 256
 # f·b in px·m: 0 (projector at the imager) .. 0.12 m x 700 px.
 MAX_PARALLAX = 84.0
+# The largest array a valid file holds (the float32 pattern at MAX_SIDE + MARGIN_PX a side): a member that
+# declares more, in its zip entry or its .npy header, is refused before anything is inflated or allocated
+# (a 1 KB header can claim terabytes; a 16 MB deflated member can inflate to gigabytes).
+MAX_ARRAY_BYTES = (MAX_SIDE + MARGIN_PX) ** 2 * 4
+MAX_MEMBER_BYTES = MAX_ARRAY_BYTES + 4096
 
 
 class ReferenceInvalid(CaptureAgentError):
@@ -82,13 +87,14 @@ class ReferenceFile:
         if len(raw) > MAX_FILE_BYTES:
             raise ReferenceInvalid(f"{name} is larger than {MAX_FILE_BYTES} bytes")
         try:
+            _check_members(raw, name)
             with np.load(io.BytesIO(raw), allow_pickle=False) as z:
                 if set(z.files) != FILE_KEYS:
                     raise ReferenceInvalid(f"{name} must hold exactly {', '.join(sorted(FILE_KEYS))}")
                 arrays = {k: z[k] for k in FILE_KEYS}
         except ReferenceInvalid:
             raise
-        except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError, MemoryError) as exc:
             raise ReferenceInvalid(f"{name} is not a dot reference file: {exc}") from None
         fmt = arrays["format"]
         if fmt.shape != () or fmt.dtype.kind != "U" or str(fmt) != FORMAT:
@@ -127,3 +133,21 @@ def check_for_camera(ref: ReferenceFile, ir_mode: tuple[int, int, float] | None,
     fx)``; a camera with no IR intrinsics cannot use any reference."""
     if ir_mode is None or not ref.fits(*ir_mode):
         raise ReferenceMismatch(f"{name} was recorded for another IR mode than this camera's ({ref.mode()})")
+
+
+def _check_members(raw: bytes, name: str) -> None:
+    """Refuse an archive member whose declared size, or whose .npy header's shape and dtype, exceed the largest
+    array a valid file holds (``MAX_ARRAY_BYTES``), before numpy inflates or allocates it."""
+    with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+        for info in zf.infolist():
+            if info.file_size > MAX_MEMBER_BYTES:
+                raise ReferenceInvalid(f"{name}: member {info.filename!r} declares {info.file_size} bytes, more "
+                                       f"than a dot reference holds")
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read_header(f)
+            if math.prod(shape) * dtype.itemsize > MAX_ARRAY_BYTES:
+                raise ReferenceInvalid(f"{name}: member {info.filename!r} declares a {shape} array, larger than a "
+                                       f"dot reference holds")

@@ -561,7 +561,7 @@ def read_dot_reference(ring, spec: str | None):
     if spec is None:
         return None
     size, _, digest = spec.partition(":")
-    if not size.isdigit() or not 0 < int(size) <= MAX_FILE_BYTES or len(digest) != 64:
+    if not (size.isascii() and size.isdigit()) or not 0 < int(size) <= MAX_FILE_BYTES or len(digest) != 64:
         raise ReferenceInvalid(f"--dot-reference must be BYTES:SHA256 of at most {MAX_FILE_BYTES} bytes")
     raw = ring.read_bytes(0, int(size))
     if hashlib.sha256(raw).hexdigest() != digest:

@@ -8,6 +8,7 @@ The frames are synthetic: a projector pattern in projector coordinates, each dot
 from __future__ import annotations
 
 import io
+import zipfile
 from typing import Any
 
 import cv2
@@ -17,6 +18,7 @@ import pytest
 from agent.liveness.dotref import (
     FORMAT,
     MARGIN_PX,
+    MAX_FILE_BYTES,
     DotReference,
     EnrolmentFailed,
     EnrolPair,
@@ -170,6 +172,26 @@ def test_files_that_are_not_references_are_refused(tmp_path):
         DotReference.parse(buf.getvalue())
     with pytest.raises(ReferenceInvalid, match="cannot read"):
         DotReference.load(tmp_path / "missing.npz")
+
+
+def test_an_archive_that_declares_a_huge_array_is_refused_before_anything_is_allocated():
+    # review31c: a 1 KB .npz whose pattern.npy header claims (10**6, 10**6) float32 made np.load try to allocate
+    # 3.6 TiB (a bare MemoryError out of the daemon's start), and a deflated member of zeros inflates to
+    # gigabytes within the 16 MB file limit: both are LIV_DOT_REFERENCE_INVALID before numpy reads the data.
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False,
+                                                  "shape": (10 ** 6, 10 ** 6)})
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("pattern.npy", header.getvalue())
+    with pytest.raises(ReferenceInvalid, match="declares a"):
+        DotReference.parse(buf.getvalue())
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("pattern.npy", bytes(64 << 20))
+    assert len(bomb.getvalue()) < MAX_FILE_BYTES
+    with pytest.raises(ReferenceInvalid, match="declares 67108864 bytes"):
+        DotReference.parse(bomb.getvalue())
 
 
 def test_light_off_the_pattern_is_unmatched(enrolled):
