@@ -1359,6 +1359,39 @@ def test_a_release_lost_to_a_store_outage_costs_the_session_nothing(tmp_path, an
         rig.close()
 
 
+def test_a_store_outage_before_judging_gives_the_claim_back_and_the_nonce_is_spent_once(tmp_path, any_store,
+                                                                                         monkeypatch):
+    # sec32: a StoreUnavailable before judging (the TPM witness unreadable, WitnessUnreadable, or its compare-and-set
+    # lost, in Server._open) left this copy's hold for its lease (claim_lease_s, 5 s): the terminal's retry was
+    # PROBE_IN_PROGRESS until then. Nothing was judged and the nonce not used, so the hold is given back now. The
+    # outage is injected once at the anchors' step, the one after the witness's in _open (these terminals pin no
+    # TPM counter); the claim, the release and the use are the store's own (memory and a real redis-server).
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.store import StoreUnavailable
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    store, anchors = rig.state.store, rig.state.anchors
+    try:
+        c = rig.client(retries=0)
+        ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        made = rig.probe(ch, session_id="s1")
+        real_observe = anchors.observe
+
+        def down(*args, **kw):
+            monkeypatch.setattr(anchors, "observe", real_observe)
+            raise StoreUnavailable("redis: ConnectionError")
+        monkeypatch.setattr(anchors, "observe", down)
+        with pytest.raises(UplinkUnavailable):
+            submit(c, made)
+        assert store.claims_held(ch.nonce) == 0                                  # main: 1, for the lease
+        first = submit(c, made)                                                  # main: PROBE_IN_PROGRESS
+        assert first.accepted, first.detail
+        assert submit(c, made) == first                                          # a copy: the same receipt
+        assert submit(c, rig.probe(ch, session_id="s1")).reason == "REPLAYED"   # the nonce spent once
+        assert _strikes(rig, terminal_key(A)) == 0
+    finally:
+        rig.close()
+
+
 def test_failures_outside_a_settlement_stay_on_the_terminals_own_keys(tmp_path, any_store, monkeypatch):
     # Review 10 (high), the race that the read before judging cannot close: the probe id (or a
     # higher counter) is used by another probe between the read and the use, so use_nonce refuses
