@@ -77,7 +77,7 @@ from agent.uplink.client import LEASE_TRAILER
 from agent.uplink.seal import ProbeRejected, ServerKey, open_sealed, read_header, signed_bytes
 from hil.ingest import evidence
 from hil.ingest.anchors import AnchorStore
-from hil.ingest.attestation import WitnessStore, check_quote
+from hil.ingest.attestation import UNFETCHED, WitnessStore, check_quote
 from hil.ingest.checks import IDENT, PROBE_ID, PURPOSES, check_header, validate_payload
 from hil.ingest.health import add_health
 from hil.ingest.identity import PeerRefused, Registry, Terminal
@@ -639,7 +639,8 @@ class Ingest:
         if term.attestation is not None:           # the terminal's measured state, quoted for this nonce
             check_quote(term.attestation, header)
             # sec31: its audit counter and chain, certified by the same key for this nonce (where pinned)
-            self.s.witnesses.check(term.terminal_id, term.attestation, header)
+            self.s.witnesses.check(term.terminal_id, term.attestation, header, on_unfetched=lambda detail: (
+                self.s.anchors.flag(term.terminal_id, UNFETCHED, detail, header, now_ms)))
         # The terminal's audit log, anchored off the terminal: a log that does not extend the last
         # anchor is flagged for the bank (never a refusal: the probe itself may be genuine).
         self.s.anchors.observe(term.terminal_id, header, self.s.registry.terminals[term.terminal_id].public_key)
