@@ -79,11 +79,11 @@ class _Interleaved:
     def witness(self, terminal_id):
         return self.store.witness(terminal_id)
 
-    def swap_witness(self, terminal_id, expected, new):
+    def swap_witness(self, terminal_id, expected, new, drops=None):
         if self.first is not None:
             first, self.first = self.first, None
             first()
-        return self.store.swap_witness(terminal_id, expected, new)
+        return self.store.swap_witness(terminal_id, expected, new, drops)
 
 
 @pytest.mark.parametrize("kind", ["memory", "redis"])
