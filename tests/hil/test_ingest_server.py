@@ -1329,6 +1329,16 @@ def test_a_probe_refused_before_judging_gives_its_claim_back(tmp_path, any_store
         rig.close()
 
 
+def _fail_once(monkeypatch, obj, name: str, exc: Exception) -> None:
+    """``obj.name`` raises ``exc`` at its next call, and is itself again from then on."""
+    real = getattr(obj, name)
+
+    def down(*args, **kw):
+        monkeypatch.setattr(obj, name, real)
+        raise exc
+    monkeypatch.setattr(obj, name, down)
+
+
 def test_a_release_lost_to_a_store_outage_costs_the_session_nothing(tmp_path, any_store, monkeypatch):
     # review11 (crossing a store outage): a probe refused before judging whose release meets the
     # store down is answered UNAVAILABLE and its hold stays (fail-closed: never a second judgement).
@@ -1342,12 +1352,7 @@ def test_a_release_lost_to_a_store_outage_costs_the_session_nothing(tmp_path, an
         c = rig.client(retries=0)
         ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
         bad = rig.probe(ch, session_id="s1", liveness_json="[")                 # MALFORMED, before judging
-        real_release = store.release_claim
-
-        def down(*args, **kw):
-            monkeypatch.setattr(store, "release_claim", real_release)
-            raise StoreUnavailable("redis went away")
-        monkeypatch.setattr(store, "release_claim", down)
+        _fail_once(monkeypatch, store, "release_claim", StoreUnavailable("redis went away"))
         with pytest.raises(UplinkUnavailable):
             submit(c, bad)
         assert store.claims_held(ch.nonce) == 1
@@ -1374,12 +1379,7 @@ def test_a_store_outage_before_judging_gives_the_claim_back_and_the_nonce_is_spe
         c = rig.client(retries=0)
         ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
         made = rig.probe(ch, session_id="s1")
-        real_observe = anchors.observe
-
-        def down(*args, **kw):
-            monkeypatch.setattr(anchors, "observe", real_observe)
-            raise StoreUnavailable("redis: ConnectionError")
-        monkeypatch.setattr(anchors, "observe", down)
+        _fail_once(monkeypatch, anchors, "observe", StoreUnavailable("redis: ConnectionError"))
         with pytest.raises(UplinkUnavailable):
             submit(c, made)
         assert store.claims_held(ch.nonce) == 0                                  # main: 1, for the lease

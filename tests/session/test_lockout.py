@@ -438,6 +438,12 @@ def test_graces_are_audited_and_a_deleted_state_file_does_not_renew_the_allowanc
 
 # -- the grace's hour against root's clock (sec32) -----------------------------------------------------------------
 
+def _graced(lockout: Lockout, sid: str, *keys: str) -> bool:
+    """A window of ``keys`` charged and then ended host-late: whether it was graced."""
+    lockout.begin(sid, *keys)
+    return lockout.grace(sid, "SES_WINDOW_LATE")
+
+
 def test_a_system_clock_set_forward_buys_no_grace(tmp_path):
     # Root's way to free tries (sec32): make each window late (a CPU flood) and set the clock forward an hour before
     # the next. Main counted the hour on the system clock alone: 24 windows, 24 graces, no strike. The grace is
@@ -451,32 +457,27 @@ def test_a_system_clock_set_forward_buys_no_grace(tmp_path):
         clock.now += 3600.0                                                 # root: date -s '+1 hour'
     assert graced == 1
     restarted = Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)   # the state file kept
-    restarted.begin("s-x", "terminal:t")
-    assert restarted.grace("s-x", "SES_WINDOW_LATE") is False
+    assert _graced(restarted, "s-x", "terminal:t") is False
     restarted.settle("s-x")
     clock.boot_ms += 3_600_000                                              # a real hour (the clock already ahead)
-    restarted.begin("s-y", "terminal:t")
-    assert restarted.grace("s-y", "SES_WINDOW_LATE") is True
+    assert _graced(restarted, "s-y", "terminal:t") is True
 
 
 def test_after_a_reboot_the_system_clock_alone_ages_a_grace_without_a_tpm(lock):
     # The residual without a TPM: CLOCK_BOOTTIME starts again at a reboot (another boot id), so a grace of the
     # last boot ages by the system clock alone (one grace per reboot and clock move; the server still counts).
     lockout, clock = lock
-    lockout.begin("s-1", "terminal:t")
-    assert lockout.grace("s-1", "SES_WINDOW_LATE") is True
+    assert _graced(lockout, "s-1", "terminal:t") is True
     clock.now += 3600.0
     clock.boot, clock.boot_ms = "b00t-2", 20_000
-    lockout.begin("s-2", "terminal:t")
-    assert lockout.grace("s-2", "SES_WINDOW_LATE") is True
+    assert _graced(lockout, "s-2", "terminal:t") is True
 
 
 def test_graces_stripped_of_their_stamps_get_them_back_from_the_log(tmp_path):
     # Root edits lockout.json back to late31's bare times (the system clock alone would age them), restarts, and
     # sets the clock forward: the log's entries carry the stamps, and the restore puts them back.
     clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
-    lockout.begin("s-1", "terminal:t")
-    assert lockout.grace("s-1", "SES_WINDOW_LATE") is True
+    assert _graced(lockout, "s-1", "terminal:t") is True
     data = json.loads(path.read_text())
     data["graced"] = {"terminal:t": [1000.0]}
     path.write_text(json.dumps(data))
@@ -484,21 +485,18 @@ def test_graces_stripped_of_their_stamps_get_them_back_from_the_log(tmp_path):
     restarted = Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)
     assert json.loads(path.read_text())["graced"] == {"terminal:t": [[1000.0, "b00t-1", 50_000]]}
     clock.now += 7200.0                                                     # root: date -s '+2 hours'
-    restarted.begin("s-2", "terminal:t")
-    assert restarted.grace("s-2", "SES_WINDOW_LATE") is False
+    assert _graced(restarted, "s-2", "terminal:t") is False
 
 
 def test_a_grace_older_than_the_lockout_s_window_still_comes_back_from_the_log(tmp_path):
     # late31 read the log back over max(lockout_s, failure_window_s) (15 min by default, 5 here): a grace of 20
     # minutes ago was not found, and deleting lockout.json then renewed the allowance. The reading covers the hour.
     clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
-    lockout.begin("s-1", "terminal:t")
-    assert lockout.grace("s-1", "SES_WINDOW_LATE") is True
+    assert _graced(lockout, "s-1", "terminal:t") is True
     clock.wait(1200.0)
     path.unlink()
     restarted = Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)
-    restarted.begin("s-2", "terminal:t")
-    assert restarted.grace("s-2", "SES_WINDOW_LATE") is False
+    assert _graced(restarted, "s-2", "terminal:t") is False
 
 
 def test_the_time_namespace_s_boottime_offset_is_taken_off(tmp_path):
