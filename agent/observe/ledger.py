@@ -165,6 +165,8 @@ class LockoutEntry:
     why: str = ""                     # lockout_end's reason, lockout_restored's code
     session: str = ""                 # lockout_charge's and lockout_settled's session id (sec28)
     tpm: TpmStamp | None = None       # the TPM's clock when it was written, where a TPM is configured (sec29)
+    boot: str = ""                    # lockout_graced's boot id and host CLOCK_BOOTTIME (ms), TPM or not (sec32)
+    boot_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -243,8 +245,12 @@ def lockout_entries(path: str | os.PathLike[str], since: float, tpm_now: TpmStam
         if (entry.get("event") in LOCKOUT_EVENTS and ts is not None and isinstance(d.get("key"), str)
                 and isinstance(d.get("until"), (int, float)) and not isinstance(d.get("until"), bool)
                 and isinstance(entry.get("seq"), int)):
+            boot, boot_ms = d.get("boot"), d.get("boot_ms")
+            if not (isinstance(boot, str) and isinstance(boot_ms, int) and not isinstance(boot_ms, bool)):
+                boot, boot_ms = "", 0
             found.append(LockoutEntry(entry["seq"], ts, entry["event"], d["key"], float(d["until"]),
-                                      _text(d.get("why")), _text(d.get("session_id"), 128), stamp))
+                                      _text(d.get("why")), _text(d.get("session_id"), 128), stamp,
+                                      boot[:64], boot_ms))
     return found[::-1]
 
 

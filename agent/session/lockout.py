@@ -53,7 +53,12 @@ CLOCK_BOOTTIME: a lockout runs while the system clock *or* its age on those says
 the TPM's ``time``, which nothing sets, bounded by CLOCK_BOOTTIME within one boot; across a reboot the TPM's
 ``clock``), so a system clock set forward ends nothing, and the restore from the log reads back past entries a
 clock set forward makes look old. Strikes short of a lockout and charges still leave their failure window by
-the system clock. Without a TPM, neither: a cut of the unanchored tail is not detected, and a clock set forward
+the system clock. A host-late grace's hour does not since sec32 (:class:`Grace`): each grace is stamped with the
+system clock, the host's CLOCK_BOOTTIME (the daemon's time namespace offset taken off, :func:`host_elapsed`) and,
+where configured, the TPM's clock, and stays in its hour while any of them says so (main: a system clock set an
+hour forward bought a new grace each time, 24 a day, no strike); its ``lockout_graced`` entry carries the same
+stamps, so the restore from the log ages it alike and gives back the stamps a state file was stripped of.
+Without a TPM neither of sec29's two holes closes: a cut of the unanchored tail is not detected, and a clock set forward
 ends a lockout; the server's own counts stand then (``docs/keys.md``, *The audit counter and the TPM's clock*).
 
 Since sec30 the counter binds the entries' content too: each counted entry's hash is extended into a TPM NV extend
@@ -70,10 +75,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -107,6 +114,68 @@ def boot_id() -> str:
         return ""
 
 
+def boottime_offset_ns(offsets_file: Path = Path("/proc/self/timens_offsets")) -> int:
+    """The boottime offset of the time namespace the daemon runs in (``unshare --time --boottime N``: root who
+    starts the daemon in one moves its CLOCK_BOOTTIME by N s), in ns; 0 outside one, or where the kernel has no
+    time namespaces (sec32)."""
+    try:
+        lines = offsets_file.read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 3 and parts[0] in ("boottime", "7") and all(re.fullmatch(r"-?\d{1,20}", p) for p in parts[1:]):
+            return int(parts[1]) * 1_000_000_000 + int(parts[2])
+    return 0
+
+
+def host_elapsed() -> tuple[str, int]:
+    """This boot's id and the host's CLOCK_BOOTTIME in ms, the time namespace's offset taken off (sec32: a
+    daemon started in a namespace whose boottime runs an hour ahead would otherwise see every stamp of this
+    boot an hour older). Nothing sets CLOCK_BOOTTIME; only a reboot starts it again (with another id)."""
+    ns = time.clock_gettime_ns(time.CLOCK_BOOTTIME) - boottime_offset_ns()
+    return boot_id(), ns // 1_000_000
+
+
+@dataclass(frozen=True)
+class Grace:
+    """One host-late grace (late31), stamped on every clock the terminal has (sec32): the system clock's
+    ``ts``, the kernel's ``boot`` and ``boot_ms`` (:func:`host_elapsed`), and the TPM's clock where one is
+    configured. Its hour runs while *any* of them says it does, as a lockout does (:meth:`age_s`)."""
+
+    ts: float
+    boot: str = ""
+    boot_ms: int = 0
+    tpm: TpmStamp | None = None
+
+    def age_s(self, now: float, elapsed: tuple[str, int], t: TpmStamp | None) -> float:
+        """Its age: the least of the system clock's, the TPM's (its own bound by CLOCK_BOOTTIME within one boot,
+        ``TpmStamp.age_ms``), and CLOCK_BOOTTIME's within one boot. Root who sets the system clock forward, or
+        starts the daemon in a time namespace, makes it no older; across a reboot without a TPM the system
+        clock alone is left."""
+        age = now - self.ts
+        if self.tpm is not None and t is not None:
+            age = min(age, self.tpm.age_ms(t) / 1000.0)
+        if self.boot and self.boot == elapsed[0]:
+            age = min(age, (elapsed[1] - self.boot_ms) / 1000.0)
+        return age
+
+    def state(self) -> list[object]:
+        t = self.tpm
+        return [self.ts, self.boot, self.boot_ms, *([t.epoch, t.time_ms, t.clock_ms] if t is not None else [])]
+
+    @classmethod
+    def of_state(cls, v: object) -> Grace:
+        """A state file's grace: a bare time (late31's) or :meth:`state`'s list (``TypeError``/``ValueError``)."""
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return cls(float(v))
+        if not isinstance(v, list) or len(v) not in (3, 6):
+            raise TypeError("graced")
+        ts, boot, boot_ms = float(v[0]), str(v[1])[:64], int(v[2])
+        tpm = TpmStamp(str(v[3])[:32], int(v[4]), int(v[5]), boot, boot_ms) if len(v) == 6 else None
+        return cls(ts, boot, boot_ms, tpm)
+
+
 class LockoutStateError(SessionError):
     code = "SES_LOCKOUT_STATE"
 
@@ -116,17 +185,21 @@ class Lockout:
     and, with ``path``, read back from at start (module docstring); None: neither (tests, tools)."""
 
     def __init__(self, s: SessionSettings, clock: Callable[[], float] = time.time, path: Path | None = None,
-                 audit: AuditLog | None = None, *, tpm=None, terminal_key: str = "terminal:unknown"):
+                 audit: AuditLog | None = None, *, tpm=None, terminal_key: str = "terminal:unknown",
+                 elapsed: Callable[[], tuple[str, int]] = host_elapsed):
         """``tpm``: the TPM's clock (``agent.security.tpm.TpmMonotonic``; sec29): each lockout's end is judged on it
         as well as on ``clock``, and the lockout entries carry its reading; None: the system clock alone.
-        ``terminal_key``: the key a log found cut locks out (``SES_AUDIT_CUT``)."""
+        ``terminal_key``: the key a log found cut locks out (``SES_AUDIT_CUT``). ``elapsed``: the boot's id and
+        the host's CLOCK_BOOTTIME in ms (:func:`host_elapsed`; a fake in tests), which bounds the TPM's clock and,
+        with or without a TPM, the grace's hour (sec32)."""
         self.s, self.clock, self.audit, self.tpm, self.terminal_key = s, clock, audit, tpm, terminal_key
+        self.elapsed = elapsed
         self.path = Path(path) if path is not None else None
         self._fails: dict[str, deque] = defaultdict(deque)
         self._until: dict[str, float] = {}
         self._stamps: dict[str, tuple[TpmStamp, float]] = {}   # key -> the TPM's clock at its start, its length
         self._pending: dict[str, list[str]] = {}   # session id -> the keys its open window is charged to
-        self._graced: dict[str, deque] = defaultdict(deque)   # key -> times a host-late window was graced (late31)
+        self._graced: dict[str, deque[Grace]] = defaultdict(deque)   # key -> its host-late graces (late31, sec32)
         self._lock = threading.Lock()
         had_state = self.path is not None and self.path.exists()
         if had_state:
@@ -138,7 +211,8 @@ class Lockout:
         if self.tpm is None:
             return None
         t = self.tpm.now()
-        return TpmStamp(t.epoch, t.time_ms, t.clock_ms, boot_id(), int(time.clock_gettime(time.CLOCK_BOOTTIME) * 1000))
+        boot, boot_ms = self.elapsed()
+        return TpmStamp(t.epoch, t.time_ms, t.clock_ms, boot, boot_ms)
 
     def _record(self, event: str, **data: object) -> None:
         if self.audit is not None:
@@ -233,7 +307,8 @@ class Lockout:
     def grace(self, session_id: str, why: str) -> bool:
         """The window ended unjudged, late or with frames lost while the terminal itself was busy
         (``FramesLost.host_late``, ``why`` its code): its charge settled without a strike, if every key it is
-        charged to was graced fewer than ``host_late_grace_per_hour`` times in the last hour (late31). Written
+        charged to was graced fewer than ``host_late_grace_per_hour`` times in the last hour (late31; the hour by
+        the system clock, CLOCK_BOOTTIME and the TPM's clock, whichever says least time has passed: sec32). Written
         to the state file and then the audit log (``lockout_graced``, its ``until`` when it leaves the hour, and
         ``lockout_settled``); restored from the log at start like the strikes, so deleting the state file does
         not renew the allowance. False (the charge still open, for :meth:`forfeit`) when the allowance is spent,
@@ -244,16 +319,17 @@ class Lockout:
             keys = self._pending.get(session_id)
             if keys is None or budget <= 0:
                 return False
-            for k in keys:
-                _prune(self._graced, k, now - GRACE_S)
+            t, elapsed = self._tpm_now(), self.elapsed()
+            self._prune_graces(now, elapsed, t)
             if any(len(self._graced.get(k, ())) >= budget for k in keys):
                 return False
             del self._pending[session_id]
             for k in keys:
-                self._graced[k].append(now)
+                self._graced[k].append(Grace(now, elapsed[0], elapsed[1], t))
             self._save(now)
             for k in keys:
-                self._record("lockout_graced", key=k, until=now + GRACE_S, session_id=session_id, why=why)
+                self._record("lockout_graced", key=k, until=now + GRACE_S, session_id=session_id, why=why,
+                             boot=elapsed[0], boot_ms=elapsed[1])
             self._settled(session_id, keys)
         return True
 
@@ -291,8 +367,8 @@ class Lockout:
             self._stamps = {str(k): (TpmStamp(str(e), int(ms), int(c), str(b), int(bm)), float(n))
                             for k, (e, ms, c, b, bm, n) in data.get("tpm", {}).items() if str(k) in self._until}
             orphans = [(str(sid), [str(k) for k in keys]) for sid, keys in data.get("pending", {}).items()]
-            for k, ts in data.get("graced", {}).items():
-                self._graced[str(k)] = deque(float(t) for t in ts)
+            for k, gs in data.get("graced", {}).items():
+                self._graced[str(k)] = deque(Grace.of_state(g) for g in gs)
             if not all(isinstance(keys, list) for keys in data.get("pending", {}).values()):
                 raise TypeError("pending")
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -312,6 +388,8 @@ class Lockout:
         now = self.clock()
         t = self._tpm_now()
         window = max(self.s.lockout_s, self.s.failure_window_s)
+        if self.s.host_late_grace_per_hour > 0:     # sec32: a grace of 20 minutes ago was past a 15-minute window
+            window = max(window, GRACE_S)
         try:
             entries = lockout_entries(self.audit.path, now - window, t, int(window * 1000))
         except OSError as exc:
@@ -321,7 +399,7 @@ class Lockout:
         self._restore_lockouts(entries, now, t, had_state)
         self._restore_strikes(entries, now, had_state)
         self._restore_charges(entries, now, had_state)
-        self._restore_graces(entries, now)
+        self._restore_graces(entries, now, t)
 
     def _restore_lockouts(self, entries: list[LockoutEntry], now: float, t: TpmStamp | None,
                           had_state: bool) -> None:
@@ -440,23 +518,44 @@ class Lockout:
                 self._record("strikes_restored", key=k, until=now + self.s.failure_window_s, why=STRIKES_RESTORED,
                              strikes=1, state="MISSING" if not had_state else "BEHIND", charged=True)
 
-    def _restore_graces(self, entries: list[LockoutEntry], now: float) -> None:
+    def _restore_graces(self, entries: list[LockoutEntry], now: float, t: TpmStamp | None) -> None:
         """Host-late graces of the last hour the audit log holds and the state file does not (late31): added
-        back (the union), so that a state file deleted or put back does not renew ``grace``'s allowance."""
+        back (the union), so that a state file deleted or put back does not renew ``grace``'s allowance. The
+        hour is the grace's own (:meth:`Grace.age_s`, sec32), and a grace the state file holds without the
+        stamps its entry carries (root stripped them, so that the system clock alone would age it) gets the
+        entry's."""
         found = 0
+        elapsed = self.elapsed()
         with self._lock:
             for e in entries:
-                if e.event != "lockout_graced" or e.until <= now:
+                if e.event != "lockout_graced":
                     continue
-                t = e.until - GRACE_S
-                if not any(abs(t - u) < STRIKE_MATCH_S for u in self._graced.get(e.key, ())):
-                    self._graced[e.key] = deque(sorted([*self._graced.get(e.key, ()), t]))
-                    found += 1
+                g = Grace(e.until - GRACE_S, e.boot, e.boot_ms, e.tpm)
+                if g.age_s(now, elapsed, t) >= GRACE_S:
+                    continue
+                held = list(self._graced.get(e.key, ()))
+                same = next((i for i, u in enumerate(held) if abs(g.ts - u.ts) < STRIKE_MATCH_S), None)
+                if same is not None and (held[same].tpm is not None or g.tpm is None) \
+                        and (held[same].boot or not g.boot):
+                    continue
+                if same is not None:
+                    del held[same]
+                self._graced[e.key] = deque(sorted([*held, g], key=lambda u: u.ts))
+                found += 1
             if found:
                 self._save(now)
         if found:
             log.error("lockout: error[%s]: %d host-late grace(s) of the last hour restored from the audit log (the "
                       "state file did not hold them)", GRACES_RESTORED, found)
+
+    def _prune_graces(self, now: float, elapsed: tuple[str, int], t: TpmStamp | None) -> None:
+        """The graces an hour old by every clock (:meth:`Grace.age_s`) forgotten, and a key with none left."""
+        for k in list(self._graced):
+            kept = deque(g for g in self._graced[k] if g.age_s(now, elapsed, t) < GRACE_S)
+            if kept:
+                self._graced[k] = kept
+            else:
+                del self._graced[k]
 
     def _save(self, now: float) -> None:
         if self.path is None:
@@ -468,12 +567,12 @@ class Lockout:
         if len(self._fails) > MAX_KEYS:
             for k in sorted(self._fails, key=lambda k: self._fails[k][-1])[:len(self._fails) - MAX_KEYS]:
                 del self._fails[k]
-        for k in list(self._graced):
-            _prune(self._graced, k, now - GRACE_S)
+        if self._graced:
+            self._prune_graces(now, self.elapsed(), self._tpm_now())
         data: dict[str, object] = {"version": 1, "fails": {k: list(q) for k, q in self._fails.items()},
                                    "until": self._until, "pending": self._pending}
         if self._graced:                                # late31
-            data["graced"] = {k: list(q) for k, q in self._graced.items()}
+            data["graced"] = {k: [g.state() for g in q] for k, q in self._graced.items()}
         if self._stamps:                                # sec29: where a TPM is configured
             data["tpm"] = {k: [st.epoch, st.time_ms, st.clock_ms, st.boot, st.boot_ms, n]
                            for k, (st, n) in self._stamps.items()}
@@ -491,13 +590,3 @@ class Lockout:
             os.close(dfd)
 
 
-def _prune(times: dict[str, deque], key: str, since: float) -> None:
-    """``key``'s times at or before ``since`` forgotten (an hour after a grace it is gone, as its ``until``
-    says), and the key with them when none is left."""
-    q = times.get(key)
-    if q is None:
-        return
-    while q and q[0] <= since:
-        q.popleft()
-    if not q:
-        del times[key]

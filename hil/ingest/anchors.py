@@ -21,6 +21,10 @@ fresh: after the signature and nonce checks) ``observe`` flags, and does not adv
   anchor's ``tpm_certify`` binds the count to the TPM that quotes, checked (and refused, ``NV_COUNT``) before this for
   a terminal whose registration pins its counter (``hil/ingest/attestation.py``, ``docs/keys.md``).
 
+* ``WITNESS_UNFETCHED`` — raised by the TPM witness's check of the same probe (sec32, ``attestation.WitnessStore``):
+  its history's bound dropped certified counts the bank had not fetched (``cli_witness``), the proof of a rewrite
+  of the log up to them with it.
+
 A flag does not refuse the probe (the person in front of the kiosk did nothing wrong); it is the
 bank's signal to fetch the terminal's log and run ``capture-agent audit-verify --anchor SEQ:HEAD``
 with :meth:`AnchorStore.cli_anchor`, which proves whether entries were removed.
@@ -128,6 +132,11 @@ class AnchorStore:
                     self._held[terminal_id] = new
                 return None
         return self._flag(terminal_id, why[0], why[1], header, now_ms)
+
+    def flag(self, terminal_id: str, reason: str, detail: str, header: pb.ProbeHeader, now_ms: int) -> str:
+        """A flag raised by another check of the same probe (sec32: ``WITNESS_UNFETCHED``, the TPM witness's
+        history dropping counts the bank had not fetched): kept and logged as the anchors' own."""
+        return self._flag(terminal_id, reason, detail, header, now_ms)
 
     def _flag(self, terminal_id: str, reason: str, detail: str, header: pb.ProbeHeader, now_ms: int) -> str:
         flag = AnchorFlag(terminal_id, reason, detail, header.probe_id[:64], now_ms)

@@ -40,8 +40,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,8 @@ from agent.uplink.seal import ProbeRejected
 from hil.ingest.store import MemoryStore, Store, StoreUnavailable
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
+log = logging.getLogger(__name__)
+
 TPM_GENERATED = 0xFF544347
 TPM_ST_ATTEST_QUOTE = 0x8018
 TPM_ST_ATTEST_NV = 0x8014
@@ -62,6 +66,7 @@ NV_SIZES = {"nv_counter": 8, "nv_chain": 32}      # a counter's 8 bytes, the cha
 COUNTER_CHECKS = ("NV_SIGNATURE", "NV_MALFORMED", "NV_NONCE", "NV_NAME", "NV_COUNT", "NV_MISSING", "NV_BACK",
                   "NV_CHAIN", "NV_STALLED", "NV_CLOCK")
 WITNESS_VERSION = 2                               # the held witness's record in the store (2: with its history, hist31)
+UNFETCHED = "WITNESS_UNFETCHED"                   # certified evidence dropped before the bank fetched it (sec32)
 WITNESS_HISTORY = 256                             # the distinct certified counts a record keeps (hist31; the lowest go)
 MAX_WITNESS = 512 + 96 * WITNESS_HISTORY          # its bytes: more is not a record this server wrote
 CAS_TRIES = 8                                     # compare-and-set rounds against other hosts' writes
@@ -397,13 +402,20 @@ class WitnessStore:
 
     def cli_witness(self, terminal_id: str) -> list[str]:
         """Every count and chain held for the terminal, oldest first (``COUNT:CHAIN`` each, one ``--tpm-witness``
-        apiece; hist31: not only the last, which a redefined chain counted on replaces); [] before any."""
+        apiece; hist31: not only the last, which a redefined chain counted on replaces); [] before any. The bank's
+        fetch: the store notes the history fetched up to its last count (sec32), so that the bound dropping a count
+        above it later is flagged ``WITNESS_UNFETCHED`` (:meth:`advance`)."""
         w = self.held(terminal_id)
-        return w.cli_all() if w is not None else []
+        if w is None:
+            return []
+        if w.history:
+            self.store.note_witness_fetched(terminal_id, w.history[-1][0])
+        return w.cli_all()
 
-    def check(self, terminal_id: str, policy: AttestationPolicy, header: pb.ProbeHeader) -> Witness | None:
+    def check(self, terminal_id: str, policy: AttestationPolicy, header: pb.ProbeHeader,
+              on_unfetched: Callable[[str], object] | None = None) -> Witness | None:
         """:func:`check_counter` against the witness held, which it replaces when the probe passes (compare-and-set:
-        if another host replaced it meanwhile, checked again against that one)."""
+        if another host replaced it meanwhile, checked again against that one); ``on_unfetched``: :meth:`advance`'s."""
         if policy.nv is None:
             return None
         for _ in range(CAS_TRIES):
@@ -412,9 +424,30 @@ class WitnessStore:
             w = check_counter(policy, header, held)
             if w is None or w == held:
                 return w
-            if self.store.swap_witness(terminal_id, raw, w.after(held).dump()):
+            if self.advance(terminal_id, raw, held, w, on_unfetched):
                 return w
         raise StoreUnavailable(f"the witness of {terminal_id[:64]} kept changing under {CAS_TRIES} checks")
+
+    def advance(self, terminal_id: str, raw: bytes | None, held: Witness | None, w: Witness,
+                on_unfetched: Callable[[str], object] | None = None) -> bool:
+        """``w`` held next, with ``held``'s history (compare-and-set against ``raw``, the record ``held`` was read
+        from); False if another host replaced it meanwhile. Where the history's bound drops a count above the one the
+        bank fetched up to (:meth:`cli_witness`), or before any fetch, in the same step (sec32): certified evidence
+        is gone before the bank had it (root flushing a rewrite out with ``WITNESS_HISTORY`` more certified counts,
+        or a bank that fetches less often than the bound needs): logged ``WITNESS_UNFETCHED`` and
+        ``on_unfetched(detail)`` called (the server flags it beside the anchors' flags); the probe is not refused."""
+        new = w.after(held)
+        floor = new.history[0][0] if new.history else 0
+        dropped = [n for n, _ in (held.history if held is not None else ()) if n < floor]
+        got = self.store.swap_witness(terminal_id, raw, new.dump(), max(dropped) if dropped else None)
+        if got == 2:
+            detail = (f"counts {min(dropped)}-{max(dropped)} certified and dropped from the witness history "
+                      f"(the last {WITNESS_HISTORY}) before the bank fetched them: a rewrite of the log up to them can "
+                      "no longer be proven")
+            log.warning("witness of terminal %s: %s: %s", terminal_id[:64], UNFETCHED, detail)
+            if on_unfetched is not None:
+                on_unfetched(detail)
+        return bool(got)
 
 
 def _certified(policy: AttestationPolicy, header: pb.ProbeHeader) -> tuple[dict[str, bytes], list[ClockInfo]]:

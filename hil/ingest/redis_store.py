@@ -27,7 +27,8 @@ only that count, so both kinds of server read one cap and drop the claim only wi
 the ids, deleted by the use and going with the hash),
 ``p:<terminal>:<probe id>`` (a used probe
 id), ``c:<terminal>`` (the last counter), ``w:<terminal>`` (its TPM witness: ``swap_witness``, witness31, no
-expiry; its history in the same record since hist31: one compare-and-set writes both), ``f:<key>`` a sorted
+expiry; its history in the same record since hist31: one compare-and-set writes both), ``wf:<terminal>`` (the count
+the bank fetched that history up to, ``note_witness_fetched``, sec32), ``f:<key>`` a sorted
 set of charges and failures, scored by time (Redis's ``TIME`` read in the script, as the server charges and counts:
 ``Charge.store_clock``): a challenge's charge has its nonce's hex as the member, so the use script's refund removes
 exactly that one (``ZREM``), and a failure that settles it replaces it with the probe's failure
@@ -726,16 +727,30 @@ def _with_past(script: str) -> str:
 
 _ADD, _USE, _CLAIM = _with_past(_ADD), _with_past(_USE), _with_past(_CLAIM)
 _WITNESS = """#!lua flags=allow-oom
--- KEYS: the terminal's witness record. ARGV: the record read ('' : none), the new one. Compare-and-set
--- (witness31): written only if the record is still the one the server checked against; no expiry.
+-- KEYS: the terminal's witness record, the count the bank fetched its history up to (sec32). ARGV: the record
+-- read ('' : none), the new one, the highest count of the history the new one drops ('' : none). Compare-and-set
+-- (witness31): written only if the record is still the one the server checked against; no expiry. 2: written,
+-- and the dropped count is above the one fetched (decimal strings, no leading zeros: compared by length first).
 -- allow-oom: it finishes a probe already charged, one key per registered terminal.
 local held = redis.call('GET', KEYS[1])
 if (held or '') ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
+if ARGV[3] == '' then return 1 end
+local f = redis.call('GET', KEYS[2])
+if f and (#f > #ARGV[3] or (#f == #ARGV[3] and f >= ARGV[3])) then return 1 end
+return 2
+"""
+
+_FETCHED = """#!lua flags=allow-oom
+-- KEYS: the count the bank fetched a terminal's witness history up to (sec32). ARGV: a count fetched now. Raised
+-- to it, never lowered (decimal strings, no leading zeros).
+local f = redis.call('GET', KEYS[1])
+if not f or #f < #ARGV[1] or (#f == #ARGV[1] and f < ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
 return 1
 """
 
-_SCRIPTS = (_WITNESS, _ADD, _USE, _CLAIM, _RELEASE, _FAIL, _COUNT, _RUN, _EPOCH, _MARK, _BACK, _HOST, _DEFER, _VOUCH)
+_SCRIPTS = (_WITNESS, _FETCHED, _ADD, _USE, _CLAIM, _RELEASE, _FAIL, _COUNT, _RUN, _EPOCH, _MARK, _BACK, _HOST, _DEFER,
+            _VOUCH)
 
 
 class PolicyUnreadable(Exception):
@@ -862,6 +877,7 @@ class RedisStore:
         self._defer = client.register_script(_DEFER)
         self._vouch = client.register_script(_VOUCH)
         self._witness = client.register_script(_WITNESS)
+        self._fetched = client.register_script(_FETCHED)
         self.host = ""                          # this server's host (StoreWatch; sec28: its claims' deferral)
 
     @classmethod
@@ -1353,10 +1369,15 @@ class RedisStore:
         return bytes(v) if v is not None else None
 
     @_guarded
-    def swap_witness(self, terminal_id: str, expected: bytes | None, new: bytes) -> bool:
+    def swap_witness(self, terminal_id: str, expected: bytes | None, new: bytes, drops: int | None = None) -> int:
         if not new:
             raise ValueError("a witness record is never empty")
-        return bool(int(self._call(self._witness, keys=[self._k("w", terminal_id)], args=[expected or b"", new])))
+        return int(self._call(self._witness, keys=[self._k("w", terminal_id), self._k("wf", terminal_id)],
+                              args=[expected or b"", new, "" if drops is None else str(int(drops))]))
+
+    @_guarded
+    def note_witness_fetched(self, terminal_id: str, count: int) -> None:
+        self._call(self._fetched, keys=[self._k("wf", terminal_id)], args=[str(int(count))])
 
     @_guarded
     def add_failure(self, key: str, now_ms: int | None, window_ms: int, member: str = "", replaces: str = "") -> int:

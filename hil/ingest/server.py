@@ -77,7 +77,7 @@ from agent.uplink.client import LEASE_TRAILER
 from agent.uplink.seal import ProbeRejected, ServerKey, open_sealed, read_header, signed_bytes
 from hil.ingest import evidence
 from hil.ingest.anchors import AnchorStore
-from hil.ingest.attestation import WitnessStore, check_quote
+from hil.ingest.attestation import UNFETCHED, WitnessStore, check_quote
 from hil.ingest.checks import IDENT, PROBE_ID, PURPOSES, check_header, validate_payload
 from hil.ingest.health import add_health
 from hil.ingest.identity import PeerRefused, Registry, Terminal
@@ -522,6 +522,14 @@ class Ingest:
         except ProbeRejected:
             store.release_claim(header.nonce, term.terminal_id, header.probe_id, digest, hold=hold)
             raise
+        except StoreUnavailable:
+            # sec32: the store failed before judging (the TPM witness unreadable, WitnessUnreadable, or its
+            # compare-and-set lost): nothing was judged and the nonce was not used, so this copy's hold goes back
+            # (best effort) and the terminal's retry is judged at once, not PROBE_IN_PROGRESS for the lease. The
+            # nonce is still spent once: only use_nonce uses it, under a live hold of its own; the witness's check
+            # of the same certification again is idempotent (held, not swapped twice).
+            self._give_back(header, term, digest, hold)
+            raise
         named = subject_mac(rec.subject)           # the subject the challenge was issued for ("" : none) ...
         named_by = rec.subject_key_id if named else ""   # ... and the subject key that names it
         try:
@@ -572,10 +580,7 @@ class Ingest:
             # hold goes back, or two such attempts (a blip, a failover) left the claim full and every
             # retry PROBE_IN_PROGRESS until the nonce expired (review 13). Best effort: the store may
             # still be down (then the retry's read fails first and holds nothing).
-            try:
-                store.release_claim(header.nonce, term.terminal_id, header.probe_id, digest, hold=hold)
-            except StoreUnavailable:
-                pass
+            self._give_back(header, term, digest, hold)
             raise
         if use.outcome is Outcome.LAPSED:
             # Judged past this copy's lease, and another copy took the hold over: that copy's judgement
@@ -608,6 +613,14 @@ class Ingest:
             raise ProbeRejected("REPLAYED", "nonce or probe id already used by another probe")
         raise ProbeRejected("EXPIRED", "nonce expired before the probe arrived")
 
+    def _give_back(self, header: pb.ProbeHeader, term: Terminal, digest: bytes, hold: str) -> None:
+        """This copy's hold on its probe id's claim released, best effort: a store still down keeps it for its lease
+        (``claim_lease_s``), as a server that died would."""
+        try:
+            self.s.store.release_claim(header.nonce, term.terminal_id, header.probe_id, digest, hold=hold)
+        except StoreUnavailable:
+            pass
+
     def _open(self, request: pb.SealedProbe, header: pb.ProbeHeader, term: Terminal, rec: NonceRecord, now_ms: int,
               last_counter: int) -> pb.ProbePayload:
         """Step 4's bindings, step 5's quote and the decryption: every refusal here is before judging."""
@@ -626,7 +639,8 @@ class Ingest:
         if term.attestation is not None:           # the terminal's measured state, quoted for this nonce
             check_quote(term.attestation, header)
             # sec31: its audit counter and chain, certified by the same key for this nonce (where pinned)
-            self.s.witnesses.check(term.terminal_id, term.attestation, header)
+            self.s.witnesses.check(term.terminal_id, term.attestation, header, on_unfetched=lambda detail: (
+                self.s.anchors.flag(term.terminal_id, UNFETCHED, detail, header, now_ms)))
         # The terminal's audit log, anchored off the terminal: a log that does not extend the last
         # anchor is flagged for the bank (never a refusal: the probe itself may be genuine).
         self.s.anchors.observe(term.terminal_id, header, self.s.registry.terminals[term.terminal_id].public_key)

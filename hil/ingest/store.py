@@ -369,9 +369,16 @@ class Store(Protocol):
         """The terminal's TPM witness record (``attestation.Witness.dump``; witness31), None: none held. Never
         expires: a terminal's certified count and chain outlive any server (``attestation.WitnessStore``)."""
 
-    def swap_witness(self, terminal_id: str, expected: bytes | None, new: bytes) -> bool:
+    def swap_witness(self, terminal_id: str, expected: bytes | None, new: bytes, drops: int | None = None) -> int:
         """Compare-and-set: hold ``new`` as the terminal's witness record if the one held is still ``expected``
-        (None: none held), in one step; False (nothing written) if another server replaced it meanwhile."""
+        (None: none held), in one step; 0 (nothing written, falsy) if another server replaced it meanwhile, else 1.
+        ``drops`` (sec32): the highest count of the history that ``new`` no longer holds (None: none dropped),
+        compared in the same step with the count the bank fetched the history up to (:meth:`note_witness_fetched`):
+        2 (written) when it is above it or nothing was fetched: certified evidence dropped before the bank had it."""
+
+    def note_witness_fetched(self, terminal_id: str, count: int) -> None:
+        """The bank fetched the terminal's witness history up to ``count`` (``WitnessStore.cli_witness``); kept as
+        the highest so far (sec32), never lowered."""
 
     def close(self) -> None:
         """Release connections (nothing for the in-memory store)."""
@@ -422,6 +429,7 @@ class MemoryStore:
         self._until: dict[bytes, int] = {}
         self._used_at: dict[bytes, int] = {}
         self._witnesses: dict[str, bytes] = {}     # terminal -> its TPM witness record (witness31)
+        self._fetched: dict[str, int] = {}         # terminal -> the count the bank fetched its history up to (sec32)
 
     # -- nonces ----------------------------------------------------------------------------------
 
@@ -555,12 +563,16 @@ class MemoryStore:
         with self._lock:
             return self._witnesses.get(terminal_id)
 
-    def swap_witness(self, terminal_id: str, expected: bytes | None, new: bytes) -> bool:
+    def swap_witness(self, terminal_id: str, expected: bytes | None, new: bytes, drops: int | None = None) -> int:
         with self._lock:
             if self._witnesses.get(terminal_id) != expected:
-                return False
+                return 0
             self._witnesses[terminal_id] = new
-            return True
+            return 2 if drops is not None and drops > self._fetched.get(terminal_id, -1) else 1
+
+    def note_witness_fetched(self, terminal_id: str, count: int) -> None:
+        with self._lock:
+            self._fetched[terminal_id] = max(count, self._fetched.get(terminal_id, -1))
 
     def nonce_and_counter(self, nonce: bytes, terminal_id: str, now_ms: int) -> tuple[NonceRecord | None, int]:
         with self._lock:                                  # one snapshot, as the shared store's MULTI/EXEC

@@ -1329,6 +1329,16 @@ def test_a_probe_refused_before_judging_gives_its_claim_back(tmp_path, any_store
         rig.close()
 
 
+def _fail_once(monkeypatch, obj, name: str, exc: Exception) -> None:
+    """``obj.name`` raises ``exc`` at its next call, and is itself again from then on."""
+    real = getattr(obj, name)
+
+    def down(*args, **kw):
+        monkeypatch.setattr(obj, name, real)
+        raise exc
+    monkeypatch.setattr(obj, name, down)
+
+
 def test_a_release_lost_to_a_store_outage_costs_the_session_nothing(tmp_path, any_store, monkeypatch):
     # review11 (crossing a store outage): a probe refused before judging whose release meets the
     # store down is answered UNAVAILABLE and its hold stays (fail-closed: never a second judgement).
@@ -1342,18 +1352,41 @@ def test_a_release_lost_to_a_store_outage_costs_the_session_nothing(tmp_path, an
         c = rig.client(retries=0)
         ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
         bad = rig.probe(ch, session_id="s1", liveness_json="[")                 # MALFORMED, before judging
-        real_release = store.release_claim
-
-        def down(*args, **kw):
-            monkeypatch.setattr(store, "release_claim", real_release)
-            raise StoreUnavailable("redis went away")
-        monkeypatch.setattr(store, "release_claim", down)
+        _fail_once(monkeypatch, store, "release_claim", StoreUnavailable("redis went away"))
         with pytest.raises(UplinkUnavailable):
             submit(c, bad)
         assert store.claims_held(ch.nonce) == 1
         assert submit(c, bad).reason == "MALFORMED"                              # the retry, the store back
         assert store.claims_held(ch.nonce) == 1                                  # the lost release's hold
         assert submit(c, rig.probe(ch, session_id="s1")).accepted                # the session's next probe
+        assert _strikes(rig, terminal_key(A)) == 0
+    finally:
+        rig.close()
+
+
+def test_a_store_outage_before_judging_gives_the_claim_back_and_the_nonce_is_spent_once(tmp_path, any_store,
+                                                                                         monkeypatch):
+    # sec32: a StoreUnavailable before judging (the TPM witness unreadable, WitnessUnreadable, or its compare-and-set
+    # lost, in Server._open) left this copy's hold for its lease (claim_lease_s, 5 s): the terminal's retry was
+    # PROBE_IN_PROGRESS until then. Nothing was judged and the nonce not used, so the hold is given back now. The
+    # outage is injected once at the anchors' step, the one after the witness's in _open (these terminals pin no
+    # TPM counter); the claim, the release and the use are the store's own (memory and a real redis-server).
+    from agent.uplink.client import UplinkUnavailable
+    from hil.ingest.store import StoreUnavailable
+    rig = Rig(tmp_path, store=any_store, limits=FailureLimits())
+    store, anchors = rig.state.store, rig.state.anchors
+    try:
+        c = rig.client(retries=0)
+        ch = c.begin("s1", Purpose.VERIFY, capabilities=CAPS, subject_ref="cust-1")
+        made = rig.probe(ch, session_id="s1")
+        _fail_once(monkeypatch, anchors, "observe", StoreUnavailable("redis: ConnectionError"))
+        with pytest.raises(UplinkUnavailable):
+            submit(c, made)
+        assert store.claims_held(ch.nonce) == 0                                  # main: 1, for the lease
+        first = submit(c, made)                                                  # main: PROBE_IN_PROGRESS
+        assert first.accepted, first.detail
+        assert submit(c, made) == first                                          # a copy: the same receipt
+        assert submit(c, rig.probe(ch, session_id="s1")).reason == "REPLAYED"   # the nonce spent once
         assert _strikes(rig, terminal_key(A)) == 0
     finally:
         rig.close()

@@ -79,11 +79,11 @@ class _Interleaved:
     def witness(self, terminal_id):
         return self.store.witness(terminal_id)
 
-    def swap_witness(self, terminal_id, expected, new):
+    def swap_witness(self, terminal_id, expected, new, drops=None):
         if self.first is not None:
             first, self.first = self.first, None
             first()
-        return self.store.swap_witness(terminal_id, expected, new)
+        return self.store.swap_witness(terminal_id, expected, new, drops)
 
 
 @pytest.mark.parametrize("kind", ["memory", "redis"])
@@ -193,3 +193,49 @@ def test_the_history_keeps_the_first_witness_at_each_count_and_the_last_bound_of
     assert cli[-1] == held.cli() and cli[0] == f"11:{(11).to_bytes(32, 'big').hex()}"
     assert len(held.dump()) <= MAX_WITNESS                   # the bound's record fits what a read accepts
     assert Witness(3, None).after(None).history == ()        # a chain never written: nothing to witness
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_counts_dropped_from_the_history_before_the_bank_fetched_them_are_flagged(kind, request, prefix, caplog):
+    # hist31's bound, read as root (sec32): after rewriting the chain he has WITNESS_HISTORY more counts certified,
+    # and the last pre-rewrite witness leaves the record, the proof with it, silently. The server cannot stop the
+    # counts (each is a probe under a nonce it issued), but it knows what the bank has fetched (cli_witness): a count
+    # dropped above that is flagged WITNESS_UNFETCHED in the same compare-and-set (the probe is not refused).
+    import logging
+    store = MemoryStore() if kind == "memory" else RedisStore.from_url(request.getfixturevalue("redis_url"),
+                                                                     prefix=prefix)
+    host, flagged = WitnessStore(store), []
+    try:
+        def count_to(last: int) -> None:
+            raw = store.witness(TERMINAL)
+            held = Witness.load(raw) if raw is not None else None
+            for n in range(held.count + 1 if held else 1, last + 1):
+                w = Witness(n, n.to_bytes(32, "big"), ClockInfo(1000 * n, 1, 0, True))
+                assert host.advance(TERMINAL, raw, held, w, flagged.append)
+                raw = store.witness(TERMINAL)
+                held = Witness.load(raw)
+
+        count_to(WITNESS_HISTORY)                                   # full, nothing dropped yet
+        assert flagged == []
+        with caplog.at_level(logging.WARNING, logger="hil.ingest.attestation"):
+            count_to(WITNESS_HISTORY + 1)                           # count 1 dropped, never fetched
+        assert flagged == [f"counts 1-1 certified and dropped from the witness history (the last {WITNESS_HISTORY}) "
+                           "before the bank fetched them: a rewrite of the log up to them can no longer be proven"]
+        assert "WITNESS_UNFETCHED" in caplog.text
+        assert len(host.cli_witness(TERMINAL)) == WITNESS_HISTORY   # the bank fetches: up to this count
+        count_to(2 * WITNESS_HISTORY + 1)                           # every count it drops now was fetched
+        assert len(flagged) == 1
+        count_to(2 * WITNESS_HISTORY + 2)                           # the first one it had not
+        assert len(flagged) == 2 and flagged[-1].startswith(f"counts {WITNESS_HISTORY + 2}-{WITNESS_HISTORY + 2} ")
+        # The fetched count is never lowered, and a lost compare-and-set writes and flags nothing.
+        store.note_witness_fetched(TERMINAL, 3)
+        raw = store.witness(TERMINAL)
+        held = Witness.load(raw)
+        n = held.count + 1
+        assert not host.advance(TERMINAL, b"not what is held", held, Witness(n, n.to_bytes(32, "big")), flagged.append)
+        assert store.witness(TERMINAL) == raw and len(flagged) == 2
+        host.cli_witness(TERMINAL)
+        assert host.advance(TERMINAL, raw, held, Witness(n, n.to_bytes(32, "big")), flagged.append)
+        assert len(flagged) == 2
+    finally:
+        store.close()

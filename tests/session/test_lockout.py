@@ -13,17 +13,30 @@ from agent.session.lockout import Lockout, LockoutStateError
 
 
 class FakeClock:
+    """The system clock (``now``, which root sets at will) and the host's CLOCK_BOOTTIME (``boot_ms``, which
+    only real time moves: :meth:`wait`)."""
+
     def __init__(self) -> None:
         self.now = 1000.0
+        self.boot, self.boot_ms = "b00t-1", 50_000
 
     def __call__(self) -> float:
         return self.now
+
+    def elapsed(self) -> tuple[str, int]:
+        return self.boot, self.boot_ms
+
+    def wait(self, s: float) -> None:
+        """``s`` seconds of real time: both clocks move."""
+        self.now += s
+        self.boot_ms += int(s * 1000)
 
 
 @pytest.fixture
 def lock():
     clock = FakeClock()
-    return Lockout(SessionSettings(max_failures=3, failure_window_s=60.0, lockout_s=300.0), clock=clock), clock
+    return Lockout(SessionSettings(max_failures=3, failure_window_s=60.0, lockout_s=300.0), clock=clock,
+                   elapsed=clock.elapsed), clock
 
 
 def test_the_third_failure_within_the_window_locks_until_the_lockout_ends(lock):
@@ -266,7 +279,7 @@ def _lockout_on_log(tmp_path):
     """``_audited``'s, with the clock and the daemon's Lockout on them."""
     clock = FakeClock()
     s, log, key, path = _audited(tmp_path, clock)
-    return clock, s, log, key, path, Lockout(s, clock=clock, path=path, audit=log)
+    return clock, s, log, key, path, Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)
 
 
 def test_each_strike_and_a_success_that_clears_them_are_chained_entries_of_the_audit_log(tmp_path):
@@ -377,7 +390,7 @@ def test_a_host_late_window_is_graced_once_an_hour_per_key_and_then_counts(lock)
     lockout.begin("s-3", "terminal:t", "subject:other")                    # the terminal's allowance is spent too
     assert lockout.grace("s-3", "SES_WINDOW_LATE") is False
     lockout.settle("s-3")
-    clock.now += 3600.0                                                    # an hour later: one more
+    clock.wait(3600.0)                                                     # an hour later: one more
     lockout.begin("s-4", "terminal:t", "subject:a")
     assert lockout.grace("s-4", "SES_WINDOW_LATE") is True
 
@@ -399,23 +412,117 @@ def test_graces_are_audited_and_a_deleted_state_file_does_not_renew_the_allowanc
     clock, s, log, key, path, lockout = _lockout_on_log(tmp_path)
     lockout.begin("s-1", "terminal:t", "subject:3f9a")
     assert lockout.grace("s-1", "SES_WINDOW_LATE") is True
+    boot = {"boot": "b00t-1", "boot_ms": 50_000}                           # the host's CLOCK_BOOTTIME (sec32)
     assert _events(log, "lockout_graced") == [
-        {"key": "terminal:t", "until": 4600.0, "session_id": "s-1", "why": "SES_WINDOW_LATE"},
-        {"key": "subject:3f9a", "until": 4600.0, "session_id": "s-1", "why": "SES_WINDOW_LATE"}]
+        {"key": "terminal:t", "until": 4600.0, "session_id": "s-1", "why": "SES_WINDOW_LATE", **boot},
+        {"key": "subject:3f9a", "until": 4600.0, "session_id": "s-1", "why": "SES_WINDOW_LATE", **boot}]
     assert [d["session_id"] for d in _events(log, "lockout_settled")] == ["s-1", "s-1"]
-    assert json.loads(path.read_text())["graced"] == {"terminal:t": [1000.0], "subject:3f9a": [1000.0]}
+    stamped = [1000.0, "b00t-1", 50_000]
+    assert json.loads(path.read_text())["graced"] == {"terminal:t": [stamped], "subject:3f9a": [stamped]}
     path.unlink()
-    clock.now += 60.0
+    clock.wait(60.0)
     with caplog.at_level(logging.ERROR, logger="agent.session.lockout"):
-        again = Lockout(s, clock=clock, path=path, audit=log)              # the daemon restarted
+        again = Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)   # the daemon restarted
     # Its own code (mend31): SES_STRIKES_RESTORED is the strikes'.
     assert [r.getMessage() for r in caplog.records if "grace" in r.getMessage()] == [
         "lockout: error[SES_GRACES_RESTORED]: 2 host-late grace(s) of the last hour restored from the audit log (the "
         "state file did not hold them)"]
     again.begin("s-2", "terminal:t", "subject:new")
     assert again.grace("s-2", "SES_WINDOW_LATE") is False                  # the terminal's grace came back
-    assert json.loads(path.read_text())["graced"]["terminal:t"] == [1000.0]
-    clock.now += 3600.0
-    third = Lockout(s, clock=clock, path=path, audit=log)                  # past the hour: nothing restored
+    assert json.loads(path.read_text())["graced"]["terminal:t"] == [stamped]
+    clock.wait(3600.0)
+    third = Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)   # past the hour: none restored
     third.begin("s-3", "terminal:t")
     assert third.grace("s-3", "SES_WINDOW_LATE") is True
+
+
+# -- the grace's hour against root's clock (sec32) -----------------------------------------------------------------
+
+def _graced(lockout: Lockout, sid: str, *keys: str) -> bool:
+    """A window of ``keys`` charged and then ended host-late: whether it was graced."""
+    lockout.begin(sid, *keys)
+    return lockout.grace(sid, "SES_WINDOW_LATE")
+
+
+def test_a_system_clock_set_forward_buys_no_grace(tmp_path):
+    # Root's way to free tries (sec32): make each window late (a CPU flood) and set the clock forward an hour before
+    # the next. Main counted the hour on the system clock alone: 24 windows, 24 graces, no strike. The grace is
+    # stamped with the host's CLOCK_BOOTTIME too, which nothing sets: the hour runs until that says so as well.
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
+    graced = 0
+    for i in range(24):
+        lockout.begin(f"s-{i}", "terminal:t", "subject:a")
+        graced += lockout.grace(f"s-{i}", "SES_WINDOW_LATE")
+        lockout.settle(f"s-{i}")
+        clock.now += 3600.0                                                 # root: date -s '+1 hour'
+    assert graced == 1
+    restarted = Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)   # the state file kept
+    assert _graced(restarted, "s-x", "terminal:t") is False
+    restarted.settle("s-x")
+    clock.boot_ms += 3_600_000                                              # a real hour (the clock already ahead)
+    assert _graced(restarted, "s-y", "terminal:t") is True
+
+
+def test_after_a_reboot_the_system_clock_alone_ages_a_grace_without_a_tpm(lock):
+    # The residual without a TPM: CLOCK_BOOTTIME starts again at a reboot (another boot id), so a grace of the
+    # last boot ages by the system clock alone (one grace per reboot and clock move; the server still counts).
+    lockout, clock = lock
+    assert _graced(lockout, "s-1", "terminal:t") is True
+    clock.now += 3600.0
+    clock.boot, clock.boot_ms = "b00t-2", 20_000
+    assert _graced(lockout, "s-2", "terminal:t") is True
+
+
+def test_graces_stripped_of_their_stamps_get_them_back_from_the_log(tmp_path):
+    # Root edits lockout.json back to late31's bare times (the system clock alone would age them), restarts, and
+    # sets the clock forward: the log's entries carry the stamps, and the restore puts them back.
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
+    assert _graced(lockout, "s-1", "terminal:t") is True
+    data = json.loads(path.read_text())
+    data["graced"] = {"terminal:t": [1000.0]}
+    path.write_text(json.dumps(data))
+    clock.wait(60.0)
+    restarted = Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)
+    assert json.loads(path.read_text())["graced"] == {"terminal:t": [[1000.0, "b00t-1", 50_000]]}
+    clock.now += 7200.0                                                     # root: date -s '+2 hours'
+    assert _graced(restarted, "s-2", "terminal:t") is False
+
+
+def test_a_grace_older_than_the_lockout_s_window_still_comes_back_from_the_log(tmp_path):
+    # late31 read the log back over max(lockout_s, failure_window_s) (15 min by default, 5 here): a grace of 20
+    # minutes ago was not found, and deleting lockout.json then renewed the allowance. The reading covers the hour.
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
+    assert _graced(lockout, "s-1", "terminal:t") is True
+    clock.wait(1200.0)
+    path.unlink()
+    restarted = Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)
+    assert _graced(restarted, "s-2", "terminal:t") is False
+
+
+def test_the_time_namespace_s_boottime_offset_is_taken_off(tmp_path):
+    # Root starts the daemon in a time namespace whose CLOCK_BOOTTIME runs an hour ahead (unshare --time
+    # --boottime 3600): every stamp of this boot would look an hour older. The offset is read and taken off.
+    import subprocess
+    import sys
+
+    from agent.session.lockout import boottime_offset_ns
+    f = tmp_path / "timens_offsets"
+    f.write_text("monotonic           0         0\nboottime         3600       500\n")
+    assert boottime_offset_ns(f) == 3_600_000_000_500
+    f.write_text("boottime x 0\n")
+    assert boottime_offset_ns(f) == 0
+    assert boottime_offset_ns(tmp_path / "none") == 0
+    code = "from agent.session.lockout import host_elapsed; print(*host_elapsed())"
+    try:
+        inside = subprocess.run(["unshare", "--user", "--map-root-user", "--time", "--boottime", "3600",
+                                 sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        pytest.skip("no unshare(1) here")
+    if inside.returncode != 0:
+        pytest.skip(f"time namespaces not permitted here: {inside.stderr.strip()[:120]}")
+    from agent.session.lockout import host_elapsed
+    before = host_elapsed()
+    boot, ms = inside.stdout.split()
+    after = host_elapsed()
+    assert boot == before[0]
+    assert before[1] - 1000 <= int(ms) <= after[1] + 1000      # the host's, not an hour ahead (a bound, not a timing)

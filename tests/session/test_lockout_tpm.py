@@ -541,3 +541,25 @@ def test_a_checkpoint_signing_a_count_its_entries_do_not_reach_is_a_cut(terminal
     with pytest.raises(AuditCounterCut, match="signs TPM count") as exc:
         verify(terminal.log_path, terminal.key.public_key(), max_unsigned_tail=0)
     assert exc.value.code == "AUD_COUNTER_CUT"
+
+
+def test_a_system_clock_set_forward_buys_no_grace_on_the_tpm_s_clock(terminal):
+    # sec32: root makes each window late and sets the clock forward an hour before the next. Main aged the grace on
+    # the system clock (a new grace each hour moved); now the TPM's clock (bounded by CLOCK_BOOTTIME) holds it too,
+    # in the state file and in the log's entry, so neither a restart nor the state file deleted renews it.
+    lockout = terminal.start()
+    lockout.begin("s-1", TERMINAL, SUBJECT)
+    assert lockout.grace("s-1", "SES_WINDOW_LATE") is True
+    [graced] = [json.loads(x)["data"] for x in terminal.log_path.read_text().splitlines()
+                if json.loads(x)["event"] == "lockout_graced" and json.loads(x)["data"]["key"] == TERMINAL]
+    assert graced["tpm_epoch"] == "1.0" and graced["boot"] == graced["tpm_boot"]
+    for i in range(3):
+        terminal.clock.now += 3600.0                                         # root: date -s '+1 hour'
+        lockout.begin(f"s-{i + 2}", TERMINAL)
+        assert lockout.grace(f"s-{i + 2}", "SES_WINDOW_LATE") is False
+        lockout.settle(f"s-{i + 2}")
+    assert len(json.loads(terminal.state.read_text())["graced"][TERMINAL][0]) == 6      # the TPM's stamp kept
+    terminal.state.unlink()
+    restored = terminal.start()                                              # restarted, the state file deleted
+    restored.begin("s-9", TERMINAL)
+    assert restored.grace("s-9", "SES_WINDOW_LATE") is False                 # read back past the clock's move
