@@ -96,15 +96,17 @@ def relit_detections(det: FaceDetector, bgr: np.ndarray) -> list[Detection]:
     return out
 
 
-def ir_light_share(ir: np.ndarray, k: int) -> np.ndarray:
+def ir_light_share(ir: np.ndarray, k: int,
+                   local_light: Callable[[np.ndarray, int], np.ndarray] = _local_light) -> np.ndarray:
     """Each pixel's share of its local light read off aligned IR (0 where no depth carried it): the
     dots blurred out by a blur normalised over the pixels that have IR, over its local maximum
-    (``_local_light``, disc ``k``); 1 (no shadow known) where no IR is near."""
+    (``local_light``, disc ``k``: ``_local_light``; the reference before perf32 passes its own); 1 (no
+    shadow known) where no IR is near."""
     have = (ir > 0).astype(np.float32)
     num = cv2.GaussianBlur(ir.astype(np.float32), (0, 0), IR_DOTS_SIGMA_PX)
     den = cv2.GaussianBlur(have, (0, 0), IR_DOTS_SIGMA_PX)
     x = np.where(den > 0.05, num / np.maximum(den, 1e-6), 0.0).astype(np.float32)
-    top = _local_light(x, k)
+    top = local_light(x, k)
     return np.where(top > 0, np.clip(x / np.maximum(top, 1e-6), 0.0, 1.0), 1.0).astype(np.float32)
 
 

@@ -178,19 +178,10 @@ def skin_linear_level(bgr: np.ndarray, lm: np.ndarray, ipd: float) -> float:
 def ir_relit_before32(bgr: np.ndarray, ir: np.ndarray, det: Detection) -> np.ndarray | None:
     """``agent.face.relit.ir_relit`` as it was before perf32: the colour's light read before the box's
     IR tests, every local maximum a dilation by the elliptic element itself."""
-    from agent.face.relit import LIGHT_FLOOR, MIN_IR_PIXELS, SHADOW_SHARE, SHADOWED_AREA, _disc
+    from agent.face.relit import LIGHT_FLOOR, MIN_IR_PIXELS, SHADOW_SHARE, SHADOWED_AREA, _disc, ir_light_share
 
     def local_light(y: np.ndarray, k: int) -> np.ndarray:
         return cv2.GaussianBlur(cv2.dilate(y, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))), (0, 0), k / 2)
-
-    def light_share(ir: np.ndarray, k: int) -> np.ndarray:
-        from agent.face.relit import IR_DOTS_SIGMA_PX
-        have = (ir > 0).astype(np.float32)
-        num = cv2.GaussianBlur(ir.astype(np.float32), (0, 0), IR_DOTS_SIGMA_PX)
-        den = cv2.GaussianBlur(have, (0, 0), IR_DOTS_SIGMA_PX)
-        x = np.where(den > 0.05, num / np.maximum(den, 1e-6), 0.0).astype(np.float32)
-        top = local_light(x, k)
-        return np.where(top > 0, np.clip(x / np.maximum(top, 1e-6), 0.0, 1.0), 1.0).astype(np.float32)
 
     h, w = bgr.shape[:2]
     k = _disc(h)
@@ -201,7 +192,7 @@ def ir_relit_before32(bgr: np.ndarray, ir: np.ndarray, det: Detection) -> np.nda
     if x1 <= x0 or y1 <= y0:
         return None
     win = bgr[y0:y1, x0:x1]
-    s = light_share(ir[y0:y1, x0:x1], k)
+    s = ir_light_share(ir[y0:y1, x0:x1], k, local_light)
     luma = cv2.cvtColor(win, cv2.COLOR_BGR2GRAY).astype(np.float32) + 1.0
     y = luma / local_light(luma, k)
     bx0, by0, bx1, by1 = (int(round(v)) for v in det.bbox)
