@@ -41,7 +41,9 @@ caller's thread, and the depth noise is read by perf24-29's lines): the noise, t
 two-idle-cores figure against it; and with the last frameset's work as before perf31 (``before31``: the
 foreign flood's background levels summed from every IR frame by ``finish``, not from the sums taken as
 each frameset came; the second landmark try after the colour landmarks, not ahead): the caller's CPU
-and the two-idle-cores figure against it.
+and the two-idle-cores figure against it; and with the second landmark try as before perf32 (``before32``:
+``relit_mesh_before32``, every step, the irises whatever the presence, the try ahead never stopped): the
+try's CPU ahead and the two-idle-cores figure against it.
 The seven verdicts must be the same or the suite fails. In the two-idle-cores model a pair lit by the last
 frameset is two tasks once the last measurement is done (its pattern predicted and warmed; the rest
 of the pair, whose last part, from its first read of the pattern's side, waits for the warming).
@@ -56,6 +58,7 @@ two trees' verdicts to the bit; no face data is written), both judgings of each 
     nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 22 unshared   # only that reference beside
     nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 22 unshrunk   # perf30's reference
     nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 12 before31   # perf31's reference
+    nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 12 before32   # perf32's reference
 
 (the file is written again after each session, so a run cut short keeps what it measured).
 """
