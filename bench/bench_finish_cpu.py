@@ -41,7 +41,9 @@ caller's thread, and the depth noise is read by perf24-29's lines): the noise, t
 two-idle-cores figure against it; and with the last frameset's work as before perf31 (``before31``: the
 foreign flood's background levels summed from every IR frame by ``finish``, not from the sums taken as
 each frameset came; the second landmark try after the colour landmarks, not ahead): the caller's CPU
-and the two-idle-cores figure against it.
+and the two-idle-cores figure against it; and with the second landmark try as before perf32 (``before32``:
+``relit_mesh_before32``, every step, the irises whatever the presence, the try ahead never stopped): the
+try's CPU ahead and the two-idle-cores figure against it.
 The seven verdicts must be the same or the suite fails. In the two-idle-cores model a pair lit by the last
 frameset is two tasks once the last measurement is done (its pattern predicted and warmed; the rest
 of the pair, whose last part, from its first read of the pattern's side, waits for the warming).
@@ -56,6 +58,7 @@ two trees' verdicts to the bit; no face data is written), both judgings of each 
     nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 22 unshared   # only that reference beside
     nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 22 unshrunk   # perf30's reference
     nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 12 before31   # perf31's reference
+    nice -n 19 python -m bench.bench_finish_cpu OUT.json 0 12 before32   # perf32's reference
 
 (the file is written again after each session, so a run cut short keeps what it measured).
 """
@@ -138,7 +141,8 @@ def session(index: int, gate: Any, thresholds: Any, *, reference: bool = False, 
         "in_finish": lambda: judged(p.key, cap, ref, gate, thresholds, lit_last=False),
         "unshared": lambda: judged(p.key, cap, ref, gate, thresholds, share=False),
         "unshrunk": lambda: judged(p.key, cap, ref, gate, thresholds, shrunk=False),
-        "before31": lambda: judged(p.key, cap, ref, gate, thresholds, perf31=False)}
+        "before31": lambda: judged(p.key, cap, ref, gate, thresholds, perf31=False),
+        "before32": lambda: judged(p.key, cap, ref, gate, thresholds, perf32=False)}
     names = [name for name in runs if name == "row" or references is None or name in references]
     got = {name: runs[name]() for name in names[index % len(names):] + names[:index % len(names)]}
     row = got["row"]
@@ -152,12 +156,12 @@ def session(index: int, gate: Any, thresholds: Any, *, reference: bool = False, 
 
 
 # The same session judged again in the same process, each without one change (``judged``'s flags).
-REFERENCES = ("unguessed", "unpatterned", "in_finish", "unshared", "unshrunk", "before31")
+REFERENCES = ("unguessed", "unpatterned", "in_finish", "unshared", "unshrunk", "before31", "before32")
 
 
 def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, reference: bool = False,
            guess: bool = True, patterns: bool = True, lit_last: bool = True, share: bool = True,
-           shrunk: bool = True, perf31: bool = True, pairs: list | None = None) -> dict[str, Any]:
+           shrunk: bool = True, perf31: bool = True, perf32: bool = True, pairs: list | None = None) -> dict[str, Any]:
     """The captured window ``cap`` fed to a judge on its threads as a camera delivers it, timed.
     ``guess``: False, the grids are not read ahead in the box guessed from the last frameset but one
     (the path before perf26: every grid the fold did not read in the final box is read beside the
@@ -171,7 +175,9 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
     taken), and the depth noise is read by perf24-29's lines (``depth_noise_masked``). ``perf31``: False,
     the window's end as before perf31: ``finish`` sums every IR frame's background itself
     (``background_levels`` without the judge's running sums) and the last frameset's second landmark try
-    runs after its colour landmarks (``RELIT_AHEAD`` off).
+    runs after its colour landmarks (``RELIT_AHEAD`` off). ``perf32``: False, the second landmark try as before
+    perf32 (``relit_mesh_before32``: every step taken, the colour's light read first, the elliptic dilations
+    by the element itself, the irises found whatever the presence, and the try ahead never stopped).
     ``pairs``: each on-off pair's inputs the verdict read are added to it (``projector_light_on``'s
     arguments)."""
     from agent.liveness.judge import Judge, judge_pool
@@ -241,12 +247,17 @@ def judged(key: str, cap: Any, ref: Any, gate: Any, thresholds: Any, *, referenc
         if not perf31:                              # (read by the last frameset's measurement and finish)
             J.background_levels = lambda sets, skins, sums=None: levels(sets, skins)
             J.RELIT_AHEAD = False
+        if not perf32:                              # (the gate's own tries and the one ahead)
+            from tests.helpers.quality_reference import relit_mesh_before32
+            gate.relit_mesh = lambda a, d, check=None: relit_mesh_before32(a, d)
         j.add(cap.sets[-1])
         t0, c0, p0 = time.perf_counter(), time.thread_time(), time.process_time()
         r = j.finish()
     finally:
         F._pattern_reading = reading
         J.depth_noise, J.background_levels, J.RELIT_AHEAD = noise, levels, relit_ahead
+        if not perf32:
+            del gate.relit_mesh
     wall, cpu = (time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000
     proc = (time.process_time() - p0) * 1000
     v = r.verdict
@@ -622,6 +633,22 @@ def run() -> list[dict]:
         {"name": "  the same, median", "value": med(idle_now), "unit": "ms", "reference": med(idle_31),
          "ratio": med(idle_now) / med(idle_31)},
     ]
+    # Reference: the same session judged again in the same process with the second landmark try as before
+    # perf32 (every step, the irises whatever the presence, the try ahead never stopped).
+    if all("before32" in r for r in rows):
+        idle_32 = [r["before32"]["two_idle_cores_ms"] for r in rows]
+        tried = [r for r in rows if r.get("relit_ahead_ms") or r["before32"].get("relit_ahead_ms")]
+        out += [
+            {"name": f"  the second landmark try ahead, perf32 vs before, median of the {len(tried)} of {k} sessions "
+                     "with one", "value": med([r.get("relit_ahead_ms", 0.0) for r in tried]) if tried else 0.0,
+             "unit": "ms",
+             "reference": med([r["before32"].get("relit_ahead_ms", 0.0) for r in tried]) if tried else 0.0,
+             "note": "reference: the same session judged again with relit_mesh_before32"},
+            {"name": "last frameset to verdict, two idle cores, perf32 vs not, p95", "value": _pct(idle_now, 95),
+             "unit": "ms", "reference": _pct(idle_32, 95), "ratio": _pct(idle_now, 95) / _pct(idle_32, 95)},
+            {"name": "  the same, median", "value": med(idle_now), "unit": "ms", "reference": med(idle_32),
+             "ratio": med(idle_now) / med(idle_32)},
+        ]
     # Reference: the same CPU times on the path as it was before the landmarks ran beside the
     # alignment (the measuring thread ran them after it), same sessions, same process.
     path, before = col("measuring_thread_ms"), col("measuring_thread_before_ms")
@@ -681,7 +708,8 @@ def main(argv: list[str]) -> None:
         for other, label in (("unguessed", "no grids guessed ahead"), ("unpatterned", "no patterns ahead"),
                              ("in_finish", "lit-last pair in finish"), ("unshared", "cues, skin one thread"),
                              ("unshrunk", "noise, last grid as before"),
-                             ("before31", "background, relit as before")):
+                             ("before31", "background, relit as before"),
+                             ("before32", "relit try as before32")):
             w = [r[other][name] for r in done if name in r.get(other, {})]
             if w:
                 print(f"  {label:26} median {statistics.median(w):7.2f}  p95 {np.percentile(w, 95):7.2f}")

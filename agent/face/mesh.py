@@ -89,12 +89,16 @@ def face_mesh(bgr: np.ndarray, det: Detection, *, with_iris: bool = True) -> Mes
     pts = raw.reshape(468, 3)
     landmarks = roi.to_image(pts, MESH_INPUT)
     presence = float(1.0 / (1.0 + np.exp(-np.clip(flag.ravel()[0], -80, 80))))
-    ir = il = openness = None
-    if with_iris:
-        ir, open_r = _iris(bgr, landmarks, RIGHT_EYE_CORNERS, flip=False)
-        il, open_l = _iris(bgr, landmarks, LEFT_EYE_CORNERS, flip=True)
-        openness = (open_r, open_l)
-    return Mesh(landmarks, presence, ir, il, openness)
+    mesh = Mesh(landmarks, presence, None, None)
+    return with_irises(bgr, mesh) if with_iris else mesh
+
+
+def with_irises(bgr: np.ndarray, mesh: Mesh) -> Mesh:
+    """``mesh`` (``face_mesh`` without its irises) with the irises and eyelid openings found on ``bgr`` from
+    its landmarks: ``face_mesh(bgr, det)`` to the bit, for a caller that reads the presence first."""
+    ir, open_r = _iris(bgr, mesh.landmarks, RIGHT_EYE_CORNERS, flip=False)
+    il, open_l = _iris(bgr, mesh.landmarks, LEFT_EYE_CORNERS, flip=True)
+    return Mesh(mesh.landmarks, mesh.presence, ir, il, (open_r, open_l))
 
 
 def _iris(bgr: np.ndarray, landmarks: np.ndarray, corners: tuple[int, int], *, flip: bool) -> tuple[np.ndarray, float]:

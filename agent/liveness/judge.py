@@ -168,6 +168,10 @@ class _Face:
     cpu_ms: tuple[float, float] = (0.0, 0.0)
 
 
+class _RelitUnneeded(Exception):
+    """The last frameset's second landmark try worked out ahead stopped: its colour landmarks do not need it."""
+
+
 @dataclass(frozen=True)
 class _Seen:
     detections: list[Detection] | None     # None: no colour frame (alignment refuses the frameset)
@@ -456,8 +460,9 @@ class Judge:
             aligned.set_result(a)
         t1, c1 = time.perf_counter(), time.thread_time()
         try:
-            relit, relit_ms = self._relit(a, found, face, before), (time.perf_counter() - t1) * 1000
-            relit_cpu = (time.thread_time() - c1) * 1000 if relit is not None else None
+            tried: list[bool] = []
+            relit, relit_ms = self._relit(a, found, face, before, tried), (time.perf_counter() - t1) * 1000
+            relit_cpu = (time.thread_time() - c1) * 1000 if tried else None
             seen_face = face.result() if face is not None else (
                 inspected.result() if isinstance(inspected, Future) else inspected).face
             t2, c2 = time.perf_counter(), time.thread_time()
@@ -485,7 +490,8 @@ class Judge:
                           seen.rest_cpu_ms + own), seen.ir_sum, relit_cpu)
 
     def _relit(self, a: AlignedFrameSet, found: Future[list[Detection] | None] | None,
-               face: Future[_Face] | None, before: Future[_Measured] | None) -> tuple[Detection, Mesh | None] | None:
+               face: Future[_Face] | None, before: Future[_Measured] | None,
+               tried: list[bool] | None = None) -> tuple[Detection, Mesh | None] | None:
         """The window's last frameset's second landmark try (``QualityGate.relit_mesh``: FaceMesh on the colour
         relit by the light its aligned IR shows, ~20 ms of CPU), worked out on the measuring thread as soon
         as the IR is aligned and the single detection found, beside the colour landmarks on the other thread,
@@ -495,7 +501,10 @@ class Judge:
         the colour landmarks need it (``QualityGate.measure``'s ``relit``): the same landmarks as it would
         find after them, to the bit; elsewhere ~20 ms of the measuring thread's CPU spent for nothing. An
         error in it is not this frameset's (the gate may not need the try): None, and the gate's own try, if
-        it makes one, meets it."""
+        it makes one, meets it. Between its steps it stops (None) once the colour landmarks are in and do not
+        need it (their presence at the limit, or no landmarks for that detection: the gate then takes no
+        second try, or runs its own), so the measuring thread goes on to them (perf32). ``tried``: True is
+        appended once the try starts (its CPU then counts in the measurement's, stopped or not)."""
         if (not RELIT_AHEAD or found is None or face is None or face.done() or before is None or not before.done()
                 or before.cancelled() or before.exception() is not None
                 or not self.gate.relit_tried(before.result().measurement)):
@@ -504,7 +513,17 @@ class Judge:
             dets = found.result()
             if dets is None or len(dets) != 1 or a.ir is None or face.done():
                 return None
-            return dets[0], self.gate.relit_mesh(a, dets[0])
+            if tried is not None:
+                tried.append(True)
+            limit = self.gate.thresholds.presence_min
+
+            def needed() -> None:
+                if not face.done():
+                    return
+                got = None if face.cancelled() or face.exception() is not None else face.result()
+                if got is None or got.detections is not dets or got.mesh is None or got.mesh.presence >= limit:
+                    raise _RelitUnneeded
+            return dets[0], self.gate.relit_mesh(a, dets[0], needed)
         except Exception:
             return None
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from agent.face import Detection, FaceDetector, Mesh, face_mesh
+from agent.face.mesh import with_irises
 from agent.face.pose import POSE_AGREEMENT_DEG, Pose, head_pose
 from agent.face.relit import ir_relit, relit_detections
 from agent.pipeline import inplace
@@ -226,15 +227,25 @@ class QualityGate:
         photographs and walls, the depth does not)."""
         return [d for d in relit_detections(self.detector, aligned.color.pixels) if head_in_depth(d, aligned).is_head]
 
-    def relit_mesh(self, aligned: AlignedFrameSet, det: Detection) -> Mesh | None:
+    def relit_mesh(self, aligned: AlignedFrameSet, det: Detection,
+                   check: Callable[[], None] | None = None) -> Mesh | None:
         """The second landmark try, for a detected face whose mesh presence is under the limit: FaceMesh
         on the colour relit by the light the aligned IR shows (``agent.face.relit.ir_relit``: the sun's
         stripes through blinds cross both images); None where the IR shows no hard stripes on the face
-        or the colour does not darken with it."""
+        or the colour does not darken with it. Its irises are found only where its presence reaches the
+        limit (below it ``measure`` does not take it: ``face_mesh`` without them, perf32). ``check``: called
+        between the steps (``ir_relit``'s), for a caller that may stop it by raising."""
         if aligned.ir is None:
             return None
-        relit = ir_relit(aligned.color.pixels, aligned.ir, det)
-        return face_mesh(relit, det) if relit is not None else None
+        relit = ir_relit(aligned.color.pixels, aligned.ir, det, check)
+        if relit is None:
+            return None
+        mesh = face_mesh(relit, det, with_iris=False)
+        if mesh.presence < self.thresholds.presence_min:
+            return mesh
+        if check is not None:
+            check()
+        return with_irises(relit, mesh)
 
     def relit_tried(self, m: Measurement) -> bool:
         """Whether ``measure`` tried the second landmark try (``relit_mesh``) on ``m``'s frameset: its main

@@ -173,3 +173,53 @@ def sharpness(bgr: np.ndarray, centre: np.ndarray, ipd: float) -> float:
 def skin_linear_level(bgr: np.ndarray, lm: np.ndarray, ipd: float) -> float:
     mask = discs_mask(bgr.shape[:2], lm[list(SKIN_POINTS), :2], 0.1 * ipd)
     return float(_SRGB_LUT[bgr[..., 1][mask]].mean()) if mask.any() else 0.0
+
+
+def ir_relit_before32(bgr: np.ndarray, ir: np.ndarray, det: Detection) -> np.ndarray | None:
+    """``agent.face.relit.ir_relit`` as it was before perf32: the colour's light read before the box's
+    IR tests, every local maximum a dilation by the elliptic element itself."""
+    from agent.face.relit import LIGHT_FLOOR, MIN_IR_PIXELS, SHADOW_SHARE, SHADOWED_AREA, _disc, ir_light_share
+
+    def local_light(y: np.ndarray, k: int) -> np.ndarray:
+        return cv2.GaussianBlur(cv2.dilate(y, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))), (0, 0), k / 2)
+
+    h, w = bgr.shape[:2]
+    k = _disc(h)
+    roi = mesh_roi(det)
+    reach = roi.size * 0.71 + 2 * k
+    x0, y0 = max(int(roi.cx - reach), 0), max(int(roi.cy - reach), 0)
+    x1, y1 = min(int(roi.cx + reach) + 1, w), min(int(roi.cy + reach) + 1, h)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    win = bgr[y0:y1, x0:x1]
+    s = ir_light_share(ir[y0:y1, x0:x1], k, local_light)
+    luma = cv2.cvtColor(win, cv2.COLOR_BGR2GRAY).astype(np.float32) + 1.0
+    y = luma / local_light(luma, k)
+    bx0, by0, bx1, by1 = (int(round(v)) for v in det.bbox)
+    box = (slice(max(by0 - y0, 0), max(by1 - y0, 0)), slice(max(bx0 - x0, 0), max(bx1 - x0, 0)))
+    have = ir[y0:y1, x0:x1][box] > 0
+    if int(have.sum()) < MIN_IR_PIXELS:
+        return None
+    sb, yb = s[box][have], y[box][have]
+    if float(np.mean(sb < SHADOW_SHARE)) < SHADOWED_AREA:
+        return None
+    c1, c0 = np.polyfit(sb.astype(np.float64), yb.astype(np.float64), 1)
+    if not c1 > 0 or not c0 + c1 > 0:
+        return None
+    floor = float(np.clip(c0 / (c0 + c1), 0.0, 1.0))
+    if floor >= SHADOW_SHARE:
+        return None
+    light = np.maximum(floor + (1.0 - floor) * s, LIGHT_FLOOR)
+    out = bgr.copy()
+    out[y0:y1, x0:x1] = np.clip(win.astype(np.float32) / light[..., None], 0, 255).astype(np.uint8)
+    return out
+
+
+def relit_mesh_before32(aligned: AlignedFrameSet, det: Detection) -> Mesh | None:
+    """``QualityGate.relit_mesh`` as it was before perf32: ``ir_relit_before32``, then the mesh with its irises
+    whatever its presence (and no stopping between the steps)."""
+    from agent.face.mesh import face_mesh as mesh_now
+    if aligned.ir is None:
+        return None
+    relit = ir_relit_before32(aligned.color.pixels, aligned.ir, det)
+    return mesh_now(relit, det) if relit is not None else None

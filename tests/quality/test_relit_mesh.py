@@ -154,3 +154,97 @@ def test_the_judge_works_the_second_try_out_ahead_only_where_the_frameset_before
         raise RuntimeError("the relit mesh failed")
     gate.relit_mesh = fails
     assert judge._relit(a, done(dets), Future(), done(tried)) is None            # not this frameset's error
+
+
+@pytest.mark.parametrize("k", [3, 5, 9, 15, 21, 31, 45])
+def test_the_disc_maximum_is_the_elliptic_dilation_to_the_bit(k):
+    """perf32: ``_disc_max`` (the element's rectangles' dilations) is ``cv2.dilate`` by the elliptic element,
+    edges included, on float and 8-bit images of odd sizes."""
+    from agent.face.relit import _disc_max, _disc_rects
+    assert _disc_rects(k) is not None
+    rng = np.random.default_rng(k)
+    el = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    for img in (rng.random((97, 131), dtype=np.float32) * 300, rng.integers(0, 256, (64, 45), dtype=np.uint8),
+                rng.random((k + 2, 3 * k), dtype=np.float32)):
+        assert np.array_equal(_disc_max(img, k), cv2.dilate(img, el))
+
+
+def test_the_relit_image_and_mesh_are_those_before_perf32(striped, plain):
+    """``ir_relit`` with its tests first and the disc maxima by rectangles: the image before perf32
+    (``ir_relit_before32``) to the bit, relit or None; ``relit_mesh``: the same landmarks and presence, the
+    irises only where the presence reaches the limit (and then the same)."""
+    from tests.helpers.quality_reference import ir_relit_before32, relit_mesh_before32
+    gate = QualityGate()
+    for a in (striped[0], plain):
+        for d in gate.detector.detect(a.color.pixels):
+            for ir in (a.ir, np.where(a.ir > 0, 255 - a.ir, 0).astype(a.ir.dtype)):
+                new, old = ir_relit(a.color.pixels, ir, d), ir_relit_before32(a.color.pixels, ir, d)
+                assert (new is None) == (old is None) and (new is None or np.array_equal(new, old))
+            m, before = gate.relit_mesh(a, d), relit_mesh_before32(a, d)
+            assert (m is None) == (before is None)
+            if m is None or before is None:
+                continue
+            assert m.landmarks.tobytes() == before.landmarks.tobytes() and m.presence == before.presence
+            if m.presence >= gate.thresholds.presence_min:
+                assert m.iris_right is not None and m.iris_left is not None and before.iris_right is not None
+                assert m.iris_right.tobytes() == before.iris_right.tobytes() and m.openness == before.openness
+            else:
+                assert m.iris_right is None and m.openness is None
+
+
+def test_a_relit_mesh_under_the_limit_has_no_irises(striped, monkeypatch):
+    """Below the presence limit the gate does not take the relit mesh, so its irises are not found."""
+    a, _ = striped
+    gate = QualityGate()
+    d = gate.detector.detect(a.color.pixels)[0]
+    monkeypatch.setattr(gate, "thresholds", dataclasses.replace(gate.thresholds, presence_min=1.01))
+    forbid(monkeypatch, "with_irises", "the irises of a relit mesh under the presence limit were found")
+    m = gate.relit_mesh(a, d)
+    assert m is not None and m.iris_right is None and m.presence < gate.thresholds.presence_min
+
+
+def test_the_second_try_ahead_stops_once_the_colour_landmarks_hold(striped):
+    """``Judge._relit`` (perf32): the colour landmarks coming in during the try with their presence at the
+    limit stop it (None: the gate takes no second try); under the limit it goes on, its landmarks the
+    gate's own. Either way ``tried`` says it started."""
+    from concurrent.futures import Future
+    from types import SimpleNamespace
+
+    from agent.liveness.fusion import load_thresholds
+    from agent.liveness.judge import Judge, _Face
+
+    a, _ = striped
+    gate = QualityGate()
+    judge = Judge(gate, load_thresholds("kiosk", challenged=True), challenge=None)
+    dets = gate.detector.detect(a.color.pixels)
+    colour = face_mesh(a.color.pixels, dets[0])
+    assert colour.presence < gate.thresholds.presence_min
+
+    def done(value):
+        f: Future = Future()
+        f.set_result(value)
+        return f
+    before = done(SimpleNamespace(measurement=gate.measure(a, dets)))
+    real = gate.relit_mesh
+    expected = real(a, dets[0])
+    for presence, stops in ((1.0, True), (colour.presence, False)):
+        face: Future = Future()
+        steps = []
+
+        def relit_mesh(aligned, det, check, face=face, presence=presence, steps=steps):
+            def checked():
+                steps.append(1)
+                if not face.done():         # the colour landmarks come in during the try
+                    face.set_result(_Face(dets, dataclasses.replace(colour, presence=presence)))
+                check()
+            return real(aligned, det, checked)
+        gate.relit_mesh = relit_mesh
+        tried: list[bool] = []
+        got = judge._relit(a, done(dets), face, before, tried)
+        assert tried == [True] and steps
+        if stops:
+            assert got is None and len(steps) == 1
+        else:
+            assert got is not None and got[1] is not None and expected is not None
+            assert got[1].landmarks.tobytes() == expected.landmarks.tobytes() and len(steps) >= 2
+    judge.close()
