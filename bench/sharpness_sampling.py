@@ -23,6 +23,16 @@ profile's projector offset set to M metres (the dots land elsewhere on the face;
 they were); ``--set k=v`` sets a URI key (``fringe=0``, ``yaw=-13.7``). Each row also has the
 session's ``projector_sharpness_ratio`` and each pair's ``reference`` (the recorded pattern's own
 reading on the pair's skin pixels). Diagnosis only: it changes no judge code and records no image.
+
+    .venv/bin/python -m bench.sharpness_sampling ratio-scored [--either] [--max-unmatched U] LIVE.jsonl ATTACKS.jsonl
+    .venv/bin/python -m bench.sharpness_sampling ratio-fit TRAIN_LIVE.jsonl TRAIN_ATTACKS.jsonl
+    nice -n 19 .venv/bin/python -m bench.sharpness_sampling injector OUT.jsonl train:mask:0 ... [--jitter-mm 2,5]
+    .venv/bin/python -m bench.sharpness_sampling injector-report OUT.jsonl --max-unmatched U --attack-end A
+
+``ratio-scored`` rescored stored records with the ratio's ramp (``--max-unmatched``: only where the dots fit the
+pattern the depth predicts); ``ratio-fit`` the ratio's ramp and that gate from train records only; ``injector``
+each pair read again with the patch's depth moved as an injector on the camera link would move it
+(docs/liveness.md, "The ratio gated by the pattern's fit").
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import re
 import sys
@@ -171,6 +182,151 @@ def run(out: Path, specs: list[str], *, jitter: tuple[float, ...], sets: dict[st
             print(key, row["outcome"], row["score"], row["sharpness"], flush=True)
 
 
+class _DepthInjector:
+    """An injector on the camera link who moves the lit frames' depth on the skin patches to move the
+    pattern the judge predicts from it (``features.predicted_pattern``), and so the ratio's denominator
+    (``reference_dot_shape``), while the IR, and so the dots the camera saw, stays the camera's. Wraps
+    the judge's ``projector_light_on``: each pair tested against the dot reference is read as the judge
+    reads it, then again with the patch's depth moved by each of ``offsets`` (metres, the same on every
+    patch pixel: ``features._patch_depth`` answers with it), recording per pair and offset the fit to
+    the pattern (``unmatched``) and the pattern's own reading (``reference``). The judge is handed the
+    honest reading; the injector's best choice per pair is worked out afterwards (``injector_report``).
+    ``jitters`` (metres): the depth moved on each patch pixel by its own uniform draw within +-the
+    amount instead (a fixed seed): the prediction's columns scrambled, not moved as one."""
+
+    def __init__(self, offsets: tuple[float, ...], jitters: tuple[float, ...] = ()) -> None:
+        import threading
+
+        from agent.liveness import features as F
+        from agent.liveness import judge as J
+        self.F, self.J = F, J
+        self.moves = [(f"{o * 1000:+g}mm", o, 0.0) for o in offsets] + [(f"jitter{j * 1000:g}mm", 0.0, j)
+                                                                          for j in jitters]
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.grids: dict[int, tuple[Any, list[list[Any]]]] = {}
+        self.pairs: list[list[dict[str, Any]]] = []
+        measure: Any = F.ProjectorMeasure
+        self._measure = measure
+        self._light_on, self._depth, self._pool = J.projector_light_on, F._patch_depth, measure.pool.__func__
+        J.projector_light_on = self._wrap_light
+        F._patch_depth = self._wrap_depth
+        measure.pool = classmethod(self._wrap_pool)
+
+    def close(self) -> None:
+        self.J.projector_light_on = self._light_on
+        self.F._patch_depth = self._depth
+        self._measure.pool = classmethod(self._pool)
+
+    def _wrap_depth(self, reference: Any, patch: Any, lit: Any) -> Any:
+        got = self._depth(reference, patch, lit)
+        off, jit = getattr(self.local, "move", (0.0, 0.0))
+        if got is None or (off == 0.0 and jit == 0.0):
+            return got
+        raw, good = got
+        moved = raw + np.float32(off)
+        if jit:
+            moved = moved + np.random.default_rng(7).uniform(-jit, jit, raw.shape).astype(np.float32)
+        return np.where(good, moved, raw).astype(np.float32), good
+
+    def _wrap_light(self, patch: Any, lit: Any, dark: Any, same: Any = None, reference: Any = None) -> Any:
+        light = self._light_on(patch, lit, dark, same, reference)
+        if reference is None or not np.isfinite(light.contrast2):
+            return light
+        plain = reference.reference if isinstance(reference, self.F.PatternFit) else reference
+        grid: list[list[Any]] = []
+        for label, off, jit in self.moves:
+            self.local.move = (off, jit)
+            try:
+                x = self._light_on(patch, lit, dark, same, plain)
+            finally:
+                self.local.move = (0.0, 0.0)
+            grid.append([label, float(x.unmatched), float(x.reference_sharpness)])
+        with self.lock:
+            self.grids[id(light)] = (light, grid)
+        return light
+
+    def _wrap_pool(self, cls: Any, lights: list[Any]) -> Any:
+        with self.lock:
+            self.pairs.append([{"sharpness": float(x.sharpness), "one_sided": bool(x.one_sided),
+                                "unmatched": float(x.unmatched), "reference": float(x.reference_sharpness),
+                                "grid": self.grids[id(x)][1]}
+                               for x in lights if np.isfinite(x.contrast2) and id(x) in self.grids])
+        return self._pool(cls, lights)
+
+
+def injector(out: Path, specs: list[str], *, offsets: tuple[float, ...], jitters: tuple[float, ...],
+             frames: int) -> None:
+    """Each ``split:species:index`` run as pad-eval runs it with ``_DepthInjector`` reading every
+    pair again at each depth offset; one row per presentation (the honest cues and each pair's grid)."""
+    from agent.liveness.fusion import load_thresholds
+    from agent.quality import QualityGate
+    gate, thresholds = QualityGate(), load_thresholds("kiosk", challenged=True)
+    done = set()
+    if out.exists():
+        done = {json.loads(line)["spec"] for line in out.read_text().splitlines() if line.strip()}
+    for spec in specs:
+        if spec in done:
+            continue
+        split, species, index = spec.split(":")
+        probe = _DepthInjector(offsets, jitters)
+        rec = present_probed(probe, None, split, species, int(index), _uri(split, species, int(index), {}),
+                             frames=frames, gate=gate, thresholds=thresholds)
+        cues = rec.get("cues") or {}
+        row = {"spec": spec, "outcome": rec.get("outcome"), "verdict": rec.get("verdict"), "score": rec.get("score"),
+               "sharpness": cues.get("projector_sharpness"), "ratio": cues.get("projector_sharpness_ratio"),
+               "unmatched": cues.get("projector_unmatched"),
+               "pairs": probe.pairs[-1] if probe.pairs else []}
+        with out.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        print(spec, row["outcome"], row["sharpness"], row["ratio"], row["unmatched"], flush=True)
+
+
+def injector_best(row: dict[str, Any], max_unmatched: float) -> tuple[float, float, float]:
+    """The injector's best over ``row``'s grid, each pair on its own (he sees every frame): the
+    session's ratio as the median over the two-sided pairs of the sharpness over the largest
+    reference reading among the offsets whose fit to the pattern stays within ``max_unmatched``, and
+    the pairs' median ``unmatched`` at those choices: ``(honest ratio, injected ratio, injected
+    unmatched)``; the injected ratio NaN when some pair has no such offset (the gate refuses the
+    ratio there: not measurable)."""
+    honest, best, fits = [], [], []
+    nan = float("nan")
+    for p in row["pairs"]:
+        ok = [(ref, u) for _, u, ref in p["grid"] if math.isfinite(u) and u <= max_unmatched
+              and math.isfinite(ref) and ref > 0]
+        if p["one_sided"]:
+            continue
+        if math.isfinite(p["reference"]) and p["reference"] > 0:
+            honest.append(p["sharpness"] / p["reference"])
+        if not ok:
+            return (float(np.median(honest)) if honest else nan), nan, nan
+        ref, u = max(ok)
+        best.append(p["sharpness"] / ref)
+        fits.append(u)
+    if not best:
+        return nan, nan, nan
+    return float(np.median(honest)) if honest else nan, float(np.median(best)), float(np.median(fits))
+
+
+def injector_report(path: Path, max_unmatched: float, attack_end: float) -> None:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    print(f"gate: projector_unmatched <= {max_unmatched}; the ratio's attack end {attack_end}")
+    print("| presentation | outcome | sharpness | ratio (judge) | ratio (honest, pairs) | injected ratio | "
+          "its unmatched | per move: unmatched/reference (medians over pairs) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        honest, inj, fit = injector_best(r, max_unmatched)
+        per_off = []
+        two = [p for p in r["pairs"] if not p["one_sided"]]
+        for i, (label, _, _) in enumerate(two[0]["grid"] if two else []):
+            us = [p["grid"][i][1] for p in two]
+            refs = [p["grid"][i][2] for p in two]
+            per_off.append(f"{label} {np.median(us):.2f}/{np.median(refs):.2f}")
+        flag = " (past the attack end)" if math.isfinite(inj) and inj >= attack_end else ""
+        print(f"| {r['spec']} | {r['outcome']} | {r['sharpness']} | {r['ratio']} | {honest:.3f} | {inj:.3f}{flag} | "
+              f"{fit:.3f} | {'; '.join(per_off)} |")
+
+
 def report(path: Path) -> None:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -201,7 +357,8 @@ def report(path: Path) -> None:
                   f"pooled (RMS) {float(np.sqrt(np.mean(a ** 2))):.3f}")
 
 
-def ratio_scored(paths: list[Path], attack: float, live: float, either: bool = False) -> None:
+def ratio_scored(paths: list[Path], attack: float, live: float, either: bool = False,
+                 max_unmatched: float = math.inf) -> None:
     """pad-eval records scored twice: as the judge scores them (the ratio reported, not scored), and
     with ``projector_sharpness_ratio``'s ramp ``attack`` -> ``live`` in place of the absolute
     sharpness ramp, and the ratio's floor in place of the absolute floor, in every session whose
@@ -209,17 +366,24 @@ def ratio_scored(paths: list[Path], attack: float, live: float, either: bool = F
     question docs/liveness.md ("A session's dots") asks of the ratio, answered without rendering.
     ``either``: the larger of the two ramps' evidence (and of the two floors' caps) instead, so the
     ratio can only clear a session the absolute reading holds down, never refuse one it passes
-    (docs/liveness.md, "The nineteenth's material and eye-region refusals": measured, not adopted)."""
-    import math
+    (docs/liveness.md, "The nineteenth's material and eye-region refusals": measured, not adopted).
+    ``max_unmatched``: the ratio says anything only where the session's dots fit the pattern predicted
+    from its own depth (``projector_unmatched``) within it; elsewhere the absolute reading stands, so
+    an injector who moves the depth to move the ratio's denominator is judged as without the ratio
+    (docs/liveness.md, "The ratio gated by the pattern's fit")."""
 
     from agent.liveness import detectors as D
     from agent.liveness.fusion import load_thresholds
+    from hil.metrics import rate
     from hil.pad_fit import rescore
     ratio = D.Ramp("projector_sharpness_ratio", attack, live, D.HARD_3D)
 
+    def fits(m: Any) -> bool:
+        return m.get("projector_pattern_checked") == 1.0 and m.get("projector_unmatched", math.inf) <= max_unmatched
+
     class Sharp(D.Ramp):
         def __call__(self, m: Any) -> float:
-            checked = m.get("projector_pattern_checked") == 1.0
+            checked = fits(m)
             absolute = D.Ramp.__call__(self, m)
             if checked and math.isfinite(m.get("projector_sharpness_ratio", math.nan)):
                 return max(absolute, ratio(m)) if either else ratio(m)
@@ -233,7 +397,7 @@ def ratio_scored(paths: list[Path], attack: float, live: float, either: bool = F
 
     def cap(m: Any, ramp_: D.Ramp) -> float:
         floor = m.get("projector_sharpness_ratio_floor", math.nan)
-        if ramp_ is sharp and m.get("projector_pattern_checked") == 1.0 and math.isfinite(floor):
+        if ramp_ is sharp and fits(m) and math.isfinite(floor):
             by_ratio = D.ramp(floor, ratio.attack, ratio.live)
             return max(by_ratio, plain_cap(m, ramp_)) if either else by_ratio
         return plain_cap(m, ramp_)
@@ -260,11 +424,45 @@ def ratio_scored(paths: list[Path], attack: float, live: float, either: bool = F
     finally:
         D.sharpness_cap = plain_cap
     how = "with the larger of the absolute and the ratio scored" if either else "with the ratio scored"
+    if math.isfinite(max_unmatched):
+        how += f" where projector_unmatched <= {max_unmatched}"
     for sp, (n, b, a) in sorted(counts.items()):
         what = "refused" if sp == "live" else "accepted"
         nb, na = (n - b, n - a) if sp == "live" else (b, a)
-        print(f"{sp}: {what} {nb} of {n} as judged, {na} of {n} {how}")
+        ci = " ".join(f"[{r.lower:.1%}, {r.upper:.1%}]" for r in (rate(nb, n), rate(na, n)))
+        print(f"{sp}: {what} {nb} of {n} as judged, {na} of {n} {how} (95 % Clopper-Pearson {ci})")
     print("\n".join(moved))
+
+
+def ratio_fit(paths: list[Path]) -> tuple[tuple[float, float, str], float]:
+    """The ratio's ramp and the gate on the pattern's fit, from ``train`` records only: the ramp as
+    ``hil.pad_fit.fit_ramp`` fits ``projector_sharpness``'s (the rule ``all``, the attacks the rigid
+    instruments it answers, ``detectors.HARD_3D``), on the sessions every pair of which was tested;
+    the gate at the live faces' ``1 - LIVE_COST`` quantile of ``projector_unmatched`` (the fit a live
+    face's own NIR texture leaves: the ratio may clear no session whose dots fit the depth's pattern
+    worse than 99 % of train's faces do). Prints both, with each one's margin."""
+    from agent.liveness import detectors as D
+    from hil.pad_fit import LIVE_COST, _values, fit_ramp
+    recs = [json.loads(line) for path in paths for line in path.read_text().splitlines() if line.strip()]
+    bad = sorted({r["split"] for r in recs} - {"train"})
+    if bad:
+        raise SystemExit(f"ratio-fit fits on train only, not on {', '.join(bad)}")
+    recs = [r for r in recs if (r.get("cues") or {}).get("projector_pattern_checked") == 1.0]
+    live, attack = (_values(recs, "projector_sharpness_ratio", s) for s in (None, D.HARD_3D))
+    live, attack = live[np.isfinite(live)], attack[np.isfinite(attack)]
+    rule = next(rule for rule, names, _ in D.DETECTORS.values() if "projector_sharpness" in names)
+    a, li, how = fit_ramp(rule, live, attack)
+    unmatched = _values(recs, "projector_unmatched", None)
+    unmatched = unmatched[np.isfinite(unmatched)]
+    gate = float(np.quantile(unmatched, 1 - LIVE_COST))
+    hard = _values(recs, "projector_unmatched", D.HARD_3D)
+    print(f"ratio ramp ({rule}, {how}): attack end {a:.5f}, live end {li:.5f}; {live.size} lives "
+          f"{live.min():.3f}-{live.max():.3f}, {attack.size} rigid instruments {attack.min():.3f}-{attack.max():.3f} "
+          f"(margin {attack.min() - live.max():+.3f})")
+    print(f"gate: projector_unmatched <= {gate:.4f} ({unmatched.size} lives "
+          f"{unmatched.min():.3f}-{unmatched.max():.3f}; "
+          f"rigid instruments {hard.min():.3f}-{hard.max():.3f})")
+    return (a, li, how), gate
 
 
 def main(argv: list[str]) -> None:
@@ -287,10 +485,36 @@ def main(argv: list[str]) -> None:
     c.add_argument("--ramp", default="0.77848,0.67636", help="attack,live ends (train fit)")
     c.add_argument("--either", action="store_true",
                    help="score the larger of the absolute and the ratio's evidence, not the ratio alone")
+    j = sub.add_parser("injector", help="each pair read again with the patch's depth moved (an injector's)")
+    j.add_argument("out", type=Path)
+    j.add_argument("specs", nargs="+", help="split:species:index")
+    j.add_argument("--offsets-mm", default="-20,-8,-3,3,8,20",
+                   help="depth offsets on the patch, millimetres, comma-separated")
+    j.add_argument("--jitter-mm", default="", help="per-pixel depth jitter amplitudes, millimetres")
+    j.add_argument("--frames", type=int, default=32)
+    k = sub.add_parser("injector-report")
+    k.add_argument("out", type=Path)
+    k.add_argument("--max-unmatched", type=float, required=True, help="the gate on the pattern's fit")
+    k.add_argument("--attack-end", type=float, default=0.77848)
+    c.add_argument("--max-unmatched", type=float, default=math.inf,
+                   help="the ratio scored only where projector_unmatched is at most this (default: no gate)")
+    f = sub.add_parser("ratio-fit", help="the ratio's ramp and the gate on the pattern's fit, from train records")
+    f.add_argument("records", nargs="+", type=Path)
     a = ap.parse_args(argv)
+    if a.cmd == "ratio-fit":
+        ratio_fit(a.records)
+        return
+    if a.cmd == "injector":
+        offsets = tuple(float(x) / 1000.0 for x in a.offsets_mm.split(",") if x.strip())
+        jitters = tuple(float(x) / 1000.0 for x in a.jitter_mm.split(",") if x.strip())
+        injector(a.out, a.specs, offsets=offsets, jitters=jitters, frames=a.frames)
+        return
+    if a.cmd == "injector-report":
+        injector_report(a.out, a.max_unmatched, a.attack_end)
+        return
     if a.cmd == "ratio-scored":
         attack, live = (float(x) for x in a.ramp.split(","))
-        ratio_scored(a.records, attack, live, either=a.either)
+        ratio_scored(a.records, attack, live, either=a.either, max_unmatched=a.max_unmatched)
         return
     if a.cmd == "run":
         jitter = tuple(float(x) for x in a.jitter.split(",") if x.strip())

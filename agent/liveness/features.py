@@ -709,8 +709,8 @@ class ProjectorMeasure:
     energy in the difference than dots make (light switched with the projector that carries none
     of its dots). ``sharpness_ratio`` (``sharpness_ratio_floor``) is the two-sided (one-sided)
     pairs' median of each pair's sharpness over the recorded pattern's own reading on the same skin
-    pixels (``reference_dot_shape``; NaN without the pattern): the surface's part of the reading,
-    without the part set by which few dozen dots fell on the patches (reported, not scored: on the
+    pixels (``reference_dot_shape``; NaN when any of those pairs has no such reading): the surface's
+    part of the reading, without the part set by which few dozen dots fell on the patches (reported, not scored: on the
     fresh family's Gemini 2 skin reads higher on it than on train's cameras, docs/liveness.md,
     "A session's dots"). ``sharpness_shaded`` (``_floor``) is the same pairs' median sharpness times
     each pair's ``ProjectorLight.shading_gain`` (the pattern shaded by the projector's incidence on the
@@ -856,11 +856,18 @@ class ProjectorMeasure:
         # The same pairs' sharpness over what the recorded pattern reads with the very dots that fell
         # on the patches (``reference_dot_shape``): which dots landed there moves a session's absolute
         # reading by +-0.3-0.4 (docs/liveness.md, "A session's dots"). Reported, not scored.
+        # A pair whose pattern gave no reading on its skin (no depth, under ``MIN_REFERENCE_COVER``)
+        # leaves the session without a ratio: the rest would be a median the injector who took that
+        # pair's depth away chose (docs/liveness.md, "The ratio gated by the pattern's fit").
         def ratio(x: ProjectorLight) -> float:
             ok = np.isfinite(x.reference_sharpness) and x.reference_sharpness > 0
             return x.sharpness / x.reference_sharpness if ok else float("nan")
-        sharpness_ratio = med([ratio(x) for x in two_sided])
-        sharpness_ratio_floor = med([ratio(x) for x in one_sided])
+
+        def every_ratio(xs: list[ProjectorLight]) -> float:
+            v = [ratio(x) for x in xs]
+            return med(v) if all(np.isfinite(v)) else nan
+        sharpness_ratio = every_ratio(two_sided)
+        sharpness_ratio_floor = every_ratio(one_sided)
         shaded_ratio = med([ratio(x) * x.shading_gain for x in two_sided]) if shading_read else nan
         coarse = sum(x.coarse_light for x in lights if np.isfinite(x.contrast2))
         measured = [x for x in lights if np.isfinite(x.contrast2)]

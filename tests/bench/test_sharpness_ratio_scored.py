@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.sharpness_sampling import ratio_scored
@@ -74,3 +75,62 @@ def test_the_one_sided_floors_cap_as_their_ramps_do(tmp_path: Path, capsys: pyte
     ratio_scored([path], 0.77848, 0.67636, either=True)
     assert "refused 1 of 1 as judged, 0 of 1 with the larger of the absolute and the ratio scored" \
         in capsys.readouterr().out
+
+
+def test_the_gate_on_the_patterns_fit_leaves_the_absolute_standing(
+        records: Path, capsys: pytest.CaptureFixture) -> None:
+    # live/100's dots fit the pattern its depth predicts at 0.327: a gate under that leaves its absolute
+    # reading (1.799, material 0) standing, whatever the ratio says; a gate over it lets the ratio clear.
+    ratio_scored([records], 0.77848, 0.67636, either=True, max_unmatched=0.3)
+    out = capsys.readouterr().out
+    assert "refused 1 of 2 as judged, 1 of 2 with the larger of the absolute and the ratio scored where " \
+           "projector_unmatched <= 0.3" in out
+    assert "sharp_dots_soft_ratio" not in out
+    ratio_scored([records], 0.77848, 0.67636, either=True, max_unmatched=0.33)
+    assert "sharp_dots_soft_ratio: 0.000 -> 1.000" in capsys.readouterr().out
+
+
+def _pair(sharpness: float, reference: float, grid: list[list[float]], one_sided: bool = False) -> dict:
+    return {"sharpness": sharpness, "one_sided": one_sided, "unmatched": 0.1, "reference": reference, "grid": grid}
+
+
+def test_the_injectors_best_is_the_largest_reference_within_the_gate() -> None:
+    from bench.sharpness_sampling import injector_best
+    # Per pair: offsets (m), the fit there, the pattern's reading there. The second pair's sharpest
+    # prediction fits worse than the gate, so its best within the gate is 2.0.
+    row = {"pairs": [_pair(1.8, 2.0, [[-0.005, 0.2, 2.2], [0.005, 0.3, 2.4]]),
+                     _pair(1.6, 2.0, [[-0.005, 0.9, 3.2], [0.005, 0.25, 2.0]]),
+                     _pair(1.7, 1.9, [[-0.005, 0.2, 2.3], [0.005, 0.2, 2.1]]),
+                     _pair(9.0, 1.0, [[-0.005, 0.2, 1.0]], one_sided=True)]}
+    honest, injected, fit = injector_best(row, 0.5)
+    assert honest == pytest.approx(float(sorted([1.8 / 2.0, 1.6 / 2.0, 1.7 / 1.9])[1]))
+    assert injected == pytest.approx(float(sorted([1.8 / 2.4, 1.6 / 2.0, 1.7 / 2.3])[1]))
+    assert fit == pytest.approx(0.25)
+    # A pair none of whose offsets fits within the gate leaves the injector without a ratio: not measurable.
+    _, injected, _ = injector_best(row, 0.22)
+    assert injected != injected
+
+
+def _fit_record(split: str, species: str, ratio: float, unmatched: float) -> dict:
+    return {"split": split, "kind": "bona_fide" if species == "live" else "attack", "species": species,
+            "outcome": "accepted" if species == "live" else "rejected",
+            "cues": {"projector_pattern_checked": 1.0, "projector_sharpness_ratio": ratio,
+                     "projector_unmatched": unmatched}}
+
+
+def test_the_refit_is_trains_alone(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from bench.sharpness_sampling import ratio_fit
+    lives = [_fit_record("train", "live", 0.45 + 0.01 * i, 0.1 + 0.05 * i) for i in range(25)]
+    masks = [_fit_record("train", "mask", 0.86 + 0.05 * i, 0.1) for i in range(6)]
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in lives + masks))
+    (attack, live, how), gate = ratio_fit([path])
+    # Separable: the attack end at the most live-like mask, the live end at the lives' 99th percentile.
+    assert how == "separable" and attack == pytest.approx(0.86)
+    assert live == pytest.approx(float(np.quantile([0.45 + 0.01 * i for i in range(25)], 0.99)))
+    assert gate == pytest.approx(float(np.quantile([0.1 + 0.05 * i for i in range(25)], 0.99)))
+    assert "margin +0.170" in capsys.readouterr().out
+    other = tmp_path / "dev.jsonl"
+    other.write_text(path.read_text() + json.dumps(_fit_record("nineteenth", "live", 0.5, 0.2)) + "\n")
+    with pytest.raises(SystemExit, match="train only"):
+        ratio_fit([other])

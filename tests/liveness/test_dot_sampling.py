@@ -85,6 +85,15 @@ def test_a_session_pools_each_pairs_ratio_two_sided_and_one_sided_apart() -> Non
     assert math.isnan(unchecked.sharpness_ratio) and math.isnan(unchecked.sharpness_ratio_floor)
 
 
+def test_a_pair_without_a_reference_reading_leaves_the_session_without_a_ratio() -> None:
+    # The pattern gave no reading on one pair's skin (no depth there, or under MIN_REFERENCE_COVER): the
+    # others' median would be one the injector who took that depth away chose, so there is no ratio.
+    nan = float("nan")
+    pm = ProjectorMeasure.pool([light(1.5, 2.5), light(1.4, nan), light(1.6, 2.4), light(2.0, 2.0, one_sided=True)])
+    assert math.isnan(pm.sharpness_ratio) and math.isclose(pm.sharpness_ratio_floor, 1.0)
+    assert math.isclose(pm.sharpness, 1.5)
+
+
 def cues(**kw: float) -> dict[str, float]:
     # A challenged session whose speckle says skin, measured on enough pairs; every other cue alive.
     m = {"speckle_contrast": 0.2, "projector_speckle": 0.20, "projector_speckle_low": 0.19,
