@@ -109,6 +109,37 @@ class _SupervisorCollector(Collector):
         return [restarts, up]
 
 
+class _RecoveryCollector(Collector):
+    """Each camera's recovery state (``DeviceManager.status()``'s ``recovery``), read when scraped:
+    the factor on its camera host's warm/open/start deadlines, the re-opens in a row that cost a host,
+    the wait in force after them, and the seconds until the next re-open (no sample while none is
+    waited for). Cameras labelled as the device gauges label them (``camera``: an index, never a URI)."""
+
+    def __init__(self, status: Callable[[], Mapping[str, Any]], camera: Callable[[str], str]):
+        self.status, self.camera = status, camera
+
+    def collect(self) -> Iterable[Any]:
+        fams = {key: GaugeMetricFamily(f"{NS}_device_recovery_{name}", text, labels=["camera"])
+                for key, name, text in RECOVERY_GAUGES}
+        for uri, st in self.status().items():
+            rec = st.get("recovery") or {}
+            for key, fam in fams.items():
+                if rec.get(key) is not None:
+                    fam.add_metric([self.camera(uri)], float(rec[key]))
+        return list(fams.values())
+
+
+# ``recovery`` keys of ``DeviceManager.status()``, their metric names' tails and help texts.
+RECOVERY_GAUGES = (
+    ("patience", "patience", "factor on the camera host's warm/open/start deadlines (1-8; doubled after each "
+                             "host killed for missing one, 1 once a camera starts or the device is off the bus)"),
+    ("consecutive_failures", "consecutive_failures", "re-opens in a row whose camera host was killed or died"),
+    ("backoff_s", "backoff_seconds", "wait before the next re-open after host failures (0: none in force)"),
+    ("next_attempt_in_s", "next_attempt_seconds", "seconds until the next re-open (no sample while none is waited "
+                                                 "for)"),
+)
+
+
 class _AuditCollector(Collector):
     """The audit log's refused records (``audit_refused`` entries written in their place), read when
     scraped: a count that should stay 0, each one a caller's defect (``agent/security/audit.py``)."""
@@ -185,6 +216,10 @@ class AgentMetrics:
     def watch_supervisor(self, supervisor: Any) -> None:
         """Export ``supervisor.restarts`` and ``supervisor.alive()`` (a LivenessSupervisor) at scrape time."""
         self.registry.register(_SupervisorCollector(supervisor))
+
+    def watch_devices(self, status: Callable[[], Mapping[str, Any]]) -> None:
+        """Export each camera's recovery state from ``status`` (``DeviceManager.status``) at scrape time."""
+        self.registry.register(_RecoveryCollector(status, self._camera))
 
     def watch_audit(self, audit: Any) -> None:
         """Export ``audit.refusals()`` (an ``AuditLog``) at scrape time."""
