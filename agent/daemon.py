@@ -208,7 +208,7 @@ class Daemon:
                 start_stall_s=s.session.worker_start_stall_s,
                 dot_reference=dot_reference[0] if dot_reference is not None else b""))
             self.supervisor.start()
-            self.observers.start(self.supervisor, self.audit)
+            self.observers.start(self.supervisor, self.audit, self.devices.status)
             self.deps = SessionDeps(terminal_id=s.terminal_id, camera_uri=s.camera.uris[0], uplink=self.uplink,
                                     signer=signer, supervisor=self.supervisor, audit=self.audit, settings=s.session,
                                     quality=s.quality, devices=s.devices, counter=ProbeCounter(state / "probe-counter"),

@@ -127,7 +127,12 @@ class Diagnosis:
     def agent(self) -> dict[str, Any]:
         if not self.config_given:
             return {"daemon": {"text": "not asked (no --config names its socket)", "ok": None}}
-        return probe_local_api(str(self.settings.path(self.settings.local_api.socket)), SERVICE)
+        out = probe_local_api(str(self.settings.path(self.settings.local_api.socket)), SERVICE)
+        if self.settings.metrics.enabled and out.get("daemon", {}).get("ok") is not None:
+            # Why a camera is down (health has a status only): its recovery, from the daemon's metrics.
+            from agent.observe.metrics import probe_recovery
+            out["camera recovery (daemon)"] = probe_recovery(self.settings.metrics.listen)
+        return out
 
 
 def _checklist(uri: str, frames: int, flat_target: bool) -> list[dict[str, Any]]:

@@ -299,8 +299,18 @@ class DeviceManager:
         return self._started and all(s.thread_alive and now - s.tick < HEALTH_STALE_S for s in self.rig.sources)
 
     def status(self) -> dict[str, Any]:
+        """Each camera's state and its recovery (``recovery()``), by URI: what health's log lines and
+        the metrics show."""
+        now = time.monotonic()
         return {s.uri: {"state": s.state.value, "epoch": s.epoch, "frames": s.frames, "resets": s.resets,
-                        "error": s.error.code if s.error else None} for s in self.rig.sources}
+                        "error": s.error.code if s.error else None, "step": s.step or None,
+                        "recovery": self.recovery(s, now)} for s in self.rig.sources}
+
+    def recovery(self, source: Source, now: float | None = None) -> dict[str, Any]:
+        """``source.recovery()`` and ``patience``: the factor on its URI's camera host warm/open/start
+        deadlines (1 without a camera host pool, or while none is stretched)."""
+        pool = self.pool
+        return {"patience": pool.patience(source.uri) if pool is not None else 1.0, **source.recovery(now)}
 
 
 class RigCamera(Camera):

@@ -27,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import drivers
 from agent.devices.policy import DeviceSettings, check_policy
@@ -147,10 +148,24 @@ class Source:
         # failure"), "" when none is: what a step is waiting for is not visible otherwise.
         self.step = ""
         # The wait before the next re-open after one whose camera host was killed or died (doubling up to
-        # ``recovery_backoff_max_s``; 0 while none did). Not yet shown by health or doctor (review31c).
+        # ``recovery_backoff_max_s``; 0 while none did), how many re-opens in a row cost a host, and when
+        # (monotonic) the next re-open is due (None: none is waited for): ``recovery()``, which health's
+        # device status and the metrics show.
         self.backoff_s = 0.0
+        self.host_failures = 0
+        self.next_attempt_at: float | None = None
         # Which stream kinds this source feeds into the rig (set by CaptureRig); None = all.
         self.accept: Callable[[StreamKind], bool] | None = None
+
+    def recovery(self, now: float | None = None) -> dict[str, Any]:
+        """The recovery state under stable names (health's device status, the metrics):
+        ``consecutive_failures`` (re-opens in a row that cost a camera host), ``backoff_s`` (the wait in
+        force after them, 0 when none) and ``next_attempt_in_s`` (seconds until the next re-open, from
+        the monotonic clock; None while no re-open is waited for)."""
+        now = time.monotonic() if now is None else now
+        at = self.next_attempt_at
+        return {"consecutive_failures": self.host_failures, "backoff_s": round(self.backoff_s, 3),
+                "next_attempt_in_s": None if at is None else round(max(0.0, at - now), 3)}
 
     def history(self) -> list[SourceEvent]:
         """The latest state changes (at most ``EVENT_HISTORY``), oldest first: a copy, safe to iterate
@@ -477,6 +492,7 @@ class Source:
                 if self._wait_for_frame(deadline):
                     self.attempt_error = None
                     self.backoff_s = 0.0
+                    self.host_failures = 0
                     return True
                 self._close_camera()
             except CaptureAgentError as exc:
@@ -486,16 +502,28 @@ class Source:
             except Exception:
                 log.exception("source %s: unexpected error while re-opening", self.uri)
                 self._close_camera()
-            self._stop.wait(min(self._next_wait(poll), max(0.0, deadline - time.monotonic())))
+            wait = min(self._next_wait(poll), max(0.0, deadline - time.monotonic()))
+            self.next_attempt_at = time.monotonic() + wait
+            try:
+                self._stop.wait(wait)
+            finally:
+                self.next_attempt_at = None
         return False
 
     def _next_wait(self, poll_s: float) -> float:
         """The wait before the next re-open: ``poll_s``, unless the last one cost a camera host (killed
         for a missed deadline, crashed, garbled): then twice the last such wait, from ``poll_s`` up to
         ``recovery_backoff_max_s``. Every attempt on a starved machine spawning a host at once, each
-        killed before it was ready, was what kept growth31's run E from ever recovering."""
+        killed before it was ready, was what kept growth31's run E from ever recovering. A re-open that
+        found no device (``DRV_DEVICE_NOT_FOUND``: it left the bus) ends the backoff: what comes back has
+        enumerated anew, and a re-plugged camera is tried at ``poll_s`` (the pool forgets the URI's
+        patience for the same reason)."""
+        if isinstance(self.attempt_error, DeviceNotFound):
+            self.backoff_s = 0.0
+            self.host_failures = 0
         if not isinstance(self.attempt_error, HOST_FAILURES):
             return poll_s
+        self.host_failures += 1
         top = max(poll_s, self.settings.recovery_backoff_max_s)
         self.backoff_s = min(top, 2.0 * self.backoff_s) if self.backoff_s > 0 else poll_s
         log.info("source %s: %s; next re-open in %.1f s", self.uri, self.attempt_error.code, self.backoff_s)

@@ -53,13 +53,16 @@ class DaemonObservers:
             self.metrics.on_source_event(ev)
         self.refresh()
 
-    def start(self, supervisor: Any, audit: Any = None) -> None:
+    def start(self, supervisor: Any, audit: Any = None, devices: Callable[[], Mapping[str, Any]] | None = None) -> None:
         """Start the health refresher and, when enabled, the metrics endpoint (loopback); ``audit``:
-        the daemon's ``AuditLog``, whose refused records the metrics count."""
+        the daemon's ``AuditLog``, whose refused records the metrics count; ``devices``: the device
+        manager's ``status``, whose cameras' recovery state the metrics show."""
         self.health.start_refresher()
         if self.metrics is None:
             return
         self.metrics.watch_supervisor(supervisor)
+        if devices is not None:
+            self.metrics.watch_devices(devices)
         if audit is not None:
             self.metrics.watch_audit(audit)
         try:

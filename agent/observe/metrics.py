@@ -19,6 +19,7 @@ The registry is the daemon's own (not prometheus_client's global one).
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections import OrderedDict
@@ -109,6 +110,80 @@ class _SupervisorCollector(Collector):
         return [restarts, up]
 
 
+class _RecoveryCollector(Collector):
+    """Each camera's recovery state (``DeviceManager.status()``'s ``recovery``), read when scraped:
+    the factor on its camera host's warm/open/start deadlines, the re-opens in a row that cost a host,
+    the wait in force after them, and the seconds until the next re-open (no sample while none is
+    waited for). Cameras labelled as the device gauges label them (``camera``: an index, never a URI)."""
+
+    def __init__(self, status: Callable[[], Mapping[str, Any]], camera: Callable[[str], str]):
+        self.status, self.camera = status, camera
+
+    def collect(self) -> Iterable[Any]:
+        fams = {key: GaugeMetricFamily(f"{NS}_device_recovery_{name}", text, labels=["camera"])
+                for key, name, text in RECOVERY_GAUGES}
+        for uri, st in self.status().items():
+            rec = st.get("recovery") or {}
+            for key, fam in fams.items():
+                if rec.get(key) is not None:
+                    fam.add_metric([self.camera(uri)], float(rec[key]))
+        return list(fams.values())
+
+
+# ``recovery`` keys of ``DeviceManager.status()``, their metric names' tails and help texts.
+RECOVERY_GAUGES = (
+    ("patience", "patience", "factor on the camera host's warm/open/start deadlines (1-8; doubled after each "
+                             "host killed for missing one, 1 once a camera starts or the device is off the bus)"),
+    ("consecutive_failures", "consecutive_failures", "re-opens in a row whose camera host was killed or died"),
+    ("backoff_s", "backoff_seconds", "wait before the next re-open after host failures (0: none in force)"),
+    ("next_attempt_in_s", "next_attempt_seconds", "seconds until the next re-open (no sample while none is waited "
+                                                 "for)"),
+)
+
+
+MAX_SCRAPE_BYTES = 4 << 20          # a daemon's metrics page is ~30 KB; more is not ours to parse
+
+
+def probe_recovery(listen: str, timeout_s: float = 2.0) -> dict[str, Any]:
+    """A running daemon's cameras' recovery state from its metrics endpoint (``[metrics] listen``,
+    loopback), for ``diagnose``: ``{"text", "ok"}`` (ok None when it could not be read, False while a
+    camera's deadlines are stretched or a backoff is in force)."""
+    import urllib.error
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    host, port = loopback_host_port(listen, "[metrics] listen")
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=timeout_s) as r:
+            text = r.read(MAX_SCRAPE_BYTES + 1).decode("utf-8", "replace")
+        if len(text) > MAX_SCRAPE_BYTES:
+            raise ValueError("metrics page too large")
+        cams: dict[str, dict[str, float]] = {}
+        names = {f"{NS}_device_recovery_{name}": key for key, name, _ in RECOVERY_GAUGES}
+        for fam in text_string_to_metric_families(text):
+            for smp in fam.samples:
+                key = names.get(smp.name)
+                camera = smp.labels.get("camera", "")
+                if key is not None and camera.isdigit() and math.isfinite(smp.value):
+                    cams.setdefault(camera, {})[key] = smp.value
+    except (OSError, ValueError, urllib.error.URLError) as exc:
+        return {"text": f"not read from {host}:{port} ({type(exc).__name__})", "ok": None}
+    if not cams:
+        return {"text": "no camera's recovery state in the daemon's metrics", "ok": None}
+    parts, at_rest = [], True
+    for camera in sorted(cams, key=int):
+        r = cams[camera]
+        patience, backoff = r.get("patience", 1.0), r.get("backoff_s", 0.0)
+        at_rest = at_rest and patience == 1.0 and backoff == 0.0
+        text = (f"camera {camera}: deadlines x{patience:g}, {r.get('consecutive_failures', 0.0):g} host failure(s) in "
+                f"a row, backoff {backoff:g} s")
+        if "next_attempt_in_s" in r:
+            text += f", next re-open in {r['next_attempt_in_s']:.1f} s"
+        parts.append(text)
+    return {"text": "; ".join(parts), "ok": at_rest}
+
+
 class _AuditCollector(Collector):
     """The audit log's refused records (``audit_refused`` entries written in their place), read when
     scraped: a count that should stay 0, each one a caller's defect (``agent/security/audit.py``)."""
@@ -185,6 +260,10 @@ class AgentMetrics:
     def watch_supervisor(self, supervisor: Any) -> None:
         """Export ``supervisor.restarts`` and ``supervisor.alive()`` (a LivenessSupervisor) at scrape time."""
         self.registry.register(_SupervisorCollector(supervisor))
+
+    def watch_devices(self, status: Callable[[], Mapping[str, Any]]) -> None:
+        """Export each camera's recovery state from ``status`` (``DeviceManager.status``) at scrape time."""
+        self.registry.register(_RecoveryCollector(status, self._camera))
 
     def watch_audit(self, audit: Any) -> None:
         """Export ``audit.refusals()`` (an ``AuditLog``) at scrape time."""

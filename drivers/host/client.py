@@ -46,6 +46,7 @@ from ..errors import (
     CameraHostProtocol,
     CaptureAgentError,
     DeviceLost,
+    DeviceNotFound,
     DriverError,
     FrameTimeout,
     StreamClosed,
@@ -131,8 +132,11 @@ def host_environment() -> dict[str, str]:
 
 # Commands during which the SDK may hold the interpreter lock for a while (opening a device):
 # the heartbeat deadline waits for their own. Any other command (``stop``, option calls) does not
-# suspend it: a host stopped or hung under them is killed at the heartbeat deadline.
-_PATIENT = frozenset({"open", "start", "warm", "register"})
+# suspend it: a host stopped or hung under them is killed at the heartbeat deadline. ``register`` is
+# not one (review31c): it fills the host's backend table and imports nothing (``warm`` imports, after
+# it), so a host that misses its deadline was starved or stopped, as under an option call; counting it
+# doubled the URI's open/start deadlines and withheld the warm spare for a camera whose start was fine.
+_PATIENT = frozenset({"open", "start", "warm"})
 
 
 class _Pending:
@@ -667,6 +671,11 @@ class CameraHostPool:
                 self._hosts[uri] = host
         try:
             return HostedCamera(host, uri, self.settings_for(uri), on_started=lambda: self._started(uri))
+        except DeviceNotFound:
+            # The device is off the bus: what comes back has enumerated anew (a re-plug, a reset), and
+            # is given the base deadlines again, so a re-plugged camera is not waited for at 8 times them.
+            self._started(uri)
+            raise
         except CaptureAgentError:
             self._note_overrun(uri, host)
             raise
@@ -699,6 +708,7 @@ class CameraHostPool:
                     uri, host.overran, f)
 
     def _started(self, uri: str) -> None:
+        """``uri``'s patience back to 1: a camera of it started, or its device is off the bus."""
         with self._lock:
             self._patience.pop(uri, None)
             self._noted.pop(uri, None)

@@ -318,3 +318,23 @@ def test_a_frozen_counter_is_a_stall_when_only_headers_are_read():
         cable.frozen = False
         back = _wait_event(src, lambda e: e.state is SourceState.ONLINE and e.at > stall.at)
         assert back.step == "re-open" and len(made) == 2 and made[0].reads == made[1].reads == 0
+
+
+def test_recovery_state_counts_host_failures_backs_off_and_a_device_off_the_bus_ends_it():
+    """``Source.recovery()``: the re-opens in a row that cost a camera host, the backoff they set
+    (doubling from ``replug_poll_s`` to ``recovery_backoff_max_s``) and the seconds to the next re-open
+    from the monotonic clock (driven here); a re-open that found no device ends the backoff."""
+    from drivers.errors import CameraHostHung
+
+    s = DeviceSettings(replug_poll_s=0.25, recovery_backoff_max_s=1.0)
+    src = Source("fake://recovery", s, None, opener=lambda uri: FakeCamera(FakeCable(), uri))
+    assert src.recovery(now=50.0) == {"consecutive_failures": 0, "backoff_s": 0.0, "next_attempt_in_s": None}
+    src.attempt_error = CameraHostHung("start did not return within 10 s; killed")
+    assert [src._next_wait(0.25) for _ in range(5)] == [0.25, 0.5, 1.0, 1.0, 1.0]
+    src.next_attempt_at = 100.0
+    assert src.recovery(now=99.25) == {"consecutive_failures": 5, "backoff_s": 1.0, "next_attempt_in_s": 0.75}
+    assert src.recovery(now=101.0)["next_attempt_in_s"] == 0.0       # due: never negative
+    src.attempt_error = DeviceNotFound("unplugged")
+    assert src._next_wait(0.25) == 0.25
+    src.next_attempt_at = None
+    assert src.recovery(now=101.0) == {"consecutive_failures": 0, "backoff_s": 0.0, "next_attempt_in_s": None}

@@ -19,7 +19,7 @@ from drivers.errors import (
     DeviceNotFound,
     StreamClosed,
 )
-from drivers.host import CameraHostPool, HostSettings
+from drivers.host import CameraHost, CameraHostPool, HostSettings
 from hil.fakes import usbcam
 
 FAST = HostSettings(heartbeat_interval_s=0.05, heartbeat_timeout_s=0.5, read_hang_s=0.6, call_timeout_s=1.0,
@@ -288,3 +288,47 @@ def test_fake_usb_start_longer_than_its_deadline_gets_a_doubled_deadline_until_i
         assert _frames(cam, 2, timeout_s=5.0)
         cam.stop()
     assert device.count("slow_start") == 3
+
+
+def test_a_host_stopped_in_register_is_killed_without_stretching_the_uris_deadlines(device):
+    """``register`` fills the host's backend table and imports nothing: a host that does not answer it
+    was starved or stopped, not slow in the SDK, so it is killed as under any other call and the URI's
+    warm/open/start deadlines stay as they were (review31c: it doubled them, and withheld the spare)."""
+    s = HostSettings(heartbeat_interval_s=0.05, heartbeat_timeout_s=1.0, call_timeout_s=0.5, stop_timeout_s=1.0,
+                     open_timeout_s=5.0, slots=4, slot_bytes=1 << 20)
+    with CameraHostPool(s) as pool:
+        host = CameraHost(s, label=device.uri)
+        try:
+            os.kill(host.pid, signal.SIGSTOP)        # it never answers (SIGKILL ends a stopped process)
+            with pytest.raises(CameraHostHung):
+                host.call("register", s.call_timeout_s, backends=[])
+            assert host.overran == ""
+            pool._note_overrun(device.uri, host)
+            assert pool.patience(device.uri) == 1
+        finally:
+            host.close()
+
+
+def test_a_device_off_the_bus_gives_its_uri_the_base_deadlines_again(device):
+    """A start that outlasted its deadline stretched the URI's deadlines; once an open finds the device
+    gone (unplugged), the next one (the camera plugged back, enumerated anew) has the base deadlines
+    again instead of waiting up to ``patience_max`` times them."""
+    s = HostSettings(heartbeat_interval_s=0.05, heartbeat_timeout_s=3.0, read_hang_s=3.0, call_timeout_s=3.0,
+                     stop_timeout_s=1.0, open_timeout_s=1.0, slots=4, slot_bytes=1 << 20)
+    usbcam.register()
+    device.fault(slow_start_s=1.5)
+    with CameraHostPool(s) as pool:
+        cam = pool.open(device.uri)
+        with pytest.raises(CameraHostHung, match="start did not return within 1 s"):
+            cam.start()
+        device.unplug()
+        with pytest.raises(DeviceNotFound):
+            pool.open(device.uri)                    # the killed host's overrun noted, then the bus empty
+        assert pool.patience(device.uri) == 1
+        device.clear()
+        device.plug()
+        cam = pool.open(device.uri)
+        assert pool.settings_for(device.uri).open_timeout_s == 1.0
+        cam.start()
+        assert _frames(cam, 2, timeout_s=5.0)
+        cam.stop()

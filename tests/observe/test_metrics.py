@@ -344,3 +344,49 @@ def test_the_audit_logs_refused_records_are_counted_by_problem(tmp_path):
     assert value(text, "capture_agent_audit_refused_total", problem="BIOMETRIC_FIELD") == 1
     assert value(text, "capture_agent_audit_refused_total", problem="NOT_SCALAR") == 0
     log.close()
+
+
+def test_each_cameras_recovery_state_is_read_from_the_device_manager_when_scraped(metrics):
+    """Patience, consecutive host failures, backoff and the seconds to the next re-open, per camera
+    (an index, never the URI); no next-attempt sample while none is waited for."""
+    m, port = metrics
+    status = {"fakeusb://A?bus=/secret/path": {"state": "reconnecting", "recovery": {
+        "patience": 4.0, "consecutive_failures": 2, "backoff_s": 0.5, "next_attempt_in_s": 0.375}},
+        "fakeusb://B": {"state": "online", "recovery": {
+            "patience": 1.0, "consecutive_failures": 0, "backoff_s": 0.0, "next_attempt_in_s": None}}}
+    m.watch_devices(lambda: status)
+    text = scrape(port)
+    assert "secret" not in text and "fakeusb" not in text
+    assert value(text, "capture_agent_device_recovery_patience", camera="0") == 4.0
+    assert value(text, "capture_agent_device_recovery_consecutive_failures", camera="0") == 2
+    assert value(text, "capture_agent_device_recovery_backoff_seconds", camera="0") == 0.5
+    assert value(text, "capture_agent_device_recovery_next_attempt_seconds", camera="0") == 0.375
+    assert value(text, "capture_agent_device_recovery_patience", camera="1") == 1.0
+    assert ("capture_agent_device_recovery_next_attempt_seconds", (("camera", "1"),)) not in samples(text)
+    status["fakeusb://A?bus=/secret/path"]["recovery"].update(patience=1.0, next_attempt_in_s=None)
+    text = scrape(port)                               # read again at every scrape
+    assert value(text, "capture_agent_device_recovery_patience", camera="0") == 1.0
+    assert ("capture_agent_device_recovery_next_attempt_seconds", (("camera", "0"),)) not in samples(text)
+
+
+def test_diagnose_reads_each_cameras_recovery_state_from_the_daemons_metrics(metrics):
+    """``diagnose`` (``probe_recovery``): the recovery gauges of a served endpoint in one line, ok while
+    every camera is at rest, False while its deadlines are stretched or a backoff is in force; an
+    endpoint that does not answer is said so (ok None), never taken for at rest."""
+    from agent.observe.metrics import probe_recovery
+
+    m, port = metrics
+    rec = {"patience": 1.0, "consecutive_failures": 0, "backoff_s": 0.0, "next_attempt_in_s": None}
+    m.watch_devices(lambda: {"fakeusb://A": {"state": "online", "recovery": rec}})
+    assert probe_recovery(f"127.0.0.1:{port}") == {
+        "text": "camera 0: deadlines x1, 0 host failure(s) in a row, backoff 0 s", "ok": True}
+    rec.update(patience=4.0, consecutive_failures=2, backoff_s=0.5, next_attempt_in_s=0.375)
+    assert probe_recovery(f"127.0.0.1:{port}") == {
+        "text": "camera 0: deadlines x4, 2 host failure(s) in a row, backoff 0.5 s, next re-open in 0.4 s",
+        "ok": False}
+    m2 = AgentMetrics()
+    server = m2.serve("127.0.0.1:0")
+    free = server.port
+    server.stop()
+    got = probe_recovery(f"127.0.0.1:{free}", timeout_s=1.0)
+    assert got["ok"] is None and got["text"].startswith(f"not read from 127.0.0.1:{free}")
