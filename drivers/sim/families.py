@@ -317,6 +317,7 @@ POOLS: dict[str, FamilyPool] = {
     "nineteenth": FamilyPool(cameras=("gemini215",), lights=("phone_screen", "auto_door"), cornea=True),
     "twentieth": FamilyPool(cameras=("gemini305",), lights=("quartz_heater", "windscreen_glint"), ir_leak=True,
                             cornea=True),
+    "twentyfirst": FamilyPool(cameras=("gemini210",), lights=("floor_bounce", "phone_torch"), cornea=True),
 }
 # Colour temperature ranges that belong with each light source (K).
 LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700, 6500),
@@ -332,7 +333,7 @@ LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700
              "failing_tube": (3000, 4000), "beacon": (3000, 4500), "occupancy_fade": (2900, 3100),
              "lightbar": (3500, 5000), "string_lights": (2700, 3500), "tof_counter": (3000, 4500),
              "phone_screen": (3000, 4500), "auto_door": (3000, 4000), "quartz_heater": (3000, 4000),
-             "windscreen_glint": (4500, 6500)}
+             "windscreen_glint": (4500, 6500), "floor_bounce": (4500, 6500), "phone_torch": (3000, 4500)}
 # Every range lies inside the capture spec's 2300-7500 K (§7.5 d, agent/quality/settings.py): the
 # families draw presentations inside the envelope the gate admits. North-sky light through tinted
 # glass reaches 9500 K; above 7500 K it is light the agent refuses by design (LIGHT_COLOR), so the
@@ -360,7 +361,7 @@ LIGHT_LUX = {"open_shade": (500.0, 7500.0), "screen_led": (15.0, 150.0), "lowe_g
              "failing_tube": (100.0, 800.0), "beacon": (15.0, 80.0), "occupancy_fade": (150.0, 600.0),
              "lightbar": (15.0, 80.0), "string_lights": (100.0, 400.0), "tof_counter": (50.0, 300.0),
              "phone_screen": (30.0, 300.0), "auto_door": (100.0, 500.0), "quartz_heater": (50.0, 300.0),
-             "windscreen_glint": (300.0, 1500.0)}
+             "windscreen_glint": (300.0, 1500.0), "floor_bounce": (300.0, 1500.0), "phone_torch": (100.0, 500.0)}
 
 
 def camera_for(family: str, identity: int, camera: str | None) -> str:
