@@ -36,9 +36,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .entrance import _add_light, _log_uniform, _stride, _up
-from .lobby import side_direction, surface_normals
+from .entrance import _add_light, _log_uniform
+from .lobby import side_direction
 from .optics import View
+from .radiant import lit_share
 from .render import ViewMaps
 from .sensor import illuminant_bgr
 
@@ -72,15 +73,6 @@ FLASH_GAP_S = (4.0, 20.0)
 TORCH_ON_S = (3.0, 15.0)
 TORCH_OFF_S = (3.0, 20.0)
 N_EVENTS = 24
-
-
-def lit_share(view: View, z: np.ndarray, direction: tuple[float, float, float], diffuse: float) -> np.ndarray:
-    """(H, W) float32: each pixel's cosine to a distant source in ``direction`` (from the face, the depth
-    camera's frame) plus ``diffuse``, on every ``_stride``-th pixel scaled back up, 0 where nothing is."""
-    d = (view.depth_to_view.R @ np.asarray(direction)).astype(np.float32)
-    k = _stride(z)
-    cos = np.clip(surface_normals(view, np.ascontiguousarray(z[::k, ::k]), k) @ d, 0.0, 1.0)
-    return _up((cos + np.float32(diffuse)).astype(np.float32), z)
 
 
 def _ramp(x: float) -> float:

@@ -20,6 +20,7 @@ from drivers.sim.families import LIGHT_CCT, LIGHT_LUX, POOLS
 from drivers.sim.head import chin_mask_parts, head_layers
 from drivers.sim.identity import MASK_SHARE, MASKS, Identity
 from drivers.sim.profiles import get_profile
+from drivers.sim.radiant import lit_share
 from drivers.sim.scene import LIGHT_NIR_SHARE, Scene
 from drivers.sim.subject import MISS
 from tests.drivers.sim.test_eighteenth_family import _CORNEA_CAP_MAKEUP
@@ -105,7 +106,7 @@ def test_the_bounce_lights_the_face_from_below_with_850_nm_and_less_while_someon
     cam, _, dmaps, face = session_camera(_BOUNCE, "twentyfirst", "floor_bounce",
                                          lambda s: s.bounce.lux > 200 and s.bounce.depths[0] > 0.6)
     b = cam._scene.bounce
-    share = bystander.lit_share(cam._depth_view, dmaps.z, b.direction, b.diffuse)
+    share = lit_share(cam._depth_view, dmaps.z, b.direction, b.diffuse)
     rows = np.nonzero(face.any(axis=1))[0]
     top, bottom = rows[: len(rows) // 4], rows[-len(rows) // 4:]
     # Lit from below: the face's lowest quarter (chin, jaw) faces the floor more than its top (the forehead).
