@@ -541,7 +541,8 @@ class SimCamera(Camera):
         """The IR light with the tenth family's street (street.py): a bright street behind the head, or
         passers-by's shadows at time ``t``, if the scene has one; or the eleventh's sunflecks (lobby.py); or
         the twelfth's ring light or headlamps (keylight.py); or the nineteenth's door (entrance.py); or the
-        twentieth's heater or windscreen glints (radiant.py).
+        twentieth's heater or windscreen glints (radiant.py); or the twenty-first's floor bounce or bystander's
+        phone (bystander.py).
         The lights run on the scene's clock from ``t0_s`` (a session opened later in the same scene)."""
         t = t + self.cfg.t0_s
         bl, sh = self._scene.backlight, self._scene.shadows
@@ -557,6 +558,11 @@ class SimCamera(Camera):
                 signal = self._scene.heater.ir(signal, self._depth_view, dmaps, t)
             if self._scene.glint is not None:
                 signal = self._scene.glint.ir(signal, self._depth_view, dmaps, t)
+            # The twenty-first family's lights (bystander.py): the floor's bounce, or the bystander's phone.
+            if self._scene.bounce is not None:
+                signal = self._scene.bounce.ir(signal, self._depth_view, dmaps, t)
+            if self._scene.torch is not None:
+                signal = self._scene.torch.ir(signal, self._depth_view, dmaps, t)
         if self.profile.ir_band == "nir":
             # The twelfth family's lights (keylight.py): the kiosk's ring light, or cars' headlamps.
             if self._scene.ring is not None:
@@ -574,8 +580,9 @@ class SimCamera(Camera):
                       view: View | None = None) -> np.ndarray:
         """The colour light with the tenth family's street (street.py), the eleventh's signage or
         sunflecks at time ``t`` (lobby.py), the twelfth's ring light or headlamps (keylight.py) or the
-        nineteenth's phone or door (entrance.py) or the twentieth's heater or glints (radiant.py), if the scene
-        has one (from ``t0_s``, as ``_street_ir``);
+        nineteenth's phone or door (entrance.py) or the twentieth's heater or glints (radiant.py) or the
+        twenty-first's floor bounce or bystander's phone (bystander.py), if the scene has one (from ``t0_s``, as
+        ``_street_ir``);
         ``view``: the view ``cmaps`` was rendered in (None: the colour view)."""
         t = t + self.cfg.t0_s
         view = self._color_view if view is None else view
@@ -590,6 +597,11 @@ class SimCamera(Camera):
             return self._scene.heater.color(irr, view, cmaps, t)
         if self._scene.glint is not None:
             return self._scene.glint.color(irr, view, cmaps, t)
+        if self._scene.bounce is not None:
+            # The twenty-first family's lights (bystander.py): the floor's bounce, or the bystander's phone.
+            return self._scene.bounce.color(irr, view, cmaps, t)
+        if self._scene.torch is not None:
+            return self._scene.torch.color(irr, view, cmaps, t)
         if self._scene.signage is not None:
             # The eleventh family's lights (lobby.py): a panel beside the kiosk, or sunflecks.
             return self._scene.signage.color(irr, view, cmaps, t)

@@ -1,12 +1,12 @@
 """Train, held-out, field, fresh, fifth, sixth, seventh, eighth, ninth, tenth, eleventh, twelfth,
-thirteenth, fourteenth, fifteenth, sixteenth, seventeenth, eighteenth, nineteenth and twentieth families:
-populations that differ as the field differs from the lab.
+thirteenth, fourteenth, fifteenth, sixteenth, seventeenth, eighteenth, nineteenth, twentieth and twenty-first
+families: populations that differ as the field differs from the lab.
 
 ``family=train``, ``family=heldout``, ``family=field``, ``family=fresh``, ``family=fifth``,
 ``family=sixth``, ``family=seventh``, ``family=eighth``, ``family=ninth``, ``family=tenth``,
 ``family=eleventh``, ``family=twelfth``, ``family=thirteenth``, ``family=fourteenth``,
 ``family=fifteenth``, ``family=sixteenth``, ``family=seventeenth``, ``family=eighteenth``,
-``family=nineteenth`` and ``family=twentieth`` (URI key)
+``family=nineteenth``, ``family=twentieth`` and ``family=twentyfirst`` (URI key)
 select pairwise disjoint pools:
 
 - identities: each family draws people from its own random stream (``identity.family_salt``), so
@@ -54,8 +54,10 @@ select pairwise disjoint pools:
   ``identity.WINTER_*``, ``head.winter_scarf_alpha``), where everyone else's jaw and chin are bare; the
   twentieth family's people include facial piercings (15 % wear 1-3 metal studs or rings at a nostril, an
   eyebrow, the lower lip or the septum, mirroring the lamp and the projector; ``identity.PIERCING_*``,
-  ``head.piercing_parts``), where no one else wears metal on the face; the earlier families' people are
-  unchanged;
+  ``head.piercing_parts``), where no one else wears metal on the face; the twenty-first family's people
+  include medical masks pulled down under the chin (15 %: a thin pleated fabric over the chin and the jaw,
+  its elastic loops across the cheeks; ``identity.MASK_*``, ``head.chin_mask_parts``); the earlier families'
+  people are unchanged;
 - camera profiles: train sees D435 and D415, held-out sees D455 and the structured-light Astra, field
   sees the Orbbec Gemini 335 (active stereo from another maker, another lens and noise), fresh the
   Orbbec Gemini 2 (an earlier Orbbec stereo camera: wider 91° depth field, 2 MP colour), fifth the
@@ -87,7 +89,10 @@ select pairwise disjoint pools:
   beside the Gemini 210, recalled: rendered as the Gemini 2 with its projector switched on and off, the
   "nir" band alone, another unit's calibration; the corneas on every URI), twentieth the Orbbec Gemini 305 (a
   close-range 18 mm stereo pair of colour imagers, read: no IR-pass filter assumed from its dual colour mode,
-  ``ir_leak`` and the corneas on every URI; its projector switched on and off; another unit's calibration);
+  ``ir_leak`` and the corneas on every URI; its projector switched on and off; another unit's calibration),
+  twenty-first the Orbbec Gemini 210 (a short-range active stereo named with the 215, recalled: rendered on
+  the Gemini 2's engine with an assumed 30 mm baseline and 95° depth field, the "nir" band alone, the corneas
+  on every URI; another unit's calibration);
 - light sources: train is lit by fluorescent tubes and LEDs (an office lab), held-out by daylight,
   incandescent lamps and mixed light (a bank lobby, a mall, a window), field by halogen spots and
   high-CRI LED panels (a branch with display lighting), fresh by ceramic metal-halide lamps (a
@@ -163,11 +168,15 @@ select pairwise disjoint pools:
   thermostat every 10-40 s, warming in 0.4-2 s and cooling in 0.8-3 s, the 850 nm leading the visible as
   it warms), and by a glazed lobby's daylight (300-1500 lux, 4500-6500 K) with sunlight mirrored off passing
   cars' glass sweeping a patch of 300-6000 lux (with its 850 nm) across the face in 0.1-0.5 s every few
-  seconds;
+  seconds; twenty-first (``bystander.py``) by a glazed lobby's daylight (300-1500 lux, 4500-6500 K) with the
+  sun on its polished floor throwing 60-800 lux and its 850 nm up onto the face from below, dimmed to
+  0.1-0.6 for 0.5-2 s as people cross the sunlit patch, and by a lobby's LED downlights (100-500 lux,
+  3000-4500 K) with another customer's phone beside the terminal firing its flash (100-200 ms pulses of
+  60-600 lux) or switching its torch (10-150 lux) on and off, no 850 nm beyond an LED's;
 - attack instruments: every instrument (mask resin, paper, curvature, holes, silicone, head-model
   material) is drawn from the family's stream, so the two families present different objects; the
-  thirteenth, fourteenth, fifteenth, sixteenth, seventeenth, eighteenth, nineteenth and twentieth families'
-  attack displays also draw their own
+  thirteenth, fourteenth, fifteenth, sixteenth, seventeenth, eighteenth, nineteenth, twentieth and
+  twenty-first families' attack displays also draw their own
   luminance (350-1000 cd/m^2, where every other family's shine at ~83) and whether they stand still on
   something (half) or are held (steadier than elsewhere): ``species.screen_instrument``.
 
@@ -268,7 +277,12 @@ thermostat and sunlight mirrored off passing cars' glass sweeping the face (``ra
 every URI, people with their own facial piercings; named in ``hil.padeval.UNSEEN_SPLITS`` while built, no
 verdict, score or PAD report computed on it by its builder, and evaluated once (main 7fe8e80; docs/liveness.md,
 *The twentieth family*: BPCER 8.8 %, the glints 11.6 %, the heater 6.1 %; FTA 2.0 %; silicone 6 of 10 accepted,
-every other attack 0).
+every other attack 0). It has been looked at since, so ``twentyfirst`` was added (session 32, main a5fcfb4) the
+same way: the Orbbec Gemini 210 (a short-range active stereo on the Gemini 2's engine, no visible light in its
+IR), a glazed lobby's sunlit polished floor throwing daylight up onto the face and another customer's phone
+flash or torch beside the terminal (``bystander.py``), the corneas on every URI, people with a medical mask
+pulled down under the chin; named in ``hil.padeval.UNSEEN_SPLITS`` while built, no verdict, score or PAD report
+computed on it by its builder before the coordinator's one evaluation.
 """
 
 from __future__ import annotations
@@ -317,6 +331,7 @@ POOLS: dict[str, FamilyPool] = {
     "nineteenth": FamilyPool(cameras=("gemini215",), lights=("phone_screen", "auto_door"), cornea=True),
     "twentieth": FamilyPool(cameras=("gemini305",), lights=("quartz_heater", "windscreen_glint"), ir_leak=True,
                             cornea=True),
+    "twentyfirst": FamilyPool(cameras=("gemini210",), lights=("floor_bounce", "phone_torch"), cornea=True),
 }
 # Colour temperature ranges that belong with each light source (K).
 LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700, 6500),
@@ -332,7 +347,7 @@ LIGHT_CCT = {"daylight": (5000, 7500), "fluorescent": (3500, 6500), "led": (2700
              "failing_tube": (3000, 4000), "beacon": (3000, 4500), "occupancy_fade": (2900, 3100),
              "lightbar": (3500, 5000), "string_lights": (2700, 3500), "tof_counter": (3000, 4500),
              "phone_screen": (3000, 4500), "auto_door": (3000, 4000), "quartz_heater": (3000, 4000),
-             "windscreen_glint": (4500, 6500)}
+             "windscreen_glint": (4500, 6500), "floor_bounce": (4500, 6500), "phone_torch": (3000, 4500)}
 # Every range lies inside the capture spec's 2300-7500 K (§7.5 d, agent/quality/settings.py): the
 # families draw presentations inside the envelope the gate admits. North-sky light through tinted
 # glass reaches 9500 K; above 7500 K it is light the agent refuses by design (LIGHT_COLOR), so the
@@ -360,7 +375,7 @@ LIGHT_LUX = {"open_shade": (500.0, 7500.0), "screen_led": (15.0, 150.0), "lowe_g
              "failing_tube": (100.0, 800.0), "beacon": (15.0, 80.0), "occupancy_fade": (150.0, 600.0),
              "lightbar": (15.0, 80.0), "string_lights": (100.0, 400.0), "tof_counter": (50.0, 300.0),
              "phone_screen": (30.0, 300.0), "auto_door": (100.0, 500.0), "quartz_heater": (50.0, 300.0),
-             "windscreen_glint": (300.0, 1500.0)}
+             "windscreen_glint": (300.0, 1500.0), "floor_bounce": (300.0, 1500.0), "phone_torch": (100.0, 500.0)}
 
 
 def camera_for(family: str, identity: int, camera: str | None) -> str:

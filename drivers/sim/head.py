@@ -23,7 +23,17 @@ import cv2
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from .identity import AGE_FOREHEAD_LINES, CLOTHING, HAIR_COLOURS, LIPSTICKS, METALS, SCARVES, Identity, age_severity
+from .identity import (
+    AGE_FOREHEAD_LINES,
+    CLOTHING,
+    HAIR_COLOURS,
+    LIPSTICKS,
+    MASKS,
+    METALS,
+    SCARVES,
+    Identity,
+    age_severity,
+)
 from .subject import (
     FRAME,
     GRID_RES_M,
@@ -472,6 +482,57 @@ def _winter_scarf_layer(ident: Identity, gx, gy, skin_h, lm: Landmarks, albedo, 
     return albedo, closed, nir, dot_blur, height
 
 
+MASK_CHIN_TIP_M = 0.002       # a chin mask's lowest top edge: just over the chin's tip (reach 0)
+MASK_UNDER_MOUTH_M = 0.014    # its highest: the labiomental fold, under the mouth's line (reach 1)
+MASK_UNDER_JAW_M = 0.06       # its lower edge, on the neck under the jaw
+MASK_EDGE_M = 0.002           # its edges' softness
+MASK_CORNER_RISE_M = 0.008    # its top edge rises this much to its corners (the loops pull it up)
+MASK_PLEAT_PITCH_M = 0.012    # the folded pleats' spacing
+MASK_STANDOFF_M = 0.001       # the fabric on the skin
+LOOP_THICK_M = 0.0012         # an ear loop's elastic cord on the cheek (recalled: ~1 mm)
+
+
+def chin_mask_parts(ident: Identity, gx: np.ndarray, gy: np.ndarray,
+                    lm: Landmarks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The twenty-first family's mask under the chin (identity.MASK_*) on the head grid: (fabric alpha 0..1,
+    ear loops' alpha 0..1, the pleats' relief -1..1 under the fabric)."""
+    assert ident.chin_mask is not None
+    _, reach, width, _, loop_mm = ident.chin_mask
+    half = 0.5 * ident.face_width_m * width
+    low, fold = lm.chin_y - MASK_CHIN_TIP_M, lm.mouth[1] + MASK_UNDER_MOUTH_M
+    top = low + (fold - low) * reach - MASK_CORNER_RISE_M * np.clip(gx / half, -1.0, 1.0) ** 2
+    e = MASK_EDGE_M
+    fabric = np.clip((gy - top) / e + 0.5, 0.0, 1.0) * np.clip((half - np.abs(gx)) / e + 0.5, 0.0, 1.0) * \
+        np.clip((lm.chin_y + MASK_UNDER_JAW_M - gy) / e + 0.5, 0.0, 1.0)
+    pleats = np.cos(2.0 * np.pi * (gy - top) / MASK_PLEAT_PITCH_M)
+    corner_y = low + (fold - low) * reach - MASK_CORNER_RISE_M
+    ear_x, ear_y = 0.5 * ident.face_width_m + 0.004, lm.nose[1]
+    loops = np.zeros_like(gx)
+    for side in (-1.0, 1.0):
+        d, along = _segment(gx, gy, side * half, corner_y, side * ear_x, ear_y)
+        on = (along >= 0.0) & (along <= 1.0)
+        loops = np.maximum(loops, np.where(on, np.clip((0.5 * loop_mm / 1000.0 - d) / 0.0005 + 0.5, 0.0, 1.0), 0.0))
+    return fabric.astype(np.float32), (loops * (1.0 - fabric)).astype(np.float32), pleats.astype(np.float32)
+
+
+def _chin_mask_layer(ident: Identity, gx, gy, skin_h, lm: Landmarks, albedo, closed, nir, dot_blur, height):
+    """The mask under the chin over skin and beard: its fabric's colour and 850 nm reflectance (identity.MASKS),
+    pleats ``pleat_mm`` proud, and its elastic loops across the cheeks on the skin."""
+    assert ident.chin_mask is not None
+    fabric_i, _, _, pleat_mm, _ = ident.chin_mask
+    _, bgr, fabric_nir = MASKS[fabric_i]
+    alpha, loops, pleats = chin_mask_parts(ident, gx, gy, lm)
+    on_head = height > MISS / 2
+    alpha, loops = alpha * on_head, loops * on_head
+    for a, tone in ((alpha, (0.85, 0.15)), (loops, (0.9, 0.0))):
+        albedo, closed, nir, dot_blur = _fabric_over(a, bgr, fabric_nir, pleats, tone, albedo, closed, nir, dot_blur)
+    raised = np.where(skin_h > MISS / 2, skin_h + MASK_STANDOFF_M + 0.5 * pleat_mm / 1000.0 * (1.0 + pleats), MISS)
+    height = np.where(alpha > 0.05, np.maximum(height, raised), height)
+    on_loop = np.where(skin_h > MISS / 2, skin_h + np.float32(LOOP_THICK_M), MISS)
+    height = np.where(loops > 0.5, np.maximum(height, on_loop), height)
+    return albedo, closed, nir, dot_blur, height
+
+
 BROW_ABOVE_EYE_M = 0.016      # the brows above the pupils' line (typical, recalled)
 # The twentieth family's piercings (identity.PIERCING_*): where each site's jewellery sits on the head grid,
 # from the landmarks (typical adult placements, recalled): a nostril's on the ala beside the nose tip, an
@@ -700,6 +761,9 @@ def head_layers(ident: Identity) -> HeadLayers:
                                                                     dot_blur, height)
     if ident.cap is not None:
         albedo, closed, nir, dot_blur, height = _cap_layer(ident, gx, gy, lm, albedo, closed, nir, dot_blur, height)
+    if ident.chin_mask is not None:
+        albedo, closed, nir, dot_blur, height = _chin_mask_layer(ident, gx, gy, skin_h, lm, albedo, closed, nir,
+                                                                 dot_blur, height)
 
     gloss = gloss_slope = None
     gloss_nir_ratio = 1.0

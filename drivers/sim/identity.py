@@ -11,15 +11,16 @@ thirteenth the palpebral fissure; in the fourteenth the cornea's radius and diam
 a peaked cap; in the seventeenth make-up: a foundation's coverage, shade, 850 nm and sharpening of the
 projector's dots, and lipstick; in the eighteenth whether the person is older, their age and photo-ageing:
 forehead lines, crow's feet, nasolabial folds, thinner cheeks and drooping lids; in the nineteenth a winter
-scarf wound up to the chin or the lower lip; in the twentieth facial piercings), skin tone
+scarf wound up to the chin or the lower lip; in the twentieth facial piercings; in the twenty-first a medical
+mask pulled down under the chin), skin tone
 (Fitzpatrick I-VI), hair, glasses, beard, fringe, clothing and a texture seed from ``n``.
 ``identity=0`` is the reference person: the portrait's own proportions (IPD 63 mm, nose 24 mm),
 Fitzpatrick II, no glasses, beard or fringe. Every field can be overridden by a URI key, except the
 sixth family's eye-socket depth and breathing, the seventh family's blinks, the eighth family's
 skin NIR factor, the ninth's sheen, the tenth's beard style, the eleventh's headscarf, the twelfth's
 lenses, the thirteenth's palpebral fissure, the fourteenth's corneas, the sixteenth's caps, the
-seventeenth's make-up, the eighteenth's age, the nineteenth's winter scarf and the twentieth's piercings (no key
-sets them; ``beard=1``
+seventeenth's make-up, the eighteenth's age, the nineteenth's winter scarf, the twentieth's piercings and the
+twenty-first's chin masks (no key sets them; ``beard=1``
 on a tenth-family person drawn without facial hair gives the one look everyone else has).
 
 Skin reflectance by Fitzpatrick type. Melanin absorbs strongly in the visible and weakly at 850 nm,
@@ -75,7 +76,7 @@ CLOTHING: tuple[tuple[str, tuple[float, float, float], float], ...] = (
 
 FAMILIES = ("any", "train", "heldout", "field", "fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
             "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth",
-            "eighteenth", "nineteenth", "twentieth")
+            "eighteenth", "nineteenth", "twentieth", "twentyfirst")
 # The identity stream for each family is salted so that family=train&identity=5,
 # family=heldout&identity=5, family=field&identity=5, family=fresh&identity=5,
 # family=fifth&identity=5, family=sixth&identity=5, family=seventh&identity=5, family=eighth&identity=5
@@ -89,7 +90,7 @@ _FAMILY_SALT = {"any": 10_000, "train": 2_000_003, "heldout": 7_000_019, "field"
                 "thirteenth": 47_000_147, "fourteenth": 53_000_161,
                 "fifteenth": 59_000_173, "sixteenth": 61_000_187, "seventeenth": 67_000_201,
                 "eighteenth": 71_000_223, "nineteenth": 73_000_237,
-                "twentieth": 79_000_241}
+                "twentieth": 79_000_241, "twentyfirst": 83_000_257}
 
 # What the simulator gave everyone alike until the sixth family, which draws them per person:
 # - the eye sockets' depth under the brow-cheek surface (head.face_height), 11 mm. Hertel
@@ -360,6 +361,35 @@ METALS: tuple[tuple[str, tuple[float, float, float], float], ...] = (
     ("gold", (0.38, 0.70, 0.85), 0.97),
 )
 
+# The twenty-first family's medical masks pulled down under the chin: what no family drew, a thin light
+# fabric cupping the chin with elastic ear loops running up across the cheeks. Since 2020 people wear a
+# surgical mask at the chin between uses (observed in studies of mask use in public, 2020-2021: a few to
+# ~15 % of wearers with it below the nose or the chin, recalled, not read); a customer at a terminal in a
+# clinic's lobby or a season of flu keeps it there. ``MASK_SHARE`` (15 %: an assumption, high on purpose
+# as the piercings' share) of the family's people wear one: its top edge at ``MASK_REACH`` of the way from
+# 4 mm under the chin's tip (0: the chin bare, the mask under the jaw) to 14 mm under the mouth's line (1:
+# the labiomental fold), its lower part under the jaw, ``MASK_HALF_WIDTH`` (0.8-1.0) of the face's half
+# width across, on the skin with pleats ``MASK_PLEAT_MM`` (1-3 mm: three folded pleats, recalled) proud,
+# its ear loops ``LOOP_MM`` (2-4 mm elastic, recalled) wide from its top corners up to the ears beside the
+# nose's tip. Its fabric (``MASKS``): a surgical mask's blue or white spunbond polypropylene, or a black cloth
+# or KN95 mask; (B, G, R) albedo and 850 nm reflectance (recalled: undyed polypropylene nonwoven ~0.8 in the
+# visible and at 850 nm; phthalocyanine-blue dyed ~0.75 at 850 nm, the dyes clearing past ~750 nm; black
+# polyester with disperse dyes ~0.45 at 850 nm, carbon-black ~0.07 as SCARVES' carbon black).
+MASK_FAMILIES = ("twentyfirst",)
+MASK_SHARE = 0.15
+MASK_REACH = (0.0, 1.0)
+MASK_HALF_WIDTH = (0.8, 1.0)
+MASK_PLEAT_MM = (1.0, 3.0)
+LOOP_MM = (2.0, 4.0)
+# name, (B, G, R) albedo, 850 nm reflectance; share among the masks (weights)
+MASKS: tuple[tuple[str, tuple[float, float, float], float], ...] = (
+    ("surgical blue", (0.80, 0.64, 0.42), 0.75),
+    ("surgical white", (0.80, 0.81, 0.80), 0.80),
+    ("black polyester", (0.035, 0.035, 0.040), 0.45),
+    ("black carbon", (0.030, 0.030, 0.030), 0.07),
+)
+MASK_WEIGHTS = (0.55, 0.2, 0.15, 0.1)
+
 
 def fresnel_normal(n: float) -> float:
     """Reflectance of one uncoated surface of index ``n`` in air at normal incidence."""
@@ -426,6 +456,9 @@ class Identity:
     winter_standoff_mm: float = 0.0       # how far it stands off the skin
     # The twentieth family's piercings: (site, side -1/+1, "stud"/"ring", size mm, wire mm, metal index)
     piercings: tuple[tuple[str, float, str, float, float, int], ...] = ()
+    # The twenty-first family's medical mask under the chin: (fabric index into MASKS, reach 0..1, half width
+    # share, pleat mm, loop mm), or None
+    chin_mask: tuple[int, float, float, float, float] | None = None
 
     @property
     def beard_standoff_m(self) -> float:
@@ -572,6 +605,14 @@ class Identity:
                 drawn.append((site, side, "ring" if ring else "stud", size, float(rng.uniform(*WIRE_MM)), metal))
             if wears:
                 person = replace(person, piercings=tuple(drawn))
+        if family in MASK_FAMILIES:
+            # Likewise drawn after every other field, for everyone (used where they wear one).
+            wears = bool(rng.random() < MASK_SHARE)
+            mask = (int(rng.choice(len(MASKS), p=MASK_WEIGHTS)), float(rng.uniform(*MASK_REACH)),
+                    float(rng.uniform(*MASK_HALF_WIDTH)), float(rng.uniform(*MASK_PLEAT_MM)),
+                    float(rng.uniform(*LOOP_MM)))
+            if wears:
+                person = replace(person, chin_mask=mask)
         return person
 
     @staticmethod

@@ -203,6 +203,13 @@ Sources (figures cited per profile below):
   nearest profile, the Gemini 2 (Orbbec's earlier stereo ASIC, 50 mm baseline, 91° depth, 86° colour,
   a projector switched on and off), with another unit's calibration; whether its imagers carry an IR-pass
   filter was not reached: rendered as the Gemini 2 (the "nir" band alone, ``ir_leak`` refused).
+- [G210] the Orbbec Gemini 210: named with the Gemini 215 in OrbbecSDK_ROS1's release notes (v2.7.2, read this
+  session: "Gemini 210 | 1.0.9 | gemini210.launch", the launch file named after it), so it runs the SDK's laser
+  switch as the 215 and the Gemini 2 do. Its datasheet was not reached: that it is a short-range active-stereo
+  camera with an 850 nm dot projector and a depth range from about 0.1 m is recalled, not read; its baseline
+  (30 mm), depth field (95°) and colour module (the Gemini 2's 86° 1920x1080) are assumptions, and whether its
+  imagers carry an IR-pass filter was not reached: rendered as the Gemini 2's (the "nir" band alone,
+  ``ir_leak`` refused).
 - [G335LG] the Orbbec Gemini 335Lg: the Gemini 335L's long-baseline stereo module (95 mm, 90°x65° depth, the
   global-shutter 94° colour sensor, the 850 nm dot projector switched through the SDK's laser switch) on
   GMSL2 with a FAKRA connector for a Jetson's deserialiser (recalled, not read this session: Orbbec's
@@ -1130,11 +1137,33 @@ GEMINI305 = replace(
     stream_modes=G330_STREAM_MODES,
 )
 
+# The Gemini 210 ([G210]: its datasheet not reached) on the Gemini 2's engine and laser switch, with the
+# shorter baseline and wider depth field assumed for a short-range module, and another unit's calibration.
+GEMINI210 = replace(
+    GEMINI2,
+    name="gemini210", model="Orbbec Gemini 210 (short-range active stereo on the Gemini 2's engine; assumed)",
+    # Assumed 95° depth at 1280x800 ([G210]); this unit's 95.6°: fx = 640 / tan(47.8°) = 580.8, x0.6 = 348.5 at
+    # 640x480 (modes.py). Principal point typical.
+    depth_intrinsics=Intrinsics(640, 480, 348.5, 348.7, 317.9, 242.6, DistortionModel.INVERSE_BROWN_CONRADY),
+    # The Gemini 2's 86° colour ([G210]: as the Gemini 2's); this unit's 86.6°: fx = 960 / tan(43.3°) =
+    # 1019.3 at 1920x1080, x4/9 = 453.0 at 640x480. Distortion typical (barrel).
+    color_intrinsics=Intrinsics(640, 480, 453.0, 452.8, 322.7, 237.3, DistortionModel.BROWN_CONRADY,
+                                (0.047, -0.063, 0.0003, -0.0004, 0.017)),
+    depth_to_color=Extrinsics.from_arrays(rotation(np.deg2rad(-0.09), np.deg2rad(0.07), np.deg2rad(-0.05)),
+                                          np.array([0.0105, 0.0003, -0.0006])),
+    # Assumed: a 30 mm baseline for a short-range module: sigma_z = z^2 s / (f B) = 0.45^2 x 0.11 / (349 x
+    # 0.030) = 2.1 mm at 0.45 m (the Gemini 2's 0.11 px sub-pixel noise).
+    stereo_baseline_m=0.030,
+    projector_offset_m=0.022,                    # assumed: beside the right imager
+    depth_range_m=(0.10, 2.0),                   # [G210]: short range, from ~0.1 m (recalled, not read)
+    projector_jitter=0.20,                       # as the Gemini 2's: a USB property write, one frame late 1 in 5
+)
+
 PROFILES: dict[str, CameraProfile] = {p.name: p for p in (D435, D455, D415, D405, ASTRA, GEMINI335, GEMINI2,
                                                           GEMINI336L, ASTRA_MINI_S, GEMINI2L, GEMINI335L,
                                                           GEMINI336, D435F, D455F, D457, D435I, D456,
                                                           GEMINI335LE, GEMINI330, D436, GEMINI335LG,
-                                                          GEMINI215, GEMINI305)}
+                                                          GEMINI215, GEMINI305, GEMINI210)}
 DEFAULT = "d435"
 
 

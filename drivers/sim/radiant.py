@@ -119,6 +119,15 @@ def nir_per_lux(kelvin: float) -> float:
     return INCANDESCENT_NIR_SHARE * ratio / ref
 
 
+def lit_share(view: View, z: np.ndarray, direction: tuple[float, float, float], diffuse: float) -> np.ndarray:
+    """(H, W) float32: each pixel's cosine to a distant source in ``direction`` (from the face, the depth
+    camera's frame) plus ``diffuse``, on every ``_stride``-th pixel scaled back up, 0 where nothing is."""
+    d = (view.depth_to_view.R @ np.asarray(direction)).astype(np.float32)
+    k = _stride(z)
+    cos = np.clip(surface_normals(view, np.ascontiguousarray(z[::k, ::k]), k) @ d, 0.0, 1.0)
+    return _up((cos + np.float32(diffuse)).astype(np.float32), z)
+
+
 @dataclass(frozen=True)
 class QuartzHeater:
     """The vestibule's quartz infrared heater (module docstring): ``direction`` from the face to it."""
@@ -177,10 +186,7 @@ class QuartzHeater:
 
     def share(self, view: View, z: np.ndarray) -> np.ndarray:
         """(H, W) float32: each pixel's cosine to the heater plus the diffuse share."""
-        d = (view.depth_to_view.R @ np.asarray(self.direction)).astype(np.float32)
-        k = _stride(z)
-        cos = np.clip(surface_normals(view, np.ascontiguousarray(z[::k, ::k]), k) @ d, 0.0, 1.0)
-        return _up((cos + np.float32(self.diffuse)).astype(np.float32), z)
+        return lit_share(view, z, self.direction, self.diffuse)
 
     def color(self, irr: np.ndarray, view: View, maps: ViewMaps, t: float) -> np.ndarray:
         """The colour irradiance with the heater's glow at its filament's temperature at ``t``."""

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import body, cornea, head, species
 from .beacon import Beacon, FailingTube
+from .bystander import FloorBounce, PhoneTorch
 from .config import SimConfig
 from .entrance import AutoDoor, PhoneScreen
 from .families import light_for
@@ -163,7 +164,7 @@ LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incand
                    "pwm_led": 0.002, "blinds": 0.17, "ceiling_fan": 0.32, "sodium": 0.029,
                    "failing_tube": 0.012, "beacon": 0.003, "occupancy_fade": 0.002, "lightbar": 0.003,
                    "string_lights": 0.002, "tof_counter": 0.002, "phone_screen": 0.002, "auto_door": 0.002,
-                   "quartz_heater": 0.002, "windscreen_glint": 0.09}
+                   "quartz_heater": 0.002, "windscreen_glint": 0.09, "floor_bounce": 0.09, "phone_torch": 0.002}
 # The fourteenth family's source (drivers/sim/sun.py, ``Blinds``): "blinds", low sun (10-25° up) through
 #   clear glazing and a window's venetian blinds, striping the face and the wall: the direct beam alone
 #   on the eighth family's model (the 5800 K sun through Rayleigh and Ångström aerosol extinction,
@@ -200,6 +201,12 @@ LIGHT_NIR_SHARE = {"daylight": 0.09, "fluorescent": 0.012, "led": 0.002, "incand
 #   (radiant.QuartzHeater); "windscreen_glint", daylight through a glazed lobby's clear glass (0.09 as
 #   "daylight") with sunlight mirrored off passing cars' glass sweeping a patch across the face in 0.1-0.5 s,
 #   its own 850 nm (0.12 per lux, as "direct_sun") on top (radiant.WindscreenGlint).
+# The twenty-first family's sources (drivers/sim/bystander.py): "floor_bounce", daylight through a glazed lobby's
+#   clear glass (0.09 as "daylight") with the sun on its polished floor throwing light up onto the face from
+#   below, its own 850 nm (0.12 per lux, as "direct_sun"), dimmed while people cross the sunlit patch
+#   (bystander.FloorBounce); "phone_torch", a lobby's LED downlights (0.002 as "led") with another customer's
+#   phone beside the terminal firing its camera's flash or switching its torch on and off (a phosphor-white
+#   LED: 0.002 per lux; bystander.PhoneTorch).
 # Overhead lamp as seen from the subject: 35° above the line to the camera, ~6° across; it gives a
 # third of the light on the face. Spectacle lenses mirror it (glints).
 LAMP_DIR = np.array([0.0, -np.sin(np.deg2rad(35.0)), -np.cos(np.deg2rad(35.0))])
@@ -436,6 +443,11 @@ class Scene:
             if light == "quartz_heater" else None
         self.glint = WindscreenGlint.draw(np.random.default_rng([self._scene_rng_seed, 133])) \
             if light == "windscreen_glint" else None
+        # The twenty-first family's lights (bystander.py), each from its own stream (nothing else drawn changes).
+        self.bounce = FloorBounce.draw(np.random.default_rng([self._scene_rng_seed, 137])) \
+            if light == "floor_bounce" else None
+        self.torch = PhoneTorch.draw(np.random.default_rng([self._scene_rng_seed, 139])) \
+            if light == "phone_torch" else None
         # The tenth family's lights (street.py), each from its own stream (nothing else drawn changes).
         self.backlight = Backlight.draw(np.random.default_rng([self._scene_rng_seed, 101])) \
             if light == "backlight" else None

@@ -541,8 +541,8 @@ def test_twelfth_split_is_accepted_and_lists_its_own_pools():
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "twelfth"]).split == "twelfth"
-    assert P.SPLITS[-9:] == ("twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth",
-                             "eighteenth", "nineteenth", "twentieth")
+    assert P.SPLITS[-10:] == ("twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth",
+                              "eighteenth", "nineteenth", "twentieth", "twentyfirst")
     items = presentations("twelfth", live=4, per_species=1, injection=1)
     assert len(items) == 4 + len(ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("twelfth/") and "family=twelfth" in p.uri for p in items)
@@ -780,8 +780,8 @@ def test_thirteenth_split_is_accepted_and_lists_its_own_pools():
     parser = argparse.ArgumentParser()
     pad_eval.register(parser.add_subparsers())
     assert parser.parse_args(["pad-eval", "--split", "thirteenth"]).split == "thirteenth"
-    assert P.SPLITS[-8:] == ("thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth",
-                             "nineteenth", "twentieth")
+    assert P.SPLITS[-9:] == ("thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth",
+                             "nineteenth", "twentieth", "twentyfirst")
     items = presentations("thirteenth", live=4, per_species=1, injection=1)
     assert len(items) == 4 + len(ATTACKS) + len(P.INJECTIONS)
     assert all(p.key.startswith("thirteenth/") and "family=thirteenth" in p.uri for p in items)
@@ -834,8 +834,8 @@ def _assert_split_lists_its_own_pools(family: str, camera: str, live: int) -> li
 def test_fourteenth_split_is_accepted_and_lists_its_own_pools():
     # The fourteenth family (evaluated once, whole, in the twenty-fifth session): its split parses and its
     # presentations are listed (nothing is presented).
-    assert P.SPLITS[-7:] == ("fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth",
-                             "twentieth")
+    assert P.SPLITS[-8:] == ("fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth",
+                             "twentieth", "twentyfirst")
     assert "fourteenth" not in P.ir_leak_splits()
     items = _assert_split_lists_its_own_pools("fourteenth", "d456", live=4)
     # Striped by the blinds, TOO_BRIGHT_TO_VERIFY steps the person aside out of the sun (shade=1).
@@ -864,7 +864,8 @@ def test_each_fourteenth_camera_enrols_its_projector_under_the_familys_enrolment
 def test_fifteenth_split_is_accepted_and_lists_its_own_pools():
     # The fifteenth family (evaluated once, whole, in the twenty-sixth session): its split parses and its
     # presentations are listed (nothing is presented).
-    assert P.SPLITS[-6:] == ("fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth", "twentieth")
+    assert P.SPLITS[-7:] == ("fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth", "twentieth",
+                             "twentyfirst")
     assert "fifteenth" in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("fifteenth", "gemini335le", live=8)
 
@@ -880,7 +881,7 @@ def test_each_fifteenth_camera_enrols_its_projector_under_the_familys_enrolment_
 def test_sixteenth_split_is_accepted_and_lists_its_own_pools():
     # The sixteenth family (evaluated once, whole, in the twenty-seventh session): its split parses and its
     # presentations are listed (nothing is presented).
-    assert P.SPLITS[-5:] == ("sixteenth", "seventeenth", "eighteenth", "nineteenth", "twentieth")
+    assert P.SPLITS[-6:] == ("sixteenth", "seventeenth", "eighteenth", "nineteenth", "twentieth", "twentyfirst")
     assert "sixteenth" in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("sixteenth", "gemini330", live=8)
 
@@ -896,7 +897,7 @@ def test_each_sixteenth_camera_enrols_its_projector_under_the_familys_enrolment_
 def test_seventeenth_split_is_accepted_and_lists_its_own_pools():
     # The seventeenth family (evaluated once, whole, in the twenty-eighth session): its split parses, its
     # presentations are listed (nothing is presented), and its RealSense D436 is rendered with an IR-pass filter.
-    assert P.SPLITS[-4:] == ("seventeenth", "eighteenth", "nineteenth", "twentieth")
+    assert P.SPLITS[-5:] == ("seventeenth", "eighteenth", "nineteenth", "twentieth", "twentyfirst")
     assert "seventeenth" not in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("seventeenth", "d436", live=8)
 
@@ -913,7 +914,8 @@ def test_eighteenth_split_is_accepted_and_lists_its_own_pools():
     # The eighteenth family (evaluated once, whole, in the twenty-ninth session): its split parses, its
     # presentations are listed (nothing is presented), and its Gemini 335Lg has no IR-pass filter (--ir-leak
     # allowed; the family renders the leak on every URI anyway).
-    assert P.SPLITS[-3:] == ("eighteenth", "nineteenth", "twentieth") and "eighteenth" in P.ir_leak_splits()
+    assert P.SPLITS[-4:] == ("eighteenth", "nineteenth", "twentieth", "twentyfirst")
+    assert "eighteenth" in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("eighteenth", "gemini335lg", live=8)
 
 
@@ -929,7 +931,7 @@ def test_each_eighteenth_camera_enrols_its_projector_under_the_familys_enrolment
 def test_nineteenth_split_is_accepted_and_lists_its_own_pools():
     # The nineteenth family (evaluated once, whole, in the thirtieth session): its split parses, its presentations
     # are listed (nothing is presented), and its Gemini 215 is rendered with an IR-pass filter (--ir-leak refused).
-    assert P.SPLITS[-2:] == ("nineteenth", "twentieth") and "nineteenth" not in P.ir_leak_splits()
+    assert P.SPLITS[-3:] == ("nineteenth", "twentieth", "twentyfirst") and "nineteenth" not in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("nineteenth", "gemini215", live=8)
 
 
@@ -945,7 +947,7 @@ def test_twentieth_split_is_accepted_and_lists_its_own_pools():
     # The twentieth family (evaluated once, whole, in the thirty-first session): its split parses, its
     # presentations are listed (nothing is presented), and its Gemini 305 has no IR-pass filter (--ir-leak
     # allowed; the family renders the leak on every URI anyway).
-    assert P.SPLITS[-1] == "twentieth" and "twentieth" in P.ir_leak_splits()
+    assert P.SPLITS[-2:] == ("twentieth", "twentyfirst") and "twentieth" in P.ir_leak_splits()
     _assert_split_lists_its_own_pools("twentieth", "gemini305", live=8)
 
 
@@ -955,6 +957,35 @@ def test_each_twentieth_camera_enrols_its_projector_under_the_familys_enrolment_
     # family's enrolment light, the winter vestibule with the quartz heater cycling on and off (its filament's
     # 850 nm on the board and the wall while hot), with the family's cornea and visible light in IR on.
     _assert_each_camera_enrols("twentieth", "quartz_heater")
+
+
+def test_twentyfirst_split_is_accepted_unseen_and_lists_its_own_pools(tmp_path):
+    # The twenty-first family (built in the thirty-second session, to be evaluated once, whole): its split parses,
+    # its presentations are listed (nothing is presented), its Gemini 210 is rendered with an IR-pass filter
+    # (--ir-leak refused), and it is the unseen family the development benches refuse (bench.rerun_records,
+    # without a patched UNSEEN_SPLITS).
+    from bench import rerun_records
+
+    assert P.UNSEEN_SPLITS == frozenset({"twentyfirst"})
+    assert P.SPLITS[-1] == "twentyfirst" and "twentyfirst" not in P.ir_leak_splits()
+    items = _assert_split_lists_its_own_pools("twentyfirst", "gemini210", live=8)
+    recs = tmp_path / "recs.jsonl"
+    recs.write_text(json.dumps({"v": pad_records.RECORD_VERSION, "key": items[0].key, "split": "twentyfirst",
+                                "kind": "bona_fide", "species": "live", "index": 0, "uri": items[0].uri,
+                                "outcome": "rejected", "verdict": "attack", "reason": None}) + "\n")
+    keys = tmp_path / "keys.txt"
+    keys.write_text(items[0].key + "\n")
+    with pytest.raises(SystemExit, match=items[0].key):
+        rerun_records.main([str(recs), "--keys", str(keys), "--out", str(tmp_path / "out.jsonl")])
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_each_twentyfirst_camera_enrols_its_projector_under_the_familys_enrolment_light():
+    # Each camera of the twenty-first's pool enrols (a board at 0.45 and 0.65 m, then the wall) under the
+    # family's enrolment light, the glazed lobby with the sunlit floor throwing daylight and its 850 nm up onto
+    # the board and the wall (dimmed while people cross it), with the family's cornea on.
+    _assert_each_camera_enrols("twentyfirst", "floor_bounce")
 
 
 def test_acceptances_that_came_only_after_a_light_prompt_are_counted_in_the_report(monkeypatch, capsys):

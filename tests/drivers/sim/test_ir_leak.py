@@ -20,7 +20,7 @@ BROADBAND = ("d435", "d415", "d455", "gemini335", "gemini335l", "d435i", "gemini
 # Refused: filtered, or whose filter no source reached here names (the Gemini 2/2L, the twelfth's D457, the
 # fourteenth's D456, the seventeenth's D436, the nineteenth's Gemini 215).
 FILTERED = ("d405", "astra", "astra_mini_s", "gemini2", "gemini2l", "gemini336", "gemini336l", "d435f", "d455f",
-            "d457", "d456", "d436", "gemini215")
+            "d457", "d456", "d436", "gemini215", "gemini210")
 
 
 def test_only_cameras_without_an_ir_pass_filter_take_the_key_and_only_the_later_families_set_it():
