@@ -15,6 +15,12 @@ under one of these loads, the bench in the caller's autogroup:
 ``--no-screen``: the projector's challenge alone (the kiosk app without a screen, the server demanding the projector),
 played from the clip: a lit screen is rendered live, 40 ms of thread CPU a colour tick (docs/liveness.md, late31).
 
+The terminal has the camera's enrolled dot reference (``[camera] dot_reference``, stream32: enrolled once with
+``projector-enrol``'s code from a board and a wall, :func:`enrolment_scenes`, cached as pad-eval's are), so its verdicts
+are a kiosk's judge's; ``--no-dot-reference`` runs without it, as before. A refused session's line carries the
+daemon's audit ``result`` entry (``audit``: the verdict, ``challenge_detail``, the detectors' scores); ``--daemon-log``
+writes the daemon's whole output (its processes') to a file.
+
 Per session: the outcome (``ACCEPTED``, a refusal's reason, or the error code) and, for a late or lost window,
 whether its message said the terminal was busy (``host_late``); the daemon's log lines of the windows it ended
 (where, the reader's time away); and the scheduler's account of the daemon's processes over the session
@@ -37,10 +43,12 @@ import argparse
 import collections
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -127,8 +135,56 @@ def without_screen(p: Any) -> None:
         fh.write('\n[[challenge_policy]]\nchannel = "*"\nrequire = ["projector"]\n')
 
 
+def enrolment_scenes(camera: str) -> list[str]:
+    """The scenes a kiosk's installer enrols ``camera`` from (``projector-enrol``'s board at 0.45 m and 0.65 m,
+    then the bare wall; pad-eval's light and lux, ``hil.pad_enrolment``): the same sim camera (its profile keys
+    kept, no family added: the bench's camera names none, and a family's camera has another IR mode), unpaced."""
+    from hil.pad_enrolment import board_and_wall
+    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(camera).query))
+    return board_and_wall({k: q[k] for k in ("family", "camera", "depth_mode", "scatter", "scatter_core", "ir_leak")
+                           if k in q})
+
+
+def with_dot_reference(p: Any, camera: str) -> str:
+    """The terminal's ``[camera] dot_reference``: the camera's projector pattern enrolled once with
+    ``projector-enrol``'s code from a board and a wall (:func:`enrolment_scenes`, cached between runs as
+    pad-eval's are: ``hil.pad_enrolment.dot_reference_from``), written beside the agent's config as a kiosk's
+    installer leaves it; returns the file's SHA-256 (the daemon's ``agent_start`` records the same)."""
+    import hashlib
+
+    from hil.pad_enrolment import dot_reference_from
+    raw = dot_reference_from(enrolment_scenes(camera)).to_bytes()
+    path = Path(p.agent_config).parent / "dot-reference.npz"
+    path.write_bytes(raw)
+    text = Path(p.agent_config).read_text()
+    Path(p.agent_config).write_text(re.sub(r"^\[camera\]\n", f"[camera]\ndot_reference = {json.dumps(str(path))}\n",
+                                           text, count=1, flags=re.M))
+    return hashlib.sha256(raw).hexdigest()
+
+
+def refusal_record(audit: Path, start: int) -> tuple[dict[str, Any] | None, int]:
+    """The last ``result`` entry the daemon's audit log gained from byte ``start`` on (a session's: its verdict,
+    score, whether the challenge passed and its ``challenge_detail`` code, the detectors' scores; scalars, no face
+    data), and where the log ends now."""
+    try:
+        with open(audit, "rb") as fh:
+            fh.seek(start)
+            new = fh.read()
+    except OSError:
+        return None, start
+    last = None
+    for ln in new.splitlines():
+        try:
+            e = json.loads(ln)
+        except ValueError:
+            continue
+        if e.get("event") == "result":
+            last = e.get("data")
+    return last, start + len(new)
+
+
 def run(load: str, sessions: int, warm: int, log_path: str, camera: str, n_burners: int,
-        no_screen: bool = False) -> dict[str, Any]:
+        no_screen: bool = False, dot_reference: bool = True, daemon_log: str = "") -> dict[str, Any]:
     from hil.devproc import start_daemon, start_dev_server
     outcomes: collections.Counter[str] = collections.Counter()
     ended: list[str] = []
@@ -141,6 +197,7 @@ def run(load: str, sessions: int, warm: int, log_path: str, camera: str, n_burne
         p = provision_unlimited(Path(d) / "terminal", camera)
         if no_screen:
             without_screen(p)
+        ref_sha = with_dot_reference(p, camera) if dot_reference else None
         server, p = start_dev_server(p)
         daemon = None
         try:
@@ -151,6 +208,7 @@ def run(load: str, sessions: int, warm: int, log_path: str, camera: str, n_burne
                 hogs = burners(n_burners)
             dpid = daemon.proc.pid
             nice = autogroup_nice(dpid)
+            _, audited = refusal_record(p.audit, 0)
             for i in range(warm, warm + sessions):
                 t0 = time.perf_counter()
                 before = sched_account(dpid)
@@ -159,6 +217,9 @@ def run(load: str, sessions: int, warm: int, log_path: str, camera: str, n_burne
                 after = sched_account(dpid)
                 sched = {k: round(max(0.0, after[k] - before[k]), 1) for k in after}
                 waits.append((got["outcome"] in UNJUDGED, sched["cam_host_wait_ms"] / max(wall, 1e-9) / 1e3))
+                audit, audited = refusal_record(p.audit, audited)
+                if audit is not None and not got.get("accepted"):
+                    got["audit"] = audit             # why a judged session was refused (the challenge's code)
                 mine = got["outcome"] in UNJUDGED and BUSY in str(got.get("detail", ""))
                 busy += mine
                 loads.append(os.getloadavg()[0])
@@ -172,6 +233,8 @@ def run(load: str, sessions: int, warm: int, log_path: str, camera: str, n_burne
                     time.sleep(SETTLE_S)
             ended = [ln.strip()[-300:] for ln in daemon.lines if "challenge window ended" in ln]
         finally:
+            if daemon_log and daemon is not None:
+                Path(daemon_log).write_text("".join(daemon.lines))
             for h in hogs:
                 h.kill()
                 h.wait()
@@ -182,7 +245,8 @@ def run(load: str, sessions: int, warm: int, log_path: str, camera: str, n_burne
     k = sum(outcomes[c] for c in UNJUDGED)
     lo, hi = exact_interval(k, n)
     blo, bhi = exact_interval(busy, k)
-    return {"load": load, "screen": not no_screen, "sessions": n, "outcomes": dict(outcomes), "unjudged": k,
+    return {"load": load, "screen": not no_screen, "dot_reference_sha256": ref_sha, "sessions": n,
+            "outcomes": dict(outcomes), "unjudged": k,
             "rate": k / n if n else None, "ci95": [round(lo, 4), round(hi, 4)], "host_late": busy,
             "host_late_share_ci95": [round(blo, 4), round(bhi, 4)],
             "load1_min_median_max": [min(loads), sorted(loads)[len(loads) // 2], max(loads)] if loads else None,
@@ -206,8 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--log", default="", help="append a JSON line a session here")
     ap.add_argument("--no-screen", action="store_true",
                     help="the projector's challenge alone (no screen: no colour frame rendered live)")
+    ap.add_argument("--daemon-log", default="", help="write the daemon's whole log (its processes' output) here")
+    ap.add_argument("--no-dot-reference", action="store_true",
+                    help="configure no [camera] dot_reference (the judge's pattern check absent, as before stream32)")
     a = ap.parse_args(argv)
-    print(json.dumps(run(a.load, a.sessions, a.warm, a.log, a.camera, a.burners, a.no_screen)))
+    print(json.dumps(run(a.load, a.sessions, a.warm, a.log, a.camera, a.burners, a.no_screen,
+                         not a.no_dot_reference, a.daemon_log)))
     return 0
 
 

@@ -53,8 +53,13 @@ def enrolment_uris(uri: str) -> list[str]:
     q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(uri).query))
     family = q.get("family", "train")
     keep = {k: q[k] for k in ("camera", "depth_mode", "scatter", "scatter_core", "ir_leak") if k in q}
-    base = {"family": family, **keep, "light": enrolment_light(family), "lux": str(ENROL_LUX),
-            "background": "plain", "realtime": "0", "identity": "1", "seed": "1"}
+    return board_and_wall({"family": family, **keep, "light": enrolment_light(family)})
+
+
+def board_and_wall(camera: dict[str, str]) -> list[str]:
+    """The enrolment's three scenes of the sim camera whose URI keys are ``camera``: a board
+    (``subject=print``) at 0.45 m and 0.65 m, then the wall alone, at ``ENROL_LUX``, unpaced."""
+    base = {**camera, "lux": str(ENROL_LUX), "background": "plain", "realtime": "0", "identity": "1", "seed": "1"}
     return ["sim://?" + urllib.parse.urlencode({**base, "subject": subject, **extra})
             for subject, extra in (("print", {"distance_mm": "450"}), ("print", {"distance_mm": "650"}),
                                    ("none", {}))]
@@ -120,7 +125,12 @@ def dot_reference_for(uri: str) -> DotReference:
     profile and depth mode (every sim unit of a profile has one pattern): kept in this process, and
     in :func:`enrolment_cache_dir` keyed by the enrolment scenes, the unit and
     :func:`enrolment_version` (a file that does not load strictly is enrolled again)."""
-    uris = enrolment_uris(uri)
+    return dot_reference_from(enrolment_uris(uri))
+
+
+def dot_reference_from(uris: list[str]) -> DotReference:
+    """The dot reference enrolled from the scenes ``uris`` (one camera's), cached as :func:`dot_reference_for`
+    caches it."""
     key = _enrolment_key(uris)
     ref = _DOT_REFERENCES.get(key)
     if ref is not None:

@@ -64,6 +64,14 @@ HOST_LATE_SHARE = 0.5
 # is never the terminal's own (late31: before a ``host_late`` window may be graced, the final read's burst).
 BURST_SHARE = 0.5
 BUSY = " (the terminal was busy)"           # in a late or lost window's message when it was the terminal's
+# A camera that streams at its own rate (every device; the simulator with ``stream``) may hold framesets
+# captured before the window's first projector command returned (its queue, the frameset matcher's, the link):
+# they cannot show it, and read as the window's framesets 0 and 1 they put the first state a frame or two later
+# than every later edge, which the verifier's single lag cannot follow (stream32: frame 1 still lit under an
+# "off" first state, one mismatch of 0 allowed, ``PROJECTOR_CONTRADICTED``). Those that began to arrive on the
+# host before the command returned are read and left out of the window, at most this many (a queue of one, the
+# matcher's frameset, one on the link); the window's frame 0 is the first that arrived after it.
+MAX_STALE_FRAMESETS = 3
 
 
 # The imager whose exposure each challenge needs held: the IR imager sees the projector's on/off,
@@ -280,7 +288,9 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
     A challenged window that loses a frameset (a frame counter or timestamp jumps in a stream,
     ``pipeline.gaps``) ends there: the screen's end event is yielded and ``FramesLost`` raised; the
     frameset after the gap does not reach ``on_frameset``. Its framesets would be compared with the
-    challenge by their place, every edge after the gap a frame early."""
+    challenge by their place, every edge after the gap a frame early.
+    On a camera that streams at its own rate, framesets that began to arrive before the first state's command
+    returned are read and left out (at most ``MAX_STALE_FRAMESETS``): they cannot show it (stream32)."""
     out: list[FrameSet] = []
     gaps = WindowGaps() if challenge is not None else None
     cam = reader.camera
@@ -297,8 +307,11 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
     try:
         if on_exposure is not None:
             on_exposure(held)
+        first_shown: int | None = None             # when the first state's command returned (a streaming camera)
         if schedule and projector is not None:
             projector.show(schedule[0])          # whatever the quality loop left it at
+            first_shown = time.monotonic_ns() if paced else None
+        stale = 0                                  # framesets left out: captured before the first command
         if screen is not None and (ev := screen.at(0)) is not None:
             yield ev
         frames = reader.stream(timeout_s=timeout_s, cancelled=cancelled, per_frameset=per_frameset, own_time=own_time)
@@ -334,6 +347,9 @@ def run(reader: FramesetReader, n: int, challenge: Challenge | None, projector: 
                 raise FramesLost(f"frames lost in the challenge window: frameset {len(out)} of the window has no "
                                  f"frames; please try again")
             arrived_ns = min(f.host_time_ns for f in fs.frames.values())     # its first frame on the host
+            if first_shown is not None and not out and arrived_ns < first_shown and stale < MAX_STALE_FRAMESETS:
+                stale += 1                         # on the host before the first state was commanded: not the window's
+                continue
             if last_arrived is not None and arrived_ns - last_arrived < BURST_SHARE * interval * 1e6:
                 burst = True
             last_arrived = arrived_ns

@@ -42,3 +42,31 @@ def test_the_scheduler_account_covers_the_process_tree_and_the_camera_host_apart
         child.wait()
     nice = autogroup_nice(os.getpid())
     assert nice is None or -20 <= nice <= 19
+
+
+def test_the_enrolment_scenes_are_the_benchs_camera_on_a_board_and_a_wall():
+    # stream32: the camera's own profile (no family added: a family's camera has another IR mode, which the daemon
+    # refuses at start, LIV_DOT_REFERENCE_MISMATCH), unpaced, a board at two distances then the wall.
+    import urllib.parse
+
+    from bench.late_windows import CAMERA, enrolment_scenes
+    scenes = [dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(u).query)) for u in enrolment_scenes(CAMERA)]
+    assert [(q["subject"], q.get("distance_mm")) for q in scenes] == [("print", "450"), ("print", "650"),
+                                                                      ("none", None)]
+    assert all("family" not in q and q["realtime"] == "0" and "stream" not in q for q in scenes)
+    with_profile = enrolment_scenes(CAMERA + "&camera=d415&family=train")
+    assert all("camera=d415" in u and "family=train" in u for u in with_profile)
+
+
+def test_the_refusal_record_is_the_last_result_the_audit_log_gained(tmp_path):
+    import json
+
+    from bench.late_windows import refusal_record
+    log = tmp_path / "audit.jsonl"
+    assert refusal_record(log, 0) == (None, 0)                  # no log yet
+    entries = [{"event": "agent_start", "data": {}}, {"event": "result", "data": {"reason": "NOT_LIVE", "n": 1}},
+               {"event": "result", "data": {"reason": "NOT_LIVE", "n": 2}}]
+    log.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    got, end = refusal_record(log, 0)
+    assert got == {"reason": "NOT_LIVE", "n": 2} and end == log.stat().st_size
+    assert refusal_record(log, end) == (None, end)              # nothing new since

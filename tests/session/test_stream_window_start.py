@@ -18,11 +18,19 @@ import time
 import pytest
 
 import drivers
-from agent.liveness.challenge import Challenge, Kind, window_frames
+from agent.liveness.challenge import (
+    PROJECTOR_CONTRADICTED_DETAIL,
+    Challenge,
+    Kind,
+    dot_energy,
+    verify_projector,
+    window_frames,
+)
 from agent.pipeline.frames import FramesetReader
+from agent.session import window
 from agent.session.errors import FramesLost
 from agent.session.projector import Projector
-from agent.session.window import run
+from agent.session.window import collect, run
 from drivers.frame import StreamKind
 
 NONCE = bytes(range(16))
@@ -132,3 +140,56 @@ def test_a_wait_for_a_cpu_inside_a_read_loses_what_a_queue_of_one_cannot_hold(cl
     (first,) = depth
     jump = cam._depth_tick - 1 - first
     assert wait_intervals - 2 <= jump <= wait_intervals + 1, (first, cam._depth_tick)
+
+
+# stream32: bench.late_windows at nice 0 refused genuine streaming sessions as ``PROJECTOR_CONTRADICTED``: the window's
+# first state ("off") was commanded while two framesets captured before it (the camera host's queue and the one on its
+# way to the daemon) waited, so the window's frames 0 and 1 were still lit; frame 0 is never compared, frame 1 was one
+# mismatch of the 0 a 32-frame window allows. A queue of two here, the reader 2.5 frame intervals behind when the window
+# starts (the session's work before it: the exposure locks, the quality loop's last frameset).
+QUEUE2 = URI.replace("stream=1", "stream=2")
+
+
+def _first_off_challenge() -> Challenge:
+    """A projector-only challenge whose first state is off (the quality loop leaves the projector on)."""
+    for i in range(64):
+        ch = Challenge.from_nonce(bytes([i]) * 16, frames=32, kinds=[Kind.PROJECTOR])
+        if not ch.schedule[0] and ch.schedule[1:3] == (False, False):
+            return ch
+    raise AssertionError("no nonce with an unlit start")
+
+
+def _behind_window(uri: str, clock: Clock, behind_intervals: float):
+    """Posing, the reader ``behind_intervals`` away before the window, then the window: the framesets' projector
+    state as the IR frames' metadata reports it, and the projector check on their dot energy."""
+    ch = _first_off_challenge()
+    with drivers.open(uri) as cam:
+        reader = FramesetReader(cam)
+        for _ in reader.take(6, timeout_s=30.0):
+            pass
+        clock.sleep(behind_intervals * INTERVAL_S)
+        sets = collect(reader, ch.frames, ch, Projector(cam))
+    shown = tuple(bool(fs.frames[StreamKind.IR].metadata.projector_on) for fs in sets)
+    result = verify_projector(ch.schedule, [dot_energy(fs.frames[StreamKind.IR].pixels) for fs in sets])
+    return ch, shown, result
+
+
+def test_framesets_captured_before_the_first_command_are_not_the_windows(clock):
+    ch, shown, result = _behind_window(QUEUE2, clock, 2.5)
+    assert shown == ch.schedule                      # frame 0 on: every frame shows its own state
+    assert result.passed and result.lag_frames == 0, result
+
+
+def test_without_leaving_them_out_a_genuine_stream_reads_as_contradicted(clock, monkeypatch):
+    # The control: the same window with no frameset left out is the bench's refusal exactly.
+    monkeypatch.setattr(window, "MAX_STALE_FRAMESETS", 0)
+    ch, shown, result = _behind_window(QUEUE2, clock, 2.5)
+    assert shown[:2] == (True, True) and shown[2:] == ch.schedule[2:]
+    assert not result.passed and result.mismatches == 1 and result.detail == PROJECTOR_CONTRADICTED_DETAIL
+
+
+def test_a_camera_that_waits_for_its_reader_has_nothing_left_out(clock):
+    # pad-eval's driven clock (the simulator without ``stream``): frames are made when read, after the command, and
+    # their arrival times are the camera's virtual ones: nothing is compared with the command's time.
+    ch, shown, result = _behind_window(URI.replace("&stream=1", ""), clock, 2.5)
+    assert shown == ch.schedule and result.passed
