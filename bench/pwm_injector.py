@@ -110,6 +110,18 @@ def judge(ch: Challenge, energies: np.ndarray, ir: np.ndarray, lit: np.ndarray):
     return before, explain_flicker(ch, before, cells, ir, lit, energies)
 
 
+def tally(c: dict[str, int], kind: str, before, after):
+    """Count a window's projector result before and after the relabels into ``c`` (passed, attack_before,
+    attack, unmeasurable); asserts the relabels never changed a pass. Returns the result after."""
+    b, a = before.get(Kind.PROJECTOR), after.get(Kind.PROJECTOR)
+    assert b is not None and a is not None and a.passed == b.passed, (kind, b, a)    # never a pass
+    c["passed"] += a.passed
+    c["attack_before"] += not b.passed and b.measurable
+    c["attack"] += not a.passed and a.measurable
+    c["unmeasurable"] += not a.passed and not a.measurable
+    return a
+
+
 def run(trials: int, frames: int = 32, seed: int = 25) -> dict[str, dict[str, int]]:
     rng = np.random.default_rng(seed)
     out = {}
@@ -118,12 +130,7 @@ def run(trials: int, frames: int = 32, seed: int = 25) -> dict[str, dict[str, in
         for _ in range(trials):
             ch = Challenge.from_nonce(rng.bytes(32), frames, (Kind.PROJECTOR,))
             before, after = judge(ch, *window(kind, ch, rng))
-            b, a = before.get(Kind.PROJECTOR), after.get(Kind.PROJECTOR)
-            assert b is not None and a is not None and a.passed == b.passed, (kind, b, a)    # never a pass
-            c["passed"] += a.passed
-            c["attack_before"] += not b.passed and b.measurable
-            c["attack"] += not a.passed and a.measurable
-            c["unmeasurable"] += not a.passed and not a.measurable
+            a = tally(c, kind, before, after)
             c["relabelled"] += a.detail == PROJECTOR_UNLIT_LIGHT_DETAIL
         out[kind] = c
     return out

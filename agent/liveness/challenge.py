@@ -284,6 +284,21 @@ PROJECTOR_UNLIT_LIGHT_DETAIL = ("the room's infrared on the face moved the unlit
                                 "light's pulses caught by a short exposure, or flickering sunlight): with it taken "
                                 "out the dots followed the projector schedule, but the schedule could not be "
                                 "verified against it")
+# A projector window that failed as a contradiction because a bright 850 nm source swept the face for a moment (a
+# windscreen's glint: the sun's infrared crossing the face in 0.1-0.5 s, the twentieth family): one run of
+# ``SWEEP_RUNS`` frames, left out of the split, the count and d', leaves the rest PASSING
+# :func:`verify_projector`'s own thresholds at some lag, and inside that run the light only added (every settled
+# frame left out at or above the lowest kept frame of its commanded state, each state's frames rising and falling
+# once) while the dots still switched (every schedule edge touching the run steps the commanded way;
+# :func:`_swept_run`; docs/liveness.md, *A windscreen's glint*). Not measurable, never live: a blind stream that
+# draws a hump of its own still has to match the schedule's edges inside it. The terminal's rule, as ``FLICKER``:
+# the server verifies without it.
+SWEPT_RUN = True
+SWEEP_RUNS = (3, 15)              # frames a sweep covers at a point: 0.1-0.5 s at 30 fps
+SWEEP_WIGGLE = 0.1                # changes inside the run under this share of the kept dots' step are noise
+PROJECTOR_GLINT_DETAIL = ("a bright infrared light swept the face for a moment (a windscreen's glint): outside it "
+                          "the IR frames' dot energy followed the projector schedule, but the schedule could not be "
+                          "verified across it")
 # Why a challenge failed otherwise: a contradiction (the judge's attack), or nothing to verify.
 PROJECTOR_CONTRADICTED_DETAIL = "IR frames do not follow the projector schedule: replayed, injected or not this camera"
 PROJECTOR_UNMEASURED_DETAIL = "too few measured frames to verify the projector challenge"
@@ -1771,7 +1786,7 @@ def failed_unmeasurable(challenge: Any) -> bool:
 # asks the person to change. ``FEW_FACES_DETAIL`` is not one: no face to measure is not the light's doing.
 LIGHT_DETAILS = frozenset({CLIPPED_DETAIL, DROWNED_DETAIL, DRIFTED_DETAIL, SWEPT_DETAIL, WEAK_SCREEN_DETAIL,
                            NOISY_DETAIL, AMBIENT_DETAIL, PULSED_DETAIL, COLOURS_DETAIL, FLICKER_DETAIL,
-                           PROJECTOR_FLICKER_DETAIL, PROJECTOR_UNLIT_LIGHT_DETAIL})
+                           PROJECTOR_FLICKER_DETAIL, PROJECTOR_UNLIT_LIGHT_DETAIL, PROJECTOR_GLINT_DETAIL})
 
 
 # A stable code for each reason a challenge can fail (its ``detail`` is free text, for people): the
@@ -1781,7 +1796,7 @@ LIGHT_DETAILS = frozenset({CLIPPED_DETAIL, DROWNED_DETAIL, DRIFTED_DETAIL, SWEPT
 DETAIL_CODES: dict[str, str] = {
     CLIPPED_DETAIL: "PROJECTOR_CLIPPED", DROWNED_DETAIL: "PROJECTOR_DROWNED", DRIFTED_DETAIL: "PROJECTOR_DRIFTED",
     SWEPT_DETAIL: "PROJECTOR_SWEPT", PROJECTOR_FLICKER_DETAIL: "PROJECTOR_FLICKER",
-    PROJECTOR_UNLIT_LIGHT_DETAIL: "PROJECTOR_UNLIT_LIGHT",
+    PROJECTOR_UNLIT_LIGHT_DETAIL: "PROJECTOR_UNLIT_LIGHT", PROJECTOR_GLINT_DETAIL: "PROJECTOR_GLINT",
     PROJECTOR_CONTRADICTED_DETAIL: "PROJECTOR_CONTRADICTED", PROJECTOR_UNMEASURED_DETAIL: "PROJECTOR_UNMEASURED",
     PROJECTOR_FEW_FRAMES_DETAIL: "PROJECTOR_FEW_FRAMES",
     WEAK_SCREEN_DETAIL: "SCREEN_WEAK", NOISY_DETAIL: "SCREEN_NOISY", AMBIENT_DETAIL: "SCREEN_LIGHT_CHANGED",
@@ -2066,6 +2081,80 @@ def _projector_unlit_light(schedule: Sequence[bool], energies: np.ndarray, ir_ce
     return False
 
 
+def _kept_passes(sched: np.ndarray, e: np.ndarray, keep: np.ndarray, states: np.ndarray, lag: int,
+                 min_separation: float) -> bool:
+    """Do the stream's frames ``keep`` (the others left out of the split, the count and d') pass
+    :func:`verify_projector`'s own thresholds at ``lag``: ``states`` split by the kept frames' own energies
+    (:func:`projector_states`), mismatches at most one per ``FRAMES_PER_ALLOWED_MISMATCH`` of at least
+    ``MIN_FRAMES`` settled kept frames, d' at least ``min_separation``?"""
+    m = len(e) - lag
+    s, o, x = sched[:m], states[lag:lag + m], e[lag:lag + m]
+    care = _settled(s) & keep[lag:lag + m]
+    checked = int(np.count_nonzero(care))
+    return bool(checked >= MIN_FRAMES and np.count_nonzero((o != s) & care) <= allowed_mismatches(checked)
+                and _dprime(x[care & s], x[care & ~s]) >= min_separation)
+
+
+def _swept_run(schedule: Sequence[bool], energies: np.ndarray, max_lag: int, min_separation: float) -> bool:
+    """Did a bright light sweeping the face for one run of frames (``SWEEP_RUNS``), not the stream, make
+    the projector window fail? Some run of consecutive frames and lag where: the frames outside the run
+    pass :func:`verify_projector`'s thresholds (:func:`_kept_passes`); every settled frame inside it stands
+    at or above the lowest kept settled frame of its commanded state (a light adds light to lit and unlit
+    frames alike), and each state's frames there rise and then fall once (one sweep; changes under
+    ``SWEEP_WIGGLE`` of the kept dots' step not counted); and every schedule edge touching the run (its
+    change, from the frame before the edge to the frame after it, reaching into the run) steps the
+    commanded way (the dots still switched under the light). A stream that does not know the schedule
+    may draw a hump, but matches the edges inside it only by chance (``python -m bench.glint_injector``).
+    Nothing passes here."""
+    e = np.asarray(energies, dtype=np.float64)
+    n = min(len(e), len(schedule))
+    if n < MIN_FRAMES or not np.all(np.isfinite(e[:n])):
+        return False
+    e, sched = e[:n], np.asarray(schedule[:n], dtype=bool)
+    lo, hi = SWEEP_RUNS
+    for a in range(n):
+        for b in range(a + lo, min(n, a + hi) + 1):
+            keep = np.ones(n, bool)
+            keep[a:b] = False
+            states = np.zeros(n, bool)
+            states[keep] = projector_states(e[keep])
+            for lag in (int(x) for x in _lags(max_lag, n)):
+                if _kept_passes(sched, e, keep, states, lag, min_separation) and \
+                        _lifted_and_stepping(sched, e, a, b, lag):
+                    return True
+    return False
+
+
+def _lifted_and_stepping(sched: np.ndarray, e: np.ndarray, a: int, b: int, lag: int) -> bool:
+    """:func:`_swept_run`'s test of the run of stream frames ``a`` .. ``b - 1`` at ``lag``: the light only
+    added, in one sweep, and the schedule's edges touching the run step the commanded way."""
+    m = len(e) - lag
+    s, x = sched[:m], e[lag:lag + m]
+    sa, sb = max(a - lag, 0), min(b - lag, m)
+    left = np.zeros(m, bool)
+    left[sa:sb] = True
+    care = _settled(s)
+    edges = np.flatnonzero(s[1:] != s[:-1]) + 1
+    edges = edges[(edges >= sa) & (edges <= sb)]
+    after = np.minimum(edges + 1, m - 1)
+    if np.any((x[after] - x[edges - 1]) * np.where(s[edges], 1.0, -1.0) <= 0):
+        return False
+    kept_on, kept_off = x[~left & care & s], x[~left & care & ~s]
+    tol = SWEEP_WIGGLE * abs(float(np.mean(kept_on)) - float(np.mean(kept_off))) if kept_on.size and kept_off.size \
+        else 0.0
+    for state in (True, False):
+        kept, lifted = x[~left & care & (s == state)], x[left & care & (s == state)]
+        if kept.size and lifted.size and float(np.min(lifted)) < float(np.min(kept)):
+            return False
+        # One sweep: the run's frames of one commanded state rise and then fall, once (a change under ``tol``
+        # not counted); a stream whose dots are on where the schedule has them off goes up and down inside it.
+        d = np.diff(lifted)
+        d = d[np.abs(d) > tol]
+        if d.size and np.any(d[np.argmax(d < 0):] > 0) and np.any(d < 0):
+            return False
+    return True
+
+
 def relabelable(r: SequenceResult) -> bool:
     """A failed challenge a rule of the room's light may relabel: a contradiction, or the projector's
     dots that "did not switch" (``DROWNED_DETAIL``: already not measurable, :func:`_projector_unlit_light`
@@ -2114,6 +2203,11 @@ def explain_flicker(challenge: Challenge, result: ChallengeResult, cells: np.nda
                                       PROJECTOR_MAX_LAG, PROJECTOR_MIN_SEPARATION):
                 r = SequenceResult(r.kind, False, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation,
                                    PROJECTOR_UNLIT_LIGHT_DETAIL, measurable=False)
+            elif r.kind is Kind.PROJECTOR and SWEPT_RUN and energies is not None and _swept_run(
+                    challenge.schedule, np.asarray(energies, dtype=np.float64), PROJECTOR_MAX_LAG,
+                    PROJECTOR_MIN_SEPARATION):
+                r = SequenceResult(r.kind, False, r.lag_frames, r.checked, r.mismatches, r.late_edges, r.separation,
+                                   PROJECTOR_GLINT_DETAIL, measurable=False)
         out.append(r)
     return ChallengeResult(tuple(out))
 

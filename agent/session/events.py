@@ -138,16 +138,18 @@ def unmeasurable_prompt(verdict: str, challenge: Any) -> Prompt | None:
     """The prompt after an ``inconclusive`` verdict whose challenge the light kept from being measured
     (:func:`challenge_unmeasurable`): ``LIGHT_CHANGED`` when every failed challenge says the room's
     light changed during it (``AMBIENT_DETAIL``; the projector's ``SWEPT_DETAIL``: a passing light's
-    drift, not its level, hid the dots), else ``TOO_BRIGHT_TO_VERIFY`` (less light helps a
+    drift, not its level, hid the dots; ``PROJECTOR_GLINT_DETAIL``: a windscreen's glint crossed the
+    face), else ``TOO_BRIGHT_TO_VERIFY`` (less light helps a
     drowned, clipped or drifting projector and a screen too weak on the face; a lamp pulsing behind a
     fan's blades, ``PULSED_DETAIL``, keeps pulsing while the person holds still: out of its light
     helps); None otherwise."""
-    from agent.liveness.challenge import AMBIENT_DETAIL, SWEPT_DETAIL
+    from agent.liveness.challenge import AMBIENT_DETAIL, PROJECTOR_GLINT_DETAIL, SWEPT_DETAIL
 
     if not challenge_unmeasurable(verdict, challenge):
         return None
     failed = [challenge.get(k) for k in challenge["kinds"]]
-    if all(r.get("detail") in (AMBIENT_DETAIL, SWEPT_DETAIL) for r in failed if r.get("passed") is not True):
+    if all(r.get("detail") in (AMBIENT_DETAIL, SWEPT_DETAIL, PROJECTOR_GLINT_DETAIL)
+           for r in failed if r.get("passed") is not True):
         return LIGHT_CHANGED
     return TOO_BRIGHT_TO_VERIFY
 

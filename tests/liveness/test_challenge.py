@@ -1702,3 +1702,81 @@ def test_the_two_colour_rule_never_passes_a_window_nor_changes_one_that_passed(s
         old.passed, old.lag_frames, old.checked, old.mismatches)
     assert (new.measurable, new.detail) == (old.measurable, old.detail) or (
         old.measurable and new.detail == COLOURS_DETAIL)
+
+
+# The twentieth family's live/41 (a development set; glint31's catch of ``verify_projector``'s inputs): a windscreen's
+# glint sweeping off the face over its first ~23 frames, the schedule as the judge compared it, the dot energies.
+GLINT_SCHEDULE = tuple(c == "1" for c in "00000011000111100011110000001111")
+GLINT_ENERGIES = (7.6, 7.57, 6.68, 6.71, 6.28, 5.3, 3.91, 5.29, 5.13, 2.81, 2.81, 2.8, 5.15, 5.16, 5.08, 5.07, 2.5,
+                  2.31, 1.49, 4.44, 4.44, 4.44, 4.43, 0.65, 0.63, 0.63, 0.63, 0.63, 0.64, 0.64, 4.43, 4.43)
+
+
+def _projector_only(schedule: tuple[bool, ...]) -> Challenge:
+    return Challenge(b"s" * 32, len(schedule), frozenset({Kind.PROJECTOR}), schedule, ())
+
+
+def test_a_windscreen_glint_on_the_projector_is_not_measurable_and_asks_for_a_pause():
+    """Issue 14 (sched32): the glint's flank lifts the early unlit frames' dot energy over the late lit
+    ones and one flank frame breaks the dots' step, so ``verify_projector`` reads a contradiction; one run
+    of 3-15 frames left out, the rest passes, the light only added inside it and the dots still switched
+    at its edges: not measurable (never passed), its own code, and a pause asked for (LIGHT_CHANGED)."""
+    import agent.liveness.challenge as C
+    from agent.liveness.challenge import PROJECTOR_GLINT_DETAIL, explain_flicker
+    from agent.session.events import LIGHT_CHANGED, unmeasurable_prompt
+
+    c = _projector_only(GLINT_SCHEDULE)
+    e = np.asarray(GLINT_ENERGIES)
+    before = verify(c, e)
+    b = before.get(Kind.PROJECTOR)
+    assert not b.passed and b.measurable and b.detail == C.PROJECTOR_CONTRADICTED_DETAIL, b
+    cells, ir = np.full((32, 16, 3), np.nan), np.full((32, 16), 20.0)      # the IR level still: no flicker rule
+    a = explain_flicker(c, before, cells, ir, list(GLINT_SCHEDULE), e).get(Kind.PROJECTOR)
+    assert not a.passed and not a.measurable and a.detail == PROJECTOR_GLINT_DETAIL, a
+    d = {"passed": False, "kinds": ["projector"], "projector": a.to_dict()}
+    assert C.detail_code(d) == "PROJECTOR_GLINT" and C.failed_for_light(d)
+    assert unmeasurable_prompt("inconclusive", d) is LIGHT_CHANGED
+    assert explain_flicker(c, before, cells, ir, list(GLINT_SCHEDULE), None).get(Kind.PROJECTOR) == b
+
+
+def test_a_glint_rule_needs_the_dots_to_switch_inside_the_run_and_the_light_to_add(monkeypatch):
+    """The run left out (live/41: stream frames 0-6 at lag 1) must be lifted (a light adds light: no frame under
+    the lowest kept frame of its commanded state) and the schedule's edges touching it must step the commanded
+    way: the same run with the frame before the edge at schedule frame 6 lifted over the frame after it (the
+    dots not switching there), or with one frame sunk under the late unlit level, does not qualify; with
+    ``SWEPT_RUN`` off the window stays as before the rule."""
+    import agent.liveness.challenge as C
+    from agent.liveness.challenge import _lifted_and_stepping
+
+    sched, e = np.asarray(GLINT_SCHEDULE), np.asarray(GLINT_ENERGIES)
+    assert _lifted_and_stepping(sched, e, 0, 7, 1)
+    flat = e.copy()
+    flat[6] = 6.0                                       # schedule frame 5 (unlit) over frame 7 (lit, 5.13)
+    assert not _lifted_and_stepping(sched, flat, 0, 7, 1)
+    sunk = e.copy()
+    sunk[3] = 0.2                                       # under every kept unlit frame (0.63): no light added
+    assert not _lifted_and_stepping(sched, sunk, 0, 7, 1)
+    monkeypatch.setattr(C, "SWEPT_RUN", False)
+    c = _projector_only(GLINT_SCHEDULE)
+    before = verify(c, e)
+    a = C.explain_flicker(c, before, np.full((32, 16, 3), np.nan), np.full((32, 16), 20.0), list(GLINT_SCHEDULE),
+                          e).get(Kind.PROJECTOR)
+    assert a == before.get(Kind.PROJECTOR)
+
+
+def test_blind_streams_under_their_own_glint_stay_contradictions():
+    """``bench.glint_injector``'s blind streams with a hump of their own (glint31's candidate relabelled 10-14 %
+    of them): the rule never passes a window and relabels none of these 60 contradictions."""
+    from agent.liveness.challenge import PROJECTOR_GLINT_DETAIL
+    from bench.glint_injector import judge, window
+
+    rng = np.random.default_rng(32)
+    seen = 0
+    for kind in ("blind+hump", "blind+hump_fixed", "blind+drifting_hump"):
+        for k in range(20):
+            c = Challenge.from_nonce(bytes([k, 32]) * 16, 32, (Kind.PROJECTOR,))
+            before, after = judge(c, *window(kind, c, rng))
+            b, a = before.get(Kind.PROJECTOR), after.get(Kind.PROJECTOR)
+            assert not a.passed and a.passed == b.passed, (kind, k, a)
+            assert a.detail != PROJECTOR_GLINT_DETAIL, (kind, k, a)
+            seen += b.measurable
+    assert seen >= 30
