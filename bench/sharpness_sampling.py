@@ -145,6 +145,8 @@ def run(out: Path, specs: list[str], *, jitter: tuple[float, ...], sets: dict[st
     from agent.liveness.fusion import load_thresholds
     from agent.quality import QualityGate
     from drivers.sim import profiles
+    from hil.padeval import refuse_unseen
+    refuse_unseen(specs)
     if seeds:
         os.environ["CAPTURE_AGENT_CACHE"] = "off"
     if offset is not None:
@@ -261,6 +263,8 @@ def injector(out: Path, specs: list[str], *, offsets: tuple[float, ...], jitters
     pair again at each depth offset; one row per presentation (the honest cues and each pair's grid)."""
     from agent.liveness.fusion import load_thresholds
     from agent.quality import QualityGate
+    from hil.padeval import refuse_unseen
+    refuse_unseen(specs)
     gate, thresholds = QualityGate(), load_thresholds("kiosk", challenged=True)
     done = set()
     if out.exists():

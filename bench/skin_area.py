@@ -142,10 +142,8 @@ def run(out: Path, specs: list[str], *, seeds: tuple[int, ...], frames: int,
     from agent.liveness.fusion import load_thresholds
     from agent.quality import QualityGate
     from bench.sharpness_sampling import _uri, present_probed
-    from hil.padeval import UNSEEN_SPLITS
-    refused = [s for s in specs if s.split(":", 1)[0] in UNSEEN_SPLITS]
-    if refused:
-        raise SystemExit(f"{', '.join(refused)}: a family that is not to be run")
+    from hil.padeval import refuse_unseen
+    refuse_unseen(specs)
     variants = _variants()
     if unknown := [r for r in only if r not in variants]:
         raise SystemExit(f"unknown regions {', '.join(unknown)}: one of {', '.join(variants)}")

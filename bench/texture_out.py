@@ -80,10 +80,8 @@ def run(out: Path, specs: list[str], frames: int) -> None:
     from agent.quality import QualityGate
     from bench.sharpness_sampling import _uri, present_probed
     from bench.skin_area import projector_cues
-    from hil.padeval import UNSEEN_SPLITS
-    refused = [s for s in specs if s.split(":", 1)[0] in UNSEEN_SPLITS]
-    if refused:
-        raise SystemExit(f"{', '.join(refused)}: a family that is not to be run")
+    from hil.padeval import refuse_unseen
+    refuse_unseen(specs)
     gate_, thresholds = QualityGate(), load_thresholds("kiosk", challenged=True)
     done = set()
     if out.exists():

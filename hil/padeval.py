@@ -103,6 +103,14 @@ DEFAULT_LIVE = 150
 DEFAULT_INJECTION = 30
 
 
+def refuse_unseen(specs: list[str]) -> None:
+    """Stop a bench given ``split:species:index`` specs of a family in :data:`UNSEEN_SPLITS` (nobody
+    runs or reads a family before its one evaluation)."""
+    refused = [s for s in specs if s.split(":", 1)[0] in UNSEEN_SPLITS]
+    if refused:
+        raise SystemExit(f"{', '.join(refused)}: a family that is not to be run")
+
+
 def ir_leak_splits() -> tuple[str, ...]:
     """The splits whose every camera's IR imagers lack an IR-pass filter: those ``--ir-leak`` can run."""
     from drivers.sim.profiles import get_profile

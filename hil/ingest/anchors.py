@@ -44,7 +44,7 @@ from drivers.errors import CaptureAgentError
 from proto.capture_agent.v1 import ingest_pb2 as pb
 
 log = logging.getLogger(__name__)
-FLAGS = ("MISSING", "FORGED", "REPLACED", "ROLLED_BACK", "REWRITTEN", "COUNT_BACK")
+FLAGS = ("MISSING", "FORGED", "REPLACED", "ROLLED_BACK", "REWRITTEN", "COUNT_BACK", "WITNESS_UNFETCHED")
 
 
 @dataclass(frozen=True)

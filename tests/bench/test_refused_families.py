@@ -1,4 +1,4 @@
-"""bench.rerun_records, bench.skin_area and bench.texture_out: the families they may run again (never the unseen one).
+"""The families bench.rerun_records, skin_area, texture_out and sharpness_sampling may run again (never the unseen).
 
 ``hil.padeval.UNSEEN_SPLITS`` names the family being built for a session's unseen evaluation (empty
 between them: the eighth was evaluated in the nineteenth session); the tests name it ``eighth`` as it
@@ -81,6 +81,24 @@ def test_probing_benches_refuse_the_unseen_family_before_anything_runs(tmp_path:
         bench.run(out, ["seventh:live:0", "eighth:live:0"], frames=32, **extra)
     assert not out.exists()
 
+
+@pytest.mark.parametrize("entry", ["run", "injector"])
+def test_sharpness_sampling_refuses_the_unseen_family_before_anything_runs(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch,
+                                                                           entry: str) -> None:
+    from bench import sharpness_sampling
+
+    def present(*_: object, **__: object) -> dict:
+        raise AssertionError("a presentation was run")
+
+    monkeypatch.setattr(sharpness_sampling, "present_probed", present)
+    monkeypatch.setattr(P, "UNSEEN_SPLITS", frozenset({"eighth"}))
+    out = tmp_path / "rows.jsonl"
+    kwargs: dict = ({"jitter": (), "sets": {}, "offset": None, "frames": 32} if entry == "run"
+                    else {"offsets": (0.0,), "jitters": (), "frames": 32})
+    with pytest.raises(SystemExit, match="eighth:live:0"):
+        getattr(sharpness_sampling, entry)(out, ["seventh:live:0", "eighth:live:0"], **kwargs)
+    assert not out.exists()
 
 
 def test_the_unseen_family_is_one_pad_eval_knows() -> None:
