@@ -29,7 +29,7 @@ def register(sub) -> None:
                         "that, evaluated once; fifteenth: added after that, evaluated once; sixteenth: added after "
                         "that, evaluated once; seventeenth: added after that, evaluated once; eighteenth: added after "
                         "that, evaluated once; nineteenth: added after that, evaluated once; twentieth: added after "
-                        "that, evaluated once; twentyfirst: added after that, never looked at); "
+                        "that, evaluated once; twentyfirst: added after that, evaluated once); "
                         "thresholds are fitted on train")
     p.add_argument("--per-species", type=int, default=P.DEFAULT_PER_SPECIES,
                    help=f"presentations per attack species (default {P.DEFAULT_PER_SPECIES})")

@@ -5,9 +5,10 @@ beside the terminal (``bystander.PhoneTorch``), its people's medical masks pulle
 (``identity.MASK_*``, ``head.chin_mask_parts``), and the earlier families (the twentieth included) left as they
 were.
 
-Nothing here computes a verdict, a score or a quality decision on the twenty-first family: it is built as the
-unseen test family of the thirty-second session (``hil.padeval.UNSEEN_SPLITS``), to be evaluated once, whole, by
-the coordinator. Tests open its URIs for frames, light, pools and refusals only (rendering checks)."""
+Nothing here computes a verdict, a score or a quality decision on the twenty-first family: it was built as the
+unseen test family of the thirty-second session and evaluated once, whole, by the coordinator (main 24e4c89's
+judge; docs/liveness.md, *The twenty-first family*); a development set since. Tests open its URIs for frames,
+light, pools and refusals only (rendering checks)."""
 
 import dataclasses
 
