@@ -24,15 +24,19 @@ they were); ``--set k=v`` sets a URI key (``fringe=0``, ``yaw=-13.7``). Each row
 session's ``projector_sharpness_ratio`` and each pair's ``reference`` (the recorded pattern's own
 reading on the pair's skin pixels). Diagnosis only: it changes no judge code and records no image.
 
-    .venv/bin/python -m bench.sharpness_sampling ratio-scored [--either] [--max-unmatched U] LIVE.jsonl ATTACKS.jsonl
-    .venv/bin/python -m bench.sharpness_sampling ratio-fit TRAIN_LIVE.jsonl TRAIN_ATTACKS.jsonl
+    .venv/bin/python -m bench.sharpness_sampling ratio-scored [--eyes] [--either] [--max-unmatched U] LIVE ATTACKS
+    .venv/bin/python -m bench.sharpness_sampling ratio-fit [--eyes] TRAIN_LIVE.jsonl TRAIN_ATTACKS.jsonl
+    .venv/bin/python -m bench.sharpness_sampling rerun OUT.jsonl LIVE_ALL.jsonl ATTACKS.jsonl --eye-refused --sample N
     nice -n 19 .venv/bin/python -m bench.sharpness_sampling injector OUT.jsonl train:mask:0 ... [--jitter-mm 2,5]
     .venv/bin/python -m bench.sharpness_sampling injector-report OUT.jsonl --max-unmatched U --attack-end A
 
 ``ratio-scored`` rescored stored records with the ratio's ramp (``--max-unmatched``: only where the dots fit the
 pattern the depth predicts); ``ratio-fit`` the ratio's ramp and that gate from train records only; ``injector``
 each pair read again with the patch's depth moved as an injector on the camera link would move it
-(docs/liveness.md, "The ratio gated by the pattern's fit").
+(docs/liveness.md, "The ratio gated by the pattern's fit"). ``--eyes``: the same for the discs over the eyes'
+ratio (``projector_sharpness_eyes_ratio`` in ``eye_dots``' place, fitted against the printed eyes); ``rerun``
+stored records' presentations judged again for cues they do not carry (docs/liveness.md, "The eye discs'
+reference reading").
 """
 
 from __future__ import annotations
