@@ -24,15 +24,19 @@ they were); ``--set k=v`` sets a URI key (``fringe=0``, ``yaw=-13.7``). Each row
 session's ``projector_sharpness_ratio`` and each pair's ``reference`` (the recorded pattern's own
 reading on the pair's skin pixels). Diagnosis only: it changes no judge code and records no image.
 
-    .venv/bin/python -m bench.sharpness_sampling ratio-scored [--either] [--max-unmatched U] LIVE.jsonl ATTACKS.jsonl
-    .venv/bin/python -m bench.sharpness_sampling ratio-fit TRAIN_LIVE.jsonl TRAIN_ATTACKS.jsonl
+    .venv/bin/python -m bench.sharpness_sampling ratio-scored [--eyes] [--either] [--max-unmatched U] LIVE ATTACKS
+    .venv/bin/python -m bench.sharpness_sampling ratio-fit [--eyes] TRAIN_LIVE.jsonl TRAIN_ATTACKS.jsonl
+    .venv/bin/python -m bench.sharpness_sampling rerun OUT.jsonl LIVE_ALL.jsonl ATTACKS.jsonl --eye-refused --sample N
     nice -n 19 .venv/bin/python -m bench.sharpness_sampling injector OUT.jsonl train:mask:0 ... [--jitter-mm 2,5]
     .venv/bin/python -m bench.sharpness_sampling injector-report OUT.jsonl --max-unmatched U --attack-end A
 
 ``ratio-scored`` rescored stored records with the ratio's ramp (``--max-unmatched``: only where the dots fit the
 pattern the depth predicts); ``ratio-fit`` the ratio's ramp and that gate from train records only; ``injector``
 each pair read again with the patch's depth moved as an injector on the camera link would move it
-(docs/liveness.md, "The ratio gated by the pattern's fit").
+(docs/liveness.md, "The ratio gated by the pattern's fit"). ``--eyes``: the same for the discs over the eyes'
+ratio (``projector_sharpness_eyes_ratio`` in ``eye_dots``' place, fitted against the printed eyes); ``rerun``
+stored records' presentations judged again for cues they do not carry (docs/liveness.md, "The eye discs'
+reference reading").
 """
 
 from __future__ import annotations
@@ -361,8 +365,17 @@ def report(path: Path) -> None:
                   f"pooled (RMS) {float(np.sqrt(np.mean(a ** 2))):.3f}")
 
 
+# What the ratio stands in for: ``(ramp, the ratio's cue, the instruments it answers)``. The skin's
+# patches (``projector_sharpness``, the rigid instruments) or, ``eyes``, the discs over the eyes
+# (``eye_dots``, the printed eyes; docs/liveness.md, "The eye discs' reference reading").
+def _ratio_target(eyes: bool) -> tuple[str, str, tuple[str, ...]]:
+    from agent.liveness import detectors as D
+    return (("eye_dots", "projector_sharpness_eyes_ratio", D.PRINTED_EYES) if eyes
+            else ("projector_sharpness", "projector_sharpness_ratio", D.HARD_3D))
+
+
 def ratio_scored(paths: list[Path], attack: float, live: float, either: bool = False,
-                 max_unmatched: float = math.inf) -> None:
+                 max_unmatched: float = math.inf, eyes: bool = False) -> None:
     """pad-eval records scored twice: as the judge scores them (the ratio reported, not scored), and
     with ``projector_sharpness_ratio``'s ramp ``attack`` -> ``live`` in place of the absolute
     sharpness ramp, and the ratio's floor in place of the absolute floor, in every session whose
@@ -374,13 +387,17 @@ def ratio_scored(paths: list[Path], attack: float, live: float, either: bool = F
     ``max_unmatched``: the ratio says anything only where the session's dots fit the pattern predicted
     from its own depth (``projector_unmatched``) within it; elsewhere the absolute reading stands, so
     an injector who moves the depth to move the ratio's denominator is judged as without the ratio
-    (docs/liveness.md, "The ratio gated by the pattern's fit")."""
+    (docs/liveness.md, "The ratio gated by the pattern's fit"). ``eyes``: the same for the discs over
+    the eyes (``projector_sharpness_eyes_ratio`` in ``eye_dots``' place; no floor there), gated by the
+    same fit (the skin's pairs' ``projector_unmatched``: the discs' pattern is predicted from the same
+    box's depth) (docs/liveness.md, "The eye discs' reference reading")."""
 
     from agent.liveness import detectors as D
     from agent.liveness.fusion import load_thresholds
     from hil.metrics import rate
     from hil.pad_fit import rescore
-    ratio = D.Ramp("projector_sharpness_ratio", attack, live, D.HARD_3D)
+    key, ratio_cue, answers = _ratio_target(eyes)
+    ratio = D.Ramp(ratio_cue, attack, live, answers)
 
     def fits(m: Any) -> bool:
         return m.get("projector_pattern_checked") == 1.0 and m.get("projector_unmatched", math.inf) <= max_unmatched
@@ -389,19 +406,19 @@ def ratio_scored(paths: list[Path], attack: float, live: float, either: bool = F
         def __call__(self, m: Any) -> float:
             checked = fits(m)
             absolute = D.Ramp.__call__(self, m)
-            if checked and math.isfinite(m.get("projector_sharpness_ratio", math.nan)):
+            if checked and math.isfinite(m.get(ratio_cue, math.nan)):
                 return max(absolute, ratio(m)) if either else ratio(m)
             return absolute
 
     before = D.active_ramps()
-    ab = before["projector_sharpness"]
+    ab = before[key]
     sharp = Sharp(ab.cue, ab.attack, ab.live, ab.answers)
-    after = {**before, "projector_sharpness": sharp}
+    after = {**before, key: sharp}
     plain_cap = D.sharpness_cap
 
     def cap(m: Any, ramp_: D.Ramp) -> float:
         floor = m.get("projector_sharpness_ratio_floor", math.nan)
-        if ramp_ is sharp and fits(m) and math.isfinite(floor):
+        if ramp_ is sharp and not eyes and fits(m) and math.isfinite(floor):
             by_ratio = D.ramp(floor, ratio.attack, ratio.live)
             return max(by_ratio, plain_cap(m, ramp_)) if either else by_ratio
         return plain_cap(m, ramp_)
@@ -423,11 +440,12 @@ def ratio_scored(paths: list[Path], attack: float, live: float, either: bool = F
                 c[2] += sa >= live_min
                 if abs(sa - sb) > 1e-3:
                     cues = rec.get("cues") or {}
-                    moved.append(f"{rec['key']}: {sb:.3f} -> {sa:.3f} (sharpness "
-                                 f"{cues.get('projector_sharpness')}, ratio {cues.get('projector_sharpness_ratio')})")
+                    moved.append(f"{rec['key']}: {sb:.3f} -> {sa:.3f} ({ab.cue} "
+                                 f"{cues.get(ab.cue)}, ratio {cues.get(ratio_cue)})")
     finally:
         D.sharpness_cap = plain_cap
     how = "with the larger of the absolute and the ratio scored" if either else "with the ratio scored"
+    how += " on the discs over the eyes" if eyes else ""
     if math.isfinite(max_unmatched):
         how += f" where projector_unmatched <= {max_unmatched}"
     for sp, (n, b, a) in sorted(counts.items()):
@@ -438,13 +456,14 @@ def ratio_scored(paths: list[Path], attack: float, live: float, either: bool = F
     print("\n".join(moved))
 
 
-def ratio_fit(paths: list[Path]) -> tuple[tuple[float, float, str], float]:
+def ratio_fit(paths: list[Path], eyes: bool = False) -> tuple[tuple[float, float, str], float]:
     """The ratio's ramp and the gate on the pattern's fit, from ``train`` records only: the ramp as
     ``hil.pad_fit.fit_ramp`` fits ``projector_sharpness``'s (the rule ``all``, the attacks the rigid
     instruments it answers, ``detectors.HARD_3D``), on the sessions every pair of which was tested;
     the gate at the live faces' ``1 - LIVE_COST`` quantile of ``projector_unmatched`` (the fit a live
     face's own NIR texture leaves: the ratio may clear no session whose dots fit the depth's pattern
-    worse than 99 % of train's faces do). Prints both, with each one's margin."""
+    worse than 99 % of train's faces do). Prints both, with each one's margin. ``eyes``: the discs over
+    the eyes' ratio against the printed eyes ``eye_dots`` answers, with ``eye_region``'s rule."""
     from agent.liveness import detectors as D
     from hil.pad_fit import LIVE_COST, _values, fit_ramp
     recs = [json.loads(line) for path in paths for line in path.read_text().splitlines() if line.strip()]
@@ -452,21 +471,55 @@ def ratio_fit(paths: list[Path]) -> tuple[tuple[float, float, str], float]:
     if bad:
         raise SystemExit(f"ratio-fit fits on train only, not on {', '.join(bad)}")
     recs = [r for r in recs if (r.get("cues") or {}).get("projector_pattern_checked") == 1.0]
-    live, attack = (_values(recs, "projector_sharpness_ratio", s) for s in (None, D.HARD_3D))
+    key, ratio_cue, answers = _ratio_target(eyes)
+    live, attack = (_values(recs, ratio_cue, s) for s in (None, answers))
     live, attack = live[np.isfinite(live)], attack[np.isfinite(attack)]
-    rule = next(rule for rule, names, _ in D.DETECTORS.values() if "projector_sharpness" in names)
+    if not (live.size and attack.size):
+        raise SystemExit(f"ratio-fit: no {ratio_cue} on {'lives' if not live.size else ', '.join(answers)}")
+    rule = next(rule for rule, names, _ in D.DETECTORS.values() if key in names)
     a, li, how = fit_ramp(rule, live, attack)
     unmatched = _values(recs, "projector_unmatched", None)
     unmatched = unmatched[np.isfinite(unmatched)]
     gate = float(np.quantile(unmatched, 1 - LIVE_COST))
-    hard = _values(recs, "projector_unmatched", D.HARD_3D)
-    print(f"ratio ramp ({rule}, {how}): attack end {a:.5f}, live end {li:.5f}; {live.size} lives "
-          f"{live.min():.3f}-{live.max():.3f}, {attack.size} rigid instruments {attack.min():.3f}-{attack.max():.3f} "
+    hard = _values(recs, "projector_unmatched", answers)
+    names = ",".join(answers)
+    print(f"{ratio_cue} ramp ({rule}, {how}): attack end {a:.5f}, live end {li:.5f}; {live.size} lives "
+          f"{live.min():.3f}-{live.max():.3f}, {attack.size} of {names} {attack.min():.3f}-{attack.max():.3f} "
           f"(margin {attack.min() - live.max():+.3f})")
     print(f"gate: projector_unmatched <= {gate:.4f} ({unmatched.size} lives "
           f"{unmatched.min():.3f}-{unmatched.max():.3f}; "
-          f"rigid instruments {hard.min():.3f}-{hard.max():.3f})")
+          f"{names} {hard.min():.3f}-{hard.max():.3f})")
     return (a, li, how), gate
+
+
+def eye_refused(rec: dict[str, Any]) -> bool:
+    """A record the eye region refused (its detector under one half)."""
+    return rec["outcome"] == "rejected" and (rec.get("detectors") or {}).get("eye_region", 1.0) < 0.5
+
+
+def rerun(out: Path, sources: list[Path], *, eyes_refused: bool, sample: int, species: tuple[str, ...],
+          per_species: int, seed: int, frames: int) -> None:
+    """Stored pad-eval records' presentations run again on this judge (``hil.pad_records.run``, its
+    records appended to ``out``, resumed by key): every live one the eye region refused
+    (``eyes_refused``), ``sample`` other lives drawn with ``seed``, and the first ``per_species``
+    of each of ``species``. The URI run is the one the record was judged on (``final_uri`` when it
+    followed a prompt). For cues the stored records do not carry (the eye discs' ratio)."""
+    from agent.liveness.fusion import load_thresholds
+    from hil.pad_presentations import Presentation
+    from hil.pad_records import run as run_records
+    recs = [json.loads(line) for path in sources for line in path.read_text().splitlines() if line.strip()]
+    lives = [r for r in recs if r["kind"] == "bona_fide"]
+    chosen = [r for r in lives if eyes_refused and eye_refused(r)]
+    rest = [r for r in lives if r not in chosen]
+    rng = np.random.default_rng(seed)
+    chosen += [rest[i] for i in sorted(rng.choice(len(rest), size=min(sample, len(rest)), replace=False))]
+    for sp in species:
+        chosen += [r for r in recs if r["species"] == sp][:per_species]
+    items = [Presentation(r["kind"], r["species"], r["split"], r["index"], r.get("final_uri") or r["uri"])
+             for r in chosen]
+    print(f"{len(items)} presentations", flush=True)
+    run_records(items, frames=frames, passive=False, thresholds=load_thresholds("kiosk", challenged=True),
+                records=out, progress=lambda k, n, rec: print(k, n, rec["key"], rec["outcome"], flush=True))
 
 
 def main(argv: list[str]) -> None:
@@ -489,6 +542,7 @@ def main(argv: list[str]) -> None:
     c.add_argument("--ramp", default="0.77848,0.67636", help="attack,live ends (train fit)")
     c.add_argument("--either", action="store_true",
                    help="score the larger of the absolute and the ratio's evidence, not the ratio alone")
+    c.add_argument("--eyes", action="store_true", help="the discs over the eyes' ratio in eye_dots' place")
     j = sub.add_parser("injector", help="each pair read again with the patch's depth moved (an injector's)")
     j.add_argument("out", type=Path)
     j.add_argument("specs", nargs="+", help="split:species:index")
@@ -504,9 +558,24 @@ def main(argv: list[str]) -> None:
                    help="the ratio scored only where projector_unmatched is at most this (default: no gate)")
     f = sub.add_parser("ratio-fit", help="the ratio's ramp and the gate on the pattern's fit, from train records")
     f.add_argument("records", nargs="+", type=Path)
+    f.add_argument("--eyes", action="store_true", help="the discs over the eyes' ratio against the printed eyes")
+    e = sub.add_parser("rerun", help="stored records' presentations run again on this judge (new cues)")
+    e.add_argument("out", type=Path)
+    e.add_argument("sources", nargs="+", type=Path)
+    e.add_argument("--eye-refused", action="store_true", help="every live one the eye region refused")
+    e.add_argument("--sample", type=int, default=0, help="other lives drawn at random")
+    e.add_argument("--species", default="", help="attack species, comma-separated")
+    e.add_argument("--per-species", type=int, default=3)
+    e.add_argument("--seed", type=int, default=32)
+    e.add_argument("--frames", type=int, default=32)
     a = ap.parse_args(argv)
+    if a.cmd == "rerun":
+        rerun(a.out, a.sources, eyes_refused=a.eye_refused, sample=a.sample,
+              species=tuple(x for x in a.species.split(",") if x), per_species=a.per_species, seed=a.seed,
+              frames=a.frames)
+        return
     if a.cmd == "ratio-fit":
-        ratio_fit(a.records)
+        ratio_fit(a.records, eyes=a.eyes)
         return
     if a.cmd == "injector":
         offsets = tuple(float(x) / 1000.0 for x in a.offsets_mm.split(",") if x.strip())
@@ -518,7 +587,7 @@ def main(argv: list[str]) -> None:
         return
     if a.cmd == "ratio-scored":
         attack, live = (float(x) for x in a.ramp.split(","))
-        ratio_scored(a.records, attack, live, either=a.either, max_unmatched=a.max_unmatched)
+        ratio_scored(a.records, attack, live, either=a.either, max_unmatched=a.max_unmatched, eyes=a.eyes)
         return
     if a.cmd == "run":
         jitter = tuple(float(x) for x in a.jitter.split(",") if x.strip())

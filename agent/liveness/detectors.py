@@ -290,6 +290,10 @@ def cue_summary(cues: list[FrameCues], *, projector_on: list[bool] | None = None
             m["projector_shading_dropped_pairs"] = float(projector.shading_dropped)
         if np.isfinite(projector.eyes_sharpness):
             m["projector_sharpness_eyes"] = projector.eyes_sharpness
+        # The same over the recorded pattern's own reading on the discs' pixels (with a dot reference):
+        # reported, not scored (docs/liveness.md, "The eye discs' reference reading").
+        if np.isfinite(projector.eyes_sharpness_ratio):
+            m["projector_sharpness_eyes_ratio"] = projector.eyes_sharpness_ratio
         # Pairs whose dots' shape was not read, on the skin and on the discs over the eyes: light moved
         # between the noise pair's frames (``features.dot_shape_read``). What ``evaluate`` reads as not
         # measurable when no pair's shape was left.

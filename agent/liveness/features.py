@@ -544,6 +544,8 @@ class ProjectorLight:
     lower_rims: int = 0               # the lower cheeks' discs' pixels left out near a raised line (``IrSkin``)
     eyes_sharpness: float = float("nan")       # the dots' sharpness on the discs over the eyes (``pair_light``)
     eyes_unshaped: bool = False       # ... not read there: light moved in the noise pair (``unshaped``)
+    eyes_reference_sharpness: float = float("nan")   # ``reference_dot_shape`` on the discs over the eyes' pixels
+                                      # read (``pair_light``); NaN: no reference, or not read there
     clear: ProjectorLight | None = None        # the pair read without the pixels whose unlit texture the
                                       # albedo does not explain (``clear_of_shading``; None: not read so)
     shading_out: int = 0              # the skin pixels ``clear`` leaves out
@@ -727,7 +729,10 @@ class ProjectorMeasure:
     neither ``sharpness`` nor its floor (``eyes_sharpness``), nor in ``speckle`` or its floor (``speckled``:
     light moved in them, ``ProjectorLight.moved``, or their level fell off the window's, ``fell``), and a session left
     without a shape reading is not measurable (``detectors.evaluate``). ``eyes_read`` counts the
-    two-sided pairs read on the discs over the eyes."""
+    two-sided pairs read on the discs over the eyes; ``eyes_sharpness_ratio`` is their median of each
+    pair's sharpness there over the recorded pattern's own reading on the same pixels (NaN when any of
+    them has none: ``sharpness_ratio``'s rule; reported, not scored: docs/liveness.md, "The eye discs'
+    reference reading")."""
     speckle: float
     low: float
     high: float
@@ -771,6 +776,8 @@ class ProjectorMeasure:
                                       # light moved in the noise pair); neither ``sharpness`` nor its floor has them
     eyes_unshaped: int = 0            # two-sided pairs whose discs over the eyes were not read so
     eyes_read: int = 0                # two-sided pairs whose discs over the eyes were read (``eyes_sharpness``'s)
+    eyes_sharpness_ratio: float = float("nan")  # those pairs' median sharpness on the discs over the eyes over
+                                      # the pattern's own reading there (``sharpness_ratio``'s rule; reported)
     flood_edges: int = 0              # the window's projector edges whose pair or noise pair a foreign flood lit
                                       # (``judge.flood_pairs``: read on other frames or not at all)
 
@@ -859,12 +866,13 @@ class ProjectorMeasure:
         # A pair whose pattern gave no reading on its skin (no depth, under ``MIN_REFERENCE_COVER``)
         # leaves the session without a ratio: the rest would be a median the injector who took that
         # pair's depth away chose (docs/liveness.md, "The ratio gated by the pattern's fit").
-        def ratio(x: ProjectorLight) -> float:
-            ok = np.isfinite(x.reference_sharpness) and x.reference_sharpness > 0
-            return x.sharpness / x.reference_sharpness if ok else float("nan")
+        def ratio(x: ProjectorLight, eyes: bool = False) -> float:
+            read, ref = (x.eyes_sharpness, x.eyes_reference_sharpness) if eyes else (x.sharpness, x.reference_sharpness)
+            ok = np.isfinite(ref) and ref > 0
+            return read / ref if ok else float("nan")
 
-        def every_ratio(xs: list[ProjectorLight]) -> float:
-            v = [ratio(x) for x in xs]
+        def every_ratio(xs: list[ProjectorLight], eyes: bool = False) -> float:
+            v = [ratio(x, eyes) for x in xs]
             return med(v) if all(np.isfinite(v)) else nan
         sharpness_ratio = every_ratio(two_sided)
         sharpness_ratio_floor = every_ratio(one_sided)
@@ -872,6 +880,9 @@ class ProjectorMeasure:
         coarse = sum(x.coarse_light for x in lights if np.isfinite(x.contrast2))
         measured = [x for x in lights if np.isfinite(x.contrast2)]
         eyes = [x.eyes_sharpness for x in measured if not x.one_sided]
+        # The discs over the eyes likewise, on the two-sided pairs read there (``eyes_sharpness``'s).
+        eyes_ratio = every_ratio([x for x in measured if not x.one_sided and np.isfinite(x.eyes_sharpness)],
+                                 eyes=True)
         untestable = sum(x.unmatched == float("inf") for x in measured)
         unmatched = [x.unmatched for x in measured if np.isfinite(x.unmatched)]
         checked = bool(measured) and len(unmatched) == len(measured)
@@ -890,7 +901,8 @@ class ProjectorMeasure:
                    shading_dropped=sum(x.shading_dropped for x in measured),
                    unshaped=sum(x.unshaped for x in measured),
                    eyes_unshaped=sum(x.eyes_unshaped for x in measured if not x.one_sided),
-                   eyes_sharpness=med(eyes), eyes_read=sum(bool(np.isfinite(e)) for e in eyes))
+                   eyes_sharpness=med(eyes), eyes_read=sum(bool(np.isfinite(e)) for e in eyes),
+                   eyes_sharpness_ratio=eyes_ratio)
 
 
 def speckled(lights: list[ProjectorLight]) -> list[ProjectorLight]:
@@ -945,7 +957,8 @@ def without_shape(x: ProjectorLight) -> ProjectorLight:
     def unread(part: ProjectorLight | None) -> ProjectorLight | None:
         return None if part is None else replace(part, sharpness=nan, lower_sharpness=nan)
     return replace(x, sharpness=nan, forehead_sharpness=nan, cheeks_sharpness=nan, lower_sharpness=nan,
-                   eyes_sharpness=nan, eyes_unshaped=x.eyes_unshaped or bool(np.isfinite(x.eyes_sharpness)),
+                   eyes_sharpness=nan, eyes_reference_sharpness=nan,
+                   eyes_unshaped=x.eyes_unshaped or bool(np.isfinite(x.eyes_sharpness)),
                    stepped=True, cheeks=unread(x.cheeks), lower=unread(x.lower), clear=unread(x.clear))
 
 
@@ -1835,33 +1848,38 @@ def pair_light(on: np.ndarray, off: np.ndarray, skin: np.ndarray,
     ``eyes`` (discs over the eyes, ``IrSkin.eyes``; not skin): the dots' sharpness there as well
     (``eyes_sharpness``), glints near them taken out as near the skin. Paper and ink spread the dots
     no more than resin does, a living eye and its lids do (docs/liveness.md, "A printed eye band
-    pressed onto the face").
+    pressed onto the face"). With ``checked``, the recorded pattern's own reading on the discs' pixels
+    read (``eyes_reference_sharpness``: :func:`reference_dot_shape`, as on the skin; reported only).
 
     The pattern's readings (``unmatched``, ``reference_sharpness``, ``shaded_reference_sharpness``) are
     worked out last, after every
     region's: the rest needs nothing of ``predicted``, so a ``PatternFit`` another thread is still
     warming (the judge's pair lit by a window's last frameset) is waited for only then."""
     later: list[Callable[[], _PatternFields]] = []
-    light = _regions_read(on, off, skin, same, predicted, checked, forehead, lower, eyes, later)
+    eyes_read: list[np.ndarray] = []
+    light = _regions_read(on, off, skin, same, predicted, checked, forehead, lower, eyes, later, eyes_read)
     if later:
         unmatched, reference_sharpness, shaded = later[0]()
         light = replace(light, unmatched=unmatched, reference_sharpness=reference_sharpness,
                         shaded_reference_sharpness=shaded)
+    if eyes_read and checked and np.isfinite(light.eyes_sharpness):
+        light = replace(light, eyes_reference_sharpness=reference_dot_shape(predicted, eyes_read[0]))
     return light
 
 
 def _regions_read(on: np.ndarray, off: np.ndarray, skin: np.ndarray, same: tuple[np.ndarray, np.ndarray] | None,
                   predicted: _Predicted | None, checked: bool, forehead: np.ndarray | None,
                   lower: np.ndarray | None, eyes: np.ndarray | None,
-                  later: list[Callable[[], _PatternFields]]) -> ProjectorLight:
+                  later: list[Callable[[], _PatternFields]], eyes_read: list[np.ndarray]) -> ProjectorLight:
     """:func:`pair_light` but its pattern's readings: the whole skin's reading appends them to
-    ``later`` (NaN in what this returns)."""
+    ``later`` (NaN in what this returns), the discs over the eyes their pixels read to ``eyes_read``."""
     eyes_sharpness, eyes_unshaped = float("nan"), False
     if eyes is not None and eyes.sum() >= MIN_GROUP_PIXELS:
         e_on, e_off, e_mask, e_same, _ = without_glints(on, off, eyes, same)
         if e_mask.sum() >= MIN_GROUP_PIXELS:
             e_read = _pair_reading(_PairImages(e_on, e_off, e_same), e_mask, None, False)
             eyes_sharpness, eyes_unshaped = e_read.sharpness, e_read.unshaped
+            eyes_read.append(e_mask)
     on, off, skin, same, _ = without_glints(on, off, skin, same)
     skin, _ = without_dark_edges(on, off, skin, same)
     img = _PairImages(on, off, same)        # filtered once for every region the pair is read on

@@ -134,3 +134,46 @@ def test_the_refit_is_trains_alone(tmp_path: Path, capsys: pytest.CaptureFixture
     other.write_text(path.read_text() + json.dumps(_fit_record("nineteenth", "live", 0.5, 0.2)) + "\n")
     with pytest.raises(SystemExit, match="train only"):
         ratio_fit([other])
+
+
+def test_the_eye_discs_ratio_stands_in_for_eye_dots_alone(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # Soft dots on the skin (material alive), sharp ones on the eye discs (1.45, past eye_dots' attack end
+    # 1.325: the eye region refuses, as the nineteenth's live/31 was): ``--eyes --either`` clears it when the
+    # discs' ratio is under the ratio ramp's live end, never the one whose ratio is past its attack end, and
+    # leaves the absolute standing where the pattern's fit is over the gate. The skin's ratio is not read.
+    rows = [_record("eyes_sharp_ratio_soft", projector_sharpness=1.0, projector_sharpness_eyes=1.45,
+                    projector_sharpness_eyes_ratio=0.69),
+            _record("eyes_sharp_ratio_hard", projector_sharpness=1.0, projector_sharpness_eyes=1.45,
+                    projector_sharpness_eyes_ratio=0.85)]
+    path = tmp_path / "eyes.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ratio_scored([path], 0.80, 0.72, either=True, eyes=True)
+    out = capsys.readouterr().out
+    assert "live: refused 2 of 2 as judged, 1 of 2 with the larger of the absolute and the ratio scored on the " \
+           "discs over the eyes" in out
+    assert "eyes_sharp_ratio_soft: 0.000 -> 1.000" in out and "eyes_sharp_ratio_hard" not in out
+    ratio_scored([path], 0.80, 0.72, either=True, eyes=True, max_unmatched=0.3)
+    assert "refused 2 of 2 as judged, 2 of 2" in capsys.readouterr().out
+
+
+def test_the_eye_discs_refit_is_against_the_printed_eyes_on_train_alone(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from bench.sharpness_sampling import ratio_fit
+
+    def rec(split: str, species: str, ratio: float) -> dict:
+        r = _fit_record(split, species, 0.6, 0.2)
+        r["cues"]["projector_sharpness_eyes_ratio"] = ratio
+        return r
+    lives = [rec("train", "live", 0.40 + 0.01 * i) for i in range(25)]
+    eyes = [rec("train", "print_eyes", 0.90 + 0.02 * i) for i in range(4)]
+    masks = [rec("train", "mask", 0.50) for _ in range(3)]          # not what eye_dots answers: not fitted on
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in lives + eyes + masks))
+    (attack, live, how), _ = ratio_fit([path], eyes=True)
+    assert how == "separable" and attack == pytest.approx(0.90)
+    assert live == pytest.approx(float(np.quantile([0.40 + 0.01 * i for i in range(25)], 0.99)))
+    assert "projector_sharpness_eyes_ratio ramp" in capsys.readouterr().out
+    other = tmp_path / "dev.jsonl"
+    other.write_text(path.read_text() + json.dumps(rec("twentieth", "live", 0.5)) + "\n")
+    with pytest.raises(SystemExit, match="train only"):
+        ratio_fit([other], eyes=True)
