@@ -106,8 +106,14 @@ def test_host_late_needs_the_frameset_on_the_host_before_the_reader_asked_and_th
     assert not host_late(arrived_ns=100 * ms, asked_ns=120 * ms, away_ms=100.0, late_ms=0.0)   # nothing late
 
 
-HOLD_S = 1.0                        # 30 frame intervals: far beyond a queue of 4, and the test's margin under load
-QUEUE4 = "sim://?realtime=1&stream=4&prerender=8&seed=21&subject=live&lux=300&distance_mm=500"
+HOLD_S = 1.0                        # 30 frame intervals: far beyond a queue of 12
+# A queue of 12 (400 ms), not 4 (flaky32). The simulator stamps a frame it makes with the time it spent making the
+# tick (late29: its clock stops meanwhile), so the queued frame the reader comes back to after the hold reads as on
+# the host before it asked only while a depth tick renders in less than the queue's span less its latency: about
+# 127 ms with 4, which a loaded machine exceeded ("terminal's own: False"); about 394 ms with 12. And a read woken
+# over 133 ms late overflowed a queue of 4 before the hold ("frames lost between framesets 2 and 3, the reader away
+# 0 ms"). Neither is the hold these tests are about; the hold still drops 18 of its 30 intervals.
+QUEUE = "sim://?realtime=1&stream=12&prerender=8&seed=21&subject=live&lux=300&distance_mm=500"
 
 
 def _lost_window(cam, *, on_frameset=None):
@@ -120,7 +126,7 @@ def _lost_window(cam, *, on_frameset=None):
 
 
 def test_frames_lost_while_the_reader_was_away_on_the_terminals_work_are_the_terminals():
-    # A queue of 4 (a V4L2 driver's buffers) and a reader away 1 s after its second frameset (the gate, the
+    # A queue of 12 (a driver's buffers) and a reader away 1 s after its second frameset (the gate, the
     # worker, a CPU it waited for): the frames it comes back to were on the host before it asked for them.
     seen = []
 
@@ -128,7 +134,7 @@ def test_frames_lost_while_the_reader_was_away_on_the_terminals_work_are_the_ter
         seen.append(fs)
         if len(seen) == 2:
             time.sleep(HOLD_S)
-    with drivers.open(QUEUE4) as cam:
+    with drivers.open(QUEUE) as cam:
         err = _lost_window(cam, on_frameset=away)
     assert err.host_late is True, err.message
 
@@ -137,7 +143,7 @@ def test_frames_held_on_the_camera_link_are_not_the_terminals(monkeypatch):
     # An injector on the camera link holds the frames 1 s while the reader waits for the next one, then lets
     # them go: the host stamps them as they arrive (now), after the reader asked. The same counters jump as
     # when the reader is away, but the lateness is the link's: counted, never the terminal's.
-    with drivers.open(QUEUE4) as cam:
+    with drivers.open(QUEUE) as cam:
         real = cam.read
         reads = {"n": 0, "held": False}
 
@@ -192,6 +198,21 @@ def test_a_streaming_simulator_drops_the_oldest_frames_its_reader_left_beyond_it
         sets += list(reader.take(3, timeout_s=30.0))      # the first may be a tick made before the stall
     numbers = [fs.frames[StreamKind.DEPTH].frame_number for fs in sets]
     assert max(b - a for a, b in zip(numbers, numbers[1:], strict=False)) >= STALL_S * 30 - n - 1, numbers
+
+
+def test_a_frame_queued_while_its_reader_was_away_arrived_before_it_asked_on_a_slow_render(monkeypatch):
+    # flaky32: the simulator's clock stops while it makes a tick's frames (late29) and the frame it makes is stamped
+    # that much later: a frame captured while the reader was away and waiting in the queue still reads as on the host
+    # before the reader came back and asked while the render (0.2 s here: 6 frame intervals) is shorter than the
+    # queue's span (12 intervals). With the queue of 4 these tests had, it did not (the flake).
+    with drivers.open(QUEUE) as cam:
+        _slowed(cam, monkeypatch, 0.2)
+        reader = FramesetReader(cam)
+        list(reader.take(2, timeout_s=30.0))
+        time.sleep(STALL_S)
+        asked = time.monotonic_ns()
+        fs = next(iter(reader.take(1, timeout_s=30.0)))
+    assert min(f.host_time_ns for f in fs.frames.values()) <= asked
 
 
 def test_frames_behind_counts_frame_intervals_since_the_framesets_last_arrival():
@@ -311,14 +332,27 @@ def test_the_same_burst_reads_as_the_terminals_without_the_burst_rule(monkeypatc
 
 
 
-@pytest.mark.parametrize("held_in, terminals", [("command", False), ("on_frameset", True)])
-def test_a_camera_command_held_on_the_link_is_not_the_terminals_time(monkeypatch, held_in, terminals):
+@pytest.mark.parametrize("held_in, terminals, render_s", [("command", False, 0.0), ("on_frameset", True, 0.0),
+                                                         ("on_frameset", True, 0.2)])
+def test_a_camera_command_held_on_the_link_is_not_the_terminals_time(monkeypatch, held_in, terminals, render_s):
+    # On the test's clock (tests/session/test_stream_window_start.py's): the simulator's renders, the reader's reads
+    # and the machine's load take none of the camera's time, only the hold does (flaky32: at load 32 the reader fell
+    # 5 intervals behind before the hold on the wall clock, "read 5.4 frame intervals late, held: False").
+    from tests.session.test_stream_window_start import Clock
+    c = Clock()
+    monkeypatch.setattr(time, "monotonic", c.monotonic)
+    monkeypatch.setattr(time, "monotonic_ns", c.monotonic_ns)
+    monkeypatch.setattr(time, "sleep", c.sleep)
     # review31 B: an injector on the camera link sees the window's commands to the camera (here the screen's, on a
     # camera that lights the kiosk; the projector's are timed the same way) and holds one's completion (1 s, 30
-    # intervals, beyond a queue of 4): the queue drops frames with no burst. The reader was in a command to the
+    # intervals, beyond a queue of 12): the queue drops frames with no burst. The reader was in a command to the
     # camera, not away on the terminal's work: counted, never graced. The same hold in the terminal's own work
-    # after the same frameset (``on_frameset``: the worker) is the terminal's.
-    with drivers.open(QUEUE4) as cam:
+    # after the same frameset (``on_frameset``: the worker) is the terminal's, also when the simulator takes
+    # ``render_s`` a tick to make its frames (flaky32: with a queue of 4 a loaded machine's render stamped the queued
+    # frame the reader came back to as arriving after it asked, "terminal's own: False"; 0.2 s fails so with 4).
+    with drivers.open(QUEUE) as cam:
+        if render_s:
+            _slowed(cam, monkeypatch, render_s)
         real = cam.set_illumination
         calls = {"commands": 0, "held": False}
 
