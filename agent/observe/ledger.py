@@ -169,6 +169,21 @@ class LockoutEntry:
     boot_ms: int = 0
 
 
+BOOT_UNREAD = "unreadable"          # the boot id of a process that could not read it: equal to none (boot32)
+
+
+def same_boot(boot: str, boot_ms: int, now_boot: str, now_ms: int) -> bool:
+    """Whether a stamp's CLOCK_BOOTTIME (``boot`` id, ``boot_ms``) and now's are of one kernel boot, so that
+    ``now_ms - boot_ms`` is time that passed (boot32, review32 D1). The same id: yes. Another id is a reboot only
+    when CLOCK_BOOTTIME now is below the stamp's (it starts again at 0 at a boot, nothing sets it back): root who
+    mounts a new uuid over ``/proc/sys/kernel/random/boot_id`` before a restart no longer frees the stamp from it
+    (fail closed: a real reboot whose uptime has passed the stamp's ages it a little slower). A stamp without an id
+    (late31's bare grace times) is not compared."""
+    if not boot:
+        return False
+    return (boot == now_boot and boot != BOOT_UNREAD) or now_ms >= boot_ms
+
+
 @dataclass(frozen=True)
 class TpmStamp:
     """An entry's reading of the TPM's clock (``agent.security.tpm.TpmTime``, sec29): ``epoch``
@@ -187,7 +202,7 @@ class TpmStamp:
         within one boot of the kernel, no longer than CLOCK_BOOTTIME says (the TPM's rate sped up by its owner:
         swtpm's time ran 16 times too fast under a stream of TPM2_ClockRateAdjust)."""
         age = now.time_ms - self.time_ms if now.epoch == self.epoch else now.clock_ms - self.clock_ms
-        if self.boot and now.boot == self.boot:
+        if same_boot(self.boot, self.boot_ms, now.boot, now.boot_ms):
             age = min(age, now.boot_ms - self.boot_ms)
         return age
 

@@ -85,7 +85,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.config import SessionSettings
-from agent.observe.ledger import LOCKOUT_RUNS, LockoutEntry, TpmStamp, lockout_entries
+from agent.observe.ledger import BOOT_UNREAD, LOCKOUT_RUNS, LockoutEntry, TpmStamp, lockout_entries, same_boot
 from agent.security.audit import CUT_CODE
 from agent.session.errors import LockedOut, SessionError
 
@@ -107,11 +107,12 @@ GRACE_S = 3600.0                                    # ``host_late_grace_per_hour
 
 
 def boot_id() -> str:
-    """The kernel's id of this boot (``""`` where it cannot be read: CLOCK_BOOTTIME is then not compared)."""
+    """The kernel's id of this boot (``BOOT_UNREAD`` where it cannot be read: equal to no other id, so stamps are
+    then one boot's while CLOCK_BOOTTIME has not gone below theirs, :func:`same_boot`)."""
     try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:64]
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:64] or BOOT_UNREAD
     except OSError:
-        return ""
+        return BOOT_UNREAD
 
 
 def boottime_offset_ns(offsets_file: Path = Path("/proc/self/timens_offsets")) -> int:
@@ -129,12 +130,28 @@ def boottime_offset_ns(offsets_file: Path = Path("/proc/self/timens_offsets")) -
     return 0
 
 
-def host_elapsed() -> tuple[str, int]:
-    """This boot's id and the host's CLOCK_BOOTTIME in ms, the time namespace's offset taken off (sec32: a
-    daemon started in a namespace whose boottime runs an hour ahead would otherwise see every stamp of this
-    boot an hour older). Nothing sets CLOCK_BOOTTIME; only a reboot starts it again (with another id)."""
-    ns = time.clock_gettime_ns(time.CLOCK_BOOTTIME) - boottime_offset_ns()
-    return boot_id(), ns // 1_000_000
+class HostElapsed:
+    """This boot's id and the host's CLOCK_BOOTTIME in ms, the time namespace's offset taken off (sec32: a daemon
+    started in a namespace whose boottime runs an hour ahead would otherwise see every stamp of this boot an hour
+    older). Nothing sets CLOCK_BOOTTIME; only a reboot starts it again (with another id).
+
+    The id and the offset are read from procfs once per process (boot32, review32 D1: read on every call, root who
+    bind-mounted a new uuid over ``boot_id`` before each window had every grace aged on the system clock alone, 24
+    of 24 an hour moved): a process cannot outlive a reboot, so the stamps it makes are all aged on CLOCK_BOOTTIME,
+    whatever procfs says later. A forked child reads them again. ``read_id``/``read_offset``: fakes in tests."""
+
+    def __init__(self, read_id: Callable[[], str] = boot_id, read_offset: Callable[[], int] = boottime_offset_ns):
+        self.read_id, self.read_offset = read_id, read_offset
+        self._read: tuple[int, str, int] | None = None     # (pid, boot id, offset ns)
+
+    def __call__(self) -> tuple[str, int]:
+        read, pid = self._read, os.getpid()
+        if read is None or read[0] != pid:
+            read = self._read = (pid, self.read_id(), self.read_offset())
+        return read[1], (time.clock_gettime_ns(time.CLOCK_BOOTTIME) - read[2]) // 1_000_000
+
+
+host_elapsed = HostElapsed()                    # the daemon's: one reading of procfs per process
 
 
 @dataclass(frozen=True)
@@ -150,13 +167,14 @@ class Grace:
 
     def age_s(self, now: float, elapsed: tuple[str, int], t: TpmStamp | None) -> float:
         """Its age: the least of the system clock's, the TPM's (its own bound by CLOCK_BOOTTIME within one boot,
-        ``TpmStamp.age_ms``), and CLOCK_BOOTTIME's within one boot. Root who sets the system clock forward, or
+        ``TpmStamp.age_ms``), and CLOCK_BOOTTIME's within one boot (:func:`same_boot`: another boot id is a reboot only
+        when CLOCK_BOOTTIME is below the stamp's, boot32). Root who sets the system clock forward, or
         starts the daemon in a time namespace, makes it no older; across a reboot without a TPM the system
         clock alone is left."""
         age = now - self.ts
         if self.tpm is not None and t is not None:
             age = min(age, self.tpm.age_ms(t) / 1000.0)
-        if self.boot and self.boot == elapsed[0]:
+        if same_boot(self.boot, self.boot_ms, *elapsed):
             age = min(age, (elapsed[1] - self.boot_ms) / 1000.0)
         return age
 

@@ -526,3 +526,108 @@ def test_the_time_namespace_s_boottime_offset_is_taken_off(tmp_path):
     after = host_elapsed()
     assert boot == before[0]
     assert before[1] <= int(ms) <= after[1]      # the host's, not an hour (3.6e6 ms) ahead
+
+
+def test_a_boot_id_forged_between_windows_buys_no_grace():
+    # review32 D1: root mounts a new uuid over /proc/sys/kernel/random/boot_id before each late window and sets the
+    # system clock an hour forward. Read on every call, the id never matched the grace's stamp, so the system clock
+    # alone aged it: 24 graces of 24. It is read once per process now; the real CLOCK_BOOTTIME ages every stamp.
+    import uuid
+
+    from agent.session.lockout import HostElapsed
+    reads: list[str] = []
+
+    def forged() -> str:
+        reads.append(str(uuid.uuid4()))
+        return reads[-1]
+
+    clock = FakeClock()
+    lockout = Lockout(SessionSettings(max_failures=3, failure_window_s=60.0, lockout_s=300.0), clock=clock,
+                      elapsed=HostElapsed(read_id=forged, read_offset=lambda: 0))
+    graced = 0
+    for i in range(24):
+        graced += _graced(lockout, f"s-{i}", "terminal:t", "subject:a")
+        lockout.forfeit(f"s-{i}")
+        clock.now += 3600.0                                                 # root: date -s '+1 hour'
+    assert graced == 1
+    assert len(reads) == 1
+
+
+def test_another_boot_id_is_a_reboot_only_when_clock_boottime_went_below_the_stamp(tmp_path):
+    # Across a restart the id is read again: root forges it before restarting the daemon. Another id with
+    # CLOCK_BOOTTIME at or past the stamp's is aged as the same boot (fail closed); below it, a reboot (the system
+    # clock alone, test_after_a_reboot_the_system_clock_alone_ages_a_grace_without_a_tpm).
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
+    assert _graced(lockout, "s-1", "terminal:t") is True
+    clock.wait(60.0)
+    clock.now += 3600.0                                                     # root: date -s '+1 hour'
+    clock.boot = "f0rged"                                                   # and a uuid mounted over boot_id
+    restarted = Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)
+    assert _graced(restarted, "s-2", "terminal:t") is False
+    restarted.settle("s-2")
+    clock.wait(3600.0)                                                      # a real hour: the grace has aged
+    assert _graced(restarted, "s-4", "terminal:t") is True
+
+
+def test_same_boot_rule():
+    from agent.observe.ledger import BOOT_UNREAD, TpmStamp, same_boot
+    assert same_boot("a", 5_000, "a", 1_000)                # one id: one boot (a negative age holds the stamp)
+    assert same_boot("a", 5_000, "b", 5_000)                # another id, CLOCK_BOOTTIME not below: one boot
+    assert not same_boot("a", 5_000, "b", 4_999)            # below: a reboot
+    assert not same_boot("", 0, "a", 9_000)                 # late31's bare times carry no stamp
+    assert not same_boot(BOOT_UNREAD, 5_000, BOOT_UNREAD, 4_000)   # two unread ids are not one boot
+    assert same_boot(BOOT_UNREAD, 5_000, BOOT_UNREAD, 6_000)
+    # The TPM's time bounded alike (sec29's bound on a TPM sped up): a forged id no longer lifts it.
+    then = TpmStamp("1.0", 1_000, 10_000, "a", 5_000)
+    assert then.age_ms(TpmStamp("1.0", 3_601_000, 3_610_000, "f0rged", 65_000)) == 60_000
+    assert then.age_ms(TpmStamp("2.0", 0, 3_610_000, "b", 1_000)) == 3_600_000   # a reboot: TPM clock
+
+
+def test_a_bind_mount_over_boot_id_buys_no_grace(tmp_path):
+    # review32's attack itself, with the real host_elapsed: in a user and mount namespace the child mounts a new uuid
+    # over /proc/sys/kernel/random/boot_id before each window and moves its system clock an hour. Then a restarted
+    # daemon (another process, reading the forged id) on the state file gets no grace either.
+    import subprocess
+    import sys
+
+    script = tmp_path / "attack.py"
+    script.write_text(f'''
+import subprocess, sys, uuid
+from pathlib import Path
+from agent.config import SessionSettings
+from agent.session.lockout import Lockout, boot_id
+class Clock:
+    now = 1_000_000.0
+    def __call__(self):
+        return self.now
+clock, tmp = Clock(), Path({str(tmp_path)!r})
+s = SessionSettings(max_failures=3, failure_window_s=60.0, lockout_s=300.0)
+def forge(i):
+    f = tmp / f"boot{{i}}"
+    f.write_text(str(uuid.uuid4()) + "\\n")
+    subprocess.run(["mount", "--bind", str(f), "/proc/sys/kernel/random/boot_id"], check=True)
+if sys.argv[1] == "windows":
+    lock, graced, first = Lockout(s, clock=clock, path=tmp / "lockout.json"), 0, boot_id()
+    for i in range(24):
+        forge(i)
+        lock.begin(f"s-{{i}}", "terminal:t")
+        graced += lock.grace(f"s-{{i}}", "SES_WINDOW_LATE")
+        lock.forfeit(f"s-{{i}}")
+        clock.now += 3600.0
+    print(graced, boot_id() != first)
+else:
+    clock.now += 30 * 3600.0
+    forge(99)
+    lock = Lockout(s, clock=clock, path=tmp / "lockout.json")
+    lock.begin("s-x", "terminal:t")
+    print(lock.grace("s-x", "SES_WINDOW_LATE"))
+''')
+    code = f"{sys.executable} {script} windows && {sys.executable} {script} restarted"
+    try:
+        out = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", code],
+                             capture_output=True, text=True, timeout=120)
+    except FileNotFoundError:
+        pytest.skip("no unshare(1) here")
+    if out.returncode != 0:
+        pytest.skip(f"user and mount namespaces not permitted here: {out.stderr.strip()[-160:]}")
+    assert out.stdout.split() == ["1", "True", "False"]
