@@ -52,12 +52,17 @@ window (fail closed: which subjects the cut entries held cannot be known), logge
 CLOCK_BOOTTIME: a lockout runs while the system clock *or* its age on those says it does (within one TPM epoch
 the TPM's ``time``, which nothing sets, bounded by CLOCK_BOOTTIME within one boot; across a reboot the TPM's
 ``clock``), so a system clock set forward ends nothing, and the restore from the log reads back past entries a
-clock set forward makes look old. Strikes short of a lockout and charges still leave their failure window by
-the system clock. A host-late grace's hour does not since sec32 (:class:`Stamp`): each grace is stamped with the
+clock set forward makes look old. A host-late grace's hour does not run on the system clock alone since sec32
+(:class:`Stamp`), nor does a strike's failure window since strikes32 (main: a clock set forward by the window after
+each forfeited window aged every strike at once, 24 windows and no lockout): each is stamped with the
 system clock, the host's CLOCK_BOOTTIME (the daemon's time namespace offset taken off, :func:`host_elapsed`) and,
-where configured, the TPM's clock, and stays in its hour while any of them says so (main: a system clock set an
-hour forward bought a new grace each time, 24 a day, no strike); its ``lockout_graced`` entry carries the same
-stamps, so the restore from the log ages it alike and gives back the stamps a state file was stripped of.
+where configured, the TPM's clock, and stays in its hour or window while any of them says so (sec32: a system clock
+set an hour forward bought a new grace each time, 24 a day, no strike); its ``lockout_graced``, ``lockout_strike``
+or ``lockout_charge`` entry carries the same stamps (the TPM's, ``boot`` and ``boot_ms``), so the restore from the
+log ages it alike, reads the log back past entries only the system clock calls old, and gives back the stamps a
+state file was stripped of (:func:`merged`). A state file written before strikes32 (bare strike times) is read as
+before: those strikes age on the system clock alone. Without a TPM a reboot starts CLOCK_BOOTTIME again, and the
+last boot's strikes and graces then age on the system clock alone.
 Without a TPM neither of sec29's two holes closes: a cut of the unanchored tail is not detected, and a clock set forward
 ends a lockout; the server's own counts stand then (``docs/keys.md``, *The audit counter and the TPM's clock*).
 
