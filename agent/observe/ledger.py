@@ -153,6 +153,7 @@ LOCKOUT_RUNS = ("lockout_start", "lockout_restored")           # entries whose `
 LOCKOUT_EVENTS = ("lockout_start", "lockout_end", "lockout_restored", "lockout_strike", "lockout_cleared",
                   "strikes_restored", "lockout_charge", "lockout_settled", "lockout_graced")
 LOCKOUT_CHUNK = 64 * 1024
+BOOT_STAMPED = ("lockout_strike", "lockout_charge")             # entries stamped with CLOCK_BOOTTIME since strikes32
 
 
 @dataclass(frozen=True)
@@ -241,21 +242,42 @@ def _unix(ts: Any) -> float | None:
         return None
 
 
+def _old_by_boot(d: dict[str, Any], stamp: TpmStamp | None, elapsed: tuple[str, int], window_ms: int) -> bool:
+    """Whether an entry's CLOCK_BOOTTIME stamp (its own ``boot``/``boot_ms`` or its TPM stamp's) says it is of
+    another boot or at least ``window_ms`` old; False for an entry without one (it cannot say). Another boot as
+    :func:`same_boot` says (boot32): a boot id forged before a restart does not make the log's entries a past boot's."""
+    boot, boot_ms = d.get("boot"), d.get("boot_ms")
+    if not (isinstance(boot, str) and boot and isinstance(boot_ms, int) and not isinstance(boot_ms, bool)):
+        if stamp is None or not stamp.boot:
+            return False
+        boot, boot_ms = stamp.boot, stamp.boot_ms
+    return not same_boot(boot, boot_ms, *elapsed) or elapsed[1] - boot_ms >= window_ms
+
+
 def lockout_entries(path: str | os.PathLike[str], since: float, tpm_now: TpmStamp | None = None,
-                    window_ms: int = 0) -> list[LockoutEntry]:
+                    window_ms: int = 0, elapsed: tuple[str, int] | None = None) -> list[LockoutEntry]:
     """The lockout entries of the audit log at ``path`` written at or after ``since`` (Unix s), oldest
     first: read back from the end until an entry older than ``since`` (a log of any length, not a byte
     tail: entries pushed past a tail by a flood of others are still found). With ``tpm_now`` (sec29) only
     an entry stamped by the TPM that is also older than ``window_ms`` by the TPM's clock stops the reading
     (the lockout entries are stamped, others are not): a system clock set forward does not hide entries.
-    Read, not verified: an entry that does not parse is skipped. ``OSError`` if unreadable. The keys are the
-    lockout's own, for its restore (``agent.session.lockout``); :func:`lockout_summary` is what may be shown."""
+    With ``elapsed`` (this boot's id and the host's CLOCK_BOOTTIME in ms, ``agent.session.lockout.host_elapsed``;
+    strikes32) likewise only an entry stamped with CLOCK_BOOTTIME (``boot``, ``boot_ms``: strikes, charges and
+    graces; or the TPM's stamp's) that is of another boot or older than ``window_ms`` by it stops the reading, so
+    that without a TPM too a clock set forward within one boot hides none. Past a strike or charge without those
+    stamps (written before strikes32, when the system clock alone aged them) the system clock's rule stands again
+    (``BOOT_STAMPED``): a log of years before the upgrade is not read whole at each start. Read, not
+    verified: an entry that does not parse is skipped. ``OSError`` if unreadable. The keys are the lockout's own,
+    for its restore (``agent.session.lockout``); :func:`lockout_summary` is what may be shown."""
     found: list[LockoutEntry] = []
     for entry, d in _parsed(lines_back(Path(path))):
         ts = _unix(entry.get("ts"))
         stamp = TpmStamp.of(d)
         old_by_tpm = tpm_now is None or stamp is not None and stamp.age_ms(tpm_now) >= window_ms
-        if ts is not None and ts < since and old_by_tpm:
+        if elapsed is not None and entry.get("event") in BOOT_STAMPED and not isinstance(d.get("boot"), str):
+            elapsed = None                      # before strikes32: the system clock alone aged the strikes
+        if ts is not None and ts < since and old_by_tpm and (elapsed is None or _old_by_boot(d, stamp, elapsed,
+                                                                                             window_ms)):
             break
         if (entry.get("event") in LOCKOUT_EVENTS and ts is not None and isinstance(d.get("key"), str)
                 and isinstance(d.get("until"), (int, float)) and not isinstance(d.get("until"), bool)

@@ -52,12 +52,17 @@ window (fail closed: which subjects the cut entries held cannot be known), logge
 CLOCK_BOOTTIME: a lockout runs while the system clock *or* its age on those says it does (within one TPM epoch
 the TPM's ``time``, which nothing sets, bounded by CLOCK_BOOTTIME within one boot; across a reboot the TPM's
 ``clock``), so a system clock set forward ends nothing, and the restore from the log reads back past entries a
-clock set forward makes look old. Strikes short of a lockout and charges still leave their failure window by
-the system clock. A host-late grace's hour does not since sec32 (:class:`Grace`): each grace is stamped with the
+clock set forward makes look old. A host-late grace's hour does not run on the system clock alone since sec32
+(:class:`Stamp`), nor does a strike's failure window since strikes32 (main: a clock set forward by the window after
+each forfeited window aged every strike at once, 24 windows and no lockout): each is stamped with the
 system clock, the host's CLOCK_BOOTTIME (the daemon's time namespace offset taken off, :func:`host_elapsed`) and,
-where configured, the TPM's clock, and stays in its hour while any of them says so (main: a system clock set an
-hour forward bought a new grace each time, 24 a day, no strike); its ``lockout_graced`` entry carries the same
-stamps, so the restore from the log ages it alike and gives back the stamps a state file was stripped of.
+where configured, the TPM's clock, and stays in its hour or window while any of them says so (sec32: a system clock
+set an hour forward bought a new grace each time, 24 a day, no strike); its ``lockout_graced``, ``lockout_strike``
+or ``lockout_charge`` entry carries the same stamps (the TPM's, ``boot`` and ``boot_ms``), so the restore from the
+log ages it alike, reads the log back past entries only the system clock calls old, and gives back the stamps a
+state file was stripped of (:func:`merged`). A state file written before strikes32 (bare strike times) is read as
+before: those strikes age on the system clock alone. Without a TPM a reboot starts CLOCK_BOOTTIME again, and the
+last boot's strikes and graces then age on the system clock alone.
 Without a TPM neither of sec29's two holes closes: a cut of the unanchored tail is not detected, and a clock set forward
 ends a lockout; the server's own counts stand then (``docs/keys.md``, *The audit counter and the TPM's clock*).
 
@@ -155,10 +160,11 @@ host_elapsed = HostElapsed()                    # the daemon's: one reading of p
 
 
 @dataclass(frozen=True)
-class Grace:
-    """One host-late grace (late31), stamped on every clock the terminal has (sec32): the system clock's
-    ``ts``, the kernel's ``boot`` and ``boot_ms`` (:func:`host_elapsed`), and the TPM's clock where one is
-    configured. Its hour runs while *any* of them says it does, as a lockout does (:meth:`age_s`)."""
+class Stamp:
+    """A host-late grace (late31) or a strike short of a lockout (strikes32), stamped on every clock the terminal
+    has (sec32): the system clock's ``ts``, the kernel's ``boot`` and ``boot_ms`` (:func:`host_elapsed`), and the
+    TPM's clock where one is configured. Its hour (a grace's) or its failure window (a strike's) runs while *any* of
+    them says it does, as a lockout does (:meth:`age_s`)."""
 
     ts: float
     boot: str = ""
@@ -183,15 +189,48 @@ class Grace:
         return [self.ts, self.boot, self.boot_ms, *([t.epoch, t.time_ms, t.clock_ms] if t is not None else [])]
 
     @classmethod
-    def of_state(cls, v: object) -> Grace:
-        """A state file's grace: a bare time (late31's) or :meth:`state`'s list (``TypeError``/``ValueError``)."""
+    def of_state(cls, v: object) -> Stamp:
+        """A state file's grace or strike: a bare time (late31's graces, the strikes before strikes32) or
+        :meth:`state`'s list (``TypeError``/``ValueError``)."""
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             return cls(float(v))
         if not isinstance(v, list) or len(v) not in (3, 6):
-            raise TypeError("graced")
+            raise TypeError("stamp")
         ts, boot, boot_ms = float(v[0]), str(v[1])[:64], int(v[2])
         tpm = TpmStamp(str(v[3])[:32], int(v[4]), int(v[5]), boot, boot_ms) if len(v) == 6 else None
         return cls(ts, boot, boot_ms, tpm)
+
+    @classmethod
+    def of_entry(cls, e: LockoutEntry, length: float) -> Stamp:
+        """The stamp of a ``lockout_strike``, ``lockout_charge`` or ``lockout_graced`` entry, whose ``until`` is
+        ``length`` after its system clock's time (entries written before strikes32 carry no ``boot``: the system
+        clock and the TPM's, where stamped, then age them)."""
+        return cls(e.until - length, e.boot, e.boot_ms, e.tpm)
+
+    def stronger(self, other: Stamp) -> bool:
+        """Whether this stamp holds a clock that ``other``, of the same time, lacks (root stripped it from the
+        state file, so that the system clock alone would age it)."""
+        return self.tpm is not None and other.tpm is None or bool(self.boot) and not other.boot
+
+
+def merged(held: deque[Stamp], logged: list[Stamp]) -> tuple[deque[Stamp], list[Stamp]]:
+    """A key's strikes or graces ``held`` by the state file and those its audit entries hold (a restore, sec28,
+    late31, sec32, strikes32): each logged one matches at most one held one of the same time (two strikes of one
+    second are two); one matched by none is added (the union, fail closed), and a held one lacking a clock its
+    entry carries gets the entry's stamps. The merged stamps, oldest first, and those added or given back."""
+    kept, free, added = list(held), list(range(len(held))), []
+    for g in logged:
+        same = next((i for i in free if abs(g.ts - kept[i].ts) < STRIKE_MATCH_S), None)
+        if same is None:
+            kept.append(g)
+        elif g.stronger(kept[same]):
+            free.remove(same)
+            kept[same] = g
+        else:
+            free.remove(same)
+            continue
+        added.append(g)
+    return deque(sorted(kept, key=lambda u: u.ts)), added
 
 
 class LockoutStateError(SessionError):
@@ -213,11 +252,11 @@ class Lockout:
         self.s, self.clock, self.audit, self.tpm, self.terminal_key = s, clock, audit, tpm, terminal_key
         self.elapsed = elapsed
         self.path = Path(path) if path is not None else None
-        self._fails: dict[str, deque] = defaultdict(deque)
+        self._fails: dict[str, deque[Stamp]] = defaultdict(deque)   # key -> its strikes' stamps (strikes32)
         self._until: dict[str, float] = {}
         self._stamps: dict[str, tuple[TpmStamp, float]] = {}   # key -> the TPM's clock at its start, its length
         self._pending: dict[str, list[str]] = {}   # session id -> the keys its open window is charged to
-        self._graced: dict[str, deque[Grace]] = defaultdict(deque)   # key -> its host-late graces (late31, sec32)
+        self._graced: dict[str, deque[Stamp]] = defaultdict(deque)   # key -> its host-late graces (late31, sec32)
         self._lock = threading.Lock()
         had_state = self.path is not None and self.path.exists()
         if had_state:
@@ -268,19 +307,23 @@ class Lockout:
                 if left > 0:
                     raise LockedOut(f"too many failed attempts ({k.split(':')[0]}); try again in {int(left)} s")
 
+    def _in_window(self, q: deque[Stamp], now: float, elapsed: tuple[str, int], t: TpmStamp | None) -> deque[Stamp]:
+        """The strikes of ``q`` still in their failure window by any clock (strikes32: a system clock set forward
+        ages none of them; :meth:`Stamp.age_s`)."""
+        return deque(g for g in q if g.age_s(now, elapsed, t) < self.s.failure_window_s)
+
     def fail(self, *keys: str) -> None:
-        """One failed presentation for each of ``keys``."""
+        """One failed presentation for each of ``keys``, stamped on every clock (:class:`Stamp`, strikes32)."""
         now = self.clock()
         started: list[tuple[str, int]] = []
         with self._lock:
+            t, elapsed = self._tpm_now(), self.elapsed()
             for k in keys:
-                q = self._fails[k]
-                q.append(now)
-                while q and q[0] < now - self.s.failure_window_s:
-                    q.popleft()
+                q = self._in_window(self._fails[k], now, elapsed, t)
+                q.append(Stamp(now, elapsed[0], elapsed[1], t))
+                self._fails[k] = q
                 if len(q) >= self.s.max_failures:
                     self._until[k] = now + self.s.lockout_s
-                    t = self._tpm_now()
                     if t is not None:
                         self._stamps[k] = (t, self.s.lockout_s)
                     started.append((k, len(q)))
@@ -288,7 +331,7 @@ class Lockout:
             self._save(now)
             for k in keys:                          # the state file first, then the log: either one keeps it
                 self._record("lockout_strike", key=k, until=now + self.s.failure_window_s,
-                             window_s=self.s.failure_window_s)
+                             window_s=self.s.failure_window_s, boot=elapsed[0], boot_ms=elapsed[1])
             for k, n in started:
                 self._record("lockout_start", key=k, until=self._until[k], failures=n,
                              window_s=self.s.failure_window_s)
@@ -301,8 +344,10 @@ class Lockout:
         with self._lock:
             self._pending[session_id] = list(keys)
             self._save(now)
+            boot, boot_ms = self.elapsed()
             for k in keys:
-                self._record("lockout_charge", key=k, until=now + self.s.failure_window_s, session_id=session_id)
+                self._record("lockout_charge", key=k, until=now + self.s.failure_window_s, session_id=session_id,
+                             boot=boot, boot_ms=boot_ms)
 
     def _settled(self, session_id: str, keys: list[str]) -> None:
         """The charge of ``session_id`` settled (a verdict, the terminal's fault, or counted as a strike): so
@@ -343,7 +388,7 @@ class Lockout:
                 return False
             del self._pending[session_id]
             for k in keys:
-                self._graced[k].append(Grace(now, elapsed[0], elapsed[1], t))
+                self._graced[k].append(Stamp(now, elapsed[0], elapsed[1], t))
             self._save(now)
             for k in keys:
                 self._record("lockout_graced", key=k, until=now + GRACE_S, session_id=session_id, why=why,
@@ -379,14 +424,14 @@ class Lockout:
             data = json.loads(self.path.read_text())
             if data.get("version") != 1:
                 raise ValueError("unknown version")
-            for k, ts in data["fails"].items():
-                self._fails[str(k)] = deque(float(t) for t in ts)
+            for k, ts in data["fails"].items():            # bare times before strikes32: read as before
+                self._fails[str(k)] = deque(Stamp.of_state(t) for t in ts)
             self._until = {str(k): float(t) for k, t in data["until"].items()}
             self._stamps = {str(k): (TpmStamp(str(e), int(ms), int(c), str(b), int(bm)), float(n))
                             for k, (e, ms, c, b, bm, n) in data.get("tpm", {}).items() if str(k) in self._until}
             orphans = [(str(sid), [str(k) for k in keys]) for sid, keys in data.get("pending", {}).items()]
             for k, gs in data.get("graced", {}).items():
-                self._graced[str(k)] = deque(Grace.of_state(g) for g in gs)
+                self._graced[str(k)] = deque(Stamp.of_state(g) for g in gs)
             if not all(isinstance(keys, list) for keys in data.get("pending", {}).values()):
                 raise TypeError("pending")
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -409,14 +454,14 @@ class Lockout:
         if self.s.host_late_grace_per_hour > 0:     # sec32: a grace of 20 minutes ago was past a 15-minute window
             window = max(window, GRACE_S)
         try:
-            entries = lockout_entries(self.audit.path, now - window, t, int(window * 1000))
+            entries = lockout_entries(self.audit.path, now - window, t, int(window * 1000), self.elapsed())
         except OSError as exc:
             raise LockoutStateError(f"the audit log {self.audit.path} cannot be read for its lockouts "
                                     f"({type(exc).__name__}): the lockout state cannot be checked") from None
         self._fail_closed_on_cut(now, t)        # first: its entry follows the gap in the counts it reports
         self._restore_lockouts(entries, now, t, had_state)
-        self._restore_strikes(entries, now, had_state)
-        self._restore_charges(entries, now, had_state)
+        self._restore_strikes(entries, now, t, had_state)
+        self._restore_charges(entries, now, t, had_state)
         self._restore_graces(entries, now, t)
 
     def _restore_lockouts(self, entries: list[LockoutEntry], now: float, t: TpmStamp | None,
@@ -475,32 +520,29 @@ class Lockout:
         self._record("lockout_restored", key=self.terminal_key, until=now + length, why=AUDIT_CUT,
                      state=check.problem, tpm_resync=check.logged if check.logged is not None else -1)
 
-    def _restore_strikes(self, entries: list[LockoutEntry], now: float, had_state: bool) -> None:
+    def _restore_strikes(self, entries: list[LockoutEntry], now: float, t: TpmStamp | None, had_state: bool) -> None:
         """Strikes short of a lockout that the audit log holds and the state file does not (sec28): each
-        ``lockout_strike`` still in its window (``until`` after now) and after the key's last lockout start
-        or success (``lockout_cleared``), which each end a key's strikes, is added to the key's count (the
-        state's own strikes are kept too: the union, fail closed), and each key so restored is logged
-        (``strikes_restored``, ``why`` ``SES_STRIKES_RESTORED``, the state ``MISSING`` or ``BEHIND``)."""
-        logged: dict[str, list[float]] = {}
+        ``lockout_strike`` still in its window and after the key's last lockout start or success
+        (``lockout_cleared``), which each end a key's strikes, is added to the key's count (the state's own strikes
+        are kept too: the union, fail closed), and each key so restored is logged (``strikes_restored``, ``why``
+        ``SES_STRIKES_RESTORED``, the state ``MISSING`` or ``BEHIND``). The window is the strike's own since
+        strikes32 (:meth:`Stamp.age_s`: it runs while any clock says so), and a strike the state file holds without
+        the stamps its entry carries gets the entry's (:func:`merged`)."""
+        window, elapsed = self.s.failure_window_s, self.elapsed()
+        logged: dict[str, list[Stamp]] = {}
         for e in entries:
             if e.event in ("lockout_start", "lockout_cleared"):
                 logged.pop(e.key, None)
-            elif e.event == "lockout_strike" and e.until > now:
-                logged.setdefault(e.key, []).append(e.until - self.s.failure_window_s)
-        found: dict[str, list[float]] = {}
+            elif e.event == "lockout_strike":
+                g = Stamp.of_entry(e, window)
+                if g.age_s(now, elapsed, t) < window:
+                    logged.setdefault(e.key, []).append(g)
+        found: dict[str, list[Stamp]] = {}
         with self._lock:
-            for k, times in logged.items():
-                kept = list(self._fails.get(k, ()))
-                pool, lost = list(kept), []         # each of the state's strikes matches one logged strike
-                for t in times:
-                    same = next((i for i, u in enumerate(pool) if abs(t - u) < STRIKE_MATCH_S), None)
-                    if same is None:
-                        lost.append(t)
-                    else:
-                        del pool[same]
+            for k, stamps in logged.items():
+                q, lost = merged(self._fails.get(k, deque()), stamps)
                 if lost:
-                    self._fails[k] = deque(sorted(kept + lost))
-                    found[k] = lost
+                    self._fails[k], found[k] = q, lost
             if not found:
                 return
             self._save(now)
@@ -508,18 +550,20 @@ class Lockout:
         log.error("lockout: error[%s]: %d key(s)' strikes short of a lockout restored from the audit log: %s "
                   "(deleted or put back from before them?)", STRIKES_RESTORED, len(found), why)
         for k, lost in found.items():
-            self._record("strikes_restored", key=k, until=max(lost) + self.s.failure_window_s,
+            self._record("strikes_restored", key=k, until=max(g.ts for g in lost) + window,
                          why=STRIKES_RESTORED, strikes=len(lost), state="MISSING" if not had_state else "BEHIND")
 
-    def _restore_charges(self, entries: list[LockoutEntry], now: float, had_state: bool) -> None:
+    def _restore_charges(self, entries: list[LockoutEntry], now: float, t: TpmStamp | None, had_state: bool) -> None:
         """Challenge windows charged in the audit log (``lockout_charge``) and never settled there
         (``lockout_settled``), still in their failure window: the daemon died in the window and the state file
         that held the charge is gone or put back from before it (sec28; a state file that holds it counted it in
         ``_load``, settled in the log then). Each counts now as a strike, as ``_load`` counts its own, and is
-        logged as ``strikes_restored`` (``SES_STRIKES_RESTORED``, ``charged``)."""
+        logged as ``strikes_restored`` (``SES_STRIKES_RESTORED``, ``charged``). Its window is aged on every clock
+        its entry carries, as a strike's (strikes32)."""
+        window, elapsed = self.s.failure_window_s, self.elapsed()
         open_: dict[str, list[str]] = {}
         for e in entries:
-            if e.event == "lockout_charge" and e.until > now and e.session:
+            if e.event == "lockout_charge" and e.session and Stamp.of_entry(e, window).age_s(now, elapsed, t) < window:
                 open_.setdefault(e.session, []).append(e.key)
             elif e.event == "lockout_settled":
                 open_.pop(e.session, None)
@@ -539,27 +583,22 @@ class Lockout:
     def _restore_graces(self, entries: list[LockoutEntry], now: float, t: TpmStamp | None) -> None:
         """Host-late graces of the last hour the audit log holds and the state file does not (late31): added
         back (the union), so that a state file deleted or put back does not renew ``grace``'s allowance. The
-        hour is the grace's own (:meth:`Grace.age_s`, sec32), and a grace the state file holds without the
+        hour is the grace's own (:meth:`Stamp.age_s`, sec32), and a grace the state file holds without the
         stamps its entry carries (root stripped them, so that the system clock alone would age it) gets the
-        entry's."""
+        entry's (:func:`merged`, shared with the strikes' restore)."""
         found = 0
         elapsed = self.elapsed()
+        logged: dict[str, list[Stamp]] = {}
+        for e in entries:
+            g = Stamp.of_entry(e, GRACE_S)
+            if e.event == "lockout_graced" and g.age_s(now, elapsed, t) < GRACE_S:
+                logged.setdefault(e.key, []).append(g)
         with self._lock:
-            for e in entries:
-                if e.event != "lockout_graced":
-                    continue
-                g = Grace(e.until - GRACE_S, e.boot, e.boot_ms, e.tpm)
-                if g.age_s(now, elapsed, t) >= GRACE_S:
-                    continue
-                held = list(self._graced.get(e.key, ()))
-                same = next((i for i, u in enumerate(held) if abs(g.ts - u.ts) < STRIKE_MATCH_S), None)
-                if same is not None and (held[same].tpm is not None or g.tpm is None) \
-                        and (held[same].boot or not g.boot):
-                    continue
-                if same is not None:
-                    del held[same]
-                self._graced[e.key] = deque(sorted([*held, g], key=lambda u: u.ts))
-                found += 1
+            for k, stamps in logged.items():
+                q, lost = merged(self._graced.get(k, deque()), stamps)
+                if lost:
+                    self._graced[k] = q
+                    found += len(lost)
             if found:
                 self._save(now)
         if found:
@@ -567,7 +606,7 @@ class Lockout:
                       "state file did not hold them)", GRACES_RESTORED, found)
 
     def _prune_graces(self, now: float, elapsed: tuple[str, int], t: TpmStamp | None) -> None:
-        """The graces an hour old by every clock (:meth:`Grace.age_s`) forgotten, and a key with none left."""
+        """The graces an hour old by every clock (:meth:`Stamp.age_s`) forgotten, and a key with none left."""
         for k in list(self._graced):
             kept = deque(g for g in self._graced[k] if g.age_s(now, elapsed, t) < GRACE_S)
             if kept:
@@ -580,14 +619,19 @@ class Lockout:
             return
         # Forget what no longer matters, and bound what is kept.
         self._expire(now)
-        for k in [k for k, q in self._fails.items() if not q or q[-1] < now - self.s.failure_window_s]:
-            del self._fails[k]
+        elapsed, t = self.elapsed(), (self._tpm_now() if self._fails or self._graced else None)
+        for k in list(self._fails):                     # each strike's window on every clock (strikes32)
+            q = self._in_window(self._fails[k], now, elapsed, t)
+            if q:
+                self._fails[k] = q
+            else:
+                del self._fails[k]
         if len(self._fails) > MAX_KEYS:
-            for k in sorted(self._fails, key=lambda k: self._fails[k][-1])[:len(self._fails) - MAX_KEYS]:
+            for k in sorted(self._fails, key=lambda k: self._fails[k][-1].ts)[:len(self._fails) - MAX_KEYS]:
                 del self._fails[k]
         if self._graced:
-            self._prune_graces(now, self.elapsed(), self._tpm_now())
-        data: dict[str, object] = {"version": 1, "fails": {k: list(q) for k, q in self._fails.items()},
+            self._prune_graces(now, elapsed, t)
+        data: dict[str, object] = {"version": 1, "fails": {k: [g.state() for g in q] for k, q in self._fails.items()},
                                    "until": self._until, "pending": self._pending}
         if self._graced:                                # late31
             data["graced"] = {k: [g.state() for g in q] for k, q in self._graced.items()}

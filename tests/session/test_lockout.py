@@ -60,7 +60,7 @@ def test_failures_older_than_the_window_do_not_count(lock):
     lockout, clock = lock
     lockout.fail("subject:s")
     lockout.fail("subject:s")
-    clock.now += 61.0                                         # both fall out of the 60 s window
+    clock.wait(61.0)                                          # both fall out of the 60 s window
     lockout.fail("subject:s")
     lockout.check("subject:s")
 
@@ -275,6 +275,12 @@ def test_diagnose_shows_the_lockouts_by_kind_never_their_keys(tmp_path):
 
 # -- strikes short of a lockout in the audit log (sec28) ------------------------------------------------------
 
+def _at(ts: float) -> list[object]:
+    """A strike's stamps in the state file (strikes32), made at ``ts`` on FakeClock's boot: its CLOCK_BOOTTIME
+    moved with the system clock from (1000 s, 50 000 ms)."""
+    return [ts, "b00t-1", 50_000 + int((ts - 1000.0) * 1000)]
+
+
 def _lockout_on_log(tmp_path):
     """``_audited``'s, with the clock and the daemon's Lockout on them."""
     clock = FakeClock()
@@ -290,9 +296,10 @@ def test_each_strike_and_a_success_that_clears_them_are_chained_entries_of_the_a
     lockout.fail("terminal:t", "subject:3f9a")
     clock.now += 5.0
     lockout.succeed("subject:3f9a", "subject:none")                     # a key with no strikes: no entry
+    boot = {"boot": "b00t-1", "boot_ms": 50_000}                         # the host's CLOCK_BOOTTIME (strikes32)
     assert _events(log, "lockout_strike") == [
-        {"key": "terminal:t", "until": 1060.0, "window_s": 60.0},
-        {"key": "subject:3f9a", "until": 1060.0, "window_s": 60.0}]
+        {"key": "terminal:t", "until": 1060.0, "window_s": 60.0, **boot},
+        {"key": "subject:3f9a", "until": 1060.0, "window_s": 60.0, **boot}]
     assert _events(log, "lockout_cleared") == [{"key": "subject:3f9a", "until": 1005.0}]
     log.close()
     assert audit.verify(log.path, key.public_key()).entries == 4        # the three, and the checkpoint at close
@@ -304,17 +311,18 @@ def test_strikes_short_of_a_lockout_are_restored_from_the_audit_log_when_the_sta
     # and the next failure locks out.
     clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
     lockout.fail("terminal:t", "subject:3f9a")
-    clock.now += 10.0
+    clock.wait(10.0)
     lockout.fail("terminal:t", "subject:3f9a")
     path.unlink()
-    clock.now += 10.0
-    restarted = Lockout(s, clock=clock, path=path, audit=log)
+    clock.wait(10.0)
+    restarted = Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)
     restarted.check("terminal:t", "subject:3f9a")                       # two strikes: still allowed
     assert [(d["key"], d["strikes"], d["why"], d["state"], d["until"]) for d in _events(log, "strikes_restored")] == [
         ("terminal:t", 2, "SES_STRIKES_RESTORED", "MISSING", 1070.0),
         ("subject:3f9a", 2, "SES_STRIKES_RESTORED", "MISSING", 1070.0)]
-    assert json.loads(path.read_text())["fails"] == {"terminal:t": [1000.0, 1010.0], "subject:3f9a": [1000.0, 1010.0]}
-    Lockout(s, clock=clock, path=path, audit=log)                       # the state holds them now: no restore
+    two = [_at(1000.0), _at(1010.0)]                                    # each stamped (strikes32)
+    assert json.loads(path.read_text())["fails"] == {"terminal:t": two, "subject:3f9a": two}
+    Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)  # the state holds them now: no restore
     assert len(_events(log, "strikes_restored")) == 2
     restarted.fail("subject:3f9a")
     with pytest.raises(LockedOut):                                      # main: allowed (one strike of three)
@@ -327,23 +335,24 @@ def test_strikes_put_back_from_before_are_restored_and_cleared_ended_or_old_ones
     # window are not brought back.
     clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
     lockout.fail("subject:old")
-    clock.now += 50.0
+    clock.wait(50.0)
     lockout.fail("subject:a", "subject:ok")
     before = path.read_bytes()
-    clock.now += 5.0
+    clock.wait(5.0)
     lockout.fail("subject:a", "subject:ok")
     lockout.succeed("subject:ok")
     for _ in range(3):
         lockout.fail("subject:locked")
-    clock.now += 20.0                                                   # subject:old's strike has left its window
+    clock.wait(20.0)                                                    # subject:old's strike has left its window
     path.write_bytes(before)
-    restarted = Lockout(s, clock=clock, path=path, audit=log)
+    restarted = Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)
     restored = [(d["key"], d["strikes"], d["state"]) for d in _events(log, "strikes_restored")]
     assert restored == [("subject:a", 1, "BEHIND")]
     assert [d["key"] for d in _events(log, "lockout_restored")] == ["subject:locked"]
     fails = json.loads(path.read_text())["fails"]
-    assert fails["subject:a"] == [1050.0, 1055.0] and "subject:old" not in fails and "subject:locked" not in fails
-    assert fails.get("subject:ok") == [1050.0]                          # the state's own strike stays (the union)
+    assert fails["subject:a"] == [_at(1050.0), _at(1055.0)] and "subject:old" not in fails \
+        and "subject:locked" not in fails
+    assert fails.get("subject:ok") == [_at(1050.0)]                    # the state's own strike stays (the union)
     restarted.fail("subject:a")
     with pytest.raises(LockedOut):
         restarted.check("subject:a")
@@ -360,16 +369,17 @@ def test_a_window_charged_when_the_daemon_died_counts_from_the_audit_log_when_th
     assert lockout.settle("s-ok")                                       # settled: never counted
     lockout.begin("s-1", "terminal:t", "subject:3f9a")                  # then SIGKILL, the state deleted
     path.unlink()
-    restarted = Lockout(s, clock=clock, path=path, audit=log)
-    assert json.loads(path.read_text())["fails"] == {"subject:3f9a": [1000.0, 1000.0], "terminal:t": [1000.0]}
+    restarted = Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)
+    assert json.loads(path.read_text())["fails"] == {"subject:3f9a": [_at(1000.0), _at(1000.0)],
+                                                     "terminal:t": [_at(1000.0)]}
     restarted.fail("subject:3f9a")                                      # the strike restored, the charge, this
     with pytest.raises(LockedOut):                                      # main: allowed (one strike of three)
         restarted.check("subject:3f9a")
     charged = [(d["key"], d["strikes"], d["charged"]) for d in _events(log, "strikes_restored") if d.get("charged")]
     assert charged == [("terminal:t", 1, True), ("subject:3f9a", 1, True)]
     assert [d["session_id"] for d in _events(log, "lockout_settled")] == ["s-ok", "s-1", "s-1"]
-    Lockout(s, clock=clock, path=path, audit=log)                       # settled in the log now: not again
-    assert json.loads(path.read_text())["fails"]["terminal:t"] == [1000.0]
+    Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)  # settled in the log now: not again
+    assert json.loads(path.read_text())["fails"]["terminal:t"] == [_at(1000.0)]
 
 
 # -- a window the terminal itself made late (late31) -------------------------------------------------------------
@@ -631,3 +641,141 @@ else:
     if out.returncode != 0:
         pytest.skip(f"user and mount namespaces not permitted here: {out.stderr.strip()[-160:]}")
     assert out.stdout.split() == ["1", "True", "False"]
+
+
+# -- strikes short of a lockout against root's clock (strikes32) -----------------------------------------------------
+
+def _subject_lockouts(log) -> int:
+    return sum(d["key"] == "subject:a" for d in _events(log, "lockout_start"))
+
+
+@pytest.mark.parametrize("restart", ["kept", "deleted"])
+def test_a_system_clock_set_forward_after_each_strike_ages_none(tmp_path, restart):
+    # Root's way to free tries (sec32 left it): forfeit a window, set the clock forward by the failure window, and
+    # try again. Main aged each strike on the system clock alone: 12 windows, 12 strikes, never a lockout (max 3).
+    # Each strike is stamped with the host's CLOCK_BOOTTIME too (Stamp, as sec32's graces): 4 lockouts, as without
+    # the clock's moves; and the same with lockout.json deleted before each restart (restored from the log, read back
+    # past the entries the clock's moves made look old).
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
+    for i in range(12):
+        lockout.begin(f"s-{i}", "terminal:t", "subject:a")
+        assert lockout.forfeit(f"s-{i}")
+        clock.now += s.failure_window_s                                     # root: date -s '+1 min'
+        clock.boot_ms += 20_000                                             # the window's real 20 s
+        if restart == "deleted":
+            path.unlink()
+            lockout = Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)
+    assert _subject_lockouts(log) == 4
+    strikes = _events(log, "lockout_strike")
+    assert len(strikes) == 24 and all(d["boot"] == "b00t-1" for d in strikes)
+
+
+def test_a_strike_leaves_its_window_once_every_clock_says_so(lock):
+    # The window still ends: real time moves CLOCK_BOOTTIME with the system clock. A clock set back (root making
+    # strikes look young) only keeps them longer: fail closed.
+    lockout, clock = lock
+    lockout.fail("subject:a")
+    lockout.fail("subject:a")
+    clock.now += 3600.0
+    clock.boot_ms += 59_000                                                 # 59 s of real time: still in
+    lockout.fail("subject:a")
+    with pytest.raises(LockedOut):
+        lockout.check("subject:a")
+    lockout.fail("subject:b")
+    lockout.fail("subject:b")
+    clock.wait(61.0)                                                        # both clocks past the window
+    lockout.fail("subject:b")
+    lockout.check("subject:b")
+    assert [len(q) for q in (lockout._fails["subject:b"],)] == [1]
+
+
+def test_after_a_reboot_the_system_clock_alone_ages_a_strike_without_a_tpm(tmp_path):
+    # The residual without a TPM (as sec32's graces): a reboot starts CLOCK_BOOTTIME again under another boot id, so
+    # the last boot's strikes age by the system clock alone: a reboot and a clock move forget them (the server's
+    # counts on the store's clock still stand: docs/uplink.md).
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
+    lockout.fail("subject:a")
+    lockout.fail("subject:a")
+    clock.now += 60.0
+    clock.boot, clock.boot_ms = "b00t-2", 20_000                            # rebooted
+    again = Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)
+    again.fail("subject:a")
+    again.check("subject:a")
+    assert json.loads(path.read_text())["fails"] == {"subject:a": [[1060.0, "b00t-2", 20_000]]}
+
+
+def test_an_older_state_file_s_bare_strike_times_are_read_as_before(tmp_path):
+    # The upgrade: lockout.json written before strikes32 holds each strike as a bare time. It is read, aged by the
+    # system clock alone (as it was), and written back stamped from the next save on; a stamp that is not a time
+    # nor a stamp's list is SES_LOCKOUT_STATE, as any damaged state.
+    clock, s, path = FakeClock(), SessionSettings(max_failures=3, failure_window_s=60.0, lockout_s=300.0), \
+        tmp_path / "lockout.json"
+    path.write_text(json.dumps({"version": 1, "fails": {"subject:a": [990.0, 995.0], "subject:old": [900.0]},
+                                "until": {}, "pending": {}}))
+    lockout = Lockout(s, clock=clock, path=path, elapsed=clock.elapsed)
+    lockout.fail("subject:old")                                             # its bare strike is past the window
+    lockout.check("subject:old")
+    bare = [[990.0, "", 0], [995.0, "", 0]]                                 # no clock but the system's, as before
+    assert json.loads(path.read_text())["fails"] == {"subject:a": bare, "subject:old": [_at(1000.0)]}
+    lockout.fail("subject:a")                                               # two old strikes and this: locked out
+    with pytest.raises(LockedOut):
+        lockout.check("subject:a")
+    path.write_text(json.dumps({"version": 1, "fails": {"subject:a": [[990.0, "b"]]}, "until": {}, "pending": {}}))
+    with pytest.raises(LockoutStateError):
+        Lockout(s, clock=clock, path=path, elapsed=clock.elapsed)
+
+
+def test_strikes_stripped_of_their_stamps_get_them_back_from_the_log(tmp_path):
+    # Root edits lockout.json back to bare times (the system clock alone would age them), restarts and sets the clock
+    # forward: the log's lockout_strike entries carry the stamps (boot, boot_ms), and the restore puts them back.
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
+    lockout.fail("subject:a")
+    lockout.fail("subject:a")
+    data = json.loads(path.read_text())
+    data["fails"] = {"subject:a": [1000.0, 1000.0]}
+    path.write_text(json.dumps(data))
+    clock.wait(10.0)
+    restarted = Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)
+    assert json.loads(path.read_text())["fails"] == {"subject:a": [_at(1000.0), _at(1000.0)]}
+    assert [(d["strikes"], d["state"]) for d in _events(log, "strikes_restored")] == [(2, "BEHIND")]
+    clock.now += 7200.0                                                     # root: date -s '+2 hours'
+    restarted.fail("subject:a")
+    with pytest.raises(LockedOut):
+        restarted.check("subject:a")
+
+
+def test_a_charge_open_in_the_log_counts_after_a_clock_move_too(tmp_path):
+    # The daemon killed in a window, lockout.json deleted, the clock set forward past the window before the restart:
+    # the log's lockout_charge carries CLOCK_BOOTTIME too, so the open charge still counts as a strike.
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
+    lockout.begin("s-1", "subject:a")                                       # then SIGKILL
+    path.unlink()
+    clock.now += 3600.0
+    clock.boot_ms += 5_000
+    Lockout(s, clock=clock, path=path, audit=log, elapsed=clock.elapsed)
+    assert json.loads(path.read_text())["fails"] == {"subject:a": [[4600.0, "b00t-1", 55_000]]}
+
+
+def test_the_log_is_read_back_past_entries_a_clock_move_made_old_but_not_past_the_upgrade(tmp_path):
+    # lockout_entries with CLOCK_BOOTTIME (strikes32): entries that only the system clock calls old (unstamped ones,
+    # the checkpoints among them) do not stop the reading; past a strike written before strikes32 (no boot stamp)
+    # the system clock's rule stands again, so a log from before the upgrade is not read whole at each start.
+    from agent.observe.ledger import lockout_entries
+    clock, s, log, _, path, lockout = _lockout_on_log(tmp_path)
+    log.record("lockout_strike", key="subject:pre", until=1060.0, window_s=60.0)   # as written before strikes32
+    clock.wait(120.0)
+    log.record("other", note="x")
+    lockout.fail("subject:a")                                                # at 1120 s, boot 170 000 ms
+    for _ in range(6):
+        log.record("other", note="x")                                        # checkpoints among them
+    clock.now += 3600.0                                                      # root: date -s '+1 hour'
+    since, window_ms = clock.now - 60.0, 60_000
+    assert [e.key for e in lockout_entries(log.path, since)] == []           # the system clock's rule: hidden
+    found = lockout_entries(log.path, since, None, window_ms, clock.elapsed())
+    assert [(e.event, e.key) for e in found] == [("lockout_strike", "subject:a")]
+    assert found[0].boot == "b00t-1" and found[0].boot_ms == 170_000
+    # boot32 with strikes32: a boot id forged before the restart (CLOCK_BOOTTIME not below the strike's) is the same
+    # boot, so the strike is still read back; a real reboot (CLOCK_BOOTTIME below it) ends the reading.
+    forged = lockout_entries(log.path, since, None, window_ms, ("f0rged", clock.elapsed()[1]))
+    assert [(e.event, e.key) for e in forged] == [("lockout_strike", "subject:a")]
+    assert lockout_entries(log.path, since, None, window_ms, ("rebooted", 1_000)) == []

@@ -563,3 +563,26 @@ def test_a_system_clock_set_forward_buys_no_grace_on_the_tpm_s_clock(terminal):
     restored = terminal.start()                                              # restarted, the state file deleted
     restored.begin("s-9", TERMINAL)
     assert restored.grace("s-9", "SES_WINDOW_LATE") is False                 # read back past the clock's move
+
+
+def test_strikes_short_of_a_lockout_hold_on_the_tpm_s_clock_across_a_clock_move_and_a_reboot(terminal):
+    # strikes32: root forfeits a window, sets the clock forward by the failure window and tries again. Each strike is
+    # stamped with the TPM's clock as well as CLOCK_BOOTTIME, so even when CLOCK_BOOTTIME started again (another boot
+    # id: a reboot) the TPM's clock keeps it in its window; with the state file deleted, the log's entries do.
+    lockout = terminal.start()
+    lockout.fail(TERMINAL, SUBJECT)
+    lockout.fail(TERMINAL, SUBJECT)
+    [strike, *_] = [e["data"] for e in terminal.entries() if e["event"] == "lockout_strike"]
+    assert strike["tpm_epoch"] and strike["boot"] == strike["tpm_boot"]
+    assert len(json.loads(terminal.state.read_text())["fails"][SUBJECT][0]) == 6     # the TPM's stamp in the state
+    terminal.clock.now += 3600.0                                             # root: date -s '+1 hour'
+    terminal.state.unlink()
+    assert terminal.log is not None
+    terminal.log.close()
+    terminal.log = AuditLog(terminal.log_path, terminal.key, checkpoint_every=5, clock=terminal.clock,
+                            counter=terminal.counter, counted=LOCKOUT_EVENTS)
+    rebooted = Lockout(S, clock=terminal.clock, path=terminal.state, audit=terminal.log, tpm=terminal.counter,
+                       terminal_key=TERMINAL, elapsed=lambda: ("another-boot", 5_000))
+    rebooted.fail(SUBJECT)
+    with pytest.raises(LockedOut):                                           # main: one strike of three
+        rebooted.check(SUBJECT)
