@@ -431,7 +431,10 @@ def unmeasured_cause(m: Mapping[str, float], speckle_ramp: Ramp | None = None) -
     """Why the projector's material measure could not decide (a key of ``UNMEASURED_CAUSES``): the
     first that holds of clipped dots, coarse or patterned NIR light on most one-sided pairs, a drowned
     projector, too few pairs (because light moved on the face: ``moved_light``), a noise estimate larger
-    than the speckle, an interval spanning skin and a mask."""
+    than the speckle, an interval spanning skin and a mask. Too few pairs with more of them lost to light
+    moving than made one-sided by a pattern is ``moved_light`` even where patterned pairs are most of the
+    one-sided ones: the person is asked to hold still, not for less light (a heater-lit spectacle frame
+    moving with the head, docs/liveness.md, "A spectacle frame lit and moving")."""
     snr = m.get("projector_snr", float("nan"))
     clipped = m.get("projector_clipped", float("nan"))
     # A session whose pairs were mostly clipped is turned away by the clipping, not by the light;
@@ -443,13 +446,15 @@ def unmeasured_cause(m: Mapping[str, float], speckle_ramp: Ramp | None = None) -
         return "dots_clipped"
     if coarse > 0 and 2 * coarse >= m.get("projector_clipped_pairs", 0.0):
         return "coarse_light"
-    if patterned > 0 and 2 * patterned >= m.get("projector_clipped_pairs", 0.0):
+    moved = m.get("projector_unshaped_pairs", 0.0)
+    few = m.get("projector_pairs", 0.0) < MIN_PROJECTOR_PAIRS
+    if patterned > 0 and 2 * patterned >= m.get("projector_clipped_pairs", 0.0) and not (few and moved > patterned):
         return "patterned_light"
     if drowned(m):
         return "drowned"
-    if m.get("projector_pairs", 0.0) < MIN_PROJECTOR_PAIRS:
+    if few:
         # Pairs whose dots' shape moving light kept unread give no speckle either (``features.speckled``).
-        if m.get("projector_unshaped_pairs", 0.0) > 0:
+        if moved > 0:
             return "moved_light"
         return "few_pairs" if np.isfinite(snr) else "not_measured"
     if np.isfinite(snr) and np.isfinite(speckle_est := m.get("projector_speckle", float("nan"))) \

@@ -467,6 +467,15 @@ TEXTURE_OUT = False
 # half as much again (pairs25, docs/liveness.md).
 MAX_LEVEL_STEP = 0.15
 MIN_STEP_PAIRS = 4
+# A pair whose speckle is read on a part of the region (the lower cheeks clear of the rims, ``lower_only``;
+# the skin clear of the flood's shading, ``clear_only``; the cheeks, ``cheeks_only``) is dropped from the
+# speckle for light that moved on *that part* (``ProjectorLight.speckle_moved``), not on the whole region:
+# a spectacle frame a heater lights at its own angle moves with the head, and its rims' edges fill the
+# whole region's noise pair (``moving`` 0.05-0.68) where the lower cheeks' and the clear skin's read
+# 0.000-0.016 (the twentieth's heater lives, development; docs/liveness.md, "A spectacle frame lit and
+# moving"). The part is the one the speckle already stands on for the pairs nothing moved in; a part whose
+# own movement was not read (no noise pair, no shape read there) keeps the whole region's.
+PART_MOVED = False
 # Variance (DN^2) of the difference of two 8-bit frames from their rounding alone (2 x 1/12): the
 # least noise a pair's precision is computed with (two unlit frames in the dark differ by 0).
 QUANTISATION_VAR = 1.0 / 6.0
@@ -550,6 +559,8 @@ class ProjectorLight:
                                       # albedo does not explain (``clear_of_shading``; None: not read so)
     shading_out: int = 0              # the skin pixels ``clear`` leaves out
     shading_dropped: bool = False     # the speckle's readings are ``clear``'s (``ProjectorMeasure.pool``)
+    part_moved: bool | None = None    # light moved on the part the speckle's readings are (``_speckle_of``:
+                                      # the part's ``moved``; None: the whole region's, or not read there)
 
     def cheeks_only(self) -> ProjectorLight:
         """This pair with the speckle's readings (contrast, level, noise, pixels, share, albedo) the
@@ -575,10 +586,11 @@ class ProjectorLight:
         without what the rims reach."""
         if part is None:
             return self
+        read = np.isfinite(part.moving) and np.isfinite(part.gone)
         return replace(self, contrast2=part.contrast2, level=part.level, noise=part.noise, pixels=part.pixels,
                        share=part.share, albedo=part.albedo, noise_measured=part.noise_measured,
                        unexplained=part.unexplained, forehead_dropped=self.forehead_dropped or forehead,
-                       rims_dropped=self.rims_dropped or rims)
+                       rims_dropped=self.rims_dropped or rims, part_moved=part.moved if read else None)
 
     @property
     def one_sided(self) -> bool:
@@ -611,6 +623,12 @@ class ProjectorLight:
         own unlit and lit frames (``gone``): the pair's difference or its noise estimate holds light
         that is not the dots', and neither its shape nor its speckle is read (``speckled``)."""
         return bool(self.moving > MAX_SAME_STATE_MID_SHARE or self.gone > MAX_GONE_SHARE)
+
+    @property
+    def speckle_moved(self) -> bool:
+        """Light moved where this pair's speckle is read: on the part it is read on when ``PART_MOVED`` and
+        that part's movement was read (``part_moved``), else on the whole region (``moved``)."""
+        return self.part_moved if PART_MOVED and self.part_moved is not None else self.moved
 
     @property
     def shading_gain(self) -> float:
@@ -703,8 +721,10 @@ class ProjectorMeasure:
     read (NaN without such pairs). The median of noisy readings is not that bound: ``floor_low`` is
     the floor's lower 95 % bound (its square less the half-width, as ``low`` is for ``speckle``),
     the only figure the floor may be evidence with (``detectors.clipped_cap``). ``clipped`` is the
-    median share of clipped skin pixels over all pairs; ``patterned`` how many pairs had more unlit
-    texture than the albedo explains (NIR light with a pattern of its own on the face).
+    median share of clipped skin pixels over all pairs; ``patterned`` how many of the pairs whose speckle
+    is read (``speckled``) had more unlit texture than the albedo explains (NIR light with a pattern of
+    its own on the face): a pair light moved in is lost to that, not to the pattern (a spectacle frame lit
+    by a heater and moving with the head, cause32).
     ``sharpness`` is the two-sided pairs' median dot sharpness (``dot_shape``), ``sharpness_floor``
     the one-sided pairs' (each only lowered by what made its pair one-sided: clipped peaks,
     over-subtracted noise, coarse light; a median still, with no interval); ``coarse`` how many pairs had more coarse
@@ -851,7 +871,10 @@ class ProjectorMeasure:
         nan = float("nan")
         speckle, low, high = ((est, _root(est ** 2 - half), _root(est ** 2 + half)) if pairs else (nan, nan, nan))
         floor_low = _root(floor ** 2 - f_half) if f_pairs else nan
-        patterned = sum(x.unexplained > MAX_UNEXPLAINED_TEXTURE for x in lights if np.isfinite(x.contrast2))
+        # Counted over the pairs whose speckle is read: a pair light moved in gives none whatever its unlit
+        # texture, so it says why the material was lost as a moved pair (``unshaped``), not as a patterned one
+        # (docs/liveness.md, "A spectacle frame lit and moving").
+        patterned = sum(x.unexplained > MAX_UNEXPLAINED_TEXTURE for x in speckled(lights) if np.isfinite(x.contrast2))
         # The sharpness of the same pairs the speckle and its floor come from; with the shading's
         # mid band taken out (``ProjectorLight.shading_gain``) as well, scored when SHADED_REFERENCE.
         two_sided = [x for x in lights if np.isfinite(x.contrast2) and not x.one_sided]
@@ -927,7 +950,7 @@ def speckled(lights: list[ProjectorLight]) -> list[ProjectorLight]:
     floor it still errs soft (a nearer face's clipped hard pairs stay a floor:
     ``test_clipped_pairs_cap_what_unclipped_pairs_say``), and as an estimate it is main's. Train's
     lives have no stepped pair (fleck24, pairs25), so nothing changes there."""
-    return [x for x in lights if not (x.moved or x.fell)]
+    return [x for x in lights if not (x.speckle_moved or x.fell)]
 
 
 def level_steps(lights: list[ProjectorLight], med: Callable[[list[float]], float]) -> list[ProjectorLight]:
